@@ -1,0 +1,1 @@
+"""Serving side of aiaas: torch-free, imported inside every Lambda function."""

@@ -1,0 +1,89 @@
+"""The per-container artifact cache: each model file is fetched once and verified before use.
+
+Files are content-addressed (`<cache>/<sha256>.onnx`): two loads racing in one container or in
+two processes both download to private temp files and rename onto the same final name, so
+neither can see a partial file. A file whose sha256 differs from its manifest is deleted and
+never served.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import model_key
+from functions.runtime.store import ObjectStore
+
+HASH_CHUNK = 1024 * 1024
+
+
+def default_cache_dir() -> Path:
+    """`AIAAS_CACHE_DIR`, else /tmp on Lambda (the only writable disk), else ~/.cache/aiaas."""
+    if os.environ.get("AIAAS_CACHE_DIR"):
+        return Path(os.environ["AIAAS_CACHE_DIR"])
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return Path("/tmp/aiaas-cache")  # noqa: S108 - Lambda's only writable directory
+    return Path.home() / ".cache" / "aiaas"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArtifactCache:
+    """Fetches model files into a local directory, verified against their manifests."""
+
+    def __init__(self, store: ObjectStore, directory: Path | None = None) -> None:
+        self.store = store
+        self.directory = directory or default_cache_dir()
+
+    def fetch(self, manifest: ModelManifest) -> Path:
+        """A local path of the verified model file for `manifest`."""
+        expected = manifest.file.sha256
+        final = self.directory / f"{expected}.onnx"
+        if final.is_file():
+            if sha256_file(final) == expected:
+                return final
+            final.unlink(missing_ok=True)  # a damaged cache entry: fetch again
+        return self._download(manifest, final)
+
+    def _download(self, manifest: ModelManifest, final: Path) -> Path:
+        ref = f"{manifest.name}:{manifest.version}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".part-")
+            os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write the model cache {self.directory}: {exc}") from exc
+        tmp = Path(tmp_name)
+        try:
+            try:
+                self.store.download_file(model_key(manifest.name, manifest.version), tmp)
+            except NotFound:
+                raise ModelUnavailable(
+                    f"{ref}: the manifest exists but the model file is missing from the store",
+                    public_message=f"model {ref} is incomplete in the registry and is not served",
+                ) from None
+            actual = sha256_file(tmp)
+            if actual != manifest.file.sha256:
+                raise IntegrityError(
+                    f"{ref}: model file sha256 {actual} does not match the manifest's "
+                    f"{manifest.file.sha256}; refusing to serve it",
+                    public_message=f"model {ref} failed its integrity check and is not served",
+                )
+            tmp.replace(final)
+            return final
+        except OSError as exc:
+            reason = "cache disk is full" if exc.errno == errno.ENOSPC else str(exc)
+            raise StoreError(f"{ref}: cannot cache model file: {reason}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)

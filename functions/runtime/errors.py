@@ -1,0 +1,97 @@
+"""Errors of the serving core; each one knows the HTTP status it maps to.
+
+One place (the adapters' response builders) turns these into `{"error": ...}` bodies.
+Messages of 4xx errors are written for the caller: they say what to fix. For 5xx
+errors only `public_message` leaves the process; the detail goes to the logs.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class AiaasError(Exception):
+    """Base of every error the serving core raises on purpose."""
+
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str, *, public_message: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self._public_message = public_message
+
+    @property
+    def public_message(self) -> str:
+        """What a client may see: the message itself for 4xx, a safe summary for 5xx."""
+        if self.status < HTTPStatus.INTERNAL_SERVER_ERROR:
+            return self.message
+        return self._public_message or "internal error"
+
+
+class BadRequest(AiaasError):
+    """The request cannot be parsed (malformed JSON, bad headers, unknown fields)."""
+
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidName(BadRequest):
+    """A model name, version or alias that is not allowed (e.g. path traversal)."""
+
+
+class ManifestError(BadRequest):
+    """A manifest that is missing a field, has a wrong type or an unknown schema version."""
+
+
+class Unauthorized(AiaasError):
+    """Missing or wrong credentials."""
+
+    status = HTTPStatus.UNAUTHORIZED
+
+
+class NotFound(AiaasError):
+    """Something named by the caller does not exist."""
+
+    status = HTTPStatus.NOT_FOUND
+
+
+class ModelNotFound(NotFound):
+    """No model of that name, version or alias in the registry."""
+
+
+class Conflict(AiaasError):
+    """The request contradicts what is stored (e.g. publishing an existing version)."""
+
+    status = HTTPStatus.CONFLICT
+
+
+class VersionExists(Conflict):
+    """Versions are immutable: this one was published already."""
+
+
+class PayloadTooLarge(AiaasError):
+    """The request body is over the configured limit."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class InvalidInput(AiaasError):
+    """Well-formed request whose tensors do not fit the model (names, dtypes, shapes, values)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class ModelUnavailable(AiaasError):
+    """The model exists but cannot be served right now (store down, load failed, bad artifact)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str, *, public_message: str | None = None) -> None:
+        super().__init__(message, public_message=public_message or "model is not available")
+
+
+class IntegrityError(ModelUnavailable):
+    """A model file whose sha256 differs from its manifest: never served."""
+
+
+class StoreError(ModelUnavailable):
+    """The object store could not be reached or answered an unexpected error."""

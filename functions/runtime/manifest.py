@@ -1,0 +1,262 @@
+"""The artifact contract: `manifest.json`, written beside every `model.onnx`.
+
+Training writes it, the registry stores it, the runtime trusts nothing else about a model.
+Loading is strict: an unknown schema version, a missing field or a field of the wrong type
+is a `ManifestError` that names the field (`inputs[0].dtype`, `file.sha256`, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from functions.runtime import names
+from functions.runtime.errors import InvalidName, ManifestError
+
+SCHEMA_VERSION = 1
+MODEL_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+
+# Element types the runtime accepts, spelled as numpy spells them ("string" is ONNX's tensor(string)).
+DTYPES = (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "string",
+)  # fmt: skip
+TASKS = ("classification", "regression", "embedding", "other")
+# How `predictions` (label + score) are derived from a classifier's scores output.
+SCORE_ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
+
+
+def utc_now() -> str:
+    """An ISO-8601 UTC timestamp with a `Z`, as stored in manifests and alias records."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output: element type and shape, -1 for a dynamic dimension."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    # Reject NaN and +-inf in this input (float inputs only).
+    finite: bool = False
+    description: str = ""
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """The ONNX file a manifest vouches for."""
+
+    sha256: str
+    size: int
+    opset: int
+    producer: str
+    path: str = MODEL_FILE
+
+
+@dataclass(frozen=True)
+class Postprocessing:
+    """For classifiers: which output holds the class scores and how to turn them into scores."""
+
+    scores_output: str
+    activation: str = "softmax"
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """Everything the registry and the runtime know about one immutable model version."""
+
+    name: str
+    version: str
+    task: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    file: ModelFile
+    created_at: str = field(default_factory=utc_now)
+    labels: tuple[str, ...] = ()
+    postprocessing: Postprocessing | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    max_batch_size: int | None = None
+    description: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def input(self, name: str) -> TensorSpec | None:
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["inputs"] = [_spec_dict(spec) for spec in self.inputs]
+        data["outputs"] = [_spec_dict(spec) for spec in self.outputs]
+        data["labels"] = list(self.labels)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ModelManifest:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"manifest is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: object) -> ModelManifest:
+        return _parse_manifest(_mapping(data, "manifest"))
+
+
+def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
+    data = asdict(spec)
+    data["shape"] = list(spec.shape)
+    return data
+
+
+# ---- strict parsing -------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ManifestError(f"manifest field '{where}' must be an object")
+    return value
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING) -> T:
+    path = f"{where}.{key}" if where else key
+    value = data.get(key, _MISSING)
+    if value is _MISSING or (value is None and default is not _MISSING):
+        if default is _MISSING:
+            raise ManifestError(f"manifest is missing required field '{path}'")
+        return default  # type: ignore[no-any-return]
+    # bool is an int in Python; a manifest saying `"size": true` is still wrong.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestError(f"manifest field '{path}' must be of type {kind.__name__}")
+    return value
+
+
+def _choice(value: str, allowed: tuple[str, ...], path: str) -> str:
+    if value not in allowed:
+        raise ManifestError(f"manifest field '{path}' is {value!r}; expected one of {list(allowed)}")
+    return value
+
+
+def _parse_spec(data: object, where: str) -> TensorSpec:
+    spec = _mapping(data, where)
+    shape = _get(spec, "shape", list, where)
+    for i, dim in enumerate(shape):
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < -1 or dim == 0:
+            raise ManifestError(
+                f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
+            )
+    return TensorSpec(
+        name=_get(spec, "name", str, where),
+        dtype=_choice(_get(spec, "dtype", str, where), DTYPES, f"{where}.dtype"),
+        shape=tuple(shape),
+        finite=_get(spec, "finite", bool, where, False),
+        description=_get(spec, "description", str, where, ""),
+    )
+
+
+def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
+    items = _get(data, key, list, "")
+    if not items:
+        raise ManifestError(f"manifest field '{key}' must list at least one tensor")
+    specs = tuple(_parse_spec(item, f"{key}[{i}]") for i, item in enumerate(items))
+    if len({spec.name for spec in specs}) != len(specs):
+        raise ManifestError(f"manifest field '{key}' has duplicate tensor names")
+    return specs
+
+
+def _parse_file(data: object) -> ModelFile:
+    where = "file"
+    spec = _mapping(data, where)
+    sha = _get(spec, "sha256", str, where)
+    if not _SHA256.fullmatch(sha):
+        raise ManifestError("manifest field 'file.sha256' must be 64 lowercase hex digits")
+    size = _get(spec, "size", int, where)
+    if size <= 0:
+        raise ManifestError("manifest field 'file.size' must be positive")
+    path = _get(spec, "path", str, where, MODEL_FILE)
+    if path != MODEL_FILE:
+        raise ManifestError(f"manifest field 'file.path' must be {MODEL_FILE!r}")
+    return ModelFile(
+        sha256=sha,
+        size=size,
+        opset=_get(spec, "opset", int, where),
+        producer=_get(spec, "producer", str, where),
+        path=path,
+    )
+
+
+def _parse_postprocessing(data: Mapping[str, Any], outputs: tuple[TensorSpec, ...]) -> Postprocessing | None:
+    raw = data.get("postprocessing")
+    if raw is None:
+        return None
+    where = "postprocessing"
+    post = _mapping(raw, where)
+    scores = _get(post, "scores_output", str, where)
+    if scores not in {spec.name for spec in outputs}:
+        raise ManifestError(f"manifest field 'postprocessing.scores_output' names no output: {scores!r}")
+    activation = _choice(
+        _get(post, "activation", str, where, "softmax"), SCORE_ACTIVATIONS, f"{where}.activation"
+    )
+    return Postprocessing(scores_output=scores, activation=activation)
+
+
+def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
+    schema = data.get("schema_version", _MISSING)
+    if schema is _MISSING:
+        raise ManifestError("manifest is missing required field 'schema_version'")
+    if schema != SCHEMA_VERSION:
+        raise ManifestError(
+            f"manifest field 'schema_version' is {schema!r}; this runtime reads version {SCHEMA_VERSION}"
+        )
+    outputs = _parse_specs(data, "outputs")
+    labels = _get(data, "labels", list, "", [])
+    if not all(isinstance(label, str) for label in labels):
+        raise ManifestError("manifest field 'labels' must be a list of strings")
+    max_batch = _get(data, "max_batch_size", int, "", None)
+    if max_batch is not None and max_batch <= 0:
+        raise ManifestError("manifest field 'max_batch_size' must be positive")
+    try:
+        name = names.model_name(_get(data, "name", str, ""))
+        version = names.version_name(_get(data, "version", str, ""))
+    except InvalidName as exc:
+        raise ManifestError(f"manifest field {exc.message}") from exc
+    return ModelManifest(
+        schema_version=SCHEMA_VERSION,
+        name=name,
+        version=version,
+        created_at=_get(data, "created_at", str, ""),
+        task=_choice(_get(data, "task", str, ""), TASKS, "task"),
+        inputs=_parse_specs(data, "inputs"),
+        outputs=outputs,
+        file=_parse_file(_get(data, "file", dict, "")),
+        labels=tuple(labels),
+        postprocessing=_parse_postprocessing(data, outputs),
+        preprocessing=dict(_get(data, "preprocessing", dict, "", {})),
+        metrics=dict(_get(data, "metrics", dict, "", {})),
+        training=dict(_get(data, "training", dict, "", {})),
+        dataset=dict(_get(data, "dataset", dict, "", {})),
+        max_batch_size=max_batch,
+        description=_get(data, "description", str, "", ""),
+        extras=dict(_get(data, "extras", dict, "", {})),
+    )

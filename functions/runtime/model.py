@@ -1,0 +1,119 @@
+"""A loaded model: one onnxruntime session checked against its manifest, plus `predict`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from functions.runtime.dtypes import from_ort
+from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.validation import validate_inputs
+
+log = logging.getLogger("aiaas.runtime")
+
+DEFAULT_MAX_BATCH = 4096
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (Lambda gives vCPUs in proportion to memory)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def session_options() -> ort.SessionOptions:
+    """Threads matched to the CPUs available; `AIAAS_ORT_THREADS` overrides."""
+    options = ort.SessionOptions()
+    threads = int(os.environ.get("AIAAS_ORT_THREADS", "0")) or cpu_count()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning workers burn the CPU that concurrent requests need; wake them on demand.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def _check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None:
+    ref = f"{manifest.name}:{manifest.version}"
+
+    def compare(kind: str, specs: Sequence[TensorSpec], args: Sequence[ort.NodeArg]) -> None:
+        graph = {arg.name: from_ort(arg.type).name for arg in args}
+        for spec in specs:
+            if graph.get(spec.name) != spec.dtype:
+                raise ModelUnavailable(
+                    f"{ref}: manifest {kind} {spec.name} ({spec.dtype}) is not in the ONNX graph "
+                    f"{graph}",
+                    public_message=f"model {ref} does not match its manifest",
+                )
+
+    compare("input", manifest.inputs, session.get_inputs())
+    compare("output", manifest.outputs, session.get_outputs())
+
+
+class LoadedModel:
+    """An ONNX session for one model version, validated against its manifest."""
+
+    def __init__(self, manifest: ModelManifest, path: Path, *, max_batch_size: int | None = None):
+        self.manifest = manifest
+        self.path = path
+        env_limit = int(os.environ.get("AIAAS_MAX_BATCH", "0")) or DEFAULT_MAX_BATCH
+        self.max_batch_size = max_batch_size or manifest.max_batch_size or env_limit
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            ref = f"{manifest.name}:{manifest.version}"
+            raise ModelUnavailable(
+                f"{ref}: onnxruntime cannot load {path}: {exc}",
+                public_message=f"model {ref} cannot be loaded",
+            ) from exc
+        _check_graph(manifest, self.session)
+        self.output_names = [spec.name for spec in manifest.outputs]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.manifest.name}:{self.manifest.version}"
+
+    def predict(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        typed: bool = False,
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Validate `inputs` against the manifest and run the session."""
+        feeds = validate_inputs(
+            self.manifest, inputs, max_batch_size=self.max_batch_size, typed=typed
+        )
+        wanted = list(outputs) if outputs else self.output_names
+        unknown = [name for name in wanted if name not in self.output_names]
+        if unknown:
+            raise InvalidInput(
+                f"unknown output {unknown[0]!r}; this model has outputs {self.output_names}"
+            )
+        return self.run(feeds, wanted)
+
+    def run(self, feeds: Mapping[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
+        """Run the session on already validated feeds."""
+        try:
+            results = self.session.run(wanted, dict(feeds))
+        except Exception as exc:
+            log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
+            if "INVALID_ARGUMENT" in str(exc):
+                raise InvalidInput(f"the model rejected these inputs: {_short(exc)}") from exc
+            raise AiaasError(f"{self.ref}: inference failed: {exc}") from exc
+        return dict(zip(wanted, results, strict=True))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).split("] ", 1)[-1]
+    return text[:300]

@@ -1,0 +1,42 @@
+"""Validation of the names that become storage keys: models, versions and aliases.
+
+Every name that enters from outside (HTTP paths, CLI arguments, event keys, environment)
+goes through here before it is joined into a key, so `../` or `%2F` can never escape
+a model's prefix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from functions.runtime.errors import InvalidName
+
+_MODEL = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+_ALIAS = re.compile(r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?")
+
+MODEL_RULE = "1-64 characters of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"
+VERSION_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric"
+ALIAS_RULE = "1-32 characters of a-z, 0-9, '-', '_', starting with a letter"
+
+
+def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value) or ".." in value:
+        shown = repr(value)[:80]
+        raise InvalidName(f"invalid {kind} {shown}: use {rule}")
+    return value
+
+
+def model_name(value: object) -> str:
+    """Return `value` if it is a valid model name, else raise InvalidName."""
+    return _check("model name", value, _MODEL, MODEL_RULE)
+
+
+def version_name(value: object) -> str:
+    """Return `value` if it is a valid version, else raise InvalidName."""
+    return _check("version", value, _VERSION, VERSION_RULE)
+
+
+def alias_name(value: object) -> str:
+    """Return `value` if it is a valid alias, else raise InvalidName."""
+    return _check("alias", value, _ALIAS, ALIAS_RULE)

@@ -1,0 +1,131 @@
+"""Per-container model state: sessions keyed by name+version, alias refresh with a TTL.
+
+A Lambda container (or one `aiaas serve` function instance) holds one `ModelPool`. Loading
+happens once per version; `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so
+a promotion takes effect without a redeploy, and keeps serving the loaded version when a
+refresh fails (store down, broken new version).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import ModelRef, Registry, parse_ref
+
+log = logging.getLogger("aiaas.runtime")
+
+DEFAULT_ALIAS_TTL = 60.0
+MAX_VERSIONS = 4
+
+
+class ModelPool:
+    """Loaded sessions keyed by (name, version); at most `max_versions`, least recently used out."""
+
+    def __init__(self, registry: Registry, cache: ArtifactCache | None = None, max_versions: int = MAX_VERSIONS):
+        self.registry = registry
+        self.cache = cache or ArtifactCache(registry.store)
+        self.max_versions = max_versions
+        self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def load(self, manifest: ModelManifest) -> LoadedModel:
+        """The loaded session for `manifest`, fetching and verifying it on first use."""
+        key = (manifest.name, manifest.version)
+        with self._guard:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one load per version, however many requests arrive at once
+            with self._guard:
+                if key in self._models:
+                    return self._models[key]
+            model = LoadedModel(manifest, self.cache.fetch(manifest))
+            with self._guard:
+                self._models[key] = model
+                while len(self._models) > self.max_versions:
+                    self._models.popitem(last=False)
+            log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
+            return model
+
+    def load_ref(self, ref: ModelRef) -> LoadedModel:
+        return self.load(self.registry.resolve(ref))
+
+
+class ServedModel:
+    """The model a function is pinned to: a reference re-resolved at most every `ttl` seconds."""
+
+    def __init__(self, pool: ModelPool, ref: ModelRef | str, ttl: float | None = None):
+        self.pool = pool
+        self.ref = parse_ref(ref) if isinstance(ref, str) else ref
+        self.ttl = float(os.environ.get("AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL)) if ttl is None else ttl
+        self._current: LoadedModel | None = None
+        self._next_check = 0.0
+        self._refreshing = threading.Lock()
+        self.last_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._current
+
+    def current(self) -> LoadedModel:
+        """The model to serve now; loads on first use, refreshes aliases after the TTL."""
+        current = self._current
+        if current is not None and (self.ref.version or time.monotonic() < self._next_check):
+            return current
+        if current is None:
+            with self._refreshing:  # cold: everyone waits for the one load
+                if self._current is None:
+                    self._current = self._resolve_and_load()
+                    self._next_check = time.monotonic() + self.ttl
+                return self._current
+        if self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
+            try:
+                self._refresh(current)
+            finally:
+                self._refreshing.release()
+        return self._current or current
+
+    def version(self, version: str) -> LoadedModel:
+        """A specific version of this model (the OIP `/versions/{v}` routes)."""
+        current = self.current()
+        if version == current.manifest.version:
+            return current
+        return self.pool.load_ref(ModelRef(self.ref.name, version=version))
+
+    def _resolve_and_load(self) -> LoadedModel:
+        try:
+            model = self.pool.load_ref(self.ref)
+        except NotFound:
+            raise
+        except AiaasError as exc:
+            self.last_error = exc.message
+            if isinstance(exc, ModelUnavailable):
+                raise
+            raise ModelUnavailable(f"{self.ref}: {exc.message}") from exc
+        self.last_error = None
+        return model
+
+    def _refresh(self, current: LoadedModel) -> None:
+        self._next_check = time.monotonic() + self.ttl
+        try:
+            model = self._resolve_and_load()
+        except AiaasError as exc:
+            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current.ref, exc.message)
+            return
+        if model is not current:
+            log.info("%s now serves %s (was %s)", self.ref, model.ref, current.ref)
+            self._current = model

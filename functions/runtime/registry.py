@@ -1,0 +1,223 @@
+"""The model registry: immutable versions and mutable aliases on an object store.
+
+Layout (the contract in DESIGN.md):
+
+    models/<name>/versions/<version>/model.onnx      the artifact
+    models/<name>/versions/<version>/manifest.json   written last, conditionally: its presence
+                                                     is what makes the version exist
+    models/<name>/versions/<version>/card/...        model card and plots (optional)
+    models/<name>/aliases/<alias>.json               {"version", "updated_at", "updated_by", "history"}
+
+References: `name` (the `production` alias when it exists, else the newest version),
+`name:version`, `name@alias`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.runtime import names
+from functions.runtime.errors import BadRequest, ModelNotFound, NotFound, VersionExists
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
+from functions.runtime.store import ObjectExists, ObjectStore, open_store
+
+DEFAULT_ALIAS = "production"
+ALIAS_HISTORY = 50
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference: exactly one of `version` or `alias` is set, or neither (default)."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version:
+            return f"{self.name}:{self.version}"
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return self.name
+
+
+def parse_ref(text: str) -> ModelRef:
+    """Parse `name`, `name:version` or `name@alias`, validating each part."""
+    if not isinstance(text, str):
+        raise BadRequest("model reference must be a string")
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        return ModelRef(names.model_name(name), alias=names.alias_name(alias))
+    if ":" in text:
+        name, _, version = text.partition(":")
+        return ModelRef(names.model_name(name), version=names.version_name(version))
+    return ModelRef(names.model_name(text))
+
+
+def version_sort_key(version: str) -> tuple[int, int, str]:
+    """Numeric versions sort numerically and after non-numeric ones."""
+    return (1, int(version), "") if version.isdigit() else (0, 0, version)
+
+
+def _model_prefix(name: str) -> str:
+    return f"models/{names.model_name(name)}"
+
+
+def version_prefix(name: str, version: str) -> str:
+    return f"{_model_prefix(name)}/versions/{names.version_name(version)}"
+
+
+def model_key(name: str, version: str) -> str:
+    return f"{version_prefix(name, version)}/{MODEL_FILE}"
+
+
+def manifest_key(name: str, version: str) -> str:
+    return f"{version_prefix(name, version)}/{MANIFEST_FILE}"
+
+
+def alias_key(name: str, alias: str) -> str:
+    return f"{_model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
+
+
+class Registry:
+    """Publish, list and resolve model versions and aliases on one object store."""
+
+    def __init__(self, store: ObjectStore | None = None) -> None:
+        self.store = store if store is not None else open_store()
+
+    # ---- versions -----------------------------------------------------------------------
+
+    def publish(
+        self,
+        manifest: ModelManifest,
+        model_file: Path,
+        extra_files: Mapping[str, Path] | None = None,
+    ) -> ModelManifest:
+        """Store a new immutable version; the manifest is written last and only if absent."""
+        name, version = manifest.name, manifest.version
+        if self.store.exists(manifest_key(name, version)):
+            raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+        for rel, path in (extra_files or {}).items():
+            self.store.upload_file(path, f"{version_prefix(name, version)}/{_rel_key(rel)}")
+        self.store.upload_file(model_file, model_key(name, version))
+        try:
+            self.store.put_bytes(
+                manifest_key(name, version), manifest.to_json().encode(), if_absent=True
+            )
+        except ObjectExists:
+            raise VersionExists(
+                f"{name}:{version} was published concurrently; versions are immutable"
+            ) from None
+        return manifest
+
+    def next_version(self, name: str) -> str:
+        """The next numeric version: one more than the largest numeric version so far."""
+        numeric = [int(v) for v in self.versions(name, missing_ok=True) if v.isdigit()]
+        return str(max(numeric, default=0) + 1)
+
+    def models(self) -> list[str]:
+        return [n for n in self.store.list_dirs("models") if self.versions(n, missing_ok=True)]
+
+    def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
+        """Published versions of `name`, oldest first."""
+        prefix = f"{_model_prefix(name)}/versions"
+        found = [
+            v
+            for v in self.store.list_dirs(prefix)
+            if self.store.exists(f"{prefix}/{v}/{MANIFEST_FILE}")
+        ]
+        if not found and not missing_ok:
+            raise ModelNotFound(f"model {name!r} not found")
+        return sorted(found, key=version_sort_key)
+
+    def manifest(self, name: str, version: str) -> ModelManifest:
+        try:
+            raw = self.store.get_bytes(manifest_key(name, version))
+        except NotFound:
+            raise ModelNotFound(f"version {version!r} of model {name!r} not found") from None
+        return ModelManifest.from_json(raw)
+
+    # ---- aliases ------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Point `alias` at an existing version, recording who moved it and when."""
+        self.manifest(name, version)  # the target must exist
+        previous = self.alias_record(name, alias)
+        history = list(previous.get("history", [])) if previous else []
+        if previous:
+            history.insert(0, {k: previous[k] for k in ("version", "updated_at", "updated_by")})
+        record = {
+            "alias": alias,
+            "version": version,
+            "updated_at": utc_now(),
+            "updated_by": actor or _actor(),
+            "history": history[:ALIAS_HISTORY],
+        }
+        self.store.put_bytes(alias_key(name, alias), json.dumps(record, indent=2).encode())
+        return record
+
+    def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(self.store.get_bytes(alias_key(name, alias)))
+        except NotFound:
+            return None
+        return record
+
+    def alias(self, name: str, alias: str) -> str | None:
+        record = self.alias_record(name, alias)
+        return None if record is None else str(record["version"])
+
+    def aliases(self, name: str) -> dict[str, str]:
+        prefix = f"{_model_prefix(name)}/aliases/"
+        found = {}
+        for key in self.store.list_keys(prefix.rstrip("/")):
+            alias = key[len(prefix) :].removesuffix(".json")
+            version = self.alias(name, alias)
+            if version is not None:
+                found[alias] = version
+        return found
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        if self.alias_record(name, alias) is None:
+            raise NotFound(f"alias {alias!r} of model {name!r} not found")
+        self.store.delete(alias_key(name, alias))
+
+    # ---- resolution ---------------------------------------------------------------------
+
+    def resolve(self, ref: ModelRef | str) -> ModelManifest:
+        """The manifest a reference points at (see the module docstring for the default)."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if ref.version:
+            return self.manifest(ref.name, ref.version)
+        if ref.alias:
+            version = self.alias(ref.name, ref.alias)
+            if version is None:
+                raise ModelNotFound(f"alias {ref.alias!r} of model {ref.name!r} not found")
+            return self.manifest(ref.name, version)
+        version = self.alias(ref.name, DEFAULT_ALIAS)
+        if version is None:
+            version = self.versions(ref.name)[-1]
+        return self.manifest(ref.name, version)
+
+
+def _rel_key(rel: str) -> str:
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
+        raise BadRequest(f"invalid extra file name {rel!r}")
+    return rel
+
+
+def _actor() -> str:
+    for var in ("AIAAS_ACTOR", "USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

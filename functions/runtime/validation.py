@@ -1,0 +1,109 @@
+"""Input validation against a manifest: names, element types, shapes, batch size, finiteness.
+
+Every failure is an `InvalidInput` (422) whose message names the input and what was expected.
+Typed tensors (Open Inference Protocol, binary) must match or cast safely; untyped JSON
+numbers may also go from integers to floats, since JSON does not tell `1` from `1.0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+
+def describe(spec: TensorSpec) -> str:
+    """`x: float32 [-1, 4]`, the way error messages show an expected tensor."""
+    return f"{spec.name}: {spec.dtype} {list(spec.shape)}"
+
+
+def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
+    target = BY_NAME[spec.dtype].numpy
+    source = value.dtype
+    if source == target:
+        return value
+    if spec.dtype == "string":
+        if source.kind in "US" or (source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)):
+            return value.astype(object)
+    elif np.can_cast(source, target, casting="safe"):
+        return value.astype(target)
+    elif not typed and source.kind in "iuf" and target.kind == "f":
+        # JSON numbers decode as int64/float64; a float32 model takes them.
+        return value.astype(target)
+    elif not typed and source.kind in "iu" and target.kind in "iu":
+        # JSON integers decode as int64; they fit a narrower int only if every value does.
+        info = np.iinfo(target)
+        if value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
+            return value.astype(target)
+        raise InvalidInput(
+            f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
+        )
+    got = "text" if source.kind in "USO" else str(source)
+    raise InvalidInput(
+        f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
+    )
+
+
+def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
+    if value.ndim != spec.rank:
+        raise InvalidInput(
+            f"input '{spec.name}' expects shape {list(spec.shape)} (rank {spec.rank}); "
+            f"got shape {list(value.shape)}"
+        )
+    for axis, (want, got) in enumerate(zip(spec.shape, value.shape, strict=True)):
+        if want != -1 and want != got:
+            raise InvalidInput(
+                f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
+                f"(dimension {axis} must be {want})"
+            )
+
+
+def _check_finite(spec: TensorSpec, value: np.ndarray) -> None:
+    if spec.finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = np.argwhere(~np.isfinite(value))[0].tolist()
+        raise InvalidInput(
+            f"input '{spec.name}' must be finite; found NaN or infinity at index {bad}"
+        )
+
+
+def validate_inputs(
+    manifest: ModelManifest,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    max_batch_size: int,
+    typed: bool,
+) -> dict[str, np.ndarray]:
+    """Return the inputs cast to the model's element types, or raise InvalidInput."""
+    expected = {spec.name: spec for spec in manifest.inputs}
+    unknown = sorted(set(inputs) - set(expected))
+    if unknown:
+        raise InvalidInput(
+            f"unknown input {unknown[0]!r}; this model takes "
+            + ", ".join(describe(spec) for spec in manifest.inputs)
+        )
+    missing = [name for name in expected if name not in inputs]
+    if missing:
+        raise InvalidInput(f"missing input '{missing[0]}' ({describe(expected[missing[0]])})")
+    checked: dict[str, np.ndarray] = {}
+    batch: int | None = None
+    for name, spec in expected.items():
+        value = _cast(spec, inputs[name], typed=typed)
+        _check_shape(spec, value)
+        if spec.shape and spec.shape[0] == -1:
+            rows = value.shape[0]
+            if rows == 0:
+                raise InvalidInput(f"input '{name}' has an empty batch; send at least one row")
+            if rows > max_batch_size:
+                raise InvalidInput(
+                    f"input '{name}' has a batch of {rows} rows; the limit is {max_batch_size}"
+                )
+            if batch is not None and rows != batch:
+                raise InvalidInput(f"inputs disagree on batch size ({batch} vs {rows} in '{name}')")
+            batch = rows
+        _check_finite(spec, value)
+        checked[name] = value
+    return checked

@@ -1,0 +1,1 @@
+"""Tooling around the functions: the `aiaas` CLI, the local gateway, template helpers."""

@@ -1,0 +1,1 @@
+"""The `aiaas` command line: one module per group of subcommands."""

@@ -1,0 +1,222 @@
+"""Registry commands: publish, models, versions, show, promote, pull."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from functions.runtime import names
+from functions.runtime.cache import sha256_file
+from functions.runtime.errors import BadRequest, IntegrityError, NotFound
+from functions.runtime.introspect import read_signature
+from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing
+from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
+from functions.runtime.store import open_store
+
+
+def registry(args: argparse.Namespace) -> Registry:
+    return Registry(open_store(args.store))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("publish", help="publish an ONNX file as a new model version",
+                       description="Publish any ONNX model: inputs and outputs are read from the graph.")
+    p.add_argument("model", type=Path, help="path to model.onnx")
+    p.add_argument("--name", required=True, help="model name (a-z, 0-9, '-', '_', '.')")
+    p.add_argument("--version", help="version to publish (default: next number)")
+    p.add_argument("--task", choices=TASKS, help="default: classification when --labels is given, else other")
+    p.add_argument("--labels", help="comma-separated class labels, in output order")
+    p.add_argument("--scores-output", help="classifier output holding class scores (default: the first)")
+    p.add_argument("--activation", choices=("softmax", "sigmoid", "none"), default="softmax",
+                   help="how the scores output becomes probabilities (default: softmax)")
+    p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
+    p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
+    p.add_argument("--description", default="", help="one line about the model")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("models", help="list published models")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("versions", help="list the versions and aliases of a model")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser("show", help="show a version's manifest: inputs, outputs, metrics, card")
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("--json", action="store_true", help="print the raw manifest")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("promote", help="point an alias at a version (promote or roll back)")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("pull", help="copy a model version from another store into this one (offline/edge serving)")
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS in the source store")
+    p.add_argument("--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix")
+    p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
+    p.set_defaults(func=cmd_publish_pull)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    path: Path = args.model
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    reg = registry(args)
+    name = names.model_name(args.name)
+    labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
+    if any(not label for label in labels):
+        raise BadRequest("--labels has an empty label; use a,b,c")
+    signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
+    task = args.task or ("classification" if labels else "other")
+    post = None
+    if task == "classification":
+        scores = args.scores_output or signature.outputs[0].name
+        if scores not in {o.name for o in signature.outputs}:
+            raise BadRequest(f"--scores-output {scores!r} is not an output of the model")
+        post = Postprocessing(scores_output=scores, activation=args.activation)
+    version = names.version_name(args.version) if args.version else reg.next_version(name)
+    manifest = ModelManifest(
+        name=name,
+        version=version,
+        task=task,
+        inputs=signature.inputs,
+        outputs=signature.outputs,
+        file=signature.file,
+        labels=labels,
+        postprocessing=post,
+        description=args.description,
+    )
+    reg.publish(manifest, path)
+    print(f"published {name}:{version} to {reg.store.uri} (sha256 {signature.file.sha256[:12]})")
+    if args.alias:
+        reg.set_alias(name, names.alias_name(args.alias), version)
+        print(f"{name}@{args.alias} -> {version}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    models = reg.models()
+    if not models:
+        print(f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`")
+        return 0
+    for name in models:
+        versions = reg.versions(name)
+        aliases = " ".join(f"@{a}={v}" for a, v in sorted(reg.aliases(name).items()))
+        print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    name = names.model_name(args.name)
+    by_version: dict[str, list[str]] = {}
+    for alias, version in reg.aliases(name).items():
+        by_version.setdefault(version, []).append(f"@{alias}")
+    for version in reg.versions(name):
+        manifest = reg.manifest(name, version)
+        tags = " ".join(sorted(by_version.get(version, [])))
+        print(f"{version:10} {manifest.created_at:22} {manifest.task:15} {_headline(manifest):28} {tags}")
+    return 0
+
+
+def _headline(manifest: ModelManifest) -> str:
+    test = manifest.metrics.get("test", manifest.metrics)
+    for key in ("accuracy", "f1", "rmse", "r2"):
+        if isinstance(test, dict) and isinstance(test.get(key), int | float):
+            return f"{key}={test[key]:.4g}"
+    return ""
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    manifest = reg.resolve(parse_ref(args.ref))
+    if args.json:
+        print(manifest.to_json(), end="")
+        return 0
+    for line in describe_manifest(manifest, reg):
+        print(line)
+    return 0
+
+
+def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
+    """Human-readable lines for `aiaas show`."""
+    aliases = [f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version]
+    lines = [
+        f"{manifest.name}:{manifest.version} {' '.join(aliases)}".rstrip(),
+        f"  task:      {manifest.task}",
+        f"  created:   {manifest.created_at}",
+        f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
+        f"  producer:  {manifest.file.producer}, opset {manifest.file.opset}",
+        "  inputs:",
+    ]
+    lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}" for s in manifest.inputs]
+    lines.append("  outputs:")
+    lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}" for s in manifest.outputs]
+    if manifest.labels:
+        lines.append(f"  labels:    {', '.join(manifest.labels)}")
+    lines += _dict_lines("metrics", manifest.metrics)
+    card = reg.store.uri.rstrip("/") + "/" + version_prefix(manifest.name, manifest.version) + "/card/card.md"
+    if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
+        lines.append(f"  card:      {card}")
+    return lines
+
+
+def _dict_lines(title: str, data: dict[str, Any], indent: str = "  ") -> list[str]:
+    if not data:
+        return []
+    lines = [f"{indent}{title}:"]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines += _dict_lines(key, value, indent + "  ")
+        elif isinstance(value, float):
+            lines.append(f"{indent}  {key}: {value:.6g}")
+        elif not isinstance(value, list):
+            lines.append(f"{indent}  {key}: {value}")
+    return lines
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    name, version = names.model_name(args.name), names.version_name(args.version)
+    alias = names.alias_name(args.alias)
+    before = reg.alias(name, alias)
+    reg.set_alias(name, alias, version)
+    print(f"{name}@{alias} -> {version}" + (f" (was {before})" if before else ""))
+    return 0
+
+
+def cmd_publish_pull(args: argparse.Namespace) -> int:
+    source = Registry(open_store(args.source))
+    target = registry(args)
+    ref: ModelRef = parse_ref(args.ref)
+    manifest = source.resolve(ref)
+    prefix = version_prefix(manifest.name, manifest.version)
+    if target.store.exists(f"{prefix}/manifest.json"):
+        print(f"{manifest.name}:{manifest.version} is already in {target.store.uri}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="aiaas-pull-") as tmp:
+            extras: dict[str, Path] = {}
+            for key in source.store.list_keys(prefix):
+                rel = key[len(prefix) + 1 :]
+                local = Path(tmp) / rel
+                local.parent.mkdir(parents=True, exist_ok=True)
+                source.store.download_file(key, local)
+                if rel not in ("model.onnx", "manifest.json"):
+                    extras[rel] = local
+            model = Path(tmp) / "model.onnx"
+            if not model.is_file():
+                raise NotFound(f"{manifest.name}:{manifest.version} has no model file in {source.store.uri}")
+            if sha256_file(model) != manifest.file.sha256:
+                raise IntegrityError(f"{manifest.name}:{manifest.version} in {source.store.uri} fails its sha256 check; not copied")
+            target.publish(manifest, model, extras)
+        print(f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}")
+    alias = args.alias or ref.alias
+    if alias:
+        target.set_alias(manifest.name, names.alias_name(alias), manifest.version)
+        print(f"{manifest.name}@{alias} -> {manifest.version}")
+    return 0
