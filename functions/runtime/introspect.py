@@ -30,7 +30,9 @@ def _specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
         dtype = from_ort(arg.type).name
         # Symbolic or unknown dims (None, "N", "batch") are dynamic.
         shape = tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in arg.shape)
-        specs.append(TensorSpec(arg.name, dtype, shape, finite=finite and dtype.startswith("float")))
+        specs.append(
+            TensorSpec(arg.name, dtype, shape, finite=finite and dtype.startswith("float"))
+        )
     return tuple(specs)
 
 
@@ -47,7 +49,9 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         import onnx
 
         proto = onnx.load(str(path), load_external_data=False)
-        opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        opset = max(
+            (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
+        )
         if proto.producer_version:
             producer = f"{producer} {proto.producer_version}"
     except ImportError:
@@ -55,5 +59,7 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     return OnnxSignature(
         inputs=_specs(session.get_inputs(), finite=finite_inputs),
         outputs=_specs(session.get_outputs(), finite=False),
-        file=ModelFile(sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer),
+        file=ModelFile(
+            sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
+        ),
     )

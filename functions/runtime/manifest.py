@@ -139,7 +139,9 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
-def _get(data: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING) -> T:
+def _get(
+    data: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING
+) -> T:
     path = f"{where}.{key}" if where else key
     value = data.get(key, _MISSING)
     if value is _MISSING or (value is None and default is not _MISSING):
@@ -154,7 +156,9 @@ def _get(data: Mapping[str, Any], key: str, kind: type[T], where: str, default: 
 
 def _choice(value: str, allowed: tuple[str, ...], path: str) -> str:
     if value not in allowed:
-        raise ManifestError(f"manifest field '{path}' is {value!r}; expected one of {list(allowed)}")
+        raise ManifestError(
+            f"manifest field '{path}' is {value!r}; expected one of {list(allowed)}"
+        )
     return value
 
 
@@ -206,7 +210,9 @@ def _parse_file(data: object) -> ModelFile:
     )
 
 
-def _parse_postprocessing(data: Mapping[str, Any], outputs: tuple[TensorSpec, ...]) -> Postprocessing | None:
+def _parse_postprocessing(
+    data: Mapping[str, Any], outputs: tuple[TensorSpec, ...]
+) -> Postprocessing | None:
     raw = data.get("postprocessing")
     if raw is None:
         return None
@@ -214,7 +220,9 @@ def _parse_postprocessing(data: Mapping[str, Any], outputs: tuple[TensorSpec, ..
     post = _mapping(raw, where)
     scores = _get(post, "scores_output", str, where)
     if scores not in {spec.name for spec in outputs}:
-        raise ManifestError(f"manifest field 'postprocessing.scores_output' names no output: {scores!r}")
+        raise ManifestError(
+            f"manifest field 'postprocessing.scores_output' names no output: {scores!r}"
+        )
     activation = _choice(
         _get(post, "activation", str, where, "softmax"), SCORE_ACTIVATIONS, f"{where}.activation"
     )

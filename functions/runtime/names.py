@@ -15,7 +15,9 @@ _MODEL = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?")
 _VERSION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _ALIAS = re.compile(r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?")
 
-MODEL_RULE = "1-64 characters of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"
+MODEL_RULE = (
+    "1-64 characters of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"
+)
 VERSION_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric"
 ALIAS_RULE = "1-32 characters of a-z, 0-9, '-', '_', starting with a letter"
 

@@ -29,7 +29,12 @@ MAX_VERSIONS = 4
 class ModelPool:
     """Loaded sessions keyed by (name, version); at most `max_versions`, least recently used out."""
 
-    def __init__(self, registry: Registry, cache: ArtifactCache | None = None, max_versions: int = MAX_VERSIONS):
+    def __init__(
+        self,
+        registry: Registry,
+        cache: ArtifactCache | None = None,
+        max_versions: int = MAX_VERSIONS,
+    ):
         self.registry = registry
         self.cache = cache or ArtifactCache(registry.store)
         self.max_versions = max_versions
@@ -67,7 +72,9 @@ class ServedModel:
     def __init__(self, pool: ModelPool, ref: ModelRef | str, ttl: float | None = None):
         self.pool = pool
         self.ref = parse_ref(ref) if isinstance(ref, str) else ref
-        self.ttl = float(os.environ.get("AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL)) if ttl is None else ttl
+        self.ttl = (
+            float(os.environ.get("AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL)) if ttl is None else ttl
+        )
         self._current: LoadedModel | None = None
         self._next_check = 0.0
         self._refreshing = threading.Lock()
@@ -124,7 +131,9 @@ class ServedModel:
         try:
             model = self._resolve_and_load()
         except AiaasError as exc:
-            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current.ref, exc.message)
+            log.warning(
+                "refresh of %s failed, still serving %s: %s", self.ref, current.ref, exc.message
+            )
             return
         if model is not current:
             log.info("%s now serves %s (was %s)", self.ref, model.ref, current.ref)

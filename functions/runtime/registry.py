@@ -145,7 +145,9 @@ class Registry:
 
     # ---- aliases ------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: str, *, actor: str | None = None) -> dict[str, Any]:
+    def set_alias(
+        self, name: str, alias: str, version: str, *, actor: str | None = None
+    ) -> dict[str, Any]:
         """Point `alias` at an existing version, recording who moved it and when."""
         self.manifest(name, version)  # the target must exist
         previous = self.alias_record(name, alias)

@@ -247,7 +247,7 @@ class S3Store:
         # Spool to local disk, then upload (multipart when large): memory stays bounded and the
         # object appears whole or not at all.
         with tempfile.NamedTemporaryFile(prefix="aiaas-upload-") as spool:
-            yield spool  # type: ignore[misc]
+            yield spool
             spool.flush()
             self.upload_file(Path(spool.name), key)
 
@@ -295,7 +295,9 @@ class S3Store:
 def _transfer() -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
+    )
 
 
 def make_s3_client() -> S3Client:
@@ -304,7 +306,10 @@ def make_s3_client() -> S3Client:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5"))},
+        retries={
+            "mode": "standard",
+            "max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5")),
+        },
         connect_timeout=float(os.environ.get("AIAAS_S3_CONNECT_TIMEOUT", "5")),
         read_timeout=float(os.environ.get("AIAAS_S3_READ_TIMEOUT", "30")),
         max_pool_connections=32,
@@ -321,5 +326,7 @@ def open_store(uri: str | None = None) -> ObjectStore:
             raise AiaasError(f"store URI {uri!r} names no bucket: use s3://bucket[/prefix]")
         return S3Store(bucket, prefix)
     if "://" in uri:
-        raise AiaasError(f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix")
+        raise AiaasError(
+            f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"
+        )
     return LocalStore(uri)

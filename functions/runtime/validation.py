@@ -27,7 +27,9 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     if source == target:
         return value
     if spec.dtype == "string":
-        if source.kind in "US" or (source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)):
+        if source.kind in "US" or (
+            source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
+        ):
             return value.astype(object)
     elif np.can_cast(source, target, casting="safe"):
         return value.astype(target)
@@ -36,7 +38,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         return value.astype(target)
     elif not typed and source.kind in "iu" and target.kind in "iu":
         # JSON integers decode as int64; they fit a narrower int only if every value does.
-        info = np.iinfo(target)
+        info = np.iinfo(target)  # type: ignore[type-var]
         if value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
             return value.astype(target)
         raise InvalidInput(

@@ -23,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aiaas",
         description="Train, publish and serve ONNX models: locally, or on AWS Lambda.",
     )
-    parser.add_argument("--store", help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)")
+    parser.add_argument(
+        "--store",
+        help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:

@@ -21,16 +21,27 @@ def registry(args: argparse.Namespace) -> Registry:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("publish", help="publish an ONNX file as a new model version",
-                       description="Publish any ONNX model: inputs and outputs are read from the graph.")
+    p = sub.add_parser(
+        "publish",
+        help="publish an ONNX file as a new model version",
+        description="Publish any ONNX model: inputs and outputs are read from the graph.",
+    )
     p.add_argument("model", type=Path, help="path to model.onnx")
     p.add_argument("--name", required=True, help="model name (a-z, 0-9, '-', '_', '.')")
     p.add_argument("--version", help="version to publish (default: next number)")
-    p.add_argument("--task", choices=TASKS, help="default: classification when --labels is given, else other")
+    p.add_argument(
+        "--task", choices=TASKS, help="default: classification when --labels is given, else other"
+    )
     p.add_argument("--labels", help="comma-separated class labels, in output order")
-    p.add_argument("--scores-output", help="classifier output holding class scores (default: the first)")
-    p.add_argument("--activation", choices=("softmax", "sigmoid", "none"), default="softmax",
-                   help="how the scores output becomes probabilities (default: softmax)")
+    p.add_argument(
+        "--scores-output", help="classifier output holding class scores (default: the first)"
+    )
+    p.add_argument(
+        "--activation",
+        choices=("softmax", "sigmoid", "none"),
+        default="softmax",
+        help="how the scores output becomes probabilities (default: softmax)",
+    )
     p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
     p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
     p.add_argument("--description", default="", help="one line about the model")
@@ -54,9 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.set_defaults(func=cmd_promote)
 
-    p = sub.add_parser("pull", help="copy a model version from another store into this one (offline/edge serving)")
+    p = sub.add_parser(
+        "pull", help="copy a model version from another store into this one (offline/edge serving)"
+    )
     p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS in the source store")
-    p.add_argument("--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix")
+    p.add_argument(
+        "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
+    )
     p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
     p.set_defaults(func=cmd_publish_pull)
 
@@ -120,7 +135,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for version in reg.versions(name):
         manifest = reg.manifest(name, version)
         tags = " ".join(sorted(by_version.get(version, [])))
-        print(f"{version:10} {manifest.created_at:22} {manifest.task:15} {_headline(manifest):28} {tags}")
+        print(
+            f"{version:10} {manifest.created_at:22} {manifest.task:15} {_headline(manifest):28} {tags}"
+        )
     return 0
 
 
@@ -145,7 +162,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     """Human-readable lines for `aiaas show`."""
-    aliases = [f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version]
+    aliases = [
+        f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version
+    ]
     lines = [
         f"{manifest.name}:{manifest.version} {' '.join(aliases)}".rstrip(),
         f"  task:      {manifest.task}",
@@ -154,13 +173,21 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         f"  producer:  {manifest.file.producer}, opset {manifest.file.opset}",
         "  inputs:",
     ]
-    lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}" for s in manifest.inputs]
+    lines += [
+        f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}"
+        for s in manifest.inputs
+    ]
     lines.append("  outputs:")
     lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}" for s in manifest.outputs]
     if manifest.labels:
         lines.append(f"  labels:    {', '.join(manifest.labels)}")
     lines += _dict_lines("metrics", manifest.metrics)
-    card = reg.store.uri.rstrip("/") + "/" + version_prefix(manifest.name, manifest.version) + "/card/card.md"
+    card = (
+        reg.store.uri.rstrip("/")
+        + "/"
+        + version_prefix(manifest.name, manifest.version)
+        + "/card/card.md"
+    )
     if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
         lines.append(f"  card:      {card}")
     return lines
@@ -210,11 +237,17 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
                     extras[rel] = local
             model = Path(tmp) / "model.onnx"
             if not model.is_file():
-                raise NotFound(f"{manifest.name}:{manifest.version} has no model file in {source.store.uri}")
+                raise NotFound(
+                    f"{manifest.name}:{manifest.version} has no model file in {source.store.uri}"
+                )
             if sha256_file(model) != manifest.file.sha256:
-                raise IntegrityError(f"{manifest.name}:{manifest.version} in {source.store.uri} fails its sha256 check; not copied")
+                raise IntegrityError(
+                    f"{manifest.name}:{manifest.version} in {source.store.uri} fails its sha256 check; not copied"
+                )
             target.publish(manifest, model, extras)
-        print(f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}")
+        print(
+            f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}"
+        )
     alias = args.alias or ref.alias
     if alias:
         target.set_alias(manifest.name, names.alias_name(alias), manifest.version)

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real S3-compatible server on loopback, stores of both kinds, ONNX files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore, ObjectStore, S3Store, make_s3_client
+from tests import onnx_factory
+from tests.s3server import MotoServer
+
+# Never let a test reach a real AWS account or read the developer's credentials.
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_var, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+    AIAAS_S3_MAX_ATTEMPTS="2",
+    AIAAS_S3_CONNECT_TIMEOUT="2",
+    AIAAS_S3_READ_TIMEOUT="10",
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's S3 server in a child process: real HTTP and real SigV4 signing on loopback."""
+    server = MotoServer().start(tmp_path_factory.mktemp("moto") / "moto.log")
+    previous = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+    yield server
+    server.stop()
+    if previous is None:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    else:
+        os.environ["AWS_ENDPOINT_URL"] = previous
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    """A fresh private bucket for one test."""
+    bucket = f"aiaas-test-{uuid.uuid4().hex[:12]}"
+    make_s3_client().create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_store(s3_bucket: str) -> S3Store:
+    return S3Store(s3_bucket, "registry")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest) -> ObjectStore:
+    """Each test using this runs against the directory store and against S3 (moto server)."""
+    name = "local_store" if request.param == "local" else "s3_store"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def registry(store: ObjectStore) -> Registry:
+    return Registry(store)
+
+
+@pytest.fixture
+def classifier_onnx(tmp_path: Path) -> Path:
+    return onnx_factory.linear_classifier(tmp_path / "onnx" / "linear.onnx")
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"

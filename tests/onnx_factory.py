@@ -1,0 +1,82 @@
+"""Small ONNX models built with onnx.helper: models this project did not train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.runtime.cache import sha256_file
+from functions.runtime.manifest import ModelFile, ModelManifest, Postprocessing, TensorSpec
+
+OPSET = 17
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> Path:
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="onnx.helper"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+def linear_classifier(
+    path: Path, features: int = 4, classes: int = 3, seed: int = 0, bias: float = 0.0
+) -> Path:
+    """logits = x @ W + b; float32 [N, features] -> [N, classes]."""
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(size=(features, classes)).astype(np.float32), "W")
+    b = numpy_helper.from_array(np.full(classes, bias, dtype=np.float32), "B")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["xw"]),
+            helper.make_node("Add", ["xw", "B"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
+        initializer=[w, b],
+    )
+    return _save(graph, path)
+
+
+def identity(path: Path, elem: int = TensorProto.FLOAT, shape: list[object] | None = None) -> Path:
+    """y = x for any element type: exercises every datatype end to end."""
+    dims = shape or ["N", 3]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", elem, dims)],
+        [helper.make_tensor_value_info("y", elem, dims)],
+    )
+    return _save(graph, path)
+
+
+def manifest_for(
+    path: Path, name: str, version: str, *, labels: tuple[str, ...] = (), finite: bool = True
+) -> ModelManifest:
+    """A manifest describing `path`, as `aiaas publish` would write it."""
+    from functions.runtime.introspect import read_signature
+
+    sig = read_signature(path, finite_inputs=finite)
+    post = Postprocessing(scores_output=sig.outputs[0].name) if labels else None
+    return ModelManifest(
+        name=name,
+        version=version,
+        task="classification" if labels else "other",
+        inputs=sig.inputs,
+        outputs=sig.outputs,
+        file=ModelFile(
+            sha256=sha256_file(path), size=path.stat().st_size, opset=OPSET, producer="onnx.helper"
+        ),
+        labels=labels,
+        postprocessing=post,
+    )
+
+
+__all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for"]
