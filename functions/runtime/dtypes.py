@@ -16,6 +16,11 @@ class DType:
     ort: str  # onnxruntime's NodeArg.type
     oip: str  # Open Inference Protocol v2 datatype
 
+    @property
+    def wire(self) -> np.dtype[np.generic]:
+        """The little-endian dtype binary tensors travel in."""
+        return _WIRE[self.name]
+
 
 TABLE: tuple[DType, ...] = (
     DType("bool", np.dtype(np.bool_), "tensor(bool)", "BOOL"),
@@ -33,6 +38,7 @@ TABLE: tuple[DType, ...] = (
     DType("string", np.dtype(np.object_), "tensor(string)", "BYTES"),
 )
 
+_WIRE = {d.name: d.numpy.newbyteorder("<") for d in TABLE}
 BY_NAME = {d.name: d for d in TABLE}
 BY_ORT = {d.ort: d for d in TABLE}
 BY_OIP = {d.oip: d for d in TABLE}

@@ -58,6 +58,12 @@ class ModelNotFound(NotFound):
     """No model of that name, version or alias in the registry."""
 
 
+class MethodNotAllowed(AiaasError):
+    """The path exists but not for this HTTP method."""
+
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+
+
 class Conflict(AiaasError):
     """The request contradicts what is stored (e.g. publishing an existing version)."""
 

@@ -26,6 +26,8 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     source = value.dtype
     if source == target:
         return value
+    if source.kind == "b" and target.kind != "b":
+        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got true/false values")
     if spec.dtype == "string":
         if source.kind in "US" or (
             source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
@@ -44,20 +46,20 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
         )
-    got = "text" if source.kind in "USO" else str(source)
+    got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
     )
 
 
 def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
-    if value.ndim != spec.rank:
+    if value.ndim != len(spec.shape):
         raise InvalidInput(
             f"input '{spec.name}' expects shape {list(spec.shape)} (rank {spec.rank}); "
             f"got shape {list(value.shape)}"
         )
-    for axis, (want, got) in enumerate(zip(spec.shape, value.shape, strict=True)):
-        if want != -1 and want != got:
+    for axis, want in enumerate(spec.shape):
+        if want != -1 and want != value.shape[axis]:
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
                 f"(dimension {axis} must be {want})"
@@ -80,32 +82,33 @@ def validate_inputs(
     typed: bool,
 ) -> dict[str, np.ndarray]:
     """Return the inputs cast to the model's element types, or raise InvalidInput."""
-    expected = {spec.name: spec for spec in manifest.inputs}
-    unknown = sorted(set(inputs) - set(expected))
-    if unknown:
-        raise InvalidInput(
-            f"unknown input {unknown[0]!r}; this model takes "
-            + ", ".join(describe(spec) for spec in manifest.inputs)
-        )
-    missing = [name for name in expected if name not in inputs]
-    if missing:
-        raise InvalidInput(f"missing input '{missing[0]}' ({describe(expected[missing[0]])})")
     checked: dict[str, np.ndarray] = {}
     batch: int | None = None
-    for name, spec in expected.items():
-        value = _cast(spec, inputs[name], typed=typed)
+    for spec in manifest.inputs:
+        value = inputs.get(spec.name)
+        if value is None:
+            raise InvalidInput(f"missing input '{spec.name}' ({describe(spec)})")
+        if value.dtype != BY_NAME[spec.dtype].numpy:
+            value = _cast(spec, value, typed=typed)
         _check_shape(spec, value)
         if spec.shape and spec.shape[0] == -1:
-            rows = value.shape[0]
-            if rows == 0:
-                raise InvalidInput(f"input '{name}' has an empty batch; send at least one row")
-            if rows > max_batch_size:
-                raise InvalidInput(
-                    f"input '{name}' has a batch of {rows} rows; the limit is {max_batch_size}"
-                )
-            if batch is not None and rows != batch:
-                raise InvalidInput(f"inputs disagree on batch size ({batch} vs {rows} in '{name}')")
-            batch = rows
+            batch = _check_batch(spec, value.shape[0], batch, max_batch_size)
         _check_finite(spec, value)
-        checked[name] = value
+        checked[spec.name] = value
+    if len(checked) != len(inputs):
+        unknown = sorted(set(inputs) - set(checked))[0]
+        raise InvalidInput(
+            f"unknown input {unknown!r}; this model takes "
+            + ", ".join(describe(spec) for spec in manifest.inputs)
+        )
     return checked
+
+
+def _check_batch(spec: TensorSpec, rows: int, batch: int | None, limit: int) -> int:
+    if rows == 0:
+        raise InvalidInput(f"input '{spec.name}' has an empty batch; send at least one row")
+    if rows > limit:
+        raise InvalidInput(f"input '{spec.name}' has a batch of {rows} rows; the limit is {limit}")
+    if batch is not None and rows != batch:
+        raise InvalidInput(f"inputs disagree on batch size ({batch} vs {rows} in '{spec.name}')")
+    return rows

@@ -1,0 +1,183 @@
+"""Warm and cold latency of the predict handler, as ratios to raw onnxruntime measured in this run.
+
+    python -m bench.predict_latency [--repeat 20000] [--cold-runs 15]
+
+Warm: the in-process handler (a v2 event dict in, a response dict out) for one 1x64 FP32 row,
+in the simple JSON form, OIP JSON and OIP binary, against the median of a bare `session.run`.
+Cold: a fresh process that imports the handler, loads the model from the local store and
+answers one event, against a fresh process that imports numpy + onnxruntime, builds the session
+and runs once (the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.models import publish_mlp
+
+MODEL = "bench-mlp"
+
+
+def event(method: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, object]:
+    binary = headers.get("content-type") == "application/octet-stream"
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path}, "requestId": "bench"},
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+    }
+
+
+def events(row: np.ndarray) -> dict[str, dict[str, object]]:
+    json_headers = {"content-type": "application/json"}
+    simple = json.dumps({"inputs": row.tolist()}).encode()
+    v2 = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "shape": [1, 64], "datatype": "FP32", "data": row.ravel().tolist()}
+            ]
+        }
+    ).encode()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1, 64],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 256},
+                }
+            ],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    binary_headers = {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(head)),
+    }
+    return {
+        "simple JSON": event("POST", f"/models/{MODEL}/predict", simple, json_headers),
+        "OIP v2 JSON": event("POST", f"/v2/models/{MODEL}/infer", v2, json_headers),
+        "OIP v2 binary": event(
+            "POST", f"/v2/models/{MODEL}/infer", head + row.astype("<f4").tobytes(), binary_headers
+        ),
+    }
+
+
+def median_us(fn, repeat: int) -> float:
+    for _ in range(min(2000, repeat)):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - start)
+    return statistics.median(samples) / 1e3
+
+
+def warm(model_path: Path, repeat: int) -> dict[str, float]:
+    import onnxruntime as ort
+
+    from functions.predict.handler import handler
+    from functions.runtime.model import session_options
+
+    row = np.random.default_rng(1).normal(size=(1, 64)).astype(np.float32)
+    default = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    options = session_options(model_path.stat().st_size)
+    ours = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    results = {
+        "raw session.run (default options)": median_us(
+            lambda: default.run(["logits"], {"x": row}), repeat
+        ),
+        "raw session.run (aiaas options)": median_us(
+            lambda: ours.run(["logits"], {"x": row}), repeat
+        ),
+    }
+    for name, ev in events(row).items():
+        assert handler(ev)["statusCode"] == 200, handler(ev)
+        results[f"handler, {name}"] = median_us(lambda ev=ev: handler(ev), repeat)
+    return results
+
+
+FLOOR = """
+import numpy as np, onnxruntime as ort
+s = ort.InferenceSession({path!r}, providers=["CPUExecutionProvider"])
+s.run(None, {{"x": np.zeros((1, 64), np.float32)}})
+"""
+HANDLER = """
+import json
+from functions.predict.handler import handler
+ev = json.loads({event!r})
+assert handler(ev)["statusCode"] == 200
+"""
+
+
+def cold(model_path: Path, runs: int, env: dict[str, str]) -> dict[str, float]:
+    ev = json.dumps(events(np.zeros((1, 64), np.float32))["simple JSON"])
+    scripts = {
+        "floor (numpy + onnxruntime + session + run)": FLOOR.format(path=str(model_path)),
+        "predict handler (import, load from store, answer)": HANDLER.format(event=ev),
+    }
+    results: dict[str, list[float]] = {name: [] for name in scripts}
+    for _ in range(runs):
+        for name, code in scripts.items():  # interleaved, so drift hits both alike
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            results[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=20000)
+    parser.add_argument("--cold-runs", type=int, default=15)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
+    model_path = publish_mlp(work / "store", MODEL)
+    env = {
+        **os.environ,
+        "AIAAS_STORE": str(work / "store"),
+        "AIAAS_CACHE_DIR": str(work / "cache"),
+        "AIAAS_MODEL": MODEL,
+        "AIAAS_MODEL_SELECTOR": "@production",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "AIAAS_DISABLE_METRICS": os.environ.get("AIAAS_DISABLE_METRICS", ""),
+    }
+    os.environ.update(env)
+    cold_ms = cold(model_path, args.cold_runs, env)
+    sys.stdout = open(os.devnull, "w")  # the handler's EMF lines  # noqa: SIM115
+    warm_us = warm(model_path, args.repeat)
+    sys.stdout = sys.__stdout__
+    raw = min(
+        warm_us["raw session.run (default options)"], warm_us["raw session.run (aiaas options)"]
+    )
+    print(
+        f"\nwarm, MLP 64-256-256-10, one 1x64 FP32 row, median of {args.repeat} (ratio vs best raw)"
+    )
+    for name, value in warm_us.items():
+        print(f"  {name:40} {value:9.1f} us   {value / raw:5.2f}x")
+    floor = cold_ms["floor (numpy + onnxruntime + session + run)"]
+    print(f"\ncold start, fresh process, median of {args.cold_runs} runs (ratio vs floor)")
+    for name, value in cold_ms.items():
+        print(f"  {name:50} {value:8.1f} ms   {value / floor:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Lambda entry point of a per-model predict function (`functions.predict.handler.handler`).
+
+Work at import time is the point here: the model is fetched, verified and loaded once per
+container (and captured in the SnapStart snapshot), never per request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.predict.http import HttpResponse
+from functions.predict.service import service_from_env
+
+SERVICE = service_from_env()
+SERVICE.warm()
+
+
+def _after_restore() -> None:
+    # A SnapStart snapshot may be restored on many machines, hours later: credentials and
+    # connections captured at init are stale, so S3 clients are rebuilt lazily.
+    store = SERVICE.served.pool.registry.store
+    if hasattr(store, "_client"):
+        store._client = None
+
+
+try:  # present in Lambda's Python runtime when SnapStart is on
+    from snapshot_restore_py import register_after_restore
+
+    register_after_restore(_after_restore)
+except ImportError:
+    pass
+
+
+def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
+    """API Gateway HTTP API (payload 2.0) event -> response."""
+    return SERVICE.handle(event)

@@ -1,0 +1,111 @@
+"""API Gateway HTTP API payload v2.0 events and responses, as plain Python values.
+
+Only this module knows the event's shape; the service sees an `HttpRequest`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import orjson
+
+from functions.runtime.errors import AiaasError, BadRequest, PayloadTooLarge
+
+JSON = "application/json"
+
+
+class HttpContext(TypedDict):
+    method: str
+    path: str
+    sourceIp: NotRequired[str]
+
+
+class RequestContext(TypedDict):
+    http: HttpContext
+    requestId: NotRequired[str]
+
+
+class HttpApiEvent(TypedDict):
+    version: str
+    rawPath: str
+    requestContext: RequestContext
+    headers: NotRequired[dict[str, str]]
+    queryStringParameters: NotRequired[dict[str, str]]
+    body: NotRequired[str]
+    isBase64Encoded: NotRequired[bool]
+
+
+class HttpResponse(TypedDict):
+    statusCode: int
+    headers: dict[str, str]
+    body: str
+    isBase64Encoded: bool
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    query: dict[str, str]
+    body: bytes
+    request_id: str
+
+
+def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpRequest:
+    """An `HttpRequest` from a v2.0 event; the body limit is enforced before decoding it."""
+    try:
+        context = event["requestContext"]
+        method = context["http"]["method"].upper()
+        path = event.get("rawPath") or context["http"]["path"]
+    except (KeyError, TypeError, AttributeError):
+        raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
+    raw_headers = event.get("headers") or {}
+    headers = {k.lower(): v for k, v in raw_headers.items()}
+    text = event.get("body") or ""
+    encoded = bool(event.get("isBase64Encoded"))
+    # base64 carries 3 bytes in 4 characters: reject early, before decoding anything.
+    size = len(text) * 3 // 4 if encoded else len(text)
+    if size > max_body:
+        raise PayloadTooLarge(f"request body is over the {max_body} byte limit")
+    try:
+        body = base64.b64decode(text, validate=True) if encoded else text.encode("utf-8")
+    except (binascii.Error, ValueError):
+        raise BadRequest("request body is marked base64 but is not valid base64") from None
+    if len(body) > max_body:
+        raise PayloadTooLarge(f"request body is over the {max_body} byte limit")
+    return HttpRequest(
+        method=method,
+        path=path,
+        headers=headers,
+        query=dict(event.get("queryStringParameters") or {}),
+        body=body,
+        request_id=context.get("requestId", ""),
+    )
+
+
+def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> HttpResponse:
+    body = doc if isinstance(doc, bytes) else orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    return {
+        "statusCode": status,
+        "headers": {"content-type": JSON, **(headers or {})},
+        "body": body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def binary_response(status: int, body: bytes, headers: dict[str, str]) -> HttpResponse:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/octet-stream", **headers},
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+def error_response(error: AiaasError) -> HttpResponse:
+    return json_response(int(error.status), {"error": error.public_message})

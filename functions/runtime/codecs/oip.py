@@ -1,0 +1,181 @@
+"""Open Inference Protocol v2 (KServe / Triton) request and response bodies, JSON and binary.
+
+Binary tensor extension: the body is a JSON header of `Inference-Header-Content-Length` bytes
+followed by each binary tensor's bytes in order; a tensor says it is binary with
+`parameters.binary_data_size`. Outputs are binary when the request asks, per output
+(`parameters.binary_data`) or for all (`parameters.binary_data_output`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.runtime.codecs import tensors
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+BINARY_HEADER = "inference-header-content-length"
+
+
+@dataclass
+class InferRequest:
+    inputs: dict[str, np.ndarray]
+    id: str | None = None
+    outputs: list[str] | None = None  # None: every output
+    binary_outputs: set[str] = field(default_factory=set)
+    binary_default: bool = False
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return value
+
+
+def _parameters(item: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    return _object(item.get("parameters") or {}, f"{what} parameters")
+
+
+def parse_header_length(value: str | None, body_size: int) -> int | None:
+    """The JSON header size from `Inference-Header-Content-Length`, checked against the body."""
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
+    length = int(value)
+    if length > body_size:
+        raise BadRequest(
+            f"Inference-Header-Content-Length is {length} but the body has only {body_size} bytes"
+        )
+    return length
+
+
+def decode_request(body: bytes, header_length: int | None) -> InferRequest:
+    """Parse an infer request; binary tensors are sliced from the body after the JSON header."""
+    head = body if header_length is None else body[:header_length]
+    try:
+        doc = _object(orjson.loads(head), "the request body")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    items = doc.get("inputs")
+    if not isinstance(items, list) or not items:
+        raise BadRequest("request needs 'inputs': a non-empty list of tensors")
+    blob = memoryview(body)[header_length:] if header_length is not None else memoryview(b"")
+    offset = 0
+    inputs: dict[str, np.ndarray] = {}
+    for index, raw in enumerate(items):
+        item = _object(raw, f"inputs[{index}]")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"inputs[{index}] needs a 'name'")
+        if name in inputs:
+            raise BadRequest(f"input '{name}' is given twice")
+        dtype = tensors.datatype(item.get("datatype"), name)
+        shape = tensors.check_shape(item.get("shape"), name)
+        size = _parameters(item, f"input '{name}'").get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise BadRequest(f"input '{name}' binary_data_size must be a non-negative integer")
+            if header_length is None:
+                raise BadRequest(
+                    f"input '{name}' has binary_data_size but the request has no "
+                    "Inference-Header-Content-Length header"
+                )
+            if offset + size > len(blob):
+                raise BadRequest(
+                    f"input '{name}' claims {size} bytes of binary data; only {len(blob) - offset} remain"
+                )
+            inputs[name] = tensors.from_bytes(blob[offset : offset + size], dtype, shape, name)
+            offset += size
+        elif "data" in item:
+            inputs[name] = tensors.from_json_data(item["data"], dtype, shape, name)
+        else:
+            raise BadRequest(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
+    if offset != len(blob):
+        raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
+    return _with_outputs(doc, inputs)
+
+
+def _with_outputs(doc: Mapping[str, Any], inputs: dict[str, np.ndarray]) -> InferRequest:
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    params = _parameters(doc, "request")
+    request = InferRequest(
+        inputs=inputs, id=request_id, binary_default=params.get("binary_data_output") is True
+    )
+    wanted = doc.get("outputs")
+    if wanted is None:
+        return request
+    if not isinstance(wanted, list):
+        raise BadRequest("'outputs' must be a list")
+    request.outputs = []
+    for index, raw in enumerate(wanted):
+        item = _object(raw, f"outputs[{index}]")
+        name = item.get("name")
+        if not isinstance(name, str):
+            raise BadRequest(f"outputs[{index}] needs a 'name'")
+        request.outputs.append(name)
+        binary = _parameters(item, f"output '{name}'").get("binary_data")
+        if binary is True or (binary is None and request.binary_default):
+            request.binary_outputs.add(name)
+    return request
+
+
+def encode_response(
+    manifest: ModelManifest, request: InferRequest, outputs: Mapping[str, np.ndarray]
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header length when binary outputs follow it."""
+    items = []
+    blobs = []
+    for name, array in outputs.items():
+        dtype = _oip_name(array)
+        item: dict[str, Any] = {"name": name, "datatype": dtype, "shape": list(array.shape)}
+        if name in request.binary_outputs or (request.outputs is None and request.binary_default):
+            data = tensors.to_bytes(array)
+            item["parameters"] = {"binary_data_size": len(data)}
+            blobs.append(data)
+        else:
+            item["data"] = (
+                tensors.to_json_data(array) if array.dtype == object else array.reshape(-1)
+            )
+        items.append(item)
+    doc: dict[str, Any] = {
+        "model_name": manifest.name,
+        "model_version": manifest.version,
+        "outputs": items,
+    }
+    if request.id is not None:
+        doc["id"] = request.id
+    head = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return head, None
+    return head + b"".join(blobs), len(head)
+
+
+def _oip_name(array: np.ndarray) -> str:
+    for entry in BY_NAME.values():
+        if entry.numpy == array.dtype:
+            return entry.oip
+    return "BYTES" if array.dtype.kind in "OUS" else "FP32"
+
+
+def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    """`{"name", "datatype", "shape"}` as OIP model metadata lists tensors."""
+    return {"name": spec.name, "datatype": BY_NAME[spec.dtype].oip, "shape": list(spec.shape)}
+
+
+def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, Any]:
+    return {
+        "name": manifest.name,
+        "versions": versions,
+        "platform": "onnxruntime_onnx",
+        "inputs": [tensor_metadata(spec) for spec in manifest.inputs],
+        "outputs": [tensor_metadata(spec) for spec in manifest.outputs],
+    }

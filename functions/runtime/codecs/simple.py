@@ -1,0 +1,162 @@
+"""The simple JSON form: `{"inputs": ...}` or `{"instances": [...]}` in, outputs + predictions out.
+
+Accepted bodies:
+- `{"inputs": [[...], ...]}`: a batch for a single-input model (one row `[...]` also works);
+- `{"inputs": {"<input name>": [...], ...}}`: named inputs;
+- `{"instances": [row, ...]}`: rows, each a value (single input) or `{"<input name>": value}`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.errors import BadRequest, InvalidInput
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+
+def _array(value: object, spec: TensorSpec) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise InvalidInput(
+            f"input '{spec.name}' is ragged: every row must have shape {list(spec.shape[1:])}"
+        ) from None
+    if array.dtype == object and spec.dtype != "string":
+        raise InvalidInput(
+            f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
+        )
+    # One row sent without its batch axis: add it.
+    if spec.shape and spec.shape[0] == -1 and array.ndim == len(spec.shape) - 1:
+        array = array[np.newaxis, ...]
+    return array
+
+
+def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
+    """Tensors keyed by input name, typed as JSON gave them (validation casts them)."""
+    if not isinstance(body, dict):
+        raise BadRequest('request body must be a JSON object like {"inputs": [[...]]}')
+    if ("inputs" in body) == ("instances" in body):
+        raise BadRequest('request body needs exactly one of "inputs" or "instances"')
+    if "instances" in body:
+        return _instances(body["instances"], manifest)
+    inputs = body["inputs"]
+    if isinstance(inputs, dict):
+        specs = {spec.name: spec for spec in manifest.inputs}
+        return {
+            name: _array(value, specs[name]) if name in specs else np.asarray(value)
+            for name, value in inputs.items()
+        }
+    if len(manifest.inputs) != 1:
+        names = [spec.name for spec in manifest.inputs]
+        raise BadRequest(
+            f'this model has several inputs {names}: send {{"inputs": {{name: value}}}}'
+        )
+    return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0])}
+
+
+def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest('"instances" must be a non-empty list of rows')
+    if len(manifest.inputs) == 1 and not isinstance(rows[0], dict):
+        spec = manifest.inputs[0]
+        return {spec.name: _array(rows, spec)}
+    columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BadRequest(f"instances[{index}] must be an object of input name -> value")
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise InvalidInput(f"instances[{index}] has unknown input {sorted(unknown)[0]!r}")
+        for name, column in columns.items():
+            if name not in row:
+                raise InvalidInput(f"instances[{index}] is missing input '{name}'")
+            column.append(row[name])
+    specs = {spec.name: spec for spec in manifest.inputs}
+    return {name: _array(column, specs[name]) for name, column in columns.items()}
+
+
+def class_scores(
+    manifest: ModelManifest, outputs: Mapping[str, np.ndarray]
+) -> list[list[float]] | None:
+    """Per-class probabilities, one list per row, for classifiers; else None."""
+    post = manifest.postprocessing
+    if post is None or post.scores_output not in outputs:
+        return None
+    raw = outputs[post.scores_output]
+    rows = raw.reshape(raw.shape[0], -1)
+    if post.activation == "softmax":
+        return _softmax(rows)
+    if post.activation == "sigmoid":
+        probs = 1.0 / (1.0 + np.exp(-rows.astype(np.float64)))
+        if probs.shape[1] == 1:  # one logit: the positive class of a binary classifier
+            probs = np.concatenate([1.0 - probs, probs], axis=1)
+        return probs.tolist()  # type: ignore[no-any-return]
+    return rows.astype(np.float64).tolist()
+
+
+# Up to this many scores plain Python beats numpy's per-call overhead (~1.5 us vs ~3.5 us).
+_SMALL = 256
+
+
+def _softmax(rows: np.ndarray) -> list[list[float]]:
+    if rows.size <= _SMALL:
+        result = []
+        for row in rows.tolist():
+            top = max(row)
+            exps = [math.exp(v - top) for v in row]
+            total = sum(exps)
+            result.append([v / total for v in exps])
+        return result
+    shifted = rows.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted.tolist()  # type: ignore[no-any-return]
+
+
+def predictions(
+    manifest: ModelManifest, scores: list[list[float]], top_k: int
+) -> list[dict[str, Any]]:
+    """`{"label", "score"}` per row, plus `top_k` ranked alternatives when more than one is asked."""
+    classes = len(scores[0]) if scores else 0
+    labels = (
+        list(manifest.labels)
+        if len(manifest.labels) == classes
+        else [str(i) for i in range(classes)]
+    )
+    k = max(1, min(top_k, classes))
+    rows: list[dict[str, Any]] = []
+    for row in scores:
+        if k == 1:
+            best = max(range(classes), key=row.__getitem__)
+            rows.append({"label": labels[best], "score": row[best]})
+            continue
+        ranked = sorted(range(classes), key=row.__getitem__, reverse=True)[:k]
+        top = [{"label": labels[c], "score": row[c]} for c in ranked]
+        rows.append({**top[0], "top_k": top})
+    return rows
+
+
+def encode(
+    manifest: ModelManifest, outputs: Mapping[str, np.ndarray], top_k: int = 1
+) -> dict[str, Any]:
+    """The response document; numpy arrays are left for orjson to serialise."""
+    doc: dict[str, Any] = {
+        "model": manifest.name,
+        "version": manifest.version,
+        "outputs": {name: _jsonable(array) for name, array in outputs.items()},
+    }
+    scores = class_scores(manifest, outputs)
+    if scores is not None:
+        doc["predictions"] = predictions(manifest, scores, top_k)
+    return doc
+
+
+def _jsonable(array: np.ndarray) -> Any:
+    if array.dtype == object:
+        return array.tolist()
+    return array

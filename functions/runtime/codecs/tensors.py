@@ -1,0 +1,136 @@
+"""Tensor <-> bytes and JSON data for every Open Inference Protocol datatype.
+
+BYTES elements travel as UTF-8 strings in JSON and, in the binary extension, as a 4-byte
+little-endian length followed by the raw bytes (the Triton convention).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.dtypes import BY_OIP, DType
+from functions.runtime.errors import BadRequest, InvalidInput
+
+# An upper bound on elements one tensor may declare, checked before any allocation.
+MAX_ELEMENTS = 64 * 1024 * 1024
+
+
+def datatype(name: object, tensor: str) -> DType:
+    if not isinstance(name, str) or name not in BY_OIP:
+        raise BadRequest(
+            f"tensor '{tensor}' has datatype {name!r}; expected one of {sorted(BY_OIP)}"
+        )
+    return BY_OIP[name]
+
+
+def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
+    """A declared shape: a list of non-negative ints with a sane element count."""
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise BadRequest(f"tensor '{tensor}' needs a shape: a list of non-negative integers")
+    count = 1
+    for dim in shape:
+        count *= dim
+        if count > MAX_ELEMENTS:
+            raise InvalidInput(
+                f"tensor '{tensor}' declares shape {shape}: over {MAX_ELEMENTS} elements"
+            )
+    return tuple(shape)
+
+
+def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: str) -> np.ndarray:
+    """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape."""
+    if not isinstance(data, list):
+        data = [data]
+    try:
+        if dtype.name == "string":
+            array = np.array(data, dtype=object).reshape(-1)
+            if not all(isinstance(v, str) for v in array):
+                raise InvalidInput(f"tensor '{tensor}' is BYTES: send strings")
+        elif dtype.name == "bool":
+            array = np.asarray(data).reshape(-1)
+            if array.dtype != np.bool_:
+                raise InvalidInput(f"tensor '{tensor}' is BOOL: send true/false")
+        else:
+            raw = np.asarray(data).reshape(-1)
+            if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and dtype.numpy.kind in "iu"):
+                raise InvalidInput(
+                    f"tensor '{tensor}' is {dtype.oip}: data must be "
+                    f"{'integers' if dtype.numpy.kind in 'iu' else 'numbers'}"
+                )
+            array = raw.astype(dtype.numpy)
+            if dtype.numpy.kind in "iu" and not np.array_equal(array, raw):
+                raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}")
+    except ValueError as exc:
+        raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
+    return _reshape(array, shape, tensor)
+
+
+def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarray:
+    expected = math.prod(shape)
+    if array.size != expected:
+        raise InvalidInput(
+            f"tensor '{tensor}' has {array.size} elements; shape {list(shape)} needs {expected}"
+        )
+    return array.reshape(shape)
+
+
+def from_bytes(
+    raw: bytes | memoryview, dtype: DType, shape: tuple[int, ...], tensor: str
+) -> np.ndarray:
+    """A tensor from its binary-extension bytes."""
+    if dtype.name == "string":
+        return _reshape(_unpack_strings(raw, tensor), shape, tensor)
+    width = dtype.numpy.itemsize
+    expected = math.prod(shape) * width
+    if len(raw) != expected:
+        raise InvalidInput(
+            f"tensor '{tensor}' has {len(raw)} bytes of data; shape {list(shape)} of "
+            f"{dtype.oip} needs {expected}"
+        )
+    array = np.frombuffer(raw, dtype=dtype.wire)
+    return array.reshape(shape)
+
+
+def _unpack_strings(raw: bytes | memoryview, tensor: str) -> np.ndarray:
+    view = memoryview(raw)
+    items: list[str] = []
+    offset = 0
+    while offset < len(view):
+        if offset + 4 > len(view):
+            raise InvalidInput(f"tensor '{tensor}' BYTES data is truncated (length prefix)")
+        (length,) = struct.unpack_from("<I", view, offset)
+        offset += 4
+        if offset + length > len(view):
+            raise InvalidInput(f"tensor '{tensor}' BYTES element is longer than the data left")
+        try:
+            items.append(bytes(view[offset : offset + length]).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"tensor '{tensor}' BYTES element is not UTF-8 text") from None
+        offset += length
+    return np.array(items, dtype=object)
+
+
+def to_bytes(array: np.ndarray) -> bytes:
+    """The binary-extension bytes of a tensor (little-endian; BYTES length-prefixed)."""
+    if array.dtype == object or array.dtype.kind in "US":
+        parts = []
+        for item in array.reshape(-1):
+            data = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            parts.append(struct.pack("<I", len(data)) + data)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def to_json_data(array: np.ndarray) -> Sequence[Any]:
+    """A flat row-major list, as OIP's JSON `data` field carries it."""
+    flat = array.reshape(-1)
+    if flat.dtype == object:
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
+    return flat.tolist()
