@@ -73,7 +73,7 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
     if size > max_body:
         raise PayloadTooLarge(f"request body is over the {max_body} byte limit")
     try:
-        body = base64.b64decode(text, validate=True) if encoded else text.encode("utf-8")
+        body = binascii.a2b_base64(text, strict_mode=True) if encoded else text.encode("utf-8")
     except (binascii.Error, ValueError):
         raise BadRequest("request body is marked base64 but is not valid base64") from None
     if len(body) > max_body:

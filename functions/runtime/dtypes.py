@@ -42,6 +42,7 @@ _WIRE = {d.name: d.numpy.newbyteorder("<") for d in TABLE}
 BY_NAME = {d.name: d for d in TABLE}
 BY_ORT = {d.ort: d for d in TABLE}
 BY_OIP = {d.oip: d for d in TABLE}
+BY_NUMPY = {d.numpy: d for d in TABLE}
 
 
 def from_ort(type_string: str) -> DType:

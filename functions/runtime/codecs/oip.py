@@ -8,6 +8,7 @@ followed by each binary tensor's bytes in order; a tensor says it is binary with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +17,12 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs import tensors
-from functions.runtime.dtypes import BY_NAME
+from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 BINARY_HEADER = "inference-header-content-length"
+CACHED_HEADER_BYTES = 2048
 
 
 @dataclass
@@ -56,9 +58,72 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
     return length
 
 
+@dataclass(frozen=True)
+class _TensorHeader:
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    size: int | None  # binary_data_size, or None when the values are in `data`
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class _Header:
+    tensors: tuple[_TensorHeader, ...]
+    id: str | None
+    outputs: tuple[str, ...] | None
+    binary_outputs: frozenset[str]
+    binary_default: bool
+
+
 def decode_request(body: bytes, header_length: int | None) -> InferRequest:
     """Parse an infer request; binary tensors are sliced from the body after the JSON header."""
-    head = body if header_length is None else body[:header_length]
+    if header_length is None:
+        header = _parse_header(body, binary=False)
+        blob = memoryview(b"")
+    else:
+        head = body[:header_length]
+        # Clients repeat the same JSON header for every request of one shape: parse it once.
+        # Only small headers are cached, so the cache stays small whatever callers send.
+        header = (
+            _binary_header(head)
+            if len(head) <= CACHED_HEADER_BYTES
+            else _parse_header(head, binary=True)
+        )
+        blob = memoryview(body)[header_length:]
+    offset = 0
+    inputs: dict[str, np.ndarray] = {}
+    for tensor in header.tensors:
+        if tensor.size is None:
+            inputs[tensor.name] = tensors.from_json_data(
+                tensor.data, tensor.dtype, tensor.shape, tensor.name
+            )
+            continue
+        if offset + tensor.size > len(blob):
+            raise BadRequest(
+                f"input '{tensor.name}' claims {tensor.size} bytes of binary data; "
+                f"only {len(blob) - offset} remain"
+            )
+        chunk = blob[offset : offset + tensor.size]
+        inputs[tensor.name] = tensors.from_bytes(chunk, tensor.dtype, tensor.shape, tensor.name)
+        offset += tensor.size
+    if offset != len(blob):
+        raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
+    return InferRequest(
+        inputs=inputs,
+        id=header.id,
+        outputs=list(header.outputs) if header.outputs is not None else None,
+        binary_outputs=set(header.binary_outputs),
+        binary_default=header.binary_default,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _binary_header(head: bytes) -> _Header:
+    return _parse_header(head, binary=True)
+
+
+def _parse_header(head: bytes, *, binary: bool) -> _Header:
     try:
         doc = _object(orjson.loads(head), "the request body")
     except orjson.JSONDecodeError as exc:
@@ -66,66 +131,60 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
     items = doc.get("inputs")
     if not isinstance(items, list) or not items:
         raise BadRequest("request needs 'inputs': a non-empty list of tensors")
-    blob = memoryview(body)[header_length:] if header_length is not None else memoryview(b"")
-    offset = 0
-    inputs: dict[str, np.ndarray] = {}
+    parsed: list[_TensorHeader] = []
     for index, raw in enumerate(items):
-        item = _object(raw, f"inputs[{index}]")
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"inputs[{index}] needs a 'name'")
-        if name in inputs:
-            raise BadRequest(f"input '{name}' is given twice")
-        dtype = tensors.datatype(item.get("datatype"), name)
-        shape = tensors.check_shape(item.get("shape"), name)
-        size = _parameters(item, f"input '{name}'").get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise BadRequest(f"input '{name}' binary_data_size must be a non-negative integer")
-            if header_length is None:
-                raise BadRequest(
-                    f"input '{name}' has binary_data_size but the request has no "
-                    "Inference-Header-Content-Length header"
-                )
-            if offset + size > len(blob):
-                raise BadRequest(
-                    f"input '{name}' claims {size} bytes of binary data; only {len(blob) - offset} remain"
-                )
-            inputs[name] = tensors.from_bytes(blob[offset : offset + size], dtype, shape, name)
-            offset += size
-        elif "data" in item:
-            inputs[name] = tensors.from_json_data(item["data"], dtype, shape, name)
-        else:
-            raise BadRequest(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
-    if offset != len(blob):
-        raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
-    return _with_outputs(doc, inputs)
-
-
-def _with_outputs(doc: Mapping[str, Any], inputs: dict[str, np.ndarray]) -> InferRequest:
+        tensor = _tensor_header(_object(raw, f"inputs[{index}]"), index, binary)
+        if any(t.name == tensor.name for t in parsed):
+            raise BadRequest(f"input '{tensor.name}' is given twice")
+        parsed.append(tensor)
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    params = _parameters(doc, "request")
-    request = InferRequest(
-        inputs=inputs, id=request_id, binary_default=params.get("binary_data_output") is True
-    )
-    wanted = doc.get("outputs")
+    binary_default = _parameters(doc, "request").get("binary_data_output") is True
+    outputs, binary_outputs = _requested_outputs(doc.get("outputs"), binary_default)
+    return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default)
+
+
+def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _TensorHeader:
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest(f"inputs[{index}] needs a 'name'")
+    dtype = tensors.datatype(item.get("datatype"), name)
+    shape = tensors.check_shape(item.get("shape"), name)
+    size = _parameters(item, f"input '{name}'").get("binary_data_size")
+    if size is None:
+        if "data" not in item:
+            raise BadRequest(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
+        return _TensorHeader(name, dtype, shape, None, item["data"])
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadRequest(f"input '{name}' binary_data_size must be a non-negative integer")
+    if not binary:
+        raise BadRequest(
+            f"input '{name}' has binary_data_size but the request has no "
+            "Inference-Header-Content-Length header"
+        )
+    return _TensorHeader(name, dtype, shape, size)
+
+
+def _requested_outputs(
+    wanted: object, binary_default: bool
+) -> tuple[tuple[str, ...] | None, frozenset[str]]:
     if wanted is None:
-        return request
+        return None, frozenset()
     if not isinstance(wanted, list):
         raise BadRequest("'outputs' must be a list")
-    request.outputs = []
+    names: list[str] = []
+    binary: set[str] = set()
     for index, raw in enumerate(wanted):
         item = _object(raw, f"outputs[{index}]")
         name = item.get("name")
         if not isinstance(name, str):
             raise BadRequest(f"outputs[{index}] needs a 'name'")
-        request.outputs.append(name)
-        binary = _parameters(item, f"output '{name}'").get("binary_data")
-        if binary is True or (binary is None and request.binary_default):
-            request.binary_outputs.add(name)
-    return request
+        names.append(name)
+        flag = _parameters(item, f"output '{name}'").get("binary_data")
+        if flag is True or (flag is None and binary_default):
+            binary.add(name)
+    return tuple(names), frozenset(binary)
 
 
 def encode_response(
@@ -160,9 +219,9 @@ def encode_response(
 
 
 def _oip_name(array: np.ndarray) -> str:
-    for entry in BY_NAME.values():
-        if entry.numpy == array.dtype:
-            return entry.oip
+    entry = BY_NUMPY.get(array.dtype)
+    if entry is not None:
+        return entry.oip
     return "BYTES" if array.dtype.kind in "OUS" else "FP32"
 
 

@@ -125,7 +125,9 @@ def to_bytes(array: np.ndarray) -> bytes:
             data = item if isinstance(item, bytes) else str(item).encode("utf-8")
             parts.append(struct.pack("<I", len(data)) + data)
         return b"".join(parts)
-    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array.tobytes()  # C order, whatever the array's layout
 
 
 def to_json_data(array: np.ndarray) -> Sequence[Any]:
