@@ -1,0 +1,140 @@
+"""`aiaas serve` against a hand-written FastAPI + uvicorn + onnxruntime server, same model, one run.
+
+    python -m bench.serve_throughput [--duration 10] [--connections 32] [--workers 1]
+
+Load comes from wrk (Debian package `wrk`) in its own process over loopback; one wrk thread,
+so the load generator takes one core at most. Prints requests/s, p50/p99 latency, errors and
+the ratio of aiaas to the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.models import publish_mlp
+
+MODEL = "bench-mlp"
+LUA = """
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+def _ms(text: str) -> float:
+    value, unit = float(re.match(r"[\d.]+", text).group()), re.sub(r"[\d.]+", "", text)  # type: ignore[union-attr]
+    return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run_wrk(url: str, body: str, connections: int, duration: int, work: Path) -> dict[str, float]:
+    script = work / "post.lua"
+    script.write_text(LUA.format(body=body))
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="aiaas serve --workers")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="aiaas-serve-bench-"))
+    model_path = publish_mlp(work / "store", MODEL)
+    row = json.dumps([[0.5] * 64])
+    env = {
+        **os.environ,
+        "AIAAS_STORE": str(work / "store"),
+        "AIAAS_CACHE_DIR": str(work / "cache"),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    servers = {
+        "aiaas serve": (
+            [
+                sys.executable,
+                "-m",
+                "infra.cli.main",
+                "serve",
+                "--port",
+                "18080",
+                "--workers",
+                str(args.workers),
+            ],
+            "http://127.0.0.1:18080",
+            f"/models/{MODEL}/predict",
+            "/v2/health/live",
+            json.dumps({"inputs": json.loads(row)}),
+        ),
+        "FastAPI + uvicorn": (
+            [sys.executable, "-m", "bench.peers.fastapi_server", str(model_path), "18081"],
+            "http://127.0.0.1:18081",
+            "/predict",
+            "/docs",
+            json.dumps({"inputs": json.loads(row)}),
+        ),
+    }
+    results = {}
+    for name, (cmd, base, path, health, body) in servers.items():
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(base + health)
+            run_wrk(base + path, body, args.connections, 2, work)  # warm-up
+            results[name] = run_wrk(base + path, body, args.connections, args.duration, work)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(
+        f"\nMLP 64-256-256-10, one row per request, {args.connections} connections, {args.duration} s, wrk -t1"
+    )
+    print(f"  {'server':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r in results.items():
+        print(
+            f"  {name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}"
+        )
+    ours, peer = results["aiaas serve"], results["FastAPI + uvicorn"]
+    print(
+        f"\n  throughput ratio aiaas/peer: {ours['rps'] / peer['rps']:.2f}x;"
+        f" p99 ratio: {ours['p99_ms'] / peer['p99_ms']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Server-level Open Inference Protocol routes: liveness, readiness, server metadata."""

@@ -1,0 +1,178 @@
+"""Local cloud commands: `aiaas serve` (API gateway) and `aiaas invoke` (like `sam local invoke`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.registry import Registry
+from functions.runtime.store import open_store
+from infra.local.functions import LocalFunction, local_environment
+from infra.local.gateway import Gateway, function_instances
+from infra.template import DEFAULT_TEMPLATE, FunctionSpec, functions, load_template
+
+# Variables a local run passes from the shell to every function (the rest come from the template).
+PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH",
+               "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS",
+               "POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
+               "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
+RESCAN_SECONDS = 2.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the API locally: template routes -> the same handlers",
+        description="A local API gateway built from template.yaml's HttpApi routes: one "
+        "function instance per published model, real HTTP API v2.0 events.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("AIAAS_API_TOKEN"),
+        help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN; unset = open)",
+    )
+    p.add_argument(
+        "--models", help="comma-separated models to serve (default: every model in the store)"
+    )
+    p.add_argument(
+        "--selector",
+        default="",
+        help="version selector for every model: @alias or :version (default: production alias, else newest)",
+    )
+    p.add_argument(
+        "--template",
+        type=Path,
+        default=DEFAULT_TEMPLATE,
+        help="SAM template (default: the project's)",
+    )
+    p.add_argument("--metrics", action="store_true", help="print the functions' EMF metric lines")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "invoke", help="invoke one template function with an event, like `sam local invoke`"
+    )
+    p.add_argument("function", help="logical id in template.yaml, e.g. Predictdigitsmlp or Health")
+    p.add_argument("-e", "--event", required=True, help="event JSON file ('-' for stdin)")
+    p.add_argument(
+        "--env-vars", type=Path, help='JSON {"Function": {"VAR": "value"}} or {"Parameters": {...}}'
+    )
+    p.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    p.set_defaults(func=cmd_invoke)
+
+
+def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
+    env["AIAAS_STORE"] = store_uri
+    env.update(extra or {})
+    return env
+
+
+def template_functions(
+    template: Path, store_uri: str, models: list[str] | None = None, selector: str | None = None
+) -> dict[str, FunctionSpec]:
+    """The template's functions with one predict function per model in the store."""
+    names = models if models is not None else Registry(open_store(store_uri)).models()
+    params: dict[str, Any] = {"ModelNames": names}
+    if selector is not None:
+        params["ModelSelector"] = selector
+    return functions(load_template(template), params)
+
+
+class ModelDiscovery:
+    """Adds predict functions for models published after the gateway started (rate-limited)."""
+
+    def __init__(self, args: argparse.Namespace, env: dict[str, str]) -> None:
+        self.args, self.env = args, env
+        self.gateway: Gateway | None = None
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        if self.gateway is None or self.args.models or time.monotonic() < self._next:
+            return False
+        with self._lock:
+            self._next = time.monotonic() + RESCAN_SECONDS
+            specs = template_functions(
+                self.args.template, self.env["AIAAS_STORE"], selector=self.args.selector
+            )
+            new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
+            if not new:
+                return False
+            self.gateway.add_functions(function_instances(new, self.env))
+            return True
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    store_uri = open_store(args.store).uri
+    env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+
+    def make_gateway() -> Gateway:
+        specs = template_functions(args.template, store_uri, models, args.selector)
+        discovery = ModelDiscovery(args, env)
+        gateway = Gateway(
+            function_instances(specs, env), token=args.token or None, on_miss=discovery
+        )
+        discovery.gateway = gateway
+        return gateway
+
+    from infra.local.server import serve
+
+    served = models if models is not None else Registry(open_store(store_uri)).models()
+
+    def ready() -> None:
+        auth = (
+            "bearer token required"
+            if args.token
+            else "no auth (set AIAAS_API_TOKEN to require a token)"
+        )
+        print(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}", flush=True)
+        for name in served:
+            print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
+        if not served:
+            print(
+                "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
+            )
+
+    serve(args.host, args.port, make_gateway, workers=args.workers, ready=ready)
+    return 0
+
+
+def _read_event(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise BadRequest(f"cannot read event {source}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"event {source} is not valid JSON: {exc}") from exc
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    store_uri = open_store(args.store).uri
+    env_file = json.loads(args.env_vars.read_text()) if args.env_vars else {}
+    specs = template_functions(args.template, store_uri)
+    defaults = functions(load_template(args.template))  # the template's own ModelNames too
+    specs = {**defaults, **specs}
+    spec = specs.get(args.function)
+    if spec is None:
+        raise NotFound(
+            f"no function {args.function!r} in {args.template}; functions: {', '.join(sorted(specs))}"
+        )
+    extra = {**env_file.get("Parameters", {}), **env_file.get(args.function, {})}
+    function = LocalFunction(spec, local_environment(spec, local_overrides(store_uri, extra)))
+    result = function.invoke(_read_event(args.event))
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,1 @@
+"""Running the template's functions on this machine: no cloud, no Docker."""

@@ -1,0 +1,88 @@
+"""Local function instances: a handler module executed afresh with its own environment.
+
+As in Lambda, each instance is one "container": the handler module runs its init code once,
+with the function's environment from template.yaml, and keeps its state between invocations.
+Two models served by the same handler module are two module objects, not one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.runtime.errors import AiaasError
+from infra.template import FunctionSpec
+
+_ENV_LOCK = threading.Lock()
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers use."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    timeout_s: float = 30.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = ""
+    _start: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self._start)) * 1000))
+
+
+@contextlib.contextmanager
+def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `env` applied, restored afterwards; one patch at a time."""
+    with _ENV_LOCK:
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The function's variables; cloud-only placeholders give way to local values."""
+    env = {k: v for k, v in spec.environment.items() if "<" not in v}
+    env.update(overrides)
+    env.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(spec.properties.get("MemorySize", 1024)))
+    return env
+
+
+class LocalFunction:
+    """One warm instance of a template function."""
+
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.env = dict(env)
+        self.timeout_s = float(spec.properties.get("Timeout", 30))
+        self.handler = load_handler(spec.handler, self.env)
+
+    def invoke(self, event: Any) -> Any:
+        context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+        return self.handler(event, context)
+
+
+def load_handler(handler: str, env: Mapping[str, str]) -> Callable[..., Any]:
+    """Import `module.function` as a fresh module object, its init run under `env`."""
+    module_name, _, attr = handler.rpartition(".")
+    found = importlib.util.find_spec(module_name)
+    if not module_name or found is None or found.loader is None:
+        raise AiaasError(f"handler {handler!r}: module {module_name!r} not found")
+    module = importlib.util.module_from_spec(found)
+    with patched_environ(env):
+        found.loader.exec_module(module)
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise AiaasError(f"handler {handler!r}: {module_name} has no function {attr!r}")
+    return function  # type: ignore[no-any-return]

@@ -1,0 +1,256 @@
+"""The local API gateway: template routes -> real HTTP API v2.0 events -> the same handlers.
+
+Transport-free: `Gateway.handle(GatewayRequest)` returns a `GatewayResponse`; the HTTP server in
+`infra/local/server.py` moves bytes. Behaves like API Gateway HTTP APIs where it matters to
+callers: route selection (most specific first), base64 for non-text bodies, header and query
+folding, payload limit, and an optional bearer token in front of every route.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from functions.runtime.errors import AiaasError
+from infra.local.functions import LocalFunction
+from infra.template import FunctionSpec
+
+log = logging.getLogger("aiaas.gateway")
+
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs reject larger payloads
+_TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
+
+
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str = "127.0.0.1"
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass
+class _Route:
+    method: str
+    template: str
+    parts: tuple[str, ...]
+    function: LocalFunction
+    specificity: tuple[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        literals = sum(1 for p in self.parts if not p.startswith("{"))
+        self.specificity = (literals, len(self.parts))
+
+    def match(self, method: str, parts: list[str]) -> dict[str, str] | None:
+        if self.method not in (method, "ANY"):
+            return None
+        greedy = self.parts and self.parts[-1].endswith("+}")
+        if len(parts) != len(self.parts) and not (greedy and len(parts) >= len(self.parts)):
+            return None
+        params: dict[str, str] = {}
+        for i, want in enumerate(self.parts):
+            if want.endswith("+}"):
+                params[want[1:-2]] = "/".join(parts[i:])
+                return params
+            if want.startswith("{"):
+                params[want[1:-1]] = parts[i]
+            elif want != parts[i]:
+                return None
+        return params
+
+
+def error(
+    status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> GatewayResponse:
+    return GatewayResponse(
+        status,
+        [("content-type", "application/json"), *(headers or [])],
+        orjson.dumps({"error": message}),
+    )
+
+
+class Gateway:
+    """Routes HTTP requests to local function instances as API Gateway HTTP API would."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, LocalFunction],
+        *,
+        token: str | None = None,
+        max_body: int = API_GATEWAY_MAX_BODY,
+        on_miss: Callable[[], bool] | None = None,
+    ) -> None:
+        self.token = token
+        self.max_body = max_body
+        self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
+        self._lock = threading.Lock()
+        self._routes: list[_Route] = []
+        self.functions: dict[str, LocalFunction] = {}
+        self.add_functions(functions)
+
+    def add_functions(self, functions: Mapping[str, LocalFunction]) -> None:
+        with self._lock:
+            self.functions.update(functions)
+            routes = [
+                _Route(r.method, r.path, tuple(r.path.strip("/").split("/")), fn)
+                for fn in self.functions.values()
+                for r in fn.spec.routes
+            ]
+            routes.sort(key=lambda r: r.specificity, reverse=True)
+            self._routes = routes
+
+    def route(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
+        parts = path.strip("/").split("/")
+        for candidate in self._routes:
+            params = candidate.match(method, parts)
+            if params is not None:
+                return candidate, params
+        return None
+
+    def handle(self, request: GatewayRequest) -> GatewayResponse:
+        if self.token is not None and not self._authorized(request):
+            return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
+        if len(request.body) > self.max_body:
+            return error(413, f"request body is over the {self.max_body} byte limit")
+        found = self.route(request.method, request.path)
+        if found is None and self.on_miss is not None and self.on_miss():
+            found = self.route(request.method, request.path)
+        if found is None:
+            return error(404, f"no route for {request.method} {request.path}")
+        route, params = found
+        event = build_event(request, route.method, route.template, params)
+        try:
+            result = route.function.invoke(event)
+        except AiaasError as exc:
+            log.error("%s failed: %s", route.function.spec.logical_id, exc.message)
+            return error(502, "the function failed to answer")
+        except Exception:
+            log.exception("%s raised", route.function.spec.logical_id)
+            return error(502, "the function raised an error")
+        return to_http(result)
+
+    def _authorized(self, request: GatewayRequest) -> bool:
+        for name, value in request.headers:
+            if name.lower() == "authorization":
+                scheme, _, credential = value.partition(" ")
+                return scheme.lower() == "bearer" and hmac.compare_digest(
+                    credential.strip().encode(), str(self.token).encode()
+                )
+        return False
+
+
+def _is_text(content_type: str) -> bool:
+    return any(marker in content_type for marker in _TEXT_TYPES)
+
+
+def build_event(
+    request: GatewayRequest, method: str, template: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """A complete API Gateway HTTP API payload 2.0 event."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(request.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    body: str | None = None
+    encoded = False
+    if request.body:
+        if _is_text(headers.get("content-type", "")):
+            try:
+                body = request.body.decode("utf-8")
+            except UnicodeDecodeError:
+                body, encoded = base64.b64encode(request.body).decode("ascii"), True
+        else:
+            body, encoded = base64.b64encode(request.body).decode("ascii"), True
+    now = time.time()
+    route_key = f"{method} {template}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("host", "localhost"),
+            "domainPrefix": headers.get("host", "localhost").split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": encoded,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if params:
+        event["pathParameters"] = params
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def to_http(result: Any) -> GatewayResponse:
+    """A handler's return value as API Gateway turns it into HTTP (payload 2.0 rules)."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # API Gateway's inference: anything else is a 200 JSON body.
+        body = result if isinstance(result, str) else orjson.dumps(result).decode()
+        return GatewayResponse(200, [("content-type", "application/json")], body.encode())
+    raw = result.get("body") or ""
+    body_bytes = (
+        base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode("utf-8")
+    )
+    headers = [(str(k).lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
+    headers += [("set-cookie", c) for c in result.get("cookies") or []]
+    if not any(k == "content-type" for k, _ in headers):
+        headers.append(("content-type", "application/json"))
+    return GatewayResponse(int(result["statusCode"]), headers, body_bytes)
+
+
+def function_instances(
+    specs: Mapping[str, FunctionSpec], env: Mapping[str, str]
+) -> dict[str, LocalFunction]:
+    """One warm instance per function that has HTTP routes."""
+    from infra.local.functions import local_environment
+
+    return {
+        name: LocalFunction(spec, local_environment(spec, env))
+        for name, spec in specs.items()
+        if spec.routes
+    }

@@ -1,0 +1,169 @@
+"""Reading template.yaml the way CloudFormation would, for the local gateway and `aiaas invoke`.
+
+Supports what our template uses: the short-form intrinsic tags, `Fn::ForEach` (from the
+AWS::LanguageExtensions transform, with `&{Var}` logical ids), `Ref`, `Fn::Sub` and Globals.
+Anything it cannot resolve locally (a bucket's physical name, a region) resolves to a
+placeholder, since local runs override the store with AIAAS_STORE.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+_FUNCTION = "AWS::Serverless::Function"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that turns `!Ref x` into `{"Ref": "x"}`, `!Sub s` into `{"Fn::Sub": s}`, ..."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+
+
+@dataclass
+class FunctionSpec:
+    """One function of the template, as a local runtime needs it."""
+
+    logical_id: str
+    handler: str
+    environment: dict[str, str]
+    routes: list[HttpRoute] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
+    with path.open() as handle:
+        doc: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return doc
+
+
+def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        default = spec.get("Default")
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(default, str):
+            default = [item.strip() for item in default.split(",") if item.strip()]
+        values[name] = default
+    return values
+
+
+class Resolver:
+    """Resolves intrinsics against parameters, loop variables and placeholders."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = dict(values)
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return self.values.get(arg, f"<{arg}>")
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::GetAtt":
+                return f"<{'.'.join(arg)}>"
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self.resolve(part)) for part in arg[1])
+        return {key: self.resolve(value) for key, value in node.items()}
+
+    def _sub(self, arg: Any) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        scope = {**self.values, **{k: self.resolve(v) for k, v in extra.items()}}
+        return re.sub(
+            r"\$\{([^}!]+)\}", lambda m: str(scope.get(m.group(1), f"<{m.group(1)}>")), text
+        )
+
+
+def expand_foreach(resources: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Resources with every `Fn::ForEach::<Name>` expanded (one level, as our template uses)."""
+    expanded: dict[str, Any] = {}
+    for key, body in resources.items():
+        if not key.startswith("Fn::ForEach::"):
+            expanded[key] = body
+            continue
+        variable, collection, templates = body
+        items = Resolver(values).resolve(collection)
+        for item in items if isinstance(items, list) else [items]:
+            scope = Resolver({**values, variable: item})
+            for logical, resource in templates.items():
+                name = logical.replace("${" + variable + "}", item).replace(
+                    "&{" + variable + "}", re.sub(r"[^A-Za-z0-9]", "", item)
+                )
+                expanded[name] = _substitute_loop(resource, scope)
+    return expanded
+
+
+def _substitute_loop(node: Any, scope: Resolver) -> Any:
+    # Keep intrinsics for later resolution, but bind the loop variable now.
+    if isinstance(node, list):
+        return [_substitute_loop(item, scope) for item in node]
+    if isinstance(node, dict):
+        if len(node) == 1 and next(iter(node)) in ("Ref", "Fn::Sub"):
+            return scope.resolve(node)
+        return {k: _substitute_loop(v, scope) for k, v in node.items()}
+    return node
+
+
+def functions(
+    template: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> dict[str, FunctionSpec]:
+    """Every serverless function, with Globals merged and intrinsics resolved."""
+    values = {**parameter_defaults(template), **(overrides or {})}
+    resolver = Resolver(values)
+    globals_ = resolver.resolve(template.get("Globals", {}).get("Function", {}))
+    found: dict[str, FunctionSpec] = {}
+    for logical, resource in expand_foreach(template.get("Resources", {}), values).items():
+        if resource.get("Type") != _FUNCTION:
+            continue
+        props = resolver.resolve(resource.get("Properties", {}))
+        env = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        events = props.get("Events", {}) or {}
+        routes = [
+            HttpRoute(str(e["Properties"]["Method"]).upper(), str(e["Properties"]["Path"]))
+            for e in events.values()
+            if e.get("Type") == "HttpApi"
+        ]
+        found[logical] = FunctionSpec(
+            logical_id=logical,
+            handler=str(props.get("Handler", "")),
+            environment={k: str(v) for k, v in env.items()},
+            routes=routes,
+            properties=props,
+            events=events,
+        )
+    return found
