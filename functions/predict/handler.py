@@ -6,6 +6,7 @@ container (and captured in the SnapStart snapshot), never per request.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from functions.predict.http import HttpResponse
@@ -34,3 +35,12 @@ except ImportError:
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
     """API Gateway HTTP API (payload 2.0) event -> response."""
     return SERVICE.handle(event)
+
+
+# X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.
+if os.environ.get("AIAAS_TRACING", "").lower() in ("1", "true", "yes"):
+    from aws_lambda_powertools import Tracer
+
+    handler = Tracer(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas")
+    ).capture_lambda_handler(handler)
