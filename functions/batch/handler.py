@@ -1,0 +1,95 @@
+"""Lambda entry point of the batch function (`functions.batch.handler.handler`).
+
+Recognises, in order: an SQS batch whose bodies are S3 notifications (the S3 -> SQS path,
+answered with `batchItemFailures` so only failed messages come back and, after the queue's
+maxReceiveCount, land in the dead-letter queue); a direct S3 notification; a Step Functions
+task `{"aiaas_batch": "plan" | "shard" | "merge" | "fail", ...}` from the Distributed Map.
+The store and the model pool are built once per container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from functions.batch.events import MalformedEvent, s3_records, sqs_body_records
+from functions.batch.service import BatchService
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import open_store
+
+STORE = open_store()
+SERVICE = BatchService(STORE, ModelPool(Registry(STORE)))
+PROCESSOR = BatchProcessor(event_type=EventType.SQS)
+
+Event = dict[str, Any]
+
+
+def _record_source(event: Event) -> str | None:
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        return str(records[0].get("eventSource", ""))
+    return None
+
+
+def sqs_record(service: BatchService, record: SQSRecord) -> list[dict[str, Any]]:
+    """One message: every object it announces is scored, or the message fails as a whole."""
+    return [service.on_object(created) for created in sqs_body_records(record.body)]
+
+
+def on_sqs(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event,
+        record_handler=partial(sqs_record, service),
+        processor=PROCESSOR,
+        context=context,  # type: ignore[arg-type]
+    )
+    return dict(response)
+
+
+def on_s3(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    return {"results": [service.on_object(created) for created in s3_records(event)]}
+
+
+TASKS = ("plan", "shard", "merge", "fail")
+
+
+def on_task(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    action = event["aiaas_batch"]
+    if action not in TASKS:
+        raise MalformedEvent(f"unknown batch task {action!r}; expected one of {list(TASKS)}")
+    task: Callable[[Event], dict[str, Any]] = getattr(service, action)
+    return task(event)
+
+
+Route = tuple[Callable[[Event], bool], Callable[[BatchService, Event, object], dict[str, Any]]]
+ROUTES: list[Route] = [
+    (lambda e: _record_source(e) == "aws:sqs", on_sqs),
+    (lambda e: _record_source(e) == "aws:s3", on_s3),
+    (lambda e: "aiaas_batch" in e, on_task),
+]
+
+
+def dispatch(service: BatchService, event: Event, context: object = None) -> dict[str, Any]:
+    """Route one event to `service` (the CLI calls this with its own store)."""
+    if isinstance(event, dict):
+        for recognises, handle in ROUTES:
+            if recognises(event):
+                return handle(service, event, context)
+    raise MalformedEvent(
+        "unrecognised event: expected SQS messages with S3 notifications, an S3 notification "
+        'or a Step Functions task {"aiaas_batch": ...}'
+    )
+
+
+def handler(event: Event, context: object = None) -> dict[str, Any]:
+    """SQS, S3 or Step Functions event -> result (see the module docstring)."""
+    return dispatch(SERVICE, event, context)

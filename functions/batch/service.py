@@ -1,0 +1,118 @@
+"""What the batch function does with an announced object: ignore it, score it, or fan it out.
+
+Kept apart from the Lambda event shapes (handler.py) so the CLI and tests drive the same code.
+Inputs above `AIAAS_BATCH_SHARD_BYTES` go to the Step Functions state machine named by
+`AIAAS_BATCH_STATE_MACHINE` when one is configured; everything else is scored right here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from typing import Any
+
+from functions.batch.events import ObjectCreated, store_key, store_location
+from functions.runtime.batch_layout import parse_input_key
+from functions.runtime.batch_run import RunInput, finished_summary, run_object
+from functions.runtime.batch_shards import fail_run, merge_run, plan_run, run_from, score_shard
+from functions.runtime.errors import BadRequest, InvalidName, NotFound
+from functions.runtime.pool import ModelPool
+from functions.runtime.store import ObjectStore
+
+log = logging.getLogger("aiaas.batch")
+
+DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
+IGNORED, DELEGATED = "ignored", "delegated"
+
+
+class BatchService:
+    """One store and one model pool per container, shared by every invocation."""
+
+    def __init__(self, store: ObjectStore, pool: ModelPool, chunk_rows: int | None = None) -> None:
+        self.store = store
+        self.pool = pool
+        self.chunk_rows = chunk_rows  # None: AIAAS_BATCH_CHUNK_ROWS, else the default
+        self.state_machine = os.environ.get("AIAAS_BATCH_STATE_MACHINE", "")
+        self.shard_bytes = int(os.environ.get("AIAAS_BATCH_SHARD_BYTES", DEFAULT_SHARD_BYTES))
+
+    def on_object(self, event: ObjectCreated) -> dict[str, Any]:
+        """Score (or fan out) one created object; keys that are no batch input are ignored."""
+        key = store_key(self.store, event)
+        try:
+            obj = parse_input_key(key) if key is not None else None
+        except InvalidName as exc:
+            return _ignored(event, exc.message)
+        if obj is None:
+            return _ignored(event, "not under batch/<model>/input/")
+        try:
+            info = self.store.head(obj.input_key)
+        except NotFound:
+            return _ignored(event, "the object no longer exists")
+        if event.etag and event.etag.strip('"') != info.etag:
+            log.info("%s changed since the event (ETag %s, now %s)", key, event.etag, info.etag)
+        run = RunInput(obj, event.bucket, info)
+        if (
+            self.state_machine
+            and info.size > self.shard_bytes
+            and not finished_summary(self.store, run)
+        ):
+            return self.delegate(run, event.key)
+        return run_object(self.store, self.pool, run, chunk_rows=self.chunk_rows)
+
+    def delegate(self, run: RunInput, s3_key: str) -> dict[str, Any]:
+        """Start the Distributed Map run, named by the run id so a re-delivery starts nothing."""
+        import boto3
+
+        client = boto3.client("stepfunctions")
+        shards = max(1, math.ceil(run.info.size / self.shard_bytes))
+        payload = {"bucket": run.bucket, "key": s3_key, "etag": run.info.etag, "shards": shards}
+        try:
+            client.start_execution(
+                stateMachineArn=self.state_machine, name=run.run_id, input=json.dumps(payload)
+            )
+        except client.exceptions.ExecutionAlreadyExists:
+            log.info("run %s is already in the state machine", run.run_id)
+        return {
+            "status": DELEGATED,
+            "run_id": run.run_id,
+            "input": run.obj.input_key,
+            "shards": shards,
+        }
+
+    # ---- the state machine's tasks ----------------------------------------------------------
+
+    def plan(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Plan a sharded run from the execution input {bucket, key, etag, shards}."""
+        event = ObjectCreated(str(task["bucket"]), str(task["key"]), str(task.get("etag", "")), 0)
+        key = store_key(self.store, event)
+        obj = parse_input_key(key) if key is not None else None
+        if obj is None:
+            raise BadRequest(f"{task['key']!r} is not a batch input key in this store")
+        info = self.store.head(obj.input_key)
+        plan = plan_run(
+            self.store, self.pool, RunInput(obj, event.bucket, info), int(task["shards"])
+        )
+        if plan["status"] == "planned":
+            bucket, prefix = store_location(self.store)
+            plan["plan_object"] = {"Bucket": bucket, "Key": prefix + plan["plan_key"]}
+        return plan
+
+    def shard(self, item: dict[str, Any]) -> dict[str, Any]:
+        return score_shard(self.store, self.pool, item)
+
+    def merge(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return merge_run(self.store, plan)
+
+    def fail(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Record why a sharded run failed (the state machine's Catch hands over its error)."""
+        plan, error = task["plan"], task.get("error") or {}
+        reason = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
+        run_from(self.store, plan)  # validates the plan before anything is written
+        return fail_run(self.store, plan, f"sharded run failed: {reason}"[:2000])
+
+
+def _ignored(event: ObjectCreated, reason: str) -> dict[str, Any]:
+    log.info("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
+    return {"status": IGNORED, "key": event.key, "reason": reason}

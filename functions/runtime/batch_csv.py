@@ -1,0 +1,207 @@
+"""CSV batch input: a header naming the model's input columns, one row per line.
+
+Columns map to inputs by name: an input `x` of shape [-1] or [-1, 1] reads column `x`; an
+input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks). Other columns
+(ids, ground truth) are passed through untouched, and the output gains `pred_*` columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from functions.runtime.batch_cells import PREFIX, column_names, csv_cells, join_rows
+from functions.runtime.batch_scoring import Chunk, OutputField, RowError, row_shape
+from functions.runtime.batch_text import decode_lines, finish_chunk
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+SHOWN = 6  # column names quoted in an error message
+
+
+class HeaderMismatch(BadRequest):
+    """The CSV header does not name the columns the model reads."""
+
+
+def expected_columns(spec: TensorSpec) -> list[str]:
+    """The CSV columns input `spec` is read from."""
+    width = math.prod(row_shape(spec))
+    return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
+
+
+def _shown(names: list[str]) -> str:
+    extra = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + extra
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a header maps to the model's inputs."""
+
+    header: str
+    columns: tuple[str, ...]
+    indices: dict[str, list[int]]  # input name -> its columns' positions in a parsed row
+    usecols: list[int] | None  # columns to parse, None when every column is an input column
+    numeric: bool  # every input is numeric: the fast parser applies
+
+    def header_line(self, fields: list[OutputField]) -> bytes:
+        added = [name for field in fields for name in column_names(field)]
+        return (",".join([self.header, *added]) + "\n").encode()
+
+
+def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
+    """Match the header line against the model's inputs, or raise HeaderMismatch."""
+    text = header.decode("utf-8-sig", "replace")
+    columns = [name.strip() for name in next(csv.reader([text]), [])]
+    if not any(columns):
+        raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
+    if len(set(columns)) != len(columns):
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}")
+    taken = [c for c in columns if c.startswith(PREFIX)]
+    if taken:
+        raise HeaderMismatch(
+            f"{where}: columns starting with {PREFIX!r} are where predictions go; rename "
+            f"{_shown(taken)}"
+        )
+    position = {name: i for i, name in enumerate(columns)}
+    wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    missing = [c for names in wanted.values() for c in names if c not in position]
+    if missing:
+        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
+        raise HeaderMismatch(
+            f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
+            f"{manifest.name}:{manifest.version} reads "
+            + "; ".join(f"{name}: {_shown(cols)}" for name, cols in wanted.items())
+        )
+    used = sorted(position[c] for names in wanted.values() for c in names)
+    every = len(used) == len(columns)
+    slot = {col: i for i, col in enumerate(used)}
+    return CsvLayout(
+        header=text.rstrip("\r"),
+        columns=tuple(columns),
+        indices={n: [slot[position[c]] for c in cols] for n, cols in wanted.items()},
+        usecols=None if every else used,
+        numeric=all(spec.dtype != "string" for spec in manifest.inputs),
+    )
+
+
+def _looks_numeric(columns: list[str]) -> bool:
+    try:
+        [float(c) for c in columns]
+    except ValueError:
+        return False
+    return True
+
+
+class CsvDecoder:
+    """Turns batches of CSV lines into chunks: numpy's parser first, Python's on any doubt."""
+
+    def __init__(self, layout: CsvLayout, manifest: ModelManifest, *, skip_header: bool) -> None:
+        self.layout = layout
+        self.manifest = manifest
+        self.specs = {spec.name: spec for spec in manifest.inputs}
+        self.skip_header = skip_header
+        self.width = len(layout.usecols) if layout.usecols is not None else len(layout.columns)
+
+    def chunk(self, first: int, lines: list[bytes]) -> Chunk:
+        count = len(lines)
+        if self.skip_header:  # line 1 of the object is the header
+            self.skip_header, first, lines = False, first + 1, lines[1:]
+        text, records, numbers, errors = decode_lines(first, lines)
+        matrix = self._parse_fast(text, records)
+        if matrix is not None:
+            raw = {
+                name: self._shape(name, matrix[:, cols])
+                for name, cols in self.layout.indices.items()
+            }
+            parsed = np.ones(len(records), dtype=bool)
+        else:
+            raw, parsed, bad = self._parse_slow(records, numbers)
+            errors += bad
+        return finish_chunk(self.manifest, count, records, numbers, raw, parsed, errors)
+
+    def _shape(self, name: str, values: np.ndarray) -> np.ndarray:
+        return values.reshape((len(values), *row_shape(self.specs[name])))
+
+    def _parse_fast(self, text: str | None, records: list[str]) -> np.ndarray | None:
+        if not records or not self.layout.numeric:
+            return None
+        if self.layout.usecols is not None:
+            # numpy ignores columns it is not asked for: check every row's field count here.
+            commas = len(self.layout.columns) - 1
+            if any(row.count(",") != commas for row in records):
+                return None
+        source = text if text is not None else "\n".join(records)
+        try:
+            matrix = np.loadtxt(
+                io.StringIO(source),
+                delimiter=",",
+                dtype=np.float64,
+                comments=None,
+                ndmin=2,
+                usecols=self.layout.usecols,
+            )
+        except ValueError:
+            return None
+        return matrix if matrix.shape == (len(records), self.width) else None
+
+    def _parse_slow(
+        self, records: list[str], numbers: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
+        values: dict[str, list[list[object]]] = {name: [] for name in self.layout.indices}
+        parsed = np.zeros(len(records), dtype=bool)
+        errors = []
+        columns = self.layout.usecols or range(len(self.layout.columns))
+        for index, record in enumerate(records):
+            fields = next(csv.reader([record]), [])
+            if len(fields) != len(self.layout.columns):
+                reason = f"has {len(fields)} fields; the header has {len(self.layout.columns)}"
+                errors.append(RowError(int(numbers[index]), reason))
+                continue
+            picked = [fields[c] for c in columns]
+            try:
+                row = {
+                    n: [self._value(n, picked[c], c) for c in cols]
+                    for n, cols in self.layout.indices.items()
+                }
+            except ValueError as exc:
+                errors.append(RowError(int(numbers[index]), str(exc)))
+                continue
+            parsed[index] = True
+            for name, items in row.items():
+                values[name].append(items)
+        raw = {name: self._shape(name, self._array(name, rows)) for name, rows in values.items()}
+        return raw, parsed, errors
+
+    def _array(self, name: str, rows: list[list[object]]) -> np.ndarray:
+        string = self.specs[name].dtype == "string"
+        width = len(self.layout.indices[name])
+        return np.array(rows, dtype=object if string else np.float64).reshape(len(rows), width)
+
+    def _value(self, name: str, text: str, slot: int) -> object:
+        if self.specs[name].dtype == "string":
+            return text
+        stripped = text.strip()
+        if not stripped or "_" in stripped:  # float() accepts 1_000; numpy's parser does not
+            raise ValueError(f"column '{self._column(slot)}' is empty or not a number: {text!r}")
+        try:
+            return float(stripped)
+        except ValueError:
+            raise ValueError(
+                f"column '{self._column(slot)}' is not a number: {text[:40]!r}"
+            ) from None
+
+    def _column(self, slot: int) -> str:
+        columns = self.layout.usecols or range(len(self.layout.columns))
+        return self.layout.columns[columns[slot]]
+
+
+def csv_body(chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]) -> bytes:
+    """The scored rows of `chunk`: each input line with its prediction columns appended."""
+    cells = [csv_cells(field, outputs[field.name]) for field in fields]
+    return join_rows(chunk.records, cells, ",").encode()

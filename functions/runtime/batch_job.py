@@ -1,0 +1,172 @@
+"""Scoring one input object, or one shard of it: read, score and write a chunk at a time.
+
+Reading and writing hold the GIL while onnxruntime does not, so a chunk is scored on a worker
+thread while the next one is parsed: on two cores the slower of the two sets the pace, not
+their sum. Memory is bounded by a couple of chunks, whatever the size of the object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO
+
+import numpy as np
+
+from functions.runtime.batch_csv import CsvDecoder, CsvLayout, csv_body, csv_layout
+from functions.runtime.batch_jsonl import JsonlDecoder, jsonl_body
+from functions.runtime.batch_layout import BatchObject
+from functions.runtime.batch_npy import (
+    ArraySink,
+    NpyHeader,
+    check_rows,
+    npy_chunks,
+    read_npy_header,
+)
+from functions.runtime.batch_scoring import Chunk, ChunkScorer, OutputField, RowError
+from functions.runtime.batch_source import ByteRange, line_batches, open_range, read_first_line
+from functions.runtime.errors import BadRequest
+from functions.runtime.model import LoadedModel
+from functions.runtime.store import ObjectInfo, ObjectStore
+
+DEFAULT_CHUNK_ROWS = 4096
+
+
+class EmptyInput(BadRequest):
+    """A zero-byte input: nothing in it can be read."""
+
+
+def chunk_rows_setting(value: int | None = None) -> int:
+    """Rows per chunk: `value`, else `AIAAS_BATCH_CHUNK_ROWS`, else 4096."""
+    rows = value or int(os.environ.get("AIAAS_BATCH_CHUNK_ROWS", "0")) or DEFAULT_CHUNK_ROWS
+    if rows <= 0:
+        raise BadRequest(f"chunk rows must be positive, got {rows}")
+    return rows
+
+
+@dataclass
+class Job:
+    """An input object opened for scoring with one model version."""
+
+    store: ObjectStore
+    obj: BatchObject
+    info: ObjectInfo
+    model: LoadedModel
+    chunk_rows: int
+    csv: CsvLayout | None = None
+    npy: NpyHeader | None = None
+
+    def __post_init__(self) -> None:
+        self.scorer = ChunkScorer(self.model)
+        self.fields: list[OutputField] = self.scorer.fields()
+
+
+def open_job(
+    store: ObjectStore, model: LoadedModel, obj: BatchObject, info: ObjectInfo, chunk_rows: int
+) -> Job:
+    """Check the input against the model (format, header, shape); raises what makes it fail."""
+    fmt = obj.format
+    if info.size == 0:
+        raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
+    job = Job(store, obj, info, model, chunk_rows)  # also checks the model's input shapes
+    if fmt == "csv":
+        job.csv = csv_layout(read_first_line(store, obj.input_key), model.manifest, obj.input_key)
+    elif fmt == "npy":
+        job.npy = read_npy_header(store, obj.input_key)
+        check_rows(job.npy, model.manifest, obj.input_key)
+    return job
+
+
+TIMINGS = ("read_s", "score_s", "write_s")
+
+
+@dataclass
+class SpanResult:
+    """What scoring one span produced."""
+
+    rows: int = 0
+    scored: int = 0
+    failed: int = 0
+    lines: int = 0  # physical lines (text) or rows (NPY) the span covered
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMINGS, 0.0))
+
+
+def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
+    """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
+    key, manifest = job.obj.input_key, job.model.manifest
+    if job.npy is not None:
+        end = job.npy.rows if span.end is None else span.end
+        offset = job.npy.offset + span.start * job.npy.row_bytes
+        with open_range(job.store, key, offset) as stream:
+            yield from npy_chunks(stream, job.npy, manifest, span.start, end, job.chunk_rows)
+        return
+    decoder: CsvDecoder | JsonlDecoder
+    if job.csv is not None:
+        decoder = CsvDecoder(job.csv, manifest, skip_header=span.start == 0)
+    else:
+        decoder = JsonlDecoder(manifest)
+    with open_range(job.store, key, max(span.start - 1, 0)) as stream:
+        for first, lines in line_batches(stream, span, job.chunk_rows):
+            yield decoder.chunk(first, lines)
+
+
+def score_span(
+    job: Job, span: ByteRange, target: IO[bytes] | ArraySink, errors: IO[bytes]
+) -> SpanResult:
+    """Score one span into `target` (a text body or an array sink), errors into `errors`."""
+    result = SpanResult()
+    error_key = "row" if job.npy is not None else "line"
+
+    def emit(chunk: Chunk, scored: Future[dict[str, np.ndarray]]) -> None:
+        outputs = scored.result()
+        began = time.perf_counter()
+        if isinstance(target, ArraySink):
+            target.write(chunk, outputs)
+        elif chunk.records:
+            body = csv_body if job.csv is not None else jsonl_body
+            target.write(body(chunk, outputs, job.fields))
+        if chunk.errors:
+            errors.write(error_lines(chunk.errors, error_key))
+        result.timings["write_s"] += time.perf_counter() - began
+        result.rows += chunk.rows + len(chunk.errors)
+        result.scored += chunk.rows
+        result.failed += len(chunk.errors)
+        result.lines += chunk.lines
+
+    def score(chunk: Chunk) -> dict[str, np.ndarray]:
+        began = time.perf_counter()
+        outputs = job.scorer.score(chunk.features, chunk.rows)
+        result.timings["score_s"] += time.perf_counter() - began
+        return outputs
+
+    with ThreadPoolExecutor(1, thread_name_prefix="aiaas-score") as worker:
+        pending: tuple[Chunk, Future[dict[str, np.ndarray]]] | None = None
+        for chunk in _timed(span_chunks(job, span), result.timings):
+            submitted = worker.submit(score, chunk)
+            if pending is not None:
+                emit(*pending)
+            pending = (chunk, submitted)
+        if pending is not None:
+            emit(*pending)
+    return result
+
+
+def _timed(chunks: Iterator[Chunk], timings: dict[str, float]) -> Iterator[Chunk]:
+    while True:
+        began = time.perf_counter()
+        chunk = next(chunks, None)
+        timings["read_s"] += time.perf_counter() - began
+        if chunk is None:
+            return
+        yield chunk
+
+
+def error_lines(errors: list[RowError], key: str, offset: int = 0) -> bytes:
+    """Error records as JSON lines: `{"line": n, "error": reason}` (`row` for NPY)."""
+    return "".join(
+        json.dumps({key: e.position + offset, "error": e.reason}) + "\n" for e in errors
+    ).encode()

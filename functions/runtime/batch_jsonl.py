@@ -1,0 +1,116 @@
+"""JSONL batch input: one instance per line, `{"<input>": value, ...}` or a bare value.
+
+A bare value (a list) is allowed for single-input models. Other fields (ids, ground truth) are
+kept: the output line is the input object with `pred_*` fields added, the input text unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from functions.runtime.batch_cells import PREFIX, json_cells, json_name
+from functions.runtime.batch_scoring import Chunk, OutputField, RowError, row_shape
+from functions.runtime.batch_text import decode_lines, finish_chunk
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
+
+
+class RowRejected(ValueError):
+    """One line that cannot be scored; the message is the reason recorded for it."""
+
+
+class JsonlDecoder:
+    """Turns batches of JSON lines into chunks."""
+
+    def __init__(self, manifest: ModelManifest) -> None:
+        self.manifest = manifest
+        self.shapes = {spec.name: row_shape(spec) for spec in manifest.inputs}
+        self.single = manifest.inputs[0].name if len(manifest.inputs) == 1 else None
+
+    def chunk(self, first: int, lines: list[bytes]) -> Chunk:
+        _, texts, numbers, errors = decode_lines(first, lines)
+        values: dict[str, list[np.ndarray]] = {name: [] for name in self.shapes}
+        records: list[str] = []
+        parsed = np.zeros(len(texts), dtype=bool)
+        for index, text in enumerate(texts):
+            try:
+                instance, record = self._instance(text)
+                row = {spec.name: self._value(spec, instance) for spec in self.manifest.inputs}
+            except RowRejected as exc:
+                errors.append(RowError(int(numbers[index]), str(exc)))
+                records.append("")
+                continue
+            parsed[index] = True
+            records.append(record)
+            for name, value in row.items():
+                values[name].append(value)
+        raw = {name: self._stack(name, rows) for name, rows in values.items()}
+        return finish_chunk(self.manifest, len(lines), records, numbers, raw, parsed, errors)
+
+    def _instance(self, text: str) -> tuple[dict[str, object], str]:
+        """The instance as input name -> value, and the line without its closing brace."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
+        if isinstance(data, dict):
+            taken = sorted(k for k in data if k.startswith(PREFIX))
+            if taken:
+                raise RowRejected(
+                    f"field {taken[0]!r} starts with {PREFIX!r}, where predictions go; rename it"
+                )
+            return data, text.rstrip()[:-1].rstrip()
+        if isinstance(data, list) and self.single:
+            return {self.single: data}, f"{{{json.dumps(self.single)}: {text.strip()}"
+        wanted = ", ".join(f'"{name}": ...' for name in self.shapes)
+        raise RowRejected(f"expected a JSON object like {{{wanted}}}")
+
+    def _value(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
+        if spec.name not in instance:
+            raise RowRejected(f"missing input '{spec.name}'")
+        try:
+            value = np.asarray(instance[spec.name])
+        except ValueError:
+            raise RowRejected(f"input '{spec.name}' is ragged") from None
+        want = self.shapes[spec.name]
+        if value.shape != want:
+            raise RowRejected(
+                f"input '{spec.name}' must have shape {list(want)} per row; got {list(value.shape)}"
+            )
+        allowed = NUMERIC_KINDS.get(spec.dtype, "iuf")
+        if value.dtype.kind not in allowed:
+            kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
+            raise RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
+        return value
+
+    def _stack(self, name: str, rows: list[np.ndarray]) -> np.ndarray:
+        if rows:
+            return np.stack(rows)
+        return np.zeros((0, *self.shapes[name]), dtype=np.float64)
+
+
+def _kind(value: np.ndarray) -> str:
+    return {"b": "true/false", "U": "text", "O": "mixed or null values"}.get(
+        value.dtype.kind, str(value.dtype)
+    )
+
+
+def jsonl_body(chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]) -> bytes:
+    """The scored lines of `chunk`: each input object with its `pred_*` fields added."""
+    if not chunk.records:
+        return b""
+    cells = [
+        [
+            f"{json.dumps(json_name(field))}: {cell}"
+            for cell in json_cells(field, outputs[field.name])
+        ]
+        for field in fields
+    ]
+    lines = (
+        f"{record}, {', '.join(parts)}}}"
+        for record, parts in zip(chunk.records, zip(*cells, strict=True), strict=True)
+    )
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,100 @@
+"""Where batch objects live in the store, and which run an input object belongs to.
+
+    batch/<model>/input/<file>                  dropped by users (CSV, JSONL, NPY)
+    batch/<model>/output/<file>                 scored rows, same format (NPY becomes .npz)
+    batch/<model>/output/<file>.errors.jsonl    rows that could not be scored, with the reason
+    batch/<model>/output/<file>.summary.json    written last: a run is finished once it exists
+    batch/<model>/work/<run id>/...             shard parts of a Distributed Map run
+
+`<file>` may contain '/' (sub-folders of input/ are mirrored under output/). Keys are store keys:
+an S3 store with a prefix keeps them under `<prefix>/batch/...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from functions.runtime import names
+from functions.runtime.errors import BadRequest
+
+BATCH_PREFIX = "batch"
+INPUT_DIR = "input"
+OUTPUT_DIR = "output"
+WORK_DIR = "work"
+
+# Input extension -> format; the scored output keeps the extension except NPY (arrays go in .npz).
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
+SUPPORTED = ", ".join(sorted(FORMATS))
+
+
+class UnsupportedFormat(BadRequest):
+    """The input's extension names no format batch scoring reads."""
+
+
+@dataclass(frozen=True)
+class BatchObject:
+    """One input object and the keys its run writes."""
+
+    model: str
+    input_key: str
+    file: str  # the path below `input/`
+
+    @property
+    def extension(self) -> str:
+        dot = self.file.rfind(".")
+        return self.file[dot:].lower() if dot > self.file.rfind("/") else ""
+
+    @property
+    def format(self) -> str:
+        try:
+            return FORMATS[self.extension]
+        except KeyError:
+            raise UnsupportedFormat(
+                f"{self.input_key}: unsupported input format {self.extension or '(none)'!r}; "
+                f"name the file with one of {SUPPORTED}"
+            ) from None
+
+    @property
+    def output_key(self) -> str:
+        scored = self.file[: -len(".npy")] + ".npz" if self.format == "npy" else self.file
+        return f"{self._output_prefix}/{scored}"
+
+    @property
+    def errors_key(self) -> str:
+        return f"{self._output_prefix}/{self.file}.errors.jsonl"
+
+    @property
+    def summary_key(self) -> str:
+        return f"{self._output_prefix}/{self.file}.summary.json"
+
+    def work_prefix(self, run_id: str) -> str:
+        return f"{BATCH_PREFIX}/{self.model}/{WORK_DIR}/{run_id}"
+
+    @property
+    def _output_prefix(self) -> str:
+        return f"{BATCH_PREFIX}/{self.model}/{OUTPUT_DIR}"
+
+
+def parse_input_key(key: str) -> BatchObject | None:
+    """The batch object for `batch/<model>/input/<file>`; None for any other key (outputs too).
+
+    Raises InvalidName when the model part is not a valid model name.
+    """
+    parts = key.split("/")
+    if len(parts) < 4 or parts[0] != BATCH_PREFIX or parts[2] != INPUT_DIR:
+        return None
+    if any(part in ("", ".", "..") for part in parts[3:]):
+        return None
+    return BatchObject(model=names.model_name(parts[1]), input_key=key, file="/".join(parts[3:]))
+
+
+def input_key(model: str, file: str) -> str:
+    """The store key an input named `file` gets for `model`."""
+    return f"{BATCH_PREFIX}/{names.model_name(model)}/{INPUT_DIR}/{file}"
+
+
+def run_id(bucket: str, key: str, etag: str) -> str:
+    """The idempotency key of one version of one input: same bucket, key and ETag, same run."""
+    digest = hashlib.sha256(f"{bucket}\n{key}\n{etag.strip(chr(34))}".encode())
+    return digest.hexdigest()[:32]

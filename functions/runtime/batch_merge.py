@@ -1,0 +1,92 @@
+"""Merging shard parts into the final output: the same bytes a single run writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from typing import IO, Any
+
+from functions.runtime.batch_csv import csv_layout
+from functions.runtime.batch_npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
+from functions.runtime.batch_run import RunInput, check_unchanged
+from functions.runtime.batch_scoring import output_fields
+from functions.runtime.batch_source import open_range, read_first_line
+from functions.runtime.errors import AiaasError
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+
+
+def part_prefix(item: dict[str, Any]) -> str:
+    """Where shard `item["index"]` of a run keeps its parts."""
+    return f"{item['work']}/part-{item['index']:05d}"
+
+
+def write_merged(
+    store: ObjectStore, run: RunInput, plan: dict[str, Any], parts: list[dict[str, Any]]
+) -> None:
+    """Publish output and errors from the parts of `plan` (in shard order)."""
+    prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
+    manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
+    fields = output_fields(manifest)
+    text = run.obj.format != "npy"
+    with (
+        store.open_write(run.obj.output_key) as out,
+        store.open_write(run.obj.errors_key) as errors,
+    ):
+        if text:
+            if run.obj.format == "csv":
+                header = read_first_line(store, run.obj.input_key)
+                out.write(csv_layout(header, manifest, run.obj.input_key).header_line(fields))
+            for prefix in prefixes:
+                with store.open_read(f"{prefix}.body") as body:
+                    shutil.copyfileobj(body, out, COPY_BLOCK)
+        else:
+            write_npz(
+                out, [_merged_array(store, f.name, i, prefixes) for i, f in enumerate(fields)]
+            )
+        _merge_errors(store, prefixes, parts, errors, "line" if text else "row")
+        check_unchanged(store, run)
+
+
+def _merge_errors(
+    store: ObjectStore, prefixes: list[str], parts: list[dict[str, Any]], out: IO[bytes], key: str
+) -> None:
+    """Concatenate the parts' errors; text shards number lines from 1, so shift them."""
+    offset = 0
+    for prefix, part in zip(prefixes, parts, strict=True):
+        with store.open_read(f"{prefix}.errors.jsonl") as source:
+            for line in source:
+                record = json.loads(line)
+                position = record[key] + (offset if key == "line" else 0)
+                out.write((json.dumps({key: position, "error": record["error"]}) + "\n").encode())
+        offset += int(part["lines"])
+
+
+def _merged_array(store: ObjectStore, name: str, index: int, prefixes: list[str]) -> ArrayBody:
+    keys = [f"{prefix}/{index}.npy" for prefix in prefixes]
+    headers = [read_npy_header(store, key) for key in keys]
+    shaped = [h for h in headers if h.rows] or headers
+    first = shaped[0]
+    for header in shaped:
+        if header.dtype != first.dtype or header.shape[1:] != first.shape[1:]:
+            raise AiaasError(
+                f"shard parts of array '{name}' disagree: {first.dtype}{list(first.shape[1:])} "
+                f"vs {header.dtype}{list(header.shape[1:])}"
+            )
+    rows = sum(h.rows for h in headers)
+    return ArrayBody(
+        name, first.dtype, tuple(first.shape[1:]), rows, _parts_copier(store, keys, headers)
+    )
+
+
+def _parts_copier(
+    store: ObjectStore, keys: list[str], headers: list[NpyHeader]
+) -> Callable[[IO[bytes]], None]:
+    def copy(out: IO[bytes]) -> None:
+        for key, header in zip(keys, headers, strict=True):
+            if header.rows:
+                with open_range(store, key, header.offset) as source:
+                    shutil.copyfileobj(source, out, COPY_BLOCK)
+
+    return copy

@@ -1,0 +1,252 @@
+"""NPY batch input (one array, rows = instances) and the .npz archive it is scored into.
+
+The input is read a chunk of rows at a time straight from its bytes (never `allow_pickle`).
+The output holds one array per field (each model output, plus `label` and `score` for
+classifiers) with one row per input row, so row i of every array belongs to input row i;
+rows that could not be scored are filled (NaN, 0, False or "") and listed in the errors file.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from functions.runtime.batch_scoring import (
+    Chunk,
+    OutputField,
+    RowError,
+    UnsupportedModel,
+    coerce_rows,
+    row_shape,
+)
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.store import ObjectStore
+
+HEADER_READ = 64 * 1024
+COPY_BLOCK = 4 * 1024 * 1024
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same rows always make the same bytes
+
+
+class BadArrayFile(BadRequest):
+    """The NPY file cannot be read as rows for this model."""
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    shape: tuple[int, ...]
+    dtype: np.dtype[np.generic]
+    offset: int  # where the data starts
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+
+def parse_npy_header(head: bytes, where: str) -> NpyHeader:
+    """The header at the start of an .npy file (`head` holds at least its first bytes)."""
+    stream = io.BytesIO(head)
+    try:
+        version = npy_format.read_magic(stream)
+        reader = (
+            npy_format.read_array_header_1_0
+            if version == (1, 0)
+            else npy_format.read_array_header_2_0
+        )
+        shape, fortran, dtype = reader(stream)
+    except ValueError as exc:
+        raise BadArrayFile(f"{where}: not an .npy file numpy can read: {exc}") from None
+    if dtype.hasobject:
+        raise BadArrayFile(f"{where}: holds Python objects, which need pickle; save numbers")
+    if fortran and len(shape) > 1:
+        raise BadArrayFile(f"{where}: is in Fortran order; save np.ascontiguousarray(a)")
+    return NpyHeader(shape=tuple(shape), dtype=dtype, offset=stream.tell())
+
+
+def read_npy_header(store: ObjectStore, key: str) -> NpyHeader:
+    with store.open_read(key) as handle:
+        return parse_npy_header(handle.read(HEADER_READ), key)
+
+
+def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
+    """The array must be a batch of rows of the model's single input."""
+    if len(manifest.inputs) != 1:
+        names = [spec.name for spec in manifest.inputs]
+        raise UnsupportedModel(
+            f"{where}: an .npy file feeds a single-input model; {manifest.name} has inputs "
+            f"{names}: use CSV or JSONL"
+        )
+    spec = manifest.inputs[0]
+    want = row_shape(spec)
+    if len(header.shape) != len(want) + 1 or header.shape[1:] != want:
+        raise BadArrayFile(
+            f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
+            f"{list(spec.shape)}; rows must have shape {list(want)}"
+        )
+    if header.dtype.kind not in "biuf" and not (
+        spec.dtype == "string" and header.dtype.kind == "U"
+    ):
+        raise BadArrayFile(f"{where}: element type {header.dtype} cannot feed {spec.dtype}")
+
+
+def npy_chunks(
+    stream: IO[bytes],
+    header: NpyHeader,
+    manifest: ModelManifest,
+    start: int,
+    end: int,
+    chunk_rows: int,
+) -> Iterator[Chunk]:
+    """Chunks of rows [start, end); `stream` is positioned at row `start`."""
+    spec = manifest.inputs[0]
+    for first in range(start, end, chunk_rows):
+        count = min(chunk_rows, end - first)
+        data = _read_exactly(stream, count * header.row_bytes)
+        complete = len(data) // header.row_bytes if header.row_bytes else count
+        values = np.frombuffer(
+            data,
+            dtype=header.dtype,
+            count=complete * int(np.prod(header.shape[1:], dtype=np.int64)),
+        )
+        values = values.reshape((complete, *header.shape[1:]))
+        positions = np.arange(first, first + count, dtype=np.int64)
+        features, good, errors = coerce_rows(manifest, {spec.name: values}, positions[:complete])
+        if complete < count:  # the file is shorter than its header says
+            errors.append(
+                RowError(
+                    first + complete, f"the file ends here; its header promises {header.rows} rows"
+                )
+            )
+            good = np.concatenate([good, np.zeros(count - complete, dtype=bool)])
+        yield Chunk(lines=count, features=features, good=good, records=[], errors=errors)
+        if complete < count:
+            return
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    parts, left = [], size
+    while left > 0:
+        block = stream.read(left)
+        if not block:
+            break
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)
+
+
+def fill_value(dtype: np.dtype[np.generic]) -> object:
+    """What a row that was not scored holds."""
+    return {"f": np.nan, "c": np.nan, "b": False, "U": ""}.get(dtype.kind, 0)
+
+
+@dataclass
+class ArrayBody:
+    """One array of the output archive: its header facts and how to copy its row bytes."""
+
+    name: str
+    dtype: np.dtype[np.generic]
+    row_shape: tuple[int, ...]
+    rows: int
+    copy_to: Callable[[IO[bytes]], None]
+
+
+class ArraySink:
+    """Collects each field's rows, input-aligned, in a local file per field."""
+
+    def __init__(self, fields: list[OutputField], directory: Path, label_width: int) -> None:
+        self.fields = fields
+        self.label_width = max(1, label_width)
+        self.paths = {f.name: directory / f"{i}.bin" for i, f in enumerate(fields)}
+        self.files = {name: path.open("wb") for name, path in self.paths.items()}
+        self.kinds: dict[str, tuple[np.dtype[np.generic], tuple[int, ...]]] = {}
+        self.rows = 0
+        self.pending = 0  # unscored rows seen before any row told us an output's shape
+
+    def write(self, chunk: Chunk, outputs: dict[str, np.ndarray]) -> None:
+        size = len(chunk.good)
+        if outputs and not self.kinds:
+            self.kinds = {f.name: self._kind(outputs[f.name]) for f in self.fields}
+            for field in self.fields:
+                self._fill(field.name, self.pending)
+        if not self.kinds:
+            self.pending += size
+        else:
+            for field in self.fields:
+                dtype, shape = self.kinds[field.name]
+                full = np.full((size, *shape), fill_value(dtype), dtype=dtype)
+                if outputs:
+                    full[chunk.good] = outputs[field.name]
+                self.files[field.name].write(full.tobytes())
+        self.rows += size
+
+    def _kind(self, values: np.ndarray) -> tuple[np.dtype[np.generic], tuple[int, ...]]:
+        dtype = np.dtype(f"<U{self.label_width}") if values.dtype.kind in "OU" else values.dtype
+        return dtype, tuple(values.shape[1:])
+
+    def _fill(self, name: str, count: int) -> None:
+        dtype, shape = self.kinds[name]
+        self.files[name].write(np.full((count, *shape), fill_value(dtype), dtype=dtype).tobytes())
+
+    def bodies(self) -> list[ArrayBody]:
+        """The finished arrays; call once, after the last chunk."""
+        for handle in self.files.values():
+            handle.close()
+        result = []
+        for field in self.fields:
+            dtype, shape = self.kinds.get(
+                field.name, (_declared(field, self.label_width), _zeros(field))
+            )
+            path = self.paths[field.name]
+            if not self.kinds:  # nothing was scored: every row is a fill row
+                with path.open("wb") as handle:
+                    handle.write(
+                        np.full((self.rows, *shape), fill_value(dtype), dtype=dtype).tobytes()
+                    )
+            result.append(ArrayBody(field.name, dtype, shape, self.rows, _file_copier(path)))
+        return result
+
+
+def _declared(field: OutputField, label_width: int) -> np.dtype[np.generic]:
+    return np.dtype(f"<U{label_width}") if field.dtype == "string" else np.dtype(field.dtype)
+
+
+def _zeros(field: OutputField) -> tuple[int, ...]:
+    return tuple(0 if d == -1 else d for d in field.row_shape)
+
+
+def _file_copier(path: Path) -> Callable[[IO[bytes]], None]:
+    def copy(out: IO[bytes]) -> None:
+        with path.open("rb") as source:
+            shutil.copyfileobj(source, out, COPY_BLOCK)
+
+    return copy
+
+
+def npy_header_bytes(dtype: np.dtype[np.generic], shape: tuple[int, ...]) -> bytes:
+    """The .npy header for an array of `dtype` and `shape` (C order)."""
+    buffer = io.BytesIO()
+    meta = {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    npy_format.write_array_header_1_0(buffer, meta)
+    return buffer.getvalue()
+
+
+def write_npz(out: IO[bytes], arrays: list[ArrayBody]) -> None:
+    """An uncompressed .npz (np.load reads it) streamed member by member."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for array in arrays:
+            info = zipfile.ZipInfo(f"{array.name}.npy", date_time=ZIP_TIME)
+            with archive.open(info, "w", force_zip64=True) as member:
+                member.write(npy_header_bytes(array.dtype, (array.rows, *array.row_shape)))
+                array.copy_to(member)

@@ -1,0 +1,201 @@
+"""A whole batch run of one input object: idempotent, atomic outputs, a summary written last.
+
+The run id hashes bucket, key and ETag: a re-delivered event for the same object version finds
+the finished summary and does nothing. Output, errors and summary are each published whole
+(the stores' writes are atomic); the summary goes last, so a run is finished exactly when its
+summary names its run id. An input that cannot be read at all (empty, unknown format, header
+mismatch, unknown model) still gets a summary, with status "failed" and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.batch_job import Job, SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch_layout import BatchObject, run_id
+from functions.runtime.batch_npy import ArraySink, write_npz
+from functions.runtime.batch_scoring import label_width
+from functions.runtime.batch_source import ByteRange
+from functions.runtime.errors import AiaasError, NotFound
+from functions.runtime.manifest import ModelManifest, utc_now
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import ModelRef
+from functions.runtime.store import ObjectInfo, ObjectStore
+
+log = logging.getLogger("aiaas.batch")
+
+SUCCEEDED, FAILED, SKIPPED, SUPERSEDED = "succeeded", "failed", "skipped", "superseded"
+
+
+class InputReplaced(AiaasError):
+    """The input object changed while it was scored: the run must not publish."""
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """One version of one input object: what a run is keyed by."""
+
+    obj: BatchObject
+    bucket: str
+    info: ObjectInfo
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.bucket, self.obj.input_key, self.info.etag)
+
+
+def is_input_error(exc: AiaasError) -> bool:
+    """Errors that retrying cannot fix (4xx): the object fails with a summary instead."""
+    return exc.status < HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def finished_summary(store: ObjectStore, run: RunInput) -> dict[str, Any] | None:
+    """The summary of this very run when it has finished, else None."""
+    try:
+        summary: dict[str, Any] = json.loads(store.get_bytes(run.obj.summary_key))
+    except (NotFound, ValueError):
+        return None
+    if summary.get("run_id") == run.run_id and summary.get("status") in (SUCCEEDED, FAILED):
+        return summary
+    return None
+
+
+def may_publish(store: ObjectStore, run: RunInput) -> bool:
+    """False when the input has been replaced: its newer version owns the output keys."""
+    try:
+        return store.head(run.obj.input_key).etag == run.info.etag
+    except NotFound:
+        return True  # deleted since: still record what this run did
+
+
+def base_summary(run: RunInput, manifest: ModelManifest | None, started: str) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "bucket": run.bucket,
+        "input": run.obj.input_key,
+        "etag": run.info.etag,
+        "size": run.info.size,
+        "format": run.obj.extension.lstrip("."),
+        "model": run.obj.model,
+        "version": manifest.version if manifest else None,
+        "output": run.obj.output_key,
+        "errors": run.obj.errors_key,
+        "started_at": started,
+    }
+
+
+def finish_summary(
+    summary: dict[str, Any], result: SpanResult, wall_s: float, **extra: Any
+) -> dict[str, Any]:
+    """Add counts, timings and the status: a run fails only when no row could be scored."""
+    status = FAILED if result.rows and not result.scored else SUCCEEDED
+    summary.update(
+        status=status,
+        rows=result.rows,
+        scored_rows=result.scored,
+        failed_rows=result.failed,
+        finished_at=utc_now(),
+        timings={
+            **{k: round(v, 4) for k, v in result.timings.items()},
+            "total_s": round(wall_s, 4),
+        },
+        rows_per_second=round(result.rows / wall_s, 1) if wall_s > 0 else None,
+        **extra,
+    )
+    if status == FAILED:
+        summary["error"] = (
+            f"none of the {result.rows} rows could be scored; see {summary['errors']}"
+        )
+    return summary
+
+
+def failed_summary(summary: dict[str, Any], reason: str) -> dict[str, Any]:
+    summary.update(
+        status=FAILED, error=reason, rows=0, scored_rows=0, failed_rows=0, finished_at=utc_now()
+    )
+    return summary
+
+
+def publish_summary(store: ObjectStore, run: RunInput, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write the summary (the commit point) unless a newer version of the input owns it."""
+    if may_publish(store, run):
+        store.put_bytes(run.obj.summary_key, (json.dumps(summary, indent=2) + "\n").encode())
+    else:
+        log.warning(
+            "%s changed during run %s; its newer version's run writes the outputs",
+            run.obj.input_key,
+            run.run_id,
+        )
+    return summary
+
+
+def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
+    """The registry's default version of `model` (production alias, else newest), loaded."""
+    manifest = pool.registry.resolve(ModelRef(model))
+    return manifest, pool.load(manifest)
+
+
+def run_object(
+    store: ObjectStore, pool: ModelPool, run: RunInput, *, chunk_rows: int | None = None
+) -> dict[str, Any]:
+    """Score a whole object into its output, errors and summary; skip a finished run."""
+    done = finished_summary(store, run)
+    if done is not None:
+        log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
+        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+    started, began = utc_now(), time.perf_counter()
+    manifest: ModelManifest | None = None
+    try:
+        manifest, model = load_default(pool, run.obj.model)
+        job = open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
+    except AiaasError as exc:
+        if not is_input_error(exc):
+            raise
+        return publish_summary(
+            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
+        )
+    try:
+        result = score_whole(job, run)
+    except InputReplaced as exc:
+        log.warning("%s", exc.message)
+        return {**base_summary(run, manifest, started), "status": SUPERSEDED, "error": exc.message}
+    summary = finish_summary(
+        base_summary(run, manifest, started),
+        result,
+        time.perf_counter() - began,
+        shards=1,
+        chunk_rows=job.chunk_rows,
+    )
+    return publish_summary(store, run, summary)
+
+
+def score_whole(job: Job, run: RunInput) -> SpanResult:
+    """Score the job's whole input into its output and errors objects."""
+    store, obj = job.store, job.obj
+    with store.open_write(obj.output_key) as out, store.open_write(obj.errors_key) as errors:
+        if job.npy is None:
+            if job.csv is not None:
+                out.write(job.csv.header_line(job.fields))
+            result = score_span(job, ByteRange(0, None), out, errors)
+        else:
+            with tempfile.TemporaryDirectory(prefix="aiaas-batch-") as tmp:
+                sink = ArraySink(job.fields, Path(tmp), label_width(job.model.manifest))
+                result = score_span(job, ByteRange(0, None), sink, errors)
+                write_npz(out, sink.bodies())
+        check_unchanged(store, run)  # raising here leaves both objects unpublished
+    return result
+
+
+def check_unchanged(store: ObjectStore, run: RunInput) -> None:
+    if not may_publish(store, run):
+        raise InputReplaced(
+            f"{run.obj.input_key} was replaced while run {run.run_id} scored it; "
+            "the new version's run writes the outputs"
+        )

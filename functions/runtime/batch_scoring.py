@@ -1,0 +1,208 @@
+"""Scoring decoded rows: per-row checks, the model in batches, classifier labels and scores.
+
+Readers hand over raw per-input arrays; `coerce_rows` casts them to the model's element types
+and sets aside each row that cannot be scored (with the reason) so the rest still is.
+`ChunkScorer` runs the loaded model (the same `LoadedModel.predict` the predict API uses) in
+batches of at most the model's batch limit and appends `label` and `score` for classifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.model import LoadedModel
+
+LABEL_FIELD = "label"
+SCORE_FIELD = "score"
+
+
+class UnsupportedModel(BadRequest):
+    """The model's inputs cannot be read from this batch format."""
+
+
+@dataclass(frozen=True)
+class OutputField:
+    """One value written per row: a model output, or a classifier's label / score."""
+
+    name: str
+    dtype: str  # manifest spelling
+    row_shape: tuple[int, ...]  # -1 where the model leaves a dimension dynamic
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that was not scored: its line (text) or row index (NPY) and why."""
+
+    position: int
+    reason: str
+
+
+@dataclass
+class Chunk:
+    """Rows read from one piece of an input, decoded and checked, ready to score."""
+
+    lines: int  # physical lines (text) or rows (NPY) this piece covers, blank lines included
+    features: dict[str, np.ndarray]  # the good rows only, cast to the model's dtypes
+    good: np.ndarray  # one bool per record read (blank lines are no records)
+    records: list[str]  # text formats: the text of each good row, echoed in the output
+    errors: list[RowError]
+
+    @property
+    def rows(self) -> int:
+        """How many rows are scored."""
+        return int(self.good.sum())
+
+
+def row_shape(spec: TensorSpec) -> tuple[int, ...]:
+    """The per-row shape of an input; batch scoring needs a dynamic batch axis and fixed rest."""
+    if not spec.shape or spec.shape[0] != -1 or -1 in spec.shape[1:]:
+        raise UnsupportedModel(
+            f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
+            "first (batch) dimension and fixed other dimensions"
+        )
+    return spec.shape[1:]
+
+
+def coerce_rows(
+    manifest: ModelManifest, raw: dict[str, np.ndarray], positions: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
+    """Cast raw rows to the input dtypes; (features of good rows, good mask, errors)."""
+    good = np.ones(len(positions), dtype=bool)
+    reasons: dict[int, str] = {}
+    cast: dict[str, np.ndarray] = {}
+    for spec in manifest.inputs:
+        value, bad = _cast_rows(spec, raw[spec.name])
+        for index in np.flatnonzero(bad & good):
+            reasons[int(index)] = bad_reason(spec, raw[spec.name][index])
+        good &= ~bad
+        cast[spec.name] = value
+    errors = [RowError(int(positions[i]), reasons[i]) for i in sorted(reasons)]
+    if good.all():
+        return cast, good, errors
+    return {name: value[good] for name, value in cast.items()}, good, errors
+
+
+def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values cast to the input's dtype (bad rows zeroed) and a mask of the bad rows."""
+    target = BY_NAME[spec.dtype].numpy
+    none = np.zeros(len(value), dtype=bool)
+    if spec.dtype == "string":
+        return value.astype(object), none
+    if target.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = value.astype(target, copy=False)
+        if not spec.finite:
+            return cast, none
+        finite = np.asarray(np.isfinite(cast.reshape(len(value), -1)).all(axis=1))
+        return cast, ~finite
+    rows = value.reshape(len(value), -1)
+    if target.kind == "b":
+        ok = np.asarray(((rows == 0) | (rows == 1)).all(axis=1))
+    else:
+        info = np.iinfo(target)  # type: ignore[type-var]
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(rows) & (np.floor(rows) == rows) if rows.dtype.kind == "f" else True
+            ok = np.asarray((whole & (rows >= info.min) & (rows <= info.max)).all(axis=1))
+    safe = np.where(ok.reshape((-1,) + (1,) * (value.ndim - 1)), value, 0)
+    return safe.astype(target), ~ok
+
+
+def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
+    """Why one raw row of input `spec` cannot be cast: names the input and the first bad value."""
+    flat = np.asarray(row).reshape(-1)
+    target = BY_NAME[spec.dtype].numpy
+    for index, item in enumerate(flat.tolist()):
+        where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
+        if target.kind == "f" and not np.isfinite(item):
+            return f"{where} is {item}; this model needs finite numbers"
+        if target.kind == "b" and item not in (0, 1):
+            return f"{where} is {item}; expected 0 or 1 (bool)"
+        if target.kind in "iu":
+            info = np.iinfo(target)  # type: ignore[type-var]
+            if not float(item).is_integer() or not info.min <= item <= info.max:
+                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
+    return f"input '{spec.name}' cannot be cast to {spec.dtype}"
+
+
+def has_labels(manifest: ModelManifest) -> bool:
+    """Classifiers with labels get `label` and `score` besides their raw outputs."""
+    return manifest.postprocessing is not None and bool(manifest.labels)
+
+
+def output_fields(manifest: ModelManifest) -> list[OutputField]:
+    """What is written per row, in order: each model output, then label and score."""
+    found = [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in manifest.outputs]
+    if has_labels(manifest):
+        found += [OutputField(LABEL_FIELD, "string", ()), OutputField(SCORE_FIELD, "float64", ())]
+    return found
+
+
+def label_width(manifest: ModelManifest) -> int:
+    """Characters of the longest label (the width of the `label` array in .npz outputs)."""
+    # Labels that do not match the class count are replaced by class indices: allow for them.
+    return max(max((len(label) for label in manifest.labels), default=1), 6)
+
+
+class ChunkScorer:
+    """Runs one loaded model over decoded chunks and names what each row gets written."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.manifest = model.manifest
+        self.batch = max(1, model.max_batch_size)
+        post = self.manifest.postprocessing
+        self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
+        for spec in self.manifest.inputs:
+            row_shape(spec)
+
+    def fields(self) -> list[OutputField]:
+        """What is written per row, in order: each model output, then label and score."""
+        found = [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in self.manifest.outputs]
+        if self.scores_output:
+            found += [
+                OutputField(LABEL_FIELD, "string", ()),
+                OutputField(SCORE_FIELD, "float64", ()),
+            ]
+        return found
+
+    def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""
+        if rows == 0:
+            return {}
+        parts = [
+            self.model.predict({n: v[i : i + self.batch] for n, v in features.items()}, typed=True)
+            for i in range(0, rows, self.batch)
+        ]
+        outputs = {name: _concat([p[name] for p in parts]) for name in self.model.output_names}
+        if self.scores_output:
+            outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label_and_score(
+                self.manifest, outputs[self.scores_output]
+            )
+        return outputs
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def label_and_score(manifest: ModelManifest, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best label and its probability per row, as the predict API's `predictions` give them."""
+    post = manifest.postprocessing
+    rows = raw.reshape(raw.shape[0], -1).astype(np.float64)
+    if post is not None and post.activation == "softmax":
+        rows -= rows.max(axis=1, keepdims=True)
+        np.exp(rows, out=rows)
+        rows /= rows.sum(axis=1, keepdims=True)
+    elif post is not None and post.activation == "sigmoid":
+        rows = 1.0 / (1.0 + np.exp(-rows))
+        if rows.shape[1] == 1:  # one logit: the positive class of a binary classifier
+            rows = np.concatenate([1.0 - rows, rows], axis=1)
+    classes = rows.shape[1]
+    names = manifest.labels if len(manifest.labels) == classes else [str(i) for i in range(classes)]
+    best = rows.argmax(axis=1)
+    return np.asarray(names, dtype=object)[best], rows[np.arange(len(rows)), best]

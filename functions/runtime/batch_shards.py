@@ -1,0 +1,238 @@
+"""Sharded runs for big inputs: plan -> score each shard (in parallel) -> merge.
+
+The same three steps run in the cloud (a Step Functions Distributed Map invoking the batch
+function once per shard) and locally (`aiaas batch --shards N`, a process pool). Text inputs
+split at byte offsets (a shard owns the lines that start in its range), NPY inputs at rows.
+Shard parts go under `batch/<model>/work/<run id>/`; the merge concatenates them in order,
+so the output is byte for byte what a single run writes, and then deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise, repeat
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.batch_job import SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch_layout import parse_input_key
+from functions.runtime.batch_merge import part_prefix, write_merged
+from functions.runtime.batch_npy import ArraySink, npy_header_bytes
+from functions.runtime.batch_run import (
+    SKIPPED,
+    RunInput,
+    base_summary,
+    failed_summary,
+    finish_summary,
+    finished_summary,
+    is_input_error,
+    load_default,
+    publish_summary,
+)
+from functions.runtime.batch_scoring import label_width
+from functions.runtime.batch_source import ByteRange
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.manifest import utc_now
+from functions.runtime.model import cpu_count
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectInfo, ObjectStore, open_store
+
+SHARD = "shard"  # the `aiaas_batch` action a map iteration invokes the function with
+
+
+def run_from(store: ObjectStore, item: dict[str, Any]) -> RunInput:
+    """The run a plan or shard payload belongs to, as of the ETag it was planned for."""
+    obj = parse_input_key(str(item["input"]))
+    if obj is None:
+        raise BadRequest(f"{item['input']!r} is not a batch input key (batch/<model>/input/<file>)")
+    size = int(item["size"])
+    return RunInput(obj, str(item["bucket"]), ObjectInfo(obj.input_key, size, str(item["etag"])))
+
+
+def bounds(total: int, shards: int) -> list[tuple[int, int]]:
+    """`shards` contiguous [start, end) ranges covering [0, total)."""
+    edges = [total * i // shards for i in range(shards + 1)]
+    return list(pairwise(edges))
+
+
+def plan_run(
+    store: ObjectStore,
+    pool: ModelPool,
+    run: RunInput,
+    shards: int,
+    *,
+    chunk_rows: int | None = None,
+) -> dict[str, Any]:
+    """Check the input, pin the model version and write the shard list (`plan.json`)."""
+    if shards < 1:
+        raise BadRequest(f"shards must be at least 1, got {shards}")
+    done = finished_summary(store, run)
+    if done is not None:
+        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+    started, manifest = utc_now(), None
+    try:
+        manifest, model = load_default(pool, run.obj.model)
+        job = open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
+    except AiaasError as exc:
+        if not is_input_error(exc):
+            raise
+        return publish_summary(
+            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
+        )
+    total = job.npy.rows if job.npy is not None else run.info.size
+    common = {
+        "aiaas_batch": SHARD,
+        **{
+            k: base_summary(run, manifest, started)[k]
+            for k in ("run_id", "bucket", "input", "etag", "size", "model", "version", "started_at")
+        },
+        "work": run.obj.work_prefix(run.run_id),
+        "shards": shards,
+        "chunk_rows": job.chunk_rows,
+    }
+    items = [
+        {**common, "index": i, "start": a, "end": b}
+        for i, (a, b) in enumerate(bounds(total, shards))
+    ]
+    plan_key = f"{common['work']}/plan.json"
+    store.put_bytes(plan_key, json.dumps(items).encode())
+    return {"status": "planned", **common, "aiaas_batch": "merge", "plan_key": plan_key}
+
+
+def score_shard(store: ObjectStore, pool: ModelPool, item: dict[str, Any]) -> dict[str, Any]:
+    """Score one shard of a plan into its part objects; a finished shard is not redone."""
+    prefix = part_prefix(item)
+    try:
+        previous: dict[str, Any] = json.loads(store.get_bytes(f"{prefix}.json"))
+        if previous.get("run_id") == item["run_id"]:
+            return previous
+    except (AiaasError, ValueError):
+        pass
+    run = run_from(store, item)
+    model = pool.load(pool.registry.manifest(run.obj.model, str(item["version"])))
+    job = open_job(store, model, run.obj, store.head(run.obj.input_key), int(item["chunk_rows"]))
+    if job.info.etag != run.info.etag:
+        raise AiaasError(f"{run.obj.input_key} changed since run {run.run_id} was planned")
+    span = ByteRange(int(item["start"]), int(item["end"]))
+    with store.open_write(f"{prefix}.errors.jsonl") as errors:
+        if job.npy is None:
+            with store.open_write(f"{prefix}.body") as body:
+                result = score_span(job, span, body, errors)
+        else:
+            result = _score_arrays(job, span, errors, prefix)
+    part = {"run_id": item["run_id"], "index": item["index"], **_counts(result)}
+    store.put_bytes(f"{prefix}.json", json.dumps(part).encode())
+    return part
+
+
+def _score_arrays(job: Any, span: ByteRange, errors: Any, prefix: str) -> SpanResult:
+    with tempfile.TemporaryDirectory(prefix="aiaas-shard-") as tmp:
+        sink = ArraySink(job.fields, Path(tmp), label_width(job.model.manifest))
+        result = score_span(job, span, sink, errors)
+        for index, array in enumerate(sink.bodies()):
+            with job.store.open_write(f"{prefix}/{index}.npy") as out:
+                out.write(npy_header_bytes(array.dtype, (array.rows, *array.row_shape)))
+                array.copy_to(out)
+    return result
+
+
+def _counts(result: SpanResult) -> dict[str, Any]:
+    return {
+        "rows": result.rows,
+        "scored": result.scored,
+        "failed": result.failed,
+        "lines": result.lines,
+        "timings": result.timings,
+    }
+
+
+def merged_result(parts: list[dict[str, Any]]) -> SpanResult:
+    result = SpanResult()
+    for part in parts:
+        result.rows += part["rows"]
+        result.scored += part["scored"]
+        result.failed += part["failed"]
+        result.lines += part["lines"]
+        for key, value in part["timings"].items():
+            result.timings[key] += value
+    return result
+
+
+def merge_run(store: ObjectStore, plan: dict[str, Any]) -> dict[str, Any]:
+    """Concatenate the shard parts into the output, errors and summary; drop the parts."""
+    run = run_from(store, plan)
+    done = finished_summary(store, run)
+    if done is not None:
+        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+    began = time.perf_counter()
+    items = [{**plan, "index": i} for i in range(int(plan["shards"]))]
+    parts = [json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items]
+    write_merged(store, run, plan, parts)
+    result = merged_result(parts)
+    result.timings["merge_s"] = time.perf_counter() - began
+    wall = time.time() - _epoch(plan["started_at"])
+    summary = finish_summary(
+        base_summary(run, None, plan["started_at"]) | {"version": plan["version"]},
+        result,
+        wall,
+        shards=int(plan["shards"]),
+        chunk_rows=int(plan["chunk_rows"]),
+    )
+    publish_summary(store, run, summary)
+    for key in list(store.list_keys(str(plan["work"]))):
+        store.delete(key)
+    return summary
+
+
+def fail_run(store: ObjectStore, plan: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Record a sharded run that failed (the state machine's catch-all)."""
+    run = run_from(store, plan)
+    summary = base_summary(run, None, plan["started_at"]) | {"version": plan.get("version")}
+    return publish_summary(store, run, failed_summary(summary, reason))
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+# ---- local fan-out: the Distributed Map's plan run by a process pool ------------------------
+
+_WORKER_POOLS: dict[str, tuple[ObjectStore, ModelPool]] = {}
+
+
+def score_shard_in_process(store_uri: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A pool worker: one store and ModelPool per process, as one Lambda container has."""
+    if store_uri not in _WORKER_POOLS:
+        store = open_store(store_uri)
+        _WORKER_POOLS[store_uri] = (store, ModelPool(Registry(store)))
+    store, pool = _WORKER_POOLS[store_uri]
+    return score_shard(store, pool, item)
+
+
+def run_sharded_locally(
+    store: ObjectStore,
+    pool: ModelPool,
+    run: RunInput,
+    shards: int,
+    *,
+    workers: int | None = None,
+    chunk_rows: int | None = None,
+) -> dict[str, Any]:
+    """Plan, score every shard in a process pool, merge: what the state machine does."""
+    plan = plan_run(store, pool, run, shards, chunk_rows=chunk_rows)
+    if plan["status"] != "planned":
+        return plan
+    items = json.loads(store.get_bytes(plan["plan_key"]))
+    # spawn, not fork: a forked child would inherit onnxruntime's thread pools mid-flight.
+    context = multiprocessing.get_context("spawn")
+    count = workers or min(shards, cpu_count())
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as executor:
+        list(executor.map(score_shard_in_process, repeat(store.uri), items))
+    return merge_run(store, plan)

@@ -1,0 +1,143 @@
+"""Reading part of an input object: byte ranges and the lines that start inside them.
+
+A shard owns the lines that *start* in its byte range [start, end) (the Hadoop split rule), so
+shards cut at arbitrary bytes still cover every line exactly once. S3 reads use ranged GETs;
+a local file is sought. Memory stays bounded by the read block, not by the object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from functions.runtime.errors import NotFound, StoreError
+from functions.runtime.store import ObjectStore, S3Store
+
+READ_BLOCK = 4 * 1024 * 1024
+HEADER_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes [start, end) of an object; `end` None means to the end of the object."""
+
+    start: int = 0
+    end: int | None = None
+
+
+@contextlib.contextmanager
+def open_range(store: ObjectStore, key: str, start: int) -> Iterator[IO[bytes]]:
+    """A stream of the object from byte `start` to its end."""
+    if start and isinstance(store, S3Store):
+        with _s3_range(store, key, start) as body:
+            yield body
+        return
+    with store.open_read(key) as handle:
+        if start:
+            if handle.seekable():
+                handle.seek(start)
+            else:  # a store without ranges: skip forward
+                _skip(handle, start)
+        yield handle
+
+
+@contextlib.contextmanager
+def _s3_range(store: S3Store, key: str, start: int) -> Iterator[IO[bytes]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    full = f"{store.prefix}/{key}" if store.prefix else key
+    try:
+        response = store.client.get_object(Bucket=store.bucket, Key=full, Range=f"bytes={start}-")
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404"):
+            raise NotFound(f"no object {key!r} in store {store.uri}") from exc
+        raise StoreError(f"S3 error reading {store.uri}/{key} from byte {start}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"S3 error reading {store.uri}/{key}: {exc}") from exc
+    body = response["Body"]
+    with contextlib.closing(body):
+        yield body  # type: ignore[misc]
+
+
+def _skip(handle: IO[bytes], count: int) -> None:
+    while count > 0:
+        block = handle.read(min(count, READ_BLOCK))
+        if not block:
+            return
+        count -= len(block)
+
+
+def read_first_line(store: ObjectStore, key: str) -> bytes:
+    """The object's first line without its line break (the CSV header)."""
+    with store.open_read(key) as handle:
+        head = b""
+        while b"\n" not in head and len(head) < HEADER_LIMIT:
+            block = handle.read(64 * 1024)
+            if not block:
+                break
+            head += block
+    line = head.split(b"\n", 1)[0]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def line_batches(
+    stream: IO[bytes], span: ByteRange, max_lines: int
+) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, up to `max_lines` lines) for the lines starting in `span`.
+
+    Numbers count from 1 at the span's first line. `stream` must be positioned at
+    `span.start - 1` when `span.start > 0`: that byte tells whether the first line starts
+    exactly at `start` or belongs to the previous span.
+    """
+    number, carry = 1, []
+    for lines in _owned_lines(stream, span):
+        carry.extend(lines)
+        while len(carry) >= max_lines:
+            yield number, carry[:max_lines]
+            number, carry = number + max_lines, carry[max_lines:]
+    if carry:
+        yield number, carry
+
+
+def _owned_lines(stream: IO[bytes], span: ByteRange) -> Iterator[list[bytes]]:
+    pending = b""
+    position = max(span.start - 1, 0)  # offset of pending[0] in the object
+    skip_partial = span.start > 0
+    while True:
+        block = stream.read(READ_BLOCK)
+        data = pending + block
+        if skip_partial:
+            cut = data.find(b"\n")
+            if cut < 0:
+                if not block:
+                    return
+                pending, position = b"", position + len(data)
+                continue
+            data, position, skip_partial = data[cut + 1 :], position + cut + 1, False
+        lines = data.split(b"\n")
+        pending = lines.pop()
+        if not block and pending:  # a last line without a line break
+            lines.append(pending)
+        if not block:
+            pending = b""
+        lines, done = _owned(lines, data, position, span.end)
+        yield lines
+        position += len(data) - len(pending)
+        if done or not block:
+            return
+
+
+def _owned(
+    lines: list[bytes], data: bytes, position: int, end: int | None
+) -> tuple[list[bytes], bool]:
+    """The complete lines of `data` that start before `end`, and whether the span is done."""
+    if end is None or position + len(data) < end:
+        return lines, False
+    cut = end - position  # lines starting at offsets < cut belong to this span
+    if cut <= 0:
+        return [], True
+    starting = 1 + data.count(b"\n", 0, cut - 1)
+    return lines[:starting], starting <= len(lines)

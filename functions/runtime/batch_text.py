@@ -1,0 +1,73 @@
+"""Line-based inputs, CSV and JSONL: lines in, decoded chunks out, scored lines back.
+
+Every line is one row (CSV fields may be quoted but not span lines). Blank lines are skipped
+but counted, so error line numbers match what an editor shows. A line that cannot be decoded
+becomes a RowError with its number and reason; the other lines of its chunk are still scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.batch_scoring import Chunk, RowError, coerce_rows
+from functions.runtime.manifest import ModelManifest
+
+
+def decode_lines(
+    first: int, lines: list[bytes]
+) -> tuple[str | None, list[str], np.ndarray, list[RowError]]:
+    """(joined text when no line was dropped, row texts, row line numbers, undecodable lines)."""
+    numbers = np.arange(first, first + len(lines), dtype=np.int64)
+    try:
+        text = b"\n".join(lines).decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode_each(numbers, lines)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "")
+    rows = text.split("\n")
+    if "" in rows or any(map(str.isspace, rows)):
+        keep = [i for i, row in enumerate(rows) if row and not row.isspace()]
+        return None, [rows[i] for i in keep], numbers[keep], []
+    return text, rows, numbers, []
+
+
+def _decode_each(
+    numbers: np.ndarray, lines: list[bytes]
+) -> tuple[None, list[str], np.ndarray, list[RowError]]:
+    rows, keep, errors = [], [], []
+    for index, line in enumerate(lines):
+        try:
+            row = line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as exc:
+            errors.append(RowError(int(numbers[index]), f"not valid UTF-8 (byte {exc.start + 1})"))
+            continue
+        if row and not row.isspace():
+            rows.append(row)
+            keep.append(index)
+    return None, rows, numbers[keep], errors
+
+
+def finish_chunk(
+    manifest: ModelManifest,
+    lines: int,
+    records: list[str],
+    numbers: np.ndarray,
+    raw: dict[str, np.ndarray],
+    parsed: np.ndarray,
+    errors: list[RowError],
+) -> Chunk:
+    """Coerce the parsed rows and assemble the chunk; `parsed` marks records that parsed."""
+    parsed_numbers = numbers[parsed]
+    features, good, cast_errors = coerce_rows(manifest, raw, parsed_numbers)
+    mask = parsed.copy()
+    mask[np.flatnonzero(parsed)[~good]] = False
+    kept = (
+        records if mask.all() else [r for r, ok in zip(records, mask.tolist(), strict=True) if ok]
+    )
+    return Chunk(
+        lines=lines,
+        features=features,
+        good=mask,
+        records=kept,
+        errors=sorted(errors + cast_errors, key=lambda e: e.position),
+    )
