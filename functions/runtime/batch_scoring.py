@@ -91,6 +91,7 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The values cast to the input's dtype (bad rows zeroed) and a mask of the bad rows."""
     target = BY_NAME[spec.dtype].numpy
     none = np.zeros(len(value), dtype=bool)
+    width = int(np.prod(value.shape[1:], dtype=np.int64))
     if spec.dtype == "string":
         return value.astype(object), none
     if target.kind == "f":
@@ -98,9 +99,9 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
             cast = value.astype(target, copy=False)
         if not spec.finite:
             return cast, none
-        finite = np.asarray(np.isfinite(cast.reshape(len(value), -1)).all(axis=1))
+        finite = np.asarray(np.isfinite(cast.reshape(len(value), width)).all(axis=1))
         return cast, ~finite
-    rows = value.reshape(len(value), -1)
+    rows = value.reshape(len(value), width)
     if target.kind == "b":
         ok = np.asarray(((rows == 0) | (rows == 1)).all(axis=1))
     else:

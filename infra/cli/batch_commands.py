@@ -1,0 +1,133 @@
+"""`aiaas batch MODEL FILE`: drop a file into the store's batch input and have it scored.
+
+Locally (the default) the file is uploaded and the same SQS-wrapped S3 notification the cloud
+would deliver is handed to the batch function's handler in this process; `--shards N` runs the
+state machine's plan -> shards -> merge in a process pool instead. With `--deployed` the file is
+only uploaded: the stack's S3 -> SQS notification does the rest, and `--wait` polls for the
+run's summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from functions.batch.events import s3_notification, sqs_event, store_location
+from functions.batch.service import BatchService
+from functions.runtime.batch_layout import BatchObject, input_key, parse_input_key
+from functions.runtime.batch_run import FAILED, RunInput, finished_summary
+from functions.runtime.batch_shards import run_sharded_locally
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore, open_store
+
+POLL_SECONDS = 2.0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="score a CSV, JSONL or NPY file with a model (S3 -> SQS -> batch function)",
+        description="Upload FILE to batch/<model>/input/ and score it into batch/<model>/output/.",
+    )
+    p.add_argument("model", help="model name; its production alias (else newest version) scores")
+    p.add_argument("file", type=Path, help="a .csv, .jsonl or .npy file")
+    p.add_argument("--name", help="object name under input/ (default: the file's name)")
+    p.add_argument("--shards", type=int, default=1, help="split into N shards scored in parallel")
+    p.add_argument("--workers", type=int, help="processes for --shards (default: min(N, CPUs))")
+    p.add_argument("--chunk-rows", type=int, help="rows read, scored and written at a time")
+    p.add_argument(
+        "--deployed", action="store_true", help="only upload: the deployed stack's events score it"
+    )
+    p.add_argument("--wait", action="store_true", help="with --deployed: wait for the summary")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    obj = _upload(store, args)
+    run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+    uri = store.uri.rstrip("/")
+    print(f"uploaded {args.file} to {uri}/{obj.input_key}")
+    if args.deployed:
+        if args.shards != 1:
+            raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
+        print(f"output will appear at {uri}/{obj.output_key}")
+        return _report(uri, _wait(store, run, args.timeout)) if args.wait else 0
+    pool = ModelPool(Registry(store))
+    if args.shards > 1:
+        run_sharded_locally(
+            store, pool, run, args.shards, workers=args.workers, chunk_rows=args.chunk_rows
+        )
+    else:
+        _fire_event(store, pool, run, args.chunk_rows)
+    summary = finished_summary(store, run)
+    if summary is None:
+        raise AiaasError(f"the run wrote no summary at {uri}/{obj.summary_key}")
+    return _report(uri, summary)
+
+
+def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
+    path: Path = args.file
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    obj = parse_input_key(input_key(args.model, args.name or path.name))
+    if obj is None:
+        raise BadRequest(f"--name {args.name!r} is not a valid object name")
+    _ = obj.format  # an unsupported extension fails here, before anything is uploaded
+    store.upload_file(path, obj.input_key)
+    return obj
+
+
+def _fire_event(store: ObjectStore, pool: ModelPool, run: RunInput, chunk_rows: int | None) -> None:
+    """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from functions.batch.handler import dispatch
+
+    bucket, prefix = store_location(store)
+    notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)
+    try:
+        dispatch(BatchService(store, pool, chunk_rows), sqs_event([json.dumps(notification)]))
+    except BatchProcessingError as exc:
+        cause = exc.child_exceptions[0][1] if exc.child_exceptions else None
+        if isinstance(cause, AiaasError):
+            raise cause from None
+        raise AiaasError(f"the batch function failed: {cause or exc}") from None
+
+
+def _wait(store: ObjectStore, run: RunInput, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        summary = finished_summary(store, run)
+        if summary is not None:
+            return summary
+        time.sleep(POLL_SECONDS)
+    raise AiaasError(
+        f"no summary for run {run.run_id} after {timeout:.0f} s; is the stack deployed with "
+        "this bucket, and its queue's dead-letter queue empty?"
+    )
+
+
+def _report(uri: str, summary: dict[str, Any]) -> int:
+    model = f"{summary['model']}:{summary.get('version') or '?'}"
+    if summary.get("rows") is not None and summary.get("scored_rows") is not None:
+        seconds = summary.get("timings", {}).get("total_s")
+        took = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""
+        print(
+            f"{summary['status']}: scored {summary['scored_rows']} of {summary['rows']} rows "
+            f"with {model}{took}, {summary['failed_rows']} failed"
+        )
+    if summary.get("error"):
+        print(f"error: {summary['error']}")
+    for label in ("output", "errors"):
+        print(f"{label + ':':8} {uri}/{summary[label]}")
+    obj = parse_input_key(str(summary["input"]))
+    if obj is not None:
+        print(f"summary: {uri}/{obj.summary_key}")
+    return 1 if summary["status"] == FAILED else 0
