@@ -57,7 +57,7 @@ class BatchObject:
 
     @property
     def output_key(self) -> str:
-        scored = self.file[: -len(".npy")] + ".npz" if self.format == "npy" else self.file
+        scored = self.file[: -len(".npy")] + ".npz" if self.extension == ".npy" else self.file
         return f"{self._output_prefix}/{scored}"
 
     @property

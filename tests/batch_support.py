@@ -1,0 +1,94 @@
+"""Helpers for the batch tests: a published classifier, a service on a store, events, outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from functions.batch.events import s3_notification, sqs_event, store_location
+from functions.batch.service import BatchService
+from functions.runtime.batch_layout import parse_input_key
+from functions.runtime.batch_run import RunInput, run_object
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+from tests import onnx_factory
+
+MODEL = "iris"
+LABELS = ("setosa", "versi,color", "virginica")  # a comma: CSV cells must be quoted
+
+
+def publish_classifier(store: ObjectStore, workdir: Path, name: str = MODEL) -> ModelManifest:
+    """A 4-feature, 3-class linear classifier published as `name:1`."""
+    path = onnx_factory.linear_classifier(workdir / f"{name}.onnx")
+    manifest = onnx_factory.manifest_for(path, name, "1", labels=LABELS)
+    return Registry(store).publish(manifest, path)
+
+
+def pool(store: ObjectStore, workdir: Path) -> ModelPool:
+    registry = Registry(store)
+    return ModelPool(registry, ArtifactCache(store, workdir / "cache"))
+
+
+def service(store: ObjectStore, workdir: Path, chunk_rows: int | None = None) -> BatchService:
+    return BatchService(store, pool(store, workdir), chunk_rows)
+
+
+def run(
+    store: ObjectStore, workdir: Path, key: str, chunk_rows: int | None = None
+) -> dict[str, Any]:
+    """Score `key` the way the handler does, through run_object."""
+    obj = parse_input_key(key)
+    assert obj is not None
+    bucket = store_location(store)[0]
+    return run_object(
+        store, pool(store, workdir), RunInput(obj, bucket, store.head(key)), chunk_rows=chunk_rows
+    )
+
+
+def notification_body(store: ObjectStore, key: str) -> str:
+    """The S3 notification S3 would put on the queue for `key` (URL-encoded key)."""
+    bucket, prefix = store_location(store)
+    info = store.head(key)
+    return json.dumps(s3_notification(bucket, prefix + key, info.etag, info.size))
+
+
+def sqs_for(store: ObjectStore, *keys: str) -> dict[str, Any]:
+    return sqs_event([notification_body(store, key) for key in keys])
+
+
+def features_csv(x: np.ndarray, ids: bool = True) -> str:
+    header = (["id"] if ids else []) + [f"x_{i}" for i in range(x.shape[1])]
+    lines = [",".join(header)]
+    for index, row in enumerate(x.tolist()):
+        lines.append(",".join(([f"r{index}"] if ids else []) + [repr(v) for v in row]))
+    return "\n".join(lines) + "\n"
+
+
+def read_csv(store: ObjectStore, key: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(store.get_bytes(key).decode())))
+
+
+def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in store.get_bytes(key).decode().splitlines()]
+
+
+def reference_logits(workdir: Path, x: np.ndarray, name: str = MODEL) -> np.ndarray:
+    """The model's outputs from a bare onnxruntime session, to compare against."""
+    session = ort.InferenceSession(
+        str(workdir / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+    )
+    return np.asarray(session.run(["logits"], {"x": x.astype(np.float32)})[0])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

@@ -1,0 +1,154 @@
+"""The shard plan: merged shard outputs are byte for byte a single run's; spans cover every line."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.runtime.batch_layout import parse_input_key
+from functions.runtime.batch_run import RunInput
+from functions.runtime.batch_shards import merge_run, plan_run, run_sharded_locally, score_shard
+from functions.runtime.batch_source import ByteRange, line_batches
+from functions.runtime.store import LocalStore, ObjectStore
+from tests.batch_support import features_csv, pool, publish_classifier, run
+
+OUT = "batch/iris/output"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    return store
+
+
+def inputs() -> dict[str, bytes]:
+    x = np.random.default_rng(3).normal(size=(60, 4))
+    text = features_csv(x).splitlines()
+    text[5] = "r4,1,2,oops,4"
+    text[9] = ""
+    text[30] = "r29,1,2"
+    lines = [json.dumps({"id": i, "x": row}) for i, row in enumerate(x.tolist())]
+    lines[7] = "{broken"
+    lines[40] = ""
+    buffer = io.BytesIO()
+    data = x.astype(np.float32)
+    data[17, 0] = np.nan
+    np.save(buffer, data)
+    return {
+        "s.csv": ("\n".join(text) + "\n").encode(),
+        "s.jsonl": "\n".join(lines).encode(),  # no final line break
+        "s.npy": buffer.getvalue(),
+    }
+
+
+def outputs(store: ObjectStore, name: str) -> tuple[bytes, bytes]:
+    summary = json.loads(store.get_bytes(f"{OUT}/{name}.summary.json"))
+    return store.get_bytes(summary["output"]), store.get_bytes(summary["errors"])
+
+
+def sharded(store: ObjectStore, workdir: Path, key: str, shards: int, chunk_rows: int) -> dict:
+    """Plan, every shard, merge: the state machine's steps, in this process."""
+    obj = parse_input_key(key)
+    assert obj is not None
+    models = pool(store, workdir)
+    plan = plan_run(
+        store, models, RunInput(obj, "aiaas-local", store.head(key)), shards, chunk_rows=chunk_rows
+    )
+    assert plan["status"] == "planned"
+    items = json.loads(store.get_bytes(plan["plan_key"]))
+    assert [item["index"] for item in items] == list(range(shards))
+    for item in reversed(items):  # order of completion must not matter
+        score_shard(store, models, item)
+    return merge_run(store, plan)
+
+
+@pytest.mark.parametrize("name", ["s.csv", "s.jsonl", "s.npy"])
+@pytest.mark.parametrize("shards", [2, 5, 64])
+def test_merged_shards_equal_a_single_run(store, tmp_path, name, shards):
+    key = f"batch/iris/input/{name}"
+    store.put_bytes(key, inputs()[name])
+    single = run(store, tmp_path, key, chunk_rows=8)
+    expected = outputs(store, name)
+    store.delete(f"{OUT}/{name}.summary.json")
+    store.delete(single["output"])
+    summary = sharded(store, tmp_path, key, shards, chunk_rows=4)
+    assert outputs(store, name) == expected
+    assert expected[1]  # the inputs have bad rows: their errors merge with global numbers
+    for field in ("status", "rows", "scored_rows", "failed_rows", "run_id", "version"):
+        assert summary[field] == single[field]
+    assert summary["shards"] == shards
+    assert list(store.list_keys(f"batch/iris/work/{single['run_id']}")) == []
+
+
+def test_process_pool_runs_the_same_plan(store, tmp_path):
+    key = "batch/iris/input/s.csv"
+    store.put_bytes(key, inputs()["s.csv"])
+    single = run(store, tmp_path, key)
+    expected = outputs(store, "s.csv")
+    store.delete(f"{OUT}/s.csv.summary.json")
+    obj = parse_input_key(key)
+    assert obj is not None
+    run_input = RunInput(obj, "aiaas-local", store.head(key))
+    summary = run_sharded_locally(
+        store, pool(store, tmp_path), run_input, 3, workers=2, chunk_rows=5
+    )
+    assert (summary["status"], summary["shards"], summary["scored_rows"]) == (
+        "succeeded",
+        3,
+        single["scored_rows"],
+    )
+    assert outputs(store, "s.csv") == expected
+
+
+def test_finished_shards_and_runs_are_not_redone(store, tmp_path):
+    key = "batch/iris/input/s.csv"
+    store.put_bytes(key, inputs()["s.csv"])
+    obj = parse_input_key(key)
+    assert obj is not None
+    models = pool(store, tmp_path)
+    plan = plan_run(store, models, RunInput(obj, "aiaas-local", store.head(key)), 2)
+    item = json.loads(store.get_bytes(plan["plan_key"]))[0]
+    first = score_shard(store, models, item)
+    body = store.get_bytes(f"{plan['work']}/part-00000.body")
+    assert score_shard(store, models, item) == first
+    assert store.get_bytes(f"{plan['work']}/part-00000.body") == body
+    score_shard(store, models, json.loads(store.get_bytes(plan["plan_key"]))[1])
+    summary = merge_run(store, plan)
+    again = merge_run(store, plan)
+    assert (again["status"], again["previous_status"]) == ("skipped", "succeeded")
+    assert again["finished_at"] == summary["finished_at"]
+    replanned = plan_run(store, models, RunInput(obj, "aiaas-local", store.head(key)), 2)
+    assert replanned["status"] == "skipped"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"")), max_size=12),
+    final_break=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=5),
+    batch=st.integers(min_value=1, max_value=4),
+)
+def test_spans_cover_every_line_exactly_once(lines, final_break, cuts, batch):
+    data = b"\n".join(lines) + (b"\n" if final_break and lines else b"")
+    expected = data.split(b"\n")
+    if expected and expected[-1] == b"":
+        expected.pop()
+    edges = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    seen: list[bytes] = []
+    for start, end in itertools.pairwise(edges):
+        stream = io.BytesIO(data)
+        stream.seek(max(start - 1, 0))
+        numbers = []
+        for first, batch_lines in line_batches(stream, ByteRange(start, end), batch):
+            numbers.append(first)
+            seen.extend(batch_lines)
+        assert numbers == list(range(1, 1 + batch * len(numbers), batch))
+    assert seen == expected
