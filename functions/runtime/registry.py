@@ -15,20 +15,28 @@ References: `name` (the `production` alias when it exists, else the newest versi
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, ModelNotFound, NotFound, VersionExists
+from functions.runtime.errors import (
+    BadRequest,
+    ModelNotFound,
+    NotFound,
+    StoreError,
+    VersionExists,
+)
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
 from functions.runtime.store import ObjectExists, ObjectStore, open_store
 
 DEFAULT_ALIAS = "production"
 ALIAS_HISTORY = 50
+HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,17 @@ class Registry:
     ) -> ModelManifest:
         """Store a new immutable version; the manifest is written last and only if absent."""
         name, version = manifest.name, manifest.version
+        extras = {_rel_key(rel): path for rel, path in (extra_files or {}).items()}
+        with Path(model_file).open("rb") as handle:
+            if _sha256(handle) != manifest.file.sha256:
+                raise BadRequest(
+                    f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
+                )
         if self.store.exists(manifest_key(name, version)):
             raise VersionExists(f"{name}:{version} is already published; versions are immutable")
-        for rel, path in (extra_files or {}).items():
-            self.store.upload_file(path, f"{version_prefix(name, version)}/{_rel_key(rel)}")
-        self.store.upload_file(model_file, model_key(name, version))
+        self._claim_model_file(manifest, model_file)
+        for rel, path in extras.items():
+            self.store.upload_file(path, f"{version_prefix(name, version)}/{rel}")
         try:
             self.store.put_bytes(
                 manifest_key(name, version), manifest.to_json().encode(), if_absent=True
@@ -116,9 +130,27 @@ class Registry:
             ) from None
         return manifest
 
+    def _claim_model_file(self, manifest: ModelManifest, model_file: Path) -> None:
+        # The model file is written only if absent too: a losing concurrent publisher must never
+        # replace the file the winner's manifest vouches for (that version could never be served).
+        name, version = manifest.name, manifest.version
+        key = model_key(name, version)
+        try:
+            self.store.upload_file(model_file, key, if_absent=True)
+        except ObjectExists:
+            with self.store.open_read(key) as stored:
+                if _sha256(stored) == manifest.file.sha256:
+                    return  # the same file: a retry after an interrupted publish, or a twin
+            raise VersionExists(
+                f"{name}:{version} is being published with a different model file, or an earlier "
+                "publish of it was interrupted; versions are immutable: publish another version"
+            ) from None
+
     def next_version(self, name: str) -> str:
         """The next numeric version: one more than the largest numeric version so far."""
-        numeric = [int(v) for v in self.versions(name, missing_ok=True) if v.isdigit()]
+        # Counts interrupted publishes too, whose model file holds the number.
+        started = self.store.list_dirs(f"{_model_prefix(name)}/versions")
+        numeric = [int(v) for v in started if v.isdigit()]
         return str(max(numeric, default=0) + 1)
 
     def models(self) -> list[str]:
@@ -166,10 +198,17 @@ class Registry:
 
     def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
         try:
-            record: dict[str, Any] = json.loads(self.store.get_bytes(alias_key(name, alias)))
+            raw = self.store.get_bytes(alias_key(name, alias))
         except NotFound:
             return None
-        return record
+        try:
+            record = json.loads(raw)
+            version = names.version_name(record["version"])
+        except (ValueError, TypeError, KeyError, BadRequest) as exc:
+            raise StoreError(
+                f"alias {alias!r} of model {name!r} has a corrupt record: {exc}"
+            ) from exc
+        return {**record, "version": version}
 
     def alias(self, name: str, alias: str) -> str | None:
         record = self.alias_record(name, alias)
@@ -206,6 +245,13 @@ class Registry:
         if version is None:
             version = self.versions(ref.name)[-1]
         return self.manifest(ref.name, version)
+
+
+def _sha256(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _rel_key(rel: str) -> str:

@@ -226,14 +226,46 @@ class S3Store:
             self.client.download_file(self.bucket, self._key(key), str(dest), Config=_transfer())
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
-        if if_absent and Path(src).stat().st_size < MULTIPART_THRESHOLD:
-            # Conditional writes are a single PUT; big conditional objects are not needed yet.
+        if not if_absent:
+            with self._errors(key):
+                self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
+        elif Path(src).stat().st_size < MULTIPART_THRESHOLD:
             self.put_bytes(key, Path(src).read_bytes(), if_absent=True)
-            return
-        if if_absent and self.exists(key):
-            raise ObjectExists(f"object {key!r} already exists")
+        else:
+            self._upload_parts_if_absent(Path(src), key)
+
+    def _upload_parts_if_absent(self, src: Path, key: str) -> None:
+        # s3transfer cannot pass If-None-Match, so big conditional objects are uploaded part by
+        # part and completed conditionally: a check-then-upload would let two writers both win.
+        full = self._key(key)
         with self._errors(key):
-            self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)[
+                "UploadId"
+            ]
+        try:
+            parts: list[dict[str, Any]] = []
+            with self._errors(key), src.open("rb") as source:
+                while chunk := source.read(MULTIPART_THRESHOLD):
+                    number = len(parts) + 1
+                    etag = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=full,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                    )["ETag"]
+                    parts.append({"ETag": etag, "PartNumber": number})
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                    IfNoneMatch="*",
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[IO[bytes]]:
@@ -308,7 +340,8 @@ def make_s3_client() -> S3Client:
     config = Config(
         retries={
             "mode": "standard",
-            "max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5")),
+            # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
+            "total_max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5")),
         },
         connect_timeout=float(os.environ.get("AIAAS_S3_CONNECT_TIMEOUT", "5")),
         read_timeout=float(os.environ.get("AIAAS_S3_READ_TIMEOUT", "30")),

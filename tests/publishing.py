@@ -1,0 +1,33 @@
+"""Publishing real ONNX models into a registry, for tests that need versions to exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry, model_key
+from functions.runtime.store import ObjectStore
+from tests import onnx_factory
+
+
+def publish_linear(
+    registry: Registry,
+    workdir: Path,
+    name: str,
+    version: str,
+    *,
+    seed: int = 0,
+    labels: tuple[str, ...] = ("a", "b", "c"),
+) -> ModelManifest:
+    """Publish a linear classifier (weights from `seed`) as `name:version`."""
+    path = onnx_factory.linear_classifier(workdir / f"{name}-{version}-{seed}.onnx", seed=seed)
+    manifest = onnx_factory.manifest_for(path, name, version, labels=labels)
+    return registry.publish(manifest, path)
+
+
+def flip_stored_model_byte(store: ObjectStore, name: str, version: str, offset: int = -20) -> None:
+    """Damage the stored model.onnx of `name:version` in place (one bit of one byte)."""
+    key = model_key(name, version)
+    data = bytearray(store.get_bytes(key))
+    data[offset] ^= 0x01
+    store.put_bytes(key, bytes(data))

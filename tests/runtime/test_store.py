@@ -1,0 +1,253 @@
+"""Object stores, each test against the local directory and S3 (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.store import (
+    MULTIPART_THRESHOLD,
+    LocalStore,
+    ObjectExists,
+    ObjectStore,
+    S3Store,
+    make_s3_client,
+    open_store,
+)
+from tests.s3server import MotoServer, free_port
+
+
+def test_bytes_round_trip_and_overwrite(store: ObjectStore) -> None:
+    store.put_bytes("a/b/c.bin", b"one")
+    assert store.get_bytes("a/b/c.bin") == b"one"
+    store.put_bytes("a/b/c.bin", b"two")
+    assert store.get_bytes("a/b/c.bin") == b"two"
+    info = store.head("a/b/c.bin")
+    assert (info.key, info.size) == ("a/b/c.bin", 3) and info.etag
+    assert store.exists("a/b/c.bin") and not store.exists("a/b/zzz")
+
+
+def test_missing_objects_are_not_found(store: ObjectStore, tmp_path: Path) -> None:
+    for read in (
+        lambda: store.get_bytes("nope/x"),
+        lambda: store.head("nope/x"),
+        lambda: store.download_file("nope/x", tmp_path / "x"),
+    ):
+        with pytest.raises(NotFound, match="no object 'nope/x'") as caught:
+            read()
+        assert caught.value.status == HTTPStatus.NOT_FOUND
+    with pytest.raises(NotFound), store.open_read("nope/x"):
+        pass
+
+
+def test_conditional_write_refuses_an_existing_key(store: ObjectStore, tmp_path: Path) -> None:
+    store.put_bytes("k/manifest.json", b"first", if_absent=True)
+    with pytest.raises(ObjectExists, match=r"'k/manifest\.json' already exists") as caught:
+        store.put_bytes("k/manifest.json", b"second", if_absent=True)
+    assert caught.value.status == HTTPStatus.CONFLICT
+    src = tmp_path / "src"
+    src.write_bytes(b"third")
+    with pytest.raises(ObjectExists):
+        store.upload_file(src, "k/manifest.json", if_absent=True)
+    assert store.get_bytes("k/manifest.json") == b"first"
+
+
+def test_concurrent_conditional_writes_have_one_winner(store: ObjectStore) -> None:
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def write(i: int) -> None:
+        barrier.wait()
+        try:
+            store.put_bytes("race/key", f"writer {i}".encode(), if_absent=True)
+            outcomes.append(f"won {i}")
+        except ObjectExists:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(winners) == 1 and outcomes.count("lost") == 5
+    assert store.get_bytes("race/key") == f"writer {winners[0].split()[1]}".encode()
+
+
+def test_streaming_write_then_read(store: ObjectStore) -> None:
+    chunk = os.urandom(64 * 1024)
+    with store.open_write("stream/data.bin") as out:
+        for _ in range(8):
+            out.write(chunk)
+        # Nothing is visible until the writer closes: readers never see half an object.
+        assert not store.exists("stream/data.bin")
+    with store.open_read("stream/data.bin") as handle:
+        parts = iter(lambda: handle.read(100_000), b"")
+        assert b"".join(parts) == chunk * 8
+
+
+def test_failed_streaming_write_leaves_no_object(store: ObjectStore) -> None:
+    store.put_bytes("stream/keep.bin", b"old")
+    with pytest.raises(RuntimeError), store.open_write("stream/keep.bin") as out:
+        out.write(b"new, half written")
+        raise RuntimeError("producer died")
+    assert store.get_bytes("stream/keep.bin") == b"old"
+    assert list(store.list_keys("stream")) == ["stream/keep.bin"]
+
+
+def test_file_transfer_round_trip(store: ObjectStore, tmp_path: Path) -> None:
+    src = tmp_path / "model.onnx"
+    src.write_bytes(os.urandom(300_000))
+    store.upload_file(src, "m/model.onnx")
+    store.download_file("m/model.onnx", tmp_path / "copy.onnx")
+    assert (tmp_path / "copy.onnx").read_bytes() == src.read_bytes()
+
+
+def test_listing_keys_and_dirs(store: ObjectStore) -> None:
+    for key in ("models/b/versions/1/x", "models/a/versions/2/y", "models/a/aliases/p.json"):
+        store.put_bytes(key, b"")
+    store.put_bytes("other/z", b"")
+    assert list(store.list_keys("models/a")) == [
+        "models/a/aliases/p.json",
+        "models/a/versions/2/y",
+    ]
+    assert store.list_dirs("models") == ["a", "b"]
+    assert store.list_dirs("models/a") == ["aliases", "versions"]
+    assert store.list_dirs("nothing") == [] and list(store.list_keys("nothing")) == []
+    store.delete("models/a/aliases/p.json")
+    store.delete("models/a/aliases/p.json")  # deleting twice is fine
+    assert not store.exists("models/a/aliases/p.json")
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "../x", "a//b", "./a", "a/."])
+def test_keys_cannot_escape(store: ObjectStore, key: str) -> None:
+    with pytest.raises(AiaasError, match="invalid storage key"):
+        store.put_bytes(key, b"x")
+
+
+def test_local_writes_leave_no_temp_files(local_store: LocalStore) -> None:
+    local_store.put_bytes("d/x", b"1")
+    local_store.put_bytes("d/x", b"2")
+    with pytest.raises(ObjectExists):
+        local_store.put_bytes("d/x", b"3", if_absent=True)
+    assert sorted(p.name for p in (local_store.root / "d").iterdir()) == ["x"]
+
+
+def test_local_reader_sees_old_or_new_never_partial(local_store: LocalStore) -> None:
+    old, new = b"a" * 2_000_000, b"b" * 2_000_000
+    local_store.put_bytes("k", old)
+    seen: set[bytes] = set()
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            seen.add(local_store.get_bytes("k"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(10):
+        local_store.put_bytes("k", new)
+        local_store.put_bytes("k", old)
+    done.set()
+    reader.join()
+    assert seen <= {old, new}
+
+
+def test_s3_large_upload_goes_multipart_and_round_trips(s3_store: S3Store, tmp_path: Path) -> None:
+    big = tmp_path / "big.onnx"
+    big.write_bytes(os.urandom(MULTIPART_THRESHOLD + 1024 * 1024))
+    s3_store.upload_file(big, "big/model.onnx")
+    info = s3_store.head("big/model.onnx")
+    # A multipart object's ETag is md5-of-part-md5s followed by "-<parts>".
+    assert info.size == big.stat().st_size and info.etag.endswith("-2")
+    s3_store.download_file("big/model.onnx", tmp_path / "back.onnx")
+    assert (tmp_path / "back.onnx").read_bytes() == big.read_bytes()
+
+
+def test_s3_streaming_write_of_a_large_object_goes_multipart(s3_store: S3Store) -> None:
+    block = os.urandom(1024 * 1024)
+    with s3_store.open_write("big/stream.bin") as out:
+        for _ in range(17):
+            out.write(block)
+    assert s3_store.head("big/stream.bin").etag.endswith("-2")
+    with s3_store.open_read("big/stream.bin") as body:
+        assert body.read(len(block)) == block
+
+
+def test_s3_keys_live_under_the_prefix(s3_store: S3Store) -> None:
+    s3_store.put_bytes("models/m/x", b"1")
+    listed = make_s3_client().list_objects_v2(Bucket=s3_store.bucket)
+    assert [o["Key"] for o in listed["Contents"]] == ["registry/models/m/x"]
+    assert s3_store.uri == f"s3://{s3_store.bucket}/registry"
+
+
+def test_s3_client_honours_endpoint_and_standard_retries(moto_server: MotoServer) -> None:
+    client = make_s3_client()
+    assert client.meta.endpoint_url == moto_server.endpoint
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+def test_s3_dead_endpoint_is_a_store_error_after_retries(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    client = make_s3_client()
+    attempts: list[str] = []
+    client.meta.events.register("before-send.s3", lambda **kw: attempts.append("try"))
+    store = S3Store(s3_bucket, "p", client=client)
+    with pytest.raises(StoreError, match="Could not connect") as caught:
+        store.get_bytes("k")
+    assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert caught.value.public_message == "model is not available"
+    assert len(attempts) == 2  # AIAAS_S3_MAX_ATTEMPTS=2 in conftest: one try, one retry
+
+
+def test_s3_missing_bucket_is_a_store_error(moto_server: MotoServer) -> None:
+    store = S3Store("aiaas-no-such-bucket", "p")
+    with pytest.raises(StoreError, match="NoSuchBucket"):
+        store.get_bytes("k")
+
+
+def test_open_store_from_uri_and_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer
+) -> None:
+    local = open_store(str(tmp_path / "s"))
+    assert isinstance(local, LocalStore) and local.uri == str(tmp_path / "s")
+    s3 = open_store("s3://bucket-x/some/prefix/")
+    assert isinstance(s3, S3Store) and (s3.bucket, s3.prefix) == ("bucket-x", "some/prefix")
+    monkeypatch.setenv("AIAAS_STORE", "s3://bucket-y")
+    from_env = open_store()
+    assert isinstance(from_env, S3Store) and from_env.uri == "s3://bucket-y"
+    monkeypatch.delenv("AIAAS_STORE")
+    monkeypatch.chdir(tmp_path)
+    default = open_store()
+    assert isinstance(default, LocalStore) and default.root == tmp_path / ".aiaas" / "store"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"), [("s3://", "names no bucket"), ("gs://b/p", "unsupported store URI")]
+)
+def test_open_store_rejects_bad_uris(uri: str, message: str) -> None:
+    with pytest.raises(AiaasError, match=message):
+        open_store(uri)
+
+
+def test_s3_large_conditional_upload_is_conditional_too(s3_store: S3Store, tmp_path: Path) -> None:
+    big = tmp_path / "big.onnx"
+    big.write_bytes(os.urandom(MULTIPART_THRESHOLD + 1024))
+    s3_store.upload_file(big, "big/model.onnx", if_absent=True)
+    assert s3_store.head("big/model.onnx").etag.endswith("-2")
+    other = tmp_path / "other.onnx"
+    other.write_bytes(os.urandom(MULTIPART_THRESHOLD + 1024))
+    with pytest.raises(ObjectExists, match=r"'big/model\.onnx' already exists"):
+        s3_store.upload_file(other, "big/model.onnx", if_absent=True)
+    s3_store.download_file("big/model.onnx", tmp_path / "back.onnx")
+    assert (tmp_path / "back.onnx").read_bytes() == big.read_bytes()
+    # The refused upload was aborted, not left behind to be billed.
+    pending = make_s3_client().list_multipart_uploads(Bucket=s3_store.bucket)
+    assert pending.get("Uploads", []) == []
