@@ -59,6 +59,8 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                 raise InvalidInput(f"tensor '{tensor}' is BOOL: send true/false")
         else:
             raw = np.asarray(data).reshape(-1)
+            if raw.dtype.kind == "f" and dtype.name == "uint64":
+                raw = _uint64(data, raw, tensor)
             if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and dtype.numpy.kind in "iu"):
                 raise InvalidInput(
                     f"tensor '{tensor}' is {dtype.oip}: data must be "
@@ -70,6 +72,18 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
     except ValueError as exc:
         raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
     return _reshape(array, shape, tensor)
+
+
+def _uint64(data: list[Any], raw: np.ndarray, tensor: str) -> np.ndarray:
+    # numpy promotes a mix of int64 and uint64 values (0 and 2**64 - 1) to float64, which loses
+    # precision: when every value is an integer, build the uint64 tensor from them directly.
+    values = np.array(data, dtype=object).reshape(-1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return raw
+    try:
+        return np.array(values.tolist(), dtype=np.uint64)
+    except OverflowError:
+        raise InvalidInput(f"tensor '{tensor}' has values out of range for UINT64") from None
 
 
 def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarray:

@@ -1,0 +1,255 @@
+"""Every datatype onnxruntime takes, through `/v2/models/{name}/infer`, in JSON and binary.
+
+One identity model per element type (built with onnx.helper), values at each type's limits,
+so a lossy cast anywhere between the wire and the session shows up as a wrong value.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from typing import Any
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.functions.test_predict_events import body_of, http_event
+
+# OIP datatype -> (ONNX element type, numpy dtype, two rows of three values)
+CASES: dict[str, tuple[int, str, list[list[Any]]]] = {
+    "BOOL": (TensorProto.BOOL, "bool", [[True, False, True], [False, False, True]]),
+    "INT8": (TensorProto.INT8, "int8", [[-128, 0, 127], [1, -1, 2]]),
+    "INT16": (TensorProto.INT16, "int16", [[-32768, 0, 32767], [1, -1, 2]]),
+    "INT32": (TensorProto.INT32, "int32", [[-(2**31), 0, 2**31 - 1], [1, -1, 2]]),
+    "INT64": (TensorProto.INT64, "int64", [[-(2**63), 0, 2**63 - 1], [1, -1, 2]]),
+    "UINT8": (TensorProto.UINT8, "uint8", [[0, 1, 255], [2, 3, 4]]),
+    "UINT16": (TensorProto.UINT16, "uint16", [[0, 1, 65535], [2, 3, 4]]),
+    "UINT32": (TensorProto.UINT32, "uint32", [[0, 1, 2**32 - 1], [2, 3, 4]]),
+    "UINT64": (TensorProto.UINT64, "uint64", [[0, 1, 2**64 - 1], [2, 3, 4]]),
+    "FP16": (TensorProto.FLOAT16, "float16", [[-1.5, 0.000122, 65504.0], [0.1, 2.0, -3.0]]),
+    "FP32": (TensorProto.FLOAT, "float32", [[-1.5, 1.1754944e-38, 3.4028235e38], [0.1, 2.0, -3.0]]),
+    "FP64": (
+        TensorProto.DOUBLE,
+        "float64",
+        [[-1.5, 2.2e-308, 1.7976931348623157e308], [0.1, 2.0, -3.0]],
+    ),
+    "BYTES": (TensorProto.STRING, "object", [["héllo", "", "数字 7"], ["a b", "x" * 40, "😀"]]),
+}
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PredictService]:
+    root = tmp_path_factory.mktemp("dtypes")
+    store = LocalStore(root / "store")
+    registry = Registry(store)
+    pool = ModelPool(registry, ArtifactCache(store, root / "cache"), max_versions=len(CASES))
+    found = {}
+    for oip, (elem, _, _) in CASES.items():
+        name = f"identity-{oip.lower()}"
+        path = onnx_factory.identity(root / f"{name}.onnx", elem=elem)
+        registry.publish(onnx_factory.manifest_for(path, name, "1"), path)
+        found[oip] = service_from_env({"AIAAS_MODEL": name}, pool)
+    return found
+
+
+def expected(oip: str) -> np.ndarray:
+    _, dtype, rows = CASES[oip]
+    return np.array(rows, dtype=dtype)
+
+
+def tensor_bytes(array: np.ndarray) -> bytes:
+    """The binary extension's encoding, written out independently of the codec under test."""
+    if array.dtype == object:
+        out = b""
+        for item in array.ravel():
+            data = item.encode("utf-8")
+            out += struct.pack("<I", len(data)) + data
+        return out
+    return array.astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def from_tensor_bytes(raw: bytes, oip: str, shape: list[int]) -> np.ndarray:
+    if oip == "BYTES":
+        items, offset = [], 0
+        while offset < len(raw):
+            (length,) = struct.unpack_from("<I", raw, offset)
+            items.append(raw[offset + 4 : offset + 4 + length].decode("utf-8"))
+            offset += 4 + length
+        return np.array(items, dtype=object).reshape(shape)
+    return np.frombuffer(raw, dtype=np.dtype(CASES[oip][1]).newbyteorder("<")).reshape(shape)
+
+
+def assert_same(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape
+    if want.dtype == object:
+        assert got.tolist() == want.tolist()
+    else:
+        np.testing.assert_array_equal(got.astype(want.dtype), want, strict=False)
+
+
+@pytest.mark.parametrize("oip", list(CASES))
+def test_json_round_trip(services: dict[str, PredictService], oip: str) -> None:
+    want = expected(oip)
+    doc = {
+        "inputs": [{"name": "x", "shape": [2, 3], "datatype": oip, "data": want.ravel().tolist()}]
+    }
+    name = f"identity-{oip.lower()}"
+    response = services[oip].handle(http_event("POST", f"/v2/models/{name}/infer", json.dumps(doc)))
+    assert response["statusCode"] == 200, response["body"]
+    (out,) = body_of(response)["outputs"]
+    assert (out["name"], out["datatype"], out["shape"]) == ("y", oip, [2, 3])
+    got = np.array(out["data"], dtype=object if oip == "BYTES" else CASES[oip][1])
+    assert_same(got.reshape(2, 3), want)
+
+
+@pytest.mark.parametrize("oip", list(CASES))
+def test_binary_round_trip(services: dict[str, PredictService], oip: str) -> None:
+    want = expected(oip)
+    payload = tensor_bytes(want)
+    header = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 3],
+                "datatype": oip,
+                "parameters": {"binary_data_size": len(payload)},
+            }
+        ],
+        "outputs": [{"name": "y", "parameters": {"binary_data": True}}],
+    }
+    head = json.dumps(header).encode()
+    name = f"identity-{oip.lower()}"
+    event = http_event(
+        "POST",
+        f"/v2/models/{name}/infer",
+        head + payload,
+        b64=True,
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(head)),
+        },
+    )
+    response = services[oip].handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    raw = base64.b64decode(response["body"])
+    length = int(response["headers"]["inference-header-content-length"])
+    (out,) = json.loads(raw[:length])["outputs"]
+    assert (out["datatype"], out["shape"]) == (oip, [2, 3])
+    assert out["parameters"]["binary_data_size"] == len(raw) - length
+    assert_same(from_tensor_bytes(raw[length:], oip, [2, 3]), want)
+
+
+def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictService]) -> None:
+    for oip, service in services.items():
+        name = f"identity-{oip.lower()}"
+        doc = body_of(service.handle(http_event("GET", f"/v2/models/{name}")))
+        assert doc["inputs"] == [{"name": "x", "datatype": oip, "shape": [-1, 3]}]
+        assert doc["outputs"] == [{"name": "y", "datatype": oip, "shape": [-1, 3]}]
+
+
+@pytest.mark.parametrize(
+    ("oip", "sent", "data", "message"),
+    [
+        (
+            "INT16",
+            "INT32",
+            [1, 2, 3],
+            "input 'x' expects int16; got int32, which does not convert safely",
+        ),
+        (
+            "FP16",
+            "FP32",
+            [1.0, 2.0, 3.0],
+            "input 'x' expects float16; got float32, which does not convert safely",
+        ),
+        (
+            "BOOL",
+            "INT8",
+            [1, 0, 1],
+            "input 'x' expects bool; got int8, which does not convert safely",
+        ),
+        (
+            "BYTES",
+            "FP32",
+            [1.0, 2.0, 3.0],
+            "input 'x' expects string; got float32, which does not convert safely",
+        ),
+        ("UINT8", "UINT8", [1, 2, 256], "tensor 'x' has values out of range for UINT8"),
+        ("UINT64", "UINT64", [-1, 0, 2**64 - 1], "tensor 'x' has values out of range for UINT64"),
+        ("INT32", "INT32", [1.5, 2, 3], "tensor 'x' is INT32: data must be integers"),
+        ("BOOL", "BOOL", [1, 0, 1], "tensor 'x' is BOOL: send true/false"),
+        ("BYTES", "BYTES", ["a", 2, "c"], "tensor 'x' is BYTES: send strings"),
+    ],
+    ids=[
+        "narrower-int",
+        "narrower-float",
+        "int-as-bool",
+        "number-as-text",
+        "range",
+        "uint64-range",
+        "fraction",
+        "bool",
+        "bytes",
+    ],
+)
+def test_dtype_mismatch_is_422(
+    services: dict[str, PredictService], oip: str, sent: str, data: list[Any], message: str
+) -> None:
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": sent, "data": data}]}
+    name = f"identity-{oip.lower()}"
+    response = services[oip].handle(http_event("POST", f"/v2/models/{name}/infer", json.dumps(doc)))
+    assert (response["statusCode"], body_of(response)) == (422, {"error": message})
+
+
+def test_safe_widening_is_accepted(services: dict[str, PredictService]) -> None:
+    """An INT8 tensor fits an INT64 input exactly; Triton clients often send the narrower type."""
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT8", "data": [-128, 0, 127]}]}
+    response = services["INT64"].handle(
+        http_event("POST", "/v2/models/identity-int64/infer", json.dumps(doc))
+    )
+    assert response["statusCode"] == 200
+    assert body_of(response)["outputs"][0]["data"] == [-128, 0, 127]
+
+
+def test_bytes_in_binary_must_be_utf8_and_complete(services: dict[str, PredictService]) -> None:
+    cases = {
+        struct.pack("<I", 5) + b"ab": "tensor 'x' BYTES element is longer than the data left",
+        b"\x01\x00": "tensor 'x' BYTES data is truncated (length prefix)",
+        struct.pack("<I", 2) + b"\xff\xfe": "tensor 'x' BYTES element is not UTF-8 text",
+    }
+    for payload, message in cases.items():
+        header = {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1, 1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(payload)},
+                }
+            ]
+        }
+        head = json.dumps(header).encode()
+        event = http_event(
+            "POST",
+            "/v2/models/identity-bytes/infer",
+            head + payload,
+            b64=True,
+            headers={"inference-header-content-length": str(len(head))},
+        )
+        response = services["BYTES"].handle(event)
+        assert (response["statusCode"], body_of(response)) == (422, {"error": message})
+
+
+def test_string_model_on_the_simple_route(services: dict[str, PredictService]) -> None:
+    body = json.dumps({"inputs": [["a", "b", "c"]]})
+    response = services["BYTES"].handle(http_event("POST", "/models/identity-bytes/predict", body))
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["outputs"] == {"y": [["a", "b", "c"]]}

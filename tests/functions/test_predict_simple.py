@@ -1,0 +1,217 @@
+"""The simple JSON route, `POST /models/{name}/predict`: every accepted form, top_k, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.predict.service import PredictService
+from tests.functions.test_predict_events import (
+    MODEL,
+    body_of,
+    digits_service,
+    http_event,
+    publish_digits,
+    reference_logits,
+)
+
+PATH = f"/models/{MODEL}/predict"
+ROWS = np.arange(3 * 64, dtype=np.float32).reshape(3, 64) % 17
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return publish_digits(tmp_path_factory.mktemp("simple"))[1]
+
+
+@pytest.fixture(scope="module")
+def service(onnx_path: Path) -> PredictService:
+    service = digits_service(onnx_path.parent)
+    service.warm()
+    return service
+
+
+def predict(service: PredictService, doc: Any, **query: str) -> tuple[int, Any]:
+    body = doc if isinstance(doc, str) else json.dumps(doc)
+    response = service.handle(http_event("POST", PATH, body, query=query or None))
+    return response["statusCode"], body_of(response)
+
+
+def softmax(row: np.ndarray) -> np.ndarray:
+    exps = np.exp(row.astype(np.float64) - row.max())
+    return exps / exps.sum()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"inputs": ROWS.tolist()},
+        {"inputs": {"x": ROWS.tolist()}},
+        {"instances": ROWS.tolist()},
+        {"instances": [{"x": row} for row in ROWS.tolist()]},
+    ],
+    ids=["inputs-rows", "inputs-named", "instances-rows", "instances-objects"],
+)
+def test_every_body_form_gives_the_models_logits(
+    service: PredictService, onnx_path: Path, doc: dict[str, Any]
+) -> None:
+    status, body = predict(service, doc)
+    assert status == 200, body
+    assert (body["model"], body["version"]) == (MODEL, "1")
+    expected = reference_logits(onnx_path, ROWS)
+    np.testing.assert_allclose(body["outputs"]["logits"], expected, rtol=1e-5, atol=1e-6)
+    labels = [p["label"] for p in body["predictions"]]
+    assert labels == [str(i) for i in expected.argmax(axis=1)]
+    for prediction, row in zip(body["predictions"], expected, strict=True):
+        assert prediction["score"] == pytest.approx(softmax(row).max(), rel=1e-6)
+        assert "top_k" not in prediction
+
+
+def test_one_row_without_its_batch_axis(service: PredictService, onnx_path: Path) -> None:
+    status, body = predict(service, {"inputs": ROWS[0].tolist()})
+    assert status == 200
+    expected = reference_logits(onnx_path, ROWS[:1])
+    np.testing.assert_allclose(body["outputs"]["logits"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_json_values_are_taken_by_a_float_model(service: PredictService) -> None:
+    status, body = predict(service, {"inputs": [[int(v) for v in ROWS[0]]]})
+    assert status == 200
+    assert np.shape(body["outputs"]["logits"]) == (1, 10)
+
+
+def test_top_k_ranks_every_class_by_softmax_score(service: PredictService, onnx_path: Path) -> None:
+    status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k="3")
+    assert status == 200
+    probs = softmax(reference_logits(onnx_path, ROWS[:1])[0])
+    ranked = np.argsort(-probs)[:3]
+    (prediction,) = body["predictions"]
+    assert [t["label"] for t in prediction["top_k"]] == [str(i) for i in ranked]
+    assert [t["score"] for t in prediction["top_k"]] == pytest.approx(probs[ranked], rel=1e-6)
+    assert (prediction["label"], prediction["score"]) == (
+        prediction["top_k"][0]["label"],
+        prediction["top_k"][0]["score"],
+    )
+    assert math.fsum(softmax(np.asarray(body["outputs"]["logits"][0]))) == pytest.approx(1.0)
+
+
+def test_top_k_above_the_class_count_lists_every_class(service: PredictService) -> None:
+    status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k="1000")
+    assert status == 200
+    assert sorted(t["label"] for t in body["predictions"][0]["top_k"]) == [
+        str(i) for i in range(10)
+    ]
+
+
+@pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", ""])
+def test_bad_top_k_is_400(service: PredictService, top_k: str) -> None:
+    status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k=top_k)
+    assert (status, body) == (
+        400,
+        {"error": f"top_k must be an integer from 1 to 1000; got {top_k!r}"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{not json", "request body is not valid JSON"),
+        ("", "request body is not valid JSON"),
+        ('{"inputs": [NaN]}', "request body is not valid JSON"),
+        ("[1, 2, 3]", 'request body must be a JSON object like {"inputs": [[...]]}'),
+        ("{}", 'request body needs exactly one of "inputs" or "instances"'),
+        (
+            '{"inputs": [[1]], "instances": [[1]]}',
+            'request body needs exactly one of "inputs" or "instances"',
+        ),
+        ('{"instances": []}', '"instances" must be a non-empty list of rows'),
+        ('{"instances": 3}', '"instances" must be a non-empty list of rows'),
+    ],
+    ids=["syntax", "empty", "nan", "array", "neither", "both", "no-rows", "rows-not-list"],
+)
+def test_malformed_body_is_400(service: PredictService, raw: str, message: str) -> None:
+    status, body = predict(service, raw)
+    assert status == 400
+    assert body["error"].startswith(message), body
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {"inputs": [[1.0] * 63]},
+            "input 'x' expects shape [-1, 64]; got [1, 63] (dimension 1 must be 64)",
+        ),
+        (
+            {"inputs": [[[1.0] * 64]]},
+            "input 'x' expects shape [-1, 64] (rank 2); got shape [1, 1, 64]",
+        ),
+        (
+            {"inputs": [["a"] * 64]},
+            "input 'x' expects float32; got text or null values, which does not convert safely",
+        ),
+        ({"inputs": [[True] * 64]}, "input 'x' expects float32; got true/false values"),
+        (
+            {"inputs": [[1.0] * 64, [1.0] * 63]},
+            "input 'x' is ragged: every row must have shape [64]",
+        ),
+        (
+            {"inputs": [[1.0] * 63 + [None]]},
+            "input 'x' expects float32 numbers; got mixed or null values",
+        ),
+        (
+            {"inputs": []},
+            "input 'x' expects shape [-1, 64]; got [1, 0] (dimension 1 must be 64)",
+        ),
+        (
+            {"inputs": {"x": [[1.0] * 64], "y": [1]}},
+            "unknown input 'y'; this model takes x: float32 [-1, 64]",
+        ),
+        ({"inputs": {"z": [[1.0] * 64]}}, "missing input 'x' (x: float32 [-1, 64])"),
+        ({"instances": [{"y": [1.0] * 64}]}, "instances[0] has unknown input 'y'"),
+        ({"instances": [{"x": [1.0] * 64}, {}]}, "instances[1] is missing input 'x'"),
+        (
+            {"inputs": [[1e39] * 64]},
+            "input 'x' must be finite; found NaN or infinity at index [0, 0]",
+        ),
+    ],
+    ids=[
+        "width",
+        "rank",
+        "text",
+        "bool",
+        "ragged",
+        "null",
+        "empty",
+        "unknown",
+        "missing",
+        "instances-unknown",
+        "instances-missing",
+        "overflow",
+    ],
+)
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_shape_or_dtype_mismatch_is_422_naming_the_input(
+    service: PredictService, doc: dict[str, Any], message: str
+) -> None:
+    assert predict(service, doc) == (422, {"error": message})
+
+
+def test_batch_over_the_limit_is_422(onnx_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIAAS_MAX_BATCH", "2")
+    service = digits_service(onnx_path.parent)
+    status, body = predict(service, {"inputs": ROWS.tolist()})
+    assert (status, body) == (422, {"error": "input 'x' has a batch of 3 rows; the limit is 2"})
+
+
+def test_instances_of_objects_mixed_with_rows_is_400(service: PredictService) -> None:
+    status, body = predict(service, {"instances": [{"x": [1.0] * 64}, [1.0] * 64]})
+    assert (status, body) == (
+        400,
+        {"error": "instances[1] must be an object of input name -> value"},
+    )

@@ -1,0 +1,520 @@
+"""Open Inference Protocol v2 routes of the predict function, JSON and binary, and their errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.predict.service import PredictService
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.functions.test_predict_events import (
+    MODEL,
+    body_of,
+    digits_service,
+    http_event,
+    publish_digits,
+    reference_logits,
+)
+
+ROWS = (np.arange(2 * 64, dtype=np.float32).reshape(2, 64) % 13) / 4
+INFER = f"/v2/models/{MODEL}/infer"
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("v2")
+    store, path = publish_digits(root)
+    # Version 2: another model with the same signature, published but not promoted.
+    other = onnx_factory.linear_classifier(root / "v2.onnx", features=64, classes=10, seed=3)
+    labels = tuple(str(i) for i in range(10))
+    Registry(LocalStore(store)).publish(
+        onnx_factory.manifest_for(other, MODEL, "2", labels=labels), other
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def service(onnx_path: Path) -> PredictService:
+    return digits_service(onnx_path.parent)
+
+
+def call(
+    service: PredictService, method: str, path: str, body: Any = None, **kw: Any
+) -> tuple[int, Any]:
+    raw = json.dumps(body) if isinstance(body, dict) else body
+    response = service.handle(http_event(method, path, raw, **kw))
+    return response["statusCode"], body_of(response)
+
+
+def json_request(rows: np.ndarray = ROWS, **extra: Any) -> dict[str, Any]:
+    tensor = {
+        "name": "x",
+        "shape": list(rows.shape),
+        "datatype": "FP32",
+        "data": rows.ravel().tolist(),
+    }
+    return {"inputs": [tensor], **extra}
+
+
+# ---- metadata, readiness, health -----------------------------------------------------------
+
+METADATA = {
+    "name": MODEL,
+    "versions": ["1", "2"],
+    "platform": "onnxruntime_onnx",
+    "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 64]}],
+    "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
+}
+
+
+@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/2"])
+def test_model_metadata(service: PredictService, path: str) -> None:
+    assert call(service, "GET", path) == (200, METADATA)
+
+
+def test_model_ready_serves_the_production_alias(service: PredictService) -> None:
+    assert call(service, "GET", f"/v2/models/{MODEL}/ready") == (
+        200,
+        {"name": MODEL, "version": "1", "ready": True},
+    )
+
+
+def test_version_ready(service: PredictService) -> None:
+    assert call(service, "GET", f"/v2/models/{MODEL}/versions/2/ready") == (
+        200,
+        {"name": MODEL, "version": "2", "ready": True},
+    )
+
+
+def test_health_and_server_metadata_routes(service: PredictService) -> None:
+    assert call(service, "GET", "/v2/health/live") == (200, {"live": True})
+    assert call(service, "GET", "/v2/health/ready") == (
+        200,
+        {"name": MODEL, "version": "1", "ready": True},
+    )
+    assert call(service, "GET", "/v2") == (
+        200,
+        {"name": "aiaas", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+    )
+
+
+# ---- infer, JSON ---------------------------------------------------------------------------
+
+
+def test_infer_json(service: PredictService, onnx_path: Path) -> None:
+    status, body = call(service, "POST", INFER, json_request(id="req-7"))
+    assert status == 200, body
+    assert (body["id"], body["model_name"], body["model_version"]) == ("req-7", MODEL, "1")
+    (out,) = body["outputs"]
+    assert (out["name"], out["datatype"], out["shape"]) == ("logits", "FP32", [2, 10])
+    expected = reference_logits(onnx_path, ROWS)
+    np.testing.assert_allclose(np.reshape(out["data"], (2, 10)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_infer_a_pinned_version(service: PredictService, onnx_path: Path) -> None:
+    status, body = call(service, "POST", f"/v2/models/{MODEL}/versions/2/infer", json_request())
+    assert (status, body["model_version"]) == (200, "2")
+    v1 = reference_logits(onnx_path, ROWS)
+    assert not np.allclose(np.reshape(body["outputs"][0]["data"], (2, 10)), v1)
+    status, body = call(service, "POST", f"/v2/models/{MODEL}/versions/1/infer", json_request())
+    assert (status, body["model_version"]) == (200, "1")
+
+
+def test_infer_accepts_nested_data(service: PredictService) -> None:
+    doc = json_request()
+    doc["inputs"][0]["data"] = ROWS.tolist()
+    status, body = call(service, "POST", INFER, doc)
+    assert (status, body["outputs"][0]["shape"]) == (200, [2, 10])
+
+
+# ---- infer, binary tensor extension --------------------------------------------------------
+
+
+def binary_event(
+    header: dict[str, Any], payload: bytes, header_length: int | None = None
+) -> dict[str, Any]:
+    head = json.dumps(header).encode()
+    length = len(head) if header_length is None else header_length
+    headers = {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(length),
+    }
+    return http_event("POST", INFER, head + payload, headers=headers, b64=True)
+
+
+def test_binary_request_built_byte_by_byte(service: PredictService, onnx_path: Path) -> None:
+    header = {
+        "id": "bin-1",
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 64],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 512},
+            }
+        ],
+        "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+    }
+    body = bytearray(json.dumps(header, separators=(",", ":")).encode("utf-8"))
+    json_length = len(body)
+    for value in ROWS.ravel().tolist():
+        body += struct.pack("<f", value)  # IEEE 754 single, little-endian, row-major
+    assert len(body) == json_length + 512
+    event = http_event(
+        "POST",
+        INFER,
+        base64.b64encode(bytes(body)).decode("ascii"),
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(json_length),
+        },
+    )
+    event["isBase64Encoded"] = True  # the body above is already base64, as API Gateway sends it
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    assert response["isBase64Encoded"] is True
+    raw = base64.b64decode(response["body"])
+    length = int(response["headers"]["inference-header-content-length"])
+    doc = json.loads(raw[:length])
+    assert doc["id"] == "bin-1"
+    assert doc["outputs"] == [
+        {
+            "name": "logits",
+            "datatype": "FP32",
+            "shape": [2, 10],
+            "parameters": {"binary_data_size": 80},
+        }
+    ]
+    values = struct.unpack("<20f", raw[length:])
+    expected = reference_logits(onnx_path, ROWS)
+    np.testing.assert_allclose(np.reshape(values, (2, 10)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_binary_input_json_output(service: PredictService, onnx_path: Path) -> None:
+    header = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 64],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 512},
+            }
+        ]
+    }
+    response = service.handle(binary_event(header, ROWS.astype("<f4").tobytes()))
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is False
+    assert "inference-header-content-length" not in response["headers"]
+    data = body_of(response)["outputs"][0]["data"]
+    np.testing.assert_allclose(
+        np.reshape(data, (2, 10)), reference_logits(onnx_path, ROWS), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_json_input_binary_output_for_all(service: PredictService) -> None:
+    event = http_event(
+        "POST", INFER, json.dumps(json_request(parameters={"binary_data_output": True}))
+    )
+    response = service.handle(event)
+    assert (response["statusCode"], response["isBase64Encoded"]) == (200, True)
+    raw = base64.b64decode(response["body"])
+    assert len(raw) - int(response["headers"]["inference-header-content-length"]) == 80
+
+
+def test_binary_and_json_inputs_in_one_request(tmp_path: Path) -> None:
+    """Two inputs, one in `data`, one in the binary section: Triton allows mixing them."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["sum"])],
+        "add",
+        [helper.make_tensor_value_info(n, TensorProto.INT32, ["N", 2]) for n in ("a", "b")],
+        [helper.make_tensor_value_info("sum", TensorProto.INT32, ["N", 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "add.onnx"
+    import onnx
+
+    onnx.save(model, path)
+    registry = Registry(LocalStore(tmp_path / "store"))
+    registry.publish(onnx_factory.manifest_for(path, "adder", "1"), path)
+    from functions.predict.service import service_from_env
+    from functions.runtime.cache import ArtifactCache
+    from functions.runtime.pool import ModelPool
+
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "adder"}, pool)
+    header = {
+        "inputs": [
+            {"name": "a", "shape": [1, 2], "datatype": "INT32", "data": [1, 2]},
+            {
+                "name": "b",
+                "shape": [1, 2],
+                "datatype": "INT32",
+                "parameters": {"binary_data_size": 8},
+            },
+        ]
+    }
+    head = json.dumps(header).encode()
+    event = http_event(
+        "POST",
+        "/v2/models/adder/infer",
+        head + struct.pack("<2i", 10, 20),
+        headers={"inference-header-content-length": str(len(head))},
+        b64=True,
+    )
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["outputs"][0]["data"] == [11, 22]
+
+
+# ---- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("{oops", "request body is not valid JSON"),
+        ("[]", "the request body must be a JSON object"),
+        ({"inputs": []}, "request needs 'inputs': a non-empty list of tensors"),
+        (
+            {"inputs": [{"shape": [1, 64], "datatype": "FP32", "data": [0]}]},
+            "inputs[0] needs a 'name'",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FLOAT", "data": [0]}]},
+            "tensor 'x' has datatype 'FLOAT'; expected one of",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, -64], "datatype": "FP32", "data": [0]}]},
+            "tensor 'x' needs a shape: a list of non-negative integers",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32"}]},
+            "input 'x' has neither 'data' nor parameters.binary_data_size",
+        ),
+        (
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 64],
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": 256},
+                    }
+                ]
+            },
+            "input 'x' has binary_data_size but the request has no Inference-Header-Content-Length header",
+        ),
+        (
+            json_request(id=5),
+            "'id' must be a string",
+        ),
+        (json_request(outputs={"name": "logits"}), "'outputs' must be a list"),
+        (
+            {"inputs": [json_request()["inputs"][0]] * 2},
+            "input 'x' is given twice",
+        ),
+    ],
+    ids=[
+        "syntax",
+        "array",
+        "no-inputs",
+        "no-name",
+        "datatype",
+        "shape",
+        "no-data",
+        "binary-without-header",
+        "id",
+        "outputs",
+        "twice",
+    ],
+)
+def test_malformed_infer_is_400(service: PredictService, doc: Any, message: str) -> None:
+    status, body = call(service, "POST", INFER, doc)
+    assert status == 400
+    assert body["error"].startswith(message), body
+
+
+@pytest.mark.parametrize(
+    ("header_length", "payload", "message"),
+    [
+        ("abc", b"", "Inference-Header-Content-Length must be a non-negative integer"),
+        ("99999", b"", "Inference-Header-Content-Length is 99999 but the body has only"),
+        (None, b"\0" * 256, "input 'x' claims 512 bytes of binary data; only 256 remain"),
+        (None, b"\0" * 516, "4 bytes of binary data follow the last tensor"),
+    ],
+    ids=["not-int", "longer-than-body", "short", "trailing"],
+)
+def test_malformed_binary_is_400(
+    service: PredictService, header_length: str | None, payload: bytes, message: str
+) -> None:
+    header = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 64],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 512},
+            }
+        ]
+    }
+    event = binary_event(header, payload)
+    if header_length is not None:
+        event["headers"]["inference-header-content-length"] = header_length
+    response = service.handle(event)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"].startswith(message), response["body"]
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (
+            {"shape": [1, 63], "datatype": "FP32", "data": [0.0] * 63},
+            "input 'x' expects shape [-1, 64]; got [1, 63] (dimension 1 must be 64)",
+        ),
+        (
+            {"shape": [1, 64], "datatype": "FP64", "data": [0.0] * 64},
+            "input 'x' expects float32; got float64, which does not convert safely",
+        ),
+        (
+            {"shape": [1, 64], "datatype": "INT32", "data": [0] * 64},
+            "input 'x' expects float32; got int32, which does not convert safely",
+        ),
+        (
+            {"shape": [1, 64], "datatype": "FP32", "data": [0.0] * 10},
+            "tensor 'x' has 10 elements; shape [1, 64] needs 64",
+        ),
+        (
+            {"shape": [1, 64], "datatype": "FP32", "data": ["a"] * 64},
+            "tensor 'x' is FP32: data must be numbers",
+        ),
+        (
+            {"shape": [1, 64], "datatype": "INT8", "data": [1000] * 64},
+            "tensor 'x' has values out of range for INT8",
+        ),
+        (
+            {"shape": [1 << 20, 1 << 20], "datatype": "FP32", "data": [0.0]},
+            "tensor 'x' declares shape [1048576, 1048576]: over 67108864 elements",
+        ),
+    ],
+    ids=["shape", "fp64", "int32", "count", "text", "range", "huge"],
+)
+def test_shape_or_dtype_mismatch_is_422(
+    service: PredictService, tensor: dict[str, Any], message: str
+) -> None:
+    status, body = call(service, "POST", INFER, {"inputs": [{"name": "x", **tensor}]})
+    assert (status, body) == (422, {"error": message})
+
+
+def test_binary_size_that_does_not_fit_the_shape_is_422(service: PredictService) -> None:
+    header = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [2, 64],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 500},
+            }
+        ]
+    }
+    response = service.handle(binary_event(header, b"\0" * 500))
+    assert response["statusCode"] == 422
+    assert body_of(response) == {
+        "error": "tensor 'x' has 500 bytes of data; shape [2, 64] of FP32 needs 512"
+    }
+
+
+def test_unknown_input_and_output_are_422(service: PredictService) -> None:
+    doc = json_request()
+    doc["inputs"].append({"name": "extra", "shape": [1], "datatype": "FP32", "data": [1.0]})
+    assert call(service, "POST", INFER, doc) == (
+        422,
+        {"error": "unknown input 'extra'; this model takes x: float32 [-1, 64]"},
+    )
+    assert call(service, "POST", INFER, json_request(outputs=[{"name": "probs"}])) == (
+        422,
+        {"error": "unknown output 'probs'; this model has outputs ['logits']"},
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v2/models/{MODEL}/versions/9",
+        f"/v2/models/{MODEL}/versions/9/ready",
+    ],
+)
+def test_unknown_version_is_404(service: PredictService, path: str) -> None:
+    assert call(service, "GET", path) == (
+        404,
+        {"error": f"version '9' of model '{MODEL}' not found"},
+    )
+
+
+def test_unknown_version_infer_is_404(service: PredictService) -> None:
+    assert call(service, "POST", f"/v2/models/{MODEL}/versions/9/infer", json_request()) == (
+        404,
+        {"error": f"version '9' of model '{MODEL}' not found"},
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/models/iris", "/v2/models/iris/ready", "/v2/models/iris/infer"]
+)
+def test_model_not_served_here_is_404(service: PredictService, path: str) -> None:
+    method = "POST" if path.endswith("infer") else "GET"
+    assert call(service, method, path, json_request() if method == "POST" else None) == (
+        404,
+        {"error": f"model 'iris' is not served here; this endpoint serves '{MODEL}'"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (f"/v2/models/{MODEL}/versions/..", "invalid version '..'"),
+        (f"/v2/models/{MODEL}/versions/..%2F..%2Fetc", "invalid version '..%2F..%2Fetc'"),
+        (f"/v2/models/{MODEL}/versions/.hidden/ready", "invalid version '.hidden'"),
+        ("/v2/models/../versions/1", "invalid model name '..'"),
+        ("/v2/models/%2e%2e/ready", "invalid model name '%2e%2e'"),
+        ("/v2/models/Digits", "invalid model name 'Digits'"),
+    ],
+)
+def test_path_traversal_names_are_400_never_5xx(
+    service: PredictService, path: str, message: str
+) -> None:
+    status, body = call(service, "GET", path)
+    assert status == 400
+    assert body["error"].startswith(message), body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", INFER, "POST"),
+        ("PUT", f"/models/{MODEL}/predict", "POST"),
+        ("POST", f"/v2/models/{MODEL}", "GET"),
+        ("DELETE", f"/v2/models/{MODEL}/versions/1", "GET"),
+        ("POST", "/v2/health/live", "GET"),
+    ],
+)
+def test_wrong_method_is_405(service: PredictService, method: str, path: str, allowed: str) -> None:
+    assert call(service, method, path) == (
+        405,
+        {"error": f"{method} is not allowed on {path}; use {allowed}"},
+    )
+
+
+def test_unknown_route_is_404(service: PredictService) -> None:
+    assert call(service, "GET", "/v3/anything") == (404, {"error": "no route for GET /v3/anything"})
