@@ -1,0 +1,170 @@
+"""The Distributed Map state machine, walked state by state against the batch handler on S3.
+
+A small interpreter for the states the ASL file uses (Task -> lambda:invoke, Choice, Map with
+an S3 ItemReader, Succeed, Fail) proves the file and the handler agree on every payload, and
+that its output is a single run's output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from functions.batch.handler import dispatch
+from functions.batch.service import BatchService
+from functions.runtime.batch_layout import run_id
+from functions.runtime.store import S3Store, make_s3_client
+from tests.batch_support import features_csv, publish_classifier, read_csv, service, sqs_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "infra" / "statemachines" / "batch.asl.json"
+
+
+def path_get(document: Any, path: str) -> Any:
+    value = document
+    for part in [p for p in path.removeprefix("$").split(".") if p]:
+        value = value[part]
+    return value
+
+
+def resolve(template: Any, document: Any) -> Any:
+    if not isinstance(template, dict):
+        return template
+    out = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            out[key[:-2]] = path_get(document, value)
+        else:
+            out[key] = resolve(value, document)
+    return out
+
+
+class Walker:
+    """Runs the state machine's states, invoking the batch function in-process."""
+
+    def __init__(self, batch: BatchService) -> None:
+        self.batch = batch
+        self.invocations: list[str] = []
+
+    def run(self, machine: dict[str, Any], document: Any) -> tuple[str, Any]:
+        name = machine["StartAt"]
+        while True:
+            state = machine["States"][name]
+            kind = state["Type"]
+            if kind in ("Succeed", "Fail"):
+                return kind, document
+            if kind == "Choice":
+                choice = next(
+                    (
+                        c
+                        for c in state["Choices"]
+                        if path_get(document, c["Variable"]) == c["StringEquals"]
+                    ),
+                    None,
+                )
+                name = choice["Next"] if choice else state["Default"]
+                continue
+            result = self.task(state, document) if kind == "Task" else self.map(state, document)
+            document = self.place(state, document, result)
+            if state.get("End"):
+                return "Succeed", document
+            name = state["Next"]
+
+    def task(self, state: dict[str, Any], document: Any) -> Any:
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+        parameters = resolve(state["Parameters"], document)
+        assert parameters["FunctionName"] == "${BatchFunctionArn}"
+        payload = json.loads(json.dumps(parameters["Payload"]))  # as JSON crosses the wire
+        self.invocations.append(payload["aiaas_batch"])
+        result = {"Payload": dispatch(self.batch, payload), "StatusCode": 200}
+        if "ResultSelector" in state:
+            result = resolve(state["ResultSelector"], result)
+        return result
+
+    def map(self, state: dict[str, Any], document: Any) -> list[Any]:
+        reader = state["ItemReader"]
+        assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+        where = resolve(reader["Parameters"], document)
+        body = make_s3_client().get_object(Bucket=where["Bucket"], Key=where["Key"])["Body"].read()
+        processor = state["ItemProcessor"]
+        assert processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        return [self.run(processor, item)[1] for item in json.loads(body)]
+
+    @staticmethod
+    def place(state: dict[str, Any], document: Any, result: Any) -> Any:
+        if "ResultPath" in state and state["ResultPath"] is None:
+            return document
+        return path_get(result, state.get("OutputPath", "$"))
+
+
+@pytest.fixture
+def s3(s3_store: S3Store, tmp_path: Path) -> S3Store:
+    publish_classifier(s3_store, tmp_path)
+    return s3_store
+
+
+def execution_input(s3: S3Store, key: str, shards: int) -> dict[str, Any]:
+    info = s3.head(key)
+    return {"bucket": s3.bucket, "key": f"{s3.prefix}/{key}", "etag": info.etag, "shards": shards}
+
+
+def test_state_machine_output_equals_a_single_run(s3, tmp_path):
+    text = features_csv(np.random.default_rng(5).normal(size=(40, 4))).replace("r6,", "r6,x", 1)
+    s3.put_bytes("batch/iris/input/one.csv", text.encode())
+    s3.put_bytes("batch/iris/input/big.csv", text.encode())
+    batch = service(s3, tmp_path, chunk_rows=4)
+    dispatch(batch, sqs_for(s3, "batch/iris/input/one.csv"))
+    walker = Walker(batch)
+    machine = json.loads(ASL.read_text())
+    outcome, summary = walker.run(machine, execution_input(s3, "batch/iris/input/big.csv", 4))
+    assert outcome == "Succeed"
+    assert walker.invocations == ["plan", "shard", "shard", "shard", "shard", "merge"]
+    assert (summary["status"], summary["shards"], summary["failed_rows"]) == ("succeeded", 4, 1)
+    for suffix in ("", ".errors.jsonl"):
+        assert s3.get_bytes(f"batch/iris/output/big.csv{suffix}") == s3.get_bytes(
+            f"batch/iris/output/one.csv{suffix}"
+        )
+    assert len(read_csv(s3, "batch/iris/output/big.csv")) == 39
+    # A re-delivered execution finds the finished run and stops at the Choice.
+    walker.invocations.clear()
+    outcome, again = walker.run(machine, execution_input(s3, "batch/iris/input/big.csv", 4))
+    assert (outcome, again["status"], walker.invocations) == ("Succeed", "skipped", ["plan"])
+
+
+def test_failed_shards_are_recorded_in_the_summary(s3, tmp_path):
+    s3.put_bytes("batch/iris/input/f.csv", features_csv(np.ones((5, 4))).encode())
+    info = s3.head("batch/iris/input/f.csv")
+    batch = service(s3, tmp_path)
+    plan = dispatch(
+        batch, {"aiaas_batch": "plan", **execution_input(s3, "batch/iris/input/f.csv", 2)}
+    )
+    error = {"Error": "ModelUnavailable", "Cause": "store unreachable"}
+    summary = dispatch(batch, {"aiaas_batch": "fail", "plan": plan, "error": error})
+    assert summary["status"] == "failed"
+    assert summary["error"] == "sharded run failed: ModelUnavailable: store unreachable"
+    assert summary["run_id"] == run_id(s3.bucket, "batch/iris/input/f.csv", info.etag)
+
+
+def test_template_wires_the_state_machine_and_the_queue():
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: f"!{suffix}")
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    resources = template["Resources"]
+    machine = resources["BatchStateMachine"]["Properties"]
+    assert (ROOT / machine["DefinitionUri"]).resolve() == ASL
+    assert set(machine["DefinitionSubstitutions"]) == {"BatchFunctionArn"}
+    function = resources["BatchFunction"]["Properties"]
+    assert function["Handler"] == "functions.batch.handler.handler"
+    assert function["Events"]["BatchInput"]["Properties"]["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"
+    ]
+    assert resources["BatchQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    notification = resources["ArtifactsBucket"]["Properties"]["NotificationConfiguration"]
+    assert notification["QueueConfigurations"][0]["Event"] == "s3:ObjectCreated:*"
