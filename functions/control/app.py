@@ -1,0 +1,64 @@
+"""The control-plane FastAPI app: routers, and one error shape (`{"error": ...}`) for all."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from functions.control import batch_api, models_api
+from functions.control.context import ControlPlane
+from functions.runtime.errors import AiaasError
+from functions.runtime.store import ObjectStore, open_store
+
+log = logging.getLogger("aiaas.control")
+
+DESCRIPTION = """Manage the model registry and batch jobs of an aiaas deployment.
+
+Promote a version by pointing an alias at it (`PUT /control/models/{name}/aliases/{alias}`);
+roll back with `POST .../rollback`. Every alias change records who made it and when.
+Predictions themselves are served by each model's own function (`/models/{name}/predict`,
+`/v2/models/{name}/infer`).
+"""
+
+
+def create_app(store: ObjectStore | None = None) -> FastAPI:
+    """The app over `store` (default: `AIAAS_STORE`)."""
+    app = FastAPI(
+        title="aiaas control plane",
+        version="1",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
+    app.include_router(models_api.router)
+    app.include_router(batch_api.router)
+    app.add_exception_handler(AiaasError, _aiaas_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    return app
+
+
+def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
+    if exc.status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return JSONResponse({"error": exc.public_message}, status_code=int(exc.status))
+
+
+def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=422)
+
+
+def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )

@@ -1,0 +1,64 @@
+"""Batch jobs: submit (upload, or copy from `uploads/`), follow one, list a model's."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from functions.control.context import Plane
+from functions.control.schemas import ERRORS, JobList, JobSource, JobStatus
+from functions.runtime import names
+from functions.runtime.errors import PayloadTooLarge
+
+router = APIRouter(prefix="/control/batch", tags=["batch"], responses=ERRORS)
+
+# Lambda takes at most 6 MB of request payload; bigger files go to uploads/ first.
+MAX_UPLOAD_BYTES = int(os.environ.get("AIAAS_CONTROL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024 - 4096))
+
+
+@router.get("/{model}/jobs", response_model=JobList, summary="A model's batch jobs")
+def list_jobs(model: str, plane: Plane) -> JobList:
+    jobs = plane.jobs.list(names.model_name(model))
+    return JobList(jobs=[JobStatus.model_validate(job) for job in jobs])
+
+
+@router.post(
+    "/{model}/jobs",
+    response_model=JobStatus,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Submit a job whose input is already in the store under uploads/",
+)
+def submit_from_store(model: str, source: JobSource, plane: Plane) -> dict[str, Any]:
+    return plane.jobs.submit_copy(names.model_name(model), source.source, source.file)
+
+
+@router.put(
+    "/{model}/jobs/{file:path}",
+    response_model=JobStatus,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Submit a job by uploading its input (CSV, JSONL or NPY) as the body",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def submit_upload(model: str, file: str, request: Request, plane: Plane) -> dict[str, Any]:
+    data = await request.body()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"the body is {len(data)} bytes, over the {MAX_UPLOAD_BYTES} byte upload limit; put "
+            'the file under uploads/ in the bucket and POST {"source": "uploads/..."} instead'
+        )
+    return await run_in_threadpool(plane.jobs.submit_bytes, names.model_name(model), file, data)
+
+
+@router.get("/{model}/jobs/{file:path}", response_model=JobStatus, summary="A job's status")
+def job_status(model: str, file: str, plane: Plane) -> dict[str, Any]:
+    return plane.jobs.status(names.model_name(model), file)

@@ -1,0 +1,60 @@
+"""What every control-plane route needs: the registry and job book, and who is calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from functions.control.jobs import JobBook, local_runner
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+
+
+@dataclass
+class ControlPlane:
+    """One store, its registry and its batch jobs; built once per container."""
+
+    store: ObjectStore
+    registry: Registry
+    jobs: JobBook
+
+    @classmethod
+    def on(cls, store: ObjectStore) -> ControlPlane:
+        registry = Registry(store)
+        return cls(store, registry, JobBook(store, registry, local_runner(store)))
+
+
+def control_plane(request: Request) -> ControlPlane:
+    plane: ControlPlane = request.app.state.control_plane
+    return plane
+
+
+def actor(request: Request) -> str:
+    """Who makes this change, as API Gateway's authorizer vouched for it.
+
+    Only the authorizer's context is trusted: headers are the caller's to write. Without an
+    authorizer (`aiaas serve`, tests) the change is recorded as unauthenticated, with the
+    caller's address.
+    """
+    event: dict[str, Any] = request.scope.get("aws.event") or {}
+    context = event.get("requestContext") or {}
+    authorizer = context.get("authorizer") or {}
+    iam = authorizer.get("iam") or {}
+    if iam.get("userArn"):
+        return str(iam["userArn"])
+    claims = (authorizer.get("jwt") or {}).get("claims") or {}
+    for claim in ("email", "username", "cognito:username", "sub"):
+        if claims.get(claim):
+            issuer = claims.get("iss", "jwt")
+            return f"{claims[claim]} ({issuer})"
+    source = (context.get("http") or {}).get("sourceIp") or (
+        request.client.host if request.client else "unknown"
+    )
+    return f"unauthenticated@{source}"
+
+
+# Route parameters: `plane: Plane` and `who: Actor` (FastAPI resolves them per request).
+Plane = Annotated[ControlPlane, Depends(control_plane)]
+Actor = Annotated[str, Depends(actor)]

@@ -1,0 +1,172 @@
+"""Batch jobs as the control plane sees them: put an input in place, then read its summary.
+
+A job is one object under `batch/<model>/input/`; the batch function (S3 -> SQS in the cloud)
+scores it and writes `<output>.summary.json` last. Submitting therefore only places the input;
+status compares the summary with the input's current ETag, so a replaced input reads as pending
+until its own run has finished. A local directory store has no S3 notifications, so there the
+control plane hands the same object to the batch service on a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from functions.runtime.batch_layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
+from functions.runtime.batch_layout import input_key as batch_input_key
+from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore, ObjectStore, S3Store
+
+log = logging.getLogger("aiaas.control")
+
+PENDING = "pending"
+UPLOADS_PREFIX = "uploads"  # where big inputs are put (e.g. `aws s3 cp`) before a submit
+LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Job:
+    """Where a job's input is and where its results will appear (store keys)."""
+
+    obj: BatchObject
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.obj.model,
+            "file": self.obj.file,
+            "input": self.obj.input_key,
+            "output": self.obj.output_key,
+            "errors": self.obj.errors_key,
+            "summary": self.obj.summary_key,
+        }
+
+
+def job_for(model: str, file: str) -> Job:
+    """The job for input `file` of `model`; rejects names and formats batch cannot read."""
+    obj = parse_input_key(batch_input_key(model, file))
+    if obj is None:
+        raise BadRequest(
+            f"invalid job file name {file!r}: use a relative name such as 'data.csv' or "
+            "'2026/01/data.jsonl' without empty, '.' or '..' parts"
+        )
+    _ = obj.format  # UnsupportedFormat (400) names the formats batch reads
+    return Job(obj)
+
+
+class JobBook:
+    """Submit and follow batch jobs on one store."""
+
+    def __init__(
+        self, store: ObjectStore, registry: Registry, run_locally: Callable[[Job], None] | None
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.run_locally = run_locally
+
+    def submit_bytes(self, model: str, file: str, data: bytes) -> dict[str, Any]:
+        """Upload `data` as the input of a new job."""
+        job = self._new_job(model, file)
+        if not data:
+            raise BadRequest("the request body is empty: send the file's bytes as the body")
+        self.store.put_bytes(job.obj.input_key, data)
+        return self._started(job)
+
+    def submit_copy(self, model: str, source: str, file: str | None) -> dict[str, Any]:
+        """Copy an object already in the store (under `uploads/`) in as a job's input."""
+        if not source.startswith(f"{UPLOADS_PREFIX}/") or source.endswith("/"):
+            raise BadRequest(
+                f"source {source!r} must be a store key under '{UPLOADS_PREFIX}/', "
+                f"e.g. '{UPLOADS_PREFIX}/data.csv'"
+            )
+        job = self._new_job(model, file or source.rsplit("/", 1)[-1])
+        if not self.store.exists(source):
+            raise NotFound(f"no object {source!r} in the store; upload it there first")
+        copy_object(self.store, source, job.obj.input_key)
+        return self._started(job)
+
+    def status(self, model: str, file: str) -> dict[str, Any]:
+        """The job's summary when its current input has been scored, else `pending`."""
+        job = job_for(model, file)
+        summary = self._summary(job)
+        try:
+            etag = self.store.head(job.obj.input_key).etag
+        except NotFound:
+            if summary is None:
+                raise NotFound(f"no batch job {file!r} for model {model!r}") from None
+            return {**job.describe(), **summary, "input_deleted": True}
+        if summary is not None and summary.get("etag") == etag:
+            return {**job.describe(), **summary}
+        return {**job.describe(), "status": PENDING, "etag": etag}
+
+    def list(self, model: str) -> list[dict[str, Any]]:
+        """Every input of `model` with its status (the first LIST_LIMIT inputs)."""
+        self.registry.versions(model)  # 404 for an unknown model
+        prefix = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/"
+        found = []
+        for key in self.store.list_keys(prefix.rstrip("/")):
+            obj = parse_input_key(key)
+            if obj is not None and obj.extension:
+                found.append(self.status(model, obj.file))
+            if len(found) >= LIST_LIMIT:
+                break
+        return found
+
+    def _new_job(self, model: str, file: str) -> Job:
+        job = job_for(model, file)
+        self.registry.versions(model)  # a job for a model that does not exist would only fail
+        return job
+
+    def _started(self, job: Job) -> dict[str, Any]:
+        if self.run_locally is not None:
+            self.run_locally(job)
+        etag = self.store.head(job.obj.input_key).etag
+        return {**job.describe(), "status": PENDING, "etag": etag}
+
+    def _summary(self, job: Job) -> dict[str, Any] | None:
+        try:
+            summary: dict[str, Any] = json.loads(self.store.get_bytes(job.obj.summary_key))
+        except (NotFound, ValueError):
+            return None
+        return summary
+
+
+def copy_object(store: ObjectStore, source: str, dest: str) -> None:
+    """Copy within the store: server-side on S3 (no bytes through Lambda), streamed elsewhere."""
+    if isinstance(store, S3Store):
+        with store._errors(source):
+            store.client.copy(
+                {"Bucket": store.bucket, "Key": store._key(source)}, store.bucket, store._key(dest)
+            )
+        return
+    with store.open_read(source) as reader, store.open_write(dest) as writer:
+        while chunk := reader.read(1024 * 1024):
+            writer.write(chunk)
+
+
+def local_runner(store: ObjectStore) -> Callable[[Job], None] | None:
+    """For a directory store (no S3 notifications): score submitted jobs on a thread."""
+    if not isinstance(store, LocalStore):
+        return None
+    from functions.batch.events import LOCAL_BUCKET, ObjectCreated
+    from functions.batch.service import BatchService
+    from functions.runtime.pool import ModelPool
+
+    service = BatchService(store, ModelPool(Registry(store)))
+
+    def score(job: Job) -> None:
+        info = store.head(job.obj.input_key)
+        event = ObjectCreated(LOCAL_BUCKET, job.obj.input_key, info.etag, info.size)
+        try:
+            service.on_object(event)
+        except Exception:  # the thread has no caller to tell; the job stays pending
+            log.exception("local batch run of %s failed", job.obj.input_key)
+
+    def run(job: Job) -> None:
+        threading.Thread(target=score, args=(job,), name="aiaas-control-batch", daemon=True).start()
+
+    return run

@@ -1,0 +1,191 @@
+"""Control plane, batch side: submit jobs (upload or copy from uploads/) and follow them.
+
+On S3 (moto's server) submitting only places the input, as the cloud's S3 -> SQS notification
+does the scoring; the test then runs the real batch function on the notification and the
+status turns into the run's summary. On a directory store the control plane scores the job
+itself on a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.batch.events import ObjectCreated, store_location
+from functions.batch.service import BatchService
+from functions.control.app import create_app
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore, ObjectStore, S3Store
+from tests.functions.test_control_models import MODEL, publish_versions
+
+ROWS = "id,x_0,x_1,x_2,x_3\na,1,2,3,4\nb,0.5,0,-1,2\nc,oops,1,1,1\n"
+JOB = f"/control/batch/{MODEL}/jobs"
+
+
+@pytest.fixture
+def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
+    publish_versions(store, classifier_onnx, "1").set_alias(MODEL, "production", "1", actor="ci")
+    return TestClient(create_app(store))
+
+
+def score_in_the_cloud_way(store: ObjectStore, input_key: str) -> None:
+    """What S3 -> SQS -> the batch function does for a new input (directory stores do it inline)."""
+    if isinstance(store, LocalStore):
+        return
+    info = store.head(input_key)
+    bucket, prefix = store_location(store)
+    service = BatchService(store, ModelPool(Registry(store)))
+    service.on_object(ObjectCreated(bucket, prefix + input_key, info.etag, info.size))
+
+
+def wait_for(client: TestClient, file: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"{JOB}/{file}").json()
+        if body["status"] != "pending":
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job {file} still pending after {timeout} s")
+
+
+def test_upload_then_follow_a_job_to_its_summary(client: TestClient, store: ObjectStore) -> None:
+    response = client.put(f"{JOB}/day1/scores.csv", content=ROWS.encode())
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "pending"
+    assert {k: job[k] for k in ("model", "file", "input", "output", "errors", "summary")} == {
+        "model": MODEL,
+        "file": "day1/scores.csv",
+        "input": "batch/iris/input/day1/scores.csv",
+        "output": "batch/iris/output/day1/scores.csv",
+        "errors": "batch/iris/output/day1/scores.csv.errors.jsonl",
+        "summary": "batch/iris/output/day1/scores.csv.summary.json",
+    }
+    assert store.get_bytes(job["input"]) == ROWS.encode()
+    score_in_the_cloud_way(store, job["input"])
+    done = wait_for(client, "day1/scores.csv")
+    assert done["status"] == "succeeded"
+    assert (done["rows"], done["scored_rows"], done["failed_rows"]) == (3, 2, 1)
+    assert (done["version"], done["etag"]) == ("1", store.head(job["input"]).etag)
+    scored = store.get_bytes(done["output"]).decode().splitlines()
+    assert scored[0].startswith("id,x_0,x_1,x_2,x_3,") and len(scored) == 3
+    errors = [json.loads(line) for line in store.get_bytes(done["errors"]).splitlines()]
+    assert [e["line"] for e in errors] == [4]
+    listed = client.get(JOB).json()["jobs"]
+    assert [(j["file"], j["status"]) for j in listed] == [("day1/scores.csv", "succeeded")]
+
+
+def test_a_replaced_input_reads_pending_until_its_own_run(
+    client: TestClient, store: ObjectStore
+) -> None:
+    client.put(f"{JOB}/a.csv", content=ROWS.encode())
+    score_in_the_cloud_way(store, "batch/iris/input/a.csv")
+    assert wait_for(client, "a.csv")["rows"] == 3
+    if isinstance(store, LocalStore):
+        time.sleep(0.01)  # the directory store's ETag is mtime-based
+    replaced = client.put(f"{JOB}/a.csv", content=ROWS.encode() + b"d,1,1,1,1\n")
+    assert replaced.json()["status"] == "pending"
+    score_in_the_cloud_way(store, "batch/iris/input/a.csv")
+    assert wait_for(client, "a.csv")["rows"] == 4
+
+
+def test_submit_a_file_already_under_uploads(client: TestClient, store: ObjectStore) -> None:
+    store.put_bytes("uploads/big.jsonl", b'{"x": [1, 2, 3, 4]}\n{"x": [0, 0, 0, 1]}\n')
+    response = client.post(JOB, json={"source": "uploads/big.jsonl", "file": "nightly.jsonl"})
+    assert response.status_code == 202
+    assert response.json()["input"] == "batch/iris/input/nightly.jsonl"
+    assert store.get_bytes("batch/iris/input/nightly.jsonl") == store.get_bytes("uploads/big.jsonl")
+    score_in_the_cloud_way(store, "batch/iris/input/nightly.jsonl")
+    done = wait_for(client, "nightly.jsonl")
+    assert (done["status"], done["scored_rows"]) == ("succeeded", 2)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        (
+            "PUT",
+            f"{JOB}/data.parquet",
+            b"x",
+            400,
+            "batch/iris/input/data.parquet: unsupported input format '.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy",
+        ),
+        (
+            "PUT",
+            f"{JOB}/a//b.csv",
+            b"x",
+            400,
+            "invalid job file name 'a//b.csv': use a relative name such as 'data.csv' or '2026/01/data.jsonl' without empty, '.' or '..' parts",
+        ),
+        (
+            "PUT",
+            f"{JOB}/empty.csv",
+            b"",
+            400,
+            "the request body is empty: send the file's bytes as the body",
+        ),
+        ("PUT", "/control/batch/nope/jobs/a.csv", b"x", 404, "model 'nope' not found"),
+        (
+            "PUT",
+            "/control/batch/No!/jobs/a.csv",
+            b"x",
+            400,
+            "invalid model name 'No!': use 1-64 characters of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit",
+        ),
+        ("GET", f"{JOB}/never.csv", None, 404, "no batch job 'never.csv' for model 'iris'"),
+        ("GET", "/control/batch/nope/jobs", None, 404, "model 'nope' not found"),
+        (
+            "POST",
+            JOB,
+            {"source": "models/iris/versions/1/model.onnx"},
+            400,
+            "source 'models/iris/versions/1/model.onnx' must be a store key under 'uploads/', e.g. 'uploads/data.csv'",
+        ),
+        (
+            "POST",
+            JOB,
+            {"source": "uploads/missing.csv"},
+            404,
+            "no object 'uploads/missing.csv' in the store; upload it there first",
+        ),
+        ("POST", JOB, {"file": "a.csv"}, 422, "invalid request: source: Field required"),
+    ],
+)
+def test_job_errors_name_what_to_fix(
+    client: TestClient, method: str, path: str, body: Any, status: int, error: str
+) -> None:
+    if isinstance(body, bytes):
+        response = client.request(method, path, content=body)
+    else:
+        response = client.request(method, path, json=body)
+    assert response.status_code == status
+    assert response.json() == {"error": error}
+
+
+def test_an_upload_over_the_limit_is_refused(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("functions.control.batch_api.MAX_UPLOAD_BYTES", 16)
+    response = client.put(f"{JOB}/a.csv", content=ROWS.encode())
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": f"the body is {len(ROWS)} bytes, over the 16 byte upload limit; put the file "
+        'under uploads/ in the bucket and POST {"source": "uploads/..."} instead'
+    }
+
+
+def test_s3_submit_copies_server_side(s3_store: S3Store, classifier_onnx: Path) -> None:
+    publish_versions(s3_store, classifier_onnx, "1")
+    client = TestClient(create_app(s3_store))
+    s3_store.put_bytes("uploads/x.csv", ROWS.encode())
+    assert client.post(JOB, json={"source": "uploads/x.csv"}).status_code == 202
+    head = s3_store.client.head_object(
+        Bucket=s3_store.bucket, Key="registry/batch/iris/input/x.csv"
+    )
+    assert head["ContentLength"] == len(ROWS)

@@ -1,0 +1,183 @@
+"""Control plane, registry side: list models and versions, promote, roll back, delete aliases.
+
+Runs the real app over both stores (a directory and S3 on moto's server) through FastAPI's test
+client; `test_control_handler.py` drives the same app as Lambda does, through Mangum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+from tests import onnx_factory
+
+MODEL = "iris"
+
+
+def publish_versions(store: ObjectStore, onnx: Path, *versions: str) -> Registry:
+    registry = Registry(store)
+    for version in versions:
+        registry.publish(onnx_factory.manifest_for(onnx, MODEL, version), onnx)
+    return registry
+
+
+@pytest.fixture
+def client(store: ObjectStore, classifier_onnx: Path) -> TestClient:
+    registry = publish_versions(store, classifier_onnx, "1", "2", "3")
+    registry.set_alias(MODEL, "production", "1", actor="ci")
+    return TestClient(create_app(store))
+
+
+def test_lists_models_with_version_counts_and_aliases(client: TestClient) -> None:
+    response = client.get("/control/models")
+    assert response.status_code == 200
+    assert response.json() == {
+        "models": [{"name": MODEL, "versions": 3, "latest": "3", "aliases": {"production": "1"}}]
+    }
+
+
+def test_model_detail_and_a_versions_manifest(client: TestClient) -> None:
+    detail = client.get(f"/control/models/{MODEL}")
+    assert detail.status_code == 200
+    assert detail.json() == {
+        "name": MODEL,
+        "versions": ["1", "2", "3"],
+        "aliases": {"production": "1"},
+    }
+    manifest = client.get(f"/control/models/{MODEL}/versions/2")
+    assert manifest.status_code == 200
+    assert (manifest.json()["name"], manifest.json()["version"]) == (MODEL, "2")
+    assert manifest.json()["inputs"][0]["name"] == "x"
+
+
+def test_promote_records_who_and_when_and_keeps_history(client: TestClient) -> None:
+    response = client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "3"})
+    assert response.status_code == 200
+    record = response.json()
+    assert (record["model"], record["alias"], record["version"]) == (MODEL, "production", "3")
+    assert record["updated_by"] == "unauthenticated@testclient"
+    assert record["updated_at"].endswith("Z") or "+00:00" in record["updated_at"]
+    assert [h["version"] for h in record["history"]] == ["1"]
+    assert record["history"][0]["updated_by"] == "ci"
+    assert client.get(f"/control/models/{MODEL}").json()["aliases"] == {"production": "3"}
+
+
+def test_rollback_returns_to_the_previous_version(client: TestClient) -> None:
+    client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "2"})
+    client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "3"})
+    response = client.post(f"/control/models/{MODEL}/aliases/production/rollback")
+    assert response.status_code == 200
+    assert response.json()["version"] == "2"
+    assert [h["version"] for h in response.json()["history"]] == ["3", "2", "1"]
+    again = client.post(f"/control/models/{MODEL}/aliases/production/rollback")
+    assert again.json()["version"] == "3"  # a roll back is itself a change that can be undone
+
+
+def test_rollback_with_no_earlier_version_is_a_conflict(client: TestClient) -> None:
+    client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "2"})
+    response = client.post(f"/control/models/{MODEL}/aliases/staging/rollback")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "alias 'staging' of model 'iris' has pointed only at version '2'; "
+        "there is nothing to roll back to"
+    }
+
+
+def test_get_and_delete_an_alias(client: TestClient) -> None:
+    record = client.get(f"/control/models/{MODEL}/aliases/production")
+    assert record.status_code == 200
+    assert (record.json()["version"], record.json()["updated_by"]) == ("1", "ci")
+    deleted = client.delete(f"/control/models/{MODEL}/aliases/production")
+    assert (deleted.status_code, deleted.json()) == (200, {"deleted": "iris@production"})
+    missing = client.get(f"/control/models/{MODEL}/aliases/production")
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "alias 'production' of model 'iris' not found"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("GET", "/control/models/nope", None, 404, "model 'nope' not found"),
+        (
+            "GET",
+            "/control/models/iris/versions/9",
+            None,
+            404,
+            "version '9' of model 'iris' not found",
+        ),
+        ("GET", "/control/models/nope/aliases/production", None, 404, "model 'nope' not found"),
+        (
+            "PUT",
+            "/control/models/iris/aliases/production",
+            {"version": "9"},
+            404,
+            "version '9' of model 'iris' not found",
+        ),
+        (
+            "DELETE",
+            "/control/models/iris/aliases/canary",
+            None,
+            404,
+            "alias 'canary' of model 'iris' not found",
+        ),
+        (
+            "PUT",
+            "/control/models/iris/aliases/Prod!",
+            {"version": "2"},
+            400,
+            "invalid alias 'Prod!': use 1-32 characters of a-z, 0-9, '-', '_', starting with a letter",
+        ),
+        (
+            "PUT",
+            "/control/models/iris/aliases/production",
+            {"version": "../1"},
+            400,
+            "invalid version '../1': use 1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric",
+        ),
+        (
+            "PUT",
+            "/control/models/iris/aliases/production",
+            {},
+            422,
+            "invalid request: version: Field required",
+        ),
+        (
+            "PUT",
+            "/control/models/iris/aliases/production",
+            {"version": "2", "by": "me"},
+            422,
+            "invalid request: by: Extra inputs are not permitted",
+        ),
+        ("POST", "/control/models/iris", None, 405, "Method Not Allowed"),
+        ("GET", "/control/nothing-here", None, 404, "Not Found"),
+    ],
+)
+def test_errors_name_what_to_fix(
+    client: TestClient, method: str, path: str, body: object, status: int, error: str
+) -> None:
+    response = client.request(method, path, json=body)
+    assert response.status_code == status
+    assert response.json() == {"error": error}
+
+
+def test_openapi_documents_every_control_route(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text and "/openapi.json" in docs.text
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {
+        "/control/models",
+        "/control/models/{name}",
+        "/control/models/{name}/versions/{version}",
+        "/control/models/{name}/aliases/{alias}",
+        "/control/models/{name}/aliases/{alias}/rollback",
+        "/control/batch/{model}/jobs",
+        "/control/batch/{model}/jobs/{file}",
+    }
