@@ -34,8 +34,13 @@ SMALL_MODEL_BYTES = 8 * 1024 * 1024
 
 
 def intra_op_threads(model_bytes: int | None = None) -> int:
-    """`AIAAS_ORT_THREADS` if set; else 1 for small models, else the CPUs available."""
-    configured = int(os.environ.get("AIAAS_ORT_THREADS", "0"))
+    """`AIAAS_ORT_THREADS` if set (0: automatic); else 1 for small models, else the CPUs available."""
+    raw = os.environ.get("AIAAS_ORT_THREADS", "").strip() or "0"
+    if not raw.isdigit():
+        raise AiaasError(
+            f"AIAAS_ORT_THREADS must be a positive integer (or 0: automatic), got {raw!r}"
+        )
+    configured = int(raw)
     if configured > 0:
         return configured
     if model_bytes is not None and model_bytes < SMALL_MODEL_BYTES:

@@ -24,15 +24,16 @@ def describe(spec: TensorSpec) -> str:
 def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     target = BY_NAME[spec.dtype].numpy
     source = value.dtype
-    if source == target:
-        return value
-    if source.kind == "b" and target.kind != "b":
-        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got true/false values")
     if spec.dtype == "string":
+        # An object array may hold anything; onnxruntime would quietly turn None into "None".
         if source.kind in "US" or (
             source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
         ):
-            return value.astype(object)
+            return value.astype(object, copy=False)
+    elif source == target:
+        return value
+    elif source.kind == "b" and target.kind != "b":
+        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got true/false values")
     elif np.can_cast(source, target, casting="safe"):
         return value.astype(target)
     elif not typed and source.kind in "iuf" and target.kind == "f":
@@ -88,7 +89,7 @@ def validate_inputs(
         value = inputs.get(spec.name)
         if value is None:
             raise InvalidInput(f"missing input '{spec.name}' ({describe(spec)})")
-        if value.dtype != BY_NAME[spec.dtype].numpy:
+        if value.dtype != BY_NAME[spec.dtype].numpy or spec.dtype == "string":
             value = _cast(spec, value, typed=typed)
         _check_shape(spec, value)
         if spec.shape and spec.shape[0] == -1:

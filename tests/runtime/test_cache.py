@@ -1,0 +1,181 @@
+"""The verified artifact cache: fetched once, sha256-checked, safe when loads race."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+from pytest_mock import MockerFixture
+
+from functions.runtime.cache import ArtifactCache, default_cache_dir, sha256_file
+from functions.runtime.errors import IntegrityError, ModelUnavailable
+from functions.runtime.registry import Registry, model_key
+from functions.runtime.store import ObjectStore
+from tests.publishing import flip_stored_model_byte, publish_linear
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cache_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def test_fetch_downloads_once_and_verifies(
+    registry: Registry, tmp_path: Path, cache_dir: Path, mocker: MockerFixture
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    download = mocker.spy(registry.store, "download_file")
+    cache = ArtifactCache(registry.store, cache_dir)
+    path = cache.fetch(manifest)
+    assert path == cache_dir / f"{manifest.file.sha256}.onnx"
+    assert sha256_file(path) == manifest.file.sha256
+    assert cache.fetch(manifest) == path
+    assert download.call_count == 1
+    assert cache_files(cache_dir) == [path.name]
+
+
+def test_corrupted_artifact_is_refused_and_never_cached(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    flip_stored_model_byte(registry.store, "m", "1")
+    cache = ArtifactCache(registry.store, cache_dir)
+    for _ in range(2):  # every attempt checks again; nothing bad is kept
+        with pytest.raises(IntegrityError) as caught:
+            cache.fetch(manifest)
+        assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert f"does not match the manifest's {manifest.file.sha256}" in caught.value.message
+        assert (
+            caught.value.public_message == "model m:1 failed its integrity check and is not served"
+        )
+        assert cache_files(cache_dir) == []
+
+
+def test_damaged_cache_entry_is_fetched_again(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    cache = ArtifactCache(registry.store, cache_dir)
+    path = cache.fetch(manifest)
+    damaged = bytearray(path.read_bytes())
+    damaged[10] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    assert cache.fetch(manifest) == path
+    assert sha256_file(path) == manifest.file.sha256
+    path.write_bytes(b"truncated")
+    assert sha256_file(cache.fetch(manifest)) == manifest.file.sha256
+
+
+def test_missing_model_file_is_unavailable(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    registry.store.delete(model_key("m", "1"))
+    with pytest.raises(ModelUnavailable) as caught:
+        ArtifactCache(registry.store, cache_dir).fetch(manifest)
+    assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "model file is missing from the store" in caught.value.message
+    assert (
+        caught.value.public_message == "model m:1 is incomplete in the registry and is not served"
+    )
+
+
+def test_threads_racing_a_cold_fetch_all_get_one_verified_file(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    cache = ArtifactCache(registry.store, cache_dir)
+    barrier = threading.Barrier(6)
+    paths: list[Path] = []
+
+    def fetch() -> None:
+        barrier.wait()
+        paths.append(cache.fetch(manifest))
+
+    threads = [threading.Thread(target=fetch) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(paths) == 6 and len(set(paths)) == 1
+    assert cache_files(cache_dir) == [f"{manifest.file.sha256}.onnx"]
+    assert sha256_file(paths[0]) == manifest.file.sha256
+
+
+RACER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from functions.runtime.cache import ArtifactCache, sha256_file
+    from functions.runtime.registry import Registry
+    from functions.runtime.store import open_store
+
+    uri, cache_dir, go, ready = sys.argv[1:5]
+    registry = Registry(open_store(uri))
+    manifest = registry.resolve("m:1")
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.002)
+    path = ArtifactCache(registry.store, Path(cache_dir)).fetch(manifest)
+    print(json.dumps({"path": str(path), "sha256": sha256_file(path)}))
+    """
+)
+
+
+def test_two_processes_racing_on_one_cache_dir(
+    store: ObjectStore, registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    go = tmp_path / "go"
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    racers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RACER,
+                store.uri,
+                str(cache_dir),
+                str(go),
+                str(tmp_path / f"r{i}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / f"r{i}").exists() for i in range(2)):
+        assert time.monotonic() < deadline, "racers did not start"
+        assert all(r.poll() is None for r in racers), [r.communicate() for r in racers]
+        time.sleep(0.01)
+    go.touch()  # both processes are ready: release them at once
+    results = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=30)
+        assert racer.returncode == 0, err
+        results.append(json.loads(out))
+    expected = str(cache_dir / f"{manifest.file.sha256}.onnx")
+    assert results == [{"path": expected, "sha256": manifest.file.sha256}] * 2
+    assert cache_files(cache_dir) == [f"{manifest.file.sha256}.onnx"]
+
+
+def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("AIAAS_CACHE_DIR")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "predict-iris")
+    assert default_cache_dir() == Path("/tmp/aiaas-cache")
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / ".cache" / "aiaas"

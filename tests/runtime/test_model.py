@@ -1,0 +1,112 @@
+"""LoadedModel: a real onnxruntime session checked against its manifest, threads, predict."""
+
+from __future__ import annotations
+
+import dataclasses
+from http import HTTPStatus
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
+from functions.runtime.manifest import TensorSpec
+from functions.runtime.model import (
+    SMALL_MODEL_BYTES,
+    LoadedModel,
+    cpu_count,
+    intra_op_threads,
+    session_options,
+)
+from tests import onnx_factory
+
+
+def linear_model(tmp_path: Path, **changes: object) -> LoadedModel:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx", seed=4, bias=0.5)
+    manifest = onnx_factory.manifest_for(path, "m", "1", labels=("a", "b", "c"))
+    return LoadedModel(dataclasses.replace(manifest, **changes), path)  # type: ignore[arg-type]
+
+
+def expected_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    return x @ weights["W"] + weights["B"]
+
+
+def test_predict_matches_the_graph(tmp_path: Path) -> None:
+    model = linear_model(tmp_path)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    out = model.predict({"x": x})
+    assert list(out) == ["logits"] and out["logits"].shape == (5, 3)
+    np.testing.assert_allclose(out["logits"], expected_logits(model.path, x), rtol=1e-5)
+    assert model.ref == "m:1"
+    assert list(model.predict({"x": x}, outputs=["logits"])) == ["logits"]
+
+
+def test_unknown_output_is_invalid_input(tmp_path: Path) -> None:
+    model = linear_model(tmp_path)
+    with pytest.raises(InvalidInput) as caught:
+        model.predict({"x": np.ones((1, 4), np.float32)}, outputs=["probs"])
+    assert caught.value.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert caught.value.message == "unknown output 'probs'; this model has outputs ['logits']"
+
+
+def test_small_models_run_on_one_thread_and_env_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIAAS_ORT_THREADS", raising=False)
+    assert linear_model(tmp_path).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("AIAAS_ORT_THREADS", "3")
+    assert linear_model(tmp_path).session.get_session_options().intra_op_num_threads == 3
+
+
+def test_large_models_use_every_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIAAS_ORT_THREADS", raising=False)
+    assert cpu_count() >= 1
+    assert intra_op_threads(SMALL_MODEL_BYTES * 4) == cpu_count()
+    assert intra_op_threads(None) == cpu_count()
+    options = session_options(SMALL_MODEL_BYTES * 4)
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (cpu_count(), 1)
+    monkeypatch.setenv("AIAAS_ORT_THREADS", "2")
+    assert intra_op_threads(SMALL_MODEL_BYTES * 4) == 2
+
+
+@pytest.mark.parametrize("bad", ["many", "-1", "1.5"])
+def test_bad_thread_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("AIAAS_ORT_THREADS", bad)
+    with pytest.raises(AiaasError, match="AIAAS_ORT_THREADS must be a positive integer"):
+        intra_op_threads(1000)
+
+
+def test_batch_limit_from_manifest_then_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIAAS_MAX_BATCH", "8")
+    assert linear_model(tmp_path).max_batch_size == 8
+    model = linear_model(tmp_path, max_batch_size=2)
+    assert model.max_batch_size == 2
+    with pytest.raises(InvalidInput, match="batch of 3 rows; the limit is 2"):
+        model.predict({"x": np.ones((3, 4), np.float32)})
+
+
+def test_manifest_that_does_not_match_the_graph_is_unavailable(tmp_path: Path) -> None:
+    wrong = (TensorSpec("pixels", "float32", (-1, 4)),)
+    with pytest.raises(ModelUnavailable) as caught:
+        linear_model(tmp_path, inputs=wrong)
+    assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "manifest input pixels (float32) is not in the ONNX graph" in caught.value.message
+    assert caught.value.public_message == "model m:1 does not match its manifest"
+    wrong_dtype = (TensorSpec("logits", "float64", (-1, 3)),)
+    with pytest.raises(ModelUnavailable, match="manifest output logits"):
+        linear_model(tmp_path, outputs=wrong_dtype)
+
+
+def test_file_that_is_not_onnx_is_unavailable(tmp_path: Path) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    manifest = onnx_factory.manifest_for(path, "m", "1")
+    path.write_bytes(b"not a protobuf" * 4)
+    with pytest.raises(ModelUnavailable) as caught:
+        LoadedModel(manifest, path)
+    assert "onnxruntime cannot load" in caught.value.message
+    assert caught.value.public_message == "model m:1 cannot be loaded"

@@ -1,0 +1,225 @@
+"""ModelPool and ServedModel: one load per version, alias refresh after a TTL, serving through failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.config import Config
+from pytest_mock import MockerFixture
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import IntegrityError, ModelNotFound
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import ModelRef, Registry
+from functions.runtime.store import S3Store
+from tests.publishing import flip_stored_model_byte, publish_linear
+from tests.s3server import MotoServer
+
+TTL = 0.2
+X = np.ones((2, 4), dtype=np.float32)
+
+
+@pytest.fixture
+def pool(registry: Registry, cache_dir: Path) -> ModelPool:
+    return ModelPool(registry, ArtifactCache(registry.store, cache_dir))
+
+
+def logits(served: ServedModel) -> np.ndarray:
+    return served.current().predict({"x": X})["logits"]
+
+
+def after_ttl() -> None:
+    time.sleep(TTL * 1.5)
+
+
+def test_pool_keeps_one_session_per_version(
+    pool: ModelPool, registry: Registry, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    v1 = publish_linear(registry, tmp_path, "m", "1", seed=1)
+    v2 = publish_linear(registry, tmp_path, "m", "2", seed=2)
+    fetch = mocker.spy(pool.cache, "fetch")
+    first = pool.load(v1)
+    assert pool.load(v1) is first and pool.load_ref(ModelRef("m", version="1")) is first
+    second = pool.load(v2)
+    assert second is not first and second.manifest.version == "2"
+    assert fetch.call_count == 2
+
+
+def test_pool_evicts_the_least_recently_used_version(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    pool = ModelPool(registry, ArtifactCache(registry.store, cache_dir), max_versions=2)
+    manifests = [publish_linear(registry, tmp_path, "m", str(v)) for v in (1, 2, 3)]
+    first = pool.load(manifests[0])
+    pool.load(manifests[1])
+    pool.load(manifests[2])
+    assert pool.load(manifests[0]) is not first  # evicted, loaded again
+
+
+def test_concurrent_cold_requests_load_once(
+    pool: ModelPool, registry: Registry, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    fetch = mocker.spy(pool.cache, "fetch")
+    served = ServedModel(pool, "m", ttl=60)
+    barrier = threading.Barrier(8)
+    loaded = []
+
+    def request() -> None:
+        barrier.wait()
+        loaded.append(served.current())
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loaded) == 8 and len({id(m) for m in loaded}) == 1
+    assert fetch.call_count == 1
+
+
+def test_promotion_is_served_after_the_ttl(
+    pool: ModelPool, registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    publish_linear(registry, tmp_path, "m", "2", seed=2)
+    registry.set_alias("m", "production", "1")
+    served = ServedModel(pool, "m@production", ttl=TTL)
+    before = logits(served)
+    assert served.current().manifest.version == "1"
+    registry.set_alias("m", "production", "2")
+    assert served.current().manifest.version == "1"  # within the TTL: no store round trip
+    after_ttl()
+    assert served.current().manifest.version == "2"
+    assert not np.allclose(logits(served), before)
+    registry.set_alias("m", "production", "1")  # a rollback takes effect the same way
+    after_ttl()
+    assert served.current().manifest.version == "1"
+    np.testing.assert_array_equal(logits(served), before)
+
+
+def test_bare_name_follows_new_versions_and_production(
+    pool: ModelPool, registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    served = ServedModel(pool, "m", ttl=TTL)
+    assert served.current().manifest.version == "1" and served.name == "m"
+    publish_linear(registry, tmp_path, "m", "2")
+    after_ttl()
+    assert served.current().manifest.version == "2"
+    registry.set_alias("m", "production", "1")
+    after_ttl()
+    assert served.current().manifest.version == "1"
+
+
+def test_pinned_version_never_refreshes(
+    pool: ModelPool, registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    served = ServedModel(pool, "m:1", ttl=0)
+    first = served.current()
+    publish_linear(registry, tmp_path, "m", "2")
+    registry.set_alias("m", "production", "2")
+    assert served.current() is first
+    assert served.version("2").manifest.version == "2"
+    assert served.version("1") is first
+
+
+def test_ttl_comes_from_the_environment(pool: ModelPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIAAS_ALIAS_TTL", "7.5")
+    assert ServedModel(pool, "m").ttl == 7.5
+    monkeypatch.delenv("AIAAS_ALIAS_TTL")
+    assert ServedModel(pool, "m").ttl == 60.0
+
+
+def test_corrupted_artifact_is_never_served_cold(
+    pool: ModelPool, registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    flip_stored_model_byte(registry.store, "m", "1")
+    served = ServedModel(pool, "m", ttl=TTL)
+    for _ in range(2):
+        with pytest.raises(IntegrityError) as caught:
+            served.current()
+        assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert (
+            caught.value.public_message == "model m:1 failed its integrity check and is not served"
+        )
+    assert served.loaded is None and "sha256" in (served.last_error or "")
+    assert not any(cache_dir.glob("*.onnx"))
+
+
+def test_unknown_model_is_not_found(pool: ModelPool) -> None:
+    with pytest.raises(ModelNotFound) as caught:
+        ServedModel(pool, "ghost", ttl=TTL).current()
+    assert caught.value.status == HTTPStatus.NOT_FOUND
+    assert caught.value.message == "model 'ghost' not found"
+
+
+def test_refresh_to_a_corrupted_version_keeps_serving(
+    pool: ModelPool, registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    publish_linear(registry, tmp_path, "m", "2", seed=2)
+    registry.set_alias("m", "production", "1")
+    served = ServedModel(pool, "m", ttl=TTL)
+    before = logits(served)
+    flip_stored_model_byte(registry.store, "m", "2")
+    registry.set_alias("m", "production", "2")
+    after_ttl()
+    np.testing.assert_array_equal(logits(served), before)
+    assert served.current().manifest.version == "1"
+    assert "does not match the manifest" in (served.last_error or "")
+
+
+def test_refresh_through_a_corrupt_alias_record_keeps_serving(
+    pool: ModelPool, registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    registry.set_alias("m", "production", "1")
+    served = ServedModel(pool, "m@production", ttl=TTL)
+    first = served.current()
+    registry.store.put_bytes("models/m/aliases/production.json", b"\x00garbage")
+    after_ttl()
+    assert served.current() is first
+    assert "corrupt record" in (served.last_error or "")
+
+
+@pytest.fixture
+def own_moto(tmp_path: Path) -> Iterator[MotoServer]:
+    """A moto server this test may stop, unlike the shared session one."""
+    server = MotoServer().start(tmp_path / "moto.log")
+    yield server
+    server.stop()
+
+
+def test_refresh_with_the_store_down_keeps_serving(own_moto: MotoServer, tmp_path: Path) -> None:
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=own_moto.endpoint,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1),
+    )
+    bucket = f"aiaas-down-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    registry = Registry(S3Store(bucket, "registry", client=client))
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    publish_linear(registry, tmp_path, "m", "2", seed=2)
+    registry.set_alias("m", "production", "1")
+    served = ServedModel(
+        ModelPool(registry, ArtifactCache(registry.store, tmp_path / "c")), "m", ttl=TTL
+    )
+    before = logits(served)
+    registry.set_alias("m", "production", "2")
+    own_moto.stop()
+    after_ttl()
+    np.testing.assert_array_equal(logits(served), before)  # the refresh failed: still v1
+    assert served.current().manifest.version == "1"
+    assert "Could not connect" in (served.last_error or "")

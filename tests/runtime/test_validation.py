@@ -1,0 +1,188 @@
+"""Input validation against a manifest: every failure is a 422 naming the input and the expectation."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
+from functions.runtime.model import LoadedModel
+from functions.runtime.validation import describe, validate_inputs
+from tests import onnx_factory
+
+MANIFEST = ModelManifest(
+    name="m",
+    version="1",
+    task="other",
+    inputs=(
+        TensorSpec("x", "float32", (-1, 4), finite=True),
+        TensorSpec("ids", "int32", (-1,)),
+        TensorSpec("text", "string", (-1, 1)),
+    ),
+    outputs=(TensorSpec("y", "float32", (-1, 1)),),
+    file=ModelFile(sha256="0" * 64, size=1, opset=17, producer="test"),
+)
+
+
+def feeds(rows: int = 2, **override: np.ndarray) -> dict[str, np.ndarray]:
+    base = {
+        "x": np.zeros((rows, 4), np.float32),
+        "ids": np.arange(rows, dtype=np.int32),
+        "text": np.array([["hi"]] * rows),
+    }
+    return base | override
+
+
+def check(
+    inputs: dict[str, np.ndarray], *, typed: bool = True, limit: int = 8
+) -> dict[str, np.ndarray]:
+    return validate_inputs(MANIFEST, inputs, max_batch_size=limit, typed=typed)
+
+
+def refused(
+    message: str, inputs: dict[str, np.ndarray], *, typed: bool = True, limit: int = 8
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check(inputs, typed=typed, limit=limit)
+    assert caught.value.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert caught.value.public_message == caught.value.message == message
+
+
+def test_valid_inputs_pass_with_their_element_types() -> None:
+    checked = check(feeds())
+    assert {k: v.dtype.kind for k, v in checked.items()} == {"x": "f", "ids": "i", "text": "O"}
+    assert checked["x"].dtype == np.float32 and checked["ids"].dtype == np.int32
+
+
+def test_missing_input_names_what_is_expected() -> None:
+    inputs = feeds()
+    del inputs["ids"]
+    refused("missing input 'ids' (ids: int32 [-1])", inputs)
+
+
+def test_unknown_input_lists_the_model_inputs() -> None:
+    refused(
+        "unknown input 'extra'; this model takes x: float32 [-1, 4], ids: int32 [-1], "
+        "text: string [-1, 1]",
+        feeds(extra=np.zeros(2)),
+    )
+
+
+def test_safe_casts_are_applied() -> None:
+    checked = check(feeds(x=np.zeros((2, 4), np.float16), ids=np.arange(2, dtype=np.int8)))
+    assert checked["x"].dtype == np.float32 and checked["ids"].dtype == np.int32
+    text = check(feeds(text=np.array([[b"a"], [b"b"]])))["text"]
+    assert text.dtype == object
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"x": np.zeros((2, 4), np.float64)},
+            "input 'x' expects float32; got float64, which does not convert safely",
+        ),
+        (
+            {"ids": np.arange(2, dtype=np.int64)},
+            "input 'ids' expects int32; got int64, which does not convert safely",
+        ),
+        (
+            {"ids": np.arange(2, dtype=np.float32)},
+            "input 'ids' expects int32; got float32, which does not convert safely",
+        ),
+        ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
+        (
+            {"x": np.array([["a"] * 4] * 2)},
+            "input 'x' expects float32; got text or null values, which does not convert safely",
+        ),
+        (
+            {"text": np.array([[1.0], [2.0]])},
+            "input 'text' expects string; got float64, which does not convert safely",
+        ),
+        (
+            {"text": np.array([["a"], [None]], dtype=object)},
+            "input 'text' expects string; got text or null values, which does not convert safely",
+        ),
+    ],
+)
+def test_unsafe_casts_are_refused(override: dict[str, np.ndarray], message: str) -> None:
+    refused(message, feeds(**override))
+
+
+def test_untyped_json_numbers_convert_when_values_fit() -> None:
+    checked = check(feeds(x=np.zeros((2, 4), np.float64), ids=np.array([1, 2])), typed=False)
+    assert checked["x"].dtype == np.float32 and checked["ids"].dtype == np.int32
+    refused(
+        "input 'ids' expects int32; values are outside [-2147483648, 2147483647]",
+        feeds(ids=np.array([1, 2**40])),
+        typed=False,
+    )
+    refused(
+        "input 'ids' expects int32; got float64, which does not convert safely",
+        feeds(ids=np.array([1.5, 2.0])),
+        typed=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"x": np.zeros((2, 4, 1), np.float32)},
+            "input 'x' expects shape [-1, 4] (rank 2); got shape [2, 4, 1]",
+        ),
+        ({"x": np.zeros(4, np.float32)}, "input 'x' expects shape [-1, 4] (rank 2); got shape [4]"),
+        (
+            {"x": np.zeros((2, 5), np.float32)},
+            "input 'x' expects shape [-1, 4]; got [2, 5] (dimension 1 must be 4)",
+        ),
+        (
+            {"text": np.array([["a", "b"], ["c", "d"]])},
+            "input 'text' expects shape [-1, 1]; got [2, 2] (dimension 1 must be 1)",
+        ),
+    ],
+)
+def test_rank_and_static_dims_are_checked(override: dict[str, np.ndarray], message: str) -> None:
+    refused(message, feeds(**override))
+
+
+def test_batch_size_limits() -> None:
+    refused("input 'x' has a batch of 9 rows; the limit is 8", feeds(rows=9))
+    check(feeds(rows=8))
+    refused("input 'x' has an empty batch; send at least one row", feeds(rows=0))
+    refused(
+        "inputs disagree on batch size (2 vs 3 in 'ids')",
+        feeds(ids=np.arange(3, dtype=np.int32)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "index"), [(np.nan, [1, 2]), (np.inf, [1, 2]), (-np.inf, [1, 2])]
+)
+def test_non_finite_values_are_refused_where_the_manifest_asks(
+    value: float, index: list[int]
+) -> None:
+    x = np.zeros((2, 4), np.float32)
+    x[1, 2] = value
+    refused(f"input 'x' must be finite; found NaN or infinity at index {index}", feeds(x=x))
+
+
+def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> None:
+    path = onnx_factory.identity(tmp_path / "id.onnx", TensorProto.FLOAT, ["N", 2])
+    model = LoadedModel(onnx_factory.manifest_for(path, "id", "1", finite=False), path)
+    out = model.predict({"x": np.array([[np.nan, np.inf]], np.float32)})["y"]
+    assert np.isnan(out[0, 0]) and np.isinf(out[0, 1])
+    strict = LoadedModel(onnx_factory.manifest_for(path, "id", "1", finite=True), path)
+    with pytest.raises(
+        InvalidInput, match=r"input 'x' must be finite; found NaN or infinity at index \[0, 0\]"
+    ):
+        strict.predict({"x": np.array([[np.nan, 1.0]], np.float32)})
+
+
+def test_describe() -> None:
+    assert describe(MANIFEST.inputs[0]) == "x: float32 [-1, 4]"
