@@ -1,0 +1,121 @@
+"""The simple JSON form (functions/runtime/codecs/simple.py): decoding, scores, predictions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from functions.runtime.codecs import simple
+from functions.runtime.errors import BadRequest, InvalidInput
+from functions.runtime.manifest import ModelFile, ModelManifest, Postprocessing, TensorSpec
+
+FILE = ModelFile(sha256="0" * 64, size=1, opset=17, producer="test")
+CLASSIFIER = ModelManifest(
+    name="c",
+    version="1",
+    task="classification",
+    inputs=(TensorSpec("x", "float32", (-1, 3)),),
+    outputs=(TensorSpec("logits", "float32", (-1, 3)),),
+    file=FILE,
+    labels=("cat", "dog", "emu"),
+    postprocessing=Postprocessing("logits"),
+)
+TWO_INPUTS = replace(
+    CLASSIFIER,
+    inputs=(TensorSpec("a", "float32", (-1, 2)), TensorSpec("b", "int64", (-1,))),
+)
+
+
+def test_inputs_forms_decode_to_the_same_tensor() -> None:
+    forms = [
+        {"inputs": [[1, 2, 3]]},
+        {"inputs": [1, 2, 3]},
+        {"inputs": {"x": [[1, 2, 3]]}},
+        {"instances": [[1, 2, 3]]},
+        {"instances": [{"x": [1, 2, 3]}]},
+    ]
+    for body in forms:
+        (name, array), *_ = simple.decode(body, CLASSIFIER).items()
+        assert name == "x"
+        assert array.tolist() == [[1, 2, 3]], body
+
+
+def test_instances_of_a_multi_input_model_become_columns() -> None:
+    decoded = simple.decode(
+        {"instances": [{"a": [1, 2], "b": 5}, {"a": [3, 4], "b": 6}]}, TWO_INPUTS
+    )
+    assert decoded["a"].tolist() == [[1, 2], [3, 4]]
+    assert decoded["b"].tolist() == [5, 6]
+
+
+def test_a_bare_list_for_a_multi_input_model_is_400() -> None:
+    with pytest.raises(BadRequest) as info:
+        simple.decode({"inputs": [[1, 2]]}, TWO_INPUTS)
+    assert info.value.message == (
+        "this model has several inputs ['a', 'b']: send {\"inputs\": {name: value}}"
+    )
+
+
+def test_null_values_are_422() -> None:
+    with pytest.raises(InvalidInput) as info:
+        simple.decode({"inputs": [[1, None, 3]]}, CLASSIFIER)
+    assert info.value.message == "input 'x' expects float32 numbers; got mixed or null values"
+
+
+def test_softmax_scores_and_top_k() -> None:
+    logits = np.array([[0.0, 2.0, 1.0]], np.float32)
+    doc = simple.encode(CLASSIFIER, {"logits": logits}, top_k=2)
+    expected = np.exp([0.0, 2.0, 1.0]) / np.exp([0.0, 2.0, 1.0]).sum()
+    (row,) = doc["predictions"]
+    assert row["label"] == "dog"
+    assert row["score"] == pytest.approx(expected[1])
+    assert [t["label"] for t in row["top_k"]] == ["dog", "emu"]
+    assert doc["outputs"]["logits"] is logits  # left for orjson to serialise
+
+
+def test_softmax_of_large_outputs_matches_the_small_path() -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(4, 100)).astype(np.float32) * 30  # 400 scores: the numpy path
+    big = simple._softmax(rows)
+    small = [simple._softmax(row[None, :])[0] for row in rows]  # 100 each: the Python path
+    np.testing.assert_allclose(big, small, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(big, axis=1), 1.0)
+
+
+def test_sigmoid_with_one_logit_is_a_binary_classifier() -> None:
+    manifest = replace(
+        CLASSIFIER, labels=("no", "yes"), postprocessing=Postprocessing("logits", "sigmoid")
+    )
+    doc = simple.encode(manifest, {"logits": np.array([[2.0], [-2.0]], np.float32)})
+    p = 1 / (1 + np.exp(-2.0))
+    assert [r["label"] for r in doc["predictions"]] == ["yes", "no"]
+    assert [r["score"] for r in doc["predictions"]] == pytest.approx([p, p])
+
+
+def test_activation_none_uses_raw_scores() -> None:
+    manifest = replace(CLASSIFIER, postprocessing=Postprocessing("logits", "none"))
+    doc = simple.encode(manifest, {"logits": np.array([[0.1, 0.7, 0.2]], np.float32)})
+    assert doc["predictions"][0]["label"] == "dog"
+    assert doc["predictions"][0]["score"] == pytest.approx(0.7)
+
+
+def test_labels_fall_back_to_class_indices_when_they_do_not_fit() -> None:
+    manifest = replace(CLASSIFIER, labels=("only", "two"))
+    doc = simple.encode(manifest, {"logits": np.array([[0.0, 0.0, 5.0]], np.float32)})
+    assert doc["predictions"][0]["label"] == "2"
+
+
+def test_no_predictions_without_postprocessing() -> None:
+    manifest = replace(CLASSIFIER, task="regression", postprocessing=None, labels=())
+    doc = simple.encode(manifest, {"logits": np.array([[1.0, 2.0, 3.0]], np.float32)})
+    assert "predictions" not in doc
+    assert doc["model"] == "c" and doc["version"] == "1"
+
+
+def test_string_outputs_become_lists() -> None:
+    doc = simple.encode(
+        replace(CLASSIFIER, postprocessing=None), {"t": np.array(["a"], dtype=object)}
+    )
+    assert doc["outputs"] == {"t": ["a"]}
