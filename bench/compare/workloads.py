@@ -1,0 +1,143 @@
+"""The three benchmark models (the demo's MLP, CNN and text Transformer) and one request for each.
+
+A model comes from `aiaas train training/specs/<spec>.yaml --publish` when such a spec exists
+(trained once into a cached store under `.aiaas/bench/trained/`, reused afterwards), else from
+a graph of the same shape built with onnx.helper. Either way the ONNX file is re-published
+under `bench-<key>` into the benchmark's own store with a plain manifest, so every server gets
+the same raw tensors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.compare.onnx_models import cnn_onnx, transformer_onnx
+from bench.models import mlp_onnx
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "training" / "specs"
+CACHE = ROOT / ".aiaas" / "bench"
+SEQUENCE_LENGTH = 32  # for a dynamic token axis
+TOKEN_IDS = 10  # sample token ids stay below this, valid for any vocabulary
+
+
+@dataclass(frozen=True)
+class WorkloadKind:
+    """How to get one of the demo's models: the spec to train, else the graph to build."""
+
+    key: str
+    title: str
+    spec_glob: str
+    build: Callable[[Path], Path]
+
+
+KINDS = {
+    "mlp": WorkloadKind("mlp", "MLP 64-256-256-10", "*mlp*.yaml", mlp_onnx),
+    "cnn": WorkloadKind("cnn", "CNN 1x8x8 digits", "*cnn*.yaml", cnn_onnx),
+    "transformer": WorkloadKind(
+        "transformer", "Transformer, int64 tokens", "*transformer*.yaml", transformer_onnx
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One model ready to serve: its store name, ONNX file, one request row and the answer."""
+
+    key: str
+    title: str
+    model: str
+    onnx: Path
+    source: str
+    input_name: str
+    row: np.ndarray
+    expected: np.ndarray
+
+    @property
+    def datatype(self) -> str:
+        return "INT64" if self.row.dtype == np.int64 else "FP32"
+
+
+def _trained(kind: WorkloadKind) -> tuple[Path, str] | None:
+    """The spec's trained ONNX file, training it once into a cached store; None when no spec."""
+    specs = sorted(SPECS.glob(kind.spec_glob)) if SPECS.is_dir() else []
+    if not specs:
+        return None
+    spec = specs[0]
+    store = CACHE / "trained" / spec.stem / "store"
+    if not any(store.glob("models/*/versions/*/model.onnx")):
+        print(f"  training {spec.relative_to(ROOT)} once into {store.relative_to(ROOT)} ...")
+        env = {**os.environ, "AIAAS_STORE": str(store)}
+        command = [sys.executable, "-m", "infra.cli.main", "train", str(spec), "--publish"]
+        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+            print(f"  {spec.name}: training failed ({' '.join(tail)}); using the built graph")
+            return None
+    newest = max(
+        store.glob("models/*/versions/*/model.onnx"), key=lambda p: p.stat().st_mtime, default=None
+    )
+    return (newest, f"trained: {spec.relative_to(ROOT)}") if newest else None
+
+
+def sample_row(path: Path, seed: int = 1) -> tuple[str, np.ndarray, np.ndarray]:
+    """Input name, a one-row input built from the graph's signature, and raw onnxruntime's answer."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    graph_input = session.get_inputs()[0]
+    dims = [d if isinstance(d, int) and d > 0 else SEQUENCE_LENGTH for d in graph_input.shape]
+    dims[0] = 1
+    rng = np.random.default_rng(seed)
+    if "int" in graph_input.type:
+        row = rng.integers(0, TOKEN_IDS, size=dims).astype(np.int64)
+    else:
+        row = rng.normal(size=dims).astype(np.float32)
+    return graph_input.name, row, session.run(None, {graph_input.name: row})[0]
+
+
+def publish(store_dir: Path, name: str, path: Path) -> None:
+    """Publish `path` as `name:1` @production with a plain classifier manifest (idempotent)."""
+    from functions.runtime.introspect import read_signature
+    from functions.runtime.manifest import ModelManifest, Postprocessing
+    from functions.runtime.registry import Registry
+    from functions.runtime.store import LocalStore
+
+    registry = Registry(LocalStore(store_dir))
+    if registry.store.exists(f"models/{name}/versions/1/manifest.json"):
+        return
+    sig = read_signature(path)
+    classes = sig.outputs[0].shape[-1]
+    manifest = ModelManifest(
+        name=name,
+        version="1",
+        task="classification",
+        inputs=sig.inputs,
+        outputs=sig.outputs,
+        file=sig.file,
+        labels=tuple(str(i) for i in range(classes)),
+        postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
+    )
+    registry.publish(manifest, path)
+    registry.set_alias(name, "production", "1")
+
+
+def prepare(keys: list[str], work: Path) -> list[Workload]:
+    """Each requested model as an ONNX file under `work`, published into `work/store`."""
+    workloads = []
+    for key in keys:
+        kind = KINDS[key]
+        trained = _trained(kind)
+        path, source = trained or (kind.build(work / f"{key}.onnx"), "built: bench/compare")
+        name = f"bench-{key}"
+        publish(work / "store", name, path)
+        input_name, row, expected = sample_row(path)
+        workloads.append(Workload(key, kind.title, name, path, source, input_name, row, expected))
+    return workloads
