@@ -101,9 +101,10 @@ class Resolver:
     def _sub(self, arg: Any) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
         scope = {**self.values, **{k: self.resolve(v) for k, v in extra.items()}}
-        return re.sub(
+        resolved = re.sub(
             r"\$\{([^}!]+)\}", lambda m: str(scope.get(m.group(1), f"<{m.group(1)}>")), text
         )
+        return resolved.replace("${!", "${")  # `${!Literal}` is CloudFormation's escape
 
 
 def expand_foreach(resources: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +148,8 @@ def functions(
     for logical, resource in expand_foreach(template.get("Resources", {}), values).items():
         if resource.get("Type") != _FUNCTION:
             continue
-        props = resolver.resolve(resource.get("Properties", {}))
+        # SAM applies Globals to every function; the function's own properties win.
+        props = {**globals_, **resolver.resolve(resource.get("Properties", {}))}
         env = {
             **globals_.get("Environment", {}).get("Variables", {}),
             **props.get("Environment", {}).get("Variables", {}),

@@ -1,0 +1,174 @@
+"""Reading template.yaml as CloudFormation would: tags, Fn::ForEach, Globals, intrinsics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.template import (
+    DEFAULT_TEMPLATE,
+    HttpRoute,
+    Resolver,
+    expand_foreach,
+    functions,
+    load_template,
+    parameter_defaults,
+)
+
+PREDICT_ROUTES = [
+    ("POST", "/models/{m}/predict"),
+    ("GET", "/v2/models/{m}"),
+    ("GET", "/v2/models/{m}/ready"),
+    ("POST", "/v2/models/{m}/infer"),
+    ("GET", "/v2/models/{m}/versions/{{version}}"),
+    ("GET", "/v2/models/{m}/versions/{{version}}/ready"),
+    ("POST", "/v2/models/{m}/versions/{{version}}/infer"),
+]
+
+
+def predict_routes(model: str) -> set[HttpRoute]:
+    return {HttpRoute(method, path.format(m=model)) for method, path in PREDICT_ROUTES}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, object]:
+    return load_template()
+
+
+def test_short_form_tags_become_intrinsics(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "A: !Ref Bucket\n"
+        "B: !Sub 'arn:${AWS::Partition}:s3:::${Bucket}'\n"
+        "C: !GetAtt Api.Arn\n"
+        "D: !Join [',', [a, !Ref X]]\n"
+        "E: !Sub ['${N}-x', {N: !Ref Name}]\n"
+    )
+    doc = load_template(path)
+    assert doc == {
+        "A": {"Ref": "Bucket"},
+        "B": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}"},
+        "C": {"Fn::GetAtt": ["Api", "Arn"]},
+        "D": {"Fn::Join": [",", ["a", {"Ref": "X"}]]},
+        "E": {"Fn::Sub": ["${N}-x", {"N": {"Ref": "Name"}}]},
+    }
+
+
+def test_the_loader_stays_safe(tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("x: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(yaml.YAMLError):
+        load_template(path)
+
+
+def test_resolver() -> None:
+    resolver = Resolver({"Bucket": "b1", "Names": ["a", "b"]})
+    assert resolver.resolve({"Ref": "Bucket"}) == "b1"
+    assert resolver.resolve({"Ref": "Missing"}) == "<Missing>"
+    assert resolver.resolve({"Fn::Sub": "s3://${Bucket}/${AWS::Region}"}) == "s3://b1/<AWS::Region>"
+    assert resolver.resolve({"Fn::Sub": ["${X}/${Bucket}", {"X": {"Ref": "Bucket"}}]}) == "b1/b1"
+    assert resolver.resolve({"Fn::Sub": "${!Literal}"}) == "${Literal}"
+    assert resolver.resolve({"Fn::GetAtt": ["Api", "Arn"]}) == "<Api.Arn>"
+    assert resolver.resolve({"Fn::Join": ["-", ["x", {"Ref": "Bucket"}]]}) == "x-b1"
+    assert resolver.resolve([{"Ref": "Bucket"}, {"k": {"Ref": "Names"}}]) == [
+        "b1",
+        {"k": ["a", "b"]},
+    ]
+
+
+def test_parameter_defaults_split_comma_delimited_lists(template: dict[str, object]) -> None:
+    defaults = parameter_defaults(template)
+    assert defaults["ModelNames"] == ["digits-mlp"]
+    assert defaults["ModelSelector"] == "@production"
+    assert parameter_defaults(
+        {"Parameters": {"L": {"Type": "CommaDelimitedList", "Default": " a, b ,,c"}}}
+    ) == {"L": ["a", "b", "c"]}
+
+
+def test_default_template_has_a_predict_function_for_digits_mlp(
+    template: dict[str, object],
+) -> None:
+    specs = functions(template)
+    spec = specs["Predictdigitsmlp"]
+    assert spec.handler == "functions.predict.handler.handler"
+    assert set(spec.routes) == predict_routes("digits-mlp")
+    assert len(spec.routes) == len(PREDICT_ROUTES)
+    assert spec.environment["AIAAS_MODEL"] == "digits-mlp"
+    assert spec.environment["AIAAS_MODEL_SELECTOR"] == "@production"
+    assert spec.environment["AIAAS_ALIAS_TTL"] == "60"
+    assert spec.environment["AIAAS_STORE"] == "s3://<ArtifactsBucket>/registry"
+    assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "aiaas"
+
+
+def test_globals_apply_to_every_function_and_own_properties_win(
+    template: dict[str, object],
+) -> None:
+    specs = functions(template)
+    assert specs["Predictdigitsmlp"].properties["MemorySize"] == 1024
+    assert specs["Predictdigitsmlp"].properties["Timeout"] == 30
+    assert specs["Health"].properties["MemorySize"] == 256
+    assert specs["Health"].properties["Timeout"] == 30
+
+
+def test_health_function_routes(template: dict[str, object]) -> None:
+    health = functions(template)["Health"]
+    assert health.handler == "functions.health.handler.handler"
+    assert set(health.routes) == {
+        HttpRoute("GET", "/v2/health/live"),
+        HttpRoute("GET", "/v2/health/ready"),
+        HttpRoute("GET", "/v2"),
+    }
+    assert "AIAAS_MODEL" not in health.environment
+
+
+def test_foreach_expands_one_function_per_model(template: dict[str, object]) -> None:
+    specs = functions(
+        template, {"ModelNames": ["iris", "digits-mlp", "text.v2"], "ModelSelector": ":3"}
+    )
+    predict = {k: v for k, v in specs.items() if v.handler == "functions.predict.handler.handler"}
+    assert set(predict) == {
+        "Predictiris",
+        "Predictdigitsmlp",
+        "Predicttextv2",
+    }  # &{} drops '-', '.'
+    for logical, model in [("Predictiris", "iris"), ("Predicttextv2", "text.v2")]:
+        assert predict[logical].environment["AIAAS_MODEL"] == model
+        assert predict[logical].environment["AIAAS_MODEL_SELECTOR"] == ":3"
+        assert set(predict[logical].routes) == predict_routes(model)
+    statement = predict["Predicttextv2"].properties["Policies"][0]["Statement"][0]
+    assert (
+        statement["Resource"]
+        == "arn:<AWS::Partition>:s3:::<ArtifactsBucket>/registry/models/text.v2/*"
+    )
+
+
+def test_no_models_gives_no_predict_functions(template: dict[str, object]) -> None:
+    specs = functions(template, {"ModelNames": []})
+    assert not any(s.handler == "functions.predict.handler.handler" for s in specs.values())
+    assert "Health" in specs
+
+
+def test_expand_foreach_keeps_plain_resources_and_binds_the_loop_variable() -> None:
+    resources = {
+        "Plain": {"Type": "AWS::S3::Bucket"},
+        "Fn::ForEach::Things": [
+            "Thing",
+            {"Ref": "Things"},
+            {
+                "Fn&{Thing}": {
+                    "Properties": {"Name": {"Ref": "Thing"}, "Arn": {"Fn::GetAtt": ["X", "Arn"]}}
+                }
+            },
+        ],
+    }
+    expanded = expand_foreach(resources, {"Things": ["a-1", "b_2"]})
+    assert list(expanded) == ["Plain", "Fna1", "Fnb2"]
+    assert expanded["Fna1"]["Properties"]["Name"] == "a-1"
+    assert expanded["Fnb2"]["Properties"]["Arn"] == {"Fn::GetAtt": ["X", "Arn"]}  # resolved later
+
+
+def test_default_template_path_is_the_projects() -> None:
+    assert DEFAULT_TEMPLATE.name == "template.yaml"
+    assert DEFAULT_TEMPLATE.is_file()
