@@ -11,7 +11,7 @@ from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, IntegrityError, NotFound
 from functions.runtime.introspect import read_signature
-from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing
+from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing, TensorSpec
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 
@@ -82,6 +82,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         raise BadRequest(f"no such file: {path}")
     reg = registry(args)
     name = names.model_name(args.name)
+    # Checked before anything is written: a bad alias must not leave a published version behind.
+    alias = names.alias_name(args.alias) if args.alias else None
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
@@ -89,10 +91,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     task = args.task or ("classification" if labels else "other")
     post = None
     if task == "classification":
-        scores = args.scores_output or signature.outputs[0].name
-        if scores not in {o.name for o in signature.outputs}:
-            raise BadRequest(f"--scores-output {scores!r} is not an output of the model")
-        post = Postprocessing(scores_output=scores, activation=args.activation)
+        post = _postprocessing(signature.outputs, args.scores_output, args.activation, labels)
     version = names.version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
         name=name,
@@ -107,10 +106,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
     )
     reg.publish(manifest, path)
     print(f"published {name}:{version} to {reg.store.uri} (sha256 {signature.file.sha256[:12]})")
-    if args.alias:
-        reg.set_alias(name, names.alias_name(args.alias), version)
-        print(f"{name}@{args.alias} -> {version}")
+    if alias:
+        reg.set_alias(name, alias, version)
+        print(f"{name}@{alias} -> {version}")
     return 0
+
+
+def _postprocessing(
+    outputs: tuple[TensorSpec, ...], scores: str | None, activation: str, labels: tuple[str, ...]
+) -> Postprocessing:
+    spec = next((o for o in outputs if o.name == (scores or outputs[0].name)), None)
+    if spec is None:
+        raise BadRequest(
+            f"--scores-output {scores!r} is not an output of the model; it has {[o.name for o in outputs]}"
+        )
+    width = spec.shape[-1] if spec.shape else -1
+    if labels and width != -1 and width != len(labels):
+        raise BadRequest(
+            f"--labels lists {len(labels)} labels but output {spec.name!r} has {width} scores per row"
+        )
+    return Postprocessing(scores_output=spec.name, activation=activation)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -221,6 +236,7 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
     source = Registry(open_store(args.source))
     target = registry(args)
     ref: ModelRef = parse_ref(args.ref)
+    alias = names.alias_name(args.alias) if args.alias else ref.alias
     manifest = source.resolve(ref)
     prefix = version_prefix(manifest.name, manifest.version)
     if target.store.exists(f"{prefix}/manifest.json"):
@@ -248,8 +264,7 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
         print(
             f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}"
         )
-    alias = args.alias or ref.alias
     if alias:
-        target.set_alias(manifest.name, names.alias_name(alias), manifest.version)
+        target.set_alias(manifest.name, alias, manifest.version)
         print(f"{manifest.name}@{alias} -> {manifest.version}")
     return 0

@@ -1,0 +1,313 @@
+"""`aiaas publish|models|versions|show|promote|pull` against both stores, through `main([...])`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from functions.runtime.cache import ArtifactCache, sha256_file
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore, ObjectStore, S3Store
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.publishing import flip_stored_model_byte
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def foreign_onnx(path: Path) -> Path:
+    """A model built by hand, not by this project: two inputs, two outputs, symbolic batch."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["left", "right"], ["total"]),
+            helper.make_node("Softmax", ["total"], ["probabilities"], axis=-1),
+        ],
+        "foreign",
+        [
+            helper.make_tensor_value_info("left", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("right", TensorProto.FLOAT, ["batch", 3]),
+        ],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch", 3]),
+        ],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="hand-built"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], store: ObjectStore, *argv: str) -> tuple[int, str, str]:
+    code = main(["--store", store.uri, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fails(capsys: pytest.CaptureFixture[str], store: ObjectStore, *argv: str) -> str:
+    code, out, err = run(capsys, store, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"aiaas {argv[0]}: error: ")
+    return err.strip()
+
+
+def test_publish_a_foreign_model_and_show_it(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    path = foreign_onnx(tmp_path / "foreign.onnx")
+    code, out, _ = run(
+        capsys, store, "publish", str(path), "--name", "foreign", "--labels", "cat,dog,fish",
+        "--scores-output", "probabilities", "--activation", "none",
+    )  # fmt: skip
+    sha = sha256_file(path)
+    assert code == 0
+    assert out == f"published foreign:1 to {store.uri} (sha256 {sha[:12]})\n"
+
+    code, out, _ = run(capsys, store, "show", "foreign")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "foreign:1"
+    assert "  task:      classification" in lines
+    assert f"  file:      {path.stat().st_size} bytes, sha256 {sha}" in lines
+    assert "  producer:  hand-built, opset 18" in lines
+    inputs, outputs = lines.index("  inputs:"), lines.index("  outputs:")
+    assert [line.split() for line in lines[inputs + 1 : outputs]] == [
+        ["left", "float32", "[-1,", "3]", "finite"],
+        ["right", "float32", "[-1,", "3]", "finite"],
+    ]
+    assert [line.split() for line in lines[outputs + 1 : outputs + 3]] == [
+        ["probabilities", "float32", "[-1,", "3]"],
+        ["total", "float32", "[-1,", "3]"],
+    ]
+    assert "  labels:    cat, dog, fish" in lines
+
+    code, out, _ = run(capsys, store, "show", "foreign:1", "--json")
+    manifest = ModelManifest.from_json(out)
+    assert manifest.inputs[0] == TensorSpec("left", "float32", (-1, 3), finite=True)
+    assert manifest.postprocessing is not None
+    assert manifest.postprocessing.activation == "none"
+    assert manifest.file.sha256 == sha and manifest.labels == ("cat", "dog", "fish")
+
+    # What was published is served: the runtime loads it and predicts.
+    served = ServedModel(
+        ModelPool(Registry(store), ArtifactCache(store, tmp_path / "c")), "foreign"
+    )
+    ones = np.ones((2, 3), np.float32)
+    result = served.current().predict({"left": ones, "right": ones})
+    np.testing.assert_allclose(result["probabilities"], np.full((2, 3), 1 / 3), rtol=1e-6)
+
+
+def test_versions_aliases_promote_and_models(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    for seed in (1, 2):
+        path = onnx_factory.linear_classifier(tmp_path / f"m{seed}.onnx", seed=seed)
+        alias = ["--alias", "production"] if seed == 1 else []
+        assert run(capsys, store, "publish", str(path), "--name", "iris", *alias)[0] == 0
+    code, out, _ = run(capsys, store, "versions", "iris")
+    rows = [line.split() for line in out.splitlines()]
+    assert code == 0 and [row[0] for row in rows] == ["1", "2"]
+    assert rows[0][-1] == "@production" and "@production" not in rows[1]
+
+    code, out, _ = run(capsys, store, "promote", "iris", "2", "--alias", "production")
+    assert (code, out) == (0, "iris@production -> 2 (was 1)\n")
+    assert run(capsys, store, "promote", "iris", "1", "--alias", "staging")[1] == (
+        "iris@staging -> 1\n"
+    )
+    assert run(capsys, store, "show", "iris")[1].splitlines()[0] == "iris:2 @production"
+    assert run(capsys, store, "show", "iris@staging")[1].splitlines()[0] == "iris:1 @staging"
+
+    code, out, _ = run(capsys, store, "models")
+    assert code == 0
+    assert out.split() == ["iris", "2", "version(s),", "latest", "2", "@production=2", "@staging=1"]
+
+
+def test_models_on_an_empty_store(capsys: pytest.CaptureFixture[str], store: ObjectStore) -> None:
+    code, out, _ = run(capsys, store, "models")
+    assert (code, out) == (
+        0,
+        f"no models in {store.uri}; publish one with `aiaas publish` or `aiaas train`\n",
+    )
+
+
+def test_publish_with_explicit_version_and_twice(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, store, "publish", str(path), "--name", "m", "--version", "2024.1")[0] == 0
+    err = fails(capsys, store, "publish", str(path), "--name", "m", "--version", "2024.1")
+    assert err.endswith("m:2024.1 is already published; versions are immutable")
+    assert run(capsys, store, "publish", str(path), "--name", "m")[1].startswith("published m:1 ")
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "%2e%2e", "x" * 65, "Iris", ""])
+def test_publish_refuses_bad_names(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path, bad: str
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    err = fails(capsys, store, "publish", str(path), "--name", bad)
+    assert "invalid model name" in err and "1-64 characters of a-z" in err
+    assert list(store.list_keys("models")) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--alias", "Prod!"], "invalid alias 'Prod!'"),
+        (["--labels", "a,b"], "--labels lists 2 labels but output 'logits' has 3 scores per row"),
+        (["--labels", "a,,c"], "--labels has an empty label; use a,b,c"),
+        (
+            ["--labels", "a,b,c", "--scores-output", "probs"],
+            "--scores-output 'probs' is not an output",
+        ),
+        (["--version", "../1"], "invalid version '../1'"),
+    ],
+)
+def test_publish_refuses_bad_options_before_writing(
+    capsys: pytest.CaptureFixture[str],
+    store: ObjectStore,
+    tmp_path: Path,
+    extra: list[str],
+    message: str,
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert message in fails(capsys, store, "publish", str(path), "--name", "m", *extra)
+    assert list(store.list_keys("models")) == []
+
+
+def test_publish_refuses_files_that_are_not_onnx(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.onnx"
+    assert fails(capsys, local_store, "publish", str(missing), "--name", "m").endswith(
+        f"no such file: {missing}"
+    )
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("not onnx")
+    assert "is not an ONNX model onnxruntime can load" in fails(
+        capsys, local_store, "publish", str(junk), "--name", "m"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["show", "ghost"], "model 'ghost' not found"),
+        (["show", "m:9"], "version '9' of model 'm' not found"),
+        (["show", "m@canary"], "alias 'canary' of model 'm' not found"),
+        (["show", "../m"], "invalid model name '../m'"),
+        (["versions", "ghost"], "model 'ghost' not found"),
+        (["versions", "a/b"], "invalid model name 'a/b'"),
+        (["promote", "m", "9"], "version '9' of model 'm' not found"),
+        (["promote", "m", "1", "--alias", "../p"], "invalid alias '../p'"),
+        (["pull", "ghost", "--from", "PLACEHOLDER"], "model 'ghost' not found"),
+        (["pull", "m", "--from", "gs://x"], "unsupported store URI 'gs://x'"),
+    ],
+)
+def test_lookup_errors_exit_1_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+    local_store: LocalStore,
+    tmp_path: Path,
+    argv: list[str],
+    message: str,
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, local_store, "publish", str(path), "--name", "m")[0] == 0
+    argv = [str(tmp_path / "elsewhere") if a == "PLACEHOLDER" else a for a in argv]
+    assert message in fails(capsys, local_store, *argv)
+
+
+@pytest.mark.parametrize(("source_kind", "target_kind"), [("s3", "local"), ("local", "s3")])
+def test_pull_copies_a_version_between_stores(
+    capsys: pytest.CaptureFixture[str],
+    local_store: LocalStore,
+    s3_store: S3Store,
+    tmp_path: Path,
+    source_kind: str,
+    target_kind: str,
+) -> None:
+    stores: dict[str, ObjectStore] = {"local": local_store, "s3": s3_store}
+    source, target = stores[source_kind], stores[target_kind]
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, source, "publish", str(path), "--name", "m", "--alias", "production")[0] == 0
+    source.put_bytes("models/m/versions/1/card/card.md", b"# m\n")
+    code, out, _ = run(capsys, target, "pull", "m@production", "--from", source.uri)
+    assert code == 0
+    assert out == (f"pulled m:1 from {source.uri} into {target.uri}\nm@production -> 1\n")
+    pulled = Registry(target)
+    assert pulled.resolve("m@production") == Registry(source).resolve("m:1")
+    assert target.get_bytes("models/m/versions/1/card/card.md") == b"# m\n"
+    assert sha256_file(
+        ArtifactCache(target, tmp_path / "c").fetch(pulled.resolve("m"))
+    ) == sha256_file(path)
+    code, out, _ = run(capsys, target, "pull", "m", "--from", source.uri, "--alias", "staging")
+    assert out == f"m:1 is already in {target.uri}\nm@staging -> 1\n"
+
+
+def test_pull_refuses_a_corrupted_source(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, s3_store: S3Store, tmp_path: Path
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, s3_store, "publish", str(path), "--name", "m")[0] == 0
+    flip_stored_model_byte(s3_store, "m", "1")
+    err = fails(capsys, local_store, "pull", "m:1", "--from", s3_store.uri)
+    assert err.endswith(f"m:1 in {s3_store.uri} fails its sha256 check; not copied")
+    assert list(local_store.list_keys("models")) == []
+
+
+COMMANDS = ["publish", "models", "versions", "show", "promote", "pull"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: aiaas {command}")
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for argv in (["publish", str(tmp_path / "m.onnx")], [], ["promote", "m"], ["frobnicate"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        assert "usage: aiaas" in capsys.readouterr().err
+
+
+def test_the_installed_entry_point(tmp_path: Path) -> None:
+    """The real `aiaas` script: exit codes and output as a shell sees them."""
+    aiaas = Path(sys.executable).parent / "aiaas"
+    store = str(tmp_path / "store")
+    env = os.environ | {"AIAAS_STORE": store, "PYTHONPATH": str(REPO)}
+    path = foreign_onnx(tmp_path / "foreign.onnx")
+
+    def shell(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(aiaas), *argv], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+
+    published = shell("publish", str(path), "--name", "foreign", "--alias", "production")
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.splitlines()[1] == "foreign@production -> 1"
+    shown = shell("show", "foreign@production", "--json")
+    assert shown.returncode == 0
+    assert [s["name"] for s in json.loads(shown.stdout)["outputs"]] == ["probabilities", "total"]
+    missing = shell("show", "ghost")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "aiaas show: error: model 'ghost' not found\n"
+    usage = shell("publish")
+    assert usage.returncode == 2 and "the following arguments are required" in usage.stderr
