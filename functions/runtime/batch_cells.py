@@ -43,8 +43,10 @@ def csv_cells(field: OutputField, values: np.ndarray) -> list[str]:
     rows = len(values)
     if _width(field) is None:
         return [csv_quote(json.dumps(_json_value(v))) for v in values]
-    if values.dtype.kind in "OUS":
-        return [csv_quote(str(v)) for v in values.reshape(rows, -1)[:, 0].tolist()]
+    if values.dtype.kind in "OUS":  # labels: few distinct values, quote each once
+        items = values.reshape(rows, -1)[:, 0].tolist()
+        quoted = {item: csv_quote(str(item)) for item in set(items)}
+        return [quoted[item] for item in items]
     flat = values.reshape(rows, -1)
     return _format(flat, _element_format(flat.dtype), ",")
 

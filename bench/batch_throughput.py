@@ -1,0 +1,198 @@
+"""Batch scoring throughput and peak memory through the batch handler, against raw onnxruntime.
+
+    python -m bench.batch_throughput [--rows 1000000] [--rss-rows 4000000] [--formats csv,npy]
+
+Writes N rows x 64 FP32 as CSV and NPY into a local store, then, each in a fresh process,
+fires the S3 -> SQS event at the batch handler (`dispatch`, the same code Lambda runs) and
+reports rows/s and the process's peak RSS. The baseline is a bare onnxruntime session with the
+runtime's own session options, fed the same rows in batches of the same size, in this run.
+With --rss-rows the CSV run is repeated at that size: peak RSS must not grow with the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.models import publish_mlp
+
+MODEL = "bench-mlp"
+FEATURES = 64
+GOALS = {"csv": 0.3, "npy": 0.7}
+RSS_GROWTH_GOAL = 1.2
+
+
+def write_inputs(store_dir: Path, rows: int, formats: list[str], seed: int = 0) -> dict[str, str]:
+    """Input files of `rows` x 64 float32 under batch/bench-mlp/input/, written in blocks."""
+    from numpy.lib.format import open_memmap
+
+    folder = store_dir / "batch" / MODEL / "input"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    keys = {}
+    block = 100_000
+    if "csv" in formats:
+        path = folder / f"rows-{rows}.csv"
+        with path.open("w") as out:
+            out.write(",".join(f"x_{i}" for i in range(FEATURES)) + "\n")
+            for start in range(0, rows, block):
+                x = rng.normal(size=(min(block, rows - start), FEATURES)).astype(np.float32)
+                np.savetxt(out, x, fmt="%.7g", delimiter=",")
+        keys["csv"] = f"batch/{MODEL}/input/{path.name}"
+    if "npy" in formats:
+        path = folder / f"rows-{rows}.npy"
+        array = open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, FEATURES))
+        for start in range(0, rows, block):
+            stop = min(start + block, rows)
+            array[start:stop] = rng.normal(size=(stop - start, FEATURES))
+        array.flush()
+        del array
+        keys["npy"] = f"batch/{MODEL}/input/{path.name}"
+    return keys
+
+
+def raw_onnxruntime(model: Path, rows: int, batch: int) -> float:
+    """Rows/s of a bare session (the runtime's options) over `rows` rows in `batch`-row calls."""
+    import onnxruntime as ort
+
+    from functions.runtime.model import session_options
+
+    session = ort.InferenceSession(
+        str(model),
+        sess_options=session_options(model.stat().st_size),
+        providers=["CPUExecutionProvider"],
+    )
+    x = np.random.default_rng(1).normal(size=(min(rows, 262_144), FEATURES)).astype(np.float32)
+    session.run(None, {"x": x[:batch]})
+    began, done = time.perf_counter(), 0
+    while done < rows:
+        start = done % len(x)
+        take = min(batch, rows - done, len(x) - start)
+        session.run(None, {"x": x[start : start + take]})
+        done += take
+    return rows / (time.perf_counter() - began)
+
+
+def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
+    """In a fresh process: one SQS event through the handler; rows/s and peak RSS."""
+    from functions.batch.events import s3_notification, sqs_event, store_location
+    from functions.batch.handler import dispatch
+    from functions.batch.service import BatchService
+    from functions.runtime.pool import ModelPool
+    from functions.runtime.registry import Registry
+    from functions.runtime.store import LocalStore
+
+    store = LocalStore(store_dir)
+    batch = BatchService(store, ModelPool(Registry(store)), chunk_rows)
+    batch.pool.load(batch.pool.registry.resolve(MODEL))  # a warm container: load not timed
+    info = store.head(key)
+    before = _rss_now()
+    event = sqs_event(
+        [json.dumps(s3_notification(store_location(store)[0], key, info.etag, info.size))]
+    )
+    began = time.perf_counter()
+    response = dispatch(batch, event)
+    wall = time.perf_counter() - began
+    summary_key = key.replace("/input/", "/output/", 1) + ".summary.json"
+    summary = json.loads(store.get_bytes(summary_key))
+    assert response == {"batchItemFailures": []} and summary["status"] == "succeeded", summary
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "rows": summary["rows"],
+        "wall_s": wall,
+        "rows_per_s": summary["rows"] / wall,
+        "peak_rss": peak,
+        "rss_before_event": before,
+        "timings": summary["timings"],
+    }
+
+
+def _rss_now() -> int:
+    """Resident set size now (Linux), to tell the run's own memory from the loaded process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(store_dir: Path, key: str, chunk_rows: int) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.batch_throughput",
+        "--child",
+        str(store_dir),
+        key,
+        str(chunk_rows),
+    ]
+    env = {**os.environ, "AIAAS_CACHE_DIR": str(store_dir.parent / "cache")}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rss-rows", type=int, default=0, help="repeat CSV at this size for the RSS check"
+    )
+    parser.add_argument("--formats", default="csv,npy")
+    parser.add_argument("--chunk-rows", type=int, default=4096)
+    parser.add_argument("--workdir", type=Path, help="keep inputs here (default: a temp dir)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
+        return 0
+    formats = args.formats.split(",")
+    with tempfile.TemporaryDirectory(prefix="aiaas-bench-batch-") as tmp:
+        work = args.workdir or Path(tmp)
+        store_dir = work / "store"
+        model = publish_mlp(store_dir, MODEL)
+        keys = write_inputs(store_dir, args.rows, formats)
+        raw = raw_onnxruntime(model, args.rows, args.chunk_rows)
+        report: dict[str, Any] = {
+            "rows": args.rows,
+            "chunk_rows": args.chunk_rows,
+            "raw_ort_rows_per_s": round(raw),
+        }
+        print(f"raw onnxruntime, batch {args.chunk_rows}: {raw:,.0f} rows/s")
+        ok = True
+        for fmt, key in keys.items():
+            result = measure(store_dir, key, args.chunk_rows)
+            ratio = result["rows_per_s"] / raw
+            ok &= ratio >= GOALS[fmt]
+            report[fmt] = {**result, "ratio": round(ratio, 3)}
+            print(
+                f"{fmt:4} {result['rows_per_s']:>12,.0f} rows/s  {ratio:5.2f}x raw (goal >= {GOALS[fmt]})  "
+                f"peak RSS {result['peak_rss'] / 2**20:,.0f} MiB (loaded: {result['rss_before_event'] / 2**20:,.0f})  "
+                f"{result['timings']}"
+            )
+        if args.rss_rows and "csv" in keys:
+            big = write_inputs(store_dir, args.rss_rows, ["csv"], seed=1)["csv"]
+            result = measure(store_dir, big, args.chunk_rows)
+            growth = result["peak_rss"] / report["csv"]["peak_rss"]
+            ok &= growth <= RSS_GROWTH_GOAL
+            report["csv_rss_check"] = {**result, "growth": round(growth, 3)}
+            print(
+                f"csv at {args.rss_rows:,} rows: {result['rows_per_s']:,.0f} rows/s, peak RSS "
+                f"{result['peak_rss'] / 2**20:,.0f} MiB = {growth:.2f}x the {args.rows:,}-row run (goal <= {RSS_GROWTH_GOAL})"
+            )
+        print(json.dumps(report))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
