@@ -105,6 +105,14 @@ class GatewayProtocol(asyncio.Protocol):
             raise httptools.HttpParserError("too many or too large headers")
         self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
+    def on_headers_complete(self) -> None:
+        # curl asks before sending a body over 1 MB and waits a second for the go-ahead.
+        if self.transport and any(
+            name.lower() == "expect" and value.lower() == "100-continue"
+            for name, value in self.headers
+        ):
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
         if self.body_size > self.gateway.max_body:
