@@ -130,6 +130,8 @@ def bench_inprocess(w: Workload, plan: Plan, work: Path) -> dict[str, Any]:
 def run(workloads: list[Workload], keys: list[str], plan: Plan, work: Path) -> dict[str, Any]:
     """The whole matrix; a server that fails on a model is recorded as skipped with the reason."""
     pythons, status = interpreters(keys)
+    before = meta(plan, status)  # the load average before our own servers add to it
+    say(f"load average before the run: {before['load_average']} (figures are noisy above ~0.5)")
     results: dict[str, dict[str, Any]] = {}
     for w in workloads:
         say(f"\n== {w.title} ({w.source})")
@@ -144,7 +146,7 @@ def run(workloads: list[Workload], keys: list[str], plan: Plan, work: Path) -> d
                 figures = {"skipped": str(exc)}
             results[w.key]["servers"][key] = figures
     return {
-        "meta": meta(plan, status),
+        "meta": before,
         "workloads": [describe(w) for w in workloads],
         "results": results,
     }
@@ -176,6 +178,8 @@ def meta(plan: Plan, servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "machine": f"{_cpu_model()}, {len(os.sched_getaffinity(0))} cores, "
         f"{mem_kib / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
+        # Other work on the machine skews every figure; the report shows how busy it was.
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "wrk": (wrk_version.split("\n")[0].split(" [")[0] or "wrk").strip(),
         "plan": {
             "concurrency": list(plan.concurrency),

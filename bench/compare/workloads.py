@@ -9,6 +9,7 @@ the same raw tensors.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -65,13 +66,15 @@ class Workload:
         return "INT64" if self.row.dtype == np.int64 else "FP32"
 
 
-def _trained(kind: WorkloadKind) -> tuple[Path, str] | None:
+def _trained(kind: WorkloadKind) -> tuple[Path, str, str] | None:
     """The spec's trained ONNX file, training it once into a cached store; None when no spec."""
     specs = sorted(SPECS.glob(kind.spec_glob)) if SPECS.is_dir() else []
     if not specs:
         return None
     spec = specs[0]
-    store = CACHE / "trained" / spec.stem / "store"
+    # Keyed by the spec's content: an edited spec trains afresh, an unchanged one never again.
+    digest = hashlib.sha256(spec.read_bytes()).hexdigest()[:12]
+    store = CACHE / "trained" / f"{spec.stem}-{digest}" / "store"
     if not any(store.glob("models/*/versions/*/model.onnx")):
         print(f"  training {spec.relative_to(ROOT)} once into {store.relative_to(ROOT)} ...")
         env = {**os.environ, "AIAAS_STORE": str(store)}
@@ -84,7 +87,17 @@ def _trained(kind: WorkloadKind) -> tuple[Path, str] | None:
     newest = max(
         store.glob("models/*/versions/*/model.onnx"), key=lambda p: p.stat().st_mtime, default=None
     )
-    return (newest, f"trained: {spec.relative_to(ROOT)}") if newest else None
+    return (newest, f"trained: {spec.relative_to(ROOT)}", spec.stem) if newest else None
+
+
+def precision(path: Path) -> str:
+    """'int8' for a quantized graph (the demo specs quantize), else 'fp32'."""
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    return (
+        "int8" if ops & {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv"} else "fp32"
+    )
 
 
 def sample_row(path: Path, seed: int = 1) -> tuple[str, np.ndarray, np.ndarray]:
@@ -135,9 +148,12 @@ def prepare(keys: list[str], work: Path) -> list[Workload]:
     for key in keys:
         kind = KINDS[key]
         trained = _trained(kind)
-        path, source = trained or (kind.build(work / f"{key}.onnx"), "built: bench/compare")
+        if trained is None:
+            trained = (kind.build(work / f"{key}.onnx"), "built with onnx.helper", kind.title)
+        path, source, title = trained
         name = f"bench-{key}"
         publish(work / "store", name, path)
         input_name, row, expected = sample_row(path)
-        workloads.append(Workload(key, kind.title, name, path, source, input_name, row, expected))
+        title = f"{title}, {precision(path)}"
+        workloads.append(Workload(key, title, name, path, source, input_name, row, expected))
     return workloads

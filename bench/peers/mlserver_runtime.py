@@ -20,17 +20,18 @@ class OnnxRuntime(MLModel):  # type: ignore[misc]
     async def load(self) -> bool:
         uri = self.settings.parameters.uri if self.settings.parameters else None
         self.session = ort.InferenceSession(uri, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        # MLModel already has `inputs`/`outputs` (the settings' metadata): other names here.
+        self.graph_input = self.session.get_inputs()[0].name
+        self.graph_outputs = [o.name for o in self.session.get_outputs()]
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         x = NumpyCodec.decode_input(payload.inputs[0])
-        results = self.session.run(None, {self.input: x})
+        results = self.session.run(None, {self.graph_input: x})
         return InferenceResponse(
             model_name=self.name,
             outputs=[
                 NumpyCodec.encode_output(name, value)
-                for name, value in zip(self.outputs, results, strict=True)
+                for name, value in zip(self.graph_outputs, results, strict=True)
             ],
         )
