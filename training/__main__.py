@@ -1,0 +1,32 @@
+"""Container entrypoint: `python -m training SPEC [--publish] [--alias A] [--store URI]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from functions.runtime.errors import AiaasError
+from training.command import add_arguments, run_train
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description="Run one training job from its spec."
+    )
+    parser.add_argument(
+        "--store", help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE)"
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run_train(args)
+    except AiaasError as exc:
+        print(f"training: error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The model card: Markdown plus PNG plots, stored beside the artifact under `card/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.trainer import EpochRecord
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on build machines or GPU containers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def loss_plot(history: list[EpochRecord], monitor: str, path: Path) -> Path:
+    """Training and validation loss per epoch, plus the monitored validation metric."""
+    plt = _pyplot()
+    epochs = [r.epoch for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [r.train_loss for r in history], label="train")
+    left.plot(epochs, [r.val_loss for r in history], label="validation")
+    left.set(xlabel="epoch", ylabel="loss", title="Loss")
+    left.legend()
+    right.plot(epochs, [r.val_metric for r in history], color="tab:green")
+    right.set(xlabel="epoch", ylabel=monitor, title=f"Validation {monitor}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def confusion_plot(matrix: list[list[int]], labels: tuple[str, ...], path: Path) -> Path:
+    """Test-set confusion matrix: rows are true classes, columns predictions."""
+    plt = _pyplot()
+    counts = np.asarray(matrix)
+    size = max(3.5, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for (i, j), value in np.ndenumerate(counts):
+        color = "white" if value > counts.max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title="Test confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def residual_plot(y_true: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
+    """Test-set predictions against truth, and residuals against predictions."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.scatter(y_true, predicted, s=10, alpha=0.7)
+    low, high = float(min(y_true.min(), predicted.min())), float(max(y_true.max(), predicted.max()))
+    left.plot([low, high], [low, high], color="gray", linestyle="--")
+    left.set(xlabel="true", ylabel="predicted", title="Predicted vs true")
+    right.scatter(predicted, predicted - y_true, s=10, alpha=0.7)
+    right.axhline(0, color="gray", linestyle="--")
+    right.set(xlabel="predicted", ylabel="residual", title="Residuals")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[str]:
+    rows = []
+    for split, values in metrics.items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float))
+        rows.append(f"| {split} | {shown} |")
+    return rows
+
+
+def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path:
+    """The Markdown card; `facts` is the manifest's content, `plots` maps titles to file names."""
+    training = facts["training"]
+    dataset = facts["dataset"]
+    lines = [
+        f"# {facts['name']}:{facts['version']}",
+        "",
+        facts.get("description") or "",
+        "",
+        f"- Task: {facts['task']}; recipe `{training['recipe']['name']}` {training['recipe']['params']}",
+        f"- Data: `{dataset['source']}`, {dataset['rows']} rows "
+        f"(train/validation/test {'/'.join(str(v) for v in dataset['splits'].values())}), "
+        f"fingerprint `{dataset['fingerprint'][:16]}...`",
+        f"- Trained on {training['device']} for {training['epochs_run']} epochs "
+        f"({training['seconds_per_epoch']:.3f} s/epoch), best epoch {training['best_epoch']}",
+        f"- Input: {', '.join(facts['inputs'])}; output: {', '.join(facts['outputs'])}",
+        "",
+        "## Metrics",
+        "",
+        "| split | metrics |",
+        "|---|---|",
+        *_metric_rows(facts["metrics"]),
+        "",
+        "## Export",
+        "",
+        f"- ONNX opset {facts['opset']}, {facts['size']} bytes; parity torch vs onnxruntime: "
+        f"max abs diff {facts['parity']['max_abs_diff']:.3g} on {facts['parity']['rows']} held-out rows",
+        f"- int8 quantization: {_quantization_line(facts['quantization'])}",
+        "",
+        "## Plots",
+        "",
+        *[f"![{title}]({name})" for title, name in plots.items()],
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _quantization_line(record: dict[str, Any]) -> str:
+    if not record.get("enabled"):
+        return "not requested"
+    if "error" in record:
+        return f"failed ({record['error']}); float32 published"
+    verdict = "kept" if record["kept"] else "rejected, float32 published"
+    return (
+        f"{verdict}: {record['metric']} {record['float_metric']:.4f} -> {record['int8_metric']:.4f} "
+        f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "
+        f"{record['float_bytes']} -> {record['int8_bytes']} bytes"
+    )

@@ -1,0 +1,86 @@
+"""The `train` command, shared by `aiaas train` and `python -m training` (the container entrypoint).
+
+Torch is imported only when a job runs, so `aiaas --help` and `--check` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from functions.runtime import names
+from functions.runtime.registry import Registry
+from functions.runtime.store import open_store
+from training.spec import JobSpec, load_spec
+
+DEFAULT_RUNS = Path(".aiaas") / "runs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The train command's arguments (the global --store is added by each entry point)."""
+    parser.add_argument("spec", type=Path, help="job spec, YAML or JSON (see training/README.md)")
+    parser.add_argument("--publish", action="store_true", help="publish the model to the registry")
+    parser.add_argument(
+        "--alias", help="point this alias at the published version (e.g. production)"
+    )
+    parser.add_argument("--out", type=Path, help=f"artifact folder (default: {DEFAULT_RUNS}/NAME)")
+    parser.add_argument("--check", action="store_true", help="validate the spec and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Validate the spec, run the job, print what it produced."""
+    spec = load_spec(args.spec)
+    if args.check:
+        print(f"{args.spec}: valid ({spec.name}, {spec.task}, recipe {spec.recipe.name})")
+        return 0
+    alias = names.alias_name(args.alias) if args.alias else None
+    if alias and not args.publish:
+        print("note: --alias only takes effect with --publish")
+    from training.job import run_job  # torch loads here, not at CLI start
+
+    registry = Registry(open_store(args.store))
+    result = run_job(
+        spec,
+        registry,
+        args.out or DEFAULT_RUNS / spec.name,
+        spec_dir=args.spec.resolve().parent,
+        publish_model=args.publish,
+        alias=alias,
+        progress=False if args.no_progress else None,
+    )
+    for line in summary_lines(spec, result.manifest, result.timings):
+        print(line)
+    ref = f"{result.manifest.name}:{result.manifest.version}"
+    if result.published:
+        print(f"published {ref} to {registry.store.uri}")
+        if result.alias:
+            print(f"{result.manifest.name}@{result.alias} -> {result.manifest.version}")
+    else:
+        print(f"not published (dry run): artifacts in {result.model_path.parent}; add --publish")
+    return 0
+
+
+def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
+    """A few lines: held-out metrics, parity, quantization, time."""
+    test = manifest.metrics["test"]
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in test.items() if isinstance(v, float))
+    parity = manifest.extras["parity"]
+    quant = manifest.extras["quantization"]
+    lines = [
+        f"{spec.name}: test {shown} ({test['rows']} rows)",
+        f"  parity: max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows "
+        f"(tolerance {parity['tolerance']:g})",
+    ]
+    if quant.get("enabled") and "error" not in quant:
+        verdict = "kept" if quant["kept"] else "rejected"
+        lines.append(
+            f"  int8: {verdict}, {quant['metric']} drop {quant['drop_points']:+.2f} points, "
+            f"{quant['float_bytes']} -> {quant['int8_bytes']} bytes"
+        )
+    lines.append(
+        f"  device {manifest.training['device']}, {manifest.training['epochs_run']} epochs, "
+        f"{manifest.training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"
+    )
+    return lines

@@ -1,0 +1,201 @@
+"""Reading a job's data: local or `s3://` CSV, NPZ and Parquet, bundled and generated sets.
+
+`dataset.path` forms: `bundled:digits.npz` (shipped in training/data), `generated:waveforms`
+(see training.generated), `s3://bucket/key.csv`, or a local path (relative to the working
+directory, else to the spec file). Every problem is a `DataError` that names the column/key
+and row, raised before any training starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from functions.runtime.errors import AiaasError
+from training.errors import DataError
+from training.generated import generate
+from training.spec import DatasetSpec
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+NPZ_FEATURES, NPZ_TARGET = "x", "y"
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Features and target as read, before splits: x is float32 (or str objects for text)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    target_name: str
+    source: str
+
+
+def load_raw(spec: DatasetSpec, kind: str, spec_dir: Path | None = None) -> RawData:
+    """Read the data set `spec` names; `kind` is the recipe's input kind (text reads strings)."""
+    if spec.path.startswith("generated:"):
+        x, y = generate(spec.path.removeprefix("generated:"))
+        return RawData(x, y, _array_names(x), "y", spec.path)
+    with _local_copy(spec.path, spec_dir) as path:
+        fmt = spec.format if spec.format != "auto" else _format_of(path)
+        if fmt == "npz":
+            return _from_npz(path, spec)
+        columns = _read_csv(path) if fmt == "csv" else _read_parquet(path)
+        return _from_columns(columns, spec, kind, spec.path)
+
+
+def _format_of(path: Path) -> str:
+    formats = {".csv": "csv", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet"}
+    if path.suffix.lower() not in formats:
+        raise DataError(
+            f"cannot tell the format of {path.name}; set dataset.format to csv, npz or parquet"
+        )
+    return formats[path.suffix.lower()]
+
+
+@contextlib.contextmanager
+def _local_copy(path: str, spec_dir: Path | None) -> Iterator[Path]:
+    if path.startswith("s3://"):
+        with tempfile.TemporaryDirectory(prefix="aiaas-data-") as tmp:
+            yield _download(path, Path(tmp))
+        return
+    if path.startswith("bundled:"):
+        local = BUNDLED_DIR / path.removeprefix("bundled:")
+        if not local.is_file() or ".." in path:
+            available = sorted(p.name for p in BUNDLED_DIR.iterdir() if p.is_file())
+            raise DataError(f"no bundled data set {path!r}; bundled: {available}")
+        yield local
+        return
+    candidates = [Path(path)] + ([spec_dir / path] if spec_dir else [])
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise DataError(f"data set file {path} not found")
+    yield found
+
+
+def _download(uri: str, tmp: Path) -> Path:
+    from functions.runtime.store import S3Store
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise DataError(f"data set URI {uri!r} must be s3://bucket/key")
+    dest = tmp / Path(key).name
+    try:
+        S3Store(bucket).download_file(key, dest)
+    except AiaasError as exc:
+        raise DataError(f"cannot read data set {uri}: {exc.message}") from exc
+    return dest
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise DataError(f"{path.name} is empty; it needs a header row and data rows")
+        rows = list(reader)
+    for number, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path.name} line {number} has {len(row)} fields; the header has {len(header)}"
+            )
+    if not rows:
+        raise DataError(f"{path.name} has a header but no data rows")
+    table = np.array(rows, dtype=object).reshape(len(rows), len(header))
+    return {name: table[:, i] for i, name in enumerate(header)}
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"reading {path.name} needs pyarrow: pip install 'aiaas[parquet]'"
+        ) from None
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
+    x_key, y_key = (spec.features or (NPZ_FEATURES,))[0], spec.target or NPZ_TARGET
+    with np.load(path, allow_pickle=False) as data:
+        for key in (x_key, y_key):
+            if key not in data.files:
+                raise DataError(f"{path.name} has no array {key!r}; arrays are {data.files}")
+        x, y = data[x_key], data[y_key]
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"{path.name} array {x_key!r} must be numeric; it is {x.dtype}")
+    if len(x) != len(y) or y.ndim != 1:
+        raise DataError(
+            f"{path.name}: {y_key!r} must be 1-D with one value per row of {x_key!r} "
+            f"(shapes {list(x.shape)} and {list(y.shape)})"
+        )
+    x = x.astype(np.float32)
+    _check_finite(x, x_key, path.name)
+    return RawData(x, y, _array_names(x, x_key), y_key, spec.path)
+
+
+def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
+    width = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    return tuple(f"{key}{i}" for i in range(width))
+
+
+def _from_columns(
+    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str
+) -> RawData:
+    target = spec.target
+    if target is None:
+        raise DataError(f"set dataset.target to the label column; columns are {list(columns)}")
+    if kind == "text" and spec.text_column is not None:
+        inputs: tuple[str, ...] = (spec.text_column,)
+    else:
+        inputs = spec.features or tuple(name for name in columns if name != target)
+    for name in (*inputs, target):
+        if name not in columns:
+            raise DataError(
+                f"data set {source} has no column {name!r}; columns are {list(columns)}"
+            )
+    if kind == "text":
+        x = _text_column(columns[inputs[0]], inputs[0])
+    else:
+        x = np.stack([numeric_column(columns[n], n) for n in inputs], axis=1).astype(np.float32)
+    return RawData(x, columns[target], inputs, target, source)
+
+
+def numeric_column(values: np.ndarray, name: str) -> np.ndarray:
+    """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row."""
+    if values.dtype.kind in "iuf":
+        out = values.astype(np.float64)
+    else:
+        out = np.empty(len(values), dtype=np.float64)
+        for row, cell in enumerate(values):
+            try:
+                out[row] = float(cell)
+            except (TypeError, ValueError):
+                if cell is None or str(cell).strip() == "":
+                    raise DataError(f"column {name!r} has a missing value at row {row}") from None
+                raise DataError(
+                    f"column {name!r} has a non-numeric value {str(cell)[:40]!r} at row {row}"
+                ) from None
+    _check_finite(out, name, "column")
+    return out
+
+
+def _check_finite(values: np.ndarray, name: str, where: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(f"{where} {name!r} has a NaN or infinite value at row {row}")
+
+
+def _text_column(values: np.ndarray, name: str) -> np.ndarray:
+    for row, cell in enumerate(values):
+        if not isinstance(cell, str) or not cell.strip():
+            raise DataError(f"text column {name!r} has an empty or non-text value at row {row}")
+    return values.astype(object)

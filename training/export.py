@@ -1,0 +1,155 @@
+"""ONNX export with a dynamic batch axis, a torch-vs-onnxruntime parity check, and int8.
+
+Parity is a hard gate: if onnxruntime's outputs differ from torch's by more than the
+tolerance (1e-4 by default) on held-out rows, the job fails and nothing is published.
+Dynamic int8 quantization is kept only when the primary metric drops by at most the allowed
+number of points; both outcomes are recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from training.errors import ExportError
+from training.metrics import PRIMARY, score
+from training.prepare import PreparedData
+from training.spec import ExportSpec
+
+log = logging.getLogger("aiaas.training")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Graph input and output names, and the input's element type and per-row shape."""
+
+    input_name: str
+    output_name: str
+    input_dtype: str
+    row_shape: tuple[int, ...]
+    dynamic_length: bool
+
+
+def signature_for(data: PreparedData) -> Signature:
+    """`tokens` int64 [-1, -1] for text; else `x` float32 [-1, *row]."""
+    output = "logits" if data.labels else "prediction"
+    if data.vocabulary is not None:
+        return Signature("tokens", output, "int64", (-1,), True)
+    return Signature("x", output, "float32", data.row_shape, False)
+
+
+def export_onnx(model: nn.Module, data: PreparedData, spec: ExportSpec, path: Path) -> Path:
+    """Write `model` to `path` as ONNX with a dynamic batch (and token length) axis."""
+    sig = signature_for(data)
+    model = model.cpu().eval()
+    example = torch.from_numpy(data.train.x[:2])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _quiet():
+            if spec.exporter == "dynamo":
+                axes = {0: torch.export.Dim("batch")}
+                if sig.dynamic_length:
+                    axes[1] = torch.export.Dim("length")
+                program = torch.onnx.export(
+                    model, (example,), input_names=[sig.input_name], output_names=[sig.output_name],
+                    opset_version=spec.opset, dynamo=True, dynamic_shapes=(axes,), verbose=False,
+                )  # fmt: skip
+                assert program is not None
+                program.save(str(path))
+            else:
+                names = {0: "batch", 1: "length"} if sig.dynamic_length else {0: "batch"}
+                torch.onnx.export(
+                    model, (example,), str(path), input_names=[sig.input_name],
+                    output_names=[sig.output_name], opset_version=spec.opset, dynamo=False,
+                    dynamic_axes={sig.input_name: names, sig.output_name: {0: "batch"}},
+                )  # fmt: skip
+    except Exception as exc:  # the exporters raise many unrelated types
+        raise ExportError(f"ONNX export ({spec.exporter}) failed: {exc}") from exc
+    return path
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    # The exporters and the quantizer print progress, deprecation and "consider pre-processing"
+    # chatter through print, warnings and logging; a job's output stays readable.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: Path | ort.InferenceSession, x: np.ndarray) -> np.ndarray:
+    """The ONNX model's single output for `x`."""
+    sess = session(path) if isinstance(path, Path) else path
+    name = sess.get_inputs()[0].name
+    return np.asarray(sess.run(None, {name: x})[0])
+
+
+def check_parity(model: nn.Module, path: Path, x: np.ndarray, spec: ExportSpec) -> dict[str, Any]:
+    """Compare torch and onnxruntime on `x` (held-out rows); ExportError beyond tolerance."""
+    rows = x[: spec.parity_rows]
+    with torch.inference_mode():
+        expected = model.cpu().eval()(torch.from_numpy(rows)).numpy()
+    got = run_onnx(path, rows)
+    if got.shape != expected.shape:
+        raise ExportError(f"ONNX output shape {list(got.shape)} != torch {list(expected.shape)}")
+    diff = float(np.abs(got.astype(np.float64) - expected).max())
+    parity = {"max_abs_diff": diff, "rows": len(rows), "tolerance": spec.parity_tolerance}
+    if not diff <= spec.parity_tolerance:  # `not <=` also catches NaN
+        raise ExportError(
+            f"onnxruntime differs from torch by {diff:.3g} on {len(rows)} held-out rows "
+            f"(tolerance {spec.parity_tolerance:g}); not publishing"
+        )
+    return parity
+
+
+def quantization_gate(
+    path: Path, data: PreparedData, spec: ExportSpec, out: Path
+) -> tuple[Path, dict[str, Any]]:
+    """Try dynamic int8; return the file to publish and the record of the decision."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    metric = PRIMARY[data.task]
+    classes = len(data.labels)
+    float_score = score(data.task, data.test.y, run_onnx(path, data.test.x), classes)[metric]
+    try:
+        with _quiet():
+            quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+        int8_score = score(data.task, data.test.y, run_onnx(out, data.test.x), classes)[metric]
+    except Exception as exc:  # onnxruntime's quantizer raises untyped errors
+        log.warning("int8 quantization failed, keeping float32: %s", exc)
+        return path, {"enabled": True, "kept": False, "error": str(exc)[:300]}
+    drop = (float_score - int8_score) * 100
+    kept = drop <= spec.max_metric_drop
+    record = {
+        "enabled": True,
+        "kept": kept,
+        "metric": metric,
+        "float_metric": float_score,
+        "int8_metric": int8_score,
+        "drop_points": round(drop, 4),
+        "max_drop_points": spec.max_metric_drop,
+        "float_bytes": path.stat().st_size,
+        "int8_bytes": out.stat().st_size,
+    }
+    return (out if kept else path), record

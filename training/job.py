@@ -1,0 +1,153 @@
+"""One training job end to end: spec -> data -> train -> ONNX -> parity -> [int8] -> card -> publish.
+
+The same function runs behind `aiaas train`, `python -m training` (the GPU container's
+entrypoint) and the tests. Data problems fail before training; a parity failure fails before
+anything is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry
+from training import card
+from training.datasets import load_raw
+from training.device import cpu_threads, resolve_device
+from training.export import (
+    check_parity,
+    export_onnx,
+    quantization_gate,
+    run_onnx,
+    signature_for,
+)
+from training.metrics import score
+from training.prepare import PreparedData, prepare
+from training.publish import build_manifest, publish, training_record
+from training.recipes import CATALOG
+from training.recipes.build import build_model
+from training.spec import JobSpec
+from training.trainer import Trainer, TrainResult
+
+log = logging.getLogger("aiaas.training")
+
+
+@dataclass
+class JobResult:
+    """What a job produced; `published` is False for a dry run (`aiaas train` without --publish)."""
+
+    manifest: ModelManifest
+    model_path: Path
+    extra_files: dict[str, Path]
+    published: bool
+    alias: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_job(
+    spec: JobSpec,
+    registry: Registry,
+    out_dir: Path,
+    *,
+    spec_dir: Path | None = None,
+    publish_model: bool = False,
+    alias: str | None = None,
+    progress: bool | None = None,
+) -> JobResult:
+    """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    kind = CATALOG[spec.recipe.name].kind
+    raw = load_raw(spec.dataset, kind, spec_dir)
+    data = prepare(raw, spec, kind)
+    timings["data_s"] = time.perf_counter() - started
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    (out_dir / "card").mkdir(parents=True)
+
+    model = build_model(spec, data)
+    threads = cpu_threads(spec.cpu_threads, sum(p.numel() for p in model.parameters()))
+    device = resolve_device(spec.device, threads)
+    trainer = Trainer(spec, data, device, progress=progress, checkpoint_dir=out_dir)
+    mark = time.perf_counter()
+    result = trainer.fit(model)
+    timings["train_s"] = time.perf_counter() - mark
+    _, validation = trainer.evaluate(result.model, data.validation)
+
+    mark = time.perf_counter()
+    float_path = export_onnx(result.model, data, spec.export, out_dir / "model.float32.onnx")
+    parity = check_parity(result.model, float_path, data.test.x, spec.export)
+    timings["export_s"] = time.perf_counter() - mark
+    model_path, quantization = float_path, {"enabled": False}
+    if spec.export.quantize:
+        model_path, quantization = quantization_gate(
+            float_path, data, spec.export, out_dir / "model.int8.onnx"
+        )
+    # Test metrics are those of the file that will be served, scored by onnxruntime.
+    test_outputs = run_onnx(model_path, data.test.x)
+    test = score(spec.task, data.test.y, test_outputs, len(data.labels))
+
+    version = spec.version or registry.next_version(spec.name)
+    facts: dict[str, Any] = {
+        "metrics": {"test": test, "validation": validation},
+        "training": training_record(spec, result),
+        "parity": parity,
+        "quantization": quantization,
+        "feature_names": raw.feature_names,
+    }
+    manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
+    extra_files = _card_files(manifest, data, result, test_outputs, out_dir)
+    if data.vocabulary is not None:
+        extra_files["vocab.json"] = out_dir / "vocab.json"
+        extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
+    (out_dir / "manifest.json").write_text(manifest.to_json())
+    alias = alias or spec.alias
+    if publish_model:
+        publish(registry, manifest, model_path, extra_files, alias)
+    timings["total_s"] = time.perf_counter() - started
+    return JobResult(
+        manifest, model_path, extra_files, publish_model, alias if publish_model else None, timings
+    )
+
+
+def _card_files(
+    manifest: ModelManifest,
+    data: PreparedData,
+    result: TrainResult,
+    test_outputs: np.ndarray,
+    out_dir: Path,
+) -> dict[str, Path]:
+    folder = out_dir / "card"
+    plots = {"Loss curves": card.loss_plot(result.history, result.monitor, folder / "loss.png")}
+    if data.labels:
+        matrix = manifest.metrics["test"]["confusion_matrix"]
+        plots["Confusion matrix"] = card.confusion_plot(
+            matrix, data.labels, folder / "confusion.png"
+        )
+    else:
+        plots["Residuals"] = card.residual_plot(data.test.y, test_outputs, folder / "residuals.png")
+    facts = manifest.to_dict()
+    facts.update(
+        inputs=[f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs],
+        outputs=[f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.outputs],
+        opset=manifest.file.opset,
+        size=manifest.file.size,
+        parity=manifest.extras["parity"],
+        quantization=manifest.extras["quantization"],
+        metrics={
+            k: {m: v for m, v in vals.items() if m != "rows"}
+            for k, vals in manifest.metrics.items()
+        },
+    )
+    card_md = card.write_card(folder / "card.md", facts, {t: p.name for t, p in plots.items()})
+    files = {"card/card.md": card_md}
+    files.update({f"card/{p.name}": p for p in plots.values()})
+    return files

@@ -1,0 +1,72 @@
+"""Held-out metrics in numpy: the same code scores torch outputs and onnxruntime outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# The metric quantization is gated on, per task; both are reported in points (x 100).
+PRIMARY = {"classification": "accuracy", "regression": "r2"}
+# True when a larger value is better.
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "f1": True,
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+    "loss": False,
+}
+
+
+def classification_metrics(y_true: np.ndarray, logits: np.ndarray, classes: int) -> dict[str, Any]:
+    """Accuracy, macro F1 and the confusion matrix (rows: true class, columns: predicted)."""
+    predicted = np.asarray(logits).argmax(axis=1)
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y_true, predicted), 1)
+    hits = np.diag(confusion).astype(np.float64)
+    precision = np.divide(
+        hits, confusion.sum(axis=0), out=np.zeros(classes), where=confusion.sum(axis=0) > 0
+    )
+    recall = np.divide(
+        hits, confusion.sum(axis=1), out=np.zeros(classes), where=confusion.sum(axis=1) > 0
+    )
+    denominator = precision + recall
+    f1 = np.divide(
+        2 * precision * recall, denominator, out=np.zeros(classes), where=denominator > 0
+    )
+    return {
+        "accuracy": float(hits.sum() / max(len(y_true), 1)),
+        "f1": float(f1.mean()),
+        "rows": len(y_true),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """RMSE, MAE and R2 in target units."""
+    y = np.asarray(y_true, dtype=np.float64)
+    error = np.asarray(predicted, dtype=np.float64).reshape(-1) - y
+    total = float(((y - y.mean()) ** 2).sum())
+    return {
+        "rmse": float(np.sqrt((error**2).mean())),
+        "mae": float(np.abs(error).mean()),
+        "r2": 1.0 - float((error**2).sum()) / total if total > 0 else 0.0,
+        "rows": len(y),
+    }
+
+
+def score(task: str, y_true: np.ndarray, outputs: np.ndarray, classes: int) -> dict[str, Any]:
+    """The task's metrics for model `outputs` (logits or predictions)."""
+    if task == "classification":
+        return classification_metrics(y_true, outputs, classes)
+    return regression_metrics(y_true, outputs)
+
+
+def improved(metric: str, value: float, best: float | None, min_delta: float) -> bool:
+    """Whether `value` beats `best` by more than `min_delta` in the metric's direction."""
+    if best is None:
+        return True
+    if HIGHER_IS_BETTER.get(metric, False):
+        return value > best + min_delta
+    return value < best - min_delta

@@ -1,0 +1,204 @@
+"""From raw data to training-ready splits: checks, label encoding, deterministic splits, stats.
+
+Everything the manifest later needs for drift checks (fingerprint, per-feature statistics,
+class balance) is computed here, once, from the same arrays the model trains on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from training.datasets import RawData
+from training.errors import DataError
+from training.spec import JobSpec
+from training.text import Vocabulary, build_vocabulary
+
+# Per-row rank each recipe kind needs: tabular [F], image [C, H, W], sequence [T, F].
+ROW_RANK = {"tabular": 1, "image": 3, "sequence": 2}
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Train/validation/test splits plus what the manifest says about the data."""
+
+    task: str
+    train: Split
+    validation: Split
+    test: Split
+    row_shape: tuple[int, ...]
+    labels: tuple[str, ...] = ()
+    vocabulary: Vocabulary | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
+    """Check, encode and split `raw` for `spec`; DataError on anything training cannot use."""
+    if len(raw.y) < 10:
+        raise DataError(f"data set {raw.source} has {len(raw.y)} rows; at least 10 are needed")
+    labels, y = _encode_target(raw, spec.task)
+    train_idx, val_idx, test_idx = split_indices(len(y), y if labels else None, spec)
+    vocabulary = None
+    if kind == "text":
+        params = spec.recipe.params
+        vocabulary = build_vocabulary(
+            raw.x[train_idx], min_count=params["min_count"], max_length=params["max_length"]
+        )
+        x = vocabulary.encode(list(raw.x), length=params["max_length"])
+    else:
+        x = _shape_rows(raw, spec, kind)
+    data = PreparedData(
+        task=spec.task,
+        train=Split(x[train_idx], y[train_idx]),
+        validation=Split(x[val_idx], y[val_idx]),
+        test=Split(x[test_idx], y[test_idx]),
+        row_shape=tuple(x.shape[1:]),
+        labels=labels,
+        vocabulary=vocabulary,
+    )
+    data.summary.update(_summary(raw, x, y, labels, (train_idx, val_idx, test_idx)))
+    return data
+
+
+def _encode_target(raw: RawData, task: str) -> tuple[tuple[str, ...], np.ndarray]:
+    from training.datasets import numeric_column
+
+    if task == "regression":
+        return (), numeric_column(raw.y, raw.target_name).astype(np.float32)
+    values = np.array([str(v).strip() for v in raw.y], dtype=object)
+    empty = np.flatnonzero(values == "")
+    if empty.size:
+        raise DataError(f"target {raw.target_name!r} has a missing label at row {empty[0]}")
+    unique = sorted(set(values.tolist()), key=_label_order)
+    if len(unique) < 2:
+        raise DataError(
+            f"target {raw.target_name!r} has a single class {unique[0]!r}; "
+            "classification needs at least 2"
+        )
+    index = {label: i for i, label in enumerate(unique)}
+    return tuple(unique), np.array([index[v] for v in values], dtype=np.int64)
+
+
+def _label_order(label: str) -> tuple[int, float, str]:
+    # "2" < "10" for integer class ids; names sort alphabetically after numbers.
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def split_indices(
+    rows: int, classes: np.ndarray | None, spec: JobSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic train/validation/test row indices; stratified by class when given."""
+    rng = np.random.default_rng(spec.seed)
+    if classes is None:
+        groups = [np.arange(rows)]
+    else:
+        groups = [np.flatnonzero(classes == c) for c in np.unique(classes)]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for group in groups:
+        shuffled = rng.permutation(group)
+        n_val = round(len(group) * spec.validation_split)
+        n_test = round(len(group) * spec.test_split)
+        cuts = [len(group) - n_val - n_test, len(group) - n_test]
+        for part, chunk in zip(parts, np.split(shuffled, cuts), strict=True):
+            part.append(chunk)
+    train, val, test = (np.sort(np.concatenate(p)) for p in parts)
+    for name, idx in (("training", train), ("validation", val), ("test", test)):
+        if len(idx) == 0:
+            raise DataError(f"the {name} split is empty; use more rows or a larger split fraction")
+    return train, val, test
+
+
+def _shape_rows(raw: RawData, spec: JobSpec, kind: str) -> np.ndarray:
+    x = raw.x
+    shape = spec.dataset.input_shape
+    if shape is not None:
+        width = int(np.prod(x.shape[1:]))
+        if int(np.prod(shape)) != width:
+            raise DataError(
+                f"dataset.input_shape {list(shape)} holds {int(np.prod(shape))} values; "
+                f"each row of {raw.source} has {width}"
+            )
+        x = x.reshape(len(x), *shape)
+    if x.ndim - 1 != ROW_RANK[kind]:
+        want = {
+            "tabular": "[features]",
+            "image": "[channels, height, width]",
+            "sequence": "[steps, features]",
+        }[kind]
+        raise DataError(
+            f"recipe {spec.recipe.name!r} needs rows shaped {want}; rows of {raw.source} are "
+            f"{list(x.shape[1:])} (set dataset.input_shape)"
+        )
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """sha256 of the encoded arrays (shape, dtype and bytes): equal data, equal fingerprint."""
+    digest = hashlib.sha256()
+    for array in (x, y):
+        digest.update(f"{array.dtype.str}{list(array.shape)}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _summary(
+    raw: RawData,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: tuple[str, ...],
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    train = x[splits[0]]
+    summary: dict[str, Any] = {
+        "source": raw.source,
+        "fingerprint": fingerprint(x, y),
+        "rows": len(y),
+        "splits": {
+            name: len(idx)
+            for name, idx in zip(("train", "validation", "test"), splits, strict=True)
+        },
+        "feature_stats": _feature_stats(train, raw.feature_names)
+        if x.dtype.kind == "f"
+        else _token_stats(train),
+    }
+    if labels:
+        counts = np.bincount(y, minlength=len(labels))
+        summary["class_balance"] = {
+            label: round(float(c) / len(y), 4) for label, c in zip(labels, counts, strict=True)
+        }
+    else:
+        summary["target_stats"] = _stats(y.astype(np.float64))
+    return summary
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
+def _feature_stats(train: np.ndarray, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Per input position statistics of the training split (what the model saw)."""
+    flat = train.reshape(len(train), -1).astype(np.float64)
+    return {name: _stats(flat[:, i]) for i, name in enumerate(names)}
+
+
+def _token_stats(train: np.ndarray) -> dict[str, dict[str, float]]:
+    lengths = (train != 0).sum(axis=1).astype(np.float64)
+    unknown = float((train == 1).sum()) / max(float(lengths.sum()), 1.0)
+    return {"tokens_per_text": _stats(lengths), "unknown_token_rate": {"mean": unknown}}

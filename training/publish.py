@@ -1,0 +1,112 @@
+"""Building the manifest for a trained model and publishing it (and its card) to the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from functions.runtime.introspect import read_signature
+from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec
+from functions.runtime.registry import Registry
+from training.export import Signature
+from training.prepare import PreparedData
+from training.spec import JobSpec
+from training.text import PAD_ID
+from training.trainer import TrainResult
+
+
+def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
+    """The validated spec plus how the run went: what the manifest's `training` holds."""
+    return {
+        **spec.to_dict(),
+        "device": result.device.description,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "monitor": result.monitor,
+        "seconds_per_epoch": round(result.seconds_per_epoch, 4),
+        "history": {
+            "train_loss": [round(r.train_loss, 6) for r in result.history],
+            "val_loss": [round(r.val_loss, 6) for r in result.history],
+            f"val_{result.monitor}": [round(r.val_metric, 6) for r in result.history],
+        },
+    }
+
+
+def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]) -> str:
+    if data.vocabulary is not None:
+        return (
+            f"token ids from vocab.json, right-padded with {PAD_ID}; "
+            f"ids past position {data.vocabulary.max_length} are ignored"
+        )
+    if len(data.row_shape) == 1 and len(feature_names) == data.row_shape[0] <= 32:
+        return "raw features in this order: " + ", ".join(feature_names)
+    return f"raw values, each row shaped {list(data.row_shape)}"
+
+
+def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dict[str, Any]:
+    """What a client must do before calling: tokenize text, or nothing (scaling is in-graph)."""
+    if data.vocabulary is not None:
+        info = data.vocabulary.to_json()
+        del info["tokens"]
+        return {**info, "vocab_file": "vocab.json", "vocab_size": len(data.vocabulary.tokens)}
+    return {"standardization": "inside the model graph", "feature_names": list(feature_names)}
+
+
+def build_manifest(
+    spec: JobSpec,
+    version: str,
+    data: PreparedData,
+    model_path: Path,
+    sig: Signature,
+    facts: Mapping[str, Any],
+) -> ModelManifest:
+    """The manifest for `model_path`; `facts` holds metrics, training, parity and quantization."""
+    graph = read_signature(model_path)
+    description = _describe(sig, data, tuple(facts["feature_names"]))
+    inputs = tuple(
+        dataclasses.replace(s, finite=s.dtype.startswith("float"), description=description)
+        for s in graph.inputs
+    )
+    outputs = tuple(_output(s, data) for s in graph.outputs)
+    return ModelManifest(
+        name=spec.name,
+        version=version,
+        task=spec.task,
+        inputs=inputs,
+        outputs=outputs,
+        file=dataclasses.replace(graph.file, producer=f"pytorch {torch.__version__}"),
+        labels=data.labels,
+        postprocessing=Postprocessing("logits", "softmax") if data.labels else None,
+        preprocessing=preprocessing_for(data, tuple(facts["feature_names"])),
+        metrics=dict(facts["metrics"]),
+        training=dict(facts["training"]),
+        dataset=dict(data.summary),
+        description=spec.description,
+        extras={"parity": dict(facts["parity"]), "quantization": dict(facts["quantization"])},
+    )
+
+
+def _output(spec: TensorSpec, data: PreparedData) -> TensorSpec:
+    text = (
+        "class scores (pre-softmax), one per label" if data.labels else "prediction in target units"
+    )
+    return dataclasses.replace(spec, description=text)
+
+
+def publish(
+    registry: Registry,
+    manifest: ModelManifest,
+    model_path: Path,
+    extra_files: Mapping[str, Path],
+    alias: str | None,
+) -> dict[str, Any] | None:
+    """Publish the version (card and vocabulary beside it) and point `alias` at it."""
+    registry.publish(manifest, model_path, extra_files=extra_files)
+    if alias:
+        return registry.set_alias(manifest.name, alias, manifest.version)
+    return None

@@ -1,0 +1,259 @@
+"""The training job spec (YAML or JSON): what to train, on what data, how, and where it goes.
+
+`load_spec(path)` returns a validated, frozen `JobSpec` with every default filled in; any
+problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manifest records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from functions.runtime import names
+from functions.runtime.errors import InvalidName
+from training.errors import SpecError
+from training.recipes import CATALOG
+from training.spec_fields import Fields
+
+TASKS = ("classification", "regression")
+FORMATS = ("auto", "csv", "npz", "parquet")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("constant", "cosine", "step", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+EXPORTERS = ("dynamo", "torchscript")
+# Metrics early stopping may watch, per task; "loss" is the validation loss.
+MONITORS = {
+    "classification": ("accuracy", "f1", "loss"),
+    "regression": ("r2", "rmse", "mae", "loss"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    path: str
+    format: str = "auto"
+    target: str | None = None
+    features: tuple[str, ...] | None = None
+    text_column: str | None = None
+    input_shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str = "constant"
+    step_size: int = 10
+    gamma: float = 0.5
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    patience: int
+    monitor: str
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    opset: int = 18
+    exporter: str = "dynamo"
+    parity_tolerance: float = 1e-4
+    parity_rows: int = 256
+    quantize: bool = False
+    # Percentage points of the primary metric (accuracy or R2 x 100) int8 may lose.
+    max_metric_drop: float = 1.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated training job."""
+
+    name: str
+    task: str
+    dataset: DatasetSpec
+    recipe: RecipeSpec
+    description: str = ""
+    version: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    schedule: ScheduleSpec = ScheduleSpec()
+    seed: int = 0
+    validation_split: float = 0.15
+    test_split: float = 0.15
+    early_stopping: EarlyStopping | None = None
+    device: str = "auto"
+    cpu_threads: int = 0
+    export: ExportSpec = ExportSpec()
+    alias: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_spec(path: Path) -> JobSpec:
+    """Read and validate a YAML (or JSON) job spec file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read spec {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SpecError(f"spec {path} is not valid {_kind(path)}: {exc}") from exc
+    return parse_spec(data)
+
+
+def _kind(path: Path) -> str:
+    return "JSON" if Path(path).suffix == ".json" else "YAML"
+
+
+def parse_spec(data: object) -> JobSpec:
+    """Validate a spec already parsed into Python objects."""
+    top = Fields(data)
+    name = _name(top, "name", names.model_name)
+    task = top.choice("task", TASKS)
+    recipe = _recipe(top.section("recipe"), task)
+    spec = JobSpec(
+        name=name,
+        task=task,
+        recipe=recipe,
+        dataset=_dataset(top.section("dataset"), CATALOG[recipe.name].kind),
+        description=top.text("description", ""),
+        version=_name(top, "version", names.version_name, required=False),
+        epochs=top.integer("epochs", 10, minimum=1),
+        batch_size=top.integer("batch_size", 64, minimum=1),
+        learning_rate=top.number("learning_rate", 1e-3, positive=True),
+        optimizer=top.choice("optimizer", OPTIMIZERS, "adamw"),
+        weight_decay=top.number("weight_decay", 0.0, minimum=0.0),
+        schedule=_schedule(top),
+        seed=top.integer("seed", 0, minimum=0),
+        validation_split=top.number("validation_split", 0.15, positive=True, below=1.0),
+        test_split=top.number("test_split", 0.15, positive=True, below=1.0),
+        early_stopping=_early_stopping(top, task),
+        device=top.choice("device", DEVICES, "auto"),
+        cpu_threads=top.integer("cpu_threads", 0, minimum=0),
+        export=_export(top.section("export", {})),
+        alias=_publish_alias(top.section("publish", {})),
+    )
+    top.done()
+    if spec.validation_split + spec.test_split >= 0.9:
+        raise SpecError("spec fields 'validation_split' + 'test_split' must leave >= 10% to train")
+    return spec
+
+
+def _name(top: Fields, key: str, check: Any, *, required: bool = True) -> Any:
+    value = top.text(key) if required else top.text(key, None)
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except InvalidName as exc:
+        raise SpecError(f"spec field '{key}': {exc.message}") from exc
+
+
+def _recipe(fields: Fields, task: str) -> RecipeSpec:
+    name = fields.choice("name", sorted(CATALOG))
+    info = CATALOG[name]
+    if task not in info.tasks:
+        raise SpecError(
+            f"spec field 'recipe.name': {name!r} does not do {task}; it does {list(info.tasks)}"
+        )
+    given = fields.section("params", {})
+    params = {key: _param(given, key, default) for key, default in info.defaults.items()}
+    given.done()
+    fields.done()
+    if name == "transformer" and params["d_model"] % params["heads"]:
+        raise SpecError("spec field 'recipe.params.d_model' must be a multiple of 'heads'")
+    return RecipeSpec(name, params)
+
+
+def _param(fields: Fields, key: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return fields.flag(key, default)
+    if isinstance(default, int):
+        return fields.integer(key, default, minimum=1)
+    if isinstance(default, float):  # float params are rates (dropout) in [0, 1)
+        return fields.number(key, default, minimum=0.0, below=1.0)
+    value = fields.dims(key)
+    return list(value) if value is not None else list(default)
+
+
+def _dataset(fields: Fields, kind: str) -> DatasetSpec:
+    spec = DatasetSpec(
+        path=fields.text("path"),
+        format=fields.choice("format", FORMATS, "auto"),
+        target=fields.text("target", None),
+        features=fields.strings("features"),
+        text_column=fields.text("text_column", None),
+        input_shape=fields.dims("input_shape"),
+    )
+    fields.done()
+    if kind == "text" and spec.text_column is None:
+        raise SpecError("spec field 'dataset.text_column' is required by text recipes")
+    if kind != "text" and spec.text_column is not None:
+        raise SpecError("spec field 'dataset.text_column' is only for text recipes (transformer)")
+    return spec
+
+
+def _schedule(top: Fields) -> ScheduleSpec:
+    raw = top.raw("schedule", "constant")
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    fields = Fields(raw, "schedule")
+    spec = ScheduleSpec(
+        name=fields.choice("name", SCHEDULES),
+        step_size=fields.integer("step_size", 10, minimum=1),
+        gamma=fields.number("gamma", 0.5, positive=True),
+    )
+    fields.done()
+    return spec
+
+
+def _early_stopping(top: Fields, task: str) -> EarlyStopping | None:
+    raw = top.raw("early_stopping", False)
+    if raw is False:
+        return None
+    fields = Fields(raw, "early_stopping")
+    spec = EarlyStopping(
+        patience=fields.integer("patience", 5, minimum=1),
+        monitor=fields.choice("monitor", MONITORS[task], MONITORS[task][0]),
+        min_delta=fields.number("min_delta", 0.0, minimum=0.0),
+    )
+    fields.done()
+    return spec
+
+
+def _export(fields: Fields) -> ExportSpec:
+    spec = ExportSpec(
+        opset=fields.integer("opset", 18, minimum=13),
+        exporter=fields.choice("exporter", EXPORTERS, "dynamo"),
+        parity_tolerance=fields.number("parity_tolerance", 1e-4, positive=True),
+        parity_rows=fields.integer("parity_rows", 256, minimum=1),
+        quantize=fields.flag("quantize", False),
+        max_metric_drop=fields.number("max_metric_drop", 1.0, minimum=0.0),
+    )
+    fields.done()
+    return spec
+
+
+def _publish_alias(fields: Fields) -> str | None:
+    alias = fields.text("alias", None)
+    fields.done()
+    if alias is None:
+        return None
+    try:
+        return names.alias_name(alias)
+    except InvalidName as exc:
+        raise SpecError(f"spec field 'publish.alias': {exc.message}") from exc

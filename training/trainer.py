@@ -1,0 +1,271 @@
+"""The training loop: seeded batches, AMP and pinned memory on CUDA, early stopping, best weights.
+
+The loop is deliberately as lean as a hand-written one (bench/train_throughput.py holds it to
+>= 0.95x): whole data sets live in tensors, batches are index gathers, and the loss is only
+synchronised with the host once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.device import DeviceSetup, seed_everything
+from training.errors import TrainingError
+from training.metrics import PRIMARY, improved, score
+from training.prepare import PreparedData, Split
+from training.spec import JobSpec
+
+EVAL_BATCH = 4096
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_metric: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best weights, on the CPU, in eval mode) and how training went."""
+
+    model: nn.Module
+    history: list[EpochRecord]
+    best_epoch: int
+    monitor: str
+    stopped_early: bool
+    device: DeviceSetup
+    checkpoint: Path | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return sum(r.seconds for r in self.history) / max(len(self.history), 1)
+
+
+class Trainer:
+    """Fits one model to prepared data as the spec says."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        data: PreparedData,
+        device: DeviceSetup,
+        *,
+        progress: bool | None = None,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        self.spec, self.data, self.setup = spec, data, device
+        self.progress = progress
+        self.checkpoint = checkpoint_dir / "best.npz" if checkpoint_dir else None
+        self.classes = len(data.labels)
+        # Regression loss is MSE in units of the target's variance: scale-free, like R2.
+        y = data.train.y.astype(np.float64)
+        self.loss_scale = 1.0 if self.classes else 1.0 / max(float(y.var()), 1e-12)
+        stop = spec.early_stopping
+        self.monitor = stop.monitor if stop else PRIMARY[spec.task]
+
+    def fit(self, model: nn.Module) -> TrainResult:
+        """Train for `spec.epochs` (or until early stopping) and restore the best weights."""
+        generator = seed_everything(self.spec.seed)
+        dev = self.setup.device
+        model = model.to(dev)
+        x, y = self._tensors(self.data.train)
+        optimizer = self._optimizer(model)
+        steps = math.ceil(len(x) / self.spec.batch_size)
+        scheduler = self._scheduler(optimizer, steps)
+        scaler = torch.amp.GradScaler("cuda") if self.setup.amp else None
+        history: list[EpochRecord] = []
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        bar = tqdm(
+            range(1, self.spec.epochs + 1),
+            desc=self.spec.name,
+            unit="epoch",
+            disable=None if self.progress is None else not self.progress,
+        )
+        for epoch in bar:
+            started = time.perf_counter()
+            order = torch.randperm(len(x), generator=generator)
+            train_loss = self._train_epoch(model, x, y, order, optimizer, scheduler, scaler)
+            val_loss, metrics = self.evaluate(model, self.data.validation)
+            value = val_loss if self.monitor == "loss" else float(metrics[self.monitor])
+            record = EpochRecord(
+                epoch,
+                train_loss,
+                val_loss,
+                value,
+                optimizer.param_groups[0]["lr"],
+                time.perf_counter() - started,
+            )
+            history.append(record)
+            shown = {"loss": record.train_loss, "val_loss": val_loss, f"val_{self.monitor}": value}
+            bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+            if best is None or improved(self.monitor, value, best[0], self._min_delta()):
+                best = (
+                    value,
+                    epoch,
+                    {k: v.detach().clone() for k, v in model.state_dict().items()},
+                )
+                self._save_checkpoint(best[2])
+            elif self.spec.early_stopping and epoch - best[1] >= self.spec.early_stopping.patience:
+                break
+        bar.close()
+        assert best is not None
+        model.load_state_dict(best[2])
+        model = model.to("cpu").eval()
+        return TrainResult(
+            model=model,
+            history=history,
+            best_epoch=best[1],
+            monitor=self.monitor,
+            stopped_early=len(history) < self.spec.epochs,
+            device=self.setup,
+            checkpoint=self.checkpoint,
+        )
+
+    def _train_epoch(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        order: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        scaler: torch.amp.GradScaler | None,
+    ) -> float:
+        """One pass over the training rows in `order`; returns the mean training loss."""
+        model.train()
+        total = torch.zeros((), device=self.setup.device)
+        for batch in torch.split(order, self.spec.batch_size):
+            xb, yb = self._batch(x, batch), self._batch(y, batch)
+            with self._autocast():
+                loss = self._loss(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                scaler.step(optimizer)
+                scaler.update()
+            if scheduler is not None:
+                scheduler.step()
+            total += loss.detach() * len(batch)
+        mean = float(total) / len(x)  # the one host sync per epoch
+        if not math.isfinite(mean):
+            raise TrainingError(
+                f"{self.spec.name}: the training loss became {mean}; lower learning_rate "
+                f"(now {self.spec.learning_rate:g}) or check the data's scale"
+            )
+        return mean
+
+    def _min_delta(self) -> float:
+        return self.spec.early_stopping.min_delta if self.spec.early_stopping else 0.0
+
+    def _tensors(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = torch.from_numpy(split.x), torch.from_numpy(split.y)
+        if self.setup.pin_memory:
+            return x.pin_memory(), y.pin_memory()
+        return x, y
+
+    def _batch(self, tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        rows = tensor[index]
+        if self.setup.device.type == "cpu":
+            return rows
+        # Gathered rows are not pinned; pin them so the copy overlaps with compute.
+        return rows.pin_memory().to(self.setup.device, non_blocking=True)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.setup.amp:
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def _loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.classes:
+            return nn.functional.cross_entropy(outputs.float(), target)
+        return nn.functional.mse_loss(outputs.float(), target) * self.loss_scale
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        spec = self.spec
+        kinds: dict[str, Any] = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+        if spec.optimizer == "sgd":
+            return torch.optim.SGD(
+                model.parameters(),
+                lr=spec.learning_rate,
+                momentum=0.9,
+                weight_decay=spec.weight_decay,
+            )
+        optimizer: torch.optim.Optimizer = kinds[spec.optimizer](
+            model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay
+        )
+        return optimizer
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+        schedule, total = self.spec.schedule, steps_per_epoch * self.spec.epochs
+        if schedule.name == "constant":
+            return None  # no per-step call at all: the cheapest schedule is none
+        if schedule.name == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, self.spec.learning_rate, total_steps=total
+            )
+        if schedule.name == "cosine":
+            return torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))
+            )
+        every = schedule.step_size * steps_per_epoch
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: schedule.gamma ** (s // every)
+        )
+
+    def predict(self, model: nn.Module, x: np.ndarray) -> np.ndarray:
+        """Model outputs for `x` as float32 numpy, in eval mode, batched."""
+        model.eval()
+        device = next(model.parameters()).device
+        outputs = []
+        with (
+            torch.inference_mode(),
+            self._autocast() if device.type == "cuda" else contextlib.nullcontext(),
+        ):
+            for start in range(0, len(x), EVAL_BATCH):
+                batch = torch.from_numpy(x[start : start + EVAL_BATCH]).to(device)
+                outputs.append(model(batch).float().cpu().numpy())
+        return np.concatenate(outputs)
+
+    def evaluate(self, model: nn.Module, split: Split) -> tuple[float, dict[str, Any]]:
+        """Loss and metrics of `model` on `split`."""
+        outputs = self.predict(model, split.x)
+        with torch.no_grad():
+            loss = float(self._loss(torch.from_numpy(outputs), torch.from_numpy(split.y)))
+        return loss, score(self.spec.task, split.y, outputs, self.classes)
+
+    def _save_checkpoint(self, state: dict[str, torch.Tensor]) -> None:
+        # npz, not torch.save: no pickle, and numpy can read it back anywhere.
+        if self.checkpoint is not None:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            arrays: dict[str, Any] = {
+                k: v.detach().float().cpu().numpy()
+                for k, v in state.items()
+                if v.is_floating_point()
+            }
+            np.savez(self.checkpoint, **arrays)
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
+    """Load float weights saved by the trainer's best-weights checkpoint into `model`."""
+    with np.load(path, allow_pickle=False) as data:
+        state = {k: torch.from_numpy(data[k]) for k in data.files}
+    model.load_state_dict(state, strict=False)
+    return model
