@@ -31,5 +31,10 @@ unit: install
 
 test: lint typecheck unit
 
+# aiaas against FastAPI, KServe, MLServer and BentoML (installed once into .venv-peers/), report
+# in docs/benchmarks/. Needs wrk (apt-get install -y wrk). `make bench BENCH_ARGS=--quick`: short.
+bench: install
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .aiaas .pytest_cache .mypy_cache .ruff_cache
