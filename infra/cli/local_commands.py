@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -172,7 +173,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             f"no function {args.function!r} in {args.template}; functions: {', '.join(sorted(specs))}"
         )
     extra = {**env_file.get("Parameters", {}), **env_file.get(args.function, {})}
-    function = LocalFunction(spec, local_environment(spec, local_overrides(store_uri, extra)))
-    result = function.invoke(_read_event(args.event))
+    # As `sam local invoke`: the function's logs and metrics go to stderr and only the response
+    # to stdout, so `aiaas invoke ... | jq` works.
+    with contextlib.redirect_stdout(sys.stderr):
+        function = LocalFunction(spec, local_environment(spec, local_overrides(store_uri, extra)))
+        result = function.invoke(_read_event(args.event))
     print(json.dumps(result, indent=2))
     return 0

@@ -1,0 +1,140 @@
+"""`aiaas invoke FUNCTION -e EVENT` as a real subprocess, like `sam local invoke`.
+
+stdout carries only the function's response (logs and metrics go to stderr), so it parses as
+one JSON document.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.functions.test_predict_events import (
+    EVENTS,
+    MODEL,
+    golden_rows,
+    publish_digits,
+    reference_logits,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def aiaas_command() -> list[str]:
+    """The installed `aiaas` entry point beside this interpreter, else the module."""
+    script = Path(sys.executable).parent / "aiaas"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "infra.cli.main"]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("invoke")
+    publish_digits(root)
+    return root
+
+
+def invoke(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIAAS_STORE": str(root / "store"), "AIAAS_CACHE_DIR": str(root / "cache")}
+    env.pop("AIAAS_MODEL", None)
+    return subprocess.run(
+        [*aiaas_command(), "invoke", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def response_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_invoke_predict_with_the_golden_simple_event(root: Path) -> None:
+    result = invoke(root, "Predictdigitsmlp", "-e", "events/predict_simple.json")
+    response = response_of(result)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert (body["model"], body["version"]) == (MODEL, "1")
+    expected = reference_logits(root / "mlp.onnx", golden_rows())
+    np.testing.assert_allclose(body["outputs"]["logits"], expected, rtol=1e-5, atol=1e-6)
+    assert [len(p["top_k"]) for p in body["predictions"]] == [3, 3]
+    assert "loaded digits-mlp:1" in result.stderr  # the function's log line, not on stdout
+
+
+def test_invoke_binary_event_from_stdin(root: Path) -> None:
+    event = (EVENTS / "predict_v2_infer_binary.json").read_text()
+    response = response_of(invoke(root, "Predictdigitsmlp", "-e", "-", stdin=event))
+    assert (response["statusCode"], response["isBase64Encoded"]) == (200, True)
+    raw = base64.b64decode(response["body"])
+    length = int(response["headers"]["inference-header-content-length"])
+    logits = np.frombuffer(raw[length:], "<f4").reshape(2, 10)
+    np.testing.assert_allclose(
+        logits, reference_logits(root / "mlp.onnx", golden_rows()), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_invoke_health(root: Path) -> None:
+    response = response_of(invoke(root, "Health", "-e", str(EVENTS / "health_ready.json")))
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"ready": True})
+
+
+def test_env_vars_file_reaches_the_function(root: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"Predictdigitsmlp": {"AIAAS_MAX_PAYLOAD_BYTES": "100"}}))
+    response = response_of(
+        invoke(
+            root,
+            "Predictdigitsmlp",
+            "-e",
+            "events/predict_simple.json",
+            "--env-vars",
+            str(env_file),
+        )
+    )
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        413,
+        {"error": "request body is over the 100 byte limit"},
+    )
+
+
+def test_unknown_function_and_unreadable_event_exit_1(root: Path, tmp_path: Path) -> None:
+    result = invoke(root, "Nope", "-e", "events/predict_simple.json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("aiaas invoke: error: no function 'Nope' in ")
+    assert "Predictdigitsmlp" in result.stderr and result.stdout == ""
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = invoke(root, "Health", "-e", str(bad))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"aiaas invoke: error: event {bad} is not valid JSON")
+    )
+
+
+def test_the_golden_event_set_is_complete() -> None:
+    names = sorted(p.stem for p in EVENTS.glob("*.json") if not p.name.startswith("batch_"))
+    assert names == sorted(
+        [
+            "predict_simple",
+            "predict_v2_infer_json",
+            "predict_v2_infer_binary",
+            "predict_v2_metadata",
+            "predict_v2_ready",
+            "health_live",
+            "health_ready",
+            "server_metadata",
+        ]
+    )
