@@ -78,14 +78,19 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
 class Resolver:
     """Resolves intrinsics against parameters, loop variables and placeholders."""
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, values: Mapping[str, Any], mappings: Mapping[str, Any] | None = None
+    ) -> None:
         self.values = dict(values)
+        self.mappings = dict(mappings or {})
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
             return [self.resolve(item) for item in node]
         if not isinstance(node, dict):
             return node
+        if any(key.startswith(_FOREACH) for key in node):
+            return self.resolve(expand_property_loops(node, self))
         if len(node) == 1:
             ((key, arg),) = node.items()
             if key == "Ref":
@@ -96,7 +101,19 @@ class Resolver:
                 return f"<{'.'.join(arg)}>"
             if key == "Fn::Join":
                 return str(arg[0]).join(str(self.resolve(part)) for part in arg[1])
+            if key == "Fn::FindInMap":
+                return self._find_in_map(arg)
         return {key: self.resolve(value) for key, value in node.items()}
+
+    def _find_in_map(self, arg: list[Any]) -> Any:
+        # AWS::LanguageExtensions adds the optional {"DefaultValue": ...} fourth argument.
+        name, first, second = (str(self.resolve(part)) for part in arg[:3])
+        found = self.mappings.get(name, {}).get(first, {}).get(second)
+        if found is not None:
+            return found
+        if len(arg) > 3 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+            return self.resolve(arg[3]["DefaultValue"])
+        return f"<{name}.{first}.{second}>"
 
     def _sub(self, arg: Any) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -105,6 +122,30 @@ class Resolver:
             r"\$\{([^}!]+)\}", lambda m: str(scope.get(m.group(1), f"<{m.group(1)}>")), text
         )
         return resolved.replace("${!", "${")  # `${!Literal}` is CloudFormation's escape
+
+
+_FOREACH = "Fn::ForEach::"
+
+
+def expand_property_loops(node: Mapping[str, Any], resolver: Resolver) -> dict[str, Any]:
+    """A property map with its `Fn::ForEach::` keys replaced by what they expand to."""
+    expanded: dict[str, Any] = {}
+    for key, body in node.items():
+        if not key.startswith(_FOREACH):
+            expanded[key] = body
+            continue
+        variable, collection, fragment = body
+        items = resolver.resolve(collection)
+        for item in items if isinstance(items, list) else [items]:
+            for name, value in fragment.items():
+                expanded[_loop_key(name, variable, str(item))] = value
+    return expanded
+
+
+def _loop_key(name: str, variable: str, item: str) -> str:
+    return name.replace("${" + variable + "}", item).replace(
+        "&{" + variable + "}", re.sub(r"[^A-Za-z0-9]", "", item)
+    )
 
 
 def expand_foreach(resources: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +183,7 @@ def functions(
 ) -> dict[str, FunctionSpec]:
     """Every serverless function, with Globals merged and intrinsics resolved."""
     values = {**parameter_defaults(template), **(overrides or {})}
-    resolver = Resolver(values)
+    resolver = Resolver(values, template.get("Mappings"))
     globals_ = resolver.resolve(template.get("Globals", {}).get("Function", {}))
     found: dict[str, FunctionSpec] = {}
     for logical, resource in expand_foreach(template.get("Resources", {}), values).items():

@@ -14,10 +14,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Train from a YAML/JSON job spec; --publish stores it in the registry.",
     )
     add_arguments(p)
+    p.add_argument(
+        "--submit",
+        action="store_true",
+        help="train on the stack's AWS Batch GPU queue and publish there (docs/deploy.md)",
+    )
+    p.add_argument("--job-queue", help="with --submit: queue ($AIAAS_TRAINING_JOB_QUEUE)")
+    p.add_argument(
+        "--job-definition", help="with --submit: job definition ($AIAAS_TRAINING_JOB_DEFINITION)"
+    )
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.submit:
+        return cmd_submit(args)
     from training.command import run_train
 
     return run_train(args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit the spec as an AWS Batch job; the job trains and publishes to the stack's store."""
+    import boto3
+
+    from infra.aws_batch import resolve_target, submit, submit_request
+
+    queue, definition = resolve_target(args.job_queue, args.job_definition)
+    # A job that did not publish would leave its model on an instance that is gone: always publish.
+    request = submit_request(
+        args.spec, queue=queue, definition=definition, publish=True, alias=args.alias
+    )
+    job = submit(boto3.client("batch"), request)
+    print(f"submitted {job['jobName']} (job id {job['jobId']}) to {queue}")
+    return 0
