@@ -61,6 +61,9 @@ class GatewayProtocol(asyncio.Protocol):
         self.gateway, self.pool, self.timing = gateway, pool, timing
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
+        # Set while an offloaded request runs: pipelined requests parsed meanwhile wait here,
+        # since HTTP/1.1 answers in the order requests arrived.
+        self._waiting: list[tuple[GatewayRequest | GatewayResponse, bool]] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -122,31 +125,47 @@ class GatewayProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         keep_alive = self.parser.should_keep_alive()
+        item: GatewayRequest | GatewayResponse
         if self.too_large:
-            self._write(
-                error(413, f"request body is over the {self.gateway.max_body} byte limit"), False
+            item = error(413, f"request body is over the {self.gateway.max_body} byte limit")
+            keep_alive = False
+        else:
+            url = httptools.parse_url(self.url)
+            item = GatewayRequest(
+                method=self.parser.get_method().decode("ascii"),
+                path=url.path.decode("utf-8", "replace"),
+                query=(url.query or b"").decode("utf-8", "replace"),
+                headers=self.headers,
+                body=b"".join(self.body),
+                source_ip=self.peer,
             )
+        if self._waiting is not None:
+            self._waiting.append((item, keep_alive))
             return
-        url = httptools.parse_url(self.url)
-        request = GatewayRequest(
-            method=self.parser.get_method().decode("ascii"),
-            path=url.path.decode("utf-8", "replace"),
-            query=(url.query or b"").decode("utf-8", "replace"),
-            headers=self.headers,
-            body=b"".join(self.body),
-            source_ip=self.peer,
-        )
-        key = f"{request.method} {request.path}"
+        self._answer(item, keep_alive)
+
+    def _answer(self, item: GatewayRequest | GatewayResponse, keep_alive: bool) -> None:
+        if isinstance(item, GatewayResponse):
+            self._write(item, keep_alive)
+            return
+        key = f"{item.method} {item.path}"
         if not self.timing.slow(key):
-            self._write(self._timed(key, request), keep_alive)
+            self._write(self._timed(key, item), keep_alive)
             return
         assert self.transport is not None
-        self.transport.pause_reading()  # answer in order: no next request until this one is sent
-        future = asyncio.get_running_loop().run_in_executor(self.pool, self._timed, key, request)
+        self.transport.pause_reading()  # no new data until this one is answered
+        self._waiting = []
+        future = asyncio.get_running_loop().run_in_executor(self.pool, self._timed, key, item)
         future.add_done_callback(lambda f: self._after_offload(f, keep_alive))
 
     def _after_offload(self, future: asyncio.Future[GatewayResponse], keep_alive: bool) -> None:
         self._write(future.result(), keep_alive)
+        waiting, self._waiting = self._waiting or [], None
+        for index, (item, keep) in enumerate(waiting):
+            self._answer(item, keep)
+            if self._waiting is not None:  # offloaded again: the rest queue behind it
+                self._waiting.extend(waiting[index + 1 :])
+                return
         if self.transport and not self.transport.is_closing():
             self.transport.resume_reading()
 

@@ -414,6 +414,52 @@ def test_keep_alive_answers_many_requests_on_one_connection(server: ServeProcess
         connection.close()
 
 
+def pipelined(method: str, path: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    return (
+        f"{head}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def read_bodies(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` HTTP/1.1 responses off one connection, in the order they arrive."""
+    buffer, bodies = b"", []
+    while len(bodies) < count:
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"connection closed after {len(bodies)} responses"
+            buffer += chunk
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        length = int(
+            next(
+                v
+                for k, _, v in (line.partition(b":") for line in head.split(b"\r\n"))
+                if k.lower() == b"content-length"
+            )
+        )
+        while len(buffer) < length:
+            buffer += sock.recv(1 << 20)
+        bodies.append(buffer[:length])
+        buffer = buffer[length:]
+    return bodies
+
+
+def test_pipelined_requests_are_answered_in_order(server: ServeProcess) -> None:
+    """A slow request (run off the event loop) must not be overtaken by a fast one behind it."""
+    big = json.dumps({"inputs": [[1.0] * 64] * 4000}).encode()  # several ms: the slow path
+    slow = pipelined("POST", f"/models/{MODEL}/predict", big)
+    fast = pipelined("GET", "/v2/health/live")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        for _ in range(4):  # the gateway learns the route is slow from its recent calls
+            sock.sendall(slow)
+            read_bodies(sock, 1)
+        sock.sendall(slow + fast + fast + slow + fast)
+        bodies = read_bodies(sock, 5)
+    kinds = ["live" if b'"live"' in body else "predict" for body in bodies]
+    assert kinds == ["predict", "live", "live", "predict", "live"]
+
+
 # ---- the registry moves under a running server ---------------------------------------------
 
 
