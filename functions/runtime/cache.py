@@ -50,10 +50,10 @@ class ArtifactCache:
         """A local path of the verified model file for `manifest`."""
         expected = manifest.file.sha256
         final = self.directory / f"{expected}.onnx"
-        if final.is_file():
-            if sha256_file(final) == expected:
-                return final
-            final.unlink(missing_ok=True)  # a damaged cache entry: fetch again
+        # A damaged entry is not deleted first: the verified download replaces it atomically, and
+        # an unlink could remove the good file another process has just renamed into place.
+        if final.is_file() and sha256_file(final) == expected:
+            return final
         return self._download(manifest, final)
 
     def _download(self, manifest: ModelManifest, final: Path) -> Path:

@@ -189,7 +189,7 @@ def test_s3_keys_live_under_the_prefix(s3_store: S3Store) -> None:
 def test_s3_client_honours_endpoint_and_standard_retries(moto_server: MotoServer) -> None:
     client = make_s3_client()
     assert client.meta.endpoint_url == moto_server.endpoint
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}  # type: ignore[attr-defined]
 
 
 def test_s3_dead_endpoint_is_a_store_error_after_retries(

@@ -111,7 +111,7 @@ def test_safe_casts_are_applied() -> None:
     ],
 )
 def test_unsafe_casts_are_refused(override: dict[str, np.ndarray], message: str) -> None:
-    refused(message, feeds(**override))
+    refused(message, feeds() | override)
 
 
 def test_untyped_json_numbers_convert_when_values_fit() -> None:
@@ -148,7 +148,7 @@ def test_untyped_json_numbers_convert_when_values_fit() -> None:
     ],
 )
 def test_rank_and_static_dims_are_checked(override: dict[str, np.ndarray], message: str) -> None:
-    refused(message, feeds(**override))
+    refused(message, feeds() | override)
 
 
 def test_batch_size_limits() -> None:
