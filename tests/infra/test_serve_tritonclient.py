@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as triton  # a dev dependency: a missing client fails, never skips
+from onnx import TensorProto
 from tritonclient.utils import InferenceServerException
 
 from functions.runtime.registry import Registry
@@ -23,7 +24,7 @@ ROWS = np.linspace(-2, 2, 4 * 64, dtype=np.float32).reshape(4, 64)
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("triton")
     store, _ = publish_digits(root)
-    words = onnx_factory.identity(root / "words.onnx", elem=onnx_factory.TensorProto.STRING)
+    words = onnx_factory.identity(root / "words.onnx", elem=TensorProto.STRING)
     Registry(LocalStore(store)).publish(onnx_factory.manifest_for(words, "words", "1"), words)
     return root
 

@@ -1,0 +1,137 @@
+"""The real predict and health functions behind the local gateway, in-process."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infra.local.functions import local_environment
+from infra.local.gateway import Gateway, function_instances
+from infra.template import functions, load_template
+from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
+from tests.infra.test_gateway import doc, request
+
+# ---- the real functions ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Gateway, Path]:
+    root = tmp_path_factory.mktemp("gateway")
+    store, onnx_path = publish_digits(root)
+    specs = functions(load_template(), {"ModelNames": [MODEL], "ModelSelector": ""})
+    env = {
+        "AIAAS_STORE": str(store),
+        "AIAAS_CACHE_DIR": str(root / "cache"),
+        "AIAAS_DISABLE_METRICS": "true",
+    }
+    return Gateway(function_instances(specs, env)), onnx_path
+
+
+def test_predict_and_health_through_the_gateway(project: tuple[Gateway, Path]) -> None:
+    gateway, onnx_path = project
+    rows = np.full((1, 64), 3.0, np.float32)
+    body = json.dumps({"inputs": rows.tolist()}).encode()
+    response = gateway.handle(
+        request(
+            "POST",
+            f"/models/{MODEL}/predict",
+            body,
+            query="top_k=2",
+            content_type="application/json",
+        )
+    )
+    assert response.status == 200
+    assert len(doc(response)["predictions"][0]["top_k"]) == 2
+    np.testing.assert_allclose(
+        doc(response)["outputs"]["logits"], reference_logits(onnx_path, rows), rtol=1e-5
+    )
+    assert doc(gateway.handle(request("GET", "/v2/health/live"))) == {"live": True}
+    assert doc(gateway.handle(request("GET", "/v2/health/ready"))) == {"ready": True}
+
+
+def test_binary_infer_through_the_gateway(project: tuple[Gateway, Path]) -> None:
+    gateway, onnx_path = project
+    rows = np.linspace(0, 16, 128, dtype=np.float32).reshape(2, 64)
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [2, 64],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 512},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    response = gateway.handle(
+        request(
+            "POST",
+            f"/v2/models/{MODEL}/infer",
+            head + rows.astype("<f4").tobytes(),
+            Inference_Header_Content_Length=str(len(head)),
+            Content_Type="application/octet-stream",
+        )
+    )
+    assert response.status == 200, response.body
+    length = int(dict(response.headers)["inference-header-content-length"])
+    logits = struct.unpack("<20f", response.body[length:])
+    np.testing.assert_allclose(
+        np.reshape(logits, (2, 10)), reference_logits(onnx_path, rows), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/v2/models/{MODEL}/versions/..", 400),
+        (f"/v2/models/{MODEL}/versions/..%2F..%2Fstore", 400),
+        ("/v2/models/../versions/1", 404),
+        ("/v2/models/..%2F../ready", 404),
+    ],
+)
+def test_path_traversal_is_4xx(project: tuple[Gateway, Path], path: str, status: int) -> None:
+    response = project[0].handle(request("GET", path))
+    assert response.status == status
+    assert "error" in doc(response)
+
+
+def test_two_models_on_one_handler_are_two_containers(tmp_path: Path) -> None:
+    from functions.runtime.registry import Registry
+    from functions.runtime.store import LocalStore
+    from tests import onnx_factory
+
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for name, classes in (("two", 2), ("five", 5)):
+        path = onnx_factory.linear_classifier(
+            tmp_path / f"{name}.onnx", features=64, classes=classes
+        )
+        registry.publish(onnx_factory.manifest_for(path, name, "1"), path)
+    specs = functions(load_template(), {"ModelNames": ["two", "five"], "ModelSelector": ""})
+    env = {"AIAAS_STORE": str(tmp_path / "store"), "AIAAS_CACHE_DIR": str(tmp_path / "cache")}
+    instances = function_instances(specs, env)
+    assert (
+        instances["Predicttwo"].handler.__globals__
+        is not instances["Predictfive"].handler.__globals__
+    )
+    gateway = Gateway(instances)
+    body = json.dumps({"inputs": [[1.0] * 64]}).encode()
+    for name, classes in (("two", 2), ("five", 5)):
+        response = gateway.handle(
+            request("POST", f"/models/{name}/predict", body, content_type="application/json")
+        )
+        assert np.shape(doc(response)["outputs"]["logits"]) == (1, classes)
+
+
+def test_local_environment_drops_cloud_placeholders() -> None:
+    spec = functions(load_template())["Predictdigitsmlp"]
+    env = local_environment(spec, {"AIAAS_STORE": "/data/store"})
+    assert env["AIAAS_STORE"] == "/data/store"
+    assert env["AIAAS_MODEL"] == MODEL
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "1024"
+    assert not any("<" in value for value in env.values())
