@@ -11,6 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import TOKEN, ServeProcess, raw_get, start_serve
 
@@ -18,7 +21,11 @@ from tests.infra.test_serve import TOKEN, ServeProcess, raw_get, start_serve
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("serve-http")
-    publish_digits(root)
+    store, _ = publish_digits(root)
+    # `broken`: its file in the store no longer matches the sha256 its manifest vouches for.
+    path = onnx_factory.linear_classifier(root / "broken.onnx", features=4, classes=2)
+    Registry(LocalStore(store)).publish(onnx_factory.manifest_for(path, "broken", "1"), path)
+    (store / "models" / "broken" / "versions" / "1" / "model.onnx").write_bytes(b"tampered")
     auth = {"Authorization": f"Bearer {TOKEN}"}
     yield from start_serve(root / "store", env={"AIAAS_API_TOKEN": TOKEN}, headers=auth)
 
@@ -246,3 +253,17 @@ def test_pipelined_requests_are_answered_in_order(server: ServeProcess) -> None:
         bodies = read_bodies(sock, 5)
     kinds = ["live" if b'"live"' in body else "predict" for body in bodies]
     assert kinds == ["predict", "live", "live", "predict", "live"]
+
+
+def test_model_that_cannot_load_is_503_without_internals(client: httpx.Client) -> None:
+    answer = client.post("/models/broken/predict", json={"inputs": [[1.0, 2.0, 3.0, 4.0]]})
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"error": "model broken:1 failed its integrity check and is not served"},
+    )
+    ready = client.get("/v2/models/broken/ready")
+    assert (ready.status_code, ready.json()["ready"]) == (503, False)
+    for text in (answer.text, ready.text):
+        assert "/tmp" not in text and "sha256" not in text and "Traceback" not in text
+    # The other model in the same server is unaffected.
+    assert client.get(f"/v2/models/{MODEL}/ready").status_code == 200
