@@ -163,8 +163,21 @@ def expand_foreach(resources: Mapping[str, Any], values: Mapping[str, Any]) -> d
                 name = logical.replace("${" + variable + "}", item).replace(
                     "&{" + variable + "}", re.sub(r"[^A-Za-z0-9]", "", item)
                 )
-                expanded[name] = _substitute_loop(resource, scope)
+                expanded[name] = _substitute_loop(_bind_strings(resource, variable, item), scope)
     return expanded
+
+
+def _bind_strings(node: Any, variable: str, item: str) -> Any:
+    # The transform replaces ${Var} and &{Var} in every key and string of the fragment.
+    if isinstance(node, str):
+        return _loop_key(node, variable, item)
+    if isinstance(node, list):
+        return [_bind_strings(value, variable, item) for value in node]
+    if isinstance(node, dict):
+        return {
+            _loop_key(k, variable, item): _bind_strings(v, variable, item) for k, v in node.items()
+        }
+    return node
 
 
 def _substitute_loop(node: Any, scope: Resolver) -> Any:
