@@ -84,21 +84,19 @@ def test_alias_must_point_at_a_published_version(registry: Registry, tmp_path: P
     assert registry.aliases("m") == {}
 
 
-@pytest.mark.parametrize(
-    ("ref", "message"),
-    [
-        ("ghost", "model 'ghost' not found"),
-        ("m:9", "version '9' of model 'm' not found"),
-        ("m@canary", "alias 'canary' of model 'm' not found"),
-    ],
-)
-def test_unknown_references_are_not_found(
-    registry: Registry, tmp_path: Path, ref: str, message: str
-) -> None:
+UNKNOWN_REFS = [
+    ("ghost", "model 'ghost' not found"),
+    ("m:9", "version '9' of model 'm' not found"),
+    ("m@canary", "alias 'canary' of model 'm' not found"),
+]
+
+
+def test_unknown_references_are_not_found(registry: Registry, tmp_path: Path) -> None:
     publish_linear(registry, tmp_path, "m", "1")
-    with pytest.raises(ModelNotFound) as caught:
-        registry.resolve(ref)
-    assert caught.value.status == HTTPStatus.NOT_FOUND and caught.value.message == message
+    for ref, message in UNKNOWN_REFS:
+        with pytest.raises(ModelNotFound) as caught:
+            registry.resolve(ref)
+        assert caught.value.status == HTTPStatus.NOT_FOUND and caught.value.message == message
 
 
 def test_publishing_a_version_twice_fails_and_keeps_the_first(

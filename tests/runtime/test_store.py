@@ -124,10 +124,12 @@ def test_listing_keys_and_dirs(store: ObjectStore) -> None:
     assert not store.exists("models/a/aliases/p.json")
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "../x", "a//b", "./a", "a/."])
-def test_keys_cannot_escape(store: ObjectStore, key: str) -> None:
-    with pytest.raises(AiaasError, match="invalid storage key"):
-        store.put_bytes(key, b"x")
+def test_keys_cannot_escape(store: ObjectStore) -> None:
+    for key in ["", "/abs", "a/../b", "../x", "a//b", "./a", "a/."]:
+        with pytest.raises(AiaasError, match="invalid storage key"):
+            store.put_bytes(key, b"x")
+        with pytest.raises(AiaasError, match="invalid storage key"):
+            store.get_bytes(key)
 
 
 def test_local_writes_leave_no_temp_files(local_store: LocalStore) -> None:
