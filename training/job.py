@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.errors import VersionExists
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.registry import Registry
+from functions.runtime.registry import Registry, manifest_key
 from training import card
 from training.datasets import load_raw
 from training.device import cpu_threads, resolve_device
@@ -65,6 +66,15 @@ def run_job(
     """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    if (
+        publish_model
+        and spec.version
+        and registry.store.exists(manifest_key(spec.name, spec.version))
+    ):
+        # Fail before training, not after: versions are immutable.
+        raise VersionExists(
+            f"{spec.name}:{spec.version} is already published; versions are immutable"
+        )
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)

@@ -98,6 +98,7 @@ class Trainer:
         )
         for epoch in bar:
             started = time.perf_counter()
+            rate = float(optimizer.param_groups[0]["lr"])  # the rate this epoch starts with
             order = torch.randperm(len(x), generator=generator)
             train_loss = self._train_epoch(model, x, y, order, optimizer, scheduler, scaler)
             val_loss, metrics = self.evaluate(model, self.data.validation)
@@ -107,7 +108,7 @@ class Trainer:
                 train_loss,
                 val_loss,
                 value,
-                optimizer.param_groups[0]["lr"],
+                rate,
                 time.perf_counter() - started,
             )
             history.append(record)

@@ -12,7 +12,12 @@ from functions.runtime.errors import AiaasError
 from infra.cli import batch_commands, local_commands, registry_commands, train_commands
 
 # Each module has `register(subparsers)`; subcommands set `func(args) -> int`.
-COMMAND_MODULES: list[ModuleType] = [registry_commands, local_commands, batch_commands, train_commands]
+COMMAND_MODULES: list[ModuleType] = [
+    registry_commands,
+    local_commands,
+    batch_commands,
+    train_commands,
+]
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1

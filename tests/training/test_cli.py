@@ -1,0 +1,192 @@
+"""`aiaas train` and `python -m training`: publish with an alias, dry runs, errors, `aiaas show`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore, S3Store
+from infra.cli.main import main
+from tests.training.conftest import spec_dict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _spec_file(tmp_path: Path, recipe: str = "logistic", **overrides: object) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec_dict(recipe, **overrides)))
+    return path
+
+
+def test_train_publishes_with_alias_and_show_prints_the_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store")
+    spec = _spec_file(tmp_path, name="iris-cli")
+    args = [
+        "--store",
+        store,
+        "train",
+        str(spec),
+        "--publish",
+        "--alias",
+        "staging",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "iris-cli: test accuracy=" in out and "parity: max abs diff" in out
+    assert (
+        f"published iris-cli:1 to {Path(store).resolve()}" in out and "iris-cli@staging -> 1" in out
+    )
+    assert main(args) == 0  # a second run is the next version
+    assert "iris-cli@staging -> 2" in capsys.readouterr().out
+    assert main(["--store", store, "show", "iris-cli@staging"]) == 0
+    shown = capsys.readouterr().out
+    assert "iris-cli:2 @staging" in shown and "accuracy:" in shown
+    assert "/models/iris-cli/versions/2/card/card.md" in shown
+    card = Path(shown.split("card:")[1].strip()).read_text()
+    assert (
+        card.startswith("# iris-cli:2")
+        and "![Loss curves](loss.png)" in card
+        and "max abs diff" in card
+    )
+
+
+def test_train_without_publish_is_a_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    spec = _spec_file(tmp_path, name="dry")
+    assert (
+        main(
+            [
+                "--store",
+                str(store),
+                "train",
+                str(spec),
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert f"not published (dry run): artifacts in {tmp_path / 'run'}" in capsys.readouterr().out
+    assert (tmp_path / "run" / "manifest.json").is_file() and (
+        tmp_path / "run" / "card" / "card.md"
+    ).is_file()
+    assert Registry(LocalStore(store)).models() == []
+
+
+def test_spec_alias_and_pinned_version_publish_to_s3(
+    s3_store: S3Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec_file(tmp_path, name="pinned", version="2024.1", publish={"alias": "production"})
+    args = [
+        "--store",
+        s3_store.uri,
+        "train",
+        str(spec),
+        "--publish",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    assert "pinned@production -> 2024.1" in capsys.readouterr().out
+    registry = Registry(s3_store)
+    assert registry.resolve("pinned@production").version == "2024.1"
+    assert registry.store.exists("models/pinned/versions/2024.1/card/loss.png")
+    assert main(args) == 1  # versions are immutable
+    assert "pinned:2024.1 is already published; versions are immutable" in capsys.readouterr().err
+
+
+def test_spec_and_data_errors_exit_1_with_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _spec_file(tmp_path, epochs="many")
+    assert main(["--store", str(tmp_path / "s"), "train", str(bad)]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == "aiaas train: error: spec field 'epochs' must be an integer; got 'many'"
+    )
+    missing = _spec_file(tmp_path, dataset={"path": "bundled:iris.csv", "target": "kind"})
+    assert main(["--store", str(tmp_path / "s"), "train", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "aiaas train: error: data set bundled:iris.csv has no column 'kind'; columns are [" in err
+    )
+
+
+def test_container_entrypoint(tmp_path: Path) -> None:
+    spec = _spec_file(tmp_path, name="entry")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    ok = subprocess.run(
+        [sys.executable, "-m", "training", str(spec), "--check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert (
+        ok.returncode == 0
+        and f"{spec}: valid (entry, classification, recipe logistic)" in ok.stdout
+    )
+    # --check must not pay for torch: it is what CI and editors run on every spec.
+    probe = "import sys, training.command; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], env=env, timeout=60, check=False).returncode
+        == 0
+    )
+    bad = _spec_file(tmp_path, recipe="mlp", task="ranking")
+    failed = subprocess.run(
+        [sys.executable, "-m", "training", str(bad), "--check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert (
+        failed.stderr.strip()
+        == "training: error: spec field 'task' is 'ranking'; expected one of ['classification', 'regression']"
+    )
+
+
+def test_manifest_written_beside_the_artifacts_matches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec_file(tmp_path, name="local")
+    assert (
+        main(
+            [
+                "--store",
+                str(tmp_path / "store"),
+                "train",
+                str(spec),
+                "--publish",
+                "--out",
+                str(tmp_path / "run"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    local = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    stored = json.loads(
+        (tmp_path / "store" / "models" / "local" / "versions" / "1" / "manifest.json").read_text()
+    )
+    assert local == stored

@@ -1,0 +1,130 @@
+"""Export gates: parity failures stop a job before publishing; int8 is kept or rejected by metric."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.training.conftest import tiny_spec
+from training.errors import ExportError
+from training.export import check_parity, export_onnx, quantization_gate, run_onnx
+from training.job import JobResult
+from training.prepare import PreparedData, Split
+from training.spec import ExportSpec
+
+
+class ExportDiffers(nn.Module):
+    """Adds 0.01 only while being exported: what a broken export looks like to the parity check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(x)
+        if torch.onnx.is_in_onnx_export():
+            return out + 0.01
+        return out
+
+
+def _data(x: np.ndarray, y: np.ndarray, classes: int) -> PreparedData:
+    split = Split(x, y)
+    return PreparedData(
+        "classification",
+        split,
+        split,
+        split,
+        tuple(x.shape[1:]),
+        tuple(str(i) for i in range(classes)),
+    )
+
+
+def test_parity_failure_is_a_hard_error(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    data = _data(x, np.arange(40) % 3, 3)
+    spec = ExportSpec(exporter="torchscript")
+    path = export_onnx(ExportDiffers(), data, spec, tmp_path / "m.onnx")
+    with pytest.raises(ExportError) as info:
+        check_parity(ExportDiffers().eval(), path, x, spec)
+    assert (
+        "differs from torch by" in info.value.message
+        and "on 40 held-out rows (tolerance 0.0001); not publishing" in info.value.message
+    )
+
+
+def test_parity_failure_publishes_nothing(
+    run_tiny: Callable[..., JobResult], tmp_path: Path
+) -> None:
+    # The regression head rescales to target units (~150), so float32 rounding gives a
+    # small but nonzero torch/onnxruntime difference; a 1e-12 tolerance must reject it.
+    spec = tiny_spec("linear", name="strict", export={"parity_tolerance": 1e-12})
+    registry = Registry(LocalStore(tmp_path / "store"))
+    with pytest.raises(ExportError, match=r"tolerance 1e-12\); not publishing"):
+        run_tiny(spec, registry=registry)
+    assert registry.versions("strict", missing_ok=True) == []
+
+
+def test_parity_is_measured_on_held_out_rows(run_tiny: Callable[..., JobResult]) -> None:
+    result = run_tiny(tiny_spec("logistic", export={"parity_rows": 7}))
+    parity = result.manifest.extras["parity"]
+    assert parity["rows"] == 7 and parity["max_abs_diff"] <= 1e-4 and parity["tolerance"] == 1e-4
+
+
+def _quantization_victim() -> tuple[nn.Module, PreparedData]:
+    """A linear classifier whose decision rests on weights int8 rounds to zero.
+
+    Column 0 is always 0 but carries a huge weight, so the per-tensor int8 scale is ~8 and the
+    informative 0.01 weights on column 1 vanish: float32 is perfect, int8 is a coin toss.
+    """
+    rng = np.random.default_rng(0)
+    x = np.zeros((200, 64), dtype=np.float32)
+    x[:, 1] = rng.choice([-1.0, 1.0], size=200)
+    y = (x[:, 1] > 0).astype(np.int64)
+    model = nn.Linear(64, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+        model.weight[0, 0], model.weight[1, 0] = 1000.0, -1000.0
+        model.weight[0, 1], model.weight[1, 1] = -0.01, 0.01
+    return model, _data(x, y, 2)
+
+
+def test_quantization_is_rejected_when_the_metric_drops(tmp_path: Path) -> None:
+    model, data = _quantization_victim()
+    spec = ExportSpec(quantize=True, max_metric_drop=1.0)
+    path = export_onnx(model, data, spec, tmp_path / "m.onnx")
+    chosen, record = quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
+    assert chosen == path
+    assert record["kept"] is False and record["float_metric"] == 1.0
+    assert record["drop_points"] > 1.0 and record["max_drop_points"] == 1.0
+    assert (tmp_path / "m.int8.onnx").stat().st_size == record["int8_bytes"]
+
+
+def test_quantization_is_kept_within_the_allowed_drop(tmp_path: Path) -> None:
+    model, data = _quantization_victim()
+    spec = ExportSpec(quantize=True, max_metric_drop=100.0)
+    path = export_onnx(model, data, spec, tmp_path / "m.onnx")
+    chosen, record = quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
+    assert chosen == tmp_path / "m.int8.onnx" and record["kept"] is True
+    assert record["int8_metric"] == pytest.approx(
+        float((run_onnx(chosen, data.test.x).argmax(1) == data.test.y).mean())
+    )
+
+
+def test_job_records_a_rejected_quantization(run_tiny: Callable[..., JobResult]) -> None:
+    spec = tiny_spec("mlp", export={"quantize": True, "max_metric_drop": 0.0})
+    result = run_tiny(spec)
+    record = result.manifest.extras["quantization"]
+    assert record["enabled"] is True and record["metric"] == "accuracy"
+    # Either way the decision follows the gate and the published file matches it.
+    assert record["kept"] is (record["drop_points"] <= 0.0)
+    assert result.manifest.file.size == (
+        record["int8_bytes"] if record["kept"] else record["float_bytes"]
+    )

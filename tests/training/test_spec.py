@@ -1,0 +1,166 @@
+"""Job specs: defaults, every bundled demo spec, and errors that name the field to fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.training.conftest import spec_dict
+from training.errors import SpecError
+from training.spec import load_spec, parse_spec
+
+SPECS = Path(__file__).resolve().parents[2] / "training" / "specs"
+
+
+def test_defaults_are_filled_in() -> None:
+    spec = parse_spec(
+        {"name": "m", "task": "classification", "dataset": {"path": "x.csv", "target": "y"},
+         "recipe": {"name": "mlp"}}
+    )  # fmt: skip
+    assert spec.recipe.params == {"hidden": [256, 256], "dropout": 0.0}
+    assert (spec.epochs, spec.batch_size, spec.seed, spec.device) == (10, 64, 0, "auto")
+    assert (spec.validation_split, spec.test_split) == (0.15, 0.15)
+    assert spec.early_stopping is None and spec.alias is None
+    assert (spec.export.opset, spec.export.exporter, spec.export.quantize) == (18, "dynamo", False)
+    assert spec.export.parity_tolerance == 1e-4 and spec.export.max_metric_drop == 1.0
+    assert spec.to_dict()["recipe"] == {
+        "name": "mlp",
+        "params": {"hidden": [256, 256], "dropout": 0.0},
+    }
+
+
+def test_schedule_and_early_stopping_forms() -> None:
+    spec = parse_spec(spec_dict("mlp", schedule="cosine", early_stopping={"patience": 2}))
+    assert spec.schedule.name == "cosine"
+    assert spec.early_stopping is not None and spec.early_stopping.monitor == "accuracy"
+    spec = parse_spec(
+        spec_dict(
+            "linear", schedule={"name": "step", "step_size": 3, "gamma": 0.1}, early_stopping={}
+        )
+    )
+    assert (spec.schedule.step_size, spec.schedule.gamma) == (3, 0.1)
+    assert spec.early_stopping is not None and spec.early_stopping.monitor == "r2"
+
+
+@pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_bundled_demo_specs_are_valid(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert spec.name == spec.name.lower() and "_" not in spec.name
+
+
+def test_digits_mlp_demo_is_the_model_serving_expects() -> None:
+    spec = load_spec(SPECS / "digits-mlp.yaml")
+    assert (spec.recipe.name, spec.recipe.params["hidden"], spec.dataset.path) == (
+        "mlp",
+        [256, 256],
+        "bundled:digits.npz",
+    )
+
+
+def test_json_specs_load_too(tmp_path: Path) -> None:
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec_dict("logistic")))
+    assert load_spec(path).recipe.name == "logistic"
+
+
+def _error(data: Any) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    assert info.value.status == 400
+    return info.value.message
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": None}, "spec is missing required field 'name'"),
+        ({"name": "Bad Name"}, "spec field 'name': invalid model name 'Bad Name'"),
+        (
+            {"task": "ranking"},
+            "spec field 'task' is 'ranking'; expected one of ['classification', 'regression']",
+        ),
+        ({"learnig_rate": 0.1}, "spec field 'learnig_rate' is unknown; expected one of"),
+        ({"epochs": "ten"}, "spec field 'epochs' must be an integer; got 'ten'"),
+        ({"epochs": 0}, "spec field 'epochs' must be >= 1; got 0"),
+        ({"learning_rate": -1}, "spec field 'learning_rate' must be > 0; got -1"),
+        (
+            {"device": "tpu"},
+            "spec field 'device' is 'tpu'; expected one of ['auto', 'cpu', 'cuda']",
+        ),
+        ({"validation_split": 1.5}, "spec field 'validation_split' must be < 1.0; got 1.5"),
+        (
+            {"validation_split": 0.5, "test_split": 0.45},
+            "'validation_split' + 'test_split' must leave >= 10% to train",
+        ),
+        ({"recipe": {"name": "xgboost"}}, "spec field 'recipe.name' is 'xgboost'; expected one of"),
+        (
+            {"recipe": {"name": "linear"}},
+            "spec field 'recipe.name': 'linear' does not do classification",
+        ),
+        (
+            {"recipe": {"name": "mlp", "params": {"hiden": [8]}}},
+            "spec field 'recipe.params.hiden' is unknown",
+        ),
+        (
+            {"recipe": {"name": "mlp", "params": {"hidden": [0]}}},
+            "spec field 'recipe.params.hidden' must be a list of positive integers",
+        ),
+        (
+            {"recipe": {"name": "mlp", "params": {"dropout": 1.5}}},
+            "spec field 'recipe.params.dropout' must be < 1.0; got 1.5",
+        ),
+        ({"dataset": {"target": "y"}}, "spec is missing required field 'dataset.path'"),
+        ({"dataset": "data.csv"}, "spec field 'dataset' must be a mapping of settings"),
+        ({"dataset": {"path": "d.csv", "format": "xlsx"}}, "spec field 'dataset.format' is 'xlsx'"),
+        (
+            {"dataset": {"path": "d.csv", "text_column": "t"}},
+            "'dataset.text_column' is only for text recipes",
+        ),
+        ({"schedule": "linear"}, "spec field 'schedule.name' is 'linear'; expected one of"),
+        (
+            {"early_stopping": {"monitor": "rmse"}},
+            "spec field 'early_stopping.monitor' is 'rmse'; expected one of ['accuracy', 'f1', 'loss']",
+        ),
+        (
+            {"export": {"quantize": "yes"}},
+            "spec field 'export.quantize' must be true or false; got 'yes'",
+        ),
+        ({"export": {"opset": 9}}, "spec field 'export.opset' must be >= 13; got 9"),
+        ({"publish": {"alias": "Prod!"}}, "spec field 'publish.alias': invalid alias 'Prod!'"),
+        ({"publish": {"alias": "production", "to": "s3"}}, "spec field 'publish.to' is unknown"),
+    ],
+)
+def test_spec_errors_name_the_field(change: dict[str, Any], message: str) -> None:
+    data = spec_dict("mlp")
+    data.update(change)
+    data = {k: v for k, v in data.items() if v is not None}
+    assert message in _error(data)
+
+
+def test_text_recipe_needs_a_text_column() -> None:
+    data = spec_dict("transformer")
+    del data["dataset"]["text_column"]
+    assert _error(data) == "spec field 'dataset.text_column' is required by text recipes"
+
+
+def test_transformer_width_must_split_across_heads() -> None:
+    data = spec_dict("transformer")
+    data["recipe"]["params"] = {"d_model": 10, "heads": 4}
+    assert _error(data) == "spec field 'recipe.params.d_model' must be a multiple of 'heads'"
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"cannot read spec .*missing\.yaml"):
+        load_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="is not valid YAML"):
+        load_spec(bad)
+    top = tmp_path / "list.yaml"
+    top.write_text("- name: x\n")
+    with pytest.raises(SpecError, match="spec field 'spec' must be a mapping of settings"):
+        load_spec(top)
