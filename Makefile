@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Exactly this torch: a CPU wheel that is on local disk here; any other spec may pull CUDA (GBs).
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench clean sam-validate
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,17 @@ typecheck: install
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck unit sam-validate
+
+# The SAM CLI pins boto3 and pydantic below ours, so it lives in its own venv; the test runs
+# `sam validate --lint` on template.yaml (cfn-lint and the offline SAM transform run in `unit`).
+SAM_VENV := .venv-sam
+$(SAM_VENV)/bin/sam:
+	$(PY) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli
+
+sam-validate: install $(SAM_VENV)/bin/sam
+	AIAAS_SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/pytest -q tests/infra/test_template_checks.py -k sam_validate
 
 # aiaas against FastAPI, KServe, MLServer and BentoML (installed once into .venv-peers/), report
 # in docs/benchmarks/. Needs wrk (apt-get install -y wrk). `make bench BENCH_ARGS=--quick`: short.
@@ -37,4 +47,4 @@ bench: install
 	$(BIN)/python -m bench.compare $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .aiaas .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aiaas .pytest_cache .mypy_cache .ruff_cache

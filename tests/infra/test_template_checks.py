@@ -100,7 +100,7 @@ def sam_cli() -> str | None:
 @pytest.mark.skipif(
     sam_cli() is None,
     reason="the SAM CLI is not installed: it pins boto3/pydantic below this venv's, so it lives in "
-    "its own venv (`make sam-validate`, or AIAAS_SAM_CLI=/path/to/sam); cfn-lint and samtranslator still ran",
+    "its own venv (`make sam-validate` creates .venv-sam, or set AIAAS_SAM_CLI=/path/to/sam); cfn-lint and samtranslator still ran",
 )
 def test_sam_validate_lint_is_clean() -> None:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
