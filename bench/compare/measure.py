@@ -89,8 +89,13 @@ def correct(server: Server, w: Workload, status: int, body: bytes) -> bool:
     return got.shape == w.expected.shape and bool(np.allclose(got, w.expected, atol=1e-4))
 
 
-def first_answer_s(running: Running, server: Server, w: Workload, launch: Launch) -> float:
-    """Seconds from spawn to the first correct answer; raises with the log's tail if none comes."""
+def first_answer_s(
+    running: Running, server: Server, w: Workload, launch: Launch
+) -> tuple[float, float]:
+    """Seconds from spawn to the first correct answer, and the CPU ms spent by then.
+
+    Raises with the log's last error if no correct answer comes.
+    """
     deadline = running.started + START_TIMEOUT_S
     last = "no answer"
     while time.perf_counter() < deadline:
@@ -102,7 +107,7 @@ def first_answer_s(running: Running, server: Server, w: Workload, launch: Launch
             last = type(exc).__name__
         else:
             if correct(server, w, status, body):
-                return time.perf_counter() - running.started
+                return time.perf_counter() - running.started, tree_cpu_ms(running.proc.pid)
             last = f"HTTP {status}: {body[:200]!r}"
         time.sleep(POLL_S)
     raise RuntimeError(f"no correct answer in {START_TIMEOUT_S:.0f} s (last: {last})")
@@ -134,6 +139,22 @@ def tree_peak_rss_mib(pid: int) -> float:
             total_kib += int(match.group(1)) if match else 0
             todo += _children(current)
     return total_kib / 1024
+
+
+def tree_cpu_ms(pid: int) -> float:
+    """CPU time (user + system, incl. reaped children) of the process and its live descendants.
+
+    Unlike wall time it barely moves when other work shares the cores, so cold starts stay
+    comparable on a busy machine.
+    """
+    ticks, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError, ValueError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+            todo += _children(current)
+    return ticks * 1e3 / os.sysconf("SC_CLK_TCK")
 
 
 def stop(running: Running) -> None:

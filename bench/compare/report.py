@@ -86,7 +86,7 @@ def goals_table(results: dict[str, Any]) -> list[str]:
 
 
 def model_table(model: dict[str, Any], levels: list[int]) -> list[str]:
-    head = "| server | cold start ms | c1 p50 ms | c1 p99 ms |"
+    head = "| server | cold start ms | cold start CPU ms | c1 p50 ms | c1 p99 ms |"
     head += "".join(f" c{c} req/s | c{c} p99 ms |" for c in levels if c != 1)
     head += " peak RSS MiB | errors |"
     lines = [head, "|---" + "|---:" * (head.count("|") - 2) + "|"]
@@ -95,7 +95,13 @@ def model_table(model: dict[str, Any], levels: list[int]) -> list[str]:
             lines.append(f"| {_title(key)} | skipped: {_cell(r['skipped'])} |")
             continue
         lv = r["levels"]
-        cells = [f"{r['cold_ms']:,.0f}", f"{lv['1']['p50_ms']:.2f}", f"{lv['1']['p99_ms']:.2f}"]
+        cpu = f"{r['cold_cpu_ms']:,.0f}" if "cold_cpu_ms" in r else "n/a"
+        cells = [
+            f"{r['cold_ms']:,.0f}",
+            cpu,
+            f"{lv['1']['p50_ms']:.2f}",
+            f"{lv['1']['p99_ms']:.2f}",
+        ]
         for c in levels:
             if c != 1:
                 cells += [f"{lv[str(c)]['rps']:,.0f}", f"{lv[str(c)]['p99_ms']:.2f}"]
@@ -156,7 +162,9 @@ def header(meta: dict[str, Any]) -> list[str]:
         f"at most for the generator) at concurrency {', '.join(map(str, plan['concurrency']))} "
         f"for {plan['seconds']:g} s each after a {plan['warmup_seconds']:g} s warm-up; latency "
         f"is wrk's. Cold start is process spawn until the first *correct* answer (checked "
-        f"against raw onnxruntime), median of {plan['cold_runs']}. Peak RSS is VmHWM of the "
+        f"against raw onnxruntime), median of {plan['cold_runs']}; its CPU time (user + system of "
+        f"the process tree by then) is shown too, as it moves far less than wall time when "
+        f"other work shares the cores. Peak RSS is VmHWM of the "
         f"server process plus its live children, summed. Peers run in their own venvs "
         f"(`.venv-peers/`), with the same onnxruntime as aiaas where their resolver allows.",
         "",

@@ -77,6 +77,7 @@ def bench_server(
 ) -> dict[str, Any]:
     """Cold starts, then every load level on the last start, then its peak RSS."""
     cold_s: list[float] = []
+    cold_cpu_ms: list[float] = []
     log = work / "logs" / f"{w.key}-{server.key}.log"
     log.parent.mkdir(exist_ok=True)
     for i in range(plan.cold_runs):
@@ -84,10 +85,12 @@ def bench_server(
         launch = server.launch(w, python, ports, work)
         running = start(launch, ports[0], base_env(), log)
         try:
-            cold_s.append(first_answer_s(running, server, w, launch))
+            seconds, cpu_ms = first_answer_s(running, server, w, launch)
         except RuntimeError:
             stop(running)
             raise
+        cold_s.append(seconds)
+        cold_cpu_ms.append(cpu_ms)
         if i < plan.cold_runs - 1:
             stop(running)
     try:
@@ -105,12 +108,13 @@ def bench_server(
         stop(running)
     cold_ms = [s * 1e3 for s in cold_s]
     say(
-        f"    cold start {statistics.median(cold_ms):.0f} ms (median of {len(cold_ms)}), "
-        f"peak RSS {rss:.0f} MiB"
+        f"    cold start {statistics.median(cold_ms):.0f} ms (median of {len(cold_ms)}; CPU "
+        f"{statistics.median(cold_cpu_ms):.0f} ms), peak RSS {rss:.0f} MiB"
     )
     return {
         "cold_ms": statistics.median(cold_ms),
         "cold_runs_ms": cold_ms,
+        "cold_cpu_ms": statistics.median(cold_cpu_ms),
         "levels": levels,
         "peak_rss_mib": rss,
     }

@@ -52,7 +52,13 @@ def test_parse_wrk_names_what_is_missing() -> None:
 def _server(rps32: float, p99: float, cold: float) -> dict[str, object]:
     level = {"rps": rps32, "p50_ms": p99 / 2, "p99_ms": p99, "requests": 1.0, "errors": 0.0}
     levels = {c: dict(level) for c in ("1", "8", "32", "64")}
-    return {"cold_ms": cold, "cold_runs_ms": [cold], "levels": levels, "peak_rss_mib": 70.0}
+    return {
+        "cold_ms": cold,
+        "cold_runs_ms": [cold],
+        "cold_cpu_ms": cold / 2,
+        "levels": levels,
+        "peak_rss_mib": 70.0,
+    }
 
 
 RESULTS = {
@@ -133,6 +139,7 @@ def test_report_renders_tables_plots_and_skip_reasons(tmp_path: Path) -> None:
     (tmp_path / report.ANALYSIS).write_text("## Why\n\nhand-written note")
     readme = report.write_report(RESULTS, tmp_path).read_text()
     assert "| digits-mlp, int8 | 7,000 | 2,500 (FastAPI + uvicorn) | 2.80x met |" in readme
+    assert "| aiaas serve | 250 | 125 | 4.00 | 8.00 | 7,000 |" in readme
     assert "| BentoML | skipped: exited with 1: boom / more |" in readme
     assert "| BentoML | skipped | install failed: a / b |" in readme
     assert "**30.0 µs** per call" in readme and "**3.33x**" in readme
@@ -160,6 +167,20 @@ def test_peak_rss_counts_the_children() -> None:
             deadline -= 1
             time.sleep(0.05)
         assert measure.tree_peak_rss_mib(proc.pid) >= 64
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def test_cpu_time_counts_the_children_work() -> None:
+    burn = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.3: pass'); time.sleep(30)"
+    code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and measure.tree_cpu_ms(proc.pid) < 300:
+            time.sleep(0.05)
+        assert measure.tree_cpu_ms(proc.pid) >= 300
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
