@@ -1,0 +1,106 @@
+"""The control plane as Lambda runs it: Mangum over complete HTTP API v2.0 events.
+
+Who moved an alias comes from API Gateway's authorizer context (IAM or JWT), never from headers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.local.functions import load_handler
+from infra.local.gateway import GatewayRequest, build_event
+from tests import onnx_factory
+
+ALIAS = "/control/models/iris/aliases/production"
+
+
+@pytest.fixture
+def handler(tmp_path: Path, classifier_onnx: Path) -> Any:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        registry.publish(
+            onnx_factory.manifest_for(classifier_onnx, "iris", version), classifier_onnx
+        )
+    registry.set_alias("iris", "production", "1", actor="ci")
+    return load_handler(
+        "functions.control.handler.handler", {"AIAAS_STORE": str(tmp_path / "store")}
+    )
+
+
+def event(
+    method: str, path: str, body: Any = None, authorizer: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    data = orjson.dumps(body) if body is not None else b""
+    headers = [("content-type", "application/json"), ("x-aiaas-actor", "mallory")]
+    built = build_event(
+        GatewayRequest(method, path, "", headers, data),
+        "ANY",
+        "/control/{proxy+}",
+        {"proxy": path[9:]},
+    )
+    if authorizer is not None:
+        built["requestContext"]["authorizer"] = authorizer
+    return built
+
+
+def call(handler: Any, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    response = handler(event(*args, **kwargs), None)
+    return response["statusCode"], orjson.loads(response["body"])
+
+
+IAM = {"iam": {"userArn": "arn:aws:iam::123456789012:user/alice", "accountId": "123456789012"}}
+JWT = {
+    "jwt": {
+        "claims": {"sub": "b0b", "email": "bob@example.com", "iss": "https://issuer.example"},
+        "scopes": None,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "who"),
+    [
+        (IAM, "arn:aws:iam::123456789012:user/alice"),
+        (JWT, "bob@example.com (https://issuer.example)"),
+        (None, "unauthenticated@127.0.0.1"),
+    ],
+    ids=["iam", "jwt", "none"],
+)
+def test_promote_records_the_authorized_caller(handler: Any, authorizer: Any, who: str) -> None:
+    status, body = call(handler, "PUT", ALIAS, {"version": "2"}, authorizer=authorizer)
+    assert status == 200
+    assert (body["version"], body["updated_by"]) == ("2", who)
+    status, body = call(handler, "POST", f"{ALIAS}/rollback", authorizer=authorizer)
+    assert (status, body["version"], body["updated_by"]) == (200, "1", who)
+    assert [h["version"] for h in body["history"]] == ["2", "1"]
+
+
+def test_errors_come_back_as_api_gateway_responses(handler: Any) -> None:
+    assert call(handler, "GET", "/control/models/nope") == (
+        404,
+        {"error": "model 'nope' not found"},
+    )
+    assert call(handler, "PUT", ALIAS, {"version": 2}) == (
+        422,
+        {"error": "invalid request: version: Input should be a valid string"},
+    )
+
+
+def test_docs_and_openapi_are_served(handler: Any) -> None:
+    docs = handler(
+        build_event(GatewayRequest("GET", "/docs", "", [], b""), "GET", "/docs", {}), None
+    )
+    assert docs["statusCode"] == 200 and "swagger-ui" in docs["body"]
+    spec = handler(
+        build_event(
+            GatewayRequest("GET", "/openapi.json", "", [], b""), "GET", "/openapi.json", {}
+        ),
+        None,
+    )
+    assert orjson.loads(spec["body"])["info"]["title"] == "aiaas control plane"
