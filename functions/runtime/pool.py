@@ -3,7 +3,8 @@
 A Lambda container (or one `aiaas serve` function instance) holds one `ModelPool`. Loading
 happens once per version; `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so
 a promotion takes effect without a redeploy, and keeps serving the loaded version when a
-refresh fails (store down, broken new version).
+refresh fails (store down, broken new version). The refresh runs on a background thread; the
+request that starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ log = logging.getLogger("aiaas.runtime")
 
 DEFAULT_ALIAS_TTL = 60.0
 MAX_VERSIONS = 4
+# How long the request that finds the alias TTL expired waits for the refresh.
+REFRESH_WAIT_S = 0.5
 
 
 class ModelPool:
@@ -78,6 +81,7 @@ class ServedModel:
         self._current: LoadedModel | None = None
         self._next_check = 0.0
         self._refreshing = threading.Lock()
+        self.refresh_wait = REFRESH_WAIT_S
         self.last_error: str | None = None
 
     @property
@@ -100,10 +104,14 @@ class ServedModel:
                     self._next_check = time.monotonic() + self.ttl
                 return self._current
         if self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
-            try:
-                self._refresh(current)
-            finally:
-                self._refreshing.release()
+            self._next_check = time.monotonic() + self.ttl
+            refresher = threading.Thread(
+                target=self._refresh_and_release, args=(current,), daemon=True
+            )
+            refresher.start()
+            # A healthy store answers well within this; a slow or dead one never holds a request
+            # longer (its retries run on in the background while the loaded version serves).
+            refresher.join(self.refresh_wait)
         return self._current or current
 
     def version(self, version: str) -> LoadedModel:
@@ -126,14 +134,18 @@ class ServedModel:
         self.last_error = None
         return model
 
+    def _refresh_and_release(self, current: LoadedModel) -> None:
+        try:
+            self._refresh(current)
+        finally:
+            self._refreshing.release()
+
     def _refresh(self, current: LoadedModel) -> None:
-        self._next_check = time.monotonic() + self.ttl
         try:
             model = self._resolve_and_load()
-        except AiaasError as exc:
-            log.warning(
-                "refresh of %s failed, still serving %s: %s", self.ref, current.ref, exc.message
-            )
+        except Exception as exc:  # whatever went wrong, the loaded version keeps serving
+            reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
+            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current.ref, reason)
             return
         if model is not current:
             log.info("%s now serves %s (was %s)", self.ref, model.ref, current.ref)

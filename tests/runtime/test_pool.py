@@ -224,3 +224,25 @@ def test_refresh_with_the_store_down_keeps_serving(own_moto: MotoServer, tmp_pat
     np.testing.assert_array_equal(logits(served), before)  # the refresh failed: still v1
     assert served.current().manifest.version == "1"
     assert "Could not connect" in (served.last_error or "")
+
+
+def test_a_hung_store_never_holds_a_request_longer_than_the_refresh_wait(
+    pool: ModelPool, registry: Registry, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    served = ServedModel(pool, "m", ttl=TTL)
+    served.refresh_wait = 0.2
+    first = served.current()
+    release = threading.Event()
+
+    def hang(*args: object, **kwargs: object) -> bytes:
+        release.wait(10)
+        raise OSError("store hung")
+
+    mocker.patch.object(registry.store, "get_bytes", side_effect=hang)
+    after_ttl()
+    started = time.monotonic()
+    assert served.current() is first
+    assert time.monotonic() - started < 1.0
+    assert served.current() is first  # others do not queue behind the hung refresh either
+    release.set()
