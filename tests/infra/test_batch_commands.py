@@ -1,0 +1,72 @@
+"""`aiaas batch`: upload, fire the S3 -> SQS event at the handler, report where the output is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.batch_support import features_csv, publish_classifier, read_csv
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStore:
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    return store
+
+
+def test_batch_scores_a_file_and_prints_where_the_output_is(store, tmp_path, capsys):
+    data = tmp_path / "scores é.csv"
+    data.write_text(features_csv(np.ones((6, 4))) + "bad,1\n")
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"uploaded {data} to {store.uri}/batch/iris/input/scores é.csv"
+    assert out[1].startswith("succeeded: scored 6 of 7 rows with iris:1 in ")
+    assert out[1].endswith(", 1 failed")
+    assert out[2:] == [
+        f"output:  {store.uri}/batch/iris/output/scores é.csv",
+        f"errors:  {store.uri}/batch/iris/output/scores é.csv.errors.jsonl",
+        f"summary: {store.uri}/batch/iris/output/scores é.csv.summary.json",
+    ]
+    assert len(read_csv(store, "batch/iris/output/scores é.csv")) == 6
+
+
+def test_batch_with_shards_writes_the_same_output(store, tmp_path, capsys):
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.random.default_rng(2).normal(size=(30, 4))))
+    assert main(["--store", store.uri, "batch", "iris", str(data), "--name", "one.csv"]) == 0
+    args = ["--store", store.uri, "batch", "iris", str(data), "--name", "two.csv", "--shards", "3"]
+    assert main([*args, "--chunk-rows", "4"]) == 0
+    assert "succeeded: scored 30 of 30 rows" in capsys.readouterr().out
+    one = store.get_bytes("batch/iris/output/one.csv")
+    assert store.get_bytes("batch/iris/output/two.csv") == one
+
+
+def test_batch_reports_a_failed_object(store, tmp_path, capsys):
+    data = tmp_path / "wrong.csv"
+    data.write_text("a,b\n1,2\n")
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert "error: batch/iris/input/wrong.csv: the header lacks column(s) x_0, x_1, x_2, x_3" in out
+
+
+def test_batch_refuses_what_it_cannot_score_before_uploading(store, tmp_path, capsys):
+    data = tmp_path / "table.parquet"
+    data.write_bytes(b"PAR1")
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas batch: error: batch/iris/input/table.parquet: unsupported input format "
+        "'.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy\n"
+    )
+    assert not store.exists("batch/iris/input/table.parquet")
+    assert main(["--store", store.uri, "batch", "Bad Model", str(data)]) == 1
+    assert "invalid model name 'Bad Model'" in capsys.readouterr().err
+    assert main(["--store", store.uri, "batch", "iris", str(tmp_path / "missing.csv")]) == 1
+    assert (
+        capsys.readouterr().err == f"aiaas batch: error: no such file: {tmp_path / 'missing.csv'}\n"
+    )
