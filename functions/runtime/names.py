@@ -34,6 +34,11 @@ def model_name(value: object) -> str:
     return _check("model name", value, _MODEL, MODEL_RULE)
 
 
+def is_model_name(value: str) -> bool:
+    """True when `value` would pass `model_name`."""
+    return bool(_MODEL.fullmatch(value)) and ".." not in value
+
+
 def version_name(value: object) -> str:
     """Return `value` if it is a valid version, else raise InvalidName."""
     return _check("version", value, _VERSION, VERSION_RULE)

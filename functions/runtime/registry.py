@@ -27,6 +27,7 @@ from functions.runtime import names
 from functions.runtime.errors import (
     BadRequest,
     ModelNotFound,
+    ModelUnavailable,
     NotFound,
     StoreError,
     VersionExists,
@@ -154,7 +155,12 @@ class Registry:
         return str(max(numeric, default=0) + 1)
 
     def models(self) -> list[str]:
-        return [n for n in self.store.list_dirs("models") if self.versions(n, missing_ok=True)]
+        """Names with at least one published version (stray folders with invalid names skipped)."""
+        return [
+            n
+            for n in self.store.list_dirs("models")
+            if names.is_model_name(n) and self.versions(n, missing_ok=True)
+        ]
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
         """Published versions of `name`, oldest first."""
@@ -240,11 +246,22 @@ class Registry:
             version = self.alias(ref.name, ref.alias)
             if version is None:
                 raise ModelNotFound(f"alias {ref.alias!r} of model {ref.name!r} not found")
-            return self.manifest(ref.name, version)
+            return self._aliased(ref.name, ref.alias, version)
         version = self.alias(ref.name, DEFAULT_ALIAS)
         if version is None:
-            version = self.versions(ref.name)[-1]
-        return self.manifest(ref.name, version)
+            return self.manifest(ref.name, self.versions(ref.name)[-1])
+        return self._aliased(ref.name, DEFAULT_ALIAS, version)
+
+    def _aliased(self, name: str, alias: str, version: str) -> ModelManifest:
+        # A dangling alias is the registry's fault, not the caller's: 503 naming the fix.
+        try:
+            return self.manifest(name, version)
+        except ModelNotFound:
+            message = (
+                f"alias {alias!r} of model {name!r} points at version {version!r}, which is not "
+                "in the registry; point the alias at a published version"
+            )
+            raise ModelUnavailable(message, public_message=message) from None
 
 
 def _sha256(handle: IO[bytes]) -> str:

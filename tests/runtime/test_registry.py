@@ -242,3 +242,9 @@ def test_a_model_file_that_does_not_match_its_manifest_is_not_published(
     with pytest.raises(BadRequest, match="does not match the sha256 in the manifest of m:1"):
         registry.publish(onnx_factory.manifest_for(path, "m", "1"), other)
     assert list(registry.store.list_keys("models")) == []
+
+
+def test_models_skips_stray_folders_with_invalid_names(registry: Registry, tmp_path: Path) -> None:
+    publish_linear(registry, tmp_path, "good", "1")
+    registry.store.put_bytes("models/Bad Name/versions/1/manifest.json", b"{}")
+    assert registry.models() == ["good"]
