@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def hand_written_loop(model: nn.Module, data: PreparedData, spec: JobSpec, epochs: int) -> float:
     """The loop a person writes by hand: shuffle, slice, forward, loss, backward, step."""
     x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=spec.learning_rate, weight_decay=spec.weight_decay
+    )
     generator = torch.Generator().manual_seed(spec.seed)
     loss_fn = nn.CrossEntropyLoss()
     started = time.perf_counter()
@@ -61,8 +63,15 @@ def trainer_fit(model: nn.Module, data: PreparedData, spec: JobSpec) -> float:
     return time.perf_counter() - started
 
 
-def measure_training(spec: JobSpec, data: PreparedData, epochs: int, repeats: int) -> dict[str, float]:
-    spec = dataclasses.replace(spec, epochs=epochs, early_stopping=None, schedule=dataclasses.replace(spec.schedule, name="constant"))
+def measure_training(
+    spec: JobSpec, data: PreparedData, epochs: int, repeats: int
+) -> dict[str, float]:
+    spec = dataclasses.replace(
+        spec,
+        epochs=epochs,
+        early_stopping=None,
+        schedule=dataclasses.replace(spec.schedule, name="constant"),
+    )
     initial = build_model(spec, data)
     # Warm both paths once (lazy kernels, allocator) before timing.
     trainer_fit(copy.deepcopy(initial), data, dataclasses.replace(spec, epochs=1))
@@ -84,7 +93,11 @@ def measure_training(spec: JobSpec, data: PreparedData, epochs: int, repeats: in
 
 
 def measure_export(spec: JobSpec, data: PreparedData) -> dict[str, object]:
-    model = Trainer(spec, data, resolve_device("cpu"), progress=False).fit(build_model(spec, data)).model
+    model = (
+        Trainer(spec, data, resolve_device("cpu"), progress=False)
+        .fit(build_model(spec, data))
+        .model
+    )
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for exporter in ("dynamo", "torchscript"):
@@ -94,14 +107,20 @@ def measure_export(spec: JobSpec, data: PreparedData) -> dict[str, object]:
             export_onnx(model, data, export, path)
             out[f"{exporter}_export_s"] = time.perf_counter() - started
             out[f"{exporter}_parity"] = check_parity(model, path, data.test.x, export)
-        _, record = quantization_gate(Path(tmp) / "dynamo.onnx", data, export, Path(tmp) / "int8.onnx")
+        _, record = quantization_gate(
+            Path(tmp) / "dynamo.onnx", data, export, Path(tmp) / "int8.onnx"
+        )
         out["int8"] = record
     return out
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--spec", type=Path, default=ROOT / "training" / "specs" / "digits-mlp.yaml")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--spec", type=Path, default=ROOT / "training" / "specs" / "digits-mlp.yaml"
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -120,15 +139,23 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     t, e = results["training"], results["export"]
-    print(f"{spec.name}: {t['train_rows']} training rows x {t['epochs']} epochs, 1 CPU thread, load avg {results['load_average']:.2f}")
+    print(
+        f"{spec.name}: {t['train_rows']} training rows x {t['epochs']} epochs, 1 CPU thread, load avg {results['load_average']:.2f}"
+    )
     print(f"  training.Trainer   {t['trainer_s']:.3f} s  {t['trainer_rows_per_s']:>9.0f} rows/s")
-    print(f"  hand-written loop  {t['hand_loop_s']:.3f} s  {t['hand_loop_rows_per_s']:>9.0f} rows/s")
+    print(
+        f"  hand-written loop  {t['hand_loop_s']:.3f} s  {t['hand_loop_rows_per_s']:>9.0f} rows/s"
+    )
     print(f"  ratio (trainer / hand loop throughput): {t['ratio']:.3f}x (goal >= 0.95x)")
     for exporter in ("dynamo", "torchscript"):
         parity = e[f"{exporter}_parity"]
-        print(f"  export {exporter:11} {e[f'{exporter}_export_s']:.2f} s, parity max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows")
+        print(
+            f"  export {exporter:11} {e[f'{exporter}_export_s']:.2f} s, parity max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows"
+        )
     q = e["int8"]
-    print(f"  int8: {q['float_bytes']} -> {q['int8_bytes']} bytes, {q['metric']} {q['float_metric']:.4f} -> {q['int8_metric']:.4f} ({q['drop_points']:+.2f} points), kept={q['kept']}")
+    print(
+        f"  int8: {q['float_bytes']} -> {q['int8_bytes']} bytes, {q['metric']} {q['float_metric']:.4f} -> {q['int8_metric']:.4f} ({q['drop_points']:+.2f} points), kept={q['kept']}"
+    )
     return 0
 
 

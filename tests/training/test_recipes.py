@@ -152,3 +152,19 @@ def _sample(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
         return tokens
     dims = [3 if d == -1 else d for d in shape]
     return rng.uniform(0, 10, size=dims).astype(np.float32)
+
+
+def test_text_model_ignores_padding_and_ids_past_max_length(published: Published) -> None:
+    result = published.results["transformer"]
+    session = ort.InferenceSession(str(result.model_path), providers=["CPUExecutionProvider"])
+    ids = [5, 9, 3, 2]
+    rows = [ids + [PAD_ID] * n for n in (0, 3, 12)]
+    logits = [session.run(None, {"tokens": np.array([row], dtype=np.int64)})[0] for row in rows]
+    for other in logits[1:]:
+        np.testing.assert_allclose(other, logits[0], atol=1e-5)
+    max_length = result.manifest.preprocessing["max_length"]
+    long = np.arange(2, 2 + max_length + 10, dtype=np.int64)[None, :] % 50 + 2
+    cut = session.run(None, {"tokens": long[:, :max_length]})[0]
+    np.testing.assert_allclose(session.run(None, {"tokens": long})[0], cut, atol=1e-6)
+    only_padding = session.run(None, {"tokens": np.zeros((1, 4), dtype=np.int64)})[0]
+    assert np.isfinite(only_padding).all()
