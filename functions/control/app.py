@@ -53,6 +53,11 @@ def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+            offset = error.get("loc", ("body", "?"))[-1]
+            reason = (error.get("ctx") or {}).get("error", "malformed")
+            problems.append(f"body is not valid JSON at character {offset}: {reason}")
+            continue
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
     return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=422)

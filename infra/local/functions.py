@@ -7,13 +7,16 @@ Two models served by the same handler module are two module objects, not one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
+import inspect
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +70,25 @@ class LocalFunction:
         self.env = dict(env)
         self.timeout_s = float(spec.properties.get("Timeout", 30))
         self.handler = load_handler(spec.handler, self.env)
+        # A handler object rather than a function (an ASGI adapter such as Mangum) drives its
+        # own asyncio loop with run_until_complete, which fails on the gateway's running loop
+        # and in pool threads that have none: it gets one thread with a loop of its own, as
+        # Lambda's runtime gives every handler a thread with no loop running.
+        self._own_loop = (
+            None
+            if inspect.isfunction(self.handler)
+            else ThreadPoolExecutor(1, f"aiaas-{spec.logical_id}", _set_new_event_loop)
+        )
 
     def invoke(self, event: Any) -> Any:
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+        if self._own_loop is not None:
+            return self._own_loop.submit(self.handler, event, context).result()
         return self.handler(event, context)
+
+
+def _set_new_event_loop() -> None:
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def load_handler(handler: str, env: Mapping[str, str]) -> Callable[..., Any]:

@@ -18,6 +18,8 @@ from functions.runtime.errors import BadRequest, InvalidInput
 
 # An upper bound on elements one tensor may declare, checked before any allocation.
 MAX_ELEMENTS = 64 * 1024 * 1024
+# numpy refuses arrays of more than 64 dimensions; no model takes anywhere near that many.
+MAX_RANK = 32
 
 
 def datatype(name: object, tensor: str) -> DType:
@@ -34,6 +36,10 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"tensor '{tensor}' needs a shape: a list of non-negative integers")
+    if len(shape) > MAX_RANK:
+        raise InvalidInput(
+            f"tensor '{tensor}' declares {len(shape)} dimensions; at most {MAX_RANK} are allowed"
+        )
     count = 1
     for dim in shape:
         count *= dim
@@ -66,12 +72,20 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                     f"tensor '{tensor}' is {dtype.oip}: data must be "
                     f"{'integers' if dtype.numpy.kind in 'iu' else 'numbers'}"
                 )
-            array = raw.astype(dtype.numpy)
-            if dtype.numpy.kind in "iu" and not np.array_equal(array, raw):
+            with np.errstate(over="ignore", invalid="ignore"):
+                array = raw.astype(dtype.numpy)
+            if _out_of_range(array, raw, dtype):
                 raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}")
     except ValueError as exc:
         raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
     return _reshape(array, shape, tensor)
+
+
+def _out_of_range(array: np.ndarray, raw: np.ndarray, dtype: DType) -> bool:
+    if dtype.numpy.kind in "iu":
+        return not np.array_equal(array, raw)
+    # A finite number too large for FP16/FP32 would become infinity: say so, not "not finite".
+    return bool(np.any(np.isinf(array) & np.isfinite(raw)))
 
 
 def _uint64(data: list[Any], raw: np.ndarray, tensor: str) -> np.ndarray:
