@@ -66,32 +66,69 @@ def run_job(
     """Run `spec`, write artifacts under `out_dir` and, if asked, publish them to `registry`."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    if (
-        publish_model
-        and spec.version
-        and registry.store.exists(manifest_key(spec.name, spec.version))
-    ):
-        # Fail before training, not after: versions are immutable.
-        raise VersionExists(
-            f"{spec.name}:{spec.version} is already published; versions are immutable"
-        )
+    if publish_model and spec.version:
+        _check_version_is_free(registry, spec.name, spec.version)
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir)
-    data = prepare(raw, spec, kind)
+    data = prepare(raw, spec, kind)  # every data error surfaces here, before training
     timings["data_s"] = time.perf_counter() - started
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "card").mkdir(parents=True)
 
+    result, validation = _train(spec, data, out_dir, progress, timings)
+    model_path, facts = _export(spec, data, result, out_dir, timings)
+    # Test metrics are those of the file that will be served, scored by onnxruntime.
+    test_outputs = run_onnx(model_path, data.test.x)
+    test = score(spec.task, data.test.y, test_outputs, len(data.labels))
+    facts.update(
+        metrics={"test": test, "validation": validation},
+        training=training_record(spec, result),
+        feature_names=raw.feature_names,
+    )
+    version = spec.version or registry.next_version(spec.name)
+    manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
+    extra_files = _card_files(manifest, data, result, test_outputs, out_dir)
+    if data.vocabulary is not None:
+        extra_files["vocab.json"] = out_dir / "vocab.json"
+        extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
+    (out_dir / "manifest.json").write_text(manifest.to_json())
+    alias = (alias or spec.alias) if publish_model else None
+    if publish_model:
+        publish(registry, manifest, model_path, extra_files, alias)
+    timings["total_s"] = time.perf_counter() - started
+    return JobResult(manifest, model_path, extra_files, publish_model, alias, timings)
+
+
+def _check_version_is_free(registry: Registry, name: str, version: str) -> None:
+    # Fail before training, not after: versions are immutable.
+    if registry.store.exists(manifest_key(name, version)):
+        raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+
+
+def _train(
+    spec: JobSpec,
+    data: PreparedData,
+    out_dir: Path,
+    progress: bool | None,
+    timings: dict[str, float],
+) -> tuple[TrainResult, dict[str, Any]]:
     model = build_model(spec, data)
     threads = cpu_threads(spec.cpu_threads, sum(p.numel() for p in model.parameters()))
-    device = resolve_device(spec.device, threads)
-    trainer = Trainer(spec, data, device, progress=progress, checkpoint_dir=out_dir)
+    trainer = Trainer(
+        spec, data, resolve_device(spec.device, threads), progress=progress, checkpoint_dir=out_dir
+    )
     mark = time.perf_counter()
     result = trainer.fit(model)
     timings["train_s"] = time.perf_counter() - mark
     _, validation = trainer.evaluate(result.model, data.validation)
+    return result, validation
 
+
+def _export(
+    spec: JobSpec, data: PreparedData, result: TrainResult, out_dir: Path, timings: dict[str, float]
+) -> tuple[Path, dict[str, Any]]:
+    """Export, check parity (a failure raises: nothing is published), then the int8 gate."""
     mark = time.perf_counter()
     float_path = export_onnx(result.model, data, spec.export, out_dir / "model.float32.onnx")
     parity = check_parity(result.model, float_path, data.test.x, spec.export)
@@ -101,31 +138,7 @@ def run_job(
         model_path, quantization = quantization_gate(
             float_path, data, spec.export, out_dir / "model.int8.onnx"
         )
-    # Test metrics are those of the file that will be served, scored by onnxruntime.
-    test_outputs = run_onnx(model_path, data.test.x)
-    test = score(spec.task, data.test.y, test_outputs, len(data.labels))
-
-    version = spec.version or registry.next_version(spec.name)
-    facts: dict[str, Any] = {
-        "metrics": {"test": test, "validation": validation},
-        "training": training_record(spec, result),
-        "parity": parity,
-        "quantization": quantization,
-        "feature_names": raw.feature_names,
-    }
-    manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
-    extra_files = _card_files(manifest, data, result, test_outputs, out_dir)
-    if data.vocabulary is not None:
-        extra_files["vocab.json"] = out_dir / "vocab.json"
-        extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
-    (out_dir / "manifest.json").write_text(manifest.to_json())
-    alias = alias or spec.alias
-    if publish_model:
-        publish(registry, manifest, model_path, extra_files, alias)
-    timings["total_s"] = time.perf_counter() - started
-    return JobResult(
-        manifest, model_path, extra_files, publish_model, alias if publish_model else None, timings
-    )
+    return model_path, {"parity": parity, "quantization": quantization}
 
 
 def _card_files(

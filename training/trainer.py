@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -56,6 +56,30 @@ class TrainResult:
         return sum(r.seconds for r in self.history) / max(len(self.history), 1)
 
 
+class _Step(NamedTuple):
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+
+
+class BestWeights:
+    """The best epoch so far on the monitored validation metric, and a copy of its weights."""
+
+    def __init__(self, monitor: str, min_delta: float) -> None:
+        self.monitor, self.min_delta = monitor, min_delta
+        self.value: float | None = None
+        self.epoch = 0
+        self.state: dict[str, torch.Tensor] = {}
+
+    def update(self, record: EpochRecord, model: nn.Module) -> bool:
+        """Keep `model`'s weights if `record` improves on the best; True when it did."""
+        if not improved(self.monitor, record.val_metric, self.value, self.min_delta):
+            return False
+        self.value, self.epoch = record.val_metric, record.epoch
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return True
+
+
 class Trainer:
     """Fits one model to prepared data as the spec says."""
 
@@ -81,61 +105,64 @@ class Trainer:
     def fit(self, model: nn.Module) -> TrainResult:
         """Train for `spec.epochs` (or until early stopping) and restore the best weights."""
         generator = seed_everything(self.spec.seed)
-        dev = self.setup.device
-        model = model.to(dev)
+        model = model.to(self.setup.device)
         x, y = self._tensors(self.data.train)
         optimizer = self._optimizer(model)
-        steps = math.ceil(len(x) / self.spec.batch_size)
-        scheduler = self._scheduler(optimizer, steps)
-        scaler = torch.amp.GradScaler("cuda") if self.setup.amp else None
-        history: list[EpochRecord] = []
-        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-        bar = tqdm(
-            range(1, self.spec.epochs + 1),
-            desc=self.spec.name,
-            unit="epoch",
-            disable=None if self.progress is None else not self.progress,
+        step = _Step(
+            optimizer,
+            self._scheduler(optimizer, math.ceil(len(x) / self.spec.batch_size)),
+            torch.amp.GradScaler("cuda") if self.setup.amp else None,
         )
-        for epoch in bar:
-            started = time.perf_counter()
-            rate = float(optimizer.param_groups[0]["lr"])  # the rate this epoch starts with
-            order = torch.randperm(len(x), generator=generator)
-            train_loss = self._train_epoch(model, x, y, order, optimizer, scheduler, scaler)
-            val_loss, metrics = self.evaluate(model, self.data.validation)
-            value = val_loss if self.monitor == "loss" else float(metrics[self.monitor])
-            record = EpochRecord(
-                epoch,
-                train_loss,
-                val_loss,
-                value,
-                rate,
-                time.perf_counter() - started,
-            )
-            history.append(record)
-            shown = {"loss": record.train_loss, "val_loss": val_loss, f"val_{self.monitor}": value}
-            bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
-            if best is None or improved(self.monitor, value, best[0], self._min_delta()):
-                best = (
-                    value,
-                    epoch,
-                    {k: v.detach().clone() for k, v in model.state_dict().items()},
+        history: list[EpochRecord] = []
+        best = BestWeights(self.monitor, self._min_delta())
+        show = None if self.progress is None else not self.progress
+        with tqdm(
+            range(1, self.spec.epochs + 1), desc=self.spec.name, unit="epoch", disable=show
+        ) as bar:
+            for epoch in bar:
+                record = self._epoch(
+                    epoch, model, x, y, torch.randperm(len(x), generator=generator), step
                 )
-                self._save_checkpoint(best[2])
-            elif self.spec.early_stopping and epoch - best[1] >= self.spec.early_stopping.patience:
-                break
-        bar.close()
-        assert best is not None
-        model.load_state_dict(best[2])
-        model = model.to("cpu").eval()
+                history.append(record)
+                shown = {
+                    "loss": record.train_loss,
+                    "val_loss": record.val_loss,
+                    f"val_{self.monitor}": record.val_metric,
+                }
+                bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+                if best.update(record, model):
+                    self._save_checkpoint(best.state)
+                elif (
+                    self.spec.early_stopping
+                    and epoch - best.epoch >= self.spec.early_stopping.patience
+                ):
+                    break
+        model.load_state_dict(best.state)
         return TrainResult(
-            model=model,
+            model=model.to("cpu").eval(),
             history=history,
-            best_epoch=best[1],
+            best_epoch=best.epoch,
             monitor=self.monitor,
             stopped_early=len(history) < self.spec.epochs,
             device=self.setup,
             checkpoint=self.checkpoint,
         )
+
+    def _epoch(
+        self,
+        epoch: int,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        order: torch.Tensor,
+        step: _Step,
+    ) -> EpochRecord:
+        started = time.perf_counter()
+        rate = float(step.optimizer.param_groups[0]["lr"])  # the rate this epoch starts with
+        train_loss = self._train_epoch(model, x, y, order, step)
+        val_loss, metrics = self.evaluate(model, self.data.validation)
+        value = val_loss if self.monitor == "loss" else float(metrics[self.monitor])
+        return EpochRecord(epoch, train_loss, val_loss, value, rate, time.perf_counter() - started)
 
     def _train_epoch(
         self,
@@ -143,12 +170,11 @@ class Trainer:
         x: torch.Tensor,
         y: torch.Tensor,
         order: torch.Tensor,
-        optimizer: torch.optim.Optimizer,
-        scheduler: Any,
-        scaler: torch.amp.GradScaler | None,
+        step: _Step,
     ) -> float:
         """One pass over the training rows in `order`; returns the mean training loss."""
         model.train()
+        optimizer, scheduler, scaler = step
         total = torch.zeros((), device=self.setup.device)
         for batch in torch.split(order, self.spec.batch_size):
             xb, yb = self._batch(x, batch), self._batch(y, batch)
