@@ -46,8 +46,10 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     inputs = body["inputs"]
     if isinstance(inputs, dict):
         specs = {spec.name: spec for spec in manifest.inputs}
+        # An unknown input is reported by name (validation); its value may be anything, even
+        # ragged, so it is not converted.
         return {
-            name: _array(value, specs[name]) if name in specs else np.asarray(value)
+            name: _array(value, specs[name]) if name in specs else np.empty(0)
             for name, value in inputs.items()
         }
     if len(manifest.inputs) != 1:

@@ -61,10 +61,14 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                 raise InvalidInput(f"tensor '{tensor}' is BYTES: send strings")
         elif dtype.name == "bool":
             array = np.asarray(data).reshape(-1)
+            if not array.size:  # `[]` is an empty tensor of any type
+                array = array.astype(np.bool_)
             if array.dtype != np.bool_:
                 raise InvalidInput(f"tensor '{tensor}' is BOOL: send true/false")
         else:
             raw = np.asarray(data).reshape(-1)
+            if raw.size == 0:
+                raw = raw.astype(dtype.numpy)
             if raw.dtype.kind == "f" and dtype.name == "uint64":
                 raw = _uint64(data, raw, tensor)
             if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and dtype.numpy.kind in "iu"):
