@@ -195,7 +195,8 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _error(self, exc: Exception, key: str) -> AiaasError:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        # Client errors carry the parsed response; connection and read timeouts carry None.
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound"):
             return NotFound(f"no object {key!r} in store {self.uri}")
         if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):

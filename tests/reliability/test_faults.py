@@ -1,0 +1,178 @@
+"""Faults of the model store and the container disk, made for real: the predict function
+answers 503 with a clear message while they last, never serves a bad model, and recovers.
+
+S3 outages and slow S3 come from a TCP proxy in front of moto's server (`s3proxy.py`).
+Already covered elsewhere and not repeated here: corrupted, missing and non-ONNX artifacts
+(tests/functions/test_predict_errors.py, tests/infra/test_serve_http.py), a broken promotion
+while warm (test_predict_errors.py, tests/runtime/test_pool.py), cold loads racing in threads and
+in two processes on one cache directory (tests/runtime/test_pool.py, tests/runtime/test_cache.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry, alias_key
+from functions.runtime.store import LocalStore, S3Store
+from tests import onnx_factory
+from tests.functions.test_predict_errors import INFER, ROW, assert_no_internals
+from tests.functions.test_predict_events import MODEL, body_of, digits_service, http_event
+from tests.reliability.s3proxy import DelayingProxy
+from tests.s3server import MotoServer
+
+UNAVAILABLE = {"error": "model is not available"}
+
+
+def publish(store: Any, workdir: Path, version: str = "1", seed: int = 0) -> None:
+    path = onnx_factory.linear_classifier(
+        workdir / f"m{version}.onnx", features=64, classes=10, seed=seed
+    )
+    Registry(store).publish(onnx_factory.manifest_for(path, MODEL, version), path)
+
+
+def predict(service: PredictService) -> tuple[int, Any]:
+    response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
+    return response["statusCode"], body_of(response)
+
+
+@pytest.fixture
+def bucket(s3_store: S3Store, tmp_path: Path) -> str:
+    """A bucket with digits-mlp:1 published, straight to moto (before any proxy)."""
+    publish(s3_store, tmp_path)
+    return s3_store.bucket
+
+
+@pytest.fixture
+def proxy(
+    bucket: str, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DelayingProxy]:
+    """A proxy port for S3, not yet listening; the service under test reaches S3 through it."""
+    proxy = DelayingProxy(moto_server.port)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    yield proxy
+    proxy.stop()
+
+
+def s3_service(bucket: str, tmp_path: Path) -> PredictService:
+    store = S3Store(bucket, "registry")  # its client is built on first use: through the proxy
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    return service_from_env({"AIAAS_MODEL": MODEL}, pool)
+
+
+def test_s3_unreachable_at_cold_start_is_503_then_recovers(
+    bucket: str, tmp_path: Path, proxy: DelayingProxy
+) -> None:
+    service = s3_service(bucket, tmp_path)
+    service.warm()  # logs the failure and stays up, as a Lambda init must
+    start = time.monotonic()
+    assert predict(service) == (503, UNAVAILABLE)
+    ready = service.handle(http_event("GET", f"/v2/models/{MODEL}/ready"))
+    assert (ready["statusCode"], body_of(ready)) == (503, {**UNAVAILABLE, "ready": False})
+    assert_no_internals(ready, bucket, str(proxy.port))
+    assert time.monotonic() - start < 20  # bounded retries, no hang
+    proxy.start()  # S3 is back: the next request loads the model, no restart needed
+    status, body = predict(service)
+    assert (status, body["model"], body["version"]) == (200, MODEL, "1")
+
+
+def test_slow_s3_delays_the_cold_start_but_serves(
+    bucket: str, tmp_path: Path, proxy: DelayingProxy
+) -> None:
+    proxy.delay = 0.1
+    proxy.start()
+    service = s3_service(bucket, tmp_path)
+    start = time.monotonic()
+    assert predict(service)[0] == 200
+    assert time.monotonic() - start >= 0.3  # alias, manifest and model reads each waited
+    warm = time.monotonic()
+    assert predict(service)[0] == 200
+    assert time.monotonic() - warm < 0.1  # warm requests never touch S3
+
+
+def test_s3_slower_than_the_read_timeout_is_503_then_recovers(
+    bucket: str, tmp_path: Path, proxy: DelayingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "0.5")
+    proxy.delay = 2.0
+    proxy.start()
+    service = s3_service(bucket, tmp_path)
+    start = time.monotonic()
+    assert predict(service) == (503, UNAVAILABLE)
+    assert time.monotonic() - start < 10  # 2 attempts x 0.5 s, not the 2 s the proxy holds
+    proxy.delay = 0.0
+    assert predict(service)[0] == 200
+
+
+def write_alias(store: LocalStore, version: str) -> None:
+    """An alias record as another writer left it: pointing at a version that does not exist."""
+    record = {"alias": "production", "version": version, "updated_at": "", "updated_by": "x"}
+    store.put_bytes(alias_key(MODEL, "production"), json.dumps(record).encode())
+
+
+def test_alias_pointing_at_a_missing_version_is_503_naming_the_alias(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    publish(store, tmp_path)
+    write_alias(store, "7")
+    service = digits_service(tmp_path, AIAAS_ALIAS_TTL="0")
+    message = (
+        f"alias 'production' of model '{MODEL}' points at version '7', which is not in the "
+        "registry; point the alias at a published version"
+    )
+    assert predict(service) == (503, {"error": message})
+    ready = service.handle(http_event("GET", "/v2/health/ready"))
+    assert (ready["statusCode"], body_of(ready)) == (503, {"error": message, "ready": False})
+    write_alias(store, "1")
+    assert predict(service)[0] == 200
+    write_alias(store, "7")  # dangling again while warm: version 1 keeps serving
+    status, body = predict(service)
+    assert (status, body["version"]) == (200, "1")
+
+
+def test_cache_disk_full_is_503_leaves_no_partial_file_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ENOSPC is injected at the one call that writes the model file into the cache.
+
+    A really full filesystem needs a size-limited mount (tmpfs or a loop device), which takes
+    root and a mount on a machine other people use; the write path is patched instead, and it
+    writes half the file before failing, as a disk filling up mid-download does.
+    """
+    store = LocalStore(tmp_path / "store")
+    publish(store, tmp_path)
+    real_download = store.download_file
+
+    def disk_fills_up(key: str, dest: Path) -> None:
+        real_download(key, dest)
+        with dest.open("r+b") as handle:
+            handle.truncate(dest.stat().st_size // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "download_file", disk_fills_up)
+    cache = tmp_path / "cache"
+    service = service_from_env(
+        {"AIAAS_MODEL": MODEL}, ModelPool(Registry(store), ArtifactCache(store, cache))
+    )
+    assert predict(service) == (503, UNAVAILABLE)
+    assert "cache disk is full" in caplog.text  # the log says why; the client not
+    assert sorted(p.name for p in cache.iterdir()) == []  # the partial download is gone
+    monkeypatch.setattr(store, "download_file", real_download)  # space is freed
+    assert predict(service)[0] == 200
+    assert [p.suffix for p in cache.iterdir()] == [".onnx"]
+
+
+def test_infer_route_gives_the_same_503_while_the_store_is_down(
+    bucket: str, tmp_path: Path, proxy: DelayingProxy
+) -> None:
+    service = s3_service(bucket, tmp_path)
+    response = service.handle(http_event("POST", f"/v2/models/{MODEL}/infer", INFER))
+    assert (response["statusCode"], body_of(response)) == (503, UNAVAILABLE)
