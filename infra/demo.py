@@ -184,6 +184,8 @@ def main() -> int:
             aiaas("train", str(spec.relative_to(ROOT)), "--publish", "--alias", "production")
     banner("published models")
     aiaas("models")
+    if "digits-mlp" in _store_models():
+        aiaas("show", "digits-mlp")
     port = free_port(args.port)
     base = f"http://127.0.0.1:{port}"
     banner(f"aiaas serve on {base}")
