@@ -11,25 +11,11 @@ from typing import Any
 
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
+from functions.runtime.snapstart import reconnect_after_restore
 
 SERVICE = service_from_env()
 SERVICE.warm()
-
-
-def _after_restore() -> None:
-    # A SnapStart snapshot may be restored on many machines, hours later: credentials and
-    # connections captured at init are stale, so S3 clients are rebuilt lazily.
-    store = SERVICE.served.pool.registry.store
-    if hasattr(store, "_client"):
-        store._client = None
-
-
-try:  # present in Lambda's Python runtime when SnapStart is on
-    from snapshot_restore_py import register_after_restore
-
-    register_after_restore(_after_restore)
-except ImportError:
-    pass
+reconnect_after_restore(SERVICE.served.pool.registry.store)
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:

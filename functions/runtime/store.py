@@ -183,6 +183,10 @@ class S3Store:
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client = client
 
+    def reset_client(self) -> None:
+        """Forget the client; the next call builds a fresh one (after a SnapStart restore)."""
+        self._client = None
+
     @property
     def client(self) -> S3Client:
         # boto3 costs ~400 ms to import and build a client: pay it only when S3 is used.
