@@ -20,7 +20,11 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 _FUNCTION = "AWS::Serverless::Function"
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's C loader when present: parsing the template is on `aiaas serve`'s start-up path.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """A SafeLoader that turns `!Ref x` into `{"Ref": "x"}`, `!Sub s` into `{"Fn::Sub": s}`, ..."""
 
 

@@ -43,15 +43,22 @@ class LambdaContext:
 
 @contextlib.contextmanager
 def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with `env` applied, restored afterwards; one patch at a time."""
+    """os.environ with `env` applied, restored afterwards; one patch at a time.
+
+    Only the patched names change, and only they are put back: other threads never see an
+    empty or half-restored environment.
+    """
     with _ENV_LOCK:
-        saved = dict(os.environ)
+        saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         try:
             yield
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[str, str]:
@@ -63,28 +70,45 @@ def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[
 
 
 class LocalFunction:
-    """One warm instance of a template function."""
+    """One instance of a template function; its init runs on first use or `warm()`."""
 
     def __init__(self, spec: FunctionSpec, env: Mapping[str, str]) -> None:
         self.spec = spec
         self.env = dict(env)
         self.timeout_s = float(spec.properties.get("Timeout", 30))
-        self.handler = load_handler(spec.handler, self.env)
-        # A handler object rather than a function (an ASGI adapter such as Mangum) drives its
-        # own asyncio loop with run_until_complete, which fails on the gateway's running loop
-        # and in pool threads that have none: it gets one thread with a loop of its own, as
-        # Lambda's runtime gives every handler a thread with no loop running.
-        self._own_loop = (
-            None
-            if inspect.isfunction(self.handler)
-            else ThreadPoolExecutor(1, f"aiaas-{spec.logical_id}", _set_new_event_loop)
-        )
+        self._handler: Callable[..., Any] | None = None
+        self._own_loop: ThreadPoolExecutor | None = None
+        self._init_lock = threading.Lock()
+
+    @property
+    def handler(self) -> Callable[..., Any]:
+        """The handler, its module initialised once (a cold start, as in Lambda)."""
+        if self._handler is None:
+            with self._init_lock:
+                if self._handler is None:
+                    handler = load_handler(self.spec.handler, self.env)
+                    # A handler object rather than a function (an ASGI adapter such as Mangum)
+                    # drives its own asyncio loop with run_until_complete, which fails on the
+                    # gateway's running loop and in pool threads that have none: it gets one
+                    # thread with a loop of its own, as Lambda gives every handler a thread
+                    # with no loop running.
+                    if not inspect.isfunction(handler):
+                        self._own_loop = ThreadPoolExecutor(
+                            1, f"aiaas-{self.spec.logical_id}", _set_new_event_loop
+                        )
+                    self._handler = handler
+        return self._handler
+
+    @property
+    def warm(self) -> bool:
+        return self._handler is not None
 
     def invoke(self, event: Any) -> Any:
+        handler = self.handler
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
         if self._own_loop is not None:
-            return self._own_loop.submit(self.handler, event, context).result()
-        return self.handler(event, context)
+            return self._own_loop.submit(handler, event, context).result()
+        return handler(event, context)
 
 
 def _set_new_event_loop() -> None:

@@ -118,6 +118,26 @@ class Gateway:
             routes.sort(key=lambda r: r.specificity, reverse=True)
             self._routes = routes
 
+    def warm_up(self, others_after_s: float = 1.0) -> None:
+        """Initialise every function: predict functions now, the rest a moment later.
+
+        The control plane's FastAPI import takes a few hundred ms of CPU; started together with
+        the models it would slow the first predictions down. Failures wait for a request.
+        """
+        functions = list(self.functions.values())
+        predict = [f for f in functions if f.spec.handler.startswith("functions.predict.")]
+        for group in (predict, [f for f in functions if f not in predict]):
+            for function in group:
+                try:
+                    function.handler  # noqa: B018 - the property runs the function's init
+                except Exception as exc:
+                    log.warning(
+                        "init of %s failed; retried on its first request: %s",
+                        function.spec.logical_id,
+                        exc,
+                    )
+            time.sleep(others_after_s)
+
     def route(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
         parts = path.strip("/").split("/")
         for candidate in self._routes:

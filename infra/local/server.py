@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,15 +43,23 @@ def encode_response(response: GatewayResponse, keep_alive: bool) -> bytes:
 
 
 class _Timing:
-    """Per-route moving average of handler time, to decide inline vs thread pool."""
+    """Per-path moving average of handler time, to decide inline vs thread pool.
+
+    A path's first call goes to the pool: it may be a cold start (a model load, a FastAPI
+    import) that must not stall the event loop.
+    """
+
+    MAX_PATHS = 10_000  # unknown paths (scans, typos) must not grow this without bound
 
     def __init__(self) -> None:
         self.average: dict[str, float] = {}
 
     def slow(self, key: str) -> bool:
-        return self.average.get(key, 0.0) > OFFLOAD_AFTER_S
+        return self.average.get(key, 1.0) > OFFLOAD_AFTER_S
 
     def record(self, key: str, seconds: float) -> None:
+        if len(self.average) >= self.MAX_PATHS and key not in self.average:
+            self.average.clear()
         self.average[key] = 0.9 * self.average.get(key, seconds) + 0.1 * seconds
 
 
@@ -197,7 +206,8 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
-        return uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
     except ImportError:  # pragma: no cover - uvloop is optional
         return asyncio.new_event_loop()
 
@@ -226,6 +236,9 @@ def serve_socket(
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _finish, stop)
+    # Cold starts happen off the request path where possible: init every function now, in the
+    # background; a request that arrives first simply does that function's init itself.
+    threading.Thread(target=gateway.warm_up, name="aiaas-warm-up", daemon=True).start()
     if ready:
         ready()
     try:
