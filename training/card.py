@@ -123,7 +123,9 @@ def _quantization_line(record: dict[str, Any]) -> str:
         return "not requested"
     if "error" in record:
         return f"failed ({record['error']}); float32 published"
-    verdict = "kept" if record["kept"] else "rejected, float32 published"
+    verdict = (
+        "kept" if record["kept"] else "rejected, float32 published"
+    ) + f" ({record['reason']})"
     return (
         f"{verdict}: {record['metric']} {record['float_metric']:.4f} -> {record['int8_metric']:.4f} "
         f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "

@@ -74,7 +74,7 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
         f"(tolerance {parity['tolerance']:g})",
     ]
     if quant.get("enabled") and "error" not in quant:
-        verdict = "kept" if quant["kept"] else "rejected"
+        verdict = ("kept" if quant["kept"] else "rejected") + f" ({quant['reason']})"
         lines.append(
             f"  int8: {verdict}, {quant['metric']} drop {quant['drop_points']:+.2f} points, "
             f"{quant['float_bytes']} -> {quant['int8_bytes']} bytes"

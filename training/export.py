@@ -3,7 +3,8 @@
 Parity is a hard gate: if onnxruntime's outputs differ from torch's by more than the
 tolerance (1e-4 by default) on held-out rows, the job fails and nothing is published.
 Dynamic int8 quantization is kept only when the primary metric drops by at most the allowed
-number of points; both outcomes are recorded.
+number of points and, unless the spec quantizes for size, when it is not slower than float32
+on a single row; every outcome is recorded with its reason.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,40 @@ def check_parity(model: nn.Module, path: Path, x: np.ndarray, spec: ExportSpec) 
     return parity
 
 
+# int8 kept for speed must not be slower than float32 by more than this (CPU int8 kernels for
+# convolutions are often slower than the float ones for small models).
+MAX_INT8_SLOWDOWN = 1.1
+LATENCY_RUNS = 200
+
+
+def row_latency_us(float_path: Path, int8_path: Path, row: np.ndarray) -> tuple[float, float]:
+    """Median single-row latency of both files, interleaved so machine noise hits both alike."""
+    from functions.runtime.model import session_options
+
+    sessions = [
+        ort.InferenceSession(
+            str(p), session_options(p.stat().st_size), providers=["CPUExecutionProvider"]
+        )
+        for p in (float_path, int8_path)
+    ]
+    feeds = [{s.get_inputs()[0].name: row} for s in sessions]
+    samples: list[list[float]] = [[], []]
+    for _ in range(LATENCY_RUNS):
+        for i, sess in enumerate(sessions):
+            start = time.perf_counter()
+            sess.run(None, feeds[i])
+            samples[i].append(time.perf_counter() - start)
+    return float(np.median(samples[0]) * 1e6), float(np.median(samples[1]) * 1e6)
+
+
+def _verdict(accurate: bool, fast: bool, objective: str) -> str:
+    if not accurate:
+        return "metric dropped more than allowed"
+    if not fast and objective == "speed":
+        return f"int8 is slower than float32 on this CPU (over {MAX_INT8_SLOWDOWN}x)"
+    return "within the metric budget" + ("" if fast else "; slower, kept for size")
+
+
 def quantization_gate(
     path: Path, data: PreparedData, spec: ExportSpec, out: Path
 ) -> tuple[Path, dict[str, Any]]:
@@ -140,10 +176,15 @@ def quantization_gate(
         log.warning("int8 quantization failed, keeping float32: %s", exc)
         return path, {"enabled": True, "kept": False, "error": str(exc)[:300]}
     drop = (float_score - int8_score) * 100
-    kept = drop <= spec.max_metric_drop
+    float_us, int8_us = row_latency_us(path, out, data.test.x[:1])
+    accurate = drop <= spec.max_metric_drop
+    fast = int8_us <= float_us * MAX_INT8_SLOWDOWN
+    kept = accurate and (fast or spec.quantize_for == "size")
     record = {
         "enabled": True,
         "kept": kept,
+        "reason": _verdict(accurate, fast, spec.quantize_for),
+        "quantize_for": spec.quantize_for,
         "metric": metric,
         "float_metric": float_score,
         "int8_metric": int8_score,
@@ -151,5 +192,7 @@ def quantization_gate(
         "max_drop_points": spec.max_metric_drop,
         "float_bytes": path.stat().st_size,
         "int8_bytes": out.stat().st_size,
+        "float_row_latency_us": round(float_us, 2),
+        "int8_row_latency_us": round(int8_us, 2),
     }
     return (out if kept else path), record

@@ -71,6 +71,8 @@ class ExportSpec:
     quantize: bool = False
     # Percentage points of the primary metric (accuracy or R2 x 100) int8 may lose.
     max_metric_drop: float = 1.0
+    # "speed": int8 must also not be slower than float32; "size": smaller is enough.
+    quantize_for: str = "speed"
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def _export(fields: Fields) -> ExportSpec:
         parity_rows=fields.integer("parity_rows", 256, minimum=1),
         quantize=fields.flag("quantize", False),
         max_metric_drop=fields.number("max_metric_drop", 1.0, minimum=0.0),
+        quantize_for=fields.choice("quantize_for", ("speed", "size"), "speed"),
     )
     fields.done()
     return spec

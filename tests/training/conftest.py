@@ -25,7 +25,7 @@ RECIPE_JOBS: dict[str, dict[str, Any]] = {
         "task": "classification",
         "dataset": {"path": "bundled:digits.npz", "input_shape": [1, 8, 8]},
         "recipe_params": {"channels": [4], "hidden": 16},
-        "export": {"quantize": True, "max_metric_drop": 100.0},
+        "export": {"quantize": True, "max_metric_drop": 100.0, "quantize_for": "size"},
     },
     "gru": {"task": "classification", "dataset": {"path": "generated:waveforms"}, "recipe_params": {"hidden_size": 8}, "export": {"exporter": "torchscript"}},
     "lstm": {"task": "regression", "dataset": {"path": "generated:ramp-trend"}, "recipe_params": {"hidden_size": 8}, "export": {"exporter": "torchscript"}},

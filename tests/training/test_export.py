@@ -14,7 +14,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests.training.conftest import tiny_spec
 from training.errors import ExportError
-from training.export import check_parity, export_onnx, quantization_gate, run_onnx
+from training.export import check_parity, export_onnx, quantization_gate, row_latency_us, run_onnx
 from training.job import JobResult
 from training.prepare import PreparedData, Split
 from training.spec import ExportSpec
@@ -109,7 +109,7 @@ def test_quantization_is_rejected_when_the_metric_drops(tmp_path: Path) -> None:
 
 def test_quantization_is_kept_within_the_allowed_drop(tmp_path: Path) -> None:
     model, data = _quantization_victim()
-    spec = ExportSpec(quantize=True, max_metric_drop=100.0)
+    spec = ExportSpec(quantize=True, max_metric_drop=100.0, quantize_for="size")
     path = export_onnx(model, data, spec, tmp_path / "m.onnx")
     chosen, record = quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
     assert chosen == tmp_path / "m.int8.onnx" and record["kept"] is True
@@ -119,7 +119,9 @@ def test_quantization_is_kept_within_the_allowed_drop(tmp_path: Path) -> None:
 
 
 def test_job_records_a_rejected_quantization(run_tiny: Callable[..., JobResult]) -> None:
-    spec = tiny_spec("mlp", export={"quantize": True, "max_metric_drop": 0.0})
+    spec = tiny_spec(
+        "mlp", export={"quantize": True, "max_metric_drop": 0.0, "quantize_for": "size"}
+    )
     result = run_tiny(spec)
     record = result.manifest.extras["quantization"]
     assert record["enabled"] is True and record["metric"] == "accuracy"
@@ -128,3 +130,25 @@ def test_job_records_a_rejected_quantization(run_tiny: Callable[..., JobResult])
     assert result.manifest.file.size == (
         record["int8_bytes"] if record["kept"] else record["float_bytes"]
     )
+
+
+def test_quantization_for_speed_is_rejected_when_int8_is_slower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, data = _quantization_victim()
+    spec = ExportSpec(quantize=True, max_metric_drop=100.0)  # quantize_for="speed" by default
+    path = export_onnx(model, data, spec, tmp_path / "m.onnx")
+    monkeypatch.setattr("training.export.row_latency_us", lambda *a: (10.0, 30.0))
+    chosen, record = quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
+    assert chosen == path and record["kept"] is False
+    assert "slower" in record["reason"]
+    assert record["float_row_latency_us"] == 10.0 and record["int8_row_latency_us"] == 30.0
+
+
+def test_row_latency_is_measured_on_both_files(tmp_path: Path) -> None:
+    model, data = _quantization_victim()
+    spec = ExportSpec(quantize=True)
+    path = export_onnx(model, data, spec, tmp_path / "m.onnx")
+    quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
+    float_us, int8_us = row_latency_us(path, tmp_path / "m.int8.onnx", data.test.x[:1])
+    assert 0 < float_us < 1e5 and 0 < int8_us < 1e5
