@@ -1,7 +1,10 @@
 """Prediction values as text cells: CSV columns and JSON fields, formatted a chunk at a time.
 
-One `%` format over a whole column is ~10x faster than formatting value by value in Python,
-which matters at millions of rows. Floats keep enough digits to round-trip (float32: 9).
+Numbers are written by orjson, a whole output array per call: ~5x faster than one `%` format
+over the chunk and ~50x faster than value by value, which matters at millions of rows. Floats
+come out in the shortest form that reads back to the same value of their own type (float32
+0.1 is `0.1`, not `0.100000001`); NaN and infinities, which orjson writes as null, are spelled
+`nan`/`inf` in CSV and `NaN`/`Infinity` in JSON, as Python writes them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from collections.abc import Sequence
 
 import numpy as np
+import orjson
 
 from functions.runtime.batch_scoring import OutputField
 
@@ -38,17 +42,16 @@ def _width(field: OutputField) -> int | None:
     return field.row_shape[0] if field.row_shape else 1
 
 
-def csv_cells(field: OutputField, values: np.ndarray) -> list[str]:
-    """One string per row holding this field's CSV cells (comma-separated when several)."""
+def csv_cells(field: OutputField, values: np.ndarray) -> list[bytes]:
+    """One UTF-8 string per row holding this field's CSV cells (comma-separated when several)."""
     rows = len(values)
     if _width(field) is None:
-        return [csv_quote(json.dumps(_json_value(v))) for v in values]
+        return [csv_quote(json.dumps(_json_value(v))).encode() for v in values]
     if values.dtype.kind in "OUS":  # labels: few distinct values, quote each once
         items = values.reshape(rows, -1)[:, 0].tolist()
-        quoted = {item: csv_quote(str(item)) for item in set(items)}
+        quoted = {item: csv_quote(str(item)).encode() for item in set(items)}
         return [quoted[item] for item in items]
-    flat = values.reshape(rows, -1)
-    return _format(flat, _element_format(flat.dtype), ",")
+    return number_rows(values.reshape(rows, -1), b",", CSV_SPELLING)
 
 
 def json_cells(field: OutputField, values: np.ndarray) -> list[str]:
@@ -56,30 +59,53 @@ def json_cells(field: OutputField, values: np.ndarray) -> list[str]:
     rows = len(values)
     if values.dtype.kind in "OUS" or values.dtype.kind == "b" or len(field.row_shape) > 1:
         return [json.dumps(_json_value(v)) for v in values]
-    flat = values.reshape(rows, -1)
-    texts = _format(flat, _element_format(flat.dtype), ", ")
-    if flat.dtype.kind == "f" and not np.isfinite(flat).all():
-        texts = [t.replace("nan", "NaN").replace("inf", "Infinity") for t in texts]
+    numbers = number_rows(values.reshape(rows, -1), b", ", JSON_SPELLING)
+    texts = b"\n".join(numbers).decode("ascii").split("\n") if rows else []
     if field.row_shape:
         return [f"[{t}]" for t in texts]
     return texts
 
 
-def _element_format(dtype: np.dtype[np.generic]) -> str:
-    if dtype.kind == "f":
-        return "%.9g" if dtype.itemsize <= 4 else "%r"
-    return "%d"
+CSV_SPELLING = {"nan": b"nan", "inf": b"inf", "-inf": b"-inf"}  # as Python's str(float)
+JSON_SPELLING = {"nan": b"NaN", "inf": b"Infinity", "-inf": b"-Infinity"}  # as Python's json
 
 
-def _format(flat: np.ndarray, element: str, separator: str) -> list[str]:
+def number_rows(flat: np.ndarray, separator: bytes, spelling: dict[str, bytes]) -> list[bytes]:
+    """Each row of a 2-D numeric array as its values joined by `separator`."""
     rows, width = flat.shape
-    if rows == 0:
-        return []
-    if width == 0:
-        return [""] * rows
-    row_format = separator.join([element] * width) + "\n"
-    text: str = (row_format * rows) % tuple(flat.ravel().tolist())
-    return text.split("\n")[:-1]
+    if rows == 0 or width == 0:
+        return [b""] * rows
+    if flat.dtype.kind == "b":
+        flat = flat.astype(np.uint8)  # 1 and 0, as CSV has always written booleans
+    flat = np.ascontiguousarray(flat, dtype=flat.dtype.newbyteorder("="))
+    if width == 1:
+        texts = _dumps(flat.reshape(rows))[1:-1].split(b",")
+    else:
+        text = _dumps(flat)[2:-2]
+        if separator != b",":
+            text = text.replace(b",", separator)
+        texts = text.split(b"]" + separator + b"[")
+    if flat.dtype.kind == "f":
+        _spell_non_finite(flat, texts, separator, spelling)
+    return texts
+
+
+def _dumps(array: np.ndarray) -> bytes:
+    return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _spell_non_finite(
+    flat: np.ndarray, texts: list[bytes], separator: bytes, spelling: dict[str, bytes]
+) -> None:
+    """Rewrite the rows where orjson wrote null for NaN or an infinity."""
+    finite = np.isfinite(flat)
+    if finite.all():
+        return
+    for row in np.flatnonzero(~finite.all(axis=1)).tolist():
+        cells = texts[row].split(separator)
+        for column in np.flatnonzero(~finite[row]).tolist():
+            cells[column] = spelling[str(flat[row, column])]
+        texts[row] = separator.join(cells)
 
 
 def _json_value(value: object) -> object:
@@ -101,11 +127,9 @@ def csv_quote(text: str) -> str:
     return buffer.getvalue()
 
 
-def join_rows(records: Sequence[str], cells: Sequence[list[str]], separator: str) -> str:
-    """Each record followed by its cells; one line per record, newline-terminated."""
+def join_rows(records: Sequence[bytes], cells: Sequence[list[bytes]]) -> bytes:
+    """Each record followed by its cells, comma-separated; one line per record, newline-ended."""
     if not records:
-        return ""
-    if not cells:
-        return "\n".join(records) + "\n"
-    lines = map(separator.join, zip(records, *cells, strict=True))
-    return "\n".join(lines) + "\n"
+        return b""
+    lines = map(b",".join, zip(records, *cells, strict=True))
+    return b"\n".join(lines) + b"\n"

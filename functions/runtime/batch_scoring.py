@@ -49,7 +49,8 @@ class Chunk:
     lines: int  # physical lines (text) or rows (NPY) this piece covers, blank lines included
     features: dict[str, np.ndarray]  # the good rows only, cast to the model's dtypes
     good: np.ndarray  # one bool per record read (blank lines are no records)
-    records: list[str]  # text formats: the text of each good row, echoed in the output
+    # Text formats: each good row's line, echoed in the output (CSV: bytes as read; JSONL: str).
+    records: list[str] | list[bytes]
     errors: list[RowError]
 
     @property

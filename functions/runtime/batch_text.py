@@ -7,6 +7,8 @@ becomes a RowError with its number and reason; the other lines of its chunk are 
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from functions.runtime.batch_scoring import Chunk, RowError, coerce_rows
@@ -47,10 +49,13 @@ def _decode_each(
     return None, rows, numbers[keep], errors
 
 
+Line = TypeVar("Line", str, bytes)
+
+
 def finish_chunk(
     manifest: ModelManifest,
     lines: int,
-    records: list[str],
+    records: list[Line],
     numbers: np.ndarray,
     raw: dict[str, np.ndarray],
     parsed: np.ndarray,
@@ -61,7 +66,7 @@ def finish_chunk(
     features, good, cast_errors = coerce_rows(manifest, raw, parsed_numbers)
     mask = parsed.copy()
     mask[np.flatnonzero(parsed)[~good]] = False
-    kept = (
+    kept: list[Line] = (
         records if mask.all() else [r for r, ok in zip(records, mask.tolist(), strict=True) if ok]
     )
     return Chunk(
