@@ -149,6 +149,11 @@ def serve_soak(work: Path, requests: int, concurrency: int, port: int) -> dict[s
     try:
         base = f"http://127.0.0.1:{port}"
         _, warm_failures, _ = fire(base, warm_rows, concurrency, lambda i, a: True)
+        # `aiaas serve` starts functions lazily (predict first, the rest in the background):
+        # touch every function so the baseline is a fully initialised server, as after any
+        # real warm-up, and RSS growth measures leaks, not first-time imports.
+        for path in ("/v2/health/live", "/docs", "/control/models"):
+            httpx.get(base + path, timeout=30)
         rss_warm = rss_bytes(server.pid)
         latencies, failures, wall = fire(base, rows, concurrency, correct)
         rss_end = rss_bytes(server.pid)
