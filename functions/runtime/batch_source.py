@@ -59,7 +59,10 @@ def _s3_range(store: S3Store, key: str, start: int) -> Iterator[IO[bytes]]:
         raise StoreError(f"S3 error reading {store.uri}/{key}: {exc}") from exc
     body = response["Body"]
     with contextlib.closing(body):
-        yield body  # type: ignore[misc]
+        try:
+            yield body  # type: ignore[misc]
+        except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
+            raise StoreError(f"S3 error reading {store.uri}/{key}: {exc}") from exc
 
 
 def _skip(handle: IO[bytes], count: int) -> None:

@@ -274,10 +274,15 @@ class S3Store:
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        from botocore.exceptions import BotoCoreError
+
         with self._errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         with contextlib.closing(body):
-            yield body  # type: ignore[misc]
+            try:
+                yield body  # type: ignore[misc]
+            except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
+                raise StoreError(f"S3 error reading {self.uri}/{key}: {exc}") from exc
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
