@@ -44,14 +44,13 @@ def _width(field: OutputField) -> int | None:
 
 def csv_cells(field: OutputField, values: np.ndarray) -> list[bytes]:
     """One UTF-8 string per row holding this field's CSV cells (comma-separated when several)."""
-    rows = len(values)
     if _width(field) is None:
         return [csv_quote(json.dumps(_json_value(v))).encode() for v in values]
     if values.dtype.kind in "OUS":  # labels: few distinct values, quote each once
-        items = values.reshape(rows, -1)[:, 0].tolist()
+        items = _rows(values)[:, 0].tolist()
         quoted = {item: csv_quote(str(item)).encode() for item in set(items)}
         return [quoted[item] for item in items]
-    return number_rows(values.reshape(rows, -1), b",", CSV_SPELLING)
+    return number_rows(_rows(values), b",", CSV_SPELLING)
 
 
 def json_cells(field: OutputField, values: np.ndarray) -> list[str]:
@@ -59,11 +58,16 @@ def json_cells(field: OutputField, values: np.ndarray) -> list[str]:
     rows = len(values)
     if values.dtype.kind in "OUS" or values.dtype.kind == "b" or len(field.row_shape) > 1:
         return [json.dumps(_json_value(v)) for v in values]
-    numbers = number_rows(values.reshape(rows, -1), b", ", JSON_SPELLING)
+    numbers = number_rows(_rows(values), b", ", JSON_SPELLING)
     texts = b"\n".join(numbers).decode("ascii").split("\n") if rows else []
     if field.row_shape:
         return [f"[{t}]" for t in texts]
     return texts
+
+
+def _rows(values: np.ndarray) -> np.ndarray:
+    """One row per input row, its values flattened (reshape(-1) fails on zero rows)."""
+    return values.reshape(len(values), int(np.prod(values.shape[1:], dtype=np.int64)))
 
 
 CSV_SPELLING = {"nan": b"nan", "inf": b"inf", "-inf": b"-inf"}  # as Python's str(float)

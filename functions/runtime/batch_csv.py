@@ -120,8 +120,16 @@ class CsvDecoder:
         plain = self._plain_chunk(count, first, lines)
         if plain is not None:
             return plain
+        return self._decoded_chunk(count, first, lines, numpy=True)
+
+    def per_row_chunk(self, first: int, lines: list[bytes]) -> Chunk:
+        """`lines` (no header) parsed line by line by csv and float(): the careful path, which
+        the faster ones must match (the tests hold them to it)."""
+        return self._decoded_chunk(len(lines), first, lines, numpy=False)
+
+    def _decoded_chunk(self, count: int, first: int, lines: list[bytes], *, numpy: bool) -> Chunk:
         text, records, numbers, errors = decode_lines(first, lines)
-        matrix = self._parse_fast(text, records)
+        matrix = self._parse_fast(text, records) if numpy else None
         if matrix is not None:
             raw = self._split(matrix)
             parsed = np.ones(len(records), dtype=bool)

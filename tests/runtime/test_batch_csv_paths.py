@@ -1,0 +1,146 @@
+"""The CSV decoder's three routes give the same chunks and the same output files.
+
+A chunk is read as plain numbers by orjson when it can be, else by numpy's parser, else line by
+line by csv and float(), which also names each bad row. Each case below is decoded by the
+route it takes and by the per-row route, and the results must match bit for bit; end to end,
+chunk sizes that send the same rows down different routes must write the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.batch_csv import CsvDecoder, csv_layout
+from functions.runtime.batch_numbers import plain_numbers
+from functions.runtime.batch_scoring import Chunk, RowError
+from functions.runtime.batch_text import decode_lines
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.batch_support import LABELS, publish_classifier, read_csv, reference_logits, run
+
+X = "x_0,x_1,x_2,x_3"
+OUT = "batch/iris/output"
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> ModelManifest:
+    path = onnx_factory.linear_classifier(tmp_path_factory.mktemp("model") / "iris.onnx")
+    return onnx_factory.manifest_for(path, "iris", "1", labels=LABELS)
+
+
+def route(decoder: CsvDecoder, lines: list[bytes]) -> str:
+    """Which route `decoder.chunk` takes for `lines`."""
+    data = b"\n".join(lines).replace(b"\r", b"")
+    if plain_numbers(data, data.count(b"\n") + 1, len(decoder.layout.columns)) is not None:
+        return "plain"
+    text, records, _, _ = decode_lines(2, lines)
+    return "numpy" if decoder._parse_fast(text, records) is not None else "per-row"
+
+
+def assert_same(chunk: Chunk, reference: Chunk) -> None:
+    assert (chunk.lines, chunk.records, chunk.errors) == (
+        reference.lines,
+        reference.records,
+        reference.errors,
+    )
+    np.testing.assert_array_equal(chunk.good, reference.good)
+    assert chunk.features.keys() == reference.features.keys()
+    for name, values in chunk.features.items():
+        assert values.dtype == reference.features[name].dtype
+        assert values.tobytes() == reference.features[name].tobytes()  # bit for bit, -0.0 too
+
+
+CASES = [
+    (
+        "plain",
+        X,
+        ["1,2,3,4", "-0.5,1e-7,2E3,123456789012345678", "0.1,0.2,3e38,-0.0", " 1.5, 2.5 ,\t3,4"],
+    ),
+    ("plain", X, ["1,2,3,4\r", "5,6,7,8\r"]),  # CRLF
+    ("plain", "id,x_3,truth,x_1,x_0,x_2", ["7,1,0,2,3,4", "8,5,1,6,7,8"]),  # extra numeric columns
+    ("numpy", X, ["nan,1,2,3", "+1,.5,1.,inf", "1,2,3,4"]),  # not JSON numbers; non-finite rows
+    ("numpy", X, ["-0,1,2,3"]),  # the integer -0 keeps its sign
+    ("numpy", X, ["1,2,3,4", "", "  ", "5,6,7,8"]),  # blank lines are skipped, still counted
+    ("numpy", "id,x_0,x_1,x_2,x_3", ["r1,1,2,3,4", "r2,5,6,7,8"]),  # a text column
+    ("numpy", X, ["1,2,3,4", "1e400,2,3,4"]),  # overflows to inf: a non-finite row
+    ("per-row", X, ["1,2,3,4", "1,2,abc,4", "5,6,7,8"]),  # a bad row in the middle
+    ("per-row", X, ["1,2,3", "1,2,3,4,5", "5,6,7,8"]),  # missing and extra fields
+    ("per-row", "id,x_0,x_1,x_2,x_3", ["r1,1,2,3,4", "r2,1,2", "r3,5,6,7,8"]),
+    ("per-row", X, ["1,,3,4", "5,6,7,8"]),  # an empty field
+    ("per-row", X, ["1_000,2,3,4", "5,6,7,8"]),  # float() takes 1_000, CSV readers do not
+    ("per-row", X, ['"1.5",2,3,4', '5,"6",7,8']),  # quoted fields
+    ("numpy", X, [b"\xff,2,3,4", "5,6,7,8"]),  # not UTF-8: that line is an error, the rest parse
+]
+
+
+@pytest.mark.parametrize(("expected_route", "header", "lines"), CASES)
+def test_every_route_matches_the_per_row_parser(manifest, expected_route, header, lines):
+    decoder = CsvDecoder(
+        csv_layout(header.encode(), manifest, "a.csv"), manifest, skip_header=False
+    )
+    raw = [line if isinstance(line, bytes) else line.encode() for line in lines]
+    assert route(decoder, raw) == expected_route
+    assert_same(decoder.chunk(2, raw), decoder.per_row_chunk(2, raw))
+
+
+def test_bad_rows_are_named_the_same_on_every_route(manifest):
+    decoder = CsvDecoder(csv_layout(X.encode(), manifest, "a.csv"), manifest, skip_header=False)
+    chunk = decoder.chunk(2, [b"1,2,3,4", b"1,2,abc,4", b"1,2,3", b"", b"nan,1,2,3", b"5,6,7,8"])
+    assert chunk.errors == [
+        RowError(3, "column 'x_2' is not a number: 'abc'"),
+        RowError(4, "has 3 fields; the header has 4"),
+        RowError(6, "input 'x' value 0 is nan; this model needs finite numbers"),
+    ]
+    assert chunk.records == [b"1,2,3,4", b"5,6,7,8"]
+    assert chunk.lines == 6
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    return store
+
+
+def test_chunk_sizes_that_change_routes_write_the_same_bytes(store, tmp_path):
+    x = np.random.default_rng(3).normal(size=(12, 4))
+    good = [",".join([str(i), *map(repr, row)]) for i, row in enumerate(x.tolist())]
+    lines = [
+        "id,x_0,x_1,x_2,x_3",
+        *good[:3],
+        "90,1,2,oops,4",  # bad rows in the middle of a chunk
+        *good[3:6],
+        "",
+        "91,1,2,3",  # a missing field
+        '92,"1.5",2,3,4',  # quoted: fine
+        *good[6:9],
+        "93,1,2,3,4,5",  # an extra field
+        *good[9:],  # and no line break after the last line
+    ]
+    data = "\r\n".join(lines).encode()
+    outputs = set()
+    for rows in (1, 2, 5, 4096):  # 1: every good row is plain on its own; 4096: one chunk
+        key = f"batch/iris/input/c{rows}.csv"
+        store.put_bytes(key, data)
+        summary = run(store, tmp_path, key, chunk_rows=rows)
+        assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (16, 13, 3)
+        output = store.get_bytes(f"{OUT}/c{rows}.csv")
+        errors = store.get_bytes(f"{OUT}/c{rows}.csv.errors.jsonl")
+        outputs.add((output, errors))
+    assert len(outputs) == 1
+    assert [json.loads(line) for line in errors.splitlines()] == [
+        {"line": 5, "error": "column 'x_2' is not a number: 'oops'"},
+        {"line": 10, "error": "has 4 fields; the header has 5"},
+        {"line": 15, "error": "has 6 fields; the header has 5"},
+    ]
+    rows = read_csv(store, f"{OUT}/c4096.csv")
+    assert [r["id"] for r in rows] == [*map(str, range(6)), "92", *map(str, range(6, 12))]
+    scored = np.delete(np.arange(len(rows)), 6)  # the quoted row is not one of x's
+    logits = np.array([[float(r[f"pred_logits_{i}"]) for i in range(3)] for r in rows])
+    np.testing.assert_array_equal(logits[scored].astype(np.float32), reference_logits(tmp_path, x))
+    assert output.endswith(b"\n") and b"\r" not in output
