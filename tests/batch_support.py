@@ -13,8 +13,8 @@ import onnxruntime as ort
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
-from functions.runtime.batch_layout import parse_input_key
-from functions.runtime.batch_run import RunInput, run_object
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput, run_object
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.pool import ModelPool

@@ -14,9 +14,9 @@ import os
 from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
-from functions.runtime.batch_layout import parse_input_key
-from functions.runtime.batch_run import RunInput, finished_summary, run_object
-from functions.runtime.batch_shards import fail_run, merge_run, plan_run, run_from, score_shard
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput, finished_summary, run_object
+from functions.runtime.batch.shards import fail_run, merge_run, plan_run, run_from, score_shard
 from functions.runtime.errors import BadRequest, InvalidName, NotFound
 from functions.runtime.pool import ModelPool
 from functions.runtime.store import ObjectStore

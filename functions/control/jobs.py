@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from functions.runtime.batch_layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
-from functions.runtime.batch_layout import input_key as batch_input_key
+from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
+from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore, ObjectStore, S3Store

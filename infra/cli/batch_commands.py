@@ -17,9 +17,9 @@ from typing import Any
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
-from functions.runtime.batch_layout import BatchObject, input_key, parse_input_key
-from functions.runtime.batch_run import FAILED, RunInput, finished_summary
-from functions.runtime.batch_shards import run_sharded_locally
+from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
+from functions.runtime.batch.run import FAILED, RunInput, finished_summary
+from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry

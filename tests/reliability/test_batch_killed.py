@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.runtime.batch_layout import parse_input_key
-from functions.runtime.batch_run import RunInput
-from functions.runtime.batch_shards import run_sharded_locally
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.store import LocalStore
 from tests.batch_support import (
     features_csv,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from functions.predict.service import service_from_env
-from functions.runtime.batch_layout import input_key, parse_input_key
+from functions.runtime.batch.layout import input_key, parse_input_key
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore

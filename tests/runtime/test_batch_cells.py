@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from functions.runtime.batch_cells import csv_cells, json_cells
-from functions.runtime.batch_scoring import OutputField
+from functions.runtime.batch.cells import csv_cells, json_cells
+from functions.runtime.batch.scoring import OutputField
 
 
 def random_finite(dtype: str, count: int, seed: int = 0) -> np.ndarray:

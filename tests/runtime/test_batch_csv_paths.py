@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.runtime.batch_csv import CsvDecoder, csv_layout
-from functions.runtime.batch_numbers import plain_numbers
-from functions.runtime.batch_scoring import Chunk, RowError
-from functions.runtime.batch_text import decode_lines
+from functions.runtime.batch.csv import CsvDecoder, csv_layout
+from functions.runtime.batch.numbers import plain_numbers
+from functions.runtime.batch.scoring import Chunk, RowError
+from functions.runtime.batch.text import decode_lines
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import LocalStore
 from tests import onnx_factory

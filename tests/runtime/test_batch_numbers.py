@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from functions.runtime.batch_numbers import plain_numbers
+from functions.runtime.batch.numbers import plain_numbers
 
 TRICKY = [
     "0",

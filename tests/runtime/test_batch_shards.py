@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.runtime.batch_layout import parse_input_key
-from functions.runtime.batch_run import RunInput
-from functions.runtime.batch_shards import merge_run, plan_run, run_sharded_locally, score_shard
-from functions.runtime.batch_source import ByteRange, line_batches
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.shards import merge_run, plan_run, run_sharded_locally, score_shard
+from functions.runtime.batch.source import ByteRange, line_batches
 from functions.runtime.store import LocalStore, ObjectStore
 from tests.batch_support import features_csv, pool, publish_classifier, run
 

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from functions.runtime.batch_source import ByteRange, line_batches, open_range
+from functions.runtime.batch.source import ByteRange, line_batches, open_range
 from functions.runtime.errors import StoreError
 from functions.runtime.store import S3Store
 

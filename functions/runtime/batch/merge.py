@@ -7,11 +7,11 @@ import shutil
 from collections.abc import Callable
 from typing import IO, Any
 
-from functions.runtime.batch_csv import csv_layout
-from functions.runtime.batch_npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
-from functions.runtime.batch_run import RunInput, check_unchanged
-from functions.runtime.batch_scoring import output_fields
-from functions.runtime.batch_source import open_range, read_first_line
+from functions.runtime.batch.csv import csv_layout
+from functions.runtime.batch.npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
+from functions.runtime.batch.run import RunInput, check_unchanged
+from functions.runtime.batch.scoring import output_fields
+from functions.runtime.batch.source import open_range, read_first_line
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore

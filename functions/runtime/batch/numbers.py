@@ -8,7 +8,7 @@ does (exactly; the tests compare them on halfway cases), with one exception hand
 integer `-0` comes back as 0, without its sign. Anything else (quotes, `nan`, `+1`, `.5`, empty
 fields, ragged lines) gives None, and the caller takes a careful path that finds the bad rows.
 
-`python -m functions.runtime.batch_numbers` serves `plain_numbers` over stdin/stdout for
+`python -m functions.runtime.batch.numbers` serves `plain_numbers` over stdin/stdout for
 `batch_parser.ParseWorker`: a request is HEADER + the chunk's bytes, the answer RESULT + the
 float64 values (none when the chunk is not plain). No pickle: sizes, then raw bytes.
 """

@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 
-from functions.runtime.batch_cells import PREFIX, json_cells, json_name
-from functions.runtime.batch_scoring import Chunk, OutputField, RowError, row_shape
-from functions.runtime.batch_text import decode_lines, finish_chunk
+from functions.runtime.batch.cells import PREFIX, json_cells, json_name
+from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
+from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")

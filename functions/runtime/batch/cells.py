@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-from functions.runtime.batch_scoring import OutputField
+from functions.runtime.batch.scoring import OutputField
 
 PREFIX = "pred_"  # added columns and fields: never clash with a ground-truth `label` column
 

@@ -18,11 +18,11 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.batch_job import Job, SpanResult, chunk_rows_setting, open_job, score_span
-from functions.runtime.batch_layout import BatchObject, run_id
-from functions.runtime.batch_npy import ArraySink, write_npz
-from functions.runtime.batch_scoring import label_width
-from functions.runtime.batch_source import ByteRange
+from functions.runtime.batch.job import Job, SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch.layout import BatchObject, run_id
+from functions.runtime.batch.npy import ArraySink, write_npz
+from functions.runtime.batch.scoring import label_width
+from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest, utc_now
 from functions.runtime.pool import ModelPool

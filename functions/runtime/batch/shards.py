@@ -18,11 +18,11 @@ from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.batch_job import SpanResult, chunk_rows_setting, open_job, score_span
-from functions.runtime.batch_layout import parse_input_key
-from functions.runtime.batch_merge import part_prefix, write_merged
-from functions.runtime.batch_npy import ArraySink, npy_header_bytes
-from functions.runtime.batch_run import (
+from functions.runtime.batch.job import SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.merge import part_prefix, write_merged
+from functions.runtime.batch.npy import ArraySink, npy_header_bytes
+from functions.runtime.batch.run import (
     SKIPPED,
     RunInput,
     base_summary,
@@ -33,8 +33,8 @@ from functions.runtime.batch_run import (
     load_default,
     publish_summary,
 )
-from functions.runtime.batch_scoring import label_width
-from functions.runtime.batch_source import ByteRange
+from functions.runtime.batch.scoring import label_width
+from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
 from functions.runtime.model import cpu_count

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from functions.runtime.batch_scoring import Chunk, RowError, coerce_rows
+from functions.runtime.batch.scoring import Chunk, RowError, coerce_rows
 from functions.runtime.manifest import ModelManifest
 
 

@@ -15,10 +15,10 @@ from typing import cast
 
 import numpy as np
 
-from functions.runtime.batch_cells import PREFIX, column_names, csv_cells, join_rows
-from functions.runtime.batch_numbers import plain_numbers
-from functions.runtime.batch_scoring import Chunk, OutputField, RowError, row_shape
-from functions.runtime.batch_text import decode_lines, finish_chunk
+from functions.runtime.batch.cells import PREFIX, column_names, csv_cells, join_rows
+from functions.runtime.batch.numbers import plain_numbers
+from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
+from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 

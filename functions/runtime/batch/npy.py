@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 from numpy.lib import format as npy_format
 
-from functions.runtime.batch_scoring import (
+from functions.runtime.batch.scoring import (
     Chunk,
     OutputField,
     RowError,

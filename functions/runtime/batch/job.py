@@ -17,18 +17,18 @@ from typing import IO
 
 import numpy as np
 
-from functions.runtime.batch_csv import CsvDecoder, CsvLayout, csv_body, csv_layout
-from functions.runtime.batch_jsonl import JsonlDecoder, jsonl_body
-from functions.runtime.batch_layout import BatchObject
-from functions.runtime.batch_npy import (
+from functions.runtime.batch.csv import CsvDecoder, CsvLayout, csv_body, csv_layout
+from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
+from functions.runtime.batch.layout import BatchObject
+from functions.runtime.batch.npy import (
     ArraySink,
     NpyHeader,
     check_rows,
     npy_chunks,
     read_npy_header,
 )
-from functions.runtime.batch_scoring import Chunk, ChunkScorer, OutputField, RowError
-from functions.runtime.batch_source import ByteRange, line_batches, open_range, read_first_line
+from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
+from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
 from functions.runtime.errors import BadRequest
 from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
