@@ -13,7 +13,7 @@ import onnxruntime as ort
 from functions.runtime.dtypes import from_ort
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.validation import validate_inputs
+from functions.runtime.validation import compile_rules, validate_inputs
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -100,6 +100,8 @@ class LoadedModel:
             ) from exc
         _check_graph(manifest, self.session)
         self.output_names = [spec.name for spec in manifest.outputs]
+        self._known_outputs = frozenset(self.output_names)
+        self._rules = compile_rules(manifest)
 
     @property
     def ref(self) -> str:
@@ -114,14 +116,18 @@ class LoadedModel:
     ) -> dict[str, np.ndarray]:
         """Validate `inputs` against the manifest and run the session."""
         feeds = validate_inputs(
-            self.manifest, inputs, max_batch_size=self.max_batch_size, typed=typed
+            self.manifest,
+            inputs,
+            max_batch_size=self.max_batch_size,
+            typed=typed,
+            rules=self._rules,
         )
         if not outputs:
             return self.run(feeds, self.output_names)
-        unknown = [name for name in outputs if name not in self.output_names]
-        if unknown:
+        if not self._known_outputs.issuperset(outputs):
+            unknown = next(name for name in outputs if name not in self._known_outputs)
             raise InvalidInput(
-                f"unknown output {unknown[0]!r}; this model has outputs {self.output_names}"
+                f"unknown output {unknown!r}; this model has outputs {self.output_names}"
             )
         return self.run(feeds, list(outputs))
 

@@ -8,6 +8,7 @@ numbers may also go from integers to floats, since JSON does not tell `1` from `
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,26 +76,61 @@ def _check_finite(spec: TensorSpec, value: np.ndarray) -> None:
         )
 
 
+@dataclass(frozen=True)
+class InputRule:
+    """One input's checks, precomputed from its spec: the hot path reads no manifest."""
+
+    spec: TensorSpec
+    dtype: np.dtype[np.generic]
+    static_dims: tuple[tuple[int, int], ...]  # (axis, size) of every non-dynamic dimension
+    batched: bool  # first dimension dynamic: the batch axis
+    finite: bool
+    text: bool
+
+
+def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
+    """The checks for every input of `manifest`, in manifest order."""
+    return tuple(
+        InputRule(
+            spec=spec,
+            dtype=BY_NAME[spec.dtype].numpy,
+            static_dims=tuple((axis, size) for axis, size in enumerate(spec.shape) if size != -1),
+            batched=bool(spec.shape) and spec.shape[0] == -1,
+            finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
+            text=spec.dtype == "string",
+        )
+        for spec in manifest.inputs
+    )
+
+
 def validate_inputs(
     manifest: ModelManifest,
     inputs: Mapping[str, np.ndarray],
     *,
     max_batch_size: int,
     typed: bool,
+    rules: tuple[InputRule, ...] | None = None,
 ) -> dict[str, np.ndarray]:
     """Return the inputs cast to the model's element types, or raise InvalidInput."""
     checked: dict[str, np.ndarray] = {}
     batch: int | None = None
-    for spec in manifest.inputs:
+    for rule in rules if rules is not None else compile_rules(manifest):
+        spec = rule.spec
         value = inputs.get(spec.name)
         if value is None:
             raise InvalidInput(f"missing input '{spec.name}' ({describe(spec)})")
-        if value.dtype != BY_NAME[spec.dtype].numpy or spec.dtype == "string":
+        if rule.text or value.dtype != rule.dtype:
             value = _cast(spec, value, typed=typed)
-        _check_shape(spec, value)
-        if spec.shape and spec.shape[0] == -1:
-            batch = _check_batch(spec, value.shape[0], batch, max_batch_size)
-        _check_finite(spec, value)
+        shape = value.shape
+        if len(shape) != len(spec.shape):
+            _check_shape(spec, value)
+        for axis, size in rule.static_dims:
+            if shape[axis] != size:
+                _check_shape(spec, value)
+        if rule.batched:
+            batch = _check_batch(spec, shape[0], batch, max_batch_size)
+        if rule.finite and not np.isfinite(value).all():
+            _check_finite(spec, value)
         checked[spec.name] = value
     if len(checked) != len(inputs):
         unknown = sorted(set(inputs) - set(checked))[0]
