@@ -3,7 +3,7 @@ checked at every entry, payload limits apply before any parsing.
 
 The template's least privilege (no wildcard actions for the predict functions, each reads only
 its own model), public access block and TLS-only bucket policy are checked in
-tests/infra/test_template_checks.py (`test_a_predict_function_reads_only_its_own_model`,
+tests/infra/test_template_iam.py (`test_a_predict_function_reads_only_its_own_model`,
 `test_bucket_is_private_versioned_encrypted_and_tls_only` and their neighbours).
 """
 
