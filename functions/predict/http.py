@@ -50,10 +50,19 @@ class HttpResponse(TypedDict):
 class HttpRequest:
     method: str
     path: str
-    headers: dict[str, str]  # lower-case names
+    headers: Mapping[str, str]  # as sent: API Gateway lower-cases names, direct callers may not
     query: dict[str, str]
     body: bytes
     request_id: str
+
+    def header(self, name: str) -> str | None:
+        """The value of header `name` (lower case), whatever case the caller used."""
+        value = self.headers.get(name)
+        if value is None:
+            for key, found in self.headers.items():
+                if key.lower() == name:
+                    return found
+        return value
 
 
 def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpRequest:
@@ -64,8 +73,8 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         path = event.get("rawPath") or context["http"]["path"]
     except (KeyError, TypeError, AttributeError):
         raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
-    raw_headers = event.get("headers") or {}
-    headers = {k.lower(): v for k, v in raw_headers.items()}
+    # Not lower-cased up front: the hot path reads one header, found directly in the usual case.
+    headers = event.get("headers") or {}
     text = event.get("body") or ""
     encoded = bool(event.get("isBase64Encoded"))
     # base64 carries 3 bytes in 4 characters, less up to 2 bytes of padding: reject early,

@@ -117,7 +117,7 @@ class PredictService:
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         model = self._model(params)
-        header = request.headers.get(oip.BINARY_HEADER)
+        header = request.header(oip.BINARY_HEADER)
         decoded = oip.decode_request(
             request.body, oip.parse_header_length(header, len(request.body))
         )

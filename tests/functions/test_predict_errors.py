@@ -226,9 +226,14 @@ def test_alias_promotion_after_the_ttl_and_a_broken_promotion_keeps_serving(
     assert version() == "2"
 
 
-def test_unexpected_error_is_500_without_details(published: Path) -> None:
+def test_unexpected_error_is_500_without_details(
+    published: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     service = digits_service(published)
-    event = http_event("POST", f"/models/{MODEL}/predict", ROW)
-    event["headers"] = ["not", "a", "map"]
-    response = service.handle(event)
+
+    def broken() -> None:
+        raise RuntimeError("boom in /var/task/secret.py")
+
+    monkeypatch.setattr(service.served, "current", broken)
+    response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
     assert (response["statusCode"], body_of(response)) == (500, {"error": "internal error"})
