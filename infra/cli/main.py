@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from functions.runtime.errors import AiaasError
-from infra.cli import batch_commands, local_commands, registry_commands, train_commands
 
-# Each module has `register(subparsers)`; subcommands set `func(args) -> int`.
-COMMAND_MODULES: list[ModuleType] = [
-    registry_commands,
-    local_commands,
-    batch_commands,
-    train_commands,
-]
+# Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
+# Only the chosen command's module is imported: `aiaas serve` must not pay for the batch and
+# training code at start-up. `--help` and unknown commands import them all.
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(
+        ("publish", "models", "versions", "show", "promote", "pull"), "infra.cli.registry_commands"
+    ),
+    **dict.fromkeys(("serve", "invoke"), "infra.cli.local_commands"),
+    "batch": "infra.cli.batch_commands",
+    "train": "infra.cli.train_commands",
+}
+
+
+def command_modules(argv: Sequence[str]) -> list[ModuleType]:
+    """The modules to register: the chosen command's, or all of them."""
+    # The command is the first positional argument: skip the value of `--store VALUE`.
+    args = [a for i, a in enumerate(argv) if not (i > 0 and argv[i - 1] == "--store")]
+    chosen = next((arg for arg in args if not arg.startswith("-")), None)
+    if chosen not in COMMANDS:
+        chosen = None
+    names = [COMMANDS[chosen]] if chosen else list(dict.fromkeys(COMMANDS.values()))
+    return [importlib.import_module(name) for name in names]
+
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiaas",
         description="Train, publish and serve ONNX models: locally, or on AWS Lambda.",
@@ -34,13 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
+    for module in command_modules(sys.argv[1:] if argv is None else argv):
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

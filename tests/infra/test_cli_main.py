@@ -1,0 +1,45 @@
+"""The CLI imports only the chosen command's module, and still lists every command in --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from infra.cli.main import COMMANDS, command_modules, main
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["serve", "--port", "1"], ["infra.cli.local_commands"]),
+        (["--store", "models", "train", "spec.yaml"], ["infra.cli.train_commands"]),
+        (["-v", "show", "x"], ["infra.cli.registry_commands"]),
+    ],
+)
+def test_only_the_chosen_commands_module_is_registered(
+    argv: list[str], expected: list[str]
+) -> None:
+    assert [m.__name__ for m in command_modules(argv)] == expected
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["nope"]])
+def test_help_and_unknown_commands_register_everything(argv: list[str]) -> None:
+    assert {m.__name__ for m in command_modules(argv)} == set(COMMANDS.values())
+
+
+def test_serve_does_not_import_batch_or_training_code() -> None:
+    code = (
+        "import sys; from infra.cli.main import build_parser; build_parser(['serve']);"
+        "print(sorted(m for m in sys.modules if m.startswith(('training', 'functions.batch', 'torch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["nope"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
