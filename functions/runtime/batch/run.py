@@ -142,6 +142,23 @@ def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
     return manifest, pool.load(manifest)
 
 
+def open_run(
+    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, chunk_rows: int | None
+) -> tuple[ModelManifest, Job] | dict[str, Any]:
+    """Load the model and open the input; when the input cannot be read, the published
+    failure summary instead (other errors propagate, so the event is retried)."""
+    manifest: ModelManifest | None = None
+    try:
+        manifest, model = load_default(pool, run.obj.model)
+        return manifest, open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
+    except AiaasError as exc:
+        if not is_input_error(exc):
+            raise
+        return publish_summary(
+            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
+        )
+
+
 def run_object(
     store: ObjectStore, pool: ModelPool, run: RunInput, *, chunk_rows: int | None = None
 ) -> dict[str, Any]:
@@ -151,16 +168,10 @@ def run_object(
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
         return {**done, "status": SKIPPED, "previous_status": done["status"]}
     started, began = utc_now(), time.perf_counter()
-    manifest: ModelManifest | None = None
-    try:
-        manifest, model = load_default(pool, run.obj.model)
-        job = open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
-    except AiaasError as exc:
-        if not is_input_error(exc):
-            raise
-        return publish_summary(
-            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
-        )
+    opened = open_run(store, pool, run, started, chunk_rows)
+    if isinstance(opened, dict):
+        return opened
+    manifest, job = opened
     try:
         result = score_whole(job, run)
     except InputReplaced as exc:

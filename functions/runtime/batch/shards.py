@@ -18,7 +18,7 @@ from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.batch.job import SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch.job import SpanResult, open_job, score_span
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
@@ -29,8 +29,7 @@ from functions.runtime.batch.run import (
     failed_summary,
     finish_summary,
     finished_summary,
-    is_input_error,
-    load_default,
+    open_run,
     publish_summary,
 )
 from functions.runtime.batch.scoring import label_width
@@ -74,16 +73,11 @@ def plan_run(
     done = finished_summary(store, run)
     if done is not None:
         return {**done, "status": SKIPPED, "previous_status": done["status"]}
-    started, manifest = utc_now(), None
-    try:
-        manifest, model = load_default(pool, run.obj.model)
-        job = open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
-    except AiaasError as exc:
-        if not is_input_error(exc):
-            raise
-        return publish_summary(
-            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
-        )
+    started = utc_now()
+    opened = open_run(store, pool, run, started, chunk_rows)
+    if isinstance(opened, dict):
+        return opened
+    manifest, job = opened
     total = job.npy.rows if job.npy is not None else run.info.size
     common = {
         "aiaas_batch": SHARD,
