@@ -43,17 +43,23 @@ def mlp_onnx(path: Path, sizes: tuple[int, ...] = (64, 256, 256, 10), seed: int 
     return path
 
 
-def publish_mlp(store_dir: Path, name: str = "bench-mlp") -> Path:
-    """Publish the MLP as `name:1` @production into a local store; returns the ONNX path."""
-    from functions.runtime.cache import sha256_file
+def publish_classifier(
+    store_dir: Path, name: str, path: Path, labels: tuple[str, ...] | None = None
+) -> None:
+    """Publish `path` as `name:1` @production with a plain classifier manifest (idempotent).
+
+    The first output holds the class scores; labels default to "0", "1", ...
+    """
     from functions.runtime.introspect import read_signature
     from functions.runtime.manifest import ModelManifest, Postprocessing
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
 
-    path = mlp_onnx(store_dir.parent / "mlp.onnx")
-    sig = read_signature(path)
     registry = Registry(LocalStore(store_dir))
+    if registry.store.exists(f"models/{name}/versions/1/manifest.json"):
+        return
+    sig = read_signature(path)
+    classes = sig.outputs[0].shape[-1]
     manifest = ModelManifest(
         name=name,
         version="1",
@@ -61,11 +67,15 @@ def publish_mlp(store_dir: Path, name: str = "bench-mlp") -> Path:
         inputs=sig.inputs,
         outputs=sig.outputs,
         file=sig.file,
-        labels=tuple(str(i) for i in range(10)),
-        postprocessing=Postprocessing(scores_output="logits"),
+        labels=labels or tuple(str(i) for i in range(classes)),
+        postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
     )
-    if not registry.store.exists(f"models/{name}/versions/1/manifest.json"):
-        registry.publish(manifest, path)
-        registry.set_alias(name, "production", "1")
-    assert sha256_file(path) == manifest.file.sha256
+    registry.publish(manifest, path)
+    registry.set_alias(name, "production", "1")
+
+
+def publish_mlp(store_dir: Path, name: str = "bench-mlp") -> Path:
+    """Publish the MLP as `name:1` @production into a local store; returns the ONNX path."""
+    path = mlp_onnx(store_dir.parent / "mlp.onnx")
+    publish_classifier(store_dir, name, path)
     return path

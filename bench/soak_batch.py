@@ -26,25 +26,10 @@ BLOCK = 100_000
 
 def publish_small(store_dir: Path) -> Path:
     """An MLP 8 -> 32 -> 3 classifier published as `soak-small:1` (finite inputs only)."""
-    from bench.models import mlp_onnx
-    from functions.runtime.introspect import read_signature
-    from functions.runtime.manifest import ModelManifest, Postprocessing
-    from functions.runtime.registry import Registry
-    from functions.runtime.store import LocalStore
+    from bench.models import mlp_onnx, publish_classifier
 
     path = mlp_onnx(store_dir.parent / "small.onnx", sizes=(FEATURES, 32, 3), seed=3)
-    sig = read_signature(path)
-    manifest = ModelManifest(
-        name=MODEL,
-        version="1",
-        task="classification",
-        inputs=sig.inputs,
-        outputs=sig.outputs,
-        file=sig.file,
-        labels=("a", "b", "c"),
-        postprocessing=Postprocessing(scores_output="logits"),
-    )
-    Registry(LocalStore(store_dir)).publish(manifest, path)
+    publish_classifier(store_dir, MODEL, path, labels=("a", "b", "c"))
     return path
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.compare.onnx_models import cnn_onnx, transformer_onnx
-from bench.models import mlp_onnx
+from bench.models import mlp_onnx, publish_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "training" / "specs"
@@ -118,28 +118,7 @@ def sample_row(path: Path, seed: int = 1) -> tuple[str, np.ndarray, np.ndarray]:
 
 def publish(store_dir: Path, name: str, path: Path) -> None:
     """Publish `path` as `name:1` @production with a plain classifier manifest (idempotent)."""
-    from functions.runtime.introspect import read_signature
-    from functions.runtime.manifest import ModelManifest, Postprocessing
-    from functions.runtime.registry import Registry
-    from functions.runtime.store import LocalStore
-
-    registry = Registry(LocalStore(store_dir))
-    if registry.store.exists(f"models/{name}/versions/1/manifest.json"):
-        return
-    sig = read_signature(path)
-    classes = sig.outputs[0].shape[-1]
-    manifest = ModelManifest(
-        name=name,
-        version="1",
-        task="classification",
-        inputs=sig.inputs,
-        outputs=sig.outputs,
-        file=sig.file,
-        labels=tuple(str(i) for i in range(classes)),
-        postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
-    )
-    registry.publish(manifest, path)
-    registry.set_alias(name, "production", "1")
+    publish_classifier(store_dir, name, path)
 
 
 def prepare(keys: list[str], work: Path) -> list[Workload]:
