@@ -1,6 +1,6 @@
 """The CSV decoder's three routes give the same chunks and the same output files.
 
-A chunk is read as plain numbers by orjson when it can be, else by numpy's parser, else line by
+A chunk is read as plain numbers by simdjson when it can be, else by numpy's parser, else line by
 line by csv and float(), which also names each bad row. Each case below is decoded by the
 route it takes and by the per-row route, and the results must match bit for bit; end to end,
 chunk sizes that send the same rows down different routes must write the same bytes.
@@ -36,7 +36,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> ModelManifest:
 def route(decoder: CsvDecoder, lines: list[bytes]) -> str:
     """Which route `decoder.chunk` takes for `lines`."""
     data = b"\n".join(lines).replace(b"\r", b"")
-    if plain_numbers(data, data.count(b"\n") + 1, len(decoder.layout.columns)) is not None:
+    if plain_numbers(data.split(b"\n"), len(decoder.layout.columns)) is not None:
         return "plain"
     text, records, _, _ = decode_lines(2, lines)
     return "numpy" if decoder._parse_fast(text, records) is not None else "per-row"
@@ -68,6 +68,8 @@ CASES = [
     ("numpy", X, ["1,2,3,4", "", "  ", "5,6,7,8"]),  # blank lines are skipped, still counted
     ("numpy", "id,x_0,x_1,x_2,x_3", ["r1,1,2,3,4", "r2,5,6,7,8"]),  # a text column
     ("numpy", X, ["1,2,3,4", "1e400,2,3,4"]),  # overflows to inf: a non-finite row
+    ("numpy", X, ["1,2,3,18446744073709551616", "123456789012345678901234567890,2,3,4"]),
+    ("numpy", X, ["1,2,3,-7.77e307", "5,6,7,8"]),  # the plain route's line-end sentinel
     ("per-row", X, ["1,2,3,4", "1,2,abc,4", "5,6,7,8"]),  # a bad row in the middle
     ("per-row", X, ["1,2,3", "1,2,3,4,5", "5,6,7,8"]),  # missing and extra fields
     ("per-row", "id,x_0,x_1,x_2,x_3", ["r1,1,2,3,4", "r2,1,2", "r3,5,6,7,8"]),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from functions.runtime.batch.numbers import plain_numbers
+from functions.runtime.batch.numbers import SENTINEL, SENTINEL_TEXT, plain_numbers
 
 TRICKY = [
     "0",
@@ -23,11 +23,9 @@ TRICKY = [
     "1e-7",
     "0.1",
     "0.30000000000000004",
-    "123456789012345678901234567890",  # beyond 64 bits
     "9007199254740993",  # 2**53 + 1: rounds to even, as float() does
     "9007199254740995",
-    "18446744073709551615",
-    "18446744073709551616",
+    "18446744073709551615",  # the largest 64-bit unsigned integer
     "2.2250738585072011e-308",  # subnormal boundary
     "4.9e-324",
     "2.4703282292062327e-324",  # just below half the smallest subnormal: 0
@@ -42,7 +40,7 @@ TRICKY = [
 
 
 def parse(lines: list[str], columns: int) -> np.ndarray | None:
-    return plain_numbers("\n".join(lines).encode(), len(lines), columns)
+    return plain_numbers([line.encode() for line in lines], columns)
 
 
 def bits(values: np.ndarray) -> np.ndarray:
@@ -91,6 +89,7 @@ def test_any_float_and_its_halfway_points_read_as_float_reads_them(values):
     for value in values:
         fields += [repr(value), f"{value:.25e}", f"{value:.3g}", _halfway(value)]
     assume(np.isfinite(expected(fields)).all())  # overflow to inf is refused (tested below)
+    assume(SENTINEL not in expected(fields))  # refused (tested below)
     matrix = parse([",".join(fields)], len(fields))
     assert matrix is not None
     np.testing.assert_array_equal(bits(matrix[0]), bits(expected(fields)))
@@ -109,10 +108,18 @@ def test_any_float_and_its_halfway_points_read_as_float_reads_them(values):
         ["1_000,2"],  # float() takes it, the CSV reader refuses it
         ["1 2,3"],
         ["0x10,2"],
-        ["1e400,2"],  # float() gives inf; orjson refuses, numpy's parser takes it
+        ["1e400,2"],  # float() gives inf; simdjson refuses, numpy's parser takes it
+        ["18446744073709551616,2"],  # beyond 64-bit integers: simdjson refuses, numpy takes it
+        ["123456789012345678901234567890,2"],
         ["true,2"],
         ["null,2"],
         ["[1],2"],
+        ["[1,2]"],  # a nested array whose numbers would count right
+        ["1,[2", "3],4"],
+        ["1,{}"],
+        ["1,false"],
+        ['1,"a"'],
+        ["1,2 3"],
         ["\u0661,2"],  # an Arabic-Indic digit: float() takes it, not plain
         ["1,2", ""],  # a blank line
         ["1,2,3", "4"],  # ragged rows whose field count adds up
@@ -122,6 +129,9 @@ def test_any_float_and_its_halfway_points_read_as_float_reads_them(values):
         ["1,-0"],
         ["-0 ,2"],
         ["-0\t,2"],
+        [f"{SENTINEL_TEXT.decode()},2"],  # the value that marks line ends: the careful path
+        [f"1,{SENTINEL!r}"],
+        ["1", f"{SENTINEL_TEXT.decode()},2"],  # would hide a missing field
     ],
 )
 def test_anything_but_plain_numbers_is_left_to_the_careful_path(lines):

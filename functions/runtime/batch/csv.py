@@ -11,6 +11,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import cast
 
 import numpy as np
@@ -101,7 +102,7 @@ def _looks_numeric(columns: list[str]) -> bool:
 
 
 class CsvDecoder:
-    """Turns batches of CSV lines into chunks: plain numbers through orjson, then numpy's
+    """Turns batches of CSV lines into chunks: plain numbers through simdjson, then numpy's
     parser, then Python's line by line to find the bad rows. All three give the same values."""
 
     def __init__(self, layout: CsvLayout, manifest: ModelManifest, *, skip_header: bool) -> None:
@@ -146,11 +147,9 @@ class CsvDecoder:
         """
         if not lines or not self.layout.numeric:
             return None
-        data = b"\n".join(lines)
-        if b"\r" in data:  # CRLF: every \r goes, as in decode_lines
-            data = data.replace(b"\r", b"")
-            lines = data.split(b"\n")
-        matrix = plain_numbers(data, len(lines), len(self.layout.columns))
+        if any(map(bytes.__contains__, lines, repeat(b"\r"))):  # CRLF: every \r goes, as in
+            lines = [line.replace(b"\r", b"") for line in lines]  # decode_lines
+        matrix = plain_numbers(lines, len(self.layout.columns))
         if matrix is None:
             return None
         if self.layout.usecols is not None:

@@ -1,8 +1,9 @@
 """Scoring one input object, or one shard of it: read, score and write a chunk at a time.
 
-Reading and writing hold the GIL while onnxruntime does not, so a chunk is scored on a worker
-thread while the next one is parsed: on two cores the slower of the two sets the pace, not
-their sum. Memory is bounded by a couple of chunks, whatever the size of the object.
+Parsing and formatting hold the GIL; onnxruntime and file or socket writes do not. So a chunk is
+scored on one thread and the previous one's bytes are written on another while the next chunk
+is parsed: on two or more cores the parsing thread sets the pace, not the sum of the three.
+Memory is bounded by a few chunks, whatever the size of the object.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 DEFAULT_CHUNK_ROWS = 4096
+WRITES_QUEUED = 2  # formatted chunks waiting for the writer thread
 
 
 class EmptyInput(BadRequest):
@@ -121,37 +123,53 @@ def score_span(
     result = SpanResult()
     error_key = "row" if job.npy is not None else "line"
 
-    def emit(chunk: Chunk, scored: Future[dict[str, np.ndarray]]) -> None:
-        outputs = scored.result()
-        began = time.perf_counter()
-        if isinstance(target, ArraySink):
-            target.write(chunk, outputs)
-        elif chunk.records:
-            body = csv_body if job.csv is not None else jsonl_body
-            target.write(body(chunk, outputs, job.fields))
-        if chunk.errors:
-            errors.write(error_lines(chunk.errors, error_key))
-        result.timings["write_s"] += time.perf_counter() - began
-        result.rows += chunk.rows + len(chunk.errors)
-        result.scored += chunk.rows
-        result.failed += len(chunk.errors)
-        result.lines += chunk.lines
-
     def score(chunk: Chunk) -> dict[str, np.ndarray]:
         began = time.perf_counter()
         outputs = job.scorer.score(chunk.features, chunk.rows)
         result.timings["score_s"] += time.perf_counter() - began
         return outputs
 
-    with ThreadPoolExecutor(1, thread_name_prefix="aiaas-score") as worker:
+    def emit(chunk: Chunk, scored: Future[dict[str, np.ndarray]]) -> Future[None]:
+        outputs = scored.result()
+        began = time.perf_counter()
+        body = b""
+        if not isinstance(target, ArraySink) and chunk.records:
+            body = (csv_body if job.csv is not None else jsonl_body)(chunk, outputs, job.fields)
+        failed = error_lines(chunk.errors, error_key) if chunk.errors else b""
+        result.timings["write_s"] += time.perf_counter() - began
+        result.rows += chunk.rows + len(chunk.errors)
+        result.scored += chunk.rows
+        result.failed += len(chunk.errors)
+        result.lines += chunk.lines
+        return writer.submit(write, chunk, outputs, body, failed)
+
+    def write(chunk: Chunk, outputs: dict[str, np.ndarray], body: bytes, failed: bytes) -> None:
+        began = time.perf_counter()
+        if isinstance(target, ArraySink):
+            target.write(chunk, outputs)
+        elif body:
+            target.write(body)
+        if failed:
+            errors.write(failed)
+        result.timings["write_s"] += time.perf_counter() - began
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="aiaas-score") as scorer,
+        ThreadPoolExecutor(1, thread_name_prefix="aiaas-write") as writer,
+    ):
         pending: tuple[Chunk, Future[dict[str, np.ndarray]]] | None = None
+        written: list[Future[None]] = []
         for chunk in _timed(span_chunks(job, span), result.timings):
-            submitted = worker.submit(score, chunk)
+            submitted = scorer.submit(score, chunk)
             if pending is not None:
-                emit(*pending)
+                written.append(emit(*pending))
             pending = (chunk, submitted)
+            while len(written) > WRITES_QUEUED:  # memory stays bounded by a few chunks
+                written.pop(0).result()
         if pending is not None:
-            emit(*pending)
+            written.append(emit(*pending))
+        for future in written:
+            future.result()  # raises what a write raised
     return result
 
 
