@@ -9,6 +9,8 @@ runtime's own session options, fed the same rows in batches of the same size, in
 With --rss-rows the CSV run is repeated at that size: peak RSS must not grow with the file.
 Each line also gives rows per CPU-second against the bare session's: when other work keeps
 every core busy, the wall-clock ratio tends to that one, since overlap then buys nothing.
+Text inputs go to worker processes from 3 CPUs up (AIAAS_BATCH_WORKERS=N forces N); their CPU
+time counts, and their peak RSS is added as (workers x the largest worker's peak).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -90,6 +93,7 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
     from functions.batch.events import s3_notification, sqs_event, store_location
     from functions.batch.handler import dispatch
     from functions.batch.service import BatchService
+    from functions.runtime.batch import parallel
     from functions.runtime.pool import ModelPool
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
@@ -107,6 +111,12 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
     began, cpu = time.perf_counter(), time.process_time()
     response = dispatch(batch, event)
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    # Worker processes (AIAAS_BATCH_WORKERS, or 3+ CPUs) count too: stop them, then add the
+    # CPU they used and, as an upper bound, their number times the largest one's peak RSS.
+    workers = len(parallel._pool.workers) if parallel._pool is not None else 0
+    parallel._stop_pool()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu += children.ru_utime + children.ru_stime
     # The baseline right before and after the run, in this process: the machine is shared, so
     # a figure taken minutes apart would compare different loads.
     raw_after, raw_cpu_after = raw_onnxruntime(loaded.path, raw_rows, chunk_rows)
@@ -115,7 +125,7 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
     summary = json.loads(store.get_bytes(summary_key))
     assert response == {"batchItemFailures": []} and summary["status"] == "succeeded", summary
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
-    peak = _status_kib("VmHWM") * 1024
+    peak = _status_kib("VmHWM") * 1024 + workers * children.ru_maxrss * 1024
     return {
         "rows": summary["rows"],
         "wall_s": wall,
@@ -128,6 +138,7 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
         "raw_ort_rows_per_cpu_s": raw_cpu,
         "peak_rss": peak,
         "rss_before_event": before,
+        "workers": workers,
         "timings": summary["timings"],
     }
 
@@ -189,7 +200,8 @@ def main() -> int:
             print(
                 f"{fmt:4} {result['rows_per_s']:>10,.0f} rows/s  {ratio:5.2f}x raw onnxruntime "
                 f"({result['raw_ort_rows_per_s']:,.0f} rows/s, goal >= {GOALS[fmt]})  "
-                f"per CPU-second {cpu_ratio:.2f}x raw, {result['cpu_s'] / result['wall_s']:.2f} cores busy  "
+                f"per CPU-second {cpu_ratio:.2f}x raw, {result['cpu_s'] / result['wall_s']:.2f} cores busy"
+                f" ({result['workers'] or 'no'} worker processes)  "
                 f"peak RSS {result['peak_rss'] / 2**20:,.0f} MiB (loaded: {result['rss_before_event'] / 2**20:,.0f})  "
                 f"{result['timings']}"
             )

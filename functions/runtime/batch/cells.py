@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from itertools import chain, repeat
 
 import numpy as np
 import orjson
@@ -135,5 +136,9 @@ def join_rows(records: Sequence[bytes], cells: Sequence[list[bytes]]) -> bytes:
     """Each record followed by its cells, comma-separated; one line per record, newline-ended."""
     if not records:
         return b""
-    lines = map(b",".join, zip(records, *cells, strict=True))
-    return b"\n".join(lines) + b"\n"
+    if any(len(column) != len(records) for column in cells):
+        raise ValueError(f"{len(records)} records but cells for {[len(c) for c in cells]} rows")
+    # One join over record, comma, cell, ..., newline: no bytes object per line in between.
+    comma, newline = repeat(b","), repeat(b"\n")
+    columns = [records, *(part for column in cells for part in (comma, column)), newline]
+    return b"".join(chain.from_iterable(zip(*columns, strict=False)))  # lengths checked above

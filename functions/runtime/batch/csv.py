@@ -11,7 +11,6 @@ import csv
 import io
 import math
 from dataclasses import dataclass
-from itertools import repeat
 from typing import cast
 
 import numpy as np
@@ -147,9 +146,9 @@ class CsvDecoder:
         """
         if not lines or not self.layout.numeric:
             return None
-        if any(map(bytes.__contains__, lines, repeat(b"\r"))):  # CRLF: every \r goes, as in
-            lines = [line.replace(b"\r", b"") for line in lines]  # decode_lines
-        matrix = plain_numbers(lines, len(self.layout.columns))
+        if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):  # CRLF: every \r goes, as
+            lines = [line.replace(b"\r", b"") for line in lines]  # in decode_lines; a stray
+        matrix = plain_numbers(lines, len(self.layout.columns))  # one: no plain numbers
         if matrix is None:
             return None
         if self.layout.usecols is not None:

@@ -30,12 +30,16 @@ from functions.runtime.batch.npy import (
 )
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
 from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
-from functions.runtime.errors import BadRequest
-from functions.runtime.model import LoadedModel
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel, cpu_count
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 DEFAULT_CHUNK_ROWS = 4096
 WRITES_QUEUED = 2  # formatted chunks waiting for the writer thread
+# Text spans smaller than this are scored in this process: starting workers would cost more.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+MIN_CPUS_FOR_WORKERS = 3  # below, AIAAS_BATCH_WORKERS defaults to this process alone
 
 
 class EmptyInput(BadRequest):
@@ -83,6 +87,40 @@ def open_job(
     return job
 
 
+def batch_workers(size: int) -> int:
+    """Worker processes for a text span of `size` bytes; 1 means scoring in this process.
+
+    `AIAAS_BATCH_WORKERS` sets the count; by default it is one per CPU from 3 CPUs up. On 2,
+    this process (parsing, with scoring and writing on their own threads) keeps ~1.4 cores
+    busy and two workers measured no faster (1M CSV rows: 4.10 s against 4.08 s).
+    """
+    raw = os.environ.get("AIAAS_BATCH_WORKERS", "").strip() or "0"
+    if not raw.isdigit():
+        raise AiaasError(f"AIAAS_BATCH_WORKERS must be a whole number (0: automatic), got {raw!r}")
+    cpus = cpu_count()
+    count = int(raw) or (cpus if cpus >= MIN_CPUS_FOR_WORKERS else 1)
+    return count if count > 1 and size >= PARALLEL_MIN_BYTES else 1
+
+
+def make_decoder(
+    layout: CsvLayout | None, manifest: ModelManifest, *, skip_header: bool
+) -> CsvDecoder | JsonlDecoder:
+    """The decoder for CSV (`layout` given) or JSONL lines."""
+    if layout is not None:
+        return CsvDecoder(layout, manifest, skip_header=skip_header)
+    return JsonlDecoder(manifest)
+
+
+def text_body(
+    layout: CsvLayout | None,
+    chunk: Chunk,
+    outputs: dict[str, np.ndarray],
+    fields: list[OutputField],
+) -> bytes:
+    """The output lines of a scored CSV (`layout` given) or JSONL chunk."""
+    return (csv_body if layout is not None else jsonl_body)(chunk, outputs, fields)
+
+
 TIMINGS = ("read_s", "score_s", "write_s")
 
 
@@ -106,11 +144,7 @@ def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
         with open_range(job.store, key, offset) as stream:
             yield from npy_chunks(stream, job.npy, manifest, span.start, end, job.chunk_rows)
         return
-    decoder: CsvDecoder | JsonlDecoder
-    if job.csv is not None:
-        decoder = CsvDecoder(job.csv, manifest, skip_header=span.start == 0)
-    else:
-        decoder = JsonlDecoder(manifest)
+    decoder = make_decoder(job.csv, manifest, skip_header=span.start == 0)
     with open_range(job.store, key, max(span.start - 1, 0)) as stream:
         for first, lines in line_batches(stream, span, job.chunk_rows):
             yield decoder.chunk(first, lines)
@@ -120,6 +154,13 @@ def score_span(
     job: Job, span: ByteRange, target: IO[bytes] | ArraySink, errors: IO[bytes]
 ) -> SpanResult:
     """Score one span into `target` (a text body or an array sink), errors into `errors`."""
+    if not isinstance(target, ArraySink):
+        workers = batch_workers((job.info.size if span.end is None else span.end) - span.start)
+        if workers > 1:
+            from functions.runtime.batch.parallel import worker_pool
+
+            with worker_pool(workers) as pool:
+                return pool.score_span(job, span, target, errors)
     result = SpanResult()
     error_key = "row" if job.npy is not None else "line"
 
@@ -134,7 +175,7 @@ def score_span(
         began = time.perf_counter()
         body = b""
         if not isinstance(target, ArraySink) and chunk.records:
-            body = (csv_body if job.csv is not None else jsonl_body)(chunk, outputs, job.fields)
+            body = text_body(job.csv, chunk, outputs, job.fields)
         failed = error_lines(chunk.errors, error_key) if chunk.errors else b""
         result.timings["write_s"] += time.perf_counter() - began
         result.rows += chunk.rows + len(chunk.errors)
@@ -181,6 +222,17 @@ def _timed(chunks: Iterator[Chunk], timings: dict[str, float]) -> Iterator[Chunk
         if chunk is None:
             return
         yield chunk
+
+
+def shift_error_lines(data: bytes, key: str, offset: int) -> bytes:
+    """Error JSON lines with `offset` added to each position: a span's lines count from 1."""
+    if not offset:
+        return data
+    shifted = []
+    for line in data.splitlines():
+        record = json.loads(line)
+        shifted.append(json.dumps({key: record[key] + offset, "error": record["error"]}) + "\n")
+    return "".join(shifted).encode()
 
 
 def error_lines(errors: list[RowError], key: str, offset: int = 0) -> bytes:

@@ -33,10 +33,12 @@ def plain_numbers(lines: list[bytes], columns: int) -> np.ndarray | None:
         return None
     # simdjson refuses whatever is not a number (quotes, letters, empty fields, stray commas);
     # only nested arrays would parse, so brackets are refused here.
-    body = (b"," + SENTINEL_TEXT + b",").join(lines)
-    if b"[" in body or b"]" in body:
-        return None
-    joined = b"[" + body + b"," + SENTINEL_TEXT + b"]"
+    ends = [b"[" + lines[0], *lines[1:]] if rows > 1 else [b"[" + lines[0]]
+    ends[-1] += b"," + SENTINEL_TEXT + b"]"
+    joined = (b"," + SENTINEL_TEXT + b",").join(ends)  # the chunk is copied once, here
+    last = len(joined) - 1  # the closing bracket
+    if joined.find(b"[", 1) >= 0 or joined.find(b"]", 0, last) >= 0 or b"\r" in joined:
+        return None  # a nested array, or a CR (JSON's blank space, not a CSV value's)
     try:
         flat = _float64s(joined)
     except (ValueError, TypeError, RuntimeError):  # malformed, overflows, beyond 64-bit ints

@@ -1,0 +1,385 @@
+"""Text inputs scored by worker processes: every vCPU parses, scores and formats.
+
+Parsing and formatting text hold the GIL, so one process scores CSV or JSONL on about one core
+whatever the function's size (Lambda gives a vCPU per 1,769 MB, up to 6). Here the span is cut
+into blocks of BLOCK_BYTES, and `AIAAS_BATCH_WORKERS` processes take them in turn. A worker
+reads its block from the store itself (it owns the lines that start in it: the shard rule) and
+scores it with the single-process code, so the output is byte for byte the same; the calling
+process only writes the answers in order, on a writer thread, and shifts error line numbers.
+
+Workers are plain subprocesses over pipes (Lambda has no /dev/shm, so no multiprocessing
+queues) and stay up between invocations of a warm container. Messages are a kind byte and a
+length, then raw bytes or JSON: no pickle. A worker that dies fails the run (the event is
+retried) and the pool is started afresh on the next run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from queue import SimpleQueue
+from typing import IO, Any
+
+import functions
+from functions.runtime.batch.job import (
+    TIMINGS,
+    Job,
+    SpanResult,
+    open_job,
+    score_span,
+    shift_error_lines,
+)
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.source import ByteRange
+from functions.runtime.errors import AiaasError
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from functions.runtime.store import ObjectInfo, open_store
+
+IN_FLIGHT_PER_WORKER = 2  # blocks sent and not yet written, per worker: bounds memory
+
+FRAME = struct.Struct("<BQ")  # kind, payload bytes
+INIT, BLOCK, READY, DONE, FAILED = range(5)
+COUNTS = struct.Struct("<QQQQQddd")  # body bytes, rows, scored, failed, lines, 3 timings
+BOUNDS = struct.Struct("<QQ")  # a block: the byte range whose lines it scores
+BLOCK_BYTES = 4 * 1024 * 1024
+PIPE_BYTES = 1024 * 1024
+F_SETPIPE_SZ = 1031  # Linux: bigger pipes, fewer context switches per block
+
+
+class WorkerFailed(AiaasError):
+    """A batch worker process died or could not score a block."""
+
+
+# ---- the calling process ---------------------------------------------------------------------
+
+
+Answer = tuple[memoryview, bytes, dict[str, Any]]  # output body, error lines, counts
+
+
+class _Worker:
+    """One worker process, with a thread that feeds it and one that reads its answers, so
+    that no worker waits while the caller is busy with another."""
+
+    def __init__(self) -> None:
+        root = str(Path(functions.__file__).resolve().parent.parent)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+            "AIAAS_BATCH_WORKERS": "1",
+            # One onnxruntime thread per worker unless told otherwise: the workers are the
+            # parallelism, and N workers x N threads would only fight over the cores.
+            "AIAAS_ORT_THREADS": os.environ.get("AIAAS_ORT_THREADS", "1"),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "functions.runtime.batch.parallel"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.requests, self.answers = self.process.stdin, self.process.stdout
+        for pipe in (self.requests, self.answers):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+        self.outbox: SimpleQueue[tuple[int, bytes] | None] = SimpleQueue()
+        self.waiting: deque[Future[Any]] = deque()
+        self.gone: str | None = None  # why the worker answers no more, once it does not
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._write, name="aiaas-batch-feed", daemon=True),
+            threading.Thread(target=self._read, name="aiaas-batch-answers", daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def send(self, kind: int, payload: bytes, future: Future[Any]) -> None:
+        """Queue a message; `future` gets its answer, or the reason there is none."""
+        with self.lock:
+            if self.gone is not None:
+                future.set_exception(WorkerFailed(self.gone))
+                return
+            self.waiting.append(future)
+        self.outbox.put((kind, payload))
+
+    def _write(self) -> None:
+        try:
+            while (message := self.outbox.get()) is not None:
+                kind, payload = message
+                self.requests.write(FRAME.pack(kind, len(payload)))
+                self.requests.write(payload)
+                self.requests.flush()
+        except OSError:
+            pass  # the worker is gone: the reader fails whatever waits for it
+        finally:
+            with contextlib.suppress(OSError):
+                self.requests.close()
+
+    def _read(self) -> None:
+        try:
+            while frame := _read_exactly(self.answers, FRAME.size):
+                kind, size = FRAME.unpack(frame)
+                payload = _read_exactly(self.answers, size)
+                with self.lock:
+                    future = self.waiting.popleft()
+                if kind == FAILED:
+                    future.set_exception(WorkerFailed(payload.decode("utf-8", "replace")))
+                else:
+                    future.set_result(_answer(kind, payload))
+        except (OSError, ValueError, IndexError) as exc:
+            reason = f"failed: {exc}"
+        else:
+            reason = f"exited with status {self.process.wait()}"
+        with self.lock:
+            self.gone = f"batch worker {self.process.pid} {reason}"
+            waiting, self.waiting = list(self.waiting), deque()
+        for future in waiting:
+            future.set_exception(WorkerFailed(self.gone))
+
+    def close(self) -> None:
+        self.outbox.put(None)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if size and len(data) != size:
+        if not data:
+            return b""
+        raise ValueError(f"answer cut short ({len(data)} of {size} bytes)")
+    return data
+
+
+def _answer(kind: int, payload: bytes) -> Answer:
+    if kind == READY:
+        return memoryview(b""), b"", {}
+    body_size, rows, scored, failed, lines, *timings = COUNTS.unpack_from(payload)
+    view = memoryview(payload)  # slices without copying the output again
+    body, errors = view[COUNTS.size : COUNTS.size + body_size], payload[COUNTS.size + body_size :]
+    counts = {"rows": rows, "scored": scored, "failed": failed, "lines": lines}
+    return body, errors, counts | dict(zip(TIMINGS, timings, strict=True))
+
+
+class WorkerPool:
+    """Worker processes that score blocks of lines; one pool per container."""
+
+    def __init__(self, count: int) -> None:
+        self.workers = [_Worker() for _ in range(count)]
+
+    @property
+    def alive(self) -> bool:
+        return all(w.process.poll() is None for w in self.workers)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+    def score_span(
+        self, job: Job, span: ByteRange, target: IO[bytes], errors: IO[bytes]
+    ) -> SpanResult:
+        """What `job.score_span` does for a text span, on the workers."""
+        self._init(job)
+        result = SpanResult()
+        queue: deque[Future[Answer] | None] = deque()
+        ready = threading.Condition()
+        free = threading.Semaphore(IN_FLIGHT_PER_WORKER * len(self.workers))
+        failure: list[BaseException] = []
+
+        def write_in_order() -> None:
+            offset = 0  # lines before the block: a worker numbers lines from 1 in each block
+            while True:
+                with ready:
+                    ready.wait_for(lambda: bool(queue))
+                    block = queue.popleft()
+                if block is None:
+                    return
+                try:
+                    if not failure:
+                        body, failed, counts = block.result()
+                        began = time.perf_counter()
+                        target.write(body)
+                        if failed:
+                            errors.write(shift_error_lines(failed, "line", offset))
+                        offset += counts["lines"]
+                        _add(result, counts, time.perf_counter() - began)
+                except BaseException as exc:  # recorded; the sending loop raises it
+                    failure.append(exc)
+                finally:
+                    free.release()
+
+        writer = threading.Thread(target=write_in_order, name="aiaas-batch-write", daemon=True)
+        writer.start()
+        end = job.info.size if span.end is None else span.end
+        try:
+            for number, start in enumerate(range(span.start, end, BLOCK_BYTES)):
+                while not free.acquire(timeout=0.5):
+                    if failure:
+                        break
+                if failure:
+                    break
+                block: Future[Answer] = Future()
+                with ready:
+                    queue.append(block)
+                    ready.notify()
+                bounds = BOUNDS.pack(start, min(start + BLOCK_BYTES, end))
+                self.workers[number % len(self.workers)].send(BLOCK, bounds, block)
+        finally:
+            with ready:
+                queue.append(None)
+                ready.notify()
+            writer.join()
+        if failure:
+            raise failure[0]
+        return result
+
+    def _init(self, job: Job) -> None:
+        settings = {
+            "store": job.store.uri,
+            "input": job.obj.input_key,
+            "size": job.info.size,
+            "etag": job.info.etag,
+            "model_path": str(job.model.path),
+            "manifest": job.model.manifest.to_dict(),
+            "max_batch_size": job.model.max_batch_size,
+            "chunk_rows": job.chunk_rows,
+        }
+        payload = json.dumps(settings).encode()
+        started = []
+        for worker in self.workers:
+            future: Future[Any] = Future()
+            worker.send(INIT, payload, future)
+            started.append(future)
+        for future in started:
+            future.result()
+
+
+def _add(result: SpanResult, counts: dict[str, Any], write_s: float) -> None:
+    result.rows += counts["rows"]
+    result.scored += counts["scored"]
+    result.failed += counts["failed"]
+    result.lines += counts["lines"]
+    result.timings["read_s"] += counts["read_s"]
+    result.timings["score_s"] += counts["score_s"]
+    result.timings["write_s"] += counts["write_s"] + write_s
+
+
+_pool: WorkerPool | None = None
+_pool_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def worker_pool(count: int) -> Iterator[WorkerPool]:
+    """The container's pool of `count` workers, started on first use; a run that fails leaves
+    the workers in an unknown state, so they are stopped and the next run starts new ones."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None and (len(_pool.workers) != count or not _pool.alive):
+            _pool.close()
+            _pool = None
+        if _pool is None:
+            _pool = WorkerPool(count)
+        pool = _pool
+        try:
+            yield pool
+        except BaseException:
+            pool.close()
+            _pool = None
+            raise
+
+
+@atexit.register
+def _stop_pool() -> None:
+    if _pool is not None:
+        _pool.close()
+
+
+# ---- a worker process ------------------------------------------------------------------------
+
+
+class _Scoring:
+    """A worker's job: the input object and model version an INIT message named."""
+
+    job: Job
+
+    def __init__(self, settings: dict[str, Any], previous: _Scoring | None) -> None:
+        manifest = ModelManifest.from_dict(settings["manifest"])
+        path = Path(settings["model_path"])
+        model = previous.job.model if previous is not None else None
+        if model is None or model.path != path or model.manifest != manifest:
+            model = LoadedModel(manifest, path, max_batch_size=settings["max_batch_size"])
+        store = previous.job.store if previous is not None else None
+        if store is None or store.uri != settings["store"]:
+            store = open_store(settings["store"])
+        obj = parse_input_key(settings["input"])
+        if obj is None:
+            raise WorkerFailed(f"{settings['input']!r} is not a batch input key")
+        info = ObjectInfo(obj.input_key, int(settings["size"]), str(settings["etag"]))
+        self.job = open_job(store, model, obj, info, int(settings["chunk_rows"]))
+
+    def block(self, start: int, end: int) -> bytes:
+        """Score the lines starting in [start, end): COUNTS, the output, the errors."""
+        body, errors = io.BytesIO(), io.BytesIO()
+        result = score_span(self.job, ByteRange(start, end), body, errors)
+        output, failed = body.getvalue(), errors.getvalue()
+        counts = COUNTS.pack(
+            len(output),
+            result.rows,
+            result.scored,
+            result.failed,
+            result.lines,
+            *(result.timings[name] for name in TIMINGS),
+        )
+        return counts + output + failed
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """A worker's loop: answer each message until the calling process closes the pipe."""
+    scoring: _Scoring | None = None
+    while frame := _read_exactly(requests, FRAME.size):
+        kind, size = FRAME.unpack(frame)
+        payload = _read_exactly(requests, size)
+        try:
+            if kind == INIT:
+                scoring = _Scoring(json.loads(payload), scoring)
+                answer, reply = READY, b""
+            elif scoring is not None:
+                answer, reply = DONE, scoring.block(*BOUNDS.unpack(payload))
+            else:
+                raise WorkerFailed("a block came before the model was set")
+        except Exception as exc:
+            message = exc.message if isinstance(exc, AiaasError) else f"{type(exc).__name__}: {exc}"
+            answer, reply = FAILED, f"batch worker {os.getpid()}: {message}".encode()
+        answers.write(FRAME.pack(answer, len(reply)))
+        answers.write(reply)
+        answers.flush()
+
+
+def main() -> None:
+    # The pipe to the caller is a private copy of stdout; stdout itself goes to stderr, so a
+    # stray print (or a library's) can never corrupt an answer.
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()

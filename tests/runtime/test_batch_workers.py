@@ -1,0 +1,165 @@
+"""Worker processes for big text inputs: the same bytes as one process, failures that fail loud.
+
+The workers are real subprocesses over pipes. Blocks are made tiny here, so that block edges
+fall inside lines, chunks and bad rows, and every block's error line numbers must be shifted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.batch import job as batch_job
+from functions.runtime.batch import parallel
+from functions.runtime.batch.job import batch_workers
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.parallel import WorkerFailed, worker_pool
+from functions.runtime.batch.run import RunInput, open_run
+from functions.runtime.batch.shards import merge_run, plan_run, score_shard
+from functions.runtime.batch.source import ByteRange
+from functions.runtime.errors import AiaasError
+from functions.runtime.store import LocalStore, ObjectStore
+from tests.batch_support import features_csv, pool, publish_classifier, run
+
+OUT = "batch/iris/output"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    return store
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers for any text input, in blocks of ~300 bytes."""
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
+    monkeypatch.setattr(batch_job, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
+
+
+def inputs() -> dict[str, bytes]:
+    x = np.random.default_rng(7).normal(size=(400, 4))
+    text = features_csv(x).splitlines()
+    text[5] = "r4,1,2,oops,4"
+    text[9] = ""
+    text[30] = "r29,1,2"
+    text[31] = text[31] + "\r"  # a stray CR
+    text[200] = "r199,nan,1,2,3"
+    lines = [json.dumps({"id": i, "x": row}) for i, row in enumerate(x.tolist())]
+    lines[7] = "{broken"
+    lines[40] = ""
+    lines[300] = json.dumps({"id": 300, "x": [1, 2]})
+    crlf = features_csv(x[:150]).replace("\n", "\r\n")
+    return {
+        "w.csv": ("\n".join(text) + "\n").encode(),
+        "w.jsonl": "\n".join(lines).encode(),  # no final line break
+        "crlf.csv": crlf.encode(),
+    }
+
+
+def outputs(store: ObjectStore, name: str) -> tuple[bytes, bytes, dict]:
+    summary = json.loads(store.get_bytes(f"{OUT}/{name}.summary.json"))
+    counts = {k: summary[k] for k in ("status", "rows", "scored_rows", "failed_rows")}
+    return store.get_bytes(summary["output"]), store.get_bytes(summary["errors"]), counts
+
+
+def single_run(store: ObjectStore, tmp_path: Path, name: str, data: bytes) -> tuple:
+    key = f"batch/iris/input/{name}"
+    store.put_bytes(key, data)
+    with pytest.MonkeyPatch.context() as one_process:
+        one_process.setenv("AIAAS_BATCH_WORKERS", "1")
+        run(store, tmp_path, key, chunk_rows=16)
+    found = outputs(store, name)
+    for suffix in ("", ".errors.jsonl", ".summary.json"):
+        store.delete(f"{OUT}/{name}{suffix}")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(inputs()))
+def test_workers_write_what_one_process_writes(store, tmp_path, workers, name):
+    data = inputs()[name]
+    expected = single_run(store, tmp_path, name, data)
+    assert expected[2]["status"] == "succeeded"
+    assert expected[2]["failed_rows"] > 0 or name == "crlf.csv"
+
+    run(store, tmp_path, f"batch/iris/input/{name}", chunk_rows=16)
+
+    found = outputs(store, name)
+    assert found[2] == expected[2]
+    assert found[1] == expected[1]  # the same error lines, numbered across blocks
+    assert found[0] == expected[0]
+
+
+def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, workers):
+    data = inputs()["w.csv"]
+    expected = single_run(store, tmp_path, "w.csv", data)
+    key = "batch/iris/input/w.csv"
+    obj = parse_input_key(key)
+    assert obj is not None
+    models = pool(store, tmp_path)
+    plan = plan_run(store, models, RunInput(obj, "local", store.head(key)), 3, chunk_rows=16)
+    for item in json.loads(store.get_bytes(plan["plan_key"])):
+        score_shard(store, models, item)
+    merge_run(store, plan)
+    found = outputs(store, "w.csv")
+    assert (found[0], found[1]) == (expected[0], expected[1])
+    assert found[2]["rows"] == expected[2]["rows"]
+
+
+def test_a_dead_worker_fails_the_run_and_the_next_run_starts_afresh(store, tmp_path, workers):
+    data = inputs()["w.csv"]
+    expected = single_run(store, tmp_path, "w.csv", data)
+    key = "batch/iris/input/w.csv"
+    obj = parse_input_key(key)
+    assert obj is not None
+    opened = open_run(store, pool(store, tmp_path), RunInput(obj, "local", store.head(key)), "", 16)
+    assert not isinstance(opened, dict)
+    _, job = opened
+    with worker_pool(2) as workers_now:
+        os.kill(workers_now.workers[1].process.pid, signal.SIGKILL)
+        workers_now.workers[1].process.wait()
+        with pytest.raises(WorkerFailed, match=r"batch worker \d+ exited with status -9"):
+            workers_now.score_span(job, ByteRange(0, None), _Sink(), _Sink())
+    assert not workers_now.alive
+
+    run(store, tmp_path, key, chunk_rows=16)  # a new pool: the killed worker is replaced
+
+    assert parallel._pool is not None and parallel._pool is not workers_now
+    found = outputs(store, "w.csv")
+    assert (found[0], found[1], found[2]) == expected
+
+
+def test_a_failed_run_stops_its_workers(store, tmp_path, workers):
+    store.put_bytes("batch/iris/input/w.csv", inputs()["w.csv"])
+    with pytest.raises(RuntimeError, match="while scoring"), worker_pool(2) as workers_now:
+        raise RuntimeError("the caller failed while scoring")
+    assert not workers_now.alive and parallel._pool is None
+
+
+class _Sink:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def test_worker_count_setting(monkeypatch):
+    monkeypatch.setattr(batch_job, "cpu_count", lambda: 2)
+    monkeypatch.delenv("AIAAS_BATCH_WORKERS", raising=False)
+    big = batch_job.PARALLEL_MIN_BYTES
+    assert batch_workers(big) == 1  # two CPUs: one process scores as fast, with less memory
+    monkeypatch.setattr(batch_job, "cpu_count", lambda: 6)
+    assert batch_workers(big) == 6
+    assert batch_workers(big - 1) == 1  # a small input: starting workers is not worth it
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "3")
+    assert batch_workers(big) == 3
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "1")
+    assert batch_workers(big) == 1
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "many")
+    with pytest.raises(AiaasError, match="AIAAS_BATCH_WORKERS must be a whole number"):
+        batch_workers(big)
