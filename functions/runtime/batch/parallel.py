@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from queue import SimpleQueue
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import functions
 from functions.runtime.batch.job import (
@@ -55,7 +55,7 @@ FRAME = struct.Struct("<BQ")  # kind, payload bytes
 INIT, BLOCK, READY, DONE, FAILED = range(5)
 COUNTS = struct.Struct("<QQQQQddd")  # body bytes, rows, scored, failed, lines, 3 timings
 BOUNDS = struct.Struct("<QQ")  # a block: the byte range whose lines it scores
-BLOCK_BYTES = 4 * 1024 * 1024
+BLOCK_BYTES = 8 * 1024 * 1024
 PIPE_BYTES = 1024 * 1024
 F_SETPIPE_SZ = 1031  # Linux: bigger pipes, fewer context switches per block
 
@@ -335,20 +335,33 @@ class _Scoring:
         info = ObjectInfo(obj.input_key, int(settings["size"]), str(settings["etag"]))
         self.job = open_job(store, model, obj, info, int(settings["chunk_rows"]))
 
-    def block(self, start: int, end: int) -> bytes:
-        """Score the lines starting in [start, end): COUNTS, the output, the errors."""
-        body, errors = io.BytesIO(), io.BytesIO()
-        result = score_span(self.job, ByteRange(start, end), body, errors)
-        output, failed = body.getvalue(), errors.getvalue()
+    def block(self, start: int, end: int) -> list[bytes]:
+        """Score the lines starting in [start, end): COUNTS, the output's pieces, the errors."""
+        body, errors = _Pieces(), io.BytesIO()
+        result = score_span(self.job, ByteRange(start, end), cast(IO[bytes], body), errors)
         counts = COUNTS.pack(
-            len(output),
+            body.size,
             result.rows,
             result.scored,
             result.failed,
             result.lines,
             *(result.timings[name] for name in TIMINGS),
         )
-        return counts + output + failed
+        return [counts, *body.pieces, errors.getvalue()]
+
+
+class _Pieces:
+    """A write target that keeps what it is given: the answer is sent piece by piece, not
+    copied into one buffer first."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.pieces.append(data)
+        self.size += len(data)
+        return len(data)
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
@@ -360,16 +373,17 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         try:
             if kind == INIT:
                 scoring = _Scoring(json.loads(payload), scoring)
-                answer, reply = READY, b""
+                answer, reply = READY, [b""]
             elif scoring is not None:
                 answer, reply = DONE, scoring.block(*BOUNDS.unpack(payload))
             else:
                 raise WorkerFailed("a block came before the model was set")
         except Exception as exc:
             message = exc.message if isinstance(exc, AiaasError) else f"{type(exc).__name__}: {exc}"
-            answer, reply = FAILED, f"batch worker {os.getpid()}: {message}".encode()
-        answers.write(FRAME.pack(answer, len(reply)))
-        answers.write(reply)
+            answer, reply = FAILED, [f"batch worker {os.getpid()}: {message}".encode()]
+        answers.write(FRAME.pack(answer, sum(map(len, reply))))
+        for piece in reply:
+            answers.write(piece)
         answers.flush()
 
 
