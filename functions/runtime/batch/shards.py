@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -210,6 +211,11 @@ def score_shard_in_process(store_uri: str, item: dict[str, Any]) -> dict[str, An
     return score_shard(store, pool, item)
 
 
+def _one_process_per_shard() -> None:
+    """Shards are the parallelism here: no worker processes per shard unless asked for."""
+    os.environ.setdefault("AIAAS_BATCH_WORKERS", "1")
+
+
 def run_sharded_locally(
     store: ObjectStore,
     pool: ModelPool,
@@ -227,6 +233,8 @@ def run_sharded_locally(
     # spawn, not fork: a forked child would inherit onnxruntime's thread pools mid-flight.
     context = multiprocessing.get_context("spawn")
     count = workers or min(shards, cpu_count())
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as executor:
+    with ProcessPoolExecutor(
+        max_workers=count, mp_context=context, initializer=_one_process_per_shard
+    ) as executor:
         list(executor.map(score_shard_in_process, repeat(store.uri), items))
     return merge_run(store, plan)
