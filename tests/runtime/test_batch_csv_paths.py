@@ -24,6 +24,7 @@ from tests import onnx_factory
 from tests.batch_support import LABELS, publish_classifier, read_csv, reference_logits, run
 
 X = "x_0,x_1,x_2,x_3"
+GOOD = [f"{i}.5,-{i + 1},{i}e-3,{i * 7}" for i in range(20)]
 OUT = "batch/iris/output"
 
 
@@ -40,6 +41,8 @@ def route(decoder: CsvDecoder, lines: list[bytes]) -> str:
         data = data.replace(b"\r", b"")
     if plain_numbers(data.split(b"\n"), len(decoder.layout.columns)) is not None:
         return "plain"
+    if decoder._mixed_chunk(len(lines), 2, lines) is not None:
+        return "mixed"
     text, records, _, _ = decode_lines(2, lines)
     return "numpy" if decoder._parse_fast(text, records) is not None else "per-row"
 
@@ -74,6 +77,15 @@ CASES = [
     ("numpy", X, ["1,2,3,18446744073709551616", "123456789012345678901234567890,2,3,4"]),
     ("numpy", X, ["1,2,3,-7.77e307", "5,6,7,8"]),  # the plain route's line-end sentinel
     ("per-row", X, ["1,2,3,4", "1,2,abc,4", "5,6,7,8"]),  # a bad row in the middle
+    # A few odd lines among many plain ones: plain numbers for these, the careful path for those.
+    ("mixed", X, [*GOOD[:3], "1,2,abc,4", *GOOD[3:6], "1,,3,4", *GOOD[6:]]),
+    ("mixed", X, [*GOOD[:4], "1,2,3", "", "  ", *GOOD[4:], "1,2,3,4,5"]),
+    ("mixed", X, [*GOOD[:2], '"1.5",2,3,4', "nan,1,2,3", *GOOD[2:], "1,2,3,4\r"]),  # odd, fine
+    ("mixed", "id,x_3,truth,x_1,x_0,x_2", [f"{i},{g},0" for i, g in enumerate(GOOD)] + ["9,a"]),
+    ("mixed", X, [",1,2,3", *GOOD, "1,2,3,"]),
+    ("mixed", X, [*GOOD, b"\xff,2,3,4"]),  # not UTF-8
+    ("per-row", X, [*GOOD, "+1,2,3,4", "1,2,abc,4"]),  # +1 looks plain, is not JSON: all careful
+    ("per-row", X, [*GOOD[:3], "a,b,c,d", "e,f,g,h"]),  # mostly odd: no gain in splitting
     ("per-row", X, ["1,2,3", "1,2,3,4,5", "5,6,7,8"]),  # missing and extra fields
     ("per-row", "id,x_0,x_1,x_2,x_3", ["r1,1,2,3,4", "r2,1,2", "r3,5,6,7,8"]),
     ("per-row", X, ["1,,3,4", "5,6,7,8"]),  # an empty field

@@ -11,18 +11,21 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import cast
 
 import numpy as np
 
 from functions.runtime.batch.cells import PREFIX, column_names, csv_cells, join_rows
-from functions.runtime.batch.numbers import plain_numbers
+from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
-from functions.runtime.batch.text import decode_lines, finish_chunk
+from functions.runtime.batch.text import decode_lines, decode_numbered, finish_chunk
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 SHOWN = 6  # column names quoted in an error message
+COMMA, NEWLINE = ord(","), ord("\n")
+MOSTLY_ODD = 4  # more than a quarter of a chunk's lines odd: the careful path for all of it
 
 
 class HeaderMismatch(BadRequest):
@@ -120,6 +123,9 @@ class CsvDecoder:
         plain = self._plain_chunk(count, first, lines)
         if plain is not None:
             return plain
+        mixed = self._mixed_chunk(count, first, lines)
+        if mixed is not None:
+            return mixed
         return self._decoded_chunk(count, first, lines, numpy=True)
 
     def per_row_chunk(self, first: int, lines: list[bytes]) -> Chunk:
@@ -156,6 +162,69 @@ class CsvDecoder:
         numbers = np.arange(first, first + len(lines), dtype=np.int64)
         parsed = np.ones(len(lines), dtype=bool)
         return finish_chunk(self.manifest, count, lines, numbers, self._split(matrix), parsed, [])
+
+    def _mixed_chunk(self, count: int, first: int, lines: list[bytes]) -> Chunk | None:
+        """A chunk with a few odd lines: the others read as plain numbers, the odd ones
+        carefully, so a bad row does not send 4,000 good ones down the slow path."""
+        if not lines or not self.layout.numeric:
+            return None
+        if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):  # as in _plain_chunk
+            lines = [line.replace(b"\r", b"") for line in lines]
+        odd = self._odd_lines(lines)
+        if len(odd) > len(lines) // MOSTLY_ODD:
+            return None
+        plain = [i for i in range(len(lines)) if i not in odd]
+        matrix = plain_numbers([lines[i] for i in plain], len(self.layout.columns))
+        if matrix is None:  # plain-looking fields that are not JSON numbers (+1, .5, 1e400)
+            return None
+        if self.layout.usecols is not None:
+            matrix = matrix[:, self.layout.usecols]
+        numbers = np.arange(first, first + len(lines), dtype=np.int64)
+        strange = sorted(odd)
+        _, texts, odd_numbers, errors = decode_numbered(
+            numbers[strange], [lines[i] for i in strange]
+        )
+        odd_raw, odd_parsed, bad = self._parse_slow(texts, odd_numbers)
+        # Every row in line order: the plain ones, then the odd ones that are not blank.
+        order = np.argsort(np.concatenate([numbers[plain], odd_numbers]), kind="stable")
+        records = [lines[i] for i in plain] + [text.encode() for text in texts]
+        parsed_rows = np.concatenate([np.ones(len(plain), dtype=bool), odd_parsed])
+        # Values exist for parsed rows only, plain ones first: where each parsed row's are.
+        slot = (np.cumsum(parsed_rows) - 1)[order[parsed_rows[order]]]
+        raw = {
+            name: np.concatenate([values, odd_raw[name]])[slot]
+            for name, values in self._split(matrix).items()
+        }
+        return finish_chunk(
+            self.manifest,
+            count,
+            [records[i] for i in order.tolist()],
+            np.concatenate([numbers[plain], odd_numbers])[order],
+            raw,
+            parsed_rows[order],
+            errors + bad,
+        )
+
+    def _odd_lines(self, lines: list[bytes]) -> set[int]:
+        """Lines that cannot be plain numbers: other characters, another field count or an
+        empty field. (What passes may still not be JSON numbers: plain_numbers decides.)"""
+        commas = b"," * (len(self.layout.columns) - 1)
+        # What is left of a plain line once its numbers go is exactly its commas.
+        rests = map(bytes.translate, lines, repeat(None), repeat(NUMBER_BYTES))
+        odd = {i for i, rest in enumerate(rests) if rest != commas}
+        # Empty fields leave the commas right. A comma that starts a line or follows a comma,
+        # or ends a line, is one: found with numpy (searching bytes for ",," is slow).
+        text = np.frombuffer(b"\n".join(lines), dtype=np.uint8)
+        comma, newline = text == COMMA, text == NEWLINE
+        after = np.ones_like(comma)  # a line break or a comma just before
+        after[1:] = comma[:-1] | newline[:-1]
+        before = np.ones_like(comma)  # a line break just after
+        before[:-1] = newline[1:]
+        empty = np.flatnonzero(comma & (after | before))
+        if len(empty):
+            starts = np.cumsum([0, *map(len, lines)]) + np.arange(len(lines) + 1)
+            odd.update((np.searchsorted(starts, empty, side="right") - 1).tolist())
+        return odd
 
     def _split(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         """Input name -> its columns of the parsed matrix, in the input's per-row shape."""

@@ -17,6 +17,7 @@ import threading
 import numpy as np
 import simdjson
 
+NUMBER_BYTES = b"0123456789+-.eE \t"  # what JSON numbers and the blanks around them are made of
 # The integer -0, followed by what may follow a number in the joined array.
 NEGATIVE_ZERO = (b"-0,", b"-0]", b"-0 ", b"-0\t")
 # Written after every line: each line must then end where its row of columns + 1 values ends.

@@ -19,7 +19,13 @@ def decode_lines(
     first: int, lines: list[bytes]
 ) -> tuple[str | None, list[str], np.ndarray, list[RowError]]:
     """(joined text when no line was dropped, row texts, row line numbers, undecodable lines)."""
-    numbers = np.arange(first, first + len(lines), dtype=np.int64)
+    return decode_numbered(np.arange(first, first + len(lines), dtype=np.int64), lines)
+
+
+def decode_numbered(
+    numbers: np.ndarray, lines: list[bytes]
+) -> tuple[str | None, list[str], np.ndarray, list[RowError]]:
+    """`decode_lines` for lines numbered `numbers` (not necessarily consecutive)."""
     try:
         text = b"\n".join(lines).decode("utf-8")
     except UnicodeDecodeError:
