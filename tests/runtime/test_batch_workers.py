@@ -136,8 +136,7 @@ def test_a_dead_worker_fails_the_run_and_the_next_run_starts_afresh(store, tmp_p
     assert (found[0], found[1], found[2]) == expected
 
 
-def test_a_failed_run_stops_its_workers(store, tmp_path, workers):
-    store.put_bytes("batch/iris/input/w.csv", inputs()["w.csv"])
+def test_a_failed_run_stops_its_workers(workers):
     with pytest.raises(RuntimeError, match="while scoring"), worker_pool(2) as workers_now:
         raise RuntimeError("the caller failed while scoring")
     assert not workers_now.alive and parallel._pool is None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from functions.runtime import store as store_module
 from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
@@ -138,6 +139,27 @@ def test_local_writes_leave_no_temp_files(local_store: LocalStore) -> None:
     with pytest.raises(ObjectExists):
         local_store.put_bytes("d/x", b"3", if_absent=True)
     assert sorted(p.name for p in (local_store.root / "d").iterdir()) == ["x"]
+
+
+def test_local_streamed_writes_hand_pages_to_the_disk_and_keep_every_byte(
+    local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WRITEBACK_BYTES", 4096)
+    advised: list[tuple[int, int]] = []
+    fadvise = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((offset, length))
+        fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    pieces = [bytes([i]) * (1000 + i) for i in range(40)]
+    with local_store.open_write("big/object") as out:
+        for piece in pieces:
+            out.write(piece)
+    assert local_store.get_bytes("big/object") == b"".join(pieces)
+    assert len(advised) >= 8 and all(offset == 0 for offset, _ in advised)  # ~every 4 KiB
+    assert [length for _, length in advised] == sorted(length for _, length in advised)
 
 
 def test_local_reader_sees_old_or_new_never_partial(local_store: LocalStore) -> None:

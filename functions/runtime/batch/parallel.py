@@ -139,8 +139,8 @@ class _Worker:
                     future.set_exception(WorkerFailed(payload.decode("utf-8", "replace")))
                 else:
                     future.set_result(_answer(kind, payload))
-        except (OSError, ValueError, IndexError) as exc:
-            reason = f"failed: {exc}"
+        except Exception as exc:  # a broken pipe or answer: whatever waits must not hang
+            reason = f"failed: {type(exc).__name__}: {exc}"
         else:
             reason = f"exited with status {self.process.wait()}"
         with self.lock:
