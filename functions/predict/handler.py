@@ -23,6 +23,13 @@ def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
     return SERVICE.handle(event)
 
 
+def model_seconds() -> float:
+    """Recent seconds per call in onnxruntime, outside the GIL (`aiaas serve` runs functions
+    above ~0.1 ms of it on a thread, so the model overlaps the next request's parsing)."""
+    loaded = SERVICE.served.loaded
+    return loaded.run_seconds if loaded is not None else 0.0
+
+
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.
 if os.environ.get("AIAAS_TRACING", "").lower() in ("1", "true", "yes"):
     from aws_lambda_powertools import Tracer

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from functions.runtime.errors import AiaasError
@@ -78,6 +79,7 @@ class LocalFunction:
         self.timeout_s = float(spec.properties.get("Timeout", 30))
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
+        self._model_seconds: Callable[[], float] | None = None
         self._init_lock = threading.Lock()
 
     @property
@@ -86,7 +88,9 @@ class LocalFunction:
         if self._handler is None:
             with self._init_lock:
                 if self._handler is None:
-                    handler = load_handler(self.spec.handler, self.env)
+                    handler, module = load_handler_module(self.spec.handler, self.env)
+                    hint = getattr(module, "model_seconds", None)
+                    self._model_seconds = hint if callable(hint) else None
                     # A handler object rather than a function (an ASGI adapter such as Mangum)
                     # drives its own asyncio loop with run_until_complete, which fails on the
                     # gateway's running loop and in pool threads that have none: it gets one
@@ -103,6 +107,11 @@ class LocalFunction:
     def warm(self) -> bool:
         return self._handler is not None
 
+    def model_seconds(self) -> float:
+        """Recent seconds per call the function spends in its model outside the GIL, if its
+        module tells (`model_seconds()`, as the predict function's does), else 0."""
+        return self._model_seconds() if self._model_seconds is not None else 0.0
+
     def invoke(self, event: Any) -> Any:
         handler = self.handler
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
@@ -117,6 +126,13 @@ def _set_new_event_loop() -> None:
 
 def load_handler(handler: str, env: Mapping[str, str]) -> Callable[..., Any]:
     """Import `module.function` as a fresh module object, its init run under `env`."""
+    return load_handler_module(handler, env)[0]
+
+
+def load_handler_module(
+    handler: str, env: Mapping[str, str]
+) -> tuple[Callable[..., Any], ModuleType]:
+    """`load_handler`, and the module it was found in."""
     module_name, _, attr = handler.rpartition(".")
     found = importlib.util.find_spec(module_name)
     if not module_name or found is None or found.loader is None:
@@ -127,4 +143,4 @@ def load_handler(handler: str, env: Mapping[str, str]) -> Callable[..., Any]:
     function = getattr(module, attr, None)
     if not callable(function):
         raise AiaasError(f"handler {handler!r}: {module_name} has no function {attr!r}")
-    return function  # type: ignore[no-any-return]
+    return function, module

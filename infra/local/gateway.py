@@ -46,6 +46,7 @@ class GatewayResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    model_seconds: float = 0.0  # the function's recent time in its model (not sent)
 
 
 @dataclass
@@ -166,7 +167,9 @@ class Gateway:
         except Exception:
             log.exception("%s raised", route.function.spec.logical_id)
             return error(502, "the function raised an error")
-        return to_http(result)
+        response = to_http(result)
+        response.model_seconds = route.function.model_seconds()
+        return response
 
     def _authorized(self, request: GatewayRequest) -> bool:
         for name, value in request.headers:

@@ -53,6 +53,19 @@ def test_predict_and_health_through_the_gateway(project: tuple[Gateway, Path]) -
     assert doc(gateway.handle(request("GET", "/v2/health/ready"))) == {"ready": True}
 
 
+def test_responses_carry_the_function_s_time_in_its_model(project: tuple[Gateway, Path]) -> None:
+    gateway, _ = project
+    body = json.dumps({"inputs": np.zeros((8, 64)).tolist()}).encode()
+    path = f"/models/{MODEL}/predict"
+    for _ in range(3):
+        answer = gateway.handle(request("POST", path, body, content_type="application/json"))
+    assert answer.status == 200
+    # A moving average of session.run's wall time: there, and far below a second.
+    assert 0 < answer.model_seconds < 0.1
+    assert ("model_seconds", answer.model_seconds) not in answer.headers  # never sent
+    assert gateway.handle(request("GET", "/v2/health/live")).model_seconds == 0.0
+
+
 def test_binary_infer_through_the_gateway(project: tuple[Gateway, Path]) -> None:
     gateway, onnx_path = project
     rows = np.linspace(0, 16, 128, dtype=np.float32).reshape(2, 64)
