@@ -19,7 +19,7 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 
 MODEL = "iris"
@@ -31,6 +31,13 @@ def publish_classifier(store: ObjectStore, workdir: Path, name: str = MODEL) -> 
     path = onnx_factory.linear_classifier(workdir / f"{name}.onnx")
     manifest = onnx_factory.manifest_for(path, name, "1", labels=LABELS)
     return Registry(store).publish(manifest, path)
+
+
+def published_store(workdir: Path) -> LocalStore:
+    """A local store under `workdir` with the iris classifier published."""
+    store = LocalStore(workdir / "store")
+    publish_classifier(store, workdir)
+    return store
 
 
 def pool(store: ObjectStore, workdir: Path) -> ModelPool:

@@ -21,7 +21,13 @@ from functions.runtime.batch.text import decode_lines
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
-from tests.batch_support import LABELS, publish_classifier, read_csv, reference_logits, run
+from tests.batch_support import (
+    LABELS,
+    published_store,
+    read_csv,
+    reference_logits,
+    run,
+)
 
 X = "x_0,x_1,x_2,x_3"
 GOOD = [f"{i}.5,-{i + 1},{i}e-3,{i * 7}" for i in range(20)]
@@ -119,9 +125,7 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
-    store = LocalStore(tmp_path / "store")
-    publish_classifier(store, tmp_path)
-    return store
+    return published_store(tmp_path)
 
 
 def test_chunk_sizes_that_change_routes_write_the_same_bytes(store, tmp_path):

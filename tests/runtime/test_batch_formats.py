@@ -16,7 +16,7 @@ from tests import onnx_factory
 from tests.batch_support import (
     LABELS,
     features_csv,
-    publish_classifier,
+    published_store,
     read_csv,
     read_jsonl,
     reference_logits,
@@ -29,9 +29,7 @@ OUT = "batch/iris/output"
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
-    store = LocalStore(tmp_path / "store")
-    publish_classifier(store, tmp_path)
-    return store
+    return published_store(tmp_path)
 
 
 @pytest.fixture

@@ -17,16 +17,14 @@ from functions.runtime.batch.run import RunInput
 from functions.runtime.batch.shards import merge_run, plan_run, run_sharded_locally, score_shard
 from functions.runtime.batch.source import ByteRange, line_batches
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, publish_classifier, run
+from tests.batch_support import features_csv, pool, published_store, run
 
 OUT = "batch/iris/output"
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
-    store = LocalStore(tmp_path / "store")
-    publish_classifier(store, tmp_path)
-    return store
+    return published_store(tmp_path)
 
 
 def inputs() -> dict[str, bytes]:

@@ -24,16 +24,14 @@ from functions.runtime.batch.shards import merge_run, plan_run, score_shard
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, publish_classifier, run
+from tests.batch_support import features_csv, pool, published_store, run
 
 OUT = "batch/iris/output"
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalStore:
-    store = LocalStore(tmp_path / "store")
-    publish_classifier(store, tmp_path)
-    return store
+    return published_store(tmp_path)
 
 
 @pytest.fixture
@@ -97,14 +95,19 @@ def test_workers_write_what_one_process_writes(store, tmp_path, workers, name):
     assert found[0] == expected[0]
 
 
-def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, workers):
-    data = inputs()["w.csv"]
-    expected = single_run(store, tmp_path, "w.csv", data)
+def w_csv(store: ObjectStore, tmp_path: Path) -> tuple[tuple, RunInput]:
+    """The single run's outputs of w.csv, and the run input to score it again."""
+    expected = single_run(store, tmp_path, "w.csv", inputs()["w.csv"])
     key = "batch/iris/input/w.csv"
     obj = parse_input_key(key)
     assert obj is not None
+    return expected, RunInput(obj, "local", store.head(key))
+
+
+def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, workers):
+    expected, run_input = w_csv(store, tmp_path)
     models = pool(store, tmp_path)
-    plan = plan_run(store, models, RunInput(obj, "local", store.head(key)), 3, chunk_rows=16)
+    plan = plan_run(store, models, run_input, 3, chunk_rows=16)
     for item in json.loads(store.get_bytes(plan["plan_key"])):
         score_shard(store, models, item)
     merge_run(store, plan)
@@ -114,12 +117,8 @@ def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, wor
 
 
 def test_a_dead_worker_fails_the_run_and_the_next_run_starts_afresh(store, tmp_path, workers):
-    data = inputs()["w.csv"]
-    expected = single_run(store, tmp_path, "w.csv", data)
-    key = "batch/iris/input/w.csv"
-    obj = parse_input_key(key)
-    assert obj is not None
-    opened = open_run(store, pool(store, tmp_path), RunInput(obj, "local", store.head(key)), "", 16)
+    expected, run_input = w_csv(store, tmp_path)
+    opened = open_run(store, pool(store, tmp_path), run_input, "", 16)
     assert not isinstance(opened, dict)
     _, job = opened
     with worker_pool(2) as workers_now:
@@ -129,7 +128,7 @@ def test_a_dead_worker_fails_the_run_and_the_next_run_starts_afresh(store, tmp_p
             workers_now.score_span(job, ByteRange(0, None), _Sink(), _Sink())
     assert not workers_now.alive
 
-    run(store, tmp_path, key, chunk_rows=16)  # a new pool: the killed worker is replaced
+    run(store, tmp_path, run_input.obj.input_key, chunk_rows=16)  # a new pool replaces the dead
 
     assert parallel._pool is not None and parallel._pool is not workers_now
     found = outputs(store, "w.csv")
