@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import orjson
 
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
@@ -53,9 +54,12 @@ class JsonlDecoder:
     def _instance(self, text: str) -> tuple[dict[str, object], str]:
         """The instance as input name -> value, and the line without its closing brace."""
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
+            data = orjson.loads(text)  # ~4x json's speed; strict JSON only
+        except orjson.JSONDecodeError:
+            try:  # json also reads NaN, Infinity and integers beyond 64 bits, and says what is
+                data = json.loads(text)  # wrong in words users know
+            except ValueError as exc:
+                raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
         if isinstance(data, dict):
             taken = sorted(k for k in data if k.startswith(PREFIX))
             if taken:
@@ -102,13 +106,10 @@ def jsonl_body(chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[Output
     """The scored lines of `chunk`: each input object with its `pred_*` fields added."""
     if not chunk.records:
         return b""
-    cells = [
-        [
-            f"{json.dumps(json_name(field))}: {cell}"
-            for cell in json_cells(field, outputs[field.name])
-        ]
-        for field in fields
-    ]
+    cells = []
+    for field in fields:
+        key = json.dumps(json_name(field))
+        cells.append([f"{key}: {cell}" for cell in json_cells(field, outputs[field.name])])
     lines = (
         f"{record}, {', '.join(parts)}}}"
         for record, parts in zip(chunk.records, zip(*cells, strict=True), strict=True)
