@@ -23,6 +23,7 @@ from functions.runtime.batch.run import RunInput, open_run
 from functions.runtime.batch.shards import merge_run, plan_run, score_shard
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError
+from functions.runtime.model import SMALL_MODEL_BYTES
 from functions.runtime.store import LocalStore, ObjectStore
 from tests.batch_support import features_csv, pool, published_store, run
 
@@ -154,8 +155,11 @@ def test_worker_count_setting(monkeypatch):
     monkeypatch.setattr(batch_job, "cpu_count", lambda: 6)
     assert batch_workers(big) == 6
     assert batch_workers(big - 1) == 1  # a small input: starting workers is not worth it
+    # A big model runs on every CPU by itself, and each worker would hold a copy of it.
+    assert batch_workers(big, model_bytes=SMALL_MODEL_BYTES) == 1
     monkeypatch.setenv("AIAAS_BATCH_WORKERS", "3")
     assert batch_workers(big) == 3
+    assert batch_workers(big, model_bytes=SMALL_MODEL_BYTES) == 3  # asked for: as asked
     monkeypatch.setenv("AIAAS_BATCH_WORKERS", "1")
     assert batch_workers(big) == 1
     monkeypatch.setenv("AIAAS_BATCH_WORKERS", "many")

@@ -32,7 +32,7 @@ from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, Row
 from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.model import LoadedModel, cpu_count
+from functions.runtime.model import SMALL_MODEL_BYTES, LoadedModel, cpu_count
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 DEFAULT_CHUNK_ROWS = 4096
@@ -87,19 +87,22 @@ def open_job(
     return job
 
 
-def batch_workers(size: int) -> int:
+def batch_workers(size: int, model_bytes: int = 0) -> int:
     """Worker processes for a text span of `size` bytes; 1 means scoring in this process.
 
-    `AIAAS_BATCH_WORKERS` sets the count; by default it is one per CPU from 3 CPUs up. On 2,
-    this process (parsing, with scoring and writing on their own threads) keeps ~1.4 cores
-    busy, and two workers measured slower (1M CSV rows: 3.8 s against 3.5 s): they spend
-    ~6.6 CPU-us a row against 5.0 here, which only more cores than two repay.
+    `AIAAS_BATCH_WORKERS` sets the count. By default it is one per CPU from 3 CPUs up, for
+    models under 8 MB: a bigger model computes on every CPU already (its session's intra-op
+    threads), and N workers would hold N copies of it. On 2 CPUs this process (parsing, with
+    scoring and writing on their own threads) keeps ~1.4 cores busy, and two workers measured
+    slower (1M CSV rows: 3.8 s against 3.5 s): they spend ~6.6 CPU-us a row against 5.0 here,
+    which only more cores than two repay.
     """
     raw = os.environ.get("AIAAS_BATCH_WORKERS", "").strip() or "0"
     if not raw.isdigit():
         raise AiaasError(f"AIAAS_BATCH_WORKERS must be a whole number (0: automatic), got {raw!r}")
     cpus = cpu_count()
-    count = int(raw) or (cpus if cpus >= MIN_CPUS_FOR_WORKERS else 1)
+    automatic = cpus if cpus >= MIN_CPUS_FOR_WORKERS and model_bytes < SMALL_MODEL_BYTES else 1
+    count = int(raw) or automatic
     return count if count > 1 and size >= PARALLEL_MIN_BYTES else 1
 
 
@@ -156,7 +159,8 @@ def score_span(
 ) -> SpanResult:
     """Score one span into `target` (a text body or an array sink), errors into `errors`."""
     if not isinstance(target, ArraySink):
-        workers = batch_workers((job.info.size if span.end is None else span.end) - span.start)
+        size = (job.info.size if span.end is None else span.end) - span.start
+        workers = batch_workers(size, job.model.manifest.file.size)
         if workers > 1:
             from functions.runtime.batch.parallel import worker_pool
 
