@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError
 from functions.runtime.model import SMALL_MODEL_BYTES
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, published_store, run
+from tests.batch_support import features_csv, pool, publish_classifier, published_store, run
 
 OUT = "batch/iris/output"
 
@@ -36,11 +37,15 @@ def store(tmp_path: Path) -> LocalStore:
 
 
 @pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two workers for any text input, in blocks of ~300 bytes."""
+def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Two workers for any text input, in blocks of ~300 bytes; started for this test, with
+    its environment (a worker keeps the one it started with, as in a Lambda container)."""
     monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
     monkeypatch.setattr(batch_job, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
+    yield
+    parallel._stop_pool()
+    parallel._pool = None
 
 
 def inputs() -> dict[str, bytes]:
@@ -94,6 +99,16 @@ def test_workers_write_what_one_process_writes(store, tmp_path, workers, name):
     assert found[2] == expected[2]
     assert found[1] == expected[1]  # the same error lines, numbered across blocks
     assert found[0] == expected[0]
+
+
+def test_workers_read_their_blocks_from_s3(s3_store, tmp_path, workers):
+    """Each worker opens the store itself: moto's S3 server on loopback, ranged GETs."""
+    publish_classifier(s3_store, tmp_path)
+    expected = single_run(s3_store, tmp_path, "w.csv", inputs()["w.csv"])
+
+    run(s3_store, tmp_path, "batch/iris/input/w.csv", chunk_rows=16)
+
+    assert outputs(s3_store, "w.csv") == expected
 
 
 def w_csv(store: ObjectStore, tmp_path: Path) -> tuple[tuple, RunInput]:
