@@ -8,41 +8,45 @@ placeholder, since local runs override the store with AIAAS_STORE.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 _FUNCTION = "AWS::Serverless::Function"
 
 
-# libyaml's C loader when present: parsing the template is on `aiaas serve`'s start-up path.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _loader() -> type:
+    """A SafeLoader (libyaml's C one when present) that turns `!Ref x` into `{"Ref": "x"}`,
+    `!Sub s` into `{"Fn::Sub": s}`, ... PyYAML is imported only when a template is parsed."""
+    import yaml
 
+    class CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
 
-class _CfnLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """A SafeLoader that turns `!Ref x` into `{"Ref": "x"}`, `!Sub s` into `{"Fn::Sub": s}`, ..."""
+    def tag(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt" and isinstance(value, str):
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
 
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
+    CfnLoader.add_multi_constructor("!", tag)
+    return CfnLoader
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,47 @@ class FunctionSpec:
 
 
 def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
-    with path.open() as handle:
-        doc: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    """The template as data.
+
+    Each parse is kept as JSON under the user's cache directory, named by the template's
+    sha256, so a later start reads JSON: importing PyYAML and parsing the template took
+    ~25 ms of `aiaas serve`'s cold start. A parse that JSON cannot hold as it is (a YAML date,
+    a number as a key) is simply not cached.
+    """
+    text = path.read_bytes()
+    cached = template_cache_dir() / f"{hashlib.sha256(text).hexdigest()}.json"
+    try:
+        doc: dict[str, Any] = json.loads(cached.read_bytes())
+        return doc
+    except (OSError, ValueError):
+        pass
+    import yaml
+
+    doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    try:
+        encoded = json.dumps(doc)
+        if json.loads(encoded) == doc:
+            _write_atomically(cached, encoded.encode())
+    except (OSError, TypeError, ValueError):
+        pass  # not cacheable here: parsed again next time
     return doc
+
+
+def template_cache_dir() -> Path:
+    """Where parsed templates are kept: `$XDG_CACHE_HOME/aiaas/templates` (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiaas" / "templates"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(temporary).replace(path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ os.environ.update(
     AIAAS_S3_MAX_ATTEMPTS="2",
     AIAAS_S3_CONNECT_TIMEOUT="2",
     AIAAS_S3_READ_TIMEOUT="10",
+    # Parsed templates are cached under XDG_CACHE_HOME: not in the developer's home.
+    XDG_CACHE_HOME=tempfile.mkdtemp(prefix="aiaas-test-cache-"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from infra.template import (
     functions,
     load_template,
     parameter_defaults,
+    template_cache_dir,
 )
 
 PREDICT_ROUTES = [
@@ -61,6 +63,33 @@ def test_the_loader_stays_safe(tmp_path: Path) -> None:
     path.write_text("x: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(yaml.YAMLError):
         load_template(path)
+
+
+def test_a_parse_is_cached_by_content_and_a_change_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "t.yaml"
+    path.write_text("A: !Ref B\nC: [1, 2.5, true, null]\n")
+    first = load_template(path)
+    assert first == {"A": {"Ref": "B"}, "C": [1, 2.5, True, None]}
+    assert len(list(template_cache_dir().glob("*.json"))) == 1
+    assert load_template(path) == first  # read back from the cache
+
+    path.write_text("A: !Ref D\n")
+    assert load_template(path) == {"A": {"Ref": "D"}}
+    assert len(list(template_cache_dir().glob("*.json"))) == 2
+
+
+def test_a_parse_json_cannot_hold_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "t.yaml"
+    path.write_text("Version: 2010-09-09\n1: one\n")  # a YAML date, a number as a key
+    assert load_template(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
+    assert not list(template_cache_dir().glob("*.json"))
+    assert load_template(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
 
 
 def test_resolver() -> None:
