@@ -76,18 +76,22 @@ def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
     a number as a key) is simply not cached.
     """
     text = path.read_bytes()
-    cached = template_cache_dir() / f"{hashlib.sha256(text).hexdigest()}.json"
     try:
-        doc: dict[str, Any] = json.loads(cached.read_bytes())
-        return doc
-    except (OSError, ValueError):
-        pass
+        cached = template_cache_dir() / f"{hashlib.sha256(text).hexdigest()}.json"
+    except (RuntimeError, KeyError):  # no home directory to cache in: parse every time
+        cached = None
+    if cached is not None:
+        try:
+            doc: dict[str, Any] = json.loads(cached.read_bytes())
+            return doc
+        except (OSError, ValueError):
+            pass
     import yaml
 
     doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     try:
         encoded = json.dumps(doc)
-        if json.loads(encoded) == doc:
+        if cached is not None and json.loads(encoded) == doc:
             _write_atomically(cached, encoded.encode())
     except (OSError, TypeError, ValueError):
         pass  # not cacheable here: parsed again next time
