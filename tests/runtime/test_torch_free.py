@@ -12,20 +12,13 @@ from pathlib import Path
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests.publishing import publish_linear
+from tests.torchless import NO_TORCH
 
 REPO = Path(__file__).resolve().parents[2]
 
-WITHOUT_TORCH = textwrap.dedent(
+WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     """
     import importlib, importlib.abc, json, pkgutil, sys
-
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is not installed here ({name})")
-            return None
-
-    sys.meta_path.insert(0, NoTorch())
     try:
         import torch  # noqa: F401
         raise SystemExit("the torch blocker does not work")

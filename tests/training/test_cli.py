@@ -128,10 +128,9 @@ def test_spec_and_data_errors_exit_1_with_the_message(
     )
 
 
-def test_container_entrypoint(tmp_path: Path) -> None:
-    spec = _spec_file(tmp_path, name="entry")
-    env = os.environ | {"PYTHONPATH": str(REPO)}
-    ok = subprocess.run(
+def _check_in_container(spec: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m training SPEC --check`, the training image's entry point."""
+    return subprocess.run(
         [sys.executable, "-m", "training", str(spec), "--check"],
         capture_output=True,
         text=True,
@@ -139,6 +138,12 @@ def test_container_entrypoint(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_container_entrypoint(tmp_path: Path) -> None:
+    spec = _spec_file(tmp_path, name="entry")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    ok = _check_in_container(spec, env)
     assert (
         ok.returncode == 0
         and f"{spec}: valid (entry, classification, recipe logistic)" in ok.stdout
@@ -150,14 +155,7 @@ def test_container_entrypoint(tmp_path: Path) -> None:
         == 0
     )
     bad = _spec_file(tmp_path, recipe="mlp", task="ranking")
-    failed = subprocess.run(
-        [sys.executable, "-m", "training", str(bad), "--check"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    failed = _check_in_container(bad, env)
     assert failed.returncode == 1
     assert (
         failed.stderr.strip()

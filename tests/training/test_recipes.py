@@ -15,6 +15,7 @@ import onnxruntime as ort
 import pytest
 
 from functions.runtime.registry import version_prefix
+from tests.torchless import NO_TORCH
 from tests.training.conftest import RECIPE_JOBS, Published
 from training.text import PAD_ID, TOKEN_PATTERN
 
@@ -87,17 +88,9 @@ def test_quantization_record_is_in_the_manifest(published: Published) -> None:
     assert published.registry.resolve("tiny-mlp").extras["quantization"] == {"enabled": False}
 
 
-SERVE_WITHOUT_TORCH = textwrap.dedent(
+SERVE_WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     """
     import importlib.abc, json, sys
-
-    class NoTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is not installed here ({name})")
-            return None
-
-    sys.meta_path.insert(0, NoTorch())
     import numpy as np
     from pathlib import Path
     from functions.runtime.cache import ArtifactCache

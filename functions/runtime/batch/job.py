@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -137,6 +137,20 @@ class SpanResult:
     failed: int = 0
     lines: int = 0  # physical lines (text) or rows (NPY) the span covered
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMINGS, 0.0))
+
+    def counts(self) -> dict[str, Any]:
+        """As JSON: what a shard's part summary and a worker's answer carry."""
+        fields = ("rows", "scored", "failed", "lines")
+        return {name: getattr(self, name) for name in fields} | {"timings": self.timings}
+
+    def add(self, counts: dict[str, Any]) -> None:
+        """Add another span's `counts()` (shards and worker blocks are summed)."""
+        self.rows += counts["rows"]
+        self.scored += counts["scored"]
+        self.failed += counts["failed"]
+        self.lines += counts["lines"]
+        for key, value in counts["timings"].items():
+            self.timings[key] = self.timings.get(key, 0.0) + value
 
 
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:

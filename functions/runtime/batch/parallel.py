@@ -176,7 +176,7 @@ def _answer(kind: int, payload: bytes) -> Answer:
     view = memoryview(payload)  # slices without copying the output again
     body, errors = view[COUNTS.size : COUNTS.size + body_size], payload[COUNTS.size + body_size :]
     counts = {"rows": rows, "scored": scored, "failed": failed, "lines": lines}
-    return body, errors, counts | dict(zip(TIMINGS, timings, strict=True))
+    return body, errors, counts | {"timings": dict(zip(TIMINGS, timings, strict=True))}
 
 
 class WorkerPool:
@@ -220,7 +220,8 @@ class WorkerPool:
                         if failed:
                             errors.write(shift_error_lines(failed, "line", offset))
                         offset += counts["lines"]
-                        _add(result, counts, time.perf_counter() - began)
+                        result.add(counts)
+                        result.timings["write_s"] += time.perf_counter() - began
                 except BaseException as exc:  # recorded; the sending loop raises it
                     failure.append(exc)
                 finally:
@@ -270,16 +271,6 @@ class WorkerPool:
             started.append(future)
         for future in started:
             future.result()
-
-
-def _add(result: SpanResult, counts: dict[str, Any], write_s: float) -> None:
-    result.rows += counts["rows"]
-    result.scored += counts["scored"]
-    result.failed += counts["failed"]
-    result.lines += counts["lines"]
-    result.timings["read_s"] += counts["read_s"]
-    result.timings["score_s"] += counts["score_s"]
-    result.timings["write_s"] += counts["write_s"] + write_s
 
 
 _pool: WorkerPool | None = None

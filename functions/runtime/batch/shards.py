@@ -120,7 +120,7 @@ def score_shard(store: ObjectStore, pool: ModelPool, item: dict[str, Any]) -> di
                 result = score_span(job, span, body, errors)
         else:
             result = _score_arrays(job, span, errors, prefix)
-    part = {"run_id": item["run_id"], "index": item["index"], **_counts(result)}
+    part = {"run_id": item["run_id"], "index": item["index"], **result.counts()}
     store.put_bytes(f"{prefix}.json", json.dumps(part).encode())
     return part
 
@@ -136,25 +136,10 @@ def _score_arrays(job: Any, span: ByteRange, errors: Any, prefix: str) -> SpanRe
     return result
 
 
-def _counts(result: SpanResult) -> dict[str, Any]:
-    return {
-        "rows": result.rows,
-        "scored": result.scored,
-        "failed": result.failed,
-        "lines": result.lines,
-        "timings": result.timings,
-    }
-
-
 def merged_result(parts: list[dict[str, Any]]) -> SpanResult:
     result = SpanResult()
     for part in parts:
-        result.rows += part["rows"]
-        result.scored += part["scored"]
-        result.failed += part["failed"]
-        result.lines += part["lines"]
-        for key, value in part["timings"].items():
-            result.timings[key] += value
+        result.add(part)
     return result
 
 

@@ -1,0 +1,13 @@
+"""A prelude for subprocess scripts that must run as if torch were not installed."""
+
+NO_TORCH = """
+import importlib.abc, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"torch is not installed here ({name})")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+"""
