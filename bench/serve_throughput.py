@@ -1,10 +1,11 @@
-"""`aiaas serve` against a hand-written FastAPI + uvicorn + onnxruntime server, same model, one run.
+"""`aiaas serve` against a hand-written FastAPI + uvicorn + onnxruntime server and against the floor
+(a framework-free orjson + onnxruntime app on granian, aiaas serve's own server), same model, one run.
 
     python -m bench.serve_throughput [--duration 10] [--connections 32] [--workers 1]
 
 Load comes from wrk (Debian package `wrk`) in its own process over loopback; one wrk thread,
 so the load generator takes one core at most. Prints requests/s, p50/p99 latency, errors and
-the ratio of aiaas to the peer.
+the ratios of aiaas to the peer (goal >= 2x, p99 lower) and to the ASGI floor (goal >= 0.7x).
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ def main() -> None:
             json.dumps({"inputs": json.loads(row)}),
         ),
     }
+    for interface in ("asgi", "rsgi"):
+        port = {"asgi": "18082", "rsgi": "18083"}[interface]
+        servers[f"floor {interface.upper()} (granian)"] = (
+            [sys.executable, "-m", "bench.peers.floor_app", str(model_path), port, interface],
+            f"http://127.0.0.1:{port}",
+            "/predict",
+            "/",
+            json.dumps({"inputs": json.loads(row)}),
+        )
     results = {}
     for name, (cmd, base, path, health, body) in servers.items():
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -130,9 +140,12 @@ def main() -> None:
             f"  {name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}"
         )
     ours, peer = results["aiaas serve"], results["FastAPI + uvicorn"]
+    floor, rsgi = results["floor ASGI (granian)"], results["floor RSGI (granian)"]
     print(
-        f"\n  throughput ratio aiaas/peer: {ours['rps'] / peer['rps']:.2f}x;"
-        f" p99 ratio: {ours['p99_ms'] / peer['p99_ms']:.2f}x"
+        f"\n  aiaas / FastAPI + uvicorn: {ours['rps'] / peer['rps']:.2f}x throughput,"
+        f" {ours['p99_ms'] / peer['p99_ms']:.2f}x p99 (goal >= 2x, p99 lower)"
+        f"\n  aiaas / floor ASGI app:    {ours['rps'] / floor['rps']:.2f}x throughput (goal >= 0.7x)"
+        f"\n  aiaas / floor RSGI app:    {ours['rps'] / rsgi['rps']:.2f}x throughput"
     )
 
 

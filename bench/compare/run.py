@@ -66,7 +66,7 @@ def interpreters(keys: list[str]) -> tuple[dict[str, Path], dict[str, dict[str, 
 
 
 def project_versions(key: str) -> dict[str, str]:
-    names = ["onnxruntime", "numpy", "orjson", "httptools"]
+    names = ["onnxruntime", "numpy", "orjson", "granian"]
     if key == "fastapi":
         names = ["fastapi", "uvicorn", "pydantic", "onnxruntime", "numpy"]
     return {name: metadata.version(name) for name in names}

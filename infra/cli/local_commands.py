@@ -10,14 +10,18 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from infra.local.app import BodyLimits, GatewayApp
 from infra.local.functions import LocalFunction, local_environment
 from infra.local.gateway import Gateway, function_instances
+from infra.local.server import ServerLimits
 from infra.template import DEFAULT_TEMPLATE, FunctionSpec, functions, load_template
 
 # Variables a local run passes from the shell to every function (the rest come from the template).
@@ -58,6 +62,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="SAM template (default: the project's)",
     )
     p.add_argument("--metrics", action="store_true", help="print the functions' EMF metric lines")
+    defaults = ServerLimits()
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=defaults.header_timeout_s,
+        help="seconds a request head may take, also the idle keep-alive timeout (default %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=defaults.body_timeout_s,
+        help="seconds a request body may take to arrive (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=defaults.max_in_flight,
+        help="requests a worker runs at once; more wait (default %(default)s)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -93,60 +116,78 @@ def template_functions(
 class ModelDiscovery:
     """Adds predict functions for models published after the gateway started (rate-limited)."""
 
-    def __init__(self, args: argparse.Namespace, env: dict[str, str]) -> None:
-        self.args, self.env = args, env
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
         self.gateway: Gateway | None = None
         self._next = 0.0
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
-        if self.gateway is None or self.args.models or time.monotonic() < self._next:
+        if self.gateway is None or self.config.models is not None:
+            return False
+        if time.monotonic() < self._next:
             return False
         with self._lock:
             self._next = time.monotonic() + RESCAN_SECONDS
-            specs = template_functions(
-                self.args.template, self.env["AIAAS_STORE"], selector=self.args.selector
-            )
+            config = self.config
+            specs = template_functions(config.template, config.store_uri, selector=config.selector)
             new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
             if not new:
                 return False
-            self.gateway.add_functions(function_instances(new, self.env))
+            self.gateway.add_functions(function_instances(new, config.env))
             return True
 
 
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a worker process needs to build its gateway, read once from the command line."""
+
+    template: Path
+    store_uri: str
+    env: dict[str, str]  # the functions' variables, applied only while each function inits
+    models: list[str] | None
+    selector: str
+    token: str | None
+    limits: ServerLimits
+
+
+def build_app(config: ServeConfig) -> GatewayApp:
+    """The gateway app of one worker: its own function instances, loaded after the fork."""
+    specs = template_functions(config.template, config.store_uri, config.models, config.selector)
+    discovery = ModelDiscovery(config)
+    gateway = Gateway(function_instances(specs, config.env), token=config.token, on_miss=discovery)
+    discovery.gateway = gateway
+    return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from infra.local.server import serve
+
     store_uri = open_store(args.store).uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-
-    def make_gateway() -> Gateway:
-        specs = template_functions(args.template, store_uri, models, args.selector)
-        discovery = ModelDiscovery(args, env)
-        gateway = Gateway(
-            function_instances(specs, env), token=args.token or None, on_miss=discovery
-        )
-        discovery.gateway = gateway
-        return gateway
-
-    from infra.local.server import serve
-
+    limits = ServerLimits(
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_in_flight=args.max_in_flight,
+    )
+    config = ServeConfig(
+        args.template, store_uri, env, models, args.selector, args.token or None, limits
+    )
     served = models if models is not None else Registry(open_store(store_uri)).models()
-
-    def ready() -> None:
-        auth = (
-            "bearer token required"
-            if args.token
-            else "no auth (set AIAAS_API_TOKEN to require a token)"
+    auth = (
+        "bearer token required"
+        if args.token
+        else "no auth (set AIAAS_API_TOKEN to require a token)"
+    )
+    print(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}", flush=True)
+    for name in served:
+        print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
+    if not served:
+        print(
+            "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
-        print(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}", flush=True)
-        for name in served:
-            print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
-        if not served:
-            print(
-                "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
-            )
-
-    serve(args.host, args.port, make_gateway, workers=args.workers, ready=ready)
+    serve(args.host, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     return 0
 
 

@@ -1,7 +1,7 @@
 """The local API gateway: template routes -> real HTTP API v2.0 events -> the same handlers.
 
-Transport-free: `Gateway.handle(GatewayRequest)` returns a `GatewayResponse`; the HTTP server in
-`infra/local/server.py` moves bytes. Behaves like API Gateway HTTP APIs where it matters to
+Transport-free: `Gateway.handle(GatewayRequest)` returns a `GatewayResponse`; granian (run by
+`infra/local/server.py`, through the RSGI app in `infra/local/app.py`) moves the bytes. Behaves like API Gateway HTTP APIs where it matters to
 callers: route selection (most specific first), base64 for non-text bodies, header and query
 folding, payload limit, and an optional bearer token in front of every route.
 """
@@ -147,11 +147,26 @@ class Gateway:
                 return candidate, params
         return None
 
-    def handle(self, request: GatewayRequest) -> GatewayResponse:
-        if self.token is not None and not self._authorized(request):
+    def refusal(
+        self, headers: list[tuple[str, str]], body_length: int | None
+    ) -> GatewayResponse | None:
+        """The answer to a request refused on its head alone (token, declared size), else None.
+
+        The HTTP app asks before reading the body: an unauthenticated or oversized request gets
+        its 401/413 without the body being read (or a `100 Continue` being sent for it).
+        """
+        if self.token is not None and not self._authorized(headers):
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
-        if len(request.body) > self.max_body:
+        if body_length is not None and body_length > self.max_body:
             return error(413, f"request body is over the {self.max_body} byte limit")
+        return None
+
+    def handle(self, request: GatewayRequest) -> GatewayResponse:
+        refused = self.refusal(request.headers, len(request.body))
+        return refused if refused is not None else self.dispatch(request)
+
+    def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+        """Route an admitted request to its function (`refusal` already said None)."""
         found = self.route(request.method, request.path)
         if found is None and self.on_miss is not None and self.on_miss():
             found = self.route(request.method, request.path)
@@ -171,8 +186,8 @@ class Gateway:
         response.model_seconds = route.function.model_seconds()
         return response
 
-    def _authorized(self, request: GatewayRequest) -> bool:
-        for name, value in request.headers:
+    def _authorized(self, headers: list[tuple[str, str]]) -> bool:
+        for name, value in headers:
             if name.lower() == "authorization":
                 scheme, _, credential = value.partition(" ")
                 return scheme.lower() == "bearer" and hmac.compare_digest(

@@ -72,12 +72,14 @@ def test_unknown_model_is_404(client: httpx.Client) -> None:
     [
         (f"/v2/models/{MODEL}/versions/..", 400, "invalid version '..'"),
         (f"/v2/models/{MODEL}/versions/../ready", 400, "invalid version '..'"),
+        # granian hands the app a percent-decoded path: an encoded slash separates segments
+        # (API Gateway would pass `..%2F..` to the function, which answers 400 the same way).
         (
             f"/v2/models/{MODEL}/versions/..%2F..%2Fmanifest.json",
-            400,
-            "invalid version '..%2F..%2Fmanifest.json'",
+            404,
+            f"no route for GET /v2/models/{MODEL}/versions/../../manifest.json",
         ),
-        (f"/v2/models/{MODEL}/versions/%2e%2e", 400, "invalid version '%2e%2e'"),
+        (f"/v2/models/{MODEL}/versions/%2e%2e", 400, "invalid version '..'"),
         ("/v2/models/../versions/1", 404, "no route for GET /v2/models/../versions/1"),
         (
             f"/v2/models/{MODEL}/../../etc/passwd",
@@ -166,12 +168,14 @@ def test_missing_or_wrong_token_is_401(server: ServeProcess, authorization: str 
         assert answer.headers["www-authenticate"] == "Bearer"
 
 
-def test_malformed_http_is_400(server: ServeProcess) -> None:
+def test_malformed_http_is_400_and_closed(server: ServeProcess) -> None:
+    """Framing is the HTTP server's (granian's) job: its 400 has no JSON body, as no route ran."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         reply = sock.recv(4096)
+        assert sock.recv(4096) == b""
     assert reply.startswith(b"HTTP/1.1 400 ")
-    assert b'"error":"malformed HTTP request' in reply
+    assert b"connection: close" in reply.lower()
 
 
 def test_expect_100_continue_is_answered(server: ServeProcess) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from infra.local.server import OFFLOAD_AFTER_S, OFFLOAD_MODEL_S, _Timing
+from infra.local.app import OFFLOAD_AFTER_S, OFFLOAD_MODEL_S, Timing
 
 MLP, TRANSFORMER = "POST /models/mlp/predict", "POST /models/transformer/predict"
 
 
 def test_a_first_call_goes_to_a_thread_it_may_be_a_cold_start() -> None:
-    assert _Timing().slow(MLP)
+    assert Timing().slow(MLP)
 
 
 def test_cheap_calls_run_inline_and_calls_long_in_their_model_on_a_thread() -> None:
-    timing = _Timing()
+    timing = Timing()
     timing.record(MLP, 0.00004, model_seconds=0.00001)  # ~the demo MLP: 40 us, 10 in the model
     timing.record(TRANSFORMER, 0.00022, model_seconds=0.00019)  # its transformer
     assert not timing.slow(MLP)
@@ -20,7 +20,7 @@ def test_cheap_calls_run_inline_and_calls_long_in_their_model_on_a_thread() -> N
 
 
 def test_calls_over_the_cpu_limit_go_to_a_thread_whatever_their_model_time() -> None:
-    timing = _Timing()
+    timing = Timing()
     timing.record(MLP, 0.00004)
     for _ in range(50):
         timing.record(MLP, OFFLOAD_AFTER_S * 3)  # e.g. a big batch parsed in Python
@@ -28,7 +28,7 @@ def test_calls_over_the_cpu_limit_go_to_a_thread_whatever_their_model_time() -> 
 
 
 def test_the_table_of_paths_stays_bounded() -> None:
-    timing = _Timing()
-    for index in range(_Timing.MAX_PATHS + 5):
+    timing = Timing()
+    for index in range(Timing.MAX_PATHS + 5):
         timing.record(f"GET /scan/{index}", 0.00001, model_seconds=0.0)
-    assert len(timing.average) <= _Timing.MAX_PATHS and len(timing.model) <= _Timing.MAX_PATHS
+    assert len(timing.average) <= Timing.MAX_PATHS and len(timing.model) <= Timing.MAX_PATHS

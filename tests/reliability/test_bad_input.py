@@ -71,30 +71,40 @@ def raw_exchange(server: ServeProcess, data: bytes, half_close: bool = False) ->
 
 
 @pytest.mark.parametrize(
-    "head",
+    ("head", "status"),
     [
-        b"POST /models/x/predict HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
-        b"POST /models/x/predict HTTP/1.1\r\nHost: h\r\nContent-Length: 12abc\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        (b"POST /models/x/predict HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST /models/x/predict HTTP/1.1\r\nHost: h\r\nContent-Length: 12abc\r\n\r\n", 400),
+        # hyper's read buffer is 64 KiB; a head arriving in one read may overfill it up to ~2x.
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n", 431),
+        (
+            f"POST /models/{MODEL}/predict HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ".encode()
+            + TOKEN.encode()
+            + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+        ),
     ],
-    ids=["negative-length", "non-numeric-length", "header-over-64k", "bad-chunk-size"],
+    ids=["negative-length", "non-numeric-length", "header-over-the-buffer", "bad-chunk-size"],
 )
-def test_malformed_http_framing_is_400_and_closed(server: ServeProcess, head: bytes) -> None:
-    reply = raw_exchange(server, head)
-    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
-    assert b'{"error":"malformed HTTP request' in reply
-
-
-def test_a_body_cut_short_by_the_client_gets_no_answer_and_harms_nothing(
-    server: ServeProcess,
+def test_malformed_http_framing_is_4xx_and_closed(
+    server: ServeProcess, head: bytes, status: int
 ) -> None:
+    """Framing is granian's job: a bad head is answered before any route runs (so with no JSON
+    body); a bad chunk ends the body, which the function then refuses. Either way the server
+    closes the connection: `raw_exchange` reads until it does."""
+    reply = raw_exchange(server, head)
+    assert reply.startswith(f"HTTP/1.1 {status} ".encode()), reply[:200]
+
+
+def test_a_body_cut_short_by_the_client_is_400_and_harms_nothing(server: ServeProcess) -> None:
     body = json.dumps({"inputs": [ROW]}).encode()
     head = (
         f"POST /models/{MODEL}/predict HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {TOKEN}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
-    assert raw_exchange(server, head + body[:20], half_close=True) == b""
+    reply = raw_exchange(server, head + body[:20], half_close=True)
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert reply.endswith(b'{"error":"the request body ended before its declared length"}')
 
 
 def test_the_server_still_answers_after_the_table(server: ServeProcess) -> None:

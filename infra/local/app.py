@@ -1,0 +1,187 @@
+"""The local gateway as an RSGI application: granian's HTTP requests -> `Gateway`.
+
+Granian (hyper underneath) owns the HTTP framing: request-line and header limits, the header
+read timeout, keep-alive, pipelining, HEAD, `100 Continue` and back-pressure (see
+`infra/local/server.py`). This module only turns a request into a `GatewayRequest` and the
+answer back, with the checks that need our knowledge:
+- the token and the declared body size are checked before the body is read, so a refused
+  request never has its body read (and hyper sends `100 Continue` only when we read it);
+- a chunked body is counted as it arrives and refused once over the limit; a body that does not
+  arrive within `body_timeout_s` gets a 408;
+- cheap functions run inline on the event loop (a small model's whole handler takes tens of
+  microseconds, less than a hop to a thread); one whose recent calls average over
+  `OFFLOAD_AFTER_S` of CPU, or over `OFFLOAD_MODEL_S` in its model (onnxruntime, which releases
+  the GIL), runs on a thread, so one slow model does not stall the others and onnxruntime
+  computes on one core while the loop parses the next requests on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
+
+from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
+
+if TYPE_CHECKING:
+    from granian.rsgi import HTTPProtocol, Scope  # type: ignore[attr-defined]
+
+log = logging.getLogger("aiaas.gateway")
+
+OFFLOAD_AFTER_S = 0.002
+OFFLOAD_MODEL_S = (
+    0.0001  # the demo's MLP and CNN spend ~0.01 ms in onnxruntime, its transformer ~0.19
+)
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """What the app enforces on request bodies (granian enforces the head)."""
+
+    max_bytes: int
+    timeout_s: float
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Timing:
+    """Per-route moving average of handler time, to decide inline vs thread pool.
+
+    A route's first call goes to the pool: it may be a cold start (a model load, a FastAPI
+    import) that must not stall the event loop.
+    """
+
+    MAX_PATHS = 10_000  # unknown paths (scans, typos) must not grow this without bound
+
+    def __init__(self) -> None:
+        self.average: dict[str, float] = {}
+        self.model: dict[str, float] = {}  # the function's own average time in its model
+
+    def slow(self, key: str) -> bool:
+        return (
+            self.average.get(key, 1.0) > OFFLOAD_AFTER_S
+            or self.model.get(key, 0.0) > OFFLOAD_MODEL_S
+        )
+
+    def record(self, key: str, seconds: float, model_seconds: float = 0.0) -> None:
+        if len(self.average) >= self.MAX_PATHS and key not in self.average:
+            self.average.clear()
+            self.model.clear()
+        self.average[key] = 0.9 * self.average.get(key, seconds) + 0.1 * seconds
+        self.model[key] = model_seconds
+
+
+class GatewayApp:
+    """RSGI callable over one `Gateway` (one per granian worker process)."""
+
+    def __init__(self, gateway: Gateway, limits: BodyLimits, warm_up: bool = True) -> None:
+        self.gateway = gateway
+        self.limits = limits
+        self.timing = Timing()
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="aiaas-fn"
+        )
+        self._warm_up = warm_up
+
+    # ---- RSGI lifecycle (granian calls these in the worker) ------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Cold starts happen off the request path where possible: init every function now, in
+        # the background; a request that arrives first simply does that function's init itself.
+        if self._warm_up:
+            threading.Thread(target=self.gateway.warm_up, name="aiaas-warm-up", daemon=True).start()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool.shutdown(wait=True)  # offloaded calls in flight finish
+
+    # ---- requests -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, protocol: HTTPProtocol) -> None:
+        if scope.proto != "http":  # websockets are off in the server; nothing else is routed
+            return
+        try:
+            response = await self.answer(scope, protocol)
+        except ProtocolClosed:  # the client stopped sending mid-body (it may still read)
+            response = _closing(error(400, "the request body ended before its declared length"))
+        except ProtocolError:  # hyper could not frame the body
+            response = _closing(error(400, "malformed HTTP request body"))
+        protocol.response_bytes(response.status, response.headers, response.body)
+
+    __rsgi__ = __call__
+
+    async def answer(self, scope: Scope, protocol: HTTPProtocol) -> GatewayResponse:
+        headers = scope.headers.items()
+        declared, chunked = _body_framing(headers)
+        refused = self.gateway.refusal(headers, declared)
+        if refused is not None:
+            return _closing(refused) if declared or chunked else refused
+        try:
+            body = await self._body(protocol, declared, chunked)
+        except _TooLarge:
+            message = f"request body is over the {self.limits.max_bytes} byte limit"
+            return _closing(error(413, message))
+        except TimeoutError:
+            message = f"request body not received within {self.limits.timeout_s:g} s"
+            return _closing(error(408, message))
+        request = GatewayRequest(
+            method=scope.method,
+            path=scope.path,
+            query=scope.query_string,
+            headers=headers,
+            body=body,
+            source_ip=scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1",
+        )
+        key = f"{request.method} {request.path}"
+        if not self.timing.slow(key):
+            return self._timed(key, request)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._timed, key, request)
+
+    async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
+        if not declared and not chunked:
+            return b""
+        async with asyncio.timeout(self.limits.timeout_s):
+            if declared is not None:  # framed by its length, already checked against the limit
+                return await protocol()
+            chunks, size = [], 0
+            async for chunk in protocol:
+                size += len(chunk)
+                if size > self.limits.max_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    def _timed(self, key: str, request: GatewayRequest) -> GatewayResponse:
+        # CPU time of this thread, not wall time: waiting for the GIL while offloaded must not
+        # make a cheap function look expensive and keep it off the fast inline path.
+        start = time.thread_time()
+        response = self.gateway.dispatch(request)
+        self.timing.record(key, time.thread_time() - start, response.model_seconds)
+        return response
+
+
+def _body_framing(headers: list[tuple[str, str]]) -> tuple[int | None, bool]:
+    """(declared content-length or None, chunked?) from request headers (lower-case names)."""
+    declared: int | None = None
+    chunked = False
+    for name, value in headers:
+        if name == "content-length":
+            declared = int(value) if value.isdigit() else None  # hyper refuses a bad one first
+        elif name == "transfer-encoding":
+            chunked = True
+    return declared, chunked
+
+
+def _closing(response: GatewayResponse) -> GatewayResponse:
+    """The response, and the connection closed after it: a body we did not read is left behind."""
+    response.headers.append(("connection", "close"))
+    return response

@@ -1,0 +1,166 @@
+"""The gateway's RSGI app in process, against a fake granian scope and protocol.
+
+Framing (heads, keep-alive, pipelining, HEAD) is granian's and is tested over real sockets in
+test_serve_hostile.py; here: what the app decides before and while it reads a body, and what it
+hands the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]
+
+from infra.local.app import BodyLimits, GatewayApp
+from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse
+
+TOKEN = "t0ken"
+
+
+class RecordingGateway(Gateway):
+    """A gateway with no functions that answers 200 with what it was handed."""
+
+    def __init__(self, token: str | None = TOKEN, max_body: int = 100) -> None:
+        super().__init__({}, token=token, max_body=max_body)
+        self.seen: list[GatewayRequest] = []
+
+    def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+        self.seen.append(request)
+        return GatewayResponse(200, [("content-type", "application/json")], b"{}")
+
+
+class Headers:
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._items
+
+
+@dataclass
+class Scope:
+    headers: Headers
+    method: str = "POST"
+    path: str = "/models/m/predict"
+    query_string: str = "top_k=2"
+    client: str = "10.1.2.3:5123"
+    proto: str = "http"
+
+
+@dataclass
+class Protocol:
+    """Body chunks to hand out (None: the client stops sending), and the response written."""
+
+    chunks: list[bytes | None] = field(default_factory=list)
+    delay_s: float = 0.0
+    reads: int = 0
+    response: tuple[int, list[tuple[str, str]], bytes] | None = None
+
+    async def __call__(self) -> bytes:
+        return b"".join([c async for c in self])
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            self.reads += 1
+            await asyncio.sleep(self.delay_s)
+            if chunk is None:
+                raise ProtocolClosed("RSGI transport is closed")
+            yield chunk
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.response = (status, headers, body)
+
+
+def call(
+    app: GatewayApp, headers: list[tuple[str, str]], protocol: Protocol
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    asyncio.run(app(Scope(Headers(headers)), protocol))  # type: ignore[arg-type]
+    assert protocol.response is not None
+    status, response_headers, body = protocol.response
+    return status, dict(response_headers), orjson.loads(body)
+
+
+def app_for(gateway: Gateway, timeout_s: float = 1.0) -> GatewayApp:
+    return GatewayApp(gateway, BodyLimits(gateway.max_body, timeout_s), warm_up=False)
+
+
+AUTH = ("authorization", f"Bearer {TOKEN}")
+
+
+def test_an_admitted_request_reaches_the_gateway_whole() -> None:
+    gateway = RecordingGateway()
+    protocol = Protocol([b'{"inputs":', b" [1]}"])
+    status, _, _ = call(app_for(gateway), [AUTH, ("content-length", "16")], protocol)
+    assert status == 200
+    (request,) = gateway.seen
+    assert (request.method, request.path, request.query) == ("POST", "/models/m/predict", "top_k=2")
+    assert (request.body, request.source_ip) == (b'{"inputs": [1]}', "10.1.2.3")
+
+
+def test_no_token_is_401_and_the_body_is_never_read() -> None:
+    gateway, protocol = RecordingGateway(), Protocol([b"x" * 10])
+    status, headers, body = call(app_for(gateway), [("content-length", "10")], protocol)
+    assert (status, body) == (401, {"error": "missing or invalid bearer token"})
+    assert headers["www-authenticate"] == "Bearer" and headers["connection"] == "close"
+    assert protocol.reads == 0 and gateway.seen == []
+
+
+def test_a_declared_length_over_the_limit_is_413_and_the_body_is_never_read() -> None:
+    gateway, protocol = RecordingGateway(), Protocol([b"x" * 101])
+    status, headers, body = call(app_for(gateway), [AUTH, ("content-length", "101")], protocol)
+    assert (status, body) == (413, {"error": "request body is over the 100 byte limit"})
+    assert headers["connection"] == "close" and protocol.reads == 0
+
+
+def test_a_chunked_body_is_refused_at_the_chunk_that_crosses_the_limit() -> None:
+    gateway = RecordingGateway()
+    protocol = Protocol([b"x" * 60, b"x" * 60, b"x" * 60, b"x" * 60])
+    status, _, body = call(app_for(gateway), [AUTH, ("transfer-encoding", "chunked")], protocol)
+    assert (status, body) == (413, {"error": "request body is over the 100 byte limit"})
+    assert protocol.reads == 2 and gateway.seen == []
+
+
+def test_a_body_slower_than_the_timeout_is_408() -> None:
+    gateway = RecordingGateway()
+    protocol = Protocol([b"{", b"}"], delay_s=0.3)
+    status, headers, body = call(
+        app_for(gateway, timeout_s=0.2), [AUTH, ("content-length", "2")], protocol
+    )
+    assert (status, body) == (408, {"error": "request body not received within 0.2 s"})
+    assert headers["connection"] == "close" and gateway.seen == []
+
+
+def test_a_body_cut_short_is_400() -> None:
+    gateway = RecordingGateway()
+    protocol = Protocol([b"{", None])
+    status, _, body = call(app_for(gateway), [AUTH, ("content-length", "20")], protocol)
+    assert (status, body) == (400, {"error": "the request body ended before its declared length"})
+
+
+def test_a_request_without_a_body_is_not_read() -> None:
+    gateway, protocol = RecordingGateway(token=None), Protocol([b"never"])
+    status, _, _ = call(app_for(gateway), [], protocol)
+    assert status == 200 and protocol.reads == 0 and gateway.seen[0].body == b""
+
+
+def test_a_first_call_runs_on_a_thread_and_cheap_ones_inline_after() -> None:
+    threads: list[str] = []
+
+    class ThreadGateway(RecordingGateway):
+        def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+            threads.append(threading.current_thread().name)
+            return super().dispatch(request)
+
+    app = app_for(ThreadGateway(token=None))
+
+    async def three() -> None:
+        for _ in range(3):
+            await app(Scope(Headers([])), Protocol())  # type: ignore[arg-type]
+
+    asyncio.run(three())
+    assert threads[0].startswith("aiaas-fn")  # it may be a cold start
+    assert threads[1:] == [threading.current_thread().name] * 2
