@@ -1,4 +1,8 @@
-"""The predict service: one pinned model, both protocols, every error mapped in one place."""
+"""The predict function's HTTP API v2 adapter: events in, data-plane calls, responses out.
+
+Every error is mapped to a response in one place (`handle`); the answers themselves come from
+the transport-free data plane (`functions/runtime/dataplane/`).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
 from functions.predict import http
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.routes import PREDICT_ROUTES, match
 from functions.predict.telemetry import RequestMetrics, logger
-from functions.runtime import names
-from functions.runtime.codecs import oip, simple
-from functions.runtime.errors import AiaasError, BadRequest, ModelNotFound, ModelUnavailable
-from functions.runtime.model import LoadedModel
+from functions.runtime.codecs import oip
+from functions.runtime.dataplane import model as model_plane
+from functions.runtime.dataplane import server as server_plane
+from functions.runtime.errors import AiaasError, ModelUnavailable
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.store import open_store
 
-SERVER_NAME = "aiaas"
-SERVER_VERSION = "0.1.0"
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
-MAX_TOP_K = 1000
 
 Action = Callable[["PredictService", HttpRequest, dict[str, str]], HttpResponse]
 
@@ -34,6 +33,7 @@ class PredictService:
 
     def __init__(self, served: ServedModel, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self.served = served
+        self.plane = model_plane.ModelPlane(served)
         self.max_payload = max_payload
         self.metrics = RequestMetrics()
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
@@ -53,8 +53,7 @@ class PredictService:
             self._log_keys.append_keys(correlation_id=request.request_id)
             route, params = match(PREDICT_ROUTES, request.method, request.path)
             response = self._actions[route.action](self, request, params)
-            loaded = self.served.loaded
-            version = loaded.manifest.version if loaded else "-"
+            version = self.plane.answering_version
         except AiaasError as exc:
             response = self._error(exc)
         except Exception:
@@ -86,43 +85,18 @@ class PredictService:
             model.manifest.name, model.manifest.version, time.perf_counter() - start
         )
 
-    # ---- helpers ------------------------------------------------------------------------
-
-    def _model(self, params: dict[str, str]) -> LoadedModel:
-        name = params["name"]
-        if name != self.served.name:  # the served name is valid; anything else is checked
-            names.model_name(name)
-            raise ModelNotFound(
-                f"model {name!r} is not served here; this endpoint serves {self.served.name!r}"
-            )
-        version = params.get("version")
-        if version is None:
-            return self.served.current()
-        return self.served.version(names.version_name(version))
-
-    # ---- simple JSON --------------------------------------------------------------------
+    # ---- routes: each an HTTP view of one data-plane call ---------------------------------
 
     def predict(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        model = self._model(params)
-        top_k = _top_k(request.query.get("top_k"))
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
-        inputs = simple.decode(body, model.manifest)
-        outputs = model.predict(inputs, typed=False)
-        return http.json_response(200, simple.encode(model.manifest, outputs, top_k))
-
-    # ---- Open Inference Protocol v2 -----------------------------------------------------
+        top_k = model_plane.top_k(request.query.get("top_k"))
+        doc = self.plane.predict(params["name"], params.get("version"), request.body, top_k)
+        return http.json_response(200, doc)
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        model = self._model(params)
         header = request.header(oip.BINARY_HEADER)
-        decoded = oip.decode_request(
-            request.body, oip.parse_header_length(header, len(request.body))
+        body, json_length = self.plane.infer(
+            params["name"], params.get("version"), request.body, header
         )
-        outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
-        body, json_length = oip.encode_response(model.manifest, decoded, outputs)
         if json_length is None:
             return http.json_response(200, body)
         return http.binary_response(
@@ -130,42 +104,20 @@ class PredictService:
         )
 
     def metadata(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        model = self._model(params)
-        registry = self.served.pool.registry
-        try:
-            versions = registry.versions(model.manifest.name)
-        except AiaasError:
-            versions = [model.manifest.version]
-        return http.json_response(200, oip.model_metadata(model.manifest, versions))
+        return http.json_response(200, self.plane.metadata(params["name"], params.get("version")))
 
     def model_ready(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        try:
-            model = self._model(params)
-        except ModelUnavailable as exc:
-            return http.json_response(503, {"error": exc.public_message, "ready": False})
-        return http.json_response(
-            200, {"name": model.manifest.name, "version": model.manifest.version, "ready": True}
-        )
+        ok, doc = self.plane.ready(params["name"], params.get("version"))
+        return http.json_response(200 if ok else 503, doc)
 
     def live(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        return http.json_response(200, {"live": True})
+        return http.json_response(200, server_plane.live())
 
     def ready(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         return self.model_ready(request, {"name": self.served.name})
 
     def server_metadata(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        return http.json_response(
-            200,
-            {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": ["binary_tensor_data"]},
-        )
-
-
-def _top_k(raw: str | None) -> int:
-    if raw is None:
-        return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOP_K:
-        raise BadRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}; got {raw!r}")
-    return int(raw)
+        return http.json_response(200, server_plane.server_metadata())
 
 
 def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:

@@ -104,3 +104,26 @@ def test_mixed_case_headers_and_lower_case_method(health: Handler) -> None:
     )
     response = health(event, None)
     assert (response["statusCode"], body_of(response)) == (200, {"live": True})
+
+
+def test_health_imports_neither_onnxruntime_nor_powertools(tmp_path: Path) -> None:
+    """A fresh interpreter, as a cold start: the health function needs two constants, not a model."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, functions.health.handler as h\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'onnxruntime', 'aws_lambda_powertools', 'numpy', 'boto3'})\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    env = {"AIAAS_STORE": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "none", out.stdout

@@ -1,0 +1,83 @@
+"""Model-level answers for one served model: predict (simple JSON), infer (Open Inference
+Protocol, JSON or binary tensors), metadata and readiness. Bodies in, documents or bytes out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from functions.runtime import names
+from functions.runtime.codecs import oip, simple
+from functions.runtime.errors import AiaasError, BadRequest, ModelNotFound, ModelUnavailable
+from functions.runtime.model import LoadedModel
+from functions.runtime.pool import ServedModel
+
+MAX_TOP_K = 1000
+
+
+class ModelPlane:
+    """Answers for the model a function serves (name + version or alias)."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self.served = served
+
+    def model(self, name: str, version: str | None = None) -> LoadedModel:
+        """The loaded model for `name` (and a pinned `version`), or NotFound / Unavailable."""
+        if name != self.served.name:  # the served name is valid; anything else is checked
+            names.model_name(name)
+            raise ModelNotFound(
+                f"model {name!r} is not served here; this endpoint serves {self.served.name!r}"
+            )
+        if version is None:
+            return self.served.current()
+        return self.served.version(names.version_name(version))
+
+    @property
+    def answering_version(self) -> str:
+        loaded = self.served.loaded
+        return loaded.manifest.version if loaded else "-"
+
+    def predict(self, name: str, version: str | None, body: bytes, top_k: int) -> dict[str, Any]:
+        model = self.model(name, version)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        inputs = simple.decode(doc, model.manifest)
+        outputs = model.predict(inputs, typed=False)
+        return simple.encode(model.manifest, outputs, top_k)
+
+    def infer(
+        self, name: str, version: str | None, body: bytes, binary_header: str | None
+    ) -> tuple[Any, int | None]:
+        """(response body, JSON header length if the response carries binary tensors)."""
+        model = self.model(name, version)
+        decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
+        outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
+        return oip.encode_response(model.manifest, decoded, outputs)
+
+    def metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        model = self.model(name, version)
+        try:
+            versions = self.served.pool.registry.versions(model.manifest.name)
+        except AiaasError:
+            versions = [model.manifest.version]
+        return oip.model_metadata(model.manifest, versions)
+
+    def ready(self, name: str, version: str | None) -> tuple[bool, dict[str, Any]]:
+        """(ready?, the answer); a model that cannot load is not ready, with the reason."""
+        try:
+            model = self.model(name, version)
+        except ModelUnavailable as exc:
+            return False, {"error": exc.public_message, "ready": False}
+        return True, {"name": model.manifest.name, "version": model.manifest.version, "ready": True}
+
+
+def top_k(raw: str | None) -> int:
+    """The `top_k` query parameter: 1 when absent, else an integer from 1 to MAX_TOP_K."""
+    if raw is None:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOP_K:
+        raise BadRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}; got {raw!r}")
+    return int(raw)
