@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, ObjectStore, S3Store, make_s3_client
+from functions.runtime.s3store import S3Store, make_s3_client
+from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 from tests.s3server import MotoServer
 

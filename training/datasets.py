@@ -80,7 +80,7 @@ def _local_copy(path: str, spec_dir: Path | None) -> Iterator[Path]:
 
 
 def _download(uri: str, tmp: Path) -> Path:
-    from functions.runtime.store import S3Store
+    from functions.runtime.s3store import S3Store
 
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:

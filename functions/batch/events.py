@@ -18,9 +18,10 @@ from urllib.parse import quote_plus, unquote_plus
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import utc_now
-from functions.runtime.store import ObjectStore, S3Store
+from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 
-LOCAL_BUCKET = "aiaas-local"
+__all__ = ["LOCAL_BUCKET"]  # re-exported: local S3 events name this bucket
+
 TEST_EVENT = "s3:TestEvent"
 REGION = "us-east-1"
 
@@ -41,9 +42,7 @@ class ObjectCreated:
 
 def store_location(store: ObjectStore) -> tuple[str, str]:
     """(bucket, key prefix) where the store's keys live, as S3 events name them."""
-    if isinstance(store, S3Store):
-        return store.bucket, f"{store.prefix}/" if store.prefix else ""
-    return LOCAL_BUCKET, ""
+    return store.location.bucket, store.location.key_prefix
 
 
 def store_key(store: ObjectStore, event: ObjectCreated) -> str | None:

@@ -20,7 +20,7 @@ from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject,
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, ObjectStore, S3Store
+from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.control")
 
@@ -86,7 +86,7 @@ class JobBook:
         job = self._new_job(model, file or source.rsplit("/", 1)[-1])
         if not self.store.exists(source):
             raise NotFound(f"no object {source!r} in the store; upload it there first")
-        copy_object(self.store, source, job.obj.input_key)
+        self.store.copy(source, job.obj.input_key)
         return self._started(job)
 
     def status(self, model: str, file: str) -> dict[str, Any]:
@@ -135,24 +135,11 @@ class JobBook:
         return summary
 
 
-def copy_object(store: ObjectStore, source: str, dest: str) -> None:
-    """Copy within the store: server-side on S3 (no bytes through Lambda), streamed elsewhere."""
-    if isinstance(store, S3Store):
-        with store._errors(source):
-            store.client.copy(
-                {"Bucket": store.bucket, "Key": store._key(source)}, store.bucket, store._key(dest)
-            )
-        return
-    with store.open_read(source) as reader, store.open_write(dest) as writer:
-        while chunk := reader.read(1024 * 1024):
-            writer.write(chunk)
-
-
 def local_runner(store: ObjectStore) -> Callable[[Job], None] | None:
     """For a directory store (no S3 notifications): score submitted jobs on a thread."""
-    if not isinstance(store, LocalStore):
+    if store.location.notifies:  # S3 fires the event itself
         return None
-    from functions.batch.events import LOCAL_BUCKET, ObjectCreated
+    from functions.batch.events import ObjectCreated
     from functions.batch.service import BatchService
     from functions.runtime.pool import ModelPool
 
@@ -160,7 +147,7 @@ def local_runner(store: ObjectStore) -> Callable[[Job], None] | None:
 
     def score(job: Job) -> None:
         info = store.head(job.obj.input_key)
-        event = ObjectCreated(LOCAL_BUCKET, job.obj.input_key, info.etag, info.size)
+        event = ObjectCreated(store.location.bucket, job.obj.input_key, info.etag, info.size)
         try:
             service.on_object(event)
         except Exception:  # the thread has no caller to tell; the job stays pending

@@ -1,4 +1,5 @@
-"""Object stores: a local directory (the embedded default) and S3 (any S3-compatible server).
+"""Object stores: the interface, and a local directory (the embedded default); S3 (any
+S3-compatible server) is in `s3store.py`.
 
 Keys are '/'-separated relative paths such as `models/iris/versions/3/model.onnx`. Writes are
 atomic in both: a reader sees the old object, the new one, or none, never half of one.
@@ -16,12 +17,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 DEFAULT_LOCAL_STORE = ".aiaas/store"
 CHUNK = 1024 * 1024
@@ -40,10 +38,23 @@ class ObjectInfo:
     etag: str
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store's keys live, as S3 event notifications name them."""
+
+    bucket: str  # LOCAL_BUCKET for a directory store
+    key_prefix: str  # "" or "prefix/": a store key is an event key less this
+    notifies: bool  # the store itself fires object-created events (S3); else the caller must
+
+
+LOCAL_BUCKET = "aiaas-local"  # the bucket name local S3 events carry for a directory store
+
+
 class ObjectStore(Protocol):
     """What the registry, the runtime and batch jobs need from storage."""
 
     uri: str
+    location: StoreLocation
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -53,7 +64,13 @@ class ObjectStore(Protocol):
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None: ...
 
-    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+    def open_read(self, key: str, start: int = 0) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """A stream of the object from byte `start` (a ranged read) to its end."""
+        ...
+
+    def copy(self, source: str, dest: str) -> None:
+        """Copy an object within the store (server-side where the store can)."""
+        ...
 
     def open_write(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 
@@ -68,7 +85,7 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise AiaasError(f"invalid storage key {key!r}")
@@ -103,9 +120,10 @@ class LocalStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
+        self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
 
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     def _missing(self, key: str) -> NotFound:
         return NotFound(f"no object {key!r} in store {self.uri}")
@@ -131,13 +149,19 @@ class LocalStore:
             shutil.copyfileobj(source, tmp, CHUNK)
 
     @contextlib.contextmanager
-    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+    def open_read(self, key: str, start: int = 0) -> Iterator[IO[bytes]]:
         try:
             handle = self._path(key).open("rb")
         except FileNotFoundError:
             raise self._missing(key) from None
         with handle:
+            if start:
+                handle.seek(start)
             yield handle
+
+    def copy(self, source: str, dest: str) -> None:
+        with self.open_read(source) as reader, self._atomic(dest, if_absent=False) as writer:
+            shutil.copyfileobj(reader, writer, CHUNK)
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
@@ -198,192 +222,6 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
 
-class S3Store:
-    """An S3 bucket and prefix. boto3 honours AWS_ENDPOINT_URL[_S3] for S3-compatible servers."""
-
-    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        self._client = client
-
-    def reset_client(self) -> None:
-        """Forget the client; the next call builds a fresh one (after a SnapStart restore)."""
-        self._client = None
-
-    @property
-    def client(self) -> S3Client:
-        # boto3 costs ~400 ms to import and build a client: pay it only when S3 is used.
-        if self._client is None:
-            self._client = make_s3_client()
-        return self._client
-
-    def _key(self, key: str) -> str:
-        _check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _error(self, exc: Exception, key: str) -> AiaasError:
-        # Client errors carry the parsed response; connection and read timeouts carry None.
-        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return NotFound(f"no object {key!r} in store {self.uri}")
-        if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-            return ObjectExists(f"object {key!r} already exists")
-        return StoreError(f"S3 error on {self.uri}/{key}: {exc}")
-
-    @contextlib.contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            yield
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, key) from exc
-
-    def get_bytes(self, key: str) -> bytes:
-        with self._errors(key):
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return response["Body"].read()
-
-    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
-        with self._errors(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
-
-    def download_file(self, key: str, dest: Path) -> None:
-        with self._errors(key):
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=_transfer())
-
-    def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
-        if not if_absent:
-            with self._errors(key):
-                self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
-        elif Path(src).stat().st_size < MULTIPART_THRESHOLD:
-            self.put_bytes(key, Path(src).read_bytes(), if_absent=True)
-        else:
-            self._upload_parts_if_absent(Path(src), key)
-
-    def _upload_parts_if_absent(self, src: Path, key: str) -> None:
-        # s3transfer cannot pass If-None-Match, so big conditional objects are uploaded part by
-        # part and completed conditionally: a check-then-upload would let two writers both win.
-        full = self._key(key)
-        with self._errors(key):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)[
-                "UploadId"
-            ]
-        try:
-            parts: list[dict[str, Any]] = []
-            with self._errors(key), src.open("rb") as source:
-                while chunk := source.read(MULTIPART_THRESHOLD):
-                    number = len(parts) + 1
-                    etag = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=full,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=chunk,
-                    )["ETag"]
-                    parts.append({"ETag": etag, "PartNumber": number})
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                    IfNoneMatch="*",
-                )
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
-            raise
-
-    @contextlib.contextmanager
-    def open_read(self, key: str) -> Iterator[IO[bytes]]:
-        from botocore.exceptions import BotoCoreError
-
-        with self._errors(key):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        with contextlib.closing(body):
-            try:
-                yield body  # type: ignore[misc]
-            except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
-                raise StoreError(f"S3 error reading {self.uri}/{key}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def open_write(self, key: str) -> Iterator[IO[bytes]]:
-        # Spool to local disk, then upload (multipart when large): memory stays bounded and the
-        # object appears whole or not at all.
-        with tempfile.NamedTemporaryFile(prefix="aiaas-upload-") as spool:
-            yield spool
-            spool.flush()
-            self.upload_file(Path(spool.name), key)
-
-    def head(self, key: str) -> ObjectInfo:
-        with self._errors(key):
-            meta = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        return ObjectInfo(key=key, size=meta["ContentLength"], etag=meta["ETag"].strip('"'))
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.head(key)
-        except NotFound:
-            return False
-        return True
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        full = self._key(prefix) if prefix else self.prefix
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        with self._errors(prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full.rstrip("/") + "/" if full else ""
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    yield item["Key"][strip:]
-
-    def list_dirs(self, prefix: str) -> list[str]:
-        full = (self._key(prefix) if prefix else self.prefix).rstrip("/")
-        full = f"{full}/" if full else ""
-        found: list[str] = []
-        with self._errors(prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter="/"
-            )
-            for page in pages:
-                for item in page.get("CommonPrefixes", []):
-                    found.append(item["Prefix"][len(full) :].rstrip("/"))
-        return sorted(found)
-
-    def delete(self, key: str) -> None:
-        with self._errors(key):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-
-def _transfer() -> Any:
-    from boto3.s3.transfer import TransferConfig
-
-    return TransferConfig(
-        multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
-    )
-
-
-def make_s3_client() -> S3Client:
-    """An S3 client with standard retries and bounded timeouts (env may override both)."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        retries={
-            "mode": "standard",
-            # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
-            "total_max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5")),
-        },
-        connect_timeout=float(os.environ.get("AIAAS_S3_CONNECT_TIMEOUT", "5")),
-        read_timeout=float(os.environ.get("AIAAS_S3_READ_TIMEOUT", "30")),
-        max_pool_connections=32,
-    )
-    return boto3.session.Session().client("s3", config=config)
-
-
 def open_store(uri: str | None = None) -> ObjectStore:
     """The store named by `uri`, else by `AIAAS_STORE`, else `.aiaas/store` in the working dir."""
     uri = uri or os.environ.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE
@@ -391,6 +229,8 @@ def open_store(uri: str | None = None) -> ObjectStore:
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
             raise AiaasError(f"store URI {uri!r} names no bucket: use s3://bucket[/prefix]")
+        from functions.runtime.s3store import S3Store
+
         return S3Store(bucket, prefix)
     if "://" in uri:
         raise AiaasError(

@@ -34,7 +34,7 @@ class LambdaContext:
     function_name: str
     memory_limit_in_mb: int = 1024
     timeout_s: float = 30.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    aws_request_id: str = ""
     invoked_function_arn: str = ""
     _start: float = field(default_factory=time.monotonic)
 
@@ -115,9 +115,18 @@ class LocalFunction:
     def invoke(self, event: Any) -> Any:
         handler = self.handler
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+        context.aws_request_id = _request_id(event)
         if self._own_loop is not None:
             return self._own_loop.submit(handler, event, context).result()
         return handler(event, context)
+
+
+def _request_id(event: Any) -> str:
+    """The event's request id (as Lambda's context carries the invocation's), else a fresh one."""
+    try:
+        return str(event["requestContext"]["requestId"])
+    except (KeyError, TypeError):
+        return str(uuid.uuid4())
 
 
 def _set_new_event_loop() -> None:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from functions.batch.events import ObjectCreated, s3_notification, s3_records, sqs_event
 from functions.batch.handler import dispatch
-from functions.runtime.store import S3Store, make_s3_client
+from functions.runtime.s3store import S3Store, make_s3_client
 from tests.batch_support import (
     features_csv,
     notification_body,

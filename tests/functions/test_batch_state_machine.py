@@ -18,7 +18,7 @@ import yaml
 from functions.batch.handler import dispatch
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import run_id
-from functions.runtime.store import S3Store, make_s3_client
+from functions.runtime.s3store import S3Store, make_s3_client
 from tests.batch_support import features_csv, publish_classifier, read_csv, service, sqs_for
 
 ROOT = Path(__file__).resolve().parents[2]

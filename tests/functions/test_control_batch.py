@@ -21,7 +21,8 @@ from functions.batch.service import BatchService
 from functions.control.app import create_app
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, ObjectStore, S3Store
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore, ObjectStore
 from tests.functions.test_control_models import MODEL, publish_versions
 
 ROWS = "id,x_0,x_1,x_2,x_3\na,1,2,3,4\nb,0.5,0,-1,2\nc,oops,1,1,1\n"

@@ -21,7 +21,8 @@ from functions.runtime.errors import ModelUnavailable
 from functions.runtime.manifest import ModelFile, TensorSpec
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, S3Store
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore
 from tests import onnx_factory
 from tests.functions.test_predict_events import (
     MODEL,

@@ -17,7 +17,8 @@ from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, ObjectStore, S3Store
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.publishing import flip_stored_model_byte

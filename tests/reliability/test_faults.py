@@ -23,7 +23,8 @@ from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, alias_key
-from functions.runtime.store import LocalStore, S3Store
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore
 from tests import onnx_factory
 from tests.functions.test_predict_errors import INFER, ROW, assert_no_internals
 from tests.functions.test_predict_events import MODEL, body_of, digits_service, http_event

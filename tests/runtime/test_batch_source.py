@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from functions.runtime.batch.source import ByteRange, line_batches, open_range
 from functions.runtime.errors import StoreError
-from functions.runtime.store import S3Store
+from functions.runtime.s3store import S3Store
 
 KEY = "batch/iris/input/a.csv"
 SENT = b"x_0,x_1\n1,2\n3,4\n"

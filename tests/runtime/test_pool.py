@@ -19,7 +19,7 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import IntegrityError, ModelNotFound
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry
-from functions.runtime.store import S3Store
+from functions.runtime.s3store import S3Store
 from tests.publishing import flip_stored_model_byte, publish_linear
 from tests.s3server import MotoServer
 

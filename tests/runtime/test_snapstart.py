@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
+from functions.runtime.s3store import S3Store
 from functions.runtime.snapstart import reconnect_after_restore
-from functions.runtime.store import LocalStore, S3Store
+from functions.runtime.store import LocalStore
 
 
 def test_without_snapstart_nothing_is_registered(tmp_path) -> None:

@@ -11,13 +11,12 @@ import pytest
 
 from functions.runtime import store as store_module
 from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
     LocalStore,
     ObjectExists,
     ObjectStore,
-    S3Store,
-    make_s3_client,
     open_store,
 )
 from tests.s3server import MotoServer, free_port
@@ -275,3 +274,46 @@ def test_s3_large_conditional_upload_is_conditional_too(s3_store: S3Store, tmp_p
     # The refused upload was aborted, not left behind to be billed.
     pending = make_s3_client().list_multipart_uploads(Bucket=s3_store.bucket)
     assert pending.get("Uploads", []) == []
+
+
+# ---- the wider interface: ranged reads, copies, location -----------------------------------
+
+
+@pytest.mark.parametrize("start", [0, 1, 9, 10])
+def test_open_read_from_a_byte_offset(store: ObjectStore, start: int) -> None:
+    store.put_bytes("batch/m/input/rows.csv", b"0123456789")
+    with store.open_read("batch/m/input/rows.csv", start) as stream:
+        assert stream.read() == b"0123456789"[start:]
+
+
+def test_copy_within_the_store(store: ObjectStore) -> None:
+    store.put_bytes("uploads/a.csv", b"x_0\n1\n")
+    store.copy("uploads/a.csv", "batch/m/input/a.csv")
+    assert store.get_bytes("batch/m/input/a.csv") == b"x_0\n1\n"
+    assert store.get_bytes("uploads/a.csv") == b"x_0\n1\n"
+    with pytest.raises(NotFound):
+        store.copy("uploads/none.csv", "batch/m/input/none.csv")
+    assert not store.exists("batch/m/input/none.csv")
+
+
+def test_location_names_the_bucket_events_carry(local_store: LocalStore, s3_store: S3Store) -> None:
+    assert (local_store.location.bucket, local_store.location.key_prefix) == ("aiaas-local", "")
+    assert not local_store.location.notifies  # the caller fires local events itself
+    assert s3_store.location.bucket == s3_store.bucket and s3_store.location.notifies
+    assert s3_store.location.key_prefix == f"{s3_store.prefix}/"
+
+
+def test_no_module_checks_a_store_concrete_type_or_private_parts() -> None:
+    """Code that takes an ObjectStore uses its interface, so a new store needs no other change."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"isinstance\([^)]*(S3Store|LocalStore)\)|store\._[a-z]")
+    offenders = [
+        str(path.relative_to(repo))
+        for folder in ("functions", "infra", "training")
+        for path in (repo / folder).rglob("*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert offenders == []

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, S3Store
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.training.conftest import spec_dict
 

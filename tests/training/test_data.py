@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.runtime.store import make_s3_client
+from functions.runtime.s3store import make_s3_client
 from tests.training.conftest import blobs_rows, tiny_spec, write_csv
 from training.datasets import load_raw
 from training.errors import DataError

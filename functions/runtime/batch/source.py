@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from functions.runtime.errors import NotFound, StoreError
-from functions.runtime.store import ObjectStore, S3Store
+from functions.runtime.store import ObjectStore
 
 READ_BLOCK = 4 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
@@ -27,50 +26,10 @@ class ByteRange:
     end: int | None = None
 
 
-@contextlib.contextmanager
-def open_range(store: ObjectStore, key: str, start: int) -> Iterator[IO[bytes]]:
-    """A stream of the object from byte `start` to its end."""
-    if start and isinstance(store, S3Store):
-        with _s3_range(store, key, start) as body:
-            yield body
-        return
-    with store.open_read(key) as handle:
-        if start:
-            if handle.seekable():
-                handle.seek(start)
-            else:  # a store without ranges: skip forward
-                _skip(handle, start)
-        yield handle
+def open_range(store: ObjectStore, key: str, start: int) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """A stream of the object from byte `start` to its end (the store's ranged read)."""
+    return store.open_read(key, start)
 
-
-@contextlib.contextmanager
-def _s3_range(store: S3Store, key: str, start: int) -> Iterator[IO[bytes]]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    full = f"{store.prefix}/{key}" if store.prefix else key
-    try:
-        response = store.client.get_object(Bucket=store.bucket, Key=full, Range=f"bytes={start}-")
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404"):
-            raise NotFound(f"no object {key!r} in store {store.uri}") from exc
-        raise StoreError(f"S3 error reading {store.uri}/{key} from byte {start}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StoreError(f"S3 error reading {store.uri}/{key}: {exc}") from exc
-    body = response["Body"]
-    with contextlib.closing(body):
-        try:
-            yield body  # type: ignore[misc]
-        except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
-            raise StoreError(f"S3 error reading {store.uri}/{key}: {exc}") from exc
-
-
-def _skip(handle: IO[bytes], count: int) -> None:
-    while count > 0:
-        block = handle.read(min(count, READ_BLOCK))
-        if not block:
-            return
-        count -= len(block)
 
 
 def read_first_line(store: ObjectStore, key: str) -> bytes:
