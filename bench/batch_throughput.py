@@ -94,12 +94,14 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
     from functions.batch.handler import dispatch
     from functions.batch.service import BatchService
     from functions.runtime.batch import parallel
+    from functions.runtime.batch.settings import BatchSettings
     from functions.runtime.pool import ModelPool
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
 
     store = LocalStore(store_dir)
-    batch = BatchService(store, ModelPool(Registry(store)), chunk_rows)
+    settings = BatchSettings.from_env().with_chunk_rows(chunk_rows)
+    batch = BatchService(store, ModelPool(Registry(store)), settings)
     loaded = batch.pool.load(batch.pool.registry.resolve(MODEL))  # warm container: not timed
     raw_rows = 262_144  # ~0.5-1 s of onnxruntime here
     raw_before, raw_cpu_before = raw_onnxruntime(loaded.path, raw_rows, chunk_rows)

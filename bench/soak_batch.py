@@ -73,6 +73,7 @@ def score(store_dir: Path) -> tuple[dict[str, Any], float]:
     from functions.batch.events import s3_notification, sqs_event, store_location
     from functions.batch.handler import dispatch
     from functions.batch.service import BatchService
+    from functions.runtime.batch.settings import BatchSettings
     from functions.runtime.pool import ModelPool
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
@@ -82,7 +83,8 @@ def score(store_dir: Path) -> tuple[dict[str, Any], float]:
     notification = s3_notification(store_location(store)[0], KEY, info.etag, info.size)
     began = time.perf_counter()
     response = dispatch(
-        BatchService(store, ModelPool(Registry(store))), sqs_event([json.dumps(notification)])
+        BatchService(store, ModelPool(Registry(store)), BatchSettings.from_env()),
+        sqs_event([json.dumps(notification)]),
     )
     seconds = time.perf_counter() - began
     if response["batchItemFailures"]:

@@ -15,6 +15,7 @@ from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput, run_object
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.pool import ModelPool
@@ -45,8 +46,13 @@ def pool(store: ObjectStore, workdir: Path) -> ModelPool:
     return ModelPool(registry, ArtifactCache(store, workdir / "cache"))
 
 
+def run_settings(chunk_rows: int | None = None) -> BatchSettings:
+    """What an entry point reads: the environment (tests set it), and chunk rows if given."""
+    return BatchSettings.from_env().with_chunk_rows(chunk_rows)
+
+
 def service(store: ObjectStore, workdir: Path, chunk_rows: int | None = None) -> BatchService:
-    return BatchService(store, pool(store, workdir), chunk_rows)
+    return BatchService(store, pool(store, workdir), run_settings(chunk_rows))
 
 
 def run(
@@ -56,9 +62,8 @@ def run(
     obj = parse_input_key(key)
     assert obj is not None
     bucket = store_location(store)[0]
-    return run_object(
-        store, pool(store, workdir), RunInput(obj, bucket, store.head(key)), chunk_rows=chunk_rows
-    )
+    run_input = RunInput(obj, bucket, store.head(key))
+    return run_object(store, pool(store, workdir), run_input, run_settings(chunk_rows))
 
 
 def notification_body(store: ObjectStore, key: str) -> str:

@@ -22,12 +22,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.batch.events import MalformedEvent, s3_records, sqs_body_records
 from functions.batch.service import BatchService
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 
 STORE = open_store()
-SERVICE = BatchService(STORE, ModelPool(Registry(STORE)))
+SERVICE = BatchService(STORE, ModelPool(Registry(STORE)), BatchSettings.from_env())
 PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 
 Event = dict[str, Any]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput, finished_summary, run_object
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, run_from, score_shard
 from functions.runtime.errors import BadRequest, InvalidName, NotFound
 from functions.runtime.pool import ModelPool
@@ -23,19 +23,16 @@ from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.batch")
 
-DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 IGNORED, DELEGATED = "ignored", "delegated"
 
 
 class BatchService:
     """One store and one model pool per container, shared by every invocation."""
 
-    def __init__(self, store: ObjectStore, pool: ModelPool, chunk_rows: int | None = None) -> None:
+    def __init__(self, store: ObjectStore, pool: ModelPool, settings: BatchSettings) -> None:
         self.store = store
         self.pool = pool
-        self.chunk_rows = chunk_rows  # None: AIAAS_BATCH_CHUNK_ROWS, else the default
-        self.state_machine = os.environ.get("AIAAS_BATCH_STATE_MACHINE", "")
-        self.shard_bytes = int(os.environ.get("AIAAS_BATCH_SHARD_BYTES", DEFAULT_SHARD_BYTES))
+        self.settings = settings
 
     def on_object(self, event: ObjectCreated) -> dict[str, Any]:
         """Score (or fan out) one created object; keys that are no batch input are ignored."""
@@ -54,23 +51,25 @@ class BatchService:
             log.info("%s changed since the event (ETag %s, now %s)", key, event.etag, info.etag)
         run = RunInput(obj, event.bucket, info)
         if (
-            self.state_machine
-            and info.size > self.shard_bytes
+            self.settings.state_machine
+            and info.size > self.settings.shard_bytes
             and not finished_summary(self.store, run)
         ):
             return self.delegate(run, event.key)
-        return run_object(self.store, self.pool, run, chunk_rows=self.chunk_rows)
+        return run_object(self.store, self.pool, run, self.settings)
 
     def delegate(self, run: RunInput, s3_key: str) -> dict[str, Any]:
         """Start the Distributed Map run, named by the run id so a re-delivery starts nothing."""
         import boto3
 
         client = boto3.client("stepfunctions")
-        shards = max(1, math.ceil(run.info.size / self.shard_bytes))
+        shards = max(1, math.ceil(run.info.size / self.settings.shard_bytes))
         payload = {"bucket": run.bucket, "key": s3_key, "etag": run.info.etag, "shards": shards}
         try:
             client.start_execution(
-                stateMachineArn=self.state_machine, name=run.run_id, input=json.dumps(payload)
+                stateMachineArn=self.settings.state_machine,
+                name=run.run_id,
+                input=json.dumps(payload),
             )
         except client.exceptions.ExecutionAlreadyExists:
             log.info("run %s is already in the state machine", run.run_id)
@@ -91,16 +90,15 @@ class BatchService:
         if obj is None:
             raise BadRequest(f"{task['key']!r} is not a batch input key in this store")
         info = self.store.head(obj.input_key)
-        plan = plan_run(
-            self.store, self.pool, RunInput(obj, event.bucket, info), int(task["shards"])
-        )
+        run = RunInput(obj, event.bucket, info)
+        plan = plan_run(self.store, self.pool, run, int(task["shards"]), self.settings)
         if plan["status"] == "planned":
             bucket, prefix = store_location(self.store)
             plan["plan_object"] = {"Bucket": bucket, "Key": prefix + plan["plan_key"]}
         return plan
 
     def shard(self, item: dict[str, Any]) -> dict[str, Any]:
-        return score_shard(self.store, self.pool, item)
+        return score_shard(self.store, self.pool, item, self.settings)
 
     def merge(self, plan: dict[str, Any]) -> dict[str, Any]:
         return merge_run(self.store, plan)

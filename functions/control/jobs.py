@@ -141,9 +141,10 @@ def local_runner(store: ObjectStore) -> Callable[[Job], None] | None:
         return None
     from functions.batch.events import ObjectCreated
     from functions.batch.service import BatchService
+    from functions.runtime.batch.settings import BatchSettings
     from functions.runtime.pool import ModelPool
 
-    service = BatchService(store, ModelPool(Registry(store)))
+    service = BatchService(store, ModelPool(Registry(store)), BatchSettings.from_env())
 
     def score(job: Job) -> None:
         info = store.head(job.obj.input_key)

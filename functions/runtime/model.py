@@ -50,10 +50,12 @@ def intra_op_threads(model_bytes: int | None = None) -> int:
     return cpu_count()
 
 
-def session_options(model_bytes: int | None = None) -> ort.SessionOptions:
-    """Session options with threads matched to the model and the CPUs available."""
+def session_options(
+    model_bytes: int | None = None, threads: int | None = None
+) -> ort.SessionOptions:
+    """Session options with `threads`, else threads matched to the model and the CPUs available."""
     options = ort.SessionOptions()
-    threads = intra_op_threads(model_bytes)
+    threads = threads or intra_op_threads(model_bytes)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -83,7 +85,14 @@ def _check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None
 class LoadedModel:
     """An ONNX session for one model version, validated against its manifest."""
 
-    def __init__(self, manifest: ModelManifest, path: Path, *, max_batch_size: int | None = None):
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        path: Path,
+        *,
+        max_batch_size: int | None = None,
+        threads: int | None = None,
+    ):
         self.manifest = manifest
         self.path = path
         env_limit = int(os.environ.get("AIAAS_MAX_BATCH", "0")) or DEFAULT_MAX_BATCH
@@ -91,7 +100,7 @@ class LoadedModel:
         try:
             self.session = ort.InferenceSession(
                 str(path),
-                sess_options=session_options(manifest.file.size),
+                sess_options=session_options(manifest.file.size, threads),
                 providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors

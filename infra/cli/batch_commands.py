@@ -19,6 +19,7 @@ from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
 from functions.runtime.batch.run import FAILED, RunInput, finished_summary
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
@@ -61,9 +62,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return _report(uri, _wait(store, run, args.timeout)) if args.wait else 0
     pool = ModelPool(Registry(store))
     if args.shards > 1:
-        run_sharded_locally(
-            store, pool, run, args.shards, workers=args.workers, chunk_rows=args.chunk_rows
-        )
+        settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
+        run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
     else:
         _fire_event(store, pool, run, args.chunk_rows)
     summary = finished_summary(store, run)
@@ -93,7 +93,8 @@ def _fire_event(store: ObjectStore, pool: ModelPool, run: RunInput, chunk_rows: 
     bucket, prefix = store_location(store)
     notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)
     try:
-        dispatch(BatchService(store, pool, chunk_rows), sqs_event([json.dumps(notification)]))
+        settings = BatchSettings.from_env().with_chunk_rows(chunk_rows)
+        dispatch(BatchService(store, pool, settings), sqs_event([json.dumps(notification)]))
     except BatchProcessingError as exc:
         cause = exc.child_exceptions[0][1] if exc.child_exceptions else None
         if isinstance(cause, AiaasError):

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from functions.batch.events import ObjectCreated, store_location
 from functions.batch.service import BatchService
 from functions.control.app import create_app
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
@@ -41,7 +42,7 @@ def score_in_the_cloud_way(store: ObjectStore, input_key: str) -> None:
         return
     info = store.head(input_key)
     bucket, prefix = store_location(store)
-    service = BatchService(store, ModelPool(Registry(store)))
+    service = BatchService(store, ModelPool(Registry(store)), BatchSettings())
     service.on_object(ObjectCreated(bucket, prefix + input_key, info.etag, info.size))
 
 

@@ -28,6 +28,7 @@ from tests.batch_support import (
     read_csv,
     reference_logits,
     run,
+    run_settings,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +91,9 @@ def test_killed_run_then_rerun_is_complete_correct_and_without_duplicates(
         obj = parse_input_key(KEY)
         assert obj is not None
         rerun = RunInput(obj, "local", store.head(KEY))
-        summary = run_sharded_locally(store, pool(store, tmp_path), rerun, shards, workers=2)
+        summary = run_sharded_locally(
+            store, pool(store, tmp_path), rerun, shards, run_settings(), workers=2
+        )
     assert (summary["status"], summary["rows"], summary["scored_rows"]) == (
         "succeeded",
         ROWS,

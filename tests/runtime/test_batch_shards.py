@@ -17,7 +17,7 @@ from functions.runtime.batch.run import RunInput
 from functions.runtime.batch.shards import merge_run, plan_run, run_sharded_locally, score_shard
 from functions.runtime.batch.source import ByteRange, line_batches
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, published_store, run
+from tests.batch_support import features_csv, pool, published_store, run, run_settings
 
 OUT = "batch/iris/output"
 
@@ -57,14 +57,13 @@ def sharded(store: ObjectStore, workdir: Path, key: str, shards: int, chunk_rows
     obj = parse_input_key(key)
     assert obj is not None
     models = pool(store, workdir)
-    plan = plan_run(
-        store, models, RunInput(obj, "aiaas-local", store.head(key)), shards, chunk_rows=chunk_rows
-    )
+    run_input = RunInput(obj, "aiaas-local", store.head(key))
+    plan = plan_run(store, models, run_input, shards, run_settings(chunk_rows))
     assert plan["status"] == "planned"
     items = json.loads(store.get_bytes(plan["plan_key"]))
     assert [item["index"] for item in items] == list(range(shards))
     for item in reversed(items):  # order of completion must not matter
-        score_shard(store, models, item)
+        score_shard(store, models, item, run_settings())
     return merge_run(store, plan)
 
 
@@ -96,7 +95,7 @@ def test_process_pool_runs_the_same_plan(store, tmp_path):
     assert obj is not None
     run_input = RunInput(obj, "aiaas-local", store.head(key))
     summary = run_sharded_locally(
-        store, pool(store, tmp_path), run_input, 3, workers=2, chunk_rows=5
+        store, pool(store, tmp_path), run_input, 3, run_settings(5), workers=2
     )
     assert (summary["status"], summary["shards"], summary["scored_rows"]) == (
         "succeeded",
@@ -112,18 +111,20 @@ def test_finished_shards_and_runs_are_not_redone(store, tmp_path):
     obj = parse_input_key(key)
     assert obj is not None
     models = pool(store, tmp_path)
-    plan = plan_run(store, models, RunInput(obj, "aiaas-local", store.head(key)), 2)
+    plan = plan_run(store, models, RunInput(obj, "aiaas-local", store.head(key)), 2, run_settings())
     item = json.loads(store.get_bytes(plan["plan_key"]))[0]
-    first = score_shard(store, models, item)
+    first = score_shard(store, models, item, run_settings())
     body = store.get_bytes(f"{plan['work']}/part-00000.body")
-    assert score_shard(store, models, item) == first
+    assert score_shard(store, models, item, run_settings()) == first
     assert store.get_bytes(f"{plan['work']}/part-00000.body") == body
-    score_shard(store, models, json.loads(store.get_bytes(plan["plan_key"]))[1])
+    score_shard(store, models, json.loads(store.get_bytes(plan["plan_key"]))[1], run_settings())
     summary = merge_run(store, plan)
     again = merge_run(store, plan)
     assert (again["status"], again["previous_status"]) == ("skipped", "succeeded")
     assert again["finished_at"] == summary["finished_at"]
-    replanned = plan_run(store, models, RunInput(obj, "aiaas-local", store.head(key)), 2)
+    replanned = plan_run(
+        store, models, RunInput(obj, "aiaas-local", store.head(key)), 2, run_settings()
+    )
     assert replanned["status"] == "skipped"
 
 

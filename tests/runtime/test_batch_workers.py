@@ -15,18 +15,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.runtime.batch import job as batch_job
 from functions.runtime.batch import parallel
-from functions.runtime.batch.job import batch_workers
+from functions.runtime.batch import settings as batch_settings
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.parallel import WorkerFailed, worker_pool
 from functions.runtime.batch.run import RunInput, open_run
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import merge_run, plan_run, score_shard
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError
 from functions.runtime.model import SMALL_MODEL_BYTES
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, publish_classifier, published_store, run
+from tests.batch_support import (
+    features_csv,
+    pool,
+    publish_classifier,
+    published_store,
+    run,
+    run_settings,
+)
 
 OUT = "batch/iris/output"
 
@@ -41,7 +48,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Two workers for any text input, in blocks of ~300 bytes; started for this test, with
     its environment (a worker keeps the one it started with, as in a Lambda container)."""
     monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
-    monkeypatch.setattr(batch_job, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(batch_settings, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
     yield
     parallel._stop_pool()
@@ -123,9 +130,9 @@ def w_csv(store: ObjectStore, tmp_path: Path) -> tuple[tuple, RunInput]:
 def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, workers):
     expected, run_input = w_csv(store, tmp_path)
     models = pool(store, tmp_path)
-    plan = plan_run(store, models, run_input, 3, chunk_rows=16)
+    plan = plan_run(store, models, run_input, 3, run_settings(16))
     for item in json.loads(store.get_bytes(plan["plan_key"])):
-        score_shard(store, models, item)
+        score_shard(store, models, item, run_settings())
     merge_run(store, plan)
     found = outputs(store, "w.csv")
     assert (found[0], found[1]) == (expected[0], expected[1])
@@ -163,20 +170,19 @@ class _Sink:
 
 
 def test_worker_count_setting(monkeypatch):
-    monkeypatch.setattr(batch_job, "cpu_count", lambda: 2)
-    monkeypatch.delenv("AIAAS_BATCH_WORKERS", raising=False)
-    big = batch_job.PARALLEL_MIN_BYTES
-    assert batch_workers(big) == 1  # two CPUs: one process scores as fast, with less memory
-    monkeypatch.setattr(batch_job, "cpu_count", lambda: 6)
-    assert batch_workers(big) == 6
-    assert batch_workers(big - 1) == 1  # a small input: starting workers is not worth it
+    def workers(size: int, model_bytes: int = 0, **env: str) -> int:
+        return BatchSettings.from_env(env).workers_for(size, model_bytes)
+
+    monkeypatch.setattr(batch_settings, "cpu_count", lambda: 2)
+    big = batch_settings.PARALLEL_MIN_BYTES
+    assert workers(big) == 1  # two CPUs: one process scores as fast, with less memory
+    monkeypatch.setattr(batch_settings, "cpu_count", lambda: 6)
+    assert workers(big) == 6
+    assert workers(big - 1) == 1  # a small input: starting workers is not worth it
     # A big model runs on every CPU by itself, and each worker would hold a copy of it.
-    assert batch_workers(big, model_bytes=SMALL_MODEL_BYTES) == 1
-    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "3")
-    assert batch_workers(big) == 3
-    assert batch_workers(big, model_bytes=SMALL_MODEL_BYTES) == 3  # asked for: as asked
-    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "1")
-    assert batch_workers(big) == 1
-    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "many")
+    assert workers(big, model_bytes=SMALL_MODEL_BYTES) == 1
+    assert workers(big, AIAAS_BATCH_WORKERS="3") == 3
+    assert workers(big, SMALL_MODEL_BYTES, AIAAS_BATCH_WORKERS="3") == 3  # asked for: as asked
+    assert workers(big, AIAAS_BATCH_WORKERS="1") == 1
     with pytest.raises(AiaasError, match="AIAAS_BATCH_WORKERS must be a whole number"):
-        batch_workers(big)
+        workers(big, AIAAS_BATCH_WORKERS="many")

@@ -9,7 +9,6 @@ Memory is bounded by a few chunks, whatever the size of the object.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,28 +29,16 @@ from functions.runtime.batch.npy import (
 )
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
 from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
-from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.model import SMALL_MODEL_BYTES, LoadedModel, cpu_count
+from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
 
-DEFAULT_CHUNK_ROWS = 4096
 WRITES_QUEUED = 2  # formatted chunks waiting for the writer thread
-# Text spans smaller than this are scored in this process: starting workers would cost more.
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-MIN_CPUS_FOR_WORKERS = 3  # below, AIAAS_BATCH_WORKERS defaults to this process alone
 
 
 class EmptyInput(BadRequest):
     """A zero-byte input: nothing in it can be read."""
-
-
-def chunk_rows_setting(value: int | None = None) -> int:
-    """Rows per chunk: `value`, else `AIAAS_BATCH_CHUNK_ROWS`, else 4096."""
-    rows = value or int(os.environ.get("AIAAS_BATCH_CHUNK_ROWS", "0")) or DEFAULT_CHUNK_ROWS
-    if rows <= 0:
-        raise BadRequest(f"chunk rows must be positive, got {rows}")
-    return rows
 
 
 @dataclass
@@ -85,25 +72,6 @@ def open_job(
         job.npy = read_npy_header(store, obj.input_key)
         check_rows(job.npy, model.manifest, obj.input_key)
     return job
-
-
-def batch_workers(size: int, model_bytes: int = 0) -> int:
-    """Worker processes for a text span of `size` bytes; 1 means scoring in this process.
-
-    `AIAAS_BATCH_WORKERS` sets the count. By default it is one per CPU from 3 CPUs up, for
-    models under 8 MB: a bigger model computes on every CPU already (its session's intra-op
-    threads), and N workers would hold N copies of it. On 2 CPUs this process (parsing, with
-    scoring and writing on their own threads) keeps ~1.4 cores busy, and two workers measured
-    slower (1M CSV rows: 3.8 s against 3.5 s): they spend ~6.6 CPU-us a row against 5.0 here,
-    which only more cores than two repay.
-    """
-    raw = os.environ.get("AIAAS_BATCH_WORKERS", "").strip() or "0"
-    if not raw.isdigit():
-        raise AiaasError(f"AIAAS_BATCH_WORKERS must be a whole number (0: automatic), got {raw!r}")
-    cpus = cpu_count()
-    automatic = cpus if cpus >= MIN_CPUS_FOR_WORKERS and model_bytes < SMALL_MODEL_BYTES else 1
-    count = int(raw) or automatic
-    return count if count > 1 and size >= PARALLEL_MIN_BYTES else 1
 
 
 def make_decoder(
@@ -171,15 +139,8 @@ def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
 def score_span(
     job: Job, span: ByteRange, target: IO[bytes] | ArraySink, errors: IO[bytes]
 ) -> SpanResult:
-    """Score one span into `target` (a text body or an array sink), errors into `errors`."""
-    if not isinstance(target, ArraySink):
-        size = (job.info.size if span.end is None else span.end) - span.start
-        workers = batch_workers(size, job.model.manifest.file.size)
-        if workers > 1:
-            from functions.runtime.batch.parallel import worker_pool
-
-            with worker_pool(workers) as pool:
-                return pool.score_span(job, span, target, errors)
+    """Score one span into `target` (a text body or an array sink), errors into `errors`, in
+    this process (`parallel.WorkerPool.score_span` is the same on worker processes)."""
     result = SpanResult()
     error_key = "row" if job.npy is not None else "line"
 

@@ -2,7 +2,7 @@
 
 Parsing and formatting text hold the GIL, so one process scores CSV or JSONL on about one core
 whatever the function's size (Lambda gives a vCPU per 1,769 MB, up to 6). Here the span is cut
-into blocks of BLOCK_BYTES, and `AIAAS_BATCH_WORKERS` processes take them in turn. A worker
+into blocks of BLOCK_BYTES, and the worker processes the caller asked for take them in turn. A worker
 reads its block from the store itself (it owns the lines that start in it: the shard rule) and
 scores it with the single-process code, so the output is byte for byte the same; the calling
 process only writes the answers in order, on a writer thread, and shifts error line numbers.
@@ -76,13 +76,11 @@ class _Worker:
 
     def __init__(self) -> None:
         root = str(Path(functions.__file__).resolve().parent.parent)
+        # Only the import path is set: what to score, and with how many onnxruntime threads,
+        # comes in the INIT message.
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-            "AIAAS_BATCH_WORKERS": "1",
-            # One onnxruntime thread per worker unless told otherwise: the workers are the
-            # parallelism, and N workers x N threads would only fight over the cores.
-            "AIAAS_ORT_THREADS": os.environ.get("AIAAS_ORT_THREADS", "1"),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "functions.runtime.batch.parallel"],
@@ -194,10 +192,11 @@ class WorkerPool:
             worker.close()
 
     def score_span(
-        self, job: Job, span: ByteRange, target: IO[bytes], errors: IO[bytes]
+        self, job: Job, span: ByteRange, target: IO[bytes], errors: IO[bytes], ort_threads: int = 1
     ) -> SpanResult:
-        """What `job.score_span` does for a text span, on the workers."""
-        self._init(job)
+        """What `job.score_span` does for a text span, on the workers (each scores its blocks
+        with `job.score_span`, in its own process, with `ort_threads` onnxruntime threads)."""
+        self._init(job, ort_threads)
         result = SpanResult()
         queue: deque[Future[Answer] | None] = deque()
         ready = threading.Condition()
@@ -252,8 +251,9 @@ class WorkerPool:
             raise failure[0]
         return result
 
-    def _init(self, job: Job) -> None:
+    def _init(self, job: Job, ort_threads: int) -> None:
         settings = {
+            "ort_threads": ort_threads,
             "store": job.store.uri,
             "input": job.obj.input_key,
             "size": job.info.size,
@@ -316,7 +316,12 @@ class _Scoring:
         path = Path(settings["model_path"])
         model = previous.job.model if previous is not None else None
         if model is None or model.path != path or model.manifest != manifest:
-            model = LoadedModel(manifest, path, max_batch_size=settings["max_batch_size"])
+            model = LoadedModel(
+                manifest,
+                path,
+                max_batch_size=settings["max_batch_size"],
+                threads=int(settings["ort_threads"]),
+            )
         store = previous.job.store if previous is not None else None
         if store is None or store.uri != settings["store"]:
             store = open_store(settings["store"])

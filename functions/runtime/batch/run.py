@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from functions.runtime.batch.job import Job, SpanResult, chunk_rows_setting, open_job, score_span
+from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
 from functions.runtime.batch.layout import BatchObject, run_id
 from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.scoring import label_width
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest, utc_now
@@ -143,14 +144,14 @@ def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
 
 
 def open_run(
-    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, chunk_rows: int | None
+    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, chunk_rows: int
 ) -> tuple[ModelManifest, Job] | dict[str, Any]:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
     manifest: ModelManifest | None = None
     try:
         manifest, model = load_default(pool, run.obj.model)
-        return manifest, open_job(store, model, run.obj, run.info, chunk_rows_setting(chunk_rows))
+        return manifest, open_job(store, model, run.obj, run.info, chunk_rows)
     except AiaasError as exc:
         if not is_input_error(exc):
             raise
@@ -160,7 +161,7 @@ def open_run(
 
 
 def run_object(
-    store: ObjectStore, pool: ModelPool, run: RunInput, *, chunk_rows: int | None = None
+    store: ObjectStore, pool: ModelPool, run: RunInput, settings: BatchSettings
 ) -> dict[str, Any]:
     """Score a whole object into its output, errors and summary; skip a finished run."""
     done = finished_summary(store, run)
@@ -168,12 +169,12 @@ def run_object(
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
         return {**done, "status": SKIPPED, "previous_status": done["status"]}
     started, began = utc_now(), time.perf_counter()
-    opened = open_run(store, pool, run, started, chunk_rows)
+    opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
     try:
-        result = score_whole(job, run)
+        result = score_whole(job, run, settings)
     except InputReplaced as exc:
         log.warning("%s", exc.message)
         return {**base_summary(run, manifest, started), "status": SUPERSEDED, "error": exc.message}
@@ -187,14 +188,29 @@ def run_object(
     return publish_summary(store, run, summary)
 
 
-def score_whole(job: Job, run: RunInput) -> SpanResult:
+def score_text(
+    job: Job, span: ByteRange, target: IO[bytes], errors: IO[bytes], settings: BatchSettings
+) -> SpanResult:
+    """Score a text span in this process, or on worker processes when it is big enough and the
+    settings allow: the one place that choice is made."""
+    size = (job.info.size if span.end is None else span.end) - span.start
+    workers = settings.workers_for(size, job.model.manifest.file.size)
+    if workers <= 1:
+        return score_span(job, span, target, errors)
+    from functions.runtime.batch.parallel import worker_pool
+
+    with worker_pool(workers) as pool:
+        return pool.score_span(job, span, target, errors, settings.worker_ort_threads)
+
+
+def score_whole(job: Job, run: RunInput, settings: BatchSettings) -> SpanResult:
     """Score the job's whole input into its output and errors objects."""
     store, obj = job.store, job.obj
     with store.open_write(obj.output_key) as out, store.open_write(obj.errors_key) as errors:
         if job.npy is None:
             if job.csv is not None:
                 out.write(job.csv.header_line(job.fields))
-            result = score_span(job, ByteRange(0, None), out, errors)
+            result = score_text(job, ByteRange(0, None), out, errors, settings)
         else:
             with tempfile.TemporaryDirectory(prefix="aiaas-batch-") as tmp:
                 sink = ArraySink(job.fields, Path(tmp), label_width(job.model.manifest))

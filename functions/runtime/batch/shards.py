@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,10 @@ from functions.runtime.batch.run import (
     finished_summary,
     open_run,
     publish_summary,
+    score_text,
 )
 from functions.runtime.batch.scoring import label_width
+from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
@@ -65,8 +67,7 @@ def plan_run(
     pool: ModelPool,
     run: RunInput,
     shards: int,
-    *,
-    chunk_rows: int | None = None,
+    settings: BatchSettings,
 ) -> dict[str, Any]:
     """Check the input, pin the model version and write the shard list (`plan.json`)."""
     if shards < 1:
@@ -75,7 +76,7 @@ def plan_run(
     if done is not None:
         return {**done, "status": SKIPPED, "previous_status": done["status"]}
     started = utc_now()
-    opened = open_run(store, pool, run, started, chunk_rows)
+    opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
@@ -99,8 +100,11 @@ def plan_run(
     return {"status": "planned", **common, "aiaas_batch": "merge", "plan_key": plan_key}
 
 
-def score_shard(store: ObjectStore, pool: ModelPool, item: dict[str, Any]) -> dict[str, Any]:
-    """Score one shard of a plan into its part objects; a finished shard is not redone."""
+def score_shard(
+    store: ObjectStore, pool: ModelPool, item: dict[str, Any], settings: BatchSettings
+) -> dict[str, Any]:
+    """Score one shard of a plan into its part objects; a finished shard is not redone. Its
+    chunk size is the plan's; `settings` say whether a big text shard uses worker processes."""
     prefix = part_prefix(item)
     try:
         previous: dict[str, Any] = json.loads(store.get_bytes(f"{prefix}.json"))
@@ -117,7 +121,7 @@ def score_shard(store: ObjectStore, pool: ModelPool, item: dict[str, Any]) -> di
     with store.open_write(f"{prefix}.errors.jsonl") as errors:
         if job.npy is None:
             with store.open_write(f"{prefix}.body") as body:
-                result = score_span(job, span, body, errors)
+                result = score_text(job, span, body, errors, settings)
         else:
             result = _score_arrays(job, span, errors, prefix)
     part = {"run_id": item["run_id"], "index": item["index"], **result.counts()}
@@ -187,18 +191,15 @@ def _epoch(stamp: str) -> float:
 _WORKER_POOLS: dict[str, tuple[ObjectStore, ModelPool]] = {}
 
 
-def score_shard_in_process(store_uri: str, item: dict[str, Any]) -> dict[str, Any]:
+def score_shard_in_process(
+    store_uri: str, settings: BatchSettings, item: dict[str, Any]
+) -> dict[str, Any]:
     """A pool worker: one store and ModelPool per process, as one Lambda container has."""
     if store_uri not in _WORKER_POOLS:
         store = open_store(store_uri)
         _WORKER_POOLS[store_uri] = (store, ModelPool(Registry(store)))
     store, pool = _WORKER_POOLS[store_uri]
-    return score_shard(store, pool, item)
-
-
-def _one_process_per_shard() -> None:
-    """Shards are the parallelism here: no worker processes per shard unless asked for."""
-    os.environ.setdefault("AIAAS_BATCH_WORKERS", "1")
+    return score_shard(store, pool, item, settings)
 
 
 def run_sharded_locally(
@@ -206,20 +207,20 @@ def run_sharded_locally(
     pool: ModelPool,
     run: RunInput,
     shards: int,
+    settings: BatchSettings,
     *,
     workers: int | None = None,
-    chunk_rows: int | None = None,
 ) -> dict[str, Any]:
     """Plan, score every shard in a process pool, merge: what the state machine does."""
-    plan = plan_run(store, pool, run, shards, chunk_rows=chunk_rows)
+    plan = plan_run(store, pool, run, shards, settings)
     if plan["status"] != "planned":
         return plan
     items = json.loads(store.get_bytes(plan["plan_key"]))
     # spawn, not fork: a forked child would inherit onnxruntime's thread pools mid-flight.
     context = multiprocessing.get_context("spawn")
     count = workers or min(shards, cpu_count())
-    with ProcessPoolExecutor(
-        max_workers=count, mp_context=context, initializer=_one_process_per_shard
-    ) as executor:
-        list(executor.map(score_shard_in_process, repeat(store.uri), items))
+    # Shards are the parallelism here: no worker processes inside a shard unless asked for.
+    per_shard = settings if settings.workers else replace(settings, workers=1)
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as executor:
+        list(executor.map(score_shard_in_process, repeat(store.uri), repeat(per_shard), items))
     return merge_run(store, plan)

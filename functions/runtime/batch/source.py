@@ -26,10 +26,11 @@ class ByteRange:
     end: int | None = None
 
 
-def open_range(store: ObjectStore, key: str, start: int) -> contextlib.AbstractContextManager[IO[bytes]]:
+def open_range(
+    store: ObjectStore, key: str, start: int
+) -> contextlib.AbstractContextManager[IO[bytes]]:
     """A stream of the object from byte `start` to its end (the store's ranged read)."""
     return store.open_read(key, start)
-
 
 
 def read_first_line(store: ObjectStore, key: str) -> bytes:
