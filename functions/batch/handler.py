@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from functions.batch.events import MalformedEvent, s3_records, sqs_body_records
 from functions.batch.service import BatchService
 from functions.runtime.batch.settings import BatchSettings
+from functions.runtime.batch.status import BatchTask
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
@@ -60,13 +61,15 @@ def on_s3(service: BatchService, event: Event, context: object) -> dict[str, Any
     return {"results": [service.on_object(created) for created in s3_records(event)]}
 
 
-TASKS = ("plan", "shard", "merge", "fail")
+TASKS = tuple(BatchTask)
 
 
 def on_task(service: BatchService, event: Event, context: object) -> dict[str, Any]:
     action = event["aiaas_batch"]
     if action not in TASKS:
-        raise MalformedEvent(f"unknown batch task {action!r}; expected one of {list(TASKS)}")
+        raise MalformedEvent(
+            f"unknown batch task {action!r}; expected one of {[t.value for t in TASKS]}"
+        )
     task: Callable[[Event], dict[str, Any]] = getattr(service, action)
     return task(event)
 

@@ -17,13 +17,12 @@ from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput, finished_summary, run_object
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, run_from, score_shard
+from functions.runtime.batch.status import RunStatus
 from functions.runtime.errors import BadRequest, InvalidName, NotFound
 from functions.runtime.pool import ModelPool
 from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.batch")
-
-IGNORED, DELEGATED = "ignored", "delegated"
 
 
 class BatchService:
@@ -74,7 +73,7 @@ class BatchService:
         except client.exceptions.ExecutionAlreadyExists:
             log.info("run %s is already in the state machine", run.run_id)
         return {
-            "status": DELEGATED,
+            "status": RunStatus.DELEGATED,
             "run_id": run.run_id,
             "input": run.obj.input_key,
             "shards": shards,
@@ -92,7 +91,7 @@ class BatchService:
         info = self.store.head(obj.input_key)
         run = RunInput(obj, event.bucket, info)
         plan = plan_run(self.store, self.pool, run, int(task["shards"]), self.settings)
-        if plan["status"] == "planned":
+        if plan["status"] == RunStatus.PLANNED:
             bucket, prefix = store_location(self.store)
             plan["plan_object"] = {"Bucket": bucket, "Key": prefix + plan["plan_key"]}
         return plan
@@ -113,4 +112,4 @@ class BatchService:
 
 def _ignored(event: ObjectCreated, reason: str) -> dict[str, Any]:
     log.info("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
-    return {"status": IGNORED, "key": event.key, "reason": reason}
+    return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}

@@ -18,13 +18,13 @@ from typing import Any
 
 from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
 from functions.runtime.batch.layout import input_key as batch_input_key
+from functions.runtime.batch.status import RunStatus
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.control")
 
-PENDING = "pending"
 UPLOADS_PREFIX = "uploads"  # where big inputs are put (e.g. `aws s3 cp`) before a submit
 LIST_LIMIT = 1000
 
@@ -101,7 +101,7 @@ class JobBook:
             return {**job.describe(), **summary, "input_deleted": True}
         if summary is not None and summary.get("etag") == etag:
             return {**job.describe(), **summary}
-        return {**job.describe(), "status": PENDING, "etag": etag}
+        return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def list(self, model: str) -> list[dict[str, Any]]:
         """Every input of `model` with its status (the first LIST_LIMIT inputs)."""
@@ -125,7 +125,7 @@ class JobBook:
         if self.run_locally is not None:
             self.run_locally(job)
         etag = self.store.head(job.obj.input_key).etag
-        return {**job.describe(), "status": PENDING, "etag": etag}
+        return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def _summary(self, job: Job) -> dict[str, Any] | None:
         try:

@@ -18,9 +18,10 @@ from typing import Any
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
-from functions.runtime.batch.run import FAILED, RunInput, finished_summary
+from functions.runtime.batch.run import RunInput, finished_summary
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
+from functions.runtime.batch.status import RunStatus
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -131,4 +132,4 @@ def _report(uri: str, summary: dict[str, Any]) -> int:
     obj = parse_input_key(str(summary["input"]))
     if obj is not None:
         print(f"summary: {uri}/{obj.summary_key}")
-    return 1 if summary["status"] == FAILED else 0
+    return 1 if summary["status"] == RunStatus.FAILED else 0

@@ -168,3 +168,30 @@ def test_template_wires_the_state_machine_and_the_queue():
     assert resources["BatchQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     notification = resources["ArtifactsBucket"]["Properties"]["NotificationConfiguration"]
     assert notification["QueueConfigurations"][0]["Event"] == "s3:ObjectCreated:*"
+
+
+def test_the_definition_uses_the_shared_task_and_status_names() -> None:
+    """The ASL's task actions and status checks are BatchTask / RunStatus values, so renaming
+    one in Python without the definition (or the reverse) fails here, not in a deployed run."""
+    from functions.runtime.batch.status import BatchTask, RunStatus
+
+    tasks: list[str] = []
+    statuses: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("aiaas_batch"), str):
+                tasks.append(node["aiaas_batch"])
+            if node.get("Variable") == "$.status":
+                statuses.append(node["StringEquals"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(ASL.read_text()))
+    assert tasks and set(tasks) <= {t.value for t in BatchTask}
+    assert statuses == [RunStatus.PLANNED.value]
+    # The plan hands shards and the merge their actions; the definition invokes the rest.
+    assert set(tasks) | {BatchTask.SHARD, BatchTask.MERGE} == set(BatchTask)

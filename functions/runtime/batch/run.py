@@ -24,6 +24,7 @@ from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest, utc_now
 from functions.runtime.pool import ModelPool
@@ -31,8 +32,6 @@ from functions.runtime.registry import ModelRef
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger("aiaas.batch")
-
-SUCCEEDED, FAILED, SKIPPED, SUPERSEDED = "succeeded", "failed", "skipped", "superseded"
 
 
 class InputReplaced(AiaasError):
@@ -63,7 +62,7 @@ def finished_summary(store: ObjectStore, run: RunInput) -> dict[str, Any] | None
         summary: dict[str, Any] = json.loads(store.get_bytes(run.obj.summary_key))
     except (NotFound, ValueError):
         return None
-    if summary.get("run_id") == run.run_id and summary.get("status") in (SUCCEEDED, FAILED):
+    if summary.get("run_id") == run.run_id and summary.get("status") in FINISHED:
         return summary
     return None
 
@@ -96,7 +95,7 @@ def finish_summary(
     summary: dict[str, Any], result: SpanResult, wall_s: float, **extra: Any
 ) -> dict[str, Any]:
     """Add counts, timings and the status: a run fails only when no row could be scored."""
-    status = FAILED if result.rows and not result.scored else SUCCEEDED
+    status = RunStatus.FAILED if result.rows and not result.scored else RunStatus.SUCCEEDED
     summary.update(
         status=status,
         rows=result.rows,
@@ -110,7 +109,7 @@ def finish_summary(
         rows_per_second=round(result.rows / wall_s, 1) if wall_s > 0 else None,
         **extra,
     )
-    if status == FAILED:
+    if status == RunStatus.FAILED:
         summary["error"] = (
             f"none of the {result.rows} rows could be scored; see {summary['errors']}"
         )
@@ -119,7 +118,12 @@ def finish_summary(
 
 def failed_summary(summary: dict[str, Any], reason: str) -> dict[str, Any]:
     summary.update(
-        status=FAILED, error=reason, rows=0, scored_rows=0, failed_rows=0, finished_at=utc_now()
+        status=RunStatus.FAILED,
+        error=reason,
+        rows=0,
+        scored_rows=0,
+        failed_rows=0,
+        finished_at=utc_now(),
     )
     return summary
 
@@ -167,7 +171,7 @@ def run_object(
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
-        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
     started, began = utc_now(), time.perf_counter()
     opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
@@ -177,7 +181,11 @@ def run_object(
         result = score_whole(job, run, settings)
     except InputReplaced as exc:
         log.warning("%s", exc.message)
-        return {**base_summary(run, manifest, started), "status": SUPERSEDED, "error": exc.message}
+        return {
+            **base_summary(run, manifest, started),
+            "status": RunStatus.SUPERSEDED,
+            "error": exc.message,
+        }
     summary = finish_summary(
         base_summary(run, manifest, started),
         result,

@@ -24,7 +24,6 @@ from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
 from functions.runtime.batch.run import (
-    SKIPPED,
     RunInput,
     base_summary,
     failed_summary,
@@ -37,14 +36,13 @@ from functions.runtime.batch.run import (
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
 from functions.runtime.model import cpu_count
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectInfo, ObjectStore, open_store
-
-SHARD = "shard"  # the `aiaas_batch` action a map iteration invokes the function with
 
 
 def run_from(store: ObjectStore, item: dict[str, Any]) -> RunInput:
@@ -74,7 +72,7 @@ def plan_run(
         raise BadRequest(f"shards must be at least 1, got {shards}")
     done = finished_summary(store, run)
     if done is not None:
-        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
     started = utc_now()
     opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
@@ -82,7 +80,7 @@ def plan_run(
     manifest, job = opened
     total = job.npy.rows if job.npy is not None else run.info.size
     common = {
-        "aiaas_batch": SHARD,
+        "aiaas_batch": BatchTask.SHARD,
         **{
             k: base_summary(run, manifest, started)[k]
             for k in ("run_id", "bucket", "input", "etag", "size", "model", "version", "started_at")
@@ -97,7 +95,8 @@ def plan_run(
     ]
     plan_key = f"{common['work']}/plan.json"
     store.put_bytes(plan_key, json.dumps(items).encode())
-    return {"status": "planned", **common, "aiaas_batch": "merge", "plan_key": plan_key}
+    plan = {"status": RunStatus.PLANNED, **common, "aiaas_batch": BatchTask.MERGE}
+    return plan | {"plan_key": plan_key}
 
 
 def score_shard(
@@ -152,7 +151,7 @@ def merge_run(store: ObjectStore, plan: dict[str, Any]) -> dict[str, Any]:
     run = run_from(store, plan)
     done = finished_summary(store, run)
     if done is not None:
-        return {**done, "status": SKIPPED, "previous_status": done["status"]}
+        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
     began = time.perf_counter()
     items = [{**plan, "index": i} for i in range(int(plan["shards"]))]
     parts = [json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items]
@@ -213,7 +212,7 @@ def run_sharded_locally(
 ) -> dict[str, Any]:
     """Plan, score every shard in a process pool, merge: what the state machine does."""
     plan = plan_run(store, pool, run, shards, settings)
-    if plan["status"] != "planned":
+    if plan["status"] != RunStatus.PLANNED:
         return plan
     items = json.loads(store.get_bytes(plan["plan_key"]))
     # spawn, not fork: a forked child would inherit onnxruntime's thread pools mid-flight.
