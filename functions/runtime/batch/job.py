@@ -17,20 +17,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from functions.runtime.batch.csv import CsvDecoder, CsvLayout, csv_body, csv_layout
-from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
+from functions.runtime.batch.formats import BatchFormat, open_format
 from functions.runtime.batch.layout import BatchObject
-from functions.runtime.batch.npy import (
-    ArraySink,
-    NpyHeader,
-    check_rows,
-    npy_chunks,
-    read_npy_header,
-)
+from functions.runtime.batch.npy import ArraySink
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
-from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
+from functions.runtime.batch.source import ByteRange
 from functions.runtime.errors import BadRequest
-from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
 
@@ -50,11 +42,10 @@ class Job:
     info: ObjectInfo
     model: LoadedModel
     chunk_rows: int
-    csv: CsvLayout | None = None
-    npy: NpyHeader | None = None
+    format: BatchFormat
+    scorer: ChunkScorer
 
     def __post_init__(self) -> None:
-        self.scorer = ChunkScorer(self.model)
         self.fields: list[OutputField] = self.scorer.fields()
 
 
@@ -62,35 +53,11 @@ def open_job(
     store: ObjectStore, model: LoadedModel, obj: BatchObject, info: ObjectInfo, chunk_rows: int
 ) -> Job:
     """Check the input against the model (format, header, shape); raises what makes it fail."""
-    fmt = obj.format
     if info.size == 0:
         raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
-    job = Job(store, obj, info, model, chunk_rows)  # also checks the model's input shapes
-    if fmt == "csv":
-        job.csv = csv_layout(read_first_line(store, obj.input_key), model.manifest, obj.input_key)
-    elif fmt == "npy":
-        job.npy = read_npy_header(store, obj.input_key)
-        check_rows(job.npy, model.manifest, obj.input_key)
-    return job
-
-
-def make_decoder(
-    layout: CsvLayout | None, manifest: ModelManifest, *, skip_header: bool
-) -> CsvDecoder | JsonlDecoder:
-    """The decoder for CSV (`layout` given) or JSONL lines."""
-    if layout is not None:
-        return CsvDecoder(layout, manifest, skip_header=skip_header)
-    return JsonlDecoder(manifest)
-
-
-def text_body(
-    layout: CsvLayout | None,
-    chunk: Chunk,
-    outputs: dict[str, np.ndarray],
-    fields: list[OutputField],
-) -> bytes:
-    """The output lines of a scored CSV (`layout` given) or JSONL chunk."""
-    return (csv_body if layout is not None else jsonl_body)(chunk, outputs, fields)
+    scorer = ChunkScorer(model)  # checks the model's input shapes before the input is read
+    fmt = open_format(store, obj, model.manifest)
+    return Job(store, obj, info, model, chunk_rows, fmt, scorer)
 
 
 TIMINGS = ("read_s", "score_s", "write_s")
@@ -123,17 +90,7 @@ class SpanResult:
 
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
     """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
-    key, manifest = job.obj.input_key, job.model.manifest
-    if job.npy is not None:
-        end = job.npy.rows if span.end is None else span.end
-        offset = job.npy.offset + span.start * job.npy.row_bytes
-        with open_range(job.store, key, offset) as stream:
-            yield from npy_chunks(stream, job.npy, manifest, span.start, end, job.chunk_rows)
-        return
-    decoder = make_decoder(job.csv, manifest, skip_header=span.start == 0)
-    with open_range(job.store, key, max(span.start - 1, 0)) as stream:
-        for first, lines in line_batches(stream, span, job.chunk_rows):
-            yield decoder.chunk(first, lines)
+    return job.format.chunks(job.store, job.obj.input_key, span, job.model.manifest, job.chunk_rows)
 
 
 def score_span(
@@ -142,7 +99,7 @@ def score_span(
     """Score one span into `target` (a text body or an array sink), errors into `errors`, in
     this process (`parallel.WorkerPool.score_span` is the same on worker processes)."""
     result = SpanResult()
-    error_key = "row" if job.npy is not None else "line"
+    error_key = job.format.position_key
 
     def score(chunk: Chunk) -> dict[str, np.ndarray]:
         began = time.perf_counter()
@@ -155,7 +112,7 @@ def score_span(
         began = time.perf_counter()
         body = b""
         if not isinstance(target, ArraySink) and chunk.records:
-            body = text_body(job.csv, chunk, outputs, job.fields)
+            body = job.format.body(chunk, outputs, job.fields)
         failed = error_lines(chunk.errors, error_key) if chunk.errors else b""
         result.timings["write_s"] += time.perf_counter() - began
         result.rows += chunk.rows + len(chunk.errors)

@@ -7,11 +7,11 @@ import shutil
 from collections.abc import Callable
 from typing import IO, Any
 
-from functions.runtime.batch.csv import csv_layout
+from functions.runtime.batch.formats import open_format
 from functions.runtime.batch.npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
 from functions.runtime.batch.run import RunInput, check_unchanged
 from functions.runtime.batch.scoring import output_fields
-from functions.runtime.batch.source import open_range, read_first_line
+from functions.runtime.batch.source import open_range
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
@@ -29,15 +29,13 @@ def write_merged(
     prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
     manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
     fields = output_fields(manifest)
-    text = run.obj.format != "npy"
+    fmt = open_format(store, run.obj, manifest)
     with (
         store.open_write(run.obj.output_key) as out,
         store.open_write(run.obj.errors_key) as errors,
     ):
-        if text:
-            if run.obj.format == "csv":
-                header = read_first_line(store, run.obj.input_key)
-                out.write(csv_layout(header, manifest, run.obj.input_key).header_line(fields))
+        if fmt.text:
+            out.write(fmt.output_head(fields))
             for prefix in prefixes:
                 with store.open_read(f"{prefix}.body") as body:
                     shutil.copyfileobj(body, out, COPY_BLOCK)
@@ -45,7 +43,7 @@ def write_merged(
             write_npz(
                 out, [_merged_array(store, f.name, i, prefixes) for i, f in enumerate(fields)]
             )
-        _merge_errors(store, prefixes, parts, errors, "line" if text else "row")
+        _merge_errors(store, prefixes, parts, errors, fmt.position_key)
         check_unchanged(store, run)
 
 

@@ -215,9 +215,8 @@ def score_whole(job: Job, run: RunInput, settings: BatchSettings) -> SpanResult:
     """Score the job's whole input into its output and errors objects."""
     store, obj = job.store, job.obj
     with store.open_write(obj.output_key) as out, store.open_write(obj.errors_key) as errors:
-        if job.npy is None:
-            if job.csv is not None:
-                out.write(job.csv.header_line(job.fields))
+        if job.format.text:
+            out.write(job.format.output_head(job.fields))
             result = score_text(job, ByteRange(0, None), out, errors, settings)
         else:
             with tempfile.TemporaryDirectory(prefix="aiaas-batch-") as tmp:

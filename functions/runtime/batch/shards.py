@@ -78,7 +78,7 @@ def plan_run(
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
-    total = job.npy.rows if job.npy is not None else run.info.size
+    total = job.format.extent(run.info)
     common = {
         "aiaas_batch": BatchTask.SHARD,
         **{
@@ -118,7 +118,7 @@ def score_shard(
         raise AiaasError(f"{run.obj.input_key} changed since run {run.run_id} was planned")
     span = ByteRange(int(item["start"]), int(item["end"]))
     with store.open_write(f"{prefix}.errors.jsonl") as errors:
-        if job.npy is None:
+        if job.format.text:
             with store.open_write(f"{prefix}.body") as body:
                 result = score_text(job, span, body, errors, settings)
         else:

@@ -1,0 +1,158 @@
+"""Batch input formats behind one protocol: what scoring, sharding and merging need of each.
+
+CSV and JSONL are text: a span is a byte range (a shard owns the lines that start in it), the
+output is text written chunk by chunk, errors name a `line`. NPY is an array: a span is a row
+range, the output is an `.npz` of arrays, errors name a `row`. `open_format` checks an input
+against the model once (CSV header, NPY header and shape) and returns its format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from functions.runtime.batch.csv import CsvDecoder, CsvLayout, csv_body, csv_layout
+from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
+from functions.runtime.batch.layout import BatchObject
+from functions.runtime.batch.npy import NpyHeader, check_rows, npy_chunks, read_npy_header
+from functions.runtime.batch.scoring import Chunk, OutputField
+from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.store import ObjectInfo, ObjectStore
+
+
+class BatchFormat(Protocol):
+    name: str
+    text: bool  # spans are byte ranges and the output is text; else rows and arrays
+    position_key: str  # what an error record names: "line" or "row"
+
+    def extent(self, info: ObjectInfo) -> int:
+        """The end of the span space: the object's bytes (text) or its rows (arrays)."""
+        ...
+
+    def chunks(
+        self,
+        store: ObjectStore,
+        key: str,
+        span: ByteRange,
+        manifest: ModelManifest,
+        chunk_rows: int,
+    ) -> Iterator[Chunk]:
+        """The chunks of `span` of the object, decoded for `manifest`'s inputs."""
+        ...
+
+    def output_head(self, fields: list[OutputField]) -> bytes:
+        """What a text output starts with (a CSV header line); b"" for the others."""
+        ...
+
+    def body(
+        self, chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]
+    ) -> bytes:
+        """A scored chunk's output lines (text formats)."""
+        ...
+
+
+class _Text:
+    text = True
+    position_key = "line"
+
+    def extent(self, info: ObjectInfo) -> int:
+        return info.size
+
+    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder | JsonlDecoder:
+        raise NotImplementedError
+
+    def chunks(
+        self,
+        store: ObjectStore,
+        key: str,
+        span: ByteRange,
+        manifest: ModelManifest,
+        chunk_rows: int,
+    ) -> Iterator[Chunk]:
+        decoder = self._decoder(manifest, span.start == 0)
+        # From the byte before the span: the line that ends there tells where the next starts.
+        with open_range(store, key, max(span.start - 1, 0)) as stream:
+            for first, lines in line_batches(stream, span, chunk_rows):
+                yield decoder.chunk(first, lines)
+
+
+@dataclass(frozen=True)
+class CsvFormat(_Text):
+    layout: CsvLayout
+    name = "csv"
+
+    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder:
+        return CsvDecoder(self.layout, manifest, skip_header=skip_header)
+
+    def output_head(self, fields: list[OutputField]) -> bytes:
+        return self.layout.header_line(fields)
+
+    def body(
+        self, chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]
+    ) -> bytes:
+        return csv_body(chunk, outputs, fields)
+
+
+@dataclass(frozen=True)
+class JsonlFormat(_Text):
+    name = "jsonl"
+
+    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> JsonlDecoder:
+        return JsonlDecoder(manifest)
+
+    def output_head(self, fields: list[OutputField]) -> bytes:
+        return b""
+
+    def body(
+        self, chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]
+    ) -> bytes:
+        return jsonl_body(chunk, outputs, fields)
+
+
+@dataclass(frozen=True)
+class NpyFormat:
+    header: NpyHeader
+    name = "npy"
+    text = False
+    position_key = "row"
+
+    def extent(self, info: ObjectInfo) -> int:
+        return self.header.rows
+
+    def chunks(
+        self,
+        store: ObjectStore,
+        key: str,
+        span: ByteRange,
+        manifest: ModelManifest,
+        chunk_rows: int,
+    ) -> Iterator[Chunk]:
+        end = self.header.rows if span.end is None else span.end
+        offset = self.header.offset + span.start * self.header.row_bytes
+        with open_range(store, key, offset) as stream:
+            yield from npy_chunks(stream, self.header, manifest, span.start, end, chunk_rows)
+
+    def output_head(self, fields: list[OutputField]) -> bytes:
+        return b""
+
+    def body(
+        self, chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]
+    ) -> bytes:
+        raise BadRequest("NPY outputs are arrays, not text")
+
+
+def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -> BatchFormat:
+    """The input's format, once its head fits the model (raises what makes it not fit)."""
+    key = obj.input_key
+    if obj.format == "csv":
+        return CsvFormat(csv_layout(read_first_line(store, key), manifest, key))
+    if obj.format == "npy":
+        header = read_npy_header(store, key)
+        check_rows(header, manifest, key)
+        return NpyFormat(header)
+    return JsonlFormat()
