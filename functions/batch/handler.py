@@ -9,7 +9,7 @@ The store and the model pool are built once per container.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -42,7 +42,7 @@ def _record_source(event: Event) -> str | None:
     return None
 
 
-def sqs_record(service: BatchService, record: SQSRecord) -> list[dict[str, Any]]:
+def sqs_record(service: BatchService, record: SQSRecord) -> list[Mapping[str, Any]]:
     """One message: every object it announces is scored, or the message fails as a whole."""
     return [service.on_object(created) for created in sqs_body_records(record.body)]
 
@@ -70,8 +70,8 @@ def on_task(service: BatchService, event: Event, context: object) -> dict[str, A
         raise MalformedEvent(
             f"unknown batch task {action!r}; expected one of {[t.value for t in TASKS]}"
         )
-    task: Callable[[Event], dict[str, Any]] = getattr(service, action)
-    return task(event)
+    task: Callable[[Event], Mapping[str, Any]] = getattr(service, action)
+    return dict(task(event))
 
 
 Route = tuple[Callable[[Event], bool], Callable[[BatchService, Event, object], dict[str, Any]]]

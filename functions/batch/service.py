@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
@@ -33,7 +34,7 @@ class BatchService:
         self.pool = pool
         self.settings = settings
 
-    def on_object(self, event: ObjectCreated) -> dict[str, Any]:
+    def on_object(self, event: ObjectCreated) -> Mapping[str, Any]:
         """Score (or fan out) one created object; keys that are no batch input are ignored."""
         key = store_key(self.store, event)
         try:
@@ -57,7 +58,7 @@ class BatchService:
             return self.delegate(run, event.key)
         return run_object(self.store, self.pool, run, self.settings)
 
-    def delegate(self, run: RunInput, s3_key: str) -> dict[str, Any]:
+    def delegate(self, run: RunInput, s3_key: str) -> Mapping[str, Any]:
         """Start the Distributed Map run, named by the run id so a re-delivery starts nothing."""
         import boto3
 
@@ -81,7 +82,7 @@ class BatchService:
 
     # ---- the state machine's tasks ----------------------------------------------------------
 
-    def plan(self, task: dict[str, Any]) -> dict[str, Any]:
+    def plan(self, task: dict[str, Any]) -> Mapping[str, Any]:
         """Plan a sharded run from the execution input {bucket, key, etag, shards}."""
         event = ObjectCreated(str(task["bucket"]), str(task["key"]), str(task.get("etag", "")), 0)
         key = store_key(self.store, event)
@@ -91,18 +92,18 @@ class BatchService:
         info = self.store.head(obj.input_key)
         run = RunInput(obj, event.bucket, info)
         plan = plan_run(self.store, self.pool, run, int(task["shards"]), self.settings)
-        if plan["status"] == RunStatus.PLANNED:
+        if "plan_key" in plan:
             bucket, prefix = store_location(self.store)
             plan["plan_object"] = {"Bucket": bucket, "Key": prefix + plan["plan_key"]}
         return plan
 
-    def shard(self, item: dict[str, Any]) -> dict[str, Any]:
+    def shard(self, item: dict[str, Any]) -> Mapping[str, Any]:
         return score_shard(self.store, self.pool, item, self.settings)
 
-    def merge(self, plan: dict[str, Any]) -> dict[str, Any]:
+    def merge(self, plan: dict[str, Any]) -> Mapping[str, Any]:
         return merge_run(self.store, plan)
 
-    def fail(self, task: dict[str, Any]) -> dict[str, Any]:
+    def fail(self, task: dict[str, Any]) -> Mapping[str, Any]:
         """Record why a sharded run failed (the state machine's Catch hands over its error)."""
         plan, error = task["plan"], task.get("error") or {}
         reason = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
@@ -110,6 +111,6 @@ class BatchService:
         return fail_run(self.store, plan, f"sharded run failed: {reason}"[:2000])
 
 
-def _ignored(event: ObjectCreated, reason: str) -> dict[str, Any]:
+def _ignored(event: ObjectCreated, reason: str) -> Mapping[str, Any]:
     log.info("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
     return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}

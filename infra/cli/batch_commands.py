@@ -13,11 +13,11 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
+from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
@@ -103,7 +103,7 @@ def _fire_event(store: ObjectStore, pool: ModelPool, run: RunInput, chunk_rows: 
         raise AiaasError(f"the batch function failed: {cause or exc}") from None
 
 
-def _wait(store: ObjectStore, run: RunInput, timeout: float) -> dict[str, Any]:
+def _wait(store: ObjectStore, run: RunInput, timeout: float) -> RunSummary:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         summary = finished_summary(store, run)
@@ -116,7 +116,7 @@ def _wait(store: ObjectStore, run: RunInput, timeout: float) -> dict[str, Any]:
     )
 
 
-def _report(uri: str, summary: dict[str, Any]) -> int:
+def _report(uri: str, summary: RunSummary) -> int:
     model = f"{summary['model']}:{summary.get('version') or '?'}"
     if summary.get("rows") is not None and summary.get("scored_rows") is not None:
         seconds = summary.get("timings", {}).get("total_s")

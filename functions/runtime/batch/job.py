@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -78,7 +78,7 @@ class SpanResult:
         fields = ("rows", "scored", "failed", "lines")
         return {name: getattr(self, name) for name in fields} | {"timings": self.timings}
 
-    def add(self, counts: dict[str, Any]) -> None:
+    def add(self, counts: Mapping[str, Any]) -> None:
         """Add another span's `counts()` (shards and worker blocks are summed)."""
         self.rows += counts["rows"]
         self.scored += counts["scored"]

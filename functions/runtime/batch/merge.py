@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from functions.runtime.batch.formats import open_format
 from functions.runtime.batch.npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
+from functions.runtime.batch.records import ShardPart
 from functions.runtime.batch.run import RunInput, check_unchanged
 from functions.runtime.batch.scoring import output_fields
 from functions.runtime.batch.source import open_range
@@ -17,13 +18,13 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 
 
-def part_prefix(item: dict[str, Any]) -> str:
+def part_prefix(item: Mapping[str, Any]) -> str:
     """Where shard `item["index"]` of a run keeps its parts."""
     return f"{item['work']}/part-{item['index']:05d}"
 
 
 def write_merged(
-    store: ObjectStore, run: RunInput, plan: dict[str, Any], parts: list[dict[str, Any]]
+    store: ObjectStore, run: RunInput, plan: Mapping[str, Any], parts: list[ShardPart]
 ) -> None:
     """Publish output and errors from the parts of `plan` (in shard order)."""
     prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
@@ -48,7 +49,7 @@ def write_merged(
 
 
 def _merge_errors(
-    store: ObjectStore, prefixes: list[str], parts: list[dict[str, Any]], out: IO[bytes], key: str
+    store: ObjectStore, prefixes: list[str], parts: list[ShardPart], out: IO[bytes], key: str
 ) -> None:
     """Concatenate the parts' errors; text shards number lines from 1, so shift them."""
     offset = 0

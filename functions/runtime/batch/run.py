@@ -21,6 +21,7 @@ from typing import IO, Any
 from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
 from functions.runtime.batch.layout import BatchObject, run_id
 from functions.runtime.batch.npy import ArraySink, write_npz
+from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
@@ -56,15 +57,22 @@ def is_input_error(exc: AiaasError) -> bool:
     return exc.status < HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def finished_summary(store: ObjectStore, run: RunInput) -> dict[str, Any] | None:
+def finished_summary(store: ObjectStore, run: RunInput) -> RunSummary | None:
     """The summary of this very run when it has finished, else None."""
     try:
-        summary: dict[str, Any] = json.loads(store.get_bytes(run.obj.summary_key))
+        summary: RunSummary = json.loads(store.get_bytes(run.obj.summary_key))
     except (NotFound, ValueError):
         return None
     if summary.get("run_id") == run.run_id and summary.get("status") in FINISHED:
         return summary
     return None
+
+
+def skipped(done: RunSummary) -> RunSummary:
+    """What a re-delivery of a finished run answers: its summary, marked skipped."""
+    answer = done.copy()
+    answer["status"], answer["previous_status"] = RunStatus.SKIPPED, done.get("status", "")
+    return answer
 
 
 def may_publish(store: ObjectStore, run: RunInput) -> bool:
@@ -75,7 +83,7 @@ def may_publish(store: ObjectStore, run: RunInput) -> bool:
         return True  # deleted since: still record what this run did
 
 
-def base_summary(run: RunInput, manifest: ModelManifest | None, started: str) -> dict[str, Any]:
+def base_summary(run: RunInput, manifest: ModelManifest | None, started: str) -> RunSummary:
     return {
         "run_id": run.run_id,
         "bucket": run.bucket,
@@ -92,23 +100,20 @@ def base_summary(run: RunInput, manifest: ModelManifest | None, started: str) ->
 
 
 def finish_summary(
-    summary: dict[str, Any], result: SpanResult, wall_s: float, **extra: Any
-) -> dict[str, Any]:
+    summary: RunSummary, result: SpanResult, wall_s: float, *, shards: int, chunk_rows: int
+) -> RunSummary:
     """Add counts, timings and the status: a run fails only when no row could be scored."""
     status = RunStatus.FAILED if result.rows and not result.scored else RunStatus.SUCCEEDED
-    summary.update(
-        status=status,
-        rows=result.rows,
-        scored_rows=result.scored,
-        failed_rows=result.failed,
-        finished_at=utc_now(),
-        timings={
-            **{k: round(v, 4) for k, v in result.timings.items()},
-            "total_s": round(wall_s, 4),
-        },
-        rows_per_second=round(result.rows / wall_s, 1) if wall_s > 0 else None,
-        **extra,
-    )
+    summary["status"] = status
+    summary["rows"] = result.rows
+    summary["scored_rows"] = result.scored
+    summary["failed_rows"] = result.failed
+    summary["finished_at"] = utc_now()
+    timings = {k: round(v, 4) for k, v in result.timings.items()}
+    summary["timings"] = timings | {"total_s": round(wall_s, 4)}
+    summary["rows_per_second"] = round(result.rows / wall_s, 1) if wall_s > 0 else None
+    summary["shards"] = shards
+    summary["chunk_rows"] = chunk_rows
     if status == RunStatus.FAILED:
         summary["error"] = (
             f"none of the {result.rows} rows could be scored; see {summary['errors']}"
@@ -116,19 +121,15 @@ def finish_summary(
     return summary
 
 
-def failed_summary(summary: dict[str, Any], reason: str) -> dict[str, Any]:
-    summary.update(
-        status=RunStatus.FAILED,
-        error=reason,
-        rows=0,
-        scored_rows=0,
-        failed_rows=0,
-        finished_at=utc_now(),
-    )
+def failed_summary(summary: RunSummary, reason: str) -> RunSummary:
+    summary["status"] = RunStatus.FAILED
+    summary["error"] = reason
+    summary["rows"] = summary["scored_rows"] = summary["failed_rows"] = 0
+    summary["finished_at"] = utc_now()
     return summary
 
 
-def publish_summary(store: ObjectStore, run: RunInput, summary: dict[str, Any]) -> dict[str, Any]:
+def publish_summary(store: ObjectStore, run: RunInput, summary: RunSummary) -> RunSummary:
     """Write the summary (the commit point) unless a newer version of the input owns it."""
     if may_publish(store, run):
         store.put_bytes(run.obj.summary_key, (json.dumps(summary, indent=2) + "\n").encode())
@@ -149,7 +150,7 @@ def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
 
 def open_run(
     store: ObjectStore, pool: ModelPool, run: RunInput, started: str, chunk_rows: int
-) -> tuple[ModelManifest, Job] | dict[str, Any]:
+) -> tuple[ModelManifest, Job] | RunSummary:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
     manifest: ModelManifest | None = None
@@ -166,12 +167,12 @@ def open_run(
 
 def run_object(
     store: ObjectStore, pool: ModelPool, run: RunInput, settings: BatchSettings
-) -> dict[str, Any]:
+) -> RunSummary:
     """Score a whole object into its output, errors and summary; skip a finished run."""
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
-        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
+        return skipped(done)
     started, began = utc_now(), time.perf_counter()
     opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
@@ -181,11 +182,9 @@ def run_object(
         result = score_whole(job, run, settings)
     except InputReplaced as exc:
         log.warning("%s", exc.message)
-        return {
-            **base_summary(run, manifest, started),
-            "status": RunStatus.SUPERSEDED,
-            "error": exc.message,
-        }
+        superseded = base_summary(run, manifest, started)
+        superseded["status"], superseded["error"] = RunStatus.SUPERSEDED, exc.message
+        return superseded
     summary = finish_summary(
         base_summary(run, manifest, started),
         result,

@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from itertools import pairwise, repeat
@@ -23,6 +24,7 @@ from functions.runtime.batch.job import SpanResult, open_job, score_span
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
+from functions.runtime.batch.records import RunPlan, RunSummary, ShardPart, ShardTask
 from functions.runtime.batch.run import (
     RunInput,
     base_summary,
@@ -32,6 +34,7 @@ from functions.runtime.batch.run import (
     open_run,
     publish_summary,
     score_text,
+    skipped,
 )
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
@@ -45,7 +48,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectInfo, ObjectStore, open_store
 
 
-def run_from(store: ObjectStore, item: dict[str, Any]) -> RunInput:
+def run_from(store: ObjectStore, item: Mapping[str, Any]) -> RunInput:
     """The run a plan or shard payload belongs to, as of the ETag it was planned for."""
     obj = parse_input_key(str(item["input"]))
     if obj is None:
@@ -66,47 +69,68 @@ def plan_run(
     run: RunInput,
     shards: int,
     settings: BatchSettings,
-) -> dict[str, Any]:
-    """Check the input, pin the model version and write the shard list (`plan.json`)."""
+) -> RunPlan | RunSummary:
+    """Check the input, pin the model version and write the shard list (`plan.json`); the
+    summary instead when the run is finished already or its input cannot be read."""
     if shards < 1:
         raise BadRequest(f"shards must be at least 1, got {shards}")
     done = finished_summary(store, run)
     if done is not None:
-        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
+        return skipped(done)
     started = utc_now()
     opened = open_run(store, pool, run, started, settings.chunk_rows)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
-    total = job.format.extent(run.info)
-    common = {
-        "aiaas_batch": BatchTask.SHARD,
-        **{
-            k: base_summary(run, manifest, started)[k]
-            for k in ("run_id", "bucket", "input", "etag", "size", "model", "version", "started_at")
-        },
-        "work": run.obj.work_prefix(run.run_id),
-        "shards": shards,
-        "chunk_rows": job.chunk_rows,
-    }
+    work = run.obj.work_prefix(run.run_id)
     items = [
-        {**common, "index": i, "start": a, "end": b}
-        for i, (a, b) in enumerate(bounds(total, shards))
+        ShardTask(
+            aiaas_batch=BatchTask.SHARD,
+            run_id=run.run_id,
+            bucket=run.bucket,
+            input=run.obj.input_key,
+            etag=run.info.etag,
+            size=run.info.size,
+            model=run.obj.model,
+            version=manifest.version,
+            started_at=started,
+            work=work,
+            shards=shards,
+            chunk_rows=job.chunk_rows,
+            index=index,
+            start=start,
+            end=end,
+        )
+        for index, (start, end) in enumerate(bounds(job.format.extent(run.info), shards))
     ]
-    plan_key = f"{common['work']}/plan.json"
+    plan_key = f"{work}/plan.json"
     store.put_bytes(plan_key, json.dumps(items).encode())
-    plan = {"status": RunStatus.PLANNED, **common, "aiaas_batch": BatchTask.MERGE}
-    return plan | {"plan_key": plan_key}
+    return RunPlan(
+        status=RunStatus.PLANNED,
+        aiaas_batch=BatchTask.MERGE,
+        run_id=run.run_id,
+        bucket=run.bucket,
+        input=run.obj.input_key,
+        etag=run.info.etag,
+        size=run.info.size,
+        model=run.obj.model,
+        version=manifest.version,
+        started_at=started,
+        work=work,
+        shards=shards,
+        chunk_rows=job.chunk_rows,
+        plan_key=plan_key,
+    )
 
 
 def score_shard(
-    store: ObjectStore, pool: ModelPool, item: dict[str, Any], settings: BatchSettings
-) -> dict[str, Any]:
+    store: ObjectStore, pool: ModelPool, item: Mapping[str, Any], settings: BatchSettings
+) -> ShardPart:
     """Score one shard of a plan into its part objects; a finished shard is not redone. Its
     chunk size is the plan's; `settings` say whether a big text shard uses worker processes."""
     prefix = part_prefix(item)
     try:
-        previous: dict[str, Any] = json.loads(store.get_bytes(f"{prefix}.json"))
+        previous: ShardPart = json.loads(store.get_bytes(f"{prefix}.json"))
         if previous.get("run_id") == item["run_id"]:
             return previous
     except (AiaasError, ValueError):
@@ -123,7 +147,15 @@ def score_shard(
                 result = score_text(job, span, body, errors, settings)
         else:
             result = _score_arrays(job, span, errors, prefix)
-    part = {"run_id": item["run_id"], "index": item["index"], **result.counts()}
+    part = ShardPart(
+        run_id=item["run_id"],
+        index=item["index"],
+        rows=result.rows,
+        scored=result.scored,
+        failed=result.failed,
+        lines=result.lines,
+        timings=result.timings,
+    )
     store.put_bytes(f"{prefix}.json", json.dumps(part).encode())
     return part
 
@@ -139,28 +171,32 @@ def _score_arrays(job: Any, span: ByteRange, errors: Any, prefix: str) -> SpanRe
     return result
 
 
-def merged_result(parts: list[dict[str, Any]]) -> SpanResult:
+def merged_result(parts: list[ShardPart]) -> SpanResult:
     result = SpanResult()
     for part in parts:
         result.add(part)
     return result
 
 
-def merge_run(store: ObjectStore, plan: dict[str, Any]) -> dict[str, Any]:
+def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
     """Concatenate the shard parts into the output, errors and summary; drop the parts."""
     run = run_from(store, plan)
     done = finished_summary(store, run)
     if done is not None:
-        return {**done, "status": RunStatus.SKIPPED, "previous_status": done["status"]}
+        return skipped(done)
     began = time.perf_counter()
     items = [{**plan, "index": i} for i in range(int(plan["shards"]))]
-    parts = [json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items]
+    parts: list[ShardPart] = [
+        json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items
+    ]
     write_merged(store, run, plan, parts)
     result = merged_result(parts)
     result.timings["merge_s"] = time.perf_counter() - began
     wall = time.time() - _epoch(plan["started_at"])
+    base = base_summary(run, None, plan["started_at"])
+    base["version"] = plan["version"]
     summary = finish_summary(
-        base_summary(run, None, plan["started_at"]) | {"version": plan["version"]},
+        base,
         result,
         wall,
         shards=int(plan["shards"]),
@@ -172,10 +208,11 @@ def merge_run(store: ObjectStore, plan: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def fail_run(store: ObjectStore, plan: dict[str, Any], reason: str) -> dict[str, Any]:
+def fail_run(store: ObjectStore, plan: Mapping[str, Any], reason: str) -> RunSummary:
     """Record a sharded run that failed (the state machine's catch-all)."""
     run = run_from(store, plan)
-    summary = base_summary(run, None, plan["started_at"]) | {"version": plan.get("version")}
+    summary = base_summary(run, None, plan["started_at"])
+    summary["version"] = plan.get("version")
     return publish_summary(store, run, failed_summary(summary, reason))
 
 
@@ -190,9 +227,7 @@ def _epoch(stamp: str) -> float:
 _WORKER_POOLS: dict[str, tuple[ObjectStore, ModelPool]] = {}
 
 
-def score_shard_in_process(
-    store_uri: str, settings: BatchSettings, item: dict[str, Any]
-) -> dict[str, Any]:
+def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardTask) -> ShardPart:
     """A pool worker: one store and ModelPool per process, as one Lambda container has."""
     if store_uri not in _WORKER_POOLS:
         store = open_store(store_uri)
@@ -209,10 +244,10 @@ def run_sharded_locally(
     settings: BatchSettings,
     *,
     workers: int | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Plan, score every shard in a process pool, merge: what the state machine does."""
     plan = plan_run(store, pool, run, shards, settings)
-    if plan["status"] != RunStatus.PLANNED:
+    if "plan_key" not in plan:  # a summary: finished before, or the input is unreadable
         return plan
     items = json.loads(store.get_bytes(plan["plan_key"]))
     # spawn, not fork: a forked child would inherit onnxruntime's thread pools mid-flight.
