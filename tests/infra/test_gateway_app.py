@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -164,3 +165,32 @@ def test_a_first_call_runs_on_a_thread_and_cheap_ones_inline_after() -> None:
     asyncio.run(three())
     assert threads[0].startswith("aiaas-fn")  # it may be a cold start
     assert threads[1:] == [threading.current_thread().name] * 2
+
+
+def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_calls() -> None:
+    """Inline calls are timed one in TIME_EVERY (reading thread CPU time is a system call)."""
+    from infra.local.app import OFFLOAD_AFTER_S, TIME_EVERY
+
+    threads: list[str] = []
+    slow = threading.Event()
+
+    class TurningGateway(RecordingGateway):
+        def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+            threads.append(threading.current_thread().name)
+            if slow.is_set():  # burn CPU, as a big batch parsed in Python would
+                end = time.thread_time() + OFFLOAD_AFTER_S * 20
+                while time.thread_time() < end:
+                    pass
+            return super().dispatch(request)
+
+    app = app_for(TurningGateway(token=None))
+
+    async def calls(count: int) -> None:
+        for _ in range(count):
+            await app(Scope(Headers([])), Protocol())  # type: ignore[arg-type]
+
+    asyncio.run(calls(2))
+    assert threads[-1] == threading.current_thread().name  # inline now
+    slow.set()
+    asyncio.run(calls(TIME_EVERY * 3))
+    assert threads[-1].startswith("aiaas-fn")  # the timed calls saw it and moved it
