@@ -26,10 +26,14 @@ from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.status import BatchTask
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
-STORE = open_store()
-SERVICE = BatchService(STORE, ModelPool(Registry(STORE)), BatchSettings.from_env())
+SETTINGS = RuntimeSettings.from_env()
+STORE = open_store(SETTINGS.store, SETTINGS.s3)
+SERVICE = BatchService(
+    STORE, ModelPool(Registry(STORE), settings=SETTINGS), BatchSettings.from_env()
+)
 PROCESSOR = BatchProcessor(event_type=EventType.SQS)
 
 Event = dict[str, Any]

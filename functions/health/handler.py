@@ -15,6 +15,7 @@ from functions.predict.routes import match, route
 from functions.runtime.dataplane import server
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
 ROUTES = (
@@ -22,7 +23,8 @@ ROUTES = (
     route("GET", "/v2/health/ready", "ready"),
     route("GET", "/v2", "metadata"),
 )
-REGISTRY = Registry(open_store())
+SETTINGS = RuntimeSettings.from_env()
+REGISTRY = Registry(open_store(SETTINGS.store, SETTINGS.s3))
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:

@@ -21,6 +21,7 @@ from functions.runtime.dataplane import server as server_plane
 from functions.runtime.errors import AiaasError, ModelUnavailable
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
@@ -133,11 +134,12 @@ def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:
 def service_from_env(
     env: Mapping[str, str] | None = None, pool: ModelPool | None = None
 ) -> PredictService:
-    """A service configured the way template.yaml configures the function."""
+    """A service configured the way template.yaml configures the function: the environment
+    is read here, once (runtime settings, the model, the payload limit)."""
     env = os.environ if env is None else env
+    settings = RuntimeSettings.from_env(env)
     if pool is None:
-        pool = ModelPool(Registry(open_store(env.get("AIAAS_STORE"))))
-    ttl = float(env["AIAAS_ALIAS_TTL"]) if env.get("AIAAS_ALIAS_TTL") else None
-    served = ServedModel(pool, model_ref_from_env(env), ttl=ttl)
+        pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
+    served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
     limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
     return PredictService(served, max_payload=limit)

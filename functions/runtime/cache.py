@@ -17,18 +17,10 @@ from pathlib import Path
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import model_key
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 
 HASH_CHUNK = 1024 * 1024
-
-
-def default_cache_dir() -> Path:
-    """`AIAAS_CACHE_DIR`, else /tmp on Lambda (the only writable disk), else ~/.cache/aiaas."""
-    if os.environ.get("AIAAS_CACHE_DIR"):
-        return Path(os.environ["AIAAS_CACHE_DIR"])
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return Path("/tmp/aiaas-cache")  # noqa: S108 - Lambda's only writable directory
-    return Path.home() / ".cache" / "aiaas"
 
 
 def sha256_file(path: Path) -> str:
@@ -44,7 +36,7 @@ class ArtifactCache:
 
     def __init__(self, store: ObjectStore, directory: Path | None = None) -> None:
         self.store = store
-        self.directory = directory or default_cache_dir()
+        self.directory = directory or RuntimeSettings.from_env().cache_dir
 
     def fetch(self, manifest: ModelManifest) -> Path:
         """A local path of the verified model file for `manifest`."""

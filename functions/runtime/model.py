@@ -35,14 +35,8 @@ SMALL_MODEL_BYTES = 8 * 1024 * 1024
 TIMED_EVERY = 16  # session.run calls per timed one
 
 
-def intra_op_threads(model_bytes: int | None = None) -> int:
-    """`AIAAS_ORT_THREADS` if set (0: automatic); else 1 for small models, else the CPUs available."""
-    raw = os.environ.get("AIAAS_ORT_THREADS", "").strip() or "0"
-    if not raw.isdigit():
-        raise AiaasError(
-            f"AIAAS_ORT_THREADS must be a positive integer (or 0: automatic), got {raw!r}"
-        )
-    configured = int(raw)
+def intra_op_threads(model_bytes: int | None = None, configured: int = 0) -> int:
+    """`configured` when set; else 1 for small models, else the CPUs available."""
     if configured > 0:
         return configured
     if model_bytes is not None and model_bytes < SMALL_MODEL_BYTES:
@@ -95,8 +89,7 @@ class LoadedModel:
     ):
         self.manifest = manifest
         self.path = path
-        env_limit = int(os.environ.get("AIAAS_MAX_BATCH", "0")) or DEFAULT_MAX_BATCH
-        self.max_batch_size = max_batch_size or manifest.max_batch_size or env_limit
+        self.max_batch_size = max_batch_size or manifest.max_batch_size or DEFAULT_MAX_BATCH
         try:
             self.session = ort.InferenceSession(
                 str(path),

@@ -10,7 +10,6 @@ request that starts it waits at most `REFRESH_WAIT_S`, so a dead store never sta
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -20,10 +19,10 @@ from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.runtime")
 
-DEFAULT_ALIAS_TTL = 60.0
 MAX_VERSIONS = 4
 # How long the request that finds the alias TTL expired waits for the refresh.
 REFRESH_WAIT_S = 0.5
@@ -37,9 +36,11 @@ class ModelPool:
         registry: Registry,
         cache: ArtifactCache | None = None,
         max_versions: int = MAX_VERSIONS,
+        settings: RuntimeSettings | None = None,
     ):
         self.registry = registry
-        self.cache = cache or ArtifactCache(registry.store)
+        self.settings = settings or RuntimeSettings.from_env()
+        self.cache = cache or ArtifactCache(registry.store, self.settings.cache_dir)
         self.max_versions = max_versions
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -57,7 +58,12 @@ class ModelPool:
             with self._guard:
                 if key in self._models:
                     return self._models[key]
-            model = LoadedModel(manifest, self.cache.fetch(manifest))
+            model = LoadedModel(
+                manifest,
+                self.cache.fetch(manifest),
+                max_batch_size=self.settings.max_batch or None,
+                threads=self.settings.ort_threads or None,
+            )
             with self._guard:
                 self._models[key] = model
                 while len(self._models) > self.max_versions:
@@ -75,9 +81,7 @@ class ServedModel:
     def __init__(self, pool: ModelPool, ref: ModelRef | str, ttl: float | None = None):
         self.pool = pool
         self.ref = parse_ref(ref) if isinstance(ref, str) else ref
-        self.ttl = (
-            float(os.environ.get("AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL)) if ttl is None else ttl
-        )
+        self.ttl = pool.settings.alias_ttl if ttl is None else ttl
         self._current: LoadedModel | None = None
         self._next_check = 0.0
         self._refreshing = threading.Lock()

@@ -14,10 +14,8 @@ References: `name` (the `production` alias when it exists, else the newest versi
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, ObjectStore, open_store
 
 DEFAULT_ALIAS = "production"
@@ -196,7 +195,7 @@ class Registry:
             "alias": alias,
             "version": version,
             "updated_at": utc_now(),
-            "updated_by": actor or _actor(),
+            "updated_by": actor or RuntimeSettings.from_env().actor,
             "history": history[:ALIAS_HISTORY],
         }
         self.store.put_bytes(alias_key(name, alias), json.dumps(record, indent=2).encode())
@@ -276,13 +275,3 @@ def _rel_key(rel: str) -> str:
     if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
         raise BadRequest(f"invalid extra file name {rel!r}")
     return rel
-
-
-def _actor() -> str:
-    for var in ("AIAAS_ACTOR", "USER"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

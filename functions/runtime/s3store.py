@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
     ObjectExists,
@@ -30,12 +30,19 @@ if TYPE_CHECKING:
 class S3Store:
     """An S3 bucket and prefix. boto3 honours AWS_ENDPOINT_URL[_S3] for S3-compatible servers."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: S3Client | None = None,
+        settings: S3Settings | None = None,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self.location = StoreLocation(bucket, f"{self.prefix}/" if self.prefix else "", True)
         self._client = client
+        self.settings = settings
 
     def reset_client(self) -> None:
         """Forget the client; the next call builds a fresh one (after a SnapStart restore)."""
@@ -45,7 +52,7 @@ class S3Store:
     def client(self) -> S3Client:
         # boto3 costs ~400 ms to import and build a client: pay it only when S3 is used.
         if self._client is None:
-            self._client = make_s3_client()
+            self._client = make_s3_client(self.settings)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -212,19 +219,17 @@ def _transfer() -> Any:
     )
 
 
-def make_s3_client() -> S3Client:
-    """An S3 client with standard retries and bounded timeouts (env may override both)."""
+def make_s3_client(settings: S3Settings | None = None) -> S3Client:
+    """An S3 client with standard retries and bounded timeouts (`settings`, else the env's)."""
     import boto3
     from botocore.config import Config
 
+    settings = settings or RuntimeSettings.from_env().s3
     config = Config(
-        retries={
-            "mode": "standard",
-            # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
-            "total_max_attempts": int(os.environ.get("AIAAS_S3_MAX_ATTEMPTS", "5")),
-        },
-        connect_timeout=float(os.environ.get("AIAAS_S3_CONNECT_TIMEOUT", "5")),
-        read_timeout=float(os.environ.get("AIAAS_S3_READ_TIMEOUT", "30")),
+        # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s,
         max_pool_connections=32,
     )
     return boto3.session.Session().client("s3", config=config)

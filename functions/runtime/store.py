@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
+from functions.runtime.settings import RuntimeSettings, S3Settings
 
-DEFAULT_LOCAL_STORE = ".aiaas/store"
 CHUNK = 1024 * 1024
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -222,16 +222,16 @@ class LocalStore:
         self._path(key).unlink(missing_ok=True)
 
 
-def open_store(uri: str | None = None) -> ObjectStore:
-    """The store named by `uri`, else by `AIAAS_STORE`, else `.aiaas/store` in the working dir."""
-    uri = uri or os.environ.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE
+def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
+    """The store named by `uri`, else by the settings (`AIAAS_STORE`, else `.aiaas/store`)."""
+    uri = uri or RuntimeSettings.from_env().store
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
             raise AiaasError(f"store URI {uri!r} names no bucket: use s3://bucket[/prefix]")
         from functions.runtime.s3store import S3Store
 
-        return S3Store(bucket, prefix)
+        return S3Store(bucket, prefix, settings=s3)
     if "://" in uri:
         raise AiaasError(
             f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from pytest_mock import MockerFixture
 
-from functions.runtime.cache import ArtifactCache, default_cache_dir, sha256_file
+from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.errors import IntegrityError, ModelUnavailable
 from functions.runtime.registry import Registry, model_key
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 from tests.publishing import flip_stored_model_byte, publish_linear
 
@@ -171,11 +172,10 @@ def test_two_processes_racing_on_one_cache_dir(
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "c"))
-    assert default_cache_dir() == tmp_path / "c"
-    monkeypatch.delenv("AIAAS_CACHE_DIR")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "predict-iris")
-    assert default_cache_dir() == Path("/tmp/aiaas-cache")
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    def cache_dir(**env: str) -> Path:
+        return RuntimeSettings.from_env(env).cache_dir
+
+    assert cache_dir(AIAAS_CACHE_DIR=str(tmp_path / "c")) == tmp_path / "c"
+    assert cache_dir(AWS_LAMBDA_FUNCTION_NAME="predict-iris") == Path("/tmp/aiaas-cache")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_cache_dir() == tmp_path / ".cache" / "aiaas"
+    assert cache_dir() == tmp_path / ".cache" / "aiaas"

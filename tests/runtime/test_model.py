@@ -20,13 +20,17 @@ from functions.runtime.model import (
     intra_op_threads,
     session_options,
 )
+from functions.runtime.settings import RuntimeSettings
 from tests import onnx_factory
 
 
-def linear_model(tmp_path: Path, **changes: object) -> LoadedModel:
+def linear_model(
+    tmp_path: Path, threads: int | None = None, max_batch: int | None = None, **changes: object
+) -> LoadedModel:
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx", seed=4, bias=0.5)
     manifest = onnx_factory.manifest_for(path, "m", "1", labels=("a", "b", "c"))
-    return LoadedModel(dataclasses.replace(manifest, **changes), path)  # type: ignore[arg-type]
+    manifest = dataclasses.replace(manifest, **changes)  # type: ignore[arg-type]
+    return LoadedModel(manifest, path, threads=threads, max_batch_size=max_batch)
 
 
 def expected_logits(path: Path, x: np.ndarray) -> np.ndarray:
@@ -52,38 +56,29 @@ def test_unknown_output_is_invalid_input(tmp_path: Path) -> None:
     assert caught.value.message == "unknown output 'probs'; this model has outputs ['logits']"
 
 
-def test_small_models_run_on_one_thread_and_env_overrides(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("AIAAS_ORT_THREADS", raising=False)
+def test_small_models_run_on_one_thread_unless_configured(tmp_path: Path) -> None:
     assert linear_model(tmp_path).session.get_session_options().intra_op_num_threads == 1
-    monkeypatch.setenv("AIAAS_ORT_THREADS", "3")
-    assert linear_model(tmp_path).session.get_session_options().intra_op_num_threads == 3
+    assert linear_model(tmp_path, threads=3).session.get_session_options().intra_op_num_threads == 3
 
 
-def test_large_models_use_every_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIAAS_ORT_THREADS", raising=False)
+def test_large_models_use_every_cpu() -> None:
     assert cpu_count() >= 1
     assert intra_op_threads(SMALL_MODEL_BYTES * 4) == cpu_count()
     assert intra_op_threads(None) == cpu_count()
     options = session_options(SMALL_MODEL_BYTES * 4)
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (cpu_count(), 1)
-    monkeypatch.setenv("AIAAS_ORT_THREADS", "2")
-    assert intra_op_threads(SMALL_MODEL_BYTES * 4) == 2
+    assert intra_op_threads(SMALL_MODEL_BYTES * 4, configured=2) == 2
 
 
 @pytest.mark.parametrize("bad", ["many", "-1", "1.5"])
-def test_bad_thread_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
-    monkeypatch.setenv("AIAAS_ORT_THREADS", bad)
-    with pytest.raises(AiaasError, match="AIAAS_ORT_THREADS must be a positive integer"):
-        intra_op_threads(1000)
+def test_bad_thread_setting_is_a_clear_error(bad: str) -> None:
+    with pytest.raises(AiaasError, match="AIAAS_ORT_THREADS must be"):
+        RuntimeSettings.from_env({"AIAAS_ORT_THREADS": bad})
 
 
-def test_batch_limit_from_manifest_then_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AIAAS_MAX_BATCH", "8")
-    assert linear_model(tmp_path).max_batch_size == 8
+def test_batch_limit_from_settings_then_manifest(tmp_path: Path) -> None:
+    assert RuntimeSettings.from_env({"AIAAS_MAX_BATCH": "8"}).max_batch == 8
+    assert linear_model(tmp_path, max_batch=8).max_batch_size == 8
     model = linear_model(tmp_path, max_batch_size=2)
     assert model.max_batch_size == 2
     with pytest.raises(InvalidInput, match="batch of 3 rows; the limit is 2"):

@@ -20,6 +20,7 @@ from functions.runtime.errors import IntegrityError, ModelNotFound
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.s3store import S3Store
+from functions.runtime.settings import RuntimeSettings
 from tests.publishing import flip_stored_model_byte, publish_linear
 from tests.s3server import MotoServer
 
@@ -134,11 +135,10 @@ def test_pinned_version_never_refreshes(
     assert served.version("1") is first
 
 
-def test_ttl_comes_from_the_environment(pool: ModelPool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIAAS_ALIAS_TTL", "7.5")
-    assert ServedModel(pool, "m").ttl == 7.5
-    monkeypatch.delenv("AIAAS_ALIAS_TTL")
-    assert ServedModel(pool, "m").ttl == 60.0
+def test_ttl_comes_from_the_settings(pool: ModelPool) -> None:
+    settings = RuntimeSettings.from_env({"AIAAS_ALIAS_TTL": "7.5"})
+    assert ServedModel(ModelPool(pool.registry, settings=settings), "m").ttl == 7.5
+    assert ServedModel(ModelPool(pool.registry, settings=RuntimeSettings()), "m").ttl == 60.0
 
 
 def test_corrupted_artifact_is_never_served_cold(

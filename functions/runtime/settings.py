@@ -1,0 +1,89 @@
+"""The serving runtime's configuration: the one module that reads its environment variables.
+
+Entry points (the Lambda handlers, the control plane, the CLI) call `RuntimeSettings.from_env()`
+once and pass the result down; a library caller that passes nothing gets the same values, read
+here. Light on purpose: the health function imports it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from functions.runtime.errors import AiaasError
+
+DEFAULT_LOCAL_STORE = ".aiaas/store"
+DEFAULT_ALIAS_TTL = 60.0
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """boto3 client limits: standard retries, bounded timeouts."""
+
+    max_attempts: int = 5  # counts the first try
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    store: str = DEFAULT_LOCAL_STORE  # a directory or s3://bucket/prefix
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "aiaas")
+    alias_ttl: float = DEFAULT_ALIAS_TTL  # seconds before an alias is resolved again
+    ort_threads: int = 0  # onnxruntime intra-op threads; 0: by model size
+    max_batch: int = 0  # rows per request; 0: the manifest's, else the runtime default
+    s3: S3Settings = S3Settings()
+    actor: str = ""  # who registry changes are recorded as, when no caller is known
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
+        """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
+        `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
+        `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user); unset means the default."""
+        env = os.environ if env is None else env
+        return cls(
+            store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
+            cache_dir=_cache_dir(env),
+            alias_ttl=_number(env, "AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL),
+            ort_threads=int(_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
+            max_batch=int(_number(env, "AIAAS_MAX_BATCH", 0, whole=True)),
+            s3=S3Settings(
+                max_attempts=int(_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True)),
+                connect_timeout_s=_number(env, "AIAAS_S3_CONNECT_TIMEOUT", 5.0),
+                read_timeout_s=_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0),
+            ),
+            actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
+        )
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path:
+    """`AIAAS_CACHE_DIR`, else /tmp on Lambda (the only writable disk), else ~/.cache/aiaas."""
+    if env.get("AIAAS_CACHE_DIR"):
+        return Path(env["AIAAS_CACHE_DIR"])
+    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return Path("/tmp/aiaas-cache")  # noqa: S108 - Lambda's only writable directory
+    return Path.home() / ".cache" / "aiaas"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    kind = "a whole number" if whole else "a number"
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise AiaasError(f"{name} must be {kind}, 0 or more; got {raw!r}")
+    return value
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,94 @@
+"""Configuration is read once, at the entry points, and never written to steer other code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.batch.settings import BatchSettings
+from functions.runtime.errors import AiaasError
+from functions.runtime.settings import RuntimeSettings, S3Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The modules that may read the environment: the two settings modules, and the predict
+# function's entry (its handler module, `service_from_env`, Powertools' service name and the
+# metrics switches) and the control plane's upload limit, both read at container init.
+READERS = {
+    "functions/runtime/settings.py",
+    "functions/runtime/batch/settings.py",
+    "functions/predict/handler.py",
+    "functions/predict/service.py",
+    "functions/predict/telemetry.py",
+    "functions/control/batch_api.py",
+    "functions/runtime/batch/parallel.py",  # hands its own environment to worker processes
+}
+
+
+def test_only_the_settings_and_entry_modules_read_the_environment() -> None:
+    readers = {
+        str(path.relative_to(REPO))
+        for path in (REPO / "functions").rglob("*.py")
+        if re.search(r"os\.environ|os\.getenv", path.read_text())
+    }
+    assert readers <= READERS, sorted(readers - READERS)
+
+
+def test_nothing_under_functions_writes_the_environment() -> None:
+    writes = re.compile(
+        r"os\.environ(\[[^]]+\]\s*=|\.(update|setdefault|pop)\(|\.__setitem__)|putenv"
+    )
+    writers = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "functions").rglob("*.py")
+        if writes.search(path.read_text())
+    ]
+    assert writers == []
+
+
+def test_runtime_settings_from_an_environment() -> None:
+    settings = RuntimeSettings.from_env(
+        {
+            "AIAAS_STORE": "s3://bucket/registry",
+            "AIAAS_CACHE_DIR": "/var/cache/aiaas",
+            "AIAAS_ALIAS_TTL": "2.5",
+            "AIAAS_ORT_THREADS": "3",
+            "AIAAS_MAX_BATCH": "64",
+            "AIAAS_S3_MAX_ATTEMPTS": "2",
+            "AIAAS_S3_READ_TIMEOUT": "1.5",
+            "AIAAS_ACTOR": "ci",
+        }
+    )
+    assert settings == RuntimeSettings(
+        store="s3://bucket/registry",
+        cache_dir=Path("/var/cache/aiaas"),
+        alias_ttl=2.5,
+        ort_threads=3,
+        max_batch=64,
+        s3=S3Settings(max_attempts=2, connect_timeout_s=5.0, read_timeout_s=1.5),
+        actor="ci",
+    )
+    defaults = RuntimeSettings.from_env({"USER": "someone"})
+    assert (defaults.store, defaults.alias_ttl, defaults.ort_threads) == (".aiaas/store", 60.0, 0)
+    assert defaults.actor == "someone"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("AIAAS_ALIAS_TTL", "soon"), ("AIAAS_MAX_BATCH", "-4"), ("AIAAS_S3_MAX_ATTEMPTS", "2.5")],
+)
+def test_a_bad_setting_names_itself(name: str, raw: str) -> None:
+    with pytest.raises(AiaasError, match=f"{name} must be .*; got '{re.escape(raw)}'"):
+        RuntimeSettings.from_env({name: raw})
+
+
+def test_batch_settings_from_an_environment() -> None:
+    settings = BatchSettings.from_env(
+        {"AIAAS_BATCH_CHUNK_ROWS": "100", "AIAAS_BATCH_WORKERS": "3", "AIAAS_ORT_THREADS": "2"}
+    )
+    assert (settings.chunk_rows, settings.workers, settings.worker_ort_threads) == (100, 3, 2)
+    assert settings.with_chunk_rows(None) is settings
+    with pytest.raises(AiaasError, match="chunk rows must be positive"):
+        settings.with_chunk_rows(0)
