@@ -34,10 +34,15 @@ def free_port() -> int:
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident set size of a live process, from /proc/<pid>/status."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+    """Resident set size of a live process and its children (granian's workers), from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for one in (pid, *map(int, children)):
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    if total:
+        return total
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
