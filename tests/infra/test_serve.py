@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,13 @@ ALIAS_TTL = 0.5
 class ServeProcess:
     """`python -m infra.cli.main --store STORE serve --port PORT ...` on loopback."""
 
-    def __init__(self, store: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        store: Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = store.parent / f"serve-{self.port}.log"
@@ -57,7 +63,9 @@ class ServeProcess:
             **(env or {}),
         }
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=full_env, stdout=out, stderr=out, preexec_fn=preexec
+            )
 
     def wait_ready(self, headers: Mapping[str, str] | None = None, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -359,3 +359,38 @@ def test_concurrent_clients_while_one_attacks(server: ServeProcess) -> None:
     finally:
         stop.set()
         attacker.join(timeout=10)
+
+
+def test_under_ulimit_128_slow_connections_give_their_descriptors_back(root: Path) -> None:
+    """200 slow heads against a server allowed 128 open files: once the header timeout closes
+    them, normal requests are served again (before, they were refused until the client left)."""
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    server = ServeProcess(
+        root / "store", "--header-timeout", str(HEADER_TIMEOUT), env={}, preexec=low_limit
+    )
+    socks: list[socket.socket] = []
+    try:
+        server.wait_ready()
+        for _ in range(200):
+            try:
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=2)
+                sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nX-Slow: ")
+                socks.append(sock)
+            except OSError:
+                break  # the backlog is full: the point is made
+        time.sleep(HEADER_TIMEOUT + 1.5)
+        answers = [
+            httpx.post(
+                f"{server.base}/models/{MODEL}/predict", json={"inputs": [ROW]}, timeout=10
+            ).status_code
+            for _ in range(20)
+        ]
+        assert answers == [200] * 20
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
