@@ -13,16 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
-from infra.local.app import BodyLimits, GatewayApp
 from infra.local.functions import LocalFunction, local_environment
 from infra.local.gateway import Gateway, function_instances
 from infra.local.server import ServerLimits
 from infra.template import DEFAULT_TEMPLATE, FunctionSpec, functions, load_template
+
+if TYPE_CHECKING:
+    from infra.local.app import GatewayApp
 
 # Variables a local run passes from the shell to every function (the rest come from the template).
 PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH",
@@ -153,6 +155,8 @@ class ServeConfig:
 
 def build_app(config: ServeConfig) -> GatewayApp:
     """The gateway app of one worker: its own function instances, loaded after the fork."""
+    from infra.local.app import BodyLimits, GatewayApp
+
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
     gateway = Gateway(function_instances(specs, config.env), token=config.token, on_miss=discovery)

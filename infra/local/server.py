@@ -1,9 +1,10 @@
 """HTTP transport of `aiaas serve`: granian (Rust, hyper) running the gateway's RSGI app.
 
-Chosen over uvicorn from measurements on this machine (docs/benchmarks): a framework-free app
-answered 26-31k req/s on granian's ASGI and 31-39k on its RSGI interface, uvicorn 31-34k; and
-under attack granian answered a 64 MB request line with a 431 after a bounded read, where
-uvicorn's httptools protocol buffered all 64 MB. What the server enforces, configured here:
+Why granian (docs/benchmarks/serve.md): uvicorn was as fast for a framework-free app in the
+issue's measurements, but its httptools protocol buffered a 64 MB request line whole and it
+has no header read timeout; granian answers 431 after a bounded read and closes slow heads,
+and its RSGI interface is ~15 us a request cheaper than its ASGI one here. What the server
+enforces, configured here:
 - the request line and headers fit in `max_head_bytes` (hyper answers 431 past it);
 - a request head must arrive within `header_timeout_s`, also on an idle keep-alive connection
   (slowloris and idle connections are closed, so file descriptors come back);
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from infra.local.app import GatewayApp
+if TYPE_CHECKING:
+    from infra.local.app import GatewayApp
 
 
 @dataclass(frozen=True)
