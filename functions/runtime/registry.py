@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import IO, Any
 from functions.runtime import names
 from functions.runtime.errors import (
     BadRequest,
+    Conflict,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
@@ -32,10 +36,14 @@ from functions.runtime.errors import (
 )
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectExists, ObjectStore, open_store
+from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
 
 DEFAULT_ALIAS = "production"
 ALIAS_HISTORY = 50
+ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
+ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
+
+log = logging.getLogger("aiaas.registry")
 HASH_CHUNK = 1024 * 1024
 
 
@@ -185,35 +193,38 @@ class Registry:
     def set_alias(
         self, name: str, alias: str, version: str, *, actor: str | None = None
     ) -> dict[str, Any]:
-        """Point `alias` at an existing version, recording who moved it and when."""
+        """Point `alias` at an existing version, recording who moved it and when.
+
+        A compare-and-swap on the alias record: when another writer changed it between our
+        read and our write, the change is read again and ours re-applied on top, so no
+        promotion is lost from the history. A corrupt record is replaced (and logged).
+        """
         self.manifest(name, version)  # the target must exist
-        previous = self.alias_record(name, alias)
-        history = list(previous.get("history", [])) if previous else []
-        if previous:
-            history.insert(0, {k: previous[k] for k in ("version", "updated_at", "updated_by")})
-        record = {
-            "alias": alias,
-            "version": version,
-            "updated_at": utc_now(),
-            "updated_by": actor or RuntimeSettings.from_env().actor,
-            "history": history[:ALIAS_HISTORY],
-        }
-        self.store.put_bytes(alias_key(name, alias), json.dumps(record, indent=2).encode())
-        return record
+        key = alias_key(name, alias)
+        who = actor or RuntimeSettings.from_env().actor
+        for attempt in range(ALIAS_WRITE_TRIES):
+            try:
+                raw, etag = self.store.read_versioned(key)
+            except NotFound:
+                raw, etag = None, None
+            record = _next_alias_record(name, alias, raw, version, who)
+            data = json.dumps(record, indent=2).encode()
+            try:
+                self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
+                return record
+            except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
+                time.sleep(random.uniform(0, ALIAS_BACKOFF_S * 2**attempt))  # noqa: S311
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} kept changing while it was being set "
+            f"({ALIAS_WRITE_TRIES} tries); try again"
+        )
 
     def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
         try:
             raw = self.store.get_bytes(alias_key(name, alias))
         except NotFound:
             return None
-        try:
-            record = json.loads(raw)
-            version = names.version_name(record["version"])
-        except (ValueError, TypeError, KeyError, BadRequest) as exc:
-            raise StoreError(
-                f"alias {alias!r} of model {name!r} has a corrupt record: {exc}"
-            ) from exc
-        return {**record, "version": version}
+        return _parse_alias_record(name, alias, raw)
 
     def alias(self, name: str, alias: str) -> str | None:
         record = self.alias_record(name, alias)
@@ -275,3 +286,34 @@ def _rel_key(rel: str) -> str:
     if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
         raise BadRequest(f"invalid extra file name {rel!r}")
     return rel
+
+
+def _parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+        version = names.version_name(record["version"])
+    except (ValueError, TypeError, KeyError, BadRequest) as exc:
+        raise StoreError(f"alias {alias!r} of model {name!r} has a corrupt record: {exc}") from exc
+    return {**record, "version": version}
+
+
+def _next_alias_record(
+    name: str, alias: str, raw: bytes | None, version: str, actor: str
+) -> dict[str, Any]:
+    """The record that moves `alias` to `version`, its history carrying the one it replaces."""
+    history: list[dict[str, Any]] = []
+    if raw is not None:
+        try:
+            previous = _parse_alias_record(name, alias, raw)
+        except StoreError as exc:
+            log.warning("replacing it: %s", exc.message)
+        else:
+            history = list(previous.get("history", []))
+            history.insert(0, {k: previous.get(k) for k in ("version", "updated_at", "updated_by")})
+    return {
+        "alias": alias,
+        "version": version,
+        "updated_at": utc_now(),
+        "updated_by": actor,
+        "history": history[:ALIAS_HISTORY],
+    }

@@ -17,6 +17,7 @@ from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
+    ObjectChanged,
     ObjectExists,
     ObjectInfo,
     StoreLocation,
@@ -82,10 +83,25 @@ class S3Store:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return response["Body"].read()
 
-    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> None:
+        # S3 conditional writes: If-None-Match creates only, If-Match replaces only that version.
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+        if if_match is not None:
+            extra["IfMatch"] = f'"{if_match}"'
+        try:
+            with self._errors(key):
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except ObjectExists as exc:
+            if if_match is not None:
+                raise ObjectChanged(f"object {key!r} changed since it was read") from exc
+            raise
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
         with self._errors(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return response["Body"].read(), str(response["ETag"]).strip('"')
 
     def download_file(self, key: str, dest: Path) -> None:
         with self._errors(key):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import hashlib
 import io
 import os
 import shutil
@@ -27,8 +29,12 @@ WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 
-class ObjectExists(Conflict):
-    """A conditional write found the key already taken."""
+class ObjectChanged(Conflict):
+    """A conditional write found the object other than the caller last read it."""
+
+
+class ObjectExists(ObjectChanged):
+    """A create-if-absent write found the key already taken."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,16 @@ class ObjectStore(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
 
-    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None: ...
+    def put_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> None:
+        """Write `key` whole; `if_absent`: only if it does not exist; `if_match`: only if its
+        etag (from `read_versioned`) is still this one. Else ObjectExists / ObjectChanged."""
+        ...
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the etag a conditional `put_bytes` compares against."""
+        ...
 
     def download_file(self, key: str, dest: Path) -> None: ...
 
@@ -83,6 +98,10 @@ class ObjectStore(Protocol):
     def list_dirs(self, prefix: str) -> list[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+
+def _content_etag(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def check_key(key: str) -> str:
@@ -134,9 +153,40 @@ class LocalStore:
         except FileNotFoundError:
             raise self._missing(key) from None
 
-    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        with self._atomic(key, if_absent=if_absent) as tmp:
-            tmp.write(data)
+    def put_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> None:
+        if if_match is None:
+            with self._atomic(key, if_absent=if_absent) as tmp:
+                tmp.write(data)
+            return
+        # Compare and swap: writers of this key take turns on its lock file (readers need no
+        # lock: the replace is atomic); the etag is the content's hash, as mtimes are too coarse.
+        with self._locked(key):
+            try:
+                current = _content_etag(self._path(key).read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != if_match:
+                raise ObjectChanged(f"object {key!r} changed since it was read")
+            with self._atomic(key, if_absent=False) as tmp:
+                tmp.write(data)
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, _content_etag(data)
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        lock = final.parent / f".tmp-lock-{final.name}"  # hidden from listings, like temp files
+        with lock.open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def download_file(self, key: str, dest: Path) -> None:
         try:

@@ -1,0 +1,65 @@
+"""Racing alias updates on both stores: every promotion lands in the alias history.
+
+Four processes promote one alias ten times each at once. Before compare-and-swap, one read
+the record, another wrote, and the first overwrote it: promotions vanished from the history.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import ALIAS_HISTORY, Registry, alias_key
+from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
+from tests.publishing import publish_linear
+
+PROCESSES, PROMOTIONS = 4, 10
+
+
+def promote_many(store_uri: str, worker: int) -> None:
+    registry = Registry(open_store(store_uri))
+    for index in range(PROMOTIONS):
+        version = "1" if (worker + index) % 2 else "2"
+        registry.set_alias("m", "production", version, actor=f"p{worker}-{index}")
+
+
+def test_racing_promotions_lose_nothing(registry: Registry, tmp_path: Path) -> None:
+    assert PROCESSES * PROMOTIONS < ALIAS_HISTORY  # every change must fit in the history
+    publish_linear(registry, tmp_path, "m", "1")
+    publish_linear(registry, tmp_path, "m", "2")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(PROCESSES, mp_context=context) as pool:
+        list(pool.map(promote_many, [registry.store.uri] * PROCESSES, range(PROCESSES)))
+    record = registry.alias_record("m", "production")
+    assert record is not None
+    actors = [record["updated_by"]] + [entry["updated_by"] for entry in record["history"]]
+    expected = {f"p{w}-{i}" for w in range(PROCESSES) for i in range(PROMOTIONS)}
+    assert sorted(actors) == sorted(expected)  # each once: none lost, none doubled
+    for worker in range(PROCESSES):  # and each process's own changes in its order
+        mine = [a for a in reversed(actors) if a.startswith(f"p{worker}-")]
+        assert mine == [f"p{worker}-{i}" for i in range(PROMOTIONS)]
+
+
+def test_conditional_writes(store: ObjectStore) -> None:
+    key = "models/m/aliases/production.json"
+    store.put_bytes(key, b"one", if_absent=True)
+    with pytest.raises(ObjectExists):
+        store.put_bytes(key, b"two", if_absent=True)
+    data, etag = store.read_versioned(key)
+    assert data == b"one"
+    store.put_bytes(key, b"two", if_match=etag)
+    with pytest.raises(ObjectChanged):
+        store.put_bytes(key, b"three", if_match=etag)  # the etag of a version since replaced
+    assert store.get_bytes(key) == b"two"
+    assert [k for k in store.list_keys("models/m") if "lock" in k] == []  # no lock file shows
+
+
+def test_a_corrupt_alias_is_replaced_by_a_promotion(registry: Registry, tmp_path: Path) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    registry.store.put_bytes(alias_key("m", "production"), b"[1,2")
+    record = registry.set_alias("m", "production", "1", actor="ops")
+    assert (record["version"], record["history"]) == ("1", [])
+    assert registry.alias("m", "production") == "1"
