@@ -34,9 +34,10 @@ def control_plane(request: Request) -> ControlPlane:
 def actor(request: Request) -> str:
     """Who makes this change, as API Gateway's authorizer vouched for it.
 
-    Only the authorizer's context is trusted: headers are the caller's to write. Without an
-    authorizer (`aiaas serve`, tests) the change is recorded as unauthenticated, with the
-    caller's address.
+    Only the authorizer's context is trusted: headers are the caller's to write. `aiaas serve
+    --token` sets a Lambda-authorizer context for callers that presented the token. Without an
+    authorizer (an open `aiaas serve`, tests) the change is recorded as unauthenticated, with
+    the caller's address.
     """
     event: dict[str, Any] = request.scope.get("aws.event") or {}
     context = event.get("requestContext") or {}
@@ -44,14 +45,17 @@ def actor(request: Request) -> str:
     iam = authorizer.get("iam") or {}
     if iam.get("userArn"):
         return str(iam["userArn"])
+    source = (context.get("http") or {}).get("sourceIp") or (
+        request.client.host if request.client else "unknown"
+    )
+    principal = (authorizer.get("lambda") or {}).get("principal")
+    if principal:  # a Lambda authorizer's context (`aiaas serve --token` sets one)
+        return f"{principal}@{source}"
     claims = (authorizer.get("jwt") or {}).get("claims") or {}
     for claim in ("email", "username", "cognito:username", "sub"):
         if claims.get(claim):
             issuer = claims.get("iss", "jwt")
             return f"{claims[claim]} ({issuer})"
-    source = (context.get("http") or {}).get("sourceIp") or (
-        request.client.host if request.client else "unknown"
-    )
     return f"unauthenticated@{source}"
 
 

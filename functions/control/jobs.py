@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from functions.runtime import names
 from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.status import RunStatus
@@ -48,7 +49,7 @@ class Job:
 
 def job_for(model: str, file: str) -> Job:
     """The job for input `file` of `model`; rejects names and formats batch cannot read."""
-    obj = parse_input_key(batch_input_key(model, file))
+    obj = parse_input_key(batch_input_key(model, names.job_file_name(file)))
     if obj is None:
         raise BadRequest(
             f"invalid job file name {file!r}: use a relative name such as 'data.csv' or "

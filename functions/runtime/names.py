@@ -20,6 +20,11 @@ MODEL_RULE = (
 )
 VERSION_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric"
 ALIAS_RULE = "1-32 characters of a-z, 0-9, '-', '_', starting with a letter"
+_FILE_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+JOB_FILE_RULE = (
+    "up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', "
+    "none starting with '.', 200 characters in all"
+)
 
 
 def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
@@ -47,3 +52,21 @@ def version_name(value: object) -> str:
 def alias_name(value: object) -> str:
     """Return `value` if it is a valid alias, else raise InvalidName."""
     return _check("alias", value, _ALIAS, ALIAS_RULE)
+
+
+def job_file_name(value: object) -> str:
+    """Return `value` if it is a valid batch job file name (`data.csv`, `2026/01/rows.jsonl`).
+
+    No hidden or temporary names (the stores' own `.tmp-*` files must never be scored or
+    listed), no control characters, bounded length: the name becomes part of a storage key.
+    """
+    parts = value.split("/") if isinstance(value, str) else []
+    if (
+        not isinstance(value, str)
+        or len(value) > 200
+        or not 1 <= len(parts) <= 8
+        or not all(_FILE_PART.fullmatch(part) for part in parts)
+        or ".." in value
+    ):
+        raise InvalidName(f"invalid job file name {repr(value)[:80]}: use {JOB_FILE_RULE}")
+    return value

@@ -31,6 +31,7 @@ log = logging.getLogger("aiaas.gateway")
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs reject larger payloads
 ROUTE_CACHE_SIZE = 4096
+BEARER_PRINCIPAL = "bearer-token-holder"  # who `aiaas serve --token` callers are recorded as
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
 
 
@@ -187,7 +188,10 @@ class Gateway:
         if found is None:
             return error(404, f"no route for {request.method} {request.path}")
         route, params = found
-        event = build_event(request, route.method, route.template, params)
+        # Past `refusal`: a configured token was presented, so the caller is its holder (as an
+        # API Gateway Lambda authorizer would say in the request context).
+        principal = BEARER_PRINCIPAL if self.token is not None else None
+        event = build_event(request, route.method, route.template, params, principal)
         try:
             result = route.function.invoke(event)
         except AiaasError as exc:
@@ -230,7 +234,11 @@ def _is_text(content_type: str) -> bool:
 
 
 def build_event(
-    request: GatewayRequest, method: str, template: str, params: dict[str, str]
+    request: GatewayRequest,
+    method: str,
+    template: str,
+    params: dict[str, str],
+    principal: str | None = None,
 ) -> dict[str, Any]:
     """A complete API Gateway HTTP API payload 2.0 event."""
     headers: dict[str, str] = {}
@@ -284,6 +292,8 @@ def build_event(
         },
         "isBase64Encoded": encoded,
     }
+    if principal is not None:
+        event["requestContext"]["authorizer"] = {"lambda": {"principal": principal}}
     if cookies:
         event["cookies"] = cookies
     if query:

@@ -68,9 +68,10 @@ JWT = {
     [
         (IAM, "arn:aws:iam::123456789012:user/alice"),
         (JWT, "bob@example.com (https://issuer.example)"),
+        ({"lambda": {"principal": "bearer-token-holder"}}, "bearer-token-holder@127.0.0.1"),
         (None, "unauthenticated@127.0.0.1"),
     ],
-    ids=["iam", "jwt", "none"],
+    ids=["iam", "jwt", "lambda", "none"],
 )
 def test_promote_records_the_authorized_caller(handler: Any, authorizer: Any, who: str) -> None:
     status, body = call(handler, "PUT", ALIAS, {"version": "2"}, authorizer=authorizer)

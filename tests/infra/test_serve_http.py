@@ -271,3 +271,11 @@ def test_model_that_cannot_load_is_503_without_internals(client: httpx.Client) -
         assert "/tmp" not in text and "sha256" not in text and "Traceback" not in text
     # The other model in the same server is unaffected.
     assert client.get(f"/v2/models/{MODEL}/ready").status_code == 200
+
+
+def test_changes_through_a_token_protected_serve_name_the_token_holder(
+    client: httpx.Client,
+) -> None:
+    answer = client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "1"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["updated_by"] == "bearer-token-holder@127.0.0.1"
