@@ -27,9 +27,15 @@ def list_models(plane: Plane) -> ModelList:
     found = []
     for name in plane.registry.models():
         versions = plane.registry.versions(name)
-        aliases = plane.registry.aliases(name)
+        aliases, problems = plane.registry.alias_report(name)
         found.append(
-            ModelSummary(name=name, versions=len(versions), latest=versions[-1], aliases=aliases)
+            ModelSummary(
+                name=name,
+                versions=len(versions),
+                latest=versions[-1],
+                aliases=aliases,
+                problems=problems,
+            )
         )
     return ModelList(models=found)
 
@@ -37,7 +43,8 @@ def list_models(plane: Plane) -> ModelList:
 @router.get("/{name}", response_model=ModelDetail, summary="A model's versions and aliases")
 def model_detail(name: str, plane: Plane) -> ModelDetail:
     versions = plane.registry.versions(names.model_name(name))
-    return ModelDetail(name=name, versions=versions, aliases=plane.registry.aliases(name))
+    aliases, problems = plane.registry.alias_report(name)
+    return ModelDetail(name=name, versions=versions, aliases=aliases, problems=problems)
 
 
 @router.get("/{name}/versions/{version}", summary="One version's manifest")

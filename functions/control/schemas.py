@@ -18,6 +18,7 @@ class ModelSummary(BaseModel):
     versions: int
     latest: str
     aliases: dict[str, str]
+    problems: list[str] = []  # registry entries of this model that could not be read
 
 
 class ModelList(BaseModel):
@@ -28,6 +29,7 @@ class ModelDetail(BaseModel):
     name: str
     versions: list[str]
     aliases: dict[str, str]
+    problems: list[str] = []  # registry entries of this model that could not be read
 
 
 class AliasChange(Strict):

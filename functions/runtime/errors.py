@@ -101,3 +101,8 @@ class IntegrityError(ModelUnavailable):
 
 class StoreError(ModelUnavailable):
     """The object store could not be reached or answered an unexpected error."""
+
+
+class CorruptRecord(StoreError):
+    """A registry record (manifest, alias) that cannot be read: a fault of the store's, not
+    the caller's, and of that one model only."""

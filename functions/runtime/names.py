@@ -49,6 +49,11 @@ def version_name(value: object) -> str:
     return _check("version", value, _VERSION, VERSION_RULE)
 
 
+def is_alias_name(value: str) -> bool:
+    """True when `value` would pass `alias_name`."""
+    return bool(_ALIAS.fullmatch(value))
+
+
 def alias_name(value: object) -> str:
     """Return `value` if it is a valid alias, else raise InvalidName."""
     return _check("alias", value, _ALIAS, ALIAS_RULE)

@@ -26,8 +26,10 @@ from typing import IO, Any
 
 from functions.runtime import names
 from functions.runtime.errors import (
+    AiaasError,
     BadRequest,
     Conflict,
+    CorruptRecord,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
@@ -186,7 +188,13 @@ class Registry:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:
             raise ModelNotFound(f"version {version!r} of model {name!r} not found") from None
-        return ModelManifest.from_json(raw)
+        try:
+            return ModelManifest.from_json(raw)
+        except AiaasError as exc:  # the stored manifest is broken: not the caller's request
+            raise CorruptRecord(
+                f"version {version!r} of model {name!r} has a corrupt manifest: {exc.message}",
+                public_message=f"model {name}:{version} has a corrupt manifest in the registry",
+            ) from exc
 
     # ---- aliases ------------------------------------------------------------------------
 
@@ -231,19 +239,36 @@ class Registry:
         return None if record is None else str(record["version"])
 
     def aliases(self, name: str) -> dict[str, str]:
+        """The aliases of `name` that read correctly (see `alias_report` for the others)."""
+        return self.alias_report(name)[0]
+
+    def alias_report(self, name: str) -> tuple[dict[str, str], list[str]]:
+        """(alias -> version for the readable aliases, what is wrong with the other entries):
+        one corrupt record or foreign file must not hide the model's other aliases."""
         prefix = f"{_model_prefix(name)}/aliases/"
-        found = {}
+        found: dict[str, str] = {}
+        problems: list[str] = []
         for key in self.store.list_keys(prefix.rstrip("/")):
-            alias = key[len(prefix) :].removesuffix(".json")
-            version = self.alias(name, alias)
+            entry = key[len(prefix) :]
+            alias = entry.removesuffix(".json")
+            if entry == alias or not names.is_alias_name(alias):
+                problems.append(f"{key}: not an alias record (ignored)")
+                continue
+            try:
+                version = self.alias(name, alias)
+            except StoreError as exc:
+                problems.append(exc.message)
+                continue
             if version is not None:
                 found[alias] = version
-        return found
+        return found, problems
 
     def delete_alias(self, name: str, alias: str) -> None:
-        if self.alias_record(name, alias) is None:
+        """Remove an alias, whatever its record holds (a corrupt one included)."""
+        key = alias_key(name, alias)
+        if not self.store.exists(key):
             raise NotFound(f"alias {alias!r} of model {name!r} not found")
-        self.store.delete(alias_key(name, alias))
+        self.store.delete(key)
 
     # ---- resolution ---------------------------------------------------------------------
 
@@ -293,7 +318,10 @@ def _parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
         record = json.loads(raw)
         version = names.version_name(record["version"])
     except (ValueError, TypeError, KeyError, BadRequest) as exc:
-        raise StoreError(f"alias {alias!r} of model {name!r} has a corrupt record: {exc}") from exc
+        raise CorruptRecord(
+            f"alias {alias!r} of model {name!r} has a corrupt record: {exc}",
+            public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
+        ) from exc
     return {**record, "version": version}
 
 
@@ -305,7 +333,7 @@ def _next_alias_record(
     if raw is not None:
         try:
             previous = _parse_alias_record(name, alias, raw)
-        except StoreError as exc:
+        except CorruptRecord as exc:
             log.warning("replacing it: %s", exc.message)
         else:
             history = list(previous.get("history", []))

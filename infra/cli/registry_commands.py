@@ -9,7 +9,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.cache import sha256_file
-from functions.runtime.errors import BadRequest, IntegrityError, NotFound
+from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing, TensorSpec
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
@@ -136,8 +136,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for name in models:
         versions = reg.versions(name)
-        aliases = " ".join(f"@{a}={v}" for a, v in sorted(reg.aliases(name).items()))
+        found, problems = reg.alias_report(name)
+        aliases = " ".join(f"@{a}={v}" for a, v in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
+        for problem in problems:
+            print(f"  ! {problem}")
     return 0
 
 
@@ -145,14 +148,21 @@ def cmd_versions(args: argparse.Namespace) -> int:
     reg = registry(args)
     name = names.model_name(args.name)
     by_version: dict[str, list[str]] = {}
-    for alias, version in reg.aliases(name).items():
+    found, problems = reg.alias_report(name)
+    for alias, version in found.items():
         by_version.setdefault(version, []).append(f"@{alias}")
     for version in reg.versions(name):
-        manifest = reg.manifest(name, version)
         tags = " ".join(sorted(by_version.get(version, [])))
+        try:
+            manifest = reg.manifest(name, version)
+        except CorruptRecord as exc:
+            print(f"{version:10} ! {exc.message} {tags}")
+            continue
         print(
             f"{version:10} {manifest.created_at:22} {manifest.task:15} {_headline(manifest):28} {tags}"
         )
+    for problem in problems:
+        print(f"  ! {problem}")
     return 0
 
 
@@ -226,7 +236,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
     reg = registry(args)
     name, version = names.model_name(args.name), names.version_name(args.version)
     alias = names.alias_name(args.alias)
-    before = reg.alias(name, alias)
+    try:
+        before = reg.alias(name, alias)
+    except CorruptRecord:
+        before = "a corrupt record, now replaced"
     reg.set_alias(name, alias, version)
     print(f"{name}@{alias} -> {version}" + (f" (was {before})" if before else ""))
     return 0

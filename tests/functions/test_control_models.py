@@ -37,7 +37,15 @@ def test_lists_models_with_version_counts_and_aliases(client: TestClient) -> Non
     response = client.get("/control/models")
     assert response.status_code == 200
     assert response.json() == {
-        "models": [{"name": MODEL, "versions": 3, "latest": "3", "aliases": {"production": "1"}}]
+        "models": [
+            {
+                "name": MODEL,
+                "versions": 3,
+                "latest": "3",
+                "aliases": {"production": "1"},
+                "problems": [],
+            }
+        ]
     }
 
 
@@ -48,6 +56,7 @@ def test_model_detail_and_a_versions_manifest(client: TestClient) -> None:
         "name": MODEL,
         "versions": ["1", "2", "3"],
         "aliases": {"production": "1"},
+        "problems": [],
     }
     manifest = client.get(f"/control/models/{MODEL}/versions/2")
     assert manifest.status_code == 200

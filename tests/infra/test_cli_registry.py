@@ -305,3 +305,24 @@ def test_the_installed_entry_point(tmp_path: Path) -> None:
     assert missing.stderr == "aiaas show: error: model 'ghost' not found\n"
     usage = shell("publish")
     assert usage.returncode == 2 and "the following arguments are required" in usage.stderr
+
+
+def test_corrupt_records_are_named_and_do_not_hide_the_rest(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    registry = Registry(store)
+    for version in ("1", "2"):
+        registry.publish(onnx_factory.manifest_for(path, "m", version), path)
+    store.put_bytes("models/m/aliases/production.json", b"[1,2")
+    store.put_bytes("models/m/versions/2/manifest.json", b"{broken")
+    code, out, _ = run(capsys, store, "versions", "m")
+    assert code == 0
+    assert out.splitlines()[0].startswith("1 ")
+    assert "2          ! version '2' of model 'm' has a corrupt manifest" in out
+    assert "! alias 'production' of model 'm' has a corrupt record" in out
+    code, out, _ = run(capsys, store, "models")
+    assert code == 0 and out.startswith("m ") and "corrupt record" in out
+    code, out, _ = run(capsys, store, "promote", "m", "1", "--alias", "production")
+    assert (code, out.strip()) == (0, "m@production -> 1 (was a corrupt record, now replaced)")
+    assert registry.alias("m", "production") == "1"
