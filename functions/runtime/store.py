@@ -147,11 +147,23 @@ class LocalStore:
     def _missing(self, key: str) -> NotFound:
         return NotFound(f"no object {key!r} in store {self.uri}")
 
-    def get_bytes(self, key: str) -> bytes:
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """OS errors as the store's: a missing object is NotFound; anything else (permissions,
+        a read-only or full disk, a file where a folder should be) a StoreError naming it."""
         try:
-            return self._path(key).read_bytes()
+            yield
         except FileNotFoundError:
             raise self._missing(key) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StoreError(f"no space left writing {key!r} under {self.root}") from exc
+            reason = exc.strerror or type(exc).__name__
+            raise StoreError(f"cannot use {key!r} under {self.root}: {reason}") from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._errors(key):
+            return self._path(key).read_bytes()
 
     def put_bytes(
         self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
@@ -162,7 +174,7 @@ class LocalStore:
             return
         # Compare and swap: writers of this key take turns on its lock file (readers need no
         # lock: the replace is atomic); the etag is the content's hash, as mtimes are too coarse.
-        with self._locked(key):
+        with self._errors(key), self._locked(key):
             try:
                 current = _content_etag(self._path(key).read_bytes())
             except FileNotFoundError:
@@ -189,10 +201,8 @@ class LocalStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def download_file(self, key: str, dest: Path) -> None:
-        try:
+        with self._errors(key):
             shutil.copyfile(self._path(key), dest)
-        except FileNotFoundError:
-            raise self._missing(key) from None
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
         with self._atomic(key, if_absent=if_absent) as tmp, Path(src).open("rb") as source:
@@ -200,10 +210,8 @@ class LocalStore:
 
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0) -> Iterator[IO[bytes]]:
-        try:
+        with self._errors(key):
             handle = self._path(key).open("rb")
-        except FileNotFoundError:
-            raise self._missing(key) from None
         with handle:
             if start:
                 handle.seek(start)
@@ -221,34 +229,31 @@ class LocalStore:
     @contextlib.contextmanager
     def _atomic(self, key: str, *, if_absent: bool) -> Iterator[IO[bytes]]:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.name)
+        with self._errors(key):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.name)
         tmp = Path(tmp_name)
         try:
-            with _StreamedFile(io.FileIO(fd, "wb")) as handle:
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            if if_absent:
-                # link() fails when the name exists: an atomic create-if-absent.
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    raise ObjectExists(f"object {key!r} already exists") from None
-            else:
-                tmp.replace(final)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise StoreError(f"no space left writing {key!r} under {self.root}") from exc
-            raise
+            with self._errors(key):
+                with _StreamedFile(io.FileIO(fd, "wb")) as handle:
+                    yield handle
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if if_absent:
+                    # link() fails when the name exists: an atomic create-if-absent.
+                    try:
+                        os.link(tmp, final)
+                    except FileExistsError:
+                        raise ObjectExists(f"object {key!r} already exists") from None
+                else:
+                    tmp.replace(final)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # nothing half-written stays behind
+                tmp.unlink(missing_ok=True)
 
     def head(self, key: str) -> ObjectInfo:
-        try:
+        with self._errors(key):
             stat = self._path(key).stat()
-        except FileNotFoundError:
-            raise self._missing(key) from None
         return ObjectInfo(key=key, size=stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
 
     def exists(self, key: str) -> bool:
@@ -266,10 +271,12 @@ class LocalStore:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if p.is_dir())
+        with self._errors(prefix):
+            return sorted(p.name for p in base.iterdir() if p.is_dir())
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with self._errors(key):
+            self._path(key).unlink(missing_ok=True)
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:

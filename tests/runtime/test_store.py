@@ -317,3 +317,22 @@ def test_no_module_checks_a_store_concrete_type_or_private_parts() -> None:
         if pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_os_errors_of_the_directory_store_are_store_errors(tmp_path: Path) -> None:
+    """A file where the store expects a folder stands in for a read-only or broken disk (the
+    tests run as root, whom permissions do not stop): every operation names the object."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "models").write_bytes(b"not a folder")
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(
+        StoreError, match=r"cannot use 'models/m/aliases/p\.json' under .*: Not a directory"
+    ):
+        store.put_bytes("models/m/aliases/p.json", b"{}")
+    with pytest.raises(StoreError, match="Not a directory"):
+        store.put_bytes("models/m/aliases/p.json", b"{}", if_match="abc")
+    with pytest.raises(StoreError, match="Not a directory"):
+        store.get_bytes("models/m/aliases/p.json")
+    with pytest.raises(StoreError, match="Not a directory"), store.open_write("models/m/x") as out:
+        out.write(b"x")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["models"]  # nothing left
