@@ -61,7 +61,15 @@ class CsvLayout:
 def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     """Match the header line against the model's inputs, or raise HeaderMismatch."""
     text = header.decode("utf-8-sig", "replace")
-    columns = [name.strip() for name in next(csv.reader([text]), [])]
+    if "\r" in text.rstrip("\r"):
+        raise HeaderMismatch(
+            f"{where}: lines end in a bare carriage return (CR), which batch does not read; "
+            "save the file with LF or CRLF line endings"
+        )
+    try:
+        columns = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error as exc:
+        raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
     if not any(columns):
         raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
     if len(set(columns)) != len(columns):
@@ -263,7 +271,11 @@ class CsvDecoder:
         errors = []
         columns = self.layout.usecols or range(len(self.layout.columns))
         for index, record in enumerate(records):
-            fields = next(csv.reader([record]), [])
+            try:
+                fields = next(csv.reader([record], strict=True), [])
+            except csv.Error as exc:  # an unclosed quote, a stray NUL or CR
+                errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {exc}"))
+                continue
             if len(fields) != len(self.layout.columns):
                 reason = f"has {len(fields)} fields; the header has {len(self.layout.columns)}"
                 errors.append(RowError(int(numbers[index]), reason))

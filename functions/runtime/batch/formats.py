@@ -150,9 +150,20 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     """The input's format, once its head fits the model (raises what makes it not fit)."""
     key = obj.input_key
     if obj.format == "csv":
-        return CsvFormat(csv_layout(read_first_line(store, key), manifest, key))
+        first_line = read_first_line(store, key)
+        _refuse_compressed(first_line, key)
+        return CsvFormat(csv_layout(first_line, manifest, key))
     if obj.format == "npy":
         header = read_npy_header(store, key)
         check_rows(header, manifest, key)
         return NpyFormat(header)
+    with store.open_read(key) as head:
+        _refuse_compressed(head.read(2), key)
     return JsonlFormat()
+
+
+def _refuse_compressed(head: bytes, key: str) -> None:
+    if head.startswith(b"\x1f\x8b"):
+        raise BadRequest(
+            f"{key}: the file is gzip-compressed; batch reads plain text: decompress it first"
+        )

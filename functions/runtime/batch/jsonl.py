@@ -37,6 +37,8 @@ class JsonlDecoder:
         records: list[str] = []
         parsed = np.zeros(len(texts), dtype=bool)
         for index, text in enumerate(texts):
+            if numbers[index] == 1 and text.startswith("\ufeff"):  # a UTF-8 byte order mark
+                text = text[1:]
             try:
                 instance, record = self._instance(text)
                 row = {spec.name: self._value(spec, instance) for spec in self.manifest.inputs}
@@ -60,6 +62,8 @@ class JsonlDecoder:
                 data = json.loads(text)  # wrong in words users know
             except ValueError as exc:
                 raise RowRejected(f"not valid JSON: {getattr(exc, 'msg', exc)}") from None
+            except RecursionError:
+                raise RowRejected("not valid JSON: nested too deeply") from None
         if isinstance(data, dict):
             taken = sorted(k for k in data if k.startswith(PREFIX))
             if taken:
