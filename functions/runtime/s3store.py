@@ -67,7 +67,20 @@ class S3Store:
             return NotFound(f"no object {key!r} in store {self.uri}")
         if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             return ObjectExists(f"object {key!r} already exists")
-        return StoreError(f"S3 error on {self.uri}/{key}: {exc}")
+        where = f"{self.uri}/{key}"
+        if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"):
+            return StoreError(
+                f"S3 refused access to {where} ({code}): check the credentials, the role's "
+                "IAM policy and the bucket policy"
+            )
+        if code in ("SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded"):
+            return StoreError(
+                f"S3 is throttling requests to {where} ({code}) and the retries ran out; "
+                "try again later, or spread the load (AIAAS_S3_MAX_ATTEMPTS sets the tries)"
+            )
+        if code == "NoSuchBucket":
+            return StoreError(f"S3 bucket {self.bucket!r} does not exist (store {self.uri})")
+        return StoreError(f"S3 error on {where}: {exc}")
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:

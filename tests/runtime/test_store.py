@@ -336,3 +336,22 @@ def test_os_errors_of_the_directory_store_are_store_errors(tmp_path: Path) -> No
     with pytest.raises(StoreError, match="Not a directory"), store.open_write("models/m/x") as out:
         out.write(b"x")
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["models"]  # nothing left
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("AccessDenied", "S3 refused access to s3://b/registry/models/m (AccessDenied): check"),
+        ("SlowDown", "S3 is throttling requests to s3://b/registry/models/m (SlowDown)"),
+        ("NoSuchBucket", "S3 bucket 'b' does not exist (store s3://b/registry)"),
+    ],
+)
+def test_s3_refusals_say_what_to_check(code: str, message: str) -> None:
+    """botocore's own exception type, as the client raises it for these S3 answers (moto's
+    server does not enforce IAM or throttle, so the answer is built here)."""
+    from botocore.exceptions import ClientError
+
+    error = ClientError({"Error": {"Code": code, "Message": "..."}}, "GetObject")
+    mapped = S3Store("b", "registry")._error(error, "models/m")
+    assert isinstance(mapped, StoreError) and mapped.message.startswith(message)
+    assert mapped.status == HTTPStatus.SERVICE_UNAVAILABLE
