@@ -232,7 +232,7 @@ def test_s3_dead_endpoint_is_a_store_error_after_retries(
 
 def test_s3_missing_bucket_is_a_store_error(moto_server: MotoServer) -> None:
     store = S3Store("aiaas-no-such-bucket", "p")
-    with pytest.raises(StoreError, match="NoSuchBucket"):
+    with pytest.raises(StoreError, match=r"S3 bucket .aiaas-no-such-bucket. does not exist"):
         store.get_bytes("k")
 
 
