@@ -92,10 +92,10 @@ class BatchService:
         info = self.store.head(obj.input_key)
         run = RunInput(obj, event.bucket, info)
         plan = plan_run(self.store, self.pool, run, int(task["shards"]), self.settings)
-        if "plan_key" in plan:
-            bucket, prefix = store_location(self.store)
-            plan["plan_object"] = {"Bucket": bucket, "Key": prefix + plan["plan_key"]}
-        return plan
+        if "plan_key" not in plan:
+            return plan  # finished before, or the input is unreadable: its summary
+        bucket, prefix = store_location(self.store)  # where the Distributed Map reads the items
+        return {**plan, "plan_object": {"Bucket": bucket, "Key": prefix + plan["plan_key"]}}
 
     def shard(self, item: dict[str, Any]) -> Mapping[str, Any]:
         return score_shard(self.store, self.pool, item, self.settings)

@@ -38,10 +38,9 @@ class RunSummary(TypedDict):
     chunk_rows: NotRequired[int]
 
 
-class ShardTask(TypedDict):
-    """One item of `plan.json`: what one iteration of the Distributed Map scores."""
+class RunIdentity(TypedDict):
+    """What a sharded run's plan and each of its shard tasks carry: the run and its version."""
 
-    aiaas_batch: str  # BatchTask.SHARD
     run_id: str
     bucket: str
     input: str
@@ -53,35 +52,24 @@ class ShardTask(TypedDict):
     work: str  # the run's work prefix, where shard parts go
     shards: int
     chunk_rows: int
+
+
+class ShardTask(RunIdentity):
+    """One item of `plan.json`: what one iteration of the Distributed Map scores."""
+
+    aiaas_batch: str  # BatchTask.SHARD
     index: int
     start: int  # byte offset (text) or row (NPY)
     end: int
 
 
-class StoreObject(TypedDict):
-    Bucket: str
-    Key: str
-
-
 @final
-class RunPlan(TypedDict):
+class RunPlan(RunIdentity):
     """What planning answers: the state machine maps over `plan_object`, then merges."""
 
     status: str  # RunStatus.PLANNED
     aiaas_batch: str  # BatchTask.MERGE: the task the plan is handed to after the map
-    run_id: str
-    bucket: str
-    input: str
-    etag: str
-    size: int
-    model: str
-    version: str | None
-    started_at: str
-    work: str
-    shards: int
-    chunk_rows: int
-    plan_key: str
-    plan_object: NotRequired[StoreObject]
+    plan_key: str  # the batch function adds where the map reads it: `plan_object`
 
 
 class ShardPart(TypedDict):

@@ -24,7 +24,13 @@ from functions.runtime.batch.job import SpanResult, open_job, score_span
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
-from functions.runtime.batch.records import RunPlan, RunSummary, ShardPart, ShardTask
+from functions.runtime.batch.records import (
+    RunIdentity,
+    RunPlan,
+    RunSummary,
+    ShardPart,
+    ShardTask,
+)
 from functions.runtime.batch.run import (
     RunInput,
     base_summary,
@@ -82,32 +88,7 @@ def plan_run(
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
-    work = run.obj.work_prefix(run.run_id)
-    items = [
-        ShardTask(
-            aiaas_batch=BatchTask.SHARD,
-            run_id=run.run_id,
-            bucket=run.bucket,
-            input=run.obj.input_key,
-            etag=run.info.etag,
-            size=run.info.size,
-            model=run.obj.model,
-            version=manifest.version,
-            started_at=started,
-            work=work,
-            shards=shards,
-            chunk_rows=job.chunk_rows,
-            index=index,
-            start=start,
-            end=end,
-        )
-        for index, (start, end) in enumerate(bounds(job.format.extent(run.info), shards))
-    ]
-    plan_key = f"{work}/plan.json"
-    store.put_bytes(plan_key, json.dumps(items).encode())
-    return RunPlan(
-        status=RunStatus.PLANNED,
-        aiaas_batch=BatchTask.MERGE,
+    identity = RunIdentity(
         run_id=run.run_id,
         bucket=run.bucket,
         input=run.obj.input_key,
@@ -116,10 +97,18 @@ def plan_run(
         model=run.obj.model,
         version=manifest.version,
         started_at=started,
-        work=work,
+        work=run.obj.work_prefix(run.run_id),
         shards=shards,
         chunk_rows=job.chunk_rows,
-        plan_key=plan_key,
+    )
+    items = [
+        ShardTask(**identity, aiaas_batch=BatchTask.SHARD, index=index, start=start, end=end)
+        for index, (start, end) in enumerate(bounds(job.format.extent(run.info), shards))
+    ]
+    plan_key = f"{identity['work']}/plan.json"
+    store.put_bytes(plan_key, json.dumps(items).encode())
+    return RunPlan(
+        **identity, status=RunStatus.PLANNED, aiaas_batch=BatchTask.MERGE, plan_key=plan_key
     )
 
 
