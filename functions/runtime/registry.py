@@ -44,6 +44,7 @@ DEFAULT_ALIAS = "production"
 ALIAS_HISTORY = 50
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
 ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
+ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
 log = logging.getLogger("aiaas.registry")
 HASH_CHUNK = 1024 * 1024
@@ -221,7 +222,8 @@ class Registry:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
                 return record
             except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
-                time.sleep(random.uniform(0, ALIAS_BACKOFF_S * 2**attempt))  # noqa: S311
+                pause = min(ALIAS_BACKOFF_S * 2**attempt, ALIAS_BACKOFF_MAX_S)
+                time.sleep(random.uniform(0, pause))  # noqa: S311
         raise Conflict(
             f"alias {alias!r} of model {name!r} kept changing while it was being set "
             f"({ALIAS_WRITE_TRIES} tries); try again"
