@@ -84,12 +84,23 @@ class S3Store:
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
+        from s3transfer import exceptions as transfer
 
         try:
             yield
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, key) from exc
+        # The transfer manager's own errors: a download or upload cut off more times than it
+        # retries, a failed multipart part. Uncaught, they were a 500 in the predict function.
+        except (
+            Boto3Error,
+            transfer.RetriesExceededError,
+            transfer.S3UploadFailedError,
+            transfer.S3DownloadFailedError,
+        ) as exc:
+            raise StoreError(f"S3 transfer of {self.uri}/{key} failed: {exc!r}") from exc
 
     def get_bytes(self, key: str) -> bytes:
         with self._errors(key):

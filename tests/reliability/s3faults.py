@@ -1,0 +1,120 @@
+"""An HTTP proxy on loopback in front of the S3 server that answers as a failing S3 would.
+
+Each fault is a switch on the proxy, matched on the request path:
+- `deny`: 403 AccessDenied, as S3 answers a role without the permission;
+- `slowdown`: 503 SlowDown for the next N requests (S3 throttling; botocore retries these);
+- `cut_download`: a GET's status and headers and half its body, then the connection closes;
+- `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
+- `lie_etags`: every ETag the server sends is replaced by one of no object's.
+Everything else is forwarded to the real server (moto) unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.s3server import free_port
+
+FAKE_ETAG = '"00000000000000000000000000000000"'
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect"}
+
+
+def s3_error(code: str, message: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+        f"<Message>{message}</Message><RequestId>proxy</RequestId></Error>"
+    ).encode()
+
+
+class FaultyS3Proxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.deny: str | None = None  # path fragment
+        self.slowdown = 0
+        self.cut_download: str | None = None
+        self.cut_upload: str | None = None
+        self.lie_etags = False
+        self.seen: list[tuple[str, str]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FaultyS3Proxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def clear(self) -> None:
+        self.deny = self.cut_download = self.cut_upload = None
+        self.slowdown, self.lie_etags = 0, False
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                proxy.seen.append((self.command, self.path))
+                length = int(self.headers.get("content-length") or 0)
+                if proxy.cut_upload and self.command == "PUT" and proxy.cut_upload in self.path:
+                    self.rfile.read(length // 2)
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                body = self.rfile.read(length) if length else b""
+                if proxy.deny and proxy.deny in self.path:
+                    return self._answer(403, s3_error("AccessDenied", "Access Denied"))
+                if proxy.slowdown > 0:
+                    proxy.slowdown -= 1
+                    return self._answer(503, s3_error("SlowDown", "Please reduce your rate"))
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                reply = upstream.getresponse()
+                data = reply.read()
+                upstream.close()
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
+                    if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
+                        continue
+                    if name.lower() == "etag" and proxy.lie_etags:
+                        value = FAKE_ETAG
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return None
+                cut = proxy.cut_download
+                if cut and self.command == "GET" and cut in self.path and len(data) > 1:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return None
+                self.wfile.write(data)
+                return None
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/xml")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            # http.server dispatches on these names.
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay  # noqa: N815
+
+        return Handler
