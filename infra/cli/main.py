@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except AiaasError as exc:
+        if args.verbose:  # one line by default; with -v the whole chain, causes included
+            traceback.print_exception(exc, file=sys.stderr)
         print(f"aiaas {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
