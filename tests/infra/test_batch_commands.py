@@ -61,7 +61,7 @@ def test_batch_refuses_what_it_cannot_score_before_uploading(store, tmp_path, ca
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
     assert capsys.readouterr().err == (
         "aiaas batch: error: batch/iris/input/table.parquet: unsupported input format "
-        "'.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy\n"
+        "'.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz\n"
     )
     assert not store.exists("batch/iris/input/table.parquet")
     assert main(["--store", store.uri, "batch", "Bad Model", str(data)]) == 1

@@ -44,15 +44,25 @@ def score(store: LocalStore, tmp_path: Path, name: str, data: bytes) -> tuple[di
         (
             "packed.csv",
             gzip.compress(f"{HEADER}\n1,2,3,4\n".encode()),
-            "the file is gzip-compressed; batch reads plain text: decompress it first",
+            "the file is gzip-compressed; name it with .gz at the end (rows.csv.gz) or "
+            "decompress it",
         ),
         (
             "packed.jsonl",
             gzip.compress(b'{"x": [1, 2, 3, 4]}\n'),
-            "the file is gzip-compressed; batch reads plain text: decompress it first",
+            "the file is gzip-compressed; name it with .gz at the end (rows.csv.gz) or "
+            "decompress it",
+        ),
+        (
+            "cut.csv.gz",
+            gzip.compress(
+                f"{HEADER}\n".encode() + "".join(f"{i},2,3,4\n" for i in range(5000)).encode()
+            )[:-200],
+            "not a readable gzip stream: Compressed file ended before the end-of-stream marker "
+            "was reached",
         ),
     ],
-    ids=["cr-only", "gzip-csv", "gzip-jsonl"],
+    ids=["cr-only", "gzip-csv", "gzip-jsonl", "gzip-cut-short"],
 )
 def test_a_file_level_problem_is_a_failed_summary_naming_it(
     store: LocalStore, tmp_path: Path, name: str, data: bytes, error: str
@@ -94,3 +104,50 @@ def test_an_unclosed_quote_is_a_bad_row_and_the_count_stays_right(
     assert errors == [{"line": 3, "error": "not a valid CSV row: unexpected end of data"}]
     output = store.get_bytes(f"{OUT}/quote.csv").decode().splitlines()
     assert len(output) == 1 + 2  # header and the two scored rows
+
+
+@pytest.mark.parametrize("name", ["rows.csv.gz", "rows.jsonl.gz"])
+def test_gzip_inputs_are_read_as_streams(store: LocalStore, tmp_path: Path, name: str) -> None:
+    plain_name = name.removesuffix(".gz")
+    if plain_name.endswith(".csv"):
+        plain = f"{HEADER}\n1,2,3,4\n5,6,7,oops\n9,10,11,12\n".encode()
+    else:
+        plain = b'{"x": [1, 2, 3, 4]}\n{"x": [5, 6]}\n{"x": [9, 10, 11, 12]}\n'
+    expected, expected_errors = score(store, tmp_path, plain_name, plain)
+    expected_output = store.get_bytes(f"{OUT}/{plain_name}")
+    store.delete(f"{OUT}/{plain_name}")
+    summary, errors = score(store, tmp_path, name, gzip.compress(plain))
+    assert (summary["status"], summary["scored_rows"], summary["failed_rows"]) == (
+        "succeeded",
+        expected["scored_rows"],
+        expected["failed_rows"],
+    )
+    assert errors == expected_errors
+    assert summary["output"] == f"{OUT}/{plain_name}"  # the output is not compressed
+    assert store.get_bytes(f"{OUT}/{plain_name}") == expected_output
+
+
+def test_a_sharded_gzip_run_is_one_shard(store: LocalStore, tmp_path: Path) -> None:
+    from functions.runtime.batch.layout import parse_input_key
+    from functions.runtime.batch.run import RunInput
+    from functions.runtime.batch.shards import run_sharded_locally
+    from tests.batch_support import pool, run_settings
+
+    key = "batch/iris/input/big.csv.gz"
+    store.put_bytes(key, gzip.compress(f"{HEADER}\n".encode() + b"1,2,3,4\n" * 1000))
+    obj = parse_input_key(key)
+    assert obj is not None
+    summary = run_sharded_locally(
+        store,
+        pool(store, tmp_path),
+        RunInput(obj, "aiaas-local", store.head(key)),
+        3,
+        run_settings(),
+    )
+    assert (summary["status"], summary["shards"], summary["scored_rows"]) == ("succeeded", 1, 1000)
+
+
+def test_a_compressed_npy_is_refused_by_name(store: LocalStore, tmp_path: Path) -> None:
+    summary, _ = score(store, tmp_path, "arrays.npy.gz", b"\x1f\x8b whatever")
+    assert summary["status"] == "failed"
+    assert "unsupported input format '.npy.gz'" in summary["error"]

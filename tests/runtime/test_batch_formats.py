@@ -193,7 +193,7 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
         (
             "a.parquet",
             b"PAR1",
-            "batch/iris/input/a.parquet: unsupported input format '.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy",
+            "batch/iris/input/a.parquet: unsupported input format '.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz",
         ),
         ("m.npy", b"not numpy", "batch/iris/input/m.npy: not an .npy file numpy can read"),
     ],

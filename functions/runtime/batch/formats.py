@@ -8,9 +8,12 @@ against the model once (CSV header, NPY header and shape) and returns its format
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol, cast
 
 import numpy as np
 
@@ -19,7 +22,13 @@ from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import NpyHeader, check_rows, npy_chunks, read_npy_header
 from functions.runtime.batch.scoring import Chunk, OutputField
-from functions.runtime.batch.source import ByteRange, line_batches, open_range, read_first_line
+from functions.runtime.batch.source import (
+    HEADER_LIMIT,
+    ByteRange,
+    line_batches,
+    open_range,
+    read_first_line,
+)
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectInfo, ObjectStore
@@ -29,6 +38,11 @@ class BatchFormat(Protocol):
     name: str
     text: bool  # spans are byte ranges and the output is text; else rows and arrays
     position_key: str  # what an error record names: "line" or "row"
+
+    @property
+    def splittable(self) -> bool:
+        """Whether spans other than the whole object can be read (not so for a gzip stream)."""
+        ...
 
     def extent(self, info: ObjectInfo) -> int:
         """The end of the span space: the object's bytes (text) or its rows (arrays)."""
@@ -59,6 +73,11 @@ class BatchFormat(Protocol):
 class _Text:
     text = True
     position_key = "line"
+    compressed = False
+
+    @property
+    def splittable(self) -> bool:
+        return not self.compressed
 
     def extent(self, info: ObjectInfo) -> int:
         return info.size
@@ -75,6 +94,13 @@ class _Text:
         chunk_rows: int,
     ) -> Iterator[Chunk]:
         decoder = self._decoder(manifest, span.start == 0)
+        if self.compressed:
+            if span.start:
+                raise BadRequest(f"{key}: a gzip stream is read whole, not from byte {span.start}")
+            with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
+                for first, lines in line_batches(stream, ByteRange(0, None), chunk_rows):
+                    yield decoder.chunk(first, lines)
+            return
         # From the byte before the span: the line that ends there tells where the next starts.
         with open_range(store, key, max(span.start - 1, 0)) as stream:
             for first, lines in line_batches(stream, span, chunk_rows):
@@ -84,6 +110,7 @@ class _Text:
 @dataclass(frozen=True)
 class CsvFormat(_Text):
     layout: CsvLayout
+    compressed: bool = False
     name = "csv"
 
     def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder:
@@ -100,6 +127,7 @@ class CsvFormat(_Text):
 
 @dataclass(frozen=True)
 class JsonlFormat(_Text):
+    compressed: bool = False
     name = "jsonl"
 
     def _decoder(self, manifest: ModelManifest, skip_header: bool) -> JsonlDecoder:
@@ -120,6 +148,7 @@ class NpyFormat:
     name = "npy"
     text = False
     position_key = "row"
+    splittable = True
 
     def extent(self, info: ObjectInfo) -> int:
         return self.header.rows
@@ -149,6 +178,13 @@ class NpyFormat:
 def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -> BatchFormat:
     """The input's format, once its head fits the model (raises what makes it not fit)."""
     key = obj.input_key
+    _ = obj.format  # UnsupportedFormat (400) for a name batch does not read, before any read
+    if obj.compressed:
+        with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
+            first_line = stream.readline(HEADER_LIMIT).rstrip(b"\r\n")
+        if obj.format == "csv":
+            return CsvFormat(csv_layout(first_line, manifest, key), compressed=True)
+        return JsonlFormat(compressed=True)
     if obj.format == "csv":
         first_line = read_first_line(store, key)
         _refuse_compressed(first_line, key)
@@ -162,8 +198,19 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     return JsonlFormat()
 
 
+@contextlib.contextmanager
+def _gunzipped(raw: IO[bytes], key: str) -> Iterator[IO[bytes]]:
+    """The decompressed stream; a file that is not gzip, or is cut short, is the input's fault."""
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            yield cast(IO[bytes], stream)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise BadRequest(f"{key}: not a readable gzip stream: {exc}") from None
+
+
 def _refuse_compressed(head: bytes, key: str) -> None:
     if head.startswith(b"\x1f\x8b"):
         raise BadRequest(
-            f"{key}: the file is gzip-compressed; batch reads plain text: decompress it first"
+            f"{key}: the file is gzip-compressed; name it with .gz at the end (rows.csv.gz) "
+            "or decompress it"
         )

@@ -1,7 +1,9 @@
 """Where batch objects live in the store, and which run an input object belongs to.
 
-    batch/<model>/input/<file>                  dropped by users (CSV, JSONL, NPY)
-    batch/<model>/output/<file>                 scored rows, same format (NPY becomes .npz)
+    batch/<model>/input/<file>                  dropped by users (CSV, JSONL, NPY; CSV and JSONL
+                                                may be gzip-compressed: .csv.gz, .jsonl.gz)
+    batch/<model>/output/<file>                 scored rows, same format (NPY becomes .npz, and
+                                                a .gz input's output is not compressed)
     batch/<model>/output/<file>.errors.jsonl    rows that could not be scored, with the reason
     batch/<model>/output/<file>.summary.json    written last: a run is finished once it exists
     batch/<model>/work/<run id>/...             shard parts of a Distributed Map run
@@ -25,7 +27,8 @@ WORK_DIR = "work"
 
 # Input extension -> format; the scored output keeps the extension except NPY (arrays go in .npz).
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
-SUPPORTED = ", ".join(sorted(FORMATS))
+COMPRESSED = ".gz"  # gzip, for the text formats
+SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
 
 
 class UnsupportedFormat(BadRequest):
@@ -41,23 +44,36 @@ class BatchObject:
     file: str  # the path below `input/`
 
     @property
+    def compressed(self) -> bool:
+        """A gzip-compressed text input (`rows.csv.gz`)."""
+        return self.file.lower().endswith(COMPRESSED)
+
+    @property
+    def _plain_file(self) -> str:
+        return self.file[: -len(COMPRESSED)] if self.compressed else self.file
+
+    @property
     def extension(self) -> str:
-        dot = self.file.rfind(".")
-        return self.file[dot:].lower() if dot > self.file.rfind("/") else ""
+        """The format's extension, `.gz` aside: `.csv` for `rows.csv.gz`."""
+        plain = self._plain_file
+        dot = plain.rfind(".")
+        return plain[dot:].lower() if dot > plain.rfind("/") else ""
 
     @property
     def format(self) -> str:
-        try:
-            return FORMATS[self.extension]
-        except KeyError:
+        found = FORMATS.get(self.extension)
+        if found is None or (self.compressed and found == "npy"):
+            shown = (self.extension + COMPRESSED) if self.compressed else self.extension
             raise UnsupportedFormat(
-                f"{self.input_key}: unsupported input format {self.extension or '(none)'!r}; "
+                f"{self.input_key}: unsupported input format {shown or '(none)'!r}; "
                 f"name the file with one of {SUPPORTED}"
-            ) from None
+            )
+        return found
 
     @property
     def output_key(self) -> str:
-        scored = self.file[: -len(".npy")] + ".npz" if self.extension == ".npy" else self.file
+        plain = self._plain_file
+        scored = plain[: -len(".npy")] + ".npz" if self.extension == ".npy" else plain
         return f"{self._output_prefix}/{scored}"
 
     @property

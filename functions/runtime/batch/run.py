@@ -180,11 +180,17 @@ def run_object(
     manifest, job = opened
     try:
         result = score_whole(job, run, settings)
-    except InputReplaced as exc:
-        log.warning("%s", exc.message)
-        superseded = base_summary(run, manifest, started)
-        superseded["status"], superseded["error"] = RunStatus.SUPERSEDED, exc.message
-        return superseded
+    except AiaasError as exc:
+        if isinstance(exc, InputReplaced):
+            log.warning("%s", exc.message)
+            superseded = base_summary(run, manifest, started)
+            superseded["status"], superseded["error"] = RunStatus.SUPERSEDED, exc.message
+            return superseded
+        if not is_input_error(exc):
+            raise
+        # Found past the head (a gzip stream cut short): nothing was published; say why.
+        failed = failed_summary(base_summary(run, manifest, started), exc.message)
+        return publish_summary(store, run, failed)
     summary = finish_summary(
         base_summary(run, manifest, started),
         result,
@@ -202,7 +208,7 @@ def score_text(
     settings allow: the one place that choice is made."""
     size = (job.info.size if span.end is None else span.end) - span.start
     workers = settings.workers_for(size, job.model.manifest.file.size)
-    if workers <= 1:
+    if workers <= 1 or not job.format.splittable:  # a gzip stream is read in one piece
         return score_span(job, span, target, errors)
     from functions.runtime.batch.parallel import worker_pool
 

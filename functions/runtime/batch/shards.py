@@ -88,6 +88,8 @@ def plan_run(
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
+    if not job.format.splittable:  # a gzip stream is read in one piece: one shard
+        shards = 1
     identity = RunIdentity(
         run_id=run.run_id,
         bucket=run.bucket,
