@@ -151,3 +151,50 @@ def test_a_compressed_npy_is_refused_by_name(store: LocalStore, tmp_path: Path) 
     summary, _ = score(store, tmp_path, "arrays.npy.gz", b"\x1f\x8b whatever")
     assert summary["status"] == "failed"
     assert "unsupported input format '.npy.gz'" in summary["error"]
+
+
+def test_a_line_over_the_limit_is_a_bad_row_read_past_not_kept(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    from functions.runtime.batch.source import MAX_LINE_BYTES
+
+    huge = '{"x": [' + "1, " * (16 * 1024 * 1024) + "1]}"  # a 48 MiB line
+    lines = ['{"x": [1, 2, 3, 4]}', huge, '{"x": [5, 6, 7, 8]}', huge[:1000] + "]", "[9, 9, 9, 9]"]
+    data = "\n".join(lines).encode()
+    tracemalloc.start()
+    try:
+        summary, errors = score(store, tmp_path, "long.jsonl", data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (5, 3, 2)
+    assert errors[0] == {"line": 2, "error": f"longer than {MAX_LINE_BYTES} bytes: not read"}
+    assert errors[1]["line"] == 4  # short enough to read, and not valid JSON
+    # Bounded by the read blocks (4 MiB) and the line limit, not by the 48 MiB line.
+    assert peak < 24 << 20, f"peak {peak >> 20} MiB for a {len(data) >> 20} MiB input"
+
+
+@pytest.mark.parametrize("cut", [3, 50, 150, 260, 300, 1000, 1510])
+def test_long_lines_across_span_edges_are_counted_once(
+    monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    import io
+
+    from functions.runtime.batch import source
+
+    monkeypatch.setattr(source, "READ_BLOCK", 64)
+    monkeypatch.setattr(source, "MAX_LINE_BYTES", 100)
+    lines = [b"a" * 10, b"b" * 500, b"c" * 20, b"d" * 1000, b"e" * 5]
+    data = b"\n".join(lines) + b"\n"
+
+    def read(start: int, end: int | None) -> list[bytes]:
+        stream = io.BytesIO(data)
+        stream.seek(max(start - 1, 0))
+        span = source.ByteRange(start, end)
+        return [line for _, batch in source.line_batches(stream, span, 3) for line in batch]
+
+    expected = [b"a" * 10, source.TOO_LONG, b"c" * 20, source.TOO_LONG, b"e" * 5]
+    assert read(0, None) == expected
+    assert read(0, cut) + read(cut, None) == expected

@@ -2,7 +2,9 @@
 
 A shard owns the lines that *start* in its byte range [start, end) (the Hadoop split rule), so
 shards cut at arbitrary bytes still cover every line exactly once. S3 reads use ranged GETs;
-a local file is sought. Memory stays bounded by the read block, not by the object.
+a local file is sought. Memory stays bounded by the read block, not by the object: a line over
+MAX_LINE_BYTES is not kept but read past, and handed on as `TOO_LONG`, which the decoders
+report as a bad row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from functions.runtime.store import ObjectStore
 
 READ_BLOCK = 4 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+# Stands in for a line over MAX_LINE_BYTES: not UTF-8, so no decoder can take it for a row.
+TOO_LONG = b"\xff\xfe aiaas: line over the limit"
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,34 @@ def _owned_lines(stream: IO[bytes], span: ByteRange) -> Iterator[list[bytes]]:
             lines.append(pending)
         if not block:
             pending = b""
+        if lines and max(map(len, lines)) > MAX_LINE_BYTES:
+            lines = [TOO_LONG if len(line) > MAX_LINE_BYTES else line for line in lines]
         lines, done = _owned(lines, data, position, span.end)
         yield lines
         position += len(data) - len(pending)
         if done or not block:
             return
+        if len(pending) > MAX_LINE_BYTES:  # a line too long to keep: read past the rest of it
+            if span.end is not None and position >= span.end:
+                return  # it starts past the span: the next span skips it as its partial line
+            dropped, rest, ended = _read_past_line(stream)
+            yield [TOO_LONG]
+            position += len(pending) + dropped  # the start of what follows its line break
+            pending = rest
+            if ended:
+                return
+
+
+def _read_past_line(stream: IO[bytes]) -> tuple[int, bytes, bool]:
+    """(bytes read up to and including the next line break, what follows it in the block,
+    whether the object ended first)."""
+    dropped = 0
+    while block := stream.read(READ_BLOCK):
+        cut = block.find(b"\n")
+        if cut >= 0:
+            return dropped + cut + 1, block[cut + 1 :], False
+        dropped += len(block)
+    return dropped, b"", True
 
 
 def _owned(
