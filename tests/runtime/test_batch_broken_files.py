@@ -156,6 +156,7 @@ def test_a_compressed_npy_is_refused_by_name(store: LocalStore, tmp_path: Path) 
 def test_a_line_over_the_limit_is_a_bad_row_read_past_not_kept(
     store: LocalStore, tmp_path: Path
 ) -> None:
+    """The default limit (1 MiB); AIAAS_BATCH_MAX_LINE_BYTES sets another, in a test below."""
     import tracemalloc
 
     from functions.runtime.batch.source import MAX_LINE_BYTES
@@ -185,7 +186,6 @@ def test_long_lines_across_span_edges_are_counted_once(
     from functions.runtime.batch import source
 
     monkeypatch.setattr(source, "READ_BLOCK", 64)
-    monkeypatch.setattr(source, "MAX_LINE_BYTES", 100)
     lines = [b"a" * 10, b"b" * 500, b"c" * 20, b"d" * 1000, b"e" * 5]
     data = b"\n".join(lines) + b"\n"
 
@@ -193,8 +193,22 @@ def test_long_lines_across_span_edges_are_counted_once(
         stream = io.BytesIO(data)
         stream.seek(max(start - 1, 0))
         span = source.ByteRange(start, end)
-        return [line for _, batch in source.line_batches(stream, span, 3) for line in batch]
+        batches = source.line_batches(stream, span, 3, max_line_bytes=100)
+        return [line for _, batch in batches for line in batch]
 
-    expected = [b"a" * 10, source.TOO_LONG, b"c" * 20, source.TOO_LONG, b"e" * 5]
+    marker = source.too_long(100)
+    expected = [b"a" * 10, marker, b"c" * 20, marker, b"e" * 5]
     assert read(0, None) == expected
     assert read(0, cut) + read(cut, None) == expected
+
+
+def test_the_line_limit_is_a_setting(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIAAS_BATCH_MAX_LINE_BYTES", "30")
+    data = b'{"x": [1, 2, 3, 4]}\n{"x": [1.0000, 2.0000, 3.0000, 4.0000]}\n'
+    summary, errors = score(store, tmp_path, "limit.jsonl", data)
+    assert (summary["scored_rows"], errors) == (
+        1,
+        [{"line": 2, "error": "longer than 30 bytes: not read"}],
+    )

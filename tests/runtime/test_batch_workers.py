@@ -141,7 +141,7 @@ def test_a_shard_scored_by_workers_merges_to_the_single_run(store, tmp_path, wor
 
 def test_a_dead_worker_fails_the_run_and_the_next_run_starts_afresh(store, tmp_path, workers):
     expected, run_input = w_csv(store, tmp_path)
-    opened = open_run(store, pool(store, tmp_path), run_input, "", 16)
+    opened = open_run(store, pool(store, tmp_path), run_input, "", run_settings(16))
     assert not isinstance(opened, dict)
     _, job = opened
     with worker_pool(2) as workers_now:

@@ -24,6 +24,7 @@ from functions.runtime.batch.npy import NpyHeader, check_rows, npy_chunks, read_
 from functions.runtime.batch.scoring import Chunk, OutputField
 from functions.runtime.batch.source import (
     HEADER_LIMIT,
+    MAX_LINE_BYTES,
     ByteRange,
     line_batches,
     open_range,
@@ -55,8 +56,10 @@ class BatchFormat(Protocol):
         span: ByteRange,
         manifest: ModelManifest,
         chunk_rows: int,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> Iterator[Chunk]:
-        """The chunks of `span` of the object, decoded for `manifest`'s inputs."""
+        """The chunks of `span` of the object, decoded for `manifest`'s inputs (text lines over
+        `max_line_bytes` are bad rows, not read whole)."""
         ...
 
     def output_head(self, fields: list[OutputField]) -> bytes:
@@ -92,18 +95,20 @@ class _Text:
         span: ByteRange,
         manifest: ModelManifest,
         chunk_rows: int,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> Iterator[Chunk]:
         decoder = self._decoder(manifest, span.start == 0)
         if self.compressed:
             if span.start:
                 raise BadRequest(f"{key}: a gzip stream is read whole, not from byte {span.start}")
             with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
-                for first, lines in line_batches(stream, ByteRange(0, None), chunk_rows):
+                whole = ByteRange(0, None)
+                for first, lines in line_batches(stream, whole, chunk_rows, max_line_bytes):
                     yield decoder.chunk(first, lines)
             return
         # From the byte before the span: the line that ends there tells where the next starts.
         with open_range(store, key, max(span.start - 1, 0)) as stream:
-            for first, lines in line_batches(stream, span, chunk_rows):
+            for first, lines in line_batches(stream, span, chunk_rows, max_line_bytes):
                 yield decoder.chunk(first, lines)
 
 
@@ -160,6 +165,7 @@ class NpyFormat:
         span: ByteRange,
         manifest: ModelManifest,
         chunk_rows: int,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> Iterator[Chunk]:
         end = self.header.rows if span.end is None else span.end
         offset = self.header.offset + span.start * self.header.row_bytes

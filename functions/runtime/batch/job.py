@@ -21,7 +21,7 @@ from functions.runtime.batch.formats import BatchFormat, open_format
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import ArraySink
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
-from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange
 from functions.runtime.errors import BadRequest
 from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
@@ -44,20 +44,26 @@ class Job:
     chunk_rows: int
     format: BatchFormat
     scorer: ChunkScorer
+    max_line_bytes: int = MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
         self.fields: list[OutputField] = self.scorer.fields()
 
 
 def open_job(
-    store: ObjectStore, model: LoadedModel, obj: BatchObject, info: ObjectInfo, chunk_rows: int
+    store: ObjectStore,
+    model: LoadedModel,
+    obj: BatchObject,
+    info: ObjectInfo,
+    chunk_rows: int,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Job:
     """Check the input against the model (format, header, shape); raises what makes it fail."""
     if info.size == 0:
         raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
     scorer = ChunkScorer(model)  # checks the model's input shapes before the input is read
     fmt = open_format(store, obj, model.manifest)
-    return Job(store, obj, info, model, chunk_rows, fmt, scorer)
+    return Job(store, obj, info, model, chunk_rows, fmt, scorer, max_line_bytes)
 
 
 TIMINGS = ("read_s", "score_s", "write_s")
@@ -90,7 +96,8 @@ class SpanResult:
 
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
     """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
-    return job.format.chunks(job.store, job.obj.input_key, span, job.model.manifest, job.chunk_rows)
+    key, manifest = job.obj.input_key, job.model.manifest
+    return job.format.chunks(job.store, key, span, manifest, job.chunk_rows, job.max_line_bytes)
 
 
 def score_span(

@@ -262,6 +262,7 @@ class WorkerPool:
             "manifest": job.model.manifest.to_dict(),
             "max_batch_size": job.model.max_batch_size,
             "chunk_rows": job.chunk_rows,
+            "max_line_bytes": job.max_line_bytes,
         }
         payload = json.dumps(settings).encode()
         started = []
@@ -329,7 +330,9 @@ class _Scoring:
         if obj is None:
             raise WorkerFailed(f"{settings['input']!r} is not a batch input key")
         info = ObjectInfo(obj.input_key, int(settings["size"]), str(settings["etag"]))
-        self.job = open_job(store, model, obj, info, int(settings["chunk_rows"]))
+        self.job = open_job(
+            store, model, obj, info, int(settings["chunk_rows"]), int(settings["max_line_bytes"])
+        )
 
     def block(self, start: int, end: int) -> list[bytes]:
         """Score the lines starting in [start, end): COUNTS, the output's pieces, the errors."""

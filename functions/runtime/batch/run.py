@@ -149,14 +149,17 @@ def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
 
 
 def open_run(
-    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, chunk_rows: int
+    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, settings: BatchSettings
 ) -> tuple[ModelManifest, Job] | RunSummary:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
     manifest: ModelManifest | None = None
     try:
         manifest, model = load_default(pool, run.obj.model)
-        return manifest, open_job(store, model, run.obj, run.info, chunk_rows)
+        job = open_job(
+            store, model, run.obj, run.info, settings.chunk_rows, settings.max_line_bytes
+        )
+        return manifest, job
     except AiaasError as exc:
         if not is_input_error(exc):
             raise
@@ -174,7 +177,7 @@ def run_object(
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
         return skipped(done)
     started, began = utc_now(), time.perf_counter()
-    opened = open_run(store, pool, run, started, settings.chunk_rows)
+    opened = open_run(store, pool, run, started, settings)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from functions.runtime.batch.source import MAX_LINE_BYTES
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.model import SMALL_MODEL_BYTES, cpu_count
 
@@ -24,6 +25,7 @@ MIN_CPUS_FOR_WORKERS = 3  # below, the automatic worker count is this process al
 @dataclass(frozen=True)
 class BatchSettings:
     chunk_rows: int = DEFAULT_CHUNK_ROWS  # rows read, scored and written at a time
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer text line is a bad row, never held whole
     workers: int = 0  # worker processes for a big text span; 0: automatic
     worker_ort_threads: int = (
         1  # onnxruntime threads in each worker: the workers are the parallelism
@@ -33,11 +35,13 @@ class BatchSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
-        """`AIAAS_BATCH_CHUNK_ROWS`, `AIAAS_BATCH_WORKERS`, `AIAAS_ORT_THREADS` (for workers),
+        """`AIAAS_BATCH_CHUNK_ROWS`, `AIAAS_BATCH_MAX_LINE_BYTES`, `AIAAS_BATCH_WORKERS`,
+        `AIAAS_ORT_THREADS` (for workers),
         `AIAAS_BATCH_SHARD_BYTES`, `AIAAS_BATCH_STATE_MACHINE`; unset means the default."""
         env = os.environ if env is None else env
         settings = cls(
             workers=_whole(env, "AIAAS_BATCH_WORKERS", 0),
+            max_line_bytes=_whole(env, "AIAAS_BATCH_MAX_LINE_BYTES", 0) or MAX_LINE_BYTES,
             worker_ort_threads=_whole(env, "AIAAS_ORT_THREADS", 0) or 1,
             shard_bytes=_whole(env, "AIAAS_BATCH_SHARD_BYTES", DEFAULT_SHARD_BYTES),
             state_machine=env.get("AIAAS_BATCH_STATE_MACHINE", ""),

@@ -84,7 +84,7 @@ def plan_run(
     if done is not None:
         return skipped(done)
     started = utc_now()
-    opened = open_run(store, pool, run, started, settings.chunk_rows)
+    opened = open_run(store, pool, run, started, settings)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
@@ -128,7 +128,8 @@ def score_shard(
         pass
     run = run_from(store, item)
     model = pool.load(pool.registry.manifest(run.obj.model, str(item["version"])))
-    job = open_job(store, model, run.obj, store.head(run.obj.input_key), int(item["chunk_rows"]))
+    info = store.head(run.obj.input_key)
+    job = open_job(store, model, run.obj, info, int(item["chunk_rows"]), settings.max_line_bytes)
     if job.info.etag != run.info.etag:
         raise AiaasError(f"{run.obj.input_key} changed since run {run.run_id} was planned")
     span = ByteRange(int(item["start"]), int(item["end"]))

@@ -18,9 +18,14 @@ from functions.runtime.store import ObjectStore
 
 READ_BLOCK = 4 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
-MAX_LINE_BYTES = 1024 * 1024
-# Stands in for a line over MAX_LINE_BYTES: not UTF-8, so no decoder can take it for a row.
-TOO_LONG = b"\xff\xfe aiaas: line over the limit"
+MAX_LINE_BYTES = 1024 * 1024  # the default; AIAAS_BATCH_MAX_LINE_BYTES (BatchSettings)
+# Stands in for a line over the limit, followed by the limit: not UTF-8, so no decoder can
+# take it for a row.
+TOO_LONG = b"\xff\xfe aiaas: line over "
+
+
+def too_long(limit: int) -> bytes:
+    return TOO_LONG + str(limit).encode()
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def read_first_line(store: ObjectStore, key: str) -> bytes:
 
 
 def line_batches(
-    stream: IO[bytes], span: ByteRange, max_lines: int
+    stream: IO[bytes], span: ByteRange, max_lines: int, max_line_bytes: int = MAX_LINE_BYTES
 ) -> Iterator[tuple[int, list[bytes]]]:
     """(first line number, up to `max_lines` lines) for the lines starting in `span`.
 
@@ -61,7 +66,7 @@ def line_batches(
     exactly at `start` or belongs to the previous span.
     """
     number, carry = 1, []
-    for lines in _owned_lines(stream, span):
+    for lines in _owned_lines(stream, span, max_line_bytes):
         carry.extend(lines)
         while len(carry) >= max_lines:
             yield number, carry[:max_lines]
@@ -70,7 +75,8 @@ def line_batches(
         yield number, carry
 
 
-def _owned_lines(stream: IO[bytes], span: ByteRange) -> Iterator[list[bytes]]:
+def _owned_lines(stream: IO[bytes], span: ByteRange, limit: int) -> Iterator[list[bytes]]:
+    marker = too_long(limit)
     pending = b""
     position = max(span.start - 1, 0)  # offset of pending[0] in the object
     skip_partial = span.start > 0
@@ -91,18 +97,18 @@ def _owned_lines(stream: IO[bytes], span: ByteRange) -> Iterator[list[bytes]]:
             lines.append(pending)
         if not block:
             pending = b""
-        if lines and max(map(len, lines)) > MAX_LINE_BYTES:
-            lines = [TOO_LONG if len(line) > MAX_LINE_BYTES else line for line in lines]
+        if lines and max(map(len, lines)) > limit:
+            lines = [marker if len(line) > limit else line for line in lines]
         lines, done = _owned(lines, data, position, span.end)
         yield lines
         position += len(data) - len(pending)
         if done or not block:
             return
-        if len(pending) > MAX_LINE_BYTES:  # a line too long to keep: read past the rest of it
+        if len(pending) > limit:  # a line too long to keep: read past the rest of it
             if span.end is not None and position >= span.end:
                 return  # it starts past the span: the next span skips it as its partial line
             dropped, rest, ended = _read_past_line(stream)
-            yield [TOO_LONG]
+            yield [marker]
             position += len(pending) + dropped  # the start of what follows its line break
             pending = rest
             if ended:

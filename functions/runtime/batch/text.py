@@ -12,7 +12,7 @@ from typing import TypeVar
 import numpy as np
 
 from functions.runtime.batch.scoring import Chunk, RowError, coerce_rows
-from functions.runtime.batch.source import MAX_LINE_BYTES, TOO_LONG
+from functions.runtime.batch.source import TOO_LONG
 from functions.runtime.manifest import ModelManifest
 
 
@@ -45,9 +45,9 @@ def _decode_each(
 ) -> tuple[None, list[str], np.ndarray, list[RowError]]:
     rows, keep, errors = [], [], []
     for index, line in enumerate(lines):
-        if line == TOO_LONG:
-            reason = f"longer than {MAX_LINE_BYTES} bytes: not read"
-            errors.append(RowError(int(numbers[index]), reason))
+        if line.startswith(TOO_LONG):
+            limit = line[len(TOO_LONG) :].decode()
+            errors.append(RowError(int(numbers[index]), f"longer than {limit} bytes: not read"))
             continue
         try:
             row = line.decode("utf-8").rstrip("\r")
