@@ -75,3 +75,29 @@ def test_a_corrupt_alias_is_a_503_and_can_be_overwritten_or_deleted(broken) -> N
     registry.store.put_bytes(alias_key("iris", "production"), b"{")
     assert client.delete("/control/models/iris/aliases/production").status_code == 200
     assert registry.alias("iris", "production") is None
+
+
+def test_a_stray_folder_among_versions_is_ignored(
+    store: ObjectStore, classifier_onnx: Path
+) -> None:
+    registry = Registry(store)
+    registry.publish(onnx_factory.manifest_for(classifier_onnx, "iris", "1"), classifier_onnx)
+    store.put_bytes("models/iris/versions/notes/readme.txt", b"left by hand")
+    assert registry.versions("iris") == ["1"]
+    assert registry.next_version("iris") == "2"
+    published = registry.publish(
+        onnx_factory.manifest_for(classifier_onnx, "iris", registry.next_version("iris")),
+        classifier_onnx,
+    )
+    assert (published.version, registry.versions("iris")) == ("2", ["1", "2"])
+
+
+def test_a_broken_store_is_a_503_in_the_error_shape(tmp_path: Path) -> None:
+    from functions.runtime.store import LocalStore
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "models").write_bytes(b"a file where a folder should be")
+    client = TestClient(create_app(LocalStore(tmp_path / "store")))
+    answer = client.put("/control/models/iris/aliases/production", json={"version": "1"})
+    assert answer.status_code == 503
+    assert list(answer.json()) == ["error"]
