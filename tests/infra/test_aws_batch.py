@@ -178,3 +178,36 @@ def test_cli_submit_calls_aws_batch(
         )
     assert code == 0
     assert capsys.readouterr().out == f"submitted n (job id j-9) to {QUEUE}\n"
+
+
+def image_argv(batch_command: list[str] | None) -> list[str]:
+    """What the training image runs for a job: Docker's rule, ENTRYPOINT + (the job's command,
+    which replaces CMD, or CMD), from training/Dockerfile's exec-form instructions."""
+    import json
+
+    entrypoint: list[str] = []
+    cmd: list[str] = []
+    for line in (SPECS.parent / "Dockerfile").read_text().splitlines():
+        if line.startswith("ENTRYPOINT "):
+            entrypoint = json.loads(line.removeprefix("ENTRYPOINT "))
+        elif line.startswith("CMD "):
+            cmd = json.loads(line.removeprefix("CMD "))
+    return [*entrypoint, *(batch_command if batch_command is not None else cmd)]
+
+
+def test_the_image_runs_the_batch_command_as_given(tmp_path: Path) -> None:
+    """The exact argv a Batch container runs (the image's entrypoint and the job's command),
+    run here in this venv: it writes the spec and reaches training (`--check`: no GPU here)."""
+    spec = SPECS / "iris-logistic.yaml"
+    command = submit_request(spec, queue=QUEUE, definition=DEFINITION)["containerOverrides"][
+        "command"
+    ]
+    argv = image_argv([*command[:3], str(tmp_path / "spec.yaml"), "--check"])
+    assert argv[0] == "sh"  # nothing in front of the job's command
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, SPEC_ENV: spec.read_text(), "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "valid (iris-logistic" in done.stdout
+    default = image_argv(None)  # no command given: the image's CMD alone
+    assert subprocess.run(default, env=env, capture_output=True, timeout=60).returncode == 0
