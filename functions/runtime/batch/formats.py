@@ -35,6 +35,18 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a format reads an input with: the object, the model it feeds, the chunk size and
+    the longest text line kept (a longer one is a bad row, not read whole)."""
+
+    store: ObjectStore
+    key: str
+    manifest: ModelManifest
+    chunk_rows: int
+    max_line_bytes: int = MAX_LINE_BYTES
+
+
 class BatchFormat(Protocol):
     name: str
     text: bool  # spans are byte ranges and the output is text; else rows and arrays
@@ -49,17 +61,8 @@ class BatchFormat(Protocol):
         """The end of the span space: the object's bytes (text) or its rows (arrays)."""
         ...
 
-    def chunks(
-        self,
-        store: ObjectStore,
-        key: str,
-        span: ByteRange,
-        manifest: ModelManifest,
-        chunk_rows: int,
-        max_line_bytes: int = MAX_LINE_BYTES,
-    ) -> Iterator[Chunk]:
-        """The chunks of `span` of the object, decoded for `manifest`'s inputs (text lines over
-        `max_line_bytes` are bad rows, not read whole)."""
+    def chunks(self, reading: Reading, span: ByteRange) -> Iterator[Chunk]:
+        """The chunks of `span` of the object, decoded for the model's inputs."""
         ...
 
     def output_head(self, fields: list[OutputField]) -> bytes:
@@ -88,27 +91,20 @@ class _Text:
     def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder | JsonlDecoder:
         raise NotImplementedError
 
-    def chunks(
-        self,
-        store: ObjectStore,
-        key: str,
-        span: ByteRange,
-        manifest: ModelManifest,
-        chunk_rows: int,
-        max_line_bytes: int = MAX_LINE_BYTES,
-    ) -> Iterator[Chunk]:
-        decoder = self._decoder(manifest, span.start == 0)
+    def chunks(self, reading: Reading, span: ByteRange) -> Iterator[Chunk]:
+        decoder = self._decoder(reading.manifest, span.start == 0)
+        store, key = reading.store, reading.key
+        opened: contextlib.AbstractContextManager[IO[bytes]]
         if self.compressed:
             if span.start:
                 raise BadRequest(f"{key}: a gzip stream is read whole, not from byte {span.start}")
-            with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
-                whole = ByteRange(0, None)
-                for first, lines in line_batches(stream, whole, chunk_rows, max_line_bytes):
-                    yield decoder.chunk(first, lines)
-            return
-        # From the byte before the span: the line that ends there tells where the next starts.
-        with open_range(store, key, max(span.start - 1, 0)) as stream:
-            for first, lines in line_batches(stream, span, chunk_rows, max_line_bytes):
+            opened = _gunzipped_object(store, key)
+            span = ByteRange(0, None)
+        else:  # from the byte before the span: the line ending there tells where the next starts
+            opened = open_range(store, key, max(span.start - 1, 0))
+        with opened as stream:
+            batches = line_batches(stream, span, reading.chunk_rows, reading.max_line_bytes)
+            for first, lines in batches:
                 yield decoder.chunk(first, lines)
 
 
@@ -158,19 +154,13 @@ class NpyFormat:
     def extent(self, info: ObjectInfo) -> int:
         return self.header.rows
 
-    def chunks(
-        self,
-        store: ObjectStore,
-        key: str,
-        span: ByteRange,
-        manifest: ModelManifest,
-        chunk_rows: int,
-        max_line_bytes: int = MAX_LINE_BYTES,
-    ) -> Iterator[Chunk]:
+    def chunks(self, reading: Reading, span: ByteRange) -> Iterator[Chunk]:
         end = self.header.rows if span.end is None else span.end
         offset = self.header.offset + span.start * self.header.row_bytes
-        with open_range(store, key, offset) as stream:
-            yield from npy_chunks(stream, self.header, manifest, span.start, end, chunk_rows)
+        with open_range(reading.store, reading.key, offset) as stream:
+            yield from npy_chunks(
+                stream, self.header, reading.manifest, span.start, end, reading.chunk_rows
+            )
 
     def output_head(self, fields: list[OutputField]) -> bytes:
         return b""
@@ -186,7 +176,7 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     key = obj.input_key
     _ = obj.format  # UnsupportedFormat (400) for a name batch does not read, before any read
     if obj.compressed:
-        with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
+        with _gunzipped_object(store, key) as stream:
             first_line = stream.readline(HEADER_LIMIT).rstrip(b"\r\n")
         if obj.format == "csv":
             return CsvFormat(csv_layout(first_line, manifest, key), compressed=True)
@@ -202,6 +192,12 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     with store.open_read(key) as head:
         _refuse_compressed(head.read(2), key)
     return JsonlFormat()
+
+
+@contextlib.contextmanager
+def _gunzipped_object(store: ObjectStore, key: str) -> Iterator[IO[bytes]]:
+    with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
+        yield stream
 
 
 @contextlib.contextmanager

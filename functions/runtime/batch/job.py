@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from functions.runtime.batch.formats import BatchFormat, open_format
+from functions.runtime.batch.formats import BatchFormat, Reading, open_format
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import ArraySink
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
@@ -96,8 +96,10 @@ class SpanResult:
 
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
     """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
-    key, manifest = job.obj.input_key, job.model.manifest
-    return job.format.chunks(job.store, key, span, manifest, job.chunk_rows, job.max_line_bytes)
+    reading = Reading(
+        job.store, job.obj.input_key, job.model.manifest, job.chunk_rows, job.max_line_bytes
+    )
+    return job.format.chunks(reading, span)
 
 
 def score_span(
