@@ -81,7 +81,8 @@ def parse_ref(text: str) -> ModelRef:
 
 def version_sort_key(version: str) -> tuple[int, int, str]:
     """Numeric versions sort numerically and after non-numeric ones."""
-    return (1, int(version), "") if version.isdigit() else (0, 0, version)
+    numeric = version.isascii() and version.isdigit()
+    return (1, int(version), "") if numeric else (0, 0, version)
 
 
 def _model_prefix(name: str) -> str:
@@ -161,7 +162,7 @@ class Registry:
         """The next numeric version: one more than the largest numeric version so far."""
         # Counts interrupted publishes too, whose model file holds the number.
         started = self.store.list_dirs(f"{_model_prefix(name)}/versions")
-        numeric = [int(v) for v in started if v.isdigit()]
+        numeric = [int(v) for v in started if v.isascii() and v.isdigit()]
         return str(max(numeric, default=0) + 1)
 
     def models(self) -> list[str]:

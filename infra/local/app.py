@@ -184,7 +184,8 @@ def _body_framing(headers: list[tuple[str, str]]) -> tuple[int | None, bool]:
     chunked = False
     for name, value in headers:
         if name == "content-length":
-            declared = int(value) if value.isdigit() else None  # hyper refuses a bad one first
+            # hyper refuses a malformed length before the app sees it
+            declared = int(value) if value.isascii() and value.isdigit() else None
         elif name == "transfer-encoding":
             chunked = True
     return declared, chunked

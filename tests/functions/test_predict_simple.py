@@ -108,7 +108,7 @@ def test_top_k_above_the_class_count_lists_every_class(service: PredictService) 
     ]
 
 
-@pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", ""])
+@pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", "", "²", "٣"])
 def test_bad_top_k_is_400(service: PredictService, top_k: str) -> None:
     status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k=top_k)
     assert (status, body) == (

@@ -101,6 +101,9 @@ def test_parse_header_length(value: str | None, size: int, expected: int | None)
         ("-1", "Inference-Header-Content-Length must be a non-negative integer"),
         ("1e3", "Inference-Header-Content-Length must be a non-negative integer"),
         ("", "Inference-Header-Content-Length must be a non-negative integer"),
+        # Unicode digits pass str.isdigit but not int(): hypothesis found '²' answering 500.
+        ("²", "Inference-Header-Content-Length must be a non-negative integer"),
+        ("١٢", "Inference-Header-Content-Length must be a non-negative integer"),
         ("11", "Inference-Header-Content-Length is 11 but the body has only 10 bytes"),
     ],
 )

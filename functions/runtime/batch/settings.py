@@ -75,6 +75,6 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise AiaasError(f"{name} must be a whole number, got {raw!r}")
     return int(raw)

@@ -48,7 +48,7 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
     """The JSON header size from `Inference-Header-Content-Length`, checked against the body."""
     if value is None:
         return None
-    if not value.strip().isdigit():
+    if not (value.strip().isascii() and value.strip().isdigit()):  # '²' is a digit to isdigit
         raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
     length = int(value)
     if length > body_size:

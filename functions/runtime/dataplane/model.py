@@ -78,6 +78,6 @@ def top_k(raw: str | None) -> int:
     """The `top_k` query parameter: 1 when absent, else an integer from 1 to MAX_TOP_K."""
     if raw is None:
         return 1
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TOP_K:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TOP_K:
         raise BadRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}; got {raw!r}")
     return int(raw)
