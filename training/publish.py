@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from functions.runtime.introspect import read_signature
-from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec
+from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, check_features
 from functions.runtime.registry import Registry
 from training.export import Signature
 from training.prepare import PreparedData
@@ -81,6 +81,7 @@ def build_manifest(
         outputs=outputs,
         file=dataclasses.replace(graph.file, producer=f"pytorch {torch.__version__}"),
         labels=data.labels,
+        features=_features(inputs, data, tuple(facts["feature_names"])),
         postprocessing=Postprocessing("logits", "softmax") if data.labels else None,
         preprocessing=preprocessing_for(data, tuple(facts["feature_names"])),
         metrics=dict(facts["metrics"]),
@@ -89,6 +90,20 @@ def build_manifest(
         description=spec.description,
         extras={"parity": dict(facts["parity"]), "quantization": dict(facts["quantization"])},
     )
+
+
+def _features(
+    inputs: tuple[TensorSpec, ...], data: PreparedData, names: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Column names callers may send by name: a table's columns, not an array's x0, x1, ..."""
+    prefix = names[0][:-1] if names and names[0].endswith("0") else ""
+    generated = tuple(f"{prefix}{i}" for i in range(len(names)))
+    if data.vocabulary is not None or names == generated:
+        return ()
+    try:
+        return check_features(names, inputs)
+    except ValueError:
+        return ()
 
 
 def _output(spec: TensorSpec, data: PreparedData) -> TensorSpec:

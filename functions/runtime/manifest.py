@@ -86,6 +86,8 @@ class ModelManifest:
     file: ModelFile
     created_at: str = field(default_factory=utc_now)
     labels: tuple[str, ...] = ()
+    # Column names of the one [-1, F] input, in order: records and CSV/JSONL columns by name.
+    features: tuple[str, ...] = ()
     postprocessing: Postprocessing | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -99,11 +101,17 @@ class ModelManifest:
     def input(self, name: str) -> TensorSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)
 
+    @property
+    def feature_input(self) -> TensorSpec | None:
+        """The input that `features` name the columns of, if the model has feature names."""
+        return self.inputs[0] if self.features else None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["inputs"] = [_spec_dict(spec) for spec in self.inputs]
         data["outputs"] = [_spec_dict(spec) for spec in self.outputs]
         data["labels"] = list(self.labels)
+        data["features"] = list(self.features)
         return data
 
     def to_json(self) -> str:
@@ -189,6 +197,46 @@ def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
     return specs
 
 
+def _parse_features(data: Mapping[str, Any], inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
+    if "features" not in data:
+        # Versions published before `features` existed kept the names in preprocessing.
+        legacy = data.get("preprocessing", {})
+        names = legacy.get("feature_names") if isinstance(legacy, Mapping) else None
+        try:
+            return check_features(tuple(names), inputs) if isinstance(names, list) else ()
+        except ValueError:
+            return ()
+    features = _get(data, "features", list, "", [])
+    if not all(isinstance(name, str) for name in features):
+        raise ManifestError("manifest field 'features' must be a list of strings")
+    try:
+        return check_features(tuple(features), inputs)
+    except ValueError as exc:
+        raise ManifestError(f"manifest field 'features': {exc}") from None
+
+
+def check_features(features: tuple[str, ...], inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
+    """`features` if they can name the columns of the model's one [-1, F] input; else ValueError."""
+    if not features:
+        return ()
+    if any(not name.strip() for name in features):
+        raise ValueError("a feature name is empty")
+    twice = sorted({name for name in features if features.count(name) > 1})
+    if twice:
+        raise ValueError(f"feature names must be unique; {twice[0]!r} appears twice")
+    if len(inputs) != 1 or inputs[0].rank != 2 or inputs[0].dtype == "string":
+        shapes = {spec.name: list(spec.shape) for spec in inputs}
+        raise ValueError(
+            f"feature names need a model with one numeric input of shape [N, F]; it has {shapes}"
+        )
+    width = inputs[0].shape[1]
+    if width not in (-1, len(features)):
+        raise ValueError(
+            f"{len(features)} feature names for input '{inputs[0].name}' of {width} columns"
+        )
+    return features
+
+
 def _parse_file(data: object) -> ModelFile:
     where = "file"
     spec = _mapping(data, where)
@@ -237,6 +285,7 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         raise ManifestError(
             f"manifest field 'schema_version' is {schema!r}; this runtime reads version {SCHEMA_VERSION}"
         )
+    inputs = _parse_specs(data, "inputs")
     outputs = _parse_specs(data, "outputs")
     labels = _get(data, "labels", list, "", [])
     if not all(isinstance(label, str) for label in labels):
@@ -255,10 +304,11 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         version=version,
         created_at=_get(data, "created_at", str, ""),
         task=_choice(_get(data, "task", str, ""), TASKS, "task"),
-        inputs=_parse_specs(data, "inputs"),
+        inputs=inputs,
         outputs=outputs,
         file=_parse_file(_get(data, "file", dict, "")),
         labels=tuple(labels),
+        features=_parse_features(data, inputs),
         postprocessing=_parse_postprocessing(data, outputs),
         preprocessing=dict(_get(data, "preprocessing", dict, "", {})),
         metrics=dict(_get(data, "metrics", dict, "", {})),

@@ -11,7 +11,13 @@ from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.introspect import read_signature
-from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing, TensorSpec
+from functions.runtime.manifest import (
+    TASKS,
+    ModelManifest,
+    Postprocessing,
+    TensorSpec,
+    check_features,
+)
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 
@@ -33,6 +39,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--task", choices=TASKS, help="default: classification when --labels is given, else other"
     )
     p.add_argument("--labels", help="comma-separated class labels, in output order")
+    p.add_argument(
+        "--features",
+        help="comma-separated feature (column) names of the model's one [N, F] input, in order: "
+        "callers may then send records and CSV/JSONL columns by name",
+    )
     p.add_argument(
         "--scores-output", help="classifier output holding class scores (default: the first)"
     )
@@ -88,6 +99,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
     signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
+    features = _features(args.features, signature.inputs)
     task = args.task or ("classification" if labels else "other")
     post = None
     if task == "classification":
@@ -101,6 +113,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         outputs=signature.outputs,
         file=signature.file,
         labels=labels,
+        features=features,
         postprocessing=post,
         description=args.description,
     )
@@ -110,6 +123,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
         reg.set_alias(name, alias, version)
         print(f"{name}@{alias} -> {version}")
     return 0
+
+
+def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    try:
+        return check_features(tuple(name.strip() for name in raw.split(",")), inputs)
+    except ValueError as exc:
+        raise BadRequest(f"--features: {exc}") from None
 
 
 def _postprocessing(
@@ -206,6 +228,8 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}" for s in manifest.outputs]
     if manifest.labels:
         lines.append(f"  labels:    {', '.join(manifest.labels)}")
+    if manifest.features:
+        lines.append(f"  features:  {', '.join(manifest.features)}")
     lines += _dict_lines("metrics", manifest.metrics)
     card = (
         reg.store.uri.rstrip("/")

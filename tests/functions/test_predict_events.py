@@ -226,6 +226,12 @@ def test_golden_predict_v2_metadata_and_ready(predict_handler: Callable[..., Any
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 64]}],
         "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
+        "parameters": {
+            "version": "1",
+            "task": "classification",
+            "labels": [str(i) for i in range(10)],
+            "features": [],
+        },
     }
     ready = predict_handler(load_event("predict_v2_ready"), None)
     assert (ready["statusCode"], body_of(ready)) == (

@@ -75,9 +75,14 @@ METADATA = {
 }
 
 
-@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}", f"/v2/models/{MODEL}/versions/2"])
-def test_model_metadata(service: PredictService, path: str) -> None:
-    assert call(service, "GET", path) == (200, METADATA)
+@pytest.mark.parametrize(
+    ("path", "version"), [(f"/v2/models/{MODEL}", "1"), (f"/v2/models/{MODEL}/versions/2", "2")]
+)
+def test_model_metadata(service: PredictService, path: str, version: str) -> None:
+    status, body = call(service, "GET", path)
+    labels = [str(i) for i in range(10)]
+    params = {"version": version, "task": "classification", "labels": labels, "features": []}
+    assert (status, body) == (200, {**METADATA, "parameters": params})
 
 
 def test_model_ready_serves_the_production_alias(service: PredictService) -> None:

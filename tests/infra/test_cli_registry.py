@@ -343,3 +343,19 @@ def test_a_store_error_is_one_line_and_its_causes_come_with_v(
     assert main(["-v", *argv]) == 1
     _, err = capsys.readouterr()
     assert "Traceback" in err and "NotADirectoryError" in err
+
+
+def test_publish_with_feature_names_and_a_wrong_count_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
+    code, _, err = run(capsys, store, "publish", str(model), "--name", "iris", "--features", "a,b,c")
+    assert code == 1
+    assert "--features: 3 feature names for input 'x' of 4 columns" in err
+    assert not store.exists("models/iris/versions/1/manifest.json")  # nothing written
+    names = "sepal_length,sepal_width,petal_length,petal_width"
+    assert run(capsys, store, "publish", str(model), "--name", "iris", "--features", names)[0] == 0
+    assert Registry(store).resolve("iris").features == tuple(names.split(","))
+    code, out, _ = run(capsys, store, "show", "iris")
+    assert code == 0 and f"features:  {names.replace(',', ', ')}" in out

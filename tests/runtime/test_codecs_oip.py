@@ -218,4 +218,5 @@ def test_model_metadata() -> None:
             {"name": "y", "datatype": "FP32", "shape": [-1, 2]},
             {"name": "n", "datatype": "INT64", "shape": [-1]},
         ],
+        "parameters": {"version": "4", "task": "other", "labels": [], "features": []},
     }

@@ -1,8 +1,9 @@
 """CSV batch input: a header naming the model's input columns, one row per line.
 
 Columns map to inputs by name: an input `x` of shape [-1] or [-1, 1] reads column `x`; an
-input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks). Other columns
-(ids, ground truth) are passed through untouched, and the output gains `pred_*` columns.
+input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks), or, for a model
+with feature names, the columns so named (the training file itself scores as it is). Other
+columns (ids, ground truth) are passed through untouched, and the output gains `pred_*` columns.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         )
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    by_name = manifest.feature_input
+    if by_name is not None and not all(c in position for c in wanted[by_name.name]):
+        wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
         hint = " (is the header line missing?)" if _looks_numeric(columns) else ""

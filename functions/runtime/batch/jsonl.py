@@ -1,6 +1,7 @@
 """JSONL batch input: one instance per line, `{"<input>": value, ...}` or a bare value.
 
-A bare value (a list) is allowed for single-input models. Other fields (ids, ground truth) are
+A bare value (a list) is allowed for single-input models; a model with feature names also
+reads records, `{"<feature>": number, ...}`. Other fields (ids, ground truth) are
 kept: the output line is the input object with `pred_*` fields added, the input text unchanged.
 """
 
@@ -77,6 +78,8 @@ class JsonlDecoder:
         raise RowRejected(f"expected a JSON object like {{{wanted}}}")
 
     def _value(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
+        if spec.name not in instance and self.manifest.features:
+            return self._record(spec, instance)
         if spec.name not in instance:
             raise RowRejected(f"missing input '{spec.name}'")
         try:
@@ -93,6 +96,18 @@ class JsonlDecoder:
             kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
             raise RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
         return value
+
+    def _record(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
+        """The row of a record that names features, in the model's feature order."""
+        row = []
+        for name in self.manifest.features:
+            if name not in instance:
+                raise RowRejected(f"missing feature '{name}' (or input '{spec.name}')")
+            value = instance[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RowRejected(f"feature '{name}' must be a number; got {value!r:.40}")
+            row.append(value)
+        return np.asarray(row)
 
     def _stack(self, name: str, rows: list[np.ndarray]) -> np.ndarray:
         if rows:

@@ -237,4 +237,11 @@ def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, An
         "platform": "onnxruntime_onnx",
         "inputs": [tensor_metadata(spec) for spec in manifest.inputs],
         "outputs": [tensor_metadata(spec) for spec in manifest.outputs],
+        # What a caller needs to build a request and read the answer; OIP clients ignore it.
+        "parameters": {
+            "version": manifest.version,
+            "task": manifest.task,
+            "labels": list(manifest.labels),
+            "features": list(manifest.features),
+        },
     }

@@ -3,7 +3,10 @@
 Accepted bodies:
 - `{"inputs": [[...], ...]}`: a batch for a single-input model (one row `[...]` also works);
 - `{"inputs": {"<input name>": [...], ...}}`: named inputs;
-- `{"instances": [row, ...]}`: rows, each a value (single input) or `{"<input name>": value}`.
+- `{"instances": [row, ...]}`: rows, each a value (single input) or `{"<input name>": value}`;
+- for a model with feature names (one [N, F] input): records `{"instances": [{"<feature>": x,
+  ...}, ...]}` or columns `{"inputs": {"<feature>": [x, ...], ...}}`. Other keys (an id, the
+  target) are ignored; a missing feature is a 422 that names it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if "instances" in body:
         return _instances(body["instances"], manifest)
     inputs = body["inputs"]
+    if isinstance(inputs, dict) and _by_feature(inputs, manifest):
+        return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
         specs = {spec.name: spec for spec in manifest.inputs}
         # An unknown input is reported by name (validation); its value may be anything, even
@@ -66,6 +71,8 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if len(manifest.inputs) == 1 and not isinstance(rows[0], dict):
         spec = manifest.inputs[0]
         return {spec.name: _array(rows, spec)}
+    if isinstance(rows[0], dict) and _by_feature(rows[0], manifest):
+        return _records(rows, manifest)
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -79,6 +86,61 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             column.append(row[name])
     specs = {spec.name: spec for spec in manifest.inputs}
     return {name: _array(column, specs[name]) for name, column in columns.items()}
+
+
+def _by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
+    """Whether an object names features rather than inputs."""
+    return bool(manifest.features) and manifest.inputs[0].name not in keys
+
+
+def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
+    features = manifest.features
+    table = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BadRequest(f"instances[{index}] must be an object of feature name -> value")
+        try:
+            table.append([row[name] for name in features])
+        except KeyError:
+            missing = next(name for name in features if name not in row)
+            raise InvalidInput(_missing(f"instances[{index}]", missing, manifest)) from None
+    spec = manifest.inputs[0]
+    return {spec.name: _numbers(table, spec, features, lambda i, f: f"instances[{i}].{f}")}
+
+
+def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
+    features = manifest.features
+    missing = next((name for name in features if name not in inputs), None)
+    if missing is not None:
+        raise InvalidInput(_missing('"inputs"', missing, manifest))
+    columns = [inputs[name] for name in features]
+    if not all(isinstance(column, list) for column in columns) or len(
+        {len(column) for column in columns}
+    ) != 1:
+        raise InvalidInput('"inputs" by feature name needs one list per feature, all as long')
+    spec = manifest.inputs[0]
+    table = list(zip(*columns, strict=True))
+    return {spec.name: _numbers(table, spec, features, lambda i, f: f"inputs.{f}[{i}]")}
+
+
+def _numbers(
+    table: list[Any], spec: TensorSpec, features: tuple[str, ...], where: Any
+) -> np.ndarray:
+    array = np.asarray(table) if table else np.empty((0, len(features)))
+    if array.dtype.kind in "iufb" and array.ndim == 2:
+        return array
+    for index, row in enumerate(table):  # the slow path only to say which value is wrong
+        for name, value in zip(features, row, strict=True):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidInput(
+                    f"{where(index, name)} must be a number ({spec.dtype}); got {value!r:.40}"
+                )
+    return array
+
+
+def _missing(where: str, feature: str, manifest: ModelManifest) -> str:
+    shown = ", ".join(manifest.features[:8]) + (", ..." if len(manifest.features) > 8 else "")
+    return f"{where} is missing feature {feature!r}; this model reads {shown}"
 
 
 def class_scores(
