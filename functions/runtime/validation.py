@@ -40,17 +40,30 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     elif not typed and source.kind in "iuf" and target.kind == "f":
         # JSON numbers decode as int64/float64; a float32 model takes them.
         return value.astype(target)
-    elif not typed and source.kind in "iu" and target.kind in "iu":
-        # JSON integers decode as int64; they fit a narrower int only if every value does.
-        info = np.iinfo(target)  # type: ignore[type-var]
-        if value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
-            return value.astype(target)
-        raise InvalidInput(
-            f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
-        )
+    elif not typed and source.kind in "iuf" and target.kind in "iu":
+        # JSON integers decode as int64 and fit a narrower int only if every value does; a
+        # client that writes 6 as 6.0 (most JSON encoders of a float column) means 6.
+        return _whole_numbers(spec, value, target)
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
+    )
+
+
+def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.ndarray:
+    info = np.iinfo(target)  # type: ignore[type-var]
+    if value.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(value) & (np.floor(value) == value)
+        if not whole.all():
+            bad = float(value[~whole].flat[0])
+            raise InvalidInput(
+                f"input '{spec.name}' expects {spec.dtype}; {bad!r} is not a whole number"
+            )
+    if value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
+        return value.astype(target)
+    raise InvalidInput(
+        f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
     )
 
 

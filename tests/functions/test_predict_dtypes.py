@@ -248,6 +248,27 @@ def test_bytes_in_binary_must_be_utf8_and_complete(services: dict[str, PredictSe
         assert (response["statusCode"], body_of(response)) == (422, {"error": message})
 
 
+@pytest.mark.parametrize("oip", ["INT64", "INT32", "UINT8"])
+def test_integral_floats_are_integers_and_fractions_are_named(
+    services: dict[str, PredictService], oip: str
+) -> None:
+    name = f"identity-{oip.lower()}"
+    simple = services[oip].handle(
+        http_event("POST", f"/models/{name}/predict", json.dumps({"inputs": [[6.0, 0.0, 2]]}))
+    )
+    assert (simple["statusCode"], body_of(simple)["outputs"]) == (200, {"y": [[6, 0, 2]]})
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": oip, "data": [6.0, 0.0, 2]}]}
+    infer = services[oip].handle(http_event("POST", f"/v2/models/{name}/infer", json.dumps(doc)))
+    assert (infer["statusCode"], body_of(infer)["outputs"][0]["data"]) == (200, [6, 0, 2])
+    bad = services[oip].handle(
+        http_event("POST", f"/models/{name}/predict", json.dumps({"inputs": [[6.5, 0, 2]]}))
+    )
+    assert (bad["statusCode"], body_of(bad)) == (
+        422,
+        {"error": f"input 'x' expects {oip.lower()}; 6.5 is not a whole number"},
+    )
+
+
 def test_string_model_on_the_simple_route(services: dict[str, PredictService]) -> None:
     body = json.dumps({"inputs": [["a", "b", "c"]]})
     response = services["BYTES"].handle(http_event("POST", "/models/identity-bytes/predict", body))

@@ -60,8 +60,7 @@ def test_feature_names_that_cannot_fit_the_input_are_refused(
 
 def test_records_are_read_in_the_manifests_feature_order(manifest: ModelManifest) -> None:
     records = [
-        {"id": 7, **dict(reversed(list(zip(FEATURES, row, strict=True))))}
-        for row in ROWS.tolist()
+        {"id": 7, **dict(reversed(list(zip(FEATURES, row, strict=True))))} for row in ROWS.tolist()
     ]
     decoded = simple.decode({"instances": records}, manifest)
     np.testing.assert_allclose(decoded["x"], ROWS)
@@ -137,7 +136,10 @@ def test_jsonl_records_by_feature_name_and_a_missing_one_is_a_bad_row(
     tmp_path: Path, manifest: ModelManifest
 ) -> None:
     store = _publish(tmp_path, manifest)
-    lines = [json.dumps({"id": i, **dict(zip(FEATURES, r, strict=True))}) for i, r in enumerate(ROWS.tolist())]
+    lines = [
+        json.dumps({"id": i, **dict(zip(FEATURES, r, strict=True))})
+        for i, r in enumerate(ROWS.tolist())
+    ]
     lines.append(json.dumps({"id": 9, "sepal_length": 1.0}))
     key = input_key("iris", "rows.jsonl")
     store.put_bytes(key, ("\n".join(lines) + "\n").encode())

@@ -123,9 +123,19 @@ def test_untyped_json_numbers_convert_when_values_fit() -> None:
         typed=False,
     )
     refused(
-        "input 'ids' expects int32; got float64, which does not convert safely",
+        "input 'ids' expects int32; 1.5 is not a whole number",
         feeds(ids=np.array([1.5, 2.0])),
         typed=False,
+    )
+    refused(
+        "input 'ids' expects int32; nan is not a whole number",
+        feeds(ids=np.array([np.nan, 2.0])),
+        typed=False,
+    )
+    assert check(feeds(ids=np.array([6.0, -2.0])), typed=False)["ids"].tolist() == [6, -2]
+    refused(  # an OIP tensor says what it is: FP64 is no int32
+        "input 'ids' expects int32; got float64, which does not convert safely",
+        feeds(ids=np.array([6.0, 2.0])),
     )
 
 

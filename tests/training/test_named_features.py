@@ -52,7 +52,9 @@ def test_records_through_the_handler_match_the_batch_scored_training_file(
 
     pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
     service = service_from_env({"AIAAS_MODEL": "tiny-logistic"}, pool)
-    records = [{k: float(v) for k, v in row.items() if k in IRIS} | {"id": i} for i, row in enumerate(rows)]
+    records = [
+        {k: float(v) for k, v in row.items() if k in IRIS} | {"id": i} for i, row in enumerate(rows)
+    ]
     response = service.handle(
         http_event("POST", "/models/tiny-logistic/predict", json.dumps({"instances": records}))
     )

@@ -71,7 +71,10 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                 raw = raw.astype(dtype.numpy)
             if raw.dtype.kind == "f" and dtype.name == "uint64":
                 raw = _uint64(data, raw, tensor)
-            if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and dtype.numpy.kind in "iu"):
+            # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.
+            if raw.dtype.kind not in "iuf" or (
+                raw.dtype.kind == "f" and dtype.numpy.kind in "iu" and not _whole(raw)
+            ):
                 raise InvalidInput(
                     f"tensor '{tensor}' is {dtype.oip}: data must be "
                     f"{'integers' if dtype.numpy.kind in 'iu' else 'numbers'}"
@@ -83,6 +86,11 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
     except ValueError as exc:
         raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
     return _reshape(array, shape, tensor)
+
+
+def _whole(values: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool((np.isfinite(values) & (np.floor(values) == values)).all())
 
 
 def _out_of_range(array: np.ndarray, raw: np.ndarray, dtype: DType) -> bool:
