@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -232,6 +233,9 @@ class LocalStore:
         with self._errors(key):
             final.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.name)
+            # mkstemp makes 0600 files; a published model or batch output is an ordinary file
+            # that the group may read when the umask says so, as `cp` would leave it.
+            os.fchmod(fd, _file_mode())
         tmp = Path(tmp_name)
         try:
             with self._errors(key):
@@ -294,3 +298,11 @@ def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectSt
             f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"
         )
     return LocalStore(uri)
+
+
+@functools.cache
+def _file_mode() -> int:
+    """0666 less the process umask, read once (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
