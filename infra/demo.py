@@ -157,6 +157,23 @@ def served_models(base: str) -> list[dict[str, Any]]:
     return found
 
 
+def demo_batch_event() -> None:
+    """The golden S3 -> SQS event (events/local/) through the batch function, on the local store."""
+    from functions.runtime.store import open_store
+
+    store = open_store(os.environ["AIAAS_STORE"])
+    key = "batch/digits-mlp/input/golden.csv"
+    store.put_bytes(key, (ROOT / "events" / "local" / "golden.csv").read_bytes())
+    print(f"put {key} (8 rows) into the store, as an upload to the bucket would")
+    aiaas("invoke", "BatchFunction", "-e", "events/local/batch_sqs.json")
+    summary = json.loads(store.get_bytes("batch/digits-mlp/output/golden.csv.summary.json"))
+    scored = store.get_bytes("batch/digits-mlp/output/golden.csv").decode().splitlines()
+    print(f"summary: {summary['status']}, {summary['scored_rows']} rows scored")
+    for line in scored[1:4]:
+        cells = line.split(",")
+        print(f"  {cells[0]}: digit {cells[1]} -> predicted {cells[-2]} (score {cells[-1][:6]})")
+
+
 def _store_models() -> list[str]:
     from functions.runtime.registry import Registry
 
@@ -186,6 +203,8 @@ def main() -> int:
     aiaas("models")
     if "digits-mlp" in _store_models():
         aiaas("show", "digits-mlp")
+        banner("batch: the golden S3 -> SQS event through BatchFunction")
+        demo_batch_event()
     port = free_port(args.port)
     base = f"http://127.0.0.1:{port}"
     banner(f"aiaas serve on {base}")

@@ -9,6 +9,7 @@ The store and the model pool are built once per container.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -35,6 +36,7 @@ SERVICE = BatchService(
     STORE, ModelPool(Registry(STORE), settings=SETTINGS), BatchSettings.from_env()
 )
 PROCESSOR = BatchProcessor(event_type=EventType.SQS)
+log = logging.getLogger("aiaas.batch")
 
 Event = dict[str, Any]
 
@@ -48,7 +50,14 @@ def _record_source(event: Event) -> str | None:
 
 def sqs_record(service: BatchService, record: SQSRecord) -> list[Mapping[str, Any]]:
     """One message: every object it announces is scored, or the message fails as a whole."""
-    return [service.on_object(created) for created in sqs_body_records(record.body)]
+    try:
+        return [service.on_object(created) for created in sqs_body_records(record.body)]
+    except Exception as exc:
+        # `batchItemFailures` carries message ids only: the reason goes to the log, one line
+        # per failed message, so CloudWatch and `aiaas invoke` say why it will come back.
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("SQS message %s failed and returns to the queue: %s", record.message_id, reason)
+        raise
 
 
 def on_sqs(service: BatchService, event: Event, context: object) -> dict[str, Any]:

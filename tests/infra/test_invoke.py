@@ -138,3 +138,45 @@ def test_the_golden_event_set_is_complete() -> None:
             "server_metadata",
         ]
     )
+
+
+def test_local_golden_batch_events_score_the_golden_file(root: Path) -> None:
+    """events/local/ name the local store's pseudo-bucket: they work after `make demo`."""
+    local = ROOT / "events" / "local"
+    data = (local / "golden.csv").read_bytes()
+    key = "batch/digits-mlp/input/golden.csv"
+    for name in ("batch_sqs.json", "batch_s3.json"):
+        event = json.loads((local / name).read_text())
+        body = event["Records"][0].get("body")
+        s3 = (json.loads(body) if body else event)["Records"][0]["s3"]
+        assert (s3["bucket"]["name"], s3["object"]["key"], s3["object"]["size"]) == (
+            "aiaas-local", key, len(data)
+        )  # fmt: skip
+    target = root / "store" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    assert response_of(invoke(root, "BatchFunction", "-e", str(local / "batch_sqs.json"))) == {
+        "batchItemFailures": []
+    }
+    summary = json.loads(
+        (root / "store/batch/digits-mlp/output/golden.csv.summary.json").read_text()
+    )
+    assert (summary["status"], summary["scored_rows"], summary["failed_rows"]) == (
+        "succeeded",
+        8,
+        0,
+    )
+    direct = response_of(invoke(root, "BatchFunction", "-e", str(local / "batch_s3.json")))
+    assert direct["results"][0]["status"] == "skipped"  # the same object: scored once
+
+
+def test_a_failed_batch_message_says_why(root: Path) -> None:
+    """`batchItemFailures` holds ids only; the reason is logged, one line per message."""
+    result = invoke(root, "BatchFunction", "-e", str(EVENTS / "batch_sqs.json"))
+    failed = json.loads(result.stdout)["batchItemFailures"]
+    assert [f["itemIdentifier"] for f in failed] == ["059f36b4-87a3-44ab-83d2-661975830a7d"]
+    assert (
+        "SQS message 059f36b4-87a3-44ab-83d2-661975830a7d failed and returns to the queue: "
+        "event for bucket 'aiaas-artifactsbucket-1a2b3c4d5e6f', but this function's store is in "
+        "'aiaas-local'"
+    ) in result.stderr
