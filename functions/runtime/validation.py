@@ -51,7 +51,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
 
 
 def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.ndarray:
-    info = np.iinfo(target)  # type: ignore[type-var]
+    info = np.iinfo(target)
     if value.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(value) & (np.floor(value) == value)
