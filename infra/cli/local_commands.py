@@ -93,7 +93,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--env-vars", type=Path, help='JSON {"Function": {"VAR": "value"}} or {"Parameters": {...}}'
     )
-    p.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    p.add_argument(
+        "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: the project's)"
+    )
     p.set_defaults(func=cmd_invoke)
 
 

@@ -36,6 +36,28 @@ def command_modules(argv: Sequence[str]) -> list[ModuleType]:
     return [importlib.import_module(name) for name in names]
 
 
+class ShowVersion(argparse.Action):
+    """`--version`: read from the installed distribution only when asked (no import cost)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from importlib import metadata
+
+        def version(name: str) -> str:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        print(
+            f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
+            f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
+        )
+        parser.exit()
+
+
 EXIT_USAGE = 2
 EXIT_ERROR = 1
 
@@ -50,6 +72,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--version", action=ShowVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules(sys.argv[1:] if argv is None else argv):
         module.register(sub)

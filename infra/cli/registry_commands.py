@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("models", help="list published models")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts) instead"
+    )
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("versions", help="list the versions and aliases of a model")
-    p.add_argument("name")
+    p.add_argument("name", help="model name")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts) instead"
+    )
     p.set_defaults(func=cmd_versions)
 
     p = sub.add_parser("show", help="show a version's manifest: inputs, outputs, metrics, card")
@@ -71,8 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("promote", help="point an alias at a version (promote or roll back)")
-    p.add_argument("name")
-    p.add_argument("version")
+    p.add_argument("name", help="model name")
+    p.add_argument("version", help="version the alias should point at (an older one rolls back)")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.set_defaults(func=cmd_promote)
 
@@ -153,6 +160,13 @@ def _postprocessing(
 def cmd_models(args: argparse.Namespace) -> int:
     reg = registry(args)
     models = reg.models()
+    if args.json:
+        print(
+            json.dumps(
+                {"store": reg.store.uri, "models": [_model_doc(reg, m) for m in models]}, indent=2
+            )
+        )
+        return 0
     if not models:
         print(f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`")
         return 0
@@ -166,9 +180,40 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_doc(reg: Registry, name: str) -> dict[str, Any]:
+    versions = reg.versions(name)
+    found, problems = reg.alias_report(name)
+    return {
+        "name": name,
+        "versions": versions,
+        "latest": versions[-1] if versions else None,
+        "aliases": dict(sorted(found.items())),
+        "problems": problems,
+    }
+
+
+def _version_doc(reg: Registry, name: str, version: str) -> dict[str, Any]:
+    try:
+        manifest = reg.manifest(name, version)
+    except CorruptRecord as exc:
+        return {"version": version, "error": exc.message}
+    return {
+        "version": version,
+        "created_at": manifest.created_at,
+        "task": manifest.task,
+        "metrics": manifest.metrics,
+        "sha256": manifest.file.sha256,
+    }
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     reg = registry(args)
     name = names.model_name(args.name)
+    if args.json:
+        doc = _model_doc(reg, name)
+        doc["versions"] = [_version_doc(reg, name, v) for v in doc["versions"]]
+        print(json.dumps(doc, indent=2))
+        return 0
     by_version: dict[str, list[str]] = {}
     found, problems = reg.alias_report(name)
     for alias, version in found.items():

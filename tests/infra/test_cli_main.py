@@ -43,3 +43,37 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["nope"])
     assert exit_.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_every_command_and_argument_has_help() -> None:
+    """`aiaas COMMAND --help` explains every argument: none is left bare."""
+    import argparse
+
+    from infra.cli.main import build_parser
+
+    bare: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not helps.get(name):
+                        bare.append(f"{path} {name}")
+                    walk(sub, f"{path} {name}")
+            elif not action.help:
+                bare.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(["--help"]), "aiaas")
+    assert bare == []
+
+
+def test_version_names_the_package_and_runtime(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"aiaas {metadata.version('aiaas')} (python ")
+    assert f"onnxruntime {metadata.version('onnxruntime')}" in out

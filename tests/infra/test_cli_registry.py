@@ -359,3 +359,32 @@ def test_publish_with_feature_names_and_a_wrong_count_is_refused(
     assert Registry(store).resolve("iris").features == tuple(names.split(","))
     code, out, _ = run(capsys, store, "show", "iris")
     assert code == 0 and f"features:  {names.replace(',', ', ')}" in out
+
+
+def test_models_and_versions_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = LocalStore(tmp_path / "store")
+    assert json.loads(run(capsys, store, "models", "--json")[1]) == {
+        "store": store.uri,
+        "models": [],
+    }
+    model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
+    for _ in range(2):
+        run(capsys, store, "publish", str(model), "--name", "iris", "--labels", "a,b,c")
+    run(capsys, store, "promote", "iris", "1")
+    code, out, _ = run(capsys, store, "models", "--json")
+    assert code == 0
+    assert json.loads(out)["models"] == [
+        {
+            "name": "iris",
+            "versions": ["1", "2"],
+            "latest": "2",
+            "aliases": {"production": "1"},
+            "problems": [],
+        }
+    ]
+    doc = json.loads(run(capsys, store, "versions", "iris", "--json")[1])
+    assert [(v["version"], v["task"]) for v in doc["versions"]] == [
+        ("1", "classification"),
+        ("2", "classification"),
+    ]
+    assert doc["versions"][0]["sha256"] == sha256_file(model)
