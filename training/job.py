@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import VersionExists
+from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, manifest_key
 from training import card
@@ -92,6 +93,9 @@ def run_job(
     if data.vocabulary is not None:
         extra_files["vocab.json"] = out_dir / "vocab.json"
         extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
+    else:  # what explanations compare a row with: a k-means summary of the training rows
+        extra_files[BACKGROUND_FILE] = out_dir / BACKGROUND_FILE
+        extra_files[BACKGROUND_FILE].write_text(summarize(data.train.x).to_json())
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:

@@ -17,6 +17,7 @@ from functions.runtime.errors import AiaasError
 
 DEFAULT_LOCAL_STORE = ".aiaas/store"
 DEFAULT_ALIAS_TTL = 60.0
+DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,14 @@ class RuntimeSettings:
     max_batch: int = 0  # rows per request; 0: the manifest's, else the runtime default
     s3: S3Settings = S3Settings()
     actor: str = ""  # who registry changes are recorded as, when no caller is known
+    explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
         `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
-        `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user); unset means the default."""
+        `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
+        `AIAAS_EXPLAIN_MAX_SECONDS`; unset means the default."""
         env = os.environ if env is None else env
         return cls(
             store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
@@ -56,6 +59,7 @@ class RuntimeSettings:
                 read_timeout_s=_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0),
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
+            explain_max_seconds=_number(env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS),
         )
 
 

@@ -1,0 +1,158 @@
+"""Explain answers for the served model: a body like predict's in, attributions out.
+
+Simple JSON: `{"inputs" | "instances": ..., "parameters": {"samples": N, "patch": P}}` ->
+`{"model", "version", "method", "parameters", "features", "outputs", "explanations": [...]}`.
+Open Inference Protocol style: an infer request body -> typed tensors `attributions`
+[N, features, outputs], `base_value` [N, outputs] and `prediction` [N, outputs].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.runtime.codecs import oip, simple
+from functions.runtime.dataplane.model import ModelPlane
+from functions.runtime.errors import BadRequest, InvalidInput, NotFound
+from functions.runtime.explain.background import BACKGROUND_FILE, Background
+from functions.runtime.explain.explainer import Explainer, Explanation, explainable_input
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+
+PARAMETERS = {"samples", "patch"}
+
+
+class ExplainPlane:
+    """Explainers per loaded model version, each with its background read once."""
+
+    def __init__(self, models: ModelPlane, max_seconds: float) -> None:
+        self.models = models
+        self.max_seconds = max_seconds
+        self._explainers: dict[tuple[str, str], Explainer] = {}
+
+    def explain(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+        model = self.models.model(name, version)
+        doc = _json(body)
+        samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
+        inputs = simple.decode(doc, model.manifest)
+        explanation = self.explainer(model).explain(inputs, samples, patch)
+        return simple_document(model, explanation)
+
+    def explain_v2(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+        model = self.models.model(name, version)
+        decoded = oip.decode_request(body, None)
+        # OIP request parameters carry protocol options too (binary_data_output, ...): only
+        # the explain ones are read here.
+        raw = _json(body).get("parameters")
+        known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
+        samples, patch = _parameters(known)
+        explanation = self.explainer(model).explain(decoded.inputs, samples, patch)
+        return tensor_document(model, explanation, decoded.id)
+
+    def explainer(self, model: LoadedModel) -> Explainer:
+        key = (model.manifest.name, model.manifest.version)
+        if key not in self._explainers:
+            self._explainers[key] = Explainer(model, self._background(model), self.max_seconds)
+        return self._explainers[key]
+
+    def _background(self, model: LoadedModel) -> Background:
+        manifest = model.manifest
+        spec = explainable_input(manifest)
+        store = self.models.served.pool.registry.store
+        try:
+            text = store.get_bytes(
+                f"{version_prefix(manifest.name, manifest.version)}/{BACKGROUND_FILE}"
+            )
+        except NotFound:
+            ref = f"{manifest.name}:{manifest.version}"
+            raise InvalidInput(
+                f"model {ref} has no background to explain against; add one with "
+                f"`aiaas baseline {ref} DATA.csv` (a sample of the data it was trained on), or "
+                "train it with `aiaas train`, which stores one"
+            ) from None
+        width = int(np.prod(spec.shape[1:]))
+        return Background.from_json(text, width)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def _parameters(raw: object) -> tuple[int | None, int | None]:
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise BadRequest('"parameters" must be an object like {"samples": 2048}')
+    unknown = sorted(set(raw) - PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown explain parameter {unknown[0]!r}; known: {sorted(PARAMETERS)}")
+    values = []
+    for name in ("samples", "patch"):
+        value = raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise BadRequest(f"parameters.{name} must be an integer; got {value!r}")
+        values.append(value)
+    return values[0], values[1]
+
+
+def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, Any]:
+    manifest = model.manifest
+    rows = []
+    for row in explanation.rows:
+        entry: dict[str, Any] = {
+            "prediction": row.prediction.tolist(),
+            "base_value": row.base.tolist(),
+            "attributions": row.values.tolist(),
+        }
+        if manifest.labels and len(explanation.outputs) == len(row.prediction):
+            entry["label"] = explanation.outputs[int(np.argmax(row.prediction))]
+        rows.append(entry)
+    return {
+        "model": manifest.name,
+        "version": manifest.version,
+        "method": explanation.method,
+        "parameters": explanation.parameters,
+        "features": explanation.features,
+        "outputs": explanation.outputs,
+        "explanations": rows,
+    }
+
+
+def tensor_document(
+    model: LoadedModel, explanation: Explanation, request_id: str | None
+) -> dict[str, Any]:
+    attributions = np.stack([r.values for r in explanation.rows])
+    base = np.stack([r.base for r in explanation.rows])
+    prediction = np.stack([r.prediction for r in explanation.rows])
+    doc: dict[str, Any] = {
+        "model_name": model.manifest.name,
+        "model_version": model.manifest.version,
+        "parameters": {
+            "method": explanation.method,
+            **explanation.parameters,
+            "features": explanation.features,
+            "outputs": explanation.outputs,
+        },
+        "outputs": [
+            _tensor("attributions", attributions),
+            _tensor("base_value", base),
+            _tensor("prediction", prediction),
+        ],
+    }
+    if request_id:
+        doc["id"] = request_id
+    return doc
+
+
+def _tensor(name: str, array: np.ndarray) -> dict[str, Any]:
+    return {
+        "name": name,
+        "datatype": "FP64",
+        "shape": list(array.shape),
+        "data": array.reshape(-1).tolist(),
+    }

@@ -1,0 +1,182 @@
+"""Explanations of one model version: which inputs moved each prediction, and by how much.
+
+Tabular rows are explained feature by feature, images patch by patch (each patch a group that
+is switched to the background together), both by Kernel SHAP against the version's background.
+What is explained is what the predict route answers: class probabilities for a classifier (after
+the manifest's activation), else the values of the first output. One request is one batched
+model call per chunk of masked rows; its cost is estimated before anything runs and a request
+over the time budget is refused with the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.codecs import simple
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.errors import InvalidInput
+from functions.runtime.explain.background import Background
+from functions.runtime.explain.kernel_shap import RowAttribution, default_samples, explain_rows
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.model import LoadedModel
+from functions.runtime.validation import validate_inputs
+
+MAX_SAMPLES = 100_000
+MAX_ROWS = 64  # rows explained in one request
+PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Attributions of each row, with the names of what they are for."""
+
+    method: str
+    parameters: dict[str, Any]
+    features: list[str]  # one name per group (a column, or an image patch)
+    outputs: list[str]  # class labels, or output element names
+    rows: list[RowAttribution]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    names: list[str]
+    columns: list[np.ndarray]  # flat positions in a row of each group
+    patch: int | None
+
+
+def explainable_input(manifest: ModelManifest) -> TensorSpec:
+    """The one numeric input of fixed row shape that explanations vary; else a 422."""
+    spec = manifest.inputs[0]
+    if (
+        len(manifest.inputs) != 1
+        or spec.dtype in ("string", "bool")
+        or len(spec.shape) < 2
+        or -1 in spec.shape[1:]
+    ):
+        shapes = {s.name: [s.dtype, list(s.shape)] for s in manifest.inputs}
+        raise InvalidInput(
+            "explanations need a model with one numeric input of fixed row shape, such as "
+            f"[-1, F] or [-1, C, H, W]; {manifest.name}:{manifest.version} has {shapes}"
+        )
+    return spec
+
+
+def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
+    """How a row is cut into the groups attributions are given for."""
+    spec = explainable_input(manifest)
+    row = spec.shape[1:]
+    if len(row) == 1:
+        names = list(manifest.features) or [f"x_{i}" for i in range(row[0])]
+        return Grouping(names, [np.array([i]) for i in range(row[0])], None)
+    return _patches(row, patch)
+
+
+def _patches(row: tuple[int, ...], patch: int | None) -> Grouping:
+    # Channels first ([C, H, W], C <= 4) or last ([H, W, C]); a 2-D row is one channel.
+    if len(row) == 2:
+        height, width, layout = row[0], row[1], "hw"
+    elif len(row) == 3 and row[0] <= 4:
+        height, width, layout = row[1], row[2], "chw"
+    else:
+        height, width, layout = row[0], row[1], "hwc"
+    size = patch or max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
+    if size < 1 or size > max(height, width):
+        raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
+    # Flat positions arranged [H, W, channels], whatever the row's layout.
+    grid = np.arange(math.prod(row)).reshape(row)
+    grid = {"hw": grid[..., None], "chw": grid.transpose(1, 2, 0), "hwc": grid}[layout]
+    names, columns = [], []
+    for top in range(0, height, size):
+        for left in range(0, width, size):
+            names.append(f"patch_r{top}_c{left}")
+            columns.append(np.sort(grid[top : top + size, left : left + size].reshape(-1)))
+    return Grouping(names, columns, size)
+
+
+class Explainer:
+    """Kernel SHAP over one loaded model and its background."""
+
+    def __init__(self, model: LoadedModel, background: Background, max_seconds: float) -> None:
+        self.model = model
+        self.manifest = model.manifest
+        self.spec = explainable_input(self.manifest)
+        self.background = background
+        self.max_seconds = max_seconds
+        self.dtype = BY_NAME[self.spec.dtype].numpy
+
+    def outputs(self) -> list[str]:
+        post = self.manifest.postprocessing
+        if post is not None and self.manifest.labels:
+            return list(self.manifest.labels)
+        probe = self._target(self.background.rows[:1])
+        return [f"{self._output_name()}_{i}" for i in range(probe.shape[1])]
+
+    def explain(
+        self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
+    ) -> Explanation:
+        rows = self._rows(inputs)
+        groups = grouping(self.manifest, patch)
+        if samples is not None and not 2 <= samples <= MAX_SAMPLES:
+            raise InvalidInput(f"samples must be from 2 to {MAX_SAMPLES}; got {samples}")
+        seconds_per_row = self._time_background()
+        coalitions = min(
+            samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
+        )
+        evaluations = len(rows) * coalitions * len(self.background.rows)
+        estimate = evaluations * seconds_per_row
+        if estimate > self.max_seconds:
+            raise InvalidInput(
+                f"this explanation needs about {evaluations:,} model evaluations ({len(rows)} "
+                f"row(s) x {coalitions:,} coalitions x {len(self.background.rows)} background "
+                f"rows), about {estimate:.1f} s at {seconds_per_row * 1e6:.1f} us each; the limit "
+                f"is {self.max_seconds:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask "
+                "for fewer samples"
+            )
+        explained = explain_rows(
+            self._target,
+            rows,
+            self.background.rows,
+            self.background.weights,
+            groups.columns,
+            samples,
+        )
+        parameters: dict[str, Any] = {
+            "samples": max((r.coalitions for r in explained), default=0),
+            "exact": all(r.exact for r in explained),
+            "background_rows": len(self.background.rows),
+            "background": self.background.source,
+            "seed": 0,
+        }
+        if groups.patch is not None:
+            parameters["patch"] = groups.patch
+        return Explanation("kernel_shap", parameters, groups.names, self.outputs(), explained)
+
+    def _rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
+        rows = feeds[self.spec.name]
+        return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+
+    def _time_background(self) -> float:
+        began = time.perf_counter()
+        self._target(self.background.rows)
+        return (time.perf_counter() - began) / len(self.background.rows)
+
+    def _output_name(self) -> str:
+        post = self.manifest.postprocessing
+        return post.scores_output if post is not None else self.manifest.outputs[0].name
+
+    def _target(self, rows: np.ndarray) -> np.ndarray:
+        """What is explained, [N, D]: class probabilities, else the first output's values."""
+        shaped = rows.reshape(len(rows), *self.spec.shape[1:]).astype(self.dtype)
+        outputs = self.model.run({self.spec.name: shaped}, self.model.output_names)
+        scores = simple.class_scores(self.manifest, outputs)
+        if scores is not None and self.manifest.labels:
+            return np.asarray(scores, dtype=np.float64)
+        value = np.asarray(outputs[self._output_name()], dtype=np.float64)
+        return value.reshape(len(rows), -1)

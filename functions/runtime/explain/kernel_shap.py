@@ -1,0 +1,214 @@
+"""Kernel SHAP (Lundberg and Lee, 2017) in numpy: coalitions, masked rows, constrained regression.
+
+A coalition switches each of M feature groups on (the explained row's values) or off (a
+background row's values). The model's mean output over the background for every coalition,
+weighted by the Shapley kernel, is fitted by weighted least squares with the constraint that the
+attributions sum to f(x) - E[f(background)]. With every coalition enumerated (2^M - 2 of them,
+small M) the result is the exact Shapley value of that game; otherwise the budget goes first to
+whole subset sizes, smallest and largest first (they carry most of the kernel's weight), and the
+rest is sampled, each draw paired with its complement. This is the estimator of `shap`'s
+KernelExplainer without its L1 feature selection, so the two agree where both enumerate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# The whole matrix of masked rows is scored in one go up to this many rows; bigger is chunked.
+CHUNK_ROWS = 65536
+
+
+@dataclass(frozen=True)
+class Coalitions:
+    """Masks [S, M] (True: the group takes the explained row's values) and kernel weights [S]."""
+
+    masks: np.ndarray
+    weights: np.ndarray
+    exact: bool  # every coalition enumerated: the values are exact Shapley values
+
+
+def default_samples(groups: int) -> int:
+    """The coalition budget when a caller names none (as `shap` picks it)."""
+    return 2 * groups + 2048
+
+
+def coalitions(groups: int, samples: int, rng: np.random.Generator) -> Coalitions:
+    """At most `samples` coalitions of `groups` feature groups, with their kernel weights."""
+    m = groups
+    if m < 2:
+        raise ValueError("Kernel SHAP needs at least two varying feature groups")
+    samples = min(samples, 2**m - 2) if m <= 30 else samples
+    sizes = math.ceil((m - 1) / 2)  # subset sizes s; size m - s comes as the complement
+    paired = (m - 1) // 2  # sizes whose complement is a different size
+    size_weight = np.array([(m - 1) / (s * (m - s)) for s in range(1, sizes + 1)])
+    size_weight[:paired] *= 2
+    size_weight /= size_weight.sum()
+
+    masks: list[np.ndarray] = []
+    weights: list[float] = []
+    left, share = samples, size_weight.copy()
+    full = 0
+    for s in range(1, sizes + 1):
+        count = math.comb(m, s) * (2 if s <= paired else 1)
+        if left * share[s - 1] / count < 1.0 - 1e-8:
+            break
+        full, left = full + 1, left - count
+        if share[s - 1] < 1.0:
+            share /= 1.0 - share[s - 1]
+        weight = size_weight[s - 1] / math.comb(m, s) / (2 if s <= paired else 1)
+        for chosen in itertools.combinations(range(m), s):
+            mask = np.zeros(m, dtype=bool)
+            mask[list(chosen)] = True
+            masks.append(mask)
+            weights.append(weight)
+            if s <= paired:
+                masks.append(~mask)
+                weights.append(weight)
+    fixed = len(masks)
+    if full < sizes and left > 0:
+        drawn, drawn_weights = _sample(m, left, full, size_weight, paired, rng)
+        total = size_weight[full:].sum()
+        masks += drawn
+        weights += list(np.asarray(drawn_weights) * total / sum(drawn_weights))
+    return Coalitions(
+        masks=np.array(masks, dtype=bool).reshape(-1, m),
+        weights=np.array(weights, dtype=np.float64),
+        exact=full == sizes or fixed == 2**m - 2,
+    )
+
+
+def _sample(
+    m: int, budget: int, full: int, size_weight: np.ndarray, paired: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[float]]:
+    """`budget` distinct coalitions of the sizes not enumerated; a repeat adds to its weight."""
+    chances = size_weight.copy()
+    chances[:paired] /= 2  # each draw below brings its complement too
+    chances = chances[full:] / chances[full:].sum()
+    seen: dict[bytes, int] = {}
+    masks: list[np.ndarray] = []
+    weights: list[float] = []
+    draws = rng.choice(len(chances), size=4 * budget, p=chances)
+    for index in draws:
+        if budget <= 0:
+            break
+        size = int(index) + full + 1
+        mask = np.zeros(m, dtype=bool)
+        mask[rng.permutation(m)[:size]] = True
+        pair = [mask, ~mask] if size <= paired else [mask]
+        for member in pair:
+            key = member.tobytes()
+            if key in seen:
+                weights[seen[key]] += 1.0
+            elif budget > 0:
+                seen[key] = len(masks)
+                masks.append(member)
+                weights.append(1.0)
+                budget -= 1
+    return masks, weights
+
+
+def masked_rows(
+    x: np.ndarray, background: np.ndarray, masks: np.ndarray, groups: list[np.ndarray]
+) -> np.ndarray:
+    """[S * B, F]: for each coalition, every background row with the chosen groups from `x`."""
+    feature_on = np.zeros((len(masks), x.shape[0]), dtype=bool)
+    for g, columns in enumerate(groups):
+        feature_on[:, columns] = masks[:, g : g + 1]
+    rows = np.where(feature_on[:, None, :], x[None, None, :], background[None, :, :])
+    return rows.reshape(-1, x.shape[0])
+
+
+def solve(
+    coalition: Coalitions, values: np.ndarray, fx: np.ndarray, base: np.ndarray
+) -> np.ndarray:
+    """Attributions [M, D] from the coalition values [S, D], with sum = fx - base exactly."""
+    z = coalition.masks.astype(np.float64)
+    total = fx - base  # [D]
+    y = values - base[None, :] - z[:, -1:] * total[None, :]
+    design = z[:, :-1] - z[:, -1:]
+    weighted = coalition.weights[:, None] * design
+    try:
+        head = np.linalg.solve(design.T @ weighted, weighted.T @ y)
+    except np.linalg.LinAlgError:  # too few coalitions to pin every group: least squares
+        root = np.sqrt(coalition.weights)[:, None]
+        head = np.linalg.lstsq(root * design, root * y, rcond=None)[0]
+    last = total[None, :] - head.sum(axis=0, keepdims=True)
+    return np.vstack([head, last])
+
+
+Model = Callable[[np.ndarray], np.ndarray]  # [N, F] float rows -> [N, D] outputs
+
+
+@dataclass(frozen=True)
+class RowAttribution:
+    """One explained row: attributions [F-groups, D], base value [D] and prediction [D]."""
+
+    values: np.ndarray
+    base: np.ndarray
+    prediction: np.ndarray
+    coalitions: int
+    exact: bool
+
+
+def explain_rows(
+    model: Model,
+    rows: np.ndarray,
+    background: np.ndarray,
+    weights: np.ndarray,
+    groups: list[np.ndarray],
+    samples: int | None,
+    seed: int = 0,
+) -> list[RowAttribution]:
+    """Kernel SHAP for each of `rows` [N, F]; every model call is batched over all rows."""
+    rng = np.random.default_rng(seed)
+    base = weights @ model(background)  # E[f] over the background, [D]
+    plans = []
+    for x in rows:
+        varying = [g for g, cols in enumerate(groups) if _varies(x, background, cols)]
+        count = samples or default_samples(len(varying))
+        plan = coalitions(len(varying), count, rng) if len(varying) >= 2 else None
+        plans.append((varying, plan))
+    parts = [rows] + [
+        masked_rows(x, background, plan.masks, [groups[g] for g in varying])
+        for x, (varying, plan) in zip(rows, plans, strict=True)
+        if plan is not None
+    ]
+    outputs = _score(model, np.concatenate(parts))
+    predictions, at = outputs[: len(rows)], len(rows)
+    explained = []
+    for x_index, (varying, plan) in enumerate(plans):
+        fx = predictions[x_index]
+        values = np.zeros((len(groups), fx.shape[0]))
+        if plan is None:
+            if varying:  # one group varies: it carries the whole difference
+                values[varying[0]] = fx - base
+            explained.append(RowAttribution(values, base, fx, 0, True))
+            continue
+        size = len(plan.masks) * len(background)
+        scored = outputs[at : at + size].reshape(len(plan.masks), len(background), -1)
+        at += size
+        coalition_values = np.einsum("sbd,b->sd", scored, weights)
+        values[varying] = solve(plan, coalition_values, fx, base)
+        explained.append(RowAttribution(values, base, fx, len(plan.masks), plan.exact))
+    return explained
+
+
+def _varies(x: np.ndarray, background: np.ndarray, columns: np.ndarray) -> bool:
+    """Whether group `columns` of `x` differs from some background row (else its value is 0)."""
+    return not np.allclose(background[:, columns], x[columns], equal_nan=True)
+
+
+def _score(model: Model, rows: np.ndarray) -> np.ndarray:
+    if len(rows) <= CHUNK_ROWS:
+        return np.asarray(model(rows), dtype=np.float64)
+    return np.concatenate(
+        [
+            np.asarray(model(rows[i : i + CHUNK_ROWS]), dtype=np.float64)
+            for i in range(0, len(rows), CHUNK_ROWS)
+        ]
+    )
