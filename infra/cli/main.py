@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     ),
     **dict.fromkeys(("serve", "invoke"), "infra.cli.local_commands"),
     "batch": "infra.cli.batch_commands",
+    **dict.fromkeys(("explain", "baseline"), "infra.cli.explain_commands"),
     "train": "infra.cli.train_commands",
 }
 

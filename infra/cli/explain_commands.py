@@ -1,0 +1,203 @@
+"""`aiaas explain` (why did the model say that?) and `aiaas baseline` (what to compare with).
+
+Both run in this process on the store, through the same explain data plane the predict function
+serves `/models/{name}/explain` with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.runtime.errors import BadRequest
+from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
+from functions.runtime.explain.explainer import MAX_ROWS, explainable_input
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry, parse_ref, version_prefix
+from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import ObjectExists, open_store
+
+SHOWN = 8  # features listed per row
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("explain", help="feature attributions of predictions (Kernel SHAP)")
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--inputs",
+        help='a predict body or its inputs as JSON ([[...]], {"instances": [...]}), or @FILE.json',
+    )
+    source.add_argument(
+        "--file", type=Path, help="explain every row of a .csv or .npy file (JSONL out)"
+    )
+    p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
+    p.add_argument("--patch", type=int, help="image models: patch size in pixels")
+    p.add_argument("--out", type=Path, help="with --file: write JSONL here (default: stdout)")
+    p.add_argument("--json", action="store_true", help="print the explanation document")
+    p.add_argument("--png", type=Path, help="also draw the first row's attributions to this PNG")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("baseline", help="store the background explanations compare rows with")
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("data", type=Path, help="a .csv (named or x_0.. columns) or .npy of model rows")
+    p.add_argument(
+        "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
+    )
+    p.set_defaults(func=cmd_baseline)
+
+
+def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
+    from functions.runtime.dataplane.explain import ExplainPlane
+    from functions.runtime.dataplane.model import ModelPlane
+    from functions.runtime.pool import ModelPool, ServedModel
+
+    settings = RuntimeSettings.from_env()
+    registry = Registry(open_store(args.store or settings.store))
+    ref = parse_ref(args.ref)
+    served = ServedModel(ModelPool(registry, settings=settings), ref)
+    plane = ExplainPlane(ModelPlane(served), settings.explain_max_seconds)
+    return plane, served.current().manifest
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    plane, manifest = _plane(args)
+    parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
+    if args.file:
+        return _explain_file(plane, manifest, args.file, parameters, args.out)
+    body = _inputs_body(args.inputs)
+    doc = plane.explain(
+        manifest.name, manifest.version, orjson.dumps({**body, "parameters": parameters})
+    )
+    print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
+    if args.png:
+        draw(doc, args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def _inputs_body(text: str) -> dict[str, Any]:
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"--inputs is not valid JSON: {exc}") from None
+    return value if isinstance(value, dict) else {"inputs": value}
+
+
+def _explain_file(
+    plane: Any, manifest: ModelManifest, path: Path, parameters: dict[str, int], out: Path | None
+) -> int:
+    rows = read_rows(path, manifest)
+    sink = out.open("w") if out else sys.stdout
+    try:
+        for start in range(0, len(rows), MAX_ROWS):
+            chunk = rows[start : start + MAX_ROWS]
+            body = orjson.dumps({"inputs": chunk.tolist(), "parameters": parameters})
+            doc = plane.explain(manifest.name, manifest.version, body)
+            for offset, row in enumerate(doc["explanations"]):
+                record = {
+                    "row": start + offset,
+                    "features": doc["features"],
+                    "outputs": doc["outputs"],
+                    **row,
+                }
+                sink.write(json.dumps(record) + "\n")
+    finally:
+        if out:
+            sink.close()
+    if out:
+        print(f"explained {len(rows)} rows of {path} into {out}")
+    return 0
+
+
+def read_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
+    """The model rows [N, F] of a .npy file, or of a CSV by feature names (else x_0, x_1, ...)."""
+    spec = explainable_input(manifest)
+    width = int(np.prod(spec.shape[1:]))
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        return np.asarray(array, dtype=np.float64).reshape(len(array), -1)
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        names = list(manifest.features) if set(manifest.features) <= set(header) else []
+        names = names or [f"x_{i}" for i in range(width)]
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise BadRequest(f"{path}: the header lacks column(s) {', '.join(missing[:6])}")
+        try:
+            return np.array([[float(row[n]) for n in names] for row in reader], dtype=np.float64)
+        except ValueError as exc:
+            raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
+
+
+def describe(doc: dict[str, Any]) -> list[str]:
+    """Each row's prediction and its largest attributions, for a terminal."""
+    lines = [
+        f"{doc['model']}:{doc['version']} {doc['method']} "
+        + ", ".join(f"{k}={v}" for k, v in doc["parameters"].items())
+    ]
+    for index, row in enumerate(doc["explanations"]):
+        values = np.asarray(row["attributions"])
+        column = int(np.argmax(row["prediction"])) if "label" in row else 0
+        target = row.get("label", doc["outputs"][0])
+        lines.append(
+            f"row {index}: {target} = {row['prediction'][column]:.4g} "
+            f"(base {row['base_value'][column]:.4g})"
+        )
+        order = np.argsort(-np.abs(values[:, column]))[:SHOWN]
+        lines += [f"  {doc['features'][i]:24} {values[i, column]:+.4g}" for i in order]
+    return lines
+
+
+def draw(doc: dict[str, Any], path: Path) -> None:
+    """A bar chart of the first row's attributions for its predicted output."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
+    row = doc["explanations"][0]
+    column = int(np.argmax(row["prediction"])) if "label" in row else 0
+    values = np.asarray(row["attributions"])[:, column]
+    order = np.argsort(np.abs(values))[-15:]
+    figure, axes = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
+    axes.barh(
+        [doc["features"][i] for i in order],
+        values[order],
+        color=["#c0392b" if v > 0 else "#2e86c1" for v in values[order]],
+    )
+    target = row.get("label", doc["outputs"][0])
+    axes.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)")
+    axes.set_xlabel(f"contribution to {target} (base {row['base_value'][column]:.3g})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    registry = Registry(open_store(args.store))
+    manifest = registry.resolve(str(parse_ref(args.ref)))
+    background = summarize(read_rows(args.data, manifest), clusters=args.clusters)
+    key = f"{version_prefix(manifest.name, manifest.version)}/{BACKGROUND_FILE}"
+    try:
+        registry.store.put_bytes(key, background.to_json().encode(), if_absent=True)
+    except ObjectExists:
+        raise BadRequest(
+            f"{manifest.name}:{manifest.version} already has a background; versions are "
+            "immutable: publish a new version to change it"
+        ) from None
+    print(f"{manifest.name}:{manifest.version}: background = {background.source}")
+    return 0

@@ -1,0 +1,70 @@
+"""`aiaas baseline` and `aiaas explain` on a published model, through `main([...])`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+
+FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "iris", "--labels", "a,b,c"]
+    assert main([*argv, "--features", FEATURES]) == 0
+    return store
+
+
+def write_csv(path: Path, rows: np.ndarray) -> Path:
+    lines = ["id," + FEATURES] + [f"r{i}," + ",".join(map(str, r)) for i, r in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cli(store: LocalStore, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["--store", store.uri, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_baseline_then_explain_rows_a_file_and_a_picture(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = np.random.default_rng(0).normal(size=(40, 4)).round(3)
+    data = write_csv(tmp_path / "train.csv", rows)
+    code, out, err = cli(store, capsys, "explain", "iris", "--inputs", "[[1, 2, 3, 4]]")
+    assert code == 1 and "has no background to explain against" in err
+    code, out, _ = cli(store, capsys, "baseline", "iris", str(data), "--clusters", "5")
+    assert (code, out) == (0, "iris:1: background = k-means (5 centres) of 40 rows\n")
+    code, _, err = cli(store, capsys, "baseline", "iris", str(data))
+    assert code == 1 and "iris:1 already has a background; versions are immutable" in err
+
+    png = tmp_path / "why.png"
+    record = json.dumps(
+        {"instances": [dict(zip(FEATURES.split(","), [1.0, 2.0, 3.0, 4.0], strict=True))]}
+    )
+    code, out, _ = cli(store, capsys, "explain", "iris", "--inputs", record, "--png", str(png))
+    assert code == 0, out
+    assert out.startswith("iris:1 kernel_shap samples=14, exact=True, background_rows=5")
+    assert "row 0: " in out and "petal_width" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    jsonl = tmp_path / "why.jsonl"
+    code, out, _ = cli(store, capsys, "explain", "iris", "--file", str(data), "--out", str(jsonl))
+    assert (code, out) == (0, f"explained 40 rows of {data} into {jsonl}\n")
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["row"] for line in lines] == list(range(40))
+    for line in lines:
+        values = np.asarray(line["attributions"])
+        assert values.shape == (4, 3) and line["features"] == FEATURES.split(",")
+        gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
+        np.testing.assert_allclose(values.sum(axis=0), gap, atol=1e-5)
