@@ -42,9 +42,7 @@ def _check(tmp_path: Path, spec: Path, capsys: pytest.CaptureFixture[str]) -> tu
     return code, out, err
 
 
-def _csv_job(
-    tmp_path: Path, header: list[str], rows: list[list[Any]], **dataset: Any
-) -> Path:
+def _csv_job(tmp_path: Path, header: list[str], rows: list[list[Any]], **dataset: Any) -> Path:
     write_csv(tmp_path / "data.csv", header, rows)
     task = dataset.pop("task", "classification")
     return _spec(tmp_path, {"path": "data.csv", **dataset}, task=task)
@@ -167,7 +165,9 @@ def test_an_id_column_is_a_warning_and_exclude_drops_it(
         "warning: feature column 'id' looks like a row id (unique in every row, increasing); "
         "a model can learn the row order instead of the data: add it to dataset.exclude\n"
     )
-    excluded = _csv_job(tmp_path, ["id", *BLOBS], _sorted_with_id(), target="colour", exclude=["id"])
+    excluded = _csv_job(
+        tmp_path, ["id", *BLOBS], _sorted_with_id(), target="colour", exclude=["id"]
+    )
     code, out, err = _check(tmp_path, excluded, capsys)
     assert (code, err) == (0, "")
     assert "2 features: a, b;" in out
@@ -272,6 +272,13 @@ def test_a_large_file_is_sampled(
     code, out, err = _check(tmp_path, spec, capsys)
     assert (code, err) == (0, "")
     assert "data.csv, first 50 rows read; 2 features: a, b; target 'colour': 2 classes" in out
+    monkeypatch.setattr("training.data_checks.SAMPLE_ROWS", 25)  # only blue rows
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and "target 'colour': 1 classes" in out
+    assert err == (
+        "warning: the first 25 rows hold a single class 'blue' of target 'colour'; if the whole "
+        "file does, training stops (it needs 2 classes)\n"
+    )
 
 
 def test_bundled_specs_pass_the_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -348,7 +355,7 @@ def test_a_real_train_prints_the_warnings_and_honours_exclude(
     assert list(manifest["dataset"]["feature_stats"]) == ["a", "b"]
     assert manifest["training"]["dataset"]["exclude"] == ["id"]
     assert [s["shape"] for s in manifest["inputs"]] == [[-1, 2]]
-    spec.write_text(spec.read_text().replace("exclude:\n  - id\n", ""))
+    _csv_job(tmp_path, ["id", *BLOBS], rows, target="colour")  # the same job, id kept
     assert main([*args, "--out", str(tmp_path / "run2")]) == 0
     out, err = capsys.readouterr()
     assert err.startswith("warning: feature column 'id' looks like a row id")

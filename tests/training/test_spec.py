@@ -129,7 +129,14 @@ def _error(data: Any) -> str:
             "spec field 'dataset.exclude' drops the target 'y'; keep it, or change dataset.target",
         ),
         (
-            {"dataset": {"path": "d.csv", "target": "y", "features": ["a", "id"], "exclude": ["id"]}},
+            {
+                "dataset": {
+                    "path": "d.csv",
+                    "target": "y",
+                    "features": ["a", "id"],
+                    "exclude": ["id"],
+                }
+            },
             "spec field 'dataset.exclude' drops 'id', which dataset.features lists; "
             "name a column in one of them only",
         ),
