@@ -177,7 +177,10 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
                 )
         x, y = data[x_key], data[y_key]
     if x.dtype.kind not in "iuf":
-        raise DataError(f"{path.name} array {x_key!r} must be numeric; it is {x.dtype}")
+        raise DataError(
+            f"spec field 'dataset.features': {path.name} array {x_key!r} must be numeric; "
+            f"it is {x.dtype}"
+        )
     if len(x) != len(y) or y.ndim != 1:
         raise DataError(
             f"{path.name}: {y_key!r} must be 1-D with one value per row of {x_key!r} "

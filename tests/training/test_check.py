@@ -101,6 +101,10 @@ def test_missing_data_file(
             "spec field 'dataset.exclude': data set data.csv has no column 'id'; "
             "columns are ['a', 'b', 'colour']",
         ),
+        (
+            {"target": "colour", "exclude": ["a", "b"]},
+            "spec field 'dataset.exclude' leaves no feature columns in data.csv",
+        ),
     ],
 )
 def test_missing_columns_name_the_field(
@@ -254,6 +258,10 @@ def test_npz_arrays_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[st
     spec = _spec(tmp_path, {"path": "d.npz"}, task="regression")
     assert _error(tmp_path, spec, capsys).startswith(
         "spec field 'task': regression needs a numeric target, but array 'y' holds 'cat' at row 0"
+    )
+    np.savez(path, x=np.array([["a", "b"]] * 20), y=np.arange(20) % 2)
+    assert _error(tmp_path, _spec(tmp_path, {"path": "d.npz"}), capsys) == (
+        "spec field 'dataset.features': d.npz array 'x' must be numeric; it is <U1"
     )
     spec = _spec(tmp_path, {"path": "d.npz", "exclude": ["x0"]})
     assert _error(tmp_path, spec, capsys) == (
