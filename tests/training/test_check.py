@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from functions.runtime.s3store import make_s3_client
 from infra.cli.main import main
 from tests.torchless import NO_TORCH
 from tests.training.conftest import blobs_rows, write_csv
@@ -270,6 +271,22 @@ def test_npz_arrays_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
 
 
+def test_s3_data_is_checked(
+    s3_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_csv(tmp_path / "blobs.csv", ["id", *BLOBS], _sorted_with_id(30))
+    make_s3_client().upload_file(str(data), s3_bucket, "data/blobs.csv")
+    uri = f"s3://{s3_bucket}/data/blobs.csv"
+    code, out, err = _check(tmp_path, _spec(tmp_path, {"path": uri, "target": "colour"}), capsys)
+    assert code == 0 and f"data: {uri}, 30 rows (all read); 3 features: id, a, b;" in out
+    assert err.startswith("warning: feature column 'id' looks like a row id")
+    spec = _spec(tmp_path, {"path": uri, "target": "label"})
+    assert _error(tmp_path, spec, capsys) == (
+        f"spec field 'dataset.target': data set {uri} has no column 'label'; "
+        "columns are ['id', 'a', 'b', 'colour']"
+    )
+
+
 def test_a_large_file_is_sampled(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,7 +318,8 @@ def test_bundled_specs_pass_the_check(capsys: pytest.CaptureFixture[str], tmp_pa
 
 WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     """
-    from infra.cli.main import main
+    from functions.runtime.s3store import make_s3_client
+from infra.cli.main import main
     code = main(sys.argv[1:])
     assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules)
     sys.exit(code)
