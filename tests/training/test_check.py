@@ -318,8 +318,7 @@ def test_bundled_specs_pass_the_check(capsys: pytest.CaptureFixture[str], tmp_pa
 
 WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     """
-    from functions.runtime.s3store import make_s3_client
-from infra.cli.main import main
+    from infra.cli.main import main
     code = main(sys.argv[1:])
     assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules)
     sys.exit(code)
