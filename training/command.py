@@ -1,17 +1,20 @@
 """The `train` command, shared by `aiaas train` and `python -m training` (the container entrypoint).
 
-Torch is imported only when a job runs, so `aiaas --help` and `--check` stay fast.
+Torch is imported only when a job runs, after the spec and a sample of its data are checked
+(`training.data_checks`), so `aiaas --help` and `--check` stay fast and need no torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from training.data_checks import check_data
 from training.spec import JobSpec, load_spec
 
 DEFAULT_RUNS = Path(".aiaas") / "runs"
@@ -25,15 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alias", help="point this alias at the published version (e.g. production)"
     )
     parser.add_argument("--out", type=Path, help=f"artifact folder (default: {DEFAULT_RUNS}/NAME)")
-    parser.add_argument("--check", action="store_true", help="validate the spec and exit")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the spec and a sample of its data (no torch), then exit",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Validate the spec, run the job, print what it produced."""
     spec = load_spec(args.spec)
+    spec_dir = args.spec.resolve().parent
+    # The data is judged before torch loads: a bad spec costs a second, never a training run.
+    report = check_data(spec, spec_dir)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.check:
         print(f"{args.spec}: valid ({spec.name}, {spec.task}, recipe {spec.recipe.name})")
+        print(report.line())
         return 0
     alias = names.alias_name(args.alias) if args.alias else None
     if alias and not args.publish:
@@ -45,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
         spec,
         registry,
         args.out or DEFAULT_RUNS / spec.name,
-        spec_dir=args.spec.resolve().parent,
+        spec_dir=spec_dir,
         publish_model=args.publish,
         alias=alias,
         progress=False if args.no_progress else None,

@@ -2,14 +2,17 @@
 
 `dataset.path` forms: `bundled:digits.npz` (shipped in training/data), `generated:waveforms`
 (see training.generated), `s3://bucket/key.csv`, or a local path (relative to the working
-directory, else to the spec file). Every problem is a `DataError` that names the column/key
-and row, raised before any training starts.
+directory, else to the spec file). Every problem is a `DataError` that names the column/key,
+the row and the spec field to fix, raised before any training starts. `limit` reads only the
+first rows (what `aiaas train --check` judges); `RawData.complete` says whether that was all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
+import itertools
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,26 +31,44 @@ NPZ_FEATURES, NPZ_TARGET = "x", "y"
 
 @dataclass(frozen=True)
 class RawData:
-    """Features and target as read, before splits: x is float32 (or str objects for text)."""
+    """Features and target as read, before splits: x is numeric (or str objects for text).
+
+    Table columns stay float64 until `prepare` (so a large integer id is still unique here);
+    arrays keep float32. `target_noun` is how messages name the target: "column" or "array".
+    """
 
     x: np.ndarray
     y: np.ndarray
     feature_names: tuple[str, ...]
     target_name: str
     source: str
+    complete: bool = True
+    target_noun: str = "column"
 
 
-def load_raw(spec: DatasetSpec, kind: str, spec_dir: Path | None = None) -> RawData:
-    """Read the data set `spec` names; `kind` is the recipe's input kind (text reads strings)."""
+def load_raw(
+    spec: DatasetSpec, kind: str, spec_dir: Path | None = None, *, limit: int | None = None
+) -> RawData:
+    """Read the data set `spec` names; `kind` is the recipe's input kind (text reads strings).
+
+    With `limit`, only the first `limit` rows are read (`complete` is False if there were more).
+    """
     if spec.path.startswith("generated:"):
         x, y = generate(spec.path.removeprefix("generated:"))
-        return RawData(x, y, _array_names(x), "y", spec.path)
+        return _head(RawData(x, y, _array_names(x), "y", spec.path, target_noun="array"), limit)
     with _local_copy(spec.path, spec_dir) as path:
         fmt = spec.format if spec.format != "auto" else _format_of(path)
         if fmt == "npz":
-            return _from_npz(path, spec)
-        columns = _read_csv(path) if fmt == "csv" else _read_parquet(path)
-        return _from_columns(columns, spec, kind, spec.path)
+            return _head(_from_npz(path, spec), limit)
+        reader = _read_csv if fmt == "csv" else _read_parquet
+        columns, complete = reader(path, limit)
+        return _from_columns(columns, spec, kind, spec.path, complete)
+
+
+def _head(raw: RawData, limit: int | None) -> RawData:
+    if limit is None or len(raw.y) <= limit:
+        return raw
+    return dataclasses.replace(raw, x=raw.x[:limit], y=raw.y[:limit], complete=False)
 
 
 def _format_of(path: Path) -> str:
@@ -75,8 +96,17 @@ def _local_copy(path: str, spec_dir: Path | None) -> Iterator[Path]:
     candidates = [Path(path)] + ([spec_dir / path] if spec_dir else [])
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
-        raise DataError(f"data set file {path} not found")
+        raise DataError(
+            f"spec field 'dataset.path': data set file {path} not found{_where(path, spec_dir)}"
+        )
     yield found
+
+
+def _where(path: str, spec_dir: Path | None) -> str:
+    if Path(path).is_absolute():
+        return ""
+    beside = f" or beside the spec ({spec_dir})" if spec_dir else ""
+    return f" in the working directory ({Path.cwd()}){beside}"
 
 
 def _download(uri: str, tmp: Path) -> Path:
@@ -93,13 +123,14 @@ def _download(uri: str, tmp: Path) -> Path:
     return dest
 
 
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise DataError(f"{path.name} is empty; it needs a header row and data rows")
-        rows = list(reader)
+        rows = list(itertools.islice(reader, limit))
+        complete = limit is None or next(reader, None) is None
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
             raise DataError(
@@ -108,29 +139,48 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     if not rows:
         raise DataError(f"{path.name} has a header but no data rows")
     table = np.array(rows, dtype=object).reshape(len(rows), len(header))
-    return {name: table[:, i] for i, name in enumerate(header)}
+    return {name: table[:, i] for i, name in enumerate(header)}, complete
 
 
-def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+def _read_parquet(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(
             f"reading {path.name} needs pyarrow: pip install 'aiaas[parquet]'"
         ) from None
-    table = pq.read_table(path)
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    file = pq.ParquetFile(path)
+    if limit is None or file.metadata.num_rows <= limit:
+        table = file.read()
+    else:
+        table = pa.Table.from_batches([next(file.iter_batches(batch_size=limit))])
+    columns = {
+        name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+    }
+    return columns, table.num_rows == file.metadata.num_rows
 
 
 def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
     x_key, y_key = (spec.features or (NPZ_FEATURES,))[0], spec.target or NPZ_TARGET
     with np.load(path, allow_pickle=False) as data:
-        for key in (x_key, y_key):
+        if spec.exclude:
+            raise DataError(
+                "spec field 'dataset.exclude' drops columns of a CSV or Parquet table; "
+                f"{path.name} holds arrays {data.files}"
+            )
+        for key, field in ((x_key, "dataset.features"), (y_key, "dataset.target")):
             if key not in data.files:
-                raise DataError(f"{path.name} has no array {key!r}; arrays are {data.files}")
+                raise DataError(
+                    f"spec field '{field}': {path.name} has no array {key!r}; "
+                    f"arrays are {data.files}"
+                )
         x, y = data[x_key], data[y_key]
     if x.dtype.kind not in "iuf":
-        raise DataError(f"{path.name} array {x_key!r} must be numeric; it is {x.dtype}")
+        raise DataError(
+            f"spec field 'dataset.features': {path.name} array {x_key!r} must be numeric; "
+            f"it is {x.dtype}"
+        )
     if len(x) != len(y) or y.ndim != 1:
         raise DataError(
             f"{path.name}: {y_key!r} must be 1-D with one value per row of {x_key!r} "
@@ -138,7 +188,7 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
         )
     x = x.astype(np.float32)
     _check_finite(x, x_key, path.name)
-    return RawData(x, y, _array_names(x, x_key), y_key, spec.path)
+    return RawData(x, y, _array_names(x, x_key), y_key, spec.path, target_noun="array")
 
 
 def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
@@ -147,44 +197,89 @@ def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
 
 
 def _from_columns(
-    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str
+    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str, complete: bool
 ) -> RawData:
     target = spec.target
     if target is None:
         raise DataError(f"set dataset.target to the label column; columns are {list(columns)}")
-    if kind == "text" and spec.text_column is not None:
-        inputs: tuple[str, ...] = (spec.text_column,)
-    else:
-        inputs = spec.features or tuple(name for name in columns if name != target)
-    for name in (*inputs, target):
-        if name not in columns:
-            raise DataError(
-                f"data set {source} has no column {name!r}; columns are {list(columns)}"
-            )
+    inputs = _inputs(columns, spec, kind, source)
     if kind == "text":
         x = _text_column(columns[inputs[0]], inputs[0])
     else:
-        x = np.stack([numeric_column(columns[n], n) for n in inputs], axis=1).astype(np.float32)
-    return RawData(x, columns[target], inputs, target, source)
+        x = np.stack([_feature(columns[n], n) for n in inputs], axis=1)
+    return RawData(x, columns[target], inputs, target, source, complete)
 
 
-def numeric_column(values: np.ndarray, name: str) -> np.ndarray:
-    """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row."""
-    if values.dtype.kind in "iuf":
-        out = values.astype(np.float64)
+def _inputs(
+    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str
+) -> tuple[str, ...]:
+    """The input columns, each one checked to exist, with the spec field that named it."""
+    named = [(name, "dataset.exclude") for name in spec.exclude]
+    named.append((str(spec.target), "dataset.target"))
+    if kind == "text" and spec.text_column is not None:
+        inputs: tuple[str, ...] = (spec.text_column,)
+        named.append((spec.text_column, "dataset.text_column"))
     else:
-        out = np.empty(len(values), dtype=np.float64)
-        for row, cell in enumerate(values):
-            try:
-                out[row] = float(cell)
-            except (TypeError, ValueError):
-                if cell is None or str(cell).strip() == "":
-                    raise DataError(f"column {name!r} has a missing value at row {row}") from None
-                raise DataError(
-                    f"column {name!r} has a non-numeric value {str(cell)[:40]!r} at row {row}"
-                ) from None
-    _check_finite(out, name, "column")
+        dropped = {spec.target, *spec.exclude}
+        inputs = spec.features or tuple(name for name in columns if name not in dropped)
+        named.extend((name, "dataset.features") for name in spec.features or ())
+    for name, field in named:
+        if name not in columns:
+            raise DataError(
+                f"spec field '{field}': data set {source} has no column {name!r}; "
+                f"columns are {list(columns)}"
+            )
+    if not inputs:
+        raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
+    return inputs
+
+
+def _feature(values: np.ndarray, name: str) -> np.ndarray:
+    fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
+    return numeric_column(values, name, role="feature column", fix=fix)
+
+
+def numeric_column(
+    values: np.ndarray, name: str, *, role: str = "column", fix: str = ""
+) -> np.ndarray:
+    """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row.
+
+    `role` names the column in messages ("feature column"); `fix` ends a non-numeric one.
+    """
+    out = _floats(values)
+    if out is None:
+        row, cell = first_non_number(values) or (0, None)
+        if cell is None or str(cell).strip() == "":
+            raise DataError(f"{role} {name!r} has a missing value at row {row}")
+        raise DataError(
+            f"{role} {name!r} has a non-numeric value {str(cell)[:40]!r} at row {row}{fix}"
+        )
+    _check_finite(out, name, role)
     return out
+
+
+def _floats(values: np.ndarray) -> np.ndarray | None:
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    out = np.empty(len(values), dtype=np.float64)
+    try:
+        for row, cell in enumerate(values):
+            out[row] = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
+    """The first (row, cell) that is not a number (empty cells included), or None."""
+    if values.dtype.kind in "biuf":
+        return None
+    for row, cell in enumerate(values):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            return row, cell
+    return None
 
 
 def _check_finite(values: np.ndarray, name: str, where: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from training.datasets import RawData
 from training.errors import DataError
 from training.spec import JobSpec
+from training.targets import class_labels, need_two_classes, regression_target
 from training.text import Vocabulary, build_vocabulary
 
 # Per-row rank each recipe kind needs: tabular [F], image [C, H, W], sequence [T, F].
@@ -70,30 +71,11 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
 
 
 def _encode_target(raw: RawData, task: str) -> tuple[tuple[str, ...], np.ndarray]:
-    from training.datasets import numeric_column
-
     if task == "regression":
-        return (), numeric_column(raw.y, raw.target_name).astype(np.float32)
-    values = np.array([str(v).strip() for v in raw.y], dtype=object)
-    empty = np.flatnonzero(values == "")
-    if empty.size:
-        raise DataError(f"target {raw.target_name!r} has a missing label at row {empty[0]}")
-    unique = sorted(set(values.tolist()), key=_label_order)
-    if len(unique) < 2:
-        raise DataError(
-            f"target {raw.target_name!r} has a single class {unique[0]!r}; "
-            "classification needs at least 2"
-        )
-    index = {label: i for i, label in enumerate(unique)}
-    return tuple(unique), np.array([index[v] for v in values], dtype=np.int64)
-
-
-def _label_order(label: str) -> tuple[int, float, str]:
-    # "2" < "10" for integer class ids; names sort alphabetically after numbers.
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)
+        return (), regression_target(raw.y, raw.target_name, raw.target_noun)
+    labels, y = class_labels(raw.y, raw.target_name)
+    need_two_classes(labels, raw.target_name)
+    return labels, y
 
 
 def split_indices(

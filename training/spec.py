@@ -38,6 +38,8 @@ class DatasetSpec:
     format: str = "auto"
     target: str | None = None
     features: tuple[str, ...] | None = None
+    # Columns dropped before the features are taken (ids, free text, columns that leak the target).
+    exclude: tuple[str, ...] = ()
     text_column: str | None = None
     input_shape: tuple[int, ...] | None = None
 
@@ -198,15 +200,34 @@ def _dataset(fields: Fields, kind: str) -> DatasetSpec:
         format=fields.choice("format", FORMATS, "auto"),
         target=fields.text("target", None),
         features=fields.strings("features"),
+        exclude=fields.strings("exclude") or (),
         text_column=fields.text("text_column", None),
         input_shape=fields.dims("input_shape"),
     )
     fields.done()
+    _check_exclude(spec)
     if kind == "text" and spec.text_column is None:
         raise SpecError("spec field 'dataset.text_column' is required by text recipes")
     if kind != "text" and spec.text_column is not None:
         raise SpecError("spec field 'dataset.text_column' is only for text recipes (transformer)")
     return spec
+
+
+def _check_exclude(spec: DatasetSpec) -> None:
+    """Contradictions within the dataset section; columns the file lacks are found on reading."""
+    field = "spec field 'dataset.exclude'"
+    if spec.exclude and spec.path.startswith("generated:"):
+        raise SpecError(f"{field} drops columns of a CSV or Parquet table; {spec.path} has none")
+    for name in spec.exclude:
+        if name in (spec.target, spec.text_column):
+            role = "target" if name == spec.target else "text column"
+            setting = "dataset.target" if name == spec.target else "dataset.text_column"
+            raise SpecError(f"{field} drops the {role} {name!r}; keep it, or change {setting}")
+        if spec.features and name in spec.features:
+            raise SpecError(
+                f"{field} drops {name!r}, which dataset.features lists; "
+                "name a column in one of them only"
+            )
 
 
 def _schedule(top: Fields) -> ScheduleSpec:

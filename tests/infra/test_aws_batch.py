@@ -136,10 +136,11 @@ def test_the_container_command_writes_the_spec_and_runs_training(tmp_path: Path)
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert (
-        done.stdout.strip()
-        == f"{tmp_path / 'spec.yaml'}: valid (digits-mlp, classification, recipe mlp)"
-    )
+    assert done.stdout.splitlines() == [
+        f"{tmp_path / 'spec.yaml'}: valid (digits-mlp, classification, recipe mlp)",
+        "  data: bundled:digits.npz, 1797 rows (all read); 64 features: x0, x1, x2, x3, x4, x5, "
+        "..., x63; target 'y': 10 classes",
+    ]
     assert (tmp_path / "spec.yaml").read_text() == spec.read_text()
 
 

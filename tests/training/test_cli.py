@@ -124,8 +124,10 @@ def test_spec_and_data_errors_exit_1_with_the_message(
     missing = _spec_file(tmp_path, dataset={"path": "bundled:iris.csv", "target": "kind"})
     assert main(["--store", str(tmp_path / "s"), "train", str(missing)]) == 1
     err = capsys.readouterr().err
-    assert (
-        "aiaas train: error: data set bundled:iris.csv has no column 'kind'; columns are [" in err
+    assert err == (
+        "aiaas train: error: spec field 'dataset.target': data set bundled:iris.csv has no column "
+        "'kind'; columns are ['sepal_length', 'sepal_width', 'petal_length', 'petal_width', "
+        "'species']\n"
     )
 
 

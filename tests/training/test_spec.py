@@ -120,6 +120,31 @@ def _error(data: Any) -> str:
             {"dataset": {"path": "d.csv", "text_column": "t"}},
             "'dataset.text_column' is only for text recipes",
         ),
+        (
+            {"dataset": {"path": "d.csv", "target": "y", "exclude": "id"}},
+            "spec field 'dataset.exclude' must be a non-empty list of strings",
+        ),
+        (
+            {"dataset": {"path": "d.csv", "target": "y", "exclude": ["id", "y"]}},
+            "spec field 'dataset.exclude' drops the target 'y'; keep it, or change dataset.target",
+        ),
+        (
+            {
+                "dataset": {
+                    "path": "d.csv",
+                    "target": "y",
+                    "features": ["a", "id"],
+                    "exclude": ["id"],
+                }
+            },
+            "spec field 'dataset.exclude' drops 'id', which dataset.features lists; "
+            "name a column in one of them only",
+        ),
+        (
+            {"dataset": {"path": "generated:waveforms", "exclude": ["x0"]}},
+            "spec field 'dataset.exclude' drops columns of a CSV or Parquet table; "
+            "generated:waveforms has none",
+        ),
         ({"schedule": "linear"}, "spec field 'schedule.name' is 'linear'; expected one of"),
         (
             {"early_stopping": {"monitor": "rmse"}},

@@ -1,0 +1,133 @@
+"""Judging a data set against its spec before training: errors that stop it, warnings that don't.
+
+`check_data` reads the header and the first `SAMPLE_ROWS` rows and runs what training would
+(`prepare`: columns, types, classes, shapes), so `aiaas train --check` finds the same mistakes
+without torch and `aiaas train` finds them before importing it. It adds warnings for columns a
+model should not learn from: row ids and features that leak the target. The target rules
+(training.targets) are shared with `prepare`, so the messages are the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.datasets import RawData, load_raw
+from training.prepare import prepare
+from training.recipes import CATALOG
+from training.spec import JobSpec
+from training.targets import class_labels, regression_target
+
+SAMPLE_ROWS = 10_000
+_LEAK_ADVICE = "it leaks the label; add it to dataset.exclude unless it is known when predicting"
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What `check_data` read and what it thinks of it."""
+
+    source: str
+    rows: int
+    complete: bool
+    inputs: str
+    target: str
+    warnings: tuple[str, ...]
+
+    def line(self) -> str:
+        read = f"{self.rows} rows (all read)" if self.complete else f"first {self.rows} rows read"
+        return f"  data: {self.source}, {read}; {self.inputs}; {self.target}"
+
+
+def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
+    """Read a sample of `spec`'s data; DataError for what training would refuse, else a report."""
+    kind = CATALOG[spec.recipe.name].kind
+    raw = load_raw(spec.dataset, kind, spec_dir, limit=SAMPLE_ROWS)
+    warnings: list[str] = []
+    labels: tuple[str, ...] = ()
+    if spec.task == "regression":
+        y = regression_target(raw.y, raw.target_name, raw.target_noun)
+    else:
+        labels, y = class_labels(raw.y, raw.target_name)
+    if len(labels) == 1 and not raw.complete:  # a file sorted by class: the rest may differ
+        warnings.append(
+            f"the first {len(y)} rows hold a single class {labels[0]!r} of target "
+            f"{raw.target_name!r}; if the whole file does, training stops (it needs 2 classes)"
+        )
+    else:
+        prepare(raw, spec, kind)  # the same checks training runs, on the sample
+    if kind == "tabular":
+        warnings += column_warnings(raw, y, spec.task)
+    described = f"{len(labels)} classes" if labels else "numeric"
+    return DataReport(
+        source=raw.source,
+        rows=len(raw.y),
+        complete=raw.complete,
+        inputs=_inputs(raw, kind),
+        target=f"target {raw.target_name!r}: {described}",
+        warnings=tuple(warnings),
+    )
+
+
+def _inputs(raw: RawData, kind: str) -> str:
+    if kind == "text":
+        return f"text column {raw.feature_names[0]!r}"
+    names = list(raw.feature_names)
+    shown = names if len(names) <= 8 else [*names[:6], "...", names[-1]]
+    return f"{len(names)} features: {', '.join(shown)}"
+
+
+def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
+    """Features that look like row ids or that leak the target (one message each)."""
+    x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    target = y.astype(np.float64) if task == "regression" else _numeric_labels(raw.y)
+    warnings = []
+    for i, name in enumerate(raw.feature_names):
+        why = _id_like(x[:, i], name)
+        if why:
+            warnings.append(
+                f"feature column {name!r} looks like a row id ({why}); a model can learn the "
+                "row order instead of the data: add it to dataset.exclude"
+            )
+        leak = _leak(x[:, i], y, target, task)
+        if leak:
+            how = leak.format(target=f"the target {raw.target_name!r}")
+            warnings.append(f"feature column {name!r} {how}: {_LEAK_ADVICE}")
+    return warnings
+
+
+def _id_like(column: np.ndarray, name: str) -> str | None:
+    if len(column) < 2 or np.unique(column).size != len(column):
+        return None
+    steps = np.diff(column)
+    if (steps > 0).all() or (steps < 0).all():
+        return "unique in every row, " + ("increasing" if steps[0] > 0 else "decreasing")
+    lowered = name.lower()
+    if lowered == "id" or lowered.endswith(("_id", " id")):
+        return "named like an id, unique in every row"
+    return None
+
+
+def _numeric_labels(values: np.ndarray) -> np.ndarray | None:
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _leak(column: np.ndarray, y: np.ndarray, target: np.ndarray | None, task: str) -> str | None:
+    """How `column` gives the target away ("equals {target}"), or None."""
+    if target is not None and np.array_equal(column, target):
+        return "equals {target}"
+    if task == "regression":
+        if column.std() == 0 or y.std() == 0:
+            return None
+        corr = float(np.corrcoef(column, y)[0, 1])
+        linear = abs(corr) > 1 - 1e-6  # 1e-6: data rounded to a few decimals
+        return f"is a linear function of {{target}} (correlation {corr:.3f})" if linear else None
+    classes = np.unique(y).size
+    if classes < 2 or np.unique(column).size != classes:
+        return None
+    pairs = np.unique(np.stack([column, y.astype(np.float64)], axis=1), axis=0)
+    return "maps one-to-one onto {target}" if len(pairs) == classes else None

@@ -1,0 +1,69 @@
+"""What a target must be for its task: numbers to regress, or a handful of labels to classify.
+
+Shared by `prepare` (training) and `data_checks` (`aiaas train --check`), so both refuse the
+same targets with the same message, naming the spec field to change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.datasets import first_non_number, numeric_column
+from training.errors import DataError
+
+# A classification target with more distinct non-integer numbers than this is a measurement.
+MAX_FLOAT_CLASSES = 20
+
+
+def regression_target(values: np.ndarray, name: str, noun: str = "column") -> np.ndarray:
+    """The target as float32; a value that is not a number says to fix the task or the target."""
+    bad = first_non_number(values)
+    if bad is not None and str(bad[1]).strip():
+        row, cell = bad
+        raise DataError(
+            f"spec field 'task': regression needs a numeric target, but {noun} {name!r} holds "
+            f"{str(cell)[:40]!r} at row {row}; set task: classification to predict classes, or "
+            "point dataset.target at a numeric column"
+        )
+    return numeric_column(values, name, role="target").astype(np.float32)
+
+
+def class_labels(values: np.ndarray, name: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """The sorted labels (numbers in numeric order) and each row's index into them."""
+    text = np.array([str(v).strip() for v in values], dtype=object)
+    empty = np.flatnonzero(text == "")
+    if empty.size:
+        raise DataError(f"target {name!r} has a missing label at row {empty[0]}")
+    unique = sorted(set(text.tolist()), key=_label_order)
+    _refuse_measurements(text, unique, name)
+    index = {label: i for i, label in enumerate(unique)}
+    return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
+
+
+def need_two_classes(labels: tuple[str, ...], name: str) -> None:
+    if len(labels) < 2:
+        raise DataError(
+            f"spec field 'dataset.target': target {name!r} has a single class {labels[0]!r}; "
+            "classification needs at least 2"
+        )
+
+
+def _label_order(label: str) -> tuple[int, float, str]:
+    # "2" < "10" for integer class ids; names sort alphabetically after numbers.
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _refuse_measurements(text: np.ndarray, unique: list[str], name: str) -> None:
+    """Many distinct fractional numbers are a quantity to regress, not classes."""
+    if len(unique) <= MAX_FLOAT_CLASSES or any(_label_order(u)[0] for u in unique):
+        return
+    fractional = next((v for v in text if not float(v).is_integer()), None)
+    if fractional is not None:
+        raise DataError(
+            f"spec field 'task': target {name!r} has {len(unique)} distinct non-integer values "
+            f"(e.g. {fractional}), too many to be classes; set task: regression, or point "
+            "dataset.target at a column of class labels"
+        )
