@@ -89,27 +89,25 @@ def _sample(
     chances = size_weight.copy()
     chances[:paired] /= 2  # each draw below brings its complement too
     chances = chances[full:] / chances[full:].sum()
-    seen: dict[bytes, int] = {}
-    masks: list[np.ndarray] = []
-    weights: list[float] = []
-    draws = rng.choice(len(chances), size=4 * budget, p=chances)
-    for index in draws:
-        if budget <= 0:
-            break
-        size = int(index) + full + 1
-        mask = np.zeros(m, dtype=bool)
-        mask[rng.permutation(m)[:size]] = True
-        pair = [mask, ~mask] if size <= paired else [mask]
-        for member in pair:
-            key = member.tobytes()
-            if key in seen:
-                weights[seen[key]] += 1.0
-            elif budget > 0:
-                seen[key] = len(masks)
-                masks.append(member)
-                weights.append(1.0)
-                budget -= 1
-    return masks, weights
+    draws = 4 * budget
+    sizes = rng.choice(len(chances), size=draws, p=chances) + full + 1
+    # `size` random positions per draw: where a random permutation holds a value below it.
+    drawn = rng.random((draws, m)).argsort(axis=1) < sizes[:, None]
+    # Each draw, then its complement when that is of another size; in draw order.
+    with_pair = np.repeat(drawn, 2, axis=0)
+    with_pair[1::2] = ~drawn
+    keep = np.ones(2 * draws, dtype=bool)
+    keep[1::2] = sizes <= paired
+    sequence = with_pair[keep]
+    keys = np.packbits(sequence, axis=1)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # Stop where the (budget + 1)-th distinct coalition would first appear.
+    firsts = np.sort(first)
+    cutoff = int(firsts[budget]) if len(firsts) > budget else len(sequence)
+    counts = np.bincount(inverse[:cutoff], minlength=len(first))
+    chosen = np.sort(first[first < cutoff])
+    return [sequence[i] for i in chosen], [float(counts[inverse[i]]) for i in chosen]
 
 
 def masked_rows(
@@ -132,8 +130,12 @@ def solve(
     y = values - base[None, :] - z[:, -1:] * total[None, :]
     design = z[:, :-1] - z[:, -1:]
     weighted = coalition.weights[:, None] * design
+    # einsum, not `@`: these products are small, and BLAS's threads, woken for them on a busy
+    # machine (or a Lambda's single vCPU), cost up to 30 ms where one thread takes 3.
     try:
-        head = np.linalg.solve(design.T @ weighted, weighted.T @ y)
+        head = np.linalg.solve(
+            np.einsum("si,sj->ij", design, weighted), np.einsum("si,sd->id", weighted, y)
+        )
     except np.linalg.LinAlgError:  # too few coalitions to pin every group: least squares
         root = np.sqrt(coalition.weights)[:, None]
         head = np.linalg.lstsq(root * design, root * y, rcond=None)[0]
