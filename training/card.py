@@ -131,3 +131,19 @@ def _quantization_line(record: dict[str, Any]) -> str:
         f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "
         f"{record['float_bytes']} -> {record['int8_bytes']} bytes"
     )
+
+
+def importance_plot(names: list[str], values: np.ndarray, path: Path, shown: int = 15) -> Path:
+    """Mean |attribution| per feature (or image patch) over test rows, largest on top."""
+    plt = _pyplot()
+    order = np.argsort(values)[-shown:]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1.3))
+    ax.barh([names[i] for i in order], values[order], color="tab:purple")
+    ax.set(
+        xlabel="mean |Kernel SHAP value| for the predicted output",
+        title="Global feature importance (test rows)",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import VersionExists
-from functions.runtime.explain.background import BACKGROUND_FILE, summarize
+from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, manifest_key
 from training import card
@@ -31,6 +31,7 @@ from training.export import (
     run_onnx,
     signature_for,
 )
+from training.importance import global_importance
 from training.metrics import score
 from training.prepare import PreparedData, prepare
 from training.publish import build_manifest, publish, training_record
@@ -89,13 +90,15 @@ def run_job(
     )
     version = spec.version or registry.next_version(spec.name)
     manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
-    extra_files = _card_files(manifest, data, result, test_outputs, out_dir)
+    # What explanations compare a row with: a k-means summary of the training rows.
+    background = summarize(data.train.x) if data.vocabulary is None else None
+    extra_files = _card_files(manifest, data, result, test_outputs, model_path, background)
     if data.vocabulary is not None:
         extra_files["vocab.json"] = out_dir / "vocab.json"
         extra_files["vocab.json"].write_text(json.dumps(data.vocabulary.to_json(), indent=1))
-    else:  # what explanations compare a row with: a k-means summary of the training rows
+    if background is not None:
         extra_files[BACKGROUND_FILE] = out_dir / BACKGROUND_FILE
-        extra_files[BACKGROUND_FILE].write_text(summarize(data.train.x).to_json())
+        extra_files[BACKGROUND_FILE].write_text(background.to_json())
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:
@@ -150,9 +153,10 @@ def _card_files(
     data: PreparedData,
     result: TrainResult,
     test_outputs: np.ndarray,
-    out_dir: Path,
+    model_path: Path,
+    background: Background | None,
 ) -> dict[str, Path]:
-    folder = out_dir / "card"
+    folder = model_path.parent / "card"
     plots = {"Loss curves": card.loss_plot(result.history, result.monitor, folder / "loss.png")}
     if data.labels:
         matrix = manifest.metrics["test"]["confusion_matrix"]
@@ -161,6 +165,13 @@ def _card_files(
         )
     else:
         plots["Residuals"] = card.residual_plot(data.test.y, test_outputs, folder / "residuals.png")
+    importance = (
+        global_importance(str(model_path), manifest, background, data.test.x)
+        if background is not None
+        else None
+    )
+    if importance is not None:
+        plots["Feature importance"] = card.importance_plot(*importance, folder / "importance.png")
     facts = manifest.to_dict()
     facts.update(
         inputs=[f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs],

@@ -90,7 +90,10 @@ def _patches(row: tuple[int, ...], patch: int | None) -> Grouping:
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
     # Flat positions arranged [H, W, channels], whatever the row's layout.
     grid = np.arange(math.prod(row)).reshape(row)
-    grid = {"hw": grid[..., None], "chw": grid.transpose(1, 2, 0), "hwc": grid}[layout]
+    if layout == "hw":
+        grid = grid[..., None]
+    elif layout == "chw":
+        grid = grid.transpose(1, 2, 0)
     names, columns = [], []
     for top in range(0, height, size):
         for left in range(0, width, size):
