@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -203,13 +203,33 @@ class Registry:
     def set_alias(
         self, name: str, alias: str, version: str, *, actor: str | None = None
     ) -> dict[str, Any]:
-        """Point `alias` at an existing version, recording who moved it and when.
-
-        A compare-and-swap on the alias record: when another writer changed it between our
-        read and our write, the change is read again and ours re-applied on top, so no
-        promotion is lost from the history. A corrupt record is replaced (and logged).
-        """
+        """Point `alias` at an existing version, recording who moved it and when."""
         self.manifest(name, version)  # the target must exist
+        return self._move_alias(name, alias, lambda _raw: version, actor)
+
+    def rollback(
+        self, name: str, alias: str, *, to: str | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Point `alias` back at the version it pointed at before (or at `to`, one of the
+        versions in its history); Conflict when its history has no other version."""
+        to = None if to is None else names.version_name(to)
+
+        def target(raw: bytes | None) -> str:
+            if raw is None:
+                self.versions(name)  # an unknown model reads as such, not as a missing alias
+                raise NotFound(f"alias {alias!r} of model {name!r} not found")
+            version = rollback_target(name, alias, _parse_alias_record(name, alias, raw), to)
+            self.manifest(name, version)
+            return version
+
+        return self._move_alias(name, alias, target, actor)
+
+    def _move_alias(
+        self, name: str, alias: str, choose: Callable[[bytes | None], str], actor: str | None
+    ) -> dict[str, Any]:
+        """A compare-and-swap on the alias record: `choose` picks the version from the record
+        as read; when another writer changed it before our write, it is read and chosen again,
+        so no move is lost from the history. A corrupt record is replaced (and logged)."""
         key = alias_key(name, alias)
         who = actor or RuntimeSettings.from_env().actor
         for attempt in range(ALIAS_WRITE_TRIES):
@@ -217,7 +237,7 @@ class Registry:
                 raw, etag = self.store.read_versioned(key)
             except NotFound:
                 raw, etag = None, None
-            record = _next_alias_record(name, alias, raw, version, who)
+            record = _next_alias_record(name, alias, raw, choose(raw), who)
             data = json.dumps(record, indent=2).encode()
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -290,6 +310,22 @@ class Registry:
             return self.manifest(ref.name, self.versions(ref.name)[-1])
         return self._aliased(ref.name, DEFAULT_ALIAS, version)
 
+    def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
+        """The keys whose change can change what `ref` resolves to (none for a pinned version):
+        its alias record; for the default reference also the versions folder, and the manifest
+        of each version still being published (its folder exists before its manifest does)."""
+        if ref.version:
+            return ()
+        if ref.alias:
+            return (alias_key(ref.name, ref.alias),)
+        folder = f"{_model_prefix(ref.name)}/versions"
+        pending = [
+            manifest_key(ref.name, v)
+            for v in self.store.list_dirs(folder)
+            if not self.store.exists(manifest_key(ref.name, v))
+        ]
+        return (alias_key(ref.name, DEFAULT_ALIAS), folder, *pending)
+
     def _aliased(self, name: str, alias: str, version: str) -> ModelManifest:
         # A dangling alias is the registry's fault, not the caller's: 503 naming the fix.
         try:
@@ -326,6 +362,29 @@ def _parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
             public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
         ) from exc
     return {**record, "version": version}
+
+
+def rollback_target(name: str, alias: str, record: Mapping[str, Any], to: str | None) -> str:
+    """The version a rollback of `alias` (its current `record`) goes to: the latest other
+    version in its history, or `to` when that is one of them."""
+    current = str(record["version"])
+    earlier = [str(h.get("version")) for h in record.get("history", []) if isinstance(h, dict)]
+    earlier = [v for v in dict.fromkeys(earlier) if v != current]
+    if not earlier:
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} has pointed only at version {current!r}; "
+            "there is nothing to roll back to"
+        )
+    if to is None:
+        return earlier[0]
+    if to == current:
+        raise Conflict(f"alias {alias!r} of model {name!r} already points at version {to!r}")
+    if to not in earlier:
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} never pointed at version {to!r} (it pointed at "
+            f"{', '.join(earlier)}); to move it to a new version, promote that version"
+        )
+    return to
 
 
 def _next_alias_record(
