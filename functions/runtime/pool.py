@@ -26,7 +26,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import ObjectStore, Stamp
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -96,7 +96,7 @@ class RegistryWatch:
     """What the keys a resolution depends on looked like just before it read them."""
 
     store: ObjectStore
-    stamps: tuple[tuple[str, str | None], ...]
+    stamps: tuple[tuple[str, Stamp | None], ...]
 
     @classmethod
     def of(cls, registry: Registry, ref: ModelRef) -> RegistryWatch | None:

@@ -20,6 +20,7 @@ from functions.runtime.store import (
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
+    Stamp,
     StoreLocation,
     check_key,
 )
@@ -239,7 +240,7 @@ class S3Store:
                     found.append(item["Prefix"][len(full) :].rstrip("/"))
         return sorted(found)
 
-    def stamp(self, key: str) -> str | None:
+    def stamp(self, key: str) -> Stamp | None:
         # Only a HEAD could tell: a round trip (~10-30 ms) and a billed request on every call.
         # Callers fall back to re-reading on a timer (AIAAS_ALIAS_TTL).
         return None
