@@ -157,6 +157,10 @@ class ServedModel:
             refresher.join(self.refresh_wait)
         return self._current or current
 
+    def expire(self) -> None:
+        """Resolve the reference again on the next request (after a SnapStart restore)."""
+        self._next_check = 0.0
+
     def _load_cold(self) -> LoadedModel:
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
