@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from functions.runtime import names
+from functions.runtime.aliases import (
+    next_alias_record,
+    parse_alias_record,
+    rollback_target,
+)
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -36,17 +40,15 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
-from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
 
 DEFAULT_ALIAS = "production"
-ALIAS_HISTORY = 50
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
 ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
-log = logging.getLogger("aiaas.registry")
 HASH_CHUNK = 1024 * 1024
 
 
@@ -218,7 +220,7 @@ class Registry:
             if raw is None:
                 self.versions(name)  # an unknown model reads as such, not as a missing alias
                 raise NotFound(f"alias {alias!r} of model {name!r} not found")
-            version = rollback_target(name, alias, _parse_alias_record(name, alias, raw), to)
+            version = rollback_target(name, alias, parse_alias_record(name, alias, raw), to)
             self.manifest(name, version)
             return version
 
@@ -237,7 +239,7 @@ class Registry:
                 raw, etag = self.store.read_versioned(key)
             except NotFound:
                 raw, etag = None, None
-            record = _next_alias_record(name, alias, raw, choose(raw), who)
+            record = next_alias_record(name, alias, raw, choose(raw), who)
             data = json.dumps(record, indent=2).encode()
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -255,7 +257,7 @@ class Registry:
             raw = self.store.get_bytes(alias_key(name, alias))
         except NotFound:
             return None
-        return _parse_alias_record(name, alias, raw)
+        return parse_alias_record(name, alias, raw)
 
     def alias(self, name: str, alias: str) -> str | None:
         record = self.alias_record(name, alias)
@@ -350,60 +352,3 @@ def _rel_key(rel: str) -> str:
     if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
         raise BadRequest(f"invalid extra file name {rel!r}")
     return rel
-
-
-def _parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
-    try:
-        record = json.loads(raw)
-        version = names.version_name(record["version"])
-    except (ValueError, TypeError, KeyError, BadRequest) as exc:
-        raise CorruptRecord(
-            f"alias {alias!r} of model {name!r} has a corrupt record: {exc}",
-            public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
-        ) from exc
-    return {**record, "version": version}
-
-
-def rollback_target(name: str, alias: str, record: Mapping[str, Any], to: str | None) -> str:
-    """The version a rollback of `alias` (its current `record`) goes to: the latest other
-    version in its history, or `to` when that is one of them."""
-    current = str(record["version"])
-    earlier = [str(h.get("version")) for h in record.get("history", []) if isinstance(h, dict)]
-    earlier = [v for v in dict.fromkeys(earlier) if v != current]
-    if not earlier:
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} has pointed only at version {current!r}; "
-            "there is nothing to roll back to"
-        )
-    if to is None:
-        return earlier[0]
-    if to == current:
-        raise Conflict(f"alias {alias!r} of model {name!r} already points at version {to!r}")
-    if to not in earlier:
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} never pointed at version {to!r} (it pointed at "
-            f"{', '.join(earlier)}); to move it to a new version, promote that version"
-        )
-    return to
-
-
-def _next_alias_record(
-    name: str, alias: str, raw: bytes | None, version: str, actor: str
-) -> dict[str, Any]:
-    """The record that moves `alias` to `version`, its history carrying the one it replaces."""
-    history: list[dict[str, Any]] = []
-    if raw is not None:
-        try:
-            previous = _parse_alias_record(name, alias, raw)
-        except CorruptRecord as exc:
-            log.warning("replacing it: %s", exc.message)
-        else:
-            history = list(previous.get("history", []))
-            history.insert(0, {k: previous.get(k) for k in ("version", "updated_at", "updated_by")})
-    return {
-        "alias": alias,
-        "version": version,
-        "updated_at": utc_now(),
-        "updated_by": actor,
-        "history": history[:ALIAS_HISTORY],
-    }
