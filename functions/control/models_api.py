@@ -17,7 +17,7 @@ from functions.control.schemas import (
     ModelSummary,
 )
 from functions.runtime import names
-from functions.runtime.errors import Conflict, NotFound
+from functions.runtime.errors import NotFound
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
@@ -78,20 +78,13 @@ def promote(
 @router.post(
     "/{name}/aliases/{alias}/rollback",
     response_model=AliasRecord,
-    summary="Roll back to the version the alias pointed at before",
+    summary="Roll back to the version the alias pointed at before (or `to`, an earlier one)",
 )
-def rollback(name: str, alias: str, plane: Plane, who: Actor) -> AliasRecord:
-    current = _existing(plane, name, alias)
-    previous = next(
-        (h["version"] for h in current.get("history", []) if h["version"] != current["version"]),
-        None,
+def rollback(name: str, alias: str, plane: Plane, who: Actor, to: str | None = None) -> AliasRecord:
+    record = plane.registry.rollback(
+        names.model_name(name), names.alias_name(alias), to=to, actor=who
     )
-    if previous is None:
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} has pointed only at version "
-            f"{current['version']!r}; there is nothing to roll back to"
-        )
-    return _record(name, alias, plane.registry.set_alias(name, alias, previous, actor=who))
+    return _record(name, alias, record)
 
 
 @router.delete("/{name}/aliases/{alias}", response_model=Deleted, summary="Delete an alias")

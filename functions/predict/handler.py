@@ -11,11 +11,14 @@ from typing import Any
 
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
-from functions.runtime.snapstart import reconnect_after_restore
+from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
 SERVICE = service_from_env()
 SERVICE.warm()
 reconnect_after_restore(SERVICE.served.pool.registry.store)
+# The snapshot resolved the alias at deploy time, maybe hours ago: resolve it again on the
+# first request, so a restored container follows a promotion as a warm one does.
+after_restore(SERVICE.served.expire)
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:

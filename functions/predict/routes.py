@@ -1,4 +1,5 @@
-"""Route matching: an ordered table of (method, path pattern) -> service method name.
+"""Route matching: an ordered table of (method, path pattern) -> service method name, with the
+query parameters each route takes (any other is refused, never silently ignored).
 
 Patterns are '/'-separated; `{name}` segments capture. The first match wins, as API Gateway
 picks the most specific route and our table has no overlaps.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.runtime.errors import MethodNotAllowed, NotFound
+from functions.runtime.errors import BadRequest, MethodNotAllowed, NotFound
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Route:
     method: str
     pattern: tuple[str, ...]
     action: str
+    query: frozenset[str] = frozenset()
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         if len(parts) != len(self.pattern):
@@ -29,12 +31,13 @@ class Route:
         return params
 
 
-def route(method: str, path: str, action: str) -> Route:
-    return Route(method, tuple(path.strip("/").split("/")), action)
+def route(method: str, path: str, action: str, query: tuple[str, ...] = ()) -> Route:
+    return Route(method, tuple(path.strip("/").split("/")), action, frozenset(query))
 
 
 PREDICT_ROUTES: tuple[Route, ...] = (
-    route("POST", "/models/{name}/predict", "predict"),
+    route("POST", "/models/{name}/predict", "predict", query=("top_k",)),
+    route("POST", "/models/{name}/versions/{version}/predict", "predict", query=("top_k",)),
     route("POST", "/v2/models/{name}/infer", "infer"),
     route("POST", "/v2/models/{name}/versions/{version}/infer", "infer"),
     route("GET", "/v2/models/{name}", "metadata"),
@@ -61,3 +64,43 @@ def match(routes: tuple[Route, ...], method: str, path: str) -> tuple[Route, dic
     if allowed:
         raise MethodNotAllowed(f"{method} is not allowed on {path}; use {' or '.join(allowed)}")
     raise NotFound(f"no route for {method} {path}")
+
+
+def check_query(
+    routes: tuple[Route, ...],
+    found: Route,
+    params: dict[str, str],
+    path: str,
+    query: dict[str, str],
+) -> None:
+    """BadRequest naming each query parameter `found` does not take (`version=` points to the
+    route that pins a version): a parameter that is ignored answers a question not asked."""
+    unknown = [name for name in query if name not in found.query]
+    if not unknown:
+        return
+    listed = ", ".join(repr(name) for name in unknown)
+    takes = ", ".join(sorted(found.query))
+    message = (
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed}: {found.method} "
+        f"{path} {f'takes only {takes}' if takes else 'takes no query parameters'}"
+    )
+    pinned = _versioned(routes, found) if "version" in unknown else None
+    if pinned is not None:
+        where = "/".join(_fill(part, params) for part in pinned.pattern)
+        message += f"; to use a given version, {pinned.method} /{where}"
+    raise BadRequest(message)
+
+
+def _fill(part: str, params: dict[str, str]) -> str:
+    """A pattern segment with this request's parameter in it (`{version}` left for the caller)."""
+    return params[part[1:-1]] if part.startswith("{") and part != "{version}" else part
+
+
+def _versioned(routes: tuple[Route, ...], found: Route) -> Route | None:
+    """The route that does what `found` does for a given version, if there is one."""
+    for other in routes:
+        if other is found or (other.method, other.action) != (found.method, found.action):
+            continue
+        if tuple(p for p in other.pattern if p not in ("versions", "{version}")) == found.pattern:
+            return other
+    return None

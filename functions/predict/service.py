@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.predict import http
 from functions.predict.http import HttpRequest, HttpResponse
-from functions.predict.routes import PREDICT_ROUTES, match
+from functions.predict.routes import PREDICT_ROUTES, check_query, match
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
@@ -53,8 +53,11 @@ class PredictService:
             request = http.parse_event(event, self.max_payload)
             self._log_keys.append_keys(correlation_id=request.request_id)
             route, params = match(PREDICT_ROUTES, request.method, request.path)
+            if request.query:
+                check_query(PREDICT_ROUTES, route, params, request.path, request.query)
             response = self._actions[route.action](self, request, params)
-            version = self.plane.answering_version
+            # A pinned version's request counts for that version, not for the current one.
+            version = params.get("version") or self.plane.answering_version
         except AiaasError as exc:
             response = self._error(exc)
         except Exception:

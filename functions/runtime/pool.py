@@ -5,6 +5,11 @@ happens once per version; `ServedModel` re-resolves an alias after `AIAAS_ALIAS_
 a promotion takes effect without a redeploy, and keeps serving the loaded version when a
 refresh fails (store down, broken new version). The refresh runs on a background thread; the
 request that starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
+
+Where the store can tell cheaply that a key changed (the directory store: one stat), every
+request checks the keys its resolution read (`RegistryWatch`): a promote or rollback from any
+process is served from the next request on, which waits for the new version to load. S3 has
+no such check (a HEAD per request is a round trip and a billed call): there the TTL rules.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
@@ -20,6 +26,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import ObjectStore, Stamp
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -71,8 +78,37 @@ class ModelPool:
             log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
             return model
 
+    def load_version(self, name: str, version: str) -> LoadedModel:
+        """`name:version`, loaded; versions are immutable, so a loaded one needs no store read."""
+        with self._guard:
+            loaded = self._models.get((name, version))
+            if loaded is not None:
+                self._models.move_to_end((name, version))
+                return loaded
+        return self.load_ref(ModelRef(name, version=version))
+
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))
+
+
+@dataclass(frozen=True)
+class RegistryWatch:
+    """What the keys a resolution depends on looked like just before it read them."""
+
+    store: ObjectStore
+    stamps: tuple[tuple[str, Stamp | None], ...]
+
+    @classmethod
+    def of(cls, registry: Registry, ref: ModelRef) -> RegistryWatch | None:
+        """A watch over `ref`'s keys; None when pinned, or when the store cannot stamp keys."""
+        stamps = tuple((key, registry.store.stamp(key)) for key in registry.watched_keys(ref))
+        if not stamps or any(stamp is None for _, stamp in stamps):
+            return None
+        return cls(registry.store, stamps)
+
+    def changed(self) -> bool:
+        stamp = self.store.stamp
+        return any(stamp(key) != seen for key, seen in self.stamps)
 
 
 class ServedModel:
@@ -83,6 +119,7 @@ class ServedModel:
         self.ref = parse_ref(ref) if isinstance(ref, str) else ref
         self.ttl = pool.settings.alias_ttl if ttl is None else ttl
         self._current: LoadedModel | None = None
+        self._watch: RegistryWatch | None = None
         self._next_check = 0.0
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
@@ -97,16 +134,18 @@ class ServedModel:
         return self._current
 
     def current(self) -> LoadedModel:
-        """The model to serve now; loads on first use, refreshes aliases after the TTL."""
+        """The model to serve now; loads on first use, refreshes aliases when their record
+        changes (where the store tells cheaply) or after the TTL."""
         current = self._current
-        if current is not None and (self.ref.version or time.monotonic() < self._next_check):
-            return current
         if current is None:
-            with self._refreshing:  # cold: everyone waits for the one load
-                if self._current is None:
-                    self._current = self._resolve_and_load()
-                    self._next_check = time.monotonic() + self.ttl
-                return self._current
+            return self._load_cold()
+        if self.ref.version:
+            return current
+        watch = self._watch
+        if watch is not None and watch.changed():
+            return self._refresh_now(current)
+        if time.monotonic() < self._next_check:
+            return current
         if self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
             self._next_check = time.monotonic() + self.ttl
             refresher = threading.Thread(
@@ -118,15 +157,40 @@ class ServedModel:
             refresher.join(self.refresh_wait)
         return self._current or current
 
+    def expire(self) -> None:
+        """Resolve the reference again on the next request (after a SnapStart restore)."""
+        self._next_check = 0.0
+
+    def _load_cold(self) -> LoadedModel:
+        with self._refreshing:  # cold: everyone waits for the one load
+            if self._current is None:
+                self._current = self._resolve_and_load()
+                self._next_check = time.monotonic() + self.ttl
+            return self._current
+
+    def _refresh_now(self, current: LoadedModel) -> LoadedModel:
+        # The registry changed under us: this request, and any arriving meanwhile, wait for the
+        # new version (a local load), so no request that starts after the change gets the old.
+        with self._refreshing:
+            watch = self._watch
+            if watch is not None and watch.changed():  # else another request just refreshed
+                self._next_check = time.monotonic() + self.ttl
+                self._refresh(current)
+            return self._current or current
+
     def version(self, version: str) -> LoadedModel:
         """A specific version of this model (the OIP `/versions/{v}` routes)."""
         current = self.current()
         if version == current.manifest.version:
             return current
-        return self.pool.load_ref(ModelRef(self.ref.name, version=version))
+        return self.pool.load_version(self.ref.name, version)
 
     def _resolve_and_load(self) -> LoadedModel:
         try:
+            # Stamped before resolving: a change made while we resolve reads as one next time.
+            # No watch while the store fails: the TTL retries, not every request.
+            self._watch = None
+            self._watch = RegistryWatch.of(self.pool.registry, self.ref)
             model = self.pool.load_ref(self.ref)
         except NotFound:
             raise

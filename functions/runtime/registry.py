@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from functions.runtime import names
+from functions.runtime.aliases import (
+    next_alias_record,
+    parse_alias_record,
+    rollback_target,
+)
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -36,17 +40,15 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
-from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest, utc_now
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
 
 DEFAULT_ALIAS = "production"
-ALIAS_HISTORY = 50
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
 ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
-log = logging.getLogger("aiaas.registry")
 HASH_CHUNK = 1024 * 1024
 
 
@@ -203,13 +205,33 @@ class Registry:
     def set_alias(
         self, name: str, alias: str, version: str, *, actor: str | None = None
     ) -> dict[str, Any]:
-        """Point `alias` at an existing version, recording who moved it and when.
-
-        A compare-and-swap on the alias record: when another writer changed it between our
-        read and our write, the change is read again and ours re-applied on top, so no
-        promotion is lost from the history. A corrupt record is replaced (and logged).
-        """
+        """Point `alias` at an existing version, recording who moved it and when."""
         self.manifest(name, version)  # the target must exist
+        return self._move_alias(name, alias, lambda _raw: version, actor)
+
+    def rollback(
+        self, name: str, alias: str, *, to: str | None = None, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Point `alias` back at the version it pointed at before (or at `to`, one of the
+        versions in its history); Conflict when its history has no other version."""
+        to = None if to is None else names.version_name(to)
+
+        def target(raw: bytes | None) -> str:
+            if raw is None:
+                self.versions(name)  # an unknown model reads as such, not as a missing alias
+                raise NotFound(f"alias {alias!r} of model {name!r} not found")
+            version = rollback_target(name, alias, parse_alias_record(name, alias, raw), to)
+            self.manifest(name, version)
+            return version
+
+        return self._move_alias(name, alias, target, actor)
+
+    def _move_alias(
+        self, name: str, alias: str, choose: Callable[[bytes | None], str], actor: str | None
+    ) -> dict[str, Any]:
+        """A compare-and-swap on the alias record: `choose` picks the version from the record
+        as read; when another writer changed it before our write, it is read and chosen again,
+        so no move is lost from the history. A corrupt record is replaced (and logged)."""
         key = alias_key(name, alias)
         who = actor or RuntimeSettings.from_env().actor
         for attempt in range(ALIAS_WRITE_TRIES):
@@ -217,7 +239,7 @@ class Registry:
                 raw, etag = self.store.read_versioned(key)
             except NotFound:
                 raw, etag = None, None
-            record = _next_alias_record(name, alias, raw, version, who)
+            record = next_alias_record(name, alias, raw, choose(raw), who)
             data = json.dumps(record, indent=2).encode()
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -235,7 +257,7 @@ class Registry:
             raw = self.store.get_bytes(alias_key(name, alias))
         except NotFound:
             return None
-        return _parse_alias_record(name, alias, raw)
+        return parse_alias_record(name, alias, raw)
 
     def alias(self, name: str, alias: str) -> str | None:
         record = self.alias_record(name, alias)
@@ -290,6 +312,22 @@ class Registry:
             return self.manifest(ref.name, self.versions(ref.name)[-1])
         return self._aliased(ref.name, DEFAULT_ALIAS, version)
 
+    def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
+        """The keys whose change can change what `ref` resolves to (none for a pinned version):
+        its alias record; for the default reference also the versions folder, and the manifest
+        of each version still being published (its folder exists before its manifest does)."""
+        if ref.version:
+            return ()
+        if ref.alias:
+            return (alias_key(ref.name, ref.alias),)
+        folder = f"{_model_prefix(ref.name)}/versions"
+        pending = [
+            manifest_key(ref.name, v)
+            for v in self.store.list_dirs(folder)
+            if not self.store.exists(manifest_key(ref.name, v))
+        ]
+        return (alias_key(ref.name, DEFAULT_ALIAS), folder, *pending)
+
     def _aliased(self, name: str, alias: str, version: str) -> ModelManifest:
         # A dangling alias is the registry's fault, not the caller's: 503 naming the fix.
         try:
@@ -314,37 +352,3 @@ def _rel_key(rel: str) -> str:
     if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
         raise BadRequest(f"invalid extra file name {rel!r}")
     return rel
-
-
-def _parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
-    try:
-        record = json.loads(raw)
-        version = names.version_name(record["version"])
-    except (ValueError, TypeError, KeyError, BadRequest) as exc:
-        raise CorruptRecord(
-            f"alias {alias!r} of model {name!r} has a corrupt record: {exc}",
-            public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
-        ) from exc
-    return {**record, "version": version}
-
-
-def _next_alias_record(
-    name: str, alias: str, raw: bytes | None, version: str, actor: str
-) -> dict[str, Any]:
-    """The record that moves `alias` to `version`, its history carrying the one it replaces."""
-    history: list[dict[str, Any]] = []
-    if raw is not None:
-        try:
-            previous = _parse_alias_record(name, alias, raw)
-        except CorruptRecord as exc:
-            log.warning("replacing it: %s", exc.message)
-        else:
-            history = list(previous.get("history", []))
-            history.insert(0, {k: previous.get(k) for k in ("version", "updated_at", "updated_by")})
-    return {
-        "alias": alias,
-        "version": version,
-        "updated_at": utc_now(),
-        "updated_by": actor,
-        "history": history[:ALIAS_HISTORY],
-    }

@@ -20,6 +20,7 @@ from functions.runtime.store import (
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
+    Stamp,
     StoreLocation,
     check_key,
 )
@@ -238,6 +239,11 @@ class S3Store:
                 for item in page.get("CommonPrefixes", []):
                     found.append(item["Prefix"][len(full) :].rstrip("/"))
         return sorted(found)
+
+    def stamp(self, key: str) -> Stamp | None:
+        # Only a HEAD could tell: a round trip (~10-30 ms) and a billed request on every call.
+        # Callers fall back to re-reading on a timer (AIAAS_ALIAS_TTL).
+        return None
 
     def copy(self, source: str, dest: str) -> None:
         # Server-side: no bytes pass through the function (multipart for big objects).

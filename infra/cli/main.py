@@ -17,7 +17,8 @@ from functions.runtime.errors import AiaasError
 # training code at start-up. `--help` and unknown commands import them all.
 COMMANDS: dict[str, str] = {
     **dict.fromkeys(
-        ("publish", "models", "versions", "show", "promote", "pull"), "infra.cli.registry_commands"
+        ("publish", "models", "versions", "show", "promote", "rollback", "pull"),
+        "infra.cli.registry_commands",
     ),
     **dict.fromkeys(("serve", "invoke"), "infra.cli.local_commands"),
     "batch": "infra.cli.batch_commands",

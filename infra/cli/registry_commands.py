@@ -1,4 +1,4 @@
-"""Registry commands: publish, models, versions, show, promote, pull."""
+"""Registry commands: publish, models, versions, show, promote, rollback, pull."""
 
 from __future__ import annotations
 
@@ -82,6 +82,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser(
+        "rollback",
+        help="point an alias back at the version it pointed at before",
+        description="Roll an alias back along its history (kept in the registry): to the "
+        "version it pointed at before, or with --to to an earlier one. A running "
+        "`aiaas serve` answers with it from its next request.",
+    )
+    p.add_argument("name", help="model name")
+    p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    p.add_argument("--to", metavar="VERSION", help="an earlier version of the alias to go to")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser(
         "pull", help="copy a model version from another store into this one (offline/edge serving)"
@@ -311,6 +323,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
         before = "a corrupt record, now replaced"
     reg.set_alias(name, alias, version)
     print(f"{name}@{alias} -> {version}" + (f" (was {before})" if before else ""))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    reg = registry(args)
+    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    record = reg.rollback(name, alias, to=args.to)
+    before = record["history"][0]["version"]  # what this rollback moved it from
+    print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
     return 0
 
 

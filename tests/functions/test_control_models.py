@@ -97,6 +97,28 @@ def test_rollback_with_no_earlier_version_is_a_conflict(client: TestClient) -> N
     }
 
 
+def test_rollback_to_an_earlier_version_of_the_alias(client: TestClient) -> None:
+    for version in ("2", "3"):
+        client.put(f"/control/models/{MODEL}/aliases/production", json={"version": version})
+    response = client.post(f"/control/models/{MODEL}/aliases/production/rollback?to=1")
+    assert (response.status_code, response.json()["version"]) == (200, "1")
+    never = client.post(f"/control/models/{MODEL}/aliases/staging/rollback?to=1")
+    assert (never.status_code, never.json()) == (
+        404,
+        {"error": "alias 'staging' of model 'iris' not found"},
+    )
+    client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "2"})
+    client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "3"})
+    unknown = client.post(f"/control/models/{MODEL}/aliases/staging/rollback?to=1")
+    assert (unknown.status_code, unknown.json()) == (
+        409,
+        {
+            "error": "alias 'staging' of model 'iris' never pointed at version '1' (it pointed "
+            "at 2); to move it to a new version, promote that version"
+        },
+    )
+
+
 def test_get_and_delete_an_alias(client: TestClient) -> None:
     record = client.get(f"/control/models/{MODEL}/aliases/production")
     assert record.status_code == 200

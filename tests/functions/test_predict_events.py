@@ -31,6 +31,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODEL = "digits-mlp"
 PREDICT_EVENTS = (
     "predict_simple",
+    "predict_version_simple",
     "predict_v2_infer_json",
     "predict_v2_infer_binary",
     "predict_v2_metadata",
@@ -141,13 +142,17 @@ def test_golden_event_is_a_complete_v2_event_for_a_template_route(name: str) -> 
     method, path = event["requestContext"]["http"]["method"], event["rawPath"]
     assert event["version"] == "2.0"
     assert event["requestContext"]["http"]["path"] == path
-    assert event["routeKey"] == event["requestContext"]["routeKey"] == f"{method} {path}"
+    # routeKey names the route as the template declares it, `{param}`s and all.
+    route = path
+    for param, value in event.get("pathParameters", {}).items():
+        route = route.replace(f"/{value}/", f"/{{{param}}}/")
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == f"{method} {route}"
     assert all(key == key.lower() for key in event["headers"])
     assert event["requestContext"]["stage"] == "$default"
     assert isinstance(event["isBase64Encoded"], bool)
     specs = functions(load_template())
     owner = "Health" if name in HEALTH_EVENTS else "Predictdigitsmlp"
-    assert (method, path) in {(r.method, r.path) for r in specs[owner].routes}
+    assert (method, route) in {(r.method, r.path) for r in specs[owner].routes}
     if "body" in event:
         raw = (
             base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()

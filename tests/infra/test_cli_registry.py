@@ -1,4 +1,4 @@
-"""`aiaas publish|models|versions|show|promote|pull` against both stores, through `main([...])`."""
+"""`aiaas publish|models|versions|show|promote|rollback|pull` against both stores, through `main([...])`."""
 
 from __future__ import annotations
 
@@ -136,6 +136,25 @@ def test_versions_aliases_promote_and_models(
     assert out.split() == ["iris", "2", "version(s),", "latest", "2", "@production=2", "@staging=1"]
 
 
+def test_rollback_goes_back_along_the_alias_history(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    for seed in (1, 2, 3):
+        path = onnx_factory.linear_classifier(tmp_path / f"m{seed}.onnx", seed=seed)
+        assert (
+            run(capsys, store, "publish", str(path), "--name", "iris", "--alias", "staging")[0] == 0
+        )
+    assert run(capsys, store, "rollback", "iris", "--alias", "staging") == (
+        0,
+        "iris@staging -> 2 (rolled back from 3)\n",
+        "",
+    )
+    assert run(capsys, store, "rollback", "iris", "--alias", "staging", "--to", "1")[1] == (
+        "iris@staging -> 1 (rolled back from 2)\n"
+    )
+    assert Registry(store).alias("iris", "staging") == "1"
+
+
 def test_models_on_an_empty_store(capsys: pytest.CaptureFixture[str], store: ObjectStore) -> None:
     code, out, _ = run(capsys, store, "models")
     assert (code, out) == (
@@ -207,6 +226,9 @@ def test_publish_refuses_files_that_are_not_onnx(
         (["versions", "a/b"], "invalid model name 'a/b'"),
         (["promote", "m", "9"], "version '9' of model 'm' not found"),
         (["promote", "m", "1", "--alias", "../p"], "invalid alias '../p'"),
+        (["rollback", "m"], "alias 'production' of model 'm' not found"),
+        (["rollback", "ghost"], "model 'ghost' not found"),
+        (["rollback", "m", "--alias", "../p"], "invalid alias '../p'"),
         (["pull", "ghost", "--from", "PLACEHOLDER"], "model 'ghost' not found"),
         (["pull", "m", "--from", "gs://x"], "unsupported store URI 'gs://x'"),
     ],
@@ -262,7 +284,7 @@ def test_pull_refuses_a_corrupted_source(
     assert list(local_store.list_keys("models")) == []
 
 
-COMMANDS = ["publish", "models", "versions", "show", "promote", "pull"]
+COMMANDS = ["publish", "models", "versions", "show", "promote", "rollback", "pull"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -275,7 +297,13 @@ def test_each_command_has_help(capsys: pytest.CaptureFixture[str], command: str)
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    for argv in (["publish", str(tmp_path / "m.onnx")], [], ["promote", "m"], ["frobnicate"]):
+    for argv in (
+        ["publish", str(tmp_path / "m.onnx")],
+        [],
+        ["promote", "m"],
+        ["rollback"],
+        ["frobnicate"],
+    ):
         with pytest.raises(SystemExit) as exited:
             main(argv)
         assert exited.value.code == 2

@@ -129,6 +129,7 @@ def test_the_golden_event_set_is_complete() -> None:
     assert names == sorted(
         [
             "predict_simple",
+            "predict_version_simple",
             "predict_v2_infer_json",
             "predict_v2_infer_binary",
             "predict_v2_metadata",

@@ -27,6 +27,7 @@ PREDICT_ROUTES = [
     ("GET", "/v2/models/{m}/versions/{{version}}"),
     ("GET", "/v2/models/{m}/versions/{{version}}/ready"),
     ("POST", "/v2/models/{m}/versions/{{version}}/infer"),
+    ("POST", "/models/{m}/versions/{{version}}/predict"),
 ]
 
 

@@ -162,7 +162,7 @@ def api_operations(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
     operations = api_operations(cloud)
-    assert len(operations) == 2 * 7 + 3 + 3
+    assert len(operations) == 2 * 8 + 3 + 3
     assert {key: op["security"] for key, op in operations.items()} == {
         key: [{"AWS_IAM": []}] for key in operations
     }
@@ -272,7 +272,7 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
     }
     gateway = Gateway(function_instances(specs, env))
     routes = [(s.logical_id, r) for s in specs.values() for r in s.routes]
-    assert len(routes) == 7 + 3 + 3
+    assert len(routes) == 8 + 3 + 3
     for logical_id, route in routes:
         response = gateway.handle(request_for(route.method, route.path))
         assert response.status == 200, (logical_id, route, response.body[:300])

@@ -21,6 +21,7 @@ from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import LocalStore
 from tests.publishing import flip_stored_model_byte, publish_linear
 from tests.s3server import MotoServer
 
@@ -98,9 +99,12 @@ def test_promotion_is_served_after_the_ttl(
     before = logits(served)
     assert served.current().manifest.version == patient.current().manifest.version == "1"
     registry.set_alias("m", "production", "2")
+    if isinstance(registry.store, LocalStore):
+        assert patient.current().manifest.version == "2"  # the record's stamp changed: now
+    else:
+        assert patient.current().manifest.version == "1"  # within its TTL: no S3 round trip
     after_ttl()
     assert served.current().manifest.version == "2"
-    assert patient.current().manifest.version == "1"  # within its TTL: no store round trip
     assert not np.allclose(logits(served), before)
     registry.set_alias("m", "production", "1")  # a rollback takes effect the same way
     after_ttl()
@@ -120,6 +124,82 @@ def test_bare_name_follows_new_versions_and_production(
     registry.set_alias("m", "production", "1")
     after_ttl()
     assert served.current().manifest.version == "1"
+
+
+@pytest.fixture
+def local_pool(local_store: LocalStore, cache_dir: Path) -> ModelPool:
+    return ModelPool(Registry(local_store), ArtifactCache(local_store, cache_dir))
+
+
+def test_directory_store_switches_on_the_next_call_whatever_the_ttl(
+    local_pool: ModelPool, tmp_path: Path
+) -> None:
+    registry = local_pool.registry
+    for version in ("1", "2", "3"):
+        publish_linear(registry, tmp_path, "m", version, seed=int(version))
+    registry.set_alias("m", "production", "1")
+    aliased = ServedModel(local_pool, "m@production", ttl=3600)
+    default = ServedModel(local_pool, "m", ttl=3600)
+    assert aliased.current().manifest.version == default.current().manifest.version == "1"
+    for move, expected in [
+        (lambda: registry.set_alias("m", "production", "3"), "3"),
+        (lambda: registry.rollback("m", "production"), "1"),
+        (lambda: registry.rollback("m", "production", to="3"), "3"),
+        (lambda: registry.set_alias("m", "production", "2"), "2"),
+    ]:
+        move()
+        assert aliased.current().manifest.version == expected
+        assert default.current().manifest.version == expected
+
+
+def test_directory_store_follows_a_new_newest_version_once_its_manifest_lands(
+    local_pool: ModelPool, tmp_path: Path
+) -> None:
+    registry = local_pool.registry
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    served = ServedModel(local_pool, "m", ttl=3600)
+    assert served.current().manifest.version == "1"
+    manifest = publish_linear(registry, tmp_path / "side", "m", "2", seed=2)
+    assert served.current().manifest.version == "2"
+    # A publish in progress: the version's folder and model file exist, its manifest not yet.
+    store = registry.store
+    store.copy("models/m/versions/2/model.onnx", "models/m/versions/3/model.onnx")
+    assert served.current().manifest.version == "2"
+    store.put_bytes(
+        "models/m/versions/3/manifest.json", manifest.to_json().replace('"2"', '"3"').encode()
+    )
+    assert served.current().manifest.version == "3"
+
+
+def test_a_failed_switch_keeps_serving_and_is_not_retried_on_every_call(
+    local_pool: ModelPool, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    registry = local_pool.registry
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    publish_linear(registry, tmp_path, "m", "2", seed=2)
+    registry.set_alias("m", "production", "1")
+    served = ServedModel(local_pool, "m@production", ttl=3600)
+    first = served.current()
+    flip_stored_model_byte(registry.store, "m", "2")
+    registry.set_alias("m", "production", "2")
+    resolve = mocker.spy(registry, "resolve")
+    assert served.current() is first and served.current() is first
+    assert resolve.call_count == 1
+    assert "does not match the manifest" in (served.last_error or "")
+
+
+def test_a_pinned_version_is_served_without_reading_the_store_again(
+    local_pool: ModelPool, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    registry = local_pool.registry
+    publish_linear(registry, tmp_path, "m", "1", seed=1)
+    publish_linear(registry, tmp_path, "m", "2", seed=2)
+    served = ServedModel(local_pool, "m@production", ttl=3600)
+    registry.set_alias("m", "production", "2")
+    first = served.version("1")
+    read = mocker.spy(registry.store, "get_bytes")
+    assert served.version("1") is first
+    assert read.call_count == 0
 
 
 def test_pinned_version_never_refreshes(

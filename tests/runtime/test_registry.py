@@ -16,6 +16,7 @@ from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
+    Conflict,
     InvalidName,
     ModelNotFound,
     NotFound,
@@ -82,6 +83,73 @@ def test_alias_must_point_at_a_published_version(registry: Registry, tmp_path: P
     with pytest.raises(ModelNotFound, match="version '7' of model 'm' not found"):
         registry.set_alias("m", "production", "7")
     assert registry.aliases("m") == {}
+
+
+def test_rollback_goes_back_along_the_alias_history(registry: Registry, tmp_path: Path) -> None:
+    for version in ("1", "2", "3"):
+        publish_linear(registry, tmp_path, "m", version)
+    for version in ("1", "2", "2", "3"):  # promoting the current version again is no step
+        registry.set_alias("m", "production", version, actor="alice")
+    back = registry.rollback("m", "production", actor="bob")
+    assert (back["version"], back["updated_by"]) == ("2", "bob")
+    assert [h["version"] for h in back["history"]] == ["3", "2", "2", "1"]
+    assert registry.rollback("m", "production")["version"] == "3"  # a rollback can be undone
+    assert registry.rollback("m", "production", to="1")["version"] == "1"
+    assert registry.alias("m", "production") == "1"
+
+
+@pytest.mark.parametrize(
+    ("alias", "to", "error", "message"),
+    [
+        ("staging", None, Conflict, "alias 'staging' of model 'm' has pointed only at version "
+         "'2'; there is nothing to roll back to"),
+        ("production", "2", Conflict, "alias 'production' of model 'm' already points at "
+         "version '2'"),
+        ("production", "3", Conflict, "alias 'production' of model 'm' never pointed at version "
+         "'3' (it pointed at 1); to move it to a new version, promote that version"),
+        ("production", "../1", InvalidName, "invalid version '../1'"),
+        ("canary", None, NotFound, "alias 'canary' of model 'm' not found"),
+    ],
+)  # fmt: skip
+def test_rollback_errors_name_what_to_do(
+    registry: Registry,
+    tmp_path: Path,
+    alias: str,
+    to: str | None,
+    error: type[AiaasError],
+    message: str,
+) -> None:
+    for version in ("1", "2", "3"):
+        publish_linear(registry, tmp_path, "m", version)
+    registry.set_alias("m", "production", "1")
+    registry.set_alias("m", "production", "2")
+    registry.set_alias("m", "staging", "2")
+    registry.set_alias("m", "staging", "2")
+    with pytest.raises(error) as caught:
+        registry.rollback("m", alias, to=to)
+    assert caught.value.message.startswith(message), caught.value.message
+    assert registry.aliases("m") == {"production": "2", "staging": "2"}  # nothing moved
+
+
+def test_rollback_of_an_unknown_model_says_so(registry: Registry) -> None:
+    with pytest.raises(ModelNotFound, match="model 'ghost' not found"):
+        registry.rollback("ghost", "production")
+
+
+def test_watched_keys_are_what_a_reference_resolves_through(
+    registry: Registry, tmp_path: Path
+) -> None:
+    publish_linear(registry, tmp_path, "m", "1")
+    assert registry.watched_keys(ModelRef("m", version="1")) == ()
+    assert registry.watched_keys(ModelRef("m", alias="staging")) == (
+        "models/m/aliases/staging.json",
+    )
+    registry.store.put_bytes("models/m/versions/2/model.onnx", b"being published")
+    assert registry.watched_keys(ModelRef("m")) == (
+        "models/m/aliases/production.json",
+        "models/m/versions",
+        "models/m/versions/2/manifest.json",
+    )
 
 
 UNKNOWN_REFS = [

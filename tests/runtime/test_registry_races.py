@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime.registry import ALIAS_HISTORY, Registry, alias_key
+from functions.runtime.aliases import ALIAS_HISTORY
+from functions.runtime.registry import Registry, alias_key
 from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
 from tests.publishing import publish_linear
 

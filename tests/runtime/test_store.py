@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import subprocess
@@ -306,6 +307,28 @@ def test_location_names_the_bucket_events_carry(local_store: LocalStore, s3_stor
     assert not local_store.location.notifies  # the caller fires local events itself
     assert s3_store.location.bucket == s3_store.bucket and s3_store.location.notifies
     assert s3_store.location.key_prefix == f"{s3_store.prefix}/"
+
+
+def test_local_stamp_changes_with_every_write_even_within_a_clock_tick(
+    local_store: LocalStore,
+) -> None:
+    key = "models/m/aliases/production.json"
+    stamps = [local_store.stamp(key)]  # absent
+    for _ in range(50):  # same size, back to back: on older kernels mtimes alone would repeat
+        local_store.put_bytes(key, b'{"version": "1"}')
+        stamps.append(local_store.stamp(key))
+    assert all(a != b for a, b in itertools.pairwise(stamps))
+    folder = local_store.stamp("models/m/versions")
+    local_store.put_bytes("models/m/versions/2/model.onnx", b"x")
+    assert local_store.stamp("models/m/versions") != folder  # a folder: a new entry in it
+    before = local_store.stamp(key)
+    local_store.delete(key)
+    assert local_store.stamp(key) not in (before, None)
+
+
+def test_s3_has_no_cheap_stamp(s3_store: S3Store) -> None:
+    s3_store.put_bytes("a/b", b"x")
+    assert s3_store.stamp("a/b") is None
 
 
 def test_no_module_checks_a_store_concrete_type_or_private_parts() -> None:
