@@ -10,7 +10,6 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
-from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import TASKS, ModelManifest, Postprocessing, TensorSpec
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
@@ -87,6 +86,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
+    # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
+    from functions.runtime.introspect import read_signature
+
     signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
     task = args.task or ("classification" if labels else "other")
     post = None
