@@ -5,9 +5,10 @@
 Creates a venv with `python3.11 -m venv` (or reuses `--venv`), installs a copy of this source
 tree into it, then measures: MB on disk (the whole venv, and what aiaas brought beyond pip and
 setuptools), the wall time of `aiaas --help` and `aiaas models`, the time from starting
-`aiaas serve` to the first answered prediction of the reference MLP (64->256->256->10), and the
-import of Powertools' Logger and Metrics that the predict function adds. Each command runs from the venv's own `aiaas` script,
-outside the checkout, with no PYTHONPATH: as a user runs it.
+`aiaas serve` to the first answered prediction of the reference MLP (64->256->256->10), a bare
+`import numpy, onnxruntime` (the floor, measured in the same run), and the import of
+Powertools' Logger and Metrics that the predict function adds. Each command runs from the
+venv's own `aiaas` script, outside the checkout, with no PYTHONPATH: as a user runs it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,14 @@ POWERTOOLS = (
 )
 
 
+def time_floor(venv: Path, env: dict[str, str], cwd: Path) -> float:
+    """A bare interpreter importing numpy and onnxruntime: the floor under any serving start."""
+    start = time.perf_counter()
+    subprocess.run([str(venv / "bin" / "python"), "-c", "import numpy, onnxruntime"], env=env,
+                   cwd=cwd, check=True)  # fmt: skip
+    return time.perf_counter() - start
+
+
 def time_powertools(venv: Path, env: dict[str, str], cwd: Path) -> float:
     out = subprocess.run([str(venv / "bin" / "python"), "-c", POWERTOOLS], env=env, cwd=cwd,
                          check=True, capture_output=True, text=True)  # fmt: skip
@@ -140,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         helps = [time_command(venv, env, root, "--help") for _ in range(args.runs)]
         lists = [time_command(venv, env, root, "models") for _ in range(args.runs)]
         serves = [time_serve(venv, env, root, args.port) for _ in range(args.runs)]
+        floors = [time_floor(venv, env, root) for _ in range(args.runs)]
         powertools = [time_powertools(venv, env, root) for _ in range(args.runs)]
     print(f"venv on disk: {sizes['venv_mb']:.0f} MB "
           f"({sizes['without_pip_setuptools_mb']:.0f} MB without pip and setuptools)")  # fmt: skip
     print(f"aiaas --help: {spread(helps)} ms ({args.runs} runs)")
     print(f"aiaas models: {spread(lists)} ms")
     print(f"aiaas serve, start to first prediction: {spread(serves)} ms ({args.runs} runs)")
+    print(f"floor, python -c 'import numpy, onnxruntime': {spread(floors)} ms")
     print(f"Powertools Logger+Metrics import after numpy: {spread(powertools)} ms")
     return 0
 
