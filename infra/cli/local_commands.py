@@ -21,7 +21,8 @@ from functions.runtime.store import open_store
 from infra.local.functions import LocalFunction, local_environment
 from infra.local.gateway import Gateway, function_instances
 from infra.local.server import ServerLimits
-from infra.template import DEFAULT_TEMPLATE, FunctionSpec, functions, load_template
+from infra.local.stack import DEFAULT_SELECTOR, stack_functions
+from infra.template import FunctionSpec, functions, load_template
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -38,8 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="run the API locally: template routes -> the same handlers",
-        description="A local API gateway built from template.yaml's HttpApi routes: one "
-        "function instance per published model, real HTTP API v2.0 events.",
+        description="A local API gateway with the stack's HttpApi routes (template.yaml's, "
+        "built in): one function instance per published model, real HTTP API v2.0 events.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -60,8 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--template",
         type=Path,
-        default=DEFAULT_TEMPLATE,
-        help="SAM template (default: the project's)",
+        help="read functions and routes from this SAM template (default: the built-in copy of "
+        "the project's template.yaml)",
     )
     p.add_argument("--metrics", action="store_true", help="print the functions' EMF metric lines")
     defaults = ServerLimits()
@@ -94,7 +95,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--env-vars", type=Path, help='JSON {"Function": {"VAR": "value"}} or {"Parameters": {...}}'
     )
     p.add_argument(
-        "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template (default: the project's)"
+        "--template",
+        type=Path,
+        help="read functions from this SAM template (default: the built-in copy of the project's)",
     )
     p.set_defaults(func=cmd_invoke)
 
@@ -107,10 +110,16 @@ def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> d
 
 
 def template_functions(
-    template: Path, store_uri: str, models: list[str] | None = None, selector: str | None = None
+    template: Path | None,
+    store_uri: str,
+    models: list[str] | None = None,
+    selector: str | None = None,
 ) -> dict[str, FunctionSpec]:
-    """The template's functions with one predict function per model in the store."""
+    """The stack's functions with one predict function per model in the store: the built-in
+    table, or `template`'s when one is given."""
     names = models if models is not None else Registry(open_store(store_uri)).models()
+    if template is None:
+        return stack_functions(names, DEFAULT_SELECTOR if selector is None else selector)
     params: dict[str, Any] = {"ModelNames": names}
     if selector is not None:
         params["ModelSelector"] = selector
@@ -146,7 +155,7 @@ class ModelDiscovery:
 class ServeConfig:
     """Everything a worker process needs to build its gateway, read once from the command line."""
 
-    template: Path
+    template: Path | None  # None: the built-in functions (infra/local/stack.py)
     store_uri: str
     env: dict[str, str]  # the functions' variables, applied only while each function inits
     models: list[str] | None
@@ -212,12 +221,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     store_uri = open_store(args.store).uri
     env_file = json.loads(args.env_vars.read_text()) if args.env_vars else {}
     specs = template_functions(args.template, store_uri)
-    defaults = functions(load_template(args.template))  # the template's own ModelNames too
-    specs = {**defaults, **specs}
+    if args.template is not None:  # the template's own ModelNames too
+        specs = {**functions(load_template(args.template)), **specs}
     spec = specs.get(args.function)
     if spec is None:
+        where = args.template or "the stack"
         raise NotFound(
-            f"no function {args.function!r} in {args.template}; functions: {', '.join(sorted(specs))}"
+            f"no function {args.function!r} in {where}; functions: {', '.join(sorted(specs))}"
         )
     extra = {**env_file.get("Parameters", {}), **env_file.get(args.function, {})}
     # As `sam local invoke`: the function's logs and metrics go to stderr and only the response

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from functions.runtime.errors import AiaasError
+from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
 # Only the chosen command's module is imported: `aiaas serve` must not pay for the batch and
@@ -91,13 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except AiaasError as exc:
-        if args.verbose:  # one line by default; with -v the whole chain, causes included
-            traceback.print_exception(exc, file=sys.stderr)
-        print(f"aiaas {args.command}: error: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(args, exc, install_hint(exc) or exc.message)
+    except ModuleNotFoundError as exc:
+        # A package of an optional extra (torch, boto3, ...): say which extra to install.
+        hint = install_hint(exc)
+        if hint is None:
+            raise  # a module of aiaas itself: a bug, whose traceback is the report
+        return fail(args, exc, hint)
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
+    """One line on stderr; with -v the whole chain first, causes included."""
+    if args.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"aiaas {args.command}: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

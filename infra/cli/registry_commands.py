@@ -11,7 +11,6 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
-from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import (
     TASKS,
     ModelManifest,
@@ -117,6 +116,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
+    # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
+    from functions.runtime.introspect import read_signature
+
     signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
     features = _features(args.features, signature.inputs)
     task = args.task or ("classification" if labels else "other")

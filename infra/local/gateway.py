@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from functions.runtime.errors import AiaasError
+from infra.extras import install_hint
 from infra.local.functions import LocalFunction
 from infra.template import FunctionSpec
 
@@ -143,7 +144,7 @@ class Gateway:
                     log.warning(
                         "init of %s failed; retried on its first request: %s",
                         function.spec.logical_id,
-                        exc,
+                        install_hint(exc) or exc,
                     )
             time.sleep(others_after_s)
 
@@ -197,7 +198,11 @@ class Gateway:
         except AiaasError as exc:
             log.error("%s failed: %s", route.function.spec.logical_id, exc.message)
             return error(502, "the function failed to answer")
-        except Exception:
+        except Exception as exc:
+            hint = install_hint(exc)
+            if hint is not None:  # this install lacks an optional extra: not the caller's fault
+                log.error("%s cannot run here: %s", route.function.spec.logical_id, hint)
+                return error(501, f"not available in this installation: {hint}")
             log.exception("%s raised", route.function.spec.logical_id)
             return error(502, "the function raised an error")
         response = to_http(result)

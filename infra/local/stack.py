@@ -1,0 +1,107 @@
+"""The stack's functions as `aiaas serve` and `aiaas invoke` run them, defined in code.
+
+template.yaml belongs to the SAM project, not to the installed package: a `pip install aiaas`
+has no template to read. What the local cloud needs from it (each function's handler, HTTP
+routes, environment, memory and timeout) is this table; tests/infra/test_local_stack.py checks
+that the table and the template resolve to the same functions, so neither drifts unnoticed.
+`aiaas serve --template FILE` reads a template instead (a customised stack).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from infra.template import FunctionSpec, HttpRoute
+
+PREDICT_HANDLER = "functions.predict.handler.handler"
+DEFAULT_SELECTOR = "@production"  # the template's ModelSelector default
+
+# The template's Globals (AIAAS_STORE is a cloud bucket there; local runs set their own).
+GLOBAL_ENVIRONMENT = {
+    "AIAAS_ALIAS_TTL": "60",
+    "POWERTOOLS_SERVICE_NAME": "aiaas",
+    "POWERTOOLS_METRICS_NAMESPACE": "aiaas",
+}
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_TIMEOUT_S = 30
+
+# Per model, `{name}` is the model; `{version}` stays a path parameter, as in the template.
+PREDICT_ROUTES = (
+    ("POST", "/models/{name}/predict"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/v2/models/{name}/versions/{{version}}"),
+    ("GET", "/v2/models/{name}/versions/{{version}}/ready"),
+    ("POST", "/v2/models/{name}/versions/{{version}}/infer"),
+)
+
+
+def predict_logical_id(model: str) -> str:
+    """`Predict&{ModelName}`: the loop's `&{}` keeps only the name's letters and digits."""
+    return "Predict" + re.sub(r"[^A-Za-z0-9]", "", model)
+
+
+def _spec(
+    logical_id: str,
+    handler: str,
+    routes: Iterable[tuple[str, str]] = (),
+    environment: dict[str, str] | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    timeout_s: int = DEFAULT_TIMEOUT_S,
+) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=logical_id,
+        handler=handler,
+        environment={**GLOBAL_ENVIRONMENT, **(environment or {})},
+        routes=[HttpRoute(method, path) for method, path in routes],
+        properties={"MemorySize": memory_mb, "Timeout": timeout_s},
+    )
+
+
+def predict_function(model: str, selector: str = DEFAULT_SELECTOR) -> FunctionSpec:
+    """The predict function of one model (the template's `Fn::ForEach::Models` body)."""
+    return _spec(
+        predict_logical_id(model),
+        PREDICT_HANDLER,
+        [(method, path.format(name=model)) for method, path in PREDICT_ROUTES],
+        {"AIAAS_MODEL": model, "AIAAS_MODEL_SELECTOR": selector},
+    )
+
+
+def shared_functions() -> dict[str, FunctionSpec]:
+    """The functions every stack has, whatever its models."""
+    specs = [
+        _spec(
+            "Health",
+            "functions.health.handler.handler",
+            [("GET", "/v2/health/live"), ("GET", "/v2/health/ready"), ("GET", "/v2")],
+            memory_mb=256,
+        ),
+        _spec(
+            "BatchFunction",
+            "functions.batch.handler.handler",
+            environment={
+                "AIAAS_BATCH_CHUNK_ROWS": "4096",
+                "AIAAS_BATCH_SHARD_BYTES": "268435456",
+            },
+            memory_mb=3008,
+            timeout_s=900,
+        ),
+        _spec(
+            "ControlPlane",
+            "functions.control.handler.handler",
+            [("GET", "/docs"), ("GET", "/openapi.json"), ("ANY", "/control/{proxy+}")],
+            memory_mb=512,
+        ),
+    ]
+    return {spec.logical_id: spec for spec in specs}
+
+
+def stack_functions(
+    models: Iterable[str], selector: str = DEFAULT_SELECTOR
+) -> dict[str, FunctionSpec]:
+    """Every function of a stack deployed with these ModelNames and ModelSelector."""
+    predict = {predict_logical_id(m): predict_function(m, selector) for m in models}
+    return {**predict, **shared_functions()}

@@ -1,0 +1,144 @@
+"""A missing optional extra is named, once: by the CLI in one line, by the gateway as a 501.
+
+The fresh-venv test (test_serving_install.py) checks the same against a real install without
+extras; these run in the developers' venv, with torch blocked where a real import must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infra.extras import EXTRA_OF, install_hint
+from infra.local.functions import LocalFunction
+from infra.local.gateway import Gateway, GatewayRequest
+from infra.template import FunctionSpec, HttpRoute
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [("torch", "training"), ("torch.nn", "training"), ("boto3.s3.transfer", "aws"),
+     ("botocore", "aws"), ("fastapi", "control"), ("pyarrow.parquet", "parquet")],
+)  # fmt: skip
+def test_a_missing_module_of_an_extra_names_the_extra(module: str, extra: str) -> None:
+    hint = install_hint(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    assert hint is not None
+    assert hint.endswith(f"pip install 'aiaas[{extra}]'")
+    assert module.partition(".")[0] in hint
+
+
+def test_the_hint_is_found_through_a_chain_of_causes() -> None:
+    try:
+        try:
+            raise ModuleNotFoundError("No module named 'boto3'", name="boto3")
+        except ModuleNotFoundError as missing:
+            raise RuntimeError("the store could not be opened") from missing
+    except RuntimeError as wrapped:
+        assert install_hint(wrapped) == (
+            "S3 stores and AWS calls needs boto3, which is not installed: pip install 'aiaas[aws]'"
+        )
+
+
+@pytest.mark.parametrize("name", ["functions.runtime.gone", "numpy", "onnxruntime", None])
+def test_modules_that_no_extra_provides_get_no_hint(name: str | None) -> None:
+    # A module of aiaas itself or of the base install missing is a broken install or a bug.
+    assert install_hint(ModuleNotFoundError("No module", name=name)) is None
+    assert install_hint(ValueError("not an import")) is None
+
+
+def test_every_extra_named_exists_in_pyproject() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert {extra for extra, _ in EXTRA_OF.values()} <= set(extras)
+
+
+@pytest.fixture(scope="module")
+def handler_module(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("extras-handlers")
+    (folder / "aiaas_extra_handlers.py").write_text(
+        textwrap.dedent(
+            """
+            def needs_torch(event, context):
+                raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+            def broken(event, context):
+                import functions.runtime.no_such_module  # a bug, not a missing extra
+            """
+        )
+    )
+    sys.path.insert(0, str(folder))
+    return "aiaas_extra_handlers"
+
+
+def gateway_for(module: str, attr: str) -> Gateway:
+    spec = FunctionSpec(attr, f"{module}.{attr}", {}, [HttpRoute("GET", "/thing")])
+    return Gateway({attr: LocalFunction(spec, {})})
+
+
+def test_the_gateway_answers_501_naming_the_extra(handler_module: str) -> None:
+    gateway = gateway_for(handler_module, "needs_torch")
+    response = gateway.handle(GatewayRequest("GET", "/thing", "", [], b""))
+    assert response.status == 501
+    assert json.loads(response.body) == {
+        "error": "not available in this installation: training needs torch, which is not "
+        "installed: pip install 'aiaas[training]'"
+    }
+
+
+def test_a_missing_module_of_aiaas_itself_stays_a_502_without_details(handler_module: str) -> None:
+    gateway = gateway_for(handler_module, "broken")
+    response = gateway.handle(GatewayRequest("GET", "/thing", "", [], b""))
+    assert response.status == 502
+    assert json.loads(response.body) == {"error": "the function raised an error"}
+
+
+# As an install without torch fails: ModuleNotFoundError naming the module (tests/torchless.py's
+# blocker raises a plain ImportError, which also means "a name torch lacks", not a missing extra).
+TRAIN_WITHOUT_TORCH = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] == "torch":
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    from infra.cli.main import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_train_without_torch_is_one_line_naming_the_extra(tmp_path: Path, verbose: bool) -> None:
+    spec = REPO / "training" / "specs" / "iris-logistic.yaml"
+    argv = [*(["-v"] if verbose else []), "--store", str(tmp_path / "store"), "train", str(spec)]
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        "aiaas train: error: training needs torch, which is not installed: "
+        "pip install 'aiaas[training]'"
+    )
+    assert ("Traceback" in result.stderr) is verbose
+    if not verbose:
+        assert result.stderr.strip() == last

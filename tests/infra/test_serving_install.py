@@ -1,0 +1,270 @@
+"""`pip install aiaas` with no extras, into a fresh venv, serves a published model.
+
+The package is installed as a user would install it (pip, from a copy of the source tree, so
+the checkout gains no build/), with no torch, no boto3 and no FastAPI; every command runs from
+that venv's `aiaas` script with no PYTHONPATH and outside the checkout, so nothing of the repo
+(template.yaml included) is in reach. The model is made here with onnx.helper (the fresh venv
+has no onnx) and only the file is handed over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from infra.local.gateway import GatewayRequest, build_event
+from tests import onnx_factory
+from tests.s3server import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = ("pyproject.toml", "README.md", "functions", "infra", "training")
+MODEL = "tiny"
+LABELS = ("a", "b", "c")
+ROWS = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0], [0.5, -2.0, 1.0, 0.25]], np.float32)
+
+
+@dataclass(frozen=True)
+class Install:
+    root: Path
+    venv: Path
+    store: Path
+    model_file: Path
+
+    @property
+    def aiaas(self) -> str:
+        return str(self.venv / "bin" / "aiaas")
+
+    def env(self) -> dict[str, str]:
+        """The user's shell: this venv first on PATH, nothing pointing into the checkout."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "VIRTUAL_ENV", "AIAAS_", "AWS_"))
+        }
+        return env | {
+            "PATH": f"{self.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}",
+            "AIAAS_STORE": str(self.store),
+            "AIAAS_CACHE_DIR": str(self.root / "cache"),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.aiaas, *args],
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def _venv_python() -> str:
+    return shutil.which("python3.11") or sys.executable
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
+    root = tmp_path_factory.mktemp("serving-install")
+    source = root / "source"
+    source.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(REPO / name, source / name, ignore=ignore)
+        else:
+            shutil.copy2(REPO / name, source / name)
+    venv = root / "venv"
+    subprocess.run([_venv_python(), "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
+    done = subprocess.run([*pip, str(source)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model_file = onnx_factory.linear_classifier(root / "tiny.onnx", features=4, classes=3)
+    return Install(root, venv, root / "store", model_file)
+
+
+@pytest.fixture(scope="module")
+def published(installed: Install) -> Install:
+    labels = ",".join(LABELS)
+    result = installed.run(
+        "publish", str(installed.model_file), "--name", MODEL, "--labels", labels,
+        "--alias", "production",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"published {MODEL}:1" in result.stdout
+    return installed
+
+
+def reference(installed: Install) -> np.ndarray:
+    """The model's own answer: onnxruntime on the file, in this (the developers') venv."""
+    session = ort.InferenceSession(str(installed.model_file), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["logits"], {"x": ROWS})[0])
+
+
+def site_packages(venv: Path) -> Path:
+    return next((venv / "lib").glob("python3*/site-packages"))
+
+
+def test_the_install_has_no_extra_and_no_template(installed: Install) -> None:
+    listed = subprocess.run(
+        [str(installed.venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=installed.env(),
+    )
+    packages = {p["name"].lower() for p in json.loads(listed.stdout)}
+    assert "aiaas" in packages
+    assert not packages & {"torch", "boto3", "botocore", "fastapi", "mangum", "onnx", "pyarrow"}
+    assert not (site_packages(installed.venv) / "template.yaml").exists()
+
+
+@dataclass
+class Served:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(published: Install) -> Iterator[Served]:
+    port = free_port()
+    log = published.root / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [published.aiaas, "serve", "--port", str(port)],
+            cwd=published.root,
+            env=published.env(),
+            stdout=out,
+            stderr=out,
+        )
+    server = Served(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_ready(server: Served, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"aiaas serve exited: {server.log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.base}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"aiaas serve not ready in {timeout} s: {server.log.read_text()[-3000:]}")
+
+
+def test_serve_answers_simple_json_with_the_models_own_outputs(
+    served: Served, published: Install
+) -> None:
+    answer = httpx.post(
+        f"{served.base}/models/{MODEL}/predict", json={"inputs": ROWS.tolist()}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    want = reference(published)
+    np.testing.assert_allclose(body["outputs"]["logits"], want, rtol=1e-5, atol=1e-5)
+    assert [row["label"] for row in body["predictions"]] == [LABELS[i] for i in want.argmax(1)]
+    assert (body["model"], body["version"]) == (MODEL, "1")
+
+
+def test_serve_answers_the_open_inference_protocol(served: Served, published: Install) -> None:
+    request = {"inputs": [{"name": "x", "shape": list(ROWS.shape), "datatype": "FP32",
+                           "data": ROWS.ravel().tolist()}]}  # fmt: skip
+    answer = httpx.post(f"{served.base}/v2/models/{MODEL}/infer", json=request, timeout=30)
+    assert answer.status_code == 200, answer.text
+    (output,) = [o for o in answer.json()["outputs"] if o["name"] == "logits"]
+    got = np.reshape(output["data"], output["shape"])
+    np.testing.assert_allclose(got, reference(published), rtol=1e-5, atol=1e-5)
+
+
+def test_the_control_plane_names_its_extra(served: Served) -> None:
+    answer = httpx.get(f"{served.base}/control/models", timeout=30)
+    assert answer.status_code == 501
+    assert "pip install 'aiaas[control]'" in answer.json()["error"]
+
+
+def test_registry_commands_run(published: Install) -> None:
+    for args in (("models",), ("show", MODEL), ("promote", MODEL, "1", "--alias", "staging")):
+        result = published.run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert MODEL in result.stdout, args
+    versions = published.run("versions", MODEL)
+    assert versions.returncode == 0, versions.stderr
+    assert "staging" in versions.stdout and "production" in versions.stdout
+
+
+def test_batch_scores_a_csv(published: Install) -> None:
+    rows = published.root / "rows.csv"
+    header = ",".join(f"x_{i}" for i in range(ROWS.shape[1]))
+    rows.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS.tolist()) + "\n")
+    result = published.run("batch", MODEL, str(rows))
+    assert result.returncode == 0, result.stderr
+    assert f"scored {len(ROWS)} of {len(ROWS)} rows" in result.stdout
+    assert "0 failed" in result.stdout
+
+
+def test_invoke_runs_the_predict_function(published: Install) -> None:
+    request = GatewayRequest(
+        "POST",
+        f"/models/{MODEL}/predict",
+        "",
+        [("content-type", "application/json")],
+        json.dumps({"inputs": ROWS.tolist()}).encode(),
+    )
+    event = build_event(request, "POST", f"/models/{MODEL}/predict", {})
+    (published.root / "event.json").write_text(json.dumps(event))
+    result = published.run("invoke", "Predicttiny", "-e", str(published.root / "event.json"))
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200
+    logits = json.loads(response["body"])["outputs"]["logits"]
+    np.testing.assert_allclose(logits, reference(published), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (("train", str(REPO / "training" / "specs" / "iris-logistic.yaml")), "training"),
+        (("pull", f"{MODEL}@production", "--from", "s3://bucket/registry"), "aws"),
+        (("--store", "s3://bucket/registry", "models"), "aws"),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(
+    published: Install, args: tuple[str, ...], extra: str
+) -> None:
+    result = published.run(*args)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"pip install 'aiaas[{extra}]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    verbose = published.run("-v", *args)
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr
+    assert f"pip install 'aiaas[{extra}]'" in verbose.stderr.splitlines()[-1]
