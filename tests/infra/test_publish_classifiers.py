@@ -61,7 +61,12 @@ def simple_predict(served: PredictService, rows: np.ndarray, **query: str) -> di
 def oip_infer(served: PredictService, rows: np.ndarray) -> dict[str, Any]:
     doc = {
         "inputs": [
-            {"name": "X", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}
+            {
+                "name": "X",
+                "shape": list(rows.shape),
+                "datatype": "FP32",
+                "data": rows.ravel().tolist(),
+            }
         ]
     }
     event = http_event("POST", "/v2/models/wine/infer", json.dumps(doc))
@@ -210,6 +215,26 @@ def test_explicit_outputs_and_activation_win(
     manifest = Registry(store).manifest("wine", "1")
     assert manifest.postprocessing is not None
     assert manifest.postprocessing.activation == "none"
+
+
+def test_a_final_softmax_is_not_applied_twice(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    from tests.infra.test_cli_registry import foreign_onnx
+
+    path = foreign_onnx(tmp_path / "foreign.onnx")  # outputs `probabilities` (Softmax), `total`
+    out = publish(capsys, store, path, "--labels", "cat,dog,fish")
+    assert "class scores from output 'probabilities' (activation none)" in out
+
+
+def test_a_label_output_must_hold_labels(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    model = export("logistic", tmp_path, zipmap=False)
+    assert refused(capsys, store, model.path, "--label-output", "probabilities") == (
+        "--label-output 'probabilities' is float32 [-1, 3]; a label output holds one int64 or "
+        "string class per row"
+    )
 
 
 def test_publish_help_names_the_output_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,7 +59,11 @@ def test_simple_json_over_http(published: Published, base_url: str) -> None:
 
 def test_oip_json_over_http(published: Published, base_url: str) -> None:
     x = published.model.x_test
-    doc = {"inputs": [{"name": "X", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+    doc = {
+        "inputs": [
+            {"name": "X", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
+        ]
+    }
     answer = httpx.post(f"{base_url}/v2/models/{MODEL}/infer", json=doc, timeout=30)
     assert answer.status_code == 200, answer.text
     outputs = {item["name"]: item for item in answer.json()["outputs"]}
@@ -98,9 +102,7 @@ def test_oip_binary_with_tritonclient(published: Published, base_url: str) -> No
     )
 
 
-def test_batch_csv(
-    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_batch_csv(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
     x = published.model.x_test
     lines = [",".join(["id", *(f"X_{i}" for i in range(FEATURES))])]

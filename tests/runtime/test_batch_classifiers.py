@@ -57,7 +57,9 @@ def test_csv(tmp_path: Path, zipmap: bool, string_classes: bool) -> None:
 @pytest.mark.parametrize("zipmap", [True, False], ids=["zipmap", "no-zipmap"])
 def test_jsonl(tmp_path: Path, zipmap: bool) -> None:
     store, model = published(tmp_path, zipmap=zipmap, string_classes=True)
-    text = "".join(json.dumps({"X": row, "id": i}) + "\n" for i, row in enumerate(model.x_test.tolist()))
+    text = "".join(
+        json.dumps({"X": row, "id": i}) + "\n" for i, row in enumerate(model.x_test.tolist())
+    )
     store.put_bytes("batch/wine/input/b.jsonl", text.encode())
     assert run(store, tmp_path, "batch/wine/input/b.jsonl")["status"] == "succeeded"
     raw = store.get_bytes(f"{OUT}/b.jsonl").decode().splitlines()
@@ -81,4 +83,6 @@ def test_npy(tmp_path: Path, zipmap: bool) -> None:
         assert sorted(arrays.files) == sorted([probabilities_column(zipmap), "label", "score"])
         assert arrays["label"].tolist() == model.expected
         proba = model.estimator.predict_proba(model.x_test)
-        np.testing.assert_allclose(arrays[probabilities_column(zipmap)], proba, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            arrays[probabilities_column(zipmap)], proba, rtol=1e-4, atol=1e-5
+        )
