@@ -36,6 +36,7 @@ class GraphClasses:
     zipmap_keys: Mapping[str, Keys] = field(default_factory=dict)  # ZipMap output -> its keys
     label_outputs: frozenset[str] = frozenset()  # int64 / string outputs: one class per row
     probability_outputs: frozenset[str] = frozenset()  # outputs already holding probabilities
+    read: bool = True  # False when the graph could not be read (no onnx package): nothing known
 
 
 def _class_values(node: onnx.NodeProto) -> Keys:

@@ -28,7 +28,7 @@ class OnnxSignature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     file: ModelFile
-    classes: GraphClasses = field(default_factory=GraphClasses)
+    classes: GraphClasses = field(default_factory=lambda: GraphClasses(read=False))
 
 
 def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
@@ -106,5 +106,5 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         file=ModelFile(
             sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
         ),
-        classes=classes or GraphClasses(),
+        classes=classes or GraphClasses(read=False),
     )

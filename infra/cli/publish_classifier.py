@@ -134,4 +134,9 @@ def classifier_setup(
     source = "from --labels" if options.labels else "read from the graph"
     notes = [f"classes {', '.join(labels)} ({source})"] if labels else []
     notes.append(f"class scores from output {scores.name!r} (activation {activation})")
+    if not graph.read and options.activation is None:
+        notes.append(
+            "the onnx package is not installed, so nothing was read from the graph: pass "
+            f"--activation none if {scores.name!r} already holds probabilities (pip install onnx)"
+        )
     return ClassifierSetup(labels, post, tuple(notes))

@@ -17,6 +17,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from skl2onnx import to_onnx
+from sklearn.linear_model import LogisticRegression
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
@@ -26,7 +28,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.functions.test_predict_events import body_of, http_event
-from tests.sklearn_models import CLASS_NAMES, export
+from tests.sklearn_models import CLASS_NAMES, export, wine_split
 
 KINDS = ("logistic", "forest", "pipeline")
 
@@ -128,6 +130,27 @@ def test_sklearn_classifier_serves_its_own_predictions(
     )
     assert outputs[label_output]["datatype"] == ("BYTES" if string_classes else "INT64")
     assert [str(v) for v in outputs[label_output]["data"]] == model.expected
+
+
+@pytest.mark.parametrize("zipmap", [True, False], ids=["zipmap", "no-zipmap"])
+def test_binary_classifier(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path, zipmap: bool
+) -> None:
+    x_train, x_test, y_train, _ = wine_split()
+    names = np.where(y_train == 0, "barolo", "other")
+    model = LogisticRegression(max_iter=10000).fit(x_train, names)
+    options = None if zipmap else {id(model): {"zipmap": False}}
+    path = tmp_path / "binary.onnx"
+    path.write_bytes(to_onnx(model, x_train[:1], options=options).SerializeToString())
+    publish(capsys, store, path)
+    body = simple_predict(service(store, tmp_path), x_test)
+    assert [p["label"] for p in body["predictions"]] == model.predict(x_test).tolist()
+    np.testing.assert_allclose(
+        [p["score"] for p in body["predictions"]],
+        model.predict_proba(x_test).max(axis=1),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_top_k_ranks_zipmap_probabilities(

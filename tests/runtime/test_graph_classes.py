@@ -78,3 +78,21 @@ def test_a_zipmap_without_onnx_installed_is_refused_with_a_hint(
     )
     no_zipmap = read_signature(export("logistic", tmp_path, zipmap=False).path)
     assert [o.name for o in no_zipmap.outputs] == ["label", "probabilities"]
+
+
+def test_without_onnx_publish_says_what_it_could_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.cli.main import main
+
+    path = export("logistic", tmp_path, zipmap=False).path
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "publish", str(path), "--name", "w", "--labels", "a,b,c"]) == 0
+    notes = capsys.readouterr().out.splitlines()[1:]
+    assert notes == [
+        "  classes a, b, c (from --labels)",
+        "  class scores from output 'probabilities' (activation softmax)",
+        "  the onnx package is not installed, so nothing was read from the graph: pass "
+        "--activation none if 'probabilities' already holds probabilities (pip install onnx)",
+    ]
