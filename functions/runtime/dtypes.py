@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functions.runtime.errors import AiaasError
-
 
 @dataclass(frozen=True)
 class DType:
@@ -43,14 +41,6 @@ BY_NAME = {d.name: d for d in TABLE}
 BY_ORT = {d.ort: d for d in TABLE}
 BY_OIP = {d.oip: d for d in TABLE}
 BY_NUMPY = {d.numpy: d for d in TABLE}
-
-
-def from_ort(type_string: str) -> DType:
-    """The entry for an onnxruntime type such as 'tensor(float)'."""
-    try:
-        return BY_ORT[type_string]
-    except KeyError:
-        raise AiaasError(f"unsupported ONNX element type {type_string}") from None
 
 
 # A ZipMap output (skl2onnx's default for classifiers' probabilities): one {class: probability}

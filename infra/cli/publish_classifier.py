@@ -75,10 +75,8 @@ def _scores(
     if not spec.dtype.startswith("float"):
         default = _default_scores(outputs, classes)
         hint = f"this model's scores output is {default.name!r}" if default else "it has none"
-        raise BadRequest(
-            f"--scores-output {spec.name!r} holds {spec.dtype} class labels, not class scores; "
-            + hint
-        )
+        held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
+        raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
     return spec
 
 
@@ -127,7 +125,7 @@ def classifier_setup(
     outputs: tuple[TensorSpec, ...], graph: GraphClasses, options: ClassifierOptions
 ) -> ClassifierSetup:
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
-    scores = _scores(outputs, options, len(graph.labels) or -1)
+    scores = _scores(outputs, options, len(graph.labels) or len(options.labels) or -1)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))

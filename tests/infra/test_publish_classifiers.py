@@ -227,6 +227,57 @@ def test_the_label_output_is_not_a_scores_output(
     )
 
 
+def two_heads(path: Path) -> Path:
+    """A network with an embedding output first and its logits second, no classes in the graph."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["embedding"]),
+            helper.make_node("ReduceSum", ["x"], ["logits_sum"], keepdims=1, axes=[1]),
+            helper.make_node(
+                "Concat", ["logits_sum", "logits_sum", "logits_sum"], ["logits"], axis=1
+            ),
+            helper.make_node("ArgMax", ["logits"], ["best"], axis=1, keepdims=0),
+        ],
+        "two-heads",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 8]),
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("best", TensorProto.INT64, ["N"]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def test_the_output_with_one_score_per_label_is_picked(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    path = two_heads(tmp_path / "two-heads.onnx")
+    out = publish(capsys, store, path, "--labels", "a,b,c")
+    assert "class scores from output 'logits' (activation softmax)" in out
+    other = LocalStore(tmp_path / "other")
+    assert refused(capsys, other, path, "--labels", "a,b,c", "--scores-output", "best") == (
+        "--scores-output 'best' holds int64 class labels, not class scores; this model's scores "
+        "output is 'logits'"
+    )
+
+
+def test_a_model_without_a_float_output_is_no_classifier(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    from tests import onnx_factory
+
+    path = onnx_factory.identity(tmp_path / "ints.onnx", elem=TensorProto.INT64)
+    assert refused(capsys, store, path, "--labels", "a,b,c") == (
+        "no output of the model holds class scores (float): it has ['y (int64)']; publish it "
+        "with --task other"
+    )
+
+
 def test_explicit_outputs_and_activation_win(
     capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
 ) -> None:
