@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functions.runtime.errors import AiaasError
-
 
 @dataclass(frozen=True)
 class DType:
@@ -45,9 +43,18 @@ BY_OIP = {d.oip: d for d in TABLE}
 BY_NUMPY = {d.numpy: d for d in TABLE}
 
 
-def from_ort(type_string: str) -> DType:
-    """The entry for an onnxruntime type such as 'tensor(float)'."""
-    try:
-        return BY_ORT[type_string]
-    except KeyError:
-        raise AiaasError(f"unsupported ONNX element type {type_string}") from None
+# A ZipMap output (skl2onnx's default for classifiers' probabilities): one {class: probability}
+# map per row, keyed by int64 or string class values. Served as a float32 [N, classes] tensor.
+ZIPMAP_TYPES = {
+    "seq(map(int64,tensor(float)))": "int64",
+    "seq(map(string,tensor(float)))": "string",
+}
+
+
+def zipmap_type(keys: tuple[int, ...] | tuple[str, ...]) -> str:
+    """The onnxruntime type of a ZipMap output whose class values are `keys`."""
+    return (
+        "seq(map(string,tensor(float)))"
+        if isinstance(keys[0], str)
+        else "seq(map(int64,tensor(float)))"
+    )

@@ -1,20 +1,26 @@
 """Reading an ONNX file's signature, for publishing models this project did not train.
 
 Publish-time only: uses onnxruntime for the graph's inputs and outputs and, when the `onnx`
-package is installed, the file's opset and producer.
+package is installed, the file's opset and producer and what the graph says about its classes
+(`functions.runtime.graph_classes`), which a ZipMap output cannot be served without.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnxruntime as ort
 
 from functions.runtime.cache import sha256_file
-from functions.runtime.dtypes import from_ort
+from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
+from functions.runtime.graph_classes import GraphClasses, read_classes
 from functions.runtime.manifest import ModelFile, TensorSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 
 @dataclass(frozen=True)
@@ -22,44 +28,83 @@ class OnnxSignature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     file: ModelFile
+    classes: GraphClasses = field(default_factory=lambda: GraphClasses(read=False))
 
 
-def _specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
+def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
+    # Symbolic or unknown dims (None, "N", "batch") are dynamic.
+    return tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in arg.shape)
+
+
+def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
     specs = []
     for arg in args:
-        dtype = from_ort(arg.type).name
-        # Symbolic or unknown dims (None, "N", "batch") are dynamic.
-        shape = tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in arg.shape)
+        entry = BY_ORT.get(arg.type)
+        if entry is None:
+            raise BadRequest(
+                f"input '{arg.name}' has type {arg.type}, which aiaas cannot serve: inputs must "
+                "be tensors"
+            )
+        dtype = entry.name
         specs.append(
-            TensorSpec(arg.name, dtype, shape, finite=finite and dtype.startswith("float"))
+            TensorSpec(arg.name, dtype, _shape(arg), finite=finite and dtype.startswith("float"))
         )
     return tuple(specs)
 
 
+def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
+    entry = BY_ORT.get(arg.type)
+    if entry is not None:
+        return TensorSpec(arg.name, entry.name, _shape(arg))
+    if arg.type not in ZIPMAP_TYPES:
+        raise BadRequest(
+            f"output '{arg.name}' has type {arg.type}, which aiaas cannot serve: outputs must be "
+            "tensors, or a ZipMap's class -> probability maps (seq(map(...)))"
+        )
+    if classes is None:
+        raise BadRequest(
+            f"output '{arg.name}' is a ZipMap ({arg.type}); reading its classes from the graph "
+            "needs the onnx package: pip install onnx (or export without ZipMap: skl2onnx "
+            "options={id(model): {'zipmap': False}})"
+        )
+    keys = classes.zipmap_keys.get(arg.name)
+    if not keys:
+        raise BadRequest(
+            f"output '{arg.name}' has type {arg.type} but no ZipMap with class labels makes it"
+        )
+    return TensorSpec(arg.name, "float32", (-1, len(keys)), map_keys=keys)
+
+
+def _load_proto(path: Path) -> onnx.ModelProto | None:
+    try:
+        import onnx
+    except ImportError:
+        return None
+    return onnx.load(str(path), load_external_data=False)
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
-    """Inputs, outputs, opset, producer, size and sha256 of the ONNX file at `path`."""
+    """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
-    meta = session.get_modelmeta()
-    producer = meta.producer_name or "unknown"
+    producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
-    try:
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
+    proto = _load_proto(path)
+    classes = None
+    if proto is not None:
         opset = max(
             (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
         )
         if proto.producer_version:
             producer = f"{producer} {proto.producer_version}"
-    except ImportError:
-        pass
+        classes = read_classes(proto.graph)
     return OnnxSignature(
-        inputs=_specs(session.get_inputs(), finite=finite_inputs),
-        outputs=_specs(session.get_outputs(), finite=False),
+        inputs=_input_specs(session.get_inputs(), finite=finite_inputs),
+        outputs=tuple(_output_spec(arg, classes) for arg in session.get_outputs()),
         file=ModelFile(
             sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
         ),
+        classes=classes or GraphClasses(read=False),
     )

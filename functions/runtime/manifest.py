@@ -49,6 +49,10 @@ class TensorSpec:
     # Reject NaN and +-inf in this input (float inputs only).
     finite: bool = False
     description: str = ""
+    # Outputs only: the graph gives one {class: probability} map per row (a ZipMap, as skl2onnx
+    # exports by default); the runtime serves it as this float32 [N, len(map_keys)] tensor, one
+    # column per key in this order. The keys are the graph's class values (int64 or string).
+    map_keys: tuple[int, ...] | tuple[str, ...] = ()
 
     @property
     def rank(self) -> int:
@@ -71,7 +75,11 @@ class Postprocessing:
     """For classifiers: which output holds the class scores and how to turn them into scores."""
 
     scores_output: str
+    # "none" when the output already holds probabilities (skl2onnx and other classical exporters).
     activation: str = "softmax"
+    # The model's own per-row class output (int64 or string), when it has one: batch writes the
+    # classifier's `label` instead of repeating it.
+    label_output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,8 @@ class ModelManifest:
         data["outputs"] = [_spec_dict(spec) for spec in self.outputs]
         data["labels"] = list(self.labels)
         data["features"] = list(self.features)
+        if self.postprocessing is not None and self.postprocessing.label_output is None:
+            del data["postprocessing"]["label_output"]  # manifests without one stay as they were
         return data
 
     def to_json(self) -> str:
@@ -133,6 +143,10 @@ class ModelManifest:
 def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
     data = asdict(spec)
     data["shape"] = list(spec.shape)
+    if spec.map_keys:
+        data["map_keys"] = list(spec.map_keys)
+    else:
+        del data["map_keys"]  # tensors' specs stay as they were
     return data
 
 
@@ -170,6 +184,21 @@ def _choice(value: str, allowed: tuple[str, ...], path: str) -> str:
     return value
 
 
+def _parse_map_keys(spec: Mapping[str, Any], where: str) -> tuple[int, ...] | tuple[str, ...]:
+    keys = _get(spec, "map_keys", list, where, [])
+    if not keys:
+        return ()
+    path = f"{where}.map_keys"
+    kind = str if isinstance(keys[0], str) else int
+    if not all(isinstance(k, kind) and not isinstance(k, bool) for k in keys):
+        raise ManifestError(f"manifest field '{path}' must be all integers or all strings")
+    if len(set(keys)) != len(keys):
+        raise ManifestError(f"manifest field '{path}' lists a key twice")
+    if _get(spec, "dtype", str, where) != "float32" or len(_get(spec, "shape", list, where)) != 2:
+        raise ManifestError(f"manifest field '{path}' is for float32 [N, classes] outputs only")
+    return tuple(keys)
+
+
 def _parse_spec(data: object, where: str) -> TensorSpec:
     spec = _mapping(data, where)
     shape = _get(spec, "shape", list, where)
@@ -184,6 +213,7 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
         shape=tuple(shape),
         finite=_get(spec, "finite", bool, where, False),
         description=_get(spec, "description", str, where, ""),
+        map_keys=_parse_map_keys(spec, where),
     )
 
 
@@ -194,6 +224,8 @@ def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
     specs = tuple(_parse_spec(item, f"{key}[{i}]") for i, item in enumerate(items))
     if len({spec.name for spec in specs}) != len(specs):
         raise ManifestError(f"manifest field '{key}' has duplicate tensor names")
+    if key == "inputs" and any(spec.map_keys for spec in specs):
+        raise ManifestError("manifest field 'inputs' has map_keys, which only outputs may have")
     return specs
 
 
@@ -274,7 +306,12 @@ def _parse_postprocessing(
     activation = _choice(
         _get(post, "activation", str, where, "softmax"), SCORE_ACTIVATIONS, f"{where}.activation"
     )
-    return Postprocessing(scores_output=scores, activation=activation)
+    label = _get(post, "label_output", str, where, None)
+    if label is not None and label not in {spec.name for spec in outputs}:
+        raise ManifestError(
+            f"manifest field 'postprocessing.label_output' names no output: {label!r}"
+        )
+    return Postprocessing(scores_output=scores, activation=activation, label_output=label)
 
 
 def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:

@@ -12,6 +12,7 @@ from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.manifest import (
+    SCORE_ACTIVATIONS,
     TASKS,
     ModelManifest,
     Postprocessing,
@@ -20,6 +21,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
+from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -30,28 +32,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "publish",
         help="publish an ONNX file as a new model version",
-        description="Publish any ONNX model: inputs and outputs are read from the graph.",
+        description=(
+            "Publish any ONNX model: inputs and outputs are read from the graph. For classifiers "
+            "exported with their classes (skl2onnx, with or without ZipMap), labels, the scores "
+            "output and the activation are read from the graph too; the options override them."
+        ),
     )
     p.add_argument("model", type=Path, help="path to model.onnx")
     p.add_argument("--name", required=True, help="model name (a-z, 0-9, '-', '_', '.')")
     p.add_argument("--version", help="version to publish (default: next number)")
     p.add_argument(
-        "--task", choices=TASKS, help="default: classification when --labels is given, else other"
+        "--task",
+        choices=TASKS,
+        help="default: classification when --labels is given or the graph names its classes, "
+        "else other",
     )
-    p.add_argument("--labels", help="comma-separated class labels, in output order")
     p.add_argument(
         "--features",
         help="comma-separated feature (column) names of the model's one [N, F] input, in order: "
         "callers may then send records and CSV/JSONL columns by name",
     )
     p.add_argument(
-        "--scores-output", help="classifier output holding class scores (default: the first)"
+        "--labels",
+        help="comma-separated class labels, one per class in the model's order (default: read "
+        "from the graph, e.g. a ZipMap's classes); a list of the wrong length is refused",
+    )
+    p.add_argument(
+        "--scores-output",
+        help="classifier output holding class scores or probabilities (default: the ZipMap "
+        "output, else the float output with one column per class; never a label output)",
+    )
+    p.add_argument(
+        "--label-output",
+        help="the model's own int64/string label output, which batch does not repeat beside "
+        "its label column (default: read from the graph)",
     )
     p.add_argument(
         "--activation",
-        choices=("softmax", "sigmoid", "none"),
-        default="softmax",
-        help="how the scores output becomes probabilities (default: softmax)",
+        choices=SCORE_ACTIVATIONS,
+        help="how the scores become probabilities (default: none when the exporter outputs "
+        "probabilities, as skl2onnx does or a final Softmax, else softmax)",
     )
     p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
     p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
@@ -121,10 +141,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
     features = _features(args.features, signature.inputs)
-    task = args.task or ("classification" if labels else "other")
-    post = None
+    task = args.task or ("classification" if labels or signature.classes.labels else "other")
+    post: Postprocessing | None = None
+    notes: tuple[str, ...] = ()
     if task == "classification":
-        post = _postprocessing(signature.outputs, args.scores_output, args.activation, labels)
+        options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
+        setup = classifier_setup(signature.outputs, signature.classes, options)
+        labels, post, notes = setup.labels, setup.postprocessing, setup.notes
     version = names.version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
         name=name,
@@ -140,6 +163,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     )
     reg.publish(manifest, path)
     print(f"published {name}:{version} to {reg.store.uri} (sha256 {signature.file.sha256[:12]})")
+    for note in notes:
+        print(f"  {note}")
     if alias:
         reg.set_alias(name, alias, version)
         print(f"{name}@{alias} -> {version}")
@@ -153,22 +178,6 @@ def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...
         return check_features(tuple(name.strip() for name in raw.split(",")), inputs)
     except ValueError as exc:
         raise BadRequest(f"--features: {exc}") from None
-
-
-def _postprocessing(
-    outputs: tuple[TensorSpec, ...], scores: str | None, activation: str, labels: tuple[str, ...]
-) -> Postprocessing:
-    spec = next((o for o in outputs if o.name == (scores or outputs[0].name)), None)
-    if spec is None:
-        raise BadRequest(
-            f"--scores-output {scores!r} is not an output of the model; it has {[o.name for o in outputs]}"
-        )
-    width = spec.shape[-1] if spec.shape else -1
-    if labels and width != -1 and width != len(labels):
-        raise BadRequest(
-            f"--labels lists {len(labels)} labels but output {spec.name!r} has {width} scores per row"
-        )
-    return Postprocessing(scores_output=spec.name, activation=activation)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -75,7 +75,11 @@ def test_publish_a_foreign_model_and_show_it(
     )  # fmt: skip
     sha = sha256_file(path)
     assert code == 0
-    assert out == f"published foreign:1 to {store.uri} (sha256 {sha[:12]})\n"
+    assert out.splitlines() == [
+        f"published foreign:1 to {store.uri} (sha256 {sha[:12]})",
+        "  classes cat, dog, fish (from --labels)",
+        "  class scores from output 'probabilities' (activation none)",
+    ]
 
     code, out, _ = run(capsys, store, "show", "foreign")
     assert code == 0
@@ -185,7 +189,10 @@ def test_publish_refuses_bad_names(
 
 BAD_OPTIONS = [
     (["--alias", "Prod!"], "invalid alias 'Prod!'"),
-    (["--labels", "a,b"], "--labels lists 2 labels but output 'logits' has 3 scores per row"),
+    (
+        ["--labels", "a,b"],
+        "--labels lists 2 labels but the model has 3 classes (output 'logits' has 3 scores per row)",
+    ),
     (["--labels", "a,,c"], "--labels has an empty label; use a,b,c"),
     (["--labels", "a,b,c", "--scores-output", "probs"], "--scores-output 'probs' is not an output"),
     (["--version", "../1"], "invalid version '../1'"),

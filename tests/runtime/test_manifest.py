@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from http import HTTPStatus
 from pathlib import Path
@@ -207,3 +208,67 @@ def test_nan_metrics_cannot_be_written() -> None:
     manifest = ModelManifest.from_dict(valid_dict() | {"metrics": {"loss": float("nan")}})
     with pytest.raises(ValueError, match="JSON"):
         manifest.to_json()
+
+
+def zipmap_manifest() -> ModelManifest:
+    """What `aiaas publish` writes for skl2onnx's default export (a ZipMap output)."""
+    return ModelManifest(
+        name="wine",
+        version="1",
+        task="classification",
+        inputs=(TensorSpec("X", "float32", (-1, 13), finite=True),),
+        outputs=(
+            TensorSpec("output_label", "int64", (-1,)),
+            TensorSpec("output_probability", "float32", (-1, 3), map_keys=(0, 1, 2)),
+        ),
+        file=ModelFile(sha256="ab" * 32, size=1234, opset=17, producer="skl2onnx 1.20.0"),
+        labels=("0", "1", "2"),
+        postprocessing=Postprocessing("output_probability", "none", "output_label"),
+    )
+
+
+def test_zipmap_keys_and_label_output_round_trip() -> None:
+    manifest = zipmap_manifest()
+    data = json.loads(manifest.to_json())
+    assert data["outputs"][1]["map_keys"] == [0, 1, 2]
+    assert data["postprocessing"] == {
+        "scores_output": "output_probability",
+        "activation": "none",
+        "label_output": "output_label",
+    }
+    assert ModelManifest.from_json(manifest.to_json()) == manifest
+    strings = with_keys(manifest, ("class_0", "class_1", "class_2"))
+    assert ModelManifest.from_json(strings.to_json()) == strings
+
+
+def with_keys(manifest: ModelManifest, keys: tuple[str, ...]) -> ModelManifest:
+    outputs = (manifest.outputs[0], dataclasses.replace(manifest.outputs[1], map_keys=keys))
+    return dataclasses.replace(manifest, outputs=outputs)
+
+
+def test_manifests_without_them_are_written_as_before() -> None:
+    """Versions published before ZipMap support keep their exact JSON shape."""
+    data = valid_dict()
+    assert "map_keys" not in data["outputs"][0] and "map_keys" not in data["inputs"][0]
+    assert data["postprocessing"] == {"scores_output": "logits", "activation": "softmax"}
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d["outputs"][1].update(map_keys=[0, "1", 2]), "all integers or all strings"),
+        (lambda d: d["outputs"][1].update(map_keys=[0, 0, 2]), "lists a key twice"),
+        (lambda d: d["outputs"][1].update(map_keys=[True, False]), "all integers or all strings"),
+        (
+            lambda d: d["outputs"][0].update(map_keys=[0, 1]),
+            "for float32 [N, classes] outputs only",
+        ),
+        (lambda d: d["inputs"][0].update(map_keys=[0, 1], shape=[-1, 2]), "only outputs may have"),
+        (lambda d: d["postprocessing"].update(label_output="nope"), "names no output: 'nope'"),
+        (lambda d: d["postprocessing"].update(label_output=3), "must be of type str"),
+    ],
+)
+def test_bad_map_keys_and_label_output_are_named(change: Any, fragment: str) -> None:
+    data = zipmap_manifest().to_dict()
+    change(data)
+    assert_manifest_error(data, fragment)

@@ -22,6 +22,7 @@ from functions.runtime.model import (
 )
 from functions.runtime.settings import RuntimeSettings
 from tests import onnx_factory
+from tests.sklearn_models import Exported, export
 
 
 def linear_model(
@@ -105,3 +106,57 @@ def test_file_that_is_not_onnx_is_unavailable(tmp_path: Path) -> None:
         LoadedModel(manifest, path)
     assert "onnxruntime cannot load" in caught.value.message
     assert caught.value.public_message == "model m:1 cannot be loaded"
+
+
+# ---- ZipMap outputs (skl2onnx's default export) ---------------------------------------------
+
+
+def zipmap_model(tmp_path: Path, **changes: object) -> tuple[LoadedModel, Exported]:
+    from functions.runtime.introspect import read_signature
+    from functions.runtime.manifest import ModelManifest
+
+    exported = export("forest", tmp_path, string_classes=True)
+    sig = read_signature(exported.path)
+    manifest = ModelManifest(
+        name="wine", version="1", task="classification", inputs=sig.inputs,
+        outputs=sig.outputs, file=sig.file,
+    )  # fmt: skip
+    return LoadedModel(dataclasses.replace(manifest, **changes), exported.path), exported  # type: ignore[arg-type]
+
+
+def test_a_zipmap_output_is_served_as_a_float32_tensor(tmp_path: Path) -> None:
+    model, exported = zipmap_model(tmp_path)
+    out = model.predict({"X": exported.x_test}, typed=True)
+    probabilities = out["output_probability"]
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(exported.x_test), 3)
+    proba = exported.estimator.predict_proba(exported.x_test)
+    np.testing.assert_allclose(probabilities, proba, rtol=1e-4, atol=1e-5)
+    assert out["output_label"].tolist() == exported.expected  # a string output, served as is
+    only = model.predict({"X": exported.x_test[:1]}, typed=True, outputs=["output_probability"])
+    assert list(only) == ["output_probability"] and only["output_probability"].shape == (1, 3)
+
+
+def test_zipmap_columns_follow_the_manifest_keys(tmp_path: Path) -> None:
+    model, exported = zipmap_model(tmp_path)
+    spec = model.manifest.outputs[1]
+    reversed_keys = dataclasses.replace(spec, map_keys=tuple(reversed(spec.map_keys)))
+    flipped, _ = zipmap_model(tmp_path, outputs=(model.manifest.outputs[0], reversed_keys))
+    x = {"X": exported.x_test}
+    np.testing.assert_array_equal(
+        flipped.predict(x)["output_probability"], model.predict(x)["output_probability"][:, ::-1]
+    )
+
+
+def test_zipmap_keys_of_the_wrong_kind_are_unavailable(tmp_path: Path) -> None:
+    model, _ = zipmap_model(tmp_path)
+    label, spec = model.manifest.outputs
+    for wrong in (
+        dataclasses.replace(spec, map_keys=(0, 1, 2)),  # int keys: the graph's are strings
+        dataclasses.replace(spec, map_keys=()),  # a plain float32 tensor: the graph has maps
+    ):
+        with pytest.raises(ModelUnavailable, match="manifest output output_probability"):
+            zipmap_model(tmp_path, outputs=(label, wrong))
+    missing = dataclasses.replace(spec, map_keys=("class_0", "class_1", "class_9"))
+    broken, exported = zipmap_model(tmp_path, outputs=(label, missing))
+    with pytest.raises(AiaasError, match="output output_probability lacks class 'class_9'"):
+        broken.predict({"X": exported.x_test[:2]})

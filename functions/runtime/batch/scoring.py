@@ -137,11 +137,19 @@ def has_labels(manifest: ModelManifest) -> bool:
 
 
 def output_fields(manifest: ModelManifest) -> list[OutputField]:
-    """What is written per row, in order: each model output, then label and score."""
-    found = [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in manifest.outputs]
-    if has_labels(manifest):
-        found += [OutputField(LABEL_FIELD, "string", ()), OutputField(SCORE_FIELD, "float64", ())]
-    return found
+    """What is written per row, in order: each model output, then label and score.
+
+    A classifier's own label output (skl2onnx names it `label`) is not repeated beside `label`.
+    """
+    if not has_labels(manifest):
+        return [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in manifest.outputs]
+    own_label = manifest.postprocessing.label_output if manifest.postprocessing else None
+    found = [
+        OutputField(s.name, s.dtype, tuple(s.shape[1:]))
+        for s in manifest.outputs
+        if s.name != own_label
+    ]
+    return [*found, OutputField(LABEL_FIELD, "string", ()), OutputField(SCORE_FIELD, "float64", ())]
 
 
 def label_width(manifest: ModelManifest) -> int:
@@ -164,13 +172,7 @@ class ChunkScorer:
 
     def fields(self) -> list[OutputField]:
         """What is written per row, in order: each model output, then label and score."""
-        found = [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in self.manifest.outputs]
-        if self.scores_output:
-            found += [
-                OutputField(LABEL_FIELD, "string", ()),
-                OutputField(SCORE_FIELD, "float64", ()),
-            ]
-        return found
+        return output_fields(self.manifest)
 
     def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""

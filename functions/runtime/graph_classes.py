@@ -1,0 +1,118 @@
+"""What an exported classifier's graph says about its classes, read at publish time.
+
+Exporters of classical models (skl2onnx, onnxmltools) keep the class labels in the graph: on a
+ZipMap (`classlabels_strings` / `classlabels_int64s`), on the ai.onnx.ml classifier operators
+(LinearClassifier, TreeEnsembleClassifier, SVMClassifier: `classlabels_*`), or as a constant the
+label output is picked from (ArgMax -> ArrayFeatureExtractor, as for MLPClassifier). Beside the
+label they output the model's own probabilities, which must not get another softmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
+
+# Nodes that pass a value through unchanged for our purposes (type, shape or name only).
+PASS_THROUGH = frozenset({"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
+# Nodes whose output is a probability distribution per row.
+PROBABILITY_OPS = frozenset({"Softmax", "Normalizer", "ZipMap"})
+# Nodes that pick each row's label out of a constant list of classes by index.
+PICK_OPS = frozenset({"ArrayFeatureExtractor", "Gather"})
+CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+INT64, STRING = 7, 8  # onnx.TensorProto element types of a label output
+
+Keys = tuple[int, ...] | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GraphClasses:
+    """Class labels and the outputs that hold labels or probabilities, as the graph says."""
+
+    labels: tuple[str, ...] = ()  # in the order of the scores' columns
+    zipmap_keys: Mapping[str, Keys] = field(default_factory=dict)  # ZipMap output -> its keys
+    label_outputs: frozenset[str] = frozenset()  # int64 / string outputs: one class per row
+    probability_outputs: frozenset[str] = frozenset()  # outputs already holding probabilities
+    read: bool = True  # False when the graph could not be read (no onnx package): nothing known
+
+
+def _class_values(node: onnx.NodeProto) -> Keys:
+    for attribute in node.attribute:
+        if attribute.name not in CLASS_ATTRIBUTES:
+            continue
+        if attribute.strings:
+            return tuple(value.decode("utf-8") for value in attribute.strings)
+        if attribute.ints:
+            return tuple(int(value) for value in attribute.ints)
+    return ()
+
+
+def _constants(graph: onnx.GraphProto) -> dict[str, list[object]]:
+    from onnx import numpy_helper
+
+    found = {t.name: numpy_helper.to_array(t).ravel().tolist() for t in graph.initializer}
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and value is not None:
+            found[node.output[0]] = numpy_helper.to_array(value).ravel().tolist()
+    return found
+
+
+def _source(
+    name: str, producers: Mapping[str, onnx.NodeProto]
+) -> tuple[onnx.NodeProto | None, str]:
+    """The node that computes `name`, looking through pass-through nodes, and its output name."""
+    node = producers.get(name)
+    while node is not None and node.op_type in PASS_THROUGH and node.input:
+        name = node.input[0]
+        node = producers.get(name)
+    return node, name
+
+
+def _as_text(values: list[object]) -> tuple[str, ...]:
+    return tuple(v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values)
+
+
+def read_classes(graph: onnx.GraphProto) -> GraphClasses:
+    """The classes, ZipMap keys, label outputs and probability outputs of `graph`."""
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = _constants(graph)
+    zipmaps: dict[str, Keys] = {}
+    label_outputs: set[str] = set()
+    probabilities: set[str] = set()
+    picked: tuple[str, ...] = ()
+    for output in graph.output:
+        node, reached = _source(output.name, producers)
+        if node is None:
+            continue
+        if node.op_type in PROBABILITY_OPS:
+            probabilities.add(output.name)
+        if node.op_type == "ZipMap" and _class_values(node):
+            zipmaps[output.name] = _class_values(node)
+        if output.type.tensor_type.elem_type not in (INT64, STRING):
+            continue
+        if _class_values(node) and reached == node.output[0]:
+            label_outputs.add(output.name)  # a classifier operator's label output
+        elif node.op_type in PICK_OPS and node.input[0] in constants:
+            label_outputs.add(output.name)
+            picked = picked or _as_text(constants[node.input[0]])
+    return GraphClasses(
+        labels=_labels(graph, zipmaps) or picked,
+        zipmap_keys=zipmaps,
+        label_outputs=frozenset(label_outputs),
+        probability_outputs=frozenset(probabilities),
+    )
+
+
+def _labels(graph: onnx.GraphProto, zipmaps: Mapping[str, Keys]) -> tuple[str, ...]:
+    """A ZipMap's keys, else the first classifier operator's class labels."""
+    for keys in zipmaps.values():
+        return tuple(str(k) for k in keys)
+    for node in graph.node:
+        values = _class_values(node)
+        if values and node.op_type != "ZipMap":
+            return tuple(str(v) for v in values)
+    return ()

@@ -1,0 +1,140 @@
+"""`aiaas publish` for classifiers: labels, scores output and activation from the options given,
+else from what the graph says (`functions.runtime.graph_classes`), checked against each other.
+
+Defaults: the scores are the ZipMap output, else the float output with one column per class,
+never an int64 / string label output; the labels are the graph's classes; the activation is
+"none" when the exporter outputs probabilities (classical exporters, a final Softmax), else
+"softmax" (a network's logits). A label list must have one label per class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.runtime.errors import BadRequest
+from functions.runtime.graph_classes import GraphClasses
+from functions.runtime.manifest import Postprocessing, TensorSpec
+
+LABEL_DTYPES = ("int64", "int32", "string")
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """What the user asked for; None / () where the graph decides."""
+
+    labels: tuple[str, ...] = ()
+    scores_output: str | None = None
+    label_output: str | None = None
+    activation: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassifierSetup:
+    labels: tuple[str, ...]
+    postprocessing: Postprocessing
+    notes: tuple[str, ...]  # one line each, printed after publishing
+
+
+def _output(outputs: tuple[TensorSpec, ...], name: str, option: str) -> TensorSpec:
+    spec = next((o for o in outputs if o.name == name), None)
+    if spec is None:
+        raise BadRequest(
+            f"{option} {name!r} is not an output of the model; it has {[o.name for o in outputs]}"
+        )
+    return spec
+
+
+def _is_label_output(spec: TensorSpec) -> bool:
+    return spec.dtype in LABEL_DTYPES and spec.rank <= 2 and spec.shape[1:] in ((), (1,))
+
+
+def _width(spec: TensorSpec) -> int:
+    """Scores per row, -1 when the graph leaves it dynamic."""
+    return spec.shape[-1] if spec.rank >= 2 else -1
+
+
+def _default_scores(outputs: tuple[TensorSpec, ...], classes: int) -> TensorSpec | None:
+    zipmaps = [o for o in outputs if o.map_keys]
+    floats = [o for o in outputs if o.dtype.startswith("float") and not o.map_keys]
+    fitting = [o for o in floats if _width(o) == classes]
+    return next(iter(zipmaps or fitting or floats), None)
+
+
+def _scores(
+    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int
+) -> TensorSpec:
+    if options.scores_output is None:
+        found = _default_scores(outputs, classes)
+        if found is None:
+            raise BadRequest(
+                f"no output of the model holds class scores (float): it has "
+                f"{[f'{o.name} ({o.dtype})' for o in outputs]}; publish it with --task other"
+            )
+        return found
+    spec = _output(outputs, options.scores_output, "--scores-output")
+    if not spec.dtype.startswith("float"):
+        default = _default_scores(outputs, classes)
+        hint = f"this model's scores output is {default.name!r}" if default else "it has none"
+        held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
+        raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
+    return spec
+
+
+def _label_output(
+    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, graph: GraphClasses
+) -> str | None:
+    if options.label_output is None:
+        return next((o.name for o in outputs if o.name in graph.label_outputs), None)
+    spec = _output(outputs, options.label_output, "--label-output")
+    if not _is_label_output(spec):
+        raise BadRequest(
+            f"--label-output {spec.name!r} is {spec.dtype} {list(spec.shape)}; a label output "
+            "holds one int64 or string class per row"
+        )
+    return spec.name
+
+
+def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> tuple[str, ...]:
+    if graph.labels:
+        count, where = len(graph.labels), ", ".join(graph.labels)
+    else:
+        count, where = _width(scores), f"output {scores.name!r} has {_width(scores)} scores per row"
+    if not given:
+        return graph.labels
+    if count != -1 and len(given) != count:
+        raise BadRequest(
+            f"--labels lists {len(given)} labels but the model has {count} classes ({where}); "
+            "give one label per class, in the model's order"
+        )
+    if sorted(given) == sorted(graph.labels) and given != graph.labels:
+        raise BadRequest(
+            f"--labels lists the model's classes in another order (the model's order is {where}); "
+            "leave --labels out to use the model's own"
+        )
+    return given
+
+
+def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorSpec) -> str:
+    if options.activation is not None:
+        return options.activation
+    given = bool(graph.labels) or scores.name in graph.probability_outputs
+    return "none" if given else "softmax"
+
+
+def classifier_setup(
+    outputs: tuple[TensorSpec, ...], graph: GraphClasses, options: ClassifierOptions
+) -> ClassifierSetup:
+    """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
+    scores = _scores(outputs, options, len(graph.labels) or len(options.labels) or -1)
+    labels = _labels(options.labels, graph, scores)
+    activation = _activation(options, graph, scores)
+    post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))
+    source = "from --labels" if options.labels else "read from the graph"
+    notes = [f"classes {', '.join(labels)} ({source})"] if labels else []
+    notes.append(f"class scores from output {scores.name!r} (activation {activation})")
+    if not graph.read and options.activation is None:
+        notes.append(
+            "the onnx package is not installed, so nothing was read from the graph: pass "
+            f"--activation none if {scores.name!r} already holds probabilities (pip install onnx)"
+        )
+    return ClassifierSetup(labels, post, tuple(notes))
