@@ -175,10 +175,10 @@ class LoadedModel:
             raise AiaasError(f"{self.ref}: inference failed: {exc}") from exc
         named = dict(zip(wanted, results, strict=True))
         if self._maps:
-            self._tabulate_maps(named)
+            self.tabulate_maps(named)
         return named
 
-    def _tabulate_maps(self, named: dict[str, Any]) -> None:
+    def tabulate_maps(self, named: dict[str, Any]) -> None:
         """ZipMap outputs (a list of {class: probability} per row) as float32 [N, classes]."""
         for name, (row_values, classes) in self._maps.items():
             rows = named.get(name)

@@ -68,3 +68,54 @@ def test_baseline_then_explain_rows_a_file_and_a_picture(
         assert values.shape == (4, 3) and line["features"] == FEATURES.split(",")
         gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
         np.testing.assert_allclose(values.sum(axis=0), gap, atol=1e-5)
+
+
+def test_a_scikit_learn_zipmap_export_is_explained_like_shap_explains_predict_proba(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """skl2onnx default export (ZipMap): attributions of sklearn's own predict_proba, exactly."""
+    import shap
+    from shap.utils._legacy import DenseData
+
+    from functions.runtime.explain.background import BACKGROUND_FILE, Background
+    from functions.runtime.registry import version_prefix
+    from tests.sklearn_models import export, wine_split
+
+    exported = export("pipeline", tmp_path)
+    store = LocalStore(tmp_path / "store")
+    assert main(["--store", store.uri, "publish", str(exported.path), "--name", "wine"]) == 0
+    x_train = wine_split()[0]
+    np.save(tmp_path / "train.npy", x_train)
+    assert (
+        main(
+            [
+                "--store",
+                store.uri,
+                "baseline",
+                "wine",
+                str(tmp_path / "train.npy"),
+                "--clusters",
+                "6",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    rows = exported.x_test[:2]
+    # 13 features: 8,190 coalitions enumerate them all, so both sides give exact values.
+    argv = ("explain", "wine", "--inputs", json.dumps(rows.tolist()), "--json", "--samples", "8190")
+    code, out, _ = cli(store, capsys, *argv)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["outputs"] == exported.classes and doc["parameters"]["exact"] is True
+    key = f"{version_prefix('wine', '1')}/{BACKGROUND_FILE}"
+    background = Background.from_json(store.get_bytes(key), 13)
+    names = [str(i) for i in range(13)]
+    data = DenseData(background.rows, names, None, background.weights)
+    reference = shap.KernelExplainer(exported.estimator.predict_proba, data)
+    want = np.asarray(
+        reference.shap_values(rows.astype(np.float64), nsamples=8190, l1_reg=False, silent=True)
+    )
+    for row, expected in zip(doc["explanations"], want, strict=True):
+        # float32 graph against float64 scikit-learn: equal to 1e-5.
+        np.testing.assert_allclose(row["attributions"], expected, atol=1e-5)

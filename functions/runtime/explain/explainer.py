@@ -188,7 +188,13 @@ class Explainer:
         """What is explained, [N, D]: class probabilities, else the first output's values."""
         shaped = rows.reshape(len(rows), *self.spec.shape[1:]).astype(self.dtype, copy=False)
         name = self._output_name()
-        (raw,) = self._session().run([name], {self.spec.name: shaped})
+        session, feeds = self._session(), {self.spec.name: shaped}
+        if session is self.model.session:
+            raw = self.model.run(feeds, [name])[name]
+        else:
+            named = dict(zip([name], session.run([name], feeds), strict=True))
+            self.model.tabulate_maps(named)  # a ZipMap's rows of {class: p} as a table
+            raw = named[name]
         value = np.asarray(raw, dtype=np.float64).reshape(len(rows), -1)
         post = self.manifest.postprocessing
         if post is None or not self.manifest.labels:
