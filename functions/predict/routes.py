@@ -38,7 +38,9 @@ def route(method: str, path: str, action: str, query: tuple[str, ...] = ()) -> R
 PREDICT_ROUTES: tuple[Route, ...] = (
     route("POST", "/models/{name}/predict", "predict", query=("top_k",)),
     route("POST", "/models/{name}/versions/{version}/predict", "predict", query=("top_k",)),
+    route("POST", "/models/{name}/explain", "explain"),
     route("POST", "/v2/models/{name}/infer", "infer"),
+    route("POST", "/v2/models/{name}/explain", "explain_v2"),
     route("POST", "/v2/models/{name}/versions/{version}/infer", "infer"),
     route("GET", "/v2/models/{name}", "metadata"),
     route("GET", "/v2/models/{name}/versions/{version}", "metadata"),

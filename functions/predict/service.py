@@ -21,7 +21,7 @@ from functions.runtime.dataplane import server as server_plane
 from functions.runtime.errors import AiaasError, ModelUnavailable
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
-from functions.runtime.settings import RuntimeSettings
+from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings
 from functions.runtime.store import open_store
 
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
@@ -32,10 +32,18 @@ Action = Callable[["PredictService", HttpRequest, dict[str, str]], HttpResponse]
 class PredictService:
     """Answers HTTP API v2 events for one model (name + version or alias)."""
 
-    def __init__(self, served: ServedModel, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+    def __init__(
+        self,
+        served: ServedModel,
+        *,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        explain_seconds: float = DEFAULT_EXPLAIN_SECONDS,
+    ) -> None:
         self.served = served
         self.plane = model_plane.ModelPlane(served)
         self.max_payload = max_payload
+        self.explain_seconds = explain_seconds
+        self._explain: Any = None  # the explain plane, built on the first explain request
         self.metrics = RequestMetrics()
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
         self._log_keys = logger.registered_formatter
@@ -107,6 +115,21 @@ class PredictService:
             200, body, {"inference-header-content-length": str(json_length)}
         )
 
+    def explain(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        doc = self._explainer().explain(params["name"], params.get("version"), request.body)
+        return http.json_response(200, doc)
+
+    def explain_v2(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        doc = self._explainer().explain_v2(params["name"], params.get("version"), request.body)
+        return http.json_response(200, doc)
+
+    def _explainer(self) -> Any:
+        if self._explain is None:  # predict-only functions never import the explainers
+            from functions.runtime.dataplane.explain import ExplainPlane
+
+            self._explain = ExplainPlane(self.plane, self.explain_seconds)
+        return self._explain
+
     def metadata(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         return http.json_response(200, self.plane.metadata(params["name"], params.get("version")))
 
@@ -145,4 +168,6 @@ def service_from_env(
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
     limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
-    return PredictService(served, max_payload=limit)
+    return PredictService(
+        served, max_payload=limit, explain_seconds=settings.explain_max_seconds
+    )

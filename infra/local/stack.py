@@ -29,6 +29,9 @@ DEFAULT_TIMEOUT_S = 30
 # Per model, `{name}` is the model; `{version}` stays a path parameter, as in the template.
 PREDICT_ROUTES = (
     ("POST", "/models/{name}/predict"),
+    ("POST", "/models/{name}/versions/{{version}}/predict"),
+    ("POST", "/models/{name}/explain"),
+    ("POST", "/v2/models/{name}/explain"),
     ("GET", "/v2/models/{name}"),
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),

@@ -28,6 +28,8 @@ PREDICT_ROUTES = [
     ("GET", "/v2/models/{m}/versions/{{version}}/ready"),
     ("POST", "/v2/models/{m}/versions/{{version}}/infer"),
     ("POST", "/models/{m}/versions/{{version}}/predict"),
+    ("POST", "/models/{m}/explain"),
+    ("POST", "/v2/models/{m}/explain"),
 ]
 
 

@@ -26,6 +26,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 from bench.models import publish_mlp
+from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from infra.local.gateway import Gateway, GatewayRequest, function_instances
 from infra.model_settings import main as check_settings
 from infra.model_settings import model_problems, template_problems
@@ -162,7 +163,7 @@ def api_operations(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
     operations = api_operations(cloud)
-    assert len(operations) == 2 * 8 + 3 + 3
+    assert len(operations) == 2 * 10 + 3 + 3
     assert {key: op["security"] for key, op in operations.items()} == {
         key: [{"AWS_IAM": []}] for key in operations
     }
@@ -255,6 +256,9 @@ def request_for(method: str, path: str) -> GatewayRequest:
     body = b""
     if concrete.endswith("/predict"):
         body = orjson.dumps({"inputs": ROWS})
+    elif concrete.endswith("/explain"):
+        explain = INFER if concrete.startswith("/v2/") else {"inputs": ROWS}
+        body = orjson.dumps({**explain, "parameters": {"samples": 64}})
     elif concrete.endswith("/infer"):
         body = orjson.dumps(INFER)
     verb = "GET" if method == "ANY" else method
@@ -264,6 +268,8 @@ def request_for(method: str, path: str) -> GatewayRequest:
 def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> None:
     store = tmp_path / "store"
     publish_mlp(store, "digits-mlp")
+    background = summarize(np.random.default_rng(0).random((40, 64)), clusters=4)
+    (store / "models/digits-mlp/versions/1" / BACKGROUND_FILE).write_text(background.to_json())
     specs = functions(load_template(), {"ModelNames": ["digits-mlp"]})
     env = {
         "AIAAS_STORE": str(store),
@@ -272,7 +278,7 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
     }
     gateway = Gateway(function_instances(specs, env))
     routes = [(s.logical_id, r) for s in specs.values() for r in s.routes]
-    assert len(routes) == 8 + 3 + 3
+    assert len(routes) == 10 + 3 + 3
     for logical_id, route in routes:
         response = gateway.handle(request_for(route.method, route.path))
         assert response.status == 200, (logical_id, route, response.body[:300])
@@ -281,6 +287,8 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
             if "json" in dict(response.headers)["content-type"]
             else None
         )
+        if route.path.endswith("/explain"):
+            assert body["model" if "v2" not in route.path else "model_name"] == "digits-mlp"
         if route.path.endswith(("/predict", "/infer")):
             assert body["model_name" if "infer" in route.path else "model"] == "digits-mlp"
         if route.path == "/control/{proxy+}":
