@@ -123,6 +123,7 @@ class ServedModel:
         self._next_check = 0.0
         self._refreshing = threading.Lock()
         self.refresh_wait = REFRESH_WAIT_S
+        self._restored = False
         self.last_error: str | None = None
 
     @property
@@ -142,7 +143,7 @@ class ServedModel:
         if self.ref.version:
             return current
         watch = self._watch
-        if watch is not None and watch.changed():
+        if self._restored or (watch is not None and watch.changed()):
             return self._refresh_now(current)
         if time.monotonic() < self._next_check:
             return current
@@ -158,14 +159,17 @@ class ServedModel:
         return self._current or current
 
     def expire(self) -> None:
-        """Resolve the reference again on the next request (after a SnapStart restore)."""
-        self._next_check = 0.0
+        """Resolve the reference again on the next request, which waits for it: a restored
+        SnapStart snapshot's resolution may be hours old (a slow store must not let the first
+        request after a restore be answered by what the snapshot saw)."""
+        self._restored = True
 
     def _load_cold(self) -> LoadedModel:
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
                 self._current = self._resolve_and_load()
                 self._next_check = time.monotonic() + self.ttl
+                self._restored = False  # just resolved
             return self._current
 
     def _refresh_now(self, current: LoadedModel) -> LoadedModel:
@@ -173,7 +177,8 @@ class ServedModel:
         # new version (a local load), so no request that starts after the change gets the old.
         with self._refreshing:
             watch = self._watch
-            if watch is not None and watch.changed():  # else another request just refreshed
+            if self._restored or (watch is not None and watch.changed()):  # else just refreshed
+                self._restored = False
                 self._next_check = time.monotonic() + self.ttl
                 self._refresh(current)
             return self._current or current

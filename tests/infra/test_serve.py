@@ -233,6 +233,12 @@ def test_metadata_ready_health_routes(client: httpx.Client) -> None:
         "platform": "onnxruntime_onnx",
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 64]}],
         "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}],
+        "parameters": {
+            "version": "1",
+            "task": "classification",
+            "labels": [str(i) for i in range(10)],
+            "features": [],
+        },
     }
     ready = {"name": MODEL, "version": "1", "ready": True}
     checks = {
