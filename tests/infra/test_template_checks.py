@@ -412,7 +412,7 @@ def test_shipped_settings_are_consistent(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_models_whose_ids_collide_are_refused() -> None:
-    template = {"Metadata": {"Models": {"a-b": None, "ab": {}}}}
+    template: dict[str, Any] = {"Metadata": {"Models": {"a-b": None, "ab": {}}}}
     assert template_problems(template) == [
         "Metadata.Models: 'a-b' and 'ab' both give the logical id Predictab; rename one"
     ]
