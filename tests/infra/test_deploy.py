@@ -91,6 +91,8 @@ def test_the_bundle_holds_arm64_native_libraries_and_no_training_code(packaged: 
     assert any(n.startswith("numpy/") for n in libraries)
     machines = {n: elf_machine(bundle.read(n)[:20]) for n in libraries}
     assert {n for n, m in machines.items() if m != EM_AARCH64} == set()
+    unzipped = sum(info.file_size for info in bundle.infolist())
+    assert unzipped < 250 * 1024 * 1024  # Lambda's limit for a zip package, unzipped
     tops = {n.split("/", 1)[0] for n in names}
     assert not tops & {"training", "tests", "torch", "bench", "infra", "boto3"}, tops
 
