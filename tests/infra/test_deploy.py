@@ -19,8 +19,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from infra.template import parameter_defaults
+from infra.training_image import SOURCE_KEY, source_zip
+from infra.training_image import start as start_image_build
 from tests.infra.cloudformation_offline import (
     GAPS,
     REGION,
@@ -109,6 +112,7 @@ def test_the_state_machine_definition_is_uploaded(packaged: Packaged) -> None:
 
 @dataclass
 class Deployed:
+    template: dict[str, Any]  # transformed
     resources: dict[str, Any]  # the transformed template's
     stack: set[str]
     direct: dict[str, str]  # logical id -> what Ref gives, for the direct-API ones
@@ -196,7 +200,7 @@ def deployed(packaged: Packaged) -> Iterator[Deployed]:
             continue
         props = intrinsics.resolve(resource.get("Properties", {}))
         made[logical] = physical[logical] = api.create(logical, resource["Type"], props)
-    yield Deployed(resources, stack, made, intrinsics, api)
+    yield Deployed(template, resources, stack, made, intrinsics, api)
 
 
 def published_versions(
@@ -343,3 +347,38 @@ def test_training_image_repository_and_build_project(deployed: Deployed) -> None
     repository = deployed.intrinsics.attribute("TrainingRepository", "RepositoryUri")
     assert job["containerProperties"]["image"] == f"{repository}:latest"
     assert job["containerProperties"]["command"][:3] == ["python3", "-m", "training"]
+
+
+def test_the_training_image_builds_from_the_uploaded_source(deployed: Deployed) -> None:
+    outputs = {
+        name: deployed.intrinsics.resolve(out["Value"])
+        for name, out in deployed.template["Outputs"].items()
+        if "Condition" not in out or deployed.intrinsics.condition(out["Condition"])
+    }
+    session = boto3.Session(region_name=REGION)
+    session_client = session.client
+
+    def client(service: str) -> Any:
+        return session_client(service, endpoint_url=deployed.api.endpoint)  # type: ignore[call-overload]
+
+    session.client = client  # type: ignore[method-assign]
+    # moto enforces the stack's bucket policy: plain HTTP (this loopback server) is refused...
+    with pytest.raises(ClientError, match="Forbidden"):
+        start_image_build(session, outputs, "t1")
+    # ...so, standing in for TLS, the policy goes (this test runs last: nothing after needs it).
+    deployed.api.client("s3").delete_bucket_policy(Bucket=outputs["ArtifactsBucketName"])
+    build_id, image = start_image_build(session, outputs, "t1")
+    assert image == f"{outputs['TrainingRepositoryUri']}:t1"
+    body = deployed.api.client("s3").get_object(
+        Bucket=outputs["ArtifactsBucketName"], Key=SOURCE_KEY
+    )
+    names = zipfile.ZipFile(io.BytesIO(body["Body"].read())).namelist()
+    assert {"training/Dockerfile", "pyproject.toml", "functions/runtime/manifest.py"} <= set(names)
+    (build,) = deployed.api.client("codebuild").batch_get_builds(ids=[build_id])["builds"]
+    assert build["projectName"] == "TrainingImageBuild"
+
+
+def test_the_source_zip_holds_no_byte_code() -> None:
+    names = zipfile.ZipFile(io.BytesIO(source_zip())).namelist()
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert "training/Dockerfile" in names
