@@ -452,3 +452,16 @@ def test_a_bad_model_name_is_refused() -> None:
         "Metadata.Models.Iris/../x: not a model name; use 1-64 characters of a-z, 0-9, '-', "
         "'_', '.', starting and ending with a letter or digit"
     ]
+
+
+def test_new_code_publishes_a_new_version_for_the_live_alias(packaged: Packaged) -> None:
+    def versions(code_uri: str | None) -> set[str]:
+        template = packaged.template()
+        if code_uri:
+            for name in ("Predictdigitsmlp", "ControlPlane"):
+                template["Resources"][name]["Properties"]["CodeUri"] = code_uri
+        resources = sam_transform(template)["Resources"]
+        return {k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Version"}
+
+    before, after = versions(None), versions("s3://bucket/another-bundle")
+    assert len(before) == 2 and not before & after  # the aliases move to the new code
