@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Exactly this torch: a CPU wheel that is on local disk here; any other spec may pull CUDA (GBs).
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test lint typecheck unit bench soak clean sam-validate
+.PHONY: install demo test lint typecheck unit bench soak clean sam-cli sam-validate template build package deploy
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,20 +30,49 @@ lint: install
 typecheck: install
 	$(BIN)/mypy functions training infra
 
-unit: install
-	$(BIN)/pytest
+# The template and deploy tests run the real SAM CLI (sam validate, build, package), so it is
+# installed first.
+unit: install sam-cli
+	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest
 
-test: lint typecheck unit sam-validate
+test: lint typecheck unit
 
-# The SAM CLI pins boto3 and pydantic below ours, so it lives in its own venv; the test runs
-# `sam validate --lint` on template.yaml (cfn-lint and the offline SAM transform run in `unit`).
+# The SAM CLI pins boto3 and pydantic below ours, so it lives in its own venv.
 SAM_VENV := .venv-sam
-$(SAM_VENV)/bin/sam:
+SAM := $(SAM_VENV)/bin/sam
+$(SAM):
 	$(PY) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli
 
-sam-validate: install $(SAM_VENV)/bin/sam
-	AIAAS_SAM_CLI=$(SAM_VENV)/bin/sam $(BIN)/pytest -q tests/infra/test_template_checks.py -k sam_validate
+sam-cli: $(SAM)
+
+sam-validate: install $(SAM)
+	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest -q tests/infra/test_template_checks.py -k sam_validate
+
+# --- deploy (docs/deploy.md). `sam build` installs arm64 wheels with python3.12's pip: pyenv's
+# 3.12 when there is one, else python3.12 on PATH. The region is your AWS configuration's.
+PY312_DIR ?= $(dir $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12)))
+SAM_RUN := PATH="$(PY312_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM)
+PACKAGED := .aws-sam/packaged.yaml
+
+# Rewrites the per-model resources after Metadata.Models or infra/model_resources.yaml changed.
+template: install
+	$(BIN)/python -m infra.model_resources --write
+
+build: install $(SAM)
+	$(BIN)/python -m infra.model_resources --check
+	$(SAM_RUN) build
+
+# Uploads the bundle to PACKAGE_BUCKET and writes $(PACKAGED); any S3-compatible server works:
+#   make package PACKAGE_BUCKET=my-bucket AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000
+package: build
+	@test -n "$(PACKAGE_BUCKET)" || { echo "make package needs PACKAGE_BUCKET=<bucket>"; exit 1; }
+	$(SAM_RUN) package --s3-bucket "$(PACKAGE_BUCKET)" --output-template-file $(PACKAGED)
+
+# samconfig.toml: stack "aiaas", CAPABILITY_IAM, a SAM-managed artifacts bucket unless
+# PACKAGE_BUCKET is given. Parameters: make deploy DEPLOY_ARGS="--parameter-overrides AlarmEmail=me@example.com"
+deploy: build
+	$(SAM_RUN) deploy $(if $(PACKAGE_BUCKET),--s3-bucket "$(PACKAGE_BUCKET)" --no-resolve-s3) $(DEPLOY_ARGS)
 
 # aiaas against FastAPI, KServe, MLServer and BentoML (installed once into .venv-peers/), report
 # in docs/benchmarks/. Needs wrk (apt-get install -y wrk). `make bench BENCH_ARGS=--quick`: short.

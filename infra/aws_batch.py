@@ -115,6 +115,6 @@ def resolve_target(queue: str | None, definition: str | None) -> tuple[str, str]
         raise BadRequest(
             "--submit needs --job-queue and --job-definition (or $"
             f"{QUEUE_ENV} and ${DEFINITION_ENV}): the stack outputs TrainingJobQueueArn and "
-            "TrainingJobDefinitionArn once deployed with TrainingImageUri"
+            "TrainingJobDefinitionArn once deployed with Training=Enabled"
         )
     return queue, definition

@@ -1,85 +1,143 @@
-"""Checks of template.yaml's per-model settings (Mappings.ModelSettings) before a deploy.
+"""The models a stack serves and their per-model settings: template.yaml's `Metadata.Models`.
 
-CloudFormation cannot express "SnapStart or provisioned concurrency, never both" per loop item,
-so this is where the combination is rejected, with a message that says what to change.
-`python -m infra.model_settings [--models a,b]` exits 1 and prints every problem; the tests run
-the same check on the shipped template.
+    Metadata:
+      Models:
+        digits-mlp:                 # defaults: 1024 MB, 30 s, SnapStart
+        intents:
+          MemorySize: 3008
+          Timeout: 15
+          ProvisionedConcurrency: 5 # keep 5 instances warm instead of SnapStart
+
+SnapStart and provisioned concurrency exclude each other; `ReservedConcurrency` caps (and
+reserves) a model's concurrency. `python -m infra.model_settings [--models a,b]` exits 1 and
+prints every problem with what to change; `python -m infra.model_resources --write` refuses to
+generate resources from settings with problems.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.template import DEFAULT_TEMPLATE, load_template, parameter_defaults
+from functions.runtime.names import MODEL_RULE, is_model_name
+from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 
 SNAPSHOT = "PublishedVersions"
-KEEP_WARM = "ProvisionedConcurrencyConfig"
-KNOWN = {"MemorySize", "Timeout", "SnapStart", "KeepWarm", "ProvisionedConcurrency"}
+NO_SNAPSHOT = "None"
 MEMORY_MB = (128, 10240)
 TIMEOUT_S = (1, 900)
+KNOWN = ("MemorySize", "Timeout", "SnapStart", "ProvisionedConcurrency", "ReservedConcurrency")
+WHERE = "Metadata.Models"
 
 
-def model_problems(model: str, settings: Mapping[str, Any]) -> list[str]:
-    """What is wrong with one model's settings (empty when nothing is)."""
-    where = f"Mappings.ModelSettings.{model}"
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model's function settings, defaults filled in."""
+
+    memory_mb: int = 1024
+    timeout_s: int = 30
+    snap_start: bool = True
+    provisioned: int | None = None
+    reserved: int | None = None
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any] | None) -> ModelSettings:
+        """Settings from a `Metadata.Models` entry (assumed free of `model_problems`)."""
+        raw = raw or {}
+        provisioned = raw.get("ProvisionedConcurrency")
+        return cls(
+            memory_mb=int(raw.get("MemorySize", cls.memory_mb)),
+            timeout_s=int(raw.get("Timeout", cls.timeout_s)),
+            snap_start=provisioned is None and raw.get("SnapStart", SNAPSHOT) == SNAPSHOT,
+            provisioned=provisioned,
+            reserved=raw.get("ReservedConcurrency"),
+        )
+
+
+def logical_name(model: str) -> str:
+    """The alphanumerics of a model name, as its resources' logical ids carry them."""
+    return re.sub(r"[^A-Za-z0-9]", "", model)
+
+
+def template_models(template: Mapping[str, Any]) -> dict[str, Any]:
+    """`Metadata.Models` as written: model name -> its raw settings (None for the defaults)."""
+    models = template.get("Metadata", {}).get("Models") or {}
+    return dict(models) if isinstance(models, Mapping) else {}
+
+
+def model_problems(model: str, settings: Mapping[str, Any] | None) -> list[str]:
+    """What is wrong with one model's name and settings (empty when nothing is)."""
+    where = f"{WHERE}.{model}"
+    if not is_model_name(model):
+        return [f"{where}: not a model name; use {MODEL_RULE}"]
+    if settings is None:
+        return []
+    if not isinstance(settings, Mapping):
+        return [f"{where}: settings must be a mapping of {', '.join(KNOWN)}"]
     problems = [
-        f"{where}.{key}: unknown setting; use one of {sorted(KNOWN)}"
+        f"{where}.{key}: unknown setting; use one of {', '.join(KNOWN)}"
         for key in settings
         if key not in KNOWN
     ]
     snap = settings.get("SnapStart", SNAPSHOT)
-    warm = settings.get("KeepWarm", [])
-    count = settings.get("ProvisionedConcurrency")
-    if snap not in (SNAPSHOT, "None"):
-        problems.append(f"{where}.SnapStart: {snap!r} is neither {SNAPSHOT!r} nor 'None'")
-    if warm not in ([], [KEEP_WARM]):
-        problems.append(f"{where}.KeepWarm: must be [{KEEP_WARM}] (or left out), not {warm!r}")
-    if warm and snap == SNAPSHOT:
+    if snap not in (SNAPSHOT, NO_SNAPSHOT):
+        problems.append(f"{where}.SnapStart: {snap!r} is neither {SNAPSHOT!r} nor {NO_SNAPSHOT!r}")
+    if "ProvisionedConcurrency" in settings and settings.get("SnapStart") == SNAPSHOT:
         problems.append(
-            f"{where}: SnapStart and provisioned concurrency exclude each other; for "
-            f"provisioned concurrency set SnapStart: None, else drop KeepWarm"
-        )
-    if warm and not (isinstance(count, int) and count >= 1):
-        problems.append(
-            f"{where}.ProvisionedConcurrency: KeepWarm needs a count of at least 1, got {count!r}"
-        )
-    if count is not None and not warm:
-        problems.append(
-            f"{where}.ProvisionedConcurrency: has no effect without KeepWarm: [{KEEP_WARM}] "
-            "(and SnapStart: None)"
+            f"{where}: SnapStart and provisioned concurrency exclude each other; drop SnapStart "
+            "to keep instances warm, or drop ProvisionedConcurrency to snapshot"
         )
     problems += _range(where, settings, "MemorySize", MEMORY_MB)
     problems += _range(where, settings, "Timeout", TIMEOUT_S)
+    problems += _range(where, settings, "ProvisionedConcurrency", (1, 1000))
+    problems += _range(where, settings, "ReservedConcurrency", (1, 1000))
     return problems
 
 
 def _range(where: str, settings: Mapping[str, Any], key: str, bounds: tuple[int, int]) -> list[str]:
     value = settings.get(key)
-    if value is None or (isinstance(value, int) and bounds[0] <= value <= bounds[1]):
+    if value is None or (type(value) is int and bounds[0] <= value <= bounds[1]):
         return []
-    return [f"{where}.{key}: {value!r} is outside {bounds[0]}..{bounds[1]}"]
+    return [f"{where}.{key}: {value!r} is not a whole number in {bounds[0]}..{bounds[1]}"]
+
+
+def collisions(models: Sequence[str]) -> list[str]:
+    """Model names whose resources would share logical ids (`a-b` and `ab` both give `Predictab`)."""
+    seen: dict[str, str] = {}
+    problems = []
+    for model in models:
+        other = seen.setdefault(logical_name(model), model)
+        if other != model:
+            problems.append(
+                f"{WHERE}: {other!r} and {model!r} both give the logical id "
+                f"Predict{logical_name(model)}; rename one"
+            )
+    return problems
 
 
 def template_problems(
     template: Mapping[str, Any], models: Sequence[str] | None = None
 ) -> list[str]:
-    """Problems of every model listed in the settings, and of `models` (default: ModelNames)."""
-    table = template.get("Mappings", {}).get("ModelSettings", {})
-    deployed = list(models if models is not None else parameter_defaults(template)["ModelNames"])
-    problems: list[str] = []
-    for model in dict.fromkeys([*table, *deployed]):
-        problems += model_problems(model, table.get(model, {}))
+    """Problems of every model in `Metadata.Models`, and of `models` (others get the defaults)."""
+    table = template_models(template)
+    names = list(dict.fromkeys([*table, *(models or [])]))
+    if not names:
+        return [f"{WHERE}: no models; list at least one model to serve"]
+    problems = collisions(names)
+    for model in names:
+        problems += model_problems(model, table.get(model))
     return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.model_settings", description=__doc__)
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
-    parser.add_argument("--models", help="comma-separated ModelNames you will deploy")
+    parser.add_argument("--models", help="also check these comma-separated names (defaults)")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     problems = template_problems(load_template(args.template), models)

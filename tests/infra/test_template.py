@@ -1,4 +1,5 @@
-"""Reading template.yaml as CloudFormation would: tags, Fn::ForEach, Globals, intrinsics."""
+"""Reading template.yaml as CloudFormation would: tags, Globals, intrinsics; the per-model
+functions it names, and the same shape served locally for any list of models."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from infra.template import (
     DEFAULT_TEMPLATE,
     HttpRoute,
     Resolver,
-    expand_foreach,
     functions,
     load_template,
     parameter_defaults,
@@ -112,8 +112,8 @@ def test_resolver() -> None:
 
 def test_parameter_defaults_split_comma_delimited_lists(template: dict[str, object]) -> None:
     defaults = parameter_defaults(template)
-    assert defaults["ModelNames"] == ["digits-mlp"]
     assert defaults["ModelSelector"] == "@production"
+    assert defaults["TrainingInstanceTypes"] == ["g5.xlarge", "g6.xlarge"]
     assert parameter_defaults(
         {"Parameters": {"L": {"Type": "CommaDelimitedList", "Default": " a, b ,,c"}}}
     ) == {"L": ["a", "b", "c"]}
@@ -155,7 +155,16 @@ def test_health_function_routes(template: dict[str, object]) -> None:
     assert "AIAAS_MODEL" not in health.environment
 
 
-def test_foreach_expands_one_function_per_model(template: dict[str, object]) -> None:
+def test_the_template_names_one_predict_function_per_listed_model(
+    template: dict[str, object],
+) -> None:
+    assert list(template["Metadata"]["Models"]) == ["digits-mlp"]  # type: ignore[index]
+    resources = template["Resources"]  # type: ignore[index]
+    assert resources["Predictdigitsmlp"]["Type"] == "AWS::Serverless::Function"
+    assert not any(key.startswith("Fn::") for key in resources)  # nothing SAM CLI cannot build
+
+
+def test_local_serving_gives_any_models_the_same_shape(template: dict[str, object]) -> None:
     specs = functions(
         template, {"ModelNames": ["iris", "digits-mlp", "text.v2"], "ModelSelector": ":3"}
     )
@@ -182,23 +191,13 @@ def test_no_models_gives_no_predict_functions(template: dict[str, object]) -> No
     assert "Health" in specs
 
 
-def test_expand_foreach_keeps_plain_resources_and_binds_the_loop_variable() -> None:
-    resources = {
-        "Plain": {"Type": "AWS::S3::Bucket"},
-        "Fn::ForEach::Things": [
-            "Thing",
-            {"Ref": "Things"},
-            {
-                "Fn&{Thing}": {
-                    "Properties": {"Name": {"Ref": "Thing"}, "Arn": {"Fn::GetAtt": ["X", "Arn"]}}
-                }
-            },
-        ],
-    }
-    expanded = expand_foreach(resources, {"Things": ["a-1", "b_2"]})
-    assert list(expanded) == ["Plain", "Fna1", "Fnb2"]
-    assert expanded["Fna1"]["Properties"]["Name"] == "a-1"
-    assert expanded["Fnb2"]["Properties"]["Arn"] == {"Fn::GetAtt": ["X", "Arn"]}  # resolved later
+def test_models_not_in_the_template_get_the_default_settings(
+    template: dict[str, object],
+) -> None:
+    specs = functions(template, {"ModelNames": ["iris", "digits-mlp"]})
+    assert specs["Predictiris"].properties["MemorySize"] == 1024
+    assert specs["Predictiris"].properties["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert specs["Predictdigitsmlp"].properties["MemorySize"] == 1024
 
 
 def test_default_template_path_is_the_projects() -> None:

@@ -1,19 +1,18 @@
 """template.yaml as CloudFormation, SAM and Lambda will see it, checked without an AWS account.
 
-- cfn-lint is clean; `sam validate --lint` is clean when the SAM CLI is installed;
-- the SAM transform (samtranslator, offline) turns the template, after the LanguageExtensions
-  step, into the resources we mean: SnapStart or provisioned concurrency per model, arm64
-  python3.12, every route behind IAM (or the JWT authorizer);
+- cfn-lint is clean; `sam validate` and `sam validate --lint` are clean;
+- the SAM transform (samtranslator, offline) of the template as `sam build` and `sam package`
+  left it (tests/infra/conftest.py) gives the resources we mean: SnapStart or provisioned
+  concurrency per model, arm64 python3.12, every route behind IAM (or the JWT authorizer);
 - every handler named imports, and every route is answered by its real function;
-- least privilege and the bucket: tests/infra/test_template_iam.py;
-- per-model settings that mix SnapStart with provisioned concurrency are rejected.
+- the per-model block and its settings: tests/infra/test_template_models.py;
+- least privilege and the bucket: tests/infra/test_template_iam.py; the deploy itself:
+  tests/infra/test_deploy.py.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,23 +27,18 @@ from samtranslator.translator.transform import transform
 from bench.models import publish_mlp
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from infra.local.gateway import Gateway, GatewayRequest, function_instances
-from infra.model_settings import main as check_settings
-from infra.model_settings import model_problems, template_problems
+from infra.model_resources import model_resources
 from infra.template import (
     DEFAULT_TEMPLATE,
     functions,
     load_template,
     parameter_defaults,
 )
-from tests.infra.language_extensions import expand
+from tests.infra.conftest import Packaged
+from tests.infra.sam_cli import SKIP_REASON, Sam, sam_cli
 
 ROOT = DEFAULT_TEMPLATE.parent
-MODELS = ["digits-mlp", "iris"]
-WARM_IRIS = {
-    "SnapStart": "None",
-    "KeepWarm": ["ProvisionedConcurrencyConfig"],
-    "ProvisionedConcurrency": 2,
-}
+WARM_IRIS = {"ProvisionedConcurrency": 2, "MemorySize": 2048}
 
 
 class OfflinePolicies(ManagedPolicyLoader):
@@ -57,22 +51,31 @@ class OfflinePolicies(ManagedPolicyLoader):
         return {}
 
 
-def translated(**parameters: Any) -> dict[str, Any]:
-    """The template after LanguageExtensions and the SAM transform, as `sam package` left it."""
-    template = load_template()
-    template["Mappings"]["ModelSettings"]["iris"] = dict(WARM_IRIS)
-    template["Globals"]["Function"]["CodeUri"] = "s3://deploy-bucket/functions.zip"
-    template["Resources"]["BatchStateMachine"]["Properties"]["DefinitionUri"] = (
-        "s3://deploy-bucket/batch.asl.json"
-    )
-    values = {**parameter_defaults(template), "ModelNames": MODELS, **parameters}
+def sam_transform(template: dict[str, Any], **parameters: Any) -> dict[str, Any]:
+    """What the AWS::Serverless transform makes of `template`, offline."""
+    values = {**parameter_defaults(template), **parameters}
     flat = {k: ",".join(v) if isinstance(v, list) else v for k, v in values.items()}
-    return transform(expand(template, values), flat, OfflinePolicies())  # type: ignore[no-any-return]
+    return transform(template, flat, OfflinePolicies())  # type: ignore[no-any-return]
+
+
+def with_iris(packaged: dict[str, Any]) -> dict[str, Any]:
+    """The packaged template plus a second model, as `infra.model_resources --write` adds it.
+
+    Every function ships the same bundle (one `sam build` group: same CodeUri and settings),
+    so iris's function takes the code location `sam package` gave digits-mlp's.
+    """
+    template = copy.deepcopy(packaged)
+    iris = model_resources("iris", WARM_IRIS)
+    iris["Predictiris"]["Properties"]["CodeUri"] = template["Resources"]["Predictdigitsmlp"][
+        "Properties"
+    ]["CodeUri"]
+    template["Resources"].update(iris)
+    return template
 
 
 @pytest.fixture(scope="module")
-def cloud() -> dict[str, Any]:
-    return translated()["Resources"]  # type: ignore[no-any-return]
+def cloud(packaged: Packaged) -> dict[str, Any]:
+    return sam_transform(with_iris(packaged.template()))["Resources"]  # type: ignore[no-any-return]
 
 
 # ---- linters ------------------------------------------------------------------------------
@@ -89,31 +92,11 @@ def test_cfn_lint_is_clean() -> None:
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
 
 
-def sam_cli() -> str | None:
-    return (
-        os.environ.get("AIAAS_SAM_CLI")
-        or shutil.which("sam")
-        or shutil.which("sam", path=str(Path(sys.executable).parent))
-    )
-
-
-@pytest.mark.skipif(
-    sam_cli() is None,
-    reason="the SAM CLI is not installed: it pins boto3/pydantic below this venv's, so it lives in "
-    "its own venv (`make sam-validate` creates .venv-sam, or set AIAAS_SAM_CLI=/path/to/sam); cfn-lint and samtranslator still ran",
-)
-def test_sam_validate_lint_is_clean() -> None:
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-    done = subprocess.run(
-        [str(sam_cli()), "validate", "--lint", "-t", str(DEFAULT_TEMPLATE)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "is a valid SAM Template" in done.stdout + done.stderr
+@pytest.mark.skipif(sam_cli() is None, reason=SKIP_REASON)
+@pytest.mark.parametrize("lint", [False, True], ids=["sam_validate", "sam_validate_lint"])
+def test_sam_validate_is_clean(lint: bool) -> None:
+    output = Sam().run("validate", *(["--lint"] if lint else []), timeout=240)
+    assert "is a valid SAM Template" in output
 
 
 # ---- the SAM transform, offline -----------------------------------------------------------
@@ -140,6 +123,9 @@ def test_one_arm64_python312_function_per_model_plus_the_shared_ones(cloud: dict
             "Zip",
         )
     assert lambdas["Predictdigitsmlp"]["Properties"]["MemorySize"] == 1024
+    assert lambdas["Predictiris"]["Properties"]["MemorySize"] == 2048
+    codes = {str(fn["Properties"]["Code"]) for fn in lambdas.values()}
+    assert len(codes) == 1  # one bundle, uploaded once
 
 
 def test_snapstart_or_provisioned_concurrency_per_model(cloud: dict[str, Any]) -> None:
@@ -173,20 +159,23 @@ def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
     assert "${PredictirisAliaslive}" in predict  # the published, snapshotted or warm version
 
 
-def test_jwt_mode_puts_the_jwt_authorizer_on_every_route() -> None:
-    resources = translated(AuthMode="JWT", JwtIssuer="https://issuer.example", JwtAudience=["app"])[
-        "Resources"
-    ]
+def test_the_jwt_authorizer_guards_every_route_once_chosen(packaged: Packaged) -> None:
+    # docs/deploy.md, "Call with a JWT": the one line a user changes.
+    template = packaged.template()
+    template["Resources"]["Api"]["Properties"]["Auth"]["DefaultAuthorizer"] = "JwtAuthorizer"
+    resources = sam_transform(template, UserPool="Create")["Resources"]
     securities = {str(op["security"]) for op in api_operations(resources).values()}
     assert securities == {str([{"JwtAuthorizer": []}])}
+    jwt = resources["Api"]["Properties"]["Body"]["components"]["securitySchemes"]["JwtAuthorizer"]
+    issuer = jwt["x-amazon-apigateway-authorizer"]["jwtConfiguration"]["issuer"]
+    assert issuer["Fn::If"][0] == "CreatesUserPool"  # the stack's pool when it makes one
 
 
-def test_jwt_mode_without_issuer_is_refused_by_a_rule() -> None:
-    rule = load_template()["Rules"]["JwtNeedsIssuerAndAudience"]
-    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "JWT"]}
+def test_a_jwt_issuer_without_audience_is_refused_by_a_rule() -> None:
+    rule = load_template()["Rules"]["JwtIssuerNeedsAudience"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]}
     assert [a["AssertDescription"] for a in rule["Assertions"]] == [
-        "AuthMode JWT needs JwtIssuer, the token issuer URL.",
-        "AuthMode JWT needs JwtAudience, one or more accepted audiences.",
+        "JwtIssuer needs JwtAudience, one or more accepted audiences."
     ]
 
 
@@ -202,13 +191,79 @@ def test_training_runs_on_gpu_batch_that_scales_to_zero(cloud: dict[str, Any]) -
     )
     container = cloud["TrainingJobDefinition"]["Properties"]["ContainerProperties"]
     assert {"Type": "GPU", "Value": "1"} in container["ResourceRequirements"]
-    assert container["Image"] == {"Ref": "TrainingImageUri"}
+    assert container["Image"] == {
+        "Fn::Sub": "${TrainingRepository.RepositoryUri}:${TrainingImageTag}"
+    }
+    build = cloud["TrainingImageBuild"]["Properties"]
+    assert build["Source"]["Location"] == {
+        "Fn::Sub": "${ArtifactsBucket}/build/training-source.zip"
+    }
+    assert "docker build -f training/Dockerfile" in build["Source"]["BuildSpec"]
+    assert cloud["TrainingRepository"]["Condition"] == "TrainingEnabled"
+
+
+def test_alarms_notify_the_stack_s_topic(cloud: dict[str, Any]) -> None:
+    alarms = of_type(cloud, "AWS::CloudWatch::Alarm")
+    assert {str(a["Properties"]["AlarmActions"]) for a in alarms.values()} == {
+        str([{"Ref": "AlarmTopic"}])
+    }
+    subscription = cloud["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+
+def test_batch_concurrency_is_capped(cloud: dict[str, Any]) -> None:
+    batch = cloud["BatchFunction"]["Properties"]
+    assert batch["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "ReservesBatchConcurrency",
+            {"Ref": "BatchReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    (mapping,) = of_type(cloud, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "BatchQueueConcurrency"}
+    }
+
+
+def test_api_logs_throttles_and_cors(cloud: dict[str, Any]) -> None:
+    (stage,) = of_type(cloud, "AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    logged = orjson.loads(props["AccessLogSettings"]["Format"])
+    # The functions log the API Gateway request id as their correlation id: the join key.
+    assert logged["requestId"] == "$context.requestId"
+    assert {"status", "routeKey", "caller", "subject", "integrationError"} <= set(logged)
+    assert props["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+    }
+
+
+def test_cors_lists_the_origins_given(packaged: Packaged) -> None:
+    origins = "https://app.example.com,https://admin.example.com"
+    resources = sam_transform(packaged.template(), CorsAllowOrigins=origins)["Resources"]
+    condition, cors, otherwise = resources["Api"]["Properties"]["Body"]["x-amazon-apigateway-cors"][
+        "Fn::If"
+    ]
+    assert (condition, otherwise) == ("HasCors", {"Ref": "AWS::NoValue"})
+    assert cors["allowOrigins"] == {"Fn::Split": [",", origins]}  # a list once CloudFormation runs
+    assert "inference-header-content-length" in cors["exposeHeaders"]
+
+
+def test_every_function_logs_to_a_group_with_retention(cloud: dict[str, Any]) -> None:
+    for logical, fn in of_type(cloud, "AWS::Lambda::Function").items():
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert cloud[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical
 
 
 def test_alarms_cover_5xx_latency_and_throttles(cloud: dict[str, Any]) -> None:
     alarms = of_type(cloud, "AWS::CloudWatch::Alarm")
     metrics = {
-        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
+        for a in alarms.values()
+        if "MetricName" in a["Properties"]
     }
     assert {
         ("AWS/ApiGateway", "5xx"),
@@ -218,13 +273,31 @@ def test_alarms_cover_5xx_latency_and_throttles(cloud: dict[str, Any]) -> None:
     throttled = {
         str(a["Properties"]["Dimensions"][0]["Value"])
         for a in alarms.values()
-        if a["Properties"]["MetricName"] == "Throttles"
+        if a["Properties"].get("MetricName") == "Throttles"
     }
     assert throttled == {
-        "{'Fn::Sub': '${Predictdigitsmlp}'}",
-        "{'Fn::Sub': '${Predictiris}'}",
+        "{'Ref': 'Predictdigitsmlp'}",
+        "{'Ref': 'Predictiris'}",
         "{'Ref': 'ControlPlane'}",
         "{'Ref': 'BatchFunction'}",
+    }
+    failing = {
+        str(a["Properties"]["Dimensions"][0]["Value"])
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "Errors"
+    }
+    assert failing == {
+        "{'Ref': 'Predictdigitsmlp'}",
+        "{'Ref': 'Predictiris'}",
+        "{'Ref': 'ControlPlane'}",
+        "{'Ref': 'BatchFunction'}",
+    }
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in metrics
+    runs = alarms["BatchRunsFailedAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in runs if "MetricStat" in m} == {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
     }
 
 
@@ -295,57 +368,14 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
             assert body["models"][0]["name"] == "digits-mlp"
 
 
-# ---- per-model settings -------------------------------------------------------------------
+def test_new_code_publishes_a_new_version_for_the_live_alias(packaged: Packaged) -> None:
+    def versions(code_uri: str | None) -> set[str]:
+        template = packaged.template()
+        if code_uri:
+            for name in ("Predictdigitsmlp", "ControlPlane"):
+                template["Resources"][name]["Properties"]["CodeUri"] = code_uri
+        resources = sam_transform(template)["Resources"]
+        return {k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Version"}
 
-
-def test_shipped_settings_are_consistent(capsys: pytest.CaptureFixture[str]) -> None:
-    assert template_problems(load_template()) == []
-    assert check_settings(["--models", "digits-mlp,iris"]) == 0
-    assert capsys.readouterr().out.endswith("model settings are consistent\n")
-
-
-def test_snapstart_with_provisioned_concurrency_is_rejected(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    both = {**WARM_IRIS, "SnapStart": "PublishedVersions"}
-    assert model_problems("iris", both) == [
-        "Mappings.ModelSettings.iris: SnapStart and provisioned concurrency exclude each other; "
-        "for provisioned concurrency set SnapStart: None, else drop KeepWarm"
-    ]
-    template = load_template()
-    template["Mappings"]["ModelSettings"]["iris"] = both
-    path = tmp_path / "template.yaml"
-    path.write_text(
-        DEFAULT_TEMPLATE.read_text().replace(
-            "      SnapStart: PublishedVersions\n  AuthModes:",
-            "      SnapStart: PublishedVersions\n      KeepWarm: [ProvisionedConcurrencyConfig]\n      ProvisionedConcurrency: 3\n  AuthModes:",
-        )
-    )
-    assert check_settings(["--template", str(path)]) == 1
-    assert (
-        "digits-mlp: SnapStart and provisioned concurrency exclude each other"
-        in capsys.readouterr().err
-    )
-
-
-@pytest.mark.parametrize(
-    ("settings", "problem"),
-    [
-        (
-            {"KeepWarm": ["ProvisionedConcurrencyConfig"], "SnapStart": "None"},
-            "ProvisionedConcurrency: KeepWarm needs a count of at least 1, got None",
-        ),
-        (
-            {"ProvisionedConcurrency": 2},
-            "ProvisionedConcurrency: has no effect without KeepWarm: [ProvisionedConcurrencyConfig] (and SnapStart: None)",
-        ),
-        ({"SnapStart": "Yes"}, "SnapStart: 'Yes' is neither 'PublishedVersions' nor 'None'"),
-        ({"MemorySize": 64}, "MemorySize: 64 is outside 128..10240"),
-        (
-            {"Memory": 512},
-            "Memory: unknown setting; use one of ['KeepWarm', 'MemorySize', 'ProvisionedConcurrency', 'SnapStart', 'Timeout']",
-        ),
-    ],
-)
-def test_other_bad_settings_name_what_to_fix(settings: dict[str, Any], problem: str) -> None:
-    assert model_problems("m", copy.deepcopy(settings)) == [f"Mappings.ModelSettings.m.{problem}"]
+    before, after = versions(None), versions("s3://bucket/another-bundle")
+    assert len(before) == 2 and not before & after  # the aliases move to the new code

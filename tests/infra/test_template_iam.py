@@ -1,13 +1,13 @@
-"""Least privilege in template.yaml: each predict function reads only its own model, batch
-writes only under batch/, the control plane only aliases and batch inputs, and the bucket is
-private, versioned, encrypted and refuses plain HTTP."""
+"""Least privilege in template.yaml: each predict function reads only its own model, health
+lists only the model names, batch writes only under batch/, the control plane only aliases and
+batch inputs, only this stack's bucket may notify the queue, and the bucket is private,
+versioned, encrypted, refuses plain HTTP, outlives the stack and expires old versions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.template import load_template, parameter_defaults
-from tests.infra.language_extensions import expand
+from infra.template import load_template, served_resources
 
 MODELS = ["digits-mlp", "iris"]
 
@@ -34,9 +34,8 @@ def resources_of(statement: dict[str, Any]) -> list[str]:
 
 
 def expanded_resources() -> dict[str, Any]:
-    template = load_template()
-    values = {**parameter_defaults(template), "ModelNames": MODELS}
-    return expand(template, values)["Resources"]  # type: ignore[no-any-return]
+    """The template's resources with a second model, as `infra.model_resources --write` adds it."""
+    return served_resources(load_template(), MODELS)
 
 
 def test_a_predict_function_reads_only_its_own_model() -> None:
@@ -97,3 +96,38 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
     (deny,) = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_health_lists_only_the_model_names() -> None:
+    (listing,) = statements(expanded_resources()["Health"])
+    assert actions_of(listing) == ["s3:ListBucket"]
+    assert listing["Condition"] == {
+        "StringEquals": {
+            "s3:prefix": {"Fn::Sub": "${RegistryPrefix}/models/"},
+            "s3:delimiter": "/",
+        }
+    }
+
+
+def test_only_this_stack_s_bucket_may_send_to_the_batch_queue() -> None:
+    resources = load_template()["Resources"]
+    name = resources["ArtifactsBucket"]["Properties"]["BucketName"]
+    stack_id_part = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    assert name == {"Fn::Join": ["-", ["aiaas", stack_id_part]]}
+    (allow,) = resources["BatchQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::aiaas-", stack_id_part]]
+    }
+
+
+def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> None:
+    bucket = load_template()["Resources"]["ArtifactsBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-old-versions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "NoncurrentVersionDays"}
+    }
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": 7
+    }

@@ -1,0 +1,122 @@
+"""CloudFormation YAML: the short-form intrinsic tags (`!Ref x` -> `{"Ref": "x"}`), a safe loader,
+and a parse cache, for infra/template.py, infra/model_settings.py and infra/model_resources.py."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@functools.cache
+def _loader() -> type:
+    """A SafeLoader (libyaml's C one when present) that turns `!Ref x` into `{"Ref": "x"}`,
+    `!Sub s` into `{"Fn::Sub": s}`, ... PyYAML is imported only when a template is parsed."""
+    import yaml
+
+    class CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
+
+    def tag(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt" and isinstance(value, str):
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    CfnLoader.add_multi_constructor("!", tag)
+    return CfnLoader
+
+
+def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
+    """The template as data.
+
+    Each parse is kept as JSON under the user's cache directory, named by the template's
+    sha256, so a later start reads JSON: importing PyYAML and parsing the template took
+    ~25 ms of `aiaas serve`'s cold start. A parse that JSON cannot hold as it is (a YAML date,
+    a number as a key) is simply not cached.
+    """
+    text = path.read_bytes()
+    try:
+        cached = template_cache_dir() / f"{hashlib.sha256(text).hexdigest()}.json"
+    except (RuntimeError, KeyError):  # no home directory to cache in: parse every time
+        cached = None
+    if cached is not None:
+        try:
+            doc: dict[str, Any] = json.loads(cached.read_bytes())
+            return doc
+        except (OSError, ValueError):
+            pass
+    import yaml
+
+    doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    try:
+        encoded = json.dumps(doc)
+        if cached is not None and json.loads(encoded) == doc:
+            _write_atomically(cached, encoded.encode())
+    except (OSError, TypeError, ValueError):
+        pass  # not cacheable here: parsed again next time
+    return doc
+
+
+def template_cache_dir() -> Path:
+    """Where parsed templates are kept: `$XDG_CACHE_HOME/aiaas/templates` (~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiaas" / "templates"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(temporary).replace(path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+_SHORT = {"Ref": "!Ref", "Fn::Sub": "!Sub", "Fn::GetAtt": "!GetAtt", "Fn::If": "!If"}
+_SHORT.update({f"Fn::{name}": f"!{name}" for name in ("Join", "Select", "Split", "Equals", "Not")})
+
+
+def dump(data: Any) -> str:
+    """YAML text with intrinsics in the short form (`!Ref x`), keys in their given order."""
+    import yaml
+
+    class CfnDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # repeated policies are written out, never as &anchors
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)  # list items indented under their key
+
+    def mapping(dumper: yaml.SafeDumper, node: dict[str, Any]) -> Any:
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            tag = _SHORT.get(key)
+            if tag == "!GetAtt" and isinstance(value, list):
+                return dumper.represent_scalar(tag, ".".join(value))
+            if tag is not None and isinstance(value, str):
+                return dumper.represent_scalar(tag, value)
+            if tag is not None and isinstance(value, list):
+                return dumper.represent_sequence(tag, value, flow_style=True)
+        return dumper.represent_dict(node)
+
+    CfnDumper.add_representer(dict, mapping)
+    text = yaml.dump(data, Dumper=CfnDumper, sort_keys=False, width=100, allow_unicode=True)
+    # A tagged scalar is always quoted by PyYAML; a logical id needs no quotes.
+    return re.sub(r"(!Ref|!GetAtt) '([A-Za-z0-9.:]+)'", r"\1 \2", text)

@@ -1,0 +1,103 @@
+"""The per-model block of template.yaml: generated from Metadata.Models and
+infra/model_resources.yaml, kept up to date, and refusing settings that cannot deploy."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.model_resources import main as generate
+from infra.model_settings import main as check_settings
+from infra.model_settings import model_problems, template_problems
+from infra.template import DEFAULT_TEMPLATE, load_template
+
+
+def test_the_generated_block_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_writing_adds_a_model_and_a_stale_block_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        DEFAULT_TEMPLATE.read_text().replace(
+            "  Models:\n", "  Models:\n    iris:\n      ProvisionedConcurrency: 2\n", 1
+        )
+    )
+    assert generate(["--check", "--template", str(path)]) == 1
+    assert "run `python -m infra.model_resources --write`" in capsys.readouterr().err
+    assert generate(["--write", "--template", str(path)]) == 0
+    assert generate(["--check", "--template", str(path)]) == 0
+    resources = load_template(path)["Resources"]
+    props = resources["Predictiris"]["Properties"]
+    assert props["SnapStart"] == {"ApplyOn": "None"}
+    assert props["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    assert props["Environment"]["Variables"]["AIAAS_MODEL"] == "iris"
+    assert {"PredictirisLogs", "PredictirisThrottles", "PredictirisErrors"} <= set(resources)
+    assert "Predictdigitsmlp" in resources
+
+
+def test_bad_settings_are_not_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "template.yaml"
+    original = DEFAULT_TEMPLATE.read_text().replace(
+        "  Models:\n",
+        "  Models:\n    iris:\n      SnapStart: PublishedVersions\n      ProvisionedConcurrency: 2\n",
+        1,
+    )
+    path.write_text(original)
+    assert generate(["--write", "--template", str(path)]) == 1
+    assert "SnapStart and provisioned concurrency exclude each other" in capsys.readouterr().err
+    assert path.read_text() == original
+
+
+def test_shipped_settings_are_consistent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert template_problems(load_template()) == []
+    assert check_settings(["--models", "digits-mlp,iris"]) == 0
+    assert capsys.readouterr().out.endswith("model settings are consistent\n")
+
+
+def test_models_whose_ids_collide_are_refused() -> None:
+    template: dict[str, Any] = {"Metadata": {"Models": {"a-b": None, "ab": {}}}}
+    assert template_problems(template) == [
+        "Metadata.Models: 'a-b' and 'ab' both give the logical id Predictab; rename one"
+    ]
+    assert template_problems({"Metadata": {"Models": {}}}) == [
+        "Metadata.Models: no models; list at least one model to serve"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        (
+            {"SnapStart": "PublishedVersions", "ProvisionedConcurrency": 2},
+            ": SnapStart and provisioned concurrency exclude each other; drop SnapStart to keep "
+            "instances warm, or drop ProvisionedConcurrency to snapshot",
+        ),
+        (
+            {"ProvisionedConcurrency": 0},
+            ".ProvisionedConcurrency: 0 is not a whole number in 1..1000",
+        ),
+        ({"SnapStart": "Yes"}, ".SnapStart: 'Yes' is neither 'PublishedVersions' nor 'None'"),
+        ({"MemorySize": 64}, ".MemorySize: 64 is not a whole number in 128..10240"),
+        ({"Timeout": "30"}, ".Timeout: '30' is not a whole number in 1..900"),
+        (
+            {"Memory": 512},
+            ".Memory: unknown setting; use one of MemorySize, Timeout, SnapStart, "
+            "ProvisionedConcurrency, ReservedConcurrency",
+        ),
+    ],
+)
+def test_other_bad_settings_name_what_to_fix(settings: dict[str, Any], problem: str) -> None:
+    assert model_problems("m", copy.deepcopy(settings)) == [f"Metadata.Models.m{problem}"]
+
+
+def test_a_bad_model_name_is_refused() -> None:
+    assert model_problems("Iris/../x", {}) == [
+        "Metadata.Models.Iris/../x: not a model name; use 1-64 characters of a-z, 0-9, '-', "
+        "'_', '.', starting and ending with a letter or digit"
+    ]
