@@ -37,7 +37,8 @@ def locked() -> dict[str, str]:
 
 def pyproject_ranges() -> dict[str, Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    found = [*project["dependencies"], *project["optional-dependencies"]["serving"]]
+    extras = project["optional-dependencies"]
+    found = [*project["dependencies"], *extras["aws"], *extras["control"]]
     return {canonicalize_name(Requirement(r).name): Requirement(r) for r in found}
 
 

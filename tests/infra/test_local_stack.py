@@ -15,7 +15,8 @@ import pytest
 
 from infra.local.functions import local_environment
 from infra.local.stack import PREDICT_HANDLER, predict_logical_id, stack_functions
-from infra.template import FunctionSpec, functions, load_template, parameter_defaults
+from infra.model_settings import template_models
+from infra.template import FunctionSpec, functions, load_template
 
 # A model the per-model settings do not list, and one whose name loses characters in its id.
 EXTRA_MODELS = ["tiny-model", "name.with_marks-2"]
@@ -33,7 +34,7 @@ def local_view(spec: FunctionSpec) -> dict[str, Any]:
 
 def template_specs(selector: str | None) -> dict[str, FunctionSpec]:
     template = load_template()
-    models = [*parameter_defaults(template)["ModelNames"], *EXTRA_MODELS]
+    models = [*template_models(template), *EXTRA_MODELS]
     params: dict[str, Any] = {"ModelNames": models}
     if selector is not None:
         params["ModelSelector"] = selector
@@ -56,10 +57,10 @@ def test_built_in_functions_match_the_template(selector: str | None) -> None:
 
 
 def test_memory_matches_the_template_for_models_without_their_own_settings() -> None:
-    # Per-model MemorySize comes from Mappings.ModelSettings in the cloud; locally it only sizes
+    # Per-model MemorySize comes from Metadata.Models in the cloud; locally it only sizes
     # onnxruntime's thread pool, and the built-in table uses the default every model starts with.
     from_template = template_specs(None)
-    settings = load_template().get("Mappings", {}).get("ModelSettings", {})
+    settings = {m for m, s in template_models(load_template()).items() if s and "MemorySize" in s}
     built_in = stack_functions(served_models(from_template))
     for logical_id, spec in from_template.items():
         if spec.handler == PREDICT_HANDLER and spec.environment["AIAAS_MODEL"] in settings:
