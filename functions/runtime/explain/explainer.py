@@ -195,11 +195,13 @@ class Explainer:
             named = dict(zip([name], session.run([name], feeds), strict=True))
             self.model.tabulate_maps(named)  # a ZipMap's rows of {class: p} as a table
             raw = named[name]
-        value = np.asarray(raw, dtype=np.float64).reshape(len(rows), -1)
+        # The activation in the output's own precision (float32: half the work of float64);
+        # averages over the background are taken in float64 by the caller.
+        value = np.asarray(raw).reshape(len(rows), -1)
         post = self.manifest.postprocessing
-        if post is None or not self.manifest.labels:
-            return value
-        return probabilities(value, post.activation)
+        if post is not None and self.manifest.labels:
+            value = probabilities(value, post.activation)
+        return value.astype(np.float64, copy=False)
 
     def _session(self) -> Any:
         """The model's session, or for a small single-threaded one, a copy on every CPU: one

@@ -70,46 +70,55 @@ def coalitions(groups: int, samples: int, rng: np.random.Generator) -> Coalition
                 masks.append(~mask)
                 weights.append(weight)
     fixed = len(masks)
+    all_masks = np.array(masks, dtype=bool).reshape(-1, m)
+    all_weights = np.array(weights, dtype=np.float64)
     if full < sizes and left > 0:
-        drawn, drawn_weights = _sample(m, left, full, size_weight, paired, rng)
-        total = size_weight[full:].sum()
-        masks += drawn
-        weights += list(np.asarray(drawn_weights) * total / sum(drawn_weights))
-    return Coalitions(
-        masks=np.array(masks, dtype=bool).reshape(-1, m),
-        weights=np.array(weights, dtype=np.float64),
-        exact=full == sizes or fixed == 2**m - 2,
-    )
+        drawn, counts = _sample(m, left, full, size_weight, paired, rng)
+        all_masks = np.concatenate([all_masks, drawn])
+        all_weights = np.concatenate(
+            [all_weights, counts * size_weight[full:].sum() / counts.sum()]
+        )
+    return Coalitions(all_masks, all_weights, exact=full == sizes or fixed == 2**m - 2)
 
 
 def _sample(
     m: int, budget: int, full: int, size_weight: np.ndarray, paired: int, rng: np.random.Generator
-) -> tuple[list[np.ndarray], list[float]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """`budget` distinct coalitions of the sizes not enumerated; a repeat adds to its weight."""
     chances = size_weight.copy()
     chances[:paired] /= 2  # each draw below brings its complement too
     chances = chances[full:] / chances[full:].sum()
-    draws = 4 * budget
-    sizes = rng.choice(len(chances), size=draws, p=chances) + full + 1
-    # `size` random positions per draw: the `size` smallest of m random keys (a sort and one
-    # comparison: a third of what rng.permuted or an argsort take).
-    keys = rng.random((draws, m))  # float64: a tie at the k-th key is next to impossible
-    kth = np.sort(keys, axis=1)[np.arange(draws), sizes - 1]
-    drawn = keys <= kth[:, None]
-    # Each draw, then its complement when that is of another size; in draw order.
-    with_pair = np.repeat(drawn, 2, axis=0)
-    with_pair[1::2] = ~drawn
-    keep = np.ones(2 * draws, dtype=bool)
-    keep[1::2] = sizes <= paired
-    sequence = with_pair[keep]
-    _, first, inverse = np.unique(_keys(sequence), return_index=True, return_inverse=True)
+    # Draws until `budget` distinct coalitions have come up; one draw per coalition asked is
+    # almost always plenty (most bring their complement), four is shap's bound.
+    for draws in (budget, 4 * budget):
+        sequence = _draw(m, draws, chances, full, paired, rng)
+        _, first, inverse = np.unique(_keys(sequence), return_index=True, return_inverse=True)
+        if len(first) > budget:
+            break
     inverse = inverse.reshape(-1)
     # Stop where the (budget + 1)-th distinct coalition would first appear.
     firsts = np.sort(first)
     cutoff = int(firsts[budget]) if len(firsts) > budget else len(sequence)
     counts = np.bincount(inverse[:cutoff], minlength=len(first))
     chosen = np.sort(first[first < cutoff])
-    return [sequence[i] for i in chosen], [float(counts[inverse[i]]) for i in chosen]
+    return sequence[chosen], counts[inverse[chosen]].astype(np.float64)
+
+
+def _draw(
+    m: int, draws: int, chances: np.ndarray, full: int, paired: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random coalitions, each followed by its complement when that is of another size."""
+    sizes = rng.choice(len(chances), size=draws, p=chances) + full + 1
+    # `size` random positions per draw: the `size` smallest of m random keys (a sort and one
+    # comparison: a third of what rng.permuted or an argsort take).
+    keys = rng.random((draws, m))  # float64: a tie at the k-th key is next to impossible
+    kth = np.sort(keys, axis=1)[np.arange(draws), sizes - 1]
+    drawn = keys <= kth[:, None]
+    with_pair = np.repeat(drawn, 2, axis=0)
+    with_pair[1::2] = ~drawn
+    keep = np.ones(2 * draws, dtype=bool)
+    keep[1::2] = sizes <= paired
+    return with_pair[keep]
 
 
 def _keys(masks: np.ndarray) -> np.ndarray:
