@@ -53,6 +53,12 @@ class Grouping:
 def explainable_input(manifest: ModelManifest) -> TensorSpec:
     """The one numeric input of fixed row shape that explanations vary; else a 422."""
     spec = manifest.inputs[0]
+    if "vocab_file" in manifest.preprocessing:
+        raise InvalidInput(
+            f"{manifest.name}:{manifest.version} is a text model (token ids in): explanations "
+            "take numeric features or images; token occlusion needs the raw-text input text "
+            "models do not take yet"
+        )
     if (
         len(manifest.inputs) != 1
         or spec.dtype in ("string", "bool")
