@@ -148,6 +148,36 @@ def demo_calls(base: str, model: str, features: int) -> None:
     show("A bad request gets a clear 4xx", "POST", f"/models/{model}/predict", status, out)
 
 
+def demo_explain(base: str) -> None:
+    """Why iris-logistic says what it says: attributions per feature (Kernel SHAP)."""
+    record = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+    body = json.dumps({"instances": [record]}).encode()
+    headers = {"content-type": "application/json"}
+    status, _, out = call(base, "POST", "/models/iris-logistic/explain", body, headers)
+    if status != 200:
+        show("Explain", "POST", "/models/iris-logistic/explain", status, out)
+        return
+    doc = json.loads(out)
+    row = doc["explanations"][0]
+    column = doc["outputs"].index(row["label"])
+    parts = ", ".join(
+        f"{name} {values[column]:+.3f}"
+        for name, values in zip(doc["features"], row["attributions"], strict=True)
+    )
+    shown = (
+        f"{row['label']} at {row['prediction'][column]:.3f} (base {row['base_value'][column]:.3f})"
+        f" because: {parts}"
+    )
+    show(
+        "Why? Feature attributions (Kernel SHAP)",
+        "POST",
+        "/models/iris-logistic/explain",
+        status,
+        out,
+        shown,
+    )
+
+
 def served_models(base: str) -> list[dict[str, Any]]:
     found = []
     for name in _store_models():
@@ -223,6 +253,8 @@ def main() -> int:
         features = int(preferred["inputs"][0]["shape"][-1])
         banner(f"calling {preferred['name']} over HTTP")
         demo_calls(base, preferred["name"], features)
+        if any(m["name"] == "iris-logistic" for m in models):
+            demo_explain(base)
         others = [m["name"] for m in models if m["name"] != preferred["name"]]
         if others:
             print(
