@@ -3,9 +3,9 @@
 Tabular rows are explained feature by feature, images patch by patch (each patch a group that
 is switched to the background together), both by Kernel SHAP against the version's background.
 What is explained is what the predict route answers: class probabilities for a classifier (after
-the manifest's activation), else the values of the first output. One request is one batched
-model call per chunk of masked rows; its cost is estimated before anything runs and a request
-over the time budget is refused with the numbers.
+the manifest's activation), else the values of the first output. Each explained row's masked
+rows go to onnxruntime in one batched call; the cost is estimated before anything runs and a
+request over the time budget is refused with the numbers.
 """
 
 from __future__ import annotations

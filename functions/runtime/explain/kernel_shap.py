@@ -48,37 +48,38 @@ def coalitions(groups: int, samples: int, rng: np.random.Generator) -> Coalition
     size_weight = np.array([(m - 1) / (s * (m - s)) for s in range(1, sizes + 1)])
     size_weight[:paired] *= 2
     size_weight /= size_weight.sum()
+    masks, weights, full = _enumerate(m, samples, size_weight, paired)
+    left = samples - len(masks)
+    if full < sizes and left > 0:
+        drawn, counts = _sample(m, left, full, size_weight, paired, rng)
+        masks = np.concatenate([masks, drawn])
+        weights = np.concatenate([weights, counts * size_weight[full:].sum() / counts.sum()])
+    return Coalitions(masks, weights, exact=full == sizes)
 
+
+def _enumerate(
+    m: int, samples: int, size_weight: np.ndarray, paired: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every coalition of each subset size the budget covers whole, smallest sizes first:
+    (masks, kernel weights, how many sizes were enumerated)."""
     masks: list[np.ndarray] = []
     weights: list[float] = []
-    left, share = samples, size_weight.copy()
-    full = 0
-    for s in range(1, sizes + 1):
-        count = math.comb(m, s) * (2 if s <= paired else 1)
+    left, share, full = samples, size_weight.copy(), 0
+    for s in range(1, len(size_weight) + 1):
+        twice = 2 if s <= paired else 1  # the size's complements are another size
+        count = math.comb(m, s) * twice
         if left * share[s - 1] / count < 1.0 - 1e-8:
             break
         full, left = full + 1, left - count
         if share[s - 1] < 1.0:
             share /= 1.0 - share[s - 1]
-        weight = size_weight[s - 1] / math.comb(m, s) / (2 if s <= paired else 1)
+        weight = size_weight[s - 1] / math.comb(m, s) / twice
         for chosen in itertools.combinations(range(m), s):
             mask = np.zeros(m, dtype=bool)
             mask[list(chosen)] = True
-            masks.append(mask)
-            weights.append(weight)
-            if s <= paired:
-                masks.append(~mask)
-                weights.append(weight)
-    fixed = len(masks)
-    all_masks = np.array(masks, dtype=bool).reshape(-1, m)
-    all_weights = np.array(weights, dtype=np.float64)
-    if full < sizes and left > 0:
-        drawn, counts = _sample(m, left, full, size_weight, paired, rng)
-        all_masks = np.concatenate([all_masks, drawn])
-        all_weights = np.concatenate(
-            [all_weights, counts * size_weight[full:].sum() / counts.sum()]
-        )
-    return Coalitions(all_masks, all_weights, exact=full == sizes or fixed == 2**m - 2)
+            masks += [mask, ~mask] if twice == 2 else [mask]
+            weights += [weight] * twice
+    return np.array(masks, dtype=bool).reshape(-1, m), np.array(weights), full
 
 
 def _sample(
@@ -188,39 +189,41 @@ def explain_rows(
     samples: int | None,
     seed: int = 0,
 ) -> list[RowAttribution]:
-    """Kernel SHAP for each of `rows` [N, F]; every model call is batched over all rows."""
+    """Kernel SHAP for each of `rows` [N, F]: one model call for the predictions, then one
+    per row for its masked rows (a row's are a few MB; all rows' at once could be GBs)."""
     rng = np.random.default_rng(seed)
     base = weights @ model(background)  # E[f] over the background, [D]
-    plans = []
-    for x in rows:
-        same = np.isclose(background, x[None, :], equal_nan=True).all(axis=0)
-        varying = [g for g, cols in enumerate(groups) if not same[cols].all()]
-        count = samples or default_samples(len(varying))
-        plan = coalitions(len(varying), count, rng) if len(varying) >= 2 else None
-        plans.append((varying, plan))
-    parts = [rows] + [
-        masked_rows(x, background, plan.masks, [groups[g] for g in varying])
-        for x, (varying, plan) in zip(rows, plans, strict=True)
-        if plan is not None
+    predictions = _score(model, rows)
+    return [
+        _explain_row(model, x, fx, base, background, weights, groups, samples, rng)
+        for x, fx in zip(rows, predictions, strict=True)
     ]
-    outputs = _score(model, np.concatenate(parts))
-    predictions, at = outputs[: len(rows)], len(rows)
-    explained = []
-    for x_index, (varying, plan) in enumerate(plans):
-        fx = predictions[x_index]
-        values = np.zeros((len(groups), fx.shape[0]))
-        if plan is None:
-            if varying:  # one group varies: it carries the whole difference
-                values[varying[0]] = fx - base
-            explained.append(RowAttribution(values, base, fx, 0, True))
-            continue
-        size = len(plan.masks) * len(background)
-        scored = outputs[at : at + size].reshape(len(plan.masks), len(background), -1)
-        at += size
-        coalition_values = np.einsum("sbd,b->sd", scored, weights)
-        values[varying] = solve(plan, coalition_values, fx, base)
-        explained.append(RowAttribution(values, base, fx, len(plan.masks), plan.exact))
-    return explained
+
+
+def _explain_row(
+    model: Model,
+    x: np.ndarray,
+    fx: np.ndarray,
+    base: np.ndarray,
+    background: np.ndarray,
+    weights: np.ndarray,
+    groups: list[np.ndarray],
+    samples: int | None,
+    rng: np.random.Generator,
+) -> RowAttribution:
+    values = np.zeros((len(groups), fx.shape[0]))
+    same = np.isclose(background, x[None, :], equal_nan=True).all(axis=0)
+    varying = [g for g, cols in enumerate(groups) if not same[cols].all()]
+    if len(varying) < 2:
+        if varying:  # one group varies: it carries the whole difference
+            values[varying[0]] = fx - base
+        return RowAttribution(values, base, fx, 0, True)
+    plan = coalitions(len(varying), samples or default_samples(len(varying)), rng)
+    masked = masked_rows(x, background, plan.masks, [groups[g] for g in varying])
+    scored = _score(model, masked).reshape(len(plan.masks), len(background), -1)
+    coalition_values = np.einsum("sbd,b->sd", scored, weights)
+    values[varying] = solve(plan, coalition_values, fx, base)
+    return RowAttribution(values, base, fx, len(plan.masks), plan.exact)
 
 
 def _score(model: Model, rows: np.ndarray) -> np.ndarray:
