@@ -31,6 +31,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 MODEL = "digits-mlp"
 PREDICT_EVENTS = (
     "predict_simple",
+    "predict_explain",
     "predict_version_simple",
     "predict_v2_infer_json",
     "predict_v2_infer_binary",

@@ -129,6 +129,7 @@ def test_the_golden_event_set_is_complete() -> None:
     assert names == sorted(
         [
             "predict_simple",
+            "predict_explain",
             "predict_version_simple",
             "predict_v2_infer_json",
             "predict_v2_infer_binary",
@@ -181,3 +182,24 @@ def test_a_failed_batch_message_says_why(root: Path) -> None:
         "event for bucket 'aiaas-artifactsbucket-1a2b3c4d5e6f', but this function's store is in "
         "'aiaas-local'"
     ) in result.stderr
+
+
+def test_golden_explain_event(root: Path) -> None:
+    """events/predict_explain.json through `aiaas invoke`, once the model has a background."""
+    from functions.runtime.explain.background import BACKGROUND_FILE, summarize
+
+    path = root / "store/models/digits-mlp/versions/1" / BACKGROUND_FILE
+    pixels = np.random.default_rng(0).random((30, 64)) * 16  # digits pixels are 0-16
+    path.write_text(summarize(pixels, clusters=5).to_json())
+    try:
+        response = response_of(
+            invoke(root, "Predictdigitsmlp", "-e", str(EVENTS / "predict_explain.json"))
+        )
+    finally:
+        path.unlink()
+    assert response["statusCode"] == 200, response["body"]
+    doc = json.loads(response["body"])
+    assert (doc["model"], doc["method"], len(doc["features"])) == ("digits-mlp", "kernel_shap", 64)
+    row = doc["explanations"][0]
+    gap = np.asarray(row["prediction"]) - np.asarray(row["base_value"])
+    np.testing.assert_allclose(np.asarray(row["attributions"]).sum(axis=0), gap, atol=1e-5)
