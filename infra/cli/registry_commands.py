@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.manifest import (
@@ -96,10 +97,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the raw manifest")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("promote", help="point an alias at a version (promote or roll back)")
+    p = sub.add_parser(
+        "promote",
+        help="point an alias at a version (promote or roll back), or send it a share of requests",
+        description="Point an alias at a version: all its requests go there. With --weight, "
+        "only that share goes there (a canary) and the rest stays on the version the alias "
+        "points at now; each caller sticks to one of the two (by the x-aiaas-routing-key "
+        "header, else its IAM or JWT identity). Promote without --weight to finish, or roll "
+        "back to end the split.",
+    )
     p.add_argument("name", help="model name")
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    p.add_argument(
+        "--weight",
+        type=float,
+        help="share of the alias's requests for VERSION, between 0 and 1 (0.1 = 10%%)",
+    )
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
@@ -196,11 +210,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in models:
         versions = reg.versions(name)
         found, problems = reg.alias_report(name)
-        aliases = " ".join(f"@{a}={v}" for a, v in sorted(found.items()))
+        aliases = " ".join(f"@{a}={_described(reg, name, a, v)}" for a, v in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
             print(f"  ! {problem}")
     return 0
+
+
+def _described(reg: Registry, name: str, alias: str, version: str) -> str:
+    """`2`, or for a split alias `1:90%,2:10%`."""
+    target = reg.alias_target(name, alias)
+    weights = None if target is None else target.weights()
+    if weights is None:
+        return version
+    return ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
 
 
 def _model_doc(reg: Registry, name: str) -> dict[str, Any]:
@@ -239,8 +262,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return 0
     by_version: dict[str, list[str]] = {}
     found, problems = reg.alias_report(name)
-    for alias, version in found.items():
-        by_version.setdefault(version, []).append(f"@{alias}")
+    for alias in found:
+        for version, tag in _alias_tags(reg, name, alias):
+            by_version.setdefault(version, []).append(tag)
     for version in reg.versions(name):
         tags = " ".join(sorted(by_version.get(version, [])))
         try:
@@ -254,6 +278,15 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  ! {problem}")
     return 0
+
+
+def _alias_tags(reg: Registry, name: str, alias: str) -> list[tuple[str, str]]:
+    """(version, `@alias`) pairs; `@alias:10%` on each version of a split alias."""
+    target = reg.alias_target(name, alias)
+    weights = None if target is None else target.weights()
+    if target is None or weights is None:
+        return [(v, f"@{alias}") for v in ([] if target is None else [target.version])]
+    return [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
 
 
 def _headline(manifest: ModelManifest) -> str:
@@ -329,11 +362,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
     name, version = names.model_name(args.name), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
-        before = reg.alias(name, alias)
+        target = reg.alias_target(name, alias)
+        before = None if target is None else target.describe()
     except CorruptRecord:
         before = "a corrupt record, now replaced"
-    reg.set_alias(name, alias, version)
-    print(f"{name}@{alias} -> {version}" + (f" (was {before})" if before else ""))
+    record = reg.set_alias(name, alias, version, weight=args.weight)
+    now = AliasTarget.of(record).describe()
+    print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
     return 0
 
 
@@ -341,7 +376,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     reg = registry(args)
     name, alias = names.model_name(args.name), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
-    before = record["history"][0]["version"]  # what this rollback moved it from
+    before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
     return 0
 
