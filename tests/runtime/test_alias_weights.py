@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.aliases import AliasTarget
+from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, CorruptRecord
+from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, alias_key
-from tests.publishing import publish_linear
+from tests.publishing import flip_stored_model_byte, publish_linear
 
 
 @pytest.fixture
@@ -144,3 +146,15 @@ def test_a_stored_split_that_makes_no_sense_is_a_corrupt_record(three: Registry)
     with pytest.raises(CorruptRecord, match="at most 2 versions"):
         three.resolve_split(ModelRef("m"))
     assert three.set_alias("m", "production", "2")["history"] == []  # promote repairs it
+
+
+def test_a_canary_that_cannot_load_leaves_the_alias_unsplit_where_served(
+    three: Registry, tmp_path: Path
+) -> None:
+    pool = ModelPool(three, ArtifactCache(three.store, tmp_path / "cache"))
+    served = ServedModel(pool, "m@production", ttl=0)
+    assert served.routed().canary is None
+    flip_stored_model_byte(three.store, "m", "2")
+    three.set_alias("m", "production", "2", weight=0.5)
+    assert [served.pick(lambda i=i: str(i)).manifest.version for i in range(50)] == ["1"] * 50
+    assert "does not match the manifest" in (served.last_error or "")
