@@ -1,12 +1,14 @@
 """Warm and cold latency of the predict handler, as ratios to raw onnxruntime measured in this run.
 
-    python -m bench.predict_latency [--repeat 20000] [--cold-runs 15]
+    python -m bench.predict_latency [--repeat 20000] [--cold-runs 15] [--split 0.1]
 
 Warm: the in-process handler (a v2 event dict in, a response dict out) for one 1x64 FP32 row,
 in the simple JSON form, OIP JSON and OIP binary, against the median of a bare `session.run`.
 Cold: a fresh process that imports the handler, loads the model from the local store and
 answers one event, against a fresh process that imports numpy + onnxruntime, builds the session
-and runs once (the floor).
+and runs once (the floor). With `--split W`, the alias sends W of its requests to a second
+version (the same graph published as version 2): the cost of routing per request, anonymous
+(random) and with an `x-aiaas-routing-key` header (hashed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +73,10 @@ def events(row: np.ndarray) -> dict[str, dict[str, object]]:
         "content-type": "application/octet-stream",
         "inference-header-content-length": str(len(head)),
     }
+    keyed = {**json_headers, "x-aiaas-routing-key": "customer-42"}
     return {
         "simple JSON": event("POST", f"/models/{MODEL}/predict", simple, json_headers),
+        "simple JSON, routing key": event("POST", f"/models/{MODEL}/predict", simple, keyed),
         "OIP v2 JSON": event("POST", f"/v2/models/{MODEL}/infer", v2, json_headers),
         "OIP v2 binary": event(
             "POST", f"/v2/models/{MODEL}/infer", head + row.astype("<f4").tobytes(), binary_headers
@@ -142,15 +147,28 @@ def cold(model_path: Path, runs: int, env: dict[str, str]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+def split_alias(store_dir: Path, model_path: Path, weight: float) -> None:
+    """Publish the same graph as version 2 and send `weight` of @production's requests to it."""
+    from functions.runtime.registry import Registry
+    from functions.runtime.store import LocalStore
+
+    registry = Registry(LocalStore(store_dir))
+    registry.publish(replace(registry.manifest(MODEL, "1"), version="2"), model_path)
+    registry.set_alias(MODEL, "production", "2", weight=weight)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=20000)
     parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--split", type=float, help="send this share of requests to version 2")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
     model_path = publish_mlp(work / "store", MODEL)
+    if args.split:
+        split_alias(work / "store", model_path, args.split)
     env = {
         **os.environ,
         "AIAAS_STORE": str(work / "store"),
@@ -168,8 +186,10 @@ def main() -> None:
     raw = min(
         warm_us["raw session.run (default options)"], warm_us["raw session.run (aiaas options)"]
     )
+    split = f", alias split {1 - args.split:g}/{args.split:g}" if args.split else ""
     print(
-        f"\nwarm, MLP 64-256-256-10, one 1x64 FP32 row, median of {args.repeat} (ratio vs best raw)"
+        f"\nwarm, MLP 64-256-256-10, one 1x64 FP32 row{split}, median of {args.repeat} "
+        "(ratio vs best raw)"
     )
     for name, value in warm_us.items():
         print(f"  {name:40} {value:9.1f} us   {value / raw:5.2f}x")

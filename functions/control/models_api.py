@@ -60,7 +60,11 @@ def get_alias(name: str, alias: str, plane: Plane) -> AliasRecord:
     return _record(name, alias, _existing(plane, name, alias))
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasRecord, summary="Promote a version")
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasRecord,
+    summary="Promote a version, or send it a share of the requests",
+)
 def promote(
     name: str,
     alias: str,
@@ -68,10 +72,12 @@ def promote(
     plane: Plane,
     who: Actor,
 ) -> AliasRecord:
-    version = names.version_name(change.version)
-    record = plane.registry.set_alias(
-        names.model_name(name), names.alias_name(alias), version, actor=who
-    )
+    name, alias = names.model_name(name), names.alias_name(alias)
+    if change.weights is not None:
+        record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who)
+    else:
+        version = names.version_name(change.version)
+        record = plane.registry.set_alias(name, alias, version, weight=change.weight, actor=who)
     return _record(name, alias, record)
 
 

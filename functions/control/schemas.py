@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -33,13 +33,30 @@ class ModelDetail(BaseModel):
 
 
 class AliasChange(Strict):
-    """Promote: point the alias at this version."""
+    """Promote: point the alias at `version`; with `weight`, send only that share of its
+    requests there and the rest to the version it points at now. Or set the split directly
+    with `weights` (at most two versions, adding up to 1)."""
 
-    version: str = Field(examples=["3"])
+    version: str | None = Field(default=None, examples=["3"])
+    weight: float | None = Field(
+        default=None,
+        examples=[0.1],
+        description="the share of requests for `version`, between 0 and 1 (both excluded)",
+    )
+    weights: dict[str, float] | None = Field(default=None, examples=[{"1": 0.9, "2": 0.1}])
+
+    @model_validator(mode="after")
+    def one_form(self) -> Self:
+        if (self.version is None) == (self.weights is None):
+            raise ValueError("give either version (and optionally weight) or weights")
+        if self.weight is not None and self.version is None:
+            raise ValueError("weight is the share of version: give version too")
+        return self
 
 
 class AliasHistoryEntry(BaseModel):
     version: str
+    weights: dict[str, float] | None = None
     updated_at: str
     updated_by: str
 
@@ -50,6 +67,9 @@ class AliasRecord(BaseModel):
     model: str
     alias: str
     version: str
+    weights: dict[str, float] | None = Field(
+        default=None, description="when the alias splits traffic: each version's share"
+    )
     updated_at: str
     updated_by: str
     history: list[AliasHistoryEntry]

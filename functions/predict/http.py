@@ -16,6 +16,8 @@ import orjson
 from functions.runtime.errors import AiaasError, BadRequest, PayloadTooLarge
 
 JSON = "application/json"
+ROUTING_HEADER = "x-aiaas-routing-key"  # sticks a caller to one version of a split alias
+VERSION_HEADER = "x-aiaas-version"  # the version that answered, on every response that has one
 
 
 class HttpContext(TypedDict):
@@ -27,6 +29,7 @@ class HttpContext(TypedDict):
 class RequestContext(TypedDict):
     http: HttpContext
     requestId: NotRequired[str]
+    authorizer: NotRequired[dict[str, Any]]  # iam.userArn (IAM auth), jwt.claims.sub (JWT)
 
 
 class HttpApiEvent(TypedDict):
@@ -54,6 +57,13 @@ class HttpRequest:
     query: dict[str, str]
     body: bytes
     request_id: str
+    authorizer: Mapping[str, Any] | None = None
+    version: str | None = None  # set once a version is chosen to answer
+
+    def routing_key(self) -> str | None:
+        """What keeps a caller on one version: the routing-key header, else who the caller is
+        (IAM user ARN, JWT subject); None for an anonymous caller (routed at random)."""
+        return self.header(ROUTING_HEADER) or caller_identity(self.authorizer)
 
     def header(self, name: str) -> str | None:
         """The value of header `name` (lower case), whatever case the caller used."""
@@ -95,7 +105,24 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         query=dict(event.get("queryStringParameters") or {}),
         body=body,
         request_id=context.get("requestId", ""),
+        authorizer=context.get("authorizer"),
     )
+
+
+def caller_identity(authorizer: object) -> str | None:
+    """The IAM user ARN or the JWT subject in an authorizer context. A Lambda authorizer's
+    context is whatever that authorizer chose (locally, one principal for every token holder),
+    so it does not identify a caller."""
+    if not isinstance(authorizer, Mapping):
+        return None
+    iam = authorizer.get("iam")
+    if isinstance(iam, Mapping) and iam.get("userArn"):
+        return str(iam["userArn"])
+    jwt = authorizer.get("jwt")
+    claims = jwt.get("claims") if isinstance(jwt, Mapping) else None
+    if isinstance(claims, Mapping) and claims.get("sub"):
+        return str(claims["sub"])
+    return None
 
 
 def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> HttpResponse:

@@ -19,6 +19,7 @@ from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
 from functions.runtime.errors import AiaasError, ModelUnavailable
+from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings
@@ -57,6 +58,7 @@ class PredictService:
         """One event in, one response out; never raises."""
         start = time.perf_counter()
         version = "-"
+        request: HttpRequest | None = None
         try:
             request = http.parse_event(event, self.max_payload)
             self._log_keys.append_keys(correlation_id=request.request_id)
@@ -71,6 +73,10 @@ class PredictService:
         except Exception:
             logger.exception("unhandled error")
             response = http.json_response(500, {"error": "internal error"})
+        if request is not None and request.version is not None:
+            version = request.version  # the version routing chose, even when it then failed
+        if version != "-":
+            response["headers"][http.VERSION_HEADER] = version
         elapsed = time.perf_counter() - start
         self.metrics.record(self.served.name, version, elapsed, response["statusCode"])
         if self.metrics.log_requests:
@@ -100,20 +106,23 @@ class PredictService:
     # ---- routes: each an HTTP view of one data-plane call ---------------------------------
 
     def predict(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        model = self._answering(request, params)
         top_k = model_plane.top_k(request.query.get("top_k"))
-        doc = self.plane.predict(params["name"], params.get("version"), request.body, top_k)
-        return http.json_response(200, doc)
+        return http.json_response(200, self.plane.predict(model, request.body, top_k))
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         header = request.header(oip.BINARY_HEADER)
-        body, json_length = self.plane.infer(
-            params["name"], params.get("version"), request.body, header
-        )
+        body, json_length = self.plane.infer(self._answering(request, params), request.body, header)
         if json_length is None:
             return http.json_response(200, body)
         return http.binary_response(
             200, body, {"inference-header-content-length": str(json_length)}
         )
+
+    def _answering(self, request: HttpRequest, params: dict[str, str]) -> LoadedModel:
+        model = self.plane.routed(params["name"], params.get("version"), request.routing_key)
+        request.version = model.manifest.version
+        return model
 
     def explain(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         doc = self._explainer().explain(params["name"], params.get("version"), request.body)
@@ -168,6 +177,4 @@ def service_from_env(
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
     limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
-    return PredictService(
-        served, max_payload=limit, explain_seconds=settings.explain_max_seconds
-    )
+    return PredictService(served, max_payload=limit, explain_seconds=settings.explain_max_seconds)

@@ -1,12 +1,19 @@
 """Alias records: `models/<name>/aliases/<alias>.json` holds the version an alias points at, who
 moved it there and when, and the moves before (newest first, up to ALIAS_HISTORY): a rollback
-walks that history back."""
+walks that history back.
+
+An alias may split traffic between its version and one other (`weights`, e.g. `{"1": 0.9,
+"2": 0.1}`): `version` stays the main one, so a reader that knows only `version` (an older
+predict function, a batch job) serves that, never a version the alias does not name.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from functions.runtime import names
@@ -14,16 +21,95 @@ from functions.runtime.errors import BadRequest, Conflict, CorruptRecord
 from functions.runtime.manifest import utc_now
 
 ALIAS_HISTORY = 50
+MAX_SPLIT = 2  # versions one alias may split traffic between
+WEIGHT_DIGITS = 6  # stored rounded: 0.1 stays 0.1 and the pair adds up to exactly 1
+HISTORY_KEYS = ("version", "weights", "updated_at", "updated_by")
 
 log = logging.getLogger("aiaas.registry")
 
 
+@dataclass(frozen=True)
+class AliasTarget:
+    """Where an alias sends requests: `version`, or a `canary` taking `weight` of them."""
+
+    version: str
+    canary: str | None = None
+    weight: float = 0.0  # the canary's share, 0 < weight < 1 when there is one
+
+    @classmethod
+    def split(cls, version: str, canary: str, weight: object) -> AliasTarget:
+        if canary == version:
+            raise BadRequest(f"a split needs two different versions; got {version!r} twice")
+        return cls(version, canary, round(check_weight(weight), WEIGHT_DIGITS))
+
+    @classmethod
+    def from_weights(cls, weights: object, current: str | None = None) -> AliasTarget:
+        """From `{version: weight}` (one version at 1, or two adding up to 1); the main
+        version is `current` when it is one of them, else the heavier one."""
+        if not isinstance(weights, Mapping) or not weights:
+            raise BadRequest('weights must be an object such as {"1": 0.9, "2": 0.1}')
+        if len(weights) > MAX_SPLIT:
+            raise BadRequest(
+                f"an alias splits traffic between at most {MAX_SPLIT} versions; got "
+                f"{len(weights)} ({', '.join(map(str, weights))})"
+            )
+        parsed = {names.version_name(v): w for v, w in weights.items()}
+        if len(parsed) == 1:
+            ((version, weight),) = parsed.items()
+            if weight != 1 or isinstance(weight, bool):
+                raise BadRequest(
+                    f"a single version takes all the traffic: weight 1; got {weight!r}"
+                )
+            return cls(version)
+        checked = {v: check_weight(w) for v, w in parsed.items()}
+        if not math.isclose(sum(checked.values()), 1.0, abs_tol=1e-6):
+            raise BadRequest(f"weights must add up to 1; these add up to {sum(checked.values()):g}")
+        main = current if current in checked else max(checked, key=checked.__getitem__)
+        (canary,) = (v for v in checked if v != main)
+        return cls.split(main, canary, checked[canary])
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> AliasTarget:
+        """The target of a parsed record."""
+        weights = record.get("weights")
+        if weights is None:
+            return cls(str(record["version"]))
+        return cls.from_weights(weights, str(record["version"]))
+
+    def weights(self) -> dict[str, float] | None:
+        if self.canary is None:
+            return None
+        return {self.version: round(1 - self.weight, WEIGHT_DIGITS), self.canary: self.weight}
+
+    def describe(self) -> str:
+        """`1`, or `1 (90%) + 2 (10%)`."""
+        if self.canary is None:
+            return self.version
+        main, canary = (1 - self.weight) * 100, self.weight * 100
+        return f"{self.version} ({main:.4g}%) + {self.canary} ({canary:.4g}%)"
+
+
+def check_weight(weight: object) -> float:
+    """A canary's share: a number strictly between 0 and 1."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise BadRequest(f"weight must be a number between 0 and 1; got {weight!r}")
+    if not 0 < weight < 1:  # NaN fails this too
+        raise BadRequest(
+            f"weight must be between 0 and 1, both excluded (0.1 sends 10% of requests to the "
+            f"version; to send all of them, promote it without a weight); got {weight!r}"
+        )
+    return float(weight)
+
+
 def parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
-    """The stored record, its version checked; CorruptRecord (a 503) when it cannot be read."""
+    """The stored record, its version (and weights) checked; CorruptRecord (a 503) when it
+    cannot be read."""
     try:
         record = json.loads(raw)
         version = names.version_name(record["version"])
-    except (ValueError, TypeError, KeyError, BadRequest) as exc:
+        if record.get("weights") is not None:
+            AliasTarget.of(record)
+    except (ValueError, TypeError, KeyError, AttributeError, BadRequest) as exc:
         raise CorruptRecord(
             f"alias {alias!r} of model {name!r} has a corrupt record: {exc}",
             public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
@@ -31,19 +117,59 @@ def parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
     return {**record, "version": version}
 
 
-def rollback_target(name: str, alias: str, record: Mapping[str, Any], to: str | None) -> str:
-    """The version a rollback of `alias` (its current `record`) goes to: the latest other
-    version in its history, or `to` when that is one of them."""
-    current = str(record["version"])
+def main_version(name: str, alias: str, raw: bytes) -> str | None:
+    """The version a stored record points at; None when corrupt (a write replaces it)."""
+    try:
+        return str(parse_alias_record(name, alias, raw)["version"])
+    except CorruptRecord:
+        return None
+
+
+def weighted_target(
+    name: str, alias: str, record: Mapping[str, Any] | None, version: str, weight: float
+) -> AliasTarget:
+    """The target that sends `weight` of `alias`'s requests to `version`, the rest to the
+    version the alias points at now."""
+    if record is None:
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} points at no version yet, so there is nothing to "
+            f"split with: promote a version to it first"
+        )
+    now = AliasTarget.of(record)
+    if version == now.version:
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} already points at version {version!r}; the "
+            "weight is the share of the other version"
+        )
+    if now.canary not in (None, version):
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} already splits traffic {now.describe()}; an "
+            f"alias splits between at most {MAX_SPLIT} versions: promote one of them fully or "
+            "roll back first"
+        )
+    return AliasTarget.split(now.version, version, weight)
+
+
+def rollback_target(
+    name: str, alias: str, record: Mapping[str, Any], to: str | None
+) -> AliasTarget:
+    """Where a rollback of `alias` (its current `record`) goes: a split goes back to its main
+    version; otherwise the latest other version in its history, or `to` when one of them."""
+    now = AliasTarget.of(record)
+    if now.canary is not None and to in (None, now.version):
+        return AliasTarget(now.version)
+    current = now.version
     earlier = [str(h.get("version")) for h in record.get("history", []) if isinstance(h, dict)]
     earlier = [v for v in dict.fromkeys(earlier) if v != current]
+    if now.canary is not None:
+        earlier.insert(0, now.canary)
     if not earlier:
         raise Conflict(
             f"alias {alias!r} of model {name!r} has pointed only at version {current!r}; "
             "there is nothing to roll back to"
         )
     if to is None:
-        return earlier[0]
+        return AliasTarget(earlier[0])
     if to == current:
         raise Conflict(f"alias {alias!r} of model {name!r} already points at version {to!r}")
     if to not in earlier:
@@ -51,13 +177,13 @@ def rollback_target(name: str, alias: str, record: Mapping[str, Any], to: str | 
             f"alias {alias!r} of model {name!r} never pointed at version {to!r} (it pointed at "
             f"{', '.join(earlier)}); to move it to a new version, promote that version"
         )
-    return to
+    return AliasTarget(to)
 
 
 def next_alias_record(
-    name: str, alias: str, raw: bytes | None, version: str, actor: str
+    name: str, alias: str, raw: bytes | None, target: AliasTarget, actor: str
 ) -> dict[str, Any]:
-    """The record that moves `alias` to `version`, its history carrying the one it replaces."""
+    """The record that moves `alias` to `target`, its history carrying the one it replaces."""
     history: list[dict[str, Any]] = []
     if raw is not None:
         try:
@@ -66,10 +192,13 @@ def next_alias_record(
             log.warning("replacing it: %s", exc.message)
         else:
             history = list(previous.get("history", []))
-            history.insert(0, {k: previous.get(k) for k in ("version", "updated_at", "updated_by")})
+            history.insert(0, {k: previous[k] for k in HISTORY_KEYS if k in previous})
+    record: dict[str, Any] = {"alias": alias, "version": target.version}
+    weights = target.weights()
+    if weights is not None:
+        record["weights"] = weights
     return {
-        "alias": alias,
-        "version": version,
+        **record,
         "updated_at": utc_now(),
         "updated_by": actor,
         "history": history[:ALIAS_HISTORY],

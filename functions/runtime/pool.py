@@ -10,14 +10,21 @@ Where the store can tell cheaply that a key changed (the directory store: one st
 request checks the keys its resolution read (`RegistryWatch`): a promote or rollback from any
 process is served from the next request on, which waits for the new version to load. S3 has
 no such check (a HEAD per request is a round trip and a billed call): there the TTL rules.
+
+An alias that splits traffic is served as a `Routed` pair, both versions loaded before it
+replaces what was served; each request picks one by hashing its routing key, so one caller
+keeps seeing one version (and raising the canary's weight only moves callers onto it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from functions.runtime.cache import ArtifactCache
@@ -33,6 +40,7 @@ log = logging.getLogger("aiaas.runtime")
 MAX_VERSIONS = 4
 # How long the request that finds the alias TTL expired waits for the refresh.
 REFRESH_WAIT_S = 0.5
+ROUTE_SPACE = 2**64  # routing keys hash to 0 .. ROUTE_SPACE - 1; the canary takes the low end
 
 
 class ModelPool:
@@ -90,6 +98,45 @@ class ModelPool:
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))
 
+    def load_routed(self, ref: ModelRef) -> Routed:
+        """What `ref` serves, both versions loaded when its alias splits traffic."""
+        found = self.registry.resolve_split(ref)
+        main = self.load(found.manifest)
+        if found.canary is None:
+            return Routed(main)
+        return Routed(main, self.load(found.canary), round(found.weight * ROUTE_SPACE), ref.name)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The model(s) serving a reference: `main`, or a `canary` for the keys hashing below `cut`."""
+
+    main: LoadedModel
+    canary: LoadedModel | None = None
+    cut: int = 0
+    salt: str = ""  # the model name: one caller is not the canary of every model at once
+
+    def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
+        """The model for one request; `routing_key` is called only when there is a choice."""
+        canary = self.canary
+        if canary is None:
+            return self.main
+        key = routing_key()
+        if key is None:
+            point = random.getrandbits(64)
+        else:
+            digest = hashlib.blake2b(f"{self.salt}\n{key}".encode(), digest_size=8).digest()
+            point = int.from_bytes(digest, "big")
+        return canary if point < self.cut else self.main
+
+    def versions(self) -> tuple[LoadedModel, ...]:
+        return (self.main,) if self.canary is None else (self.main, self.canary)
+
+    def __str__(self) -> str:
+        if self.canary is None:
+            return self.main.ref
+        return f"{self.main.ref} + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
+
 
 @dataclass(frozen=True)
 class RegistryWatch:
@@ -118,7 +165,7 @@ class ServedModel:
         self.pool = pool
         self.ref = parse_ref(ref) if isinstance(ref, str) else ref
         self.ttl = pool.settings.alias_ttl if ttl is None else ttl
-        self._current: LoadedModel | None = None
+        self._current: Routed | None = None
         self._watch: RegistryWatch | None = None
         self._next_check = 0.0
         self._refreshing = threading.Lock()
@@ -132,10 +179,20 @@ class ServedModel:
 
     @property
     def loaded(self) -> LoadedModel | None:
-        return self._current
+        """The main version served now (None before the first load)."""
+        current = self._current
+        return None if current is None else current.main
 
     def current(self) -> LoadedModel:
-        """The model to serve now; loads on first use, refreshes aliases when their record
+        """The main version to serve now (see `routed`)."""
+        return self.routed().main
+
+    def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
+        """The version that answers one request: the main one, or the canary by weight."""
+        return self.routed().pick(routing_key)
+
+    def routed(self) -> Routed:
+        """What to serve now; loads on first use, refreshes aliases when their record
         changes (where the store tells cheaply) or after the TTL."""
         current = self._current
         if current is None:
@@ -164,7 +221,7 @@ class ServedModel:
         request after a restore be answered by what the snapshot saw)."""
         self._restored = True
 
-    def _load_cold(self) -> LoadedModel:
+    def _load_cold(self) -> Routed:
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
                 self._current = self._resolve_and_load()
@@ -172,7 +229,7 @@ class ServedModel:
                 self._restored = False  # just resolved
             return self._current
 
-    def _refresh_now(self, current: LoadedModel) -> LoadedModel:
+    def _refresh_now(self, current: Routed) -> Routed:
         # The registry changed under us: this request, and any arriving meanwhile, wait for the
         # new version (a local load), so no request that starts after the change gets the old.
         with self._refreshing:
@@ -185,18 +242,18 @@ class ServedModel:
 
     def version(self, version: str) -> LoadedModel:
         """A specific version of this model (the OIP `/versions/{v}` routes)."""
-        current = self.current()
-        if version == current.manifest.version:
-            return current
+        for loaded in self.routed().versions():
+            if version == loaded.manifest.version:
+                return loaded
         return self.pool.load_version(self.ref.name, version)
 
-    def _resolve_and_load(self) -> LoadedModel:
+    def _resolve_and_load(self) -> Routed:
         try:
             # Stamped before resolving: a change made while we resolve reads as one next time.
             # No watch while the store fails: the TTL retries, not every request.
             self._watch = None
             self._watch = RegistryWatch.of(self.pool.registry, self.ref)
-            model = self.pool.load_ref(self.ref)
+            model = self.pool.load_routed(self.ref)
         except NotFound:
             raise
         except AiaasError as exc:
@@ -207,19 +264,19 @@ class ServedModel:
         self.last_error = None
         return model
 
-    def _refresh_and_release(self, current: LoadedModel) -> None:
+    def _refresh_and_release(self, current: Routed) -> None:
         try:
             self._refresh(current)
         finally:
             self._refreshing.release()
 
-    def _refresh(self, current: LoadedModel) -> None:
+    def _refresh(self, current: Routed) -> None:
         try:
             model = self._resolve_and_load()
         except Exception as exc:  # whatever went wrong, the loaded version keeps serving
             reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
-            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current.ref, reason)
+            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current, reason)
             return
-        if model is not current:
-            log.info("%s now serves %s (was %s)", self.ref, model.ref, current.ref)
+        if model != current:
+            log.info("%s now serves %s (was %s)", self.ref, model, current)
             self._current = model

@@ -6,10 +6,12 @@ Layout (the contract in DESIGN.md):
     models/<name>/versions/<version>/manifest.json   written last, conditionally: its presence
                                                      is what makes the version exist
     models/<name>/versions/<version>/card/...        model card and plots (optional)
-    models/<name>/aliases/<alias>.json               {"version", "updated_at", "updated_by", "history"}
+    models/<name>/aliases/<alias>.json               {"version"[, "weights"], "updated_at",
+                                                     "updated_by", "history"}
 
 References: `name` (the `production` alias when it exists, else the newest version),
-`name:version`, `name@alias`.
+`name:version`, `name@alias`. An alias that splits traffic resolves to its main version
+(`resolve`), or to both with the split (`resolve_split`, what the predict function serves).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from typing import IO, Any
 
 from functions.runtime import names
 from functions.runtime.aliases import (
+    AliasTarget,
+    main_version,
     next_alias_record,
     parse_alias_record,
     rollback_target,
+    weighted_target,
 )
 from functions.runtime.errors import (
     AiaasError,
@@ -66,6 +71,15 @@ class ModelRef:
         if self.alias:
             return f"{self.name}@{self.alias}"
         return self.name
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a reference serves: `manifest`, or a `canary` answering `weight` of requests."""
+
+    manifest: ModelManifest
+    canary: ModelManifest | None = None
+    weight: float = 0.0
 
 
 def parse_ref(text: str) -> ModelRef:
@@ -203,11 +217,39 @@ class Registry:
     # ---- aliases ------------------------------------------------------------------------
 
     def set_alias(
-        self, name: str, alias: str, version: str, *, actor: str | None = None
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        *,
+        weight: float | None = None,
+        actor: str | None = None,
     ) -> dict[str, Any]:
-        """Point `alias` at an existing version, recording who moved it and when."""
+        """Point `alias` at an existing version, recording who moved it and when; with a
+        `weight`, send only that share of its requests there, the rest where it points now."""
         self.manifest(name, version)  # the target must exist
-        return self._move_alias(name, alias, lambda _raw: version, actor)
+        if weight is None:
+            return self._move_alias(name, alias, lambda _raw: AliasTarget(version), actor)
+
+        def target(raw: bytes | None) -> AliasTarget:
+            record = None if raw is None else parse_alias_record(name, alias, raw)
+            return weighted_target(name, alias, record, version, weight)
+
+        return self._move_alias(name, alias, target, actor)
+
+    def set_alias_weights(
+        self, name: str, alias: str, weights: Mapping[str, float], *, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
+        AliasTarget.from_weights(weights)  # a bad split is refused before any store read
+        for version in weights:
+            self.manifest(name, version)
+
+        def target(raw: bytes | None) -> AliasTarget:
+            current = None if raw is None else main_version(name, alias, raw)
+            return AliasTarget.from_weights(weights, current)
+
+        return self._move_alias(name, alias, target, actor)
 
     def rollback(
         self, name: str, alias: str, *, to: str | None = None, actor: str | None = None
@@ -216,20 +258,24 @@ class Registry:
         versions in its history); Conflict when its history has no other version."""
         to = None if to is None else names.version_name(to)
 
-        def target(raw: bytes | None) -> str:
+        def target(raw: bytes | None) -> AliasTarget:
             if raw is None:
                 self.versions(name)  # an unknown model reads as such, not as a missing alias
                 raise NotFound(f"alias {alias!r} of model {name!r} not found")
-            version = rollback_target(name, alias, parse_alias_record(name, alias, raw), to)
-            self.manifest(name, version)
-            return version
+            found = rollback_target(name, alias, parse_alias_record(name, alias, raw), to)
+            self.manifest(name, found.version)
+            return found
 
         return self._move_alias(name, alias, target, actor)
 
     def _move_alias(
-        self, name: str, alias: str, choose: Callable[[bytes | None], str], actor: str | None
+        self,
+        name: str,
+        alias: str,
+        choose: Callable[[bytes | None], AliasTarget],
+        actor: str | None,
     ) -> dict[str, Any]:
-        """A compare-and-swap on the alias record: `choose` picks the version from the record
+        """A compare-and-swap on the alias record: `choose` picks the target from the record
         as read; when another writer changed it before our write, it is read and chosen again,
         so no move is lost from the history. A corrupt record is replaced (and logged)."""
         key = alias_key(name, alias)
@@ -260,8 +306,13 @@ class Registry:
         return parse_alias_record(name, alias, raw)
 
     def alias(self, name: str, alias: str) -> str | None:
+        """The version `alias` points at (its main version when it splits traffic)."""
         record = self.alias_record(name, alias)
         return None if record is None else str(record["version"])
+
+    def alias_target(self, name: str, alias: str) -> AliasTarget | None:
+        record = self.alias_record(name, alias)
+        return None if record is None else AliasTarget.of(record)
 
     def aliases(self, name: str) -> dict[str, str]:
         """The aliases of `name` that read correctly (see `alias_report` for the others)."""
@@ -311,6 +362,17 @@ class Registry:
         if version is None:
             return self.manifest(ref.name, self.versions(ref.name)[-1])
         return self._aliased(ref.name, DEFAULT_ALIAS, version)
+
+    def resolve_split(self, ref: ModelRef) -> Resolution:
+        """What `ref` serves, with the canary and its weight when its alias splits traffic."""
+        alias = ref.alias or (None if ref.version else DEFAULT_ALIAS)
+        found = None if alias is None else self.alias_target(ref.name, alias)
+        if alias is None or found is None:
+            return Resolution(self.resolve(ref))  # pinned, newest, or a missing alias's 404
+        main = self._aliased(ref.name, alias, found.version)
+        if found.canary is None:
+            return Resolution(main)
+        return Resolution(main, self._aliased(ref.name, alias, found.canary), found.weight)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
         """The keys whose change can change what `ref` resolves to (none for a pinned version):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.manifest import (
@@ -21,6 +22,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
+from infra.cli.manifest_text import describe_manifest
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 
 
@@ -96,10 +98,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the raw manifest")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("promote", help="point an alias at a version (promote or roll back)")
+    p = sub.add_parser(
+        "promote",
+        help="point an alias at a version (promote or roll back), or send it a share of requests",
+        description="Point an alias at a version: all its requests go there. With --weight, "
+        "only that share goes there (a canary) and the rest stays on the version the alias "
+        "points at now; each caller sticks to one of the two (by the x-aiaas-routing-key "
+        "header, else its IAM or JWT identity). Promote without --weight to finish, or roll "
+        "back to end the split.",
+    )
     p.add_argument("name", help="model name")
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    p.add_argument(
+        "--weight",
+        type=float,
+        help="share of the alias's requests for VERSION, between 0 and 1 (0.1 = 10%%)",
+    )
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
@@ -196,11 +211,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in models:
         versions = reg.versions(name)
         found, problems = reg.alias_report(name)
-        aliases = " ".join(f"@{a}={v}" for a, v in sorted(found.items()))
+        aliases = " ".join(f"@{a}={_described(reg, name, a, v)}" for a, v in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
             print(f"  ! {problem}")
     return 0
+
+
+def _described(reg: Registry, name: str, alias: str, version: str) -> str:
+    """`2`, or for a split alias `1:90%,2:10%`."""
+    target = reg.alias_target(name, alias)
+    weights = None if target is None else target.weights()
+    if weights is None:
+        return version
+    return ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
 
 
 def _model_doc(reg: Registry, name: str) -> dict[str, Any]:
@@ -239,8 +263,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
         return 0
     by_version: dict[str, list[str]] = {}
     found, problems = reg.alias_report(name)
-    for alias, version in found.items():
-        by_version.setdefault(version, []).append(f"@{alias}")
+    for alias in found:
+        for version, tag in _alias_tags(reg, name, alias):
+            by_version.setdefault(version, []).append(tag)
     for version in reg.versions(name):
         tags = " ".join(sorted(by_version.get(version, [])))
         try:
@@ -254,6 +279,15 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  ! {problem}")
     return 0
+
+
+def _alias_tags(reg: Registry, name: str, alias: str) -> list[tuple[str, str]]:
+    """(version, `@alias`) pairs; `@alias:10%` on each version of a split alias."""
+    target = reg.alias_target(name, alias)
+    weights = None if target is None else target.weights()
+    if target is None or weights is None:
+        return [(v, f"@{alias}") for v in ([] if target is None else [target.version])]
+    return [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
 
 
 def _headline(manifest: ModelManifest) -> str:
@@ -275,65 +309,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
-    """Human-readable lines for `aiaas show`."""
-    aliases = [
-        f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version
-    ]
-    lines = [
-        f"{manifest.name}:{manifest.version} {' '.join(aliases)}".rstrip(),
-        f"  task:      {manifest.task}",
-        f"  created:   {manifest.created_at}",
-        f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
-        f"  producer:  {manifest.file.producer}, opset {manifest.file.opset}",
-        "  inputs:",
-    ]
-    lines += [
-        f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}"
-        for s in manifest.inputs
-    ]
-    lines.append("  outputs:")
-    lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}" for s in manifest.outputs]
-    if manifest.labels:
-        lines.append(f"  labels:    {', '.join(manifest.labels)}")
-    if manifest.features:
-        lines.append(f"  features:  {', '.join(manifest.features)}")
-    lines += _dict_lines("metrics", manifest.metrics)
-    card = (
-        reg.store.uri.rstrip("/")
-        + "/"
-        + version_prefix(manifest.name, manifest.version)
-        + "/card/card.md"
-    )
-    if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
-        lines.append(f"  card:      {card}")
-    return lines
-
-
-def _dict_lines(title: str, data: dict[str, Any], indent: str = "  ") -> list[str]:
-    if not data:
-        return []
-    lines = [f"{indent}{title}:"]
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines += _dict_lines(key, value, indent + "  ")
-        elif isinstance(value, float):
-            lines.append(f"{indent}  {key}: {value:.6g}")
-        elif not isinstance(value, list):
-            lines.append(f"{indent}  {key}: {value}")
-    return lines
-
-
 def cmd_promote(args: argparse.Namespace) -> int:
     reg = registry(args)
     name, version = names.model_name(args.name), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
-        before = reg.alias(name, alias)
+        target = reg.alias_target(name, alias)
+        before = None if target is None else target.describe()
     except CorruptRecord:
         before = "a corrupt record, now replaced"
-    reg.set_alias(name, alias, version)
-    print(f"{name}@{alias} -> {version}" + (f" (was {before})" if before else ""))
+    record = reg.set_alias(name, alias, version, weight=args.weight)
+    now = AliasTarget.of(record).describe()
+    print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
     return 0
 
 
@@ -341,7 +328,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     reg = registry(args)
     name, alias = names.model_name(args.name), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
-    before = record["history"][0]["version"]  # what this rollback moved it from
+    before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
     return 0
 

@@ -177,7 +177,8 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
             "/control/models/iris/aliases/production",
             {},
             422,
-            "invalid request: version: Field required",
+            "invalid request: body: Value error, give either version (and optionally weight) "
+            "or weights",
         ),
         (
             "PUT",

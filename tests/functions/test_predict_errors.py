@@ -235,6 +235,6 @@ def test_unexpected_error_is_500_without_details(
     def broken() -> None:
         raise RuntimeError("boom in /var/task/secret.py")
 
-    monkeypatch.setattr(service.served, "current", broken)
+    monkeypatch.setattr(service.served, "routed", broken)
     response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
     assert (response["statusCode"], body_of(response)) == (500, {"error": "internal error"})

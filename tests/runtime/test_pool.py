@@ -182,7 +182,7 @@ def test_a_failed_switch_keeps_serving_and_is_not_retried_on_every_call(
     first = served.current()
     flip_stored_model_byte(registry.store, "m", "2")
     registry.set_alias("m", "production", "2")
-    resolve = mocker.spy(registry, "resolve")
+    resolve = mocker.spy(registry, "resolve_split")
     assert served.current() is first and served.current() is first
     assert resolve.call_count == 1
     assert "does not match the manifest" in (served.last_error or "")

@@ -3,6 +3,7 @@ Protocol, JSON or binary tensors), metadata and readiness. Bodies in, documents 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,13 +34,22 @@ class ModelPlane:
             return self.served.current()
         return self.served.version(names.version_name(version))
 
+    def routed(
+        self, name: str, version: str | None, routing_key: Callable[[], str | None]
+    ) -> LoadedModel:
+        """The model that answers one request: a pinned `version`, else the alias's version
+        for this caller (`routing_key` is asked only when the alias splits traffic)."""
+        if version is None and name == self.served.name:
+            return self.served.pick(routing_key)
+        return self.model(name, version)
+
     @property
     def answering_version(self) -> str:
         loaded = self.served.loaded
         return loaded.manifest.version if loaded else "-"
 
-    def predict(self, name: str, version: str | None, body: bytes, top_k: int) -> dict[str, Any]:
-        model = self.model(name, version)
+    def predict(self, model: LoadedModel, body: bytes, top_k: int) -> dict[str, Any]:
+        """The simple JSON answer of `model` (see `routed`) to `body`."""
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -49,10 +59,9 @@ class ModelPlane:
         return simple.encode(model.manifest, outputs, top_k)
 
     def infer(
-        self, name: str, version: str | None, body: bytes, binary_header: str | None
+        self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[Any, int | None]:
         """(response body, JSON header length if the response carries binary tensors)."""
-        model = self.model(name, version)
         decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
         outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
         return oip.encode_response(model.manifest, decoded, outputs)

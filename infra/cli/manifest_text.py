@@ -1,0 +1,57 @@
+"""What `aiaas show` prints about a version: its manifest as lines a person reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry, version_prefix
+
+
+def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
+    """Human-readable lines for `aiaas show`."""
+    aliases = [
+        f"@{a}" for a, v in sorted(reg.aliases(manifest.name).items()) if v == manifest.version
+    ]
+    lines = [
+        f"{manifest.name}:{manifest.version} {' '.join(aliases)}".rstrip(),
+        f"  task:      {manifest.task}",
+        f"  created:   {manifest.created_at}",
+        f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
+        f"  producer:  {manifest.file.producer}, opset {manifest.file.opset}",
+        "  inputs:",
+    ]
+    lines += [
+        f"    {s.name:20} {s.dtype:8} {list(s.shape)}{'  finite' if s.finite else ''}"
+        for s in manifest.inputs
+    ]
+    lines.append("  outputs:")
+    lines += [f"    {s.name:20} {s.dtype:8} {list(s.shape)}" for s in manifest.outputs]
+    if manifest.labels:
+        lines.append(f"  labels:    {', '.join(manifest.labels)}")
+    if manifest.features:
+        lines.append(f"  features:  {', '.join(manifest.features)}")
+    lines += _dict_lines("metrics", manifest.metrics)
+    card = (
+        reg.store.uri.rstrip("/")
+        + "/"
+        + version_prefix(manifest.name, manifest.version)
+        + "/card/card.md"
+    )
+    if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
+        lines.append(f"  card:      {card}")
+    return lines
+
+
+def _dict_lines(title: str, data: dict[str, Any], indent: str = "  ") -> list[str]:
+    if not data:
+        return []
+    lines = [f"{indent}{title}:"]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines += _dict_lines(key, value, indent + "  ")
+        elif isinstance(value, float):
+            lines.append(f"{indent}  {key}: {value:.6g}")
+        elif not isinstance(value, list):
+            lines.append(f"{indent}  {key}: {value}")
+    return lines

@@ -1,0 +1,83 @@
+"""Control plane: `PUT .../aliases/{alias}` with a weight (or explicit weights) splits traffic,
+records it like any move, and refuses a split it cannot serve with a 4xx `{"error"}` saying why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.store import ObjectStore
+from tests.functions.test_control_models import MODEL, publish_versions
+
+ALIAS = f"/control/models/{MODEL}/aliases/production"
+
+
+@pytest.fixture
+def client(store: ObjectStore, classifier_onnx: Any) -> TestClient:
+    registry = publish_versions(store, classifier_onnx, "1", "2", "3")
+    registry.set_alias(MODEL, "production", "1", actor="ci")
+    return TestClient(create_app(store))
+
+
+def test_a_weight_sends_that_share_to_the_version(client: TestClient) -> None:
+    response = client.put(ALIAS, json={"version": "2", "weight": 0.1})
+    assert response.status_code == 200
+    record = response.json()
+    assert (record["version"], record["weights"]) == ("1", {"1": 0.9, "2": 0.1})
+    assert record["updated_by"] == "unauthenticated@testclient"
+    assert client.get(ALIAS).json()["weights"] == {"1": 0.9, "2": 0.1}
+    full = client.put(ALIAS, json={"version": "2"}).json()
+    assert (full["version"], full["weights"]) == ("2", None)
+    assert [(h["version"], h["weights"]) for h in full["history"]] == [
+        ("1", {"1": 0.9, "2": 0.1}),
+        ("1", None),
+    ]
+
+
+def test_explicit_weights_and_rollback(client: TestClient) -> None:
+    response = client.put(ALIAS, json={"weights": {"1": 0.75, "3": 0.25}})
+    assert (response.status_code, response.json()["weights"]) == (200, {"1": 0.75, "3": 0.25})
+    rolled = client.post(f"{ALIAS}/rollback")
+    assert (rolled.status_code, rolled.json()["version"], rolled.json()["weights"]) == (
+        200,
+        "1",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (
+            {"version": "2", "weight": 1.5},
+            400,
+            "weight must be between 0 and 1, both excluded (0.1 sends 10% of requests to the "
+            "version; to send all of them, promote it without a weight); got 1.5",
+        ),
+        ({"version": "2", "weight": 0}, 400, "weight must be between 0 and 1, both excluded"),
+        (
+            {"weights": {"1": 0.5, "2": 0.25, "3": 0.25}},
+            400,
+            "an alias splits traffic between at most 2 versions; got 3 (1, 2, 3)",
+        ),
+        ({"weights": {"1": 0.5, "2": 0.6}}, 400, "weights must add up to 1"),
+        ({"version": "9", "weight": 0.1}, 404, "version '9' of model 'iris' not found"),
+        ({"weights": {"1": 0.9, "9": 0.1}}, 404, "version '9' of model 'iris' not found"),
+        ({"version": "1", "weight": 0.1}, 409, "already points at version '1'"),
+        ({"weight": 0.1}, 422, "give either version (and optionally weight) or weights"),
+        ({"version": "2", "weights": {"2": 1}}, 422, "give either version"),
+        ({"version": "2", "weight": "lots"}, 422, "weight: Input should be a valid number"),
+    ],
+)
+def test_a_split_that_cannot_be_served_is_refused(
+    client: TestClient, body: dict[str, Any], status: int, error: str
+) -> None:
+    response = client.put(ALIAS, json=body)
+    assert response.status_code == status
+    assert error in response.json()["error"]
+    record = client.get(ALIAS).json()
+    assert (record["version"], record["weights"], len(record["history"])) == ("1", None, 0)

@@ -1,0 +1,87 @@
+"""`aiaas promote MODEL VERSION --weight W`: a share of the alias's requests for VERSION, the
+rest on the version it points at; shown by `versions` and `models`, ended by promote or rollback;
+a weight it cannot serve is a one-line error and changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+from tests import onnx_factory
+from tests.infra.test_cli_registry import fails, run
+
+
+@pytest.fixture
+def iris(capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path) -> ObjectStore:
+    for seed in (1, 2, 3):
+        path = onnx_factory.linear_classifier(tmp_path / f"m{seed}.onnx", seed=seed)
+        alias = ["--alias", "production"] if seed == 1 else []
+        assert run(capsys, store, "publish", str(path), "--name", "iris", *alias)[0] == 0
+    return store
+
+
+def test_promote_with_a_weight_then_fully(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    assert run(capsys, iris, "promote", "iris", "2", "--weight", "0.1") == (
+        0,
+        "iris@production -> 1 (90%) + 2 (10%) (was 1)\n",
+        "",
+    )
+    assert Registry(iris).alias_target("iris", "production") is not None
+    rows = {
+        line.split()[0]: line.split()[-1]
+        for line in run(capsys, iris, "versions", "iris")[1].splitlines()
+    }
+    assert (rows["1"], rows["2"]) == ("@production:90%", "@production:10%")
+    models = run(capsys, iris, "models")[1].split()
+    assert models[-1] == "@production=1:90%,2:10%"
+    assert run(capsys, iris, "promote", "iris", "2", "--weight", "0.5")[1] == (
+        "iris@production -> 1 (50%) + 2 (50%) (was 1 (90%) + 2 (10%))\n"
+    )
+    assert run(capsys, iris, "promote", "iris", "2")[1] == (
+        "iris@production -> 2 (was 1 (50%) + 2 (50%))\n"
+    )
+
+
+def test_rollback_ends_a_split(capsys: pytest.CaptureFixture[str], iris: ObjectStore) -> None:
+    run(capsys, iris, "promote", "iris", "3", "--weight", "0.05")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1 (rolled back from 1 (95%) + 3 (5%))\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (("2", "--weight", "1.5"), "weight must be between 0 and 1, both excluded"),
+        (("2", "--weight", "0"), "weight must be between 0 and 1, both excluded"),
+        (("2", "--weight", "nan"), "weight must be between 0 and 1, both excluded"),
+        (("9", "--weight", "0.1"), "version '9' of model 'iris' not found"),
+        (("1", "--weight", "0.1"), "already points at version '1'"),
+        (("2", "--weight", "0.1", "--alias", "staging"), "points at no version yet"),
+    ],
+)
+def test_a_weight_that_cannot_be_served_is_an_error(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore, argv: tuple[str, ...], error: str
+) -> None:
+    assert error in fails(capsys, iris, "promote", "iris", *argv)
+    assert Registry(iris).alias("iris", "production") == "1"
+
+
+def test_a_third_version_is_refused(capsys: pytest.CaptureFixture[str], iris: ObjectStore) -> None:
+    run(capsys, iris, "promote", "iris", "2", "--weight", "0.1")
+    error = fails(capsys, iris, "promote", "iris", "3", "--weight", "0.1")
+    assert "splits between at most 2 versions" in error
+
+
+def test_a_weight_that_is_not_a_number_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run(capsys, iris, "promote", "iris", "2", "--weight", "ten")
+    assert exited.value.code == 2
+    assert "argument --weight: invalid float value: 'ten'" in capsys.readouterr().err

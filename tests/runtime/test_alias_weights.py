@@ -1,0 +1,160 @@
+"""Weighted aliases in the registry: a split is a compare-and-swap like any move, kept in the
+history, refused with a clear error when it cannot be served, and undone by a rollback.
+
+Runs on both stores (a directory and S3 on moto's server), like the rest of the registry tests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.aliases import AliasTarget
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import AiaasError, CorruptRecord
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import ModelRef, Registry, alias_key
+from tests.publishing import flip_stored_model_byte, publish_linear
+
+
+@pytest.fixture
+def three(registry: Registry, tmp_path: Path) -> Registry:
+    for version in ("1", "2", "3"):
+        publish_linear(registry, tmp_path, "m", version, seed=int(version))
+    registry.set_alias("m", "production", "1", actor="ci")
+    return registry
+
+
+def error_of(call: object, *args: object, **kwargs: object) -> tuple[HTTPStatus, str]:
+    assert callable(call)
+    with pytest.raises(AiaasError) as caught:
+        call(*args, **kwargs)
+    return caught.value.status, caught.value.message
+
+
+def test_a_weight_splits_with_the_version_the_alias_points_at(three: Registry) -> None:
+    record = three.set_alias("m", "production", "2", weight=0.1, actor="alice")
+    stored = json.loads(three.store.get_bytes(alias_key("m", "production")))
+    assert stored == record
+    assert (record["version"], record["weights"]) == ("1", {"1": 0.9, "2": 0.1})
+    assert record["updated_by"] == "alice"
+    assert [(h["version"], h.get("weights")) for h in record["history"]] == [("1", None)]
+    # Readers that know only `version` (resolve, batch) get the main version, never the canary.
+    assert three.alias("m", "production") == "1"
+    assert three.resolve("m").version == "1"
+    split = three.resolve_split(ModelRef("m", alias="production"))
+    assert split.manifest.version == "1" and split.canary is not None
+    assert (split.canary.version, split.weight) == ("2", 0.1)
+    assert three.resolve_split(ModelRef("m")).canary is not None  # the default alias too
+    assert three.resolve_split(ModelRef("m", version="2")).canary is None
+
+
+def test_changing_the_weight_and_promoting_fully_keep_every_step_in_the_history(
+    three: Registry,
+) -> None:
+    three.set_alias("m", "production", "2", weight=0.1)
+    three.set_alias("m", "production", "2", weight=0.5)
+    record = three.set_alias("m", "production", "2")
+    assert (record["version"], "weights" in record) == ("2", False)
+    assert [(h["version"], h.get("weights")) for h in record["history"]] == [
+        ("1", {"1": 0.5, "2": 0.5}),
+        ("1", {"1": 0.9, "2": 0.1}),
+        ("1", None),
+    ]
+    # Rolling back a full promotion goes to the version that was main before it.
+    assert three.rollback("m", "production")["version"] == "1"
+
+
+def test_rollback_of_a_split_sends_everything_back_to_its_main_version(three: Registry) -> None:
+    three.set_alias("m", "production", "3", weight=0.25)
+    record = three.rollback("m", "production", actor="oncall")
+    assert (record["version"], record.get("weights")) == ("1", None)
+    assert record["history"][0]["weights"] == {"1": 0.75, "3": 0.25}
+    three.set_alias("m", "production", "3", weight=0.25)
+    assert three.rollback("m", "production", to="3")["version"] == "3"  # or on to the canary
+
+
+def test_explicit_weights(three: Registry) -> None:
+    record = three.set_alias_weights("m", "production", {"3": 0.2, "1": 0.8})
+    assert (record["version"], record["weights"]) == ("1", {"1": 0.8, "3": 0.2})
+    # The main version stays the one the alias pointed at, even when it gets the smaller share.
+    record = three.set_alias_weights("m", "production", {"1": 0.3, "3": 0.7})
+    assert (record["version"], record["weights"]) == ("1", {"1": 0.3, "3": 0.7})
+    # A new alias: the heavier version is the main one.
+    record = three.set_alias_weights("m", "staging", {"2": 0.4, "3": 0.6})
+    assert (record["version"], record["weights"]) == ("3", {"3": 0.6, "2": 0.4})
+    assert three.set_alias_weights("m", "staging", {"2": 1})["version"] == "2"
+
+
+@pytest.mark.parametrize("weight", [0, 1, 1.5, -0.1, math.nan, math.inf])
+def test_a_weight_outside_0_to_1_is_refused(three: Registry, weight: float) -> None:
+    status, message = error_of(three.set_alias, "m", "production", "2", weight=weight)
+    assert status == HTTPStatus.BAD_REQUEST
+    assert "weight must be between 0 and 1, both excluded" in message
+    assert three.alias_target("m", "production") == AliasTarget("1")
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        ({"1": 0.5, "2": 0.3, "3": 0.2}, "at most 2 versions; got 3 (1, 2, 3)"),
+        ({"1": 0.5, "2": 0.6}, "weights must add up to 1; these add up to 1.1"),
+        ({"1": 0.5, "2": 0.5, "1 ": 0}, "at most 2 versions"),
+        ({"1": 1.0, "2": 0.0}, "weight must be between 0 and 1"),
+        ({"2": 0.5}, "a single version takes all the traffic: weight 1; got 0.5"),
+        ({}, "weights must be an object"),
+        ({"../x": 1}, "version"),
+    ],
+)
+def test_invalid_weights_are_refused(
+    three: Registry, weights: dict[str, float], expected: str
+) -> None:
+    status, message = error_of(three.set_alias_weights, "m", "production", weights)
+    assert status == HTTPStatus.BAD_REQUEST and expected in message
+    assert three.alias_target("m", "production") == AliasTarget("1")
+
+
+def test_an_unknown_version_is_not_found(three: Registry) -> None:
+    status, message = error_of(three.set_alias, "m", "production", "9", weight=0.1)
+    assert (status, message) == (HTTPStatus.NOT_FOUND, "version '9' of model 'm' not found")
+    status, _ = error_of(three.set_alias_weights, "m", "production", {"1": 0.9, "9": 0.1})
+    assert status == HTTPStatus.NOT_FOUND
+    assert three.alias_target("m", "production") == AliasTarget("1")
+
+
+def test_splits_that_cannot_be_made_are_conflicts(three: Registry) -> None:
+    status, message = error_of(three.set_alias, "m", "staging", "2", weight=0.1)
+    assert status == HTTPStatus.CONFLICT and "points at no version yet" in message
+    status, message = error_of(three.set_alias, "m", "production", "1", weight=0.1)
+    assert status == HTTPStatus.CONFLICT and "already points at version '1'" in message
+    three.set_alias("m", "production", "2", weight=0.1)
+    status, message = error_of(three.set_alias, "m", "production", "3", weight=0.1)
+    assert status == HTTPStatus.CONFLICT
+    assert message.endswith(
+        "already splits traffic 1 (90%) + 2 (10%); an alias splits between at most 2 "
+        "versions: promote one of them fully or roll back first"
+    )
+
+
+def test_a_stored_split_that_makes_no_sense_is_a_corrupt_record(three: Registry) -> None:
+    record = {"version": "1", "weights": {"1": 0.5, "2": 0.2, "3": 0.3}}
+    three.store.put_bytes(alias_key("m", "production"), json.dumps(record).encode())
+    with pytest.raises(CorruptRecord, match="at most 2 versions"):
+        three.resolve_split(ModelRef("m"))
+    assert three.set_alias("m", "production", "2")["history"] == []  # promote repairs it
+
+
+def test_a_canary_that_cannot_load_leaves_the_alias_unsplit_where_served(
+    three: Registry, tmp_path: Path
+) -> None:
+    pool = ModelPool(three, ArtifactCache(three.store, tmp_path / "cache"))
+    served = ServedModel(pool, "m@production", ttl=0)
+    assert served.routed().canary is None
+    flip_stored_model_byte(three.store, "m", "2")
+    three.set_alias("m", "production", "2", weight=0.5)
+    assert [served.pick(lambda i=i: str(i)).manifest.version for i in range(50)] == ["1"] * 50
+    assert "does not match the manifest" in (served.last_error or "")
