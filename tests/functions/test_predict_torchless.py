@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from tests.functions.test_predict_events import EVENTS, MODEL, publish_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +50,11 @@ print(json.dumps({"statuses": statuses, "loaded": loaded}))
 
 def test_handlers_import_and_serve_with_torch_absent(tmp_path: Path) -> None:
     store, _ = publish_digits(tmp_path)
+    # The explain event needs a background (training stores one; this model was built by hand).
+    pixels = np.random.default_rng(0).random((30, 64)) * 16
+    (store / "models/digits-mlp/versions/1" / BACKGROUND_FILE).write_text(
+        summarize(pixels, clusters=5).to_json()
+    )
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
