@@ -178,6 +178,25 @@ def demo_explain(base: str) -> None:
     )
 
 
+TEXTS = ["where is my parcel", "I was charged twice this month"]
+
+
+def demo_text(base: str) -> None:
+    """intents-transformer answers raw text: it carries its own tokenizer."""
+    body = json.dumps({"inputs": TEXTS}).encode()
+    headers = {"content-type": "application/json"}
+    path = "/models/intents-transformer/predict"
+    status, _, out = call(base, "POST", path, body, headers)
+    shown = None
+    if status == 200:
+        rows = json.loads(out)["predictions"]
+        shown = "; ".join(
+            f"{text!r} -> {row['label']} ({row['score']:.3f})"
+            for text, row in zip(TEXTS, rows, strict=True)
+        )
+    show("Raw text in, labels out (the model tokenizes)", "POST", path, status, out, shown)
+
+
 def served_models(base: str) -> list[dict[str, Any]]:
     found = []
     for name in _store_models():
@@ -255,6 +274,8 @@ def main() -> int:
         demo_calls(base, preferred["name"], features)
         if any(m["name"] == "iris-logistic" for m in models):
             demo_explain(base)
+        if any(m["name"] == "intents-transformer" for m in models):
+            demo_text(base)
         others = [m["name"] for m in models if m["name"] != preferred["name"]]
         if others:
             print(

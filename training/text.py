@@ -11,7 +11,16 @@ from collections.abc import Iterable
 
 from functions.runtime.tokenizer import PAD, PAD_ID, TOKEN_PATTERN, UNK, UNK_ID, Vocabulary, words
 
-__all__ = ["PAD", "PAD_ID", "TOKEN_PATTERN", "UNK", "UNK_ID", "Vocabulary", "build_vocabulary", "words"]
+__all__ = [
+    "PAD",
+    "PAD_ID",
+    "TOKEN_PATTERN",
+    "UNK",
+    "UNK_ID",
+    "Vocabulary",
+    "build_vocabulary",
+    "words",
+]
 
 
 def build_vocabulary(texts: Iterable[str], *, min_count: int, max_length: int) -> Vocabulary:

@@ -86,7 +86,7 @@ def texts(value: np.ndarray, name: str) -> list[str]:
         raise InvalidInput(
             f"input '{name}' takes one text per row, shape [N] or [N, 1]; got {list(value.shape)}"
         )
-    rows = value.tolist()
+    rows: list[str] = value.tolist()
     for index, row in enumerate(rows):
         if isinstance(row, bytes):
             try:

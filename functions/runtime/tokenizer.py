@@ -86,7 +86,9 @@ class Vocabulary:
         expected = {"tokenizer": KIND, "pattern": TOKEN_PATTERN, "pad_id": PAD_ID, "unk_id": UNK_ID}
         for key, value in expected.items():
             if doc.get(key) != value:
-                raise TokenizerError(f"tokenizer field {key!r} is {doc.get(key)!r}; expected {value!r}")
+                raise TokenizerError(
+                    f"tokenizer field {key!r} is {doc.get(key)!r}; expected {value!r}"
+                )
         tokens, max_length = doc.get("tokens"), doc.get("max_length")
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise TokenizerError("tokenizer field 'tokens' must be a list of strings")

@@ -91,9 +91,19 @@ def test_simple_json_inputs_records_and_ids_agree(
     assert labels_of(http.post(url, json={"inputs": ids})) == labels
 
 
+def test_metadata_says_text_is_read(http: httpx.Client, published: Published) -> None:
+    meta = http.get(f"/v2/models/{MODEL}").json()
+    assert meta["inputs"] == [{"name": "tokens", "datatype": "INT64", "shape": [-1, -1]}]
+    max_length = published.results["transformer"].manifest.preprocessing["max_length"]
+    text = {"input": "tokens", "datatype": "BYTES", "max_length": max_length}
+    assert meta["parameters"]["text"] == text
+
+
 def test_oip_json_bytes_tensor(http: httpx.Client, reference: tuple[np.ndarray, list[str]]) -> None:
     logits, _ = reference
-    body = {"inputs": [{"name": "tokens", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}]}
+    body = {
+        "inputs": [{"name": "tokens", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}]
+    }
     answer = http.post(f"/v2/models/{MODEL}/infer", json=body)
     assert answer.status_code == 200, answer.text
     out = answer.json()["outputs"][0]

@@ -141,9 +141,10 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
     if missing is not None:
         raise InvalidInput(_missing('"inputs"', missing, manifest))
     columns = [inputs[name] for name in features]
-    if not all(isinstance(column, list) for column in columns) or len(
-        {len(column) for column in columns}
-    ) != 1:
+    if (
+        not all(isinstance(column, list) for column in columns)
+        or len({len(column) for column in columns}) != 1
+    ):
         raise InvalidInput('"inputs" by feature name needs one list per feature, all as long')
     spec = manifest.inputs[0]
     table = list(zip(*columns, strict=True))
