@@ -263,20 +263,23 @@ def main() -> int:
     try:
         wait_ready(base)
         models = served_models(base)
+        numeric = [m for m in models if "text" not in m.get("parameters", {})]
         preferred = next(
-            (m for m in models if m["name"] == "digits-mlp"), models[0] if models else None
+            (m for m in numeric if m["name"] == "digits-mlp"), numeric[0] if numeric else None
         )
-        if preferred is None:
+        text_model = any(m["name"] == "intents-transformer" for m in models)
+        if preferred is None and not text_model:
             print("no model to call: publish one first")
             return 1
-        features = int(preferred["inputs"][0]["shape"][-1])
-        banner(f"calling {preferred['name']} over HTTP")
-        demo_calls(base, preferred["name"], features)
+        if preferred is not None:
+            features = int(preferred["inputs"][0]["shape"][-1])
+            banner(f"calling {preferred['name']} over HTTP")
+            demo_calls(base, preferred["name"], features)
         if any(m["name"] == "iris-logistic" for m in models):
             demo_explain(base)
-        if any(m["name"] == "intents-transformer" for m in models):
+        if text_model:
             demo_text(base)
-        others = [m["name"] for m in models if m["name"] != preferred["name"]]
+        others = [m["name"] for m in models if preferred is None or m is not preferred]
         if others:
             print(
                 f"\nAlso served: {', '.join(others)} (see `aiaas show NAME` for each one's inputs)"
