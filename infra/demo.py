@@ -178,6 +178,25 @@ def demo_explain(base: str) -> None:
     )
 
 
+TEXTS = ["where is my parcel", "I was charged twice this month"]
+
+
+def demo_text(base: str) -> None:
+    """intents-transformer answers raw text: it carries its own tokenizer."""
+    body = json.dumps({"inputs": TEXTS}).encode()
+    headers = {"content-type": "application/json"}
+    path = "/models/intents-transformer/predict"
+    status, _, out = call(base, "POST", path, body, headers)
+    shown = None
+    if status == 200:
+        rows = json.loads(out)["predictions"]
+        shown = "; ".join(
+            f"{text!r} -> {row['label']} ({row['score']:.3f})"
+            for text, row in zip(TEXTS, rows, strict=True)
+        )
+    show("Raw text in, labels out (the model tokenizes)", "POST", path, status, out, shown)
+
+
 def served_models(base: str) -> list[dict[str, Any]]:
     found = []
     for name in _store_models():
@@ -244,18 +263,23 @@ def main() -> int:
     try:
         wait_ready(base)
         models = served_models(base)
+        numeric = [m for m in models if "text" not in m.get("parameters", {})]
         preferred = next(
-            (m for m in models if m["name"] == "digits-mlp"), models[0] if models else None
+            (m for m in numeric if m["name"] == "digits-mlp"), numeric[0] if numeric else None
         )
-        if preferred is None:
+        text_model = any(m["name"] == "intents-transformer" for m in models)
+        if preferred is None and not text_model:
             print("no model to call: publish one first")
             return 1
-        features = int(preferred["inputs"][0]["shape"][-1])
-        banner(f"calling {preferred['name']} over HTTP")
-        demo_calls(base, preferred["name"], features)
+        if preferred is not None:
+            features = int(preferred["inputs"][0]["shape"][-1])
+            banner(f"calling {preferred['name']} over HTTP")
+            demo_calls(base, preferred["name"], features)
         if any(m["name"] == "iris-logistic" for m in models):
             demo_explain(base)
-        others = [m["name"] for m in models if m["name"] != preferred["name"]]
+        if text_model:
+            demo_text(base)
+        others = [m["name"] for m in models if preferred is None or m is not preferred]
         if others:
             print(
                 f"\nAlso served: {', '.join(others)} (see `aiaas show NAME` for each one's inputs)"

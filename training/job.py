@@ -21,6 +21,7 @@ from functions.runtime.errors import VersionExists
 from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, manifest_key
+from functions.runtime.tokenizer import embed
 from training import card
 from training.datasets import load_raw
 from training.device import cpu_threads, resolve_device
@@ -38,6 +39,7 @@ from training.publish import build_manifest, publish, training_record
 from training.recipes import CATALOG
 from training.recipes.build import build_model
 from training.spec import JobSpec
+from training.text_parity import embed_and_check
 from training.trainer import Trainer, TrainResult
 
 log = logging.getLogger("aiaas.training")
@@ -139,12 +141,16 @@ def _export(
     mark = time.perf_counter()
     float_path = export_onnx(result.model, data, spec.export, out_dir / "model.float32.onnx")
     parity = check_parity(result.model, float_path, data.test.x, spec.export)
+    if data.vocabulary is not None:  # the file carries its tokenizer, checked text to logits
+        parity["text"] = embed_and_check(result.model, float_path, data, spec.export)
     timings["export_s"] = time.perf_counter() - mark
     model_path, quantization = float_path, {"enabled": False}
     if spec.export.quantize:
         model_path, quantization = quantization_gate(
             float_path, data, spec.export, out_dir / "model.int8.onnx"
         )
+        if data.vocabulary is not None and model_path != float_path:
+            embed(str(model_path), data.vocabulary)
     return model_path, {"parity": parity, "quantization": quantization}
 
 

@@ -39,6 +39,8 @@ class PreparedData:
     row_shape: tuple[int, ...]
     labels: tuple[str, ...] = ()
     vocabulary: Vocabulary | None = None
+    # Text models: the test split's raw texts (the parity gate tokenizes them as serving does).
+    test_texts: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +67,7 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
         row_shape=tuple(x.shape[1:]),
         labels=labels,
         vocabulary=vocabulary,
+        test_texts=tuple(str(t) for t in raw.x[test_idx]) if vocabulary is not None else (),
     )
     data.summary.update(_summary(raw, x, y, labels, (train_idx, val_idx, test_idx)))
     return data

@@ -12,7 +12,8 @@ import torch
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, check_features
 from functions.runtime.registry import Registry
-from training.export import Signature
+from functions.runtime.text_input import TEXT_FIELD
+from training.export import Signature, signature_for
 from training.prepare import PreparedData
 from training.spec import JobSpec
 from training.text import PAD_ID
@@ -40,8 +41,8 @@ def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
 def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]) -> str:
     if data.vocabulary is not None:
         return (
-            f"token ids from vocab.json, right-padded with {PAD_ID}; "
-            f"ids past position {data.vocabulary.max_length} are ignored"
+            f"raw text (one string per row), or token ids from vocab.json right-padded with "
+            f"{PAD_ID}; only the first {data.vocabulary.max_length} tokens are read"
         )
     if len(data.row_shape) == 1 and len(feature_names) == data.row_shape[0] <= 32:
         return "raw features in this order: " + ", ".join(feature_names)
@@ -53,7 +54,15 @@ def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dic
     if data.vocabulary is not None:
         info = data.vocabulary.to_json()
         del info["tokens"]
-        return {**info, "vocab_file": "vocab.json", "vocab_size": len(data.vocabulary.tokens)}
+        return {
+            **info,
+            "vocab_file": "vocab.json",
+            "vocab_size": len(data.vocabulary.tokens),
+            # Raw text: the ids input it feeds, and the record / batch column it is read from.
+            "text_input": signature_for(data).input_name,
+            "text_field": feature_names[0] if feature_names else TEXT_FIELD,
+            "truncation": f"the first {data.vocabulary.max_length} tokens are kept",
+        }
     return {"standardization": "inside the model graph", "feature_names": list(feature_names)}
 
 

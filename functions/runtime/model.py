@@ -17,6 +17,8 @@ import onnxruntime as ort
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import TextFeeds, text_input
+from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
 from functions.runtime.validation import compile_rules, validate_inputs
 
 log = logging.getLogger("aiaas.runtime")
@@ -84,6 +86,33 @@ def _check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None
     compare("output", manifest.outputs, session.get_outputs())
 
 
+def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextFeeds | None:
+    """The tokenizer a text model's file carries; None for other models, and for text models
+    published before tokenizers were embedded (those take token ids only)."""
+    text = text_input(manifest)
+    if text is None:
+        return None
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        return None
+    ref = f"{manifest.name}:{manifest.version}"
+    try:
+        vocabulary = Vocabulary.from_json(raw)
+    except TokenizerError as exc:
+        raise ModelUnavailable(
+            f"{ref}: its tokenizer cannot be read: {exc}",
+            public_message=f"model {ref} has a broken tokenizer and is not served",
+        ) from exc
+    size = manifest.preprocessing.get("vocab_size", len(vocabulary.tokens))
+    if size != len(vocabulary.tokens) or vocabulary.max_length != text.max_length:
+        raise ModelUnavailable(
+            f"{ref}: its tokenizer ({len(vocabulary.tokens)} tokens, max_length "
+            f"{vocabulary.max_length}) does not match its manifest ({size}, {text.max_length})",
+            public_message=f"model {ref} does not match its manifest",
+        )
+    return TextFeeds(text, vocabulary)
+
+
 class LoadedModel:
     """An ONNX session for one model version, validated against its manifest."""
 
@@ -111,6 +140,8 @@ class LoadedModel:
                 public_message=f"model {ref} cannot be loaded",
             ) from exc
         _check_graph(manifest, self.session)
+        # Text models: raw strings in, tokenized here (None: numeric models pay one check).
+        self.text = _text_feeds(manifest, self.session)
         self.output_names = [spec.name for spec in manifest.outputs]
         # Moving average of the time in session.run, where onnxruntime holds no GIL, so a server
         # can tell a model worth running off its event loop from a cheap one. One call in
@@ -141,7 +172,9 @@ class LoadedModel:
         typed: bool = False,
         outputs: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Validate `inputs` against the manifest and run the session."""
+        """Validate `inputs` against the manifest (text tokenized first) and run the session."""
+        if self.text is not None:
+            inputs = self.text(inputs)
         feeds = validate_inputs(
             self.manifest,
             inputs,

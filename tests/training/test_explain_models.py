@@ -174,4 +174,4 @@ def test_a_text_model_is_refused_with_the_reason(published: Published, tmp_path:
         explain(
             plane(published, tmp_path, "tiny-transformer"), "tiny-transformer", np.ones((1, 16))
         )
-    assert "tiny-transformer:1 is a text model (token ids in)" in refused.value.message
+    assert "tiny-transformer:1 is a text model: explanations take numeric" in refused.value.message

@@ -62,7 +62,7 @@ def open_job(
     if info.size == 0:
         raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
     scorer = ChunkScorer(model)  # checks the model's input shapes before the input is read
-    fmt = open_format(store, obj, model.manifest)
+    fmt = open_format(store, obj, scorer.manifest)
     return Job(store, obj, info, model, chunk_rows, fmt, scorer, max_line_bytes)
 
 
@@ -97,7 +97,7 @@ class SpanResult:
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
     """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
     reading = Reading(
-        job.store, job.obj.input_key, job.model.manifest, job.chunk_rows, job.max_line_bytes
+        job.store, job.obj.input_key, job.scorer.manifest, job.chunk_rows, job.max_line_bytes
     )
     return job.format.chunks(reading, span)
 

@@ -16,6 +16,7 @@ from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
+from functions.runtime.text_input import batch_view, text_input
 
 LABEL_FIELD = "label"
 SCORE_FIELD = "score"
@@ -76,10 +77,16 @@ def coerce_rows(
     good = np.ones(len(positions), dtype=bool)
     reasons: dict[int, str] = {}
     cast: dict[str, np.ndarray] = {}
+    text = text_input(manifest)
     for spec in manifest.inputs:
         value, bad = _cast_rows(spec, raw[spec.name])
         for index in np.flatnonzero(bad & good):
             reasons[int(index)] = bad_reason(spec, raw[spec.name][index])
+        if text is not None and spec.name == text.field:  # a text model's text column
+            blank = np.fromiter((not str(t).strip() for t in value), bool, len(value)) & good
+            for index in np.flatnonzero(blank):
+                reasons[int(index)] = f"'{spec.name}' is empty; there is no text to score"
+            bad |= blank
         good &= ~bad
         cast[spec.name] = value
     errors = [RowError(int(positions[i]), reasons[i]) for i in sorted(reasons)]
@@ -163,7 +170,8 @@ class ChunkScorer:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.manifest = model.manifest
+        # What the input files hold: for a text model, one text column (tokenized by the model).
+        self.manifest = batch_view(model.manifest)
         self.batch = max(1, model.max_batch_size)
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None

@@ -20,6 +20,7 @@ from functions.runtime.codecs import tensors
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import text_input
 
 BINARY_HEADER = "inference-header-content-length"
 CACHED_HEADER_BYTES = 2048
@@ -231,6 +232,19 @@ def tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
 
 
 def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {
+        "version": manifest.version,
+        "task": manifest.task,
+        "labels": list(manifest.labels),
+        "features": list(manifest.features),
+    }
+    text = text_input(manifest)
+    if text is not None:  # a BYTES tensor of one text per row may replace the token ids
+        parameters["text"] = {
+            "input": text.input,
+            "datatype": "BYTES",
+            "max_length": text.max_length,
+        }
     return {
         "name": manifest.name,
         "versions": versions,
@@ -238,10 +252,5 @@ def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, An
         "inputs": [tensor_metadata(spec) for spec in manifest.inputs],
         "outputs": [tensor_metadata(spec) for spec in manifest.outputs],
         # What a caller needs to build a request and read the answer; OIP clients ignore it.
-        "parameters": {
-            "version": manifest.version,
-            "task": manifest.task,
-            "labels": list(manifest.labels),
-            "features": list(manifest.features),
-        },
+        "parameters": parameters,
     }

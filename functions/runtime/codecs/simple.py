@@ -6,7 +6,9 @@ Accepted bodies:
 - `{"instances": [row, ...]}`: rows, each a value (single input) or `{"<input name>": value}`;
 - for a model with feature names (one [N, F] input): records `{"instances": [{"<feature>": x,
   ...}, ...]}` or columns `{"inputs": {"<feature>": [x, ...], ...}}`. Other keys (an id, the
-  target) are ignored; a missing feature is a 422 that names it.
+  target) are ignored; a missing feature is a 422 that names it;
+- for a text model: one string per row, `{"inputs": ["..."]}` or records with its text field
+  `{"instances": [{"text": "..."}]}` (the model tokenizes them); token ids work as before.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import text_input
 
 
 def _array(value: object, spec: TensorSpec) -> np.ndarray:
@@ -28,6 +31,8 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
         raise InvalidInput(
             f"input '{spec.name}' is ragged: every row must have shape {list(spec.shape[1:])}"
         ) from None
+    if spec.dtype != "string" and array.dtype.kind == "U":
+        return array  # one text per row for a text model (which tokenizes it), else a 422 later
     if array.dtype == object and spec.dtype != "string":
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
@@ -54,7 +59,7 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         # An unknown input is reported by name (validation); its value may be anything, even
         # ragged, so it is not converted.
         return {
-            name: _array(value, specs[name]) if name in specs else np.empty(0)
+            name: _array(value, specs[name]) if name in specs else _text_or_unknown(value)
             for name, value in inputs.items()
         }
     if len(manifest.inputs) != 1:
@@ -73,6 +78,9 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         return {spec.name: _array(rows, spec)}
     if isinstance(rows[0], dict) and _by_feature(rows[0], manifest):
         return _records(rows, manifest)
+    text = text_input(manifest)
+    if text is not None and isinstance(rows[0], dict) and text.input not in rows[0]:
+        return {text.field: _text_records(rows, text.field)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -86,6 +94,25 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             column.append(row[name])
     specs = {spec.name: spec for spec in manifest.inputs}
     return {name: _array(column, specs[name]) for name, column in columns.items()}
+
+
+def _text_or_unknown(value: object) -> np.ndarray:
+    # A text model also reads its text field by name; an unknown input is reported by name
+    # (validation) whatever its value, even ragged, so that is not converted.
+    if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], str)):
+        return np.array(value, dtype=object)
+    return np.empty(0)
+
+
+def _text_records(rows: list[Any], field: str) -> np.ndarray:
+    texts = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BadRequest(f"instances[{index}] must be an object with a {field!r} field")
+        if field not in row:
+            raise InvalidInput(f"instances[{index}] is missing the text field {field!r}")
+        texts.append(row[field])
+    return np.array(texts, dtype=object)
 
 
 def _by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
@@ -114,9 +141,10 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
     if missing is not None:
         raise InvalidInput(_missing('"inputs"', missing, manifest))
     columns = [inputs[name] for name in features]
-    if not all(isinstance(column, list) for column in columns) or len(
-        {len(column) for column in columns}
-    ) != 1:
+    if (
+        not all(isinstance(column, list) for column in columns)
+        or len({len(column) for column in columns}) != 1
+    ):
         raise InvalidInput('"inputs" by feature name needs one list per feature, all as long')
     spec = manifest.inputs[0]
     table = list(zip(*columns, strict=True))

@@ -55,9 +55,8 @@ def explainable_input(manifest: ModelManifest) -> TensorSpec:
     spec = manifest.inputs[0]
     if "vocab_file" in manifest.preprocessing:
         raise InvalidInput(
-            f"{manifest.name}:{manifest.version} is a text model (token ids in): explanations "
-            "take numeric features or images; token occlusion needs the raw-text input text "
-            "models do not take yet"
+            f"{manifest.name}:{manifest.version} is a text model: explanations take numeric "
+            "features or images; token occlusion for text is not built yet"
         )
     if (
         len(manifest.inputs) != 1

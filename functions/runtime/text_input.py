@@ -1,0 +1,102 @@
+"""Raw text in for text models: strings are tokenized into the model's token-ids input.
+
+A text model's manifest says so in `preprocessing` (`vocab_file`, `max_length`, and from this
+version on `text_input` and `text_field`); its model file carries the tokenizer
+(`functions.runtime.tokenizer`). Callers send either token ids, as before, or one string per
+row: under the ids input's name (`{"inputs": ["..."]}`, an OIP `BYTES` tensor of shape [N] or
+[N, 1]) or under the text field (`{"instances": [{"text": "..."}]}`, batch CSV/JSONL columns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.tokenizer import Vocabulary
+
+TEXT_FIELD = "text"
+TEXT_KINDS = "USO"  # numpy kinds of arrays that may hold strings
+
+
+@dataclass(frozen=True)
+class TextInput:
+    """Where a text model reads raw text: the ids input it feeds and the record field."""
+
+    input: str
+    field: str
+    max_length: int
+
+
+def text_input(manifest: ModelManifest) -> TextInput | None:
+    """The text input of a text model (one whose preprocessing names a vocabulary); else None."""
+    pre = manifest.preprocessing
+    if "vocab_file" not in pre:
+        return None
+    name = pre.get("text_input", manifest.inputs[0].name)
+    field = pre.get("text_field", TEXT_FIELD)
+    length = pre.get("max_length")
+    if not (isinstance(name, str) and isinstance(field, str) and isinstance(length, int)):
+        return None
+    return TextInput(name, field, length)
+
+
+def batch_view(manifest: ModelManifest) -> ModelManifest:
+    """The manifest as batch files see it: a text model reads one string column, its field."""
+    text = text_input(manifest)
+    if text is None:
+        return manifest
+    spec = TensorSpec(text.field, "string", (-1,), description="raw text, one per row")
+    return dataclasses.replace(manifest, inputs=(spec,), features=())
+
+
+class TextFeeds:
+    """Turns the strings of a request into the token ids its model reads."""
+
+    def __init__(self, text: TextInput, vocabulary: Vocabulary) -> None:
+        self.text = text
+        self.vocabulary = vocabulary
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        """`inputs` with the text (if any was sent) replaced by token ids."""
+        name = self.text.input
+        value = inputs.get(name)
+        if value is None or value.dtype.kind not in TEXT_KINDS:
+            name = self.text.field
+            value = inputs.get(name)
+            if value is None:
+                return inputs  # token ids, or nothing: validation says what is wrong
+        ids = self.vocabulary.encode(texts(value, name))
+        fed = {key: item for key, item in inputs.items() if key != name}
+        fed[self.text.input] = ids
+        return fed
+
+
+def texts(value: np.ndarray, name: str) -> list[str]:
+    """One string per row from a [N] or [N, 1] array (a lone string is one row); else a 422."""
+    if value.ndim == 0:
+        value = value.reshape(1)
+    elif value.ndim == 2 and value.shape[1] == 1:
+        value = value.reshape(-1)
+    if value.ndim != 1:
+        raise InvalidInput(
+            f"input '{name}' takes one text per row, shape [N] or [N, 1]; got {list(value.shape)}"
+        )
+    rows: list[str] = value.tolist()
+    for index, row in enumerate(rows):
+        if isinstance(row, bytes):
+            try:
+                rows[index] = row = row.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"input '{name}' row {index} is not UTF-8 text") from None
+        if not isinstance(row, str):
+            raise InvalidInput(f"input '{name}' row {index} must be text; got {type(row).__name__}")
+        if not row.strip():
+            raise InvalidInput(f"input '{name}' row {index} is empty; send some text")
+    if not rows:
+        raise InvalidInput(f"input '{name}' has an empty batch; send at least one text")
+    return rows

@@ -1,0 +1,111 @@
+"""The tokenizer text models ship with, one module for training (torch) and serving (torch-free).
+
+Rule: lowercase the text, take the matches of `TOKEN_PATTERN` in order, map each to its index
+in the vocabulary (`UNK_ID` when absent), keep the first `max_length` ids (longer text is
+truncated at the end, as the model itself reads only its first `max_length` positions) and
+right-pad every row of a batch with `PAD_ID` to a common length.
+
+The vocabulary travels inside the model file: `embed` writes it as the ONNX metadata entry
+`aiaas.tokenizer` (the same document as the `vocab.json` published beside it), so the sha256
+that vouches for the model vouches for its tokenizer too, and loading needs no second fetch.
+Measured against Hugging Face `tokenizers` and onnxruntime-extensions in bench/tokenizers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+TOKEN_PATTERN = r"[a-z0-9']+"  # noqa: S105 - a regex, not a secret
+KIND = "lowercase-regex-words"
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+METADATA_KEY = "aiaas.tokenizer"
+_TOKEN = re.compile(TOKEN_PATTERN)
+
+
+class TokenizerError(ValueError):
+    """A tokenizer document that this module cannot read (or that does not fit its model)."""
+
+
+def words(text: str) -> list[str]:
+    """The tokens of `text` as the model sees them."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Token strings by id (0 = padding, 1 = unknown) and the longest sequence the model reads."""
+
+    tokens: tuple[str, ...]
+    max_length: int
+
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {token: i for i, token in enumerate(self.tokens)})
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of `text`, the first `max_length` of them."""
+        get = self.index.get
+        return [get(word, UNK_ID) for word in words(text)][: self.max_length]
+
+    def encode(self, texts: Sequence[str], length: int | None = None) -> np.ndarray:
+        """int64 [len(texts), length] token ids, right-padded with PAD_ID (length: the longest)."""
+        rows = [self.ids(text) for text in texts]
+        width = length or max((len(r) for r in rows), default=1) or 1
+        out = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+        for i, row in enumerate(rows):
+            out[i, : min(len(row), width)] = row[:width]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tokenizer": KIND,
+            "pattern": TOKEN_PATTERN,
+            "pad_id": PAD_ID,
+            "unk_id": UNK_ID,
+            "max_length": self.max_length,
+            "tokens": list(self.tokens),
+        }
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Vocabulary:
+        """A vocabulary from its document; TokenizerError naming what does not fit this rule."""
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise TokenizerError(f"tokenizer is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise TokenizerError("tokenizer must be a JSON object")
+        expected = {"tokenizer": KIND, "pattern": TOKEN_PATTERN, "pad_id": PAD_ID, "unk_id": UNK_ID}
+        for key, value in expected.items():
+            if doc.get(key) != value:
+                raise TokenizerError(
+                    f"tokenizer field {key!r} is {doc.get(key)!r}; expected {value!r}"
+                )
+        tokens, max_length = doc.get("tokens"), doc.get("max_length")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise TokenizerError("tokenizer field 'tokens' must be a list of strings")
+        if tokens[:2] != [PAD, UNK] or len(set(tokens)) != len(tokens):
+            raise TokenizerError(f"tokenizer tokens must start with {PAD!r}, {UNK!r} and be unique")
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+            raise TokenizerError("tokenizer field 'max_length' must be a positive integer")
+        return cls(tuple(tokens), max_length)
+
+
+def embed(model_path: str, vocabulary: Vocabulary) -> None:
+    """Write `vocabulary` into the ONNX file's metadata (training side: needs the onnx package)."""
+    import onnx
+
+    model = onnx.load(model_path, load_external_data=False)
+    kept = [p for p in model.metadata_props if p.key != METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=METADATA_KEY, value=json.dumps(vocabulary.to_json()))
+    onnx.save(model, model_path)
