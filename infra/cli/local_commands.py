@@ -175,6 +175,10 @@ def build_app(config: ServeConfig) -> GatewayApp:
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
     metrics = GatewayMetrics(multiprocess=config.shared_metrics)
+    if config.shared_metrics:
+        # Another worker may answer the scrape: samples must reach the shared files from the
+        # first request, not wait in this worker for the deferred start.
+        metrics.start()
     gateway = Gateway(
         function_instances(specs, config.env),
         token=config.token,
