@@ -13,6 +13,7 @@ from typing import Any
 
 from functions.predict import http
 from functions.predict.http import HttpRequest, HttpResponse
+from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
@@ -59,7 +60,7 @@ class PredictService:
     def handle(self, event: Mapping[str, Any]) -> HttpResponse:
         """One event in, one response out; never raises."""
         start = time.perf_counter()
-        route_key, params, request_id = "-", _NO_PARAMS, ""
+        route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         try:
             request = http.parse_event(event, self.max_payload)
             request_id = request.request_id
@@ -97,7 +98,7 @@ class PredictService:
         one answering now; '-' when none is loaded or a pinned one never resolved."""
         if pinned is None:
             return self.plane.answering_version
-        return pinned if pinned in self.plane.resolved_versions else "-"
+        return pinned if pinned in self.plane.resolved_versions else NO_LABEL
 
     def _error(self, exc: AiaasError) -> HttpResponse:
         if exc.status >= 500:

@@ -27,27 +27,22 @@ from typing import Protocol, TextIO
 import orjson
 from aws_lambda_powertools import Logger
 
-# The names on both sides: EMF metric names in CloudWatch, Prometheus families on /metrics.
-REQUESTS = "aiaas_requests_total"  # labels: model, version, route, status_class
-LATENCY = "aiaas_request_duration_seconds"  # same labels
-COLD_STARTS = "aiaas_cold_starts_total"  # labels: model, version
-MODEL_LOAD = "aiaas_model_load_seconds"  # same labels
-REQUEST_LABELS = ("model", "version", "route", "status_class")
-LOAD_LABELS = ("model", "version")
+from functions.predict.metric_names import (
+    COLD_STARTS,
+    LATENCY,
+    LOAD_LABELS,
+    MODEL_LOAD,
+    REQUEST_LABELS,
+    REQUESTS,
+    status_class,
+)
 
 FLUSH_EVERY = 1000  # samples held at most (memory bound under heavy load)
 FLUSH_SECONDS = 1.0
 EMF_MAX_VALUES = 100  # CloudWatch takes at most 100 values per metric per document
 _REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
 _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
-_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
-
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas"))
-
-
-def status_class(status: int) -> str:
-    """`2xx`, `4xx`, ...: the label Prometheus and CloudWatch group statuses by."""
-    return _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
 
 
 def _on(env: Mapping[str, str], name: str) -> bool:

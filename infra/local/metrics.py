@@ -14,12 +14,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from functions.predict.telemetry import status_class
+from functions.predict.metric_names import NO_LABEL, status_class
 
 if TYPE_CHECKING:
     from infra.local.prometheus import PrometheusFamilies
 
-NO_LABEL = "-"
 MAX_PENDING = 100_000  # samples held before start: past this, start now
 
 _Request = tuple[str, str, str, str, float | None]

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from functions.predict.telemetry import (
+from functions.predict.metric_names import (
     COLD_STARTS,
     LATENCY,
     LOAD_LABELS,

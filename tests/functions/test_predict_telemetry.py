@@ -12,15 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from functions.predict.telemetry import (
-    COLD_STARTS,
-    EMF_MAX_VALUES,
-    LATENCY,
-    MODEL_LOAD,
-    REQUESTS,
-    RequestMetrics,
-    logger,
-)
+from functions.predict.metric_names import COLD_STARTS, LATENCY, MODEL_LOAD, REQUESTS
+from functions.predict.telemetry import EMF_MAX_VALUES, RequestMetrics, logger
 from tests.functions.test_predict_events import MODEL, digits_service, http_event, publish_digits
 
 ROUTE = "POST /models/{name}/predict"
