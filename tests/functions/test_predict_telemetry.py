@@ -18,6 +18,7 @@ from tests.functions.test_predict_events import MODEL, digits_service, http_even
 
 ROUTE = "POST /models/{name}/predict"
 EPOCH = 1_800_000_000.0
+EPOCH_MS = 1_800_000_000_000
 
 
 class FrozenClock:
@@ -60,8 +61,8 @@ def test_no_latency_sample_is_lost_across_an_idle_gap() -> None:
     metrics.record(MODEL, "1", ROUTE, 200, 0.009)
     written = samples(out)
     assert [v for _, v in written] == [0.001, 0.002, 0.003, 0.004, 0.009]
-    # The burst keeps the time it happened; the late request has its own.
-    burst_stamp = int((EPOCH + 100.1) * 1000)
+    # The burst keeps the time its window began; the late request has its own.
+    burst_stamp = int((EPOCH + 100.0) * 1000)
     assert [t for t, _ in written[1:4]] == [burst_stamp] * 3
     assert written[4][0] == late_stamp
     assert sum(d[REQUESTS] for d in documents(out)) == 5
@@ -74,8 +75,12 @@ def test_a_steady_stream_is_written_about_every_second() -> None:
         metrics.record(MODEL, "1", ROUTE, 200, 0.0005)
         clock.now += 0.01
     docs = documents(out)
-    stamps = sorted({d["_aws"]["Timestamp"] for d in docs})
-    assert len(stamps) == 3  # the first request, then one flush per second
+    # The first request at once, then a window a second: all but the last half second written.
+    assert sorted({d["_aws"]["Timestamp"] for d in docs}) == [
+        EPOCH_MS + 100_000,
+        EPOCH_MS + 101_000,
+    ]
+    assert sum(d[REQUESTS] for d in docs) == 201
     assert all(len(d[LATENCY]) <= EMF_MAX_VALUES for d in docs)
     metrics.flush()
     assert sum(d[REQUESTS] for d in documents(out)) == 250
