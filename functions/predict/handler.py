@@ -11,6 +11,7 @@ from typing import Any
 
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
+from functions.predict.telemetry import MetricsObserver
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
 SERVICE = service_from_env()
@@ -31,6 +32,12 @@ def model_seconds() -> float:
     above ~0.1 ms of it on a thread, so the model overlaps the next request's parsing)."""
     loaded = SERVICE.served.loaded
     return loaded.run_seconds if loaded is not None else 0.0
+
+
+def observe(observer: MetricsObserver) -> None:
+    """Report this function's requests and model loads to `observer` as well (`aiaas serve`
+    hands its Prometheus metrics here when it loads the function)."""
+    SERVICE.metrics.observe(observer)
 
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.

@@ -18,6 +18,7 @@ class Route:
     pattern: tuple[str, ...]
     action: str
     query: frozenset[str] = frozenset()
+    key: str = ""  # "POST /models/{name}/predict": the route label of metrics and logs
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         if len(parts) != len(self.pattern):
@@ -32,7 +33,8 @@ class Route:
 
 
 def route(method: str, path: str, action: str, query: tuple[str, ...] = ()) -> Route:
-    return Route(method, tuple(path.strip("/").split("/")), action, frozenset(query))
+    pattern = tuple(path.strip("/").split("/"))
+    return Route(method, pattern, action, frozenset(query), f"{method} {path}")
 
 
 PREDICT_ROUTES: tuple[Route, ...] = (

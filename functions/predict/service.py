@@ -13,6 +13,7 @@ from typing import Any
 
 from functions.predict import http
 from functions.predict.http import HttpRequest, HttpResponse
+from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
@@ -27,6 +28,8 @@ from functions.runtime.store import open_store
 
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
 
+_NO_PARAMS: dict[str, str] = {}
+
 Action = Callable[["PredictService", HttpRequest, dict[str, str]], HttpResponse]
 
 
@@ -39,13 +42,14 @@ class PredictService:
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         explain_seconds: float = DEFAULT_EXPLAIN_SECONDS,
+        metrics: RequestMetrics | None = None,
     ) -> None:
         self.served = served
         self.plane = model_plane.ModelPlane(served)
         self.max_payload = max_payload
         self.explain_seconds = explain_seconds
         self._explain: Any = None  # the explain plane, built on the first explain request
-        self.metrics = RequestMetrics()
+        self.metrics = metrics or RequestMetrics.from_env(os.environ)
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
         self._log_keys = logger.registered_formatter
         self._actions: dict[str, Action] = {
@@ -57,33 +61,51 @@ class PredictService:
     def handle(self, event: Mapping[str, Any]) -> HttpResponse:
         """One event in, one response out; never raises."""
         start = time.perf_counter()
-        version = "-"
+        route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         request: HttpRequest | None = None
         try:
             request = http.parse_event(event, self.max_payload)
-            self._log_keys.append_keys(correlation_id=request.request_id)
+            request_id = request.request_id
+            self._log_keys.append_keys(correlation_id=request_id)
             route, params = match(PREDICT_ROUTES, request.method, request.path)
+            route_key = route.key
             if request.query:
                 check_query(PREDICT_ROUTES, route, params, request.path, request.query)
             response = self._actions[route.action](self, request, params)
-            # A pinned version's request counts for that version, not for the current one.
-            version = params.get("version") or self.plane.answering_version
         except AiaasError as exc:
             response = self._error(exc)
         except Exception:
             logger.exception("unhandled error")
             response = http.json_response(500, {"error": "internal error"})
-        if request is not None and request.version is not None:
-            version = request.version  # the version routing chose, even when it then failed
-        if version != "-":
-            response["headers"][http.VERSION_HEADER] = version
+        # The version routing chose (even when it then failed) is named in the response and
+        # counted; else the pinned one once it resolved, else the one answering now.
+        routed = request.version if request is not None else None
+        if routed is not None:
+            response["headers"][http.VERSION_HEADER] = routed
         elapsed = time.perf_counter() - start
-        self.metrics.record(self.served.name, version, elapsed, response["statusCode"])
+        status = response["statusCode"]
+        version = routed or self._version_label(params.get("version"))
+        self.metrics.record(self.served.name, version, route_key, status, elapsed)
         if self.metrics.log_requests:
             logger.info(
-                "request", extra={"status": response["statusCode"], "ms": round(elapsed * 1e3, 3)}
+                "request",
+                extra={
+                    "model": self.served.name,
+                    "version": version,
+                    "route": route_key,
+                    "status": status,
+                    "ms": round(elapsed * 1e3, 3),
+                    "request_id": request_id,
+                },
             )
         return response
+
+    def _version_label(self, pinned: str | None) -> str:
+        """The version a request counts for: the pinned one (once it has resolved), else the
+        one answering now; '-' when none is loaded or a pinned one never resolved."""
+        if pinned is None:
+            return self.plane.answering_version
+        return pinned if pinned in self.plane.resolved_versions else NO_LABEL
 
     def _error(self, exc: AiaasError) -> HttpResponse:
         if exc.status >= 500:
@@ -177,4 +199,9 @@ def service_from_env(
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
     limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
-    return PredictService(served, max_payload=limit, explain_seconds=settings.explain_max_seconds)
+    return PredictService(
+        served,
+        max_payload=limit,
+        explain_seconds=settings.explain_max_seconds,
+        metrics=RequestMetrics.from_env(env),
+    )

@@ -1,113 +1,189 @@
 """Logs and metrics of the predict function, kept off the per-request budget.
 
 - Logger: Powertools, JSON lines, correlation id = the API Gateway request id. One line per
-  request only when `AIAAS_LOG_REQUESTS=true` (API Gateway access logs cover the rest); never
-  request bodies.
-- Metrics: CloudWatch EMF through Powertools, with model and version as dimensions. A
-  Powertools metric costs ~10 us to add and ~15 us to flush, as much as the inference itself for
-  a small model, so latencies are buffered in the container and written as one EMF document
-  every `FLUSH_EVERY` requests or `FLUSH_SECONDS` (each sample keeps its value; a container
-  that is frozen and never thawed loses at most that window). ColdStart is emitted at once.
+  request only when `AIAAS_LOG_REQUESTS=true` (model, version, route, status, ms, request id;
+  never bodies); API Gateway access logs cover the rest.
+- Metrics: CloudWatch EMF written by hand (Powertools' `add_metric` costs ~10 us a value, as
+  much as a small model's inference), with the names and labels `aiaas serve` exposes on
+  `/metrics` (below). Latencies are buffered and written as one document per label set when,
+  at the end of a request, the buffer is `FLUSH_SECONDS` old, holds `FLUSH_EVERY` samples, or
+  the request came after `FLUSH_SECONDS` of idleness (it and the samples before the gap are
+  written at once, each under its own timestamp). So a lone request is never held, a burst is
+  held at most ~1 s, and a frozen container keeps at most the last second of a burst until its
+  next request. Writing every request instead costs ~6 us (a pipe write per request).
+- An observer (the local gateway's Prometheus metrics) may see every sample as it happens.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, TextIO
 
 import orjson
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 
-FLUSH_EVERY = 100
-FLUSH_SECONDS = 10.0
+from functions.predict.metric_names import (
+    COLD_STARTS,
+    LATENCY,
+    LOAD_LABELS,
+    MODEL_LOAD,
+    REQUEST_LABELS,
+    REQUESTS,
+)
+
+FLUSH_EVERY = 1000  # samples held at most (memory bound under heavy load)
+FLUSH_SECONDS = 1.0
 EMF_MAX_VALUES = 100  # CloudWatch takes at most 100 values per metric per document
-
+_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")  # metric_names.status_class, inlined
+_REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
+_LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas"))
 
 
-def _on(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+def _on(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").lower() in ("1", "true", "yes")
+
+
+class MetricsObserver(Protocol):
+    """Receives each sample as it is recorded (`aiaas serve`'s `/metrics`)."""
+
+    def request(
+        self, model: str, version: str, route: str, status_class: str, seconds: float
+    ) -> None: ...
+
+    def model_load(self, model: str, version: str, seconds: float) -> None: ...
 
 
 class RequestMetrics:
-    """Buffered latency / error counts per (model, version), emitted as EMF."""
+    """Request counts and latencies per (model, version, route, status class), as EMF."""
 
-    def __init__(self, namespace: str | None = None) -> None:
-        self.namespace = namespace or os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas")
-        self.enabled = not _on("AIAAS_DISABLE_METRICS")
-        self.log_requests = _on("AIAAS_LOG_REQUESTS")
-        self._latencies: dict[tuple[str, str], list[float]] = {}
-        self._errors: dict[tuple[str, str], int] = {}
-        self._count = 0
-        self._first = 0.0
+    def __init__(
+        self,
+        namespace: str = "aiaas",
+        *,
+        emf: bool = True,
+        log_requests: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        out: TextIO | None = None,  # None: sys.stdout at the time of writing
+    ) -> None:
+        self.namespace = namespace
+        self.emf = emf
+        self.log_requests = log_requests
+        self._clock, self._wall, self._out = clock, wall, out
+        self._buffer: dict[tuple[str, str, str, str], list[float]] = {}
+        self._held = 0
+        self._since = 0.0  # clock() at the buffer's first sample
+        self._stamp = 0  # wall time of it, in ms: the documents' timestamp
+        self._last = -math.inf  # clock() at the previous request's end
+        self._observer: MetricsObserver | None = None
+        self._loads: list[tuple[str, str, float]] = []
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RequestMetrics:
+        """`POWERTOOLS_METRICS_NAMESPACE`, `AIAAS_DISABLE_METRICS`, `AIAAS_LOG_REQUESTS`."""
+        return cls(
+            env.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"),
+            emf=not _on(env, "AIAAS_DISABLE_METRICS"),
+            log_requests=_on(env, "AIAAS_LOG_REQUESTS"),
+        )
+
+    def observe(self, observer: MetricsObserver) -> None:
+        """Report every later sample to `observer` too, and the model loads already done."""
+        self._observer = observer
+        for model, version, seconds in self._loads:
+            observer.model_load(model, version, seconds)
 
     def cold_start(self, model: str, version: str, seconds: float) -> None:
-        if self.enabled:
-            metrics = self._metrics(model, version)
-            metrics.add_metric(name="ColdStart", unit=MetricUnit.Count, value=1)
-            metrics.add_metric(
-                name="ModelLoadTime", unit=MetricUnit.Milliseconds, value=seconds * 1e3
-            )
-            metrics.flush_metrics()
+        """The container's model load: written at once (a cold start is rare and telling)."""
+        self._loads.append((model, version, seconds))
+        if self._observer is not None:
+            self._observer.model_load(model, version, seconds)
+        if self.emf:
+            stamp = int(self._wall() * 1000)
+            doc = self._document(LOAD_LABELS, (model, version), stamp, _LOAD_METRICS)
+            doc.update({COLD_STARTS: 1, MODEL_LOAD: seconds})
+            self._write([doc])
 
-    def record(self, model: str, version: str, seconds: float, status: int) -> None:
-        if not self.enabled:
+    def record(self, model: str, version: str, route: str, status: int, seconds: float) -> None:
+        """One answered request (at its end)."""
+        # ~1 us in all; no lock (one costs ~0.3 us): Lambda runs one request at a time, and
+        # `_flush` swaps the buffer before reading it (see there).
+        label = _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+        if self._observer is not None:
+            self._observer.request(model, version, route, label, seconds)
+        if not self.emf:
             return
-        key = (model, version)
-        self._latencies.setdefault(key, []).append(seconds * 1e3)
-        if status >= 500:
-            self._errors[key] = self._errors.get(key, 0) + 1
-        self._count += 1
-        now = time.monotonic()
-        if self._count == 1:
-            self._first = now
-        if self._count >= FLUSH_EVERY or now - self._first >= FLUSH_SECONDS:
-            self.flush()
+        key = (model, version, route, label)
+        now = self._clock()
+        if now - self._last >= FLUSH_SECONDS:
+            self._after_idle(now, key, seconds)
+            return
+        self._last = now
+        values = self._buffer.get(key)
+        if values is None:
+            self._buffer[key] = [seconds]
+        else:
+            values.append(seconds)
+        self._held += 1
+        if self._held >= FLUSH_EVERY or now - self._since >= FLUSH_SECONDS:
+            self._flush()
+            self._since, self._stamp = now, int(self._wall() * 1000)
+
+    def _after_idle(self, now: float, key: tuple[str, str, str, str], seconds: float) -> None:
+        """A request after idleness: the samples before the gap, then it, each under its own
+        timestamp; the next samples are stamped from now."""
+        self._flush()
+        self._since, self._stamp = now, int(self._wall() * 1000)
+        self._buffer[key] = [seconds]
+        self._flush()
+        self._last = now
 
     def flush(self) -> None:
-        """One EMF document per (model, version) with every buffered latency sample."""
-        now_ms = int(time.time() * 1000)
-        for (model, version), values in self._latencies.items():
-            for start in range(0, len(values), EMF_MAX_VALUES):
-                sys.stdout.write(
-                    self._emf(model, version, values[start : start + EMF_MAX_VALUES], now_ms)
-                )
-            self._errors.pop((model, version), None)
-        sys.stdout.flush()
-        self._latencies.clear()
-        self._errors.clear()
-        self._count = 0
+        """Write every buffered sample now."""
+        self._flush()
 
-    def _emf(self, model: str, version: str, values: list[float], timestamp: int) -> str:
-        # Written by hand (the format is small and stable): Powertools' add_metric costs ~10 us
-        # per value, more than a small model's inference. ColdStart still goes through Powertools.
-        doc = {
+    def _flush(self) -> None:
+        # Swapped first, so a request recorded meanwhile on another thread (`aiaas serve
+        # --metrics` runs slow functions on a pool) never changes the dict being read; one
+        # that appended to a list already written misses its EMF line (local only; /metrics is
+        # fed separately, exactly).
+        buffer, self._buffer = self._buffer, {}
+        self._held = 0
+        docs = []
+        for labels, values in buffer.items():
+            for start in range(0, len(values), EMF_MAX_VALUES):
+                chunk = values[start : start + EMF_MAX_VALUES]
+                doc = self._document(REQUEST_LABELS, labels, self._stamp, _REQUEST_METRICS)
+                doc.update({REQUESTS: len(chunk), LATENCY: chunk})
+                docs.append(doc)
+        if docs:
+            self._write(docs)
+
+    def _document(
+        self,
+        names: tuple[str, ...],
+        values: tuple[str, ...],
+        timestamp: int,
+        metrics: list[dict[str, str]],
+    ) -> dict[str, object]:
+        # Two dimension sets: per model and version (what alarms watch), and in full.
+        dimensions = [list(names[:2]), list(names)] if len(names) > 2 else [list(names)]
+        return {
             "_aws": {
                 "Timestamp": timestamp,
                 "CloudWatchMetrics": [
-                    {
-                        "Namespace": self.namespace,
-                        "Dimensions": [["model", "version"]],
-                        "Metrics": [
-                            {"Name": "Latency", "Unit": "Milliseconds"},
-                            {"Name": "Requests", "Unit": "Count"},
-                            {"Name": "ServerErrors", "Unit": "Count"},
-                        ],
-                    }
+                    {"Namespace": self.namespace, "Dimensions": dimensions, "Metrics": metrics}
                 ],
             },
-            "model": model,
-            "version": version,
-            "Latency": values,
-            "Requests": len(values),
-            "ServerErrors": self._errors.get((model, version), 0),
+            **dict(zip(names, values, strict=True)),
         }
-        return orjson.dumps(doc).decode() + "\n"
 
-    def _metrics(self, model: str, version: str) -> Metrics:
-        metrics = Metrics(namespace=self.namespace)
-        metrics.add_dimension(name="model", value=model)
-        metrics.add_dimension(name="version", value=version)
-        return metrics
+    def _write(self, docs: list[dict[str, object]]) -> None:
+        out = self._out or sys.stdout
+        out.write("".join(orjson.dumps(doc).decode() + "\n" for doc in docs))
+        out.flush()

@@ -6,10 +6,12 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -162,15 +164,27 @@ class ServeConfig:
     selector: str
     token: str | None
     limits: ServerLimits
+    shared_metrics: bool = False  # workers sum their metrics in PROMETHEUS_MULTIPROC_DIR
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
     """The gateway app of one worker: its own function instances, loaded after the fork."""
     from infra.local.app import BodyLimits, GatewayApp
+    from infra.local.metrics import GatewayMetrics
 
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
-    gateway = Gateway(function_instances(specs, config.env), token=config.token, on_miss=discovery)
+    metrics = GatewayMetrics(multiprocess=config.shared_metrics)
+    if config.shared_metrics:
+        # Another worker may answer the scrape: samples must reach the shared files from the
+        # first request, not wait in this worker for the deferred start.
+        metrics.start()
+    gateway = Gateway(
+        function_instances(specs, config.env),
+        token=config.token,
+        on_miss=discovery,
+        metrics=metrics,
+    )
     discovery.gateway = gateway
     return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
 
@@ -186,8 +200,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         max_in_flight=args.max_in_flight,
     )
+    shared = args.workers > 1
     config = ServeConfig(
-        args.template, store_uri, env, models, args.selector, args.token or None, limits
+        args.template, store_uri, env, models, args.selector, args.token or None, limits, shared
     )
     served = models if models is not None else Registry(open_store(store_uri)).models()
     auth = (
@@ -202,8 +217,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
-    serve(args.host, args.port, partial(build_app, config), workers=args.workers, limits=limits)
+    with shared_metrics_dir(shared):
+        serve(args.host, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     return 0
+
+
+@contextlib.contextmanager
+def shared_metrics_dir(shared: bool) -> Iterator[None]:
+    """With several workers, a fresh directory for prometheus_client's multiprocess mode, which
+    reads it from the environment in each worker (so it is set before they start); removed
+    when the server stops, so counts start from zero on every start."""
+    if not shared:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="aiaas-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _read_event(source: str) -> Any:

@@ -100,7 +100,11 @@ class GatewayApp:
         # Cold starts happen off the request path where possible: init every function now, in
         # the background; a request that arrives first simply does that function's init itself.
         if self._warm_up:
-            threading.Thread(target=self.gateway.warm_up, name="aiaas-warm-up", daemon=True).start()
+            threading.Thread(target=self._start, name="aiaas-warm-up", daemon=True).start()
+
+    def _start(self) -> None:
+        self.gateway.warm_up()
+        self.gateway.metrics.start()  # after the functions: see infra/local/metrics.py
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.pool.shutdown(wait=True)  # offloaded calls in flight finish

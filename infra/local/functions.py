@@ -80,6 +80,8 @@ class LocalFunction:
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
         self._model_seconds: Callable[[], float] | None = None
+        self._observe: Callable[[Any], None] | None = None
+        self._observer: Any = None
         self._init_lock = threading.Lock()
 
     @property
@@ -91,6 +93,10 @@ class LocalFunction:
                     handler, module = load_handler_module(self.spec.handler, self.env)
                     hint = getattr(module, "model_seconds", None)
                     self._model_seconds = hint if callable(hint) else None
+                    observe = getattr(module, "observe", None)
+                    self._observe = observe if callable(observe) else None
+                    if self._observe is not None and self._observer is not None:
+                        self._observe(self._observer)
                     # A handler object rather than a function (an ASGI adapter such as Mangum)
                     # drives its own asyncio loop with run_until_complete, which fails on the
                     # gateway's running loop and in pool threads that have none: it gets one
@@ -106,6 +112,14 @@ class LocalFunction:
     @property
     def warm(self) -> bool:
         return self._handler is not None
+
+    def attach(self, observer: Any) -> None:
+        """Hand `observer` (the gateway's metrics) to the function's `observe()`, if its module
+        has one (the predict function's does): now if it is loaded, else when it loads."""
+        with self._init_lock:
+            self._observer = observer
+            if self._observe is not None:
+                self._observe(observer)
 
     def model_seconds(self) -> float:
         """Recent seconds per call the function spends in its model outside the GIL, if its

@@ -26,12 +26,14 @@ import orjson
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction
+from infra.local.metrics import GatewayMetrics
 from infra.template import FunctionSpec
 
 log = logging.getLogger("aiaas.gateway")
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs reject larger payloads
 ROUTE_CACHE_SIZE = 4096
+METRICS_PATH = "/metrics"  # Prometheus text format; behind the token like every route
 BEARER_PRINCIPAL = "bearer-token-holder"  # who `aiaas serve --token` callers are recorded as
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
 
@@ -104,8 +106,10 @@ class Gateway:
         token: str | None = None,
         max_body: int = API_GATEWAY_MAX_BODY,
         on_miss: Callable[[], bool] | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.token = token
+        self.metrics = metrics or GatewayMetrics()
         self.max_body = max_body
         self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
         self._lock = threading.Lock()
@@ -118,6 +122,8 @@ class Gateway:
 
     def add_functions(self, functions: Mapping[str, LocalFunction]) -> None:
         with self._lock:
+            for function in functions.values():
+                function.attach(self.metrics)
             self.functions.update(functions)
             routes = [
                 _Route(r.method, r.path, tuple(r.path.strip("/").split("/")), fn)
@@ -172,8 +178,10 @@ class Gateway:
         its 401/413 without the body being read (or a `100 Continue` being sent for it).
         """
         if self.token is not None and not self._authorized(headers):
+            self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
         if body_length is not None and body_length > self.max_body:
+            self.metrics.refused(413)
             return error(413, f"request body is over the {self.max_body} byte limit")
         return None
 
@@ -183,10 +191,14 @@ class Gateway:
 
     def dispatch(self, request: GatewayRequest) -> GatewayResponse:
         """Route an admitted request to its function (`refusal` already said None)."""
+        if request.path == METRICS_PATH and request.method in ("GET", "HEAD"):
+            body, content_type = self.metrics.render()
+            return GatewayResponse(200, [("content-type", content_type)], body)
         found = self.route(request.method, request.path)
         if found is None and self.on_miss is not None and self.on_miss():
             found = self.route(request.method, request.path)
         if found is None:
+            self.metrics.refused(404)
             return error(404, f"no route for {request.method} {request.path}")
         route, params = found
         # Past `refusal`: a configured token was presented, so the caller is its holder (as an
@@ -195,19 +207,26 @@ class Gateway:
         event = build_event(request, route.method, route.template, params, principal)
         try:
             result = route.function.invoke(event)
-        except AiaasError as exc:
-            log.error("%s failed: %s", route.function.spec.logical_id, exc.message)
-            return error(502, "the function failed to answer")
         except Exception as exc:
-            hint = install_hint(exc)
-            if hint is not None:  # this install lacks an optional extra: not the caller's fault
-                log.error("%s cannot run here: %s", route.function.spec.logical_id, hint)
-                return error(501, f"not available in this installation: {hint}")
-            log.exception("%s raised", route.function.spec.logical_id)
-            return error(502, "the function raised an error")
+            response = self._failed(route, exc)
+            self.metrics.refused(response.status, f"{route.method} {route.template}")
+            return response
         response = to_http(result)
         response.model_seconds = route.function.model_seconds()
         return response
+
+    def _failed(self, route: _Route, exc: Exception) -> GatewayResponse:
+        """The answer when a function raised instead of answering (as API Gateway's 502)."""
+        name = route.function.spec.logical_id
+        if isinstance(exc, AiaasError):
+            log.error("%s failed: %s", name, exc.message)
+            return error(502, "the function failed to answer")
+        hint = install_hint(exc)
+        if hint is not None:  # this install lacks an optional extra: not the caller's fault
+            log.error("%s cannot run here: %s", name, hint)
+            return error(501, f"not available in this installation: {hint}")
+        log.exception("%s raised", name)
+        return error(502, "the function raised an error")
 
     def _authorized(self, headers: list[tuple[str, str]]) -> bool:
         for name, value in headers:

@@ -22,6 +22,9 @@ class ModelPlane:
 
     def __init__(self, served: ServedModel) -> None:
         self.served = served
+        # Pinned versions that resolved: only these may label metrics (any other string a
+        # caller sends would be a new series, without bound).
+        self.resolved_versions: set[str] = set()
 
     def model(self, name: str, version: str | None = None) -> LoadedModel:
         """The loaded model for `name` (and a pinned `version`), or NotFound / Unavailable."""
@@ -32,7 +35,9 @@ class ModelPlane:
             )
         if version is None:
             return self.served.current()
-        return self.served.version(names.version_name(version))
+        model = self.served.version(names.version_name(version))
+        self.resolved_versions.add(version)
+        return model
 
     def routed(
         self, name: str, version: str | None, routing_key: Callable[[], str | None]

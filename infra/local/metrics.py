@@ -1,0 +1,95 @@
+"""`/metrics` of `aiaas serve`: what its functions and its own refusals report, for Prometheus.
+
+The predict functions report each request and model load here (their `observe` hook, the
+same samples they write as EMF in Lambda); the gateway adds what it answers itself (a missing
+token, an oversized body, no such route, a function that failed) under model `-`.
+
+prometheus_client is imported once the worker is up (`start`, from the warm-up thread) rather
+than before its first answer; samples that arrive before that wait in a list and are replayed,
+so none is lost. A scrape starts it at once if it has not started yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from functions.predict.metric_names import NO_LABEL, status_class
+
+if TYPE_CHECKING:
+    from infra.local.prometheus import PrometheusFamilies
+
+MAX_PENDING = 100_000  # samples held before start: past this, start now
+
+_Request = tuple[str, str, str, str, float | None]
+_Load = tuple[str, str, float]
+
+
+class GatewayMetrics:
+    """The metrics of one gateway worker; `multiprocess`: summed over workers' shared files."""
+
+    def __init__(self, multiprocess: bool = False) -> None:
+        self.multiprocess = multiprocess
+        self._families: PrometheusFamilies | None = None
+        self._requests: list[_Request] = []
+        self._loads: list[_Load] = []
+        self._lock = threading.Lock()
+
+    # ---- the observer protocol of functions/predict/telemetry.py ---------------------------
+
+    def request(
+        self, model: str, version: str, route: str, status_class: str, seconds: float | None
+    ) -> None:
+        families = self._families or self._hold(
+            self._requests, (model, version, route, status_class, seconds)
+        )
+        if families is not None:
+            families.request(model, version, route, status_class, seconds)
+
+    def model_load(self, model: str, version: str, seconds: float) -> None:
+        families = self._families or self._hold(self._loads, (model, version, seconds))
+        if families is not None:
+            families.model_load(model, version, seconds)
+
+    # ---- the gateway's own answers ----------------------------------------------------------
+
+    def refused(self, status: int, route: str = NO_LABEL) -> None:
+        """A request the gateway answered itself, before or instead of a function."""
+        self.request(NO_LABEL, NO_LABEL, route, status_class(status), None)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Import prometheus_client, build the families and replay the samples held so far."""
+        if self._families is not None:
+            return
+        from infra.local.prometheus import PrometheusFamilies
+
+        with self._lock:
+            if self._families is not None:
+                return
+            families = PrometheusFamilies(self.multiprocess)
+            for request in self._requests:
+                families.request(*request)
+            for load in self._loads:
+                families.model_load(*load)
+            self._requests, self._loads = [], []
+            self._families = families
+
+    def render(self) -> tuple[bytes, str]:
+        """(the Prometheus text exposition, its content type)."""
+        self.start()
+        assert self._families is not None
+        return self._families.render()
+
+    def _hold(self, pending: list[Any], sample: Any) -> PrometheusFamilies | None:
+        """Keep `sample` in `pending` until `start`; the families if `start` finished meanwhile."""
+        with self._lock:
+            if self._families is None:
+                pending.append(sample)
+                full = len(pending) >= MAX_PENDING
+            else:
+                return self._families
+        if full:
+            self.start()
+        return None

@@ -1,0 +1,98 @@
+"""The Prometheus families behind `aiaas serve`'s `/metrics` (prometheus_client).
+
+Imported only once the gateway is up (`infra/local/metrics.py` defers it): prometheus_client
+takes ~25-30 ms to import, which a server's first answer should not wait for.
+
+Several workers (`aiaas serve --workers N`) share one port, so a scrape reaches any one of
+them: with N > 1 every worker writes its values to files in `PROMETHEUS_MULTIPROC_DIR` (set by
+`aiaas serve`, prometheus_client's multiprocess mode) and a scrape sums all workers' files.
+Counters and histograms only, which that mode sums exactly.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from functions.predict.metric_names import (
+    COLD_STARTS,
+    LATENCY,
+    LOAD_LABELS,
+    MODEL_LOAD,
+    REQUEST_LABELS,
+    REQUESTS,
+)
+
+# A small model answers in tens of microseconds: the default buckets start at 5 ms.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+def _family_name(name: str) -> str:
+    """prometheus_client adds `_total` to a counter's name itself."""
+    return name.removesuffix("_total")
+
+
+class PrometheusFamilies:
+    """The gateway's metric families, in their own registry (or the workers' shared files)."""
+
+    def __init__(self, multiprocess: bool) -> None:
+        self.multiprocess = multiprocess
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            _family_name(REQUESTS),
+            "Requests answered, by model, version, route and status class",
+            REQUEST_LABELS,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            LATENCY,
+            "Time the function took to answer, in seconds",
+            REQUEST_LABELS,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.cold_starts = Counter(
+            _family_name(COLD_STARTS),
+            "Function instances started (each loads its model)",
+            LOAD_LABELS,
+            registry=self.registry,
+        )
+        self.load_time = Histogram(
+            MODEL_LOAD,
+            "Time a cold start took to load the model, in seconds",
+            LOAD_LABELS,
+            registry=self.registry,
+            buckets=LOAD_BUCKETS,
+        )
+        # labels() costs ~1 us; a service sees few label sets, so each child is looked up once.
+        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
+    def request(
+        self, model: str, version: str, route: str, status_class: str, seconds: float | None
+    ) -> None:
+        """One request; `seconds` None: refused before any function ran (counted, not timed)."""
+        key = (model, version, route, status_class)
+        children = self._children.get(key)
+        if children is None:
+            children = self.requests.labels(*key), self.latency.labels(*key)
+            self._children[key] = children
+        children[0].inc()
+        if seconds is not None:
+            children[1].observe(seconds)
+
+    def model_load(self, model: str, version: str, seconds: float) -> None:
+        self.cold_starts.labels(model, version).inc()
+        self.load_time.labels(model, version).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        """(the text exposition format, its content type)."""
+        registry = self.registry
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
