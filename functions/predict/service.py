@@ -80,11 +80,11 @@ class PredictService:
         # The version routing chose (even when it then failed) is named in the response and
         # counted; else the pinned one once it resolved, else the one answering now.
         routed = request.version if request is not None else None
-        if routed is not None:
-            response["headers"][http.VERSION_HEADER] = routed
+        version = routed or self._version_label(params.get("version"))
+        if version != NO_LABEL:
+            response["headers"][http.VERSION_HEADER] = version
         elapsed = time.perf_counter() - start
         status = response["statusCode"]
-        version = routed or self._version_label(params.get("version"))
         self.metrics.record(self.served.name, version, route_key, status, elapsed)
         if self.metrics.log_requests:
             logger.info(

@@ -168,7 +168,7 @@ ROUTING = [
 CONTROL = [
     Bad("control-invalid-json", "PUT", ALIAS, b'{"version": "1"', 422, "invalid request: body is not valid JSON at character 15", JSON_TYPE),
     Bad("control-version-not-string", "PUT", ALIAS, doc({"version": 1}), 422, "invalid request: version: Input should be a valid string", JSON_TYPE),
-    Bad("control-missing-field", "PUT", ALIAS, doc({}), 422, "invalid request: version: Field required", JSON_TYPE),
+    Bad("control-missing-field", "PUT", ALIAS, doc({}), 422, "invalid request: body: Value error, give either version (and optionally weight) or weights", JSON_TYPE),
     Bad("control-unknown-field", "PUT", ALIAS, doc({"version": "1", "by": "me"}), 422, "invalid request: by: Extra inputs are not permitted", JSON_TYPE),
     Bad("control-array-body", "PUT", ALIAS, b"[]", 422, "invalid request: body: Input should be a valid dictionary", JSON_TYPE),
     Bad("control-text-plain", "PUT", ALIAS, doc({"version": "1"}), 422, "invalid request: body: Input should be a valid dictionary", {"content-type": "text/plain"}),
