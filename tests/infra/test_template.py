@@ -112,7 +112,7 @@ def test_resolver() -> None:
 
 def test_parameter_defaults_split_comma_delimited_lists(template: dict[str, object]) -> None:
     defaults = parameter_defaults(template)
-    assert defaults["RegistryPrefix"] == "registry"
+    assert defaults["LogRetentionDays"] == 30
     assert defaults["TrainingInstanceTypes"] == ["g5.xlarge", "g6.xlarge"]
     assert parameter_defaults(
         {"Parameters": {"L": {"Type": "CommaDelimitedList", "Default": " a, b ,,c"}}}

@@ -28,7 +28,6 @@ from bench.models import publish_mlp
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from infra.local.gateway import Gateway, GatewayRequest, function_instances
 from infra.model_resources import model_resources
-from infra.model_settings import template_models
 from infra.template import (
     DEFAULT_TEMPLATE,
     functions,
@@ -381,31 +380,3 @@ def test_new_code_publishes_a_new_version_for_the_live_alias(packaged: Packaged)
     before, after = versions(None), versions("s3://bucket/another-bundle")
     assert len(before) == 2 and not before & after  # the aliases move to the new code
 
-
-@pytest.mark.parametrize(
-    "changed", [{"ModelSelector": ":3"}, {"ModelSelector": "@staging"}, {"AliasTtlSeconds": 5}]
-)
-def test_a_new_selector_or_alias_ttl_publishes_a_new_version(
-    packaged: Packaged, changed: dict[str, Any]
-) -> None:
-    # What a deploy after editing Metadata.Models and `make template` gives CloudFormation: the
-    # generator's resources for the new settings, on the code `sam package` uploaded.
-    def version(settings: dict[str, Any]) -> str:
-        template = packaged.template()
-        code = template["Resources"]["Predictdigitsmlp"]["Properties"]["CodeUri"]
-        template["Resources"].update(model_resources("digits-mlp", settings))
-        template["Resources"]["Predictdigitsmlp"]["Properties"]["CodeUri"] = code
-        resources = sam_transform(template)["Resources"]
-        (found,) = [
-            k
-            for k, r in resources.items()
-            if r["Type"] == "AWS::Lambda::Version" and k.startswith("Predictdigitsmlp")
-        ]
-        alias = resources["PredictdigitsmlpAliaslive"]["Properties"]["FunctionVersion"]
-        assert alias == {"Fn::GetAtt": [found, "Version"]}  # `live` names that very version
-        return found
-
-    shipped = template_models(packaged.template())["digits-mlp"] or {}
-    before = version(shipped)
-    assert version(copy.deepcopy(shipped)) == before  # nothing changed: no new version
-    assert version({**shipped, **changed}) != before

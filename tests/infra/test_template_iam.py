@@ -46,11 +46,11 @@ def test_a_predict_function_reads_only_its_own_model() -> None:
         assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
         reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
         assert reads == [
-            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/${{RegistryPrefix}}/models/{model}/*"
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/models/{model}/*"
         ]
         listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
         assert listing["Condition"] == {
-            "StringLike": {"s3:prefix": {"Fn::Sub": f"${{RegistryPrefix}}/models/{model}/*"}}
+            "StringLike": {"s3:prefix": f"registry/models/{model}/*"}
         }
 
 
@@ -62,7 +62,7 @@ def test_batch_writes_only_under_batch() -> None:
         for r in resources_of(s)
         if {"s3:PutObject", "s3:DeleteObject"} & set(actions_of(s))
     ]
-    assert writes and all(r.endswith("/${RegistryPrefix}/batch/*") for r in writes)
+    assert writes and all(r.endswith("/registry/batch/*") for r in writes)
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
@@ -74,7 +74,7 @@ def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
         for r in resources_of(s)
         if {"s3:PutObject", "s3:DeleteObject"} & set(actions_of(s))
     )
-    assert [w.split("${RegistryPrefix}/", 1)[1] for w in writes] == [
+    assert [w.split("/registry/", 1)[1] for w in writes] == [
         "batch/*/input/*",
         "models/*/aliases/*",
     ]
@@ -103,7 +103,7 @@ def test_health_lists_only_the_model_names() -> None:
     assert actions_of(listing) == ["s3:ListBucket"]
     assert listing["Condition"] == {
         "StringEquals": {
-            "s3:prefix": {"Fn::Sub": "${RegistryPrefix}/models/"},
+            "s3:prefix": "registry/models/",
             "s3:delimiter": "/",
         }
     }
