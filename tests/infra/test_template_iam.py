@@ -109,16 +109,24 @@ def test_health_lists_only_the_model_names() -> None:
     }
 
 
-def test_only_this_stack_s_bucket_may_send_to_the_batch_queue() -> None:
+def test_only_this_stack_s_rule_sends_only_this_bucket_s_inputs_to_the_batch_queues() -> None:
     resources = load_template()["Resources"]
-    name = resources["ArtifactsBucket"]["Properties"]["BucketName"]
-    stack_id_part = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-    assert name == {"Fn::Join": ["-", ["aiaas", stack_id_part]]}
-    (allow,) = resources["BatchQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::aiaas-", stack_id_part]]
-    }
+    for policy, queue in [
+        ("BatchQueuePolicy", "BatchQueue"),
+        ("BatchDeadLetterQueuePolicy", "BatchDeadLetterQueue"),
+    ]:
+        (allow,) = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert (allow["Action"], allow["Resource"]) == (
+            "sqs:SendMessage",
+            {"Fn::GetAtt": [queue, "Arn"]},
+        )
+        assert allow["Condition"] == {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["BatchInputRule", "Arn"]}}
+        }
+    pattern = resources["BatchInputRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"] == {"name": [{"Ref": "ArtifactsBucket"}]}
 
 
 def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> None:
