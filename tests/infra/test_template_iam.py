@@ -1,7 +1,8 @@
 """Least privilege in template.yaml: each predict function reads only its own model, health
 lists only the model names, batch writes only under batch/, the control plane only aliases and
-batch inputs, only this stack's bucket may notify the queue, and the bucket is private,
-versioned, encrypted, refuses plain HTTP, outlives the stack and expires old versions."""
+batch inputs, only this stack's rule may send to the queue, the state machine may only set up
+its log delivery, and the bucket is private, versioned, encrypted, refuses plain HTTP, outlives
+the stack and expires old versions."""
 
 from __future__ import annotations
 
@@ -49,9 +50,7 @@ def test_a_predict_function_reads_only_its_own_model() -> None:
             f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/models/{model}/*"
         ]
         listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
-        assert listing["Condition"] == {
-            "StringLike": {"s3:prefix": f"registry/models/{model}/*"}
-        }
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"registry/models/{model}/*"}}
 
 
 def test_batch_writes_only_under_batch() -> None:
@@ -139,3 +138,38 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 7
     }
+
+
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_the_state_machine_logs_errors_to_its_own_log_group_and_may_only_set_that_up() -> None:
+    resources = load_template()["Resources"]
+    machine = resources["BatchStateMachine"]
+    assert machine["Properties"]["Logging"] == {
+        "Level": "ERROR",
+        "IncludeExecutionData": False,
+        "Destinations": [
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": ["BatchStateMachineLogs", "Arn"]}
+                }
+            }
+        ],
+    }
+    logs = resources["BatchStateMachineLogs"]["Properties"]
+    assert logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert logs["LogGroupName"] == {"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-batch"}
+    found = statements(machine)
+    anywhere = [s for s in found if "*" in resources_of(s)]
+    assert [set(actions_of(s)) for s in anywhere] == [LOG_DELIVERY]  # nothing else on "*"
+    assert all("*" not in a for s in found for a in actions_of(s))
