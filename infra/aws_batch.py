@@ -43,7 +43,7 @@ def check_remote_data(spec: JobSpec, spec_path: Path) -> None:
     if not path.startswith(REMOTE_DATA):
         raise BadRequest(
             f"{spec_path}: dataset.path {path!r} is a local file, which the AWS Batch job cannot "
-            "read; upload it (e.g. to s3://<ArtifactsBucket>/<RegistryPrefix>/datasets/) and "
+            "read; upload it (e.g. to s3://<ArtifactsBucket>/registry/datasets/) and "
             "name its s3:// URI"
         )
 

@@ -67,7 +67,7 @@ def model_resources(model: str, raw_settings: Mapping[str, Any] | None = None) -
 def _with_settings(properties: Mapping[str, Any], settings: ModelSettings) -> dict[str, Any]:
     placed: dict[str, Any] = {}
     for key, value in properties.items():
-        placed[key] = value
+        placed[key] = _with_environment(value, settings) if key == "Environment" else value
         if key == "Description":  # the settings read best right under the description
             placed["MemorySize"] = settings.memory_mb
             placed["Timeout"] = settings.timeout_s
@@ -81,6 +81,17 @@ def _with_settings(properties: Mapping[str, Any], settings: ModelSettings) -> di
                     "ProvisionedConcurrentExecutions": settings.provisioned
                 }
     return placed
+
+
+def _with_environment(environment: Mapping[str, Any], settings: ModelSettings) -> dict[str, Any]:
+    # Literals, never parameter references: SAM names the version `live` points at by a hash
+    # of the environment as written, so only a changed literal publishes a new version.
+    variables = {
+        **environment.get("Variables", {}),
+        "AIAAS_MODEL_SELECTOR": settings.selector,
+        "AIAAS_ALIAS_TTL": str(settings.alias_ttl_s),
+    }
+    return {**environment, "Variables": variables}
 
 
 def resources_for(models: Sequence[str], table: Mapping[str, Any] | None = None) -> dict[str, Any]:

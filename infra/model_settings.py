@@ -2,14 +2,19 @@
 
     Metadata:
       Models:
-        digits-mlp:                 # defaults: 1024 MB, 30 s, SnapStart
+        digits-mlp:                 # defaults: 1024 MB, 30 s, SnapStart, @production, 60 s
         intents:
           MemorySize: 3008
           Timeout: 15
           ProvisionedConcurrency: 5 # keep 5 instances warm instead of SnapStart
+          ModelSelector: ":7"       # pin version 7 (default "@production", an alias)
+          AliasTtlSeconds: 30       # re-read the alias every 30 s (default 60)
 
 SnapStart and provisioned concurrency exclude each other; `ReservedConcurrency` caps (and
-reserves) a model's concurrency. `python -m infra.model_settings [--models a,b]` exits 1 and
+reserves) a model's concurrency. The selector and the alias TTL are settings here, not stack
+parameters, because SAM names the version `live` points at by a hash of the function's
+environment *as written*: a parameter's new value would reach $LATEST but never `live`, while
+a new literal here publishes a new version. `python -m infra.model_settings [--models a,b]` exits 1 and
 prints every problem with what to change; `python -m infra.model_resources --write` refuses to
 generate resources from settings with problems.
 """
@@ -24,14 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.names import MODEL_RULE, is_model_name
+from functions.runtime.errors import InvalidName
+from functions.runtime.names import MODEL_RULE, is_alias_name, is_model_name, version_name
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 
 SNAPSHOT = "PublishedVersions"
 NO_SNAPSHOT = "None"
 MEMORY_MB = (128, 10240)
 TIMEOUT_S = (1, 900)
-KNOWN = ("MemorySize", "Timeout", "SnapStart", "ProvisionedConcurrency", "ReservedConcurrency")
+ALIAS_TTL_S = (0, 86400)
+KNOWN = (
+    "MemorySize",
+    "Timeout",
+    "SnapStart",
+    "ProvisionedConcurrency",
+    "ReservedConcurrency",
+    "ModelSelector",
+    "AliasTtlSeconds",
+)
 WHERE = "Metadata.Models"
 
 
@@ -44,6 +59,8 @@ class ModelSettings:
     snap_start: bool = True
     provisioned: int | None = None
     reserved: int | None = None
+    selector: str = "@production"  # AIAAS_MODEL_SELECTOR: "@alias" or ":version"
+    alias_ttl_s: int = 60  # AIAAS_ALIAS_TTL: seconds before an alias is read again
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> ModelSettings:
@@ -56,6 +73,8 @@ class ModelSettings:
             snap_start=provisioned is None and raw.get("SnapStart", SNAPSHOT) == SNAPSHOT,
             provisioned=provisioned,
             reserved=raw.get("ReservedConcurrency"),
+            selector=str(raw.get("ModelSelector", cls.selector)),
+            alias_ttl_s=int(raw.get("AliasTtlSeconds", cls.alias_ttl_s)),
         )
 
 
@@ -96,7 +115,26 @@ def model_problems(model: str, settings: Mapping[str, Any] | None) -> list[str]:
     problems += _range(where, settings, "Timeout", TIMEOUT_S)
     problems += _range(where, settings, "ProvisionedConcurrency", (1, 1000))
     problems += _range(where, settings, "ReservedConcurrency", (1, 1000))
+    problems += _range(where, settings, "AliasTtlSeconds", ALIAS_TTL_S)
+    if "ModelSelector" in settings and not is_selector(settings["ModelSelector"]):
+        problems.append(
+            f"{where}.ModelSelector: {settings['ModelSelector']!r} is neither '@<alias>' "
+            "(e.g. '@production') nor ':<version>' (e.g. ':3')"
+        )
     return problems
+
+
+def is_selector(value: object) -> bool:
+    """`@alias` or `:version`, with names the registry accepts."""
+    if not isinstance(value, str) or value[:1] not in ("@", ":"):
+        return False
+    if value[0] == "@":
+        return is_alias_name(value[1:])
+    try:
+        version_name(value[1:])
+    except InvalidName:
+        return False
+    return True
 
 
 def _range(where: str, settings: Mapping[str, Any], key: str, bounds: tuple[int, int]) -> list[str]:

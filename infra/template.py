@@ -98,17 +98,21 @@ class Resolver:
 
 
 def served_resources(
-    template: Mapping[str, Any], models: list[str] | None = None
+    template: Mapping[str, Any], models: list[str] | None = None, selector: str | None = None
 ) -> dict[str, Any]:
     """The template's resources; with `models`, its per-model resources are those models'
-    instead (settings from Metadata.Models where listed, else the defaults)."""
+    instead (settings from Metadata.Models where listed, else the defaults); with `selector`,
+    every model's ModelSelector setting is that one."""
     resources = dict(template.get("Resources", {}))
-    if models is None:
+    if models is None and selector is None:
         return resources
     table = template_models(template)
     for logical in resources_for(list(table), table):
         resources.pop(logical, None)
-    return {**resources, **resources_for(models, table)}
+    served = list(table) if models is None else models
+    if selector is not None:
+        table = {model: {**(table.get(model) or {}), "ModelSelector": selector} for model in served}
+    return {**resources, **resources_for(served, table)}
 
 
 def functions(
@@ -117,14 +121,16 @@ def functions(
     """Every serverless function, with Globals merged and intrinsics resolved.
 
     `overrides` are parameter values, plus `ModelNames`: the models to serve in place of the
-    template's (`aiaas serve` passes every model in its store).
+    template's (`aiaas serve` passes every model in its store), and `ModelSelector`: the
+    selector of every model in place of its Metadata.Models setting (`aiaas serve --selector`).
     """
     values = {**parameter_defaults(template), **(overrides or {})}
     models = values.pop("ModelNames", None)
+    selector = values.pop("ModelSelector", None)
     resolver = Resolver(values, template.get("Mappings"))
     globals_ = resolver.resolve(template.get("Globals", {}).get("Function", {}))
     found: dict[str, FunctionSpec] = {}
-    for logical, resource in served_resources(template, models).items():
+    for logical, resource in served_resources(template, models, selector).items():
         if resource.get("Type") != _FUNCTION:
             continue
         found[logical] = _spec(logical, globals_, resolver.resolve(resource.get("Properties", {})))

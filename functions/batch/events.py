@@ -1,7 +1,11 @@
 """S3 notification shapes: reading them (inside SQS bodies or direct) and building them.
 
-Object keys in S3 notifications are URL-encoded (a space arrives as '+', non-ASCII as %XX
-UTF-8 bytes); they are decoded here, once. Store keys are event keys without the store's
+In AWS, the batch queue receives EventBridge "Object Created" events (the stack's rule forwards
+only keys under registry/batch/*/input/); S3's own notification shape (`{"Records": [...]}`)
+arrives from a direct S3 trigger and from the local paths (`aiaas batch`, the local control
+plane). Both are read here. Object keys in either are URL-encoded (a space arrives as '+',
+non-ASCII as %XX UTF-8 bytes; Powertools decodes EventBridge keys alike); they are decoded
+here, once. Store keys are event keys without the store's
 prefix: with `AIAAS_STORE=s3://bucket/registry`, `registry/batch/m/input/a.csv` in an event is
 the store key `batch/m/input/a.csv`. A local directory store has no bucket; its events name
 the pseudo-bucket `aiaas-local`.
@@ -23,6 +27,7 @@ from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 __all__ = ["LOCAL_BUCKET"]  # re-exported: local S3 events name this bucket
 
 TEST_EVENT = "s3:TestEvent"
+OBJECT_CREATED = "Object Created"  # an EventBridge event's detail-type
 REGION = "us-east-1"
 
 
@@ -85,13 +90,40 @@ def s3_records(notification: object) -> list[ObjectCreated]:
     return found
 
 
+def eventbridge_records(event: dict[str, Any]) -> list[ObjectCreated]:
+    """The object of an S3 event from EventBridge; none for other detail types."""
+    if event.get("source") != "aws.s3":
+        raise MalformedEvent(
+            f"EventBridge event from {str(event.get('source'))[:80]!r}, not aws.s3"
+        )
+    if event.get("detail-type") != OBJECT_CREATED:
+        return []
+    try:
+        detail = event["detail"]
+        obj = detail["object"]
+        created = ObjectCreated(
+            bucket=str(detail["bucket"]["name"]),
+            key=unquote_plus(str(obj["key"])),
+            etag=str(obj.get("etag", "")),
+            size=int(obj.get("size", 0)),
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedEvent(f"not a complete S3 EventBridge event: {exc!r}") from None
+    return [created]
+
+
 def sqs_body_records(body: str) -> list[ObjectCreated]:
-    """The objects announced by one SQS message body (none for the test event)."""
+    """The objects announced by one SQS message body: an EventBridge event or an S3
+    notification (none for S3's test event)."""
     try:
         notification = json.loads(body)
     except ValueError:
         raise MalformedEvent("SQS message body is not JSON") from None
-    return [] if is_test_event(notification) else s3_records(notification)
+    if is_test_event(notification):
+        return []
+    if isinstance(notification, dict) and "detail-type" in notification:
+        return eventbridge_records(notification)
+    return s3_records(notification)
 
 
 def s3_notification(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:

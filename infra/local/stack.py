@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from infra.model_settings import ModelSettings
 from infra.template import FunctionSpec, HttpRoute
 
 PREDICT_HANDLER = "functions.predict.handler.handler"
-DEFAULT_SELECTOR = "@production"  # the template's ModelSelector default
+DEFAULT_SELECTOR = ModelSettings.selector  # Metadata.Models' ModelSelector default
+DEFAULT_ALIAS_TTL_S = ModelSettings.alias_ttl_s  # and its AliasTtlSeconds default
 
 # The template's Globals (AIAAS_STORE is a cloud bucket there; local runs set their own).
 GLOBAL_ENVIRONMENT = {
-    "AIAAS_ALIAS_TTL": "60",
     "POWERTOOLS_SERVICE_NAME": "aiaas",
     "POWERTOOLS_METRICS_NAMESPACE": "aiaas",
 }
@@ -69,7 +70,11 @@ def predict_function(model: str, selector: str = DEFAULT_SELECTOR) -> FunctionSp
         predict_logical_id(model),
         PREDICT_HANDLER,
         [(method, path.format(name=model)) for method, path in PREDICT_ROUTES],
-        {"AIAAS_MODEL": model, "AIAAS_MODEL_SELECTOR": selector},
+        {
+            "AIAAS_MODEL": model,
+            "AIAAS_MODEL_SELECTOR": selector,
+            "AIAAS_ALIAS_TTL": str(DEFAULT_ALIAS_TTL_S),
+        },
     )
 
 
@@ -105,6 +110,6 @@ def shared_functions() -> dict[str, FunctionSpec]:
 def stack_functions(
     models: Iterable[str], selector: str = DEFAULT_SELECTOR
 ) -> dict[str, FunctionSpec]:
-    """Every function of a stack deployed with these ModelNames and ModelSelector."""
+    """Every function of a stack serving these models with this ModelSelector setting."""
     predict = {predict_logical_id(m): predict_function(m, selector) for m in models}
     return {**predict, **shared_functions()}

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from functions.batch.events import ObjectCreated, s3_notification, s3_records, sqs_event
+from functions.batch.events import (
+    MalformedEvent,
+    ObjectCreated,
+    s3_notification,
+    s3_records,
+    sqs_body_records,
+    sqs_event,
+)
 from functions.batch.handler import dispatch
 from functions.runtime.s3store import S3Store, make_s3_client
 from tests.batch_support import (
@@ -166,3 +173,43 @@ def test_golden_events_drive_the_deployed_handler(moto_server, tmp_path, monkeyp
         == 3
     )
     assert module.handler(direct, None)["results"][0]["status"] == "skipped"
+
+
+def test_the_golden_eventbridge_message_drives_the_deployed_handler(
+    moto_server, tmp_path, monkeypatch
+):
+    """What the stack's queue delivers in AWS: EventBridge "Object Created" events in SQS bodies
+    (events/batch_eventbridge_sqs.json), through `handler` configured as in Lambda."""
+    sqs = json.loads((EVENTS / "batch_eventbridge_sqs.json").read_text())
+    bucket = json.loads(sqs["Records"][0]["body"])["detail"]["bucket"]["name"]
+    make_s3_client().create_bucket(Bucket=bucket)
+    store = S3Store(bucket, "registry")
+    publish_classifier(store, tmp_path, name="digits-mlp")
+    store.put_bytes(
+        "batch/digits-mlp/input/scores for März.csv", features_csv(np.ones((4, 4))).encode()
+    )
+    monkeypatch.setenv("AIAAS_STORE", f"s3://{bucket}/registry")
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "lambda-cache"))
+    module = importlib.reload(importlib.import_module("functions.batch.handler"))
+    assert module.handler(sqs, None) == {"batchItemFailures": []}
+    summary = store.get_bytes("batch/digits-mlp/output/scores for März.csv.summary.json")
+    assert json.loads(summary)["rows"] == 4
+
+
+def eventbridge_body(**changes: object) -> str:
+    body = json.loads(
+        json.loads((EVENTS / "batch_eventbridge_sqs.json").read_text())["Records"][0]["body"]
+    )
+    body.update(changes)
+    return json.dumps(body)
+
+
+def test_eventbridge_bodies_are_read_and_strangers_refused() -> None:
+    (created,) = sqs_body_records(eventbridge_body())
+    assert created.key == "registry/batch/digits-mlp/input/scores for März.csv"  # decoded
+    assert (created.etag, created.size) == ("9b2cf535f27731c974343645a3985328", 1831)
+    assert sqs_body_records(eventbridge_body(**{"detail-type": "Object Deleted"})) == []
+    with pytest.raises(MalformedEvent, match=r"EventBridge event from 'aws\.ec2', not aws\.s3"):
+        sqs_body_records(eventbridge_body(source="aws.ec2"))
+    with pytest.raises(MalformedEvent, match="not a complete S3 EventBridge event"):
+        sqs_body_records(eventbridge_body(detail={"bucket": {"name": "b"}}))

@@ -167,7 +167,12 @@ def test_template_wires_the_state_machine_and_the_queue():
     ]
     assert resources["BatchQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     notification = resources["ArtifactsBucket"]["Properties"]["NotificationConfiguration"]
-    assert notification["QueueConfigurations"][0]["Event"] == "s3:ObjectCreated:*"
+    assert notification == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    rule = resources["BatchInputRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["object"]["key"] == [
+        {"wildcard": "registry/batch/*/input/*"}
+    ]
+    assert [t["Id"] for t in rule["Targets"]] == ["batch-queue"]
 
 
 def test_the_definition_uses_the_shared_task_and_status_names() -> None:

@@ -37,7 +37,8 @@ MOTO_REQUIRES = {
 }
 # Properties moto's CloudFormation accepts but drops (moto 5.x creates a bucket with only its
 # encryption and tags, and every Lambda function as x86_64). The test applies the bucket's with
-# the S3 API from the same template properties and checks the functions' in the template.
+# the S3 API from the same template properties and checks the functions' and the state
+# machine's in the template.
 MOTO_DROPS = {
     "AWS::S3::Bucket": (
         "VersioningConfiguration",
@@ -46,6 +47,7 @@ MOTO_DROPS = {
         "NotificationConfiguration",
     ),
     "AWS::Lambda::Function": ("Architectures", "LoggingConfig", "SnapStart"),
+    "AWS::StepFunctions::StateMachine": ("LoggingConfiguration",),  # test_template_checks.py
 }
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

@@ -130,19 +130,10 @@ class DirectApi:
         s3.put_public_access_block(
             Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
         )
-        queues = props["NotificationConfiguration"]["QueueConfigurations"]
+        notification = props["NotificationConfiguration"]
+        assert notification == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
         s3.put_bucket_notification_configuration(
-            Bucket=bucket,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": q["Queue"],
-                        "Events": [q["Event"]],
-                        "Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}},
-                    }
-                    for q in queues
-                ]
-            },
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )
 
 

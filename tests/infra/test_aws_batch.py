@@ -96,7 +96,7 @@ def test_local_data_is_refused_before_submitting(tmp_path: Path) -> None:
         submit_request(spec, queue=QUEUE, definition=DEFINITION)
     assert raised.value.message == (
         f"{spec}: dataset.path 'data/iris.csv' is a local file, which the AWS Batch job cannot "
-        "read; upload it (e.g. to s3://<ArtifactsBucket>/<RegistryPrefix>/datasets/) and name "
+        "read; upload it (e.g. to s3://<ArtifactsBucket>/registry/datasets/) and name "
         "its s3:// URI"
     )
 

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.batch.events import sqs_body_records
 from infra.template import parameter_defaults
 from infra.training_image import SOURCE_KEY, source_zip
 from infra.training_image import start as start_image_build
@@ -244,6 +245,8 @@ class Attributes:
         if (kind, name) == ("AWS::Lambda::Function", "Arn"):
             config = self.api.client("lambda").get_function(FunctionName=ref)["Configuration"]
             return str(config["FunctionArn"])
+        if (kind, name) == ("AWS::Events::Rule", "Arn"):
+            return str(self.api.client("events").describe_rule(Name=ref)["Arn"])
         if (kind, name) == ("AWS::Lambda::Version", "Version"):
             return ref.rsplit(":", 1)[1]
         if kind == "AWS::ECR::Repository":
@@ -316,21 +319,43 @@ def test_alarms_notify_the_topic_and_its_email(deployed: Deployed) -> None:
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
 
 
-def test_the_queue_accepts_only_this_stack_s_bucket(deployed: Deployed) -> None:
-    url = deployed.intrinsics.physical["BatchQueue"]
-    policy = json.loads(
-        deployed.api.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])[
-            "Attributes"
-        ]["Policy"]
-    )
+def test_only_batch_inputs_reach_the_queue_and_only_from_this_stack_s_rule(
+    deployed: Deployed,
+) -> None:
+    """Objects put in the bucket go through moto's S3 -> EventBridge -> the rule -> SQS; the
+    queue is read as Lambda would (its event source mapping is paused: no Docker to run it)."""
+    assert "BatchInputRule" in deployed.stack  # moto's CloudFormation creates the rule
+    queue = deployed.intrinsics.physical["BatchQueue"]
+    sqs, s3, lam = (deployed.api.client(s) for s in ("sqs", "s3", "lambda"))
+    rule_arn = deployed.intrinsics.attribute("BatchInputRule", "Arn")
+    for url in (queue, deployed.intrinsics.physical["BatchDeadLetterQueue"]):
+        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        (statement,) = json.loads(policy["Attributes"]["Policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
     bucket = deployed.intrinsics.physical["ArtifactsBucket"]
-    (statement,) = policy["Statement"]
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{bucket}"
-    s3 = deployed.api.client("s3")
-    (queue,) = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
-    assert queue["QueueArn"].endswith(f":{STACK}-batch-input")
-    (rule,) = queue["Filter"]["Key"]["FilterRules"]
-    assert (rule["Name"].lower(), rule["Value"]) == ("prefix", "registry/batch/")
+    inputs = ["registry/batch/digits-mlp/input/a b.csv", "registry/batch/iris/input/d/x.jsonl"]
+    others = [
+        "registry/batch/digits-mlp/output/a b.csv",
+        "registry/batch/digits-mlp/output/a b.csv.summary.json",
+        "registry/models/digits-mlp/aliases/production",
+        "registry/uploads/big.csv",
+    ]
+    queue_arn = deployed.intrinsics.attribute("BatchQueue", "Arn")
+    (mapping,) = lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)  # it refuses plain HTTP: this loopback server's
+    try:
+        for key in [*others, *inputs]:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"1,2\n")
+        bodies = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+    announced = [r for m in bodies for r in sqs_body_records(m["Body"])]
+    assert sorted(r.key for r in announced) == inputs
+    assert {r.bucket for r in announced} == {bucket}
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert {r["ID"] for r in rules} == {"expire-old-versions", "abort-incomplete-uploads"}

@@ -112,7 +112,7 @@ def test_resolver() -> None:
 
 def test_parameter_defaults_split_comma_delimited_lists(template: dict[str, object]) -> None:
     defaults = parameter_defaults(template)
-    assert defaults["ModelSelector"] == "@production"
+    assert defaults["LogRetentionDays"] == 30
     assert defaults["TrainingInstanceTypes"] == ["g5.xlarge", "g6.xlarge"]
     assert parameter_defaults(
         {"Parameters": {"L": {"Type": "CommaDelimitedList", "Default": " a, b ,,c"}}}
@@ -132,6 +132,7 @@ def test_default_template_has_a_predict_function_for_digits_mlp(
     assert spec.environment["AIAAS_ALIAS_TTL"] == "60"
     assert spec.environment["AIAAS_STORE"] == "s3://<ArtifactsBucket>/registry"
     assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "aiaas"
+    assert "AIAAS_ALIAS_TTL" not in specs["ControlPlane"].environment  # only predict reads it
 
 
 def test_globals_apply_to_every_function_and_own_properties_win(

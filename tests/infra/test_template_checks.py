@@ -368,6 +368,29 @@ def test_every_template_route_is_answered_by_its_function(tmp_path: Path) -> Non
             assert body["models"][0]["name"] == "digits-mlp"
 
 
+def test_the_state_machine_logs_errors_without_execution_data(cloud: dict[str, Any]) -> None:
+    machine = cloud["BatchStateMachine"]["Properties"]
+    assert machine["LoggingConfiguration"] == {
+        "Level": "ERROR",
+        "IncludeExecutionData": False,
+        "Destinations": [
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": ["BatchStateMachineLogs", "Arn"]}
+                }
+            }
+        ],
+    }
+    role = cloud[machine["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    granted = {
+        a
+        for p in role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy"} <= granted
+
+
 def test_new_code_publishes_a_new_version_for_the_live_alias(packaged: Packaged) -> None:
     def versions(code_uri: str | None) -> set[str]:
         template = packaged.template()

@@ -1,7 +1,8 @@
 """Least privilege in template.yaml: each predict function reads only its own model, health
 lists only the model names, batch writes only under batch/, the control plane only aliases and
-batch inputs, only this stack's bucket may notify the queue, and the bucket is private,
-versioned, encrypted, refuses plain HTTP, outlives the stack and expires old versions."""
+batch inputs, only this stack's rule may send to the queue, the state machine may only set up
+its log delivery, and the bucket is private, versioned, encrypted, refuses plain HTTP, outlives
+the stack and expires old versions."""
 
 from __future__ import annotations
 
@@ -46,12 +47,10 @@ def test_a_predict_function_reads_only_its_own_model() -> None:
         assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
         reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
         assert reads == [
-            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/${{RegistryPrefix}}/models/{model}/*"
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/models/{model}/*"
         ]
         listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
-        assert listing["Condition"] == {
-            "StringLike": {"s3:prefix": {"Fn::Sub": f"${{RegistryPrefix}}/models/{model}/*"}}
-        }
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"registry/models/{model}/*"}}
 
 
 def test_batch_writes_only_under_batch() -> None:
@@ -62,7 +61,7 @@ def test_batch_writes_only_under_batch() -> None:
         for r in resources_of(s)
         if {"s3:PutObject", "s3:DeleteObject"} & set(actions_of(s))
     ]
-    assert writes and all(r.endswith("/${RegistryPrefix}/batch/*") for r in writes)
+    assert writes and all(r.endswith("/registry/batch/*") for r in writes)
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
@@ -74,7 +73,7 @@ def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
         for r in resources_of(s)
         if {"s3:PutObject", "s3:DeleteObject"} & set(actions_of(s))
     )
-    assert [w.split("${RegistryPrefix}/", 1)[1] for w in writes] == [
+    assert [w.split("/registry/", 1)[1] for w in writes] == [
         "batch/*/input/*",
         "models/*/aliases/*",
     ]
@@ -103,22 +102,30 @@ def test_health_lists_only_the_model_names() -> None:
     assert actions_of(listing) == ["s3:ListBucket"]
     assert listing["Condition"] == {
         "StringEquals": {
-            "s3:prefix": {"Fn::Sub": "${RegistryPrefix}/models/"},
+            "s3:prefix": "registry/models/",
             "s3:delimiter": "/",
         }
     }
 
 
-def test_only_this_stack_s_bucket_may_send_to_the_batch_queue() -> None:
+def test_only_this_stack_s_rule_sends_only_this_bucket_s_inputs_to_the_batch_queues() -> None:
     resources = load_template()["Resources"]
-    name = resources["ArtifactsBucket"]["Properties"]["BucketName"]
-    stack_id_part = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-    assert name == {"Fn::Join": ["-", ["aiaas", stack_id_part]]}
-    (allow,) = resources["BatchQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::aiaas-", stack_id_part]]
-    }
+    for policy, queue in [
+        ("BatchQueuePolicy", "BatchQueue"),
+        ("BatchDeadLetterQueuePolicy", "BatchDeadLetterQueue"),
+    ]:
+        (allow,) = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert (allow["Action"], allow["Resource"]) == (
+            "sqs:SendMessage",
+            {"Fn::GetAtt": [queue, "Arn"]},
+        )
+        assert allow["Condition"] == {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["BatchInputRule", "Arn"]}}
+        }
+    pattern = resources["BatchInputRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"] == {"name": [{"Ref": "ArtifactsBucket"}]}
 
 
 def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> None:
@@ -131,3 +138,38 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 7
     }
+
+
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_the_state_machine_logs_errors_to_its_own_log_group_and_may_only_set_that_up() -> None:
+    resources = load_template()["Resources"]
+    machine = resources["BatchStateMachine"]
+    assert machine["Properties"]["Logging"] == {
+        "Level": "ERROR",
+        "IncludeExecutionData": False,
+        "Destinations": [
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": ["BatchStateMachineLogs", "Arn"]}
+                }
+            }
+        ],
+    }
+    logs = resources["BatchStateMachineLogs"]["Properties"]
+    assert logs["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert logs["LogGroupName"] == {"Fn::Sub": "/aws/vendedlogs/states/${AWS::StackName}-batch"}
+    found = statements(machine)
+    anywhere = [s for s in found if "*" in resources_of(s)]
+    assert [set(actions_of(s)) for s in anywhere] == [LOG_DELIVERY]  # nothing else on "*"
+    assert all("*" not in a for s in found for a in actions_of(s))

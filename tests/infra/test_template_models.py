@@ -41,6 +41,27 @@ def test_writing_adds_a_model_and_a_stale_block_is_caught(
     assert "Predictdigitsmlp" in resources
 
 
+def test_selector_and_alias_ttl_are_written_as_literals(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        DEFAULT_TEMPLATE.read_text().replace(
+            "  Models:\n",
+            '  Models:\n    iris:\n      ModelSelector: ":7"\n      AliasTtlSeconds: 5\n',
+            1,
+        )
+    )
+    assert generate(["--write", "--template", str(path)]) == 0
+    resources = load_template(path)["Resources"]
+    assert resources["Predictiris"]["Properties"]["Environment"]["Variables"] == {
+        "AIAAS_MODEL": "iris",
+        "AIAAS_MODEL_SELECTOR": ":7",
+        "AIAAS_ALIAS_TTL": "5",
+    }
+    defaults = resources["Predictdigitsmlp"]["Properties"]["Environment"]["Variables"]
+    assert defaults["AIAAS_MODEL_SELECTOR"] == "@production"
+    assert defaults["AIAAS_ALIAS_TTL"] == "60"
+
+
 def test_bad_settings_are_not_generated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "template.yaml"
     original = DEFAULT_TEMPLATE.read_text().replace(
@@ -57,6 +78,7 @@ def test_bad_settings_are_not_generated(tmp_path: Path, capsys: pytest.CaptureFi
 def test_shipped_settings_are_consistent(capsys: pytest.CaptureFixture[str]) -> None:
     assert template_problems(load_template()) == []
     assert check_settings(["--models", "digits-mlp,iris"]) == 0
+    assert model_problems("m", {"ModelSelector": ":2026-05.1", "AliasTtlSeconds": 0}) == []
     assert capsys.readouterr().out.endswith("model settings are consistent\n")
 
 
@@ -88,8 +110,19 @@ def test_models_whose_ids_collide_are_refused() -> None:
         (
             {"Memory": 512},
             ".Memory: unknown setting; use one of MemorySize, Timeout, SnapStart, "
-            "ProvisionedConcurrency, ReservedConcurrency",
+            "ProvisionedConcurrency, ReservedConcurrency, ModelSelector, AliasTtlSeconds",
         ),
+        (
+            {"ModelSelector": "production"},
+            ".ModelSelector: 'production' is neither '@<alias>' (e.g. '@production') nor "
+            "':<version>' (e.g. ':3')",
+        ),
+        (
+            {"ModelSelector": "@../x"},
+            ".ModelSelector: '@../x' is neither '@<alias>' (e.g. '@production') nor "
+            "':<version>' (e.g. ':3')",
+        ),
+        ({"AliasTtlSeconds": -1}, ".AliasTtlSeconds: -1 is not a whole number in 0..86400"),
     ],
 )
 def test_other_bad_settings_name_what_to_fix(settings: dict[str, Any], problem: str) -> None:
