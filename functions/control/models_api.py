@@ -15,6 +15,7 @@ from functions.control.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
+    ShadowSpec,
 )
 from functions.runtime import names
 from functions.runtime.errors import NotFound
@@ -79,6 +80,26 @@ def promote(
         version = names.version_name(change.version)
         record = plane.registry.set_alias(name, alias, version, weight=change.weight, actor=who)
     return _record(name, alias, record)
+
+
+@router.put(
+    "/{name}/aliases/{alias}/shadow",
+    response_model=AliasRecord,
+    summary="Replay a sample of the alias's requests to a shadow version, after answering them",
+)
+def set_shadow(name: str, alias: str, shadow: ShadowSpec, plane: Plane, who: Actor) -> AliasRecord:
+    name, alias = names.model_name(name), names.alias_name(alias)
+    version = names.version_name(shadow.version)
+    record = plane.registry.set_shadow(name, alias, version, shadow.sample, actor=who)
+    return _record(name, alias, record)
+
+
+@router.delete(
+    "/{name}/aliases/{alias}/shadow", response_model=AliasRecord, summary="Stop shadowing"
+)
+def remove_shadow(name: str, alias: str, plane: Plane, who: Actor) -> AliasRecord:
+    name, alias = names.model_name(name), names.alias_name(alias)
+    return _record(name, alias, plane.registry.set_shadow(name, alias, None, actor=who))
 
 
 @router.post(

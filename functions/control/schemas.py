@@ -54,9 +54,20 @@ class AliasChange(Strict):
         return self
 
 
+class ShadowSpec(Strict):
+    """A version that gets a copy of `sample` of the alias's requests after they are answered
+    (it answers no caller); its agreement with the served version is recorded as metrics."""
+
+    version: str = Field(examples=["2"])
+    sample: float = Field(
+        default=1.0, examples=[0.2], description="share of requests copied, above 0, at most 1"
+    )
+
+
 class AliasHistoryEntry(BaseModel):
     version: str
     weights: dict[str, float] | None = None
+    shadow: ShadowSpec | None = None
     updated_at: str
     updated_by: str
 
@@ -69,6 +80,9 @@ class AliasRecord(BaseModel):
     version: str
     weights: dict[str, float] | None = Field(
         default=None, description="when the alias splits traffic: each version's share"
+    )
+    shadow: ShadowSpec | None = Field(
+        default=None, description="the version replayed a sample of the requests, if any"
     )
     updated_at: str
     updated_by: str

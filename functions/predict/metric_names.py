@@ -10,6 +10,17 @@ REQUESTS = "aiaas_requests_total"  # labels: REQUEST_LABELS
 LATENCY = "aiaas_request_duration_seconds"  # labels: REQUEST_LABELS
 COLD_STARTS = "aiaas_cold_starts_total"  # labels: LOAD_LABELS
 MODEL_LOAD = "aiaas_model_load_seconds"  # labels: LOAD_LABELS
+# Shadow traffic (functions/predict/shadow.py), per version pair: `version` answered the caller,
+# `shadow_version` got a copy of the request afterwards, off the caller's path.
+SHADOW_REQUESTS = "aiaas_shadow_requests_total"  # copies the shadow answered
+SHADOW_ERRORS = "aiaas_shadow_errors_total"  # copies the shadow failed on (or could not compare)
+SHADOW_DROPPED = "aiaas_shadow_dropped_total"  # sampled copies dropped: the queue was full
+SHADOW_ROWS = "aiaas_shadow_rows_total"  # rows compared
+SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same label (classifiers)
+SHADOW_MAX_ABS = "aiaas_shadow_max_abs_diff"  # largest |output difference| of a request
+SHADOW_MAX_REL = "aiaas_shadow_max_rel_diff"  # ... relative to the answer the caller got
+SHADOW_LATENCY = "aiaas_shadow_duration_seconds"  # the shadow's time to answer the copy
+SHADOW_LABELS = ("model", "version", "shadow_version")
 REQUEST_LABELS = ("model", "version", "route", "status_class")
 LOAD_LABELS = ("model", "version")
 NO_LABEL = "-"  # no model, version or route applies (a refused request, a model not loaded)

@@ -15,6 +15,7 @@ from functions.predict import http
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
+from functions.predict.shadow import ShadowRunner
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
@@ -50,6 +51,7 @@ class PredictService:
         self.explain_seconds = explain_seconds
         self._explain: Any = None  # the explain plane, built on the first explain request
         self.metrics = metrics or RequestMetrics.from_env(os.environ)
+        self.shadow = ShadowRunner(self.plane, self.metrics)
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
         self._log_keys = logger.registered_formatter
         self._actions: dict[str, Action] = {
@@ -130,7 +132,10 @@ class PredictService:
     def predict(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         model = self._answering(request, params)
         top_k = model_plane.top_k(request.query.get("top_k"))
-        return http.json_response(200, self.plane.predict(model, request.body, top_k))
+        answer = self.plane.predict(model, request.body, top_k)
+        response = http.json_response(200, answer)
+        self.shadow.offer(model, request.body, answer)  # after the answer, off the caller's path
+        return response
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         header = request.header(oip.BINARY_HEADER)

@@ -11,6 +11,10 @@
   written at once, each under its own timestamp). So a lone request is never held, a burst is
   held at most ~1 s, and a frozen container keeps at most the last second of a burst until its
   next request. Writing every request instead costs ~6 us (a pipe write per request).
+- Shadow copies (functions/predict/shadow.py) are written by the shadow's worker thread, one
+  document per copy, as it finishes it: off the caller's path, so nothing is buffered. Drops
+  (the shadow's queue was full) are counted on the caller's path (a dict increment) and
+  written with the next copy.
 - An observer (the local gateway's Prometheus metrics) may see every sample as it happens.
 """
 
@@ -21,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import orjson
 from aws_lambda_powertools import Logger
@@ -33,7 +37,21 @@ from functions.predict.metric_names import (
     MODEL_LOAD,
     REQUEST_LABELS,
     REQUESTS,
+    SHADOW_AGREED,
+    SHADOW_DROPPED,
+    SHADOW_ERRORS,
+    SHADOW_LABELS,
+    SHADOW_LATENCY,
+    SHADOW_MAX_ABS,
+    SHADOW_MAX_REL,
+    SHADOW_REQUESTS,
+    SHADOW_ROWS,
 )
+
+if TYPE_CHECKING:
+    from functions.runtime.dataplane.compare import Comparison
+
+ShadowLabels = tuple[str, str, str]  # SHADOW_LABELS: model, version, shadow_version
 
 FLUSH_EVERY = 1000  # samples held at most (memory bound under heavy load)
 FLUSH_SECONDS = 1.0
@@ -41,6 +59,7 @@ EMF_MAX_VALUES = 100  # CloudWatch takes at most 100 values per metric per docum
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")  # metric_names.status_class, inlined
 _REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
 _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
+_SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas"))
 
 
@@ -56,6 +75,11 @@ class MetricsObserver(Protocol):
     ) -> None: ...
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
+
+    def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
+        """One copy the shadow answered (`comparison`) or failed on (None)."""
+
+    def shadow_dropped(self, labels: ShadowLabels) -> None: ...
 
 
 class RequestMetrics:
@@ -82,6 +106,8 @@ class RequestMetrics:
         self._last = -math.inf  # clock() at the previous request's end
         self._observer: MetricsObserver | None = None
         self._loads: list[tuple[str, str, float]] = []
+        self._drops: dict[ShadowLabels, int] = {}  # written by callers (see shadow_dropped)
+        self._drops_written: dict[ShadowLabels, int] = {}  # ... and by the shadow's worker
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RequestMetrics:
@@ -142,6 +168,43 @@ class RequestMetrics:
         self._buffer[key] = [seconds]
         self._flush()
         self._last = now
+
+    def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
+        """One shadowed copy, from the shadow's worker: `comparison` None when it failed."""
+        if self._observer is not None:
+            self._observer.shadow(labels, seconds, comparison)
+        if not self.emf:
+            return
+        values: dict[str, float] = {SHADOW_LATENCY: seconds}
+        if comparison is None:
+            values[SHADOW_ERRORS] = 1
+        else:
+            values.update({SHADOW_REQUESTS: 1, SHADOW_ROWS: comparison.rows})
+            values.update({SHADOW_MAX_ABS: comparison.max_abs, SHADOW_MAX_REL: comparison.max_rel})
+            if comparison.agreed is not None:
+                values[SHADOW_AGREED] = comparison.agreed
+        stamp = int(self._wall() * 1000)
+        docs = [self._values_document(labels, stamp, values)]
+        for dropped, count in list(self._drops.items()):
+            delta = count - self._drops_written.get(dropped, 0)
+            if delta > 0:
+                self._drops_written[dropped] = count
+                docs.append(self._values_document(dropped, stamp, {SHADOW_DROPPED: delta}))
+        self._write(docs)
+
+    def shadow_dropped(self, labels: ShadowLabels) -> None:
+        """A sampled copy the shadow's full queue refused (on the caller's path: ~0.1 us)."""
+        self._drops[labels] = self._drops.get(labels, 0) + 1
+        if self._observer is not None:
+            self._observer.shadow_dropped(labels)
+
+    def _values_document(
+        self, labels: ShadowLabels, stamp: int, values: Mapping[str, float]
+    ) -> dict[str, object]:
+        units = [{"Name": n, "Unit": _SHADOW_UNITS.get(n, "Count")} for n in values]
+        doc = self._document(SHADOW_LABELS, labels, stamp, units)
+        doc.update(values)
+        return doc
 
     def flush(self) -> None:
         """Write every buffered sample now."""

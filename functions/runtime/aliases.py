@@ -5,6 +5,10 @@ walks that history back.
 An alias may split traffic between its version and one other (`weights`, e.g. `{"1": 0.9,
 "2": 0.1}`): `version` stays the main one, so a reader that knows only `version` (an older
 predict function, a batch job) serves that, never a version the alias does not name.
+
+An alias may also name a `shadow` version (`{"version": "2", "sample": 0.2}`): it answers no
+caller, but that share of the alias's requests is replayed to it after the answer, off the
+caller's path, and the two answers compared (functions/predict/shadow.py).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from functions.runtime import names
@@ -23,9 +27,38 @@ from functions.runtime.manifest import utc_now
 ALIAS_HISTORY = 50
 MAX_SPLIT = 2  # versions one alias may split traffic between
 WEIGHT_DIGITS = 6  # stored rounded: 0.1 stays 0.1 and the pair adds up to exactly 1
-HISTORY_KEYS = ("version", "weights", "updated_at", "updated_by")
+HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
 
 log = logging.getLogger("aiaas.registry")
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A version that gets a `sample` share of an alias's requests replayed to it."""
+
+    version: str
+    sample: float
+
+    @classmethod
+    def parse(cls, raw: object) -> Shadow:
+        if not isinstance(raw, Mapping):
+            raise BadRequest('shadow must be an object such as {"version": "2", "sample": 0.2}')
+        return cls(names.version_name(raw.get("version")), check_sample(raw.get("sample")))
+
+    def record(self) -> dict[str, Any]:
+        return {"version": self.version, "sample": self.sample}
+
+
+def check_sample(sample: object) -> float:
+    """A shadow's sample rate: a number above 0, at most 1 (every request)."""
+    if isinstance(sample, bool) or not isinstance(sample, int | float):
+        raise BadRequest(f"sample must be a number above 0 and at most 1; got {sample!r}")
+    if not 0 < sample <= 1:  # NaN fails this too
+        raise BadRequest(
+            f"sample must be above 0 and at most 1 (0.2 replays 20% of requests to the shadow; "
+            f"to stop shadowing, remove the shadow); got {sample!r}"
+        )
+    return round(float(sample), WEIGHT_DIGITS)
 
 
 @dataclass(frozen=True)
@@ -35,6 +68,7 @@ class AliasTarget:
     version: str
     canary: str | None = None
     weight: float = 0.0  # the canary's share, 0 < weight < 1 when there is one
+    shadow: Shadow | None = None
 
     @classmethod
     def split(cls, version: str, canary: str, weight: object) -> AliasTarget:
@@ -73,8 +107,14 @@ class AliasTarget:
         """The target of a parsed record."""
         weights = record.get("weights")
         if weights is None:
-            return cls(str(record["version"]))
-        return cls.from_weights(weights, str(record["version"]))
+            target = cls(str(record["version"]))
+        else:
+            target = cls.from_weights(weights, str(record["version"]))
+        raw = record.get("shadow")
+        return target if raw is None else replace(target, shadow=Shadow.parse(raw))
+
+    def serves(self, version: str) -> bool:
+        return version in (self.version, self.canary)
 
     def weights(self) -> dict[str, float] | None:
         if self.canary is None:
@@ -83,10 +123,13 @@ class AliasTarget:
 
     def describe(self) -> str:
         """`1`, or `1 (90%) + 2 (10%)`."""
-        if self.canary is None:
-            return self.version
-        main, canary = (1 - self.weight) * 100, self.weight * 100
-        return f"{self.version} ({main:.4g}%) + {self.canary} ({canary:.4g}%)"
+        text = self.version
+        if self.canary is not None:
+            main, canary = (1 - self.weight) * 100, self.weight * 100
+            text = f"{self.version} ({main:.4g}%) + {self.canary} ({canary:.4g}%)"
+        if self.shadow is not None:
+            text += f", shadow {self.shadow.version} ({self.shadow.sample * 100:.4g}% sampled)"
+        return text
 
 
 def check_weight(weight: object) -> float:
@@ -107,7 +150,7 @@ def parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
     try:
         record = json.loads(raw)
         version = names.version_name(record["version"])
-        if record.get("weights") is not None:
+        if record.get("weights") is not None or record.get("shadow") is not None:
             AliasTarget.of(record)
     except (ValueError, TypeError, KeyError, AttributeError, BadRequest) as exc:
         raise CorruptRecord(
@@ -148,6 +191,38 @@ def weighted_target(
             "roll back first"
         )
     return AliasTarget.split(now.version, version, weight)
+
+
+def shadow_target(
+    name: str, alias: str, record: Mapping[str, Any] | None, shadow: Shadow | None
+) -> AliasTarget:
+    """The alias's current target with `shadow` as its shadow (None: without one)."""
+    if record is None:
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} points at no version yet, so there is nothing to "
+            "shadow: promote a version to it first"
+        )
+    now = AliasTarget.of(record)
+    if shadow is not None and now.serves(shadow.version):
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} already serves version {shadow.version!r} "
+            f"({now.describe()}); a shadow is a version that answers no caller"
+        )
+    return replace(now, shadow=shadow)
+
+
+def kept_shadow(name: str, alias: str, raw: bytes | None, target: AliasTarget) -> AliasTarget:
+    """`target`, keeping the shadow the record had (a promote or rollback moves traffic,
+    not the shadow), unless it now serves the shadow version (then the shadow ends)."""
+    if raw is None or target.shadow is not None:
+        return target
+    try:
+        before = AliasTarget.of(parse_alias_record(name, alias, raw)).shadow
+    except (CorruptRecord, BadRequest):
+        return target
+    if before is None or target.serves(before.version):
+        return target
+    return replace(target, shadow=before)
 
 
 def rollback_target(
@@ -197,6 +272,8 @@ def next_alias_record(
     weights = target.weights()
     if weights is not None:
         record["weights"] = weights
+    if target.shadow is not None:
+        record["shadow"] = target.shadow.record()
     return {
         **record,
         "updated_at": utc_now(),

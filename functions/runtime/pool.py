@@ -14,6 +14,8 @@ no such check (a HEAD per request is a round trip and a billed call): there the 
 An alias that splits traffic is served as a `Routed` pair, both versions loaded before it
 replaces what was served; each request picks one by hashing its routing key, so one caller
 keeps seeing one version (and raising the canary's weight only moves callers onto it).
+A shadow version is loaded with them; one that fails to load is logged and left out, never
+stopping the alias from serving.
 """
 
 from __future__ import annotations
@@ -102,9 +104,15 @@ class ModelPool:
         """What `ref` serves, both versions loaded when its alias splits traffic."""
         found = self.registry.resolve_split(ref)
         main = self.load(found.manifest)
-        if found.canary is None:
-            return Routed(main)
-        return Routed(main, self.load(found.canary), round(found.weight * ROUTE_SPACE), ref.name)
+        canary = None if found.canary is None else self.load(found.canary)
+        shadow = None
+        if found.shadow is not None:
+            try:
+                shadow = self.load(found.shadow)
+            except Exception as exc:  # whatever breaks the shadow, the alias serves on
+                log.warning("%s: shadow %s not loaded: %r", ref, found.shadow.version, exc)
+        cut = round(found.weight * ROUTE_SPACE)
+        return Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,8 @@ class Routed:
     canary: LoadedModel | None = None
     cut: int = 0
     salt: str = ""  # the model name: one caller is not the canary of every model at once
+    shadow: LoadedModel | None = None  # replayed `sample` of the requests, answering none
+    sample: float = 0.0
 
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The model for one request; `routing_key` is called only when there is a choice."""
@@ -133,9 +143,12 @@ class Routed:
         return (self.main,) if self.canary is None else (self.main, self.canary)
 
     def __str__(self) -> str:
-        if self.canary is None:
-            return self.main.ref
-        return f"{self.main.ref} + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
+        text = self.main.ref
+        if self.canary is not None:
+            text += f" + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
+        if self.shadow is not None:
+            text += f", shadow {self.shadow.ref} ({self.sample:.4g})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,14 @@ class ServedModel:
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The version that answers one request: the main one, or the canary by weight."""
         return self.routed().pick(routing_key)
+
+    @property
+    def shadow(self) -> tuple[LoadedModel, float] | None:
+        """(the shadow version, its sample rate) served now; None without one."""
+        current = self._current
+        if current is None or current.shadow is None:
+            return None
+        return current.shadow, current.sample
 
     def routed(self) -> Routed:
         """What to serve now; loads on first use, refreshes aliases when their record

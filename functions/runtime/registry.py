@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -28,10 +29,13 @@ from typing import IO, Any
 from functions.runtime import names
 from functions.runtime.aliases import (
     AliasTarget,
+    Shadow,
+    kept_shadow,
     main_version,
     next_alias_record,
     parse_alias_record,
     rollback_target,
+    shadow_target,
     weighted_target,
 )
 from functions.runtime.errors import (
@@ -55,6 +59,7 @@ ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
 HASH_CHUNK = 1024 * 1024
+log = logging.getLogger("aiaas.registry")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class Resolution:
     manifest: ModelManifest
     canary: ModelManifest | None = None
     weight: float = 0.0
+    shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
+    sample: float = 0.0
 
 
 def parse_ref(text: str) -> ModelRef:
@@ -251,6 +258,27 @@ class Registry:
 
         return self._move_alias(name, alias, target, actor)
 
+    def set_shadow(
+        self,
+        name: str,
+        alias: str,
+        version: str | None,
+        sample: float = 1.0,
+        *,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Replay a `sample` share of `alias`'s requests to `version` (None: stop), leaving
+        where the alias sends traffic as it is."""
+        shadow = None if version is None else Shadow.parse({"version": version, "sample": sample})
+        if shadow is not None:
+            self.manifest(name, shadow.version)  # it must exist (404 naming it)
+
+        def target(raw: bytes | None) -> AliasTarget:
+            record = None if raw is None else parse_alias_record(name, alias, raw)
+            return shadow_target(name, alias, record, shadow)
+
+        return self._move_alias(name, alias, target, actor, keep_shadow=False)
+
     def rollback(
         self, name: str, alias: str, *, to: str | None = None, actor: str | None = None
     ) -> dict[str, Any]:
@@ -274,6 +302,8 @@ class Registry:
         alias: str,
         choose: Callable[[bytes | None], AliasTarget],
         actor: str | None,
+        *,
+        keep_shadow: bool = True,
     ) -> dict[str, Any]:
         """A compare-and-swap on the alias record: `choose` picks the target from the record
         as read; when another writer changed it before our write, it is read and chosen again,
@@ -285,7 +315,10 @@ class Registry:
                 raw, etag = self.store.read_versioned(key)
             except NotFound:
                 raw, etag = None, None
-            record = next_alias_record(name, alias, raw, choose(raw), who)
+            target = choose(raw)
+            if keep_shadow:
+                target = kept_shadow(name, alias, raw, target)
+            record = next_alias_record(name, alias, raw, target, who)
             data = json.dumps(record, indent=2).encode()
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -370,9 +403,14 @@ class Registry:
         if alias is None or found is None:
             return Resolution(self.resolve(ref))  # pinned, newest, or a missing alias's 404
         main = self._aliased(ref.name, alias, found.version)
-        if found.canary is None:
-            return Resolution(main)
-        return Resolution(main, self._aliased(ref.name, alias, found.canary), found.weight)
+        canary = None if found.canary is None else self._aliased(ref.name, alias, found.canary)
+        shadow, sample = None, 0.0
+        if found.shadow is not None:
+            try:  # a broken shadow never stops the alias from serving
+                shadow, sample = self.manifest(ref.name, found.shadow.version), found.shadow.sample
+            except AiaasError as exc:
+                log.warning("%s: shadow not served: %s", ref, exc.message)
+        return Resolution(main, canary, found.weight, shadow, sample)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
         """The keys whose change can change what `ref` resolves to (none for a pinned version):

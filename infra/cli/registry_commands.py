@@ -118,6 +118,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser(
+        "shadow",
+        help="replay a sample of an alias's requests to a version that answers no caller",
+        description="Name a shadow version for an alias: after each sampled request is "
+        "answered, a copy goes to VERSION in the background, never on the caller's path, and "
+        "the two answers are compared (aiaas_shadow_* metrics: agreement, differences, latency, "
+        "errors, per version pair). Promotes keep the shadow until the alias serves it.",
+    )
+    p.add_argument("name", help="model name")
+    p.add_argument("version", nargs="?", help="the shadow version (omit with --off)")
+    p.add_argument("--alias", default="production", help="alias to shadow (default: production)")
+    p.add_argument(
+        "--sample", type=float, default=1.0, help="share of requests copied, (0, 1] (default 1)"
+    )
+    p.add_argument("--off", action="store_true", help="stop shadowing")
+    p.set_defaults(func=cmd_shadow)
+
+    p = sub.add_parser(
         "rollback",
         help="point an alias back at the version it pointed at before",
         description="Roll an alias back along its history (kept in the registry): to the "
@@ -321,6 +338,16 @@ def cmd_promote(args: argparse.Namespace) -> int:
     record = reg.set_alias(name, alias, version, weight=args.weight)
     now = AliasTarget.of(record).describe()
     print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
+    return 0
+
+
+def cmd_shadow(args: argparse.Namespace) -> int:
+    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    if args.off == (args.version is not None):
+        raise BadRequest("give a shadow VERSION, or --off to stop shadowing")
+    version = None if args.off else names.version_name(args.version)
+    record = registry(args).set_shadow(name, alias, version, args.sample)
+    print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}")
     return 0
 
 

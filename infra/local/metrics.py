@@ -51,6 +51,18 @@ class GatewayMetrics:
         if families is not None:
             families.model_load(model, version, seconds)
 
+    def shadow(self, labels: tuple[str, str, str], seconds: float, comparison: Any) -> None:
+        """A shadow copy, from the function's shadow worker (off any request's path): the
+        families are started here if they are not yet."""
+        self.start()
+        assert self._families is not None
+        self._families.shadow(labels, seconds, comparison)
+
+    def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
+        self.start()
+        assert self._families is not None
+        self._families.shadow_dropped(labels)
+
     # ---- the gateway's own answers ----------------------------------------------------------
 
     def refused(self, status: int, route: str = NO_LABEL) -> None:

@@ -6,12 +6,15 @@ takes ~25-30 ms to import, which a server's first answer should not wait for.
 Several workers (`aiaas serve --workers N`) share one port, so a scrape reaches any one of
 them: with N > 1 every worker writes its values to files in `PROMETHEUS_MULTIPROC_DIR` (set by
 `aiaas serve`, prometheus_client's multiprocess mode) and a scrape sums all workers' files.
-Counters and histograms only, which that mode sums exactly.
+Counters and histograms only, which that mode sums exactly; and the shadow's largest
+differences, gauges that mode reads as the maximum over workers.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -22,7 +25,28 @@ from functions.predict.metric_names import (
     MODEL_LOAD,
     REQUEST_LABELS,
     REQUESTS,
+    SHADOW_AGREED,
+    SHADOW_DROPPED,
+    SHADOW_ERRORS,
+    SHADOW_LABELS,
+    SHADOW_LATENCY,
+    SHADOW_MAX_ABS,
+    SHADOW_MAX_REL,
+    SHADOW_REQUESTS,
+    SHADOW_ROWS,
 )
+
+_SHADOW_COUNTERS = {
+    SHADOW_REQUESTS: "Copies of requests the shadow version answered, by version pair",
+    SHADOW_ERRORS: "Copies the shadow version failed on or answered incomparably",
+    SHADOW_DROPPED: "Sampled copies dropped because the shadow's queue was full",
+    SHADOW_ROWS: "Rows the shadow's answers were compared on",
+    SHADOW_AGREED: "Rows on which the shadow gave the same label (classifiers)",
+}
+_SHADOW_GAUGES = {
+    SHADOW_MAX_ABS: "Largest absolute output difference, shadow vs served, since start",
+    SHADOW_MAX_REL: "Largest relative output difference, shadow vs served, since start",
+}
 
 # A small model answers in tens of microseconds: the default buckets start at 5 ms.
 LATENCY_BUCKETS = (
@@ -69,6 +93,22 @@ class PrometheusFamilies:
             registry=self.registry,
             buckets=LOAD_BUCKETS,
         )
+        self.shadow_counters = {
+            name: Counter(_family_name(name), doc, SHADOW_LABELS, registry=self.registry)
+            for name, doc in _SHADOW_COUNTERS.items()
+        }
+        self.shadow_gauges = {
+            name: Gauge(name, doc, SHADOW_LABELS, registry=self.registry, multiprocess_mode="max")
+            for name, doc in _SHADOW_GAUGES.items()
+        }
+        self.shadow_latency = Histogram(
+            SHADOW_LATENCY,
+            "Time the shadow version took to answer a copy, in seconds",
+            SHADOW_LABELS,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self._max: dict[tuple[str, tuple[str, ...]], float] = {}
         # labels() costs ~1 us; a service sees few label sets, so each child is looked up once.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
 
@@ -88,6 +128,28 @@ class PrometheusFamilies:
     def model_load(self, model: str, version: str, seconds: float) -> None:
         self.cold_starts.labels(model, version).inc()
         self.load_time.labels(model, version).observe(seconds)
+
+    def shadow(self, labels: tuple[str, str, str], seconds: float, comparison: Any) -> None:
+        """One copy: `comparison` (functions/runtime/dataplane/compare.py) or None (failed)."""
+        self.shadow_latency.labels(*labels).observe(seconds)
+        if comparison is None:
+            self.shadow_counters[SHADOW_ERRORS].labels(*labels).inc()
+            return
+        self.shadow_counters[SHADOW_REQUESTS].labels(*labels).inc()
+        self.shadow_counters[SHADOW_ROWS].labels(*labels).inc(comparison.rows)
+        if comparison.agreed is not None:
+            self.shadow_counters[SHADOW_AGREED].labels(*labels).inc(comparison.agreed)
+        for name, value in (
+            (SHADOW_MAX_ABS, comparison.max_abs),
+            (SHADOW_MAX_REL, comparison.max_rel),
+        ):
+            key = (name, labels)
+            if value > self._max.get(key, -1.0):
+                self._max[key] = value
+                self.shadow_gauges[name].labels(*labels).set(value)
+
+    def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
+        self.shadow_counters[SHADOW_DROPPED].labels(*labels).inc()
 
     def render(self) -> tuple[bytes, str]:
         """(the text exposition format, its content type)."""

@@ -385,7 +385,9 @@ def test_publish_with_feature_names_and_a_wrong_count_is_refused(
 ) -> None:
     store = LocalStore(tmp_path / "store")
     model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
-    code, _, err = run(capsys, store, "publish", str(model), "--name", "iris", "--features", "a,b,c")
+    code, _, err = run(
+        capsys, store, "publish", str(model), "--name", "iris", "--features", "a,b,c"
+    )
     assert code == 1
     assert "--features: 3 feature names for input 'x' of 4 columns" in err
     assert not store.exists("models/iris/versions/1/manifest.json")  # nothing written

@@ -1,0 +1,123 @@
+"""Shadow traffic: a sampled copy of the requests an alias answers, replayed to its shadow
+version after the caller's answer is computed, and the two answers compared as metrics.
+
+The caller's path pays for a random draw and a non-blocking put of references (the body and
+the answer it got; no copy) onto a bounded queue, only when the alias has a shadow. One
+worker thread replays the copies; when it falls behind, the queue fills and further copies are
+dropped and counted (`aiaas_shadow_dropped_total`), never waited for.
+
+Where it runs (the same code in both, one choice):
+- `aiaas serve` runs the handler in a long-lived process: the worker runs between and beside
+  requests. It shares the CPU with them, so the sample rate bounds the extra load.
+- Lambda freezes the container once the handler returns: the worker runs while the container
+  is thawed, and a copy left unfinished resumes on the next invocation (or is lost if the
+  container is reaped; at most QUEUE_SIZE copies). Chosen over an asynchronous self-invoke
+  (InvokeType=Event), which would need an API call per copy (~10-30 ms, either on the caller's
+  path or on this same thread), `lambda:InvokeFunction` on itself, a second event shape and
+  twice the invocations billed; and over a queue (SQS), which adds the same call plus a
+  consumer. A shadow here is a sample for comparison: losing a few is fine, slowing callers
+  is not. The queue is small so a thawed container never owes much work.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from functions.predict.telemetry import RequestMetrics, ShadowLabels, logger
+from functions.runtime.dataplane.compare import compare
+from functions.runtime.dataplane.model import ModelPlane
+from functions.runtime.errors import AiaasError
+from functions.runtime.model import LoadedModel
+
+QUEUE_SIZE = 64  # copies waiting at most; past this they are dropped and counted
+
+_Copy = tuple[ShadowLabels, LoadedModel, bytes, dict[str, Any]]
+
+
+class ShadowRunner:
+    """Replays sampled requests to the served alias's shadow version on one worker thread."""
+
+    def __init__(
+        self,
+        plane: ModelPlane,
+        metrics: RequestMetrics,
+        *,
+        capacity: int = QUEUE_SIZE,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.plane = plane
+        self.metrics = metrics
+        self._draw = draw
+        self._queue: queue.Queue[_Copy] = queue.Queue(capacity)
+        self._worker: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def offer(self, answered: LoadedModel, body: bytes, answer: dict[str, Any]) -> None:
+        """After `answered` gave the caller `answer` to `body`: maybe queue a copy for the shadow."""
+        shadow = self.plane.served.shadow
+        if shadow is None:
+            return
+        model, sample = shadow
+        if model is answered:  # a request pinned to the shadow version: nothing to compare
+            return
+        if sample < 1.0 and self._draw() >= sample:
+            return
+        manifest = answered.manifest
+        labels = (manifest.name, manifest.version, model.manifest.version)
+        try:
+            self._queue.put_nowait((labels, model, body, answer))
+        except queue.Full:
+            self.metrics.shadow_dropped(labels)
+            return
+        if self._worker is None:
+            self._start()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queued copy is replayed (tests, benches); False if `timeout` ran out."""
+        deadline = time.monotonic() + timeout
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0 or not done.wait(left):
+                    return not self._queue.unfinished_tasks
+        return True
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="aiaas-shadow", daemon=True)
+                self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            copy = self._queue.get()
+            try:
+                self._replay(*copy)
+            except Exception:  # the worker must outlive any copy
+                logger.exception("shadow replay failed")
+            finally:
+                self._queue.task_done()
+            time.sleep(0)  # same: between copies too
+
+    def _replay(
+        self, labels: ShadowLabels, model: LoadedModel, body: bytes, answer: dict[str, Any]
+    ) -> None:
+        start = time.perf_counter()
+        try:
+            theirs = self.plane.predict(model, body, 1)
+            seconds = time.perf_counter() - start
+            time.sleep(0)  # hand the GIL to a caller waiting for it now, not after 5 ms
+            comparison = compare(answer, theirs)
+        except Exception as exc:  # a shadow that fails is what this is here to find
+            seconds = time.perf_counter() - start
+            reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
+            logger.warning("shadow %s of %s:%s failed: %s", labels[2], *labels[:2], reason)
+            self.metrics.shadow(labels, seconds, None)
+            return
+        self.metrics.shadow(labels, seconds, comparison)
