@@ -210,6 +210,7 @@ def test_openapi_documents_every_control_route(client: TestClient) -> None:
         "/control/models/{name}/versions/{version}",
         "/control/models/{name}/aliases/{alias}",
         "/control/models/{name}/aliases/{alias}/rollback",
+        "/control/models/{name}/aliases/{alias}/shadow",
         "/control/batch/{model}/jobs",
         "/control/batch/{model}/jobs/{file}",
     }

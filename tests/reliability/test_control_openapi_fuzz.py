@@ -31,6 +31,8 @@ OPERATIONS = [
     ("PUT", "/control/models/{name}/aliases/{alias}"),
     ("DELETE", "/control/models/{name}/aliases/{alias}"),
     ("POST", "/control/models/{name}/aliases/{alias}/rollback"),
+    ("PUT", "/control/models/{name}/aliases/{alias}/shadow"),
+    ("DELETE", "/control/models/{name}/aliases/{alias}/shadow"),
     ("GET", "/control/batch/{model}/jobs"),
     ("POST", "/control/batch/{model}/jobs"),
     ("PUT", "/control/batch/{model}/jobs/{file}"),
@@ -41,6 +43,7 @@ POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.Generati
 # (any string is a valid path parameter).
 RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
+    ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
 ]
 # Real names for some examples, so generated bodies get past the name checks.
