@@ -22,6 +22,7 @@ from functions.runtime.errors import BadRequest, ManifestError
 
 BASELINE_FILE = "drift_baseline.json"
 DEFAULT_BINS = 10
+CHUNK_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,22 @@ class DriftBaseline:
         return len(self.features)
 
     def bin_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Counts [F, B] of the finite values of `rows` [N, F] on these bins."""
-        bins = self.edges.shape[1] + 1
-        index = (rows[:, :, None] >= self.edges[None, :, :]).sum(2)
-        flat = index + np.arange(self.width) * bins
-        flat = flat[~np.isnan(rows)]
-        return np.bincount(flat, minlength=self.width * bins).reshape(self.width, bins)
+        """Counts [F, B] of the non-NaN values of `rows` [N, F] on these bins."""
+        # Rows at or above each edge, per feature: one comparison summed over the rows (~0.9 us
+        # a row of 64 features; a per-row bin index, then bincount, costs ~3x that).
+        at_or_above = np.zeros(self.edges.shape, dtype=np.int64)
+        for start in range(0, len(rows), CHUNK_ROWS):  # bounds the [rows, F, B-1] temporary
+            chunk = rows[start : start + CHUNK_ROWS, :, None]
+            at_or_above += np.count_nonzero(chunk >= self.edges[None], axis=0)
+        counted = len(rows) - np.isnan(rows).sum(0)  # NaN is below no edge: taken off bin 0
+        counts = np.empty((self.width, self.edges.shape[1] + 1), dtype=np.int64)
+        if self.edges.shape[1] == 0:
+            counts[:, 0] = counted
+            return counts
+        counts[:, 0] = counted - at_or_above[:, 0]
+        counts[:, 1:-1] = at_or_above[:, :-1] - at_or_above[:, 1:]
+        counts[:, -1] = at_or_above[:, -1]
+        return counts
 
     def to_json(self) -> str:
         doc = {

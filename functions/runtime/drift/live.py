@@ -25,7 +25,11 @@ class LiveHistograms:
         self.manifest = manifest
         spec = manifest.feature_input
         self.input = spec.name if spec is not None else manifest.inputs[0].name
-        self._pending: list[tuple[np.ndarray, Mapping[str, np.ndarray]]] = []
+        post = manifest.postprocessing
+        self.output = post.scores_output if post is not None else manifest.outputs[0].name
+        # Per request, only references: all the work is done on the lot in `fold`.
+        self._rows: list[np.ndarray] = []
+        self._outputs: list[np.ndarray] = []
         self._held = 0
         self.reset()
 
@@ -42,31 +46,30 @@ class LiveHistograms:
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
         rows = inputs.get(self.input)
-        if rows is None:
+        output = outputs.get(self.output)
+        if rows is None or output is None:
             return
-        self._pending.append((rows, outputs))
+        self._rows.append(rows)
+        self._outputs.append(output)
         self._held += len(rows)
         if self._held >= FOLD_ROWS:
             self.fold()
 
     def fold(self) -> None:
         """Bin every held row into the counts."""
-        pending, self._pending, self._held = self._pending, [], 0
+        pending, outputs = self._rows, self._outputs
+        self._rows, self._outputs, self._held = [], [], 0
         if not pending:
             return
-        width = self.baseline.width
-        rows = np.concatenate(
-            [np.asarray(r, dtype=np.float64).reshape(len(r), -1) for r, _ in pending]
-        )
-        if rows.shape[1] != width:
-            return  # not the baseline's row layout (it was built for another input)
+        rows = np.concatenate(pending).astype(np.float64)
+        rows = rows.reshape(len(rows), -1)
         self.rows += len(rows)
         self.counts += self.baseline.bin_rows(rows)
         self.nan += np.isnan(rows).sum(0)
         self.below += (rows < self.baseline.low).sum(0)
         self.above += (rows > self.baseline.high).sum(0)
         if self.predicted is not None and self.baseline.prediction is not None:
-            values = np.concatenate([prediction_values(self.manifest, o) for _, o in pending])
+            values = prediction_values(self.manifest, np.concatenate(outputs))
             self.predicted += self.baseline.prediction.bin(values)
 
     def snapshot(self) -> dict[str, object] | None:
@@ -86,15 +89,16 @@ class LiveHistograms:
         return doc
 
 
-def prediction_values(manifest: ModelManifest, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per row: the predicted class index (classifiers) or the first output's first value."""
+def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:
+    """Per row: the predicted class index (classifiers: `output` holds the class scores) or
+    the first value of the first output."""
     post = manifest.postprocessing
-    if post is not None and post.scores_output in outputs:
-        raw = np.asarray(outputs[post.scores_output])
+    if post is not None:
+        raw = np.asarray(output)
         scores = raw.reshape(len(raw), -1)
         if scores.shape[1] == 1:  # one logit (sigmoid) or one probability: the positive class
             cut = 0.0 if post.activation == "sigmoid" else 0.5
             return (scores[:, 0] > cut).astype(np.int64)
         return np.asarray(scores.argmax(1))
-    raw = np.asarray(outputs[manifest.outputs[0].name], dtype=np.float64)
+    raw = np.asarray(output, dtype=np.float64)
     return raw.reshape(len(raw), -1)[:, 0]

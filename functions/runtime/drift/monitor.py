@@ -68,10 +68,14 @@ class DriftMonitor:
         if key not in self._live:
             self._live[key] = self._load(model)
         live = self._live[key]
-        if live is not None:
-            live.record(inputs, outputs)
-        if self._clock() - self._since >= self.interval:
-            self.flush()
+        try:  # drift is never worth failing a request over
+            if live is not None:
+                live.record(inputs, outputs)
+            if self._clock() - self._since >= self.interval:
+                self.flush()
+        except Exception:
+            log.exception("drift counts of %s dropped", model.ref)
+            self._live[key] = None
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it has none."""
@@ -83,6 +87,17 @@ class DriftMonitor:
             return None
         except AiaasError as exc:
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
+            return None
+        spec = manifest.feature_input or manifest.inputs[0]
+        width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
+        if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
+            log.warning(
+                "%s: drift not monitored: its baseline does not fit input %s of %s x %s",
+                model.ref,
+                spec.name,
+                spec.dtype,
+                width,
+            )
             return None
         return LiveHistograms(baseline, manifest)
 
