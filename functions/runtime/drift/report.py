@@ -100,3 +100,18 @@ def compare(
         j = float(js_distance(window.prediction, baseline.prediction.counts))
         report.append(FeatureDrift(PREDICTION, p, j, 0, 0, p > threshold))
     return report
+
+
+def timeline(
+    baseline: DriftBaseline, docs: list[dict[str, object]], since: float, until: float, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(step end times [S], PSI [S, F]) over `steps` equal slices of the window; NaN where a
+    slice holds no snapshot."""
+    ends = np.linspace(since, until, steps + 1)[1:]
+    slot = np.searchsorted(ends, [float(doc["end"]) for doc in docs])  # type: ignore[arg-type]
+    values = np.full((steps, baseline.width), np.nan)
+    for step in range(steps):
+        window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
+        if window.rows:
+            values[step] = psi(window.counts, baseline.counts)
+    return ends, values
