@@ -39,12 +39,20 @@ def expanded_resources() -> dict[str, Any]:
     return served_resources(load_template(), MODELS)
 
 
-def test_a_predict_function_reads_only_its_own_model() -> None:
+def test_a_predict_function_reads_only_its_own_model_and_writes_only_its_drift() -> None:
     resources = expanded_resources()
     for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
         found = statements(resources[logical])
         assert all("*" not in a for s in found for a in actions_of(s))
-        assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
+        assert {a for s in found for a in actions_of(s)} == {
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+        }
+        writes = [r for s in found if "s3:PutObject" in actions_of(s) for r in resources_of(s)]
+        assert writes == [  # drift histograms only
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/monitoring/{model}/*"
+        ]
         reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
         assert reads == [
             f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/models/{model}/*"
