@@ -48,7 +48,7 @@ def read_window(
     docs = []
     day = first
     while day <= last:
-        for key in store.list_keys(f"{snapshot_prefix(model, version)}/{day:%Y-%m-%d}/"):
+        for key in store.list_keys(f"{snapshot_prefix(model, version)}/{day:%Y-%m-%d}"):
             doc = orjson.loads(store.get_bytes(key))
             if since <= float(doc["end"]) <= until:
                 docs.append(doc)
