@@ -26,7 +26,8 @@ from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, ModelFile
 from functions.runtime.store import LocalStore
 
-class Model:  # the monitor reads only the manifest and ref of a loaded model
+class Model:  # the monitor reads only the manifest, ref and tokenizer of a loaded model
+    text = None
     ref = "bench:1"
     manifest = ModelManifest(
         name="bench", version="1", task="classification",

@@ -147,9 +147,11 @@ def build(
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """The distinct interior quantile edges cutting `values` into `bins` near-equal bins."""
+    """The distinct interior quantile edges cutting `values` into `bins` near-equal bins; for a
+    constant feature, one edge just above its value, so any other value shows as drift."""
     inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
-    return np.unique(inner[inner > values.min()])
+    edges = np.unique(inner[inner > values.min()])
+    return edges if len(edges) else np.array([np.nextafter(values.min(), np.inf)])
 
 
 def value_bins(values: np.ndarray, bins: int = DEFAULT_BINS) -> PredictionBaseline:

@@ -2,7 +2,8 @@
 
 A request only appends references to its (already validated) feature rows and outputs to a
 buffer (~0.2 us); the rows are binned in one vectorised pass per flush or every `FOLD_ROWS`
-rows, which costs well under a microsecond a row for 64 features (bench/drift_bench.py).
+rows, which costs ~1.3 us a row of 64 features (bench/drift_cost.py). A text model's texts are
+tokenized again there, into the two numbers of `text.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from functions.runtime.drift.baseline import DriftBaseline
+from functions.runtime.drift.text import text_features
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.text_input import TextFeeds
 
 FOLD_ROWS = 1024  # rows held before binning: bounds memory, and the pause (~1.3 ms) of one fold
 
@@ -20,11 +23,15 @@ FOLD_ROWS = 1024  # rows held before binning: bounds memory, and the pause (~1.3
 class LiveHistograms:
     """Counts [F, B] of served rows, NaN and out-of-range counts [F], prediction counts."""
 
-    def __init__(self, baseline: DriftBaseline, manifest: ModelManifest) -> None:
+    def __init__(
+        self, baseline: DriftBaseline, manifest: ModelManifest, text: TextFeeds | None = None
+    ) -> None:
         self.baseline = baseline
         self.manifest = manifest
+        self.text = text
         spec = manifest.feature_input
         self.input = spec.name if spec is not None else manifest.inputs[0].name
+        self._requests: list[Mapping[str, np.ndarray]] = []  # a text model's, whole
         post = manifest.postprocessing
         self.output = post.scores_output if post is not None else manifest.outputs[0].name
         # Per request, only references: all the work is done on the lot in `fold`.
@@ -45,8 +52,15 @@ class LiveHistograms:
 
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
-        rows = inputs.get(self.input)
         output = outputs.get(self.output)
+        if self.text is not None and output is not None:
+            self._requests.append(inputs)
+            self._outputs.append(output)
+            self._held += len(output)
+            if self._held >= FOLD_ROWS:
+                self.fold()
+            return
+        rows = inputs.get(self.input)
         if rows is None or output is None:
             return
         self._rows.append(rows)
@@ -59,6 +73,10 @@ class LiveHistograms:
         """Bin every held row into the counts."""
         pending, outputs = self._rows, self._outputs
         self._rows, self._outputs, self._held = [], [], 0
+        if self.text is not None:
+            requests, self._requests = self._requests, []
+            ids = self.text.text.input
+            pending = [text_features(self.text(inputs)[ids]) for inputs in requests]
         if not pending:
             return
         rows = np.concatenate(pending).astype(np.float64)

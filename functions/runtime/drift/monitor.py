@@ -24,6 +24,7 @@ import orjson
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.drift.text import TEXT_FEATURES
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
@@ -88,6 +89,11 @@ class DriftMonitor:
         except AiaasError as exc:
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None
+        if model.text is not None:  # text: two numbers a text (text.py)
+            if baseline.features != TEXT_FEATURES:
+                log.warning("%s: drift not monitored: not a text baseline", model.ref)
+                return None
+            return LiveHistograms(baseline, manifest, model.text)
         spec = manifest.feature_input or manifest.inputs[0]
         width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
         if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
