@@ -8,7 +8,8 @@ Cold: a fresh process that imports the handler, loads the model from the local s
 answers one event, against a fresh process that imports numpy + onnxruntime, builds the session
 and runs once (the floor). With `--split W`, the alias sends W of its requests to a second
 version (the same graph published as version 2): the cost of routing per request, anonymous
-(random) and with an `x-aiaas-routing-key` header (hashed).
+(random) and with an `x-aiaas-routing-key` header (hashed). With `--drift`, version 1 carries
+a drift baseline, so the handler keeps histograms of every row it answers (issue #18).
 """
 
 from __future__ import annotations
@@ -157,6 +158,21 @@ def split_alias(store_dir: Path, model_path: Path, weight: float) -> None:
     registry.set_alias(MODEL, "production", "2", weight=weight)
 
 
+def drift_baseline(store_dir: Path, model_path: Path) -> None:
+    """Store a drift baseline for version 1, fitted on 5000 normal rows (as `aiaas baseline`)."""
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.drift.fit import fit
+    from functions.runtime.model import LoadedModel
+    from functions.runtime.registry import Registry, version_prefix
+    from functions.runtime.store import LocalStore
+
+    registry = Registry(LocalStore(store_dir))
+    model = LoadedModel(registry.manifest(MODEL, "1"), model_path)
+    base = fit(model, np.random.default_rng(0).normal(size=(5000, 64)))
+    key = f"{version_prefix(MODEL, '1')}/{BASELINE_FILE}"
+    registry.store.put_bytes(key, base.to_json().encode())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -164,11 +180,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20000)
     parser.add_argument("--cold-runs", type=int, default=15)
     parser.add_argument("--split", type=float, help="send this share of requests to version 2")
+    parser.add_argument("--drift", action="store_true", help="version 1 has a drift baseline")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
     model_path = publish_mlp(work / "store", MODEL)
     if args.split:
         split_alias(work / "store", model_path, args.split)
+    if args.drift:
+        drift_baseline(work / "store", model_path)
     env = {
         **os.environ,
         "AIAAS_STORE": str(work / "store"),
@@ -187,6 +206,7 @@ def main() -> None:
         warm_us["raw session.run (default options)"], warm_us["raw session.run (aiaas options)"]
     )
     split = f", alias split {1 - args.split:g}/{args.split:g}" if args.split else ""
+    split += ", drift histograms" if args.drift else ""
     print(
         f"\nwarm, MLP 64-256-256-10, one 1x64 FP32 row{split}, median of {args.repeat} "
         "(ratio vs best raw)"

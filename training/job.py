@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.drift.fit import fit as fit_drift_baseline
 from functions.runtime.errors import VersionExists
 from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
 from functions.runtime.registry import Registry, manifest_key
 from functions.runtime.tokenizer import embed
 from training import card
@@ -101,6 +104,17 @@ def run_job(
     if background is not None:
         extra_files[BACKGROUND_FILE] = out_dir / BACKGROUND_FILE
         extra_files[BACKGROUND_FILE].write_text(background.to_json())
+    # What served rows are compared with for drift: the training rows' bins and the served
+    # file's own predictions on them. Text: the held-out splits' length and unknown-token
+    # share (the vocabulary was built from the training split, which has no unknown words).
+    drift_rows = (
+        data.train.x
+        if data.vocabulary is None
+        else np.concatenate([data.validation.x, data.test.x])
+    )
+    drift = fit_drift_baseline(LoadedModel(manifest, model_path), drift_rows)
+    extra_files[BASELINE_FILE] = out_dir / BASELINE_FILE
+    extra_files[BASELINE_FILE].write_text(drift.to_json())
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:

@@ -6,6 +6,7 @@ container (and captured in the SnapStart snapshot), never per request.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -20,6 +21,9 @@ reconnect_after_restore(SERVICE.served.pool.registry.store)
 # The snapshot resolved the alias at deploy time, maybe hours ago: resolve it again on the
 # first request, so a restored container follows a promotion as a warm one does.
 after_restore(SERVICE.served.expire)
+if SERVICE.plane.drift is not None:
+    # `aiaas serve` stopping: write the drift counts held (Lambda gives no such moment).
+    atexit.register(SERVICE.plane.drift.flush)
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:

@@ -20,6 +20,7 @@ from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
+from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
 from functions.runtime.errors import AiaasError, ModelUnavailable
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
@@ -44,9 +45,10 @@ class PredictService:
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         explain_seconds: float = DEFAULT_EXPLAIN_SECONDS,
         metrics: RequestMetrics | None = None,
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.served = served
-        self.plane = model_plane.ModelPlane(served)
+        self.plane = model_plane.ModelPlane(served, drift)
         self.max_payload = max_payload
         self.explain_seconds = explain_seconds
         self._explain: Any = None  # the explain plane, built on the first explain request
@@ -204,9 +206,13 @@ def service_from_env(
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
     limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
+    # Drift histograms flush to the store every this many seconds; 0 turns them off.
+    interval = float(env.get("AIAAS_DRIFT_FLUSH_SECONDS") or DEFAULT_INTERVAL)
+    drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None
     return PredictService(
         served,
         max_payload=limit,
         explain_seconds=settings.explain_max_seconds,
         metrics=RequestMetrics.from_env(env),
+        drift=drift,
     )

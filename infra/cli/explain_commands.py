@@ -45,12 +45,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--png", type=Path, help="also draw the first row's attributions to this PNG")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("baseline", help="store the background explanations compare rows with")
+    p = sub.add_parser(
+        "baseline", help="store what explanations and drift compare with (from training data)"
+    )
     p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
     p.add_argument("data", type=Path, help="a .csv (named or x_0.. columns) or .npy of model rows")
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
     )
+    p.add_argument("--bins", type=int, default=10, help="drift: quantile bins a feature (10)")
     p.set_defaults(func=cmd_baseline)
 
 
@@ -188,16 +191,40 @@ def draw(doc: dict[str, Any], path: Path) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    registry = Registry(open_store(args.store))
-    manifest = registry.resolve(str(parse_ref(args.ref)))
-    background = summarize(read_rows(args.data, manifest), clusters=args.clusters)
-    key = f"{version_prefix(manifest.name, manifest.version)}/{BACKGROUND_FILE}"
-    try:
-        registry.store.put_bytes(key, background.to_json().encode(), if_absent=True)
-    except ObjectExists:
+    """Both files a version compares with: the explain background and the drift baseline."""
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.drift.fit import fit
+
+    plane, manifest = _plane(args)
+    rows = read_rows(args.data, manifest)
+    ref = f"{manifest.name}:{manifest.version}"
+    prefix = version_prefix(manifest.name, manifest.version)
+    background = summarize(rows, clusters=args.clusters)
+    drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
+    written = [
+        name
+        for name, text in (
+            (BACKGROUND_FILE, background.to_json()),
+            (BASELINE_FILE, drift.to_json()),
+        )
+        if _put_once(plane.models.served.pool.registry.store, f"{prefix}/{name}", text)
+    ]
+    if not written:  # versions are immutable: an existing file is kept, never replaced
         raise BadRequest(
-            f"{manifest.name}:{manifest.version} already has a background; versions are "
-            "immutable: publish a new version to change it"
-        ) from None
-    print(f"{manifest.name}:{manifest.version}: background = {background.source}")
+            f"{ref} already has a background and a drift baseline; versions are immutable: "
+            "publish a new version to change them"
+        )
+    if BACKGROUND_FILE in written:
+        print(f"{ref}: background = {background.source}")
+    if BASELINE_FILE in written:
+        print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
     return 0
+
+
+def _put_once(store: Any, key: str, text: str) -> bool:
+    try:
+        store.put_bytes(key, text.encode(), if_absent=True)
+    except ObjectExists:
+        print(f"kept the existing {key.rsplit('/', 1)[-1]}")
+        return False
+    return True

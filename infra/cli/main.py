@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "batch": "infra.cli.batch_commands",
     **dict.fromkeys(("explain", "baseline"), "infra.cli.explain_commands"),
     "train": "infra.cli.train_commands",
+    "monitor": "infra.cli.monitor_commands",
 }
 
 

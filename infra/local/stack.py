@@ -103,6 +103,13 @@ def shared_functions() -> dict[str, FunctionSpec]:
             [("GET", "/docs"), ("GET", "/openapi.json"), ("ANY", "/control/{proxy+}")],
             memory_mb=512,
         ),
+        _spec(  # scheduled in the cloud; locally `aiaas invoke DriftJob` runs it
+            "DriftJob",
+            "functions.drift.handler.handler",
+            environment={"AIAAS_DRIFT_WINDOW_SECONDS": "3600", "AIAAS_DRIFT_THRESHOLD": "0.2"},
+            memory_mb=512,
+            timeout_s=300,
+        ),
     ]
     return {spec.logical_id: spec for spec in specs}
 

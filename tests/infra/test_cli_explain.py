@@ -44,9 +44,14 @@ def test_baseline_then_explain_rows_a_file_and_a_picture(
     code, out, err = cli(store, capsys, "explain", "iris", "--inputs", "[[1, 2, 3, 4]]")
     assert code == 1 and "has no background to explain against" in err
     code, out, _ = cli(store, capsys, "baseline", "iris", str(data), "--clusters", "5")
-    assert (code, out) == (0, "iris:1: background = k-means (5 centres) of 40 rows\n")
+    assert (code, out) == (
+        0,
+        "iris:1: background = k-means (5 centres) of 40 rows\n"
+        "iris:1: drift baseline = 40 rows in 10 bins a feature\n",
+    )
     code, _, err = cli(store, capsys, "baseline", "iris", str(data))
-    assert code == 1 and "iris:1 already has a background; versions are immutable" in err
+    assert code == 1
+    assert "iris:1 already has a background and a drift baseline; versions are immutable" in err
 
     png = tmp_path / "why.png"
     record = json.dumps(

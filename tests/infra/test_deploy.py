@@ -346,11 +346,19 @@ def test_only_batch_inputs_reach_the_queue_and_only_from_this_stack_s_rule(
     lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
     s3.delete_bucket_policy(Bucket=bucket)  # it refuses plain HTTP: this loopback server's
+    # moto offers every bucket event to every rule, the drift job's schedule too (it has no
+    # pattern), and its Lambda target raises there, ending delivery to the rules after it.
+    # AWS never sends events to a schedule rule: its target is set aside meanwhile.
+    events = deployed.api.client("events")
+    schedule = deployed.intrinsics.physical["DriftJobHourly"]
+    drift_targets = events.list_targets_by_rule(Rule=schedule)["Targets"]
+    events.remove_targets(Rule=schedule, Ids=[t["Id"] for t in drift_targets])
     try:
         for key in [*others, *inputs]:
             s3.put_object(Bucket=bucket, Key=key, Body=b"1,2\n")
         bodies = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     finally:
+        events.put_targets(Rule=schedule, Targets=drift_targets)
         s3.put_bucket_policy(Bucket=bucket, Policy=policy)
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
     announced = [r for m in bodies for r in sqs_body_records(m["Body"])]

@@ -138,8 +138,20 @@ def test_the_golden_event_set_is_complete() -> None:
             "health_live",
             "health_ready",
             "server_metadata",
+            "drift_schedule",
         ]
     )
+
+
+def test_the_drift_job_answers_its_scheduled_event(tmp_path: Path) -> None:
+    from functions.runtime.store import LocalStore
+    from tests.functions.test_drift_handler import serve_shifted
+
+    serve_shifted(LocalStore(tmp_path / "store"), tmp_path, "1", 2.0)
+    result = invoke(tmp_path, "DriftJob", "-e", str(EVENTS / "drift_schedule.json"))
+    assert response_of(result) == {"versions": 1, "drifted": ["credit:1"]}
+    emf = [json.loads(line) for line in result.stderr.splitlines() if '"_aws"' in line]
+    assert [d["drifted"][0] for d in emf] == ["b"]  # then maybe the predictions
 
 
 def test_local_golden_batch_events_score_the_golden_file(root: Path) -> None:

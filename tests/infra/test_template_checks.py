@@ -114,6 +114,7 @@ def test_one_arm64_python312_function_per_model_plus_the_shared_ones(cloud: dict
         "Health",
         "BatchFunction",
         "ControlPlane",
+        "DriftJob",
     }
     for fn in lambdas.values():
         props = fn["Properties"]

@@ -39,12 +39,20 @@ def expanded_resources() -> dict[str, Any]:
     return served_resources(load_template(), MODELS)
 
 
-def test_a_predict_function_reads_only_its_own_model() -> None:
+def test_a_predict_function_reads_only_its_own_model_and_writes_only_its_drift() -> None:
     resources = expanded_resources()
     for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
         found = statements(resources[logical])
         assert all("*" not in a for s in found for a in actions_of(s))
-        assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
+        assert {a for s in found for a in actions_of(s)} == {
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+        }
+        writes = [r for s in found if "s3:PutObject" in actions_of(s) for r in resources_of(s)]
+        assert writes == [  # drift histograms only
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/monitoring/{model}/*"
+        ]
         reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
         assert reads == [
             f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/models/{model}/*"
@@ -173,3 +181,21 @@ def test_the_state_machine_logs_errors_to_its_own_log_group_and_may_only_set_tha
     anywhere = [s for s in found if "*" in resources_of(s)]
     assert [set(actions_of(s)) for s in anywhere] == [LOG_DELIVERY]  # nothing else on "*"
     assert all("*" not in a for s in found for a in actions_of(s))
+
+
+def test_the_drift_job_reads_only_histograms_and_baselines_and_writes_nothing() -> None:
+    resources = expanded_resources()
+    found = statements(resources["DriftJob"])
+    assert {a for s in found for a in actions_of(s)} == {"s3:GetObject", "s3:ListBucket"}
+    reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
+    assert reads == [
+        "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/monitoring/*",
+        "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/models/*/drift_baseline.json",
+    ]
+    listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "registry/monitoring/*"}}
+    for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
+        alarm = resources[f"{logical}Drift"]["Properties"]
+        assert alarm["MetricName"] == "aiaas_drift_max_psi"
+        assert alarm["Dimensions"] == [{"Name": "model", "Value": model}]
+        assert alarm["Threshold"] == {"Ref": "DriftPsiThreshold"}

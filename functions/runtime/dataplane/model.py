@@ -10,6 +10,7 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.codecs import oip, simple
+from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import AiaasError, BadRequest, ModelNotFound, ModelUnavailable
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ServedModel
@@ -20,8 +21,9 @@ MAX_TOP_K = 1000
 class ModelPlane:
     """Answers for the model a function serves (name + version or alias)."""
 
-    def __init__(self, served: ServedModel) -> None:
+    def __init__(self, served: ServedModel, drift: DriftMonitor | None = None) -> None:
         self.served = served
+        self.drift = drift  # histograms of the rows answered, for versions with a baseline
         # Pinned versions that resolved: only these may label metrics (any other string a
         # caller sends would be a new series, without bound).
         self.resolved_versions: set[str] = set()
@@ -61,6 +63,8 @@ class ModelPlane:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
         inputs = simple.decode(doc, model.manifest)
         outputs = model.predict(inputs, typed=False)
+        if self.drift is not None:
+            self.drift.record(model, inputs, outputs)
         return simple.encode(model.manifest, outputs, top_k)
 
     def infer(
@@ -69,6 +73,8 @@ class ModelPlane:
         """(response body, JSON header length if the response carries binary tensors)."""
         decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
         outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
+        if self.drift is not None and not decoded.outputs:  # all outputs: the prediction too
+            self.drift.record(model, decoded.inputs, outputs)
         return oip.encode_response(model.manifest, decoded, outputs)
 
     def metadata(self, name: str, version: str | None) -> dict[str, Any]:

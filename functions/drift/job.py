@@ -1,0 +1,97 @@
+"""One run of the drift job over the store: every version with histograms in the window is
+compared with its training baseline and reported as one EMF document (CloudWatch alarms watch
+`aiaas_drift_max_psi` per model; the per-feature values ride along as log fields, queryable in
+Logs Insights, instead of a custom metric per feature)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.distance import DEFAULT_THRESHOLD
+from functions.runtime.drift.monitor import PREFIX
+from functions.runtime.drift.report import PREDICTION, Window, compare, read_window, total
+from functions.runtime.errors import NotFound
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import ObjectStore
+
+MAX_PSI = "aiaas_drift_max_psi"  # the largest feature PSI of a version: what alarms watch
+DRIFTED = "aiaas_drift_features"  # features over the threshold
+PREDICTION_PSI = "aiaas_drift_prediction_psi"
+ROWS = "aiaas_drift_rows"
+_METRICS = [
+    {"Name": MAX_PSI, "Unit": "None"},
+    {"Name": DRIFTED, "Unit": "Count"},
+    {"Name": PREDICTION_PSI, "Unit": "None"},
+    {"Name": ROWS, "Unit": "Count"},
+]
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    window_seconds: float = 3600.0
+    threshold: float = DEFAULT_THRESHOLD
+    namespace: str = "aiaas"
+
+
+def monitored(store: ObjectStore) -> Iterator[tuple[str, str]]:
+    """(model, version) of every version that ever flushed histograms."""
+    for model in store.list_dirs(PREFIX):
+        for version in store.list_dirs(f"{PREFIX}/{model}"):
+            yield model, version
+
+
+def run(store: ObjectStore, settings: DriftSettings, now: float) -> list[dict[str, object]]:
+    """One EMF document per version that served rows in the window ending at `now`."""
+    docs = []
+    for model, version in monitored(store):
+        try:
+            raw = store.get_bytes(f"{version_prefix(model, version)}/{BASELINE_FILE}")
+        except NotFound:
+            continue  # histograms of a version whose baseline is gone: nothing to compare with
+        baseline = DriftBaseline.from_json(raw)
+        window = total(
+            baseline, read_window(store, model, version, now - settings.window_seconds, now)
+        )
+        if window.rows:
+            docs.append(_document(model, version, baseline, window, settings, now))
+    return docs
+
+
+def _document(
+    model: str,
+    version: str,
+    baseline: DriftBaseline,
+    window: Window,
+    settings: DriftSettings,
+    now: float,
+) -> dict[str, object]:
+    report = compare(baseline, window, settings.threshold)
+    features = [r for r in report if r.name != PREDICTION]
+    prediction = next((r.psi for r in report if r.name == PREDICTION), 0.0)
+    return {
+        "_aws": {
+            "Timestamp": int(now * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": settings.namespace,
+                    "Dimensions": [["model"], ["model", "version"]],
+                    "Metrics": _METRICS,
+                }
+            ],
+        },
+        "model": model,
+        "version": version,
+        MAX_PSI: max((r.psi for r in features), default=0.0),
+        DRIFTED: sum(r.drifted for r in features),
+        PREDICTION_PSI: prediction,
+        ROWS: window.rows,
+        "window_seconds": settings.window_seconds,
+        "threshold": settings.threshold,
+        "drifted": [r.name for r in report if r.drifted],
+        "psi": {r.name: round(r.psi, 6) for r in report},
+        "js": {r.name: round(r.js, 6) for r in report},
+        "nan": {r.name: r.nan for r in features if r.nan},
+        "out_of_range": {r.name: r.out_of_range for r in features if r.out_of_range},
+    }

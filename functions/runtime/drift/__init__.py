@@ -1,0 +1,1 @@
+"""Drift and data quality against the training baseline: baseline, live histograms, distances."""

@@ -1,0 +1,63 @@
+"""Fit a version's drift baseline: bin its training rows and the model's own predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from functions.runtime.drift.baseline import (
+    DEFAULT_BINS,
+    DriftBaseline,
+    PredictionBaseline,
+    build,
+    label_shares,
+    value_bins,
+)
+from functions.runtime.drift.live import prediction_values
+from functions.runtime.drift.text import TEXT_FEATURES, text_features
+from functions.runtime.errors import BadRequest
+from functions.runtime.model import LoadedModel
+from functions.runtime.text_input import text_input
+
+Feed = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> DriftBaseline:
+    """The baseline of training `rows` for `model`, predictions included: numeric rows [N, F],
+    or a text model's token ids [N, L] (binned as length and unknown share, text.py)."""
+    manifest = model.manifest
+    if model.text is not None:
+        ids = np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
+        name = model.text.text.input
+        features = text_features(ids)
+        predictions = _predictions(model, ids, lambda chunk: {name: chunk})
+        return build(features, TEXT_FEATURES, predictions, bins)
+    if text_input(manifest) is not None:
+        raise BadRequest(f"{model.ref} has no tokenizer in its file: no text drift baseline")
+    spec = manifest.feature_input or manifest.inputs[0]
+    if not spec.dtype.startswith(("float", "int", "uint")):
+        raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")
+    rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+    names = manifest.features or tuple(f"x_{i}" for i in range(rows.shape[1]))
+    shape = (-1, *spec.shape[1:])
+
+    def feed(chunk: np.ndarray) -> dict[str, np.ndarray]:
+        return {spec.name: chunk.astype(spec.dtype).reshape(shape)}
+
+    return build(rows, tuple(names), _predictions(model, rows, feed), bins)
+
+
+def _predictions(model: LoadedModel, rows: np.ndarray, feed: Feed) -> PredictionBaseline:
+    manifest = model.manifest
+    post = manifest.postprocessing
+    output = post.scores_output if post is not None else manifest.outputs[0].name
+    chunks = np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size)))
+    values = np.concatenate(
+        [prediction_values(manifest, model.predict(feed(chunk))[output]) for chunk in chunks]
+    )
+    if post is None:
+        return value_bins(values)
+    classes = int(values.max()) + 1 if len(values) else 0
+    labels = manifest.labels or tuple(str(i) for i in range(max(classes, 2)))
+    return label_shares(values, tuple(labels))

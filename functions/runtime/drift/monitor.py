@@ -1,0 +1,127 @@
+"""Live histograms per served version, flushed to the store for the drift job to read.
+
+Snapshots go to `monitoring/<model>/<version>/<YYYY-MM-DD>/<HHMMSS>-<id>.json` (UTC) in the
+same store as the registry, locally and in AWS: the drift job then reads a window of them with
+nothing else running (no Prometheus, no CloudWatch Logs query), and per-feature, per-bin
+counts as CloudWatch metrics would cost one custom metric each (64 features x 10 bins).
+A version is flushed at the end of a request when `interval` seconds passed since the last
+flush, so a container writes at most one object a minute per version (one S3 PUT then,
+~20 ms on that request) and a request after idleness writes the counts held before it. A
+container frozen and reclaimed loses at most one interval of counts: they are statistics,
+not billing. A failed write is logged and dropped; it never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.drift.text import TEXT_FEATURES
+from functions.runtime.errors import AiaasError, NotFound
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import ObjectStore
+
+log = logging.getLogger(__name__)
+DEFAULT_INTERVAL = 60.0
+PREFIX = "monitoring"
+
+
+def snapshot_prefix(model: str, version: str) -> str:
+    return f"{PREFIX}/{model}/{version}"
+
+
+class DriftMonitor:
+    """Histograms of the rows each loaded version answers, when the version has a baseline."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self._clock, self._wall = clock, wall
+        self._live: dict[tuple[str, str], LiveHistograms | None] = {}
+        self._since = clock()
+        self._started = wall()
+
+    def record(
+        self,
+        model: LoadedModel,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+    ) -> None:
+        """One answered request of `model`; flushes when the interval has passed."""
+        manifest = model.manifest
+        key = (manifest.name, manifest.version)
+        if key not in self._live:
+            self._live[key] = self._load(model)
+        live = self._live[key]
+        try:  # drift is never worth failing a request over
+            if live is not None:
+                live.record(inputs, outputs)
+            if self._clock() - self._since >= self.interval:
+                self.flush()
+        except Exception:
+            log.exception("drift counts of %s dropped", model.ref)
+            self._live[key] = None
+
+    def _load(self, model: LoadedModel) -> LiveHistograms | None:
+        """The version's baseline, read once; None (not monitored) when it has none."""
+        manifest = model.manifest
+        key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+        try:
+            baseline = DriftBaseline.from_json(self.store.get_bytes(key))
+        except NotFound:
+            return None
+        except AiaasError as exc:
+            log.warning("%s: drift not monitored: %s", model.ref, exc.message)
+            return None
+        if model.text is not None:  # text: two numbers a text (text.py)
+            if baseline.features != TEXT_FEATURES:
+                log.warning("%s: drift not monitored: not a text baseline", model.ref)
+                return None
+            return LiveHistograms(baseline, manifest, model.text)
+        spec = manifest.feature_input or manifest.inputs[0]
+        width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
+        if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
+            log.warning(
+                "%s: drift not monitored: its baseline does not fit input %s of %s x %s",
+                model.ref,
+                spec.name,
+                spec.dtype,
+                width,
+            )
+            return None
+        return LiveHistograms(baseline, manifest)
+
+    def flush(self) -> None:
+        """Write each version's counts since the last flush (nothing for an idle version)."""
+        start, end = self._started, self._wall()
+        self._since, self._started = self._clock(), end
+        for (name, version), live in self._live.items():
+            doc = live.snapshot() if live is not None else None
+            if doc is None:
+                continue
+            doc.update(model=name, version=version, start=start, end=end)
+            stamp = datetime.fromtimestamp(end, UTC)
+            key = (
+                f"{snapshot_prefix(name, version)}/{stamp:%Y-%m-%d}/"
+                f"{stamp:%H%M%S}-{uuid.uuid4().hex[:8]}.json"
+            )
+            try:
+                self.store.put_bytes(key, orjson.dumps(doc))
+            except (AiaasError, OSError) as exc:
+                log.warning("drift counts of %s:%s not written: %s", name, version, exc)

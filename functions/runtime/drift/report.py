@@ -1,0 +1,117 @@
+"""The drift job: sum a window of live snapshots and compare them with the training baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import orjson
+
+from functions.runtime.drift.baseline import DriftBaseline
+from functions.runtime.drift.distance import DEFAULT_THRESHOLD, js_distance, psi
+from functions.runtime.drift.monitor import snapshot_prefix
+from functions.runtime.store import ObjectStore
+
+PREDICTION = "(prediction)"  # the row of the prediction distribution in a report
+
+
+@dataclass(frozen=True)
+class Window:
+    """The live counts of one version over [since, until] (epoch seconds)."""
+
+    rows: int
+    counts: np.ndarray
+    nan: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    prediction: np.ndarray | None
+    snapshots: int
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    psi: float
+    js: float
+    nan: int
+    out_of_range: int
+    drifted: bool
+
+
+def read_window(
+    store: ObjectStore, model: str, version: str, since: float, until: float
+) -> list[dict[str, object]]:
+    """The snapshots of `model:version` that ended within [since, until]."""
+    first = datetime.fromtimestamp(since, UTC).date()
+    last = datetime.fromtimestamp(until, UTC).date()
+    docs = []
+    day = first
+    while day <= last:
+        for key in store.list_keys(f"{snapshot_prefix(model, version)}/{day:%Y-%m-%d}"):
+            doc = orjson.loads(store.get_bytes(key))
+            if since <= float(doc["end"]) <= until:
+                docs.append(doc)
+        day += timedelta(days=1)
+    return docs
+
+
+def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
+    """The sum of `docs`, skipping any whose shape is not this baseline's."""
+    counts = np.zeros_like(baseline.counts)
+    width = baseline.width
+    nan, below, above = (np.zeros(width, dtype=np.int64) for _ in range(3))
+    prediction = None if baseline.prediction is None else np.zeros_like(baseline.prediction.counts)
+    rows = used = 0
+    for doc in docs:
+        part = np.asarray(doc["counts"], dtype=np.int64)
+        if part.shape != counts.shape:
+            continue
+        counts += part
+        nan += np.asarray(doc["nan"], dtype=np.int64)
+        below += np.asarray(doc["below"], dtype=np.int64)
+        above += np.asarray(doc["above"], dtype=np.int64)
+        if prediction is not None and doc.get("prediction") is not None:
+            prediction += np.asarray(doc["prediction"], dtype=np.int64)
+        rows += int(doc["rows"])  # type: ignore[call-overload]
+        used += 1
+    return Window(rows, counts, nan, below, above, prediction, used)
+
+
+def compare(
+    baseline: DriftBaseline, window: Window, threshold: float = DEFAULT_THRESHOLD
+) -> list[FeatureDrift]:
+    """PSI and JS distance per feature, then for the predictions; drifted: PSI > threshold."""
+    psis = psi(window.counts, baseline.counts)
+    jss = js_distance(window.counts, baseline.counts)
+    report = [
+        FeatureDrift(
+            name,
+            float(psis[i]),
+            float(jss[i]),
+            int(window.nan[i]),
+            int(window.below[i] + window.above[i]),
+            bool(psis[i] > threshold),
+        )
+        for i, name in enumerate(baseline.features)
+    ]
+    if baseline.prediction is not None and window.prediction is not None:
+        p = float(psi(window.prediction, baseline.prediction.counts))
+        j = float(js_distance(window.prediction, baseline.prediction.counts))
+        report.append(FeatureDrift(PREDICTION, p, j, 0, 0, p > threshold))
+    return report
+
+
+def timeline(
+    baseline: DriftBaseline, docs: list[dict[str, object]], since: float, until: float, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(step end times [S], PSI [S, F]) over `steps` equal slices of the window; NaN where a
+    slice holds no snapshot."""
+    ends = np.linspace(since, until, steps + 1)[1:]
+    slot = np.searchsorted(ends, [float(doc["end"]) for doc in docs])  # type: ignore[arg-type]
+    values = np.full((steps, baseline.width), np.nan)
+    for step in range(steps):
+        window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
+        if window.rows:
+            values[step] = psi(window.counts, baseline.counts)
+    return ends, values

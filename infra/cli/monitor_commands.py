@@ -1,0 +1,140 @@
+"""`aiaas monitor`: drift of a model's served rows against its training baseline, over a window.
+
+Reads the histograms the predict function flushed to `monitoring/` in the store (see
+functions/runtime/drift/monitor.py), sums those of the window and prints PSI and Jensen-Shannon
+distance per feature and for the predictions; draws PSI per feature over time to a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.distance import DEFAULT_THRESHOLD
+from functions.runtime.drift.report import FeatureDrift, compare, read_window, timeline, total
+from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.registry import Registry, parse_ref, version_prefix
+from functions.runtime.store import open_store
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STEPS = 24  # slices of the window in the PNG
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("monitor", help="drift of served data against the training baseline")
+    p.add_argument("ref", help="NAME (its default version), NAME:VERSION or NAME@ALIAS")
+    p.add_argument("--window", default="1h", help="how far back: 30m, 1h, 7d (default 1h)")
+    p.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, help="PSI above this is drift (0.2)"
+    )
+    p.add_argument(
+        "--png", type=Path, help="PNG of PSI per feature over time (NAME-VERSION-drift.png)"
+    )
+    p.add_argument("--no-png", action="store_true", help="print the table only")
+    p.set_defaults(func=cmd_monitor)
+
+
+def parse_window(text: str) -> float:
+    """'90s', '30m', '1h', '7d' as seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match or float(match[1]) <= 0:
+        raise BadRequest(
+            f"--window must be a number and a unit (s, m, h, d), like 1h; got {text!r}"
+        )
+    return float(match[1]) * UNITS[match[2]]
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    png: Path | None = None
+    registry = Registry(open_store(args.store))
+    manifest = registry.resolve(str(parse_ref(args.ref)))
+    name, version = manifest.name, manifest.version
+    if not args.no_png:
+        _pyplot()  # before the work: a missing extra is said at once
+        png = args.png or Path(f"{name}-{version}-drift.png")
+    try:
+        raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
+    except NotFound:
+        raise BadRequest(
+            f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
+            f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
+        ) from None
+    baseline = DriftBaseline.from_json(raw)
+    until = time.time()
+    since = until - parse_window(args.window)
+    docs = read_window(registry.store, name, version, since, until)
+    window = total(baseline, docs)
+    print(
+        f"{name}:{version}: {window.rows} rows served in the last {args.window} "
+        f"({window.snapshots} snapshots) against {baseline.rows} training rows"
+    )
+    if not window.rows:
+        print("nothing to compare: no rows were served in the window")
+        return 0
+    report = compare(baseline, window, args.threshold)
+    print("\n".join(table(report, args.threshold)))
+    if png is not None:
+        ends, psi = timeline(baseline, docs, since, until, STEPS)
+        draw(f"{name}:{version}", baseline.features, ends, psi, args.threshold, png)
+        print(f"wrote {png}")
+    return 0
+
+
+def table(report: list[FeatureDrift], threshold: float) -> list[str]:
+    """One line per feature (most drifted first), then the predictions."""
+    width = max(12, *(len(r.name) for r in report))
+    lines = [f"{'feature':{width}}  {'PSI':>8}  {'JS':>6}  {'NaN':>6}  {'outside':>7}  drift"]
+    for r in sorted(report, key=lambda r: -r.psi):
+        flag = f"DRIFT (PSI > {threshold:g})" if r.drifted else ""
+        line = f"{r.name:{width}}  {r.psi:8.4f}  {r.js:6.4f}  {r.nan:6d}  {r.out_of_range:7d}"
+        lines.append(f"{line}  {flag}".rstrip())
+    drifted = [r.name for r in report if r.drifted]
+    lines.append(
+        f"{len(drifted)} of {len(report)} drifted" + (f": {', '.join(drifted)}" if drifted else "")
+    )
+    return lines
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BadRequest(
+            "the drift PNG needs matplotlib: pip install 'aiaas[training]' (or --no-png)"
+        ) from None
+    return plt
+
+
+def draw(
+    title: str,
+    features: tuple[str, ...],
+    ends: np.ndarray,
+    psi: np.ndarray,
+    threshold: float,
+    path: Path,
+) -> None:
+    """A heat map of PSI per feature (rows) over the window's slices (columns)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 0.28 * len(features) + 1.8))
+    shown = np.ma.masked_invalid(psi.T)
+    image = axes.imshow(shown, aspect="auto", cmap="Reds", vmin=0, vmax=max(2 * threshold, 0.5))
+    axes.set_yticks(range(len(features)), features, fontsize=7)
+    ticks = np.linspace(0, len(ends) - 1, min(6, len(ends))).astype(int)
+    labels = [datetime.fromtimestamp(ends[i], UTC).strftime("%m-%d %H:%M") for i in ticks]
+    axes.set_xticks(ticks, labels, fontsize=7)
+    axes.set_xlabel("end of slice (UTC); blank: nothing served")
+    figure.colorbar(image, ax=axes, label=f"PSI (drift above {threshold:g})")
+    axes.set_title(f"{title}: drift per feature against the training baseline")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,81 @@
+"""The scheduled drift job (issue #18): real store (directory and S3 on loopback), a real
+EventBridge scheduled event, the EMF documents CloudWatch alarms read."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.drift.job import DRIFTED, MAX_PSI, DriftSettings, run
+from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.drift.monitor import DriftMonitor
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore, ObjectStore
+from tests import onnx_factory
+
+SCHEDULED = json.loads((Path(__file__).parents[2] / "events" / "drift_schedule.json").read_text())
+
+
+def serve_shifted(store: ObjectStore, tmp_path: Path, version: str, shift: float) -> None:
+    """Publish-free: a version's baseline in the store, then 600 rows through a monitor."""
+    path = onnx_factory.linear_classifier(tmp_path / f"m{version}.onnx", features=3)
+    model = LoadedModel(
+        onnx_factory.manifest_for(path, "credit", version, labels=("a", "b", "c")), path
+    )
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(3000, 3)).astype(np.float32)
+    classes = model.session.run(None, {"x": train})[0].argmax(1)
+    base = drift_baseline.build(
+        train, ("a", "b", "c"), drift_baseline.label_shares(classes, ("a", "b", "c"))
+    )
+    store.put_bytes(f"{version_prefix('credit', version)}/{BASELINE_FILE}", base.to_json().encode())
+    live = rng.normal(size=(600, 3)).astype(np.float32)
+    live[:, 1] += shift
+    monitor = DriftMonitor(store)
+    for start in range(0, 600, 6):
+        batch = {"x": live[start : start + 6]}
+        monitor.record(model, batch, model.predict(batch))
+    monitor.flush()
+
+
+def test_each_monitored_version_is_one_emf_document(store: ObjectStore, tmp_path: Path) -> None:
+    serve_shifted(store, tmp_path, "1", 0.0)
+    serve_shifted(store, tmp_path, "2", 2.0)
+    docs = {d["version"]: d for d in run(store, DriftSettings(window_seconds=600), time.time())}
+    assert sorted(docs) == ["1", "2"]
+    assert docs["1"][DRIFTED] == 0 and docs["1"][MAX_PSI] < 0.05 and docs["1"]["drifted"] == []
+    assert docs["2"][DRIFTED] == 1 and docs["2"][MAX_PSI] > 1.0
+    assert docs["2"]["drifted"][0] == "b"
+    metrics = docs["2"]["_aws"]["CloudWatchMetrics"][0]
+    assert metrics["Dimensions"] == [["model"], ["model", "version"]]
+    assert {m["Name"] for m in metrics["Metrics"]} <= set(docs["2"])
+    # Out of the window: nothing reported.
+    assert run(store, DriftSettings(window_seconds=600), time.time() + 3600) == []
+
+
+def test_the_handler_answers_a_scheduled_event(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+
+    store = LocalStore(tmp_path / "store")
+    serve_shifted(store, tmp_path, "1", 2.0)
+    monkeypatch.setenv("AIAAS_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("AIAAS_DRIFT_THRESHOLD", "0.3")
+    sys.modules.pop("functions.drift.handler", None)
+    handler = importlib.import_module("functions.drift.handler")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        answer = handler.handler(SCHEDULED, None)
+    assert answer == {"versions": 1, "drifted": ["credit:1"]}
+    (doc,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert doc["threshold"] == 0.3 and doc["window_seconds"] == 3600

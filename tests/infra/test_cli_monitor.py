@@ -1,0 +1,77 @@
+"""`aiaas baseline` then served traffic then `aiaas monitor`, through `main([...])` and the real
+predict service on one store: the table flags the shifted feature only, and the PNG is drawn."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.functions.test_predict_events import http_event
+from tests.infra.test_cli_explain import cli, store, write_csv
+
+__all__ = ["store"]  # the fixture: a linear classifier published as iris:1
+
+
+def serve(store: LocalStore, tmp_path: Path, rows: np.ndarray) -> None:
+    """Send `rows` to the predict function in requests of 5, then let it flush."""
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "iris"}, pool)
+    for start in range(0, len(rows), 5):
+        body = orjson.dumps({"inputs": rows[start : start + 5].tolist()})
+        assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+
+
+def test_monitor_flags_the_shifted_feature_and_draws_it(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(3000, 4))
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", train)))[0] == 0
+    code, _, err = cli(store, capsys, "monitor", "iris", "--no-png")
+    assert code == 0 and "0 rows served in the last 1h" in _
+    live = rng.normal(size=(1000, 4))
+    live[:, 2] += 2.0
+    serve(store, tmp_path, live)
+    png = tmp_path / "drift.png"
+    code, out, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(png))
+    assert code == 0, err
+    assert "iris:1: 1000 rows served in the last 10m (1 snapshots) against 3000" in out
+    table = out[out.index("iris:1: 1000 rows") :].splitlines()  # after the function's logs
+    assert table[1].split() == ["feature", "PSI", "JS", "NaN", "outside", "drift"]
+    assert table[2].startswith("petal_length") and table[2].endswith("DRIFT (PSI > 0.2)")
+    # The only feature flagged; the predictions moved with it (this model weighs it).
+    assert "2 of 5 drifted: petal_length, (prediction)" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
+    store: LocalStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = cli(store, capsys, "monitor", "iris", "--no-png")
+    assert code == 1 and "iris:1 has no drift baseline; add one with `aiaas baseline" in err
+    code, _, err = cli(store, capsys, "monitor", "iris", "--window", "soon", "--no-png")
+    assert code != 0
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("matplotlib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    code, _, err = cli(store, capsys, "monitor", "iris")
+    assert code == 1
+    assert "needs matplotlib, which is not installed: pip install 'aiaas[training]'" in err
+    assert len(err.strip().splitlines()) == 1

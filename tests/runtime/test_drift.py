@@ -1,0 +1,150 @@
+"""Drift against the training baseline (issue #18): a real ONNX model, real store, the issue's
+acceptance: held-out data flags nothing, a 2-sd shift flags that feature only, and PSI / JS
+equal an independent computation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+
+from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.monitor import DriftMonitor
+from functions.runtime.drift.report import PREDICTION, compare, read_window, total
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+FEATURES = 8
+NAMES = tuple(f"f{i}" for i in range(FEATURES))
+LABELS = ("a", "b", "c")
+
+
+def _rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Mixed shapes: normal, skewed, uniform, and a discrete feature with 4 values."""
+    columns = [
+        rng.normal(5, 2, n),
+        rng.exponential(1.0, n),
+        rng.uniform(-1, 1, n),
+        rng.integers(0, 4, n).astype(np.float64),
+        rng.normal(0, 1, n),
+        rng.lognormal(0, 0.5, n),
+        rng.normal(-3, 0.1, n),
+        rng.gamma(2.0, 2.0, n),
+    ]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> LoadedModel:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=FEATURES)
+    return LoadedModel(onnx_factory.manifest_for(path, "credit", "1", labels=LABELS), path)
+
+
+@pytest.fixture
+def training(model: LoadedModel) -> tuple[np.ndarray, DriftBaseline]:
+    rows = _rows(np.random.default_rng(1), 5000)
+    classes = model.session.run(None, {"x": rows})[0].argmax(1)
+    prediction = drift_baseline.label_shares(classes, LABELS)
+    return rows, drift_baseline.build(rows, NAMES, prediction)
+
+
+def _serve(
+    model: LoadedModel, base: DriftBaseline, rows: np.ndarray, tmp_path: Path
+) -> tuple[LocalStore, list[dict[str, object]]]:
+    """Serve `rows` in requests of 1-20 rows through a monitor on a real store; read them back."""
+    store = LocalStore(tmp_path / "store")
+    key = f"{version_prefix('credit', '1')}/{BASELINE_FILE}"
+    store.put_bytes(key, base.to_json().encode())
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    start = 0
+    while start < len(rows):
+        batch = {"x": rows[start : start + 1 + start % 20]}
+        monitor.record(model, batch, model.predict(batch))
+        start += len(batch["x"])
+        now[0] += 0.5  # a flush every 120 requests
+    monitor.flush()
+    return store, read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+
+
+def test_held_out_training_data_flags_no_feature(model, training, tmp_path) -> None:
+    _, base = training
+    held_out = _rows(np.random.default_rng(2), 3000)
+    _, docs = _serve(model, base, held_out, tmp_path)
+    assert len(docs) > 1  # several flushes, summed by the window
+    window = total(base, docs)
+    assert window.rows == 3000
+    report = compare(base, window)
+    assert [r.name for r in report] == [*NAMES, PREDICTION]
+    assert not [r.name for r in report if r.drifted], report
+    assert max(r.psi for r in report) < 0.05
+    assert window.nan.sum() == 0
+
+
+def test_a_two_sd_shift_flags_that_feature_only(model, training, tmp_path) -> None:
+    rows, base = training
+    held_out = _rows(np.random.default_rng(3), 3000)
+    held_out[:, 4] += 2 * rows[:, 4].std()
+    _, docs = _serve(model, base, held_out, tmp_path)
+    report = compare(base, total(base, docs))
+    flagged = [r.name for r in report if r.drifted and r.name != PREDICTION]
+    assert flagged == ["f4"]
+    assert report[4].psi > 1.0 and report[4].js > 0.5
+    assert report[4].out_of_range > 0  # above the training maximum too
+
+
+def test_psi_and_js_equal_an_independent_computation(model, training, tmp_path) -> None:
+    rows, base = training
+    live = _rows(np.random.default_rng(4), 2000)
+    live[:, 1] *= 1.5
+    _, docs = _serve(model, base, live, tmp_path)
+    report = compare(base, total(base, docs))
+    for i in range(FEATURES):
+        # Bins from the training quantiles, assigned with searchsorted (not the broadcast
+        # comparison the monitor uses), counts with np.histogram-free bincount.
+        inner = np.unique(np.quantile(rows[:, i].astype(np.float64), np.linspace(0, 1, 11)[1:-1]))
+        inner = inner[inner > rows[:, i].min()]
+        expected = np.bincount(
+            np.searchsorted(inner, rows[:, i].astype(np.float64), side="right"),
+            minlength=len(inner) + 1,
+        )
+        actual = np.bincount(
+            np.searchsorted(inner, live[:, i].astype(np.float64), side="right"),
+            minlength=len(inner) + 1,
+        )
+        e, a = expected / expected.sum(), actual / actual.sum()
+        e_floor, a_floor = np.maximum(e, 1e-4), np.maximum(a, 1e-4)
+        psi = np.sum((a_floor - e_floor) * np.log(a_floor / e_floor))
+        assert report[i].psi == pytest.approx(psi, abs=1e-9)
+        assert report[i].js == pytest.approx(jensenshannon(a, e, base=2), abs=1e-9)
+    assert 0.1 < report[1].psi < 0.2  # a 1.5x wider skewed feature: "moderate"
+
+
+def test_the_baseline_survives_json(training) -> None:
+    _, base = training
+    again = DriftBaseline.from_json(base.to_json())
+    assert again.features == base.features
+    assert np.array_equal(again.counts, base.counts)
+    assert np.array_equal(again.edges, base.edges)
+    assert again.prediction is not None and again.prediction.labels == LABELS
+    assert base.counts[3].sum() == 5000 and (base.counts[3] > 0).sum() == 4  # discrete: 4 bins
+
+
+def test_values_outside_training_and_nan_are_counted(model, training, tmp_path) -> None:
+    _, base = training
+    path = onnx_factory.linear_classifier(tmp_path / "n.onnx", features=FEATURES)
+    loose = LoadedModel(
+        onnx_factory.manifest_for(path, "credit", "1", labels=LABELS, finite=False), path
+    )
+    rows = _rows(np.random.default_rng(5), 10)
+    rows[0, 0] = np.nan
+    rows[1, 2] = 1e9
+    _, docs = _serve(loose, base, rows, tmp_path)
+    window = total(base, docs)
+    assert window.nan.tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert window.above[2] == 1 and window.counts[0].sum() == 9
