@@ -50,8 +50,32 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
+from functions.runtime.refs import (
+    ModelRef,
+    _model_prefix,
+    alias_key,
+    manifest_key,
+    model_key,
+    parse_ref,
+    version_prefix,
+    version_sort_key,
+)
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
+
+# References and keys live in refs.py; callers that know them as the registry's still may.
+__all__ = [
+    "DEFAULT_ALIAS",
+    "ModelRef",
+    "Registry",
+    "Resolution",
+    "alias_key",
+    "manifest_key",
+    "model_key",
+    "parse_ref",
+    "version_prefix",
+    "version_sort_key",
+]
 
 DEFAULT_ALIAS = "production"
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
@@ -63,22 +87,6 @@ log = logging.getLogger("aiaas.registry")
 
 
 @dataclass(frozen=True)
-class ModelRef:
-    """A parsed reference: exactly one of `version` or `alias` is set, or neither (default)."""
-
-    name: str
-    version: str | None = None
-    alias: str | None = None
-
-    def __str__(self) -> str:
-        if self.version:
-            return f"{self.name}:{self.version}"
-        if self.alias:
-            return f"{self.name}@{self.alias}"
-        return self.name
-
-
-@dataclass(frozen=True)
 class Resolution:
     """What a reference serves: `manifest`, or a `canary` answering `weight` of requests."""
 
@@ -87,45 +95,6 @@ class Resolution:
     weight: float = 0.0
     shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
     sample: float = 0.0
-
-
-def parse_ref(text: str) -> ModelRef:
-    """Parse `name`, `name:version` or `name@alias`, validating each part."""
-    if not isinstance(text, str):
-        raise BadRequest("model reference must be a string")
-    if "@" in text:
-        name, _, alias = text.partition("@")
-        return ModelRef(names.model_name(name), alias=names.alias_name(alias))
-    if ":" in text:
-        name, _, version = text.partition(":")
-        return ModelRef(names.model_name(name), version=names.version_name(version))
-    return ModelRef(names.model_name(text))
-
-
-def version_sort_key(version: str) -> tuple[int, int, str]:
-    """Numeric versions sort numerically and after non-numeric ones."""
-    numeric = version.isascii() and version.isdigit()
-    return (1, int(version), "") if numeric else (0, 0, version)
-
-
-def _model_prefix(name: str) -> str:
-    return f"models/{names.model_name(name)}"
-
-
-def version_prefix(name: str, version: str) -> str:
-    return f"{_model_prefix(name)}/versions/{names.version_name(version)}"
-
-
-def model_key(name: str, version: str) -> str:
-    return f"{version_prefix(name, version)}/{MODEL_FILE}"
-
-
-def manifest_key(name: str, version: str) -> str:
-    return f"{version_prefix(name, version)}/{MANIFEST_FILE}"
-
-
-def alias_key(name: str, alias: str) -> str:
-    return f"{_model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
 
 
 class Registry:

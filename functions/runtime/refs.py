@@ -1,0 +1,68 @@
+"""Model references (`name`, `name:version`, `name@alias`) and where a model's objects live.
+
+    models/<name>/versions/<version>/model.onnx | manifest.json | ...
+    models/<name>/aliases/<alias>.json
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.runtime import names
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference: exactly one of `version` or `alias` is set, or neither (default)."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version:
+            return f"{self.name}:{self.version}"
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return self.name
+
+
+def parse_ref(text: str) -> ModelRef:
+    """Parse `name`, `name:version` or `name@alias`, validating each part."""
+    if not isinstance(text, str):
+        raise BadRequest("model reference must be a string")
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        return ModelRef(names.model_name(name), alias=names.alias_name(alias))
+    if ":" in text:
+        name, _, version = text.partition(":")
+        return ModelRef(names.model_name(name), version=names.version_name(version))
+    return ModelRef(names.model_name(text))
+
+
+def version_sort_key(version: str) -> tuple[int, int, str]:
+    """Numeric versions sort numerically and after non-numeric ones."""
+    numeric = version.isascii() and version.isdigit()
+    return (1, int(version), "") if numeric else (0, 0, version)
+
+
+def _model_prefix(name: str) -> str:
+    return f"models/{names.model_name(name)}"
+
+
+def version_prefix(name: str, version: str) -> str:
+    return f"{_model_prefix(name)}/versions/{names.version_name(version)}"
+
+
+def model_key(name: str, version: str) -> str:
+    return f"{version_prefix(name, version)}/{MODEL_FILE}"
+
+
+def manifest_key(name: str, version: str) -> str:
+    return f"{version_prefix(name, version)}/{MANIFEST_FILE}"
+
+
+def alias_key(name: str, alias: str) -> str:
+    return f"{_model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
