@@ -13,10 +13,11 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.registry import model_key
+from functions.runtime.refs import model_key
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 
@@ -24,10 +25,15 @@ HASH_CHUNK = 1024 * 1024
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle: IO[bytes]) -> str:
+    """The hex sha256 of what `handle` reads to its end, in bounded chunks."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

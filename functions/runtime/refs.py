@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE
+from functions.runtime.store import ObjectStore
+
+DEFAULT_ALIAS = "production"  # what a bare model name resolves through, when it exists
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,28 @@ def manifest_key(name: str, version: str) -> str:
 
 def alias_key(name: str, alias: str) -> str:
     return f"{_model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
+
+
+def watched_keys(store: ObjectStore, ref: ModelRef) -> tuple[str, ...]:
+    """The keys whose change can change what `ref` resolves to (none for a pinned version):
+    its alias record; for the default reference also the versions folder, and the manifest
+    of each version still being published (its folder exists before its manifest does)."""
+    if ref.version:
+        return ()
+    if ref.alias:
+        return (alias_key(ref.name, ref.alias),)
+    folder = f"{_model_prefix(ref.name)}/versions"
+    pending = [
+        manifest_key(ref.name, v)
+        for v in store.list_dirs(folder)
+        if not store.exists(manifest_key(ref.name, v))
+    ]
+    return (alias_key(ref.name, DEFAULT_ALIAS), folder, *pending)
+
+
+def extra_file_name(rel: str) -> str:
+    """`rel` if it can name a file beside a version's model (a card, a vocabulary), else 400."""
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
+        raise BadRequest(f"invalid extra file name {rel!r}")
+    return rel

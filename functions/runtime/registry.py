@@ -16,7 +16,6 @@ References: `name` (the `production` alias when it exists, else the newest versi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -24,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from functions.runtime import names
 from functions.runtime.aliases import (
@@ -38,6 +37,7 @@ from functions.runtime.aliases import (
     shadow_target,
     weighted_target,
 )
+from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -49,16 +49,19 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
-from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
+from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
 from functions.runtime.refs import (
+    DEFAULT_ALIAS,
     ModelRef,
     _model_prefix,
     alias_key,
+    extra_file_name,
     manifest_key,
     model_key,
     parse_ref,
     version_prefix,
     version_sort_key,
+    watched_keys,
 )
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
@@ -77,12 +80,10 @@ __all__ = [
     "version_sort_key",
 ]
 
-DEFAULT_ALIAS = "production"
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
 ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
-HASH_CHUNK = 1024 * 1024
 log = logging.getLogger("aiaas.registry")
 
 
@@ -113,9 +114,9 @@ class Registry:
     ) -> ModelManifest:
         """Store a new immutable version; the manifest is written last and only if absent."""
         name, version = manifest.name, manifest.version
-        extras = {_rel_key(rel): path for rel, path in (extra_files or {}).items()}
+        extras = {extra_file_name(rel): path for rel, path in (extra_files or {}).items()}
         with Path(model_file).open("rb") as handle:
-            if _sha256(handle) != manifest.file.sha256:
+            if sha256_stream(handle) != manifest.file.sha256:
                 raise BadRequest(
                     f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
                 )
@@ -143,7 +144,7 @@ class Registry:
             self.store.upload_file(model_file, key, if_absent=True)
         except ObjectExists:
             with self.store.open_read(key) as stored:
-                if _sha256(stored) == manifest.file.sha256:
+                if sha256_stream(stored) == manifest.file.sha256:
                     return  # the same file: a retry after an interrupted publish, or a twin
             raise VersionExists(
                 f"{name}:{version} is being published with a different model file, or an earlier "
@@ -382,20 +383,8 @@ class Registry:
         return Resolution(main, canary, found.weight, shadow, sample)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
-        """The keys whose change can change what `ref` resolves to (none for a pinned version):
-        its alias record; for the default reference also the versions folder, and the manifest
-        of each version still being published (its folder exists before its manifest does)."""
-        if ref.version:
-            return ()
-        if ref.alias:
-            return (alias_key(ref.name, ref.alias),)
-        folder = f"{_model_prefix(ref.name)}/versions"
-        pending = [
-            manifest_key(ref.name, v)
-            for v in self.store.list_dirs(folder)
-            if not self.store.exists(manifest_key(ref.name, v))
-        ]
-        return (alias_key(ref.name, DEFAULT_ALIAS), folder, *pending)
+        """The keys whose change can change what `ref` resolves to (see refs.watched_keys)."""
+        return watched_keys(self.store, ref)
 
     def _aliased(self, name: str, alias: str, version: str) -> ModelManifest:
         # A dangling alias is the registry's fault, not the caller's: 503 naming the fix.
@@ -407,17 +396,3 @@ class Registry:
                 "in the registry; point the alias at a published version"
             )
             raise ModelUnavailable(message, public_message=message) from None
-
-
-def _sha256(handle: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    while chunk := handle.read(HASH_CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _rel_key(rel: str) -> str:
-    parts = rel.split("/")
-    if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
-        raise BadRequest(f"invalid extra file name {rel!r}")
-    return rel

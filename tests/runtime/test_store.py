@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import stat
-import subprocess
-import sys
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -24,8 +21,6 @@ from functions.runtime.store import (
     open_store,
 )
 from tests.s3server import MotoServer, free_port
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bytes_round_trip_and_overwrite(store: ObjectStore) -> None:
@@ -383,21 +378,3 @@ def test_s3_refusals_say_what_to_check(code: str, message: str) -> None:
     mapped = S3Store("b", "registry")._error(error, "models/m")
     assert isinstance(mapped, StoreError) and mapped.message.startswith(message)
     assert mapped.status == HTTPStatus.SERVICE_UNAVAILABLE
-
-
-@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
-def test_local_files_respect_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
-    """Published models and batch outputs are ordinary files: `cp` would leave them so."""
-    script = (
-        "import os, sys; os.umask(int(sys.argv[2], 8))\n"
-        "from functions.runtime.store import LocalStore\n"
-        "store = LocalStore(sys.argv[1])\n"
-        "store.put_bytes('models/m/versions/1/model.onnx', b'x')\n"
-        "with store.open_write('batch/m/output/a.csv') as out:\n"
-        "    out.write(b'y')\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path), oct(umask)[2:]], check=True, cwd=REPO
-    )
-    for key in ("models/m/versions/1/model.onnx", "batch/m/output/a.csv"):
-        assert stat.S_IMODE((tmp_path / key).stat().st_mode) == mode, key
