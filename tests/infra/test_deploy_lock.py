@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.infra.conftest import Packaged
-from tests.infra.test_deploy import _bundle, location
+from tests.infra.test_deploy_bundles import _bundle, location
 
 ROOT = Path(__file__).resolve().parents[2]
 
