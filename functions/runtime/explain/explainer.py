@@ -38,9 +38,10 @@ class Explanation:
 
     method: str
     parameters: dict[str, Any]
-    features: list[str]  # one name per group (a column, or an image patch)
+    features: list[str]  # one name per group (a column, or an image patch); text: none
     outputs: list[str]  # class labels, or output element names
     rows: list[RowAttribution]
+    tokens: list[list[str]] | None = None  # text: each row's tokens, its groups
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def explainable_input(manifest: ModelManifest) -> TensorSpec:
     spec = manifest.inputs[0]
     if "vocab_file" in manifest.preprocessing:
         raise InvalidInput(
-            f"{manifest.name}:{manifest.version} is a text model: explanations take numeric "
-            "features or images; token occlusion for text is not built yet"
+            f"{manifest.name}:{manifest.version} is a text model: it is explained token by "
+            "token against an all-padding row, with no background or feature rows"
         )
     if (
         len(manifest.inputs) != 1
@@ -111,48 +112,34 @@ class Explainer:
     """Kernel SHAP over one loaded model and its background."""
 
     def __init__(self, model: LoadedModel, background: Background, max_seconds: float) -> None:
-        self.model = model
         self.manifest = model.manifest
-        self.spec = explainable_input(self.manifest)
+        self.target = ModelTarget(model, explainable_input(self.manifest))
         self.background = background
         self.max_seconds = max_seconds
-        self.dtype = BY_NAME[self.spec.dtype].numpy
-        self._wide: Any = None
         self._per_row: float | None = None
-
-    def outputs(self) -> list[str]:
-        post = self.manifest.postprocessing
-        if post is not None and self.manifest.labels:
-            return list(self.manifest.labels)
-        probe = self._target(self.background.rows[:1])
-        return [f"{self._output_name()}_{i}" for i in range(probe.shape[1])]
 
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
     ) -> Explanation:
         rows = self._rows(inputs)
         groups = grouping(self.manifest, patch)
-        if samples is not None and not 2 <= samples <= MAX_SAMPLES:
-            raise InvalidInput(f"samples must be from 2 to {MAX_SAMPLES}; got {samples}")
-        seconds_per_row = self._time_background()
+        check_samples(samples)
         coalitions = min(
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
         evaluations = len(rows) * coalitions * len(self.background.rows)
-        estimate = evaluations * seconds_per_row
-        if estimate > self.max_seconds:
-            raise InvalidInput(
-                f"this explanation needs about {evaluations:,} model evaluations ({len(rows)} "
-                f"row(s) x {coalitions:,} coalitions x {len(self.background.rows)} background "
-                f"rows), about {estimate:.1f} s at {seconds_per_row * 1e6:.1f} us each; the limit "
-                f"is {self.max_seconds:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask "
-                "for fewer samples"
-            )
+        check_budget(
+            evaluations,
+            f"{len(rows)} row(s) x {coalitions:,} coalitions x {len(self.background.rows)} "
+            "background rows",
+            self._time_background(),
+            self.max_seconds,
+        )
         began = time.perf_counter()
         explained = explain_rows(
-            self._target,
-            rows.astype(self.dtype),
-            self.background.rows.astype(self.dtype),
+            self.target,
+            rows.astype(self.target.dtype),
+            self.background.rows.astype(self.target.dtype),
             self.background.weights,
             groups.columns,
             samples,
@@ -168,29 +155,69 @@ class Explainer:
         }
         if groups.patch is not None:
             parameters["patch"] = groups.patch
-        return Explanation("kernel_shap", parameters, groups.names, self.outputs(), explained)
+        outputs = self.target.outputs(self.background.rows[:1])
+        return Explanation("kernel_shap", parameters, groups.names, outputs, explained)
 
     def _rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
-        rows = feeds[self.spec.name]
+        rows = feeds[self.target.spec.name]
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
 
     def _time_background(self) -> float:
         """Seconds per model row: from the last explanation, else timed on the background (a
         small batch, so the estimate errs high)."""
         if self._per_row is None:
-            self._target(self.background.rows)  # the first call pays for session set-up
-            began = time.perf_counter()
-            self._target(self.background.rows)
-            self._per_row = (time.perf_counter() - began) / len(self.background.rows)
+            self._per_row = self.target.seconds_per_row(self.background.rows)
         return self._per_row
+
+
+def check_samples(samples: int | None) -> None:
+    if samples is not None and not 2 <= samples <= MAX_SAMPLES:
+        raise InvalidInput(f"samples must be from 2 to {MAX_SAMPLES}; got {samples}")
+
+
+def check_budget(evaluations: int, breakdown: str, seconds_per_row: float, limit: float) -> None:
+    """A 422 with the numbers when `evaluations` model rows would take longer than `limit` s."""
+    estimate = evaluations * seconds_per_row
+    if estimate > limit:
+        raise InvalidInput(
+            f"this explanation needs about {evaluations:,} model evaluations ({breakdown}), "
+            f"about {estimate:.1f} s at {seconds_per_row * 1e6:.1f} us each; the limit is "
+            f"{limit:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask for fewer samples"
+        )
+
+
+class ModelTarget:
+    """What is explained, as a function of flat rows [N, F] -> [N, D] (float64): class
+    probabilities for a classifier (after the manifest's activation), else the values of the
+    first output; rows are scored on a session sized for thousands of rows at once."""
+
+    def __init__(self, model: LoadedModel, spec: TensorSpec) -> None:
+        self.model = model
+        self.manifest = model.manifest
+        self.spec = spec
+        self.dtype = BY_NAME[spec.dtype].numpy
+        self._wide: Any = None
+
+    def outputs(self, probe: np.ndarray) -> list[str]:
+        """Names of the D values explained (`probe`: one row, to count them if unnamed)."""
+        post = self.manifest.postprocessing
+        if post is not None and self.manifest.labels:
+            return list(self.manifest.labels)
+        return [f"{self._output_name()}_{i}" for i in range(self(probe).shape[1])]
+
+    def seconds_per_row(self, rows: np.ndarray) -> float:
+        """Wall time per row of scoring `rows` (after one untimed call that pays for set-up)."""
+        self(rows)
+        began = time.perf_counter()
+        self(rows)
+        return (time.perf_counter() - began) / len(rows)
 
     def _output_name(self) -> str:
         post = self.manifest.postprocessing
         return post.scores_output if post is not None else self.manifest.outputs[0].name
 
-    def _target(self, rows: np.ndarray) -> np.ndarray:
-        """What is explained, [N, D]: class probabilities, else the first output's values."""
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
         shaped = rows.reshape(len(rows), *self.spec.shape[1:]).astype(self.dtype, copy=False)
         name = self._output_name()
         session, feeds = self._session(), {self.spec.name: shaped}
