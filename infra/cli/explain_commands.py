@@ -23,8 +23,9 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
+from functions.runtime.text_input import text_input
 
-SHOWN = 8  # features listed per row
+SHOWN = 8  # features listed per row (a text lists all its tokens)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help='a predict body or its inputs as JSON ([[...]], {"instances": [...]}), or @FILE.json',
     )
     source.add_argument(
-        "--file", type=Path, help="explain every row of a .csv or .npy file (JSONL out)"
+        "--file",
+        type=Path,
+        help="explain every row of a .csv or .npy file, or for a text model every line of a "
+        ".txt or the text column of a .csv (JSONL out)",
     )
     p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
     p.add_argument("--patch", type=int, help="image models: patch size in pixels")
@@ -98,20 +102,19 @@ def _inputs_body(text: str) -> dict[str, Any]:
 def _explain_file(
     plane: Any, manifest: ModelManifest, path: Path, parameters: dict[str, int], out: Path | None
 ) -> int:
-    rows = read_rows(path, manifest)
+    text = text_input(manifest)
+    rows: Any = read_texts(path, text.field) if text else read_rows(path, manifest)
     sink = out.open("w") if out else sys.stdout
     try:
         for start in range(0, len(rows), MAX_ROWS):
             chunk = rows[start : start + MAX_ROWS]
-            body = orjson.dumps({"inputs": chunk.tolist(), "parameters": parameters})
+            inputs = chunk if text else chunk.tolist()
+            body = orjson.dumps({"inputs": inputs, "parameters": parameters})
             doc = plane.explain(manifest.name, manifest.version, body)
             for offset, row in enumerate(doc["explanations"]):
-                record = {
-                    "row": start + offset,
-                    "features": doc["features"],
-                    "outputs": doc["outputs"],
-                    **row,
-                }
+                # Text rows carry their own tokens; tabular ones share the feature names.
+                names = {} if text else {"features": doc["features"]}
+                record = {"row": start + offset, **names, "outputs": doc["outputs"], **row}
                 sink.write(json.dumps(record) + "\n")
     finally:
         if out:
@@ -144,27 +147,48 @@ def read_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
             raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
 
 
+def read_texts(path: Path, field: str) -> list[str]:
+    """The texts of a .csv file's `field` column, else one text per non-blank line."""
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    if path.suffix != ".csv":
+        return [line for line in path.read_text().splitlines() if line.strip()]
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if field not in (reader.fieldnames or []):
+            raise BadRequest(f"{path}: the header lacks the text column {field!r}")
+        return [row[field] for row in reader]
+
+
 def describe(doc: dict[str, Any]) -> list[str]:
-    """Each row's prediction and its largest attributions, for a terminal."""
+    """Each row's prediction and its largest attributions (a text: every token, in its order),
+    for a terminal."""
     lines = [
         f"{doc['model']}:{doc['version']} {doc['method']} "
         + ", ".join(f"{k}={v}" for k, v in doc["parameters"].items())
     ]
     for index, row in enumerate(doc["explanations"]):
-        values = np.asarray(row["attributions"])
-        column = int(np.argmax(row["prediction"])) if "label" in row else 0
+        names, values, column = _attributions(doc, row)
         target = row.get("label", doc["outputs"][0])
         lines.append(
             f"row {index}: {target} = {row['prediction'][column]:.4g} "
             f"(base {row['base_value'][column]:.4g})"
         )
-        order = np.argsort(-np.abs(values[:, column]))[:SHOWN]
-        lines += [f"  {doc['features'][i]:24} {values[i, column]:+.4g}" for i in order]
+        order = range(len(names)) if "tokens" in row else np.argsort(-np.abs(values))[:SHOWN]
+        lines += [f"  {names[i]:24} {values[i]:+.4g}" for i in order]
     return lines
 
 
+def _attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], np.ndarray, int]:
+    """(group names, their attributions to the predicted output, that output's column)."""
+    column = int(np.argmax(row["prediction"])) if "label" in row else 0
+    values = np.asarray(row["attributions"]).reshape(-1, len(row["prediction"]))[:, column]
+    return row.get("tokens", doc.get("features", [])), values, column
+
+
 def draw(doc: dict[str, Any], path: Path) -> None:
-    """A bar chart of the first row's attributions for its predicted output."""
+    """A bar chart of the first row's attributions for its predicted output: the 15 largest
+    features, or a text's tokens in reading order."""
     try:
         import matplotlib
 
@@ -173,12 +197,16 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     except ImportError:
         raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
     row = doc["explanations"][0]
-    column = int(np.argmax(row["prediction"])) if "label" in row else 0
-    values = np.asarray(row["attributions"])[:, column]
-    order = np.argsort(np.abs(values))[-15:]
+    names, values, column = _attributions(doc, row)
+    if "tokens" in row:  # top to bottom as the text reads; a repeated word keeps its place
+        order = np.arange(len(names))[::-1]
+        labels = [f"{i}: {names[i]}" for i in order]
+    else:
+        order = np.argsort(np.abs(values))[-15:]
+        labels = [names[i] for i in order]
     figure, axes = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
     axes.barh(
-        [doc["features"][i] for i in order],
+        labels,
         values[order],
         color=["#c0392b" if v > 0 else "#2e86c1" for v in values[order]],
     )

@@ -168,10 +168,3 @@ def test_no_background_and_over_budget_are_422_with_what_to_do(
         store.put_bytes(key, saved)
     json.loads(saved)
 
-
-def test_a_text_model_is_refused_with_the_reason(published: Published, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        explain(
-            plane(published, tmp_path, "tiny-transformer"), "tiny-transformer", np.ones((1, 16))
-        )
-    assert "tiny-transformer:1 is a text model: explanations take numeric" in refused.value.message

@@ -4,6 +4,8 @@ Simple JSON: `{"inputs" | "instances": ..., "parameters": {"samples": N, "patch"
 `{"model", "version", "method", "parameters", "features", "outputs", "explanations": [...]}`.
 Open Inference Protocol style: an infer request body -> typed tensors `attributions`
 [N, features, outputs], `base_value` [N, outputs] and `prediction` [N, outputs].
+Text models are explained token by token: each row carries its `tokens` (simple JSON), or a
+BYTES tensor `tokens` [N, T] ("" past a text's end, where attributions are 0).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import Explainer, Explanation, explainable_input
+from functions.runtime.explain.text import TextExplainer
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
+from functions.runtime.text_input import text_input
 
 PARAMETERS = {"samples", "patch"}
 
@@ -30,7 +34,7 @@ class ExplainPlane:
     def __init__(self, models: ModelPlane, max_seconds: float) -> None:
         self.models = models
         self.max_seconds = max_seconds
-        self._explainers: dict[tuple[str, str], Explainer] = {}
+        self._explainers: dict[tuple[str, str], Explainer | TextExplainer] = {}
 
     def explain(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
         model = self.models.model(name, version)
@@ -51,10 +55,14 @@ class ExplainPlane:
         explanation = self.explainer(model).explain(decoded.inputs, samples, patch)
         return tensor_document(model, explanation, decoded.id)
 
-    def explainer(self, model: LoadedModel) -> Explainer:
+    def explainer(self, model: LoadedModel) -> Explainer | TextExplainer:
         key = (model.manifest.name, model.manifest.version)
         if key not in self._explainers:
-            self._explainers[key] = Explainer(model, self._background(model), self.max_seconds)
+            self._explainers[key] = (
+                TextExplainer(model, self.max_seconds)
+                if text_input(model.manifest) is not None
+                else Explainer(model, self._background(model), self.max_seconds)
+            )
         return self._explainers[key]
 
     def _background(self, model: LoadedModel) -> Background:
@@ -103,16 +111,19 @@ def _parameters(raw: object) -> tuple[int | None, int | None]:
 def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, Any]:
     manifest = model.manifest
     rows = []
-    for row in explanation.rows:
+    for index, row in enumerate(explanation.rows):
         entry: dict[str, Any] = {
             "prediction": row.prediction.tolist(),
             "base_value": row.base.tolist(),
             "attributions": row.values.tolist(),
         }
+        if explanation.tokens is not None:  # a text's own tokens, not the batch's padding
+            tokens = explanation.tokens[index]
+            entry |= {"tokens": tokens, "attributions": row.values[: len(tokens)].tolist()}
         if manifest.labels and len(explanation.outputs) == len(row.prediction):
             entry["label"] = explanation.outputs[int(np.argmax(row.prediction))]
         rows.append(entry)
-    return {
+    doc: dict[str, Any] = {
         "model": manifest.name,
         "version": manifest.version,
         "method": explanation.method,
@@ -121,6 +132,9 @@ def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, A
         "outputs": explanation.outputs,
         "explanations": rows,
     }
+    if explanation.tokens is not None:
+        del doc["features"]  # each text has its own: its tokens
+    return doc
 
 
 def tensor_document(
@@ -144,6 +158,9 @@ def tensor_document(
             _tensor("prediction", prediction),
         ],
     }
+    if explanation.tokens is not None:
+        del doc["parameters"]["features"]
+        doc["outputs"].append(_tokens(explanation.tokens, attributions.shape[1]))
     if request_id:
         doc["id"] = request_id
     return doc
@@ -156,3 +173,9 @@ def _tensor(name: str, array: np.ndarray) -> dict[str, Any]:
         "shape": list(array.shape),
         "data": array.reshape(-1).tolist(),
     }
+
+
+def _tokens(tokens: list[list[str]], width: int) -> dict[str, Any]:
+    """Each text's tokens as a BYTES tensor [N, width], "" past its end (padding)."""
+    data = [t for row in tokens for t in row + [""] * (width - len(row))]
+    return {"name": "tokens", "datatype": "BYTES", "shape": [len(tokens), width], "data": data}
