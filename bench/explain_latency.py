@@ -1,18 +1,19 @@
 """Explain latency of the 64-feature digits MLP: aiaas against shap's KernelExplainer, same run.
 
-    python -m bench.explain_latency [--rows 5] [--shap-rows 2] [--samples N]
+    python -m bench.explain_latency [--rounds 5] [--samples N]
 
 One digits row at a time through the explain data plane (what `/models/{name}/explain` runs),
 at the default budget (2 x varying features + 2048 coalitions) with the 10-centre k-means
-background training stores; shap's KernelExplainer on the same background, the same number of
+background training stores; shap's KernelExplainer on the same row, background, number of
 coalitions and no L1 selection, calling the same onnxruntime session. Also the floor: one bare
-`session.run` over the same number of masked rows. Prints medians and ratios.
+`session.run` over the same number of masked rows. The three are timed in turn within each
+round (a new row each), so a shared machine's load weighs on all of them alike; prints medians,
+and the range of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 import warnings
@@ -37,8 +38,7 @@ MODEL = "bench-mlp"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=5, help="digits rows explained by aiaas")
-    parser.add_argument("--shap-rows", type=int, default=2, help="rows explained by shap")
+    parser.add_argument("--rounds", type=int, default=5, help="rows, each explained by both")
     parser.add_argument("--samples", type=int, help="coalitions (default: aiaas's default)")
     args = parser.parse_args()
     digits = np.load(BUNDLED_DIR / "digits.npz")["x"].reshape(-1, 64).astype(np.float64)
@@ -51,45 +51,51 @@ def main() -> None:
         store.put_bytes(key, background.to_json().encode())
         pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
         plane = ExplainPlane(ModelPlane(ServedModel(pool, MODEL)), max_seconds=60)
-        rows = digits[1200 : 1200 + max(args.rows, args.shap_rows)]
-        ours, used = time_aiaas(plane, rows[: args.rows], args.samples)
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        floor = time_floor(session, used * len(background.rows))
-        theirs = time_shap(session, background, rows[: args.shap_rows], used)
-    print(f"digits MLP 64->256->256->10, background {len(background.rows)} rows, {used} coalitions")
-    print(f"  aiaas explain, 1 row     median {ours * 1e3:8.1f} ms  ({args.rows} rows)")
-    print(f"  shap KernelExplainer     median {theirs * 1e3:8.1f} ms  ({args.shap_rows} rows)")
-    print(
-        f"  floor: one session.run   median {floor * 1e3:8.1f} ms  ({used * len(background.rows)} rows)"
-    )
-    print(f"  aiaas / floor {ours / floor:.2f}x    shap / aiaas {theirs / ours:.1f}x faster")
-
-
-def time_aiaas(plane: ExplainPlane, rows: np.ndarray, samples: int | None) -> tuple[float, int]:
-    parameters = {"samples": samples} if samples else {}
-    body = orjson.dumps({"inputs": rows[:1].tolist(), "parameters": parameters})
-    doc = plane.explain(MODEL, None, body)  # warm: model and background loaded
-    times = []
-    for row in rows:
-        body = orjson.dumps({"inputs": [row.tolist()], "parameters": parameters})
-        began = time.perf_counter()
-        doc = plane.explain(MODEL, None, body)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), int(doc["parameters"]["samples"])
-
-
-def time_floor(session: ort.InferenceSession, count: int, repeat: int = 7) -> float:
-    feed = {"x": np.random.default_rng(0).random((count, 64), dtype=np.float32)}
-    session.run(None, feed)
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
+        rows = digits[1200 : 1200 + args.rounds]
+        used = aiaas_once(plane, rows[0], args.samples)[1]  # warm: model and background loaded
+        shap_once = shap_explainer(session, background, used)
+        shap_once(rows[0])
+        feed = {
+            "x": np.random.default_rng(0).random(
+                (used * len(background.rows), 64), dtype=np.float32
+            )
+        }
         session.run(None, feed)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+        times = np.array(
+            [round_times(plane, session, shap_once, feed, row, args.samples) for row in rows]
+        )
+    ours, floor, theirs = np.median(times, axis=0)
+    speedup, over_floor = times[:, 2] / times[:, 0], times[:, 0] / times[:, 1]
+    print(f"digits MLP 64->256->256->10, background {len(background.rows)} rows, {used} coalitions")
+    print(f"  aiaas explain, 1 row     median {ours * 1e3:8.1f} ms  ({args.rounds} rounds)")
+    print(f"  shap KernelExplainer     median {theirs * 1e3:8.1f} ms")
+    print(f"  floor: one session.run   median {floor * 1e3:8.1f} ms  ({len(feed['x'])} rows)")
+    print(
+        f"  per round: aiaas / floor {over_floor.min():.2f}-{over_floor.max():.2f}x    "
+        f"shap / aiaas {speedup.min():.1f}-{speedup.max():.1f}x (median {np.median(speedup):.1f}x)"
+    )
 
 
-def time_shap(session: ort.InferenceSession, background, rows: np.ndarray, samples: int) -> float:
+def round_times(plane: ExplainPlane, session, shap_once, feed, row, samples) -> list[float]:
+    """Seconds for (aiaas, the floor, shap) on one row, timed back to back."""
+    ours = aiaas_once(plane, row, samples)[0]
+    began = time.perf_counter()
+    session.run(None, feed)
+    floor = time.perf_counter() - began
+    return [ours, floor, shap_once(row)]
+
+
+def aiaas_once(plane: ExplainPlane, row: np.ndarray, samples: int | None) -> tuple[float, int]:
+    parameters = {"samples": samples} if samples else {}
+    body = orjson.dumps({"inputs": [row.tolist()], "parameters": parameters})
+    began = time.perf_counter()
+    doc = plane.explain(MODEL, None, body)
+    return time.perf_counter() - began, int(doc["parameters"]["samples"])
+
+
+def shap_explainer(session: ort.InferenceSession, background, samples: int):
+    """Seconds for shap's KernelExplainer to explain one row, as a function of the row."""
     import shap
     from shap.utils._legacy import DenseData
 
@@ -102,14 +108,15 @@ def time_shap(session: ort.InferenceSession, background, rows: np.ndarray, sampl
     explainer = shap.KernelExplainer(
         model, DenseData(background.rows, names, None, background.weights)
     )
-    times = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for row in rows:
+
+    def once(row: np.ndarray) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             began = time.perf_counter()
             explainer.shap_values(row[None, :], nsamples=samples, l1_reg=False, silent=True)
-            times.append(time.perf_counter() - began)
-    return statistics.median(times)
+            return time.perf_counter() - began
+
+    return once
 
 
 if __name__ == "__main__":
