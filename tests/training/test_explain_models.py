@@ -167,4 +167,3 @@ def test_no_background_and_over_budget_are_422_with_what_to_do(
     finally:
         store.put_bytes(key, saved)
     json.loads(saved)
-

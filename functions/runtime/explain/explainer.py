@@ -1,7 +1,8 @@
 """Explanations of one model version: which inputs moved each prediction, and by how much.
 
 Tabular rows are explained feature by feature, images patch by patch (each patch a group that
-is switched to the background together), both by Kernel SHAP against the version's background.
+is switched to the background together), both by Kernel SHAP against the version's background
+(text models token by token, in `explain.text`, sharing the scoring and budget check here).
 What is explained is what the predict route answers: class probabilities for a classifier (after
 the manifest's activation), else the values of the first output. Each explained row's masked
 rows go to onnxruntime in one batched call; the cost is estimated before anything runs and a
