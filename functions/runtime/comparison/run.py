@@ -24,6 +24,7 @@ from functions.runtime.comparison.truth import class_truth, number_truth
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
+from functions.runtime.store import ObjectStore
 
 MAX_ERRORS_SHOWN = 20
 MAX_POINTS = 2000  # regressor predictions returned to draw: enough for a scatter plot
@@ -43,8 +44,13 @@ class CompareRequest:
     chunk_rows: int = 4096
 
 
-def compare_versions(pool: ModelPool, request: CompareRequest) -> dict[str, Any]:
-    """The comparison report (see the module docstring); raises what makes it impossible."""
+def compare_versions(
+    pool: ModelPool, request: CompareRequest, data: ObjectStore | None = None
+) -> dict[str, Any]:
+    """The comparison report (see the module docstring); raises what makes it impossible.
+
+    The file is read from `data` (default: the registry's store, where batch inputs and
+    captures are)."""
     name = names.model_name(request.name)
     a = pool.registry.manifest(name, names.version_name(request.a))  # unknown: 404
     b = pool.registry.manifest(name, names.version_name(request.b))
@@ -52,7 +58,7 @@ def compare_versions(pool: ModelPool, request: CompareRequest) -> dict[str, Any]
     plan = plan_outputs(a, b)
     label = request.label or a.training.get("target")
     opened = open_compare_file(
-        pool.registry.store,
+        pool.registry.store if data is None else data,
         request.key,
         a,
         label if isinstance(label, str) else None,
