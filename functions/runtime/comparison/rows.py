@@ -22,7 +22,7 @@ import orjson
 from functions.runtime.batch.formats import CsvFormat, Reading, open_format
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.scoring import Chunk, RowError
-from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.source import HEADER_LIMIT, ByteRange, line_batches, read_first_line
 from functions.runtime.codecs import oip, simple
 from functions.runtime.comparison.truth import TruthReader, truth_reader
 from functions.runtime.errors import AiaasError, BadRequest
@@ -32,6 +32,7 @@ from functions.runtime.text_input import batch_view
 
 CAPTURE = "capture"
 ROUTES = ("predict", "infer")
+CAPTURE_LINES = 256  # captured requests read at a time
 
 
 @dataclass
@@ -102,10 +103,13 @@ def _file_batches(
 
 
 def _is_capture(store: ObjectStore, key: str, compressed: bool) -> bool:
-    with _opened(store, key, compressed) as stream:
-        first = stream.readline(1024 * 1024).strip()
+    if compressed:
+        with _opened(store, key, compressed) as stream:
+            first = stream.readline(HEADER_LIMIT)
+    else:
+        first = read_first_line(store, key)
     try:
-        record = orjson.loads(first)
+        record = orjson.loads(first.strip())
     except orjson.JSONDecodeError:
         return False
     return (
@@ -126,16 +130,18 @@ def _opened(store: ObjectStore, key: str, compressed: bool) -> Iterator[IO[bytes
 def _capture_batches(
     store: ObjectStore, key: str, compressed: bool, manifest: ModelManifest, errors: list[RowError]
 ) -> Iterator[Batch]:
+    # Lines as batch reads them: an S3 body iterates in 1 KiB pieces, not lines.
     with _opened(store, key, compressed) as stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                inputs, typed = decode_captured(line, manifest)
-            except AiaasError as exc:
-                errors.append(RowError(number, exc.message))
-                continue
-            yield Batch(inputs, number, None, typed)
+        for first, lines in line_batches(stream, ByteRange(), CAPTURE_LINES):
+            for number, line in enumerate(lines, first):
+                if not line.strip():
+                    continue
+                try:
+                    inputs, typed = decode_captured(line, manifest)
+                except AiaasError as exc:
+                    errors.append(RowError(number, exc.message))
+                    continue
+                yield Batch(inputs, number, None, typed)
 
 
 def decode_captured(line: bytes, manifest: ModelManifest) -> tuple[dict[str, np.ndarray], bool]:
