@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from functions.control.jobs import JobBook, local_runner
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 
@@ -19,6 +20,13 @@ class ControlPlane:
     store: ObjectStore
     registry: Registry
     jobs: JobBook
+    _pool: ModelPool | None = None
+
+    def models(self) -> ModelPool:
+        """Loaded model versions (for comparisons), built on first use: most calls need none."""
+        if self._pool is None:
+            self._pool = ModelPool(self.registry)
+        return self._pool
 
     @classmethod
     def on(cls, store: ObjectStore) -> ControlPlane:

@@ -120,6 +120,19 @@ class JobList(BaseModel):
     jobs: list[JobStatus]
 
 
+class CompareSpec(Strict):
+    """Compare versions `a` and `b` on the file at `data` (a batch input or a capture file of
+    this model); metrics use the `label` column, or the training target when present."""
+
+    a: str = Field(examples=["1"], description="version A, compared against")
+    b: str = Field(examples=["2"], description="version B, the candidate")
+    data: str = Field(examples=["batch/iris/input/holdout.csv"])
+    label: str | None = Field(default=None, examples=["species"])
+    # An HTTP API answers within 30 s: the rows and timed calls are bounded to fit.
+    max_rows: int = Field(default=20_000, ge=1, le=20_000)
+    latency_calls: int = Field(default=500, ge=0, le=2_000)
+
+
 class ErrorBody(BaseModel):
     error: str
 

@@ -141,12 +141,17 @@ class PredictService:
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         header = request.header(oip.BINARY_HEADER)
-        body, json_length = self.plane.infer(self._answering(request, params), request.body, header)
+        model = self._answering(request, params)
+        decoded, outputs = self.plane.infer_outputs(model, request.body, header)
+        body, json_length = oip.encode_response(model.manifest, decoded, outputs)
         if json_length is None:
-            return http.json_response(200, body)
-        return http.binary_response(
-            200, body, {"inference-header-content-length": str(json_length)}
-        )
+            response = http.json_response(200, body)
+        else:
+            response = http.binary_response(
+                200, body, {"inference-header-content-length": str(json_length)}
+            )
+        self.shadow.offer_infer(model, decoded, outputs)  # after the answer, as predict does
+        return response
 
     def _answering(self, request: HttpRequest, params: dict[str, str]) -> LoadedModel:
         model = self.plane.routed(params["name"], params.get("version"), request.routing_key)

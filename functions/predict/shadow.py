@@ -1,8 +1,11 @@
 """Shadow traffic: a sampled copy of the requests an alias answers, replayed to its shadow
 version after the caller's answer is computed, and the two answers compared as metrics.
 
-The caller's path pays for a random draw and a non-blocking put of references (the body and
-the answer it got; no copy) onto a bounded queue, only when the alias has a shadow. One
+Both data-plane forms are shadowed: simple JSON (`/models/{name}/predict`) and the Open
+Inference Protocol (`/v2/models/{name}/infer`, JSON and binary tensors). The caller's path pays
+for a random draw and a non-blocking put of references (the body and the answer it got, or the
+decoded infer request and its outputs; no copy) onto a bounded queue, only when the alias has a
+shadow; without one, a single attribute check. One
 worker thread replays the copies; when it falls behind, the queue fills and further copies are
 dropped and counted (`aiaas_shadow_dropped_total`), never waited for.
 
@@ -26,9 +29,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from functions.predict.telemetry import RequestMetrics, ShadowLabels, logger
+from functions.runtime.codecs import simple
+from functions.runtime.codecs.oip import InferRequest
 from functions.runtime.dataplane.compare import compare
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import AiaasError
@@ -36,7 +44,21 @@ from functions.runtime.model import LoadedModel
 
 QUEUE_SIZE = 64  # copies waiting at most; past this they are dropped and counted
 
-_Copy = tuple[ShadowLabels, LoadedModel, bytes, dict[str, Any]]
+
+@dataclass(frozen=True)
+class InferCopy:
+    """An OIP infer request (JSON or binary), as the caller's version decoded it, and the
+    outputs that version answered: the shadow runs the same decoded tensors, so a binary body
+    is not parsed twice, and both answers are compared in the simple form (labels included)."""
+
+    request: InferRequest
+    served_by: LoadedModel
+    outputs: dict[str, np.ndarray]
+
+
+# A simple JSON predict body and the answer the caller got; or an infer copy (answer unused).
+_Copy = tuple[ShadowLabels, LoadedModel, bytes | InferCopy, dict[str, Any]]
+_NO_ANSWER: dict[str, Any] = {}
 
 
 class ShadowRunner:
@@ -59,6 +81,19 @@ class ShadowRunner:
 
     def offer(self, answered: LoadedModel, body: bytes, answer: dict[str, Any]) -> None:
         """After `answered` gave the caller `answer` to `body`: maybe queue a copy for the shadow."""
+        if self.plane.served.shadow is not None:
+            self._offer(answered, body, answer)
+
+    def offer_infer(
+        self, answered: LoadedModel, request: InferRequest, outputs: dict[str, np.ndarray]
+    ) -> None:
+        """After `answered` gave `outputs` to an OIP infer `request`: maybe queue a copy."""
+        if self.plane.served.shadow is not None:
+            self._offer(answered, InferCopy(request, answered, outputs), _NO_ANSWER)
+
+    def _offer(
+        self, answered: LoadedModel, body: bytes | InferCopy, answer: dict[str, Any]
+    ) -> None:
         shadow = self.plane.served.shadow
         if shadow is None:
             return
@@ -106,13 +141,19 @@ class ShadowRunner:
             time.sleep(0)  # same: between copies too
 
     def _replay(
-        self, labels: ShadowLabels, model: LoadedModel, body: bytes, answer: dict[str, Any]
+        self,
+        labels: ShadowLabels,
+        model: LoadedModel,
+        body: bytes | InferCopy,
+        answer: dict[str, Any],
     ) -> None:
         start = time.perf_counter()
         try:
-            theirs = self.plane.predict(model, body, 1)
+            theirs = self._answer(model, body)
             seconds = time.perf_counter() - start
             time.sleep(0)  # hand the GIL to a caller waiting for it now, not after 5 ms
+            if isinstance(body, InferCopy):  # both in the simple form: labels compared too
+                answer = simple.encode(body.served_by.manifest, body.outputs)
             comparison = compare(answer, theirs)
         except Exception as exc:  # a shadow that fails is what this is here to find
             seconds = time.perf_counter() - start
@@ -121,3 +162,9 @@ class ShadowRunner:
             self.metrics.shadow(labels, seconds, None)
             return
         self.metrics.shadow(labels, seconds, comparison)
+
+    def _answer(self, model: LoadedModel, body: bytes | InferCopy) -> dict[str, Any]:
+        """The shadow's answer in the simple JSON form, as the caller's is compared."""
+        if isinstance(body, InferCopy):
+            return simple.encode(model.manifest, self.plane.run_decoded(model, body.request))
+        return self.plane.predict(model, body, 1)

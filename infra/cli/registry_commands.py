@@ -22,6 +22,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
+from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 
@@ -276,6 +277,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if args.json:
         doc = _model_doc(reg, name)
         doc["versions"] = [_version_doc(reg, name, v) for v in doc["versions"]]
+        doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
         print(json.dumps(doc, indent=2))
         return 0
     by_version: dict[str, list[str]] = {}
@@ -295,6 +297,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         )
     for problem in problems:
         print(f"  ! {problem}")
+    print("\n".join(history_lines(reg, name, list(found))))
     return 0
 
 

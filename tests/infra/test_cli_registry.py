@@ -123,8 +123,10 @@ def test_versions_aliases_promote_and_models(
         alias = ["--alias", "production"] if seed == 1 else []
         assert run(capsys, store, "publish", str(path), "--name", "iris", *alias)[0] == 0
     code, out, _ = run(capsys, store, "versions", "iris")
-    rows = [line.split() for line in out.splitlines()]
+    table, history = out.split("\n@production history", 1)  # the alias's moves follow
+    rows = [line.split() for line in table.splitlines()]
     assert code == 0 and [row[0] for row in rows] == ["1", "2"]
+    assert history.splitlines()[1].split()[-1] == "1"
     assert rows[0][-1] == "@production" and "@production" not in rows[1]
 
     code, out, _ = run(capsys, store, "promote", "iris", "2", "--alias", "production")

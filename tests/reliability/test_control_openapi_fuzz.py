@@ -37,6 +37,7 @@ OPERATIONS = [
     ("POST", "/control/batch/{model}/jobs"),
     ("PUT", "/control/batch/{model}/jobs/{file}"),
     ("GET", "/control/batch/{model}/jobs/{file}"),
+    ("POST", "/control/models/{name}/compare"),
 ]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 # Schema-violating requests exist only where the schema constrains something: the JSON bodies
@@ -45,6 +46,7 @@ RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
+    ("POST", "/control/models/{name}/compare", NEGATIVE),
 ]
 # Real names for some examples, so generated bodies get past the name checks.
 KNOWN = {"name": MODEL, "model": MODEL, "alias": "production", "version": "1"}

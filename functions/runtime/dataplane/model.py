@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import orjson
 
 from functions.runtime import names
@@ -71,11 +72,22 @@ class ModelPlane:
         self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[Any, int | None]:
         """(response body, JSON header length if the response carries binary tensors)."""
+        decoded, outputs = self.infer_outputs(model, body, binary_header)
+        return oip.encode_response(model.manifest, decoded, outputs)
+
+    def infer_outputs(
+        self, model: LoadedModel, body: bytes, binary_header: str | None
+    ) -> tuple[oip.InferRequest, dict[str, np.ndarray]]:
+        """The decoded infer request and `model`'s outputs for it, before encoding."""
         decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
+        return decoded, self.run_decoded(model, decoded)
+
+    def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
+        """`model`'s outputs for an infer request already decoded (a shadow replays it so)."""
         outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
         if self.drift is not None and not decoded.outputs:  # all outputs: the prediction too
             self.drift.record(model, decoded.inputs, outputs)
-        return oip.encode_response(model.manifest, decoded, outputs)
+        return outputs
 
     def metadata(self, name: str, version: str | None) -> dict[str, Any]:
         model = self.model(name, version)

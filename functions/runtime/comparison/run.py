@@ -1,0 +1,206 @@
+"""`compare_versions`: score one file with two versions of a model and report how they differ.
+
+The report (JSON-ready) holds: how many rows were compared and why others were not; agreement
+(the share of rows with the same label, for classifiers) and the largest absolute and relative
+difference of their outputs; metrics of both and B minus A when the file has ground truth
+(accuracy and macro F1, or MAE, RMSE and R²); a cross-version confusion matrix (classifiers) or
+a sample of both versions' predictions with the truth (regressors) to draw; and each version's
+latency per call, p50 and p99, measured in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from functions.runtime import names
+from functions.runtime.batch.scoring import has_labels
+from functions.runtime.comparison import metrics
+from functions.runtime.comparison.rows import CAPTURE, CompareFile, open_compare_file
+from functions.runtime.comparison.scoring import PairScorer, Plan, Tally
+from functions.runtime.comparison.truth import class_truth, number_truth
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.pool import ModelPool
+from functions.runtime.store import ObjectStore
+
+MAX_ERRORS_SHOWN = 20
+MAX_POINTS = 2000  # regressor predictions returned to draw: enough for a scatter plot
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """What to compare: `name` versions `a` and `b` on the object at `key`."""
+
+    name: str
+    a: str
+    b: str
+    key: str
+    label: str | None = None  # the ground-truth column; default: the training target, if present
+    max_rows: int = 100_000  # rows compared at most (the rest of the file is not read)
+    latency_calls: int = 1000  # single calls timed per version
+    chunk_rows: int = 4096
+
+
+def compare_versions(
+    pool: ModelPool, request: CompareRequest, data: ObjectStore | None = None
+) -> dict[str, Any]:
+    """The comparison report (see the module docstring); raises what makes it impossible.
+
+    The file is read from `data` (default: the registry's store, where batch inputs and
+    captures are)."""
+    name = names.model_name(request.name)
+    a = pool.registry.manifest(name, names.version_name(request.a))  # unknown: 404
+    b = pool.registry.manifest(name, names.version_name(request.b))
+    _check_inputs(a, b)
+    plan = plan_outputs(a, b)
+    label = request.label or a.training.get("target")
+    opened = open_compare_file(
+        pool.registry.store if data is None else data,
+        request.key,
+        a,
+        label if isinstance(label, str) else None,
+        label_required=request.label is not None,
+        chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
+    )
+    scorer = PairScorer(pool.load(a), pool.load(b), plan, opened.format != CAPTURE)
+    truncated = _score_all(scorer, opened, request)
+    tally = scorer.tally
+    errors = sorted(opened.errors + tally.errors, key=lambda e: e.position)
+    if tally.rows == 0:
+        first = (
+            f"; first: {opened.position_key} {errors[0].position}: {errors[0].reason}"
+            if errors
+            else ""
+        )
+        raise InvalidInput(f"{request.key}: no row could be compared ({len(errors)} bad){first}")
+    doc: dict[str, Any] = {
+        "model": name,
+        "a": a.version,
+        "b": b.version,
+        "data": request.key,
+        "format": opened.format,
+        "task": "classification" if plan.labels else "regression",
+        "rows": {"compared": tally.rows, "failed": len(errors), "truncated": truncated},
+        "errors": [
+            {opened.position_key: e.position, "reason": e.reason} for e in errors[:MAX_ERRORS_SHOWN]
+        ],
+        "agreement": _agreement(tally, plan),
+        "max_abs_diff": tally.max_abs,
+        "max_rel_diff": tally.max_rel,
+        "latency": {
+            "a": metrics.percentiles_ms(tally.seconds[0]),
+            "b": metrics.percentiles_ms(tally.seconds[1]),
+        },
+    }
+    doc.update(_quality(tally, plan, a, opened.label))
+    return doc
+
+
+def _score_all(scorer: PairScorer, opened: CompareFile, request: CompareRequest) -> bool:
+    """Score batches until the file ends (False) or `max_rows` are compared (True)."""
+    for batch in opened.batches:
+        timed = request.latency_calls - len(scorer.tally.seconds[0])
+        scorer.add(batch, max(timed, 0))
+        if scorer.tally.rows >= request.max_rows:
+            return True
+    return False
+
+
+def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
+    """One file feeds both versions: they must read the same inputs."""
+    if a.inputs == b.inputs and a.features == b.features:
+        return
+    raise InvalidInput(
+        f"versions {a.version} and {b.version} of {a.name} read different inputs "
+        f"({_inputs(a)} vs {_inputs(b)}); compare scores one file with both, so they must match"
+    )
+
+
+def _inputs(manifest: ModelManifest) -> str:
+    shown = ", ".join(f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs)
+    return shown + (f" features {','.join(manifest.features[:6])}" if manifest.features else "")
+
+
+def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
+    """Outputs compared: those both have alike (same name, dtype and shape) and are numbers,
+    except a classifier's own label output; labels when both classify."""
+    labels = has_labels(a) and has_labels(b)
+    own = {m.postprocessing.label_output for m in (a, b) if m.postprocessing} - {None}
+    theirs = {spec.name: spec for spec in b.outputs}
+    numeric = tuple(
+        spec.name
+        for spec in a.outputs
+        if theirs.get(spec.name) == spec and _is_number(spec) and spec.name not in own
+    )
+    if not numeric and not labels:
+        raise InvalidInput(
+            f"versions {a.version} and {b.version} of {a.name} have no output in common to "
+            f"compare ({[s.name for s in a.outputs]} vs {[s.name for s in b.outputs]}) and do "
+            "not both classify"
+        )
+    primary = next((n for n in numeric if _one_value(theirs[n])), None)
+    return Plan(numeric, labels, primary)
+
+
+def _is_number(spec: TensorSpec) -> bool:
+    return spec.dtype not in ("string", "bool") and not spec.map_keys
+
+
+def _one_value(spec: TensorSpec) -> bool:
+    return len(spec.shape) == 1 or (len(spec.shape) == 2 and spec.shape[1] == 1)
+
+
+def _agreement(tally: Tally, plan: Plan) -> dict[str, Any] | None:
+    if not plan.labels:
+        return None
+    return {"rows": tally.rows, "agreed": tally.agreed, "rate": tally.agreed / tally.rows}
+
+
+def _quality(tally: Tally, plan: Plan, a: ModelManifest, label: str | None) -> dict[str, Any]:
+    """Metrics against the truth, and what a plot needs: the confusion matrix or points."""
+    if plan.labels:
+        ours = (np.concatenate(tally.labels[0]), np.concatenate(tally.labels[1]))
+        truth = class_truth(tally.truth, a.labels)
+        return {
+            "metrics": _metrics(label, truth, ours, metrics.classifier_metrics, str),
+            "confusion": metrics.confusion(*ours),
+        }
+    if plan.primary is None:
+        return {"metrics": None, "points": None}
+    values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))
+    numbers = number_truth(tally.truth)
+    found = _metrics(label, numbers, values, metrics.regressor_metrics, float)
+    pick = np.unique(
+        np.linspace(0, len(values[0]) - 1, min(len(values[0]), MAX_POINTS)).astype(int)
+    )
+    points = {
+        "output": plan.primary,
+        "a": values[0][pick].tolist(),
+        "b": values[1][pick].tolist(),
+        "truth": [numbers[i] for i in pick.tolist()] if found else None,
+        "mean_abs_diff": float(np.mean(np.abs(values[0] - values[1]))),
+    }
+    return {"metrics": found, "points": points}
+
+
+def _metrics(
+    label: str | None, truth: list[Any], ours: tuple[np.ndarray, np.ndarray], score: Any, kind: type
+) -> dict[str, Any] | None:
+    labelled = np.asarray([value is not None for value in truth], dtype=bool)
+    if label is None or not labelled.any():
+        return None
+    given: np.ndarray = np.asarray([v for v in truth if v is not None], dtype=kind)
+    found_a, found_b = score(given, ours[0][labelled]), score(given, ours[1][labelled])
+    return {
+        "label": label,
+        "rows": int(labelled.sum()),
+        "a": found_a,
+        "b": found_b,
+        "delta": metrics.deltas(found_a, found_b),
+    }
+
+
+__all__ = ["CompareRequest", "compare_versions", "plan_outputs"]

@@ -1,0 +1,89 @@
+"""Ground truth read beside the features: a CSV column or a JSONL field, per scored row.
+
+The batch readers keep each scored row's record (the CSV line as read; the JSONL object without
+its closing brace), so the label is read from those, only for the rows that were scored. A row
+without the label (an empty cell, a missing field) has None: it counts for agreement, not for
+the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+from collections.abc import Callable, Sequence
+
+import orjson
+
+from functions.runtime.errors import BadRequest
+
+TruthReader = Callable[[Sequence[str] | Sequence[bytes]], list[object]]
+
+
+def truth_reader(
+    label: str, columns: Sequence[str] | None, key: str, *, required: bool
+) -> TruthReader | None:
+    """How to read `label` from the records of `key` (CSV `columns`, or JSONL when None);
+    None when a CSV has no such column and the label was not asked for by name."""
+    if columns is None:
+        return lambda records: [_field(record, label) for record in records]
+    if label not in columns:
+        if not required:
+            return None
+        shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+        raise BadRequest(f"{key}: no column {label!r} to read labels from; its columns: {shown}")
+    index = list(columns).index(label)
+    return lambda records: [_cell(record, index) for record in records]
+
+
+def _cell(record: str | bytes, index: int) -> object:
+    text = record.decode("utf-8", "replace") if isinstance(record, bytes) else record
+    fields = next(csv.reader([text]), [])
+    value = fields[index].strip() if index < len(fields) else ""
+    return value or None
+
+
+def _field(record: str | bytes, label: str) -> object:
+    text = record.decode("utf-8", "replace") if isinstance(record, bytes) else record
+    try:
+        doc = orjson.loads(text + "}")  # the record is the object without its closing brace
+    except orjson.JSONDecodeError:
+        return None
+    return doc.get(label) if isinstance(doc, dict) else None
+
+
+def class_truth(values: Sequence[object], labels: Sequence[str]) -> list[str | None]:
+    """Truth as label names: as given, or by class index when the file holds indices (0, 1,
+    ...) and the model names its classes (`setosa`, ...)."""
+    texts = [None if v is None else _text(v) for v in values]
+    known = set(labels)
+    given = [t for t in texts if t is not None]
+    if labels and given and not known.intersection(given) and all(_index(t, labels) for t in given):
+        return [None if t is None else labels[int(float(t))] for t in texts]
+    return texts
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 1.0 in a JSON file is class 1, as "1" is
+    return str(value)
+
+
+def _index(text: str, labels: Sequence[str]) -> bool:
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return number.is_integer() and 0 <= number < len(labels)
+
+
+def number_truth(values: Sequence[object]) -> list[float | None]:
+    """Truth as floats; a value that is not a number is no truth for its row."""
+    found: list[float | None] = []
+    for value in values:
+        number = None
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        found.append(number if number is not None and math.isfinite(number) else None)
+    return found

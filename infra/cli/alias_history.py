@@ -1,0 +1,52 @@
+"""The recent moves of a model's aliases, as `aiaas versions` prints them (newest first).
+
+The history lives in each alias record (who moved it, when, and where it pointed before); the
+control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.runtime.aliases import AliasTarget
+from functions.runtime.errors import AiaasError
+from functions.runtime.registry import Registry
+
+SHOWN = 5  # moves listed per alias, the current state included
+
+
+def history_lines(registry: Registry, name: str, aliases: list[str]) -> list[str]:
+    """A heading per alias, then its last moves: when, by whom, what it pointed at."""
+    lines = []
+    for alias in sorted(aliases):
+        try:
+            record = registry.alias_record(name, alias)
+        except AiaasError as exc:  # a corrupt record is reported by alias_report already
+            lines.append(f"@{alias}: {exc.message}")
+            continue
+        if record is None:
+            continue
+        moves = [record, *record.get("history", [])]
+        lines.append(f"@{alias} history ({len(moves)} states, newest first):")
+        lines.extend(_move(entry) for entry in moves[:SHOWN])
+        if len(moves) > SHOWN:
+            lines.append(f"  ... {len(moves) - SHOWN} earlier (aiaas versions {name} --json)")
+    return lines
+
+
+def history_doc(registry: Registry, name: str, aliases: list[str]) -> dict[str, list[Any]]:
+    """Each alias's states, newest first (the current one, then its stored history)."""
+    found: dict[str, list[Any]] = {}
+    for alias in sorted(aliases):
+        record = registry.alias_record(name, alias)
+        if record is not None:
+            current = {k: v for k, v in record.items() if k != "history"}
+            found[alias] = [current, *record.get("history", [])]
+    return found
+
+
+def _move(entry: dict[str, Any]) -> str:
+    return (
+        f"  {entry.get('updated_at', '?'):22} {entry.get('updated_by', '?')[:28]:28} "
+        f"{AliasTarget.of(entry).describe()}"
+    )

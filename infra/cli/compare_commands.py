@@ -1,0 +1,106 @@
+"""`aiaas compare MODEL A B --data FILE`: score one file with two versions and say how they differ.
+
+The report is the one the control plane answers (`POST /control/models/{name}/compare`), built
+in this process by `functions.runtime.comparison`; this module prints it and draws it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import LocalStore, open_store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="score one file with two versions: agreement, metric deltas, latency",
+        description="Score FILE with versions A and B of MODEL and compare them: agreement "
+        "(same label, classifiers) and the largest output differences, accuracy / macro F1 or "
+        "MAE / RMSE / R2 of both when the file has labels, and each version's latency per call "
+        "(p50, p99) in the same run. FILE is a batch input (CSV, JSONL, NPY, .gz) or a capture "
+        "file, on disk or a key in the store.",
+    )
+    p.add_argument("name", help="model name")
+    p.add_argument("a", help="version A (the one compared against, e.g. what production serves)")
+    p.add_argument("b", help="version B (the candidate)")
+    p.add_argument("--data", required=True, help="a local file, or a key in the store")
+    p.add_argument(
+        "--label", help="ground-truth column or field (default: the training target, if present)"
+    )
+    p.add_argument("--max-rows", type=int, default=100_000, help="rows compared at most")
+    p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    settings = RuntimeSettings.from_env()
+    pool = ModelPool(Registry(open_store(args.store or settings.store)), settings=settings)
+    path = Path(args.data)
+    # A file on disk is read through a store on its folder (the batch readers read stores);
+    # anything else is a key in the model store (batch/<model>/input/..., capture/<model>/...).
+    data = LocalStore(path.resolve().parent) if path.is_file() else None
+    key = path.name if data is not None else args.data
+    request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
+    report = compare_versions(pool, request, data)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(summary_lines(report)))
+    if args.png:
+        from infra.cli.compare_plot import draw
+
+        draw(report, args.png)
+        if not args.json:
+            print(f"wrote {args.png}")
+    return 0
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The report in a few lines a person reads."""
+    rows = report["rows"]
+    lines = [
+        f"{report['model']}: {report['a']} (A) vs {report['b']} (B) on {report['data']} "
+        f"({report['format']}): {rows['compared']} rows compared, {rows['failed']} not"
+        + (" (stopped at --max-rows)" if rows["truncated"] else "")
+    ]
+    agreement = report["agreement"]
+    if agreement is not None:
+        lines.append(
+            f"  agreement: {agreement['rate']:.2%} ({agreement['agreed']}/{agreement['rows']} "
+            "rows, same label)"
+        )
+    lines.append(
+        f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, max relative {report['max_rel_diff']:.4g}"
+    )
+    lines.extend(_metric_lines(report.get("metrics")))
+    for which in ("a", "b"):
+        found = report["latency"][which]
+        lines.append(
+            f"  latency {which.upper()} ({report[which]}): p50 {found['p50_ms']} ms, "
+            f"p99 {found['p99_ms']} ms over {found['calls']} calls"
+        )
+    for error in report["errors"][:5]:
+        where = next(key for key in error if key != "reason")
+        lines.append(f"  ! {where} {error[where]}: {error['reason']}")
+    return lines
+
+
+def _metric_lines(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return ["  metrics: none (no labels in the file; --label names the column)"]
+    lines = [f"  metrics on {found['rows']} labelled rows ({found['label']!r}):"]
+    for key, delta in found["delta"].items():
+        a, b = found["a"][key], found["b"][key]
+        shown = "n/a" if delta is None else f"{delta:+.4g}"
+        lines.append(f"    {key:9} A {_number(a)}  B {_number(b)}  B-A {shown}")
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,0 +1,81 @@
+"""The picture of a comparison: a cross-version confusion matrix (classifiers), or B against A
+and, with labels, each version's residuals (regressors). matplotlib is imported only here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.errors import BadRequest
+
+
+def draw(report: dict[str, Any], path: Path) -> None:
+    """Write the report's plot to `path` (PNG)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
+    if report.get("confusion"):
+        figure = _confusion(plt, report)
+    elif report.get("points"):
+        figure = _scatter(plt, report)
+    else:
+        raise BadRequest("nothing to draw: the versions have no labels and no one-value output")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _confusion(plt: Any, report: dict[str, Any]) -> Any:
+    labels, matrix = report["confusion"]["labels"], report["confusion"]["matrix"]
+    size = max(4.0, 0.5 * len(labels) + 2.5)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, label="rows")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel(f"version {report['b']} (B) says")
+    axes.set_ylabel(f"version {report['a']} (A) says")
+    top = max((max(row) for row in matrix), default=0)
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            colour = "white" if count > top / 2 else "black"
+            axes.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=8)
+    rate = report["agreement"]["rate"] if report.get("agreement") else None
+    title = f"{report['model']}: {report['a']} vs {report['b']}"
+    axes.set_title(title + (f", agreement {rate:.1%}" if rate is not None else ""))
+    figure.tight_layout()
+    return figure
+
+
+def _scatter(plt: Any, report: dict[str, Any]) -> Any:
+    points = report["points"]
+    a, b, truth = points["a"], points["b"], points.get("truth")
+    panels = 2 if truth else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 5), squeeze=False)
+    left = axes[0][0]
+    left.scatter(a, b, s=6, alpha=0.5)
+    low, high = min(a + b), max(a + b)
+    left.plot([low, high], [low, high], color="grey", linewidth=1)  # where they agree
+    left.set_xlabel(f"version {report['a']} (A): {points['output']}")
+    left.set_ylabel(f"version {report['b']} (B)")
+    left.set_title(f"B vs A, mean |B-A| {points['mean_abs_diff']:.4g}")
+    if truth:
+        right = axes[0][1]
+        kept = [i for i, t in enumerate(truth) if t is not None]
+        for values, name in ((a, report["a"]), (b, report["b"])):
+            right.scatter(
+                [truth[i] for i in kept], [values[i] - truth[i] for i in kept], s=6, alpha=0.5,
+                label=f"version {name}",
+            )  # fmt: skip
+        right.axhline(0, color="grey", linewidth=1)
+        right.set_xlabel("truth")
+        right.set_ylabel("prediction - truth")
+        right.set_title("residuals")
+        right.legend()
+    figure.suptitle(f"{report['model']}: {report['a']} vs {report['b']}")
+    figure.tight_layout()
+    return figure

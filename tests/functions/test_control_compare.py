@@ -1,0 +1,124 @@
+"""`POST /control/models/{name}/compare` on the real app over both stores (a directory, S3 on
+moto's server), and `aiaas compare` on the same files: the same report, errors as 4xx JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+from infra.cli.main import main
+from tests.publishing import publish_linear
+
+KEY = "batch/m/input/held.csv"
+
+
+@pytest.fixture
+def client(store: ObjectStore, tmp_path: Path) -> TestClient:
+    registry = Registry(store)
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "m", version, seed=int(version))
+    x = np.random.default_rng(3).normal(size=(60, 4))
+    lines = ["x_0,x_1,x_2,x_3,y"] + [
+        ",".join(map(str, row)) + "," + "abc"[i % 3] for i, row in enumerate(x.tolist())
+    ]
+    store.put_bytes(KEY, ("\n".join(lines) + "\n").encode())
+    return TestClient(create_app(store))
+
+
+def test_the_control_plane_answers_the_report_the_cli_prints(
+    client: TestClient, store: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = client.post(
+        "/control/models/m/compare", json={"a": "1", "b": "2", "data": KEY, "label": "y"}
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["rows"] == {"compared": 60, "failed": 0, "truncated": False}
+    assert sum(map(sum, report["confusion"]["matrix"])) == 60
+    assert (
+        main(
+            [
+                "--store",
+                store.uri,
+                "compare",
+                "m",
+                "1",
+                "2",
+                "--data",
+                KEY,
+                "--label",
+                "y",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    for field in ("agreement", "metrics", "confusion", "max_abs_diff", "rows"):
+        assert printed[field] == report[field]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"a": "1", "b": "9", "data": KEY}, 404, "version '9' of model 'm' not found"),
+        (
+            {"a": "1", "b": "2", "data": "models/m/versions/1/manifest.json"},
+            400,
+            "data must be a key under batch/m/ or capture/m/",
+        ),
+        ({"a": "1", "b": "2", "data": "batch/m/../other/x.csv"}, 400, "data must be a key under"),
+        ({"a": "1", "b": "2", "data": "batch/m/input/none.csv"}, 404, "none.csv"),
+        ({"a": "1", "b": "2", "data": KEY, "label": "zz"}, 400, "no column 'zz'"),
+        ({"a": "1", "b": "2", "data": KEY, "max_rows": 10**9}, 422, "max_rows"),
+        ({"a": "1", "data": KEY}, 422, "b: Field required"),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_says_what_to_fix(
+    client: TestClient, body: dict[str, object], status: int, says: str
+) -> None:
+    response = client.post("/control/models/m/compare", json=body)
+    assert response.status_code == status, response.text
+    assert says in response.json()["error"]
+
+
+def test_the_cli_reads_a_local_file_and_draws_the_confusion_matrix(
+    client: TestClient, store: ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = tmp_path / "held.csv"
+    local.write_bytes(store.get_bytes(KEY))
+    png = tmp_path / "out" / "confusion.png"
+    assert (
+        main(
+            [
+                "--store",
+                store.uri,
+                "compare",
+                "m",
+                "1",
+                "2",
+                "--data",
+                str(local),
+                "--label",
+                "y",
+                "--png",
+                str(png),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "60 rows compared, 0 not" in out and "accuracy" in out and "latency A (1): p50" in out
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 5000
+    assert main(["--store", store.uri, "compare", "m", "1", "9", "--data", str(local)]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == "aiaas compare: error: version '9' of model 'm' not found"
+    )

@@ -1,0 +1,40 @@
+"""`aiaas versions` shows each alias's recent moves (who, when, what), `--json` all of them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.publishing import publish_linear
+
+
+def test_versions_lists_the_alias_history_newest_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2", "3"):
+        publish_linear(registry, tmp_path, "m", version)
+    registry.set_alias("m", "production", "1", actor="alice")
+    registry.set_alias("m", "production", "2", weight=0.1, actor="bob")
+    registry.set_shadow("m", "production", "3", 0.5, actor="carol")
+    for move in range(5):
+        registry.set_alias("m", "staging", str(move % 3 + 1), actor="ci")
+    store = str(tmp_path / "store")
+    assert main(["--store", store, "versions", "m"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = out.index("@production history (3 states, newest first):")
+    assert "carol" in out[start + 1] and out[start + 1].endswith(
+        "1 (90%) + 2 (10%), shadow 3 (50% sampled)"
+    )
+    assert "bob" in out[start + 2] and out[start + 3].split()[-1] == "1"
+    assert "@staging history (5 states, newest first):" in out
+    assert main(["--store", store, "versions", "m", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    states = doc["alias_history"]["production"]
+    assert [s["updated_by"] for s in states] == ["carol", "bob", "alice"]
+    assert states[1]["weights"] == {"1": 0.9, "2": 0.1} and "history" not in states[0]

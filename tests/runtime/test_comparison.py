@@ -1,0 +1,202 @@
+"""Comparing two versions on one file (#17 item 4), on a directory store and on S3 (moto's
+server): real scikit-learn models exported by skl2onnx with default options and published by
+`aiaas publish`; every figure is checked against scikit-learn and onnxruntime run offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from skl2onnx import to_onnx
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.errors import AiaasError, InvalidInput, ModelNotFound
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import ObjectStore
+from infra.cli.main import main
+from tests import sklearn_models
+from tests.onnx_factory import identity
+
+WINE = [f"f{i}" for i in range(sklearn_models.FEATURES)]
+
+
+def publish(store: ObjectStore, path: Path, name: str, *extra: str) -> None:
+    assert main(["--store", store.uri, "publish", str(path), "--name", name, *extra]) == 0
+
+
+def pool_on(store: ObjectStore, tmp_path: Path) -> ModelPool:
+    registry = Registry(store)
+    return ModelPool(registry, ArtifactCache(store, tmp_path / "cache"))
+
+
+@pytest.fixture
+def wine(store: ObjectStore, tmp_path: Path) -> tuple[ModelPool, np.ndarray, np.ndarray]:
+    """wine:1 logistic regression, wine:2 random forest (classes 0, 1, 2); the test split."""
+    for kind in ("logistic", "forest"):
+        exported = sklearn_models.export(kind, tmp_path / "onnx")
+        publish(store, exported.path, "wine", "--features", ",".join(WINE))
+    _, x_test, _, y_test = sklearn_models.wine_split()
+    return pool_on(store, tmp_path), x_test, y_test
+
+
+def offline_labels(pool: ModelPool, version: str, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(pool.load_version("wine", version).path))
+    return np.asarray(session.run(["output_label"], {"X": x})[0]).astype(str)
+
+
+def csv_text(x: np.ndarray, y: np.ndarray | None, label: str = "target") -> str:
+    head = ",".join(WINE + ([label] if y is not None else []))
+    rows = [
+        ",".join([*map(str, row.tolist()), *([str(y[i])] if y is not None else [])])
+        for i, row in enumerate(x)
+    ]
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+def test_a_labelled_csv_gives_agreement_metrics_and_confusion(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray],
+) -> None:
+    pool, x, y = wine
+    text = csv_text(x, y).splitlines()
+    text.insert(3, ",".join(["oops"] * (len(WINE) + 1)))  # line 4: a bad row, the rest scored
+    pool.registry.store.put_bytes("batch/wine/input/holdout.csv", ("\n".join(text) + "\n").encode())
+    report = compare_versions(
+        pool, CompareRequest("wine", "1", "2", "batch/wine/input/holdout.csv", label="target")
+    )
+    a, b = offline_labels(pool, "1", x), offline_labels(pool, "2", x)
+    truth = y.astype(str)
+    assert report["rows"] == {"compared": len(x), "failed": 1, "truncated": False}
+    assert report["errors"][0]["line"] == 4 and "f0" in report["errors"][0]["reason"]
+    assert report["agreement"] == {
+        "rows": len(x),
+        "agreed": int((a == b).sum()),
+        "rate": float((a == b).mean()),
+    }
+    metrics = report["metrics"]
+    assert metrics["rows"] == len(x) and metrics["label"] == "target"
+    assert metrics["a"]["accuracy"] == pytest.approx(accuracy_score(truth, a))
+    assert metrics["b"]["macro_f1"] == pytest.approx(f1_score(truth, b, average="macro"))
+    assert metrics["delta"]["accuracy"] == pytest.approx(
+        accuracy_score(truth, b) - accuracy_score(truth, a)
+    )
+    matrix = np.asarray(report["confusion"]["matrix"])
+    assert report["confusion"]["labels"] == ["0", "1", "2"]
+    assert matrix.sum() == len(x) and np.trace(matrix) == int((a == b).sum())
+    for which in ("a", "b"):
+        assert report["latency"][which]["calls"] == len(x)
+        assert 0 < report["latency"][which]["p50_ms"] <= report["latency"][which]["p99_ms"]
+
+
+def test_a_capture_file_is_decoded_as_predict_decoded_it(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray],
+) -> None:
+    """Simple JSON (records by feature name) and OIP requests, one line that is no request."""
+    pool, x, _ = wine
+    lines = []
+    for i in range(0, 40, 4):
+        records = [dict(zip(WINE, row.tolist(), strict=True)) for row in x[i : i + 4]]
+        lines.append({"route": "predict", "request": {"instances": records}})
+    for i in range(40, len(x), 5):
+        rows = x[i : i + 5]
+        tensor = {
+            "name": "X",
+            "datatype": "FP32",
+            "shape": list(rows.shape),
+            "data": rows.ravel().tolist(),
+        }
+        lines.append({"route": "infer", "request": {"inputs": [tensor]}})
+    body = [
+        json.dumps(
+            {
+                "time": "2026-11-30T00:00:00Z",
+                "request_id": str(n),
+                "model": "wine",
+                "version": "1",
+                **line,
+                "response": {},
+            }
+        )
+        for n, line in enumerate(lines)
+    ]
+    body.insert(2, json.dumps({"route": "predict", "request": {"instances": [{"f0": 1.0}]}}))
+    key = "capture/wine/1/2026-11-30/part-0001.jsonl"
+    pool.registry.store.put_bytes(key, ("\n".join(body) + "\n").encode())
+    report = compare_versions(pool, CompareRequest("wine", "1", "2", key))
+    a, b = offline_labels(pool, "1", x), offline_labels(pool, "2", x)
+    assert report["format"] == "capture" and report["rows"]["compared"] == len(x)
+    assert report["errors"] == [{"line": 3, "reason": report["errors"][0]["reason"]}]
+    assert "missing feature 'f1'" in report["errors"][0]["reason"]
+    assert report["agreement"]["agreed"] == int((a == b).sum())
+    assert report["metrics"] is None  # captures hold no ground truth
+    assert report["latency"]["a"]["calls"] == len(lines)  # one timed call per request as sent
+
+
+def test_regressors_give_differences_and_error_metrics(store: ObjectStore, tmp_path: Path) -> None:
+    x, y = load_diabetes(return_X_y=True)
+    x = x.astype(np.float32)
+    for model in (LinearRegression(), Ridge(alpha=1.0)):
+        path = tmp_path / f"{type(model).__name__}.onnx"
+        path.write_bytes(to_onnx(model.fit(x[:300], y[:300]), x[:1]).SerializeToString())
+        publish(store, path, "diabetes")
+    pool = pool_on(store, tmp_path)
+    rows = [{"X": row.tolist(), "y": float(t)} for row, t in zip(x[300:], y[300:], strict=True)]
+    pool.registry.store.put_bytes(
+        "batch/diabetes/input/held.jsonl", "\n".join(map(json.dumps, rows)).encode()
+    )
+    report = compare_versions(
+        pool, CompareRequest("diabetes", "1", "2", "batch/diabetes/input/held.jsonl", label="y")
+    )
+    preds = [
+        ort.InferenceSession(str(pool.load_version("diabetes", v).path))
+        .run(None, {"X": x[300:]})[0]
+        .reshape(-1)
+        .astype(np.float64)
+        for v in ("1", "2")
+    ]
+    assert report["task"] == "regression" and report["agreement"] is None
+    assert report["max_abs_diff"] == pytest.approx(np.abs(preds[0] - preds[1]).max(), rel=1e-9)
+    found = report["metrics"]
+    assert found["a"]["mae"] == pytest.approx(mean_absolute_error(y[300:], preds[0]), rel=1e-6)
+    assert found["b"]["r2"] == pytest.approx(r2_score(y[300:], preds[1]), rel=1e-6)
+    assert found["delta"]["rmse"] == pytest.approx(found["b"]["rmse"] - found["a"]["rmse"])
+    assert len(report["points"]["a"]) == len(rows) and report["points"]["truth"][0] == y[300]
+
+
+def test_bad_input_gets_one_clear_error(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    pool, x, _ = wine
+    store = pool.registry.store
+
+    def refused(request: CompareRequest) -> AiaasError:
+        with pytest.raises(AiaasError) as caught:
+            compare_versions(pool, request)
+        assert "\n" not in caught.value.message
+        return caught.value
+
+    assert isinstance(refused(CompareRequest("wine", "1", "9", "k")), ModelNotFound)
+    store.put_bytes("batch/wine/input/bad.csv", b"f0,f1\n1,2\n")
+    assert (
+        "lacks column(s) f2"
+        in refused(CompareRequest("wine", "1", "2", "batch/wine/input/bad.csv")).message
+    )
+    store.put_bytes("batch/wine/input/junk.csv", csv_text(x[:0], None).encode() + b"a,b\nc,d\n")
+    empty = refused(CompareRequest("wine", "1", "2", "batch/wine/input/junk.csv"))
+    assert isinstance(empty, InvalidInput) and "no row could be compared (2 bad)" in empty.message
+    store.put_bytes("batch/wine/input/ok.csv", csv_text(x[:5], None).encode())
+    missing = refused(CompareRequest("wine", "1", "2", "batch/wine/input/ok.csv", label="target"))
+    assert missing.message.startswith("batch/wine/input/ok.csv: no column 'target'")
+    other = identity(tmp_path / "identity.onnx", shape=["N", 4])
+    publish(store, other, "wine")
+    assert (
+        "read different inputs"
+        in refused(CompareRequest("wine", "1", "3", "batch/wine/input/ok.csv")).message
+    )
