@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "written. Export writes the captured inputs as rows by feature name, with the served "
         "prediction (served_*), for aiaas batch or a training spec.",
     )
-    p.add_argument("words", nargs="+", metavar="MODEL | export MODEL")
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="MODEL | export MODEL",
+        help="the model to set or show; or `export` and the model to export",
+    )
     p.add_argument("--sample", type=float, help="share of answered requests captured, 0 to 1")
     p.add_argument(
         "--deny",
