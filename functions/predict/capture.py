@@ -25,7 +25,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import orjson
 
@@ -60,6 +59,7 @@ class CaptureTap:
         self._clock, self._wall, self._draw = clock, wall, draw
         self._next_check = 0.0  # the first request reads the setting (unless `refresh` did)
         self._reading = threading.Lock()
+        self._second, self._prefix = -1, ""  # the second `_stamp` last formatted
         self._redactors: dict[tuple[str, frozenset[str]], Redactor] = {}
 
     # ---- the setting: read at init, then in the background every alias TTL -----------------
@@ -114,9 +114,19 @@ class CaptureTap:
             self.buffer.tick()
             return
         manifest = model.manifest
-        stamp = datetime.fromtimestamp(self._wall(), UTC).isoformat(timespec="milliseconds")
-        line = self._line(stamp.replace("+00:00", "Z"), route, model, request, answer)
+        stamp = self._stamp()
+        line = self._line(stamp, route, model, request, answer)
         self.buffer.add((manifest.name, manifest.version, stamp[:10]), line)
+
+    def _stamp(self) -> str:
+        """Now as ISO-8601 UTC to the millisecond; the seconds formatted once a second
+        (datetime's isoformat costs ~2 us a line, this ~0.3 us)."""
+        now = self._wall()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
 
     def _line(
         self, stamp: str, route: str, model: LoadedModel, request: HttpRequest, answer: str
