@@ -21,6 +21,10 @@ reconnect_after_restore(SERVICE.served.pool.registry.store)
 # The snapshot resolved the alias at deploy time, maybe hours ago: resolve it again on the
 # first request, so a restored container follows a promotion as a warm one does.
 after_restore(SERVICE.served.expire)
+# ... and the capture setting; a restored copy writes its captured lines under a new name.
+after_restore(SERVICE.capture.expire)
+after_restore(SERVICE.capture.buffer.renew)
+atexit.register(SERVICE.capture.flush)  # `aiaas serve` stopping: write the lines held
 if SERVICE.plane.drift is not None:
     # `aiaas serve` stopping: write the drift counts held (Lambda gives no such moment).
     atexit.register(SERVICE.plane.drift.flush)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from functions.predict import http
+from functions.predict.capture import CaptureTap
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
@@ -54,6 +55,7 @@ class PredictService:
         self._explain: Any = None  # the explain plane, built on the first explain request
         self.metrics = metrics or RequestMetrics.from_env(os.environ)
         self.shadow = ShadowRunner(self.plane, self.metrics)
+        self.capture = CaptureTap(served)  # off until the model's capture setting says
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
         self._log_keys = logger.registered_formatter
         self._actions: dict[str, Action] = {
@@ -118,6 +120,7 @@ class PredictService:
 
     def warm(self) -> None:
         """Load the model now (container init), so the first request does not pay for it."""
+        self.capture.refresh()
         start = time.perf_counter()
         try:
             model = self.served.current()
@@ -137,6 +140,7 @@ class PredictService:
         answer = self.plane.predict(model, request.body, top_k)
         response = http.json_response(200, answer)
         self.shadow.offer(model, request.body, answer)  # after the answer, off the caller's path
+        self.capture.offer("predict", model, request, response["body"])
         return response
 
     def infer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
@@ -146,10 +150,12 @@ class PredictService:
         body, json_length = oip.encode_response(model.manifest, decoded, outputs)
         if json_length is None:
             response = http.json_response(200, body)
+            self.capture.offer("infer", model, request, response["body"])
         else:
             response = http.binary_response(
                 200, body, {"inference-header-content-length": str(json_length)}
             )
+            self.capture.offer("infer", model, request, None)  # binary tensors: not captured
         self.shadow.offer_infer(model, decoded, outputs)  # after the answer, as predict does
         return response
 

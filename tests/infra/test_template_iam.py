@@ -39,7 +39,9 @@ def expanded_resources() -> dict[str, Any]:
     return served_resources(load_template(), MODELS)
 
 
-def test_a_predict_function_reads_only_its_own_model_and_writes_only_its_drift() -> None:
+def test_a_predict_function_reads_only_its_own_model_and_writes_only_its_drift_and_capture() -> (
+    None
+):
     resources = expanded_resources()
     for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
         found = statements(resources[logical])
@@ -50,8 +52,9 @@ def test_a_predict_function_reads_only_its_own_model_and_writes_only_its_drift()
             "s3:PutObject",
         }
         writes = [r for s in found if "s3:PutObject" in actions_of(s) for r in resources_of(s)]
-        assert writes == [  # drift histograms only
-            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/monitoring/{model}/*"
+        assert writes == [  # drift histograms and captured requests, its own model's only
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/monitoring/{model}/*",
+            f"arn:${{AWS::Partition}}:s3:::${{ArtifactsBucket}}/registry/capture/{model}/*",
         ]
         reads = [r for s in found if "s3:GetObject" in actions_of(s) for r in resources_of(s)]
         assert reads == [
@@ -73,7 +76,7 @@ def test_batch_writes_only_under_batch() -> None:
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
-def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
+def test_control_plane_writes_only_aliases_capture_settings_and_batch_inputs() -> None:
     found = statements(expanded_resources()["ControlPlane"])
     writes = sorted(
         r
@@ -84,6 +87,7 @@ def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
     assert [w.split("/registry/", 1)[1] for w in writes] == [
         "batch/*/input/*",
         "models/*/aliases/*",
+        "models/*/capture.json",
     ]
 
 
@@ -145,6 +149,13 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
     }
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
         "DaysAfterInitiation": 7
+    }
+    # Captured requests hold callers' data: they expire, and nothing else does by this rule.
+    assert rules["expire-capture"] == {
+        "Id": "expire-capture",
+        "Status": "Enabled",
+        "Prefix": "registry/capture/",
+        "ExpirationInDays": {"Ref": "CaptureRetentionDays"},
     }
 
 

@@ -33,6 +33,9 @@ OPERATIONS = [
     ("POST", "/control/models/{name}/aliases/{alias}/rollback"),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow"),
     ("DELETE", "/control/models/{name}/aliases/{alias}/shadow"),
+    ("GET", "/control/models/{name}/capture"),
+    ("PUT", "/control/models/{name}/capture"),
+    ("DELETE", "/control/models/{name}/capture"),
     ("GET", "/control/batch/{model}/jobs"),
     ("POST", "/control/batch/{model}/jobs"),
     ("PUT", "/control/batch/{model}/jobs/{file}"),
@@ -45,6 +48,7 @@ POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.Generati
 RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
+    ("PUT", "/control/models/{name}/capture", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
     ("POST", "/control/models/{name}/compare", NEGATIVE),
 ]

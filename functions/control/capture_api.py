@@ -1,0 +1,65 @@
+"""A model's data capture: show it, set the share captured and the denied fields, turn it off.
+
+The predict function reads the setting within its alias TTL: no redeploy. Captured lines land
+under `capture/<model>/<version>/<YYYY-MM-DD>/` in the store (`aiaas capture export` reads them).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from functions.control.context import Actor, Plane
+from functions.control.schemas import ERRORS, Strict
+from functions.runtime import names
+from functions.runtime.capture.setting import CaptureSetting, read_setting, set_capture
+
+router = APIRouter(prefix="/control/models", tags=["capture"], responses=ERRORS)
+
+
+class CaptureChange(Strict):
+    """Capture `sample` of the answered requests; `deny` names fields never written."""
+
+    sample: float = Field(examples=[0.05], description="share captured, 0 (off) to 1 (all)")
+    deny: list[str] | None = Field(
+        default=None,
+        examples=[["email", "name"]],
+        description="body keys, record fields, feature names or OIP inputs whose values are "
+        "removed before writing; omitted: keep the list set before",
+    )
+
+
+class CaptureRecord(BaseModel):
+    model: str
+    sample: float
+    deny: list[str]
+    updated_at: str = Field(description="empty when capture was never set (off)")
+    updated_by: str
+
+
+@router.get("/{name}/capture", response_model=CaptureRecord, summary="A model's data capture")
+def get_capture(name: str, plane: Plane) -> CaptureRecord:
+    name = names.model_name(name)
+    plane.registry.versions(name)  # an unknown model is a 404, not "off"
+    return _record(name, read_setting(plane.store, name))
+
+
+@router.put(
+    "/{name}/capture",
+    response_model=CaptureRecord,
+    summary="Capture a sample of the model's requests and answers, without some fields",
+)
+def put_capture(name: str, change: CaptureChange, plane: Plane, who: Actor) -> CaptureRecord:
+    name = names.model_name(name)
+    setting = set_capture(plane.registry, name, sample=change.sample, deny=change.deny, actor=who)
+    return _record(name, setting)
+
+
+@router.delete("/{name}/capture", response_model=CaptureRecord, summary="Stop capturing")
+def stop_capture(name: str, plane: Plane, who: Actor) -> CaptureRecord:
+    name = names.model_name(name)
+    return _record(name, set_capture(plane.registry, name, sample=0.0, actor=who))
+
+
+def _record(name: str, setting: CaptureSetting) -> CaptureRecord:
+    return CaptureRecord.model_validate(setting.record(name))

@@ -1,0 +1,138 @@
+"""Captured lines held in memory and written to the store as JSONL objects, never overwriting.
+
+Objects: `capture/<model>/<version>/<YYYY-MM-DD>/<HHMMSS>-<writer>-<seq>.jsonl`, the date
+that of the lines' own time (UTC), `writer` a random id per process (renewed after a SnapStart
+restore, so restored copies of one snapshot never share it) and `seq` counting its objects;
+each is written only if absent (a clash renews the id and writes again).
+
+When (the rule of the EMF metrics, functions/predict/telemetry.py): at the end of a request, a
+line is written at once when it comes `FLUSH_SECONDS` after the one before (a lone request is
+never held), else held until the held lines are `FLUSH_SECONDS` old or `FLUSH_BYTES` big; a
+request that adds nothing writes what has been held that long. A container frozen after a burst
+keeps at most its last second until its next request. At most `MAX_BYTES` are held: a line past
+that is dropped and counted, as are lines whose write failed (never a failed request).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from functions.runtime.errors import AiaasError
+from functions.runtime.store import ObjectExists, ObjectStore
+
+log = logging.getLogger("aiaas.capture")
+
+PREFIX = "capture"
+FLUSH_SECONDS = 1.0
+FLUSH_BYTES = 1 << 20  # one object holds about this much at most
+MAX_BYTES = 8 << 20  # held at most (memory bound); past it, lines are dropped and counted
+
+Group = tuple[str, str, str]  # model, version, date: one object each
+
+
+def capture_prefix(model: str, version: str | None = None) -> str:
+    return f"{PREFIX}/{model}" if version is None else f"{PREFIX}/{model}/{version}"
+
+
+@dataclass
+class CaptureCounts:
+    """What happened to the lines offered since the process started."""
+
+    written: int = 0  # lines in objects written
+    objects: int = 0
+    dropped: int = 0  # over MAX_BYTES, or their write failed
+
+
+class CaptureBuffer:
+    """Lines grouped by model, version and date until they are written."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.counts = CaptureCounts()
+        self._clock, self._wall = clock, wall
+        self._groups: dict[Group, list[bytes]] = {}
+        self._bytes = 0
+        self._since = 0.0  # clock() at the first held line
+        self._last = -math.inf  # clock() at the line before
+        self._lock = threading.Lock()  # `aiaas serve` may run requests on a thread pool
+        self._seq = 0
+        self.writer = _writer_id()
+
+    @property
+    def held(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
+    def add(self, group: Group, line: bytes) -> None:
+        """One captured line (ending in a newline), at the end of its request."""
+        now = self._clock()
+        with self._lock:
+            if self._bytes + len(line) > self.max_bytes:
+                self.counts.dropped += 1
+                due = True
+            else:
+                idle = now - self._last >= FLUSH_SECONDS
+                if not self._bytes:
+                    self._since = now
+                self._groups.setdefault(group, []).append(line)
+                self._bytes += len(line)
+                due = idle or self._bytes >= FLUSH_BYTES or now - self._since >= FLUSH_SECONDS
+            self._last = now
+        if due:
+            self.flush()
+
+    def tick(self) -> None:
+        """The end of a request that captured nothing: write what has been held long enough."""
+        if self._bytes and self._clock() - self._since >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every held line now (one object per model, version and date)."""
+        with self._lock:
+            groups, self._groups, self._bytes = self._groups, {}, 0
+        stamp = datetime.fromtimestamp(self._wall(), UTC).strftime("%H%M%S")
+        for group, lines in groups.items():
+            self._write(group, stamp, b"".join(lines), len(lines))
+
+    def renew(self) -> None:
+        """A new writer id (after a SnapStart restore: copies of one snapshot must differ)."""
+        self.writer = _writer_id()
+
+    def _write(self, group: Group, stamp: str, data: bytes, count: int) -> None:
+        model, version, date = group
+        for _ in range(2):
+            with self._lock:
+                self._seq += 1
+                name = f"{stamp}-{self.writer}-{self._seq:06d}.jsonl"
+            key = f"{capture_prefix(model, version)}/{date}/{name}"
+            try:
+                self.store.put_bytes(key, data, if_absent=True)
+            except ObjectExists:
+                self.renew()  # another process drew this id: never overwrite its lines
+                continue
+            except (AiaasError, OSError) as exc:
+                log.warning("%d captured lines of %s:%s dropped: %s", count, model, version, exc)
+                break
+            self.counts.written += count
+            self.counts.objects += 1
+            return
+        self.counts.dropped += count
+
+
+def _writer_id() -> str:
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,54 @@
+"""Reading captured lines back: for `aiaas capture export`, `aiaas compare` and retraining.
+
+Lines are separated by `\\n` only (a JSON string may hold U+2028, which `str.splitlines`
+would split on): read objects as bytes and split on b"\\n".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import orjson
+
+from functions.runtime import names
+from functions.runtime.capture.buffer import capture_prefix
+from functions.runtime.errors import BadRequest
+from functions.runtime.store import ObjectStore
+
+
+def parse_since(text: str | None) -> date | None:
+    """`--since YYYY-MM-DD` (a UTC day), or None."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"since must be a date as YYYY-MM-DD; got {text!r}") from None
+
+
+def capture_keys(
+    store: ObjectStore, model: str, version: str | None = None, since: date | None = None
+) -> list[str]:
+    """The capture objects of `model` (one version, or all), of days from `since` on, in
+    order of version, day and name (names start with the time they were written)."""
+    prefix = capture_prefix(names.model_name(model))
+    versions = [names.version_name(version)] if version else store.list_dirs(prefix)
+    keys: list[str] = []
+    for found in versions:
+        for day in store.list_dirs(f"{prefix}/{found}"):
+            if since is not None and day < since.isoformat():
+                continue
+            keys.extend(sorted(store.list_keys(f"{prefix}/{found}/{day}")))
+    return keys
+
+
+def captured_lines(
+    store: ObjectStore, model: str, version: str | None = None, since: date | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every captured line of `model` (see `capture_keys`), parsed."""
+    for key in capture_keys(store, model, version, since):
+        for raw in store.get_bytes(key).split(b"\n"):
+            if raw.strip():
+                yield orjson.loads(raw)

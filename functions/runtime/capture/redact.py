@@ -1,0 +1,80 @@
+"""The deny-list applied to a request body before it is captured: denied values never reach
+the store.
+
+Where a denied name is removed (a field is named, not searched for, at these places only):
+- a top-level key of the body (`{"email": ..., "inputs": ...}`);
+- a key of each record (`{"instances": [{"email": ..., "age": 3}]}`) and of the `inputs`
+  object (named inputs, or columns by feature name);
+- an OIP input tensor of that name (`{"inputs": [{"name": "email", ...}]}`);
+- a feature sent by position (`{"inputs": [[...]]}`, OIP `data` of the feature input): its
+  value is replaced by null, so the other features keep their places.
+Values nested deeper are kept: a deny-list names fields, it does not scan free text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.runtime.manifest import ModelManifest
+
+
+class Redactor:
+    """Removes the denied fields of one version's requests (its feature names known)."""
+
+    def __init__(self, deny: frozenset[str], manifest: ModelManifest) -> None:
+        self.deny = deny
+        features = manifest.features
+        self.columns = [i for i, name in enumerate(features) if name in deny]
+        self.width = len(features)
+        self.feature_input = manifest.inputs[0].name if features else None
+
+    def __call__(self, body: Any) -> Any:
+        if not self.deny or not isinstance(body, dict):
+            return body
+        body = {k: v for k, v in body.items() if k not in self.deny}
+        if "instances" in body:
+            body["instances"] = self._rows(body["instances"])
+        inputs = body.get("inputs")
+        if isinstance(inputs, dict):
+            body["inputs"] = {k: self._rows(v) for k, v in inputs.items() if k not in self.deny}
+        elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+            body["inputs"] = [self._tensor(t) for t in inputs if _name(t) not in self.deny]
+        elif isinstance(inputs, list):
+            body["inputs"] = self._rows(inputs)
+        return body
+
+    def _rows(self, rows: Any) -> Any:
+        """Records lose denied keys; positional rows of the features lose denied values."""
+        if not isinstance(rows, list):
+            return rows
+        out = []
+        for row in rows:
+            if isinstance(row, dict):
+                row = {k: v for k, v in row.items() if k not in self.deny}
+            elif self.columns and isinstance(row, list) and len(row) == self.width:
+                row = list(row)
+                for column in self.columns:
+                    row[column] = None
+            out.append(row)
+        if self.columns and len(out) == self.width and not isinstance(out[0], list | dict):
+            for column in self.columns:  # one row sent without its batch axis
+                out[column] = None
+        return out
+
+    def _tensor(self, tensor: dict[str, Any]) -> dict[str, Any]:
+        data = tensor.get("data")
+        if tensor.get("name") != self.feature_input or not self.columns or data is None:
+            return tensor
+        if isinstance(data, list) and data and isinstance(data[0], list):
+            return {**tensor, "data": self._rows(data)}
+        if isinstance(data, list) and self.width and len(data) % self.width == 0:
+            data = list(data)  # row-major: feature j of row i is data[i * width + j]
+            for start in range(0, len(data), self.width):
+                for column in self.columns:
+                    data[start + column] = None
+            return {**tensor, "data": data}
+        return tensor
+
+
+def _name(tensor: Any) -> Any:
+    return tensor.get("name") if isinstance(tensor, dict) else None

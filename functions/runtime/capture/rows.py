@@ -1,0 +1,127 @@
+"""Captured lines as rows by feature name, plus the prediction served: what `aiaas batch` and
+a training spec read (CSV or JSONL).
+
+Columns: `time`, `request_id`, `version`; the model's inputs as batch scoring names them
+(its feature names, else `x` or `x_0` ... `x_{F-1}`; a text model's text field); then the
+served prediction as `served_label` and `served_score` (classifiers), and each output as
+`served_<output>` or `served_<output>_<i>`. A denied value is empty (null). Not `pred_*`:
+`aiaas batch` adds those when it scores the file again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import text_input
+
+META = ("time", "request_id", "version")
+SERVED = "served_"
+
+Row = dict[str, Any]
+
+
+def columns_of(spec: TensorSpec) -> list[str]:
+    """An input's columns, as batch CSV names them (functions/runtime/batch/csv.py)."""
+    width = math.prod(d for d in spec.shape[1:] if d > 0) if len(spec.shape) > 1 else 1
+    return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
+
+
+def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
+    """One captured line as rows (one per row of its request)."""
+    inputs = _inputs(line.get("request"), manifest)
+    served = _served(line.get("response"))
+    count = max((len(v) for v in (*inputs.values(), *served.values())), default=0)
+    meta = {key: line.get(key) for key in META}
+    return [
+        {
+            **meta,
+            **{name: _at(values, i) for name, values in inputs.items()},
+            **{name: _at(values, i) for name, values in served.items()},
+        }
+        for i in range(count)
+    ]
+
+
+def _at(values: list[Any], index: int) -> Any:
+    return values[index] if index < len(values) else None
+
+
+def _inputs(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
+    """Column name -> one value per row, from any request form the predict routes take."""
+    if not isinstance(body, dict):
+        return {}
+    raw = body.get("instances", body.get("inputs"))
+    if isinstance(raw, list) and raw and isinstance(raw[0], dict) and "datatype" in raw[0]:
+        return _columns({t.get("name"): _shaped(t) for t in raw}, manifest)
+    if isinstance(raw, list) and raw and isinstance(raw[0], dict):  # records
+        keys = dict.fromkeys(k for row in raw if isinstance(row, dict) for k in row)
+        return _columns({k: [r.get(k) for r in raw if isinstance(r, dict)] for k in keys}, manifest)
+    if isinstance(raw, dict):  # named inputs, or columns by feature name
+        return _columns(raw, manifest)
+    return _columns({manifest.inputs[0].name: raw}, manifest)
+
+
+def _shaped(tensor: Mapping[str, Any]) -> Any:
+    data, shape = tensor.get("data"), tensor.get("shape")
+    try:
+        return np.array(data, dtype=object).reshape(shape).tolist()
+    except (ValueError, TypeError):
+        return data
+
+
+def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    features, specs = manifest.features, {s.name: s for s in manifest.inputs}
+    text = text_input(manifest)
+    for name, values in named.items():
+        if name in features or (text is not None and name == text.field):
+            out[name] = values if isinstance(values, list) else [values]
+            continue
+        spec = specs.get(name)
+        if spec is None or not isinstance(values, list):
+            continue
+        if values and isinstance(values[0], str) and text is not None:
+            out[text.field] = values
+            continue
+        if len(spec.shape) <= 1:
+            rows: list[Any] = [[v] for v in values]  # one value a row
+        else:
+            rows = values if values and isinstance(values[0], list) else [values]
+        flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
+        names = list(features) if features and name == manifest.inputs[0].name else None
+        for j, column in enumerate(names or columns_of(spec)):
+            out[column] = [r[j] if j < len(r) else None for r in flat]
+    return out
+
+
+def _served(body: Any) -> dict[str, list[Any]]:
+    """`served_*` column -> one value per row, from a simple or an OIP answer."""
+    if not isinstance(body, dict):
+        return {}
+    out: dict[str, list[Any]] = {}
+    predictions = body.get("predictions")
+    if isinstance(predictions, list):
+        out[SERVED + "label"] = [p.get("label") for p in predictions]
+        out[SERVED + "score"] = [p.get("score") for p in predictions]
+    outputs = body.get("outputs")
+    if isinstance(outputs, list):  # OIP: tensors
+        outputs = {t.get("name"): _shaped(t) for t in outputs if isinstance(t, dict)}
+    for name, values in (outputs or {}).items():
+        out.update(_output_columns(SERVED + str(name), values))
+    return out
+
+
+def _output_columns(base: str, values: Any) -> Iterator[tuple[str, list[Any]]]:
+    rows = values if isinstance(values, list) else [values]
+    flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
+    width = max((len(r) for r in flat), default=1)
+    if width == 1:
+        yield base, [r[0] if r else None for r in flat]
+        return
+    for j in range(width):
+        yield f"{base}_{j}", [r[j] if j < len(r) else None for r in flat]

@@ -1,0 +1,109 @@
+"""`aiaas capture`: turn a model's data capture on or off, show it, export what it captured."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from functions.runtime import names
+from functions.runtime.capture.reader import captured_lines, parse_since
+from functions.runtime.capture.rows import Row, rows_of
+from functions.runtime.capture.setting import read_setting, set_capture
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import open_store
+
+FORMATS = (".csv", ".jsonl")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "capture",
+        help="capture a sample of a model's requests and answers, or export them",
+        description="aiaas capture MODEL --sample 0.05 [--deny email,name] | --off | (show); "
+        "aiaas capture export MODEL [--version V] [--since YYYY-MM-DD] --out FILE.csv|.jsonl. "
+        "A sampled share of the answered predict and JSON infer requests is written with its "
+        "answer to capture/MODEL/VERSION/DATE/ in the store (the function reads the setting "
+        "within the alias TTL, no redeploy); denied fields are removed before anything is "
+        "written. Export writes the captured inputs as rows by feature name, with the served "
+        "prediction (served_*), for aiaas batch or a training spec.",
+    )
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="MODEL | export MODEL",
+        help="the model to set or show; or `export` and the model to export",
+    )
+    p.add_argument("--sample", type=float, help="share of answered requests captured, 0 to 1")
+    p.add_argument(
+        "--deny",
+        help="comma-separated fields never written (body keys, record fields, feature names, "
+        "OIP inputs); '' clears the list; default: keep the list set before",
+    )
+    p.add_argument("--off", action="store_true", help="stop capturing (sample 0)")
+    p.add_argument("--version", help="export: this version only (default: all)")
+    p.add_argument("--since", help="export: days from this UTC date on (YYYY-MM-DD)")
+    p.add_argument("--out", type=Path, help="export: the file to write, .csv or .jsonl")
+    p.set_defaults(func=cmd_capture)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    registry = Registry(open_store(args.store))
+    if args.words[0] == "export" and len(args.words) == 2:
+        return export(registry, args.words[1], args)
+    if len(args.words) != 1:
+        raise BadRequest("give MODEL (to set or show its capture), or export MODEL")
+    name = names.model_name(args.words[0])
+    if args.off and args.sample is not None:
+        raise BadRequest("give --sample or --off, not both")
+    if not args.off and args.sample is None and args.deny is None:
+        registry.versions(name)  # an unknown model is an error, not "off"
+        print(f"{name}: capture {read_setting(registry.store, name).describe()}")
+        return 0
+    sample: float | None = 0.0 if args.off else args.sample
+    if sample is None:
+        sample = read_setting(registry.store, name).sample  # --deny alone keeps the share
+    deny = None if args.deny is None else [f for f in args.deny.split(",") if f.strip()]
+    actor = RuntimeSettings.from_env().actor
+    setting = set_capture(registry, name, sample=sample, deny=deny, actor=actor)
+    print(f"{name}: capture {setting.describe()}")
+    return 0
+
+
+def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
+    out: Path | None = args.out
+    if out is None or out.suffix not in FORMATS:
+        raise BadRequest("export needs --out FILE.csv or FILE.jsonl")
+    name = names.model_name(model)
+    registry.versions(name)
+    manifests: dict[str, ModelManifest] = {}
+    rows: list[Row] = []
+    for line in captured_lines(registry.store, name, args.version, parse_since(args.since)):
+        version = str(line.get("version"))
+        if version not in manifests:
+            manifests[version] = registry.manifest(name, version)
+        rows.extend(rows_of(line, manifests[version]))
+    write_rows(out, rows)
+    print(f"{len(rows)} rows of {name} written to {out}")
+    return 0
+
+
+def write_rows(out: Path, rows: list[Row]) -> None:
+    if out.suffix == ".jsonl":
+        out.write_bytes(
+            b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
+        )
+        return
+    header: dict[str, Any] = {}
+    for row in rows:
+        header.update(dict.fromkeys(row))
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(header), restval="")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
