@@ -9,6 +9,7 @@ tritonclient, unchanged) and the batch runner on a JSONL file.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,3 +337,25 @@ def test_a_model_without_its_tokenizer_is_not_served(built: Built, tmp_path: Pat
         info.value
     )
     assert hf_tokenizer.METADATA_KEY == "aiaas.hf_tokenizer"
+
+
+def test_without_tokenizers_the_extra_is_named(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base install (no `text` extra): publish and serving each say what to install."""
+    from functions.runtime.errors import ModelUnavailable
+    from functions.runtime.model import LoadedModel
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # as if not installed
+    hint = "Hugging Face tokenizers need the tokenizers package: pip install 'aiaas[text]'"
+    assert refused(tmp_path, built.model, "--tokenizer", str(built.tokenizer)) == (
+        "Hugging Face tokenizers needs tokenizers, which is not installed: "
+        "pip install 'aiaas[text]'"
+    )  # the CLI's one line for every missing extra (infra/extras.py)
+    manifest = Registry(built.store).manifest(MODEL, "1")
+    stored = tmp_path / "stored.onnx"
+    stored.write_bytes(built.store.get_bytes(f"models/{MODEL}/versions/1/model.onnx"))
+    with pytest.raises(ModelUnavailable) as info:
+        LoadedModel(manifest, stored)
+    assert hint in str(info.value)
+    assert info.value.public_message == f"model {MODEL}:1 cannot load its tokenizer here"
