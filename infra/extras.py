@@ -22,6 +22,7 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "matplotlib": ("training", "training"),
     "pyarrow": ("parquet", "Parquet data sets"),
     "aws_xray_sdk": ("tracing", "X-Ray tracing"),
+    "tokenizers": ("text", "Hugging Face tokenizers"),
 }
 
 

@@ -51,6 +51,8 @@ PREDICT_ROUTES: tuple[Route, ...] = (
     route("GET", "/v2/health/live", "live"),
     route("GET", "/v2/health/ready", "ready"),
     route("GET", "/v2", "server_metadata"),
+    route("GET", "/models/{name}/tokenizer", "tokenizer"),
+    route("GET", "/models/{name}/versions/{version}/tokenizer", "tokenizer"),
 )
 
 

@@ -182,6 +182,11 @@ class PredictService:
     def metadata(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         return http.json_response(200, self.plane.metadata(params["name"], params.get("version")))
 
+    def tokenizer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+        # The tokenizer of the version this caller's predictions come from (alias splits too).
+        kind, document = self.plane.tokenizer(self._answering(request, params))
+        return http.json_response(200, document, {"x-aiaas-tokenizer": kind})
+
     def model_ready(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         ok, doc = self.plane.ready(params["name"], params.get("version"))
         return http.json_response(200 if ok else 503, doc)

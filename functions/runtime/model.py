@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from functions.runtime import hf_tokenizer
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.text_input import TextFeeds, text_input
+from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
 from functions.runtime.validation import compile_rules, validate_inputs
 
@@ -92,7 +93,10 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
     text = text_input(manifest)
     if text is None:
         return None
-    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    metadata = session.get_modelmeta().custom_metadata_map
+    if manifest.preprocessing.get("tokenizer") == hf_tokenizer.KIND:
+        return hf_text_feeds(manifest, text, metadata.get(hf_tokenizer.METADATA_KEY))
+    raw = metadata.get(METADATA_KEY)
     if raw is None:
         return None
     ref = f"{manifest.name}:{manifest.version}"
@@ -111,6 +115,26 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
             public_message=f"model {ref} does not match its manifest",
         )
     return TextFeeds(text, vocabulary)
+
+
+def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None) -> TextFeeds:
+    """The Hugging Face tokenizer a model published with `--tokenizer` carries in its file."""
+    ref = f"{manifest.name}:{manifest.version}"
+    if document is None:
+        raise ModelUnavailable(
+            f"{ref}: its manifest names a Hugging Face tokenizer but its file carries none",
+            public_message=f"model {ref} does not match its manifest",
+        )
+    spec = manifest.input(text.input)
+    width = spec.shape[1] if spec is not None and spec.rank == 2 and spec.shape[1] > 0 else None
+    inputs = hf_tokenizer.HfInputs.from_preprocessing(manifest.preprocessing, text.input)
+    try:
+        tokenizer = hf_tokenizer.HfTokenizer(document, text.max_length, inputs, width)
+    except hf_tokenizer.HfTokenizerError as exc:
+        raise ModelUnavailable(
+            f"{ref}: {exc}", public_message=f"model {ref} cannot load its tokenizer here"
+        ) from exc
+    return TextFeeds(text, tokenizer)
 
 
 class LoadedModel:

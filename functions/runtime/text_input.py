@@ -1,8 +1,9 @@
 """Raw text in for text models: strings are tokenized into the model's token-ids input.
 
 A text model's manifest says so in `preprocessing` (`vocab_file`, `max_length`, and from this
-version on `text_input` and `text_field`); its model file carries the tokenizer
-(`functions.runtime.tokenizer`). Callers send either token ids, as before, or one string per
+version on `text_input` and `text_field`); its model file carries the tokenizer: ours
+(`functions.runtime.tokenizer`) or a Hugging Face tokenizer.json (`hf_tokenizer`, whose
+models may read an attention mask and token type ids too). Callers send either token ids, as before, or one string per
 row: under the ids input's name (`{"inputs": ["..."]}`, an OIP `BYTES` tensor of shape [N] or
 [N, 1]) or under the text field (`{"instances": [{"text": "..."}]}`, batch CSV/JSONL columns).
 """
@@ -10,14 +11,14 @@ row: under the ids input's name (`{"inputs": ["..."]}`, an OIP `BYTES` tensor of
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.tokenizer import Vocabulary
 
 TEXT_FIELD = "text"
 TEXT_KINDS = "USO"  # numpy kinds of arrays that may hold strings
@@ -54,10 +55,21 @@ def batch_view(manifest: ModelManifest) -> ModelManifest:
     return dataclasses.replace(manifest, inputs=(spec,), features=())
 
 
-class TextFeeds:
-    """Turns the strings of a request into the token ids its model reads."""
+class TextTokenizer(Protocol):
+    """What turns texts into a text model's feeds: `tokenizer.Vocabulary` or `HfTokenizer`."""
 
-    def __init__(self, text: TextInput, vocabulary: Vocabulary) -> None:
+    @property
+    def kind(self) -> str: ...
+
+    def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]: ...
+
+    def document(self) -> bytes: ...
+
+
+class TextFeeds:
+    """Turns the strings of a request into the token ids (and masks) its model reads."""
+
+    def __init__(self, text: TextInput, vocabulary: TextTokenizer) -> None:
         self.text = text
         self.vocabulary = vocabulary
 
@@ -69,11 +81,21 @@ class TextFeeds:
             name = self.text.field
             value = inputs.get(name)
             if value is None:
+                self.check_ids(inputs.get(self.text.input))
                 return inputs  # token ids, or nothing: validation says what is wrong
-        ids = self.vocabulary.encode(texts(value, name))
         fed = {key: item for key, item in inputs.items() if key != name}
-        fed[self.text.input] = ids
+        fed.update(self.vocabulary.feeds(texts(value, name), self.text.input))
         return fed
+
+    def check_ids(self, ids: np.ndarray | None) -> None:
+        """Token ids sent as such may not be longer than the model reads (an out-of-range
+        position would fail deep in onnxruntime): a 422 that says the limit."""
+        limit = self.text.max_length
+        if ids is not None and ids.ndim == 2 and ids.shape[1] > limit:
+            raise InvalidInput(
+                f"input '{self.text.input}' has {ids.shape[1]} tokens a row; this model reads "
+                f"at most {limit}: send raw text (truncated for you) or at most {limit} ids"
+            )
 
 
 def texts(value: np.ndarray, name: str) -> list[str]:

@@ -64,6 +64,18 @@ class Vocabulary:
             out[i, : min(len(row), width)] = row[:width]
         return out
 
+    @property
+    def kind(self) -> str:
+        return KIND
+
+    def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
+        """The model's one input for `texts`: their token ids."""
+        return {ids_input: self.encode(texts)}
+
+    def document(self) -> bytes:
+        """The vocabulary document (vocab.json), for clients that tokenize themselves."""
+        return json.dumps(self.to_json()).encode("utf-8")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tokenizer": KIND,

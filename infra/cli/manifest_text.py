@@ -31,7 +31,16 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         lines.append(f"  labels:    {', '.join(manifest.labels)}")
     if manifest.features:
         lines.append(f"  features:  {', '.join(manifest.features)}")
+    pre = manifest.preprocessing
+    if "vocab_file" in pre and "max_length" in pre:  # a text model: raw text in
+        lines.append(
+            f"  text:      {pre.get('tokenizer', 'token ids')} tokenizer ({pre['vocab_file']}), "
+            f"texts cut to {pre['max_length']} tokens"
+        )
     lines += _dict_lines("metrics", manifest.metrics)
+    quantization = manifest.extras.get("quantization")
+    if isinstance(quantization, dict) and "method" in quantization:  # aiaas publish --quantize
+        lines += _dict_lines("quantization", quantization)
     card = (
         reg.store.uri.rstrip("/")
         + "/"

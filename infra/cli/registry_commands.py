@@ -25,6 +25,7 @@ from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
+from infra.cli.publish_options import add_publish_options, apply_publish_options
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -79,6 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
     p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
     p.add_argument("--description", default="", help="one line about the model")
+    add_publish_options(p)
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("models", help="list published models")
@@ -159,6 +161,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="aiaas-publish-") as work:
+        return _publish(args, Path(work))
+
+
+def _publish(args: argparse.Namespace, work: Path) -> int:
     path: Path = args.model
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
@@ -194,8 +201,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         postprocessing=post,
         description=args.description,
     )
-    reg.publish(manifest, path)
-    print(f"published {name}:{version} to {reg.store.uri} (sha256 {signature.file.sha256[:12]})")
+    prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
+    manifest, notes = prepared.manifest, (*notes, *prepared.notes)
+    reg.publish(manifest, prepared.model, prepared.extra_files)
+    print(f"published {name}:{version} to {reg.store.uri} (sha256 {manifest.file.sha256[:12]})")
     for note in notes:
         print(f"  {note}")
     if alias:

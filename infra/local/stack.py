@@ -39,6 +39,8 @@ PREDICT_ROUTES = (
     ("GET", "/v2/models/{name}/versions/{{version}}"),
     ("GET", "/v2/models/{name}/versions/{{version}}/ready"),
     ("POST", "/v2/models/{name}/versions/{{version}}/infer"),
+    ("GET", "/models/{name}/tokenizer"),
+    ("GET", "/models/{name}/versions/{{version}}/tokenizer"),
 )
 
 

@@ -30,6 +30,8 @@ PREDICT_ROUTES = [
     ("POST", "/models/{m}/versions/{{version}}/predict"),
     ("POST", "/models/{m}/explain"),
     ("POST", "/v2/models/{m}/explain"),
+    ("GET", "/models/{m}/tokenizer"),
+    ("GET", "/models/{m}/versions/{{version}}/tokenizer"),
 ]
 
 

@@ -95,8 +95,24 @@ def test_metadata_says_text_is_read(http: httpx.Client, published: Published) ->
     meta = http.get(f"/v2/models/{MODEL}").json()
     assert meta["inputs"] == [{"name": "tokens", "datatype": "INT64", "shape": [-1, -1]}]
     max_length = published.results["transformer"].manifest.preprocessing["max_length"]
-    text = {"input": "tokens", "datatype": "BYTES", "max_length": max_length}
+    version = published.results["transformer"].manifest.version
+    tokenizer = {
+        "kind": "lowercase-regex-words",
+        "path": f"/models/{MODEL}/versions/{version}/tokenizer",
+    }
+    text = {
+        "input": "tokens",
+        "datatype": "BYTES",
+        "max_length": max_length,
+        "tokenizer": tokenizer,
+    }
     assert meta["parameters"]["text"] == text
+    answer = http.get(tokenizer["path"])  # the vocabulary, for clients that tokenize themselves
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-aiaas-tokenizer"] == "lowercase-regex-words"
+    vocab_json = published.results["transformer"].extra_files["vocab.json"].read_text()
+    assert Vocabulary.from_json(answer.content) == Vocabulary.from_json(vocab_json)
+    assert http.get(f"/models/{MODEL}/tokenizer").content == answer.content
 
 
 def test_oip_json_bytes_tensor(http: httpx.Client, reference: tuple[np.ndarray, list[str]]) -> None:

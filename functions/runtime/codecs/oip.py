@@ -245,6 +245,10 @@ def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, An
             "datatype": "BYTES",
             "max_length": text.max_length,
         }
+        kind = manifest.preprocessing.get("tokenizer")
+        if kind:  # clients that tokenize themselves fetch it here
+            path = f"/models/{manifest.name}/versions/{manifest.version}/tokenizer"
+            parameters["text"]["tokenizer"] = {"kind": kind, "path": path}
     return {
         "name": manifest.name,
         "versions": versions,

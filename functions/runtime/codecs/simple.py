@@ -62,6 +62,9 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             name: _array(value, specs[name]) if name in specs else _text_or_unknown(value)
             for name, value in inputs.items()
         }
+    text = text_input(manifest)
+    if text is not None and len(manifest.inputs) > 1 and _is_text(inputs):
+        return {text.input: _text_or_unknown(inputs)}  # a transformer's ids, mask, ... from text
     if len(manifest.inputs) != 1:
         names = [spec.name for spec in manifest.inputs]
         raise BadRequest(
@@ -81,6 +84,8 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     text = text_input(manifest)
     if text is not None and isinstance(rows[0], dict) and text.input not in rows[0]:
         return {text.field: _text_records(rows, text.field)}
+    if text is not None and _is_text(rows):
+        return {text.input: _text_or_unknown(rows)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -96,10 +101,16 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     return {name: _array(column, specs[name]) for name, column in columns.items()}
 
 
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and bool(value) and isinstance(value[0], str)
+    )
+
+
 def _text_or_unknown(value: object) -> np.ndarray:
     # A text model also reads its text field by name; an unknown input is reported by name
     # (validation) whatever its value, even ragged, so that is not converted.
-    if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], str)):
+    if _is_text(value):
         return np.array(value, dtype=object)
     return np.empty(0)
 

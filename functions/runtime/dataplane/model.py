@@ -12,7 +12,13 @@ import orjson
 from functions.runtime import names
 from functions.runtime.codecs import oip, simple
 from functions.runtime.drift.monitor import DriftMonitor
-from functions.runtime.errors import AiaasError, BadRequest, ModelNotFound, ModelUnavailable
+from functions.runtime.errors import (
+    AiaasError,
+    BadRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    NotFound,
+)
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ServedModel
 
@@ -96,6 +102,16 @@ class ModelPlane:
         except AiaasError:
             versions = [model.manifest.version]
         return oip.model_metadata(model.manifest, versions)
+
+    def tokenizer(self, model: LoadedModel) -> tuple[str, bytes]:
+        """(kind, document) of the tokenizer `model` reads text with, for clients that tokenize
+        themselves: a tokenizer.json, or our vocab.json; NotFound for other models."""
+        if model.text is None:
+            raise NotFound(
+                f"model {model.ref} takes no raw text, so it has no tokenizer to give; "
+                f"its inputs are in GET /v2/models/{model.manifest.name}"
+            )
+        return model.text.vocabulary.kind, model.text.vocabulary.document()
 
     def ready(self, name: str, version: str | None) -> tuple[bool, dict[str, Any]]:
         """(ready?, the answer); a model that cannot load is not ready, with the reason."""

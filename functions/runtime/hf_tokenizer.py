@@ -1,0 +1,118 @@
+"""Hugging Face `tokenizer.json` tokenizers, for transformer models published with one.
+
+`aiaas publish --tokenizer tokenizer.json` stores the file beside the model (for clients that
+tokenize themselves) and embeds the same document in the model file as the ONNX metadata entry
+`aiaas.hf_tokenizer`, as our own text models carry theirs: the model's sha256 vouches for it,
+loading needs no second fetch, and every place that opens a model file gets its tokenizer.
+
+Rule (documented in docs/text.md): the tokenizer's own normalizer, pre-tokenizer, model and
+post-processor (special tokens such as [CLS] ... [SEP]); a text longer than `max_length` tokens,
+special tokens included, is cut at the end (`longest_first`, right side, as a `transformers`
+pipeline with `truncation=True` does); a batch is right-padded with the pad id to its longest
+row, or to the ids input's fixed width. The attention mask and token type ids are filled when
+the model has those inputs.
+
+Needs the `tokenizers` package (the `text` extra); it is imported only to load such a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+KIND = "huggingface"
+METADATA_KEY = "aiaas.hf_tokenizer"
+# Pad tokens by the names common tokenizers give them, when tokenizer.json sets no padding.
+PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<|endoftext|>")
+
+
+class HfTokenizerError(ValueError):
+    """A tokenizer.json that cannot be loaded, or a missing `tokenizers` package."""
+
+
+@dataclass(frozen=True)
+class HfInputs:
+    """The model inputs the tokenizer fills, with their dtypes: ids, and mask / type ids if any."""
+
+    ids: str
+    mask: str | None = None
+    type_ids: str | None = None
+    dtypes: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_preprocessing(cls, pre: Mapping[str, Any], ids: str) -> HfInputs:
+        return cls(ids, pre.get("mask_input"), pre.get("type_ids_input"), pre.get("input_dtypes"))
+
+
+def load_tokenizer(document: str) -> Any:
+    """A `tokenizers.Tokenizer` from a tokenizer.json document; HfTokenizerError if it is not one."""
+    try:
+        from tokenizers import Tokenizer
+    except ModuleNotFoundError as exc:
+        raise HfTokenizerError(
+            "Hugging Face tokenizers need the tokenizers package: pip install 'aiaas[text]'"
+        ) from exc
+    try:
+        return Tokenizer.from_str(document)
+    except Exception as exc:  # the Rust side raises untyped errors
+        raise HfTokenizerError(f"not a Hugging Face tokenizer.json: {exc}") from None
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id rows are padded with: tokenizer.json's padding, else a pad token, else 0."""
+    padding = tokenizer.padding
+    if padding:
+        return int(padding["pad_id"])
+    for token in PAD_TOKENS:
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0
+
+
+class HfTokenizer:
+    """Texts -> the feeds of a transformer model (ids, attention mask, token type ids)."""
+
+    kind = KIND
+
+    def __init__(
+        self, document: str, max_length: int, inputs: HfInputs, width: int | None = None
+    ) -> None:
+        self._document = document.encode("utf-8")
+        self.inputs = inputs
+        self.max_length = max_length
+        self.tokenizer = load_tokenizer(document)
+        self.pad_id = pad_id(self.tokenizer)
+        self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction="right")
+        self.tokenizer.enable_padding(pad_id=self.pad_id, length=width)
+        # Without character offsets, which serving never reads: ~15% less per batch
+        # (tokenizers >= 0.21; older versions have the plain one only).
+        self._encode_batch = getattr(
+            self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch
+        )
+
+    def document(self) -> bytes:
+        """The tokenizer.json as published, for clients that tokenize themselves."""
+        return self._document
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Token ids [len(texts), width] as the tokenizer's own encode_batch gives them."""
+        return self.feeds(texts, self.inputs.ids)[self.inputs.ids]
+
+    def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
+        """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""
+        encodings = self._encode_batch(list(texts), add_special_tokens=True)
+        dtypes = self.inputs.dtypes or {}
+
+        def table(name: str, rows: list[list[int]]) -> np.ndarray:
+            return np.asarray(rows, dtype=dtypes.get(name, "int64"))
+
+        out = {ids_input: table(ids_input, [e.ids for e in encodings])}
+        if self.inputs.mask:
+            out[self.inputs.mask] = table(self.inputs.mask, [e.attention_mask for e in encodings])
+        if self.inputs.type_ids:
+            out[self.inputs.type_ids] = table(self.inputs.type_ids, [e.type_ids for e in encodings])
+        return out

@@ -1,0 +1,140 @@
+"""The accuracy (or error) of a model before and after quantization, on the user's labelled data.
+
+`--data FILE`: JSONL (one record per line, as `{"instances": [...]}` takes them: features by
+name, a text model's text field, or input names), CSV (a header, then such records; numbers
+as written) or NPZ (`x`, or one array per input name, and `y`). The label is the record's
+`label` column (else `target`, else `y`). Both files are run as serving runs them
+(`LoadedModel.predict`, then the labels the predict API answers): classifiers are scored by
+accuracy against the label, other models by RMSE against a number.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.codecs import simple
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+
+LABEL_COLUMNS = ("label", "target", "y")
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    inputs: dict[str, np.ndarray]
+    labels: list[Any]
+
+
+def _number(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        if path.suffix == ".csv":
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_data(path: Path, manifest: ModelManifest) -> LabelledData:
+    """Inputs and labels of `path`; a BadRequest saying what is missing."""
+    try:
+        if path.suffix == ".npz":
+            return _npz(path, manifest)
+        rows = _records(path)[:MAX_ROWS]
+    except (OSError, ValueError) as exc:
+        raise BadRequest(f"--data {path}: {exc}") from None
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        raise BadRequest(f"--data {path}: give records (JSONL objects or CSV rows) with a label")
+    column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
+    if column is None:
+        raise BadRequest(f"--data {path}: no label column; name it one of {list(LABEL_COLUMNS)}")
+    labels = [row.pop(column) for row in rows]
+    try:
+        inputs = simple.decode({"instances": rows}, manifest)
+    except AiaasError as exc:
+        raise BadRequest(f"--data {path}: {exc.public_message}") from None
+    return LabelledData(inputs, labels)
+
+
+def _npz(path: Path, manifest: ModelManifest) -> LabelledData:
+    with np.load(path, allow_pickle=False) as arrays:
+        if "y" not in arrays:
+            raise BadRequest(f"--data {path}: the NPZ needs a label array 'y'")
+        names = [spec.name for spec in manifest.inputs]
+        single = len(names) == 1 and "x" in arrays and names[0] not in arrays
+        inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}
+        return LabelledData(inputs, arrays["y"][:MAX_ROWS].tolist())
+
+
+def _predict(manifest: ModelManifest, path: Path, data: LabelledData) -> tuple[list[Any], Any]:
+    """(the answer per row: label, or the first output's value; the raw first output)."""
+    model = LoadedModel(manifest, path)
+    rows = len(data.labels)
+    answers: list[Any] = []
+    firsts = []
+    for start in range(0, rows, model.max_batch_size):
+        chunk = {k: v[start : start + model.max_batch_size] for k, v in data.inputs.items()}
+        outputs = model.predict(chunk)
+        doc = simple.encode(manifest, outputs)
+        first = np.asarray(outputs[manifest.outputs[0].name], dtype=np.float64)
+        firsts.append(first.reshape(len(first), -1))
+        if "predictions" in doc:
+            answers += [row["label"] for row in doc["predictions"]]
+        else:
+            answers += firsts[-1][:, 0].tolist()
+    return answers, np.concatenate(firsts)
+
+
+def _truth(labels: list[Any], manifest: ModelManifest) -> list[str]:
+    """The labels as the API names classes: as given, or class indices turned into names."""
+    names = [str(int(y)) if isinstance(y, float) and y.is_integer() else str(y) for y in labels]
+    count = len(manifest.labels)
+    indices = all(
+        isinstance(y, int | float) and float(y).is_integer() and 0 <= y < count for y in labels
+    )
+    if set(names) <= set(manifest.labels) or not indices:
+        return names
+    return [manifest.labels[int(y)] for y in labels]
+
+
+def _score(manifest: ModelManifest, answers: list[Any], labels: list[Any]) -> float:
+    if manifest.postprocessing is not None:
+        truth = _truth(labels, manifest)
+        return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)]))
+    error = np.asarray(answers, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
+    return float(np.sqrt(np.mean(error**2)))
+
+
+def evaluate(
+    before: tuple[ModelManifest, Path], after: tuple[ModelManifest, Path], path: Path
+) -> dict[str, Any]:
+    """Accuracy (classifiers) or RMSE of both models on `path`, and how far their outputs differ."""
+    data = read_data(path, before[0])
+    answers_before, raw_before = _predict(*before, data)
+    answers_after, raw_after = _predict(*after, data)
+    metric = "accuracy" if before[0].postprocessing is not None else "rmse"
+    score_before = _score(before[0], answers_before, data.labels)
+    score_after = _score(after[0], answers_after, data.labels)
+    agree = np.mean([a == b for a, b in zip(answers_before, answers_after, strict=True)])
+    return {
+        "data": path.name,
+        "rows": len(data.labels),
+        "metric": metric,
+        "before": round(score_before, 6),
+        "after": round(score_after, 6),
+        "change": round(score_after - score_before, 6),
+        "same_answer_share": round(float(agree), 6),
+        "max_abs_output_diff": float(np.abs(raw_after - raw_before).max()),
+    }

@@ -1,0 +1,125 @@
+"""`aiaas publish` options that change the file published: `--tokenizer` and `--quantize`.
+
+Both run before anything is written, on copies in a private folder: the graph and tokenizer
+checks on the source file, the quantizer on the source, the tokenizer embedded into the file
+that is published (the variant, when quantized), and with `--data` both files scored as serving
+scores them. Any refusal leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from functions.runtime.cache import sha256_file
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.text_input import TEXT_FIELD
+from infra.cli import publish_quantize
+from infra.cli.publish_text import text_setup
+
+
+def add_publish_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="a Hugging Face tokenizer.json: the model (a transformer reading token ids) then "
+        "answers raw text; checked against the graph's embedding (needs aiaas[text])",
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help="with --tokenizer: the most tokens the model reads; longer texts are truncated "
+        "(default: the ids input's width, else the graph's position table, else tokenizer.json)",
+    )
+    p.add_argument(
+        "--text-field",
+        default=TEXT_FIELD,
+        help="with --tokenizer: the record field / batch column raw text is read from",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=publish_quantize.METHODS,
+        help="publish a smaller variant: int8 (dynamic quantization) or fp16 weights; inputs "
+        "and outputs keep their types; refused where it makes the model no smaller",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="with --quantize: labelled rows (JSONL, CSV or NPZ with y) to measure the accuracy "
+        "or error before and after on, recorded in the manifest",
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    manifest: ModelManifest
+    model: Path
+    extra_files: dict[str, Path] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.tokenizer is None and (args.max_length is not None or args.text_field != TEXT_FIELD):
+        raise BadRequest("--max-length and --text-field go with --tokenizer")
+    if args.data is not None and args.quantize is None:
+        raise BadRequest("--data goes with --quantize: it measures the quantized model's accuracy")
+    if args.data is not None and not args.data.is_file():
+        raise BadRequest(f"--data: no such file: {args.data}")
+    if args.tokenizer is not None and not args.tokenizer.is_file():
+        raise BadRequest(f"--tokenizer: no such file: {args.tokenizer}")
+
+
+def _with_text(
+    args: argparse.Namespace, manifest: ModelManifest, model: Path, graph_of: Path, work: Path
+) -> Prepared:
+    setup = text_setup(
+        manifest,
+        model,
+        args.tokenizer,
+        work,
+        graph_of=graph_of,
+        length=args.max_length,
+        field=args.text_field,
+    )
+    return Prepared(setup.manifest, setup.model, setup.extra_files, setup.notes)
+
+
+def apply_publish_options(
+    args: argparse.Namespace, manifest: ModelManifest, model: Path, work: Path
+) -> Prepared:
+    """The manifest and file to publish under these options (as given when there are none)."""
+    _check(args)
+    source = Prepared(manifest, model)
+    if args.tokenizer is not None:
+        source = _with_text(args, manifest, model, model, work / "source")
+    if args.quantize is None:
+        return source
+    variant = publish_quantize.quantize(model, args.quantize, work)
+    sized = replace(manifest.file, sha256=sha256_file(variant), size=variant.stat().st_size)
+    result = Prepared(replace(manifest, file=sized), variant)
+    if args.tokenizer is not None:
+        result = _with_text(args, result.manifest, variant, model, work / "variant")
+    quantization = publish_quantize.record(args.quantize, model, variant)
+    notes = [
+        f"{args.quantize}: {quantization['source_bytes']} -> {quantization['quantized_bytes']} bytes"
+    ]
+    if args.data is not None:
+        from infra.cli.publish_evaluation import evaluate
+
+        measured = evaluate(
+            (source.manifest, source.model), (result.manifest, result.model), args.data
+        )
+        quantization["evaluation"] = measured
+        notes.append(
+            f"{measured['metric']} on {measured['rows']} rows of {args.data.name}: "
+            f"{measured['before']:.4g} before, {measured['after']:.4g} after"
+        )
+    extras = {**result.manifest.extras, "quantization": quantization}
+    return Prepared(
+        replace(result.manifest, extras=extras),
+        result.model,
+        result.extra_files,
+        (*result.notes, *notes),
+    )

@@ -1,0 +1,215 @@
+"""`aiaas publish --tokenizer tokenizer.json`: a user's own transformer ONNX answers raw text.
+
+Checked before anything is written: the tokenizer loads; the model's inputs are ones text can
+fill (token ids, and an attention mask and token type ids if it reads them); the tokenizer's
+vocabulary fits the word embedding read from the graph (`transformer_graph`); and the model,
+fed by the very tokenizer serving runs, answers a batch holding a text longer than the maximum
+length. Then the tokenizer is embedded in a copy of the model file (`embed_document`) and the
+file itself goes beside it as `tokenizer.json`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from functions.runtime import hf_tokenizer
+from functions.runtime.cache import sha256_file
+from functions.runtime.errors import BadRequest
+from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerError
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import TEXT_FIELD
+from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
+
+TOKENIZER_FILE = "tokenizer.json"
+IDS_NAMES = ("input_ids", "ids", "tokens")
+MASK_NAME, TYPE_IDS_NAME = "attention_mask", "token_type_ids"
+# Embedding tables are often padded past the vocabulary to a multiple of 64 or 128 rows, for
+# speed (GPT-2 style exports, OPT, Phi): that many spare rows are not a mismatch; more are.
+SPARE_ROWS = 128
+
+
+@dataclass(frozen=True)
+class TextSetup:
+    manifest: ModelManifest
+    model: Path  # the copy with the tokenizer embedded
+    extra_files: dict[str, Path]
+    notes: tuple[str, ...]
+
+
+def text_inputs(inputs: tuple[TensorSpec, ...]) -> HfInputs:
+    """Which inputs text fills; a BadRequest naming any other input the model reads."""
+    ints = [s for s in inputs if s.dtype in ("int64", "int32") and s.rank == 2]
+    named = {s.name: s for s in ints}
+    ids = next((named[n] for n in IDS_NAMES if n in named), ints[0] if len(ints) == 1 else None)
+    if ids is None:
+        raise BadRequest(
+            f"no input of the model takes token ids (int64 [N, L], e.g. 'input_ids'): it has "
+            f"{[f'{s.name} {s.dtype} {list(s.shape)}' for s in inputs]}"
+        )
+    mask = MASK_NAME if MASK_NAME in named else None
+    types = TYPE_IDS_NAME if TYPE_IDS_NAME in named else None
+    other = [s.name for s in inputs if s.name not in (ids.name, mask, types)]
+    if other:
+        raise BadRequest(
+            f"the model also reads {other}, which a tokenizer cannot fill: text fills only "
+            f"'{ids.name}', '{MASK_NAME}' and '{TYPE_IDS_NAME}'"
+        )
+    dtypes = {s.name: s.dtype for s in inputs}
+    return HfInputs(ids.name, mask, types, dtypes)
+
+
+def check_vocabulary(size: int, found: Embeddings) -> str:
+    """A note on the vocabulary check; a BadRequest naming both numbers when they differ."""
+    rows = found.vocabulary_rows
+    if rows is None:
+        return "no word embedding found in the graph: the vocabulary size was not checked"
+    if not size <= rows < size + SPARE_ROWS:
+        raise BadRequest(
+            f"the tokenizer has {size} tokens but the model's word embedding has {rows} rows: "
+            "this tokenizer.json is not the one the model was trained with"
+        )
+    spare = f" ({rows - size} spare rows)" if rows > size else ""
+    return f"vocabulary of {size} tokens fits the word embedding of {rows} rows{spare}"
+
+
+def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer: Any) -> int:
+    """--max-length, else the ids input's fixed width, the position table's rows, or what the
+    tokenizer.json truncates to; a BadRequest when none says."""
+    truncation = tokenizer.truncation or {}
+    fixed = ids.shape[1] if ids.shape[1] > 0 else None
+    length = given or fixed or found.position_rows or truncation.get("max_length")
+    if not length or length < 2:
+        raise BadRequest(
+            "cannot tell the longest text the model reads (no fixed input width, position table "
+            "or truncation in tokenizer.json): give --max-length, e.g. 512 for BERT"
+        )
+    if fixed and length > fixed:
+        raise BadRequest(f"--max-length {length} is over the ids input's width {fixed}")
+    return int(length)
+
+
+def smoke_test(path: Path, tokenizer: HfTokenizer, ids_input: str) -> None:
+    """The model fed by serving's tokenizer, on a short text and one past max_length."""
+    longest = " ".join(["a"] * (tokenizer.max_length * 2))
+    feeds = tokenizer.feeds(["a", longest], ids_input)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session.run(None, feeds)
+    except Exception as exc:  # onnxruntime raises untyped errors
+        raise BadRequest(
+            f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
+            "--max-length with the number of positions it reads"
+        ) from None
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def embed_document(source: Path, target: Path, key: str, value: str) -> None:
+    """A copy of `source` with the metadata entry `key` appended: ModelProto.metadata_props
+    (field 14) is a repeated field, which protobuf merges wherever it appears, so the graph and
+    weights are copied byte for byte (no parse, no second copy in memory, any file size)."""
+    entry = _field(1, key.encode()) + _field(2, value.encode())
+    shutil.copyfile(source, target)
+    with target.open("ab") as handle:
+        handle.write(_field(14, entry))
+
+
+def _already_carried(path: Path) -> str | None:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    carried: str | None = session.get_modelmeta().custom_metadata_map.get(hf_tokenizer.METADATA_KEY)
+    return carried
+
+
+def text_setup(
+    manifest: ModelManifest,
+    path: Path,
+    tokenizer_file: Path,
+    work: Path,
+    *,
+    graph_of: Path | None = None,
+    length: int | None = None,
+    field: str = TEXT_FIELD,
+) -> TextSetup:
+    """The manifest and files of a transformer that reads raw text through `tokenizer_file`;
+    `graph_of`: the file whose graph is read, when `path` is its quantized variant."""
+    try:
+        document = tokenizer_file.read_text(encoding="utf-8")
+        tokenizer = hf_tokenizer.load_tokenizer(document)
+    except (OSError, UnicodeDecodeError, HfTokenizerError) as exc:
+        raise BadRequest(f"--tokenizer {tokenizer_file}: {exc}") from None
+    inputs = text_inputs(manifest.inputs)
+    ids = manifest.input(inputs.ids)
+    assert ids is not None
+    found = read_embeddings(load_graph(graph_of or path), inputs.ids, inputs.type_ids)
+    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    notes = [check_vocabulary(size, found)]
+    longest = max_length(length, ids, found, tokenizer)
+    width = ids.shape[1] if ids.shape[1] > 0 else None
+    served = HfTokenizer(document, longest, inputs, width)
+    smoke_test(path, served, inputs.ids)
+    carried = _already_carried(path)
+    if carried is not None and carried != document:
+        raise BadRequest(f"{path} already carries another tokenizer; publish the original file")
+    work.mkdir(parents=True, exist_ok=True)
+    model = work / "model.onnx"
+    embed_document(path, model, hf_tokenizer.METADATA_KEY, document)
+    notes.append(f"raw text in: texts longer than {longest} tokens are cut to the first {longest}")
+    return TextSetup(
+        replace(
+            manifest,
+            inputs=_described(manifest.inputs, inputs.ids, longest),
+            file=replace(manifest.file, sha256=sha256_file(model), size=model.stat().st_size),
+            preprocessing=_preprocessing(inputs, size, longest, served.pad_id, field, found),
+        ),
+        model,
+        {TOKENIZER_FILE: tokenizer_file},
+        tuple(notes),
+    )
+
+
+def _described(specs: tuple[TensorSpec, ...], ids: str, length: int) -> tuple[TensorSpec, ...]:
+    text = (
+        f"raw text (one string per row), or token ids from {TOKENIZER_FILE}; only the first "
+        f"{length} tokens are read"
+    )
+    return tuple(replace(s, description=text) if s.name == ids else s for s in specs)
+
+
+def _preprocessing(
+    inputs: HfInputs, size: int, length: int, pad: int, field: str, found: Embeddings
+) -> dict[str, Any]:
+    pre: dict[str, Any] = {
+        "tokenizer": hf_tokenizer.KIND,
+        "vocab_file": TOKENIZER_FILE,
+        "vocab_size": size,
+        "max_length": length,
+        "pad_id": pad,
+        "text_input": inputs.ids,
+        "text_field": field,
+        "input_dtypes": dict(inputs.dtypes or {}),
+        "truncation": f"longest_first, right side: the first {length} tokens, special tokens "
+        "included",
+    }
+    if inputs.mask:
+        pre["mask_input"] = inputs.mask
+    if inputs.type_ids:
+        pre["type_ids_input"] = inputs.type_ids
+    if found.vocabulary_rows is not None:
+        pre["embedding_rows"] = found.vocabulary_rows
+    return pre
