@@ -175,10 +175,11 @@ class S3Store:
             raise
 
     @contextlib.contextmanager
-    def open_read(self, key: str, start: int = 0) -> Iterator[IO[bytes]]:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[IO[bytes]]:
         from botocore.exceptions import BotoCoreError
 
-        ranged: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+        last = "" if end is None else str(end - 1)
+        ranged: dict[str, Any] = {"Range": f"bytes={start}-{last}"} if start or last else {}
         try:
             with self._errors(key):
                 got = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **ranged)
