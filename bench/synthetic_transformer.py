@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 CLASSES = 4
 VOCAB = 8192
@@ -40,7 +44,6 @@ class SyntheticShape:
 def write_model(path: Path, shape: SyntheticShape, *, external: bool, seed: int = 0) -> list[Path]:
     """Write the model at `path` (weights in `path.name + '.data'` when `external`); returns
     every file written."""
-    import onnx
     from onnx import TensorProto, helper
 
     rng = np.random.default_rng(seed)
@@ -109,7 +112,7 @@ class _DataWriter:
         if self.handle is not None:
             self.handle.close()
 
-    def tensor(self, name: str, values: np.ndarray) -> object:
+    def tensor(self, name: str, values: np.ndarray) -> onnx.TensorProto:
         from onnx import TensorProto, numpy_helper
 
         if self.handle is None or self.data_path is None:

@@ -53,6 +53,9 @@ class ModelInMemory:
 
     def release(self) -> None:
         """Give the buffers back (onnxruntime has copied what it needs once a session exists)."""
+        for view in self.weights.values():
+            with contextlib.suppress(BufferError):  # still exported: freed with its holder
+                view.release()
         self.weights.clear()
         for sink in self.sinks:
             sink.release()

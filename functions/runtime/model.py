@@ -126,9 +126,8 @@ def _session(
             )
         names = list(source.weights)
         if names:
-            buffers = [source.weights[name] for name in names]
             options.add_external_initializers_from_files_in_memory(
-                names, buffers, [len(b) for b in buffers]
+                names, [source.weights[n] for n in names], [len(source.weights[n]) for n in names]
             )
         try:
             return ort.InferenceSession(

@@ -10,6 +10,7 @@ lacks room (SnapStart caps /tmp at 512 MB).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -73,7 +74,9 @@ class MemorySink:
         return memoryview(self.buffer)[: self.size]
 
     def release(self) -> None:
-        self.buffer.close()
+        # A view still held somewhere: the pages go when its holder drops it.
+        with contextlib.suppress(BufferError):
+            self.buffer.close()
 
 
 def fetch_verified(
