@@ -2,6 +2,7 @@
 
     python -m infra.model_resources --write     # after editing Metadata.Models or the shape
     python -m infra.model_resources --check     # exit 1 when template.yaml is out of date
+    ... --store s3://bucket/registry            # and when a model cannot fit its memory
 
 Each model in template.yaml's `Metadata.Models` gets a copy of infra/model_resources.yaml (its
 predict function, log group and alarms) with the model's settings applied, written between
@@ -135,7 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite the generated block")
     action.add_argument("--check", action="store_true", help="exit 1 if it is out of date")
+    parser.add_argument(
+        "--store", help="also refuse models that cannot fit their memory (infra/model_fit.py)"
+    )
     args = parser.parse_args(argv)
+    if args.store and _misfits(args.store, args.template):
+        return 1
     try:
         current, wanted = rendered(args.template)
     except OutOfDate as exc:
@@ -155,6 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"{args.template}: per-model resources are up to date")
     return 0
+
+
+def _misfits(store: str, template: Path) -> bool:
+    from infra.model_fit import template_fits
+
+    fits, _ = template_fits(store, template)
+    problems = [p for p in (fit.problem() for fit in fits) if p]
+    for problem in problems:
+        print(f"{template}: {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def _models(path: Path) -> list[str]:

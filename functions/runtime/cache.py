@@ -1,25 +1,31 @@
 """The per-container artifact cache: each model file is fetched once and verified before use.
 
-Files are content-addressed (`<cache>/<sha256>.onnx`): two loads racing in one container or in
-two processes both download to private temp files and rename onto the same final name, so
-neither can see a partial file. A file whose sha256 differs from its manifest is deleted and
-never served.
+Files are content-addressed (`<cache>/<sha256>.onnx`; a version with external data is a folder
+named by all its files' hashes): two loads racing in one container or in two processes both
+download to private temp files and rename onto the same final name, so neither can see a
+partial file. A file whose sha256 differs from its manifest is deleted and never served. When
+the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB), it is held in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
-from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import model_key
-from functions.runtime.settings import RuntimeSettings
+from functions.runtime.manifest import MODEL_FILE, ModelManifest
+from functions.runtime.refs import version_prefix
+from functions.runtime.settings import RuntimeSettings, TransferSettings
 from functions.runtime.store import ObjectStore
+from functions.runtime.transfer import FileSink, MemorySink, Sink, fetch_verified
 
 HASH_CHUNK = 1024 * 1024
 
@@ -37,51 +43,183 @@ def sha256_stream(handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-class ArtifactCache:
-    """Fetches model files into a local directory, verified against their manifests."""
+@dataclass
+class ModelInMemory:
+    """A verified model held in memory: the model file's bytes and each external data file."""
 
-    def __init__(self, store: ObjectStore, directory: Path | None = None) -> None:
+    model: bytes
+    weights: dict[str, memoryview] = field(default_factory=dict)
+    sinks: list[MemorySink] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Give the buffers back (onnxruntime has copied what it needs once a session exists)."""
+        for view in self.weights.values():
+            with contextlib.suppress(BufferError):  # still exported: freed with its holder
+                view.release()
+        self.weights.clear()
+        for sink in self.sinks:
+            sink.release()
+        self.sinks.clear()
+
+
+ModelSource = Path | ModelInMemory  # what onnxruntime loads: a path, or bytes in memory
+DISK_MARGIN = 64 * 1024 * 1024  # room left on the cache disk after a model's files
+
+
+class ArtifactCache:
+    """Fetches model files into a local directory (or memory), verified against their manifests."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        directory: Path | None = None,
+        transfer: TransferSettings | None = None,
+    ) -> None:
         self.store = store
-        self.directory = directory or RuntimeSettings.from_env().cache_dir
+        if directory is None or transfer is None:  # a library caller: the environment's
+            env = RuntimeSettings.from_env()
+            directory, transfer = directory or env.cache_dir, transfer or env.transfer
+        self.directory, self.transfer = directory, transfer
+
+    def source(self, manifest: ModelManifest) -> ModelSource:
+        """The verified model, on disk or (when the disk lacks room, or settings say so) in memory."""
+        if self.transfer.load == "memory" or (
+            self.transfer.load == "auto" and not self._disk_has_room(manifest.weight_bytes)
+        ):
+            return self.fetch_into_memory(manifest)
+        return self.fetch(manifest)
+
+    def _disk_has_room(self, size: int) -> bool:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.directory).free
+        except OSError:
+            return False
+        return free >= size + DISK_MARGIN
 
     def fetch(self, manifest: ModelManifest) -> Path:
-        """A local path of the verified model file for `manifest`."""
+        """A local path of the verified model file for `manifest`, its external data beside it."""
+        if manifest.weight_files:
+            return self._fetch_folder(manifest)
         expected = manifest.file.sha256
         final = self.directory / f"{expected}.onnx"
         # A damaged entry is not deleted first: the verified download replaces it atomically, and
         # an unlink could remove the good file another process has just renamed into place.
         if final.is_file() and sha256_file(final) == expected:
             return final
-        return self._download(manifest, final)
+        with self._scratch(manifest, final.name) as tmp:
+            self._download(manifest, MODEL_FILE, manifest.file.size, expected, tmp)
+            tmp.replace(final)
+        return final
 
-    def _download(self, manifest: ModelManifest, final: Path) -> Path:
+    def _fetch_folder(self, manifest: ModelManifest) -> Path:
+        # A version with external data is a folder named by all its files' hashes, renamed into
+        # place whole: onnxruntime finds the data files beside the model by their names.
+        final = self.directory / version_digest(manifest)
+        if final.is_dir() and _folder_intact(final, manifest):
+            return final / MODEL_FILE
+        with self._scratch(manifest, final.name, folder=True) as tmp:
+            self._download(
+                manifest, MODEL_FILE, manifest.file.size, manifest.file.sha256, tmp / MODEL_FILE
+            )
+            for item in manifest.weight_files:
+                (tmp / item.path).parent.mkdir(parents=True, exist_ok=True)
+                self._download(manifest, item.path, item.size, item.sha256, tmp / item.path)
+            if final.is_dir():  # damaged, or a twin's: ours is verified, swap it in
+                shutil.rmtree(final, ignore_errors=True)
+            with contextlib.suppress(OSError):  # a racing twin renamed its verified copy first
+                tmp.rename(final)
+        return final / MODEL_FILE
+
+    def fetch_into_memory(self, manifest: ModelManifest) -> ModelInMemory:
+        """The verified model and its external data in memory: nothing written to disk."""
+        loaded = ModelInMemory(b"")
+        try:
+            model = self._into_memory(
+                manifest, MODEL_FILE, manifest.file.size, manifest.file.sha256
+            )
+            loaded.model = bytes(model.view())  # onnxruntime takes the model itself as bytes
+            model.release()
+            for item in manifest.weight_files:
+                sink = self._into_memory(manifest, item.path, item.size, item.sha256)
+                loaded.sinks.append(sink)
+                loaded.weights[item.path] = sink.view()
+        except BaseException:
+            loaded.release()
+            raise
+        return loaded
+
+    def _into_memory(self, manifest: ModelManifest, rel: str, size: int, sha: str) -> MemorySink:
+        sink = MemorySink(size)
+        try:
+            self._transfer(manifest, rel, size, sha, sink)
+        except BaseException:
+            sink.release()
+            raise
+        return sink
+
+    def _download(self, manifest: ModelManifest, rel: str, size: int, sha: str, dest: Path) -> None:
+        sink = FileSink(dest, size)
+        try:
+            self._transfer(manifest, rel, size, sha, sink)
+        finally:
+            sink.close()
+
+    def _transfer(self, manifest: ModelManifest, rel: str, size: int, sha: str, sink: Sink) -> None:
+        ref = f"{manifest.name}:{manifest.version}"
+        key = f"{version_prefix(manifest.name, manifest.version)}/{rel}"
+        try:
+            fetch_verified(self.store, key, size, sha, sink, self.transfer)
+        except NotFound:
+            raise ModelUnavailable(
+                f"{ref}: the manifest exists but "
+                f"{'the model file' if rel == MODEL_FILE else 'data file ' + rel} is missing "
+                "from the store",
+                public_message=f"model {ref} is incomplete in the registry and is not served",
+            ) from None
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"{ref}: {exc.message}",
+                public_message=f"model {ref} failed its integrity check and is not served",
+            ) from exc
+
+    @contextlib.contextmanager
+    def _scratch(
+        self, manifest: ModelManifest, name: str, *, folder: bool = False
+    ) -> Iterator[Path]:
+        """A private temp file (or folder) in the cache directory, removed unless renamed."""
         ref = f"{manifest.name}:{manifest.version}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".part-")
-            os.close(fd)
+            if folder:
+                tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix=f".part-{name[:12]}-"))
+            else:
+                fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".part-")
+                os.close(fd)
+                tmp = Path(tmp_name)
         except OSError as exc:
             raise StoreError(f"cannot write the model cache {self.directory}: {exc}") from exc
-        tmp = Path(tmp_name)
         try:
-            try:
-                self.store.download_file(model_key(manifest.name, manifest.version), tmp)
-            except NotFound:
-                raise ModelUnavailable(
-                    f"{ref}: the manifest exists but the model file is missing from the store",
-                    public_message=f"model {ref} is incomplete in the registry and is not served",
-                ) from None
-            actual = sha256_file(tmp)
-            if actual != manifest.file.sha256:
-                raise IntegrityError(
-                    f"{ref}: model file sha256 {actual} does not match the manifest's "
-                    f"{manifest.file.sha256}; refusing to serve it",
-                    public_message=f"model {ref} failed its integrity check and is not served",
-                )
-            tmp.replace(final)
-            return final
+            yield tmp
         except OSError as exc:
             reason = "cache disk is full" if exc.errno == errno.ENOSPC else str(exc)
             raise StoreError(f"{ref}: cannot cache model file: {reason}") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def version_digest(manifest: ModelManifest) -> str:
+    """A name for a multi-file version's cache folder: the hash of all its files' hashes."""
+    lines = [f"{MODEL_FILE} {manifest.file.sha256}"]
+    lines += [f"{f.path} {f.sha256}" for f in manifest.weight_files]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _folder_intact(folder: Path, manifest: ModelManifest) -> bool:
+    files = [(MODEL_FILE, manifest.file.sha256)] + [
+        (f.path, f.sha256) for f in manifest.weight_files
+    ]
+    return all((folder / rel).is_file() and sha256_file(folder / rel) == sha for rel, sha in files)

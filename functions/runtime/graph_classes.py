@@ -9,6 +9,7 @@ label they output the model's own probabilities, which must not get another soft
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,10 +51,19 @@ def _class_values(node: onnx.NodeProto) -> Keys:
     return ()
 
 
+MAX_CLASSES = 1_000_000  # longer initializers are weights, not a class list
+
+
 def _constants(graph: onnx.GraphProto) -> dict[str, list[object]]:
+    import onnx
     from onnx import numpy_helper
 
-    found = {t.name: numpy_helper.to_array(t).ravel().tolist() for t in graph.initializer}
+    # Class lists are small: weights (external, or millions of values) are never read as lists.
+    found = {
+        t.name: numpy_helper.to_array(t).ravel().tolist()
+        for t in graph.initializer
+        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_CLASSES
+    }
     for node in graph.node:
         value = next((a.t for a in node.attribute if a.name == "value"), None)
         if node.op_type == "Constant" and value is not None:

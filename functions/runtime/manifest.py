@@ -70,6 +70,21 @@ class ModelFile:
     path: str = MODEL_FILE
 
 
+# What a file beside the model is for: "weights" are ONNX external data the model loads (fetched
+# and verified with it); "extra" files (tokenizer, explain background, card) are read by others.
+FILE_ROLES = ("weights", "extra")
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file of a version other than the model file, vouched for by size and sha256."""
+
+    path: str  # relative to the version's folder, as the model's external data names it
+    size: int
+    sha256: str
+    role: str = "extra"
+
+
 @dataclass(frozen=True)
 class Postprocessing:
     """For classifiers: which output holds the class scores and how to turn them into scores."""
@@ -104,7 +119,20 @@ class ModelManifest:
     max_batch_size: int | None = None
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    # Every other file of the version (external data, tokenizer, card, ...); empty in manifests
+    # written before versions listed their files.
+    files: tuple[ArtifactFile, ...] = ()
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def weight_files(self) -> tuple[ArtifactFile, ...]:
+        """The external data files the model loads, besides the model file itself."""
+        return tuple(f for f in self.files if f.role == "weights")
+
+    @property
+    def weight_bytes(self) -> int:
+        """What loading the model reads: the model file and its external data."""
+        return self.file.size + sum(f.size for f in self.weight_files)
 
     def input(self, name: str) -> TensorSpec | None:
         return next((spec for spec in self.inputs if spec.name == name), None)
@@ -122,6 +150,8 @@ class ModelManifest:
         data["features"] = list(self.features)
         if self.postprocessing is not None and self.postprocessing.label_output is None:
             del data["postprocessing"]["label_output"]  # manifests without one stay as they were
+        if not self.files:
+            del data["files"]  # single-file versions' manifests stay as they were
         return data
 
     def to_json(self) -> str:
@@ -354,4 +384,39 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         max_batch_size=max_batch,
         description=_get(data, "description", str, "", ""),
         extras=dict(_get(data, "extras", dict, "", {})),
+        files=_parse_files(_get(data, "files", list, "", [])),
     )
+
+
+def artifact_path(rel: str) -> str:
+    """`rel` if it can name a file in a version's folder beside the model, else ValueError."""
+    parts = rel.split("/")
+    if (
+        any(p in ("", ".", "..") for p in parts)
+        or "\\" in rel
+        or rel in (MODEL_FILE, MANIFEST_FILE)
+    ):
+        raise ValueError(f"invalid file name {rel!r} in a version's folder")
+    return rel
+
+
+def _parse_files(items: list[Any]) -> tuple[ArtifactFile, ...]:
+    files = []
+    for i, item in enumerate(items):
+        where = f"files[{i}]"
+        entry = _mapping(item, where)
+        try:
+            path = artifact_path(_get(entry, "path", str, where))
+        except ValueError as exc:
+            raise ManifestError(f"manifest field '{where}.path': {exc}") from None
+        sha = _get(entry, "sha256", str, where)
+        if not _SHA256.fullmatch(sha):
+            raise ManifestError(f"manifest field '{where}.sha256' must be 64 lowercase hex digits")
+        size = _get(entry, "size", int, where)
+        if size < 0:
+            raise ManifestError(f"manifest field '{where}.size' must not be negative")
+        role = _choice(_get(entry, "role", str, where, "extra"), FILE_ROLES, f"{where}.role")
+        files.append(ArtifactFile(path=path, size=size, sha256=sha, role=role))
+    if len({f.path for f in files}) != len(files):
+        raise ManifestError("manifest field 'files' lists a file twice")
+    return tuple(files)

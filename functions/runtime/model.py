@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import hf_tokenizer
+from functions.runtime.cache import ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -137,32 +138,50 @@ def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None
     return TextFeeds(text, tokenizer)
 
 
+def _session(
+    manifest: ModelManifest, source: ModelSource, threads: int | None
+) -> ort.InferenceSession:
+    """The session for a model on disk (external data found beside it) or in memory."""
+    options = session_options(manifest.weight_bytes, threads)
+    try:
+        if isinstance(source, Path):
+            return ort.InferenceSession(
+                str(source), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        names = list(source.weights)
+        if names:
+            options.add_external_initializers_from_files_in_memory(
+                names, [source.weights[n] for n in names], [len(source.weights[n]) for n in names]
+            )
+        try:
+            return ort.InferenceSession(
+                source.model, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        finally:
+            source.release()  # onnxruntime copied what it needs: the buffers go now
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        ref = f"{manifest.name}:{manifest.version}"
+        raise ModelUnavailable(
+            f"{ref}: onnxruntime cannot load {source if isinstance(source, Path) else 'it'}: {exc}",
+            public_message=f"model {ref} cannot be loaded",
+        ) from exc
+
+
 class LoadedModel:
     """An ONNX session for one model version, validated against its manifest."""
 
     def __init__(
         self,
         manifest: ModelManifest,
-        path: Path,
+        path: ModelSource,
         *,
         max_batch_size: int | None = None,
         threads: int | None = None,
     ):
         self.manifest = manifest
-        self.path = path
+        self.path = path if isinstance(path, Path) else Path("<memory>")
         self.max_batch_size = max_batch_size or manifest.max_batch_size or DEFAULT_MAX_BATCH
-        try:
-            self.session = ort.InferenceSession(
-                str(path),
-                sess_options=session_options(manifest.file.size, threads),
-                providers=["CPUExecutionProvider"],
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            ref = f"{manifest.name}:{manifest.version}"
-            raise ModelUnavailable(
-                f"{ref}: onnxruntime cannot load {path}: {exc}",
-                public_message=f"model {ref} cannot be loaded",
-            ) from exc
+        self.session = _session(manifest, path, threads)
         _check_graph(manifest, self.session)
         # Text models: raw strings in, tokenized here (None: numeric models pay one check).
         self.text = _text_feeds(manifest, self.session)
@@ -174,7 +193,7 @@ class LoadedModel:
         # does not grow when other threads share the cores.
         self.run_seconds = 0.0
         self._calls = 0
-        single = intra_op_threads(manifest.file.size) == 1
+        single = intra_op_threads(manifest.weight_bytes) == 1
         self._clock = time.thread_time if single else time.perf_counter
         self._known_outputs = frozenset(self.output_names)
         self._rules = compile_rules(manifest)

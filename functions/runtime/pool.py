@@ -57,7 +57,9 @@ class ModelPool:
     ):
         self.registry = registry
         self.settings = settings or RuntimeSettings.from_env()
-        self.cache = cache or ArtifactCache(registry.store, self.settings.cache_dir)
+        self.cache = cache or ArtifactCache(
+            registry.store, self.settings.cache_dir, self.settings.transfer
+        )
         self.max_versions = max_versions
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
@@ -77,7 +79,7 @@ class ModelPool:
                     return self._models[key]
             model = LoadedModel(
                 manifest,
-                self.cache.fetch(manifest),
+                self.cache.source(manifest),
                 max_batch_size=self.settings.max_batch or None,
                 threads=self.settings.ort_threads or None,
             )

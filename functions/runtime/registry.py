@@ -37,25 +37,22 @@ from functions.runtime.aliases import (
     shadow_target,
     weighted_target,
 )
-from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import (
     AiaasError,
-    BadRequest,
     Conflict,
     CorruptRecord,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
     StoreError,
-    VersionExists,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
+from functions.runtime.publishing import publish_version
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
     ModelRef,
     _model_prefix,
     alias_key,
-    extra_file_name,
     manifest_key,
     model_key,
     parse_ref,
@@ -64,7 +61,7 @@ from functions.runtime.refs import (
     watched_keys,
 )
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectChanged, ObjectExists, ObjectStore, open_store
+from functions.runtime.store import ObjectChanged, ObjectStore, open_store
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -112,44 +109,9 @@ class Registry:
         model_file: Path,
         extra_files: Mapping[str, Path] | None = None,
     ) -> ModelManifest:
-        """Store a new immutable version; the manifest is written last and only if absent."""
-        name, version = manifest.name, manifest.version
-        extras = {extra_file_name(rel): path for rel, path in (extra_files or {}).items()}
-        with Path(model_file).open("rb") as handle:
-            if sha256_stream(handle) != manifest.file.sha256:
-                raise BadRequest(
-                    f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
-                )
-        if self.store.exists(manifest_key(name, version)):
-            raise VersionExists(f"{name}:{version} is already published; versions are immutable")
-        self._claim_model_file(manifest, model_file)
-        for rel, path in extras.items():
-            self.store.upload_file(path, f"{version_prefix(name, version)}/{rel}")
-        try:
-            self.store.put_bytes(
-                manifest_key(name, version), manifest.to_json().encode(), if_absent=True
-            )
-        except ObjectExists:
-            raise VersionExists(
-                f"{name}:{version} was published concurrently; versions are immutable"
-            ) from None
-        return manifest
-
-    def _claim_model_file(self, manifest: ModelManifest, model_file: Path) -> None:
-        # The model file is written only if absent too: a losing concurrent publisher must never
-        # replace the file the winner's manifest vouches for (that version could never be served).
-        name, version = manifest.name, manifest.version
-        key = model_key(name, version)
-        try:
-            self.store.upload_file(model_file, key, if_absent=True)
-        except ObjectExists:
-            with self.store.open_read(key) as stored:
-                if sha256_stream(stored) == manifest.file.sha256:
-                    return  # the same file: a retry after an interrupted publish, or a twin
-            raise VersionExists(
-                f"{name}:{version} is being published with a different model file, or an earlier "
-                "publish of it was interrupted; versions are immutable: publish another version"
-            ) from None
+        """Store a new immutable version (see publishing.publish_version); returns the manifest
+        as stored, listing every file of the version."""
+        return publish_version(self.store, manifest, Path(model_file), extra_files or {})
 
     def next_version(self, name: str) -> str:
         """The next numeric version: one more than the largest numeric version so far."""

@@ -29,6 +29,20 @@ class S3Settings:
     read_timeout_s: float = 30.0
 
 
+LOAD_MODES = ("auto", "disk", "memory")
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """How big model files move: parallel ranged GETs / multipart parts, and where they land."""
+
+    part_bytes: int = 16 * 1024 * 1024  # one ranged GET or multipart part
+    workers: int = 16  # parts in flight (S3 gives ~90 MB/s per connection)
+    # Where a model's files go before onnxruntime reads them: "disk" (the cache directory),
+    # "memory" (never /tmp: SnapStart allows 512 MB), "auto" (memory when the disk lacks room).
+    load: str = "auto"
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
     store: str = DEFAULT_LOCAL_STORE  # a directory or s3://bucket/prefix
@@ -39,13 +53,15 @@ class RuntimeSettings:
     s3: S3Settings = S3Settings()
     actor: str = ""  # who registry changes are recorded as, when no caller is known
     explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
+    transfer: TransferSettings = TransferSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
         `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
-        `AIAAS_EXPLAIN_MAX_SECONDS`; unset means the default."""
+        `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`, `AIAAS_TRANSFER_WORKERS`,
+        `AIAAS_MODEL_LOAD` (auto|disk|memory); unset means the default."""
         env = os.environ if env is None else env
         return cls(
             store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
@@ -60,7 +76,21 @@ class RuntimeSettings:
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
             explain_max_seconds=_number(env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS),
+            transfer=_transfer(env),
         )
+
+
+def _transfer(env: Mapping[str, str]) -> TransferSettings:
+    load = env.get("AIAAS_MODEL_LOAD", "").strip() or "auto"
+    if load not in LOAD_MODES:
+        raise AiaasError(f"AIAAS_MODEL_LOAD must be one of {', '.join(LOAD_MODES)}; got {load!r}")
+    part_mb = _number(env, "AIAAS_TRANSFER_PART_MB", 16)
+    workers = int(_number(env, "AIAAS_TRANSFER_WORKERS", 16, whole=True))
+    if part_mb < 5 or workers < 1:  # S3 refuses multipart parts under 5 MB
+        raise AiaasError(
+            "AIAAS_TRANSFER_PART_MB must be 5 or more, AIAAS_TRANSFER_WORKERS 1 or more"
+        )
+    return TransferSettings(int(part_mb * 1024 * 1024), workers, load)
 
 
 def _cache_dir(env: Mapping[str, str]) -> Path:

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
 from functions.runtime.settings import RuntimeSettings, S3Settings
@@ -83,8 +83,11 @@ class ObjectStore(Protocol):
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None: ...
 
-    def open_read(self, key: str, start: int = 0) -> contextlib.AbstractContextManager[IO[bytes]]:
-        """A stream of the object from byte `start` (a ranged read) to its end."""
+    def open_read(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """A stream of the object from byte `start` (a ranged read) to `end` (exclusive), else
+        to its end."""
         ...
 
     def copy(self, source: str, dest: str) -> None:
@@ -108,6 +111,22 @@ class ObjectStore(Protocol):
         directory store) is written, replaced or removed; None when the store has no check
         cheaper than a read."""
         ...
+
+
+class _Limited(io.RawIOBase):
+    """The next `left` bytes of a file, as a ranged GET of an object gives them."""
+
+    def __init__(self, handle: IO[bytes], left: int) -> None:
+        self.handle, self.left = handle, max(left, 0)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        count = self.handle.readinto(view) or 0  # type: ignore[attr-defined]
+        self.left -= count
+        return count
 
 
 def _content_etag(data: bytes) -> str:
@@ -220,13 +239,13 @@ class LocalStore:
             shutil.copyfileobj(source, tmp, CHUNK)
 
     @contextlib.contextmanager
-    def open_read(self, key: str, start: int = 0) -> Iterator[IO[bytes]]:
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[IO[bytes]]:
         with self._errors(key):
             handle = self._path(key).open("rb")
         with handle:
             if start:
                 handle.seek(start)
-            yield handle
+            yield handle if end is None else cast(IO[bytes], _Limited(handle, end - start))
 
     def copy(self, source: str, dest: str) -> None:
         with self.open_read(source) as reader, self._atomic(dest, if_absent=False) as writer:

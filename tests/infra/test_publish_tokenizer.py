@@ -269,6 +269,14 @@ def test_non_utf8_bytes_tensor_is_a_422(server: ServeProcess) -> None:
         client.close()
 
 
+def test_explaining_a_hf_tokenizer_model_is_a_clear_422(http: httpx.Client) -> None:
+    # Token occlusion masks with aiaas's own pad id and feeds ids only: not yet right for a
+    # tokenizer that brings its own pad id, attention mask and type ids, so it says so.
+    answer = http.post(f"/models/{MODEL}/explain", json={"inputs": ["where is my parcel"]})
+    assert answer.status_code == 422
+    assert "published with a Hugging Face tokenizer" in answer.json()["error"]
+
+
 # ---- refused at publish: nothing written ---------------------------------------------------
 
 

@@ -44,7 +44,16 @@ class TextExplainer:
             raise ValueError(f"{model.ref} is not a text model")
         self.manifest = model.manifest
         self.text: TextInput = text
-        self.vocabulary = model.text.vocabulary if model.text is not None else None
+        vocabulary = model.text.vocabulary if model.text is not None else None
+        if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
+            # A Hugging Face tokenizer (publish --tokenizer) feeds an attention mask and type
+            # ids beside the ids, and its pad id is its own: masking by PAD_ID would be wrong.
+            raise InvalidInput(
+                f"{model.ref} was published with a Hugging Face tokenizer; token explanations "
+                "cover text models trained by aiaas for now: explain the token ids of a model "
+                "trained with `aiaas train`, or use predict"
+            )
+        self.vocabulary: Vocabulary | None = vocabulary
         spec = next(s for s in model.manifest.inputs if s.name == text.input)
         self.target = ModelTarget(model, spec)
         self.max_seconds = max_seconds
