@@ -25,7 +25,14 @@ def external_data_names(model_path: Path) -> list[str]:
         from onnx.external_data_helper import _get_all_tensors, uses_external_data
     except ImportError:
         return []
-    proto = onnx.load(str(model_path), load_external_data=False)
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(model_path), load_external_data=False)
+    except DecodeError as exc:
+        raise BadRequest(
+            f"{model_path} is not an ONNX model ({exc}); publish the .onnx file your exporter wrote"
+        ) from exc
     found: dict[str, None] = {}
     for tensor in _get_all_tensors(proto):
         if uses_external_data(tensor):

@@ -17,9 +17,10 @@ import pytest
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache, sha256_file
-from functions.runtime.errors import ModelUnavailable
+from functions.runtime.errors import BadRequest, ModelUnavailable
 from functions.runtime.manifest import ModelFile, TensorSpec
 from functions.runtime.pool import ModelPool
+from functions.runtime.refs import manifest_key, model_key
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
@@ -118,7 +119,14 @@ def test_artifact_that_is_not_onnx_is_503(tmp_path: Path) -> None:
         manifest,
         file=ModelFile(sha256=sha256_file(junk), size=junk.stat().st_size, opset=17, producer="x"),
     )
-    Registry(LocalStore(tmp_path / "store")).publish(manifest, junk)
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(BadRequest, match=r"junk\.onnx is not an ONNX model"):
+        Registry(store).publish(manifest, junk)  # refused at publish, nothing written
+    assert list(store.list_keys("")) == []
+    # A store written by other means (a copy gone wrong, a hand upload): the sha256 matches the
+    # manifest, so only onnxruntime can tell, and serving says the version cannot be loaded.
+    store.put_bytes(model_key(MODEL, "1"), junk.read_bytes())
+    store.put_bytes(manifest_key(MODEL, "1"), manifest.to_json().encode())
     assert_unavailable(digits_service(tmp_path), f"model {MODEL}:1 cannot be loaded")
 
 
