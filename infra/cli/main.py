@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     **dict.fromkeys(("explain", "baseline"), "infra.cli.explain_commands"),
     "train": "infra.cli.train_commands",
     "monitor": "infra.cli.monitor_commands",
+    "rollout": "infra.cli.rollout_commands",
 }
 
 
