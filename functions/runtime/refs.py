@@ -1,7 +1,7 @@
 """Model references (`name`, `name:version`, `name@alias`) and where a model's objects live.
 
-models/<name>/versions/<version>/model.onnx | manifest.json | ...
-models/<name>/aliases/<alias>.json
+    models/<name>/versions/<version>/model.onnx | manifest.json | ...
+    models/<name>/aliases/<alias>.json
 """
 
 from __future__ import annotations
