@@ -31,9 +31,12 @@ MINUTE = 60
 class CloudWatchMetrics:
     """The `MetricsSource` of functions/runtime/rollout over CloudWatch GetMetricData."""
 
-    def __init__(self, client: Any, namespace: str = "aiaas") -> None:
+    def __init__(self, client: Any, namespace: str = "aiaas", latency_stat: str = "p99") -> None:
         self.client = client
         self.namespace = namespace
+        # p99 in AWS; a test server without percentiles (moto) is read with "Maximum", an
+        # upper bound of it.
+        self.latency_stat = latency_stat
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CloudWatchMetrics:
@@ -95,7 +98,7 @@ class CloudWatchMetrics:
             self._query(
                 f"{prefix}errors", REQUESTS, {**dims, "status_class": "5xx"}, "Sum", period
             ),
-            self._query(f"{prefix}p99", LATENCY, dims, "p99", period),
+            self._query(f"{prefix}p99", LATENCY, dims, self.latency_stat, period),
         ]
 
     def _shadow_queries(
