@@ -143,6 +143,15 @@ def describe(record: RolloutRecord) -> list[str]:
     return lines
 
 
+def rollout_lines(registry: Registry, model: str, entries: int = 3) -> list[str]:
+    """`aiaas versions`' short view: each alias's latest rollout and its last log entries."""
+    lines = []
+    for record in RolloutBook(registry.store).all(model):
+        lines.append(f"rollout {describe(record)[0]}")
+        lines += [f"  {e['time']}  {e['event']:11} {e['message']}" for e in record.log[-entries:]]
+    return lines
+
+
 def _source(args: argparse.Namespace) -> MetricsSource:
     if args.metrics == "cloudwatch":
         from functions.runtime.rollout.cloudwatch import CloudWatchMetrics

@@ -162,4 +162,13 @@ def test_a_healthy_candidate_is_rolled_out_and_shown(root: Path, server: ServePr
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     assert status.startswith(f"{MODEL}@production: 1 -> 5, succeeded")
+    versions = subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(root / "store"), "versions", MODEL],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    lines = versions.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("rollout "))
+    assert lines[first].startswith(f"rollout {MODEL}@production: 1 -> 5, succeeded")
+    assert len(lines) == first + 4  # the headline and the last three log entries: kept short
+    assert lines[-1].split()[1:3] == ["succeeded", "the"]
     Registry(LocalStore(root / "store")).set_alias(MODEL, "production", "1")

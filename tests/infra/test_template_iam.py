@@ -73,7 +73,7 @@ def test_batch_writes_only_under_batch() -> None:
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
-def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
+def test_control_plane_writes_only_aliases_rollouts_and_batch_inputs() -> None:
     found = statements(expanded_resources()["ControlPlane"])
     writes = sorted(
         r
@@ -84,6 +84,7 @@ def test_control_plane_writes_only_aliases_and_batch_inputs() -> None:
     assert [w.split("/registry/", 1)[1] for w in writes] == [
         "batch/*/input/*",
         "models/*/aliases/*",
+        "models/*/rollouts/*",
     ]
 
 
