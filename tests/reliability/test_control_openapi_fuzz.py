@@ -33,6 +33,10 @@ OPERATIONS = [
     ("POST", "/control/models/{name}/aliases/{alias}/rollback"),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow"),
     ("DELETE", "/control/models/{name}/aliases/{alias}/shadow"),
+    ("GET", "/control/models/{name}/rollouts"),
+    ("POST", "/control/models/{name}/rollouts"),
+    ("GET", "/control/models/{name}/rollouts/{alias}"),
+    ("POST", "/control/models/{name}/rollouts/{alias}/abort"),
     ("GET", "/control/batch/{model}/jobs"),
     ("POST", "/control/batch/{model}/jobs"),
     ("PUT", "/control/batch/{model}/jobs/{file}"),
@@ -44,6 +48,7 @@ POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.Generati
 RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
+    ("POST", "/control/models/{name}/rollouts", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
 ]
 # Real names for some examples, so generated bodies get past the name checks.
