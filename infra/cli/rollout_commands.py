@@ -40,7 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "aiaas rollout status MODEL / aiaas rollout abort MODEL: the rollout's state and log; "
         "stop it and send everything back.",
     )
-    p.add_argument("words", nargs=2, metavar=("MODEL|status|abort", "VERSION|MODEL"))
+    p.add_argument(
+        "words",
+        nargs=2,
+        metavar=("MODEL|status|abort", "VERSION|MODEL"),
+        help="MODEL VERSION to start a rollout; status MODEL or abort MODEL for a running one",
+    )
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.add_argument("--steps", default="10,50,100", help="percentages (default 10,50,100)")
     p.add_argument("--bake", default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)")
