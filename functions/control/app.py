@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from functions.control import batch_api, capture_api, compare_api, models_api
+from functions.control import batch_api, capture_api, compare_api, models_api, rollouts_api
 from functions.control.context import ControlPlane
 from functions.runtime.errors import AiaasError
 from functions.runtime.store import ObjectStore, open_store
@@ -40,6 +40,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.include_router(batch_api.router)
     app.include_router(compare_api.router)
     app.include_router(capture_api.router)
+    app.include_router(rollouts_api.router)
     app.add_exception_handler(AiaasError, _aiaas_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

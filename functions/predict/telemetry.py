@@ -59,6 +59,8 @@ EMF_MAX_VALUES = 100  # CloudWatch takes at most 100 values per metric per docum
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")  # metric_names.status_class, inlined
 _REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
 _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
+_VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
+_MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas"))
 
@@ -234,8 +236,11 @@ class RequestMetrics:
         timestamp: int,
         metrics: list[dict[str, str]],
     ) -> dict[str, object]:
-        # Two dimension sets: per model and version (what alarms watch), and in full.
+        # Per model and version, and in full; requests also per status class of a version
+        # (a rollout's error rate) and of the model (the code deploy's 5xx alarm).
         dimensions = [list(names[:2]), list(names)] if len(names) > 2 else [list(names)]
+        if names is REQUEST_LABELS:
+            dimensions += [_VERSION_STATUS, _MODEL_STATUS]
         return {
             "_aws": {
                 "Timestamp": timestamp,

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "monitor": "infra.cli.monitor_commands",
     "capture": "infra.cli.capture_commands",
     "compare": "infra.cli.compare_commands",
+    "rollout": "infra.cli.rollout_commands",
 }
 
 

@@ -21,11 +21,13 @@ from functions.runtime.manifest import (
     check_features,
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
+from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import add_publish_options, apply_publish_options
+from infra.cli.rollout_commands import rollout_lines
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -287,6 +289,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         doc = _model_doc(reg, name)
         doc["versions"] = [_version_doc(reg, name, v) for v in doc["versions"]]
         doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
+        doc["rollouts"] = [r.to_dict() for r in RolloutBook(reg.store).all(name)]
         print(json.dumps(doc, indent=2))
         return 0
     by_version: dict[str, list[str]] = {}
@@ -307,6 +310,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  ! {problem}")
     print("\n".join(history_lines(reg, name, list(found))))
+    for line in rollout_lines(reg, name):
+        print(line)
     return 0
 
 

@@ -213,6 +213,9 @@ def test_openapi_documents_every_control_route(client: TestClient) -> None:
         "/control/models/{name}/aliases/{alias}/shadow",
         "/control/models/{name}/capture",
         "/control/models/{name}/compare",
+        "/control/models/{name}/rollouts",
+        "/control/models/{name}/rollouts/{alias}",
+        "/control/models/{name}/rollouts/{alias}/abort",
         "/control/batch/{model}/jobs",
         "/control/batch/{model}/jobs/{file}",
     }

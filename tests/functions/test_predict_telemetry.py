@@ -101,6 +101,8 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
     assert directive["Dimensions"] == [
         ["model", "version"],
         ["model", "version", "route", "status_class"],
+        ["model", "version", "status_class"],  # a rollout's error rate per version
+        ["model", "status_class"],  # the code deploy's 5xx alarm
     ]
     assert directive["Metrics"] == [
         {"Name": REQUESTS, "Unit": "Count"},

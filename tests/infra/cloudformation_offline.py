@@ -23,6 +23,8 @@ GAPS = {
     "AWS::ApiGatewayV2::Stage": "moto models API Gateway v2 only through its API (create_stage)",
     "AWS::CloudWatch::Alarm": "not modeled by moto's CloudFormation (put_metric_alarm is)",
     "AWS::CodeBuild::Project": "not modeled by moto's CloudFormation (create_project is)",
+    "AWS::CodeDeploy::Application": "not modeled (create_application is)",
+    "AWS::CodeDeploy::DeploymentGroup": "not modeled (create_deployment_group is)",
     "AWS::Cognito::UserPool": "not modeled by moto's CloudFormation (create_user_pool is)",
     "AWS::Cognito::UserPoolClient": "not modeled (create_user_pool_client is)",
     "AWS::Lambda::Alias": "not modeled by moto's CloudFormation (create_alias is)",

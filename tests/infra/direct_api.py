@@ -115,6 +115,18 @@ class DirectApi:
         self.client("codebuild").create_project(name=logical, **spec)
         return logical
 
+    def codedeploy_application(self, logical: str, props: dict[str, Any]) -> str:
+        self.client("codedeploy").create_application(
+            applicationName=logical, computePlatform=props["ComputePlatform"]
+        )
+        return logical
+
+    def codedeploy_group(self, logical: str, props: dict[str, Any]) -> str:
+        """A predict function's canary deployment group (its DeploymentPreference)."""
+        spec = camel(props)
+        self.client("codedeploy").create_deployment_group(deploymentGroupName=logical, **spec)
+        return logical
+
     def bucket_settings(self, bucket: str, props: dict[str, Any]) -> None:
         """The bucket properties moto's CloudFormation drops (MOTO_DROPS), with the S3 API."""
         s3 = self.client("s3")
@@ -167,4 +179,6 @@ CREATORS: dict[str, Callable[[DirectApi, str, dict[str, Any]], str]] = {
     "AWS::Cognito::UserPool": DirectApi.user_pool,
     "AWS::Cognito::UserPoolClient": DirectApi.user_pool_client,
     "AWS::CodeBuild::Project": DirectApi.codebuild_project,
+    "AWS::CodeDeploy::Application": DirectApi.codedeploy_application,
+    "AWS::CodeDeploy::DeploymentGroup": DirectApi.codedeploy_group,
 }

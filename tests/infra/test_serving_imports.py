@@ -21,7 +21,7 @@ from infra.extras import EXTRA_OF
 REPO = Path(__file__).resolve().parents[2]
 
 # Modules that exist to run an extra: the control plane is FastAPI (the `control` extra).
-NEEDS_AN_EXTRA = ("functions.control",)
+NEEDS_AN_EXTRA = ("functions.control", "functions.rollout")  # fastapi; boto3 (AWS only)
 
 WITHOUT_EXTRAS = textwrap.dedent(
     """

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,7 @@ def test_one_arm64_python312_function_per_model_plus_the_shared_ones(cloud: dict
         "BatchFunction",
         "ControlPlane",
         "DriftJob",
+        "RolloutFunction",
     }
     for fn in lambdas.values():
         props = fn["Properties"]
@@ -336,3 +338,31 @@ def test_new_code_publishes_a_new_version_for_the_live_alias(packaged: Packaged)
 
     before, after = versions(None), versions("s3://bucket/another-bundle")
     assert len(before) == 2 and not before & after  # the aliases move to the new code
+
+
+def test_a_predict_code_deploy_is_a_canary_rolled_back_by_its_alarms(
+    cloud: dict[str, Any],
+) -> None:
+    """SAM turns each predict function's DeploymentPreference into a CodeDeploy deployment
+    group on its `live` alias, with the 5xx, latency and error alarms as rollback triggers."""
+    groups = of_type(cloud, "AWS::CodeDeploy::DeploymentGroup")
+    assert set(groups) == {"PredictdigitsmlpDeploymentGroup", "PredictirisDeploymentGroup"}
+    for logical, group in groups.items():
+        function = logical.removesuffix("DeploymentGroup")
+        props = group["Properties"]
+        alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
+        assert alarms == {f"{function}5xx", f"{function}Latency", f"{function}Errors"}
+        assert props["AlarmConfiguration"]["Enabled"] is True
+        assert props["AutoRollbackConfiguration"]["Events"] == [
+            "DEPLOYMENT_FAILURE",
+            "DEPLOYMENT_STOP_ON_ALARM",
+            "DEPLOYMENT_STOP_ON_REQUEST",
+        ]
+        config = json.dumps(props["DeploymentConfigName"])
+        assert "Canary10Percent5Minutes" in config  # PredictDeploymentType, its default
+    five = cloud["Predictdigitsmlp5xx"]["Properties"]
+    assert (five["Namespace"], five["MetricName"]) == ("aiaas", "aiaas_requests_total")
+    assert five["Dimensions"] == [
+        {"Name": "model", "Value": "digits-mlp"},
+        {"Name": "status_class", "Value": "5xx"},
+    ]

@@ -76,7 +76,7 @@ def test_batch_writes_only_under_batch() -> None:
     assert all("*" not in a for s in found for a in actions_of(s))
 
 
-def test_control_plane_writes_only_aliases_capture_settings_and_batch_inputs() -> None:
+def test_control_plane_writes_only_aliases_capture_settings_rollouts_and_batch_inputs() -> None:
     found = statements(expanded_resources()["ControlPlane"])
     writes = sorted(
         r
@@ -88,6 +88,7 @@ def test_control_plane_writes_only_aliases_capture_settings_and_batch_inputs() -
         "batch/*/input/*",
         "models/*/aliases/*",
         "models/*/capture.json",
+        "models/*/rollouts/*",
     ]
 
 

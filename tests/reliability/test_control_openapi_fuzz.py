@@ -36,6 +36,10 @@ OPERATIONS = [
     ("GET", "/control/models/{name}/capture"),
     ("PUT", "/control/models/{name}/capture"),
     ("DELETE", "/control/models/{name}/capture"),
+    ("GET", "/control/models/{name}/rollouts"),
+    ("POST", "/control/models/{name}/rollouts"),
+    ("GET", "/control/models/{name}/rollouts/{alias}"),
+    ("POST", "/control/models/{name}/rollouts/{alias}/abort"),
     ("GET", "/control/batch/{model}/jobs"),
     ("POST", "/control/batch/{model}/jobs"),
     ("PUT", "/control/batch/{model}/jobs/{file}"),
@@ -49,6 +53,7 @@ RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
     ("PUT", "/control/models/{name}/capture", NEGATIVE),
+    ("POST", "/control/models/{name}/rollouts", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
     ("POST", "/control/models/{name}/compare", NEGATIVE),
 ]

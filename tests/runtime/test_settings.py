@@ -23,7 +23,9 @@ READERS = {
     "functions/predict/service.py",
     "functions/predict/telemetry.py",
     "functions/drift/handler.py",  # the drift job's window and threshold, at container init
+    "functions/rollout/handler.py",  # the CloudWatch namespace, at container init
     "functions/control/batch_api.py",
+    "functions/control/rollouts_api.py",  # the rollout state machine's ARN, at container init
     "functions/runtime/batch/parallel.py",  # hands its own environment to worker processes
 }
 

@@ -70,6 +70,7 @@ class ModelPlane:
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
         inputs = simple.decode(doc, model.manifest)
         outputs = model.predict(inputs, typed=False)
+        check_finite(model, outputs)
         if self.drift is not None:
             self.drift.record(model, inputs, outputs)
         return simple.encode(model.manifest, outputs, top_k)
@@ -91,6 +92,7 @@ class ModelPlane:
     def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
         """`model`'s outputs for an infer request already decoded (a shadow replays it so)."""
         outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
+        check_finite(model, outputs)
         if self.drift is not None and not decoded.outputs:  # all outputs: the prediction too
             self.drift.record(model, decoded.inputs, outputs)
         return outputs
@@ -120,6 +122,19 @@ class ModelPlane:
         except ModelUnavailable as exc:
             return False, {"error": exc.public_message, "ready": False}
         return True, {"name": model.manifest.name, "version": model.manifest.version, "ready": True}
+
+
+def check_finite(model: LoadedModel, outputs: dict[str, np.ndarray]) -> None:
+    """A 500 when the model answered NaN or infinity: its inputs were checked finite, so that is
+    the model's fault, and a caller must not take it for an answer (~2 us a small output)."""
+    for name, value in outputs.items():
+        if (
+            isinstance(value, np.ndarray)
+            and value.dtype.kind == "f"
+            and not np.isfinite(value).all()
+        ):
+            message = f"model {model.ref} answered non-finite values (NaN or infinity)"
+            raise AiaasError(f"{message} in output {name!r}", public_message=message)
 
 
 def top_k(raw: str | None) -> int:

@@ -1,0 +1,98 @@
+"""Rollouts (docs/rollout.md): list and read them, start one, abort one.
+
+Starting writes the rollout's record and moves the first step (refusals are immediate 4xx);
+the loop that judges the steps then runs in AWS as the rollout state machine, started here
+(`AIAAS_ROLLOUT_STATE_MACHINE`, its ARN). Without one (`aiaas serve` on a directory store) the
+loop is `aiaas rollout`, which reads the gateway's /metrics: a start here is refused, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.control.context import Actor, Plane
+from functions.control.schemas import ERRORS
+from functions.runtime import names
+from functions.runtime.errors import Conflict
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.record import RolloutBook
+
+router = APIRouter(prefix="/control/models", tags=["rollouts"], responses=ERRORS)
+
+STATE_MACHINE = os.environ.get("AIAAS_ROLLOUT_STATE_MACHINE", "")
+
+
+class RolloutStart(BaseModel):
+    """Roll `version` out onto `alias` with `plan` (steps as shares: [0.1, 0.5, 1])."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(examples=["3"])
+    alias: str = Field(default="production")
+    plan: dict[str, Any] = Field(
+        examples=[{"steps": [0.1, 0.5, 1], "bake_s": 300, "max_error_rate": 0.01}],
+        description="steps, bake_s, max_error_rate; optional max_p99_ms, min_agreement, "
+        "min_requests, shadow_sample",
+    )
+
+
+class _StartOnly:
+    """The start of a rollout reads no metrics (CloudWatch windows by time; see engine)."""
+
+    def begin(self, model: str, since: float) -> None:
+        return None
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> Any:
+        raise Conflict("the control plane does not judge rollouts; its state machine does")
+
+
+@router.get("/{name}/rollouts", summary="The latest rollout of each alias of a model")
+def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
+    plane.registry.versions(names.model_name(name))  # 404 for an unknown model
+    found = RolloutBook(plane.store).all(name)
+    return {"rollouts": [record.to_dict() for record in found]}
+
+
+@router.get("/{name}/rollouts/{alias}", summary="A rollout: its state, latest check and log")
+def get_rollout(name: str, alias: str, plane: Plane) -> dict[str, Any]:
+    name, alias = names.model_name(name), names.alias_name(alias)
+    plane.registry.versions(name)
+    return RolloutBook(plane.store).require(name, alias).to_dict()
+
+
+@router.post(
+    "/{name}/rollouts",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a rollout (AWS: its state machine runs the steps)",
+)
+def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> dict[str, Any]:
+    name, alias = names.model_name(name), names.alias_name(start.alias)
+    version = names.version_name(start.version)
+    plan = RolloutPlan.from_dict(start.plan)
+    if not STATE_MACHINE:
+        raise Conflict(
+            "this control plane has no rollout state machine (AIAAS_ROLLOUT_STATE_MACHINE): "
+            f"run the loop with `aiaas rollout {name} {version}` beside `aiaas serve`"
+        )
+    engine = RolloutEngine(plane.registry, _StartOnly())
+    record = engine.start(name, version, plan, alias=alias, actor=who)
+    import boto3  # only here: a start is rare, the client costs ~400 ms to build
+
+    boto3.client("stepfunctions").start_execution(
+        stateMachineArn=STATE_MACHINE,
+        name=f"{name}-{alias}-{record.id}",
+        input=json.dumps({"model": name, "alias": alias}),
+    )
+    return record.to_dict()
+
+
+@router.post("/{name}/rollouts/{alias}/abort", summary="Abort: every request back on the baseline")
+def abort_rollout(name: str, alias: str, plane: Plane, who: Actor) -> dict[str, Any]:
+    name, alias = names.model_name(name), names.alias_name(alias)
+    engine = RolloutEngine(plane.registry, _StartOnly())
+    return engine.abort(name, alias, who).to_dict()

@@ -1,0 +1,119 @@
+"""A rollout's metrics from CloudWatch: the predict functions' EMF metrics, per version.
+
+The EMF documents (functions/predict/telemetry.py) carry `model` and `version` dimensions:
+requests and latency per [model, version], 5xx per [model, version, status_class], and the
+shadow's comparisons per [model, version, shadow_version]. One GetMetricData call reads a
+window's sums and the p99 of both versions. CloudWatch keeps these at one-minute resolution,
+so a window is read from the start of the minute it began in (a step's first minute may
+include the previous step's requests of the same versions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.predict.metric_names import (
+    LATENCY,
+    REQUESTS,
+    SHADOW_AGREED,
+    SHADOW_ERRORS,
+    SHADOW_REQUESTS,
+    SHADOW_ROWS,
+)
+from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
+
+MINUTE = 60
+
+
+class CloudWatchMetrics:
+    """The `MetricsSource` of functions/runtime/rollout over CloudWatch GetMetricData."""
+
+    def __init__(self, client: Any, namespace: str = "aiaas", latency_stat: str = "p99") -> None:
+        self.client = client
+        self.namespace = namespace
+        # p99 in AWS; a test server without percentiles (moto) is read with "Maximum", an
+        # upper bound of it.
+        self.latency_stat = latency_stat
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CloudWatchMetrics:
+        """A client from the usual AWS settings; `POWERTOOLS_METRICS_NAMESPACE` (aiaas)."""
+        import boto3
+
+        return cls(boto3.client("cloudwatch"), env.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"))
+
+    def begin(self, model: str, since: float) -> None:
+        return None  # CloudWatch windows by time itself
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        start = math.floor(since / MINUTE) * MINUTE
+        end = (math.floor(self._now() / MINUTE) + 1) * MINUTE
+        period = end - start
+        queries = [
+            *self._version_queries("b", model, baseline, period),
+            *self._version_queries("c", model, candidate, period),
+            *self._shadow_queries(model, baseline, candidate, period),
+        ]
+        answer = self.client.get_metric_data(
+            MetricDataQueries=queries,
+            StartTime=datetime.fromtimestamp(start, UTC),
+            EndTime=datetime.fromtimestamp(end, UTC),
+        )
+        values = {
+            r["Id"]: [float(v) for v in r.get("Values", [])] for r in answer["MetricDataResults"]
+        }
+        return StepMetrics(
+            baseline=_version(values, "b"),
+            candidate=_version(values, "c"),
+            shadow=ShadowStats(
+                copies=sum(values.get("scopies", [])),
+                errors=sum(values.get("serrors", [])),
+                rows=sum(values.get("srows", [])),
+                agreed=sum(values["sagreed"]) if values.get("sagreed") else None,
+            ),
+        )
+
+    def _now(self) -> float:
+        return datetime.now(UTC).timestamp()
+
+    def _query(
+        self, key: str, name: str, dimensions: dict[str, str], stat: str, period: int
+    ) -> dict[str, Any]:
+        metric = {
+            "Namespace": self.namespace,
+            "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        }
+        return {"Id": key, "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}}
+
+    def _version_queries(
+        self, prefix: str, model: str, version: str, period: int
+    ) -> list[dict[str, Any]]:
+        dims = {"model": model, "version": version}
+        return [
+            self._query(f"{prefix}requests", REQUESTS, dims, "Sum", period),
+            self._query(
+                f"{prefix}errors", REQUESTS, {**dims, "status_class": "5xx"}, "Sum", period
+            ),
+            self._query(f"{prefix}p99", LATENCY, dims, self.latency_stat, period),
+        ]
+
+    def _shadow_queries(
+        self, model: str, baseline: str, candidate: str, period: int
+    ) -> list[dict[str, Any]]:
+        dims = {"model": model, "version": baseline, "shadow_version": candidate}
+        names = {"scopies": SHADOW_REQUESTS, "serrors": SHADOW_ERRORS, "srows": SHADOW_ROWS}
+        names["sagreed"] = SHADOW_AGREED
+        return [self._query(key, name, dims, "Sum", period) for key, name in names.items()]
+
+
+def _version(values: Mapping[str, list[float]], prefix: str) -> VersionStats:
+    p99 = values.get(f"{prefix}p99") or []
+    return VersionStats(
+        requests=sum(values.get(f"{prefix}requests", [])),
+        errors=sum(values.get(f"{prefix}errors", [])),
+        p99_ms=max(p99) * 1000 if p99 else None,  # seconds in EMF
+    )

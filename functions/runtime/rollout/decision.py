@@ -1,0 +1,143 @@
+"""The pure step of a rollout: given where it is, how long the step has baked and what the
+metrics say, advance, hold, roll back or finish. No clock, no store, no transport.
+
+The error rule judges a version before it has answered `min_requests`: errors are divided by
+max(requests, min_requests), so a breach is called as soon as the rate could no longer end
+under the limit at `min_requests` (one error in the first 20 requests is 5%), rather than
+waiting for a full sample while callers keep getting errors. Latency and agreement need the
+full sample (a p99 of 3 requests says little). A candidate that answers nothing while its
+share of the traffic would have been `min_requests` is not being served at all (it failed to
+load: the function keeps the previous versions serving and logs why): a breach too.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from functions.runtime.rollout.plan import RolloutPlan
+
+SHADOW_STAGE = -1  # the step index of the agreement stage that comes before the first step
+
+
+class Action(enum.StrEnum):
+    ADVANCE = "advance"
+    HOLD = "hold"
+    ROLL_BACK = "roll_back"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class VersionStats:
+    """One version's answers in the window: requests, the 5xx among them, their p99."""
+
+    requests: float = 0
+    errors: float = 0
+    p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ShadowStats:
+    """The candidate as a shadow: copies it answered, failed on, rows compared and agreed."""
+
+    copies: float = 0
+    errors: float = 0
+    rows: float = 0
+    agreed: float | None = None  # None: the model gives no labels to agree on
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    baseline: VersionStats
+    candidate: VersionStats
+    shadow: ShadowStats | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+
+
+def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -> Decision:
+    """What to do now, `baked_s` seconds into step `step` (SHADOW_STAGE: the shadow stage)."""
+    breach = _shadow_breach(plan, metrics) if step == SHADOW_STAGE else _breach(plan, metrics)
+    if breach is not None:
+        return Decision(Action.ROLL_BACK, breach)
+    if baked_s < plan.bake_s:
+        return Decision(Action.HOLD, f"baking: {baked_s:.0f} of {plan.bake_s:g} s")
+    starved = _starved(plan, step, metrics)
+    if starved is not None:
+        return Decision(Action.ROLL_BACK, starved)
+    seen = metrics.shadow.copies if step == SHADOW_STAGE and metrics.shadow else None
+    answered = metrics.candidate.requests if seen is None else seen
+    if answered < plan.min_requests:
+        return Decision(
+            Action.HOLD,
+            f"baked; waiting for traffic: {answered:.0f} of {plan.min_requests} requests",
+        )
+    if step == len(plan.steps) - 1:
+        return Decision(Action.DONE, "the last step baked within every limit")
+    return Decision(Action.ADVANCE, "the step baked within every limit")
+
+
+def _rate(errors: float, requests: float, min_requests: int) -> float:
+    return errors / max(requests, min_requests, 1)
+
+
+def _breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
+    candidate = metrics.candidate
+    rate = _rate(candidate.errors, candidate.requests, plan.min_requests)
+    if candidate.errors and rate > plan.max_error_rate:
+        return (
+            f"error rate {candidate.errors:.0f}/{candidate.requests:.0f} requests is over the "
+            f"limit {plan.max_error_rate:g}"
+        )
+    enough = candidate.requests >= max(plan.min_requests, 1)
+    p99 = candidate.p99_ms
+    if plan.max_p99_ms is not None and p99 is not None and enough and p99 > plan.max_p99_ms:
+        return f"p99 latency {p99:.1f} ms is over the limit {plan.max_p99_ms:g} ms"
+    return None
+
+
+def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
+    shadow = metrics.shadow or ShadowStats()
+    tried = shadow.copies + shadow.errors
+    if shadow.errors and _rate(shadow.errors, tried, plan.min_requests) > plan.max_error_rate:
+        return (
+            f"as a shadow it failed {shadow.errors:.0f} of {tried:.0f} copies (errors or "
+            f"non-finite answers), over the limit {plan.max_error_rate:g}"
+        )
+    if plan.min_agreement is None or shadow.agreed is None:
+        return None
+    disagreed = shadow.rows - shadow.agreed
+    if disagreed and _rate(disagreed, shadow.rows, plan.min_requests) > 1 - plan.min_agreement:
+        agreement = shadow.agreed / shadow.rows if shadow.rows else 0.0
+        return (
+            f"agreement with the baseline {agreement:.3f} ({shadow.agreed:.0f}/{shadow.rows:.0f} "
+            f"rows) is under the limit {plan.min_agreement:g}"
+        )
+    return None
+
+
+def _starved(plan: RolloutPlan, step: int, metrics: StepMetrics) -> str | None:
+    """A breach when the candidate answered nothing of a share that should have been enough."""
+    if step == SHADOW_STAGE:
+        shadow = metrics.shadow or ShadowStats()
+        expected = metrics.baseline.requests * plan.shadow_sample
+        if shadow.copies + shadow.errors == 0 and expected >= max(plan.min_requests, 1):
+            return (
+                f"as a shadow it answered none of ~{expected:.0f} sampled copies: it is not "
+                "served (does it fail to load? the predict function's log says why)"
+            )
+        return None
+    share = plan.steps[step]
+    baseline = metrics.baseline.requests
+    # At 100% every request the baseline still answered was the candidate's to answer.
+    expected = baseline * share / (1 - share) if share < 1 else baseline
+    if metrics.candidate.requests == 0 and expected >= max(plan.min_requests, 1):
+        return (
+            f"it answered none of ~{expected:.0f} requests expected at {share:.0%}: it is not "
+            "served (does it fail to load? the predict function's log says why)"
+        )
+    return None

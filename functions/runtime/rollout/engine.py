@@ -1,0 +1,244 @@
+"""The rollout loop, one check at a time: start, check (measure, decide, move traffic), abort.
+
+Whoever drives it (the CLI's loop, a control-plane thread, the AWS Step Functions function)
+calls `check` every `poll_s` seconds; each call reads the record and the alias, so a driver
+holds no state and two drivers cannot move traffic twice (the record is compare-and-swapped).
+
+Traffic moves through the registry like any promote, so every move is in the alias history
+too, made by "<actor> (rollout <id>)".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from typing import Any
+
+from functions.runtime.aliases import AliasTarget
+from functions.runtime.errors import Conflict
+from functions.runtime.manifest import utc_now
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
+from functions.runtime.rollout.source import MetricsSource
+
+log = logging.getLogger("aiaas.rollout")
+
+MIN_POLL_S = 0.2
+MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
+
+
+def poll_seconds(plan: RolloutPlan) -> float:
+    """How often to check: a tenth of a bake, within [MIN_POLL_S, MAX_POLL_S]."""
+    return min(max(plan.bake_s / 10, MIN_POLL_S), MAX_POLL_S)
+
+
+class RolloutEngine:
+    """Runs rollouts of one registry's models, judged on one metrics source."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        source: MetricsSource,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.book = RolloutBook(registry.store)
+        self.source = source
+        self.clock = clock
+
+    def start(
+        self, model: str, candidate: str, plan: RolloutPlan, *, alias: str, actor: str
+    ) -> RolloutRecord:
+        """Begin: the shadow stage (with `min_agreement`) or the first step's share."""
+        self.registry.manifest(model, candidate)  # 404 naming it when not published
+        _not_running(self.book.get(model, alias), model, alias)
+        target = self._startable(model, alias, candidate)
+        now = self.clock()
+        record = RolloutRecord(
+            id=uuid.uuid4().hex[:12],
+            model=model,
+            alias=alias,
+            baseline=target.version,
+            candidate=candidate,
+            plan=plan,
+            started_at=utc_now(),
+            started_by=actor,
+            step=SHADOW_STAGE if plan.shadow_first else 0,
+            step_started=now,
+        )
+
+        def claim(current: RolloutRecord | None) -> RolloutRecord:
+            _not_running(current, model, alias)
+            history = () if current is None else (current.summary(), *current.history)
+            started = replace(record, history=history[:20])
+            return started.logged("started", f"{target.version} -> {candidate}", actor, at=now)
+
+        claimed = self.book.update(model, alias, claim)
+        assert claimed is not None
+        return self._enter(claimed, claimed.step, actor, "started")
+
+    def _startable(self, model: str, alias: str, candidate: str) -> AliasTarget:
+        target = self.registry.alias_target(model, alias)
+        if target is None:
+            raise Conflict(
+                f"alias {alias!r} of model {model!r} points at no version yet: promote a first "
+                "version to it (a rollout moves traffic from one version to another)"
+            )
+        if target.canary is not None:
+            raise Conflict(
+                f"alias {alias!r} of model {model!r} already splits traffic "
+                f"({target.describe()}): promote or roll back first"
+            )
+        if target.version == candidate:
+            raise Conflict(f"alias {alias!r} of model {model!r} already serves {candidate!r}")
+        if target.shadow is not None and target.shadow.version != candidate:
+            raise Conflict(
+                f"alias {alias!r} of model {model!r} shadows version {target.shadow.version!r}; "
+                "a rollout with --min-agreement shadows the candidate: remove that shadow first"
+            )
+        return target
+
+    def check(self, model: str, alias: str, actor: str) -> RolloutRecord:
+        """Measure the running step, decide, and move traffic as decided."""
+        record = self.book.require(model, alias)
+        if not record.running:
+            return record
+        moved = self._moved_by_others(record)
+        if moved is not None:
+            return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
+        now = self.clock()
+        metrics = self.source.measure(model, record.baseline, record.candidate, record.step_started)
+        decision = decide(record.plan, record.step, now - record.step_started, metrics)
+        checked = {"time": utc_now(), **asdict(decision), "metrics": asdict(metrics)}
+        if decision.action is Action.ROLL_BACK:
+            return self._finish(record, RolloutState.ROLLED_BACK, decision.reason, actor, checked)
+        if decision.action is Action.DONE:
+            return self._finish(record, RolloutState.SUCCEEDED, decision.reason, actor, checked)
+        if decision.action is Action.ADVANCE:
+            return self._advance(record, decision, actor, checked)
+        return self._save(record, lambda r: replace(r, last_check=checked))
+
+    def abort(self, model: str, alias: str, actor: str) -> RolloutRecord:
+        """Stop the running rollout and send all traffic back to the baseline."""
+        record = self.book.require(model, alias)
+        if not record.running:
+            raise Conflict(
+                f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
+                "nothing to abort"
+            )
+        return self._finish(record, RolloutState.ABORTED, f"aborted by {actor}", actor)
+
+    def wait_s(self, record: RolloutRecord) -> float:
+        """Seconds until the next check is worth making."""
+        left = record.step_started + record.plan.bake_s - self.clock()
+        return max(MIN_POLL_S, min(poll_seconds(record.plan), left if left > 0 else 1e9))
+
+    # ---- moving traffic -------------------------------------------------------------------
+
+    def _advance(
+        self, record: RolloutRecord, decision: Decision, actor: str, checked: dict[str, Any]
+    ) -> RolloutRecord:
+        step = record.step + 1
+        return self._enter(replace(record, last_check=checked), step, actor, decision.reason)
+
+    def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
+        """Open the metrics window, move the traffic to `step`, and record it."""
+        now = self.clock()
+        self.source.begin(record.model, now)
+        by = f"{actor} (rollout {record.id})"
+        model, alias, candidate = record.model, record.alias, record.candidate
+        if step == SHADOW_STAGE:
+            self.registry.set_shadow(model, alias, candidate, record.plan.shadow_sample, actor=by)
+            what = f"shadowing {candidate} ({record.plan.shadow_sample:.0%} sampled)"
+        else:
+            share = record.plan.steps[step]
+            if share < 1:
+                weights = {record.baseline: round(1 - share, 6), candidate: share}
+                self.registry.set_alias_weights(model, alias, weights, actor=by)
+            else:
+                self.registry.set_alias(model, alias, candidate, actor=by)
+            what = f"{candidate} at {share:.0%}"
+        entered = replace(record, step=step, step_started=now)
+        log.info("rollout %s of %s@%s: %s", record.id, model, alias, what)
+        saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
+        if not saved.running and saved.state is not RolloutState.SUCCEEDED:
+            self._restore(saved, actor)  # aborted while we moved traffic: undo our move
+        return saved
+
+    def _finish(
+        self,
+        record: RolloutRecord,
+        state: RolloutState,
+        reason: str,
+        actor: str,
+        checked: dict[str, Any] | None = None,
+        *,
+        move: bool = True,
+    ) -> RolloutRecord:
+        if move and state is not RolloutState.SUCCEEDED:
+            self._restore(record, actor)
+        log.warning(
+            "rollout %s of %s@%s %s: %s", record.id, record.model, record.alias, state.value, reason
+        )
+        done = replace(record, state=state, last_check=checked or record.last_check)
+        at = self.clock()  # after the traffic moved: every request from here on is the baseline's
+        return self._save(done, lambda r: r.logged(state.value, reason, actor, at=at))
+
+    def _restore(self, record: RolloutRecord, actor: str) -> None:
+        """Every request back on the baseline (callers first), then the shadow off."""
+        by = f"{actor} (rollout {record.id})"
+        model, alias = record.model, record.alias
+        target = self.registry.alias_target(model, alias)
+        if target is None:
+            return
+        if target.serves(record.candidate):
+            self.registry.set_alias(model, alias, record.baseline, actor=by)
+        if target.shadow is not None and target.shadow.version == record.candidate:
+            self.registry.set_shadow(model, alias, None, actor=by)
+
+    def _save(
+        self, record: RolloutRecord, change: Callable[[RolloutRecord], RolloutRecord]
+    ) -> RolloutRecord:
+        """Write `change(record)` unless another writer finished or moved the rollout since."""
+
+        def apply(current: RolloutRecord | None) -> RolloutRecord | None:
+            if current is None or current.id != record.id or not current.running:
+                return None  # aborted (or replaced) meanwhile: that writer's word stands
+            return change(replace(record, log=current.log, history=current.history))
+
+        saved = self.book.update(record.model, record.alias, apply)
+        assert saved is not None
+        return saved
+
+    def _moved_by_others(self, record: RolloutRecord) -> str | None:
+        """Why the alias no longer serves what this rollout set, or None if it does."""
+        target = self.registry.alias_target(record.model, record.alias)
+        step, candidate = record.step, record.candidate
+        if target is None:
+            return "the alias was deleted"
+        if step == SHADOW_STAGE:
+            ok = target.canary is None and target.version == record.baseline
+            ok = ok and target.shadow is not None and target.shadow.version == candidate
+        elif record.share() < 1:
+            ok = target.version == record.baseline and target.canary == candidate
+        else:
+            ok = target.version == candidate and target.canary is None
+        if ok:
+            return None
+        return (
+            f"the alias was moved outside the rollout (it serves {target.describe()}); left as is"
+        )
+
+
+def _not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
+    if current is not None and current.running:
+        raise Conflict(
+            f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
+            f"{current.started_by}): abort it first (aiaas rollout abort {model})"
+        )

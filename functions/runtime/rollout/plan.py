@@ -1,0 +1,110 @@
+"""What a rollout is asked to do: the steps, how long each bakes, and the limits it is held to."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from functions.runtime.errors import BadRequest
+
+DEFAULT_MIN_REQUESTS = 20  # a step's candidate answers at least this many before it advances
+DEFAULT_SHADOW_SAMPLE = 1.0  # the agreement stage replays every request (copies are dropped,
+# never waited for, when the shadow falls behind)
+MAX_STEPS = 20
+MAX_BAKE_S = 7 * 24 * 3600  # a Step Functions execution lives a year; a week a step is plenty
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """Steps are the candidate's shares (0.1, 0.5, 1.0); the last one is 1 (all traffic)."""
+
+    steps: tuple[float, ...]
+    bake_s: float
+    max_error_rate: float
+    max_p99_ms: float | None = None
+    min_agreement: float | None = None  # set: a shadow stage comes first, judged on agreement
+    min_requests: int = DEFAULT_MIN_REQUESTS
+    shadow_sample: float = DEFAULT_SHADOW_SAMPLE
+
+    def __post_init__(self) -> None:
+        _check_steps(self.steps)
+        _check_range("bake", self.bake_s, 0, MAX_BAKE_S)
+        _check_range("max_error_rate", self.max_error_rate, 0, 1)
+        if self.max_p99_ms is not None:
+            _check_range("max_p99_ms", self.max_p99_ms, 0, math.inf, low_open=True)
+        if self.min_agreement is not None:
+            _check_range("min_agreement", self.min_agreement, 0, 1)
+        _check_range("shadow_sample", self.shadow_sample, 0, 1, low_open=True)
+        if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int):
+            raise BadRequest(f"min_requests must be a whole number; got {self.min_requests!r}")
+        _check_range("min_requests", self.min_requests, 0, 10**9)
+
+    @property
+    def shadow_first(self) -> bool:
+        """Whether the candidate is first compared as a shadow (no caller sees it)."""
+        return self.min_agreement is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "steps": list(self.steps)}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> RolloutPlan:
+        """A plan from its stored or requested form; BadRequest naming what is wrong."""
+        known = {"steps", "bake_s", "max_error_rate", "max_p99_ms", "min_agreement"}
+        known |= {"min_requests", "shadow_sample"}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise BadRequest(f"unknown rollout settings {unknown}; known: {sorted(known)}")
+        steps = doc.get("steps")
+        if not isinstance(steps, list | tuple):
+            raise BadRequest("steps must be a list of shares such as [0.1, 0.5, 1]")
+        try:
+            return cls(**{**doc, "steps": tuple(steps)})
+        except TypeError as exc:
+            raise BadRequest(f"invalid rollout plan: {exc}") from None
+
+
+def _check_range(
+    name: str, value: object, low: float, high: float, *, low_open: bool = False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise BadRequest(f"{name} must be a number; got {value!r}")
+    if value < low or value > high or (low_open and value == low):
+        bound = f"above {low:g}" if low_open else f"at least {low:g}"
+        raise BadRequest(f"{name} must be {bound} and at most {high:g}; got {value!r}")
+
+
+def _check_steps(steps: tuple[float, ...]) -> None:
+    if not steps or len(steps) > MAX_STEPS:
+        raise BadRequest(f"a rollout has 1 to {MAX_STEPS} steps; got {len(steps)}")
+    for step in steps:
+        _check_range("a step", step, 0, 1, low_open=True)
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise BadRequest(f"steps must rise: each share above the one before; got {list(steps)}")
+    if steps[-1] != 1:
+        raise BadRequest(f"the last step must send all traffic (100); got {list(steps)}")
+
+
+def parse_steps(text: str) -> tuple[float, ...]:
+    """`10,50,100` (percent) -> (0.1, 0.5, 1.0)."""
+    try:
+        percents = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise BadRequest(f"steps must be percentages such as 10,50,100; got {text!r}") from None
+    steps = tuple(round(p / 100, 6) for p in percents)
+    _check_steps(steps)
+    return steps
+
+
+def parse_duration(text: str) -> float:
+    """`5m`, `30s`, `1h`, `500ms` or plain seconds -> seconds."""
+    found = _DURATION.match(text.strip())
+    if found is None:
+        raise BadRequest(f"a duration is a number with s, m, h or ms, such as 5m; got {text!r}")
+    return float(found.group(1)) * _UNIT_S[found.group(2)]

@@ -1,0 +1,196 @@
+"""Rollout records: `models/<name>/rollouts/<alias>.json` in the registry's store holds the
+alias's latest rollout (running or finished) with its log, and summaries of the ones before.
+
+One running rollout per model and alias: the record is written by compare-and-swap, so two
+starts (or a step and an abort) racing each other cannot both win; the loser re-reads and is
+refused or re-decides. Every write names who made it, as the alias history does.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from functions.runtime import names
+from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
+from functions.runtime.manifest import utc_now
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.store import ObjectChanged, ObjectStore
+
+LOG_ENTRIES = 100  # a record keeps its newest log entries (a step logs a few)
+HISTORY = 20  # summaries of earlier rollouts kept in the record
+WRITE_TRIES = 20
+
+
+class RolloutState(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    SUPERSEDED = "superseded"  # someone else moved the alias meanwhile; traffic left as it was
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """One rollout of `candidate` onto `alias` (which served `baseline` when it started)."""
+
+    id: str
+    model: str
+    alias: str
+    baseline: str
+    candidate: str
+    plan: RolloutPlan
+    started_at: str
+    started_by: str
+    state: RolloutState = RolloutState.RUNNING
+    step: int = 0  # index into plan.steps; -1 (decision.SHADOW_STAGE): the shadow stage
+    step_started: float = 0.0  # epoch seconds: the metrics window of the step starts here
+    updated_at: str = ""
+    last_check: dict[str, Any] | None = None  # the latest decision and the metrics behind it
+    log: tuple[dict[str, Any], ...] = ()
+    history: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.state is RolloutState.RUNNING
+
+    def share(self) -> float:
+        """The candidate's share of the traffic now (0 in the shadow stage)."""
+        return self.plan.steps[self.step] if self.step >= 0 else 0.0
+
+    def logged(self, event: str, message: str, actor: str, at: float) -> RolloutRecord:
+        """With a log entry; `at` is its epoch time (the ISO `time` is to the second)."""
+        now = utc_now()
+        entry = {"time": now, "at": round(at, 3), "event": event, "message": message, "by": actor}
+        return replace(self, log=(*self.log, entry)[-LOG_ENTRIES:], updated_at=now)
+
+    def summary(self) -> dict[str, Any]:
+        """What the history keeps of a finished rollout."""
+        last = self.log[-1] if self.log else {}
+        return {
+            "id": self.id,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "state": self.state.value,
+            "started_at": self.started_at,
+            "started_by": self.started_by,
+            "finished_at": self.updated_at,
+            "reason": last.get("message", ""),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "alias": self.alias,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "plan": self.plan.to_dict(),
+            "state": self.state.value,
+            "step": self.step,
+            "share": self.share(),
+            "step_started": self.step_started,
+            "started_at": self.started_at,
+            "started_by": self.started_by,
+            "updated_at": self.updated_at,
+            "last_check": self.last_check,
+            "log": list(self.log),
+            "history": list(self.history),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> RolloutRecord:
+        return cls(
+            id=str(doc["id"]),
+            model=names.model_name(doc["model"]),
+            alias=names.alias_name(doc["alias"]),
+            baseline=names.version_name(doc["baseline"]),
+            candidate=names.version_name(doc["candidate"]),
+            plan=RolloutPlan.from_dict(doc["plan"]),
+            started_at=str(doc["started_at"]),
+            started_by=str(doc["started_by"]),
+            state=RolloutState(doc["state"]),
+            step=int(doc["step"]),
+            step_started=float(doc["step_started"]),
+            updated_at=str(doc.get("updated_at", "")),
+            last_check=doc.get("last_check"),
+            log=tuple(doc.get("log", ())),
+            history=tuple(doc.get("history", ())),
+        )
+
+
+def rollout_key(name: str, alias: str) -> str:
+    return f"models/{names.model_name(name)}/rollouts/{names.alias_name(alias)}.json"
+
+
+class RolloutBook:
+    """Reads and writes rollout records on one store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def get(self, name: str, alias: str) -> RolloutRecord | None:
+        try:
+            raw = self.store.get_bytes(rollout_key(name, alias))
+        except NotFound:
+            return None
+        return _parse(name, alias, raw)
+
+    def require(self, name: str, alias: str) -> RolloutRecord:
+        found = self.get(name, alias)
+        if found is None:
+            raise NotFound(f"no rollout of model {name!r} on alias {alias!r}")
+        return found
+
+    def all(self, name: str) -> list[RolloutRecord]:
+        """The latest rollout of each alias of `name` that had one."""
+        prefix = f"models/{names.model_name(name)}/rollouts"
+        found = []
+        for key in self.store.list_keys(prefix):
+            alias = key.rsplit("/", 1)[-1].removesuffix(".json")
+            if names.is_alias_name(alias):
+                record = self.get(name, alias)
+                if record is not None:
+                    found.append(record)
+        return found
+
+    def update(
+        self,
+        name: str,
+        alias: str,
+        change: Callable[[RolloutRecord | None], RolloutRecord | None],
+    ) -> RolloutRecord | None:
+        """Compare-and-swap: `change` maps the record as read to the one to write (None: write
+        nothing); re-run on a record another writer changed meanwhile."""
+        key = rollout_key(name, alias)
+        for attempt in range(WRITE_TRIES):
+            try:
+                raw, etag = self.store.read_versioned(key)
+                current: RolloutRecord | None = _parse(name, alias, raw)
+            except NotFound:
+                current, etag = None, None
+            new = change(current)
+            if new is None:
+                return current
+            data = json.dumps(new.to_dict(), indent=2).encode()
+            try:
+                self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
+                return new
+            except (ObjectChanged, NotFound):
+                time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))  # noqa: S311
+        raise Conflict(f"the rollout record of {name}@{alias} kept changing; try again")
+
+
+def _parse(name: str, alias: str, raw: bytes) -> RolloutRecord:
+    try:
+        return RolloutRecord.from_dict(json.loads(raw))
+    except (ValueError, TypeError, KeyError, AttributeError, BadRequest) as exc:
+        raise CorruptRecord(
+            f"the rollout record of {name}@{alias} is corrupt: {exc}",
+            public_message=f"the rollout record of {name}@{alias} is corrupt in the registry",
+        ) from exc

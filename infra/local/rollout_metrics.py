@@ -1,0 +1,148 @@
+"""A rollout's metrics from a running `aiaas serve`: its `/metrics` (Prometheus text).
+
+The gateway's counters and histograms are cumulative since it started, so a window's figures
+are the difference between a scrape now and the one taken when the window began (`begin`).
+The p99 comes from the latency histogram's buckets in that window, interpolated within its
+bucket as Prometheus' histogram_quantile does (so it is known to a bucket's width: the
+buckets run from 0.1 ms to 30 s, about 2.5x apart).
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from functions.predict.metric_names import (
+    LATENCY,
+    REQUESTS,
+    SHADOW_AGREED,
+    SHADOW_ERRORS,
+    SHADOW_REQUESTS,
+    SHADOW_ROWS,
+)
+from functions.runtime.errors import StoreError
+from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
+
+_SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED)
+_LATENCY_BUCKET = LATENCY + "_bucket"
+
+
+@dataclass
+class Scrape:
+    """The figures of one scrape, per model and version (and version pair for shadows)."""
+
+    requests: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    errors: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    buckets: dict[tuple[str, str, float], float] = field(default_factory=lambda: defaultdict(float))
+    shadow: dict[tuple[str, str, str, str], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )
+
+    @classmethod
+    def parse(cls, text: str) -> Scrape:
+        scrape = cls()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                scrape.add(sample.name, sample.labels, sample.value)
+        return scrape
+
+    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+        model, version = labels.get("model", ""), labels.get("version", "")
+        if name == REQUESTS:
+            self.requests[model, version] += value
+            if labels.get("status_class") == "5xx":
+                self.errors[model, version] += value
+        elif name == _LATENCY_BUCKET:
+            self.buckets[model, version, float(labels["le"])] += value
+        elif name in _SHADOW:
+            self.shadow[name, model, version, labels.get("shadow_version", "")] += value
+
+
+def http_scrape(url: str, token: str | None = None, timeout: float = 10.0) -> Callable[[], str]:
+    """A scrape of `url` (e.g. http://127.0.0.1:8080/metrics), with the gateway's token."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"the metrics URL must be http(s)://...; got {url!r}")
+
+    def scrape() -> str:
+        request = urllib.request.Request(url)  # noqa: S310 - http(s) only, checked above
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+                return str(answer.read().decode())
+        except OSError as exc:
+            raise StoreError(f"cannot read the gateway's metrics at {url}: {exc}") from exc
+
+    return scrape
+
+
+class GatewayMetricsSource:
+    """The `MetricsSource` of functions/runtime/rollout over one gateway's `/metrics`."""
+
+    def __init__(self, scrape: Callable[[], str]) -> None:
+        self.scrape = scrape
+        self._zero: dict[tuple[str, float], Scrape] = {}
+
+    def begin(self, model: str, since: float) -> None:
+        self._zero = {(model, since): Scrape.parse(self.scrape())}
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        now = Scrape.parse(self.scrape())
+        zero = self._zero.get((model, since))
+        if zero is None:  # a window this source did not open (another process did): from now
+            self._zero[model, since] = now
+            zero = now
+        return StepMetrics(
+            baseline=_version(now, zero, model, baseline),
+            candidate=_version(now, zero, model, candidate),
+            shadow=_shadow(now, zero, model, baseline, candidate),
+        )
+
+
+def _version(now: Scrape, zero: Scrape, model: str, version: str) -> VersionStats:
+    key = (model, version)
+    requests = now.requests.get(key, 0.0) - zero.requests.get(key, 0.0)
+    errors = now.errors.get(key, 0.0) - zero.errors.get(key, 0.0)
+    counts = sorted(
+        (le, count - zero.buckets.get((m, v, le), 0.0))
+        for (m, v, le), count in now.buckets.items()
+        if (m, v) == key
+    )
+    return VersionStats(requests, errors, _quantile(0.99, counts))
+
+
+def _quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
+    """The q-quantile in ms from cumulative (upper bound, count) buckets; None when empty."""
+    if not cumulative or cumulative[-1][1] <= 0:
+        return None
+    rank = q * cumulative[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in cumulative:
+        if count >= rank:
+            if math.isinf(upper):
+                return lower * 1000  # past the last finite bucket: its bound is all we know
+            inside = count - below
+            fraction = (rank - below) / inside if inside else 1.0
+            return (lower + (upper - lower) * fraction) * 1000
+        lower, below = upper, count
+    return None
+
+
+def _shadow(now: Scrape, zero: Scrape, model: str, baseline: str, candidate: str) -> ShadowStats:
+    def delta(name: str) -> float:
+        key = (name, model, baseline, candidate)
+        return now.shadow.get(key, 0.0) - zero.shadow.get(key, 0.0)
+
+    rows, agreed = delta(SHADOW_ROWS), delta(SHADOW_AGREED)
+    labelled = (SHADOW_AGREED, model, baseline, candidate) in now.shadow
+    return ShadowStats(
+        copies=delta(SHADOW_REQUESTS),
+        errors=delta(SHADOW_ERRORS),
+        rows=rows,
+        agreed=agreed if labelled else None,
+    )

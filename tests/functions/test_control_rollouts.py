@@ -1,0 +1,68 @@
+"""The control plane's rollouts: listed and read with their log, aborted (traffic back on the
+baseline), and a start refused with a 4xx that says what to do where no state machine runs
+the loop (a directory store under `aiaas serve`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.store import LocalStore
+from tests.rollout_models import publish
+
+MODEL = "ro"
+
+
+def started(tmp_path: Path) -> TestClient:
+    store = LocalStore(tmp_path / "store")
+    registry = Registry(store)
+    publish(registry, tmp_path, MODEL, "1", "healthy")
+    publish(registry, tmp_path, MODEL, "2", "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    plan = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01)
+    from infra.cli.rollout_commands import _NoMetrics
+
+    RolloutEngine(registry, _NoMetrics()).start(MODEL, "2", plan, alias="production", actor="cli")
+    return TestClient(create_app(store))
+
+
+def test_rollouts_are_listed_read_and_aborted(tmp_path: Path) -> None:
+    client = started(tmp_path)
+    listed = client.get(f"/control/models/{MODEL}/rollouts")
+    assert listed.status_code == 200
+    (only,) = listed.json()["rollouts"]
+    assert (only["candidate"], only["state"], only["share"]) == ("2", "running", 0.1)
+    one = client.get(f"/control/models/{MODEL}/rollouts/production").json()
+    assert [e["event"] for e in one["log"]] == ["started", "step"]
+    aborted = client.post(f"/control/models/{MODEL}/rollouts/production/abort")
+    assert (aborted.status_code, aborted.json()["state"]) == (200, "aborted")
+    alias = client.get(f"/control/models/{MODEL}/aliases/production").json()
+    assert (alias["version"], alias["weights"]) == ("1", None)
+    again = client.post(f"/control/models/{MODEL}/rollouts/production/abort")
+    assert again.status_code == 409
+    assert "is not running (it aborted)" in again.json()["error"]
+
+
+def test_errors_say_what_to_fix(tmp_path: Path) -> None:
+    client = started(tmp_path)
+    missing = client.get(f"/control/models/{MODEL}/rollouts/staging")
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": "no rollout of model 'ro' on alias 'staging'"},
+    )
+    assert client.get("/control/models/nope/rollouts").status_code == 404
+    body = {"version": "2", "plan": {"steps": [0.1, 1], "bake_s": 1, "max_error_rate": 0.01}}
+    start = client.post(f"/control/models/{MODEL}/rollouts", json=body)
+    assert start.status_code == 409
+    assert "aiaas rollout ro 2" in start.json()["error"]
+    bad = {"version": "2", "plan": {"steps": [0.5, 0.1, 1], "bake_s": 1, "max_error_rate": 0.01}}
+    refused = client.post(f"/control/models/{MODEL}/rollouts", json=bad)
+    assert (refused.status_code, refused.json()["error"]) == (
+        400,
+        "steps must rise: each share above the one before; got [0.5, 0.1, 1]",
+    )

@@ -1,0 +1,180 @@
+"""The rollout state machine, walked state by state against the real Rollout function code:
+the registry on a real S3 server (moto, loopback), the metrics the real predict handler wrote
+as EMF put into moto's CloudWatch as CloudWatch Logs would, and read back by the function's
+CloudWatch source with GetMetricData. Between checks (the Wait state) callers send requests.
+
+moto computes no percentiles, so latency is read there with "Maximum" (an upper bound of the
+p99 the deployed function asks for); everything else is what runs in AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from functions.predict.service import PredictService
+from functions.predict.telemetry import RequestMetrics
+from functions.rollout.service import dispatch
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.cloudwatch import CloudWatchMetrics
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.s3store import S3Store
+from tests.emf_to_cloudwatch import put_emf
+from tests.functions.test_batch_state_machine import path_get, resolve
+from tests.functions.test_predict_events import http_event
+from tests.rollout_models import publish
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "infra" / "statemachines" / "rollout.asl.json"
+ROW = [[0.5, -1.0, 2.0, 0.25]]
+
+
+class Callers:
+    """The predict handler on the same registry, its EMF lines put into CloudWatch."""
+
+    def __init__(self, store: S3Store, model: str, workdir: Path, cloudwatch: Any) -> None:
+        self.out = io.StringIO()
+        pool = ModelPool(Registry(store), ArtifactCache(store, workdir / "cache"))
+        # TTL 0: each request re-resolves the alias, as a container does after AIAAS_ALIAS_TTL.
+        served = ServedModel(pool, model, ttl=0)
+        self.service = PredictService(served, metrics=RequestMetrics(out=self.out))
+        self.model, self.cloudwatch = model, cloudwatch
+        self.statuses: list[tuple[str, int]] = []
+
+    def send(self, count: int) -> None:
+        for _ in range(count):
+            body = json.dumps({"inputs": ROW})
+            answer = self.service.handle(http_event("POST", f"/models/{self.model}/predict", body))
+            self.statuses.append((answer["headers"]["x-aiaas-version"], answer["statusCode"]))
+        self.service.metrics.flush()
+        put_emf(self.cloudwatch, self.out.getvalue().splitlines())
+        self.out.seek(0)
+        self.out.truncate()
+
+
+class Walker:
+    """Runs the rollout definition: Task -> the Rollout function in process, Choice, Wait."""
+
+    def __init__(self, engine: RolloutEngine, callers: Callers) -> None:
+        self.engine, self.callers = engine, callers
+        self.states: list[str] = []
+        self.waits: list[int] = []
+
+    def run(self, document: dict[str, Any]) -> tuple[str, Any]:
+        machine = json.loads(ASL.read_text())
+        name = machine["StartAt"]
+        for _ in range(100):
+            state = machine["States"][name]
+            self.states.append(name)
+            kind = state["Type"]
+            if kind in ("Succeed", "Fail"):
+                return name, document
+            if kind == "Choice":
+                name = self.choose(state, document)
+            elif kind == "Wait":
+                self.waits.append(path_get(document, state["SecondsPath"]))
+                self.callers.send(30)  # the bake: callers keep calling
+                name = state["Next"]
+            else:
+                document = self.task(state, document)
+                name = state["Next"]
+        raise AssertionError(f"no end after 100 states: {self.states}")
+
+    @staticmethod
+    def choose(state: dict[str, Any], document: Any) -> str:
+        for choice in state["Choices"]:
+            if path_get(document, choice["Variable"]) == choice["StringEquals"]:
+                return str(choice["Next"])
+        return str(state["Default"])
+
+    def task(self, state: dict[str, Any], document: Any) -> Any:
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke"
+        parameters = resolve(state["Parameters"], document)
+        assert parameters["FunctionName"] == "${RolloutFunctionArn}"
+        payload = json.loads(json.dumps(parameters["Payload"]))  # as JSON crosses the wire
+        result = {"Payload": json.loads(json.dumps(dispatch(self.engine, payload)))}
+        return path_get(result, state["OutputPath"])
+
+
+@pytest.fixture
+def cloudwatch(moto_server: Any) -> Any:
+    return boto3.client("cloudwatch", endpoint_url=moto_server.endpoint)
+
+
+def setup(s3_store: S3Store, tmp_path: Path, cloudwatch: Any, kind: str) -> tuple[Walker, str]:
+    model = f"ro{uuid.uuid4().hex[:8]}"  # CloudWatch on the shared server: a model per test
+    registry = Registry(s3_store)
+    publish(registry, tmp_path, model, "1", "healthy")
+    publish(registry, tmp_path, model, "2", kind)
+    registry.set_alias(model, "production", "1")
+    callers = Callers(s3_store, model, tmp_path, cloudwatch)
+    callers.send(20)
+    source = CloudWatchMetrics(cloudwatch, latency_stat="Maximum")
+    engine = RolloutEngine(registry, source)
+    plan = RolloutPlan(
+        steps=(0.1, 0.5, 1.0), bake_s=0, max_error_rate=0.01, max_p99_ms=1000, min_requests=5
+    )
+    engine.start(model, "2", plan, alias="production", actor="control-plane")
+    return Walker(engine, callers), model
+
+
+def test_a_healthy_candidate_walks_every_step_to_succeeded(s3_store, tmp_path, cloudwatch):
+    walker, model = setup(s3_store, tmp_path, cloudwatch, "healthy")
+    end, output = walker.run({"model": model, "alias": "production"})
+    assert end == "Succeeded", (walker.states, output)
+    record = walker.engine.book.require(model, "production")
+    assert [e["event"] for e in record.log] == ["started", "step", "step", "step", "succeeded"]
+    assert walker.states.count("Check") >= 4  # a step holds until its candidate has answered 5
+    assert output["state"] == "succeeded" and output["share"] == 1.0
+    assert all(isinstance(w, int) and w >= 1 for w in walker.waits)
+    metrics = record.last_check["metrics"]["candidate"]  # type: ignore[index]
+    assert metrics["requests"] > 0 and metrics["errors"] == 0 and metrics["p99_ms"] > 0
+    assert Registry(s3_store).alias_target(model, "production").describe() == "2"  # type: ignore[union-attr]
+
+
+def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
+    walker, model = setup(s3_store, tmp_path, cloudwatch, "nan")
+    end, output = walker.run({"model": model, "alias": "production"})
+    assert end == "RolledBack", walker.states
+    assert output["state"] == "rolled_back" and "error rate" in output["reason"]
+    assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
+    walker.callers.statuses.clear()
+    walker.callers.send(50)
+    assert set(walker.callers.statuses) == {("1", 200)}
+
+
+def test_template_wires_the_rollout_state_machine_least_privilege():
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: {suffix: node.value})
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    resources = template["Resources"]
+    machine = resources["RolloutStateMachine"]["Properties"]
+    assert (ROOT / machine["DefinitionUri"]).resolve() == ASL
+    assert set(machine["DefinitionSubstitutions"]) == {"RolloutFunctionArn"}
+    function = resources["RolloutFunction"]["Properties"]
+    assert function["Handler"] == "functions.rollout.handler.handler"
+    statements = [s for p in function["Policies"] for s in p["Statement"]]
+    actions = {
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "cloudwatch:GetMetricData"}
+    for statement in statements:
+        resource = json.dumps(statement["Resource"])
+        if statement["Action"] == "cloudwatch:GetMetricData":
+            assert resource == '"*"'  # GetMetricData has no resource-level permissions
+        else:
+            assert "registry/models" in resource or "s3:prefix" in json.dumps(statement)

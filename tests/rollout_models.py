@@ -1,0 +1,77 @@
+"""Candidate versions a rollout must catch, published into a registry for the rollout tests:
+one onnxruntime cannot load, one that answers NaN, one that disagrees with the baseline on a
+chosen share of rows, and a healthy one (the baseline's own weights)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from functions.runtime.cache import sha256_file
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import Registry
+from tests import onnx_factory
+
+LABELS = ("a", "b", "c")
+BASELINE_SEED = 1
+OTHER_SEED = 5  # another linear classifier: disagrees with the baseline on some rows
+
+
+def publish(registry: Registry, workdir: Path, name: str, version: str, kind: str) -> None:
+    """Publish `name:version` as `kind`: healthy, other, nan or broken."""
+    path = workdir / f"{name}-{version}-{kind}.onnx"
+    if kind == "healthy":
+        onnx_factory.linear_classifier(path, seed=BASELINE_SEED)
+    elif kind == "other":
+        onnx_factory.linear_classifier(path, seed=OTHER_SEED)
+    elif kind == "nan":
+        onnx_factory.linear_classifier(path, seed=BASELINE_SEED, bias=float("nan"))
+    elif kind == "broken":
+        _unloadable(path)
+    else:
+        raise ValueError(kind)
+    registry.publish(_manifest(workdir, path, name, version), path)
+
+
+def _manifest(workdir: Path, path: Path, name: str, version: str) -> ModelManifest:
+    """The manifest `aiaas publish` writes for a linear classifier, for `path`'s bytes."""
+    shape = onnx_factory.linear_classifier(workdir / "signature.onnx", seed=BASELINE_SEED)
+    manifest = onnx_factory.manifest_for(shape, name, version, labels=LABELS)
+    file = replace(manifest.file, sha256=sha256_file(path), size=path.stat().st_size)
+    return replace(manifest, file=file)
+
+
+def _unloadable(path: Path) -> None:
+    """A valid ONNX file whose one node is an operator no runtime implements."""
+    graph = helper.make_graph(
+        [helper.make_node("Boom", ["x"], ["logits"], domain="example.rollout")],
+        "unloadable",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.rollout", 1)],
+    )
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def rows_disagreeing(share: float, count: int, seed: int = 3) -> list[list[float]]:
+    """`count` rows on which the "other" candidate's label differs from the baseline's on
+    exactly `share` of them (interleaved), computed here with numpy from the same weights."""
+    rng = np.random.default_rng(BASELINE_SEED)
+    w_base = rng.normal(size=(4, 3)).astype(np.float32)
+    w_other = np.random.default_rng(OTHER_SEED).normal(size=(4, 3)).astype(np.float32)
+    pool = np.random.default_rng(seed).normal(size=(count * 20, 4)).astype(np.float32)
+    differs = (pool @ w_base).argmax(1) != (pool @ w_other).argmax(1)
+    same, other = pool[~differs], pool[differs]
+    wanted = round(share * count)
+    assert len(other) >= wanted and len(same) >= count - wanted, "widen the pool"
+    rows = [*other[:wanted].tolist(), *same[: count - wanted].tolist()]
+    order = np.random.default_rng(seed).permutation(count)
+    return [rows[i] for i in order]

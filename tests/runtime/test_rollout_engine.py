@@ -1,0 +1,168 @@
+"""The rollout engine driving the real predict handler in process: each check reads the
+Prometheus families the handler's requests fed (what `aiaas serve`'s /metrics renders), moves
+the alias in a real directory registry, and the handler serves the move from its next
+request. A healthy candidate ends at 100%; a NaN one is rolled back on its first errors; one
+that cannot load is rolled back at the end of its bake; one that disagrees is caught as a
+shadow before any caller sees it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from functions.predict.service import PredictService
+from functions.predict.telemetry import RequestMetrics
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import BadRequest, Conflict
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.record import RolloutRecord, RolloutState
+from functions.runtime.store import LocalStore
+from infra.local.metrics import GatewayMetrics
+from infra.local.rollout_metrics import GatewayMetricsSource
+from tests.functions.test_predict_events import http_event
+from tests.rollout_models import publish, rows_disagreeing
+
+MODEL = "ro"
+ROW = [[0.5, -1.0, 2.0, 0.25]]
+ACTOR = "tester"
+
+
+class Setup:
+    def __init__(self, tmp_path: Path, candidate: str) -> None:
+        self.registry = Registry(LocalStore(tmp_path / "store"))
+        publish(self.registry, tmp_path, MODEL, "1", "healthy")
+        publish(self.registry, tmp_path, MODEL, "2", candidate)
+        self.registry.set_alias(MODEL, "production", "1")
+        pool = ModelPool(self.registry, ArtifactCache(self.registry.store, tmp_path / "cache"))
+        metrics = RequestMetrics(emf=False)
+        self.gateway = GatewayMetrics()
+        metrics.observe(self.gateway)
+        self.service = PredictService(ServedModel(pool, MODEL, ttl=3600), metrics=metrics)
+        source = GatewayMetricsSource(lambda: self.gateway.render()[0].decode())
+        self.engine = RolloutEngine(self.registry, source)
+        self.answers: list[tuple[str, int]] = []
+        self.send(5)  # serving the baseline, as a gateway is when a rollout starts
+
+    def send(self, count: int, rows: list[list[float]] | None = None) -> None:
+        for i in range(count):
+            row = ROW if rows is None else [rows[i % len(rows)]]
+            body = json.dumps({"inputs": row})
+            response = self.service.handle(http_event("POST", f"/models/{MODEL}/predict", body))
+            version = response["headers"].get("x-aiaas-version", "-")
+            self.answers.append((version, response["statusCode"]))
+        self.service.shadow.drain(10)
+
+    def run(self, plan: RolloutPlan, per_check: int = 40) -> RolloutRecord:
+        record = self.engine.start(MODEL, "2", plan, alias="production", actor=ACTOR)
+        for _ in range(200):
+            if not record.running:
+                return record
+            self.send(per_check)
+            record = self.engine.check(MODEL, "production", ACTOR)
+        raise AssertionError(f"the rollout did not end: {record}")
+
+
+def plan(**changes: object) -> RolloutPlan:
+    doc: dict[str, object] = {"steps": (0.1, 0.5, 1.0), "bake_s": 0.0, "max_error_rate": 0.01}
+    return RolloutPlan(**{**doc, **changes})  # type: ignore[arg-type]
+
+
+def test_a_healthy_candidate_ends_serving_everything(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "healthy")
+    record = setup.run(plan(max_p99_ms=1000.0))
+    assert record.state is RolloutState.SUCCEEDED, record.log
+    assert [e["event"] for e in record.log] == ["started", "step", "step", "step", "succeeded"]
+    assert setup.registry.alias_target(MODEL, "production").describe() == "2"  # type: ignore[union-attr]
+    history = setup.registry.alias_record(MODEL, "production")["history"]  # type: ignore[index]
+    assert history[0]["weights"] == {"1": 0.5, "2": 0.5}
+    assert history[0]["updated_by"] == f"{ACTOR} (rollout {record.id})"
+    assert {status for _, status in setup.answers} == {200}
+    assert record.last_check["metrics"]["candidate"]["p99_ms"] is not None  # type: ignore[index]
+
+
+def test_a_nan_candidate_is_rolled_back_on_its_first_errors(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "nan")
+    record = setup.run(plan(bake_s=60.0))
+    assert record.state is RolloutState.ROLLED_BACK
+    assert "error rate" in record.log[-1]["message"]
+    errors = [a for a in setup.answers if a[1] >= 500]
+    assert errors and {v for v, _ in errors} == {"2"}
+    # Rolled back at the first check that saw them (the share of a whole step's load is
+    # checked against `aiaas serve` in tests/infra/test_rollout_serve.py).
+    assert [e["event"] for e in record.log] == ["started", "step", "rolled_back"]
+    setup.answers.clear()
+    setup.send(200)
+    assert Counter(setup.answers) == Counter({("1", 200): 200})
+
+
+def test_a_candidate_that_cannot_load_is_rolled_back_after_its_bake(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "broken")
+    record = setup.run(plan(bake_s=0.5, min_requests=10))
+    assert record.state is RolloutState.ROLLED_BACK
+    assert "answered none of" in record.log[-1]["message"]
+    assert {a for a in setup.answers} == {("1", 200)}  # the previous state kept serving
+    assert setup.service.served.last_error is not None
+
+
+def test_a_disagreeing_candidate_is_caught_as_a_shadow(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "other")
+    rows = rows_disagreeing(0.3, 100)
+    record = setup.engine.start(
+        MODEL, "2", plan(min_agreement=0.98, bake_s=60.0), alias="production", actor=ACTOR
+    )
+    assert record.step == -1
+    setup.send(100, rows)
+    record = setup.engine.check(MODEL, "production", ACTOR)
+    assert record.state is RolloutState.ROLLED_BACK
+    # ~0.70: the copies the shadow's queue dropped (a tight loop outruns it) are not compared.
+    assert re.match(r"agreement with the baseline 0\.[67]\d\d ", record.log[-1]["message"])
+    assert {a for a in setup.answers} == {("1", 200)}  # no caller ever saw it
+    assert setup.registry.alias_target(MODEL, "production").shadow is None  # type: ignore[union-attr]
+
+
+def test_one_rollout_at_a_time_abort_and_moves_by_others(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "healthy")
+    setup.engine.start(MODEL, "2", plan(bake_s=60.0), alias="production", actor=ACTOR)
+    with pytest.raises(Conflict, match="a rollout of ro@production is running"):
+        setup.engine.start(MODEL, "2", plan(), alias="production", actor="other")
+    aborted = setup.engine.abort(MODEL, "production", "ops")
+    assert (aborted.state, aborted.log[-1]["message"]) == (RolloutState.ABORTED, "aborted by ops")
+    assert setup.registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    with pytest.raises(Conflict, match="not running"):
+        setup.engine.abort(MODEL, "production", "ops")
+    again = setup.engine.start(MODEL, "2", plan(bake_s=60.0), alias="production", actor=ACTOR)
+    assert again.history[0]["state"] == "aborted"
+    setup.registry.set_alias(MODEL, "production", "1")  # someone promotes by hand meanwhile
+    moved = setup.engine.check(MODEL, "production", ACTOR)
+    assert moved.state is RolloutState.SUPERSEDED
+    assert setup.registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": (0.5, 0.1, 1.0)}, "steps must rise"),
+        ({"steps": (0.1, 0.5)}, "the last step must send all traffic"),
+        ({"max_error_rate": 2}, "max_error_rate must be at least 0 and at most 1"),
+        ({"bake_s": -1}, "bake must be at least 0"),
+        ({"min_agreement": float("nan")}, "min_agreement must be a number"),
+    ],
+)
+def test_bad_plans_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        plan(**changes)
+
+
+def test_a_rollout_needs_an_alias_serving_another_version(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "healthy")
+    with pytest.raises(Conflict, match="already serves '1'"):
+        setup.engine.start(MODEL, "1", plan(), alias="production", actor=ACTOR)
+    with pytest.raises(Conflict, match="points at no version yet"):
+        setup.engine.start(MODEL, "2", plan(), alias="staging", actor=ACTOR)
