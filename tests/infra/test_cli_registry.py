@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -273,7 +274,11 @@ def test_pull_copies_a_version_between_stores(
     assert code == 0
     assert out == (f"pulled m:1 from {source.uri} into {target.uri}\nm@production -> 1\n")
     pulled = Registry(target)
-    assert pulled.resolve("m@production") == Registry(source).resolve("m:1")
+    # The same version, and the card set beside it by hand (unlisted in the source) is now
+    # listed with its sha256: the target's copy is verified like every file of a version.
+    copied = pulled.resolve("m@production")
+    assert replace(copied, files=()) == Registry(source).resolve("m:1")
+    assert [(f.path, f.size, f.role) for f in copied.files] == [("card/card.md", 4, "extra")]
     assert target.get_bytes("models/m/versions/1/card/card.md") == b"# m\n"
     assert sha256_file(
         ArtifactCache(target, tmp_path / "c").fetch(pulled.resolve("m"))
