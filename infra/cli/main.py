@@ -18,9 +18,10 @@ from infra.extras import install_hint
 # training code at start-up. `--help` and unknown commands import them all.
 COMMANDS: dict[str, str] = {
     **dict.fromkeys(
-        ("publish", "models", "versions", "show", "promote", "rollback", "pull"),
+        ("models", "versions", "show", "promote", "shadow", "rollback", "pull"),
         "infra.cli.registry_commands",
     ),
+    "publish": "infra.cli.publish_commands",
     **dict.fromkeys(("serve", "invoke"), "infra.cli.local_commands"),
     "batch": "infra.cli.batch_commands",
     **dict.fromkeys(("explain", "baseline"), "infra.cli.explain_commands"),

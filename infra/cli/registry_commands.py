@@ -1,4 +1,5 @@
-"""Registry commands: publish, models, versions, show, promote, rollback, pull."""
+"""Registry commands: models, versions, show, promote, shadow, rollback, pull (publish is in
+publish_commands.py)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,13 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
 from functions.runtime.manifest import (
-    SCORE_ACTIVATIONS,
-    TASKS,
     ModelManifest,
-    Postprocessing,
-    TensorSpec,
-    check_features,
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
-from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
-from infra.cli.publish_options import add_publish_options, apply_publish_options
 from infra.cli.rollout_commands import rollout_lines
 
 
@@ -35,56 +29,6 @@ def registry(args: argparse.Namespace) -> Registry:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "publish",
-        help="publish an ONNX file as a new model version",
-        description=(
-            "Publish any ONNX model: inputs and outputs are read from the graph. For classifiers "
-            "exported with their classes (skl2onnx, with or without ZipMap), labels, the scores "
-            "output and the activation are read from the graph too; the options override them."
-        ),
-    )
-    p.add_argument("model", type=Path, help="path to model.onnx")
-    p.add_argument("--name", required=True, help="model name (a-z, 0-9, '-', '_', '.')")
-    p.add_argument("--version", help="version to publish (default: next number)")
-    p.add_argument(
-        "--task",
-        choices=TASKS,
-        help="default: classification when --labels is given or the graph names its classes, "
-        "else other",
-    )
-    p.add_argument(
-        "--features",
-        help="comma-separated feature (column) names of the model's one [N, F] input, in order: "
-        "callers may then send records and CSV/JSONL columns by name",
-    )
-    p.add_argument(
-        "--labels",
-        help="comma-separated class labels, one per class in the model's order (default: read "
-        "from the graph, e.g. a ZipMap's classes); a list of the wrong length is refused",
-    )
-    p.add_argument(
-        "--scores-output",
-        help="classifier output holding class scores or probabilities (default: the ZipMap "
-        "output, else the float output with one column per class; never a label output)",
-    )
-    p.add_argument(
-        "--label-output",
-        help="the model's own int64/string label output, which batch does not repeat beside "
-        "its label column (default: read from the graph)",
-    )
-    p.add_argument(
-        "--activation",
-        choices=SCORE_ACTIVATIONS,
-        help="how the scores become probabilities (default: none when the exporter outputs "
-        "probabilities, as skl2onnx does or a final Softmax, else softmax)",
-    )
-    p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
-    p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
-    p.add_argument("--description", default="", help="one line about the model")
-    add_publish_options(p)
-    p.set_defaults(func=cmd_publish)
-
     p = sub.add_parser("models", help="list published models")
     p.add_argument(
         "--json", action="store_true", help="print one JSON document (for scripts) instead"
@@ -160,68 +104,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
     p.set_defaults(func=cmd_publish_pull)
-
-
-def cmd_publish(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="aiaas-publish-") as work:
-        return _publish(args, Path(work))
-
-
-def _publish(args: argparse.Namespace, work: Path) -> int:
-    path: Path = args.model
-    if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
-    reg = registry(args)
-    name = names.model_name(args.name)
-    # Checked before anything is written: a bad alias must not leave a published version behind.
-    alias = names.alias_name(args.alias) if args.alias else None
-    labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
-    if any(not label for label in labels):
-        raise BadRequest("--labels has an empty label; use a,b,c")
-    # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
-    from functions.runtime.introspect import read_signature
-
-    signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
-    features = _features(args.features, signature.inputs)
-    task = args.task or ("classification" if labels or signature.classes.labels else "other")
-    post: Postprocessing | None = None
-    notes: tuple[str, ...] = ()
-    if task == "classification":
-        options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
-        setup = classifier_setup(signature.outputs, signature.classes, options)
-        labels, post, notes = setup.labels, setup.postprocessing, setup.notes
-    version = names.version_name(args.version) if args.version else reg.next_version(name)
-    manifest = ModelManifest(
-        name=name,
-        version=version,
-        task=task,
-        inputs=signature.inputs,
-        outputs=signature.outputs,
-        file=signature.file,
-        labels=labels,
-        features=features,
-        postprocessing=post,
-        description=args.description,
-    )
-    prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
-    manifest, notes = prepared.manifest, (*notes, *prepared.notes)
-    reg.publish(manifest, prepared.model, prepared.extra_files)
-    print(f"published {name}:{version} to {reg.store.uri} (sha256 {manifest.file.sha256[:12]})")
-    for note in notes:
-        print(f"  {note}")
-    if alias:
-        reg.set_alias(name, alias, version)
-        print(f"{name}@{alias} -> {version}")
-    return 0
-
-
-def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    try:
-        return check_features(tuple(name.strip() for name in raw.split(",")), inputs)
-    except ValueError as exc:
-        raise BadRequest(f"--features: {exc}") from None
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -101,6 +101,7 @@ def test_serving_modules_import_without_any_extra(tmp_path: Path) -> None:
         "infra.local.stack",
         "infra.cli.local_commands",
         "infra.cli.registry_commands",
+        "infra.cli.publish_commands",
         "infra.cli.batch_commands",
     } <= imported
     assert not any(name.startswith(NEEDS_AN_EXTRA) for name in imported)
