@@ -11,12 +11,13 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from functions.runtime.artifact_files import describe_files
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.fit import fit as fit_drift_baseline
 from functions.runtime.errors import VersionExists
@@ -115,6 +116,9 @@ def run_job(
     drift = fit_drift_baseline(LoadedModel(manifest, model_path), drift_rows)
     extra_files[BASELINE_FILE] = out_dir / BASELINE_FILE
     extra_files[BASELINE_FILE].write_text(drift.to_json())
+    # Listed with sizes and sha256 here, as publishing lists them: the run folder's manifest
+    # is the one stored, and a later publish of the folder verifies every file against it.
+    manifest = replace(manifest, files=describe_files(model_path, extra_files))
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:
