@@ -133,6 +133,10 @@ def _in_order(
                 future.cancel()
 
 
+class _EndedEarly(StoreError):
+    """The object ended before the part did: a cut-off stream, or an object of another size."""
+
+
 def _fetch_part(store: ObjectStore, key: str, start: int, end: int, sink: Sink) -> None:
     position = start
     for attempt in range(PART_TRIES):
@@ -141,10 +145,16 @@ def _fetch_part(store: ObjectStore, key: str, start: int, end: int, sink: Sink) 
                 while position < end:
                     chunk = body.read(min(CHUNK, end - position))
                     if not chunk:
-                        raise StoreError(f"{key}: the object ended at byte {position}, not {end}")
+                        raise _EndedEarly(f"{key}: the object ended at byte {position}, not {end}")
                     sink.write_at(position, chunk)
                     position += len(chunk)
             return
+        except _EndedEarly as exc:
+            if attempt == PART_TRIES - 1:  # every try ends there: the object is not the file
+                raise IntegrityError(  # the manifest vouches for (shorter: replaced, truncated)
+                    f"{exc.message}; the manifest says the file is longer: refusing to serve it",
+                    public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
+                ) from exc
         except (StoreError, OSError):
             if attempt == PART_TRIES - 1:
                 raise

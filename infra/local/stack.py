@@ -112,6 +112,12 @@ def shared_functions() -> dict[str, FunctionSpec]:
             memory_mb=512,
             timeout_s=300,
         ),
+        _spec(  # a step of the rollout state machine in the cloud; locally `aiaas rollout`
+            "RolloutFunction",  # runs the same loop against the gateway's own metrics
+            "functions.rollout.handler.handler",
+            memory_mb=256,
+            timeout_s=60,
+        ),
     ]
     return {spec.logical_id: spec for spec in specs}
 

@@ -147,7 +147,7 @@ def api_operations(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
     operations = api_operations(cloud)
-    assert len(operations) == 2 * 10 + 3 + 3
+    assert len(operations) == 2 * 12 + 3 + 3  # 12 routes per model (2 here), health, control
     assert {key: op["security"] for key, op in operations.items()} == {
         key: [{"AWS_IAM": []}] for key in operations
     }

@@ -25,6 +25,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, alias_key
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
+from functions.runtime.transfer import FileSink
 from tests import onnx_factory
 from tests.functions.test_predict_errors import INFER, ROW, assert_no_internals
 from tests.functions.test_predict_events import MODEL, body_of, digits_service, http_event
@@ -142,23 +143,23 @@ def test_alias_pointing_at_a_missing_version_is_503_naming_the_alias(tmp_path: P
 def test_cache_disk_full_is_503_leaves_no_partial_file_and_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """ENOSPC is injected at the one call that writes the model file into the cache.
+    """ENOSPC is injected where downloaded parts are written into the cache file.
 
     A really full filesystem needs a size-limited mount (tmpfs or a loop device), which takes
-    root and a mount on a machine other people use; the write path is patched instead, and it
-    writes half the file before failing, as a disk filling up mid-download does.
+    root and a mount on a machine other people use; the write is patched instead, and it
+    writes half of each part before failing, as a disk filling up mid-download does. (A disk
+    known to lack room before the download starts is not this case: the model is then loaded
+    from memory, see test_external_data.)
     """
     store = LocalStore(tmp_path / "store")
     publish(store, tmp_path)
-    real_download = store.download_file
+    real_write = FileSink.write_at
 
-    def disk_fills_up(key: str, dest: Path) -> None:
-        real_download(key, dest)
-        with dest.open("r+b") as handle:
-            handle.truncate(dest.stat().st_size // 2)
+    def disk_fills_up(sink: FileSink, offset: int, data: bytes) -> None:
+        real_write(sink, offset, data[: len(data) // 2])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, "download_file", disk_fills_up)
+    monkeypatch.setattr(FileSink, "write_at", disk_fills_up)
     cache = tmp_path / "cache"
     service = service_from_env(
         {"AIAAS_MODEL": MODEL}, ModelPool(Registry(store), ArtifactCache(store, cache))
@@ -166,7 +167,7 @@ def test_cache_disk_full_is_503_leaves_no_partial_file_and_recovers(
     assert predict(service) == (503, UNAVAILABLE)
     assert "cache disk is full" in caplog.text  # the log says why; the client not
     assert sorted(p.name for p in cache.iterdir()) == []  # the partial download is gone
-    monkeypatch.setattr(store, "download_file", real_download)  # space is freed
+    monkeypatch.setattr(FileSink, "write_at", real_write)  # space is freed
     assert predict(service)[0] == 200
     assert [p.suffix for p in cache.iterdir()] == [".onnx"]
 
