@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
@@ -106,7 +106,16 @@ class ModelPool:
         """What `ref` serves, both versions loaded when its alias splits traffic."""
         found = self.registry.resolve_split(ref)
         main = self.load(found.manifest)
-        canary = None if found.canary is None else self.load(found.canary)
+        canary, problem = None, None
+        if found.canary is not None:
+            try:
+                canary = self.load(found.canary)
+            except Exception as exc:  # a canary that cannot load must not take the alias down
+                # Its share goes to the main version, as in a warm container where the failed
+                # load leaves the previous state serving; a rollout sees the canary answer
+                # nothing and rolls it back. Retried at the next alias check (the TTL).
+                problem = exc.message if isinstance(exc, AiaasError) else repr(exc)
+                log.warning("%s: canary %s not loaded: %s", ref, found.canary.version, problem)
         shadow = None
         if found.shadow is not None:
             try:
@@ -114,7 +123,8 @@ class ModelPool:
             except Exception as exc:  # whatever breaks the shadow, the alias serves on
                 log.warning("%s: shadow %s not loaded: %r", ref, found.shadow.version, exc)
         cut = round(found.weight * ROUTE_SPACE)
-        return Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
+        routed = Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
+        return replace(routed, problem=problem) if problem else routed
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class Routed:
     salt: str = ""  # the model name: one caller is not the canary of every model at once
     shadow: LoadedModel | None = None  # replayed `sample` of the requests, answering none
     sample: float = 0.0
+    problem: str | None = None  # why a version the alias names is not served (logged, surfaced)
 
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The model for one request; `routing_key` is called only when there is a choice."""
@@ -284,7 +295,7 @@ class ServedModel:
             if isinstance(exc, ModelUnavailable):
                 raise
             raise ModelUnavailable(f"{self.ref}: {exc.message}") from exc
-        self.last_error = None
+        self.last_error = model.problem
         return model
 
     def _refresh_and_release(self, current: Routed) -> None:

@@ -18,7 +18,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests.functions.test_predict_events import body_of, http_event
-from tests.publishing import publish_linear
+from tests.publishing import flip_stored_model_byte, publish_linear
 
 MODEL = "m"
 ROW = json.dumps({"inputs": [[1.0, 2.0, 3.0, 4.0]]})
@@ -175,3 +175,19 @@ def test_ending_the_split_serves_one_version_from_the_next_request(
     }
     registry.rollback(MODEL, "production")
     assert {answered(service.handle(http_event("POST", PREDICT, ROW))) for _ in range(200)} == {"1"}
+
+
+def test_a_fresh_container_serves_the_main_version_when_the_canary_cannot_load(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # A cold start (or a restarted `aiaas serve`) during a broken canary: the main version
+    # answers everyone, as a warm container does when the new canary fails, instead of a 503
+    # for all callers. A rollout then sees its canary answer nothing and rolls it back.
+    flip_stored_model_byte(registry.store, MODEL, "2")
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "fresh-cache"))
+    fresh = service_from_env({"AIAAS_MODEL": MODEL, "AIAAS_ALIAS_TTL": "3600"}, pool)
+    served = Counter(answered(fresh.handle(http_event("POST", PREDICT, ROW))) for _ in range(500))
+    assert served == {"1": 500}
+    assert "m:2" in str(fresh.served.last_error), fresh.served.last_error
+    pinned = fresh.handle(http_event("POST", f"/models/{MODEL}/versions/2/predict", ROW))
+    assert pinned["statusCode"] == 503  # asked for by name, the broken version says so
