@@ -11,6 +11,9 @@ answer in binary tensors is not: its line would have to decode every tensor into
 on the caller's path (more than the inference costs for a large input), and callers choosing
 binary do so for size; such requests are counted as skipped (`CaptureTap.skipped`).
 
+Counted as metrics too (`report`: the function's RequestMetrics.capture, so EMF in Lambda and
+`/metrics` under `aiaas serve`): lines written, dropped (buffer full, write failed), skipped.
+
 Cost: with capture off, one clock read and a compare per request (the setting is re-read in the
 background every alias TTL). A captured line costs its serialisation (the answer is embedded as
 the bytes already sent; the request too when no field is denied) plus, about once a second,
@@ -29,7 +32,7 @@ from collections.abc import Callable
 import orjson
 
 from functions.predict.http import HttpRequest
-from functions.runtime.capture.buffer import CaptureBuffer
+from functions.runtime.capture.buffer import SKIPPED_BINARY, CaptureBuffer, CountReport
 from functions.runtime.capture.redact import Redactor
 from functions.runtime.capture.setting import OFF, CaptureSetting, read_setting
 from functions.runtime.errors import AiaasError
@@ -47,12 +50,15 @@ class CaptureTap:
         served: ServedModel,
         buffer: CaptureBuffer | None = None,
         *,
+        report: CountReport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self.served = served
         self.buffer = buffer or CaptureBuffer(served.pool.registry.store, clock=clock, wall=wall)
+        if report is not None:  # the buffer reports its lines written and dropped there too
+            self.buffer.report = report
         self.setting: CaptureSetting = OFF
         self.skipped = 0  # sampled requests whose bodies are binary (not captured)
         self._sample = 0.0  # self.setting.sample, read per request without an attribute chain
@@ -109,11 +115,12 @@ class CaptureTap:
         if sample < 1.0 and self._draw() >= sample:
             self.buffer.tick()
             return
+        manifest = model.manifest
         if answer is None or request.header("inference-header-content-length") is not None:
             self.skipped += 1
+            self.buffer.report(SKIPPED_BINARY, manifest.name, manifest.version, 1)
             self.buffer.tick()
             return
-        manifest = model.manifest
         stamp = self._stamp()
         line = self._line(stamp, route, model, request, answer)
         self.buffer.add((manifest.name, manifest.version, stamp[:10]), line)

@@ -20,10 +20,26 @@ SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same label (cla
 SHADOW_MAX_ABS = "aiaas_shadow_max_abs_diff"  # largest |output difference| of a request
 SHADOW_MAX_REL = "aiaas_shadow_max_rel_diff"  # ... relative to the answer the caller got
 SHADOW_LATENCY = "aiaas_shadow_duration_seconds"  # the shadow's time to answer the copy
+# Data capture (functions/predict/capture.py), per model and version: lines written to the store,
+# and lines not written, by `reason`: "full" (the buffer held its cap), "write_failed" (the
+# store refused the object), "binary" (skipped: OIP binary tensors are not captured).
+CAPTURE_LINES = "aiaas_capture_lines_total"  # labels: CAPTURE_LABELS
+CAPTURE_DROPPED = "aiaas_capture_dropped_total"  # labels: CAPTURE_REASON_LABELS
+CAPTURE_SKIPPED = "aiaas_capture_skipped_total"  # labels: CAPTURE_REASON_LABELS
 SHADOW_LABELS = ("model", "version", "shadow_version")
 REQUEST_LABELS = ("model", "version", "route", "status_class")
 LOAD_LABELS = ("model", "version")
+CAPTURE_LABELS = ("model", "version")
+CAPTURE_REASON_LABELS = ("model", "version", "reason")
 NO_LABEL = "-"  # no model, version or route applies (a refused request, a model not loaded)
+
+# A capture outcome (functions/runtime/capture/buffer.py's names) -> its metric and reason.
+CAPTURE_OUTCOMES: dict[str, tuple[str, str | None]] = {
+    "written": (CAPTURE_LINES, None),
+    "full": (CAPTURE_DROPPED, "full"),
+    "write_failed": (CAPTURE_DROPPED, "write_failed"),
+    "binary": (CAPTURE_SKIPPED, "binary"),
+}
 
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 
@@ -31,3 +47,9 @@ _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 def status_class(status: int) -> str:
     """`2xx`, `4xx`, ...: the label Prometheus and CloudWatch group statuses by."""
     return _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+
+
+def capture_series(outcome: str, model: str, version: str) -> tuple[str, tuple[str, ...]]:
+    """The metric a capture outcome counts in, and its label values."""
+    name, reason = CAPTURE_OUTCOMES[outcome]
+    return name, (model, version) if reason is None else (model, version, reason)

@@ -55,7 +55,8 @@ class PredictService:
         self._explain: Any = None  # the explain plane, built on the first explain request
         self.metrics = metrics or RequestMetrics.from_env(os.environ)
         self.shadow = ShadowRunner(self.plane, self.metrics)
-        self.capture = CaptureTap(served)  # off until the model's capture setting says
+        # Off until the model's capture setting says; its counts go out with the metrics.
+        self.capture = CaptureTap(served, report=self.metrics.capture)
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
         self._log_keys = logger.registered_formatter
         self._actions: dict[str, Action] = {

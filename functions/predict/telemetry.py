@@ -15,6 +15,11 @@
   document per copy, as it finishes it: off the caller's path, so nothing is buffered. Drops
   (the shadow's queue was full) are counted on the caller's path (a dict increment) and
   written with the next copy.
+- Data capture's counts (lines written, dropped, skipped: functions/predict/capture.py) are
+  summed per label set and written with the request latencies, by the same rule: they are
+  reported at the end of the request that wrote, dropped or skipped the lines, before it is
+  recorded. Counts reported off a request (a flush when capture is turned off) wait for the
+  next flush. With capture off nothing is reported and `record` costs what it did.
 - An observer (the local gateway's Prometheus metrics) may see every sample as it happens.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TextIO
@@ -31,6 +37,8 @@ import orjson
 from aws_lambda_powertools import Logger
 
 from functions.predict.metric_names import (
+    CAPTURE_LABELS,
+    CAPTURE_REASON_LABELS,
     COLD_STARTS,
     LATENCY,
     LOAD_LABELS,
@@ -46,6 +54,7 @@ from functions.predict.metric_names import (
     SHADOW_MAX_REL,
     SHADOW_REQUESTS,
     SHADOW_ROWS,
+    capture_series,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +92,9 @@ class MetricsObserver(Protocol):
 
     def shadow_dropped(self, labels: ShadowLabels) -> None: ...
 
+    def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
+        """Captured lines written, dropped or skipped (functions/runtime/capture/buffer.py)."""
+
 
 class RequestMetrics:
     """Request counts and latencies per (model, version, route, status class), as EMF."""
@@ -110,6 +122,9 @@ class RequestMetrics:
         self._loads: list[tuple[str, str, float]] = []
         self._drops: dict[ShadowLabels, int] = {}  # written by callers (see shadow_dropped)
         self._drops_written: dict[ShadowLabels, int] = {}  # ... and by the shadow's worker
+        self._captures: dict[tuple[str, tuple[str, ...]], int] = {}  # (metric, labels): lines
+        # Reported on requests' threads and on the capture setting's background reader.
+        self._captures_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RequestMetrics:
@@ -200,6 +215,16 @@ class RequestMetrics:
         if self._observer is not None:
             self._observer.shadow_dropped(labels)
 
+    def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
+        """Captured lines written, dropped or skipped: summed, and written with the next flush
+        of request samples (the request reporting them is recorded next)."""
+        if self._observer is not None:
+            self._observer.capture(outcome, model, version, lines)
+        if self.emf:
+            key = capture_series(outcome, model, version)
+            with self._captures_lock:
+                self._captures[key] = self._captures.get(key, 0) + lines
+
     def _values_document(
         self, labels: ShadowLabels, stamp: int, values: Mapping[str, float]
     ) -> dict[str, object]:
@@ -226,8 +251,22 @@ class RequestMetrics:
                 doc = self._document(REQUEST_LABELS, labels, self._stamp, _REQUEST_METRICS)
                 doc.update({REQUESTS: len(chunk), LATENCY: chunk})
                 docs.append(doc)
+        if self._captures:  # rare: only capture's outcomes; never with capture off
+            docs.extend(self._capture_documents())
         if docs:
             self._write(docs)
+
+    def _capture_documents(self) -> list[dict[str, object]]:
+        with self._captures_lock:
+            counts, self._captures = self._captures, {}
+        stamp = int(self._wall() * 1000)
+        docs = []
+        for (name, labels), lines in counts.items():
+            names = CAPTURE_REASON_LABELS if len(labels) == 3 else CAPTURE_LABELS
+            doc = self._document(names, labels, stamp, [{"Name": name, "Unit": "Count"}])
+            doc[name] = lines
+            docs.append(doc)
+        return docs
 
     def _document(
         self,

@@ -3,23 +3,31 @@
 Training writes it, the registry stores it, the runtime trusts nothing else about a model.
 Loading is strict: an unknown schema version, a missing field or a field of the wrong type
 is a `ManifestError` that names the field (`inputs[0].dtype`, `file.sha256`, ...).
+This module holds the typed manifest and its parsing; the field checks are in
+`manifest_fields`, the version's other files (the `files` list) in `version_files`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from functions.runtime import names
 from functions.runtime.errors import InvalidName, ManifestError
+from functions.runtime.manifest_fields import MISSING, choice, get, mapping, sha256
+
+# The files of a version live in their own module; importers have always found them here.
+from functions.runtime.version_files import FILE_ROLES as FILE_ROLES
+from functions.runtime.version_files import MANIFEST_FILE as MANIFEST_FILE
+from functions.runtime.version_files import MODEL_FILE as MODEL_FILE
+from functions.runtime.version_files import ArtifactFile as ArtifactFile
+from functions.runtime.version_files import artifact_path as artifact_path
+from functions.runtime.version_files import parse_files
 
 SCHEMA_VERSION = 1
-MODEL_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
 
 # Element types the runtime accepts, spelled as numpy spells them ("string" is ONNX's tensor(string)).
 DTYPES = (
@@ -29,9 +37,6 @@ DTYPES = (
 TASKS = ("classification", "regression", "embedding", "other")
 # How `predictions` (label + score) are derived from a classifier's scores output.
 SCORE_ACTIVATIONS = ("softmax", "sigmoid", "none")
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-T = TypeVar("T")
 
 
 def utc_now() -> str:
@@ -68,21 +73,6 @@ class ModelFile:
     opset: int
     producer: str
     path: str = MODEL_FILE
-
-
-# What a file beside the model is for: "weights" are ONNX external data the model loads (fetched
-# and verified with it); "extra" files (tokenizer, explain background, card) are read by others.
-FILE_ROLES = ("weights", "extra")
-
-
-@dataclass(frozen=True)
-class ArtifactFile:
-    """A file of a version other than the model file, vouched for by size and sha256."""
-
-    path: str  # relative to the version's folder, as the model's external data names it
-    size: int
-    sha256: str
-    role: str = "extra"
 
 
 @dataclass(frozen=True)
@@ -167,7 +157,7 @@ class ModelManifest:
 
     @classmethod
     def from_dict(cls, data: object) -> ModelManifest:
-        return _parse_manifest(_mapping(data, "manifest"))
+        return _parse_manifest(mapping(data, "manifest"))
 
 
 def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
@@ -182,40 +172,9 @@ def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
 
 # ---- strict parsing -------------------------------------------------------------------------
 
-_MISSING = object()
-
-
-def _mapping(value: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ManifestError(f"manifest field '{where}' must be an object")
-    return value
-
-
-def _get(
-    data: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING
-) -> T:
-    path = f"{where}.{key}" if where else key
-    value = data.get(key, _MISSING)
-    if value is _MISSING or (value is None and default is not _MISSING):
-        if default is _MISSING:
-            raise ManifestError(f"manifest is missing required field '{path}'")
-        return default  # type: ignore[no-any-return]
-    # bool is an int in Python; a manifest saying `"size": true` is still wrong.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ManifestError(f"manifest field '{path}' must be of type {kind.__name__}")
-    return value
-
-
-def _choice(value: str, allowed: tuple[str, ...], path: str) -> str:
-    if value not in allowed:
-        raise ManifestError(
-            f"manifest field '{path}' is {value!r}; expected one of {list(allowed)}"
-        )
-    return value
-
 
 def _parse_map_keys(spec: Mapping[str, Any], where: str) -> tuple[int, ...] | tuple[str, ...]:
-    keys = _get(spec, "map_keys", list, where, [])
+    keys = get(spec, "map_keys", list, where, [])
     if not keys:
         return ()
     path = f"{where}.map_keys"
@@ -224,31 +183,31 @@ def _parse_map_keys(spec: Mapping[str, Any], where: str) -> tuple[int, ...] | tu
         raise ManifestError(f"manifest field '{path}' must be all integers or all strings")
     if len(set(keys)) != len(keys):
         raise ManifestError(f"manifest field '{path}' lists a key twice")
-    if _get(spec, "dtype", str, where) != "float32" or len(_get(spec, "shape", list, where)) != 2:
+    if get(spec, "dtype", str, where) != "float32" or len(get(spec, "shape", list, where)) != 2:
         raise ManifestError(f"manifest field '{path}' is for float32 [N, classes] outputs only")
     return tuple(keys)
 
 
 def _parse_spec(data: object, where: str) -> TensorSpec:
-    spec = _mapping(data, where)
-    shape = _get(spec, "shape", list, where)
+    spec = mapping(data, where)
+    shape = get(spec, "shape", list, where)
     for i, dim in enumerate(shape):
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < -1 or dim == 0:
             raise ManifestError(
                 f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
             )
     return TensorSpec(
-        name=_get(spec, "name", str, where),
-        dtype=_choice(_get(spec, "dtype", str, where), DTYPES, f"{where}.dtype"),
+        name=get(spec, "name", str, where),
+        dtype=choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype"),
         shape=tuple(shape),
-        finite=_get(spec, "finite", bool, where, False),
-        description=_get(spec, "description", str, where, ""),
+        finite=get(spec, "finite", bool, where, False),
+        description=get(spec, "description", str, where, ""),
         map_keys=_parse_map_keys(spec, where),
     )
 
 
 def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
-    items = _get(data, key, list, "")
+    items = get(data, key, list, "")
     if not items:
         raise ManifestError(f"manifest field '{key}' must list at least one tensor")
     specs = tuple(_parse_spec(item, f"{key}[{i}]") for i, item in enumerate(items))
@@ -268,7 +227,7 @@ def _parse_features(data: Mapping[str, Any], inputs: tuple[TensorSpec, ...]) -> 
             return check_features(tuple(names), inputs) if isinstance(names, list) else ()
         except ValueError:
             return ()
-    features = _get(data, "features", list, "", [])
+    features = get(data, "features", list, "", [])
     if not all(isinstance(name, str) for name in features):
         raise ManifestError("manifest field 'features' must be a list of strings")
     try:
@@ -301,21 +260,19 @@ def check_features(features: tuple[str, ...], inputs: tuple[TensorSpec, ...]) ->
 
 def _parse_file(data: object) -> ModelFile:
     where = "file"
-    spec = _mapping(data, where)
-    sha = _get(spec, "sha256", str, where)
-    if not _SHA256.fullmatch(sha):
-        raise ManifestError("manifest field 'file.sha256' must be 64 lowercase hex digits")
-    size = _get(spec, "size", int, where)
+    spec = mapping(data, where)
+    sha = sha256(get(spec, "sha256", str, where), "file.sha256")
+    size = get(spec, "size", int, where)
     if size <= 0:
         raise ManifestError("manifest field 'file.size' must be positive")
-    path = _get(spec, "path", str, where, MODEL_FILE)
+    path = get(spec, "path", str, where, MODEL_FILE)
     if path != MODEL_FILE:
         raise ManifestError(f"manifest field 'file.path' must be {MODEL_FILE!r}")
     return ModelFile(
         sha256=sha,
         size=size,
-        opset=_get(spec, "opset", int, where),
-        producer=_get(spec, "producer", str, where),
+        opset=get(spec, "opset", int, where),
+        producer=get(spec, "producer", str, where),
         path=path,
     )
 
@@ -327,16 +284,16 @@ def _parse_postprocessing(
     if raw is None:
         return None
     where = "postprocessing"
-    post = _mapping(raw, where)
-    scores = _get(post, "scores_output", str, where)
+    post = mapping(raw, where)
+    scores = get(post, "scores_output", str, where)
     if scores not in {spec.name for spec in outputs}:
         raise ManifestError(
             f"manifest field 'postprocessing.scores_output' names no output: {scores!r}"
         )
-    activation = _choice(
-        _get(post, "activation", str, where, "softmax"), SCORE_ACTIVATIONS, f"{where}.activation"
+    activation = choice(
+        get(post, "activation", str, where, "softmax"), SCORE_ACTIVATIONS, f"{where}.activation"
     )
-    label = _get(post, "label_output", str, where, None)
+    label = get(post, "label_output", str, where, None)
     if label is not None and label not in {spec.name for spec in outputs}:
         raise ManifestError(
             f"manifest field 'postprocessing.label_output' names no output: {label!r}"
@@ -345,8 +302,8 @@ def _parse_postprocessing(
 
 
 def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
-    schema = data.get("schema_version", _MISSING)
-    if schema is _MISSING:
+    schema = data.get("schema_version", MISSING)
+    if schema is MISSING:
         raise ManifestError("manifest is missing required field 'schema_version'")
     if schema != SCHEMA_VERSION:
         raise ManifestError(
@@ -354,69 +311,35 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         )
     inputs = _parse_specs(data, "inputs")
     outputs = _parse_specs(data, "outputs")
-    labels = _get(data, "labels", list, "", [])
+    labels = get(data, "labels", list, "", [])
     if not all(isinstance(label, str) for label in labels):
         raise ManifestError("manifest field 'labels' must be a list of strings")
-    max_batch = _get(data, "max_batch_size", int, "", None)
+    max_batch = get(data, "max_batch_size", int, "", None)
     if max_batch is not None and max_batch <= 0:
         raise ManifestError("manifest field 'max_batch_size' must be positive")
     try:
-        name = names.model_name(_get(data, "name", str, ""))
-        version = names.version_name(_get(data, "version", str, ""))
+        name = names.model_name(get(data, "name", str, ""))
+        version = names.version_name(get(data, "version", str, ""))
     except InvalidName as exc:
         raise ManifestError(f"manifest field {exc.message}") from exc
     return ModelManifest(
         schema_version=SCHEMA_VERSION,
         name=name,
         version=version,
-        created_at=_get(data, "created_at", str, ""),
-        task=_choice(_get(data, "task", str, ""), TASKS, "task"),
+        created_at=get(data, "created_at", str, ""),
+        task=choice(get(data, "task", str, ""), TASKS, "task"),
         inputs=inputs,
         outputs=outputs,
-        file=_parse_file(_get(data, "file", dict, "")),
+        file=_parse_file(get(data, "file", dict, "")),
         labels=tuple(labels),
         features=_parse_features(data, inputs),
         postprocessing=_parse_postprocessing(data, outputs),
-        preprocessing=dict(_get(data, "preprocessing", dict, "", {})),
-        metrics=dict(_get(data, "metrics", dict, "", {})),
-        training=dict(_get(data, "training", dict, "", {})),
-        dataset=dict(_get(data, "dataset", dict, "", {})),
+        preprocessing=dict(get(data, "preprocessing", dict, "", {})),
+        metrics=dict(get(data, "metrics", dict, "", {})),
+        training=dict(get(data, "training", dict, "", {})),
+        dataset=dict(get(data, "dataset", dict, "", {})),
         max_batch_size=max_batch,
-        description=_get(data, "description", str, "", ""),
-        extras=dict(_get(data, "extras", dict, "", {})),
-        files=_parse_files(_get(data, "files", list, "", [])),
+        description=get(data, "description", str, "", ""),
+        extras=dict(get(data, "extras", dict, "", {})),
+        files=parse_files(get(data, "files", list, "", [])),
     )
-
-
-def artifact_path(rel: str) -> str:
-    """`rel` if it can name a file in a version's folder beside the model, else ValueError."""
-    parts = rel.split("/")
-    if (
-        any(p in ("", ".", "..") for p in parts)
-        or "\\" in rel
-        or rel in (MODEL_FILE, MANIFEST_FILE)
-    ):
-        raise ValueError(f"invalid file name {rel!r} in a version's folder")
-    return rel
-
-
-def _parse_files(items: list[Any]) -> tuple[ArtifactFile, ...]:
-    files = []
-    for i, item in enumerate(items):
-        where = f"files[{i}]"
-        entry = _mapping(item, where)
-        try:
-            path = artifact_path(_get(entry, "path", str, where))
-        except ValueError as exc:
-            raise ManifestError(f"manifest field '{where}.path': {exc}") from None
-        sha = _get(entry, "sha256", str, where)
-        if not _SHA256.fullmatch(sha):
-            raise ManifestError(f"manifest field '{where}.sha256' must be 64 lowercase hex digits")
-        size = _get(entry, "size", int, where)
-        if size < 0:
-            raise ManifestError(f"manifest field '{where}.size' must not be negative")
-        role = _choice(_get(entry, "role", str, where, "extra"), FILE_ROLES, f"{where}.role")
-        files.append(ArtifactFile(path=path, size=size, sha256=sha, role=role))
-    if len({f.path for f in files}) != len(files):
-        raise ManifestError("manifest field 'files' lists a file twice")
-    return tuple(files)

@@ -23,6 +23,7 @@ MAX_PENDING = 100_000  # samples held before start: past this, start now
 
 _Request = tuple[str, str, str, str, float | None]
 _Load = tuple[str, str, float]
+_Capture = tuple[str, str, str, int]
 
 
 class GatewayMetrics:
@@ -33,6 +34,7 @@ class GatewayMetrics:
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
         self._loads: list[_Load] = []
+        self._captures: list[_Capture] = []
         self._lock = threading.Lock()
 
     # ---- the observer protocol of functions/predict/telemetry.py ---------------------------
@@ -63,6 +65,13 @@ class GatewayMetrics:
         assert self._families is not None
         self._families.shadow_dropped(labels)
 
+    def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
+        """Captured lines written, dropped or skipped (on a request's path: held until
+        `start` like the requests)."""
+        families = self._families or self._hold(self._captures, (outcome, model, version, lines))
+        if families is not None:
+            families.capture(outcome, model, version, lines)
+
     # ---- the gateway's own answers ----------------------------------------------------------
 
     def refused(self, status: int, route: str = NO_LABEL) -> None:
@@ -85,7 +94,9 @@ class GatewayMetrics:
                 families.request(*request)
             for load in self._loads:
                 families.model_load(*load)
-            self._requests, self._loads = [], []
+            for capture in self._captures:
+                families.capture(*capture)
+            self._requests, self._loads, self._captures = [], [], []
             self._families = families
 
     def render(self) -> tuple[bytes, str]:

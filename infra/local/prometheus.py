@@ -19,6 +19,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from functions.predict.metric_names import (
+    CAPTURE_DROPPED,
+    CAPTURE_LABELS,
+    CAPTURE_LINES,
+    CAPTURE_REASON_LABELS,
+    CAPTURE_SKIPPED,
     COLD_STARTS,
     LATENCY,
     LOAD_LABELS,
@@ -34,6 +39,7 @@ from functions.predict.metric_names import (
     SHADOW_MAX_REL,
     SHADOW_REQUESTS,
     SHADOW_ROWS,
+    capture_series,
 )
 
 _SHADOW_COUNTERS = {
@@ -46,6 +52,11 @@ _SHADOW_COUNTERS = {
 _SHADOW_GAUGES = {
     SHADOW_MAX_ABS: "Largest absolute output difference, shadow vs served, since start",
     SHADOW_MAX_REL: "Largest relative output difference, shadow vs served, since start",
+}
+_CAPTURE_COUNTERS = {
+    CAPTURE_LINES: ("Captured request lines written to the store", CAPTURE_LABELS),
+    CAPTURE_DROPPED: ("Captured lines lost: buffer full or write failed", CAPTURE_REASON_LABELS),
+    CAPTURE_SKIPPED: ("Sampled requests not captured (OIP binary)", CAPTURE_REASON_LABELS),
 }
 
 # A small model answers in tens of microseconds: the default buckets start at 5 ms.
@@ -108,6 +119,10 @@ class PrometheusFamilies:
             registry=self.registry,
             buckets=LATENCY_BUCKETS,
         )
+        self.capture_counters = {
+            name: Counter(_family_name(name), doc, labels, registry=self.registry)
+            for name, (doc, labels) in _CAPTURE_COUNTERS.items()
+        }
         self._max: dict[tuple[str, tuple[str, ...]], float] = {}
         # labels() costs ~1 us; a service sees few label sets, so each child is looked up once.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
@@ -150,6 +165,10 @@ class PrometheusFamilies:
 
     def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
         self.shadow_counters[SHADOW_DROPPED].labels(*labels).inc()
+
+    def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
+        name, labels = capture_series(outcome, model, version)
+        self.capture_counters[name].labels(*labels).inc(lines)
 
     def render(self) -> tuple[bytes, str]:
         """(the text exposition format, its content type)."""

@@ -11,6 +11,9 @@ never held), else held until the held lines are `FLUSH_SECONDS` old or `FLUSH_BY
 request that adds nothing writes what has been held that long. A container frozen after a burst
 keeps at most its last second until its next request. At most `MAX_BYTES` are held: a line past
 that is dropped and counted, as are lines whose write failed (never a failed request).
+
+Counts: `counts` since the process started, and each outcome reported as it happens to
+`report` (the predict function's metrics: `aiaas_capture_*` in EMF and on `/metrics`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,17 @@ MAX_BYTES = 8 << 20  # held at most (memory bound); past it, lines are dropped a
 
 Group = tuple[str, str, str]  # model, version, date: one object each
 
+# What became of captured lines, as reported: (outcome, model, version, lines).
+WRITTEN = "written"
+DROPPED_FULL = "full"  # the buffer held MAX_BYTES already
+DROPPED_WRITE = "write_failed"  # the store refused or failed the object
+SKIPPED_BINARY = "binary"  # sampled, but OIP binary tensors (functions/predict/capture.py)
+CountReport = Callable[[str, str, str, int], None]
+
+
+def _no_report(outcome: str, model: str, version: str, lines: int) -> None:
+    """Reports nowhere (a buffer without metrics: the CLI, tests)."""
+
 
 def capture_prefix(model: str, version: str | None = None) -> str:
     return f"{PREFIX}/{model}" if version is None else f"{PREFIX}/{model}/{version}"
@@ -60,10 +74,12 @@ class CaptureBuffer:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         max_bytes: int = MAX_BYTES,
+        report: CountReport = _no_report,
     ) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.counts = CaptureCounts()
+        self.report = report
         self._clock, self._wall = clock, wall
         self._groups: dict[Group, list[bytes]] = {}
         self._bytes = 0
@@ -81,10 +97,11 @@ class CaptureBuffer:
     def add(self, group: Group, line: bytes) -> None:
         """One captured line (ending in a newline), at the end of its request."""
         now = self._clock()
+        full = False
         with self._lock:
             if self._bytes + len(line) > self.max_bytes:
                 self.counts.dropped += 1
-                due = True
+                full = due = True
             else:
                 idle = now - self._last >= FLUSH_SECONDS
                 if not self._bytes:
@@ -93,6 +110,8 @@ class CaptureBuffer:
                 self._bytes += len(line)
                 due = idle or self._bytes >= FLUSH_BYTES or now - self._since >= FLUSH_SECONDS
             self._last = now
+        if full:
+            self.report(DROPPED_FULL, group[0], group[1], 1)
         if due:
             self.flush()
 
@@ -130,8 +149,10 @@ class CaptureBuffer:
                 break
             self.counts.written += count
             self.counts.objects += 1
+            self.report(WRITTEN, model, version, count)
             return
         self.counts.dropped += count
+        self.report(DROPPED_WRITE, model, version, count)
 
 
 def _writer_id() -> str:

@@ -1,0 +1,55 @@
+"""Strict reading of a manifest's JSON fields: a wrong value is a `ManifestError` naming its path.
+
+Shared by the manifest itself and the listing of a version's files, so every field of
+`manifest.json` is refused the same way (`inputs[0].dtype`, `files[2].sha256`, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from functions.runtime.errors import ManifestError
+
+MISSING: Any = object()  # a sentinel: "no default" (None is a real default for optional fields)
+T = TypeVar("T")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def mapping(value: object, where: str) -> Mapping[str, Any]:
+    """`value` if it is a JSON object, else a ManifestError naming `where`."""
+    if not isinstance(value, Mapping):
+        raise ManifestError(f"manifest field '{where}' must be an object")
+    return value
+
+
+def get(data: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = MISSING) -> T:
+    """`data[key]` checked to be a `kind`; `default` when absent or null, if there is one."""
+    path = f"{where}.{key}" if where else key
+    value = data.get(key, MISSING)
+    if value is MISSING or (value is None and default is not MISSING):
+        if default is MISSING:
+            raise ManifestError(f"manifest is missing required field '{path}'")
+        return default  # type: ignore[no-any-return]
+    # bool is an int in Python; a manifest saying `"size": true` is still wrong.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ManifestError(f"manifest field '{path}' must be of type {kind.__name__}")
+    return value
+
+
+def choice(value: str, allowed: tuple[str, ...], path: str) -> str:
+    """`value` if it is one of `allowed`, else a ManifestError listing them."""
+    if value not in allowed:
+        raise ManifestError(
+            f"manifest field '{path}' is {value!r}; expected one of {list(allowed)}"
+        )
+    return value
+
+
+def sha256(value: str, path: str) -> str:
+    """`value` if it is a sha256 as manifests spell it (64 lowercase hex digits)."""
+    if not _SHA256.fullmatch(value):
+        raise ManifestError(f"manifest field '{path}' must be 64 lowercase hex digits")
+    return value
