@@ -5,21 +5,25 @@ Both data-plane forms are shadowed: simple JSON (`/models/{name}/predict`) and t
 Inference Protocol (`/v2/models/{name}/infer`, JSON and binary tensors). The caller's path pays
 for a random draw and a non-blocking put of references (the body and the answer it got, or the
 decoded infer request and its outputs; no copy) onto a bounded queue, only when the alias has a
-shadow; without one, a single attribute check. One
-worker thread replays the copies; when it falls behind, the queue fills and further copies are
-dropped and counted (`aiaas_shadow_dropped_total`), never waited for.
+shadow; without one, a single attribute check (and, on every request, two stores of the
+`busy` flag). One worker thread replays the copies, at the lowest CPU priority (nice 19), and
+only while no caller's request is in flight: callers come first, for the CPU and for the GIL.
+When it falls behind, the queue fills and further copies are dropped and counted
+(`aiaas_shadow_dropped_total`), never waited for. So the share replayed is what the idle time
+allows: most of it at a production rate with CPU headroom, almost none under callers that
+never pause (`python -m bench.shadow_latency` measures both; docs/rollout.md has figures).
 
 Where it runs (the same code in both, one choice):
-- `aiaas serve` runs the handler in a long-lived process: the worker runs between and beside
-  requests. It shares the CPU with them, so the sample rate bounds the extra load.
-- Lambda freezes the container once the handler returns: the worker runs while the container
-  is thawed, and a copy left unfinished resumes on the next invocation (or is lost if the
-  container is reaped; at most QUEUE_SIZE copies). Chosen over an asynchronous self-invoke
-  (InvokeType=Event), which would need an API call per copy (~10-30 ms, either on the caller's
-  path or on this same thread), `lambda:InvokeFunction` on itself, a second event shape and
-  twice the invocations billed; and over a queue (SQS), which adds the same call plus a
-  consumer. A shadow here is a sample for comparison: losing a few is fine, slowing callers
-  is not. The queue is small so a thawed container never owes much work.
+- `aiaas serve` runs the handler in a long-lived process: the worker runs in the gaps between
+  requests.
+- Lambda freezes the container once the handler returns, and the worker waits while the next
+  invocation runs: it gets only the moments between an answer and the freeze, so few copies
+  are replayed there (the rest wait in the queue, at most QUEUE_SIZE, or are dropped). Issue
+  #17 asks for the copy to leave the caller's container in Lambda (an asynchronous invoke or
+  a queue); not built yet. An asynchronous self-invoke (InvokeType=Event) needs an API call
+  per copy (~10-30 ms, on this same thread), `lambda:InvokeFunction` on itself, a second
+  event shape and twice the invocations billed; a queue (SQS) adds the same call plus a
+  consumer. A shadow is a sample for comparison: losing some is fine, slowing callers is not.
 """
 
 from __future__ import annotations
