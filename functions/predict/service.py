@@ -68,6 +68,7 @@ class PredictService:
     def handle(self, event: Mapping[str, Any]) -> HttpResponse:
         """One event in, one response out; never raises."""
         start = time.perf_counter()
+        self.shadow.busy = True  # the shadow's worker waits until callers are idle
         route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         request: HttpRequest | None = None
         try:
@@ -105,6 +106,7 @@ class PredictService:
                     "request_id": request_id,
                 },
             )
+        self.shadow.busy = False
         return response
 
     def _version_label(self, pinned: str | None) -> str:
