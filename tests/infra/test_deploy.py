@@ -234,7 +234,7 @@ def test_the_api_routes_every_path_to_its_alias(deployed: Deployed) -> None:
     api_id = deployed.direct["Api"]
     routes = {r["RouteKey"] for r in v2.get_routes(ApiId=api_id)["Items"]}
     assert "POST /models/digits-mlp/predict" in routes
-    assert len(routes) == 10 + 3 + 3
+    assert len(routes) == 12 + 3 + 3  # one model: 12 routes; health 3; control plane 3
     stage = v2.get_stage(ApiId=api_id, StageName="$default")
     assert stage["AccessLogSettings"]["DestinationArn"].startswith("arn:aws:logs:")
     lam = deployed.api.client("lambda")
@@ -307,7 +307,11 @@ def test_only_batch_inputs_reach_the_queue_and_only_from_this_stack_s_rule(
     assert {r.bucket for r in announced} == {bucket}
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert {r["ID"] for r in rules} == {"expire-old-versions", "abort-incomplete-uploads"}
+    assert {r["ID"] for r in rules} == {
+        "expire-old-versions",
+        "abort-incomplete-uploads",
+        "expire-capture",
+    }
 
 
 def test_training_image_repository_and_build_project(deployed: Deployed) -> None:
