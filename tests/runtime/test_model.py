@@ -175,5 +175,5 @@ def test_the_session_runs_without_its_python_wrapper_and_falls_back_to_it(
         def __init__(self, session: object) -> None:
             self.run = session.run  # type: ignore[attr-defined]
 
-    fallback = _session_runner(WrapperOnly(model.session))  # type: ignore[arg-type]
+    fallback = _session_runner(WrapperOnly(model.session))
     np.testing.assert_array_equal(fallback(["logits"], {"x": x}, None)[0], direct)
