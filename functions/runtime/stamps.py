@@ -60,8 +60,16 @@ class HeldStamps:
     """(inode, mtime, size) of paths under one store root: `()` for a missing path."""
 
     def __init__(self, root: str) -> None:
-        self.held_ok = filesystem_type(root) in LOCAL_FILESYSTEMS
+        self.root = root
+        self._held_ok: bool | None = None  # read from the mount table on the first look-up
         self._held: dict[str, _Held] = {}
+
+    @property
+    def held_ok(self) -> bool:
+        """Whether descriptors are held under this root (~0.1 ms to find out, done once)."""
+        if self._held_ok is None:
+            self._held_ok = filesystem_type(self.root) in LOCAL_FILESYSTEMS
+        return self._held_ok
 
     def stamp(self, path: str) -> Stamp:
         held = self._held.get(path)
