@@ -110,6 +110,7 @@ class GatewayApp:
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.pool.shutdown(wait=True)  # offloaded calls in flight finish
+        self._deadlines.close()
 
     # ---- requests -----------------------------------------------------------------------
 

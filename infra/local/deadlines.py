@@ -49,6 +49,11 @@ class Deadlines:
         finally:
             self._pending.pop(task, None)
 
+    def close(self) -> None:
+        """Stop the sweeper (the server is stopping: no task left pending on a closing loop)."""
+        if self._sweeper is not None and not self._sweeper.done():
+            self._sweeper.cancel()
+
     async def _sweep(self) -> None:
         while self._pending:
             await asyncio.sleep(self.period_s)

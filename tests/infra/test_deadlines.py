@@ -50,3 +50,17 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
             await task
 
     asyncio.run(cancelled())
+
+
+def test_close_stops_the_sweeper() -> None:
+    deadlines = Deadlines(10)
+
+    async def closed() -> None:
+        task = asyncio.create_task(deadlines.within(asyncio.sleep(5)))
+        await asyncio.sleep(0.01)
+        deadlines.close()
+        await asyncio.sleep(0)
+        assert deadlines._sweeper is not None and deadlines._sweeper.cancelled()
+        task.cancel()
+
+    asyncio.run(closed())
