@@ -1,9 +1,10 @@
 """`aiaas serve` against a hand-written FastAPI + uvicorn + onnxruntime server and against the floor
 (a framework-free orjson + onnxruntime app on granian, aiaas serve's own server), same model, one run.
 
-    python -m bench.serve_throughput [--duration 10] [--connections 32] [--workers 1]
+    python -m bench.serve_throughput [--duration 10] [--rounds 5] [--connections 32] [--workers 1]
 
-Load comes from wrk (Debian package `wrk`) in its own process over loopback; one wrk thread,
+The servers run side by side and take turns under load (`--rounds`), so the ratios compare
+them under the same conditions on a shared machine. Load comes from wrk (Debian package `wrk`) in its own process over loopback; one wrk thread,
 so the load generator takes one core at most. Prints requests/s, p50/p99 latency, errors and
 the ratios of aiaas to the peer (goal >= 2x, p99 lower) and to the ASGI floor (goal >= 0.7x).
 """
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,11 +70,52 @@ def run_wrk(url: str, body: str, connections: int, duration: int, work: Path) ->
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}
 
 
+def measure(
+    servers: dict[str, tuple[list[str], str, str, str, str]],
+    connections: int,
+    duration: int,
+    rounds: int,
+    env: dict[str, str],
+    work: Path,
+) -> dict[str, dict[str, float]]:
+    """Every server up at once, driven in turns: `rounds` rounds of `duration / rounds` seconds
+    each, so a change in the machine's load (it is shared) falls on all of them alike.
+    Requests/s over all rounds; p50 and p99 the median of the rounds'."""
+    procs = {
+        name: subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, (cmd, *_rest) in servers.items()
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    try:
+        for _, base, path, health, body in servers.values():
+            wait_ready(base + health)
+            run_wrk(base + path, body, connections, 2, work)  # warm-up
+        slice_s = max(1, round(duration / rounds))
+        for _ in range(rounds):
+            for name, (_, base, path, _health, body) in servers.items():
+                runs[name].append(run_wrk(base + path, body, connections, slice_s, work))
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(timeout=10)
+    return {
+        name: {
+            "rps": statistics.fmean(r["rps"] for r in done),
+            "p50_ms": statistics.median(r["p50_ms"] for r in done),
+            "p99_ms": statistics.median(r["p99_ms"] for r in done),
+            "errors": sum(r["errors"] for r in done),
+        }
+        for name, done in runs.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per server, in all")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each server's time is cut in")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="aiaas serve --workers")
     args = parser.parse_args()
@@ -121,18 +164,9 @@ def main() -> None:
             "/",
             json.dumps({"inputs": json.loads(row)}),
         )
-    results = {}
-    for name, (cmd, base, path, health, body) in servers.items():
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_ready(base + health)
-            run_wrk(base + path, body, args.connections, 2, work)  # warm-up
-            results[name] = run_wrk(base + path, body, args.connections, args.duration, work)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    results = measure(servers, args.connections, args.duration, args.rounds, env, work)
     print(
-        f"\nMLP 64-256-256-10, one row per request, {args.connections} connections, {args.duration} s, wrk -t1"
+        f"\nMLP 64-256-256-10, one row per request, {args.connections} connections, {args.duration} s each in {args.rounds} turns, wrk -t1"
     )
     print(f"  {'server':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in results.items():

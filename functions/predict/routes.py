@@ -56,8 +56,26 @@ PREDICT_ROUTES: tuple[Route, ...] = (
 )
 
 
+MATCH_CACHE_SIZE = 4096
+# (id of the table, method, path) -> (the table, route, parameters): a function sees few
+# distinct paths, and matching one against every route costs ~1 us a request. The entry holds
+# the table, so no other table can take its id while the entry is there.
+_matched: dict[tuple[int, str, str], tuple[tuple[Route, ...], Route, dict[str, str]]] = {}
+
+
 def match(routes: tuple[Route, ...], method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route and path parameters for a request, or NotFound / MethodNotAllowed."""
+    key = (id(routes), method, path)
+    found = _matched.get(key)
+    if found is None:
+        found = (routes, *_match(routes, method, path))
+        if len(_matched) >= MATCH_CACHE_SIZE:  # scans must not grow it without bound
+            _matched.clear()
+        _matched[key] = found
+    return found[1], dict(found[2])  # a copy: the caller may add to its parameters
+
+
+def _match(routes: tuple[Route, ...], method: str, path: str) -> tuple[Route, dict[str, str]]:
     parts = path.strip("/").split("/")
     allowed = []
     for candidate in routes:

@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol, cast
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
 from functions.runtime.settings import RuntimeSettings, S3Settings
+from functions.runtime.stamps import HeldStamps
 
 CHUNK = 1024 * 1024
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
@@ -169,6 +170,7 @@ class LocalStore:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
         self._stamp_paths: dict[str, str] = {}
+        self._stamps = HeldStamps(self.uri)
         self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
 
     def _path(self, key: str) -> Path:
@@ -312,19 +314,13 @@ class LocalStore:
             self._path(key).unlink(missing_ok=True)
 
     def stamp(self, key: str) -> Stamp | None:
-        # One stat (~2 us here). Every write renames a new file into place, created while the old
-        # one still exists, so the inode changes as well as the mtime: a write within the same
-        # clock tick still reads as a change. (Two writes of one size within a tick could bring
-        # back the first inode, and the stamp before them: callers keep a TTL for that.)
+        # Every write renames a new file into place, created while the old one still exists,
+        # so the inode changes as well as the mtime: a write within the same clock tick still
+        # reads as a change. Read through a held descriptor where that is exact (stamps.py).
         path = self._stamp_paths.get(key)
         if path is None:  # validated once per key: this runs on every request
             path = self._stamp_paths[key] = f"{self.uri}/{check_key(key)}"
-        try:
-            # A string path: pathlib's join and stat cost ~3x the stat itself.
-            found = os.stat(path)  # noqa: PTH116
-        except OSError:  # missing, or unreadable: either way not what was stamped before
-            return ()
-        return (found.st_ino, found.st_mtime_ns, found.st_size)
+        return self._stamps.stamp(path)
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:

@@ -7,7 +7,7 @@ answer back, with the checks that need our knowledge:
 - the token and the declared body size are checked before the body is read, so a refused
   request never has its body read (and hyper sends `100 Continue` only when we read it);
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
-  arrive within `body_timeout_s` gets a 408;
+  arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
   microseconds, less than a hop to a thread); one whose recent calls average over
   `OFFLOAD_AFTER_S` of CPU, or over `OFFLOAD_MODEL_S` in its model (onnxruntime, which releases
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
+from infra.local.deadlines import Deadlines
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class GatewayApp:
         )
         self._warm_up = warm_up
         self._inline_calls = 0
+        self._deadlines = Deadlines(limits.timeout_s)
 
     # ---- RSGI lifecycle (granian calls these in the worker) ------------------------------
 
@@ -108,6 +110,7 @@ class GatewayApp:
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.pool.shutdown(wait=True)  # offloaded calls in flight finish
+        self._deadlines.close()
 
     # ---- requests -----------------------------------------------------------------------
 
@@ -162,16 +165,18 @@ class GatewayApp:
     async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
         if not declared and not chunked:
             return b""
-        async with asyncio.timeout(self.limits.timeout_s):
-            if declared is not None:  # framed by its length, already checked against the limit
-                return await protocol()
-            chunks, size = [], 0
-            async for chunk in protocol:
-                size += len(chunk)
-                if size > self.limits.max_bytes:
-                    raise _TooLarge
-                chunks.append(chunk)
-            return b"".join(chunks)
+        if declared is not None:  # framed by its length, already checked against the limit
+            return await self._deadlines.within(protocol())
+        return await self._deadlines.within(self._chunks(protocol))
+
+    async def _chunks(self, protocol: HTTPProtocol) -> bytes:
+        chunks, size = [], 0
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > self.limits.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _timed(self, key: str, request: GatewayRequest) -> GatewayResponse:
         # CPU time of this thread, not wall time: waiting for the GIL while offloaded must not

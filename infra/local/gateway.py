@@ -253,8 +253,44 @@ def _clock_text(epoch_s: int) -> str:
     return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_s))
 
 
+_TEXT_CACHE: dict[str, bool] = {}  # content type -> text? (a service sees few)
+
+
 def _is_text(content_type: str) -> bool:
-    return any(marker in content_type for marker in _TEXT_TYPES)
+    known = _TEXT_CACHE.get(content_type)
+    if known is None:
+        known = any(marker in content_type for marker in _TEXT_TYPES)
+        if len(_TEXT_CACHE) < ROUTE_CACHE_SIZE:  # scans must not grow it unbounded
+            _TEXT_CACHE[content_type] = known
+    return known
+
+
+def _fold_headers(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """(headers by lower-case name, repeats joined by commas; the cookies, split)."""
+    headers = {name.lower(): value for name, value in pairs}
+    if len(headers) == len(pairs) and "cookie" not in headers:
+        return headers, []  # the usual request: no repeated header, no cookie
+    headers = {}
+    cookies: list[str] = []
+    for name, value in pairs:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers, cookies
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
+    """(the event's body, isBase64Encoded): text as text, anything else base64."""
+    if not body:
+        return None, False
+    if _is_text(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode("ascii"), True
 
 
 def build_event(
@@ -264,60 +300,46 @@ def build_event(
     params: dict[str, str],
     principal: str | None = None,
 ) -> dict[str, Any]:
-    """A complete API Gateway HTTP API payload 2.0 event."""
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in request.headers:
-        key = name.lower()
-        if key == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    """A complete API Gateway HTTP API payload 2.0 event (a plain dict, built on every request:
+    the handler may read any field of it)."""
+    headers, cookies = _fold_headers(request.headers)
     query: dict[str, str] = {}
     if request.query:
         for key, value in parse_qsl(request.query, keep_blank_values=True):
             query[key] = f"{query[key]},{value}" if key in query else value
-    body: str | None = None
-    encoded = False
-    if request.body:
-        if _is_text(headers.get("content-type", "")):
-            try:
-                body = request.body.decode("utf-8")
-            except UnicodeDecodeError:
-                body, encoded = base64.b64encode(request.body).decode("ascii"), True
-        else:
-            body, encoded = base64.b64encode(request.body).decode("ascii"), True
+    body, encoded = _event_body(request.body, headers.get("content-type", ""))
     now = time.time()
     route_key = f"{method} {template}"
     host = headers.get("host", "localhost")
+    context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "local",
+        "domainName": host,
+        "domainPrefix": host.partition(".")[0],
+        "http": {
+            "method": request.method,
+            "path": request.path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": request.source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": request_id(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": _clock_text(int(now)),
+        "timeEpoch": int(now * 1000),
+    }
+    if principal is not None:
+        context["authorizer"] = {"lambda": {"principal": principal}}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": request.path,
         "rawQueryString": request.query,
         "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": host,
-            "domainPrefix": host.split(".", 1)[0],
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": request.source_ip,
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": request_id(),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": _clock_text(int(now)),
-            "timeEpoch": int(now * 1000),
-        },
+        "requestContext": context,
         "isBase64Encoded": encoded,
     }
-    if principal is not None:
-        event["requestContext"]["authorizer"] = {"lambda": {"principal": principal}}
     if cookies:
         event["cookies"] = cookies
     if query:
@@ -336,12 +358,21 @@ def to_http(result: Any) -> GatewayResponse:
         body = result if isinstance(result, str) else orjson.dumps(result).decode()
         return GatewayResponse(200, [("content-type", "application/json")], body.encode())
     raw = result.get("body") or ""
-    body_bytes = (
-        base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode("utf-8")
-    )
-    headers = [(str(k).lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
-    headers += [("set-cookie", c) for c in result.get("cookies") or []]
-    if not any(k == "content-type" for k, _ in headers):
+    if result.get("isBase64Encoded"):
+        body_bytes = base64.b64decode(raw)
+    else:
+        body_bytes = (raw if isinstance(raw, str) else str(raw)).encode("utf-8")
+    given = result.get("headers")
+    headers = [(str(k).lower(), str(v)) for k, v in given.items()] if given else []
+    typed = False
+    for name, _ in headers:
+        if name == "content-type":
+            typed = True
+            break
+    cookies = result.get("cookies")
+    if cookies:
+        headers += [("set-cookie", c) for c in cookies]
+    if not typed:
         headers.append(("content-type", "application/json"))
     return GatewayResponse(int(result["statusCode"]), headers, body_bytes)
 

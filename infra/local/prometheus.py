@@ -41,6 +41,7 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
     capture_series,
 )
+from infra.local.request_counts import RequestCounts
 
 _SHADOW_COUNTERS = {
     SHADOW_REQUESTS: "Copies of requests the shadow version answered, by version pair",
@@ -78,19 +79,20 @@ class PrometheusFamilies:
     def __init__(self, multiprocess: bool) -> None:
         self.multiprocess = multiprocess
         self.registry = CollectorRegistry()
-        self.requests = Counter(
+        requests = (
             _family_name(REQUESTS),
             "Requests answered, by model, version, route and status class",
-            REQUEST_LABELS,
-            registry=self.registry,
         )
-        self.latency = Histogram(
-            LATENCY,
-            "Time the function took to answer, in seconds",
-            REQUEST_LABELS,
-            registry=self.registry,
-            buckets=LATENCY_BUCKETS,
-        )
+        latency = (LATENCY, "Time the function took to answer, in seconds")
+        self.counts: RequestCounts | None = None
+        if multiprocess:  # the shared files: another worker's scrape reads them
+            self.requests = Counter(*requests, REQUEST_LABELS, registry=self.registry)
+            self.latency = Histogram(
+                *latency, REQUEST_LABELS, registry=self.registry, buckets=LATENCY_BUCKETS
+            )
+        else:
+            self.counts = RequestCounts(requests, latency, REQUEST_LABELS, LATENCY_BUCKETS)
+            self.registry.register(self.counts)
         self.cold_starts = Counter(
             _family_name(COLD_STARTS),
             "Function instances started (each loads its model)",
@@ -132,6 +134,9 @@ class PrometheusFamilies:
     ) -> None:
         """One request; `seconds` None: refused before any function ran (counted, not timed)."""
         key = (model, version, route, status_class)
+        if self.counts is not None:
+            self.counts.add(key, seconds)
+            return
         children = self._children.get(key)
         if children is None:
             children = self.requests.labels(*key), self.latency.labels(*key)

@@ -16,6 +16,7 @@ from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import (
     SMALL_MODEL_BYTES,
     LoadedModel,
+    _session_runner,
     cpu_count,
     intra_op_threads,
     session_options,
@@ -160,3 +161,19 @@ def test_zipmap_keys_of_the_wrong_kind_are_unavailable(tmp_path: Path) -> None:
     broken, exported = zipmap_model(tmp_path, outputs=(label, missing))
     with pytest.raises(AiaasError, match="output output_probability lacks class 'class_9'"):
         broken.predict({"X": exported.x_test[:2]})
+
+
+def test_the_session_runs_without_its_python_wrapper_and_falls_back_to_it(
+    tmp_path: Path,
+) -> None:
+    model = linear_model(tmp_path)
+    x = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    direct = model._session_run(["logits"], {"x": x}, None)[0]
+    np.testing.assert_array_equal(direct, model.session.run(["logits"], {"x": x})[0])
+
+    class WrapperOnly:  # an onnxruntime whose session keeps its C++ object elsewhere
+        def __init__(self, session: object) -> None:
+            self.run = session.run  # type: ignore[attr-defined]
+
+    fallback = _session_runner(WrapperOnly(model.session))
+    np.testing.assert_array_equal(fallback(["logits"], {"x": x}, None)[0], direct)
