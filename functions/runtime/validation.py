@@ -7,6 +7,7 @@ numbers may also go from integers to floats, since JSON does not tell `1` from `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -92,6 +93,17 @@ def _check_finite(spec: TensorSpec, value: np.ndarray) -> None:
 
 # ndarray.all() without its Python wrapper (numpy/_core/_methods.py), ~0.4 us a call.
 _all_true = np.logical_and.reduce
+_vdot = np.vdot
+
+
+def all_finite(value: np.ndarray) -> bool:
+    """Whether a float array holds no NaN or infinity. Usually one BLAS call (~0.5 us on a small
+    array, half of isfinite + reduce): a NaN or an infinity makes the sum of squares non-finite,
+    and finite values keep it finite unless they are huge (over ~1e19 in float32), which only
+    sends the array to the exact check."""
+    if value.dtype.char in "fd" and math.isfinite(_vdot(value, value)):
+        return True
+    return bool(_all_true(np.isfinite(value), axis=None))
 
 
 @dataclass(frozen=True)
@@ -147,7 +159,7 @@ def validate_inputs(
                 _check_shape(spec, value)
         if rule.batched:
             batch = _check_batch(spec, shape[0], batch, max_batch_size)
-        if rule.finite and not _all_true(np.isfinite(value), axis=None):
+        if rule.finite and not all_finite(value):
             _check_finite(spec, value)
         checked[spec.name] = value
     if len(checked) != len(inputs):
