@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
+from functions.runtime.generation import Generation
 from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.stamps import HeldStamps
 
@@ -171,6 +172,9 @@ class LocalStore:
         self.uri = str(self.root)
         self._stamp_paths: dict[str, str] = {}
         self._stamps = HeldStamps(self.uri)
+        # Bumped after every write and delete; a stamp is kept while it is unchanged.
+        self._generation = Generation(self.uri, _file_mode())
+        self._kept: dict[str, tuple[int, Stamp]] = {}  # path -> (generation, stamp)
         self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
 
     def _path(self, key: str) -> Path:
@@ -285,6 +289,7 @@ class LocalStore:
         finally:
             with contextlib.suppress(OSError):  # nothing half-written stays behind
                 tmp.unlink(missing_ok=True)
+            self._generation.bump()  # after the rename: a stamp read from now on is new
 
     def head(self, key: str) -> ObjectInfo:
         with self._errors(key):
@@ -310,8 +315,11 @@ class LocalStore:
             return sorted(p.name for p in base.iterdir() if p.is_dir())
 
     def delete(self, key: str) -> None:
-        with self._errors(key):
-            self._path(key).unlink(missing_ok=True)
+        try:
+            with self._errors(key):
+                self._path(key).unlink(missing_ok=True)
+        finally:
+            self._generation.bump()
 
     def stamp(self, key: str) -> Stamp | None:
         # Every write renames a new file into place, created while the old one still exists,
@@ -320,7 +328,18 @@ class LocalStore:
         path = self._stamp_paths.get(key)
         if path is None:  # validated once per key: this runs on every request
             path = self._stamp_paths[key] = f"{self.uri}/{check_key(key)}"
-        return self._stamps.stamp(path)
+        if not self._stamps.held_ok:
+            return self._stamps.stamp(path)
+        # No write through any store on this root finished since the kept stamp was read: it
+        # is still the key's, without a system call (generation.py).
+        generation = self._generation.read()
+        kept = self._kept.get(path)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+        found = self._stamps.stamp(path)
+        if generation is not None:
+            self._kept[path] = (generation, found)  # with the number read before the stamp
+        return found
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:

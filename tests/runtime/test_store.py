@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -378,3 +380,27 @@ def test_s3_refusals_say_what_to_check(code: str, message: str) -> None:
     mapped = S3Store("b", "registry")._error(error, "models/m")
     assert isinstance(mapped, StoreError) and mapped.message.startswith(message)
     assert mapped.status == HTTPStatus.SERVICE_UNAVAILABLE
+
+
+def test_local_stamp_is_kept_until_any_process_writes_through_a_store(
+    local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "models/m/aliases/production.json"
+    local_store.put_bytes(key, b'{"version": "1"}')
+    first = local_store.stamp(key)
+    calls = []
+    real_fstat, real_stat = os.fstat, os.stat
+    monkeypatch.setattr(os, "fstat", lambda *a: calls.append(a) or real_fstat(*a))
+    monkeypatch.setattr(os, "stat", lambda *a, **k: calls.append(a) or real_stat(*a, **k))
+    assert [local_store.stamp(key) for _ in range(3)] == [first] * 3
+    assert calls == []  # nothing written since: no system call per request (generation.py)
+    # Another process promotes through its own store on the same root: seen at once.
+    write = (
+        "from functions.runtime.store import LocalStore; "
+        f'LocalStore({str(local_store.root)!r}).put_bytes({key!r}, b\'{{"version": "2"}}\')'
+    )
+    subprocess.run([sys.executable, "-c", write], check=True, cwd=Path(__file__).parents[2])
+    assert local_store.stamp(key) not in (first, None)
+    second = local_store.stamp(key)
+    LocalStore(local_store.root).delete(key)  # another store object in this process
+    assert local_store.stamp(key) not in (second, None)
