@@ -17,7 +17,7 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -60,6 +60,24 @@ class StoreLocation:
 LOCAL_BUCKET = "aiaas-local"  # the bucket name local S3 events carry for a directory store
 
 
+class StagedUpload(Protocol):
+    """A file's bytes sent to the store, hashed as they were read, not yet visible under its
+    key: publishing checks every file of a version before any becomes visible, reading each
+    file once (`ObjectStore.stage_file`)."""
+
+    sha256: str  # of exactly the bytes sent
+    size: int
+
+    def commit(self) -> None:
+        """Make the object visible under its key. Staged `if_absent` and the key is taken:
+        ObjectExists, and the staged bytes are discarded."""
+        ...
+
+    def abort(self) -> None:
+        """Discard the staged bytes (nothing, once committed)."""
+        ...
+
+
 class ObjectStore(Protocol):
     """What the registry, the runtime and batch jobs need from storage."""
 
@@ -82,6 +100,10 @@ class ObjectStore(Protocol):
     def download_file(self, key: str, dest: Path) -> None: ...
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None: ...
+
+    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+        """Send `src` for `key`, hashing it as it is read; visible only once committed."""
+        ...
 
     def open_read(
         self, key: str, start: int = 0, end: int | None = None
@@ -258,6 +280,19 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _atomic(self, key: str, *, if_absent: bool) -> Iterator[IO[bytes]]:
+        fd, tmp = self._temp(key)
+        try:
+            with self._errors(key), _StreamedFile(io.FileIO(fd, "wb")) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._commit(tmp, key, if_absent=if_absent)
+        finally:
+            with contextlib.suppress(OSError):  # nothing half-written stays behind
+                tmp.unlink(missing_ok=True)
+
+    def _temp(self, key: str) -> tuple[int, Path]:
+        """A new temp file beside `key`'s final place (same disk: the commit is a rename)."""
         final = self._path(key)
         with self._errors(key):
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -265,24 +300,38 @@ class LocalStore:
             # mkstemp makes 0600 files; a published model or batch output is an ordinary file
             # that the group may read when the umask says so, as `cp` would leave it.
             os.fchmod(fd, _file_mode())
-        tmp = Path(tmp_name)
-        try:
-            with self._errors(key):
-                with _StreamedFile(io.FileIO(fd, "wb")) as handle:
-                    yield handle
+        return fd, Path(tmp_name)
+
+    def _commit(self, tmp: Path, key: str, *, if_absent: bool) -> None:
+        with self._errors(key):
+            if if_absent:
+                # link() fails when the name exists: an atomic create-if-absent.
+                try:
+                    os.link(tmp, self._path(key))
+                except FileExistsError:
+                    raise ObjectExists(f"object {key!r} already exists") from None
+            else:
+                tmp.replace(self._path(key))
+
+    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+        digest, size = hashlib.sha256(), 0
+        with Path(src).open("rb") as source:
+            fd, tmp = self._temp(key)
+            commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
+            staged = _LocalStaged(commit, tmp)
+            try:
+                with self._errors(key), _StreamedFile(io.FileIO(fd, "wb")) as handle:
+                    while chunk := source.read(CHUNK):
+                        digest.update(chunk)
+                        handle.write(chunk)
+                        size += len(chunk)
                     handle.flush()
                     os.fsync(handle.fileno())
-                if if_absent:
-                    # link() fails when the name exists: an atomic create-if-absent.
-                    try:
-                        os.link(tmp, final)
-                    except FileExistsError:
-                        raise ObjectExists(f"object {key!r} already exists") from None
-                else:
-                    tmp.replace(final)
-        finally:
-            with contextlib.suppress(OSError):  # nothing half-written stays behind
-                tmp.unlink(missing_ok=True)
+            except BaseException:
+                staged.abort()
+                raise
+        staged.sha256, staged.size = digest.hexdigest(), size
+        return staged
 
     def head(self, key: str) -> ObjectInfo:
         with self._errors(key):
@@ -325,6 +374,26 @@ class LocalStore:
         except OSError:  # missing, or unreadable: either way not what was stamped before
             return ()
         return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+class _LocalStaged:
+    """A file copied into a temp file beside its key; committing renames (or links) it."""
+
+    sha256 = ""
+    size = 0
+
+    def __init__(self, commit: Callable[[], None], tmp: Path) -> None:
+        self.tmp, self._commit = tmp, commit
+
+    def commit(self) -> None:
+        try:
+            self._commit()
+        finally:
+            self.abort()  # linked, the temp name goes; failed, the staged bytes go
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
