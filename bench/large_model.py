@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.s3server import MotoServer
 
     root = Path(tempfile.mkdtemp(prefix="aiaas-large-model-"))
-    moto = MotoServer().start(root / "moto.log")
+    # moto, but ranged GETs read only their range (bench/moto_ranges.py says why).
+    moto = MotoServer(module="bench.moto_ranges").start(root / "moto.log")
     proxy = ThrottleProxy(moto.port, args.rate_mbps * 1e6).start()
     env = {
         **os.environ,
