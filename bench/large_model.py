@@ -138,7 +138,11 @@ def first_answer(path: str, model: str, version: str, env: dict[str, str]) -> di
 
 
 def one_run(files: dict[str, list[Path]], env: dict[str, str], run: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"publish": publish_times(files, env, run)}
+    # The machine is shared: the load average at the start and end says how busy it was.
+    result: dict[str, Any] = {
+        "load_before": os.getloadavg(),
+        "publish": publish_times(files, env, run),
+    }
     for model, paths in files.items():
         answers = {p: first_answer(p, model, str(run), env) for p in PATHS}
         floor, single = answers["boto3-parallel"]["seconds"], answers["single-stream"]["seconds"]
@@ -153,6 +157,7 @@ def one_run(files: dict[str, list[Path]], env: dict[str, str], run: int) -> dict
             / sum(p.stat().st_size for p in paths),
             "same_answer": len({json.dumps(a["answer"]) for a in answers.values()}) == 1,
         }
+    result["load_after"] = os.getloadavg()
     return result
 
 
@@ -212,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(runs: list[dict[str, Any]]) -> str:
     """Ranges over the runs of each figure the issue sets a goal for."""
-    lines = []
+    lines = [
+        "load average (1 min) at run start / end: "
+        + ", ".join(f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}" for r in runs)
+    ]
 
     def span(values: list[float], fmt: str = "{:.2f}") -> str:
         return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
