@@ -17,13 +17,14 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
 from functions.runtime.settings import RuntimeSettings, S3Settings
+from functions.runtime.store_parts import Limited, StagedFile
 
 CHUNK = 1024 * 1024
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
@@ -133,22 +134,6 @@ class ObjectStore(Protocol):
         directory store) is written, replaced or removed; None when the store has no check
         cheaper than a read."""
         ...
-
-
-class _Limited(io.RawIOBase):
-    """The next `left` bytes of a file, as a ranged GET of an object gives them."""
-
-    def __init__(self, handle: IO[bytes], left: int) -> None:
-        self.handle, self.left = handle, max(left, 0)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)[: self.left]
-        count = self.handle.readinto(view) or 0  # type: ignore[attr-defined]
-        self.left -= count
-        return count
 
 
 def _content_etag(data: bytes) -> str:
@@ -267,7 +252,7 @@ class LocalStore:
         with handle:
             if start:
                 handle.seek(start)
-            yield handle if end is None else cast(IO[bytes], _Limited(handle, end - start))
+            yield handle if end is None else cast(IO[bytes], Limited(handle, end - start))
 
     def copy(self, source: str, dest: str) -> None:
         with self.open_read(source) as reader, self._atomic(dest, if_absent=False) as writer:
@@ -318,7 +303,7 @@ class LocalStore:
         with Path(src).open("rb") as source:
             fd, tmp = self._temp(key)
             commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
-            staged = _LocalStaged(commit, tmp)
+            staged = StagedFile(commit, tmp)
             try:
                 with self._errors(key), _StreamedFile(io.FileIO(fd, "wb")) as handle:
                     while chunk := source.read(CHUNK):
@@ -374,26 +359,6 @@ class LocalStore:
         except OSError:  # missing, or unreadable: either way not what was stamped before
             return ()
         return (found.st_ino, found.st_mtime_ns, found.st_size)
-
-
-class _LocalStaged:
-    """A file copied into a temp file beside its key; committing renames (or links) it."""
-
-    sha256 = ""
-    size = 0
-
-    def __init__(self, commit: Callable[[], None], tmp: Path) -> None:
-        self.tmp, self._commit = tmp, commit
-
-    def commit(self) -> None:
-        try:
-            self._commit()
-        finally:
-            self.abort()  # linked, the temp name goes; failed, the staged bytes go
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.tmp.unlink(missing_ok=True)
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
