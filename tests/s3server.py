@@ -19,15 +19,16 @@ def free_port() -> int:
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, module: str = "moto.server") -> None:
         self.port = port or free_port()
+        self.module = module  # or a wrapper taking moto.server's arguments
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, log: Path | None = None) -> MotoServer:
         out = log.open("ab") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=out,
             stderr=out,
         )

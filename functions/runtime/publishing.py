@@ -1,10 +1,13 @@
 """Publishing one immutable version: every file checked, uploaded, the manifest written last.
 
-A version exists once its manifest does. Every file is checked before the first upload (the
-model's sha256, each external data file the model names present, a pulled version's files
-equal to its manifest's), so a bad publish writes nothing; one cut off mid-upload leaves files
-but no manifest, and a retry with the same files completes it. The model and its weights are
-claimed only if absent: a concurrent publisher of other bytes under the same version loses.
+A version exists once its manifest does. Each file is read once: its bytes are hashed as they
+are sent and staged in the store (an uncompleted multipart upload, a temp file), and none
+becomes visible until every file is staged and checked (the model's sha256 against its
+manifest's, each external data file present, a pulled version's files equal to its manifest's).
+So a bad publish leaves nothing, and the manifest vouches for exactly the bytes stored. One
+cut off mid-commit leaves files but no manifest, and a retry with the same files completes it.
+The model and its weights are claimed only if absent: a concurrent publisher of other bytes
+under the same version loses.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from functions.runtime.artifact_files import describe_files
-from functions.runtime.cache import sha256_file, sha256_stream
+from functions.runtime.artifact_files import files_to_publish
+from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import BadRequest, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.refs import extra_file_name, manifest_key, model_key, version_prefix
-from functions.runtime.store import ObjectExists, ObjectStore
+from functions.runtime.store import ObjectExists, ObjectStore, StagedUpload
 
 
 def publish_version(
@@ -27,20 +30,31 @@ def publish_version(
     """Store `manifest`'s version; returns the manifest as stored, listing every file."""
     name, version = manifest.name, manifest.version
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
-    if sha256_file(model_file) != manifest.file.sha256:
-        raise BadRequest(
-            f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
-        )
-    manifest = replace(manifest, files=_checked_files(manifest, model_file, extras))
+    wanted = files_to_publish(model_file, extras)
+    _check_listed(manifest, set(wanted))
     if store.exists(manifest_key(name, version)):
         raise VersionExists(f"{name}:{version} is already published; versions are immutable")
-    _claim(store, manifest, model_key(name, version), model_file, manifest.file.sha256)
-    for item in manifest.files:
-        key = f"{version_prefix(name, version)}/{item.path}"
-        if item.role == "weights":  # the model's own data: claimed like the model file
-            _claim(store, manifest, key, model_file.parent / item.path, item.sha256)
-        else:
-            store.upload_file(extras[item.path], key)
+    staged: dict[str, StagedUpload] = {}
+    try:
+        staged[model_key(name, version)] = model = store.stage_file(
+            model_file, model_key(name, version), if_absent=True
+        )
+        if model.sha256 != manifest.file.sha256:
+            raise BadRequest(
+                f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
+            )
+        files = []
+        for rel, (local, role) in wanted.items():
+            key = f"{version_prefix(name, version)}/{rel}"
+            # The model's own data is claimed like the model file; extras may be replaced.
+            staged[key] = item = store.stage_file(local, key, if_absent=role == "weights")
+            files.append(ArtifactFile(rel, item.size, item.sha256, role))
+        manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
+        for key, item in staged.items():
+            _commit(store, manifest, key, item)
+    finally:
+        for item in staged.values():
+            item.abort()  # nothing, for those committed
     try:
         store.put_bytes(manifest_key(name, version), manifest.to_json().encode(), if_absent=True)
     except ObjectExists:
@@ -50,14 +64,14 @@ def publish_version(
     return manifest
 
 
-def _claim(store: ObjectStore, manifest: ModelManifest, key: str, local: Path, sha: str) -> None:
-    # Written only if absent: a losing concurrent publisher must never replace a file the
-    # winner's manifest vouches for (that version could never be served).
+def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> None:
+    # Claimed files are written only if absent: a losing concurrent publisher must never
+    # replace a file the winner's manifest vouches for (that version could never be served).
     try:
-        store.upload_file(local, key, if_absent=True)
+        staged.commit()
     except ObjectExists:
         with store.open_read(key) as stored:
-            if sha256_stream(stored) == sha:
+            if sha256_stream(stored) == staged.sha256:
                 return  # the same file: a retry after an interrupted publish, or a twin
         raise VersionExists(
             f"{manifest.name}:{manifest.version} is being published with a different "
@@ -66,12 +80,22 @@ def _claim(store: ObjectStore, manifest: ModelManifest, key: str, local: Path, s
         ) from None
 
 
+def _check_listed(manifest: ModelManifest, found: set[str]) -> None:
+    """BadRequest when the manifest already lists files (a pulled version) and one of them is
+    not among those being published: checked before anything is sent."""
+    missing = sorted({f.path for f in manifest.files} - found)
+    if missing:
+        raise BadRequest(
+            f"the manifest of {manifest.name}:{manifest.version} lists {missing[0]}, which is "
+            "not among the files being published"
+        )
+
+
 def _checked_files(
-    manifest: ModelManifest, model_file: Path, extras: Mapping[str, Path]
+    manifest: ModelManifest, found: tuple[ArtifactFile, ...]
 ) -> tuple[ArtifactFile, ...]:
-    """The version's other files as found on disk; BadRequest when the manifest already lists
-    files (a pulled version) and one differs, or when a data file the model names is missing."""
-    found = describe_files(model_file, extras)
+    """The version's other files as sent; BadRequest when the manifest already lists files (a
+    pulled version) and one differs."""
     listed = {f.path: f for f in manifest.files}
     for item in found:
         claimed = listed.get(item.path)
@@ -80,10 +104,4 @@ def _checked_files(
                 f"{item.path} of {manifest.name}:{manifest.version} has sha256 {item.sha256} "
                 f"({item.size} bytes); its manifest says {claimed.sha256} ({claimed.size} bytes)"
             )
-    missing = sorted(set(listed) - {f.path for f in found})
-    if missing:
-        raise BadRequest(
-            f"the manifest of {manifest.name}:{manifest.version} lists {missing[0]}, which is "
-            "not among the files being published"
-        )
     return found

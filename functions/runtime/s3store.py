@@ -10,17 +10,18 @@ import contextlib
 import io
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.s3upload import MultipartStaged, PutStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
+    StagedUpload,
     Stamp,
     StoreLocation,
     check_key,
@@ -136,57 +137,27 @@ class S3Store:
             self.client.download_file(self.bucket, self._key(key), str(dest), Config=_transfer())
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
-        if not if_absent:
-            with self._errors(key):
-                self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
-        elif Path(src).stat().st_size < MULTIPART_THRESHOLD:
-            self.put_bytes(key, Path(src).read_bytes(), if_absent=True)
-        else:
-            self._upload_parts_if_absent(Path(src), key)
-
-    def _upload_parts_if_absent(self, src: Path, key: str) -> None:
-        # s3transfer cannot pass If-None-Match, so big conditional objects are uploaded part by
-        # part (in parallel: one S3 connection gives ~90 MB/s) and completed conditionally: a
-        # check-then-upload would let two writers both win.
-        full = self._key(key)
+        if if_absent:
+            # s3transfer cannot pass If-None-Match: a check-then-upload would let two writers
+            # both win, so conditional objects go through our own multipart upload.
+            self.stage_file(src, key, if_absent=True).commit()
+            return
         with self._errors(key):
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)[
-                "UploadId"
-            ]
-        try:
-            with self._errors(key):
-                parts = self._upload_parts(src, full, upload_id)
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                    IfNoneMatch="*",
-                )
-        except BaseException:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
-            raise
+            self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
 
-    def _upload_parts(self, src: Path, full: str, upload_id: str) -> list[dict[str, Any]]:
+    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+        if Path(src).stat().st_size < MULTIPART_THRESHOLD:
+            return PutStaged(self, key, Path(src).read_bytes(), if_absent=if_absent)
         transfer = RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
-        size = src.stat().st_size
-        # S3 takes at most 10,000 parts: a file over 10,000 parts' worth gets bigger parts.
-        part = max(transfer.part_bytes, -(-size // 10_000))
-        client = self.client  # built once, before the threads share it (clients are thread-safe)
-
-        def send(number: int) -> dict[str, Any]:
-            with src.open("rb") as source:  # each thread reads only its own part
-                source.seek((number - 1) * part)
-                body = source.read(part)
-            etag = client.upload_part(
-                Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=body
-            )["ETag"]
-            return {"ETag": etag, "PartNumber": number}
-
-        numbers = range(1, max(1, -(-size // part)) + 1)
-        with ThreadPoolExecutor(transfer.workers, thread_name_prefix="aiaas-upload") as pool:
-            return list(pool.map(send, numbers))
+        return MultipartStaged(
+            self.client,  # built once, before the upload's threads share it (it is thread-safe)
+            self.bucket,
+            self._key(key),
+            Path(src),
+            if_absent=if_absent,
+            transfer=transfer,
+            errors=lambda: self._errors(key),
+        )
 
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[IO[bytes]]:

@@ -128,7 +128,23 @@ def test_listed_file_with_a_wrong_sha256_is_a_publish_error(
         Registry(s3_store).publish(manifest, exported)
     assert f"{DATA} of {MODEL}:1 has sha256 {sha256_file(data)}" in caught.value.message
     assert f"its manifest says {'0' * 64}" in caught.value.message
+    assert stored_keys(s3_store) == []  # hashed as sent, refused before any file was visible
+    pending = s3_store.client.list_multipart_uploads(Bucket=s3_store.bucket)
+    assert pending.get("Uploads", []) == []
+
+
+def test_a_big_model_not_matching_its_manifest_leaves_nothing(
+    s3_store: S3Store, exported: Path, tmp_path: Path
+) -> None:
+    """The model is hashed while its parts go up: a mismatch aborts the upload unseen."""
+    manifest = manifest_of(exported)
+    big = tmp_path / "other" / "model.onnx"  # a single-file model over the multipart threshold
+    write_model(big, SyntheticShape.of_bytes(20_000_000, width=64), external=False)
+    with pytest.raises(BadRequest, match=f"does not match the sha256 in the manifest of {MODEL}:1"):
+        Registry(s3_store).publish(manifest, big)
     assert stored_keys(s3_store) == []
+    pending = s3_store.client.list_multipart_uploads(Bucket=s3_store.bucket)
+    assert pending.get("Uploads", []) == []
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime import store as store_module
+from functions.runtime import store_parts
 from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import (
@@ -146,7 +147,7 @@ def test_local_writes_leave_no_temp_files(local_store: LocalStore) -> None:
 def test_local_streamed_writes_hand_pages_to_the_disk_and_keep_every_byte(
     local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "WRITEBACK_BYTES", 4096)
+    monkeypatch.setattr(store_parts, "WRITEBACK_BYTES", 4096)
     advised: list[tuple[int, int]] = []
     fadvise = os.posix_fadvise
 
@@ -277,6 +278,31 @@ def test_s3_large_conditional_upload_is_conditional_too(s3_store: S3Store, tmp_p
     # The refused upload was aborted, not left behind to be billed.
     pending = make_s3_client().list_multipart_uploads(Bucket=s3_store.bucket)
     assert pending.get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("size", [1000, MULTIPART_THRESHOLD + 1024], ids=["put", "multipart"])
+def test_a_staged_file_is_hashed_as_sent_and_unseen_until_committed(
+    store: ObjectStore, tmp_path: Path, size: int
+) -> None:
+    src = tmp_path / "weights.bin"
+    src.write_bytes(os.urandom(size))
+    staged = store.stage_file(src, "v/weights.bin", if_absent=True)
+    assert (staged.sha256, staged.size) == (hashlib.sha256(src.read_bytes()).hexdigest(), size)
+    assert not store.exists("v/weights.bin") and list(store.list_keys("v")) == []
+    staged.commit()
+    assert store.get_bytes("v/weights.bin") == src.read_bytes()
+    # A claim on a taken key is refused at commit; an aborted one leaves nothing anywhere.
+    src.write_bytes(os.urandom(size))
+    with pytest.raises(ObjectExists):
+        store.stage_file(src, "v/weights.bin", if_absent=True).commit()
+    store.stage_file(src, "v/other.bin").abort()
+    assert list(store.list_keys("v")) == ["v/weights.bin"]
+    assert store.get_bytes("v/weights.bin") != src.read_bytes()
+    if isinstance(store, S3Store):  # neither left parts behind to be billed
+        pending = make_s3_client().list_multipart_uploads(Bucket=store.bucket)
+        assert pending.get("Uploads", []) == []
+    else:  # nor temp files
+        assert sorted(p.name for p in (tmp_path / "store" / "v").iterdir()) == ["weights.bin"]
 
 
 # ---- the wider interface: ranged reads, copies, location -----------------------------------

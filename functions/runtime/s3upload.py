@@ -1,0 +1,136 @@
+"""Staged uploads to S3: the bytes sent and hashed in one read, the object visible on commit.
+
+A big file goes as a multipart upload: one thread reads it front to back, feeding each part to
+the sha256 and then to a pool that sends up to `workers` parts at once (one S3 connection gives
+~90 MB/s). The object appears only when the upload is completed (conditionally, for a claim),
+so a caller can check the digest first and abort: publishing reads each file once and still
+never lets bytes other than its manifest's become visible. A small file is one conditional PUT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from functions.runtime.settings import TransferSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from functions.runtime.s3store import S3Store
+
+Errors = Callable[[], contextlib.AbstractContextManager[None]]  # the store's errors, for a key
+
+MAX_PARTS = 10_000  # S3's limit: a bigger file gets bigger parts
+# Each part carries a CRC32 that S3 checks, and the object a checksum of those, as boto3's
+# upload_file sends them. Declared up front, the server need not compute a whole-object
+# checksum of its own at completion (moto's copies and checksums the whole object again).
+CHECKSUM: Final = "CRC32"
+
+
+class PutStaged:
+    """A small file read into memory; committing PUTs it."""
+
+    def __init__(self, store: S3Store, key: str, data: bytes, *, if_absent: bool) -> None:
+        self.store, self.key, self.data, self.if_absent = store, key, data, if_absent
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.size = len(data)
+
+    def commit(self) -> None:
+        try:
+            self.store.put_bytes(self.key, self.data, if_absent=self.if_absent)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        self.data = b""
+
+
+class MultipartStaged:
+    """A file sent as the parts of a multipart upload not yet completed."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        key: str,  # the full key, prefix included
+        src: Path,
+        *,
+        if_absent: bool,
+        transfer: TransferSettings,
+        errors: Errors,
+    ) -> None:
+        self.client, self.bucket, self.key, self.if_absent = client, bucket, key, if_absent
+        self.errors = errors
+        self.upload_id: str | None = None
+        digest, self.size = hashlib.sha256(), 0
+        with errors():
+            self.upload_id = client.create_multipart_upload(
+                Bucket=bucket, Key=key, ChecksumAlgorithm=CHECKSUM
+            )["UploadId"]
+        try:
+            with errors():
+                self.parts = self._send(src, digest, transfer)
+        except BaseException:
+            self.abort()
+            raise
+        self.sha256 = digest.hexdigest()
+
+    def _send(self, src: Path, digest: Any, transfer: TransferSettings) -> list[dict[str, Any]]:
+        part = max(transfer.part_bytes, -(-src.stat().st_size // MAX_PARTS))
+
+        def send(number: int, body: bytes) -> dict[str, Any]:
+            sent = self.client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=str(self.upload_id),
+                PartNumber=number, Body=body, ChecksumAlgorithm=CHECKSUM,
+            )  # fmt: skip
+            return {
+                "ETag": sent["ETag"],
+                "PartNumber": number,
+                "ChecksumCRC32": sent["ChecksumCRC32"],
+            }
+
+        sent: list[dict[str, Any]] = []
+        pending: deque[Future[dict[str, Any]]] = deque()
+        with ThreadPoolExecutor(transfer.workers, thread_name_prefix="aiaas-upload") as pool:
+            try:
+                with src.open("rb") as source:
+                    while body := source.read(part):  # hashlib releases the GIL: sends overlap
+                        digest.update(body)
+                        self.size += len(body)
+                        pending.append(pool.submit(send, len(sent) + len(pending) + 1, body))
+                        if len(pending) >= transfer.workers:  # at most `workers` parts held
+                            sent.append(pending.popleft().result())
+                sent.extend(future.result() for future in pending)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+        return sent
+
+    def commit(self) -> None:
+        condition = {"IfNoneMatch": "*"} if self.if_absent else {}
+        try:
+            with self.errors():
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=str(self.upload_id),
+                    MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
+                    **condition,  # type: ignore[arg-type]
+                )
+            self.upload_id = None
+        finally:
+            self.abort()  # a refused completion leaves the parts stored (and billed)
+
+    def abort(self) -> None:
+        if self.upload_id is None:
+            return
+        upload_id, self.upload_id = self.upload_id, None
+        with contextlib.suppress(Exception):  # the error that led here is the one to report
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
