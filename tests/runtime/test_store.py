@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-import subprocess
-import sys
 import threading
 from http import HTTPStatus
 from pathlib import Path
@@ -332,28 +329,6 @@ def test_location_names_the_bucket_events_carry(local_store: LocalStore, s3_stor
     assert s3_store.location.key_prefix == f"{s3_store.prefix}/"
 
 
-def test_local_stamp_changes_with_every_write_even_within_a_clock_tick(
-    local_store: LocalStore,
-) -> None:
-    key = "models/m/aliases/production.json"
-    stamps = [local_store.stamp(key)]  # absent
-    for _ in range(50):  # same size, back to back: on older kernels mtimes alone would repeat
-        local_store.put_bytes(key, b'{"version": "1"}')
-        stamps.append(local_store.stamp(key))
-    assert all(a != b for a, b in itertools.pairwise(stamps))
-    folder = local_store.stamp("models/m/versions")
-    local_store.put_bytes("models/m/versions/2/model.onnx", b"x")
-    assert local_store.stamp("models/m/versions") != folder  # a folder: a new entry in it
-    before = local_store.stamp(key)
-    local_store.delete(key)
-    assert local_store.stamp(key) not in (before, None)
-
-
-def test_s3_has_no_cheap_stamp(s3_store: S3Store) -> None:
-    s3_store.put_bytes("a/b", b"x")
-    assert s3_store.stamp("a/b") is None
-
-
 def test_no_module_checks_a_store_concrete_type_or_private_parts() -> None:
     """Code that takes an ObjectStore uses its interface, so a new store needs no other change."""
     import re
@@ -406,27 +381,3 @@ def test_s3_refusals_say_what_to_check(code: str, message: str) -> None:
     mapped = S3Store("b", "registry")._error(error, "models/m")
     assert isinstance(mapped, StoreError) and mapped.message.startswith(message)
     assert mapped.status == HTTPStatus.SERVICE_UNAVAILABLE
-
-
-def test_local_stamp_is_kept_until_any_process_writes_through_a_store(
-    local_store: LocalStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = "models/m/aliases/production.json"
-    local_store.put_bytes(key, b'{"version": "1"}')
-    first = local_store.stamp(key)
-    calls = []
-    real_fstat, real_stat = os.fstat, os.stat
-    monkeypatch.setattr(os, "fstat", lambda *a: calls.append(a) or real_fstat(*a))
-    monkeypatch.setattr(os, "stat", lambda *a, **k: calls.append(a) or real_stat(*a, **k))
-    assert [local_store.stamp(key) for _ in range(3)] == [first] * 3
-    assert calls == []  # nothing written since: no system call per request (generation.py)
-    # Another process promotes through its own store on the same root: seen at once.
-    write = (
-        "from functions.runtime.store import LocalStore; "
-        f'LocalStore({str(local_store.root)!r}).put_bytes({key!r}, b\'{{"version": "2"}}\')'
-    )
-    subprocess.run([sys.executable, "-c", write], check=True, cwd=Path(__file__).parents[2])
-    assert local_store.stamp(key) not in (first, None)
-    second = local_store.stamp(key)
-    LocalStore(local_store.root).delete(key)  # another store object in this process
-    assert local_store.stamp(key) not in (second, None)
