@@ -4,8 +4,9 @@
 
 What `sam build` puts in every function's zip (template.yaml: CodeUri functions/ with
 ParentPackageMode): functions/requirements.txt installed for manylinux aarch64 / CPython 3.12,
-plus the functions/ package. Lambda's limits: 50 MB zipped for a direct upload, 250 MB unzipped.
-Prints zipped and unzipped sizes and the largest packages.
+plus the functions/ package. Lambda's limits: 250 MB unzipped; 50 MB zipped only for a direct
+upload, which `sam package` (through S3) is not. Prints zipped and unzipped sizes and the largest
+packages; fails only past the unzipped limit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "functions" / "requirements.txt"
 PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
 MB = 1024 * 1024
-GOAL_ZIPPED_MB = 50
+DIRECT_ZIPPED_MB = 50
 LIMIT_UNZIPPED_MB = 250
 SKIP = ("__pycache__", ".pyc")
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "zipped_mb": round(archive.stat().st_size / MB, 1),
         "unzipped_mb": round(tree_bytes(target) / MB, 1),
-        "goal_zipped_mb": GOAL_ZIPPED_MB,
+        "direct_upload_zipped_mb": DIRECT_ZIPPED_MB,
         "limit_unzipped_mb": LIMIT_UNZIPPED_MB,
         "largest_mb": {name: round(size, 1) for name, size in largest(target)},
     }
@@ -80,12 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(f"bundle: {archive}")
-        print(f"zipped   {report['zipped_mb']:6.1f} MB  (goal <= {GOAL_ZIPPED_MB} MB)")
+        print(f"zipped   {report['zipped_mb']:6.1f} MB  (direct upload {DIRECT_ZIPPED_MB} MB)")
         print(f"unzipped {report['unzipped_mb']:6.1f} MB  (Lambda limit {LIMIT_UNZIPPED_MB} MB)")
         for name, size in report["largest_mb"].items():
             print(f"  {name:28} {size:6.1f} MB")
-    ok = report["zipped_mb"] <= GOAL_ZIPPED_MB and report["unzipped_mb"] < LIMIT_UNZIPPED_MB
-    return 0 if ok else 1
+    return 0 if report["unzipped_mb"] < LIMIT_UNZIPPED_MB else 1
 
 
 if __name__ == "__main__":

@@ -157,3 +157,9 @@ def _varint(buf: mmap.mmap, position: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, position
         shift += 7
+
+
+# The walker, for other readers of a model's structure that must not load its weights
+# (infra.cli.transformer_graph reads a transformer's nodes and table shapes with it).
+message_fields = _fields
+read_varint = _varint

@@ -18,6 +18,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from infra.cli.model_files import require_data_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import add_publish_options, apply_publish_options
 
@@ -83,6 +84,7 @@ def _publish(args: argparse.Namespace, work: Path) -> int:
     path: Path = args.model
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
+    require_data_files(path)  # named here: onnxruntime's own failure says less
     reg = Registry(open_store(args.store))
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.

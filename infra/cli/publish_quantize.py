@@ -6,6 +6,12 @@ onnxruntime (no other package), with `keep_io_types=True` so inputs and outputs 
 clients send and read what they did before. A variant that is no smaller (no float weights of the
 kinds the method stores smaller: tree ensembles, ai.onnx.ml operators, an already quantized
 file) or that onnxruntime cannot run is refused; nothing is published.
+
+A model keeping its weights in external data files (as one over 2 GB must) gets a variant in
+the same form, `model.onnx` plus `model.onnx.data`, published as a multi-file version; sizes
+count every file. Both quantizers need the weights in memory; each writes a temporary
+shape-inferred copy of the graph beside the source (onnxruntime's own behaviour: external data
+is named relative to the model's folder).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import onnxruntime as ort
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from infra.cli.model_files import data_files, describe_data_files, total_bytes
 
 METHODS = ("int8", "fp16")
 DESCRIBED = {
@@ -43,26 +50,43 @@ def _quiet() -> Any:
         logger.setLevel(level)
 
 
-def _int8(source: Path, target: Path) -> None:
+def _int8(source: Path, target: Path, external: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+    # With external data the quantizer writes its weights to `<target name>.data`.
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8, use_external_data_format=external)
 
 
-def _fp16(source: Path, target: Path) -> None:
+def _fp16(source: Path, target: Path, external: bool) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
-    onnx.save(model, str(target))
+    # Given a path, the converter infers shapes with infer_shapes_path, which takes a model
+    # over 2 GB (infer_shapes on a loaded one cannot); a single file is under 2 GB.
+    model = convert_float_to_float16(
+        str(source) if external else onnx.load(str(source)), keep_io_types=True
+    )
+    if external:
+        onnx.save_model(
+            model,
+            str(target),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=f"{target.name}.data",
+        )
+    else:
+        onnx.save(model, str(target))
 
 
 def quantize(source: Path, method: str, work: Path) -> Path:
-    """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest."""
-    target = work / f"model-{method}.onnx"
+    """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
+    (one naming a missing external data file before any work)."""
+    external = bool(data_files(source))
+    target = work / f"quantized-{method}" / "model.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _quiet():
-            (_int8 if method == "int8" else _fp16)(source, target)
+            (_int8 if method == "int8" else _fp16)(source, target, external)
         ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     except ModuleNotFoundError as exc:
         raise BadRequest(
@@ -73,7 +97,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
         raise BadRequest(
             f"--quantize {method} does not apply to this model: {str(exc)[:300]}"
         ) from None
-    before, after = source.stat().st_size, target.stat().st_size
+    before, after = total_bytes(source), total_bytes(target)
     if after > before * MAX_SHARE:
         raise BadRequest(
             f"--quantize {method} does not make this model smaller ({before} -> {after} bytes): "
@@ -84,12 +108,20 @@ def quantize(source: Path, method: str, work: Path) -> Path:
 
 
 def record(method: str, source: Path, target: Path) -> dict[str, Any]:
-    """What the manifest says about the variant: method, source file and sizes."""
-    before, after = source.stat().st_size, target.stat().st_size
+    """What the manifest says about the variant: method, source file (and its data files)
+    and sizes, every file counted."""
+    before, after = total_bytes(source), total_bytes(target)
+    origin: dict[str, Any] = {
+        "file": source.name,
+        "sha256": sha256_file(source),
+        "size": source.stat().st_size,
+    }
+    if data := describe_data_files(source):
+        origin["data_files"] = data
     return {
         "method": method,
         "tool": DESCRIBED[method],
-        "source": {"file": source.name, "sha256": sha256_file(source), "size": before},
+        "source": origin,
         "source_bytes": before,
         "quantized_bytes": after,
         "size_ratio": round(after / before, 4),

@@ -23,6 +23,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TEXT_FIELD
+from infra.cli.model_files import link_data_files
 from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -93,11 +94,10 @@ def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer:
     return int(length)
 
 
-def smoke_test(path: Path, tokenizer: HfTokenizer, ids_input: str) -> None:
+def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str) -> None:
     """The model fed by serving's tokenizer, on a short text and one past max_length."""
     longest = " ".join(["a"] * (tokenizer.max_length * 2))
     feeds = tokenizer.feeds(["a", longest], ids_input)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     try:
         session.run(None, feeds)
     except Exception as exc:  # onnxruntime raises untyped errors
@@ -123,15 +123,16 @@ def _field(number: int, payload: bytes) -> bytes:
 def embed_document(source: Path, target: Path, key: str, value: str) -> None:
     """A copy of `source` with the metadata entry `key` appended: ModelProto.metadata_props
     (field 14) is a repeated field, which protobuf merges wherever it appears, so the graph and
-    weights are copied byte for byte (no parse, no second copy in memory, any file size)."""
+    weights are copied byte for byte (no parse, no second copy in memory, any file size). Its
+    external data files, if any, are linked beside the copy."""
     entry = _field(1, key.encode()) + _field(2, value.encode())
     shutil.copyfile(source, target)
     with target.open("ab") as handle:
         handle.write(_field(14, entry))
+    link_data_files(source, target)
 
 
-def _already_carried(path: Path) -> str | None:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _already_carried(session: ort.InferenceSession) -> str | None:
     carried: str | None = session.get_modelmeta().custom_metadata_map.get(hf_tokenizer.METADATA_KEY)
     return carried
 
@@ -162,8 +163,11 @@ def text_setup(
     longest = max_length(length, ids, found, tokenizer)
     width = ids.shape[1] if ids.shape[1] > 0 else None
     served = HfTokenizer(document, longest, inputs, width)
-    smoke_test(path, served, inputs.ids)
-    carried = _already_carried(path)
+    # One session for both checks: a big model's load is the slow part of publishing.
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    smoke_test(session, served, inputs.ids)
+    carried = _already_carried(session)
+    del session
     if carried is not None and carried != document:
         raise BadRequest(f"{path} already carries another tokenizer; publish the original file")
     work.mkdir(parents=True, exist_ok=True)

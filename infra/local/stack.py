@@ -23,6 +23,7 @@ DEFAULT_ALIAS_TTL_S = ModelSettings.alias_ttl_s  # and its AliasTtlSeconds defau
 GLOBAL_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "aiaas",
     "POWERTOOLS_METRICS_NAMESPACE": "aiaas",
+    "TOKENIZERS_PARALLELISM": "false",
 }
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_TIMEOUT_S = 30

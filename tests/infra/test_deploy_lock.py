@@ -38,7 +38,8 @@ def locked() -> dict[str, str]:
 def pyproject_ranges() -> dict[str, Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    found = [*project["dependencies"], *extras["aws"], *extras["control"]]
+    # `text`: tokenizers, so models published with a tokenizer.json answer on Lambda too.
+    found = [*project["dependencies"], *extras["aws"], *extras["control"], *extras["text"]]
     return {canonicalize_name(Requirement(r).name): Requirement(r) for r in found}
 
 
