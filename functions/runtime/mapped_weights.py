@@ -82,7 +82,7 @@ def graph_file(path: Path) -> Path | None:
     try:
         with os.fdopen(fd, "wb") as out:
             mapped = write_graph(path, out)
-    except (UnexpectedModel, ValueError, IndexError, OSError) as exc:
+    except (ValueError, IndexError, OSError) as exc:  # UnexpectedModel is a ValueError
         graph.unlink(missing_ok=True)
         log.warning("%s: loading the whole file (its weights cannot be mapped: %s)", path, exc)
         return None
