@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import onnxruntime as ort
 
+from functions.runtime import mapped_weights
 from functions.runtime.cache import sha256_file
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
@@ -85,13 +86,16 @@ def _load_proto(path: Path) -> onnx.ModelProto | None:
 
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+    # A big single file is read through a graph file mapping its weights (as serving loads
+    # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
+    with mapped_weights.loadable(path) as graph:
+        try:
+            session = mapped_weights.inference_session(path, graph, None)
+        except Exception as exc:
+            raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+        proto = _load_proto(graph)
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
-    proto = _load_proto(path)
     classes = None
     if proto is not None:
         opset = max(

@@ -23,7 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from functions.runtime.protowire import (
     LEN,
@@ -35,6 +35,9 @@ from functions.runtime.protowire import (
     encode_varint,
     fields,
 )
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -60,12 +63,32 @@ class UnexpectedModel(ValueError):
 def loadable(path: Path) -> Iterator[Path]:
     """The path to give onnxruntime for the model at `path`: while the block runs, a graph file
     mapping its weights from `path`, or `path` itself (small, unexpected, or no room)."""
-    graph = graph_file(path) if path.stat().st_size >= MIN_FILE_BYTES else None
+    try:
+        big = path.stat().st_size >= MIN_FILE_BYTES
+    except OSError:  # onnxruntime's own error says what is wrong with the path
+        big = False
+    graph = graph_file(path) if big else None
     try:
         yield graph or path
     finally:
         if graph is not None:
             graph.unlink(missing_ok=True)
+
+
+def inference_session(
+    path: Path, graph: Path, options: ort.SessionOptions | None
+) -> ort.InferenceSession:
+    """onnxruntime's session of `graph` (from `loadable(path)`), or of `path` itself should
+    onnxruntime refuse the graph file; its errors loading `path` are the caller's."""
+    import onnxruntime as ort  # here: model_fit reads this module's sizes without onnxruntime
+
+    cpu = ["CPUExecutionProvider"]
+    if graph != path:
+        try:
+            return ort.InferenceSession(str(graph), sess_options=options, providers=cpu)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            log.warning("%s: loading the whole file (its mapped graph failed: %s)", path, exc)
+    return ort.InferenceSession(str(path), sess_options=options, providers=cpu)
 
 
 def graph_file(path: Path) -> Path | None:

@@ -167,16 +167,9 @@ def _session(
 
 def _file_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
     """A big single file loads through a graph file mapping its weights from it (~1x its bytes
-    at peak, not ~2x: mapped_weights.py); should onnxruntime refuse that, the file as is."""
+    at peak, not ~2x: mapped_weights.py)."""
     with mapped_weights.loadable(path) as graph:
-        if graph != path:
-            try:
-                return ort.InferenceSession(
-                    str(graph), sess_options=options, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                log.warning("%s: loading the whole file (its mapped graph failed: %s)", path, exc)
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return mapped_weights.inference_session(path, graph, options)
 
 
 class LoadedModel:

@@ -158,8 +158,9 @@ def test_served_from_the_store_through_the_cache_bit_identical(
     expected = answers(model_file)
     assert got["y"].tobytes() == expected[0].tobytes()
     assert got["total"].tobytes() == expected[1].tobytes()
-    assert len(graphs_made) == 1 and graphs_made[0] is not None
-    assert graphs_made[0].parent == cache_dir
+    # Publishing read the model's signature through one too; serving made the last one.
+    assert [graph is not None for graph in graphs_made] == [True, True]
+    assert graphs_made[-1] is not None and graphs_made[-1].parent == cache_dir
     # onnxruntime maps the weights from the verified cache file; the graph file is gone.
     assert str(path) in Path("/proc/self/maps").read_text()
     assert sorted(p.name for p in cache_dir.iterdir()) == [path.name]
@@ -188,7 +189,7 @@ def test_predict_handler_answers_as_the_file_does(
     expected = answers(model_file)
     assert np.array_equal(np.asarray(body["outputs"]["y"], np.float32), expected[0])
     assert body["outputs"]["total"] == expected[1].tolist()
-    assert len(graphs_made) == 1 and graphs_made[0] is not None
+    assert graphs_made[-1] is not None and graphs_made[-1].parent == tmp_path / "cache"
 
 
 def test_small_files_load_as_they_are(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,3 +244,17 @@ def test_models_already_keeping_external_data_are_left_alone(
     with caplog.at_level(logging.WARNING, "aiaas.runtime"):
         assert mapped_weights.graph_file(model_file) is None
     assert "already keeps its data in an external file" in caplog.text
+
+
+def test_publishing_reads_the_signature_through_the_graph_file(
+    model_file: Path, graphs_made: list[Path | None]
+) -> None:
+    manifest = onnx_factory.manifest_for(model_file, "mixed", "1")
+    assert [spec.name for spec in manifest.inputs] == ["x"]
+    assert [(spec.name, spec.shape) for spec in manifest.outputs] == [
+        ("y", (-1, 1024)),
+        ("total", (1,)),
+    ]
+    assert manifest.file.opset == 17 and manifest.file.size == model_file.stat().st_size
+    assert len(graphs_made) == 1 and graphs_made[0] is not None
+    assert sorted(model_file.parent.iterdir()) == [model_file]
