@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime import mapped_weights
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.introspect import read_signature
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import Registry
 from tests import onnx_factory
@@ -258,3 +259,26 @@ def test_publishing_reads_the_signature_through_the_graph_file(
     assert manifest.file.opset == 17 and manifest.file.size == model_file.stat().st_size
     assert len(graphs_made) == 1 and graphs_made[0] is not None
     assert sorted(model_file.parent.iterdir()) == [model_file]
+
+
+def test_a_class_list_the_graph_file_mapped_is_still_read_at_publish(
+    tmp_path: Path, graphs_made: list[Path | None]
+) -> None:
+    """A label picked from 600 int64 classes (4.8 KB: mapped like a weight) is still found."""
+    classes = np.arange(1000, 1600, dtype=np.int64)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ArgMax", ["scores"], ["best"], axis=1, keepdims=0),
+            helper.make_node("Gather", ["classes", "best"], ["label"]),
+        ],
+        "picker",
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 600])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
+        initializer=[numpy_helper.from_array(classes, "classes")],
+    )
+    path = tmp_path / "picker.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    signature = read_signature(path)
+    assert signature.classes.labels == tuple(str(c) for c in classes)
+    assert signature.classes.label_outputs == {"label"}
+    assert len(graphs_made) == 1 and graphs_made[0] is not None
