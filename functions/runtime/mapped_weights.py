@@ -43,7 +43,7 @@ log = logging.getLogger("aiaas.runtime")
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
 MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5
-TENSOR_DATA_TYPE, TENSOR_SEGMENT, TENSOR_RAW_DATA = 2, 3, 9
+TENSOR_SEGMENT, TENSOR_RAW_DATA = 3, 9
 TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
 TYPED_DATA = frozenset({4, 5, 6, 7, 10, 11})  # float_data, int32, string, int64, double, uint64
 ENTRY_KEY, ENTRY_VALUE = 1, 2
