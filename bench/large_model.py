@@ -1,6 +1,7 @@
 """Big models from S3: publish time, time to first answer and peak memory, against boto3 peers.
 
     python -m bench.large_model [--runs 3] [--rate-mbps 90] [--size-scale 1.0] [--json out.json]
+                                [--models single-1gb,external-2.5gb]
 
 Two synthetic transformer-style models (bench/synthetic_transformer.py): ~1 GB in one file and
 ~2.5 GB with external data (--size-scale shrinks both, for a quick check). They are served by
@@ -87,9 +88,10 @@ print(json.dumps({
 """
 
 
-def build_models(root: Path, scale: float) -> dict[str, list[Path]]:
+def build_models(root: Path, scale: float, names: list[str]) -> dict[str, list[Path]]:
     built = {}
-    for name, (size, external) in MODELS.items():
+    for name in names:
+        size, external = MODELS[name]
         shape = SyntheticShape.of_bytes(int(size * scale), width=1024 if scale >= 0.1 else 64)
         built[name] = write_model(root / name / "model.onnx", shape, external=external)
     return built
@@ -205,7 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-mbps", type=float, default=90.0, help="cap per connection, MB/s")
     parser.add_argument("--size-scale", type=float, default=1.0, help="model sizes x this")
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}"
+    )
     args = parser.parse_args(argv)
+    names = args.models.split(",")
+    if not set(names) <= set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
     from tests.s3server import MotoServer
 
     root = Path(tempfile.mkdtemp(prefix="aiaas-large-model-"))
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         import boto3
 
         boto3.client("s3", endpoint_url=proxy.endpoint).create_bucket(Bucket=BUCKET)
-        files = build_models(root / "models", args.size_scale)
+        files = build_models(root / "models", args.size_scale, names)
         assert moto.process is not None
         runs = [one_run(files, env, run, moto.process.pid) for run in range(1, args.runs + 1)]
     finally:
@@ -245,13 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         moto.stop()
         shutil.rmtree(root, ignore_errors=True)
     report = {"rate_mbps": args.rate_mbps, "size_scale": args.size_scale, "runs": runs}
-    print(summary(runs))
+    print(summary(runs, names))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
 
 
-def summary(runs: list[dict[str, Any]]) -> str:
+def summary(runs: list[dict[str, Any]], names: list[str]) -> str:
     """Ranges over the runs of each figure the issue sets a goal for."""
     lines = [
         "load average (1 min) at run start / end: "
@@ -261,7 +269,7 @@ def summary(runs: list[dict[str, Any]]) -> str:
     def span(values: list[float], fmt: str = "{:.2f}") -> str:
         return f"{fmt.format(min(values))}-{fmt.format(max(values))}"
 
-    for model in MODELS:
+    for model in names:
         rows = [run[model] for run in runs]
         pub = [run["publish"][model] for run in runs]
         lines.append(

@@ -6,7 +6,9 @@
 A function holds the runtime, the model's weights as onnxruntime keeps them, and its arena for
 activations. How many copies of the weights a load holds at its peak depends on where the files
 land (measured on a 1 GB synthetic transformer, docs/large_models.md): external data on disk is
-memory-mapped (1.0x); a single file on disk is parsed then packed (1.9x); from memory, when
+memory-mapped (1.0x), and so is a single file on disk of 64 MB or more, through a graph file
+pointing at its weights (functions/runtime/mapped_weights.py); a smaller single file is parsed
+then packed (1.9x, a few MB more at most); from memory, when
 /tmp cannot take the files (SnapStart allows 512 MB), the buffers and onnxruntime's packed copy
 overlap (2.9x). A version that cannot fit is refused with what to change.
 """
@@ -21,13 +23,19 @@ from pathlib import Path
 
 from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.mapped_weights import MIN_FILE_BYTES
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 from infra.model_settings import MEMORY_MB, ModelSettings, template_models
 
 MB = 1024 * 1024
 RUNTIME_MB = 150  # python, numpy, onnxruntime and the predict handler, before any model
 TMP_MB = 512  # Lambda's default /tmp, and the most SnapStart allows
-PEAK_COPIES = {"external-disk": 1.1, "single-disk": 2.0, "memory": 3.0}  # measured, rounded up
+PEAK_COPIES = {  # measured, rounded up
+    "external-disk": 1.1,
+    "mapped-single-disk": 1.1,
+    "single-disk": 2.0,
+    "memory": 3.0,
+}
 ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's widths
 HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
 
@@ -70,8 +78,11 @@ def model_fit(manifest: ModelManifest, memory_mb: int, tmp_mb: int = TMP_MB) -> 
     weights = manifest.weight_bytes
     if weights + DISK_MARGIN > tmp_mb * MB:
         where = "memory"
+    elif manifest.weight_files:
+        where = "external-disk"
     else:
-        where = "external-disk" if manifest.weight_files else "single-disk"
+        mapped = manifest.file.size >= MIN_FILE_BYTES
+        where = "mapped-single-disk" if mapped else "single-disk"
     need = RUNTIME_MB * MB + weights * (PEAK_COPIES[where] + ARENA_SHARE)
     return Fit(
         f"{manifest.name}:{manifest.version}", weights / MB, where, round(need / MB), memory_mb

@@ -16,6 +16,7 @@ from pathlib import Path
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ArtifactFile, artifact_path
+from functions.runtime.protowire import LEN, fields
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
 MODEL_GRAPH, MODEL_FUNCTIONS = 7, 25
@@ -23,9 +24,6 @@ GRAPH_NODE, GRAPH_INITIALIZER, FUNCTION_NODE = 1, 5, 7
 NODE_ATTRIBUTE = 5
 ATTRIBUTE_T, ATTRIBUTE_G, ATTRIBUTE_TENSORS, ATTRIBUTE_GRAPHS = 5, 6, 10, 11
 TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
-LEN = 2  # the wire type of messages, strings and bytes
-
-Field = tuple[int, int, int, int]  # number, wire type, value or start, end
 
 
 def external_data_names(model_path: Path) -> list[str]:
@@ -86,7 +84,7 @@ def _valid(rel: str) -> bool:
 
 
 def _locations(buf: mmap.mmap) -> Iterator[str | None]:
-    for number, wire, start, end in _fields(buf, 0, len(buf)):
+    for number, wire, start, end, _ in fields(buf, 0, len(buf)):
         if wire == LEN and number == MODEL_GRAPH:
             yield from _graph(buf, start, end, GRAPH_NODE, GRAPH_INITIALIZER)
         elif wire == LEN and number == MODEL_FUNCTIONS:
@@ -96,17 +94,17 @@ def _locations(buf: mmap.mmap) -> Iterator[str | None]:
 def _graph(
     buf: mmap.mmap, start: int, end: int, node: int, init: int | None
 ) -> Iterator[str | None]:
-    for number, wire, a, b in _fields(buf, start, end):
+    for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number == init:
             yield _location(buf, a, b)
         elif wire == LEN and number == node:
-            for field, kind, c, d in _fields(buf, a, b):
+            for field, kind, c, d, _ in fields(buf, a, b):
                 if kind == LEN and field == NODE_ATTRIBUTE:
                     yield from _attribute(buf, c, d)
 
 
 def _attribute(buf: mmap.mmap, start: int, end: int) -> Iterator[str | None]:
-    for number, wire, a, b in _fields(buf, start, end):
+    for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number in (ATTRIBUTE_T, ATTRIBUTE_TENSORS):
             yield _location(buf, a, b)
         elif wire == LEN and number in (ATTRIBUTE_G, ATTRIBUTE_GRAPHS):
@@ -116,50 +114,11 @@ def _attribute(buf: mmap.mmap, start: int, end: int) -> Iterator[str | None]:
 def _location(buf: mmap.mmap, start: int, end: int) -> str | None:
     """A tensor's external data file, None when its data is inside the model."""
     location, external = "", False
-    for number, wire, a, b in _fields(buf, start, end):
+    for number, wire, a, b, _ in fields(buf, start, end):
         if number == TENSOR_DATA_LOCATION and wire == 0:
             external = a == EXTERNAL
         elif number == TENSOR_EXTERNAL_DATA and wire == LEN:
-            entry = {field: bytes(buf[c:d]) for field, _, c, d in _fields(buf, a, b)}
+            entry = {item.number: bytes(buf[item.start : item.end]) for item in fields(buf, a, b)}
             if entry.get(1) == b"location":
                 location = entry.get(2, b"").decode()
     return location if external else None
-
-
-def _fields(buf: mmap.mmap, start: int, end: int) -> Iterator[Field]:
-    """The fields of the message in buf[start:end]; a bytes field's contents are skipped, never
-    read (a weight is one such field)."""
-    position = start
-    while position < end:
-        key, position = _varint(buf, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, position = _varint(buf, position)
-            yield number, wire, value, position
-        elif wire == LEN:
-            length, position = _varint(buf, position)
-            if position + length > end:
-                raise ValueError(f"a field runs past its message at byte {position}")
-            yield number, wire, position, position + length
-            position += length
-        elif wire in (1, 5):  # fixed 64 / 32 bits
-            position += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire} at byte {position}")
-
-
-def _varint(buf: mmap.mmap, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, position
-        shift += 7
-
-
-# The walker, for other readers of a model's structure that must not load its weights
-# (infra.cli.transformer_graph reads a transformer's nodes and table shapes with it).
-message_fields = _fields
-read_varint = _varint

@@ -7,16 +7,18 @@ package is installed, the file's opset and producer and what the graph says abou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnxruntime as ort
 
+from functions.runtime import mapped_weights
 from functions.runtime.cache import sha256_file
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
-from functions.runtime.graph_classes import GraphClasses, read_classes
+from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
 from functions.runtime.manifest import ModelFile, TensorSpec
 
 if TYPE_CHECKING:
@@ -75,23 +77,50 @@ def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
     return TensorSpec(arg.name, "float32", (-1, len(keys)), map_keys=keys)
 
 
-def _load_proto(path: Path) -> onnx.ModelProto | None:
+def _load_proto(path: Path, graph: Path) -> onnx.ModelProto | None:
     try:
         import onnx
     except ImportError:
         return None
-    return onnx.load(str(path), load_external_data=False)
+    proto = onnx.load(str(graph), load_external_data=False)
+    if graph != path:
+        _inline_class_lists(proto, path)
+    return proto
+
+
+def _inline_class_lists(proto: onnx.ModelProto, path: Path) -> None:
+    """Read back from `path` the few initializers the graph file mapped that a label may be
+    picked from: read_classes reads those (a 1,000-class list is 8 KB), never the weights."""
+    from onnx import TensorProto
+
+    picked = {node.input[0] for node in proto.graph.node if node.op_type in PICK_OPS and node.input}
+    with path.open("rb") as handle:
+        for tensor in proto.graph.initializer:
+            if (
+                tensor.name not in picked
+                or tensor.data_location != TensorProto.EXTERNAL
+                or math.prod(tensor.dims) > MAX_CLASSES
+            ):
+                continue
+            where = {entry.key: entry.value for entry in tensor.external_data}
+            handle.seek(int(where["offset"]))
+            tensor.raw_data = handle.read(int(where["length"]))
+            tensor.data_location = TensorProto.DEFAULT
+            del tensor.external_data[:]
 
 
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+    # A big single file is read through a graph file mapping its weights (as serving loads
+    # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
+    with mapped_weights.loadable(path) as graph:
+        try:
+            session = mapped_weights.inference_session(path, graph, None)
+        except Exception as exc:
+            raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+        proto = _load_proto(path, graph)
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
-    proto = _load_proto(path)
     classes = None
     if proto is not None:
         opset = max(

@@ -1,7 +1,7 @@
 """What a transformer's ONNX graph says about its text: vocabulary rows and positions.
 
 Read at publish time by walking the model's protobuf fields over a memory map
-(`artifact_files`' walker): the nodes' operators, inputs and outputs and each initializer's name
+(`protowire`): the nodes' operators, inputs and outputs and each initializer's name
 and dims, never a weight's bytes, whether the weights are inside the file or in external data
 (`onnx.load` of a single-file model parses and copies every weight: ~2.4 s and 1 GB of memory
 for a 1 GB model). The word embedding is the 2-D initializer that a Gather indexes with the
@@ -16,8 +16,9 @@ import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.runtime.artifact_files import LEN, MODEL_GRAPH, message_fields, read_varint
+from functions.runtime.artifact_files import MODEL_GRAPH
 from functions.runtime.errors import BadRequest
+from functions.runtime.protowire import LEN, fields, varint
 
 # Nodes that carry the ids through unchanged for our purpose (type or shape only).
 PASS_THROUGH = frozenset({"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
@@ -63,10 +64,10 @@ def load_graph(path: Path) -> GraphOutline:
 def _outline(buf: mmap.mmap) -> GraphOutline:
     nodes: list[Node] = []
     tables: dict[str, int] = {}
-    for number, wire, start, end in message_fields(buf, 0, len(buf)):
+    for number, wire, start, end, _ in fields(buf, 0, len(buf)):
         if (number, wire) != (MODEL_GRAPH, LEN):
             continue
-        for field, kind, a, b in message_fields(buf, start, end):
+        for field, kind, a, b, _ in fields(buf, start, end):
             if (field, kind) == (GRAPH_NODE, LEN):
                 nodes.append(_node(buf, a, b))
             elif (field, kind) == (GRAPH_INITIALIZER, LEN):
@@ -78,7 +79,7 @@ def _outline(buf: mmap.mmap) -> GraphOutline:
 
 def _node(buf: mmap.mmap, start: int, end: int) -> Node:
     found: dict[int, list[str]] = {NODE_INPUT: [], NODE_OUTPUT: [], NODE_OP_TYPE: []}
-    for number, wire, a, b in message_fields(buf, start, end):
+    for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number in found:
             found[number].append(bytes(buf[a:b]).decode())
     return Node("".join(found[NODE_OP_TYPE]), tuple(found[NODE_INPUT]), tuple(found[NODE_OUTPUT]))
@@ -86,14 +87,14 @@ def _node(buf: mmap.mmap, start: int, end: int) -> Node:
 
 def _tensor(buf: mmap.mmap, start: int, end: int) -> tuple[str, list[int]]:
     name, dims = "", []
-    for number, wire, a, b in message_fields(buf, start, end):
+    for number, wire, a, b, _ in fields(buf, start, end):
         if number == TENSOR_NAME and wire == LEN:
             name = bytes(buf[a:b]).decode()
         elif number == TENSOR_DIMS and wire == 0:
             dims.append(a)
         elif number == TENSOR_DIMS and wire == LEN:  # packed
             while a < b:
-                value, a = read_varint(buf, a)
+                value, a = varint(buf, a)
                 dims.append(value)
     return name, dims
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def test_fit_counts_where_the_weights_land(published: Path) -> None:
     in_memory = model_fit(manifest, 1024, tmp_mb=32)  # /tmp too small: loaded from memory
     assert in_memory.loads_from == "memory"
     assert in_memory.need_mb == round(RUNTIME_MB + weights_mb * 3.1)
+
+
+def test_a_big_single_file_counts_its_weights_mapped(published: Path) -> None:
+    external = Registry(LocalStore(published)).manifest("big-text", "1")
+    for size, where, copies in (
+        (80 * 2**20, "mapped-single-disk", 1.2),
+        (2**20, "single-disk", 2.1),
+    ):
+        single = replace(external, files=(), file=replace(external.file, size=size))
+        fit = model_fit(single, 1024)
+        assert fit.loads_from == where
+        assert fit.need_mb == round(RUNTIME_MB + size / 2**20 * copies)
 
 
 def test_a_model_too_big_for_its_memory_is_refused(published: Path, tmp_path: Path) -> None:

@@ -1,0 +1,193 @@
+"""Serve a big single-file model with its weights memory-mapped from the verified file.
+
+onnxruntime parses a single-file model's protobuf (every weight read into memory) and then
+copies the weights into its own tensors: ~2x the model's bytes at peak. Weights in external
+data it memory-maps instead (~1x). So, for a big single file, a small graph file is written
+beside it in which each large initializer's `raw_data` becomes an external data reference to
+the byte range that raw_data already occupies *inside the original file*: no weight byte is
+copied, and onnxruntime loads the graph file and maps the weights from the verified file.
+
+The graph file is derived for one load and deleted once the session exists (onnxruntime has
+mapped or read what it needs): never stale, never shared between processes, and it names only
+the file it was derived from, at ranges read from that file's own fields. Anything unexpected
+in the protobuf (an initializer already external, data both raw and typed, a field running past
+its message) means the model loads as it always did, with a log line saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from functions.runtime.protowire import (
+    LEN,
+    VARINT,
+    Buffer,
+    Field,
+    encode_bytes,
+    encode_key,
+    encode_varint,
+    fields,
+)
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+log = logging.getLogger("aiaas.runtime")
+
+# Field numbers from onnx.proto (tests check them against onnx's own descriptors).
+MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5
+TENSOR_SEGMENT, TENSOR_RAW_DATA = 3, 9
+TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
+TYPED_DATA = frozenset({4, 5, 6, 7, 10, 11})  # float_data, int32, string, int64, double, uint64
+ENTRY_KEY, ENTRY_VALUE = 1, 2
+
+MIN_FILE_BYTES = 64 * 1024 * 1024  # below this the copies cost little: load the file as is
+MIN_TENSOR_BYTES = 4096  # smaller initializers stay inside the graph file
+COPY_CHUNK = 1024 * 1024
+
+Piece = bytes | tuple[int, int]  # new bytes, or a range of the original file copied verbatim
+
+
+class UnexpectedModel(ValueError):
+    """The protobuf holds something the graph file does not handle: load the model as is."""
+
+
+@contextlib.contextmanager
+def loadable(path: Path) -> Iterator[Path]:
+    """The path to give onnxruntime for the model at `path`: while the block runs, a graph file
+    mapping its weights from `path`, or `path` itself (small, unexpected, or no room)."""
+    try:
+        big = path.stat().st_size >= MIN_FILE_BYTES
+    except OSError:  # onnxruntime's own error says what is wrong with the path
+        big = False
+    graph = graph_file(path) if big else None
+    try:
+        yield graph or path
+    finally:
+        if graph is not None:
+            graph.unlink(missing_ok=True)
+
+
+def inference_session(
+    path: Path, graph: Path, options: ort.SessionOptions | None
+) -> ort.InferenceSession:
+    """onnxruntime's session of `graph` (from `loadable(path)`), or of `path` itself should
+    onnxruntime refuse the graph file; its errors loading `path` are the caller's."""
+    import onnxruntime as ort  # here: model_fit reads this module's sizes without onnxruntime
+
+    cpu = ["CPUExecutionProvider"]
+    if graph != path:
+        try:
+            return ort.InferenceSession(str(graph), sess_options=options, providers=cpu)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            log.warning("%s: loading the whole file (its mapped graph failed: %s)", path, exc)
+    return ort.InferenceSession(str(path), sess_options=options, providers=cpu)
+
+
+def graph_file(path: Path) -> Path | None:
+    """A new graph file beside `path` mapping its large initializers from it (the caller
+    deletes it), or None with a log line saying why the whole file must be loaded."""
+    try:
+        # Beside the model: onnxruntime resolves external data relative to the graph file's
+        # folder and refuses locations outside it.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".graph-", suffix=".onnx")
+    except OSError as exc:
+        log.warning("%s: loading the whole file (no room for its graph file: %s)", path, exc)
+        return None
+    graph = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            mapped = write_graph(path, out)
+    except (ValueError, IndexError, OSError) as exc:  # UnexpectedModel is a ValueError
+        graph.unlink(missing_ok=True)
+        log.warning("%s: loading the whole file (its weights cannot be mapped: %s)", path, exc)
+        return None
+    if not mapped:
+        graph.unlink(missing_ok=True)
+        return None
+    return graph
+
+
+def write_graph(source: Path, out: BinaryIO) -> int:
+    """Write to `out` the model at `source` with each large initializer's raw_data referring to
+    its bytes in `source`; the number of initializers so mapped (0: `out` is of no use)."""
+    with source.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        pieces, mapped = _model(buf, source.name)
+        if mapped:
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    out.write(piece)
+                else:  # a verbatim range: in bounded chunks (a big Constant node, say)
+                    for at in range(piece[0], piece[1], COPY_CHUNK):
+                        out.write(buf[at : min(at + COPY_CHUNK, piece[1])])
+    return mapped
+
+
+def _model(buf: Buffer, location: str) -> tuple[list[Piece], int]:
+    pieces: list[Piece] = []
+    mapped = 0
+    for item in fields(buf, 0, len(buf)):
+        if item.number == MODEL_GRAPH and item.wire == LEN:
+            graph, count = _graph(buf, item.start, item.end, location)
+            size = sum(len(p) if isinstance(p, bytes) else p[1] - p[0] for p in graph)
+            pieces += [encode_key(MODEL_GRAPH, LEN) + encode_varint(size), *graph]
+            mapped += count
+        else:
+            pieces.append((item.begin, item.end))
+    return pieces, mapped
+
+
+def _graph(buf: Buffer, start: int, end: int, location: str) -> tuple[list[Piece], int]:
+    pieces: list[Piece] = []
+    mapped = 0
+    for item in fields(buf, start, end):
+        tensor = None
+        if item.number == GRAPH_INITIALIZER and item.wire == LEN:
+            tensor = _tensor(buf, item.start, item.end, location)
+        if tensor is None:
+            pieces.append((item.begin, item.end))
+        else:
+            pieces.append(encode_bytes(GRAPH_INITIALIZER, tensor))
+            mapped += 1
+    return pieces, mapped
+
+
+def _tensor(buf: Buffer, start: int, end: int, location: str) -> bytes | None:
+    """The initializer with its raw_data referred to where it lies in the file, or None to keep
+    it as it is (small, or its data is in typed fields)."""
+    items = list(fields(buf, start, end))
+    numbers = {item.number for item in items}
+    if TENSOR_EXTERNAL_DATA in numbers or _external(items):
+        raise UnexpectedModel("an initializer already keeps its data in an external file")
+    raw = [item for item in items if item.number == TENSOR_RAW_DATA and item.wire == LEN]
+    if len(raw) != 1 or raw[0].end - raw[0].start < MIN_TENSOR_BYTES:
+        return None
+    if numbers & TYPED_DATA or TENSOR_SEGMENT in numbers:
+        return None  # onnxruntime decides what such a tensor means: leave it to it
+    offset, length = raw[0].start, raw[0].end - raw[0].start
+    if not 0 <= offset <= offset + length <= len(buf):  # fields() bounds it; never outside
+        raise UnexpectedModel(f"raw_data at {offset}+{length} lies outside the file")
+    kept = b"".join(
+        bytes(buf[item.begin : item.end])
+        for item in items
+        if item.number not in (TENSOR_RAW_DATA, TENSOR_DATA_LOCATION)
+    )
+    entries = (("location", location), ("offset", str(offset)), ("length", str(length)))
+    for key, value in entries:
+        entry = encode_bytes(ENTRY_KEY, key.encode()) + encode_bytes(ENTRY_VALUE, value.encode())
+        kept += encode_bytes(TENSOR_EXTERNAL_DATA, entry)
+    return kept + encode_key(TENSOR_DATA_LOCATION, VARINT) + bytes([EXTERNAL])
+
+
+def _external(items: list[Field]) -> bool:
+    return any(
+        item.number == TENSOR_DATA_LOCATION and item.wire == VARINT and item.start == EXTERNAL
+        for item in items
+    )
