@@ -62,7 +62,12 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
             raise InvalidInput(
                 f"input '{spec.name}' expects {spec.dtype}; {bad!r} is not a whole number"
             )
-    if value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
+        # Bounds as floats, the upper one exclusive: float(2**64 - 1) rounds up to 2**64, which
+        # `<= info.max` would let through and the cast would wrap to 0.
+        upper = 2.0 ** (info.bits if info.min == 0 else info.bits - 1)
+        if value.size == 0 or (value.min() >= info.min and value.max() < upper):
+            return value.astype(target)
+    elif value.size == 0 or (value.min() >= info.min and value.max() <= info.max):
         return value.astype(target)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"

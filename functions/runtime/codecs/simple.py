@@ -33,6 +33,8 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
         ) from None
     if spec.dtype != "string" and array.dtype.kind == "U":
         return array  # one text per row for a text model (which tokenizes it), else a 422 later
+    if array.dtype.kind == "f" and spec.dtype in _WIDE_INTEGERS:
+        array = _exact_integers(value, array, spec)
     if array.dtype == object and spec.dtype != "string":
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
@@ -41,6 +43,25 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
     if spec.shape and spec.shape[0] == -1 and array.ndim == len(spec.shape) - 1:
         array = array[np.newaxis, ...]
     return array
+
+
+# numpy gives float64 for a list mixing ints below and above int64's range, exact only to 2**53.
+_WIDE_INTEGERS = frozenset({"int64", "uint64"})
+_EXACT_FLOAT = 2.0**53
+
+
+def _exact_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """JSON integers past 2**53 as exact integers of the input's type; floats stay floats."""
+    if not array.size or float(np.abs(array).max()) < _EXACT_FLOAT:
+        return array
+    if not all(type(item) is int for item in np.asarray(value, dtype=object).flat):
+        return array  # the client sent floats: validation takes whole ones in range
+    try:
+        return np.array(value, dtype=spec.dtype)
+    except OverflowError:
+        raise InvalidInput(
+            f"input '{spec.name}' expects {spec.dtype}; values are outside its range"
+        ) from None
 
 
 def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
@@ -261,6 +282,6 @@ def encode(
 
 
 def _jsonable(array: np.ndarray) -> Any:
-    if array.dtype == object:
+    if array.dtype == object or not array.ndim:  # orjson writes neither; tolist gives scalars
         return array.tolist()
     return array
