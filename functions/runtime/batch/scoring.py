@@ -19,6 +19,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import batch_view, text_input
 
 LABEL_FIELD = "label"
+_EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 SCORE_FIELD = "score"
 
 
@@ -115,8 +116,16 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
     else:
         info = np.iinfo(target)  # type: ignore[type-var]
         with np.errstate(invalid="ignore"):
-            whole = np.isfinite(rows) & (np.floor(rows) == rows) if rows.dtype.kind == "f" else True
-            ok = np.asarray((whole & (rows >= info.min) & (rows <= info.max)).all(axis=1))
+            # Past 2**53 a float holds only every other integer: such a cell may not be the one
+            # the file wrote (9007199254740993 reads as ...992), so its row is refused.
+            whole = (
+                np.isfinite(rows) & (np.floor(rows) == rows) & (np.abs(rows) < _EXACT_FLOAT)
+                if rows.dtype.kind == "f"
+                else True
+            )
+            # An exclusive float upper bound: float(2**64 - 1) is 2**64, which the cast wraps.
+            top = rows < 2.0 ** (info.bits - (info.min < 0)) if rows.dtype.kind == "f" else True
+            ok = np.asarray((whole & (rows >= info.min) & (rows <= info.max) & top).all(axis=1))
     safe = np.where(ok.reshape((-1,) + (1,) * (value.ndim - 1)), value, 0)
     return safe.astype(target), ~ok
 
@@ -131,6 +140,11 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
             return f"{where} is {item}; this model needs finite numbers"
         if target.kind == "b" and item not in (0, 1):
             return f"{where} is {item}; expected 0 or 1 (bool)"
+        if target.kind in "iu" and isinstance(item, float) and abs(item) >= _EXACT_FLOAT:
+            return (
+                f"{where} is {item:.17g}; integers past 2**53 are not read exactly from text "
+                "numbers here: send this input in an NPY file"
+            )
         if target.kind in "iu":
             info = np.iinfo(target)  # type: ignore[type-var]
             if not float(item).is_integer() or not info.min <= item <= info.max:
@@ -177,6 +191,12 @@ class ChunkScorer:
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
             row_shape(spec)
+        for spec in self.manifest.outputs:
+            if not spec.shape:  # e.g. a sum over the whole batch: there is no value per row
+                raise UnsupportedModel(
+                    f"output '{spec.name}' has shape []: one value for the whole request, not "
+                    "one per row, so batch scoring cannot write it beside each row"
+                )
 
     def fields(self) -> list[OutputField]:
         """What is written per row, in order: each model output, then label and score."""

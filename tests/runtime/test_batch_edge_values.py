@@ -1,0 +1,87 @@
+"""Batch scoring at numpy's edges: a row is scored exactly or reported, never scored wrong.
+
+Text formats read numbers as float64, which holds every integer only below 2**53: past it a
+cell may read as its neighbour (9007199254740993 as ...992) and 2**64 - 1 as 2**64, which a
+cast to uint64 wraps to 0. Such rows are reported with what to do; NPY keeps them exact. A
+model whose output is one value for the whole request has nothing to write beside each row.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.batch_support import read_csv, run
+
+BIG = [2**53 + 1, 2**64 - 1]
+
+
+def _uint64_store(tmp_path: Path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    path = onnx_factory.identity(tmp_path / "u.onnx", elem=TensorProto.UINT64, shape=["N", 2])
+    Registry(store).publish(onnx_factory.manifest_for(path, "ids", "1"), path)
+    return store
+
+
+def _errors(store: LocalStore, key: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in store.get_bytes(key).decode().splitlines()]
+
+
+def test_text_rows_with_integers_past_2_53_are_reported_and_the_rest_scored(tmp_path):
+    store = _uint64_store(tmp_path)
+    lines = ["x_0,x_1", f"1,{BIG[0]}", "4,5", f"{BIG[1]},2", f"{2**52},3"]
+    store.put_bytes("batch/ids/input/i.csv", "\n".join(lines).encode())
+    summary = run(store, tmp_path, "batch/ids/input/i.csv")
+    assert (summary["scored_rows"], summary["failed_rows"]) == (2, 2)
+    assert read_csv(store, "batch/ids/output/i.csv") == [
+        {"x_0": "4", "x_1": "5", "pred_y_0": "4", "pred_y_1": "5"},
+        {"x_0": str(2**52), "x_1": "3", "pred_y_0": str(2**52), "pred_y_1": "3"},
+    ]
+    errors = _errors(store, "batch/ids/output/i.csv.errors.jsonl")
+    assert [e["line"] for e in errors] == [2, 4]
+    assert all("past 2**53" in str(e["error"]) and "NPY" in str(e["error"]) for e in errors)
+
+
+def test_jsonl_rows_past_2_53_are_reported_too(tmp_path):
+    store = _uint64_store(tmp_path)
+    body = "\n".join(json.dumps({"x": row}) for row in ([1, BIG[0]], [4, 5], [BIG[1], 0]))
+    store.put_bytes("batch/ids/input/i.jsonl", body.encode())
+    summary = run(store, tmp_path, "batch/ids/input/i.jsonl")
+    assert (summary["scored_rows"], summary["failed_rows"]) == (1, 2)
+    errors = _errors(store, "batch/ids/output/i.jsonl.errors.jsonl")
+    assert [e["line"] for e in errors] == [1, 3]
+
+
+def test_npy_keeps_uint64_extremes_exact(tmp_path):
+    store = _uint64_store(tmp_path)
+    x = np.array([[1, BIG[0]], [BIG[1], 2**63 + 1]], dtype=np.uint64)
+    buffer = io.BytesIO()
+    np.save(buffer, x)
+    store.put_bytes("batch/ids/input/x.npy", buffer.getvalue())
+    summary = run(store, tmp_path, "batch/ids/input/x.npy")
+    assert (summary["scored_rows"], summary["failed_rows"]) == (2, 0), summary
+    with np.load(io.BytesIO(store.get_bytes(summary["output"]))) as out:
+        np.testing.assert_array_equal(out["y"], x)
+
+
+def test_a_model_with_a_rank_0_output_fails_the_run_with_why(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0)],
+        "sum",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, [])],
+    )
+    path = onnx_factory._save(graph, tmp_path / "sum.onnx")
+    Registry(store).publish(onnx_factory.manifest_for(path, "sum", "1"), path)
+    store.put_bytes("batch/sum/input/a.csv", b"x_0,x_1\n1,2\n")
+    summary = run(store, tmp_path, "batch/sum/input/a.csv")
+    assert summary["status"] == "failed"
+    assert "output 'total' has shape []" in summary["error"]
