@@ -1,0 +1,155 @@
+"""The caller's side of the local replay process (functions/shadow/process.py).
+
+A copy goes out as one message on a unix SOCK_SEQPACKET pair, sent without waiting
+(MSG_DONTWAIT): a message is delivered whole or not at all, so a full socket (the replay
+process behind, SEND_BUFFER bytes queued), a copy too big for it, or a replay process that is
+gone drops the copy, and the caller counts it. Nothing on the caller's path waits, locks
+against the replay, or decodes anything.
+
+The process is spawned on the first copy (a shadow is rare; most functions never pay for it),
+inherits the function's environment (its store and settings), and dies with its parent (its
+end of the pair closes). Its results come back in batches, read by one thread here that sleeps
+in `recv` in between and hands them to `report` (the gateway's `/metrics`). When it exits or
+is killed, the copies it held are counted as dropped, and a new one is spawned on a later copy
+(at most one every RESPAWN_S). Each function instance has its own: `aiaas serve --workers N`
+runs N, one per worker's instance, as N Lambda containers would have N queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from functions.predict.telemetry import ShadowLabels
+from functions.runtime.dataplane.compare import Comparison
+
+SEND_BUFFER = 4 * 1024 * 1024  # copies queued at most, in bytes (the kernel may cap it lower)
+RESPAWN_S = 5.0
+_RESULTS_MAX = 1024 * 1024
+_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
+log = logging.getLogger("aiaas.shadow")
+
+Report = Callable[[ShadowLabels, float, Comparison | None], None]
+Dropped = Callable[[ShadowLabels, int], None]
+
+
+class ReplayChannel:
+    """Copies to a replay process of its own; results back to `report`."""
+
+    def __init__(self, env: Mapping[str, str], report: Report, dropped: Dropped) -> None:
+        self._env = dict(env)
+        self._report = report
+        self._dropped = dropped
+        self._sock: socket.socket | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._spawned_at = -math.inf
+        self._lock = threading.Lock()
+        self._pending: dict[ShadowLabels, int] = {}  # sent, no result yet
+        self._settled = threading.Condition(self._lock)
+
+    def send(self, labels: ShadowLabels, line: bytes) -> bool:
+        """Hand `line` to the replay process; False (the caller counts a drop) if it cannot
+        take it now."""
+        sock = self._sock or self._spawn()
+        if sock is None:
+            return False
+        with self._lock:  # before sending: its result may come back before `send` returns
+            self._pending[labels] = self._pending.get(labels, 0) + 1
+        try:
+            sock.send(line, _FLAGS)
+        except OSError:  # full (BlockingIOError), too big (EMSGSIZE), gone (EPIPE, ECONNRESET)
+            self._settle(labels, 1)
+            return False
+        return True
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every copy sent has its result (tests, benches); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            while any(self._pending.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._settled.wait(left)
+        return True
+
+    def _settle(self, labels: ShadowLabels, count: int) -> None:
+        with self._settled:
+            self._pending[labels] = self._pending.get(labels, 0) - count
+            self._settled.notify_all()
+
+    def _spawn(self) -> socket.socket | None:
+        with self._lock:
+            if self._sock is not None:
+                return self._sock
+            if time.monotonic() - self._spawned_at < RESPAWN_S:
+                return None  # it died moments ago: do not spawn one per copy
+            self._spawned_at = time.monotonic()
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            mine.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            try:
+                self.process = self._start(theirs.fileno())
+            except OSError as exc:
+                log.error("cannot start the shadow replay process: %s", exc)
+                mine.close()
+                return None
+            finally:
+                theirs.close()
+            reader = threading.Thread(
+                target=self._read, args=(mine, self.process), name="aiaas-shadow-results"
+            )
+            reader.daemon = True
+            reader.start()
+            self._sock = mine
+            return mine
+
+    def _start(self, fd: int) -> subprocess.Popen[bytes]:
+        # The same code as this process: its import path, not only the installed package.
+        env = {**self._env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        return subprocess.Popen(  # this interpreter and one of our modules
+            [sys.executable, "-m", "functions.shadow.process", str(fd)],
+            pass_fds=(fd,),
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _read(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> None:
+        while True:
+            try:
+                data = sock.recv(_RESULTS_MAX)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            for row in orjson.loads(data):
+                self._result(row)
+        with self._lock:  # the process is gone: what it held is lost
+            self._sock = None
+            lost = {labels: n for labels, n in self._pending.items() if n > 0}
+        sock.close()
+        code = process.wait()
+        log.warning(
+            "the shadow replay process exited (%s); %d copies dropped", code, sum(lost.values())
+        )
+        for labels, count in lost.items():
+            self._dropped(labels, count)
+            self._settle(labels, count)
+
+    def _result(self, row: list[Any]) -> None:
+        model, version, shadow, seconds, rows, agreed, max_abs, max_rel = row
+        labels = (str(model), str(version), str(shadow))
+        comparison = None
+        if rows is not None:
+            comparison = Comparison(int(rows), agreed, float(max_abs), float(max_rel))
+        self._report(labels, float(seconds), comparison)
+        self._settle(labels, 1)
