@@ -120,13 +120,15 @@ def one_run(
         for row in rows
     ]
     block(off, events[:300], args.rate), block(on, events[:300], args.rate)  # warm both
-    on.shadow.drain(60)
+    on.shadow.drain(args.drain)
     copies.replayed = copies.dropped = 0
     samples: dict[str, list[float]] = {"off": [], "on": []}
     for _ in range(args.blocks):
         samples["off"] += block(off, events, args.rate)
         samples["on"] += block(on, events, args.rate)
-        on.shadow.drain(60)  # the next block starts with an idle worker, as after a gap
+        # The next block starts with the replay caught up, as after a gap, or after at most
+        # --drain s: on a machine shared with other work the SCHED_IDLE replay may get no CPU.
+        on.shadow.drain(args.drain)
     figures: dict[str, float] = {"replayed": copies.replayed, "dropped": copies.dropped}
     for case, times in samples.items():
         ms = np.array(times) * 1e3
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=1.0)
     parser.add_argument("--rate", type=float, default=0.0, help="requests/s; 0: back to back")
     parser.add_argument("--sink", choices=SINKS, default="process")
+    parser.add_argument("--drain", type=float, default=5.0, help="s to wait for the replay")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         off, on = setup(Path(root), args.sample, args.sink)
