@@ -36,6 +36,7 @@ import numpy as np
 from bench.models import mlp_onnx, publish_classifier
 from functions.predict.service import PredictService
 from functions.predict.shadow import SINKS, CopySink, LogSink
+from functions.predict.shadow_tally import ShadowTally
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.introspect import read_signature
@@ -89,8 +90,8 @@ class Copies:
 
     def capture(self, *args: object) -> None: ...
 
-    def shadow(self, *args: object) -> None:
-        self.replayed += 1
+    def shadow(self, labels: object, tally: ShadowTally) -> None:
+        self.replayed += tally.copies
 
     def shadow_dropped(self, *args: object) -> None:
         self.dropped += 1

@@ -14,7 +14,8 @@
 - Shadow copies are replayed outside the caller's process (functions/shadow/), which writes
   one document per copy as it finishes it (`shadow`). Drops (a copy the replay could not take)
   are counted on the caller's path (a dict increment) and written with the request latencies.
-  Locally the replay process's results come back for the observer only (`shadow_observed`).
+  Locally the replay process's results come back summed per interval, for the observer only
+  (`shadow_observed`, functions/predict/shadow_tally.py).
 - Data capture's counts (lines written, dropped, skipped: functions/predict/capture.py) are
   summed per label set and written with the request latencies, by the same rule: they are
   reported at the end of the request that wrote, dropped or skipped the lines, before it is
@@ -56,11 +57,12 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
     capture_series,
 )
+from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 
 if TYPE_CHECKING:
     from functions.runtime.dataplane.compare import Comparison
 
-ShadowLabels = tuple[str, str, str]  # SHADOW_LABELS: model, version, shadow_version
+__all__ = ["MetricsObserver", "RequestMetrics", "ShadowLabels", "logger"]
 
 FLUSH_EVERY = 1000  # samples held at most (memory bound under heavy load)
 FLUSH_SECONDS = 1.0
@@ -87,8 +89,8 @@ class MetricsObserver(Protocol):
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
 
-    def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
-        """One copy the shadow answered (`comparison`) or failed on (None)."""
+    def shadow(self, labels: ShadowLabels, tally: ShadowTally) -> None:
+        """Copies the shadow answered or failed on, summed (one copy, or an interval's)."""
 
     def shadow_dropped(self, labels: ShadowLabels) -> None: ...
 
@@ -187,9 +189,9 @@ class RequestMetrics:
         self._last = now
 
     def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
-        """One shadowed copy, from the shadow's worker: `comparison` None when it failed."""
+        """One replayed copy, from the replay: `comparison` None when it failed."""
         if self._observer is not None:
-            self._observer.shadow(labels, seconds, comparison)
+            self._observer.shadow(labels, ShadowTally.of(seconds, comparison))
         if not self.emf:
             return
         values: dict[str, float] = {SHADOW_LATENCY: seconds}
@@ -203,12 +205,10 @@ class RequestMetrics:
         stamp = int(self._wall() * 1000)
         self._write([self._values_document(labels, stamp, values)])
 
-    def shadow_observed(
-        self, labels: ShadowLabels, seconds: float, comparison: Comparison | None
-    ) -> None:
-        """One copy replayed elsewhere, which wrote its EMF: for the observer only."""
+    def shadow_observed(self, labels: ShadowLabels, tally: ShadowTally) -> None:
+        """Copies replayed elsewhere, which wrote their EMF: for the observer only."""
         if self._observer is not None:
-            self._observer.shadow(labels, seconds, comparison)
+            self._observer.shadow(labels, tally)
 
     def shadow_dropped(self, labels: ShadowLabels, count: int = 1) -> None:
         """Sampled copies the replay could not take (on the caller's path: ~0.1 us)."""

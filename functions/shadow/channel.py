@@ -8,8 +8,9 @@ against the replay, or decodes anything.
 
 The process is spawned on the first copy (a shadow is rare; most functions never pay for it),
 inherits the function's environment (its store and settings), and dies with its parent (its
-end of the pair closes). Its results come back in batches, read by one thread here that sleeps
-in `recv` in between and hands them to `report` (the gateway's `/metrics`). When it exits or
+end of the pair closes). Its results come back summed per version pair, at most every 0.5 s,
+read by one thread here that sleeps in `recv` in between and hands them to `report` (the
+gateway's `/metrics`). When it exits or
 is killed, the copies it held are counted as dropped, and a new one is spawned on a later copy
 (at most one every RESPAWN_S). Each function instance has its own: `aiaas serve --workers N`
 runs N, one per worker's instance, as N Lambda containers would have N queues.
@@ -30,8 +31,7 @@ from typing import Any
 
 import orjson
 
-from functions.predict.telemetry import ShadowLabels
-from functions.runtime.dataplane.compare import Comparison
+from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 
 SEND_BUFFER = 4 * 1024 * 1024  # copies queued at most, in bytes (the kernel may cap it lower)
 RESPAWN_S = 5.0
@@ -39,7 +39,7 @@ _RESULTS_MAX = 1024 * 1024
 _FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 log = logging.getLogger("aiaas.shadow")
 
-Report = Callable[[ShadowLabels, float, Comparison | None], None]
+Report = Callable[[ShadowLabels, ShadowTally], None]
 Dropped = Callable[[ShadowLabels, int], None]
 
 
@@ -146,10 +146,6 @@ class ReplayChannel:
             self._settle(labels, count)
 
     def _result(self, row: list[Any]) -> None:
-        model, version, shadow, seconds, rows, agreed, max_abs, max_rel = row
-        labels = (str(model), str(version), str(shadow))
-        comparison = None
-        if rows is not None:
-            comparison = Comparison(int(rows), agreed, float(max_abs), float(max_rel))
-        self._report(labels, float(seconds), comparison)
-        self._settle(labels, 1)
+        labels, tally = ShadowTally.from_row(row)
+        self._report(labels, tally)
+        self._settle(labels, tally.copies)

@@ -3,15 +3,17 @@ process (functions/shadow/channel.py) on its first shadow copy, with FD its end 
 SOCK_SEQPACKET pair.
 
 It reads one copy per message, replays it (functions/shadow/replay.py: EMF to its stdout, as
-the function's own), and sends the results back in batches: after BATCH results, FLUSH_S
-seconds, or whenever no copy is waiting, so the caller's process wakes for a batch, not for
-every copy. It runs at the lowest CPU priority (SCHED_IDLE on Linux: it gets a core only when
+the function's own), and sums the results per version pair (functions/predict/shadow_tally.py),
+sent back in one small message at most every FLUSH_S: the caller's process wakes twice a
+second under load, for a handful of increments, not for every copy. A result after a pause
+goes back at once. It runs at the lowest CPU priority (SCHED_IDLE on Linux: it gets a core only when
 nothing else wants it; else nice 19), and exits when its parent's end of the pair closes (the
 parent exited or was killed: the kernel closes its sockets).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -20,11 +22,11 @@ import time
 import orjson
 
 from functions.predict.shadow_copy import MAX_COPY_BYTES
+from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 from functions.predict.telemetry import logger
-from functions.shadow.replay import Replayer, Result
+from functions.shadow.replay import Replayer
 
-BATCH = 64
-FLUSH_S = 0.05
+FLUSH_S = 0.5  # results are sent back at most this often (the first after a pause at once)
 
 
 def lowest_priority() -> str:
@@ -41,26 +43,22 @@ def lowest_priority() -> str:
         return "default"
 
 
-def encode_results(results: list[Result]) -> bytes:
-    """[[model, version, shadow_version, seconds, rows, agreed, max_abs, max_rel], ...];
-    rows null: the shadow failed on that copy."""
-    rows = []
-    for labels, seconds, c in results:
-        if c is None:
-            rows.append([*labels, seconds, None, None, 0.0, 0.0])
-        else:
-            rows.append([*labels, seconds, c.rows, c.agreed, c.max_abs, c.max_rel])
-    return orjson.dumps(rows)
+def encode_results(tallies: dict[ShadowLabels, ShadowTally]) -> bytes:
+    """One message: a row per version pair (functions/predict/shadow_tally.py)."""
+    return orjson.dumps([tally.to_row(labels) for labels, tally in tallies.items()])
 
 
 def serve(sock: socket.socket, replayer: Replayer) -> None:
-    """Replay copies from `sock` until the other end closes."""
-    results: list[Result] = []
-    flushed = time.monotonic()
+    """Replay copies from `sock` until the other end closes; results summed, sent back at most
+    every FLUSH_S."""
+    tallies: dict[ShadowLabels, ShadowTally] = {}
+    flushed = -math.inf
     while True:
-        try:  # block only when no result waits to be sent
-            line = sock.recv(MAX_COPY_BYTES + 4096, socket.MSG_DONTWAIT if results else 0)
-        except BlockingIOError:
+        # Block until a copy comes, or (results waiting) until they are due.
+        sock.settimeout(max(0.0, flushed + FLUSH_S - time.monotonic()) if tallies else None)
+        try:
+            line = sock.recv(MAX_COPY_BYTES + 4096)
+        except (TimeoutError, BlockingIOError):  # a timeout of 0 makes the socket nonblocking
             line = None
         except OSError:
             return
@@ -69,14 +67,16 @@ def serve(sock: socket.socket, replayer: Replayer) -> None:
         if line is not None:
             result = replayer.replay_line(line)
             if result is not None:
-                results.append(result)
+                labels, seconds, comparison = result
+                tallies.setdefault(labels, ShadowTally()).add(seconds, comparison)
         now = time.monotonic()
-        if results and (line is None or len(results) >= BATCH or now - flushed >= FLUSH_S):
+        if tallies and now - flushed >= FLUSH_S:
             try:
-                sock.sendall(encode_results(results))
+                sock.settimeout(None)
+                sock.sendall(encode_results(tallies))
             except OSError:
                 return
-            results, flushed = [], now
+            tallies, flushed = {}, now
 
 
 def main(argv: list[str] | None = None) -> None:
