@@ -2,7 +2,7 @@
 process (functions/shadow/channel.py) on its first shadow copy, with FD its end of a unix
 SOCK_SEQPACKET pair.
 
-It reads one copy per message, replays it (functions/shadow/replay.py: EMF to its stdout, as
+It reads batches of copies (one line each: functions/shadow/batch.py), replays it (functions/shadow/replay.py: EMF to its stdout, as
 the function's own), and sums the results per version pair (functions/predict/shadow_tally.py),
 sent back in one small message at most every FLUSH_S: the caller's process wakes twice a
 second under load, for a handful of increments, not for every copy. A result after a pause
@@ -21,9 +21,9 @@ import time
 
 import orjson
 
-from functions.predict.shadow_copy import MAX_COPY_BYTES
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 from functions.predict.telemetry import logger
+from functions.shadow.batch import MAX_MESSAGE
 from functions.shadow.replay import Replayer
 
 FLUSH_S = 0.5  # results are sent back at most this often (the first after a pause at once)
@@ -54,18 +54,18 @@ def serve(sock: socket.socket, replayer: Replayer) -> None:
     tallies: dict[ShadowLabels, ShadowTally] = {}
     flushed = -math.inf
     while True:
-        # Block until a copy comes, or (results waiting) until they are due.
+        # Block until copies come, or (results waiting) until they are due.
         sock.settimeout(max(0.0, flushed + FLUSH_S - time.monotonic()) if tallies else None)
         try:
-            line = sock.recv(MAX_COPY_BYTES + 4096)
+            message = sock.recv(MAX_MESSAGE)
         except (TimeoutError, BlockingIOError):  # a timeout of 0 makes the socket nonblocking
-            line = None
+            message = None
         except OSError:
             return
-        if line == b"":
+        if message == b"":
             return  # the caller's process is gone
-        if line is not None:
-            result = replayer.replay_line(line)
+        for line in message.split(b"\n") if message else ():  # one copy a line
+            result = replayer.replay_line(line) if line else None
             if result is not None:
                 labels, seconds, comparison = result
                 tallies.setdefault(labels, ShadowTally()).add(seconds, comparison)

@@ -51,10 +51,10 @@ def test_a_full_socket_drops_and_counts_and_never_blocks_the_caller(tmp_path: Pa
         assert slowest < 0.5  # never waited for the stopped process
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert service.shadow.drain(120)
+    assert service.shadow.drain(120)  # sends the last batch held (two of these copies)
     replayed = prometheus(gateway, m.SHADOW_REQUESTS)
-    assert replayed + dropped == 601
-    assert prometheus(gateway, m.SHADOW_DROPPED) == dropped
+    assert replayed + prometheus(gateway, m.SHADOW_DROPPED) == 601
+    assert prometheus(gateway, m.SHADOW_DROPPED) - dropped <= 2
 
 
 def test_a_killed_replay_process_drops_what_it_held_and_a_new_one_takes_over(
