@@ -159,7 +159,7 @@ class ReplayChannel:
         # The same code as this process: its import path, not only the installed package.
         env = {**self._env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         return subprocess.Popen(  # this interpreter and one of our modules
-            [sys.executable, "-m", "functions.shadow.process", str(fd)],
+            [sys.executable, "-m", "functions.shadow.process", str(fd), str(os.getpid())],
             pass_fds=(fd,),
             env=env,
             stdin=subprocess.DEVNULL,
