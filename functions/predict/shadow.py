@@ -111,13 +111,13 @@ class ShadowTap:
         shadow = self.plane.served.shadow
         if shadow is None:
             return None
-        model, sample = shadow
-        if model is answered:  # a request pinned to the shadow version: nothing to compare
+        theirs, sample = shadow
+        manifest = answered.manifest
+        if theirs.version == manifest.version:  # a request pinned to the shadow version
             return None
         if sample < 1.0 and self._draw() >= sample:
             return None
-        manifest = answered.manifest
-        return manifest.name, manifest.version, model.manifest.version
+        return manifest.name, manifest.version, theirs.version
 
     def _send(self, labels: ShadowLabels, line: bytes) -> None:
         if len(line) > MAX_COPY_BYTES or not self.sink.send(labels, line):

@@ -26,7 +26,7 @@ from functions.shadow.channel import ReplayChannel
 from infra.local.metrics import GatewayMetrics
 from tests import onnx_factory
 from tests.functions.test_predict_events import body_of, http_event
-from tests.publishing import publish_linear
+from tests.publishing import flip_stored_model_byte, publish_linear
 
 N = 400
 PREDICT = "/models/m/predict"
@@ -147,3 +147,14 @@ def test_the_replay_runs_in_another_process_at_the_lowest_priority(tmp_path: Pat
     process = channel_of(service).process
     assert process is not None and process.pid != os.getpid()
     assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+
+
+def test_a_shadow_that_cannot_load_fails_each_copy_and_the_caller_never_loads_it(
+    tmp_path: Path,
+) -> None:
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    flip_stored_model_byte(registry.store, "m", "2")  # fails its checksum wherever it loads
+    service, _, gateway = serve(registry, tmp_path)
+    send_all(service, requests()[:20])  # every caller answered by version 1
+    assert prometheus(gateway, m.SHADOW_ERRORS) == 20  # seen by a rollout's shadow stage
+    assert [key for key in service.served.pool._models] == [("m", "1")]
