@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,15 @@ def scrape_until_replayed(
         time.sleep(0.1)
 
 
+def send(server: ServeProcess, rows: list[np.ndarray]) -> None:
+    """Each request on a new connection, so that any worker may take it."""
+    for x in rows:
+        with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) as client:
+            answer = client.post("/models/m/predict", json={"inputs": x.tolist()})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-aiaas-version"] == "1"  # the shadow never answers
+
+
 def replay_processes(ancestor: int) -> set[int]:
     """The replay processes (functions/shadow/process.py) descended from `ancestor`."""
     found = set()
@@ -109,16 +119,10 @@ def test_metrics_equal_an_offline_comparison_of_the_requests_sent(
 ) -> None:
     server, workers = served
     rows = requests()
-    clients = [httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) for _ in range(4)]
-    try:  # several connections, so that with two workers both answer some
-        for i, x in enumerate(rows):
-            answer = clients[i % 4].post("/models/m/predict", json={"inputs": x.tolist()})
-            assert answer.status_code == 200, answer.text
-            assert answer.headers["x-aiaas-version"] == "1"  # the shadow never answers
-        series = scrape_until_replayed(clients[0], N)
-    finally:
-        for client in clients:
-            client.close()
+    with ThreadPoolExecutor(4) as pool:  # concurrent connections: with two workers, both answer
+        list(pool.map(lambda part: send(server, rows[part::4]), range(4)))
+    with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) as client:
+        series = scrape_until_replayed(client, N)
     # One replay process per worker, each its own (as N Lambda containers would have N).
     assert len(replay_processes(server.process.pid)) == workers
     registry = Registry(LocalStore(root / "store"))
