@@ -32,6 +32,12 @@ LOAD_LABELS = ("model", "version")
 CAPTURE_LABELS = ("model", "version")
 CAPTURE_REASON_LABELS = ("model", "version", "reason")
 NO_LABEL = "-"  # no model, version or route applies (a refused request, a model not loaded)
+# Request and shadow latency histograms' bounds: a small model answers in tens of microseconds
+# (prometheus_client's defaults start at 5 ms). Here so the replay process can count buckets.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
 
 # A capture outcome (functions/runtime/capture/buffer.py's names) -> its metric and reason.
 CAPTURE_OUTCOMES: dict[str, tuple[str, str | None]] = {

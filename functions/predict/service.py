@@ -16,7 +16,7 @@ from functions.predict.capture import CaptureTap
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
-from functions.predict.shadow import ShadowRunner
+from functions.predict.shadow import CopySink, ShadowTap, sink_from_env
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
@@ -47,6 +47,7 @@ class PredictService:
         explain_seconds: float = DEFAULT_EXPLAIN_SECONDS,
         metrics: RequestMetrics | None = None,
         drift: DriftMonitor | None = None,
+        shadow_sink: CopySink | None = None,
     ) -> None:
         self.served = served
         self.plane = model_plane.ModelPlane(served, drift)
@@ -54,7 +55,10 @@ class PredictService:
         self.explain_seconds = explain_seconds
         self._explain: Any = None  # the explain plane, built on the first explain request
         self.metrics = metrics or RequestMetrics.from_env(os.environ)
-        self.shadow = ShadowRunner(self.plane, self.metrics)
+        # Copies leave this process (functions/predict/shadow.py): the default sink is chosen
+        # from the environment, the one `service_from_env` was given or this process's.
+        sink = shadow_sink or sink_from_env(os.environ, self.metrics)
+        self.shadow = ShadowTap(self.plane, self.metrics, sink)
         # Off until the model's capture setting says; its counts go out with the metrics.
         self.capture = CaptureTap(served, report=self.metrics.capture)
         # The formatter directly: Logger.set_correlation_id costs ~4x more per request.
@@ -68,7 +72,6 @@ class PredictService:
     def handle(self, event: Mapping[str, Any]) -> HttpResponse:
         """One event in, one response out; never raises."""
         start = time.perf_counter()
-        self.shadow.busy = True  # the shadow's worker waits until callers are idle
         route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         request: HttpRequest | None = None
         try:
@@ -106,7 +109,6 @@ class PredictService:
                     "request_id": request_id,
                 },
             )
-        self.shadow.busy = False
         return response
 
     def _version_label(self, pinned: str | None) -> str:
@@ -142,7 +144,8 @@ class PredictService:
         top_k = model_plane.top_k(request.query.get("top_k"))
         answer = self.plane.predict(model, request.body, top_k)
         response = http.json_response(200, answer)
-        self.shadow.offer(model, request.body, answer)  # after the answer, off the caller's path
+        # After the answer: a copy line, replayed outside this process.
+        self.shadow.offer(model, request.request_id, request.body, response["body"])
         self.capture.offer("predict", model, request, response["body"])
         return response
 
@@ -159,7 +162,7 @@ class PredictService:
                 200, body, {"inference-header-content-length": str(json_length)}
             )
             self.capture.offer("infer", model, request, None)  # binary tensors: not captured
-        self.shadow.offer_infer(model, decoded, outputs)  # after the answer, as predict does
+        self.shadow.offer_infer(model, request.request_id, request.body, header, outputs)
         return response
 
     def _answering(self, request: HttpRequest, params: dict[str, str]) -> LoadedModel:
@@ -228,10 +231,12 @@ def service_from_env(
     # Drift histograms flush to the store every this many seconds; 0 turns them off.
     interval = float(env.get("AIAAS_DRIFT_FLUSH_SECONDS") or DEFAULT_INTERVAL)
     drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None
+    metrics = RequestMetrics.from_env(env)
     return PredictService(
         served,
         max_payload=limit,
         explain_seconds=settings.explain_max_seconds,
-        metrics=RequestMetrics.from_env(env),
+        metrics=metrics,
         drift=drift,
+        shadow_sink=sink_from_env(env, metrics),
     )

@@ -11,10 +11,11 @@
   written at once, each under its own timestamp). So a lone request is never held, a burst is
   held at most ~1 s, and a frozen container keeps at most the last second of a burst until its
   next request. Writing every request instead costs ~6 us (a pipe write per request).
-- Shadow copies (functions/predict/shadow.py) are written by the shadow's worker thread, one
-  document per copy, as it finishes it: off the caller's path, so nothing is buffered. Drops
-  (the shadow's queue was full) are counted on the caller's path (a dict increment) and
-  written with the next copy.
+- Shadow copies are replayed outside the caller's process (functions/shadow/), which writes
+  one document per copy as it finishes it (`shadow`). Drops (a copy the replay could not take)
+  are counted on the caller's path (a dict increment) and written with the request latencies.
+  Locally the replay process's results come back summed per interval, for the observer only
+  (`shadow_observed`, functions/predict/shadow_tally.py).
 - Data capture's counts (lines written, dropped, skipped: functions/predict/capture.py) are
   summed per label set and written with the request latencies, by the same rule: they are
   reported at the end of the request that wrote, dropped or skipped the lines, before it is
@@ -56,11 +57,12 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
     capture_series,
 )
+from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 
 if TYPE_CHECKING:
     from functions.runtime.dataplane.compare import Comparison
 
-ShadowLabels = tuple[str, str, str]  # SHADOW_LABELS: model, version, shadow_version
+__all__ = ["MetricsObserver", "RequestMetrics", "ShadowLabels", "logger"]
 
 FLUSH_EVERY = 1000  # samples held at most (memory bound under heavy load)
 FLUSH_SECONDS = 1.0
@@ -87,8 +89,8 @@ class MetricsObserver(Protocol):
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
 
-    def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
-        """One copy the shadow answered (`comparison`) or failed on (None)."""
+    def shadow(self, labels: ShadowLabels, tally: ShadowTally) -> None:
+        """Copies the shadow answered or failed on, summed (one copy, or an interval's)."""
 
     def shadow_dropped(self, labels: ShadowLabels) -> None: ...
 
@@ -120,8 +122,8 @@ class RequestMetrics:
         self._last = -math.inf  # clock() at the previous request's end
         self._observer: MetricsObserver | None = None
         self._loads: list[tuple[str, str, float]] = []
-        self._drops: dict[ShadowLabels, int] = {}  # written by callers (see shadow_dropped)
-        self._drops_written: dict[ShadowLabels, int] = {}  # ... and by the shadow's worker
+        self._drops: dict[ShadowLabels, int] = {}  # counted by callers (see shadow_dropped)
+        self._drops_written: dict[ShadowLabels, int] = {}  # ... and written with a flush
         self._captures: dict[tuple[str, tuple[str, ...]], int] = {}  # (metric, labels): lines
         # Reported on requests' threads and on the capture setting's background reader.
         self._captures_lock = threading.Lock()
@@ -187,9 +189,9 @@ class RequestMetrics:
         self._last = now
 
     def shadow(self, labels: ShadowLabels, seconds: float, comparison: Comparison | None) -> None:
-        """One shadowed copy, from the shadow's worker: `comparison` None when it failed."""
+        """One replayed copy, from the replay: `comparison` None when it failed."""
         if self._observer is not None:
-            self._observer.shadow(labels, seconds, comparison)
+            self._observer.shadow(labels, ShadowTally.of(seconds, comparison))
         if not self.emf:
             return
         values: dict[str, float] = {SHADOW_LATENCY: seconds}
@@ -201,19 +203,29 @@ class RequestMetrics:
             if comparison.agreed is not None:
                 values[SHADOW_AGREED] = comparison.agreed
         stamp = int(self._wall() * 1000)
-        docs = [self._values_document(labels, stamp, values)]
-        for dropped, count in list(self._drops.items()):
-            delta = count - self._drops_written.get(dropped, 0)
-            if delta > 0:
-                self._drops_written[dropped] = count
-                docs.append(self._values_document(dropped, stamp, {SHADOW_DROPPED: delta}))
-        self._write(docs)
+        self._write([self._values_document(labels, stamp, values)])
 
-    def shadow_dropped(self, labels: ShadowLabels) -> None:
-        """A sampled copy the shadow's full queue refused (on the caller's path: ~0.1 us)."""
-        self._drops[labels] = self._drops.get(labels, 0) + 1
+    def shadow_observed(self, labels: ShadowLabels, tally: ShadowTally) -> None:
+        """Copies replayed elsewhere, which wrote their EMF: for the observer only."""
         if self._observer is not None:
-            self._observer.shadow_dropped(labels)
+            self._observer.shadow(labels, tally)
+
+    def shadow_dropped(self, labels: ShadowLabels, count: int = 1) -> None:
+        """Sampled copies the replay could not take (on the caller's path: ~0.1 us)."""
+        self._drops[labels] = self._drops.get(labels, 0) + count
+        if self._observer is not None:
+            for _ in range(count):
+                self._observer.shadow_dropped(labels)
+
+    def _drop_documents(self) -> list[dict[str, object]]:
+        stamp = int(self._wall() * 1000)
+        docs = []
+        for labels, count in list(self._drops.items()):
+            delta = count - self._drops_written.get(labels, 0)
+            if delta > 0:
+                self._drops_written[labels] = count
+                docs.append(self._values_document(labels, stamp, {SHADOW_DROPPED: delta}))
+        return docs
 
     def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
         """Captured lines written, dropped or skipped: summed, and written with the next flush
@@ -253,6 +265,8 @@ class RequestMetrics:
                 docs.append(doc)
         if self._captures:  # rare: only capture's outcomes; never with capture off
             docs.extend(self._capture_documents())
+        if self._drops:  # only with a shadow whose copies were dropped
+            docs.extend(self._drop_documents())
         if docs:
             self._write(docs)
 

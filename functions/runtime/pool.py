@@ -14,8 +14,10 @@ no such check (a HEAD per request is a round trip and a billed call): there the 
 An alias that splits traffic is served as a `Routed` pair, both versions loaded before it
 replaces what was served; each request picks one by hashing its routing key, so one caller
 keeps seeing one version (and raising the canary's weight only moves callers onto it).
-A shadow version is loaded with them; one that fails to load is logged and left out, never
-stopping the alias from serving.
+A shadow version is only named here (its manifest, as the registry resolved it), never loaded:
+its copies are replayed in another process (functions/shadow/), which loads it, so the
+caller's process spends no memory or cold start on it. One that fails to load there fails
+each copy (`aiaas_shadow_errors_total`), never the alias's serving.
 """
 
 from __future__ import annotations
@@ -116,12 +118,7 @@ class ModelPool:
                 # nothing and rolls it back. Retried at the next alias check (the TTL).
                 problem = exc.message if isinstance(exc, AiaasError) else repr(exc)
                 log.warning("%s: canary %s not loaded: %s", ref, found.canary.version, problem)
-        shadow = None
-        if found.shadow is not None:
-            try:
-                shadow = self.load(found.shadow)
-            except Exception as exc:  # whatever breaks the shadow, the alias serves on
-                log.warning("%s: shadow %s not loaded: %r", ref, found.shadow.version, exc)
+        shadow = found.shadow  # named, not loaded: replayed elsewhere (see the module's notes)
         cut = round(found.weight * ROUTE_SPACE)
         routed = Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
         return replace(routed, problem=problem) if problem else routed
@@ -135,7 +132,7 @@ class Routed:
     canary: LoadedModel | None = None
     cut: int = 0
     salt: str = ""  # the model name: one caller is not the canary of every model at once
-    shadow: LoadedModel | None = None  # replayed `sample` of the requests, answering none
+    shadow: ModelManifest | None = None  # replayed `sample` of the requests, answering none
     sample: float = 0.0
     problem: str | None = None  # why a version the alias names is not served (logged, surfaced)
 
@@ -160,7 +157,7 @@ class Routed:
         if self.canary is not None:
             text += f" + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
         if self.shadow is not None:
-            text += f", shadow {self.shadow.ref} ({self.sample:.4g})"
+            text += f", shadow {self.shadow.name}:{self.shadow.version} ({self.sample:.4g})"
         return text
 
 
@@ -218,8 +215,8 @@ class ServedModel:
         return self.routed().pick(routing_key)
 
     @property
-    def shadow(self) -> tuple[LoadedModel, float] | None:
-        """(the shadow version, its sample rate) served now; None without one."""
+    def shadow(self) -> tuple[ModelManifest, float] | None:
+        """(the shadow version's manifest, its sample rate) now; None without one."""
         current = self._current
         if current is None or current.shadow is None:
             return None

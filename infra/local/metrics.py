@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from functions.predict.metric_names import NO_LABEL, status_class
 
 if TYPE_CHECKING:
+    from functions.predict.shadow_tally import ShadowTally
     from infra.local.prometheus import PrometheusFamilies
 
 MAX_PENDING = 100_000  # samples held before start: past this, start now
@@ -53,12 +54,12 @@ class GatewayMetrics:
         if families is not None:
             families.model_load(model, version, seconds)
 
-    def shadow(self, labels: tuple[str, str, str], seconds: float, comparison: Any) -> None:
-        """A shadow copy, from the function's shadow worker (off any request's path): the
-        families are started here if they are not yet."""
+    def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:
+        """Shadow copies replayed, summed, from the replay's results thread (off any request's
+        path): the families are started here if they are not yet."""
         self.start()
         assert self._families is not None
-        self._families.shadow(labels, seconds, comparison)
+        self._families.shadow(labels, tally)
 
     def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
         self.start()

@@ -12,7 +12,8 @@ differences, gauges that mode reads as the maximum over workers.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -26,6 +27,7 @@ from functions.predict.metric_names import (
     CAPTURE_SKIPPED,
     COLD_STARTS,
     LATENCY,
+    LATENCY_BUCKETS,
     LOAD_LABELS,
     MODEL_LOAD,
     REQUEST_LABELS,
@@ -42,6 +44,11 @@ from functions.predict.metric_names import (
     capture_series,
 )
 from infra.local.request_counts import RequestCounts
+
+if TYPE_CHECKING:
+    from functions.predict.shadow_tally import ShadowTally
+
+__all__ = ["LATENCY_BUCKETS", "LOAD_BUCKETS", "PrometheusFamilies"]
 
 _SHADOW_COUNTERS = {
     SHADOW_REQUESTS: "Copies of requests the shadow version answered, by version pair",
@@ -60,12 +67,21 @@ _CAPTURE_COUNTERS = {
     CAPTURE_SKIPPED: ("Sampled requests not captured (OIP binary)", CAPTURE_REASON_LABELS),
 }
 
-# A small model answers in tens of microseconds: the default buckets start at 5 ms.
-LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0, 30.0,
-)  # fmt: skip
 LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+def add_to_histogram(child: Histogram, total: float, buckets: Sequence[int]) -> None:
+    """Observations already counted per bucket (`+Inf` last, not cumulative) added to a
+    histogram's child, as observing each would have. prometheus_client has no public call
+    for this; its child keeps exactly these values (`_sum`, one `_buckets` value per bound,
+    in memory or in the multiprocess files), which tests/infra/test_shadow_tally.py pins."""
+    values = child._buckets
+    if len(values) != len(buckets):
+        raise ValueError(f"{len(buckets)} bucket counts for a histogram of {len(values)}")
+    child._sum.inc(total)
+    for value, count in zip(values, buckets, strict=True):
+        if count:
+            value.inc(count)
 
 
 def _family_name(name: str) -> str:
@@ -149,20 +165,18 @@ class PrometheusFamilies:
         self.cold_starts.labels(model, version).inc()
         self.load_time.labels(model, version).observe(seconds)
 
-    def shadow(self, labels: tuple[str, str, str], seconds: float, comparison: Any) -> None:
-        """One copy: `comparison` (functions/runtime/dataplane/compare.py) or None (failed)."""
-        self.shadow_latency.labels(*labels).observe(seconds)
-        if comparison is None:
-            self.shadow_counters[SHADOW_ERRORS].labels(*labels).inc()
+    def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:
+        """Copies replayed, summed (functions/predict/shadow_tally.py): a few increments."""
+        add_to_histogram(self.shadow_latency.labels(*labels), tally.latency_sum, tally.buckets)
+        if tally.errors:
+            self.shadow_counters[SHADOW_ERRORS].labels(*labels).inc(tally.errors)
+        if not tally.answered:
             return
-        self.shadow_counters[SHADOW_REQUESTS].labels(*labels).inc()
-        self.shadow_counters[SHADOW_ROWS].labels(*labels).inc(comparison.rows)
-        if comparison.agreed is not None:
-            self.shadow_counters[SHADOW_AGREED].labels(*labels).inc(comparison.agreed)
-        for name, value in (
-            (SHADOW_MAX_ABS, comparison.max_abs),
-            (SHADOW_MAX_REL, comparison.max_rel),
-        ):
+        self.shadow_counters[SHADOW_REQUESTS].labels(*labels).inc(tally.answered)
+        self.shadow_counters[SHADOW_ROWS].labels(*labels).inc(tally.rows)
+        if tally.agreed is not None:
+            self.shadow_counters[SHADOW_AGREED].labels(*labels).inc(tally.agreed)
+        for name, value in ((SHADOW_MAX_ABS, tally.max_abs), (SHADOW_MAX_REL, tally.max_rel)):
             key = (name, labels)
             if value > self._max.get(key, -1.0):
                 self._max[key] = value

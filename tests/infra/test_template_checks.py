@@ -112,6 +112,7 @@ def test_one_arm64_python312_function_per_model_plus_the_shared_ones(cloud: dict
         "ControlPlane",
         "DriftJob",
         "RolloutFunction",
+        "ShadowFunction",
     }
     for fn in lambdas.values():
         props = fn["Properties"]

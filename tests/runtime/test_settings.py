@@ -24,6 +24,8 @@ READERS = {
     "functions/predict/telemetry.py",
     "functions/drift/handler.py",  # the drift job's window and threshold, at container init
     "functions/rollout/handler.py",  # the CloudWatch namespace, at container init
+    "functions/shadow/handler.py",  # the store, at container init
+    "functions/shadow/process.py",  # the local replay process's main: the store it inherits
     "functions/control/batch_api.py",
     "functions/control/rollouts_api.py",  # the rollout state machine's ARN, at container init
     "functions/runtime/batch/parallel.py",  # hands its own environment to worker processes

@@ -1,0 +1,120 @@
+"""Replays one shadow copy (functions/predict/shadow_copy.py): decodes the request the caller
+sent, runs the alias's shadow version on it, compares with the answer the caller got (the
+comparison of functions/runtime/dataplane/compare.py) and reports the result as metrics per
+version pair (EMF, and the observer `aiaas serve` gives).
+
+The same code runs in the local replay process (functions/shadow/process.py) and in the
+ShadowFunction Lambda (functions/shadow/handler.py); neither is on any caller's path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from functions.predict.shadow_copy import PREDICT, BadCopy, ShadowCopy, decode
+from functions.predict.telemetry import RequestMetrics, ShadowLabels, logger
+from functions.runtime.codecs import oip, simple
+from functions.runtime.dataplane.compare import Comparison, compare
+from functions.runtime.dataplane.model import check_finite
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import open_store
+
+# (labels, seconds the shadow took, comparison or None when it failed)
+Result = tuple[ShadowLabels, float, Comparison | None]
+MAX_MANIFESTS = 64  # the answering versions' manifests kept (versions are immutable)
+
+
+class Replayer:
+    """Replays copies against the versions of one registry."""
+
+    def __init__(self, pool: ModelPool, metrics: RequestMetrics) -> None:
+        self.pool = pool
+        self.metrics = metrics
+        self._manifests: dict[tuple[str, str], ModelManifest] = {}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Replayer:
+        """The store and runtime settings the predict functions read (`AIAAS_STORE`, ...)."""
+        settings = RuntimeSettings.from_env(env)
+        registry = Registry(open_store(settings.store, settings.s3))
+        return cls(ModelPool(registry, settings=settings), RequestMetrics.from_env(env))
+
+    def replay_line(self, line: bytes | str) -> Result | None:
+        """Replay the copy in `line`; None (logged) when it is not a copy."""
+        try:
+            copy = decode(line)
+        except BadCopy as exc:
+            logger.warning("not replayed: %s", exc)
+            return None
+        return self.replay(copy)
+
+    def replay(self, copy: ShadowCopy) -> Result:
+        """Run the shadow version on the copy's request, compare, report; never raises."""
+        labels = (copy.model, copy.version, copy.shadow_version)
+        start = time.perf_counter()
+        try:
+            theirs = self._shadow_answer(copy)
+            seconds = time.perf_counter() - start
+            comparison: Comparison | None = compare(self._served_answer(copy), theirs)
+        except Exception as exc:  # a shadow that fails is what this is here to find
+            seconds = time.perf_counter() - start
+            reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
+            logger.warning("shadow %s of %s:%s failed: %s", labels[2], *labels[:2], reason)
+            comparison = None
+        self.metrics.shadow(labels, seconds, comparison)
+        return labels, seconds, comparison
+
+    def _shadow_answer(self, copy: ShadowCopy) -> dict[str, Any]:
+        """The shadow's answer in the simple JSON form, as the caller's is compared."""
+        model = self.pool.load_version(copy.model, copy.shadow_version)
+        if copy.route == PREDICT:
+            try:
+                doc = orjson.loads(copy.body)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"request body is not valid JSON: {exc}") from None
+            outputs = model.predict(simple.decode(doc, model.manifest), typed=False)
+        else:
+            decoded = oip.decode_request(
+                copy.body, oip.parse_header_length(copy.header, len(copy.body))
+            )
+            outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
+        check_finite(model, outputs)
+        return simple.encode(model.manifest, outputs)
+
+    def _served_answer(self, copy: ShadowCopy) -> dict[str, Any]:
+        """The caller's answer in the simple form, its outputs in the types its version gave
+        (a float32 written as JSON reads back as the same float32, so differences are exact)."""
+        manifest = self._manifest(copy.model, copy.version)
+        if copy.route == PREDICT:
+            outputs = typed_outputs(manifest, copy.answer["outputs"])
+            return {**copy.answer, "outputs": outputs}
+        return simple.encode(manifest, typed_outputs(manifest, copy.answer))
+
+    def _manifest(self, name: str, version: str) -> ModelManifest:
+        key = (name, version)
+        manifest = self._manifests.get(key)
+        if manifest is None:
+            manifest = self.pool.registry.manifest(name, version)  # one read per version
+            if len(self._manifests) >= MAX_MANIFESTS:
+                self._manifests.clear()
+            self._manifests[key] = manifest
+        return manifest
+
+
+def typed_outputs(manifest: ModelManifest, outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Outputs read from JSON as arrays of the types `manifest` declares (strings as objects)."""
+    dtypes = {spec.name: spec.dtype for spec in manifest.outputs}
+    typed = {}
+    for name, values in outputs.items():
+        dtype = dtypes.get(name, "string")
+        typed[name] = np.asarray(values, dtype=object if dtype == "string" else dtype)
+    return typed

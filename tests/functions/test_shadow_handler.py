@@ -1,0 +1,127 @@
+"""The ShadowFunction (functions/shadow/handler.py) on a real CloudWatch Logs subscription
+event (events/shadow_logs.json: the shape `sam local generate-event cloudwatch logs` gives,
+its logEvents the copy lines the real predict handler prints in Lambda): each copy is replayed
+to the shadow version, and the agreement it writes as EMF equals an offline comparison of the
+same requests run through onnxruntime directly."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.predict import metric_names as m
+from functions.predict.service import PredictService
+from functions.predict.shadow import LogSink
+from functions.predict.shadow_copy import MAX_COPY_BYTES, decode
+from functions.predict.telemetry import RequestMetrics
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from infra.local.functions import load_handler
+from tests.functions.test_predict_events import http_event
+from tests.functions.test_predict_shadow import PREDICT, offline, registry_with, requests
+from tests.functions.test_predict_shadow_v2 import binary_event, json_event
+
+EVENT = Path(__file__).parents[2] / "events" / "shadow_logs.json"
+ROWS = 8  # requests per route in the golden event: predict, infer JSON, infer binary
+
+
+def printed_copies(registry: Registry, tmp_path: Path) -> list[str]:
+    """The lines the real predict handler prints for ROWS requests on each route (Lambda)."""
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    out = io.StringIO()
+    service = PredictService(
+        ServedModel(pool, "m", ttl=3600),
+        metrics=RequestMetrics(emf=False),
+        shadow_sink=LogSink(out),
+    )
+    rows = requests()[:ROWS]
+    events = [http_event("POST", PREDICT, json.dumps({"inputs": x.tolist()})) for x in rows]
+    events += [json_event(x) for x in rows] + [binary_event(x) for x in rows]
+    for event in events:
+        assert service.handle(event)["statusCode"] == 200
+    return out.getvalue().splitlines()
+
+
+def messages(event: dict[str, Any]) -> list[str]:
+    data = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    return [e["message"] for e in data["logEvents"]]
+
+
+def replay(tmp_path: Path, event: dict[str, Any]) -> dict[str, int]:
+    handler = load_handler(
+        "functions.shadow.handler.handler",
+        {"AIAAS_STORE": str(tmp_path / "store"), "AIAAS_CACHE_DIR": str(tmp_path / "fn-cache")},
+    )
+    result: dict[str, int] = handler(event, None)
+    return result
+
+
+def emf(text: str) -> list[dict[str, Any]]:
+    docs = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+    return [d for d in docs if d.get("shadow_version") == "2"]
+
+
+def test_the_golden_event_holds_what_the_predict_handler_prints(tmp_path: Path) -> None:
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    golden = [decode(line) for line in messages(json.loads(EVENT.read_text()))]
+    printed = [decode(line) for line in printed_copies(registry, tmp_path)]
+    assert len(printed) == 3 * ROWS
+    for ours, theirs in zip(printed, golden, strict=True):
+        assert (ours.route, ours.body, ours.header) == (theirs.route, theirs.body, theirs.header)
+        assert ours.answer == theirs.answer  # the same models answer the same
+
+
+def test_replayed_agreement_equals_an_offline_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    capsys.readouterr()
+    result = replay(tmp_path, json.loads(EVENT.read_text()))
+    assert result == {"copies": 3 * ROWS, "replayed": 3 * ROWS, "failed": 0, "not_copies": 0}
+    served, shadow = offline(registry, tmp_path, requests()[:ROWS])
+    agreed = int((served.argmax(axis=1) == shadow.argmax(axis=1)).sum())
+    docs = emf(capsys.readouterr().out)
+    assert len(docs) == 3 * ROWS and all(d[m.SHADOW_REQUESTS] == 1 for d in docs)
+    assert sum(d[m.SHADOW_ROWS] for d in docs) == 3 * len(served)
+    assert sum(d[m.SHADOW_AGREED] for d in docs) == 3 * agreed
+    diff = np.abs(served.astype(np.float64) - shadow.astype(np.float64))
+    assert max(d[m.SHADOW_MAX_ABS] for d in docs) == pytest.approx(diff.max(), rel=1e-12)
+    dimensions = docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert ["model", "version", "shadow_version"] in dimensions
+
+
+def test_a_control_message_and_other_lines_replay_nothing(tmp_path: Path) -> None:
+    registry_with(tmp_path, ("a", "b", "c"))
+    event = json.loads(EVENT.read_text())
+    data = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    data["logEvents"] = [{"id": "1", "timestamp": 0, "message": "[INFO] not a copy"}]
+    other = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode()))}}
+    assert replay(tmp_path, other)["not_copies"] == 1
+    data["messageType"] = "CONTROL_MESSAGE"
+    control = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode()))}}
+    assert replay(tmp_path, control)["copies"] == 0
+
+
+def test_a_copy_over_a_log_event_is_dropped_and_counted(tmp_path: Path) -> None:
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    out, emf_out = io.StringIO(), io.StringIO()
+    service = PredictService(
+        ServedModel(pool, "m", ttl=3600),
+        metrics=RequestMetrics(out=emf_out),
+        shadow_sink=LogSink(out),
+    )
+    big = '{"inputs": [[1, 2, 3, 4]]' + " " * MAX_COPY_BYTES + "}"
+    assert service.handle(http_event("POST", PREDICT, big))["statusCode"] == 200
+    assert out.getvalue() == ""
+    service.metrics.flush()
+    dropped = [d for d in emf(emf_out.getvalue()) if m.SHADOW_DROPPED in d]
+    assert [d[m.SHADOW_DROPPED] for d in dropped] == [1]
