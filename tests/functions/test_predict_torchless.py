@@ -37,6 +37,7 @@ for name in [m for m in sys.modules if m.split(".")[0] in BLOCKED]:
 from functions.predict.handler import handler as predict
 from functions.health.handler import handler as health
 from functions.drift.handler import handler as drift
+from functions.shadow.handler import handler as shadow
 
 statuses = {}
 for name in sys.argv[2:]:
@@ -44,6 +45,10 @@ for name in sys.argv[2:]:
         event = json.load(f)
     if name == "drift_schedule":  # the scheduled drift job answers a summary, not HTTP
         statuses[name] = 200 if drift(event, None) == {"versions": 0, "drifted": []} else 500
+        continue
+    if name == "shadow_logs":  # ShadowFunction answers a count of the copies it read
+        report = shadow(event, None)
+        statuses[name] = 200 if report["copies"] > 0 and report["not_copies"] == 0 else 500
         continue
     answer = health if name in ("health_live", "health_ready", "server_metadata") else predict
     statuses[name] = answer(event, None)["statusCode"]
