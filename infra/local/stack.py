@@ -119,6 +119,12 @@ def shared_functions() -> dict[str, FunctionSpec]:
             memory_mb=256,
             timeout_s=60,
         ),
+        _spec(  # fed by a log subscription in the cloud; locally `aiaas serve` replays in a
+            "ShadowFunction",  # process of its own, and `aiaas invoke` runs this on a log event
+            "functions.shadow.handler.handler",
+            memory_mb=2048,
+            timeout_s=120,
+        ),
     ]
     return {spec.logical_id: spec for spec in specs}
 

@@ -139,6 +139,7 @@ def test_the_golden_event_set_is_complete() -> None:
             "health_ready",
             "server_metadata",
             "drift_schedule",
+            "shadow_logs",
         ]
     )
 
@@ -215,3 +216,12 @@ def test_golden_explain_event(root: Path) -> None:
     row = doc["explanations"][0]
     gap = np.asarray(row["prediction"]) - np.asarray(row["base_value"])
     np.testing.assert_allclose(np.asarray(row["attributions"]).sum(axis=0), gap, atol=1e-5)
+
+
+def test_invoke_shadow_function_on_the_golden_log_event(tmp_path: Path) -> None:
+    """`aiaas invoke ShadowFunction -e events/shadow_logs.json`, as `sam local invoke` would."""
+    from tests.functions.test_predict_shadow import registry_with
+
+    registry_with(tmp_path, ("a", "b", "c"))  # the models the golden copies name
+    result = invoke(tmp_path, "ShadowFunction", "-e", str(EVENTS / "shadow_logs.json"))
+    assert response_of(result) == {"copies": 24, "replayed": 24, "failed": 0, "not_copies": 0}
