@@ -28,6 +28,7 @@ GAPS = {
     "AWS::Cognito::UserPool": "not modeled by moto's CloudFormation (create_user_pool is)",
     "AWS::Cognito::UserPoolClient": "not modeled (create_user_pool_client is)",
     "AWS::Lambda::Alias": "not modeled by moto's CloudFormation (create_alias is)",
+    "AWS::Logs::SubscriptionFilter": "not modeled (put_subscription_filter is)",
     "AWS::S3::BucketPolicy": "not modeled by moto's CloudFormation (put_bucket_policy is)",
     "AWS::SNS::Subscription": "not modeled by moto's CloudFormation (subscribe is)",
     "AWS::SQS::QueuePolicy": "not modeled by moto's CloudFormation (set_queue_attributes is)",

@@ -127,6 +127,16 @@ class DirectApi:
         self.client("codedeploy").create_deployment_group(deploymentGroupName=logical, **spec)
         return logical
 
+    def log_subscription(self, logical: str, props: dict[str, Any]) -> str:
+        """A predict function's log group -> ShadowFunction (the shadow copies' way out)."""
+        self.client("logs").put_subscription_filter(
+            logGroupName=props["LogGroupName"],
+            filterName=props.get("FilterName", logical),
+            filterPattern=props["FilterPattern"],
+            destinationArn=props["DestinationArn"],
+        )
+        return logical
+
     def bucket_settings(self, bucket: str, props: dict[str, Any]) -> None:
         """The bucket properties moto's CloudFormation drops (MOTO_DROPS), with the S3 API."""
         s3 = self.client("s3")
@@ -181,4 +191,5 @@ CREATORS: dict[str, Callable[[DirectApi, str, dict[str, Any]], str]] = {
     "AWS::CodeBuild::Project": DirectApi.codebuild_project,
     "AWS::CodeDeploy::Application": DirectApi.codedeploy_application,
     "AWS::CodeDeploy::DeploymentGroup": DirectApi.codedeploy_group,
+    "AWS::Logs::SubscriptionFilter": DirectApi.log_subscription,
 }

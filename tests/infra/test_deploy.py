@@ -260,6 +260,23 @@ def test_alarms_notify_the_topic_and_its_email(deployed: Deployed) -> None:
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
 
 
+def test_each_predict_log_group_sends_shadow_copies_to_the_shadow_function(
+    deployed: Deployed,
+) -> None:
+    logs, physical = deployed.api.client("logs"), deployed.intrinsics.physical
+    shadow = deployed.intrinsics.attribute("ShadowFunction", "Arn")
+    predict = [k for k in deployed.resources if k.startswith("Predict") and k.endswith("Logs")]
+    assert predict
+    for group in predict:
+        (found,) = logs.describe_subscription_filters(logGroupName=physical[group])[
+            "subscriptionFilters"
+        ]
+        assert (found["filterPattern"], found["destinationArn"]) == (
+            "{ $.aiaas_shadow = 1 }",
+            shadow,
+        )
+
+
 def test_only_batch_inputs_reach_the_queue_and_only_from_this_stack_s_rule(
     deployed: Deployed,
 ) -> None:
