@@ -223,7 +223,7 @@ def class_scores(
         if probs.shape[1] == 1:  # one logit: the positive class of a binary classifier
             probs = np.concatenate([1.0 - probs, probs], axis=1)
         return probs.tolist()  # type: ignore[no-any-return]
-    return rows.astype(np.float64).tolist()
+    return rows.astype(np.float64).tolist()  # type: ignore[no-any-return]
 
 
 # Up to this many scores plain Python beats numpy's per-call overhead (~1.5 us vs ~3.5 us).
