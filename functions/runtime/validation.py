@@ -163,7 +163,10 @@ def validate_inputs(
             if shape[axis] != size:
                 _check_shape(spec, value)
         if rule.batched:
-            batch = _check_batch(spec, shape[0], batch, max_batch_size)
+            rows = shape[0]
+            if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):
+                _check_batch(spec, rows, batch, max_batch_size)  # raises, naming the problem
+            batch = rows
         if rule.finite and not all_finite(value):
             _check_finite(spec, value)
         checked[spec.name] = value
