@@ -5,7 +5,6 @@ Only this module knows the event's shape; the service sees an `HttpRequest`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,7 +139,7 @@ def binary_response(status: int, body: bytes, headers: dict[str, str]) -> HttpRe
     return {
         "statusCode": status,
         "headers": {"content-type": "application/octet-stream", **headers},
-        "body": base64.b64encode(body).decode("ascii"),
+        "body": binascii.b2a_base64(body, newline=False).decode("ascii"),  # base64's, unwrapped
         "isBase64Encoded": True,
     }
 
