@@ -5,7 +5,6 @@ Only this module knows the event's shape; the service sees an `HttpRequest`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,14 +97,15 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         raise BadRequest("request body is marked base64 but is not valid base64") from None
     if len(body) > max_body:
         raise PayloadTooLarge(f"request body is over the {max_body} byte limit")
-    return HttpRequest(
-        method=method,
-        path=path,
-        headers=headers,
-        query=dict(event.get("queryStringParameters") or {}),
-        body=body,
-        request_id=context.get("requestId", ""),
-        authorizer=context.get("authorizer"),
+    query = event.get("queryStringParameters")
+    return HttpRequest(  # positional: a keyword call of 7 fields costs ~0.2 us more
+        method,
+        path,
+        headers,
+        dict(query) if query else {},
+        body,
+        context.get("requestId", ""),
+        context.get("authorizer"),
     )
 
 
@@ -129,7 +129,7 @@ def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) 
     body = doc if isinstance(doc, bytes) else orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     return {
         "statusCode": status,
-        "headers": {"content-type": JSON, **(headers or {})},
+        "headers": {"content-type": JSON, **headers} if headers else {"content-type": JSON},
         "body": body.decode("utf-8"),
         "isBase64Encoded": False,
     }
@@ -139,7 +139,7 @@ def binary_response(status: int, body: bytes, headers: dict[str, str]) -> HttpRe
     return {
         "statusCode": status,
         "headers": {"content-type": "application/octet-stream", **headers},
-        "body": base64.b64encode(body).decode("ascii"),
+        "body": binascii.b2a_base64(body, newline=False).decode("ascii"),  # base64's, unwrapped
         "isBase64Encoded": True,
     }
 

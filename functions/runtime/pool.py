@@ -178,7 +178,11 @@ class RegistryWatch:
 
     def changed(self) -> bool:
         stamp = self.store.stamp
-        return any(stamp(key) != seen for key, seen in self.stamps)
+        # A loop, not any(<generator>): ~0.2 us less, on every request.
+        for key, seen in self.stamps:  # noqa: SIM110
+            if stamp(key) != seen:
+                return True
+        return False
 
 
 class ServedModel:

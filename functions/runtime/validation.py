@@ -121,6 +121,7 @@ class InputRule:
     batched: bool  # first dimension dynamic: the batch axis
     finite: bool
     text: bool
+    json_float: bool  # a float input: untyped JSON numbers are cast to it directly
 
 
 def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
@@ -133,6 +134,7 @@ def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
             batched=bool(spec.shape) and spec.shape[0] == -1,
             finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
             text=spec.dtype == "string",
+            json_float=BY_NAME[spec.dtype].numpy.kind == "f",
         )
         for spec in manifest.inputs
     )
@@ -155,7 +157,10 @@ def validate_inputs(
         if value is None:
             raise InvalidInput(f"missing input '{spec.name}' ({describe(spec)})")
         if rule.text or value.dtype != rule.dtype:
-            value = _cast(spec, value, typed=typed)
+            if not typed and rule.json_float and value.dtype.kind in "iuf":
+                value = value.astype(rule.dtype)  # the usual JSON request, as _cast does first
+            else:
+                value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
             _check_shape(spec, value)
@@ -163,7 +168,10 @@ def validate_inputs(
             if shape[axis] != size:
                 _check_shape(spec, value)
         if rule.batched:
-            batch = _check_batch(spec, shape[0], batch, max_batch_size)
+            rows = shape[0]
+            if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):
+                _check_batch(spec, rows, batch, max_batch_size)  # raises, naming the problem
+            batch = rows
         if rule.finite and not all_finite(value):
             _check_finite(spec, value)
         checked[spec.name] = value

@@ -8,7 +8,7 @@ folding, payload limit, and an optional bearer token in front of every route.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hmac
 import itertools
@@ -290,7 +290,7 @@ def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
             return body.decode("utf-8"), False
         except UnicodeDecodeError:
             pass
-    return base64.b64encode(body).decode("ascii"), True
+    return binascii.b2a_base64(body, newline=False).decode("ascii"), True
 
 
 def build_event(
@@ -359,7 +359,7 @@ def to_http(result: Any) -> GatewayResponse:
         return GatewayResponse(200, [("content-type", "application/json")], body.encode())
     raw = result.get("body") or ""
     if result.get("isBase64Encoded"):
-        body_bytes = base64.b64decode(raw)
+        body_bytes = binascii.a2b_base64(raw)  # base64.b64decode without its Python wrapper
     else:
         body_bytes = (raw if isinstance(raw, str) else str(raw)).encode("utf-8")
     given = result.get("headers")

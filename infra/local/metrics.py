@@ -12,6 +12,7 @@ so none is lost. A scrape starts it at once if it has not started yet.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.predict.metric_names import NO_LABEL, status_class
@@ -37,12 +38,17 @@ class GatewayMetrics:
         self._loads: list[_Load] = []
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
+        self._count: Callable[[tuple[str, str, str, str], float | None], None] | None = None
 
     # ---- the observer protocol of functions/predict/telemetry.py ---------------------------
 
     def request(
         self, model: str, version: str, route: str, status_class: str, seconds: float | None
     ) -> None:
+        count = self._count  # started with in-process counts: straight to them (calls less)
+        if count is not None:
+            count((model, version, route, status_class), seconds)
+            return
         families = self._families or self._hold(
             self._requests, (model, version, route, status_class, seconds)
         )
@@ -99,6 +105,8 @@ class GatewayMetrics:
                 families.capture(*capture)
             self._requests, self._loads, self._captures = [], [], []
             self._families = families
+            if families.counts is not None:  # one worker (--workers N keep prometheus_client's)
+                self._count = families.counts.add
 
     def render(self) -> tuple[bytes, str]:
         """(the Prometheus text exposition, its content type)."""

@@ -148,3 +148,34 @@ def test_values_outside_training_and_nan_are_counted(model, training, tmp_path) 
     window = total(base, docs)
     assert window.nan.tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
     assert window.above[2] == 1 and window.counts[0].sum() == 9
+
+
+def test_unmonitored_versions_cost_a_flag_and_a_window_starts_with_its_histograms(
+    model, training, tmp_path
+) -> None:
+    """Versions without a baseline: no clock read, no flush. The first version with one
+    reports a window from its first request, not from the monitor's creation."""
+    _, base = training
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '2')}/{BASELINE_FILE}", base.to_json().encode())
+    now, reads = [0.0], []
+
+    def clock() -> float:
+        reads.append(now[0])
+        return now[0]
+
+    monitor = DriftMonitor(store, interval=60.0, clock=clock, wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(2), 3)}
+    reads.clear()
+    for _ in range(3):  # version 1 has no baseline
+        monitor.record(model, rows, model.predict(rows))
+        now[0] += 100.0
+    assert reads == []
+    path = onnx_factory.linear_classifier(tmp_path / "v2.onnx", features=FEATURES)
+    v2 = LoadedModel(onnx_factory.manifest_for(path, "credit", "2", labels=LABELS), path)
+    monitor.record(v2, rows, v2.predict(rows))  # at 300 s: its window starts here
+    now[0] += 61.0
+    monitor.record(model, rows, model.predict(rows))  # any version's request flushes now
+    (doc,) = read_window(store, "credit", "2", 1.8e9, 1.8e9 + now[0])
+    assert (doc["start"], doc["end"]) == (1.8e9 + 300.0, 1.8e9 + 361.0)
+    assert total(base, [doc]).counts[0].sum() == 3

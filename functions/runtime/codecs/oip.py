@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ class InferRequest:
     inputs: dict[str, np.ndarray]
     id: str | None = None
     outputs: list[str] | None = None  # None: every output
-    binary_outputs: set[str] = field(default_factory=set)
+    binary_outputs: AbstractSet[str] = frozenset()
     binary_default: bool = False
 
 
@@ -49,7 +50,8 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
     """The JSON header size from `Inference-Header-Content-Length`, checked against the body."""
     if value is None:
         return None
-    if not (value.strip().isascii() and value.strip().isdigit()):  # '²' is a digit to isdigit
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):  # '²' is a digit to isdigit
         raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
     length = int(value)
     if length > body_size:
@@ -110,12 +112,12 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
         offset += tensor.size
     if offset != len(blob):
         raise BadRequest(f"{len(blob) - offset} bytes of binary data follow the last tensor")
-    return InferRequest(
-        inputs=inputs,
-        id=header.id,
-        outputs=list(header.outputs) if header.outputs is not None else None,
-        binary_outputs=set(header.binary_outputs),
-        binary_default=header.binary_default,
+    return InferRequest(  # the header's frozen set as it is: nothing changes it
+        inputs,
+        header.id,
+        list(header.outputs) if header.outputs is not None else None,
+        header.binary_outputs,
+        header.binary_default,
     )
 
 

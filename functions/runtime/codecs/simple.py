@@ -13,8 +13,9 @@ Accepted bodies:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -214,7 +215,7 @@ def class_scores(
     if post is None or post.scores_output not in outputs:
         return None
     raw = outputs[post.scores_output]
-    rows = raw.reshape(raw.shape[0], -1)
+    rows = raw if raw.ndim == 2 else raw.reshape(raw.shape[0], -1)
     if post.activation == "softmax":
         return _softmax(rows)
     if post.activation == "sigmoid":
@@ -222,19 +223,19 @@ def class_scores(
         if probs.shape[1] == 1:  # one logit: the positive class of a binary classifier
             probs = np.concatenate([1.0 - probs, probs], axis=1)
         return probs.tolist()  # type: ignore[no-any-return]
-    return rows.astype(np.float64).tolist()
+    return rows.astype(np.float64).tolist()  # type: ignore[no-any-return]
 
 
 # Up to this many scores plain Python beats numpy's per-call overhead (~1.5 us vs ~3.5 us).
 _SMALL = 256
 
 
-def _softmax(rows: np.ndarray) -> list[list[float]]:
-    if rows.size <= _SMALL:
+def _softmax(rows: np.ndarray, exp: Any = math.exp) -> list[list[float]]:
+    if rows.size <= _SMALL:  # `exp` bound once: a global and an attribute lookup per value less
         result = []
         for row in rows.tolist():
             top = max(row)
-            exps = [math.exp(v - top) for v in row]
+            exps = [exp(v - top) for v in row]
             total = sum(exps)
             result.append([v / total for v in exps])
         return result
@@ -250,9 +251,7 @@ def predictions(
 ) -> list[dict[str, Any]]:
     """`{"label", "score"}` per row, plus `top_k` ranked alternatives when more than one is asked."""
     classes = len(scores[0]) if scores else 0
-    labels: Sequence[str] = (
-        manifest.labels if len(manifest.labels) == classes else [str(i) for i in range(classes)]
-    )
+    labels = manifest.labels if len(manifest.labels) == classes else _index_labels(classes)
     k = max(1, min(top_k, classes))
     rows: list[dict[str, Any]] = []
     for row in scores:
@@ -279,6 +278,12 @@ def encode(
     if scores is not None:
         doc["predictions"] = predictions(manifest, scores, top_k)
     return doc
+
+
+@functools.lru_cache(maxsize=64)
+def _index_labels(classes: int) -> tuple[str, ...]:
+    """"0", "1", ...: the labels of a model that names none (built once, not per request)."""
+    return tuple(str(i) for i in range(classes))
 
 
 def _jsonable(array: np.ndarray) -> Any:

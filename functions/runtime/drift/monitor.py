@@ -54,6 +54,7 @@ class DriftMonitor:
         self.interval = interval
         self._clock, self._wall = clock, wall
         self._live: dict[tuple[str, str], LiveHistograms | None] = {}
+        self._monitoring = False  # whether any version in _live has histograms
         self._since = clock()
         self._started = wall()
 
@@ -66,9 +67,12 @@ class DriftMonitor:
         """One answered request of `model`; flushes when the interval has passed."""
         manifest = model.manifest
         key = (manifest.name, manifest.version)
-        if key not in self._live:
-            self._live[key] = self._load(model)
-        live = self._live[key]
+        live = self._live.get(key)
+        if live is None:
+            if key not in self._live:
+                live = self._start(key, model)
+            if live is None and not self._monitoring:
+                return  # no version here has a baseline: no counts, nothing to flush
         try:  # drift is never worth failing a request over
             if live is not None:
                 live.record(inputs, outputs)
@@ -77,6 +81,16 @@ class DriftMonitor:
         except Exception:
             log.exception("drift counts of %s dropped", model.ref)
             self._live[key] = None
+            self._monitoring = any(h is not None for h in self._live.values())
+
+    def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
+        """A version's first request: its histograms, or None when it has no baseline. The
+        first monitored version's window starts now (flushes are skipped while none is)."""
+        live = self._live[key] = self._load(model)
+        if live is not None and not self._monitoring:
+            self._since, self._started = self._clock(), self._wall()
+            self._monitoring = True
+        return live
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it has none."""
