@@ -282,7 +282,7 @@ def encode(
 
 @functools.lru_cache(maxsize=64)
 def _index_labels(classes: int) -> tuple[str, ...]:
-    """"0", "1", ...: the labels of a model that names none (built once, not per request)."""
+    """The labels "0", "1", ... of a model that names none (built once, not per request)."""
     return tuple(str(i) for i in range(classes))
 
 
