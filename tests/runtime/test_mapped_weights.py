@@ -282,3 +282,23 @@ def test_a_class_list_the_graph_file_mapped_is_still_read_at_publish(
     assert signature.classes.labels == tuple(str(c) for c in classes)
     assert signature.classes.label_outputs == {"label"}
     assert len(graphs_made) == 1 and graphs_made[0] is not None
+
+
+def test_a_varint_running_past_its_message_is_not_mapped(model_file: Path) -> None:
+    """A graph whose last byte starts a varint field: onnxruntime refuses the file, so no graph
+    file may read that varint from the next field and serve what the file does not say."""
+    from functions.runtime.protowire import LEN, encode_key, encode_varint, fields
+
+    data = model_file.read_bytes()
+    damaged = b""
+    for item in fields(data, 0, len(data)):
+        if item.number == mapped_weights.MODEL_GRAPH:
+            graph = data[item.start : item.end] + b"\x08"  # field 1's key; its value is outside
+            damaged += encode_key(item.number, LEN) + encode_varint(len(graph)) + graph
+        else:
+            damaged += data[item.begin : item.end]
+    model_file.write_bytes(damaged)
+    with pytest.raises(Exception, match="INVALID_PROTOBUF"):
+        answers(model_file)
+    assert mapped_weights.graph_file(model_file) is None
+    assert sorted(model_file.parent.iterdir()) == [model_file]
