@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import onnx
@@ -301,4 +302,20 @@ def test_a_varint_running_past_its_message_is_not_mapped(model_file: Path) -> No
     with pytest.raises(Exception, match="INVALID_PROTOBUF"):
         answers(model_file)
     assert mapped_weights.graph_file(model_file) is None
+    assert sorted(model_file.parent.iterdir()) == [model_file]
+
+
+def test_an_interrupt_while_writing_leaves_no_graph_file(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a worker's shutdown) during a load must not leave a graph file in the cache."""
+    real = mapped_weights.write_graph
+
+    def interrupted(source: Path, out: BinaryIO) -> int:
+        real(source, out)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mapped_weights, "write_graph", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mapped_weights.graph_file(model_file)
     assert sorted(model_file.parent.iterdir()) == [model_file]
