@@ -109,6 +109,9 @@ def graph_file(path: Path) -> Path | None:
         graph.unlink(missing_ok=True)
         log.warning("%s: loading the whole file (its weights cannot be mapped: %s)", path, exc)
         return None
+    except BaseException:  # an interrupt mid-write: leave no graph file in the cache
+        graph.unlink(missing_ok=True)
+        raise
     if not mapped:
         graph.unlink(missing_ok=True)
         return None

@@ -35,6 +35,8 @@ def fields(buf: Buffer, start: int, end: int) -> Iterator[Field]:
         number, wire = key >> 3, key & 7
         if wire == VARINT:
             value, position = varint(buf, position)
+            if position > end:  # protobuf refuses it; read on, it would take the next field's
+                raise ValueError(f"a varint runs past its message at byte {begin}")
             yield Field(number, wire, value, position, begin)
         elif wire == LEN:
             length, position = varint(buf, position)

@@ -87,3 +87,22 @@ def test_a_rank_0_output_is_answered_as_a_number(tmp_path: Path) -> None:
     service = _publish(tmp_path, "sum", onnx_factory._save(graph, tmp_path / "sum.onnx"))
     status, body = _predict(service, "sum", {"inputs": [[1, 2, 3], [4, 5, 6]]})
     assert (status, body["outputs"]) == (200, {"total": 21.0})
+
+
+@pytest.mark.parametrize(
+    "row", [[2**53 + 1, 2.0, 3], [2**63 + 1, 7.0, 0], [2**53 + 1, float(2**60), 1]]
+)
+def test_big_integers_beside_whole_floats_come_back_exact(
+    uint64: PredictService, row: list[Any]
+) -> None:
+    """numpy reads such a list as float64: the exact integer beside the float must not be
+    rounded (2**53 + 1 to 2**53) while the whole floats are read as integers, as elsewhere."""
+    status, body = _predict(uint64, "u64", {"inputs": [row]})
+    assert status == 200, body
+    assert body["outputs"]["y"] == [[int(v) for v in row]]
+
+
+def test_a_fraction_beside_a_big_integer_is_422(uint64: PredictService) -> None:
+    status, body = _predict(uint64, "u64", {"inputs": [[2**53 + 1, 2.5, 3]]})
+    assert status == 422, body
+    assert "2.5 is not a whole number" in body["error"]

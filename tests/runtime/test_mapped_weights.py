@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import onnx
@@ -282,3 +283,39 @@ def test_a_class_list_the_graph_file_mapped_is_still_read_at_publish(
     assert signature.classes.labels == tuple(str(c) for c in classes)
     assert signature.classes.label_outputs == {"label"}
     assert len(graphs_made) == 1 and graphs_made[0] is not None
+
+
+def test_a_varint_running_past_its_message_is_not_mapped(model_file: Path) -> None:
+    """A graph whose last byte starts a varint field: onnxruntime refuses the file, so no graph
+    file may read that varint from the next field and serve what the file does not say."""
+    from functions.runtime.protowire import LEN, encode_key, encode_varint, fields
+
+    data = model_file.read_bytes()
+    damaged = b""
+    for item in fields(data, 0, len(data)):
+        if item.number == mapped_weights.MODEL_GRAPH:
+            graph = data[item.start : item.end] + b"\x08"  # field 1's key; its value is outside
+            damaged += encode_key(item.number, LEN) + encode_varint(len(graph)) + graph
+        else:
+            damaged += data[item.begin : item.end]
+    model_file.write_bytes(damaged)
+    with pytest.raises(Exception, match="INVALID_PROTOBUF"):
+        answers(model_file)
+    assert mapped_weights.graph_file(model_file) is None
+    assert sorted(model_file.parent.iterdir()) == [model_file]
+
+
+def test_an_interrupt_while_writing_leaves_no_graph_file(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a worker's shutdown) during a load must not leave a graph file in the cache."""
+    real = mapped_weights.write_graph
+
+    def interrupted(source: Path, out: BinaryIO) -> int:
+        real(source, out)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mapped_weights, "write_graph", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mapped_weights.graph_file(model_file)
+    assert sorted(model_file.parent.iterdir()) == [model_file]

@@ -52,13 +52,17 @@ _EXACT_FLOAT = 2.0**53
 
 
 def _exact_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """JSON integers past 2**53 as exact integers of the input's type; floats stay floats."""
+    """JSON integers past 2**53 as exact integers of the input's type, whole floats beside them
+    as integers too (6.0 means 6, as validation reads it); else the array as it is."""
     if not array.size or float(np.abs(array).max()) < _EXACT_FLOAT:
         return array
-    if not all(type(item) is int for item in np.asarray(value, dtype=object).flat):
+    items = list(np.asarray(value, dtype=object).flat)
+    if not any(type(item) is int for item in items):
         return array  # the client sent floats: validation takes whole ones in range
+    if not all(isinstance(item, int) or float(item).is_integer() for item in items):
+        return array  # a fraction, infinity or NaN: validation names it
     try:
-        return np.array(value, dtype=spec.dtype)
+        return np.array([int(item) for item in items], dtype=spec.dtype).reshape(array.shape)
     except OverflowError:
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype}; values are outside its range"
