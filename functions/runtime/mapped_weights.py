@@ -59,6 +59,10 @@ class UnexpectedModel(ValueError):
     """The protobuf holds something the graph file does not handle: load the model as is."""
 
 
+class AlreadyExternal(UnexpectedModel):
+    """The model keeps its weights in external data files, which onnxruntime maps itself."""
+
+
 @contextlib.contextmanager
 def loadable(path: Path) -> Iterator[Path]:
     """The path to give onnxruntime for the model at `path`: while the block runs, a graph file
@@ -105,6 +109,9 @@ def graph_file(path: Path) -> Path | None:
     try:
         with os.fdopen(fd, "wb") as out:
             mapped = write_graph(path, out)
+    except AlreadyExternal:  # nothing to do: the usual form of a big model, no warning
+        graph.unlink(missing_ok=True)
+        return None
     except (ValueError, IndexError, OSError) as exc:  # UnexpectedModel is a ValueError
         graph.unlink(missing_ok=True)
         log.warning("%s: loading the whole file (its weights cannot be mapped: %s)", path, exc)
@@ -168,7 +175,7 @@ def _tensor(buf: Buffer, start: int, end: int, location: str) -> bytes | None:
     items = list(fields(buf, start, end))
     numbers = {item.number for item in items}
     if TENSOR_EXTERNAL_DATA in numbers or _external(items):
-        raise UnexpectedModel("an initializer already keeps its data in an external file")
+        raise AlreadyExternal("an initializer already keeps its data in an external file")
     raw = [item for item in items if item.number == TENSOR_RAW_DATA and item.wire == LEN]
     if len(raw) != 1 or raw[0].end - raw[0].start < MIN_TENSOR_BYTES:
         return None

@@ -85,3 +85,14 @@ def test_a_model_with_a_rank_0_output_fails_the_run_with_why(tmp_path):
     summary = run(store, tmp_path, "batch/sum/input/a.csv")
     assert summary["status"] == "failed"
     assert "output 'total' has shape []" in summary["error"]
+
+
+def test_a_narrow_integer_past_2_53_is_told_its_range_not_to_use_npy(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    path = onnx_factory.identity(tmp_path / "i.onnx", elem=TensorProto.INT32, shape=["N", 1])
+    Registry(store).publish(onnx_factory.manifest_for(path, "small", "1"), path)
+    store.put_bytes("batch/small/input/i.csv", b"x\n1e16\n7\n")
+    summary = run(store, tmp_path, "batch/small/input/i.csv")
+    assert (summary["scored_rows"], summary["failed_rows"]) == (1, 1)
+    (error,) = _errors(store, "batch/small/output/i.csv.errors.jsonl")
+    assert error["error"] == "input 'x' is 1e+16; expected an integer in [-2147483648, 2147483647]"

@@ -140,7 +140,8 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
             return f"{where} is {item}; this model needs finite numbers"
         if target.kind == "b" and item not in (0, 1):
             return f"{where} is {item}; expected 0 or 1 (bool)"
-        if target.kind in "iu" and isinstance(item, float) and abs(item) >= _EXACT_FLOAT:
+        wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
+        if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= _EXACT_FLOAT:
             return (
                 f"{where} is {item:.17g}; integers past 2**53 are not read exactly from text "
                 "numbers here: send this input in an NPY file"
