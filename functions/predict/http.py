@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -59,6 +59,7 @@ class HttpRequest:
     request_id: str
     authorizer: Mapping[str, Any] | None = None
     version: str | None = None  # set once a version is chosen to answer
+    later: Callable[[Callable[[], None]], None] | None = None  # the host's "after the response"
 
     def routing_key(self) -> str | None:
         """What keeps a caller on one version: the routing-key header, else who the caller is
