@@ -48,7 +48,8 @@ from functions.shadow.channel import ReplayChannel
 from tests.functions.test_predict_events import http_event
 
 
-def setup(root: Path, sample: float, sink: str) -> tuple[PredictService, PredictService]:
+def publish_pair(root: Path, sample: float) -> Registry:
+    """Versions 1 and 2 of `m` in root/store; `@off` at 1, `@production` at 1 shadowed by 2."""
     store = root / "store"
     publish_classifier(store, "m", mlp_onnx(root / "v1.onnx"))
     registry = Registry(LocalStore(store))
@@ -63,6 +64,12 @@ def setup(root: Path, sample: float, sink: str) -> tuple[PredictService, Predict
     registry.publish(manifest, path)
     registry.set_alias("m", "off", "1")
     registry.set_shadow("m", "production", "2", sample)
+    return registry
+
+
+def setup(root: Path, sample: float, sink: str) -> tuple[PredictService, PredictService]:
+    store = root / "store"
+    registry = publish_pair(root, sample)
     pool = ModelPool(registry, ArtifactCache(registry.store, root / "cache"))
     devnull = open("/dev/null", "w")  # noqa: SIM115 - lives as long as the bench
     env = {"AIAAS_STORE": str(store), "AIAAS_CACHE_DIR": str(root / "replay-cache")}

@@ -31,8 +31,12 @@ if SERVICE.plane.drift is not None:
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
-    """API Gateway HTTP API (payload 2.0) event -> response."""
-    return SERVICE.handle(event)
+    """API Gateway HTTP API (payload 2.0) event -> response.
+
+    `aiaas serve`'s context offers `after_response(job)`: work after the response is sent (the
+    shadow copy). Lambda's has no such moment (API Gateway answers when this returns): None,
+    and that work is done before returning."""
+    return SERVICE.handle(event, getattr(context, "after_response", None))
 
 
 def model_seconds() -> float:

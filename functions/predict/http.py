@@ -6,7 +6,7 @@ Only this module knows the event's shape; the service sees an `HttpRequest`.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -58,6 +58,7 @@ class HttpRequest:
     request_id: str
     authorizer: Mapping[str, Any] | None = None
     version: str | None = None  # set once a version is chosen to answer
+    later: Callable[[Callable[[], None]], None] | None = None  # the host's "after the response"
 
     def routing_key(self) -> str | None:
         """What keeps a caller on one version: the routing-key header, else who the caller is

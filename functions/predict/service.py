@@ -16,7 +16,7 @@ from functions.predict.capture import CaptureTap
 from functions.predict.http import HttpRequest, HttpResponse
 from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
-from functions.predict.shadow import CopySink, ShadowTap, sink_from_env
+from functions.predict.shadow import CopySink, Later, ShadowTap, sink_from_env
 from functions.predict.telemetry import RequestMetrics, logger
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
@@ -69,14 +69,16 @@ class PredictService:
 
     # ---- entry --------------------------------------------------------------------------
 
-    def handle(self, event: Mapping[str, Any]) -> HttpResponse:
-        """One event in, one response out; never raises."""
+    def handle(self, event: Mapping[str, Any], later: Later | None = None) -> HttpResponse:
+        """One event in, one response out; never raises. `later`: the host runs work given to
+        it after the response is handed over (`aiaas serve`); None (Lambda): no such moment."""
         start = time.perf_counter()
         route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
         request: HttpRequest | None = None
         try:
             request = http.parse_event(event, self.max_payload)
             request_id = request.request_id
+            request.later = later
             self._log_keys.append_keys(correlation_id=request_id)
             route, params = match(PREDICT_ROUTES, request.method, request.path)
             route_key = route.key
@@ -144,8 +146,9 @@ class PredictService:
         top_k = model_plane.top_k(request.query.get("top_k"))
         answer = self.plane.predict(model, request.body, top_k)
         response = http.json_response(200, answer)
-        # After the answer: a copy line, replayed outside this process.
-        self.shadow.offer(model, request.request_id, request.body, response["body"])
+        # After the answer (after the response is sent, where the host has an after): a copy
+        # line, replayed outside this process.
+        self.shadow.offer(model, request.request_id, request.body, response["body"], request.later)
         self.capture.offer("predict", model, request, response["body"])
         return response
 
@@ -162,7 +165,9 @@ class PredictService:
                 200, body, {"inference-header-content-length": str(json_length)}
             )
             self.capture.offer("infer", model, request, None)  # binary tensors: not captured
-        self.shadow.offer_infer(model, request.request_id, request.body, header, outputs)
+        self.shadow.offer_infer(
+            model, request.request_id, request.body, header, outputs, request.later
+        )
         return response
 
     def _answering(self, request: HttpRequest, params: dict[str, str]) -> LoadedModel:

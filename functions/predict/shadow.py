@@ -5,7 +5,15 @@ alias's shadow version elsewhere (functions/shadow/), where the two answers are 
 Both data-plane forms are shadowed: simple JSON (`/models/{name}/predict`) and the Open
 Inference Protocol (`/v2/models/{name}/infer`, JSON and binary tensors). Without a shadow the
 caller's path pays one attribute check; with one, a random draw and, for a sampled request,
-the line (a few microseconds: docs/rollout.md) and its hand-off, which never waits:
+the line (a few microseconds: docs/rollout.md) and its hand-off, which never waits.
+
+When that work runs is the host's to say (`Later`): `aiaas serve` passes a `later` that holds
+the copy until granian has been handed the response (infra/local/app.py), so the caller's
+answer never waits for it; Lambda has no "after" (API Gateway gets the answer when the handler
+returns), so there the copy is made before the handler returns. Either way one function builds
+and sends it (`ShadowTap._copy`), with references only held in between (the request body, the
+response body or outputs, the ids: nothing is copied), and a copy that fails is a drop, counted
+and logged, never an error for the caller:
 - in Lambda (`LogSink`), the line goes to stdout like the EMF: CloudWatch Logs delivers it to
   the ShadowFunction through a subscription filter. No API call, nothing left in the container;
 - elsewhere (`aiaas serve`, benches: functions/shadow/channel.py), to a replay process of the
@@ -16,9 +24,11 @@ take now, is dropped and counted (`aiaas_shadow_dropped_total`).
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Protocol, TextIO
 
 import numpy as np
@@ -29,6 +39,10 @@ from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.model import LoadedModel
 
 SINKS = ("log", "process")
+log = logging.getLogger("aiaas.shadow")
+
+Job = Callable[[], None]
+Later = Callable[[Job], None]  # runs a job after the response is handed over (the host's)
 
 
 class CopySink(Protocol):
@@ -83,12 +97,16 @@ class ShadowTap:
         self.sink = sink
         self._draw = draw
 
-    def offer(self, answered: LoadedModel, request_id: str, body: bytes, answer: str) -> None:
-        """After `answered` gave the caller `answer` (the response body) to `body`."""
+    def offer(
+        self, answered: LoadedModel, request_id: str, body: bytes, answer: str, later: Later | None
+    ) -> None:
+        """After `answered` gave the caller `answer` (the response body) to `body`; the copy is
+        made now, or by `later` once the response is handed over."""
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
-                self._send(labels, predict_line(labels, request_id, body, answer))
+                build = partial(predict_line, labels, request_id, body, answer)
+                self._hand_off(labels, build, later)
 
     def offer_infer(
         self,
@@ -97,12 +115,14 @@ class ShadowTap:
         body: bytes,
         header: str | None,
         outputs: dict[str, np.ndarray],
+        later: Later | None,
     ) -> None:
         """After `answered` gave `outputs` to an OIP infer `body` (binary when `header`)."""
         if self.plane.served.shadow is not None:
             labels = self._sampled(answered)
             if labels is not None:
-                self._send(labels, infer_line(labels, request_id, body, header, outputs))
+                build = partial(infer_line, labels, request_id, body, header, outputs)
+                self._hand_off(labels, build, later)
 
     def drain(self, timeout: float) -> bool:
         return self.sink.drain(timeout)
@@ -119,6 +139,20 @@ class ShadowTap:
             return None
         return manifest.name, manifest.version, theirs.version
 
-    def _send(self, labels: ShadowLabels, line: bytes) -> None:
-        if len(line) > MAX_COPY_BYTES or not self.sink.send(labels, line):
-            self.metrics.shadow_dropped(labels)
+    def _hand_off(
+        self, labels: ShadowLabels, build: Callable[[], bytes], later: Later | None
+    ) -> None:
+        if later is None:
+            self._copy(labels, build)
+        else:
+            later(partial(self._copy, labels, build))
+
+    def _copy(self, labels: ShadowLabels, build: Callable[[], bytes]) -> None:
+        """Build the line and hand it to the sink: the one path, now or after the response."""
+        try:
+            line = build()
+            if len(line) <= MAX_COPY_BYTES and self.sink.send(labels, line):
+                return
+        except Exception:  # a copy never fails the caller: it is a drop, counted
+            log.exception("shadow copy of %s/%s -> %s failed", *labels)
+        self.metrics.shadow_dropped(labels)

@@ -36,6 +36,8 @@ class LambdaContext:
     timeout_s: float = 30.0
     aws_request_id: str = ""
     invoked_function_arn: str = ""
+    # Not Lambda's: `aiaas serve` runs the jobs given here after the response is sent.
+    after_response: Callable[[Callable[[], None]], None] | None = None
     _start: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
@@ -126,10 +128,13 @@ class LocalFunction:
         module tells (`model_seconds()`, as the predict function's does), else 0."""
         return self._model_seconds() if self._model_seconds is not None else 0.0
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, later: Callable[[Callable[[], None]], None] | None = None) -> Any:
+        """The handler's answer to `event`; `later` (offered to it as the context's
+        `after_response`) takes the work it leaves for after the response is sent."""
         handler = self.handler
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
         context.aws_request_id = _request_id(event)
+        context.after_response = later
         if self._own_loop is not None:
             return self._own_loop.submit(handler, event, context).result()
         return handler(event, context)

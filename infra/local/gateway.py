@@ -54,6 +54,8 @@ class GatewayResponse:
     headers: list[tuple[str, str]]
     body: bytes
     model_seconds: float = 0.0  # the function's recent time in its model (not sent)
+    # Work the function left for after this response is sent (`dispatch(..., defer=True)`).
+    after: list[Callable[[], None]] | None = None
 
 
 @dataclass
@@ -189,8 +191,10 @@ class Gateway:
         refused = self.refusal(request.headers, len(request.body))
         return refused if refused is not None else self.dispatch(request)
 
-    def dispatch(self, request: GatewayRequest) -> GatewayResponse:
-        """Route an admitted request to its function (`refusal` already said None)."""
+    def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
+        """Route an admitted request to its function (`refusal` already said None). `defer`:
+        the caller runs `response.after` once it has sent the response (else the function
+        does that work before it answers, as in Lambda)."""
         if request.path == METRICS_PATH and request.method in ("GET", "HEAD"):
             body, content_type = self.metrics.render()
             return GatewayResponse(200, [("content-type", content_type)], body)
@@ -205,14 +209,16 @@ class Gateway:
         # API Gateway Lambda authorizer would say in the request context).
         principal = BEARER_PRINCIPAL if self.token is not None else None
         event = build_event(request, route.method, route.template, params, principal)
+        after: list[Callable[[], None]] | None = [] if defer else None
         try:
-            result = route.function.invoke(event)
+            result = route.function.invoke(event, None if after is None else after.append)
         except Exception as exc:
             response = self._failed(route, exc)
             self.metrics.refused(response.status, f"{route.method} {route.template}")
             return response
         response = to_http(result)
         response.model_seconds = route.function.model_seconds()
+        response.after = after
         return response
 
     def _failed(self, route: _Route, exc: Exception) -> GatewayResponse:

@@ -29,7 +29,7 @@ class RecordingGateway(Gateway):
         super().__init__({}, token=token, max_body=max_body)
         self.seen: list[GatewayRequest] = []
 
-    def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+    def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
         self.seen.append(request)
         return GatewayResponse(200, [("content-type", "application/json")], b"{}")
 
@@ -152,7 +152,7 @@ def test_a_first_call_runs_on_a_thread_and_cheap_ones_inline_after() -> None:
     threads: list[str] = []
 
     class ThreadGateway(RecordingGateway):
-        def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+        def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
             threads.append(threading.current_thread().name)
             return super().dispatch(request)
 
@@ -175,7 +175,7 @@ def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_cal
     slow = threading.Event()
 
     class TurningGateway(RecordingGateway):
-        def dispatch(self, request: GatewayRequest) -> GatewayResponse:
+        def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
             threads.append(threading.current_thread().name)
             if slow.is_set():  # burn CPU, as a big batch parsed in Python would
                 end = time.thread_time() + OFFLOAD_AFTER_S * 20
