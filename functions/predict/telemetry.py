@@ -1,8 +1,12 @@
 """Logs and metrics of the predict function, kept off the per-request budget.
 
-- Logger: Powertools, JSON lines, correlation id = the API Gateway request id. One line per
-  request only when `AIAAS_LOG_REQUESTS=true` (model, version, route, status, ms, request id;
-  never bodies); API Gateway access logs cover the rest.
+- Logger: the standard library's `aiaas` logger, which Lambda itself writes as JSON lines (the
+  template sets `LogFormat: JSON`: timestamp, level, message, logger, Lambda's requestId, and
+  each `extra` field) and `aiaas serve` the same way (infra/local/lambda_logs.py). Powertools'
+  Logger did the same at ~14 ms of every cold start (its import) and ~0.3 us a request (the
+  correlation id set per request); lines written during a request name the API Gateway request
+  id as `request_id`. One line per request only when `AIAAS_LOG_REQUESTS=true` (model,
+  version, route, status, ms, request id; never bodies); API Gateway access logs cover the rest.
 - Metrics: CloudWatch EMF written by hand (Powertools' `add_metric` costs ~10 us a value, as
   much as a small model's inference), with the names and labels `aiaas serve` exposes on
   `/metrics` (below). Latencies are buffered and written as one document per label set when,
@@ -26,8 +30,8 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import sys
 import threading
 import time
@@ -35,7 +39,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 import orjson
-from aws_lambda_powertools import Logger
 
 from functions.predict.metric_names import (
     CAPTURE_LABELS,
@@ -73,7 +76,7 @@ _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "U
 _VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
 _MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas"))
+logger = logging.getLogger("aiaas")
 
 
 def _on(env: Mapping[str, str], name: str) -> bool:

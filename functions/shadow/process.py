@@ -16,6 +16,7 @@ open elsewhere (`die_with`).
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import os
 import signal
@@ -111,6 +112,12 @@ def die_with(parent: int) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """`FD PARENT_PID`: this process's end of the pair, and the process it serves."""
     args = sys.argv[1:] if argv is None else argv
+    # This process's own lines (its EMF goes to stdout), at the function's log level.
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL") or os.environ.get("POWERTOOLS_LOG_LEVEL")
+    logging.basicConfig(
+        level=getattr(logging, (level or "INFO").upper(), logging.INFO),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     priority = lowest_priority()
     backstop = die_with(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))

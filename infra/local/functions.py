@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from functions.runtime.errors import AiaasError
+from infra.local import lambda_logs
 from infra.template import FunctionSpec
 
 _ENV_LOCK = threading.Lock()
@@ -166,6 +167,7 @@ def load_handler_module(
     if not module_name or found is None or found.loader is None:
         raise AiaasError(f"handler {handler!r}: module {module_name!r} not found")
     module = importlib.util.module_from_spec(found)
+    lambda_logs.install(env)  # the function's lines, as Lambda writes them (LogFormat: JSON)
     with patched_environ(env):
         found.loader.exec_module(module)
     function = getattr(module, attr, None)

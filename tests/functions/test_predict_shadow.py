@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,12 @@ import pytest
 
 from functions.predict import metric_names as m
 from functions.predict.service import PredictService
+from functions.predict.shadow import ProcessSink
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from functions.shadow.channel import ReplayChannel
 from infra.local.metrics import GatewayMetrics
 from tests import onnx_factory
 from tests.functions.test_predict_events import body_of, http_event
@@ -48,7 +49,7 @@ def serve(registry: Registry, tmp_path: Path) -> tuple[PredictService, io.String
     metrics = RequestMetrics(out=out)
     gateway = GatewayMetrics()
     metrics.observe(gateway)
-    sink = ReplayChannel(replay_env(tmp_path), metrics.shadow_observed, metrics.shadow_dropped)
+    sink = ProcessSink(replay_env(tmp_path), metrics)  # the one `aiaas serve` gets
     service = PredictService(ServedModel(pool, "m", ttl=3600), metrics=metrics, shadow_sink=sink)
     return service, out, gateway
 
@@ -86,10 +87,11 @@ def offline(registry: Registry, tmp_path: Path, rows: list[np.ndarray]) -> list[
     return answers
 
 
-def channel_of(service: PredictService) -> ReplayChannel:
+def process_of(service: PredictService) -> subprocess.Popen[bytes] | None:
+    """The service's replay process; None while none was needed (no copy made yet)."""
     sink = service.shadow.sink
-    assert isinstance(sink, ReplayChannel)
-    return sink
+    assert isinstance(sink, ProcessSink)
+    return sink.channel.process if sink.channel is not None else None
 
 
 def prometheus(gateway: GatewayMetrics, name: str) -> float:
@@ -144,7 +146,7 @@ def test_a_shadow_that_cannot_answer_comparably_counts_errors_and_callers_never_
 def test_the_replay_runs_in_another_process_at_the_lowest_priority(tmp_path: Path) -> None:
     service, _, _ = serve(registry_with(tmp_path, ("a", "b", "c")), tmp_path)
     send_all(service, requests()[:5])
-    process = channel_of(service).process
+    process = process_of(service)
     assert process is not None and process.pid != os.getpid()
     assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
 

@@ -18,7 +18,7 @@ from infra.local.metrics import GatewayMetrics
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import (
     PREDICT,
-    channel_of,
+    process_of,
     prometheus,
     registry_with,
     serve,
@@ -32,7 +32,7 @@ def started(tmp_path: Path) -> tuple[PredictService, GatewayMetrics, int]:
     service, _, gateway = serve(registry_with(tmp_path, ("a", "b", "c")), tmp_path)
     assert service.handle(http_event("POST", PREDICT, BIG))["statusCode"] == 200
     assert service.shadow.drain(60)  # the replay process is up and has answered once
-    process = channel_of(service).process
+    process = process_of(service)
     assert process is not None
     return service, gateway, process.pid
 
@@ -74,5 +74,5 @@ def test_a_killed_replay_process_drops_what_it_held_and_a_new_one_takes_over(
         assert service.handle(http_event("POST", PREDICT, BIG))["statusCode"] == 200
     assert service.shadow.drain(60)
     assert prometheus(gateway, m.SHADOW_REQUESTS) == 6
-    new = channel_of(service).process
+    new = process_of(service)
     assert new is not None and new.pid != pid

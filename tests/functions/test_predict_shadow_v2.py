@@ -17,8 +17,8 @@ from functions.predict import metric_names as m
 from functions.predict.service import PredictService
 from tests.functions.test_predict_events import body_of, http_event
 from tests.functions.test_predict_shadow import (
-    channel_of,
     offline,
+    process_of,
     prometheus,
     registry_with,
     requests,
@@ -99,11 +99,11 @@ def test_no_shadow_no_copy_and_a_pinned_shadow_version_is_not_replayed(tmp_path:
     x = requests()[0]
     response = service.handle(json_event(x, "/v2/models/m/versions/2/infer"))
     assert response["statusCode"] == 200 and body_of(response)["model_version"] == "2"
-    assert channel_of(service).process is None  # no copy: no replay process was needed
+    assert process_of(service) is None  # no copy: no replay process was needed
     registry.set_shadow("m", "production", None)
     quiet, _, _ = serve(registry, tmp_path / "quiet")
     send(quiet, [json_event(x), binary_event(x)])
-    assert channel_of(quiet).process is None
+    assert process_of(quiet) is None
 
 
 def test_a_bad_infer_request_is_answered_400_and_never_replayed(tmp_path: Path) -> None:
@@ -113,4 +113,4 @@ def test_a_bad_infer_request_is_answered_400_and_never_replayed(tmp_path: Path) 
     response = service.handle(http_event("POST", INFER, json.dumps(bad)))
     assert response["statusCode"] in (400, 422), response["body"]
     assert "x" in body_of(response)["error"]
-    assert channel_of(service).process is None
+    assert process_of(service) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from functions.predict.metric_names import COLD_STARTS, LATENCY, MODEL_LOAD, REQUESTS
 from functions.predict.telemetry import EMF_MAX_VALUES, RequestMetrics, logger
+from infra.local.lambda_logs import LambdaJsonFormatter
 from tests.functions.test_predict_events import MODEL, digits_service, http_event, publish_digits
 
 ROUTE = "POST /models/{name}/predict"
@@ -115,13 +117,19 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """What the function's logger writes (its handler bound stdout when it was created)."""
+    """The function's log lines at INFO, as Lambda (`LogFormat: JSON`) and `aiaas serve` write
+    them."""
     stream = io.StringIO()
-    previous = logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LambdaJsonFormatter())
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         yield stream
     finally:
-        logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,83 @@
+"""The functions' log lines under `aiaas serve`, `invoke` and `batch`, as Lambda writes them.
+
+In the cloud the template sets `LoggingConfig: LogFormat: JSON`, and Lambda's Python runtime
+turns each record of the standard `logging` module into one JSON object: timestamp, level,
+message, logger, the invocation's requestId, every field given as `extra` (the predict
+function's `request_id`, model, version, ...) and, for an exception, errorType, errorMessage,
+stackTrace and location. The application log level comes from `AWS_LAMBDA_LOG_LEVEL` (what
+Lambda sets from `ApplicationLogLevel`). Locally nothing does that, so this module does, on the
+`aiaas` loggers, when the first function starts; the lines go to stdout as Lambda's do.
+`POWERTOOLS_LOG_LEVEL` is read too: the handlers logged through Powertools' Logger before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+LOGGER = "aiaas"  # every handler's logger is this one or a child of it
+DEFAULT_LEVEL = "INFO"  # Lambda's default application log level in JSON format
+# LogRecord's own attributes: everything else on a record came in as `extra`.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "aws_request_id",
+    "taskName",
+}
+_installed: logging.Handler | None = None
+
+
+class LambdaJsonFormatter(logging.Formatter):
+    """A record as the JSON line Lambda's runtime writes for it (`LogFormat: JSON`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        request_id = getattr(record, "aws_request_id", None)
+        if request_id:
+            line["requestId"] = request_id
+        if record.exc_info and record.exc_info[0] is not None:
+            kind, error, trace = record.exc_info
+            line["errorType"] = kind.__name__
+            line["errorMessage"] = str(error)
+            line["stackTrace"] = traceback.format_tb(trace)
+            line["location"] = f"{record.pathname}:{record.funcName}:{record.lineno}"
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and key not in line:
+                line[key] = value
+        return orjson.dumps(line, default=str).decode()
+
+
+def level_from(env: Mapping[str, str]) -> int:
+    """The application log level a function's environment asks for (Lambda's names too)."""
+    name = env.get("AWS_LAMBDA_LOG_LEVEL") or env.get("POWERTOOLS_LOG_LEVEL") or DEFAULT_LEVEL
+    name = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(
+        name.upper(), name.upper()
+    )
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+def install(env: Mapping[str, str]) -> None:
+    """Write the `aiaas` loggers' records as Lambda's JSON lines on stdout, and only there (as
+    Powertools' Logger did): once a process, a later call only changes the level."""
+    global _installed
+    logger = logging.getLogger(LOGGER)
+    logger.setLevel(level_from(env))
+    if _installed is None:
+        _installed = logging.StreamHandler(sys.stdout)
+        _installed.setFormatter(LambdaJsonFormatter())
+        logger.addHandler(_installed)
+        logger.propagate = False
