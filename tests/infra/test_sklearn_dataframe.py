@@ -1,13 +1,15 @@
 """Acceptance: a scikit-learn pipeline trained on a pandas DataFrame, exported by skl2onnx with
 its default options, gets one `[N, 1]` input per column (a string one for the categorical
 column). Published with `aiaas publish` and no flags, it answers records, columns and OIP over
-real HTTP (`aiaas serve`) exactly as scikit-learn's own `predict` does.
+real HTTP (`aiaas serve`) and JSONL batch records exactly as scikit-learn's own `predict` does.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -116,3 +118,24 @@ def test_oip_json(published: Published, base_url: str) -> None:
     outputs = {item["name"]: item["data"] for item in answer.json()["outputs"]}
     assert outputs["output_label"] == list(published.pipeline.predict(published.frame))
 
+
+def test_batch_jsonl_records(
+    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    records = _records(published.frame)
+    lines = [json.dumps(dict(r, id=i)) for i, r in enumerate(records)]
+    lines.insert(1, json.dumps({"sepal_length": 5.0, "id": "bad"}))  # line 2: features missing
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    assert main(["--store", published.store.uri, "batch", MODEL, str(data)]) == 0
+    output = published.store.get_bytes(f"batch/{MODEL}/output/rows.jsonl").decode()
+    scored = [json.loads(line) for line in output.splitlines()]
+    assert [row["id"] for row in scored] == list(range(len(records)))
+    assert [row["pred_label"] for row in scored] == list(
+        published.pipeline.predict(published.frame)
+    )
+    errors = published.store.get_bytes(f"batch/{MODEL}/output/rows.jsonl.errors.jsonl").decode()
+    assert [json.loads(line) for line in errors.splitlines()] == [
+        {"line": 2, "error": "missing input 'sepal_width'"}
+    ]
