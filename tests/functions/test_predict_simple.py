@@ -140,6 +140,22 @@ def test_malformed_body_is_400(service: PredictService, raw: str, message: str) 
     assert body["error"].startswith(message), body
 
 
+def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -> None:
+    # requests / httpx `json=` bodies go through json.dumps, which writes NaN and -Infinity
+    # bare; the parser's message alone gives only a character position.
+    rows = ROWS[:1].tolist()
+    rows[0][3], rows[0][5] = math.nan, -math.inf
+    status, body = predict(service, {"inputs": rows})
+    assert status == 400
+    assert body["error"].startswith("request body is not valid JSON: "), body
+    assert body["error"].endswith(
+        "(NaN and Infinity are not JSON: send finite numbers, or OIP binary tensors to a "
+        "model published with --allow-nonfinite)"
+    ), body
+    status, body = predict(service, '{"inputs": [["NaN", "Infinity"]')  # text, cut short
+    assert status == 400 and "NaN and Infinity" not in body["error"], body
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [

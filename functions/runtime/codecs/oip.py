@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs import tensors
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -130,7 +131,7 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     try:
         doc = _object(orjson.loads(head), "the request body")
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        raise not_json(exc, head) from None
     items = doc.get("inputs")
     if not isinstance(items, list) or not items:
         raise BadRequest("request needs 'inputs': a non-empty list of tensors")

@@ -11,6 +11,7 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.codecs import oip, simple
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
     AiaasError,
@@ -68,7 +69,7 @@ class ModelPlane:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+            raise not_json(exc, body) from None
         inputs = simple.decode(doc, model.manifest)
         outputs = model.predict(inputs, typed=False)
         check_finite(model, outputs)
