@@ -182,7 +182,7 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         ),
         (
             {"inputs": []},
-            "input 'x' expects shape [-1, 64]; got [1, 0] (dimension 1 must be 64)",
+            "input 'x' has an empty batch; send at least one row",  # not a row of width 0
         ),
         (
             {"inputs": {"x": [[1.0] * 64], "y": [1]}},
