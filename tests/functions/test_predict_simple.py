@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.predict.service import PredictService
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.functions.test_predict_events import (
     MODEL,
     body_of,
@@ -231,3 +236,22 @@ def test_instances_of_objects_mixed_with_rows_is_400(service: PredictService) ->
         400,
         {"error": "instances[1] must be an object of input name -> value"},
     )
+
+
+def test_top_k_on_a_model_without_classes_is_400(tmp_path: Path) -> None:
+    path = onnx_factory.identity(tmp_path / "plain.onnx")  # no labels: outputs as they are
+    store = LocalStore(tmp_path / "store")
+    Registry(store).publish(onnx_factory.manifest_for(path, "plain", "1"), path)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "plain"}, pool)
+    body = '{"inputs": [[1, 2, 3]]}'
+    answer = service.handle(http_event("POST", "/models/plain/predict", body, query={"top_k": "2"}))
+    assert (answer["statusCode"], body_of(answer)) == (
+        400,
+        {
+            "error": "top_k ranks a classifier's labels; plain:1 has no class scores "
+            "(its outputs come as they are)"
+        },
+    )
+    answer = service.handle(http_event("POST", "/models/plain/predict", body))  # no top_k
+    assert (answer["statusCode"], body_of(answer)["outputs"]) == (200, {"y": [[1.0, 2.0, 3.0]]})

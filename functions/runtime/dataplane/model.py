@@ -66,6 +66,11 @@ class ModelPlane:
 
     def predict(self, model: LoadedModel, body: bytes, top_k: int) -> dict[str, Any]:
         """The simple JSON answer of `model` (see `routed`) to `body`."""
+        if top_k > 1 and model.manifest.postprocessing is None:  # asked for, not ignored
+            raise BadRequest(
+                f"top_k ranks a classifier's labels; {model.manifest.name}:"
+                f"{model.manifest.version} has no class scores (its outputs come as they are)"
+            )
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
