@@ -185,7 +185,14 @@ def _requested_outputs(
         if not isinstance(name, str):
             raise BadRequest(f"outputs[{index}] needs a 'name'")
         names.append(name)
-        flag = _parameters(item, f"output '{name}'").get("binary_data")
+        parameters = _parameters(item, f"output '{name}'")
+        if "classification" in parameters:  # Triton's extension (tritonclient's class_count)
+            raise BadRequest(
+                f"output '{name}' asks for the classification extension (class_count), which "
+                "this server does not offer (GET /v2 lists its extensions): request the "
+                "probabilities, or use POST /models/<model>/predict?top_k=N for ranked labels"
+            )
+        flag = parameters.get("binary_data")
         if flag is True or (flag is None and binary_default):
             binary.add(name)
     return tuple(names), frozenset(binary)
