@@ -27,6 +27,7 @@ from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local.functions import LocalFunction
 from infra.local.metrics import GatewayMetrics
+from infra.local.misses import no_route
 from infra.template import FunctionSpec
 
 log = logging.getLogger("aiaas.gateway")
@@ -203,7 +204,7 @@ class Gateway:
             found = self.route(request.method, request.path)
         if found is None:
             self.metrics.refused(404)
-            return error(404, f"no route for {request.method} {request.path}")
+            return error(404, no_route(self._routes, request.method, request.path))
         route, params = found
         # Past `refusal`: a configured token was presented, so the caller is its holder (as an
         # API Gateway Lambda authorizer would say in the request context).

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.predict.service import PredictService
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.functions.test_predict_events import (
     MODEL,
     body_of,
@@ -140,6 +145,22 @@ def test_malformed_body_is_400(service: PredictService, raw: str, message: str) 
     assert body["error"].startswith(message), body
 
 
+def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -> None:
+    # requests / httpx `json=` bodies go through json.dumps, which writes NaN and -Infinity
+    # bare; the parser's message alone gives only a character position.
+    rows = ROWS[:1].tolist()
+    rows[0][3], rows[0][5] = math.nan, -math.inf
+    status, body = predict(service, {"inputs": rows})
+    assert status == 400
+    assert body["error"].startswith("request body is not valid JSON: "), body
+    assert body["error"].endswith(
+        "(NaN and Infinity are not JSON: send finite numbers, or OIP binary tensors to a "
+        "model published with --allow-nonfinite)"
+    ), body
+    status, body = predict(service, '{"inputs": [["NaN", "Infinity"]')  # text, cut short
+    assert status == 400 and "NaN and Infinity" not in body["error"], body
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
@@ -166,7 +187,7 @@ def test_malformed_body_is_400(service: PredictService, raw: str, message: str) 
         ),
         (
             {"inputs": []},
-            "input 'x' expects shape [-1, 64]; got [1, 0] (dimension 1 must be 64)",
+            "input 'x' has an empty batch; send at least one row",  # not a row of width 0
         ),
         (
             {"inputs": {"x": [[1.0] * 64], "y": [1]}},
@@ -215,3 +236,22 @@ def test_instances_of_objects_mixed_with_rows_is_400(service: PredictService) ->
         400,
         {"error": "instances[1] must be an object of input name -> value"},
     )
+
+
+def test_top_k_on_a_model_without_classes_is_400(tmp_path: Path) -> None:
+    path = onnx_factory.identity(tmp_path / "plain.onnx")  # no labels: outputs as they are
+    store = LocalStore(tmp_path / "store")
+    Registry(store).publish(onnx_factory.manifest_for(path, "plain", "1"), path)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "plain"}, pool)
+    body = '{"inputs": [[1, 2, 3]]}'
+    answer = service.handle(http_event("POST", "/models/plain/predict", body, query={"top_k": "2"}))
+    assert (answer["statusCode"], body_of(answer)) == (
+        400,
+        {
+            "error": "top_k ranks a classifier's labels; plain:1 has no class scores "
+            "(its outputs come as they are)"
+        },
+    )
+    answer = service.handle(http_event("POST", "/models/plain/predict", body))  # no top_k
+    assert (answer["statusCode"], body_of(answer)["outputs"]) == (200, {"y": [[1.0, 2.0, 3.0]]})

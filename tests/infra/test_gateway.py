@@ -195,7 +195,11 @@ def test_most_specific_route_wins_and_greedy_and_any(toy_module: str) -> None:
 def test_no_route_is_404(toy_module: str, method: str, path: str) -> None:
     gateway = Gateway({"param": toy(toy_module, "echo", ("GET", "/items/{id}"))})
     response = gateway.handle(request(method, path))
-    assert (response.status, doc(response)) == (404, {"error": f"no route for {method} {path}"})
+    hint = "; this path takes GET" if path == "/items/1" else ""  # the method was wrong
+    assert (response.status, doc(response)) == (
+        404,
+        {"error": f"no route for {method} {path}{hint}"},
+    )
 
 
 def test_on_miss_can_add_functions_once(toy_module: str) -> None:

@@ -17,6 +17,8 @@ from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import TOKEN, ServeProcess, raw_get, start_serve
 
+SERVED = ", ".join(sorted(["broken", MODEL]))  # the models this module's server serves
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
@@ -63,7 +65,10 @@ def test_unknown_model_is_404(client: httpx.Client) -> None:
     answer = client.post("/models/no-such-model/predict", json={"inputs": [[1.0]]})
     assert (answer.status_code, answer.json()) == (
         404,
-        {"error": "no route for POST /models/no-such-model/predict"},
+        {
+            "error": "no route for POST /models/no-such-model/predict; "
+            f"no model 'no-such-model' is served here (models: {SERVED})"
+        },
     )
 
 
@@ -118,7 +123,7 @@ def test_wrong_method_is_404_as_on_api_gateway(client: httpx.Client) -> None:
     answer = client.get(f"/models/{MODEL}/predict")
     assert (answer.status_code, answer.json()) == (
         404,
-        {"error": f"no route for GET /models/{MODEL}/predict"},
+        {"error": f"no route for GET /models/{MODEL}/predict; this path takes POST"},
     )
     answer = client.put(f"/v2/models/{MODEL}/versions/1/ready")
     assert answer.status_code == 404

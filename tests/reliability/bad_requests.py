@@ -93,7 +93,7 @@ SIMPLE = [
     Bad("simple-infinity-literal", "POST", PREDICT, b'{"inputs": [[Infinity' + b", 0.5" * 63 + b"]]}", error="request body is not valid JSON"),
     Bad("simple-overflow-to-infinity", "POST", PREDICT, b'{"inputs": [[1e400' + b", 0.5" * 63 + b"]]}", error="request body is not valid JSON: number is infinity"),
     Bad("simple-deeply-nested", "POST", PREDICT, b'{"inputs": ' + DEEP + b"}", error="request body is not valid JSON: depth limit exceeded"),
-    Bad("simple-empty-batch", "POST", PREDICT, doc({"inputs": {"x": []}}), 422, "input 'x' expects shape [-1, 64]; got [1, 0] (dimension 1 must be 64)"),
+    Bad("simple-empty-batch", "POST", PREDICT, doc({"inputs": {"x": []}}), 422, "input 'x' has an empty batch; send at least one row"),
     Bad("simple-unknown-input", "POST", PREDICT, doc({"inputs": {"x": [ROW], "y": [1.0]}}), 422, "unknown input 'y'; this model takes x: float32 [-1, 64]"),
     Bad("simple-instances-empty", "POST", PREDICT, doc({"instances": []}), error='"instances" must be a non-empty list of rows'),
     Bad("simple-instances-object", "POST", PREDICT, doc({"instances": {"x": ROW}}), error='"instances" must be a non-empty list of rows'),

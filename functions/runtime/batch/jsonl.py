@@ -87,6 +87,8 @@ class JsonlDecoder:
         except ValueError:
             raise RowRejected(f"input '{spec.name}' is ragged") from None
         want = self.shapes[spec.name]
+        if value.ndim == 0 and want == (1,):  # a [N, 1] input (one per DataFrame column):
+            value = value.reshape(want)  # a number a row, as its CSV column gives it
         if value.shape != want:
             raise RowRejected(
                 f"input '{spec.name}' must have shape {list(want)} per row; got {list(value.shape)}"

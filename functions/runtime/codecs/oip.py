@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs import tensors
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -130,7 +131,7 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     try:
         doc = _object(orjson.loads(head), "the request body")
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        raise not_json(exc, head) from None
     items = doc.get("inputs")
     if not isinstance(items, list) or not items:
         raise BadRequest("request needs 'inputs': a non-empty list of tensors")
@@ -184,7 +185,14 @@ def _requested_outputs(
         if not isinstance(name, str):
             raise BadRequest(f"outputs[{index}] needs a 'name'")
         names.append(name)
-        flag = _parameters(item, f"output '{name}'").get("binary_data")
+        parameters = _parameters(item, f"output '{name}'")
+        if "classification" in parameters:  # Triton's extension (tritonclient's class_count)
+            raise BadRequest(
+                f"output '{name}' asks for the classification extension (class_count), which "
+                "this server does not offer (GET /v2 lists its extensions): request the "
+                "probabilities, or use POST /models/<model>/predict?top_k=N for ranked labels"
+            )
+        flag = parameters.get("binary_data")
         if flag is True or (flag is None and binary_default):
             binary.add(name)
     return tuple(names), frozenset(binary)

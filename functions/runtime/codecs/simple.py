@@ -40,9 +40,14 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
         )
-    # One row sent without its batch axis: add it.
     if spec.shape and spec.shape[0] == -1 and array.ndim == len(spec.shape) - 1:
-        array = array[np.newaxis, ...]
+        if array.shape == (0,):  # `[]`: no rows (as one row it would be a row of width 0)
+            raise InvalidInput(f"input '{spec.name}' has an empty batch; send at least one row")
+        if len(spec.shape) == 2 and spec.shape[1] == 1:
+            # One value a row for a [N, 1] input (skl2onnx makes one per DataFrame column):
+            # a flat list or records' scalars are a column; as one row they could never fit.
+            return array[:, np.newaxis]
+        array = array[np.newaxis, ...]  # one row sent without its batch axis: add it
     return array
 
 

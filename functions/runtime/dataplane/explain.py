@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs import oip, simple
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
@@ -88,7 +89,7 @@ def _json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        raise not_json(exc, body) from None
 
 
 def _parameters(raw: object) -> tuple[int | None, int | None]:

@@ -11,6 +11,7 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.codecs import oip, simple
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
     AiaasError,
@@ -65,10 +66,15 @@ class ModelPlane:
 
     def predict(self, model: LoadedModel, body: bytes, top_k: int) -> dict[str, Any]:
         """The simple JSON answer of `model` (see `routed`) to `body`."""
+        if top_k > 1 and model.manifest.postprocessing is None:  # asked for, not ignored
+            raise BadRequest(
+                f"top_k ranks a classifier's labels; {model.manifest.name}:"
+                f"{model.manifest.version} has no class scores (its outputs come as they are)"
+            )
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+            raise not_json(exc, body) from None
         inputs = simple.decode(doc, model.manifest)
         outputs = model.predict(inputs, typed=False)
         check_finite(model, outputs)

@@ -1,0 +1,22 @@
+"""The 400 for a request body that is not JSON, with a hint where the cause is a common one."""
+
+from __future__ import annotations
+
+import re
+
+from functions.runtime.errors import BadRequest
+
+# Python's json.dumps (so `requests.post(json=...)` and httpx) writes NaN and infinities as
+# these bare words, which JSON does not have; the parser's own message only gives a position.
+_NON_FINITE = re.compile(rb"(?<![\"\w])-?(?:NaN|Infinity)(?![\"\w])")
+
+
+def not_json(exc: Exception, body: bytes | memoryview) -> BadRequest:
+    """The error for `body`, which the JSON parser refused with `exc` (only called then)."""
+    hint = ""
+    if _NON_FINITE.search(bytes(body)):
+        hint = (
+            " (NaN and Infinity are not JSON: send finite numbers, or OIP binary tensors to a "
+            "model published with --allow-nonfinite)"
+        )
+    return BadRequest(f"request body is not valid JSON: {exc}{hint}")
