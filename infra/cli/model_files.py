@@ -78,7 +78,14 @@ def _place(source: Path, target: Path, *, copy: bool) -> None:
             return
         except OSError:  # another file system, or one without hard links (or not allowed)
             pass
-    copy_file(source, target)
+    try:
+        copy_file(source, target)
+    except OSError as exc:  # a full disk, most likely
+        raise BadRequest(
+            f"cannot copy {source} to {target.parent} to work on it ({exc.strerror or exc}): "
+            "free space there, or set TMPDIR to a folder with room on the model's file system "
+            "(files there are linked, not copied)"
+        ) from None
 
 
 def copy_file(source: Path, target: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -71,8 +72,17 @@ def read_only(folder: Path) -> Iterator[None]:
     assert snapshot(folder) == before, "publish changed the user's model folder"
 
 
-def cli(tmp: Path, store: ObjectStore, model: Path, *argv: str) -> subprocess.Popen[str]:
+def cli(
+    tmp: Path, store: ObjectStore, model: Path, *argv: str, max_file: int | None = None
+) -> subprocess.Popen[str]:
+    """The CLI in a fresh process; `max_file`: no file it writes may grow past this (as a full
+    disk stops a copy)."""
     tmp.mkdir(exist_ok=True)
+
+    def limits() -> None:
+        assert max_file is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+
     command = [sys.executable, "-m", "infra.cli.main", "--store", store.uri, "publish", str(model)]
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
@@ -82,12 +92,15 @@ def cli(tmp: Path, store: ObjectStore, model: Path, *argv: str) -> subprocess.Po
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limits if max_file is not None else None,
     )
 
 
-def publish(tmp: Path, store: ObjectStore, model: Path, *argv: str) -> tuple[int, str, str]:
+def publish(
+    tmp: Path, store: ObjectStore, model: Path, *argv: str, max_file: int | None = None
+) -> tuple[int, str, str]:
     """The CLI's exit code, stdout and stderr; its TMPDIR is left empty whatever happened."""
-    process = cli(tmp, store, model, *argv)
+    process = cli(tmp, store, model, *argv, max_file=max_file)
     out, err = process.communicate(timeout=300)
     assert left_in(tmp) == [], "publish left files in its temporary folder"
     return process.returncode, out, err
@@ -178,6 +191,22 @@ def test_an_error_names_the_users_file_not_the_private_copy(tmp_path: Path) -> N
     assert code == 1
     assert f"aiaas publish: error: {model} is not an ONNX model" in err
     assert "aiaas-publish-" not in err
+
+
+def test_no_room_for_the_quantizers_copy_is_a_clear_error(
+    transformer: tuple[Path, Path], tmp_path: Path
+) -> None:
+    model = external(tmp_path / "user", transformer[0])
+    data = model.with_name("weights.bin").stat().st_size
+    store = LocalStore(tmp_path / "store")
+    with read_only(model.parent):
+        argv = ("--quantize", "int8")
+        code, out, err = publish(tmp_path / "tmp", store, model, *argv, max_file=data // 2)
+    assert (code, out) == (1, ""), err
+    assert err.startswith(f"aiaas publish: error: cannot copy {model.with_name('weights.bin')} to ")
+    assert "free space there, or set TMPDIR to a folder with room" in err
+    assert "Traceback" not in err
+    assert list(store.list_keys("models")) == []
 
 
 def test_interrupted_publish_leaves_nothing(tmp_path: Path) -> None:
