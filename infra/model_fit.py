@@ -6,11 +6,13 @@
 A function holds the runtime, the model's weights as onnxruntime keeps them, and its arena for
 activations. How many copies of the weights a load holds at its peak depends on where the files
 land (measured on a 1 GB synthetic transformer, docs/large_models.md): external data on disk is
-memory-mapped (1.0x), and so is a single file on disk of 64 MB or more, through a graph file
-pointing at its weights (functions/runtime/mapped_weights.py); a smaller single file is parsed
-then packed (1.9x, a few MB more at most); from memory, when
-/tmp cannot take the files (SnapStart allows 512 MB), the buffers and onnxruntime's packed copy
-overlap (2.9x). A version that cannot fit is refused with what to change.
+memory-mapped (1.0x); a single file on disk is parsed then copied (1.9x), except, in a file of
+64 MB or more, the initializers whose raw_data a graph file maps from it
+(functions/runtime/mapped_weights.py). Weights kept in Constant nodes, in typed fields
+(float_data, ...) or in small initializers are still copied, so the stored file's fields are
+walked (ranged reads of their headers, never a weight) to count what is mapped. From memory,
+when /tmp cannot take the files (SnapStart allows 512 MB), the buffers and onnxruntime's packed
+copy overlap (2.9x). A version that cannot fit is refused with what to change.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.mapped_weights import MIN_FILE_BYTES
+from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout, weight_layout
+from functions.runtime.refs import model_key
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 from infra.model_settings import MEMORY_MB, ModelSettings, template_models
+
+if TYPE_CHECKING:
+    from functions.runtime.store import ObjectStore
 
 MB = 1024 * 1024
 RUNTIME_MB = 150  # python, numpy, onnxruntime and the predict handler, before any model
@@ -38,6 +45,7 @@ PEAK_COPIES = {  # measured, rounded up
 }
 ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's widths
 HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
+BLOCK = 64 * 1024  # a ranged read of a stored model's field headers
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class Fit:
     loads_from: str  # a PEAK_COPIES key
     need_mb: int
     memory_mb: int
+    mapped_mb: float = 0.0  # of weights_mb, mapped from disk; the rest is copied
+    copied: str = ""  # which part of a single file onnxruntime copies, when it maps the rest
 
     @property
     def fits(self) -> bool:
@@ -57,7 +67,6 @@ class Fit:
     def problem(self) -> str | None:
         if self.fits:
             return None
-        copies = PEAK_COPIES[self.loads_from]
         wanted = -(-round(self.need_mb / (1 - HEADROOM)) // 64) * 64
         fix = (
             f"raise MemorySize to {wanted}"
@@ -65,28 +74,114 @@ class Fit:
             else f"no Lambda function has that much (at most {MEMORY_MB[1]} MB)"
         )
         return (
-            f"{self.ref} needs ~{self.need_mb} MB ({self.weights_mb:.0f} MB of weights x {copies} "
-            f"loading from {self.loads_from.replace('-', ' ')} + {RUNTIME_MB} MB runtime + "
+            f"{self.ref} needs ~{self.need_mb} MB ({self._weights()} + {RUNTIME_MB} MB runtime + "
             f"{ARENA_SHARE:.0%} arena) but its function has {self.memory_mb} MB with "
             f"{HEADROOM:.0%} headroom: {fix}, or publish it smaller (external data, "
             "--quantize int8)"
         )
 
+    def _weights(self) -> str:
+        where = self.loads_from.replace("-", " ")
+        advice = "; export the weights as initializers or in external data to have them mapped"
+        if self.loads_from != "mapped-single-disk":
+            copies = PEAK_COPIES[self.loads_from]
+            parts = f" ({self.copied}{advice})" if self.copied else ""
+            return f"{self.weights_mb:.0f} MB of weights x {copies} loading from {where}{parts}"
+        copied = self.weights_mb - self.mapped_mb
+        return (
+            f"{self.weights_mb:.0f} MB of weights loading from {where}: {self.mapped_mb:.0f} MB "
+            f"mapped x {PEAK_COPIES[self.loads_from]}, {copied:.0f} MB copied by onnxruntime x "
+            f"{PEAK_COPIES['single-disk']} ({self.copied}{advice})"
+        )
 
-def model_fit(manifest: ModelManifest, memory_mb: int, tmp_mb: int = TMP_MB) -> Fit:
-    """The fit of `manifest` in a function of `memory_mb` with `tmp_mb` of /tmp."""
+
+def model_fit(
+    manifest: ModelManifest,
+    memory_mb: int,
+    tmp_mb: int = TMP_MB,
+    layout: WeightLayout | None = None,
+) -> Fit:
+    """The fit of `manifest` in a function of `memory_mb` with `tmp_mb` of /tmp; `layout`: what
+    serving maps of its single model file (`stored_layout`); without one, nothing is."""
     weights = manifest.weight_bytes
+    ref = f"{manifest.name}:{manifest.version}"
+    arena = RUNTIME_MB * MB + weights * ARENA_SHARE
     if weights + DISK_MARGIN > tmp_mb * MB:
-        where = "memory"
-    elif manifest.weight_files:
-        where = "external-disk"
-    else:
-        mapped = manifest.file.size >= MIN_FILE_BYTES
-        where = "mapped-single-disk" if mapped else "single-disk"
-    need = RUNTIME_MB * MB + weights * (PEAK_COPIES[where] + ARENA_SHARE)
-    return Fit(
-        f"{manifest.name}:{manifest.version}", weights / MB, where, round(need / MB), memory_mb
+        need = arena + weights * PEAK_COPIES["memory"]
+        return Fit(ref, weights / MB, "memory", round(need / MB), memory_mb)
+    # The model file is parsed and its tensors copied; what is mapped costs ~1x.
+    mapped = weights - manifest.file.size if manifest.weight_files else 0
+    if layout is not None and layout.mapped and not manifest.weight_files:
+        mapped = layout.mapped
+    copied = weights - mapped
+    need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
+    where = "external-disk" if manifest.weight_files else "single-disk"
+    parts = ""
+    if layout is not None and layout.size >= MIN_FILE_BYTES and not manifest.weight_files:
+        parts = _copied_parts(layout)  # a big single file: say why it is not all mapped
+        if mapped:
+            where = "mapped-single-disk"
+        else:
+            parts = f"nothing mapped, {layout.whole}: {parts}"
+    return Fit(ref, weights / MB, where, round(need / MB), memory_mb, mapped / MB, parts)
+
+
+def _copied_parts(layout: WeightLayout) -> str:
+    parts = (
+        (layout.nodes, "in graph nodes (Constant tensors)"),
+        (layout.typed, "in initializers' typed fields (float_data, ...)"),
+        (layout.small, "in initializers under 4 KB"),
     )
+    named = [f"{size / MB:.0f} MB {what}" for size, what in parts if size >= MB]
+    return ", ".join(named) or "the graph's structure"
+
+
+class StoredModel:
+    """A stored model file as protowire reads it: each block of BLOCK bytes fetched by one
+    ranged read when the walk first reaches it; the payloads it skips, the weights, never."""
+
+    def __init__(self, store: ObjectStore, key: str, size: int) -> None:
+        self.store, self.key, self.size = store, key, size
+        self.blocks: dict[int, bytes] = {}
+        self.reads = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, key: int, /) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(self.size)
+            return bytes(self[i] for i in range(start, stop))
+        if not 0 <= key < self.size:
+            raise IndexError(f"byte {key} of a {self.size}-byte file")
+        return self._block(key // BLOCK)[key % BLOCK]
+
+    def _block(self, number: int) -> bytes:
+        if number not in self.blocks:
+            if len(self.blocks) >= 16:  # the walk moves forward: keep a few
+                del self.blocks[next(iter(self.blocks))]
+            start = number * BLOCK
+            with self.store.open_read(self.key, start, min(start + BLOCK, self.size)) as reader:
+                self.blocks[number] = reader.read()
+            self.reads += 1
+        return self.blocks[number]
+
+
+def stored_layout(store: ObjectStore, manifest: ModelManifest) -> WeightLayout | None:
+    """What serving maps of `manifest`'s single model file, walked in the store; None for a
+    model with external data files (those are mapped whole)."""
+    if manifest.weight_files:
+        return None
+    if manifest.file.size < MIN_FILE_BYTES:
+        return WeightLayout(manifest.file.size, whole="under the mapping threshold")
+    stored = StoredModel(store, model_key(manifest.name, manifest.version), manifest.file.size)
+    return weight_layout(stored)
 
 
 def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[list[Fit], list[str]]:
@@ -104,7 +199,8 @@ def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[li
         except NotFound:
             notes.append(f"{model}{settings.selector}: not published yet, not checked")
             continue
-        fits.append(model_fit(manifest, settings.memory_mb))
+        layout = stored_layout(registry.store, manifest)
+        fits.append(model_fit(manifest, settings.memory_mb, layout=layout))
     return fits, notes
 
 

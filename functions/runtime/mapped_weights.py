@@ -22,6 +22,7 @@ import mmap
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiaas.runtime")
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
-MODEL_GRAPH, GRAPH_INITIALIZER = 7, 5
+MODEL_GRAPH, GRAPH_NODE, GRAPH_INITIALIZER = 7, 1, 5
 TENSOR_SEGMENT, TENSOR_RAW_DATA = 3, 9
 TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
 TYPED_DATA = frozenset({4, 5, 6, 7, 10, 11})  # float_data, int32, string, int64, double, uint64
@@ -51,8 +52,28 @@ ENTRY_KEY, ENTRY_VALUE = 1, 2
 MIN_FILE_BYTES = 64 * 1024 * 1024  # below this the copies cost little: load the file as is
 MIN_TENSOR_BYTES = 4096  # smaller initializers stay inside the graph file
 COPY_CHUNK = 1024 * 1024
+MAPPED, SMALL, TYPED = "mapped", "small", "typed"  # how an initializer loads (_kind)
 
 Piece = bytes | tuple[int, int]  # new bytes, or a range of the original file copied verbatim
+
+
+@dataclass(frozen=True)
+class WeightLayout:
+    """Where a single model file's bytes go when serving loads it (`loadable`): `mapped`, the
+    initializers' raw_data onnxruntime maps from the file; the rest it copies, of which `nodes`
+    (Constant tensors and other attributes), `typed` (initializers in float_data and the other
+    typed fields) and `small` (initializers under MIN_TENSOR_BYTES) hold the weights."""
+
+    size: int
+    mapped: int = 0
+    nodes: int = 0
+    typed: int = 0
+    small: int = 0
+    whole: str = ""  # why the whole file is loaded (nothing mapped), if it is
+
+    @property
+    def copied(self) -> int:
+        return self.size - self.mapped
 
 
 class UnexpectedModel(ValueError):
@@ -140,6 +161,38 @@ def write_graph(source: Path, out: BinaryIO) -> int:
     return mapped
 
 
+def weight_layout(buf: Buffer) -> WeightLayout:
+    """What `loadable` maps of the model in `buf` and what onnxruntime copies, counted from
+    the fields' headers: no weight is read."""
+    size = len(buf)
+    if size < MIN_FILE_BYTES:
+        return WeightLayout(size, whole=f"under {MIN_FILE_BYTES // 2**20} MB")
+    counts = dict.fromkeys((MAPPED, SMALL, TYPED, "nodes"), 0)
+    try:
+        for item in fields(buf, 0, size):
+            if item.number == MODEL_GRAPH and item.wire == LEN:
+                _count(buf, item, counts)
+    except AlreadyExternal:
+        return WeightLayout(size, whole="its weights are in external data files")
+    except (ValueError, IndexError) as exc:  # graph_file would log it and load the whole file
+        return WeightLayout(size, whole=f"its weights cannot be mapped: {exc}")
+    parts = (counts["nodes"], counts[TYPED], counts[SMALL])
+    if not counts[MAPPED]:
+        return WeightLayout(size, 0, *parts, whole="no initializer holds its weights as raw_data")
+    return WeightLayout(size, counts[MAPPED], *parts)
+
+
+def _count(buf: Buffer, graph: Field, counts: dict[str, int]) -> None:
+    for item in fields(buf, graph.start, graph.end):
+        if item.number == GRAPH_INITIALIZER and item.wire == LEN:
+            items = list(fields(buf, item.start, item.end))
+            kind = _kind(items)
+            raw = [i.end - i.start for i in items if i.number == TENSOR_RAW_DATA]
+            counts[kind] += raw[0] if kind == MAPPED else item.end - item.begin
+        elif item.number == GRAPH_NODE and item.wire == LEN:
+            counts["nodes"] += item.end - item.begin
+
+
 def _model(buf: Buffer, location: str) -> tuple[list[Piece], int]:
     pieces: list[Piece] = []
     mapped = 0
@@ -173,15 +226,10 @@ def _tensor(buf: Buffer, start: int, end: int, location: str) -> bytes | None:
     """The initializer with its raw_data referred to where it lies in the file, or None to keep
     it as it is (small, or its data is in typed fields)."""
     items = list(fields(buf, start, end))
-    numbers = {item.number for item in items}
-    if TENSOR_EXTERNAL_DATA in numbers or _external(items):
-        raise AlreadyExternal("an initializer already keeps its data in an external file")
-    raw = [item for item in items if item.number == TENSOR_RAW_DATA and item.wire == LEN]
-    if len(raw) != 1 or raw[0].end - raw[0].start < MIN_TENSOR_BYTES:
+    if _kind(items) != MAPPED:
         return None
-    if numbers & TYPED_DATA or TENSOR_SEGMENT in numbers:
-        return None  # onnxruntime decides what such a tensor means: leave it to it
-    offset, length = raw[0].start, raw[0].end - raw[0].start
+    raw = next(item for item in items if item.number == TENSOR_RAW_DATA)
+    offset, length = raw.start, raw.end - raw.start
     if not 0 <= offset <= offset + length <= len(buf):  # fields() bounds it; never outside
         raise UnexpectedModel(f"raw_data at {offset}+{length} lies outside the file")
     kept = b"".join(
@@ -194,6 +242,20 @@ def _tensor(buf: Buffer, start: int, end: int, location: str) -> bytes | None:
         entry = encode_bytes(ENTRY_KEY, key.encode()) + encode_bytes(ENTRY_VALUE, value.encode())
         kept += encode_bytes(TENSOR_EXTERNAL_DATA, entry)
     return kept + encode_key(TENSOR_DATA_LOCATION, VARINT) + bytes([EXTERNAL])
+
+
+def _kind(items: list[Field]) -> str:
+    """How an initializer (its fields) loads: MAPPED, SMALL or TYPED (onnxruntime copies
+    both); AlreadyExternal when the model keeps weights in external data files."""
+    numbers = {item.number for item in items}
+    if TENSOR_EXTERNAL_DATA in numbers or _external(items):
+        raise AlreadyExternal("an initializer already keeps its data in an external file")
+    raw = [item for item in items if item.number == TENSOR_RAW_DATA and item.wire == LEN]
+    if numbers & TYPED_DATA or TENSOR_SEGMENT in numbers or len(raw) > 1:
+        return TYPED  # onnxruntime decides what such a tensor means: leave it to it
+    if not raw or raw[0].end - raw[0].start < MIN_TENSOR_BYTES:
+        return SMALL
+    return MAPPED
 
 
 def _external(items: list[Field]) -> bool:

@@ -3,18 +3,28 @@
 `onnx.load` builds the whole message, weights included (a 1 GB model is 1 GB more memory);
 reading field headers over a memory map and skipping each payload costs milliseconds and no
 copy. Serving uses it to find a model's external data and to point onnxruntime at the weights
-inside a verified single-file model; neither needs the `onnx` package.
+inside a verified single-file model; neither needs the `onnx` package. The memory-fit check
+walks a stored model through ranged reads (any object indexable like bytes will do).
 """
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, overload
 
 VARINT, FIXED64, LEN, FIXED32 = 0, 1, 2, 5  # the wire types ONNX uses
 
-Buffer = mmap.mmap | bytes
+
+class Buffer(Protocol):
+    """What the walk reads: a byte by index, a range by slice (mmap.mmap and bytes are ones)."""
+
+    def __len__(self) -> int: ...
+
+    @overload
+    def __getitem__(self, key: int, /) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice, /) -> bytes: ...
 
 
 class Field(NamedTuple):

@@ -1,25 +1,34 @@
-"""A model file and the external data files it names, as the publish options copy them.
+"""A model file and the external data files it names, placed in a private folder to work on.
 
-A model over 2 GB keeps its weights in external data files named inside it, relative to its
-folder. `--tokenizer` publishes a copy of the model file with the tokenizer embedded, and
-`--quantize` a new model: each needs its data files beside it under the names it gives them.
-The source's data files are hard-linked there, not copied (gigabytes); across file systems,
-where a hard link cannot be made, they are copied. Not symbolic links: onnxruntime refuses a data
-file that resolves outside the model's folder. The `onnx` package, for its part, refuses to read
-a data file with more than one link (a guard against hardlink attacks): the quantizers, which
-read the source with it, run before any link is made (`publish_options`).
+Publishing never writes into the user's model folder: it may be read-only, shared, or watched
+by another tool. Yet onnxruntime's quantizers write a shape-inferred copy of the graph beside
+their input, and the signature read of a big single file writes its graph file beside the model
+(`mapped_weights`). So every step of `aiaas publish` runs on the files `stage` places in the
+publish's own temporary folder, which is removed on success, error and interrupt.
+
+External data is named inside the model relative to its folder, so each data file keeps its
+name there. Files are hard-linked where they can be (the same file system; they are only read),
+else copied. Symbolic links are followed: a Hugging Face cache links each file to a blob in
+another folder, which onnxruntime refuses as a path escaping the model's folder, so the target
+is placed. The `onnx` package (>= 1.17) refuses to read an external data file with more than
+one link, a guard against hardlink attacks; the quantizers read with it, so their input's data
+files are copies (`copy_data`): a reflink where the file system shares extents (XFS, btrfs:
+instant), else the bytes (about 1 s per GB on this machine's ext4 disk).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 from functions.runtime.artifact_files import external_data_names, files_to_publish
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+
+FICLONE = 0x40049409  # linux/fs.h: the copy shares the source's extents
 
 
 def data_files(model: Path) -> dict[str, Path]:
@@ -42,15 +51,56 @@ def total_bytes(model: Path) -> int:
     return model.stat().st_size + sum(p.stat().st_size for p in data_files(model).values())
 
 
-def link_data_files(source: Path, copy: Path) -> None:
+def stage(model: Path, folder: Path, *, copy_data: bool = False) -> Path:
+    """`model` and its data files placed in the new folder `folder` under their own names; the
+    placed model. `copy_data`: the data files are copies, never links (the `onnx` package will
+    read them)."""
+    folder.mkdir(parents=True)
+    placed = folder / model.name
+    _place(model, placed, copy=False)
+    place_data_files(model, placed, copy_data=copy_data)
+    return placed
+
+
+def place_data_files(source: Path, copy: Path, *, copy_data: bool = False) -> None:
     """Make `source`'s data files appear beside `copy` (a copy of its model file)."""
     for name, local in data_files(source).items():
         placed = copy.parent / name
         placed.parent.mkdir(parents=True, exist_ok=True)
+        _place(local, placed, copy=copy_data)
+
+
+def _place(source: Path, target: Path, *, copy: bool) -> None:
+    if not copy:
         try:
-            os.link(local, placed)
-        except OSError:  # another file system, or one without hard links
-            shutil.copyfile(local, placed)
+            # The file a symbolic link names (os.link on Linux would link the link itself).
+            os.link(source.resolve(), target)
+            return
+        except OSError:  # another file system, or one without hard links (or not allowed)
+            pass
+    try:
+        copy_file(source, target)
+    except OSError as exc:  # a full disk, most likely
+        raise BadRequest(
+            f"cannot copy {source} to {target.parent} to work on it ({exc.strerror or exc}): "
+            "free space there, or set TMPDIR to a folder with room on the model's file system "
+            "(files there are linked, not copied)"
+        ) from None
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """A new file `target` holding `source`'s bytes: a reflink where the file system can make
+    one, else a copy."""
+    with source.open("rb") as src, target.open("xb") as dst:
+        if sys.platform == "linux":
+            import fcntl
+
+            try:
+                fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+                return
+            except OSError:  # ext4, tmpfs, another file system: no shared extents
+                pass
+    shutil.copyfile(source, target)  # the kernel copies (sendfile), into the file made above
 
 
 def describe_data_files(model: Path) -> list[dict[str, Any]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from functions.runtime import names
@@ -18,7 +20,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
-from infra.cli.model_files import require_data_files
+from infra.cli.model_files import require_data_files, stage
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import add_publish_options, apply_publish_options
 
@@ -76,15 +78,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    # Every step works in this private folder, removed however the publish ends: nothing is
+    # ever written beside the user's model (model_files.py says what would be).
     with tempfile.TemporaryDirectory(prefix="aiaas-publish-") as work:
-        return _publish(args, Path(work))
+        given: Path = args.model
+        if not given.is_file():
+            raise BadRequest(f"no such file: {given}")
+        require_data_files(given)  # named here: onnxruntime's own failure says less
+        path = stage(given, Path(work) / "given")
+        with _naming(given, path):
+            return _publish(args, path, Path(work))
 
 
-def _publish(args: argparse.Namespace, work: Path) -> int:
-    path: Path = args.model
-    if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
-    require_data_files(path)  # named here: onnxruntime's own failure says less
+@contextlib.contextmanager
+def _naming(given: Path, staged: Path) -> Iterator[None]:
+    """An error about the staged copy names the user's file: the copy is not theirs to find."""
+    try:
+        yield
+    except BadRequest as exc:
+        exc.message = exc.message.replace(str(staged.parent), str(given.parent))
+        exc.args = (exc.message,)
+        raise
+
+
+def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     reg = Registry(open_store(args.store))
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.

@@ -1,10 +1,10 @@
 """`aiaas publish` options that change the file published: `--tokenizer` and `--quantize`.
 
-Both run before anything is written, on copies in a private folder: the quantizer on the source,
-the graph and tokenizer checks on the source file, the tokenizer embedded into the file that is
-published (the variant, when quantized), and with `--data` both files scored as serving scores
-them. A model's external data files go with each copy (`model_files`). Any refusal leaves the
-store untouched.
+Both run before anything is written, on copies in the publish's private folder (never in the
+user's model folder): the quantizer on its own copy of the source, the graph and tokenizer
+checks on the source, the tokenizer embedded into the file that is published (the variant, when
+quantized), and with `--data` both files scored as serving scores them. A model's external data
+files go with each copy (`model_files`). Any refusal leaves the store untouched.
 """
 
 from __future__ import annotations
@@ -92,8 +92,6 @@ def apply_publish_options(
 ) -> Prepared:
     """The manifest and file to publish under these options (as given when there are none)."""
     _check(args)
-    # Quantized first: the text copies hard-link the source's external data files, and the
-    # quantizers' `onnx` refuses to read a data file with more than one link.
     variant = publish_quantize.quantize(model, args.quantize, work) if args.quantize else None
     source = Prepared(manifest, model)
     if args.tokenizer is not None:

@@ -9,9 +9,9 @@ file) or that onnxruntime cannot run is refused; nothing is published.
 
 A model keeping its weights in external data files (as one over 2 GB must) gets a variant in
 the same form, `model.onnx` plus `model.onnx.data`, published as a multi-file version; sizes
-count every file. Both quantizers need the weights in memory; each writes a temporary
-shape-inferred copy of the graph beside the source (onnxruntime's own behaviour: external data
-is named relative to the model's folder).
+count every file. Both quantizers need the weights in memory, and each writes a shape-inferred
+copy of the graph beside its input (external data is named relative to the model's folder): the
+input is a private copy (`model_files.stage`), its data files real copies, as `onnx` reads them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import onnxruntime as ort
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
-from infra.cli.model_files import data_files, describe_data_files, total_bytes
+from infra.cli.model_files import data_files, describe_data_files, stage, total_bytes
 
 METHODS = ("int8", "fp16")
 DESCRIBED = {
@@ -82,11 +82,12 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
     (one naming a missing external data file before any work)."""
     external = bool(data_files(source))
+    given = stage(source, work / f"quantize-{method}-input", copy_data=True)
     target = work / f"quantized-{method}" / "model.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _quiet():
-            (_int8 if method == "int8" else _fp16)(source, target, external)
+            (_int8 if method == "int8" else _fp16)(given, target, external)
         ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     except ModuleNotFoundError as exc:
         raise BadRequest(

@@ -23,7 +23,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TEXT_FIELD
-from infra.cli.model_files import link_data_files
+from infra.cli.model_files import place_data_files
 from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -129,7 +129,7 @@ def embed_document(source: Path, target: Path, key: str, value: str) -> None:
     shutil.copyfile(source, target)
     with target.open("ab") as handle:
         handle.write(_field(14, entry))
-    link_data_files(source, target)
+    place_data_files(source, target)
 
 
 def _already_carried(session: ort.InferenceSession) -> str | None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from bench.synthetic_transformer import SyntheticShape, write_model
+from functions.runtime.mapped_weights import MIN_FILE_BYTES, weight_layout
+from functions.runtime.refs import model_key
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
-from infra.model_fit import RUNTIME_MB, model_fit
+from functions.runtime.store import LocalStore, ObjectStore
+from infra.model_fit import BLOCK, RUNTIME_MB, StoredModel, model_fit, stored_layout
 from tests import onnx_factory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,16 +60,111 @@ def test_fit_counts_where_the_weights_land(published: Path) -> None:
     assert in_memory.need_mb == round(RUNTIME_MB + weights_mb * 3.1)
 
 
-def test_a_big_single_file_counts_its_weights_mapped(published: Path) -> None:
-    external = Registry(LocalStore(published)).manifest("big-text", "1")
-    for size, where, copies in (
-        (80 * 2**20, "mapped-single-disk", 1.2),
-        (2**20, "single-disk", 2.1),
-    ):
-        single = replace(external, files=(), file=replace(external.file, size=size))
-        fit = model_fit(single, 1024)
-        assert fit.loads_from == where
-        assert fit.need_mb == round(RUNTIME_MB + size / 2**20 * copies)
+D = 1024
+LAYER_BYTES = 4 * D * D  # one float32 [1024, 1024] weight
+
+
+def write_layers(path: Path, initializers: int, constants: int) -> Path:
+    """A chain of MatMuls over [1024, 1024] float32 weights: the first `initializers` as
+    initializers (raw_data, as onnx's numpy_helper writes them), the rest in Constant nodes (as
+    some exporters write weights)."""
+    rng = np.random.default_rng(0)
+    nodes, tensors = [], []
+    for i in range(initializers + constants):
+        weight = numpy_helper.from_array(rng.standard_normal((D, D), np.float32) / 32, f"w{i}")
+        if i < initializers:
+            tensors.append(weight)
+        else:
+            nodes.append(helper.make_node("Constant", [], [f"w{i}"], value=weight))
+        nodes.append(helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"h{i + 1}"]))
+    n = initializers + constants
+    graph = helper.make_graph(
+        nodes,
+        "layers",
+        [helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, D])],
+        [helper.make_tensor_value_info(f"h{n}", TensorProto.FLOAT, [1, D])],
+        tensors,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert path.stat().st_size >= MIN_FILE_BYTES  # big enough for serving to map its weights
+    return path
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """72 MB single files: all 18 weights mapped, 9 + 9 in Constant nodes, all 18 in them."""
+    root = tmp_path_factory.mktemp("layers")
+    return {
+        "initializers": write_layers(root / "initializers.onnx", 18, 0),
+        "mixed": write_layers(root / "mixed.onnx", 9, 9),
+        "constants": write_layers(root / "constants.onnx", 0, 18),
+    }
+
+
+def need_mb(mapped: int, size: int) -> int:
+    """RUNTIME_MB + what is mapped x 1.1 + what onnxruntime copies x 2.0 + a 10% arena."""
+    return round(RUNTIME_MB + (mapped * 1.1 + (size - mapped) * 2.0 + size * 0.1) / 2**20)
+
+
+@pytest.mark.parametrize(
+    ("kind", "mapped_layers", "where"),
+    [
+        ("initializers", 18, "mapped-single-disk"),
+        ("mixed", 9, "mapped-single-disk"),
+        ("constants", 0, "single-disk"),
+    ],
+)
+def test_a_big_single_file_counts_only_what_serving_maps(
+    store: ObjectStore, layered: dict[str, Path], kind: str, mapped_layers: int, where: str
+) -> None:
+    path = layered[kind]
+    registry = Registry(store)
+    registry.publish(onnx_factory.manifest_for(path, kind, "1"), path)
+    manifest = registry.manifest(kind, "1")
+    stored = StoredModel(store, model_key(kind, "1"), manifest.file.size)
+    layout = weight_layout(stored)
+    size = path.stat().st_size
+    assert layout.mapped == mapped_layers * LAYER_BYTES
+    assert layout.nodes >= (18 - mapped_layers) * LAYER_BYTES  # the Constant tensors, copied
+    assert stored.reads * BLOCK < 2 * 2**20, "the walk read weights"  # 72 MB of them
+    assert stored_layout(store, manifest) == layout
+    fit = model_fit(manifest, 1024, layout=layout)
+    assert (fit.loads_from, fit.need_mb) == (where, need_mb(layout.mapped, size))
+    # A Constant-node model needs ~2x its bytes, where the size alone said ~1.1x.
+    assert model_fit(manifest, 1024).need_mb == need_mb(0, size)
+
+
+def test_the_refusal_names_the_copied_part(layered: dict[str, Path], tmp_path: Path) -> None:
+    """Functions of 280 and 320 MB (252 and 288 MB less 10% headroom): by the file size alone
+    (1.1x, as if mapped: ~237 MB) both models would have passed; counted by what is mapped,
+    neither fits."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    memory = {"mixed": 280, "constants": 320}
+    for kind in memory:
+        registry.publish(onnx_factory.manifest_for(layered[kind], kind, "1"), layered[kind])
+        registry.set_alias(kind, "production", "1")
+        assert RUNTIME_MB + layered[kind].stat().st_size * 1.2 / 2**20 < memory[kind] * 0.9
+    template = tmp_path / "template.yaml"
+    models = "".join(f"    {kind}:\n      MemorySize: {mb}\n" for kind, mb in memory.items())
+    template.write_text(f"Metadata:\n  Models:\n{models}Resources: {{}}\n")
+    found = run("infra.model_fit", "--store", str(tmp_path / "store"), "--template", str(template))
+    assert found.returncode == 1, found.stdout
+    mixed, constants = found.stdout.splitlines()
+    sizes = {kind: layered[kind].stat().st_size for kind in memory}
+    assert mixed.startswith(
+        f"mixed:1 needs ~{need_mb(9 * LAYER_BYTES, sizes['mixed'])} MB (72 MB of weights loading "
+        "from mapped single disk: 36 MB mapped x 1.1, 36 MB copied by onnxruntime x 2.0 (36 MB "
+        "in graph nodes (Constant tensors); export the weights as initializers or in external "
+        "data to have them mapped) + 150 MB runtime + 10% arena) but its function has 280 MB"
+    )
+    assert "raise MemorySize to 320" in mixed
+    assert constants.startswith(
+        f"constants:1 needs ~{need_mb(0, sizes['constants'])} MB (72 MB of weights x 2.0 loading "
+        "from single disk (nothing mapped, no initializer holds its weights as raw_data: 72 MB "
+        "in graph nodes (Constant tensors); export the weights as initializers"
+    )
+    assert "raise MemorySize to 384" in constants
 
 
 def test_a_model_too_big_for_its_memory_is_refused(published: Path, tmp_path: Path) -> None:

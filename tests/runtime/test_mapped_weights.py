@@ -320,3 +320,28 @@ def test_an_interrupt_while_writing_leaves_no_graph_file(
     with pytest.raises(KeyboardInterrupt):
         mapped_weights.graph_file(model_file)
     assert sorted(model_file.parent.iterdir()) == [model_file]
+
+
+def test_the_layout_counts_what_the_graph_file_maps(model_file: Path) -> None:
+    """infra.model_fit counts memory by weight_layout: it must map exactly what graph_file does,
+    and put every other initializer byte in the part onnxruntime copies."""
+    layout = mapped_weights.weight_layout(model_file.read_bytes())
+    graph = mapped_weights.graph_file(model_file)
+    assert graph is not None
+    try:
+        written = onnx.load_model(str(graph), load_external_data=False)
+    finally:
+        graph.unlink()
+    lengths = [
+        int({e.key: e.value for e in tensor.external_data}["length"])
+        for tensor in written.graph.initializer
+        if tensor.data_location == TensorProto.EXTERNAL
+    ]
+    assert len(lengths) == len(RAW) and layout.mapped == sum(lengths)
+    by_name = {tensor.name: tensor for tensor in initializers()}
+    field = 3  # an initializer's field key and length, beside its message
+    assert layout.typed == sum(by_name[n].ByteSize() + field for n in ("bias", "shift"))
+    assert layout.small == by_name["scale"].ByteSize() + 2
+    assert layout.nodes == sum(node.ByteSize() + 2 for node in model_proto().graph.node)
+    assert (layout.size, layout.whole) == (model_file.stat().st_size, "")
+    assert layout.copied == layout.size - layout.mapped
