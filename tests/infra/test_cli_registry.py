@@ -220,9 +220,8 @@ def test_publish_refuses_files_that_are_not_onnx(
     )
     junk = tmp_path / "junk.onnx"
     junk.write_text("not onnx")
-    assert "is not an ONNX model onnxruntime can load" in fails(
-        capsys, local_store, "publish", str(junk), "--name", "m"
-    )
+    said = fails(capsys, local_store, "publish", str(junk), "--name", "m")
+    assert f"{junk} is not an ONNX model" in said and "publish the .onnx file" in said
 
 
 @pytest.mark.parametrize(
