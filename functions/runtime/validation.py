@@ -88,12 +88,26 @@ def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
             )
 
 
+def missing_value(where: str, sent: str) -> str:
+    """The 422 for a missing value (`sent`: null, NaN, an empty cell) to a model that refuses
+    it, saying how a model that takes them is published (whether it can is the model's call)."""
+    return (
+        f"{where} is a missing value ({sent}); this model takes finite numbers only: a model "
+        "that handles missing values (e.g. scikit-learn's trees) is published with "
+        "`aiaas publish --allow-nonfinite`"
+    )
+
+
 def _check_finite(spec: TensorSpec, value: np.ndarray) -> None:
-    if spec.finite and value.dtype.kind == "f" and not np.isfinite(value).all():
-        bad = np.argwhere(~np.isfinite(value))[0].tolist()
-        raise InvalidInput(
-            f"input '{spec.name}' must be finite; found NaN or infinity at index {bad}"
-        )
+    """Raise for the first non-finite value: a missing one (NaN) or an infinity."""
+    if not (spec.finite and value.dtype.kind == "f") or np.isfinite(value).all():
+        return
+    bad = np.argwhere(~np.isfinite(value))[0]
+    index, item = bad.tolist(), value[tuple(bad)]
+    if np.isnan(item):
+        raise InvalidInput(missing_value(f"input '{spec.name}' at index {index}", "null or NaN"))
+    sign = "-" if item < 0 else ""
+    raise InvalidInput(f"input '{spec.name}' must be finite; found {sign}infinity at index {index}")
 
 
 # ndarray.all() without its Python wrapper (numpy/_core/_methods.py), ~0.4 us a call.
