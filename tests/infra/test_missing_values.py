@@ -154,6 +154,16 @@ def test_a_model_without_the_flag_says_the_value_is_missing(forest: Forest, base
         )
 
 
+def test_overflow_is_out_of_float32s_range_not_non_finite(base_url: str) -> None:
+    row: list[float] = [1.0] * 13
+    row[4] = 1e39
+    answer = httpx.post(f"{base_url}/models/strict/predict", json={"inputs": [row]}, timeout=30)
+    assert (answer.status_code, answer.json()) == (
+        422,
+        {"error": "input 'X' has 1e+39 at index [0, 4], out of float32's range (±3.4e+38)"},
+    )
+
+
 def batch(forest: Forest, model: str, name: str, text: str, tmp_path: Path) -> tuple[str, str]:
     """(output, errors) of `aiaas batch MODEL FILE` on `text`."""
     data = tmp_path / name

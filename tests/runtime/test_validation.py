@@ -192,6 +192,21 @@ def test_non_finite_values_are_refused_where_the_manifest_asks(value: float, mes
     refused(message, feeds(x=x))
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_finite_number_past_float32s_range_is_named_as_such() -> None:
+    # JSON numbers decode as float64; 1e39 becomes infinity in float32, which the caller never
+    # sent: the error says the number is out of range, not that it is not finite.
+    x = np.zeros((2, 4))
+    x[1, 2] = -1e39
+    refused(
+        "input 'x' has -1e+39 at index [1, 2], out of float32's range (±3.4e+38)",
+        feeds(x=x),
+        typed=False,
+    )
+    x[1, 2] = np.inf  # an infinity sent as such is one
+    refused("input 'x' must be finite; found infinity at index [1, 2]", feeds(x=x), typed=False)
+
+
 def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> None:
     path = onnx_factory.identity(tmp_path / "id.onnx", TensorProto.FLOAT, ["N", 2])
     model = LoadedModel(onnx_factory.manifest_for(path, "id", "1", finite=False), path)
