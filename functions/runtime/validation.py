@@ -88,12 +88,34 @@ def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
             )
 
 
-def _check_finite(spec: TensorSpec, value: np.ndarray) -> None:
-    if spec.finite and value.dtype.kind == "f" and not np.isfinite(value).all():
-        bad = np.argwhere(~np.isfinite(value))[0].tolist()
+def missing_value(where: str, sent: str) -> str:
+    """The 422 for a missing value (`sent`: null, NaN, an empty cell) to a model that refuses
+    it, saying how a model that takes them is published (whether it can is the model's call)."""
+    return (
+        f"{where} is a missing value ({sent}); this model takes finite numbers only: a model "
+        "that handles missing values (e.g. scikit-learn's trees) is published with "
+        "`aiaas publish --allow-nonfinite`"
+    )
+
+
+def _check_finite(spec: TensorSpec, value: np.ndarray, sent: np.ndarray | None = None) -> None:
+    """Raise for the first non-finite value: missing (NaN), infinite, or a finite number that
+    `sent` held but the cast to a narrower float made infinite (1e39 in float32)."""
+    if not (spec.finite and value.dtype.kind == "f") or np.isfinite(value).all():
+        return
+    bad = np.argwhere(~np.isfinite(value))[0]
+    index, item = bad.tolist(), value[tuple(bad)]
+    if np.isnan(item):
+        raise InvalidInput(missing_value(f"input '{spec.name}' at index {index}", "null or NaN"))
+    original = sent[tuple(bad)] if sent is not None and sent.shape == value.shape else item
+    if sent is not None and sent.dtype.kind in "iuf" and np.isfinite(original):
+        limit = float(np.finfo(value.dtype).max)
         raise InvalidInput(
-            f"input '{spec.name}' must be finite; found NaN or infinity at index {bad}"
+            f"input '{spec.name}' has {float(original):g} at index {index}, out of "
+            f"{spec.dtype}'s range (±{limit:.2g})"
         )
+    sign = "-" if item < 0 else ""
+    raise InvalidInput(f"input '{spec.name}' must be finite; found {sign}infinity at index {index}")
 
 
 # ndarray.all() without its Python wrapper (numpy/_core/_methods.py), ~0.4 us a call.
@@ -173,7 +195,7 @@ def validate_inputs(
                 _check_batch(spec, rows, batch, max_batch_size)  # raises, naming the problem
             batch = rows
         if rule.finite and not all_finite(value):
-            _check_finite(spec, value)
+            _check_finite(spec, value, inputs[spec.name])  # as sent: says why it is not finite
         checked[spec.name] = value
     if len(checked) != len(inputs):
         unknown = sorted(set(inputs) - set(checked))[0]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -73,6 +74,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--alias", help="point this alias at the new version (e.g. production)")
     p.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/inf in float inputs")
     p.add_argument("--description", default="", help="one line about the model")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document (for scripts) instead"
+    )
     add_publish_options(p)
     p.set_defaults(func=cmd_publish)
 
@@ -136,14 +140,56 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     )
     prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
     manifest, notes = prepared.manifest, (*notes, *prepared.notes)
+    same = _same_file(reg, name, manifest.file.sha256)  # read before this version exists
     reg.publish(manifest, prepared.model, prepared.extra_files)
-    print(f"published {name}:{version} to {reg.store.uri} (sha256 {manifest.file.sha256[:12]})")
+    if alias:
+        reg.set_alias(name, alias, version)
+    _report(args, reg.store.uri, manifest, notes, same, alias)
+    return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    store: str,
+    manifest: ModelManifest,
+    notes: tuple[str, ...],
+    same: list[str],
+    alias: str | None,
+) -> None:
+    name, version = manifest.name, manifest.version
+    if same:
+        notes = (*notes, f"note: the same model file as {name}:{same[-1]}, published again")
+    if args.json:
+        doc = {
+            "store": store,
+            "name": name,
+            "version": version,
+            "sha256": manifest.file.sha256,
+            "same_file_as": same,  # earlier versions with this sha256, oldest first
+            "alias": alias,
+            "notes": list(notes),
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    print(f"published {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
     for note in notes:
         print(f"  {note}")
     if alias:
-        reg.set_alias(name, alias, version)
         print(f"{name}@{alias} -> {version}")
-    return 0
+
+
+def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:
+    """Earlier versions of `name` whose manifests vouch for a file with this sha256. Publishing
+    it again still makes a new version (that is what was asked), but an unnoticed duplicate
+    looks like a retrained model; only the manifests are read, never a model file."""
+    same = []
+    for version in reg.versions(name, missing_ok=True):
+        try:
+            if reg.manifest(name, version).file.sha256 == sha256:
+                same.append(version)
+        except AiaasError:  # a broken manifest is `aiaas show`'s to report, not publish's
+            continue
+    return same
 
 
 def _features(raw: str | None, inputs: tuple[TensorSpec, ...]) -> tuple[str, ...]:

@@ -154,8 +154,8 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
     assert status == 400
     assert body["error"].startswith("request body is not valid JSON: "), body
     assert body["error"].endswith(
-        "(NaN and Infinity are not JSON: send finite numbers, or OIP binary tensors to a "
-        "model published with --allow-nonfinite)"
+        "(NaN and Infinity are not JSON: send null for a missing value, which a model "
+        "published with --allow-nonfinite reads as NaN; OIP binary tensors carry infinities)"
     ), body
     status, body = predict(service, '{"inputs": [["NaN", "Infinity"]')  # text, cut short
     assert status == 400 and "NaN and Infinity" not in body["error"], body
@@ -183,7 +183,9 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         ),
         (
             {"inputs": [[1.0] * 63 + [None]]},
-            "input 'x' expects float32 numbers; got mixed or null values",
+            "input 'x' at index [0, 63] is a missing value (null); this model takes finite "
+            "numbers only: a model that handles missing values (e.g. scikit-learn's trees) is "
+            "published with `aiaas publish --allow-nonfinite`",
         ),
         (
             {"inputs": []},
@@ -197,8 +199,8 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         ({"instances": [{"y": [1.0] * 64}]}, "instances[0] has unknown input 'y'"),
         ({"instances": [{"x": [1.0] * 64}, {}]}, "instances[1] is missing input 'x'"),
         (
-            {"inputs": [[1e39] * 64]},
-            "input 'x' must be finite; found NaN or infinity at index [0, 0]",
+            {"inputs": [[1e39] * 64]},  # finite as sent: out of float32's range, not "not finite"
+            "input 'x' has 1e+39 at index [0, 0], out of float32's range (±3.4e+38)",
         ),
     ],
     ids=[

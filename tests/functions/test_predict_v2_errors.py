@@ -90,7 +90,7 @@ def test_nan_in_json_data_says_why_it_is_refused(service: PredictService) -> Non
     tensor = {"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 63 + [1e400]}
     status, body = call(service, "POST", INFER, {"inputs": [tensor]})  # json.dumps: Infinity
     assert status == 400
-    assert "(NaN and Infinity are not JSON: send finite numbers, or OIP binary" in body["error"]
+    assert "(NaN and Infinity are not JSON: send null for a missing value" in body["error"]
 
 
 @pytest.mark.parametrize(

@@ -180,6 +180,29 @@ def test_publish_with_explicit_version_and_twice(
     assert run(capsys, store, "publish", str(path), "--name", "m")[1].startswith("published m:1 ")
 
 
+def test_publishing_the_same_file_again_says_so(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    # A new version is what was asked for, so it is made; but the same bytes under a new
+    # number look like a retrained model to whoever reads `versions`, so the output says so.
+    path = onnx_factory.linear_classifier(tmp_path / "svc.onnx", seed=1)
+    other = onnx_factory.linear_classifier(tmp_path / "other.onnx", seed=2)
+    code, first, _ = run(capsys, store, "publish", str(path), "--name", "svc")
+    assert code == 0 and "same model file" not in first
+    code, again, _ = run(capsys, store, "publish", str(path), "--name", "svc")
+    assert code == 0 and again.startswith("published svc:2 ")
+    assert "  note: the same model file as svc:1, published again\n" in again
+    code, out, _ = run(capsys, store, "publish", str(other), "--name", "svc")
+    assert code == 0 and "same model file" not in out  # another file: no note
+    code, out, _ = run(capsys, store, "publish", str(path), "--name", "svc", "--json")
+    doc = json.loads(out)
+    assert (code, doc["version"], doc["same_file_as"]) == (0, "4", ["1", "2"])
+    assert doc["sha256"] == sha256_file(path) and doc["alias"] is None
+    assert doc["notes"][-1] == "note: the same model file as svc:2, published again"
+    code, out, _ = run(capsys, store, "publish", str(path), "--name", "fresh", "--json")
+    assert json.loads(out)["same_file_as"] == []  # another model's versions do not count
+
+
 def test_publish_refuses_bad_names(
     capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
 ) -> None:

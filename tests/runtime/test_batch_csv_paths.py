@@ -117,7 +117,12 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
     assert chunk.errors == [
         RowError(3, "column 'x_2' is not a number: 'abc'"),
         RowError(4, "has 3 fields; the header has 4"),
-        RowError(6, "input 'x' value 0 is nan; this model needs finite numbers"),
+        RowError(
+            6,
+            "input 'x' value 0 is a missing value (NaN); this model takes finite numbers only: "
+            "a model that handles missing values (e.g. scikit-learn's trees) is published with "
+            "`aiaas publish --allow-nonfinite`",
+        ),
     ]
     assert chunk.records == [b"1,2,3,4", b"5,6,7,8"]
     assert chunk.lines == 6

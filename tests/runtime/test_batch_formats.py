@@ -37,6 +37,13 @@ def x() -> np.ndarray:
     return np.random.default_rng(7).normal(size=(25, 4))
 
 
+# What a bad row with a missing value says to a model published without --allow-nonfinite.
+MISSING = (
+    "this model takes finite numbers only: a model that handles missing values (e.g. "
+    "scikit-learn's trees) is published with `aiaas publish --allow-nonfinite`"
+)
+
+
 def test_csv_keeps_its_columns_and_gains_predictions(store, tmp_path, x):
     store.put_bytes("batch/iris/input/a.csv", features_csv(x).encode())
     summary = run(store, tmp_path, "batch/iris/input/a.csv", chunk_rows=7)
@@ -93,8 +100,8 @@ def test_csv_bad_rows_are_listed_with_line_numbers_and_the_rest_is_scored(store,
     assert errors == [
         {"line": 3, "error": "column 'x_2' is not a number: 'three'"},
         {"line": 5, "error": "has 3 fields; the header has 5"},
-        {"line": 6, "error": "input 'x' value 1 is nan; this model needs finite numbers"},
-        {"line": 8, "error": "column 'x_1' is empty or not a number: ''"},
+        {"line": 6, "error": f"input 'x' value 1 is a missing value (NaN); {MISSING}"},
+        {"line": 8, "error": f"column 'x_1' is a missing value (an empty cell); {MISSING}"},
     ]
     assert [r["id"] for r in read_csv(store, f"{OUT}/b.csv")] == ["ok1", "quoted", "ok2"]
 

@@ -58,10 +58,67 @@ def test_a_bare_list_for_a_multi_input_model_is_400() -> None:
     )
 
 
-def test_null_values_are_422() -> None:
-    with pytest.raises(InvalidInput) as info:
-        simple.decode({"inputs": [[1, None, 3]]}, CLASSIFIER)
-    assert info.value.message == "input 'x' expects float32 numbers; got mixed or null values"
+# A model published with --allow-nonfinite (CLASSIFIER's inputs are not marked finite), and
+# the same model published without it.
+STRICT = replace(CLASSIFIER, inputs=(TensorSpec("x", "float32", (-1, 3), finite=True),))
+FEATURED = replace(CLASSIFIER, features=("a", "b", "c"))
+MISSING = (
+    "is a missing value (null); this model takes finite numbers only: a model that handles "
+    "missing values (e.g. scikit-learn's trees) is published with "
+    "`aiaas publish --allow-nonfinite`"
+)
+
+
+def test_null_is_nan_for_a_model_that_takes_missing_values() -> None:
+    forms = [
+        {"inputs": [[1, None, 3], [None, None, None]]},
+        {"instances": [[1, None, 3], [None, None, None]]},
+        {"instances": [{"x": [1, None, 3]}, {"x": [None, None, None]}]},
+    ]
+    for body in forms:
+        x = simple.decode(body, CLASSIFIER)["x"]
+        np.testing.assert_array_equal(x, [[1, np.nan, 3], [np.nan] * 3])
+    by_feature = [
+        {"instances": [{"a": 1, "b": None, "c": 3}, {"a": None, "b": None, "c": None}]},
+        {"inputs": {"a": [1, None], "b": [None, None], "c": [3, None]}},
+    ]
+    for body in by_feature:
+        x = simple.decode(body, FEATURED)["x"]
+        np.testing.assert_array_equal(x, [[1, np.nan, 3], [np.nan] * 3])
+
+
+def test_null_for_a_model_that_takes_finite_numbers_says_how_to_publish_one() -> None:
+    cases = [
+        ({"inputs": [[1, 2, 3], [1, None, 3]]}, STRICT, f"input 'x' at index [1, 1] {MISSING}"),
+        ({"inputs": [1, None, 3]}, STRICT, f"input 'x' at index [1] {MISSING}"),
+        (
+            {"instances": [{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": None, "c": 3}]},
+            replace(STRICT, features=("a", "b", "c")),
+            f"instances[1].b {MISSING}",
+        ),
+        (
+            {"inputs": {"a": [1], "b": [2], "c": [None]}},
+            replace(STRICT, features=("a", "b", "c")),
+            f"inputs.c[0] {MISSING}",
+        ),
+        (
+            {"inputs": {"a": [[1, 2]], "b": [None]}},
+            TWO_INPUTS,
+            "input 'b' at index [0] is null, a missing value, which int64 cannot hold; "
+            "send a number",
+        ),
+    ]
+    for body, manifest, message in cases:
+        with pytest.raises(InvalidInput) as info:
+            simple.decode(body, manifest)
+        assert info.value.message == message, body
+
+
+def test_nulls_beside_text_or_booleans_are_still_mixed_values() -> None:
+    for row in ([1, None, "a"], [True, None, 3]):
+        with pytest.raises(InvalidInput) as info:
+            simple.decode({"inputs": [row]}, CLASSIFIER)
+        assert info.value.message == "input 'x' expects float32 numbers; got mixed or null values"
 
 
 def test_softmax_scores_and_top_k() -> None:

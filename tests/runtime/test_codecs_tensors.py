@@ -131,3 +131,16 @@ def test_json_ragged_data_is_422() -> None:
 def test_to_json_data_is_flat_and_decodes_bytes() -> None:
     assert tensors.to_json_data(np.arange(4).reshape(2, 2)) == [0, 1, 2, 3]
     assert tensors.to_json_data(np.array([b"a", "b"], dtype=object)) == ["a", "b"]
+
+
+def test_json_nulls_are_nan_in_float_tensors_only() -> None:
+    # null is JSON's missing value: NaN in a float tensor (validation then refuses it for a
+    # model whose inputs must be finite); integer and BOOL tensors have no missing value.
+    for name in ("FP16", "FP32", "FP64"):
+        array = tensors.from_json_data([[1, None], [None, 2.5]], BY_OIP[name], (2, 2), "x")
+        assert array.dtype == BY_OIP[name].numpy
+        np.testing.assert_array_equal(array, [[1, np.nan], [np.nan, 2.5]])
+    with pytest.raises(InvalidInput, match="tensor 'x' is INT64: data must be integers"):
+        tensors.from_json_data([1, None], BY_OIP["INT64"], (2,), "x")
+    with pytest.raises(InvalidInput, match="tensor 'x' is FP32: data must be numbers"):
+        tensors.from_json_data([None, "a"], BY_OIP["FP32"], (2,), "x")

@@ -171,15 +171,40 @@ def test_batch_size_limits() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("value", "index"), [(np.nan, [1, 2]), (np.inf, [1, 2]), (-np.inf, [1, 2])]
+MISSING = (
+    "input 'x' at index [1, 2] is a missing value (null or NaN); this model takes finite "
+    "numbers only: a model that handles missing values (e.g. scikit-learn's trees) is "
+    "published with `aiaas publish --allow-nonfinite`"
 )
-def test_non_finite_values_are_refused_where_the_manifest_asks(
-    value: float, index: list[int]
-) -> None:
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.nan, MISSING),  # a gap in the data: how to publish a model that takes gaps
+        (np.inf, "input 'x' must be finite; found infinity at index [1, 2]"),
+        (-np.inf, "input 'x' must be finite; found -infinity at index [1, 2]"),
+    ],
+)
+def test_non_finite_values_are_refused_where_the_manifest_asks(value: float, message: str) -> None:
     x = np.zeros((2, 4), np.float32)
     x[1, 2] = value
-    refused(f"input 'x' must be finite; found NaN or infinity at index {index}", feeds(x=x))
+    refused(message, feeds(x=x))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_finite_number_past_float32s_range_is_named_as_such() -> None:
+    # JSON numbers decode as float64; 1e39 becomes infinity in float32, which the caller never
+    # sent: the error says the number is out of range, not that it is not finite.
+    x = np.zeros((2, 4))
+    x[1, 2] = -1e39
+    refused(
+        "input 'x' has -1e+39 at index [1, 2], out of float32's range (±3.4e+38)",
+        feeds(x=x),
+        typed=False,
+    )
+    x[1, 2] = np.inf  # an infinity sent as such is one
+    refused("input 'x' must be finite; found infinity at index [1, 2]", feeds(x=x), typed=False)
 
 
 def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> None:
@@ -188,9 +213,7 @@ def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> Non
     out = model.predict({"x": np.array([[np.nan, np.inf]], np.float32)})["y"]
     assert np.isnan(out[0, 0]) and np.isinf(out[0, 1])
     strict = LoadedModel(onnx_factory.manifest_for(path, "id", "1", finite=True), path)
-    with pytest.raises(
-        InvalidInput, match=r"input 'x' must be finite; found NaN or infinity at index \[0, 0\]"
-    ):
+    with pytest.raises(InvalidInput, match=r"input 'x' at index \[0, 0\] is a missing value"):
         strict.predict({"x": np.array([[np.nan, 1.0]], np.float32)})
 
 

@@ -21,8 +21,10 @@ from functions.runtime.batch.cells import PREFIX, column_names, csv_cells, join_
 from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import decode_lines, decode_numbered, finish_chunk
+from functions.runtime.codecs import nulls
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.validation import missing_value
 
 SHOWN = 6  # column names quoted in an error message
 COMMA, NEWLINE = ord(","), ord("\n")
@@ -308,6 +310,8 @@ class CsvDecoder:
         if self.specs[name].dtype == "string":
             return text
         stripped = text.strip()
+        if not stripped and self.specs[name].dtype.startswith("float"):
+            return self._empty(name, slot)
         if not stripped or "_" in stripped:  # float() accepts 1_000; numpy's parser does not
             raise ValueError(f"column '{self._column(slot)}' is empty or not a number: {text!r}")
         try:
@@ -316,6 +320,13 @@ class CsvDecoder:
             raise ValueError(
                 f"column '{self._column(slot)}' is not a number: {text[:40]!r}"
             ) from None
+
+    def _empty(self, name: str, slot: int) -> float:
+        """An empty cell is a missing value (pandas' to_csv writes NaN so): NaN for a model
+        that takes them, else the row's error saying how such a model is published."""
+        if nulls.takes_missing(self.specs[name]):
+            return math.nan
+        raise ValueError(missing_value(f"column '{self._column(slot)}'", "an empty cell"))
 
     def _column(self, slot: int) -> str:
         columns = self.layout.usecols or range(len(self.layout.columns))

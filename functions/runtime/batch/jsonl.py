@@ -8,6 +8,7 @@ kept: the output line is the input object with `pred_*` fields added, the input 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import decode_lines, finish_chunk
+from functions.runtime.codecs import nulls
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
@@ -93,6 +95,8 @@ class JsonlDecoder:
             raise RowRejected(
                 f"input '{spec.name}' must have shape {list(want)} per row; got {list(value.shape)}"
             )
+        if value.dtype == object and spec.dtype != "string":
+            value = _nulls(spec, value)  # null: NaN where the model takes missing values
         allowed = NUMERIC_KINDS.get(spec.dtype, "iuf")
         if value.dtype.kind not in allowed:
             kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
@@ -106,7 +110,11 @@ class JsonlDecoder:
             if name not in instance:
                 raise RowRejected(f"missing feature '{name}' (or input '{spec.name}')")
             value = instance[name]
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if value is None and nulls.takes_missing(spec):
+                value = math.nan
+            elif value is None:
+                raise RowRejected(nulls.null_error(spec, f"feature '{name}'").message)
+            elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise RowRejected(f"feature '{name}' must be a number; got {value!r:.40}")
             row.append(value)
         return np.asarray(row)
@@ -115,6 +123,20 @@ class JsonlDecoder:
         if rows:
             return np.stack(rows)
         return np.zeros((0, *self.shapes[name]), dtype=np.float64)
+
+
+def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
+    """An object array of numbers and nulls as float64 with NaN, for an input that takes
+    missing values; else the row's error, naming the value as scoring's reasons do."""
+    index = nulls.first_null(value)
+    if index is None:
+        return value  # text, true/false, objects: the kind check says what
+    if not nulls.takes_missing(spec):
+        where = f"input '{spec.name}'"
+        if value.size > 1:
+            where += f" value {int(np.ravel_multi_index(index, value.shape))}"
+        raise RowRejected(nulls.null_error(spec, where).message)
+    return value.astype(np.float64)
 
 
 def _kind(value: np.ndarray) -> str:

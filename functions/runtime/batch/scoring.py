@@ -8,6 +8,7 @@ batches of at most the model's batch limit and appends `label` and `score` for c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import batch_view, text_input
+from functions.runtime.validation import missing_value
 
 LABEL_FIELD = "label"
 _EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
@@ -136,6 +138,8 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
     target = BY_NAME[spec.dtype].numpy
     for index, item in enumerate(flat.tolist()):
         where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
+        if target.kind == "f" and math.isnan(item):
+            return missing_value(where, "NaN")
         if target.kind == "f" and not np.isfinite(item):
             return f"{where} is {item}; this model needs finite numbers"
         if target.kind == "b" and item not in (0, 1):

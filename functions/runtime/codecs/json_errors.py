@@ -8,6 +8,8 @@ from functions.runtime.errors import BadRequest
 
 # Python's json.dumps (so `requests.post(json=...)` and httpx) writes NaN and infinities as
 # these bare words, which JSON does not have; the parser's own message only gives a position.
+# They stay refused: bodies are kept as sent (data capture) and read again by strict parsers
+# (shadow replay, capture comparison), and JSON's missing value, null, does the same job.
 _NON_FINITE = re.compile(rb"(?<![\"\w])-?(?:NaN|Infinity)(?![\"\w])")
 
 
@@ -16,7 +18,7 @@ def not_json(exc: Exception, body: bytes | memoryview) -> BadRequest:
     hint = ""
     if _NON_FINITE.search(bytes(body)):
         hint = (
-            " (NaN and Infinity are not JSON: send finite numbers, or OIP binary tensors to a "
-            "model published with --allow-nonfinite)"
+            " (NaN and Infinity are not JSON: send null for a missing value, which a model "
+            "published with --allow-nonfinite reads as NaN; OIP binary tensors carry infinities)"
         )
     return BadRequest(f"request body is not valid JSON: {exc}{hint}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.codecs import nulls
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
@@ -37,9 +38,12 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
     if array.dtype.kind == "f" and spec.dtype in _WIDE_INTEGERS:
         array = _exact_integers(value, array, spec)
     if array.dtype == object and spec.dtype != "string":
-        raise InvalidInput(
-            f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
-        )
+        missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
+        if missing is None:
+            raise InvalidInput(
+                f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
+            )
+        array = missing
     if spec.shape and spec.shape[0] == -1 and array.ndim == len(spec.shape) - 1:
         if array.shape == (0,):  # `[]`: no rows (as one row it would be a row of width 0)
             raise InvalidInput(f"input '{spec.name}' has an empty batch; send at least one row")
@@ -202,13 +206,18 @@ def _numbers(
     array = np.asarray(table) if table else np.empty((0, len(features)))
     if array.dtype.kind in "iufb" and array.ndim == 2:
         return array
-    for index, row in enumerate(table):  # the slow path only to say which value is wrong
+    missing = False  # the slow path: say which value is wrong, or read nulls as NaN
+    for index, row in enumerate(table):
         for name, value in zip(features, row, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if value is None and nulls.takes_missing(spec):
+                missing = True
+            elif value is None:
+                raise nulls.null_error(spec, where(index, name))
+            elif not nulls.is_number(value):
                 raise InvalidInput(
                     f"{where(index, name)} must be a number ({spec.dtype}); got {value!r:.40}"
                 )
-    return array
+    return np.array(table, dtype=np.float64) if missing else array
 
 
 def _missing(where: str, feature: str, manifest: ModelManifest) -> str:

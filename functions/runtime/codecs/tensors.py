@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.codecs.nulls import first_null
 from functions.runtime.dtypes import BY_OIP, DType
 from functions.runtime.errors import BadRequest, InvalidInput
 
@@ -69,6 +70,10 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
             raw = np.asarray(data).reshape(-1)
             if raw.size == 0:
                 raw = raw.astype(dtype.numpy)
+            if raw.dtype == object and dtype.numpy.kind == "f" and first_null(raw) is not None:
+                # null is a missing value (NaN); validation refuses it for a model whose
+                # inputs must be finite, saying so.
+                raw = raw.astype(np.float64)
             if raw.dtype.kind == "f" and dtype.name == "uint64":
                 raw = _uint64(data, raw, tensor)
             # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.

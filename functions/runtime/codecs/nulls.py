@@ -1,0 +1,60 @@
+"""Missing values in JSON: `null` is NaN for a float input of a model that takes missing values.
+
+JSON has no NaN: JavaScript's JSON.stringify and pandas' to_json write a missing value as null.
+A model published with `--allow-nonfinite` (a scikit-learn forest trained on data with gaps)
+gets NaN for it; a model that takes finite numbers only gets a 422 naming the value and how
+such a model is published.
+Only error paths come here: numpy gives an object array only when a value is not a number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import TensorSpec
+from functions.runtime.validation import missing_value
+
+
+def is_number(item: object) -> bool:
+    """A JSON number as Python reads it (true/false are not numbers)."""
+    return type(item) is int or type(item) is float
+
+
+def takes_missing(spec: TensorSpec) -> bool:
+    """Whether a null may stand for NaN in this input: a float input of a model that accepts
+    non-finite values."""
+    return spec.dtype.startswith("float") and not spec.finite
+
+
+def first_null(array: np.ndarray) -> tuple[int, ...] | None:
+    """Where the first null of an object array of numbers and nulls is; None when it has no
+    null or holds anything else (text, true/false, objects: the caller's own error)."""
+    flat = array.reshape(-1).tolist()
+    if not all(item is None or is_number(item) for item in flat):
+        return None
+    first = next((i for i, item in enumerate(flat) if item is None), None)
+    if first is None:
+        return None
+    return tuple(int(i) for i in np.unravel_index(first, array.shape))
+
+
+def null_error(spec: TensorSpec, where: str) -> InvalidInput:
+    """The 422 for a null in an input that cannot take it."""
+    if spec.dtype.startswith("float"):
+        return InvalidInput(missing_value(where, "null"))
+    return InvalidInput(
+        f"{where} is null, a missing value, which {spec.dtype} cannot hold; send a number"
+    )
+
+
+def nulls_as_nan(array: np.ndarray, spec: TensorSpec) -> np.ndarray | None:
+    """`array` (an object array) as float64 with NaN for its nulls when `spec` takes missing
+    values; the 422 naming the first null when it does not; None when the array holds more
+    than numbers and nulls (the caller says what)."""
+    index = first_null(array)
+    if index is None:
+        return None
+    if not takes_missing(spec):
+        raise null_error(spec, f"input '{spec.name}' at index {list(index)}")
+    return array.astype(np.float64)
