@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from functions.lambda_bundle import NOT_COMPILED
 from tests.infra.cloudformation_offline import REGION
 from tests.infra.conftest import Packaged
 from tests.infra.test_deploy import s3
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 EM_AARCH64 = 183  # ELF e_machine of arm64
+PY312_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of 3.12
 FUNCTION = "AWS::Serverless::Function"
 
 
@@ -68,6 +70,30 @@ def test_the_bundle_holds_arm64_native_libraries_and_no_training_code(packaged: 
     assert unzipped < 250 * 1024 * 1024  # Lambda's limit for a zip package, unzipped
     tops = {n.split("/", 1)[0] for n in names}
     assert not tops & {"training", "tests", "torch", "bench", "infra", "boto3"}, tops
+
+
+def test_every_module_ships_compiled_for_lambdas_python(packaged: Packaged) -> None:
+    """Lambda's /var/task is read-only: a module without its .pyc is compiled on every cold
+    start. functions/lambda_bundle.py compiles all but tests, as 3.12 checked-hash .pyc."""
+    resources = packaged.template()["Resources"]
+    bucket, key = location(resources["Predictdigitsmlp"]["Properties"]["CodeUri"])
+    bundle = _bundle(packaged.server.endpoint, bucket, key)
+    names = set(bundle.namelist())
+    sources = [n for n in names if n.endswith(".py") and not NOT_COMPILED.search("/" + n)]
+    assert len(sources) > 1000 and "functions/predict/handler.py" in sources
+    missing = [n for n in sources if compiled(n) not in names]
+    assert missing == [], missing[:10]
+    for name in ("functions/predict/handler.py", "numpy/__init__.py", "onnxruntime/__init__.py"):
+        head = bundle.read(compiled(name))[:8]
+        assert head[:4] == PY312_MAGIC, name  # what Lambda's python3.12 loads
+        assert int.from_bytes(head[4:8], "little") == 0b11, name  # hash-based, checked
+    assert not any(n.endswith(".cpython-311.pyc") for n in names)  # no caches of the builder's
+    assert not {"functions/Makefile", "functions/lambda_bundle.py"} & names
+
+
+def compiled(source: str) -> str:
+    folder, _, file = source.rpartition("/")
+    return f"{folder}/__pycache__/{file[:-3]}.cpython-312.pyc".lstrip("/")
 
 
 def test_the_state_machine_definition_is_uploaded(packaged: Packaged) -> None:
