@@ -6,9 +6,10 @@
 The MLP of bench.shadow_latency (64->256->256->10) as version 1, another as version 2, in a
 local store; `@off` points at 1, `@production` at 1 with 2 as its shadow at `--sample`. Two
 `aiaas serve` processes (the real CLI, one worker each) run side by side, one per alias
-(`--selector`), and take turns in blocks of `--block-s` seconds, off then on, `--blocks` pairs a
-run, so drift in the machine (it is shared) falls on both alike. After each on block the bench
-waits until the shadow's replay process has settled the copies (`/metrics`), as after a gap.
+(`--selector`), and take turns in blocks of `--block-s` seconds, `--blocks` pairs a run, off
+first in one pair and on first in the next, so drift in the machine (it is shared) falls on both
+alike. After every block the bench waits until the shadow's replay process has settled the
+copies (`/metrics`), so every block starts after the same pause.
 
 Two loads, both over loopback with keep-alive:
 - `--rate R` (default 2000): one connection, a request every 1/R s on a schedule, from a client
@@ -120,8 +121,11 @@ def one_run(
 ) -> dict[str, float]:
     p99s: dict[str, list[float]] = {"off": [], "on": []}
     times: dict[str, list[float]] = {"off": [], "on": []}
-    for _ in range(args.blocks):
-        for case, port in ports.items():
+    for pair in range(args.blocks):
+        # Turns alternate (off first, then on first) and every block follows the same settle:
+        # a block that always came first after an idle pause ran on colder caches and clocks.
+        order = list(ports.items()) if pair % 2 == 0 else list(reversed(ports.items()))
+        for case, port in order:
             if args.rate:
                 block = paced(port, bodies, args.rate, args.block_s)
                 times[case] += block
@@ -132,8 +136,7 @@ def one_run(
                 assert wrk["errors"] == 0, wrk
                 p99s[case].append(wrk["p99_ms"])
                 times[case].append(wrk["p50_ms"] / 1e3)
-            if case == "on":
-                settled(port)
+            settled(ports["on"])  # the copies replayed before the next block, either side
     f: dict[str, float] = {}
     for case in ports:
         if args.rate:
