@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.record import RolloutBook, RolloutState
 from functions.runtime.store import LocalStore
@@ -65,3 +67,20 @@ def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> No
 
     again = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
     assert "is running" not in again.stderr and "cannot read the gateway's metrics" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ("10,150", "steps are percentages above 0 and at most 100; got '10,150'"),
+        ("0,100", "steps are percentages above 0 and at most 100; got '0,100'"),
+        ("10,5,100", "steps must rise, each above the one before, to 100; got '10,5,100'"),
+        ("10,50", "steps must rise, each above the one before, to 100; got '10,50'"),
+    ],
+)
+def test_bad_steps_are_refused_in_the_percent_typed(
+    tmp_path: Path, steps: str, message: str
+) -> None:
+    # They were refused in fractions the user never typed ("at most 1; got 1.5").
+    done = aiaas(tmp_path / "store", "rollout", MODEL, "2", "--steps", steps)
+    assert (done.returncode, done.stderr) == (1, f"aiaas rollout: error: {message}\n")
