@@ -75,6 +75,11 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scaled(parity: dict[str, Any]) -> str:
+    """A regressor's tolerance is in target standard deviations: say what it allowed."""
+    return f" x target std {parity['scale']:.4g}" if "scale" in parity else ""
+
+
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
     """A few lines: held-out metrics, parity, quantization, time."""
     test = manifest.metrics["test"]
@@ -84,7 +89,7 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
     lines = [
         f"{spec.name}: test {shown} ({test['rows']} rows)",
         f"  parity: max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows "
-        f"(tolerance {parity['tolerance']:g})",
+        f"(tolerance {parity['tolerance']:g}{_scaled(parity)})",
     ]
     if quant.get("enabled") and "error" not in quant:
         verdict = ("kept" if quant["kept"] else "rejected") + f" ({quant['reason']})"

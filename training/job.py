@@ -158,7 +158,7 @@ def _export(
     """Export, check parity (a failure raises: nothing is published), then the int8 gate."""
     mark = time.perf_counter()
     float_path = export_onnx(result.model, data, spec.export, out_dir / "model.float32.onnx")
-    parity = check_parity(result.model, float_path, data.test.x, spec.export)
+    parity = check_parity(result.model, float_path, data.test.x, spec.export, _output_scale(data))
     if data.vocabulary is not None:  # the file carries its tokenizer, checked text to logits
         parity["text"] = embed_and_check(result.model, float_path, data, spec.export)
     timings["export_s"] = time.perf_counter() - mark
@@ -170,6 +170,11 @@ def _export(
         if data.vocabulary is not None and model_path != float_path:
             embed(str(model_path), data.vocabulary)
     return model_path, {"parity": parity, "quantization": quantization}
+
+
+def _output_scale(data: PreparedData) -> float:
+    """What one unit of the network's output is in the exported output's units (parity gate)."""
+    return 1.0 if data.labels else float(data.train.y.astype(np.float64).std())
 
 
 def _card_files(

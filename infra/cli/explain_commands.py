@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,37 @@ def read_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
         names = names or [f"x_{i}" for i in range(width)]
         missing = [n for n in names if n not in header]
         if missing:
-            raise BadRequest(f"{path}: the header lacks column(s) {', '.join(missing[:6])}")
+            raise BadRequest(_missing_columns(path, manifest, missing, width, header))
         try:
             return np.array([[float(row[n]) for n in names] for row in reader], dtype=np.float64)
         except ValueError as exc:
             raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
+
+
+def _missing_columns(
+    path: Path, manifest: ModelManifest, missing: list[str], width: int, header: Sequence[str]
+) -> str:
+    """What to name the columns: a model published without --features reads x_0, x_1, ...,
+    which a user's own CSV never has; "lacks column(s) x_0, ..." alone left them guessing."""
+    shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
+    if manifest.features:
+        reads = f"it reads {', '.join(manifest.features)}"
+    else:
+        reads = (
+            f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
+            f"{width} columns x_0 to x_{width - 1} in order (or give a .npy of [N, {width}] rows)"
+        )
+    numeric = bool(header) and all(_is_number(name) for name in header)
+    hint = " (is the header line missing?)" if numeric else ""
+    return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_texts(path: Path, field: str) -> list[str]:

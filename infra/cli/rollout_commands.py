@@ -40,12 +40,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "aiaas rollout status MODEL / aiaas rollout abort MODEL: the rollout's state and log; "
         "stop it and send everything back.",
     )
+    # Two positionals, not one of nargs=2 with a tuple metavar: argparse cannot format that
+    # for a positional, and `aiaas rollout --help` was a ValueError traceback.
     p.add_argument(
-        "words",
-        nargs=2,
-        metavar=("MODEL|status|abort", "VERSION|MODEL"),
-        help="MODEL VERSION to start a rollout; status MODEL or abort MODEL for a running one",
+        "first",
+        metavar="MODEL|status|abort",
+        help="MODEL to start a rollout of; status or abort for a running one",
     )
+    p.add_argument("second", metavar="VERSION|MODEL", help="the VERSION to roll out, or the MODEL")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.add_argument("--steps", default="10,50,100", help="percentages (default 10,50,100)")
     p.add_argument("--bake", default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)")
@@ -76,7 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    first, second = args.words
+    first, second = args.first, args.second
     alias = names.alias_name(args.alias)
     if first in ACTIONS:
         return _status(args, names.model_name(second), alias, abort=first == "abort")

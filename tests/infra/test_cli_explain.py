@@ -124,3 +124,33 @@ def test_a_scikit_learn_zipmap_export_is_explained_like_shap_explains_predict_pr
     for row, expected in zip(doc["explanations"], want, strict=True):
         # float32 graph against float64 scikit-learn: equal to 1e-5.
         np.testing.assert_allclose(row["attributions"], expected, atol=1e-5)
+
+
+def test_a_csv_for_a_model_without_feature_names_is_told_what_to_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A default skl2onnx export has no feature names: the user's own CSV header never matches,
+    and "lacks column(s) x_0, ..." alone did not say what would."""
+    from tests.sklearn_models import export, wine_split
+
+    exported = export("pipeline", tmp_path)
+    store = LocalStore(tmp_path / "store")
+    assert main(["--store", store.uri, "publish", str(exported.path), "--name", "wine"]) == 0
+    rows = wine_split()[0]
+    named = tmp_path / "wine.csv"
+    np.savetxt(named, rows, delimiter=",", header=",".join(f"c{i}" for i in range(13)), comments="")
+    code, _, err = cli(store, capsys, "baseline", "wine", str(named))
+    assert code == 1 and err == (
+        f"aiaas baseline: error: {named}: the header lacks column(s) x_0, x_1, x_2, x_3, x_4, "
+        "x_5, ... (13 in all); wine:1 has no feature names, so the header names its 13 columns "
+        "x_0 to x_12 in order (or give a .npy of [N, 13] rows)\n"
+    )
+    bare = tmp_path / "bare.csv"
+    np.savetxt(bare, rows, delimiter=",")
+    code, _, err = cli(store, capsys, "baseline", "wine", str(bare))
+    assert code == 1 and "(13 in all) (is the header line missing?); wine:1 has no" in err
+    np.savetxt(
+        named, rows, delimiter=",", header=",".join(f"x_{i}" for i in range(13)), comments=""
+    )
+    code, out, _ = cli(store, capsys, "baseline", "wine", str(named))
+    assert code == 0 and out.startswith("wine:1: background = k-means (10 centres)")

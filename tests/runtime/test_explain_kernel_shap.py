@@ -81,6 +81,36 @@ def test_sampled_coalitions_agree_with_shap_at_the_same_budget() -> None:
         np.testing.assert_allclose(row.values.sum(axis=0), row.prediction - row.base, atol=1e-12)
 
 
+def test_a_wide_model_is_closed_form_through_blas() -> None:
+    """700 features at the default budget: the normal equations (3,448 x 699 x 699) are big
+    enough to go to BLAS, and the answer is still the linear closed form."""
+    width = 700
+    w = RNG.normal(size=width)
+    background, weights = RNG.normal(size=(3, width)), np.full(3, 1 / 3)
+    (x,) = rows = RNG.normal(size=(1, width))
+    (row,) = explain_rows(
+        lambda r: (r @ w)[:, None], rows, background, weights, singles(width), None
+    )
+    np.testing.assert_allclose(row.values[:, 0], w * (x - weights @ background), atol=1e-8)
+
+
+def test_fewer_coalitions_than_features_give_the_least_squares_fit() -> None:
+    """300 features, 200 coalitions: no unique fit. The singular normal equations gave
+    attributions far larger than the prediction moved, on random features; the minimum-norm
+    fit keeps them bounded, ranks the two features that drive the model first, adds up."""
+    width = 300
+    w = np.full(width, 0.01)
+    w[:2] = 1.0
+    background, weights = RNG.normal(size=(10, width)), np.full(10, 0.1)
+    rows = RNG.normal(size=(1, width)) + np.r_[2.0, -2.0, np.zeros(width - 2)]
+    model = lambda r: 1 / (1 + np.exp(-(r @ w)))[:, None]  # noqa: E731
+    (row,) = explain_rows(model, rows, background, weights, singles(width), 200)
+    values, moved = row.values[:, 0], abs(row.prediction - row.base)[0]
+    assert row.coalitions == 200 and np.abs(values).max() <= moved
+    assert set(np.argsort(-np.abs(values))[:2]) == {0, 1}
+    np.testing.assert_allclose(values.sum(), row.prediction[0] - row.base[0], atol=1e-12)
+
+
 def test_groups_that_do_not_vary_get_nothing_and_one_varying_group_gets_everything() -> None:
     background = np.array([[1.0, 2.0, 3.0], [1.0, 5.0, 3.0]])
     model = softmax_model(RNG.normal(size=(3, 2)))

@@ -12,7 +12,7 @@ from torch import nn
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from tests.training.conftest import tiny_spec
+from tests.training.conftest import tiny_spec, write_csv
 from training.errors import ExportError
 from training.export import check_parity, export_onnx, quantization_gate, row_latency_us, run_onnx
 from training.job import JobResult
@@ -66,9 +66,33 @@ def test_parity_failure_publishes_nothing(
     # small but nonzero torch/onnxruntime difference; a 1e-12 tolerance must reject it.
     spec = tiny_spec("linear", name="strict", export={"parity_tolerance": 1e-12})
     registry = Registry(LocalStore(tmp_path / "store"))
-    with pytest.raises(ExportError, match=r"tolerance 1e-12\); not publishing"):
+    with pytest.raises(
+        ExportError, match=r"tolerance 1e-12 x target std [0-9.]+ = [0-9.e-]+\); not publishing"
+    ):
         run_tiny(spec, registry=registry)
     assert registry.versions("strict", missing_ok=True) == []
+
+
+def test_parity_of_a_regressor_in_big_units_is_judged_in_target_stds(
+    run_tiny: Callable[..., JobResult], tmp_path: Path
+) -> None:
+    # House prices: float32 spaces values near 300,000 0.03 apart, so an absolute 1e-4 failed
+    # every such job ("differs from torch by 0.0625"). The gate is in target standard deviations.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3))
+    price = 300_000 + 50_000 * x[:, 0] - 20_000 * x[:, 1] ** 2 + 10_000 * np.sin(x[:, 2])
+    rows = [[*row, target] for row, target in zip(x.round(4), price.round(2), strict=True)]
+    csv = write_csv(tmp_path / "house.csv", ["sqft", "rooms", "age", "price"], rows)
+    dataset = {"path": str(csv), "target": "price"}
+    spec = tiny_spec("mlp", name="house", task="regression", dataset=dataset, epochs=3)
+    parity = run_tiny(spec).manifest.extras["parity"]
+    assert parity["tolerance"] == 1e-4 and 4e4 < parity["scale"] < 7e4
+    assert parity["max_abs_diff"] <= parity["allowed"] == pytest.approx(1e-4 * parity["scale"])
+    # Still a gate: a broken export (0.01 in standardized units = ~500 here) is refused.
+    strict = tiny_spec("mlp", name="house2", task="regression", dataset=dataset, epochs=3,
+                       export={"parity_tolerance": 1e-9})  # fmt: skip
+    with pytest.raises(ExportError, match=r"tolerance 1e-09 x target std [0-9.e+]+ = "):
+        run_tiny(strict)
 
 
 def test_parity_is_measured_on_held_out_rows(run_tiny: Callable[..., JobResult]) -> None:

@@ -81,7 +81,16 @@ class RolloutEngine:
 
         claimed = self.book.update(model, alias, claim)
         assert claimed is not None
-        return self._enter(claimed, claimed.step, actor, "started")
+        try:
+            return self._enter(claimed, claimed.step, actor, "started")
+        except Exception as exc:
+            # Not left "running" with no one running it (the gateway's metrics unreadable, the
+            # store failing): that blocked every later rollout until an abort nobody knew of.
+            try:
+                self._finish(claimed, RolloutState.ABORTED, f"could not start: {exc}", actor)
+            except Exception:  # the caller needs the first error, not this one's
+                log.exception("rollout %s of %s@%s: could not end it", claimed.id, model, alias)
+            raise
 
     def _startable(self, model: str, alias: str, candidate: str) -> AliasTarget:
         target = self.registry.alias_target(model, alias)

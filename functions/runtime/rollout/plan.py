@@ -97,6 +97,12 @@ def parse_steps(text: str) -> tuple[float, ...]:
         percents = [float(part) for part in text.split(",")]
     except ValueError:
         raise BadRequest(f"steps must be percentages such as 10,50,100; got {text!r}") from None
+    # Checked here in the caller's percent: `--steps 10,150` was refused as "at most 1; got 1.5"
+    # and `--steps 10,5` as "got [0.1, 0.05]", numbers the user never typed.
+    if not all(0 < p <= 100 for p in percents):
+        raise BadRequest(f"steps are percentages above 0 and at most 100; got {text!r}")
+    if any(b <= a for a, b in itertools.pairwise(percents)) or percents[-1] != 100:
+        raise BadRequest(f"steps must rise, each above the one before, to 100; got {text!r}")
     steps = tuple(round(p / 100, 6) for p in percents)
     _check_steps(steps)
     return steps

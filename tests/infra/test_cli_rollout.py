@@ -1,0 +1,86 @@
+"""`aiaas rollout` as a user runs it, in a process of its own: its help, and a start that cannot
+read the gateway's metrics (no `aiaas serve` running), which must leave nothing behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.record import RolloutBook, RolloutState
+from functions.runtime.store import LocalStore
+from tests.infra.test_serve import ROOT
+from tests.rollout_models import publish
+
+MODEL = "ro"
+
+
+def aiaas(store: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(store), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_help_names_both_words(tmp_path: Path) -> None:
+    # It was a ValueError traceback: argparse cannot format a positional's tuple metavar.
+    done = aiaas(tmp_path / "store", "rollout", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "MODEL|status|abort VERSION|MODEL" in done.stdout and not done.stderr
+
+
+def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    metrics = f"http://127.0.0.1:{closed_port()}/metrics"
+
+    done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]  # after the warning that the rollout was aborted
+    assert last.startswith("aiaas rollout: error: cannot read the gateway's metrics at")
+    # The alias was never split and the rollout is over, saying why: it used to stay "running"
+    # at 10% with no one running it, and every later start was refused until an abort.
+    assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    record = RolloutBook(registry.store).get(MODEL, "production")
+    assert record is not None and record.state is RolloutState.ABORTED
+    assert record.log[-1]["message"].startswith("could not start: cannot read the gateway's")
+    status = aiaas(store, "rollout", "status", MODEL)
+    assert status.returncode == 0 and "aborted" in status.stdout, status.stderr
+
+    again = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
+    assert "is running" not in again.stderr and "cannot read the gateway's metrics" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ("10,150", "steps are percentages above 0 and at most 100; got '10,150'"),
+        ("0,100", "steps are percentages above 0 and at most 100; got '0,100'"),
+        ("10,5,100", "steps must rise, each above the one before, to 100; got '10,5,100'"),
+        ("10,50", "steps must rise, each above the one before, to 100; got '10,50'"),
+    ],
+)
+def test_bad_steps_are_refused_in_the_percent_typed(
+    tmp_path: Path, steps: str, message: str
+) -> None:
+    # They were refused in fractions the user never typed ("at most 1; got 1.5").
+    done = aiaas(tmp_path / "store", "rollout", MODEL, "2", "--steps", steps)
+    assert (done.returncode, done.stderr) == (1, f"aiaas rollout: error: {message}\n")
