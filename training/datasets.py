@@ -63,6 +63,9 @@ class RawData:
     complete: bool = True
     target_noun: str = "column"
     places: RowPlaces = ROW_INDEX
+    # An array's positions named here (x0, x1, ...), not a table's columns: callers cannot
+    # send them by name. A table's columns are kept whatever they are called (f0, f1, ...).
+    generated_names: bool = False
 
 
 def load_raw(
@@ -74,7 +77,8 @@ def load_raw(
     """
     if spec.path.startswith("generated:"):
         x, y = generate(spec.path.removeprefix("generated:"))
-        return _head(RawData(x, y, _array_names(x), "y", spec.path, target_noun="array"), limit)
+        raw = RawData(x, y, _array_names(x), "y", spec.path, target_noun="array")
+        return _head(dataclasses.replace(raw, generated_names=True), limit)
     with _local_copy(spec.path, spec_dir) as path:
         fmt = spec.format if spec.format != "auto" else _format_of(path)
         if fmt == "npz":
@@ -224,7 +228,8 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
         )
     x = x.astype(np.float32)
     _check_finite(x, x_key, path.name)
-    return RawData(x, y, _array_names(x, x_key), y_key, spec.path, target_noun="array")
+    names = _array_names(x, x_key)
+    return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
 
 
 def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
