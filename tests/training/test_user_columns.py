@@ -69,7 +69,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
             "learning_rate": 0.05,
             "seed": 0,
         }
-        (root / "job.yaml").write_text(yaml.safe_dump(spec))  # no description
+        if epochs == 40:  # version 1 has no description
+            spec["description"] = "Says yes or no."
+        (root / "job.yaml").write_text(yaml.safe_dump(spec))
         done = aiaas(root / "store", "train", "job.yaml", "--publish", "--no-progress", cwd=root)
         assert done.returncode == 0, done.stderr
     return Trained(root / "store", data, rows)
@@ -105,3 +107,11 @@ def test_explain_and_the_card_name_the_columns(trained: Trained) -> None:
     rows = np.array([row[:3] for row in trained.rows[:4]], dtype=np.float32)
     found = global_importance(str(model), manifest, background, rows)
     assert found is not None and found[0] == COLUMNS
+
+
+def test_a_card_without_a_description_has_no_blank_run(trained: Trained) -> None:
+    card = (trained.store / "models/fcols/versions/1/card/card.md").read_text()
+    assert card.startswith("# fcols:1\n\n- Task: classification; recipe `logistic`")
+    assert "\n\n\n" not in card
+    described = (trained.store / "models/fcols/versions/2/card/card.md").read_text()
+    assert described.startswith("# fcols:2\n\nSays yes or no.\n\n- Task: classification")
