@@ -115,3 +115,33 @@ def test_a_card_without_a_description_has_no_blank_run(trained: Trained) -> None
     assert "\n\n\n" not in card
     described = (trained.store / "models/fcols/versions/2/card/card.md").read_text()
     assert described.startswith("# fcols:2\n\nSays yes or no.\n\n- Task: classification")
+
+
+def test_compare_scores_against_the_training_target_in_the_file(trained: Trained) -> None:
+    data = str(trained.data)
+    done = aiaas(trained.store, "compare", "fcols", "1", "2", "--data", data)
+    assert done.returncode == 0, done.stderr
+    assert "  metrics on 150 labelled rows (column 'outcome', the training target):\n" in (
+        done.stdout
+    )
+    report = json.loads(
+        aiaas(trained.store, "compare", "fcols", "1", "2", "--data", data, "--json").stdout
+    )
+    truth = np.array([row[3] for row in trained.rows])
+    assert report["metrics"]["label"] == "outcome"
+    assert report["metrics"]["rows"] == 150
+    # Both versions' accuracy is theirs on the file, scored against the outcome column.
+    assert 0.0 <= report["metrics"]["a"]["accuracy"] <= 1.0
+    assert report["metrics"]["b"]["accuracy"] > 0.8 and (truth == "yes").mean() < 0.8
+    # A column named with --label is still the one read.
+    data_with_other = trained.data.with_name("relabelled.csv")
+    text = trained.data.read_text().splitlines()
+    data_with_other.write_text(
+        "\n".join([text[0] + ",truth", *(line + ",no" for line in text[1:])])
+    )
+    named = aiaas(
+        trained.store, "compare", "fcols", "1", "2", "--data", str(data_with_other),
+        "--label", "truth", "--json",
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["metrics"]["label"] == "truth"
