@@ -84,11 +84,11 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
     """The Markdown card; `facts` is the manifest's content, `plots` maps titles to file names."""
     training = facts["training"]
     dataset = facts["dataset"]
+    description = (facts.get("description") or "").strip()
     lines = [
         f"# {facts['name']}:{facts['version']}",
         "",
-        facts.get("description") or "",
-        "",
+        *([description, ""] if description else []),
         f"- Task: {facts['task']}; recipe `{training['recipe']['name']}` {training['recipe']['params']}",
         f"- Data: `{dataset['source']}`, {dataset['rows']} rows "
         f"(train/validation/test {'/'.join(str(v) for v in dataset['splits'].values())}), "

@@ -47,9 +47,9 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
     warnings: list[str] = []
     labels: tuple[str, ...] = ()
     if spec.task == "regression":
-        y = regression_target(raw.y, raw.target_name, raw.target_noun)
+        y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
     else:
-        labels, y = class_labels(raw.y, raw.target_name)
+        labels, y = class_labels(raw.y, raw.target_name, raw.places)
     if len(labels) == 1 and not raw.complete:  # a file sorted by class: the rest may differ
         warnings.append(
             f"the first {len(y)} rows hold a single class {labels[0]!r} of target "

@@ -5,6 +5,8 @@
 directory, else to the spec file). Every problem is a `DataError` that names the column/key,
 the row and the spec field to fix, raised before any training starts. `limit` reads only the
 first rows (what `aiaas train --check` judges); `RawData.complete` says whether that was all.
+A CSV row is named by its line in the file (the header is line 1), as batch reports name it;
+other rows by their index from 0.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import itertools
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,22 @@ from training.spec import DatasetSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 NPZ_FEATURES, NPZ_TARGET = "x", "y"
+
+
+@dataclass(frozen=True)
+class RowPlaces:
+    """How messages name a data row: its line in a CSV file, else its index from 0."""
+
+    file: str = ""
+    lines: np.ndarray | None = None  # the file line each CSV record starts on
+
+    def __call__(self, row: int) -> str:
+        if self.lines is None:
+            return f"row {row}"
+        return f"line {int(self.lines[row])} of {self.file}"
+
+
+ROW_INDEX = RowPlaces()
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,10 @@ class RawData:
     source: str
     complete: bool = True
     target_noun: str = "column"
+    places: RowPlaces = ROW_INDEX
+    # An array's positions named here (x0, x1, ...), not a table's columns: callers cannot
+    # send them by name. A table's columns are kept whatever they are called (f0, f1, ...).
+    generated_names: bool = False
 
 
 def load_raw(
@@ -55,14 +77,17 @@ def load_raw(
     """
     if spec.path.startswith("generated:"):
         x, y = generate(spec.path.removeprefix("generated:"))
-        return _head(RawData(x, y, _array_names(x), "y", spec.path, target_noun="array"), limit)
+        raw = RawData(x, y, _array_names(x), "y", spec.path, target_noun="array")
+        return _head(dataclasses.replace(raw, generated_names=True), limit)
     with _local_copy(spec.path, spec_dir) as path:
         fmt = spec.format if spec.format != "auto" else _format_of(path)
         if fmt == "npz":
             return _head(_from_npz(path, spec), limit)
-        reader = _read_csv if fmt == "csv" else _read_parquet
-        columns, complete = reader(path, limit)
-        return _from_columns(columns, spec, kind, spec.path, complete)
+        if fmt == "csv":
+            columns, complete, places = _read_csv(path, limit)
+        else:
+            (columns, complete), places = _read_parquet(path, limit), ROW_INDEX
+        return _from_columns(columns, spec, kind, spec.path, complete, places)
 
 
 def _head(raw: RawData, limit: int | None) -> RawData:
@@ -123,15 +148,15 @@ def _download(uri: str, tmp: Path) -> Path:
     return dest
 
 
-def _read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool]:
+def _read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool, RowPlaces]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise DataError(f"{path.name} is empty; it needs a header row and data rows")
-        rows = list(itertools.islice(reader, limit))
+        rows, lines = _records(reader, limit)
         complete = limit is None or next(reader, None) is None
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(lines, rows, strict=True):
         if len(row) != len(header):
             raise DataError(
                 f"{path.name} line {number} has {len(row)} fields; the header has {len(header)}"
@@ -139,7 +164,22 @@ def _read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], boo
     if not rows:
         raise DataError(f"{path.name} has a header but no data rows")
     table = np.array(rows, dtype=object).reshape(len(rows), len(header))
-    return {name: table[:, i] for i, name in enumerate(header)}, complete
+    places = RowPlaces(path.name, np.array(lines, dtype=np.int64))
+    return {name: table[:, i] for i, name in enumerate(header)}, complete, places
+
+
+def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]]:
+    """Up to `limit` records and the line each starts on (a quoted field may span lines)."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    while limit is None or len(rows) < limit:
+        start = reader.line_num + 1
+        row = next(reader, None)
+        if row is None:
+            break
+        rows.append(row)
+        lines.append(start)
+    return rows, lines
 
 
 def _read_parquet(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool]:
@@ -188,7 +228,8 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
         )
     x = x.astype(np.float32)
     _check_finite(x, x_key, path.name)
-    return RawData(x, y, _array_names(x, x_key), y_key, spec.path, target_noun="array")
+    names = _array_names(x, x_key)
+    return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
 
 
 def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
@@ -197,17 +238,22 @@ def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:
 
 
 def _from_columns(
-    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str, complete: bool
+    columns: dict[str, np.ndarray],
+    spec: DatasetSpec,
+    kind: str,
+    source: str,
+    complete: bool,
+    places: RowPlaces,
 ) -> RawData:
     target = spec.target
     if target is None:
         raise DataError(f"set dataset.target to the label column; columns are {list(columns)}")
     inputs = _inputs(columns, spec, kind, source)
     if kind == "text":
-        x = _text_column(columns[inputs[0]], inputs[0])
+        x = _text_column(columns[inputs[0]], inputs[0], places)
     else:
-        x = np.stack([_feature(columns[n], n) for n in inputs], axis=1)
-    return RawData(x, columns[target], inputs, target, source, complete)
+        x = np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
+    return RawData(x, columns[target], inputs, target, source, complete, places=places)
 
 
 def _inputs(
@@ -234,27 +280,33 @@ def _inputs(
     return inputs
 
 
-def _feature(values: np.ndarray, name: str) -> np.ndarray:
+def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
-    return numeric_column(values, name, role="feature column", fix=fix)
+    return numeric_column(values, name, role="feature column", fix=fix, places=places)
 
 
 def numeric_column(
-    values: np.ndarray, name: str, *, role: str = "column", fix: str = ""
+    values: np.ndarray,
+    name: str,
+    *,
+    role: str = "column",
+    fix: str = "",
+    places: RowPlaces = ROW_INDEX,
 ) -> np.ndarray:
     """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row.
 
-    `role` names the column in messages ("feature column"); `fix` ends a non-numeric one.
+    `role` names the column in messages ("feature column"); `fix` ends a non-numeric one;
+    `places` names the row (a CSV's line).
     """
     out = _floats(values)
     if out is None:
         row, cell = first_non_number(values) or (0, None)
         if cell is None or str(cell).strip() == "":
-            raise DataError(f"{role} {name!r} has a missing value at row {row}")
+            raise DataError(f"{role} {name!r} has a missing value at {places(row)}")
         raise DataError(
-            f"{role} {name!r} has a non-numeric value {str(cell)[:40]!r} at row {row}{fix}"
+            f"{role} {name!r} has a non-numeric value {str(cell)[:40]!r} at {places(row)}{fix}"
         )
-    _check_finite(out, name, role)
+    _check_finite(out, name, role, places)
     return out
 
 
@@ -282,15 +334,15 @@ def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
     return None
 
 
-def _check_finite(values: np.ndarray, name: str, where: str) -> None:
+def _check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
-        raise DataError(f"{where} {name!r} has a NaN or infinite value at row {row}")
+        raise DataError(f"{where} {name!r} has a NaN or infinite value at {places(row)}")
 
 
-def _text_column(values: np.ndarray, name: str) -> np.ndarray:
+def _text_column(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     for row, cell in enumerate(values):
         if not isinstance(cell, str) or not cell.strip():
-            raise DataError(f"text column {name!r} has an empty or non-text value at row {row}")
+            raise DataError(f"text column {name!r} has an empty or non-text value at {places(row)}")
     return values.astype(object)

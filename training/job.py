@@ -93,6 +93,7 @@ def run_job(
         metrics={"test": test, "validation": validation},
         training=training_record(spec, result),
         feature_names=raw.feature_names,
+        generated_names=raw.generated_names,
     )
     version = spec.version or registry.next_version(spec.name)
     manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)

@@ -75,8 +75,8 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
 
 def _encode_target(raw: RawData, task: str) -> tuple[tuple[str, ...], np.ndarray]:
     if task == "regression":
-        return (), regression_target(raw.y, raw.target_name, raw.target_noun)
-    labels, y = class_labels(raw.y, raw.target_name)
+        return (), regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
+    labels, y = class_labels(raw.y, raw.target_name, raw.places)
     need_two_classes(labels, raw.target_name)
     return labels, y
 

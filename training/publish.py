@@ -90,7 +90,7 @@ def build_manifest(
         outputs=outputs,
         file=dataclasses.replace(graph.file, producer=f"pytorch {torch.__version__}"),
         labels=data.labels,
-        features=_features(inputs, data, tuple(facts["feature_names"])),
+        features=_features(inputs, data, tuple(facts["feature_names"]), facts["generated_names"]),
         postprocessing=Postprocessing("logits", "softmax") if data.labels else None,
         preprocessing=preprocessing_for(data, tuple(facts["feature_names"])),
         metrics=dict(facts["metrics"]),
@@ -102,12 +102,11 @@ def build_manifest(
 
 
 def _features(
-    inputs: tuple[TensorSpec, ...], data: PreparedData, names: tuple[str, ...]
+    inputs: tuple[TensorSpec, ...], data: PreparedData, names: tuple[str, ...], generated: bool
 ) -> tuple[str, ...]:
-    """Column names callers may send by name: a table's columns, not an array's x0, x1, ..."""
-    prefix = names[0][:-1] if names and names[0].endswith("0") else ""
-    generated = tuple(f"{prefix}{i}" for i in range(len(names)))
-    if data.vocabulary is not None or names == generated:
+    """Column names callers may send by name: a table's columns (whatever they are called),
+    not the x0, x1, ... made up for an array's positions."""
+    if data.vocabulary is not None or generated:
         return ()
     try:
         return check_features(names, inputs)

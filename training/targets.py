@@ -8,32 +8,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.datasets import first_non_number, numeric_column
+from training.datasets import ROW_INDEX, RowPlaces, first_non_number, numeric_column
 from training.errors import DataError
 
 # A classification target with more distinct non-integer numbers than this is a measurement.
 MAX_FLOAT_CLASSES = 20
 
 
-def regression_target(values: np.ndarray, name: str, noun: str = "column") -> np.ndarray:
+def regression_target(
+    values: np.ndarray, name: str, noun: str = "column", places: RowPlaces = ROW_INDEX
+) -> np.ndarray:
     """The target as float32; a value that is not a number says to fix the task or the target."""
     bad = first_non_number(values)
     if bad is not None and str(bad[1]).strip():
         row, cell = bad
         raise DataError(
             f"spec field 'task': regression needs a numeric target, but {noun} {name!r} holds "
-            f"{str(cell)[:40]!r} at row {row}; set task: classification to predict classes, or "
+            f"{str(cell)[:40]!r} at {places(row)}; set task: classification to predict classes, or "
             "point dataset.target at a numeric column"
         )
-    return numeric_column(values, name, role="target").astype(np.float32)
+    return numeric_column(values, name, role="target", places=places).astype(np.float32)
 
 
-def class_labels(values: np.ndarray, name: str) -> tuple[tuple[str, ...], np.ndarray]:
+def class_labels(
+    values: np.ndarray, name: str, places: RowPlaces = ROW_INDEX
+) -> tuple[tuple[str, ...], np.ndarray]:
     """The sorted labels (numbers in numeric order) and each row's index into them."""
     text = np.array([str(v).strip() for v in values], dtype=object)
     empty = np.flatnonzero(text == "")
     if empty.size:
-        raise DataError(f"target {name!r} has a missing label at row {empty[0]}")
+        raise DataError(f"target {name!r} has a missing label at {places(int(empty[0]))}")
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
     index = {label: i for i, label in enumerate(unique)}

@@ -51,7 +51,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     key = path.name if data is not None else args.data
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
     report = compare_versions(pool, request, data)
-    print(json.dumps(report, indent=2) if args.json else "\n".join(summary_lines(report)))
+    lines = summary_lines(report, label_given=args.label is not None)
+    print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
     if args.png:
         from infra.cli.compare_plot import draw
 
@@ -61,8 +62,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_lines(report: dict[str, Any]) -> list[str]:
-    """The report in a few lines a person reads."""
+def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[str]:
+    """The report in a few lines a person reads (`label_given`: named with --label, else the
+    version's training target)."""
     rows = report["rows"]
     lines = [
         f"{report['model']}: {report['a']} (A) vs {report['b']} (B) on {report['data']} "
@@ -78,7 +80,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines.append(
         f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, max relative {report['max_rel_diff']:.4g}"
     )
-    lines.extend(_metric_lines(report.get("metrics")))
+    lines.extend(_metric_lines(report.get("metrics"), label_given))
     for which in ("a", "b"):
         found = report["latency"][which]
         lines.append(
@@ -91,10 +93,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _metric_lines(found: dict[str, Any] | None) -> list[str]:
+def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
     if not found:
         return ["  metrics: none (no labels in the file; --label names the column)"]
-    lines = [f"  metrics on {found['rows']} labelled rows ({found['label']!r}):"]
+    which = "" if label_given else ", the training target"
+    lines = [f"  metrics on {found['rows']} labelled rows (column {found['label']!r}{which}):"]
     for key, delta in found["delta"].items():
         a, b = found["a"][key], found["b"][key]
         shown = "n/a" if delta is None else f"{delta:+.4g}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -96,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, so a reader that went away is caught below, not at exit
+    except BrokenPipeError:
+        return reader_gone()
     except AiaasError as exc:
         return fail(args, exc, install_hint(exc) or exc.message)
     except ModuleNotFoundError as exc:
@@ -107,6 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def reader_gone() -> int:
+    """Output piped to a reader that stopped (`| head`): exit quietly, as Python's docs advise
+    (signal module, "Note on SIGPIPE"): stdout now goes to devnull, so the flush at exit cannot
+    raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_ERROR
 
 
 def fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:

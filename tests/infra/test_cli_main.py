@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from infra.cli.main import COMMANDS, command_modules, main
+from tests import onnx_factory
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -77,3 +84,32 @@ def test_version_names_the_package_and_runtime(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert out.startswith(f"aiaas {metadata.version('aiaas')} (python ")
     assert f"onnxruntime {metadata.version('onnxruntime')}" in out
+
+
+def test_output_piped_to_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
+    # `aiaas explain --file rows.npy | head -1`: the output (about 300 KB) outlasts the pipe's
+    # buffer, so writes go on after head has gone; the user sees head's line, no traceback.
+    store = tmp_path / "store"
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert (
+        main(["--store", str(store), "publish", str(model), "--name", "m", "--labels", "a,b,c"])
+        == 0
+    )
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(1000, 4)).astype("f4"))
+    assert main(["--store", str(store), "baseline", "m", str(tmp_path / "rows.npy")]) == 0
+    script = Path(sys.executable).with_name("aiaas")  # the console script a user runs
+    entry = shlex.quote(str(script)) if script.exists() else f"{sys.executable} -m infra.cli.main"
+    for command in (f"explain m --file {tmp_path / 'rows.npy'}", "versions m"):
+        piped = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {entry} --store {store} {command} | head -1"],
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PYTHONPATH": str(REPO)},
+            timeout=120,
+            check=False,
+        )
+        assert piped.stderr == "", piped.stderr
+        assert piped.stdout.count("\n") == 1
+        # What a shell sees of the writer: 1 (Python's status for a closed pipe), or 0 when
+        # everything fitted in the pipe before head exited.
+        assert piped.returncode in (0, 1)

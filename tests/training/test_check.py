@@ -121,7 +121,8 @@ def test_string_target_with_task_regression(
     spec = _csv_job(tmp_path, BLOBS, blobs_rows(30), target="colour", task="regression")
     assert _error(tmp_path, spec, capsys) == (
         "spec field 'task': regression needs a numeric target, but column 'colour' holds 'red' "
-        "at row 0; set task: classification to predict classes, or point dataset.target at a "
+        "at line 2 of data.csv; set task: classification to predict classes, or point "
+        "dataset.target at a "
         "numeric column"
     )
 
@@ -149,7 +150,7 @@ def test_non_numeric_feature_names_column_row_and_value(
     rows = [[1, 2, "red"], [3, "four", "blue"]] * 10
     spec = _csv_job(tmp_path, BLOBS, rows, target="colour")
     assert _error(tmp_path, spec, capsys) == (
-        "feature column 'b' has a non-numeric value 'four' at row 1; drop it with "
+        "feature column 'b' has a non-numeric value 'four' at line 3 of data.csv; drop it with "
         "dataset.exclude or list the numeric columns in dataset.features"
     )
 
@@ -360,8 +361,8 @@ def test_a_real_train_checks_before_torch_is_imported(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr == (
         "aiaas train: error: spec field 'task': regression needs a numeric target, but column "
-        "'colour' holds 'red' at row 0; set task: classification to predict classes, or point "
-        "dataset.target at a numeric column\n"
+        "'colour' holds 'red' at line 2 of data.csv; set task: classification to predict "
+        "classes, or point dataset.target at a numeric column\n"
     )
     assert not run.exists()
 
@@ -386,3 +387,29 @@ def test_a_real_train_prints_the_warnings_and_honours_exclude(
     assert err.startswith("warning: feature column 'id' looks like a row id")
     manifest = json.loads((tmp_path / "run2" / "manifest.json").read_text())
     assert manifest["preprocessing"]["feature_names"] == ["id", "a", "b"]
+
+
+def test_data_errors_name_the_line_of_the_file(tmp_path: Path) -> None:
+    # What a user opens in an editor: line numbers count the header and every line of a
+    # quoted field that spans two, as batch error reports do.
+    rows: list[list[Any]] = [
+        [round(0.5 * i, 1), "two\nlines" if i == 10 else "ok", ["a", "b"][i % 2]] for i in range(60)
+    ]
+    rows[49][0] = ""
+    header = ["income", "note", "outcome"]
+    spec = _csv_job(tmp_path, header, rows, target="outcome", exclude=["note"])
+    for argv in ([], ["--check"]):
+        failed = subprocess.run(
+            [sys.executable, "-m", "infra.cli.main", "train", str(spec), *argv],
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PYTHONPATH": str(REPO)},
+            timeout=120,
+            check=False,
+        )
+        assert (failed.returncode, failed.stdout) == (1, ""), failed.stderr
+        assert failed.stderr == (
+            "aiaas train: error: feature column 'income' has a missing value at line 52 of "
+            "data.csv\n"
+        )
+    assert (tmp_path / "data.csv").read_text().splitlines()[51] == ",ok,b"

@@ -90,17 +90,17 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], ["nan", 4, "blue"]] * 10,
             {"target": "colour"},
-            "column 'a' has a NaN or infinite value at row 1",
+            "column 'a' has a NaN or infinite value at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, "", "blue"]] * 10,
             {"target": "colour"},
-            "column 'b' has a missing value at row 1",
+            "column 'b' has a missing value at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, "four", "blue"]] * 10,
             {"target": "colour"},
-            "column 'b' has a non-numeric value 'four' at row 1",
+            "column 'b' has a non-numeric value 'four' at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, 4, "red"]] * 10,
@@ -110,7 +110,7 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], [3, 4, ""]] * 10,
             {"target": "colour"},
-            "target 'colour' has a missing label at row 1",
+            "target 'colour' has a missing label at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, 4, "blue"]] * 2,

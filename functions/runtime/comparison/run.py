@@ -56,12 +56,12 @@ def compare_versions(
     b = pool.registry.manifest(name, names.version_name(request.b))
     _check_inputs(a, b)
     plan = plan_outputs(a, b)
-    label = request.label or a.training.get("target")
+    label = request.label or training_target(a)
     opened = open_compare_file(
         pool.registry.store if data is None else data,
         request.key,
         a,
-        label if isinstance(label, str) else None,
+        label,
         label_required=request.label is not None,
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
     )
@@ -143,6 +143,15 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
         )
     primary = next((n for n in numeric if _one_value(theirs[n])), None)
     return Plan(numeric, labels, primary)
+
+
+def training_target(manifest: ModelManifest) -> str | None:
+    """The column `manifest`'s version was trained to predict, if it says: `aiaas train`
+    records the spec, whose `dataset.target` it is."""
+    dataset = manifest.training.get("dataset")
+    found = dataset.get("target") if isinstance(dataset, dict) else None
+    found = found or manifest.training.get("target")
+    return found if isinstance(found, str) else None
 
 
 def _is_number(spec: TensorSpec) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +23,20 @@ import onnxruntime as ort
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import Background
-from functions.runtime.explain.kernel_shap import RowAttribution, default_samples, explain_rows
+from functions.runtime.explain.kernel_shap import (
+    RowAttribution,
+    default_samples,
+    explain_rows,
+    numpy_seconds,
+)
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
 from functions.runtime.validation import validate_inputs
 
 MAX_SAMPLES = 100_000
 MAX_ROWS = 64  # rows explained in one request
-PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
+PATCH_GROUPS = 16
+MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept  # an image is cut into about this many patches unless a patch size is asked
 
 
 @dataclass(frozen=True)
@@ -128,25 +134,25 @@ class Explainer:
         coalitions = min(
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
-        evaluations = len(rows) * coalitions * len(self.background.rows)
+        background = len(self.background.rows)
         check_budget(
-            evaluations,
-            f"{len(rows)} row(s) x {coalitions:,} coalitions x {len(self.background.rows)} "
-            "background rows",
+            len(rows) * coalitions * background,
+            f"{len(rows)} row(s) x {coalitions:,} coalitions x {background} background rows",
             self._time_background(),
             self.max_seconds,
+            len(rows) * self._numpy_seconds(coalitions, groups, rows.shape[1]),
         )
-        began = time.perf_counter()
+        timed = TimedModel(self.target)
         explained = explain_rows(
-            self.target,
+            timed,
             rows.astype(self.target.dtype),
             self.background.rows.astype(self.target.dtype),
             self.background.weights,
             groups.columns,
             samples,
         )
-        scored = sum(r.coalitions for r in explained) * len(self.background.rows) + len(rows)
-        self._per_row = (time.perf_counter() - began) / max(scored, 1)
+        if timed.rows >= MIN_TIMED_ROWS:  # a few rows' time per row is mostly call overhead
+            self._per_row = timed.seconds / timed.rows
         parameters: dict[str, Any] = {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),
@@ -164,6 +170,12 @@ class Explainer:
         rows = feeds[self.target.spec.name]
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
 
+    def _numpy_seconds(self, coalitions: int, groups: Grouping, width: int) -> float:
+        outputs = len(self.manifest.labels) or 1
+        return numpy_seconds(
+            coalitions, len(groups.columns), width, len(self.background.rows), outputs
+        )
+
     def _time_background(self) -> float:
         """Seconds per model row: from the last explanation, else timed on the background (a
         small batch, so the estimate errs high)."""
@@ -177,15 +189,45 @@ def check_samples(samples: int | None) -> None:
         raise InvalidInput(f"samples must be from 2 to {MAX_SAMPLES}; got {samples}")
 
 
-def check_budget(evaluations: int, breakdown: str, seconds_per_row: float, limit: float) -> None:
-    """A 422 with the numbers when `evaluations` model rows would take longer than `limit` s."""
-    estimate = evaluations * seconds_per_row
-    if estimate > limit:
+def check_budget(
+    evaluations: int,
+    breakdown: str,
+    seconds_per_row: float,
+    limit: float,
+    numpy_seconds: float = 0.0,
+) -> None:
+    """A 422 with the numbers when `evaluations` model rows, plus `numpy_seconds` of work
+    around the model (masked rows, the solve), would take longer than `limit` s."""
+    model = evaluations * seconds_per_row
+    if model + numpy_seconds > limit:
+        around = (
+            f", plus about {numpy_seconds:.1f} s building the masked rows and solving "
+            f"(about {model + numpy_seconds:.1f} s in all)"
+            if numpy_seconds >= 0.05
+            else ""
+        )
         raise InvalidInput(
             f"this explanation needs about {evaluations:,} model evaluations ({breakdown}), "
-            f"about {estimate:.1f} s at {seconds_per_row * 1e6:.1f} us each; the limit is "
+            f"about {model:.1f} s at {seconds_per_row * 1e6:.1f} us each{around}; the limit is "
             f"{limit:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask for fewer samples"
         )
+
+
+class TimedModel:
+    """A model that keeps count of the rows it scored and the seconds that took, so the next
+    estimate's model part is the model's alone."""
+
+    def __init__(self, model: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.model = model
+        self.seconds = 0.0
+        self.rows = 0
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        began = time.perf_counter()
+        value = self.model(rows)
+        self.seconds += time.perf_counter() - began
+        self.rows += len(rows)
+        return value
 
 
 class ModelTarget:

@@ -181,6 +181,33 @@ def _gram(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.asarray(left.T @ right)
 
 
+# What the numpy work around the model costs (not the model's own time), measured on the
+# 2-core dev machine (python -m bench.explain_latency's machine) and taken about 1.5x the worst
+# seen, so an estimate errs high: nanoseconds per coalition x group drawn, per masked-row value
+# built (6 at 2,000 features, where the matrix outgrows the caches; 2 below), and per multiply-
+# add of the solve (einsum 0.4; BLAS 0.04, 0.1 for the least-squares fallback).
+NS_PER_DRAWN = 25.0
+NS_PER_MASKED_VALUE = 6.0
+NS_PER_SOLVE_EINSUM, NS_PER_SOLVE_BLAS, NS_PER_SOLVE_LSTSQ = 0.6, 0.06, 0.15
+
+
+def numpy_seconds(coalitions: int, groups: int, width: int, background: int, outputs: int) -> float:
+    """Estimated seconds of one row's work besides the model: drawing `coalitions` over
+    `groups`, building their masked rows (`width` values each, per background row) and the
+    weighted least squares for `outputs` values."""
+    macs = coalitions * groups * (groups + outputs)
+    if macs < BLAS_FROM:
+        per_mac = NS_PER_SOLVE_EINSUM
+    else:
+        per_mac = NS_PER_SOLVE_BLAS if coalitions > groups else NS_PER_SOLVE_LSTSQ
+    nanoseconds = (
+        NS_PER_DRAWN * coalitions * groups
+        + NS_PER_MASKED_VALUE * coalitions * background * width
+        + per_mac * macs
+    )
+    return nanoseconds * 1e-9
+
+
 Model = Callable[[np.ndarray], np.ndarray]  # [N, F] float rows -> [N, D] outputs
 
 
