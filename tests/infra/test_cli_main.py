@@ -113,3 +113,20 @@ def test_output_piped_to_a_reader_that_stops_ends_quietly(tmp_path: Path) -> Non
         # What a shell sees of the writer: 1 (Python's status for a closed pipe), or 0 when
         # everything fitted in the pipe before head exited.
         assert piped.returncode in (0, 1)
+
+
+def test_a_store_error_is_one_line_and_its_causes_come_with_v(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "models").write_bytes(b"a file where a folder should be")
+    argv = ["--store", str(tmp_path / "store"), "promote", "m", "1", "--alias", "production"]
+    assert main(argv) == 1
+    _, err = capsys.readouterr()
+    assert err.strip().splitlines() == [
+        f"aiaas promote: error: cannot use 'models/m/aliases/production.json' under "
+        f"{tmp_path / 'store'}: Not a directory"
+    ]
+    assert main(["-v", *argv]) == 1
+    _, err = capsys.readouterr()
+    assert "Traceback" in err and "NotADirectoryError" in err

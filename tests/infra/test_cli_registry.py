@@ -390,20 +390,3 @@ def test_corrupt_records_are_named_and_do_not_hide_the_rest(
     code, out, _ = run(capsys, store, "promote", "m", "1", "--alias", "production")
     assert (code, out.strip()) == (0, "m@production -> 1 (was a corrupt record, now replaced)")
     assert registry.alias("m", "production") == "1"
-
-
-def test_a_store_error_is_one_line_and_its_causes_come_with_v(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    (tmp_path / "store").mkdir()
-    (tmp_path / "store" / "models").write_bytes(b"a file where a folder should be")
-    argv = ["--store", str(tmp_path / "store"), "promote", "m", "1", "--alias", "production"]
-    assert main(argv) == 1
-    _, err = capsys.readouterr()
-    assert err.strip().splitlines() == [
-        f"aiaas promote: error: cannot use 'models/m/aliases/production.json' under "
-        f"{tmp_path / 'store'}: Not a directory"
-    ]
-    assert main(["-v", *argv]) == 1
-    _, err = capsys.readouterr()
-    assert "Traceback" in err and "NotADirectoryError" in err
