@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -27,6 +28,8 @@ from functions.runtime.store import open_store
 
 ACTIONS = ("status", "abort")
 DEFAULT_METRICS = "http://127.0.0.1:8080/metrics"
+
+log = logging.getLogger("aiaas.rollout")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,11 +110,27 @@ def _follow(engine: RolloutEngine, record: RolloutRecord, actor: str) -> int:
             if not record.running:
                 return 0 if record.state == "succeeded" else 1
             time.sleep(engine.wait_s(record))
-            record = engine.check(record.model, record.alias, actor)
+            record = _checked(engine, record, actor, shown)
     except KeyboardInterrupt:
         record = engine.abort(record.model, record.alias, actor)
         _print_log(record, shown)
         return 130
+
+
+def _checked(engine: RolloutEngine, record: RolloutRecord, actor: str, shown: int) -> RolloutRecord:
+    """The next check; if it cannot be made (the metrics unreadable, the store down), the split
+    is not left live with no one watching it: the rollout is aborted first, saying why."""
+    try:
+        return engine.check(record.model, record.alias, actor)
+    except Exception as exc:
+        why = (
+            f"a check failed ({getattr(exc, 'message', None) or exc}); traffic back on the baseline"
+        )
+        try:
+            _print_log(engine.abort(record.model, record.alias, actor, why), shown)
+        except Exception:  # the abort failed too: the first error is the one to report
+            log.exception("rollout of %s@%s: could not abort it", record.model, record.alias)
+        raise
 
 
 def _print_log(record: RolloutRecord, shown: int) -> int:

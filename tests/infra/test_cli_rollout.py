@@ -3,9 +3,11 @@ read the gateway's metrics (no `aiaas serve` running), which must leave nothing 
 
 from __future__ import annotations
 
+import http.server
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,42 @@ def test_bad_steps_are_refused_in_the_percent_typed(
     # They were refused in fractions the user never typed ("at most 1; got 1.5").
     done = aiaas(tmp_path / "store", "rollout", MODEL, "2", "--steps", steps)
     assert (done.returncode, done.stderr) == (1, f"aiaas rollout: error: {message}\n")
+
+
+def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    # A gateway that answers the start's scrape (empty metrics: no request yet) and then is gone.
+    server = http.server.HTTPServer(("127.0.0.1", 0), OneScrape)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    try:
+        done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
+    finally:
+        server.server_close()
+    assert done.returncode == 1
+    assert "aborted" in done.stdout and "a check failed (cannot read the gateway's" in done.stdout
+    assert done.stderr.splitlines()[-1].startswith(
+        "aiaas rollout: error: cannot read the gateway's metrics at"
+    )
+    # It used to exit with the alias still split 90/10 and the record "running", unwatched.
+    assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    record = RolloutBook(registry.store).get(MODEL, "production")
+    assert record is not None and record.state is RolloutState.ABORTED
+    assert "traffic back on the baseline" in record.log[-1]["message"]
+
+
+class OneScrape(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/plain; version=0.0.4")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None

@@ -133,7 +133,7 @@ class RolloutEngine:
             return self._advance(record, decision, actor, checked)
         return self._save(record, lambda r: replace(r, last_check=checked))
 
-    def abort(self, model: str, alias: str, actor: str) -> RolloutRecord:
+    def abort(self, model: str, alias: str, actor: str, why: str = "") -> RolloutRecord:
         """Stop the running rollout and send all traffic back to the baseline."""
         record = self.book.require(model, alias)
         if not record.running:
@@ -141,7 +141,8 @@ class RolloutEngine:
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
                 "nothing to abort"
             )
-        return self._finish(record, RolloutState.ABORTED, f"aborted by {actor}", actor)
+        reason = f"aborted by {actor}" + (f": {why}" if why else "")
+        return self._finish(record, RolloutState.ABORTED, reason, actor)
 
     def wait_s(self, record: RolloutRecord) -> float:
         """Seconds until the next check is worth making."""
