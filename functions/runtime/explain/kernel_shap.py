@@ -22,6 +22,8 @@ import numpy as np
 
 # The whole matrix of masked rows is scored in one go up to this many rows; bigger is chunked.
 CHUNK_ROWS = 65536
+# Masked rows are built at most this many bytes at a time (a 64-feature row's all fit in one go).
+MASKED_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -261,8 +263,16 @@ def _explain_row(
             values[varying[0]] = fx - base
         return RowAttribution(values, base, fx, 0, True)
     plan = coalitions(len(varying), samples or default_samples(len(varying)), rng)
-    masked = masked_rows(x, background, plan.masks, [groups[g] for g in varying])
-    scored = _score(model, masked).reshape(len(plan.masks), len(background), -1)
+    chosen = [groups[g] for g in varying]
+    # Built and scored a slice of coalitions at a time: all of a wide row's masked rows at once
+    # are coalitions x background x features values (6,048 x 10 x 2,000 floats: ~0.5 GB).
+    step = max(1, MASKED_BYTES // max(1, len(background) * x.shape[0] * x.itemsize))
+    scored = np.concatenate(
+        [
+            _score(model, masked_rows(x, background, plan.masks[i : i + step], chosen))
+            for i in range(0, len(plan.masks), step)
+        ]
+    ).reshape(len(plan.masks), len(background), -1)
     coalition_values = np.einsum("sbd,b->sd", scored, weights)
     values[varying] = solve(plan, coalition_values, fx, base)
     return RowAttribution(values, base, fx, len(plan.masks), plan.exact)
