@@ -116,6 +116,7 @@ def test_gzip_inputs_are_read_as_streams(store: LocalStore, tmp_path: Path, name
     expected, expected_errors = score(store, tmp_path, plain_name, plain)
     expected_output = store.get_bytes(f"{OUT}/{plain_name}")
     store.delete(f"{OUT}/{plain_name}")
+    store.delete(f"batch/iris/input/{plain_name}")  # else the two would share one output
     summary, errors = score(store, tmp_path, name, gzip.compress(plain))
     assert (summary["status"], summary["scored_rows"], summary["failed_rows"]) == (
         "succeeded",

@@ -15,6 +15,7 @@ an S3 store with a prefix keeps them under `<prefix>/batch/...`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from functions.runtime import names
@@ -33,6 +34,10 @@ SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
 
 class UnsupportedFormat(BadRequest):
     """The input's extension names no format batch scoring reads."""
+
+
+class OutputShared(BadRequest):
+    """Another input scores into the same output key (`rows.csv` and `rows.csv.gz`)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class BatchObject:
     def summary_key(self) -> str:
         return f"{self._output_prefix}/{self.file}.summary.json"
 
+    @property
+    def folder(self) -> str:
+        """The input folder this file is in (its siblings may share its output key)."""
+        return self.input_key.rsplit("/", 1)[0]
+
     def work_prefix(self, run_id: str) -> str:
         return f"{BATCH_PREFIX}/{self.model}/{WORK_DIR}/{run_id}"
 
@@ -103,6 +113,19 @@ def parse_input_key(key: str) -> BatchObject | None:
     if any(part in ("", ".", "..") for part in parts[3:]):
         return None
     return BatchObject(model=names.model_name(parts[1]), input_key=key, file="/".join(parts[3:]))
+
+
+def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
+    """The other input keys among `siblings` whose output key is `obj`'s: `rows.csv` and
+    `rows.csv.gz` both write `rows.csv`, `a.npy` and `a.NPY` both `a.npz`."""
+    twins = []
+    for key in siblings:
+        if key == obj.input_key or key.rsplit("/", 1)[0] != obj.folder:
+            continue
+        other = parse_input_key(key)
+        if other is not None and other.output_key == obj.output_key:
+            twins.append(key)
+    return twins
 
 
 def input_key(model: str, file: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
-from functions.runtime.batch.layout import BatchObject, run_id
+from functions.runtime.batch.layout import BatchObject, OutputShared, output_twins, run_id
 from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.scoring import label_width
@@ -155,6 +155,7 @@ def open_run(
     failure summary instead (other errors propagate, so the event is retried)."""
     manifest: ModelManifest | None = None
     try:
+        check_sole_writer(store, run.obj)
         manifest, model = load_default(pool, run.obj.model)
         job = open_job(
             store, model, run.obj, run.info, settings.chunk_rows, settings.max_line_bytes
@@ -165,6 +166,18 @@ def open_run(
             raise
         return publish_summary(
             store, run, failed_summary(base_summary(run, manifest, started), exc.message)
+        )
+
+
+def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:
+    """OutputShared when another input writes the same output key. Each of two such inputs
+    sees the other (both exist before either's event), so neither publishes over the other's
+    scores: when they arrive together both fail, and a later twin fails beside a scored one."""
+    twins = output_twins(obj, store.list_keys(obj.folder))
+    if twins:
+        raise OutputShared(
+            f"{obj.input_key} and {twins[0]} would both be scored into {obj.output_key}; "
+            "rename one of them and upload it again"
         )
 
 
