@@ -101,9 +101,27 @@ def test_an_unclosed_quote_is_a_bad_row_and_the_count_stays_right(
     data = f'{HEADER}\n1,2,3,4\n"5,6,7,8\n9,10,11,12\n'.encode()
     summary, errors = score(store, tmp_path, "quote.csv", data)
     assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (3, 2, 1)
-    assert errors == [{"line": 3, "error": "not a valid CSV row: unexpected end of data"}]
+    assert errors == [{"line": 3, "error": UNBALANCED}]
     output = store.get_bytes(f"{OUT}/quote.csv").decode().splitlines()
     assert len(output) == 1 + 2  # header and the two scored rows
+
+
+UNBALANCED = (
+    "not a valid CSV row: its quotes do not pair up (a quoted field may not span lines; a "
+    'quote inside a field is written twice: "5"" screen")'
+)
+
+
+def test_a_field_spanning_lines_costs_each_of_its_lines(store: LocalStore, tmp_path: Path) -> None:
+    # pandas writes a cell holding a line break as a quoted field over two lines. The line
+    # after the break used to be scored as a row of its own, its id cell `line"`: an output
+    # row no input row has. Every line of such a field is a reported bad row now.
+    data = f'id,{HEADER}\na,1,2,3,4\n"multi\nline",1,2,3,4\n"b ""quoted""",5,6,7,8\n'.encode()
+    summary, errors = score(store, tmp_path, "span.csv", data)
+    assert errors == [{"line": 3, "error": UNBALANCED}, {"line": 4, "error": UNBALANCED}]
+    assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (4, 2, 2)
+    output = store.get_bytes(f"{OUT}/span.csv").decode().splitlines()
+    assert [line.split(",")[0] for line in output[1:]] == ["a", '"b ""quoted"""']
 
 
 @pytest.mark.parametrize("name", ["rows.csv.gz", "rows.jsonl.gz"])

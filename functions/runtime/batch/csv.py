@@ -109,6 +109,20 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     )
 
 
+UNPAIRED_QUOTES = (
+    "not a valid CSV row: its quotes do not pair up (a quoted field may not span lines; a "
+    'quote inside a field is written twice: "5"" screen")'
+)
+
+
+def _unpaired_quotes(record: str) -> bool:
+    """An odd number of quote characters: the line opens or closes a quoted field that spans
+    lines (rows are lines, so the other part is a line of its own), or a quote is not doubled.
+    Without this the line after a field's line break was scored as a row, its first cell the
+    field's tail: an output row that no input row has."""
+    return record.count('"') % 2 == 1
+
+
 def _looks_numeric(columns: list[str]) -> bool:
     try:
         [float(c) for c in columns]
@@ -256,6 +270,8 @@ class CsvDecoder:
             if any(row.count(",") != commas for row in records):
                 return None
         source = text if text is not None else "\n".join(records)
+        if '"' in source and any(map(_unpaired_quotes, records)):
+            return None  # numpy reads quotes as text: the careful path names these rows
         try:
             matrix = np.loadtxt(
                 io.StringIO(source),
@@ -277,6 +293,9 @@ class CsvDecoder:
         errors = []
         columns = self.layout.usecols or range(len(self.layout.columns))
         for index, record in enumerate(records):
+            if _unpaired_quotes(record):
+                errors.append(RowError(int(numbers[index]), UNPAIRED_QUOTES))
+                continue
             try:
                 fields = next(csv.reader([record], strict=True), [])
             except csv.Error as exc:  # an unclosed quote, a stray NUL or CR
