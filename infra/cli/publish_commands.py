@@ -7,10 +7,11 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from functions.runtime import names
-from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.errors import AiaasError, BadRequest, VersionExists
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -23,7 +24,9 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
-from infra.cli.publish_options import add_publish_options, apply_publish_options
+from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
+
+NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -141,11 +144,28 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
     manifest, notes = prepared.manifest, (*notes, *prepared.notes)
     same = _same_file(reg, name, manifest.file.sha256)  # read before this version exists
-    reg.publish(manifest, prepared.model, prepared.extra_files)
+    manifest = _publish_numbered(reg, manifest, prepared, numbered=not args.version)
     if alias:
-        reg.set_alias(name, alias, version)
+        reg.set_alias(name, alias, manifest.version)
     _report(args, reg.store.uri, manifest, notes, same, alias)
     return 0
+
+
+def _publish_numbered(
+    reg: Registry, manifest: ModelManifest, prepared: Prepared, *, numbered: bool
+) -> ModelManifest:
+    """Publish; a number picked for the user (no --version) that another publisher claimed
+    between reading it and publishing is replaced by the next free one, as a later run
+    would have picked. An explicit --version that is taken stays an error."""
+    for attempt in range(1, NUMBER_TRIES + 1):
+        try:
+            reg.publish(manifest, prepared.model, prepared.extra_files)
+            return manifest
+        except VersionExists:
+            if not numbered or attempt == NUMBER_TRIES:
+                raise
+            manifest = replace(manifest, version=reg.next_version(manifest.name))
+    raise AssertionError("unreachable")
 
 
 def _report(
