@@ -231,3 +231,15 @@ def test_the_line_limit_is_a_setting(
         1,
         [{"line": 2, "error": "longer than 30 bytes: not read"}],
     )
+
+
+@pytest.mark.parametrize(("name", "sep"), [("semi.csv", ";"), ("tabs.csv", "\t")])
+def test_another_delimiter_is_named_in_the_failed_summary(
+    store: LocalStore, tmp_path: Path, name: str, sep: str
+) -> None:
+    # Excel in a comma-decimal locale saves ';'-separated "CSV": the summary said only that
+    # the header lacks x_0..x_3, which the user can see it has.
+    data = f"{HEADER.replace(',', sep)}\n1{sep}2{sep}3{sep}4\n".encode()
+    summary, _ = score(store, tmp_path, name, data)
+    assert summary["status"] == "failed"
+    assert f"(the header is one column; is the file {sep!r}-separated?" in summary["error"]

@@ -91,7 +91,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
-        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
+        hint = _header_hint(columns)
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
@@ -121,6 +121,17 @@ def _unpaired_quotes(record: str) -> bool:
     Without this the line after a field's line break was scored as a row, its first cell the
     field's tail: an output row that no input row has."""
     return record.count('"') % 2 == 1
+
+
+def _header_hint(columns: list[str]) -> str:
+    """Why a header may lack every column: no header line, or another delimiter."""
+    if _looks_numeric(columns):
+        return " (is the header line missing?)"
+    if len(columns) == 1:
+        found = [sep for sep in (";", "\t", "|") if sep in columns[0]]
+        if found:
+            return f" (the header is one column; is the file {found[0]!r}-separated? save it comma-separated)"
+    return ""
 
 
 def _looks_numeric(columns: list[str]) -> bool:
