@@ -177,9 +177,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[in
     return read_rows(path, manifest, bad), bad
 
 
-def read_rows(
-    path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None
-) -> np.ndarray:
+def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by feature names (else x_0, x_1, ...).
     A CSV row that is not all numbers is an error, or with `bad`, kept out and noted there."""
     spec = explainable_input(manifest)
