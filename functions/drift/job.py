@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
 from functions.runtime.drift.monitor import PREFIX
-from functions.runtime.drift.report import PREDICTION, Window, compare, read_window, total
+from functions.runtime.drift.report import (
+    PREDICTION,
+    FeatureDrift,
+    Window,
+    compare,
+    read_window,
+    rows_needed,
+    total,
+)
 from functions.runtime.errors import NotFound
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
@@ -68,8 +76,26 @@ def _document(
     now: float,
 ) -> dict[str, object]:
     report = compare(baseline, window, settings.threshold)
+    needed = rows_needed(baseline)
+    if window.rows < needed:  # noise, not drift: rows only, so the alarm sees no PSI
+        return _emf(model, version, settings, now, [_METRICS[-1]]) | {
+            ROWS: window.rows,
+            "too_few_rows": {"rows": window.rows, "needed": needed},
+            **_fields(report, settings),
+        }
     features = [r for r in report if r.name != PREDICTION]
-    prediction = next((r.psi for r in report if r.name == PREDICTION), 0.0)
+    return _emf(model, version, settings, now, _METRICS) | {
+        MAX_PSI: max((r.psi for r in features), default=0.0),
+        DRIFTED: sum(r.drifted for r in features),
+        PREDICTION_PSI: next((r.psi for r in report if r.name == PREDICTION), 0.0),
+        ROWS: window.rows,
+        **_fields(report, settings),
+    }
+
+
+def _emf(
+    model: str, version: str, settings: DriftSettings, now: float, metrics: list[dict[str, str]]
+) -> dict[str, object]:
     return {
         "_aws": {
             "Timestamp": int(now * 1000),
@@ -77,16 +103,19 @@ def _document(
                 {
                     "Namespace": settings.namespace,
                     "Dimensions": [["model"], ["model", "version"]],
-                    "Metrics": _METRICS,
+                    "Metrics": metrics,
                 }
             ],
         },
         "model": model,
         "version": version,
-        MAX_PSI: max((r.psi for r in features), default=0.0),
-        DRIFTED: sum(r.drifted for r in features),
-        PREDICTION_PSI: prediction,
-        ROWS: window.rows,
+    }
+
+
+def _fields(report: list[FeatureDrift], settings: DriftSettings) -> dict[str, object]:
+    """The per-feature values, as log fields (Logs Insights), not metrics."""
+    features = [r for r in report if r.name != PREDICTION]
+    return {
         "window_seconds": settings.window_seconds,
         "threshold": settings.threshold,
         "drifted": [r.name for r in report if r.drifted],

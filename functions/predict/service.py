@@ -177,7 +177,10 @@ class PredictService:
         return http.json_response(200, doc)
 
     def explain_v2(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        doc = self._explainer().explain_v2(params["name"], params.get("version"), request.body)
+        header = request.header(oip.BINARY_HEADER)
+        doc = self._explainer().explain_v2(
+            params["name"], params.get("version"), request.body, header
+        )
         return http.json_response(200, doc)
 
     def _explainer(self) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.explainer import MAX_ROWS, explainable_input
 from functions.runtime.manifest import ModelManifest
@@ -103,30 +103,83 @@ def _inputs_body(text: str) -> dict[str, Any]:
 def _explain_file(
     plane: Any, manifest: ModelManifest, path: Path, parameters: dict[str, int], out: Path | None
 ) -> int:
+    """Every row of `path` to JSONL, one line a row in the file's order; a row that cannot be
+    explained (unreadable, refused) is a line with its `error`, and the rest still are."""
     text = text_input(manifest)
-    rows: Any = read_texts(path, text.field) if text else read_rows(path, manifest)
+    rows, bad = (read_texts(path, text.field), {}) if text else _file_rows(path, manifest)
     sink = out.open("w") if out else sys.stdout
+    failed, pending = len(bad), sorted(bad.items())
     try:
-        for start in range(0, len(rows), MAX_ROWS):
-            chunk = rows[start : start + MAX_ROWS]
-            inputs = chunk if text else chunk.tolist()
-            body = orjson.dumps({"inputs": inputs, "parameters": parameters})
-            doc = plane.explain(manifest.name, manifest.version, body)
-            for offset, row in enumerate(doc["explanations"]):
-                # Text rows carry their own tokens; tabular ones share the feature names.
-                names = {} if text else {"features": doc["features"]}
-                record = {"row": start + offset, **names, "outputs": doc["outputs"], **row}
+        good = [i for i in range(len(rows) + len(bad)) if i not in bad]
+        for start in range(0, len(good), MAX_ROWS):
+            index = good[start : start + MAX_ROWS]
+            chunk = rows[start : start + MAX_ROWS]  # the good rows, in file order
+            for record in _explained(plane, manifest, chunk, index, parameters, bool(text)):
+                while pending and pending[0][0] < record["row"]:  # unreadable rows in place
+                    sink.write(_error_line(*pending.pop(0)))
+                failed += "error" in record
                 sink.write(json.dumps(record) + "\n")
+        sink.writelines(_error_line(row, error) for row, error in pending)
     finally:
         if out:
             sink.close()
-    if out:
-        print(f"explained {len(rows)} rows of {path} into {out}")
-    return 0
+    total = len(rows) + len(bad)
+    # Without --out the JSONL is stdout: the summary goes to stderr, out of its way.
+    summary = f"explained {total - failed} of {total} rows of {path}"
+    print(summary + (f" into {out}" if out else ""), file=sys.stdout if out else sys.stderr)
+    if failed:
+        print(f"{failed} row(s) could not be explained: see their 'error' lines", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def read_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
-    """The model rows [N, F] of a .npy file, or of a CSV by feature names (else x_0, x_1, ...)."""
+def _error_line(row: int, error: str) -> str:
+    return json.dumps({"row": row, "error": error}) + "\n"
+
+
+def _explained(
+    plane: Any,
+    manifest: ModelManifest,
+    chunk: Any,
+    index: list[int],
+    parameters: dict[str, int],
+    text: bool,
+) -> list[dict[str, Any]]:
+    """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
+    time budget (64 rows of the digits MLP are over the default, one is 50 ms) and a row
+    refused on its own is an error line, so one bad row or a slow model loses nothing else."""
+    inputs = chunk if text else _shaped(chunk, manifest).tolist()
+    body = orjson.dumps({"inputs": inputs, "parameters": parameters})
+    try:
+        doc = plane.explain(manifest.name, manifest.version, body)
+    except InvalidInput as exc:
+        if len(index) == 1:
+            return [{"row": index[0], "error": str(exc)}]
+        half = len(index) // 2
+        return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
+            _explained(plane, manifest, chunk[half:], index[half:], parameters, text)
+        )
+    # Text rows carry their own tokens; tabular ones share the feature names.
+    names = {} if text else {"features": doc["features"]}
+    return [
+        {"row": row, **names, "outputs": doc["outputs"], **entry}
+        for row, entry in zip(index, doc["explanations"], strict=True)
+    ]
+
+
+def _shaped(rows: np.ndarray, manifest: ModelManifest) -> np.ndarray:
+    """Flat file rows [N, F] in the model's row shape (an image's [C, H, W])."""
+    return rows.reshape(len(rows), *explainable_input(manifest).shape[1:])
+
+
+def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[int, str]]:
+    """The readable rows of a file, and {row: why} for the others (a CSV cell not a number)."""
+    bad: dict[int, str] = {}
+    return read_rows(path, manifest, bad), bad
+
+
+def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
+    """The model rows [N, F] of a .npy file, or of a CSV by feature names (else x_0, x_1, ...).
+    A CSV row that is not all numbers is an error, or with `bad`, kept out and noted there."""
     spec = explainable_input(manifest)
     width = int(np.prod(spec.shape[1:]))
     if not path.is_file():
@@ -142,10 +195,15 @@ def read_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
         missing = [n for n in names if n not in header]
         if missing:
             raise BadRequest(_missing_columns(path, manifest, missing, width, header))
-        try:
-            return np.array([[float(row[n]) for n in names] for row in reader], dtype=np.float64)
-        except ValueError as exc:
-            raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
+        rows = []
+        for index, row in enumerate(reader):
+            try:
+                rows.append([float(row[n]) for n in names])
+            except (ValueError, TypeError) as exc:
+                if bad is None:
+                    raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
+                bad[index] = f"line {reader.line_num}: {exc}"
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
 
 
 def _missing_columns(

@@ -18,7 +18,15 @@ import numpy as np
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
-from functions.runtime.drift.report import FeatureDrift, compare, read_window, timeline, total
+from functions.runtime.drift.report import (
+    MIN_ROWS_PER_BIN,
+    FeatureDrift,
+    compare,
+    read_window,
+    rows_needed,
+    timeline,
+    total,
+)
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
@@ -78,6 +86,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if not window.rows:
         print("nothing to compare: no rows were served in the window")
         return 0
+    if window.rows < rows_needed(baseline):
+        print(
+            f"too few rows to judge drift: {window.rows} served, {rows_needed(baseline)} needed "
+            f"({MIN_ROWS_PER_BIN} a bin); the PSI below is sampling noise (try a longer --window)"
+        )
     report = compare(baseline, window, args.threshold)
     print("\n".join(table(report, args.threshold)))
     if png is not None:

@@ -26,8 +26,10 @@ from tests import onnx_factory
 SCHEDULED = json.loads((Path(__file__).parents[2] / "events" / "drift_schedule.json").read_text())
 
 
-def serve_shifted(store: ObjectStore, tmp_path: Path, version: str, shift: float) -> None:
-    """Publish-free: a version's baseline in the store, then 600 rows through a monitor."""
+def serve_shifted(
+    store: ObjectStore, tmp_path: Path, version: str, shift: float, served: int = 600
+) -> None:
+    """Publish-free: a version's baseline in the store, then `served` rows through a monitor."""
     path = onnx_factory.linear_classifier(tmp_path / f"m{version}.onnx", features=3)
     model = LoadedModel(
         onnx_factory.manifest_for(path, "credit", version, labels=("a", "b", "c")), path
@@ -39,10 +41,10 @@ def serve_shifted(store: ObjectStore, tmp_path: Path, version: str, shift: float
         train, ("a", "b", "c"), drift_baseline.label_shares(classes, ("a", "b", "c"))
     )
     store.put_bytes(f"{version_prefix('credit', version)}/{BASELINE_FILE}", base.to_json().encode())
-    live = rng.normal(size=(600, 3)).astype(np.float32)
+    live = rng.normal(size=(served, 3)).astype(np.float32)
     live[:, 1] += shift
     monitor = DriftMonitor(store)
-    for start in range(0, 600, 6):
+    for start in range(0, served, 6):
         batch = {"x": live[start : start + 6]}
         monitor.record(model, batch, model.predict(batch))
     monitor.flush()
@@ -79,3 +81,18 @@ def test_the_handler_answers_a_scheduled_event(
     assert answer == {"versions": 1, "drifted": ["credit:1"]}
     (doc,) = [json.loads(line) for line in out.getvalue().splitlines()]
     assert doc["threshold"] == 0.3 and doc["window_seconds"] == 3600
+
+
+def test_a_quiet_hour_of_unshifted_traffic_raises_no_alarm(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """30 rows from the training distribution: their PSI is sampling noise (an empty bin alone
+    scores ~0.9), which used to be reported as aiaas_drift_max_psi and fire the alarm of every
+    low-traffic model every hour. Under 20 rows a bin, drift is not judged: rows only."""
+    serve_shifted(store, tmp_path, "1", 0.0, served=30)
+    (doc,) = run(store, DriftSettings(window_seconds=600), time.time())
+    assert doc["aiaas_drift_rows"] == 30 and doc["too_few_rows"] == {"rows": 30, "needed": 200}
+    assert MAX_PSI not in doc and DRIFTED not in doc and doc["drifted"] == []
+    metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    assert [m["Name"] for m in metrics] == ["aiaas_drift_rows"]
+    assert max(doc["psi"].values()) > 0.2  # still there to read: noise, not drift

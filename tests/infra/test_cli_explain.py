@@ -65,7 +65,7 @@ def test_baseline_then_explain_rows_a_file_and_a_picture(
 
     jsonl = tmp_path / "why.jsonl"
     code, out, _ = cli(store, capsys, "explain", "iris", "--file", str(data), "--out", str(jsonl))
-    assert (code, out) == (0, f"explained 40 rows of {data} into {jsonl}\n")
+    assert (code, out) == (0, f"explained 40 of 40 rows of {data} into {jsonl}\n")
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [line["row"] for line in lines] == list(range(40))
     for line in lines:
@@ -154,3 +154,74 @@ def test_a_csv_for_a_model_without_feature_names_is_told_what_to_name(
     )
     code, out, _ = cli(store, capsys, "baseline", "wine", str(named))
     assert code == 0 and out.startswith("wine:1: background = k-means (10 centres)")
+
+
+def _image_model(path: Path) -> Path:
+    """logits = flatten(x) @ W: float32 [N, 1, 4, 4] images -> [N, 3]."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+        ],
+        "image",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        initializer=[numpy_helper.from_array(w, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_a_file_of_images_larger_than_one_requests_budget_is_explained_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`explain --file` on an image model sent rows flattened ([N, 16] to a [-1, 1, 4, 4] input:
+    a 422 on every file), and 64 rows a request whatever they cost, so a file of the digits MLP
+    over 43 rows failed whole at the default budget. Refused chunks are now halved."""
+    store = LocalStore(tmp_path / "store")
+    model = _image_model(tmp_path / "image.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "img", "--labels", "a,b,c"]
+    assert main(argv) == 0
+    images = np.random.default_rng(1).uniform(0, 1, size=(70, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    assert cli(store, capsys, "baseline", "img", str(tmp_path / "images.npy"))[0] == 0
+    # One row of 16 one-pixel patches: 2,080 coalitions x 10 background rows fit 0.5 s; 64 not.
+    monkeypatch.setenv("AIAAS_EXPLAIN_MAX_SECONDS", "0.5")
+    jsonl = tmp_path / "why.jsonl"
+    argv2 = ("explain", "img", "--file", str(tmp_path / "images.npy"), "--patch", "1")
+    code, out, err = cli(store, capsys, *argv2, "--out", str(jsonl))
+    assert code == 0, err
+    assert f"explained 70 of 70 rows of {tmp_path / 'images.npy'}" in out
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["row"] for line in lines] == list(range(70))
+    for line in lines:
+        values = np.asarray(line["attributions"])
+        assert values.shape == (16, 3) and line["features"][5] == "patch_r1_c1"
+        gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
+        np.testing.assert_allclose(values.sum(axis=0), gap, atol=1e-5)
+
+
+def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One unreadable cell used to fail the whole file, with nothing written."""
+    rows = np.random.default_rng(0).normal(size=(6, 4)).round(3)
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", rows)))[0] == 0
+    lines = write_csv(tmp_path / "rows.csv", rows).read_text().splitlines()
+    lines[2] = "r1,1.0,abc,3.0,4.0"  # row 1
+    lines[5] = "r4,1.0,,3.0,4.0"  # row 4
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    code, out, err = cli(store, capsys, "explain", "iris", "--file", str(tmp_path / "rows.csv"))
+    assert code == 1
+    assert "explained 4 of 6 rows" in err and "2 row(s) could not be explained" in err
+    records = [json.loads(line) for line in out.splitlines()]  # stdout is the JSONL alone
+    assert [r["row"] for r in records] == list(range(6))
+    assert records[1] == {"row": 1, "error": "line 3: could not convert string to float: 'abc'"}
+    assert records[4]["error"].startswith("line 6: could not convert string to float")
+    assert all("attributions" in records[i] for i in (0, 2, 3, 5))

@@ -75,3 +75,17 @@ def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
     assert code == 1
     assert "needs matplotlib, which is not installed: pip install 'aiaas[training]'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_monitor_does_not_call_a_few_rows_drift(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """25 unshifted rows' PSI is noise (it was flagged DRIFT on every feature)."""
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(3000, 4))
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", train)))[0] == 0
+    serve(store, tmp_path, rng.normal(size=(25, 4)))
+    code, out, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--no-png")
+    assert code == 0, err
+    assert "too few rows to judge drift: 25 served, 200 needed (20 a bin)" in out
+    assert "DRIFT" not in out and "0 of 5 drifted" in out

@@ -45,12 +45,17 @@ class ExplainPlane:
         explanation = self.explainer(model).explain(inputs, samples, patch)
         return simple_document(model, explanation)
 
-    def explain_v2(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+    def explain_v2(
+        self, name: str, version: str | None, body: bytes, binary_header: str | None = None
+    ) -> dict[str, Any]:
+        """Typed tensors in, JSON or binary (`binary_header`: Inference-Header-Content-Length,
+        as tritonclient sends by default); typed tensors out, as JSON."""
         model = self.models.model(name, version)
-        decoded = oip.decode_request(body, None)
+        length = oip.parse_header_length(binary_header, len(body))
+        decoded = oip.decode_request(body, length)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only
         # the explain ones are read here.
-        raw = _json(body).get("parameters")
+        raw = _json(body if length is None else body[:length]).get("parameters")
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known)
         explanation = self.explainer(model).explain(decoded.inputs, samples, patch)

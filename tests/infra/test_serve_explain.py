@@ -1,0 +1,131 @@
+"""Explanations of a data scientist's own scikit-learn models, exported by skl2onnx with its
+default options, published and given a background with the CLI (`aiaas publish`, `aiaas
+baseline`), asked over real HTTP from a real `aiaas serve`: a request tritonclient builds as it
+does by default (binary tensors), additivity for every output the answer reports, and a model
+whose answer is known (it reads one feature only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from skl2onnx import to_onnx
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.infra.test_serve import start_serve
+
+ONE_FEATURE = ("f0", "f1", "f2", "f3", "f4")
+
+
+@dataclass
+class Served:
+    base: str
+    wine: np.ndarray  # rows of the wine model's training data
+
+
+def _publish(store: LocalStore, path: Path, name: str, data: np.ndarray, *flags: str) -> None:
+    """`aiaas publish` then `aiaas baseline` on a CSV of the training rows (x_0, ... when the
+    model has no feature names, as skl2onnx leaves it)."""
+    assert main(["--store", store.uri, "publish", str(path), "--name", name, *flags]) == 0
+    names = flags[1].split(",") if flags else [f"x_{i}" for i in range(data.shape[1])]
+    lines = [",".join(names)] + [",".join(map(str, row)) for row in data.tolist()]
+    train = path.with_suffix(".csv")
+    train.write_text("\n".join(lines) + "\n")
+    assert main(["--store", store.uri, "baseline", name, str(train)]) == 0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("serve-explain")
+    store = LocalStore(root / "store")
+    x, y = load_wine(return_X_y=True)
+    x = x.astype(np.float32)
+    wine = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x, y)
+    (root / "wine.onnx").write_bytes(to_onnx(wine, x[:1]).SerializeToString())  # ZipMap
+    _publish(store, root / "wine.onnx", "wine", x)
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(500, 5)).astype(np.float32)
+    one = LinearRegression().fit(data, 3 * data[:, 2])  # reads f2 only
+    (root / "one.onnx").write_bytes(to_onnx(one, data[:1]).SerializeToString())
+    _publish(store, root / "one.onnx", "one", data, "--features", ",".join(ONE_FEATURE))
+    for server in start_serve(store.root):
+        yield Served(server.base, x)
+
+
+def _adds_up(attributions: np.ndarray, base: np.ndarray, prediction: np.ndarray) -> None:
+    """Per row and per output: the attributions sum to the prediction less the base value."""
+    np.testing.assert_allclose(attributions.sum(axis=1), prediction - base, atol=1e-5)
+
+
+def test_tritonclients_default_binary_request_is_explained(served: Served) -> None:
+    rows = served.wine[:3]
+    tensor = triton.InferInput("X", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)  # binary_data=True: tritonclient's default
+    body, length = triton.InferenceServerClient.generate_request_body(
+        [tensor], request_id="why-1", parameters={"samples": 500}
+    )
+    assert length is not None
+    answer = httpx.post(
+        f"{served.base}/v2/models/wine/explain",
+        content=body,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(length),
+        },
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["id"] == "why-1" and doc["parameters"]["samples"] == 500
+    tensors = {t["name"]: np.reshape(t["data"], t["shape"]) for t in doc["outputs"]}
+    assert tensors["attributions"].shape == (3, 13, 3)
+    _adds_up(tensors["attributions"], tensors["base_value"], tensors["prediction"])
+    # The same rows as JSON data give the same answer.
+    json_body = {
+        "inputs": [
+            {"name": "X", "shape": [3, 13], "datatype": "FP32", "data": rows.ravel().tolist()}
+        ],
+        "parameters": {"samples": 500},
+    }
+    same = httpx.post(f"{served.base}/v2/models/wine/explain", json=json_body, timeout=60).json()
+    np.testing.assert_allclose(same["outputs"][0]["data"], tensors["attributions"].ravel())
+
+
+def test_a_zipmap_classifier_adds_up_for_every_class(served: Served) -> None:
+    rows = served.wine[[0, 70, 150]]  # one of each class
+    answer = httpx.post(
+        f"{served.base}/models/wine/explain", json={"inputs": rows.tolist()}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["outputs"] == ["0", "1", "2"]
+    assert [e["label"] for e in doc["explanations"]] == ["0", "1", "2"]
+    for row in doc["explanations"]:
+        _adds_up(
+            np.asarray(row["attributions"])[None],
+            np.asarray(row["base_value"])[None],
+            np.asarray(row["prediction"])[None],
+        )
+
+
+def test_a_model_that_reads_one_feature_credits_that_feature_only(served: Served) -> None:
+    record = {"f0": 1.0, "f1": -2.0, "f2": 1.5, "f3": 0.3, "f4": 2.0}
+    answer = httpx.post(
+        f"{served.base}/models/one/explain", json={"instances": [record]}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["explanations"]
+    values = np.asarray(row["attributions"])[:, 0]
+    # 3 x (x2 - the background's mean of x2): the closed form of a linear model's Shapley values.
+    assert abs(values[2] - (row["prediction"][0] - row["base_value"][0])) < 1e-4
+    np.testing.assert_allclose(np.delete(values, 2), 0.0, atol=1e-4)
