@@ -4,6 +4,7 @@ against the `shap` library on the same background and the same number of coaliti
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
+from functions.runtime.explain.explainer import ModelTarget, explainable_input
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
@@ -167,3 +169,24 @@ def test_no_background_and_over_budget_are_422_with_what_to_do(
     finally:
         store.put_bytes(key, saved)
     json.loads(saved)
+
+
+def test_first_budget_estimate_is_near_the_models_time_per_row_in_bulk(
+    published: Published, tmp_path: Path
+) -> None:
+    """A fresh process's first estimate timed 10 background rows, mostly call overhead: ~5x the
+    per-row time of an explanation's thousands of rows, so requests that fit were refused."""
+    store = LocalStore(published.store_dir)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    model = pool.load_version("tiny-mlp", "1")
+    target = ModelTarget(model, explainable_input(model.manifest))
+    background = background_of(published, "tiny-mlp", 64).rows
+    estimate = min(target.seconds_per_row(background) for _ in range(3))
+    bulk = np.tile(background, (2000, 1))
+    target(bulk)
+    measured = []
+    for _ in range(3):
+        began = time.perf_counter()
+        target(bulk)
+        measured.append((time.perf_counter() - began) / len(bulk))
+    assert estimate < 2.5 * min(measured), (estimate, measured)
