@@ -175,3 +175,18 @@ def test_token_ids_outside_the_vocabulary_are_a_clear_422(http: httpx.Client, ba
     answer = http.post("/v2/models/tiny-bert/infer", json={"inputs": tensors})
     assert answer.status_code == 422 and f"holds token id {bad};" in answer.json()["error"]
     assert http.post("/models/tiny-bert/predict", json={"inputs": ["fine"]}).status_code == 200
+
+
+def test_one_column_rows_are_texts_and_an_empty_list_an_empty_batch(http: httpx.Client) -> None:
+    """[[text], ...] is how a one-column table's rows come (pandas `values.tolist()`): they
+    were refused as 'this model has several inputs', and so was an empty list."""
+    url = "/models/tiny-bert/predict"
+    rows = http.post(url, json={"inputs": [[t] for t in TEXTS[:3]]})
+    flat = http.post(url, json={"inputs": TEXTS[:3]})
+    assert rows.status_code == 200, rows.text
+    assert rows.json()["predictions"] == flat.json()["predictions"]
+    empty = http.post(url, json={"inputs": []})
+    assert (empty.status_code, empty.json()) == (
+        422,
+        {"error": "input 'input_ids' has an empty batch; send at least one text"},
+    )
