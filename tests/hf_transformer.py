@@ -133,7 +133,7 @@ NODES = [
     ("Transpose", ["k"], ["kt"], {"perm": [0, 2, 1]}),
     ("MatMul", ["q", "kt"], ["qk"]),
     ("Mul", ["qk", "scale"], ["scores"]),
-    ("Cast", ["attention_mask"], ["maskf"], {"to": TensorProto.FLOAT}),
+    ("Cast", ["attention_mask"], ["maskf"], {"to": TensorProto.FLOAT}),  # MASK_NODES
     ("Sub", ["maskf", "onef"], ["off"]),
     ("Mul", ["off", "big"], ["bias2"]),
     ("Unsqueeze", ["bias2", "axis1"], ["bias"]),
@@ -154,6 +154,34 @@ NODES = [
 ]
 
 
+# How the model finds padding: its attention_mask input (as Hugging Face exports), none (every
+# position counts, so a padded row's answer changes), or from the ids (pad id 0 is masked).
+MASK_NODES = {
+    "input": [("Cast", ["attention_mask"], ["maskf"], {"to": TensorProto.FLOAT})],
+    "none": [
+        ("Shape", ["input_ids"], ["ishape"]),
+        ("ConstantOfShape", ["ishape"], ["maskf"], {"value": numpy_helper.from_array(
+            np.ones(1, np.float32))}),
+    ],
+    "from_ids": [
+        ("Equal", ["input_ids", "zero"], ["ispad"]),
+        ("Not", ["ispad"], ["keep"]),
+        ("Cast", ["keep"], ["maskf"], {"to": TensorProto.FLOAT}),
+    ],
+}  # fmt: skip
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _nodes(mask: str, names: dict[str, str]) -> list[onnx.NodeProto]:
+    listed = [n for n in NODES if n[2] != ["maskf"]]
+    at = next(i for i, n in enumerate(listed) if n[0] == "Sub")
+    listed[at:at] = MASK_NODES[mask]
+    return [
+        helper.make_node(op, [names.get(i, i) for i in ins], outs, **(attrs[0] if attrs else {}))
+        for op, ins, outs, *attrs in listed
+    ]
+
+
 def transformer(
     path: Path,
     *,
@@ -162,20 +190,21 @@ def transformer(
     positions: int = 24,
     classes: int = len(LABELS),
     seed: int = 3,  # its labels for the tests' texts differ (all three classes appear)
+    names: dict[str, str] | None = None,
+    mask: str = "input",
 ) -> Path:
     """The classifier: int64 input_ids / attention_mask / token_type_ids [N, L] -> logits [N, C].
-    `rows`: the word embedding's rows (default: the tokenizer's vocabulary size)."""
+    `rows`: the word embedding's rows (default: the tokenizer's vocabulary size); `names`:
+    other names for those inputs (e.g. Google BERT's input_mask, segment_ids); `mask`: a key of
+    MASK_NODES (other than "input", the model has no attention mask input)."""
     rng = np.random.default_rng(seed)
-    nodes = [
-        helper.make_node(op, ins, outs, **(attrs[0] if attrs else {}))
-        for op, ins, outs, *attrs in NODES
-    ]
+    names = names or {}
+    read = [n for n in INPUTS if mask == "input" or n != "attention_mask"]
     ids = [
-        helper.make_tensor_value_info(name, TensorProto.INT64, ["N", "L"])
-        for name in ("input_ids", "attention_mask", "token_type_ids")
+        helper.make_tensor_value_info(names.get(n, n), TensorProto.INT64, ["N", "L"]) for n in read
     ]
     graph = helper.make_graph(
-        nodes,
+        _nodes(mask, names),
         "tiny-bert",
         ids,
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],

@@ -31,6 +31,7 @@ class TextInput:
     input: str
     field: str
     max_length: int
+    vocab_size: int | None = None  # ids sent as such must be below it (None: not recorded)
 
 
 def text_input(manifest: ModelManifest) -> TextInput | None:
@@ -43,7 +44,9 @@ def text_input(manifest: ModelManifest) -> TextInput | None:
     length = pre.get("max_length")
     if not (isinstance(name, str) and isinstance(field, str) and isinstance(length, int)):
         return None
-    return TextInput(name, field, length)
+    # The embedding's rows where recorded (spare rows past the tokenizer's are valid indices).
+    rows = pre.get("embedding_rows", pre.get("vocab_size"))
+    return TextInput(name, field, length, rows if isinstance(rows, int) else None)
 
 
 def batch_view(manifest: ModelManifest) -> ModelManifest:
@@ -89,12 +92,25 @@ class TextFeeds:
 
     def check_ids(self, ids: np.ndarray | None) -> None:
         """Token ids sent as such may not be longer than the model reads (an out-of-range
-        position would fail deep in onnxruntime): a 422 that says the limit."""
+        position would fail deep in onnxruntime) nor outside the vocabulary: onnxruntime's
+        Gather fails on an id past the table and reads a negative one from its end, a wrong
+        answer with no error. Each a 422 that says the limit."""
+        if ids is None or ids.ndim != 2:
+            return
         limit = self.text.max_length
-        if ids is not None and ids.ndim == 2 and ids.shape[1] > limit:
+        if ids.shape[1] > limit:
             raise InvalidInput(
                 f"input '{self.text.input}' has {ids.shape[1]} tokens a row; this model reads "
                 f"at most {limit}: send raw text (truncated for you) or at most {limit} ids"
+            )
+        size = self.text.vocab_size
+        if size is None or not ids.size or ids.dtype.kind not in "iuf":
+            return
+        low, high = ids.min(), ids.max()
+        if low < 0 or high >= size:
+            raise InvalidInput(
+                f"input '{self.text.input}' holds token id {low if low < 0 else high}; this "
+                f"model's vocabulary has ids 0 to {size - 1}"
             )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import hf_tokenizer
@@ -28,10 +29,16 @@ from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
 
 TOKENIZER_FILE = "tokenizer.json"
 IDS_NAMES = ("input_ids", "ids", "tokens")
-MASK_NAME, TYPE_IDS_NAME = "attention_mask", "token_type_ids"
+# The names exporters give the mask and the type ids: Hugging Face's first, then Google's BERT
+# (TF checkpoints through tf2onnx, the ONNX model zoo's BERT-SQuAD) and common variants.
+MASK_NAMES = ("attention_mask", "input_mask", "mask")
+TYPE_IDS_NAMES = ("token_type_ids", "segment_ids", "type_ids")
 # Embedding tables are often padded past the vocabulary to a multiple of 64 or 128 rows, for
 # speed (GPT-2 style exports, OPT, Phi): that many spare rows are not a mismatch; more are.
 SPARE_ROWS = 128
+# A padded row's outputs may differ from the row's alone by this share of their size (int8
+# variants scale activations per batch); more is a model that does not ignore padding.
+PADDING_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -46,22 +53,41 @@ def text_inputs(inputs: tuple[TensorSpec, ...]) -> HfInputs:
     """Which inputs text fills; a BadRequest naming any other input the model reads."""
     ints = [s for s in inputs if s.dtype in ("int64", "int32") and s.rank == 2]
     named = {s.name: s for s in ints}
-    ids = next((named[n] for n in IDS_NAMES if n in named), ints[0] if len(ints) == 1 else None)
+    mask = next((n for n in MASK_NAMES if n in named), None)
+    types = next((n for n in TYPE_IDS_NAMES if n in named), None)
+    rest = [s for s in ints if s.name not in (mask, types)]
+    ids = next((named[n] for n in IDS_NAMES if n in named), rest[0] if len(rest) == 1 else None)
     if ids is None:
-        raise BadRequest(
-            f"no input of the model takes token ids (int64 [N, L], e.g. 'input_ids'): it has "
-            f"{[f'{s.name} {s.dtype} {list(s.shape)}' for s in inputs]}"
-        )
-    mask = MASK_NAME if MASK_NAME in named else None
-    types = TYPE_IDS_NAME if TYPE_IDS_NAME in named else None
+        raise BadRequest(_no_ids_input(inputs, rest))
     other = [s.name for s in inputs if s.name not in (ids.name, mask, types)]
     if other:
         raise BadRequest(
             f"the model also reads {other}, which a tokenizer cannot fill: text fills only "
-            f"'{ids.name}', '{MASK_NAME}' and '{TYPE_IDS_NAME}'"
+            f"'{ids.name}', an attention mask {_names(MASK_NAMES)} and token type ids "
+            f"{_names(TYPE_IDS_NAMES)}"
         )
     dtypes = {s.name: s.dtype for s in inputs}
     return HfInputs(ids.name, mask, types, dtypes)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return "(" + " / ".join(f"'{n}'" for n in names) + ")"
+
+
+def _no_ids_input(inputs: tuple[TensorSpec, ...], candidates: list[TensorSpec]) -> str:
+    if len(candidates) > 1:  # e.g. a two-tower model: one text per row fills one of them
+        return (
+            f"the model reads {len(candidates)} inputs of token ids "
+            f"{[s.name for s in candidates]}; raw text fills one {_names(IDS_NAMES)}, with its "
+            f"attention mask "
+            f"{_names(MASK_NAMES)} and token type ids {_names(TYPE_IDS_NAMES)}: export them "
+            "under those names (a model of two texts takes token ids: publish it without "
+            "--tokenizer)"
+        )
+    return (
+        f"no input of the model takes token ids (int64 [N, L], e.g. 'input_ids'): it has "
+        f"{[f'{s.name} {s.dtype} {list(s.shape)}' for s in inputs]}"
+    )
 
 
 def check_vocabulary(size: int, found: Embeddings) -> str:
@@ -79,11 +105,13 @@ def check_vocabulary(size: int, found: Embeddings) -> str:
 
 
 def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer: Any) -> int:
-    """--max-length, else the ids input's fixed width, the position table's rows, or what the
-    tokenizer.json truncates to; a BadRequest when none says."""
-    truncation = tokenizer.truncation or {}
+    """--max-length, else what the tokenizer.json truncates to (the ids its user trained on)
+    up to what the model reads: the ids input's fixed width, else the position table's rows;
+    a BadRequest when none says."""
+    own = (tokenizer.truncation or {}).get("max_length")
     fixed = ids.shape[1] if ids.shape[1] > 0 else None
-    length = given or fixed or found.position_rows or truncation.get("max_length")
+    reads = fixed or found.position_rows
+    length = given or (min(own, reads) if own and reads else own or reads)
     if not length or length < 2:
         raise BadRequest(
             "cannot tell the longest text the model reads (no fixed input width, position table "
@@ -95,16 +123,49 @@ def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer:
 
 
 def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str) -> None:
-    """The model fed by serving's tokenizer, on a short text and one past max_length."""
+    """The model fed by serving's tokenizer, on a short text and one past max_length; and the
+    short text's answer the same alone as padded in that batch, as serving pads a request."""
     longest = " ".join(["a"] * (tokenizer.max_length * 2))
-    feeds = tokenizer.feeds(["a", longest], ids_input)
     try:
-        session.run(None, feeds)
+        batch = session.run(None, tokenizer.feeds(["a", longest], ids_input))
+        alone = session.run(None, tokenizer.feeds(["a"], ids_input))
     except Exception as exc:  # onnxruntime raises untyped errors
         raise BadRequest(
             f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
             "--max-length with the number of positions it reads"
         ) from None
+    names = [o.name for o in session.get_outputs()]
+    for name, padded, own in zip(names, batch, alone, strict=True):
+        change = padding_change(np.asarray(padded), np.asarray(own))
+        if change is not None:
+            raise BadRequest(_padding_error(name, change, tokenizer.inputs.mask))
+
+
+def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
+    """How far the first row of a padded batch's float output is from the row alone, when more
+    than quantization noise (int8's activations are scaled per batch: ~1% seen); else None."""
+    if padded.dtype.kind != "f" or padded.ndim == 0 or alone.shape[:1] != (1,):
+        return None
+    first, own = padded[:1].astype(np.float64), alone.astype(np.float64)
+    if first.shape != own.shape:
+        return None
+    change = float(np.max(np.abs(first - own), initial=0.0))
+    scale = max(1.0, float(np.max(np.abs(own), initial=0.0)))
+    return change if change > PADDING_TOLERANCE * scale else None
+
+
+def _padding_error(output: str, change: float, mask: str | None) -> str:
+    why = (
+        f"it does not mask the padding with its '{mask}' input"
+        if mask
+        else f"it reads no attention mask {_names(MASK_NAMES)}: export it with one, as "
+        "Hugging Face exports do"
+    )
+    return (
+        f"the model's answer for a text changes when a longer text in the same request pads it "
+        f"('{output}' moves by {change:.3g}), so callers would get answers that depend on "
+        f"their batch: {why}"
+    )
 
 
 def _varint(value: int) -> bytes:

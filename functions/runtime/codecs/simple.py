@@ -101,8 +101,9 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             for name, value in inputs.items()
         }
     text = text_input(manifest)
-    if text is not None and len(manifest.inputs) > 1 and _is_text(inputs):
-        return {text.input: _text_or_unknown(inputs)}  # a transformer's ids, mask, ... from text
+    if text is not None and len(manifest.inputs) > 1 and (_is_text(inputs) or inputs == []):
+        # A transformer's ids, mask, ... from text; an empty list is an empty batch of texts.
+        return {text.input: np.array(inputs, dtype=object)}
     if len(manifest.inputs) != 1:
         names = [spec.name for spec in manifest.inputs]
         raise BadRequest(
@@ -140,9 +141,13 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
 
 
 def _is_text(value: object) -> bool:
-    return isinstance(value, str) or (
-        isinstance(value, list) and bool(value) and isinstance(value[0], str)
-    )
+    """A string, or a list of them: [N], or [N, 1] as a one-column table's rows come."""
+    if isinstance(value, str):
+        return True
+    first = value[0] if isinstance(value, list) and value else None
+    if isinstance(first, list) and len(first) == 1:
+        first = first[0]
+    return isinstance(first, str)
 
 
 def _text_or_unknown(value: object) -> np.ndarray:
