@@ -94,7 +94,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("function", help="logical id in template.yaml, e.g. Predictdigitsmlp or Health")
     p.add_argument("-e", "--event", required=True, help="event JSON file ('-' for stdin)")
     p.add_argument(
-        "--env-vars", type=Path, help='JSON {"Function": {"VAR": "value"}} or {"Parameters": {...}}'
+        "--env-vars",
+        type=Path,
+        metavar="FILE",
+        help='a JSON file, as sam local invoke takes: {"Function": {"VAR": "value"}} or '
+        '{"Parameters": {...}}',
     )
     p.add_argument(
         "--template",
@@ -249,9 +253,29 @@ def _read_event(source: str) -> Any:
         raise BadRequest(f"event {source} is not valid JSON: {exc}") from exc
 
 
+def read_env_vars(path: Path) -> dict[str, Any]:
+    """`--env-vars FILE` (SAM's format); what is wrong with it said in one line."""
+    example = '{"Predictiris": {"POWERTOOLS_LOG_LEVEL": "DEBUG"}}'
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadRequest(
+            f"--env-vars {str(path)[:80]!r}: no such file; it takes a JSON file (as sam local "
+            f"invoke does), e.g. one holding {example}"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"--env-vars {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise BadRequest(
+            f"--env-vars {path}: expected an object of objects, e.g. {example}; "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     store_uri = open_store(args.store).uri
-    env_file = json.loads(args.env_vars.read_text()) if args.env_vars else {}
+    env_file = read_env_vars(args.env_vars) if args.env_vars else {}
     specs = template_functions(args.template, store_uri)
     if args.template is not None:  # the template's own ModelNames too
         specs = {**functions(load_template(args.template)), **specs}

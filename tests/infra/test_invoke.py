@@ -108,6 +108,20 @@ def test_env_vars_file_reaches_the_function(root: Path, tmp_path: Path) -> None:
     )
 
 
+def test_env_vars_inline_json_or_a_bad_file_is_one_line_error(root: Path, tmp_path: Path) -> None:
+    """--env-vars takes a file, as sam local invoke's does; inline JSON was a traceback."""
+    inline = '{"Predictdigitsmlp": {"AIAAS_MAX_PAYLOAD_BYTES": "100"}}'
+    result = invoke(
+        root, "Predictdigitsmlp", "-e", "events/predict_simple.json", "--env-vars", inline
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "no such file; it takes a JSON file (as sam local invoke does)" in result.stderr
+    flat = tmp_path / "flat.json"
+    flat.write_text('{"AIAAS_MAX_PAYLOAD_BYTES": "100"}')
+    result = invoke(root, "Health", "-e", "events/health_live.json", "--env-vars", str(flat))
+    assert result.returncode == 1 and "expected an object of objects" in result.stderr
+
+
 def test_unknown_function_and_unreadable_event_exit_1(root: Path, tmp_path: Path) -> None:
     result = invoke(root, "Nope", "-e", "events/predict_simple.json")
     assert result.returncode == 1
