@@ -321,7 +321,10 @@ class Registry:
         if ref.alias:
             version = self.alias(ref.name, ref.alias)
             if version is None:
-                raise ModelNotFound(f"alias {ref.alias!r} of model {ref.name!r} not found")
+                raise ModelNotFound(
+                    f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "
+                    f"version with `aiaas promote {ref.name} VERSION --alias {ref.alias}`"
+                )
             return self._aliased(ref.name, ref.alias, version)
         version = self.alias(ref.name, DEFAULT_ALIAS)
         if version is None:

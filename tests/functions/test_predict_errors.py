@@ -192,7 +192,10 @@ def test_unknown_alias_is_404(published: Path) -> None:
     response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
     assert (response["statusCode"], body_of(response)) == (
         404,
-        {"error": f"alias 'staging' of model '{MODEL}' not found"},
+        {
+            "error": f"alias 'staging' of model '{MODEL}' not found; point it at a version "
+            f"with `aiaas promote {MODEL} VERSION --alias staging`"
+        },
     )
 
 

@@ -155,7 +155,11 @@ def test_watched_keys_are_what_a_reference_resolves_through(
 UNKNOWN_REFS = [
     ("ghost", "model 'ghost' not found"),
     ("m:9", "version '9' of model 'm' not found"),
-    ("m@canary", "alias 'canary' of model 'm' not found"),
+    (
+        "m@canary",
+        "alias 'canary' of model 'm' not found; point it at a version with "
+        "`aiaas promote m VERSION --alias canary`",
+    ),
 ]
 
 
