@@ -75,6 +75,16 @@ def test_batch_writes_only_under_batch() -> None:
     ]
     assert writes and all(r.endswith("/registry/batch/*") for r in writes)
     assert all("*" not in a for s in found for a in actions_of(s))
+    # Only what functions/runtime/s3store.py and s3upload.py call (a multipart upload is
+    # s3:PutObject; nothing lists an upload's parts) and the Distributed Map it starts.
+    assert {a for s in found for a in actions_of(s)} == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListBucket",
+        "states:StartExecution",
+    }
 
 
 def test_control_plane_writes_only_aliases_capture_settings_rollouts_and_batch_inputs() -> None:
