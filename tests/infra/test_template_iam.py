@@ -297,3 +297,40 @@ def test_roles_that_upload_big_files_in_parts_may_abort_them() -> None:
             r for s in found if "s3:AbortMultipartUpload" in actions_of(s) for r in resources_of(s)
         }
         assert f"{BUCKET_ARN}/{prefix}" in aborts, name
+
+
+def alarmed(resources: dict[str, Any], namespace: str, metric: str) -> set[str]:
+    """Logical ids of the functions or state machines an alarm on `metric` watches."""
+    found = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = r["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for m in [props, *stats]:
+            if (m.get("Namespace"), m.get("MetricName")) == (namespace, metric):
+                found |= {d["Value"]["Ref"] for d in m["Dimensions"] if "Ref" in d["Value"]}
+    return found
+
+
+def test_nothing_that_runs_without_a_caller_fails_without_an_alarm() -> None:
+    """A function behind the API fails into a caller's 5xx (and Api5xxAlarm); one started by a
+    schedule, a log subscription or a queue fails unseen, so its Errors alarm; one a state
+    machine runs fails its execution, so the machine's failed-runs alarm."""
+    resources = expanded_resources()
+    machines = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    callerless = {
+        n
+        for n, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function"
+        and any(e["Type"] != "HttpApi" for e in r["Properties"].get("Events", {}).values())
+    }
+    assert {"DriftJob", "BatchFunction"} <= callerless
+    shadow_subscribed = {
+        r["Properties"]["DestinationArn"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    }
+    assert shadow_subscribed == {"ShadowFunction"}
+    assert callerless | shadow_subscribed <= alarmed(resources, "AWS/Lambda", "Errors")
+    assert machines <= alarmed(resources, "AWS/States", "ExecutionsFailed")
