@@ -5,7 +5,6 @@ the template's alarms (per model: `Predict<model>...`), all of them."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from infra.template import DEFAULT_TEMPLATE, load_template, served_resources
