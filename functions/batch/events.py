@@ -147,7 +147,7 @@ def s3_notification(bucket: str, key: str, etag: str, size: int) -> dict[str, An
                     "configurationId": "aiaas-batch-input",
                     "bucket": {
                         "name": bucket,
-                        "ownerIdentifier": {"principalId": "AIAASLOCAL"},
+                        "ownerIdentity": {"principalId": "AIAASLOCAL"},
                         "arn": f"arn:aws:s3:::{bucket}",
                     },
                     "object": {

@@ -290,6 +290,8 @@ def test_alarms_cover_5xx_latency_and_throttles(cloud: dict[str, Any]) -> None:
         "{'Ref': 'Predictiris'}",
         "{'Ref': 'ControlPlane'}",
         "{'Ref': 'BatchFunction'}",
+        "{'Ref': 'DriftJob'}",
+        "{'Ref': 'ShadowFunction'}",
     }
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in metrics
     runs = alarms["BatchRunsFailedAlarm"]["Properties"]["Metrics"]

@@ -6,6 +6,7 @@ the stack and expires old versions."""
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from infra.template import load_template, served_resources
@@ -74,6 +75,16 @@ def test_batch_writes_only_under_batch() -> None:
     ]
     assert writes and all(r.endswith("/registry/batch/*") for r in writes)
     assert all("*" not in a for s in found for a in actions_of(s))
+    # Only what functions/runtime/s3store.py and s3upload.py call (a multipart upload is
+    # s3:PutObject; nothing lists an upload's parts) and the Distributed Map it starts.
+    assert {a for s in found for a in actions_of(s)} == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListBucket",
+        "states:StartExecution",
+    }
 
 
 def test_control_plane_writes_only_aliases_capture_settings_rollouts_and_batch_inputs() -> None:
@@ -205,9 +216,121 @@ def test_the_drift_job_reads_only_histograms_and_baselines_and_writes_nothing() 
         "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/registry/models/*/drift_baseline.json",
     ]
     listing = next(s for s in found if "s3:ListBucket" in actions_of(s))
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "registry/monitoring/*"}}
+    assert listing["Condition"] == {  # a missing baseline is a 404 (skipped), not a 403
+        "StringLike": {
+            "s3:prefix": ["registry/monitoring/*", "registry/models/*/drift_baseline.json"]
+        }
+    }
     for model, logical in (("digits-mlp", "Predictdigitsmlp"), ("iris", "Predictiris")):
         alarm = resources[f"{logical}Drift"]["Properties"]
         assert alarm["MetricName"] == "aiaas_drift_max_psi"
         assert alarm["Dimensions"] == [{"Name": "model", "Value": model}]
         assert alarm["Threshold"] == {"Ref": "DriftPsiThreshold"}
+
+
+BUCKET_ARN = "arn:${AWS::Partition}:s3:::${ArtifactsBucket}"
+# The roles whose code reads the bucket through functions.runtime.s3store, which turns S3's 404
+# into NotFound (a 404 naming the key, a version skipped, a record not there yet).
+STORE_READERS = ("TrainingJobRole",)
+
+
+def role_statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """A SAM function's policy statements, or an IAM role's inline ones."""
+    return [
+        s
+        for policy in resource["Properties"].get("Policies", [])
+        for s in policy.get("PolicyDocument", policy).get("Statement", [])
+    ]
+
+
+def listed_prefixes(found: list[dict[str, Any]]) -> list[str]:
+    patterns: list[str] = []
+    for s in found:
+        if "s3:ListBucket" in actions_of(s):
+            for condition in s["Condition"].values():
+                prefix = condition["s3:prefix"]
+                patterns += [prefix] if isinstance(prefix, str) else prefix
+    return patterns
+
+
+def test_every_key_a_function_reads_it_may_also_list_so_a_missing_one_is_a_404() -> None:
+    """S3 answers a GET or HEAD of a missing key with 403 AccessDenied, not 404, unless the
+    caller may list the bucket there. Every store read treats 404 as "not there" (a job's
+    upload not found, a version without a drift baseline skipped, a data set path mistyped);
+    a 403 was a 5xx "check the role's IAM policy" instead, or the hourly drift job stopped."""
+    resources = expanded_resources()
+    readers = [
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function" or name in STORE_READERS
+    ]
+    unlisted = {}
+    for name in readers:
+        found = role_statements(resources[name])
+        listed = listed_prefixes(found)
+        reads = [
+            r.removeprefix(f"{BUCKET_ARN}/")
+            for s in found
+            if "s3:GetObject" in actions_of(s)
+            for r in resources_of(s)
+            if r.startswith(f"{BUCKET_ARN}/")
+        ]
+        # IAM's `*` matches any characters, '/' included, as fnmatch's does.
+        missing = [r for r in reads if not any(fnmatch.fnmatchcase(r, p) for p in listed)]
+        if missing:
+            unlisted[name] = missing
+    assert unlisted == {}
+
+
+def test_roles_that_upload_big_files_in_parts_may_abort_them() -> None:
+    """A file over 16 MB (a model, a batch output, a copied upload) goes up as a multipart
+    upload that is aborted when it fails or loses its conditional write; a refused abort leaves
+    the parts stored and billed until the bucket's 7-day rule."""
+    resources = load_template()["Resources"]
+    for name, prefix in [
+        ("TrainingJobRole", "registry/models/*"),
+        ("BatchFunction", "registry/batch/*"),
+        ("ControlPlane", "registry/batch/*/input/*"),
+    ]:
+        found = role_statements(resources[name])
+        aborts = {
+            r for s in found if "s3:AbortMultipartUpload" in actions_of(s) for r in resources_of(s)
+        }
+        assert f"{BUCKET_ARN}/{prefix}" in aborts, name
+
+
+def alarmed(resources: dict[str, Any], namespace: str, metric: str) -> set[str]:
+    """Logical ids of the functions or state machines an alarm on `metric` watches."""
+    found = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = r["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for m in [props, *stats]:
+            if (m.get("Namespace"), m.get("MetricName")) == (namespace, metric):
+                found |= {d["Value"]["Ref"] for d in m["Dimensions"] if "Ref" in d["Value"]}
+    return found
+
+
+def test_nothing_that_runs_without_a_caller_fails_without_an_alarm() -> None:
+    """A function behind the API fails into a caller's 5xx (and Api5xxAlarm); one started by a
+    schedule, a log subscription or a queue fails unseen, so its Errors alarm; one a state
+    machine runs fails its execution, so the machine's failed-runs alarm."""
+    resources = expanded_resources()
+    machines = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    callerless = {
+        n
+        for n, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function"
+        and any(e["Type"] != "HttpApi" for e in r["Properties"].get("Events", {}).values())
+    }
+    assert {"DriftJob", "BatchFunction"} <= callerless
+    shadow_subscribed = {
+        r["Properties"]["DestinationArn"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    }
+    assert shadow_subscribed == {"ShadowFunction"}
+    assert callerless | shadow_subscribed <= alarmed(resources, "AWS/Lambda", "Errors")
+    assert machines <= alarmed(resources, "AWS/States", "ExecutionsFailed")

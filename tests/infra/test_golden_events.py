@@ -1,0 +1,103 @@
+"""The golden events (events/) have the shapes AWS sends: every key of each one is a key of the
+event `sam local generate-event` writes for its source (HTTP API v2, S3 put, SQS), S3 events
+nested in SQS bodies included. Free-form maps (headers, parameters, the authorizer's context,
+message attributes) hold what a request brings and are not compared. That each one drives its
+handler is for tests/infra/test_invoke.py and tests/functions/."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.sam_cli import ROOT, SKIP_REASON, Sam, sam_cli
+
+EVENTS = ROOT / "events"
+GENERATED = {"http": ("apigateway", "http-api-proxy"), "s3": ("s3", "put"), "sqs": ("sqs", "receive-message")}  # fmt: skip
+FREE_FORM = ("headers", "pathParameters", "queryStringParameters", "stageVariables", "authorizer",
+             "messageAttributes", "cookies")  # fmt: skip
+
+# Keys AWS sends that the generated events leave out: S3 names the object's version in a
+# versioned bucket (as the artifacts bucket is), per S3's event message structure.
+ALSO_SENT = {"s3": {".Records[].s3.object.versionId"}}
+
+pytestmark = pytest.mark.skipif(sam_cli() is None, reason=SKIP_REASON)
+
+
+@functools.cache
+def generated(source: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(sam_cli()), "local", "generate-event", *GENERATED[source]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=Sam().env(),
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def key_paths(value: Any, path: str = "") -> set[str]:
+    """Every key path of a JSON value (list items share one path, `[]`)."""
+    if isinstance(value, dict):
+        found = set()
+        for key, item in value.items():
+            found.add(f"{path}.{key}")
+            if key not in FREE_FORM:
+                found |= key_paths(item, f"{path}.{key}")
+        return found
+    if isinstance(value, list):
+        return set().union(*(key_paths(item, f"{path}[]") for item in value))
+    return set()
+
+
+def source_of(event: dict[str, Any]) -> str | None:
+    if event.get("version") == "2.0" and "routeKey" in event:
+        return "http"
+    first = (event.get("Records") or [{}])[0]
+    return {"aws:s3": "s3", "aws:sqs": "sqs"}.get(first.get("eventSource", ""))
+
+
+def golden() -> list[Path]:
+    return sorted([*EVENTS.glob("*.json"), *EVENTS.glob("local/*.json")])
+
+
+def shaped(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(source, event) of the file, and of the S3 events its SQS bodies carry."""
+    event = json.loads(path.read_text())
+    source = source_of(event)
+    found = [(source, event)] if source else []
+    for record in event.get("Records", []) if source == "sqs" else []:
+        body = json.loads(record["body"])
+        if source_of(body) == "s3":
+            found.append(("s3", body))
+    return found
+
+
+def test_every_golden_event_of_a_known_source_is_compared() -> None:
+    compared = {p.name for p in golden() if shaped(p)}
+    assert {"predict_simple.json", "batch_s3.json", "batch_sqs.json"} <= compared
+
+
+@pytest.mark.parametrize("path", golden(), ids=lambda p: str(p.relative_to(EVENTS)))
+def test_a_golden_event_has_only_keys_aws_sends(path: Path) -> None:
+    for source, event in shaped(path):
+        unknown = key_paths(event) - key_paths(generated(source)) - ALSO_SENT.get(source, set())
+        assert unknown == set(), f"{path.name} ({source}): keys AWS does not send: {unknown}"
+
+
+def test_the_events_aiaas_batch_fires_locally_have_only_keys_aws_sends() -> None:
+    """`aiaas batch` and `aiaas invoke` build their S3 and SQS events here."""
+    from functions.batch.events import s3_notification, sqs_event
+
+    notification = s3_notification("aiaas-local", "batch/m/input/a b.csv", '"0f"', 3)
+    for source, event in [
+        ("s3", notification),
+        ("sqs", sqs_event([json.dumps(notification)])),
+    ]:
+        unknown = key_paths(event) - key_paths(generated(source)) - ALSO_SENT.get(source, set())
+        assert unknown == set(), source
