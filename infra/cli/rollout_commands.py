@@ -18,15 +18,17 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
+from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.engine import RolloutEngine, poll_seconds
 from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
-from functions.runtime.settings import RuntimeSettings
+from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.rollout_follow import CHECK_GRACE_S, Stopped, follow, stop_on_signals
 
-ACTIONS = ("status", "abort")
+ACTIONS = ("status", "abort", "resume")
 DEFAULT_METRICS = "http://127.0.0.1:8080/metrics"
 
 log = logging.getLogger("aiaas.rollout")
@@ -47,8 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # for a positional, and `aiaas rollout --help` was a ValueError traceback.
     p.add_argument(
         "first",
-        metavar="MODEL|status|abort",
-        help="MODEL to start a rollout of; status or abort for a running one",
+        metavar="MODEL|status|abort|resume",
+        help="MODEL to start a rollout of; status, abort or resume (drive it again after its "
+        "process was killed) for a running one",
     )
     p.add_argument("second", metavar="VERSION|MODEL", help="the VERSION to roll out, or the MODEL")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
@@ -75,6 +78,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=DEFAULT_METRICS,
         help=f"the gateway's /metrics URL, or 'cloudwatch' (default {DEFAULT_METRICS})",
     )
+    p.add_argument(
+        "--alias-ttl",
+        help="how long a moved alias takes to reach every server, waited before each bake: "
+        "30s, 1m (default: 0 on a directory store, whose servers see a move at once; on S3 "
+        f"$AIAAS_ALIAS_TTL or {DEFAULT_ALIAS_TTL:g} s, what the servers re-read it after)",
+    )
+    p.add_argument(
+        "--retry-for",
+        default=f"{CHECK_GRACE_S:g}s",
+        help="how long failing checks (the gateway restarting, the store unreachable) are "
+        f"retried before the rollout aborts (default {CHECK_GRACE_S:g}s)",
+    )
     p.add_argument("--token", default=os.environ.get("AIAAS_API_TOKEN"), help="gateway token")
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=cmd_rollout)
@@ -83,9 +98,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_rollout(args: argparse.Namespace) -> int:
     first, second = args.first, args.second
     alias = names.alias_name(args.alias)
+    actor = RuntimeSettings.from_env().actor
+    if first == "resume":
+        model = names.model_name(second)
+        engine = RolloutEngine(Registry(open_store(args.store)), _source(args))
+        with stop_on_signals():
+            record = engine.resume(model, alias, actor)
+            return follow(engine, record, actor, parse_duration(args.retry_for))
     if first in ACTIONS:
         return _status(args, names.model_name(second), alias, abort=first == "abort")
     model, version = names.model_name(first), names.version_name(second)
+    registry = Registry(open_store(args.store))
     plan = RolloutPlan(
         steps=parse_steps(args.steps),
         bake_s=parse_duration(args.bake),
@@ -94,49 +117,26 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         min_agreement=args.min_agreement,
         min_requests=args.min_requests,
         shadow_sample=args.shadow_sample,
+        settle_s=_settle_s(args.alias_ttl, registry, model, alias),
     )
-    engine = RolloutEngine(Registry(open_store(args.store)), _source(args))
-    actor = RuntimeSettings.from_env().actor
-    record = engine.start(model, version, plan, alias=alias, actor=actor)
-    return _follow(engine, record, actor)
-
-
-def _follow(engine: RolloutEngine, record: RolloutRecord, actor: str) -> int:
-    """Check until the rollout ends, printing each log entry as it is written."""
-    shown = 0
-    try:
-        while True:
-            shown = _print_log(record, shown)
-            if not record.running:
-                return 0 if record.state == "succeeded" else 1
-            time.sleep(engine.wait_s(record))
-            record = _checked(engine, record, actor, shown)
-    except KeyboardInterrupt:
-        record = engine.abort(record.model, record.alias, actor)
-        _print_log(record, shown)
-        return 130
-
-
-def _checked(engine: RolloutEngine, record: RolloutRecord, actor: str, shown: int) -> RolloutRecord:
-    """The next check; if it cannot be made (the metrics unreadable, the store down), the split
-    is not left live with no one watching it: the rollout is aborted first, saying why."""
-    try:
-        return engine.check(record.model, record.alias, actor)
-    except Exception as exc:
-        why = (
-            f"a check failed ({getattr(exc, 'message', None) or exc}); traffic back on the baseline"
-        )
+    engine = RolloutEngine(registry, _source(args))
+    with stop_on_signals():  # from before the first move: a stop then still aborts
         try:
-            _print_log(engine.abort(record.model, record.alias, actor, why), shown)
-        except Exception:  # the abort failed too: the first error is the one to report
-            log.exception("rollout of %s@%s: could not abort it", record.model, record.alias)
-        raise
+            record = engine.start(model, version, plan, alias=alias, actor=actor)
+        except Stopped as stop:  # the start aborted what it had begun
+            return 128 + stop.signum
+        return follow(engine, record, actor, parse_duration(args.retry_for))
 
 
-def _print_log(record: RolloutRecord, shown: int) -> int:
-    for entry in record.log[shown:] if shown <= len(record.log) else record.log[-1:]:
-        print(f"{entry['time']}  {entry['event']:11} {entry['message']}", flush=True)
-    return len(record.log)
+def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> float:
+    """The wait for a move to reach the servers. On S3 a server re-reads an alias only every
+    AIAAS_ALIAS_TTL (60 s): steps were judged, and a candidate rolled back as "not served" or
+    passed, on traffic that had not moved yet."""
+    if given is not None:
+        return parse_duration(given)
+    if registry.store.stamp(alias_key(model, alias)) is not None:
+        return 0.0  # the servers stat the alias record on each request: a move is seen at once
+    return RuntimeSettings.from_env().alias_ttl
 
 
 def _status(args: argparse.Namespace, model: str, alias: str, *, abort: bool) -> int:
@@ -165,8 +165,29 @@ def describe(record: RolloutRecord) -> list[str]:
     check: dict[str, Any] = record.last_check or {}
     if check:
         lines.append(f"  last check {check.get('time')}: {check.get('reason')}")
+    lines += _unwatched(record, share)
     lines += [f"  {e['time']}  {e['event']:11} {e['message']}" for e in record.log]
     return lines
+
+
+def _unwatched(record: RolloutRecord, share: str) -> list[str]:
+    """A warning when a running rollout has had no check for a while: its driver was killed
+    (SIGKILL, the machine gone) and the split is live with no one judging it."""
+    if not record.running:
+        return []
+    times = [float(e.get("at", 0)) for e in record.log[-1:]]
+    times.append(float((record.last_check or {}).get("at", 0)))
+    quiet = time.time() - max(times)
+    expected = poll_seconds(record.plan)
+    if quiet < 3 * expected + 10:
+        return []
+    m, a = record.model, record.alias
+    return [
+        f"  NOT WATCHED: no check for {quiet:.0f} s (one is due every {expected:g} s): the "
+        f"process running it has stopped, and the alias still serves {record.candidate} at "
+        f"{share}. Resume it: aiaas rollout resume {m} --alias {a} [--metrics URL]; or send "
+        f"everything back: aiaas rollout abort {m} --alias {a}"
+    ]
 
 
 def rollout_lines(registry: Registry, model: str, entries: int = 3) -> list[str]:

@@ -51,6 +51,12 @@ class Scrape:
                 scrape.add(sample.name, sample.labels, sample.value)
         return scrape
 
+    def restarted_since(self, before: Scrape) -> bool:
+        """Whether the gateway restarted between `before` and this scrape: a count went down
+        (they only rise while it runs). The differences were negative, so a restart mid-step
+        hid every request, error and breach until the counts rose past their old values."""
+        return any(self.requests.get(key, 0.0) < count for key, count in before.requests.items())
+
     def add(self, name: str, labels: dict[str, str], value: float) -> None:
         model, version = labels.get("model", ""), labels.get("version", "")
         if name == REQUESTS:
@@ -97,6 +103,8 @@ class GatewayMetricsSource:
         if zero is None:  # a window this source did not open (another process did): from now
             self._zero[model, since] = now
             zero = now
+        elif now.restarted_since(zero):  # every count since then falls inside the window
+            zero = self._zero[model, since] = Scrape()
         return StepMetrics(
             baseline=_version(now, zero, model, baseline),
             candidate=_version(now, zero, model, candidate),

@@ -43,7 +43,7 @@ def test_help_names_both_words(tmp_path: Path) -> None:
     # It was a ValueError traceback: argparse cannot format a positional's tuple metavar.
     done = aiaas(tmp_path / "store", "rollout", "--help")
     assert done.returncode == 0, done.stderr
-    assert "MODEL|status|abort VERSION|MODEL" in done.stdout and not done.stderr
+    assert "MODEL|status|abort|resume VERSION|MODEL" in done.stdout and not done.stderr
 
 
 def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> None:
@@ -101,11 +101,14 @@ def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
     threading.Thread(target=server.handle_request, daemon=True).start()
     metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     try:
-        done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
+        argv = ("--bake", "1s", "--retry-for", "2s", "--metrics", metrics)
+        done = aiaas(store, "rollout", MODEL, "2", *argv)
     finally:
         server.server_close()
     assert done.returncode == 1
-    assert "aborted" in done.stdout and "a check failed (cannot read the gateway's" in done.stdout
+    # Retried for --retry-for (a gateway restarting), then aborted.
+    assert "aborted" in done.stdout and "s (cannot read the gateway's metrics" in done.stdout
+    assert "checks failed for " in done.stdout
     assert done.stderr.splitlines()[-1].startswith(
         "aiaas rollout: error: cannot read the gateway's metrics at"
     )

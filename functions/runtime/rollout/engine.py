@@ -124,7 +124,12 @@ class RolloutEngine:
         now = self.clock()
         metrics = self.source.measure(model, record.baseline, record.candidate, record.step_started)
         decision = decide(record.plan, record.step, now - record.step_started, metrics)
-        checked = {"time": utc_now(), **asdict(decision), "metrics": asdict(metrics)}
+        checked = {
+            "time": utc_now(),
+            "at": round(now, 3),  # how fresh the latest check is: status tells a stopped driver
+            **asdict(decision),
+            "metrics": asdict(metrics),
+        }
         if decision.action is Action.ROLL_BACK:
             return self._finish(record, RolloutState.ROLLED_BACK, decision.reason, actor, checked)
         if decision.action is Action.DONE:
@@ -144,9 +149,27 @@ class RolloutEngine:
         reason = f"aborted by {actor}" + (f": {why}" if why else "")
         return self._finish(record, RolloutState.ABORTED, reason, actor)
 
+    def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
+        """Drive a running rollout whose driver stopped (killed, its machine gone): the current
+        step bakes again from now, on metrics this driver reads (the window before was the
+        stopped driver's). Traffic is not moved; the next check sees if someone else moved it."""
+        record = self.book.require(model, alias)
+        if not record.running:
+            raise Conflict(
+                f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
+                f"nothing to resume: start a new one (aiaas rollout {model} VERSION)"
+            )
+        now = self.clock()
+        self.source.begin(model, now)
+        share = "the shadow stage" if record.step < 0 else f"the {record.share():.0%} step"
+        why = f"{share} bakes again from now, judged on metrics read from here on"
+        resumed = replace(record, step_started=now)
+        return self._save(resumed, lambda r: r.logged("resumed", why, actor, at=now))
+
     def wait_s(self, record: RolloutRecord) -> float:
         """Seconds until the next check is worth making."""
-        left = record.step_started + record.plan.bake_s - self.clock()
+        plan = record.plan
+        left = record.step_started + plan.settle_s + plan.bake_s - self.clock()
         return max(MIN_POLL_S, min(poll_seconds(record.plan), left if left > 0 else 1e9))
 
     # ---- moving traffic -------------------------------------------------------------------

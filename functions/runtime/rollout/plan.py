@@ -31,10 +31,15 @@ class RolloutPlan:
     min_agreement: float | None = None  # set: a shadow stage comes first, judged on agreement
     min_requests: int = DEFAULT_MIN_REQUESTS
     shadow_sample: float = DEFAULT_SHADOW_SAMPLE
+    # Seconds a move takes to reach every server: the alias TTL where servers re-read the alias
+    # on a timer (S3), 0 where they see it at once (a directory store). A step's bake begins
+    # only after it, so a step is judged on the traffic it was given, not the one before.
+    settle_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_steps(self.steps)
         _check_range("bake", self.bake_s, 0, MAX_BAKE_S)
+        _check_range("settle_s", self.settle_s, 0, MAX_BAKE_S)
         _check_range("max_error_rate", self.max_error_rate, 0, 1)
         if self.max_p99_ms is not None:
             _check_range("max_p99_ms", self.max_p99_ms, 0, math.inf, low_open=True)
@@ -57,7 +62,7 @@ class RolloutPlan:
     def from_dict(cls, doc: Mapping[str, Any]) -> RolloutPlan:
         """A plan from its stored or requested form; BadRequest naming what is wrong."""
         known = {"steps", "bake_s", "max_error_rate", "max_p99_ms", "min_agreement"}
-        known |= {"min_requests", "shadow_sample"}
+        known |= {"min_requests", "shadow_sample", "settle_s"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise BadRequest(f"unknown rollout settings {unknown}; known: {sorted(known)}")

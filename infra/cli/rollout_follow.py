@@ -1,0 +1,139 @@
+"""The loop of `aiaas rollout` in the terminal: check, print each new log entry, wait, again,
+until the rollout ends; and what makes it stop early.
+
+A check that fails (the gateway restarting, the store unreachable for a moment) is retried for
+CHECK_GRACE_S before the rollout is aborted: a blip used to end a rollout hours in. Stopping the
+process (Ctrl-C, `kill`, a CI job cancelled, the terminal closed) aborts the rollout first: the
+split is never left live with no one watching it. Only SIGKILL cannot be caught: `aiaas rollout
+status` then says no check has come for a while, and `aiaas rollout resume|abort` take over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from types import FrameType
+
+from functions.runtime.manifest import utc_now
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.record import RolloutRecord
+
+CHECK_GRACE_S = 30.0  # failed checks in a row are retried this long before the rollout aborts
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+log = logging.getLogger("aiaas.rollout")
+
+
+class Stopped(Exception):
+    """The process was asked to stop (a signal): abort the rollout, then exit."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"the aiaas rollout process was stopped ({signal.Signals(signum).name})")
+
+
+def follow(
+    engine: RolloutEngine, record: RolloutRecord, actor: str, grace_s: float = CHECK_GRACE_S
+) -> int:
+    """Check until the rollout ends; 0 when it succeeded, 1 when not, 128+N when stopped.
+    Run inside `stop_on_signals()`, entered before the rollout starts."""
+    shown = 0
+    failing_since: float | None = None
+    try:
+        while True:
+            shown = print_log(record, shown)
+            if not record.running:
+                return 0 if record.state == "succeeded" else 1
+            time.sleep(engine.wait_s(record))
+            began = time.monotonic()  # a failing check can take its timeout (10 s) to fail
+            try:
+                record = engine.check(record.model, record.alias, actor)
+                failing_since = None
+            except Exception as exc:
+                failing_since = failing_since or began
+                _failed(engine, record, actor, exc, (failing_since, grace_s), shown)
+    except (KeyboardInterrupt, Stopped) as stop:
+        signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+        why = (
+            str(stop)
+            if isinstance(stop, Stopped)
+            else "the aiaas rollout process was stopped (Ctrl-C)"
+        )
+        with _ignoring_signals():  # a second Ctrl-C must not cut the abort short
+            print_log(engine.abort(record.model, record.alias, actor, why), shown)
+        return 128 + signum
+
+
+def _failed(
+    engine: RolloutEngine,
+    record: RolloutRecord,
+    actor: str,
+    exc: Exception,
+    failing: tuple[float, float],
+    shown: int,
+) -> None:
+    """Say a check failed and retry, or, past the grace, abort the rollout and raise."""
+    message = getattr(exc, "message", None) or str(exc)
+    since, grace_s = failing
+    for_s = time.monotonic() - since
+    if for_s < grace_s:
+        print(
+            f"{utc_now()}  check fails  {message}; the alias stays as it is, retrying "
+            f"(aborting if checks still fail after {grace_s:g} s)",
+            flush=True,
+        )
+        return
+    why = f"checks failed for {for_s:.0f} s ({message}); traffic back on the baseline"
+    try:
+        print_log(engine.abort(record.model, record.alias, actor, why), shown)
+    except Exception as second:  # the store is down too: say what is left, and how to end it
+        print(
+            f"aiaas rollout: could not abort either ({getattr(second, 'message', second)}): "
+            f"the alias may still split traffic; run `aiaas rollout abort {record.model} "
+            f"--alias {record.alias}` once the store answers",
+            file=sys.stderr,
+            flush=True,
+        )
+    raise exc
+
+
+def print_log(record: RolloutRecord, shown: int) -> int:
+    for entry in record.log[shown:] if shown <= len(record.log) else record.log[-1:]:
+        print(f"{entry['time']}  {entry['event']:11} {entry['message']}", flush=True)
+    return len(record.log)
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the loop as Ctrl-C does: they used to kill the process with the
+    split live. Left alone: SIGINT (Python's KeyboardInterrupt already does it) and a SIGHUP
+    ignored on purpose (nohup: the rollout is meant to outlive the terminal)."""
+    before = {s: signal.getsignal(s) for s in _STOPPING}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if before[signum] != signal.SIG_IGN:
+            signal.signal(signum, _raise_stopped)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _ignoring_signals() -> Iterator[None]:
+    before = {s: signal.getsignal(s) for s in _STOPPING}
+    for signum in _STOPPING:
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,230 @@
+"""`aiaas rollout` (the CLI, its own process) against a real `aiaas serve` when things go wrong
+around it: a store whose servers read a moved alias only every TTL (S3), the gateway restarted
+mid-step, the CLI stopped by a signal, and the CLI killed outright (status, then resume)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.record import RolloutBook, RolloutState
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore, ObjectStore
+from tests.infra.test_rollout_serve import ROW, Answer
+from tests.infra.test_rollout_serve import Callers as RolloutCallers
+from tests.infra.test_serve import ROOT, TOKEN
+from tests.rollout_models import publish
+from tests.s3server import free_port
+
+MODEL = "ro"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Gateway:
+    """`aiaas serve` on a fixed port, so it can be restarted where callers and the CLI look."""
+
+    def __init__(self, store: str, work: Path, env: Mapping[str, str]) -> None:
+        self.store, self.work, self.env = store, work, env
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Gateway:
+        command = [sys.executable, "-m", "infra.cli.main", "--store", self.store, "serve"]
+        env = {**os.environ, "AIAAS_CACHE_DIR": str(self.work / "cache"), **self.env}
+        with (self.work / "serve.log").open("ab") as out:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port)], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/v2/health/ready", headers=AUTH).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError((self.work / "serve.log").read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+class Callers(RolloutCallers):
+    """The acceptance test's callers, going on through a gateway restart (status 0 meanwhile)."""
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.server.base, headers=AUTH, timeout=10) as client:
+            while time.time() < self.until:
+                sent = time.time()
+                try:
+                    answer = client.post(f"/models/{MODEL}/predict", json={"inputs": ROW})
+                except httpx.TransportError:
+                    self.answers.append(Answer(sent, 0, "-"))
+                    time.sleep(0.05)
+                    continue
+                version = answer.headers.get("x-aiaas-version", "-")
+                self.answers.append(Answer(sent, answer.status_code, version))
+
+
+def cli(store: str, gateway: Gateway, *argv: str) -> list[str]:
+    """`aiaas rollout ...` as a user types it, reading `gateway`'s metrics when it runs a loop."""
+    metrics = ("--metrics", f"{gateway.base}/metrics", "--token", TOKEN)
+    extra = metrics if argv[0] in (MODEL, "resume") else ()
+    return [sys.executable, "-m", "infra.cli.main", "--store", store, "rollout", *argv, *extra]
+
+
+def run(
+    command: list[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def published(store: ObjectStore, work: Path) -> Registry:
+    registry = Registry(store)
+    for version in ("1", "2"):
+        publish(registry, work, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    return registry
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[tuple[str, Registry, Gateway]]:
+    registry = published(LocalStore(tmp_path / "store"), tmp_path)
+    gateway = Gateway(str(tmp_path / "store"), tmp_path, {"AIAAS_API_TOKEN": TOKEN}).start()
+    yield str(tmp_path / "store"), registry, gateway
+    gateway.stop()
+
+
+def test_on_s3_a_step_is_judged_only_once_the_servers_read_the_move(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    # The servers re-read an S3 alias every AIAAS_ALIAS_TTL: steps were judged on the traffic
+    # of the step before, and a healthy candidate rolled back as "not served" (or a 100% step
+    # passed while the baseline still answered everything).
+    ttl = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "4"}
+    store = f"s3://{s3_bucket}/registry"
+    published(S3Store(s3_bucket, "registry"), tmp_path)
+    gateway = Gateway(store, tmp_path, ttl).start()
+    callers = Callers(gateway, ROW)  # type: ignore[arg-type]
+    callers.thread.start()
+    try:
+        argv = ("--steps", "50,100", "--bake", "1s", "--min-requests", "5")
+        done = run(cli(store, gateway, MODEL, "2", *argv), env=ttl)
+        ended = time.time()
+    finally:
+        callers.until = 0
+        callers.thread.join(30)
+        gateway.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "settling" not in done.stdout  # holds are not logged, only in the record
+    record = RolloutBook(S3Store(s3_bucket, "registry")).require(MODEL, "production")
+    assert record.plan.settle_s == 4 and record.state is RolloutState.SUCCEEDED
+    # The last step was judged while the candidate really answered every request.
+    last_second = callers.between(ended - 1.5, ended - 0.5)
+    assert last_second and {a.version for a in last_second} == {"2"}
+
+
+def test_a_gateway_restart_mid_step_does_not_end_the_rollout(
+    tmp_path: Path, local: tuple[str, Registry, Gateway]
+) -> None:
+    store, registry, gateway = local
+    callers = Callers(gateway, ROW)  # type: ignore[arg-type]
+    callers.thread.start()
+    argv = ("--steps", "50,100", "--bake", "6s", "--min-requests", "5")
+    rollout = subprocess.Popen(
+        cli(store, gateway, MODEL, "2", *argv), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(2)
+        gateway.stop()  # its counters start again from zero
+        time.sleep(1)
+        gateway.start()
+        out, _ = rollout.communicate(timeout=60)
+    finally:
+        callers.until = 0
+        callers.thread.join(30)
+    # A failed scrape used to abort at once; counts lower than the window's start read negative.
+    assert rollout.returncode == 0, out
+    assert "check fails" in out and "succeeded" in out
+    record = RolloutBook(registry.store).require(MODEL, "production")
+    assert record.last_check is not None
+    assert record.last_check["metrics"]["candidate"]["requests"] >= 5
+
+
+def wait_for_step(registry: Registry) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        record = RolloutBook(registry.store).get(MODEL, "production")
+        if record is not None and record.running and record.step >= 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the rollout did not reach its first step")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_cli_aborts_its_rollout(
+    local: tuple[str, Registry, Gateway], signum: int
+) -> None:
+    store, registry, gateway = local
+    command = cli(store, gateway, MODEL, "2", "--bake", "60s")
+    rollout = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    wait_for_step(registry)
+    rollout.send_signal(signum)
+    out, _ = rollout.communicate(timeout=30)
+    # It used to die with the alias split 90/10 and the record "running", watched by no one.
+    assert rollout.returncode == 128 + signum, out
+    assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    record = RolloutBook(registry.store).require(MODEL, "production")
+    assert record.state is RolloutState.ABORTED
+    assert f"stopped ({signal.Signals(signum).name})" in record.log[-1]["message"]
+
+
+def test_a_killed_cli_is_reported_and_can_be_resumed(
+    local: tuple[str, Registry, Gateway],
+) -> None:
+    store, registry, gateway = local
+    rollout = subprocess.Popen(
+        cli(store, gateway, MODEL, "2", "--steps", "50,100", "--bake", "1s", "--min-requests", "5"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_step(registry)
+    rollout.kill()
+    rollout.wait(10)
+    time.sleep(11)  # three missed checks (0.2 s each) and the 10 s allowance
+    status = run(cli(store, gateway, "status", MODEL))
+    # It said "running" with no hint that no process was judging the live split.
+    assert "NOT WATCHED: no check for" in status.stdout, status.stdout
+    assert f"aiaas rollout resume {MODEL} --alias production" in status.stdout
+    callers = Callers(gateway, ROW)  # type: ignore[arg-type]
+    callers.thread.start()
+    try:
+        resumed = run(cli(store, gateway, "resume", MODEL))
+    finally:
+        callers.until = 0
+        callers.thread.join(30)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed     the 50% step bakes again from now" in resumed.stdout
+    assert registry.alias_target(MODEL, "production").describe() == "2"  # type: ignore[union-attr]
+    again = run(cli(store, gateway, "resume", MODEL))
+    assert again.returncode == 1
+    assert "is not running (it succeeded); nothing to resume" in again.stderr
