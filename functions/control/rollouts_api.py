@@ -8,6 +8,7 @@ loop is `aiaas rollout`, which reads the gateway's /metrics: a start here is ref
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -18,14 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.control.context import Actor, Plane
 from functions.control.schemas import ERRORS
 from functions.runtime import names
-from functions.runtime.errors import Conflict
-from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.errors import Conflict, ServiceUnavailable
+from functions.runtime.rollout.engine import RolloutEngine, settle_s
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutBook
 
 router = APIRouter(prefix="/control/models", tags=["rollouts"], responses=ERRORS)
 
 STATE_MACHINE = os.environ.get("AIAAS_ROLLOUT_STATE_MACHINE", "")
+EXECUTION_NAME_MAX = 80
 
 
 class RolloutStart(BaseModel):
@@ -73,7 +75,7 @@ def get_rollout(name: str, alias: str, plane: Plane) -> dict[str, Any]:
 def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(start.alias)
     version = names.version_name(start.version)
-    plan = RolloutPlan.from_dict(start.plan)
+    plan = RolloutPlan.from_dict({"settle_s": settle_s(plane.registry, name, alias), **start.plan})
     if not STATE_MACHINE:
         raise Conflict(
             "this control plane has no rollout state machine (AIAAS_ROLLOUT_STATE_MACHINE): "
@@ -83,12 +85,34 @@ def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> d
     record = engine.start(name, version, plan, alias=alias, actor=who)
     import boto3  # only here: a start is rare, the client costs ~400 ms to build
 
-    boto3.client("stepfunctions").start_execution(
-        stateMachineArn=STATE_MACHINE,
-        name=f"{name}-{alias}-{record.id}",
-        input=json.dumps({"model": name, "alias": alias}),
-    )
+    try:
+        boto3.client("stepfunctions").start_execution(
+            stateMachineArn=STATE_MACHINE,
+            name=execution_name(name, alias, record.id),
+            input=json.dumps({"model": name, "alias": alias}),
+        )
+    except Exception as exc:  # the first step moved and nothing would judge it: undo it
+        engine.abort(name, alias, who, f"its state machine did not start ({exc})")
+        said = (
+            f"the rollout of {name}@{alias} could not start its state machine and was aborted "
+            "(the alias is back on its baseline)"
+        )
+        raise ServiceUnavailable(
+            f"{said}: {exc}", public_message=f"{said}; try again, or see the control plane's log"
+        ) from exc
     return record.to_dict()
+
+
+def execution_name(model: str, alias: str, rollout_id: str) -> str:
+    """A Step Functions execution name (at most 80 characters): a 64-character model name
+    with its alias was refused after the first step had moved. A long one is cut, with a digest
+    of the whole so that two long names never share one."""
+    name = f"{model}-{alias}-{rollout_id}"
+    if len(name) <= EXECUTION_NAME_MAX:
+        return name
+    digest = hashlib.sha256(f"{model}-{alias}".encode()).hexdigest()[:8]
+    keep = EXECUTION_NAME_MAX - len(rollout_id) - len(digest) - 2
+    return f"{f'{model}-{alias}'[:keep]}-{digest}-{rollout_id}"
 
 
 @router.post("/{name}/rollouts/{alias}/abort", summary="Abort: every request back on the baseline")

@@ -95,6 +95,12 @@ class ModelUnavailable(AiaasError):
         super().__init__(message, public_message=public_message or "model is not available")
 
 
+class ServiceUnavailable(AiaasError):
+    """A service other than the store (Step Functions, ...) refused or failed; try again."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 class IntegrityError(ModelUnavailable):
     """A model file whose sha256 differs from its manifest: never served."""
 

@@ -18,9 +18,8 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
-from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine, poll_seconds
+from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_s
 from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
@@ -129,14 +128,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> float:
-    """The wait for a move to reach the servers. On S3 a server re-reads an alias only every
-    AIAAS_ALIAS_TTL (60 s): steps were judged, and a candidate rolled back as "not served" or
-    passed, on traffic that had not moved yet."""
-    if given is not None:
-        return parse_duration(given)
-    if registry.store.stamp(alias_key(model, alias)) is not None:
-        return 0.0  # the servers stat the alias record on each request: a move is seen at once
-    return RuntimeSettings.from_env().alias_ttl
+    """--alias-ttl when given, else how long the store's servers take to see a move."""
+    return parse_duration(given) if given is not None else settle_s(registry, model, alias)
 
 
 def _status(args: argparse.Namespace, model: str, alias: str, *, abort: bool) -> int:

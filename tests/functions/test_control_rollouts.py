@@ -4,14 +4,20 @@ the loop (a directory store under `aiaas serve`)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 
+import boto3
+import pytest
 from fastapi.testclient import TestClient
 
+from functions.control import rollouts_api
 from functions.control.app import create_app
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from tests.rollout_models import publish
 
@@ -66,3 +72,55 @@ def test_errors_say_what_to_fix(tmp_path: Path) -> None:
         400,
         "steps must rise: each share above the one before; got [0.5, 0.1, 1]",
     )
+
+
+def aws_started(s3_store: S3Store, tmp_path: Path, name: str) -> TestClient:
+    registry = Registry(s3_store)
+    publish(registry, tmp_path, name, "1", "healthy")
+    publish(registry, tmp_path, name, "2", "healthy")
+    registry.set_alias(name, "production", "1")
+    return TestClient(create_app(s3_store))
+
+
+def test_an_aws_start_names_its_execution_within_80_characters_and_waits_the_alias_ttl(
+    s3_store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions (moto's, on the loopback server) refuses names over 80 characters: a
+    64-character model was refused after its first step had moved. On S3 each step waits the
+    servers' alias TTL before it is judged."""
+    client = boto3.client("stepfunctions")
+    machine = client.create_state_machine(
+        name=f"rollout-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/rollout",
+    )["stateMachineArn"]
+    monkeypatch.setattr(rollouts_api, "STATE_MACHINE", machine)
+    monkeypatch.setenv("AIAAS_ALIAS_TTL", "45")
+    name = "m" * 64
+    body = {"version": "2", "plan": {"steps": [0.1, 1], "bake_s": 60, "max_error_rate": 0.01}}
+    started = aws_started(s3_store, tmp_path, name).post(
+        f"/control/models/{name}/rollouts", json=body
+    )
+    assert started.status_code == 202, started.json()
+    assert started.json()["plan"]["settle_s"] == 45
+    (execution,) = client.list_executions(stateMachineArn=machine)["executions"]
+    assert len(execution["name"]) <= 80 and execution["name"].endswith(started.json()["id"])
+    assert rollouts_api.execution_name(name, "production", "x") != rollouts_api.execution_name(
+        name[:-1] + "n", "production", "x"
+    )
+
+
+def test_an_aws_start_whose_state_machine_fails_to_start_puts_the_alias_back(
+    s3_store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine"
+    monkeypatch.setattr(rollouts_api, "STATE_MACHINE", missing)
+    client = aws_started(s3_store, tmp_path, MODEL)
+    body = {"version": "2", "plan": {"steps": [0.1, 1], "bake_s": 60, "max_error_rate": 0.01}}
+    refused = client.post(f"/control/models/{MODEL}/rollouts", json=body)
+    assert refused.status_code == 503
+    assert "could not start its state machine and was aborted" in refused.json()["error"]
+    alias = client.get(f"/control/models/{MODEL}/aliases/production").json()
+    assert (alias["version"], alias["weights"]) == ("1", None)
+    record = client.get(f"/control/models/{MODEL}/rollouts/production").json()
+    assert record["state"] == "aborted"

@@ -20,11 +20,13 @@ from typing import Any
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import Conflict
 from functions.runtime.manifest import utc_now
+from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
 from functions.runtime.rollout.source import MetricsSource
+from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.rollout")
 
@@ -275,3 +277,13 @@ def _not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
             f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
             f"{current.started_by}): abort it first (aiaas rollout abort {model})"
         )
+
+
+def settle_s(registry: Registry, model: str, alias: str) -> float:
+    """How long a moved alias takes to reach every server, so a step is not judged before: 0
+    where servers stat the alias record on each request (a directory store), else
+    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often). Steps judged
+    without it passed, or rolled a candidate back as "not served", on traffic not yet moved."""
+    if registry.store.stamp(alias_key(model, alias)) is not None:
+        return 0.0
+    return RuntimeSettings.from_env().alias_ttl
