@@ -176,3 +176,13 @@ def test_string_outputs_become_lists() -> None:
         replace(CLASSIFIER, postprocessing=None), {"t": np.array(["a"], dtype=object)}
     )
     assert doc["outputs"] == {"t": ["a"]}
+
+
+@pytest.mark.parametrize("manifest", [CLASSIFIER, TWO_INPUTS], ids=["one input", "two inputs"])
+def test_records_sent_as_inputs_are_told_to_go_under_instances(manifest: ModelManifest) -> None:
+    with pytest.raises(BadRequest) as info:
+        simple.decode({"inputs": [{"x0": 1.0, "x1": 2.0}]}, manifest)
+    assert info.value.message == (
+        'rows of named fields go under "instances", not "inputs": send '
+        '{"instances": [{"x0": ..., "x1": ...}, ...]}'
+    )

@@ -40,6 +40,7 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
     if array.dtype == object and spec.dtype != "string":
         missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
         if missing is None:
+            _refuse_records_under_inputs(value)
             raise InvalidInput(
                 f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
             )
@@ -105,11 +106,24 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         # A transformer's ids, mask, ... from text; an empty list is an empty batch of texts.
         return {text.input: np.array(inputs, dtype=object)}
     if len(manifest.inputs) != 1:
+        _refuse_records_under_inputs(inputs)
         names = [spec.name for spec in manifest.inputs]
         raise BadRequest(
             f'this model has several inputs {names}: send {{"inputs": {{name: value}}}}'
         )
     return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0])}
+
+
+def _refuse_records_under_inputs(value: object) -> None:
+    """Rows of named fields sent as "inputs" (they go under "instances"): say so by name, not
+    "mixed or null values" or "several inputs", which sent callers hunting in their numbers."""
+    first = value[0] if isinstance(value, list) and value else None
+    if isinstance(first, dict):
+        fields = ", ".join(f'"{key}": ...' for key in list(first)[:3])
+        raise BadRequest(
+            'rows of named fields go under "instances", not "inputs": send '
+            f'{{"instances": [{{{fields}}}, ...]}}'
+        )
 
 
 def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
