@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
 import pytest
 import yaml
 
@@ -88,8 +89,7 @@ class Walker:
                 self.callers.send(100)
                 name = state["Next"]
             else:
-                document = self.task(state, document)
-                name = state["Next"]
+                document, name = self.task(state, document)
         raise AssertionError(f"no end after 100 states: {self.states}")
 
     @staticmethod
@@ -99,13 +99,23 @@ class Walker:
                 return str(choice["Next"])
         return str(state["Default"])
 
-    def task(self, state: dict[str, Any], document: Any) -> Any:
+    def task(self, state: dict[str, Any], document: Any) -> tuple[Any, str]:
+        """The task's output and the next state: its Catch's when it raised (as after its
+        retries, which the walker does not repeat), the error at the Catch's ResultPath."""
         assert state["Resource"] == "arn:aws:states:::lambda:invoke"
         parameters = resolve(state["Parameters"], document)
         assert parameters["FunctionName"] == "${RolloutFunctionArn}"
         payload = json.loads(json.dumps(parameters["Payload"]))  # as JSON crosses the wire
-        result = {"Payload": json.loads(json.dumps(dispatch(self.engine, payload)))}
-        return path_get(result, state["OutputPath"])
+        try:
+            result = {"Payload": json.loads(json.dumps(dispatch(self.engine, payload)))}
+        except Exception as exc:
+            (catch,) = state.get("Catch") or [None]
+            if catch is None or catch["ErrorEquals"] != ["States.ALL"]:
+                raise
+            assert catch["ResultPath"] == "$.error"
+            error = {"Error": type(exc).__name__, "Cause": str(exc)}
+            return {**document, "error": error}, str(catch["Next"])
+        return path_get(result, state["OutputPath"]), str(state["Next"])
 
 
 @pytest.fixture
@@ -153,6 +163,25 @@ def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
     walker.callers.statuses.clear()
     walker.callers.send(50)
     assert set(walker.callers.statuses) == {("1", 200)}
+
+
+def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path, cloudwatch):
+    """CloudWatch unreachable (a dead endpoint): the execution used to fail with the alias
+    still split and the record 'running', nothing watching it."""
+    walker, model = setup(s3_store, tmp_path, cloudwatch, "healthy")
+    dead = boto3.client(
+        "cloudwatch",
+        endpoint_url="http://127.0.0.1:9",
+        config=botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    walker.engine.source = CloudWatchMetrics(dead, latency_stat="Maximum")
+    end, output = walker.run({"model": model, "alias": "production"})
+    assert end == "CheckFailed", walker.states
+    assert walker.states == ["Check", "Abort", "CheckFailed"]
+    record = walker.engine.book.require(model, "production")
+    assert record.state.value == "aborted" and output["state"] == "aborted"
+    assert "its checks failed: " in str(record.log[-1]["message"])
+    assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
 
 
 def test_template_wires_the_rollout_state_machine_least_privilege():
