@@ -190,6 +190,8 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
         names = named if set(named) <= set(header) else []
         names = names or [f"x_{i}" for i in range(width)]
         missing = [n for n in names if n not in header]
+        if missing and named:  # the names it reads are what to report, not x_0, ...
+            missing = [n for n in named if n not in header]
         if missing:
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []

@@ -37,6 +37,7 @@ from tests.infra.test_serve import start_serve
 
 COLUMNS = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols"]
 ONE = ["f0", "f1", "f2", "f3", "f4"]
+WIDE = ["a_0", "a_1", "b"]  # an [N, k] input's columns: its name and index
 
 
 @dataclass
@@ -76,19 +77,35 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frames]:
     one = make_pipeline(scale, LinearRegression()).fit(one_frame, 3 * one_frame["f2"])  # f2 only
     types = [(name, FloatTensorType([None, 1])) for name in ONE]
     (root / "one.onnx").write_bytes(convert_sklearn(one, initial_types=types).SerializeToString())
+    wide = _wide(root)
+    _publish(store, root, "wide", wide)
     mixed = _mixed(root, frame, data.target)
     assert main(["--store", store.uri, "publish", str(mixed), "--name", "mixed"]) == 0
     for name, train in (("wine", frame), ("one", one_frame)):
-        assert (
-            main(["--store", store.uri, "publish", str(root / f"{name}.onnx"), "--name", name]) == 0
-        )
-        assert (
-            main(["--store", store.uri, "baseline", name, str(_csv(root / f"{name}.csv", train))])
-            == 0
-        )
+        _publish(store, root, name, train)
     # Every request flushes its drift counts, so the window holds them when monitor reads it.
     for server in start_serve(store.root, env={"AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}):
         yield Frames(store, server.base, root, wine, frame)
+
+
+def _wide(root: Path) -> pd.DataFrame:
+    """An [N, 2] input `a` beside an [N, 1] input `b` (column indices across both, which
+    skl2onnx concatenates); y = 2 a_1 + b."""
+    rows = np.random.default_rng(2).normal(size=(300, 3)).astype(np.float32)
+    split = ColumnTransformer([("a", StandardScaler(), [0, 1]), ("b", "passthrough", [2])])
+    model = make_pipeline(split, LinearRegression()).fit(rows, 2 * rows[:, 1] + rows[:, 2])
+    types = [("a", FloatTensorType([None, 2])), ("b", FloatTensorType([None, 1]))]
+    (root / "wide.onnx").write_bytes(
+        convert_sklearn(model, initial_types=types).SerializeToString()
+    )
+    return pd.DataFrame(rows, columns=WIDE)
+
+
+def _publish(store: LocalStore, root: Path, name: str, train: pd.DataFrame) -> None:
+    assert main(["--store", store.uri, "publish", str(root / f"{name}.onnx"), "--name", name]) == 0
+    assert (
+        main(["--store", store.uri, "baseline", name, str(_csv(root / f"{name}.csv", train))]) == 0
+    )
 
 
 def _explain(frames: Frames, name: str, body: dict[str, Any], v2: bool = False) -> Any:
@@ -239,3 +256,36 @@ def test_a_string_column_is_refused_with_what_is_supported(
     assert "input 'colour' is a string" in answer.json()["error"]
     answer = httpx.post(f"{frames.base}/models/mixed/predict", json=record, timeout=30)
     assert answer.status_code == 200, answer.text  # predict still answers it
+
+
+def test_an_input_of_several_columns_is_one_feature_a_column(frames: Frames) -> None:
+    """A linear model's exact Shapley values: coefficient x (x - background mean), per column,
+    from named inputs and from typed tensors alike."""
+    x = np.array([[0.5, -1.0, 2.0], [1.5, 0.7, -0.4]])
+    doc = _explain(frames, "wide", {"inputs": {"a": x[:, :2].tolist(), "b": x[:, 2].tolist()}})
+    assert doc["features"] == WIDE
+    key = f"{version_prefix('wide', '1')}/{BACKGROUND_FILE}"
+    background = Background.from_json(frames.store.get_bytes(key), 3)
+    mean = background.weights @ background.rows
+    expected = np.array([0.0, 2.0, 1.0]) * (x - mean)
+    got = np.array([np.asarray(e["attributions"])[:, 0] for e in doc["explanations"]])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    tensors = [
+        {"name": "a", "shape": [2, 2], "datatype": "FP32", "data": x[:, :2].ravel().tolist()},
+        {"name": "b", "shape": [2, 1], "datatype": "FP32", "data": x[:, 2].tolist()},
+    ]
+    typed = _explain(frames, "wide", {"inputs": tensors}, v2=True)
+    attributions = next(t for t in typed["outputs"] if t["name"] == "attributions")
+    np.testing.assert_allclose(np.reshape(attributions["data"], (2, 3)), got, atol=1e-6)
+
+
+def test_a_csv_lacking_columns_is_told_which_by_name(
+    frames: Frames, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "lacks x_0, x_1, ...": a DataFrame's columns are named by its inputs."""
+    path = _csv(frames.root / "short.csv", frames.frame[COLUMNS[:4]])
+    code, out = _cli(frames.store, capsys, "explain", "wine", "--file", str(path))
+    assert code == 1
+    assert out.strip().endswith(
+        f"{path}: the header lacks column(s) magnesium, total_phenols; it reads {', '.join(COLUMNS)}"
+    )
