@@ -19,7 +19,7 @@ import orjson
 
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
-from functions.runtime.explain.explainer import MAX_ROWS, explainable_input
+from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
@@ -147,8 +147,8 @@ def _explained(
     """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
     time budget (64 rows of the digits MLP are over the default, one is 50 ms) and a row
     refused on its own is an error line, so one bad row or a slow model loses nothing else."""
-    inputs = chunk if text else _shaped(chunk, manifest).tolist()
-    body = orjson.dumps({"inputs": inputs, "parameters": parameters})
+    inputs = {"inputs": chunk} if text else explained_columns(manifest).columns(chunk)
+    body = orjson.dumps({**inputs, "parameters": parameters})
     try:
         doc = plane.explain(manifest.name, manifest.version, body)
     except InvalidInput as exc:
@@ -166,11 +166,6 @@ def _explained(
     ]
 
 
-def _shaped(rows: np.ndarray, manifest: ModelManifest) -> np.ndarray:
-    """Flat file rows [N, F] in the model's row shape (an image's [C, H, W])."""
-    return rows.reshape(len(rows), *explainable_input(manifest).shape[1:])
-
-
 def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[int, str]]:
     """The readable rows of a file, and {row: why} for the others (a CSV cell not a number)."""
     bad: dict[int, str] = {}
@@ -178,10 +173,11 @@ def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[in
 
 
 def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
-    """The model rows [N, F] of a .npy file, or of a CSV by feature names (else x_0, x_1, ...).
-    A CSV row that is not all numbers is an error, or with `bad`, kept out and noted there."""
-    spec = explainable_input(manifest)
-    width = int(np.prod(spec.shape[1:]))
+    """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
+    DataFrame export's input names; else x_0, x_1, ...). A CSV row that is not all numbers is
+    an error, or with `bad`, kept out and noted there."""
+    columns = explained_columns(manifest)
+    width = columns.width
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     if path.suffix == ".npy":
@@ -190,11 +186,14 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
-        names = list(manifest.features) if set(manifest.features) <= set(header) else []
+        named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
+        names = named if set(named) <= set(header) else []
         names = names or [f"x_{i}" for i in range(width)]
         missing = [n for n in names if n not in header]
+        if missing and named:  # the names it reads are what to report, not x_0, ...
+            missing = [n for n in named if n not in header]
         if missing:
-            raise BadRequest(_missing_columns(path, manifest, missing, width, header))
+            raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []
         for index, row in enumerate(reader):
             try:
@@ -207,13 +206,14 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
 
 
 def _missing_columns(
-    path: Path, manifest: ModelManifest, missing: list[str], width: int, header: Sequence[str]
+    path: Path, manifest: ModelManifest, named: list[str], missing: list[str], header: Sequence[str]
 ) -> str:
     """What to name the columns: a model published without --features reads x_0, x_1, ...,
     which a user's own CSV never has; "lacks column(s) x_0, ..." alone left them guessing."""
     shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
-    if manifest.features:
-        reads = f"it reads {', '.join(manifest.features)}"
+    width = explained_columns(manifest).width
+    if named:
+        reads = f"it reads {', '.join(named)}"
     else:
         reads = (
             f"{manifest.name}:{manifest.version} has no feature names, so the header names its "

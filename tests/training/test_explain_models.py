@@ -19,7 +19,7 @@ from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
-from functions.runtime.explain.explainer import ModelTarget, explainable_input
+from functions.runtime.explain.explainer import ModelTarget, explained_columns
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
@@ -179,7 +179,7 @@ def test_first_budget_estimate_is_near_the_models_time_per_row_in_bulk(
     store = LocalStore(published.store_dir)
     pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
     model = pool.load_version("tiny-mlp", "1")
-    target = ModelTarget(model, explainable_input(model.manifest))
+    target = ModelTarget(model, explained_columns(model.manifest))
     background = background_of(published, "tiny-mlp", 64).rows
     estimate = min(target.seconds_per_row(background) for _ in range(3))
     bulk = np.tile(background, (2000, 1))

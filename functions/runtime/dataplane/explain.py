@@ -20,7 +20,7 @@ from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
-from functions.runtime.explain.explainer import Explainer, Explanation, explainable_input
+from functions.runtime.explain.explainer import Explainer, Explanation, explained_columns
 from functions.runtime.explain.text import TextExplainer
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
@@ -73,7 +73,7 @@ class ExplainPlane:
 
     def _background(self, model: LoadedModel) -> Background:
         manifest = model.manifest
-        spec = explainable_input(manifest)
+        width = explained_columns(manifest).width
         store = self.models.served.pool.registry.store
         try:
             text = store.get_bytes(
@@ -86,7 +86,6 @@ class ExplainPlane:
                 f"`aiaas baseline {ref} DATA.csv` (a sample of the data it was trained on), or "
                 "train it with `aiaas train`, which stores one"
             ) from None
-        width = int(np.prod(spec.shape[1:]))
         return Background.from_json(text, width)
 
 

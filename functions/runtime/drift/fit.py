@@ -17,6 +17,7 @@ from functions.runtime.drift.baseline import (
 from functions.runtime.drift.live import prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, text_features
 from functions.runtime.errors import BadRequest
+from functions.runtime.input_columns import input_columns
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
 
@@ -24,8 +25,9 @@ Feed = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> DriftBaseline:
-    """The baseline of training `rows` for `model`, predictions included: numeric rows [N, F],
-    or a text model's token ids [N, L] (binned as length and unknown share, text.py)."""
+    """The baseline of training `rows` for `model`, predictions included: numeric rows [N, F]
+    (one input's, or one input a column side by side), or a text model's token ids [N, L]
+    (binned as length and unknown share, text.py)."""
     manifest = model.manifest
     if model.text is not None:
         ids = np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
@@ -35,7 +37,16 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         return build(features, TEXT_FEATURES, predictions, bins)
     if text_input(manifest) is not None:
         raise BadRequest(f"{model.ref} has no tokenizer in its file: no text drift baseline")
-    spec = manifest.feature_input or manifest.inputs[0]
+    if len(manifest.inputs) > 1:  # one input a column (a DataFrame's skl2onnx export)
+        columns = input_columns(manifest)
+        rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        if rows.shape[1] != columns.width:
+            raise BadRequest(
+                f"rows of {rows.shape[1]} values for {model.ref}'s {columns.width} columns "
+                f"({', '.join(columns.names)})"
+            )
+        return build(rows, columns.names, _predictions(model, rows, columns.feeds), bins)
+    spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")
     rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)

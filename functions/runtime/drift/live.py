@@ -14,6 +14,7 @@ import numpy as np
 
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.text import text_features
+from functions.runtime.input_columns import input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
 
@@ -29,9 +30,10 @@ class LiveHistograms:
         self.baseline = baseline
         self.manifest = manifest
         self.text = text
-        spec = manifest.feature_input
-        self.input = spec.name if spec is not None else manifest.inputs[0].name
-        self._requests: list[Mapping[str, np.ndarray]] = []  # a text model's, whole
+        self.input = manifest.inputs[0].name
+        # A text model's requests, or one with an input a column's, whole: made rows at a fold.
+        self.columns = input_columns(manifest) if len(manifest.inputs) > 1 and not text else None
+        self._requests: list[Mapping[str, np.ndarray]] = []
         post = manifest.postprocessing
         self.output = post.scores_output if post is not None else manifest.outputs[0].name
         # Per request, only references: all the work is done on the lot in `fold`.
@@ -53,7 +55,7 @@ class LiveHistograms:
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
         output = outputs.get(self.output)
-        if self.text is not None and output is not None:
+        if (self.text is not None or self.columns is not None) and output is not None:
             self._requests.append(inputs)
             self._outputs.append(output)
             self._held += len(output)
@@ -77,6 +79,9 @@ class LiveHistograms:
             requests, self._requests = self._requests, []
             ids = self.text.text.input
             pending = [text_features(self.text(inputs)[ids]) for inputs in requests]
+        elif self.columns is not None:
+            requests, self._requests = self._requests, []
+            pending = [self.columns.flat(inputs) for inputs in requests]
         if not pending:
             return
         rows = np.concatenate(pending).astype(np.float64)

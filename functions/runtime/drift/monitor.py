@@ -25,7 +25,8 @@ import orjson
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.drift.text import TEXT_FEATURES
-from functions.runtime.errors import AiaasError, NotFound
+from functions.runtime.errors import AiaasError, InvalidInput, NotFound
+from functions.runtime.input_columns import input_columns
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
@@ -108,7 +109,9 @@ class DriftMonitor:
                 log.warning("%s: drift not monitored: not a text baseline", model.ref)
                 return None
             return LiveHistograms(baseline, manifest, model.text)
-        spec = manifest.feature_input or manifest.inputs[0]
+        if len(manifest.inputs) > 1:  # one input a column: rows are all of them side by side
+            return self._columns(model, baseline)
+        spec = manifest.inputs[0]
         width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
         if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
             log.warning(
@@ -120,6 +123,19 @@ class DriftMonitor:
             )
             return None
         return LiveHistograms(baseline, manifest)
+
+    def _columns(self, model: LoadedModel, baseline: DriftBaseline) -> LiveHistograms | None:
+        try:
+            names = input_columns(model.manifest).names
+        except InvalidInput as exc:
+            log.warning("%s: drift not monitored: %s", model.ref, exc.message)
+            return None
+        if names != baseline.features:
+            log.warning(
+                "%s: drift not monitored: its baseline's features are not its inputs", model.ref
+            )
+            return None
+        return LiveHistograms(baseline, model.manifest)
 
     def flush(self) -> None:
         """Write each version's counts since the last flush (nothing for an idle version)."""

@@ -1,6 +1,7 @@
 """Explanations of one model version: which inputs moved each prediction, and by how much.
 
-Tabular rows are explained feature by feature, images patch by patch (each patch a group that
+Tabular rows are explained feature by feature (the columns of one input, or one input a column
+as skl2onnx exports a DataFrame), images patch by patch (each patch a group that
 is switched to the background together), both by Kernel SHAP against the version's background
 (text models token by token, in `explain.text`, sharing the scoring and budget check here).
 What is explained is what the predict route answers: class probabilities for a classifier (after
@@ -20,7 +21,6 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import Background
 from functions.runtime.explain.kernel_shap import (
@@ -29,7 +29,8 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
-from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.input_columns import InputColumns, input_columns
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
 from functions.runtime.validation import validate_inputs
 
@@ -59,35 +60,23 @@ class Grouping:
     patch: int | None
 
 
-def explainable_input(manifest: ModelManifest) -> TensorSpec:
-    """The one numeric input of fixed row shape that explanations vary; else a 422."""
-    spec = manifest.inputs[0]
+def explained_columns(manifest: ModelManifest) -> InputColumns:
+    """The numeric columns explanations vary (one input, or one per column); else a 422."""
     if "vocab_file" in manifest.preprocessing:
         raise InvalidInput(
             f"{manifest.name}:{manifest.version} is a text model: it is explained token by "
             "token against an all-padding row, with no background or feature rows"
         )
-    if (
-        len(manifest.inputs) != 1
-        or spec.dtype in ("string", "bool")
-        or len(spec.shape) < 2
-        or -1 in spec.shape[1:]
-    ):
-        shapes = {s.name: [s.dtype, list(s.shape)] for s in manifest.inputs}
-        raise InvalidInput(
-            "explanations need a model with one numeric input of fixed row shape, such as "
-            f"[-1, F] or [-1, C, H, W]; {manifest.name}:{manifest.version} has {shapes}"
-        )
-    return spec
+    return input_columns(manifest)
 
 
 def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
-    """How a row is cut into the groups attributions are given for."""
-    spec = explainable_input(manifest)
-    row = spec.shape[1:]
-    if len(row) == 1:
-        names = list(manifest.features) or [f"x_{i}" for i in range(row[0])]
-        return Grouping(names, [np.array([i]) for i in range(row[0])], None)
+    """How a row is cut into the groups attributions are given for: its columns, or for a
+    model whose one input is an image, patches."""
+    columns = explained_columns(manifest)
+    row = columns.specs[0].shape[1:]
+    if len(columns.specs) > 1 or len(row) == 1:
+        return Grouping(list(columns.names), [np.array([i]) for i in range(columns.width)], None)
     return _patches(row, patch)
 
 
@@ -121,7 +110,7 @@ class Explainer:
 
     def __init__(self, model: LoadedModel, background: Background, max_seconds: float) -> None:
         self.manifest = model.manifest
-        self.target = ModelTarget(model, explainable_input(self.manifest))
+        self.target = ModelTarget(model, explained_columns(self.manifest))
         self.background = background
         self.max_seconds = max_seconds
         self._per_row: float | None = None
@@ -168,8 +157,7 @@ class Explainer:
 
     def _rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
-        rows = feeds[self.target.spec.name]
-        return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        return self.target.columns.flat(feeds)
 
     def _numpy_seconds(self, coalitions: int, groups: Grouping, width: int) -> float:
         outputs = len(self.manifest.labels) or 1
@@ -234,13 +222,14 @@ class TimedModel:
 class ModelTarget:
     """What is explained, as a function of flat rows [N, F] -> [N, D] (float64): class
     probabilities for a classifier (after the manifest's activation), else the values of the
-    first output; rows are scored on a session sized for thousands of rows at once."""
+    first output; rows are cut into the model's inputs (`columns`) and scored in one call, on
+    a session sized for thousands of rows at once."""
 
-    def __init__(self, model: LoadedModel, spec: TensorSpec) -> None:
+    def __init__(self, model: LoadedModel, columns: InputColumns) -> None:
         self.model = model
         self.manifest = model.manifest
-        self.spec = spec
-        self.dtype = BY_NAME[spec.dtype].numpy
+        self.columns = columns
+        self.dtype = columns.dtype
         self._wide: Any = None
 
     def outputs(self, probe: np.ndarray) -> list[str]:
@@ -272,9 +261,8 @@ class ModelTarget:
         return post.scores_output if post is not None else self.manifest.outputs[0].name
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
-        shaped = rows.reshape(len(rows), *self.spec.shape[1:]).astype(self.dtype, copy=False)
         name = self._output_name()
-        session, feeds = self._session(), {self.spec.name: shaped}
+        session, feeds = self._session(), self.columns.feeds(rows)
         if session is self.model.session:
             raw = self.model.run(feeds, [name])[name]
         else:

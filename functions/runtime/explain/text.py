@@ -27,6 +27,7 @@ from functions.runtime.explain.explainer import (
     check_samples,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows
+from functions.runtime.input_columns import InputColumns
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import TEXT_KINDS, TextInput, text_input, texts
 from functions.runtime.tokenizer import PAD_ID, UNK_ID, Vocabulary, words
@@ -55,7 +56,7 @@ class TextExplainer:
             )
         self.vocabulary: Vocabulary | None = vocabulary
         spec = next(s for s in model.manifest.inputs if s.name == text.input)
-        self.target = ModelTarget(model, spec)
+        self.target = ModelTarget(model, InputColumns.of(spec))
         self.max_seconds = max_seconds
         self._per_token: float | None = None  # seconds per token position of a model row
 
