@@ -181,3 +181,33 @@ def test_payload_limit_applies_before_any_parsing(
     )
     ok["isBase64Encoded"] = True
     assert service.handle(ok)["statusCode"] == 200  # under the limit, the same service answers
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        ({"AIAAS_API_TOKEN": ""}, ()),  # `export AIAAS_API_TOKEN=$(cat missing-file)`
+        ({"AIAAS_API_TOKEN": "   "}, ()),
+        ({"AIAAS_API_TOKEN": " tok-with-space "}, ()),  # a presented token is stripped: never equal
+        ({}, ("--token", "")),
+    ],
+    ids=["empty", "blank", "padded", "empty-flag"],
+)
+def test_a_set_but_unusable_token_refuses_to_start(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    """Set but empty served every route open; blank or padded locked every caller out while
+    saying "bearer token required". Either way the operator meant a token: say so and stop."""
+    store, _ = publish_digits(tmp_path)
+    server = ServeProcess(store, *args, env=env)
+    try:
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    assert code == 1, server.output()
+    assert (
+        "aiaas serve: error: the API token is empty or has spaces around it; set "
+        "AIAAS_API_TOKEN (or --token) to the token callers send, or unset it to serve "
+        "without auth" in server.output()
+    )
+    assert "http://" not in server.output()  # nothing was served
