@@ -211,3 +211,27 @@ def test_a_set_but_unusable_token_refuses_to_start(
         "without auth" in server.output()
     )
     assert "http://" not in server.output()  # nothing was served
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads//x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads/./x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads/../uploads/x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", f"uploads/{'y' * 300}.csv"),
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/a\x00b.csv"),  # 500 text
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/{'y' * 300}.csv"),  # 503
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/a\nb.csv"),
+    ],
+    ids=["empty-part", "dot-part", "dotdot-part", "long-part", "nul", "long-data", "newline"],
+)
+def test_store_keys_in_control_bodies_are_checked(
+    served: ServeProcess, path: str, field: str, value: str
+) -> None:
+    """A key a caller names whole is a 400 naming the rule, never a 500 or 503."""
+    body = {field: value} if field == "source" else {"a": "1", "b": "1", field: value}
+    answer = httpx.post(served.base + path, json=body, headers=AUTH, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith(f"invalid {field} "), answer.text
+    assert "a store key of '/'-separated parts of 1-255 characters" in answer.json()["error"]
