@@ -47,4 +47,4 @@ def data_key(name: str, key: str) -> str:
             f"data must be a key under {' or '.join(allowed)} (a batch input or a capture "
             f"file of this model); got {key[:200]!r}"
         )
-    return key
+    return names.store_key(key, "data")

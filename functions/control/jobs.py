@@ -84,6 +84,7 @@ class JobBook:
                 f"source {source!r} must be a store key under '{UPLOADS_PREFIX}/', "
                 f"e.g. '{UPLOADS_PREFIX}/data.csv'"
             )
+        names.store_key(source, "source")
         job = self._new_job(model, file or source.rsplit("/", 1)[-1])
         if not self.store.exists(source):
             raise NotFound(f"no object {source!r} in the store; upload it there first")

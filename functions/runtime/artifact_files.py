@@ -1,28 +1,34 @@
-"""Which files make a version, for publishing: the model's external data and the extras.
+"""Which files make a version: the model's external data and the extras.
 
 ONNX keeps weights over 2 GB (and any the exporter chose to) in external data files named
 inside the model, relative to its folder. Publishing lists each with its size and sha256 in
 the manifest, so serving fetches and verifies all of them. The names are read by walking the
 model's protobuf fields over a memory map (`onnx.load` would parse and copy every weight of a
 1 GB single-file model: ~2.4 s and 1 GB of memory here, where the walk takes milliseconds).
+Serving walks them again before loading (`unlisted_external_data`): onnxruntime reads a plain
+name from beside the model (the artifact cache's folder) or, for a model loaded from memory,
+from the working directory, so a model naming a file its manifest does not list could answer
+that file's bytes as weights.
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ArtifactFile, artifact_path
-from functions.runtime.protowire import LEN, fields
+from functions.runtime.protowire import LEN, Buffer, fields
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
 MODEL_GRAPH, MODEL_FUNCTIONS = 7, 25
 GRAPH_NODE, GRAPH_INITIALIZER, FUNCTION_NODE = 1, 5, 7
 NODE_ATTRIBUTE = 5
+GRAPH_SPARSE_INITIALIZER, SPARSE_VALUES, SPARSE_INDICES = 15, 1, 2
 ATTRIBUTE_T, ATTRIBUTE_G, ATTRIBUTE_TENSORS, ATTRIBUTE_GRAPHS = 5, 6, 10, 11
+ATTRIBUTE_SPARSE_TENSOR, ATTRIBUTE_SPARSE_TENSORS = 22, 23
 TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
 
 
@@ -33,13 +39,26 @@ def external_data_names(model_path: Path) -> list[str]:
         if handle.seek(0, 2) == 0:
             return []
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            try:
-                found = dict.fromkeys(_locations(buf))
-            except (IndexError, ValueError) as exc:
-                raise BadRequest(
-                    f"{model_path} is not an ONNX model ({exc}); publish the .onnx file your "
-                    "exporter wrote"
-                ) from None
+            return _names(buf, str(model_path))
+
+
+def unlisted_external_data(model: Path | bytes, listed: Iterable[str]) -> list[str]:
+    """The external data files `model` (a file, or its bytes) names beyond `listed`."""
+    allowed = set(listed)
+    if isinstance(model, Path):
+        named = external_data_names(model)
+    else:
+        named = _names(model, "the model") if model else []
+    return [name for name in named if name not in allowed]
+
+
+def _names(buf: Buffer, where: str) -> list[str]:
+    try:
+        found = dict.fromkeys(_locations(buf))
+    except (IndexError, ValueError) as exc:
+        raise BadRequest(
+            f"{where} is not an ONNX model ({exc}); publish the .onnx file your exporter wrote"
+        ) from None
     return [name for name in found if name is not None]
 
 
@@ -83,7 +102,7 @@ def _valid(rel: str) -> bool:
     return True
 
 
-def _locations(buf: mmap.mmap) -> Iterator[str | None]:
+def _locations(buf: Buffer) -> Iterator[str | None]:
     for number, wire, start, end, _ in fields(buf, 0, len(buf)):
         if wire == LEN and number == MODEL_GRAPH:
             yield from _graph(buf, start, end, GRAPH_NODE, GRAPH_INITIALIZER)
@@ -91,27 +110,36 @@ def _locations(buf: mmap.mmap) -> Iterator[str | None]:
             yield from _graph(buf, start, end, FUNCTION_NODE, None)
 
 
-def _graph(
-    buf: mmap.mmap, start: int, end: int, node: int, init: int | None
-) -> Iterator[str | None]:
+def _graph(buf: Buffer, start: int, end: int, node: int, init: int | None) -> Iterator[str | None]:
     for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number == init:
             yield _location(buf, a, b)
+        elif wire == LEN and number == GRAPH_SPARSE_INITIALIZER and init is not None:
+            yield from _sparse(buf, a, b)
         elif wire == LEN and number == node:
             for field, kind, c, d, _ in fields(buf, a, b):
                 if kind == LEN and field == NODE_ATTRIBUTE:
                     yield from _attribute(buf, c, d)
 
 
-def _attribute(buf: mmap.mmap, start: int, end: int) -> Iterator[str | None]:
+def _attribute(buf: Buffer, start: int, end: int) -> Iterator[str | None]:
     for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number in (ATTRIBUTE_T, ATTRIBUTE_TENSORS):
             yield _location(buf, a, b)
+        elif wire == LEN and number in (ATTRIBUTE_SPARSE_TENSOR, ATTRIBUTE_SPARSE_TENSORS):
+            yield from _sparse(buf, a, b)
         elif wire == LEN and number in (ATTRIBUTE_G, ATTRIBUTE_GRAPHS):
             yield from _graph(buf, a, b, GRAPH_NODE, GRAPH_INITIALIZER)
 
 
-def _location(buf: mmap.mmap, start: int, end: int) -> str | None:
+def _sparse(buf: Buffer, start: int, end: int) -> Iterator[str | None]:
+    """A sparse tensor's values and indices: tensors that may keep their data outside too."""
+    for number, wire, a, b, _ in fields(buf, start, end):
+        if wire == LEN and number in (SPARSE_VALUES, SPARSE_INDICES):
+            yield _location(buf, a, b)
+
+
+def _location(buf: Buffer, start: int, end: int) -> str | None:
     """A tensor's external data file, None when its data is inside the model."""
     location, external = "", False
     for number, wire, a, b, _ in fields(buf, start, end):

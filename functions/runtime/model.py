@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import hf_tokenizer, mapped_weights
+from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.cache import ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
@@ -142,6 +143,7 @@ def _session(
     manifest: ModelManifest, source: ModelSource, threads: int | None
 ) -> ort.InferenceSession:
     """The session for a model on disk (external data found beside it) or in memory."""
+    _refuse_unlisted_data(manifest, source)
     options = session_options(manifest.weight_bytes, threads)
     try:
         if isinstance(source, Path):
@@ -163,6 +165,27 @@ def _session(
             f"{ref}: onnxruntime cannot load {source if isinstance(source, Path) else 'it'}: {exc}",
             public_message=f"model {ref} cannot be loaded",
         ) from exc
+
+
+def _refuse_unlisted_data(manifest: ModelManifest, source: ModelSource) -> None:
+    """A model naming external data its manifest does not list is not loaded: onnxruntime
+    would read that name from the cache folder or, from memory, the working directory."""
+    ref = f"{manifest.name}:{manifest.version}"
+    model = source if isinstance(source, Path) else source.model
+    try:
+        unlisted = unlisted_external_data(model, (f.path for f in manifest.weight_files))
+    except AiaasError as exc:
+        raise ModelUnavailable(
+            f"{ref}: {exc.message}", public_message=f"model {ref} cannot be loaded"
+        ) from None
+    if unlisted:
+        if not isinstance(source, Path):
+            source.release()
+        raise ModelUnavailable(
+            f"{ref}: its model names external data {unlisted[0]!r}, not listed in its "
+            "manifest's files; refused (publish the model with `aiaas publish`)",
+            public_message=f"model {ref} cannot be loaded",
+        )
 
 
 def _file_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:

@@ -75,3 +75,27 @@ def job_file_name(value: object) -> str:
     ):
         raise InvalidName(f"invalid job file name {repr(value)[:80]}: use {JOB_FILE_RULE}")
     return value
+
+
+STORE_KEY_RULE = (
+    "'/'-separated parts of 1-255 characters, none '.' or '..', no control characters, "
+    "1024 characters in all"
+)
+
+
+def store_key(value: object, what: str) -> str:
+    """Return `value` if it can be a key of an object in the store, else raise InvalidName.
+
+    For keys a caller names whole (a batch job's `source`, a comparison's `data`): without
+    this, `a//b` or `a/./b` reached the store's own check as a 500, a NUL byte a 500 in plain
+    text, and a 300-character part the file system's "name too long" as a 503.
+    """
+    parts = value.split("/") if isinstance(value, str) else []
+    if (
+        not isinstance(value, str)
+        or len(value) > 1024
+        or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise InvalidName(f"invalid {what} {repr(value)[:80]}: a store key of {STORE_KEY_RULE}")
+    return value

@@ -193,9 +193,24 @@ def build_app(config: ServeConfig) -> GatewayApp:
     return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
 
 
+def checked_token(token: str | None) -> str | None:
+    """The token to require, None for none; BadRequest for one set but unusable: empty
+    (`AIAAS_API_TOKEN=` served every route open) or with spaces around it (a presented token
+    is stripped, so no caller could match it)."""
+    if token is None:
+        return None
+    if not token or token != token.strip():
+        raise BadRequest(
+            "the API token is empty or has spaces around it; set AIAAS_API_TOKEN (or --token) "
+            "to the token callers send, or unset it to serve without auth"
+        )
+    return token
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
+    args.token = checked_token(args.token)
     store_uri = open_store(args.store).uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
@@ -206,7 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     shared = args.workers > 1
     config = ServeConfig(
-        args.template, store_uri, env, models, args.selector, args.token or None, limits, shared
+        args.template, store_uri, env, models, args.selector, args.token, limits, shared
     )
     served = models if models is not None else Registry(open_store(store_uri)).models()
     auth = (

@@ -181,3 +181,57 @@ def test_payload_limit_applies_before_any_parsing(
     )
     ok["isBase64Encoded"] = True
     assert service.handle(ok)["statusCode"] == 200  # under the limit, the same service answers
+
+
+@pytest.mark.parametrize(
+    ("env", "args"),
+    [
+        ({"AIAAS_API_TOKEN": ""}, ()),  # `export AIAAS_API_TOKEN=$(cat missing-file)`
+        ({"AIAAS_API_TOKEN": "   "}, ()),
+        ({"AIAAS_API_TOKEN": " tok-with-space "}, ()),  # a presented token is stripped: never equal
+        ({}, ("--token", "")),
+    ],
+    ids=["empty", "blank", "padded", "empty-flag"],
+)
+def test_a_set_but_unusable_token_refuses_to_start(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    """Set but empty served every route open; blank or padded locked every caller out while
+    saying "bearer token required". Either way the operator meant a token: say so and stop."""
+    store, _ = publish_digits(tmp_path)
+    server = ServeProcess(store, *args, env=env)
+    try:
+        code = server.process.wait(timeout=60)
+    finally:
+        server.stop()
+    assert code == 1, server.output()
+    assert (
+        "aiaas serve: error: the API token is empty or has spaces around it; set "
+        "AIAAS_API_TOKEN (or --token) to the token callers send, or unset it to serve "
+        "without auth" in server.output()
+    )
+    assert "http://" not in server.output()  # nothing was served
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads//x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads/./x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", "uploads/../uploads/x.csv"),  # was a 500
+        (f"/control/batch/{MODEL}/jobs", "source", f"uploads/{'y' * 300}.csv"),
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/a\x00b.csv"),  # 500 text
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/{'y' * 300}.csv"),  # 503
+        (f"/control/models/{MODEL}/compare", "data", f"batch/{MODEL}/input/a\nb.csv"),
+    ],
+    ids=["empty-part", "dot-part", "dotdot-part", "long-part", "nul", "long-data", "newline"],
+)
+def test_store_keys_in_control_bodies_are_checked(
+    served: ServeProcess, path: str, field: str, value: str
+) -> None:
+    """A key a caller names whole is a 400 naming the rule, never a 500 or 503."""
+    body = {field: value} if field == "source" else {"a": "1", "b": "1", field: value}
+    answer = httpx.post(served.base + path, json=body, headers=AUTH, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith(f"invalid {field} "), answer.text
+    assert "a store key of '/'-separated parts of 1-255 characters" in answer.json()["error"]

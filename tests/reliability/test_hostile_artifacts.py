@@ -1,0 +1,103 @@
+"""Hostile artifacts in the store: a model whose ONNX external data names a file the manifest
+does not list must not load, whatever onnxruntime would let it read.
+
+onnxruntime refuses `../` and absolute locations itself, but a plain name is read from beside
+the model: from the artifact cache's folder for a model fetched to disk (other models' cached
+files), from the process's working directory for a model loaded from memory (a project's
+`.env`, `pyproject.toml`, Lambda's code). A graph `y = x + w` with `w` in such a file answers
+the file's bytes to a predict of zeros. Publishing refuses such a model
+(`artifact_files.files_to_publish`); these versions are written straight into the store, as
+anyone able to write the bucket could, and served by a real `aiaas serve` over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.runtime.cache import sha256_file
+from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
+from tests.infra.test_serve import ROOT, ServeProcess, start_serve
+
+WIDTH = 64  # float32 weights: 256 bytes of the named file
+SECRET = b"CACHE-SECRET-" * 20
+
+
+def leaky_model(path: Path, location: str) -> Path:
+    """y = x + w, with w's 256 bytes read from external data file `location`."""
+    w = numpy_helper.from_array(np.zeros(WIDTH, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(WIDTH * 4))):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "leak",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, WIDTH])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, WIDTH])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def write_version(store: Path, name: str, location: str) -> None:
+    """Model file and a manifest vouching for it (listing no data file), written directly."""
+    folder = store / "models" / name / "versions" / "1"
+    model = leaky_model(folder / "model.onnx", location)
+    manifest = ModelManifest(
+        name=name,
+        version="1",
+        task="other",
+        inputs=(TensorSpec("x", "float32", (-1, WIDTH)),),
+        outputs=(TensorSpec("y", "float32", (-1, WIDTH)),),
+        file=ModelFile(
+            sha256=sha256_file(model), size=model.stat().st_size, opset=17, producer="x"
+        ),
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest.to_dict()))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hostile-artifacts")
+    write_version(root / "store", "beside-cache", "secret.txt")  # a file in the cache folder
+    write_version(root / "store", "beside-cwd", "pyproject.toml")  # the server's cwd
+    (root / "cache").mkdir()
+    (root / "cache" / "secret.txt").write_bytes(SECRET)
+    return root
+
+
+@pytest.fixture(scope="module", params=["disk", "memory"])
+def served(root: Path, request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
+    yield from start_serve(root / "store", env={"AIAAS_MODEL_LOAD": request.param})
+
+
+@pytest.mark.parametrize(
+    ("model", "leaked"),
+    [("beside-cache", SECRET), ("beside-cwd", (ROOT / "pyproject.toml").read_bytes())],
+)
+def test_a_model_naming_an_unlisted_data_file_is_not_served(
+    served: ServeProcess, model: str, leaked: bytes
+) -> None:
+    answer = httpx.post(
+        f"{served.base}/models/{model}/predict", json={"inputs": [[0.0] * WIDTH]}, timeout=30
+    )
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"error": f"model {model}:1 cannot be loaded"},
+    ), answer.text[:300]
+    assert leaked[:16].decode() not in answer.text
+    assert "not listed in its manifest" in served.output()  # the operator is told why
+    health = httpx.get(f"{served.base}/v2/health/live", timeout=10)
+    assert health.status_code == 200  # the server itself is unaffected
