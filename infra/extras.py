@@ -10,8 +10,8 @@ from __future__ import annotations
 # Top-level import name -> (extra, what it is for). Only third-party packages of an extra are
 # listed: a missing module of aiaas itself is a bug and keeps its traceback.
 EXTRA_OF: dict[str, tuple[str, str]] = {
-    "boto3": ("aws", "S3 stores and AWS calls"),
-    "botocore": ("aws", "S3 stores and AWS calls"),
+    "boto3": ("aws", "S3 and AWS access"),
+    "botocore": ("aws", "S3 and AWS access"),
     "fastapi": ("control", "the control plane"),
     "mangum": ("control", "the control plane"),
     "pydantic": ("control", "the control plane"),
@@ -20,7 +20,7 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "onnxscript": ("training", "training"),
     "tqdm": ("training", "training"),
     "matplotlib": ("training", "training"),
-    "pyarrow": ("parquet", "Parquet data sets"),
+    "pyarrow": ("parquet", "Parquet data"),
     "aws_xray_sdk": ("tracing", "X-Ray tracing"),
     "tokenizers": ("text", "Hugging Face tokenizers"),
 }

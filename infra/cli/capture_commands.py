@@ -89,9 +89,19 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         if version not in manifests:
             manifests[version] = registry.manifest(name, version)
         rows.extend(rows_of(line, manifests[version]))
+    if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
+        raise BadRequest(nothing_captured(name, args.version, args.since))
     write_rows(out, rows)
     print(f"{len(rows)} rows of {name} written to {out}")
     return 0
+
+
+def nothing_captured(name: str, version: str | None, since: str | None) -> str:
+    which = name + (f":{version}" if version else "") + (f" since {since}" if since else "")
+    return (
+        f"nothing captured of {which}, so nothing written; `aiaas capture {name}` shows whether "
+        "capture is on (a predict function reads a change within the alias TTL)"
+    )
 
 
 def write_rows(out: Path, rows: list[Row]) -> None:

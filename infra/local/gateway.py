@@ -99,6 +99,16 @@ def error(
     )
 
 
+def _log_init_failure(logical_id: str, exc: Exception) -> None:
+    # A missing extra is how this install was made (the base install has no control plane),
+    # not a fault: one INFO line naming it, where a retry cannot help.
+    hint = install_hint(exc)
+    if hint is not None:
+        log.info("%s is off in this installation (its routes answer 501): %s", logical_id, hint)
+    else:
+        log.warning("init of %s failed; retried on its first request: %s", logical_id, exc)
+
+
 class Gateway:
     """Routes HTTP requests to local function instances as API Gateway HTTP API would."""
 
@@ -150,11 +160,7 @@ class Gateway:
                 try:
                     function.handler  # noqa: B018 - the property runs the function's init
                 except Exception as exc:
-                    log.warning(
-                        "init of %s failed; retried on its first request: %s",
-                        function.spec.logical_id,
-                        install_hint(exc) or exc,
-                    )
+                    _log_init_failure(function.spec.logical_id, exc)
             time.sleep(others_after_s)
 
     def route(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:

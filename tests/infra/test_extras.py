@@ -7,6 +7,7 @@ extras; these run in the developers' venv, with torch blocked where a real impor
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -42,7 +43,7 @@ def test_the_hint_is_found_through_a_chain_of_causes() -> None:
             raise RuntimeError("the store could not be opened") from missing
     except RuntimeError as wrapped:
         assert install_hint(wrapped) == (
-            "S3 stores and AWS calls needs boto3, which is not installed: pip install 'aiaas[aws]'"
+            "S3 and AWS access needs boto3, which is not installed: pip install 'aiaas[aws]'"
         )
 
 
@@ -93,6 +94,31 @@ def test_the_gateway_answers_501_naming_the_extra(handler_module: str) -> None:
         "error": "not available in this installation: training needs torch, which is not "
         "installed: pip install 'aiaas[training]'"
     }
+
+
+def test_a_function_whose_init_needs_a_missing_extra_is_one_info_line_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `aiaas serve` on a base install: the control plane's init cannot import mangum. That is
+    # the install, not a fault: one INFO line naming the extra (its routes answer 501), not a
+    # WARNING on every start promising a retry that cannot succeed.
+    (tmp_path / "aiaas_needs_mangum.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'mangum'\", name='mangum')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gateway = gateway_for("aiaas_needs_mangum", "handler")
+    with caplog.at_level(logging.INFO, logger="aiaas.gateway"):
+        gateway.warm_up(others_after_s=0)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "aiaas.gateway"]
+    assert lines == [
+        (
+            logging.INFO,
+            "handler is off in this installation (its routes answer 501): the control plane "
+            "needs mangum, which is not installed: pip install 'aiaas[control]'",
+        )
+    ]
+    response = gateway.handle(GatewayRequest("GET", "/thing", "", [], b""))
+    assert response.status == 501
 
 
 def test_a_missing_module_of_aiaas_itself_stays_a_502_without_details(handler_module: str) -> None:

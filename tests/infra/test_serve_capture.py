@@ -187,3 +187,17 @@ def test_the_cli_refuses_bad_settings_with_a_clear_error(setup: Setup) -> None:
     assert (done.returncode, done.stderr) == (1, "aiaas capture: error: model 'nope' not found\n")
     done = aiaas(setup, "capture", "export", MODEL, "--out", str(setup.root / "x.parquet"))
     assert "export needs --out FILE.csv or FILE.jsonl" in done.stderr
+
+
+def test_an_export_with_nothing_captured_says_so_and_writes_nothing(setup: Setup) -> None:
+    # An empty file said "0 rows written" and then failed `aiaas batch` ("the first line must
+    # be a header"): the user learnt nothing about why. Capture is off here.
+    out = setup.root / "captured.csv"
+    done = aiaas(setup, "capture", "export", MODEL, "--since", "2000-01-01", "--out", str(out))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"aiaas capture: error: nothing captured of {MODEL} since 2000-01-01, so nothing written; "
+        f"`aiaas capture {MODEL}` shows whether capture is on (a predict function reads a "
+        "change within the alias TTL)\n"
+    )
+    assert not out.exists()
