@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from functions.runtime.batch.csv import expected_columns
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
+from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
@@ -54,7 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "baseline", help="store what explanations and drift compare with (from training data)"
     )
     p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
-    p.add_argument("data", type=Path, help="a .csv (named or x_0.. columns) or .npy of model rows")
+    p.add_argument(
+        "data", type=Path, help="a .csv (named, x_0.. or batch's columns) or .npy of model rows"
+    )
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
     )
@@ -188,7 +192,7 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
         header = reader.fieldnames or []
         named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
         names = named if set(named) <= set(header) else []
-        names = names or [f"x_{i}" for i in range(width)]
+        names = names or _positional(columns, width, header)
         missing = [n for n in names if n not in header]
         if missing and named:  # the names it reads are what to report, not x_0, ...
             missing = [n for n in named if n not in header]
@@ -205,6 +209,16 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
 
 
+def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
+    """Unnamed columns: x_0, x_1, ..., or the ones batch scoring reads (the input's name:
+    X_0, X_1, ... for skl2onnx's `X`), so one CSV serves `aiaas batch` and `aiaas baseline`."""
+    if len(columns.specs) == 1:
+        batch = expected_columns(columns.specs[0])
+        if len(batch) == width and set(batch) <= set(header):
+            return batch
+    return [f"x_{i}" for i in range(width)]
+
+
 def _missing_columns(
     path: Path, manifest: ModelManifest, named: list[str], missing: list[str], header: Sequence[str]
 ) -> str:
@@ -215,9 +229,13 @@ def _missing_columns(
     if named:
         reads = f"it reads {', '.join(named)}"
     else:
+        columns = explained_columns(manifest)
+        batch = expected_columns(columns.specs[0]) if len(columns.specs) == 1 else []
+        also = f" or {batch[0]} to {batch[-1]} as batch reads them" if batch[0:1] != ["x_0"] else ""
         reads = (
             f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
-            f"{width} columns x_0 to x_{width - 1} in order (or give a .npy of [N, {width}] rows)"
+            f"{width} columns x_0 to x_{width - 1}{also} in order (or give a .npy of [N, {width}] "
+            "rows)"
         )
     numeric = bool(header) and all(_is_number(name) for name in header)
     hint = " (is the header line missing?)" if numeric else ""

@@ -143,7 +143,8 @@ def test_a_csv_for_a_model_without_feature_names_is_told_what_to_name(
     assert code == 1 and err == (
         f"aiaas baseline: error: {named}: the header lacks column(s) x_0, x_1, x_2, x_3, x_4, "
         "x_5, ... (13 in all); wine:1 has no feature names, so the header names its 13 columns "
-        "x_0 to x_12 in order (or give a .npy of [N, 13] rows)\n"
+        "x_0 to x_12 or X_0 to X_12 as batch reads them in order (or give a .npy of [N, 13] "
+        "rows)\n"
     )
     bare = tmp_path / "bare.csv"
     np.savetxt(bare, rows, delimiter=",")
@@ -154,6 +155,14 @@ def test_a_csv_for_a_model_without_feature_names_is_told_what_to_name(
     )
     code, out, _ = cli(store, capsys, "baseline", "wine", str(named))
     assert code == 0 and out.startswith("wine:1: background = k-means (10 centres)")
+    # The columns `aiaas batch` reads (the input's name, X_0..): one CSV serves both.
+    np.savetxt(
+        named, rows, delimiter=",", header=",".join(f"X_{i}" for i in range(13)), comments=""
+    )
+    assert main(["--store", store.uri, "publish", str(exported.path), "--name", "wine2"]) == 0
+    capsys.readouterr()
+    code, out, err = cli(store, capsys, "baseline", "wine2", str(named))
+    assert code == 0 and out.startswith("wine2:1: background = k-means (10 centres)"), err
 
 
 def _image_model(path: Path) -> Path:
