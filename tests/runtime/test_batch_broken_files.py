@@ -243,3 +243,13 @@ def test_another_delimiter_is_named_in_the_failed_summary(
     summary, _ = score(store, tmp_path, name, data)
     assert summary["status"] == "failed"
     assert f"(the header is one column; is the file {sep!r}-separated?" in summary["error"]
+
+
+def test_a_headerless_file_whose_first_row_repeats_a_value_asks_for_the_header(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    # A first row of numbers read as a header: "names columns twice: 0" alone said nothing of
+    # the header line the file lacks.
+    summary, _ = score(store, tmp_path, "rows.csv", b"0,1,0,2\n1,2,3,4\n")
+    assert summary["status"] == "failed"
+    assert "the header names columns twice: 0 (is the header line missing?)" in summary["error"]

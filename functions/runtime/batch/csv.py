@@ -77,7 +77,8 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
     if len(set(columns)) != len(columns):
         twice = sorted({c for c in columns if columns.count(c) > 1})
-        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}")
+        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
+        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}{hint}")
     taken = [c for c in columns if c.startswith(PREFIX)]
     if taken:
         raise HeaderMismatch(
