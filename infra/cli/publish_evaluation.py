@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
 from functions.runtime.errors import AiaasError, BadRequest
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 
 LABEL_COLUMNS = ("label", "target", "y")
@@ -80,7 +81,7 @@ def _npz(path: Path, manifest: ModelManifest) -> LabelledData:
 
 def _predict(manifest: ModelManifest, path: Path, data: LabelledData) -> tuple[list[Any], Any]:
     """(the answer per row: label, or the first output's value; the raw first output)."""
-    model = LoadedModel(manifest, path)
+    model = LoadedModel(_listing_own_data(manifest, path), path)
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
@@ -95,6 +96,17 @@ def _predict(manifest: ModelManifest, path: Path, data: LabelledData) -> tuple[l
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)
+
+
+def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:
+    """`manifest` listing the external data files beside `path` that the model names: the
+    user's own files, evaluated before publishing (serving refuses a model naming files its
+    manifest does not list; a quantized variant's source keeps its own data file names)."""
+    own = unlisted_external_data(path, (f.path for f in manifest.weight_files))
+    found = tuple(
+        ArtifactFile(name, (path.parent / name).stat().st_size, "", "weights") for name in own
+    )
+    return replace(manifest, files=(*manifest.files, *found)) if found else manifest
 
 
 def _truth(labels: list[Any], manifest: ModelManifest) -> list[str]:

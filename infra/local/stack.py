@@ -104,6 +104,7 @@ def shared_functions() -> dict[str, FunctionSpec]:
             "ControlPlane",
             "functions.control.handler.handler",
             [("GET", "/docs"), ("GET", "/openapi.json"), ("ANY", "/control/{proxy+}")],
+            environment={"AIAAS_ALIAS_TTL": "60"},  # a rollout step's wait on an S3 store
             memory_mb=512,
         ),
         _spec(  # scheduled in the cloud; locally `aiaas invoke DriftJob` runs it

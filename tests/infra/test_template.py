@@ -134,7 +134,9 @@ def test_default_template_has_a_predict_function_for_digits_mlp(
     assert spec.environment["AIAAS_ALIAS_TTL"] == "60"
     assert spec.environment["AIAAS_STORE"] == "s3://<ArtifactsBucket>/registry"
     assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "aiaas"
-    assert "AIAAS_ALIAS_TTL" not in specs["ControlPlane"].environment  # only predict reads it
+    # Predict reads it to re-read aliases; the control plane, to wait that long in a rollout step.
+    assert specs["ControlPlane"].environment["AIAAS_ALIAS_TTL"] == "60"
+    assert "AIAAS_ALIAS_TTL" not in specs["BatchFunction"].environment
 
 
 def test_globals_apply_to_every_function_and_own_properties_win(
