@@ -75,6 +75,12 @@ def files_to_publish(
                 f"{model_path} keeps weights in external data file {name!r}, which is not "
                 f"beside it ({local} is missing); publish the model with all its data files"
             )
+        if any(part.startswith(".") for part in name.split("/")):
+            raise BadRequest(
+                f"{model_path} names a hidden file {name!r} as external data: refused, as a model "
+                "from elsewhere could name files such as .env to have them uploaded as weights; "
+                "if the weights really are there, rename the file and save the model again"
+            )
         wanted[name] = (local, "weights")
     for rel, local in extra_files.items():
         if rel in wanted:

@@ -101,3 +101,21 @@ def test_a_model_naming_an_unlisted_data_file_is_not_served(
     assert "not listed in its manifest" in served.output()  # the operator is told why
     health = httpx.get(f"{served.base}/v2/health/live", timeout=10)
     assert health.status_code == 200  # the server itself is unaffected
+
+
+def test_publishing_refuses_a_model_naming_a_hidden_file_as_its_weights(tmp_path: Path) -> None:
+    """A model from elsewhere naming `.env` beside it had the user's secrets uploaded to the
+    registry as its weights (listed in the manifest, so served, too)."""
+    from functions.runtime.errors import BadRequest
+    from infra.cli.main import main
+
+    model = leaky_model(tmp_path / "download" / "model.onnx", ".env")
+    (model.parent / ".env").write_bytes(SECRET)
+    store = tmp_path / "store"
+    code = main(["--store", str(store), "publish", str(model), "--name", "leak"])
+    assert code == 1
+    assert not (store / "models" / "leak").exists()
+    from functions.runtime.artifact_files import files_to_publish
+
+    with pytest.raises(BadRequest, match=r"names a hidden file '\.env' as external data"):
+        files_to_publish(model, {})
