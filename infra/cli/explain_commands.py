@@ -27,6 +27,7 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
+from infra.cli.explain_plot import attributions, draw, grey_image
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
 
@@ -90,9 +91,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
-        draw(doc, args.png)
+        draw(doc, args.png, _first_image(body, manifest) if "patch" in doc["parameters"] else None)
         print(f"wrote {args.png}")
     return 0
+
+
+def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
+    """[H, W] of the first explained image, in grey: what its heat map is drawn over."""
+    from functions.runtime.codecs import simple
+
+    spec = explained_columns(manifest).specs[0]
+    pixels = next(iter(simple.decode(body, manifest).values()))
+    return grey_image(np.asarray(pixels)[0], tuple(spec.shape[1:]))
 
 
 def _inputs_body(text: str) -> dict[str, Any]:
@@ -271,7 +281,7 @@ def describe(doc: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k}={v}" for k, v in doc["parameters"].items())
     ]
     for index, row in enumerate(doc["explanations"]):
-        names, values, column = _attributions(doc, row)
+        names, values, column = attributions(doc, row)
         target = row.get("label", doc["outputs"][0])
         lines.append(
             f"row {index}: {target} = {row['prediction'][column]:.4g} "
@@ -280,45 +290,6 @@ def describe(doc: dict[str, Any]) -> list[str]:
         order = range(len(names)) if "tokens" in row else np.argsort(-np.abs(values))[:SHOWN]
         lines += [f"  {names[i]:24} {values[i]:+.4g}" for i in order]
     return lines
-
-
-def _attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], np.ndarray, int]:
-    """(group names, their attributions to the predicted output, that output's column)."""
-    column = int(np.argmax(row["prediction"])) if "label" in row else 0
-    values = np.asarray(row["attributions"]).reshape(-1, len(row["prediction"]))[:, column]
-    return row.get("tokens", doc.get("features", [])), values, column
-
-
-def draw(doc: dict[str, Any], path: Path) -> None:
-    """A bar chart of the first row's attributions for its predicted output: the 15 largest
-    features, or a text's tokens in reading order."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
-    row = doc["explanations"][0]
-    names, values, column = _attributions(doc, row)
-    if "tokens" in row:  # top to bottom as the text reads; a repeated word keeps its place
-        order = np.arange(len(names))[::-1]
-        labels = [f"{i}: {names[i]}" for i in order]
-    else:
-        order = np.argsort(np.abs(values))[-15:]
-        labels = [names[i] for i in order]
-    figure, axes = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
-    axes.barh(
-        labels,
-        values[order],
-        color=["#c0392b" if v > 0 else "#2e86c1" for v in values[order]],
-    )
-    target = row.get("label", doc["outputs"][0])
-    axes.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)")
-    axes.set_xlabel(f"contribution to {target} (base {row['base_value'][column]:.3g})")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli.explain_plot import attribution_map, grey_image, headline
 from infra.cli.main import main
 from tests import onnx_factory
 
@@ -234,3 +235,73 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
     assert records[1] == {"row": 1, "error": "line 3: could not convert string to float: 'abc'"}
     assert records[4]["error"].startswith("line 6: could not convert string to float")
     assert all("attributions" in records[i] for i in (0, 2, 3, 5))
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_an_image_models_png_is_a_heat_map_of_its_patches_over_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`explain --png` on an image model drew a bar chart of patch names ("patch_r0_c3"): a
+    data scientist looks for the attributions over the image. The heat map's data is each
+    patch's attribution on every pixel of that patch, edge patches cut short included."""
+    store = LocalStore(tmp_path / "store")
+    model = _image_model(tmp_path / "image.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "img", "--labels", "a,b,c"]
+    assert main(argv) == 0
+    images = np.random.default_rng(1).uniform(0, 1, size=(30, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    assert cli(store, capsys, "baseline", "img", str(tmp_path / "images.npy"))[0] == 0
+    png = tmp_path / "why.png"
+    image = json.dumps(images[:1].tolist())
+    argv2 = ("explain", "img", "--inputs", image, "--patch", "3", "--json", "--png", str(png))
+    code, out, err = cli(store, capsys, *argv2)
+    assert code == 0, err
+    doc = json.loads(out[: out.rindex("}") + 1])
+    # 3-pixel patches of a 4 x 4 image: a 3 x 3 one, two cut to 3 x 1 and 1 x 3, one 1 x 1.
+    assert doc["features"] == ["patch_r0_c0", "patch_r0_c3", "patch_r3_c0", "patch_r3_c3"]
+    row = doc["explanations"][0]
+    column = int(np.argmax(row["prediction"]))
+    values = np.asarray(row["attributions"])[:, column]
+    expected = np.empty((4, 4))
+    for i in range(4):
+        for j in range(4):
+            expected[i, j] = values[(i // 3) * 2 + j // 3]
+    np.testing.assert_array_equal(attribution_map(doc, (4, 4)), expected)
+    width, height = _png_size(png)
+    assert 600 <= width <= 1600 and 350 <= height <= 1200, (width, height)  # not 770 x 286 bars
+    target, numbers = headline(doc)
+    p = row["prediction"][column]  # publish --labels serves probabilities
+    assert (target, numbers) == (
+        row["label"],
+        f"P({target}) = {p:.3f}, base {row['base_value'][column]:.3g}",
+    )
+
+
+def test_a_heat_map_reads_any_image_layout_and_a_title_says_a_probability_or_a_score() -> None:
+    hw = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(grey_image(hw.reshape(-1), (3, 4)), hw)
+    np.testing.assert_array_equal(grey_image(np.stack([hw, hw + 2]), (2, 3, 4)), hw + 1)
+    wide = np.arange(30.0).reshape(5, 6)  # [H, W, C] when the first axis is over 4
+    np.testing.assert_array_equal(
+        grey_image(np.stack([wide, wide + 2], axis=-1), (5, 6, 2)), wide + 1
+    )
+    doc = {
+        "outputs": ["a", "b"],
+        "features": ["x", "y"],
+        "explanations": [
+            {
+                "label": "b",
+                "prediction": [0.25, 0.75],
+                "base_value": [0.5, 0.5],
+                "attributions": [[-0.1, 0.1], [-0.15, 0.15]],
+            }
+        ],
+    }
+    assert headline(doc) == ("b", "P(b) = 0.750, base 0.5")
+    doc["explanations"][0]["prediction"] = [1.5, 2.5]  # logits are not probabilities
+    assert headline(doc) == ("b", "b = 2.5, base 0.5")

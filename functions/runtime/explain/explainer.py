@@ -80,14 +80,18 @@ def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
     return _patches(row, patch)
 
 
-def _patches(row: tuple[int, ...], patch: int | None) -> Grouping:
-    # Channels first ([C, H, W], C <= 4) or last ([H, W, C]); a 2-D row is one channel.
+def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
+    """(height, width, layout) of an image row: channels first ([C, H, W], C <= 4, "chw") or
+    last ([H, W, C], "hwc"); a 2-D row is one channel ("hw")."""
     if len(row) == 2:
-        height, width, layout = row[0], row[1], "hw"
-    elif len(row) == 3 and row[0] <= 4:
-        height, width, layout = row[1], row[2], "chw"
-    else:
-        height, width, layout = row[0], row[1], "hwc"
+        return row[0], row[1], "hw"
+    if len(row) == 3 and row[0] <= 4:
+        return row[1], row[2], "chw"
+    return row[0], row[1], "hwc"
+
+
+def _patches(row: tuple[int, ...], patch: int | None) -> Grouping:
+    height, width, layout = image_layout(row)
     size = patch or max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
     if size < 1 or size > max(height, width):
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")

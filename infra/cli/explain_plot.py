@@ -1,0 +1,139 @@
+"""The picture of an explanation (`aiaas explain --png`): an image model's attributions as a heat
+map over the image, anything else as bars. matplotlib is imported only when drawing, so the
+CLI's other commands and the serving path never load it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.errors import BadRequest
+from functions.runtime.explain.explainer import image_layout
+
+PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # the explainer's names: top and left pixel
+TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
+
+
+def attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], np.ndarray, int]:
+    """(group names, their attributions to the predicted output, that output's column)."""
+    column = int(np.argmax(row["prediction"])) if "label" in row else 0
+    values = np.asarray(row["attributions"]).reshape(-1, len(row["prediction"]))[:, column]
+    return row.get("tokens", doc.get("features", [])), values, column
+
+
+def attribution_map(doc: dict[str, Any], shape: tuple[int, int], row: int = 0) -> np.ndarray:
+    """[H, W] of row `row`'s attributions to its predicted output, every pixel of a patch
+    holding that patch's attribution (the share of the whole patch, not divided among its
+    pixels, so an edge patch cut short reads like the others)."""
+    size = doc["parameters"].get("patch")
+    if size is None:
+        raise BadRequest("not an image explanation: it has no parameters.patch")
+    names, values, _ = attributions(doc, doc["explanations"][row])
+    heat = np.zeros(shape, dtype=np.float64)
+    for name, value in zip(names, values, strict=True):
+        match = PATCH_NAME.fullmatch(name)
+        if match is None:
+            raise BadRequest(f"not an image patch: {name!r}")
+        top, left = int(match[1]), int(match[2])
+        heat[top : top + size, left : left + size] = value
+    return heat
+
+
+def grey_image(pixels: np.ndarray, row_shape: tuple[int, ...]) -> np.ndarray:
+    """[H, W] of one image row (any layout the explainer patches), its channels averaged."""
+    _, _, layout = image_layout(row_shape)
+    image = np.asarray(pixels, dtype=np.float64).reshape(row_shape)
+    if layout == "hw":
+        return image
+    return np.asarray(image.mean(axis=0 if layout == "chw" else -1))
+
+
+def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> None:
+    """Write the first row's explanation to `path` (PNG): over `image` ([H, W]) as a heat map
+    when it is an image model's, else a bar chart."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
+    if image is not None and "patch" in doc["parameters"]:
+        figure = _heat_map(plt, doc, image)
+    else:
+        figure = _bars(plt, doc)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def headline(doc: dict[str, Any]) -> tuple[str, str]:
+    """(the class explained, "P(class) = p, base b") for the first row; a score that is not a
+    probability (logits, a regression) is given as the value it is."""
+    row = doc["explanations"][0]
+    _, _, column = attributions(doc, row)
+    target = row.get("label", doc["outputs"][column])
+    prediction = np.asarray(row["prediction"], dtype=np.float64)
+    probability = len(prediction) > 1 and bool(
+        np.all((prediction >= 0) & (prediction <= 1)) and abs(prediction.sum() - 1) < 1e-3
+    )
+    value = (
+        f"P({target}) = {prediction[column]:.3f}"
+        if probability
+        else (f"{target} = {prediction[column]:.4g}")
+    )
+    return str(target), f"{value}, base {row['base_value'][column]:.3g}"
+
+
+def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
+    """The image in grey beside the same image faint under its patches' attributions (as
+    shap's image plot), red and blue centred at 0 so white is "no effect"."""
+    heat = attribution_map(doc, (image.shape[0], image.shape[1]))
+    limit = float(np.abs(heat).max()) or 1.0
+    target, numbers = headline(doc)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2))
+    left.imshow(image, cmap="gray_r", interpolation="nearest")
+    left.set_title("input", fontsize=9)
+    right.imshow(image, cmap="gray_r", interpolation="nearest", alpha=0.25)
+    overlay = right.imshow(
+        heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, interpolation="nearest"
+    )
+    size = doc["parameters"]["patch"]
+    right.set_title(f"attributions of {size}x{size}-pixel patches", fontsize=9)
+    for axes in (left, right):
+        axes.set_xticks([])
+        axes.set_yticks([])
+    bar = figure.colorbar(overlay, ax=right, fraction=0.046, pad=0.04)
+    bar.set_label(f"red: toward {target!r}, blue: away", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    figure.suptitle(
+        f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)  {numbers}", fontsize=10
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _bars(plt: Any, doc: dict[str, Any]) -> Any:
+    """The 15 largest features, or a text's tokens in reading order."""
+    from matplotlib.patches import Patch
+
+    row = doc["explanations"][0]
+    names, values, _ = attributions(doc, row)
+    if "tokens" in row:  # top to bottom as the text reads; a repeated word keeps its place
+        order = np.arange(len(names))[::-1]
+        labels = [f"{i}: {names[i]}" for i in order]
+    else:
+        order = np.argsort(np.abs(values))[-15:]
+        labels = [names[i] for i in order]
+    figure, axes = plt.subplots(figsize=(7, 0.35 * len(order) + 1.6))
+    axes.barh(labels, values[order], color=[TOWARD if v > 0 else AWAY for v in values[order]])
+    axes.axvline(0, color="black", linewidth=0.6)
+    target, numbers = headline(doc)
+    axes.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)\n{numbers}")
+    axes.set_xlabel(f"contribution to {target}")
+    handles = [Patch(color=TOWARD, label=f"toward {target!r}"), Patch(color=AWAY, label="away")]
+    axes.legend(handles=handles, fontsize=7, loc="best", frameon=False)
+    figure.tight_layout()
+    return figure
