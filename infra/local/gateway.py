@@ -1,9 +1,8 @@
 """The local API gateway: template routes -> real HTTP API v2.0 events -> the same handlers.
 
-Transport-free: `Gateway.handle(GatewayRequest)` returns a `GatewayResponse`; granian (run by
-`infra/local/server.py`, through the RSGI app in `infra/local/app.py`) moves the bytes. Behaves like API Gateway HTTP APIs where it matters to
-callers: route selection (most specific first), base64 for non-text bodies, header and query
-folding, payload limit, and an optional bearer token in front of every route.
+Transport-free: `Gateway.handle(GatewayRequest)` gives a `GatewayResponse`; granian moves the
+bytes (server.py, app.py). Like API Gateway HTTP APIs where callers can tell: route selection
+(most specific first), base64 for non-text bodies, header and query folding, payload limit.
 """
 
 from __future__ import annotations
@@ -100,13 +99,11 @@ def error(
 
 
 def _log_init_failure(logical_id: str, exc: Exception) -> None:
-    # A missing extra is how this install was made (the base install has no control plane),
-    # not a fault: one INFO line naming it, where a retry cannot help.
-    hint = install_hint(exc)
-    if hint is not None:
+    """A missing extra is how this install was made, not a fault a retry would mend: INFO."""
+    if (hint := install_hint(exc)) is not None:
         log.info("%s is off in this installation (its routes answer 501): %s", logical_id, hint)
-    else:
-        log.warning("init of %s failed; retried on its first request: %s", logical_id, exc)
+        return
+    log.warning("init of %s failed; retried on its first request: %s", logical_id, exc)
 
 
 class Gateway:
