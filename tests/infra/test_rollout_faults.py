@@ -174,7 +174,8 @@ def wait_for_step(registry: Registry) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         record = RolloutBook(registry.store).get(MODEL, "production")
-        if record is not None and record.running and record.step >= 0:
+        # The record is written before the alias moves: wait for the move ("step") itself.
+        if record is not None and record.running and any(e["event"] == "step" for e in record.log):
             return
         time.sleep(0.1)
     raise AssertionError("the rollout did not reach its first step")

@@ -171,3 +171,26 @@ def test_a_rollout_needs_an_alias_serving_another_version(tmp_path: Path) -> Non
         setup.engine.start(MODEL, "1", plan(), alias="production", actor=ACTOR)
     with pytest.raises(Conflict, match="points at no version yet"):
         setup.engine.start(MODEL, "2", plan(), alias="staging", actor=ACTOR)
+
+
+def test_a_rollout_whose_driver_died_before_its_first_move_resumes_by_making_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Killed between writing the record and moving the alias (a SIGKILL has no handler): the
+    # resumed rollout's first check called the unmoved alias "moved outside the rollout".
+    setup = Setup(tmp_path, "healthy")
+
+    def killed(*args: object) -> None:
+        raise SystemExit(137)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(setup.engine, "_enter", killed)
+        with pytest.raises(SystemExit):
+            setup.engine.start(MODEL, "2", plan(), alias="production", actor=ACTOR)
+    assert setup.registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    resumed = setup.engine.resume(MODEL, "production", ACTOR)
+    assert [e["event"] for e in resumed.log] == ["started", "step"]
+    assert "resumed: its first move never made" in str(resumed.log[-1]["message"])
+    assert setup.registry.alias_target(MODEL, "production").describe() == "1 (90%) + 2 (10%)"  # type: ignore[union-attr]
+    setup.send(40)
+    assert setup.engine.check(MODEL, "production", ACTOR).running

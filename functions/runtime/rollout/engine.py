@@ -161,6 +161,10 @@ class RolloutEngine:
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
                 f"nothing to resume: start a new one (aiaas rollout {model} VERSION)"
             )
+        if not any(entry.get("event") == "step" for entry in record.log):
+            # Its driver died between writing the record and moving traffic: move it now (the
+            # next check would call the unmoved alias "moved outside the rollout").
+            return self._enter(record, record.step, actor, "resumed: its first move never made")
         now = self.clock()
         self.source.begin(model, now)
         share = "the shadow stage" if record.step < 0 else f"the {record.share():.0%} step"
