@@ -188,19 +188,28 @@ def _image_model(path: Path) -> Path:
     return path
 
 
+def _baselined_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], count: int
+) -> tuple[LocalStore, np.ndarray]:
+    """The [N, 1, 4, 4] image model published as `img`, its background from `count` random
+    images (saved as images.npy, and returned)."""
+    store = LocalStore(tmp_path / "store")
+    model = _image_model(tmp_path / "image.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "img", "--labels", "a,b,c"]
+    assert main(argv) == 0
+    images = np.random.default_rng(1).uniform(0, 1, size=(count, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    assert cli(store, capsys, "baseline", "img", str(tmp_path / "images.npy"))[0] == 0
+    return store, images
+
+
 def test_a_file_of_images_larger_than_one_requests_budget_is_explained_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`explain --file` on an image model sent rows flattened ([N, 16] to a [-1, 1, 4, 4] input:
     a 422 on every file), and 64 rows a request whatever they cost, so a file of the digits MLP
     over 43 rows failed whole at the default budget. Refused chunks are now halved."""
-    store = LocalStore(tmp_path / "store")
-    model = _image_model(tmp_path / "image.onnx")
-    argv = ["--store", store.uri, "publish", str(model), "--name", "img", "--labels", "a,b,c"]
-    assert main(argv) == 0
-    images = np.random.default_rng(1).uniform(0, 1, size=(70, 1, 4, 4)).astype(np.float32)
-    np.save(tmp_path / "images.npy", images)
-    assert cli(store, capsys, "baseline", "img", str(tmp_path / "images.npy"))[0] == 0
+    store, _ = _baselined_images(tmp_path, capsys, 70)
     # One row of 16 one-pixel patches: 2,080 coalitions x 10 background rows fit 0.5 s; 64 not.
     monkeypatch.setenv("AIAAS_EXPLAIN_MAX_SECONDS", "0.5")
     jsonl = tmp_path / "why.jsonl"
@@ -249,13 +258,7 @@ def test_an_image_models_png_is_a_heat_map_of_its_patches_over_the_image(
     """`explain --png` on an image model drew a bar chart of patch names ("patch_r0_c3"): a
     data scientist looks for the attributions over the image. The heat map's data is each
     patch's attribution on every pixel of that patch, edge patches cut short included."""
-    store = LocalStore(tmp_path / "store")
-    model = _image_model(tmp_path / "image.onnx")
-    argv = ["--store", store.uri, "publish", str(model), "--name", "img", "--labels", "a,b,c"]
-    assert main(argv) == 0
-    images = np.random.default_rng(1).uniform(0, 1, size=(30, 1, 4, 4)).astype(np.float32)
-    np.save(tmp_path / "images.npy", images)
-    assert cli(store, capsys, "baseline", "img", str(tmp_path / "images.npy"))[0] == 0
+    store, images = _baselined_images(tmp_path, capsys, 30)
     png = tmp_path / "why.png"
     image = json.dumps(images[:1].tolist())
     argv2 = ("explain", "img", "--inputs", image, "--patch", "3", "--json", "--png", str(png))
