@@ -12,16 +12,22 @@ enforces, configured here:
 - HEAD gets headers only, pipelined requests are answered in order, a response is written
   before the next request on its connection is read (a client that never reads stalls only
   itself), `100 Continue` is sent only when the app reads the body;
-- SIGTERM/SIGINT: stop accepting, let requests in flight finish, then exit; `workers` processes
-  share the port, each with its own function instances (as Lambda runs several containers).
+- SIGTERM/SIGINT: stop accepting, let requests in flight finish, then exit.
+One worker (the default) runs in this process, on granian's embedded server: no supervisor
+process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
+(docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
+supervisor, sharing the port, each with its own function instances (as Lambda runs several
+containers); a worker that dies stops the server in both forms (granian respawns none).
 Body size and body read time are the app's (`infra/local/app.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -44,24 +50,20 @@ def serve(
     workers: int = 1,
     limits: ServerLimits = ServerLimits(),
 ) -> None:
-    """Serve on host:port until SIGINT/SIGTERM; `make_app` runs once in each worker process."""
-    from granian.constants import HTTPModes, Interfaces, Loops
+    """Serve on host:port until SIGINT/SIGTERM; `make_app` runs once in each worker."""
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
-    from granian.server.mp import MPServer
 
-    server = MPServer(
-        target="aiaas-gateway",  # a label: the app comes from make_app, not an import path
-        address=host,
-        port=port,
-        interface=Interfaces.RSGI,
-        workers=workers,
-        loop=Loops.auto,  # uvloop where installed
-        http=HTTPModes.http1,
-        websockets=False,
-        backlog=1024,
-        backpressure=limits.max_in_flight,
-        http1_settings=HTTP1Settings(
+    options: dict[str, Any] = {
+        "address": host,
+        "port": port,
+        "interface": Interfaces.RSGI,
+        "http": HTTPModes.http1,
+        "websockets": False,
+        "backlog": 1024,
+        "backpressure": limits.max_in_flight,
+        "http1_settings": HTTP1Settings(
             header_read_timeout=int(limits.header_timeout_s * 1000),
             keep_alive=True,
             # hyper's read buffer: a request line plus headers over this is a 431. Its floor is
@@ -69,7 +71,45 @@ def serve(
             max_buffer_size=max(8192, limits.max_head_bytes),
             pipeline_flush=False,
         ),
-        log_level=LogLevels.warning,
+        "log_level": LogLevels.warning,
+    }
+    if workers == 1:
+        _serve_embedded(make_app, limits, options)
+        return
+    from granian.constants import Loops
+    from granian.server.mp import MPServer
+
+    server = MPServer(
+        target="aiaas-gateway",  # a label: the app comes from make_app, not an import path
+        workers=workers,
+        loop=Loops.auto,  # uvloop where installed
         workers_kill_timeout=limits.shutdown_grace_s,
+        **options,
     )
     server.serve(target_loader=make_app, wrap_loader=False)
+
+
+def _serve_embedded(
+    make_app: Callable[[], GatewayApp], limits: ServerLimits, options: dict[str, Any]
+) -> None:
+    """One worker on granian's embedded server, in this process's event loop (uvloop where
+    installed, as the supervisor's workers get)."""
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    # At warning it says "Embedded server is experimental!" on every start; its errors still show.
+    server = Server(target=make_app, factory=True, **{**options, "log_level": LogLevels.error})
+    server.workers_kill_timeout = limits.shutdown_grace_s  # not a constructor argument here
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.stop)
+        await server.serve()
+
+    try:
+        import uvloop
+    except ImportError:  # Windows, or a platform without a wheel
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
