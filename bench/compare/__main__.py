@@ -13,23 +13,14 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 from bench.compare.report import write_report
-from bench.compare.run import FULL, QUICK, run
+from bench.compare.run import FULL, QUICK, parse_names, run
 from bench.compare.servers import SERVERS
 from bench.compare.workloads import KINDS, ROOT, prepare
 
 DOCS = ROOT / "docs" / "benchmarks"
-
-
-def _names(value: str, known: Mapping[str, object], what: str) -> list[str]:
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; known: {', '.join(known)}")
-    return names
 
 
 def main() -> None:
@@ -41,13 +32,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 s per level, 1 cold start")
     parser.add_argument(
         "--models",
-        type=lambda v: _names(v, KINDS, "model"),
+        type=lambda v: parse_names(v, KINDS, "model"),
         default=list(KINDS),
         help=f"comma-separated, default {','.join(KINDS)}",
     )
     parser.add_argument(
         "--servers",
-        type=lambda v: _names(v, SERVERS, "server"),
+        type=lambda v: parse_names(v, SERVERS, "server"),
         default=list(SERVERS),
         help=f"default {','.join(SERVERS)}",
     )

@@ -6,11 +6,13 @@ start, and the last start stays up for the load levels and the peak RSS.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -38,6 +40,15 @@ class Plan:
 
 FULL = Plan((1, 8, 32, 64), 10, 3, 5, 20000, quick=False)
 QUICK = Plan((1, 8, 32, 64), 2, 1, 1, 2000, quick=True)
+
+
+def parse_names(value: str, known: Mapping[str, object], what: str) -> list[str]:
+    """A comma-separated command-line list, every name checked against `known`."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    return names
 
 
 def say(text: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bench.compare import measure, report
 from bench.compare.onnx_models import cnn_onnx, transformer_onnx
+from bench.compare.workloads import ROOT
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:1/predict
   1 threads and 32 connections
@@ -184,3 +185,21 @@ def test_cpu_time_counts_the_children_work() -> None:
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
+
+
+def test_cold_starts_take_turns_and_give_the_ratio_to_the_fastest_peer() -> None:
+    """The cold-start-only harness, end to end: real server processes, real first answers."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.compare.cold", "--starts", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert any(line.strip().startswith("aiaas serve") and "median" in line for line in lines)
+    assert any(line.strip().startswith("FastAPI + uvicorn") and "median" in line for line in lines)
+    ratio = [line for line in lines if "aiaas / fastest peer (FastAPI + uvicorn)" in line]
+    assert len(ratio) == 1 and float(ratio[0].split(": ")[1].split("x")[0]) > 0
