@@ -208,9 +208,10 @@ def checked_token(token: str | None) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from infra.local.server import serve
+    from infra.local.server import check_address, serve
 
     args.token = checked_token(args.token)
+    check_address(args.host, args.port)  # before the banner, which would say it serves there
     store_uri = open_store(args.store).uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
