@@ -111,6 +111,8 @@ def _inputs_body(text: str) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"--inputs is not valid JSON: {exc}") from None
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return {"instances": value}  # records, the way a DataFrame's rows are written
     return value if isinstance(value, dict) else {"inputs": value}
 
 

@@ -252,6 +252,12 @@ def test_cli_explains_records(shop: Shop, baselined: Background, capsys: Any) ->
     assert code == 0, out
     assert out.startswith("shop:1 kernel_shap samples=30, exact=True, background_rows=10")
     assert "row 0: " in out and "  colour " in out and "  plan " in out
+    # Bare records (a DataFrame's to_json(orient="records")), and the bar chart.
+    records = shop.frame.iloc[:1].to_json(orient="records")
+    png = shop.root / "why.png"
+    code, out = _cli(shop.store, capsys, "explain", "shop", "--inputs", records, "--png", str(png))
+    assert code == 0, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "  colour " in out
 
 
 def test_cli_explains_a_csv_with_a_bad_row(shop: Shop, baselined: Background, capsys: Any) -> None:
