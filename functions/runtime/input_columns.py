@@ -6,7 +6,8 @@ with several (skl2onnx gives a pandas DataFrame one [N, 1] input per column by d
 of all its inputs' values side by side, in the model's input order; a column is named after its
 input, or its input and index for an [N, k] one. Explanations and drift then see one feature per
 column whatever the export, and a flat row goes back to the model as its feeds, so one batch is
-still one onnxruntime call.
+still one onnxruntime call. A string (categorical) column's values stay strings: such a model's
+flat rows are an object array, numbers and strings side by side (`strings` says which columns).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 NUMERIC = ("float", "int", "uint")
 SUPPORTED = (
     "one numeric input of fixed row shape ([-1, F], or an image's [-1, C, H, W]), or one "
-    "numeric input per column ([-1, 1] or [-1, k] each, as skl2onnx exports a DataFrame)"
+    "numeric or string input per column ([-1, 1] or [-1, k] each, as skl2onnx exports a "
+    "DataFrame)"
 )
 
 
@@ -49,36 +51,69 @@ class InputColumns:
         return sum(self.widths)
 
     @property
-    def dtype(self) -> Any:
-        """The numpy type flat rows are kept in: the inputs' own when they share one."""
-        kinds = {BY_NAME[spec.dtype].numpy for spec in self.specs}
-        return kinds.pop() if len(kinds) == 1 else np.float64
+    def strings(self) -> tuple[int, ...]:
+        """The flat columns that hold strings (a categorical column's input)."""
+        return tuple(
+            column
+            for spec, start, width in self._blocks()
+            if spec.dtype == "string"
+            for column in range(start, start + width)
+        )
 
-    def feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's inputs for flat `rows` [N, F], each in its own shape and type."""
-        if len(self.specs) == 1:
-            spec = self.specs[0]
-            shaped = rows.reshape(len(rows), *spec.shape[1:])
-            return {spec.name: shaped.astype(BY_NAME[spec.dtype].numpy, copy=False)}
-        feeds, start = {}, 0
-        for spec, width in zip(self.specs, self.widths, strict=True):
-            block = rows[:, start : start + width].reshape(len(rows), *spec.shape[1:])
-            feeds[spec.name] = np.ascontiguousarray(block, dtype=BY_NAME[spec.dtype].numpy)
-            start += width
+    @property
+    def dtype(self) -> Any:
+        """The numpy type flat rows are kept in: the inputs' own when they share one (with a
+        string column, float64: what Kernel SHAP numbers its categories in)."""
+        kinds = {BY_NAME[spec.dtype].numpy for spec in self.specs}
+        return kinds.pop() if len(kinds) == 1 and not self.strings else np.float64
+
+    def numeric(self) -> InputColumns:
+        """These columns without the string ones (what drift bins)."""
+        keep = [i for i, spec in enumerate(self.specs) if spec.dtype != "string"]
+        names = [n for c, n in enumerate(self.names) if c not in set(self.strings)]
+        return InputColumns(
+            tuple(self.specs[i] for i in keep), tuple(self.widths[i] for i in keep), tuple(names)
+        )
+
+    def _blocks(self) -> list[tuple[TensorSpec, int, int]]:
+        """(input, its first flat column, its columns) for each input."""
+        starts = np.cumsum((0, *self.widths[:-1])).tolist()
+        return list(zip(self.specs, starts, self.widths, strict=True))
+
+    def feeds(
+        self, rows: np.ndarray, categories: Mapping[int, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The model's inputs for flat `rows` [N, F], each in its own shape and type; with
+        `categories`, a string column's values are numbers, indices into its categories."""
+        feeds = {}
+        for spec, start, width in self._blocks():
+            block = rows if len(self.specs) == 1 else rows[:, start : start + width]
+            if categories is not None and spec.dtype == "string":
+                codes = block.astype(np.intp).reshape(len(rows), width)
+                block = np.stack([categories[start + i][codes[:, i]] for i in range(width)], axis=1)
+            shaped = block.reshape(len(rows), *spec.shape[1:])
+            feeds[spec.name] = np.ascontiguousarray(shaped, dtype=BY_NAME[spec.dtype].numpy)
         return feeds
 
     def flat(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Flat rows [N, F] (float64) of the model's inputs, side by side."""
+        """Flat rows [N, F] of the model's inputs, side by side: float64, or with a string
+        column an object array (its strings, the other columns' values as floats)."""
         blocks = [np.asarray(inputs[spec.name]) for spec in self.specs]
         rows = len(blocks[0])
-        return np.hstack([b.reshape(rows, -1).astype(np.float64) for b in blocks])
+        kind = object if self.strings else np.float64
+        return np.hstack(
+            [
+                b.reshape(rows, -1).astype(kind if b.dtype == object else np.float64, copy=False)
+                for b in blocks
+            ]
+        ).astype(kind, copy=False)
 
     def columns(self, rows: np.ndarray) -> dict[str, Any]:
         """Flat `rows` as a JSON `inputs` value predict takes: a batch for one input, else
         {input name: its rows} (a flat list for an [N, 1] one)."""
         if len(self.specs) == 1:
             return {"inputs": rows.reshape(len(rows), *self.specs[0].shape[1:]).tolist()}
-        feeds = self.feeds(rows.astype(np.float64))
+        feeds = self.feeds(rows if rows.dtype == object else rows.astype(np.float64))
         return {"inputs": {name: value.tolist() for name, value in feeds.items()}}
 
 
@@ -105,13 +140,7 @@ def input_columns(manifest: ModelManifest) -> InputColumns:
 
 
 def _problem(spec: TensorSpec) -> str:
-    if spec.dtype == "string":
-        return (
-            f"input '{spec.name}' is a string: explaining it means masking it, and a background "
-            "summary (k-means centres) has no value for a string column, which would need real "
-            "background rows; drop it from the export or encode it as numbers before it"
-        )
-    if not spec.dtype.startswith(NUMERIC):
+    if not spec.dtype.startswith(NUMERIC) and spec.dtype != "string":
         return f"input '{spec.name}' is {spec.dtype}, not numbers"
     if len(spec.shape) < 2 or -1 in spec.shape[1:]:
         return f"input '{spec.name}' has no fixed row shape ({list(spec.shape)})"

@@ -111,6 +111,8 @@ def _inputs_body(text: str) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"--inputs is not valid JSON: {exc}") from None
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return {"instances": value}  # records, the way a DataFrame's rows are written
     return value if isinstance(value, dict) else {"inputs": value}
 
 
@@ -188,15 +190,17 @@ def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[in
 
 def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
-    DataFrame export's input names; else x_0, x_1, ...). A CSV row that is not all numbers is
-    an error, or with `bad`, kept out and noted there."""
+    DataFrame export's input names; else x_0, x_1, ...). A CSV row whose numeric cells are not
+    all numbers is an error, or with `bad`, kept out and noted there. A model with a string
+    column gets an object array: that column's cells as they are, the others as floats."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
-        return np.asarray(array, dtype=np.float64).reshape(len(array), -1)
+        array = array.reshape(len(array), -1)
+        return _cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
@@ -211,12 +215,26 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
         rows = []
         for index, row in enumerate(reader):
             try:
-                rows.append([float(row[n]) for n in names])
+                rows.append(_row([row[n] for n in names], columns.strings))
             except (ValueError, TypeError) as exc:
                 if bad is None:
                     raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
                 bad[index] = f"line {reader.line_num}: {exc}"
-        return np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+        kind = object if columns.strings else np.float64
+        return np.array(rows, dtype=kind).reshape(len(rows), len(names))
+
+
+def _row(cells: list[Any], strings: Sequence[int]) -> list[Any]:
+    """A file row's values: strings in the `strings` columns, floats elsewhere (a ValueError
+    for a cell that is not a number)."""
+    if None in cells:  # a line shorter than the header
+        raise ValueError(f"{cells.count(None)} cell(s) missing")
+    return [str(v) if c in strings else float(v) for c, v in enumerate(cells)]
+
+
+def _cells(table: list[list[Any]], strings: Sequence[int]) -> np.ndarray:
+    rows = [_row(cells, strings) for cells in table]
+    return np.array(rows, dtype=object).reshape(len(rows), -1)
 
 
 def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
@@ -301,7 +319,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     rows = read_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
-    background = summarize(rows, clusters=args.clusters)
+    strings = explained_columns(manifest).strings
+    background = summarize(rows, clusters=args.clusters, strings=strings)
     drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
     written = [
         name

@@ -2,8 +2,8 @@
 skl2onnx as its docs show (`to_onnx(pipeline, frame[:1])`, or `convert_sklearn` with one
 FloatTensorType([None, 1]) per column): one [N, 1] input per column. `aiaas baseline`, `aiaas
 explain` and explain over real HTTP (`aiaas serve`) give one feature per column; served traffic
-with one shifted column is flagged by that column's name (`aiaas monitor`, the drift job). A
-DataFrame with a string column is refused with what is supported, and why."""
+with one shifted column is flagged by that column's name (`aiaas monitor`, the drift job).
+A DataFrame with a string column: test_explain_categorical.py."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_wine
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from functions.drift.job import DriftSettings, run
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
@@ -79,8 +79,6 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Frames]:
     (root / "one.onnx").write_bytes(convert_sklearn(one, initial_types=types).SerializeToString())
     wide = _wide(root)
     _publish(store, root, "wide", wide)
-    mixed = _mixed(root, frame, data.target)
-    assert main(["--store", store.uri, "publish", str(mixed), "--name", "mixed"]) == 0
     for name, train in (("wine", frame), ("one", one_frame)):
         _publish(store, root, name, train)
     # Every request flushes its drift counts, so the window holds them when monitor reads it.
@@ -120,23 +118,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {k: v if isinstance(v, str) else float(v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
-
-
-def _with_colour(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(colour=np.where(frame["alcohol"] > 13, "dark", "light"))
-
-
-def _mixed(root: Path, frame: pd.DataFrame, target: Any) -> Path:
-    """A DataFrame with a string column, one-hot encoded in the pipeline (skl2onnx's default
-    export: a string [N, 1] input beside the numeric ones)."""
-    frame = _with_colour(frame)
-    encode = ColumnTransformer(
-        [("n", StandardScaler(), COLUMNS), ("c", OneHotEncoder(), ["colour"])]
-    )
-    mixed = make_pipeline(encode, LogisticRegression(max_iter=2000)).fit(frame, target)
-    path = root / "mixed.onnx"
-    path.write_bytes(to_onnx(mixed, frame[:1]).SerializeToString())
-    return path
 
 
 def test_records_and_columns_are_explained_per_column_like_shap(frames: Frames) -> None:
@@ -237,25 +218,6 @@ def test_a_shifted_column_is_flagged_by_name(
     docs = run(frames.store, DriftSettings(window_seconds=600), time.time())
     wine = next(d for d in docs if d["model"] == "wine")
     assert wine["drifted"][0] == "ash"
-
-
-def test_a_string_column_is_refused_with_what_is_supported(
-    frames: Frames, capsys: pytest.CaptureFixture[str]
-) -> None:
-    frame = _with_colour(frames.frame)
-    code, out = _cli(
-        frames.store, capsys, "baseline", "mixed", str(_csv(frames.root / "m.csv", frame))
-    )
-    assert code == 1
-    assert "need one numeric input of fixed row shape" in out
-    assert "or one numeric input per column" in out
-    assert "input 'colour' is a string" in out and "real background rows" in out
-    record = {"instances": _records(frame.iloc[:1])}
-    answer = httpx.post(f"{frames.base}/models/mixed/explain", json=record, timeout=30)
-    assert answer.status_code == 422
-    assert "input 'colour' is a string" in answer.json()["error"]
-    answer = httpx.post(f"{frames.base}/models/mixed/predict", json=record, timeout=30)
-    assert answer.status_code == 200, answer.text  # predict still answers it
 
 
 def test_an_input_of_several_columns_is_one_feature_a_column(frames: Frames) -> None:

@@ -73,7 +73,7 @@ class ExplainPlane:
 
     def _background(self, model: LoadedModel) -> Background:
         manifest = model.manifest
-        width = explained_columns(manifest).width
+        columns = explained_columns(manifest)
         store = self.models.served.pool.registry.store
         try:
             text = store.get_bytes(
@@ -86,7 +86,7 @@ class ExplainPlane:
                 f"`aiaas baseline {ref} DATA.csv` (a sample of the data it was trained on), or "
                 "train it with `aiaas train`, which stores one"
             ) from None
-        return Background.from_json(text, width)
+        return Background.from_json(text, columns.width, columns.strings)
 
 
 def _json(body: bytes) -> Any:

@@ -39,13 +39,18 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         raise BadRequest(f"{model.ref} has no tokenizer in its file: no text drift baseline")
     if len(manifest.inputs) > 1:  # one input a column (a DataFrame's skl2onnx export)
         columns = input_columns(manifest)
-        rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        kind = object if columns.strings else np.float64
+        rows = np.asarray(rows, dtype=kind).reshape(len(rows), -1)
         if rows.shape[1] != columns.width:
             raise BadRequest(
                 f"rows of {rows.shape[1]} values for {model.ref}'s {columns.width} columns "
                 f"({', '.join(columns.names)})"
             )
-        return build(rows, columns.names, _predictions(model, rows, columns.feeds), bins)
+        # String columns are not binned (categories have no quantiles): the numeric ones are.
+        numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
+        binned = rows[:, numeric].astype(np.float64)
+        predictions = _predictions(model, rows, columns.feeds)
+        return build(binned, columns.numeric().names, predictions, bins)
     spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")

@@ -32,7 +32,9 @@ class LiveHistograms:
         self.text = text
         self.input = manifest.inputs[0].name
         # A text model's requests, or one with an input a column's, whole: made rows at a fold.
-        self.columns = input_columns(manifest) if len(manifest.inputs) > 1 and not text else None
+        # String (categorical) columns are not binned: the numeric ones are.
+        many = len(manifest.inputs) > 1 and not text
+        self.columns = input_columns(manifest).numeric() if many else None
         self._requests: list[Mapping[str, np.ndarray]] = []
         post = manifest.postprocessing
         self.output = post.scores_output if post is not None else manifest.outputs[0].name

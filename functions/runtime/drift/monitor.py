@@ -126,7 +126,7 @@ class DriftMonitor:
 
     def _columns(self, model: LoadedModel, baseline: DriftBaseline) -> LiveHistograms | None:
         try:
-            names = input_columns(model.manifest).names
+            names = input_columns(model.manifest).numeric().names
         except InvalidInput as exc:
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None

@@ -23,6 +23,7 @@ import onnxruntime as ort
 
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import Background
+from functions.runtime.explain.categories import CategoryCodes
 from functions.runtime.explain.kernel_shap import (
     RowAttribution,
     default_samples,
@@ -61,7 +62,8 @@ class Grouping:
 
 
 def explained_columns(manifest: ModelManifest) -> InputColumns:
-    """The numeric columns explanations vary (one input, or one per column); else a 422."""
+    """The columns explanations vary (one input, or one per column, numbers or strings); else
+    a 422."""
     if "vocab_file" in manifest.preprocessing:
         raise InvalidInput(
             f"{manifest.name}:{manifest.version} is a text model: it is explained token by "
@@ -114,7 +116,8 @@ class Explainer:
 
     def __init__(self, model: LoadedModel, background: Background, max_seconds: float) -> None:
         self.manifest = model.manifest
-        self.target = ModelTarget(model, explained_columns(self.manifest))
+        columns = explained_columns(self.manifest)
+        self.target = ModelTarget(model, columns, CategoryCodes(columns, background.categories))
         self.background = background
         self.max_seconds = max_seconds
         self._per_row: float | None = None
@@ -122,7 +125,8 @@ class Explainer:
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
     ) -> Explanation:
-        rows = self._rows(inputs)
+        codes = self.target.codes.copy()  # this request's new categories numbered after
+        rows = codes.encode(self._rows(inputs))
         groups = grouping(self.manifest, patch)
         check_samples(samples)
         coalitions = min(
@@ -136,7 +140,7 @@ class Explainer:
             self.max_seconds,
             len(rows) * self._numpy_seconds(coalitions, groups, rows.shape[1]),
         )
-        timed = TimedModel(self.target)
+        timed = TimedModel(lambda masked: self.target.score(masked, codes))
         explained = explain_rows(
             timed,
             rows.astype(self.target.dtype),
@@ -226,13 +230,17 @@ class TimedModel:
 class ModelTarget:
     """What is explained, as a function of flat rows [N, F] -> [N, D] (float64): class
     probabilities for a classifier (after the manifest's activation), else the values of the
-    first output; rows are cut into the model's inputs (`columns`) and scored in one call, on
-    a session sized for thousands of rows at once."""
+    first output; rows are cut into the model's inputs (`columns`, a string column's values
+    numbered by `codes`) and scored in one call, on a session sized for thousands of rows at
+    once."""
 
-    def __init__(self, model: LoadedModel, columns: InputColumns) -> None:
+    def __init__(
+        self, model: LoadedModel, columns: InputColumns, codes: CategoryCodes | None = None
+    ) -> None:
         self.model = model
         self.manifest = model.manifest
         self.columns = columns
+        self.codes = codes or CategoryCodes(columns)
         self.dtype = columns.dtype
         self._wide: Any = None
 
@@ -265,8 +273,12 @@ class ModelTarget:
         return post.scores_output if post is not None else self.manifest.outputs[0].name
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return self.score(rows, self.codes)
+
+    def score(self, rows: np.ndarray, codes: CategoryCodes) -> np.ndarray:
+        """The explained values of `rows`, their string columns numbered by `codes`."""
         name = self._output_name()
-        session, feeds = self._session(), self.columns.feeds(rows)
+        session, feeds = self._session(), codes.feeds(rows)
         if session is self.model.session:
             raw = self.model.run(feeds, [name])[name]
         else:
