@@ -118,6 +118,8 @@ class DriftBaseline:
             raw = data.get("prediction")
             prediction = PredictionBaseline.from_dict(raw) if raw else None
             rows = int(data["rows"])
+            if not features:  # every input a string column: the predictions are all it bins
+                counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{BASELINE_FILE} is not a valid drift baseline: {exc}") from None
         if counts.shape != (len(features), edges.shape[1] + 1) or low.shape != (len(features),):

@@ -83,7 +83,10 @@ class LiveHistograms:
             pending = [text_features(self.text(inputs)[ids]) for inputs in requests]
         elif self.columns is not None:
             requests, self._requests = self._requests, []
-            pending = [self.columns.flat(inputs) for inputs in requests]
+            if self.columns.specs:
+                pending = [self.columns.flat(inputs) for inputs in requests]
+            else:  # every column a string: no feature to bin, only the predictions
+                pending = [np.empty((len(output), 0)) for output in outputs]
         if not pending:
             return
         rows = np.concatenate(pending).astype(np.float64)

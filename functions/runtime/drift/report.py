@@ -69,6 +69,8 @@ def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
     rows = used = 0
     for doc in docs:
         part = np.asarray(doc["counts"], dtype=np.int64)
+        if part.size == 0:  # no feature binned (every input a string column): JSON's [] is 1-D
+            part = part.reshape(0, counts.shape[-1])
         if part.shape != counts.shape:
             continue
         counts += part
