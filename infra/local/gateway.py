@@ -27,6 +27,7 @@ from infra.extras import install_hint
 from infra.local.functions import LocalFunction
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
+from infra.local.paths import UndecodablePath, decode_again, decode_params
 from infra.template import FunctionSpec
 
 log = logging.getLogger("aiaas.gateway")
@@ -41,7 +42,7 @@ _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded")
 @dataclass
 class GatewayRequest:
     method: str
-    path: str
+    path: str  # decoded once, as granian gives it and API Gateway routes it (paths.py)
     query: str
     headers: list[tuple[str, str]]
     body: bytes
@@ -54,8 +55,7 @@ class GatewayResponse:
     headers: list[tuple[str, str]]
     body: bytes
     model_seconds: float = 0.0  # the function's recent time in its model (not sent)
-    # Work the function left for after this response is sent (`dispatch(..., defer=True)`).
-    after: list[Callable[[], None]] | None = None
+    after: list[Callable[[], None]] | None = None  # work for after it is sent (`defer=True`)
 
 
 @dataclass
@@ -124,8 +124,7 @@ class Gateway:
         self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
         self._lock = threading.Lock()
         self._routes: list[_Route] = []
-        # (method, path) -> route and parameters: a service sees few distinct paths, and matching
-        # one against every route took ~6 us a request.
+        # (method, path) -> route and parameters: matching every route took ~6 us a request.
         self._found: dict[tuple[str, str], tuple[_Route, dict[str, str]]] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.add_functions(functions)
@@ -181,8 +180,7 @@ class Gateway:
         """The answer to a request refused on its head alone (token, declared size), else None.
 
         The HTTP app asks before reading the body: an unauthenticated or oversized request gets
-        its 401/413 without the body being read (or a `100 Continue` being sent for it).
-        """
+        its 401/413 without the body being read (or a `100 Continue` being sent for it)."""
         if self.token is not None and not self._authorized(headers):
             self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
@@ -209,12 +207,11 @@ class Gateway:
             self.metrics.refused(404)
             return error(404, no_route(self._routes, request.method, request.path))
         route, params = found
-        # Past `refusal`: a configured token was presented, so the caller is its holder (as an
-        # API Gateway Lambda authorizer would say in the request context).
+        # Past `refusal`, a token was presented: the caller is its holder (an authorizer's say).
         principal = BEARER_PRINCIPAL if self.token is not None else None
-        event = build_event(request, route.method, route.template, params, principal)
         after: list[Callable[[], None]] | None = [] if defer else None
         try:
+            event = build_event(request, route.method, route.template, params, principal)
             result = route.function.invoke(event, None if after is None else after.append)
         except Exception as exc:
             response = self._failed(route, exc)
@@ -226,7 +223,9 @@ class Gateway:
         return response
 
     def _failed(self, route: _Route, exc: Exception) -> GatewayResponse:
-        """The answer when a function raised instead of answering (as API Gateway's 502)."""
+        """The answer when the path cannot be decoded again (400) or the function raised (502)."""
+        if isinstance(exc, UndecodablePath):
+            return error(400, str(exc))
         name = route.function.spec.logical_id
         if isinstance(exc, AiaasError):
             log.error("%s failed: %s", name, exc.message)
@@ -312,6 +311,7 @@ def build_event(
 ) -> dict[str, Any]:
     """A complete API Gateway HTTP API payload 2.0 event (a plain dict, built on every request:
     the handler may read any field of it)."""
+    path = decode_again(request.path) if "%" in request.path else request.path
     headers, cookies = _fold_headers(request.headers)
     query: dict[str, str] = {}
     if request.query:
@@ -328,7 +328,7 @@ def build_event(
         "domainPrefix": host.partition(".")[0],
         "http": {
             "method": request.method,
-            "path": request.path,
+            "path": path,
             "protocol": "HTTP/1.1",
             "sourceIp": request.source_ip,
             "userAgent": headers.get("user-agent", ""),
@@ -344,7 +344,7 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": request.path,
+        "rawPath": path,
         "rawQueryString": request.query,
         "headers": headers,
         "requestContext": context,
@@ -355,7 +355,7 @@ def build_event(
     if query:
         event["queryStringParameters"] = query
     if params:
-        event["pathParameters"] = params
+        event["pathParameters"] = params if path is request.path else decode_params(params)
     if body is not None:
         event["body"] = body
     return event

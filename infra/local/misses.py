@@ -31,6 +31,8 @@ def no_route(routes: Sequence[RouteLike], method: str, path: str) -> str:
         return f"{message}; this path takes {' or '.join(methods)}"
     asked = _model_asked(parts)
     served = sorted(_served(routes))
+    if asked is not None and not names.is_model_name(asked):
+        return f"{message}; {asked!r} is not a model name (use {names.MODEL_RULE})"
     if asked is None or asked in served:
         return message
     shown = ", ".join(served[:SHOWN_MODELS]) + (", ..." if len(served) > SHOWN_MODELS else "")
@@ -38,12 +40,9 @@ def no_route(routes: Sequence[RouteLike], method: str, path: str) -> str:
 
 
 def _model_asked(parts: list[str]) -> str | None:
-    """The model name in a /models/NAME/... or /v2/models/NAME/... path, if it is a valid one."""
+    """What stands for the model name in a /models/NAME/... or /v2/models/NAME/... path."""
     at = 1 if parts[:1] == ["models"] else 2 if parts[:2] == ["v2", "models"] else None
-    if at is None or len(parts) <= at:
-        return None
-    # `..` and the like get no hint: such a path is simply not routed
-    return parts[at] if names.is_model_name(parts[at]) else None
+    return parts[at] if at is not None and len(parts) > at and parts[at] else None
 
 
 def _served(routes: Iterable[RouteLike]) -> set[str]:

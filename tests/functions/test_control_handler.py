@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from functions.runtime import names
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.local.functions import load_handler
@@ -105,3 +106,19 @@ def test_docs_and_openapi_are_served(handler: Any) -> None:
         None,
     )
     assert orjson.loads(spec["body"])["info"]["title"] == "aiaas control plane"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/control/models/%2e%2e", "'%2e%2e'"), ("/control/models/ir%69s", "'ir%69s'")],
+)
+def test_the_path_is_read_as_api_gateway_handed_it_over(handler: Any, path: str, name: str) -> None:
+    """API Gateway has decoded the path (twice) before the function runs; Mangum decoded it once
+    more, so a name sent as %25252e%25252e reached the check as '..', and ir%252569s as iris."""
+    given = event("GET", "/control/models/iris")
+    given["rawPath"] = given["requestContext"]["http"]["path"] = path
+    response = handler(given, None)
+    assert (response["statusCode"], orjson.loads(response["body"])) == (
+        400,
+        {"error": f"invalid model name {name}: use {names.MODEL_RULE}"},
+    )

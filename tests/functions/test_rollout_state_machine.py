@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,32 @@ class Callers:
         self.out.truncate()
 
 
+# States.Format('text with {} placeholders', $.a, $.b); in the text, ' { } and \ are escaped with \
+_FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:,\s*\$[.\w]+)*)\)", re.S)
+
+
+def states_format(expression: str, document: Any) -> str:
+    """An intrinsic States.Format of literal text and reference paths, as Step Functions runs it."""
+    match = _FORMAT.fullmatch(expression)
+    assert match is not None, f"not a States.Format of paths: {expression}"
+    args = [str(path_get(document, a.strip())) for a in match[2].split(",")[1:]]
+    text, out = match[1], []
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            out.append(text[i + 1])
+            i += 2
+        elif text.startswith("{}", i):
+            out.append(args.pop(0))
+            i += 2
+        else:
+            assert text[i] not in "{}'", f"unescaped {text[i]!r} in {expression}"
+            out.append(text[i])
+            i += 1
+    assert not args, f"more arguments than placeholders in {expression}"
+    return "".join(out)
+
+
 class Walker:
     """Runs the rollout definition: Task -> the Rollout function in process, Choice, Wait."""
 
@@ -70,6 +101,7 @@ class Walker:
         self.engine, self.callers = engine, callers
         self.states: list[str] = []
         self.waits: list[int] = []
+        self.cause: str | None = None  # a Fail state's, its CausePath evaluated
 
     def run(self, document: dict[str, Any]) -> tuple[str, Any]:
         machine = json.loads(ASL.read_text())
@@ -79,6 +111,8 @@ class Walker:
             self.states.append(name)
             kind = state["Type"]
             if kind in ("Succeed", "Fail"):
+                if "CausePath" in state:
+                    self.cause = states_format(state["CausePath"], document)
                 return name, document
             if kind == "Choice":
                 name = self.choose(state, document)
@@ -112,9 +146,10 @@ class Walker:
             (catch,) = state.get("Catch") or [None]
             if catch is None or catch["ErrorEquals"] != ["States.ALL"]:
                 raise
-            assert catch["ResultPath"] == "$.error"
+            key = catch["ResultPath"].removeprefix("$.")
+            assert key.isidentifier(), catch["ResultPath"]
             error = {"Error": type(exc).__name__, "Cause": str(exc)}
-            return {**document, "error": error}, str(catch["Next"])
+            return {**document, key: error}, str(catch["Next"])
         return path_get(result, state["OutputPath"]), str(state["Next"])
 
 
@@ -182,6 +217,65 @@ def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path,
     assert record.state.value == "aborted" and output["state"] == "aborted"
     assert "its checks failed: " in str(record.log[-1]["message"])
     assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
+
+
+def test_checks_and_abort_failing_past_their_retries_end_saying_how_to_finish(
+    s3_store, s3_bucket, tmp_path, cloudwatch
+):
+    """The store unreachable: the checks fail, and so does the abort. The execution used to fail
+    with the Lambda's error alone, the alias split and the record 'running'; it now ends in
+    AbortFailed, whose cause names the rollout and the command that finishes it, and that
+    command, run as given against the store, puts every request back on the baseline."""
+    walker, model = setup(s3_store, tmp_path, cloudwatch, "healthy")
+    dead = boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        config=botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    live = walker.engine
+    walker.engine = RolloutEngine(
+        Registry(S3Store(s3_bucket, "registry", client=dead)), live.source
+    )
+    end, output = walker.run({"model": model, "alias": "production"})
+    assert (end, walker.states) == ("AbortFailed", ["Check", "Abort", "AbortFailed"])
+    registry = Registry(s3_store)
+    assert registry.alias_target(model, "production").describe() != "1"  # type: ignore[union-attr]
+    assert live.book.require(model, "production").running
+    cause = walker.cause or ""
+    assert cause.startswith(f"The rollout of {model} (alias production) could not be checked")
+    command = re.search(r"(aiaas rollout abort \S+ --alias \S+) \(", cause)
+    assert command is not None, cause
+    assert command[1] == f"aiaas rollout abort {model} --alias production"
+    assert f"then aiaas rollout status {model} to see it aborted" in cause
+    assert output["abort_error"]["Cause"] in cause
+    # The command as the cause gives it, with AIAAS_STORE the stack's registry.
+    argv = [sys.executable, "-m", "infra.cli.main", *shlex.split(command[1])[1:]]
+    env = {**os.environ, "AIAAS_STORE": f"s3://{s3_bucket}/registry"}
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert registry.alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
+    assert live.book.require(model, "production").state.value == "aborted"
+
+
+def test_the_abort_is_retried_on_any_error_for_longer_than_the_checks():
+    states = json.loads(ASL.read_text())["States"]
+    (check,) = states["Check"]["Retry"]
+    (abort,) = states["Abort"]["Retry"]
+    assert abort["ErrorEquals"] == ["States.ALL"]  # idempotent: an ended rollout is left as is
+    assert retried_s(abort) >= 30 * 60 > 5 * retried_s(check) / 2
+    assert states["Abort"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.abort_error", "Next": "AbortFailed"}
+    ]
+    assert states["AbortFailed"]["Type"] == "Fail"
+
+
+def retried_s(retrier: dict[str, Any]) -> float:
+    """Seconds a retrier waits in all, as Step Functions backs off (jitter aside)."""
+    interval, total = float(retrier["IntervalSeconds"]), 0.0
+    for _ in range(retrier["MaxAttempts"]):
+        total += min(interval, retrier.get("MaxDelaySeconds", float("inf")))
+        interval *= retrier["BackoffRate"]
+    return total
 
 
 def test_template_wires_the_rollout_state_machine_least_privilege():

@@ -104,7 +104,8 @@ def test_binary_infer_through_the_gateway(project: tuple[Gateway, Path]) -> None
     ("path", "status"),
     [
         (f"/v2/models/{MODEL}/versions/..", 400),
-        (f"/v2/models/{MODEL}/versions/..%2F..%2Fstore", 400),
+        # a path as granian hands it over, decoded once: the function gets `../../store`
+        (f"/v2/models/{MODEL}/versions/..%2F..%2Fstore", 404),
         ("/v2/models/../versions/1", 404),
         ("/v2/models/..%2F../ready", 404),
     ],

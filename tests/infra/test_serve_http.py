@@ -77,8 +77,8 @@ def test_unknown_model_is_404(client: httpx.Client) -> None:
     [
         (f"/v2/models/{MODEL}/versions/..", 400, "invalid version '..'"),
         (f"/v2/models/{MODEL}/versions/../ready", 400, "invalid version '..'"),
-        # granian hands the app a percent-decoded path: an encoded slash separates segments
-        # (API Gateway would pass `..%2F..` to the function, which answers 400 the same way).
+        # routed on the path decoded once, as API Gateway routes it: an encoded slash separates
+        # segments (infra/local/paths.py)
         (
             f"/v2/models/{MODEL}/versions/..%2F..%2Fmanifest.json",
             404,
