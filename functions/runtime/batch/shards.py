@@ -181,12 +181,12 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
     parts: list[ShardPart] = [
         json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items
     ]
-    write_merged(store, run, plan, parts)
+    base = base_summary(run, None, plan["started_at"])
+    base["version"] = plan["version"]
+    write_merged(store, run, plan, parts, base.copy())
     result = merged_result(parts)
     result.timings["merge_s"] = time.perf_counter() - began
     wall = time.time() - _epoch(plan["started_at"])
-    base = base_summary(run, None, plan["started_at"])
-    base["version"] = plan["version"]
     summary = finish_summary(
         base,
         result,

@@ -1,0 +1,175 @@
+"""A batch run whose publishing breaks half way, on S3 and on a directory store: a reader never
+sees this run's errors beside an older run's output, a summary never vouches for objects of two
+runs, and the re-delivery publishes the new run whole.
+
+The faults are real ones: on S3 the proxy in front of moto (`s3faults.py`) cuts the PUT of one
+object; on a directory store the rename that publishes one object fails with EIO, as a failing
+disk answers (the one call patched: a disk that fails one rename cannot be made without root).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.batch.handler import dispatch
+from functions.control.jobs import JobBook
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.shards import merge_run, plan_run, score_shard
+from functions.runtime.errors import StoreError
+from functions.runtime.registry import Registry
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore, ObjectStore
+from tests.batch_support import (
+    features_csv,
+    pool,
+    publish_classifier,
+    run_settings,
+    service,
+    sqs_for,
+)
+from tests.reliability.s3faults import FaultyS3Proxy
+from tests.s3server import MotoServer
+
+KEY, OTHER = "batch/iris/input/a.csv", "batch/iris/input/b.csv"
+OUT = "batch/iris/output/a.csv"
+ERRORS, SUMMARY = f"{OUT}.errors.jsonl", f"{OUT}.summary.json"
+
+
+def version(seed: int, bad_row: int) -> bytes:
+    """An input whose row `bad_row` is not a number: each version has its own errors."""
+    lines = features_csv(np.random.default_rng(seed).normal(size=(12, 4))).splitlines()
+    lines[bad_row + 1] = f"r{bad_row},1,oops,3,4"
+    return ("\n".join(lines) + "\n").encode()
+
+
+V1, V2 = version(1, bad_row=1), version(2, bad_row=3)
+V2_ERRORS = b'{"line": 5, "error": "column \'x_1\' is not a number: \'oops\'"}\n'
+
+
+@dataclass
+class Breakable:
+    """A store, and a switch that makes publishing one of its keys fail (None: all heal)."""
+
+    store: ObjectStore
+    fail: Callable[[str | None], None]
+    bucket: str
+
+
+def local_breakable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Breakable:
+    store = LocalStore(tmp_path / "store")
+    failing: list[Path] = []
+    real_replace = Path.replace
+
+    def replace(self: Path, target: Any) -> Path:
+        if Path(target) in failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+
+    def fail(key: str | None) -> None:
+        failing[:] = [store.root / key] if key else []
+
+    return Breakable(store, fail, "aiaas-local")
+
+
+@pytest.fixture(params=["local", "s3"])
+def broken(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Breakable]:
+    if request.param == "local":
+        yield local_breakable(tmp_path, monkeypatch)
+        return
+    moto: MotoServer = request.getfixturevalue("moto_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    proxy = FaultyS3Proxy(moto.port).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
+    store = S3Store(bucket, "registry")  # its client goes through the proxy
+
+    def fail(key: str | None) -> None:
+        proxy.cut_put_key = f"{store.prefix}/{key}" if key else None
+
+    yield Breakable(store, fail, bucket)
+    proxy.stop()
+
+
+def summary_of(store: ObjectStore) -> dict[str, Any]:
+    return json.loads(store.get_bytes(SUMMARY))  # type: ignore[no-any-return]
+
+
+def single_run(broken: Breakable, workdir: Path) -> bool:
+    """The SQS message for a.csv, beside one for b.csv; True when a.csv's message succeeded."""
+    store = broken.store
+    answer = dispatch(service(store, workdir), sqs_for(store, KEY, OTHER))
+    assert store.exists("batch/iris/output/b.csv.summary.json")  # the other message is scored
+    return answer == {"batchItemFailures": []}
+
+
+def sharded_run(broken: Breakable, workdir: Path) -> bool:
+    """Plan, two shards, merge (the state machine's steps); True when the merge succeeded."""
+    store = broken.store
+    obj = parse_input_key(KEY)
+    assert obj is not None
+    models = pool(store, workdir)
+    plan = plan_run(store, models, RunInput(obj, broken.bucket, store.head(KEY)), 2, run_settings())
+    if "plan_key" not in plan:
+        return True
+    for item in json.loads(store.get_bytes(plan["plan_key"])):
+        score_shard(store, models, item, run_settings())
+    try:
+        merge_run(store, plan)
+    except StoreError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("scoring", [single_run, sharded_run], ids=["single", "sharded"])
+@pytest.mark.parametrize("failing", [OUT, ERRORS], ids=["output-fails", "errors-fail"])
+def test_a_run_that_fails_to_publish_never_pairs_its_errors_with_an_older_output(
+    broken: Breakable, tmp_path: Path, scoring: Callable[[Breakable, Path], bool], failing: str
+) -> None:
+    store = broken.store
+    publish_classifier(store, tmp_path)
+    store.put_bytes(KEY, V1)
+    store.put_bytes(OTHER, V1)
+    assert scoring(broken, tmp_path)
+    old_output, old_errors, old_summary = (
+        store.get_bytes(OUT),
+        store.get_bytes(ERRORS),
+        summary_of(store),
+    )
+    assert old_summary["status"] == "succeeded" and old_errors != V2_ERRORS
+
+    store.put_bytes(KEY, V2)
+    broken.fail(failing)
+    assert not scoring(broken, tmp_path)
+    # The summary no longer vouches for the old run, nor yet for the new one: a reader waits.
+    summary = summary_of(store)
+    assert summary["status"] == "publishing"
+    assert summary["run_id"] != old_summary["run_id"] and summary["etag"] == store.head(KEY).etag
+    assert store.get_bytes(ERRORS) == old_errors  # never the new errors beside the old output
+    assert JobBook(store, Registry(store), None).status("iris", "a.csv")["status"] == "pending"
+    if failing == OUT:
+        assert store.get_bytes(OUT) == old_output  # nothing of the new run is visible
+
+    broken.fail(None)  # the re-delivery (SQS) or the state machine's retry publishes it all
+    assert scoring(broken, tmp_path)
+    summary = summary_of(store)
+    assert (summary["status"], summary["failed_rows"], summary["scored_rows"]) == (
+        "succeeded",
+        1,
+        11,
+    )
+    assert store.get_bytes(ERRORS) == V2_ERRORS
+    assert store.get_bytes(OUT) != old_output
+    assert b"r3," not in store.get_bytes(OUT)  # the new version's bad row
