@@ -2,6 +2,7 @@
 
 Each fault is a switch on the proxy, matched on the request path:
 - `deny`: 403 AccessDenied, as S3 answers a role without the permission;
+- `deny_delete`: the same for DELETEs only (a role without s3:DeleteObject there);
 - `slowdown`: 503 SlowDown for the next N requests (S3 throttling; botocore retries these);
 - `cut_download`: a GET's status and headers and half its body, then the connection closes;
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
@@ -37,6 +38,7 @@ class FaultyS3Proxy:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.deny: str | None = None  # path fragment
+        self.deny_delete: str | None = None  # path fragment
         self.slowdown = 0
         self.cut_download: str | None = None
         self.cut_upload: str | None = None
@@ -56,7 +58,8 @@ class FaultyS3Proxy:
         self._server.server_close()
 
     def clear(self) -> None:
-        self.deny = self.cut_download = self.cut_upload = self.cut_put_key = None
+        self.deny = self.deny_delete = self.cut_download = None
+        self.cut_upload = self.cut_put_key = None
         self.slowdown, self.lie_etags = 0, False
 
     def cuts_upload(self, path: str) -> bool:
@@ -81,7 +84,10 @@ class FaultyS3Proxy:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
-                if proxy.deny and proxy.deny in self.path:
+                deletes = self.command == "DELETE" and proxy.deny_delete
+                if (proxy.deny and proxy.deny in self.path) or (
+                    deletes and proxy.deny_delete in self.path
+                ):
                     return self._answer(403, s3_error("AccessDenied", "Access Denied"))
                 if proxy.slowdown > 0:
                     proxy.slowdown -= 1

@@ -42,6 +42,7 @@ from tests.s3server import MotoServer
 KEY, OTHER = "batch/iris/input/a.csv", "batch/iris/input/b.csv"
 OUT = "batch/iris/output/a.csv"
 ERRORS, SUMMARY = f"{OUT}.errors.jsonl", f"{OUT}.summary.json"
+WORK = "/batch/iris/work/"
 
 
 def version(seed: int, bad_row: int) -> bytes:
@@ -57,29 +58,38 @@ V2_ERRORS = b'{"line": 5, "error": "column \'x_1\' is not a number: \'oops\'"}\n
 
 @dataclass
 class Breakable:
-    """A store, and a switch that makes publishing one of its keys fail (None: all heal)."""
+    """A store, and switches that make it fail: publishing one key (None: heal), and deleting
+    anything under a run's work folder."""
 
     store: ObjectStore
     fail: Callable[[str | None], None]
+    fail_work_deletes: Callable[[bool], None]
     bucket: str
 
 
 def local_breakable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Breakable:
     store = LocalStore(tmp_path / "store")
     failing: list[Path] = []
-    real_replace = Path.replace
+    deletes = {"fail": False}
+    real_replace, real_unlink = Path.replace, Path.unlink
 
     def replace(self: Path, target: Any) -> Path:
         if Path(target) in failing:
             raise OSError(errno.EIO, "Input/output error")
         return real_replace(self, target)
 
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if deletes["fail"] and WORK in self.as_posix():
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_unlink(self, missing_ok=missing_ok)
+
     monkeypatch.setattr(Path, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
 
     def fail(key: str | None) -> None:
         failing[:] = [store.root / key] if key else []
 
-    return Breakable(store, fail, "aiaas-local")
+    return Breakable(store, fail, lambda on: deletes.update(fail=on), "aiaas-local")
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -99,7 +109,10 @@ def broken(
     def fail(key: str | None) -> None:
         proxy.cut_put_key = f"{store.prefix}/{key}" if key else None
 
-    yield Breakable(store, fail, bucket)
+    def fail_work_deletes(on: bool) -> None:
+        proxy.deny_delete = WORK if on else None
+
+    yield Breakable(store, fail, fail_work_deletes, bucket)
     proxy.stop()
 
 
@@ -173,3 +186,100 @@ def test_a_run_that_fails_to_publish_never_pairs_its_errors_with_an_older_output
     assert store.get_bytes(ERRORS) == V2_ERRORS
     assert store.get_bytes(OUT) != old_output
     assert b"r3," not in store.get_bytes(OUT)  # the new version's bad row
+
+
+def plan_and_score(broken: Breakable, workdir: Path, key: str) -> dict[str, Any]:
+    """Plan `key` in two shards and score both: the run merge_run finishes."""
+    store = broken.store
+    obj = parse_input_key(key)
+    assert obj is not None
+    models = pool(store, workdir)
+    plan = plan_run(store, models, RunInput(obj, broken.bucket, store.head(key)), 2, run_settings())
+    assert plan["status"] == "planned"
+    for item in json.loads(store.get_bytes(plan["plan_key"])):
+        score_shard(store, models, item, run_settings())
+    return dict(plan)
+
+
+def merged_leaving_work(broken: Breakable, workdir: Path, key: str) -> dict[str, Any]:
+    """A sharded run of `key` whose work folder the store refuses to delete after the merge."""
+    plan = plan_and_score(broken, workdir, key)
+    broken.fail_work_deletes(True)
+    summary = merge_run(broken.store, plan)  # committed: the refused cleanup is only logged
+    broken.fail_work_deletes(False)
+    assert summary["status"] == "succeeded"
+    left = list(broken.store.list_keys(plan["work"]))
+    assert f"{plan['work']}/plan.json" in left and len(left) > 1
+    return plan
+
+
+def redelivered_message(broken: Breakable, workdir: Path, plan: dict[str, Any]) -> str:
+    answer = dispatch(service(broken.store, workdir), sqs_for(broken.store, KEY))
+    assert answer == {"batchItemFailures": []}
+    return "skipped"
+
+
+def retried_merge(broken: Breakable, workdir: Path, plan: dict[str, Any]) -> str:
+    return merge_run(broken.store, plan)["status"]
+
+
+def replanned(broken: Breakable, workdir: Path, plan: dict[str, Any]) -> str:
+    obj = parse_input_key(KEY)
+    assert obj is not None
+    run = RunInput(obj, broken.bucket, broken.store.head(KEY))
+    return plan_run(broken.store, pool(broken.store, workdir), run, 2, run_settings())["status"]
+
+
+@pytest.mark.parametrize("again", [redelivered_message, retried_merge, replanned])
+def test_work_a_merge_could_not_delete_goes_with_the_next_touch_of_the_run(
+    broken: Breakable, tmp_path: Path, again: Callable[[Breakable, Path, dict[str, Any]], str]
+) -> None:
+    store = broken.store
+    publish_classifier(store, tmp_path)
+    store.put_bytes(KEY, V1)
+    plan = merged_leaving_work(broken, tmp_path, KEY)
+    finished = summary_of(store)
+    assert again(broken, tmp_path, plan) == "skipped"
+    assert list(store.list_keys(plan["work"])) == []
+    assert summary_of(store) == finished  # nothing else rewritten
+
+
+def test_the_next_sharded_run_of_the_model_sweeps_the_work_of_runs_that_are_over(
+    broken: Breakable, tmp_path: Path
+) -> None:
+    store = broken.store
+    publish_classifier(store, tmp_path)
+    for name in ("a", "b", "c", "d"):
+        store.put_bytes(f"batch/iris/input/{name}.csv", V1)
+    finished = merged_leaving_work(broken, tmp_path, "batch/iris/input/a.csv")
+    replaced = plan_and_score(broken, tmp_path, "batch/iris/input/b.csv")
+    store.put_bytes("batch/iris/input/b.csv", V2)  # b's run can never publish now
+    in_flight = plan_and_score(broken, tmp_path, "batch/iris/input/c.csv")  # not merged yet
+
+    plan_and_score(broken, tmp_path, "batch/iris/input/d.csv")  # planning sweeps
+    assert list(store.list_keys(finished["work"])) == []
+    assert list(store.list_keys(replaced["work"])) == []
+    assert len(list(store.list_keys(in_flight["work"]))) > 1  # a run in flight keeps its parts
+    assert merge_run(store, in_flight)["status"] == "succeeded"
+
+
+def test_recording_a_failure_drops_the_parts_and_never_overwrites_a_finished_run(
+    broken: Breakable, tmp_path: Path
+) -> None:
+    store = broken.store
+    publish_classifier(store, tmp_path)
+    store.put_bytes(KEY, V1)
+    batch = service(store, tmp_path)
+    error = {"Error": "States.Timeout", "Cause": "shard 1 timed out"}
+    plan = plan_and_score(broken, tmp_path, KEY)
+    failed = dispatch(batch, {"aiaas_batch": "fail", "plan": plan, "error": error})
+    assert (failed["status"], summary_of(store)["status"]) == ("failed", "failed")
+    assert list(store.list_keys(plan["work"])) == []
+
+    store.put_bytes(KEY, V2)
+    plan = merged_leaving_work(broken, tmp_path, KEY)
+    finished = summary_of(store)
+    # The state machine's catch-all after a committed merge (its cleanup raised, say).
+    answer = dispatch(batch, {"aiaas_batch": "fail", "plan": plan, "error": error})
+    assert (answer["status"], summary_of(store)) == ("succeeded", finished)
+    assert list(store.list_keys(plan["work"])) == []

@@ -31,6 +31,7 @@ from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import FINISHED, RunStatus
+from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest, utc_now
 from functions.runtime.pool import ModelPool
@@ -218,6 +219,7 @@ def run_object(
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
+        remove_work(store, run.obj.work_prefix(run.run_id))  # a sharded run's merge left, if any
         return skipped(done)
     started, began = utc_now(), time.perf_counter()
     opened = open_run(store, pool, run, started, settings)
