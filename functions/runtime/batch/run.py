@@ -148,6 +148,21 @@ def publish_summary(store: ObjectStore, run: RunInput, summary: RunSummary) -> R
     return summary
 
 
+def publish_failure(
+    store: ObjectStore, run: RunInput, summary: RunSummary, *, owns_output: bool = True
+) -> RunSummary:
+    """The failed summary of a run that publishes no output, after removing the output and
+    errors an older run of this input left (beside this summary they would read as its own);
+    an output another input shares (`OutputShared`) is that input's and stays."""
+    if may_publish(store, run):
+        marker = summary | {"status": RunStatus.PUBLISHING}
+        store.put_bytes(run.obj.summary_key, _summary_bytes(marker))
+        store.delete(run.obj.errors_key)
+        if owns_output:
+            store.delete(run.obj.output_key)
+    return publish_summary(store, run, summary)
+
+
 @contextlib.contextmanager
 def publishing(
     store: ObjectStore, run: RunInput, marker: RunSummary
@@ -195,9 +210,8 @@ def open_run(
     except AiaasError as exc:
         if not is_input_error(exc):
             raise
-        return publish_summary(
-            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
-        )
+        failed = failed_summary(base_summary(run, manifest, started), exc.message)
+        return publish_failure(store, run, failed, owns_output=not isinstance(exc, OutputShared))
 
 
 def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:
@@ -238,7 +252,7 @@ def run_object(
             raise
         # Found past the head (a gzip stream cut short): nothing was published; say why.
         failed = failed_summary(base_summary(run, manifest, started), exc.message)
-        return publish_summary(store, run, failed)
+        return publish_failure(store, run, failed)
     summary = finish_summary(
         base_summary(run, manifest, started),
         result,

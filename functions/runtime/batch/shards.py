@@ -38,6 +38,7 @@ from functions.runtime.batch.run import (
     finish_summary,
     finished_summary,
     open_run,
+    publish_failure,
     publish_summary,
     score_text,
     skipped,
@@ -212,7 +213,7 @@ def fail_run(store: ObjectStore, plan: Mapping[str, Any], reason: str) -> RunSum
     if done is None:
         summary = base_summary(run, None, plan["started_at"])
         summary["version"] = plan.get("version")
-        done = publish_summary(store, run, failed_summary(summary, reason))
+        done = publish_failure(store, run, failed_summary(summary, reason))
     remove_work(store, str(plan["work"]))
     return done
 
