@@ -99,12 +99,8 @@ def broken(
     if request.param == "local":
         yield local_breakable(tmp_path, monkeypatch)
         return
-    moto: MotoServer = request.getfixturevalue("moto_server")
-    bucket: str = request.getfixturevalue("s3_bucket")
-    proxy = FaultyS3Proxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
-    store = S3Store(bucket, "registry")  # its client goes through the proxy
+    proxy = request.getfixturevalue("proxy")
+    store = S3Store(request.getfixturevalue("s3_bucket"), "registry")  # through the proxy
 
     def fail(key: str | None) -> None:
         proxy.cut_put_key = f"{store.prefix}/{key}" if key else None
@@ -112,8 +108,19 @@ def broken(
     def fail_work_deletes(on: bool) -> None:
         proxy.deny_delete = WORK if on else None
 
-    yield Breakable(store, fail, fail_work_deletes, bucket)
-    proxy.stop()
+    yield Breakable(store, fail, fail_work_deletes, store.bucket)
+
+
+@pytest.fixture
+def proxy(
+    moto_server: MotoServer, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultyS3Proxy]:
+    """The fault proxy in front of moto, where S3 clients made from now on send requests."""
+    faults = FaultyS3Proxy(moto_server.port).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", faults.endpoint)
+    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
+    yield faults
+    faults.stop()
 
 
 def summary_of(store: ObjectStore) -> dict[str, Any]:
@@ -283,3 +290,17 @@ def test_recording_a_failure_drops_the_parts_and_never_overwrites_a_finished_run
     answer = dispatch(batch, {"aiaas_batch": "fail", "plan": plan, "error": error})
     assert (answer["status"], summary_of(store)) == ("succeeded", finished)
     assert list(store.list_keys(plan["work"])) == []
+
+
+def test_a_sweep_the_store_refuses_does_not_fail_the_new_run(
+    proxy: FaultyS3Proxy, s3_bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = S3Store(s3_bucket, "registry")
+    publish_classifier(store, tmp_path)
+    store.put_bytes(KEY, V1)
+    proxy.deny = "prefix=registry%2Fbatch%2Firis%2Fwork%2F&"  # listing the work folders only
+    plan = plan_and_score(Breakable(store, print, print, s3_bucket), tmp_path, KEY)
+    assert "could not list batch/iris/work to remove what earlier runs left" in caplog.text
+    assert [method for method, path in proxy.seen if proxy.deny in path] == ["GET"]
+    proxy.clear()
+    assert merge_run(store, plan)["status"] == "succeeded"

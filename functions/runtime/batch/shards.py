@@ -10,6 +10,7 @@ so the output is byte for byte what a single run writes, and then deletes them (
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import tempfile
 import time
@@ -48,12 +49,14 @@ from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.batch.work import PLAN_FILE, remove_work
-from functions.runtime.errors import AiaasError, BadRequest, NotFound
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
 from functions.runtime.model import cpu_count
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectInfo, ObjectStore, open_store
+
+log = logging.getLogger("aiaas.batch")
 
 
 def run_from(store: ObjectStore, item: Mapping[str, Any]) -> RunInput:
@@ -231,8 +234,13 @@ def _started(plan: Mapping[str, Any]) -> float:
 def sweep_work(store: ObjectStore, model: str, keep: str) -> list[str]:
     """Remove the work folders `model`'s earlier runs left (`work.py`); the prefixes removed."""
     base = f"{BATCH_PREFIX}/{model}/{WORK_DIR}"
-    swept = []
-    for name in store.list_dirs(base):
+    swept: list[str] = []
+    try:
+        names = store.list_dirs(base)
+    except AiaasError as exc:  # housekeeping: never the reason a new run fails
+        log.warning("could not list %s to remove what earlier runs left: %s", base, exc.message)
+        return swept
+    for name in names:
         prefix = f"{base}/{name}"
         if prefix != keep and _run_is_over(store, prefix) and remove_work(store, prefix):
             swept.append(prefix)
@@ -247,7 +255,7 @@ def _run_is_over(store: ObjectStore, prefix: str) -> bool:
         if finished_summary(store, run) is not None:
             return True
         return store.head(run.obj.input_key).etag != run.info.etag
-    except (NotFound, BadRequest, ValueError, LookupError):
+    except (AiaasError, ValueError, LookupError):  # unreadable: not this sweep's to judge
         return False
 
 
