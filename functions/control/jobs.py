@@ -3,8 +3,9 @@
 A job is one object under `batch/<model>/input/`; the batch function (S3 -> SQS in the cloud)
 scores it and writes `<output>.summary.json` last. Submitting therefore only places the input;
 status compares the summary with the input's current ETag, so a replaced input reads as pending
-until its own run has finished. A local directory store has no S3 notifications, so there the
-control plane hands the same object to the batch service on a background thread.
+until its own run has finished (a summary still `publishing` reads as pending too). A local
+directory store has no S3 notifications, so there the control plane hands the same object to
+the batch service on a background thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
 from functions.runtime.batch.layout import input_key as batch_input_key
-from functions.runtime.batch.status import RunStatus
+from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
@@ -101,7 +102,12 @@ class JobBook:
             if summary is None:
                 raise NotFound(f"no batch job {file!r} for model {model!r}") from None
             return {**job.describe(), **summary, "input_deleted": True}
-        if summary is not None and summary.get("etag") == etag:
+        # A "publishing" summary is a run between its output and its commit point: pending.
+        if (
+            summary is not None
+            and summary.get("etag") == etag
+            and summary.get("status") in FINISHED
+        ):
             return {**job.describe(), **summary}
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 

@@ -118,16 +118,19 @@ def _wait(store: ObjectStore, run: RunInput, timeout: float) -> RunSummary:
 
 def _report(uri: str, summary: RunSummary) -> int:
     model = f"{summary['model']}:{summary.get('version') or '?'}"
-    if summary.get("rows") is not None and summary.get("scored_rows") is not None:
+    read = bool(summary.get("rows")) and summary.get("scored_rows") is not None
+    if read:
         seconds = summary.get("timings", {}).get("total_s")
         took = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""
         print(
             f"{summary['status']}: scored {summary['scored_rows']} of {summary['rows']} rows "
             f"with {model}{took}, {summary['failed_rows']} failed"
         )
+    else:
+        print(f"{summary['status']}: no rows read with {model}")
     if summary.get("error"):
         print(f"error: {summary['error']}")
-    for label in ("output", "errors"):
+    for label in ("output", "errors") if read else ():  # an unread input has neither
         print(f"{label + ':':8} {uri}/{summary[label]}")
     obj = parse_input_key(str(summary["input"]))
     if obj is not None:

@@ -51,8 +51,13 @@ def test_batch_reports_a_failed_object(store, tmp_path, capsys):
     data = tmp_path / "wrong.csv"
     data.write_text("a,b\n1,2\n")
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
-    out = capsys.readouterr().out
-    assert "error: batch/iris/input/wrong.csv: the header lacks column(s) x_0, x_1, x_2, x_3" in out
+    assert capsys.readouterr().out.splitlines()[1:] == [  # no output or errors to point at
+        "failed: no rows read with iris:1",
+        "error: batch/iris/input/wrong.csv: the header lacks column(s) x_0, x_1, x_2, x_3; "
+        "model iris:1 reads x: x_0, x_1, x_2, x_3",
+        f"summary: {store.uri}/batch/iris/output/wrong.csv.summary.json",
+    ]
+    assert not store.exists("batch/iris/output/wrong.csv")
 
 
 def test_batch_refuses_what_it_cannot_score_before_uploading(store, tmp_path, capsys):

@@ -2,9 +2,12 @@
 
 Each fault is a switch on the proxy, matched on the request path:
 - `deny`: 403 AccessDenied, as S3 answers a role without the permission;
+- `deny_delete`: the same for DELETEs only (a role without s3:DeleteObject there);
 - `slowdown`: 503 SlowDown for the next N requests (S3 throttling; botocore retries these);
 - `cut_download`: a GET's status and headers and half its body, then the connection closes;
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
+- `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
+  it), so one object of several whose names share a stem can fail;
 - `lie_etags`: every ETag the server sends is replaced by one of no object's.
 Everything else is forwarded to the real server (moto) unchanged.
 """
@@ -35,9 +38,11 @@ class FaultyS3Proxy:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.deny: str | None = None  # path fragment
+        self.deny_delete: str | None = None  # path fragment
         self.slowdown = 0
         self.cut_download: str | None = None
         self.cut_upload: str | None = None
+        self.cut_put_key: str | None = None
         self.lie_etags = False
         self.seen: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
@@ -53,8 +58,13 @@ class FaultyS3Proxy:
         self._server.server_close()
 
     def clear(self) -> None:
-        self.deny = self.cut_download = self.cut_upload = None
+        self.deny = self.deny_delete = self.cut_download = None
+        self.cut_upload = self.cut_put_key = None
         self.slowdown, self.lie_etags = 0, False
+
+    def cuts_upload(self, path: str) -> bool:
+        exact = self.cut_put_key and path.split("?")[0].endswith(f"/{self.cut_put_key}")
+        return bool(exact or (self.cut_upload and self.cut_upload in path))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -68,13 +78,16 @@ class FaultyS3Proxy:
             def _relay(self) -> None:
                 proxy.seen.append((self.command, self.path))
                 length = int(self.headers.get("content-length") or 0)
-                if proxy.cut_upload and self.command == "PUT" and proxy.cut_upload in self.path:
+                if self.command == "PUT" and proxy.cuts_upload(self.path):
                     self.rfile.read(length // 2)
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
-                if proxy.deny and proxy.deny in self.path:
+                deletes = self.command == "DELETE" and proxy.deny_delete
+                if (proxy.deny and proxy.deny in self.path) or (
+                    deletes and proxy.deny_delete in self.path
+                ):
                     return self._answer(403, s3_error("AccessDenied", "Access Denied"))
                 if proxy.slowdown > 0:
                     proxy.slowdown -= 1
@@ -87,12 +100,15 @@ class FaultyS3Proxy:
                 upstream.close()
                 self.send_response(reply.status)
                 for name, value in reply.getheaders():
-                    if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
+                    if name.lower() in HOP_BY_HOP:
                         continue
+                    if name.lower() == "content-length" and self.command != "HEAD":
+                        continue  # sent below, for the body as relayed (a HEAD's is the object's)
                     if name.lower() == "etag" and proxy.lie_etags:
                         value = FAKE_ETAG
                     self.send_header(name, value)
-                self.send_header("content-length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 if self.command == "HEAD":
                     return None

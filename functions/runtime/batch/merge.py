@@ -9,8 +9,8 @@ from typing import IO, Any
 
 from functions.runtime.batch.formats import open_format
 from functions.runtime.batch.npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
-from functions.runtime.batch.records import ShardPart
-from functions.runtime.batch.run import RunInput, check_unchanged
+from functions.runtime.batch.records import RunSummary, ShardPart
+from functions.runtime.batch.run import RunInput, publishing
 from functions.runtime.batch.scoring import output_fields
 from functions.runtime.batch.source import open_range
 from functions.runtime.errors import AiaasError
@@ -24,17 +24,19 @@ def part_prefix(item: Mapping[str, Any]) -> str:
 
 
 def write_merged(
-    store: ObjectStore, run: RunInput, plan: Mapping[str, Any], parts: list[ShardPart]
+    store: ObjectStore,
+    run: RunInput,
+    plan: Mapping[str, Any],
+    parts: list[ShardPart],
+    marker: RunSummary,
 ) -> None:
-    """Publish output and errors from the parts of `plan` (in shard order)."""
+    """Publish output and errors from the parts of `plan` (in shard order), in the commit order
+    of a single run (`run.publishing`)."""
     prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
     manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
     fields = output_fields(manifest)
     fmt = open_format(store, run.obj, manifest)
-    with (
-        store.open_write(run.obj.output_key) as out,
-        store.open_write(run.obj.errors_key) as errors,
-    ):
+    with publishing(store, run, marker) as (out, errors):
         if fmt.text:
             out.write(fmt.output_head(fields))
             for prefix in prefixes:
@@ -45,7 +47,6 @@ def write_merged(
                 out, [_merged_array(store, f.name, i, prefixes) for i, f in enumerate(fields)]
             )
         _merge_errors(store, prefixes, parts, errors, fmt.position_key)
-        check_unchanged(store, run)
 
 
 def _merge_errors(

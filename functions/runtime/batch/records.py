@@ -49,6 +49,7 @@ class RunIdentity(TypedDict):
     model: str
     version: str | None
     started_at: str
+    started_unix: NotRequired[float]  # time.time() at planning: the merge's total_s counts from it
     work: str  # the run's work prefix, where shard parts go
     shards: int
     chunk_rows: int

@@ -2,17 +2,22 @@
 
 The run id hashes bucket, key and ETag: a re-delivered event for the same object version finds
 the finished summary and does nothing. Output, errors and summary are each published whole
-(the stores' writes are atomic); the summary goes last, so a run is finished exactly when its
-summary names its run id. An input that cannot be read at all (empty, unknown format, header
-mismatch, unknown model) still gets a summary, with status "failed" and the reason.
+(the stores' writes are atomic), in the commit order of `publishing`: a "publishing" summary
+first (the previous run's no longer vouches for objects this run replaces), the output, the
+errors, the finished summary last; so a run is finished exactly when its summary names its run
+id, and a run's errors never appear beside an older run's output. An input that cannot be read
+at all (empty, unknown format, header mismatch, unknown model) still gets a summary, with
+status "failed" and the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -26,6 +31,7 @@ from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import FINISHED, RunStatus
+from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.manifest import ModelManifest, utc_now
 from functions.runtime.pool import ModelPool
@@ -132,7 +138,7 @@ def failed_summary(summary: RunSummary, reason: str) -> RunSummary:
 def publish_summary(store: ObjectStore, run: RunInput, summary: RunSummary) -> RunSummary:
     """Write the summary (the commit point) unless a newer version of the input owns it."""
     if may_publish(store, run):
-        store.put_bytes(run.obj.summary_key, (json.dumps(summary, indent=2) + "\n").encode())
+        store.put_bytes(run.obj.summary_key, _summary_bytes(summary))
     else:
         log.warning(
             "%s changed during run %s; its newer version's run writes the outputs",
@@ -140,6 +146,46 @@ def publish_summary(store: ObjectStore, run: RunInput, summary: RunSummary) -> R
             run.run_id,
         )
     return summary
+
+
+def publish_failure(
+    store: ObjectStore, run: RunInput, summary: RunSummary, *, owns_output: bool = True
+) -> RunSummary:
+    """The failed summary of a run that publishes no output, after removing the output and
+    errors an older run of this input left (beside this summary they would read as its own);
+    an output another input shares (`OutputShared`) is that input's and stays."""
+    if may_publish(store, run):
+        marker = summary | {"status": RunStatus.PUBLISHING}
+        store.put_bytes(run.obj.summary_key, _summary_bytes(marker))
+        store.delete(run.obj.errors_key)
+        if owns_output:
+            store.delete(run.obj.output_key)
+    return publish_summary(store, run, summary)
+
+
+@contextlib.contextmanager
+def publishing(
+    store: ObjectStore, run: RunInput, marker: RunSummary
+) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
+    """The run's output and errors, open for writing; a clean exit publishes them in the commit
+    order: `marker` as the summary, then the output, then the errors (the caller writes the
+    finished summary). A failure anywhere before leaves the previous run's objects as they were;
+    one after the marker leaves a summary that names no finished run, so a reader never sees
+    this run's errors beside an older output vouched for by a summary."""
+    # Exits run innermost first: the output is published before the errors are.
+    with (
+        store.open_write(run.obj.errors_key) as errors,
+        store.open_write(run.obj.output_key) as out,
+    ):
+        yield out, errors
+        check_unchanged(store, run)  # raising here leaves both objects unpublished
+        store.put_bytes(
+            run.obj.summary_key, _summary_bytes(marker | {"status": RunStatus.PUBLISHING})
+        )
+
+
+def _summary_bytes(summary: RunSummary) -> bytes:
+    return (json.dumps(summary, indent=2) + "\n").encode()
 
 
 def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
@@ -164,9 +210,8 @@ def open_run(
     except AiaasError as exc:
         if not is_input_error(exc):
             raise
-        return publish_summary(
-            store, run, failed_summary(base_summary(run, manifest, started), exc.message)
-        )
+        failed = failed_summary(base_summary(run, manifest, started), exc.message)
+        return publish_failure(store, run, failed, owns_output=not isinstance(exc, OutputShared))
 
 
 def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:
@@ -188,6 +233,7 @@ def run_object(
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
+        remove_work(store, run.obj.work_prefix(run.run_id))  # a sharded run's merge left, if any
         return skipped(done)
     started, began = utc_now(), time.perf_counter()
     opened = open_run(store, pool, run, started, settings)
@@ -195,7 +241,7 @@ def run_object(
         return opened
     manifest, job = opened
     try:
-        result = score_whole(job, run, settings)
+        result = score_whole(job, run, settings, base_summary(run, manifest, started))
     except AiaasError as exc:
         if isinstance(exc, InputReplaced):
             log.warning("%s", exc.message)
@@ -206,7 +252,7 @@ def run_object(
             raise
         # Found past the head (a gzip stream cut short): nothing was published; say why.
         failed = failed_summary(base_summary(run, manifest, started), exc.message)
-        return publish_summary(store, run, failed)
+        return publish_failure(store, run, failed)
     summary = finish_summary(
         base_summary(run, manifest, started),
         result,
@@ -232,10 +278,9 @@ def score_text(
         return pool.score_span(job, span, target, errors, settings.worker_ort_threads)
 
 
-def score_whole(job: Job, run: RunInput, settings: BatchSettings) -> SpanResult:
-    """Score the job's whole input into its output and errors objects."""
-    store, obj = job.store, job.obj
-    with store.open_write(obj.output_key) as out, store.open_write(obj.errors_key) as errors:
+def score_whole(job: Job, run: RunInput, settings: BatchSettings, marker: RunSummary) -> SpanResult:
+    """Score the job's whole input into its output and errors objects (see `publishing`)."""
+    with publishing(job.store, run, marker) as (out, errors):
         if job.format.text:
             out.write(job.format.output_head(job.fields))
             result = score_text(job, ByteRange(0, None), out, errors, settings)
@@ -244,7 +289,6 @@ def score_whole(job: Job, run: RunInput, settings: BatchSettings) -> SpanResult:
                 sink = ArraySink(job.fields, Path(tmp), label_width(job.model.manifest))
                 result = score_span(job, ByteRange(0, None), sink, errors)
                 write_npz(out, sink.bodies())
-        check_unchanged(store, run)  # raising here leaves both objects unpublished
     return result
 
 

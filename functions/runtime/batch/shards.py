@@ -4,12 +4,13 @@ The same three steps run in the cloud (a Step Functions Distributed Map invoking
 function once per shard) and locally (`aiaas batch --shards N`, a process pool). Text inputs
 split at byte offsets (a shard owns the lines that start in its range), NPY inputs at rows.
 Shard parts go under `batch/<model>/work/<run id>/`; the merge concatenates them in order,
-so the output is byte for byte what a single run writes, and then deletes them.
+so the output is byte for byte what a single run writes, and then deletes them (`work.py`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import tempfile
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.batch.job import SpanResult, open_job, score_span
-from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.layout import BATCH_PREFIX, WORK_DIR, parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
 from functions.runtime.batch.records import (
@@ -38,6 +39,7 @@ from functions.runtime.batch.run import (
     finish_summary,
     finished_summary,
     open_run,
+    publish_failure,
     publish_summary,
     score_text,
     skipped,
@@ -46,12 +48,15 @@ from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
+from functions.runtime.batch.work import PLAN_FILE, remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
 from functions.runtime.model import cpu_count
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectInfo, ObjectStore, open_store
+
+log = logging.getLogger("aiaas.batch")
 
 
 def run_from(store: ObjectStore, item: Mapping[str, Any]) -> RunInput:
@@ -82,8 +87,10 @@ def plan_run(
         raise BadRequest(f"shards must be at least 1, got {shards}")
     done = finished_summary(store, run)
     if done is not None:
+        remove_work(store, run.obj.work_prefix(run.run_id))  # left by a merge, if any
         return skipped(done)
-    started = utc_now()
+    started, started_unix = utc_now(), time.time()
+    sweep_work(store, run.obj.model, keep=run.obj.work_prefix(run.run_id))
     opened = open_run(store, pool, run, started, settings)
     if isinstance(opened, dict):
         return opened
@@ -99,6 +106,7 @@ def plan_run(
         model=run.obj.model,
         version=manifest.version,
         started_at=started,
+        started_unix=started_unix,
         work=run.obj.work_prefix(run.run_id),
         shards=shards,
         chunk_rows=job.chunk_rows,
@@ -107,7 +115,7 @@ def plan_run(
         ShardTask(**identity, aiaas_batch=BatchTask.SHARD, index=index, start=start, end=end)
         for index, (start, end) in enumerate(bounds(job.format.extent(run.info), shards))
     ]
-    plan_key = f"{identity['work']}/plan.json"
+    plan_key = f"{identity['work']}/{PLAN_FILE}"
     store.put_bytes(plan_key, json.dumps(items).encode())
     return RunPlan(
         **identity, status=RunStatus.PLANNED, aiaas_batch=BatchTask.MERGE, plan_key=plan_key
@@ -174,19 +182,20 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
     """Concatenate the shard parts into the output, errors and summary; drop the parts."""
     run = run_from(store, plan)
     done = finished_summary(store, run)
-    if done is not None:
+    if done is not None:  # the state machine retrying a merge whose cleanup failed, say
+        remove_work(store, str(plan["work"]))
         return skipped(done)
     began = time.perf_counter()
     items = [{**plan, "index": i} for i in range(int(plan["shards"]))]
     parts: list[ShardPart] = [
         json.loads(store.get_bytes(f"{part_prefix(item)}.json")) for item in items
     ]
-    write_merged(store, run, plan, parts)
-    result = merged_result(parts)
-    result.timings["merge_s"] = time.perf_counter() - began
-    wall = time.time() - _epoch(plan["started_at"])
     base = base_summary(run, None, plan["started_at"])
     base["version"] = plan["version"]
+    write_merged(store, run, plan, parts, base.copy())
+    result = merged_result(parts)
+    result.timings["merge_s"] = time.perf_counter() - began
+    wall = time.time() - _started(plan)
     summary = finish_summary(
         base,
         result,
@@ -195,23 +204,59 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
         chunk_rows=int(plan["chunk_rows"]),
     )
     publish_summary(store, run, summary)
-    for key in list(store.list_keys(str(plan["work"]))):
-        store.delete(key)
+    remove_work(store, str(plan["work"]))  # the run is committed: a failure here is only logged
     return summary
 
 
 def fail_run(store: ObjectStore, plan: Mapping[str, Any], reason: str) -> RunSummary:
-    """Record a sharded run that failed (the state machine's catch-all)."""
+    """Record a sharded run that failed (the state machine's catch-all) and drop its parts; a
+    run whose summary was committed before the failure keeps that summary."""
     run = run_from(store, plan)
-    summary = base_summary(run, None, plan["started_at"])
-    summary["version"] = plan.get("version")
-    return publish_summary(store, run, failed_summary(summary, reason))
+    done = finished_summary(store, run)
+    if done is None:
+        summary = base_summary(run, None, plan["started_at"])
+        summary["version"] = plan.get("version")
+        done = publish_failure(store, run, failed_summary(summary, reason))
+    remove_work(store, str(plan["work"]))
+    return done
 
 
-def _epoch(stamp: str) -> float:
+def _started(plan: Mapping[str, Any]) -> float:
+    """When the run was planned, to the microsecond (`started_at` is whole seconds; a plan made
+    before `started_unix` existed has only that)."""
+    if "started_unix" in plan:
+        return float(plan["started_unix"])
     from datetime import datetime
 
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(plan["started_at"].replace("Z", "+00:00")).timestamp()
+
+
+def sweep_work(store: ObjectStore, model: str, keep: str) -> list[str]:
+    """Remove the work folders `model`'s earlier runs left (`work.py`); the prefixes removed."""
+    base = f"{BATCH_PREFIX}/{model}/{WORK_DIR}"
+    swept: list[str] = []
+    try:
+        names = store.list_dirs(base)
+    except AiaasError as exc:  # housekeeping: never the reason a new run fails
+        log.warning("could not list %s to remove what earlier runs left: %s", base, exc.message)
+        return swept
+    for name in names:
+        prefix = f"{base}/{name}"
+        if prefix != keep and _run_is_over(store, prefix) and remove_work(store, prefix):
+            swept.append(prefix)
+    return swept
+
+
+def _run_is_over(store: ObjectStore, prefix: str) -> bool:
+    """Finished (its summary names it), or never to finish (its input was replaced since it was
+    planned). A folder without a plan, or whose input is gone, is left alone."""
+    try:
+        run = run_from(store, json.loads(store.get_bytes(f"{prefix}/{PLAN_FILE}"))[0])
+        if finished_summary(store, run) is not None:
+            return True
+        return store.head(run.obj.input_key).etag != run.info.etag
+    except (AiaasError, ValueError, LookupError):  # unreadable: not this sweep's to judge
+        return False
 
 
 # ---- local fan-out: the Distributed Map's plan run by a process pool ------------------------

@@ -16,6 +16,7 @@ class RunStatus(StrEnum):
     PENDING = "pending"  # uploaded; no summary for this version of the input yet
     PLANNED = "planned"  # split into shards; the state machine scores them
     DELEGATED = "delegated"  # handed to the state machine by the batch function
+    PUBLISHING = "publishing"  # replacing output and errors: a reader waits
     SUCCEEDED = "succeeded"  # scored (bad rows, if any, are in the errors file)
     FAILED = "failed"  # the input could not be read, or none of its rows scored
     SKIPPED = "skipped"  # a re-delivery of a run already finished
