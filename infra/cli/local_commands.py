@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import os
 import shutil
@@ -212,6 +213,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     args.token = checked_token(args.token)
     check_address(args.host, args.port)  # before the banner, which would say it serves there
+    # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
+    # stack of every thread in the log instead of a bare exit status.
+    faulthandler.enable()
     store_uri = open_store(args.store).uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None

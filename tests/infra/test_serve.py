@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -343,3 +344,15 @@ def test_a_second_server_on_a_taken_port_refuses_to_start(server: ServeProcess, 
     assert "an earlier `aiaas serve`?" in second.stderr and "aiaas serve: http" not in second.stdout
     headers = {"Authorization": f"Bearer {TOKEN}"}
     assert httpx.get(f"{server.base}/v2/health/ready", headers=headers).status_code == 200
+
+
+def test_a_native_crash_leaves_the_python_stacks_in_the_log(root: Path) -> None:
+    server = ServeProcess(root / "store")
+    try:
+        server.wait_ready()
+        os.kill(server.process.pid, signal.SIGSEGV)  # as a crash inside onnxruntime would end
+        assert server.process.wait(timeout=30) == -signal.SIGSEGV
+    finally:
+        server.stop()
+    log = server.log.read_text(errors="replace")
+    assert "Fatal Python error: Segmentation fault" in log and "most recent call first" in log
