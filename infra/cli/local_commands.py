@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, local_environment
 from infra.local.gateway import Gateway, function_instances
 from infra.local.server import ServerLimits
 from infra.local.stack import DEFAULT_SELECTOR, stack_functions
+from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
 
 if TYPE_CHECKING:
@@ -46,7 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    p.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        help="processes sharing the port (default 1: this process, no fork)",
+    )
     p.add_argument(
         "--token",
         default=os.environ.get("AIAAS_API_TOKEN"),
@@ -57,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--selector",
+        type=selector,
         default="",
         help="version selector for every model: @alias or :version (default: production alias, else newest)",
     )
@@ -70,19 +78,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defaults = ServerLimits()
     p.add_argument(
         "--header-timeout",
-        type=float,
+        type=seconds,
         default=defaults.header_timeout_s,
         help="seconds a request head may take, also the idle keep-alive timeout (default %(default)s)",
     )
     p.add_argument(
         "--body-timeout",
-        type=float,
+        type=seconds,
         default=defaults.body_timeout_s,
         help="seconds a request body may take to arrive (default %(default)s)",
     )
     p.add_argument(
         "--max-in-flight",
-        type=int,
+        type=count,
         default=defaults.max_in_flight,
         help="requests a worker runs at once; more wait (default %(default)s)",
     )
@@ -106,6 +114,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read functions from this SAM template (default: the built-in copy of the project's)",
     )
     p.set_defaults(func=cmd_invoke)
+
+
+def count(text: str) -> int:
+    """An argparse type: 0 workers still served with one, 0 requests in flight without a cap."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count: give 1 or more")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a timeout of 0 turned granian's header timeout off (slow heads and idle
+    connections stayed open for good) and made every request with a body a 408."""
+    value = float(text)
+    if not 0.001 <= value <= 86400:  # granian counts the header timeout in whole milliseconds
+        raise argparse.ArgumentTypeError(f"{text} is not a timeout: give 0.001 to 86400 seconds")
+    return value
+
+
+def selector(text: str) -> str:
+    """An argparse type: '' (each model's production alias, else its newest version), @alias or
+    :version. 'staging' without its @ was glued to every model's name ('irisstaging')."""
+    if text and not is_selector(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither @ALIAS (e.g. @production) nor :VERSION (e.g. :3)"
+        )
+    return text
 
 
 def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -211,6 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
     args.token = checked_token(args.token)
+    address = listen_address(args.host, args.port)
     store_uri = open_store(args.store).uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
@@ -237,7 +273,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
     with shared_metrics_dir(shared):
-        serve(args.host, args.port, partial(build_app, config), workers=args.workers, limits=limits)
+        serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
+    # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
+    print("aiaas serve: stopped", flush=True)
     return 0
 
 

@@ -1,0 +1,155 @@
+"""`aiaas serve` as an operator runs it for good: flags, the port, stops and restarts.
+
+Each test runs the real CLI in a subprocess on loopback and talks to it over real sockets.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.functions.test_predict_events import MODEL, publish_digits
+from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
+
+ROW = [0.5] * 64
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("operator")
+    publish_digits(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(root: Path) -> Iterator[ServeProcess]:
+    yield from start_serve(root / "store", "--token", TOKEN, headers=_auth())
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def serve_command(store: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "infra.cli.main", "--store", str(store), "serve", *args]
+
+
+def run_serve(store: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """A serve command expected to exit by itself; one still serving after `timeout` is
+    killed and fails the test."""
+    process = subprocess.Popen(
+        serve_command(store, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"`aiaas serve {' '.join(args)}` was still serving after {timeout} s: {out}")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+# ---- the port: one server on it, and a restart gets it back ---------------------------------
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_serve_on_a_served_port_refuses_to_start(
+    server: ServeProcess, root: Path, workers: str
+) -> None:
+    """granian binds with SO_REUSEPORT: a second server on the port (here one without a token)
+    used to start and take about half the connections."""
+    second = run_serve(root / "store", "--port", str(server.port), "--workers", workers)
+    assert second.returncode == 1
+    assert second.stderr.strip() == (
+        f"aiaas serve: error: 127.0.0.1:{server.port} is already in use (another aiaas serve, "
+        "or another server): stop it, or pick another --port"
+    )
+    statuses = {httpx.get(f"{server.base}/v2/health/live").status_code for _ in range(40)}
+    assert statuses == {401}
+
+
+def test_a_restart_gets_the_port_back_at_once_and_says_it_stopped(root: Path) -> None:
+    """Stopped with a keep-alive connection open (the server closes it: TIME_WAIT on the
+    server's side), started again on the same port straight away."""
+    first = ServeProcess(root / "store")
+    try:
+        first.wait_ready()
+        with httpx.Client(base_url=first.base) as client:
+            assert client.get("/v2/health/live").status_code == 200
+            first.process.send_signal(signal.SIGTERM)
+            assert first.process.wait(timeout=10) == 0
+        assert first.output().endswith("aiaas serve: stopped\n")
+        again = ServeProcess(root / "store", "--port", str(first.port))
+        again.port, again.base = first.port, first.base
+        try:
+            again.wait_ready(timeout=30)
+        finally:
+            again.stop()
+    finally:
+        first.stop()
+
+
+# ---- flags: what granian would take badly is refused before anything loads -----------------
+
+
+def test_host_localhost_is_served(root: Path) -> None:
+    """granian binds only IP literals: `--host localhost` was a ValueError traceback."""
+    server = ServeProcess(root / "store", "--host", "localhost")
+    try:
+        server.wait_ready()
+        answer = httpx.post(f"{server.base}/models/{MODEL}/predict", json={"inputs": [ROW]})
+        assert answer.status_code == 200
+        assert answer.json()["model"] == MODEL
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--host", "192.0.2.1"],  # TEST-NET-1 (RFC 5737): no machine's own address
+            "--host 192.0.2.1: this machine has no such address; use 127.0.0.1 (this machine "
+            "only), 0.0.0.0 (every interface) or one of its own addresses",
+        ),
+        (["--port", "70000"], "--port 70000 is not a TCP port: pick one from 1 to 65535"),
+        (["--port", "0"], "--port 0 is not a TCP port: pick one from 1 to 65535"),
+    ],
+)
+def test_an_address_that_cannot_be_served_is_one_line(
+    root: Path, args: list[str], message: str
+) -> None:
+    """These were a Rust panic of ~60 frames, an OverflowError traceback, and a server on a
+    random port whose banner said :0."""
+    done = run_serve(root / "store", *args)
+    assert (done.returncode, done.stderr) == (1, f"aiaas serve: error: {message}\n")
+    assert "Traceback" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "problem"),
+    [
+        ("--workers", "0", "0 is not a count: give 1 or more"),
+        ("--max-in-flight", "0", "0 is not a count: give 1 or more"),
+        ("--header-timeout", "0", "0 is not a timeout: give 0.001 to 86400 seconds"),
+        ("--body-timeout", "0", "0 is not a timeout: give 0.001 to 86400 seconds"),
+        ("--body-timeout", "-1", "-1 is not a timeout: give 0.001 to 86400 seconds"),
+        ("--selector", "staging", "'staging' is neither @ALIAS (e.g. @production) nor :VERSION (e.g. :3)"),
+    ],
+)  # fmt: skip
+def test_flag_values_that_served_wrongly_are_refused(
+    root: Path, flag: str, value: str, problem: str
+) -> None:
+    """Each used to start: 0 workers served with one, 0 in flight and a header timeout of 0
+    had no limit, a body timeout of 0 or less made every POST a 408, and a selector without
+    its @ was glued to each model's name ('digits-mlpstaging': not found)."""
+    done = run_serve(root / "store", flag, value)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == f"aiaas serve: error: argument {flag}: {problem}"
