@@ -6,14 +6,22 @@ Each test runs the real CLI in a subprocess on loopback and talks to it over rea
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
 
@@ -153,3 +161,62 @@ def test_flag_values_that_served_wrongly_are_refused(
     done = run_serve(root / "store", flag, value)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == f"aiaas serve: error: argument {flag}: {problem}"
+
+
+# ---- stopping while the models load ------------------------------------------------------
+
+
+def matmul_chain(path: Path, nodes: int = 2000, width: int = 8) -> Path:
+    """A 600 KB model onnxruntime takes ~0.3 s to load (graph optimisation, GIL released)."""
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.random((width, width), dtype=np.float32), f"W{i}")
+        for i in range(nodes)
+    ]
+    names = ["x"] + [f"h{i}" for i in range(nodes - 1)] + ["y"]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", [names[i], f"W{i}"], [names[i + 1]]) for i in range(nodes)],
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", width])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_factory.OPSET)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_a_signal_during_the_warm_up_exits_cleanly(tmp_path: Path) -> None:
+    """With one worker the server is this process: exiting while the warm-up thread was inside
+    onnxruntime's session creation aborted it (exit status -6, 'terminate called without an
+    active exception'; 2 of 6 stops, by SIGTERM or SIGINT, ~0.1-0.5 s after the start)."""
+    store = tmp_path / "store"
+    path = matmul_chain(tmp_path / "chain.onnx")
+    registry = Registry(LocalStore(store))
+    for i in range(4):
+        registry.publish(onnx_factory.manifest_for(path, f"chain{i}", "1"), path)
+    exits = []
+    for attempt in range(6):
+        server = ServeProcess(store)
+        try:
+            _wait_listening(server)
+            time.sleep(0.08 * attempt)
+            server.process.send_signal(signal.SIGTERM if attempt % 2 else signal.SIGINT)
+            exits.append((server.process.wait(timeout=40), server.output().count("loaded ")))
+        finally:
+            server.stop()
+        assert "terminate called" not in server.output()
+    assert [code for code, _ in exits] == [0] * 6, exits
+
+
+def _wait_listening(server: ServeProcess, timeout: float = 30) -> None:
+    """Until the port accepts: the warm-up has only begun."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"aiaas serve did not listen within {timeout} s: {server.output()}")
