@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.local.address import listen_address
@@ -37,6 +38,7 @@ PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS
                "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 RESCAN_SECONDS = 2.0
+log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -175,16 +177,30 @@ class ModelDiscovery:
         self.gateway: Gateway | None = None
         self._next = 0.0
         self._lock = threading.Lock()
+        self._failure: AiaasError | None = None  # the last scan's, while the store is down
 
     def __call__(self) -> bool:
+        """True when it added functions. The store's error while it cannot be listed, the
+        last one again until the next scan, so an outage is a steady 503 (not one 503, then
+        404s for models that may well exist)."""
         if self.gateway is None or self.config.models is not None:
             return False
         if time.monotonic() < self._next:
+            if self._failure is not None:
+                raise self._failure
             return False
         with self._lock:
             self._next = time.monotonic() + RESCAN_SECONDS
             config = self.config
-            specs = template_functions(config.template, config.store_uri, selector=config.selector)
+            try:
+                specs = template_functions(
+                    config.template, config.store_uri, selector=config.selector
+                )
+            except AiaasError as exc:
+                log.warning("cannot look for models published since the start: %s", exc.message)
+                self._failure = exc
+                raise
+            self._failure = None
             new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
             if not new:
                 return False

@@ -204,8 +204,12 @@ class Gateway:
             body, content_type = self.metrics.render()
             return GatewayResponse(200, [("content-type", content_type)], body)
         found = self.route(request.method, request.path)
-        if found is None and self.on_miss is not None and self.on_miss():
-            found = self.route(request.method, request.path)
+        try:
+            if found is None and self.on_miss is not None and self.on_miss():
+                found = self.route(request.method, request.path)
+        except AiaasError:  # the store cannot say whether it holds a model published since
+            self.metrics.refused(503)
+            return error(503, "cannot look up new models: the model store is not reachable")
         if found is None:
             self.metrics.refused(404)
             return error(404, no_route(self._routes, request.method, request.path))

@@ -5,6 +5,7 @@ Each test runs the real CLI in a subprocess on loopback and talks to it over rea
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -20,10 +22,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.registry import Registry
+from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
+from tests.reliability.s3proxy import DelayingProxy
+from tests.s3server import MotoServer, free_port
 
 ROW = [0.5] * 64
 
@@ -220,3 +225,64 @@ def _wait_listening(server: ServeProcess, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.02)
     raise RuntimeError(f"aiaas serve did not listen within {timeout} s: {server.output()}")
+
+
+# ---- the store away for a while, and back ------------------------------------------------
+
+
+def publish_linear(store: S3Store, workdir: Path, name: str) -> None:
+    path = onnx_factory.linear_classifier(workdir / f"{name}.onnx", features=64, classes=10)
+    Registry(store).publish(onnx_factory.manifest_for(path, name, "1"), path)
+
+
+def test_s3_down_a_new_model_is_a_steady_503_and_found_once_s3_is_back(
+    s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """Asking for a model not loaded yet makes the gateway list the store: with S3 down that
+    was a 500 with an empty body and a traceback in the log, on every such request."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    proxy = DelayingProxy(moto_server.port).start()
+    port = free_port()
+    log = tmp_path / "serve.log"
+    command = serve_command(Path(), "--port", str(port))
+    command[command.index("--store") + 1] = f"s3://{s3_store.bucket}/registry"
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.endpoint, "AIAAS_CACHE_DIR": str(tmp_path)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log)
+        assert _predict(base, MODEL)[0] == 200
+        proxy.stop()
+        assert _predict(base, MODEL)[0] == 200  # the loaded model serves on
+        refused = (503, {"error": "cannot look up new models: the model store is not reachable"})
+        assert [_predict(base, "late") for _ in range(3)] == [refused] * 3
+        proxy.start()
+        publish_linear(s3_store, tmp_path, "late")
+        time.sleep(2.1)  # the gateway lists the store at most every 2 s
+        status, body = _predict(base, "late")
+        assert (status, body["model"]) == (200, "late")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        proxy.stop()
+    output = log.read_text()
+    assert "Traceback" not in output
+    assert output.count("cannot look for models published since the start: S3 error") == 1
+
+
+def _predict(base: str, model: str) -> tuple[int, Any]:
+    answer = httpx.post(f"{base}/models/{model}/predict", json={"inputs": [ROW]}, timeout=30)
+    return answer.status_code, answer.json() if answer.content else None
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"aiaas serve not ready within 60 s: {log.read_text()}")
