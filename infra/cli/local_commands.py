@@ -48,7 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="A local API gateway with the stack's HttpApi routes (template.yaml's, "
         "built in): one function instance per published model, real HTTP API v2.0 events.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address or host name to bind (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument(
         "--workers",
@@ -59,10 +63,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--token",
         default=os.environ.get("AIAAS_API_TOKEN"),
-        help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN; unset = open)",
+        help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN, better than "
+        "this flag, whose value every user of the machine sees in `ps`; unset = open)",
     )
     p.add_argument(
-        "--models", help="comma-separated models to serve (default: every model in the store)"
+        "--models",
+        help="comma-separated models to serve, and no others (default: every model in the "
+        "store, and any published while it runs)",
     )
     p.add_argument(
         "--selector",
