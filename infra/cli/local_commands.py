@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import faulthandler
 import json
+import logging
 import os
 import shutil
 import sys
@@ -18,13 +19,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, local_environment
 from infra.local.gateway import Gateway, function_instances
 from infra.local.server import ServerLimits
 from infra.local.stack import DEFAULT_SELECTOR, stack_functions
+from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS
                "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 RESCAN_SECONDS = 2.0
+log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,19 +49,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="A local API gateway with the stack's HttpApi routes (template.yaml's, "
         "built in): one function instance per published model, real HTTP API v2.0 events.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address or host name to bind (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    p.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        help="processes sharing the port (default 1: this process, no fork)",
+    )
     p.add_argument(
         "--token",
         default=os.environ.get("AIAAS_API_TOKEN"),
-        help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN; unset = open)",
+        help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN, better than "
+        "this flag, whose value every user of the machine sees in `ps`; unset = open)",
     )
     p.add_argument(
-        "--models", help="comma-separated models to serve (default: every model in the store)"
+        "--models",
+        help="comma-separated models to serve, and no others (default: every model in the "
+        "store, and any published while it runs)",
     )
     p.add_argument(
         "--selector",
+        type=selector,
         default="",
         help="version selector for every model: @alias or :version (default: production alias, else newest)",
     )
@@ -71,19 +88,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defaults = ServerLimits()
     p.add_argument(
         "--header-timeout",
-        type=float,
+        type=seconds,
         default=defaults.header_timeout_s,
         help="seconds a request head may take, also the idle keep-alive timeout (default %(default)s)",
     )
     p.add_argument(
         "--body-timeout",
-        type=float,
+        type=seconds,
         default=defaults.body_timeout_s,
         help="seconds a request body may take to arrive (default %(default)s)",
     )
     p.add_argument(
         "--max-in-flight",
-        type=int,
+        type=count,
         default=defaults.max_in_flight,
         help="requests a worker runs at once; more wait (default %(default)s)",
     )
@@ -107,6 +124,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read functions from this SAM template (default: the built-in copy of the project's)",
     )
     p.set_defaults(func=cmd_invoke)
+
+
+def count(text: str) -> int:
+    """An argparse type: 0 workers still served with one, 0 requests in flight without a cap."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count: give 1 or more")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a timeout of 0 turned granian's header timeout off (slow heads and idle
+    connections stayed open for good) and made every request with a body a 408."""
+    value = float(text)
+    if not 0.001 <= value <= 86400:  # granian counts the header timeout in whole milliseconds
+        raise argparse.ArgumentTypeError(f"{text} is not a timeout: give 0.001 to 86400 seconds")
+    return value
+
+
+def selector(text: str) -> str:
+    """An argparse type: '' (each model's production alias, else its newest version), @alias or
+    :version. 'staging' without its @ was glued to every model's name ('irisstaging')."""
+    if text and not is_selector(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither @ALIAS (e.g. @production) nor :VERSION (e.g. :3)"
+        )
+    return text
 
 
 def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -141,16 +185,30 @@ class ModelDiscovery:
         self.gateway: Gateway | None = None
         self._next = 0.0
         self._lock = threading.Lock()
+        self._failure: AiaasError | None = None  # the last scan's, while the store is down
 
     def __call__(self) -> bool:
+        """True when it added functions. The store's error while it cannot be listed, the
+        last one again until the next scan, so an outage is a steady 503 (not one 503, then
+        404s for models that may well exist)."""
         if self.gateway is None or self.config.models is not None:
             return False
         if time.monotonic() < self._next:
+            if self._failure is not None:
+                raise self._failure
             return False
         with self._lock:
             self._next = time.monotonic() + RESCAN_SECONDS
             config = self.config
-            specs = template_functions(config.template, config.store_uri, selector=config.selector)
+            try:
+                specs = template_functions(
+                    config.template, config.store_uri, selector=config.selector
+                )
+            except AiaasError as exc:
+                log.warning("cannot look for models published since the start: %s", exc.message)
+                self._failure = exc
+                raise
+            self._failure = None
             new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
             if not new:
                 return False
@@ -209,10 +267,10 @@ def checked_token(token: str | None) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from infra.local.server import check_address, serve
+    from infra.local.server import serve
 
     args.token = checked_token(args.token)
-    check_address(args.host, args.port)  # before the banner, which would say it serves there
+    address = listen_address(args.host, args.port)
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()
@@ -242,7 +300,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
     with shared_metrics_dir(shared):
-        serve(args.host, args.port, partial(build_app, config), workers=args.workers, limits=limits)
+        serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
+    # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
+    print("aiaas serve: stopped", flush=True)
     return 0
 
 

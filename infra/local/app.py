@@ -47,6 +47,7 @@ OFFLOAD_MODEL_S = (
     0.0001  # the demo's MLP and CNN spend ~0.01 ms in onnxruntime, its transformer ~0.19
 )
 TIME_EVERY = 16  # an inline route's calls per timed one
+WARM_UP_STOP_S = 30.0  # at shutdown, the longest wait for a model the warm-up is loading
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class GatewayApp:
             max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="aiaas-fn"
         )
         self._warm_up = warm_up
+        self._warming: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._inline_calls = 0
         self._deadlines = Deadlines(limits.timeout_s)
 
@@ -108,13 +111,24 @@ class GatewayApp:
         # Cold starts happen off the request path where possible: init every function now, in
         # the background; a request that arrives first simply does that function's init itself.
         if self._warm_up:
-            threading.Thread(target=self._start, name="aiaas-warm-up", daemon=True).start()
+            self._warming = threading.Thread(target=self._start, name="aiaas-warm-up", daemon=True)
+            self._warming.start()
 
     def _start(self) -> None:
-        self.gateway.warm_up()
-        self.gateway.metrics.start()  # after the functions: see infra/local/metrics.py
+        self.gateway.warm_up(stop=self._stopping)
+        if not self._stopping.is_set():
+            self.gateway.metrics.start()  # after the functions: see infra/local/metrics.py
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A process that exits while a thread is inside onnxruntime's session creation (which
+        # runs without the GIL) is aborted by C++ ("terminate called without an active
+        # exception", exit status -6): a SIGTERM during the warm-up did that. The warm-up stops
+        # before its next function; the one loading now finishes first.
+        self._stopping.set()
+        if self._warming is not None:
+            self._warming.join(WARM_UP_STOP_S)
+            if self._warming.is_alive():
+                log.warning("the warm-up is still loading a model after %g s", WARM_UP_STOP_S)
         self.pool.shutdown(wait=True)  # offloaded calls in flight finish
         self._deadlines.close()
 

@@ -143,21 +143,22 @@ class Gateway:
             self._routes = routes
             self._found = {}
 
-    def warm_up(self, others_after_s: float = 1.0) -> None:
-        """Initialise every function: predict functions now, the rest a moment later.
+    def warm_up(self, others_after_s: float = 1.0, stop: threading.Event | None = None) -> None:
+        """Initialise every function: predict functions now, the rest a moment later (`stop`:
+        the server is stopping, init no more).
 
         The control plane's FastAPI import takes a few hundred ms of CPU; started together with
         the models it would slow the first predictions down. Failures wait for a request.
         """
-        functions = list(self.functions.values())
+        stop, functions = stop or threading.Event(), list(self.functions.values())
         predict = [f for f in functions if f.spec.handler.startswith("functions.predict.")]
         for group in (predict, [f for f in functions if f not in predict]):
-            for function in group:
+            for function in itertools.takewhile(lambda _: not stop.is_set(), group):
                 try:
                     function.handler  # noqa: B018 - the property runs the function's init
                 except Exception as exc:
                     _log_init_failure(function.spec.logical_id, exc)
-            time.sleep(others_after_s)
+            stop.wait(others_after_s)
 
     def route(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
         key = (method, path)
@@ -201,8 +202,12 @@ class Gateway:
             body, content_type = self.metrics.render()
             return GatewayResponse(200, [("content-type", content_type)], body)
         found = self.route(request.method, request.path)
-        if found is None and self.on_miss is not None and self.on_miss():
-            found = self.route(request.method, request.path)
+        try:
+            if found is None and self.on_miss is not None and self.on_miss():
+                found = self.route(request.method, request.path)
+        except AiaasError:  # the store cannot say whether it holds a model published since
+            self.metrics.refused(503)
+            return error(503, "cannot look up new models: the model store is not reachable")
         if found is None:
             self.metrics.refused(404)
             return error(404, no_route(self._routes, request.method, request.path))

@@ -24,14 +24,10 @@ Body size and body read time are the app's (`infra/local/app.py`).
 from __future__ import annotations
 
 import asyncio
-import errno
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from functions.runtime.errors import Conflict
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -55,7 +51,6 @@ def serve(
     limits: ServerLimits = ServerLimits(),
 ) -> None:
     """Serve on host:port until SIGINT/SIGTERM; `make_app` runs once in each worker."""
-    check_address(host, port)
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -92,33 +87,6 @@ def serve(
         **options,
     )
     server.serve(target_loader=make_app, wrap_loader=False)
-
-
-def check_address(host: str, port: int) -> None:
-    """Conflict unless host:port can be listened on by this server alone.
-
-    granian binds with SO_REUSEPORT, so that its workers share the port; it also lets a second
-    `aiaas serve` start on a port an earlier one still holds, and the kernel then splits the
-    connections between the two (perhaps with different stores or tokens) without a word. A
-    plain bind fails while anything listens there, and also says why a port cannot be used at
-    all (a privileged port, an address this host does not have). Port 0 picks a free one."""
-    if port == 0:
-        return
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-            probe.bind(address)
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        hint = (
-            "another server (an earlier `aiaas serve`?) listens there: stop it or pass --port"
-            if exc.errno == errno.EADDRINUSE
-            else "pass another --host or --port"
-        )
-        raise Conflict(f"cannot listen on {host}:{port}: {why}; {hint}") from exc
 
 
 def _serve_embedded(

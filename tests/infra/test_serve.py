@@ -319,33 +319,6 @@ def test_token_flag_and_payload_limit_from_the_environment(root: Path) -> None:
         assert other.status_code == 404
 
 
-def test_a_second_server_on_a_taken_port_refuses_to_start(server: ServeProcess, root: Path) -> None:
-    """granian binds with SO_REUSEPORT: without the check a second `aiaas serve` started on the
-    first one's port, and the kernel split the callers between the two."""
-    store = str(root / "store")
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra.cli.main",
-            "--store",
-            store,
-            "serve",
-            "--port",
-            str(server.port),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert second.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{server.port}: Address already in use" in second.stderr
-    assert "an earlier `aiaas serve`?" in second.stderr and "aiaas serve: http" not in second.stdout
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    assert httpx.get(f"{server.base}/v2/health/ready", headers=headers).status_code == 200
-
-
 def test_a_native_crash_leaves_the_python_stacks_in_the_log(root: Path) -> None:
     server = ServeProcess(root / "store")
     try:
