@@ -23,8 +23,8 @@ from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.local.address import listen_address
-from infra.local.functions import LocalFunction, local_environment
-from infra.local.gateway import Gateway, function_instances
+from infra.local.functions import LocalFunction, function_instances, local_environment
+from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits
 from infra.local.stack import DEFAULT_SELECTOR, stack_functions
 from infra.model_settings import is_selector

@@ -143,6 +143,12 @@ class GatewayApp:
             response = _closing(error(400, "the request body ended before its declared length"))
         except ProtocolError:  # hyper could not frame the body
             response = _closing(error(400, "malformed HTTP request body"))
+        except asyncio.CancelledError:  # still running when the shutdown grace ran out
+            # Answered, so the request ends here: re-raised, granian would log it as the app's
+            # failure with a traceback per request.
+            response = _closing(
+                error(503, "the server stopped before this request finished; retry")
+            )
         protocol.response_bytes(response.status, response.headers, response.body)
         if response.after:
             _run_after(response.after)

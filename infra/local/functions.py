@@ -174,3 +174,14 @@ def load_handler_module(
     if not callable(function):
         raise AiaasError(f"handler {handler!r}: {module_name} has no function {attr!r}")
     return function, module
+
+
+def function_instances(
+    specs: Mapping[str, FunctionSpec], env: Mapping[str, str]
+) -> dict[str, LocalFunction]:
+    """One warm instance per function that has HTTP routes."""
+    return {
+        name: LocalFunction(spec, local_environment(spec, env))
+        for name, spec in specs.items()
+        if spec.routes
+    }

@@ -28,7 +28,6 @@ from infra.local.functions import LocalFunction
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
 from infra.local.paths import UndecodablePath, decode_again, decode_params
-from infra.template import FunctionSpec
 
 log = logging.getLogger("aiaas.gateway")
 
@@ -390,16 +389,3 @@ def to_http(result: Any) -> GatewayResponse:
     if not typed:
         headers.append(("content-type", "application/json"))
     return GatewayResponse(int(result["statusCode"]), headers, body_bytes)
-
-
-def function_instances(
-    specs: Mapping[str, FunctionSpec], env: Mapping[str, str]
-) -> dict[str, LocalFunction]:
-    """One warm instance per function that has HTTP routes."""
-    from infra.local.functions import local_environment
-
-    return {
-        name: LocalFunction(spec, local_environment(spec, env))
-        for name, spec in specs.items()
-        if spec.routes
-    }

@@ -12,7 +12,8 @@ enforces, configured here:
 - HEAD gets headers only, pipelined requests are answered in order, a response is written
   before the next request on its connection is read (a client that never reads stalls only
   itself), `100 Continue` is sent only when the app reads the body;
-- SIGTERM/SIGINT: stop accepting, let requests in flight finish, then exit.
+- SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
+  after it, or at a second signal, they are cut off: a 503 to retry), then exit.
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
@@ -24,13 +25,18 @@ Body size and body read time are the app's (`infra/local/app.py`).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
+
+
+CUT_OFF_WRITE_S = 0.2  # for the 503s of requests cut off at the end of the grace to go out
 
 
 @dataclass(frozen=True)
@@ -99,13 +105,46 @@ def _serve_embedded(
 
     # At warning it says "Embedded server is experimental!" on every start; its errors still show.
     server = Server(target=make_app, factory=True, **{**options, "log_level": LogLevels.error})
-    server.workers_kill_timeout = limits.shutdown_grace_s  # not a constructor argument here
+    # The grace is kept here, not by granian: past its own timeout the embedded server raises
+    # TimeoutError out of serve() and a callback fails later on the cancelled worker.
+    server.workers_kill_timeout = None
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, server.stop)
-        await server.serve()
+        serving = asyncio.current_task()
+        assert serving is not None
+
+        def stop() -> None:
+            if server.interrupt_signal:  # a second signal: stop now
+                serving.cancel()
+                return
+            server.stop()  # type: ignore[no-untyped-call]
+            loop.call_later(limits.shutdown_grace_s, serving.cancel)
+            loop.set_exception_handler(_quiet_cut_off)
+
+        # SIGHUP too (a closed terminal): granian's supervisor reloads its workers on it, which
+        # one in-process worker cannot do, and its default action would drop requests in flight.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop)
+        try:
+            await server.serve()
+        except asyncio.CancelledError:
+            # Each request still running is cancelled, so its caller gets a 503 to retry
+            # (infra/local/app.py), given a moment to be written. A thread still inside a
+            # handler cannot be stopped, and the interpreter would wait for it at exit: as
+            # granian's supervisor kills a worker past the grace, the process ends here.
+            for task in asyncio.all_tasks():
+                if task is not serving:
+                    task.cancel()
+            await asyncio.sleep(CUT_OFF_WRITE_S)
+            print(
+                f"aiaas serve: stopped; requests still running {limits.shutdown_grace_s} s "
+                "after the stop signal (or at a second one) were cut off",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.stdout.flush()
+            os._exit(1)
 
     try:
         import uvloop
@@ -113,3 +152,10 @@ def _serve_embedded(
         asyncio.run(run())
     else:
         uvloop.run(run())
+
+
+def _quiet_cut_off(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's error handler once stopping: a worker cut off at the grace gets granian's
+    "drained" callback later, on its cancelled future (InvalidStateError): said above already."""
+    if not isinstance(context.get("exception"), asyncio.InvalidStateError):
+        loop.default_exception_handler(context)

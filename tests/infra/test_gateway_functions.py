@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from functions.runtime.model import TIMED_EVERY
-from infra.local.functions import local_environment
-from infra.local.gateway import Gateway, function_instances
+from infra.local.functions import function_instances, local_environment
+from infra.local.gateway import Gateway
 from infra.template import functions, load_template
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
 from tests.infra.test_gateway import doc, request

@@ -10,7 +10,8 @@ import orjson
 
 from bench.models import publish_mlp
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
-from infra.local.gateway import Gateway, GatewayRequest, function_instances
+from infra.local.functions import function_instances
+from infra.local.gateway import Gateway, GatewayRequest
 from infra.template import functions, load_template
 
 
