@@ -22,11 +22,13 @@ CASES = ("emf", "emf+prometheus", "emf+prometheus multiprocess")
 
 CODE = """
 import os, sys, time
+from pathlib import Path
 from functions.predict.telemetry import RequestMetrics
 from infra.local.metrics import GatewayMetrics
 metrics = RequestMetrics(out=open(os.devnull, "w"))
 if {observe!r}:
-    observer = GatewayMetrics(multiprocess={multiprocess!r})
+    shared = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) if {multiprocess!r} else None
+    observer = GatewayMetrics(shared)
     observer.start()
     metrics.observe(observer)
 record = metrics.record

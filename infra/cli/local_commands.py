@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import faulthandler
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, function_instances, local_environment
@@ -227,7 +227,7 @@ class ServeConfig:
     selector: str
     token: str | None
     limits: ServerLimits
-    shared_metrics: bool = False  # workers sum their metrics in PROMETHEUS_MULTIPROC_DIR
+    metrics_dir: Path | None = None  # several workers: they sum their metrics in its files
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -237,8 +237,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
 
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
-    metrics = GatewayMetrics(multiprocess=config.shared_metrics)
-    if config.shared_metrics:
+    metrics = GatewayMetrics(config.metrics_dir)
+    if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the
         # first request, not wait in this worker for the deferred start.
         metrics.start()
@@ -282,10 +282,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         max_in_flight=args.max_in_flight,
     )
-    shared = args.workers > 1
-    config = ServeConfig(
-        args.template, store_uri, env, models, args.selector, args.token, limits, shared
-    )
+    config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
     served = models if models is not None else Registry(open_store(store_uri)).models()
     auth = (
         "bearer token required"
@@ -299,7 +296,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
-    with shared_metrics_dir(shared):
+    with shared_metrics_dir(args.workers > 1, env) as directory:
+        config = dataclasses.replace(config, metrics_dir=directory)
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     print("aiaas serve: stopped", flush=True)
@@ -307,19 +305,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def shared_metrics_dir(shared: bool) -> Iterator[None]:
+def shared_metrics_dir(shared: bool, env: Mapping[str, str]) -> Iterator[Path | None]:
     """With several workers, a fresh directory for prometheus_client's multiprocess mode, which
     reads it from the environment in each worker (so it is set before they start); removed
-    when the server stops, so counts start from zero on every start."""
+    when the server stops, so counts start from zero on every start. Where it lives and how it
+    outlasts cleaners: infra/local/metrics_dir.py."""
     if not shared:
-        yield
+        yield None
         return
-    directory = tempfile.mkdtemp(prefix="aiaas-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    try:
-        yield
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    from infra.local.metrics_dir import default_parents, metrics_dir
+
+    cache_dir = RuntimeSettings.from_env({"AIAAS_CACHE_DIR": env.get("AIAAS_CACHE_DIR", "")})
+    with metrics_dir(default_parents(cache_dir.cache_dir)) as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        yield directory
 
 
 def _read_event(source: str) -> Any:

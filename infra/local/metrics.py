@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from functions.predict.metric_names import NO_LABEL, status_class
@@ -29,10 +30,11 @@ _Capture = tuple[str, str, str, int]
 
 
 class GatewayMetrics:
-    """The metrics of one gateway worker; `multiprocess`: summed over workers' shared files."""
+    """The metrics of one gateway worker; `shared_dir`: summed over the workers' files there
+    (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`)."""
 
-    def __init__(self, multiprocess: bool = False) -> None:
-        self.multiprocess = multiprocess
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
         self._loads: list[_Load] = []
@@ -96,7 +98,7 @@ class GatewayMetrics:
         with self._lock:
             if self._families is not None:
                 return
-            families = PrometheusFamilies(self.multiprocess)
+            families = PrometheusFamilies(self.shared_dir)
             for request in self._requests:
                 families.request(*request)
             for load in self._loads:
@@ -107,6 +109,8 @@ class GatewayMetrics:
             self._families = families
             if families.counts is not None:  # one worker (--workers N keep prometheus_client's)
                 self._count = families.counts.add
+            if families.shared is not None:
+                families.shared.start_keeping()
 
     def render(self) -> tuple[bytes, str]:
         """(the Prometheus text exposition, its content type)."""

@@ -5,19 +5,20 @@ takes ~25-30 ms to import, which a server's first answer should not wait for.
 
 Several workers (`aiaas serve --workers N`) share one port, so a scrape reaches any one of
 them: with N > 1 every worker writes its values to files in `PROMETHEUS_MULTIPROC_DIR` (set by
-`aiaas serve`, prometheus_client's multiprocess mode) and a scrape sums all workers' files.
-Counters and histograms only, which that mode sums exactly; and the shadow's largest
-differences, gauges that mode reads as the maximum over workers.
+`aiaas serve`, prometheus_client's multiprocess mode) and a scrape sums all workers' files
+(`metrics_files.py`: kept there while the server runs). Counters and histograms only, which
+that mode sums exactly; and the shadow's largest differences, gauges that mode reads as the
+maximum over workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from functions.predict.metric_names import (
     CAPTURE_DROPPED,
@@ -43,6 +44,7 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
     capture_series,
 )
+from infra.local.metrics_files import SharedFiles
 from infra.local.request_counts import RequestCounts
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ _CAPTURE_COUNTERS = {
     CAPTURE_SKIPPED: ("Sampled requests not captured (OIP binary)", CAPTURE_REASON_LABELS),
 }
 
+_Family = TypeVar("_Family", Counter, Gauge, Histogram)
+
 LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -90,10 +94,12 @@ def _family_name(name: str) -> str:
 
 
 class PrometheusFamilies:
-    """The gateway's metric families, in their own registry (or the workers' shared files)."""
+    """The gateway's metric families, in their own registry, or (`shared_dir`, several
+    workers) in the workers' shared files."""
 
-    def __init__(self, multiprocess: bool) -> None:
-        self.multiprocess = multiprocess
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.multiprocess = shared_dir is not None
+        self.shared = SharedFiles(shared_dir) if shared_dir is not None else None
         self.registry = CollectorRegistry()
         requests = (
             _family_name(REQUESTS),
@@ -101,7 +107,7 @@ class PrometheusFamilies:
         )
         latency = (LATENCY, "Time the function took to answer, in seconds")
         self.counts: RequestCounts | None = None
-        if multiprocess:  # the shared files: another worker's scrape reads them
+        if self.multiprocess:  # the shared files: another worker's scrape reads them
             self.requests = Counter(*requests, REQUEST_LABELS, registry=self.registry)
             self.latency = Histogram(
                 *latency, REQUEST_LABELS, registry=self.registry, buckets=LATENCY_BUCKETS
@@ -155,44 +161,54 @@ class PrometheusFamilies:
             return
         children = self._children.get(key)
         if children is None:
-            children = self.requests.labels(*key), self.latency.labels(*key)
+            children = self._child(self.requests, key), self._child(self.latency, key)
             self._children[key] = children
         children[0].inc()
         if seconds is not None:
             children[1].observe(seconds)
 
     def model_load(self, model: str, version: str, seconds: float) -> None:
-        self.cold_starts.labels(model, version).inc()
-        self.load_time.labels(model, version).observe(seconds)
+        self._child(self.cold_starts, (model, version)).inc()
+        self._child(self.load_time, (model, version)).observe(seconds)
 
     def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:
         """Copies replayed, summed (functions/predict/shadow_tally.py): a few increments."""
-        add_to_histogram(self.shadow_latency.labels(*labels), tally.latency_sum, tally.buckets)
+        latency = self._child(self.shadow_latency, labels)
+        add_to_histogram(latency, tally.latency_sum, tally.buckets)
+        counters = self.shadow_counters
         if tally.errors:
-            self.shadow_counters[SHADOW_ERRORS].labels(*labels).inc(tally.errors)
+            self._child(counters[SHADOW_ERRORS], labels).inc(tally.errors)
         if not tally.answered:
             return
-        self.shadow_counters[SHADOW_REQUESTS].labels(*labels).inc(tally.answered)
-        self.shadow_counters[SHADOW_ROWS].labels(*labels).inc(tally.rows)
+        self._child(counters[SHADOW_REQUESTS], labels).inc(tally.answered)
+        self._child(counters[SHADOW_ROWS], labels).inc(tally.rows)
         if tally.agreed is not None:
-            self.shadow_counters[SHADOW_AGREED].labels(*labels).inc(tally.agreed)
+            self._child(counters[SHADOW_AGREED], labels).inc(tally.agreed)
         for name, value in ((SHADOW_MAX_ABS, tally.max_abs), (SHADOW_MAX_REL, tally.max_rel)):
             key = (name, labels)
             if value > self._max.get(key, -1.0):
                 self._max[key] = value
-                self.shadow_gauges[name].labels(*labels).set(value)
+                self._child(self.shadow_gauges[name], labels).set(value)
 
     def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
-        self.shadow_counters[SHADOW_DROPPED].labels(*labels).inc()
+        self._child(self.shadow_counters[SHADOW_DROPPED], labels).inc()
 
     def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
         name, labels = capture_series(outcome, model, version)
-        self.capture_counters[name].labels(*labels).inc(lines)
+        self._child(self.capture_counters[name], labels).inc(lines)
 
     def render(self) -> tuple[bytes, str]:
         """(the text exposition format, its content type)."""
-        registry = self.registry
-        if self.multiprocess:
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        if self.shared is not None:
+            return self.shared.render(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def _child(self, family: _Family, labels: Sequence[str]) -> _Family:
+        """`family.labels(*labels)`; with shared files, the directory made again if a new
+        child's file could not be created in it (removed while serving), then once more."""
+        try:
+            return family.labels(*labels)
+        except FileNotFoundError as exc:
+            if self.shared is None or not self.shared.recover(exc):
+                raise
+            return family.labels(*labels)

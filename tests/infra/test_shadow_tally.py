@@ -38,7 +38,7 @@ def samples(text: str, prefix: str) -> dict[str, float]:
 
 def test_tallies_equal_observing_each_copy() -> None:
     observed = copies(2000)
-    families = PrometheusFamilies(multiprocess=False)
+    families = PrometheusFamilies()
     for start in range(0, len(observed), 300):  # intervals, through the wire format
         tally = ShadowTally()
         for seconds, comparison in observed[start : start + 300]:

@@ -1,0 +1,159 @@
+"""The directory `aiaas serve --workers 2` sums its workers' Prometheus counts in, on a
+long-running host: removed under the server (by hand, a /tmp cleaner), aged by a real
+systemd-tmpfiles, and left behind by a server killed with SIGKILL. Real servers, real scrapes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.functions.test_predict_events import MODEL, publish_digits
+from tests.infra.test_serve import TOKEN, ServeProcess, start_serve
+from tests.infra.test_serve_metrics import AUTH, GOOD, scrape, value
+
+JSON_AUTH = {**AUTH, "content-type": "application/json"}
+REMOVED = "were removed from"  # the worker's warning when it writes its files back
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    store, _ = publish_digits(tmp_path)
+    return store
+
+
+def two_workers(store: Path, *args: str) -> Iterator[ServeProcess]:
+    yield from start_serve(
+        store, "--workers", "2", *args, env={"AIAAS_API_TOKEN": TOKEN}, headers=AUTH
+    )
+
+
+def workers(server: ServeProcess) -> list[int]:
+    pid = server.process.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def open_db_files(pid: int) -> list[Path]:
+    """The metrics files a worker has open (prometheus_client keeps them mapped)."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            path = Path(os.readlink(fd).removesuffix(" (deleted)"))
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if re.fullmatch(rf"(counter|histogram|gauge_\w+)_{pid}\.db", path.name):
+            found.append(path)
+    return found
+
+
+def shared_dir(server: ServeProcess) -> Path:
+    """The workers' directory, wherever the server put it: where their open files are."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        files = [f for pid in workers(server) for f in open_db_files(pid)]
+        if files:
+            return files[0].parent
+        time.sleep(0.1)
+    raise AssertionError(f"no worker has a metrics file open: {server.output()}")
+
+
+def predict(server: ServeProcess, times: int, path: str = f"/models/{MODEL}/predict") -> set[int]:
+    statuses = set()
+    for _ in range(times):  # a fresh connection each: both workers answer some
+        answer = httpx.post(f"{server.base}{path}", content=GOOD, headers=JSON_AUTH, timeout=30)
+        statuses.add(answer.status_code)
+    return statuses
+
+
+def answered(server: ServeProcess, status_class: str) -> float:
+    requests = scrape(server.base).get("aiaas_requests", [])  # none before the first request
+    return value(requests, "aiaas_requests_total", status_class=status_class)
+
+
+def test_a_directory_removed_while_serving_is_written_back_with_its_counts(store: Path) -> None:
+    for server in two_workers(store, "--models", MODEL):
+        assert predict(server, 6) == {200}
+        directory = shared_dir(server)
+        shutil.rmtree(directory)  # what a /tmp cleaner does to it
+        # Every scrape a 200 with every count (was a 500 with a traceback until restart).
+        assert [answered(server, "2xx") for _ in range(3)] == [6, 6, 6]
+        cold = scrape(server.base)["aiaas_cold_starts"]
+        assert value(cold, "aiaas_cold_starts_total", model=MODEL) == 2
+        assert predict(server, 4) == {200}
+        assert answered(server, "2xx") == 10  # later samples are kept too
+        assert {f"counter_{pid}.db" for pid in workers(server)} <= {
+            f.name for f in directory.glob("*.db")
+        }
+        log = server.output()
+        assert "Traceback" not in log
+        assert log.count(REMOVED) == 2, log  # once per worker, not once per scrape
+
+
+def test_a_request_needing_a_new_file_after_the_removal_is_answered(tmp_path: Path) -> None:
+    """No model loaded, so a worker's first counted request opens its first file: in a
+    removed directory that was a 500 for the request itself, not only for /metrics."""
+    store = tmp_path / "store"
+    store.mkdir()
+    for server in two_workers(store):
+        assert predict(server, 1, "/no/such/route") == {404}  # one worker has a file now
+        shutil.rmtree(shared_dir(server))
+        assert predict(server, 12, "/no/such/route") == {404}
+        assert answered(server, "4xx") == 13
+        assert "Traceback" not in server.output()
+
+
+def test_systemd_tmpfiles_leaves_a_running_servers_metrics_alone(store: Path) -> None:
+    tmpfiles = shutil.which("systemd-tmpfiles")
+    if tmpfiles is None:
+        pytest.skip("systemd-tmpfiles is not installed")
+    for server in two_workers(store, "--models", MODEL):
+        assert predict(server, 5) == {200}
+        directory = shared_dir(server)
+        # Where it lives: the user's cache directory (the tests' AIAAS_CACHE_DIR), not /tmp.
+        assert directory.parent == store.parent / "cache" / "metrics"
+        before = sorted(f.name for f in directory.glob("*.db"))
+        other = directory.parent / "not-a-servers"
+        other.mkdir()
+        (other / "old").write_text("")
+        # Age 0: clean everything under the directory's parent unconditionally (the default
+        # /tmp rule does it to what was unused for 10 days).
+        config = store.parent / "aiaas-metrics.conf"
+        config.write_text(f"e {directory.parent} - - - 0\n")
+        subprocess.run([tmpfiles, "--clean", str(config)], check=True, timeout=30)
+        assert not other.exists()  # it did clean
+        assert sorted(f.name for f in directory.glob("*.db")) == before
+        assert answered(server, "2xx") == 5
+        assert REMOVED not in server.output()
+
+
+def test_the_next_start_removes_a_killed_servers_directory_not_a_live_ones(store: Path) -> None:
+    killed = ServeProcess(store, "--workers", "2", "--models", MODEL)
+    try:
+        killed.wait_ready()
+        dead_dir = shared_dir(killed)
+        for pid in [killed.process.pid, *workers(killed)]:
+            os.kill(pid, signal.SIGKILL)  # the OOM killer, `kill -9`: no cleanup ran
+        killed.process.wait(timeout=10)
+    finally:
+        killed.stop()
+    assert dead_dir.is_dir()
+    for live in two_workers(store, "--models", MODEL):
+        assert predict(live, 3) == {200}
+        live_dir = shared_dir(live)
+        for server in two_workers(store, "--models", MODEL):
+            assert not dead_dir.exists()
+            assert live_dir.is_dir()
+            assert shared_dir(server) != live_dir
+            assert answered(live, "2xx") == 3
+            assert answered(server, "2xx") == 0
+        assert live_dir.is_dir()  # the other server stopped: its own directory went, not this
+    assert not live_dir.exists()
