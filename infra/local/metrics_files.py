@@ -47,6 +47,7 @@ class SharedFiles:
         self.directory = directory
         self._lock_fd: int | None = None  # the lock on a directory this worker recreated
         self._unreadable = False  # warned that the directory cannot be read
+        self._unwritable = False  # warned that this worker's files cannot be written back
         self._restored_at = float("-inf")  # time.monotonic() of this worker's last restore
 
     def start_keeping(self) -> None:
@@ -63,9 +64,10 @@ class SharedFiles:
     def render(self, own: CollectorRegistry) -> bytes:
         """The workers' values summed; `own` (this worker's registry) if they cannot be read."""
         self.restore()
-        # Just restored (here or by the keeper): the other workers find theirs gone as well and
-        # write them back within KEEP_S. Summed before, their counts would drop for a scrape,
-        # which Prometheus takes for a restart (and counts everything again in rate()).
+        # Just restored, or the directory made again (here or by the keeper): the other workers
+        # find theirs gone as well and write them back within KEEP_S. Summed before that, their
+        # counts would seem to drop, which Prometheus takes for a restart (rate() counts them
+        # all again).
         wait = self._restored_at + 1.5 * KEEP_S - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -101,9 +103,18 @@ class SharedFiles:
                 for mapped in gone:
                     _rewrite(mapped)
             except OSError as exc:
-                log.warning("cannot write the metrics files back in %s: %s", self.directory, exc)
+                if not self._unwritable:  # once, not every KEEP_S until it can
+                    log.warning(
+                        "cannot write the metrics files of worker %d back in %s (%s): its "
+                        "counts are kept in memory and written back once it can",
+                        os.getpid(),
+                        self.directory,
+                        exc,
+                    )
+                self._unwritable = True
                 return False
             self._restored_at = time.monotonic()
+            self._unwritable = False
         log.warning(
             "the metrics files of worker %d were removed from %s while it served; wrote "
             "them back from memory (%s), counts kept; see docs/monitoring.md",
@@ -130,6 +141,7 @@ class SharedFiles:
             self.directory.mkdir(mode=0o700, parents=True)
         except FileExistsError:
             return
+        self._restored_at = time.monotonic()  # the others' files are gone too: see render
         # Made again by this worker: locked again (a cleaner skips it), as the server did.
         fd = lock_directory(self.directory)
         if self._lock_fd is not None:
@@ -182,7 +194,7 @@ def _gone(mapped: Any) -> bool:
     """The file is no longer at its path (removed, or another file put there)."""
     try:
         there = Path(mapped._fname).stat()
-    except FileNotFoundError:
+    except OSError:  # not there, or its directory is not one any more
         return True
     mine = os.fstat(mapped._f.fileno())
     return (there.st_ino, there.st_dev) != (mine.st_ino, mine.st_dev)

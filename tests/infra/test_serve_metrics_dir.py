@@ -98,6 +98,30 @@ def test_a_directory_removed_while_serving_is_written_back_with_its_counts(store
         assert log.count(REMOVED) == 2, log  # once per worker, not once per scrape
 
 
+def test_a_directory_that_cannot_be_made_again_answers_what_the_worker_knows(
+    store: Path,
+) -> None:
+    """A file where the directory was: scrapes answer (one worker's counts) and warn once;
+    once the path is free again the workers write their files back, every count kept."""
+    for server in two_workers(store, "--models", MODEL):
+        assert predict(server, 8) == {200}
+        directory = shared_dir(server)
+        shutil.rmtree(directory)
+        directory.write_text("not a directory")
+        seen = [answered(server, "2xx") for _ in range(6)]
+        assert all(0 <= count <= 8 for count in seen), seen  # each a 200, a worker's own share
+        assert predict(server, 2) == {200}
+        directory.unlink()
+        time.sleep(1.5)  # the workers look for their files every second
+        assert answered(server, "2xx") == 10
+        log = server.output()
+        assert "Traceback" not in log
+        # Once a worker at most, not once a scrape or once a second.
+        assert log.count("cannot read the workers' metrics") <= 2, log
+        assert 1 <= log.count("cannot write the metrics files of worker") <= 2, log
+        assert 2 <= log.count(REMOVED) <= 4, log  # 4: one made it again before the file came
+
+
 def test_a_request_needing_a_new_file_after_the_removal_is_answered(tmp_path: Path) -> None:
     """No model loaded, so a worker's first counted request opens its first file: in a
     removed directory that was a 500 for the request itself, not only for /metrics."""
