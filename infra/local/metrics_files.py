@@ -96,25 +96,8 @@ class SharedFiles:
         files, library_lock = state
         with library_lock:  # no value is written meanwhile, so none is lost
             gone = [mapped for mapped in files.values() if _gone(mapped)]
-            if not gone:
+            if not gone or not self._write_back(gone):
                 return False
-            try:
-                self._recreate_directory()
-                for mapped in gone:
-                    _rewrite(mapped)
-            except OSError as exc:
-                if not self._unwritable:  # once, not every KEEP_S until it can
-                    log.warning(
-                        "cannot write the metrics files of worker %d back in %s (%s): its "
-                        "counts are kept in memory and written back once it can",
-                        os.getpid(),
-                        self.directory,
-                        exc,
-                    )
-                self._unwritable = True
-                return False
-            self._restored_at = time.monotonic()
-            self._unwritable = False
         log.warning(
             "the metrics files of worker %d were removed from %s while it served; wrote "
             "them back from memory (%s), counts kept; see docs/monitoring.md",
@@ -134,6 +117,26 @@ class SharedFiles:
             self._recreate_directory()
         except OSError:
             return False
+        return True
+
+    def _write_back(self, gone: list[Any]) -> bool:
+        try:
+            self._recreate_directory()
+            for mapped in gone:
+                _rewrite(mapped)
+        except OSError as exc:
+            if not self._unwritable:  # once, not every KEEP_S until it can
+                log.warning(
+                    "cannot write the metrics files of worker %d back in %s (%s): its counts "
+                    "are kept in memory and written back once it can",
+                    os.getpid(),
+                    self.directory,
+                    exc,
+                )
+            self._unwritable = True
+            return False
+        self._restored_at = time.monotonic()
+        self._unwritable = False
         return True
 
     def _recreate_directory(self) -> None:
