@@ -25,17 +25,20 @@ Body size and body read time are the app's (`infra/local/app.py`).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 CUT_OFF_WRITE_S = 0.2  # for the 503s of requests cut off at the end of the grace to go out
 
 
@@ -92,7 +95,22 @@ def serve(
         workers_kill_timeout=limits.shutdown_grace_s,
         **options,
     )
-    server.serve(target_loader=make_app, wrap_loader=False)
+    server.serve(target_loader=partial(_worker_app, make_app, os.getpid()), wrap_loader=False)
+
+
+def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayApp:
+    """`make_app` in a worker of granian's supervisor, which ends with it: killed (SIGKILL, the
+    OOM killer), the supervisor leaves its workers serving the port, and a restart then finds
+    it taken. Linux's PR_SET_PDEATHSIG kills the worker when its parent dies; a stop through
+    the supervisor ends the workers first, so it is never sent then."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return make_app()
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before prctl: no signal will come
+        os._exit(1)
+    return make_app()
 
 
 def _serve_embedded(

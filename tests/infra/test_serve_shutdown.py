@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.infra.test_serve import ServeProcess
 from tests.infra.test_serve_hostile import SLOW_TEMPLATE
@@ -77,3 +78,28 @@ def test_sighup_stops_like_sigterm(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert "aiaas serve: stopped" in server.output()
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+
+def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) on granian's supervisor left its workers serving the port."""
+    (tmp_path / "store").mkdir()
+    server = ServeProcess(tmp_path / "store", "--workers", "2")
+    try:
+        server.wait_ready()
+        workers = _children(server.process.pid)
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [w for w in workers if Path(f"/proc/{w}").exists()]
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.base}/v2/health/live", timeout=2)
+    finally:
+        server.stop()
