@@ -1,0 +1,172 @@
+"""What an operator of `aiaas serve` meets when the store or the cache misbehaves.
+
+Each test runs the real CLI in a subprocess on loopback; S3 is moto's server behind a TCP proxy
+(`tests/reliability/s3proxy.py`) that is stopped for an outage and started again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.drift.monitor import snapshot_prefix
+from functions.runtime.registry import version_prefix
+from functions.runtime.s3store import S3Store
+from tests.functions.test_predict_events import MODEL
+from tests.infra.test_serve import ROOT
+from tests.infra.test_serve_operator import _predict, publish_linear, serve_command
+from tests.reliability.s3faults import FaultyS3Proxy
+from tests.reliability.s3proxy import DelayingProxy
+from tests.s3server import MotoServer, free_port
+
+# One try of one second for each S3 call: an outage is seen at once, not after retries.
+FAST_FAILING_S3 = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1"}
+
+
+class S3Serve:
+    """`aiaas serve` on `s3://<bucket>/registry`, reaching S3 through `proxy`."""
+
+    def __init__(
+        self, bucket: str, proxy: DelayingProxy | FaultyS3Proxy, workdir: Path,
+        env: Mapping[str, str],
+    ) -> None:  # fmt: skip
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"serve-{self.port}.log"
+        command = serve_command(Path(), "--port", str(self.port))
+        command[command.index("--store") + 1] = f"s3://{bucket}/registry"
+        full_env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": proxy.endpoint,
+            "AIAAS_CACHE_DIR": str(workdir / "cache"),
+            **env,
+        }
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
+
+    def wait_loaded(self, model: str, timeout: float = 60) -> None:
+        """Until `model` is loaded (its readiness loads it; no prediction is made)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.base}/v2/models/{model}/ready", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{model} not loaded within {timeout} s: {self.output()}")
+
+    def get(self, path: str) -> tuple[int, Any]:
+        answer = httpx.get(f"{self.base}{path}", timeout=30)
+        return answer.status_code, answer.json()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines (the banner and the stop line are plain text)."""
+        return [orjson.loads(line) for line in self.output().splitlines() if line.startswith("{")]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[DelayingProxy]:
+    proxy = DelayingProxy(moto_server.port).start()
+    yield proxy
+    proxy.stop()
+
+
+@contextlib.contextmanager
+def s3_serve(
+    s3_store: S3Store, proxy: DelayingProxy | FaultyS3Proxy, workdir: Path, **env: str
+) -> Iterator[S3Serve]:
+    server = S3Serve(s3_store.bucket, proxy, workdir, env)
+    try:
+        server.wait_loaded(MODEL)
+        yield server
+    finally:
+        server.stop()
+
+
+# ---- drift monitoring through a store outage ---------------------------------------------
+
+
+def put_baseline(store: S3Store, model: str) -> None:
+    rows = np.random.default_rng(0).normal(size=(500, 64)).astype(np.float32)
+    base = drift_baseline.build(rows, tuple(f"x_{i}" for i in range(64)))
+    store.put_bytes(f"{version_prefix(model, '1')}/{BASELINE_FILE}", base.to_json().encode())
+
+
+def test_drift_monitoring_resumes_after_s3_was_away_at_the_first_request(
+    s3_store: S3Store, proxy: DelayingProxy, tmp_path: Path
+) -> None:
+    """The baseline is read at a version's first request: S3 away then switched drift
+    monitoring off for that version until a restart, and said so in a plain-text line."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    put_baseline(s3_store, MODEL)
+    env = {**FAST_FAILING_S3, "AIAAS_DRIFT_FLUSH_SECONDS": "1"}
+    with s3_serve(s3_store, proxy, tmp_path, **env) as server:
+        proxy.stop()
+        assert _predict(server.base, MODEL)[0] == 200  # served on; its baseline not read
+        proxy.start()
+        time.sleep(1.1)  # the baseline is read again at most once an interval
+        for _ in range(3):
+            assert _predict(server.base, MODEL)[0] == 200
+        time.sleep(1.1)
+        assert _predict(server.base, MODEL)[0] == 200  # the interval passed: counts written
+        keys = list(s3_store.list_keys(snapshot_prefix(MODEL, "1")))
+        assert len(keys) == 1, server.output()
+        doc = orjson.loads(s3_store.get_bytes(keys[0]))
+        assert doc["rows"] == 4  # every row answered since the baseline was read
+    drift_lines = [line for line in server.log_lines() if ": drift " in line["message"]]
+    assert [(line["level"], line["logger"]) for line in drift_lines] == [
+        ("WARNING", "aiaas.drift"),
+        ("INFO", "aiaas.drift"),
+    ], server.output()
+    assert drift_lines[0]["message"].startswith(
+        f"{MODEL}:1: drift not monitored yet: its baseline could not be read (S3 error on "
+    )
+    assert drift_lines[0]["message"].endswith("; tried again every 1 s")
+    assert drift_lines[1]["message"] == f"{MODEL}:1: drift monitored: its baseline was read"
+    plain = [line for line in server.output().splitlines() if not line.startswith("{")]
+    assert not [line for line in plain if "drift" in line]
+
+
+def test_a_version_without_a_baseline_is_looked_up_once(
+    s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """A missing baseline is an answer, not an outage: not asked for again each interval."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    recorder = FaultyS3Proxy(moto_server.port).start()  # forwards all, records each request
+    try:
+        with s3_serve(s3_store, recorder, tmp_path, AIAAS_DRIFT_FLUSH_SECONDS="0.2") as server:
+            for _ in range(4):
+                assert _predict(server.base, MODEL)[0] == 200
+                time.sleep(0.3)
+    finally:
+        recorder.stop()
+    asked = [path for method, path in recorder.seen if BASELINE_FILE in path]
+    assert len(asked) == 1, recorder.seen
+    assert not list(s3_store.list_keys(f"monitoring/{MODEL}"))
+    assert "drift" not in server.output()
