@@ -170,3 +170,35 @@ def test_a_version_without_a_baseline_is_looked_up_once(
     assert len(asked) == 1, recorder.seen
     assert not list(s3_store.list_keys(f"monitoring/{MODEL}"))
     assert "drift" not in server.output()
+
+
+# ---- readiness and the control plane while S3 is away ------------------------------------
+
+NOT_REACHABLE = "the model store is not reachable"
+
+
+def test_s3_away_readiness_and_the_control_plane_say_so_and_the_log_says_it_once(
+    s3_store: S3Store, proxy: DelayingProxy, tmp_path: Path
+) -> None:
+    """Both said "model is not available" (no model was asked about), and a failed readiness
+    check logged nothing: the operator could not tell a broken model from a store away."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    with s3_serve(s3_store, proxy, tmp_path, **FAST_FAILING_S3) as server:
+        proxy.stop()
+        for _ in range(3):  # a probe every few seconds
+            assert server.get("/v2/health/ready") == (
+                503, {"error": NOT_REACHABLE, "ready": False}
+            )  # fmt: skip
+        assert server.get("/control/models") == (503, {"error": NOT_REACHABLE})
+        assert _predict(server.base, MODEL)[0] == 200  # the loaded model serves on
+        proxy.start()
+        assert server.get("/v2/health/ready") == (200, {"ready": True})
+    health = [line for line in server.log_lines() if line["logger"] == "aiaas.health"]
+    assert [line["level"] for line in health] == ["WARNING", "INFO"], server.output()
+    store = f"s3://{s3_store.bucket}/registry"
+    assert health[0]["message"].startswith(
+        f"not ready: the model store {store} cannot be listed: S3 error on {store}/models: "
+        "Could not connect to the endpoint URL"
+    )
+    assert health[0]["message"].endswith("(said once until the store answers again)")
+    assert health[1]["message"] == f"ready: the model store {store} answers again"
