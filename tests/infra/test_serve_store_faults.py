@@ -22,10 +22,12 @@ import pytest
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.monitor import snapshot_prefix
-from functions.runtime.registry import version_prefix
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
-from tests.functions.test_predict_events import MODEL
-from tests.infra.test_serve import ROOT
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.functions.test_predict_events import MODEL, publish_digits
+from tests.infra.test_serve import ROOT, ServeProcess
 from tests.infra.test_serve_operator import _predict, publish_linear, serve_command
 from tests.reliability.s3faults import FaultyS3Proxy
 from tests.reliability.s3proxy import DelayingProxy
@@ -202,3 +204,62 @@ def test_s3_away_readiness_and_the_control_plane_say_so_and_the_log_says_it_once
     )
     assert health[0]["message"].endswith("(said once until the store answers again)")
     assert health[1]["message"] == f"ready: the model store {store} answers again"
+
+
+# ---- a cache directory that cannot be used -------------------------------------------------
+
+
+@pytest.fixture(params=["a file in the way", "read-only"])
+def unusable_cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(AIAAS_CACHE_DIR, why the warning says it cannot be used)."""
+    if request.param == "a file in the way":
+        path = tmp_path / "cache-file"
+        path.write_text("not a directory")
+        yield path, "it cannot be made (File exists)"
+        return
+    path = tmp_path / "read-only"
+    path.mkdir()
+    if os.geteuid() != 0:  # permissions hold for everyone but root
+        path.chmod(0o555)
+        yield path, "it is not writable"
+        path.chmod(0o755)
+        return
+    # Root writes through permissions: a read-only file system, as a mount of one would be.
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,ro", "tmpfs", str(path)])
+    if mounted.returncode != 0:
+        pytest.skip("root here may not mount a read-only tmpfs (no CAP_SYS_ADMIN)")
+    try:
+        yield path, "it is not writable"
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_an_unusable_cache_directory_serves_from_memory_and_says_so_once(
+    tmp_path: Path, unusable_cache: tuple[Path, str]
+) -> None:
+    """A file in the way loaded every model into memory without a word (the log said only
+    `loaded ... from <memory>`); a read-only directory with room made every model a 503."""
+    cache, why = unusable_cache
+    store, _ = publish_digits(tmp_path)
+    second = onnx_factory.linear_classifier(tmp_path / "second.onnx", features=64, classes=10)
+    Registry(LocalStore(store)).publish(onnx_factory.manifest_for(second, "second", "1"), second)
+    server = ServeProcess(
+        store, env={"AIAAS_CACHE_DIR": str(cache), "POWERTOOLS_LOG_LEVEL": "INFO"}
+    )
+    try:
+        server.wait_ready()
+        for model in (MODEL, "second"):
+            assert _predict(server.base, model)[0] == 200
+    finally:
+        server.stop()
+    lines = [orjson.loads(line) for line in server.log.read_text().splitlines() if line[:1] == "{"]
+    warnings = [line for line in lines if line["level"] == "WARNING"]
+    assert [(line["logger"], line["message"]) for line in warnings] == [
+        (
+            "aiaas.runtime",
+            f"model files are held in memory, not cached in {cache}: {why}. Each process "
+            "holds every model it loads in memory and downloads it again at every start: set "
+            "AIAAS_CACHE_DIR to a writable directory with room for the models",
+        )
+    ], server.output()
+    assert sum("from <memory>" in line["message"] for line in lines) == 2
