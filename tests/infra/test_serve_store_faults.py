@@ -28,7 +28,7 @@ from functions.runtime.store import LocalStore
 from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ROOT, ServeProcess
-from tests.infra.test_serve_operator import _predict, publish_linear, serve_command
+from tests.infra.test_serve_operator import _predict, publish_linear, run_serve, serve_command
 from tests.reliability.s3faults import FaultyS3Proxy
 from tests.reliability.s3proxy import DelayingProxy
 from tests.s3server import MotoServer, free_port
@@ -263,3 +263,55 @@ def test_an_unusable_cache_directory_serves_from_memory_and_says_so_once(
         )
     ], server.output()
     assert sum("from <memory>" in line["message"] for line in lines) == 2
+
+
+# ---- a --store directory that is not there -------------------------------------------------
+
+
+def test_a_mistyped_store_directory_is_named_in_the_banner_and_not_made(tmp_path: Path) -> None:
+    """`--store ./stroe` served an empty registry; the banner said only "no models yet"."""
+    store = tmp_path / "stroe"
+    server = ServeProcess(store)
+    try:
+        server.wait_ready()
+    finally:
+        server.stop()
+    assert server.log.read_text().splitlines()[1:3] == [
+        f"  no models: the store directory {store} does not exist (mistyped --store or "
+        "AIAAS_STORE?); the first `aiaas publish` to it makes it, and a model published there "
+        "is picked up on first call",
+        "aiaas serve: stopped",
+    ]
+    assert not store.exists()  # made on serving, it would hide the typo from the next command
+
+
+def test_a_store_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    """It served an empty registry for good: nothing can be published into a file."""
+    store = tmp_path / "models.onnx"
+    store.write_bytes(b"onnx")
+    done = run_serve(store, "--port", str(free_port()))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"aiaas serve: error: the store {store} is a file, not a directory: give --store (or "
+        "AIAAS_STORE) the store's directory, or s3://bucket/prefix\n"
+    )
+
+
+def test_the_default_store_not_made_yet_is_no_models_yet(tmp_path: Path) -> None:
+    """A first `aiaas serve` before any publish, in a fresh project: no typo to suspect."""
+    env = {k: v for k, v in os.environ.items() if k != "AIAAS_STORE"}
+    command = serve_command(Path(), "--port", str(free_port()))
+    del command[command.index("--store") : command.index("--store") + 2]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(2)]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert f"store {tmp_path / '.aiaas' / 'store'} " in banner[0]
+    assert banner[1].startswith("  no models yet: publish one")
+    assert not (tmp_path / ".aiaas").exists()
