@@ -155,6 +155,35 @@ def test_drift_monitoring_resumes_after_s3_was_away_at_the_first_request(
     assert not [line for line in plain if "drift" in line]
 
 
+def test_drift_counts_not_written_while_s3_is_away_are_logged_once(
+    s3_store: S3Store, proxy: DelayingProxy, tmp_path: Path
+) -> None:
+    """A flush that fails was a warning each interval (each minute, for each version) for as
+    long as the store was away, and nothing said when writes came back."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    put_baseline(s3_store, MODEL)
+    env = {**FAST_FAILING_S3, "AIAAS_DRIFT_FLUSH_SECONDS": "0.5"}
+    with s3_serve(s3_store, proxy, tmp_path, **env) as server:
+        assert _predict(server.base, MODEL)[0] == 200  # the baseline read: monitored
+        proxy.stop()
+        for _ in range(4):  # a flush due at each: each fails
+            time.sleep(0.6)
+            assert _predict(server.base, MODEL)[0] == 200
+        proxy.start()
+        time.sleep(0.6)
+        assert _predict(server.base, MODEL)[0] == 200  # its flush is written
+        assert len(list(s3_store.list_keys(snapshot_prefix(MODEL, "1")))) == 1
+    said = [
+        (line["level"], line["message"])
+        for line in server.log_lines()
+        if line["logger"] == "aiaas.drift" and "written" in line["message"]
+    ]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], server.output()
+    assert said[0][1].startswith(f"drift counts of {MODEL}:1 not written: S3 error on ")
+    assert said[0][1].endswith("(said once until a write succeeds; counts are dropped meanwhile)")
+    assert said[1][1] == "drift counts written again; 4 snapshots dropped meanwhile"
+
+
 def test_a_version_without_a_baseline_is_looked_up_once(
     s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
 ) -> None:

@@ -64,6 +64,7 @@ class DriftMonitor:
         self._clock, self._wall = clock, wall
         self._live: dict[tuple[str, str], LiveHistograms | None] = {}
         self._unread: dict[tuple[str, str], float] = {}  # baseline not read: clock() to retry
+        self._dropped = 0  # flushes whose counts could not be written since the last written
         self._monitoring = False  # whether any version in _live has histograms
         self._since = clock()
         self._started = wall()
@@ -185,4 +186,21 @@ class DriftMonitor:
             try:
                 self.store.put_bytes(key, orjson.dumps(doc))
             except (AiaasError, OSError) as exc:
-                log.warning("drift counts of %s:%s not written: %s", name, version, exc)
+                self._not_written(f"{name}:{version}", exc)
+                continue
+            if self._dropped:
+                log.info(
+                    "drift counts written again; %d snapshots dropped meanwhile", self._dropped
+                )
+                self._dropped = 0
+
+    def _not_written(self, ref: str, exc: Exception) -> None:
+        """One line a store outage, not one an interval for each version."""
+        if not self._dropped:
+            log.warning(
+                "drift counts of %s not written: %s (said once until a write succeeds; counts "
+                "are dropped meanwhile)",
+                ref,
+                exc,
+            )
+        self._dropped += 1
