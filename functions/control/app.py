@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from functions.control import batch_api, capture_api, compare_api, models_api, rollouts_api
 from functions.control.context import ControlPlane
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, public_answer
 from functions.runtime.store import ObjectStore, open_store
 
 log = logging.getLogger("aiaas.control")
@@ -50,7 +50,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
 def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return JSONResponse({"error": exc.public_message}, status_code=int(exc.status))
+    return JSONResponse({"error": public_answer(exc)}, status_code=int(exc.status))
 
 
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,6 +25,7 @@ ROUTES = (
 )
 SETTINGS = RuntimeSettings.from_env()
 REGISTRY = Registry(open_store(SETTINGS.store, SETTINGS.s3))
+READINESS = server.StoreReadiness(REGISTRY)
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
@@ -36,7 +37,7 @@ def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
             return http.json_response(200, server.live())
         if found.action == "metadata":
             return http.json_response(200, server.server_metadata())
-        ok, doc = server.registry_ready(REGISTRY)
+        ok, doc = READINESS.check()
         return http.json_response(200 if ok else 503, doc)
     except AiaasError as exc:
         return http.error_response(exc)

@@ -4,7 +4,9 @@ Files are content-addressed (`<cache>/<sha256>.onnx`; a version with external da
 named by all its files' hashes): two loads racing in one container or in two processes both
 download to private temp files and rename onto the same final name, so neither can see a
 partial file. A file whose sha256 differs from its manifest is deleted and never served. When
-the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB), it is held in memory.
+the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB), or the cache directory
+cannot be written (a read-only file system, a file in its place), it is held in memory, and a
+warning says so once a process for each reason.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +31,10 @@ from functions.runtime.store import ObjectStore
 from functions.runtime.transfer import FileSink, MemorySink, Sink, fetch_verified
 
 HASH_CHUNK = 1024 * 1024
+MB = 1024 * 1024
+log = logging.getLogger("aiaas.runtime")
+# (cache directory, reason) warned about: once a process, not once for each of its models.
+_warned: set[tuple[Path, str]] = set()
 
 
 def sha256_file(path: Path) -> str:
@@ -83,19 +90,40 @@ class ArtifactCache:
 
     def source(self, manifest: ModelManifest) -> ModelSource:
         """The verified model, on disk or (when the disk lacks room, or settings say so) in memory."""
-        if self.transfer.load == "memory" or (
-            self.transfer.load == "auto" and not self._disk_has_room(manifest.weight_bytes)
-        ):
+        if self.transfer.load == "memory":
             return self.fetch_into_memory(manifest)
+        if self.transfer.load == "auto":
+            problem = self._disk_problem(manifest.weight_bytes)
+            if problem is not None:
+                self._warn_memory(*problem)
+                return self.fetch_into_memory(manifest)
         return self.fetch(manifest)
 
-    def _disk_has_room(self, size: int) -> bool:
+    def _disk_problem(self, size: int) -> tuple[str, str] | None:
+        """(reason, what it is) the cache directory cannot take `size` bytes, else None."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(self.directory).free
-        except OSError:
-            return False
-        return free >= size + DISK_MARGIN
+        except OSError as exc:
+            return "unusable", f"it cannot be made ({exc.strerror})"
+        if not os.access(self.directory, os.W_OK | os.X_OK):  # read-only mounts included
+            return "unusable", "it is not writable"
+        if free < size + DISK_MARGIN:
+            need = (size + DISK_MARGIN + MB - 1) // MB
+            return "full", f"its disk has {free // MB} MB free and a model needs {need} MB"
+        return None
+
+    def _warn_memory(self, reason: str, what: str) -> None:
+        if (self.directory, reason) in _warned:
+            return
+        _warned.add((self.directory, reason))
+        log.warning(
+            "model files are held in memory, not cached in %s: %s. Each process holds every "
+            "model it loads in memory and downloads it again at every start: set "
+            "AIAAS_CACHE_DIR to a writable directory with room for the models",
+            self.directory,
+            what,
+        )
 
     def fetch(self, manifest: ModelManifest) -> Path:
         """A local path of the verified model file for `manifest`, its external data beside it."""

@@ -108,7 +108,25 @@ class IntegrityError(ModelUnavailable):
 class StoreError(ModelUnavailable):
     """The object store could not be reached or answered an unexpected error."""
 
+    # The answer to a request about the store itself (readiness, the control plane), where
+    # "model is not available" misleads; a model's own requests keep that. Never the store's
+    # name or address (5xx leak nothing): the log says which store, and why.
+    about_store: str | None = "the model store failed; the server's log says why"
+
+
+class StoreUnreachable(StoreError):
+    """The store did not answer: no connection, or it timed out."""
+
+    about_store = "the model store is not reachable"
+
 
 class CorruptRecord(StoreError):
     """A registry record (manifest, alias) that cannot be read: a fault of the store's, not
     the caller's, and of that one model only."""
+
+    about_store = None  # the model's: "model is not available" is right
+
+
+def public_answer(exc: AiaasError) -> str:
+    """What a request about the store or the registry (not one model) may see of `exc`."""
+    return getattr(exc, "about_store", None) or exc.public_message

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
 from functions.runtime.s3upload import MultipartStaged, PutStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -85,6 +85,8 @@ class S3Store:
             )
         if code == "NoSuchBucket":
             return StoreError(f"S3 bucket {self.bucket!r} does not exist (store {self.uri})")
+        if _no_answer(exc):
+            return StoreUnreachable(f"S3 error on {where}: {exc}")
         return StoreError(f"S3 error on {where}: {exc}")
 
     @contextlib.contextmanager
@@ -241,6 +243,14 @@ class S3Store:
     def delete(self, key: str) -> None:
         with self._errors(key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def _no_answer(exc: Exception) -> bool:
+    """Whether S3 did not answer at all: no connection, a timeout, the connection closed."""
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as NoConnection
+
+    return isinstance(exc, NoConnection | ReadTimeoutError | ConnectionClosedError)
 
 
 def _transfer() -> Any:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
-from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import open_store
+from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
+from functions.runtime.store import LocalStore, ObjectStore, open_store
 from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, function_instances, local_environment
 from infra.local.gateway import Gateway
@@ -274,7 +274,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()
-    store_uri = open_store(args.store).uri
+    store = open_store(args.store)
+    missing = missing_store_line(store)
+    store_uri = store.uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
@@ -292,7 +294,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}", flush=True)
     for name in served:
         print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
-    if not served:
+    if missing:
+        print(missing, flush=True)
+    elif not served:
         print(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
@@ -302,6 +306,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     print("aiaas serve: stopped", flush=True)
     return 0
+
+
+def missing_store_line(store: ObjectStore) -> str | None:
+    """The banner's line for a store directory named but not there (a typo, most often), else
+    None. It is not made here: the first publish makes it, and made now it would hide the typo
+    from the next command too. A file there can never be a store: BadRequest."""
+    if not isinstance(store, LocalStore) or store.root.is_dir():
+        return None
+    if store.root == Path(DEFAULT_LOCAL_STORE).resolve():  # nothing published here yet
+        return None
+    if store.root.exists():
+        raise BadRequest(
+            f"the store {store.uri} is a file, not a directory: give --store (or AIAAS_STORE) "
+            "the store's directory, or s3://bucket/prefix"
+        )
+    return (
+        f"  no models: the store directory {store.uri} does not exist (mistyped --store or "
+        "AIAAS_STORE?); the first `aiaas publish` to it makes it, and a model published there "
+        "is picked up on first call"
+    )
 
 
 @contextlib.contextmanager

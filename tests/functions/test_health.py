@@ -51,7 +51,7 @@ def test_not_ready_when_the_store_is_unreachable(monkeypatch: pytest.MonkeyPatch
     response = handler(load_event("health_ready"), None)
     assert (response["statusCode"], body_of(response)) == (
         503,
-        {"error": "model is not available", "ready": False},
+        {"error": "the model store is not reachable", "ready": False},
     )
     for secret in ("aiaas-private", "127.0.0.1", "s3://", "Errno", "Traceback"):
         assert secret not in response["body"]

@@ -8,7 +8,9 @@ A version is flushed at the end of a request when `interval` seconds passed sinc
 flush, so a container writes at most one object a minute per version (one S3 PUT then,
 ~20 ms on that request) and a request after idleness writes the counts held before it. A
 container frozen and reclaimed loses at most one interval of counts: they are statistics,
-not billing. A failed write is logged and dropped; it never fails a request.
+not billing. A failed write is logged and dropped; it never fails a request. A baseline that
+could not be read (the store away) is asked for again at a request an interval later: until
+then the version's rows are not counted, and nothing is added to requests once it is read.
 """
 
 from __future__ import annotations
@@ -25,13 +27,19 @@ import orjson
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.drift.text import TEXT_FEATURES
-from functions.runtime.errors import AiaasError, InvalidInput, NotFound
+from functions.runtime.errors import (
+    AiaasError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    StoreError,
+)
 from functions.runtime.input_columns import input_columns
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
 PREFIX = "monitoring"
 
@@ -55,6 +63,8 @@ class DriftMonitor:
         self.interval = interval
         self._clock, self._wall = clock, wall
         self._live: dict[tuple[str, str], LiveHistograms | None] = {}
+        self._unread: dict[tuple[str, str], float] = {}  # baseline not read: clock() to retry
+        self._dropped = 0  # flushes whose counts could not be written since the last written
         self._monitoring = False  # whether any version in _live has histograms
         self._since = clock()
         self._started = wall()
@@ -86,22 +96,44 @@ class DriftMonitor:
 
     def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
         """A version's first request: its histograms, or None when it has no baseline. The
-        first monitored version's window starts now (flushes are skipped while none is)."""
-        live = self._live[key] = self._load(model)
+        first monitored version's window starts now (flushes are skipped while none is). A
+        store away is no answer: its baseline is asked for again an interval later."""
+        due = self._unread.get(key)
+        if due is not None and self._clock() < due:
+            return None
+        try:
+            live = self._load(model)
+        except (StoreError, ServiceUnavailable) as exc:
+            if due is None:  # one line an outage, not one an interval
+                log.warning(
+                    "%s: drift not monitored yet: its baseline could not be read (%s); "
+                    "tried again every %g s",
+                    model.ref,
+                    exc.message,
+                    self.interval,
+                )
+            self._unread[key] = self._clock() + self.interval
+            return None
+        if self._unread.pop(key, None) is not None and live is not None:
+            log.info("%s: drift monitored: its baseline was read", model.ref)
+        self._live[key] = live
         if live is not None and not self._monitoring:
             self._since, self._started = self._clock(), self._wall()
             self._monitoring = True
         return live
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
-        """The version's baseline, read once; None (not monitored) when it has none."""
+        """The version's baseline, read once; None (not monitored) when it has none or it does
+        not fit. StoreError or ServiceUnavailable: the store could not say."""
         manifest = model.manifest
         key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
         try:
             baseline = DriftBaseline.from_json(self.store.get_bytes(key))
         except NotFound:
             return None
-        except AiaasError as exc:
+        except (StoreError, ServiceUnavailable):
+            raise
+        except AiaasError as exc:  # a baseline that cannot be read as one: so it stays
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None
         if model.text is not None:  # text: two numbers a text (text.py)
@@ -154,4 +186,21 @@ class DriftMonitor:
             try:
                 self.store.put_bytes(key, orjson.dumps(doc))
             except (AiaasError, OSError) as exc:
-                log.warning("drift counts of %s:%s not written: %s", name, version, exc)
+                self._not_written(f"{name}:{version}", exc)
+                continue
+            if self._dropped:
+                log.info(
+                    "drift counts written again; %d snapshots dropped meanwhile", self._dropped
+                )
+                self._dropped = 0
+
+    def _not_written(self, ref: str, exc: Exception) -> None:
+        """One line a store outage, not one an interval for each version."""
+        if not self._dropped:
+            log.warning(
+                "drift counts of %s not written: %s (said once until a write succeeds; counts "
+                "are dropped meanwhile)",
+                ref,
+                exc,
+            )
+        self._dropped += 1
