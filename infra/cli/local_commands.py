@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
-from functions.runtime.store import LocalStore, ObjectStore, open_store
+from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, function_instances, local_environment
 from infra.local.gateway import Gateway
@@ -312,11 +312,12 @@ def missing_store_line(store: ObjectStore) -> str | None:
     """The banner's line for a store directory named but not there (a typo, most often), else
     None. It is not made here: the first publish makes it, and made now it would hide the typo
     from the next command too. A file there can never be a store: BadRequest."""
-    if not isinstance(store, LocalStore) or store.root.is_dir():
+    root = Path(store.uri)
+    if store.location.bucket != LOCAL_BUCKET or root.is_dir():  # S3, or a directory there
         return None
-    if store.root == Path(DEFAULT_LOCAL_STORE).resolve():  # nothing published here yet
+    if root == Path(DEFAULT_LOCAL_STORE).resolve():  # nothing published here yet
         return None
-    if store.root.exists():
+    if root.exists():
         raise BadRequest(
             f"the store {store.uri} is a file, not a directory: give --store (or AIAAS_STORE) "
             "the store's directory, or s3://bucket/prefix"
