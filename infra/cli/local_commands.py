@@ -194,8 +194,8 @@ class ModelDiscovery:
         if self.gateway is None or self.config.models is not None:
             return False
         if time.monotonic() < self._next:
-            if self._failure is not None:
-                raise self._failure
+            if self._failure is not None:  # a fresh traceback: re-raised as is, it would grow
+                raise self._failure.with_traceback(None)  # by a frame a request (with locals)
             return False
         with self._lock:
             self._next = time.monotonic() + RESCAN_SECONDS
