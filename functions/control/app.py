@@ -54,6 +54,14 @@ def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
 
 
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type and any(e.get("loc") == ("body",) for e in exc.errors()):
+        # FastAPI reads a body as JSON only when it says it is: any other is "not a dictionary"
+        sent = f"'{content_type}'" if content_type else "no Content-Type"
+        return JSONResponse(
+            {"error": f"send the body as JSON with 'Content-Type: application/json' ({sent})"},
+            status_code=415,
+        )
     problems = []
     for error in exc.errors():
         if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
