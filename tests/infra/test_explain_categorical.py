@@ -36,6 +36,7 @@ from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests.infra.test_explain_dataframe import _cli
 from tests.infra.test_serve import start_serve
 
 NUMBERS = ["age", "income", "visits"]
@@ -73,12 +74,6 @@ def _frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         + rng.normal(0, 0.5, rows)
     )
     return frame, np.digitize(score, [-1.0, 0.8])
-
-
-def _cli(store: LocalStore, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(["--store", store.uri, *argv])
-    out, err = capsys.readouterr()
-    return code, out + err
 
 
 @pytest.fixture(scope="module")
