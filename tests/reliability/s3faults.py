@@ -14,10 +14,14 @@ Everything else is forwarded to the real server (moto) unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from tests.s3server import free_port
 
@@ -134,3 +138,16 @@ class FaultyS3Proxy:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay  # noqa: N815
 
         return Handler
+
+
+@contextlib.contextmanager
+def proxied(moto_port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyS3Proxy]:
+    """The fault proxy in front of moto, where S3 clients made from now on send requests
+    (three attempts each, so a fault is retried a little, not for long)."""
+    proxy = FaultyS3Proxy(moto_port).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -36,7 +36,7 @@ from tests.batch_support import (
     service,
     sqs_for,
 )
-from tests.reliability.s3faults import FaultyS3Proxy
+from tests.reliability.s3faults import FaultyS3Proxy, proxied
 from tests.s3server import MotoServer
 
 KEY, OTHER = "batch/iris/input/a.csv", "batch/iris/input/b.csv"
@@ -115,12 +115,8 @@ def broken(
 def proxy(
     moto_server: MotoServer, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultyS3Proxy]:
-    """The fault proxy in front of moto, where S3 clients made from now on send requests."""
-    faults = FaultyS3Proxy(moto_server.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", faults.endpoint)
-    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
-    yield faults
-    faults.stop()
+    with proxied(moto_server.port, monkeypatch) as faults:
+        yield faults
 
 
 def summary_of(store: ObjectStore) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL
-from tests.reliability.s3faults import FaultyS3Proxy
+from tests.reliability.s3faults import FaultyS3Proxy, proxied
 from tests.reliability.test_faults import UNAVAILABLE, predict, publish, s3_service
 from tests.s3server import MotoServer
 
@@ -32,11 +32,8 @@ def bucket(s3_store: S3Store, tmp_path: Path) -> str:
 def faults(
     bucket: str, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FaultyS3Proxy]:
-    proxy = FaultyS3Proxy(moto_server.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
-    yield proxy
-    proxy.stop()
+    with proxied(moto_server.port, monkeypatch) as proxy:
+        yield proxy
 
 
 def cached_models(tmp_path: Path) -> list[str]:
