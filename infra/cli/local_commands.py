@@ -25,7 +25,7 @@ from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.local.address import listen_address
 from infra.local.functions import LocalFunction, function_instances, local_environment
 from infra.local.gateway import Gateway
-from infra.local.server import ServerLimits
+from infra.local.server import ServerLimits, end_process
 from infra.local.stack import DEFAULT_SELECTOR, stack_functions
 from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
@@ -305,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     print("aiaas serve: stopped", flush=True)
-    return 0
+    end_process(0)
 
 
 def missing_store_line(store: ObjectStore) -> str | None:

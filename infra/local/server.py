@@ -25,6 +25,7 @@ Body size and body read time are the app's (`infra/local/app.py`).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ctypes
 import os
 import signal
@@ -32,7 +33,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -177,3 +178,16 @@ def _quiet_cut_off(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     "drained" callback later, on its cancelled future (InvalidStateError): said above already."""
     if not isinstance(context.get("exception"), asyncio.InvalidStateError):
         loop.default_exception_handler(context)
+
+
+def end_process(code: int) -> NoReturn:
+    """End `aiaas serve` once its server has stopped: exit handlers run (captured lines and
+    drift counts are written, logs flushed), then the process ends without finalizing the
+    interpreter. Finalization ran while native threads were still winding down (granian's Rust
+    runtime, onnxruntime's pools, a warm-up past its wait): 1 stop in a few hundred crashed
+    with SIGSEGV. A worker under granian's supervisor always ended this way (multiprocessing
+    ends a child with os._exit), so the embedded server now does too."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

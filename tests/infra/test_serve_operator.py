@@ -195,7 +195,9 @@ def matmul_chain(path: Path, nodes: int = 2000, width: int = 8) -> Path:
 def test_a_signal_during_the_warm_up_exits_cleanly(tmp_path: Path) -> None:
     """With one worker the server is this process: exiting while the warm-up thread was inside
     onnxruntime's session creation aborted it (exit status -6, 'terminate called without an
-    active exception'; 2 of 6 stops, by SIGTERM or SIGINT, ~0.1-0.5 s after the start)."""
+    active exception'; 2 of 6 stops, by SIGTERM or SIGINT, ~0.1-0.5 s after the start), and
+    finalizing the interpreter as native threads wound down crashed 1 stop in a few hundred
+    (SIGSEGV, once in CI): the process now ends without it (infra/local/server.py)."""
     store = tmp_path / "store"
     path = matmul_chain(tmp_path / "chain.onnx")
     registry = Registry(LocalStore(store))
@@ -208,11 +210,12 @@ def test_a_signal_during_the_warm_up_exits_cleanly(tmp_path: Path) -> None:
             _wait_listening(server)
             time.sleep(0.08 * attempt)
             server.process.send_signal(signal.SIGTERM if attempt % 2 else signal.SIGINT)
-            exits.append((server.process.wait(timeout=40), server.output().count("loaded ")))
+            code = server.process.wait(timeout=40)
         finally:
             server.stop()
-        assert "terminate called" not in server.output()
-    assert [code for code, _ in exits] == [0] * 6, exits
+        exits.append((code, server.output().count("loaded ")))
+        # The log has faulthandler's stacks of a crash: the report of a failure.
+        assert code == 0 and "terminate called" not in server.output(), (exits, server.output())
 
 
 def _wait_listening(server: ServeProcess, timeout: float = 30) -> None:
