@@ -104,6 +104,7 @@ class GatewayApp:
         self._stopping = threading.Event()
         self._inline_calls = 0
         self._deadlines = Deadlines(limits.timeout_s)
+        self.on_stopped: Callable[[], None] | None = None  # run last in __rsgi_del__
 
     # ---- RSGI lifecycle (granian calls these in the worker) ------------------------------
 
@@ -131,6 +132,8 @@ class GatewayApp:
                 log.warning("the warm-up is still loading a model after %g s", WARM_UP_STOP_S)
         self.pool.shutdown(wait=True)  # offloaded calls in flight finish
         self._deadlines.close()
+        if self.on_stopped is not None:
+            self.on_stopped()
 
     # ---- requests -----------------------------------------------------------------------
 

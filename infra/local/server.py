@@ -103,15 +103,22 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
     """`make_app` in a worker of granian's supervisor, which ends with it: killed (SIGKILL, the
     OOM killer), the supervisor leaves its workers serving the port, and a restart then finds
     it taken. Linux's PR_SET_PDEATHSIG kills the worker when its parent dies; a stop through
-    the supervisor ends the workers first, so it is never sent then."""
+    the supervisor ends the workers first, so it is never sent then.
+
+    A worker ends in os._exit (multiprocessing ends its children so), which skips the exit
+    handlers the functions registered (captured lines and drift counts held are written by
+    them): the app runs them once it has stopped."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux
-        return make_app()
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != supervisor:  # it died before prctl: no signal will come
-        os._exit(1)
-    return make_app()
+        pass
+    else:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != supervisor:  # it died before prctl: no signal will come
+            os._exit(1)
+    app = make_app()
+    app.on_stopped = atexit._run_exitfuncs
+    return app
 
 
 def _serve_embedded(

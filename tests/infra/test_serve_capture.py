@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,7 +58,7 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Setup:
 class ServeUri(ServeProcess):
     """`aiaas --store URI serve` (ServeProcess takes a directory; this, an S3 URI too)."""
 
-    def __init__(self, uri: str, work: Path, env: dict[str, str]) -> None:
+    def __init__(self, uri: str, work: Path, env: dict[str, str], *args: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = work / f"serve-{self.port}.log"
@@ -70,7 +71,11 @@ class ServeUri(ServeProcess):
         }
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [*command, "--port", str(self.port)], cwd=ROOT, env=full_env, stdout=out, stderr=out
+                [*command, "--port", str(self.port), *args],
+                cwd=ROOT,
+                env=full_env,
+                stdout=out,
+                stderr=out,
             )
 
 
@@ -150,6 +155,28 @@ def test_capture_over_http_from_cli_to_export_to_batch(setup: Setup, client: htt
     text = setup.store.get_bytes(output.removeprefix(setup.uri + "/")).decode()
     scored = list(csv.DictReader(text.splitlines()))
     assert [r["pred_label"] for r in scored] == [r["served_label"] for r in rows]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_lines_held_at_a_stop_are_written(setup: Setup, workers: str) -> None:
+    """A SIGTERM within the second the capture buffer holds its lines still writes them all:
+    the server ends its process only after the exit handlers ran, with one worker and more."""
+    done = aiaas(setup, "capture", MODEL, "--sample", "1")
+    assert done.returncode == 0, done.stderr
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    server = ServeUri(setup.uri, setup.root, {"AIAAS_API_TOKEN": TOKEN}, "--workers", workers)
+    try:
+        server.wait_ready(headers)
+        with httpx.Client(base_url=server.base, headers=headers, timeout=30) as client:
+            for i in range(5):
+                answer = client.post(PREDICT, json={"instances": [record(i)]})
+                assert answer.status_code == 200, answer.text
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0, server.output()
+    finally:
+        server.stop()
+    ages = [line["request"]["instances"][0]["age"] for line in captured_lines(setup.store, MODEL)]
+    assert sorted(ages) == list(range(5)), server.output()
 
 
 def test_the_control_plane_sets_shows_and_refuses_bad_settings(
