@@ -57,6 +57,27 @@ def identity(path: Path, elem: int = TensorProto.FLOAT, shape: list[object] | No
     return _save(graph, path)
 
 
+def two_outputs(path: Path, features: int = 3) -> Path:
+    """a = x + 1 and b = x * 2, float32 [N, features]: which outputs come back, in what order."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "one"], ["a"]),
+            helper.make_node("Mul", ["x", "two"], ["b"]),
+        ],
+        "two_outputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", features]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", features]),
+        ],
+        initializer=[
+            helper.make_tensor("one", TensorProto.FLOAT, [], [1.0]),
+            helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+        ],
+    )
+    return _save(graph, path)
+
+
 def manifest_for(
     path: Path, name: str, version: str, *, labels: tuple[str, ...] = (), finite: bool = True
 ) -> ModelManifest:
@@ -79,4 +100,4 @@ def manifest_for(
     )
 
 
-__all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for"]
+__all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for", "two_outputs"]

@@ -80,6 +80,12 @@ class PayloadTooLarge(AiaasError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class UnsupportedMediaType(AiaasError):
+    """A body in an encoding (Content-Encoding) the server cannot read."""
+
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
 class InvalidInput(AiaasError):
     """Well-formed request whose tensors do not fit the model (names, dtypes, shapes, values)."""
 

@@ -144,7 +144,7 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    binary_default = _parameters(doc, "request").get("binary_data_output") is True
+    binary_default = _flag(_parameters(doc, "request"), "binary_data_output", "request") is True
     outputs, binary_outputs = _requested_outputs(doc.get("outputs"), binary_default)
     return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default)
 
@@ -177,6 +177,8 @@ def _requested_outputs(
         return None, frozenset()
     if not isinstance(wanted, list):
         raise BadRequest("'outputs' must be a list")
+    if not wanted:  # `[]` names none: every output, as when absent (binary_data_output holds)
+        return None, frozenset()
     names: list[str] = []
     binary: set[str] = set()
     for index, raw in enumerate(wanted):
@@ -184,6 +186,8 @@ def _requested_outputs(
         name = item.get("name")
         if not isinstance(name, str):
             raise BadRequest(f"outputs[{index}] needs a 'name'")
+        if name in names:  # Triton refuses it too: which of the two settings would hold?
+            raise BadRequest(f"output '{name}' is requested twice")
         names.append(name)
         parameters = _parameters(item, f"output '{name}'")
         if "classification" in parameters:  # Triton's extension (tritonclient's class_count)
@@ -192,10 +196,20 @@ def _requested_outputs(
                 "this server does not offer (GET /v2 lists its extensions): request the "
                 "probabilities, or use POST /models/<model>/predict?top_k=N for ranked labels"
             )
-        flag = parameters.get("binary_data")
-        if flag is True or (flag is None and binary_default):
+        own = _flag(parameters, "binary_data", f"output '{name}'")  # overrides the request's
+        if own or (own is None and binary_default):
             binary.add(name)
     return tuple(names), frozenset(binary)
+
+
+def _flag(parameters: Mapping[str, Any], key: str, what: str) -> bool | None:
+    """A boolean parameter of the binary extension, None when absent. Anything but a JSON
+    boolean ("true", 1) is refused: ignoring it would answer in a format the caller did not
+    ask for."""
+    value = parameters.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise BadRequest(f"{what} parameter '{key}' must be true or false; got {value!r}")
 
 
 def encode_response(

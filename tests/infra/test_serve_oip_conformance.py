@@ -1,0 +1,224 @@
+"""Open Inference Protocol v2 conformance over a real `aiaas serve`, with raw HTTP (httpx) and
+tritonclient unchanged: requested outputs, the binary extension's flags, compressed bodies.
+
+Spec: kserve/open-inference-protocol `inference_rest.md`; Triton's binary tensor data
+extension. What aiaas does on purpose otherwise is in docs/oip.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton  # a dev dependency: a missing client fails, never skips
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
+A, B = X + 1, X * 2  # the model's outputs `a` and `b`
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("oip")
+    registry = Registry(LocalStore(root / "store"))
+    path = onnx_factory.two_outputs(root / "two.onnx")
+    registry.publish(onnx_factory.manifest_for(path, "two", "1"), path)
+    for version in ("1", "2"):
+        path = onnx_factory.linear_classifier(root / f"cls-{version}.onnx", seed=int(version))
+        registry.publish(onnx_factory.manifest_for(path, "cls", version), path)
+    registry.set_alias("cls", "production", "2")
+    yield from start_serve(root / "store")
+
+
+@pytest.fixture
+def client(server: ServeProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def tc(server: ServeProcess) -> Iterator[triton.InferenceServerClient]:
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=30)
+    yield client
+    client.close()
+
+
+def infer_body(**fields: Any) -> dict[str, Any]:
+    tensor = {"name": "x", "datatype": "FP32", "shape": [2, 3], "data": X.tolist()}
+    return {"inputs": [tensor], **fields}
+
+
+def split(answer: httpx.Response) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON header of an infer answer and each output as numpy, JSON or binary."""
+    length = answer.headers.get("inference-header-content-length")
+    head = json.loads(answer.content[: int(length)] if length else answer.content)
+    blob, arrays = answer.content[int(length) if length else len(answer.content) :], {}
+    for item in head["outputs"]:
+        size = (item.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            arrays[item["name"]] = np.array(item["data"], np.float32).reshape(item["shape"])
+        else:
+            arrays[item["name"]] = np.frombuffer(blob[:size], "<f4").reshape(item["shape"])
+            blob = blob[size:]
+    assert blob == b"", "bytes after the last binary output"
+    return head, arrays
+
+
+# ---- inference request and response fields (inference_rest.md) -----------------------------
+
+
+def test_id_and_parameters_on_a_version_route(client: httpx.Client) -> None:
+    body = {
+        "id": "req-42",
+        "parameters": {"custom": "kept", "n": 3, "flag": True},  # server-specific: accepted
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}],
+    }
+    answer = client.post("/v2/models/cls/versions/1/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["id"], doc["model_name"], doc["model_version"]) == ("req-42", "cls", "1")
+    assert client.post("/v2/models/cls/infer", json=body).json()["model_version"] == "2"
+
+
+def test_requested_outputs_come_as_a_subset_in_the_order_asked(client: httpx.Client) -> None:
+    only_b = client.post("/v2/models/two/infer", json=infer_body(outputs=[{"name": "b"}]))
+    head, arrays = split(only_b)
+    assert [o["name"] for o in head["outputs"]] == ["b"]
+    np.testing.assert_array_equal(arrays["b"], B)
+    both = client.post(
+        "/v2/models/two/infer", json=infer_body(outputs=[{"name": "b"}, {"name": "a"}])
+    )
+    assert [o["name"] for o in both.json()["outputs"]] == ["b", "a"]
+
+
+def test_an_output_requested_twice_is_a_400(client: httpx.Client) -> None:
+    # Which of its two settings (binary or JSON) would hold? Triton refuses it too.
+    outputs = [{"name": "a"}, {"name": "a", "parameters": {"binary_data": True}}]
+    answer = client.post("/v2/models/two/infer", json=infer_body(outputs=outputs))
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "output 'a' is requested twice"}
+
+
+def test_nested_and_flat_data_are_the_same_tensor(client: httpx.Client) -> None:
+    flat = infer_body()
+    flat["inputs"][0]["data"] = X.reshape(-1).tolist()
+    answers = [client.post("/v2/models/two/infer", json=b).json() for b in (infer_body(), flat)]
+    assert answers[0] == answers[1]
+    assert answers[0]["outputs"][0]["data"] == A.reshape(-1).tolist()  # row-major, flattened
+
+
+# ---- binary tensor data extension ----------------------------------------------------------
+
+
+def test_binary_data_output_with_a_per_output_override(client: httpx.Client) -> None:
+    body = infer_body(
+        parameters={"binary_data_output": True},
+        outputs=[{"name": "a"}, {"name": "b", "parameters": {"binary_data": False}}],
+    )
+    answer = client.post("/v2/models/two/infer", json=body)
+    assert answer.headers["content-type"] == "application/octet-stream"
+    head, arrays = split(answer)
+    assert head["outputs"][0]["parameters"] == {"binary_data_size": A.nbytes}
+    assert "data" in head["outputs"][1] and "parameters" not in head["outputs"][1]
+    np.testing.assert_array_equal(arrays["a"], A)
+    np.testing.assert_array_equal(arrays["b"], B)
+
+
+def test_an_empty_outputs_list_is_every_output_and_binary_data_output_holds(
+    client: httpx.Client,
+) -> None:
+    answer = client.post(
+        "/v2/models/two/infer", json=infer_body(outputs=[], parameters={"binary_data_output": True})
+    )
+    head, arrays = split(answer)
+    assert [o["parameters"]["binary_data_size"] for o in head["outputs"]] == [24, 24]
+    np.testing.assert_array_equal(arrays["b"], B)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        (
+            {"parameters": {"binary_data_output": "true"}},
+            "request parameter 'binary_data_output' must be true or false; got 'true'",
+        ),
+        (
+            {"outputs": [{"name": "a", "parameters": {"binary_data": 1}}]},
+            "output 'a' parameter 'binary_data' must be true or false; got 1",
+        ),
+    ],
+    ids=["binary_data_output", "binary_data"],
+)
+def test_binary_flags_that_are_not_booleans_are_a_400(
+    client: httpx.Client, fields: dict[str, Any], error: str
+) -> None:
+    # Ignored, the answer would come in a format the caller did not ask for.
+    answer = client.post("/v2/models/two/infer", json=infer_body(**fields))
+    assert answer.status_code == 400
+    assert answer.json() == {"error": error}
+
+
+# ---- compressed request bodies (tritonclient's request_compression_algorithm) ---------------
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+@pytest.mark.parametrize("binary", [True, False], ids=["bin-in", "json-in"])
+def test_tritonclient_compressed_requests(
+    tc: triton.InferenceServerClient, algorithm: str, binary: bool
+) -> None:
+    tensor = triton.InferInput("x", [2, 3], "FP32")
+    tensor.set_data_from_numpy(X, binary_data=binary)
+    result = tc.infer(
+        "two",
+        [tensor],
+        request_id="z-1",
+        request_compression_algorithm=algorithm,
+        response_compression_algorithm=algorithm,  # answered uncompressed: HTTP allows it
+    )
+    np.testing.assert_array_equal(result.as_numpy("a"), A)
+    np.testing.assert_array_equal(result.as_numpy("b"), B)
+    assert result.get_response()["id"] == "z-1"
+
+
+def test_compressed_bodies_that_are_wrong(client: httpx.Client, server: ServeProcess) -> None:
+    raw = json.dumps(infer_body()).encode()
+    cases = [
+        (
+            {"content-encoding": "br"},
+            raw,
+            415,
+            "Content-Encoding 'br' is not supported: send the body as it is, or gzip or deflate it",
+        ),
+        (
+            {"content-encoding": "gzip"},
+            raw,
+            400,
+            "request body says Content-Encoding gzip but is not",
+        ),
+        (
+            {"content-encoding": "gzip"},
+            gzip.compress(raw)[:-12],
+            400,
+            "request body (gzip) is cut short",
+        ),
+        (
+            {"content-encoding": "deflate"},
+            zlib.compress(b" " * 7_000_000),
+            413,
+            "request body is over the 6291456 byte limit once inflated",
+        ),
+    ]
+    for headers, body, status, error in cases:
+        answer = client.post("/v2/models/two/infer", content=body, headers=headers)
+        assert (answer.status_code, answer.json()) == (status, {"error": error}), headers
+    assert "Traceback" not in server.output()
