@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from infra.extras import install_hint
+
 SERVICE = "execute-api"
 
 
@@ -57,7 +59,11 @@ def call(method: str, url: str, body: bytes, headers: Mapping[str, str]) -> tupl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.call", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.call",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the examples' lines
+    )
     parser.add_argument("method", type=str.upper)
     parser.add_argument("url")
     parser.add_argument("-d", "--data", default="", help="request body (JSON); @file reads a file")
@@ -65,6 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--token", help="a JWT (Cognito ID token) instead of SigV4")
     parser.add_argument("--region", help="default: from the URL")
     args = parser.parse_args(argv)
+    try:
+        return _send(args)
+    except (ValueError, OSError, ModuleNotFoundError) as exc:
+        # A missing extra (boto3 for SigV4), a URL that names no region, an unreadable @file,
+        # no server: one line that says what to do, as the aiaas CLI answers, not a traceback.
+        hint = install_hint(exc)
+        if isinstance(exc, ModuleNotFoundError) and hint is None:
+            raise  # a module of aiaas itself or of the base install: a bug, keep the traceback
+        print(f"python -m infra.call: error: {hint or exc}", file=sys.stderr)
+        return 2
+
+
+def _send(args: argparse.Namespace) -> int:
     body = _body(args.data)
     headers = {"content-type": args.content_type} if body else {}
     if args.token:

@@ -20,15 +20,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infra.extras import install_hint
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "functions", "training")
+DOCKERFILE = "training/Dockerfile"
 SOURCE_KEY = "build/training-source.zip"
 SKIP = ("__pycache__", ".pyc", ".pytest_cache")
 DONE = {"SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"}
 
 
+def check_sources(root: Path = ROOT) -> None:
+    """An installed aiaas (site-packages) has no pyproject.toml or training/Dockerfile: the
+    build would fail in CodeBuild, minutes later, so it is refused here."""
+    missing = [n for n in (*SOURCES, DOCKERFILE) if not (root / n).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{root} has no {', '.join(missing)}: run python -m infra.training_image from a "
+            "clone of aiaas (the image is built from its sources)"
+        )
+
+
 def source_zip(root: Path = ROOT) -> bytes:
     """The build context as a zip (sorted, no byte-code), what the Dockerfile's COPYs need."""
+    check_sources(root)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in SOURCES:
@@ -66,14 +81,28 @@ def wait(codebuild: Any, build_id: str, poll_s: float = 15) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import boto3
-
-    parser = argparse.ArgumentParser(prog="python -m infra.training_image", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.training_image",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the usage example's line
+    )
     parser.add_argument("--stack", default="aiaas", help="stack name (default %(default)s)")
     parser.add_argument("--tag", default="latest", help="image tag (default %(default)s)")
     parser.add_argument("--no-wait", action="store_true", help="return once the build started")
-    args = parser.parse_args(argv)
-    session = boto3.Session()
+    args = parser.parse_args(argv)  # --help before boto3: it needs no extra
+    try:
+        check_sources()  # from a clone only; checked before anything reaches AWS
+        import boto3
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        hint = install_hint(exc)
+        if isinstance(exc, ModuleNotFoundError) and hint is None:
+            raise
+        print(f"python -m infra.training_image: error: {hint or exc}", file=sys.stderr)
+        return 2
+    return _build(boto3.Session(), args)
+
+
+def _build(session: Any, args: argparse.Namespace) -> int:
     outputs = stack_outputs(session.client("cloudformation"), args.stack)
     if "TrainingImageBuildProject" not in outputs:
         print(f"stack {args.stack} builds no training image: deploy with Training=Enabled")

@@ -45,7 +45,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--deployed", action="store_true", help="only upload: the deployed stack's events score it"
     )
-    p.add_argument("--wait", action="store_true", help="with --deployed: wait for the summary")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="with --deployed: wait for the summary (a local run always waits)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
     p.set_defaults(func=cmd_batch)
 

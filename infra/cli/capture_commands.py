@@ -26,9 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "capture",
         help="capture a sample of a model's requests and answers, or export them",
-        description="aiaas capture MODEL --sample 0.05 [--deny email,name] | --off | (show); "
-        "aiaas capture export MODEL [--version V] [--since YYYY-MM-DD] --out FILE.csv|.jsonl. "
-        "A sampled share of the answered predict and JSON infer requests is written with its "
+        # argparse's own usage of the one `nargs="+"` positional repeats it: "MODEL | export
+        # MODEL [MODEL | export MODEL ...]"; the two forms, as the docs give them, read better.
+        usage="%(prog)s MODEL [--sample S | --off] [--deny FIELDS]   (no option: show it)\n"
+        "       %(prog)s export MODEL --out FILE.csv|.jsonl [--version V] [--since YYYY-MM-DD]",
+        description="A sampled share of the answered predict and JSON infer requests is written with its "
         "answer to capture/MODEL/VERSION/DATE/ in the store (the function reads the setting "
         "within the alias TTL, no redeploy); denied fields are removed before anything is "
         "written. Export writes the captured inputs as rows by feature name, with the served "

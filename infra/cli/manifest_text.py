@@ -8,6 +8,11 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, version_prefix
 
 
+def _opset(opset: int) -> str:
+    # 0: published without the onnx package, which reads the opset (onnxruntime does not).
+    return f"opset {opset}" if opset else "opset not read (published without the onnx package)"
+
+
 def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     """Human-readable lines for `aiaas show`."""
     aliases = [
@@ -18,7 +23,7 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         f"  task:      {manifest.task}",
         f"  created:   {manifest.created_at}",
         f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
-        f"  producer:  {manifest.file.producer}, opset {manifest.file.opset}",
+        f"  producer:  {manifest.file.producer}, {_opset(manifest.file.opset)}",
         "  inputs:",
     ]
     lines += [

@@ -121,6 +121,19 @@ def _truth(labels: list[Any], manifest: ModelManifest) -> list[str]:
     return [manifest.labels[int(y)] for y in labels]
 
 
+def _check_numeric(labels: list[Any], path: Path) -> None:
+    """A model that is no classifier is scored by RMSE, so its labels must be numbers: a class
+    name there means the classes were not given (the graph of a network names none)."""
+    for y in labels:
+        try:
+            float(y)
+        except (TypeError, ValueError):
+            raise BadRequest(
+                f"--data {path}: label {y!r} is not a number, and a model with no classes is "
+                "scored as a regressor: for a classifier pass --labels, one per class"
+            ) from None
+
+
 def _score(manifest: ModelManifest, answers: list[Any], labels: list[Any]) -> float:
     if manifest.postprocessing is not None:
         truth = _truth(labels, manifest)
@@ -134,6 +147,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Accuracy (classifiers) or RMSE of both models on `path`, and how far their outputs differ."""
     data = read_data(path, before[0])
+    if before[0].postprocessing is None:
+        _check_numeric(data.labels, path)
     answers_before, raw_before = _predict(*before, data)
     answers_after, raw_after = _predict(*after, data)
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"

@@ -130,3 +130,15 @@ def test_a_store_error_is_one_line_and_its_causes_come_with_v(
     assert main(["-v", *argv]) == 1
     _, err = capsys.readouterr()
     assert "Traceback" in err and "NotADirectoryError" in err
+
+
+def test_capture_usage_gives_its_two_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse's own usage line read "MODEL | export MODEL [MODEL | export MODEL ...]".
+    with pytest.raises(SystemExit):
+        main(["capture", "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert usage == [
+        "usage: aiaas capture MODEL [--sample S | --off] [--deny FIELDS]   (no option: show it)",
+        "       aiaas capture export MODEL --out FILE.csv|.jsonl [--version V] [--since "
+        "YYYY-MM-DD]",
+    ]

@@ -116,6 +116,24 @@ def test_publish_a_foreign_model_and_show_it(
     np.testing.assert_allclose(result["probabilities"], np.full((2, 3), 1 / 3), rtol=1e-6)
 
 
+def test_show_says_the_opset_was_not_read_without_onnx(
+    capsys: pytest.CaptureFixture[str],
+    store: ObjectStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A base install (no onnx) reads the graph through onnxruntime, which gives no opset:
+    # `aiaas show` printed "opset 0", an opset that does not exist.
+    path = foreign_onnx(tmp_path / "foreign.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert run(capsys, store, "publish", str(path), "--name", "foreign")[0] == 0
+    code, out, _ = run(capsys, store, "show", "foreign")
+    assert code == 0
+    assert "  producer:  hand-built, opset not read (published without the onnx package)" in (
+        out.splitlines()
+    )
+
+
 def test_versions_aliases_promote_and_models(
     capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
 ) -> None:

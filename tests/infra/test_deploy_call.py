@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,3 +115,41 @@ def test_the_region_comes_from_the_api_url() -> None:
     assert region_of("https://abc123.execute-api.eu-west-1.amazonaws.com/v2") == "eu-west-1"
     with pytest.raises(ValueError, match="not an execute-api URL"):
         region_of("http://127.0.0.1:8080/v2")
+
+
+def test_without_boto3_sigv4_says_which_extra_in_one_line(
+    server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The base install has no boto3; README's `python -m infra.call POST ...` then named no
+    # extra and ended in a traceback.
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    assert main(["post", f"{server}/x", "-d", "{}", "--region", "us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "python -m infra.call: error: S3 and AWS access needs boto3, which is not installed: "
+        "pip install 'aiaas[aws]'"
+    ]
+    assert Recorder.seen == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["get", "http://127.0.0.1:8080/v2"], "not an execute-api URL; pass --region"),
+        (["post", "ftp://host/x", "--token", "t"], "not an http(s) URL"),
+        (["post", "http://127.0.0.1:9/x", "--token", "t", "-d", "@missing.json"], "missing.json"),
+    ],
+)
+def test_a_bad_url_or_file_is_one_line_not_a_traceback(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("python -m infra.call: error: ") and says in line
+
+
+def test_help_keeps_the_examples_one_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert '    python -m infra.call GET "$API_URL/control/models"' in lines

@@ -161,6 +161,20 @@ def test_int8_transformer_with_its_tokenizer(tmp_path: Path) -> None:
     assert len(answer["predictions"]) == len(texts)
 
 
+def test_class_names_as_labels_without_labels_is_refused_in_one_line(tmp_path: Path) -> None:
+    # docs/text.md's `--quantize int8 --data texts.csv` without --labels: a network names no
+    # classes, so it was scored as a regressor and float('billing') ended in a traceback.
+    model = hf_transformer.transformer(tmp_path / "bert.onnx", d=64)
+    tokenizer = hf_transformer.tokenizer_json(tmp_path / "tokenizer.json")
+    data = tmp_path / "texts.csv"
+    data.write_text("text,label\nwhere is my parcel,delivery\ni was charged twice,billing\n")
+    argv = ("--tokenizer", str(tokenizer), "--quantize", "int8", "--data", str(data))
+    assert refused(tmp_path, model, *argv) == (
+        f"--data {data}: label 'delivery' is not a number, and a model with no classes is "
+        "scored as a regressor: for a classifier pass --labels, one per class"
+    )
+
+
 def test_refused_where_quantization_does_not_apply(tmp_path: Path) -> None:
     logistic = export("logistic", tmp_path).path  # ai.onnx.ml LinearClassifier: no MatMul
     error = refused(tmp_path, logistic, "--quantize", "int8")
