@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
@@ -95,6 +96,7 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
         specs = {spec.name: spec for spec in manifest.inputs}
+        inputs = by_input(inputs, specs)  # a DataFrame's columns by their own names
         # An unknown input is reported by name (validation); its value may be anything, even
         # ragged, so it is not converted.
         return {
@@ -143,6 +145,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BadRequest(f"instances[{index}] must be an object of input name -> value")
+        row = by_input(row, columns)  # a DataFrame's record, its columns' own names
         unknown = set(row) - set(columns)
         if unknown:
             raise InvalidInput(f"instances[{index}] has unknown input {sorted(unknown)[0]!r}")
