@@ -49,7 +49,9 @@ def iris(tmp_path_factory: pytest.TempPathFactory) -> Iris:
     root = tmp_path_factory.mktemp("frame-names")
     data = load_iris(as_frame=True)
     x = data.data.astype(np.float32)
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, data.target)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
+        x, data.target
+    )
     (root / "iris.onnx").write_bytes(to_onnx(pipeline, x[:1]).SerializeToString())
     store = LocalStore(root / "store")
     assert main(["--store", store.uri, "publish", str(root / "iris.onnx"), "--name", NAME]) == 0
@@ -111,7 +113,9 @@ def test_batch_scores_the_training_csv_and_records(
     np.testing.assert_allclose(got, iris.proba, rtol=1e-4, atol=1e-6)
     jsonl_path = iris.root / "train.jsonl"
     iris.frame.to_json(jsonl_path, orient="records", lines=True)
-    lines = [json.loads(line) for line in _batch(iris, capsys, jsonl_path).read_text().split("\n")[:-1]]
+    lines = [
+        json.loads(line) for line in _batch(iris, capsys, jsonl_path).read_text().split("\n")[:-1]
+    ]
     np.testing.assert_allclose(
         [line["pred_output_probability"] for line in lines], iris.proba, rtol=1e-4, atol=1e-6
     )

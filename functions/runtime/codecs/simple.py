@@ -260,10 +260,11 @@ def class_scores(
         return _softmax(rows)
     if post.activation == "sigmoid":
         probs = 1.0 / (1.0 + np.exp(-rows.astype(np.float64)))
-        if probs.shape[1] == 1:  # one logit: the positive class of a binary classifier
-            probs = np.concatenate([1.0 - probs, probs], axis=1)
-        return probs.tolist()  # type: ignore[no-any-return]
-    return rows.astype(np.float64).tolist()  # type: ignore[no-any-return]
+    else:
+        probs = rows.astype(np.float64)
+    if probs.shape[1] == 1:  # one score: the positive class of a binary classifier
+        probs = np.concatenate([1.0 - probs, probs], axis=1)
+    return probs.tolist()  # type: ignore[no-any-return]
 
 
 # Up to this many scores plain Python beats numpy's per-call overhead (~1.5 us vs ~3.5 us).

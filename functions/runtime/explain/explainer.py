@@ -316,7 +316,6 @@ def probabilities(scores: np.ndarray, activation: str) -> np.ndarray:
     if activation == "softmax":
         shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
         return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
-    if activation == "sigmoid":
-        positive = 1.0 / (1.0 + np.exp(-scores))
-        return np.hstack([1.0 - positive, positive]) if positive.shape[1] == 1 else positive
-    return scores
+    positive = 1.0 / (1.0 + np.exp(-scores)) if activation == "sigmoid" else scores
+    # one score: the positive class of a binary classifier
+    return np.hstack([1.0 - positive, positive]) if positive.shape[1] == 1 else positive
