@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 # Nodes that pass a value through unchanged for our purposes (type, shape or name only).
 PASS_THROUGH = frozenset({"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "Unsqueeze"})
-# Nodes whose output is a probability distribution per row.
-PROBABILITY_OPS = frozenset({"Softmax", "Normalizer", "ZipMap"})
+# Nodes whose output is a probability distribution per row (Sigmoid: per class, or a binary
+# classifier's positive class).
+PROBABILITY_OPS = frozenset({"Softmax", "Normalizer", "ZipMap", "Sigmoid"})
 # Nodes that pick each row's label out of a constant list of classes by index.
 PICK_OPS = frozenset({"ArrayFeatureExtractor", "Gather"})
 CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")

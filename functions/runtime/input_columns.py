@@ -92,7 +92,8 @@ class InputColumns:
                 codes = block.astype(np.intp).reshape(len(rows), width)
                 block = np.stack([categories[start + i][codes[:, i]] for i in range(width)], axis=1)
             shaped = block.reshape(len(rows), *spec.shape[1:])
-            feeds[spec.name] = np.ascontiguousarray(shaped, dtype=BY_NAME[spec.dtype].numpy)
+            typed = as_type(shaped, BY_NAME[spec.dtype].numpy)
+            feeds[spec.name] = np.ascontiguousarray(typed)
         return feeds
 
     def flat(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -115,6 +116,14 @@ class InputColumns:
             return {"inputs": rows.reshape(len(rows), *self.specs[0].shape[1:]).tolist()}
         feeds = self.feeds(rows if rows.dtype == object else rows.astype(np.float64))
         return {"inputs": {name: value.tolist() for name, value in feeds.items()}}
+
+
+def as_type(rows: np.ndarray, kind: Any) -> np.ndarray:
+    """`rows` as numpy type `kind`; floats for an integer input are rounded to the nearest whole
+    number (a background's k-means centre of counts, 5.9, is 6; a cast truncates it to 5)."""
+    if rows.dtype.kind == "f" and np.issubdtype(kind, np.integer):
+        rows = np.rint(rows)
+    return rows.astype(kind, copy=False)
 
 
 def input_columns(manifest: ModelManifest) -> InputColumns:

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.csv import expected_columns
+from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
@@ -203,8 +204,10 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
         return _cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
+        header = list(reader.fieldnames or [])
         named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
+        renamed = column_for(named, header)  # a DataFrame's columns by their own names
+        named = [renamed.get(name, name) for name in named]
         names = named if set(named) <= set(header) else []
         names = names or _positional(columns, width, header)
         missing = [n for n in names if n not in header]

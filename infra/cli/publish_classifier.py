@@ -4,7 +4,10 @@ else from what the graph says (`functions.runtime.graph_classes`), checked again
 Defaults: the scores are the ZipMap output, else the float output with one column per class,
 never an int64 / string label output; the labels are the graph's classes; the activation is
 "none" when the exporter outputs probabilities (classical exporters, a final Softmax), else
-"softmax" (a network's logits). A label list must have one label per class.
+"softmax" (a network's logits). A label list must have one label per class. One score a row is
+a binary classifier's positive (second) class: a probability when the graph makes one (a final
+Sigmoid), else a logit or decision value (sklearn's LinearSVC, RidgeClassifier), given a sigmoid,
+so that a positive value is the second class, as the model's own label output says.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ def _label_output(
 def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> tuple[str, ...]:
     if graph.labels:
         count, where = len(graph.labels), ", ".join(graph.labels)
+    elif _width(scores) == 1:
+        count, where = 2, f"output {scores.name!r} has one score per row: negative, positive"
     else:
         count, where = _width(scores), f"output {scores.name!r} has {_width(scores)} scores per row"
     if not given:
@@ -115,10 +120,18 @@ def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> 
 
 
 def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorSpec) -> str:
+    if options.activation == "softmax" and _width(scores) == 1:
+        raise BadRequest(
+            f"--activation softmax over one score a row (output {scores.name!r}) is always 1 (the "
+            "first class every time); a binary classifier's one logit takes --activation sigmoid"
+        )
     if options.activation is not None:
         return options.activation
-    given = bool(graph.labels) or scores.name in graph.probability_outputs
-    return "none" if given else "softmax"
+    if scores.name in graph.probability_outputs:
+        return "none"
+    if _width(scores) == 1:  # a softmax of one score is always 1: the first class every time
+        return "sigmoid"
+    return "none" if graph.labels else "softmax"
 
 
 def classifier_setup(

@@ -22,6 +22,7 @@ from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import decode_lines, decode_numbered, finish_chunk
 from functions.runtime.codecs import nulls
+from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.validation import missing_value
@@ -87,6 +88,8 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         )
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
+    position.update({key: position[column] for key, column in renamed.items()})
     by_name = manifest.feature_input
     if by_name is not None and not all(c in position for c in wanted[by_name.name]):
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features

@@ -17,6 +17,7 @@ from functions.runtime.batch.cells import PREFIX, json_cells, json_name
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
+from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
@@ -44,6 +45,7 @@ class JsonlDecoder:
                 text = text[1:]
             try:
                 instance, record = self._instance(text)
+                instance = by_input(instance, self.shapes)  # a DataFrame's own column names
                 row = {spec.name: self._value(spec, instance) for spec in self.manifest.inputs}
             except RowRejected as exc:
                 errors.append(RowError(int(numbers[index]), str(exc)))

@@ -237,8 +237,8 @@ def label_and_score(manifest: ModelManifest, raw: np.ndarray) -> tuple[np.ndarra
         rows /= rows.sum(axis=1, keepdims=True)
     elif post is not None and post.activation == "sigmoid":
         rows = 1.0 / (1.0 + np.exp(-rows))
-        if rows.shape[1] == 1:  # one logit: the positive class of a binary classifier
-            rows = np.concatenate([1.0 - rows, rows], axis=1)
+    if rows.shape[1] == 1:  # one score: the positive class of a binary classifier
+        rows = np.concatenate([1.0 - rows, rows], axis=1)
     classes = rows.shape[1]
     names = manifest.labels if len(manifest.labels) == classes else [str(i) for i in range(classes)]
     best = rows.argmax(axis=1)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
@@ -95,6 +96,7 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
         specs = {spec.name: spec for spec in manifest.inputs}
+        inputs = by_input(inputs, specs)  # a DataFrame's columns by their own names
         # An unknown input is reported by name (validation); its value may be anything, even
         # ragged, so it is not converted.
         return {
@@ -143,6 +145,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BadRequest(f"instances[{index}] must be an object of input name -> value")
+        row = by_input(row, columns)  # a DataFrame's record, its columns' own names
         unknown = set(row) - set(columns)
         if unknown:
             raise InvalidInput(f"instances[{index}] has unknown input {sorted(unknown)[0]!r}")
@@ -257,10 +260,11 @@ def class_scores(
         return _softmax(rows)
     if post.activation == "sigmoid":
         probs = 1.0 / (1.0 + np.exp(-rows.astype(np.float64)))
-        if probs.shape[1] == 1:  # one logit: the positive class of a binary classifier
-            probs = np.concatenate([1.0 - probs, probs], axis=1)
-        return probs.tolist()  # type: ignore[no-any-return]
-    return rows.astype(np.float64).tolist()  # type: ignore[no-any-return]
+    else:
+        probs = rows.astype(np.float64)
+    if probs.shape[1] == 1:  # one score: the positive class of a binary classifier
+        probs = np.concatenate([1.0 - probs, probs], axis=1)
+    return probs.tolist()  # type: ignore[no-any-return]
 
 
 # Up to this many scores plain Python beats numpy's per-call overhead (~1.5 us vs ~3.5 us).

@@ -30,7 +30,7 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
-from functions.runtime.input_columns import InputColumns, input_columns
+from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
 from functions.runtime.validation import validate_inputs
@@ -144,7 +144,7 @@ class Explainer:
         explained = explain_rows(
             timed,
             rows.astype(self.target.dtype),
-            self.background.rows.astype(self.target.dtype),
+            as_type(self.background.rows, self.target.dtype),
             self.background.weights,
             groups.columns,
             samples,
@@ -316,7 +316,6 @@ def probabilities(scores: np.ndarray, activation: str) -> np.ndarray:
     if activation == "softmax":
         shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
         return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
-    if activation == "sigmoid":
-        positive = 1.0 / (1.0 + np.exp(-scores))
-        return np.hstack([1.0 - positive, positive]) if positive.shape[1] == 1 else positive
-    return scores
+    positive = 1.0 / (1.0 + np.exp(-scores)) if activation == "sigmoid" else scores
+    # one score: the positive class of a binary classifier
+    return np.hstack([1.0 - positive, positive]) if positive.shape[1] == 1 else positive

@@ -1,0 +1,48 @@
+"""A DataFrame column's own name for the model input skl2onnx made of it.
+
+skl2onnx exports a pandas DataFrame with one input per column and names each input after its
+column made C-like: every character but letters, digits, '_' and '+' becomes '_', and a name
+that starts with a digit gets a leading '_' ("petal length (cm)" -> "petal_length__cm_", what
+scikit-learn's own `load_iris(as_frame=True)` holds). The graph keeps no trace of the column's
+own name, so the training CSV and `DataFrame.to_dict("records")` named none of the model's
+inputs and were refused. A record key or CSV column stands for an input when its name is the
+input's, or else when skl2onnx's renaming of it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+
+_NOT_WORD = re.compile(r"[^\w+]")  # skl2onnx's Topology._generate_unique_name
+
+
+def exported_name(column: str) -> str:
+    """The input name skl2onnx gives a DataFrame column named `column`."""
+    name = _NOT_WORD.sub("_", column)
+    return "_" + name if re.match("[0-9]", name) else name
+
+
+def column_for(inputs: Collection[str], names: Iterable[str]) -> dict[str, str]:
+    """{input: the name among `names` that stands for it} for each of `inputs` that no name
+    matches exactly but exactly one renames to (two that rename alike stand for none)."""
+    present = list(names)
+    exact = set(present)
+    found: dict[str, list[str]] = {}
+    for name in present:
+        renamed = exported_name(name)
+        if name not in inputs and renamed in inputs and renamed not in exact:
+            found.setdefault(renamed, []).append(name)
+    return {key: columns[0] for key, columns in found.items() if len(columns) == 1}
+
+
+def by_input(record: dict[str, object], inputs: Collection[str]) -> dict[str, object]:
+    """`record` with a DataFrame column's key renamed to the input it stands for; the record
+    itself when it names every input (other keys, an id, are the caller's) or none renames."""
+    if all(name in record for name in inputs):
+        return record
+    renamed = column_for(inputs, record)
+    if not renamed:
+        return record
+    keys = {column: key for key, column in renamed.items()}
+    return {keys.get(key, key): value for key, value in record.items()}
