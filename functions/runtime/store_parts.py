@@ -69,3 +69,16 @@ class StreamedFile(io.BufferedWriter):
             os.posix_fadvise(self.fileno(), 0, self.written, os.POSIX_FADV_DONTNEED)
             self.dropped = self.written
         return count
+
+
+class LocalStaged:
+    """A directory store's staged object: a temp file beside its key (`LocalStore.open_staged`)."""
+
+    def __init__(self, file: StreamedFile, publish: Callable[[str | None], str]) -> None:
+        self.file: IO[bytes] = file
+        self._publish = publish
+
+    def publish(self, expect: str | None) -> str:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        return self._publish(expect)
