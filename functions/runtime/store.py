@@ -17,20 +17,25 @@ import io
 import os
 import secrets
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, TypeVar, cast
+from typing import IO, Protocol, cast
 
 from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
 from functions.runtime.generation import Generation
 from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.stamps import HeldStamps
-from functions.runtime.store_parts import Limited, LocalStaged, StagedFile, StreamedFile
+from functions.runtime.store_parts import (
+    Limited,
+    LocalStaged,
+    StagedFile,
+    StreamedFile,
+    in_folder,
+    mkstemp_in,
+)
 
 CHUNK = 1024 * 1024
-T = TypeVar("T")
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 
@@ -238,7 +243,7 @@ class LocalStore:
     def _locked(self, key: str) -> Iterator[None]:
         final = self._path(key)
         lock = final.parent / f".tmp-lock-{final.name}"  # hidden from listings, like temp files
-        with _in_folder(final.parent, lambda: lock.open("a")) as handle:
+        with in_folder(final.parent, lambda: lock.open("a")) as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -322,7 +327,7 @@ class LocalStore:
         """A new temp file beside `key`'s final place (same disk: the commit is a rename)."""
         final = self._path(key)
         with self._errors(key):
-            fd, tmp_name = _mkstemp_in(final.parent, final.name)
+            fd, tmp_name = mkstemp_in(final.parent, final.name)
             # mkstemp makes 0600 files; a published model or batch output is an ordinary file
             # that the group may read when the umask says so, as `cp` would leave it.
             os.fchmod(fd, _file_mode())
@@ -443,23 +448,6 @@ def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectSt
             f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"
         )
     return LocalStore(uri)
-
-
-def _in_folder(folder: Path, make: Callable[[], T]) -> T:
-    """`make()` a file in `folder`, made first; again when a delete pruned the new folder
-    (`LocalStore._prune`) between the two."""
-    for _ in range(4):
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            return make()
-        except FileNotFoundError:
-            continue
-    folder.mkdir(parents=True, exist_ok=True)
-    return make()
-
-
-def _mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
-    return _in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
 
 
 @functools.cache
