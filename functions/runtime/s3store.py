@@ -7,6 +7,7 @@ its client built only when a store is first used (~400 ms).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import tempfile
 from collections.abc import Iterator
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
-from functions.runtime.s3upload import MultipartStaged, PutStaged
+from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
+    StagedObject,
     StagedUpload,
     Stamp,
     StoreLocation,
@@ -192,6 +194,40 @@ class S3Store:
             spool.flush()
             self.upload_file(Path(spool.name), key)
 
+    @contextlib.contextmanager
+    def open_staged(self, key: str) -> Iterator[StagedObject]:
+        with tempfile.NamedTemporaryFile(prefix="aiaas-upload-") as spool:
+            yield SpooledStaged(spool, functools.partial(self._publish, Path(spool.name), key))
+
+    def _publish(self, src: Path, key: str, expect: str | None) -> str:
+        """PUT (multipart when big) `src` as `key` only while it is version `expect`: S3's
+        If-Match / If-None-Match, which S3 checks when the object is completed."""
+        try:
+            if src.stat().st_size < MULTIPART_THRESHOLD:
+                with self._errors(key):
+                    sent = self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=src.read_bytes(),
+                        **_condition(expect),
+                    )  # fmt: skip
+                return sent["ETag"].strip('"')
+            transfer = (
+                RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
+            )
+            staged = MultipartStaged(
+                self.client, self.bucket, self._key(key), src, if_absent=expect is None,
+                if_match=expect, transfer=transfer, errors=lambda: self._errors(key),
+            )  # fmt: skip
+            staged.commit()
+            return staged.etag
+        except (ObjectExists, NotFound) as exc:  # If-Match of an object since deleted: 404
+            raise ObjectChanged(f"object {key!r} changed since it was read") from exc
+
+    def version(self, key: str) -> str | None:
+        try:
+            return self.head(key).etag
+        except NotFound:
+            return None
+
     def head(self, key: str) -> ObjectInfo:
         with self._errors(key):
             meta = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -240,9 +276,20 @@ class S3Store:
                 {"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(dest)
             )
 
-    def delete(self, key: str) -> None:
-        with self._errors(key):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        # A conditional delete needs s3:GetObject besides s3:DeleteObject.
+        condition: dict[str, Any] = {"IfMatch": f'"{if_version}"'} if if_version else {}
+        try:
+            with self._errors(key):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key), **condition)
+        except (ObjectExists, NotFound) as exc:
+            if if_version is None:
+                raise
+            raise ObjectChanged(f"object {key!r} changed since it was read") from exc
+
+
+def _condition(expect: str | None) -> dict[str, Any]:
+    return {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
 
 
 def _no_answer(exc: Exception) -> bool:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from functions.runtime.settings import TransferSettings
 
@@ -64,8 +64,10 @@ class MultipartStaged:
         if_absent: bool,
         transfer: TransferSettings,
         errors: Errors,
+        if_match: str | None = None,
     ) -> None:
         self.client, self.bucket, self.key, self.if_absent = client, bucket, key, if_absent
+        self.if_match, self.etag = if_match, ""
         self.errors = errors
         self.upload_id: str | None = None
         digest, self.size = hashlib.sha256(), 0
@@ -115,16 +117,18 @@ class MultipartStaged:
 
     def commit(self) -> None:
         condition = {"IfNoneMatch": "*"} if self.if_absent else {}
+        if self.if_match is not None:  # S3 checks it; moto (5.2) checks only If-None-Match here
+            condition = {"IfMatch": f'"{self.if_match}"'}
         try:
             with self.errors():
-                self.client.complete_multipart_upload(
+                done = self.client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=self.key,
                     UploadId=str(self.upload_id),
                     MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
                     **condition,  # type: ignore[arg-type]
                 )
-            self.upload_id = None
+            self.upload_id, self.etag = None, str(done.get("ETag", "")).strip('"')
         finally:
             self.abort()  # a refused completion leaves the parts stored (and billed)
 
@@ -134,3 +138,14 @@ class MultipartStaged:
         upload_id, self.upload_id = self.upload_id, None
         with contextlib.suppress(Exception):  # the error that led here is the one to report
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+
+
+class SpooledStaged:
+    """An S3 store's staged object: a spool file on local disk (`S3Store.open_staged`)."""
+
+    def __init__(self, file: IO[bytes], publish: Callable[[str | None], str]) -> None:
+        self.file, self._publish = file, publish
+
+    def publish(self, expect: str | None) -> str:
+        self.file.flush()
+        return self._publish(expect)

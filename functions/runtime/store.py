@@ -15,8 +15,8 @@ import functools
 import hashlib
 import io
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,14 @@ from functions.runtime.errors import AiaasError, Conflict, NotFound, StoreError
 from functions.runtime.generation import Generation
 from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.stamps import HeldStamps
-from functions.runtime.store_parts import Limited, StagedFile, StreamedFile
+from functions.runtime.store_parts import (
+    Limited,
+    LocalStaged,
+    StagedFile,
+    StreamedFile,
+    in_folder,
+    mkstemp_in,
+)
 
 CHUNK = 1024 * 1024
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -80,6 +87,18 @@ class StagedUpload(Protocol):
         ...
 
 
+class StagedObject(Protocol):
+    """An object's bytes, written to `file`, not yet visible under its key."""
+
+    file: IO[bytes]
+
+    def publish(self, expect: str | None) -> str:
+        """Make the bytes written so far the object, if the key's `version` is still `expect`
+        (None: no object), and return its new version; else ObjectChanged. May be called again
+        (the same bytes are published again) until the context exits."""
+        ...
+
+
 class ObjectStore(Protocol):
     """What the registry, the runtime and batch jobs need from storage."""
 
@@ -120,6 +139,16 @@ class ObjectStore(Protocol):
 
     def open_write(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 
+    def open_staged(self, key: str) -> contextlib.AbstractContextManager[StagedObject]:
+        """An object written in full before it is published, by `StagedObject.publish`, only
+        while `key` is the version the caller expects (discarded unless published)."""
+        ...
+
+    def version(self, key: str) -> str | None:
+        """What a conditional publish or delete compares: changes with every write of `key`
+        (S3: the ETag); None when there is no object."""
+        ...
+
     def head(self, key: str) -> ObjectInfo: ...
 
     def exists(self, key: str) -> bool: ...
@@ -128,7 +157,9 @@ class ObjectStore(Protocol):
 
     def list_dirs(self, prefix: str) -> list[str]: ...
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
+        ...
 
     def stamp(self, key: str) -> Stamp | None:
         """A token (compare with ==) that changes whenever `key` (an object, or a folder of a
@@ -211,9 +242,8 @@ class LocalStore:
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
         lock = final.parent / f".tmp-lock-{final.name}"  # hidden from listings, like temp files
-        with lock.open("a") as handle:
+        with in_folder(final.parent, lambda: lock.open("a")) as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -247,6 +277,40 @@ class LocalStore:
             yield tmp
 
     @contextlib.contextmanager
+    def open_staged(self, key: str) -> Iterator[StagedObject]:
+        fd, tmp = self._temp(key)
+        try:
+            with self._errors(key), StreamedFile(io.FileIO(fd, "wb")) as handle:
+                yield LocalStaged(handle, functools.partial(self._publish, tmp, key))
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+    def _publish(self, tmp: Path, key: str, expect: str | None) -> str:
+        """Rename a second link of `tmp` over `key` (`tmp` stays, to publish again) if `key` is
+        still version `expect`: writers that compare take turns on the key's lock."""
+        with self._errors(key), self._locked(key):
+            if self.version(key) != expect:
+                raise ObjectChanged(f"object {key!r} changed since it was read")
+            link = tmp.with_name(f"{tmp.name}.{secrets.token_hex(4)}")
+            os.link(tmp, link)
+            try:
+                link.replace(self._path(key))
+            finally:
+                link.unlink(missing_ok=True)
+                self._generation.bump()
+            return self.version(key) or ""  # ours: the lock holds other publishers off
+
+    def version(self, key: str) -> str | None:
+        try:
+            with self._errors(key):
+                stat = self._path(key).stat()
+        except NotFound:
+            return None
+        # Every write renames a new file into place: a new inode, however coarse the mtime.
+        return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+    @contextlib.contextmanager
     def _atomic(self, key: str, *, if_absent: bool) -> Iterator[IO[bytes]]:
         fd, tmp = self._temp(key)
         try:
@@ -263,8 +327,7 @@ class LocalStore:
         """A new temp file beside `key`'s final place (same disk: the commit is a rename)."""
         final = self._path(key)
         with self._errors(key):
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.name)
+            fd, tmp_name = mkstemp_in(final.parent, final.name)
             # mkstemp makes 0600 files; a published model or batch output is an ordinary file
             # that the group may read when the umask says so, as `cp` would leave it.
             os.fchmod(fd, _file_mode())
@@ -327,12 +390,27 @@ class LocalStore:
         with self._errors(prefix):
             return sorted(p.name for p in base.iterdir() if p.is_dir())
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        path = self._path(key)
         try:
-            with self._errors(key):
-                self._path(key).unlink(missing_ok=True)
+            with self._errors(key), self._locked(key) if if_version else contextlib.nullcontext():
+                if if_version is not None and self.version(key) != if_version:
+                    raise ObjectChanged(f"object {key!r} changed since it was read")
+                path.unlink(missing_ok=True)
         finally:
             self._generation.bump()
+        self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a
+        swept run's work folder (`batch/<model>/work/<run id>/`) went, not only its parts. A
+        writer that loses its new folder to this makes it again (`_temp`)."""
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (a lock file counts), or gone already
+                return
+            folder = folder.parent
 
     def stamp(self, key: str) -> Stamp | None:
         # Every write renames a new file into place, created while the old one still exists,

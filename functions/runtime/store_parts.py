@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
 
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
 
@@ -69,3 +72,33 @@ class StreamedFile(io.BufferedWriter):
             os.posix_fadvise(self.fileno(), 0, self.written, os.POSIX_FADV_DONTNEED)
             self.dropped = self.written
         return count
+
+
+class LocalStaged:
+    """A directory store's staged object: a temp file beside its key (`LocalStore.open_staged`)."""
+
+    def __init__(self, file: StreamedFile, publish: Callable[[str | None], str]) -> None:
+        self.file: IO[bytes] = file
+        self._publish = publish
+
+    def publish(self, expect: str | None) -> str:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        return self._publish(expect)
+
+
+def in_folder(folder: Path, make: Callable[[], T]) -> T:
+    """`make()` a file in `folder`, made first; again when a delete pruned the new folder
+    (`LocalStore._prune`) between the two."""
+    for _ in range(4):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return make()
+        except FileNotFoundError:
+            continue
+    folder.mkdir(parents=True, exist_ok=True)
+    return make()
+
+
+def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
+    return in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))

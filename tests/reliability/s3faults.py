@@ -8,7 +8,10 @@ Each fault is a switch on the proxy, matched on the request path:
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
 - `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
   it), so one object of several whose names share a stem can fail;
-- `lie_etags`: every ETag the server sends is replaced by one of no object's.
+- `lie_etags`: every ETag the server sends is replaced by one of no object's;
+- `hold_put(key)`: the next PUT of exactly this object waits at the proxy, its body read, until
+  the test releases it, then goes on to the server (a request in flight while other clients
+  go first: a race made deterministic).
 Everything else is forwarded to the real server (moto) unchanged.
 """
 
@@ -19,6 +22,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -36,6 +40,20 @@ def s3_error(code: str, message: str) -> bytes:
     ).encode()
 
 
+@dataclass
+class HeldPut:
+    """A PUT held at the proxy: `arrived` once it is there; it goes on after `release`."""
+
+    key: str
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    status: int = 0  # what the server answered it
+
+    def wait(self) -> HeldPut:
+        assert self.arrived.wait(60), f"no PUT of {self.key} reached the proxy"
+        return self
+
+
 class FaultyS3Proxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -48,6 +66,7 @@ class FaultyS3Proxy:
         self.cut_upload: str | None = None
         self.cut_put_key: str | None = None
         self.lie_etags = False
+        self.holds: list[HeldPut] = []
         self.seen: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
@@ -65,6 +84,21 @@ class FaultyS3Proxy:
         self.deny = self.deny_delete = self.cut_download = None
         self.cut_upload = self.cut_put_key = None
         self.slowdown, self.lie_etags = 0, False
+
+    def hold_put(self, key: str) -> HeldPut:
+        held = HeldPut(key)
+        self.holds.append(held)
+        return held
+
+    def _held(self, command: str, path: str) -> HeldPut | None:
+        bare, _, query = path.partition("?")
+        if command != "PUT" or "uploadId" in query:  # whole-object PUTs (not multipart parts)
+            return None
+        for held in self.holds:
+            if not held.arrived.is_set() and bare.endswith(f"/{held.key}"):
+                held.arrived.set()
+                return held
+        return None
 
     def cuts_upload(self, path: str) -> bool:
         exact = self.cut_put_key and path.split("?")[0].endswith(f"/{self.cut_put_key}")
@@ -88,6 +122,9 @@ class FaultyS3Proxy:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
+                held = proxy._held(self.command, self.path)
+                if held is not None:
+                    held.release.wait(60)
                 deletes = self.command == "DELETE" and proxy.deny_delete
                 if (proxy.deny and proxy.deny in self.path) or (
                     deletes and proxy.deny_delete in self.path
@@ -102,6 +139,8 @@ class FaultyS3Proxy:
                 reply = upstream.getresponse()
                 data = reply.read()
                 upstream.close()
+                if held is not None:
+                    held.status = reply.status
                 self.send_response(reply.status)
                 for name, value in reply.getheaders():
                     if name.lower() in HOP_BY_HOP:

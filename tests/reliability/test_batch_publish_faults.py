@@ -259,9 +259,13 @@ def test_the_next_sharded_run_of_the_model_sweeps_the_work_of_runs_that_are_over
     store.put_bytes("batch/iris/input/b.csv", V2)  # b's run can never publish now
     in_flight = plan_and_score(broken, tmp_path, "batch/iris/input/c.csv")  # not merged yet
 
-    plan_and_score(broken, tmp_path, "batch/iris/input/d.csv")  # planning sweeps
+    latest = plan_and_score(broken, tmp_path, "batch/iris/input/d.csv")  # planning sweeps
     assert list(store.list_keys(finished["work"])) == []
     assert list(store.list_keys(replaced["work"])) == []
+    # Their folders went too: a directory store kept them, empty, for every sweep to list.
+    assert store.list_dirs("batch/iris/work") == sorted(
+        plan["work"].rsplit("/", 1)[-1] for plan in (in_flight, latest)
+    )
     assert len(list(store.list_keys(in_flight["work"]))) > 1  # a run in flight keeps its parts
     assert merge_run(store, in_flight)["status"] == "succeeded"
 
@@ -278,6 +282,7 @@ def test_recording_a_failure_drops_the_parts_and_never_overwrites_a_finished_run
     failed = dispatch(batch, {"aiaas_batch": "fail", "plan": plan, "error": error})
     assert (failed["status"], summary_of(store)["status"]) == ("failed", "failed")
     assert list(store.list_keys(plan["work"])) == []
+    assert store.list_dirs("batch/iris/work") == []
 
     store.put_bytes(KEY, V2)
     plan = merged_leaving_work(broken, tmp_path, KEY)

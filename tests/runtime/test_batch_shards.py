@@ -84,6 +84,7 @@ def test_merged_shards_equal_a_single_run(store, tmp_path, name, shards):
         assert summary[field] == single[field]
     assert summary["shards"] == shards
     assert list(store.list_keys(f"batch/iris/work/{single['run_id']}")) == []
+    assert not (store.root / "batch/iris/work").exists()  # no empty folders left behind
 
 
 def test_process_pool_runs_the_same_plan(store, tmp_path):

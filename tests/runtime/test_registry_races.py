@@ -64,3 +64,28 @@ def test_a_corrupt_alias_is_replaced_by_a_promotion(registry: Registry, tmp_path
     record = registry.set_alias("m", "production", "1", actor="ops")
     assert (record["version"], record["history"]) == ("1", [])
     assert registry.alias("m", "production") == "1"
+
+
+def test_staged_objects_publish_and_delete_only_over_the_version_read(store: ObjectStore) -> None:
+    """What a batch run's commit relies on (`batch/commit.py`), on both stores."""
+    key = "batch/m/output/a.csv"
+    assert store.version(key) is None
+    with store.open_staged(key) as staged:
+        staged.file.write(b"one")
+        first = staged.publish(None)  # create only: absent
+        assert store.version(key) == first and store.get_bytes(key) == b"one"
+        with pytest.raises(ObjectChanged):
+            staged.publish(None)  # it exists now
+        second = staged.publish(first)  # the same bytes, again
+        assert store.version(key) == second
+    with store.open_staged(key) as other:
+        other.file.write(b"two")
+        with pytest.raises(ObjectChanged):
+            other.publish("0" * 32)  # not the version there
+        third = other.publish(second)
+    assert store.get_bytes(key) == b"two"
+    with pytest.raises(ObjectChanged):
+        store.delete(key, if_version=first)  # replaced by "two" since
+    store.delete(key, if_version=third)
+    assert not store.exists(key)
+    assert [k for k in store.list_keys("batch") if "tmp" in k] == []  # no staged leftovers

@@ -381,3 +381,20 @@ def test_s3_refusals_say_what_to_check(code: str, message: str) -> None:
     mapped = S3Store("b", "registry")._error(error, "models/m")
     assert isinstance(mapped, StoreError) and mapped.message.startswith(message)
     assert mapped.status == HTTPStatus.SERVICE_UNAVAILABLE
+
+
+def test_a_delete_removes_the_folders_it_leaves_empty(tmp_path: Path) -> None:
+    """As on S3, where a prefix without objects does not exist: a swept run's work folder
+    stayed, empty, in every listing of the directory store's work folders."""
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("batch/m/work/run1/part-0.body", b"x")
+    store.put_bytes("batch/m/work/run1/plan.json", b"[]")
+    store.put_bytes("batch/m/input/a.csv", b"x")
+    store.delete("batch/m/work/run1/part-0.body")
+    assert store.list_dirs("batch/m/work") == ["run1"]  # its plan is still there
+    store.delete("batch/m/work/run1/plan.json")
+    assert store.list_dirs("batch/m") == ["input"]  # work/run1 and work/ went; input/ stays
+    store.delete("batch/m/input/a.csv")
+    assert store.root.is_dir() and [p.name for p in store.root.iterdir()] == [".tmp-generation"]
+    store.put_bytes("batch/m/work/run2/plan.json", b"[]")  # a writer makes them again
+    assert store.list_dirs("batch/m/work") == ["run2"]

@@ -20,7 +20,14 @@ import numpy as np
 from functions.runtime.batch.csv import CsvDecoder, CsvLayout, csv_body, csv_layout
 from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
 from functions.runtime.batch.layout import BatchObject
-from functions.runtime.batch.npy import NpyHeader, check_rows, npy_chunks, read_npy_header
+from functions.runtime.batch.npy import (
+    NpyHeader,
+    c_rows,
+    check_rows,
+    fortran_rows,
+    npy_chunks,
+    read_npy_header,
+)
 from functions.runtime.batch.scoring import Chunk, OutputField
 from functions.runtime.batch.source import (
     HEADER_LIMIT,
@@ -156,11 +163,13 @@ class NpyFormat:
 
     def chunks(self, reading: Reading, span: ByteRange) -> Iterator[Chunk]:
         end = self.header.rows if span.end is None else span.end
+        rows = (self.header, reading.manifest, span.start, end, reading.chunk_rows)
+        if self.header.fortran:
+            yield from npy_chunks(fortran_rows(reading.store, reading.key, self.header), *rows)
+            return
         offset = self.header.offset + span.start * self.header.row_bytes
         with open_range(reading.store, reading.key, offset) as stream:
-            yield from npy_chunks(
-                stream, self.header, reading.manifest, span.start, end, reading.chunk_rows
-            )
+            yield from npy_chunks(c_rows(stream, self.header), *rows)
 
     def output_head(self, fields: list[OutputField]) -> bytes:
         return b""

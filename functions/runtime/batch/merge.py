@@ -29,14 +29,16 @@ def write_merged(
     plan: Mapping[str, Any],
     parts: list[ShardPart],
     marker: RunSummary,
-) -> None:
-    """Publish output and errors from the parts of `plan` (in shard order), in the commit order
-    of a single run (`run.publishing`)."""
+    finish: Callable[[], RunSummary],
+) -> RunSummary:
+    """Publish output and errors from the parts of `plan` (in shard order) and the summary
+    `finish` makes, in the commit order of a single run (`run.publishing`)."""
     prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
     manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
     fields = output_fields(manifest)
     fmt = open_format(store, run.obj, manifest)
-    with publishing(store, run, marker) as (out, errors):
+    with publishing(store, run, marker) as publication:
+        out, errors = publication.out, publication.errors
         if fmt.text:
             out.write(fmt.output_head(fields))
             for prefix in prefixes:
@@ -47,6 +49,8 @@ def write_merged(
                 out, [_merged_array(store, f.name, i, prefixes) for i, f in enumerate(fields)]
             )
         _merge_errors(store, prefixes, parts, errors, fmt.position_key)
+        publication.finish = finish
+    return publication.final()
 
 
 def _merge_errors(

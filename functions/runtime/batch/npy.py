@@ -45,6 +45,7 @@ class NpyHeader:
     shape: tuple[int, ...]
     dtype: np.dtype[np.generic]
     offset: int  # where the data starts
+    fortran: bool = False  # column-major: each element of a row is a column stored whole
 
     @property
     def rows(self) -> int:
@@ -70,9 +71,9 @@ def parse_npy_header(head: bytes, where: str) -> NpyHeader:
         raise BadArrayFile(f"{where}: not an .npy file numpy can read: {exc}") from None
     if dtype.hasobject:
         raise BadArrayFile(f"{where}: holds Python objects, which need pickle; save numbers")
-    if fortran and len(shape) > 1:
-        raise BadArrayFile(f"{where}: is in Fortran order; save np.ascontiguousarray(a)")
-    return NpyHeader(shape=tuple(shape), dtype=dtype, offset=stream.tell())
+    # `np.save(df.to_numpy())` writes Fortran order: a one-dtype DataFrame's array is a view of
+    # its column-major block. It was refused; it is read a column at a time (`fortran_rows`).
+    return NpyHeader(tuple(shape), dtype, stream.tell(), fortran=bool(fortran and len(shape) > 1))
 
 
 def read_npy_header(store: ObjectStore, key: str) -> NpyHeader:
@@ -101,26 +102,61 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         raise BadArrayFile(f"{where}: element type {header.dtype} cannot feed {spec.dtype}")
 
 
+RowReader = Callable[[int, int], np.ndarray]  # rows [first, first + count), fewer at the end
+
+
+def c_rows(stream: IO[bytes], header: NpyHeader) -> RowReader:
+    """Rows of a C-order array, read in turn from `stream` (positioned at the first)."""
+
+    def read(first: int, count: int) -> np.ndarray:
+        data = _read_exactly(stream, count * header.row_bytes)
+        complete = len(data) // header.row_bytes if header.row_bytes else count
+        width = int(np.prod(header.shape[1:], dtype=np.int64))
+        values = np.frombuffer(data, dtype=header.dtype, count=complete * width)
+        return values.reshape((complete, *header.shape[1:]))
+
+    return read
+
+
+def fortran_rows(store: ObjectStore, key: str, header: NpyHeader) -> RowReader:
+    """Rows of a Fortran-order array: element c of every row (c counted in Fortran order over
+    the row's shape) is stored as one run of `rows` values, so a chunk of rows is one ranged
+    read per element (a CSV-like table of F columns: F reads of a chunk's rows each)."""
+    width = int(np.prod(header.shape[1:], dtype=np.int64))
+    size = header.dtype.itemsize
+
+    def read(first: int, count: int) -> np.ndarray:
+        columns = np.empty((width, count), dtype=header.dtype)
+        for column in range(width):
+            at = header.offset + (column * header.rows + first) * size
+            with store.open_read(key, at, at + count * size) as stream:
+                data = _read_exactly(stream, count * size)
+            if len(data) < count * size:  # the last columns are cut: no row is whole
+                raise BadArrayFile(
+                    f"{key}: the file ends before the {list(header.shape)} array its header "
+                    "promises; a Fortran-order array cut short has no whole row"
+                )
+            columns[column] = np.frombuffer(data, header.dtype)
+        # (width, count) in C order is the rows' elements with the axes reversed.
+        return np.ascontiguousarray(columns.reshape((*header.shape[1:][::-1], count)).T)
+
+    return read
+
+
 def npy_chunks(
-    stream: IO[bytes],
+    read: RowReader,
     header: NpyHeader,
     manifest: ModelManifest,
     start: int,
     end: int,
     chunk_rows: int,
 ) -> Iterator[Chunk]:
-    """Chunks of rows [start, end); `stream` is positioned at row `start`."""
+    """Chunks of rows [start, end), as `read` gives them."""
     spec = manifest.inputs[0]
     for first in range(start, end, chunk_rows):
         count = min(chunk_rows, end - first)
-        data = _read_exactly(stream, count * header.row_bytes)
-        complete = len(data) // header.row_bytes if header.row_bytes else count
-        values = np.frombuffer(
-            data,
-            dtype=header.dtype,
-            count=complete * int(np.prod(header.shape[1:], dtype=np.int64)),
-        )
-        values = values.reshape((complete, *header.shape[1:]))
+        values = read(first, count)
+        complete = len(values)
         positions = np.arange(first, first + count, dtype=np.int64)
         features, good, errors = coerce_rows(manifest, {spec.name: values}, positions[:complete])
         if complete < count:  # the file is shorter than its header says

@@ -13,16 +13,18 @@ status "failed" and the reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any
 
+from functions.runtime.batch.commit import InputReplaced, Write, commit, deletes, puts
 from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
 from functions.runtime.batch.layout import BatchObject, OutputShared, output_twins, run_id
 from functions.runtime.batch.npy import ArraySink, write_npz
@@ -39,10 +41,6 @@ from functions.runtime.registry import ModelRef
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger("aiaas.batch")
-
-
-class InputReplaced(AiaasError):
-    """The input object changed while it was scored: the run must not publish."""
 
 
 @dataclass(frozen=True)
@@ -135,53 +133,68 @@ def failed_summary(summary: RunSummary, reason: str) -> RunSummary:
     return summary
 
 
-def publish_summary(store: ObjectStore, run: RunInput, summary: RunSummary) -> RunSummary:
-    """Write the summary (the commit point) unless a newer version of the input owns it."""
-    if may_publish(store, run):
-        store.put_bytes(run.obj.summary_key, _summary_bytes(summary))
-    else:
-        log.warning(
-            "%s changed during run %s; its newer version's run writes the outputs",
-            run.obj.input_key,
-            run.run_id,
-        )
-    return summary
-
-
 def publish_failure(
     store: ObjectStore, run: RunInput, summary: RunSummary, *, owns_output: bool = True
 ) -> RunSummary:
     """The failed summary of a run that publishes no output, after removing the output and
     errors an older run of this input left (beside this summary they would read as its own);
     an output another input shares (`OutputShared`) is that input's and stays."""
-    if may_publish(store, run):
-        marker = summary | {"status": RunStatus.PUBLISHING}
-        store.put_bytes(run.obj.summary_key, _summary_bytes(marker))
-        store.delete(run.obj.errors_key)
-        if owns_output:
-            store.delete(run.obj.output_key)
-    return publish_summary(store, run, summary)
+    marker = summary | {"status": RunStatus.PUBLISHING}
+    writes = [puts(store, run.obj.summary_key, lambda: _summary_bytes(marker))]
+    writes.append(deletes(store, run.obj.errors_key))
+    if owns_output:
+        writes.append(deletes(store, run.obj.output_key))
+    writes.append(puts(store, run.obj.summary_key, lambda: _summary_bytes(summary)))
+    try:
+        commit(store, lambda: check_unchanged(store, run), writes, _done(store, run), run.run_id)
+    except InputReplaced as exc:
+        log.warning("%s", exc.message)
+    return summary
+
+
+@dataclass
+class Publication:
+    """A run's output and errors, open for writing, and its finished summary, made (`finish`)
+    when it is written, so its timings cover publishing the objects."""
+
+    out: IO[bytes]
+    errors: IO[bytes]
+    finish: Callable[[], RunSummary] | None = None
+    summary: RunSummary | None = None
+
+    def final(self) -> RunSummary:
+        if self.summary is None:
+            if self.finish is None:
+                raise AiaasError("a batch run published without a finished summary")
+            self.summary = self.finish()
+        return self.summary
 
 
 @contextlib.contextmanager
-def publishing(
-    store: ObjectStore, run: RunInput, marker: RunSummary
-) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
+def publishing(store: ObjectStore, run: RunInput, marker: RunSummary) -> Iterator[Publication]:
     """The run's output and errors, open for writing; a clean exit publishes them in the commit
-    order: `marker` as the summary, then the output, then the errors (the caller writes the
-    finished summary). A failure anywhere before leaves the previous run's objects as they were;
-    one after the marker leaves a summary that names no finished run, so a reader never sees
-    this run's errors beside an older output vouched for by a summary."""
-    # Exits run innermost first: the output is published before the errors are.
-    with (
-        store.open_write(run.obj.errors_key) as errors,
-        store.open_write(run.obj.output_key) as out,
-    ):
-        yield out, errors
-        check_unchanged(store, run)  # raising here leaves both objects unpublished
-        store.put_bytes(
-            run.obj.summary_key, _summary_bytes(marker | {"status": RunStatus.PUBLISHING})
-        )
+    order (`commit.py`, each write conditional): `marker` as the summary, the output, the errors,
+    the finished summary (`Publication.finish`). A failure anywhere before leaves the previous
+    run's objects as they were; one after the marker leaves a summary that names no finished
+    run, so a reader never sees this run's errors beside an older output vouched for by a
+    summary. InputReplaced when a newer version of the input owns the objects."""
+    keys = run.obj
+    with store.open_staged(keys.errors_key) as errors, store.open_staged(keys.output_key) as out:
+        publication = Publication(out.file, errors.file)
+        yield publication
+        publishing_bytes = _summary_bytes(marker | {"status": RunStatus.PUBLISHING})
+        writes: list[Write] = [
+            puts(store, keys.summary_key, lambda: publishing_bytes),
+            (keys.output_key, out.publish),
+            (keys.errors_key, errors.publish),
+            puts(store, keys.summary_key, lambda: _summary_bytes(publication.final())),
+        ]
+        commit(store, lambda: check_unchanged(store, run), writes, _done(store, run), run.run_id)
+
+
+def _done(store: ObjectStore, run: RunInput) -> Callable[[], bool]:
+    """Whether a delivery of this very run committed (deliveries race, writing equal bytes)."""
+    return lambda: finished_summary(store, run) is not None
 
 
 def _summary_bytes(summary: RunSummary) -> bytes:
@@ -240,8 +253,14 @@ def run_object(
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
+
+    def finish(result: SpanResult) -> RunSummary:
+        wall = time.perf_counter() - began
+        summary = base_summary(run, manifest, started)
+        return finish_summary(summary, result, wall, shards=1, chunk_rows=job.chunk_rows)
+
     try:
-        result = score_whole(job, run, settings, base_summary(run, manifest, started))
+        return score_whole(job, run, settings, base_summary(run, manifest, started), finish)
     except AiaasError as exc:
         if isinstance(exc, InputReplaced):
             log.warning("%s", exc.message)
@@ -253,14 +272,6 @@ def run_object(
         # Found past the head (a gzip stream cut short): nothing was published; say why.
         failed = failed_summary(base_summary(run, manifest, started), exc.message)
         return publish_failure(store, run, failed)
-    summary = finish_summary(
-        base_summary(run, manifest, started),
-        result,
-        time.perf_counter() - began,
-        shards=1,
-        chunk_rows=job.chunk_rows,
-    )
-    return publish_summary(store, run, summary)
 
 
 def score_text(
@@ -278,9 +289,17 @@ def score_text(
         return pool.score_span(job, span, target, errors, settings.worker_ort_threads)
 
 
-def score_whole(job: Job, run: RunInput, settings: BatchSettings, marker: RunSummary) -> SpanResult:
-    """Score the job's whole input into its output and errors objects (see `publishing`)."""
-    with publishing(job.store, run, marker) as (out, errors):
+def score_whole(
+    job: Job,
+    run: RunInput,
+    settings: BatchSettings,
+    marker: RunSummary,
+    finish: Callable[[SpanResult], RunSummary],
+) -> RunSummary:
+    """Score the job's whole input into its output and errors objects and publish them with
+    the summary `finish` makes of the result (see `publishing`)."""
+    with publishing(job.store, run, marker) as publication:
+        out, errors = publication.out, publication.errors
         if job.format.text:
             out.write(job.format.output_head(job.fields))
             result = score_text(job, ByteRange(0, None), out, errors, settings)
@@ -289,7 +308,8 @@ def score_whole(job: Job, run: RunInput, settings: BatchSettings, marker: RunSum
                 sink = ArraySink(job.fields, Path(tmp), label_width(job.model.manifest))
                 result = score_span(job, ByteRange(0, None), sink, errors)
                 write_npz(out, sink.bodies())
-    return result
+        publication.finish = functools.partial(finish, result)
+    return publication.final()
 
 
 def check_unchanged(store: ObjectStore, run: RunInput) -> None:

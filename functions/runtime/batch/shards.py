@@ -40,7 +40,6 @@ from functions.runtime.batch.run import (
     finished_summary,
     open_run,
     publish_failure,
-    publish_summary,
     score_text,
     skipped,
 )
@@ -192,18 +191,15 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
     ]
     base = base_summary(run, None, plan["started_at"])
     base["version"] = plan["version"]
-    write_merged(store, run, plan, parts, base.copy())
-    result = merged_result(parts)
-    result.timings["merge_s"] = time.perf_counter() - began
-    wall = time.time() - _started(plan)
-    summary = finish_summary(
-        base,
-        result,
-        wall,
-        shards=int(plan["shards"]),
-        chunk_rows=int(plan["chunk_rows"]),
-    )
-    publish_summary(store, run, summary)
+
+    def finish() -> RunSummary:
+        result = merged_result(parts)
+        result.timings["merge_s"] = time.perf_counter() - began
+        wall = time.time() - _started(plan)
+        shards, chunk_rows = int(plan["shards"]), int(plan["chunk_rows"])
+        return finish_summary(base, result, wall, shards=shards, chunk_rows=chunk_rows)
+
+    summary = write_merged(store, run, plan, parts, base.copy(), finish)
     remove_work(store, str(plan["work"]))  # the run is committed: a failure here is only logged
     return summary
 
