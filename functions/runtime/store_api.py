@@ -1,0 +1,149 @@
+"""What every object store offers (the directory store in `store.py`, S3 in `s3store.py`),
+and the types its calls take and give. Import them from `functions.runtime.store`, which
+re-exports them beside `LocalStore` and `open_store`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from functions.runtime.errors import AiaasError, Conflict
+
+Stamp = tuple[int, ...]  # what `ObjectStore.stamp` returns: opaque, compared with ==
+
+
+class ObjectChanged(Conflict):
+    """A conditional write found the object other than the caller last read it."""
+
+
+class ObjectExists(ObjectChanged):
+    """A create-if-absent write found the key already taken."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store's keys live, as S3 event notifications name them."""
+
+    bucket: str  # LOCAL_BUCKET for a directory store
+    key_prefix: str  # "" or "prefix/": a store key is an event key less this
+    notifies: bool  # the store itself fires object-created events (S3); else the caller must
+
+
+LOCAL_BUCKET = "aiaas-local"  # the bucket name local S3 events carry for a directory store
+
+
+class StagedUpload(Protocol):
+    """A file's bytes sent to the store, hashed as they were read, not yet visible under its
+    key: publishing checks every file of a version before any becomes visible, reading each
+    file once (`ObjectStore.stage_file`)."""
+
+    sha256: str  # of exactly the bytes sent
+    size: int
+
+    def commit(self) -> None:
+        """Make the object visible under its key. Staged `if_absent` and the key is taken:
+        ObjectExists, and the staged bytes are discarded."""
+        ...
+
+    def abort(self) -> None:
+        """Discard the staged bytes (nothing, once committed)."""
+        ...
+
+
+class StagedObject(Protocol):
+    """An object's bytes, written to `file`, not yet visible under its key."""
+
+    file: IO[bytes]
+
+    def publish(self, expect: str | None) -> str:
+        """Make the bytes written so far the object, if the key's `version` is still `expect`
+        (None: no object), and return its new version; else ObjectChanged. May be called again
+        (the same bytes are published again) until the context exits."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """What the registry, the runtime and batch jobs need from storage."""
+
+    uri: str
+    location: StoreLocation
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def put_bytes(
+        self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
+    ) -> None:
+        """Write `key` whole; `if_absent`: only if it does not exist; `if_match`: only if its
+        etag (from `read_versioned`) is still this one. Else ObjectExists / ObjectChanged."""
+        ...
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the etag a conditional `put_bytes` compares against."""
+        ...
+
+    def download_file(self, key: str, dest: Path) -> None: ...
+
+    def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None: ...
+
+    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+        """Send `src` for `key`, hashing it as it is read; visible only once committed."""
+        ...
+
+    def open_read(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """A stream of the object from byte `start` (a ranged read) to `end` (exclusive), else
+        to its end."""
+        ...
+
+    def copy(self, source: str, dest: str) -> None:
+        """Copy an object within the store (server-side where the store can)."""
+        ...
+
+    def open_write(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+
+    def open_staged(self, key: str) -> contextlib.AbstractContextManager[StagedObject]:
+        """An object written in full before it is published, by `StagedObject.publish`, only
+        while `key` is the version the caller expects (discarded unless published)."""
+        ...
+
+    def version(self, key: str) -> str | None:
+        """What a conditional publish or delete compares: changes with every write of `key`
+        (S3: the ETag); None when there is no object."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def list_dirs(self, prefix: str) -> list[str]: ...
+
+    def delete(self, key: str, *, if_version: str | None = None) -> None:
+        """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
+        ...
+
+    def stamp(self, key: str) -> Stamp | None:
+        """A token (compare with ==) that changes whenever `key` (an object, or a folder of a
+        directory store) is written, replaced or removed; None when the store has no check
+        cheaper than a read."""
+        ...
+
+
+def check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise AiaasError(f"invalid storage key {key!r}")
+    return key
