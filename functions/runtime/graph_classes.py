@@ -25,6 +25,9 @@ PROBABILITY_OPS = frozenset({"Softmax", "Normalizer", "ZipMap", "Sigmoid"})
 # Nodes that pick each row's label out of a constant list of classes by index.
 PICK_OPS = frozenset({"ArrayFeatureExtractor", "Gather"})
 CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+# Classifier operators whose scores are decision values, not probabilities, when they apply no
+# post_transform (skl2onnx's LinearSVC, RidgeClassifier, SVC without probability=True).
+DECISION_OPS = frozenset({"LinearClassifier", "SVMClassifier"})
 INT64, STRING = 7, 8  # onnx.TensorProto element types of a label output
 
 Keys = tuple[int, ...] | tuple[str, ...]
@@ -38,6 +41,7 @@ class GraphClasses:
     zipmap_keys: Mapping[str, Keys] = field(default_factory=dict)  # ZipMap output -> its keys
     label_outputs: frozenset[str] = frozenset()  # int64 / string outputs: one class per row
     probability_outputs: frozenset[str] = frozenset()  # outputs already holding probabilities
+    decision_outputs: frozenset[str] = frozenset()  # scores that are decision values
     read: bool = True  # False when the graph could not be read (no onnx package): nothing known
 
 
@@ -110,12 +114,37 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
         elif node.op_type in PICK_OPS and node.input[0] in constants:
             label_outputs.add(output.name)
             picked = picked or _as_text(constants[node.input[0]])
+    decisions = {
+        o.name for o in graph.output if o.name not in label_outputs and _decision(o.name, producers)
+    }
     return GraphClasses(
         labels=_labels(graph, zipmaps) or picked,
         zipmap_keys=zipmaps,
         label_outputs=frozenset(label_outputs),
-        probability_outputs=frozenset(probabilities),
+        probability_outputs=frozenset(probabilities - decisions),
+        decision_outputs=frozenset(decisions),
     )
+
+
+def _decision(output: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
+    """Whether `output` comes from a classifier operator's decision values (no post_transform,
+    no Platt scaling) with nothing on the way that makes probabilities of them."""
+    seen, todo, found = set(), [output], False
+    while todo:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op_type in PROBABILITY_OPS - {"ZipMap"}:
+            return False
+        if node.op_type in DECISION_OPS:
+            attributes = {a.name: a for a in node.attribute}
+            transform = attributes.get("post_transform")
+            plain = transform is None or transform.s in (b"", b"NONE")
+            found = found or (plain and "prob_a" not in attributes)
+            continue
+        todo.extend(node.input)
+    return found
 
 
 def _labels(graph: onnx.GraphProto, zipmaps: Mapping[str, Keys]) -> tuple[str, ...]:

@@ -145,6 +145,12 @@ def classifier_setup(
     source = "from --labels" if options.labels else "read from the graph"
     notes = [f"classes {', '.join(labels)} ({source})"] if labels else []
     notes.append(f"class scores from output {scores.name!r} (activation {activation})")
+    if scores.name in graph.decision_outputs and activation == "none":
+        notes.append(
+            f"{scores.name!r} holds the model's decision values, not probabilities (the "
+            "exporter's classifier applies no transform): each answer's label is the largest, "
+            "and its score is that decision value"
+        )
     if not graph.read and options.activation is None:
         notes.append(
             "the onnx package is not installed, so nothing was read from the graph: pass "

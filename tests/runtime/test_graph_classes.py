@@ -10,8 +10,10 @@ import numpy as np
 import onnx
 import pytest
 from skl2onnx import to_onnx
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import read_classes
@@ -56,6 +58,30 @@ def test_raw_decision_scores_are_labelled_too() -> None:
     proto = to_onnx(svc, x[:1])
     classes = read_classes(proto.graph)
     assert classes.labels == ("0", "1", "2") and classes.label_outputs == {"label"}
+    assert classes.decision_outputs == {"probabilities"} and not classes.probability_outputs
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # sklearn 1.9 deprecates probability=True
+@pytest.mark.parametrize(
+    ("estimator", "decisions"),
+    [
+        (SVC(), {"output_probability"}),  # one-vs-one votes, then a ZipMap: not probabilities
+        (SVC(probability=True), set()),  # Platt scaling (prob_a) in the SVMClassifier
+        (LogisticRegression(max_iter=500), set()),  # post_transform SOFTMAX, then a Normalizer
+        (RandomForestClassifier(n_estimators=3, random_state=0), set()),  # averaged votes
+    ],
+    ids=["svc", "svc-probability", "logistic", "forest"],
+)
+def test_decision_values_are_told_from_probabilities(
+    estimator: object, decisions: set[str]
+) -> None:
+    """skl2onnx's default exports: only scores no transform made probabilities are decisions."""
+    x, _, y, _ = wine_split()
+    proto = to_onnx(estimator.fit(x, y), x[:1])  # type: ignore[attr-defined]
+    classes = read_classes(proto.graph)
+    assert classes.decision_outputs == decisions
+    assert classes.probability_outputs == ({"output_probability"} - decisions)
 
 
 def test_a_networks_logits_say_nothing(tmp_path: Path) -> None:
