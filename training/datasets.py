@@ -203,19 +203,10 @@ def _read_parquet(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray],
 
 def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
     x_key, y_key = (spec.features or (NPZ_FEATURES,))[0], spec.target or NPZ_TARGET
-    with np.load(path, allow_pickle=False) as data:
-        if spec.exclude:
-            raise DataError(
-                "spec field 'dataset.exclude' drops columns of a CSV or Parquet table; "
-                f"{path.name} holds arrays {data.files}"
-            )
-        for key, field in ((x_key, "dataset.features"), (y_key, "dataset.target")):
-            if key not in data.files:
-                raise DataError(
-                    f"spec field '{field}': {path.name} has no array {key!r}; "
-                    f"arrays are {data.files}"
-                )
-        x, y = data[x_key], data[y_key]
+    try:
+        x, y = _npz_arrays(path, spec, x_key, y_key)
+    except ValueError as exc:  # an object array (only pickle reads it), or no .npz at all
+        raise DataError(f"{path.name}: {exc}; save numeric arrays (np.savez)") from None
     if x.dtype.kind not in "iuf":
         raise DataError(
             f"spec field 'dataset.features': {path.name} array {x_key!r} must be numeric; "
@@ -230,6 +221,26 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
     _check_finite(x, x_key, path.name)
     names = _array_names(x, x_key)
     return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
+
+
+def _npz_arrays(
+    path: Path, spec: DatasetSpec, x_key: str, y_key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features and target arrays; numpy's ValueError for an object array or a file
+    that is no .npz (allow_pickle=False: nothing in it is ever unpickled)."""
+    with np.load(path, allow_pickle=False) as data:
+        if spec.exclude:
+            raise DataError(
+                "spec field 'dataset.exclude' drops columns of a CSV or Parquet table; "
+                f"{path.name} holds arrays {data.files}"
+            )
+        for key, field in ((x_key, "dataset.features"), (y_key, "dataset.target")):
+            if key not in data.files:
+                raise DataError(
+                    f"spec field '{field}': {path.name} has no array {key!r}; "
+                    f"arrays are {data.files}"
+                )
+        return data[x_key], data[y_key]
 
 
 def _array_names(x: np.ndarray, key: str = "x") -> tuple[str, ...]:

@@ -199,7 +199,10 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     if path.suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
+            raise BadRequest(f"{path}: {exc}; save the rows as a numeric array") from None
         array = array.reshape(len(array), -1)
         return _cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
     with path.open(newline="") as handle:

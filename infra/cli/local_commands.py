@@ -22,7 +22,7 @@ from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
-from infra.local.address import listen_address
+from infra.local.address import check_exposure, checked_token, listen_address
 from infra.local.functions import LocalFunction, function_instances, local_environment
 from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits, end_process
@@ -66,6 +66,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("AIAAS_API_TOKEN"),
         help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN, better than "
         "this flag, whose value every user of the machine sees in `ps`; unset = open)",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve with no token on an address other machines reach (refused without it)",
     )
     p.add_argument(
         "--models",
@@ -252,25 +257,12 @@ def build_app(config: ServeConfig) -> GatewayApp:
     return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
 
 
-def checked_token(token: str | None) -> str | None:
-    """The token to require, None for none; BadRequest for one set but unusable: empty
-    (`AIAAS_API_TOKEN=` served every route open) or with spaces around it (a presented token
-    is stripped, so no caller could match it)."""
-    if token is None:
-        return None
-    if not token or token != token.strip():
-        raise BadRequest(
-            "the API token is empty or has spaces around it; set AIAAS_API_TOKEN (or --token) "
-            "to the token callers send, or unset it to serve without auth"
-        )
-    return token
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
     args.token = checked_token(args.token)
     address = listen_address(args.host, args.port)
+    check_exposure(args.host, address, args.token, args.no_auth)
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()

@@ -1,4 +1,4 @@
-"""Where `aiaas serve` listens, checked before any model loads.
+"""Where `aiaas serve` listens, and the token that guards it, checked before any model loads.
 
 granian binds each worker's socket with SO_REUSEPORT (that is how its workers share a port), so
 a second server started on a port already served binds as well, without a word, and the kernel
@@ -11,6 +11,7 @@ localhost` was a traceback, an address this machine lacks a Rust panic of 60 fra
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from functions.runtime.errors import BadRequest
@@ -56,3 +57,30 @@ def _bind_problem(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return f"--port {port}: ports below 1024 need privileges; pick 1024 or above"
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def check_exposure(host: str, address: str, token: str | None, no_auth: bool) -> None:
+    """BadRequest when `address` reaches other machines and no token guards it (unless
+    `--no-auth` says that is meant): open, anyone on the network could promote or roll back
+    aliases, submit batch jobs over store keys, and read every model's metadata and metrics."""
+    if token is not None or no_auth or ipaddress.ip_address(address).is_loopback:
+        return
+    raise BadRequest(
+        f"--host {host} serves other machines, and with no token anyone who reaches it may "
+        "move aliases, submit batch jobs and read every model: set AIAAS_API_TOKEN to the "
+        "token callers send, or pass --no-auth to serve it open on purpose"
+    )
+
+
+def checked_token(token: str | None) -> str | None:
+    """The token to require, None for none; BadRequest for one set but unusable: empty
+    (`AIAAS_API_TOKEN=` served every route open) or with spaces around it (a presented token
+    is stripped, so no caller could match it)."""
+    if token is None:
+        return None
+    if not token or token != token.strip():
+        raise BadRequest(
+            "the API token is empty or has spaces around it; set AIAAS_API_TOKEN (or --token) "
+            "to the token callers send, or unset it to serve without auth"
+        )
+    return token

@@ -242,13 +242,17 @@ class Gateway:
         return error(502, "the function raised an error")
 
     def _authorized(self, headers: list[tuple[str, str]]) -> bool:
-        for name, value in headers:
-            if name.lower() == "authorization":
-                scheme, _, credential = value.partition(" ")
-                return scheme.lower() == "bearer" and hmac.compare_digest(
-                    credential.strip().encode(), str(self.token).encode()
-                )
-        return False
+        """One `Authorization: Bearer <token>` header, compared in constant time. Two are
+        refused whatever they hold: the first used to decide alone, so a proxy that checks the
+        last one and this gateway judged the same request differently (API Gateway joins them
+        with a comma, which no token matches)."""
+        values = [value for name, value in headers if name.lower() == "authorization"]
+        if len(values) != 1:
+            return False
+        scheme, _, credential = values[0].partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credential.strip().encode(), str(self.token).encode()
+        )
 
 
 _ID_PREFIX = os.urandom(6).hex()
