@@ -39,6 +39,8 @@ SPARE_ROWS = 128
 # A padded row's outputs may differ from the row's alone by this share of their size (int8
 # variants scale activations per batch); more is a model that does not ignore padding.
 PADDING_TOLERANCE = 0.05
+# Special tokens a model reads around every text, as BERT's and RoBERTa's post-processors add them.
+SPECIAL_PAIRS = (("[CLS]", "[SEP]"), ("<s>", "</s>"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,25 @@ def check_vocabulary(size: int, found: Embeddings) -> str:
         )
     spare = f" ({rows - size} spare rows)" if rows > size else ""
     return f"vocabulary of {size} tokens fits the word embedding of {rows} rows{spare}"
+
+
+def check_special_tokens(tokenizer: Any) -> None:
+    """A BadRequest when the vocabulary holds a model's special tokens but tokenizer.json has no
+    post-processor to add them (a training script that never set one): the model would read
+    every text without the [CLS] / <s> it was trained on, a wrong answer with no error. An
+    explicit post-processor, even `TemplateProcessing(single="$A")`, is the user's word."""
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    pair = next((p for p in SPECIAL_PAIRS if all(t in vocab for t in p)), None)
+    if pair is None or tokenizer.post_processor is not None:
+        return
+    first, last = pair
+    raise BadRequest(
+        f"the tokenizer's vocabulary holds {first} and {last} but tokenizer.json has no "
+        "post_processor, so texts would reach the model without them: set the one the model "
+        f'was trained with (TemplateProcessing(single="{first} $A {last}", ...), as BERT and '
+        "RoBERTa tokenizers have) and save again; if it was trained without them, say so with "
+        'TemplateProcessing(single="$A")'
+    )
 
 
 def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer: Any) -> int:
@@ -221,6 +242,7 @@ def text_setup(
     found = read_embeddings(load_graph(graph_of or path), inputs.ids, inputs.type_ids)
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     notes = [check_vocabulary(size, found)]
+    check_special_tokens(tokenizer)
     longest = max_length(length, ids, found, tokenizer)
     width = ids.shape[1] if ids.shape[1] > 0 else None
     served = HfTokenizer(document, longest, inputs, width)

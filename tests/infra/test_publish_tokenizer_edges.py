@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import InvalidInput
@@ -110,3 +110,22 @@ def test_a_batch_reports_text_the_tokenizer_keeps_nothing_of(
     assert errors == [{"line": 3, "error": why}, {"line": 5, "error": why}]
     scored = store.get_bytes(summary["output"]).decode().splitlines()
     assert [line.split(",")[0] for line in scored[1:]] == [texts[0], texts[2]]
+
+
+def test_a_tokenizer_that_drops_the_models_special_tokens_is_refused(tmp_path: Path) -> None:
+    """A training script that never set a post-processor: [CLS] and [SEP] are in the
+    vocabulary (the embedding fits) but no text would carry them."""
+    model = hf_transformer.transformer(tmp_path / "m.onnx", positions=POSITIONS)
+    tokenizer = Tokenizer.from_file(str(hf_transformer.tokenizer_json(tmp_path / "bert.json")))
+    tokenizer.post_processor = None
+    tokenizer.save(str(tmp_path / "dropped.json"))
+    store = LocalStore(tmp_path / "store")
+    code, _, err = publish(store, model, "--tokenizer", str(tmp_path / "dropped.json"))
+    assert code != 0
+    assert "holds [CLS] and [SEP] but tokenizer.json has no post_processor" in err, err
+    assert not store.exists("models/tiny-bert/versions/1/manifest.json")
+    # Trained without them: an explicit template says so, and is served as written.
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A")
+    tokenizer.save(str(tmp_path / "plain.json"))
+    code, _, err = publish(store, model, "--tokenizer", str(tmp_path / "plain.json"))
+    assert code == 0, err
