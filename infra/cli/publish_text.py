@@ -151,15 +151,34 @@ def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input:
         batch = session.run(None, tokenizer.feeds(["a", longest], ids_input))
         alone = session.run(None, tokenizer.feeds(["a"], ids_input))
     except Exception as exc:  # onnxruntime raises untyped errors
-        raise BadRequest(
-            f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
-            "--max-length with the number of positions it reads"
-        ) from None
+        raise BadRequest(_run_failure(session, tokenizer, ids_input, exc)) from None
     names = [o.name for o in session.get_outputs()]
     for name, padded, own in zip(names, batch, alone, strict=True):
         change = padding_change(np.asarray(padded), np.asarray(own))
         if change is not None:
             raise BadRequest(_padding_error(name, change, tokenizer.inputs.mask))
+
+
+def _run_failure(
+    session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str, exc: Exception
+) -> str:
+    """Why the smoke test failed: past the positions (give --max-length), or on any length but
+    the traced one (torch.onnx.export's tracer can bake the example's length into Reshapes)."""
+    feeds = tokenizer.feeds(["a"], ids_input)
+    try:
+        session.run(None, feeds)
+    except Exception as short:  # onnxruntime raises untyped errors
+        return (
+            f"the model fails on a text of {feeds[ids_input].shape[1]} tokens as well as on one "
+            f"of {tokenizer.max_length}: {str(short)[:300]}; its graph seems to fix the sequence "
+            "length it was exported with (torch.onnx.export's tracer keeps the example's length "
+            "in some Reshapes, e.g. of nn.MultiheadAttention): export with dynamo=True, or run "
+            "the file on another length to check"
+        )
+    return (
+        f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
+        "--max-length with the number of positions it reads"
+    )
 
 
 def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
@@ -247,7 +266,9 @@ def text_setup(
     width = ids.shape[1] if ids.shape[1] > 0 else None
     served = HfTokenizer(document, longest, inputs, width)
     # One session for both checks: a big model's load is the slow part of publishing.
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    quiet = ort.SessionOptions()
+    quiet.log_severity_level = 4  # the smoke test's failures are reported in one line, not logged
+    session = ort.InferenceSession(str(path), quiet, providers=["CPUExecutionProvider"])
     smoke_test(session, served, inputs.ids)
     carried = _already_carried(session)
     del session

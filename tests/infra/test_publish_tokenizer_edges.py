@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -129,3 +130,35 @@ def test_a_tokenizer_that_drops_the_models_special_tokens_is_refused(tmp_path: P
     tokenizer.save(str(tmp_path / "plain.json"))
     code, _, err = publish(store, model, "--tokenizer", str(tmp_path / "plain.json"))
     assert code == 0, err
+
+
+def test_an_export_that_fixed_the_sequence_length_is_named(tmp_path: Path) -> None:
+    """torch.onnx.export (the tracer, dynamic_axes on both axes) of nn.TransformerEncoderLayer
+    keeps the example's length in its attention Reshapes: the file runs on 7 tokens only."""
+    torch = pytest.importorskip("torch")
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words = torch.nn.Embedding(len(hf_transformer.vocabulary()), 16)
+            self.layer = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.0, batch_first=True)
+            self.head = torch.nn.Linear(16, 3)
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            hidden = self.layer(self.words(input_ids), src_key_padding_mask=attention_mask == 0)
+            return self.head(hidden[:, 0])
+
+    example = (torch.ones(2, 7, dtype=torch.int64), torch.ones(2, 7, dtype=torch.int64))
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+    torch.onnx.export(
+        Classifier().eval(), example, str(tmp_path / "m.onnx"), dynamo=False,
+        input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_axes=axes,
+    )  # fmt: skip
+    tokenizer = hf_transformer.tokenizer_json(tmp_path / "tokenizer.json")
+    store = LocalStore(tmp_path / "store")
+    code, _, err = publish(
+        store, tmp_path / "m.onnx", "--tokenizer", str(tokenizer), "--max-length", "16"
+    )
+    assert code != 0
+    assert "fails on a text of 3 tokens as well as on one of 16" in err, err
+    assert "export with dynamo=True" in err
