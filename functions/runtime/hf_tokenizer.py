@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.errors import InvalidInput
+from functions.runtime.text_input import is_blank
+
 KIND = "huggingface"
 METADATA_KEY = "aiaas.hf_tokenizer"
 # Pad tokens by the names common tokenizers give them, when tokenizer.json sets no padding.
@@ -98,6 +101,12 @@ class HfTokenizer:
         """The tokenizer.json as published, for clients that tokenize themselves."""
         return self._document
 
+    def keeps(self, text: str) -> bool:
+        """Whether the normalizer leaves a visible character of `text`: batch files' screen
+        (~1 us a text); `feeds` checks the encoded rows themselves."""
+        normalizer = self.tokenizer.normalizer
+        return normalizer is None or not is_blank(normalizer.normalize_str(text))
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Token ids [len(texts), width] as the tokenizer's own encode_batch gives them."""
         return self.feeds(texts, self.inputs.ids)[self.inputs.ids]
@@ -105,6 +114,12 @@ class HfTokenizer:
     def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
         """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""
         encodings = self._encode_batch(list(texts), add_special_tokens=True)
+        for index, encoding in enumerate(encodings):
+            if 0 not in encoding.special_tokens_mask:  # special tokens and padding only
+                raise InvalidInput(
+                    f"input '{ids_input}' row {index} holds nothing the tokenizer keeps (its "
+                    "normalizer removed every character); send some text"
+                )
         dtypes = self.inputs.dtypes or {}
 
         def table(name: str, rows: list[list[int]]) -> np.ndarray:

@@ -39,6 +39,8 @@ SPARE_ROWS = 128
 # A padded row's outputs may differ from the row's alone by this share of their size (int8
 # variants scale activations per batch); more is a model that does not ignore padding.
 PADDING_TOLERANCE = 0.05
+# Special tokens a model reads around every text, as BERT's and RoBERTa's post-processors add them.
+SPECIAL_PAIRS = (("[CLS]", "[SEP]"), ("<s>", "</s>"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,25 @@ def check_vocabulary(size: int, found: Embeddings) -> str:
     return f"vocabulary of {size} tokens fits the word embedding of {rows} rows{spare}"
 
 
+def check_special_tokens(tokenizer: Any) -> None:
+    """A BadRequest when the vocabulary holds a model's special tokens but tokenizer.json has no
+    post-processor to add them (a training script that never set one): the model would read
+    every text without the [CLS] / <s> it was trained on, a wrong answer with no error. An
+    explicit post-processor, even `TemplateProcessing(single="$A")`, is the user's word."""
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    pair = next((p for p in SPECIAL_PAIRS if all(t in vocab for t in p)), None)
+    if pair is None or tokenizer.post_processor is not None:
+        return
+    first, last = pair
+    raise BadRequest(
+        f"the tokenizer's vocabulary holds {first} and {last} but tokenizer.json has no "
+        "post_processor, so texts would reach the model without them: set the one the model "
+        f'was trained with (TemplateProcessing(single="{first} $A {last}", ...), as BERT and '
+        "RoBERTa tokenizers have) and save again; if it was trained without them, say so with "
+        'TemplateProcessing(single="$A")'
+    )
+
+
 def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer: Any) -> int:
     """--max-length, else what the tokenizer.json truncates to (the ids its user trained on)
     up to what the model reads: the ids input's fixed width, else the position table's rows;
@@ -130,15 +151,34 @@ def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input:
         batch = session.run(None, tokenizer.feeds(["a", longest], ids_input))
         alone = session.run(None, tokenizer.feeds(["a"], ids_input))
     except Exception as exc:  # onnxruntime raises untyped errors
-        raise BadRequest(
-            f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
-            "--max-length with the number of positions it reads"
-        ) from None
+        raise BadRequest(_run_failure(session, tokenizer, ids_input, exc)) from None
     names = [o.name for o in session.get_outputs()]
     for name, padded, own in zip(names, batch, alone, strict=True):
         change = padding_change(np.asarray(padded), np.asarray(own))
         if change is not None:
             raise BadRequest(_padding_error(name, change, tokenizer.inputs.mask))
+
+
+def _run_failure(
+    session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str, exc: Exception
+) -> str:
+    """Why the smoke test failed: past the positions (give --max-length), or on any length but
+    the traced one (torch.onnx.export's tracer can bake the example's length into Reshapes)."""
+    feeds = tokenizer.feeds(["a"], ids_input)
+    try:
+        session.run(None, feeds)
+    except Exception as short:  # onnxruntime raises untyped errors
+        return (
+            f"the model fails on a text of {feeds[ids_input].shape[1]} tokens as well as on one "
+            f"of {tokenizer.max_length}: {str(short)[:300]}; its graph seems to fix the sequence "
+            "length it was exported with (torch.onnx.export's tracer keeps the example's length "
+            "in some Reshapes, e.g. of nn.MultiheadAttention): export with dynamo=True, or run "
+            "the file on another length to check"
+        )
+    return (
+        f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
+        "--max-length with the number of positions it reads"
+    )
 
 
 def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
@@ -221,11 +261,14 @@ def text_setup(
     found = read_embeddings(load_graph(graph_of or path), inputs.ids, inputs.type_ids)
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     notes = [check_vocabulary(size, found)]
+    check_special_tokens(tokenizer)
     longest = max_length(length, ids, found, tokenizer)
     width = ids.shape[1] if ids.shape[1] > 0 else None
     served = HfTokenizer(document, longest, inputs, width)
     # One session for both checks: a big model's load is the slow part of publishing.
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    quiet = ort.SessionOptions()
+    quiet.log_severity_level = 4  # the smoke test's failures are reported in one line, not logged
+    session = ort.InferenceSession(str(path), quiet, providers=["CPUExecutionProvider"])
     smoke_test(session, served, inputs.ids)
     carried = _already_carried(session)
     del session

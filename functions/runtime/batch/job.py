@@ -112,6 +112,7 @@ def score_span(
 
     def score(chunk: Chunk) -> dict[str, np.ndarray]:
         began = time.perf_counter()
+        job.scorer.screen(chunk)
         outputs = job.scorer.score(chunk.features, chunk.rows)
         result.timings["score_s"] += time.perf_counter() - began
         return outputs

@@ -17,7 +17,7 @@ from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
-from functions.runtime.text_input import batch_view, text_input
+from functions.runtime.text_input import batch_view, is_blank, text_input
 from functions.runtime.validation import missing_value
 
 LABEL_FIELD = "label"
@@ -56,11 +56,27 @@ class Chunk:
     # Text formats: each good row's line, echoed in the output (CSV: bytes as read; JSONL: str).
     records: list[str] | list[bytes]
     errors: list[RowError]
+    positions: np.ndarray | None = None  # text formats: each good row's line
 
     @property
     def rows(self) -> int:
         """How many rows are scored."""
         return int(self.good.sum())
+
+    def drop(self, rows: list[int], reason: str) -> None:
+        """Moves good rows (indices among the scored rows) to the errors, for `reason`."""
+        assert self.positions is not None
+        keep = np.ones(self.rows, dtype=bool)
+        keep[rows] = False
+        self.errors = sorted(
+            [*self.errors, *(RowError(int(self.positions[i]), reason) for i in rows)],
+            key=lambda e: e.position,
+        )
+        self.features = {name: value[keep] for name, value in self.features.items()}
+        self.records = [r for r, k in zip(self.records, keep.tolist(), strict=True) if k]  # type: ignore[assignment]
+        self.good = self.good.copy()
+        self.good[np.flatnonzero(self.good)[~keep]] = False
+        self.positions = self.positions[keep]
 
 
 def row_shape(spec: TensorSpec) -> tuple[int, ...]:
@@ -86,7 +102,7 @@ def coerce_rows(
         for index in np.flatnonzero(bad & good):
             reasons[int(index)] = bad_reason(spec, raw[spec.name][index])
         if text is not None and spec.name == text.field:  # a text model's text column
-            blank = np.fromiter((not str(t).strip() for t in value), bool, len(value)) & good
+            blank = np.fromiter((is_blank(str(t)) for t in value), bool, len(value)) & good
             for index in np.flatnonzero(blank):
                 reasons[int(index)] = f"'{spec.name}' is empty; there is no text to score"
             bad |= blank
@@ -206,6 +222,17 @@ class ChunkScorer:
     def fields(self) -> list[OutputField]:
         """What is written per row, in order: each model output, then label and score."""
         return output_fields(self.manifest)
+
+    def screen(self, chunk: Chunk) -> None:
+        """Moves the texts the model's tokenizer keeps nothing of (e.g. an accent alone, which
+        BERT's normalizer strips) to the chunk's errors: scored, they would fail the chunk."""
+        keeps = getattr(self.model.text.vocabulary, "keeps", None) if self.model.text else None
+        if keeps is None or chunk.positions is None or not chunk.rows:
+            return
+        field = self.manifest.inputs[0].name
+        dropped = [i for i, t in enumerate(chunk.features[field].tolist()) if not keeps(t)]
+        if dropped:
+            chunk.drop(dropped, f"'{field}' holds nothing the tokenizer keeps; send some text")
 
     def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""

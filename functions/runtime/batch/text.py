@@ -86,4 +86,5 @@ def finish_chunk(
         good=mask,
         records=kept,
         errors=sorted(errors + cast_errors, key=lambda e: e.position),
+        positions=parsed_numbers[good],
     )
