@@ -53,10 +53,13 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
     else:
         labels, y = class_labels(raw.y, raw.target_name, raw.places)
-    if len(labels) == 1 and not raw.complete:  # a file sorted by class: the rest may differ
+    single = len(labels) == 1 or (not labels and float(y.min()) == float(y.max()))
+    if single and not raw.complete:  # a file sorted by its target: the rest may differ
+        held = f"class {labels[0]!r}" if labels else f"value {float(y[0]):g}"
+        need = "2 classes" if labels else "a target that varies"
         warnings.append(
-            f"the first {len(y)} rows hold a single class {labels[0]!r} of target "
-            f"{raw.target_name!r}; if the whole file does, training stops (it needs 2 classes)"
+            f"the first {len(y)} rows hold a single {held} of target {raw.target_name!r}; "
+            f"if the whole file does, training stops (it needs {need})"
         )
     else:
         prepare(raw, spec, kind)  # the same checks training runs, on the sample

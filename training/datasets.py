@@ -243,6 +243,12 @@ def _inputs(
             )
     if not inputs:
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
+    if "" in inputs:  # a caller could not send it by name, nor a card show it
+        raise DataError(
+            f"data set {source} has a column with no name (column {list(columns).index('') + 1}; "
+            "pandas writes its index so unless to_csv(index=False)); name it in the header, or "
+            "list the feature columns in dataset.features"
+        )
     return inputs
 
 

@@ -57,6 +57,15 @@ def _is_nan(label: str) -> bool:
         return False
 
 
+def need_two_values(y: np.ndarray, name: str) -> None:
+    """A regression target equal in every row leaves nothing to learn (R2 is 0 whatever)."""
+    if len(y) and float(y.min()) == float(y.max()):
+        raise DataError(
+            f"spec field 'dataset.target': target {name!r} is {float(y[0]):g} in every row; "
+            "regression needs a target that varies"
+        )
+
+
 def need_two_classes(labels: tuple[str, ...], name: str) -> None:
     if len(labels) < 2:
         raise DataError(

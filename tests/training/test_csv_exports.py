@@ -73,3 +73,20 @@ def test_a_file_separated_otherwise_says_so(
         f"other.csv line 1 reads as one column {header!r}, separated by {shown}; "
         "save the file with commas between fields"
     )
+
+
+def test_an_unnamed_column_is_refused_unless_the_features_leave_it_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pandas' df.to_csv() writes the index first, under an empty name. It became a feature
+    # named '' that no caller could send by name.
+    body = "".join(f"{i}," + ",".join(str(v) for v in row) + "\n" for i, row in enumerate(ROWS))
+    (tmp_path / "pandas.csv").write_text(",a,b,colour\n" + body)
+    spec = _spec(tmp_path, {"path": "pandas.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "data set pandas.csv has a column with no name (column 1; pandas writes its index so "
+        "unless to_csv(index=False)); name it in the header, or list the feature columns in "
+        "dataset.features"
+    )
+    listed = _spec(tmp_path, {"path": "pandas.csv", "target": "colour", "features": ["a", "b"]})
+    assert _check(tmp_path, listed, capsys)[0] == 0

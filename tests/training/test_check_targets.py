@@ -1,8 +1,9 @@
-"""Class labels as real files hold them, through `aiaas train --check` (the whole message).
+"""Targets and splits as real files give them, through `aiaas train --check` (the whole message).
 
 Refused: a label written two ways ('1' and '1.0') and a missing one (Parquet null, NaN), which
 used to become classes of their own. Warned (training goes on): a class too small to reach the
-held-out splits, and a minority small enough that accuracy hides it.
+held-out splits, and a minority small enough that accuracy hides it. Also refused: a regression
+target equal in every row, and splits left empty (naming the field to raise).
 """
 
 from __future__ import annotations
@@ -87,3 +88,26 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
     )
     balanced = _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
     assert _check(tmp_path, balanced, capsys)[2] == ""
+
+
+def test_a_constant_regression_target_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It trained, published, and reported rmse 0 and r2 0: a model that answers 5.0.
+    rows: list[list[Any]] = [[i, i % 3, 5.0] for i in range(40)]
+    spec = _csv_job(tmp_path, ["a", "b", "price"], rows, target="price", task="regression")
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'dataset.target': target 'price' is 5 in every row; regression needs a "
+        "target that varies"
+    )
+
+
+def test_an_empty_split_names_the_field_to_raise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[list[Any]] = [[i, i % 3, "abcde"[i // 2]] for i in range(10)]
+    spec = _csv_job(tmp_path, ["a", "b", "grade"], rows, target="grade")
+    assert _error(tmp_path, spec, capsys) == (
+        "the validation split is empty: 2 rows in the smallest class of 5 give it none; add "
+        "rows or raise validation_split"
+    )
