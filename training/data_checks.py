@@ -21,6 +21,9 @@ from training.spec import JobSpec
 from training.targets import class_labels, regression_target
 
 SAMPLE_ROWS = 10_000
+# A class under this fraction of an even share (5% of two, 0.5% of twenty) is a minority that
+# accuracy hides.
+IMBALANCE_SHARE = 0.1
 _LEAK_ADVICE = "it leaks the label; add it to dataset.exclude unless it is known when predicting"
 
 
@@ -50,13 +53,18 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
     else:
         labels, y = class_labels(raw.y, raw.target_name, raw.places)
-    if len(labels) == 1 and not raw.complete:  # a file sorted by class: the rest may differ
+    single = len(labels) == 1 or (not labels and float(y.min()) == float(y.max()))
+    if single and not raw.complete:  # a file sorted by its target: the rest may differ
+        held = f"class {labels[0]!r}" if labels else f"value {float(y[0]):g}"
+        need = "2 classes" if labels else "a target that varies"
         warnings.append(
-            f"the first {len(y)} rows hold a single class {labels[0]!r} of target "
-            f"{raw.target_name!r}; if the whole file does, training stops (it needs 2 classes)"
+            f"the first {len(y)} rows hold a single {held} of target {raw.target_name!r}; "
+            f"if the whole file does, training stops (it needs {need})"
         )
     else:
         prepare(raw, spec, kind)  # the same checks training runs, on the sample
+    if labels and raw.complete:  # shares of a partial sample say little about the file
+        warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":
         warnings += column_warnings(raw, y, spec.task)
     described = f"{len(labels)} classes" if labels else "numeric"
@@ -68,6 +76,42 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         target=f"target {raw.target_name!r}: {described}",
         warnings=tuple(warnings),
     )
+
+
+def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: JobSpec) -> list[str]:
+    """Classes no held-out split will hold, and a minority so small accuracy hides it."""
+    counts = np.bincount(y, minlength=len(labels))
+    need = _rows_to_be_held_out(spec.validation_split, spec.test_split)
+    few = [label for label, count in zip(labels, counts, strict=True) if count < need]
+    warnings = []
+    if few:
+        shown = ", ".join(repr(f) for f in few[:3]) + (
+            f" and {len(few) - 3} more" if len(few) > 3 else ""
+        )
+        warnings.append(
+            f"target {target!r}: class {shown} has fewer than {need} rows, too few to reach the "
+            "validation and test splits, so no held-out metric says whether the model finds it; "
+            "add rows of it or drop it from the file"
+        )
+    held = np.where(counts >= need, counts, counts.max())  # a class above says it already
+    smallest, largest = int(held.argmin()), int(counts.argmax())
+    share = counts[smallest] / len(y)
+    if share < IMBALANCE_SHARE / len(labels):
+        warnings.append(
+            f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
+            f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "
+            f"scores accuracy {counts[largest] / len(y):.3f}; judge the model by f1 "
+            "(early_stopping: {monitor: f1})"
+        )
+    return warnings
+
+
+def _rows_to_be_held_out(validation: float, test: float) -> int:
+    """The fewest rows of a class that put one in each held-out split (as `split_indices`)."""
+    rows = 1
+    while rows < 10_000 and (round(rows * validation) < 1 or round(rows * test) < 1):
+        rows += 1
+    return rows
 
 
 def _inputs(raw: RawData, kind: str) -> str:

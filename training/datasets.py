@@ -12,17 +12,16 @@ other rows by their index from 0.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from functions.runtime.errors import AiaasError
+from training.csv_table import read_csv
 from training.errors import DataError
 from training.generated import generate
 from training.spec import DatasetSpec
@@ -84,7 +83,8 @@ def load_raw(
         if fmt == "npz":
             return _head(_from_npz(path, spec), limit)
         if fmt == "csv":
-            columns, complete, places = _read_csv(path, limit)
+            columns, complete, lines = read_csv(path, limit)
+            places = RowPlaces(path.name, lines)
         else:
             (columns, complete), places = _read_parquet(path, limit), ROW_INDEX
         return _from_columns(columns, spec, kind, spec.path, complete, places)
@@ -146,40 +146,6 @@ def _download(uri: str, tmp: Path) -> Path:
     except AiaasError as exc:
         raise DataError(f"cannot read data set {uri}: {exc.message}") from exc
     return dest
-
-
-def _read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool, RowPlaces]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header:
-            raise DataError(f"{path.name} is empty; it needs a header row and data rows")
-        rows, lines = _records(reader, limit)
-        complete = limit is None or next(reader, None) is None
-    for number, row in zip(lines, rows, strict=True):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path.name} line {number} has {len(row)} fields; the header has {len(header)}"
-            )
-    if not rows:
-        raise DataError(f"{path.name} has a header but no data rows")
-    table = np.array(rows, dtype=object).reshape(len(rows), len(header))
-    places = RowPlaces(path.name, np.array(lines, dtype=np.int64))
-    return {name: table[:, i] for i, name in enumerate(header)}, complete, places
-
-
-def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]]:
-    """Up to `limit` records and the line each starts on (a quoted field may span lines)."""
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    while limit is None or len(rows) < limit:
-        start = reader.line_num + 1
-        row = next(reader, None)
-        if row is None:
-            break
-        rows.append(row)
-        lines.append(start)
-    return rows, lines
 
 
 def _read_parquet(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool]:
@@ -288,6 +254,12 @@ def _inputs(
             )
     if not inputs:
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
+    if "" in inputs:  # a caller could not send it by name, nor a card show it
+        raise DataError(
+            f"data set {source} has a column with no name (column {list(columns).index('') + 1}; "
+            "pandas writes its index so unless to_csv(index=False)); name it in the header, or "
+            "list the feature columns in dataset.features"
+        )
     return inputs
 
 

@@ -15,7 +15,12 @@ import numpy as np
 from training.datasets import RawData
 from training.errors import DataError
 from training.spec import JobSpec
-from training.targets import class_labels, need_two_classes, regression_target
+from training.targets import (
+    class_labels,
+    need_two_classes,
+    need_two_values,
+    regression_target,
+)
 from training.text import Vocabulary, build_vocabulary
 
 # Per-row rank each recipe kind needs: tabular [F], image [C, H, W], sequence [T, F].
@@ -75,7 +80,9 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
 
 def _encode_target(raw: RawData, task: str) -> tuple[tuple[str, ...], np.ndarray]:
     if task == "regression":
-        return (), regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
+        y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
+        need_two_values(y, raw.target_name)
+        return (), y
     labels, y = class_labels(raw.y, raw.target_name, raw.places)
     need_two_classes(labels, raw.target_name)
     return labels, y
@@ -99,10 +106,22 @@ def split_indices(
         for part, chunk in zip(parts, np.split(shuffled, cuts), strict=True):
             part.append(chunk)
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
-    for name, idx in (("training", train), ("validation", val), ("test", test)):
+    if len(train) == 0:
+        raise DataError(
+            "the training split is empty: validation_split and test_split take every row; "
+            "lower them"
+        )
+    for name, idx in (("validation", val), ("test", test)):
         if len(idx) == 0:
-            raise DataError(f"the {name} split is empty; use more rows or a larger split fraction")
+            raise DataError(f"the {name} split is empty: {_split_advice(groups, name)}")
     return train, val, test
+
+
+def _split_advice(groups: list[np.ndarray], name: str) -> str:
+    """Why a held-out split came out empty and which spec field to raise."""
+    smallest = min(len(g) for g in groups)
+    held = "rows" if len(groups) == 1 else f"rows in the smallest class of {len(groups)}"
+    return f"{smallest} {held} give it none; add rows or raise {name}_split"
 
 
 def _shape_rows(raw: RawData, spec: JobSpec, kind: str) -> np.ndarray:

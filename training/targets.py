@@ -6,6 +6,8 @@ same targets with the same message, naming the spec field to change.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from training.datasets import ROW_INDEX, RowPlaces, first_non_number, numeric_column
@@ -35,13 +37,33 @@ def class_labels(
 ) -> tuple[tuple[str, ...], np.ndarray]:
     """The sorted labels (numbers in numeric order) and each row's index into them."""
     text = np.array([str(v).strip() for v in values], dtype=object)
-    empty = np.flatnonzero(text == "")
+    # None (a Parquet null) and NaN (a float column's gap, or "NaN" in a CSV) are no class:
+    # as labels they were classes 'None' and 'nan', and NaN broke the numeric sort.
+    missing = [v is None or t == "" or _is_nan(t) for v, t in zip(values, text, strict=True)]
+    empty = np.flatnonzero(missing)
     if empty.size:
         raise DataError(f"target {name!r} has a missing label at {places(int(empty[0]))}")
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
+    _refuse_two_spellings(text, unique, name, places)
     index = {label: i for i, label in enumerate(unique)}
     return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
+
+
+def _is_nan(label: str) -> bool:
+    try:
+        return math.isnan(float(label))
+    except ValueError:
+        return False
+
+
+def need_two_values(y: np.ndarray, name: str) -> None:
+    """A regression target equal in every row leaves nothing to learn (R2 is 0 whatever)."""
+    if len(y) and float(y.min()) == float(y.max()):
+        raise DataError(
+            f"spec field 'dataset.target': target {name!r} is {float(y[0]):g} in every row; "
+            "regression needs a target that varies"
+        )
 
 
 def need_two_classes(labels: tuple[str, ...], name: str) -> None:
@@ -58,6 +80,23 @@ def _label_order(label: str) -> tuple[int, float, str]:
         return (0, float(label), label)
     except ValueError:
         return (1, 0.0, label)
+
+
+def _refuse_two_spellings(
+    text: np.ndarray, unique: list[str], name: str, places: RowPlaces
+) -> None:
+    """'1' and '1.0' are one class to the user (files joined from two exports), never two."""
+    seen: dict[float, str] = {}
+    for label in unique:
+        kind, number, _ = _label_order(label)
+        if kind == 0 and number in seen:
+            first, second = (int(np.argmax(text == v)) for v in (seen[number], label))
+            raise DataError(
+                f"target {name!r} writes one class two ways: {seen[number]!r} at "
+                f"{places(first)} and {label!r} at {places(second)}; write each class one way"
+            )
+        if kind == 0:
+            seen[number] = label
 
 
 def _refuse_measurements(text: np.ndarray, unique: list[str], name: str) -> None:

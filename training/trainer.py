@@ -17,12 +17,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from training.device import DeviceSetup, seed_everything
 from training.errors import TrainingError
 from training.metrics import PRIMARY, improved, score
 from training.prepare import PreparedData, Split
+from training.progress import EpochProgress
 from training.spec import JobSpec
 
 EVAL_BATCH = 4096
@@ -116,21 +116,20 @@ class Trainer:
         )
         history: list[EpochRecord] = []
         best = BestWeights(self.monitor, self._min_delta())
-        show = None if self.progress is None else not self.progress
-        with tqdm(
-            range(1, self.spec.epochs + 1), desc=self.spec.name, unit="epoch", disable=show
-        ) as bar:
-            for epoch in bar:
+        with EpochProgress(self.spec.name, self.spec.epochs, self.progress) as progress:
+            for epoch in range(1, self.spec.epochs + 1):
                 record = self._epoch(
                     epoch, model, x, y, torch.randperm(len(x), generator=generator), step
                 )
                 history.append(record)
-                shown = {
-                    "loss": record.train_loss,
-                    "val_loss": record.val_loss,
-                    f"val_{self.monitor}": record.val_metric,
-                }
-                bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+                progress.update(
+                    epoch,
+                    {
+                        "loss": record.train_loss,
+                        "val_loss": record.val_loss,
+                        f"val_{self.monitor}": record.val_metric,
+                    },
+                )
                 if best.update(record, model):
                     self._save_checkpoint(best.state)
                 elif (

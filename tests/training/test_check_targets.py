@@ -1,0 +1,113 @@
+"""Targets and splits as real files give them, through `aiaas train --check` (the whole message).
+
+Refused: a label written two ways ('1' and '1.0') and a missing one (Parquet null, NaN), which
+used to become classes of their own. Warned (training goes on): a class too small to reach the
+held-out splits, and a minority small enough that accuracy hides it. Also refused: a regression
+target equal in every row, and splits left empty (naming the field to raise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.training.conftest import blobs_rows
+from tests.training.test_check import BLOBS, _check, _csv_job, _error, _spec
+
+
+def test_one_class_written_two_ways_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two exports joined: one wrote the integer column as 1, the other (a column with a gap,
+    # so float) as 1.0. They were two classes, '1' and '1.0', each with half the rows.
+    rows: list[list[Any]] = [[i, i % 3, 1 + i % 2] for i in range(20)]
+    rows += [[i, i % 3, f"{1 + i % 2}.0"] for i in range(20)]
+    spec = _csv_job(tmp_path, ["a", "b", "grade"], rows, target="grade")
+    assert _error(tmp_path, spec, capsys) == (
+        "target 'grade' writes one class two ways: '1' at line 2 of data.csv and '1.0' at "
+        "line 22 of data.csv; write each class one way"
+    )
+
+
+@pytest.mark.parametrize("gap", [None, float("nan")])
+def test_a_missing_parquet_label_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], gap: float | None
+) -> None:
+    # A null in a string column was the class 'None'; a NaN in a float column the class 'nan'.
+    labels: list[Any] = [["red", "blue"][i % 2] if gap is None else float(i % 2) for i in range(30)]
+    labels[17] = gap
+    table = pa.table({"a": [float(i) for i in range(30)], "b": [1.0] * 30, "colour": labels})
+    pq.write_table(table, tmp_path / "data.parquet")
+    spec = _spec(tmp_path, {"path": "data.parquet", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == "target 'colour' has a missing label at row 17"
+
+
+def test_nan_written_as_a_csv_label_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = blobs_rows(30)
+    rows[4][2] = "NaN"
+    spec = _csv_job(tmp_path, BLOBS, rows, target="colour")
+    assert _error(tmp_path, spec, capsys) == (
+        "target 'colour' has a missing label at line 6 of data.csv"
+    )
+
+
+def test_a_class_too_small_for_the_held_out_splits_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = blobs_rows(60)
+    rows[7][2] = "violet"  # one row: it lands in the training split only
+    spec = _csv_job(tmp_path, BLOBS, rows, target="colour")
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and "4 classes" in out
+    assert err == (
+        "warning: target 'colour': class 'violet' has fewer than 4 rows, too few to reach the "
+        "validation and test splits, so no held-out metric says whether the model finds it; "
+        "add rows of it or drop it from the file\n"
+    )
+
+
+def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[list[Any]] = [
+        [(i * 37) % 101, i % 5, "fraud" if i % 25 == 0 else "ok"] for i in range(200)
+    ]
+    spec = _csv_job(tmp_path, ["amount", "hour", "kind"], rows, target="kind")
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert code == 0
+    assert err == (
+        "warning: target 'kind' is imbalanced: class 'fraud' is 4.0% of the rows (8 of 200), "
+        "so always answering 'ok' scores accuracy 0.960; judge the model by f1 "
+        "(early_stopping: {monitor: f1})\n"
+    )
+    balanced = _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
+    assert _check(tmp_path, balanced, capsys)[2] == ""
+
+
+def test_a_constant_regression_target_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It trained, published, and reported rmse 0 and r2 0: a model that answers 5.0.
+    rows: list[list[Any]] = [[i, i % 3, 5.0] for i in range(40)]
+    spec = _csv_job(tmp_path, ["a", "b", "price"], rows, target="price", task="regression")
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'dataset.target': target 'price' is 5 in every row; regression needs a "
+        "target that varies"
+    )
+
+
+def test_an_empty_split_names_the_field_to_raise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[list[Any]] = [[i, i % 3, "abcde"[i // 2]] for i in range(10)]
+    spec = _csv_job(tmp_path, ["a", "b", "grade"], rows, target="grade")
+    assert _error(tmp_path, spec, capsys) == (
+        "the validation split is empty: 2 rows in the smallest class of 5 give it none; add "
+        "rows or raise validation_split"
+    )

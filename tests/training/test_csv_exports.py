@@ -1,0 +1,92 @@
+"""CSV files as spreadsheets and other tools export them, through `aiaas train --check`.
+
+Each file is written as the exporting tool writes it (bytes, not Python's csv module), and the
+CLI's whole message is asserted: one line that says what to fix, never a traceback, and never a
+column silently renamed or dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.training.conftest import blobs_rows
+from tests.training.test_check import _check, _error, _spec
+
+ROWS = blobs_rows(30)
+
+
+def _body(separator: str = ",", newline: str = "\n") -> str:
+    return "".join(separator.join(str(v) for v in row) + newline for row in ROWS)
+
+
+def test_excel_bom_and_crlf_read_as_plain_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Excel's "CSV UTF-8": a byte order mark, then CRLF lines. The mark used to become part of
+    # the first column's name ('\ufeffa'), so `features: [a, b]` said there was no column 'a'.
+    (tmp_path / "excel.csv").write_bytes(
+        b"\xef\xbb\xbf" + ("a,b,colour\r\n" + _body(newline="\r\n")).encode()
+    )
+    spec = _spec(tmp_path, {"path": "excel.csv", "target": "colour", "features": ["a", "b"]})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "")
+    assert "30 rows (all read); 2 features: a, b; target 'colour': 3 classes" in out
+
+
+def test_a_column_named_twice_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Read into a dict of columns, the second 'a' replaced the first: the model trained on one
+    # column fewer than the file has, and nothing said so.
+    (tmp_path / "dup.csv").write_text("a,a,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "dup.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "dup.csv line 1 names column 'a' 2 times (columns 1, 2); give each column its own name"
+    )
+
+
+def test_a_latin1_file_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Excel's plain "CSV" on Windows is cp1252: 'é' is one byte 0xe9. It was a traceback.
+    text = "a,b,colour\n" + _body()
+    text = text.replace("red", "rouge-\xe9", 1)
+    (tmp_path / "latin.csv").write_bytes(text.encode("latin-1"))
+    spec = _spec(tmp_path, {"path": "latin.csv", "target": "colour"})
+    line = 1 + next(i for i, row in enumerate(ROWS, start=1) if row[2] == "red")
+    assert _error(tmp_path, spec, capsys) == (
+        f"latin.csv line {line} is not UTF-8 text (byte 0xe9); save the file as UTF-8 "
+        "(CSV UTF-8 in Excel)"
+    )
+
+
+@pytest.mark.parametrize(("separator", "shown"), [(";", "';'"), ("\t", "'\\t'")])
+def test_a_file_separated_otherwise_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], separator: str, shown: str
+) -> None:
+    # European Excel writes `;` (its decimal mark is the comma); other tools write tabs.
+    header = separator.join(["a", "b", "colour"])
+    body = _body(separator).replace(".", ",") if separator == ";" else _body(separator)
+    (tmp_path / "other.csv").write_text(header + "\n" + body)
+    spec = _spec(tmp_path, {"path": "other.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        f"other.csv line 1 reads as one column {header!r}, separated by {shown}; "
+        "save the file with commas between fields"
+    )
+
+
+def test_an_unnamed_column_is_refused_unless_the_features_leave_it_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pandas' df.to_csv() writes the index first, under an empty name. It became a feature
+    # named '' that no caller could send by name.
+    body = "".join(f"{i}," + ",".join(str(v) for v in row) + "\n" for i, row in enumerate(ROWS))
+    (tmp_path / "pandas.csv").write_text(",a,b,colour\n" + body)
+    spec = _spec(tmp_path, {"path": "pandas.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "data set pandas.csv has a column with no name (column 1; pandas writes its index so "
+        "unless to_csv(index=False)); name it in the header, or list the feature columns in "
+        "dataset.features"
+    )
+    listed = _spec(tmp_path, {"path": "pandas.csv", "target": "colour", "features": ["a", "b"]})
+    assert _check(tmp_path, listed, capsys)[0] == 0

@@ -1,0 +1,97 @@
+"""Reading a CSV data set into named columns, refusing what a spreadsheet export gets wrong.
+
+Files saved by Excel start with a byte order mark and end lines with CRLF: both are read as
+plain UTF-8 (the mark is not part of the first column's name). A file in another encoding, a
+header naming a column twice, a file separated by `;` or tabs, and a ragged line are each one
+`DataError` naming the line to fix, never a traceback or a silently dropped column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.errors import DataError
+
+# What other exporters separate fields with (European Excel: `;`).
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool, np.ndarray]:
+    """Columns by header name, whether every row was read, and the line each record starts on."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise DataError(f"{path.name} is empty; it needs a header row and data rows")
+            rows, lines = _records(reader, limit)
+            complete = limit is None or next(reader, None) is None
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8(path)) from None
+    _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
+    _check_widths(path.name, header, rows, lines)
+    if not rows:
+        raise DataError(f"{path.name} has a header but no data rows")
+    table = np.array(rows, dtype=object).reshape(len(rows), len(header))
+    columns = {name: table[:, i] for i, name in enumerate(header)}
+    return columns, complete, np.array(lines, dtype=np.int64)
+
+
+def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]]:
+    """Up to `limit` records and the line each starts on (a quoted field may span lines)."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    while limit is None or len(rows) < limit:
+        start = reader.line_num + 1
+        row = next(reader, None)
+        if row is None:
+            break
+        rows.append(row)
+        lines.append(start)
+    return rows, lines
+
+
+def _check_header(file: str, header: list[str]) -> None:
+    found = next((d for d in _OTHER_DELIMITERS if d in header[0]), None)
+    if len(header) == 1 and found is not None:
+        raise DataError(
+            f"{file} line 1 reads as one column {header[0][:60]!r}, separated by {found!r}; "
+            "save the file with commas between fields"
+        )
+    # A dict of columns keeps the last of two equal names: the first would vanish unseen.
+    twice = [name for name, count in Counter(header).items() if count > 1]
+    if twice:
+        name = twice[0]
+        places = [str(i + 1) for i, h in enumerate(header) if h == name]
+        raise DataError(
+            f"{file} line 1 names column {name!r} {len(places)} times (columns "
+            f"{', '.join(places)}); give each column its own name"
+        )
+
+
+def _check_widths(file: str, header: list[str], rows: list[list[str]], lines: list[int]) -> None:
+    for number, row in zip(lines, rows, strict=True):
+        if len(row) != len(header):
+            raise DataError(
+                f"{file} line {number} has {len(row)} fields; the header has {len(header)}"
+            )
+
+
+def _not_utf8(path: Path) -> str:
+    """Which line is not UTF-8 (found by reading the bytes again, only on this error path)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = line[exc.start : exc.start + 1].hex()
+                return (
+                    f"{path.name} line {number} is not UTF-8 text (byte 0x{byte}); "
+                    "save the file as UTF-8 (CSV UTF-8 in Excel)"
+                )
+    return f"{path.name} is not UTF-8 text; save the file as UTF-8 (CSV UTF-8 in Excel)"
