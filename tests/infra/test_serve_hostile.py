@@ -367,7 +367,10 @@ def test_concurrent_clients_while_one_attacks(server: ServeProcess) -> None:
         attacker.join(timeout=10)
 
 
-def test_under_ulimit_128_slow_connections_give_their_descriptors_back(root: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_under_ulimit_128_slow_connections_give_their_descriptors_back(
+    root: Path, workers: int
+) -> None:
     """200 slow heads against a server allowed 128 open files: once the header timeout closes
     them, normal requests are served again (before, they were refused until the client left)."""
     import resource
@@ -376,8 +379,10 @@ def test_under_ulimit_128_slow_connections_give_their_descriptors_back(root: Pat
         resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 
     server = ServeProcess(
-        root / "store", "--header-timeout", str(HEADER_TIMEOUT), env={}, preexec=low_limit
-    )
+        root / "store",
+        "--header-timeout", str(HEADER_TIMEOUT), "--workers", str(workers),
+        env={}, preexec=low_limit,
+    )  # fmt: skip
     socks: list[socket.socket] = []
     try:
         server.wait_ready()
