@@ -13,7 +13,8 @@ enforces, configured here:
   before the next request on its connection is read (a client that never reads stalls only
   itself), `100 Continue` is sent only when the app reads the body;
 - SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
-  after it, or at a second signal, they are cut off: a 503 to retry), then exit.
+  after it, or at a second signal, they are cut off: a 503 to retry), then exit. With
+  `workers` > 1 a worker acts on its first SIGINT/SIGTERM only (`_worker_signals`).
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
@@ -118,7 +119,32 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
             os._exit(1)
     app = make_app()
     app.on_stopped = atexit._run_exitfuncs
+    # granian's worker takes its stop signal from this function, looked up as it starts.
+    import granian._signals
+
+    granian._signals.set_loop_signals = _worker_signals
     return app
+
+
+def _worker_signals(loop: asyncio.AbstractEventLoop) -> Any:
+    """A worker's stop signal, as granian's own but set once: on the first SIGINT or SIGTERM.
+    A Ctrl-C reaches the supervisor and every worker, and the supervisor then sends each a
+    SIGTERM; granian's `WorkerSignal` set a second time before its first was taken blocks
+    forever holding the GIL: the worker stopped answering (requests in flight too) until the
+    supervisor killed it at the end of the grace."""
+    from granian._granian import WorkerSignal
+
+    stopping = WorkerSignal()
+    signalled: list[int] = []
+
+    def stop() -> None:
+        if not signalled:
+            signalled.append(1)
+            stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    return stopping
 
 
 def _serve_embedded(

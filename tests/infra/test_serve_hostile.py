@@ -36,11 +36,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def server(root: Path) -> Iterator[ServeProcess]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["workers1", "workers2"])
+def server(root: Path, request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
+    """Each case against both servers: one worker is granian's embedded server in process, two
+    are processes under granian's supervisor (infra/local/server.py)."""
     yield from start_serve(
         root / "store",
         "--header-timeout", str(HEADER_TIMEOUT), "--body-timeout", str(BODY_TIMEOUT),
+        "--workers", str(request.param),
         env={"AIAAS_API_TOKEN": TOKEN},
         headers=AUTH,
     )  # fmt: skip
@@ -48,9 +51,12 @@ def server(root: Path) -> Iterator[ServeProcess]:
 
 def rss_mib(server: ServeProcess) -> float:
     """Resident memory of the server process and its children (granian's workers)."""
-    pids = [server.process.pid]
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    pids += [int(p) for p in children.read_text().split()]
+    pid = server.process.pid
+    pids = [pid] + [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
     total = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -361,7 +367,10 @@ def test_concurrent_clients_while_one_attacks(server: ServeProcess) -> None:
         attacker.join(timeout=10)
 
 
-def test_under_ulimit_128_slow_connections_give_their_descriptors_back(root: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_under_ulimit_128_slow_connections_give_their_descriptors_back(
+    root: Path, workers: int
+) -> None:
     """200 slow heads against a server allowed 128 open files: once the header timeout closes
     them, normal requests are served again (before, they were refused until the client left)."""
     import resource
@@ -370,8 +379,10 @@ def test_under_ulimit_128_slow_connections_give_their_descriptors_back(root: Pat
         resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 
     server = ServeProcess(
-        root / "store", "--header-timeout", str(HEADER_TIMEOUT), env={}, preexec=low_limit
-    )
+        root / "store",
+        "--header-timeout", str(HEADER_TIMEOUT), "--workers", str(workers),
+        env={}, preexec=low_limit,
+    )  # fmt: skip
     socks: list[socket.socket] = []
     try:
         server.wait_ready()

@@ -11,6 +11,7 @@ case that tests/infra/test_serve_hostile.py covers (SIGTERM, requests finish).
 
 from __future__ import annotations
 
+import os
 import signal
 import textwrap
 import time
@@ -102,4 +103,31 @@ def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{server.base}/v2/health/live", timeout=2)
     finally:
+        server.stop()
+
+
+def test_ctrl_c_twice_does_not_hang_a_worker(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole process group: with --workers each worker gets
+    the SIGINTs and the supervisor's SIGTERM. granian's worker stop signal, set again before it
+    took the first, blocked the worker forever holding the GIL: the request in flight never got
+    its answer and the stop waited for the supervisor's kill at the end of the 30 s grace."""
+    (tmp_path / "aiaas_slow_handler.py").write_text(textwrap.dedent(SLOWER_HANDLER))
+    (tmp_path / "template.yaml").write_text(textwrap.dedent(SLOW_TEMPLATE))
+    (tmp_path / "store").mkdir()
+    args = ("--template", str(tmp_path / "template.yaml"), "--workers", "2")
+    env = {"PYTHONPATH": str(tmp_path)}
+    server = ServeProcess(tmp_path / "store", *args, env=env, preexec=os.setsid)
+    try:
+        server.wait_ready()
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(httpx.get, f"{server.base}/slow", timeout=15)
+            time.sleep(0.5)  # in its handler
+            for _ in range(2):
+                os.killpg(server.process.pid, signal.SIGINT)
+                time.sleep(0.05)
+            assert server.process.wait(timeout=10) == 0
+            assert answer.result().json() == {"slept": 4}
+    finally:
+        if server.process.poll() is None:
+            os.killpg(server.process.pid, signal.SIGKILL)
         server.stop()
