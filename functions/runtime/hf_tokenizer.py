@@ -111,15 +111,22 @@ class HfTokenizer:
         """Token ids [len(texts), width] as the tokenizer's own encode_batch gives them."""
         return self.feeds(texts, self.inputs.ids)[self.inputs.ids]
 
-    def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
-        """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""
-        encodings = self._encode_batch(list(texts), add_special_tokens=True)
+    def encodings(self, texts: Sequence[str], ids_input: str, offsets: bool = False) -> list[Any]:
+        """The tokenizer's encodings of `texts` (truncated, padded), with character offsets
+        when asked (explanations show them); a 422 for a text it keeps nothing of."""
+        encode = self.tokenizer.encode_batch if offsets else self._encode_batch
+        encodings: list[Any] = encode(list(texts), add_special_tokens=True)
         for index, encoding in enumerate(encodings):
             if 0 not in encoding.special_tokens_mask:  # special tokens and padding only
                 raise InvalidInput(
                     f"input '{ids_input}' row {index} holds nothing the tokenizer keeps (its "
                     "normalizer removed every character); send some text"
                 )
+        return encodings
+
+    def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
+        """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""
+        encodings = self.encodings(texts, ids_input)
         dtypes = self.inputs.dtypes or {}
 
         def table(name: str, rows: list[list[int]]) -> np.ndarray:

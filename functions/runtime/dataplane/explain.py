@@ -5,7 +5,8 @@ Simple JSON: `{"inputs" | "instances": ..., "parameters": {"samples": N, "patch"
 Open Inference Protocol style: an infer request body -> typed tensors `attributions`
 [N, features, outputs], `base_value` [N, outputs] and `prediction` [N, outputs].
 Text models are explained token by token: each row carries its `tokens` (simple JSON), or a
-BYTES tensor `tokens` [N, T] ("" past a text's end, where attributions are 0).
+BYTES tensor `tokens` [N, T] ("" past a text's end, where attributions are 0); raw text sent
+to a model with a Hugging Face tokenizer also gives each token's character `offsets` in it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import Explainer, Explanation, explained_columns
+from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
 
 PARAMETERS = {"samples", "patch"}
+AnyExplainer = Explainer | TextExplainer | HfTextExplainer
 
 
 class ExplainPlane:
@@ -35,7 +38,7 @@ class ExplainPlane:
     def __init__(self, models: ModelPlane, max_seconds: float) -> None:
         self.models = models
         self.max_seconds = max_seconds
-        self._explainers: dict[tuple[str, str], Explainer | TextExplainer] = {}
+        self._explainers: dict[tuple[str, str], AnyExplainer] = {}
 
     def explain(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
         model = self.models.model(name, version)
@@ -61,15 +64,18 @@ class ExplainPlane:
         explanation = self.explainer(model).explain(decoded.inputs, samples, patch)
         return tensor_document(model, explanation, decoded.id)
 
-    def explainer(self, model: LoadedModel) -> Explainer | TextExplainer:
+    def explainer(self, model: LoadedModel) -> AnyExplainer:
         key = (model.manifest.name, model.manifest.version)
         if key not in self._explainers:
-            self._explainers[key] = (
-                TextExplainer(model, self.max_seconds)
-                if text_input(model.manifest) is not None
-                else Explainer(model, self._background(model), self.max_seconds)
-            )
+            self._explainers[key] = self._new_explainer(model)
         return self._explainers[key]
+
+    def _new_explainer(self, model: LoadedModel) -> AnyExplainer:
+        if is_hf_text_model(model):  # a user's transformer with its tokenizer.json
+            return HfTextExplainer(model, self.max_seconds)
+        if text_input(model.manifest) is not None:
+            return TextExplainer(model, self.max_seconds)
+        return Explainer(model, self._background(model), self.max_seconds)
 
     def _background(self, model: LoadedModel) -> Background:
         manifest = model.manifest
@@ -125,6 +131,8 @@ def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, A
         if explanation.tokens is not None:  # a text's own tokens, not the batch's padding
             tokens = explanation.tokens[index]
             entry |= {"tokens": tokens, "attributions": row.values[: len(tokens)].tolist()}
+            if explanation.offsets is not None:  # where each token is in the text sent
+                entry["offsets"] = explanation.offsets[index]
         if manifest.labels and len(explanation.outputs) == len(row.prediction):
             entry["label"] = explanation.outputs[int(np.argmax(row.prediction))]
         rows.append(entry)
@@ -166,6 +174,8 @@ def tensor_document(
     if explanation.tokens is not None:
         del doc["parameters"]["features"]
         doc["outputs"].append(_tokens(explanation.tokens, attributions.shape[1]))
+        if explanation.offsets is not None:
+            doc["outputs"].append(_offsets(explanation.offsets, attributions.shape[1]))
     if request_id:
         doc["id"] = request_id
     return doc
@@ -184,3 +194,12 @@ def _tokens(tokens: list[list[str]], width: int) -> dict[str, Any]:
     """Each text's tokens as a BYTES tensor [N, width], "" past its end (padding)."""
     data = [t for row in tokens for t in row + [""] * (width - len(row))]
     return {"name": "tokens", "datatype": "BYTES", "shape": [len(tokens), width], "data": data}
+
+
+def _offsets(offsets: list[list[list[int]]], width: int) -> dict[str, Any]:
+    """Each token's [start, end) in its text as an INT64 tensor [N, width, 2], -1 past its end."""
+    table = np.full((len(offsets), width, 2), -1, dtype=np.int64)
+    for row, spans in enumerate(offsets):
+        table[row, : len(spans)] = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    data = table.reshape(-1).tolist()
+    return {"name": "offsets", "datatype": "INT64", "shape": list(table.shape), "data": data}

@@ -52,6 +52,7 @@ class Explanation:
     outputs: list[str]  # class labels, or output element names
     rows: list[RowAttribution]
     tokens: list[list[str]] | None = None  # text: each row's tokens, its groups
+    offsets: list[list[list[int]]] | None = None  # raw text: each token's [start, end) in it
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,14 @@ class ModelTarget:
         post = self.manifest.postprocessing
         if post is not None and self.manifest.labels:
             return list(self.manifest.labels)
-        return [f"{self._output_name()}_{i}" for i in range(self(probe).shape[1])]
+        return self.names(self(probe).shape[1])
+
+    def names(self, count: int) -> list[str]:
+        """The names of `count` explained values: the class labels, else `output_i`."""
+        post = self.manifest.postprocessing
+        if post is not None and self.manifest.labels:
+            return list(self.manifest.labels)
+        return [f"{self._output_name()}_{i}" for i in range(count)]
 
     def seconds_per_row(self, rows: np.ndarray) -> float:
         """Wall time per row of scoring `rows` (after one untimed call that pays for set-up),
@@ -277,8 +285,12 @@ class ModelTarget:
 
     def score(self, rows: np.ndarray, codes: CategoryCodes) -> np.ndarray:
         """The explained values of `rows`, their string columns numbered by `codes`."""
+        return self.score_feeds(codes.feeds(rows), len(rows))
+
+    def score_feeds(self, feeds: dict[str, np.ndarray], count: int) -> np.ndarray:
+        """The explained values [count, D] of `count` rows given as the model's own feeds."""
         name = self._output_name()
-        session, feeds = self._session(), codes.feeds(rows)
+        session = self._session()
         if session is self.model.session:
             raw = self.model.run(feeds, [name])[name]
         else:
@@ -287,7 +299,7 @@ class ModelTarget:
             raw = named[name]
         # The activation in the output's own precision (float32: half the work of float64);
         # averages over the background are taken in float64 by the caller.
-        value = np.asarray(raw).reshape(len(rows), -1)
+        value = np.asarray(raw).reshape(count, -1)
         post = self.manifest.postprocessing
         if post is not None and self.manifest.labels:
             value = probabilities(value, post.activation)

@@ -296,3 +296,20 @@ def _score(model: Model, rows: np.ndarray) -> np.ndarray:
             for i in range(0, len(rows), CHUNK_ROWS)
         ]
     )
+
+
+Game = Callable[[np.ndarray], np.ndarray]  # keep masks [S, M] (bool) -> values [S, D]
+
+
+def explain_game(game: Game, players: int, samples: int | None, seed: int = 0) -> RowAttribution:
+    """Kernel SHAP of a game over `players` (a text's tokens, each absent in its own way): the
+    empty coalition (the base value), the full one (the prediction) and every coalition go to
+    `game` in one call (cut at CHUNK_ROWS), then the same constrained fit as `explain_rows`."""
+    ends = np.array([[False] * players, [True] * players], dtype=bool)
+    if players < 2:  # one token carries the whole difference (none: nothing to attribute)
+        base, fx = _score(game, ends)
+        return RowAttribution(np.repeat((fx - base)[None, :], players, axis=0), base, fx, 0, True)
+    plan = coalitions(players, samples or default_samples(players), np.random.default_rng(seed))
+    values = _score(game, np.concatenate([ends, plan.masks]))
+    base, fx = values[0], values[1]
+    return RowAttribution(solve(plan, values[2:], fx, base), base, fx, len(plan.masks), plan.exact)

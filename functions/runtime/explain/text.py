@@ -48,12 +48,8 @@ class TextExplainer:
         vocabulary = model.text.vocabulary if model.text is not None else None
         if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
             # A Hugging Face tokenizer (publish --tokenizer) feeds an attention mask and type
-            # ids beside the ids, and its pad id is its own: masking by PAD_ID would be wrong.
-            raise InvalidInput(
-                f"{model.ref} was published with a Hugging Face tokenizer; token explanations "
-                "cover text models trained by aiaas for now: explain the token ids of a model "
-                "trained with `aiaas train`, or use predict"
-            )
+            # ids beside the ids, and its pad id is its own: `explain.hf_text` explains those.
+            raise ValueError(f"{model.ref} has a Hugging Face tokenizer: use HfTextExplainer")
         self.vocabulary: Vocabulary | None = vocabulary
         spec = next(s for s in model.manifest.inputs if s.name == text.input)
         self.target = ModelTarget(model, InputColumns.of(spec))
@@ -107,16 +103,7 @@ class TextExplainer:
         return ids, [self._names(row[:n]) for row, n in zip(ids, lengths, strict=True)]
 
     def _texts(self, inputs: Mapping[str, np.ndarray]) -> list[str] | None:
-        for name in (self.text.input, self.text.field):
-            value = inputs.get(name)
-            if value is not None and value.dtype.kind in TEXT_KINDS:
-                rows = texts(value, name)
-                if len(rows) > MAX_ROWS:
-                    raise InvalidInput(
-                        f"at most {MAX_ROWS} texts are explained in one request; got {len(rows)}"
-                    )
-                return rows
-        return None
+        return request_texts(inputs, self.text)
 
     def _from_texts(
         self, raw: list[str], vocabulary: Vocabulary
@@ -138,3 +125,18 @@ class TextExplainer:
             probe = np.full((64, width), UNK_ID, dtype=np.int64)  # a real token everywhere
             self._per_token = self.target.seconds_per_row(probe) / width
         return self._per_token
+
+
+def request_texts(inputs: Mapping[str, np.ndarray], text: TextInput) -> list[str] | None:
+    """The raw texts of an explain request (under the ids input or the text field); None when
+    it sends token ids."""
+    for name in (text.input, text.field):
+        value = inputs.get(name)
+        if value is not None and value.dtype.kind in TEXT_KINDS:
+            rows = texts(value, name)
+            if len(rows) > MAX_ROWS:
+                raise InvalidInput(
+                    f"at most {MAX_ROWS} texts are explained in one request; got {len(rows)}"
+                )
+            return rows
+    return None

@@ -1,0 +1,235 @@
+"""Token attributions for a user's transformer published with a Hugging Face tokenizer.json.
+
+Kernel SHAP with each token one player, the estimator the other explainers use (`explain_game`).
+The players are the tokens the model reads as the tokenizer split the text (truncated to
+`max_length` as serving truncates); special tokens ([CLS], [SEP], <s>, </s>) are always present.
+A token is absent when its attention mask is 0 and its id the padding id: what a padded batch
+gives the model at positions it must not read, and what publish checked the model ignores (its
+padding check). The others keep their ids and positions; a model that reads no mask finds
+padding from its ids. The base value is the text with every token absent ([CLS] ... [SEP] around
+padding). Each text's coalitions, with that base row and the full text, go to onnxruntime in one
+call (cut at CHUNK_TOKENS token positions, so a long text's activations stay bounded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.explain.explainer import (
+    MAX_ROWS,
+    Explanation,
+    ModelTarget,
+    check_budget,
+    check_samples,
+)
+from functions.runtime.explain.kernel_shap import (
+    Game,
+    RowAttribution,
+    default_samples,
+    explain_game,
+)
+from functions.runtime.explain.text import request_texts
+from functions.runtime.hf_tokenizer import HfTokenizer
+from functions.runtime.input_columns import InputColumns
+from functions.runtime.model import LoadedModel
+from functions.runtime.text_input import TextInput, text_input
+from functions.runtime.validation import validate_inputs
+
+# Token positions scored in one onnxruntime call: 2,114 rows of a 32-token text fit one call; a
+# 512-token text's rows go 256 at a time (a transformer's activations grow with rows x length).
+CHUNK_TOKENS = 131_072
+PROBE_ROWS = 64  # rows of the longest text a first estimate times
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """One text as the model reads it, and the positions of the tokens explained."""
+
+    feeds: dict[str, np.ndarray]  # each input [1, L]
+    players: np.ndarray  # positions of the tokens explained: not special, not padding
+    tokens: list[str]
+    offsets: list[list[int]] | None  # [start, end) of each token in the text (raw text only)
+
+    @property
+    def width(self) -> int:
+        return int(next(iter(self.feeds.values())).shape[1])
+
+
+def is_hf_text_model(model: LoadedModel) -> bool:
+    return model.text is not None and isinstance(model.text.vocabulary, HfTokenizer)
+
+
+class HfTextExplainer:
+    """Kernel SHAP over the tokens of each text, against the text with every token masked."""
+
+    def __init__(self, model: LoadedModel, max_seconds: float) -> None:
+        text = text_input(model.manifest)
+        if text is None or model.text is None or not isinstance(model.text.vocabulary, HfTokenizer):
+            raise ValueError(f"{model.ref} is not a model with a Hugging Face tokenizer")
+        self.model = model
+        self.text: TextInput = text
+        self.tokenizer: HfTokenizer = model.text.vocabulary
+        spec = next(s for s in model.manifest.inputs if s.name == text.input)
+        self.fixed = spec.shape[1] if spec.rank == 2 and spec.shape[1] > 0 else None
+        self.target = ModelTarget(model, InputColumns.of(spec))
+        self.max_seconds = max_seconds
+        self._per_token: float | None = None  # seconds per token position of a model row
+        self._specials = frozenset(
+            i for i, t in self.tokenizer.tokenizer.get_added_tokens_decoder().items() if t.special
+        )
+
+    def explain(
+        self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
+    ) -> Explanation:
+        rows = self.token_rows(inputs)
+        check_samples(samples)
+        counts = [self._coalitions(len(r.players), samples) for r in rows]
+        width = max(r.width for r in rows)
+        check_budget(
+            sum(counts) + 2 * len(rows),
+            f"{len(rows)} text(s) of up to {width} tokens, {max(counts):,} coalitions for the "
+            "longest, 2 more rows a text (every token masked, none)",
+            width * self._time_tokens(rows),
+            self.max_seconds,
+        )
+        began = time.perf_counter()
+        explained = [explain_game(self._game(r), len(r.players), samples) for r in rows]
+        positions = sum((e.coalitions + 2) * r.width for e, r in zip(explained, rows, strict=True))
+        self._per_token = (time.perf_counter() - began) / positions
+        return Explanation(
+            "kernel_shap",
+            self._parameters(explained),
+            [],
+            self.target.names(len(explained[0].prediction)),
+            _same_width(explained, max(len(r.players) for r in rows)),
+            [r.tokens for r in rows],
+            None if rows[0].offsets is None else [r.offsets or [] for r in rows],
+        )
+
+    def token_rows(self, inputs: Mapping[str, np.ndarray]) -> list[TokenRow]:
+        raw = request_texts(inputs, self.text)
+        return self._from_texts(raw) if raw is not None else self._from_ids(inputs)
+
+    def _from_texts(self, raw: list[str]) -> list[TokenRow]:
+        """Encoded as serving encodes (truncated to max_length, special tokens added)."""
+        rows = []
+        for encoding in self.tokenizer.encodings(raw, self.text.input, offsets=True):
+            ids = np.asarray(encoding.ids)
+            mask = np.asarray(encoding.attention_mask)
+            players = np.flatnonzero((np.asarray(encoding.special_tokens_mask) == 0) & (mask == 1))
+            feeds = self._feeds(ids, mask, np.asarray(encoding.type_ids))
+            tokens = [encoding.tokens[i] for i in players]
+            offsets = [list(encoding.offsets[i]) for i in players]
+            rows.append(TokenRow(feeds, players, tokens, offsets))
+        return rows
+
+    def _from_ids(self, inputs: Mapping[str, np.ndarray]) -> list[TokenRow]:
+        """Token ids sent as such (with the mask and type ids the model reads): the tokens are
+        the ids the mask keeps (else the ones that are not padding) that are not special."""
+        assert self.model.text is not None
+        manifest = self.model.manifest
+        feeds = validate_inputs(manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
+        ids = np.asarray(feeds[self.text.input])
+        self.model.text.check_ids(ids)
+        names = self.tokenizer.inputs
+        masks = feeds[names.mask] if names.mask else ids != self.tokenizer.pad_id
+        types = feeds[names.type_ids] if names.type_ids else np.zeros_like(ids)
+        rows = []
+        for row, mask, type_ids in zip(ids, np.asarray(masks), np.asarray(types), strict=True):
+            special = np.isin(row, list(self._specials))
+            players = np.flatnonzero(~special & (mask != 0))
+            token = self.tokenizer.tokenizer.id_to_token
+            tokens = [token(int(i)) or f"#{i}" for i in row[players]]
+            rows.append(TokenRow(self._feeds(row, mask, type_ids), players, tokens, None))
+        return rows
+
+    def _feeds(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray) -> dict[str, Any]:
+        """One row's feeds [1, L], cut after its last token unless the model's width is fixed."""
+        kept = np.flatnonzero(mask != 0)
+        length = self.fixed or (int(kept[-1]) + 1 if len(kept) else len(ids))
+        names, dtypes = self.tokenizer.inputs, self.tokenizer.inputs.dtypes or {}
+        feeds = {self.text.input: ids}
+        if names.mask:
+            feeds[names.mask] = mask
+        if names.type_ids:
+            feeds[names.type_ids] = type_ids
+        return {
+            k: np.asarray(v[None, :length], dtype=dtypes.get(k, "int64")) for k, v in feeds.items()
+        }
+
+    def _game(self, row: TokenRow) -> Game:
+        """Keep masks [S, players] -> the explained values of the text with the other tokens
+        masked (attention mask 0, padding id)."""
+        names = self.tokenizer.inputs
+
+        def game(keep: np.ndarray) -> np.ndarray:
+            absent = np.zeros((len(keep), row.width), dtype=bool)
+            absent[:, row.players] = ~keep
+            feeds = {k: np.repeat(v, len(keep), axis=0) for k, v in row.feeds.items()}
+            feeds[self.text.input][absent] = self.tokenizer.pad_id
+            if names.mask:
+                feeds[names.mask][absent] = 0
+            return self._score(feeds, len(keep))
+
+        return game
+
+    def _score(self, feeds: dict[str, np.ndarray], count: int) -> np.ndarray:
+        width = next(iter(feeds.values())).shape[1]
+        step = max(1, CHUNK_TOKENS // width)
+        if count <= step:
+            return self.target.score_feeds(feeds, count)
+        return np.concatenate(
+            [
+                self.target.score_feeds({k: v[i : i + step] for k, v in feeds.items()}, n)
+                for i in range(0, count, step)
+                for n in [min(step, count - i)]
+            ]
+        )
+
+    def _coalitions(self, players: int, samples: int | None) -> int:
+        return min(samples or default_samples(players), 2**players - 2) if players > 1 else 0
+
+    def _parameters(self, explained: list[RowAttribution]) -> dict[str, Any]:
+        reads_mask = self.tokenizer.inputs.mask is not None
+        return {
+            "samples": max((r.coalitions for r in explained), default=0),
+            "exact": all(r.exact for r in explained),
+            "groups": "tokens",
+            "masking": (
+                "attention mask 0 and the padding id (the token removed; the others and the "
+                "special tokens keep their positions)"
+                if reads_mask
+                else "padding id (the model finds padding from its ids; the others and the "
+                "special tokens keep their positions)"
+            ),
+            "mask_id": self.tokenizer.pad_id,
+            "special_tokens": "never masked",
+            "max_length": self.text.max_length,
+            "seed": 0,
+        }
+
+    def _time_tokens(self, rows: list[TokenRow]) -> float:
+        """Seconds per token position: from the last explanation, else timed on PROBE_ROWS
+        copies of the longest text (a small batch, so the estimate errs high)."""
+        if self._per_token is None:
+            longest = max(rows, key=lambda r: r.width)
+            feeds = {k: np.repeat(v, PROBE_ROWS, axis=0) for k, v in longest.feeds.items()}
+            self.target.score_feeds(feeds, PROBE_ROWS)  # pays for set-up
+            began = time.perf_counter()
+            self.target.score_feeds(feeds, PROBE_ROWS)
+            self._per_token = (time.perf_counter() - began) / (PROBE_ROWS * longest.width)
+        return self._per_token
+
+
+def _same_width(explained: list[RowAttribution], players: int) -> list[RowAttribution]:
+    """Each text's attributions padded with 0 to the longest's tokens (one typed tensor)."""
+    return [
+        dataclasses.replace(e, values=np.pad(e.values, ((0, players - len(e.values)), (0, 0))))
+        for e in explained
+    ]
