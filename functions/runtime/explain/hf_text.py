@@ -80,9 +80,7 @@ class HfTextExplainer:
         self.target = ModelTarget(model, InputColumns.of(spec))
         self.max_seconds = max_seconds
         self._per_token: float | None = None  # seconds per token position of a model row
-        self._specials = frozenset(
-            i for i, t in self.tokenizer.tokenizer.get_added_tokens_decoder().items() if t.special
-        )
+        self._specials = special_ids(self.tokenizer)
 
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
@@ -225,6 +223,17 @@ class HfTextExplainer:
             self.target.score_feeds(feeds, PROBE_ROWS)
             self._per_token = (time.perf_counter() - began) / (PROBE_ROWS * longest.width)
         return self._per_token
+
+
+def special_ids(tokenizer: HfTokenizer) -> frozenset[int]:
+    """Ids that are never explained when token ids are sent: the tokens added as special, the
+    ones the post-processor's template adds (a WordPiece vocabulary's [CLS] and [SEP] are often
+    plain entries only the template names) and the pad id."""
+    own = tokenizer.tokenizer
+    added = {i for i, token in own.get_added_tokens_decoder().items() if token.special}
+    empty = own.encode("", add_special_tokens=True)
+    template = {i for i, s in zip(empty.ids, empty.special_tokens_mask, strict=True) if s}
+    return frozenset(added | template | {tokenizer.pad_id})
 
 
 def _same_width(explained: list[RowAttribution], players: int) -> list[RowAttribution]:
