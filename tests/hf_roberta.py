@@ -40,8 +40,9 @@ def tokenizer_json(path: Path) -> Path:
     return path
 
 
-def transformer(path: Path, vocab: int, positions: int = 24, seed: int = 5) -> Path:
-    """The classifier exported by torch's dynamo exporter (sequence length dynamic)."""
+def transformer(path: Path, vocab: int, pad: int, positions: int = 24, seed: int = 5) -> Path:
+    """The classifier exported by torch's dynamo exporter (sequence length dynamic); `pad`:
+    the tokenizer's <pad> id."""
     import torch
 
     torch.manual_seed(seed)
@@ -50,13 +51,16 @@ def transformer(path: Path, vocab: int, positions: int = 24, seed: int = 5) -> P
         def __init__(self) -> None:
             super().__init__()
             self.words = torch.nn.Embedding(vocab, 16)
-            self.positions = torch.nn.Embedding(positions, 16)
+            self.positions = torch.nn.Embedding(positions + pad + 1, 16)
             self.layer = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.0, batch_first=True)
             self.head = torch.nn.Linear(16, len(hf_transformer.LABELS))
 
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            where = torch.arange(input_ids.shape[1], device=input_ids.device)
-            hidden = self.words(input_ids) + self.positions(where)[None]
+            # Positions numbered from the ids, as transformers' RoBERTa does when given none
+            # (create_position_ids_from_input_ids): a pad id shifts every later position.
+            real = (input_ids != pad).long()
+            where = torch.cumsum(real, dim=1) * real + pad
+            hidden = self.words(input_ids) + self.positions(where)
             hidden = self.layer(hidden, src_key_padding_mask=attention_mask == 0)
             return self.head(torch.tanh(hidden[:, 0]))
 

@@ -61,7 +61,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[s
     store = LocalStore(root / "store")
     bert = hf_transformer.tokenizer_json(root / "bert.json")
     roberta = hf_roberta.tokenizer_json(root / "roberta.json")
-    vocab = Tokenizer.from_file(str(roberta)).get_vocab_size()
+    own = Tokenizer.from_file(str(roberta))
+    vocab, pad = own.get_vocab_size(), own.token_to_id("<pad>")
     built = [
         Model("tiny-bert", hf_transformer.transformer(root / "b.onnx", positions=POSITIONS), bert, True),
         Model(
@@ -70,7 +71,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[s
             bert,
             False,
         ),
-        Model("tiny-roberta", hf_roberta.transformer(root / "r.onnx", vocab, POSITIONS), roberta, True),
+        Model("tiny-roberta", hf_roberta.transformer(root / "r.onnx", vocab, pad, POSITIONS), roberta, True),
     ]  # fmt: skip
     for model in built:
         argv = ("--labels", LABELS, "--tokenizer", str(model.tokenizer), "--max-length", "24")
@@ -101,12 +102,15 @@ def reference(model: Model, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     present = ((subsets[:, None] >> np.arange(m)) & 1).astype(bool)
     absent = np.zeros((len(subsets), len(ids)), dtype=bool)
     absent[:, players] = ~present
-    feeds = {"input_ids": np.where(absent, model.pad_id(), ids[None]).astype(np.int64)}
+    # Absent: hidden by the attention mask (the ids, and positions numbered from them, stay);
+    # a model that reads no mask is given the pad id there.
+    feeds = {"input_ids": np.where(absent & (not model.mask), model.pad_id(), ids[None])}
     if model.mask:
-        feeds["attention_mask"] = np.where(absent, 0, 1).astype(np.int64)
+        feeds["attention_mask"] = np.where(absent, 0, 1)
     if "bert" in model.name and "roberta" not in model.name:
         feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
     session = ort.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
+    feeds = {k: v.astype(np.int64) for k, v in feeds.items()}
     logits = session.run(None, feeds)[0].astype(np.float64)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     v = e / e.sum(axis=1, keepdims=True)

@@ -3,11 +3,12 @@
 Kernel SHAP with each token one player, the estimator the other explainers use (`explain_game`).
 The players are the tokens the model reads as the tokenizer split the text (truncated to
 `max_length` as serving truncates); special tokens ([CLS], [SEP], <s>, </s>) are always present.
-A token is absent when its attention mask is 0 and its id the padding id: what a padded batch
-gives the model at positions it must not read, and what publish checked the model ignores (its
-padding check). The others keep their ids and positions; a model that reads no mask finds
-padding from its ids. The base value is the text with every token absent ([CLS] ... [SEP] around
-padding). Each text's coalitions, with that base row and the full text, go to onnxruntime in one
+A token is absent when its attention mask is 0: what a padded batch gives the model at positions
+it must not read, and what publish checked the model ignores (its padding check). Every id stays,
+so every position does too, also in a RoBERTa export that numbers positions from the ids (pad
+ids would shift the later tokens, as deleting them would). A model that reads no mask finds
+padding from its ids, so there the token's id becomes the pad id. The base value is the text with
+every token absent: its special tokens seeing only each other. Each text's coalitions, with that base row and the full text, go to onnxruntime in one
 call (cut at CHUNK_TOKENS token positions, so a long text's activations stay bounded).
 """
 
@@ -45,6 +46,10 @@ from functions.runtime.validation import validate_inputs
 # 512-token text's rows go 256 at a time (a transformer's activations grow with rows x length).
 CHUNK_TOKENS = 131_072
 PROBE_ROWS = 64  # rows of the longest text a first estimate times
+MASK_BY_ATTENTION = (
+    "attention mask 0 (the token hidden from every other; all ids and positions kept)"
+)
+MASK_BY_PAD_ID = "padding id (the model finds padding from its ids; the others keep positions)"
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,10 @@ class HfTextExplainer:
             absent = np.zeros((len(keep), row.width), dtype=bool)
             absent[:, row.players] = ~keep
             feeds = {k: np.repeat(v, len(keep), axis=0) for k, v in row.feeds.items()}
-            feeds[self.text.input][absent] = self.tokenizer.pad_id
-            if names.mask:
+            if names.mask:  # the ids stay: a RoBERTa export numbers positions from them
                 feeds[names.mask][absent] = 0
+            else:  # the model finds padding from its ids
+                feeds[self.text.input][absent] = self.tokenizer.pad_id
             return self._score(feeds, len(keep))
 
         return game
@@ -194,19 +200,16 @@ class HfTextExplainer:
         return min(samples or default_samples(players), 2**players - 2) if players > 1 else 0
 
     def _parameters(self, explained: list[RowAttribution]) -> dict[str, Any]:
-        reads_mask = self.tokenizer.inputs.mask is not None
+        masking: dict[str, Any] = (
+            {"masking": MASK_BY_ATTENTION}
+            if self.tokenizer.inputs.mask
+            else {"masking": MASK_BY_PAD_ID, "mask_id": self.tokenizer.pad_id}
+        )
         return {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),
             "groups": "tokens",
-            "masking": (
-                "attention mask 0 and the padding id (the token removed; the others and the "
-                "special tokens keep their positions)"
-                if reads_mask
-                else "padding id (the model finds padding from its ids; the others and the "
-                "special tokens keep their positions)"
-            ),
-            "mask_id": self.tokenizer.pad_id,
+            **masking,
             "special_tokens": "never masked",
             "max_length": self.text.max_length,
             "seed": 0,
