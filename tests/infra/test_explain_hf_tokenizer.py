@@ -4,7 +4,7 @@ the `tokenizers` library's own encode, the Shapley formula over every subset of 
 tokens, and a bare onnxruntime session of the original file, a token absent as it is in a padded
 batch (attention mask 0, the pad id). Three models: the BERT-style WordPiece one of
 tests/hf_transformer.py reading an attention mask, the same finding padding from its ids (no
-mask input), and a RoBERTa-style byte-level BPE model exported by torch (tests/hf_roberta.py).
+mask input) and with its length fixed at 24, and a RoBERTa-style byte-level BPE model exported by torch (tests/hf_roberta.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
@@ -43,6 +44,7 @@ class Model:
     path: Path
     tokenizer: Path
     mask: bool  # the model reads attention_mask
+    width: int | None = None  # the ids input's fixed width (rows padded to it)
 
     def encode(self, text: str) -> Any:
         own = Tokenizer.from_file(str(self.tokenizer))
@@ -71,6 +73,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[s
             bert,
             False,
         ),
+        Model("tiny-bert-fixed", fixed_width(root / "b.onnx", root / "f.onnx"), bert, True, POSITIONS),
         Model("tiny-roberta", hf_roberta.transformer(root / "r.onnx", vocab, pad, POSITIONS), roberta, True),
     ]  # fmt: skip
     for model in built:
@@ -78,6 +81,15 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, dict[s
         code, _, err = publish(store, model.path, *argv, name=model.name)
         assert code == 0, err
     return store, {m.name: m for m in built}
+
+
+def fixed_width(source: Path, path: Path) -> Path:
+    """The same model with every input [N, 24], as tf2onnx and zoo BERTs fix the length."""
+    model = onnx.load(str(source))
+    for spec in model.graph.input:
+        spec.type.tensor_type.shape.dim[1].dim_value = POSITIONS
+    onnx.save(model, str(path))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +107,11 @@ def reference(model: Model, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """(exact Shapley values [T, C], base [C], prediction [C], the encoding) of the game
     v(S) = the original file's probabilities with the tokens outside S absent."""
     encoding = model.encode(text)
+    pad = (model.width or len(encoding.ids)) - len(encoding.ids)
+    encoding.pad(len(encoding.ids) + pad, pad_id=model.pad_id())
     ids = np.array(encoding.ids)
     players = np.flatnonzero(np.array(encoding.special_tokens_mask) == 0)
+    kept = np.array(encoding.attention_mask)
     m = len(players)
     subsets = np.arange(2**m)
     present = ((subsets[:, None] >> np.arange(m)) & 1).astype(bool)
@@ -106,7 +121,7 @@ def reference(model: Model, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     # a model that reads no mask is given the pad id there.
     feeds = {"input_ids": np.where(absent & (not model.mask), model.pad_id(), ids[None])}
     if model.mask:
-        feeds["attention_mask"] = np.where(absent, 0, 1)
+        feeds["attention_mask"] = np.where(absent, 0, kept[None])
     if "bert" in model.name and "roberta" not in model.name:
         feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
     session = ort.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
@@ -130,7 +145,7 @@ def explain(http: httpx.Client, name: str, body: dict[str, Any]) -> dict[str, An
     return doc
 
 
-@pytest.mark.parametrize("name", ["tiny-bert", "tiny-bert-ids", "tiny-roberta"])
+@pytest.mark.parametrize("name", ["tiny-bert", "tiny-bert-ids", "tiny-bert-fixed", "tiny-roberta"])
 def test_a_short_text_gets_the_exact_shapley_values_of_its_tokens(
     http: httpx.Client, models: tuple[LocalStore, dict[str, Model]], name: str
 ) -> None:
