@@ -208,8 +208,12 @@ def test_an_explanation_comes_from_the_version_that_answers_the_callers_predicti
     for i in range(40):
         headers = {"x-aiaas-routing-key": f"caller-{i}"}
         version = answered(service.handle(http_event("POST", PREDICT, ROW, headers=headers)))
-        simple = service.handle(http_event("POST", f"/models/{MODEL}/explain", ROW, headers=headers))
-        v2 = service.handle(http_event("POST", f"/v2/models/{MODEL}/explain", INFER, headers=headers))
+        simple = service.handle(
+            http_event("POST", f"/models/{MODEL}/explain", ROW, headers=headers)
+        )
+        v2 = service.handle(
+            http_event("POST", f"/v2/models/{MODEL}/explain", INFER, headers=headers)
+        )
         assert answered(simple) == answered(v2) == version
         seen.add(version)
     assert seen == {"1", "2"}
