@@ -74,9 +74,8 @@ def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -
             f"settling: {baked_s:.0f} of {plan.settle_s:g} s for every server to read the moved "
             f"alias (its TTL), then the {plan.bake_s:g} s bake",
         )
-    if baked_s < plan.settle_s + plan.bake_s:
-        baked = baked_s - plan.settle_s
-        return Decision(Action.HOLD, f"baking: {baked:.0f} of {plan.bake_s:g} s")
+    if not baked:
+        return Decision(Action.HOLD, f"baking: {baked_s - plan.settle_s:.0f} of {plan.bake_s:g} s")
     starved = _starved(plan, step, metrics)
     if starved is not None:
         return Decision(Action.ROLL_BACK, starved)
