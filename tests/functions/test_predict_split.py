@@ -5,6 +5,7 @@ named in every response (body and `x-aiaas-version`)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,17 @@ def test_an_explanation_comes_from_the_version_that_answers_the_callers_predicti
         assert answered(simple) == answered(v2) == version
         seen.add(version)
     assert seen == {"1", "2"}
+
+
+def test_a_fresh_container_serves_the_main_version_when_the_canary_was_deleted(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # Someone removed the canary's files from the store while the alias still splits: the
+    # main version is fine, so it answers everyone (it was a 503 for every caller) and the
+    # function says why the canary is not served.
+    shutil.rmtree(tmp_path / "store" / "models" / MODEL / "versions" / "2")
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "fresh-cache"))
+    fresh = service_from_env({"AIAAS_MODEL": MODEL, "AIAAS_ALIAS_TTL": "3600"}, pool)
+    served = Counter(answered(fresh.handle(http_event("POST", PREDICT, ROW))) for _ in range(300))
+    assert served == {"1": 300}
+    assert "points at version '2', which is not in the registry" in str(fresh.served.last_error)
