@@ -173,14 +173,14 @@ class PredictService:
         return model
 
     def explain(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
-        doc = self._explainer().explain(params["name"], params.get("version"), request.body)
-        return http.json_response(200, doc)
+        # The version that answers this caller's predictions explains them (alias splits too).
+        model = self._answering(request, params)
+        return http.json_response(200, self._explainer().explain_model(model, request.body))
 
     def explain_v2(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         header = request.header(oip.BINARY_HEADER)
-        doc = self._explainer().explain_v2(
-            params["name"], params.get("version"), request.body, header
-        )
+        model = self._answering(request, params)
+        doc = self._explainer().explain_model_v2(model, request.body, header)
         return http.json_response(200, doc)
 
     def _explainer(self) -> Any:

@@ -108,7 +108,9 @@ class ModelPool:
         """What `ref` serves, both versions loaded when its alias splits traffic."""
         found = self.registry.resolve_split(ref)
         main = self.load(found.manifest)
-        canary, problem = None, None
+        canary, problem = None, found.problem
+        if problem is not None:
+            log.warning("%s: canary not served: %s", ref, problem)
         if found.canary is not None:
             try:
                 canary = self.load(found.canary)

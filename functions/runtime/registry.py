@@ -93,6 +93,7 @@ class Resolution:
     weight: float = 0.0
     shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
     sample: float = 0.0
+    problem: str | None = None  # why the canary the alias names is not served (it is gone)
 
 
 class Registry:
@@ -338,14 +339,19 @@ class Registry:
         if alias is None or found is None:
             return Resolution(self.resolve(ref))  # pinned, newest, or a missing alias's 404
         main = self._aliased(ref.name, alias, found.version)
-        canary = None if found.canary is None else self._aliased(ref.name, alias, found.canary)
+        canary, problem = None, None
+        if found.canary is not None:
+            try:  # a canary gone from the store must not take the main version down with it
+                canary = self._aliased(ref.name, alias, found.canary)
+            except AiaasError as exc:
+                problem = exc.message
         shadow, sample = None, 0.0
         if found.shadow is not None:
             try:  # a broken shadow never stops the alias from serving
                 shadow, sample = self.manifest(ref.name, found.shadow.version), found.shadow.sample
             except AiaasError as exc:
                 log.warning("%s: shadow not served: %s", ref, exc.message)
-        return Resolution(main, canary, found.weight, shadow, sample)
+        return Resolution(main, canary, found.weight if canary else 0.0, shadow, sample, problem)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
         """The keys whose change can change what `ref` resolves to (see refs.watched_keys)."""

@@ -10,6 +10,7 @@ buckets run from 0.1 ms to 30 s, about 2.5x apart).
 from __future__ import annotations
 
 import math
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
@@ -82,9 +83,17 @@ def http_scrape(url: str, token: str | None = None, timeout: float = 10.0) -> Ca
             with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
                 return str(answer.read().decode())
         except OSError as exc:
-            raise StoreError(f"cannot read the gateway's metrics at {url}: {exc}") from exc
+            message = f"cannot read the gateway's metrics at {url}: {exc} ({_fix(exc)})"
+            raise StoreError(message) from exc
 
     return scrape
+
+
+def _fix(exc: OSError) -> str:
+    """What the person running the rollout should do about a failed scrape."""
+    if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403):
+        return "the gateway wants its token: set AIAAS_API_TOKEN or pass --token"
+    return "is `aiaas serve` running there? start it, or give its /metrics URL with --metrics"
 
 
 class GatewayMetricsSource:

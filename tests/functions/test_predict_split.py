@@ -5,6 +5,7 @@ named in every response (body and `x-aiaas-version`)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ import pytest
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from functions.runtime.pool import ModelPool
-from functions.runtime.registry import Registry
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from tests.functions.test_predict_events import body_of, http_event
 from tests.publishing import flip_stored_model_byte, publish_linear
@@ -191,3 +193,42 @@ def test_a_fresh_container_serves_the_main_version_when_the_canary_cannot_load(
     assert "m:2" in str(fresh.served.last_error), fresh.served.last_error
     pinned = fresh.handle(http_event("POST", f"/models/{MODEL}/versions/2/predict", ROW))
     assert pinned["statusCode"] == 503  # asked for by name, the broken version says so
+
+
+def test_an_explanation_comes_from_the_version_that_answers_the_callers_predictions(
+    service: PredictService, registry: Registry
+) -> None:
+    """A caller on the canary is explained by the canary (both routes), not by the main
+    version: an explanation of a prediction the caller never got would mislead them."""
+    background = summarize(np.random.default_rng(0).normal(2, 1, size=(40, 4))).to_json()
+    for version in ("1", "2"):
+        registry.store.put_bytes(
+            f"{version_prefix(MODEL, version)}/{BACKGROUND_FILE}", background.encode()
+        )
+    seen = set()
+    for i in range(40):
+        headers = {"x-aiaas-routing-key": f"caller-{i}"}
+        version = answered(service.handle(http_event("POST", PREDICT, ROW, headers=headers)))
+        simple = service.handle(
+            http_event("POST", f"/models/{MODEL}/explain", ROW, headers=headers)
+        )
+        v2 = service.handle(
+            http_event("POST", f"/v2/models/{MODEL}/explain", INFER, headers=headers)
+        )
+        assert answered(simple) == answered(v2) == version
+        seen.add(version)
+    assert seen == {"1", "2"}
+
+
+def test_a_fresh_container_serves_the_main_version_when_the_canary_was_deleted(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # Someone removed the canary's files from the store while the alias still splits: the
+    # main version is fine, so it answers everyone (it was a 503 for every caller) and the
+    # function says why the canary is not served.
+    shutil.rmtree(tmp_path / "store" / "models" / MODEL / "versions" / "2")
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "fresh-cache"))
+    fresh = service_from_env({"AIAAS_MODEL": MODEL, "AIAAS_ALIAS_TTL": "3600"}, pool)
+    served = Counter(answered(fresh.handle(http_event("POST", PREDICT, ROW))) for _ in range(300))
+    assert served == {"1": 300}
+    assert "points at version '2', which is not in the registry" in str(fresh.served.last_error)

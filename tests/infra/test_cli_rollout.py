@@ -58,6 +58,9 @@ def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> No
     assert done.returncode == 1
     last = done.stderr.splitlines()[-1]  # after the warning that the rollout was aborted
     assert last.startswith("aiaas rollout: error: cannot read the gateway's metrics at")
+    assert last.endswith(
+        "(is `aiaas serve` running there? start it, or give its /metrics URL with --metrics)"
+    ), last
     # The alias was never split and the rollout is over, saying why: it used to stay "running"
     # at 10% with no one running it, and every later start was refused until an abort.
     assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
@@ -128,3 +131,37 @@ class OneScrape(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         return None
+
+
+class WantsToken(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # what `aiaas serve --token` answers a scrape without one
+        body = b'{"error": "missing or invalid token"}'
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_a_gateway_that_wants_a_token_is_named_as_the_fix(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    server = http.server.HTTPServer(("127.0.0.1", 0), WantsToken)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    try:
+        done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
+    finally:
+        server.server_close()
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].endswith(
+        "HTTP Error 401: Unauthorized (the gateway wants its token: set AIAAS_API_TOKEN or "
+        "pass --token)"
+    ), done.stderr
+    assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]

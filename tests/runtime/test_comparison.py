@@ -200,3 +200,23 @@ def test_bad_input_gets_one_clear_error(
         "read different inputs"
         in refused(CompareRequest("wine", "1", "3", "batch/wine/input/ok.csv")).message
     )
+
+
+def test_zipmap_probabilities_are_compared_as_the_numbers_they_are(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray],
+) -> None:
+    """skl2onnx's default classifier output (a ZipMap) is one probability per class: its
+    differences were left out, and two versions disagreeing on labels reported "max |B-A| 0"."""
+    pool, x, _ = wine
+    pool.registry.store.put_bytes("batch/wine/input/x.csv", csv_text(x, None).encode())
+    report = compare_versions(pool, CompareRequest("wine", "1", "2", "batch/wine/input/x.csv"))
+
+    def probabilities(version: str) -> np.ndarray:
+        session = ort.InferenceSession(str(pool.load_version("wine", version).path))
+        maps = session.run(["output_probability"], {"X": x})[0]
+        return np.array([[row[k] for k in sorted(row)] for row in maps], dtype=np.float64)
+
+    a, b = probabilities("1"), probabilities("2")
+    diff = np.abs(b - a)
+    assert report["max_abs_diff"] == pytest.approx(diff.max(), rel=1e-6)
+    assert report["max_rel_diff"] == pytest.approx((diff / np.maximum(a, 1e-12)).max(), rel=1e-5)

@@ -132,6 +132,25 @@ def test_a_disagreeing_candidate_is_caught_as_a_shadow(tmp_path: Path) -> None:
     assert setup.registry.alias_target(MODEL, "production").shadow is None  # type: ignore[union-attr]
 
 
+def test_one_disagreeing_row_among_the_first_does_not_roll_back_a_candidate_that_agrees(
+    tmp_path: Path,
+) -> None:
+    """A shadow answers no caller, so agreement is judged on a sample where one row cannot
+    decide it: a candidate agreeing on 99% (limit 98%) whose one disagreement came first stays."""
+    setup = Setup(tmp_path, "other")
+    first, rest = rows_disagreeing(1.0, 1), rows_disagreeing(0.0, 99)
+    record = setup.engine.start(
+        MODEL, "2", plan(min_agreement=0.98, bake_s=60.0), alias="production", actor=ACTOR
+    )
+    for rows in (first, rest[:20], rest[20:]):
+        setup.send(len(rows), rows)
+        record = setup.engine.check(MODEL, "production", ACTOR)
+        assert record.running, record.log[-1]
+    shadow = record.last_check["metrics"]["shadow"]  # type: ignore[index]
+    assert (shadow["rows"], shadow["agreed"]) == (100, 99)
+    setup.engine.abort(MODEL, "production", ACTOR)
+
+
 def test_one_rollout_at_a_time_abort_and_moves_by_others(tmp_path: Path) -> None:
     setup = Setup(tmp_path, "healthy")
     setup.engine.start(MODEL, "2", plan(bake_s=60.0), alias="production", actor=ACTOR)

@@ -155,7 +155,9 @@ def training_target(manifest: ModelManifest) -> str | None:
 
 
 def _is_number(spec: TensorSpec) -> bool:
-    return spec.dtype not in ("string", "bool") and not spec.map_keys
+    # A ZipMap (skl2onnx's default probabilities) is numbers too: predict answers one float
+    # column per class. Left out, compare said "max |B-A| 0" for versions that disagree.
+    return spec.dtype not in ("string", "bool")
 
 
 def _one_value(spec: TensorSpec) -> bool:

@@ -41,7 +41,10 @@ class ExplainPlane:
         self._explainers: dict[tuple[str, str], AnyExplainer] = {}
 
     def explain(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
-        model = self.models.model(name, version)
+        return self.explain_model(self.models.model(name, version), body)
+
+    def explain_model(self, model: LoadedModel, body: bytes) -> dict[str, Any]:
+        """The simple JSON explanation of `body` by `model` (the version routed to a caller)."""
         doc = _json(body)
         samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
         inputs = simple.decode(doc, model.manifest)
@@ -53,7 +56,12 @@ class ExplainPlane:
     ) -> dict[str, Any]:
         """Typed tensors in, JSON or binary (`binary_header`: Inference-Header-Content-Length,
         as tritonclient sends by default); typed tensors out, as JSON."""
-        model = self.models.model(name, version)
+        return self.explain_model_v2(self.models.model(name, version), body, binary_header)
+
+    def explain_model_v2(
+        self, model: LoadedModel, body: bytes, binary_header: str | None = None
+    ) -> dict[str, Any]:
+        """`explain_v2` by `model` (the version routed to a caller)."""
         length = oip.parse_header_length(binary_header, len(body))
         decoded = oip.decode_request(body, length)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only

@@ -5,7 +5,8 @@ The error rule judges a version before it has answered `min_requests`: errors ar
 max(requests, min_requests), so a breach is called as soon as the rate could no longer end
 under the limit at `min_requests` (one error in the first 20 requests is 5%), rather than
 waiting for a full sample while callers keep getting errors. Latency and agreement need the
-full sample (a p99 of 3 requests says little). A candidate that answers nothing while its
+full sample (a p99 of 3 requests says little; agreement, which no caller pays for, mid-bake a
+sample where one row cannot decide it). A candidate that answers nothing while its
 share of the traffic would have been `min_requests` is not being served at all (it failed to
 load: the function keeps the previous versions serving and logs why): a breach too.
 """
@@ -13,6 +14,7 @@ load: the function keeps the previous versions serving and logs why): a breach t
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 from functions.runtime.rollout.plan import RolloutPlan
@@ -61,7 +63,9 @@ class Decision:
 
 def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -> Decision:
     """What to do now, `baked_s` seconds into step `step` (SHADOW_STAGE: the shadow stage)."""
-    breach = _shadow_breach(plan, metrics) if step == SHADOW_STAGE else _breach(plan, metrics)
+    baked = baked_s >= plan.settle_s + plan.bake_s
+    shadowing = step == SHADOW_STAGE
+    breach = _shadow_breach(plan, metrics, baked) if shadowing else _breach(plan, metrics)
     if breach is not None:
         return Decision(Action.ROLL_BACK, breach)
     if baked_s < plan.settle_s:
@@ -70,9 +74,8 @@ def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -
             f"settling: {baked_s:.0f} of {plan.settle_s:g} s for every server to read the moved "
             f"alias (its TTL), then the {plan.bake_s:g} s bake",
         )
-    if baked_s < plan.settle_s + plan.bake_s:
-        baked = baked_s - plan.settle_s
-        return Decision(Action.HOLD, f"baking: {baked:.0f} of {plan.bake_s:g} s")
+    if not baked:
+        return Decision(Action.HOLD, f"baking: {baked_s - plan.settle_s:.0f} of {plan.bake_s:g} s")
     starved = _starved(plan, step, metrics)
     if starved is not None:
         return Decision(Action.ROLL_BACK, starved)
@@ -107,7 +110,7 @@ def _breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
     return None
 
 
-def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
+def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics, baked: bool) -> str | None:
     shadow = metrics.shadow or ShadowStats()
     tried = shadow.copies + shadow.errors
     if shadow.errors and _rate(shadow.errors, tried, plan.min_requests) > plan.max_error_rate:
@@ -117,14 +120,27 @@ def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics) -> str | None:
         )
     if plan.min_agreement is None or shadow.agreed is None:
         return None
-    disagreed = shadow.rows - shadow.agreed
-    if disagreed and _rate(disagreed, shadow.rows, plan.min_requests) > 1 - plan.min_agreement:
-        agreement = shadow.agreed / shadow.rows if shadow.rows else 0.0
+    if shadow.rows < _rows_to_judge(plan, baked):
+        return None
+    agreement = shadow.agreed / shadow.rows
+    if agreement < plan.min_agreement:
         return (
             f"agreement with the baseline {agreement:.3f} ({shadow.agreed:.0f}/{shadow.rows:.0f} "
             f"rows) is under the limit {plan.min_agreement:g}"
         )
     return None
+
+
+def _rows_to_judge(plan: RolloutPlan, baked: bool) -> float:
+    """Rows compared before agreement is judged. A shadow answers no caller, so nothing is
+    lost by waiting: mid-bake, for a sample where one disagreeing row alone cannot breach the
+    limit (50 rows at 0.98), lest a candidate be rolled back on its first unlucky row (it was,
+    on "0/1 rows"); once baked, on `min_requests` rows as for every other limit."""
+    least = max(plan.min_requests, 1)
+    limit = plan.min_agreement or 0.0
+    if baked or limit >= 1.0:  # at 1.0 one disagreeing row is a breach however many follow
+        return least
+    return max(least, math.ceil(1 / (1 - limit)))
 
 
 def _starved(plan: RolloutPlan, step: int, metrics: StepMetrics) -> str | None:
