@@ -64,7 +64,9 @@ class Replayer:
         try:
             theirs = self._shadow_answer(copy)
             seconds = time.perf_counter() - start
-            comparison: Comparison | None = compare(self._served_answer(copy), theirs)
+            comparison: Comparison | None = compare(
+                self._served_answer(copy), theirs, self._label_outputs(copy)
+            )
         except Exception as exc:  # a shadow that fails is what this is here to find
             seconds = time.perf_counter() - start
             reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
@@ -89,6 +91,15 @@ class Replayer:
             outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
         check_finite(model, outputs)
         return simple.encode(model.manifest, outputs)
+
+    def _label_outputs(self, copy: ShadowCopy) -> set[str]:
+        """The label outputs of both versions (`aiaas compare` leaves them out too)."""
+        found = set()
+        for version in (copy.version, copy.shadow_version):
+            post = self._manifest(copy.model, version).postprocessing
+            if post is not None and post.label_output is not None:
+                found.add(post.label_output)
+        return found
 
     def _served_answer(self, copy: ShadowCopy) -> dict[str, Any]:
         """The caller's answer in the simple form, its outputs in the types its version gave

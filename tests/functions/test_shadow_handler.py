@@ -125,3 +125,43 @@ def test_a_copy_over_a_log_event_is_dropped_and_counted(tmp_path: Path) -> None:
     service.metrics.flush()
     dropped = [d for d in emf(emf_out.getvalue()) if m.SHADOW_DROPPED in d]
     assert [d[m.SHADOW_DROPPED] for d in dropped] == [1]
+
+
+def test_a_classifiers_label_output_is_no_difference(tmp_path: Path) -> None:
+    """skl2onnx classifiers answer a label output (class numbers) beside the probabilities: a
+    shadow that picks class 2 where the served version picked 1 differed by "1.0" there. The
+    largest difference is now the probabilities', as `aiaas compare` reports it."""
+    from functions.runtime.store import LocalStore
+    from functions.shadow.replay import Replayer
+    from infra.cli.main import main
+    from tests.sklearn_models import export, wine_split
+
+    store = LocalStore(tmp_path / "store")
+    for kind in ("logistic", "forest"):  # versions 1 and 2
+        model = export(kind, tmp_path / kind, zipmap=False)
+        assert main(["--store", store.uri, "publish", str(model.path), "--name", "m"]) == 0
+    registry = Registry(store)
+    registry.set_alias("m", "production", "1")
+    registry.set_shadow("m", "production", "2", 1.0)
+    pool = ModelPool(registry, ArtifactCache(store, tmp_path / "cache"))
+    out = io.StringIO()
+    service = PredictService(
+        ServedModel(pool, "m", ttl=3600),
+        metrics=RequestMetrics(emf=False),
+        shadow_sink=LogSink(out),
+    )
+    _, rows, _, _ = wine_split()
+    event = http_event("POST", PREDICT, json.dumps({"inputs": rows.tolist()}))
+    assert service.handle(event)["statusCode"] == 200
+    (line,) = out.getvalue().splitlines()
+    _, _, comparison = Replayer(pool, RequestMetrics(emf=False)).replay_line(line) or (0, 0, None)
+    assert comparison is not None
+    probabilities = [
+        pool.load_version("m", v).predict({"X": rows}, typed=True)["probabilities"]
+        for v in ("1", "2")
+    ]
+    labels = [p.argmax(axis=1) for p in probabilities]
+    assert (labels[0] != labels[1]).any()  # the two disagree somewhere
+    assert comparison.agreed == int((labels[0] == labels[1]).sum())
+    diff = np.abs(probabilities[0].astype(np.float64) - probabilities[1])
+    assert comparison.max_abs == pytest.approx(diff.max(), rel=1e-6)

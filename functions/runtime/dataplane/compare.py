@@ -9,7 +9,7 @@ answer the caller got was finite, cannot be compared: `Incomparable` (counted as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,12 @@ class Comparison:
     max_rel: float
 
 
-def compare(served: Mapping[str, Any], other: Mapping[str, Any]) -> Comparison:
-    """Compare `other` (the shadow's answer) with `served` (the one the caller got)."""
+def compare(
+    served: Mapping[str, Any], other: Mapping[str, Any], labels: Collection[str] = ()
+) -> Comparison:
+    """Compare `other` (the shadow's answer) with `served` (the one the caller got). `labels`
+    names outputs that hold class labels or indices: agreement judges those, and a difference
+    of class numbers (1 against 2) is no measure of how far two answers are apart."""
     outputs, theirs = served["outputs"], other["outputs"]
     if set(outputs) != set(theirs):
         raise Incomparable(f"outputs differ: {sorted(outputs)} vs {sorted(theirs)}")
@@ -44,7 +48,7 @@ def compare(served: Mapping[str, Any], other: Mapping[str, Any]) -> Comparison:
         if mine.shape != yours.shape:
             raise Incomparable(f"output {name!r} has shape {mine.shape} vs {yours.shape}")
         rows = max(rows, mine.shape[0] if mine.ndim else 1)
-        if mine.dtype.kind in "biuf" and yours.dtype.kind in "biuf":
+        if mine.dtype.kind in "biuf" and yours.dtype.kind in "biuf" and name not in labels:
             abs_diff, rel_diff = _differences(name, mine, yours)
             max_abs, max_rel = max(max_abs, abs_diff), max(max_rel, rel_diff)
     agreed = _agreed(served.get("predictions"), other.get("predictions"))
