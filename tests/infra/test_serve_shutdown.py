@@ -21,6 +21,7 @@ import signal
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -89,55 +90,70 @@ def _signal(server: ServeProcess, signum: int, group: bool) -> None:
         server.process.send_signal(signum)
 
 
+@dataclass
+class Stop:
+    answers: list[httpx.Response]
+    code: int  # the server's exit status
+    answered_in: float  # seconds from the last signal to the last answer
+    stopped_in: float  # seconds from the last signal to the server's exit
+
+
 def _stop_while_slow(
-    server: ServeProcess, signals: int, group: bool = False
-) -> tuple[httpx.Response, int, float]:
-    """A 4 s request, `signals` stop signals while it runs: (its answer, the exit status, the
-    seconds from the last signal to the exit)."""
+    server: ServeProcess, signals: int, group: bool = False, requests: int = 1
+) -> Stop:
+    """`requests` 4 s requests at once, `signals` stop signals while they run."""
+
+    def call() -> tuple[httpx.Response, float]:
+        answer = httpx.get(f"{server.base}/slow", timeout=45)
+        return answer, time.monotonic()
+
     try:
-        with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(httpx.get, f"{server.base}/slow", timeout=45)
-            time.sleep(0.5)  # in its handler
+        with ThreadPoolExecutor(requests) as pool:
+            calls = [pool.submit(call) for _ in range(requests)]
+            time.sleep(0.5)  # in their handlers
             for n in range(signals):
                 if n:
                     time.sleep(0.3)
                 _signal(server, signal.SIGINT if group else signal.SIGTERM, group)
             signalled = time.monotonic()
             code = server.process.wait(timeout=45)
-            return answer.result(), code, time.monotonic() - signalled
+            stopped_in = time.monotonic() - signalled
+            answers, times = zip(*(c.result() for c in calls), strict=True)
     finally:
         if group and server.process.poll() is None:
             os.killpg(server.process.pid, signal.SIGKILL)
         server.stop()
+    return Stop(list(answers), code, max(times) - signalled, stopped_in)
 
 
-def _assert_cut_off(server: ServeProcess, cut: httpx.Response, code: int) -> None:
-    assert cut.status_code == 503 and "retry" in cut.json()["error"], cut.text
-    assert code == 1
+def _assert_cut_off(server: ServeProcess, stop: Stop) -> None:
+    for cut in stop.answers:
+        assert cut.status_code == 503 and "retry" in cut.json()["error"], cut.text
+    assert stop.code == 1
     assert "were cut off" in server.output() and "Traceback" not in server.output()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_second_signal_cuts_requests_off_with_a_503(tmp_path: Path, workers: int) -> None:
     server = _slow_server(tmp_path, workers)
-    cut, code, stopped_in = _stop_while_slow(server, signals=2)
-    _assert_cut_off(server, cut, code)
-    assert stopped_in < 1.5  # not the handler's 4 s, nor the 30 s grace
+    stop = _stop_while_slow(server, signals=2, requests=4)  # (both workers get some, mostly)
+    _assert_cut_off(server, stop)
+    assert stop.answered_in < 1.0 and stop.stopped_in < 1.5  # not the handler's 4 s
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_end_of_the_grace_cuts_requests_off_with_a_503(tmp_path: Path, workers: int) -> None:
     server = _slow_server(tmp_path, workers, grace_s=2)
-    cut, code, stopped_in = _stop_while_slow(server, signals=1)
-    _assert_cut_off(server, cut, code)
-    assert 1.9 < stopped_in < 3.0  # the 2 s grace, not the handler's 4 s nor a kill after it
+    stop = _stop_while_slow(server, signals=1)
+    _assert_cut_off(server, stop)
+    assert 1.9 < stop.answered_in < 3.0  # at the 2 s grace: not the handler's 4 s, nor a kill
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_requests_within_the_grace_finish(tmp_path: Path, workers: int) -> None:
     server = _slow_server(tmp_path, workers, grace_s=5)
-    answer, code, _ = _stop_while_slow(server, signals=1)
-    assert answer.json() == {"slept": 4} and code == 0
+    stop = _stop_while_slow(server, signals=1)
+    assert [a.json() for a in stop.answers] == [{"slept": 4}] and stop.code == 0
 
 
 def test_sighup_stops_like_sigterm(tmp_path: Path) -> None:
@@ -185,12 +201,12 @@ def test_ctrl_c_once_lets_requests_finish(tmp_path: Path) -> None:
     forever holding the GIL: the request never got its answer and the stop waited for the
     supervisor's kill at the end of the grace."""
     server = _slow_server(tmp_path, workers=2, session=True)
-    answer, code, _ = _stop_while_slow(server, signals=1, group=True)
-    assert answer.json() == {"slept": 4} and code == 0
+    stop = _stop_while_slow(server, signals=1, group=True)
+    assert [a.json() for a in stop.answers] == [{"slept": 4}] and stop.code == 0
 
 
 def test_ctrl_c_twice_cuts_requests_off(tmp_path: Path) -> None:
     server = _slow_server(tmp_path, workers=2, session=True)
-    cut, code, stopped_in = _stop_while_slow(server, signals=2, group=True)
-    _assert_cut_off(server, cut, code)
-    assert stopped_in < 1.5
+    stop = _stop_while_slow(server, signals=2, group=True)
+    _assert_cut_off(server, stop)
+    assert stop.answered_in < 1.0 and stop.stopped_in < 1.5
