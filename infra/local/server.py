@@ -15,8 +15,8 @@ enforces, configured here:
 - SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
   after it, or at a second signal, they are cut off: a 503 to retry, and the exit status is 1),
   then exit (0). With `workers` > 1 the supervisor counts the signals and keeps the grace
-  (`_supervisor`); a worker acts on its first SIGINT/SIGTERM only (`_worker_signals`), and
-  cuts its requests off when the supervisor sends it SIGUSR1.
+  (`_supervisor`); a worker acts on its first SIGTERM only, not on a Ctrl-C's SIGINT
+  (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1.
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
@@ -198,11 +198,16 @@ def _worker_stopped(app: GatewayApp) -> None:
 
 
 def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:
-    """A worker's stop signal, as granian's own but set once: on the first SIGINT or SIGTERM.
-    A Ctrl-C reaches the supervisor and every worker, and the supervisor then sends each a
-    SIGTERM; granian's `WorkerSignal` set a second time before its first was taken blocks
-    forever holding the GIL: the worker stopped answering (requests in flight too) until the
-    supervisor killed it at the end of the grace."""
+    """A worker's stop signal, as granian's own but on the first SIGTERM only, and none on
+    SIGINT. A Ctrl-C reaches the supervisor and every worker, and the supervisor then sends
+    each a SIGTERM (so may systemd, to the whole group):
+    - granian's `WorkerSignal` set a second time before its first was taken blocks forever
+      holding the GIL: the worker stopped answering (requests in flight too) until the
+      supervisor killed it at the end of the grace;
+    - a worker with no request in flight stopped on the Ctrl-C itself, before the supervisor
+      had asked it to, and granian took its exit for a crash ("Unexpected exit from
+      worker-1", exit 1; 1 Ctrl-C in a few). The supervisor, which counts the Ctrl-Cs, stops
+      the workers."""
     from granian._granian import WorkerSignal
 
     stopping = WorkerSignal()
@@ -213,8 +218,8 @@ def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:
             signalled.append(1)
             stopping.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(CUT_OFF_SIGNAL, partial(_cut_off_worker, app, loop))
     return stopping
 

@@ -205,6 +205,27 @@ def test_ctrl_c_once_lets_requests_finish(tmp_path: Path) -> None:
     assert [a.json() for a in stop.answers] == [{"slept": 4}] and stop.code == 0
 
 
+def test_a_workers_sigint_is_left_to_the_supervisor(tmp_path: Path) -> None:
+    """A Ctrl-C's SIGINT to a worker does not stop it: the supervisor, which gets it too, does.
+    A worker with no request in flight that stopped on it before the supervisor had asked it
+    to (on a loaded machine, 1 Ctrl-C in a few) was taken for a crash by granian ("Unexpected
+    exit from worker", exit 1). The SIGINT is sent to the workers alone here: that order,
+    always."""
+    server = _slow_server(tmp_path, workers=2)
+    try:
+        workers = _children(server.process.pid)
+        for worker in workers:
+            os.kill(worker, signal.SIGINT)
+        time.sleep(0.5)
+        assert _children(server.process.pid) == workers
+        assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=10) == 0
+    finally:
+        server.stop()
+    assert "Unexpected exit" not in server.output()
+
+
 def test_ctrl_c_twice_cuts_requests_off(tmp_path: Path) -> None:
     server = _slow_server(tmp_path, workers=2, session=True)
     stop = _stop_while_slow(server, signals=2, group=True)
