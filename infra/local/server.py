@@ -13,8 +13,10 @@ enforces, configured here:
   before the next request on its connection is read (a client that never reads stalls only
   itself), `100 Continue` is sent only when the app reads the body;
 - SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
-  after it, or at a second signal, they are cut off: a 503 to retry), then exit. With
-  `workers` > 1 a worker acts on its first SIGINT/SIGTERM only (`_worker_signals`).
+  after it, or at a second signal, they are cut off: a 503 to retry, and the exit status is 1),
+  then exit (0). With `workers` > 1 the supervisor counts the signals and keeps the grace
+  (`_supervisor`); a worker acts on its first SIGTERM only, not on a Ctrl-C's SIGINT
+  (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1.
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 CUT_OFF_WRITE_S = 0.2  # for the 503s of requests cut off at the end of the grace to go out
+CUT_OFF_SIGNAL = signal.SIGUSR1  # supervisor -> worker: cut the requests still running off
+WORKER_EXIT_AFTER_CUT_S = 1.0  # a worker told to cut off exits by then, whatever it waits for
+KILL_AFTER_GRACE_S = 5  # granian kills a worker still alive this long after the grace
 
 
 @dataclass(frozen=True)
@@ -88,16 +95,70 @@ def serve(
         _serve_embedded(make_app, limits, options)
         return
     from granian.constants import Loops
-    from granian.server.mp import MPServer
 
-    server = MPServer(
+    server = _supervisor(
+        limits.shutdown_grace_s,
         target="aiaas-gateway",  # a label: the app comes from make_app, not an import path
         workers=workers,
         loop=Loops.auto,  # uvloop where installed
-        workers_kill_timeout=limits.shutdown_grace_s,
         **options,
     )
-    server.serve(target_loader=partial(_worker_app, make_app, os.getpid()), wrap_loader=False)
+    try:
+        server.serve(target_loader=partial(_worker_app, make_app, os.getpid()), wrap_loader=False)
+    finally:
+        server.stop_grace()
+    if server.cut:
+        _say_cut_off(limits)
+        raise SystemExit(1)
+
+
+def _supervisor(grace_s: int, **options: Any) -> Any:
+    """granian's supervisor (MPServer), which on its own ignores a second stop signal and at
+    the end of the grace kills the workers (their callers' connections reset, no answer). Here
+    a second SIGINT/SIGTERM, or the end of the grace, has each worker cut its requests off
+    (CUT_OFF_SIGNAL): each caller gets a 503 to retry, and the server exits 1. granian's own
+    kill stays, later, for a worker whose event loop is stuck.
+
+    granian has no hook for this: its signal handler, `signal_handler_interrupt`, is
+    overridden (granian registers the bound method as it starts), and its public `wrks`
+    (each with its multiprocessing `inner` process) are read. Guarded by
+    tests/infra/test_serve_shutdown.py, which stops real servers so."""
+    from granian.server.mp import MPServer
+
+    class Supervisor(MPServer):
+        cut = False
+        _grace: threading.Timer | None = None
+
+        def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+            if self.interrupt_signal:  # a second signal: stop now
+                self.cut_off()
+                return
+            super().signal_handler_interrupt(*args, **kwargs)  # type: ignore[no-untyped-call]
+            self._grace = threading.Timer(grace_s, self.cut_off)
+            self._grace.daemon = True
+            self._grace.start()
+
+        def cut_off(self) -> None:
+            self.cut = True
+            for worker in list(self.wrks):
+                if worker.inner.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):  # it has just exited
+                        os.kill(worker.inner.pid, CUT_OFF_SIGNAL)
+
+        def stop_grace(self) -> None:
+            if self._grace is not None:
+                self._grace.cancel()
+
+    return Supervisor(workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, **options)
+
+
+def _say_cut_off(limits: ServerLimits) -> None:
+    print(
+        f"aiaas serve: stopped; requests still running {limits.shutdown_grace_s} s "
+        "after the stop signal (or at a second one) were cut off",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayApp:
@@ -118,20 +179,35 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
         if os.getppid() != supervisor:  # it died before prctl: no signal will come
             os._exit(1)
     app = make_app()
-    app.on_stopped = atexit._run_exitfuncs
+    app.on_stopped = partial(_worker_stopped, app)
     # granian's worker takes its stop signal from this function, looked up as it starts.
     import granian._signals
 
-    granian._signals.set_loop_signals = _worker_signals
+    granian._signals.set_loop_signals = partial(_worker_signals, app)
     return app
 
 
-def _worker_signals(loop: asyncio.AbstractEventLoop) -> Any:
-    """A worker's stop signal, as granian's own but set once: on the first SIGINT or SIGTERM.
-    A Ctrl-C reaches the supervisor and every worker, and the supervisor then sends each a
-    SIGTERM; granian's `WorkerSignal` set a second time before its first was taken blocks
-    forever holding the GIL: the worker stopped answering (requests in flight too) until the
-    supervisor killed it at the end of the grace."""
+def _worker_stopped(app: GatewayApp) -> None:
+    """The end of a worker's stop: its exit handlers run; cut off, it exits 1 at once (a
+    handler's thread may still be running, and a normal exit would wait for it)."""
+    atexit._run_exitfuncs()
+    if app.cut:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:
+    """A worker's stop signal, as granian's own but on the first SIGTERM only, and none on
+    SIGINT. A Ctrl-C reaches the supervisor and every worker, and the supervisor then sends
+    each a SIGTERM (so may systemd, to the whole group):
+    - granian's `WorkerSignal` set a second time before its first was taken blocks forever
+      holding the GIL: the worker stopped answering (requests in flight too) until the
+      supervisor killed it at the end of the grace;
+    - a worker with no request in flight stopped on the Ctrl-C itself, before the supervisor
+      had asked it to, and granian took its exit for a crash ("Unexpected exit from
+      worker-1", exit 1; 1 Ctrl-C in a few). The supervisor, which counts the Ctrl-Cs, stops
+      the workers."""
     from granian._granian import WorkerSignal
 
     stopping = WorkerSignal()
@@ -142,9 +218,23 @@ def _worker_signals(loop: asyncio.AbstractEventLoop) -> Any:
             signalled.append(1)
             stopping.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(CUT_OFF_SIGNAL, partial(_cut_off_worker, app, loop))
     return stopping
+
+
+def _cut_off_worker(app: GatewayApp, loop: asyncio.AbstractEventLoop, *_: Any) -> None:
+    """CUT_OFF_SIGNAL from the supervisor: the app cancels its requests on its loop (each
+    answers 503), the connections drain and the worker ends in `_worker_stopped`. Not a loop
+    signal handler: a worker whose loop has already stopped (granian leaves it once hyper
+    has no connection left, then waits in `GatewayApp.__rsgi_del__` for the warm-up or a
+    handler whose caller went away) still exits, after WORKER_EXIT_AFTER_CUT_S."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed
+        loop.call_soon_threadsafe(app.cut_off)
+    exit_later = threading.Timer(WORKER_EXIT_AFTER_CUT_S, os._exit, (1,))
+    exit_later.daemon = True
+    exit_later.start()
 
 
 def _serve_embedded(
@@ -189,12 +279,7 @@ def _serve_embedded(
                 if task is not serving:
                     task.cancel()
             await asyncio.sleep(CUT_OFF_WRITE_S)
-            print(
-                f"aiaas serve: stopped; requests still running {limits.shutdown_grace_s} s "
-                "after the stop signal (or at a second one) were cut off",
-                file=sys.stderr,
-                flush=True,
-            )
+            _say_cut_off(limits)
             sys.stdout.flush()
             os._exit(1)
 

@@ -42,6 +42,7 @@ class ServeProcess:
         *args: str,
         env: Mapping[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
+        main: str = "infra.cli.main",  # another module that runs the CLI's main (tests' changes)
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -49,7 +50,7 @@ class ServeProcess:
         command = [
             sys.executable,
             "-m",
-            "infra.cli.main",
+            main,
             "--store",
             str(store),
             "serve",
