@@ -134,17 +134,26 @@ def test_a_64_mb_head_is_refused_within_a_second_and_memory_stays_flat(
 # ---- slow and idle clients: timeouts give the descriptors back ------------------------------
 
 
+def timed_predicts(server: ServeProcess, count: int = 20) -> float:
+    began = time.monotonic()
+    for _ in range(count):
+        assert predict_ok(server)
+    return time.monotonic() - began
+
+
 def test_200_slowloris_connections_neither_stall_others_nor_stay(server: ServeProcess) -> None:
+    """The hand-written server stalled every other client for seconds. Each call here opens a
+    client of its own (tens of ms on a busy machine), so the bound is relative to the same calls
+    without the slow connections (a run at load average 5.4 took 2.57 s against a fixed 2 s)."""
+    alone = timed_predicts(server)
     socks = []
     try:
         for _ in range(200):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: h\r\nX-Slow: ")
             socks.append(sock)
-        began = time.monotonic()
-        for _ in range(20):  # normal traffic is served meanwhile
-            assert predict_ok(server)
-        assert time.monotonic() - began < 2.0
+        beside = timed_predicts(server)  # normal traffic is served meanwhile
+        assert beside < max(2.0, 3 * alone), (alone, beside)
         time.sleep(HEADER_TIMEOUT + 1.0)
         closed = 0
         for sock in socks:
