@@ -196,8 +196,11 @@ def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[li
         settings = ModelSettings.of(raw)
         try:
             manifest = registry.resolve(f"{model}{settings.selector}")
-        except NotFound:
-            notes.append(f"{model}{settings.selector}: not published yet, not checked")
+        except NotFound as exc:
+            # Published without that alias is not "not published": say what the lookup found.
+            published = registry.versions(model, missing_ok=True)
+            why = f"{exc}" if published else "not published yet"
+            notes.append(f"{model}{settings.selector}: {why}, not checked")
             continue
         layout = stored_layout(registry.store, manifest)
         fits.append(model_fit(manifest, settings.memory_mb, layout=layout))

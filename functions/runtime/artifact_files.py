@@ -19,7 +19,7 @@ from pathlib import Path
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
-from functions.runtime.manifest import ArtifactFile, artifact_path
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactFile, artifact_path
 from functions.runtime.protowire import LEN, Buffer, fields
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
@@ -70,7 +70,8 @@ def files_to_publish(
     wanted: dict[str, tuple[Path, str]] = {}
     for name in external_data_names(model_path):
         local = model_path.parent / name
-        if not _valid(name) or not local.is_file():
+        _check_data_name(model_path, name)
+        if not local.is_file():
             raise BadRequest(
                 f"{model_path} keeps weights in external data file {name!r}, which is not "
                 f"beside it ({local} is missing); publish the model with all its data files"
@@ -83,8 +84,14 @@ def files_to_publish(
             )
         wanted[name] = (local, "weights")
     for rel, local in extra_files.items():
-        if rel in wanted:
+        if rel in wanted and _same_file(wanted[rel][0], Path(local)):
             continue  # a pulled version lists its data files among the files beside the model
+        if rel in wanted:
+            raise BadRequest(
+                f"the model keeps its weights in {rel!r}, the name this version's {rel} "
+                "file takes: the two would overwrite each other; save the model's external "
+                "data under another name (onnx.save_model(..., location='model.onnx.data'))"
+            )
         if not _valid(rel):
             raise BadRequest(f"invalid extra file name {rel!r}")
         wanted[rel] = (Path(local), "extra")
@@ -98,6 +105,30 @@ def describe_files(model_path: Path, extra_files: Mapping[str, Path]) -> tuple[A
         ArtifactFile(rel, local.stat().st_size, sha256_file(local), role)
         for rel, (local, role) in files_to_publish(model_path, extra_files).items()
     )
+
+
+def _check_data_name(model_path: Path, name: str) -> None:
+    """BadRequest when an external data location cannot be a file of the version: a path out
+    of the model's folder (`../x.bin`, absolute) or one of the version's own files."""
+    if _valid(name):
+        return
+    if name in (MODEL_FILE, MANIFEST_FILE):
+        raise BadRequest(
+            f"{model_path} names {name!r} as its external data file, a name the version's own "
+            f"{name} takes; save the weights under another name ('model.onnx.data')"
+        )
+    raise BadRequest(
+        f"{model_path} keeps weights in external data file {name!r}, outside the model's folder "
+        "(a version holds only files beside its model): save the model with its data files "
+        "beside it (onnx.save_model(..., location='model.onnx.data'))"
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def _valid(rel: str) -> bool:

@@ -4,7 +4,8 @@ Files are content-addressed (`<cache>/<sha256>.onnx`; a version with external da
 named by all its files' hashes): two loads racing in one container or in two processes both
 download to private temp files and rename onto the same final name, so neither can see a
 partial file. A file whose sha256 differs from its manifest is deleted and never served. When
-the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB), or the cache directory
+the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or fills up while it is
+written (AIAAS_MODEL_LOAD=auto; two workers downloading at once), or the cache directory
 cannot be written (a read-only file system, a file in its place), it is held in memory, and a
 warning says so once a process for each reason.
 """
@@ -69,6 +70,10 @@ class ModelInMemory:
         self.sinks.clear()
 
 
+class CacheFull(StoreError):
+    """The cache disk ran out of room while a model's files were being written to it."""
+
+
 ModelSource = Path | ModelInMemory  # what onnxruntime loads: a path, or bytes in memory
 DISK_MARGIN = 64 * 1024 * 1024  # room left on the cache disk after a model's files
 
@@ -94,9 +99,13 @@ class ArtifactCache:
             return self.fetch_into_memory(manifest)
         if self.transfer.load == "auto":
             problem = self._disk_problem(manifest.weight_bytes)
-            if problem is not None:
-                self._warn_memory(*problem)
-                return self.fetch_into_memory(manifest)
+            if problem is None:
+                try:
+                    return self.fetch(manifest)
+                except CacheFull:  # filled by others meanwhile: another worker's download
+                    problem = "filled", "its disk filled up while the model was being written"
+            self._warn_memory(*problem)
+            return self.fetch_into_memory(manifest)
         return self.fetch(manifest)
 
     def _disk_problem(self, size: int) -> tuple[str, str] | None:
@@ -230,8 +239,9 @@ class ArtifactCache:
         try:
             yield tmp
         except OSError as exc:
-            reason = "cache disk is full" if exc.errno == errno.ENOSPC else str(exc)
-            raise StoreError(f"{ref}: cannot cache model file: {reason}") from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheFull(f"{ref}: cannot cache model file: cache disk is full") from exc
+            raise StoreError(f"{ref}: cannot cache model file: {exc}") from exc
         finally:
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)

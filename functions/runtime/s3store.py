@@ -28,6 +28,7 @@ from functions.runtime.store import (
     StoreLocation,
     check_key,
 )
+from functions.runtime.store_parts import writing_local
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -137,7 +138,7 @@ class S3Store:
             return response["Body"].read(), str(response["ETag"]).strip('"')
 
     def download_file(self, key: str, dest: Path) -> None:
-        with self._errors(key):
+        with writing_local(dest), self._errors(key):
             self.client.download_file(self.bucket, self._key(key), str(dest), Config=_transfer())
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:

@@ -45,6 +45,7 @@ from functions.runtime.store_parts import (
     StreamedFile,
     in_folder,
     mkstemp_in,
+    writing_local,
 )
 
 # The interface is re-exported: importers take every store name from this module.
@@ -144,7 +145,9 @@ class LocalStore:
 
     def download_file(self, key: str, dest: Path) -> None:
         with self._errors(key):
-            shutil.copyfile(self._path(key), dest)
+            source = self._path(key).open("rb")
+        with source, writing_local(dest), Path(dest).open("wb") as out:
+            shutil.copyfileobj(source, out, CHUNK)
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
         with self._atomic(key, if_absent=if_absent) as tmp, Path(src).open("rb") as source:

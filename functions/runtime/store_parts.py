@@ -1,15 +1,19 @@
 """Pieces of the directory store: a ranged read of a file, a staged upload (a temp file
-beside its key, renamed into place on commit), and the file an object is streamed into."""
+beside its key, renamed into place on commit), the file an object is streamed into, and the
+errors of writing a download's local file."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
+
+from functions.runtime.errors import StoreError
 
 T = TypeVar("T")
 
@@ -102,3 +106,15 @@ def in_folder(folder: Path, make: Callable[[], T]) -> T:
 
 def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
     return in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
+
+
+@contextlib.contextmanager
+def writing_local(dest: Path) -> Iterator[None]:
+    """OS errors writing `dest`, a local file a download fills, as a StoreError naming it: a
+    full disk there is not the store's (a pull into a small TMPDIR blamed the source store, or
+    from S3 ended in a traceback)."""
+    try:
+        yield
+    except OSError as exc:
+        why = "no space left" if exc.errno == errno.ENOSPC else exc.strerror or type(exc).__name__
+        raise StoreError(f"cannot write {dest}: {why}") from exc

@@ -23,6 +23,12 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
         f"  task:      {manifest.task}",
         f"  created:   {manifest.created_at}",
         f"  file:      {manifest.file.size} bytes, sha256 {manifest.file.sha256}",
+    ]
+    # Every other file of the version: a 26 KB model.onnx whose weights are 2 GB beside it.
+    lines += [
+        f"  {'':10} {f.path}: {f.size} bytes, sha256 {f.sha256} ({f.role})" for f in manifest.files
+    ]
+    lines += [
         f"  producer:  {manifest.file.producer}, {_opset(manifest.file.opset)}",
         "  inputs:",
     ]

@@ -4,6 +4,7 @@ publish_commands.py)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import tempfile
 from pathlib import Path
@@ -12,7 +13,13 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import sha256_file
-from functions.runtime.errors import BadRequest, CorruptRecord, IntegrityError, NotFound
+from functions.runtime.errors import (
+    BadRequest,
+    CorruptRecord,
+    IntegrityError,
+    NotFound,
+    StoreError,
+)
 from functions.runtime.manifest import (
     ModelManifest,
 )
@@ -275,7 +282,7 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
                 rel = key[len(prefix) + 1 :]
                 local = Path(tmp) / rel
                 local.parent.mkdir(parents=True, exist_ok=True)
-                source.store.download_file(key, local)
+                _download(source, key, local)
                 if rel not in ("model.onnx", "manifest.json"):
                     extras[rel] = local
             model = Path(tmp) / "model.onnx"
@@ -295,3 +302,15 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
         target.set_alias(manifest.name, alias, manifest.version)
         print(f"{manifest.name}@{alias} -> {manifest.version}")
     return 0
+
+
+def _download(source: Registry, key: str, local: Path) -> None:
+    try:
+        source.store.download_file(key, local)
+    except StoreError as exc:
+        if getattr(exc.__cause__, "errno", None) != errno.ENOSPC:
+            raise
+        raise StoreError(
+            f"{exc.message}: pull holds the version in a temporary folder (TMPDIR) until it is "
+            "published; set TMPDIR to a folder with room for the whole version"
+        ) from exc

@@ -134,6 +134,30 @@ def test_show_says_the_opset_was_not_read_without_onnx(
     )
 
 
+def test_show_lists_every_file_of_a_version_with_external_data(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    # `show` of a 2 GB model kept in external data printed only its model.onnx of a few KB.
+    single = onnx_factory.linear_classifier(tmp_path / "single.onnx", features=64, classes=10)
+    path = tmp_path / "export" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save_model(
+        onnx.load(str(single)), str(path), save_as_external_data=True, location="weights.bin",
+        size_threshold=0,
+    )  # fmt: skip
+    data = path.with_name("weights.bin")
+    assert run(capsys, store, "publish", str(path), "--name", "ext")[0] == 0
+    code, out, _ = run(capsys, store, "show", "ext")
+    assert code == 0
+    lines = out.splitlines()
+    at = lines.index(f"  file:      {path.stat().st_size} bytes, sha256 {sha256_file(path)}")
+    assert lines[at + 1] == (
+        f"             weights.bin: {data.stat().st_size} bytes, sha256 {sha256_file(data)} "
+        "(weights)"
+    )
+    assert lines[at + 2].startswith("  producer:  ")
+
+
 def test_versions_aliases_promote_and_models(
     capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
 ) -> None:

@@ -188,3 +188,19 @@ def test_a_model_that_fits_passes(published: Path, tmp_path: Path) -> None:
     found = run("infra.model_fit", "--store", str(published), "--template", str(template))
     assert found.returncode == 0, found.stdout
     assert "big-text:1: fits (" in found.stdout and "of 1024 MB)" in found.stdout
+
+
+def test_a_published_model_without_its_alias_is_not_called_unpublished(tmp_path: Path) -> None:
+    # Published, never promoted: "not published yet" sent the user to publish it again.
+    path = onnx_factory.linear_classifier(tmp_path / "model.onnx", features=4, classes=2)
+    Registry(LocalStore(tmp_path / "store")).publish(
+        onnx_factory.manifest_for(path, "unaliased", "1"), path
+    )
+    template = tmp_path / "template.yaml"
+    template.write_text("Metadata:\n  Models:\n    unaliased:\nResources: {}\n")
+    found = run("infra.model_fit", "--store", str(tmp_path / "store"), "--template", str(template))
+    assert (found.returncode, found.stdout) == (
+        0,
+        "unaliased@production: alias 'production' of model 'unaliased' not found; point it at "
+        "a version with `aiaas promote unaliased VERSION --alias production`, not checked\n",
+    )

@@ -24,6 +24,7 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, alias_key
 from functions.runtime.s3store import S3Store
+from functions.runtime.settings import TransferSettings
 from functions.runtime.store import LocalStore
 from functions.runtime.transfer import FileSink
 from tests import onnx_factory
@@ -149,27 +150,50 @@ def test_cache_disk_full_is_503_leaves_no_partial_file_and_recovers(
     root and a mount on a machine other people use; the write is patched instead, and it
     writes half of each part before failing, as a disk filling up mid-download does. (A disk
     known to lack room before the download starts is not this case: the model is then loaded
-    from memory, see test_external_data.)
+    from memory, see test_external_data.) AIAAS_MODEL_LOAD=disk: the default, auto, loads it
+    from memory instead (the next test).
     """
     store = LocalStore(tmp_path / "store")
     publish(store, tmp_path)
     real_write = FileSink.write_at
-
-    def disk_fills_up(sink: FileSink, offset: int, data: bytes) -> None:
-        real_write(sink, offset, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(FileSink, "write_at", disk_fills_up)
+    monkeypatch.setattr(FileSink, "write_at", _disk_fills_up(real_write))
     cache = tmp_path / "cache"
-    service = service_from_env(
-        {"AIAAS_MODEL": MODEL}, ModelPool(Registry(store), ArtifactCache(store, cache))
-    )
+    on_disk = ArtifactCache(store, cache, TransferSettings(load="disk"))
+    service = service_from_env({"AIAAS_MODEL": MODEL}, ModelPool(Registry(store), on_disk))
     assert predict(service) == (503, UNAVAILABLE)
     assert "cache disk is full" in caplog.text  # the log says why; the client not
     assert sorted(p.name for p in cache.iterdir()) == []  # the partial download is gone
     monkeypatch.setattr(FileSink, "write_at", real_write)  # space is freed
     assert predict(service)[0] == 200
     assert [p.suffix for p in cache.iterdir()] == [".onnx"]
+
+
+def test_cache_disk_filling_mid_download_loads_from_memory_with_auto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The free-space check passed, then the disk filled (`aiaas serve --workers 2` on a
+    small cache disk: both workers downloading the model at once): every worker failed to
+    load at start, where `auto` promises memory when the disk lacks room."""
+    store = LocalStore(tmp_path / "store")
+    publish(store, tmp_path)
+    monkeypatch.setattr(FileSink, "write_at", _disk_fills_up(FileSink.write_at))
+    cache = tmp_path / "cache"
+    auto = ArtifactCache(store, cache, TransferSettings(load="auto"))
+    service = service_from_env({"AIAAS_MODEL": MODEL}, ModelPool(Registry(store), auto))
+    status, body = predict(service)
+    assert (status, body["model"]) == (200, MODEL)
+    assert sorted(p.name for p in cache.iterdir()) == []  # served from memory, nothing partial
+    assert "its disk filled up while the model was being written" in caplog.text
+
+
+def _disk_fills_up(real_write: Any) -> Any:
+    """FileSink.write_at writing half of each part, then failing as a full disk does."""
+
+    def write_at(sink: FileSink, offset: int, data: bytes) -> None:
+        real_write(sink, offset, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return write_at
 
 
 def test_infer_route_gives_the_same_503_while_the_store_is_down(
