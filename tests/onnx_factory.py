@@ -25,6 +25,29 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
     return path
 
 
+def external_add(path: Path, location: str, width: int) -> Path:
+    """y = x + w, w's `width` float32 values read from external data file `location`, which is
+    written into the graph as given (no checker: tests name locations it would refuse)."""
+    w = numpy_helper.from_array(np.zeros(width, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(width * 4))):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "external_add",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, width])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
 def linear_classifier(
     path: Path, features: int = 4, classes: int = 3, seed: int = 0, bias: float = 0.0
 ) -> Path:

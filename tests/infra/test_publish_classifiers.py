@@ -390,23 +390,3 @@ def test_torch_classifier_trained_here(
         (exps / exps.sum(axis=1, keepdims=True)).max(axis=1),
         rtol=1e-5,
     )
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_decision_values_are_said_to_be_no_probabilities(
-    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
-) -> None:
-    """LinearSVC has no probabilities: its export's `probabilities` are decision values, served
-    as they are (their largest is sklearn's label), and publish says so."""
-    from sklearn.svm import LinearSVC
-
-    x, test_x, y, _ = wine_split()
-    svc = LinearSVC().fit(x, y)
-    path = tmp_path / "svc.onnx"
-    path.write_bytes(to_onnx(svc, x[:1]).SerializeToString())
-    out = publish(capsys, store, path)
-    assert "'probabilities' holds the model's decision values, not probabilities" in out
-    answer = simple_predict(service(store, tmp_path), test_x[:5])
-    scores = [p["score"] for p in answer["predictions"]]
-    assert [p["label"] for p in answer["predictions"]] == [str(c) for c in svc.predict(test_x[:5])]
-    assert np.allclose(scores, svc.decision_function(test_x[:5]).max(axis=1), atol=1e-4)

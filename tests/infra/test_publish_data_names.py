@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import ObjectStore
 from infra.cli.main import main
-from tests import hf_transformer
+from tests import hf_transformer, onnx_factory
 
 WIDTH = 1024  # float32: 4 KB of weights in the named file
 SAVE_AS = "save the model with its data files beside it (onnx.save_model(..., location='model.onnx.data'))"
@@ -30,24 +29,7 @@ SAVE_AS = "save the model with its data files beside it (onnx.save_model(..., lo
 
 def model_naming(path: Path, location: str) -> Path:
     """y = x + w, w's bytes read from external data file `location`."""
-    w = numpy_helper.from_array(np.zeros(WIDTH, np.float32), "w")
-    w.ClearField("raw_data")
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(WIDTH * 4))):
-        entry = w.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])],
-        "named",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, WIDTH])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, WIDTH])],
-        [w],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
-    return path
+    return onnx_factory.external_add(path, location, WIDTH)
 
 
 def publish(store: ObjectStore, model: Path, *argv: str) -> tuple[int, str]:

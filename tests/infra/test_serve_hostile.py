@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import socket
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -286,70 +284,6 @@ def test_a_chunked_body_over_the_limit_is_413_before_it_is_all_read(server: Serv
             reply = b""
     assert sent < 16 << 20
     assert reply == b"" or reply.startswith(b"HTTP/1.1 413 "), reply[:200]
-
-
-# ---- graceful shutdown and workers --------------------------------------------------------
-
-SLOW_HANDLER = """
-import json, time
-
-def slow(event, context):
-    time.sleep(1.5)
-    return {"statusCode": 200, "body": json.dumps({"slept": 1.5})}
-"""
-
-SLOW_TEMPLATE = """
-AWSTemplateFormatVersion: "2010-09-09"
-Transform: AWS::Serverless-2016-10-31
-Resources:
-  Api:
-    Type: AWS::Serverless::HttpApi
-  Slow:
-    Type: AWS::Serverless::Function
-    Properties:
-      Handler: aiaas_slow_handler.slow
-      Runtime: python3.12
-      Events:
-        Slow:
-          Type: HttpApi
-          Properties:
-            ApiId: !Ref Api
-            Method: GET
-            Path: /slow
-        Ready:
-          Type: HttpApi
-          Properties:
-            ApiId: !Ref Api
-            Method: GET
-            Path: /v2/health/ready
-"""
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_lets_requests_in_flight_finish(tmp_path: Path, workers: int) -> None:
-    (tmp_path / "aiaas_slow_handler.py").write_text(textwrap.dedent(SLOW_HANDLER))
-    (tmp_path / "template.yaml").write_text(textwrap.dedent(SLOW_TEMPLATE))
-    (tmp_path / "store").mkdir()
-    args = ("--template", str(tmp_path / "template.yaml"), "--workers", str(workers))
-    server = ServeProcess(tmp_path / "store", *args, env={"PYTHONPATH": str(tmp_path)})
-    try:
-        server.wait_ready()
-        with ThreadPoolExecutor(2 * workers) as pool:
-            answers = [
-                pool.submit(httpx.get, f"{server.base}/slow", timeout=10)
-                for _ in range(2 * workers)
-            ]
-            time.sleep(0.5)  # the requests are in their handlers
-            server.process.send_signal(signal.SIGTERM)
-            results = [a.result() for a in answers]
-        assert [(r.status_code, r.json()) for r in results] == [(200, {"slept": 1.5})] * (
-            2 * workers
-        )
-        assert server.process.wait(timeout=10) == 0
-    finally:
-        server.stop()
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"{server.base}/slow", timeout=2)
 
 
 def test_concurrent_clients_while_one_attacks(server: ServeProcess) -> None:

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
+from tests import onnx_factory
 from tests.infra.test_serve import ROOT, ServeProcess, start_serve
 
 WIDTH = 64  # float32 weights: 256 bytes of the named file
@@ -30,25 +29,8 @@ SECRET = b"CACHE-SECRET-" * 20
 
 
 def leaky_model(path: Path, location: str) -> Path:
-    """y = x + w, with w's 256 bytes read from external data file `location`."""
-    w = numpy_helper.from_array(np.zeros(WIDTH, np.float32), "w")
-    w.ClearField("raw_data")
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(WIDTH * 4))):
-        entry = w.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])],
-        "leak",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, WIDTH])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, WIDTH])],
-        [w],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
-    return path
+    """y = x + w, w's bytes read from external data file `location`."""
+    return onnx_factory.external_add(path, location, WIDTH)
 
 
 def write_version(store: Path, name: str, location: str) -> None:

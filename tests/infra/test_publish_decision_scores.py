@@ -1,0 +1,37 @@
+"""Classifiers whose exported scores are decision values, not probabilities (skl2onnx's LinearSVC,
+RidgeClassifier; SVC without probability=True): served as they are, their largest is the
+model's own label, and `aiaas publish` says what they are (tests/runtime/test_graph_classes.py
+tells them from probabilities in the graph)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skl2onnx import to_onnx
+from sklearn.svm import LinearSVC
+
+from functions.runtime.store import LocalStore
+from tests.infra.test_publish_classifiers import publish, service, simple_predict, store
+from tests.sklearn_models import wine_split
+
+__all__ = ["store"]  # the fixture, used by name
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_decision_values_are_said_to_be_no_probabilities(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    """LinearSVC has no probabilities: its export's `probabilities` are decision values, served
+    as they are (their largest is sklearn's label), and publish says so."""
+    x, test_x, y, _ = wine_split()
+    svc = LinearSVC().fit(x, y)
+    path = tmp_path / "svc.onnx"
+    path.write_bytes(to_onnx(svc, x[:1]).SerializeToString())
+    out = publish(capsys, store, path)
+    assert "'probabilities' holds the model's decision values, not probabilities" in out
+    answer = simple_predict(service(store, tmp_path), test_x[:5])
+    scores = [p["score"] for p in answer["predictions"]]
+    assert [p["label"] for p in answer["predictions"]] == [str(c) for c in svc.predict(test_x[:5])]
+    assert np.allclose(scores, svc.decision_function(test_x[:5]).max(axis=1), atol=1e-4)
