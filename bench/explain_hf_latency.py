@@ -22,12 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import orjson
 
-from functions.runtime.cache import ArtifactCache
-from functions.runtime.dataplane.explain import ExplainPlane
-from functions.runtime.dataplane.model import ModelPlane
-from functions.runtime.pool import ModelPool, ServedModel
+from bench.explain_text_latency import explain_timers
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main as aiaas
@@ -57,18 +53,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         registry = publish(root)
-        pool = ModelPool(registry, ArtifactCache(registry.store, root / "cache"))
-        plane = ExplainPlane(ModelPlane(ServedModel(pool, NAME)), max_seconds=60)
+        timers = explain_timers(registry, root / "cache", NAME)
         session = ort.InferenceSession(str(root / "model.onnx"), providers=["CPUExecutionProvider"])
         rows = 2 * 32 + 2048 + 2
         floor_feeds = {n: np.ones((rows, 34), dtype=np.int64) for n in hf_transformer.INPUTS}
         floor_feeds["token_type_ids"][:] = 0
 
         def explain(text: str) -> float:
-            body = orjson.dumps({"inputs": [text]})
-            began = time.perf_counter()
-            doc = plane.explain(NAME, None, body)
-            took = time.perf_counter() - began
+            took, doc = timers.explain(text)
             assert len(doc["explanations"][0]["tokens"]) in (8, 32), doc["parameters"]
             return took
 
@@ -78,10 +70,7 @@ def main() -> None:
             return time.perf_counter() - began
 
         def predict() -> float:
-            model = plane.models.model(NAME, None)
-            began = time.perf_counter()
-            model.predict({"input_ids": np.array([LONG], dtype=object)})
-            return time.perf_counter() - began
+            return timers.predict("input_ids", LONG)
 
         explain(SHORT), explain(LONG), floor(), predict()  # warm: loaded, sessions built
         times = np.array(

@@ -15,7 +15,9 @@ import argparse
 import dataclasses
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -36,6 +38,35 @@ LONG = " ".join(
 )  # 45 words: the model reads the first 32
 
 
+@dataclasses.dataclass(frozen=True)
+class Timers:
+    explain: Callable[[str], tuple[float, dict[str, Any]]]  # seconds, and the answer
+    predict: Callable[[str, str], float]  # (the text input's name, the text) -> seconds
+
+
+def explain_timers(registry: Registry, cache: Path, name: str) -> Timers:
+    """Timers of one text explained and one predicted through the explain data plane over
+    `registry` (what `/models/{name}/explain` runs)."""
+    plane = ExplainPlane(
+        ModelPlane(ServedModel(ModelPool(registry, ArtifactCache(registry.store, cache)), name)),
+        max_seconds=60,
+    )
+
+    def explain(text: str) -> tuple[float, dict[str, Any]]:
+        body = orjson.dumps({"inputs": [text]})
+        began = time.perf_counter()
+        doc = plane.explain(name, None, body)
+        return time.perf_counter() - began, doc
+
+    def predict(field: str, text: str) -> float:
+        model = plane.models.model(name, None)
+        began = time.perf_counter()
+        model.predict({field: np.array([text], dtype=object)})
+        return time.perf_counter() - began
+
+    return Timers(explain, predict)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -45,20 +76,13 @@ def main() -> None:
         registry = Registry(LocalStore(root / "store"))
         spec = dataclasses.replace(load_spec(SPEC), epochs=1)
         run_job(spec, registry, root / "run", publish_model=True, progress=False)
-        pool = ModelPool(registry, ArtifactCache(registry.store, root / "cache"))
-        plane = ExplainPlane(ModelPlane(ServedModel(pool, spec.name)), max_seconds=60)
+        timers = explain_timers(registry, root / "cache", spec.name)
 
         def explain(text: str) -> float:
-            body = orjson.dumps({"inputs": [text]})
-            began = time.perf_counter()
-            plane.explain(spec.name, None, body)
-            return time.perf_counter() - began
+            return timers.explain(text)[0]
 
         def predict() -> float:
-            model = plane.models.model(spec.name, None)
-            began = time.perf_counter()
-            model.predict({"tokens": np.array([LONG], dtype=object)})
-            return time.perf_counter() - began
+            return timers.predict("tokens", LONG)
 
         explain(SHORT), explain(LONG), predict()  # warm: model loaded, sessions built
         times = np.array([[explain(SHORT), explain(LONG), predict()] for _ in range(args.rounds)])
