@@ -20,7 +20,13 @@ from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import BadRequest, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
-from functions.runtime.refs import extra_file_name, manifest_key, model_key, version_prefix
+from functions.runtime.refs import (
+    extra_file_name,
+    manifest_key,
+    model_key,
+    model_prefix,
+    version_prefix,
+)
 from functions.runtime.store import ObjectExists, ObjectStore, StagedUpload
 
 
@@ -34,6 +40,7 @@ def publish_version(
     _check_listed(manifest, set(wanted))
     if store.exists(manifest_key(name, version)):
         raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+    store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
     staged: dict[str, StagedUpload] = {}
     try:
         staged[model_key(name, version)] = model = store.stage_file(

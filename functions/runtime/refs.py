@@ -51,12 +51,13 @@ def version_sort_key(version: str) -> tuple[int, int, str]:
     return (1, int(version), "") if numeric else (0, 0, version)
 
 
-def _model_prefix(name: str) -> str:
+def model_prefix(name: str) -> str:
+    """The folder of all of a model's versions and aliases."""
     return f"models/{names.model_name(name)}"
 
 
 def version_prefix(name: str, version: str) -> str:
-    return f"{_model_prefix(name)}/versions/{names.version_name(version)}"
+    return f"{model_prefix(name)}/versions/{names.version_name(version)}"
 
 
 def model_key(name: str, version: str) -> str:
@@ -68,7 +69,7 @@ def manifest_key(name: str, version: str) -> str:
 
 
 def alias_key(name: str, alias: str) -> str:
-    return f"{_model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
+    return f"{model_prefix(name)}/aliases/{names.alias_name(alias)}.json"
 
 
 def watched_keys(store: ObjectStore, ref: ModelRef) -> tuple[str, ...]:
@@ -79,7 +80,7 @@ def watched_keys(store: ObjectStore, ref: ModelRef) -> tuple[str, ...]:
         return ()
     if ref.alias:
         return (alias_key(ref.name, ref.alias),)
-    folder = f"{_model_prefix(ref.name)}/versions"
+    folder = f"{model_prefix(ref.name)}/versions"
     pending = [
         manifest_key(ref.name, v)
         for v in store.list_dirs(folder)

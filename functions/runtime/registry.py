@@ -51,10 +51,10 @@ from functions.runtime.publishing import publish_version
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
     ModelRef,
-    _model_prefix,
     alias_key,
     manifest_key,
     model_key,
+    model_prefix,
     parse_ref,
     version_prefix,
     version_sort_key,
@@ -117,7 +117,7 @@ class Registry:
     def next_version(self, name: str) -> str:
         """The next numeric version: one more than the largest numeric version so far."""
         # Counts interrupted publishes too, whose model file holds the number.
-        started = self.store.list_dirs(f"{_model_prefix(name)}/versions")
+        started = self.store.list_dirs(f"{model_prefix(name)}/versions")
         numeric = [int(v) for v in started if v.isascii() and v.isdigit()]
         return str(max(numeric, default=0) + 1)
 
@@ -131,7 +131,7 @@ class Registry:
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
         """Published versions of `name`, oldest first."""
-        prefix = f"{_model_prefix(name)}/versions"
+        prefix = f"{model_prefix(name)}/versions"
         found = [
             v
             for v in self.store.list_dirs(prefix)
@@ -287,7 +287,7 @@ class Registry:
     def alias_report(self, name: str) -> tuple[dict[str, str], list[str]]:
         """(alias -> version for the readable aliases, what is wrong with the other entries):
         one corrupt record or foreign file must not hide the model's other aliases."""
-        prefix = f"{_model_prefix(name)}/aliases/"
+        prefix = f"{model_prefix(name)}/aliases/"
         found: dict[str, str] = {}
         problems: list[str] = []
         for key in self.store.list_keys(prefix.rstrip("/")):

@@ -265,6 +265,12 @@ class S3Store:
                     found.append(item["Prefix"][len(full) :].rstrip("/"))
         return sorted(found)
 
+    def remove_abandoned(self, prefix: str) -> int:
+        # Parts of a killed multipart upload are invisible to listings; the bucket's lifecycle
+        # rule aborts them (template.yaml, abort-incomplete-uploads). Aborting them here could
+        # cut off a live publisher's upload: nothing tells the two apart.
+        return 0
+
     def stamp(self, key: str) -> Stamp | None:
         # Only a HEAD could tell: a round trip (~10-30 ms) and a billed request on every call.
         # Callers fall back to re-reading on a timer (AIAAS_ALIAS_TTL).

@@ -45,6 +45,7 @@ from functions.runtime.store_parts import (
     StreamedFile,
     in_folder,
     mkstemp_in,
+    remove_abandoned,
     writing_local,
 )
 
@@ -247,7 +248,7 @@ class LocalStore:
         with Path(src).open("rb") as source:
             fd, tmp = self._temp(key)
             commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
-            staged = StagedFile(commit, tmp)
+            staged = StagedFile(commit, tmp, os.dup(fd))  # held until committed or aborted
             try:
                 with self._errors(key), StreamedFile(io.FileIO(fd, "wb")) as handle:
                     while chunk := source.read(CHUNK):
@@ -295,6 +296,9 @@ class LocalStore:
         finally:
             self._generation.bump()
         self._prune(path.parent)
+
+    def remove_abandoned(self, prefix: str) -> int:
+        return remove_abandoned(self.root / check_key(prefix))
 
     def _prune(self, folder: Path) -> None:
         """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a

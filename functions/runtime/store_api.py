@@ -135,6 +135,12 @@ class ObjectStore(Protocol):
         """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
         ...
 
+    def remove_abandoned(self, prefix: str) -> int:
+        """Delete what writers killed midway left under `prefix` and no listing shows (a
+        directory store's temp files); how many. S3 keeps nothing of the kind: an interrupted
+        multipart upload is aborted by the bucket's lifecycle rule (template.yaml)."""
+        ...
+
     def stamp(self, key: str) -> Stamp | None:
         """A token (compare with ==) that changes whenever `key` (an object, or a folder of a
         directory store) is written, replaced or removed; None when the store has no check

@@ -1,14 +1,16 @@
 """Pieces of the directory store: a ranged read of a file, a staged upload (a temp file
-beside its key, renamed into place on commit), the file an object is streamed into, and the
-errors of writing a download's local file."""
+beside its key, renamed into place on commit), the file an object is streamed into, the
+errors of writing a download's local file, and the sweep of temp files a killed writer left."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -18,6 +20,11 @@ from functions.runtime.errors import StoreError
 T = TypeVar("T")
 
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
+# A temp file is abandoned once its writer's lock is gone (the kernel drops it however the
+# writer died) and it has not been written for this long (covers a writer between mkstemp and
+# its lock).
+ABANDONED_AFTER_S = 60.0
+KEPT_TEMP = (".tmp-lock-", ".tmp-generation")  # the store's own lock and stamp files
 
 
 class Limited(io.RawIOBase):
@@ -42,8 +49,8 @@ class StagedFile:
     sha256 = ""
     size = 0
 
-    def __init__(self, commit: Callable[[], None], tmp: Path) -> None:
-        self.tmp, self._commit = tmp, commit
+    def __init__(self, commit: Callable[[], None], tmp: Path, held: int) -> None:
+        self.tmp, self._commit, self._held = tmp, commit, held  # `held`: the temp file's lock
 
     def commit(self) -> None:
         try:
@@ -54,6 +61,9 @@ class StagedFile:
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink(missing_ok=True)
+        if self._held >= 0:
+            os.close(self._held)  # the lock goes with the last descriptor of the temp file
+            self._held = -1
 
 
 class StreamedFile(io.BufferedWriter):
@@ -105,7 +115,39 @@ def in_folder(folder: Path, make: Callable[[], T]) -> T:
 
 
 def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
-    return in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
+    """A new temp file in `folder`, held (a shared lock) while a descriptor of it is open, so
+    that `remove_abandoned` never takes a live writer's file."""
+    fd, path = in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd, path
+
+
+def remove_abandoned(folder: Path, older_than_s: float = ABANDONED_AFTER_S) -> int:
+    """Delete the temp files under `folder` that no live writer holds: what a publish or a
+    write killed midway (kill -9, a crash, a lost machine) left. Returns how many went."""
+    if not folder.is_dir():
+        return 0
+    cutoff, removed = time.time() - older_than_s, 0
+    for path in folder.rglob(".tmp-*"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to read: leave it
+            if path.name.startswith(KEPT_TEMP) or path.stat().st_mtime > cutoff:
+                continue
+            if not path.is_file() or _held(path):
+                continue
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def _held(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 @contextlib.contextmanager

@@ -1,0 +1,114 @@
+"""Temp files a killed writer left in a directory store go at the next publish of the model;
+a live writer's never do, however long it has been writing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from functions.runtime.store import LocalStore
+from functions.runtime.store_parts import ABANDONED_AFTER_S
+from tests.onnx_factory import linear_classifier
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "models/m/versions/1/model.onnx"
+
+# A writer in its own process: stages a file into the store (a temp file beside KEY), says so,
+# then dies by SIGKILL ("kill") or waits for a line on stdin and commits ("live").
+WRITER = """
+import os, signal, sys
+from pathlib import Path
+from functions.runtime.store import LocalStore
+staged = LocalStore(sys.argv[1]).stage_file(Path(sys.argv[2]), sys.argv[3])
+print("staged", flush=True)
+if sys.argv[4] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.stdin.readline()
+staged.commit()
+print("committed", flush=True)
+"""
+
+
+def writer(store: Path, src: Path, key: str, end: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(store), str(src), key, end],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    assert process.stdout is not None and process.stdout.readline() == "staged\n"
+    return process
+
+
+def temp_files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob(".tmp-*") if not p.name.startswith(".tmp-lock-")}
+
+
+def age(paths: set[Path]) -> None:
+    past = time.time() - ABANDONED_AFTER_S - 5  # as if written more than the wait ago
+    for path in paths:
+        os.utime(path, (past, past))
+
+
+def test_killed_writers_temp_files_go_and_live_ones_stay(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    src = tmp_path / "payload.bin"
+    src.write_bytes(os.urandom(1 << 20))
+    killed = writer(store, src, KEY, "kill")
+    assert killed.wait(30) == -signal.SIGKILL
+    left = temp_files(store)
+    assert len(left) == 1, left  # what a publish killed midway leaves
+    live = writer(store, src, "models/m/versions/2/model.onnx", "live")
+    held = temp_files(store) - left
+    assert len(held) == 1
+    age(left | held)
+    (store / "models/m/versions/3").mkdir(parents=True)
+    fresh_tmp = store / "models/m/versions/3/.tmp-just-made"
+    fresh_tmp.write_bytes(b"x")  # a writer between mkstemp and its lock: too young to take
+
+    assert LocalStore(str(store)).remove_abandoned("models/m") == 1
+    assert temp_files(store) == held | {fresh_tmp}
+    assert live.stdin is not None and live.stdout is not None
+    live.stdin.write("\n")
+    live.stdin.flush()
+    assert live.stdout.readline() == "committed\n" and live.wait(30) == 0
+    assert (store / "models/m/versions/2/model.onnx").read_bytes() == src.read_bytes()
+
+
+def test_the_next_publish_of_the_model_removes_them(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    model = linear_classifier(tmp_path / "model.onnx")
+    killed = writer(store, model, KEY, "kill")
+    assert killed.wait(30) == -signal.SIGKILL
+    age(temp_files(store))
+    other = writer(store, model, "models/other/versions/1/model.onnx", "kill")
+    assert other.wait(30) == -signal.SIGKILL
+    age(temp_files(store / "models/other"))
+
+    published = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.cli.main",
+            "--store",
+            str(store),
+            "publish",
+            str(model),
+            "--name",
+            "m",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=False,
+    )
+    assert published.returncode == 0, published.stderr
+    assert temp_files(store / "models/m") == set()
+    assert len(temp_files(store / "models/other")) == 1  # another model's: its own publish's
+    assert (store / "models/m/versions").is_dir()
