@@ -101,7 +101,7 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
             f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
             f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "
             f"scores accuracy {counts[largest] / len(y):.3f}; judge the model by f1 "
-            "(early_stopping: {monitor: f1})"
+            "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)"
         )
     return warnings
 

@@ -101,6 +101,9 @@ class JobSpec:
     cpu_threads: int = 0
     export: ExportSpec = ExportSpec()
     alias: str | None = None
+    # Classification: "balanced" (each class's loss weighted by rows / (classes x its rows in
+    # the training split)), or {label: weight} (labels not named weigh 1); None: all weigh 1.
+    class_weight: str | dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +153,7 @@ def parse_spec(data: object) -> JobSpec:
         cpu_threads=top.integer("cpu_threads", 0, minimum=0),
         export=_export(top.section("export", {})),
         alias=_publish_alias(top.section("publish", {})),
+        class_weight=_class_weight(top, task),
     )
     top.done()
     if spec.validation_split + spec.test_split >= 0.9:
@@ -256,6 +260,26 @@ def _early_stopping(top: Fields, task: str) -> EarlyStopping | None:
     )
     fields.done()
     return spec
+
+
+def _class_weight(top: Fields, task: str) -> str | dict[str, float] | None:
+    raw = top.raw("class_weight", None)
+    field = "spec field 'class_weight'"
+    if raw is None:
+        return None
+    if task != "classification":
+        raise SpecError(f"{field} weighs classes; a {task} job has none: remove it")
+    if raw == "balanced":
+        return "balanced"
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(f"{field} must be 'balanced' or a mapping of class label to weight")
+    weights: dict[str, float] = {}
+    for label, weight in raw.items():
+        ok = isinstance(weight, int | float) and not isinstance(weight, bool) and weight > 0
+        if not ok or weight == float("inf"):
+            raise SpecError(f"{field}: the weight of class {label!r} must be a positive number")
+        weights[str(label)] = float(weight)
+    return weights
 
 
 def _export(fields: Fields) -> ExportSpec:

@@ -100,6 +100,7 @@ class Trainer:
         # Regression loss is MSE in units of the target's variance: scale-free, like R2.
         y = data.train.y.astype(np.float64)
         self.loss_scale = 1.0 if self.classes else 1.0 / max(float(y.var()), 1e-12)
+        self.class_weights = class_weights(spec, data)
         stop = spec.early_stopping
         self.monitor = stop.monitor if stop else PRIMARY[spec.task]
 
@@ -236,7 +237,10 @@ class Trainer:
 
     def _loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.classes:
-            return nn.functional.cross_entropy(outputs.float(), target)
+            weights = self.class_weights
+            if weights is not None and weights.device != outputs.device:
+                weights = self.class_weights = weights.to(outputs.device)
+            return nn.functional.cross_entropy(outputs.float(), target, weight=weights)
         return nn.functional.mse_loss(outputs.float(), target) * self.loss_scale
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -310,3 +314,30 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
         state = {k: torch.from_numpy(data[k]) for k in data.files}
     model.load_state_dict(state, strict=False)
     return model
+
+
+def class_weights(spec: JobSpec, data: PreparedData) -> torch.Tensor | None:
+    """The cross-entropy weight of each class as `spec.class_weight` asks; None: all alike.
+
+    The validation loss (early stopping's "loss") is weighted alike: it tracks what is fitted.
+    """
+    wanted, labels = spec.class_weight, data.labels
+    if wanted is None or not labels:
+        return None
+    if wanted == "balanced":
+        counts = np.bincount(data.train.y, minlength=len(labels)).astype(np.float64)
+        # What scikit-learn's class_weight="balanced" gives; a class the split lacks weighs 1.
+        weights = np.divide(
+            len(data.train.y), len(labels) * counts, out=np.ones(len(labels)), where=counts > 0
+        )
+    elif isinstance(wanted, dict):
+        unknown = sorted(set(wanted) - set(labels))
+        if unknown:
+            raise TrainingError(
+                f"spec field 'class_weight' names {unknown}, which the target does not hold; "
+                f"its classes are {list(labels)}"
+            )
+        weights = np.array([wanted.get(label, 1.0) for label in labels])
+    else:
+        raise TrainingError(f"spec field 'class_weight': unknown value {wanted!r}")
+    return torch.tensor(weights, dtype=torch.float32)

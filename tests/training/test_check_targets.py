@@ -84,7 +84,7 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
     assert err == (
         "warning: target 'kind' is imbalanced: class 'fraud' is 4.0% of the rows (8 of 200), "
         "so always answering 'ok' scores accuracy 0.960; judge the model by f1 "
-        "(early_stopping: {monitor: f1})\n"
+        "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)\n"
     )
     balanced = _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
     assert _check(tmp_path, balanced, capsys)[2] == ""
