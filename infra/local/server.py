@@ -14,7 +14,8 @@ enforces, configured here:
   itself), `100 Continue` is sent only when the app reads the body;
 - SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
   after it, or at a second signal, they are cut off: a 503 to retry, and the exit status is 1),
-  then exit (0). With `workers` > 1 the supervisor counts the signals and keeps the grace
+  then exit (0), once the exit handlers have written what they hold, for at most
+  EXIT_HANDLERS_S (`infra/local/ending.py`; past it the exit status is 1). With `workers` > 1 the supervisor counts the signals and keeps the grace
   (`_supervisor`); a worker acts on its first SIGTERM only, not on a Ctrl-C's SIGINT
   (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1.
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
