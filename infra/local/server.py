@@ -14,7 +14,8 @@ enforces, configured here:
   itself), `100 Continue` is sent only when the app reads the body;
 - SIGTERM/SIGINT: stop accepting, let requests in flight finish (for `shutdown_grace_s`;
   after it, or at a second signal, they are cut off: a 503 to retry, and the exit status is 1),
-  then exit (0). With `workers` > 1 the supervisor counts the signals and keeps the grace
+  then exit (0), once the exit handlers have written what they hold, for at most
+  EXIT_HANDLERS_S (`infra/local/ending.py`; past it the exit status is 1). With `workers` > 1 the supervisor counts the signals and keeps the grace
   (`_supervisor`); a worker acts on its first SIGTERM only, not on a Ctrl-C's SIGINT
   (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1.
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
@@ -28,7 +29,6 @@ Body size and body read time are the app's (`infra/local/app.py`).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import ctypes
 import os
@@ -38,7 +38,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+
+from infra.local.ending import EXIT_HANDLERS_S, end_process, run_exit_handlers
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -47,8 +49,12 @@ if TYPE_CHECKING:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 CUT_OFF_WRITE_S = 0.2  # for the 503s of requests cut off at the end of the grace to go out
 CUT_OFF_SIGNAL = signal.SIGUSR1  # supervisor -> worker: cut the requests still running off
-WORKER_EXIT_AFTER_CUT_S = 1.0  # a worker told to cut off exits by then, whatever it waits for
-KILL_AFTER_GRACE_S = 5  # granian kills a worker still alive this long after the grace
+WORKER_EXIT_AFTER_CUT_S = 1.0  # a worker cut off exits by then (+ its exit handlers' bound)
+# granian kills a worker still alive this long after the grace: one whose loop is stuck, never
+# one cut off at the grace and writing what its exit handlers hold (infra/local/ending.py).
+KILL_AFTER_GRACE_S = int(WORKER_EXIT_AFTER_CUT_S + EXIT_HANDLERS_S) + 2
+
+__all__ = ["ServerLimits", "end_process", "serve"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ def serve(
         server.stop_grace()
     if server.cut:
         _say_cut_off(limits)
+    if server.cut or server.failed:
         raise SystemExit(1)
 
 
@@ -122,11 +129,13 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
     granian has no hook for this: its signal handler, `signal_handler_interrupt`, is
     overridden (granian registers the bound method as it starts), and its public `wrks`
     (each with its multiprocessing `inner` process) are read. Guarded by
-    tests/infra/test_serve_shutdown.py, which stops real servers so."""
+    tests/infra/test_serve_shutdown.py, which stops real servers so. `_stop_workers` is
+    extended to read the workers' exit statuses (tests/infra/test_serve_stop_flush.py)."""
     from granian.server.mp import MPServer
 
     class Supervisor(MPServer):
         cut = False
+        failed = False  # a worker stopped with an exit status other than 0
         _grace: threading.Timer | None = None
 
         def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
@@ -149,6 +158,13 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             if self._grace is not None:
                 self._grace.cancel()
 
+        def _stop_workers(self) -> None:
+            # A worker whose exit handlers ran past their bound exits 1 (it said what was
+            # lost); granian does not look, and the server exited 0.
+            workers = list(self.wrks)
+            super()._stop_workers()  # type: ignore[no-untyped-call]
+            self.failed = any(w.inner.exitcode for w in workers)
+
     return Supervisor(workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, **options)
 
 
@@ -169,7 +185,7 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
 
     A worker ends in os._exit (multiprocessing ends its children so), which skips the exit
     handlers the functions registered (captured lines and drift counts held are written by
-    them): the app runs them once it has stopped."""
+    them): the app runs them once it has stopped (infra/local/ending.py)."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux
@@ -188,13 +204,11 @@ def _worker_app(make_app: Callable[[], GatewayApp], supervisor: int) -> GatewayA
 
 
 def _worker_stopped(app: GatewayApp) -> None:
-    """The end of a worker's stop: its exit handlers run; cut off, it exits 1 at once (a
-    handler's thread may still be running, and a normal exit would wait for it)."""
-    atexit._run_exitfuncs()
-    if app.cut:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+    """The end of a worker's stop: its exit handlers run (bounded); cut off, or with them
+    still running, it exits 1 at once (a handler's thread may still be running, and a normal
+    exit would wait for it)."""
+    if app.cut or not run_exit_handlers():
+        end_process(1, signals=False)
 
 
 def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:
@@ -229,10 +243,11 @@ def _cut_off_worker(app: GatewayApp, loop: asyncio.AbstractEventLoop, *_: Any) -
     answers 503), the connections drain and the worker ends in `_worker_stopped`. Not a loop
     signal handler: a worker whose loop has already stopped (granian leaves it once hyper
     has no connection left, then waits in `GatewayApp.__rsgi_del__` for the warm-up or a
-    handler whose caller went away) still exits, after WORKER_EXIT_AFTER_CUT_S."""
+    handler whose caller went away) still exits, after WORKER_EXIT_AFTER_CUT_S and its exit
+    handlers (started then if they have not been)."""
     with contextlib.suppress(RuntimeError):  # the loop is closed
         loop.call_soon_threadsafe(app.cut_off)
-    exit_later = threading.Timer(WORKER_EXIT_AFTER_CUT_S, os._exit, (1,))
+    exit_later = threading.Timer(WORKER_EXIT_AFTER_CUT_S, partial(end_process, 1, signals=False))
     exit_later.daemon = True
     exit_later.start()
 
@@ -274,14 +289,14 @@ def _serve_embedded(
             # Each request still running is cancelled, so its caller gets a 503 to retry
             # (infra/local/app.py), given a moment to be written. A thread still inside a
             # handler cannot be stopped, and the interpreter would wait for it at exit: as
-            # granian's supervisor kills a worker past the grace, the process ends here.
+            # granian's supervisor kills a worker past the grace, the process ends here, once
+            # its exit handlers have written what they hold.
             for task in asyncio.all_tasks():
                 if task is not serving:
                     task.cancel()
             await asyncio.sleep(CUT_OFF_WRITE_S)
             _say_cut_off(limits)
-            sys.stdout.flush()
-            os._exit(1)
+            end_process(1)
 
     try:
         import uvloop
@@ -296,16 +311,3 @@ def _quiet_cut_off(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     "drained" callback later, on its cancelled future (InvalidStateError): said above already."""
     if not isinstance(context.get("exception"), asyncio.InvalidStateError):
         loop.default_exception_handler(context)
-
-
-def end_process(code: int) -> NoReturn:
-    """End `aiaas serve` once its server has stopped: exit handlers run (captured lines and
-    drift counts are written, logs flushed), then the process ends without finalizing the
-    interpreter. Finalization ran while native threads were still winding down (granian's Rust
-    runtime, onnxruntime's pools, a warm-up past its wait): 1 stop in a few hundred crashed
-    with SIGSEGV. A worker under granian's supervisor always ended this way (multiprocessing
-    ends a child with os._exit), so the embedded server now does too."""
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

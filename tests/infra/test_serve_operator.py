@@ -197,7 +197,7 @@ def test_a_signal_during_the_warm_up_exits_cleanly(tmp_path: Path) -> None:
     onnxruntime's session creation aborted it (exit status -6, 'terminate called without an
     active exception'; 2 of 6 stops, by SIGTERM or SIGINT, ~0.1-0.5 s after the start), and
     finalizing the interpreter as native threads wound down crashed 1 stop in a few hundred
-    (SIGSEGV, once in CI): the process now ends without it (infra/local/server.py)."""
+    (SIGSEGV, once in CI): the process now ends without it (infra/local/ending.py)."""
     store = tmp_path / "store"
     path = matmul_chain(tmp_path / "chain.onnx")
     registry = Registry(LocalStore(store))

@@ -1,0 +1,90 @@
+"""The end of an `aiaas serve` process (one worker) or of a worker (`--workers N`): its exit
+handlers run, within a bound, then the process ends without finalizing the interpreter.
+
+The exit handlers are what the functions registered with `atexit`: the predict function's
+capture buffer writes the lines it holds (about a second of them) and its drift monitor the
+counts not yet flushed (functions/predict/handler.py). They must run however the stop ended:
+requests all answered, or cut off at the end of the grace or at a second signal.
+
+Bounded: a store that does not answer (S3 accepting connections and never replying) kept
+each write for the S3 client's read timeout times its attempts (30 s x 5 by default), which
+a stopping server must not wait for. They run on a thread of their own, waited for at most
+EXIT_HANDLERS_S; past it the process ends anyway, says what was lost and exits 1. Ten seconds
+writes a few dozen objects to a store that answers (tens of ms each) and is what a container
+runtime allows a whole stop by default (`docker stop`). In the one-worker process a further
+SIGINT/SIGTERM/SIGHUP while they run ends it at once (exit 1): an operator who insists is
+not made to wait.
+
+Not finalizing: finalization ran while native threads were still winding down (granian's
+Rust runtime, onnxruntime's pools, a warm-up past its wait): 1 stop in a few hundred crashed
+with SIGSEGV. A worker under granian's supervisor always ended this way (multiprocessing ends
+a child with os._exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, NoReturn
+
+EXIT_HANDLERS_S = 10.0  # the longest the exit handlers run, however the stop ended
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_lock = threading.Lock()
+_running: threading.Thread | None = None
+_deadline = 0.0
+
+
+class _StopNow(Exception):
+    """A stop signal while the exit handlers ran."""
+
+
+def run_exit_handlers() -> bool:
+    """Run the exit handlers, until EXIT_HANDLERS_S after they started; whether they finished.
+    Once a process: a later call (a worker's cut-off timer) waits for the same run."""
+    global _running, _deadline
+    with _lock:
+        if _running is None:
+            _running = threading.Thread(
+                target=atexit._run_exitfuncs, name="aiaas-exit-handlers", daemon=True
+            )
+            _deadline = time.monotonic() + EXIT_HANDLERS_S
+            _running.start()
+    _running.join(max(0.0, _deadline - time.monotonic()))
+    return not _running.is_alive()
+
+
+def end_process(code: int, *, signals: bool = True) -> NoReturn:
+    """End the process with `code` once its exit handlers ran (1 if they did not finish).
+    With `signals` (the one-worker process; a worker leaves its signals to the supervisor), a
+    stop signal meanwhile ends it at once."""
+    signals = signals and threading.current_thread() is threading.main_thread()
+    if signals:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _stop_now)
+    try:
+        finished = run_exit_handlers()
+        why = f"still running after {EXIT_HANDLERS_S:g} s (is the model store answering?)"
+    except _StopNow:
+        finished, why = False, "stopped by another signal"
+    if signals:
+        for signum in STOP_SIGNALS:  # ending now: a signal must not raise out of here
+            signal.signal(signum, signal.SIG_IGN)
+    if not finished:
+        code = 1
+        print(
+            f"aiaas serve: the exit handlers were {why}: captured lines and drift counts "
+            "not yet written are lost",
+            file=sys.stderr,
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _stop_now(*_: Any) -> None:
+    raise _StopNow
