@@ -61,7 +61,11 @@ def test_server_metadata(health: Handler) -> None:
     response = health(http_event("GET", "/v2"), None)
     assert (response["statusCode"], body_of(response)) == (
         200,
-        {"name": "aiaas", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+        {
+            "name": "aiaas",
+            "version": "0.1.0",
+            "extensions": ["binary_tensor_data", "classification"],
+        },
     )
 
 

@@ -256,7 +256,7 @@ def test_golden_health_events(health_handler: Callable[..., Any]) -> None:
     assert body_of(meta) == {
         "name": "aiaas",
         "version": "0.1.0",
-        "extensions": ["binary_tensor_data"],
+        "extensions": ["binary_tensor_data", "classification"],
     }
 
 

@@ -107,7 +107,11 @@ def test_health_and_server_metadata_routes(service: PredictService) -> None:
     )
     assert call(service, "GET", "/v2") == (
         200,
-        {"name": "aiaas", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+        {
+            "name": "aiaas",
+            "version": "0.1.0",
+            "extensions": ["binary_tensor_data", "classification"],
+        },
     )
 
 

@@ -250,7 +250,11 @@ def test_metadata_ready_health_routes(client: httpx.Client) -> None:
         f"/v2/models/{MODEL}/versions/1/ready": ready,
         "/v2/health/live": {"live": True},
         "/v2/health/ready": {"ready": True},
-        "/v2": {"name": "aiaas", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+        "/v2": {
+            "name": "aiaas",
+            "version": "0.1.0",
+            "extensions": ["binary_tensor_data", "classification"],
+        },
     }
     for path, expected in checks.items():
         answer = client.get(path)

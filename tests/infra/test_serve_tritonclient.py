@@ -57,7 +57,7 @@ def test_server_and_model_metadata(client: triton.InferenceServerClient) -> None
     assert client.get_server_metadata() == {
         "name": "aiaas",
         "version": "0.1.0",
-        "extensions": ["binary_tensor_data"],
+        "extensions": ["binary_tensor_data", "classification"],
     }
     meta = client.get_model_metadata(MODEL)
     assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 64]}]

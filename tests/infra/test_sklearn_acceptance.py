@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from tritonclient.utils import InferenceServerException
 
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -127,22 +126,3 @@ def test_batch_csv(published: Published, tmp_path: Path, monkeypatch: pytest.Mon
         rtol=1e-4,
         atol=1e-5,
     )
-
-
-def test_tritonclient_class_count_is_refused_not_ignored(
-    published: Published, base_url: str
-) -> None:
-    # Triton's classification extension turns the output into "score:index:label" strings;
-    # answering the plain probabilities instead would hand the caller a tensor it misreads.
-    x = published.model.x_test[:2]
-    client = triton.InferenceServerClient(base_url.removeprefix("http://"), network_timeout=30)
-    try:
-        tensor = triton.InferInput("X", list(x.shape), "FP32")
-        tensor.set_data_from_numpy(x, binary_data=True)
-        wanted = triton.InferRequestedOutput("output_probability", class_count=2)
-        with pytest.raises(InferenceServerException) as refused:
-            client.infer(MODEL, [tensor], outputs=[wanted])
-    finally:
-        client.close()
-    assert refused.value.status() == "400"
-    assert "asks for the classification extension (class_count)" in refused.value.message()

@@ -3,7 +3,8 @@
 Binary tensor extension: the body is a JSON header of `Inference-Header-Content-Length` bytes
 followed by each binary tensor's bytes in order; a tensor says it is binary with
 `parameters.binary_data_size`. Outputs are binary when the request asks, per output
-(`parameters.binary_data`) or for all (`parameters.binary_data_output`).
+(`parameters.binary_data`) or for all (`parameters.binary_data_output`). An output may ask for
+its top classes instead of its scores (`parameters.classification`: oip_classification).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.codecs import tensors
+from functions.runtime.codecs import oip_classification, tensors
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
@@ -35,6 +36,7 @@ class InferRequest:
     outputs: list[str] | None = None  # None: every output
     binary_outputs: AbstractSet[str] = frozenset()
     binary_default: bool = False
+    classifications: oip_classification.Requested = ()  # (output, class count) pairs
 
 
 def _object(value: object, what: str) -> Mapping[str, Any]:
@@ -78,6 +80,7 @@ class _Header:
     outputs: tuple[str, ...] | None
     binary_outputs: frozenset[str]
     binary_default: bool
+    classifications: oip_classification.Requested
 
 
 def decode_request(body: bytes, header_length: int | None) -> InferRequest:
@@ -119,6 +122,7 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
         list(header.outputs) if header.outputs is not None else None,
         header.binary_outputs,
         header.binary_default,
+        header.classifications,
     )
 
 
@@ -145,8 +149,8 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
     binary_default = _flag(_parameters(doc, "request"), "binary_data_output", "request") is True
-    outputs, binary_outputs = _requested_outputs(doc.get("outputs"), binary_default)
-    return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default)
+    outputs, binary_outputs, classes = _requested_outputs(doc.get("outputs"), binary_default)
+    return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default, classes)
 
 
 def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _TensorHeader:
@@ -172,15 +176,16 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
 
 def _requested_outputs(
     wanted: object, binary_default: bool
-) -> tuple[tuple[str, ...] | None, frozenset[str]]:
+) -> tuple[tuple[str, ...] | None, frozenset[str], oip_classification.Requested]:
     if wanted is None:
-        return None, frozenset()
+        return None, frozenset(), ()
     if not isinstance(wanted, list):
         raise BadRequest("'outputs' must be a list")
     if not wanted:  # `[]` names none: every output, as when absent (binary_data_output holds)
-        return None, frozenset()
+        return None, frozenset(), ()
     names: list[str] = []
     binary: set[str] = set()
+    classes: list[tuple[str, int]] = []
     for index, raw in enumerate(wanted):
         item = _object(raw, f"outputs[{index}]")
         name = item.get("name")
@@ -190,16 +195,13 @@ def _requested_outputs(
             raise BadRequest(f"output '{name}' is requested twice")
         names.append(name)
         parameters = _parameters(item, f"output '{name}'")
-        if "classification" in parameters:  # Triton's extension (tritonclient's class_count)
-            raise BadRequest(
-                f"output '{name}' asks for the classification extension (class_count), which "
-                "this server does not offer (GET /v2 lists its extensions): request the "
-                "probabilities, or use POST /models/<model>/predict?top_k=N for ranked labels"
-            )
+        count = parameters.get(oip_classification.EXTENSION)  # tritonclient's class_count
+        if count is not None:
+            classes.append((name, oip_classification.class_count(count, name)))
         own = _flag(parameters, "binary_data", f"output '{name}'")  # overrides the request's
         if own or (own is None and binary_default):
             binary.add(name)
-    return tuple(names), frozenset(binary)
+    return tuple(names), frozenset(binary), tuple(classes)
 
 
 def _flag(parameters: Mapping[str, Any], key: str, what: str) -> bool | None:
@@ -216,6 +218,8 @@ def encode_response(
     manifest: ModelManifest, request: InferRequest, outputs: Mapping[str, np.ndarray]
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header length when binary outputs follow it."""
+    if request.classifications:
+        outputs = oip_classification.classify(manifest, outputs, request.classifications)
     items = []
     blobs = []
     for name, array in outputs.items():

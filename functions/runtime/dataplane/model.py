@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 
 from functions.runtime import names
-from functions.runtime.codecs import oip, simple
+from functions.runtime.codecs import oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
@@ -94,6 +94,8 @@ class ModelPlane:
     ) -> tuple[oip.InferRequest, dict[str, np.ndarray]]:
         """The decoded infer request and `model`'s outputs for it, before encoding."""
         decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
+        if decoded.classifications:  # a 400 before the model runs, not after
+            oip_classification.check(model.manifest, decoded.classifications)
         return decoded, self.run_decoded(model, decoded)
 
     def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ log = logging.getLogger("aiaas.health")
 
 SERVER_NAME = "aiaas"
 SERVER_VERSION = "0.1.0"
-EXTENSIONS = ("binary_tensor_data",)
+EXTENSIONS = ("binary_tensor_data", "classification")
 
 
 def live() -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Triton's classification extension of the Open Inference Protocol.
+
+An output requested with `"parameters": {"classification": N}` (tritonclient's
+`InferRequestedOutput(name, class_count=N)`) answers, instead of its scores, a BYTES tensor of
+shape [batch, k]: each row's k best classes, best first, as "<score>:<index>[:<label>]" strings,
+where k is N or the number of classes when there are fewer (Triton answers so too). The score is
+printed as Triton's C++ `std::to_string` prints a float ("%f"); the label is the manifest's.
+
+Only a classifier's class scores (the manifest's `postprocessing.scores_output`, a ZipMap's
+table included) can be ranked: asking it of another output is a 400 naming the one that can.
+The scores ranked are the ones `POST /models/{name}/predict` reports: the output's own values
+when it holds probabilities (skl2onnx, a final softmax: exactly what Triton prints), the
+manifest's activation applied to logits (the same order as Triton's, readable as probabilities),
+and a binary classifier's one score a row as the two classes' scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from functions.runtime.codecs.simple import class_scores
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+
+# Up to this many answered cells Python's sort beats numpy's per-call overhead.
+SMALL = 256
+EXTENSION = "classification"  # the output parameter's name, and the extension's in `GET /v2`
+
+# Requested output name -> class count, in the order asked; () when none asks.
+Requested = tuple[tuple[str, int], ...]
+
+
+def class_count(value: object, output: str) -> int:
+    """The `classification` parameter of one requested output: an integer of at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BadRequest(
+            f"output '{output}' parameter 'classification' (class_count) must be an integer "
+            f"of at least 1: the number of best classes to answer a row; got {value!r:.40}"
+        )
+    return value
+
+
+def check(manifest: ModelManifest, requested: Requested) -> None:
+    """A 400, before the model runs, when an output asked to classify holds no class scores.
+    Names that are no output of the model are left to the unknown-output answer."""
+    known = {spec.name for spec in manifest.outputs}
+    post = manifest.postprocessing
+    ref = f"{manifest.name}:{manifest.version}"
+    for name, _ in requested:
+        if name not in known or (post is not None and name == post.scores_output):
+            continue
+        if post is None:
+            raise BadRequest(
+                f"output '{name}' asks for the classification extension (class_count), which "
+                f"ranks a classifier's class scores; model {ref} (task {manifest.task!r}) has "
+                "none: request the output without class_count"
+            )
+        raise BadRequest(
+            f"output '{name}' holds no class scores to rank (classification extension, "
+            f"class_count); model {ref} has them in output '{post.scores_output}': ask "
+            "class_count of that one"
+        )
+
+
+def classify(
+    manifest: ModelManifest, outputs: Mapping[str, np.ndarray], requested: Requested
+) -> dict[str, np.ndarray]:
+    """`outputs` with each output asked to classify replaced by its top-k class strings."""
+    answered = dict(outputs)
+    for name, count in requested:
+        answered[name] = top_classes(manifest, outputs[name], count)
+    return answered
+
+
+def top_classes(manifest: ModelManifest, raw: np.ndarray, count: int) -> np.ndarray:
+    """BYTES [rows, min(count, classes)] of "score:index[:label]", each row best first."""
+    post = manifest.postprocessing
+    assert post is not None  # check() refused the request otherwise
+    scores = class_scores(manifest, {post.scores_output: raw}) or []  # one list a row
+    classes = len(scores[0]) if scores else 0
+    labels = manifest.labels if len(manifest.labels) == classes else ()
+    k = min(count, classes)
+    ranked = zip(scores, _ranked(scores, k), strict=True)
+    if labels:
+        cells = [f"{row[i]:f}:{i}:{labels[i]}" for row, best in ranked for i in best]
+    else:
+        cells = [f"{row[i]:f}:{i}" for row, best in ranked for i in best]
+    return np.array(cells, dtype=object).reshape(len(scores), k)
+
+
+def _ranked(scores: list[list[float]], k: int) -> list[list[int]]:
+    """Each row's `k` best column indices, best first; of equal scores the lower index first
+    (both sorts are stable), so the same scores always answer the same strings."""
+    if not scores or len(scores) * len(scores[0]) <= SMALL:  # Python: a third of numpy's cost
+        return [sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k] for row in scores]
+    best = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
+    return best.tolist()  # type: ignore[no-any-return]
