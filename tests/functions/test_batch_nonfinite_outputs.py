@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,12 @@ from onnx import TensorProto, helper
 
 from functions.batch.handler import dispatch
 from functions.predict.service import service_from_env
+from functions.runtime.batch import parallel
+from functions.runtime.batch import settings as batch_settings
 from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.registry import Registry
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
+from infra.cli.main import main
 from tests import onnx_factory
 from tests.batch_support import pool, read_csv, read_jsonl, service, sqs_for
 from tests.functions.test_predict_events import body_of, http_event
@@ -220,3 +224,80 @@ def test_outputs_that_cannot_be_nan_cost_nothing_and_flag_nothing():
     assert nonfinite_rows({"h": half, "label": labels}, 3).tolist() == [True, False, False]
     big = np.array([[3e38], [1.0]], dtype=np.float32)  # finite, though its sum of squares is not
     assert nonfinite_rows({"y": big}, 2) is None
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Two worker processes for any text input, in blocks of ~300 bytes (block edges fall
+    inside chunks of bad rows), started for this test as tests/runtime/test_batch_workers.py
+    does."""
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
+    monkeypatch.setattr(batch_settings, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
+    yield
+    parallel._stop_pool()
+    parallel._pool = None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_worker_processes_report_the_same_rows_as_one_process(local_store, tmp_path, workers, fmt):
+    publish(local_store, tmp_path)
+    with pytest.MonkeyPatch.context() as one_process:
+        one_process.setenv("AIAAS_BATCH_WORKERS", "1")
+        score(local_store, tmp_path, fmt)
+    expected = finished(local_store, f"rows.{fmt}")
+    local_store.delete(f"{OUT}/rows.{fmt}.summary.json")  # else the same ETag is a re-delivery
+
+    summary = score(local_store, tmp_path, fmt)
+
+    found = finished(local_store, f"rows.{fmt}")
+    assert found[1] == expected[1]  # the same bad rows, numbered across blocks
+    # onnxruntime's Log may differ by one ulp with a row's place in its batch (vectorised
+    # lanes, then a scalar tail), and blocks cut the batches elsewhere: compare the numbers.
+    (words, numbers), (expected_words, expected_numbers) = cells(found[0]), cells(expected[0])
+    assert words == expected_words
+    np.testing.assert_allclose(numbers, expected_numbers, rtol=1e-6)
+    assert summary["failed_rows"] == int(BAD.sum()) + 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "npy"])
+def test_aiaas_batch_with_shards_reports_the_same_rows(tmp_path, monkeypatch, capsys, fmt):
+    """`aiaas batch --shards 3` (plan, shards in a process pool, merge) against one run."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    store = LocalStore(tmp_path / "store")
+    publish(store, tmp_path)
+    data = tmp_path / f"rows.{fmt}"
+    data.write_bytes(inputs(fmt))
+    base = ["--store", store.uri, "batch", NAME, str(data), "--chunk-rows", "4"]
+    assert main([*base, "--name", f"one.{fmt}"]) == 0
+    assert main([*base, "--name", f"three.{fmt}", "--shards", "3"]) == 0
+    out = capsys.readouterr().out
+    scored = f"scored {int((~BAD).sum())} of {len(X) + (fmt == 'csv')} rows with {REF} in "
+    assert out.count(scored) == 2
+    one, three = finished(store, f"one.{fmt}"), finished(store, f"three.{fmt}")
+    assert three == one
+    assert b"answered NaN in output 'log' value 1" in one[1]
+
+
+def finished(store: ObjectStore, name: str) -> tuple[bytes, bytes]:
+    """The output and errors of `name` (NPY: the arrays' bytes, the archive has a date)."""
+    output = f"{OUT}/{name.replace('.npy', '.npz')}"
+    body = store.get_bytes(output)
+    if name.endswith(".npy"):
+        arrays = np.load(io.BytesIO(body))
+        body = b"".join(arrays[n].tobytes() for n in sorted(arrays.files))
+    return body, store.get_bytes(f"{OUT}/{name}.errors.jsonl")
+
+
+def cells(body: bytes) -> tuple[list[str], np.ndarray]:
+    """An output's words (CSV cells, JSON keys) and numbers, apart."""
+    text = body.decode()
+    for mark in "{}[]\n":
+        text = text.replace(mark, ",")
+    words, numbers = [], []
+    for cell in text.split(","):
+        try:
+            numbers.append(float(cell))
+        except ValueError:
+            words.append(cell.strip())
+    return words, np.array(numbers)
