@@ -112,8 +112,7 @@ def score_span(
 
     def score(chunk: Chunk) -> dict[str, np.ndarray]:
         began = time.perf_counter()
-        job.scorer.screen(chunk)
-        outputs = job.scorer.score(chunk.features, chunk.rows)
+        outputs = job.scorer.score_chunk(chunk)  # may move rows the model fails to the errors
         result.timings["score_s"] += time.perf_counter() - began
         return outputs
 

@@ -158,7 +158,8 @@ def npy_chunks(
         values = read(first, count)
         complete = len(values)
         positions = np.arange(first, first + count, dtype=np.int64)
-        features, good, errors = coerce_rows(manifest, {spec.name: values}, positions[:complete])
+        present = positions[:complete]
+        features, good, errors = coerce_rows(manifest, {spec.name: values}, present)
         if complete < count:  # the file is shorter than its header says
             errors.append(
                 RowError(
@@ -166,7 +167,8 @@ def npy_chunks(
                 )
             )
             good = np.concatenate([good, np.zeros(count - complete, dtype=bool)])
-        yield Chunk(lines=count, features=features, good=good, records=[], errors=errors)
+        kept = present[good[:complete]]  # each good row's index: rows the model fails are dropped
+        yield Chunk(count, features, good, records=[], errors=errors, positions=kept)
         if complete < count:
             return
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -63,17 +64,18 @@ class Chunk:
         """How many rows are scored."""
         return int(self.good.sum())
 
-    def drop(self, rows: list[int], reason: str) -> None:
-        """Moves good rows (indices among the scored rows) to the errors, for `reason`."""
+    def drop(self, rows: list[int], reason: str | list[str]) -> None:
+        """Moves good rows (indices among the scored rows) to the errors, for `reason` (one for
+        all, or one per row)."""
         assert self.positions is not None
         keep = np.ones(self.rows, dtype=bool)
         keep[rows] = False
-        self.errors = sorted(
-            [*self.errors, *(RowError(int(self.positions[i]), reason) for i in rows)],
-            key=lambda e: e.position,
-        )
+        reasons = [reason] * len(rows) if isinstance(reason, str) else reason
+        dropped = (RowError(int(self.positions[i]), r) for i, r in zip(rows, reasons, strict=True))
+        self.errors = sorted([*self.errors, *dropped], key=lambda e: e.position)
         self.features = {name: value[keep] for name, value in self.features.items()}
-        self.records = [r for r, k in zip(self.records, keep.tolist(), strict=True) if k]  # type: ignore[assignment]
+        if self.records:  # text formats echo each good row's line; NPY has none
+            self.records = [r for r, k in zip(self.records, keep.tolist(), strict=True) if k]  # type: ignore[assignment]
         self.good = self.good.copy()
         self.good[np.flatnonzero(self.good)[~keep]] = False
         self.positions = self.positions[keep]
@@ -234,16 +236,36 @@ class ChunkScorer:
         if dropped:
             chunk.drop(dropped, f"'{field}' holds nothing the tokenizer keeps; send some text")
 
+    def score_chunk(self, chunk: Chunk) -> dict[str, np.ndarray]:
+        """Field name -> values for the chunk's good rows, once the rows the model cannot score
+        (texts its tokenizer keeps nothing of, NaN or infinity in its answer) are moved to the
+        chunk's errors: the predict API refuses those rows too."""
+        self.screen(chunk)
+        outputs = self._run(chunk.features, chunk.rows)
+        bad = nonfinite_rows(outputs, chunk.rows) if outputs else None
+        if bad is not None:
+            rows = np.flatnonzero(bad).tolist()
+            chunk.drop(rows, [nonfinite_reason(self.model.ref, outputs, i) for i in rows])
+            outputs = {name: value[~bad] for name, value in outputs.items()} if chunk.rows else {}
+        return self._labelled(outputs)
+
     def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""
+        return self._labelled(self._run(features, rows))
+
+    def _run(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        """The model's outputs for `rows` coerced rows, in batches of its batch limit."""
         if rows == 0:
             return {}
         parts = [
             self.model.predict({n: v[i : i + self.batch] for n, v in features.items()}, typed=True)
             for i in range(0, rows, self.batch)
         ]
-        outputs = {name: _concat([p[name] for p in parts]) for name in self.model.output_names}
-        if self.scores_output:
+        return {name: _concat([p[name] for p in parts]) for name in self.model.output_names}
+
+    def _labelled(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`outputs` with a classifier's label and score added."""
+        if self.scores_output and outputs:
             outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label_and_score(
                 self.manifest, outputs[self.scores_output]
             )
