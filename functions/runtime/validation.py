@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 
@@ -148,12 +149,16 @@ class InputRule:
 
 def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
     """The checks for every input of `manifest`, in manifest order."""
+    # A batch fixed at one still takes any number of rows: the model runs them one at a time.
+    first = 1 if one_row_batch(manifest) else 0
     return tuple(
         InputRule(
             spec=spec,
             dtype=BY_NAME[spec.dtype].numpy,
-            static_dims=tuple((axis, size) for axis, size in enumerate(spec.shape) if size != -1),
-            batched=bool(spec.shape) and spec.shape[0] == -1,
+            static_dims=tuple(
+                (axis, size) for axis, size in enumerate(spec.shape) if size != -1 and axis >= first
+            ),
+            batched=bool(spec.shape) and (spec.shape[0] == -1 or first == 1),
             finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
             text=spec.dtype == "string",
             json_float=BY_NAME[spec.dtype].numpy.kind == "f",

@@ -67,7 +67,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fixed-batch")
     store = LocalStore(root / "store")
     path = fixed_batch_cnn(root / "cnn.onnx")
-    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn", "--labels", LABELS]) == 0
+    assert (
+        main(["--store", store.uri, "publish", str(path), "--name", "cnn", "--labels", LABELS]) == 0
+    )
     np.save(root / "images.npy", np.random.default_rng(1).random((12, 3, SIDE, SIDE), np.float32))
     return root
 

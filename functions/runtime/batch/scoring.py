@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import batch_view, is_blank, text_input
@@ -80,11 +81,13 @@ class Chunk:
 
 
 def row_shape(spec: TensorSpec) -> tuple[int, ...]:
-    """The per-row shape of an input; batch scoring needs a dynamic batch axis and fixed rest."""
-    if not spec.shape or spec.shape[0] != -1 or -1 in spec.shape[1:]:
+    """The per-row shape of an input; batch scoring needs a dynamic batch axis (or one fixed at
+    1, which the model runs a row at a time) and fixed other dimensions."""
+    if not spec.shape or spec.shape[0] not in (-1, 1) or -1 in spec.shape[1:]:
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
-            "first (batch) dimension and fixed other dimensions"
+            "first (batch) dimension (or one fixed at 1) and fixed other dimensions: export "
+            "with a dynamic batch axis (torch.onnx.export's dynamic_shapes or dynamic_axes)"
         )
     return spec.shape[1:]
 
@@ -212,6 +215,13 @@ class ChunkScorer:
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
             row_shape(spec)
+        fixed = [s.name for s in self.manifest.inputs if s.shape[0] == 1]
+        if fixed and not one_row_batch(self.manifest):
+            raise UnsupportedModel(
+                f"input '{fixed[0]}' has a batch of 1 fixed in the graph, but not every input "
+                "and output does, so rows cannot be run one at a time: export with a dynamic "
+                "batch axis"
+            )
         for spec in self.manifest.outputs:
             if not spec.shape:  # e.g. a sum over the whole batch: there is no value per row
                 raise UnsupportedModel(

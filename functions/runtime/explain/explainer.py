@@ -30,6 +30,7 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
@@ -317,7 +318,8 @@ class ModelTarget:
                     sess_options=session_options(threads=threads),
                     providers=["CPUExecutionProvider"],
                 )
-                if single and threads > 1
+                # a batch fixed at one runs its rows one call each, which the model's run does
+                if single and threads > 1 and not one_row_batch(self.manifest)
                 else self.model.session
             )
         return self._wide
