@@ -29,8 +29,9 @@ SIDE = 8
 LABELS = "cat,dog,bird"
 
 
-def fixed_batch_cnn(path: Path, batch: int = 1) -> Path:
-    """Conv 3->4 (3x3), ReLU, global average pool, Gemm to 3 logits; every batch axis fixed."""
+def fixed_batch_cnn(path: Path, batch: int | str = 1) -> Path:
+    """Conv 3->4 (3x3), ReLU, global average pool, Gemm to 3 logits; the batch axis fixed at
+    `batch` (a name: dynamic)."""
     rng = np.random.default_rng(0)
     weights = [
         numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "W"),
