@@ -85,8 +85,30 @@ def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
         if want != -1 and want != value.shape[axis]:
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
-                f"(dimension {axis} must be {want})"
+                f"(dimension {axis} must be {want}){_channels_hint(spec.shape, value.shape)}"
             )
+
+
+def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+    """For a batch of images whose channels sit on the other side from the model's (numpy and
+    PIL give [H, W, C], torch models take [C, H, W]): what they look like and the fix."""
+    if len(want) != 4 or len(got) != 4:
+        return ""
+
+    def fits(dims: tuple[int, ...], sent: tuple[int, ...]) -> bool:
+        return all(d in (-1, s) for d, s in zip(dims, sent, strict=True))
+
+    if 0 < want[1] <= 4 and fits((want[2], want[3], want[1]), got[1:]):
+        return (
+            "; these look like channels-last images [H, W, C]: this model takes channels first "
+            "[C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+        )
+    if 0 < want[3] <= 4 and fits((want[3], want[1], want[2]), got[1:]):
+        return (
+            "; these look like channels-first images [C, H, W]: this model takes channels last "
+            "[H, W, C] (numpy: images.transpose(0, 2, 3, 1))"
+        )
+    return ""
 
 
 def missing_value(where: str, sent: str) -> str:

@@ -1,0 +1,76 @@
+"""The 422s an image user gets for the usual mistakes, through the predict handler on API
+Gateway v2 events: the channels in the other order (HWC to a CHW model and back) is named as
+such with the transpose that fixes it, and an explanation without a background points a model
+with an image input at an NPY of its images, not a CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+from tests.infra.test_image_fixed_batch import SIDE, fixed_batch_cnn
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("image-errors")
+    store = LocalStore(root / "store")
+    path = fixed_batch_cnn(root / "cnn.onnx", batch="N")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn"]) == 0
+    return root
+
+
+def post(root: Path, route: str, doc: Any) -> tuple[int, Any]:
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    response = service_from_env({"AIAAS_MODEL": "cnn"}, pool).handle(
+        http_event("POST", route, json.dumps(doc))
+    )
+    return response["statusCode"], body_of(response)
+
+
+def test_channels_last_sent_to_a_channels_first_model_says_so(root: Path) -> None:
+    images = np.zeros((2, SIDE, SIDE, 3)).tolist()
+    status, doc = post(root, "/models/cnn/predict", {"inputs": images})
+    assert status == 422
+    assert doc["error"] == (
+        f"input 'x' expects shape [-1, 3, {SIDE}, {SIDE}]; got [2, {SIDE}, {SIDE}, 3] "
+        f"(dimension 1 must be 3); these look like channels-last images [H, W, C]: this "
+        "model takes channels first [C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+    )
+
+
+def test_one_channels_last_image_without_its_batch_axis_says_so_too(root: Path) -> None:
+    status, doc = post(root, "/models/cnn/predict", {"inputs": np.zeros((SIDE, SIDE, 3)).tolist()})
+    assert status == 422
+    assert "look like channels-last images [H, W, C]" in doc["error"], doc
+
+
+def test_a_wrong_size_gets_no_channel_hint(root: Path) -> None:
+    status, doc = post(root, "/models/cnn/predict", {"inputs": np.zeros((1, 3, 5, 5)).tolist()})
+    assert status == 422
+    assert doc["error"] == (
+        f"input 'x' expects shape [-1, 3, {SIDE}, {SIDE}]; got [1, 3, 5, 5] (dimension 2 must be "
+        f"{SIDE})"
+    )
+
+
+def test_an_image_model_without_a_background_is_pointed_at_an_npy(root: Path) -> None:
+    body = {"inputs": np.zeros((1, 3, SIDE, SIDE)).tolist()}
+    status, doc = post(root, "/models/cnn/explain", body)
+    assert status == 422
+    assert (
+        "`aiaas baseline cnn:1 IMAGES.npy` (a sample of the images it was trained on"
+        in (doc["error"])
+    ), doc
