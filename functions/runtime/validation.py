@@ -62,6 +62,7 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
             bad = float(value[~whole].flat[0])
             raise InvalidInput(
                 f"input '{spec.name}' expects {spec.dtype}; {bad!r} is not a whole number"
+                + scaled_pixels_hint(target, value)
             )
         # Bounds as floats, the upper one exclusive: float(2**64 - 1) rounds up to 2**64, which
         # `<= info.max` would let through and the cast would wrap to 0.
@@ -72,6 +73,17 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
         return value.astype(target)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; values are outside [{info.min}, {info.max}]"
+    )
+
+
+def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
+    """For a uint8 model (pixels, scaled inside the graph) sent pixels already scaled to [0, 1],
+    the usual mistake with such an export: what to send instead."""
+    if target != np.uint8 or not np.isfinite(value).all() or value.min() < 0 or value.max() > 1:
+        return ""
+    return (
+        "; these look like pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 "
+        "(its scaling is in the graph)"
     )
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
 from functions.predict.service import service_from_env
 from functions.runtime.cache import ArtifactCache
@@ -74,3 +76,54 @@ def test_an_image_model_without_a_background_is_pointed_at_an_npy(root: Path) ->
         "`aiaas baseline cnn:1 IMAGES.npy` (a sample of the images it was trained on"
         in (doc["error"])
     ), doc
+
+
+def uint8_pixels_model(path: Path) -> Path:
+    """[N, H, W, 3] uint8 pixels in, their scaling inside the graph (x / 255), mean out."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Div", ["f", "scale"], ["unit"]),
+            helper.make_node("ReduceMean", ["unit"], ["y"], axes=[1, 2, 3], keepdims=0),
+        ],
+        "pixels",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", SIDE, SIDE, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
+        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_scaled_pixels_sent_to_a_uint8_model_are_told_to_send_raw_ones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path = uint8_pixels_model(tmp_path / "pixels.onnx")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn"]) == 0
+    scaled = np.full((1, SIDE, SIDE, 3), 0.5)
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": scaled.tolist()})
+    assert status == 422
+    assert doc["error"] == (
+        "input 'x' expects uint8; 0.5 is not a whole number; these look like pixels scaled to "
+        "[0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)"
+    )
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 600).tolist()})
+    assert (status, doc) == (422, {"error": "input 'x' expects uint8; values are outside [0, 255]"})
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 255 + 0.5).tolist()})
+    assert status == 200, doc
+    np.testing.assert_allclose(doc["outputs"]["y"], [128 / 255], rtol=1e-6)
+
+
+def test_a_batch_of_scaled_pixels_says_the_same(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path = uint8_pixels_model(tmp_path / "pixels.onnx")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "px"]) == 0
+    np.save(tmp_path / "scaled.npy", np.full((2, SIDE, SIDE, 3), 0.25, np.float32))
+    assert main(["--store", store.uri, "batch", "px", str(tmp_path / "scaled.npy")]) == 1
+    errors = (tmp_path / "store/batch/px/output/scaled.npy.errors.jsonl").read_text().splitlines()
+    assert json.loads(errors[1]) == {
+        "row": 1,
+        "error": "input 'x' value 0 is 0.25; expected an integer in [0, 255]; these look like "
+        "pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)",
+    }

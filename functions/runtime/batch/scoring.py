@@ -19,7 +19,7 @@ from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import batch_view, is_blank, text_input
-from functions.runtime.validation import missing_value
+from functions.runtime.validation import missing_value, scaled_pixels_hint
 
 LABEL_FIELD = "label"
 _EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
@@ -172,7 +172,8 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
         if target.kind in "iu":
             info = np.iinfo(target)  # type: ignore[type-var]
             if not float(item).is_integer() or not info.min <= item <= info.max:
-                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
+                hint = scaled_pixels_hint(target, flat.astype(np.float64))
+                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
     return f"input '{spec.name}' cannot be cast to {spec.dtype}"
 
 
