@@ -122,6 +122,8 @@ def _explain_file(
 ) -> int:
     """Every row of `path` to JSONL, one line a row in the file's order; a row that cannot be
     explained (unreadable, refused) is a line with its `error`, and the rest still are."""
+    # What the model needs to be explained at all (a background) fails here once, not once a row.
+    plane.explainer(plane.models.model(manifest.name, manifest.version))
     text = text_input(manifest)
     rows, bad = (read_texts(path, text.field), {}) if text else _file_rows(path, manifest)
     sink = out.open("w") if out else sys.stdout

@@ -127,3 +127,17 @@ def test_a_batch_of_scaled_pixels_says_the_same(tmp_path: Path) -> None:
         "error": "input 'x' value 0 is 0.25; expected an integer in [0, 255]; these look like "
         "pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)",
     }
+
+
+def test_explaining_a_file_without_a_background_fails_once_up_front(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It used to try every row (halving each 64-row request down to single rows) and write the
+    # same error once per image.
+    np.save(root / "images.npy", np.zeros((5, 3, SIDE, SIDE), np.float32))
+    out = root / "why.jsonl"
+    store = LocalStore(root / "store")
+    args = ["--store", store.uri, "explain", "cnn", "--file", str(root / "images.npy")]
+    assert main([*args, "--out", str(out)]) == 1
+    assert "has no background to explain against" in capsys.readouterr().err
+    assert not out.exists()
