@@ -83,7 +83,15 @@ class Chunk:
 def row_shape(spec: TensorSpec) -> tuple[int, ...]:
     """The per-row shape of an input; batch scoring needs a dynamic batch axis (or one fixed at
     1, which the model runs a row at a time) and fixed other dimensions."""
-    if not spec.shape or spec.shape[0] not in (-1, 1) or -1 in spec.shape[1:]:
+    dynamic = [str(axis) for axis, size in enumerate(spec.shape) if size == -1 and axis > 0]
+    if spec.shape and spec.shape[0] in (-1, 1) and dynamic:
+        raise UnsupportedModel(
+            f"input '{spec.name}' has shape {list(spec.shape)}: batch scoring reads rows of one "
+            f"fixed shape, and dimensions {', '.join(dynamic)} are dynamic; export with them "
+            "fixed (torch.onnx.export: leave them out of dynamic_shapes), or send these inputs "
+            "to the predict API, which takes any size"
+        )
+    if not spec.shape or spec.shape[0] not in (-1, 1):
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
             "first (batch) dimension (or one fixed at 1) and fixed other dimensions: export "
