@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from functions.runtime.explain.explainer import PATCH_NAME
 from training.trainer import EpochRecord
 
 
@@ -135,9 +135,6 @@ def _quantization_line(record: dict[str, Any]) -> str:
         f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "
         f"{record['float_bytes']} -> {record['int8_bytes']} bytes"
     )
-
-
-PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # the explainer's: a patch's top and left pixel
 
 
 def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:

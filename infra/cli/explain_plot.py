@@ -4,16 +4,14 @@ CLI's other commands and the serving path never load it."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.explainer import image_layout
+from functions.runtime.explain.explainer import PATCH_NAME, image_layout
 
-PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # the explainer's names: top and left pixel
 TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
 
 
