@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from functions.runtime.explain.explainer import PATCH_NAME
 from training.trainer import EpochRecord
 
 
@@ -135,6 +137,36 @@ def _quantization_line(record: dict[str, Any]) -> str:
     )
 
 
+def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:
+    """([patch rows, patch columns] of `values` laid out as the patches sit in the image, the
+    patch size in pixels)."""
+    places = [PATCH_NAME.fullmatch(name) for name in names]
+    tops = sorted({int(m[1]) for m in places if m})
+    lefts = sorted({int(m[2]) for m in places if m})
+    grid = np.zeros((len(tops), len(lefts)))
+    for match, value in zip(places, values, strict=True):
+        assert match is not None
+        grid[tops.index(int(match[1])), lefts.index(int(match[2]))] = value
+    steps = [b - a for axis in (tops, lefts) for a, b in itertools.pairwise(axis)]
+    return grid, min(steps, default=1)
+
+
+def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
+    plt = _pyplot()
+    grid, size = patch_grid(names, values)
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    shown = ax.imshow(grid, cmap="Purples", vmin=0, interpolation="nearest")
+    ax.set(xticks=[], yticks=[], title="Global importance of image patches (test rows)")
+    ax.set_xlabel(f"each cell a {size}x{size}-pixel patch, where it sits in the image", fontsize=8)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04).set_label(
+        "mean |Kernel SHAP value|, predicted output", fontsize=8
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def importance_title(shown: int, total: int) -> str:
     """Says when the plot leaves features out (the 15 largest of 300 look like all of them)."""
     which = f"top {shown} of {total} features, " if shown < total else ""
@@ -142,7 +174,11 @@ def importance_title(shown: int, total: int) -> str:
 
 
 def importance_plot(names: list[str], values: np.ndarray, path: Path, shown: int = 15) -> Path:
-    """Mean |attribution| per feature (or image patch) over test rows, largest on top."""
+    """Mean |attribution| per feature over test rows, largest on top; an image model's patches
+    as a map of the image instead (a bar named `patch_r8_c16` says little, and 15 bars leave
+    patches out)."""
+    if names and all(PATCH_NAME.fullmatch(name) for name in names):
+        return _patch_map(names, values, path)
     plt = _pyplot()
     order = np.argsort(values)[-shown:]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1.3))

@@ -19,6 +19,7 @@ from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.cache import ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
+from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
@@ -232,6 +233,8 @@ class LoadedModel:
             if spec.map_keys
         }
         self._session_run = _session_runner(self.session)
+        if one_row_batch(manifest):  # exported with a batch of one: several rows, one run each
+            self._session_run = row_by_row(self._session_run)
 
     @property
     def ref(self) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 
@@ -61,6 +62,7 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
             bad = float(value[~whole].flat[0])
             raise InvalidInput(
                 f"input '{spec.name}' expects {spec.dtype}; {bad!r} is not a whole number"
+                + scaled_pixels_hint(target, value)
             )
         # Bounds as floats, the upper one exclusive: float(2**64 - 1) rounds up to 2**64, which
         # `<= info.max` would let through and the cast would wrap to 0.
@@ -74,6 +76,17 @@ def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.
     )
 
 
+def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
+    """For a uint8 model (pixels, scaled inside the graph) sent pixels already scaled to [0, 1],
+    the usual mistake with such an export: what to send instead."""
+    if target != np.uint8 or not np.isfinite(value).all() or value.min() < 0 or value.max() > 1:
+        return ""
+    return (
+        "; these look like pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 "
+        "(its scaling is in the graph)"
+    )
+
+
 def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
     if value.ndim != len(spec.shape):
         raise InvalidInput(
@@ -84,8 +97,30 @@ def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
         if want != -1 and want != value.shape[axis]:
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
-                f"(dimension {axis} must be {want})"
+                f"(dimension {axis} must be {want}){_channels_hint(spec.shape, value.shape)}"
             )
+
+
+def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+    """For a batch of images whose channels sit on the other side from the model's (numpy and
+    PIL give [H, W, C], torch models take [C, H, W]): what they look like and the fix."""
+    if len(want) != 4 or len(got) != 4:
+        return ""
+
+    def fits(dims: tuple[int, ...], sent: tuple[int, ...]) -> bool:
+        return all(d in (-1, s) for d, s in zip(dims, sent, strict=True))
+
+    if 0 < want[1] <= 4 and fits((want[2], want[3], want[1]), got[1:]):
+        return (
+            "; these look like channels-last images [H, W, C]: this model takes channels first "
+            "[C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+        )
+    if 0 < want[3] <= 4 and fits((want[3], want[1], want[2]), got[1:]):
+        return (
+            "; these look like channels-first images [C, H, W]: this model takes channels last "
+            "[H, W, C] (numpy: images.transpose(0, 2, 3, 1))"
+        )
+    return ""
 
 
 def missing_value(where: str, sent: str) -> str:
@@ -148,12 +183,16 @@ class InputRule:
 
 def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
     """The checks for every input of `manifest`, in manifest order."""
+    # A batch fixed at one still takes any number of rows: the model runs them one at a time.
+    first = 1 if one_row_batch(manifest) else 0
     return tuple(
         InputRule(
             spec=spec,
             dtype=BY_NAME[spec.dtype].numpy,
-            static_dims=tuple((axis, size) for axis, size in enumerate(spec.shape) if size != -1),
-            batched=bool(spec.shape) and spec.shape[0] == -1,
+            static_dims=tuple(
+                (axis, size) for axis, size in enumerate(spec.shape) if size != -1 and axis >= first
+            ),
+            batched=bool(spec.shape) and (spec.shape[0] == -1 or first == 1),
             finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
             text=spec.dtype == "string",
             json_float=BY_NAME[spec.dtype].numpy.kind == "f",

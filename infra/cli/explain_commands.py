@@ -28,7 +28,7 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
-from infra.cli.explain_plot import attributions, draw, grey_image
+from infra.cli.explain_plot import attributions, draw, picture
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
 
@@ -98,12 +98,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
-    """[H, W] of the first explained image, in grey: what its heat map is drawn over."""
+    """The first explained image as drawn under its heat map (`picture`: RGB or grey)."""
     from functions.runtime.codecs import simple
 
     spec = explained_columns(manifest).specs[0]
     pixels = next(iter(simple.decode(body, manifest).values()))
-    return grey_image(np.asarray(pixels)[0], tuple(spec.shape[1:]))
+    return picture(np.asarray(pixels)[0], tuple(spec.shape[1:]))
 
 
 def _inputs_body(text: str) -> dict[str, Any]:
@@ -122,6 +122,8 @@ def _explain_file(
 ) -> int:
     """Every row of `path` to JSONL, one line a row in the file's order; a row that cannot be
     explained (unreadable, refused) is a line with its `error`, and the rest still are."""
+    # What the model needs to be explained at all (a background) fails here once, not once a row.
+    plane.explainer(plane.models.model(manifest.name, manifest.version))
     text = text_input(manifest)
     rows, bad = (read_texts(path, text.field), {}) if text else _file_rows(path, manifest)
     sink = out.open("w") if out else sys.stdout

@@ -4,16 +4,14 @@ CLI's other commands and the serving path never load it."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.explainer import image_layout
+from functions.runtime.explain.explainer import PATCH_NAME, image_layout
 
-PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # the explainer's names: top and left pixel
 TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
 
 
@@ -51,9 +49,32 @@ def grey_image(pixels: np.ndarray, row_shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(image.mean(axis=0 if layout == "chw" else -1))
 
 
+def picture(pixels: np.ndarray, row_shape: tuple[int, ...]) -> np.ndarray:
+    """One image row as it is drawn: an RGB image [H, W, 3] in its colours, scaled to [0, 1]
+    (a photo drawn in inverted grey reads as its negative); any other as `grey_image`."""
+    _, _, layout = image_layout(row_shape)
+    channels = row_shape[0] if layout == "chw" else row_shape[-1]
+    if layout == "hw" or channels != 3:
+        return grey_image(pixels, row_shape)
+    image = np.asarray(pixels, dtype=np.float64).reshape(row_shape)
+    return _unit_range(image.transpose(1, 2, 0) if layout == "chw" else image)
+
+
+def _unit_range(image: np.ndarray) -> np.ndarray:
+    """Pixels in [0, 1] as they are; whole ones up to 255 (uint8) over 255; anything else (a
+    mean/std normalised input) stretched from its own lowest to highest value."""
+    low, high = float(image.min()), float(image.max())
+    if low >= 0 and high <= 1:
+        return image
+    if low >= 0 and high <= 255 and bool(np.all(image == np.round(image))):
+        return image / 255
+    return (image - low) / ((high - low) or 1.0)
+
+
 def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> None:
-    """Write the first row's explanation to `path` (PNG): over `image` ([H, W]) as a heat map
-    when it is an image model's, else a bar chart."""
+    """Write the first row's explanation to `path` (PNG): over `image` ([H, W] grey or
+    [H, W, 3] RGB, as `picture` gives it) as a heat map when it is an image model's, else a bar
+    chart."""
     try:
         import matplotlib
 
@@ -88,15 +109,16 @@ def headline(doc: dict[str, Any]) -> tuple[str, str]:
 
 
 def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
-    """The image in grey beside the same image faint under its patches' attributions (as
-    shap's image plot), red and blue centred at 0 so white is "no effect"."""
+    """The image (RGB in colour, else grey) beside the same image faint under its patches'
+    attributions (as shap's image plot), red and blue centred at 0 so white is "no effect"."""
     heat = attribution_map(doc, (image.shape[0], image.shape[1]))
     limit = float(np.abs(heat).max()) or 1.0
     target, numbers = headline(doc)
     figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2))
-    left.imshow(image, cmap="gray_r", interpolation="nearest")
+    grey = "gray_r" if image.ndim == 2 else None  # RGB pixels carry their own colours
+    left.imshow(image, cmap=grey, interpolation="nearest")
     left.set_title("input", fontsize=9)
-    right.imshow(image, cmap="gray_r", interpolation="nearest", alpha=0.25)
+    right.imshow(image, cmap=grey, interpolation="nearest", alpha=0.25)
     overlay = right.imshow(
         heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, interpolation="nearest"
     )

@@ -16,10 +16,11 @@ import numpy as np
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import batch_view, is_blank, text_input
-from functions.runtime.validation import missing_value
+from functions.runtime.validation import missing_value, scaled_pixels_hint
 
 LABEL_FIELD = "label"
 _EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
@@ -82,11 +83,21 @@ class Chunk:
 
 
 def row_shape(spec: TensorSpec) -> tuple[int, ...]:
-    """The per-row shape of an input; batch scoring needs a dynamic batch axis and fixed rest."""
-    if not spec.shape or spec.shape[0] != -1 or -1 in spec.shape[1:]:
+    """The per-row shape of an input; batch scoring needs a dynamic batch axis (or one fixed at
+    1, which the model runs a row at a time) and fixed other dimensions."""
+    dynamic = [str(axis) for axis, size in enumerate(spec.shape) if size == -1 and axis > 0]
+    if spec.shape and spec.shape[0] in (-1, 1) and dynamic:
+        raise UnsupportedModel(
+            f"input '{spec.name}' has shape {list(spec.shape)}: batch scoring reads rows of one "
+            f"fixed shape, and dimensions {', '.join(dynamic)} are dynamic; export with them "
+            "fixed (torch.onnx.export: leave them out of dynamic_shapes), or send these inputs "
+            "to the predict API, which takes any size"
+        )
+    if not spec.shape or spec.shape[0] not in (-1, 1):
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
-            "first (batch) dimension and fixed other dimensions"
+            "first (batch) dimension (or one fixed at 1) and fixed other dimensions: export "
+            "with a dynamic batch axis (torch.onnx.export's dynamic_shapes or dynamic_axes)"
         )
     return spec.shape[1:]
 
@@ -171,7 +182,8 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
         if target.kind in "iu":
             info = np.iinfo(target)  # type: ignore[type-var]
             if not float(item).is_integer() or not info.min <= item <= info.max:
-                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
+                hint = scaled_pixels_hint(target, flat.astype(np.float64))
+                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
     return f"input '{spec.name}' cannot be cast to {spec.dtype}"
 
 
@@ -214,6 +226,13 @@ class ChunkScorer:
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
             row_shape(spec)
+        fixed = [s.name for s in self.manifest.inputs if s.shape[0] == 1]
+        if fixed and not one_row_batch(self.manifest):
+            raise UnsupportedModel(
+                f"input '{fixed[0]}' has a batch of 1 fixed in the graph, but not every input "
+                "and output does, so rows cannot be run one at a time: export with a dynamic "
+                "batch axis"
+            )
         for spec in self.manifest.outputs:
             if not spec.shape:  # e.g. a sum over the whole batch: there is no value per row
                 raise UnsupportedModel(

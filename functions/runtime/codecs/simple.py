@@ -46,7 +46,9 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
                 f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
             )
         array = missing
-    if spec.shape and spec.shape[0] == -1 and array.ndim == len(spec.shape) - 1:
+    # A batch axis fixed at 1 (torch's export without dynamic axes) is one too: the only
+    # reading of one rank less is one row.
+    if spec.shape and spec.shape[0] in (-1, 1) and array.ndim == len(spec.shape) - 1:
         if array.shape == (0,):  # `[]`: no rows (as one row it would be a row of width 0)
             raise InvalidInput(f"input '{spec.name}' has an empty batch; send at least one row")
         if len(spec.shape) == 2 and spec.shape[1] == 1:

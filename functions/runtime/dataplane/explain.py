@@ -95,9 +95,16 @@ class ExplainPlane:
             )
         except NotFound:
             ref = f"{manifest.name}:{manifest.version}"
+            # One input of rank 3 or more is explained as an image, and sampled from an NPY.
+            image = len(columns.specs) == 1 and len(columns.specs[0].shape) >= 3
+            data = (
+                "IMAGES.npy` (a sample of the images"
+                if image
+                else "DATA.csv` (a sample of the data"
+            )
             raise InvalidInput(
                 f"model {ref} has no background to explain against; add one with "
-                f"`aiaas baseline {ref} DATA.csv` (a sample of the data it was trained on), or "
+                f"`aiaas baseline {ref} {data} it was trained on), or "
                 "train it with `aiaas train`, which stores one"
             ) from None
         return Background.from_json(text, columns.width, columns.strings)

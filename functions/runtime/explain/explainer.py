@@ -13,6 +13,7 @@ request over the time budget is refused with the numbers.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
+from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel, cpu_count, intra_op_threads, session_options
@@ -37,6 +39,7 @@ from functions.runtime.validation import validate_inputs
 
 MAX_SAMPLES = 100_000
 MAX_ROWS = 64  # rows explained in one request
+PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # a patch's name: its top and left pixel
 PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
 MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept
 PROBE_SECONDS = 0.05  # the most a first estimate spends timing the model on repeated rows
@@ -317,7 +320,8 @@ class ModelTarget:
                     sess_options=session_options(threads=threads),
                     providers=["CPUExecutionProvider"],
                 )
-                if single and threads > 1
+                # a batch fixed at one runs its rows one call each, which the model's run does
+                if single and threads > 1 and not one_row_batch(self.manifest)
                 else self.model.session
             )
         return self._wide

@@ -1,0 +1,143 @@
+"""The 422s an image user gets for the usual mistakes, through the predict handler on API
+Gateway v2 events: the channels in the other order (HWC to a CHW model and back) is named as
+such with the transpose that fixes it, and an explanation without a background points a model
+with an image input at an NPY of its images, not a CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+from tests.infra.test_image_fixed_batch import SIDE, fixed_batch_cnn
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("image-errors")
+    store = LocalStore(root / "store")
+    path = fixed_batch_cnn(root / "cnn.onnx", batch="N")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn"]) == 0
+    return root
+
+
+def post(root: Path, route: str, doc: Any) -> tuple[int, Any]:
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    response = service_from_env({"AIAAS_MODEL": "cnn"}, pool).handle(
+        http_event("POST", route, json.dumps(doc))
+    )
+    return response["statusCode"], body_of(response)
+
+
+def test_channels_last_sent_to_a_channels_first_model_says_so(root: Path) -> None:
+    images = np.zeros((2, SIDE, SIDE, 3)).tolist()
+    status, doc = post(root, "/models/cnn/predict", {"inputs": images})
+    assert status == 422
+    assert doc["error"] == (
+        f"input 'x' expects shape [-1, 3, {SIDE}, {SIDE}]; got [2, {SIDE}, {SIDE}, 3] "
+        f"(dimension 1 must be 3); these look like channels-last images [H, W, C]: this "
+        "model takes channels first [C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+    )
+
+
+def test_one_channels_last_image_without_its_batch_axis_says_so_too(root: Path) -> None:
+    status, doc = post(root, "/models/cnn/predict", {"inputs": np.zeros((SIDE, SIDE, 3)).tolist()})
+    assert status == 422
+    assert "look like channels-last images [H, W, C]" in doc["error"], doc
+
+
+def test_a_wrong_size_gets_no_channel_hint(root: Path) -> None:
+    status, doc = post(root, "/models/cnn/predict", {"inputs": np.zeros((1, 3, 5, 5)).tolist()})
+    assert status == 422
+    assert doc["error"] == (
+        f"input 'x' expects shape [-1, 3, {SIDE}, {SIDE}]; got [1, 3, 5, 5] (dimension 2 must be "
+        f"{SIDE})"
+    )
+
+
+def test_an_image_model_without_a_background_is_pointed_at_an_npy(root: Path) -> None:
+    body = {"inputs": np.zeros((1, 3, SIDE, SIDE)).tolist()}
+    status, doc = post(root, "/models/cnn/explain", body)
+    assert status == 422
+    assert (
+        "`aiaas baseline cnn:1 IMAGES.npy` (a sample of the images it was trained on"
+        in (doc["error"])
+    ), doc
+
+
+def uint8_pixels_model(path: Path) -> Path:
+    """[N, H, W, 3] uint8 pixels in, their scaling inside the graph (x / 255), mean out."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Div", ["f", "scale"], ["unit"]),
+            helper.make_node("ReduceMean", ["unit"], ["y"], axes=[1, 2, 3], keepdims=0),
+        ],
+        "pixels",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", SIDE, SIDE, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
+        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_scaled_pixels_sent_to_a_uint8_model_are_told_to_send_raw_ones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path = uint8_pixels_model(tmp_path / "pixels.onnx")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn"]) == 0
+    scaled = np.full((1, SIDE, SIDE, 3), 0.5)
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": scaled.tolist()})
+    assert status == 422
+    assert doc["error"] == (
+        "input 'x' expects uint8; 0.5 is not a whole number; these look like pixels scaled to "
+        "[0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)"
+    )
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 600).tolist()})
+    assert (status, doc) == (422, {"error": "input 'x' expects uint8; values are outside [0, 255]"})
+    status, doc = post(tmp_path, "/models/cnn/predict", {"inputs": (scaled * 255 + 0.5).tolist()})
+    assert status == 200, doc
+    np.testing.assert_allclose(doc["outputs"]["y"], [128 / 255], rtol=1e-6)
+
+
+def test_a_batch_of_scaled_pixels_says_the_same(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    path = uint8_pixels_model(tmp_path / "pixels.onnx")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "px"]) == 0
+    np.save(tmp_path / "scaled.npy", np.full((2, SIDE, SIDE, 3), 0.25, np.float32))
+    assert main(["--store", store.uri, "batch", "px", str(tmp_path / "scaled.npy")]) == 1
+    errors = (tmp_path / "store/batch/px/output/scaled.npy.errors.jsonl").read_text().splitlines()
+    assert json.loads(errors[1]) == {
+        "row": 1,
+        "error": "input 'x' value 0 is 0.25; expected an integer in [0, 255]; these look like "
+        "pixels scaled to [0, 1]: this model takes uint8 pixels 0-255 (its scaling is in the graph)",
+    }
+
+
+def test_explaining_a_file_without_a_background_fails_once_up_front(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It used to try every row (halving each 64-row request down to single rows) and write the
+    # same error once per image.
+    np.save(root / "images.npy", np.zeros((5, 3, SIDE, SIDE), np.float32))
+    out = root / "why.jsonl"
+    store = LocalStore(root / "store")
+    args = ["--store", store.uri, "explain", "cnn", "--file", str(root / "images.npy")]
+    assert main([*args, "--out", str(out)]) == 1
+    assert "has no background to explain against" in capsys.readouterr().err
+    assert not out.exists()
