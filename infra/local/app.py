@@ -47,7 +47,6 @@ OFFLOAD_MODEL_S = (
     0.0001  # the demo's MLP and CNN spend ~0.01 ms in onnxruntime, its transformer ~0.19
 )
 TIME_EVERY = 16  # an inline route's calls per timed one
-WARM_UP_STOP_S = 30.0  # at shutdown, the longest wait for a model the warm-up is loading
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,17 @@ class GatewayApp:
             self.gateway.metrics.start()  # after the functions: see infra/local/metrics.py
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A process that exits while a thread is inside onnxruntime's session creation (which
-        # runs without the GIL) is aborted by C++ ("terminate called without an active
-        # exception", exit status -6): a SIGTERM during the warm-up did that. The warm-up stops
-        # before its next function; the one loading now finishes first.
+        # The warm-up stops before its next function and is not waited for: granian calls this
+        # on the event loop, so a wait here (up to 30 s for a model still downloading) held a
+        # one-worker server's second SIGTERM/SIGINT unread and its stop until the model had
+        # loaded. Nothing needs the model: requests in flight were answered before this
+        # (one that waits for it keeps the load going, within the grace). The process then
+        # ends in os._exit (`end_process`; a worker's multiprocessing likewise), which runs no
+        # C++ destructor: the abort seen when it exited with the warm-up inside onnxruntime
+        # (exit -6, "terminate called without an active exception") came from interpreter
+        # finalization. The download's temp file is left (as by a SIGKILL); the cache never
+        # serves one (functions/runtime/cache.py).
         self._stopping.set()
-        if self._warming is not None:
-            self._warming.join(WARM_UP_STOP_S)
-            if self._warming.is_alive():
-                log.warning("the warm-up is still loading a model after %g s", WARM_UP_STOP_S)
         # Offloaded calls in flight finish; once cut off, their callers have had a 503 and a
         # handler's thread cannot be stopped: `on_stopped` ends the process instead.
         self.pool.shutdown(wait=not self.cut, cancel_futures=self.cut)
