@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import MODEL_FILE, ModelManifest
 from functions.runtime.refs import version_prefix
@@ -224,15 +225,19 @@ class ArtifactCache:
     def _scratch(
         self, manifest: ModelManifest, name: str, *, folder: bool = False
     ) -> Iterator[Path]:
-        """A private temp file (or folder) in the cache directory, removed unless renamed."""
+        """A private temp file (or folder) in the cache directory, removed unless renamed;
+        held while in use, so that the next download's sweep (of what a stopped or killed
+        download left: up to a model's size each) never takes it."""
         ref = f"{manifest.name}:{manifest.version}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            remove_abandoned(self.directory.glob(".part-*"))
             if folder:
                 tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix=f".part-{name[:12]}-"))
+                held = hold(tmp)
             else:
-                fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".part-")
-                os.close(fd)
+                held, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=".part-")
+                hold_fd(held)
                 tmp = Path(tmp_name)
         except OSError as exc:
             raise StoreError(f"cannot write the model cache {self.directory}: {exc}") from exc
@@ -247,6 +252,7 @@ class ArtifactCache:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink(missing_ok=True)
+            os.close(held)
 
 
 def version_digest(manifest: ModelManifest) -> str:

@@ -45,7 +45,7 @@ from functions.runtime.store_parts import (
     StreamedFile,
     in_folder,
     mkstemp_in,
-    remove_abandoned,
+    remove_abandoned_temp,
     writing_local,
 )
 
@@ -298,7 +298,7 @@ class LocalStore:
         self._prune(path.parent)
 
     def remove_abandoned(self, prefix: str) -> int:
-        return remove_abandoned(self.root / check_key(prefix))
+        return remove_abandoned_temp(self.root / check_key(prefix))
 
     def _prune(self, folder: Path) -> None:
         """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a

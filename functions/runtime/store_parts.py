@@ -6,24 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from functions.runtime.abandoned import hold_fd, remove_abandoned
 from functions.runtime.errors import StoreError
 
 T = TypeVar("T")
 
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
-# A temp file is abandoned once its writer's lock is gone (the kernel drops it however the
-# writer died) and it has not been written for this long (covers a writer between mkstemp and
-# its lock).
-ABANDONED_AFTER_S = 60.0
 KEPT_TEMP = (".tmp-lock-", ".tmp-generation")  # the store's own lock and stamp files
 
 
@@ -116,38 +111,19 @@ def in_folder(folder: Path, make: Callable[[], T]) -> T:
 
 def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
     """A new temp file in `folder`, held (a shared lock) while a descriptor of it is open, so
-    that `remove_abandoned` never takes a live writer's file."""
+    that `remove_abandoned_temp` never takes a live writer's file."""
     fd, path = in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
-    fcntl.flock(fd, fcntl.LOCK_SH)
+    hold_fd(fd)
     return fd, path
 
 
-def remove_abandoned(folder: Path, older_than_s: float = ABANDONED_AFTER_S) -> int:
+def remove_abandoned_temp(folder: Path) -> int:
     """Delete the temp files under `folder` that no live writer holds: what a publish or a
     write killed midway (kill -9, a crash, a lost machine) left. Returns how many went."""
     if not folder.is_dir():
         return 0
-    cutoff, removed = time.time() - older_than_s, 0
-    for path in folder.rglob(".tmp-*"):
-        with contextlib.suppress(OSError):  # gone already, or not ours to read: leave it
-            if path.name.startswith(KEPT_TEMP) or path.stat().st_mtime > cutoff:
-                continue
-            if not path.is_file() or _held(path):
-                continue
-            path.unlink()
-            removed += 1
-    return removed
-
-
-def _held(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    temp = folder.rglob(".tmp-*")
+    return remove_abandoned(p for p in temp if p.is_file() and not p.name.startswith(KEPT_TEMP))
 
 
 @contextlib.contextmanager

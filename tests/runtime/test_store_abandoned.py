@@ -1,5 +1,5 @@
-"""Temp files a killed writer left in a directory store go at the next publish of the model;
-a live writer's never do, however long it has been writing."""
+"""Temp files a killed writer left go (in a directory store at the next publish of the model,
+in the model cache at the next download); a live writer's never do, however long it writes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from functions.runtime.abandoned import ABANDONED_AFTER_S
+from functions.runtime.cache import ArtifactCache, sha256_file
+from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from functions.runtime.store_parts import ABANDONED_AFTER_S
 from tests.onnx_factory import linear_classifier
+from tests.publishing import publish_linear
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "models/m/versions/1/model.onnx"
@@ -22,6 +25,8 @@ KEY = "models/m/versions/1/model.onnx"
 WRITER = """
 import os, signal, sys
 from pathlib import Path
+from functions.runtime.cache import ArtifactCache, sha256_file
+from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 staged = LocalStore(sys.argv[1]).stage_file(Path(sys.argv[2]), sys.argv[3])
 print("staged", flush=True)
@@ -112,3 +117,44 @@ def test_the_next_publish_of_the_model_removes_them(tmp_path: Path) -> None:
     assert temp_files(store / "models/m") == set()
     assert len(temp_files(store / "models/other")) == 1  # another model's: its own publish's
     assert (store / "models/m/versions").is_dir()
+
+
+# A download in its own process: holds a cache temp entry as the cache does, says so, waits.
+HOLDER = """
+import sys, tempfile
+from pathlib import Path
+from functions.runtime.abandoned import hold
+tmp = Path(tempfile.mkdtemp(dir=sys.argv[1], prefix=".part-live-"))
+held = hold(tmp)
+print(tmp, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_cache_download_sweeps_what_stopped_downloads_left(tmp_path: Path) -> None:
+    registry = Registry(LocalStore(str(tmp_path / "store")))
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead_file = cache / ".part-abc123"
+    dead_file.write_bytes(b"half a model")
+    dead_folder = cache / ".part-0123456789ab-xyz"
+    (dead_folder / "model.onnx.data").parent.mkdir()
+    (dead_folder / "model.onnx.data").write_bytes(b"half the weights")
+    live = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(cache)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+    assert live.stdout is not None and live.stdin is not None
+    live_folder = Path(live.stdout.readline().strip())
+    age({dead_file, dead_folder, live_folder})
+
+    fetched = ArtifactCache(registry.store, cache).fetch(manifest)
+    assert sha256_file(fetched) == manifest.file.sha256
+    assert sorted(p.name for p in cache.glob(".part-*")) == [live_folder.name]
+    live.stdin.write("\n")
+    live.stdin.flush()
+    assert live.wait(30) == 0
