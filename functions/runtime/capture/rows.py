@@ -88,8 +88,10 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
         if values and isinstance(values[0], str) and text is not None:
             out[text.field] = values
             continue
-        if len(spec.shape) <= 1:
-            rows: list[Any] = [[v] for v in values]  # one value a row
+        if len(spec.shape) <= 1 or (len(columns_of(spec)) == 1 and not _nested(values)):
+            # One value a row: a 1-D input, or a column input ([N, 1]) sent as records or
+            # as a flat column (a DataFrame model's `{"instances": [{...}, ...]}`).
+            rows: list[Any] = [[v] for v in values]
         else:
             rows = values if values and isinstance(values[0], list) else [values]
         flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
@@ -97,6 +99,10 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
         for j, column in enumerate(names or columns_of(spec)):
             out[column] = [r[j] if j < len(r) else None for r in flat]
     return out
+
+
+def _nested(values: list[Any]) -> bool:
+    return bool(values) and isinstance(values[0], list)
 
 
 def _served(body: Any) -> dict[str, list[Any]]:

@@ -1,0 +1,94 @@
+"""A user's own DataFrame model (skl2onnx, default options: numbers and strings, one input a
+column) monitored as docs/monitoring.md says: baseline from its training CSV, `aiaas serve`,
+records over real HTTP, then `aiaas capture export` read back with pandas and `aiaas monitor`
+on traffic that drifts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.infra.test_explain_categorical import STRINGS, _frame, _records
+from tests.infra.test_serve import ServeProcess, start_serve
+
+NUMBERS = ["age", "income", "visits"]
+MODELS = ("shop-export", "shop-nan")
+
+
+@dataclass
+class Shop:
+    store: LocalStore
+    server: ServeProcess
+    frame: pd.DataFrame
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    root = tmp_path_factory.mktemp("monitor-dataframe")
+    store = LocalStore(root / "store")
+    frame, target = _frame(1000, seed=2)
+    columns = ColumnTransformer(
+        [
+            ("n", make_pipeline(SimpleImputer(), StandardScaler()), NUMBERS),
+            ("s", OneHotEncoder(handle_unknown="ignore"), STRINGS),
+        ]
+    )
+    pipeline = make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(frame, target)
+    (root / "shop.onnx").write_bytes(to_onnx(pipeline, frame[:1]).SerializeToString())
+    frame.to_csv(root / "train.csv", index=False)
+    for name in MODELS:
+        cli = ["--store", store.uri]
+        publish = [*cli, "publish", str(root / "shop.onnx"), "--name", name, "--allow-nonfinite"]
+        assert main(publish) == 0
+        assert main([*cli, "baseline", name, str(root / "train.csv")]) == 0
+        assert main([*cli, "capture", name, "--sample", "1"]) == 0
+    env = {"AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}
+    for server in start_serve(store.root, env=env):
+        yield Shop(store, server, frame, root)
+
+
+def predict(shop: Shop, model: str, records: list[dict[str, Any]], per: int = 10) -> None:
+    for start in range(0, len(records), per):
+        body = {"instances": records[start : start + per]}
+        answer = httpx.post(f"{shop.server.base}/models/{model}/predict", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+    time.sleep(0.01)  # the next request (or the stop) flushes the last counts
+
+
+def test_an_export_holds_every_row_of_a_records_request(shop: Shop, capsys: Any) -> None:
+    """Each request holds 8 records; before, only the first row of each kept its inputs."""
+    sent = _records(shop.frame.iloc[:40])
+    predict(shop, "shop-export", sent, per=8)
+    time.sleep(1.1)  # captured lines are held up to a second: the next request writes them
+    predict(shop, "shop-export", sent[:1])
+    out = shop.root / "captured.csv"
+    cli = ["--store", shop.store.uri, "capture", "export", "shop-export", "--out", str(out)]
+    assert main(cli) == 0
+    capsys.readouterr()
+    exported = pd.read_csv(out)
+    assert len(exported) == 41
+    exported = exported.sort_values(["time", "request_id"], kind="stable")[:40]
+    exported = exported.reset_index(drop=True)
+    assert exported[NUMBERS + STRINGS].notna().all().all(), exported.head(10)
+    expected = pd.DataFrame(sent)
+    for name in NUMBERS:
+        assert np.allclose(exported[name], expected[name]), name
+    assert exported[STRINGS].equals(expected[STRINGS])
+    assert set(exported["served_label"].astype(str)) <= {"0", "1", "2"}
