@@ -5,6 +5,7 @@ on traffic that drifts."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from functions.drift.job import DriftSettings, run
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.infra.test_explain_categorical import STRINGS, _frame, _records
@@ -92,3 +94,22 @@ def test_an_export_holds_every_row_of_a_records_request(shop: Shop, capsys: Any)
         assert np.allclose(exported[name], expected[name]), name
     assert exported[STRINGS].equals(expected[STRINGS])
     assert set(exported["served_label"].astype(str)) <= {"0", "1", "2"}
+
+
+def test_a_feature_gone_missing_is_drift(shop: Shop, capsys: Any) -> None:
+    """A third of `income` arrives null (the model imputes it, so it answers 200): the PSI
+    counts missing values as a bin of their own, which training never filled."""
+    records = _records(shop.frame.iloc[:400])
+    for i, record in enumerate(records):
+        if i % 3 == 0:
+            record["income"] = None
+    predict(shop, "shop-nan", records)
+    assert main(["--store", shop.store.uri, "monitor", "shop-nan", "--no-png"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("income"))
+    assert "DRIFT" in line and line.split()[3] == "134", out
+    others = [ln for ln in out.splitlines() if ln.split()[:1] in (["age"], ["visits"])]
+    assert len(others) == 2 and not any("DRIFT" in ln for ln in others), out
+    (doc,) = [d for d in run(shop.store, DriftSettings(), time.time()) if d["model"] == "shop-nan"]
+    assert doc["drifted"] == ["income"] and doc["nan"] == {"income": 134}
+    assert doc["aiaas_drift_max_psi"] > 1.0 and math.isfinite(doc["aiaas_drift_max_psi"])

@@ -84,6 +84,16 @@ def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
     return Window(rows, counts, nan, below, above, prediction, used)
 
 
+def with_missing(
+    counts: np.ndarray, nan: np.ndarray, expected: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Live and training counts with missing values (NaN) as one more bin, which training
+    never fills (a baseline is built from finite rows): a feature that starts arriving
+    null shifts its PSI as a shifted value would, instead of vanishing from its bins."""
+    missing = np.zeros((len(expected), 1), dtype=expected.dtype)
+    return np.hstack([counts, nan[:, None]]), np.hstack([expected, missing])
+
+
 def rows_needed(baseline: DriftBaseline) -> int:
     """The served rows a window needs before its PSI can tell drift from sampling noise."""
     return MIN_ROWS_PER_BIN * int(baseline.counts.shape[-1])
@@ -96,8 +106,9 @@ def compare(
     in a window of at least `rows_needed` rows."""
     if window.rows < rows_needed(baseline):
         threshold = np.inf
-    psis = psi(window.counts, baseline.counts)
-    jss = js_distance(window.counts, baseline.counts)
+    live, expected = with_missing(window.counts, window.nan, baseline.counts)
+    psis = psi(live, expected)
+    jss = js_distance(live, expected)
     report = [
         FeatureDrift(
             name,
@@ -127,5 +138,5 @@ def timeline(
     for step in range(steps):
         window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
         if window.rows:
-            values[step] = psi(window.counts, baseline.counts)
+            values[step] = psi(*with_missing(window.counts, window.nan, baseline.counts))
     return ends, values
