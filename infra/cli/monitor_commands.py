@@ -95,7 +95,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     print("\n".join(table(report, args.threshold)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
-        draw(f"{name}:{version}", baseline.features, ends, psi, args.threshold, png)
+        draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
         print(f"wrote {png}")
     return 0
 

@@ -30,7 +30,7 @@ from tests.infra.test_explain_categorical import STRINGS, _frame, _records
 from tests.infra.test_serve import ServeProcess, start_serve
 
 NUMBERS = ["age", "income", "visits"]
-MODELS = ("shop-export", "shop-nan")
+MODELS = ("shop-export", "shop-nan", "shop-plan")
 
 
 @dataclass
@@ -113,3 +113,24 @@ def test_a_feature_gone_missing_is_drift(shop: Shop, capsys: Any) -> None:
     (doc,) = [d for d in run(shop.store, DriftSettings(), time.time()) if d["model"] == "shop-nan"]
     assert doc["drifted"] == ["income"] and doc["nan"] == {"income": 134}
     assert doc["aiaas_drift_max_psi"] > 1.0 and math.isfinite(doc["aiaas_drift_max_psi"])
+
+
+def test_a_new_category_is_drift(shop: Shop, capsys: Any) -> None:
+    """Half the rows come with a plan training never saw ("enterprise"): the model answers
+    (its encoder ignores unknown categories) and only drift can tell."""
+    records = _records(shop.frame.iloc[:400])
+    for record in records[::2]:
+        record["plan"] = "enterprise"
+    predict(shop, "shop-plan", records)
+    png = shop.root / "plan.png"  # PSI over time: the string columns have rows too
+    cli = ["--store", shop.store.uri, "monitor", "shop-plan", "--window", "10m", "--png", str(png)]
+    assert main(cli) == 0
+    out = capsys.readouterr().out
+    rows = {ln.split()[0]: ln for ln in out.splitlines()[2:] if ln.split()}
+    plan = rows["plan"].split()
+    assert "DRIFT" in rows["plan"] and plan[4] == "200" and float(plan[1]) > 2.0, out
+    assert "DRIFT" not in rows["colour"] and float(rows["colour"].split()[1]) < 0.1, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (doc,) = [d for d in run(shop.store, DriftSettings(), time.time()) if d["model"] == "shop-plan"]
+    assert doc["drifted"] == ["plan"] and doc["out_of_range"] == {"plan": 200}
+    assert "dropped" not in shop.server.output() and "Traceback" not in shop.server.output()

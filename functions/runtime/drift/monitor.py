@@ -158,11 +158,13 @@ class DriftMonitor:
 
     def _columns(self, model: LoadedModel, baseline: DriftBaseline) -> LiveHistograms | None:
         try:
-            names = input_columns(model.manifest).numeric().names
+            columns = input_columns(model.manifest)
         except InvalidInput as exc:
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None
-        if names != baseline.features:
+        strings = {columns.names[c] for c in columns.strings}
+        known = {c.name for c in baseline.categories}
+        if columns.numeric().names != baseline.features or not known <= strings:
             log.warning(
                 "%s: drift not monitored: its baseline's features are not its inputs", model.ref
             )
