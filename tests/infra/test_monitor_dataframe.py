@@ -24,6 +24,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from functions.drift.job import DriftSettings, run
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.infra.test_explain_categorical import STRINGS, _frame, _records
@@ -164,3 +167,28 @@ def test_an_export_of_oip_answers_has_the_served_labels(shop: Shop, capsys: Any)
     assert np.allclose(first["served_score"], [p["score"] for p in served["predictions"]])
     assert list(first["served_label"]) == list(second["served_label"])
     assert np.allclose(first[NUMBERS], frame[NUMBERS]) and first[STRINGS].equals(frame[STRINGS])
+
+
+def test_requests_folded_together_count_as_folded_one_by_one(shop: Shop) -> None:
+    """A fold stacks its held requests (of any sizes) before binning: same counts as binning
+    each request alone, string columns included."""
+    manifest = Registry(shop.store).resolve("shop-plan")
+    baseline = DriftBaseline.from_json(
+        shop.store.get_bytes(f"{version_prefix('shop-plan', '1')}/{BASELINE_FILE}")
+    )
+    frame = shop.frame.iloc[:11].assign(plan=["basic", "pro", "gold"] * 3 + ["basic", "pro"])
+    feeds = [frame.iloc[a:b] for a, b in ((0, 1), (1, 4), (4, 11))]
+    requests = [
+        {c: part[[c]].to_numpy(dtype=str if c in STRINGS else np.float32) for c in part}
+        for part in feeds
+    ]
+    outputs = [{"output_probability": np.full((len(p), 3), 1 / 3, np.float32)} for p in feeds]
+    together, alone = LiveHistograms(baseline, manifest), LiveHistograms(baseline, manifest)
+    for inputs, output in zip(requests, outputs, strict=True):
+        together.record(inputs, output)
+        alone.record(inputs, output)
+        alone.fold()
+    one, other = together.snapshot(), alone.snapshot()
+    assert one == other and one is not None and one["rows"] == 11
+    plan = [c.name for c in baseline.categories].index("plan")
+    assert one["categories"][plan][-1] == 3  # "gold": not a training plan
