@@ -84,7 +84,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         f"({window.snapshots} snapshots) against {baseline.rows} training rows"
     )
     if not window.rows:
-        print("nothing to compare: no rows were served in the window")
+        print(
+            "nothing to compare: no counts were written in the window. A predict function "
+            "writes its counts at the end of a request once an interval "
+            "(AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default), so rows of the last interval show "
+            "after its next request (or when `aiaas serve` stops)"
+        )
         return 0
     if window.rows < rows_needed(baseline):
         print(
@@ -95,7 +100,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     print("\n".join(table(report, args.threshold)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
-        draw(f"{name}:{version}", baseline.features, ends, psi, args.threshold, png)
+        draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
         print(f"wrote {png}")
     return 0
 

@@ -89,3 +89,22 @@ def test_monitor_does_not_call_a_few_rows_drift(
     assert code == 0, err
     assert "too few rows to judge drift: 25 served, 200 needed (20 a bin)" in out
     assert "DRIFT" not in out and "0 of 5 drifted" in out
+
+
+def test_monitor_of_rows_not_yet_written_says_when_they_will_be(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One request answered, its counts still held by the function (written once a minute, at
+    a request's end): the window is empty, and the user is told why, not just "no rows"."""
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(3000, 4))
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", train)))[0] == 0
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "iris"}, pool)
+    body = orjson.dumps({"inputs": rng.normal(size=(1, 4)).tolist()})
+    assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    code, out, err = cli(store, capsys, "monitor", "iris", "--no-png")
+    assert code == 0, err
+    assert "iris:1: 0 rows served in the last 1h (0 snapshots)" in out
+    assert "no counts were written in the window" in out
+    assert "AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default" in out and "its next request" in out

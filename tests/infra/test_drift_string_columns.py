@@ -1,8 +1,8 @@
 """A DataFrame model whose every column is a string: baselined, served and monitored.
 
-Drift bins numeric columns only (categories have no quantiles), so such a model's live counts
-hold its predictions alone; before, each fold failed stacking zero columns and was dropped
-with a logged traceback.
+Categories have no quantiles: each string column is counted by category (categories.py),
+beside the predictions; before, each fold failed stacking zero columns and was dropped with a
+logged traceback, and later string columns were not monitored at all.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def served(
         yield store, server, frame
 
 
-def test_only_the_predictions_are_monitored(
+def test_its_categories_and_predictions_are_monitored(
     served: tuple[LocalStore, ServeProcess, pd.DataFrame], capsys: Any
 ) -> None:
     store, server, frame = served
@@ -56,5 +56,7 @@ def test_only_the_predictions_are_monitored(
     out = capsys.readouterr().out
     assert "plans:1: 50 rows served" in out, out
     table = out[out.index("feature") :].splitlines()[1:]
-    assert [line.split()[0] for line in table if line.split()] == ["(prediction)", "0"], out
+    names = sorted(line.split()[0] for line in table[:-1] if line.split())
+    assert names == ["(prediction)", "colour", "plan"], out
+    assert table[-1] == "0 of 3 drifted", out
     assert "dropped" not in server.output() and "Traceback" not in server.output()

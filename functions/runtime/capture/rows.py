@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.codecs.simple import class_scores, predictions
+from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -34,7 +36,7 @@ def columns_of(spec: TensorSpec) -> list[str]:
 def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
     """One captured line as rows (one per row of its request)."""
     inputs = _inputs(line.get("request"), manifest)
-    served = _served(line.get("response"))
+    served = _served(line.get("response"), manifest)
     count = max((len(v) for v in (*inputs.values(), *served.values())), default=0)
     meta = {key: line.get(key) for key in META}
     return [
@@ -88,8 +90,10 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
         if values and isinstance(values[0], str) and text is not None:
             out[text.field] = values
             continue
-        if len(spec.shape) <= 1:
-            rows: list[Any] = [[v] for v in values]  # one value a row
+        if len(spec.shape) <= 1 or (len(columns_of(spec)) == 1 and not _nested(values)):
+            # One value a row: a 1-D input, or a column input ([N, 1]) sent as records or
+            # as a flat column (a DataFrame model's `{"instances": [{...}, ...]}`).
+            rows: list[Any] = [[v] for v in values]
         else:
             rows = values if values and isinstance(values[0], list) else [values]
         flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
@@ -99,12 +103,18 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
     return out
 
 
-def _served(body: Any) -> dict[str, list[Any]]:
+def _nested(values: list[Any]) -> bool:
+    return bool(values) and isinstance(values[0], list)
+
+
+def _served(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
     """`served_*` column -> one value per row, from a simple or an OIP answer."""
     if not isinstance(body, dict):
         return {}
     out: dict[str, list[Any]] = {}
     predictions = body.get("predictions")
+    if predictions is None and isinstance(body.get("outputs"), list):
+        predictions = _oip_predictions(body["outputs"], manifest)
     if isinstance(predictions, list):
         out[SERVED + "label"] = [p.get("label") for p in predictions]
         out[SERVED + "score"] = [p.get("score") for p in predictions]
@@ -114,6 +124,23 @@ def _served(body: Any) -> dict[str, list[Any]]:
     for name, values in (outputs or {}).items():
         out.update(_output_columns(SERVED + str(name), values))
     return out
+
+
+def _oip_predictions(tensors: list[Any], manifest: ModelManifest) -> list[Any] | None:
+    """A classifier's label and score per row, made from an OIP answer's class scores as the
+    simple route makes them (OIP answers carry only the tensors)."""
+    if manifest.postprocessing is None:
+        return None
+    try:
+        outputs = {
+            t["name"]: np.asarray(t["data"]).reshape(t["shape"])
+            for t in tensors
+            if isinstance(t, dict) and t.get("datatype") != "BYTES"
+        }
+        scores = class_scores(manifest, outputs)
+    except (AiaasError, KeyError, ValueError, TypeError):
+        return None  # not this version's tensors: the outputs alone are exported
+    return None if scores is None else predictions(manifest, scores, 1)
 
 
 def _output_columns(base: str, values: Any) -> Iterator[tuple[str, list[Any]]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.runtime.drift.categories import CategoryBaseline
 from functions.runtime.errors import BadRequest, ManifestError
 
 BASELINE_FILE = "drift_baseline.json"
@@ -62,7 +63,8 @@ class PredictionBaseline:
 
 @dataclass(frozen=True)
 class DriftBaseline:
-    """Per feature: interior edges [F, B-1] (+inf padded), counts [F, B], training range."""
+    """Per feature: interior edges [F, B-1] (+inf padded), counts [F, B], training range;
+    per string column, its categories (categories.py)."""
 
     features: tuple[str, ...]
     edges: np.ndarray
@@ -71,10 +73,16 @@ class DriftBaseline:
     high: np.ndarray
     prediction: PredictionBaseline | None
     rows: int
+    categories: tuple[CategoryBaseline, ...] = ()
 
     @property
     def width(self) -> int:
         return len(self.features)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every monitored column: the binned features, then the string columns."""
+        return (*self.features, *(c.name for c in self.categories))
 
     def bin_rows(self, rows: np.ndarray) -> np.ndarray:
         """Counts [F, B] of the non-NaN values of `rows` [N, F] on these bins."""
@@ -104,6 +112,8 @@ class DriftBaseline:
             "rows": self.rows,
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
         }
+        if self.categories:  # absent before string columns were monitored: still read
+            doc["categories"] = [c.to_dict() for c in self.categories]
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -118,13 +128,14 @@ class DriftBaseline:
             raw = data.get("prediction")
             prediction = PredictionBaseline.from_dict(raw) if raw else None
             rows = int(data["rows"])
+            categories = tuple(map(CategoryBaseline.from_dict, data.get("categories", [])))
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{BASELINE_FILE} is not a valid drift baseline: {exc}") from None
         if counts.shape != (len(features), edges.shape[1] + 1) or low.shape != (len(features),):
             raise ManifestError(f"{BASELINE_FILE}: edges, counts and features do not match")
-        return cls(features, edges, counts, low, high, prediction, rows)
+        return cls(features, edges, counts, low, high, prediction, rows, categories)
 
 
 def build(

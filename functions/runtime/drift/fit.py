@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ from functions.runtime.drift.baseline import (
     label_shares,
     value_bins,
 )
+from functions.runtime.drift.categories import category_baseline
 from functions.runtime.drift.live import prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, text_features
 from functions.runtime.errors import BadRequest
@@ -46,11 +48,13 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
                 f"rows of {rows.shape[1]} values for {model.ref}'s {columns.width} columns "
                 f"({', '.join(columns.names)})"
             )
-        # String columns are not binned (categories have no quantiles): the numeric ones are.
+        # Numeric columns are binned on quantiles, string ones by category (categories.py).
         numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
         binned = rows[:, numeric].astype(np.float64)
         predictions = _predictions(model, rows, columns.feeds)
-        return build(binned, columns.numeric().names, predictions, bins)
+        base = build(binned, columns.numeric().names, predictions, bins)
+        strings = [category_baseline(columns.names[c], rows[:, c]) for c in columns.strings]
+        return dataclasses.replace(base, categories=tuple(strings))
     spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")

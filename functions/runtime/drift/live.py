@@ -14,7 +14,7 @@ import numpy as np
 
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.text import text_features
-from functions.runtime.input_columns import input_columns
+from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
 
@@ -32,9 +32,12 @@ class LiveHistograms:
         self.text = text
         self.input = manifest.inputs[0].name
         # A text model's requests, or one with an input a column's, whole: made rows at a fold.
-        # String (categorical) columns are not binned: the numeric ones are.
+        # Numeric columns are binned on the baseline's edges, string ones by category.
         many = len(manifest.inputs) > 1 and not text
-        self.columns = input_columns(manifest).numeric() if many else None
+        every = input_columns(manifest) if many else None
+        self.columns = every.numeric() if every is not None else None
+        cells = string_cells(every) if every is not None else {}
+        self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
         self._requests: list[Mapping[str, np.ndarray]] = []
         post = manifest.postprocessing
         self.output = post.scores_output if post is not None else manifest.outputs[0].name
@@ -53,6 +56,7 @@ class LiveHistograms:
         self.above = np.zeros(width, dtype=np.int64)
         prediction = self.baseline.prediction
         self.predicted = None if prediction is None else np.zeros_like(prediction.counts)
+        self.categories = [np.zeros_like(c.counts) for c in self.baseline.categories]
 
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
@@ -83,8 +87,9 @@ class LiveHistograms:
             pending = [text_features(self.text(inputs)[ids]) for inputs in requests]
         elif self.columns is not None:
             requests, self._requests = self._requests, []
-            if self.columns.specs:
-                pending = [self.columns.flat(inputs) for inputs in requests]
+            self._count_categories(requests)
+            if self.columns.specs and requests:  # one flat() for all: ~10 us a request less
+                pending = [self.columns.flat(_stacked(requests, self.columns))]
             else:  # every column a string: no feature to bin, only the predictions
                 pending = [np.empty((len(output), 0)) for output in outputs]
         if not pending:
@@ -100,6 +105,15 @@ class LiveHistograms:
             values = prediction_values(self.manifest, np.concatenate(outputs))
             self.predicted += self.baseline.prediction.bin(values)
 
+    def _count_categories(self, requests: list[Mapping[str, np.ndarray]]) -> None:
+        """Count the requests' string columns by category, each column in one pass."""
+        cells = zip(self.categories, self.baseline.categories, self._strings, strict=True)
+        for counts, base, (name, column) in cells:
+            blocks = [np.asarray(inputs[name]) for inputs in requests]
+            if blocks:
+                values = np.concatenate([b.reshape(len(b), -1)[:, column] for b in blocks])
+                counts += base.bin(values)
+
     def snapshot(self) -> dict[str, object] | None:
         """The counts so far as a JSON-able document (None when nothing was served); reset."""
         self.fold()
@@ -113,8 +127,31 @@ class LiveHistograms:
             "above": self.above.tolist(),
             "prediction": None if self.predicted is None else self.predicted.tolist(),
         }
+        if self.categories:
+            doc["categories"] = [c.tolist() for c in self.categories]
         self.reset()
         return doc
+
+
+def _stacked(
+    requests: list[Mapping[str, np.ndarray]], columns: InputColumns
+) -> dict[str, np.ndarray]:
+    """The requests' values of each of `columns`' inputs, one above the other."""
+    stacked = {}
+    for spec in columns.specs:
+        blocks = [np.asarray(inputs[spec.name]) for inputs in requests]
+        stacked[spec.name] = np.concatenate([b.reshape(len(b), -1) for b in blocks])
+    return stacked
+
+
+def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
+    """Each string column's name -> (its input, its column within that input's rows)."""
+    cells, start = {}, 0
+    for spec, width in zip(columns.specs, columns.widths, strict=True):
+        if spec.dtype == "string":
+            cells.update({columns.names[start + i]: (spec.name, i) for i in range(width)})
+        start += width
+    return cells
 
 
 def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:

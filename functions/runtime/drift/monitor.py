@@ -79,12 +79,12 @@ class DriftMonitor:
         manifest = model.manifest
         key = (manifest.name, manifest.version)
         live = self._live.get(key)
-        if live is None:
-            if key not in self._live:
-                live = self._start(key, model)
-            if live is None and not self._monitoring:
-                return  # no version here has a baseline: no counts, nothing to flush
         try:  # drift is never worth failing a request over
+            if live is None:
+                if key not in self._live:
+                    live = self._start(key, model)
+                if live is None and not self._monitoring:
+                    return  # no version here has a baseline: no counts, nothing to flush
             if live is not None:
                 live.record(inputs, outputs)
             if self._clock() - self._since >= self.interval:
@@ -143,6 +143,9 @@ class DriftMonitor:
             return LiveHistograms(baseline, manifest, model.text)
         if len(manifest.inputs) > 1:  # one input a column: rows are all of them side by side
             return self._columns(model, baseline)
+        if baseline.categories:
+            log.warning("%s: drift not monitored: its baseline has string columns", model.ref)
+            return None
         spec = manifest.inputs[0]
         width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
         if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
@@ -158,11 +161,13 @@ class DriftMonitor:
 
     def _columns(self, model: LoadedModel, baseline: DriftBaseline) -> LiveHistograms | None:
         try:
-            names = input_columns(model.manifest).numeric().names
+            columns = input_columns(model.manifest)
         except InvalidInput as exc:
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None
-        if names != baseline.features:
+        strings = {columns.names[c] for c in columns.strings}
+        known = {c.name for c in baseline.categories}
+        if columns.numeric().names != baseline.features or not known <= strings:
             log.warning(
                 "%s: drift not monitored: its baseline's features are not its inputs", model.ref
             )

@@ -31,6 +31,7 @@ class Window:
     above: np.ndarray
     prediction: np.ndarray | None
     snapshots: int
+    categories: tuple[np.ndarray, ...] = ()  # per string column: counts by category
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
     width = baseline.width
     nan, below, above = (np.zeros(width, dtype=np.int64) for _ in range(3))
     prediction = None if baseline.prediction is None else np.zeros_like(baseline.prediction.counts)
+    categories = [np.zeros_like(c.counts) for c in baseline.categories]
     rows = used = 0
     for doc in docs:
         part = np.asarray(doc["counts"], dtype=np.int64)
@@ -79,9 +81,30 @@ def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
         above += np.asarray(doc["above"], dtype=np.int64)
         if prediction is not None and doc.get("prediction") is not None:
             prediction += np.asarray(doc["prediction"], dtype=np.int64)
+        _add_categories(categories, doc.get("categories"))
         rows += int(doc["rows"])  # type: ignore[call-overload]
         used += 1
-    return Window(rows, counts, nan, below, above, prediction, used)
+    return Window(rows, counts, nan, below, above, prediction, used, tuple(categories))
+
+
+def _add_categories(totals: list[np.ndarray], part: object) -> None:
+    """A snapshot's category counts into `totals`, when they are of these categories."""
+    if not isinstance(part, list) or len(part) != len(totals):
+        return
+    counts = [np.asarray(c, dtype=np.int64) for c in part]
+    if all(c.shape == t.shape for c, t in zip(counts, totals, strict=True)):
+        for total_, count in zip(totals, counts, strict=True):
+            total_ += count
+
+
+def with_missing(
+    counts: np.ndarray, nan: np.ndarray, expected: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Live and training counts with missing values (NaN) as one more bin, which training
+    never fills (a baseline is built from finite rows): a feature that starts arriving
+    null shifts its PSI as a shifted value would, instead of vanishing from its bins."""
+    missing = np.zeros((len(expected), 1), dtype=expected.dtype)
+    return np.hstack([counts, nan[:, None]]), np.hstack([expected, missing])
 
 
 def rows_needed(baseline: DriftBaseline) -> int:
@@ -96,8 +119,9 @@ def compare(
     in a window of at least `rows_needed` rows."""
     if window.rows < rows_needed(baseline):
         threshold = np.inf
-    psis = psi(window.counts, baseline.counts)
-    jss = js_distance(window.counts, baseline.counts)
+    live, expected = with_missing(window.counts, window.nan, baseline.counts)
+    psis = psi(live, expected)
+    jss = js_distance(live, expected)
     report = [
         FeatureDrift(
             name,
@@ -109,6 +133,10 @@ def compare(
         )
         for i, name in enumerate(baseline.features)
     ]
+    for base, live in zip(baseline.categories, window.categories, strict=True):
+        p, j = float(psi(live, base.counts)), float(js_distance(live, base.counts))
+        # outside: values not among the training's categories (a new one, or a rare one)
+        report.append(FeatureDrift(base.name, p, j, 0, int(live[-1]), p > threshold))
     if baseline.prediction is not None and window.prediction is not None:
         p = float(psi(window.prediction, baseline.prediction.counts))
         j = float(js_distance(window.prediction, baseline.prediction.counts))
@@ -123,9 +151,12 @@ def timeline(
     slice holds no snapshot."""
     ends = np.linspace(since, until, steps + 1)[1:]
     slot = np.searchsorted(ends, [float(doc["end"]) for doc in docs])  # type: ignore[arg-type]
-    values = np.full((steps, baseline.width), np.nan)
+    values = np.full((steps, len(baseline.names)), np.nan)
     for step in range(steps):
         window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
         if window.rows:
-            values[step] = psi(window.counts, baseline.counts)
+            numeric = psi(*with_missing(window.counts, window.nan, baseline.counts))
+            pairs = zip(window.categories, baseline.categories, strict=True)
+            strings = [psi(live, base.counts) for live, base in pairs]
+            values[step] = np.concatenate([numeric, np.asarray(strings, dtype=np.float64)])
     return ends, values
