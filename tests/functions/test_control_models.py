@@ -187,8 +187,20 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
             422,
             "invalid request: by: Extra inputs are not permitted",
         ),
-        ("POST", "/control/models/iris", None, 405, "Method Not Allowed"),
-        ("GET", "/control/nothing-here", None, 404, "Not Found"),
+        (
+            "POST",
+            "/control/models/iris",
+            None,
+            405,
+            "POST is not allowed on /control/models/iris; use GET",
+        ),
+        (
+            "GET",
+            "/control/nothing-here",
+            None,
+            404,
+            "no route GET /control/nothing-here (see /docs for the routes)",
+        ),
     ],
 )
 def test_errors_name_what_to_fix(
