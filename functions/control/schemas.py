@@ -138,5 +138,5 @@ class ErrorBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 412, 413, 422)
 }
