@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from functions.control import batch_api, capture_api, compare_api, models_api, rollouts_api
+from functions.control import (
+    batch_api,
+    capture_api,
+    cards_api,
+    compare_api,
+    models_api,
+    rollouts_api,
+)
 from functions.control.context import ControlPlane
 from functions.runtime.errors import AiaasError, public_answer
 from functions.runtime.store import ObjectStore, open_store
@@ -40,6 +47,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     )
     app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
     app.include_router(models_api.router)
+    app.include_router(cards_api.router)
     app.include_router(batch_api.router)
     app.include_router(compare_api.router)
     app.include_router(capture_api.router)
