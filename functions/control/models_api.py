@@ -147,8 +147,8 @@ def rollback(
 
 
 @router.delete("/{name}/aliases/{alias}", response_model=Deleted, summary="Delete an alias")
-def delete_alias(name: str, alias: str, plane: Plane) -> Deleted:
-    plane.registry.delete_alias(names.model_name(name), names.alias_name(alias))
+def delete_alias(name: str, alias: str, plane: Plane, when: When) -> Deleted:
+    plane.registry.delete_alias(names.model_name(name), names.alias_name(alias), when=when)
     return Deleted(deleted=f"{name}@{alias}")
 
 

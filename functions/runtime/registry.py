@@ -331,11 +331,16 @@ class Registry:
                 found[alias] = version
         return found, problems
 
-    def delete_alias(self, name: str, alias: str) -> None:
-        """Remove an alias, whatever its record holds (a corrupt one included)."""
+    def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
+        """Remove an alias, whatever its record holds (a corrupt one included); with `when`,
+        only if it is still the record read (checked just before: no conditional delete)."""
         key = alias_key(name, alias)
-        if not self.store.exists(key):
-            raise NotFound(f"alias {alias!r} of model {name!r} not found")
+        try:
+            raw = self.store.get_bytes(key)
+        except NotFound:
+            raise NotFound(f"alias {alias!r} of model {name!r} not found") from None
+        if when is not None:
+            when.check(name, alias, raw)
         self.store.delete(key)
 
     # ---- resolution ---------------------------------------------------------------------

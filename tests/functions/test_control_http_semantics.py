@@ -119,6 +119,18 @@ def test_every_alias_move_honours_if_match(
     assert send(handler, method, path, body, if_match=etag)[0] == 200
 
 
+def test_a_delete_with_an_old_etag_is_refused_and_deletes_nothing(handler: Any) -> None:
+    path = f"{ALIASES}/production"
+    seen = send(handler, "GET", path)[1]["etag"]
+    send(handler, "PUT", path, {"version": "2"})
+    status, _, body = send(handler, "DELETE", path, if_match=seen)
+    assert status == 412 and "changed since you read it" in body["error"]
+    assert send(handler, "GET", path)[2]["version"] == "2"
+    now = send(handler, "GET", path)[1]["etag"]
+    assert send(handler, "DELETE", path, if_match=now)[:1] == (200,)
+    assert send(handler, "GET", path)[0] == 404
+
+
 def test_if_none_match_star_creates_an_alias_only_once(handler: Any) -> None:
     path = f"{ALIASES}/canary"
     assert send(handler, "PUT", path, {"version": "2"}, if_none_match="*")[0] == 201
