@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from functions.runtime.errors import PreconditionFailed
+from functions.runtime.errors import NotFound, PreconditionFailed
+from functions.runtime.store import ObjectChanged, ObjectStore
 
 
 def record_bytes(record: dict[str, Any]) -> bytes:
@@ -70,3 +71,25 @@ def _moved(raw: bytes) -> str:
         )
     except (ValueError, TypeError, KeyError):
         return "its record is not readable"
+
+
+def delete_alias_record(
+    store: ObjectStore, name: str, alias: str, key: str, when: Precondition | None
+) -> None:
+    """Delete the record at `key`; with `when`, a conditional delete of the version read (its
+    version taken before the read: a write after it fails the delete, as S3's If-Match does)."""
+    version = store.version(key)
+    try:
+        raw = store.get_bytes(key)
+    except NotFound:
+        raise NotFound(f"alias {alias!r} of model {name!r} not found") from None
+    if when is None:
+        return store.delete(key)
+    when.check(name, alias, raw)
+    try:
+        store.delete(key, if_version=version)
+    except ObjectChanged:
+        raise PreconditionFailed(
+            f"alias {alias!r} of model {name!r} changed as it was being deleted; read it "
+            "again (GET its ETag) and retry"
+        ) from None

@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.alias_preconditions import Precondition, record_bytes, record_etag
+from functions.runtime.alias_preconditions import (
+    Precondition,
+    delete_alias_record,
+    record_bytes,
+    record_etag,
+)
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -333,15 +338,8 @@ class Registry:
 
     def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
         """Remove an alias, whatever its record holds (a corrupt one included); with `when`,
-        only if it is still the record read (checked just before: no conditional delete)."""
-        key = alias_key(name, alias)
-        try:
-            raw = self.store.get_bytes(key)
-        except NotFound:
-            raise NotFound(f"alias {alias!r} of model {name!r} not found") from None
-        if when is not None:
-            when.check(name, alias, raw)
-        self.store.delete(key)
+        only while it is the record the caller read."""
+        delete_alias_record(self.store, name, alias, alias_key(name, alias), when)
 
     # ---- resolution ---------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import pytest
 
 from functions.control.app import create_app
 from functions.control.handler import _PathAsGiven
+from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 from infra.local.gateway import GatewayRequest, build_event
 from tests.functions.test_control_models import publish_versions
@@ -129,6 +130,32 @@ def test_a_delete_with_an_old_etag_is_refused_and_deletes_nothing(handler: Any) 
     now = send(handler, "GET", path)[1]["etag"]
     assert send(handler, "DELETE", path, if_match=now)[:1] == (200,)
     assert send(handler, "GET", path)[0] == 404
+
+
+def test_a_move_between_the_read_and_the_delete_fails_the_delete(
+    handler: Any, store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer moves the alias just after the delete read it (and found its ETag
+    current): the delete is conditional on the version read, so it is refused, not applied."""
+    path = f"{ALIASES}/production"
+    etag = send(handler, "GET", path)[1]["etag"]
+    read = store.get_bytes
+
+    def read_then_moved(key: str) -> bytes:
+        data = read(key)
+        if key.endswith("aliases/production.json"):
+            monkeypatch.undo()  # once: the move below reads the store too
+            Registry(store).set_alias("iris", "production", "3", actor="other")
+        return data
+
+    monkeypatch.setattr(store, "get_bytes", read_then_moved)
+    status, _, body = send(handler, "DELETE", path, if_match=etag)
+    assert (status, body["error"]) == (
+        412,
+        "alias 'production' of model 'iris' changed as it was being deleted; read it again "
+        "(GET its ETag) and retry",
+    )
+    assert send(handler, "GET", path)[2]["version"] == "3"
 
 
 def test_if_none_match_star_creates_an_alias_only_once(handler: Any) -> None:
