@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from functions.control.context import Actor, ControlPlane, Plane, When
+from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
     AliasChange,
@@ -20,33 +21,42 @@ from functions.control.schemas import (
 from functions.runtime import names
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.errors import NotFound
+from functions.runtime.refs import version_sort_key
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
 
-@router.get("", response_model=ModelList, summary="List models")
-def list_models(plane: Plane) -> ModelList:
+@router.get("", response_model=ModelList, summary="List models (in pages)")
+def list_models(plane: Plane, after: After = None, limit: int = limit_of(100)) -> ModelList:
+    listed = [n for n in plane.store.list_dirs("models") if names.is_model_name(n)]
+    after = None if after is None else names.model_name(after)
+    chosen, cursor = page(sorted(listed), after, limit)
     found = []
-    for name in plane.registry.models():
-        versions = plane.registry.versions(name)
-        aliases, problems = plane.registry.alias_report(name)
-        found.append(
-            ModelSummary(
-                name=name,
-                versions=len(versions),
-                latest=versions[-1],
-                aliases=aliases,
-                problems=problems,
-            )
-        )
-    return ModelList(models=found)
+    for name in chosen:  # a folder without a published version (yet) is no model: skipped
+        if versions := plane.registry.versions(name, missing_ok=True):
+            found.append(_summary(plane, name, versions))
+    return ModelList(models=found, next=cursor)
 
 
-@router.get("/{name}", response_model=ModelDetail, summary="A model's versions and aliases")
-def model_detail(name: str, plane: Plane) -> ModelDetail:
+@router.get(
+    "/{name}", response_model=ModelDetail, summary="A model's versions (in pages) and aliases"
+)
+def model_detail(
+    name: str, plane: Plane, after: After = None, limit: int = limit_of(MAX_LIMIT)
+) -> ModelDetail:
     versions = plane.registry.versions(names.model_name(name))
+    if after is not None:
+        after = names.version_name(after)
+    chosen, cursor = page(versions, after, limit, key=version_sort_key)
     aliases, problems = plane.registry.alias_report(name)
-    return ModelDetail(name=name, versions=versions, aliases=aliases, problems=problems)
+    return ModelDetail(name=name, versions=chosen, aliases=aliases, problems=problems, next=cursor)
+
+
+def _summary(plane: ControlPlane, name: str, versions: list[str]) -> ModelSummary:
+    aliases, problems = plane.registry.alias_report(name)
+    return ModelSummary(
+        name=name, versions=len(versions), latest=versions[-1], aliases=aliases, problems=problems
+    )
 
 
 @router.get("/{name}/versions/{version}", summary="One version's manifest")

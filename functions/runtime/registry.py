@@ -136,11 +136,12 @@ class Registry:
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
         """Published versions of `name`, oldest first."""
-        prefix = f"{_model_prefix(name)}/versions"
+        # One listing, not a HEAD per version (200 versions: ~200 round trips per call).
+        prefix = f"{_model_prefix(name)}/versions/"
         found = [
-            v
-            for v in self.store.list_dirs(prefix)
-            if self.store.exists(f"{prefix}/{v}/{MANIFEST_FILE}")
+            part[0]
+            for key in self.store.list_keys(prefix.rstrip("/"))
+            if len(part := key[len(prefix) :].split("/")) == 2 and part[1] == MANIFEST_FILE
         ]
         if not found and not missing_ok:
             raise ModelNotFound(f"model {name!r} not found")
