@@ -8,13 +8,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from functions.control import batch_api, capture_api, compare_api, models_api, rollouts_api
+from functions.control import (
+    batch_api,
+    capture_api,
+    cards_api,
+    compare_api,
+    models_api,
+    rollouts_api,
+)
 from functions.control.context import ControlPlane
 from functions.runtime.errors import AiaasError, public_answer
 from functions.runtime.store import ObjectStore, open_store
 
 log = logging.getLogger("aiaas.control")
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 DESCRIPTION = """Manage the model registry and batch jobs of an aiaas deployment.
 
@@ -37,6 +47,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     )
     app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
     app.include_router(models_api.router)
+    app.include_router(cards_api.router)
     app.include_router(batch_api.router)
     app.include_router(compare_api.router)
     app.include_router(capture_api.router)
@@ -75,6 +86,27 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return JSONResponse(
-        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-    )
+    if exc.status_code == 405:
+        allowed = ", ".join(_methods_of(request))
+        return JSONResponse(
+            {"error": f"{request.method} is not allowed on {request.url.path}; use {allowed}"},
+            status_code=405,
+            headers={"Allow": allowed},
+        )
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route matched
+        detail = f"no route {request.method} {request.url.path} (see /docs for the routes)"
+    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route takes on this path: Starlette's 405 names only those of the
+    first route whose path matched (`Allow: GET` on an alias that also takes PUT and DELETE)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from functions.control.context import Plane
+from functions.control.paging import After, limit_of
 from functions.control.schemas import ERRORS, JobList, JobSource, JobStatus
 from functions.runtime import names
 from functions.runtime.errors import PayloadTooLarge
@@ -19,10 +20,11 @@ router = APIRouter(prefix="/control/batch", tags=["batch"], responses=ERRORS)
 MAX_UPLOAD_BYTES = int(os.environ.get("AIAAS_CONTROL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024 - 4096))
 
 
-@router.get("/{model}/jobs", response_model=JobList, summary="A model's batch jobs")
-def list_jobs(model: str, plane: Plane) -> JobList:
-    jobs = plane.jobs.list(names.model_name(model))
-    return JobList(jobs=[JobStatus.model_validate(job) for job in jobs])
+@router.get("/{model}/jobs", response_model=JobList, summary="A model's batch jobs (in pages)")
+def list_jobs(model: str, plane: Plane, after: After = None, limit: int = limit_of(100)) -> JobList:
+    after = None if after is None else names.job_file_name(after)
+    jobs, cursor = plane.jobs.list(names.model_name(model), after, limit)
+    return JobList(jobs=[JobStatus.model_validate(job) for job in jobs], next=cursor)
 
 
 @router.post(

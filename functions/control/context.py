@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from functions.control.jobs import JobBook, local_runner
+from functions.runtime.alias_preconditions import Precondition
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
@@ -67,6 +68,19 @@ def actor(request: Request) -> str:
     return f"unauthenticated@{source}"
 
 
+def precondition(
+    if_match: Annotated[
+        str | None, Header(description="move only if the alias's ETag is still this one")
+    ] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: create the alias only if it does not exist")
+    ] = None,
+) -> Precondition:
+    """The caller's condition on an alias move (412 when it no longer holds), if any."""
+    return Precondition(if_match, if_none_match)
+
+
 # Route parameters: `plane: Plane` and `who: Actor` (FastAPI resolves them per request).
 Plane = Annotated[ControlPlane, Depends(control_plane)]
 Actor = Annotated[str, Depends(actor)]
+When = Annotated[Precondition, Depends(precondition)]

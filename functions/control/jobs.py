@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from functions.control.paging import page
 from functions.runtime import names
 from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
 from functions.runtime.batch.layout import input_key as batch_input_key
@@ -111,18 +112,20 @@ class JobBook:
             return {**job.describe(), **summary}
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
-    def list(self, model: str) -> list[dict[str, Any]]:
-        """Every input of `model` with its status (the first LIST_LIMIT inputs)."""
+    def list(
+        self, model: str, after: str | None = None, limit: int = LIST_LIMIT
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The inputs of `model` after `after` (a file name), `limit` of them, with their status
+        (two store reads each: only the page's are read); and the next page's `after`."""
         self.registry.versions(model)  # 404 for an unknown model
         prefix = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/"
-        found = []
+        files = []
         for key in self.store.list_keys(prefix.rstrip("/")):
             obj = parse_input_key(key)
             if obj is not None and obj.extension:
-                found.append(self.status(model, obj.file))
-            if len(found) >= LIST_LIMIT:
-                break
-        return found
+                files.append(obj.file)
+        chosen, cursor = page(sorted(files), after, limit)
+        return [self.status(model, file) for file in chosen], cursor
 
     def _new_job(self, model: str, file: str) -> Job:
         job = job_for(model, file)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
-from functions.control.context import Actor, ControlPlane, Plane
+from functions.control.context import Actor, ControlPlane, Plane, When
+from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
     AliasChange,
@@ -18,34 +19,44 @@ from functions.control.schemas import (
     ShadowSpec,
 )
 from functions.runtime import names
+from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.errors import NotFound
+from functions.runtime.refs import version_sort_key
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
 
-@router.get("", response_model=ModelList, summary="List models")
-def list_models(plane: Plane) -> ModelList:
+@router.get("", response_model=ModelList, summary="List models (in pages)")
+def list_models(plane: Plane, after: After = None, limit: int = limit_of(100)) -> ModelList:
+    listed = [n for n in plane.store.list_dirs("models") if names.is_model_name(n)]
+    after = None if after is None else names.model_name(after)
+    chosen, cursor = page(sorted(listed), after, limit)
     found = []
-    for name in plane.registry.models():
-        versions = plane.registry.versions(name)
-        aliases, problems = plane.registry.alias_report(name)
-        found.append(
-            ModelSummary(
-                name=name,
-                versions=len(versions),
-                latest=versions[-1],
-                aliases=aliases,
-                problems=problems,
-            )
-        )
-    return ModelList(models=found)
+    for name in chosen:  # a folder without a published version (yet) is no model: skipped
+        if versions := plane.registry.versions(name, missing_ok=True):
+            found.append(_summary(plane, name, versions))
+    return ModelList(models=found, next=cursor)
 
 
-@router.get("/{name}", response_model=ModelDetail, summary="A model's versions and aliases")
-def model_detail(name: str, plane: Plane) -> ModelDetail:
+@router.get(
+    "/{name}", response_model=ModelDetail, summary="A model's versions (in pages) and aliases"
+)
+def model_detail(
+    name: str, plane: Plane, after: After = None, limit: int = limit_of(MAX_LIMIT)
+) -> ModelDetail:
     versions = plane.registry.versions(names.model_name(name))
+    if after is not None:
+        after = names.version_name(after)
+    chosen, cursor = page(versions, after, limit, key=version_sort_key)
     aliases, problems = plane.registry.alias_report(name)
-    return ModelDetail(name=name, versions=versions, aliases=aliases, problems=problems)
+    return ModelDetail(name=name, versions=chosen, aliases=aliases, problems=problems, next=cursor)
+
+
+def _summary(plane: ControlPlane, name: str, versions: list[str]) -> ModelSummary:
+    aliases, problems = plane.registry.alias_report(name)
+    return ModelSummary(
+        name=name, versions=len(versions), latest=versions[-1], aliases=aliases, problems=problems
+    )
 
 
 @router.get("/{name}/versions/{version}", summary="One version's manifest")
@@ -57,14 +68,19 @@ def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
 @router.get(
     "/{name}/aliases/{alias}", response_model=AliasRecord, summary="An alias and its history"
 )
-def get_alias(name: str, alias: str, plane: Plane) -> AliasRecord:
-    return _record(name, alias, _existing(plane, name, alias))
+def get_alias(name: str, alias: str, plane: Plane, response: Response) -> AliasRecord:
+    record, etag = _existing(plane, name, alias)
+    response.headers["ETag"] = etag
+    return _record(name, alias, record)
 
 
 @router.put(
     "/{name}/aliases/{alias}",
     response_model=AliasRecord,
     summary="Promote a version, or send it a share of the requests",
+    description="201 when this creates the alias, 200 when it moves it. With `If-Match` (the "
+    "ETag a GET gave), a 412 instead when someone moved the alias since.",
+    responses={201: {"model": AliasRecord, "description": "Created"}, 412: ERRORS[409]},
 )
 def promote(
     name: str,
@@ -72,14 +88,21 @@ def promote(
     change: AliasChange,
     plane: Plane,
     who: Actor,
+    when: When,
+    response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
     if change.weights is not None:
-        record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who)
+        record = plane.registry.set_alias_weights(name, alias, change.weights, actor=who, when=when)
     else:
         version = names.version_name(change.version)
-        record = plane.registry.set_alias(name, alias, version, weight=change.weight, actor=who)
-    return _record(name, alias, record)
+        record = plane.registry.set_alias(
+            name, alias, version, weight=change.weight, actor=who, when=when
+        )
+    if when.existed is False:  # nothing before it (a corrupt record is replaced: a 200)
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = f"{router.prefix}/{name}/aliases/{alias}"
+    return _moved(name, alias, record, response)
 
 
 @router.put(
@@ -87,19 +110,30 @@ def promote(
     response_model=AliasRecord,
     summary="Replay a sample of the alias's requests to a shadow version, after answering them",
 )
-def set_shadow(name: str, alias: str, shadow: ShadowSpec, plane: Plane, who: Actor) -> AliasRecord:
+def set_shadow(
+    name: str,
+    alias: str,
+    shadow: ShadowSpec,
+    plane: Plane,
+    who: Actor,
+    when: When,
+    response: Response,
+) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
     version = names.version_name(shadow.version)
-    record = plane.registry.set_shadow(name, alias, version, shadow.sample, actor=who)
-    return _record(name, alias, record)
+    record = plane.registry.set_shadow(name, alias, version, shadow.sample, actor=who, when=when)
+    return _moved(name, alias, record, response)
 
 
 @router.delete(
     "/{name}/aliases/{alias}/shadow", response_model=AliasRecord, summary="Stop shadowing"
 )
-def remove_shadow(name: str, alias: str, plane: Plane, who: Actor) -> AliasRecord:
+def remove_shadow(
+    name: str, alias: str, plane: Plane, who: Actor, when: When, response: Response
+) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
-    return _record(name, alias, plane.registry.set_shadow(name, alias, None, actor=who))
+    record = plane.registry.set_shadow(name, alias, None, actor=who, when=when)
+    return _moved(name, alias, record, response)
 
 
 @router.post(
@@ -107,25 +141,39 @@ def remove_shadow(name: str, alias: str, plane: Plane, who: Actor) -> AliasRecor
     response_model=AliasRecord,
     summary="Roll back to the version the alias pointed at before (or `to`, an earlier one)",
 )
-def rollback(name: str, alias: str, plane: Plane, who: Actor, to: str | None = None) -> AliasRecord:
+def rollback(
+    name: str,
+    alias: str,
+    plane: Plane,
+    who: Actor,
+    when: When,
+    response: Response,
+    to: str | None = None,
+) -> AliasRecord:
     record = plane.registry.rollback(
-        names.model_name(name), names.alias_name(alias), to=to, actor=who
+        names.model_name(name), names.alias_name(alias), to=to, actor=who, when=when
     )
-    return _record(name, alias, record)
+    return _moved(name, alias, record, response)
 
 
 @router.delete("/{name}/aliases/{alias}", response_model=Deleted, summary="Delete an alias")
-def delete_alias(name: str, alias: str, plane: Plane) -> Deleted:
-    plane.registry.delete_alias(names.model_name(name), names.alias_name(alias))
+def delete_alias(name: str, alias: str, plane: Plane, when: When) -> Deleted:
+    plane.registry.delete_alias(names.model_name(name), names.alias_name(alias), when=when)
     return Deleted(deleted=f"{name}@{alias}")
 
 
-def _existing(plane: ControlPlane, name: str, alias: str) -> dict[str, Any]:
-    record = plane.registry.alias_record(names.model_name(name), names.alias_name(alias))
-    if record is None:
+def _existing(plane: ControlPlane, name: str, alias: str) -> tuple[dict[str, Any], str]:
+    found = plane.registry.alias_record_tagged(names.model_name(name), names.alias_name(alias))
+    if found is None:
         plane.registry.versions(name)  # an unknown model reads as such, not as a missing alias
         raise NotFound(f"alias {alias!r} of model {name!r} not found")
-    return record
+    return found
+
+
+def _moved(name: str, alias: str, record: dict[str, Any], response: Response) -> AliasRecord:
+    """The alias as this move wrote it, with the ETag a next `If-Match` names."""
+    response.headers["ETag"] = record_etag(record_bytes(record))
+    return _record(name, alias, record)
 
 
 def _record(name: str, alias: str, record: dict[str, Any]) -> AliasRecord:

@@ -23,6 +23,9 @@ class ModelSummary(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelSummary]
+    next: str | None = Field(
+        default=None, description="more follow: pass this as `after` for the next page"
+    )
 
 
 class ModelDetail(BaseModel):
@@ -30,6 +33,9 @@ class ModelDetail(BaseModel):
     versions: list[str]
     aliases: dict[str, str]
     problems: list[str] = []  # registry entries of this model that could not be read
+    next: str | None = Field(
+        default=None, description="more follow: pass this as `after` for the next page"
+    )
 
 
 class AliasChange(Strict):
@@ -118,6 +124,9 @@ class JobStatus(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobStatus]
+    next: str | None = Field(
+        default=None, description="more follow: pass this as `after` for the next page"
+    )
 
 
 class CompareSpec(Strict):
@@ -138,5 +147,5 @@ class ErrorBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 412, 413, 422)
 }

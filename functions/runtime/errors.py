@@ -136,3 +136,9 @@ class CorruptRecord(StoreError):
 def public_answer(exc: AiaasError) -> str:
     """What a request about the store or the registry (not one model) may see of `exc`."""
     return getattr(exc, "about_store", None) or exc.public_message
+
+
+class PreconditionFailed(AiaasError):
+    """A conditional write (`If-Match`, `If-None-Match`) whose condition no longer holds."""
+
+    status = HTTPStatus.PRECONDITION_FAILED

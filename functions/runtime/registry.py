@@ -16,7 +16,6 @@ References: `name` (the `production` alias when it exists, else the newest versi
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -26,6 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.alias_preconditions import (
+    Precondition,
+    delete_alias_record,
+    record_bytes,
+    record_etag,
+)
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -131,11 +136,12 @@ class Registry:
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
         """Published versions of `name`, oldest first."""
-        prefix = f"{model_prefix(name)}/versions"
+        # One listing, not a HEAD per version (200 versions: ~200 round trips per call).
+        prefix = f"{model_prefix(name)}/versions/"
         found = [
-            v
-            for v in self.store.list_dirs(prefix)
-            if self.store.exists(f"{prefix}/{v}/{MANIFEST_FILE}")
+            part[0]
+            for key in self.store.list_keys(prefix.rstrip("/"))
+            if len(part := key[len(prefix) :].split("/")) == 2 and part[1] == MANIFEST_FILE
         ]
         if not found and not missing_ok:
             raise ModelNotFound(f"model {name!r} not found")
@@ -164,21 +170,28 @@ class Registry:
         *,
         weight: float | None = None,
         actor: str | None = None,
+        when: Precondition | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at an existing version, recording who moved it and when; with a
         `weight`, send only that share of its requests there, the rest where it points now."""
         self.manifest(name, version)  # the target must exist
         if weight is None:
-            return self._move_alias(name, alias, lambda _raw: AliasTarget(version), actor)
+            return self._move_alias(name, alias, lambda _raw: AliasTarget(version), actor, when)
 
         def target(raw: bytes | None) -> AliasTarget:
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return weighted_target(name, alias, record, version, weight)
 
-        return self._move_alias(name, alias, target, actor)
+        return self._move_alias(name, alias, target, actor, when)
 
     def set_alias_weights(
-        self, name: str, alias: str, weights: Mapping[str, float], *, actor: str | None = None
+        self,
+        name: str,
+        alias: str,
+        weights: Mapping[str, float],
+        *,
+        actor: str | None = None,
+        when: Precondition | None = None,
     ) -> dict[str, Any]:
         """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
         AliasTarget.from_weights(weights)  # a bad split is refused before any store read
@@ -189,7 +202,7 @@ class Registry:
             current = None if raw is None else main_version(name, alias, raw)
             return AliasTarget.from_weights(weights, current)
 
-        return self._move_alias(name, alias, target, actor)
+        return self._move_alias(name, alias, target, actor, when)
 
     def set_shadow(
         self,
@@ -199,6 +212,7 @@ class Registry:
         sample: float = 1.0,
         *,
         actor: str | None = None,
+        when: Precondition | None = None,
     ) -> dict[str, Any]:
         """Replay a `sample` share of `alias`'s requests to `version` (None: stop), leaving
         where the alias sends traffic as it is."""
@@ -210,10 +224,16 @@ class Registry:
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return shadow_target(name, alias, record, shadow)
 
-        return self._move_alias(name, alias, target, actor, keep_shadow=False)
+        return self._move_alias(name, alias, target, actor, when, keep_shadow=False)
 
     def rollback(
-        self, name: str, alias: str, *, to: str | None = None, actor: str | None = None
+        self,
+        name: str,
+        alias: str,
+        *,
+        to: str | None = None,
+        actor: str | None = None,
+        when: Precondition | None = None,
     ) -> dict[str, Any]:
         """Point `alias` back at the version it pointed at before (or at `to`, one of the
         versions in its history); Conflict when its history has no other version."""
@@ -227,7 +247,7 @@ class Registry:
             self.manifest(name, found.version)
             return found
 
-        return self._move_alias(name, alias, target, actor)
+        return self._move_alias(name, alias, target, actor, when)
 
     def _move_alias(
         self,
@@ -235,12 +255,14 @@ class Registry:
         alias: str,
         choose: Callable[[bytes | None], AliasTarget],
         actor: str | None,
+        when: Precondition | None = None,
         *,
         keep_shadow: bool = True,
     ) -> dict[str, Any]:
         """A compare-and-swap on the alias record: `choose` picks the target from the record
         as read; when another writer changed it before our write, it is read and chosen again,
-        so no move is lost from the history. A corrupt record is replaced (and logged)."""
+        so no move is lost from the history (unless `when`, the caller's precondition, no
+        longer holds: then PreconditionFailed). A corrupt record is replaced (and logged)."""
         key = alias_key(name, alias)
         who = actor or RuntimeSettings.from_env().actor
         for attempt in range(ALIAS_WRITE_TRIES):
@@ -248,11 +270,13 @@ class Registry:
                 raw, etag = self.store.read_versioned(key)
             except NotFound:
                 raw, etag = None, None
+            if when is not None:
+                when.check(name, alias, raw)
             target = choose(raw)
             if keep_shadow:
                 target = kept_shadow(name, alias, raw, target)
             record = next_alias_record(name, alias, raw, target, who)
-            data = json.dumps(record, indent=2).encode()
+            data = record_bytes(record)
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
                 return record
@@ -263,6 +287,14 @@ class Registry:
             f"alias {alias!r} of model {name!r} kept changing while it was being set "
             f"({ALIAS_WRITE_TRIES} tries); try again"
         )
+
+    def alias_record_tagged(self, name: str, alias: str) -> tuple[dict[str, Any], str] | None:
+        """The alias record and its ETag (for `when=Precondition(if_match=...)`), or None."""
+        try:
+            raw = self.store.get_bytes(alias_key(name, alias))
+        except NotFound:
+            return None
+        return parse_alias_record(name, alias, raw), record_etag(raw)
 
     def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
         try:
@@ -305,12 +337,10 @@ class Registry:
                 found[alias] = version
         return found, problems
 
-    def delete_alias(self, name: str, alias: str) -> None:
-        """Remove an alias, whatever its record holds (a corrupt one included)."""
-        key = alias_key(name, alias)
-        if not self.store.exists(key):
-            raise NotFound(f"alias {alias!r} of model {name!r} not found")
-        self.store.delete(key)
+    def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
+        """Remove an alias, whatever its record holds (a corrupt one included); with `when`,
+        only while it is the record the caller read."""
+        delete_alias_record(self.store, name, alias, alias_key(name, alias), when)
 
     # ---- resolution ---------------------------------------------------------------------
 

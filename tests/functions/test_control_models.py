@@ -45,7 +45,8 @@ def test_lists_models_with_version_counts_and_aliases(client: TestClient) -> Non
                 "aliases": {"production": "1"},
                 "problems": [],
             }
-        ]
+        ],
+        "next": None,
     }
 
 
@@ -57,6 +58,7 @@ def test_model_detail_and_a_versions_manifest(client: TestClient) -> None:
         "versions": ["1", "2", "3"],
         "aliases": {"production": "1"},
         "problems": [],
+        "next": None,
     }
     manifest = client.get(f"/control/models/{MODEL}/versions/2")
     assert manifest.status_code == 200
@@ -187,8 +189,20 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
             422,
             "invalid request: by: Extra inputs are not permitted",
         ),
-        ("POST", "/control/models/iris", None, 405, "Method Not Allowed"),
-        ("GET", "/control/nothing-here", None, 404, "Not Found"),
+        (
+            "POST",
+            "/control/models/iris",
+            None,
+            405,
+            "POST is not allowed on /control/models/iris; use GET",
+        ),
+        (
+            "GET",
+            "/control/nothing-here",
+            None,
+            404,
+            "no route GET /control/nothing-here (see /docs for the routes)",
+        ),
     ],
 )
 def test_errors_name_what_to_fix(
@@ -208,6 +222,8 @@ def test_openapi_documents_every_control_route(client: TestClient) -> None:
         "/control/models",
         "/control/models/{name}",
         "/control/models/{name}/versions/{version}",
+        "/control/models/{name}/versions/{version}/card",
+        "/control/models/{name}/versions/{version}/card/{file}",
         "/control/models/{name}/aliases/{alias}",
         "/control/models/{name}/aliases/{alias}/rollback",
         "/control/models/{name}/aliases/{alias}/shadow",

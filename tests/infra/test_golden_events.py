@@ -63,7 +63,9 @@ def source_of(event: dict[str, Any]) -> str | None:
 
 
 def golden() -> list[Path]:
-    return sorted([*EVENTS.glob("*.json"), *EVENTS.glob("local/*.json")])
+    return sorted(
+        [*EVENTS.glob("*.json"), *EVENTS.glob("local/*.json"), *EVENTS.glob("control/*.json")]
+    )
 
 
 def shaped(path: Path) -> list[tuple[str, dict[str, Any]]]:

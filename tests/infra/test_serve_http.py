@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -282,5 +283,25 @@ def test_changes_through_a_token_protected_serve_name_the_token_holder(
     client: httpx.Client,
 ) -> None:
     answer = client.put(f"/control/models/{MODEL}/aliases/staging", json={"version": "1"})
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 201, answer.text  # created
     assert answer.json()["updated_by"] == "bearer-token-holder@127.0.0.1"
+
+
+def test_two_clients_promoting_from_one_view_one_is_told_it_lost(server: ServeProcess) -> None:
+    """Two scripts read the alias and PUT their version with its ETag at once, over real HTTP
+    on separate connections: one gets a 200, the other a 412 saying where the alias is now."""
+    path = f"/control/models/{MODEL}/aliases/production"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    clients = [httpx.Client(base_url=server.base, headers=headers, timeout=30) for _ in "ab"]
+    etag = httpx.get(server.base + path, headers=headers).headers["etag"]
+    with clients[0], clients[1], ThreadPoolExecutor(2) as pool:
+        sent = [
+            pool.submit(c.put, path, json={"version": "1"}, headers={"If-Match": etag})
+            for c in clients
+        ]
+        answers = [future.result() for future in sent]
+    assert sorted(a.status_code for a in answers) == [200, 412], [a.text for a in answers]
+    lost = next(a for a in answers if a.status_code == 412).json()["error"]
+    assert "changed since you read it: it now points at version '1'" in lost
+    refused = httpx.patch(server.base + path, headers=headers)
+    assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, PUT")

@@ -45,10 +45,12 @@ OPERATIONS = [
     ("PUT", "/control/batch/{model}/jobs/{file}"),
     ("GET", "/control/batch/{model}/jobs/{file}"),
     ("POST", "/control/models/{name}/compare"),
+    ("GET", "/control/models/{name}/versions/{version}/card"),
+    ("GET", "/control/models/{name}/versions/{version}/card/{file}"),
 ]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 # Schema-violating requests exist only where the schema constrains something: the JSON bodies
-# (any string is a valid path parameter).
+# and the list bounds (any string is a valid path parameter).
 RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("PUT", "/control/models/{name}/aliases/{alias}", NEGATIVE),
     ("PUT", "/control/models/{name}/aliases/{alias}/shadow", NEGATIVE),
@@ -56,6 +58,10 @@ RUNS = [(m, p, POSITIVE) for m, p in OPERATIONS] + [
     ("POST", "/control/models/{name}/rollouts", NEGATIVE),
     ("POST", "/control/batch/{model}/jobs", NEGATIVE),
     ("POST", "/control/models/{name}/compare", NEGATIVE),
+    # ... and the list routes' bounds (`limit`: 1-1000)
+    ("GET", "/control/models", NEGATIVE),
+    ("GET", "/control/models/{name}", NEGATIVE),
+    ("GET", "/control/batch/{model}/jobs", NEGATIVE),
 ]
 # Real names for some examples, so generated bodies get past the name checks.
 KNOWN = {"name": MODEL, "model": MODEL, "alias": "production", "version": "1"}

@@ -66,6 +66,12 @@ class RolloutPlan:
         unknown = sorted(set(doc) - known)
         if unknown:
             raise BadRequest(f"unknown rollout settings {unknown}; known: {sorted(known)}")
+        lacks = [key for key in ("bake_s", "max_error_rate") if key not in doc]
+        if lacks:
+            raise BadRequest(
+                "a rollout plan needs steps, bake_s and max_error_rate; this one lacks "
+                f"{', '.join(lacks)} (e.g. 'bake_s': 300, 'max_error_rate': 0.01)"
+            )
         steps = doc.get("steps")
         if not isinstance(steps, list | tuple):
             raise BadRequest("steps must be a list of shares such as [0.1, 0.5, 1]")
