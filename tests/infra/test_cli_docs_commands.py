@@ -48,7 +48,7 @@ def aiaas_words(line: str) -> list[str] | None:
     """The arguments after `aiaas` when the line runs it as a shell command, else None."""
     line = OPTIONAL.sub(r"\1", CHOICE.sub(r"[\1]", PLACEHOLDER.sub(r"\1", line)))
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-    lexer.whitespace_split, lexer.commentors = True, "#"
+    lexer.whitespace_split = True  # `#` starts a comment, as in a shell
     try:
         words = list(lexer)
     except ValueError:  # not shell (an unbalanced quote in prose or JSON)

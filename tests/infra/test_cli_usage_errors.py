@@ -1,0 +1,100 @@
+"""What a script sees of a misused or interrupted `aiaas`: the command's own usage error, what
+each command does in its --help, and Ctrl-C as exit 130 with one line, nothing half-published."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from infra.cli.main import EXIT_INTERRUPTED, build_parser, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser(["--help"])
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_an_unknown_option_is_the_command_s_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # argparse said "aiaas: error: unrecognized arguments" under the top level's usage, which
+    # does not list batch's options.
+    with pytest.raises(SystemExit) as stop:
+        main(["batch", "m", "rows.csv", "--shardz", "4"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aiaas batch ")
+    assert err.strip().splitlines()[-1] == "aiaas batch: error: unrecognized arguments: --shardz 4"
+
+
+def test_each_command_s_help_says_what_it_does() -> None:
+    # `aiaas versions --help` showed only the usage and the arguments.
+    bare = [name for name, parser in subcommands().items() if not parser.description]
+    assert bare == []
+
+
+def big_model(path: Path, floats: int) -> Path:
+    """y = x + w with `floats` float32 weights inside the file: a publish that takes a while."""
+    w = numpy_helper.from_array(np.zeros(floats, np.float32), "w")
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, floats]) for n in "xy"]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "big", io[:1], io[1:], [w]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def publish(store: Path, model: Path, *python_options: str) -> subprocess.Popen[str]:
+    argv = ["-m", "infra.cli.main", "--store", str(store), "publish", str(model), "--name", "big"]
+    return subprocess.Popen(
+        [sys.executable, *python_options, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line_and_130(tmp_path: Path) -> None:
+    # It was a KeyboardInterrupt traceback: only the command's run was guarded.
+    process = publish(tmp_path / "store", tmp_path / "absent.onnx", "-X", "importtime")
+    assert process.stderr is not None
+    for line in process.stderr:  # main() has begun importing the publish command's modules
+        if line.rstrip().endswith("infra.cli.model_files"):
+            break
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out) == (EXIT_INTERRUPTED, "")
+    assert "Traceback" not in err and err.endswith("\naiaas publish: interrupted\n")
+
+
+def test_ctrl_c_during_a_publish_is_one_line_130_and_nothing_published(tmp_path: Path) -> None:
+    # Exit 130 with nothing said; a script's log showed no reason.
+    store = tmp_path / "store"
+    process = publish(store, big_model(tmp_path / "big.onnx", 50_000_000))  # 200 MB
+    deadline = time.monotonic() + 60
+    while not any((store / "models").rglob(".tmp-*")):  # the copy is under way
+        assert process.poll() is None, "it ended before it was interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (EXIT_INTERRUPTED, "", "aiaas publish: interrupted\n")
+    assert (
+        not (store / "models").exists()
+        or [p for p in (store / "models").rglob("*") if p.is_file()] == []
+    )
