@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from functions.runtime.errors import AiaasError
+from infra.cli.help_examples import add_examples
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
@@ -93,6 +94,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for choice in sub._choices_actions:  # `aiaas CMD --help` opens with what CMD does
         command = sub.choices[choice.dest]
         command.description = command.description or choice.help
+        add_examples(choice.dest, command)
     return parser
 
 

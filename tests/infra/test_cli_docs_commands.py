@@ -1,4 +1,4 @@
-"""Every `aiaas ...` command the docs show still parses with the CLI as it is (parser only:
+"""Every `aiaas ...` command the docs and --help examples show still parses with the CLI as it is (parser only:
 nothing runs), and every option an inline `aiaas CMD --opt` mention names exists: docs
 cannot drift from the CLI."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.cli.help_examples import EXAMPLES
 from infra.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,8 +90,19 @@ def inline_mentions() -> list[tuple[str, str, list[str]]]:
     return found
 
 
+def help_examples() -> list[tuple[str, list[str]]]:
+    """The examples `aiaas COMMAND --help` shows."""
+    found = []
+    for command, lines in EXAMPLES.items():
+        for line in lines:
+            words = aiaas_words(line)
+            assert words is not None, line
+            found.append((f"aiaas {command} --help", words))
+    return found
+
+
 PARSER = build_parser(["--help"])
-COMMANDS = documented_commands()
+COMMANDS = documented_commands() + help_examples()
 
 
 def parse_error(argv: list[str]) -> str | None:
@@ -106,7 +118,7 @@ def parse_error(argv: list[str]) -> str | None:
 
 def test_the_docs_show_commands_to_check() -> None:
     # Guards the extraction itself: a regex that found nothing would pass every doc.
-    assert len(COMMANDS) > 60
+    assert len(COMMANDS) > 90
     assert {words[0] for _, words in COMMANDS if words} >= {"publish", "serve", "batch", "rollout"}
 
 
@@ -130,3 +142,16 @@ def test_options_named_in_prose_exist() -> None:
         if option not in top and option not in subcommand(command)._option_string_actions
     ]
     assert unknown == []
+
+
+def test_the_readme_gives_the_exit_codes_and_the_json_commands() -> None:
+    from infra.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## The CLI in scripts", 1)[1].split("\n## ", 1)[0]
+    for code in (0, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED):
+        assert f"\n| {code} | " in section
+    with_json = [
+        name for name in sorted(EXAMPLES) if "--json" in subcommand(name)._option_string_actions
+    ]
+    assert [name for name in with_json if f"`{name}" not in section] == []
