@@ -45,6 +45,20 @@ def test_each_command_s_help_says_what_it_does() -> None:
     assert bare == []
 
 
+def test_every_default_is_shown_in_the_help() -> None:
+    # `compare --max-rows` compared at most 100000 rows without saying so.
+    unsaid = [
+        f"{name} {action.option_strings[0]}"
+        for name, parser in subcommands().items()
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, "", argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+        and f"({action.default})".replace(".0)", ")") not in (action.help or "")  # "waits (900)"
+    ]
+    assert unsaid == []
+
+
 def test_each_command_s_help_ends_with_examples() -> None:
     # (each example is run through the parser by test_cli_docs_commands.py)
     helps = {name: parser.format_help() for name, parser in subcommands().items()}
