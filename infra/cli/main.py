@@ -95,6 +95,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         command = sub.choices[choice.dest]
         command.description = command.description or choice.help
         add_examples(choice.dest, command)
+        # `aiaas versions m --store s3://...` as well as `aiaas --store s3://... versions m`;
+        # SUPPRESS: when not given here, the value given before the command stays.
+        command.add_argument("--store", default=argparse.SUPPRESS, help="as aiaas --store")
     return parser
 
 

@@ -39,6 +39,23 @@ def test_an_unknown_option_is_the_command_s_usage_error(
     assert err.strip().splitlines()[-1] == "aiaas batch: error: unrecognized arguments: --shardz 4"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["versions", "m", "--store", "s3://b/r"],
+        ["--store", "s3://b/r", "versions", "m"],
+        ["--store", "elsewhere", "versions", "m", "--store", "s3://b/r"],
+    ],
+)
+def test_store_may_follow_the_command(argv: list[str]) -> None:
+    # `aiaas versions m --store s3://...` was "unrecognized arguments: --store".
+    assert build_parser(argv).parse_args(argv).store == "s3://b/r"
+
+
+def test_store_given_nowhere_is_none_for_the_default() -> None:
+    assert build_parser(["models"]).parse_args(["models"]).store is None
+
+
 def test_each_command_s_help_says_what_it_does() -> None:
     # `aiaas versions --help` showed only the usage and the arguments.
     bare = [name for name, parser in subcommands().items() if not parser.description]
