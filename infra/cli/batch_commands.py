@@ -23,6 +23,7 @@ from functions.runtime.batch.run import RunInput, finished_summary
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
+from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -89,7 +90,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     pool = ModelPool(Registry(store))
     if args.shards > 1:
         settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
-        run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
+        try:
+            run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
+        except KeyboardInterrupt:  # Ctrl-C: no half-scored shards left behind for nobody
+            remove_work(store, obj.work_prefix(run.run_id))
+            raise
     else:
         _fire_event(store, pool, run, args.chunk_rows)
     summary = finished_summary(store, run)

@@ -15,9 +15,17 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from functions.runtime.store import LocalStore
 from infra.cli.main import EXIT_INTERRUPTED, build_parser, main
+from tests.batch_support import publish_classifier
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C as in a terminal, even when this test runs in a
+    background job (whose shell ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -106,6 +114,7 @@ def publish(store: Path, model: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONPATH": str(REPO)},
+        preexec_fn=default_sigint,
     )
 
 
@@ -119,6 +128,7 @@ def test_ctrl_c_while_the_command_imports_is_one_line_and_130() -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=os.environ | {"PYTHONPATH": str(REPO)},
+        preexec_fn=default_sigint,
     )
     assert process.stderr is not None
     for line in process.stderr:  # main() has begun importing the invoke command's modules
@@ -146,3 +156,44 @@ def test_ctrl_c_during_a_publish_is_one_line_130_and_nothing_published(tmp_path:
         not (store / "models").exists()
         or [p for p in (store / "models").rglob("*") if p.is_file()] == []
     )
+
+
+def test_ctrl_c_during_a_sharded_batch_leaves_no_work_and_no_worker_tracebacks(
+    tmp_path: Path,
+) -> None:
+    # The terminal sends Ctrl-C to the whole process group: each pool worker printed a
+    # KeyboardInterrupt traceback, and the run's work folder (plan, parts) stayed behind.
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.random.default_rng(0).normal(size=(2_000_000, 4)).astype(np.float32))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.cli.main",
+            "--store",
+            store.uri,
+            "batch",
+            "iris",
+            str(rows),
+            "--shards",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO), "AIAAS_CACHE_DIR": str(tmp_path / "cache")},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=default_sigint,
+    )
+    work = tmp_path / "store" / "batch" / "iris" / "work"
+    deadline = time.monotonic() + 60
+    while not any(work.rglob(".tmp-*part-*")):  # a worker is writing its shard's part
+        assert process.poll() is None, "it ended before it was interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (EXIT_INTERRUPTED, "aiaas batch: interrupted\n")
+    assert [p for p in work.rglob("*") if p.is_file()] == []
