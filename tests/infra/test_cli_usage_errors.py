@@ -143,7 +143,7 @@ def test_ctrl_c_while_the_command_imports_is_one_line_and_130() -> None:
 def test_ctrl_c_during_a_publish_is_one_line_130_and_nothing_published(tmp_path: Path) -> None:
     # Exit 130 with nothing said; a script's log showed no reason.
     store = tmp_path / "store"
-    process = publish(store, big_model(tmp_path / "big.onnx", 50_000_000))  # 200 MB
+    process = publish(store, big_model(tmp_path / "big.onnx", 25_000_000))  # 100 MB
     deadline = time.monotonic() + 60
     while not any((store / "models").rglob(".tmp-*")):  # the copy is under way
         assert process.poll() is None, "it ended before it was interrupted"
