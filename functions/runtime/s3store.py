@@ -69,6 +69,13 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _error(self, exc: Exception, key: str) -> AiaasError:
+        from botocore.exceptions import NoCredentialsError  # loaded already: it raised `exc`
+
+        if isinstance(exc, NoCredentialsError):  # botocore said "Unable to locate credentials"
+            return StoreError(
+                f"no AWS credentials found for {self.uri}: set AWS_PROFILE (after `aws sso "
+                "login` or `aws configure`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
         # Client errors carry the parsed response; connection and read timeouts carry None.
         code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound"):

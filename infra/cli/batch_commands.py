@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from functions.batch.events import s3_notification, sqs_event, store_location
@@ -19,9 +20,10 @@ from functions.batch.service import BatchService
 from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
-from functions.runtime.batch.settings import BatchSettings
+from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
+from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -39,9 +41,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("model", help="model name; its production alias (else newest version) scores")
     p.add_argument("file", type=Path, help="a .csv, .jsonl or .npy file")
     p.add_argument("--name", help="object name under input/ (default: the file's name)")
-    p.add_argument("--shards", type=int, default=1, help="split into N shards scored in parallel")
+    p.add_argument(
+        "--shards", type=int, default=1, help="split into N shards scored in parallel (default 1)"
+    )
     p.add_argument("--workers", type=int, help="processes for --shards (default: min(N, CPUs))")
-    p.add_argument("--chunk-rows", type=int, help="rows read, scored and written at a time")
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        help="rows read, scored and written at a time (default: $AIAAS_BATCH_CHUNK_ROWS, else "
+        f"{DEFAULT_CHUNK_ROWS})",
+    )
     p.add_argument(
         "--deployed", action="store_true", help="only upload: the deployed stack's events score it"
     )
@@ -51,6 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --deployed: wait for the summary (a local run always waits)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run's summary as one JSON document (for scripts) instead; exit 1 when "
+        "the run failed, 0 when it ran, whatever its failed_rows",
+    )
     p.set_defaults(func=cmd_batch)
 
 
@@ -59,22 +74,33 @@ def cmd_batch(args: argparse.Namespace) -> int:
     obj = _upload(store, args)
     run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
     uri = store.uri.rstrip("/")
-    print(f"uploaded {args.file} to {uri}/{obj.input_key}")
+    report = _report_json if args.json else _report
+    if not args.json:
+        print(f"uploaded {args.file} to {uri}/{obj.input_key}")
     if args.deployed:
         if args.shards != 1:
             raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
-        print(f"output will appear at {uri}/{obj.output_key}")
-        return _report(uri, _wait(store, run, args.timeout)) if args.wait else 0
+        if args.wait:
+            return report(uri, _wait(store, run, args.timeout))
+        if args.json:
+            _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
+        else:
+            print(f"output will appear at {uri}/{obj.output_key}")
+        return 0
     pool = ModelPool(Registry(store))
     if args.shards > 1:
         settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
-        run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
+        try:
+            run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
+        except KeyboardInterrupt:  # Ctrl-C: no half-scored shards left behind for nobody
+            remove_work(store, obj.work_prefix(run.run_id))
+            raise
     else:
         _fire_event(store, pool, run, args.chunk_rows)
     summary = finished_summary(store, run)
     if summary is None:
         raise AiaasError(f"the run wrote no summary at {uri}/{obj.summary_key}")
-    return _report(uri, summary)
+    return report(uri, summary)
 
 
 def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
@@ -118,6 +144,17 @@ def _wait(store: ObjectStore, run: RunInput, timeout: float) -> RunSummary:
         f"no summary for run {run.run_id} after {timeout:.0f} s; is the stack deployed with "
         "this bucket, and its queue's dead-letter queue empty?"
     )
+
+
+def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) -> None:
+    """Keys as the summary has them (relative to the store), the store, and the summary's key."""
+    summary_key = obj.summary_key if obj else None
+    print(json.dumps({"store": uri, **doc, "summary": summary_key}, indent=2))
+
+
+def _report_json(uri: str, summary: RunSummary) -> int:
+    _print_json(uri, summary, parse_input_key(str(summary["input"])))
+    return 1 if summary["status"] == RunStatus.FAILED else 0
 
 
 def _report(uri: str, summary: RunSummary) -> int:

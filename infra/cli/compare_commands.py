@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--label", help="ground-truth column or field (default: the training target, if present)"
     )
-    p.add_argument("--max-rows", type=int, default=100_000, help="rows compared at most")
+    p.add_argument(
+        "--max-rows", type=int, default=100_000, help="rows compared at most (default 100000)"
+    )
     p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_compare)

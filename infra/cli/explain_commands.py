@@ -48,7 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ".txt or the text column of a .csv (JSONL out)",
     )
     p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
-    p.add_argument("--patch", type=int, help="image models: patch size in pixels")
+    p.add_argument(
+        "--patch",
+        type=int,
+        help="image models: patch size in pixels (default: the size that cuts an image into about 16 patches)",
+    )
     p.add_argument("--out", type=Path, help="with --file: write JSONL here (default: stdout)")
     p.add_argument("--json", action="store_true", help="print the explanation document")
     p.add_argument("--png", type=Path, help="also draw the first row's attributions to this PNG")

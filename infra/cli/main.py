@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from functions.runtime.errors import AiaasError
+from infra.cli.help_examples import add_examples
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
@@ -34,13 +35,17 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def command_modules(argv: Sequence[str]) -> list[ModuleType]:
-    """The modules to register: the chosen command's, or all of them."""
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command argv names, if it names a known one."""
     # The command is the first positional argument: skip the value of `--store VALUE`.
     args = [a for i, a in enumerate(argv) if not (i > 0 and argv[i - 1] == "--store")]
     chosen = next((arg for arg in args if not arg.startswith("-")), None)
-    if chosen not in COMMANDS:
-        chosen = None
+    return chosen if chosen in COMMANDS else None
+
+
+def command_modules(argv: Sequence[str]) -> list[ModuleType]:
+    """The modules to register: the chosen command's, or all of them."""
+    chosen = chosen_command(argv)
     names = [COMMANDS[chosen]] if chosen else list(dict.fromkeys(COMMANDS.values()))
     return [importlib.import_module(name) for name in names]
 
@@ -69,6 +74,7 @@ class ShowVersion(argparse.Action):
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C ended
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -85,12 +91,40 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules(sys.argv[1:] if argv is None else argv):
         module.register(sub)
+    for choice in sub._choices_actions:  # `aiaas CMD --help` opens with what CMD does
+        command = sub.choices[choice.dest]
+        command.description = command.description or choice.help
+        add_examples(choice.dest, command)
+        # `aiaas versions m --store s3://...` as well as `aiaas --store s3://... versions m`;
+        # SUPPRESS: when not given here, the value given before the command stays.
+        command.add_argument("--store", default=argparse.SUPPRESS, help="as aiaas --store")
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parse_args, but an unknown option is the command's usage error, not the top level's:
+    `aiaas batch: error: unrecognized arguments: --shardz` with batch's usage."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C, even while the command's modules import: no traceback. What a command was
+        # writing is cleaned up as the exception unwinds (temp files, multipart uploads).
+        words = sys.argv[1:] if argv is None else argv
+        print(f"aiaas {chosen_command(words) or ''}".rstrip() + ": interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run(argv: Sequence[str] | None) -> int:
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -108,8 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hint is None:
             raise  # a module of aiaas itself: a bug, whose traceback is the report
         return fail(args, exc, hint)
-    except KeyboardInterrupt:
-        return 130
     return code
 
 

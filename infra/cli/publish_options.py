@@ -37,7 +37,8 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--text-field",
         default=TEXT_FIELD,
-        help="with --tokenizer: the record field / batch column raw text is read from",
+        help="with --tokenizer: the record field / batch column raw text is read from "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--quantize",

@@ -57,7 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--steps", default="10,50,100", help="percentages (default 10,50,100)")
     p.add_argument("--bake", default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)")
     p.add_argument("--max-error-rate", type=float, default=0.01, help="5xx share (default 0.01)")
-    p.add_argument("--max-p99-ms", type=float, help="p99 latency limit of the version, in ms")
+    p.add_argument(
+        "--max-p99-ms", type=float, help="p99 latency limit of the version, in ms (default: none)"
+    )
     p.add_argument(
         "--min-agreement",
         type=float,
@@ -89,7 +91,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how long failing checks (the gateway restarting, the store unreachable) are "
         f"retried before the rollout aborts (default {CHECK_GRACE_S:g}s)",
     )
-    p.add_argument("--token", default=os.environ.get("AIAAS_API_TOKEN"), help="gateway token")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("AIAAS_API_TOKEN"),
+        help="gateway token (default: $AIAAS_API_TOKEN, better than this flag, whose value "
+        "every user of the machine sees in `ps`)",
+    )
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=cmd_rollout)
 

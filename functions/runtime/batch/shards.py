@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Mapping
@@ -269,6 +271,31 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
     return score_shard(store, pool, item, settings)
 
 
+def _quiet_on_ctrl_c() -> None:
+    """A pool worker's Ctrl-C (the terminal sends it to the whole process group): unwind, so
+    temp files are removed, and exit quietly; the parent says it was interrupted, once.
+    The worker was started with SIGINT blocked (one during its imports was a traceback): a
+    Ctrl-C that came meanwhile is delivered here, once the handler is in place."""
+
+    started = False
+
+    def stop(signum: int, frame: object) -> None:
+        if not started:  # still in this initializer, whose exceptions the pool logs: no work begun
+            os._exit(128 + signum)
+        for name in (signal.SIGINT, signal.SIGTERM):  # once: a second must not cut the cleanup
+            signal.signal(name, signal.SIG_IGN)
+        raise SystemExit(128 + signum)  # multiprocessing prints no traceback for SystemExit
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # as the parent's (nohup, `&`)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return
+    signal.signal(signal.SIGINT, stop)
+    # The pool SIGTERMs the workers still running once one has gone: they unwind the same way.
+    signal.signal(signal.SIGTERM, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    started = True
+
+
 def run_sharded_locally(
     store: ObjectStore,
     pool: ModelPool,
@@ -288,6 +315,15 @@ def run_sharded_locally(
     count = workers or min(shards, cpu_count())
     # Shards are the parallelism here: no worker processes inside a shard unless asked for.
     per_shard = settings if settings.workers else replace(settings, workers=1)
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as executor:
-        list(executor.map(score_shard_in_process, repeat(store.uri), repeat(per_shard), items))
+    with ProcessPoolExecutor(count, context, initializer=_quiet_on_ctrl_c) as executor:
+        # map() submits every shard, which spawns the workers: they inherit the blocked
+        # SIGINT. Here it is held only meanwhile, then delivered: a Ctrl-C is never lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            parts = executor.map(
+                score_shard_in_process, repeat(store.uri), repeat(per_shard), items
+            )
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        list(parts)
     return merge_run(store, plan)

@@ -1,0 +1,41 @@
+"""What `aiaas` says when the store cannot be used at all: no AWS credentials, no bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.cli.main import main
+from tests.s3server import MotoServer
+
+
+def test_missing_credentials_say_how_to_provide_them(
+    moto_server: MotoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It was botocore's "S3 error on s3://.../models: Unable to locate credentials".
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    assert main(["--store", "s3://aiaas-no-creds/registry", "models"]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas models: error: no AWS credentials found for s3://aiaas-no-creds/registry: set "
+        "AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY\n"
+    )
+
+
+def test_a_missing_bucket_is_named(
+    moto_server: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--store", "s3://aiaas-never-made/registry", "versions", "m", "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        "aiaas versions: error: S3 bucket 'aiaas-never-made' does not exist "
+        "(store s3://aiaas-never-made/registry)\n",
+    )
