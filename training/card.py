@@ -1,15 +1,21 @@
-"""The model card: Markdown plus PNG plots, stored beside the artifact under `card/`."""
+"""The model card: Markdown plus PNG plots, stored beside the artifact under `card/`.
+
+Torch-free (numpy and matplotlib): `aiaas publish` draws the same plots for a model brought from
+any exporter (infra/cli/publish_card.py), and a serving install imports no torch to do it.
+"""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from functions.runtime.explain.explainer import PATCH_NAME
-from training.trainer import EpochRecord
+
+if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
+    from training.trainer import EpochRecord
 
 
 def _pyplot() -> Any:

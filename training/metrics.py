@@ -21,7 +21,11 @@ HIGHER_IS_BETTER = {
 
 def classification_metrics(y_true: np.ndarray, logits: np.ndarray, classes: int) -> dict[str, Any]:
     """Accuracy, macro F1 and the confusion matrix (rows: true class, columns: predicted)."""
-    predicted = np.asarray(logits).argmax(axis=1)
+    return class_metrics(np.asarray(y_true), np.asarray(logits).argmax(axis=1), classes)
+
+
+def class_metrics(y_true: np.ndarray, predicted: np.ndarray, classes: int) -> dict[str, Any]:
+    """`classification_metrics` of predicted class indices (what a served label names)."""
     confusion = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(confusion, (y_true, predicted), 1)
     hits = np.diag(confusion).astype(np.float64)

@@ -7,10 +7,11 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from functions.runtime import names
+from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError, BadRequest, VersionExists
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
@@ -23,6 +24,7 @@ from functions.runtime.manifest import (
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.model_files import require_data_files, stage
+from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 
@@ -142,24 +144,53 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         description=args.description,
     )
     prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
-    manifest, notes = prepared.manifest, (*notes, *prepared.notes)
-    same = _same_file(reg, name, manifest.file.sha256)  # read before this version exists
-    manifest = _publish_numbered(reg, manifest, prepared, numbered=not args.version)
+    notes = (*notes, *prepared.notes)
+    scored = _scored(args, prepared, work / "card")
+    if scored is not None:
+        prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
+    card = _Card(prepared, scored, notes, work / "card")
+    same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
+    manifest = _publish_numbered(reg, prepared.manifest, card, numbered=not args.version)
     if alias:
         reg.set_alias(name, alias, manifest.version)
     _report(args, reg.store.uri, manifest, notes, same, alias)
     return 0
 
 
+def _scored(args: argparse.Namespace, prepared: Prepared, folder: Path) -> Scored | None:
+    """With --data: the published file's held-out metrics and plots (else None)."""
+    if args.data is None:
+        return None
+    from infra.cli.publish_scoring import score
+
+    return score(prepared.manifest, prepared.model, args.data, args.target, folder)
+
+
+@dataclass(frozen=True)
+class _Card:
+    prepared: Prepared
+    scored: Scored | None
+    notes: tuple[str, ...]
+    folder: Path
+
+    def files(self, manifest: ModelManifest) -> dict[str, Path]:
+        """Every file of `manifest`'s version beside the model: the options' and the card,
+        which names the version (so it is written again when the number moves on)."""
+        model, extra = self.prepared.model, self.prepared.extra_files
+        others = files_to_publish(model, extra)
+        card = card_files(manifest, self.scored, self.notes, others, self.folder)
+        return {**extra, **card}
+
+
 def _publish_numbered(
-    reg: Registry, manifest: ModelManifest, prepared: Prepared, *, numbered: bool
+    reg: Registry, manifest: ModelManifest, card: _Card, *, numbered: bool
 ) -> ModelManifest:
     """Publish; a number picked for the user (no --version) that another publisher claimed
     between reading it and publishing is replaced by the next free one, as a later run
     would have picked. An explicit --version that is taken stays an error."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
-            reg.publish(manifest, prepared.model, prepared.extra_files)
+            reg.publish(manifest, card.prepared.model, card.files(manifest))
             return manifest
         except VersionExists:
             if not numbered or attempt == NUMBER_TRIES:
@@ -188,14 +219,25 @@ def _report(
             "same_file_as": same,  # earlier versions with this sha256, oldest first
             "alias": alias,
             "notes": list(notes),
+            "card": CARD,  # in the version, beside the model
+            "metrics": manifest.metrics,
         }
         print(json.dumps(doc, indent=2))
         return
     print(f"published {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
     for note in notes:
         print(f"  {note}")
+    print(f"  card: {CARD} ({_held_out(manifest)}); `aiaas show {name}:{version}` prints its path")
     if alias:
         print(f"{name}@{alias} -> {version}")
+
+
+def _held_out(manifest: ModelManifest) -> str:
+    held_out = manifest.metrics.get("held_out")
+    if not held_out:
+        return "no metrics: --data FILE --target COLUMN adds them"
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in held_out.items() if isinstance(v, float))
+    return f"{shown} on {held_out['rows']} rows of {held_out['data']}"
 
 
 def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:

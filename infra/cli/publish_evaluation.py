@@ -2,8 +2,8 @@
 
 `--data FILE`: JSONL (one record per line, as `{"instances": [...]}` takes them: features by
 name, a text model's text field, or input names), CSV (a header, then such records; numbers
-as written) or NPZ (`x`, or one array per input name, and `y`). The label is the record's
-`label` column (else `target`, else `y`). Both files are run as serving runs them
+as written) or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
+array) `--target` names, else the record's `label` column (else `target`, else `y`). Both files are run as serving runs them
 (`LoadedModel.predict`, then the labels the predict API answers): classifiers are scored by
 accuracy against the label, other models by RMSE against a number.
 """
@@ -32,6 +32,7 @@ MAX_ROWS = 100_000
 class LabelledData:
     inputs: dict[str, np.ndarray]
     labels: list[Any]
+    column: str  # where the labels were read from
 
 
 def _number(text: str) -> Any:
@@ -48,40 +49,63 @@ def _records(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def read_data(path: Path, manifest: ModelManifest) -> LabelledData:
-    """Inputs and labels of `path`; a BadRequest saying what is missing."""
+def read_data(path: Path, manifest: ModelManifest, target: str | None = None) -> LabelledData:
+    """Inputs and labels (the `target` column, else the first of LABEL_COLUMNS) of `path`; a
+    BadRequest saying what is missing."""
     try:
         if path.suffix == ".npz":
-            return _npz(path, manifest)
+            return _npz(path, manifest, target or "y")
         rows = _records(path)[:MAX_ROWS]
     except (OSError, ValueError) as exc:
         raise BadRequest(f"--data {path}: {exc}") from None
     if not rows or not all(isinstance(row, dict) for row in rows):
         raise BadRequest(f"--data {path}: give records (JSONL objects or CSV rows) with a label")
-    column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
-    if column is None:
-        raise BadRequest(f"--data {path}: no label column; name it one of {list(LABEL_COLUMNS)}")
+    column = _label_column(path, rows, target)
+    if any(column not in row for row in rows):
+        line = next(i for i, row in enumerate(rows, 1) if column not in row)
+        raise BadRequest(f"--data {path}: record {line} has no {column!r}")
     labels = [row.pop(column) for row in rows]
     try:
         inputs = simple.decode({"instances": rows}, manifest)
     except AiaasError as exc:
         raise BadRequest(f"--data {path}: {exc.public_message}") from None
-    return LabelledData(inputs, labels)
+    return LabelledData(inputs, labels, column)
 
 
-def _npz(path: Path, manifest: ModelManifest) -> LabelledData:
+def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) -> str:
+    if target is not None:
+        if target not in rows[0]:
+            raise BadRequest(
+                f"--target {target!r} is not a column of {path}; it has {sorted(rows[0])}"
+            )
+        return target
+    column = next((c for c in LABEL_COLUMNS if c in rows[0]), None)
+    if column is None:
+        raise BadRequest(
+            f"--data {path}: no label column; name it with --target COLUMN (default: the first "
+            f"of {list(LABEL_COLUMNS)}); it has {sorted(rows[0])}"
+        )
+    return column
+
+
+def _npz(path: Path, manifest: ModelManifest, target: str) -> LabelledData:
     with np.load(path, allow_pickle=False) as arrays:
-        if "y" not in arrays:
-            raise BadRequest(f"--data {path}: the NPZ needs a label array 'y'")
+        if target not in arrays:
+            raise BadRequest(f"--data {path}: the NPZ needs a label array {target!r}")
         names = [spec.name for spec in manifest.inputs]
         single = len(names) == 1 and "x" in arrays and names[0] not in arrays
         inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}
-        return LabelledData(inputs, arrays["y"][:MAX_ROWS].tolist())
+        return LabelledData(inputs, arrays[target][:MAX_ROWS].tolist(), target)
 
 
-def _predict(manifest: ModelManifest, path: Path, data: LabelledData) -> tuple[list[Any], Any]:
+def load(manifest: ModelManifest, path: Path) -> LoadedModel:
+    """The model at `path` as serving loads it, before it is published."""
+    return LoadedModel(_listing_own_data(manifest, path), path)
+
+
+def served_answers(model: LoadedModel, data: LabelledData) -> tuple[list[Any], Any]:
     """(the answer per row: label, or the first output's value; the raw first output)."""
-    model = LoadedModel(_listing_own_data(manifest, path), path)
+    manifest = model.manifest
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
@@ -109,7 +133,7 @@ def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:
     return replace(manifest, files=(*manifest.files, *found)) if found else manifest
 
 
-def _truth(labels: list[Any], manifest: ModelManifest) -> list[str]:
+def truth_labels(labels: list[Any], manifest: ModelManifest) -> list[str]:
     """The labels as the API names classes: as given, or class indices turned into names."""
     names = [str(int(y)) if isinstance(y, float) and y.is_integer() else str(y) for y in labels]
     count = len(manifest.labels)
@@ -121,7 +145,7 @@ def _truth(labels: list[Any], manifest: ModelManifest) -> list[str]:
     return [manifest.labels[int(y)] for y in labels]
 
 
-def _check_numeric(labels: list[Any], path: Path) -> None:
+def check_numeric(labels: list[Any], path: Path) -> None:
     """A model that is no classifier is scored by RMSE, so its labels must be numbers: a class
     name there means the classes were not given (the graph of a network names none)."""
     for y in labels:
@@ -136,21 +160,24 @@ def _check_numeric(labels: list[Any], path: Path) -> None:
 
 def _score(manifest: ModelManifest, answers: list[Any], labels: list[Any]) -> float:
     if manifest.postprocessing is not None:
-        truth = _truth(labels, manifest)
+        truth = truth_labels(labels, manifest)
         return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)]))
     error = np.asarray(answers, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
     return float(np.sqrt(np.mean(error**2)))
 
 
 def evaluate(
-    before: tuple[ModelManifest, Path], after: tuple[ModelManifest, Path], path: Path
+    before: tuple[ModelManifest, Path],
+    after: tuple[ModelManifest, Path],
+    path: Path,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """Accuracy (classifiers) or RMSE of both models on `path`, and how far their outputs differ."""
-    data = read_data(path, before[0])
+    data = read_data(path, before[0], target)
     if before[0].postprocessing is None:
-        _check_numeric(data.labels, path)
-    answers_before, raw_before = _predict(*before, data)
-    answers_after, raw_after = _predict(*after, data)
+        check_numeric(data.labels, path)
+    answers_before, raw_before = served_answers(load(*before), data)
+    answers_after, raw_after = served_answers(load(*after), data)
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"
     score_before = _score(before[0], answers_before, data.labels)
     score_after = _score(after[0], answers_after, data.labels)

@@ -3,7 +3,8 @@
 Both run before anything is written, on copies in the publish's private folder (never in the
 user's model folder): the quantizer on its own copy of the source, the graph and tokenizer
 checks on the source, the tokenizer embedded into the file that is published (the variant, when
-quantized), and with `--data` both files scored as serving scores them. A model's external data
+quantized), and with `--data` both files scored as serving scores them (the card scores the
+published one: publish_scoring.py). A model's external data
 files go with each copy (`model_files`). Any refusal leaves the store untouched.
 """
 
@@ -49,8 +50,16 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        help="with --quantize: labelled rows (JSONL, CSV or NPZ with y) to measure the accuracy "
-        "or error before and after on, recorded in the manifest",
+        help="held-out labelled rows (JSONL, CSV or NPZ), scored as the predict API answers: "
+        "the version's card gets metrics (accuracy, F1, confusion matrix; or R2, RMSE, "
+        "residuals) and feature importance, the manifest the metrics; with --quantize also "
+        "the accuracy or error before and after",
+    )
+    p.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="with --data: the column (NPZ: array) holding each row's true class or value "
+        "(default: label, else target, else y)",
     )
 
 
@@ -65,8 +74,8 @@ class Prepared:
 def _check(args: argparse.Namespace) -> None:
     if args.tokenizer is None and (args.max_length is not None or args.text_field != TEXT_FIELD):
         raise BadRequest("--max-length and --text-field go with --tokenizer")
-    if args.data is not None and args.quantize is None:
-        raise BadRequest("--data goes with --quantize: it measures the quantized model's accuracy")
+    if args.target is not None and args.data is None:
+        raise BadRequest("--target goes with --data: it names the data's label column")
     if args.data is not None and not args.data.is_file():
         raise BadRequest(f"--data: no such file: {args.data}")
     if args.tokenizer is not None and not args.tokenizer.is_file():
@@ -111,7 +120,7 @@ def apply_publish_options(
         from infra.cli.publish_evaluation import evaluate
 
         measured = evaluate(
-            (source.manifest, source.model), (result.manifest, result.model), args.data
+            (source.manifest, source.model), (result.manifest, result.model), args.data, args.target
         )
         quantization["evaluation"] = measured
         notes.append(

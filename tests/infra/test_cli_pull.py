@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.cache import ArtifactCache, sha256_file
+from functions.runtime.manifest import ArtifactFile
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
@@ -30,17 +31,19 @@ def test_pull_copies_a_version_between_stores(
     source, target = stores[source_kind], stores[target_kind]
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
     assert run(capsys, source, "publish", str(path), "--name", "m", "--alias", "production")[0] == 0
-    source.put_bytes("models/m/versions/1/card/card.md", b"# m\n")
+    source.put_bytes("models/m/versions/1/card/notes.md", b"# m\n")
     code, out, _ = run(capsys, target, "pull", "m@production", "--from", source.uri)
     assert code == 0
     assert out == (f"pulled m:1 from {source.uri} into {target.uri}\nm@production -> 1\n")
     pulled = Registry(target)
-    # The same version, and the card set beside it by hand (unlisted in the source) is now
+    # The same version, and a file set beside it by hand (unlisted in the source) is now
     # listed with its sha256: the target's copy is verified like every file of a version.
     copied = pulled.resolve("m@production")
-    assert replace(copied, files=()) == Registry(source).resolve("m:1")
-    assert [(f.path, f.size, f.role) for f in copied.files] == [("card/card.md", 4, "extra")]
-    assert target.get_bytes("models/m/versions/1/card/card.md") == b"# m\n"
+    card = Registry(source).resolve("m:1").files  # publish's card, listed
+    assert replace(copied, files=()) == replace(Registry(source).resolve("m:1"), files=())
+    assert copied.files == (*card, ArtifactFile("card/notes.md", 4, copied.files[-1].sha256,
+                                                "extra"))  # fmt: skip
+    assert target.get_bytes("models/m/versions/1/card/notes.md") == b"# m\n"
     assert sha256_file(
         ArtifactCache(target, tmp_path / "c").fetch(pulled.resolve("m"))
     ) == sha256_file(path)

@@ -78,6 +78,8 @@ def test_publish_a_foreign_model_and_show_it(
         f"published foreign:1 to {store.uri} (sha256 {sha[:12]})",
         "  classes cat, dog, fish (from --labels)",
         "  class scores from output 'probabilities' (activation none)",
+        "  card: card/card.md (no metrics: --data FILE --target COLUMN adds them); "
+        "`aiaas show foreign:1` prints its path",
     ]
 
     code, out, _ = run(capsys, store, "show", "foreign")
@@ -153,7 +155,8 @@ def test_show_lists_every_file_of_a_version_with_external_data(
         f"             weights.bin: {data.stat().st_size} bytes, sha256 {sha256_file(data)} "
         "(weights)"
     )
-    assert lines[at + 2].startswith("  producer:  ")
+    assert lines[at + 2].startswith("             card/card.md: ")  # every version's card
+    assert lines[at + 3].startswith("  producer:  ")
 
 
 def test_versions_aliases_promote_and_models(
@@ -358,7 +361,7 @@ def test_the_installed_entry_point(tmp_path: Path) -> None:
 
     published = shell("publish", str(path), "--name", "foreign", "--alias", "production")
     assert published.returncode == 0, published.stderr
-    assert published.stdout.splitlines()[1] == "foreign@production -> 1"
+    assert published.stdout.splitlines()[-1] == "foreign@production -> 1"
     shown = shell("show", "foreign@production", "--json")
     assert shown.returncode == 0
     assert [s["name"] for s in json.loads(shown.stdout)["outputs"]] == ["probabilities", "total"]

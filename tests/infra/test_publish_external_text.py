@@ -114,6 +114,7 @@ def download(store: ObjectStore, folder: Path) -> Path:
     (folder / "model.onnx").write_bytes(store.get_bytes(f"{prefix}/model.onnx"))
     assert sha256_file(folder / "model.onnx") == manifest.file.sha256
     for item in manifest.files:
+        (folder / item.path).parent.mkdir(parents=True, exist_ok=True)  # card/
         (folder / item.path).write_bytes(store.get_bytes(f"{prefix}/{item.path}"))
         assert (item.size, item.sha256) == (
             (folder / item.path).stat().st_size,
@@ -140,10 +141,11 @@ def test_tokenizer_publishes_every_file_and_serves_raw_text(
     assert code == 0, err
     assert "vocabulary of 55 tokens fits the word embedding of 55 rows" in out
     data = exported.with_name(DATA)
-    assert Registry(store).manifest(MODEL, "1").files == (
+    assert Registry(store).manifest(MODEL, "1").files[:2] == (
         ArtifactFile(DATA, data.stat().st_size, sha256_file(data), "weights"),
         ArtifactFile("tokenizer.json", tokenizer.stat().st_size, sha256_file(tokenizer), "extra"),
     )
+    assert Registry(store).manifest(MODEL, "1").files[2].path == "card/card.md"
     stored = download(store, tmp_path / "stored")
     assert stored.with_name(DATA).read_bytes() == data.read_bytes()  # weights as exported
     logits, labels = reference
@@ -174,6 +176,8 @@ def test_quantized_variant_is_a_multi_file_version(
     assert [(f.path, f.role) for f in manifest.files] == [
         ("model.onnx.data", "weights"),  # the variant keeps its weights outside the model too
         ("tokenizer.json", "extra"),
+        ("card/card.md", "extra"),  # with --data: the variant's held-out metrics and plot
+        ("card/confusion.png", "extra"),
     ]
     stored = download(store, tmp_path / "stored")
     record = manifest.extras["quantization"]
@@ -202,7 +206,7 @@ def test_quantized_without_a_tokenizer(exported: Path, tmp_path: Path, s3_store:
     code, _, err = publish(s3_store, exported, "--labels", LABELS, "--quantize", "int8")
     assert code == 0, err
     manifest = Registry(s3_store).manifest(MODEL, "1")
-    assert [f.path for f in manifest.files] == ["model.onnx.data"]
+    assert [f.path for f in manifest.files] == ["model.onnx.data", "card/card.md"]
     stored = download(s3_store, tmp_path / "stored")
     assert [i.name for i in ort.InferenceSession(str(stored)).get_inputs()] == [
         "input_ids",

@@ -180,6 +180,7 @@ def test_tokenizer_and_quantize_from_a_read_only_folder(
     assert [f.path for f in Registry(store).manifest(MODEL, "1").files] == [
         "model.onnx.data",
         "tokenizer.json",
+        "card/card.md",  # every published version has its card
     ]
 
 
@@ -303,6 +304,7 @@ def stored_labels(store: LocalStore, tmp_path: Path, tokenizer: Path) -> list[st
     manifest = Registry(store).manifest(MODEL, "1")
     prefix = f"models/{MODEL}/versions/1"
     for rel in ("model.onnx", *(f.path for f in manifest.files)):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)  # card/
         (folder / rel).write_bytes(store.get_bytes(f"{prefix}/{rel}"))
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     logits = np.asarray(session.run(None, own_encode(tokenizer, TEXTS))[0])

@@ -182,12 +182,12 @@ def test_refused_where_quantization_does_not_apply(tmp_path: Path) -> None:
     assert error.endswith("publish it without --quantize")
     identity = onnx_factory.identity(tmp_path / "identity.onnx", elem=TensorProto.FLOAT)
     assert "does not make this model smaller" in refused(tmp_path, identity, "--quantize", "fp16")
-    assert refused(tmp_path, identity, "--data", str(identity)) == (
-        "--data goes with --quantize: it measures the quantized model's accuracy"
-    )
+    # --data alone scores the card's metrics (test_publish_card.py); a model file is no data.
+    assert refused(tmp_path, identity, "--data", str(identity)).startswith(f"--data {identity}: ")
     nolabel = tmp_path / "nolabel.jsonl"
     nolabel.write_text('{"x": [1, 2, 3]}\n')
     mlp = mlp_onnx(tmp_path / "mlp.onnx")
     assert refused(tmp_path, mlp, "--quantize", "int8", "--data", str(nolabel)) == (
-        f"--data {nolabel}: no label column; name it one of ['label', 'target', 'y']"
+        f"--data {nolabel}: no label column; name it with --target COLUMN (default: the first "
+        "of ['label', 'target', 'y']); it has ['x']"
     )

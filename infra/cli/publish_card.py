@@ -1,0 +1,128 @@
+"""The model card `aiaas publish` writes for every version, stored under `card/` as a trained one.
+
+What the model is (task, producer and opset from the ONNX file, inputs and outputs with dtypes
+and shapes, labels, features, every file with its size and sha256, what publish noted), and with
+`--data` its held-out metrics and plots (`publish_scoring`); without, the card says so and how
+to add them. The card is an extra file of the version: committed before the manifest, which
+lists it with its sha256, so it is as immutable as the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.runtime.cache import sha256_file
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+CARD = "card/card.md"
+NO_DATA = (
+    "No labelled data was given, so this card has no metrics or plots. To add them, publish "
+    "the same file again (a new version) with `--data FILE --target COLUMN`: FILE holds "
+    "held-out rows (CSV, JSONL or NPZ) as the predict API takes them, COLUMN their true class "
+    "or value (default: `label`, else `target`, else `y`)."
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the card shows about the data: the manifest's metrics, plots, and why any is missing."""
+
+    metrics: dict[str, Any]
+    plots: dict[str, Path]  # title -> PNG
+    remarks: tuple[str, ...]
+
+
+def card_files(
+    manifest: ModelManifest,
+    scored: Scored | None,
+    notes: tuple[str, ...],
+    others: Mapping[str, tuple[Path, str]],
+    folder: Path,
+) -> dict[str, Path]:
+    """The card's files (`card/...` -> local path): card.md written into `folder`, beside the
+    plots `scored` drew there; `others` are the version's other files (path -> file, role)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(card_lines(manifest, scored, notes, others))
+    (folder / "card.md").write_text(text + "\n", encoding="utf-8")
+    plots = scored.plots.values() if scored else ()
+    return {CARD: folder / "card.md", **{f"card/{path.name}": path for path in plots}}
+
+
+def card_lines(
+    manifest: ModelManifest, scored: Scored | None, notes: tuple[str, ...],
+    others: Mapping[str, tuple[Path, str]],
+) -> list[str]:  # fmt: skip
+    """The card as Markdown lines."""
+    lines = [f"# {manifest.name}:{manifest.version}", ""]
+    if manifest.description.strip():
+        lines += [manifest.description.strip(), ""]
+    lines += [*_about(manifest), "", "## Inputs", "", *_tensors(manifest.inputs), ""]
+    lines += ["## Outputs", "", *_tensors(manifest.outputs), ""]
+    lines += ["## Files", "", *_files(manifest, others), ""]
+    if notes:
+        lines += ["## Notes from publishing", "", *[f"- {note}" for note in notes], ""]
+    lines += ["## Held-out metrics", ""]
+    if scored is None:
+        return [*lines, NO_DATA]
+    lines += _metrics(scored.metrics["held_out"])
+    lines += ["", *[f"- {remark}" for remark in scored.remarks]] if scored.remarks else []
+    if scored.plots:
+        lines += ["", "## Plots", "", *[f"![{t}]({p.name})" for t, p in scored.plots.items()]]
+    return lines
+
+
+def _about(manifest: ModelManifest) -> list[str]:
+    opset = f"opset {manifest.file.opset}" if manifest.file.opset else "opset not read"
+    lines = [
+        # No date: the same publish writes the same bytes, so a retry of an interrupted one
+        # (or a twin) finds the card it left equal to its own (publishing.py).
+        f"- Task: {manifest.task}; published with `aiaas publish` from an ONNX file",
+        f"- Producer: {manifest.file.producer} ({opset})",
+    ]
+    if manifest.labels:
+        lines.append(f"- Labels ({len(manifest.labels)}): {', '.join(manifest.labels)}")
+    if manifest.postprocessing is not None:
+        post = manifest.postprocessing
+        lines.append(f"- Class scores: output `{post.scores_output}`, activation {post.activation}")
+    if manifest.features:
+        lines.append(f"- Features ({len(manifest.features)}): {', '.join(manifest.features)}")
+    return lines
+
+
+def _tensors(specs: tuple[TensorSpec, ...]) -> list[str]:
+    rows = ["| name | dtype | shape |", "|---|---|---|"]
+    for spec in specs:
+        dtype = spec.dtype
+        if spec.map_keys:  # a ZipMap: one {class: score} map a row, served as [N, classes]
+            keys = "string" if isinstance(spec.map_keys[0], str) else "int64"
+            dtype = f"map({keys} -> {spec.dtype}), {len(spec.map_keys)} classes"
+        rows.append(f"| {spec.name} | {dtype} | {list(spec.shape)} |")
+    return rows
+
+
+def _files(manifest: ModelManifest, others: Mapping[str, tuple[Path, str]]) -> list[str]:
+    rows = ["| file | role | bytes | sha256 |", "|---|---|---|---|"]
+    model = manifest.file
+    rows.append(f"| {model.path} | model | {model.size} | `{model.sha256}` |")
+    for name, (path, role) in sorted(others.items()):
+        rows.append(f"| {name} | {role} | {path.stat().st_size} | `{sha256_file(path)}` |")
+    return [*rows, "", "The card's own files are listed, with their sha256, in manifest.json."]
+
+
+def _metrics(held_out: dict[str, Any]) -> list[str]:
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in held_out.items() if isinstance(v, float))
+    lines = [
+        f"Scored as the predict API answers, on {held_out['rows']} rows of "
+        f"`{held_out['data']}` (true values in `{held_out['target']}`):",
+        "",
+        "| data | rows | metrics |",
+        "|---|---|---|",
+        f"| {held_out['data']} | {held_out['rows']} | {shown} |",
+    ]
+    if held_out.get("rows_not_finite"):
+        lines.append(f"\n{held_out['rows_not_finite']} rows had a non-finite prediction or "
+                     "label and are left out.")  # fmt: skip
+    return lines

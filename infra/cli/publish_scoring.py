@@ -1,0 +1,126 @@
+"""Held-out metrics and plots of a model brought with `aiaas publish --data FILE [--target COL]`.
+
+The rows are run as serving runs them (`publish_evaluation`: `LoadedModel.predict`, then the
+labels the predict API answers), so the card scores what callers get. Classifiers: accuracy,
+macro F1 and the confusion matrix over the manifest's labels; other models: RMSE, MAE and R2 of
+the first output. The plots are the trained cards' (`training.card`, torch-free), and the global
+feature importance is what `/explain` serves: Kernel SHAP against a background summarised from
+the same rows. A base install has no matplotlib: the metrics are kept and the card says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from infra.cli.publish_card import Scored
+from infra.cli.publish_evaluation import (
+    LabelledData,
+    check_numeric,
+    load,
+    read_data,
+    served_answers,
+    truth_labels,
+)
+from training import card
+from training.importance import CARD_ROWS, CARD_SAMPLES
+from training.metrics import class_metrics, regression_metrics
+
+BACKGROUND_ROWS = 2000  # rows the background is summarised from: k-means needs no more
+EXPLAIN_SECONDS = 60.0  # the card's importance may take longer than one /explain request
+NO_PLOTS = "plots need matplotlib, which is not installed: pip install 'aiaas[card]'"
+
+
+def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: str | None,
+          folder: Path) -> Scored:  # fmt: skip
+    """The held-out metrics of the model at `model_path` on `data_path`, and the card's plots."""
+    data = read_data(data_path, manifest, target)
+    model = load(manifest, model_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = _Plots()
+    if manifest.postprocessing is not None:
+        values = _classifier(model, data, data_path)
+        plots.draw("Confusion matrix", card.confusion_plot, values["confusion_matrix"],
+                   manifest.labels, folder / "confusion.png")  # fmt: skip
+    else:
+        values, truth, predicted = _regressor(model, data, data_path)
+        plots.draw("Residuals", card.residual_plot, truth, predicted, folder / "residuals.png")
+    remark = _importance(model, data, folder, plots)
+    held_out = {"data": data_path.name, "target": data.column, **values}
+    return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *remark))
+
+
+class _Plots:
+    def __init__(self) -> None:
+        self.drawn: dict[str, Path] = {}
+        self.remarks: tuple[str, ...] = ()
+
+    def draw(self, title: str, plot: Callable[..., Path], *args: Any) -> None:
+        try:
+            self.drawn[title] = plot(*args)
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("matplotlib"):
+                raise
+            self.remarks = (NO_PLOTS,)
+
+
+def _classifier(model: LoadedModel, data: LabelledData, path: Path) -> dict[str, Any]:
+    labels = model.manifest.labels
+    answers, _ = served_answers(model, data)
+    truth = truth_labels(data.labels, model.manifest)
+    unknown = sorted(set(truth) - set(labels))
+    if unknown:
+        raise BadRequest(
+            f"--data {path}: {data.column!r} holds {unknown[0]!r}, which is not one of the "
+            f"model's classes {list(labels)}; give class names or indices 0..{len(labels) - 1}"
+        )
+    index = {label: i for i, label in enumerate(labels)}
+    return class_metrics(
+        np.array([index[t] for t in truth]), np.array([index[a] for a in answers]), len(labels)
+    )
+
+
+def _regressor(
+    model: LoadedModel, data: LabelledData, path: Path
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    check_numeric(data.labels, path)
+    answers, _ = served_answers(model, data)
+    truth = np.asarray(data.labels, dtype=np.float64)
+    predicted = np.asarray(answers, dtype=np.float64)
+    finite = np.isfinite(predicted) & np.isfinite(truth)
+    if not finite.any():
+        raise BadRequest(f"--data {path}: no row has a finite label and a finite prediction")
+    values = regression_metrics(truth[finite], predicted[finite])
+    if not finite.all():  # NaN/inf answers are counted, not averaged into NaN metrics
+        values["rows_not_finite"] = int((~finite).sum())
+    return values, truth[finite], predicted[finite]
+
+
+def _importance(
+    model: LoadedModel, data: LabelledData, folder: Path, plots: _Plots
+) -> tuple[str, ...]:
+    """Mean |Kernel SHAP| of the predicted output over the first rows; a remark when skipped."""
+    from functions.runtime.explain.background import summarize
+    from functions.runtime.explain.explainer import Explainer, explained_columns
+    from functions.runtime.validation import validate_inputs
+
+    manifest = model.manifest
+    try:
+        columns = explained_columns(manifest)
+        some = {k: v[:BACKGROUND_ROWS] for k, v in data.inputs.items()}
+        feeds = validate_inputs(manifest, some, max_batch_size=BACKGROUND_ROWS, typed=False)
+        background = summarize(columns.flat(feeds), strings=columns.strings)
+        shown = {k: v[:CARD_ROWS] for k, v in data.inputs.items()}
+        explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, CARD_SAMPLES)
+    except AiaasError as exc:
+        return (f"no feature importance: {exc.public_message}",)
+    per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
+    plots.draw("Feature importance", card.importance_plot, explained.features,
+               np.mean(per_row, axis=0), folder / "importance.png")  # fmt: skip
+    return (f"feature importance: background {background.source}",)
