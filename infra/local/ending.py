@@ -33,14 +33,28 @@ from typing import Any, NoReturn
 
 EXIT_HANDLERS_S = 10.0  # the longest the exit handlers run, however the stop ended
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A stop signal this soon after the first is the same stop, not an operator insisting:
+# timeout(1), and `kill -- -PGID`, send it to the process and again to its process group.
+SAME_STOP_S = 0.25
 
 _lock = threading.Lock()
+_first_stop: float | None = None
 _running: threading.Thread | None = None
 _deadline = 0.0
 
 
 class _StopNow(Exception):
     """A stop signal while the exit handlers ran."""
+
+
+def insisting() -> bool:
+    """Called on each stop signal: whether this one asks to stop now (a later signal), rather
+    than to stop gracefully (the first, or its duplicate within SAME_STOP_S)."""
+    global _first_stop
+    now = time.monotonic()
+    if _first_stop is None:
+        _first_stop = now
+    return now - _first_stop >= SAME_STOP_S
 
 
 def run_exit_handlers() -> bool:
@@ -87,4 +101,5 @@ def end_process(code: int, *, signals: bool = True) -> NoReturn:
 
 
 def _stop_now(*_: Any) -> None:
-    raise _StopNow
+    if insisting():
+        raise _StopNow

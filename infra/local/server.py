@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from infra.local.ending import EXIT_HANDLERS_S, end_process, run_exit_handlers
+from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -139,8 +139,10 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
         _grace: threading.Timer | None = None
 
         def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
-            if self.interrupt_signal:  # a second signal: stop now
+            if insisting():  # a second signal: stop now
                 self.cut_off()
+                return
+            if self.interrupt_signal:  # the first one's duplicate (ending.SAME_STOP_S)
                 return
             super().signal_handler_interrupt(*args, **kwargs)  # type: ignore[no-untyped-call]
             self._grace = threading.Timer(grace_s, self.cut_off)
@@ -272,8 +274,10 @@ def _serve_embedded(
         assert serving is not None
 
         def stop() -> None:
-            if server.interrupt_signal:  # a second signal: stop now
+            if insisting():  # a second signal: stop now
                 serving.cancel()
+                return
+            if server.interrupt_signal:  # the first one's duplicate (ending.SAME_STOP_S)
                 return
             server.stop()  # type: ignore[no-untyped-call]
             loop.call_later(limits.shutdown_grace_s, serving.cancel)

@@ -94,7 +94,7 @@ class Server:
                 time.sleep(0.02)
         raise RuntimeError(f"aiaas serve did not listen: {self.output()}")
 
-    def signal(self, signum: int, times: int = 1, gap_s: float = 0.1) -> float:
+    def signal(self, signum: int, times: int = 1, gap_s: float = 0.6) -> float:
         """Send `signum` `times` times (to the group for SIGINT, as a terminal's Ctrl-C);
         when the last went."""
         for n in range(times):
