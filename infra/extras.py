@@ -19,7 +19,7 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "onnx": ("training", "training"),
     "onnxscript": ("training", "training"),
     "tqdm": ("training", "training"),
-    "matplotlib": ("card", "the model card's plots"),
+    "matplotlib": ("card", "plots (model cards, drift reports, explanations)"),
     "pyarrow": ("parquet", "Parquet data"),
     "aws_xray_sdk": ("tracing", "X-Ray tracing"),
     "tokenizers": ("text", "Hugging Face tokenizers"),

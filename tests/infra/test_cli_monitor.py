@@ -73,7 +73,7 @@ def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     code, _, err = cli(store, capsys, "monitor", "iris")
     assert code == 1
-    assert "needs matplotlib, which is not installed: pip install 'aiaas[training]'" in err
+    assert "needs matplotlib, which is not installed: pip install 'aiaas[card]'" in err
     assert len(err.strip().splitlines()) == 1
 
 
