@@ -201,6 +201,14 @@ def test_the_cli_refuses_an_npy_of_objects_without_unpickling(
     marker = tmp_path / "unpickled"
     data = tmp_path / "rows.npy"
     data.write_bytes(object_npy(marker))
+    # The data a background is built from, then (the model has one: explain reads its file)
+    # the rows to explain.
+    assert aiaas(["--store", str(store), "baseline", MODEL, str(data)]) == 1
+    assert "pickle" in capsys.readouterr().err
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).random((40, 64), dtype=np.float32))
+    assert aiaas(["--store", str(store), "baseline", MODEL, str(good)]) == 0
+    capsys.readouterr()
     code = aiaas(["--store", str(store), "explain", MODEL, "--file", str(data)])
     assert code == 1
     assert "pickle" in capsys.readouterr().err

@@ -121,4 +121,6 @@ def test_without_onnx_publish_says_what_it_could_not_read(
         "  class scores from output 'probabilities' (activation softmax)",
         "  the onnx package is not installed, so nothing was read from the graph: pass "
         "--activation none if 'probabilities' already holds probabilities (pip install onnx)",
+        "  card: card/card.md (no metrics: --data FILE --target COLUMN adds them); "
+        "`aiaas show w:1` prints its path",
     ]
