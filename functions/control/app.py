@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.control import (
     batch_api,
@@ -55,7 +56,29 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_exception_handler(AiaasError, _aiaas_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_middleware(HeadAsGet)
     return app
+
+
+class HeadAsGet:
+    """HEAD answered as the GET of the same path, headers only (RFC 9110 9.3.2: a client or a
+    monitor checks a resource, or its ETag, without its body). FastAPI's routes take only the
+    methods they name, so HEAD was a 405 on every GET route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
@@ -102,7 +125,7 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
 def _methods_of(request: Request) -> list[str]:
     """Every method some route takes on this path: Starlette's 405 names only those of the
     first route whose path matched (`Allow: GET` on an alias that also takes PUT and DELETE)."""
-    return [
+    allowed = [
         method
         for method in HTTP_METHODS
         if any(
@@ -110,3 +133,6 @@ def _methods_of(request: Request) -> list[str]:
             for route in request.app.router.routes
         )
     ]
+    if "GET" in allowed and "HEAD" not in allowed:  # HeadAsGet answers it
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return allowed

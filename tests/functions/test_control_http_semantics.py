@@ -47,10 +47,10 @@ def send(
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PATCH", f"{ALIASES}/production", "DELETE, GET, PUT"),
-        ("POST", f"{ALIASES}/production", "DELETE, GET, PUT"),
+        ("PATCH", f"{ALIASES}/production", "DELETE, GET, HEAD, PUT"),
+        ("POST", f"{ALIASES}/production", "DELETE, GET, HEAD, PUT"),
         ("GET", f"{ALIASES}/production/shadow", "DELETE, PUT"),
-        ("POST", "/control/models", "GET"),
+        ("POST", "/control/models", "GET, HEAD"),
         ("DELETE", "/control/models/iris/capture", None),  # allowed: not a 405
     ],
 )
@@ -198,3 +198,25 @@ def test_two_clients_moving_one_alias_at_once_one_wins_and_the_other_is_told(
     now = send(handler, "GET", f"{ALIASES}/production")[2]
     assert now["version"] == won["version"]
     assert [h["version"] for h in now["history"]] == ["1"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/control/models", f"{ALIASES}/production", "/control/models/iris/versions/2"]
+)
+def test_head_answers_a_get_route_with_its_headers_and_no_body(handler: Any, path: str) -> None:
+    """A monitor or a client checking an alias's ETag sends HEAD: it was a 405 on every route."""
+    got_status, got, _ = send(handler, "GET", path)
+    event = build_event(GatewayRequest("HEAD", path, "", [], b""), "ANY", "/control/{proxy+}", {})
+    response = handler(event, None)
+    assert (response["statusCode"], response["body"]) == (got_status, "")
+    for name in ("content-type", "content-length", "etag"):
+        assert response["headers"].get(name) == got.get(name), name
+
+
+def test_head_on_what_is_not_there_is_the_gets_status_without_a_body(handler: Any) -> None:
+    for path, status in (("/control/models/nope/versions/1", 404), ("/control/nothing", 404)):
+        event = build_event(
+            GatewayRequest("HEAD", path, "", [], b""), "ANY", "/control/{proxy+}", {}
+        )
+        response = handler(event, None)
+        assert (response["statusCode"], response["body"]) == (status, ""), path

@@ -194,7 +194,7 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
             "/control/models/iris",
             None,
             405,
-            "POST is not allowed on /control/models/iris; use GET",
+            "POST is not allowed on /control/models/iris; use GET, HEAD",
         ),
         (
             "GET",

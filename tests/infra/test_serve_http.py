@@ -304,4 +304,4 @@ def test_two_clients_promoting_from_one_view_one_is_told_it_lost(server: ServePr
     lost = next(a for a in answers if a.status_code == 412).json()["error"]
     assert "changed since you read it: it now points at version '1'" in lost
     refused = httpx.patch(server.base + path, headers=headers)
-    assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, PUT")
+    assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, HEAD, PUT")
