@@ -7,6 +7,7 @@ Torch is imported only when a job runs, after the spec and a sample of its data 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="validate the spec and a sample of its data (no torch), then exit",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="stdout: one JSON document (model, version, published, store, alias, metrics, "
+        "parity, artifacts), for CI; the progress bar and notes go to stderr",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -50,7 +57,7 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     alias = names.alias_name(args.alias) if args.alias else None
     if alias and not args.publish:
-        print("note: --alias only takes effect with --publish")
+        print("note: --alias only takes effect with --publish", file=sys.stderr)
     from training.job import run_job  # torch loads here, not at CLI start
 
     registry = Registry(open_store(args.store))
@@ -63,6 +70,9 @@ def run_train(args: argparse.Namespace) -> int:
         alias=alias,
         progress=False if args.no_progress else None,
     )
+    if getattr(args, "json", False):
+        print(json.dumps(result_document(result, registry.store.uri)))
+        return 0
     for line in summary_lines(spec, result.manifest, result.timings):
         print(line)
     ref = f"{result.manifest.name}:{result.manifest.version}"
@@ -73,6 +83,23 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(f"not published (dry run): artifacts in {result.model_path.parent}; add --publish")
     return 0
+
+
+def result_document(result: Any, store: str) -> dict[str, Any]:
+    """What `--json` prints: what a CI step needs to promote, pin or report the version."""
+    manifest = result.manifest
+    return {
+        "model": manifest.name,
+        "version": manifest.version,
+        "ref": f"{manifest.name}:{manifest.version}",
+        "published": result.published,
+        "store": store if result.published else None,
+        "alias": result.alias if result.published else None,
+        "metrics": manifest.metrics.get("test", {}),
+        "parity": manifest.extras.get("parity", {}),
+        "artifacts": str(result.model_path.parent),
+        "seconds": round(result.timings.get("total_s", 0.0), 3),
+    }
 
 
 def _scaled(parity: dict[str, Any]) -> str:

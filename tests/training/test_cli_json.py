@@ -1,0 +1,52 @@
+"""`aiaas train --json`: a CI step reads the published version from stdout, nothing else there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.training.conftest import spec_dict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def train(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(spec_dict("logistic", name="iris-ci")))
+    store = tmp_path / "store"
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(store), "train", str(spec),
+         "--out", str(tmp_path / "run"), *argv],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
+def test_a_published_run_is_one_json_document_on_stdout(tmp_path: Path) -> None:
+    done = train(tmp_path, "--publish", "--alias", "staging", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # the whole of stdout: progress and notes are on stderr
+    manifest = Registry(LocalStore(str(tmp_path / "store"))).manifest("iris-ci", "1")
+    assert result["ref"] == "iris-ci:1" and result["published"] is True
+    assert result["alias"] == "staging" and result["store"] == str((tmp_path / "store").resolve())
+    assert result["metrics"] == manifest.metrics["test"]
+    assert result["parity"]["max_abs_diff"] <= result["parity"]["tolerance"]
+    assert Path(result["artifacts"]).is_dir()
+
+
+def test_a_dry_run_says_it_published_nothing(tmp_path: Path) -> None:
+    done = train(tmp_path, "--alias", "staging", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["published"], result["store"], result["alias"]) == (False, None, None)
+    assert "--alias only takes effect with --publish" in done.stderr
