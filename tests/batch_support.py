@@ -5,14 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
+from functions.runtime.batch import parallel
+from functions.runtime.batch import settings as batch_settings
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput, run_object
 from functions.runtime.batch.settings import BatchSettings
@@ -104,3 +108,23 @@ def reference_logits(workdir: Path, x: np.ndarray, name: str = MODEL) -> np.ndar
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def two_batch_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fixture's body: two worker processes for any text input, in blocks of ~300 bytes
+    (block edges fall inside lines, chunks and bad rows), started for the test with its
+    environment (a worker keeps the one it started with, as in a Lambda container)."""
+    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
+    monkeypatch.setattr(batch_settings, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
+    yield
+    parallel._stop_pool()
+    parallel._pool = None
+
+
+def store_with_classifier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStore:
+    """A directory store holding the classifier, with the test's own artifact cache."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    return store

@@ -22,14 +22,12 @@ from onnx import TensorProto, helper
 
 from functions.batch.handler import dispatch
 from functions.predict.service import service_from_env
-from functions.runtime.batch import parallel
-from functions.runtime.batch import settings as batch_settings
 from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import onnx_factory
-from tests.batch_support import pool, read_csv, read_jsonl, service, sqs_for
+from tests.batch_support import pool, read_csv, read_jsonl, service, sqs_for, two_batch_workers
 from tests.functions.test_predict_events import body_of, http_event
 
 NAME = "logs"
@@ -231,12 +229,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Two worker processes for any text input, in blocks of ~300 bytes (block edges fall
     inside chunks of bad rows), started for this test as tests/runtime/test_batch_workers.py
     does."""
-    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
-    monkeypatch.setattr(batch_settings, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
-    yield
-    parallel._stop_pool()
-    parallel._pool = None
+    yield from two_batch_workers(monkeypatch)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

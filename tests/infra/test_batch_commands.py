@@ -9,15 +9,12 @@ import pytest
 
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
-from tests.batch_support import features_csv, publish_classifier, read_csv
+from tests.batch_support import features_csv, read_csv, store_with_classifier
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStore:
-    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
-    store = LocalStore(tmp_path / "store")
-    publish_classifier(store, tmp_path)
-    return store
+    return store_with_classifier(tmp_path, monkeypatch)
 
 
 def test_batch_scores_a_file_and_prints_where_the_output_is(store, tmp_path, capsys):

@@ -33,6 +33,7 @@ from tests.batch_support import (
     published_store,
     run,
     run_settings,
+    two_batch_workers,
 )
 
 OUT = "batch/iris/output"
@@ -47,12 +48,7 @@ def store(tmp_path: Path) -> LocalStore:
 def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Two workers for any text input, in blocks of ~300 bytes; started for this test, with
     its environment (a worker keeps the one it started with, as in a Lambda container)."""
-    monkeypatch.setenv("AIAAS_BATCH_WORKERS", "2")
-    monkeypatch.setattr(batch_settings, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(parallel, "BLOCK_BYTES", 300)
-    yield
-    parallel._stop_pool()
-    parallel._pool = None
+    yield from two_batch_workers(monkeypatch)
 
 
 def inputs() -> dict[str, bytes]:
