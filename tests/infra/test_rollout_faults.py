@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.record import RolloutBook, RolloutState
+from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from tests.infra.test_rollout_serve import ROW, Answer
@@ -181,6 +181,21 @@ def wait_for_step(registry: Registry) -> None:
     raise AssertionError("the rollout did not reach its first step")
 
 
+def age_record(registry: Registry, seconds: float) -> None:
+    """Moves the record's last check and log entry `seconds` into the past, as waiting would:
+    the status reads how long ago they were."""
+
+    def older(record: RolloutRecord | None) -> RolloutRecord | None:
+        assert record is not None
+        doc = record.to_dict()
+        for entry in [*doc["log"][-1:], doc.get("last_check") or {}]:
+            if "at" in entry:
+                entry["at"] = float(entry["at"]) - seconds
+        return RolloutRecord.from_dict(doc)
+
+    RolloutBook(registry.store).update(MODEL, "production", older)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stopped_cli_aborts_its_rollout(
     local: tuple[str, Registry, Gateway], signum: int
@@ -211,7 +226,7 @@ def test_a_killed_cli_is_reported_and_can_be_resumed(
     wait_for_step(registry)
     rollout.kill()
     rollout.wait(10)
-    time.sleep(11)  # three missed checks (0.2 s each) and the 10 s allowance
+    age_record(registry, seconds=20)  # three missed checks (0.2 s each) and the 10 s allowance
     status = run(cli(store, gateway, "status", MODEL))
     # It said "running" with no hint that no process was judging the live split.
     assert "NOT WATCHED: no check for" in status.stdout, status.stdout
