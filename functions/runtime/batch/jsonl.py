@@ -94,7 +94,7 @@ class JsonlDecoder:
         want = self.shapes[spec.name]
         if value.ndim == 0 and want == (1,):  # a [N, 1] input (one per DataFrame column):
             value = value.reshape(want)  # a number a row, as its CSV column gives it
-        if not fits(want, value.shape):
+        if value.shape != want and not fits(want, value.shape):  # equal: the common case
             raise RowRejected(
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
                 f"{list(value.shape)}"
