@@ -22,6 +22,7 @@ import numpy as np
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.explainer import (
     MAX_ROWS,
+    MIN_TIMED_ROWS,
     Explanation,
     Grouping,
     ModelTarget,
@@ -31,7 +32,7 @@ from functions.runtime.explain.explainer import (
     image_patches,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
-from functions.runtime.input_columns import NUMERIC, input_columns
+from functions.runtime.input_columns import NUMERIC, InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.validation import validate_inputs
@@ -107,7 +108,8 @@ class AnySizeImageExplainer:
             )[0]
             for image in images
         ]
-        self._per_value = timed.seconds / max(1, timed.rows * math.prod(row))
+        if timed.rows >= MIN_TIMED_ROWS:  # a few rows' time per row is mostly call overhead
+            self._per_value = timed.seconds / (timed.rows * math.prod(row))
         return Explanation(
             "kernel_shap",
             self._parameters(explained, groups, row),
@@ -116,7 +118,7 @@ class AnySizeImageExplainer:
             explained,
         )
 
-    def _sized_target(self, columns: Any) -> ModelTarget:
+    def _sized_target(self, columns: InputColumns) -> ModelTarget:
         if self._target is None:
             self._target = ModelTarget(self.model, columns)
         return self._target.for_columns(columns)
