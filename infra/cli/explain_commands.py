@@ -20,6 +20,7 @@ import orjson
 from functions.runtime.batch.csv import expected_columns
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest, InvalidInput
+from functions.runtime.explain.any_size import any_size_layout, no_background_needed
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
 from functions.runtime.input_columns import InputColumns
@@ -105,9 +106,12 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
     """The first explained image as drawn under its heat map (`picture`: RGB or grey)."""
     from functions.runtime.codecs import simple
 
-    spec = explained_columns(manifest).specs[0]
-    pixels = next(iter(simple.decode(body, manifest).values()))
-    return picture(np.asarray(pixels)[0], tuple(spec.shape[1:]))
+    spec = manifest.inputs[0]
+    pixels = np.asarray(next(iter(simple.decode(body, manifest).values())))
+    if pixels.ndim < len(spec.shape):  # one image without its batch axis
+        pixels = pixels[None]
+    # The image's own shape: a model of any image size has no one shape to draw it in.
+    return picture(pixels[0], tuple(pixels.shape[1:]), any_size_layout(manifest))
 
 
 def _inputs_body(text: str) -> dict[str, Any]:
@@ -170,7 +174,10 @@ def _explained(
     """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
     time budget (64 rows of the digits MLP are over the default, one is 50 ms) and a row
     refused on its own is an error line, so one bad row or a slow model loses nothing else."""
-    inputs = {"inputs": chunk} if text else explained_columns(manifest).columns(chunk)
+    if text or any_size_layout(manifest) is not None:  # texts, or images in their own shape
+        inputs = {"inputs": chunk.tolist() if isinstance(chunk, np.ndarray) else chunk}
+    else:
+        inputs = explained_columns(manifest).columns(chunk)
     body = orjson.dumps({**inputs, "parameters": parameters})
     try:
         doc = plane.explain(manifest.name, manifest.version, body)
@@ -192,7 +199,23 @@ def _explained(
 def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[int, str]]:
     """The readable rows of a file, and {row: why} for the others (a CSV cell not a number)."""
     bad: dict[int, str] = {}
+    if any_size_layout(manifest) is not None:
+        return _image_rows(path, manifest), bad
     return read_rows(path, manifest, bad), bad
+
+
+def _image_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
+    """The images of an .npy file, in their own shape, for a model of any image size (CSV
+    columns cannot say an image's size)."""
+    if path.suffix != ".npy" or not path.is_file():
+        raise BadRequest(
+            f"{path}: {manifest.name}:{manifest.version} takes images of any size; give an "
+            ".npy file of them ([N, C, H, W] or [N, H, W, C], one size a file)"
+        )
+    try:
+        return np.asarray(np.load(path, allow_pickle=False))
+    except ValueError as exc:
+        raise BadRequest(f"{path}: {exc}; save the images as a numeric array") from None
 
 
 def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
@@ -328,6 +351,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from functions.runtime.drift.fit import fit
 
     plane, manifest = _plane(args)
+    if any_size_layout(manifest) is not None:
+        raise no_background_needed(manifest)
     rows = read_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)

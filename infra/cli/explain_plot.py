@@ -40,22 +40,27 @@ def attribution_map(doc: dict[str, Any], shape: tuple[int, int], row: int = 0) -
     return heat
 
 
-def grey_image(pixels: np.ndarray, row_shape: tuple[int, ...]) -> np.ndarray:
-    """[H, W] of one image row (any layout the explainer patches), its channels averaged."""
-    _, _, layout = image_layout(row_shape)
+def grey_image(
+    pixels: np.ndarray, row_shape: tuple[int, ...], layout: str | None = None
+) -> np.ndarray:
+    """[H, W] of one image row (any layout the explainer patches), its channels averaged;
+    `layout` where the model says it (a small image of any size looks channels first)."""
+    layout = layout or image_layout(row_shape)[2]
     image = np.asarray(pixels, dtype=np.float64).reshape(row_shape)
     if layout == "hw":
         return image
     return np.asarray(image.mean(axis=0 if layout == "chw" else -1))
 
 
-def picture(pixels: np.ndarray, row_shape: tuple[int, ...]) -> np.ndarray:
+def picture(
+    pixels: np.ndarray, row_shape: tuple[int, ...], layout: str | None = None
+) -> np.ndarray:
     """One image row as it is drawn: an RGB image [H, W, 3] in its colours, scaled to [0, 1]
     (a photo drawn in inverted grey reads as its negative); any other as `grey_image`."""
-    _, _, layout = image_layout(row_shape)
+    layout = layout or image_layout(row_shape)[2]
     channels = row_shape[0] if layout == "chw" else row_shape[-1]
     if layout == "hw" or channels != 3:
-        return grey_image(pixels, row_shape)
+        return grey_image(pixels, row_shape, layout)
     image = np.asarray(pixels, dtype=np.float64).reshape(row_shape)
     return _unit_range(image.transpose(1, 2, 0) if layout == "chw" else image)
 

@@ -140,22 +140,22 @@ def test_a_fixed_batch_over_one_is_still_refused_for_batch_scoring(tmp_path: Pat
     assert "dynamic first (batch) dimension" in summary["error"]
 
 
-def test_a_model_of_any_image_size_is_told_why_batch_scoring_refuses_it(tmp_path: Path) -> None:
-    # A dynamic height and width (torch's dynamic_shapes on H and W): the batch axis is not
-    # the problem, and the summary used to say to export one.
+def test_a_csv_for_a_model_of_any_image_size_is_told_to_send_npy_or_jsonl(tmp_path: Path) -> None:
+    # A dynamic height and width (torch's dynamic_shapes on H and W): CSV columns cannot say
+    # an image's size, NPY and JSONL can (tests/infra/test_image_any_size_batch.py).
     store = LocalStore(tmp_path / "store")
     model = onnx.load(fixed_batch_cnn(tmp_path / "any.onnx", batch="N"))
     for axis, name in ((2, "h"), (3, "w")):
         model.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = name
     onnx.save(model, tmp_path / "any.onnx")
     assert main(["--store", store.uri, "publish", str(tmp_path / "any.onnx"), "--name", "any"]) == 0
-    np.save(tmp_path / "images.npy", np.zeros((2, 3, SIDE, SIDE), np.float32))
-    assert main(["--store", store.uri, "batch", "any", str(tmp_path / "images.npy")]) == 1
+    (tmp_path / "images.csv").write_text("x_0,x_1\n1,2\n")
+    assert main(["--store", store.uri, "batch", "any", str(tmp_path / "images.csv")]) == 1
     summary = json.loads(
-        (tmp_path / "store" / "batch" / "any" / "output" / "images.npy.summary.json").read_text()
+        (tmp_path / "store" / "batch" / "any" / "output" / "images.csv.summary.json").read_text()
     )
     assert summary["error"] == (
-        "input 'x' has shape [-1, 3, -1, -1]: batch scoring reads rows of one fixed shape, and "
-        "dimensions 2, 3 are dynamic; export with them fixed (torch.onnx.export: leave them out "
-        "of dynamic_shapes), or send these inputs to the predict API, which takes any size"
+        "input 'x' has shape [-1, 3, -1, -1]: CSV columns give rows of one fixed shape, and "
+        "dimensions 2, 3 are dynamic; send an .npy file (one image size a file) or JSONL (each "
+        "line its own size)"
     )

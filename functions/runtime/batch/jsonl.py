@@ -14,7 +14,8 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
-from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
+from functions.runtime.batch.scoring import Chunk, OutputField, RowError, fits, row_shape
+from functions.runtime.batch.sizes import stacked
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.column_names import by_input
@@ -32,7 +33,7 @@ class JsonlDecoder:
 
     def __init__(self, manifest: ModelManifest) -> None:
         self.manifest = manifest
-        self.shapes = {spec.name: row_shape(spec) for spec in manifest.inputs}
+        self.shapes = {spec.name: row_shape(spec, sized=False) for spec in manifest.inputs}
         self.single = manifest.inputs[0].name if len(manifest.inputs) == 1 else None
 
     def chunk(self, first: int, lines: list[bytes]) -> Chunk:
@@ -93,9 +94,10 @@ class JsonlDecoder:
         want = self.shapes[spec.name]
         if value.ndim == 0 and want == (1,):  # a [N, 1] input (one per DataFrame column):
             value = value.reshape(want)  # a number a row, as its CSV column gives it
-        if value.shape != want:
+        if value.shape != want and not fits(want, value.shape):  # equal: the common case
             raise RowRejected(
-                f"input '{spec.name}' must have shape {list(want)} per row; got {list(value.shape)}"
+                f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
+                f"{list(value.shape)}"
             )
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
@@ -123,8 +125,8 @@ class JsonlDecoder:
 
     def _stack(self, name: str, rows: list[np.ndarray]) -> np.ndarray:
         if rows:
-            return np.stack(rows)
-        return np.zeros((0, *self.shapes[name]), dtype=np.float64)
+            return stacked(rows)  # images of several sizes: ragged, scored a size at a time
+        return np.zeros((0, *(max(0, d) for d in self.shapes[name])), dtype=np.float64)
 
 
 def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
@@ -139,6 +141,11 @@ def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
             where += f" value {int(np.ravel_multi_index(index, value.shape))}"
         raise RowRejected(nulls.null_error(spec, where).message)
     return value.astype(np.float64)
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A row shape as an error shows it: a dynamic dimension (an image's height) as "any"."""
+    return "[" + ", ".join("any" if d == -1 else str(d) for d in shape) + "]"
 
 
 def _kind(value: np.ndarray) -> str:

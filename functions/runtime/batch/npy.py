@@ -25,6 +25,7 @@ from functions.runtime.batch.scoring import (
     RowError,
     UnsupportedModel,
     coerce_rows,
+    fits,
     row_shape,
 )
 from functions.runtime.errors import BadRequest
@@ -90,8 +91,8 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
             f"{names}: use CSV or JSONL"
         )
     spec = manifest.inputs[0]
-    want = row_shape(spec)
-    if len(header.shape) != len(want) + 1 or header.shape[1:] != want:
+    want = row_shape(spec, sized=False)  # an image model of any size: the file's own
+    if len(header.shape) != len(want) + 1 or not fits(want, header.shape[1:]):
         raise BadArrayFile(
             f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
             f"{list(spec.shape)}; rows must have shape {list(want)}"

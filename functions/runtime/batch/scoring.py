@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
+from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.fixed_batch import one_row_batch
@@ -82,24 +83,30 @@ class Chunk:
         self.positions = self.positions[keep]
 
 
-def row_shape(spec: TensorSpec) -> tuple[int, ...]:
-    """The per-row shape of an input; batch scoring needs a dynamic batch axis (or one fixed at
-    1, which the model runs a row at a time) and fixed other dimensions."""
+def row_shape(spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
+    """The per-row shape of an input (-1 where dynamic); batch scoring needs a dynamic batch
+    axis (or one fixed at 1, which the model runs a row at a time). `sized`: the format gives
+    no shape of its own (CSV columns), so the other dimensions must be fixed too; NPY and JSONL
+    rows carry theirs (an image model of any height and width)."""
     dynamic = [str(axis) for axis, size in enumerate(spec.shape) if size == -1 and axis > 0]
-    if spec.shape and spec.shape[0] in (-1, 1) and dynamic:
+    if spec.shape and spec.shape[0] in (-1, 1) and dynamic and sized:
         raise UnsupportedModel(
-            f"input '{spec.name}' has shape {list(spec.shape)}: batch scoring reads rows of one "
-            f"fixed shape, and dimensions {', '.join(dynamic)} are dynamic; export with them "
-            "fixed (torch.onnx.export: leave them out of dynamic_shapes), or send these inputs "
-            "to the predict API, which takes any size"
+            f"input '{spec.name}' has shape {list(spec.shape)}: CSV columns give rows of one "
+            f"fixed shape, and dimensions {', '.join(dynamic)} are dynamic; send an .npy file "
+            "(one image size a file) or JSONL (each line its own size)"
         )
     if not spec.shape or spec.shape[0] not in (-1, 1):
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
-            "first (batch) dimension (or one fixed at 1) and fixed other dimensions: export "
-            "with a dynamic batch axis (torch.onnx.export's dynamic_shapes or dynamic_axes)"
+            "first (batch) dimension (or one fixed at 1): export with a dynamic batch axis "
+            "(torch.onnx.export's dynamic_shapes or dynamic_axes)"
         )
     return spec.shape[1:]
+
+
+def fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:
+    """Whether a row of shape `got` fits an input's row shape `want` (-1: any size)."""
+    return len(got) == len(want) and all(w in (-1, g) for w, g in zip(want, got, strict=True))
 
 
 def coerce_rows(
@@ -129,6 +136,10 @@ def coerce_rows(
 
 def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The values cast to the input's dtype (bad rows zeroed) and a mask of the bad rows."""
+    if is_ragged(value):  # rows of several sizes: each cast on its own
+        each = [_cast_rows(spec, row[None]) for row in value]
+        ragged = stacked([row[0] for row, _ in each])
+        return ragged, np.fromiter((bad[0] for _, bad in each), bool, len(each))
     target = BY_NAME[spec.dtype].numpy
     none = np.zeros(len(value), dtype=bool)
     width = int(np.prod(value.shape[1:], dtype=np.int64))
@@ -225,7 +236,7 @@ class ChunkScorer:
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
-            row_shape(spec)
+            row_shape(spec, sized=False)
         fixed = [s.name for s in self.manifest.inputs if s.shape[0] == 1]
         if fixed and not one_row_batch(self.manifest):
             raise UnsupportedModel(
@@ -276,6 +287,8 @@ class ChunkScorer:
         """The model's outputs for `rows` coerced rows, in batches of its batch limit."""
         if rows == 0:
             return {}
+        if any(is_ragged(value) for value in features.values()):
+            return by_size(features, rows, self._run)
         parts = [
             self.model.predict({n: v[i : i + self.batch] for n, v in features.items()}, typed=True)
             for i in range(0, rows, self.batch)

@@ -20,6 +20,7 @@ from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
+from functions.runtime.explain.any_size import AnySizeImageExplainer, any_size_layout
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import Explainer, Explanation, explained_columns
 from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
@@ -29,7 +30,7 @@ from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
 
 PARAMETERS = {"samples", "patch"}
-AnyExplainer = Explainer | TextExplainer | HfTextExplainer
+AnyExplainer = Explainer | TextExplainer | HfTextExplainer | AnySizeImageExplainer
 
 
 class ExplainPlane:
@@ -83,6 +84,9 @@ class ExplainPlane:
             return HfTextExplainer(model, self.max_seconds)
         if text_input(model.manifest) is not None:
             return TextExplainer(model, self.max_seconds)
+        layout = any_size_layout(model.manifest)
+        if layout is not None:  # an image of any size: its own mean colour is "absent"
+            return AnySizeImageExplainer(model, layout, self.max_seconds)
         return Explainer(model, self._background(model), self.max_seconds)
 
     def _background(self, model: LoadedModel) -> Background:

@@ -83,7 +83,7 @@ def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
     row = columns.specs[0].shape[1:]
     if len(columns.specs) > 1 or len(row) == 1:
         return Grouping(list(columns.names), [np.array([i]) for i in range(columns.width)], None)
-    return _patches(row, patch)
+    return image_patches(row, patch)
 
 
 def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
@@ -96,8 +96,13 @@ def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
     return row[0], row[1], "hwc"
 
 
-def _patches(row: tuple[int, ...], patch: int | None) -> Grouping:
-    height, width, layout = image_layout(row)
+def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = None) -> Grouping:
+    """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
+    model of any size: a 3 x 4 x 3 row is taken as channels first)."""
+    height, width, guessed = image_layout(row)
+    layout = layout or guessed
+    if layout != guessed:  # channels last where the shape looked channels first
+        height, width = row[0], row[1]
     size = patch or max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
     if size < 1 or size > max(height, width):
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
@@ -247,6 +252,13 @@ class ModelTarget:
         self.codes = codes or CategoryCodes(columns)
         self.dtype = columns.dtype
         self._wide: Any = None
+
+    def for_columns(self, columns: InputColumns) -> ModelTarget:
+        """This target for rows cut as `columns` (an image of another size), on the same
+        session: a new one for each size would cost a session load a request."""
+        other = ModelTarget(self.model, columns)
+        other._wide = self._session()
+        return other
 
     def outputs(self, probe: np.ndarray) -> list[str]:
         """Names of the D values explained (`probe`: one row, to count them if unnamed)."""

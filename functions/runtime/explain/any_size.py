@@ -1,0 +1,166 @@
+"""Explanations of an image model of any height and width (torch.onnx.export with H and W in
+`dynamic_shapes` / `dynamic_axes`, or a global-average-pool CNN that takes any size).
+
+Such a model has no one row shape, so no stored background can stand for "absent" at every
+size. Each image is instead explained patch by patch on its own size, a patch left out taking
+the image's own mean value in each channel (occlusion with the image's mean colour): Kernel
+SHAP against that one background row, so attributions still add up to the prediction minus the
+base value, the prediction for the image in its flat mean colour. One request's images share
+one size (one tensor); each is explained with its own background, the masked rows of an image
+in one batched call, on the model's explain session, shared by every size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.explain.explainer import (
+    MAX_ROWS,
+    MIN_TIMED_ROWS,
+    Explanation,
+    Grouping,
+    ModelTarget,
+    TimedModel,
+    check_budget,
+    check_samples,
+    image_patches,
+)
+from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
+from functions.runtime.input_columns import NUMERIC, InputColumns, input_columns
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from functions.runtime.validation import validate_inputs
+
+BACKGROUND = "each image's own mean per channel (a model of any image size)"
+
+
+def any_size_layout(manifest: ModelManifest) -> str | None:
+    """ "chw", "hwc" or "hw" for a model whose one numeric input is an image with a dynamic
+    height or width (and a fixed channel count), else None."""
+    if len(manifest.inputs) != 1 or "vocab_file" in manifest.preprocessing:
+        return None
+    spec = manifest.inputs[0]
+    row = spec.shape[1:]
+    if not spec.dtype.startswith(NUMERIC) or spec.shape[:1] not in ((-1,), (1,)) or -1 not in row:
+        return None
+    if len(row) == 2:
+        return "hw"
+    if len(row) == 3 and 1 <= row[0] <= 4 and -1 not in row[:1]:
+        return "chw"
+    if len(row) == 3 and 1 <= row[2] <= 4:
+        return "hwc"
+    return None
+
+
+def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
+    """`manifest` with its input's dynamic dimensions those of `row`, an image's own size."""
+    spec = manifest.inputs[0]
+    shape = (spec.shape[0], *row)
+    return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
+
+
+def channel_means(image: np.ndarray, layout: str) -> np.ndarray:
+    """`image` with every pixel its channel's mean value (what a left-out patch becomes)."""
+    axes = {"chw": (1, 2), "hwc": (0, 1), "hw": (0, 1)}[layout]
+    return np.broadcast_to(image.mean(axis=axes, keepdims=True), image.shape)
+
+
+class AnySizeImageExplainer:
+    """Patch occlusion by Kernel SHAP, each image on its own size against its mean colour."""
+
+    def __init__(self, model: LoadedModel, layout: str, max_seconds: float) -> None:
+        self.model = model
+        self.manifest = model.manifest
+        self.layout = layout
+        self.max_seconds = max_seconds
+        self._target: ModelTarget | None = None
+        self._per_value: float | None = None  # model seconds per input value (a row's pixels)
+
+    def explain(
+        self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
+    ) -> Explanation:
+        check_samples(samples)
+        feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
+        images = np.asarray(next(iter(feeds.values())))
+        row = tuple(images.shape[1:])
+        columns = input_columns(sized(self.manifest, row))
+        groups = image_patches(row, patch, self.layout)
+        target = self._sized_target(columns)
+        coalitions = min(
+            samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
+        )
+        self._check_budget(target, images, coalitions, groups)
+        timed = TimedModel(target)
+        explained = [
+            explain_rows(
+                timed,
+                image.reshape(1, -1).astype(target.dtype),
+                channel_means(image, self.layout).reshape(1, -1).astype(target.dtype),
+                np.ones(1),
+                groups.columns,
+                samples,
+            )[0]
+            for image in images
+        ]
+        if timed.rows >= MIN_TIMED_ROWS:  # a few rows' time per row is mostly call overhead
+            self._per_value = timed.seconds / (timed.rows * math.prod(row))
+        return Explanation(
+            "kernel_shap",
+            self._parameters(explained, groups, row),
+            groups.names,
+            target.outputs(images[:1].reshape(1, -1).astype(target.dtype)),
+            explained,
+        )
+
+    def _sized_target(self, columns: InputColumns) -> ModelTarget:
+        if self._target is None:
+            self._target = ModelTarget(self.model, columns)
+        return self._target.for_columns(columns)
+
+    def _check_budget(
+        self, target: ModelTarget, images: np.ndarray, coalitions: int, groups: Grouping
+    ) -> None:
+        """A 422 with the numbers when the images would take longer than the limit; the time
+        per model row scales with the image's values, timed on the last explanation (or on
+        these images when there is none)."""
+        values = math.prod(images.shape[1:])
+        if self._per_value is None:
+            flat = images.reshape(len(images), -1).astype(target.dtype)
+            self._per_value = target.seconds_per_row(flat) / values
+        outputs = len(self.manifest.labels) or 1
+        check_budget(
+            len(images) * coalitions,
+            f"{len(images)} image(s) x {coalitions:,} coalitions x 1 background row",
+            self._per_value * values,
+            self.max_seconds,
+            len(images) * numpy_seconds(coalitions, len(groups.columns), values, 1, outputs),
+        )
+
+    def _parameters(
+        self, explained: list[Any], groups: Grouping, row: tuple[int, ...]
+    ) -> dict[str, Any]:
+        height, width = (row[1], row[2]) if self.layout == "chw" else (row[0], row[1])
+        return {
+            "samples": max((r.coalitions for r in explained), default=0),
+            "exact": all(r.exact for r in explained),
+            "background_rows": 1,
+            "background": BACKGROUND,
+            "seed": 0,
+            "patch": groups.patch,
+            "image_size": [height, width],
+        }
+
+
+def no_background_needed(manifest: ModelManifest) -> InvalidInput:
+    """What `aiaas baseline` says for such a model: it needs no background."""
+    return InvalidInput(
+        f"{manifest.name}:{manifest.version} takes images of any size: explanations leave a "
+        "patch out by giving it the image's own mean per channel, so it needs no background "
+        "(and drift per pixel means nothing across sizes)"
+    )

@@ -1,0 +1,132 @@
+"""Explanations of an image model of any height and width (torch.onnx.export with H and W in
+dynamic_axes): POST /models/{name}/explain on each image's own size, a left-out patch taking
+the image's mean colour; `aiaas explain --png` and `--file images.npy`; `aiaas baseline` says
+none is needed. Predictions and base values are checked against onnxruntime directly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+from tests.infra.any_size_images import publish, reference, softmax
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("any-size-explain")
+    publish(root)
+    np.save(root / "images.npy", np.random.default_rng(2).random((3, 3, 9, 13), np.float32))
+    return root
+
+
+@pytest.fixture(scope="module")
+def services(root: Path) -> dict[str, PredictService]:
+    """One predict function per model, kept for the module as a warm container keeps it."""
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    return {m: service_from_env({"AIAAS_MODEL": m}, pool) for m in ("anysize", "anysize1")}
+
+
+def explain(service: PredictService, model: str, doc: Any) -> tuple[int, Any]:
+    response = service.handle(http_event("POST", f"/models/{model}/explain", json.dumps(doc)))
+    return response["statusCode"], body_of(response)
+
+
+def mean_colour(image: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(image.mean(axis=(1, 2), keepdims=True), image.shape)
+
+
+@pytest.mark.parametrize("model", ["anysize", "anysize1"])
+def test_an_image_is_explained_patch_by_patch_on_its_own_size(
+    root: Path, services: dict[str, PredictService], model: str
+) -> None:
+    image = np.random.default_rng(3).random((3, 10, 12), np.float32)
+    body = {"inputs": [image.tolist()], "parameters": {"samples": 300, "patch": 4}}
+    status, doc = explain(services[model], model, body)
+    assert status == 200, doc
+    assert doc["features"] == [f"patch_r{r}_c{c}" for r in (0, 4, 8) for c in (0, 4, 8)]
+    assert doc["parameters"]["image_size"] == [10, 12]
+    assert doc["parameters"]["background_rows"] == 1
+    (row,) = doc["explanations"]
+    path = root / f"{model}.onnx"
+    np.testing.assert_allclose(row["prediction"], softmax(reference(path, image)), rtol=1e-5)
+    # Every patch left out: the image in its mean colour, which is what "absent" means here.
+    flat = softmax(reference(path, mean_colour(image)))
+    np.testing.assert_allclose(row["base_value"], flat, rtol=1e-5)
+    total = np.asarray(row["attributions"]).sum(axis=0)
+    np.testing.assert_allclose(total, np.subtract(row["prediction"], flat), atol=1e-6)
+
+
+def test_requests_of_other_sizes_follow_on_the_same_function(
+    root: Path, services: dict[str, PredictService]
+) -> None:
+    rng = np.random.default_rng(4)
+    for height, width in ((6, 6), (12, 5), (6, 6)):
+        images = rng.random((2, 3, height, width), np.float32)
+        body = {"inputs": images.tolist(), "parameters": {"samples": 100, "patch": 3}}
+        status, doc = explain(services["anysize"], "anysize", body)
+        assert status == 200, doc
+        assert doc["parameters"]["image_size"] == [height, width]
+        assert len(doc["features"]) == -(-height // 3) * -(-width // 3)
+        for image, row in zip(images, doc["explanations"], strict=True):
+            want = softmax(reference(root / "anysize.onnx", image))
+            np.testing.assert_allclose(row["prediction"], want, rtol=1e-5)
+
+
+def test_a_patch_larger_than_the_image_is_refused(services: dict[str, PredictService]) -> None:
+    body = {"inputs": [np.zeros((3, 5, 6)).tolist()], "parameters": {"patch": 7}}
+    status, doc = explain(services["anysize"], "anysize", body)
+    assert (status, doc) == (422, {"error": "patch must be from 1 to 6; got 7"})
+
+
+def test_images_with_the_wrong_channels_are_refused(services: dict[str, PredictService]) -> None:
+    status, doc = explain(
+        services["anysize"], "anysize", {"inputs": [np.zeros((4, 5, 6)).tolist()]}
+    )
+    assert (status, doc) == (
+        422,
+        {
+            "error": "input 'x' expects shape [-1, 3, -1, -1]; got [1, 4, 5, 6] (dimension 1 must be 3)"
+        },
+    )
+
+
+def test_the_cli_draws_the_image_and_its_patches(root: Path, tmp_path: Path) -> None:
+    image = np.random.default_rng(5).random((3, 9, 14))
+    (tmp_path / "one.json").write_text(json.dumps({"inputs": [image.tolist()]}))
+    store = LocalStore(root / "store").uri
+    args = ["--store", store, "explain", "anysize", "--inputs", f"@{tmp_path / 'one.json'}"]
+    assert main([*args, "--samples", "100", "--png", str(tmp_path / "why.png")]) == 0
+    assert (tmp_path / "why.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_cli_explains_an_npy_of_images(root: Path, tmp_path: Path) -> None:
+    store = LocalStore(root / "store").uri
+    out = tmp_path / "why.jsonl"
+    args = ["--store", store, "explain", "anysize1", "--file", str(root / "images.npy")]
+    assert main([*args, "--samples", "100", "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["row"] for line in lines] == [0, 1, 2]
+    images = np.load(root / "images.npy")
+    for image, line in zip(images, lines, strict=True):
+        want = softmax(reference(root / "anysize1.onnx", image))
+        np.testing.assert_allclose(line["prediction"], want, rtol=1e-5)
+
+
+def test_baseline_says_such_a_model_needs_none(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(root / "store").uri
+    assert main(["--store", store, "baseline", "anysize", str(root / "images.npy")]) == 1
+    assert "takes images of any size" in capsys.readouterr().err
