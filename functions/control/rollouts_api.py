@@ -115,7 +115,8 @@ def start_rollout(
         boto3.client("stepfunctions").start_execution(
             stateMachineArn=STATE_MACHINE,
             name=execution_name(name, alias, record.id),
-            input=json.dumps({"model": name, "alias": alias}),
+            # The id: an execution drives its own rollout, never one started after it ended.
+            input=json.dumps({"model": name, "alias": alias, "id": record.id}),
         )
     except Exception as exc:  # the first step moved and nothing would judge it: undo it
         engine.abort(name, alias, who, f"its state machine did not start ({exc})")

@@ -139,10 +139,14 @@ class RolloutEngine:
             )
         return target
 
-    def check(self, model: str, alias: str, actor: str) -> RolloutRecord:
-        """Measure the running step, decide, and move traffic as decided."""
+    def check(
+        self, model: str, alias: str, actor: str, rollout_id: str | None = None
+    ) -> RolloutRecord:
+        """Measure the running step, decide, and move traffic as decided. With `rollout_id` (a
+        driver's own rollout), another rollout found there (its own was aborted and a new one
+        started since) is returned as read, untouched: its own driver runs it."""
         record = self.book.require(model, alias)
-        if not record.running:
+        if not record.running or rollout_id not in (None, record.id):
             return record
         moved = self._moved_by_others(record)
         if moved is not None:
@@ -223,6 +227,9 @@ class RolloutEngine:
 
     def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
         """Open the metrics window, move the traffic to `step`, and record it."""
+        gone = self._gone(record)
+        if gone is not None:
+            return gone
         now = self.clock()
         self.source.begin(record.model, now)
         by = f"{actor} (rollout {record.id})"
@@ -256,6 +263,9 @@ class RolloutEngine:
         move: bool = True,
     ) -> RolloutRecord:
         if move and state is not RolloutState.SUCCEEDED:
+            gone = self._gone(record)
+            if gone is not None:
+                return gone
             self._restore(record, actor)
         log.warning(
             "rollout %s of %s@%s %s: %s", record.id, record.model, record.alias, state.value, reason
@@ -275,6 +285,15 @@ class RolloutEngine:
             self.registry.set_alias(model, alias, record.baseline, actor=by)
         if target.shadow is not None and target.shadow.version == record.candidate:
             self.registry.set_shadow(model, alias, None, actor=by)
+
+    def _gone(self, record: RolloutRecord) -> RolloutRecord | None:
+        """The record now there when `record`'s rollout no longer runs, else None. Read just
+        before traffic moves: a check measures for a while, and meanwhile its rollout may be
+        aborted and another started on the same candidate, whose alias this check would move."""
+        current = self.book.get(record.model, record.alias)
+        if current is not None and current.id == record.id and current.running:
+            return None
+        return current or record
 
     def _save(
         self, record: RolloutRecord, change: Callable[[RolloutRecord], RolloutRecord]

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 
 from functions.runtime.alias_preconditions import header_etags
 from functions.runtime.errors import PreconditionFailed
-from functions.runtime.rollout.record import RolloutRecord
+from functions.runtime.rollout.record import RolloutRecord, RolloutState
 
 
 def rollout_etag(record: RolloutRecord) -> str:
     """The (strong, quoted) ETag of a rollout: it changes when a rollout starts or ends."""
-    digest = hashlib.sha256(f"{record.id}/{record.state.value}".encode()).hexdigest()
+    return _etag(record.id, record.state)
+
+
+def _etag(rollout_id: str, state: RolloutState) -> str:
+    digest = hashlib.sha256(f"{rollout_id}/{state.value}".encode()).hexdigest()
     return f'"{digest[:32]}"'
 
 
@@ -43,6 +47,12 @@ class RolloutPrecondition:
 
     if_match: str | None = None
     if_none_match: str | None = None
+
+    @classmethod
+    def running(cls, rollout_id: str) -> RolloutPrecondition:
+        """Only rollout `rollout_id`, while it runs: what its own driver (the `aiaas rollout`
+        process, its state machine execution) may abort, never a rollout started after it."""
+        return cls(if_match=_etag(rollout_id, RolloutState.RUNNING))
 
     def __bool__(self) -> bool:
         return self.if_match is not None or self.if_none_match is not None
