@@ -36,9 +36,12 @@ def machine(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     return arn
 
 
-def executions(machine: str) -> int:
-    found = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)
-    return len(found["executions"])
+def executions(machine: str) -> list[dict[str, Any]]:
+    """Each execution's input: the rollout it drives."""
+    client = boto3.client("stepfunctions")
+    found = client.list_executions(stateMachineArn=machine)["executions"]
+    arns = [e["executionArn"] for e in found]
+    return [json.loads(client.describe_execution(executionArn=a)["input"]) for a in arns]
 
 
 def test_a_start_with_if_none_match_runs_once_and_its_retry_is_told_who_runs_it(
@@ -56,7 +59,8 @@ def test_a_start_with_if_none_match_runs_once_and_its_retry_is_told_who_runs_it(
         f"{started['id']} (2 -> 1) is running at 10%, started by {ALICE} at "
         f"{started['started_at']}",
     )
-    assert executions(machine) == 1
+    expected = {"model": "digits-mlp", "alias": "production", "id": started["id"]}
+    assert executions(machine) == [expected]  # one, and it drives this rollout only
 
 
 def test_an_abort_from_a_stale_view_is_refused_and_the_current_etag_aborts(
