@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.control.context import Actor, Plane
@@ -22,7 +22,8 @@ from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
 from functions.runtime.rollout.plan import RolloutPlan
-from functions.runtime.rollout.record import RolloutBook
+from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
+from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 
 router = APIRouter(prefix="/control/models", tags=["rollouts"], responses=ERRORS)
 
@@ -43,6 +44,22 @@ class RolloutStart(BaseModel):
     )
 
 
+def rollout_precondition(
+    if_match: Annotated[
+        str | None,
+        Header(description="only if the alias's latest rollout is still this one (its ETag)"),
+    ] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="`*`: start only if no rollout of the alias is running")
+    ] = None,
+) -> RolloutPrecondition:
+    """The caller's condition on the rollout it last saw (412 when it no longer holds)."""
+    return RolloutPrecondition(if_match, if_none_match)
+
+
+When = Annotated[RolloutPrecondition, Depends(rollout_precondition)]
+
+
 class _StartOnly:
     """The start of a rollout reads no metrics (CloudWatch windows by time; see engine)."""
 
@@ -57,22 +74,31 @@ class _StartOnly:
 def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
     plane.registry.versions(names.model_name(name))  # 404 for an unknown model
     found = RolloutBook(plane.store).all(name)
-    return {"rollouts": [record.to_dict() for record in found]}
+    return {"rollouts": [tagged(record) for record in found]}
 
 
-@router.get("/{name}/rollouts/{alias}", summary="A rollout: its state, latest check and log")
-def get_rollout(name: str, alias: str, plane: Plane) -> dict[str, Any]:
+@router.get(
+    "/{name}/rollouts/{alias}",
+    summary="A rollout: its state, latest check and log",
+    description="The ETag (also `etag` in the body) names the rollout and its state: an "
+    "`If-Match` on a start or an abort holds until a rollout starts or ends.",
+)
+def get_rollout(name: str, alias: str, plane: Plane, response: Response) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(alias)
     plane.registry.versions(name)
-    return RolloutBook(plane.store).require(name, alias).to_dict()
+    return tagged(RolloutBook(plane.store).require(name, alias), response)
 
 
 @router.post(
     "/{name}/rollouts",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a rollout (AWS: its state machine runs the steps)",
+    description="With `If-Match` (a rollout's ETag), a 412 instead when another rollout "
+    "started or ended since; with `If-None-Match: *`, a 412 when one is running.",
 )
-def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> dict[str, Any]:
+def start_rollout(
+    name: str, start: RolloutStart, plane: Plane, who: Actor, when: When, response: Response
+) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(start.alias)
     version = names.version_name(start.version)
     plan = RolloutPlan.from_dict({"settle_s": settle_s(plane.registry, name, alias), **start.plan})
@@ -82,14 +108,15 @@ def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> d
             f"run the loop with `aiaas rollout {name} {version}` beside `aiaas serve`"
         )
     engine = RolloutEngine(plane.registry, _StartOnly())
-    record = engine.start(name, version, plan, alias=alias, actor=who)
+    record = engine.start(name, version, plan, alias=alias, actor=who, when=when)
     import boto3  # only here: a start is rare, the client costs ~400 ms to build
 
     try:
         boto3.client("stepfunctions").start_execution(
             stateMachineArn=STATE_MACHINE,
             name=execution_name(name, alias, record.id),
-            input=json.dumps({"model": name, "alias": alias}),
+            # The id: an execution drives its own rollout, never one started after it ended.
+            input=json.dumps({"model": name, "alias": alias, "id": record.id}),
         )
     except Exception as exc:  # the first step moved and nothing would judge it: undo it
         engine.abort(name, alias, who, f"its state machine did not start ({exc})")
@@ -100,7 +127,7 @@ def start_rollout(name: str, start: RolloutStart, plane: Plane, who: Actor) -> d
         raise ServiceUnavailable(
             f"{said}: {exc}", public_message=f"{said}; try again, or see the control plane's log"
         ) from exc
-    return record.to_dict()
+    return tagged(record, response)
 
 
 def execution_name(model: str, alias: str, rollout_id: str) -> str:
@@ -115,8 +142,23 @@ def execution_name(model: str, alias: str, rollout_id: str) -> str:
     return f"{f'{model}-{alias}'[:keep]}-{digest}-{rollout_id}"
 
 
-@router.post("/{name}/rollouts/{alias}/abort", summary="Abort: every request back on the baseline")
-def abort_rollout(name: str, alias: str, plane: Plane, who: Actor) -> dict[str, Any]:
+@router.post(
+    "/{name}/rollouts/{alias}/abort",
+    summary="Abort: every request back on the baseline",
+    description="With `If-Match` (the rollout's ETag), a 412 instead when it is no longer "
+    "that rollout (another started since) or it ended.",
+)
+def abort_rollout(
+    name: str, alias: str, plane: Plane, who: Actor, when: When, response: Response
+) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(alias)
     engine = RolloutEngine(plane.registry, _StartOnly())
-    return engine.abort(name, alias, who).to_dict()
+    return tagged(engine.abort(name, alias, who, when=when), response)
+
+
+def tagged(record: RolloutRecord, response: Response | None = None) -> dict[str, Any]:
+    """The record with its ETag (in the body, and as the response's header when it has one)."""
+    etag = rollout_etag(record)
+    if response is not None:
+        response.headers["ETag"] = etag
+    return {**record.to_dict(), "etag": etag}

@@ -1,5 +1,5 @@
 """What one Step Functions task asks of a rollout: `{"aiaas_rollout": "check", "model",
-"alias"}` -> the rollout's state and how long to wait before the next check; `"abort"` (with
+"alias", "id"}` -> the rollout's state and how long to wait before the next check; `"abort"` (with
 `why`) when the checks failed past the state machine's retries.
 
 The engine (functions/runtime/rollout) does the work: read the record, measure the step on
@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, Conflict
+from functions.runtime.errors import BadRequest, Conflict, PreconditionFailed
 from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord
 
 ACTOR = "aws-step-functions"
+REPLACED = "replaced"  # not a record's state: the execution's rollout is no longer the alias's
 WHY_CHARS = 500  # of the failed check's cause, kept in the record's log
 
 
@@ -31,26 +33,33 @@ def dispatch(engine: RolloutEngine, event: Mapping[str, Any]) -> dict[str, Any]:
             f'expected {{"aiaas_rollout": "check" or "abort", ...}}; got keys {sorted(event)}'
         )
     model, alias = names.model_name(event.get("model")), names.alias_name(event.get("alias"))
+    mine = event.get("id")  # the execution's rollout (executions started before it: any)
+    mine = None if mine is None else str(mine)
     if action == "abort":
-        record = _abort(engine, model, alias, str(event.get("why") or "")[:WHY_CHARS])
+        record = _abort(engine, model, alias, str(event.get("why") or "")[:WHY_CHARS], mine)
     else:
-        record = engine.check(model, alias, ACTOR)
+        record = engine.check(model, alias, ACTOR, mine)
     last = record.log[-1] if record.log else {}
+    replaced = mine not in (None, record.id)
     return {
         "model": model,
         "alias": alias,
-        "id": record.id,
-        "state": record.state.value,
+        "id": mine or record.id,
+        # Its rollout was aborted and another started since: that one has its own execution.
+        "state": REPLACED if replaced else record.state.value,
         "share": record.share(),
         "wait_s": max(1, round(engine.wait_s(record))),
         "reason": str(last.get("message", "")),
     }
 
 
-def _abort(engine: RolloutEngine, model: str, alias: str, why: str) -> RolloutRecord:
+def _abort(
+    engine: RolloutEngine, model: str, alias: str, why: str, mine: str | None
+) -> RolloutRecord:
     """Abort after failed checks; a rollout that ended meanwhile (aborted by hand, or the
-    failed check had finished it) is left as it is."""
+    failed check had finished it), or one started after it, is left as it is."""
+    when = None if mine is None else RolloutPrecondition.running(mine)
     try:
-        return engine.abort(model, alias, ACTOR, f"its checks failed: {why}")
-    except Conflict:
+        return engine.abort(model, alias, ACTOR, f"its checks failed: {why}", when)
+    except (Conflict, PreconditionFailed):
         return engine.book.require(model, alias)

@@ -50,14 +50,14 @@ class Precondition:
             return
         if raw is None:
             raise PreconditionFailed(f"{what} does not exist")
-        if self.if_match.strip() != "*" and record_etag(raw) not in _etags(self.if_match):
+        if self.if_match.strip() != "*" and record_etag(raw) not in header_etags(self.if_match):
             raise PreconditionFailed(
                 f"{what} changed since you read it: {_moved(raw)}; "
                 "read it again (GET its ETag) and retry"
             )
 
 
-def _etags(header: str) -> set[str]:
+def header_etags(header: str) -> set[str]:
     """The ETags of an If-Match header ('"a", "b"'); a weak one never matches (RFC 9110)."""
     return {tag.strip() for tag in header.split(",") if not tag.strip().startswith("W/")}
 

@@ -21,6 +21,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_s
 from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
+from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
@@ -97,7 +98,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="gateway token (default: $AIAAS_API_TOKEN, better than this flag, whose value "
         "every user of the machine sees in `ps`)",
     )
-    p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument(
+        "--if-match",
+        metavar="ETAG",
+        help="start or abort only if the alias's latest rollout is still the one with this "
+        "ETag (`status` prints it): refused, changing nothing, when another rollout started "
+        "or ended since",
+    )
+    p.add_argument(
+        "--if-none-match",
+        metavar="'*'",
+        choices=["*"],
+        help="'*': start only if no rollout of the alias is running (refused otherwise)",
+    )
+    p.add_argument("--json", action="store_true", help="status as JSON (with its etag)")
     p.set_defaults(func=cmd_rollout)
 
 
@@ -105,6 +119,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     first, second = args.first, args.second
     alias = names.alias_name(args.alias)
     actor = RuntimeSettings.from_env().actor
+    when = _condition(args, first)
     if first == "resume":
         model = names.model_name(second)
         engine = RolloutEngine(Registry(open_store(args.store)), _source(args))
@@ -112,7 +127,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             record = engine.resume(model, alias, actor)
             return follow(engine, record, actor, parse_duration(args.retry_for))
     if first in ACTIONS:
-        return _status(args, names.model_name(second), alias, abort=first == "abort")
+        return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
     registry = Registry(open_store(args.store))
     plan = RolloutPlan(
@@ -128,7 +143,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     engine = RolloutEngine(registry, _source(args))
     with stop_on_signals():  # from before the first move: a stop then still aborts
         try:
-            record = engine.start(model, version, plan, alias=alias, actor=actor)
+            record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
         except Stopped as stop:  # the start aborted what it had begun
             return 128 + stop.signum
         return follow(engine, record, actor, parse_duration(args.retry_for))
@@ -139,19 +154,41 @@ def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> 
     return parse_duration(given) if given is not None else settle_s(registry, model, alias)
 
 
-def _status(args: argparse.Namespace, model: str, alias: str, *, abort: bool) -> int:
+def _condition(args: argparse.Namespace, first: str) -> RolloutPrecondition:
+    """--if-match / --if-none-match, refused where they mean nothing (not silently ignored)."""
+    when = RolloutPrecondition(_quoted(args.if_match), args.if_none_match)
+    if when and first in ("status", "resume"):
+        raise BadRequest(
+            f"--if-match and --if-none-match apply to a start or an abort, not {first}"
+        )
+    if args.if_none_match and first == "abort":
+        raise BadRequest("--if-none-match applies to a start; an abort takes --if-match ETAG")
+    return when
+
+
+def _quoted(etag: str | None) -> str | None:
+    """An ETag as given on a command line, where its quotes are easily lost to the shell."""
+    if etag is None or etag.strip() == "*" or etag.strip().startswith(('"', "W/")):
+        return etag
+    return f'"{etag.strip()}"'
+
+
+def _status(
+    args: argparse.Namespace, model: str, alias: str, *, abort: bool, when: RolloutPrecondition
+) -> int:
     registry = Registry(open_store(args.store))
     if abort:
         engine = RolloutEngine(registry, _NoMetrics())
-        record = engine.abort(model, alias, RuntimeSettings.from_env().actor)
+        record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
     else:
         registry.versions(model)  # an unknown model reads as such
         record = RolloutBook(registry.store).require(model, alias)
     if args.json:
-        print(json.dumps(record.to_dict(), indent=2))
+        print(json.dumps({**record.to_dict(), "etag": rollout_etag(record)}, indent=2))
         return 0
     for line in describe(record):
         print(line)
+    print(f"  etag {rollout_etag(record)} (--if-match: only while this rollout stays as it is)")
     return 0
 
 

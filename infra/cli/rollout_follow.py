@@ -18,8 +18,10 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
+from functions.runtime.errors import PreconditionFailed
 from functions.runtime.manifest import utc_now
 from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord
 
 CHECK_GRACE_S = 30.0  # failed checks in a row are retried this long before the rollout aborts
@@ -51,11 +53,14 @@ def follow(
             time.sleep(engine.wait_s(record))
             began = time.monotonic()  # a failing check can take its timeout (10 s) to fail
             try:
-                record = engine.check(record.model, record.alias, actor)
+                checked = engine.check(record.model, record.alias, actor, record.id)
                 failing_since = None
+                if checked.id != record.id:
+                    return _replaced(record, checked)
+                record = checked
             except Exception as exc:
                 failing_since = failing_since or began
-                _failed(engine, record, actor, exc, (failing_since, grace_s), shown)
+                _failed(engine, record, actor, exc, (failing_since, grace_s))
     except (KeyboardInterrupt, Stopped) as stop:
         signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
         why = (
@@ -64,8 +69,33 @@ def follow(
             else "the aiaas rollout process was stopped (Ctrl-C)"
         )
         with _ignoring_signals():  # a second Ctrl-C must not cut the abort short
-            print_log(engine.abort(record.model, record.alias, actor, why), shown)
+            _abort_mine(engine, record, actor, why)
         return 128 + signum
+
+
+def _abort_mine(engine: RolloutEngine, record: RolloutRecord, actor: str, why: str) -> None:
+    """Abort this process's rollout; one started after it ended (someone else's) runs on."""
+    mine = RolloutPrecondition.running(record.id)
+    try:
+        aborted = engine.abort(record.model, record.alias, actor, why, mine)
+    except PreconditionFailed:  # it ended meanwhile; perhaps another started since
+        aborted = engine.book.require(record.model, record.alias)
+        if aborted.id != record.id:
+            _replaced(record, aborted)
+            return
+    print_log(aborted, len(record.log))
+
+
+def _replaced(mine: RolloutRecord, now: RolloutRecord) -> int:
+    """This process's rollout ended (aborted elsewhere) and another one runs: not ours to drive
+    (nor to abort on Ctrl-C); its own process or state machine does."""
+    print(
+        f"{utc_now()}  ended       rollout {mine.id} is over: rollout {now.id} "
+        f"({now.baseline} -> {now.candidate}, started by {now.started_by}) replaced it; left to "
+        "its own driver",
+        flush=True,
+    )
+    return 1
 
 
 def _failed(
@@ -74,7 +104,6 @@ def _failed(
     actor: str,
     exc: Exception,
     failing: tuple[float, float],
-    shown: int,
 ) -> None:
     """Say a check failed and retry, or, past the grace, abort the rollout and raise."""
     message = getattr(exc, "message", None) or str(exc)
@@ -89,7 +118,7 @@ def _failed(
         return
     why = f"checks failed for {for_s:.0f} s ({message}); traffic back on the baseline"
     try:
-        print_log(engine.abort(record.model, record.alias, actor, why), shown)
+        _abort_mine(engine, record, actor, why)
     except Exception as second:  # the store is down too: say what is left, and how to end it
         print(
             f"aiaas rollout: could not abort either ({getattr(second, 'message', second)}): "

@@ -102,6 +102,7 @@ class Walker:
         self.states: list[str] = []
         self.waits: list[int] = []
         self.cause: str | None = None  # a Fail state's, its CausePath evaluated
+        self.started: dict[str, str] = {}  # the execution's input, as the control plane gives it
 
     def run(self, document: dict[str, Any]) -> tuple[str, Any]:
         machine = json.loads(ASL.read_text())
@@ -171,13 +172,15 @@ def setup(s3_store: S3Store, tmp_path: Path, cloudwatch: Any, kind: str) -> tupl
     plan = RolloutPlan(
         steps=(0.1, 0.5, 1.0), bake_s=0, max_error_rate=0.01, max_p99_ms=1000, min_requests=5
     )
-    engine.start(model, "2", plan, alias="production", actor="control-plane")
-    return Walker(engine, callers), model
+    started = engine.start(model, "2", plan, alias="production", actor="control-plane")
+    walker = Walker(engine, callers)
+    walker.started = {"model": model, "alias": "production", "id": started.id}  # as it starts it
+    return walker, model
 
 
 def test_a_healthy_candidate_walks_every_step_to_succeeded(s3_store, tmp_path, cloudwatch):
     walker, model = setup(s3_store, tmp_path, cloudwatch, "healthy")
-    end, output = walker.run({"model": model, "alias": "production"})
+    end, output = walker.run(walker.started)
     assert end == "Succeeded", (walker.states, output)
     record = walker.engine.book.require(model, "production")
     assert [e["event"] for e in record.log] == ["started", "step", "step", "step", "succeeded"]
@@ -191,7 +194,7 @@ def test_a_healthy_candidate_walks_every_step_to_succeeded(s3_store, tmp_path, c
 
 def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
     walker, model = setup(s3_store, tmp_path, cloudwatch, "nan")
-    end, output = walker.run({"model": model, "alias": "production"})
+    end, output = walker.run(walker.started)
     assert end == "RolledBack", walker.states
     assert output["state"] == "rolled_back" and "error rate" in output["reason"]
     assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
@@ -210,7 +213,7 @@ def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path,
         config=botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
     walker.engine.source = CloudWatchMetrics(dead, latency_stat="Maximum")
-    end, output = walker.run({"model": model, "alias": "production"})
+    end, output = walker.run(walker.started)
     assert end == "CheckFailed", walker.states
     assert walker.states == ["Check", "Abort", "CheckFailed"]
     record = walker.engine.book.require(model, "production")
@@ -236,7 +239,7 @@ def test_checks_and_abort_failing_past_their_retries_end_saying_how_to_finish(
     walker.engine = RolloutEngine(
         Registry(S3Store(s3_bucket, "registry", client=dead)), live.source
     )
-    end, output = walker.run({"model": model, "alias": "production"})
+    end, output = walker.run(walker.started)
     assert (end, walker.states) == ("AbortFailed", ["Check", "Abort", "AbortFailed"])
     registry = Registry(s3_store)
     assert registry.alias_target(model, "production").describe() != "1"  # type: ignore[union-attr]

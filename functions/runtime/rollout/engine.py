@@ -24,6 +24,7 @@ from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
 from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import RuntimeSettings
@@ -55,12 +56,32 @@ class RolloutEngine:
         self.clock = clock
 
     def start(
-        self, model: str, candidate: str, plan: RolloutPlan, *, alias: str, actor: str
+        self,
+        model: str,
+        candidate: str,
+        plan: RolloutPlan,
+        *,
+        alias: str,
+        actor: str,
+        when: RolloutPrecondition | None = None,
     ) -> RolloutRecord:
-        """Begin: the shadow stage (with `min_agreement`) or the first step's share."""
+        """Begin: the shadow stage (with `min_agreement`) or the first step's share. `when`: the
+        caller's condition on the rollout it last saw (PreconditionFailed, nothing changed)."""
+        when = when or RolloutPrecondition()
         self.registry.manifest(model, candidate)  # 404 naming it when not published
-        _not_running(self.book.get(model, alias), model, alias)
-        target = self._startable(model, alias, candidate)
+        current = self.book.get(model, alias)
+        when.check(model, alias, current)
+        _not_running(current, model, alias)
+        try:
+            target = self._startable(model, alias, candidate)
+        except Conflict:
+            # A start that won a race moves the alias right after it claims the record: name
+            # that rollout (and fail the caller's precondition), not "the alias already splits
+            # traffic: promote or roll back first", which would stop the winner's rollout.
+            current = self.book.get(model, alias)
+            when.check(model, alias, current)
+            _not_running(current, model, alias)
+            raise
         now = self.clock()
         record = RolloutRecord(
             id=uuid.uuid4().hex[:12],
@@ -75,11 +96,14 @@ class RolloutEngine:
             step_started=now,
         )
 
+        what = f"{target.version} -> {candidate}" + (f" ({when.audit()})" if when else "")
+
         def claim(current: RolloutRecord | None) -> RolloutRecord:
+            when.check(model, alias, current)  # on the record this write replaces
             _not_running(current, model, alias)
             history = () if current is None else (current.summary(), *current.history)
             started = replace(record, history=history[:20])
-            return started.logged("started", f"{target.version} -> {candidate}", actor, at=now)
+            return started.logged("started", what, actor, at=now)
 
         claimed = self.book.update(model, alias, claim)
         assert claimed is not None
@@ -115,10 +139,14 @@ class RolloutEngine:
             )
         return target
 
-    def check(self, model: str, alias: str, actor: str) -> RolloutRecord:
-        """Measure the running step, decide, and move traffic as decided."""
+    def check(
+        self, model: str, alias: str, actor: str, rollout_id: str | None = None
+    ) -> RolloutRecord:
+        """Measure the running step, decide, and move traffic as decided. With `rollout_id` (a
+        driver's own rollout), another rollout found there (its own was aborted and a new one
+        started since) is returned as read, untouched: its own driver runs it."""
         record = self.book.require(model, alias)
-        if not record.running:
+        if not record.running or rollout_id not in (None, record.id):
             return record
         moved = self._moved_by_others(record)
         if moved is not None:
@@ -140,9 +168,20 @@ class RolloutEngine:
             return self._advance(record, decision, actor, checked)
         return self._save(record, lambda r: replace(r, last_check=checked))
 
-    def abort(self, model: str, alias: str, actor: str, why: str = "") -> RolloutRecord:
-        """Stop the running rollout and send all traffic back to the baseline."""
+    def abort(
+        self,
+        model: str,
+        alias: str,
+        actor: str,
+        why: str = "",
+        when: RolloutPrecondition | None = None,
+    ) -> RolloutRecord:
+        """Stop the running rollout and send all traffic back to the baseline; with `when`, only
+        if it is still the rollout the caller saw (PreconditionFailed, nothing changed)."""
         record = self.book.require(model, alias)
+        if when:
+            when.check(model, alias, record)
+            why = f"{why} ({when.audit()})" if why else when.audit()
         if not record.running:
             raise Conflict(
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
@@ -188,6 +227,9 @@ class RolloutEngine:
 
     def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
         """Open the metrics window, move the traffic to `step`, and record it."""
+        gone = self._gone(record)
+        if gone is not None:
+            return gone
         now = self.clock()
         self.source.begin(record.model, now)
         by = f"{actor} (rollout {record.id})"
@@ -221,6 +263,9 @@ class RolloutEngine:
         move: bool = True,
     ) -> RolloutRecord:
         if move and state is not RolloutState.SUCCEEDED:
+            gone = self._gone(record)
+            if gone is not None:
+                return gone
             self._restore(record, actor)
         log.warning(
             "rollout %s of %s@%s %s: %s", record.id, record.model, record.alias, state.value, reason
@@ -240,6 +285,15 @@ class RolloutEngine:
             self.registry.set_alias(model, alias, record.baseline, actor=by)
         if target.shadow is not None and target.shadow.version == record.candidate:
             self.registry.set_shadow(model, alias, None, actor=by)
+
+    def _gone(self, record: RolloutRecord) -> RolloutRecord | None:
+        """The record now there when `record`'s rollout no longer runs, else None. Read just
+        before traffic moves: a check measures for a while, and meanwhile its rollout may be
+        aborted and another started on the same candidate, whose alias this check would move."""
+        current = self.book.get(record.model, record.alias)
+        if current is not None and current.id == record.id and current.running:
+            return None
+        return current or record
 
     def _save(
         self, record: RolloutRecord, change: Callable[[RolloutRecord], RolloutRecord]

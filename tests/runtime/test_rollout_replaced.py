@@ -1,0 +1,125 @@
+"""A rollout's driver (the `aiaas rollout` process, a state machine execution) drives its own
+rollout only. Alice's rollout is aborted by Bob, who starts the same version again with a plan
+of his own: Alice's driver used to adopt Bob's rollout (the record is per alias), judged it on
+its own window, aborted it on Ctrl-C, and a check of hers that was measuring when Bob acted
+moved his alias to her next step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.decision import StepMetrics, VersionStats
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.record import RolloutRecord, RolloutState
+from functions.runtime.store import LocalStore
+from infra.cli.rollout_commands import _NoMetrics
+from infra.cli.rollout_follow import follow
+from tests.rollout_models import publish
+
+MODEL, ALIAS = "ro", "production"
+ALICE = RolloutPlan(steps=(0.1, 0.5, 1.0), bake_s=0, max_error_rate=0.01, min_requests=5)
+BOB = RolloutPlan(steps=(0.05, 1.0), bake_s=600, max_error_rate=0.01)
+PASSED = StepMetrics(VersionStats(100), VersionStats(100, 0, 5.0))  # the step would advance
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, ALIAS, "1")
+    return registry
+
+
+def bob_replaces(registry: Registry) -> RolloutRecord:
+    bob = RolloutEngine(registry, _NoMetrics())
+    bob.abort(MODEL, ALIAS, "bob")
+    return bob.start(MODEL, "2", BOB, alias=ALIAS, actor="bob")
+
+
+class BobActsWhileMeasured:
+    """Metrics read slowly (CloudWatch, a gateway far away): Bob acts during the read."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.bobs: list[RolloutRecord] = []
+
+    def begin(self, model: str, since: float) -> None:
+        return None
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        self.bobs.append(bob_replaces(self.registry))
+        return PASSED
+
+
+def assert_bobs_runs_untouched(registry: Registry, bobs: RolloutRecord) -> None:
+    now = RolloutEngine(registry, _NoMetrics()).book.require(MODEL, ALIAS)
+    assert (now.id, now.state, now.step, now.log) == (bobs.id, RolloutState.RUNNING, 0, bobs.log)
+    target = registry.alias_target(MODEL, ALIAS)
+    assert target is not None and target.describe() == "1 (95%) + 2 (5%)"
+
+
+def test_a_check_measuring_while_its_rollout_is_replaced_moves_nothing(
+    registry: Registry,
+) -> None:
+    source = BobActsWhileMeasured(registry)
+    engine = RolloutEngine(registry, source)
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    answer = engine.check(MODEL, ALIAS, "alice", alices.id)
+    (bobs,) = source.bobs
+    assert answer.id == bobs.id  # what the driver learns: not its rollout any more
+    assert_bobs_runs_untouched(registry, bobs)  # was: 1 (50%) + 2 (50%), Bob's record at 5%
+
+
+def test_a_driver_does_not_adopt_the_rollout_that_replaced_its_own(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = RolloutEngine(registry, _NoMetrics())
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    bobs = bob_replaces(registry)  # between two of Alice's checks
+    engine.wait_s = lambda record: 0.0  # type: ignore[method-assign]
+    assert follow(engine, alices, "alice") == 1
+    assert f"rollout {alices.id} is over: rollout {bobs.id} (1 -> 2, started by bob) " in (
+        capsys.readouterr().out
+    )
+    assert_bobs_runs_untouched(registry, bobs)
+
+
+def test_ctrl_c_on_a_driver_whose_rollout_was_replaced_leaves_the_new_one_running(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = RolloutEngine(registry, _NoMetrics())
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    bobs = bob_replaces(registry)
+
+    def interrupted(record: Any) -> float:
+        raise KeyboardInterrupt  # Ctrl-C lands in the wait between checks
+
+    engine.wait_s = interrupted  # type: ignore[method-assign]
+    assert follow(engine, alices, "alice") == 130
+    assert f"rollout {alices.id} is over: rollout {bobs.id}" in capsys.readouterr().out
+    assert_bobs_runs_untouched(registry, bobs)  # was: aborted by alice's Ctrl-C
+
+
+def test_ctrl_c_still_aborts_the_drivers_own_rollout(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = RolloutEngine(registry, _NoMetrics())
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+
+    def interrupted(record: Any) -> float:
+        raise KeyboardInterrupt
+
+    engine.wait_s = interrupted  # type: ignore[method-assign]
+    assert follow(engine, alices, "alice") == 130
+    now = engine.book.require(MODEL, ALIAS)
+    assert (now.id, now.state) == (alices.id, RolloutState.ABORTED)
+    assert "aborted     aborted by alice: the aiaas rollout process was stopped (Ctrl-C)" in (
+        capsys.readouterr().out
+    )
+    assert registry.alias_target(MODEL, ALIAS).describe() == "1"  # type: ignore[union-attr]
