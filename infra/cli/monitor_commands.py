@@ -22,6 +22,7 @@ from functions.runtime.drift.report import (
     MIN_ROWS_PER_BIN,
     FeatureDrift,
     compare,
+    label_shares,
     read_window,
     rows_needed,
     timeline,
@@ -98,6 +99,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         )
     report = compare(baseline, window, args.threshold)
     print("\n".join(table(report, args.threshold)))
+    shares = label_shares(baseline, window)
+    if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
+        print("\n".join(share_table(shares)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
         draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
@@ -117,6 +121,16 @@ def table(report: list[FeatureDrift], threshold: float) -> list[str]:
     lines.append(
         f"{len(drifted)} of {len(report)} drifted" + (f": {', '.join(drifted)}" if drifted else "")
     )
+    return lines
+
+
+def share_table(shares: list[tuple[str, float, float]]) -> list[str]:
+    """A classifier's predicted labels: their share in training and served, and the change."""
+    width = max(15, *(len(label) for label, _, _ in shares))
+    lines = [f"{'predicted label':{width}}  {'training':>8}  {'served':>8}  {'points':>7}"]
+    for label, expected, live in shares:
+        change = f"{100 * (live - expected):+.1f}"
+        lines.append(f"{label:{width}}  {expected:8.1%}  {live:8.1%}  {change:>7}")
     return lines
 
 

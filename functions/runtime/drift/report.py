@@ -144,6 +144,20 @@ def compare(
     return report
 
 
+def label_shares(baseline: DriftBaseline, window: Window) -> list[tuple[str, float, float]]:
+    """A classifier's predictions by label: (label, training share, served share), as many
+    as training predicted first; [] for a regressor's or when no prediction was counted."""
+    base = baseline.prediction
+    if base is None or not base.labels or window.prediction is None:
+        return []
+    served = int(window.prediction.sum())
+    if not served:
+        return []
+    expected, live = base.counts / max(1, int(base.counts.sum())), window.prediction / served
+    order = np.argsort(-base.counts, kind="stable")
+    return [(base.labels[i], float(expected[i]), float(live[i])) for i in order]
+
+
 def timeline(
     baseline: DriftBaseline, docs: list[dict[str, object]], since: float, until: float, steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
