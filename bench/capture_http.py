@@ -23,14 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.shadow_http import ROOT, paced, start
 from bench.models import mlp_onnx, publish_classifier
+from bench.shadow_http import ROOT, paced, start
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 
 
-def one_run(ports: dict[str, int], bodies: list[bytes], args: argparse.Namespace) -> dict[str, float]:
+def one_run(
+    ports: dict[str, int], bodies: list[bytes], args: argparse.Namespace
+) -> dict[str, float]:
     p99s: dict[str, list[float]] = {case: [] for case in ports}
     times: dict[str, list[float]] = {case: [] for case in ports}
     for pair in range(args.blocks):

@@ -135,7 +135,7 @@ def compare(
     ]
     for base, live in zip(baseline.categories, window.categories, strict=True):
         p, j = float(psi(live, base.counts)), float(js_distance(live, base.counts))
-        # outside: values not among the training's categories (a new one, or a rare one)
+        # outside: values training never saw ((new); with an old baseline, rare ones too)
         report.append(FeatureDrift(base.name, p, j, 0, int(live[-1]), p > threshold))
     if baseline.prediction is not None and window.prediction is not None:
         p = float(psi(window.prediction, baseline.prediction.counts))

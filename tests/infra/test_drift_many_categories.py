@@ -1,0 +1,123 @@
+"""A string column with more categories than a baseline keeps bins for (300 zip codes, 100
+kept): rare training values share `(other)`, values training never saw count as `(new)`.
+
+Before `(new)`, both shared one `(other)` bin, so rare zip codes replaced by never-seen ones
+(the same share of rows) left every bin's share as it was: no drift, and every rare row was
+called `outside` as if it were new. A real skl2onnx DataFrame pipeline (one input a column),
+published and baselined with the CLI, served by the predict handler, read by `aiaas monitor`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.categories import MAX_CATEGORIES, CategoryBaseline
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from infra.local.functions import load_handler_module
+from tests.functions.test_predict_events import http_event
+
+ZIPS = [f"z{i:03d}" for i in range(300)]
+RARE_SHARE = 0.2  # of rows: the 200 zip codes after the 100 most frequent
+
+
+def zips(rng: np.random.Generator, rows: int, rare: list[str]) -> np.ndarray:
+    """The 100 common zip codes for 80% of rows (uniformly), `rare` ones for the rest."""
+    common = rng.choice(ZIPS[:MAX_CATEGORIES], rows)
+    return np.where(rng.random(rows) < RARE_SHARE, rng.choice(rare, rows), common)
+
+
+def frame(rows: int, seed: int, rare: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spend = rng.normal(50, 10, rows).astype(np.float32)
+    return pd.DataFrame({"zip": zips(rng, rows, rare), "spend": spend})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("many-categories")
+    train = frame(6000, 0, ZIPS[MAX_CATEGORIES:])
+    target = (train["spend"] > 50).to_numpy()
+    encode = ColumnTransformer(
+        [("zip", OneHotEncoder(handle_unknown="ignore"), ["zip"])], remainder="passthrough"
+    )
+    pipeline = make_pipeline(encode, LogisticRegression()).fit(train, target)
+    (root / "zips.onnx").write_bytes(to_onnx(pipeline, train[:1]).SerializeToString())
+    train.to_csv(root / "train.csv", index=False)
+    cli = ["--store", str(root / "store")]
+    for name in ("known", "renamed"):
+        assert main([*cli, "publish", str(root / "zips.onnx"), "--name", name]) == 0
+        assert main([*cli, "baseline", name, str(root / "train.csv")]) == 0
+    return root / "store"
+
+
+def serve(store: Path, name: str, rows: pd.DataFrame) -> str:
+    """`rows` answered by `name`'s predict function; then `aiaas monitor`'s table."""
+    env = {"AIAAS_MODEL": name, "AIAAS_STORE": str(store), "AIAAS_CACHE_DIR": str(store / "c")}
+    handler, module = load_handler_module("functions.predict.handler.handler", env)
+    for part in np.array_split(np.arange(len(rows)), 4):
+        records = [{"zip": z, "spend": float(s)} for z, s in rows.iloc[part].to_numpy()]
+        event = http_event("POST", f"/models/{name}/predict", json.dumps({"instances": records}))
+        response = handler(event, None)
+        assert response["statusCode"] == 200, response["body"]
+    module.SERVICE.plane.drift.flush()
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        assert main(["--store", str(store), "monitor", name, "--no-png"]) == 0
+    return printed.getvalue()
+
+
+def row(table: str, feature: str) -> list[str]:
+    return next(line.split() for line in table.splitlines() if line.startswith(feature + " "))
+
+
+def test_rare_codes_replaced_by_new_ones_drift_and_count_as_outside(store: Path) -> None:
+    new = [f"n{i:03d}" for i in range(200)]  # never in training: the same share of rows
+    served = frame(1000, 1, new)
+    table = serve(store, "renamed", served)
+    _, psi, _, _, outside, *flag = row(table, "zip")
+    assert float(psi) > 0.2 and flag[0] == "DRIFT", table  # was ~0.01: (other) kept its share
+    assert int(outside) == served["zip"].str.startswith("n").sum()
+    assert row(table, "spend")[-1] != "DRIFT" and "1 of 3 drifted" in table, table
+
+
+def test_rare_training_codes_are_neither_new_nor_drift(store: Path) -> None:
+    table = serve(store, "known", frame(1000, 2, ZIPS[MAX_CATEGORIES:]))
+    _, psi, _, _, outside, *flag = row(table, "zip")
+    assert float(psi) < 0.2 and not flag, table
+    assert int(outside) == 0, table  # was ~200: every rare row called outside
+
+
+def test_the_baseline_keeps_the_rare_names_and_an_empty_new_bin(store: Path) -> None:
+    raw = LocalStore(store).get_bytes(f"{version_prefix('known', '1')}/{BASELINE_FILE}")
+    (zip_,) = DriftBaseline.from_json(raw).categories
+    assert len(zip_.values) == MAX_CATEGORIES and zip_.rare is not None
+    assert sorted((*zip_.values, *zip_.rare)) == ZIPS
+    share = zip_.counts[-2] / zip_.counts.sum()
+    assert zip_.counts[-1] == 0 and share == pytest.approx(RARE_SHARE, abs=0.02)
+
+
+def test_a_baseline_from_before_new_bins_as_it_did() -> None:
+    """No `rare` list: (other) takes rare and new values alike, one bin fewer."""
+    old: dict[str, Any] = {"name": "plan", "values": ["basic", "pro"], "counts": [7, 3, 0]}
+    base = CategoryBaseline.from_dict(orjson.loads(orjson.dumps(old)))
+    assert base.rare is None and base.to_dict() == old
+    assert base.bin(np.array(["pro", "gold", "basic", "pro"])).tolist() == [1, 2, 1]
+    with pytest.raises(ValueError, match="do not match"):
+        CategoryBaseline.from_dict({**old, "counts": [7, 3, 0, 0]})
