@@ -98,7 +98,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             f"({MIN_ROWS_PER_BIN} a bin); the PSI below is sampling noise (try a longer --window)"
         )
     report = compare(baseline, window, args.threshold)
-    print("\n".join(table(report, args.threshold)))
+    print("\n".join(table(report, args.threshold, window.rows)))
     shares = label_shares(baseline, window)
     if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
         print("\n".join(share_table(shares)))
@@ -109,12 +109,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def table(report: list[FeatureDrift], threshold: float) -> list[str]:
-    """One line per feature (most drifted first), then the predictions."""
+def table(report: list[FeatureDrift], threshold: float, rows: int | None = None) -> list[str]:
+    """One line per feature (most drifted first), then the predictions; a feature the window's
+    `rows` are too few to judge says so (a string column of many categories)."""
     width = max(12, *(len(r.name) for r in report))
     lines = [f"{'feature':{width}}  {'PSI':>8}  {'JS':>6}  {'NaN':>6}  {'outside':>7}  drift"]
     for r in sorted(report, key=lambda r: -r.psi):
         flag = f"DRIFT (PSI > {threshold:g})" if r.drifted else ""
+        if rows is not None and rows < r.needed and rows >= min(f.needed for f in report):
+            flag = f"not judged: {r.needed} rows needed"
         line = f"{r.name:{width}}  {r.psi:8.4f}  {r.js:6.4f}  {r.nan:6d}  {r.out_of_range:7d}"
         lines.append(f"{line}  {flag}".rstrip())
     drifted = [r.name for r in report if r.drifted]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from functions.drift.job import DRIFTED, MAX_PSI, DriftSettings, run
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.categories import MAX_CATEGORIES, CategoryBaseline
 from functions.runtime.registry import version_prefix
@@ -35,6 +37,7 @@ from tests.functions.test_predict_events import http_event
 
 ZIPS = [f"z{i:03d}" for i in range(300)]
 RARE_SHARE = 0.2  # of rows: the 200 zip codes after the 100 most frequent
+SERVED = 2400  # judged: 101 categories filled in training need 2020 rows (20 a bin)
 
 
 def zips(rng: np.random.Generator, rows: int, rare: list[str]) -> np.ndarray:
@@ -61,7 +64,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "zips.onnx").write_bytes(to_onnx(pipeline, train[:1]).SerializeToString())
     train.to_csv(root / "train.csv", index=False)
     cli = ["--store", str(root / "store")]
-    for name in ("known", "renamed"):
+    for name in ("known", "renamed", "quiet"):
         assert main([*cli, "publish", str(root / "zips.onnx"), "--name", name]) == 0
         assert main([*cli, "baseline", name, str(root / "train.csv")]) == 0
     return root / "store"
@@ -89,7 +92,7 @@ def row(table: str, feature: str) -> list[str]:
 
 def test_rare_codes_replaced_by_new_ones_drift_and_count_as_outside(store: Path) -> None:
     new = [f"n{i:03d}" for i in range(200)]  # never in training: the same share of rows
-    served = frame(1000, 1, new)
+    served = frame(SERVED, 1, new)
     table = serve(store, "renamed", served)
     _, psi, _, _, outside, *flag = row(table, "zip")
     assert float(psi) > 0.2 and flag[0] == "DRIFT", table  # was ~0.01: (other) kept its share
@@ -98,10 +101,23 @@ def test_rare_codes_replaced_by_new_ones_drift_and_count_as_outside(store: Path)
 
 
 def test_rare_training_codes_are_neither_new_nor_drift(store: Path) -> None:
-    table = serve(store, "known", frame(1000, 2, ZIPS[MAX_CATEGORIES:]))
+    table = serve(store, "known", frame(SERVED, 2, ZIPS[MAX_CATEGORIES:]))
     _, psi, _, _, outside, *flag = row(table, "zip")
     assert float(psi) < 0.2 and not flag, table
     assert int(outside) == 0, table  # was ~200: every rare row called outside
+
+
+def test_a_column_of_many_categories_is_not_judged_on_too_few_rows(store: Path) -> None:
+    """600 rows drawn as training's: enough for 10 bins, noise for 102 (PSI ~0.25)."""
+    table = serve(store, "quiet", frame(600, 3, ZIPS[MAX_CATEGORIES:]))
+    _, psi, *_ = row(table, "zip")
+    assert float(psi) > 0.2, table  # what flagged it (and the alarm) before
+    assert table.splitlines()[2].endswith("not judged: 2020 rows needed"), table
+    assert "0 of 3 drifted" in table, table
+    (doc,) = [
+        d for d in run(LocalStore(store), DriftSettings(), time.time()) if d["model"] == "quiet"
+    ]
+    assert doc[MAX_PSI] < 0.2 and doc[DRIFTED] == 0 and doc["psi"]["zip"] > 0.2, doc
 
 
 def test_the_baseline_keeps_the_rare_names_and_an_empty_new_bin(store: Path) -> None:
