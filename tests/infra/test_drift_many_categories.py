@@ -27,8 +27,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from functions.drift.job import DRIFTED, MAX_PSI, DriftSettings, run
-from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline, PredictionBaseline
 from functions.runtime.drift.categories import MAX_CATEGORIES, CategoryBaseline
+from functions.runtime.drift.report import FeatureDrift, Window, compare
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -137,3 +138,24 @@ def test_a_baseline_from_before_new_bins_as_it_did() -> None:
     assert base.bin(np.array(["pro", "gold", "basic", "pro"])).tolist() == [1, 2, 1]
     with pytest.raises(ValueError, match="do not match"):
         CategoryBaseline.from_dict({**old, "counts": [7, 3, 0, 0]})
+
+
+def test_a_classifier_of_many_classes_is_judged_on_enough_rows() -> None:
+    """300 labels are 300 bins: 600 rows drawn as training predicted them are noise, not
+    prediction drift (it was flagged); 6000 are judged, and half the labels gone drifts."""
+    rng = np.random.default_rng(4)
+    trained = np.bincount(rng.integers(0, 300, 30000), minlength=300)
+    base = DriftBaseline(
+        ("x",), np.zeros((1, 0)), np.array([[30000]]), np.zeros(1), np.ones(1),
+        PredictionBaseline(trained, tuple(ZIPS)), 30000,
+    )  # fmt: skip
+
+    def prediction(classes: np.ndarray) -> FeatureDrift:
+        served, rows = np.bincount(classes, minlength=300), len(classes)
+        window = Window(rows, np.array([[rows]]), *np.zeros((3, 1), dtype=np.int64), served, 1)
+        return compare(base, window)[-1]
+
+    noise = prediction(rng.integers(0, 300, 600))
+    assert noise.needed == 6000 and noise.psi > 0.2 and not noise.drifted
+    assert not prediction(rng.integers(0, 300, 6000)).drifted
+    assert prediction(rng.integers(0, 150, 6000)).drifted

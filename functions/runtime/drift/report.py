@@ -153,7 +153,12 @@ def compare(
     if baseline.prediction is not None and window.prediction is not None:
         p = float(psi(window.prediction, baseline.prediction.counts))
         j = float(js_distance(window.prediction, baseline.prediction.counts))
-        report.append(FeatureDrift(PREDICTION, p, j, 0, 0, p > threshold, needed))
+        # A classifier of many classes has as many bins: 20 rows a label training predicted.
+        filled = int(np.count_nonzero(baseline.prediction.counts))
+        rows = max(needed, MIN_ROWS_PER_BIN * filled)
+        report.append(
+            FeatureDrift(PREDICTION, p, j, 0, 0, p > threshold and window.rows >= rows, rows)
+        )
     return report
 
 
