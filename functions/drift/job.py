@@ -83,7 +83,8 @@ def _document(
             "too_few_rows": {"rows": window.rows, "needed": needed},
             **_fields(report, settings),
         }
-    features = [r for r in report if r.name != PREDICTION]
+    # A string column of many categories needs more rows than the window has: not judged yet.
+    features = [r for r in report if r.name != PREDICTION and window.rows >= r.needed]
     return _emf(model, version, settings, now, _METRICS) | {
         MAX_PSI: max((r.psi for r in features), default=0.0),
         DRIFTED: sum(r.drifted for r in features),

@@ -22,6 +22,7 @@ from functions.runtime.drift.report import (
     MIN_ROWS_PER_BIN,
     FeatureDrift,
     compare,
+    label_shares,
     read_window,
     rows_needed,
     timeline,
@@ -97,7 +98,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             f"({MIN_ROWS_PER_BIN} a bin); the PSI below is sampling noise (try a longer --window)"
         )
     report = compare(baseline, window, args.threshold)
-    print("\n".join(table(report, args.threshold)))
+    print("\n".join(table(report, args.threshold, window.rows)))
+    shares = label_shares(baseline, window)
+    if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
+        print("\n".join(share_table(shares)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
         draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
@@ -105,18 +109,31 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def table(report: list[FeatureDrift], threshold: float) -> list[str]:
-    """One line per feature (most drifted first), then the predictions."""
+def table(report: list[FeatureDrift], threshold: float, rows: int | None = None) -> list[str]:
+    """One line per feature (most drifted first), then the predictions; a feature the window's
+    `rows` are too few to judge says so (a string column of many categories)."""
     width = max(12, *(len(r.name) for r in report))
     lines = [f"{'feature':{width}}  {'PSI':>8}  {'JS':>6}  {'NaN':>6}  {'outside':>7}  drift"]
     for r in sorted(report, key=lambda r: -r.psi):
         flag = f"DRIFT (PSI > {threshold:g})" if r.drifted else ""
+        if rows is not None and rows < r.needed and rows >= min(f.needed for f in report):
+            flag = f"not judged: {r.needed} rows needed"
         line = f"{r.name:{width}}  {r.psi:8.4f}  {r.js:6.4f}  {r.nan:6d}  {r.out_of_range:7d}"
         lines.append(f"{line}  {flag}".rstrip())
     drifted = [r.name for r in report if r.drifted]
     lines.append(
         f"{len(drifted)} of {len(report)} drifted" + (f": {', '.join(drifted)}" if drifted else "")
     )
+    return lines
+
+
+def share_table(shares: list[tuple[str, float, float]]) -> list[str]:
+    """A classifier's predicted labels: their share in training and served, and the change."""
+    width = max(15, *(len(label) for label, _, _ in shares))
+    lines = [f"{'predicted label':{width}}  {'training':>8}  {'served':>8}  {'points':>7}"]
+    for label, expected, live in shares:
+        change = f"{100 * (live - expected):+.1f}"
+        lines.append(f"{label:{width}}  {expected:8.1%}  {live:8.1%}  {change:>7}")
     return lines
 
 

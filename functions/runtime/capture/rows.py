@@ -129,8 +129,16 @@ def _served(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
 def _oip_predictions(tensors: list[Any], manifest: ModelManifest) -> list[Any] | None:
     """A classifier's label and score per row, made from an OIP answer's class scores as the
     simple route makes them (OIP answers carry only the tensors)."""
-    if manifest.postprocessing is None:
+    post = manifest.postprocessing
+    if post is None:
         return None
+    named = {t.get("name"): t for t in tensors if isinstance(t, dict)}
+    answered = named.get(post.scores_output)
+    if answered is not None and answered.get("datatype") == "BYTES":  # class_count asked
+        return _top_classes(answered)
+    label = named.get(post.label_output) if post.label_output else None
+    if answered is None and label is not None:  # the model's own labels alone: no score
+        return [{"label": str(v), "score": None} for v in label.get("data") or ()]
     try:
         outputs = {
             t["name"]: np.asarray(t["data"]).reshape(t["shape"])
@@ -141,6 +149,17 @@ def _oip_predictions(tensors: list[Any], manifest: ModelManifest) -> list[Any] |
     except (AiaasError, KeyError, ValueError, TypeError):
         return None  # not this version's tensors: the outputs alone are exported
     return None if scores is None else predictions(manifest, scores, 1)
+
+
+def _top_classes(tensor: Mapping[str, Any]) -> list[Any] | None:
+    """Label and score of each row's best class, from a classification extension answer:
+    [rows, k] strings "score:index[:label]", best first (oip_classification.py)."""
+    try:
+        rows = np.asarray(tensor["data"], dtype=object).reshape(tensor["shape"])
+        best = [str(row.ravel()[0]).split(":", 2) for row in rows]
+        return [{"label": b[-1], "score": float(b[0])} for b in best]
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None  # not the extension's strings: the outputs alone are exported
 
 
 def _output_columns(base: str, values: Any) -> Iterator[tuple[str, list[Any]]]:

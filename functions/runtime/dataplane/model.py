@@ -12,6 +12,7 @@ import orjson
 from functions.runtime import names
 from functions.runtime.codecs import oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
+from functions.runtime.drift.live import prediction_output
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
     AiaasError,
@@ -100,10 +101,23 @@ class ModelPlane:
 
     def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
         """`model`'s outputs for an infer request already decoded (a shadow replays it so)."""
-        outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
+        wanted = decoded.outputs
+        if self.drift is None:
+            outputs = model.predict(decoded.inputs, typed=True, outputs=wanted)
+            check_finite(model, outputs)
+            return outputs
+        # Drift bins the prediction too: a caller naming only other outputs (a label, or
+        # tritonclient's class_count on the scores) still has it run, not answered.
+        watched = prediction_output(model.manifest)
+        extra = bool(wanted) and watched not in (wanted or ())
+        asked = (*(wanted or ()), watched) if extra else wanted
+        outputs = model.predict(decoded.inputs, typed=True, outputs=asked)
+        prediction = outputs.pop(watched) if extra else None
         check_finite(model, outputs)
-        if self.drift is not None and not decoded.outputs:  # all outputs: the prediction too
+        if prediction is None:
             self.drift.record(model, decoded.inputs, outputs)
+        else:
+            self.drift.record(model, decoded.inputs, {**outputs, watched: prediction})
         return outputs
 
     def metadata(self, name: str, version: str | None) -> dict[str, Any]:

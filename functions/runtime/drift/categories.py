@@ -1,56 +1,85 @@
 """A string (categorical) column's baseline: its training categories and their counts.
 
 Categories have no quantiles, so a string column is binned by value: one bin per category of
-its training rows (the `MAX_CATEGORIES` most frequent), and one more, `(other)`, for every
-value not among them: the rarer training values of a column with more categories, and a value
-training never saw. A column with few categories has an empty `(other)` bin in training, so a
-new category served (a plan launched after training) piles into a bin PSI floors at 1e-4 and
-scores large, and its rows are counted apart as `outside`, like a number out of range.
+its training rows (the `MAX_CATEGORIES` most frequent), one, `(other)`, for the rarer training
+values of a column with more categories (their names kept, up to `MAX_RARE`), and one, `(new)`,
+for a value training never saw (a plan launched after training). Training never fills `(new)`
+(unless a column had more than `MAX_CATEGORIES + MAX_RARE` values), so a new category served
+piles into a bin PSI floors at 1e-4 and scores large, and its rows are counted apart as
+`outside`, like a number out of range; rows moving between common and rare categories show as
+`(other)`'s share changing. Not seen: a shift among the rare categories themselves (one rare
+value traded for another), as they share one bin.
+
+A baseline written before `(new)` existed has no `rare` list: its `(other)` bin takes both the
+rare and the new values, as it did (its counts have one bin fewer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 MAX_CATEGORIES = 100  # bins a column keeps: a zip code's thousands would be noise, and JSON
+MAX_RARE = 10_000  # rarer training values known by name (~100-200 kB of baseline at most)
 OTHER = "(other)"
+NEW = "(new)"
 
 
 @dataclass(frozen=True)
 class CategoryBaseline:
-    """One string column: its kept categories (most frequent first) and counts [K + 1], the
-    last `(other)`'s."""
+    """One string column: its kept categories (most frequent first), the rarer training
+    values (`rare`; None in a baseline from before `(new)`), and counts [K + 2]: `(other)`'s
+    then `(new)`'s last ([K + 1] without `rare`)."""
 
     name: str
     values: tuple[str, ...]
     counts: np.ndarray
+    rare: tuple[str, ...] | None = None
+    _slots: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        slots = {value: i for i, value in enumerate(self.values)}
+        slots.update(dict.fromkeys(self.rare or (), len(self.values)))
+        object.__setattr__(self, "_slots", slots)  # built once: bin() runs at every fold
+
+    @property
+    def unseen(self) -> int:
+        """The bin of a value not among `values` or `rare`: `(new)`, or `(other)` before it."""
+        return len(self.values) + (self.rare is not None)
 
     def bin(self, column: np.ndarray) -> np.ndarray:
-        """Counts [K + 1] of `column`'s values on these categories, `(other)` last."""
+        """Counts on these bins of `column`'s values."""
         found, inverse = np.unique(np.asarray(column, dtype=str), return_inverse=True)
-        index = {value: i for i, value in enumerate(self.values)}
-        slots = np.array([index.get(v, len(self.values)) for v in found], dtype=np.int64)
+        unseen = self.unseen
+        slots = np.array([self._slots.get(v, unseen) for v in found], dtype=np.int64)
         slotted = slots[inverse.ravel()] if len(found) else np.zeros(0, dtype=np.int64)
-        return np.bincount(slotted, minlength=len(self.values) + 1).astype(np.int64)
+        return np.bincount(slotted, minlength=unseen + 1).astype(np.int64)
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "values": list(self.values), "counts": self.counts.tolist()}
+        doc: dict[str, object] = {"name": self.name, "values": list(self.values)}
+        if self.rare is not None:
+            doc["rare"] = list(self.rare)
+        return {**doc, "counts": self.counts.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> CategoryBaseline:
         values = tuple(str(v) for v in data["values"])  # type: ignore[attr-defined]
+        raw = data.get("rare")
+        rare = None if raw is None else tuple(str(v) for v in raw)  # type: ignore[attr-defined]
         counts = np.asarray(data["counts"], dtype=np.int64)
-        if counts.shape != (len(values) + 1,):
+        if counts.shape != (len(values) + 1 + (rare is not None),):
             raise ValueError(f"categories of {data['name']} do not match their counts")
-        return cls(str(data["name"]), values, counts)
+        return cls(str(data["name"]), values, counts, rare)
 
 
 def category_baseline(name: str, column: np.ndarray) -> CategoryBaseline:
     """The baseline of a string column's training values."""
     found, counts = np.unique(np.asarray(column, dtype=str), return_counts=True)
-    order = np.argsort(-counts, kind="stable")[:MAX_CATEGORIES]
-    kept = tuple(str(v) for v in found[order])
-    other = int(counts.sum() - counts[order].sum())
-    return CategoryBaseline(name, kept, np.append(counts[order], other).astype(np.int64))
+    order = np.argsort(-counts, kind="stable")
+    kept, rare = order[:MAX_CATEGORIES], order[MAX_CATEGORIES : MAX_CATEGORIES + MAX_RARE]
+    beyond = int(counts.sum() - counts[kept].sum() - counts[rare].sum())
+    binned = np.append(counts[kept], [counts[rare].sum(), beyond]).astype(np.int64)
+    return CategoryBaseline(
+        name, tuple(str(v) for v in found[kept]), binned, tuple(str(v) for v in found[rare])
+    )

@@ -39,8 +39,7 @@ class LiveHistograms:
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
         self._requests: list[Mapping[str, np.ndarray]] = []
-        post = manifest.postprocessing
-        self.output = post.scores_output if post is not None else manifest.outputs[0].name
+        self.output = prediction_output(manifest)
         # Per request, only references: all the work is done on the lot in `fold`.
         self._rows: list[np.ndarray] = []
         self._outputs: list[np.ndarray] = []
@@ -152,6 +151,13 @@ def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
             cells.update({columns.names[start + i]: (spec.name, i) for i in range(width)})
         start += width
     return cells
+
+
+def prediction_output(manifest: ModelManifest) -> str:
+    """The output whose values are binned as the prediction: a classifier's class scores, else
+    the first output."""
+    post = manifest.postprocessing
+    return post.scores_output if post is not None else manifest.outputs[0].name
 
 
 def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:
