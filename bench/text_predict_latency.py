@@ -45,10 +45,10 @@ BERT = "user-bert"
 INTENTS = "intents-transformer"
 BARE = "floor: session.run on ids"
 SCRIPT = "floor: tokenizer library + session.run"
-INTENT_WORDS = (
+INTENT_TEXT = (
     "i was charged twice for the renewal and the app crashes when i open billing "
     "my parcel never arrived where is it now please help me reset my password"
-).split()
+)
 
 
 def event(path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
@@ -71,7 +71,9 @@ def events(name: str, ids_input: str, texts: list[str]) -> dict[str, dict[str, A
 
     js = {"content-type": "application/json"}
     simple = json.dumps({"inputs": texts}).encode()
-    oip = {"inputs": [{"name": ids_input, "datatype": "BYTES", "shape": [len(texts)], "data": texts}]}
+    oip = {
+        "inputs": [{"name": ids_input, "datatype": "BYTES", "shape": [len(texts)], "data": texts}]
+    }
     tensor = triton.InferInput(ids_input, [len(texts)], "BYTES")
     tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
     body, head = triton.InferenceServerClient.generate_request_body([tensor])
@@ -136,7 +138,7 @@ def service(root: Path, name: str) -> Any:
 
 def texts_of(words: list[str], count: int, size: int) -> list[str]:
     """`size` texts of `count` words each, rotations of `words` (so rows differ, same length)."""
-    pool = (words * (count // len(words) + 2))
+    pool = words * (count // len(words) + 2)
     return [" ".join(pool[i % len(words) : i % len(words) + count]) for i in range(size)]
 
 
@@ -188,7 +190,7 @@ def intents_cases(root: Path) -> list[Case]:
     field = manifest.inputs[0].name
     cases = []
     for words, size in ((8, 1), (8, 32), (128, 1), (128, 32)):
-        texts = texts_of(INTENT_WORDS, words, size)
+        texts = texts_of(INTENT_TEXT.split(), words, size)
         ids = {field: vocab.encode(texts)}
         calls = floors(sessions, lambda s, ids=ids: s.run(None, ids),
                        lambda s, texts=texts: s.run(None, {field: vocab.encode(texts)}))  # fmt: skip
