@@ -1,6 +1,6 @@
 """Warm latency of raw text through the predict handler, as ratios to floors measured in this run.
 
-    python -m bench.text_predict_latency [--repeat 300] [--epochs 1]
+    python -m bench.text_predict_latency [--repeat 3000] [--seconds 4] [--epochs 1]
 
 Two text models, each in a local store, each served by the predict handler's service (what
 `functions.predict.handler` builds from the environment: one per model here):
@@ -16,7 +16,9 @@ texts (rotations of the same words, so rows differ), sent as simple JSON `{"inpu
 OIP JSON (a BYTES tensor) and OIP binary (the body tritonclient builds, unchanged). Floors, same
 process, same rounds: a bare `session.run` on the ids; and the tokenizer's own library +
 `session.run`, as a user's script would do it (`tokenizers`: encode_batch_fast with truncation
-and padding, np.asarray; ours: `Vocabulary.encode`). Medians of `--repeat` calls, interleaved.
+and padding, np.asarray; ours: `Vocabulary.encode`), each with onnxruntime's default session
+options and with serving's. One case at a time, its calls in turn each round (up to `--repeat`
+rounds or about `--seconds`); medians.
 """
 
 from __future__ import annotations
@@ -233,22 +235,27 @@ def case(title: str, svc: Any, name: str, field: str, texts: list[str],
     return Case(title, calls)
 
 
-def measure(cases: list[Case], repeat: int) -> None:
-    for item in cases:
-        for fn in item.calls.values():
-            for _ in range(20):
-                fn()
-    for _ in range(repeat):  # interleaved: drift on a shared machine hits every call alike
-        for item in cases:
-            for label, fn in item.calls.items():
-                began = time.perf_counter_ns()
-                fn()
-                item.samples.setdefault(label, []).append(time.perf_counter_ns() - began)
+def measure(item: Case, repeat: int, seconds: float) -> int:
+    """Time `item`'s calls in rounds, each round every call in turn (drift on a shared machine
+    hits them alike): up to `repeat` rounds or about `seconds`; returns the rounds run."""
+    began = time.perf_counter()
+    for fn in item.calls.values():
+        for _ in range(20):
+            fn()
+    warm = (time.perf_counter() - began) / 20
+    rounds = max(30, min(repeat, int(seconds / max(warm, 1e-9))))
+    for _ in range(rounds):
+        for label, fn in item.calls.items():
+            start = time.perf_counter_ns()
+            fn()
+            item.samples.setdefault(label, []).append(time.perf_counter_ns() - start)
+    return rounds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3000, help="most rounds a case")
+    parser.add_argument("--seconds", type=float, default=4.0, help="about this long a case")
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as template.yaml's Globals
@@ -258,11 +265,11 @@ def main() -> None:
         train_intents(root, args.epochs)
         cases = bert_cases(root) + intents_cases(root)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the handler's EMF lines)
-        measure(cases, args.repeat)
+        rounds = [measure(item, args.repeat, args.seconds) for item in cases]
         sys.stdout = sys.__stdout__
-    print(f"median of {args.repeat} calls, interleaved; ratios vs the best '{SCRIPT}'")
-    for item in cases:
-        print(f"\n{item.title}")
+    print(f"medians, each case's calls interleaved; ratios vs the best '{SCRIPT}'")
+    for item, count in zip(cases, rounds, strict=True):
+        print(f"\n{item.title} ({count} rounds)")
         medians = {k: statistics.median(v) / 1e3 for k, v in item.samples.items()}
         floor = min(value for label, value in medians.items() if label.startswith(SCRIPT))
         for label, value in medians.items():

@@ -9,6 +9,7 @@ says what the model reads. Real HTTP (`aiaas serve`, httpx, tritonclient unchang
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tritonclient.utils import InferenceServerException
 
 from functions.runtime.store import LocalStore
 from tests import hf_transformer
+from tests.batch_support import read_jsonl, run
 from tests.infra.test_publish_tokenizer import publish
 from tests.infra.test_serve import ServeProcess, start_serve
 
@@ -36,13 +38,18 @@ FILLED = (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
     root = tmp_path_factory.mktemp("hfpairs")
     model = hf_transformer.transformer(root / "model.onnx", positions=24)
     tokenizer = hf_transformer.tokenizer_json(root / "tokenizer.json")
     store = LocalStore(root / "store")
     code, _, err = publish(store, model, "--tokenizer", str(tokenizer), name=MODEL)
     assert code == 0, err
+    return store
+
+
+@pytest.fixture(scope="module")
+def server(store: LocalStore) -> Iterator[ServeProcess]:
     yield from start_serve(Path(store.root))
 
 
@@ -100,3 +107,26 @@ def test_oip_pairs_and_filled_inputs_are_422s(server: ServeProcess) -> None:
         assert client.infer(MODEL, [text]).as_numpy("logits").shape == (1, 3)
     finally:
         client.close()
+
+
+def test_batch_jsonl_rows_with_a_text_pair_are_reported(store: LocalStore, tmp_path: Path) -> None:
+    lines = [
+        {"id": 1, "text": PAIR[0]},
+        {"id": 2, "text": PAIR[0], "text_pair": PAIR[1]},  # reported; the rest still scores
+        {"id": 3, "text": PAIR[1]},
+    ]
+    key = f"batch/{MODEL}/input/pairs.jsonl"
+    store.put_bytes(key, "".join(json.dumps(line) + "\n" for line in lines).encode())
+    summary = run(store, tmp_path, key)
+    assert (summary["scored_rows"], summary["failed_rows"]) == (2, 1), summary
+    assert [row["id"] for row in read_jsonl(store, summary["output"])] == [1, 3]
+    errors = store.get_bytes(summary["errors"]).decode()
+    assert "has a 'text_pair': this model reads one text a row (field 'text'), not pairs" in errors
+
+
+def test_batch_csv_with_a_text_pair_column_is_refused(store: LocalStore, tmp_path: Path) -> None:
+    key = f"batch/{MODEL}/input/pairs.csv"
+    store.put_bytes(key, f"text,text_pair\n{PAIR[0]},{PAIR[1]}\n".encode())
+    summary = run(store, tmp_path, key)
+    assert summary.get("scored_rows", 0) == 0, summary
+    assert "column 'text_pair'" in json.dumps(summary), summary
