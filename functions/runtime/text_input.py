@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,11 +103,7 @@ class TextFeeds:
                 return inputs  # token ids, or nothing: validation says what is wrong
         fed = {key: item for key, item in inputs.items() if key != name}
         filled = self.vocabulary.feeds(texts(value, name), self.text.input)
-        for sent in fed.keys() & filled.keys():  # the caller's mask or type ids: never dropped
-            raise InvalidInput(
-                f"input '{sent}' is filled from the text by the model's tokenizer; send the "
-                "text alone, or token ids with it"
-            )
+        refuse_filled(fed, filled)
         fed.update(filled)
         return fed
 
@@ -136,6 +132,16 @@ class TextFeeds:
 
 
 PAIRS = ": this model reads one text a row, not pairs of texts"
+
+
+def refuse_filled(sent: Iterable[str], filled: Iterable[str]) -> None:
+    """A 422 when the caller sent, beside its text, an input the tokenizer fills from it (the
+    attention mask, token type ids): silently replaced, the caller's values would be lost."""
+    for name in sorted(set(sent).intersection(filled)):
+        raise InvalidInput(
+            f"input '{name}' is filled from the text by the model's tokenizer; send the text "
+            "alone, or token ids with it"
+        )
 
 
 def texts(value: np.ndarray, name: str) -> list[str]:

@@ -130,3 +130,10 @@ def test_batch_csv_with_a_text_pair_column_is_refused(store: LocalStore, tmp_pat
     summary = run(store, tmp_path, key)
     assert summary.get("scored_rows", 0) == 0, summary
     assert "column 'text_pair'" in json.dumps(summary), summary
+
+
+def test_explain_refuses_pairs_and_filled_inputs_too(http: httpx.Client) -> None:
+    url = f"/models/{MODEL}/explain"
+    assert error_of(http.post(url, json={"inputs": [PAIR]})) == (422, NOT_PAIRS)
+    body = {"inputs": {"input_ids": [PAIR[0]], "token_type_ids": [[1] * 6]}}
+    assert error_of(http.post(url, json=body)) == (422, FILLED.format(name="token_type_ids"))
