@@ -9,6 +9,7 @@ says what the model reads. Real HTTP (`aiaas serve`, httpx, tritonclient unchang
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from functions.runtime.codecs import simple
+from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import hf_transformer
 from tests.batch_support import read_jsonl, run
@@ -137,3 +140,12 @@ def test_explain_refuses_pairs_and_filled_inputs_too(http: httpx.Client) -> None
     assert error_of(http.post(url, json={"inputs": [PAIR]})) == (422, NOT_PAIRS)
     body = {"inputs": {"input_ids": [PAIR[0]], "token_type_ids": [[1] * 6]}}
     assert error_of(http.post(url, json=body)) == (422, FILLED.format(name="token_type_ids"))
+
+
+def test_a_text_field_named_text_pair_is_read_as_the_text(store: LocalStore) -> None:
+    # `--text-field text_pair`: that field is the one text of a row, not a pair's second.
+    manifest = Registry(store).manifest(MODEL, "1")
+    pre = {**manifest.preprocessing, "text_field": "text_pair"}
+    renamed = dataclasses.replace(manifest, preprocessing=pre)
+    decoded = simple.decode({"instances": [{"text_pair": PAIR[0]}]}, renamed)
+    assert decoded["text_pair"].tolist() == [PAIR[0]]

@@ -185,7 +185,7 @@ def _text_records(rows: list[Any], field: str) -> np.ndarray:
             raise BadRequest(f"instances[{index}] must be an object with a {field!r} field")
         if field not in row:
             raise InvalidInput(f"instances[{index}] is missing the text field {field!r}")
-        if PAIR_FIELD in row:  # a Hugging Face pipeline's pair: never score half of it
+        if PAIR_FIELD in row and field != PAIR_FIELD:  # a pipeline's pair: never half of it
             raise InvalidInput(
                 f"instances[{index}] has a {PAIR_FIELD!r}: this model reads one text a row "
                 f"(field {field!r}), not pairs of texts"
