@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +22,8 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 
 TEXT_FIELD = "text"
+# The second text of a pair, as a Hugging Face pipeline takes it: refused, not dropped.
+PAIR_FIELD = "text_pair"
 TEXT_KINDS = "USO"  # numpy kinds of arrays that may hold strings
 # Blank: whitespace, control (Cc) and format (Cf: zero-width space, word joiner, BOM) characters
 # only, which tokenizers drop (BERT's normalizer) or which show nothing: such a text is as empty
@@ -100,7 +102,9 @@ class TextFeeds:
                 self.check_ids(inputs.get(self.text.input))
                 return inputs  # token ids, or nothing: validation says what is wrong
         fed = {key: item for key, item in inputs.items() if key != name}
-        fed.update(self.vocabulary.feeds(texts(value, name), self.text.input))
+        filled = self.vocabulary.feeds(texts(value, name), self.text.input)
+        refuse_filled(fed, filled)
+        fed.update(filled)
         return fed
 
     def check_ids(self, ids: np.ndarray | None) -> None:
@@ -127,6 +131,19 @@ class TextFeeds:
             )
 
 
+PAIRS = ": this model reads one text a row, not pairs of texts"
+
+
+def refuse_filled(sent: Iterable[str], filled: Iterable[str]) -> None:
+    """A 422 when the caller sent, beside its text, an input the tokenizer fills from it (the
+    attention mask, token type ids): silently replaced, the caller's values would be lost."""
+    for name in sorted(set(sent).intersection(filled)):
+        raise InvalidInput(
+            f"input '{name}' is filled from the text by the model's tokenizer; send the text "
+            "alone, or token ids with it"
+        )
+
+
 def texts(value: np.ndarray, name: str) -> list[str]:
     """One string per row from a [N] or [N, 1] array (a lone string is one row); else a 422."""
     if value.ndim == 0:
@@ -134,8 +151,10 @@ def texts(value: np.ndarray, name: str) -> list[str]:
     elif value.ndim == 2 and value.shape[1] == 1:
         value = value.reshape(-1)
     if value.ndim != 1:
+        pairs = value.ndim == 2 and value.shape[1] == 2
         raise InvalidInput(
             f"input '{name}' takes one text per row, shape [N] or [N, 1]; got {list(value.shape)}"
+            + (PAIRS if pairs else "")
         )
     rows: list[str] = value.tolist()
     for index, row in enumerate(rows):

@@ -129,6 +129,11 @@ def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer:
     """--max-length, else what the tokenizer.json truncates to (the ids its user trained on)
     up to what the model reads: the ids input's fixed width, else the position table's rows;
     a BadRequest when none says."""
+    if given is not None and given < 2:  # 0 is a value given, not "none given"
+        raise BadRequest(
+            f"--max-length {given} is too short: a text model reads at least 2 tokens (e.g. "
+            "[CLS] and [SEP])"
+        )
     own = (tokenizer.truncation or {}).get("max_length")
     fixed = ids.shape[1] if ids.shape[1] > 0 else None
     reads = fixed or found.position_rows

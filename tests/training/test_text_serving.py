@@ -193,7 +193,8 @@ def test_truncation_reads_the_first_max_length_tokens(
         ({"instances": [{"text": 5}]}, "input 'text' row 0 must be text; got int"),
         (
             {"inputs": [["a", "b"]]},
-            "input 'tokens' takes one text per row, shape [N] or [N, 1]; got [1, 2]",
+            "input 'tokens' takes one text per row, shape [N] or [N, 1]; got [1, 2]: this "
+            "model reads one text a row, not pairs of texts",
         ),
     ],
 )

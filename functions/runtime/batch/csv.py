@@ -25,6 +25,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import PAIR_FIELD, text_input
 from functions.runtime.validation import missing_value
 
 SHOWN = 6  # column names quoted in an error message
@@ -86,6 +87,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{where}: columns starting with {PREFIX!r} are where predictions go; rename "
             f"{_shown(taken)}"
         )
+    _refuse_pairs(columns, manifest, where)
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
     renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
@@ -111,6 +113,18 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         usecols=None if every else used,
         numeric=all(spec.dtype != "string" for spec in manifest.inputs),
     )
+
+
+def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
+    """A text model scores one text a row: a file of pairs is refused, its second text never
+    dropped."""
+    text = text_input(manifest)
+    if text is not None and PAIR_FIELD in columns and manifest.inputs[0].name != PAIR_FIELD:
+        raise HeaderMismatch(
+            f"{where}: the column {PAIR_FIELD!r} holds the second texts of pairs; model "
+            f"{manifest.name}:{manifest.version} reads one text a row (column "
+            f"{text.field!r}), not pairs of texts"
+        )
 
 
 UNPAIRED_QUOTES = (

@@ -20,6 +20,7 @@ from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import PAIR_FIELD, text_input
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 
@@ -35,6 +36,10 @@ class JsonlDecoder:
         self.manifest = manifest
         self.shapes = {spec.name: row_shape(spec, sized=False) for spec in manifest.inputs}
         self.single = manifest.inputs[0].name if len(manifest.inputs) == 1 else None
+        # A text model scores one text a row: a pair's second text is reported, never dropped.
+        text = text_input(manifest)
+        self.pair = PAIR_FIELD if text is not None and PAIR_FIELD not in self.shapes else None
+        self.field = text.field if text is not None else ""
 
     def chunk(self, first: int, lines: list[bytes]) -> Chunk:
         _, texts, numbers, errors = decode_lines(first, lines)
@@ -47,6 +52,11 @@ class JsonlDecoder:
             try:
                 instance, record = self._instance(text)
                 instance = by_input(instance, self.shapes)  # a DataFrame's own column names
+                if self.pair is not None and self.pair in instance:
+                    raise RowRejected(
+                        f"has a {self.pair!r}: this model reads one text a row (field "
+                        f"{self.field!r}), not pairs of texts"
+                    )
                 row = {spec.name: self._value(spec, instance) for spec in self.manifest.inputs}
             except RowRejected as exc:
                 errors.append(RowError(int(numbers[index]), str(exc)))

@@ -24,7 +24,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.text_input import text_input
+from functions.runtime.text_input import PAIR_FIELD, text_input
 
 
 def _array(value: object, spec: TensorSpec) -> np.ndarray:
@@ -160,11 +160,12 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
 
 
 def _is_text(value: object) -> bool:
-    """A string, or a list of them: [N], or [N, 1] as a one-column table's rows come."""
+    """A string, or a list of them: [N], or [N, 1] as a one-column table's rows come (rows of
+    more texts, a pair's, too: the text input refuses them by their shape, saying so)."""
     if isinstance(value, str):
         return True
     first = value[0] if isinstance(value, list) and value else None
-    if isinstance(first, list) and len(first) == 1:
+    if isinstance(first, list) and first:
         first = first[0]
     return isinstance(first, str)
 
@@ -184,6 +185,11 @@ def _text_records(rows: list[Any], field: str) -> np.ndarray:
             raise BadRequest(f"instances[{index}] must be an object with a {field!r} field")
         if field not in row:
             raise InvalidInput(f"instances[{index}] is missing the text field {field!r}")
+        if PAIR_FIELD in row and field != PAIR_FIELD:  # a pipeline's pair: never half of it
+            raise InvalidInput(
+                f"instances[{index}] has a {PAIR_FIELD!r}: this model reads one text a row "
+                f"(field {field!r}), not pairs of texts"
+            )
         texts.append(row[field])
     return np.array(texts, dtype=object)
 

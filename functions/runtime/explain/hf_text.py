@@ -39,7 +39,7 @@ from functions.runtime.explain.text import request_texts
 from functions.runtime.hf_tokenizer import HfTokenizer
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.model import LoadedModel
-from functions.runtime.text_input import TextInput, text_input
+from functions.runtime.text_input import TextInput, refuse_filled, text_input
 from functions.runtime.validation import validate_inputs
 
 # Token positions scored in one onnxruntime call: 2,114 rows of a 32-token text fit one call; a
@@ -117,7 +117,12 @@ class HfTextExplainer:
 
     def token_rows(self, inputs: Mapping[str, np.ndarray]) -> list[TokenRow]:
         raw = request_texts(inputs, self.text)
-        return self._from_texts(raw) if raw is not None else self._from_ids(inputs)
+        if raw is None:
+            return self._from_ids(inputs)
+        names = self.tokenizer.inputs
+        filled = [name for name in (names.mask, names.type_ids) if name]
+        refuse_filled(set(inputs) - {self.text.input, self.text.field}, filled)
+        return self._from_texts(raw)
 
     def _from_texts(self, raw: list[str]) -> list[TokenRow]:
         """Encoded as serving encodes (truncated to max_length, special tokens added)."""
