@@ -117,33 +117,46 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
+    if args.deployed and args.shards != 1:  # before the upload, which the stack would score
+        raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
     store = open_store(args.store)
     obj = _upload(store, args)
-    uploaded = store.version(obj.input_key)
-    run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+    if args.deployed:
+        return _deployed(store, obj, args)
+    uploaded: str | None = None
+    run: RunInput | None = None
+    try:  # from the moment the input is in the store: a stop now leaves nothing either
+        uploaded = store.version(obj.input_key)
+        run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+        return _run_locally(store, run, args)
+    except BaseException:  # interrupted, or failed without a summary (the store, a bug)
+        _discard(store, obj, run, uploaded)
+        raise
+
+
+def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) -> int:
     uri = store.uri.rstrip("/")
-    report = _report_json if args.json else _report
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
-    if args.deployed:
-        if args.shards != 1:
-            raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
-        if args.wait:
-            return report(uri, _wait(store, run, args.timeout))
-        if args.json:
-            _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
-        else:
-            print(f"output will appear at {uri}/{obj.output_key}")
-        return 0
-    try:
-        _score_locally(store, run, args)
-    except BaseException:  # interrupted, or failed without a summary (store, model missing)
-        _discard(store, run, uploaded)
-        raise
+    if args.wait:
+        run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+        return (_report_json if args.json else _report)(uri, _wait(store, run, args.timeout))
+    if args.json:
+        _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
+    else:
+        print(f"output will appear at {uri}/{obj.output_key}")
+    return 0
+
+
+def _run_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> int:
+    uri = store.uri.rstrip("/")
+    if not args.json:
+        print(f"uploaded {args.file} to {uri}/{run.obj.input_key}")
+    _score_locally(store, run, args)
     summary = finished_summary(store, run)
     if summary is None:
-        raise AiaasError(f"the run wrote no summary at {uri}/{obj.summary_key}")
-    return report(uri, summary)
+        raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
+    return (_report_json if args.json else _report)(uri, summary)
 
 
 def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> None:
@@ -159,19 +172,22 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
         _fire_event(store, pool, run, args.chunk_rows)
 
 
-def _discard(store: ObjectStore, run: RunInput, uploaded: str | None) -> None:
+def _discard(
+    store: ObjectStore, obj: BatchObject, run: RunInput | None, uploaded: str | None
+) -> None:
     """A local run that ends without its finished summary leaves nothing of itself: its shard
     parts and the upload go (if still the version this command put), so no input sits unscored
     in the store (the control plane would call its job pending for ever) and the same command
     runs it again from the start. A run whose summary was committed keeps everything."""
     try:
-        if finished_summary(store, run) is not None:
-            return
-        remove_work(store, run.obj.work_prefix(run.run_id))
-        store.delete(run.obj.input_key, if_version=uploaded)
-        log.info("removed %s: the run did not finish", run.obj.input_key)
+        if run is not None:
+            if finished_summary(store, run) is not None:
+                return
+            remove_work(store, obj.work_prefix(run.run_id))
+        store.delete(obj.input_key, if_version=uploaded)
+        log.info("removed %s: the run did not finish", obj.input_key)
     except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
-        log.warning("left %s in the store: %s", run.obj.input_key, exc.message)
+        log.warning("left %s in the store: %s", obj.input_key, exc.message)
 
 
 def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
