@@ -9,6 +9,7 @@ temp output or a shard part in the store): the directory store and moto's S3 ser
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests.batch_support import features_csv, publish_classifier, read_csv
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 60_000  # at 100 rows a chunk, a run scores for a few seconds: time to stop it midway
+ROWS = 20_000  # at 100 rows a chunk, a run scores for a second or two: time to stop it midway
 KEY = "batch/iris/input/big.csv"
 OUT = "batch/iris/output/big.csv"
 
@@ -88,10 +90,10 @@ def stop_midway(
         kids = children(process.pid)
         (os.killpg if group else os.kill)(process.pid, signum)
         stderr = process.communicate(timeout=30)[1].decode()
-    finally:
-        if process.poll() is None:
+    finally:  # the whole group, the CLI gone or not: orphaned workers must not outlive a test
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
     return process.returncode, stderr, kids
 
 
@@ -139,28 +141,24 @@ def test_a_local_run_stopped_midway_leaves_nothing_and_reruns(
     assert_rerun_scores_every_row_once(store, big_csv, shards)
 
 
-@pytest.mark.parametrize("shards", [1, 2])
 def test_an_s3_run_stopped_midway_leaves_nothing_and_reruns(
-    s3_store: S3Store, tmp_path: Path, big_csv: Path, shards: int
+    s3_store: S3Store, tmp_path: Path, big_csv: Path
 ) -> None:
+    """On S3 too (a sharded run there was checked once by hand: its workers' start and model
+    download make it ~13 s, too slow for CI; its parts go as the directory store's do)."""
     publish_classifier(s3_store, tmp_path)
-    if shards > 1:  # a shard's part object: the workers are scoring
 
-        def midway() -> bool:
-            return any("/part-" in key for key in s3_store.list_keys("batch/iris/work"))
-    else:  # uploaded: the run has started (its output spools to /tmp until it publishes)
+    def midway() -> bool:  # uploaded: the run has begun (its output spools to /tmp)
+        return s3_store.exists(KEY)
 
-        def midway() -> bool:
-            return s3_store.exists(KEY)
-
-    code, stderr, kids = stop_midway(s3_store.uri, big_csv, shards, midway, signal.SIGTERM, False)
+    code, stderr, kids = stop_midway(s3_store.uri, big_csv, 1, midway, signal.SIGTERM, False)
 
     assert (code, stderr) == (143, "aiaas batch: interrupted (stopped by SIGTERM)\n")
     assert still_running(kids) == []
     assert list(s3_store.list_keys("batch")) == []
     uploads = s3_store.client.list_multipart_uploads(Bucket=s3_store.bucket)
     assert uploads.get("Uploads", []) == []
-    assert_rerun_scores_every_row_once(s3_store, big_csv, shards)
+    assert_rerun_scores_every_row_once(s3_store, big_csv, 1)
 
 
 def test_a_run_failing_midway_removes_its_upload(
@@ -183,3 +181,21 @@ def test_a_run_failing_midway_removes_its_upload(
         err.startswith("aiaas batch: error: cannot use 'batch/iris/work/") and err.count("\n") == 1
     )
     assert left_in_local(store.root) == ["batch/iris/work"]  # the user's own file, untouched
+
+
+def test_temp_files_a_killed_run_left_go_with_the_next_run(tmp_path: Path, big_csv: Path) -> None:
+    """SIGKILL (an OOM kill) cannot be cleaned up after: its temp output stays until the next
+    `aiaas batch` of the model removes the temp files no live writer holds."""
+    store = LocalStore(tmp_path / "store")
+    publish_classifier(store, tmp_path)
+    midway = local_midway(store.root, 1)
+    code, _, _ = stop_midway(store.uri, big_csv, 1, midway, signal.SIGKILL, True)
+    assert code == -signal.SIGKILL
+    temp = [p for p in (store.root / "batch").rglob(".tmp-*") if ".tmp-lock-" not in p.name]
+    assert temp, "the kill left no temp file"
+    old = time.time() - ABANDONED_AFTER_S - 1  # as if the minute a writer is given had passed
+    for path in temp:
+        os.utime(path, (old, old))
+
+    assert_rerun_scores_every_row_once(store, big_csv, 1)
+    assert [p for p in temp if p.exists()] == []
