@@ -152,6 +152,9 @@ def _run_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) ->
     uri = store.uri.rstrip("/")
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{run.obj.input_key}")
+    if finished_summary(store, run) is not None and not args.json:
+        # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
+        print("already scored: this version of the input has a finished run; nothing redone")
     _score_locally(store, run, args)
     summary = finished_summary(store, run)
     if summary is None:
@@ -246,7 +249,9 @@ def _report_json(uri: str, summary: RunSummary) -> int:
 
 def _report(uri: str, summary: RunSummary) -> int:
     model = f"{summary['model']}:{summary.get('version') or '?'}"
-    read = bool(summary.get("rows")) and summary.get("scored_rows") is not None
+    # A failed input was not read; a header-only CSV was, and its output is the header.
+    failed = summary["status"] == RunStatus.FAILED
+    read = summary.get("scored_rows") is not None and (bool(summary.get("rows")) or not failed)
     if read:
         seconds = summary.get("timings", {}).get("total_s")
         took = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""
