@@ -268,7 +268,12 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
         store = open_store(store_uri)
         _WORKER_POOLS[store_uri] = (store, ModelPool(Registry(store)))
     store, pool = _WORKER_POOLS[store_uri]
-    return score_shard(store, pool, item, settings)
+    try:
+        return score_shard(store, pool, item, settings)
+    except SystemExit as stop:  # a stop signal, unwound (temp files gone): leave for real
+        # Returned as this task's failure, the pool would hand this process the next shard,
+        # to score with stop signals ignored, while the parent removes the work folder.
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
 def _ignore(signum: int, frame: object) -> None:
