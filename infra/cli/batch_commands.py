@@ -10,14 +10,18 @@ run's summary.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
-from functions.runtime.batch.layout import BatchObject, input_key, parse_input_key
+from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
@@ -29,7 +33,45 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 
+log = logging.getLogger("aiaas.batch")
+
 POLL_SECONDS = 2.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`kill`, `timeout`, a closed terminal) unwinds as Ctrl-C does, so temp
+    files, multipart uploads, shard workers and the upload go; the exit is 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the first: the command is cleaning up already."""
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Stopped (by default they end the process where it stands:
+    a temp upload, orphaned shard workers still scoring). The first stop signal wins: later
+    ones are ignored so they cannot cut the cleanup short. A SIGHUP ignored (nohup) stays so."""
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for other in STOP_SIGNALS:  # not SIG_IGN: one caught meanwhile would raise OSError
+            signal.signal(other, _ignore)
+        raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
+
+    for signum in STOP_SIGNALS:
+        if before[signum] != signal.SIG_IGN:
+            signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,37 +112,85 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    with stopped_by_signals():
+        return _batch(args)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    if args.deployed and args.shards != 1:  # before the upload, which the stack would score
+        raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
     store = open_store(args.store)
     obj = _upload(store, args)
-    run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+    if args.deployed:
+        return _deployed(store, obj, args)
+    uploaded: str | None = None
+    run: RunInput | None = None
+    try:  # from the moment the input is in the store: a stop now leaves nothing either
+        uploaded = store.version(obj.input_key)
+        run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+        return _run_locally(store, run, args)
+    except BaseException:  # interrupted, or failed without a summary (the store, a bug)
+        _discard(store, obj, run, uploaded)
+        raise
+
+
+def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) -> int:
     uri = store.uri.rstrip("/")
-    report = _report_json if args.json else _report
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
-    if args.deployed:
-        if args.shards != 1:
-            raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
-        if args.wait:
-            return report(uri, _wait(store, run, args.timeout))
-        if args.json:
-            _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
-        else:
-            print(f"output will appear at {uri}/{obj.output_key}")
-        return 0
+    if args.wait:
+        run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+        return (_report_json if args.json else _report)(uri, _wait(store, run, args.timeout))
+    if args.json:
+        _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
+    else:
+        print(f"output will appear at {uri}/{obj.output_key}")
+    return 0
+
+
+def _run_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> int:
+    uri = store.uri.rstrip("/")
+    if not args.json:
+        print(f"uploaded {args.file} to {uri}/{run.obj.input_key}")
+    if finished_summary(store, run) is not None and not args.json:
+        # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
+        print("already scored: this version of the input has a finished run; nothing redone")
+    _score_locally(store, run, args)
+    summary = finished_summary(store, run)
+    if summary is None:
+        raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
+    return (_report_json if args.json else _report)(uri, summary)
+
+
+def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> None:
+    # What an earlier run killed outright (SIGKILL, OOM) left: temp files no writer holds.
+    swept = store.remove_abandoned(f"{BATCH_PREFIX}/{run.obj.model}")
+    if swept:
+        log.info("removed %d temp file(s) that killed runs left under %s", swept, BATCH_PREFIX)
     pool = ModelPool(Registry(store))
     if args.shards > 1:
         settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
-        try:
-            run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
-        except KeyboardInterrupt:  # Ctrl-C: no half-scored shards left behind for nobody
-            remove_work(store, obj.work_prefix(run.run_id))
-            raise
+        run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
     else:
         _fire_event(store, pool, run, args.chunk_rows)
-    summary = finished_summary(store, run)
-    if summary is None:
-        raise AiaasError(f"the run wrote no summary at {uri}/{obj.summary_key}")
-    return report(uri, summary)
+
+
+def _discard(
+    store: ObjectStore, obj: BatchObject, run: RunInput | None, uploaded: str | None
+) -> None:
+    """A local run that ends without its finished summary leaves nothing of itself: its shard
+    parts and the upload go (if still the version this command put), so no input sits unscored
+    in the store (the control plane would call its job pending for ever) and the same command
+    runs it again from the start. A run whose summary was committed keeps everything."""
+    try:
+        if run is not None:
+            if finished_summary(store, run) is not None:
+                return
+            remove_work(store, obj.work_prefix(run.run_id))
+        store.delete(obj.input_key, if_version=uploaded)
+        log.info("removed %s: the run did not finish", obj.input_key)
+    except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
+        log.warning("left %s in the store: %s", obj.input_key, exc.message)
 
 
 def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
@@ -159,7 +249,9 @@ def _report_json(uri: str, summary: RunSummary) -> int:
 
 def _report(uri: str, summary: RunSummary) -> int:
     model = f"{summary['model']}:{summary.get('version') or '?'}"
-    read = bool(summary.get("rows")) and summary.get("scored_rows") is not None
+    # A failed input was not read; a header-only CSV was, and its output is the header.
+    failed = summary["status"] == RunStatus.FAILED
+    read = summary.get("scored_rows") is not None and (bool(summary.get("rows")) or not failed)
     if read:
         seconds = summary.get("timings", {}).get("total_s")
         took = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""

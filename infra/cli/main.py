@@ -114,12 +114,15 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # Ctrl-C, even while the command's modules import: no traceback. What a command was
         # writing is cleaned up as the exception unwinds (temp files, multipart uploads).
+        # A command that turns SIGTERM/SIGHUP into one (batch) sets `signum`: 128 + it.
         words = sys.argv[1:] if argv is None else argv
-        print(f"aiaas {chosen_command(words) or ''}".rstrip() + ": interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        signum = getattr(exc, "signum", None)
+        said = f"interrupted ({exc})" if signum else "interrupted"
+        print(f"aiaas {chosen_command(words) or ''}".rstrip() + f": {said}", file=sys.stderr)
+        return 128 + signum if isinstance(signum, int) else EXIT_INTERRUPTED
 
 
 def run(argv: Sequence[str] | None) -> int:

@@ -191,7 +191,10 @@ def test_a_line_over_the_limit_is_a_bad_row_read_past_not_kept(
     finally:
         tracemalloc.stop()
     assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (5, 3, 2)
-    assert errors[0] == {"line": 2, "error": f"longer than {MAX_LINE_BYTES} bytes: not read"}
+    assert errors[0] == {
+        "line": 2,
+        "error": f"longer than {MAX_LINE_BYTES} bytes (AIAAS_BATCH_MAX_LINE_BYTES): not read",
+    }
     assert errors[1]["line"] == 4  # short enough to read, and not valid JSON
     # Bounded by the read blocks (4 MiB) and the line limit, not by the 48 MiB line.
     assert peak < 24 << 20, f"peak {peak >> 20} MiB for a {len(data) >> 20} MiB input"
@@ -230,7 +233,7 @@ def test_the_line_limit_is_a_setting(
     summary, errors = score(store, tmp_path, "limit.jsonl", data)
     assert (summary["scored_rows"], errors) == (
         1,
-        [{"line": 2, "error": "longer than 30 bytes: not read"}],
+        [{"line": 2, "error": "longer than 30 bytes (AIAAS_BATCH_MAX_LINE_BYTES): not read"}],
     )
 
 

@@ -268,7 +268,16 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
         store = open_store(store_uri)
         _WORKER_POOLS[store_uri] = (store, ModelPool(Registry(store)))
     store, pool = _WORKER_POOLS[store_uri]
-    return score_shard(store, pool, item, settings)
+    try:
+        return score_shard(store, pool, item, settings)
+    except SystemExit as stop:  # a stop signal, unwound (temp files gone): leave for real
+        # Returned as this task's failure, the pool would hand this process the next shard,
+        # to score with stop signals ignored, while the parent removes the work folder.
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A stop signal after the first: the process is stopping already."""
 
 
 def _quiet_on_ctrl_c() -> None:
@@ -282,8 +291,11 @@ def _quiet_on_ctrl_c() -> None:
     def stop(signum: int, frame: object) -> None:
         if not started:  # still in this initializer, whose exceptions the pool logs: no work begun
             os._exit(128 + signum)
-        for name in (signal.SIGINT, signal.SIGTERM):  # once: a second must not cut the cleanup
-            signal.signal(name, signal.SIG_IGN)
+        # Once: a second must not cut the cleanup. Not SIG_IGN: a signal already caught (the
+        # parent's SIGTERM right after the terminal's SIGINT) would then raise "ignored due
+        # to race condition" in the middle of the cleanup.
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, _ignore)
         raise SystemExit(128 + signum)  # multiprocessing prints no traceback for SystemExit
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # as the parent's (nohup, `&`)
@@ -325,5 +337,22 @@ def run_sharded_locally(
             )
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        list(parts)
+        try:
+            list(parts)
+        except BaseException:
+            _stop_workers(executor)
+            raise
     return merge_run(store, plan)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """The run is over (interrupted, or a shard failed): stop the shards still scoring and wait
+    for them, so none writes a part after the caller removed the work folder. A Ctrl-C reached
+    them already; a SIGTERM to this process alone (`kill`, `timeout`) did not, and leaving the
+    pool's exit to them let them score to the end, or orphaned them when this process died.
+    They unwind on SIGTERM (`_quiet_on_ctrl_c`), removing their temp files."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)

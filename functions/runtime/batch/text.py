@@ -47,7 +47,12 @@ def _decode_each(
     for index, line in enumerate(lines):
         if line.startswith(TOO_LONG):
             limit = line[len(TOO_LONG) :].decode()
-            errors.append(RowError(int(numbers[index]), f"longer than {limit} bytes: not read"))
+            errors.append(
+                RowError(
+                    int(numbers[index]),
+                    f"longer than {limit} bytes (AIAAS_BATCH_MAX_LINE_BYTES): not read",
+                )
+            )
             continue
         try:
             row = line.decode("utf-8").rstrip("\r")

@@ -1,0 +1,87 @@
+"""`aiaas batch` at its edges: the same file again (S3: not scored twice; a new version replaces
+the outputs), a file with no rows, an empty file, an option refused after the upload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore, ObjectStore
+from infra.cli.main import main
+from tests.batch_support import features_csv, publish_classifier, read_csv, store_with_classifier
+
+SUMMARY = "batch/iris/output/rows.csv.summary.json"
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStore:
+    return store_with_classifier(tmp_path, monkeypatch)
+
+
+def summary(store: ObjectStore) -> dict[str, object]:
+    return dict(json.loads(store.get_bytes(SUMMARY)))
+
+
+def test_the_same_bytes_again_on_s3_are_not_scored_twice_and_new_ones_replace(
+    s3_store: S3Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish_classifier(s3_store, tmp_path)
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    args = ["--store", s3_store.uri, "batch", "iris", str(data)]
+    assert main(args) == 0
+    first = summary(s3_store)
+    capsys.readouterr()
+
+    assert main(args) == 0  # same bytes, same ETag, same run id
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "already scored: this version of the input has a finished run; nothing redone"
+    assert summary(s3_store) == first  # not rewritten: the run was not redone
+
+    data.write_text(features_csv(np.zeros((2, 4))))
+    assert main(args) == 0  # a new version: a new run, whose outputs replace the old ones
+    assert summary(s3_store)["run_id"] != first["run_id"]
+    assert [row["id"] for row in read_csv(s3_store, "batch/iris/output/rows.csv")] == ["r0", "r1"]
+
+
+def test_a_header_only_csv_succeeds_with_no_rows_and_says_where_its_output_is(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_text("id,x_0,x_1,x_2,x_3\n")  # a day with nothing to score is not an error
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("succeeded: scored 0 of 0 rows with iris:1 in ")
+    assert out[2] == f"output:  {local.uri}/batch/iris/output/rows.csv"
+    head = local.get_bytes("batch/iris/output/rows.csv").decode()
+    assert head.startswith("id,x_0,x_1,x_2,x_3,pred_logits_0,") and head.count("\n") == 1
+
+
+def test_an_empty_file_fails_with_exit_1_and_says_so(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_bytes(b"")
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == [
+        "failed: no rows read with iris:1",
+        "error: batch/iris/input/rows.csv is empty; nothing to score",
+    ]
+    assert summary(local)["status"] == "failed"
+
+
+def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was refused after the upload, which the deployed stack then scored anyway."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    args = ["--store", local.uri, "batch", "iris", str(data), "--deployed", "--shards", "2"]
+    assert main(args) == 1
+    assert "--shards applies to local runs" in capsys.readouterr().err
+    assert list(local.list_keys("batch")) == []
