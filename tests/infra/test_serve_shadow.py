@@ -84,12 +84,13 @@ def scrape_until_replayed(
 
 
 def send(server: ServeProcess, rows: list[np.ndarray]) -> None:
-    """Each request on a new connection, so that any worker may take it."""
-    for x in rows:
-        with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) as client:
+    """Each request on a new connection (none kept alive), so that any worker may take it."""
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30, limits=fresh) as client:
+        for x in rows:
             answer = client.post("/models/m/predict", json={"inputs": x.tolist()})
-        assert answer.status_code == 200, answer.text
-        assert answer.headers["x-aiaas-version"] == "1"  # the shadow never answers
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["x-aiaas-version"] == "1"  # the shadow never answers
 
 
 def replay_processes(ancestor: int) -> set[int]:
