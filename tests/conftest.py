@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import httpx._transports.default
 import pytest
 
 from functions.runtime.registry import Registry
@@ -29,6 +32,14 @@ os.environ.update(
     AIAAS_S3_READ_TIMEOUT="10",
     # Parsed templates are cached under XDG_CACHE_HOME: not in the developer's home.
     XDG_CACHE_HOME=tempfile.mkdtemp(prefix="aiaas-test-cache-"),
+)
+
+# httpx reads the whole CA bundle into a new SSL context for every Client and every httpx.get
+# (30-38 ms of CPU here); the tests make thousands of them, over plain HTTP on loopback, many
+# while polling a server that is starting on the same 2 cores. One context per setting serves
+# them all, as httpx's docs advise for a shared context.
+httpx._transports.default.create_ssl_context = functools.cache(  # type: ignore[assignment]
+    httpx._transports.default.create_ssl_context
 )
 
 
