@@ -5,6 +5,7 @@ server): real scikit-learn models exported by skl2onnx with default options and 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from functions.runtime.comparison.run import CompareRequest, compare_versions
 from functions.runtime.errors import AiaasError, InvalidInput, ModelNotFound
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
-from functions.runtime.store import ObjectStore
+from functions.runtime.s3store import S3Store, make_s3_client
+from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import sklearn_models
 from tests.onnx_factory import identity
@@ -37,14 +39,27 @@ def pool_on(store: ObjectStore, tmp_path: Path) -> ModelPool:
     return ModelPool(registry, ArtifactCache(store, tmp_path / "cache"))
 
 
-@pytest.fixture
-def wine(store: ObjectStore, tmp_path: Path) -> tuple[ModelPool, np.ndarray, np.ndarray]:
-    """wine:1 logistic regression, wine:2 random forest (classes 0, 1, 2); the test split."""
+@pytest.fixture(scope="module", params=["local", "s3"])
+def wine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ModelPool, np.ndarray, np.ndarray]:
+    """wine:1 logistic regression, wine:2 random forest (classes 0, 1, 2); the test split.
+    Published once per store for the module (publishing is most of an S3 test's time); the
+    tests read versions 1 and 2 and write only their own input keys."""
+    work = tmp_path_factory.mktemp("wine")
+    store: ObjectStore
+    if request.param == "local":
+        store = LocalStore(work / "store")
+    else:
+        request.getfixturevalue("moto_server")
+        bucket = f"aiaas-test-{uuid.uuid4().hex[:12]}"
+        make_s3_client().create_bucket(Bucket=bucket)
+        store = S3Store(bucket, "registry")
     for kind in ("logistic", "forest"):
-        exported = sklearn_models.export(kind, tmp_path / "onnx")
+        exported = sklearn_models.export(kind, work / "onnx")
         publish(store, exported.path, "wine", "--features", ",".join(WINE))
     _, x_test, _, y_test = sklearn_models.wine_split()
-    return pool_on(store, tmp_path), x_test, y_test
+    return pool_on(store, work), x_test, y_test
 
 
 def offline_labels(pool: ModelPool, version: str, x: np.ndarray) -> np.ndarray:
