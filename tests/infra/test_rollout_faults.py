@@ -120,7 +120,7 @@ def test_on_s3_a_step_is_judged_only_once_the_servers_read_the_move(
     # The servers re-read an S3 alias every AIAAS_ALIAS_TTL: steps were judged on the traffic
     # of the step before, and a healthy candidate rolled back as "not served" (or a 100% step
     # passed while the baseline still answered everything).
-    ttl = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "4"}
+    ttl = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "2"}
     store = f"s3://{s3_bucket}/registry"
     published(S3Store(s3_bucket, "registry"), tmp_path)
     gateway = Gateway(store, tmp_path, ttl).start()
@@ -137,7 +137,7 @@ def test_on_s3_a_step_is_judged_only_once_the_servers_read_the_move(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "settling" not in done.stdout  # holds are not logged, only in the record
     record = RolloutBook(S3Store(s3_bucket, "registry")).require(MODEL, "production")
-    assert record.plan.settle_s == 4 and record.state is RolloutState.SUCCEEDED
+    assert record.plan.settle_s == 2 and record.state is RolloutState.SUCCEEDED
     # The last step was judged while the candidate really answered every request.
     last_second = callers.between(ended - 1.5, ended - 0.5)
     assert last_second and {a.version for a in last_second} == {"2"}
