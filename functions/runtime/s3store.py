@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
@@ -272,7 +273,7 @@ class S3Store:
                     found.append(item["Prefix"][len(full) :].rstrip("/"))
         return sorted(found)
 
-    def remove_abandoned(self, prefix: str) -> int:
+    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
         # Parts of a killed multipart upload are invisible to listings; the bucket's lifecycle
         # rule aborts them (template.yaml, abort-incomplete-uploads). Aborting them here could
         # cut off a live publisher's upload: nothing tells the two apart.

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
+from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.generation import Generation
 from functions.runtime.settings import RuntimeSettings, S3Settings
@@ -297,8 +298,8 @@ class LocalStore:
             self._generation.bump()
         self._prune(path.parent)
 
-    def remove_abandoned(self, prefix: str) -> int:
-        return remove_abandoned_temp(self.root / check_key(prefix))
+    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
+        return remove_abandoned_temp(self.root / check_key(prefix), settled_s)
 
     def _prune(self, folder: Path) -> None:
         """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, Conflict
 
 Stamp = tuple[int, ...]  # what `ObjectStore.stamp` returns: opaque, compared with ==
@@ -135,10 +136,12 @@ class ObjectStore(Protocol):
         """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
         ...
 
-    def remove_abandoned(self, prefix: str) -> int:
+    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
         """Delete what writers killed midway left under `prefix` and no listing shows (a
-        directory store's temp files); how many. S3 keeps nothing of the kind: an interrupted
-        multipart upload is aborted by the bucket's lifecycle rule (template.yaml)."""
+        directory store's temp files) unmodified for `settled_s`; how many. 0 only where the
+        caller has seen every writer under `prefix` end (it waited for them). S3 keeps nothing
+        of the kind: an interrupted multipart upload is aborted by the bucket's lifecycle rule
+        (template.yaml)."""
         ...
 
     def stamp(self, key: str) -> Stamp | None:

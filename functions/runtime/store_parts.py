@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from functions.runtime.abandoned import hold_fd, remove_abandoned
+from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
 from functions.runtime.errors import StoreError
 
 T = TypeVar("T")
@@ -117,13 +117,14 @@ def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
     return fd, path
 
 
-def remove_abandoned_temp(folder: Path) -> int:
+def remove_abandoned_temp(folder: Path, settled_s: float = ABANDONED_AFTER_S) -> int:
     """Delete the temp files under `folder` that no live writer holds: what a publish or a
     write killed midway (kill -9, a crash, a lost machine) left. Returns how many went."""
     if not folder.is_dir():
         return 0
     temp = folder.rglob(".tmp-*")
-    return remove_abandoned(p for p in temp if p.is_file() and not p.name.startswith(KEPT_TEMP))
+    kept = (p for p in temp if p.is_file() and not p.name.startswith(KEPT_TEMP))
+    return remove_abandoned(kept, settled_s)
 
 
 @contextlib.contextmanager

@@ -158,3 +158,22 @@ def test_a_cache_download_sweeps_what_stopped_downloads_left(tmp_path: Path) -> 
     live.stdin.write("\n")
     live.stdin.flush()
     assert live.wait(30) == 0
+
+
+def test_settled_0_takes_a_new_temp_file_of_a_dead_writer_and_never_a_live_ones(
+    tmp_path: Path,
+) -> None:
+    """What `aiaas batch --shards` calls once it has waited for its stopped workers: a temp
+    part one left a moment ago goes at once (the wait was for writers not yet holding theirs)."""
+    store, src = tmp_path / "store", linear_classifier(tmp_path / "m.onnx")
+    writer(store, src, KEY, "kill").wait(10)
+    live = writer(store, src, "models/m/versions/2/model.onnx", "live")
+    dead, held = temp_files(store / "models" / "m" / "versions" / "1"), temp_files(store)
+    assert LocalStore(store).remove_abandoned("models/m") == 0  # new: the default waits
+    assert LocalStore(store).remove_abandoned("models/m", settled_s=0) == len(dead) == 1
+    assert temp_files(store) == held - dead  # the live writer's stays
+    assert live.stdin is not None
+    live.stdin.write("\n")
+    live.stdin.close()
+    assert live.stdout is not None and live.stdout.readline() == "committed\n"
+    assert live.wait(10) == 0

@@ -341,6 +341,9 @@ def run_sharded_locally(
             list(parts)
         except BaseException:
             _stop_workers(executor)
+            # They are gone: a temp part one left (a signal between creating it and its
+            # cleanup) is nobody's, however new.
+            store.remove_abandoned(run.obj.work_prefix(run.run_id), settled_s=0)
             raise
     return merge_run(store, plan)
 
