@@ -284,5 +284,7 @@ def test_served_records_are_predicted_and_monitored(
         time.sleep(0.01)
     code, out = _cli(shop.store, capsys, "monitor", "shop", "--window", "10m", "--no-png")
     assert code == 0, out
-    table = out[out.index("feature") :].splitlines()[1:-1]  # numbers binned, strings by category
-    assert sorted(line.split()[0] for line in table) == sorted([*NUMBERS, *STRINGS, "(prediction)"])
+    # Numbers binned, strings by category; then each label's share, under "predicted label".
+    table = out[out.index("feature") :].split("predicted label")[0].splitlines()[1:-1]
+    names = sorted(line.split()[0] for line in table if line.split())
+    assert names == sorted([*NUMBERS, *STRINGS, "(prediction)"]), out
