@@ -6,8 +6,9 @@ so two racing conditional writes of one key can both pass the check and both "wi
 once in a thousand racing pairs). Real S3 lets exactly one win. The code under test relies on
 that (publish claims a version number, rollouts and aliases move by compare-and-swap), so
 tests that race writers would flake on moto. One lock around every handler that checks a
-condition and then writes closes the window; those handlers work on bytes already read off
-the socket, so the lock is held for microseconds and never across network I/O.
+condition and then writes closes the window; it also covers reads, which an overwrite could
+close the buffer of (a 500). Those handlers work on bytes already read off the socket and
+return bytes sent after: the lock is held for in-memory work only, never across network I/O.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from moto.s3.responses import S3Response
 _WRITE = threading.RLock()
 
 # put_object and copy_object check If-Match / If-None-Match; _key_response_post completes a
-# multipart upload (If-None-Match); delete_object checks If-Match.
+# multipart upload (If-None-Match); delete_object checks If-Match. get_object and head_object
+# read a key's buffer, which an overwrite closes: unlocked, a read racing a write was a 500.
 _CHECK_THEN_WRITE = ("put_object", "copy_object", "_key_response_post", "delete_object")
+_READS = ("get_object", "head_object")
 
 
 def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,7 +40,7 @@ def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_conditional_writes_atomic() -> None:
-    for name in _CHECK_THEN_WRITE:
+    for name in (*_CHECK_THEN_WRITE, *_READS):
         setattr(S3Response, name, _serialised(getattr(S3Response, name)))
 
 
