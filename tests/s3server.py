@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]  # tests.moto_atomic importable from any cwd
 
 
 def free_port() -> int:
@@ -19,9 +22,11 @@ def free_port() -> int:
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 
-    def __init__(self, port: int | None = None, module: str = "moto.server") -> None:
+    def __init__(self, port: int | None = None, module: str = "tests.moto_atomic") -> None:
         self.port = port or free_port()
-        self.module = module  # or a wrapper taking moto.server's arguments
+        # A module run as moto.server, taking its arguments: by default moto with conditional
+        # writes made atomic, as S3's are (tests race writers; moto alone lets two win).
+        self.module = module
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -31,6 +36,10 @@ class MotoServer:
             [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=out,
             stderr=out,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+            },
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

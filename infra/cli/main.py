@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
 from infra.cli.help_examples import add_examples
 from infra.extras import install_hint
 
@@ -75,6 +75,10 @@ class ShowVersion(argparse.Action):
 EXIT_USAGE = 2
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C ended
+# `aiaas rollout` refused by the state it found (a 409 or 412: another rollout runs, a stale
+# --if-match, nothing left to abort), changing nothing: a script reads it again, not fixes it.
+EXIT_REFUSED = 3
+REFUSALS = {"rollout": (Conflict, PreconditionFailed)}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -162,7 +166,7 @@ def fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
     if args.verbose:
         traceback.print_exception(exc, file=sys.stderr)
     print(f"aiaas {args.command}: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return EXIT_REFUSED if isinstance(exc, REFUSALS.get(args.command, ())) else EXIT_ERROR
 
 
 if __name__ == "__main__":

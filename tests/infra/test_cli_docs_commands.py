@@ -145,11 +145,11 @@ def test_options_named_in_prose_exist() -> None:
 
 
 def test_the_readme_gives_the_exit_codes_and_the_json_commands() -> None:
-    from infra.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+    from infra.cli.main import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("## The CLI in scripts", 1)[1].split("\n## ", 1)[0]
-    for code in (0, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED):
+    for code in (0, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERRUPTED):
         assert f"\n| {code} | " in section
     with_json = [
         name for name in sorted(EXAMPLES) if "--json" in subcommand(name)._option_string_actions

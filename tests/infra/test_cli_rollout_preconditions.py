@@ -46,7 +46,7 @@ def test_status_prints_the_etag_and_abort_honours_it(
 
     monkeypatch.setenv("AIAAS_ACTOR", "carol")
     stale = ["--store", str(store), "rollout", "abort", MODEL, "--if-match", '"0f0f"']
-    assert main(stale) == 1
+    assert main(stale) == 3  # refused (EXIT_REFUSED), not broken
     assert capsys.readouterr().err == (
         "aiaas rollout: error: the rollout of ro@production changed since you read it: "
         f"rollout {record.id} (1 -> 2) is running at 10%, started by alice at "
@@ -66,7 +66,7 @@ def test_a_start_with_if_none_match_over_a_running_rollout_is_refused(tmp_path: 
     store = tmp_path / "store"
     record = running(store, tmp_path)
     done = aiaas(store, "rollout", MODEL, "3", "--if-none-match", "*")
-    assert done.returncode == 1
+    assert done.returncode == 3  # refused (EXIT_REFUSED), not broken
     assert done.stderr.startswith(
         "aiaas rollout: error: the rollout of ro@production is not idle (If-None-Match: *): "
         f"rollout {record.id} (1 -> 2) is running at 10%, started by alice"

@@ -65,6 +65,11 @@ def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
     return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
 
 
+def image_size(row: tuple[int, ...], layout: str) -> tuple[int, int]:
+    """(height, width) of one image of `row`'s shape."""
+    return (row[1], row[2]) if layout == "chw" else (row[0], row[1])
+
+
 def channel_means(image: np.ndarray, layout: str) -> np.ndarray:
     """`image` with every pixel its channel's mean value (what a left-out patch becomes)."""
     axes = {"chw": (1, 2), "hwc": (0, 1), "hw": (0, 1)}[layout]
@@ -89,6 +94,9 @@ class AnySizeImageExplainer:
         feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
         images = np.asarray(next(iter(feeds.values())))
         row = tuple(images.shape[1:])
+        height, width = image_size(row, self.layout)
+        if not height or not width:  # onnxruntime's error on it was a 500
+            raise InvalidInput(f"an image must be at least 1x1 pixels; got {height}x{width}")
         columns = input_columns(sized(self.manifest, row))
         groups = image_patches(row, patch, self.layout)
         target = self._sized_target(columns)
@@ -145,7 +153,7 @@ class AnySizeImageExplainer:
     def _parameters(
         self, explained: list[Any], groups: Grouping, row: tuple[int, ...]
     ) -> dict[str, Any]:
-        height, width = (row[1], row[2]) if self.layout == "chw" else (row[0], row[1])
+        height, width = image_size(row, self.layout)
         return {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),

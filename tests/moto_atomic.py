@@ -1,0 +1,58 @@
+"""`python -m moto.server`, with S3's conditional object writes made atomic as on real S3.
+
+moto 5.x checks If-Match / If-None-Match: * in its request handler, then calls the backend to
+write, with nothing held between the two; its server answers each request on its own thread,
+so two racing conditional writes of one key can both pass the check and both "win" (seen about
+once in a thousand racing pairs). Real S3 lets exactly one win. The code under test relies on
+that (publish claims a version number, rollouts and aliases move by compare-and-swap), so
+tests that race writers would flake on moto. One lock around every handler that checks a
+condition and then writes closes the window; it also covers reads, which an overwrite could
+close the buffer of (a 500). Those handlers work on bytes already read off the socket and
+return bytes sent after: the lock is held for in-memory work only, never across network I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.s3.responses import S3Response
+
+_WRITE = threading.RLock()
+
+# put_object and copy_object check If-Match / If-None-Match; _key_response_post completes a
+# multipart upload (If-None-Match); delete_object checks If-Match. get_object and head_object
+# read a key's buffer, which an overwrite closes: unlocked, a read racing a write was a 500.
+_CHECK_THEN_WRITE = ("put_object", "copy_object", "_key_response_post", "delete_object")
+_READS = ("get_object", "head_object")
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _WRITE:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+def make_conditional_writes_atomic() -> None:
+    for name in (*_CHECK_THEN_WRITE, *_READS):
+        setattr(S3Response, name, _serialised(getattr(S3Response, name)))
+
+
+def serve(switch_interval: float | None = None) -> None:
+    """moto.server's main (its arguments from sys.argv), conditional writes made atomic."""
+    from moto.server import main
+
+    if switch_interval:
+        sys.setswitchinterval(switch_interval)
+    make_conditional_writes_atomic()
+    main()
+
+
+if __name__ == "__main__":
+    serve()
