@@ -10,14 +10,19 @@ stores (directory and S3 on moto).
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from functions.batch.handler import dispatch
 from functions.runtime.errors import NotFound
+from functions.runtime.s3store import S3Store
 from functions.runtime.store import ObjectStore
+from tests.batch_support import publish_classifier, service, sqs_for
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ServeProcess, start_serve
 
@@ -90,3 +95,50 @@ def test_neither_store_names_itself_to_callers(store: ObjectStore) -> None:
         store.get_bytes("batch/m/input/none.csv")
     assert caught.value.public_message == "no object 'batch/m/input/none.csv'"
     assert store.uri in caught.value.message  # the operator's CLI still says which store
+
+
+# ---- batch keys: an input named like another's report would write over it ----------------
+
+
+def iris_csv(bad_row: bool) -> bytes:
+    rows = ["x_0,x_1,x_2,x_3", "5.1,3.5,1.4,0.2"] + (["oops,3.5,1.4,0.2"] if bad_row else [])
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.parametrize("named", ["rows.csv.errors.jsonl", "rows.csv.ERRORS.jsonl.gz"])
+def test_a_dropped_input_named_like_a_report_leaves_that_report(
+    s3_store: S3Store, tmp_path: Path, named: str
+) -> None:
+    """`rows.csv.errors.jsonl` scored into output/rows.csv.errors.jsonl: rows.csv's rejected
+    rows, written over with the other file's scores (lost, and read as the wrong thing)."""
+    publish_classifier(s3_store, tmp_path)
+    batch = service(s3_store, tmp_path)
+    s3_store.put_bytes("batch/iris/input/rows.csv", iris_csv(bad_row=True))
+    assert (
+        dispatch(batch, sqs_for(s3_store, "batch/iris/input/rows.csv"))["batchItemFailures"] == []
+    )
+    report = s3_store.get_bytes("batch/iris/output/rows.csv.errors.jsonl")
+    assert b"oops" in report
+    key = f"batch/iris/input/{named}"
+    s3_store.put_bytes(key, b'{"x_0": 5.1, "x_1": 3.5, "x_2": 1.4, "x_3": 0.2}\n')
+    assert dispatch(batch, sqs_for(s3_store, key))["batchItemFailures"] == []
+    assert s3_store.get_bytes("batch/iris/output/rows.csv.errors.jsonl") == report
+    summary = json.loads(s3_store.get_bytes(f"batch/iris/output/{named}.summary.json"))
+    assert (summary["status"], summary["error"]) == (
+        "failed",
+        f"{key}: a name ending in '.errors.jsonl' is where another input's rejected rows are "
+        "written; rename it (e.g. to end in '-errors.jsonl')",
+    )
+
+
+def test_an_upload_named_like_a_report_is_a_400_and_stores_nothing(
+    served: ServeProcess,
+) -> None:
+    path = f"/control/batch/{MODEL}/jobs/rows.csv.errors.jsonl"
+    answer = httpx.put(served.base + path, content=b"{}\n", headers=AUTH, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith(
+        f"batch/{MODEL}/input/rows.csv.errors.jsonl: a name ending in '.errors.jsonl' is where"
+    )
+    listed = httpx.get(served.base + f"/control/batch/{MODEL}/jobs", headers=AUTH, timeout=30)
+    assert listed.json()["jobs"] == []
