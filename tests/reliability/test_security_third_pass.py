@@ -19,10 +19,13 @@ import httpx
 import pytest
 
 from functions.batch.handler import dispatch
+from functions.runtime.capture.setting import set_capture
 from functions.runtime.errors import NotFound
+from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
 from tests.batch_support import publish_classifier, service, sqs_for
+from tests.functions import test_predict_capture as capture_tests
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ServeProcess, start_serve
 
@@ -142,3 +145,35 @@ def test_an_upload_named_like_a_report_is_a_400_and_stores_nothing(
     )
     listed = httpx.get(served.base + f"/control/batch/{MODEL}/jobs", headers=AUTH, timeout=30)
     assert listed.json()["jobs"] == []
+
+
+# ---- data capture: a denied feature sent in any nesting OIP takes stays out of the store ----
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[[1, 81234, 3, 4]]],  # one level deeper than the shape
+        [[1, 81234], [3, 4]],  # split across rows of another width
+        [[1], [81234], [3], [4]],  # one value a row
+        [[1, 81234, 3, 4, 2, 51234, 6, 7]],  # two rows run together
+    ],
+    ids=["deeper", "split", "columns", "joined"],
+)
+def test_a_denied_feature_in_oip_data_of_any_nesting_is_not_captured(
+    tmp_path: Path, data: list[object]
+) -> None:
+    """The OIP codec reads `data` row-major whatever its nesting; the redactor nulled a
+    denied column only in rows exactly the features' width, so these kept `income` whole."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    capture_tests.publish(registry, tmp_path)
+    set_capture(registry, capture_tests.MODEL, sample=1.0, deny=["income"], actor="test")
+    svc = capture_tests.service(registry, tmp_path)
+    rows = 2 if "51234" in json.dumps(data) else 1
+    tensor = {"name": "x", "shape": [rows, 4], "datatype": "FP32", "data": data}
+    capture_tests.predict(svc, {"inputs": [tensor]}, capture_tests.INFER)
+    svc.capture.flush()
+    (line,) = capture_tests.lines(registry.store)
+    captured = line["request"]["inputs"][0]["data"]
+    assert "1234" not in json.dumps(captured), captured
+    assert captured == [1, None, 3, 4] + ([2, None, 6, 7] if rows == 2 else [])
