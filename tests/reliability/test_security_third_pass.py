@@ -14,17 +14,23 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from functions.batch.handler import dispatch
+from functions.control.app import create_app
+from functions.control.handler import _PathAsGiven
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.errors import NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
+from infra.local.gateway import GatewayRequest, build_event
+from tests import onnx_factory
 from tests.batch_support import publish_classifier, service, sqs_for
+from tests.functions import test_control_cards as card_tests
 from tests.functions import test_predict_capture as capture_tests
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ServeProcess, start_serve
@@ -177,3 +183,48 @@ def test_a_denied_feature_in_oip_data_of_any_nesting_is_not_captured(
     captured = line["request"]["inputs"][0]["data"]
     assert "1234" not in json.dumps(captured), captured
     assert captured == [1, None, 3, 4] + ([2, None, 6, 7] if rows == 2 else [])
+
+
+# ---- model cards: only what the manifest lists, as it lists it, and never run --------------
+
+
+@pytest.fixture
+def cards(store: ObjectStore, classifier_onnx: Path, tmp_path: Path) -> Any:
+    """The control plane's Lambda handler over a store holding iris:1 with a listed card."""
+    (tmp_path / "card.md").write_text(card_tests.CARD)
+    manifest = onnx_factory.manifest_for(classifier_onnx, "iris", "1")
+    Registry(store).publish(manifest, classifier_onnx, {"card/card.md": tmp_path / "card.md"})
+    return _PathAsGiven(create_app(store), lifespan="off")
+
+
+def test_a_card_file_the_manifest_does_not_list_is_never_served(
+    cards: Any, store: ObjectStore
+) -> None:
+    """An object under card/ that publish did not write (a store writer's page) was served
+    from the API's origin as text/html, able to run script there."""
+    store.put_bytes("models/iris/versions/1/card/x.html", b"<script>alert(1)</script>")
+    status, kind, body = card_tests.get(cards, f"{card_tests.VERSION}/1/card/x.html")
+    assert (status, kind) == (404, "application/json"), body
+    assert json.loads(body) == {
+        "error": "model iris:1 has no card file 'x.html' (its card files: card/card.md)"
+    }
+
+
+def test_a_changed_card_is_never_served_and_a_served_one_runs_nothing(
+    cards: Any, store: ObjectStore
+) -> None:
+    answer = cards(card_event(f"{card_tests.VERSION}/1/card"), None)
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["content-security-policy"] == "sandbox"
+    assert answer["headers"]["x-content-type-options"] == "nosniff"
+    store.put_bytes("models/iris/versions/1/card/card.md", b"# iris:1\n<script>x()</script>\n")
+    status, _, body = card_tests.get(cards, f"{card_tests.VERSION}/1/card")
+    assert (status, json.loads(body)) == (
+        503,
+        {"error": "model iris:1's card/card.md failed its integrity check"},
+    )
+
+
+def card_event(path: str) -> dict[str, Any]:
+    request = GatewayRequest("GET", path, "", [], b"")
+    return build_event(request, "ANY", "/control/{proxy+}", {})
