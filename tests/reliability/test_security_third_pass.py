@@ -140,6 +140,29 @@ def test_a_dropped_input_named_like_a_report_leaves_that_report(
     )
 
 
+def test_a_dropped_file_named_like_a_summary_leaves_that_summary(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    """A name batch does not read failed, and its failure removed "its" output first: for
+    `rows.csv.summary.json`, rows.csv's summary, so a scored job read as pending again."""
+    publish_classifier(s3_store, tmp_path)
+    batch = service(s3_store, tmp_path)
+    s3_store.put_bytes("batch/iris/input/rows.csv", iris_csv(bad_row=False))
+    assert (
+        dispatch(batch, sqs_for(s3_store, "batch/iris/input/rows.csv"))["batchItemFailures"] == []
+    )
+    summary = s3_store.get_bytes("batch/iris/output/rows.csv.summary.json")
+    key = "batch/iris/input/rows.csv.summary.json"
+    s3_store.put_bytes(key, b"{}")
+    assert dispatch(batch, sqs_for(s3_store, key))["batchItemFailures"] == []
+    assert s3_store.get_bytes("batch/iris/output/rows.csv.summary.json") == summary
+    refused = json.loads(s3_store.get_bytes(f"{key.replace('input', 'output')}.summary.json"))
+    assert (refused["status"], refused["error"].split(";")[0]) == (
+        "failed",
+        f"{key}: unsupported input format '.json'",
+    )
+
+
 def test_an_upload_named_like_a_report_is_a_400_and_stores_nothing(
     served: ServeProcess,
 ) -> None:
