@@ -10,6 +10,7 @@ stores (directory and S3 on moto).
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from functions.batch.handler import dispatch
@@ -161,6 +163,26 @@ def test_a_dropped_file_named_like_a_summary_leaves_that_summary(
         "failed",
         f"{key}: unsupported input format '.json'",
     )
+
+
+def test_a_file_batch_does_not_read_beside_an_input_is_no_twin_of_it(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    """`rows.npz` dropped beside `rows.npy` (whose output it names) is refused; it used to
+    count as a second writer of rows.npz too, so every later run of rows.npy failed."""
+    publish_classifier(s3_store, tmp_path)
+    batch = service(s3_store, tmp_path)
+    s3_store.put_bytes("batch/iris/input/rows.npz", b"PK not read")
+    array = io.BytesIO()
+    np.save(array, np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32))
+    s3_store.put_bytes("batch/iris/input/rows.npy", array.getvalue())
+    event = sqs_for(s3_store, "batch/iris/input/rows.npz", "batch/iris/input/rows.npy")
+    assert dispatch(batch, event)["batchItemFailures"] == []
+    scored = json.loads(s3_store.get_bytes("batch/iris/output/rows.npy.summary.json"))
+    assert (scored["status"], scored["scored_rows"]) == ("succeeded", 1), scored
+    assert s3_store.exists("batch/iris/output/rows.npz")
+    refused = json.loads(s3_store.get_bytes("batch/iris/output/rows.npz.summary.json"))
+    assert refused["status"] == "failed"
 
 
 def test_an_upload_named_like_a_report_is_a_400_and_stores_nothing(

@@ -130,15 +130,26 @@ def parse_input_key(key: str) -> BatchObject | None:
 
 def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
     """The other input keys among `siblings` whose output key is `obj`'s: `rows.csv` and
-    `rows.csv.gz` both write `rows.csv`, `a.npy` and `a.NPY` both `a.npz`."""
+    `rows.csv.gz` both write `rows.csv`, `a.npy` and `a.NPY` both `a.npz`. A sibling batch
+    never scores (`a.npz` itself) writes nothing: it is no twin, or dropping one beside
+    `a.npy` failed every later run of it."""
     twins = []
     for key in siblings:
         if key == obj.input_key or key.rsplit("/", 1)[0] != obj.folder:
             continue
         other = parse_input_key(key)
-        if other is not None and other.output_key == obj.output_key:
+        if other is not None and other.output_key == obj.output_key and _scored(other):
             twins.append(key)
     return twins
+
+
+def _scored(obj: BatchObject) -> bool:
+    """Whether batch scores `obj` at all (a format it reads, not a report's name)."""
+    try:
+        _ = obj.format
+    except BadRequest:
+        return False
+    return True
 
 
 def input_key(model: str, file: str) -> str:
