@@ -24,8 +24,11 @@ import pytest
 from functions.batch.handler import dispatch
 from functions.control.app import create_app
 from functions.control.handler import _PathAsGiven
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.errors import NotFound
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
@@ -34,7 +37,7 @@ from tests import onnx_factory
 from tests.batch_support import publish_classifier, service, sqs_for
 from tests.functions import test_control_cards as card_tests
 from tests.functions import test_predict_capture as capture_tests
-from tests.functions.test_predict_events import MODEL, publish_digits
+from tests.functions.test_predict_events import MODEL, body_of, http_event, publish_digits
 from tests.infra.test_serve import ServeProcess, start_serve
 
 TOKEN = "tok-third-5Rw2"
@@ -273,3 +276,28 @@ def test_a_changed_card_is_never_served_and_a_served_one_runs_nothing(
 def card_event(path: str) -> dict[str, Any]:
     request = GatewayRequest("GET", path, "", [], b"")
     return build_event(request, "ANY", "/control/{proxy+}", {})
+
+
+# ---- explain: patches counted before they are built ----------------------------------------
+
+
+def test_patch_1_on_a_large_image_of_any_size_is_refused_before_building_patches(
+    tmp_path: Path,
+) -> None:
+    """An image of any size as large as the body allows with `patch: 1` built every patch
+    (810,000 for 900 x 900: 1.5 s and 250 MB of CPU and memory) before the time budget
+    refused the explanation."""
+    path = onnx_factory.identity(tmp_path / "img.onnx", shape=["N", 3, "H", "W"])
+    store = LocalStore(tmp_path / "store")
+    Registry(store).publish(onnx_factory.manifest_for(path, "img", "1"), path)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    svc = service_from_env({"AIAAS_MODEL": "img"}, pool)
+    doc = {"inputs": np.full((1, 3, 300, 300), 0.5).tolist(), "parameters": {"patch": 1}}
+    response = svc.handle(http_event("POST", "/models/img/explain", json.dumps(doc)))
+    assert (response["statusCode"], body_of(response)) == (
+        422,
+        {
+            "error": "patch 1 cuts this 300 x 300 image into 90,000 patches; at most 4,096 "
+            "are explained: ask for patch 5 or more"
+        },
+    )
