@@ -3,6 +3,8 @@ what `aiaas show` points at, for a client that has only the API."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import mimetypes
 import re
 
@@ -11,7 +13,7 @@ from fastapi import APIRouter, Response
 from functions.control.context import Plane
 from functions.control.schemas import ERRORS
 from functions.runtime import names
-from functions.runtime.errors import InvalidName, NotFound
+from functions.runtime.errors import IntegrityError, InvalidName, NotFound
 from functions.runtime.refs import version_prefix
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
@@ -19,6 +21,9 @@ router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 CARD = "card.md"
 CARD_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 CARD_FILE_RULE = "1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', not starting with '.'"
+# A card is read, never run: a file a browser would render (HTML, SVG) runs no script and
+# reaches nothing from the API's origin.
+CARD_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 @router.get(
@@ -41,15 +46,25 @@ def card_file(name: str, version: str, file: str, plane: Plane) -> Response:
     if not CARD_FILE.fullmatch(file) or ".." in file:  # becomes part of a store key
         raise InvalidName(f"invalid card file name {file[:80]!r}: use {CARD_FILE_RULE}")
     manifest = plane.registry.manifest(name, version)  # 404 for an unknown model or version
-    try:
-        data = plane.store.get_bytes(f"{version_prefix(name, version)}/card/{file}")
-    except NotFound:
+    # Only the files the manifest lists, as it lists them: any other object under the
+    # version's card/ (a store writer's, a half-done publish's) or one changed since was
+    # served from the API's own origin as whatever its name said (text/html, image/svg+xml).
+    cards = {f.path: f for f in manifest.files if f.path.startswith("card/")}
+    listed, data = cards.get(f"card/{file}"), None
+    if listed is not None:
+        with contextlib.suppress(NotFound):
+            data = plane.store.get_bytes(f"{version_prefix(name, version)}/card/{file}")
+    if listed is None or data is None:
         what = "model card" if file == CARD else f"card file {file!r}"
-        cards = [f.path for f in manifest.files if f.path.startswith("card/")]
         said = f"its card files: {', '.join(cards)}" if cards else "`aiaas train` writes one"
-        raise NotFound(f"model {name}:{version} has no {what} ({said})") from None
+        raise NotFound(f"model {name}:{version} has no {what} ({said})")
+    if hashlib.sha256(data).hexdigest() != listed.sha256:
+        raise IntegrityError(
+            f"{name}:{version} card/{file} differs from its manifest's sha256",
+            public_message=f"model {name}:{version}'s card/{file} failed its integrity check",
+        )
     kind = "text/markdown" if file.endswith(".md") else mimetypes.guess_type(file)[0]
     media = kind or "application/octet-stream"
     if media.startswith("text/"):
         media += "; charset=utf-8"
-    return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
+    return Response(data, media_type=media, headers=CARD_HEADERS)

@@ -22,9 +22,10 @@ class AiaasError(Exception):
 
     @property
     def public_message(self) -> str:
-        """What a client may see: the message itself for 4xx, a safe summary for 5xx."""
+        """What a client may see: the message itself for 4xx (or, given one, its public form:
+        a store's 404 leaves out where the store is), a safe summary for 5xx."""
         if self.status < HTTPStatus.INTERNAL_SERVER_ERROR:
-            return self.message
+            return self._public_message or self.message
         return self._public_message or "internal error"
 
 

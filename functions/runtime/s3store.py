@@ -80,7 +80,9 @@ class S3Store:
         # Client errors carry the parsed response; connection and read timeouts carry None.
         code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound"):
-            return NotFound(f"no object {key!r} in store {self.uri}")
+            return NotFound(
+                f"no object {key!r} in store {self.uri}", public_message=f"no object {key!r}"
+            )
         if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             return ObjectExists(f"object {key!r} already exists")
         where = f"{self.uri}/{key}"

@@ -91,7 +91,9 @@ class LocalStore:
         return self.root / check_key(key)
 
     def _missing(self, key: str) -> NotFound:
-        return NotFound(f"no object {key!r} in store {self.uri}")
+        return NotFound(
+            f"no object {key!r} in store {self.uri}", public_message=f"no object {key!r}"
+        )
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:

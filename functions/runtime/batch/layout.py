@@ -29,6 +29,7 @@ WORK_DIR = "work"
 # Input extension -> format; the scored output keeps the extension except NPY (arrays go in .npz).
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
 COMPRESSED = ".gz"  # gzip, for the text formats
+ERRORS_SUFFIX = ".errors.jsonl"  # a run's rejected rows: output/<file>.errors.jsonl
 SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
 
 
@@ -38,6 +39,11 @@ class UnsupportedFormat(BadRequest):
 
 class OutputShared(BadRequest):
     """Another input scores into the same output key (`rows.csv` and `rows.csv.gz`)."""
+
+
+class ReportName(OutputShared):
+    """An input named like another input's report (`rows.csv.errors.jsonl`): its output key
+    is that report, which neither its scores nor its failure may replace or remove."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,13 @@ class BatchObject:
 
     @property
     def format(self) -> str:
+        if self._plain_file.lower().endswith(ERRORS_SUFFIX):
+            # `rows.csv.errors.jsonl` scores into output/rows.csv.errors.jsonl: rows.csv's
+            # rejected rows, lost when written over (case aside: some file systems ignore it).
+            raise ReportName(
+                f"{self.input_key}: a name ending in {ERRORS_SUFFIX!r} is where another "
+                "input's rejected rows are written; rename it (e.g. to end in '-errors.jsonl')"
+            )
         found = FORMATS.get(self.extension)
         if found is None or (self.compressed and found == "npy"):
             shown = (self.extension + COMPRESSED) if self.compressed else self.extension
@@ -83,7 +96,7 @@ class BatchObject:
 
     @property
     def errors_key(self) -> str:
-        return f"{self._output_prefix}/{self.file}.errors.jsonl"
+        return f"{self._output_prefix}/{self.file}{ERRORS_SUFFIX}"
 
     @property
     def summary_key(self) -> str:
@@ -117,15 +130,26 @@ def parse_input_key(key: str) -> BatchObject | None:
 
 def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
     """The other input keys among `siblings` whose output key is `obj`'s: `rows.csv` and
-    `rows.csv.gz` both write `rows.csv`, `a.npy` and `a.NPY` both `a.npz`."""
+    `rows.csv.gz` both write `rows.csv`, `a.npy` and `a.NPY` both `a.npz`. A sibling batch
+    never scores (`a.npz` itself) writes nothing: it is no twin, or dropping one beside
+    `a.npy` failed every later run of it."""
     twins = []
     for key in siblings:
         if key == obj.input_key or key.rsplit("/", 1)[0] != obj.folder:
             continue
         other = parse_input_key(key)
-        if other is not None and other.output_key == obj.output_key:
+        if other is not None and other.output_key == obj.output_key and _scored(other):
             twins.append(key)
     return twins
+
+
+def _scored(obj: BatchObject) -> bool:
+    """Whether batch scores `obj` at all (a format it reads, not a report's name)."""
+    try:
+        _ = obj.format
+    except BadRequest:
+        return False
+    return True
 
 
 def input_key(model: str, file: str) -> str:

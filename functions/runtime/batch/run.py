@@ -26,7 +26,13 @@ from typing import IO, Any
 
 from functions.runtime.batch.commit import InputReplaced, Write, commit, deletes, puts
 from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
-from functions.runtime.batch.layout import BatchObject, OutputShared, output_twins, run_id
+from functions.runtime.batch.layout import (
+    BatchObject,
+    OutputShared,
+    UnsupportedFormat,
+    output_twins,
+    run_id,
+)
 from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.scoring import label_width
@@ -224,7 +230,10 @@ def open_run(
         if not is_input_error(exc):
             raise
         failed = failed_summary(base_summary(run, manifest, started), exc.message)
-        return publish_failure(store, run, failed, owns_output=not isinstance(exc, OutputShared))
+        # An input batch does not read never had an output of its own: the key its name
+        # maps to is another's (`rows.csv.summary.json` -> rows.csv's summary), left alone.
+        foreign = isinstance(exc, OutputShared | UnsupportedFormat)
+        return publish_failure(store, run, failed, owns_output=not foreign)
 
 
 def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:

@@ -65,8 +65,11 @@ class Redactor:
         data = tensor.get("data")
         if tensor.get("name") != self.feature_input or not self.columns or data is None:
             return tensor
-        if isinstance(data, list) and data and isinstance(data[0], list):
-            return {**tensor, "data": self._rows(data)}
+        if isinstance(data, list) and any(isinstance(item, list) for item in data):
+            # The codec reads `data` row-major whatever its nesting ([[1, 2], [3, 4]] for a row
+            # of 4, one value a row, rows run together): flattened the same way, the denied
+            # columns are where it finds them. Rows only were nulled, and those kept them.
+            data = _flat(data)
         if isinstance(data, list) and self.width and len(data) % self.width == 0:
             data = list(data)  # row-major: feature j of row i is data[i * width + j]
             for start in range(0, len(data), self.width):
@@ -78,3 +81,18 @@ class Redactor:
 
 def _name(tensor: Any) -> Any:
     return tensor.get("name") if isinstance(tensor, dict) else None
+
+
+def _flat(data: list[Any]) -> list[Any]:
+    """Nested lists as one row-major list (iteratively: the codec bounds their size)."""
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            out.append(item)
+        else:
+            stack.pop()
+    return out

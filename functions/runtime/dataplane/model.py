@@ -161,6 +161,8 @@ def top_k(raw: str | None) -> int:
     """The `top_k` query parameter: 1 when absent, else an integer from 1 to MAX_TOP_K."""
     if raw is None:
         return 1
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TOP_K:
-        raise BadRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}; got {raw!r}")
+    # Length first: int() of over 4,300 digits raises ValueError (a 500 from a query string).
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_TOP_K))
+    if not digits or not 1 <= int(raw) <= MAX_TOP_K:
+        raise BadRequest(f"top_k must be an integer from 1 to {MAX_TOP_K}; got {raw[:40]!r}")
     return int(raw)

@@ -41,6 +41,7 @@ MAX_SAMPLES = 100_000
 MAX_ROWS = 64  # rows explained in one request
 PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # a patch's name: its top and left pixel
 PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
+MAX_PATCHES = 4096  # a 64 x 64 grid: finer, the coalitions needed outgrow any time budget
 MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept
 PROBE_SECONDS = 0.05  # the most a first estimate spends timing the model on repeated rows
 
@@ -96,6 +97,23 @@ def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
     return row[0], row[1], "hwc"
 
 
+def check_patch_count(height: int, width: int, size: int) -> None:
+    """InvalidInput when `size` cuts the image into over MAX_PATCHES patches. Checked before
+    they are built: `patch: 1` on an image of any size as large as the body allows (900 x 900)
+    built 810,000 patches, 1.5 s and 250 MB, only for the time budget to refuse them."""
+    patches = math.ceil(height / size) * math.ceil(width / size)
+    if patches > MAX_PATCHES:
+        least = next(
+            s
+            for s in range(size + 1, max(height, width) + 1)
+            if math.ceil(height / s) * math.ceil(width / s) <= MAX_PATCHES
+        )
+        raise InvalidInput(
+            f"patch {size} cuts this {height} x {width} image into {patches:,} patches; at "
+            f"most {MAX_PATCHES:,} are explained: ask for patch {least} or more"
+        )
+
+
 def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = None) -> Grouping:
     """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
     model of any size: a 3 x 4 x 3 row is taken as channels first)."""
@@ -106,6 +124,7 @@ def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = 
     size = patch or max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
     if size < 1 or size > max(height, width):
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
+    check_patch_count(height, width, size)
     # Flat positions arranged [H, W, channels], whatever the row's layout.
     grid = np.arange(math.prod(row)).reshape(row)
     if layout == "hw":
