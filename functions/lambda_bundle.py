@@ -8,7 +8,9 @@
 SAM's own Python builder ships no bytecode, and Lambda's /var/task is read-only, so a cold
 start without SnapStart compiled numpy, onnxruntime's Python and ours every time (~180 ms of a
 ~370 ms init, measured in docs/deploy.md). This builds what that builder did, compiled:
-1. the lock (requirements.txt) installed for Lambda's platform, wheels only;
+1. the lock (requirements.txt) installed for Lambda's platform, wheels only, exactly as
+   written (`--no-deps`): it leaves out what serving never imports, which pip would otherwise
+   add back from the packages' declared dependencies (requirements.txt says which and why);
 2. this package as `functions/`, without its build files and caches;
 3. all of it compiled by python3.12, the runtime's version, as checked-hash .pyc (a source
    edited in place is never shadowed by an old .pyc) naming /var/task paths, so every
@@ -73,7 +75,7 @@ def dependencies(cache: Path, machine: str) -> Path:
         platforms = [arg for tag in wheel_platforms(machine) for arg in ("--platform", tag)]
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--only-binary=:all:", *platforms, "--implementation", "cp",
+             "--no-compile", "--no-deps", "--only-binary=:all:", *platforms, "--implementation", "cp",
              "--python-version", RUNTIME, "--target", str(staging), "-r", str(LOCK)],
             check=True,
         )  # fmt: skip

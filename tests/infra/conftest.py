@@ -52,3 +52,14 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
         yield Packaged(server, PACKAGE_BUCKET, out, build_log)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def x86_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundle `sam build` makes (functions/lambda_bundle.py), built for this machine so it
+    can run: built once per session for the tests that run it."""
+    from bench.bundle_size import build
+
+    bundle = tmp_path_factory.mktemp("x86-bundle") / "bundle"
+    build(bundle, "x86_64")
+    return bundle

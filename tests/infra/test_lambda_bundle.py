@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.bundle_size import build, python312
+from bench.bundle_size import python312
 from bench.models import publish_mlp
 from bench.predict_latency import MODEL, events
 from functions import lambda_bundle
@@ -61,9 +61,10 @@ def test_the_builder_follows_the_template() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_cold_start_imports_the_predict_path_from_valid_bytecode(tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    build(bundle, "x86_64")
+def test_a_cold_start_imports_the_predict_path_from_valid_bytecode(
+    tmp_path: Path, x86_bundle: Path
+) -> None:
+    bundle = x86_bundle
     assert not (bundle / "functions" / "lambda_bundle.py").exists()
     model_dir = tmp_path / "work"
     publish_mlp(model_dir / "store", MODEL)
