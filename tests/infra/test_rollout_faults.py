@@ -242,5 +242,5 @@ def test_a_killed_cli_is_reported_and_can_be_resumed(
     assert "resumed     the 50% step bakes again from now" in resumed.stdout
     assert registry.alias_target(MODEL, "production").describe() == "2"  # type: ignore[union-attr]
     again = run(cli(store, gateway, "resume", MODEL))
-    assert again.returncode == 1
+    assert again.returncode == 3  # refused by the state it found (README: The CLI in scripts)
     assert "is not running (it succeeded); nothing to resume" in again.stderr
