@@ -116,8 +116,8 @@ def rows_needed(baseline: DriftBaseline) -> int:
 
 def category_rows_needed(baseline: DriftBaseline, column: CategoryBaseline) -> int:
     """The same for a string column, whose bins are its categories: 20 a category training
-    filled (a column of 100 categories judged on 200 rows scores a PSI near 0.9 on rows drawn
-    from training itself, on 500 rows over 0.2 nine times in ten)."""
+    filled (a column of 100 categories judged on 200 rows scores a PSI near 0.9 on rows that
+    training itself gave, and on 500 rows over 0.2 nine times in ten)."""
     return max(rows_needed(baseline), MIN_ROWS_PER_BIN * int(np.count_nonzero(column.counts)))
 
 
