@@ -10,6 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 
@@ -75,3 +79,10 @@ def reference(path: Path, image: np.ndarray) -> np.ndarray:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max())
     return np.asarray(shifted / shifted.sum())
+
+
+def predict_services(root: Path) -> dict[str, PredictService]:
+    """One predict function per published model (`publish`), kept as a warm container keeps it."""
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    return {m: service_from_env({"AIAAS_MODEL": m}, pool) for m in ("anysize", "anysize1")}

@@ -12,14 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from functions.predict.service import PredictService, service_from_env
-from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool
-from functions.runtime.registry import Registry
+from functions.predict.service import PredictService
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.functions.test_predict_events import body_of, http_event
-from tests.infra.any_size_images import publish, reference, softmax
+from tests.infra.any_size_images import predict_services, publish, reference, softmax
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +29,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def services(root: Path) -> dict[str, PredictService]:
-    """One predict function per model, kept for the module as a warm container keeps it."""
-    store = LocalStore(root / "store")
-    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
-    return {m: service_from_env({"AIAAS_MODEL": m}, pool) for m in ("anysize", "anysize1")}
+    return predict_services(root)
 
 
 def explain(service: PredictService, model: str, doc: Any) -> tuple[int, Any]:

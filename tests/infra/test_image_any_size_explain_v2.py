@@ -14,13 +14,9 @@ import orjson
 import pytest
 import tritonclient.http as triton
 
-from functions.predict.service import PredictService, service_from_env
-from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool
-from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
+from functions.predict.service import PredictService
 from tests.functions.test_predict_events import body_of, http_event
-from tests.infra.any_size_images import publish, reference, softmax
+from tests.infra.any_size_images import predict_services, publish, reference, softmax
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +28,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def services(root: Path) -> dict[str, PredictService]:
-    store = LocalStore(root / "store")
-    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
-    return {m: service_from_env({"AIAAS_MODEL": m}, pool) for m in ("anysize", "anysize1")}
+    return predict_services(root)
 
 
 def binary_request(images: np.ndarray, **parameters: Any) -> tuple[bytes, dict[str, str]]:
