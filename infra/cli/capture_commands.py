@@ -23,7 +23,9 @@ from functions.runtime.store import open_store
 FORMATS = (".csv", ".jsonl")
 # A cell a spreadsheet (Excel, LibreOffice, Google Sheets) may run as a formula starts so
 # (OWASP "CSV Injection", CWE-1236); a plain number (-1.5, +3, -2e-5) is a number, no formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# OWASP ASVS 1.2.10 adds NUL, which some readers drop before looking at the next character.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+STARTS = "=, +, -, @, tab, CR or NUL"
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "within the alias TTL, no redeploy); denied fields are removed before anything is "
         "written. Export writes the captured inputs as rows by feature name, with the served "
         "prediction (served_*), for aiaas batch or a training spec. A CSV is safe to open in a "
-        "spreadsheet: a text cell starting with =, +, -, @, tab or CR gets a leading ' (shown "
+        "spreadsheet: a text cell starting with =, +, -, @, tab, CR or NUL gets a leading ' (shown "
         "as text, not run as a formula); --exact writes it as captured (JSONL always is).",
     )
     p.add_argument(
@@ -109,11 +111,17 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         rows.extend(rows_of(line, manifests[version]))
     if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
         raise BadRequest(nothing_captured(name, args.version, args.since))
-    neutralised = write_rows(out, rows, exact=args.exact)
+    formulas = write_rows(out, rows, exact=args.exact)
     print(f"{len(rows)} rows of {name} written to {out}")
-    if neutralised:
+    if formulas and args.exact:
         print(
-            f"{neutralised} text cells starting with =, +, -, @, tab or CR were written with a "
+            f"{formulas} text cells start with {STARTS} and are written as captured: "
+            "a spreadsheet would run them as formulas, so open only a copy exported without "
+            "--exact"
+        )
+    elif formulas:
+        print(
+            f"{formulas} text cells starting with {STARTS} were written with a "
             "leading ' so a spreadsheet shows them as text; aiaas batch, compare and training "
             "would read that ' too: for those, export with --exact or to .jsonl"
         )
@@ -129,8 +137,8 @@ def nothing_captured(name: str, version: str | None, since: str | None) -> str:
 
 
 def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
-    """Write `rows` to `out`; the number of text cells neutralised for spreadsheets (a CSV
-    unless `exact`; JSONL is always exact)."""
+    """Write `rows` to `out`; in a CSV, the number of text cells a spreadsheet would run as
+    formulas, each written with a leading ' unless `exact` (JSONL: 0, always exact)."""
     if out.suffix == ".jsonl":
         out.write_bytes(
             b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
@@ -140,18 +148,18 @@ def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
     for row in rows:
         header.update(dict.fromkeys(row))
     cells = [{k: "" if v is None else v for k, v in row.items()} for row in rows]
-    neutralised = 0
-    if not exact:
-        for row in cells:
-            for key, value in row.items():
-                if is_formula(value):
+    formulas = 0
+    for row in cells:
+        for key, value in row.items():
+            if is_formula(value):
+                formulas += 1
+                if not exact:
                     row[key] = "'" + value
-                    neutralised += 1
     with out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(header), restval="")
         writer.writeheader()
         writer.writerows(cells)
-    return neutralised
+    return formulas
 
 
 def is_formula(value: object) -> bool:

@@ -28,6 +28,7 @@ from functions.runtime.capture.setting import set_capture
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.capture_commands import is_formula
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
@@ -136,7 +137,8 @@ def test_a_default_csv_shows_formula_texts_as_text_and_says_so(
     _, said, rows = export(captured, capsys, "notes", "notes.csv")
     # The request's text and the answer the identity model served (served_y): 6 cells each.
     assert [(r["x"], r["served_y"]) for r in rows] == [(t, t) for t in SAFE]
-    assert "12 text cells starting with =, +, -, @, tab or CR were written with a leading '" in said
+    said_so = "12 text cells starting with =, +, -, @, tab, CR or NUL were written with a leading '"
+    assert said_so in said
     assert "--exact" in said
 
 
@@ -145,7 +147,8 @@ def test_exact_csv_and_jsonl_keep_every_text_and_batch_reads_it_back(
 ) -> None:
     out, said, rows = export(captured, capsys, "notes", "notes-exact.csv", "--exact")
     assert [(r["x"], r["served_y"]) for r in rows] == [(t, t) for t in TEXTS]
-    assert "leading '" not in said
+    warned = "12 text cells start with =, +, -, @, tab, CR or NUL and are written as captured"
+    assert warned in said and "exported without --exact" in said
     # The identity model answers its input: batch scored every captured text as it was, but
     # for the CR, which batch drops from a CRLF file (csv writes CRLF; docs/batch.md).
     scored = list(csv.DictReader(io.StringIO(batch_output(captured, capsys, "notes", str(out)))))
@@ -190,6 +193,14 @@ def test_compare_reads_an_exact_export_to_the_labels_served(
     )  # fmt: skip
     stay = sum(s == "stay" for s in captured.served) / len(ROWS)
     assert json.loads(said)["metrics"]["b"]["accuracy"] == stay < 1.0
+
+
+def test_what_counts_as_a_formula() -> None:
+    # A NUL first (OWASP ASVS 1.2.10) too; batch refuses NUL, so it is not among TEXTS.
+    assert [is_formula(v) for v in ["\0=1+1", "-1e-5", "+.5", "-5.", "-inf", "-1,5", "1-2"]] == [
+        True, False, False, False, True, True, False,
+    ]  # fmt: skip
+    assert [is_formula(v) for v in [-1.5, -3, None, ["=x"], ""]] == [False] * 5
 
 
 def test_exact_is_refused_for_jsonl(captured: Captured, capsys: pytest.CaptureFixture[str]) -> None:
