@@ -25,6 +25,7 @@ FORMATS = (".csv", ".jsonl")
 # (OWASP "CSV Injection", CWE-1236); a plain number (-1.5, +3, -2e-5) is a number, no formula.
 # OWASP ASVS 1.2.10 adds NUL, which some readers drop before looking at the next character.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+FIRST = frozenset(FORMULA_START)
 STARTS = "=, +, -, @, tab, CR or NUL"
 PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -150,11 +151,11 @@ def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
     cells = [{k: "" if v is None else v for k, v in row.items()} for row in rows]
     formulas = 0
     for row in cells:
-        for key, value in row.items():
-            if is_formula(value):
-                formulas += 1
-                if not exact:
-                    row[key] = "'" + value
+        # Most cells are numbers: a text's first character is checked before is_formula runs.
+        found = [k for k, v in row.items() if type(v) is str and v[:1] in FIRST and is_formula(v)]
+        formulas += len(found)
+        if not exact:
+            row.update((key, "'" + row[key]) for key in found)
     with out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(header), restval="")
         writer.writeheader()
