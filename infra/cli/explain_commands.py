@@ -19,7 +19,6 @@ import orjson
 from functions.runtime.batch.csv import expected_columns
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.any_size import no_background_needed
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.image_layout import any_size_layout
@@ -47,8 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source.add_argument(
         "--file",
         type=Path,
-        help="explain every row of a .csv or .npy file, or for a text model every line of a "
-        ".txt or the text column of a .csv (JSONL out)",
+        help="explain every row of a .csv or .npy file, for a text model every line of a "
+        ".txt or the text column of a .csv, for a model of any image size every image of an "
+        ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
     )
     p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
     p.add_argument(
@@ -66,7 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
     p.add_argument(
-        "data", type=Path, help="a .csv (named, x_0.. or batch's columns) or .npy of model rows"
+        "data",
+        type=Path,
+        help="a .csv (named, x_0.. or batch's columns) or .npy of model rows; for a model of "
+        "any image size an .npy or a .jsonl of images (each line its own size)",
     )
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
@@ -278,7 +281,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     plane, manifest = _plane(args)
     if any_size_layout(manifest) is not None:
-        raise no_background_needed(manifest)
+        return _image_baseline(plane, manifest, args)
     rows = read_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
@@ -302,6 +305,34 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         print(f"{ref}: background = {background.source}")
     if BASELINE_FILE in written:
         print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
+    return 0
+
+
+def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
+    """A model of any image size: a drift baseline of each image's channel statistics and
+    size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.drift.fit import fit
+
+    ref = f"{manifest.name}:{manifest.version}"
+    layout = any_size_layout(manifest)
+    images = read_images(args.data, manifest, layout or "chw")
+    if images.bad:  # training data: every image counts, or the user says which to leave out
+        row, why = min(images.bad.items())
+        where = f"line {images.lines[row]}" if images.lines else f"row {row}"
+        raise BadRequest(f"{args.data}: {where}: {why}; fix or remove it ({len(images.bad)} bad)")
+    drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
+    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+    if not _put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
+        raise BadRequest(
+            f"{ref} already has a drift baseline; versions are immutable: publish a new "
+            "version to change it"
+        )
+    print(
+        f"{ref}: drift baseline = {drift.rows} images in {args.bins} bins a feature "
+        f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
+        "giving it the image's own mean per channel"
+    )
     return 0
 
 

@@ -141,12 +141,3 @@ class AnySizeImageExplainer:
             "patch": groups.patch,
             "image_size": [height, width],
         }
-
-
-def no_background_needed(manifest: ModelManifest) -> InvalidInput:
-    """What `aiaas baseline` says for such a model: it needs no background."""
-    return InvalidInput(
-        f"{manifest.name}:{manifest.version} takes images of any size: explanations leave a "
-        "patch out by giving it the image's own mean per channel, so it needs no background "
-        "(and drift per pixel means nothing across sizes)"
-    )
