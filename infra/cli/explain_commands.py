@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,19 @@ import orjson
 
 from functions.runtime.batch.csv import expected_columns
 from functions.runtime.column_names import column_for
-from functions.runtime.errors import BadRequest, InvalidInput
-from functions.runtime.explain.any_size import any_size_layout, no_background_needed
+from functions.runtime.errors import BadRequest
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
-from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
+from functions.runtime.explain.explainer import explained_columns
+from functions.runtime.image_layout import any_size_layout
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
+from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
+from infra.cli.image_files import read_images
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
 
@@ -45,8 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source.add_argument(
         "--file",
         type=Path,
-        help="explain every row of a .csv or .npy file, or for a text model every line of a "
-        ".txt or the text column of a .csv (JSONL out)",
+        help="explain every row of a .csv or .npy file, for a text model every line of a "
+        ".txt or the text column of a .csv, for a model of any image size every image of an "
+        ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
     )
     p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
     p.add_argument(
@@ -64,7 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
     p.add_argument(
-        "data", type=Path, help="a .csv (named, x_0.. or batch's columns) or .npy of model rows"
+        "data",
+        type=Path,
+        help="a .csv (named, x_0.. or batch's columns) or .npy of model rows; for a model of "
+        "any image size an .npy or a .jsonl of images (each line its own size)",
     )
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
@@ -90,7 +95,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     plane, manifest = _plane(args)
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
     if args.file:
-        return _explain_file(plane, manifest, args.file, parameters, args.out)
+        # What the model needs to be explained at all (a background) fails here once.
+        plane.explainer(plane.models.model(manifest.name, manifest.version))
+        rows = _file_rows(args.file, manifest)
+        text = text_input(manifest) is not None
+        return explain_file(plane, manifest, args.file, rows, parameters, args.out, text)
     body = _inputs_body(args.inputs)
     doc = plane.explain(
         manifest.name, manifest.version, orjson.dumps({**body, "parameters": parameters})
@@ -125,97 +134,17 @@ def _inputs_body(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"inputs": value}
 
 
-def _explain_file(
-    plane: Any, manifest: ModelManifest, path: Path, parameters: dict[str, int], out: Path | None
-) -> int:
-    """Every row of `path` to JSONL, one line a row in the file's order; a row that cannot be
-    explained (unreadable, refused) is a line with its `error`, and the rest still are."""
-    # What the model needs to be explained at all (a background) fails here once, not once a row.
-    plane.explainer(plane.models.model(manifest.name, manifest.version))
+def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
+    """The readable rows of a file, and {row: why} for the others (a CSV cell not a number, a
+    JSONL line that is not an image of the model's channels)."""
+    layout = any_size_layout(manifest)
+    if layout is not None:
+        return read_images(path, manifest, layout)
     text = text_input(manifest)
-    rows, bad = (read_texts(path, text.field), {}) if text else _file_rows(path, manifest)
-    sink = out.open("w") if out else sys.stdout
-    failed, pending = len(bad), sorted(bad.items())
-    try:
-        good = [i for i in range(len(rows) + len(bad)) if i not in bad]
-        for start in range(0, len(good), MAX_ROWS):
-            index = good[start : start + MAX_ROWS]
-            chunk = rows[start : start + MAX_ROWS]  # the good rows, in file order
-            for record in _explained(plane, manifest, chunk, index, parameters, bool(text)):
-                while pending and pending[0][0] < record["row"]:  # unreadable rows in place
-                    sink.write(_error_line(*pending.pop(0)))
-                failed += "error" in record
-                sink.write(json.dumps(record) + "\n")
-        sink.writelines(_error_line(row, error) for row, error in pending)
-    finally:
-        if out:
-            sink.close()
-    total = len(rows) + len(bad)
-    # Without --out the JSONL is stdout: the summary goes to stderr, out of its way.
-    summary = f"explained {total - failed} of {total} rows of {path}"
-    print(summary + (f" into {out}" if out else ""), file=sys.stdout if out else sys.stderr)
-    if failed:
-        print(f"{failed} row(s) could not be explained: see their 'error' lines", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _error_line(row: int, error: str) -> str:
-    return json.dumps({"row": row, "error": error}) + "\n"
-
-
-def _explained(
-    plane: Any,
-    manifest: ModelManifest,
-    chunk: Any,
-    index: list[int],
-    parameters: dict[str, int],
-    text: bool,
-) -> list[dict[str, Any]]:
-    """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
-    time budget (64 rows of the digits MLP are over the default, one is 50 ms) and a row
-    refused on its own is an error line, so one bad row or a slow model loses nothing else."""
-    if text or any_size_layout(manifest) is not None:  # texts, or images in their own shape
-        inputs = {"inputs": chunk.tolist() if isinstance(chunk, np.ndarray) else chunk}
-    else:
-        inputs = explained_columns(manifest).columns(chunk)
-    body = orjson.dumps({**inputs, "parameters": parameters})
-    try:
-        doc = plane.explain(manifest.name, manifest.version, body)
-    except InvalidInput as exc:
-        if len(index) == 1:
-            return [{"row": index[0], "error": str(exc)}]
-        half = len(index) // 2
-        return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
-            _explained(plane, manifest, chunk[half:], index[half:], parameters, text)
-        )
-    # Text rows carry their own tokens; tabular ones share the feature names.
-    names = {} if text else {"features": doc["features"]}
-    return [
-        {"row": row, **names, "outputs": doc["outputs"], **entry}
-        for row, entry in zip(index, doc["explanations"], strict=True)
-    ]
-
-
-def _file_rows(path: Path, manifest: ModelManifest) -> tuple[np.ndarray, dict[int, str]]:
-    """The readable rows of a file, and {row: why} for the others (a CSV cell not a number)."""
+    if text is not None:
+        return FileRows(np.array(read_texts(path, text.field), dtype=object))
     bad: dict[int, str] = {}
-    if any_size_layout(manifest) is not None:
-        return _image_rows(path, manifest), bad
-    return read_rows(path, manifest, bad), bad
-
-
-def _image_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
-    """The images of an .npy file, in their own shape, for a model of any image size (CSV
-    columns cannot say an image's size)."""
-    if path.suffix != ".npy" or not path.is_file():
-        raise BadRequest(
-            f"{path}: {manifest.name}:{manifest.version} takes images of any size; give an "
-            ".npy file of them ([N, C, H, W] or [N, H, W, C], one size a file)"
-        )
-    try:
-        return np.asarray(np.load(path, allow_pickle=False))
-    except ValueError as exc:
-        raise BadRequest(f"{path}: {exc}; save the images as a numeric array") from None
+    return FileRows(read_rows(path, manifest, bad), bad)
 
 
 def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
@@ -352,7 +281,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     plane, manifest = _plane(args)
     if any_size_layout(manifest) is not None:
-        raise no_background_needed(manifest)
+        return _image_baseline(plane, manifest, args)
     rows = read_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
@@ -376,6 +305,34 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         print(f"{ref}: background = {background.source}")
     if BASELINE_FILE in written:
         print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
+    return 0
+
+
+def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
+    """A model of any image size: a drift baseline of each image's channel statistics and
+    size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.drift.fit import fit
+
+    ref = f"{manifest.name}:{manifest.version}"
+    layout = any_size_layout(manifest)
+    images = read_images(args.data, manifest, layout or "chw")
+    if images.bad:  # training data: every image counts, or the user says which to leave out
+        row, why = min(images.bad.items())
+        where = f"line {images.lines[row]}" if images.lines else f"row {row}"
+        raise BadRequest(f"{args.data}: {where}: {why}; fix or remove it ({len(images.bad)} bad)")
+    drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
+    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+    if not _put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
+        raise BadRequest(
+            f"{ref} already has a drift baseline; versions are immutable: publish a new "
+            "version to change it"
+        )
+    print(
+        f"{ref}: drift baseline = {drift.rows} images in {args.bins} bins a feature "
+        f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
+        "giving it the image's own mean per channel"
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """Explanations of an image model of any height and width (torch.onnx.export with H and W in
 dynamic_axes): POST /models/{name}/explain on each image's own size, a left-out patch taking
-the image's mean colour; `aiaas explain --png` and `--file images.npy`; `aiaas baseline` says
-none is needed. Predictions and base values are checked against onnxruntime directly."""
+the image's mean colour; `aiaas explain --png`, and `--file` of an .npy or of a JSONL whose
+lines differ in size. Predictions and base values are checked against onnxruntime directly."""
 
 from __future__ import annotations
 
@@ -18,12 +18,25 @@ from infra.cli.main import main
 from tests.functions.test_predict_events import body_of, http_event
 from tests.infra.any_size_images import predict_services, publish, reference, softmax
 
+MIXED = [(0, (10, 12)), (1, (6, 6)), (2, (10, 12)), (3, (5, 9))]  # id, (height, width)
+
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("any-size-explain")
     publish(root)
     np.save(root / "images.npy", np.random.default_rng(2).random((3, 3, 9, 13), np.float32))
+    rng = np.random.default_rng(6)
+    lines = [json.dumps({"id": i, "x": rng.random((3, *hw)).round(4).tolist()}) for i, hw in MIXED]
+    bad = [
+        json.dumps({"id": "4ch", "x": np.zeros((4, 6, 6)).tolist()}),
+        json.dumps({"id": "empty", "x": [[[]], [[]], [[]]]}),  # 3 channels of 1x0 pixels
+        json.dumps({"id": "text", "x": "a photo of a cat"}),
+        "{not json",
+    ]
+    # Good and bad lines interleaved, a blank line between: line numbers as an editor shows.
+    text = [lines[0], bad[0], lines[1], "", bad[1], lines[2], bad[2], bad[3], lines[3]]
+    (root / "mixed.jsonl").write_text("\n".join(text) + "\n")
     return root
 
 
@@ -118,9 +131,43 @@ def test_the_cli_explains_an_npy_of_images(root: Path, tmp_path: Path) -> None:
         np.testing.assert_allclose(line["prediction"], want, rtol=1e-5)
 
 
-def test_baseline_says_such_a_model_needs_none(
-    root: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("model", ["anysize", "anysize1"])
+def test_the_cli_explains_jsonl_images_of_several_sizes_in_line_order(
+    root: Path, tmp_path: Path, model: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = LocalStore(root / "store").uri
-    assert main(["--store", store, "baseline", "anysize", str(root / "images.npy")]) == 1
-    assert "takes images of any size" in capsys.readouterr().err
+    out = tmp_path / "why.jsonl"
+    args = ["--store", store, "explain", model, "--file", str(root / "mixed.jsonl")]
+    assert main([*args, "--samples", "64", "--patch", "4", "--out", str(out)]) == 1
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["row"], line["line"]) for line in lines] == [
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (3, 5),
+        (4, 6),
+        (5, 7),
+        (6, 8),
+        (7, 9),
+    ]
+    errors = {line["line"]: line["error"] for line in lines if "error" in line}
+    assert errors == {
+        2: "input 'x' must have shape [3, any, any] per row; got [4, 6, 6]",
+        5: "an image must be at least 1x1 pixels; got 1x0",
+        7: "input 'x' must hold float32 numbers; got text",
+        8: errors[8],
+    }
+    assert errors[8].startswith("not valid JSON")
+    sent = (root / "mixed.jsonl").read_text().splitlines()
+    good = [line for line in lines if "error" not in line]
+    assert [line["line"] for line in good] == [1, 3, 6, 9]
+    for line, (_, (height, width)) in zip(good, MIXED, strict=True):
+        image = np.asarray(json.loads(sent[line["line"] - 1])["x"], np.float32)
+        assert image.shape == (3, height, width)
+        assert len(line["features"]) == -(-height // 4) * -(-width // 4)
+        want = softmax(reference(root / f"{model}.onnx", image))
+        np.testing.assert_allclose(line["prediction"], want, rtol=1e-5)
+        flat = softmax(reference(root / f"{model}.onnx", mean_colour(image)))
+        total = np.asarray(line["attributions"]).sum(axis=0)
+        np.testing.assert_allclose(total, np.subtract(line["prediction"], flat), atol=1e-6)
+    assert "explained 4 of 8 rows" in capsys.readouterr().out

@@ -104,17 +104,18 @@ class JsonlDecoder:
         want = self.shapes[spec.name]
         if value.ndim == 0 and want == (1,):  # a [N, 1] input (one per DataFrame column):
             value = value.reshape(want)  # a number a row, as its CSV column gives it
+        allowed = NUMERIC_KINDS.get(spec.dtype, "iuf")
         if value.shape != want and not fits(want, value.shape):  # equal: the common case
+            if value.ndim == 0 and value.dtype.kind not in allowed + "O":
+                raise _wrong_kind(spec, value)  # "x": "a photo": no shape says what is wrong
             raise RowRejected(
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
                 f"{list(value.shape)}"
             )
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
-        allowed = NUMERIC_KINDS.get(spec.dtype, "iuf")
         if value.dtype.kind not in allowed:
-            kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
-            raise RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
+            raise _wrong_kind(spec, value)
         return value
 
     def _record(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
@@ -137,6 +138,11 @@ class JsonlDecoder:
         if rows:
             return stacked(rows)  # images of several sizes: ragged, scored a size at a time
         return np.zeros((0, *(max(0, d) for d in self.shapes[name])), dtype=np.float64)
+
+
+def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
+    kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
+    return RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
 
 
 def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:

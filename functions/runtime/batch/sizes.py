@@ -41,22 +41,32 @@ def is_ragged(value: np.ndarray) -> bool:
     )
 
 
-def by_size(features: dict[str, np.ndarray], rows: int, score: Scorer) -> dict[str, np.ndarray]:
-    """`score` run once per distinct row shape (over all ragged inputs), the outputs put back
-    in row order; an output whose row shape differs between sizes (a segmentation map) comes
-    back ragged, one array a row."""
+def size_groups(features: dict[str, np.ndarray], rows: int) -> list[np.ndarray]:
+    """The row indices of each distinct row shape (over all ragged inputs), in order of first
+    appearance: one run of a model (or one explanation request) a group."""
     groups: dict[tuple[tuple[int, ...], ...], list[int]] = defaultdict(list)
     ragged = [name for name, value in features.items() if is_ragged(value)]
     for index in range(rows):
         groups[tuple(features[name][index].shape for name in ragged)].append(index)
-    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
-    for indices in groups.values():
-        picked = np.asarray(indices)
-        feeds = {
-            name: np.stack(list(value[picked])) if name in ragged else value[picked]
-            for name, value in features.items()
-        }
-        parts.append((picked, score(feeds, len(picked))))
+    return [np.asarray(indices) for indices in groups.values()]
+
+
+def picked(features: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows `indices` of one size group, each ragged input stacked into one array."""
+    return {
+        name: np.stack(list(value[indices])) if is_ragged(value) else value[indices]
+        for name, value in features.items()
+    }
+
+
+def by_size(features: dict[str, np.ndarray], rows: int, score: Scorer) -> dict[str, np.ndarray]:
+    """`score` run once per distinct row shape (`size_groups`), the outputs put back in row
+    order; an output whose row shape differs between sizes (a segmentation map) comes back
+    ragged, one array a row."""
+    parts = [
+        (indices, score(picked(features, indices), len(indices)))
+        for indices in size_groups(features, rows)
+    ]
     names = parts[0][1].keys() if parts else []
     return {name: _in_order([(i, out[name]) for i, out in parts], rows) for name in names}
 

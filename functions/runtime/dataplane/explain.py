@@ -20,11 +20,12 @@ from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
-from functions.runtime.explain.any_size import AnySizeImageExplainer, any_size_layout
+from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import Explainer, Explanation, explained_columns
 from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
+from functions.runtime.image_layout import any_size_layout
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input

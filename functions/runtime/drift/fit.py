@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from functions.runtime.batch.sizes import by_size
 from functions.runtime.drift.baseline import (
     DEFAULT_BINS,
     DriftBaseline,
@@ -16,7 +17,8 @@ from functions.runtime.drift.baseline import (
     value_bins,
 )
 from functions.runtime.drift.categories import category_baseline
-from functions.runtime.drift.live import prediction_values
+from functions.runtime.drift.images import image_feature_names, image_features, image_layout
+from functions.runtime.drift.live import prediction_output, prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, text_features
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import input_columns
@@ -37,6 +39,9 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         features = text_features(ids)
         predictions = _predictions(model, ids, lambda chunk: {name: chunk})
         return build(features, TEXT_FEATURES, predictions, bins)
+    image = image_layout(manifest)
+    if image is not None:
+        return _images(model, rows, image[0], image_feature_names(image[1]), bins)
     if text_input(manifest) is not None:
         raise BadRequest(f"{model.ref} has no tokenizer in its file: no text drift baseline")
     if len(manifest.inputs) > 1:  # one input a column (a DataFrame's skl2onnx export)
@@ -68,14 +73,42 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     return build(rows, tuple(names), _predictions(model, rows, feed), bins)
 
 
+def _images(
+    model: LoadedModel, images: np.ndarray, layout: str, names: tuple[str, ...], bins: int
+) -> DriftBaseline:
+    """The baseline of images [N, ...] of one size, or a ragged array of several (an image of
+    any size: its per-channel statistics and size, images.py), one size at a time."""
+    spec = model.manifest.inputs[0]
+    name = spec.name
+
+    def binned(feeds: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+        pixels = feeds[name]
+        values = _predicted(model, pixels, lambda chunk: {name: chunk.astype(spec.dtype)})
+        return {"features": image_features(pixels, layout), "predicted": values}
+
+    both = by_size({name: images}, len(images), binned)
+    if not both:
+        raise BadRequest("a drift baseline needs at least 2 rows of finite training data")
+    return build(both["features"], names, _binned(model, both["predicted"]), bins)
+
+
 def _predictions(model: LoadedModel, rows: np.ndarray, feed: Feed) -> PredictionBaseline:
+    return _binned(model, _predicted(model, rows, feed))
+
+
+def _predicted(model: LoadedModel, rows: np.ndarray, feed: Feed) -> np.ndarray:
+    """The prediction binned (`prediction_values`) of each of `rows`, in batches."""
     manifest = model.manifest
-    post = manifest.postprocessing
-    output = post.scores_output if post is not None else manifest.outputs[0].name
+    output = prediction_output(manifest)
     chunks = np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size)))
-    values = np.concatenate(
+    return np.concatenate(
         [prediction_values(manifest, model.predict(feed(chunk))[output]) for chunk in chunks]
     )
+
+
+def _binned(model: LoadedModel, values: np.ndarray) -> PredictionBaseline:
+    manifest = model.manifest
+    post = manifest.postprocessing
     if post is None:
         return value_bins(values)
     classes = int(values.max()) + 1 if len(values) else 0

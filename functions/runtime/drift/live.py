@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from functions.runtime.drift.baseline import DriftBaseline
+from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import text_features
 from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -31,6 +32,9 @@ class LiveHistograms:
         self.manifest = manifest
         self.text = text
         self.input = manifest.inputs[0].name
+        # An image of any size: binned as its channels' statistics and its size (images.py).
+        image = image_layout(manifest) if text is None else None
+        self.layout = image[0] if image is not None else None
         # A text model's requests, or one with an input a column's, whole: made rows at a fold.
         # Numeric columns are binned on the baseline's edges, string ones by category.
         many = len(manifest.inputs) > 1 and not text
@@ -70,6 +74,8 @@ class LiveHistograms:
         rows = inputs.get(self.input)
         if rows is None or output is None:
             return
+        if self.layout is not None:  # a few numbers an image now, not its pixels till a fold
+            rows = image_features(rows, self.layout)
         self._rows.append(rows)
         self._outputs.append(output)
         self._held += len(rows)

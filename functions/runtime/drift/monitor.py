@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.images import image_feature_names, image_layout
 from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.drift.text import TEXT_FEATURES
 from functions.runtime.errors import (
@@ -146,6 +147,12 @@ class DriftMonitor:
         if baseline.categories:
             log.warning("%s: drift not monitored: its baseline has string columns", model.ref)
             return None
+        image = image_layout(manifest)
+        if image is not None:  # any image size: each image's channel statistics (images.py)
+            if baseline.features != image_feature_names(image[1]):
+                log.warning("%s: drift not monitored: not an image-statistics baseline", model.ref)
+                return None
+            return LiveHistograms(baseline, manifest)
         spec = manifest.inputs[0]
         width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
         if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:

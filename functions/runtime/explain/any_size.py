@@ -32,7 +32,8 @@ from functions.runtime.explain.explainer import (
     image_patches,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
-from functions.runtime.input_columns import NUMERIC, InputColumns, input_columns
+from functions.runtime.image_layout import image_size
+from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.validation import validate_inputs
@@ -40,34 +41,11 @@ from functions.runtime.validation import validate_inputs
 BACKGROUND = "each image's own mean per channel (a model of any image size)"
 
 
-def any_size_layout(manifest: ModelManifest) -> str | None:
-    """ "chw", "hwc" or "hw" for a model whose one numeric input is an image with a dynamic
-    height or width (and a fixed channel count), else None."""
-    if len(manifest.inputs) != 1 or "vocab_file" in manifest.preprocessing:
-        return None
-    spec = manifest.inputs[0]
-    row = spec.shape[1:]
-    if not spec.dtype.startswith(NUMERIC) or spec.shape[:1] not in ((-1,), (1,)) or -1 not in row:
-        return None
-    if len(row) == 2:
-        return "hw"
-    if len(row) == 3 and 1 <= row[0] <= 4 and -1 not in row[:1]:
-        return "chw"
-    if len(row) == 3 and 1 <= row[2] <= 4:
-        return "hwc"
-    return None
-
-
 def sized(manifest: ModelManifest, row: tuple[int, ...]) -> ModelManifest:
     """`manifest` with its input's dynamic dimensions those of `row`, an image's own size."""
     spec = manifest.inputs[0]
     shape = (spec.shape[0], *row)
     return dataclasses.replace(manifest, inputs=(dataclasses.replace(spec, shape=shape),))
-
-
-def image_size(row: tuple[int, ...], layout: str) -> tuple[int, int]:
-    """(height, width) of one image of `row`'s shape."""
-    return (row[1], row[2]) if layout == "chw" else (row[0], row[1])
 
 
 def channel_means(image: np.ndarray, layout: str) -> np.ndarray:
@@ -163,12 +141,3 @@ class AnySizeImageExplainer:
             "patch": groups.patch,
             "image_size": [height, width],
         }
-
-
-def no_background_needed(manifest: ModelManifest) -> InvalidInput:
-    """What `aiaas baseline` says for such a model: it needs no background."""
-    return InvalidInput(
-        f"{manifest.name}:{manifest.version} takes images of any size: explanations leave a "
-        "patch out by giving it the image's own mean per channel, so it needs no background "
-        "(and drift per pixel means nothing across sizes)"
-    )

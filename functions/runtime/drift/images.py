@@ -1,0 +1,44 @@
+"""Images of any size drift in what they show, not pixel by pixel: pixel (3, 40, 17) of a
+224x224 photo and of a 64x48 one are not the same feature, and a model of any size has no
+fixed row to bin. Each image becomes, per channel, the mean and the standard deviation of its
+values (brightness and contrast, in the units the model reads), and its height and width:
+numbers every image has whatever its size, binned like any feature. A camera that turns dark,
+a new resolution, a grey-scale feed copied into three channels each move one of them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.image_layout import any_size_layout
+from functions.runtime.manifest import ModelManifest
+
+SIZE_FEATURES = ("height", "width")
+_PIXEL_AXES = {"chw": (2, 3), "hwc": (1, 2), "hw": (1, 2)}
+
+
+def image_layout(manifest: ModelManifest) -> tuple[str, int] | None:
+    """(layout, channels) of a model whose one input is an image of any size, else None."""
+    layout = any_size_layout(manifest)
+    if layout is None:
+        return None
+    row = manifest.inputs[0].shape[1:]
+    return layout, {"chw": row[0], "hwc": row[-1], "hw": 1}[layout]
+
+
+def image_feature_names(channels: int) -> tuple[str, ...]:
+    """The binned features: each channel's mean and std, then the image's height and width."""
+    stats = tuple(f"channel_{c}_{s}" for c in range(channels) for s in ("mean", "std"))
+    return stats + SIZE_FEATURES
+
+
+def image_features(images: np.ndarray, layout: str) -> np.ndarray:
+    """[N, 2 C + 2] float64 of images [N, ...] of one size in `layout` (see the module)."""
+    pixels = np.asarray(images, dtype=np.float64)
+    if layout == "hw":
+        pixels = pixels[..., None]
+    axes = _PIXEL_AXES[layout]
+    mean, std = pixels.mean(axis=axes), pixels.std(axis=axes)  # [N, C] each
+    stats = np.stack([mean, std], axis=2).reshape(len(pixels), -1)  # c0 mean, c0 std, c1 ...
+    height, width = (pixels.shape[a] for a in axes)
+    size = np.broadcast_to(np.array([height, width], dtype=np.float64), (len(pixels), 2))
+    return np.concatenate([stats, size], axis=1)

@@ -1,0 +1,32 @@
+"""Which models take images of any height and width (torch.onnx.export with H and W in
+`dynamic_shapes` / `dynamic_axes`): explained on each image's own size (explain/any_size.py),
+batch-scored a size at a time (batch/sizes.py), drift-monitored on statistics every size has
+(drift/images.py). Light on purpose: the predict path imports it, never the explainers."""
+
+from __future__ import annotations
+
+from functions.runtime.input_columns import NUMERIC
+from functions.runtime.manifest import ModelManifest
+
+
+def any_size_layout(manifest: ModelManifest) -> str | None:
+    """ "chw", "hwc" or "hw" for a model whose one numeric input is an image with a dynamic
+    height or width (and a fixed channel count), else None."""
+    if len(manifest.inputs) != 1 or "vocab_file" in manifest.preprocessing:
+        return None
+    spec = manifest.inputs[0]
+    row = spec.shape[1:]
+    if not spec.dtype.startswith(NUMERIC) or spec.shape[:1] not in ((-1,), (1,)) or -1 not in row:
+        return None
+    if len(row) == 2:
+        return "hw"
+    if len(row) == 3 and 1 <= row[0] <= 4 and -1 not in row[:1]:
+        return "chw"
+    if len(row) == 3 and 1 <= row[2] <= 4:
+        return "hwc"
+    return None
+
+
+def image_size(row: tuple[int, ...], layout: str) -> tuple[int, int]:
+    """(height, width) of one image of `row`'s shape."""
+    return (row[1], row[2]) if layout == "chw" else (row[0], row[1])

@@ -1,0 +1,137 @@
+"""`aiaas explain --file`: every row of a file explained, JSONL out in the file's order.
+
+Rows go to the explain data plane in requests of at most MAX_ROWS; images of several sizes
+(a JSONL file for a model of any image size) one size a request, grouped as batch scoring
+groups them (batch/sizes.py), and their lines written back in the file's order.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+
+from functions.runtime.batch.sizes import is_ragged, size_groups
+from functions.runtime.errors import InvalidInput
+from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
+from functions.runtime.image_layout import any_size_layout
+from functions.runtime.manifest import ModelManifest
+
+
+@dataclass
+class FileRows:
+    """The readable rows of a file in its order (an array, ragged when image sizes differ),
+    {row: why} for the others, and each row's line number where the format has lines (JSONL)."""
+
+    rows: np.ndarray
+    bad: dict[int, str] = field(default_factory=dict)
+    lines: list[int] | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + len(self.bad)
+
+    def groups(self, limit: int) -> list[tuple[list[int], np.ndarray]]:
+        """(file rows, their rows) of at most `limit` rows each, in file order within a group;
+        rows of different shapes (images of any size) never share a group."""
+        good = [i for i in range(self.total) if i not in self.bad]
+        parts = []
+        for indices in size_groups({"rows": self.rows}, len(self.rows)):
+            for start in range(0, len(indices), limit):
+                some = indices[start : start + limit]
+                block = self.rows[some]
+                parts.append(([good[i] for i in some.tolist()], _stacked(block)))
+        return parts
+
+
+def _stacked(block: np.ndarray) -> np.ndarray:
+    return np.stack(list(block)) if is_ragged(block) else block
+
+
+class InOrder:
+    """Writes records in row order, holding those that come early (another size's group)."""
+
+    def __init__(self, sink: IO[str], lines: list[int] | None) -> None:
+        self.sink, self.lines = sink, lines
+        self.held: dict[int, dict[str, Any]] = {}
+        self.next = 0
+        self.failed = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.held[record["row"]] = record
+        self.failed += "error" in record
+        while self.next in self.held:
+            line = self.held.pop(self.next)
+            if self.lines is not None:  # the line an editor shows, as batch's error files
+                line = {"row": line.pop("row"), "line": self.lines[self.next], **line}
+            self.sink.write(json.dumps(line) + "\n")
+            self.next += 1
+
+
+def explain_file(
+    plane: Any,
+    manifest: ModelManifest,
+    path: Path,
+    rows: FileRows,
+    parameters: dict[str, int],
+    out: Path | None,
+    text: bool,
+) -> int:
+    """Every row of `rows` to JSONL, one line a row in the file's order; a row that cannot be
+    explained (unreadable, refused) is a line with its `error`, and the rest still are."""
+    sink = out.open("w") if out else sys.stdout
+    try:
+        order = InOrder(sink, rows.lines)
+        for row, error in sorted(rows.bad.items()):
+            order.add({"row": row, "error": error})
+        for index, chunk in rows.groups(MAX_ROWS):
+            for record in _explained(plane, manifest, chunk, index, parameters, text):
+                order.add(record)
+    finally:
+        if out:
+            sink.close()
+    total, failed = rows.total, order.failed
+    # Without --out the JSONL is stdout: the summary goes to stderr, out of its way.
+    summary = f"explained {total - failed} of {total} rows of {path}"
+    print(summary + (f" into {out}" if out else ""), file=sys.stdout if out else sys.stderr)
+    if failed:
+        print(f"{failed} row(s) could not be explained: see their 'error' lines", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _explained(
+    plane: Any,
+    manifest: ModelManifest,
+    chunk: np.ndarray,
+    index: list[int],
+    parameters: dict[str, int],
+    text: bool,
+) -> list[dict[str, Any]]:
+    """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
+    time budget (64 rows of the digits MLP are over the default, one is 50 ms) and a row
+    refused on its own is an error line, so one bad row or a slow model loses nothing else."""
+    if text or any_size_layout(manifest) is not None:  # texts, or images in their own shape
+        inputs = {"inputs": chunk.tolist()}
+    else:
+        inputs = explained_columns(manifest).columns(chunk)
+    body = orjson.dumps({**inputs, "parameters": parameters})
+    try:
+        doc = plane.explain(manifest.name, manifest.version, body)
+    except InvalidInput as exc:
+        if len(index) == 1:
+            return [{"row": index[0], "error": str(exc)}]
+        half = len(index) // 2
+        return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
+            _explained(plane, manifest, chunk[half:], index[half:], parameters, text)
+        )
+    # Text rows carry their own tokens; tabular ones share the feature names.
+    names = {} if text else {"features": doc["features"]}
+    return [
+        {"row": row, **names, "outputs": doc["outputs"], **entry}
+        for row, entry in zip(index, doc["explanations"], strict=True)
+    ]
