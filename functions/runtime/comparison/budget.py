@@ -116,7 +116,8 @@ def expected_rows(store: ObjectStore, key: str, max_rows: int) -> int:
         return min(_npy_rows(sample) or max_rows, max_rows)
     lines = sample.count(b"\n") or 1
     found = lines if len(sample) >= size else int(size * lines / max(len(sample), 1)) + 1
-    return min(found, max_rows)
+    header = 1 if lowered.endswith(".csv") else 0
+    return max(min(found - header, max_rows), 1)
 
 
 def _npy_rows(header: bytes) -> int | None:

@@ -127,6 +127,7 @@ class _Run:
         self.budget, self.progress = budget, progress
         self.expected = request.max_rows
         self.done = 0  # rows compared; captured requests for a capture file (lines estimate)
+        self.probed = False
         if budget is not None:
             scorer.before_call = self._check_deadline
 
@@ -142,6 +143,7 @@ class _Run:
             self.scorer.add(batch, min(timed, PROBE_CALLS) if probing else timed)
             self.done = tally.rows if self.opened.format != CAPTURE else self.done + 1
             if probing:
+                self.probed = True
                 self._check_estimate(time.perf_counter() - began, batch)
             if self.progress is not None:
                 self.progress(tally.rows)
@@ -158,7 +160,9 @@ class _Run:
         self.budget.check_estimate(probe, self.done, self.expected, calls_left)
 
     def _check_deadline(self) -> None:
-        if self.budget is not None:
+        # Not before the probe is done: its estimate says more (with the numbers) than "out
+        # of time" would, and the probe is small (one batch, `PROBE_CALLS` timed calls).
+        if self.budget is not None and self.probed:
             self.budget.check_deadline(self.done, self.expected)
 
 
