@@ -25,6 +25,7 @@ from functions.runtime.store import ObjectStore
 SETTING = "AIAAS_COMPARE_MAX_SECONDS"
 SAMPLE_BYTES = 64 * 1024  # read to estimate a text file's bytes per row
 PROBE_CALLS = 8  # single calls timed in the probe; the rest of `latency_calls` after it
+HEADROOM = 0.8  # the `max_rows` a refusal suggests fits in this share of the limit: a probe errs
 
 
 class CompareTooLong(InvalidInput):
@@ -59,7 +60,7 @@ class CompareBudget:
         total = spent + scoring + timing
         if total <= self.seconds:
             return
-        room = self.seconds - spent - timing
+        room = self.seconds * HEADROOM - spent - timing
         fits = rows_done + int(room / probe.per_row) if probe.per_row > 0 and room > 0 else 0
         raise CompareTooLong(
             f"this comparison would take about {total:.1f} s: {rows_expected:,} rows to score "
@@ -99,7 +100,9 @@ class Probe:
     def measured(cls, seconds: float, rows: int, calls: tuple[list[float], list[float]]) -> Probe:
         """From `seconds` spent on a batch of `rows`, of which `calls` were the timed calls."""
         timed = sum(calls[0]) + sum(calls[1])
-        per_call = timed / len(calls[0]) if calls[0] else 0.0
+        pairs = [a + b for a, b in zip(calls[0], calls[1], strict=False)]
+        # The median: one call of a few that a busy machine delays would double a mean.
+        per_call = float(np.median(pairs)) if pairs else 0.0
         return cls(max(seconds - timed, 0.0) / max(rows, 1), per_call)
 
 
