@@ -37,10 +37,12 @@ class RowProgress:
         self.started = clock()
         self.last = -1.0  # when a line was last shown; < 0: never
         self.rows = 0
+        self.shown = 0  # the rows the last line showed
+        self.updated = self.started  # when `rows` were last told
 
     def __call__(self, rows: int) -> None:
         self.rows = rows
-        now = self.clock()
+        now = self.updated = self.clock()
         if not self.show or now - self.started < SHOW_AFTER_S:
             return
         every = REDRAW_EVERY_S if self.terminal else LOG_EVERY_S
@@ -56,7 +58,7 @@ class RowProgress:
         )
         end = "" if self.terminal else "\n"
         print(("\r" + line) if self.terminal else line, end=end, file=self.stream, flush=True)
-        self.last = now
+        self.last, self.shown = now, self.rows
 
     def __enter__(self) -> RowProgress:
         return self
@@ -67,7 +69,9 @@ class RowProgress:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self.last >= 0:  # the final count, then off the redrawn line
-            self._write(self.clock())
-            if self.terminal:
-                print(file=self.stream, flush=True)
+        if self.last < 0:
+            return
+        if self.shown != self.rows:  # the final count, as of the last batch (not the report)
+            self._write(self.updated)
+        if self.terminal:  # off the redrawn line
+            print(file=self.stream, flush=True)
