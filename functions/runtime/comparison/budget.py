@@ -1,7 +1,7 @@
 """How long a comparison may take where something kills it at a time limit (the control plane's
 function): refused up front when its estimate is over, stopped with an answer at the deadline.
 
-The estimate comes from a probe, the first small batch scored by both versions: seconds per
+The estimate comes from a probe, the first `PROBE_ROWS` rows scored by both versions: seconds per
 row of scoring times the rows still to compare (the file's rows, estimated from its size, up
 to `max_rows`), plus the single calls still to time at the probe's seconds per call, plus the
 time already spent (loading both versions, reading). Over the limit, a 422 that gives the
@@ -24,6 +24,7 @@ from functions.runtime.store import ObjectStore
 
 SETTING = "AIAAS_COMPARE_MAX_SECONDS"
 SAMPLE_BYTES = 64 * 1024  # read to estimate a text file's bytes per row
+PROBE_ROWS = 256  # rows of the first batch scored (by both versions) as the probe
 PROBE_CALLS = 8  # single calls timed in the probe; the rest of `latency_calls` after it
 HEADROOM = 0.8  # the `max_rows` a refusal suggests fits in this share of the limit: a probe errs
 

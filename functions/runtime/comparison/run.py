@@ -11,7 +11,7 @@ latency per call, p50 and p99, measured in the same run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,13 @@ import numpy as np
 from functions.runtime import names
 from functions.runtime.batch.scoring import has_labels
 from functions.runtime.comparison import metrics
-from functions.runtime.comparison.budget import PROBE_CALLS, CompareBudget, Probe, expected_rows
+from functions.runtime.comparison.budget import (
+    PROBE_CALLS,
+    PROBE_ROWS,
+    CompareBudget,
+    Probe,
+    expected_rows,
+)
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Tally
 from functions.runtime.comparison.truth import class_truth, number_truth
@@ -134,10 +140,10 @@ class _Run:
     def score_all(self) -> bool:
         """False when the file ended, True when `max_rows` were compared first."""
         tally = self.scorer.tally
-        for batch in self.opened.batches:
+        for batch in self._batches():
             self._check_deadline()
             timed = max(self.request.latency_calls - len(tally.seconds[0]), 0)
-            probing = self.budget is not None and self.done == 0
+            probing = self.budget is not None and not self.probed
             began = time.perf_counter()
             batch = _head(batch, self.request.max_rows - tally.rows)
             self.scorer.add(batch, min(timed, PROBE_CALLS) if probing else timed)
@@ -150,6 +156,19 @@ class _Run:
             if tally.rows >= self.request.max_rows:
                 return True
         return False
+
+    def _batches(self) -> Iterator[Batch]:
+        """The file's batches; with a budget, the first one's first `PROBE_ROWS` apart: the
+        probe, which a slow model's whole batch would make too long to learn from in time."""
+        batches = iter(self.opened.batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        if self.budget is not None and first.rows is not None and first.rows > PROBE_ROWS:
+            yield _head(first, PROBE_ROWS)
+            first = _tail(first, PROBE_ROWS)
+        yield first
+        yield from batches
 
     def _check_estimate(self, seconds: float, batch: Batch) -> None:
         assert self.budget is not None
@@ -174,6 +193,14 @@ def _head(batch: Batch, rows: int) -> Batch:
     inputs = {name: value[:rows] for name, value in batch.inputs.items()}
     truth = None if batch.truth is None else batch.truth[:rows]
     return Batch(inputs, batch.position, rows, batch.typed, truth)
+
+
+def _tail(batch: Batch, rows: int) -> Batch:
+    """`batch` from its row `rows` on (file rows only)."""
+    inputs = {name: value[rows:] for name, value in batch.inputs.items()}
+    truth = None if batch.truth is None else batch.truth[rows:]
+    left = (batch.rows or 0) - rows
+    return Batch(inputs, batch.position + rows, left, batch.typed, truth)
 
 
 def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
