@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -11,6 +11,7 @@ from functions.control.jobs import JobBook, local_runner
 from functions.runtime.alias_preconditions import Precondition
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 
 
@@ -21,18 +22,20 @@ class ControlPlane:
     store: ObjectStore
     registry: Registry
     jobs: JobBook
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
     _pool: ModelPool | None = None
 
     def models(self) -> ModelPool:
         """Loaded model versions (for comparisons), built on first use: most calls need none."""
         if self._pool is None:
-            self._pool = ModelPool(self.registry)
+            self._pool = ModelPool(self.registry, settings=self.settings)
         return self._pool
 
     @classmethod
-    def on(cls, store: ObjectStore) -> ControlPlane:
+    def on(cls, store: ObjectStore, settings: RuntimeSettings | None = None) -> ControlPlane:
         registry = Registry(store)
-        return cls(store, registry, JobBook(store, registry, local_runner(store)))
+        jobs = JobBook(store, registry, local_runner(store))
+        return cls(store, registry, jobs, settings or RuntimeSettings.from_env())
 
 
 def control_plane(request: Request) -> ControlPlane:

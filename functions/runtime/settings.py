@@ -18,6 +18,9 @@ from functions.runtime.errors import AiaasError
 DEFAULT_LOCAL_STORE = ".aiaas/store"
 DEFAULT_ALIAS_TTL = 60.0
 DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
+# Two thirds of the control function's 30 s timeout (and API Gateway's 30 s): the rest is for a
+# cold start and the slower half of a comparison the probe misjudged.
+DEFAULT_COMPARE_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class RuntimeSettings:
     s3: S3Settings = S3Settings()
     actor: str = ""  # who registry changes are recorded as, when no caller is known
     explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
+    compare_max_seconds: float = DEFAULT_COMPARE_SECONDS  # a control-plane compare, all in
     transfer: TransferSettings = TransferSettings()
 
     @classmethod
@@ -60,7 +64,7 @@ class RuntimeSettings:
         """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
         `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
-        `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`, `AIAAS_TRANSFER_WORKERS`,
+        `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`, `AIAAS_TRANSFER_WORKERS`,
         `AIAAS_MODEL_LOAD` (auto|disk|memory); unset means the default."""
         env = os.environ if env is None else env
         return cls(
@@ -76,6 +80,7 @@ class RuntimeSettings:
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
             explain_max_seconds=_number(env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS),
+            compare_max_seconds=_number(env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS),
             transfer=_transfer(env),
         )
 

@@ -16,6 +16,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
+from infra.cli.row_progress import RowProgress
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +39,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-rows", type=int, default=100_000, help="rows compared at most (default 100000)"
     )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress line on stderr (shown for a comparison that takes over 2 s)",
+    )
     p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_compare)
@@ -52,7 +58,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data = LocalStore(path.resolve().parent) if path.is_file() else None
     key = path.name if data is not None else args.data
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
-    report = compare_versions(pool, request, data)
+    # No time limit here (the control plane's route has one): a big file just takes a while.
+    with RowProgress(
+        f"{args.name} {args.a} vs {args.b}", args.max_rows, show=not args.no_progress
+    ) as shown:
+        report = compare_versions(pool, request, data, progress=shown)
     lines = summary_lines(report, label_given=args.label is not None)
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
     if args.png:

@@ -47,6 +47,7 @@ def invoke(handler: Any, name: str) -> tuple[int, dict[str, str], str]:
 def test_every_control_event_is_driven_here() -> None:
     driven = {"models_list", "alias_get", "alias_promote", "alias_rollback", "version_card"}
     driven |= {"rollout_start", "rollout_abort"}  # test_control_rollout_preconditions.py
+    driven |= {"compare"}  # test_control_compare_budget.py
     assert {p.stem for p in EVENTS.glob("*.json")} == driven
 
 

@@ -10,6 +10,8 @@ latency per call, p50 and p99, measured in the same run.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,14 @@ import numpy as np
 from functions.runtime import names
 from functions.runtime.batch.scoring import has_labels
 from functions.runtime.comparison import metrics
-from functions.runtime.comparison.rows import CAPTURE, CompareFile, open_compare_file
+from functions.runtime.comparison.budget import (
+    PROBE_CALLS,
+    PROBE_ROWS,
+    CompareBudget,
+    Probe,
+    expected_rows,
+)
+from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Tally
 from functions.runtime.comparison.truth import class_truth, number_truth
 from functions.runtime.errors import InvalidInput
@@ -45,20 +54,27 @@ class CompareRequest:
 
 
 def compare_versions(
-    pool: ModelPool, request: CompareRequest, data: ObjectStore | None = None
+    pool: ModelPool,
+    request: CompareRequest,
+    data: ObjectStore | None = None,
+    *,
+    budget: CompareBudget | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The comparison report (see the module docstring); raises what makes it impossible.
 
     The file is read from `data` (default: the registry's store, where batch inputs and
-    captures are)."""
+    captures are). With a `budget`, a comparison estimated or found to run past it is a 422
+    (`comparison.budget`); `progress` hears the rows compared so far after each batch."""
     name = names.model_name(request.name)
     a = pool.registry.manifest(name, names.version_name(request.a))  # unknown: 404
     b = pool.registry.manifest(name, names.version_name(request.b))
     _check_inputs(a, b)
     plan = plan_outputs(a, b)
     label = request.label or training_target(a)
+    store = pool.registry.store if data is None else data
     opened = open_compare_file(
-        pool.registry.store if data is None else data,
+        store,
         request.key,
         a,
         label,
@@ -66,16 +82,19 @@ def compare_versions(
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
     )
     scorer = PairScorer(pool.load(a), pool.load(b), plan, opened.format != CAPTURE)
-    truncated = _score_all(scorer, opened, request)
+    run = _Run(scorer, opened, request, budget, progress)
+    if budget is not None:
+        run.expected = expected_rows(store, request.key, request.max_rows)
+    truncated = run.score_all()
     tally = scorer.tally
     errors = sorted(opened.errors + tally.errors, key=lambda e: e.position)
+    if tally.rows == 0 and not errors:
+        raise InvalidInput(f"{request.key}: the file holds no rows to compare (a header at most)")
     if tally.rows == 0:
-        first = (
-            f"; first: {opened.position_key} {errors[0].position}: {errors[0].reason}"
-            if errors
-            else ""
+        first = f"{opened.position_key} {errors[0].position}: {errors[0].reason}"
+        raise InvalidInput(
+            f"{request.key}: no row could be compared ({len(errors)} bad); first: {first}"
         )
-        raise InvalidInput(f"{request.key}: no row could be compared ({len(errors)} bad){first}")
     doc: dict[str, Any] = {
         "model": name,
         "a": a.version,
@@ -99,14 +118,89 @@ def compare_versions(
     return doc
 
 
-def _score_all(scorer: PairScorer, opened: CompareFile, request: CompareRequest) -> bool:
-    """Score batches until the file ends (False) or `max_rows` are compared (True)."""
-    for batch in opened.batches:
-        timed = request.latency_calls - len(scorer.tally.seconds[0])
-        scorer.add(batch, max(timed, 0))
-        if scorer.tally.rows >= request.max_rows:
-            return True
-    return False
+class _Run:
+    """Scores batches until the file ends or `max_rows` are compared, within `budget` if any."""
+
+    def __init__(
+        self,
+        scorer: PairScorer,
+        opened: CompareFile,
+        request: CompareRequest,
+        budget: CompareBudget | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.scorer, self.opened, self.request = scorer, opened, request
+        self.budget, self.progress = budget, progress
+        self.expected = request.max_rows
+        self.done = 0  # rows compared; captured requests for a capture file (lines estimate)
+        self.probed = False
+        if budget is not None:
+            scorer.before_call = self._check_deadline
+
+    def score_all(self) -> bool:
+        """False when the file ended, True when `max_rows` were compared first."""
+        tally = self.scorer.tally
+        for batch in self._batches():
+            self._check_deadline()
+            timed = max(self.request.latency_calls - len(tally.seconds[0]), 0)
+            probing = self.budget is not None and not self.probed
+            began = time.perf_counter()
+            batch = _head(batch, self.request.max_rows - tally.rows)
+            self.scorer.add(batch, min(timed, PROBE_CALLS) if probing else timed)
+            self.done = tally.rows if self.opened.format != CAPTURE else self.done + 1
+            if probing:
+                self.probed = True
+                self._check_estimate(time.perf_counter() - began, batch)
+            if self.progress is not None:
+                self.progress(tally.rows)
+            if tally.rows >= self.request.max_rows:
+                return True
+        return False
+
+    def _batches(self) -> Iterator[Batch]:
+        """The file's batches; with a budget, the first one's first `PROBE_ROWS` apart: the
+        probe, which a slow model's whole batch would make too long to learn from in time."""
+        batches = iter(self.opened.batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        if self.budget is not None and first.rows is not None and first.rows > PROBE_ROWS:
+            yield _head(first, PROBE_ROWS)
+            first = _tail(first, PROBE_ROWS)
+        yield first
+        yield from batches
+
+    def _check_estimate(self, seconds: float, batch: Batch) -> None:
+        assert self.budget is not None
+        tally = self.scorer.tally
+        rows = batch.rows if batch.rows is not None else 1
+        probe = Probe.measured(seconds, rows, tally.seconds)
+        calls_left = max(self.request.latency_calls - len(tally.seconds[0]), 0)
+        self.budget.check_estimate(probe, self.done, self.expected, calls_left)
+
+    def _check_deadline(self) -> None:
+        # Not before the probe is done: its estimate says more (with the numbers) than "out
+        # of time" would, and the probe is small (one batch, `PROBE_CALLS` timed calls).
+        if self.budget is not None and self.probed:
+            self.budget.check_deadline(self.done, self.expected)
+
+
+def _head(batch: Batch, rows: int) -> Batch:
+    """`batch`'s first `rows` rows (file rows only: a captured request is scored whole), so a
+    comparison stops at `max_rows` rather than at the end of the batch that crossed it."""
+    if batch.rows is None or batch.rows <= rows:
+        return batch
+    inputs = {name: value[:rows] for name, value in batch.inputs.items()}
+    truth = None if batch.truth is None else batch.truth[:rows]
+    return Batch(inputs, batch.position, rows, batch.typed, truth)
+
+
+def _tail(batch: Batch, rows: int) -> Batch:
+    """`batch` from its row `rows` on (file rows only)."""
+    inputs = {name: value[rows:] for name, value in batch.inputs.items()}
+    truth = None if batch.truth is None else batch.truth[rows:]
+    left = (batch.rows or 0) - rows
+    return Batch(inputs, batch.position + rows, left, batch.typed, truth)
 
 
 def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:

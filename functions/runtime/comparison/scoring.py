@@ -13,6 +13,7 @@ A first on even calls and B first on odd ones, so both see the same machine; up 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,7 @@ class PairScorer:
         # File rows are cast already and scored in batches; captured requests go as sent.
         self.scorers = (ChunkScorer(a), ChunkScorer(b)) if file_rows else None
         self.tally = Tally()
+        self.before_call: Callable[[], None] = lambda: None  # a deadline's check, if any
 
     def add(self, batch: Batch, timed: int) -> None:
         """Score `batch` with both versions, compare, and time up to `timed` single calls."""
@@ -147,6 +149,7 @@ class PairScorer:
                 inputs, typed = batch.inputs, batch.typed
             else:
                 inputs, typed = {n: v[call : call + 1] for n, v in batch.inputs.items()}, True
+            self.before_call()
             for which in (0, 1) if call % 2 == 0 else (1, 0):
                 start = time.perf_counter()
                 self.models[which].predict(inputs, typed=typed)
