@@ -17,7 +17,7 @@ def draw(report: dict[str, Any], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
+        raise BadRequest("--png needs matplotlib: pip install 'aiaas[card]'") from None
     if report.get("confusion"):
         figure = _confusion(plt, report)
     elif report.get("points"):

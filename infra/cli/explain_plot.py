@@ -86,7 +86,7 @@ def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> No
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise BadRequest("--png needs matplotlib: pip install 'aiaas[training]'") from None
+        raise BadRequest("--png needs matplotlib: pip install 'aiaas[card]'") from None
     if image is not None and "patch" in doc["parameters"]:
         figure = _heat_map(plt, doc, image)
     else:

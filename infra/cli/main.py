@@ -102,6 +102,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         # `aiaas versions m --store s3://...` as well as `aiaas --store s3://... versions m`;
         # SUPPRESS: when not given here, the value given before the command stays.
         command.add_argument("--store", default=argparse.SUPPRESS, help="as aiaas --store")
+        # `aiaas train job.yaml -v` too (the short form only: `--ver...` abbreviates options
+        # such as `capture export --version`).
+        command.add_argument(
+            "-v", dest="verbose", action="store_true", default=argparse.SUPPRESS, help="as aiaas -v"
+        )
     return parser
 
 

@@ -145,7 +145,7 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError:
         raise BadRequest(
-            "the drift PNG needs matplotlib: pip install 'aiaas[training]' (or --no-png)"
+            "the drift PNG needs matplotlib: pip install 'aiaas[card]' (or --no-png)"
         ) from None
     return plt
 

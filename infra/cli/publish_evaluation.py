@@ -54,7 +54,7 @@ def read_data(path: Path, manifest: ModelManifest, target: str | None = None) ->
     BadRequest saying what is missing."""
     try:
         if path.suffix == ".npz":
-            return _npz(path, manifest, target or "y")
+            return _npz(path, manifest, target)
         rows = _records(path)[:MAX_ROWS]
     except (OSError, ValueError) as exc:
         raise BadRequest(f"--data {path}: {exc}") from None
@@ -88,10 +88,18 @@ def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) ->
     return column
 
 
-def _npz(path: Path, manifest: ModelManifest, target: str) -> LabelledData:
+def _npz(path: Path, manifest: ModelManifest, target: str | None) -> LabelledData:
+    """The labels as a table's: the `target` array, else the first of LABEL_COLUMNS."""
     with np.load(path, allow_pickle=False) as arrays:
-        if target not in arrays:
-            raise BadRequest(f"--data {path}: the NPZ needs a label array {target!r}")
+        there = sorted(arrays.files)
+        if target is not None and target not in arrays:
+            raise BadRequest(f"--data {path}: no label array {target!r}; it has {there}")
+        target = target or next((c for c in LABEL_COLUMNS if c in arrays), None)
+        if target is None:
+            raise BadRequest(
+                f"--data {path}: no label array; name it with --target ARRAY (default: the first "
+                f"of {list(LABEL_COLUMNS)}); it has {there}"
+            )
         names = [spec.name for spec in manifest.inputs]
         single = len(names) == 1 and "x" in arrays and names[0] not in arrays
         inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}

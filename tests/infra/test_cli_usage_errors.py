@@ -64,6 +64,26 @@ def test_store_given_nowhere_is_none_for_the_default() -> None:
     assert build_parser(["models"]).parse_args(["models"]).store is None
 
 
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [(["-v", "models"], True), (["models", "-v"], True), (["models"], False)],
+)
+def test_v_may_follow_the_command(argv: list[str], verbose: bool) -> None:
+    # README: "one line (`-v` shows the traceback)"; `aiaas train job.yaml -v`, where a reader
+    # adds it after the failing command, was "unrecognized arguments: -v", exit 2.
+    assert build_parser(argv).parse_args(argv).verbose is verbose
+
+
+def test_v_after_the_command_shows_the_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--store", str(tmp_path), "show", "nosuch", "-v"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().endswith(
+        "aiaas show: error: model 'nosuch' not found"
+    )
+
+
 def test_each_command_s_help_says_what_it_does() -> None:
     # `aiaas versions --help` showed only the usage and the arguments.
     bare = [name for name, parser in subcommands().items() if not parser.description]

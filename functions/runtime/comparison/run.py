@@ -204,8 +204,9 @@ def _tail(batch: Batch, rows: int) -> Batch:
 
 
 def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
-    """One file feeds both versions: they must read the same inputs."""
-    if a.inputs == b.inputs and a.features == b.features:
+    """One file feeds both versions: they must read the same inputs (their descriptions, which
+    training writes and `aiaas publish` does not, are no part of what they read)."""
+    if _read(a) == _read(b) and a.features == b.features:
         return
     raise InvalidInput(
         f"versions {a.version} and {b.version} of {a.name} read different inputs "
@@ -213,8 +214,15 @@ def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
     )
 
 
+def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...], bool]]:
+    return [(s.name, s.dtype, s.shape, s.finite) for s in manifest.inputs]
+
+
 def _inputs(manifest: ModelManifest) -> str:
-    shown = ", ".join(f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs)
+    shown = ", ".join(
+        f"{s.name} {s.dtype} {list(s.shape)}{' finite' if s.finite else ''}"
+        for s in manifest.inputs
+    )
     return shown + (f" features {','.join(manifest.features[:6])}" if manifest.features else "")
 
 

@@ -1,0 +1,63 @@
+"""Every file, folder, `python -m` module and relative link the README and docs/ name exists: a
+file moved or renamed cannot leave the docs pointing at nothing (test_cli_docs_commands.py
+does the same for `aiaas` commands and options)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", REPO / "training" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+# A path from the repository's root: `infra/local/ending.py`, `events/local/`, `bench.foo` is not.
+REPO_PATH = re.compile(
+    r"(?<![\w./-])((?:functions|infra|training|tests|bench|events|docs)/[\w./*-]*[\w*/])"
+)
+MODULE = re.compile(r"python3? -m ([A-Za-z_][\w.]*)")
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+STDLIB_OR_TOOL = {"pip", "venv", "pytest", "compileall", "http.server", "json.tool", "cProfile"}
+
+
+def mentions(pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+    found = []
+    for doc in DOCS:
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            found += [(f"{doc.relative_to(REPO)}:{number}", m) for m in pattern.findall(line)]
+    return found
+
+
+def test_the_docs_name_paths_modules_and_links() -> None:
+    # Guards the extraction: a pattern that matched nothing would pass every doc.
+    assert len(mentions(REPO_PATH)) > 50
+    assert len(mentions(MODULE)) > 20
+    assert len(mentions(LINK)) > 20
+
+
+def test_every_repository_path_named_exists() -> None:
+    missing = [
+        f"{where}: {path}"
+        for where, path in mentions(REPO_PATH)
+        if not any(REPO.glob(path.rstrip("/")))  # `events/batch_*.json` is a glob
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def test_every_python_m_module_named_exists() -> None:
+    missing = [
+        f"{where}: python -m {module}"
+        for where, module in mentions(MODULE)
+        if module not in STDLIB_OR_TOOL and importlib.util.find_spec(module) is None
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    for doc in DOCS:
+        for number, line in enumerate(doc.read_text().splitlines(), 1):
+            for target in LINK.findall(line):
+                external = target.startswith(("http://", "https://", "mailto:"))
+                if not external and not (doc.parent / target).exists():
+                    broken.append(f"{doc.relative_to(REPO)}:{number}: {target}")
+    assert not broken, "\n".join(broken)
