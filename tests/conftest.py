@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import botocore.session
 import httpx
 import httpx._transports.default
 import pytest
@@ -41,6 +42,12 @@ os.environ.update(
 httpx._transports.default.create_ssl_context = functools.cache(  # type: ignore[assignment]
     httpx._transports.default.create_ssl_context
 )
+
+# Every make_s3_client() makes a new boto3 Session, and each Session's own loader parses S3's
+# service model, endpoints and rulesets from JSON again: 0.25-1 s of CPU per client here, and
+# the tests make hundreds (each S3Store, each in-process CLI run). One loader for all sessions
+# parses them once; its caches are what one Session already shares between its clients.
+botocore.session.create_loader = functools.cache(botocore.session.create_loader)
 
 
 @pytest.fixture(scope="session")

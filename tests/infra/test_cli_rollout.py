@@ -101,8 +101,13 @@ def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
     registry.set_alias(MODEL, "production", "1")
     # A gateway that answers the start's scrape (empty metrics: no request yet) and then is gone.
     server = http.server.HTTPServer(("127.0.0.1", 0), OneScrape)
-    threading.Thread(target=server.handle_request, daemon=True).start()
     metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+
+    def one_scrape_then_gone() -> None:
+        server.handle_request()
+        server.server_close()  # refused from now: not left to hang in the backlog till timeout
+
+    threading.Thread(target=one_scrape_then_gone, daemon=True).start()
     try:
         argv = ("--bake", "1s", "--retry-for", "2s", "--metrics", metrics)
         done = aiaas(store, "rollout", MODEL, "2", *argv)
