@@ -35,7 +35,9 @@ class Unit:
 
 
 def _size(n: float) -> str:
-    return f"{n / 1e9:,.2f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+    if n >= 1e9:
+        return f"{n / 1e9:,.2f} GB"
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
 ROWS = Unit(lambda n: f"{n:,.0f}", " rows", lambda r: f"{r:,.0f} rows/s")
@@ -78,6 +80,7 @@ class Progress:
         self.shown = 0  # the count the last line showed
         self.updated = self.started  # when `done` was last told
         self.lock = threading.Lock()
+        self.width = 0  # the longest line drawn on the terminal
 
     def __call__(self, done: int) -> None:
         """The count so far (a caller that keeps the total)."""
@@ -107,7 +110,7 @@ class Progress:
         elif self.bound:
             amount = f"{unit.count(self.done)}{unit.name} {self.verb} (at most {unit.count(total)})"
         else:
-            share = f"{self.done / total:.0%}" if total else "100%"
+            share = f"{self.done * 100 // total}%" if total else "100%"  # 99.6%: not 100% yet
             amount = (
                 f"{unit.count(self.done)} of {unit.count(total)}{unit.name} {self.verb} ({share})"
             )
@@ -118,8 +121,10 @@ class Progress:
 
     def _write(self, now: float) -> None:
         line = self.line(now)
+        if self.terminal:  # over the last line, a shorter one blanking what it leaves
+            line, self.width = "\r" + line.ljust(self.width), max(self.width, len(line))
         end = "" if self.terminal else "\n"
-        print(("\r" + line) if self.terminal else line, end=end, file=self.stream, flush=True)
+        print(line, end=end, file=self.stream, flush=True)
         self.last, self.shown = now, self.done
 
     def __enter__(self) -> Progress:
