@@ -1,6 +1,7 @@
 """Batch scoring throughput and peak memory through the batch handler, against raw onnxruntime.
 
     python -m bench.batch_throughput [--rows 1000000] [--rss-rows 4000000] [--formats csv,npy]
+        [--progress]
 
 Writes N rows x 64 FP32 as CSV and NPY into a local store, then, each in a fresh process,
 fires the S3 -> SQS event at the batch handler (`dispatch`, the same code Lambda runs) and
@@ -101,7 +102,12 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
 
     store = LocalStore(store_dir)
     settings = BatchSettings.from_env().with_chunk_rows(chunk_rows)
-    batch = BatchService(store, ModelPool(Registry(store)), settings)
+    from infra.cli.row_progress import Progress
+
+    # --progress: rows counted as `aiaas batch` counts them (per chunk; the lines are dropped)
+    shown = Progress(MODEL, verb="scored", show=bool(os.environ.get("AIAAS_BENCH_PROGRESS")))
+    progress = shown.add if shown.show else None
+    batch = BatchService(store, ModelPool(Registry(store)), settings, progress)
     loaded = batch.pool.load(batch.pool.registry.resolve(MODEL))  # warm container: not timed
     raw_rows = 262_144  # ~0.5-1 s of onnxruntime here
     raw_before, raw_cpu_before = raw_onnxruntime(loaded.path, raw_rows, chunk_rows)
@@ -142,6 +148,7 @@ def child(store_dir: str, key: str, chunk_rows: int) -> dict[str, Any]:
         "rss_before_event": before,
         "workers": workers,
         "timings": summary["timings"],
+        "progress_rows": shown.done if progress else None,
     }
 
 
@@ -179,8 +186,13 @@ def main() -> int:
     parser.add_argument("--formats", default="csv,npy")
     parser.add_argument("--chunk-rows", type=int, default=4096)
     parser.add_argument("--workdir", type=Path, help="keep inputs here (default: a temp dir)")
+    parser.add_argument(
+        "--progress", action="store_true", help="count rows as `aiaas batch` does (its cost)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.progress:
+        os.environ["AIAAS_BENCH_PROGRESS"] = "1"  # the children read it
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
         return 0

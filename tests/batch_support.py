@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +60,19 @@ def service(store: ObjectStore, workdir: Path, chunk_rows: int | None = None) ->
 
 
 def run(
-    store: ObjectStore, workdir: Path, key: str, chunk_rows: int | None = None
+    store: ObjectStore,
+    workdir: Path,
+    key: str,
+    chunk_rows: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Score `key` the way the handler does, through run_object."""
     obj = parse_input_key(key)
     assert obj is not None
     bucket = store_location(store)[0]
     run_input = RunInput(obj, bucket, store.head(key))
-    return run_object(store, pool(store, workdir), run_input, run_settings(chunk_rows))
+    settings = run_settings(chunk_rows)
+    return run_object(store, pool(store, workdir), run_input, settings, progress)
 
 
 def notification_body(store: ObjectStore, key: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
@@ -29,10 +29,17 @@ log = logging.getLogger("aiaas.batch")
 class BatchService:
     """One store and one model pool per container, shared by every invocation."""
 
-    def __init__(self, store: ObjectStore, pool: ModelPool, settings: BatchSettings) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        pool: ModelPool,
+        settings: BatchSettings,
+        progress: Callable[[int], None] | None = None,  # `aiaas batch`: rows scored, per chunk
+    ) -> None:
         self.store = store
         self.pool = pool
         self.settings = settings
+        self.progress = progress
 
     def on_object(self, event: ObjectCreated) -> Mapping[str, Any]:
         """Score (or fan out) one created object; keys that are no batch input are ignored."""
@@ -56,7 +63,7 @@ class BatchService:
             and not finished_summary(self.store, run)
         ):
             return self.delegate(run, event.key)
-        return run_object(self.store, self.pool, run, self.settings)
+        return run_object(self.store, self.pool, run, self.settings, self.progress)
 
     def delegate(self, run: RunInput, s3_key: str) -> Mapping[str, Any]:
         """Start the Distributed Map run, named by the run id so a re-delivery starts nothing."""

@@ -27,13 +27,18 @@ from functions.runtime.refs import (
     model_prefix,
     version_prefix,
 )
-from functions.runtime.store import ObjectExists, ObjectStore, StagedUpload
+from functions.runtime.store import Moved, ObjectExists, ObjectStore, StagedUpload
 
 
 def publish_version(
-    store: ObjectStore, manifest: ModelManifest, model_file: Path, extra_files: Mapping[str, Path]
+    store: ObjectStore,
+    manifest: ModelManifest,
+    model_file: Path,
+    extra_files: Mapping[str, Path],
+    progress: Moved | None = None,
 ) -> ModelManifest:
-    """Store `manifest`'s version; returns the manifest as stored, listing every file."""
+    """Store `manifest`'s version; returns the manifest as stored, listing every file.
+    `progress` hears the bytes of each chunk or part sent (parts from several threads)."""
     name, version = manifest.name, manifest.version
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
@@ -44,7 +49,7 @@ def publish_version(
     staged: dict[str, StagedUpload] = {}
     try:
         staged[model_key(name, version)] = model = store.stage_file(
-            model_file, model_key(name, version), if_absent=True
+            model_file, model_key(name, version), if_absent=True, progress=progress
         )
         if model.sha256 != manifest.file.sha256:
             raise BadRequest(
@@ -54,7 +59,8 @@ def publish_version(
         for rel, (local, role) in wanted.items():
             key = f"{version_prefix(name, version)}/{rel}"
             # The model's own data is claimed like the model file; extras may be replaced.
-            staged[key] = item = store.stage_file(local, key, if_absent=role == "weights")
+            claim = role == "weights"
+            staged[key] = item = store.stage_file(local, key, if_absent=claim, progress=progress)
             files.append(ArtifactFile(rel, item.size, item.sha256, role))
         manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
         for key, item in staged.items():

@@ -66,7 +66,7 @@ from functions.runtime.refs import (
     watched_keys,
 )
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectChanged, ObjectStore, open_store
+from functions.runtime.store import Moved, ObjectChanged, ObjectStore, open_store
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -114,10 +114,10 @@ class Registry:
         manifest: ModelManifest,
         model_file: Path,
         extra_files: Mapping[str, Path] | None = None,
+        progress: Moved | None = None,
     ) -> ModelManifest:
-        """Store a new immutable version (see publishing.publish_version); returns the manifest
-        as stored, listing every file of the version."""
-        return publish_version(self.store, manifest, Path(model_file), extra_files or {})
+        """Store a new immutable version (`publishing.publish_version`): the manifest as stored."""
+        return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)
 
     def next_version(self, name: str) -> str:
         """The next numeric version: one more than the largest numeric version so far."""

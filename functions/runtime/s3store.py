@@ -20,6 +20,7 @@ from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
     MULTIPART_THRESHOLD,
+    Moved,
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
@@ -147,9 +148,11 @@ class S3Store:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return response["Body"].read(), str(response["ETag"]).strip('"')
 
-    def download_file(self, key: str, dest: Path) -> None:
-        with writing_local(dest), self._errors(key):
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=_transfer())
+    def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
+        with writing_local(dest), self._errors(key):  # s3transfer calls back from its threads
+            self.client.download_file(
+                self.bucket, self._key(key), str(dest), Config=_transfer(), Callback=progress
+            )
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
         if if_absent:
@@ -160,9 +163,12 @@ class S3Store:
         with self._errors(key):
             self.client.upload_file(str(src), self.bucket, self._key(key), Config=_transfer())
 
-    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+    def stage_file(
+        self, src: Path, key: str, *, if_absent: bool = False, progress: Moved | None = None
+    ) -> StagedUpload:
         if Path(src).stat().st_size < MULTIPART_THRESHOLD:
-            return PutStaged(self, key, Path(src).read_bytes(), if_absent=if_absent)
+            data = Path(src).read_bytes()
+            return PutStaged(self, key, data, if_absent=if_absent, progress=progress)
         transfer = RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
         return MultipartStaged(
             self.client,  # built once, before the upload's threads share it (it is thread-safe)
@@ -172,6 +178,7 @@ class S3Store:
             if_absent=if_absent,
             transfer=transfer,
             errors=lambda: self._errors(key),
+            progress=progress,
         )
 
     @contextlib.contextmanager

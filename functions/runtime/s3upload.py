@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from functions.runtime.settings import TransferSettings
+from functions.runtime.store import Moved
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -36,14 +37,19 @@ CHECKSUM: Final = "CRC32"
 class PutStaged:
     """A small file read into memory; committing PUTs it."""
 
-    def __init__(self, store: S3Store, key: str, data: bytes, *, if_absent: bool) -> None:
+    def __init__(
+        self, store: S3Store, key: str, data: bytes, *, if_absent: bool, progress: Moved | None
+    ) -> None:
         self.store, self.key, self.data, self.if_absent = store, key, data, if_absent
+        self.progress = progress
         self.sha256 = hashlib.sha256(data).hexdigest()
         self.size = len(data)
 
     def commit(self) -> None:
         try:
             self.store.put_bytes(self.key, self.data, if_absent=self.if_absent)
+            if self.progress is not None:  # sent only now
+                self.progress(self.size)
         finally:
             self.abort()
 
@@ -65,10 +71,11 @@ class MultipartStaged:
         transfer: TransferSettings,
         errors: Errors,
         if_match: str | None = None,
+        progress: Moved | None = None,
     ) -> None:
         self.client, self.bucket, self.key, self.if_absent = client, bucket, key, if_absent
         self.if_match, self.etag = if_match, ""
-        self.errors = errors
+        self.errors, self.progress = errors, progress
         self.upload_id: str | None = None
         digest, self.size = hashlib.sha256(), 0
         with errors():
@@ -91,6 +98,8 @@ class MultipartStaged:
                 Bucket=self.bucket, Key=self.key, UploadId=str(self.upload_id),
                 PartNumber=number, Body=body, ChecksumAlgorithm=CHECKSUM,
             )  # fmt: skip
+            if self.progress is not None:  # from the pool's threads: a thread-safe counter
+                self.progress(len(body))
             return {
                 "ETag": sent["ETag"],
                 "PartNumber": number,

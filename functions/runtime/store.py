@@ -29,6 +29,7 @@ from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.stamps import HeldStamps
 from functions.runtime.store_api import (
     LOCAL_BUCKET,
+    Moved,
     ObjectChanged,
     ObjectExists,
     ObjectInfo,
@@ -54,6 +55,7 @@ from functions.runtime.store_parts import (
 __all__ = [
     "LOCAL_BUCKET",
     "LocalStore",
+    "Moved",
     "ObjectChanged",
     "ObjectExists",
     "ObjectInfo",
@@ -147,11 +149,14 @@ class LocalStore:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def download_file(self, key: str, dest: Path) -> None:
+    def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
         with self._errors(key):
             source = self._path(key).open("rb")
         with source, writing_local(dest), Path(dest).open("wb") as out:
-            shutil.copyfileobj(source, out, CHUNK)
+            while chunk := source.read(CHUNK):
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
         with self._atomic(key, if_absent=if_absent) as tmp, Path(src).open("rb") as source:
@@ -246,7 +251,9 @@ class LocalStore:
         finally:
             self._generation.bump()  # after the rename: a stamp read from now on is new
 
-    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
+    def stage_file(
+        self, src: Path, key: str, *, if_absent: bool = False, progress: Moved | None = None
+    ) -> StagedUpload:
         digest, size = hashlib.sha256(), 0
         with Path(src).open("rb") as source:
             fd, tmp = self._temp(key)
@@ -258,6 +265,8 @@ class LocalStore:
                         digest.update(chunk)
                         handle.write(chunk)
                         size += len(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
                     handle.flush()
                     os.fsync(handle.fileno())
             except BaseException:

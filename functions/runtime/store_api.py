@@ -6,7 +6,7 @@ re-exports them beside `LocalStore` and `open_store`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -15,6 +15,7 @@ from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, Conflict
 
 Stamp = tuple[int, ...]  # what `ObjectStore.stamp` returns: opaque, compared with ==
+Moved = Callable[[int], None]  # told the bytes of a chunk or part sent or received
 
 
 class ObjectChanged(Conflict):
@@ -93,12 +94,17 @@ class ObjectStore(Protocol):
         """The object's bytes and the etag a conditional `put_bytes` compares against."""
         ...
 
-    def download_file(self, key: str, dest: Path) -> None: ...
+    def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
+        """Copy the object to `dest`; `progress` hears the bytes of each chunk received."""
+        ...
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None: ...
 
-    def stage_file(self, src: Path, key: str, *, if_absent: bool = False) -> StagedUpload:
-        """Send `src` for `key`, hashing it as it is read; visible only once committed."""
+    def stage_file(
+        self, src: Path, key: str, *, if_absent: bool = False, progress: Moved | None = None
+    ) -> StagedUpload:
+        """Send `src` for `key`, hashing it as it is read; visible only once committed.
+        `progress` hears the bytes of each chunk or part once sent (from any thread)."""
         ...
 
     def open_read(

@@ -15,7 +15,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -32,6 +32,7 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
+from infra.cli.row_progress import Progress, add_flag
 
 log = logging.getLogger("aiaas.batch")
 
@@ -102,6 +103,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --deployed: wait for the summary (a local run always waits)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
+    add_flag(p, "a local run")
     p.add_argument(
         "--json",
         action="store_true",
@@ -168,11 +170,15 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
     if swept:
         log.info("removed %d temp file(s) that killed runs left under %s", swept, BATCH_PREFIX)
     pool = ModelPool(Registry(store))
-    if args.shards > 1:
-        settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
-        run_sharded_locally(store, pool, run, args.shards, settings, workers=args.workers)
-    else:
-        _fire_event(store, pool, run, args.chunk_rows)
+    what = f"{run.obj.model} batch {run.obj.input_key.rsplit('/', 1)[-1]}"
+    with Progress(what, verb="scored", show=not args.no_progress) as shown:
+        if args.shards > 1:
+            settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
+            run_sharded_locally(
+                store, pool, run, args.shards, settings, workers=args.workers, progress=shown
+            )
+        else:
+            _fire_event(store, pool, run, args.chunk_rows, shown.add)
 
 
 def _discard(
@@ -205,7 +211,13 @@ def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     return obj
 
 
-def _fire_event(store: ObjectStore, pool: ModelPool, run: RunInput, chunk_rows: int | None) -> None:
+def _fire_event(
+    store: ObjectStore,
+    pool: ModelPool,
+    run: RunInput,
+    chunk_rows: int | None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -215,7 +227,9 @@ def _fire_event(store: ObjectStore, pool: ModelPool, run: RunInput, chunk_rows: 
     notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)
     try:
         settings = BatchSettings.from_env().with_chunk_rows(chunk_rows)
-        dispatch(BatchService(store, pool, settings), sqs_event([json.dumps(notification)]))
+        dispatch(
+            BatchService(store, pool, settings, progress), sqs_event([json.dumps(notification)])
+        )
     except BatchProcessingError as exc:
         cause = exc.child_exceptions[0][1] if exc.child_exceptions else None
         if isinstance(cause, AiaasError):

@@ -16,7 +16,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
-from infra.cli.row_progress import RowProgress
+from infra.cli.row_progress import Progress, add_flag
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,11 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-rows", type=int, default=100_000, help="rows compared at most (default 100000)"
     )
-    p.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress line on stderr (shown for a comparison that takes over 2 s)",
-    )
+    add_flag(p, "a comparison")
     p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_compare)
@@ -59,9 +55,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     key = path.name if data is not None else args.data
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
     # No time limit here (the control plane's route has one): a big file just takes a while.
-    with RowProgress(
-        f"{args.name} {args.a} vs {args.b}", args.max_rows, show=not args.no_progress
-    ) as shown:
+    what = f"{args.name} {args.a} vs {args.b}"
+    show = not args.no_progress
+    with Progress(what, args.max_rows, verb="compared", bound=True, show=show) as shown:
         report = compare_versions(pool, request, data, progress=shown)
     lines = summary_lines(report, label_given=args.label is not None)
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines))

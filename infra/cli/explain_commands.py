@@ -31,6 +31,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
+from infra.cli.row_progress import add_flag
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
 
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, help="with --file: write JSONL here (default: stdout)")
     p.add_argument("--json", action="store_true", help="print the explanation document")
     p.add_argument("--png", type=Path, help="also draw the first row's attributions to this PNG")
+    add_flag(p, "a --file run")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
@@ -99,7 +101,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         plane.explainer(plane.models.model(manifest.name, manifest.version))
         rows = _file_rows(args.file, manifest)
         text = text_input(manifest) is not None
-        return explain_file(plane, manifest, args.file, rows, parameters, args.out, text)
+        show = not args.no_progress
+        return explain_file(plane, manifest, args.file, rows, parameters, args.out, text, show=show)
     body = _inputs_body(args.inputs)
     doc = plane.explain(
         manifest.name, manifest.version, orjson.dumps({**body, "parameters": parameters})

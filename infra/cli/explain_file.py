@@ -21,6 +21,7 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
+from infra.cli.row_progress import Progress
 
 
 @dataclass
@@ -81,17 +82,24 @@ def explain_file(
     parameters: dict[str, int],
     out: Path | None,
     text: bool,
+    *,
+    show: bool = True,
 ) -> int:
     """Every row of `rows` to JSONL, one line a row in the file's order; a row that cannot be
-    explained (unreadable, refused) is a line with its `error`, and the rest still are."""
+    explained (unreadable, refused) is a line with its `error`, and the rest still are. With
+    `show`, a progress line on stderr counts the rows as each request answers."""
     sink = out.open("w") if out else sys.stdout
+    what = f"{manifest.name}:{manifest.version} explain {path.name}"
     try:
         order = InOrder(sink, rows.lines)
         for row, error in sorted(rows.bad.items()):
             order.add({"row": row, "error": error})
-        for index, chunk in rows.groups(MAX_ROWS):
-            for record in _explained(plane, manifest, chunk, index, parameters, text):
-                order.add(record)
+        with Progress(what, rows.total, verb="explained", show=show) as shown:
+            shown.add(len(rows.bad))
+            for index, chunk in rows.groups(MAX_ROWS):
+                for record in _explained(plane, manifest, chunk, index, parameters, text):
+                    order.add(record)
+                shown.add(len(index))
     finally:
         if out:
             sink.close()

@@ -27,6 +27,7 @@ from infra.cli.model_files import require_data_files, stage
 from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
+from infra.cli.row_progress import BYTES, Progress, add_flag
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
 
@@ -83,6 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--json", action="store_true", help="print one JSON document (for scripts) instead"
     )
     add_publish_options(p)
+    add_flag(p, "an upload")
     p.set_defaults(func=cmd_publish)
 
 
@@ -150,7 +152,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
     card = _Card(prepared, scored, notes, work / "card")
     same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
-    manifest = _publish_numbered(reg, prepared.manifest, card, numbered=not args.version)
+    numbered, show = not args.version, not args.no_progress
+    manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
     if alias:
         reg.set_alias(name, alias, manifest.version)
     _report(args, reg.store.uri, manifest, notes, same, alias)
@@ -183,14 +186,20 @@ class _Card:
 
 
 def _publish_numbered(
-    reg: Registry, manifest: ModelManifest, card: _Card, *, numbered: bool
+    reg: Registry, manifest: ModelManifest, card: _Card, *, numbered: bool, show: bool
 ) -> ModelManifest:
     """Publish; a number picked for the user (no --version) that another publisher claimed
     between reading it and publishing is replaced by the next free one, as a later run
     would have picked. An explicit --version that is taken stays an error."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
-            reg.publish(manifest, card.prepared.model, card.files(manifest))
+            model, files = card.prepared.model, card.files(manifest)
+            # Every byte publishing sends: the model, its external data, the files beside it.
+            beside = files_to_publish(model, files).values()
+            total = model.stat().st_size + sum(local.stat().st_size for local, _ in beside)
+            what = f"{manifest.name}:{manifest.version}"
+            with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
+                reg.publish(manifest, model, files, sent.add)
             return manifest
         except VersionExists:
             if not numbered or attempt == NUMBER_TRIES:

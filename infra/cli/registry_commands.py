@@ -25,10 +25,11 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.rollout.record import RolloutBook
-from functions.runtime.store import open_store
+from functions.runtime.store import Moved, open_store
 from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.rollout_commands import rollout_lines
+from infra.cli.row_progress import BYTES, Progress, add_flag
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -110,6 +111,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
     )
     p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
+    add_flag(p, "a copy")
     p.set_defaults(func=cmd_publish_pull)
 
 
@@ -276,15 +278,19 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
     if target.store.exists(f"{prefix}/manifest.json"):
         print(f"{manifest.name}:{manifest.version} is already in {target.store.uri}")
     else:
+        what, show = f"{manifest.name}:{manifest.version}", not args.no_progress
         with tempfile.TemporaryDirectory(prefix="aiaas-pull-") as tmp:
             extras: dict[str, Path] = {}
-            for key in source.store.list_keys(prefix):
-                rel = key[len(prefix) + 1 :]
-                local = Path(tmp) / rel
-                local.parent.mkdir(parents=True, exist_ok=True)
-                _download(source, key, local)
-                if rel not in ("model.onnx", "manifest.json"):
-                    extras[rel] = local
+            keys = list(source.store.list_keys(prefix))
+            total = sum(source.store.head(key).size for key in keys)
+            with Progress(what, total, verb="received", unit=BYTES, show=show) as got:
+                for key in keys:
+                    rel = key[len(prefix) + 1 :]
+                    local = Path(tmp) / rel
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    _download(source, key, local, got.add)
+                    if rel not in ("model.onnx", "manifest.json"):
+                        extras[rel] = local
             model = Path(tmp) / "model.onnx"
             if not model.is_file():
                 raise NotFound(
@@ -294,7 +300,9 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
                 raise IntegrityError(
                     f"{manifest.name}:{manifest.version} in {source.store.uri} fails its sha256 check; not copied"
                 )
-            target.publish(manifest, model, extras)
+            total = sum(path.stat().st_size for path in (model, *extras.values()))
+            with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
+                target.publish(manifest, model, extras, sent.add)
         print(
             f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}"
         )
@@ -304,9 +312,9 @@ def cmd_publish_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(source: Registry, key: str, local: Path) -> None:
+def _download(source: Registry, key: str, local: Path, progress: Moved) -> None:
     try:
-        source.store.download_file(key, local)
+        source.store.download_file(key, local, progress)
     except StoreError as exc:
         if getattr(exc.__cause__, "errno", None) != errno.ENOSPC:
             raise

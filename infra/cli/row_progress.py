@@ -1,16 +1,24 @@
-"""How a long CLI job over rows shows it is alive: as `training.progress` shows epochs (a line
-redrawn on a terminal, a plain line every `LOG_EVERY_S` in a log), without tqdm, which a base
-install (`aiaas compare` needs no training extra) does not have.
+"""How a long CLI job shows it is alive: as `training.progress` shows epochs (a line redrawn on a
+terminal, a plain line every `LOG_EVERY_S` in a log), without tqdm, which a base install
+(`aiaas compare` needs no training extra) does not have. Rows (compare, batch, explain) or
+bytes (publish, pull), with the rate, and the percent and time left where the total is known.
 
-Nothing is shown for a job done within `SHOW_AFTER_S`: a quick comparison prints its report
-alone, as before.
+Nothing is shown for a job done within `SHOW_AFTER_S`: a quick one prints its report alone.
+The lines go to stderr, so stdout (a report, `--json`) stays what scripts read.
+
+The count is what the work told: `progress(done)` with a total so far, or `progress.add(n)`
+from any thread (parallel parts, the threads of sharded workers' answers) with what one chunk
+or part just finished; callers count per chunk or part, never per row or byte.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
 
@@ -19,29 +27,73 @@ REDRAW_EVERY_S = 0.2
 LOG_EVERY_S = 30.0
 
 
-class RowProgress:
-    """Called with the rows done so far; `total` is the most there can be (a bound, not a count)."""
+@dataclass(frozen=True)
+class Unit:
+    count: Callable[[float], str]  # an amount without the unit's name ("1,234", "1.2 GB")
+    name: str  # after the amount ("rows"), or "" when `count` says it
+    rate: Callable[[float], str]
+
+
+def _size(n: float) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:,.2f} GB"
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
+
+
+ROWS = Unit(lambda n: f"{n:,.0f}", " rows", lambda r: f"{r:,.0f} rows/s")
+BYTES = Unit(_size, "", lambda r: f"{_size(r)}/s")
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `3 min 05 s`, `2 h 10 min`."""
+    whole = int(seconds + 0.5)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+class Progress:
+    """Progress of `what`: `total` is the count when known (percent and time left are shown),
+    an upper bound when `bound` (`at most N`), else None; `verb` says what was done."""
 
     def __init__(
         self,
         what: str,
-        total: int,
+        total: int | None = None,
         *,
+        verb: str = "done",
+        unit: Unit = ROWS,
+        bound: bool = False,
         show: bool = True,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.what, self.total, self.show, self.clock = what, total, show, clock
+        self.what, self.total, self.verb, self.unit, self.bound = what, total, verb, unit, bound
+        self.show, self.clock = show, clock
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
         self.started = clock()
         self.last = -1.0  # when a line was last shown; < 0: never
-        self.rows = 0
-        self.shown = 0  # the rows the last line showed
-        self.updated = self.started  # when `rows` were last told
+        self.done = 0
+        self.shown = 0  # the count the last line showed
+        self.updated = self.started  # when `done` was last told
+        self.lock = threading.Lock()
+        self.width = 0  # the longest line drawn on the terminal
 
-    def __call__(self, rows: int) -> None:
-        self.rows = rows
+    def __call__(self, done: int) -> None:
+        """The count so far (a caller that keeps the total)."""
+        with self.lock:
+            self._told(done)
+
+    def add(self, more: int) -> None:
+        """`more` finished (from any thread)."""
+        with self.lock:
+            self._told(self.done + more)
+
+    def _told(self, done: int) -> None:
+        self.done = done
         now = self.updated = self.clock()
         if not self.show or now - self.started < SHOW_AFTER_S:
             return
@@ -49,18 +101,33 @@ class RowProgress:
         if self.last < 0 or now - self.last >= every:
             self._write(now)
 
-    def _write(self, now: float) -> None:
+    def line(self, now: float) -> str:
         spent = now - self.started
-        rate = self.rows / spent if spent > 0 else 0.0
-        line = (
-            f"{self.what}: {self.rows:,} rows compared (at most {self.total:,}), "
-            f"{rate:,.0f} rows/s, {spent:.1f} s"
-        )
-        end = "" if self.terminal else "\n"
-        print(("\r" + line) if self.terminal else line, end=end, file=self.stream, flush=True)
-        self.last, self.shown = now, self.rows
+        rate = self.done / spent if spent > 0 else 0.0
+        unit, total = self.unit, self.total
+        if total is None:
+            amount = f"{unit.count(self.done)}{unit.name} {self.verb}"
+        elif self.bound:
+            amount = f"{unit.count(self.done)}{unit.name} {self.verb} (at most {unit.count(total)})"
+        else:
+            share = f"{self.done * 100 // total}%" if total else "100%"  # 99.6%: not 100% yet
+            amount = (
+                f"{unit.count(self.done)} of {unit.count(total)}{unit.name} {self.verb} ({share})"
+            )
+        line = f"{self.what}: {amount}, {unit.rate(rate)}, {spent:.1f} s"
+        if total is not None and not self.bound and 0 < self.done < total and rate > 0:
+            line += f", {duration((total - self.done) / rate)} left"
+        return line
 
-    def __enter__(self) -> RowProgress:
+    def _write(self, now: float) -> None:
+        line = self.line(now)
+        if self.terminal:  # over the last line, a shorter one blanking what it leaves
+            line, self.width = "\r" + line.ljust(self.width), max(self.width, len(line))
+        end = "" if self.terminal else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+        self.last, self.shown = now, self.done
+
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(
@@ -69,9 +136,19 @@ class RowProgress:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self.last < 0:
-            return
-        if self.shown != self.rows:  # the final count, as of the last batch (not the report)
-            self._write(self.updated)
-        if self.terminal:  # off the redrawn line
-            print(file=self.stream, flush=True)
+        with self.lock:
+            if self.last < 0:
+                return
+            if self.shown != self.done:  # the final count, as of the last chunk (not the report)
+                self._write(self.updated)
+            if self.terminal:  # off the redrawn line
+                print(file=self.stream, flush=True)
+
+
+def add_flag(parser: argparse.ArgumentParser, job: str) -> None:
+    """`--no-progress`, the same on every command that shows progress."""
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help=f"no progress line on stderr (shown for {job} that takes over {SHOW_AFTER_S:.0f} s)",
+    )

@@ -25,7 +25,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
-from infra.cli.row_progress import RowProgress
+from infra.cli.row_progress import Progress
 from infra.local.functions import LambdaContext, load_handler
 from tests.publishing import publish_linear
 
@@ -147,7 +147,10 @@ def test_a_lambda_invocation_with_less_time_left_sets_a_shorter_budget() -> None
 def test_the_cli_progress_line_shows_only_for_a_long_run() -> None:
     now = [0.0]
     out = io.StringIO()  # not a terminal: plain lines, one every 30 s
-    with RowProgress("m 1 vs 2", 100_000, stream=out, clock=lambda: now[0]) as shown:
+    clock = lambda: now[0]  # noqa: E731
+    with Progress(
+        "m 1 vs 2", 100_000, verb="compared", bound=True, stream=out, clock=clock
+    ) as shown:
         shown(4096)
         assert out.getvalue() == ""  # under 2 s: a quick comparison prints its report alone
         now[0] = 4.0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli import row_progress
 from infra.cli.main import main
 from tests.batch_support import features_csv, read_csv, store_with_classifier
 
@@ -33,13 +34,22 @@ def test_batch_scores_a_file_and_prints_where_the_output_is(store, tmp_path, cap
     assert len(read_csv(store, "batch/iris/output/scores é.csv")) == 6
 
 
-def test_batch_with_shards_writes_the_same_output(store, tmp_path, capsys):
+def test_batch_with_shards_writes_the_same_output(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)  # as if each run took minutes
+    monkeypatch.setattr(row_progress, "LOG_EVERY_S", 0.0)
     data = tmp_path / "rows.csv"
     data.write_text(features_csv(np.random.default_rng(2).normal(size=(30, 4))))
     assert main(["--store", store.uri, "batch", "iris", str(data), "--name", "one.csv"]) == 0
+    # Progress on stderr, per chunk, up to every row scored; stdout is the report alone.
+    shown = capsys.readouterr()
+    assert shown.err.splitlines()[-1].startswith("iris batch one.csv: 30 rows scored, ")
+    assert not any("rows scored" in line for line in shown.out.splitlines())
     args = ["--store", store.uri, "batch", "iris", str(data), "--name", "two.csv", "--shards", "3"]
     assert main([*args, "--chunk-rows", "4"]) == 0
-    assert "succeeded: scored 30 of 30 rows" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "succeeded: scored 30 of 30 rows" in shown.out
+    # The shard workers' chunks, counted in their processes, reach this one's line.
+    assert shown.err.splitlines()[-1].startswith("iris batch two.csv: 30 rows scored, ")
     one = store.get_bytes("batch/iris/output/one.csv")
     assert store.get_bytes("batch/iris/output/two.csv") == one
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli import row_progress
 from infra.cli.main import main
 from tests.batch_support import features_csv, store_with_classifier
 
@@ -38,6 +39,25 @@ def test_a_run_with_bad_rows_is_one_json_document_and_exit_0(
     for key in ("output", "errors", "summary"):
         assert store.exists(doc[key]), key
     assert json.loads(store.get_bytes(doc["summary"]))["run_id"] == doc["run_id"]
+
+
+def test_progress_goes_to_stderr_and_no_progress_turns_it_off(
+    store: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)  # as if the run took minutes
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((6, 4))))
+    assert main(["--store", store.uri, "batch", "iris", str(data), "--json"]) == 0
+    shown = capsys.readouterr()
+    assert json.loads(shown.out)["scored_rows"] == 6  # stdout: the document alone
+    assert shown.err.startswith("iris batch rows.csv: 6 rows scored, ")
+    args = ["--store", store.uri, "batch", "iris", str(data), "--name", "b.csv", "--json"]
+    assert main([*args, "--no-progress"]) == 0
+    shown = capsys.readouterr()
+    assert (json.loads(shown.out)["scored_rows"], shown.err) == (6, "")
 
 
 def test_a_failed_run_is_json_too_and_exit_1(

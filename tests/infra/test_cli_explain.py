@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli import row_progress
 from infra.cli.explain_plot import attribution_map, grey_image, headline
 from infra.cli.main import main
 from tests import onnx_factory
@@ -227,7 +228,10 @@ def test_a_file_of_images_larger_than_one_requests_budget_is_explained_whole(
 
 
 def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
-    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One unreadable cell used to fail the whole file, with nothing written."""
     rows = np.random.default_rng(0).normal(size=(6, 4)).round(3)
@@ -244,6 +248,14 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
     assert records[1] == {"row": 1, "error": "line 3: could not convert string to float: 'abc'"}
     assert records[4]["error"].startswith("line 6: could not convert string to float")
     assert all("attributions" in records[i] for i in (0, 2, 3, 5))
+    # A long file shows its progress on stderr (the bad rows count as done), off on request.
+    monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)
+    argv = ("explain", "iris", "--file", str(tmp_path / "rows.csv"))
+    code, out, err = cli(store, capsys, *argv)
+    assert [json.loads(line)["row"] for line in out.splitlines()] == list(range(6))
+    assert "iris:1 explain rows.csv: 6 of 6 rows explained (100%), " in err
+    code, out, err = cli(store, capsys, *argv, "--no-progress")
+    assert "rows explained" not in err and len(out.splitlines()) == 6
 
 
 def _png_size(path: Path) -> tuple[int, int]:

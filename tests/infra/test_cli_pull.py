@@ -13,6 +13,8 @@ from functions.runtime.manifest import ArtifactFile
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
+from infra.cli import row_progress
+from infra.cli.row_progress import BYTES
 from tests import onnx_factory
 from tests.infra.test_cli_registry import fails, run
 from tests.publishing import flip_stored_model_byte
@@ -26,15 +28,22 @@ def test_pull_copies_a_version_between_stores(
     tmp_path: Path,
     source_kind: str,
     target_kind: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stores: dict[str, ObjectStore] = {"local": local_store, "s3": s3_store}
     source, target = stores[source_kind], stores[target_kind]
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
     assert run(capsys, source, "publish", str(path), "--name", "m", "--alias", "production")[0] == 0
     source.put_bytes("models/m/versions/1/card/notes.md", b"# m\n")
-    code, out, _ = run(capsys, target, "pull", "m@production", "--from", source.uri)
+    monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)  # as if a big model's pull
+    code, out, err = run(capsys, target, "pull", "m@production", "--from", source.uri)
     assert code == 0
     assert out == (f"pulled m:1 from {source.uri} into {target.uri}\nm@production -> 1\n")
+    # On stderr, the bytes received (every file of the version), then those sent.
+    received, sent = (line for line in err.splitlines() if "(100%)" in line)
+    size = sum(source.head(key).size for key in source.list_keys("models/m/versions/1"))
+    assert received.startswith(f"m:1: {BYTES.count(size)} of {BYTES.count(size)} received (100%)")
+    assert " sent (100%), " in sent
     pulled = Registry(target)
     # The same version, and a file set beside it by hand (unlisted in the source) is now
     # listed with its sha256: the target's copy is verified like every file of a version.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -45,6 +45,7 @@ class Job:
     format: BatchFormat
     scorer: ChunkScorer
     max_line_bytes: int = MAX_LINE_BYTES
+    progress: Callable[[int], None] | None = None  # told the rows of each chunk once scored
 
     def __post_init__(self) -> None:
         self.fields: list[OutputField] = self.scorer.fields()
@@ -57,13 +58,14 @@ def open_job(
     info: ObjectInfo,
     chunk_rows: int,
     max_line_bytes: int = MAX_LINE_BYTES,
+    progress: Callable[[int], None] | None = None,
 ) -> Job:
     """Check the input against the model (format, header, shape); raises what makes it fail."""
     if info.size == 0:
         raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
     scorer = ChunkScorer(model)  # checks the model's input shapes before the input is read
     fmt = open_format(store, obj, scorer.manifest)
-    return Job(store, obj, info, model, chunk_rows, fmt, scorer, max_line_bytes)
+    return Job(store, obj, info, model, chunk_rows, fmt, scorer, max_line_bytes, progress)
 
 
 TIMINGS = ("read_s", "score_s", "write_s")
@@ -128,6 +130,8 @@ def score_span(
         result.scored += chunk.rows
         result.failed += len(chunk.errors)
         result.lines += chunk.lines
+        if job.progress is not None:
+            job.progress(chunk.rows + len(chunk.errors))
         return writer.submit(write, chunk, outputs, body, failed)
 
     def write(chunk: Chunk, outputs: dict[str, np.ndarray], body: bytes, failed: bytes) -> None:

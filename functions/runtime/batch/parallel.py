@@ -220,6 +220,8 @@ class WorkerPool:
                             errors.write(shift_error_lines(failed, "line", offset))
                         offset += counts["lines"]
                         result.add(counts)
+                        if job.progress is not None:
+                            job.progress(counts["rows"])
                         result.timings["write_s"] += time.perf_counter() - began
                 except BaseException as exc:  # recorded; the sending loop raises it
                     failure.append(exc)

@@ -214,7 +214,12 @@ def load_default(pool: ModelPool, model: str) -> tuple[ModelManifest, Any]:
 
 
 def open_run(
-    store: ObjectStore, pool: ModelPool, run: RunInput, started: str, settings: BatchSettings
+    store: ObjectStore,
+    pool: ModelPool,
+    run: RunInput,
+    started: str,
+    settings: BatchSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[ModelManifest, Job] | RunSummary:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
@@ -223,7 +228,7 @@ def open_run(
         check_sole_writer(store, run.obj)
         manifest, model = load_default(pool, run.obj.model)
         job = open_job(
-            store, model, run.obj, run.info, settings.chunk_rows, settings.max_line_bytes
+            store, model, run.obj, run.info, settings.chunk_rows, settings.max_line_bytes, progress
         )
         return manifest, job
     except AiaasError as exc:
@@ -249,16 +254,21 @@ def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:
 
 
 def run_object(
-    store: ObjectStore, pool: ModelPool, run: RunInput, settings: BatchSettings
+    store: ObjectStore,
+    pool: ModelPool,
+    run: RunInput,
+    settings: BatchSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> RunSummary:
-    """Score a whole object into its output, errors and summary; skip a finished run."""
+    """Score a whole object into its output, errors and summary; skip a finished run.
+    `progress` is told the rows of each chunk (or worker block) once scored."""
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
         remove_work(store, run.obj.work_prefix(run.run_id))  # a sharded run's merge left, if any
         return skipped(done)
     started, began = utc_now(), time.perf_counter()
-    opened = open_run(store, pool, run, started, settings)
+    opened = open_run(store, pool, run, started, settings, progress)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened

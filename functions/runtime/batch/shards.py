@@ -16,10 +16,10 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
-from itertools import pairwise, repeat
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,11 @@ def plan_run(
 
 
 def score_shard(
-    store: ObjectStore, pool: ModelPool, item: Mapping[str, Any], settings: BatchSettings
+    store: ObjectStore,
+    pool: ModelPool,
+    item: Mapping[str, Any],
+    settings: BatchSettings,
+    progress: Callable[[int], None] | None = None,
 ) -> ShardPart:
     """Score one shard of a plan into its part objects; a finished shard is not redone. Its
     chunk size is the plan's; `settings` say whether a big text shard uses worker processes."""
@@ -138,7 +142,8 @@ def score_shard(
     run = run_from(store, item)
     model = pool.load(pool.registry.manifest(run.obj.model, str(item["version"])))
     info = store.head(run.obj.input_key)
-    job = open_job(store, model, run.obj, info, int(item["chunk_rows"]), settings.max_line_bytes)
+    chunk_rows, most = int(item["chunk_rows"]), settings.max_line_bytes
+    job = open_job(store, model, run.obj, info, chunk_rows, most, progress)
     if job.info.etag != run.info.etag:
         raise AiaasError(f"{run.obj.input_key} changed since run {run.run_id} was planned")
     span = ByteRange(int(item["start"]), int(item["end"]))
@@ -260,6 +265,14 @@ def _run_is_over(store: ObjectStore, prefix: str) -> bool:
 # ---- local fan-out: the Distributed Map's plan run by a process pool ------------------------
 
 _WORKER_POOLS: dict[str, tuple[ObjectStore, ModelPool]] = {}
+Progress = Callable[[int], None]  # told a count of rows
+_SCORED: Any = None  # the parent's shared count of rows scored (a multiprocessing Value)
+PROGRESS_EVERY_S = 0.2  # how often the parent reads that count while shards score
+
+
+def _count_rows(rows: int) -> None:
+    with _SCORED.get_lock():
+        _SCORED.value += rows
 
 
 def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardTask) -> ShardPart:
@@ -269,7 +282,7 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
         _WORKER_POOLS[store_uri] = (store, ModelPool(Registry(store)))
     store, pool = _WORKER_POOLS[store_uri]
     try:
-        return score_shard(store, pool, item, settings)
+        return score_shard(store, pool, item, settings, _count_rows)
     except SystemExit as stop:  # a stop signal, unwound (temp files gone): leave for real
         # Returned as this task's failure, the pool would hand this process the next shard,
         # to score with stop signals ignored, while the parent removes the work folder.
@@ -278,6 +291,12 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
 
 def _ignore(signum: int, frame: object) -> None:
     """A stop signal after the first: the process is stopping already."""
+
+
+def _start_worker(scored: Any) -> None:
+    global _SCORED
+    _SCORED = scored
+    _quiet_on_ctrl_c()
 
 
 def _quiet_on_ctrl_c() -> None:
@@ -316,8 +335,10 @@ def run_sharded_locally(
     settings: BatchSettings,
     *,
     workers: int | None = None,
+    progress: Progress | None = None,
 ) -> RunSummary:
-    """Plan, score every shard in a process pool, merge: what the state machine does."""
+    """Plan, score every shard in a process pool, merge: what the state machine does.
+    `progress` is told the rows the workers have scored so far (they count each chunk)."""
     plan = plan_run(store, pool, run, shards, settings)
     if "plan_key" not in plan:  # a summary: finished before, or the input is unreadable
         return plan
@@ -327,18 +348,22 @@ def run_sharded_locally(
     count = workers or min(shards, cpu_count())
     # Shards are the parallelism here: no worker processes inside a shard unless asked for.
     per_shard = settings if settings.workers else replace(settings, workers=1)
-    with ProcessPoolExecutor(count, context, initializer=_quiet_on_ctrl_c) as executor:
-        # map() submits every shard, which spawns the workers: they inherit the blocked
+    scored = context.Value("q", 0)
+    with ProcessPoolExecutor(
+        count, context, initializer=_start_worker, initargs=(scored,)
+    ) as executor:
+        # Submitting every shard spawns the workers: they inherit the blocked
         # SIGINT. Here it is held only meanwhile, then delivered: a Ctrl-C is never lost.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            parts = executor.map(
-                score_shard_in_process, repeat(store.uri), repeat(per_shard), items
-            )
+            parts = [
+                executor.submit(score_shard_in_process, store.uri, per_shard, item)
+                for item in items
+            ]
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         try:
-            list(parts)
+            _wait_for(parts, scored, progress)
         except BaseException:
             _stop_workers(executor)
             # They are gone: a temp part one left (a signal between creating it and its
@@ -346,6 +371,19 @@ def run_sharded_locally(
             store.remove_abandoned(run.obj.work_prefix(run.run_id), settled_s=0)
             raise
     return merge_run(store, plan)
+
+
+def _wait_for(parts: list[Future[ShardPart]], scored: Any, progress: Progress | None) -> None:
+    """Every part scored, or the first failure raised; meanwhile `progress` hears the count."""
+    every = PROGRESS_EVERY_S if progress is not None else None
+    while True:
+        done, pending = wait(parts, timeout=every, return_when=FIRST_EXCEPTION)
+        if progress is not None:
+            progress(int(scored.value))
+        for part in done:
+            part.result()  # raises a shard's failure, at once
+        if not pending:
+            return
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
