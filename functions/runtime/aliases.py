@@ -225,6 +225,20 @@ def kept_shadow(name: str, alias: str, raw: bytes | None, target: AliasTarget) -
     return replace(target, shadow=before)
 
 
+def unchanged_record(
+    name: str, alias: str, raw: bytes | None, target: AliasTarget
+) -> dict[str, Any] | None:
+    """The stored record when it already sends traffic as `target` would (same version, split
+    and shadow): moving there again is a no-op, not a second history entry. Else None."""
+    if raw is None:
+        return None
+    try:
+        record = parse_alias_record(name, alias, raw)
+    except CorruptRecord:
+        return None
+    return record if AliasTarget.of(record) == target else None
+
+
 def rollback_target(
     name: str, alias: str, record: Mapping[str, Any], to: str | None
 ) -> AliasTarget:

@@ -40,6 +40,7 @@ from functions.runtime.aliases import (
     parse_alias_record,
     rollback_target,
     shadow_target,
+    unchanged_record,
     weighted_target,
 )
 from functions.runtime.errors import (
@@ -260,9 +261,9 @@ class Registry:
         keep_shadow: bool = True,
     ) -> dict[str, Any]:
         """A compare-and-swap on the alias record: `choose` picks the target from the record
-        as read; when another writer changed it before our write, it is read and chosen again,
-        so no move is lost from the history (unless `when`, the caller's precondition, no
-        longer holds: then PreconditionFailed). A corrupt record is replaced (and logged)."""
+        as read, again when another writer changed it before our write, so no move is lost from
+        the history (unless `when`, the caller's precondition, fails: PreconditionFailed). A
+        corrupt record is replaced (logged); a move to where the alias is already writes nothing."""
         key = alias_key(name, alias)
         who = actor or RuntimeSettings.from_env().actor
         for attempt in range(ALIAS_WRITE_TRIES):
@@ -275,6 +276,8 @@ class Registry:
             target = choose(raw)
             if keep_shadow:
                 target = kept_shadow(name, alias, raw, target)
+            if (same := unchanged_record(name, alias, raw, target)) is not None:
+                return same  # already so: nothing written, no history entry
             record = next_alias_record(name, alias, raw, target, who)
             data = record_bytes(record)
             try:
@@ -297,11 +300,8 @@ class Registry:
         return parse_alias_record(name, alias, raw), record_etag(raw)
 
     def alias_record(self, name: str, alias: str) -> dict[str, Any] | None:
-        try:
-            raw = self.store.get_bytes(alias_key(name, alias))
-        except NotFound:
-            return None
-        return parse_alias_record(name, alias, raw)
+        found = self.alias_record_tagged(name, alias)  # a hash of a few kB: microseconds
+        return None if found is None else found[0]
 
     def alias(self, name: str, alias: str) -> str | None:
         """The version `alias` points at (its main version when it splits traffic)."""

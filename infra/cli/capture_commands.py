@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,13 @@ from functions.runtime.capture.reader import captured_lines, parse_since
 from functions.runtime.capture.rows import Row, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest
+from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
 FORMATS = (".csv", ".jsonl")
-# A cell a spreadsheet (Excel, LibreOffice, Google Sheets) may run as a formula starts so
-# (OWASP "CSV Injection", CWE-1236); a plain number (-1.5, +3, -2e-5) is a number, no formula.
-# OWASP ASVS 1.2.10 adds NUL, which some readers drop before looking at the next character.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
-FIRST = frozenset(FORMULA_START)
-STARTS = "=, +, -, @, tab, CR or NUL"
-PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -161,13 +154,3 @@ def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
         writer.writeheader()
         writer.writerows(cells)
     return formulas
-
-
-def is_formula(value: object) -> bool:
-    """Whether a spreadsheet would read text `value` as a formula: numbers, and texts that are
-    plain numbers ("-1.5"), are not; a captured number is written as the number it is."""
-    return (
-        isinstance(value, str)
-        and value.startswith(FORMULA_START)
-        and PLAIN_NUMBER.fullmatch(value) is None
-    )

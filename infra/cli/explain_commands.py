@@ -28,7 +28,7 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
-from infra.cli.explain_file import FileRows, explain_file
+from infra.cli.explain_file import FileRows, explain_file, own_fields
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
 from infra.cli.row_progress import add_flag
@@ -144,17 +144,25 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     if layout is not None:
         return read_images(path, manifest, layout)
     text = text_input(manifest)
+    records: list[dict[str, Any]] = []
     if text is not None:
-        return FileRows(np.array(read_texts(path, text.field), dtype=object))
+        texts = read_texts(path, text.field, records)
+        return FileRows(np.array(texts, dtype=object), records=records or None)
     bad: dict[int, str] = {}
-    return FileRows(read_rows(path, manifest, bad), bad)
+    return FileRows(read_rows(path, manifest, bad, records), bad, records=records or None)
 
 
-def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = None) -> np.ndarray:
+def read_rows(
+    path: Path,
+    manifest: ModelManifest,
+    bad: dict[int, str] | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
     DataFrame export's input names; else x_0, x_1, ...). A CSV row whose numeric cells are not
     all numbers is an error, or with `bad`, kept out and noted there. A model with a string
-    column gets an object array: that column's cells as they are, the others as floats."""
+    column gets an object array: that column's cells as they are, the others as floats. With
+    `records`, each CSV row's other cells (ids, ground truth) are added to it."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
@@ -181,6 +189,8 @@ def read_rows(path: Path, manifest: ModelManifest, bad: dict[int, str] | None = 
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []
         for index, row in enumerate(reader):
+            if records is not None:
+                records.append(own_fields(row, names))
             try:
                 rows.append(_row([row[n] for n in names], columns.strings))
             except (ValueError, TypeError) as exc:
@@ -245,8 +255,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read_texts(path: Path, field: str) -> list[str]:
-    """The texts of a .csv file's `field` column, else one text per non-blank line."""
+def read_texts(path: Path, field: str, records: list[dict[str, Any]] | None = None) -> list[str]:
+    """The texts of a .csv file's `field` column, else one text per non-blank line; with
+    `records`, each CSV row's other cells are added to it."""
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     if path.suffix != ".csv":
@@ -255,7 +266,10 @@ def read_texts(path: Path, field: str) -> list[str]:
         reader = csv.DictReader(handle)
         if field not in (reader.fieldnames or []):
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
-        return [row[field] for row in reader]
+        rows = list(reader)
+        if records is not None:
+            records.extend(own_fields(row, [field]) for row in rows)
+        return [row[field] for row in rows]
 
 
 def describe(doc: dict[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +18,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.sizes import is_ragged, size_groups
+from functions.runtime.column_names import by_input
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
 from functions.runtime.image_layout import any_size_layout
@@ -27,11 +29,13 @@ from infra.cli.row_progress import Progress
 @dataclass
 class FileRows:
     """The readable rows of a file in its order (an array, ragged when image sizes differ),
-    {row: why} for the others, and each row's line number where the format has lines (JSONL)."""
+    {row: why} for the others, each row's line number where the format has lines (JSONL), and
+    each row's own fields that are not model inputs (an id, a ground truth), to join on."""
 
     rows: np.ndarray
     bad: dict[int, str] = field(default_factory=dict)
     lines: list[int] | None = None
+    records: list[dict[str, Any]] | None = None
 
     @property
     def total(self) -> int:
@@ -54,11 +58,31 @@ def _stacked(block: np.ndarray) -> np.ndarray:
     return np.stack(list(block)) if is_ragged(block) else block
 
 
+def own_fields(record: Mapping[str, Any], inputs: Collection[str]) -> dict[str, Any]:
+    """The fields of an input record that are not model inputs (a CSV's extra cells, keyed
+    None by csv, are not fields)."""
+    return {k: v for k, v in record.items() if k is not None and k not in inputs}
+
+
+def json_fields(line: bytes, inputs: Collection[str]) -> dict[str, Any]:
+    """`own_fields` of a JSONL line's object (a DataFrame's column names read as batch reads
+    them); {} for a bare value or a line that is not JSON."""
+    text = line.strip().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:  # NaN, Infinity, integers beyond 64 bits: read as batch reads them
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return {}
+    return own_fields(by_input(data, inputs), inputs) if isinstance(data, dict) else {}
+
+
 class InOrder:
     """Writes records in row order, holding those that come early (another size's group)."""
 
-    def __init__(self, sink: IO[str], lines: list[int] | None) -> None:
-        self.sink, self.lines = sink, lines
+    def __init__(self, sink: IO[str], rows: FileRows) -> None:
+        self.sink, self.lines, self.records = sink, rows.lines, rows.records
         self.held: dict[int, dict[str, Any]] = {}
         self.next = 0
         self.failed = 0
@@ -68,9 +92,13 @@ class InOrder:
         self.failed += "error" in record
         while self.next in self.held:
             line = self.held.pop(self.next)
+            head: dict[str, Any] = {"row": line.pop("row")}
             if self.lines is not None:  # the line an editor shows, as batch's error files
-                line = {"row": line.pop("row"), "line": self.lines[self.next], **line}
-            self.sink.write(json.dumps(line) + "\n")
+                head["line"] = self.lines[self.next]
+            if self.records is not None and self.records[self.next]:
+                # Nested: a ground-truth `label` must not pass for the explained one.
+                head["record"] = self.records[self.next]
+            self.sink.write(json.dumps({**head, **line}) + "\n")
             self.next += 1
 
 
@@ -91,7 +119,7 @@ def explain_file(
     sink = out.open("w") if out else sys.stdout
     what = f"{manifest.name}:{manifest.version} explain {path.name}"
     try:
-        order = InOrder(sink, rows.lines)
+        order = InOrder(sink, rows)
         for row, error in sorted(rows.bad.items()):
             order.add({"row": row, "error": error})
         with Progress(what, rows.total, verb="explained", show=show) as shown:

@@ -17,7 +17,7 @@ from functions.runtime.batch.jsonl import JsonlDecoder
 from functions.runtime.errors import BadRequest
 from functions.runtime.image_layout import image_size
 from functions.runtime.manifest import ModelManifest
-from infra.cli.explain_file import FileRows
+from infra.cli.explain_file import FileRows, json_fields
 
 
 def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
@@ -38,7 +38,8 @@ def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
 
 
 def _jsonl_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
-    chunk = JsonlDecoder(manifest).chunk(1, path.read_bytes().split(b"\n"))
+    raw = path.read_bytes().split(b"\n")
+    chunk = JsonlDecoder(manifest).chunk(1, raw)
     assert chunk.positions is not None  # a text format numbers its rows by line
     reasons = {error.position: error.reason for error in chunk.errors}
     images = chunk.features[manifest.inputs[0].name]
@@ -53,4 +54,6 @@ def _jsonl_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
         keep = np.ones(len(images), dtype=bool)
         keep[empty] = False
         images = images[keep]
-    return FileRows(images, {row[line]: why for line, why in reasons.items()}, lines)
+    inputs = [spec.name for spec in manifest.inputs]
+    records = [json_fields(raw[line - 1], inputs) for line in lines]
+    return FileRows(images, {row[line]: why for line, why in reasons.items()}, lines, records)

@@ -239,13 +239,16 @@ def cmd_promote(args: argparse.Namespace) -> int:
     name, version = names.model_name(args.name), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
-        target = reg.alias_target(name, alias)
-        before = None if target is None else target.describe()
+        found = reg.alias_record(name, alias)
+        before = None if found is None else AliasTarget.of(found).describe()
     except CorruptRecord:
-        before = "a corrupt record, now replaced"
+        found, before = None, "a corrupt record, now replaced"
     record = reg.set_alias(name, alias, version, weight=args.weight)
     now = AliasTarget.of(record).describe()
-    print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
+    if record == found:  # the registry wrote nothing: no history entry either
+        print(f"{name}@{alias} -> {now} (unchanged: it already was; nothing recorded)")
+    else:
+        print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
     return 0
 
 

@@ -81,3 +81,19 @@ def test_a_split_that_cannot_be_served_is_refused(
     assert error in response.json()["error"]
     record = client.get(ALIAS).json()
     assert (record["version"], record["weights"], len(record["history"])) == ("1", None, 0)
+
+
+def test_setting_what_the_alias_already_holds_is_a_no_op(client: TestClient) -> None:
+    for body in (
+        {"version": "2", "weight": 0.1},
+        {"weights": {"1": 0.9, "2": 0.1}},
+        {"version": "1"},
+    ):
+        first = client.put(ALIAS, json=body)
+        again = client.put(ALIAS, json=body)  # a retried request, or a second operator
+        assert again.status_code == 200
+        assert again.json() == first.json() and again.headers["ETag"] == first.headers["ETag"]
+        got = client.get(ALIAS)
+        assert got.headers["ETag"] == first.headers["ETag"]
+        assert len(got.json()["history"]) == len(first.json()["history"])
+    assert [h["version"] for h in got.json()["history"]] == ["1", "1"]  # split, then the first

@@ -65,6 +65,25 @@ def test_the_control_plane_answers_the_report_the_cli_prints(
         assert printed[field] == report[field]
 
 
+def test_truncated_only_when_rows_were_left_out(
+    client: TestClient, store: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = {}
+    for max_rows in (60, 59, 1000):  # the file holds 60 rows: exactly, one fewer, more
+        body = {"a": "1", "b": "2", "data": KEY, "max_rows": max_rows}
+        rows[max_rows] = client.post("/control/models/m/compare", json=body).json()["rows"]
+    assert [(r["compared"], r["truncated"]) for r in rows.values()] == [
+        (60, False),
+        (59, True),
+        (60, False),
+    ]
+    argv = ["--store", store.uri, "compare", "m", "1", "2", "--data", KEY, "--max-rows"]
+    assert main([*argv, "60"]) == 0
+    assert "60 rows compared, 0 not\n" in capsys.readouterr().out
+    assert main([*argv, "59"]) == 0
+    assert "59 rows compared, 0 not (stopped at --max-rows)\n" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [

@@ -38,3 +38,24 @@ def test_versions_lists_the_alias_history_newest_first(
     states = doc["alias_history"]["production"]
     assert [s["updated_by"] for s in states] == ["carol", "bob", "alice"]
     assert states[1]["weights"] == {"1": 0.9, "2": 0.1} and "history" not in states[0]
+
+
+def test_moving_an_alias_where_it_already_is_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "m", version)
+    store = str(tmp_path / "store")
+    for argv in (["promote", "m", "1"], ["promote", "m", "2", "--weight", "0.1"]):
+        assert main(["--store", store, *argv]) == 0
+        first = registry.alias_record("m", "production")
+        assert main(["--store", store, *argv]) == 0  # the same move again: a no-op, exit 0
+        assert registry.alias_record("m", "production") == first
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "m@production -> 1 (unchanged: it already was; nothing recorded)"
+    assert (
+        out[3] == "m@production -> 1 (90%) + 2 (10%) (unchanged: it already was; nothing recorded)"
+    )
+    assert main(["--store", store, "versions", "m"]) == 0
+    assert "@production history (2 states, newest first):" in capsys.readouterr().out

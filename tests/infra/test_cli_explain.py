@@ -245,9 +245,14 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
     assert "explained 4 of 6 rows" in err and "2 row(s) could not be explained" in err
     records = [json.loads(line) for line in out.splitlines()]  # stdout is the JSONL alone
     assert [r["row"] for r in records] == list(range(6))
-    assert records[1] == {"row": 1, "error": "line 3: could not convert string to float: 'abc'"}
+    assert records[1] == {
+        "row": 1,
+        "record": {"id": "r1"},  # the CSV's columns that are not features, to join back on
+        "error": "line 3: could not convert string to float: 'abc'",
+    }
     assert records[4]["error"].startswith("line 6: could not convert string to float")
     assert all("attributions" in records[i] for i in (0, 2, 3, 5))
+    assert [r["record"] for r in records] == [{"id": f"r{i}"} for i in range(6)]
     # A long file shows its progress on stderr (the bad rows count as done), off on request.
     monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)
     argv = ("explain", "iris", "--file", str(tmp_path / "rows.csv"))

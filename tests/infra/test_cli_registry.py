@@ -265,6 +265,13 @@ BAD_OPTIONS = [
     (["--labels", "a,,c"], "--labels has an empty label; use a,b,c"),
     (["--labels", "a,b,c", "--scores-output", "probs"], "--scores-output 'probs' is not an output"),
     (["--version", "../1"], "invalid version '../1'"),
+    (  # batch writes labels into CSV output: a spreadsheet would run these (CWE-1236)
+        ["--labels", 'ok,=HYPERLINK("http://x.invalid"),@SUM(1)'],
+        "m:1: class label '=HYPERLINK(\"http://x.invalid\")' starts with =, +, -, @, tab, CR or "
+        "NUL: a spreadsheet opening batch output (its pred_label column) would run it as a "
+        "formula (CWE-1236); rename the class (a plain number such as -1 is fine); 2 labels "
+        "are so: '=HYPERLINK(\"http://x.invalid\")', '@SUM(1)'",
+    ),
 ]
 
 
@@ -275,6 +282,15 @@ def test_publish_refuses_bad_options_before_writing(
     for extra, message in BAD_OPTIONS:
         assert message in fails(capsys, store, "publish", str(path), "--name", "m", *extra)
     assert list(store.list_keys("models")) == []
+
+
+def test_labels_that_are_plain_numbers_are_no_formula(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    code, out, err = run(capsys, store, "publish", str(path), "--name", "m", "--labels=-1,0,+1")
+    assert (code, err) == (0, ""), out
+    assert Registry(store).manifest("m", "1").labels == ("-1", "0", "+1")
 
 
 def test_publish_refuses_files_that_are_not_onnx(

@@ -158,6 +158,11 @@ def test_the_cli_explains_jsonl_images_of_several_sizes_in_line_order(
         8: errors[8],
     }
     assert errors[8].startswith("not valid JSON")
+    # Each line carries its input's own fields (not the image), to join back on; an error
+    # line too, when its line is an object at all.
+    ids = [line.get("record", {}).get("id") for line in lines]
+    assert ids == [0, "4ch", 1, "empty", 2, "text", None, 3]
+    assert all(set(line.get("record", {})) <= {"id"} for line in lines)
     sent = (root / "mixed.jsonl").read_text().splitlines()
     good = [line for line in lines if "error" not in line]
     assert [line["line"] for line in good] == [1, 3, 6, 9]

@@ -88,11 +88,11 @@ def test_alias_must_point_at_a_published_version(registry: Registry, tmp_path: P
 def test_rollback_goes_back_along_the_alias_history(registry: Registry, tmp_path: Path) -> None:
     for version in ("1", "2", "3"):
         publish_linear(registry, tmp_path, "m", version)
-    for version in ("1", "2", "2", "3"):  # promoting the current version again is no step
+    for version in ("1", "2", "2", "3"):  # promoting the current version again is no move
         registry.set_alias("m", "production", version, actor="alice")
     back = registry.rollback("m", "production", actor="bob")
     assert (back["version"], back["updated_by"]) == ("2", "bob")
-    assert [h["version"] for h in back["history"]] == ["3", "2", "2", "1"]
+    assert [h["version"] for h in back["history"]] == ["3", "2", "1"]  # nor a history entry
     assert registry.rollback("m", "production")["version"] == "3"  # a rollback can be undone
     assert registry.rollback("m", "production", to="1")["version"] == "1"
     assert registry.alias("m", "production") == "1"

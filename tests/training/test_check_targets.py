@@ -57,6 +57,19 @@ def test_nan_written_as_a_csv_label_is_refused(
     )
 
 
+def test_a_class_a_spreadsheet_would_run_as_a_formula_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Labels go into batch CSV output (pred_label): refused before training, not after it.
+    rows = [[a, b, {"red": "=1+1", "green": "-1", "blue": "blue"}[c]] for a, b, c in blobs_rows(30)]
+    spec = _csv_job(tmp_path, BLOBS, rows, target="colour")
+    assert _error(tmp_path, spec, capsys) == (
+        "target 'colour': class label '=1+1' starts with =, +, -, @, tab, CR or NUL: a "
+        "spreadsheet opening batch output (its pred_label column) would run it as a formula "
+        "(CWE-1236); rename the class (a plain number such as -1 is fine)"
+    )
+
+
 def test_a_class_too_small_for_the_held_out_splits_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -224,6 +224,16 @@ def test_cli_prints_every_token_draws_them_and_explains_a_file(
     for line in lines:
         gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
         np.testing.assert_allclose(np.sum(line["attributions"], axis=0), gap, atol=1e-5)
+    assert all("record" not in line for line in lines)  # a line of text has no other fields
+
+    table = tmp_path / "texts.csv"  # a CSV's other columns come back with each row, to join on
+    table.write_text(f'id,text,label\nt1,"{SHORT}",track\nt2,refund my card,refund\n')
+    assert main([*argv[:-3], str(table), "--out", str(jsonl)]) == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [(line["record"], line["tokens"][0]) for line in lines] == [
+        ({"id": "t1", "label": "track"}, "where"),
+        ({"id": "t2", "label": "refund"}, "refund"),
+    ]
 
     assert main(["--store", store, "baseline", MODEL, str(texts)]) == 1
     err = capsys.readouterr().err

@@ -138,14 +138,15 @@ class _Run:
             scorer.before_call = self._check_deadline
 
     def score_all(self) -> bool:
-        """False when the file ended, True when `max_rows` were compared first."""
+        """False when the file ended, True when `max_rows` were compared with rows left."""
         tally = self.scorer.tally
-        for batch in self._batches():
+        batches = self._batches()
+        for whole in batches:
             self._check_deadline()
             timed = max(self.request.latency_calls - len(tally.seconds[0]), 0)
             probing = self.budget is not None and not self.probed
             began = time.perf_counter()
-            batch = _head(batch, self.request.max_rows - tally.rows)
+            batch = _head(whole, self.request.max_rows - tally.rows)
             self.scorer.add(batch, min(timed, PROBE_CALLS) if probing else timed)
             self.done = tally.rows if self.opened.format != CAPTURE else self.done + 1
             if probing:
@@ -154,8 +155,18 @@ class _Run:
             if self.progress is not None:
                 self.progress(tally.rows)
             if tally.rows >= self.request.max_rows:
-                return True
+                return batch is not whole or self._rows_left(batches)
         return False
+
+    def _rows_left(self, batches: Iterator[Batch]) -> bool:
+        """Whether the file goes on with a row to compare (a file of exactly `max_rows` rows
+        is not truncated). Bad rows met on the way count as failed only when no row follows
+        them: then they were read, as the file's last lines."""
+        errors = len(self.opened.errors)
+        if next(batches, None) is None:
+            return False
+        del self.opened.errors[errors:]  # they lie in the part left out, with the rows after
+        return True
 
     def _batches(self) -> Iterator[Batch]:
         """The file's batches; with a budget, the first one's first `PROBE_ROWS` apart: the
