@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from functions.runtime.formula_cells import formula_label_warning
 from training.datasets import RawData, load_raw
 from training.prepare import prepare
 from training.recipes import CATALOG
@@ -53,6 +54,9 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)
     else:
         labels, y = class_labels(raw.y, raw.target_name, raw.places)
+        formula = formula_label_warning(labels)  # batch writes labels into its CSV output
+        if formula is not None:
+            warnings.append(f"target {raw.target_name!r}: {formula}")
     single = len(labels) == 1 or (not labels and float(y.min()) == float(y.max()))
     if single and not raw.complete:  # a file sorted by its target: the rest may differ
         held = f"class {labels[0]!r}" if labels else f"value {float(y[0]):g}"

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from functions.runtime.formula_cells import formula_label_problem
 from training.datasets import ROW_INDEX, RowPlaces, first_non_number, numeric_column
 from training.errors import DataError
 
@@ -47,9 +46,6 @@ def class_labels(
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
     _refuse_two_spellings(text, unique, name, places)
-    problem = formula_label_problem(unique)  # refused before training, not at publish after it
-    if problem is not None:
-        raise DataError(f"target {name!r}: {problem}")
     index = {label: i for i, label in enumerate(unique)}
     return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
 

@@ -1,6 +1,9 @@
 """Text a spreadsheet (Excel, LibreOffice, Google Sheets) would run as a formula (OWASP "CSV
-Injection", CWE-1236): `aiaas capture export` neutralises such cells, and publish refuses class
-labels so written, since batch writes labels into CSV output (`pred_label`) byte for byte.
+Injection", CWE-1236): `aiaas capture export` neutralises such cells (callers' text), and
+publish and training warn of class labels so written (the publisher's own text, which batch
+writes into its CSV output, `pred_label`, byte for byte). A warning, not a refusal: labels such
+as "-ve" / "+ve" are common, and refusing them would refuse users' own models over how a
+spreadsheet might show a file.
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ def is_formula(value: object) -> bool:
     )
 
 
-def formula_label_problem(labels: Iterable[str]) -> str | None:
-    """Why these class labels cannot be published (the first that a spreadsheet would run as
-    a formula, named), or None when all are safe."""
+def formula_label_warning(labels: Iterable[str]) -> str | None:
+    """What to know of these class labels when a spreadsheet would run one as a formula (the
+    first so named), or None when none would."""
     found = [label for label in labels if is_formula(label)]
     if not found:
         return None
     return (
         f"class label {found[0]!r} starts with {STARTS}: a spreadsheet opening batch output "
-        "(its pred_label column) would run it as a formula (CWE-1236); rename the class "
-        "(a plain number such as -1 is fine)"
+        "(its pred_label column) would run it as a formula (CWE-1236); if that output is "
+        "opened in one, rename the class (a plain number such as -1 is fine)"
         + (f"; {len(found)} labels are so: {', '.join(map(repr, found))}" if len(found) > 1 else "")
     )

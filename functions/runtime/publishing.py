@@ -19,7 +19,6 @@ from pathlib import Path
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import BadRequest, VersionExists
-from functions.runtime.formula_cells import formula_label_problem
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.refs import (
     extra_file_name,
@@ -41,9 +40,6 @@ def publish_version(
     """Store `manifest`'s version; returns the manifest as stored, listing every file.
     `progress` hears the bytes of each chunk or part sent (parts from several threads)."""
     name, version = manifest.name, manifest.version
-    problem = formula_label_problem(manifest.labels)
-    if problem is not None:  # refused before anything is written, as the publisher's own text
-        raise BadRequest(f"{name}:{version}: {problem}")
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
     _check_listed(manifest, set(wanted))

@@ -13,6 +13,7 @@ from pathlib import Path
 from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError, BadRequest, VersionExists
+from functions.runtime.formula_cells import formula_label_warning
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -147,6 +148,9 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     )
     prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
     notes = (*notes, *prepared.notes)
+    formula = formula_label_warning(prepared.manifest.labels)  # batch writes labels into CSV
+    if formula is not None:
+        notes = (*notes, f"warning: {formula}")
     scored = _scored(args, prepared, work / "card")
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))

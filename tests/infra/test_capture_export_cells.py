@@ -27,7 +27,6 @@ from functions.runtime.capture.buffer import CaptureBuffer
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.formula_cells import is_formula
 from functions.runtime.pool import ModelPool, ServedModel
-from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -46,11 +45,7 @@ TEXTS = [
     "'=already quoted",
 ]
 SAFE = ["'" + t for t in TEXTS[:6]] + TEXTS[6:]
-LABELS = (
-    "stay",
-    "-churn",
-    "=maybe",
-)  # a publisher's labels are text cells too, in a version published before publish refused them
+LABELS = ("stay", "-churn", "=maybe")  # a publisher's labels are text cells too
 FEATURES = ("age", "income", "tenure", "visits")
 ROWS = [[-1.5, 2.0, -3.0, 0.25], [1.0, -2e-5, 3.0, -4.0], [0.5, 0.5, -0.5, 7.0]]
 
@@ -100,11 +95,8 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Captured:
     registry.publish(onnx_factory.manifest_for(text, "notes", "1"), text)
     for version in ("1", "2"):
         path = onnx_factory.linear_classifier(root / f"churn-{version}.onnx", seed=int(version))
-        manifest = onnx_factory.manifest_for(path, "churn", version, labels=("a", "b", "c"))
-        stored = registry.publish(dataclasses.replace(manifest, features=FEATURES), path)
-        # Publish refuses such labels now; a version published before still serves them.
-        old = dataclasses.replace(stored, labels=LABELS).to_json().encode()
-        registry.store.put_bytes(manifest_key("churn", version), old)
+        manifest = onnx_factory.manifest_for(path, "churn", version, labels=LABELS)
+        registry.publish(dataclasses.replace(manifest, features=FEATURES), path)
     capture(registry, root, "notes", [{"inputs": [t]} for t in TEXTS])
     bodies = [{"instances": [dict(zip(FEATURES, row, strict=True))]} for row in ROWS]
     answers = capture(registry, root, "churn", bodies)

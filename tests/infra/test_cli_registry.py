@@ -265,13 +265,6 @@ BAD_OPTIONS = [
     (["--labels", "a,,c"], "--labels has an empty label; use a,b,c"),
     (["--labels", "a,b,c", "--scores-output", "probs"], "--scores-output 'probs' is not an output"),
     (["--version", "../1"], "invalid version '../1'"),
-    (  # batch writes labels into CSV output: a spreadsheet would run these (CWE-1236)
-        ["--labels", 'ok,=HYPERLINK("http://x.invalid"),@SUM(1)'],
-        "m:1: class label '=HYPERLINK(\"http://x.invalid\")' starts with =, +, -, @, tab, CR or "
-        "NUL: a spreadsheet opening batch output (its pred_label column) would run it as a "
-        "formula (CWE-1236); rename the class (a plain number such as -1 is fine); 2 labels "
-        "are so: '=HYPERLINK(\"http://x.invalid\")', '@SUM(1)'",
-    ),
 ]
 
 
@@ -290,7 +283,28 @@ def test_labels_that_are_plain_numbers_are_no_formula(
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
     code, out, err = run(capsys, store, "publish", str(path), "--name", "m", "--labels=-1,0,+1")
     assert (code, err) == (0, ""), out
+    assert "warning" not in out
     assert Registry(store).manifest("m", "1").labels == ("-1", "0", "+1")
+
+
+def test_labels_a_spreadsheet_would_run_are_published_with_a_warning(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    # Batch writes labels into its CSV output (pred_label). They are the publisher's own text,
+    # and labels such as "-ve" are common: published as given, with a warning that names them.
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    labels = 'ok,=HYPERLINK("http://x.invalid"),-ve'
+    code, out, err = run(
+        capsys, local_store, "publish", str(path), "--name", "m", "--labels", labels
+    )
+    assert (code, err) == (0, ""), out
+    assert (
+        "warning: class label '=HYPERLINK(\"http://x.invalid\")' starts with =, +, -, @, tab, CR "
+        "or NUL: a spreadsheet opening batch output (its pred_label column) would run it as a "
+        "formula (CWE-1236); if that output is opened in one, rename the class (a plain number "
+        "such as -1 is fine); 2 labels are so: '=HYPERLINK(\"http://x.invalid\")', '-ve'"
+    ) in out
+    assert Registry(local_store).manifest("m", "1").labels == tuple(labels.split(","))
 
 
 def test_publish_refuses_files_that_are_not_onnx(
