@@ -2,7 +2,9 @@
 
 `delay` seconds pass before each chunk of the server's reply is forwarded (a slow network or
 an overloaded endpoint); `stop()` closes the port and every open connection (an outage);
-`start()` on the same port brings it back. Runs its own asyncio loop on a thread.
+`start()` on the same port brings it back. `upstream_bytes` counts what clients sent on to the
+server: a test asks it whether a call reached S3 at all, exactly, rather than timing it. Runs its
+own asyncio loop on a thread.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DelayingProxy:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.delay = 0.0
+        self.upstream_bytes = 0  # bytes forwarded from clients to the server
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -76,6 +79,8 @@ class DelayingProxy:
             while chunk := await source.read(65536):
                 if delayed and self.delay:
                     await asyncio.sleep(self.delay)
+                if not delayed:
+                    self.upstream_bytes += len(chunk)
                 sink.write(chunk)
                 await sink.drain()
         sink.close()

@@ -97,9 +97,12 @@ def test_slow_s3_delays_the_cold_start_but_serves(
     start = time.monotonic()
     assert predict(service)[0] == 200
     assert time.monotonic() - start >= 0.3  # alias, manifest and model reads each waited
-    warm = time.monotonic()
+    reached = proxy.upstream_bytes
+    assert reached > 0  # the cold start's reads went through the proxy
     assert predict(service)[0] == 200
-    assert time.monotonic() - warm < 0.1  # warm requests never touch S3
+    # Warm requests never touch S3: counted at the proxy, not timed (a 0.1 s bound on the warm
+    # call measured the machine's load as much as S3 traffic).
+    assert proxy.upstream_bytes == reached
 
 
 def test_s3_slower_than_the_read_timeout_is_503_then_recovers(
