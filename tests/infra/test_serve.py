@@ -44,6 +44,7 @@ class ServeProcess:
         preexec: Callable[[], None] | None = None,
         main: str = "infra.cli.main",  # another module that runs the CLI's main (tests' changes)
     ) -> None:
+        self.store = store
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = store.parent / f"serve-{self.port}.log"

@@ -289,19 +289,26 @@ def test_changes_through_a_token_protected_serve_name_the_token_holder(
 
 def test_two_clients_promoting_from_one_view_one_is_told_it_lost(server: ServeProcess) -> None:
     """Two scripts read the alias and PUT their version with its ETag at once, over real HTTP
-    on separate connections: one gets a 200, the other a 412 saying where the alias is now."""
-    path = f"/control/models/{MODEL}/aliases/production"
+    on separate connections: one gets a 200, the other a 412 saying where the alias is now.
+    They move it to a version it is not at: a PUT of what it already holds writes nothing (no
+    new ETag), so two of those both succeed, as repeating a PUT should."""
+    first = server.store / "models" / MODEL / "versions" / "1" / "model.onnx"
+    Registry(LocalStore(server.store)).publish(onnx_factory.manifest_for(first, MODEL, "2"), first)
+    path = f"/control/models/{MODEL}/aliases/race"
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    created = httpx.put(server.base + path, headers=headers, json={"version": "1"})
+    assert created.status_code == 201, created.text
     clients = [httpx.Client(base_url=server.base, headers=headers, timeout=30) for _ in "ab"]
-    etag = httpx.get(server.base + path, headers=headers).headers["etag"]
+    etag = created.headers["etag"]
+    assert httpx.get(server.base + path, headers=headers).headers["etag"] == etag
     with clients[0], clients[1], ThreadPoolExecutor(2) as pool:
         sent = [
-            pool.submit(c.put, path, json={"version": "1"}, headers={"If-Match": etag})
+            pool.submit(c.put, path, json={"version": "2"}, headers={"If-Match": etag})
             for c in clients
         ]
         answers = [future.result() for future in sent]
     assert sorted(a.status_code for a in answers) == [200, 412], [a.text for a in answers]
     lost = next(a for a in answers if a.status_code == 412).json()["error"]
-    assert "changed since you read it: it now points at version '1'" in lost
+    assert "changed since you read it: it now points at version '2'" in lost
     refused = httpx.patch(server.base + path, headers=headers)
     assert (refused.status_code, refused.headers["allow"]) == (405, "DELETE, GET, HEAD, PUT")
