@@ -119,18 +119,25 @@ def iris_csv(bad_row: bool) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def scored_rows_csv(s3_store: S3Store, tmp_path: Path, *, bad_row: bool) -> Any:
+    """The iris classifier published and `batch/iris/input/rows.csv` scored by the batch
+    function; the function, for the next drop."""
+    publish_classifier(s3_store, tmp_path)
+    batch = service(s3_store, tmp_path)
+    s3_store.put_bytes("batch/iris/input/rows.csv", iris_csv(bad_row=bad_row))
+    assert (
+        dispatch(batch, sqs_for(s3_store, "batch/iris/input/rows.csv"))["batchItemFailures"] == []
+    )
+    return batch
+
+
 @pytest.mark.parametrize("named", ["rows.csv.errors.jsonl", "rows.csv.ERRORS.jsonl.gz"])
 def test_a_dropped_input_named_like_a_report_leaves_that_report(
     s3_store: S3Store, tmp_path: Path, named: str
 ) -> None:
     """`rows.csv.errors.jsonl` scored into output/rows.csv.errors.jsonl: rows.csv's rejected
     rows, written over with the other file's scores (lost, and read as the wrong thing)."""
-    publish_classifier(s3_store, tmp_path)
-    batch = service(s3_store, tmp_path)
-    s3_store.put_bytes("batch/iris/input/rows.csv", iris_csv(bad_row=True))
-    assert (
-        dispatch(batch, sqs_for(s3_store, "batch/iris/input/rows.csv"))["batchItemFailures"] == []
-    )
+    batch = scored_rows_csv(s3_store, tmp_path, bad_row=True)
     report = s3_store.get_bytes("batch/iris/output/rows.csv.errors.jsonl")
     assert b"oops" in report
     key = f"batch/iris/input/{named}"
@@ -150,12 +157,7 @@ def test_a_dropped_file_named_like_a_summary_leaves_that_summary(
 ) -> None:
     """A name batch does not read failed, and its failure removed "its" output first: for
     `rows.csv.summary.json`, rows.csv's summary, so a scored job read as pending again."""
-    publish_classifier(s3_store, tmp_path)
-    batch = service(s3_store, tmp_path)
-    s3_store.put_bytes("batch/iris/input/rows.csv", iris_csv(bad_row=False))
-    assert (
-        dispatch(batch, sqs_for(s3_store, "batch/iris/input/rows.csv"))["batchItemFailures"] == []
-    )
+    batch = scored_rows_csv(s3_store, tmp_path, bad_row=False)
     summary = s3_store.get_bytes("batch/iris/output/rows.csv.summary.json")
     key = "batch/iris/input/rows.csv.summary.json"
     s3_store.put_bytes(key, b"{}")
