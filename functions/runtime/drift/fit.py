@@ -20,8 +20,9 @@ from functions.runtime.drift.categories import category_baseline
 from functions.runtime.drift.images import image_feature_names, image_features, image_layout
 from functions.runtime.drift.live import prediction_output, prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, text_features
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
-from functions.runtime.input_columns import input_columns
+from functions.runtime.input_columns import as_type, input_columns
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
 
@@ -55,7 +56,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
             )
         # Numeric columns are binned on quantiles, string ones by category (categories.py).
         numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
-        binned = rows[:, numeric].astype(np.float64)
+        binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
         predictions = _predictions(model, rows, columns.feeds)
         base = build(binned, columns.numeric().names, predictions, bins)
         strings = [category_baseline(columns.names[c], rows[:, c]) for c in columns.strings]
@@ -70,7 +71,18 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     def feed(chunk: np.ndarray) -> dict[str, np.ndarray]:
         return {spec.name: chunk.astype(spec.dtype).reshape(shape)}
 
-    return build(rows, tuple(names), _predictions(model, rows, feed), bins)
+    served = _as_served(rows, lambda: as_type(rows, BY_NAME[spec.dtype].numpy))
+    return build(served, tuple(names), _predictions(model, rows, feed), bins)
+
+
+def _as_served(rows: np.ndarray, typed: Callable[[], np.ndarray]) -> np.ndarray:
+    """Training rows binned as the live histograms bin served ones: the values the model reads
+    (`typed`: float32 for an FP32 input). A CSV's float64 5.1 made an edge that float32 5.1
+    falls below, so serving the training rows themselves showed as drift. Rows with NaN stay
+    as they are, for `build` to refuse (an integer cast would hide them)."""
+    raw = np.asarray(rows, dtype=np.float64)
+    served = raw.size > 0 and bool(np.isfinite(raw).all())  # no numeric column: none to type
+    return np.asarray(typed(), dtype=np.float64) if served else raw
 
 
 def _images(
