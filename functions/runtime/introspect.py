@@ -57,7 +57,12 @@ def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, 
 def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
     entry = BY_ORT.get(arg.type)
     if entry is not None:
-        return TensorSpec(arg.name, entry.name, _shape(arg))
+        shape = _shape(arg)
+        if classes is not None and arg.name in classes.label_outputs and shape == (1,):
+            # onnxmltools' LightGBM export declares its label output [1]; it holds one class a
+            # row, and a fixed [1] in OIP metadata tells clients the model takes one row.
+            shape = (-1,)
+        return TensorSpec(arg.name, entry.name, shape)
     if arg.type not in ZIPMAP_TYPES:
         raise BadRequest(
             f"output '{arg.name}' has type {arg.type}, which aiaas cannot serve: outputs must be "
