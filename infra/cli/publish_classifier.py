@@ -7,7 +7,9 @@ never an int64 / string label output; the labels are the graph's classes; the ac
 "softmax" (a network's logits). A label list must have one label per class. One score a row is
 a binary classifier's positive (second) class: a probability when the graph makes one (a final
 Sigmoid), else a logit or decision value (sklearn's LinearSVC, RidgeClassifier), given a sigmoid,
-so that a positive value is the second class, as the model's own label output says.
+so that a positive value is the second class, as the model's own label output says. One
+output per class (skl2onnx's zipmap='columns') is refused with the export option to use instead:
+any one of them read as the scores answered the wrong class.
 """
 
 from __future__ import annotations
@@ -63,6 +65,39 @@ def _default_scores(outputs: tuple[TensorSpec, ...], classes: int) -> TensorSpec
     return next(iter(zipmaps or fitting or floats), None)
 
 
+def _one_a_row(spec: TensorSpec) -> bool:
+    """A float output with one score per row ([N] or [N, 1])."""
+    return (
+        spec.dtype.startswith("float")
+        and not spec.map_keys
+        and spec.rank in (1, 2)
+        and spec.shape[1:] in ((), (1,))
+    )
+
+
+def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None:
+    """Refuse one probability output per class (skl2onnx's zipmap='columns': i0, i1, ...):
+    read as a binary classifier's one score, any one of them answered the wrong class."""
+    columns = [o.name for o in outputs if _one_a_row(o)]
+    if len(columns) < 2 or len(columns) != classes:
+        return
+    raise BadRequest(
+        f"outputs {', '.join(map(repr, columns))} each hold one class's probability (skl2onnx's "
+        "zipmap='columns'); aiaas reads a classifier's scores from one output with a column per "
+        "class: export with options={id(model): {'zipmap': False}} (or skl2onnx's default "
+        "ZipMap), or publish with --task other to serve these outputs as they are"
+    )
+
+
+def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
+    """One score a row is a binary classifier's positive class: never one of 3+ classes."""
+    if classes > 2 and _one_a_row(spec):
+        raise BadRequest(
+            f"{option} {spec.name!r} has one score per row but the model has {classes} classes; "
+            "a classifier's scores output has one column per class"
+        )
+
+
 def _scores(
     outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int
 ) -> TensorSpec:
@@ -73,6 +108,9 @@ def _scores(
                 f"no output of the model holds class scores (float): it has "
                 f"{[f'{o.name} ({o.dtype})' for o in outputs]}; publish it with --task other"
             )
+        if not found.map_keys and _width(found) != classes:
+            _one_output_per_class(outputs, classes)
+        _one_score_for_many(found, classes, "output")
         return found
     spec = _output(outputs, options.scores_output, "--scores-output")
     if not spec.dtype.startswith("float"):
@@ -80,6 +118,7 @@ def _scores(
         hint = f"this model's scores output is {default.name!r}" if default else "it has none"
         held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
         raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
+    _one_score_for_many(spec, classes, "--scores-output")
     return spec
 
 

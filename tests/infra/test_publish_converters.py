@@ -1,8 +1,8 @@
 """Models from the converters users run beside skl2onnx's defaults, published with no flags and
 served through the predict handler: onnxmltools' LightGBM and XGBoost exports, LightGBM inside
 a scikit-learn pipeline through skl2onnx's registered converter (the documented
-`update_registered_converter` path). Every answer (simple JSON and OIP) equals onnxruntime's own
-on the same rows. Tiny fits: 5 trees, ~50 rows.
+`update_registered_converter` path), and skl2onnx's zipmap='columns'. Every answer (simple JSON
+and OIP) equals onnxruntime's own on the same rows. Tiny fits: 5 trees, ~50 rows.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from skl2onnx import to_onnx
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests.functions.test_predict_events import body_of, http_event
-from tests.infra.test_publish_classifiers import publish, service, simple_predict
+from tests.infra.test_publish_classifiers import publish, refused, service, simple_predict
 
 TREES = {"n_estimators": 5, "num_leaves": 4, "min_child_samples": 3, "verbose": -1, "n_jobs": 1}
 LOADERS = {"binary": load_breast_cancer, "multiclass": load_iris, "regression": load_diabetes}
@@ -167,3 +168,37 @@ def test_a_converted_model_answers_what_onnxruntime_answers(
     # onnxmltools' LightGBM declares its label output [1]: one class a row, any number of rows.
     assert next(o for o in manifest.outputs if o.name == post.label_output).shape == (-1,)
     assert metadata[post.label_output]["shape"] == [-1]
+
+
+# ---- skl2onnx's zipmap='columns': one output per class ----------------------------------------
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_one_output_per_class_is_refused_with_the_export_option_to_use(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, task: str
+) -> None:
+    """Reported: every row got the same wrong label (i0, one class's probability, was read as
+    a binary classifier's one score)."""
+    x, y, x_test = rows(task)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
+    path = tmp_path / "columns.onnx"
+    proto = to_onnx(model, x[:1], options={id(model): {"zipmap": "columns"}})
+    path.write_bytes(proto.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    columns = ", ".join(f"'i{c}'" for c in model.classes_)
+    assert refused(capsys, store, path) == (
+        f"outputs {columns} each hold one class's probability (skl2onnx's zipmap='columns'); "
+        "aiaas reads a classifier's scores from one output with a column per class: export with "
+        "options={id(model): {'zipmap': False}} (or skl2onnx's default ZipMap), or publish with "
+        "--task other to serve these outputs as they are"
+    )
+    if task == "multiclass":  # one score a row is a binary classifier's positive class
+        assert refused(capsys, store, path, "--scores-output", "i0") == (
+            "--scores-output 'i0' has one score per row but the model has 3 classes; a "
+            "classifier's scores output has one column per class"
+        )
+
+    publish(capsys, store, path, "--task", "other")  # what the message offers works
+    body = simple_predict(service(store, tmp_path), x_test)
+    for name, values in onnxruntime_answers(path, x_test).items():
+        assert_same(body["outputs"][name], values)
