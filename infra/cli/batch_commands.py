@@ -4,7 +4,7 @@ Locally (the default) the file is uploaded and the same SQS-wrapped S3 notificat
 would deliver is handed to the batch function's handler in this process; `--shards N` runs the
 state machine's plan -> shards -> merge in a process pool instead. With `--deployed` the file is
 only uploaded: the stack's S3 -> SQS notification does the rest, and `--wait` polls for the
-run's summary.
+run's summary (batch_wait.py), showing meanwhile what the store tells of the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import signal
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
@@ -32,11 +31,11 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
+from infra.cli.batch_wait import wait_for_summary
 from infra.cli.row_progress import Progress, add_flag
 
 log = logging.getLogger("aiaas.batch")
 
-POLL_SECONDS = 2.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -103,7 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --deployed: wait for the summary (a local run always waits)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
-    add_flag(p, "a local run")
+    add_flag(p, "a local run or --wait")
     p.add_argument(
         "--json",
         action="store_true",
@@ -142,7 +141,8 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
     if args.wait:
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
-        return (_report_json if args.json else _report)(uri, _wait(store, run, args.timeout))
+        summary = wait_for_summary(store, run, args.timeout, show=not args.no_progress)
+        return (_report_json if args.json else _report)(uri, summary)
     if args.json:
         _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
     else:
@@ -235,19 +235,6 @@ def _fire_event(
         if isinstance(cause, AiaasError):
             raise cause from None
         raise AiaasError(f"the batch function failed: {cause or exc}") from None
-
-
-def _wait(store: ObjectStore, run: RunInput, timeout: float) -> RunSummary:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        summary = finished_summary(store, run)
-        if summary is not None:
-            return summary
-        time.sleep(POLL_SECONDS)
-    raise AiaasError(
-        f"no summary for run {run.run_id} after {timeout:.0f} s; is the stack deployed with "
-        "this bucket, and its queue's dead-letter queue empty?"
-    )
 
 
 def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) -> None:

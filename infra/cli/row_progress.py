@@ -6,6 +6,9 @@ bytes (publish, pull), with the rate, and the percent and time left where the to
 Nothing is shown for a job done within `SHOW_AFTER_S`: a quick one prints its report alone.
 The lines go to stderr, so stdout (a report, `--json`) stays what scripts read.
 
+`Waiting` is the same line for a wait on work done elsewhere (`aiaas batch --deployed
+--wait`): the state it reports and the time waited, not a count.
+
 The count is what the work told: `progress(done)` with a total so far, or `progress.add(n)`
 from any thread (parallel parts, the threads of sharded workers' answers) with what one chunk
 or part just finished; callers count per chunk or part, never per row or byte.
@@ -52,6 +55,16 @@ def duration(seconds: float) -> str:
     if whole < 3600:
         return f"{whole // 60} min {whole % 60:02d} s"
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def draw(stream: TextIO, terminal: bool, line: str, width: int) -> int:
+    """`line` on `stream`: on a terminal over the last one (`width` long), a shorter one
+    blanking what it leaves, else a line of its own; the width drawn so far."""
+    if terminal:
+        print("\r" + line.ljust(width), end="", file=stream, flush=True)
+        return max(width, len(line))
+    print(line, file=stream, flush=True)
+    return width
 
 
 class Progress:
@@ -120,11 +133,7 @@ class Progress:
         return line
 
     def _write(self, now: float) -> None:
-        line = self.line(now)
-        if self.terminal:  # over the last line, a shorter one blanking what it leaves
-            line, self.width = "\r" + line.ljust(self.width), max(self.width, len(line))
-        end = "" if self.terminal else "\n"
-        print(line, end=end, file=self.stream, flush=True)
+        self.width = draw(self.stream, self.terminal, self.line(now), self.width)
         self.last, self.shown = now, self.done
 
     def __enter__(self) -> Progress:
@@ -143,6 +152,47 @@ class Progress:
                 self._write(self.updated)
             if self.terminal:  # off the redrawn line
                 print(file=self.stream, flush=True)
+
+
+class Waiting:
+    """What a wait on work done elsewhere knows (the state it reports, parts done), as
+    `what: state, time waited`: redrawn on a terminal each time it is told, a line in a log each
+    time the state changes. Nothing within `SHOW_AFTER_S`, as for `Progress`."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        show: bool = True,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what, self.show, self.clock = what, show, clock
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty()
+        self.started = clock()
+        self.shown: str | None = None  # the state the last line showed
+        self.width = 0
+
+    def __call__(self, state: str) -> None:
+        spent = self.clock() - self.started
+        if not self.show or spent < SHOW_AFTER_S or (state == self.shown and not self.terminal):
+            return
+        line = f"{self.what}: {state}, {duration(spent)} waited"
+        self.width = draw(self.stream, self.terminal, line, self.width)
+        self.shown = state
+
+    def __enter__(self) -> Waiting:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.terminal and self.shown is not None:  # off the redrawn line
+            print(file=self.stream, flush=True)
 
 
 def add_flag(parser: argparse.ArgumentParser, job: str) -> None:
