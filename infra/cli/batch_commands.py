@@ -14,12 +14,15 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
+import numpy as np
+
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
+from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
@@ -171,7 +174,8 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
         log.info("removed %d temp file(s) that killed runs left under %s", swept, BATCH_PREFIX)
     pool = ModelPool(Registry(store))
     what = f"{run.obj.model} batch {run.obj.input_key.rsplit('/', 1)[-1]}"
-    with Progress(what, verb="scored", show=not args.no_progress) as shown:
+    show = not args.no_progress
+    with Progress(what, verb="scored", of=_extent(args.file, run), show=show) as shown:
         if args.shards > 1:
             settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
             run_sharded_locally(
@@ -179,6 +183,19 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
             )
         else:
             _fire_event(store, pool, run, args.chunk_rows, shown.add)
+
+
+def _extent(path: Path, run: RunInput) -> int | None:
+    """What the run reads of the input, as its chunks tell it: the file's bytes (text), or its
+    rows (NPY); None for a gzip stream (its bytes read are the unzipped ones)."""
+    if run.obj.compressed:
+        return None
+    if run.obj.format != "npy":
+        return run.info.size
+    try:  # the header alone (an array too large for memory is not read)
+        return len(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (ValueError, OSError, EOFError):  # not an array it maps: no percent; the run says why
+        return None
 
 
 def _discard(
@@ -216,7 +233,7 @@ def _fire_event(
     pool: ModelPool,
     run: RunInput,
     chunk_rows: int | None,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> None:
     """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError

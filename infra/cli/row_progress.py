@@ -69,7 +69,9 @@ def draw(stream: TextIO, terminal: bool, line: str, width: int) -> int:
 
 class Progress:
     """Progress of `what`: `total` is the count when known (percent and time left are shown),
-    an upper bound when `bound` (`at most N`), else None; `verb` says what was done."""
+    an upper bound when `bound` (`at most N`), else None; `verb` says what was done. With `of`,
+    the size of what the work reads (a file's bytes, where its rows are not known before), the
+    work also tells what it has read: the percent and time left are of that."""
 
     def __init__(
         self,
@@ -79,12 +81,14 @@ class Progress:
         verb: str = "done",
         unit: Unit = ROWS,
         bound: bool = False,
+        of: int | None = None,
         show: bool = True,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what, self.total, self.verb, self.unit, self.bound = what, total, verb, unit, bound
-        self.show, self.clock = show, clock
+        self.show, self.clock, self.of = show, clock, of
+        self.read = 0  # of `of`
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
         self.started = clock()
@@ -95,14 +99,16 @@ class Progress:
         self.lock = threading.Lock()
         self.width = 0  # the longest line drawn on the terminal
 
-    def __call__(self, done: int) -> None:
-        """The count so far (a caller that keeps the total)."""
+    def __call__(self, done: int, read: int = 0) -> None:
+        """The count so far, and what it read (a caller that keeps the total)."""
         with self.lock:
+            self.read = read
             self._told(done)
 
-    def add(self, more: int) -> None:
-        """`more` finished (from any thread)."""
+    def add(self, more: int, read: int = 0) -> None:
+        """`more` finished, having read `read` more (from any thread)."""
         with self.lock:
+            self.read += read
             self._told(self.done + more)
 
     def _told(self, done: int) -> None:
@@ -127,9 +133,14 @@ class Progress:
             amount = (
                 f"{unit.count(self.done)} of {unit.count(total)}{unit.name} {self.verb} ({share})"
             )
+        read = min(self.read, self.of or 0)  # a last line without its break counts one more
+        if self.of:
+            amount += f" ({read * 100 // self.of}% of the file)"
         line = f"{self.what}: {amount}, {unit.rate(rate)}, {spent:.1f} s"
         if total is not None and not self.bound and 0 < self.done < total and rate > 0:
             line += f", {duration((total - self.done) / rate)} left"
+        elif self.of and 0 < read < self.of:
+            line += f", {duration(spent * (self.of - read) / read)} left"
         return line
 
     def _write(self, now: float) -> None:
