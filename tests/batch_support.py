@@ -64,7 +64,7 @@ def run(
     workdir: Path,
     key: str,
     chunk_rows: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Score `key` the way the handler does, through run_object."""
     obj = parse_input_key(key)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from functions.batch.events import ObjectCreated, store_key, store_location
+from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput, finished_summary, run_object
 from functions.runtime.batch.settings import BatchSettings
@@ -34,7 +35,7 @@ class BatchService:
         store: ObjectStore,
         pool: ModelPool,
         settings: BatchSettings,
-        progress: Callable[[int], None] | None = None,  # `aiaas batch`: rows scored, per chunk
+        progress: Told | None = None,  # `aiaas batch`: rows scored and bytes read, per chunk
     ) -> None:
         self.store = store
         self.pool = pool

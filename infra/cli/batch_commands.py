@@ -4,7 +4,7 @@ Locally (the default) the file is uploaded and the same SQS-wrapped S3 notificat
 would deliver is handed to the batch function's handler in this process; `--shards N` runs the
 state machine's plan -> shards -> merge in a process pool instead. With `--deployed` the file is
 only uploaded: the stack's S3 -> SQS notification does the rest, and `--wait` polls for the
-run's summary.
+run's summary (batch_wait.py), showing meanwhile what the store tells of the run.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import contextlib
 import json
 import logging
 import signal
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 
+import numpy as np
+
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
+from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
@@ -32,11 +34,11 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
+from infra.cli.batch_wait import wait_for_summary
 from infra.cli.row_progress import Progress, add_flag
 
 log = logging.getLogger("aiaas.batch")
 
-POLL_SECONDS = 2.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -103,7 +105,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --deployed: wait for the summary (a local run always waits)",
     )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
-    add_flag(p, "a local run")
+    add_flag(p, "a local run or --wait")
     p.add_argument(
         "--json",
         action="store_true",
@@ -142,7 +144,8 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
     if args.wait:
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
-        return (_report_json if args.json else _report)(uri, _wait(store, run, args.timeout))
+        summary = wait_for_summary(store, run, args.timeout, show=not args.no_progress)
+        return (_report_json if args.json else _report)(uri, summary)
     if args.json:
         _print_json(uri, {"input": obj.input_key, "output": obj.output_key}, obj)
     else:
@@ -171,7 +174,8 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
         log.info("removed %d temp file(s) that killed runs left under %s", swept, BATCH_PREFIX)
     pool = ModelPool(Registry(store))
     what = f"{run.obj.model} batch {run.obj.input_key.rsplit('/', 1)[-1]}"
-    with Progress(what, verb="scored", show=not args.no_progress) as shown:
+    show = not args.no_progress
+    with Progress(what, verb="scored", of=_extent(args.file, run), show=show) as shown:
         if args.shards > 1:
             settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
             run_sharded_locally(
@@ -179,6 +183,19 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
             )
         else:
             _fire_event(store, pool, run, args.chunk_rows, shown.add)
+
+
+def _extent(path: Path, run: RunInput) -> int | None:
+    """What the run reads of the input, as its chunks tell it: the file's bytes (text), or its
+    rows (NPY); None for a gzip stream (its bytes read are the unzipped ones)."""
+    if run.obj.compressed:
+        return None
+    if run.obj.format != "npy":
+        return run.info.size
+    try:  # the header alone (an array too large for memory is not read)
+        return len(np.load(path, mmap_mode="r", allow_pickle=False))
+    except (ValueError, OSError, EOFError):  # not an array it maps: no percent; the run says why
+        return None
 
 
 def _discard(
@@ -216,7 +233,7 @@ def _fire_event(
     pool: ModelPool,
     run: RunInput,
     chunk_rows: int | None,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> None:
     """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -235,19 +252,6 @@ def _fire_event(
         if isinstance(cause, AiaasError):
             raise cause from None
         raise AiaasError(f"the batch function failed: {cause or exc}") from None
-
-
-def _wait(store: ObjectStore, run: RunInput, timeout: float) -> RunSummary:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        summary = finished_summary(store, run)
-        if summary is not None:
-            return summary
-        time.sleep(POLL_SECONDS)
-    raise AiaasError(
-        f"no summary for run {run.run_id} after {timeout:.0f} s; is the stack deployed with "
-        "this bucket, and its queue's dead-letter queue empty?"
-    )
 
 
 def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) -> None:

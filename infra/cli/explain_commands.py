@@ -31,6 +31,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.explain_file import FileRows, explain_file, own_fields
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
+from infra.cli.jsonl_rows import read_jsonl
 from infra.cli.row_progress import add_flag
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source.add_argument(
         "--file",
         type=Path,
-        help="explain every row of a .csv or .npy file, for a text model every line of a "
+        help="explain every row of a .csv, .jsonl or .npy file, for a text model every line of a "
         ".txt or the text column of a .csv, for a model of any image size every image of an "
         ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
     )
@@ -139,7 +140,7 @@ def _inputs_body(text: str) -> dict[str, Any]:
 
 def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     """The readable rows of a file, and {row: why} for the others (a CSV cell not a number, a
-    JSONL line that is not an image of the model's channels)."""
+    JSONL line batch would refuse: a feature missing, an image not of the model's channels)."""
     layout = any_size_layout(manifest)
     if layout is not None:
         return read_images(path, manifest, layout)
@@ -148,6 +149,8 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     if text is not None:
         texts = read_texts(path, text.field, records)
         return FileRows(np.array(texts, dtype=object), records=records or None)
+    if path.suffix == ".jsonl" and path.is_file():  # read as `aiaas batch` reads its lines
+        return read_jsonl(path, manifest)
     bad: dict[int, str] = {}
     return FileRows(read_rows(path, manifest, bad, records), bad, records=records or None)
 

@@ -1,10 +1,10 @@
 """Files of images for a model of any image size, as `aiaas explain --file` and `aiaas baseline`
 read them: an .npy of one size, or JSONL whose lines may each hold their own size.
 
-JSONL lines are read by batch scoring's own decoder (functions/runtime/batch/jsonl.py), so a
-line `aiaas batch` scores is a line explained, and a line it refuses is refused with the same
-words: wrong channel count, not numbers, not valid JSON. Several sizes come back as a ragged
-array (batch/sizes.py), explained or binned one size at a time.
+JSONL lines are read by batch scoring's own decoder (jsonl_rows.py), so a line `aiaas batch`
+scores is a line explained, and a line it refuses is refused with the same words: wrong channel
+count, not numbers, not valid JSON. Several sizes come back as a ragged array (batch/sizes.py),
+explained or binned one size at a time.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.runtime.batch.jsonl import JsonlDecoder
 from functions.runtime.errors import BadRequest
 from functions.runtime.image_layout import image_size
 from functions.runtime.manifest import ModelManifest
-from infra.cli.explain_file import FileRows, json_fields
+from infra.cli.explain_file import FileRows
+from infra.cli.jsonl_rows import read_jsonl
 
 
 def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
@@ -38,22 +38,10 @@ def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
 
 
 def _jsonl_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
-    raw = path.read_bytes().split(b"\n")
-    chunk = JsonlDecoder(manifest).chunk(1, raw)
-    assert chunk.positions is not None  # a text format numbers its rows by line
-    reasons = {error.position: error.reason for error in chunk.errors}
-    images = chunk.features[manifest.inputs[0].name]
-    for image, line in zip(images, chunk.positions.tolist(), strict=True):
+    def refuse(image: np.ndarray) -> str | None:
         height, width = image_size(tuple(image.shape), layout)
         if not height or not width:  # the mean colour of no pixels is NaN
-            reasons[line] = f"an image must be at least 1x1 pixels; got {height}x{width}"
-    lines = sorted([*chunk.positions.tolist(), *(error.position for error in chunk.errors)])
-    row = {line: index for index, line in enumerate(lines)}
-    empty = [i for i, line in enumerate(chunk.positions.tolist()) if line in reasons]
-    if empty:
-        keep = np.ones(len(images), dtype=bool)
-        keep[empty] = False
-        images = images[keep]
-    inputs = [spec.name for spec in manifest.inputs]
-    records = [json_fields(raw[line - 1], inputs) for line in lines]
-    return FileRows(images, {row[line]: why for line, why in reasons.items()}, lines, records)
+            return f"an image must be at least 1x1 pixels; got {height}x{width}"
+        return None
+
+    return read_jsonl(path, manifest, refuse)

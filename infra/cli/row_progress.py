@@ -6,6 +6,9 @@ bytes (publish, pull), with the rate, and the percent and time left where the to
 Nothing is shown for a job done within `SHOW_AFTER_S`: a quick one prints its report alone.
 The lines go to stderr, so stdout (a report, `--json`) stays what scripts read.
 
+`Waiting` is the same line for a wait on work done elsewhere (`aiaas batch --deployed
+--wait`): the state it reports and the time waited, not a count.
+
 The count is what the work told: `progress(done)` with a total so far, or `progress.add(n)`
 from any thread (parallel parts, the threads of sharded workers' answers) with what one chunk
 or part just finished; callers count per chunk or part, never per row or byte.
@@ -54,9 +57,21 @@ def duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
+def draw(stream: TextIO, terminal: bool, line: str, width: int) -> int:
+    """`line` on `stream`: on a terminal over the last one (`width` long), a shorter one
+    blanking what it leaves, else a line of its own; the width drawn so far."""
+    if terminal:
+        print("\r" + line.ljust(width), end="", file=stream, flush=True)
+        return max(width, len(line))
+    print(line, file=stream, flush=True)
+    return width
+
+
 class Progress:
     """Progress of `what`: `total` is the count when known (percent and time left are shown),
-    an upper bound when `bound` (`at most N`), else None; `verb` says what was done."""
+    an upper bound when `bound` (`at most N`), else None; `verb` says what was done. With `of`,
+    the size of what the work reads (a file's bytes, where its rows are not known before), the
+    work also tells what it has read: the percent and time left are of that."""
 
     def __init__(
         self,
@@ -66,12 +81,14 @@ class Progress:
         verb: str = "done",
         unit: Unit = ROWS,
         bound: bool = False,
+        of: int | None = None,
         show: bool = True,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what, self.total, self.verb, self.unit, self.bound = what, total, verb, unit, bound
-        self.show, self.clock = show, clock
+        self.show, self.clock, self.of = show, clock, of
+        self.read = 0  # of `of`
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty()
         self.started = clock()
@@ -82,14 +99,16 @@ class Progress:
         self.lock = threading.Lock()
         self.width = 0  # the longest line drawn on the terminal
 
-    def __call__(self, done: int) -> None:
-        """The count so far (a caller that keeps the total)."""
+    def __call__(self, done: int, read: int = 0) -> None:
+        """The count so far, and what it read (a caller that keeps the total)."""
         with self.lock:
+            self.read = read
             self._told(done)
 
-    def add(self, more: int) -> None:
-        """`more` finished (from any thread)."""
+    def add(self, more: int, read: int = 0) -> None:
+        """`more` finished, having read `read` more (from any thread)."""
         with self.lock:
+            self.read += read
             self._told(self.done + more)
 
     def _told(self, done: int) -> None:
@@ -114,17 +133,18 @@ class Progress:
             amount = (
                 f"{unit.count(self.done)} of {unit.count(total)}{unit.name} {self.verb} ({share})"
             )
+        read = min(self.read, self.of or 0)  # a last line without its break counts one more
+        if self.of:
+            amount += f" ({read * 100 // self.of}% of the file)"
         line = f"{self.what}: {amount}, {unit.rate(rate)}, {spent:.1f} s"
         if total is not None and not self.bound and 0 < self.done < total and rate > 0:
             line += f", {duration((total - self.done) / rate)} left"
+        elif self.of and 0 < read < self.of:
+            line += f", {duration(spent * (self.of - read) / read)} left"
         return line
 
     def _write(self, now: float) -> None:
-        line = self.line(now)
-        if self.terminal:  # over the last line, a shorter one blanking what it leaves
-            line, self.width = "\r" + line.ljust(self.width), max(self.width, len(line))
-        end = "" if self.terminal else "\n"
-        print(line, end=end, file=self.stream, flush=True)
+        self.width = draw(self.stream, self.terminal, self.line(now), self.width)
         self.last, self.shown = now, self.done
 
     def __enter__(self) -> Progress:
@@ -143,6 +163,47 @@ class Progress:
                 self._write(self.updated)
             if self.terminal:  # off the redrawn line
                 print(file=self.stream, flush=True)
+
+
+class Waiting:
+    """What a wait on work done elsewhere knows (the state it reports, parts done), as
+    `what: state, time waited`: redrawn on a terminal each time it is told, a line in a log each
+    time the state changes. Nothing within `SHOW_AFTER_S`, as for `Progress`."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        show: bool = True,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what, self.show, self.clock = what, show, clock
+        self.stream = stream or sys.stderr
+        self.terminal = self.stream.isatty()
+        self.started = clock()
+        self.shown: str | None = None  # the state the last line showed
+        self.width = 0
+
+    def __call__(self, state: str) -> None:
+        spent = self.clock() - self.started
+        if not self.show or spent < SHOW_AFTER_S or (state == self.shown and not self.terminal):
+            return
+        line = f"{self.what}: {state}, {duration(spent)} waited"
+        self.width = draw(self.stream, self.terminal, line, self.width)
+        self.shown = state
+
+    def __enter__(self) -> Waiting:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.terminal and self.shown is not None:  # off the redrawn line
+            print(file=self.stream, flush=True)
 
 
 def add_flag(parser: argparse.ArgumentParser, job: str) -> None:

@@ -42,14 +42,18 @@ def test_batch_with_shards_writes_the_same_output(store, tmp_path, capsys, monke
     assert main(["--store", store.uri, "batch", "iris", str(data), "--name", "one.csv"]) == 0
     # Progress on stderr, per chunk, up to every row scored; stdout is the report alone.
     shown = capsys.readouterr()
-    assert shown.err.splitlines()[-1].startswith("iris batch one.csv: 30 rows scored, ")
+    assert shown.err.splitlines()[-1].startswith(
+        "iris batch one.csv: 30 rows scored (100% of the file), "
+    )
     assert not any("rows scored" in line for line in shown.out.splitlines())
     args = ["--store", store.uri, "batch", "iris", str(data), "--name", "two.csv", "--shards", "3"]
     assert main([*args, "--chunk-rows", "4"]) == 0
     shown = capsys.readouterr()
     assert "succeeded: scored 30 of 30 rows" in shown.out
-    # The shard workers' chunks, counted in their processes, reach this one's line.
-    assert shown.err.splitlines()[-1].startswith("iris batch two.csv: 30 rows scored, ")
+    # The shard workers' chunks, counted in their processes, reach this one's line, with the
+    # bytes they read: each shard's lines, the whole file between them.
+    last = "iris batch two.csv: 30 rows scored (100% of the file), "
+    assert shown.err.splitlines()[-1].startswith(last)
     one = store.get_bytes("batch/iris/output/one.csv")
     assert store.get_bytes("batch/iris/output/two.csv") == one
 

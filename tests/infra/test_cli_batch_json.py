@@ -53,7 +53,7 @@ def test_progress_goes_to_stderr_and_no_progress_turns_it_off(
     assert main(["--store", store.uri, "batch", "iris", str(data), "--json"]) == 0
     shown = capsys.readouterr()
     assert json.loads(shown.out)["scored_rows"] == 6  # stdout: the document alone
-    assert shown.err.startswith("iris batch rows.csv: 6 rows scored, ")
+    assert shown.err.startswith("iris batch rows.csv: 6 rows scored (100% of the file), ")
     args = ["--store", store.uri, "batch", "iris", str(data), "--name", "b.csv", "--json"]
     assert main([*args, "--no-progress"]) == 0
     shown = capsys.readouterr()

@@ -348,3 +348,41 @@ def test_a_heat_map_reads_any_image_layout_and_a_title_says_a_probability_or_a_s
     assert headline(doc) == ("b", "P(b) = 0.750, base 0.5")
     doc["explanations"][0]["prediction"] = [1.5, 2.5]  # logits are not probabilities
     assert headline(doc) == ("b", "b = 2.5, base 0.5")
+
+
+def test_a_jsonl_file_of_rows_is_explained_as_its_csv_and_bad_lines_named(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records by feature name or bare lists, read as `aiaas batch` reads them (it was refused:
+    JSONL was read for image models only); each line batch would refuse is an error line."""
+    rows = np.random.default_rng(1).normal(size=(3, 4)).round(3)
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", rows)))[0] == 0
+    names = FEATURES.split(",")
+    lines = [
+        json.dumps({"id": "a", **dict(zip(names, rows[0].tolist(), strict=True))}),
+        json.dumps({"id": "b", "sepal_length": 1.0}),  # features missing
+        "",  # blank: skipped, but counted as an editor counts lines
+        json.dumps(rows[1].tolist()),  # a bare row of values
+        "{not json",
+        json.dumps({"id": "c", **dict(zip(names, rows[2].tolist(), strict=True))}),
+    ]
+    (tmp_path / "rows.jsonl").write_text("\n".join(lines) + "\n")
+    code, out, err = cli(store, capsys, "explain", "iris", "--file", str(tmp_path / "rows.jsonl"))
+    assert code == 1, err
+    assert "explained 3 of 5 rows" in err and "2 row(s) could not be explained" in err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["row"], r["line"]) for r in records] == [(0, 1), (1, 2), (2, 4), (3, 5), (4, 6)]
+    assert records[1] == {
+        "row": 1,
+        "line": 2,
+        "record": {"id": "b"},
+        "error": "missing feature 'sepal_width' (or input 'x')",
+    }
+    assert records[3]["error"].startswith("not valid JSON")
+    assert [r.get("record") for r in records] == [{"id": "a"}, {"id": "b"}, None, None, {"id": "c"}]
+    code, csv_out, _ = cli(store, capsys, "explain", "iris", "--file", str(tmp_path / "t.csv"))
+    assert code == 0
+    from_csv = [json.loads(line) for line in csv_out.splitlines()]
+    for line, row in zip((records[0], records[2], records[4]), from_csv, strict=True):
+        assert line["features"] == names
+        np.testing.assert_allclose(line["attributions"], row["attributions"], atol=1e-6)

@@ -199,6 +199,7 @@ def test_ctrl_c_during_a_sharded_batch_leaves_no_work_and_no_worker_tracebacks(
             str(rows),
             "--shards",
             "2",
+            "--no-progress",  # a loaded machine takes over 2 s to get here: a progress line
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

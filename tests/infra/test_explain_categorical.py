@@ -274,6 +274,22 @@ def test_cli_explains_a_csv_with_a_bad_row(shop: Shop, baselined: Background, ca
     np.testing.assert_allclose(lines[0]["attributions"], first["attributions"], atol=1e-12)
 
 
+def test_cli_explains_a_jsonl_of_records_with_string_columns(
+    shop: Shop, baselined: Background, capsys: Any
+) -> None:
+    """A DataFrame's `to_json(orient="records", lines=True)`: one [N, 1] input a column, read as
+    batch reads it; its strings masked as in a CSV's rows."""
+    path = shop.root / "rows.jsonl"
+    shop.frame.iloc[:2].to_json(path, orient="records", lines=True)
+    code, out = _cli(shop.store, capsys, "explain", "shop", "--file", str(path))
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(line["row"], line["line"]) for line in lines] == [(0, 1), (1, 2)]
+    first = _explain(shop, {"instances": _records(shop.frame.iloc[:1])})["explanations"][0]
+    assert lines[0]["features"] == COLUMNS
+    np.testing.assert_allclose(lines[0]["attributions"], first["attributions"], atol=1e-12)
+
+
 def test_served_records_are_predicted_and_monitored(
     shop: Shop, baselined: Background, capsys: Any
 ) -> None:

@@ -96,12 +96,14 @@ def test_workers_write_what_one_process_writes(store, tmp_path, workers, name):
     assert expected[2]["status"] == "succeeded"
     assert expected[2]["failed_rows"] > 0 or name == "crlf.csv"
 
-    told: list[int] = []  # what `aiaas batch` shows: the rows of each block, as written
-    run(store, tmp_path, f"batch/iris/input/{name}", chunk_rows=16, progress=told.append)
+    told: list[tuple[int, int]] = []  # what `aiaas batch` shows: each block's rows and bytes
+    key = f"batch/iris/input/{name}"
+    run(store, tmp_path, key, chunk_rows=16, progress=lambda *block: told.append(block))
 
     found = outputs(store, name)
     assert found[2] == expected[2]
-    assert len(told) > 1 and sum(told) == found[2]["rows"]
+    assert len(told) > 1 and sum(rows for rows, _ in told) == found[2]["rows"]
+    assert sum(read for _, read in told) == store.head(key).size  # its percent of the file
     assert found[1] == expected[1]  # the same error lines, numbered across blocks
     assert found[0] == expected[0]
 

@@ -112,7 +112,9 @@ class _Text:
         with opened as stream:
             batches = line_batches(stream, span, reading.chunk_rows, reading.max_line_bytes)
             for first, lines in batches:
-                yield decoder.chunk(first, lines)
+                chunk = decoder.chunk(first, lines)
+                chunk.size = sum(map(len, lines)) + len(lines)  # the progress of a run
+                yield chunk
 
 
 @dataclass(frozen=True)

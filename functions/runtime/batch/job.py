@@ -27,6 +27,9 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, ObjectStore
 
 WRITES_QUEUED = 2  # formatted chunks waiting for the writer thread
+# A run's progress: told (rows, what they read of the span: bytes for text, rows for NPY) of
+# each chunk or worker block once scored.
+Told = Callable[[int, int], None]
 
 
 class EmptyInput(BadRequest):
@@ -45,7 +48,7 @@ class Job:
     format: BatchFormat
     scorer: ChunkScorer
     max_line_bytes: int = MAX_LINE_BYTES
-    progress: Callable[[int], None] | None = None  # told the rows of each chunk once scored
+    progress: Told | None = None
 
     def __post_init__(self) -> None:
         self.fields: list[OutputField] = self.scorer.fields()
@@ -58,7 +61,7 @@ def open_job(
     info: ObjectInfo,
     chunk_rows: int,
     max_line_bytes: int = MAX_LINE_BYTES,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> Job:
     """Check the input against the model (format, header, shape); raises what makes it fail."""
     if info.size == 0:
@@ -131,7 +134,7 @@ def score_span(
         result.failed += len(chunk.errors)
         result.lines += chunk.lines
         if job.progress is not None:
-            job.progress(chunk.rows + len(chunk.errors))
+            job.progress(chunk.rows + len(chunk.errors), chunk.size)
         return writer.submit(write, chunk, outputs, body, failed)
 
     def write(chunk: Chunk, outputs: dict[str, np.ndarray], body: bytes, failed: bytes) -> None:

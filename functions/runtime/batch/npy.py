@@ -169,7 +169,7 @@ def npy_chunks(
             )
             good = np.concatenate([good, np.zeros(count - complete, dtype=bool)])
         kept = present[good[:complete]]  # each good row's index: rows the model fails are dropped
-        yield Chunk(count, features, good, records=[], errors=errors, positions=kept)
+        yield Chunk(count, features, good, records=[], errors=errors, positions=kept, size=count)
         if complete < count:
             return
 

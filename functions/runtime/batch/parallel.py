@@ -198,7 +198,7 @@ class WorkerPool:
         with `job.score_span`, in its own process, with `ort_threads` onnxruntime threads)."""
         self._init(job, ort_threads)
         result = SpanResult()
-        queue: deque[Future[Answer] | None] = deque()
+        queue: deque[tuple[Future[Answer] | None, int]] = deque()  # blocks, their bytes; None: end
         ready = threading.Condition()
         free = threading.Semaphore(IN_FLIGHT_PER_WORKER * len(self.workers))
         failure: list[BaseException] = []
@@ -208,7 +208,7 @@ class WorkerPool:
             while True:
                 with ready:
                     ready.wait_for(lambda: bool(queue))
-                    block = queue.popleft()
+                    block, size = queue.popleft()
                 if block is None:
                     return
                 try:
@@ -221,7 +221,7 @@ class WorkerPool:
                         offset += counts["lines"]
                         result.add(counts)
                         if job.progress is not None:
-                            job.progress(counts["rows"])
+                            job.progress(counts["rows"], size)
                         result.timings["write_s"] += time.perf_counter() - began
                 except BaseException as exc:  # recorded; the sending loop raises it
                     failure.append(exc)
@@ -240,13 +240,13 @@ class WorkerPool:
                     break
                 block: Future[Answer] = Future()
                 with ready:
-                    queue.append(block)
+                    queue.append((block, min(start + BLOCK_BYTES, end) - start))
                     ready.notify()
                 bounds = BOUNDS.pack(start, min(start + BLOCK_BYTES, end))
                 self.workers[number % len(self.workers)].send(BLOCK, bounds, block)
         finally:
             with ready:
-                queue.append(None)
+                queue.append((None, 0))
                 ready.notify()
             writer.join()
         if failure:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from functions.runtime.batch.commit import InputReplaced, Write, commit, deletes, puts
-from functions.runtime.batch.job import Job, SpanResult, open_job, score_span
+from functions.runtime.batch.job import Job, SpanResult, Told, open_job, score_span
 from functions.runtime.batch.layout import (
     BatchObject,
     OutputShared,
@@ -219,7 +219,7 @@ def open_run(
     run: RunInput,
     started: str,
     settings: BatchSettings,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> tuple[ModelManifest, Job] | RunSummary:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
@@ -258,10 +258,11 @@ def run_object(
     pool: ModelPool,
     run: RunInput,
     settings: BatchSettings,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> RunSummary:
     """Score a whole object into its output, errors and summary; skip a finished run.
-    `progress` is told the rows of each chunk (or worker block) once scored."""
+    `progress` is told the rows of each chunk (or worker block) once scored, and what they
+    read of the input."""
     done = finished_summary(store, run)
     if done is not None:
         log.info("%s already scored by run %s", run.obj.input_key, run.run_id)

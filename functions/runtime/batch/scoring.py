@@ -60,6 +60,7 @@ class Chunk:
     records: list[str] | list[bytes]
     errors: list[RowError]
     positions: np.ndarray | None = None  # text formats: each good row's line
+    size: int = 0  # what this piece read of its span: bytes (text, line breaks included) or rows
 
     @property
     def rows(self) -> int:

@@ -16,14 +16,14 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.batch.job import SpanResult, open_job, score_span
+from functions.runtime.batch.job import SpanResult, Told, open_job, score_span
 from functions.runtime.batch.layout import BATCH_PREFIX, WORK_DIR, parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
@@ -128,7 +128,7 @@ def score_shard(
     pool: ModelPool,
     item: Mapping[str, Any],
     settings: BatchSettings,
-    progress: Callable[[int], None] | None = None,
+    progress: Told | None = None,
 ) -> ShardPart:
     """Score one shard of a plan into its part objects; a finished shard is not redone. Its
     chunk size is the plan's; `settings` say whether a big text shard uses worker processes."""
@@ -265,14 +265,14 @@ def _run_is_over(store: ObjectStore, prefix: str) -> bool:
 # ---- local fan-out: the Distributed Map's plan run by a process pool ------------------------
 
 _WORKER_POOLS: dict[str, tuple[ObjectStore, ModelPool]] = {}
-Progress = Callable[[int], None]  # told a count of rows
-_SCORED: Any = None  # the parent's shared count of rows scored (a multiprocessing Value)
+_SCORED: Any = None  # the parent's shared (rows scored, what they read) (a multiprocessing Array)
 PROGRESS_EVERY_S = 0.2  # how often the parent reads that count while shards score
 
 
-def _count_rows(rows: int) -> None:
+def _count_rows(rows: int, read: int) -> None:
     with _SCORED.get_lock():
-        _SCORED.value += rows
+        _SCORED[0] += rows
+        _SCORED[1] += read
 
 
 def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardTask) -> ShardPart:
@@ -335,10 +335,10 @@ def run_sharded_locally(
     settings: BatchSettings,
     *,
     workers: int | None = None,
-    progress: Progress | None = None,
+    progress: Told | None = None,
 ) -> RunSummary:
     """Plan, score every shard in a process pool, merge: what the state machine does.
-    `progress` is told the rows the workers have scored so far (they count each chunk)."""
+    `progress` is told the rows scored and the input read so far (workers count each chunk)."""
     plan = plan_run(store, pool, run, shards, settings)
     if "plan_key" not in plan:  # a summary: finished before, or the input is unreadable
         return plan
@@ -348,7 +348,7 @@ def run_sharded_locally(
     count = workers or min(shards, cpu_count())
     # Shards are the parallelism here: no worker processes inside a shard unless asked for.
     per_shard = settings if settings.workers else replace(settings, workers=1)
-    scored = context.Value("q", 0)
+    scored = context.Array("q", 2)
     with ProcessPoolExecutor(
         count, context, initializer=_start_worker, initargs=(scored,)
     ) as executor:
@@ -373,13 +373,13 @@ def run_sharded_locally(
     return merge_run(store, plan)
 
 
-def _wait_for(parts: list[Future[ShardPart]], scored: Any, progress: Progress | None) -> None:
+def _wait_for(parts: list[Future[ShardPart]], scored: Any, progress: Told | None) -> None:
     """Every part scored, or the first failure raised; meanwhile `progress` hears the count."""
     every = PROGRESS_EVERY_S if progress is not None else None
     while True:
         done, pending = wait(parts, timeout=every, return_when=FIRST_EXCEPTION)
         if progress is not None:
-            progress(int(scored.value))
+            progress(int(scored[0]), int(scored[1]))
         for part in done:
             part.result()  # raises a shard's failure, at once
         if not pending:

@@ -1,0 +1,89 @@
+"""`aiaas batch --deployed --wait`: poll the store for the run's summary, and meanwhile say what
+the store shows of the run. The stack writes no record of a run scored in one invocation until
+its summary; a sharded run (the state machine's Distributed Map) writes its plan, then a part
+per shard scored, with its rows, so the wait can count them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from functions.runtime.batch.records import RunSummary
+from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.status import FINISHED, RunStatus
+from functions.runtime.batch.work import PLAN_FILE
+from functions.runtime.errors import AiaasError, NotFound
+from functions.runtime.store import ObjectStore
+from infra.cli.row_progress import Waiting
+
+POLL_SECONDS = 2.0
+PART = re.compile(r"/part-\d+\.json$")
+
+
+def pause(seconds: float) -> None:
+    """Between two polls (a test steps the stack here instead)."""
+    time.sleep(seconds)
+
+
+class RunWatch:
+    """What the store shows of one run, read again at each poll; parts once each."""
+
+    def __init__(self, store: ObjectStore, run: RunInput) -> None:
+        self.store, self.run = store, run
+        self.work = run.obj.work_prefix(run.run_id)
+        self.shards: int | None = None
+        self.parts: dict[str, int] = {}  # part key -> its rows
+
+    def poll(self) -> tuple[RunSummary | None, str]:
+        """(the finished summary, or None; the state to show)."""
+        summary: RunSummary | None
+        try:
+            summary = json.loads(self.store.get_bytes(self.run.obj.summary_key))
+        except (NotFound, ValueError):
+            summary = None
+        if summary is not None and summary.get("run_id") == self.run.run_id:
+            status = summary.get("status")
+            if status in FINISHED:
+                return summary, str(status)
+            if status == RunStatus.PUBLISHING:
+                return None, "publishing its output"
+        if self.shards is None:
+            try:
+                self.shards = len(json.loads(self.store.get_bytes(f"{self.work}/{PLAN_FILE}")))
+            except (NotFound, ValueError):
+                return None, "pending (no record of its run in the store yet)"
+        for key in self.store.list_keys(self.work):
+            if PART.search(key) and key not in self.parts:
+                try:
+                    part = json.loads(self.store.get_bytes(key))
+                except (NotFound, ValueError):
+                    continue  # removed meanwhile: the run is ending
+                if part.get("run_id") == self.run.run_id:
+                    self.parts[key] = int(part.get("rows", 0))
+        rows = sum(self.parts.values())
+        return None, f"{len(self.parts)} of {self.shards} parts scored ({rows:,} rows)"
+
+
+def wait_for_summary(
+    store: ObjectStore, run: RunInput, timeout: float, *, show: bool = True
+) -> RunSummary:
+    """The run's finished summary, polled for up to `timeout` s; with `show`, a line on stderr
+    says what is known meanwhile (the state, parts and rows scored, the time waited)."""
+    watch = RunWatch(store, run)
+    deadline = time.monotonic() + timeout
+    what = f"{run.obj.model} batch {run.obj.input_key.rsplit('/', 1)[-1]} on the stack"
+    with Waiting(what, show=show) as shown:
+        while True:
+            summary, state = watch.poll()
+            if summary is not None:
+                return summary
+            shown(state)
+            if time.monotonic() >= deadline:
+                break
+            pause(POLL_SECONDS)
+    raise AiaasError(
+        f"no summary for run {run.run_id} after {timeout:.0f} s (last seen: {state}); is the stack "
+        "deployed with this bucket, and its queue's dead-letter queue empty?"
+    )

@@ -1,0 +1,49 @@
+"""JSONL files of model rows (`aiaas explain --file`; images also for `aiaas baseline`): one row
+a line, read by batch scoring's own decoder (functions/runtime/batch/jsonl.py), so a line
+`aiaas batch` scores is a line read here, and a line it refuses is refused with the same words
+(a missing feature, not a number, not valid JSON). A refused line is a bad row with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from functions.runtime.batch.jsonl import JsonlDecoder
+from functions.runtime.explain.explainer import explained_columns
+from functions.runtime.manifest import ModelManifest
+from infra.cli.explain_file import FileRows, json_fields
+
+
+def read_jsonl(
+    path: Path,
+    manifest: ModelManifest,
+    images: Callable[[np.ndarray], str | None] | None = None,
+) -> FileRows:
+    """The rows of a JSONL file: the flat rows [N, F] explanations vary (a record of feature
+    names or input names, or a bare list of a row's values); with `images` (a model of any image
+    size), its images, ragged when sizes differ, `images` saying what is wrong with one, if any."""
+    raw = path.read_bytes().split(b"\n")
+    chunk = JsonlDecoder(manifest).chunk(1, raw)
+    assert chunk.positions is not None  # a text format numbers its rows by line
+    reasons = {error.position: error.reason for error in chunk.errors}
+    if images is None:
+        rows = explained_columns(manifest).flat(chunk.features)
+    else:
+        rows = chunk.features[manifest.inputs[0].name]
+        for row, line in zip(rows, chunk.positions.tolist(), strict=True):
+            reason = images(row)
+            if reason:
+                reasons[line] = reason
+    lines = sorted([*chunk.positions.tolist(), *(error.position for error in chunk.errors)])
+    index = {line: i for i, line in enumerate(lines)}
+    refused = [i for i, line in enumerate(chunk.positions.tolist()) if line in reasons]
+    if refused:
+        keep = np.ones(len(rows), dtype=bool)
+        keep[refused] = False
+        rows = rows[keep]
+    inputs = [*(spec.name for spec in manifest.inputs), *manifest.features]  # not own fields
+    records = [json_fields(raw[line - 1], inputs) for line in lines]
+    return FileRows(rows, {index[line]: why for line, why in reasons.items()}, lines, records)
