@@ -302,7 +302,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     plane, manifest = _plane(args)
     if any_size_layout(manifest) is not None:
         return _image_baseline(plane, manifest, args)
-    rows = read_rows(args.data, manifest)
+    rows = _training_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
     strings = explained_columns(manifest).strings
@@ -328,6 +328,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
+    """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
+    an .npy's (`read_rows`)."""
+    if path.suffix == ".jsonl" and path.is_file() and text_input(manifest) is None:
+        return every_row(path, read_jsonl(path, manifest)).rows
+    return read_rows(path, manifest)
+
+
+def every_row(path: Path, read: FileRows) -> FileRows:
+    """Training data: every row counts, or the user says which to leave out (the first bad one
+    named, with how many there are)."""
+    if read.bad:
+        row, why = min(read.bad.items())
+        where = f"line {read.lines[row]}" if read.lines else f"row {row}"
+        raise BadRequest(f"{path}: {where}: {why}; fix or remove it ({len(read.bad)} bad)")
+    return read
+
+
 def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
     """A model of any image size: a drift baseline of each image's channel statistics and
     size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
@@ -336,11 +354,7 @@ def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespac
 
     ref = f"{manifest.name}:{manifest.version}"
     layout = any_size_layout(manifest)
-    images = read_images(args.data, manifest, layout or "chw")
-    if images.bad:  # training data: every image counts, or the user says which to leave out
-        row, why = min(images.bad.items())
-        where = f"line {images.lines[row]}" if images.lines else f"row {row}"
-        raise BadRequest(f"{args.data}: {where}: {why}; fix or remove it ({len(images.bad)} bad)")
+    images = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
     drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
     key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
     if not _put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
