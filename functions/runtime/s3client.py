@@ -10,6 +10,7 @@ with one store: one client, as before.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -23,6 +24,17 @@ _Key = tuple[S3Settings, tuple[tuple[str, str], ...]]
 _lock = threading.Lock()
 # Held only while a store holds it: a client of an environment no longer used is not kept.
 _shared: weakref.WeakValueDictionary[_Key, S3Client] = weakref.WeakValueDictionary()
+
+
+def _forked() -> None:
+    """A forked child (granian's workers, the batch's processes) builds its own: the parent's
+    client would share its pooled sockets with the parent and every sibling, and the lock may
+    have been held by a thread that the child does not have."""
+    global _lock, _shared
+    _lock, _shared = threading.Lock(), weakref.WeakValueDictionary()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def make_s3_client(settings: S3Settings | None = None) -> S3Client:

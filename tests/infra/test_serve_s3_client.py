@@ -1,14 +1,15 @@
 """`aiaas serve` on S3: the functions of one process share one S3 client, and a reset holds.
 
 Each function has its own store (bucket, prefix), but a botocore client costs 0.1-0.25 s of CPU
-and ~12 MiB to build: a serve of 20 models built 20 identical ones (docs/benchmarks/serve.md, "Start-up on an S3
-store").
-The real predict and health functions run in-process behind the gateway, on moto's S3 server.
+and ~12 MiB to build: a serve of 20 models built 20 identical ones (docs/benchmarks/serve.md,
+"Start-up on an S3 store"). The real predict and health functions run in-process behind the
+gateway, on moto's S3 server.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -91,3 +92,15 @@ def test_a_reset_rebuilds_that_store_s_client_and_leaves_the_others_working(
     assert S3Store(left.bucket, "registry").client is fresh
     for model in MODELS:
         assert predict(served, model)["model"] == model
+
+
+def test_a_forked_process_builds_its_own_client(served: Gateway) -> None:
+    # granian's workers and the batch's worker processes may be forked after the parent used
+    # S3: a client inherited from it would share its pooled sockets with the parent and with
+    # every sibling.
+    parent = store_of(served, predict_logical_id(MODELS[0]))
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status only
+        mine = S3Store(parent.bucket, "registry").client
+        os._exit(0 if mine is not parent.client and S3Store(parent.bucket).client is mine else 1)
+    assert os.waitpid(child, 0)[1] == 0
