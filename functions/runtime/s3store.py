@@ -1,7 +1,8 @@
 """The S3 object store (any S3-compatible server: boto3 honours AWS_ENDPOINT_URL[_S3]).
 
 Conditional writes (`If-None-Match: *`) make publishing a version atomic; boto3 is imported and
-its client built only when a store is first used (~400 ms).
+its client built only when a store is first used (~400 ms), and the client is shared by the
+process's stores of the same settings (s3client.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
+from functions.runtime.s3client import forget_s3_client, make_s3_client, shared_s3_client
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -56,14 +58,18 @@ class S3Store:
         self.transfer = transfer  # None: the environment's, read when a big upload starts
 
     def reset_client(self) -> None:
-        """Forget the client; the next call builds a fresh one (after a SnapStart restore)."""
-        self._client = None
+        """Forget the client; the next call builds a fresh one (after a SnapStart restore).
+        Other stores of the process that share it keep theirs, mid-request or not."""
+        client, self._client = self._client, None
+        if client is not None:
+            forget_s3_client(client)
 
     @property
     def client(self) -> S3Client:
-        # boto3 costs ~400 ms to import and build a client: pay it only when S3 is used.
+        # boto3 costs ~400 ms to import and build a client: pay it only when S3 is used, and
+        # once per process (s3client.py: `aiaas serve` has a store per model).
         if self._client is None:
-            self._client = make_s3_client(self.settings)
+            self._client = shared_s3_client(self.settings)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -332,17 +338,4 @@ def _transfer() -> Any:
     )
 
 
-def make_s3_client(settings: S3Settings | None = None) -> S3Client:
-    """An S3 client with standard retries and bounded timeouts (`settings`, else the env's)."""
-    import boto3
-    from botocore.config import Config
-
-    settings = settings or RuntimeSettings.from_env().s3
-    config = Config(
-        # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
-        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        connect_timeout=settings.connect_timeout_s,
-        read_timeout=settings.read_timeout_s,
-        max_pool_connections=32,
-    )
-    return boto3.session.Session().client("s3", config=config)
+__all__ = ["S3Store", "make_s3_client"]  # make_s3_client: where callers have long found it

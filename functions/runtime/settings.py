@@ -85,6 +85,26 @@ class RuntimeSettings:
         )
 
 
+# What botocore reads from the environment when it builds a client: endpoint, region,
+# credentials, profile and config files (AWS_*, but not Lambda's AWS_LAMBDA_*, which differ
+# from one function to the next), proxies and the CA bundle.
+_CLIENT_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE")
+
+
+def aws_client_environment(env: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """The variables an AWS client built now would read (s3client.py: clients that may be
+    shared are those built under the same ones)."""
+    env = os.environ if env is None else env
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in env.items()
+            if (name.startswith("AWS_") and not name.startswith("AWS_LAMBDA_"))
+            or name.upper() in _CLIENT_NAMES
+        )
+    )
+
+
 def _transfer(env: Mapping[str, str]) -> TransferSettings:
     load = env.get("AIAAS_MODEL_LOAD", "").strip() or "auto"
     if load not in LOAD_MODES:
