@@ -76,8 +76,10 @@ def _one_a_row(spec: TensorSpec) -> bool:
 
 
 def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None:
-    """Refuse one probability output per class (skl2onnx's zipmap='columns': i0, i1, ...):
-    read as a binary classifier's one score, any one of them answered the wrong class."""
+    """Refuse one probability output per class beside a label output (skl2onnx's
+    zipmap='columns': i0, i1, ...): read as a binary classifier's one score, any one of them
+    answered the wrong class. A network's two one-score outputs (a logit and its probability)
+    have no label output, and are not refused."""
     columns = [o.name for o in outputs if _one_a_row(o)]
     if len(columns) < 2 or len(columns) != classes:
         return
@@ -99,8 +101,10 @@ def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
 
 
 def _scores(
-    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int
+    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int, labelled: bool
 ) -> TensorSpec:
+    """The output of class scores; `labelled`: the graph has a label output too (as the
+    classifiers of skl2onnx and onnxmltools have)."""
     if options.scores_output is None:
         found = _default_scores(outputs, classes)
         if found is None:
@@ -108,7 +112,7 @@ def _scores(
                 f"no output of the model holds class scores (float): it has "
                 f"{[f'{o.name} ({o.dtype})' for o in outputs]}; publish it with --task other"
             )
-        if not found.map_keys and _width(found) != classes:
+        if labelled and not found.map_keys and _width(found) != classes:
             _one_output_per_class(outputs, classes)
         _one_score_for_many(found, classes, "output")
         return found
@@ -177,7 +181,9 @@ def classifier_setup(
     outputs: tuple[TensorSpec, ...], graph: GraphClasses, options: ClassifierOptions
 ) -> ClassifierSetup:
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
-    scores = _scores(outputs, options, len(graph.labels) or len(options.labels) or -1)
+    labelled = any(o.name in graph.label_outputs for o in outputs)
+    classes = len(graph.labels) or len(options.labels) or -1
+    scores = _scores(outputs, options, classes, labelled)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))

@@ -202,3 +202,35 @@ def test_one_output_per_class_is_refused_with_the_export_option_to_use(
     body = simple_predict(service(store, tmp_path), x_test)
     for name, values in onnxruntime_answers(path, x_test).items():
         assert_same(body["outputs"][name], values)
+
+
+def test_a_network_with_a_logit_and_its_probability_is_a_binary_classifier(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two one-score outputs and no label output (a network's logit and its sigmoid) are not
+    skl2onnx's zipmap='columns': published, its probability read as the positive class's."""
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        ],
+        "net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [
+            helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1]),
+            helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1]),
+        ],
+        initializer=[helper.make_tensor("w", TensorProto.FLOAT, [2, 1], [1.0, -1.0])],
+    )
+    path = tmp_path / "net.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    store = LocalStore(tmp_path / "store")
+    out = publish(capsys, store, path, "--labels", "neg,pos")  # refused: "zipmap='columns'"
+    # Either is right: the logit with a sigmoid, or the probability as it is.
+    assert "class scores from output 'logit' (activation sigmoid)" in out
+    body = simple_predict(service(store, tmp_path), np.array([[2.0, 0.0], [0.0, 2.0]]))
+    assert [row["label"] for row in body["predictions"]] == ["pos", "neg"]
+    sigmoid_2 = 1 / (1 + np.exp(-2.0))
+    assert [row["score"] for row in body["predictions"]] == pytest.approx([sigmoid_2] * 2)
