@@ -4,7 +4,8 @@ Exporters of classical models (skl2onnx, onnxmltools) keep the class labels in t
 ZipMap (`classlabels_strings` / `classlabels_int64s`), on the ai.onnx.ml classifier operators
 (LinearClassifier, TreeEnsembleClassifier, SVMClassifier: `classlabels_*`), or as a constant the
 label output is picked from (ArgMax -> ArrayFeatureExtractor, as for MLPClassifier). Beside the
-label they output the model's own probabilities, which must not get another softmax.
+label they output the model's own probabilities, which must not get another softmax. An output
+of an ai.onnx.ml regressor operator makes the task `regression` when `--task` does not say.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_in
 # Classifier operators whose scores are decision values, not probabilities, when they apply no
 # post_transform (skl2onnx's LinearSVC, RidgeClassifier, SVC without probability=True).
 DECISION_OPS = frozenset({"LinearClassifier", "SVMClassifier"})
+# The ai.onnx.ml regressor operators (skl2onnx's and onnxmltools' linear, tree, boosted and SVM
+# regressors): an output computed by one is a regression's values.
+REGRESSOR_OPS = frozenset({"LinearRegressor", "TreeEnsembleRegressor", "SVMRegressor"})
 INT64, STRING = 7, 8  # onnx.TensorProto element types of a label output
 
 Keys = tuple[int, ...] | tuple[str, ...]
@@ -42,6 +46,7 @@ class GraphClasses:
     label_outputs: frozenset[str] = frozenset()  # int64 / string outputs: one class per row
     probability_outputs: frozenset[str] = frozenset()  # outputs already holding probabilities
     decision_outputs: frozenset[str] = frozenset()  # scores that are decision values
+    regression_outputs: frozenset[str] = frozenset()  # values of an ai.onnx.ml regressor
     read: bool = True  # False when the graph could not be read (no onnx package): nothing known
 
 
@@ -92,17 +97,21 @@ def _as_text(values: list[object]) -> tuple[str, ...]:
 
 
 def read_classes(graph: onnx.GraphProto) -> GraphClasses:
-    """The classes, ZipMap keys, label outputs and probability outputs of `graph`."""
+    """The classes, ZipMap keys, label outputs and probability outputs of `graph`, and the
+    outputs of a regressor operator."""
     producers = {out: node for node in graph.node for out in node.output}
     constants = _constants(graph)
     zipmaps: dict[str, Keys] = {}
     label_outputs: set[str] = set()
     probabilities: set[str] = set()
     picked: tuple[str, ...] = ()
+    regression: set[str] = set()
     for output in graph.output:
         node, reached = _source(output.name, producers)
         if node is None:
             continue
+        if node.op_type in REGRESSOR_OPS:
+            regression.add(output.name)
         if node.op_type in PROBABILITY_OPS:
             probabilities.add(output.name)
         if node.op_type == "ZipMap" and _class_values(node):
@@ -123,6 +132,7 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
         label_outputs=frozenset(label_outputs),
         probability_outputs=frozenset(probabilities - decisions),
         decision_outputs=frozenset(decisions),
+        regression_outputs=frozenset(regression),
     )
 
 

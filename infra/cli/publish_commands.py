@@ -14,6 +14,7 @@ from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError, BadRequest, VersionExists
 from functions.runtime.formula_cells import formula_label_warning
+from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import (
     SCORE_ACTIVATIONS,
     TASKS,
@@ -113,6 +114,14 @@ def _naming(given: Path, staged: Path) -> Iterator[None]:
         raise
 
 
+def _task(labels: tuple[str, ...], graph: GraphClasses) -> str:
+    """The task `--task` leaves out: classification with classes (given or in the graph),
+    regression for an ai.onnx.ml regressor's values, else other."""
+    if labels or graph.labels:
+        return "classification"
+    return "regression" if graph.regression_outputs else "other"
+
+
 def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     reg = Registry(open_store(args.store))
     name = names.model_name(args.name)
@@ -126,9 +135,11 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
 
     signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
     features = _features(args.features, signature.inputs)
-    task = args.task or ("classification" if labels or signature.classes.labels else "other")
+    task = args.task or _task(labels, signature.classes)
     post: Postprocessing | None = None
     notes: tuple[str, ...] = ()
+    if task == "regression" and not args.task:
+        notes = ("task regression (the graph's outputs come from a regressor operator)",)
     if task == "classification":
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
         setup = classifier_setup(signature.outputs, signature.classes, options)
