@@ -71,6 +71,8 @@ CASES = [
         ["1,2,3,4", "-0.5,1e-7,2E3,123456789012345678", "0.1,0.2,3e38,-0.0", " 1.5, 2.5 ,\t3,4"],
     ),
     ("plain", X, ["1,2,3,4\r", "5,6,7,8\r"]),  # CRLF
+    ("plain", X, ["1,2,3,4\r\r", "5,6,7,8\r"]),  # CRs that end a line all go, as in csv
+    ("plain", X, ["1,2,3,4\r", *GOOD, "5,6,7,8\r\r"]),  # LF lines among CRLF ones
     # A CR inside a line is the line's own: a bad row, never read as 5,6,7,8 or 1,23,4.
     ("per-row", X, ["1,2,3,4", "5,6\r,7,8", "1,2\r3,4", "9,10,11,12"]),
     ("mixed", X, [f"{g}\r" for g in GOOD[:9]] + ["1,2\r3,4\r", '"1\r",2,3,4\r']),  # CRLF

@@ -53,11 +53,6 @@ def read_first_line(store: ObjectStore, key: str) -> bytes:
                 break
             head += block
     line = head.split(b"\n", 1)[0]
-    return line_end_cut(line)
-
-
-def line_end_cut(line: bytes) -> bytes:
-    """`line` without the CR of its CRLF line break; a CR inside the line is its own."""
     return line[:-1] if line.endswith(b"\r") else line
 
 
