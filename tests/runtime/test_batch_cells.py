@@ -79,3 +79,11 @@ def test_empty_chunks_and_empty_rows():
     assert csv_cells(OutputField("y", "float32", (2,)), np.zeros((0, 2), np.float32)) == []
     assert json_cells(OutputField("y", "float32", (2,)), np.zeros((0, 2), np.float32)) == []
     assert csv_cells(OutputField("y", "float32", (0,)), np.zeros((2, 0), np.float32)) == [b"", b""]
+
+
+def test_csv_text_cells_with_line_breaks_are_quoted():
+    """csv_quote wrote 'a\rb' and 'c\nd' bare: the LF split the output row in two."""
+    texts = ["a\rb", "c\nd", "e\r\n", "plain", 'say "hi", then go']
+    field = OutputField("y", "object", ())
+    cells = csv_cells(field, np.array(texts, dtype=object))
+    assert cells == [b'"a\rb"', b'"c\nd"', b'"e\r\n"', b"plain", b'"say ""hi"", then go"']

@@ -17,7 +17,7 @@ import pytest
 from functions.runtime.batch.csv import CsvDecoder, csv_layout
 from functions.runtime.batch.numbers import plain_numbers
 from functions.runtime.batch.scoring import Chunk, RowError
-from functions.runtime.batch.text import decode_lines
+from functions.runtime.batch.text import cut_line_ends, decode_lines
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
@@ -42,10 +42,8 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> ModelManifest:
 
 def route(decoder: CsvDecoder, lines: list[bytes]) -> str:
     """Which route `decoder.chunk` takes for `lines`."""
-    data = b"\n".join(lines)
-    if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):  # CRLF; a stray CR is not plain
-        data = data.replace(b"\r", b"")
-    if plain_numbers(data.split(b"\n"), len(decoder.layout.columns)) is not None:
+    # CRLF: the line breaks' CRs go; a CR inside a line is not plain
+    if plain_numbers(cut_line_ends(lines), len(decoder.layout.columns)) is not None:
         return "plain"
     if decoder._mixed_chunk(len(lines), 2, lines) is not None:
         return "mixed"
@@ -73,7 +71,11 @@ CASES = [
         ["1,2,3,4", "-0.5,1e-7,2E3,123456789012345678", "0.1,0.2,3e38,-0.0", " 1.5, 2.5 ,\t3,4"],
     ),
     ("plain", X, ["1,2,3,4\r", "5,6,7,8\r"]),  # CRLF
-    ("numpy", X, ["1,2,3,4", "5,6\r,7,8", "9,10,11,12"]),  # a stray CR goes, as in CRLF
+    ("plain", X, ["1,2,3,4\r\r", "5,6,7,8\r"]),  # CRs that end a line all go, as in csv
+    ("plain", X, ["1,2,3,4\r", *GOOD, "5,6,7,8\r\r"]),  # LF lines among CRLF ones
+    # A CR inside a line is the line's own: a bad row, never read as 5,6,7,8 or 1,23,4.
+    ("per-row", X, ["1,2,3,4", "5,6\r,7,8", "1,2\r3,4", "9,10,11,12"]),
+    ("mixed", X, [f"{g}\r" for g in GOOD[:9]] + ["1,2\r3,4\r", '"1\r",2,3,4\r']),  # CRLF
     ("plain", "id,x_3,truth,x_1,x_0,x_2", ["7,1,0,2,3,4", "8,5,1,6,7,8"]),  # extra numeric columns
     ("numpy", X, ["nan,1,2,3", "+1,.5,1.,inf", "1,2,3,4"]),  # not JSON numbers; non-finite rows
     ("numpy", X, ["-0,1,2,3"]),  # the integer -0 keeps its sign
@@ -126,6 +128,16 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
     ]
     assert chunk.records == [b"1,2,3,4", b"5,6,7,8"]
     assert chunk.lines == 6
+
+
+def test_a_cr_inside_a_crlf_line_is_a_bad_row_not_a_deleted_byte(manifest):
+    """Batch deleted every CR of a CRLF chunk: `5,6\r,7,8` scored as 5,6,7,8, `1,2\r3` as 1,23."""
+    decoder = CsvDecoder(csv_layout(X.encode(), manifest, "a.csv"), manifest, skip_header=False)
+    lines = [f"{g}\r".encode() for g in GOOD[:8]] + [b"5,6\r,7,8\r", b"1,2\r3,4,5\r"]
+    chunk = decoder.chunk(2, lines)
+    assert [e.position for e in chunk.errors] == [10, 11]
+    assert all("carriage return (CR) outside quotes" in e.reason for e in chunk.errors)
+    assert chunk.records == [g.encode() for g in GOOD[:8]]
 
 
 @pytest.fixture

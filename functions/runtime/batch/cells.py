@@ -127,9 +127,9 @@ def csv_quote(text: str) -> str:
     """`text` as one CSV cell, quoted only when it has to be."""
     if not any(c in text for c in ',"\n\r') and text.strip() == text:
         return text
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow([text])
-    return buffer.getvalue()
+    buffer = io.StringIO()  # the writer quotes the characters of its line terminator: with
+    csv.writer(buffer, lineterminator="\r\n").writerow([text])  # "" it quoted no CR or LF
+    return buffer.getvalue()[:-2]
 
 
 def join_rows(records: Sequence[bytes], cells: Sequence[list[bytes]]) -> bytes:

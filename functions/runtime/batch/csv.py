@@ -20,7 +20,7 @@ import numpy as np
 from functions.runtime.batch.cells import PREFIX, column_names, csv_cells, join_rows
 from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
-from functions.runtime.batch.text import decode_lines, decode_numbered, finish_chunk
+from functions.runtime.batch.text import cut_line_ends, decode_lines, decode_numbered, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
@@ -132,6 +132,11 @@ UNPAIRED_QUOTES = (
     'quote inside a field is written twice: "5"" screen")'
 )
 
+CR_OUTSIDE_QUOTES = (  # the only line break a row can hold
+    "a carriage return (CR) outside quotes (lines end in LF or CRLF; a CR "
+    "that is part of a value is written inside a quoted field)"
+)
+
 
 def _unpaired_quotes(record: str) -> bool:
     """An odd number of quote characters: the line opens or closes a quoted field that spans
@@ -209,9 +214,8 @@ class CsvDecoder:
         """
         if not lines or not self.layout.numeric:
             return None
-        if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):  # CRLF: every \r goes, as
-            lines = [line.replace(b"\r", b"") for line in lines]  # in decode_lines; a stray
-        matrix = plain_numbers(lines, len(self.layout.columns))  # one: no plain numbers
+        lines = cut_line_ends(lines)
+        matrix = plain_numbers(lines, len(self.layout.columns))  # a CR left: not plain numbers
         if matrix is None:
             return None
         if self.layout.usecols is not None:
@@ -225,8 +229,7 @@ class CsvDecoder:
         carefully, so a bad row does not send 4,000 good ones down the slow path."""
         if not lines or not self.layout.numeric:
             return None
-        if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):  # as in _plain_chunk
-            lines = [line.replace(b"\r", b"") for line in lines]
+        lines = cut_line_ends(lines)  # a line with a CR left is odd: read carefully
         odd = self._odd_lines(lines)
         if len(odd) > len(lines) // MOSTLY_ODD:
             return None
@@ -328,7 +331,8 @@ class CsvDecoder:
             try:
                 fields = next(csv.reader([record], strict=True), [])
             except csv.Error as exc:  # an unclosed quote, a stray NUL or CR
-                errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {exc}"))
+                reason = CR_OUTSIDE_QUOTES if "new-line" in str(exc) else str(exc)
+                errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {reason}"))
                 continue
             if len(fields) != len(self.layout.columns):
                 reason = f"has {len(fields)} fields; the header has {len(self.layout.columns)}"

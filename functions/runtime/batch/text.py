@@ -1,6 +1,8 @@
 """Line-based inputs, CSV and JSONL: lines in, decoded chunks out, scored lines back.
 
-Every line is one row (CSV fields may be quoted but not span lines). Blank lines are skipped
+Every line is one row (CSV fields may be quoted but not span lines). A line ends in LF or CRLF:
+the CRs that end it go, any other CR is the line's own (inside a quoted CSV field it is text, as
+the csv module reads it; outside quotes it makes the row a bad one). Blank lines are skipped
 but counted, so error line numbers match what an editor shows. A line that cannot be decoded
 becomes a RowError with its number and reason; the other lines of its chunk are still scored.
 """
@@ -14,6 +16,15 @@ import numpy as np
 from functions.runtime.batch.scoring import Chunk, RowError, coerce_rows
 from functions.runtime.batch.source import TOO_LONG
 from functions.runtime.manifest import ModelManifest
+
+
+def cut_line_ends(lines: list[bytes]) -> list[bytes]:
+    """CRLF lines without the CRs that end them, as decode_lines cuts them; only those. A CR
+    inside a line is its own (text in a quoted field; a bad row outside quotes): deleting it
+    had scored `"line one\rline two"` as "line oneline two" and `1,2\r3,4` as 1,23,4."""
+    if lines[0].endswith(b"\r") or lines[-1].endswith(b"\r"):
+        return [line.rstrip(b"\r") for line in lines]  # as fast as deleting every CR was
+    return lines
 
 
 def decode_lines(
@@ -31,8 +42,11 @@ def decode_numbered(
         text = b"\n".join(lines).decode("utf-8")
     except UnicodeDecodeError:
         return _decode_each(numbers, lines)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "")
+    if "\r" in text:  # CRLF: the CRs that end lines go (as in csv), never one inside a line
+        text = text.replace("\r\n", "\n")
+        if "\r\n" in text:  # a line that ended in CR CR: rare, and linear here
+            text = "\n".join(row.rstrip("\r") for row in text.split("\n"))
+        text = text.rstrip("\r")
     rows = text.split("\n")
     if "" in rows or any(map(str.isspace, rows)):
         keep = [i for i, row in enumerate(rows) if row and not row.isspace()]
