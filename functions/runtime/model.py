@@ -21,6 +21,7 @@ from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.ort_errors import refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
 from functions.runtime.validation import compile_rules, validate_inputs
@@ -42,6 +43,10 @@ def cpu_count() -> int:
 # concurrency comes from serving more requests at once, not from splitting one across cores.
 SMALL_MODEL_BYTES = 8 * 1024 * 1024
 TIMED_EVERY = 16  # session.run calls per timed one
+# A node's failure is raised (and logged, or answered) here: onnxruntime's own ERROR line on
+# stderr would repeat it, once per run that a batch splits a failed chunk into.
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4
 
 
 def intra_op_threads(model_bytes: int | None = None, configured: int = 0) -> int:
@@ -271,12 +276,15 @@ class LoadedModel:
         try:
             self._calls += 1
             if self._calls % TIMED_EVERY:
-                results = self._session_run(wanted, feeds, None)
+                results = self._session_run(wanted, feeds, _QUIET)
             else:
                 began = self._clock()
-                results = self._session_run(wanted, feeds, None)
+                results = self._session_run(wanted, feeds, _QUIET)
                 self.run_seconds += 0.25 * (self._clock() - began - self.run_seconds)
         except Exception as exc:
+            refused = refusal(exc)
+            if refused is not None:  # these values, not the server: the caller is told why
+                raise refused from exc
             log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
             if "INVALID_ARGUMENT" in str(exc):
                 raise InvalidInput(f"the model rejected these inputs: {_short(exc)}") from exc

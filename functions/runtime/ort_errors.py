@@ -1,0 +1,69 @@
+"""onnxruntime's run-time errors, read: a node that refused the values it was given (a category
+a OneHotEncoder never saw, an index past a Gather's table) is the input's fault, a 422 with
+the op and onnxruntime's own words; anything else stays an internal failure.
+
+onnxruntime raises untyped errors whose text is `[ONNXRuntimeError] : 1 : FAIL : Non-zero
+status code returned while running OneHotEncoder node. Name:'...' Status Message: ...`; the
+status message of an internal check starts with the source file and C++ function that made
+it, which a caller has no use for (and which say how the server was built).
+"""
+
+from __future__ import annotations
+
+import re
+
+from functions.runtime.errors import InvalidInput
+
+# The status codes a kernel returns for what it was fed (onnxruntime's common/status.h):
+# ENGINE_ERROR, EP_FAIL, NOT_IMPLEMENTED and the rest are the server's or the graph's.
+_REFUSING_CODES = ("FAIL", "INVALID_ARGUMENT", "RUNTIME_EXCEPTION")
+_NODE = re.compile(
+    r"\[ONNXRuntimeError\] : \d+ : (?P<code>[A-Z_]+) : Non-zero status code returned while "
+    r"running (?P<op>\w+) node\. Name:'[^']*' Status Message: (?P<message>.*)",
+    re.DOTALL,
+)
+# `/onnxruntime_src/.../reshape_helper.h:91 onnxruntime::ReshapeHelper::ReshapeHelper(...)
+# input_shape_size == requested_shape_size was false. The input tensor cannot be reshaped...`
+_SOURCE = re.compile(r"^\S+\.(?:h|cc|cpp|c|cu):\d+ ")
+_CHECK = re.compile(r" was false\. ")
+_OUT_OF_MEMORY = ("bad_alloc", "Failed to allocate", "out of memory")
+# What a caller can do about the refusals converters commonly export.
+_HINTS = {
+    "Unknown Category": (
+        "a category the model was not trained on (scikit-learn's "
+        "OneHotEncoder(handle_unknown='ignore') exports a model that encodes it as zeros)"
+    ),
+}
+MAX_REASON = 300
+
+
+class ModelRefused(InvalidInput):
+    """A node of the model failed on these input values; `reason` says which op and why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the model refused these inputs: {reason}")
+        self.reason = reason
+
+
+def refusal(exc: Exception) -> ModelRefused | None:
+    """The refusal `exc` (raised by a session's run) reports, or None: not a node's failure,
+    or one no input causes (memory)."""
+    text = str(exc)
+    found = _NODE.search(text)
+    if found is None or found["code"] not in _REFUSING_CODES:
+        return None
+    if any(words in text for words in _OUT_OF_MEMORY):
+        return None
+    return ModelRefused(_readable(found["op"], found["message"]))
+
+
+def _readable(op: str, message: str) -> str:
+    """`Op: message`, without the source file, C++ function and check an internal assert
+    prefixes, plus what to do where that is known."""
+    message = message.strip()
+    if _SOURCE.match(message):
+        check = _CHECK.search(message)
+        message = message[check.end() :] if check else _SOURCE.sub("", message)
+    hints = [hint for words, hint in _HINTS.items() if words in message]
+    reason = f"{op}: {message.rstrip('.')}; {hints[0]}" if hints else f"{op}: {message}"
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
