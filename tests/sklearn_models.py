@@ -77,3 +77,38 @@ def _fitted(kind: str, string_classes: bool) -> Any:
     x_train, _, y_train, _ = wine_split()
     target = np.asarray(CLASS_NAMES)[y_train] if string_classes else y_train
     return ESTIMATORS[kind]().fit(x_train, target)
+
+
+REGIONS = ("north", "south", "east")  # the string column of `region_pipeline`'s data
+
+
+def region_frame(rows: int = 60) -> Any:
+    """Three wine features (float32) and a `region` string column, as a pandas DataFrame."""
+    import pandas as pd
+
+    x, _ = load_wine(return_X_y=True)
+    frame = pd.DataFrame(x[:rows, :3].astype(np.float32), columns=["alcohol", "malic", "ash"])
+    frame["region"] = np.asarray(REGIONS, dtype=object)[np.arange(len(frame)) % len(REGIONS)]
+    return frame
+
+
+@functools.cache
+def region_pipeline() -> tuple[Any, bytes]:
+    """(fitted pipeline, its skl2onnx export with default options): scaled numbers and a
+    one-hot `region` (OneHotEncoder's default handle_unknown='error') into a logistic
+    regression; one ONNX input per column. Fitted once per session (~50 ms)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = region_frame(len(load_wine().target))
+    _, y = load_wine(return_X_y=True)
+    columns = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["alcohol", "malic", "ash"]),
+            ("cat", OneHotEncoder(), ["region"]),
+        ]
+    )
+    pipeline = Pipeline([("prep", columns), ("clf", LogisticRegression(max_iter=1000))])
+    pipeline.fit(frame, y)
+    return pipeline, to_onnx(pipeline, frame[:1]).SerializeToString()

@@ -193,3 +193,17 @@ def error_lines(errors: list[RowError], key: str, offset: int = 0) -> bytes:
     return "".join(
         json.dumps({key: e.position + offset, "error": e.reason}) + "\n" for e in errors
     ).encode()
+
+
+class Pieces:
+    """A write target that keeps what it is given: a worker's answer is sent piece by piece,
+    not copied into one buffer first."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.pieces.append(data)
+        self.size += len(data)
+        return len(data)

@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from http import HTTPStatus
 from pathlib import Path
 from queue import SimpleQueue
 from typing import IO, Any, cast
@@ -37,6 +38,7 @@ import functions
 from functions.runtime.batch.job import (
     TIMINGS,
     Job,
+    Pieces,
     SpanResult,
     open_job,
     score_span,
@@ -44,7 +46,7 @@ from functions.runtime.batch.job import (
 )
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.source import ByteRange
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.store import ObjectInfo, open_store
@@ -52,7 +54,7 @@ from functions.runtime.store import ObjectInfo, open_store
 IN_FLIGHT_PER_WORKER = 2  # blocks sent and not yet written, per worker: bounds memory
 
 FRAME = struct.Struct("<BQ")  # kind, payload bytes
-INIT, BLOCK, READY, DONE, FAILED = range(5)
+INIT, BLOCK, READY, DONE, FAILED, REFUSED = range(6)
 COUNTS = struct.Struct("<QQQQQddd")  # body bytes, rows, scored, failed, lines, 3 timings
 BOUNDS = struct.Struct("<QQ")  # a block: the byte range whose lines it scores
 BLOCK_BYTES = 8 * 1024 * 1024
@@ -133,8 +135,9 @@ class _Worker:
                 payload = _read_exactly(self.answers, size)
                 with self.lock:
                     future = self.waiting.popleft()
-                if kind == FAILED:
-                    future.set_exception(WorkerFailed(payload.decode("utf-8", "replace")))
+                if kind in (FAILED, REFUSED):  # REFUSED: the input's fault, as in this process
+                    failure = WorkerFailed if kind == FAILED else BadRequest
+                    future.set_exception(failure(payload.decode("utf-8", "replace")))
                 else:
                     future.set_result(_answer(kind, payload))
         except Exception as exc:  # a broken pipe or answer: whatever waits must not hang
@@ -338,7 +341,7 @@ class _Scoring:
 
     def block(self, start: int, end: int) -> list[bytes]:
         """Score the lines starting in [start, end): COUNTS, the output's pieces, the errors."""
-        body, errors = _Pieces(), io.BytesIO()
+        body, errors = Pieces(), io.BytesIO()
         result = score_span(self.job, ByteRange(start, end), cast(IO[bytes], body), errors)
         counts = COUNTS.pack(
             body.size,
@@ -349,20 +352,6 @@ class _Scoring:
             *(result.timings[name] for name in TIMINGS),
         )
         return [counts, *body.pieces, errors.getvalue()]
-
-
-class _Pieces:
-    """A write target that keeps what it is given: the answer is sent piece by piece, not
-    copied into one buffer first."""
-
-    def __init__(self) -> None:
-        self.pieces: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.pieces.append(data)
-        self.size += len(data)
-        return len(data)
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
@@ -380,8 +369,10 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             else:
                 raise WorkerFailed("a block came before the model was set")
         except Exception as exc:
+            refused = isinstance(exc, AiaasError) and exc.status < HTTPStatus.INTERNAL_SERVER_ERROR
             message = exc.message if isinstance(exc, AiaasError) else f"{type(exc).__name__}: {exc}"
-            answer, reply = FAILED, [f"batch worker {os.getpid()}: {message}".encode()]
+            where = "" if refused else f"batch worker {os.getpid()}: "
+            answer, reply = REFUSED if refused else FAILED, [f"{where}{message}".encode()]
         answers.write(FRAME.pack(answer, sum(map(len, reply))))
         for piece in reply:
             answers.write(piece)

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
+from functions.runtime.batch.refusals import isolate
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
+from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.text_input import batch_view, is_blank, text_input
 from functions.runtime.validation import missing_value, scaled_pixels_hint
 
@@ -234,6 +236,7 @@ class ChunkScorer:
         # What the input files hold: for a text model, one text column (tokenized by the model).
         self.manifest = batch_view(model.manifest)
         self.batch = max(1, model.max_batch_size)
+        self.proven = False  # whether the model has scored a row of this job in this process
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
@@ -272,7 +275,11 @@ class ChunkScorer:
         (texts its tokenizer keeps nothing of, NaN or infinity in its answer) are moved to the
         chunk's errors: the predict API refuses those rows too."""
         self.screen(chunk)
-        outputs = self._run(chunk.features, chunk.rows)
+        try:
+            outputs = self.run_rows(chunk.features, chunk.rows)
+        except ModelRefused as exc:  # some row's values (or all): find them, score the others
+            outputs = isolate(self, chunk, exc.reason)
+        self.proven = self.proven or chunk.rows > 0
         bad = nonfinite_rows(outputs, chunk.rows) if outputs else None
         if bad is not None:
             rows = np.flatnonzero(bad).tolist()
@@ -282,14 +289,14 @@ class ChunkScorer:
 
     def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""
-        return self._labelled(self._run(features, rows))
+        return self._labelled(self.run_rows(features, rows))
 
-    def _run(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    def run_rows(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """The model's outputs for `rows` coerced rows, in batches of its batch limit."""
         if rows == 0:
             return {}
         if any(is_ragged(value) for value in features.values()):
-            return by_size(features, rows, self._run)
+            return by_size(features, rows, self.run_rows)
         parts = [
             self.model.predict({n: v[i : i + self.batch] for n, v in features.items()}, typed=True)
             for i in range(0, rows, self.batch)

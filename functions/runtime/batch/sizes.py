@@ -68,10 +68,12 @@ def by_size(features: dict[str, np.ndarray], rows: int, score: Scorer) -> dict[s
         for indices in size_groups(features, rows)
     ]
     names = parts[0][1].keys() if parts else []
-    return {name: _in_order([(i, out[name]) for i, out in parts], rows) for name in names}
+    return {name: in_order([(i, out[name]) for i, out in parts], rows) for name in names}
 
 
-def _in_order(parts: list[tuple[np.ndarray, np.ndarray]], rows: int) -> np.ndarray:
+def in_order(parts: list[tuple[np.ndarray, np.ndarray]], rows: int) -> np.ndarray:
+    """Arrays of some of `rows` rows each (at `indices`) as one array in row order (one array
+    a row where their row shapes differ)."""
     shapes = {value.shape[1:] for _, value in parts}
     if len(shapes) == 1:
         first = parts[0][1]
