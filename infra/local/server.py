@@ -133,7 +133,9 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
     overridden (granian registers the bound method as it starts), and its public `wrks`
     (each with its multiprocessing `inner` process) are read. Guarded by
     tests/infra/test_serve_shutdown.py, which stops real servers so. `_stop_workers` is
-    extended to read the workers' exit statuses (tests/infra/test_serve_stop_flush.py)."""
+    extended to read the workers' exit statuses (tests/infra/test_serve_stop_flush.py), and
+    `_spawn_worker` to start each with its stop signals blocked (`_start_blocked`,
+    tests/infra/test_serve_stop_while_starting.py)."""
     from granian.server.mp import MPServer
 
     class Supervisor(MPServer):
@@ -166,7 +168,7 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
         def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
             # Every worker: the first ones and those granian's reload (SIGHUP) starts.
             worker = super()._spawn_worker(*args, **kwargs)
-            worker.inner.start = partial(_start_blocked, worker.inner.start)
+            worker.start = partial(_start_blocked, worker.start)  # type: ignore[method-assign]
             return worker
 
         def _stop_workers(self) -> None:
@@ -180,14 +182,14 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
 
 
 def _start_blocked(start: Callable[[], None]) -> None:
-    """Fork a worker (multiprocessing's `start`) with WORKER_SIGNALS blocked: the child keeps
-    the mask, so a stop signal that reaches it while it still starts (its app is built, its
-    loop not yet running) waits, and is taken once its loop runs (`_worker_signals`). Sent
-    earlier, it went to the supervisor's own handler, inherited through the fork, and was lost:
-    the worker went on to serve, and the supervisor waited for it until the end of the grace,
-    then cut it off (exit 1, with every request answered). 2 stops in 50 with a request
-    in flight, ms after `ready` (one worker answers it while the other may still start). A
-    signal the supervisor gets meanwhile waits as long as the fork."""
+    """Start a worker (granian's `start`: multiprocessing's fork, then a thread that waits for
+    it) with WORKER_SIGNALS blocked. The child keeps the mask, so a stop signal that reaches it
+    while it still starts (building its app, its loop not yet running) waits, and is taken once
+    its loop runs (`_worker_signals`). Unblocked, it went to the supervisor's own handler,
+    inherited through the fork, and was lost: the worker went on to serve, and the supervisor
+    waited for it to the end of the grace, then cut it off (exit 1, every request answered):
+    3 stops in 200 sent ms after a request's start, so after `ready`, which the other worker
+    had answered. A signal the supervisor gets meanwhile waits as long as the fork."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
     try:
         start()
