@@ -17,7 +17,8 @@ enforces, configured here:
   then exit (0), once the exit handlers have written what they hold, for at most
   EXIT_HANDLERS_S (`infra/local/ending.py`; past it the exit status is 1). With `workers` > 1 the supervisor counts the signals and keeps the grace
   (`_supervisor`); a worker acts on its first SIGTERM only, not on a Ctrl-C's SIGINT
-  (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1.
+  (`_worker_signals`), and cuts its requests off when the supervisor sends it SIGUSR1; a signal
+  sent while a worker still starts waits for it (`_start_blocked`).
 One worker (the default) runs in this process, on granian's embedded server: no supervisor
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 CUT_OFF_WRITE_S = 0.2  # for the 503s of requests cut off at the end of the grace to go out
 CUT_OFF_SIGNAL = signal.SIGUSR1  # supervisor -> worker: cut the requests still running off
+# A worker starts with these blocked, until its event loop runs and takes them (`_start_blocked`).
+WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT, CUT_OFF_SIGNAL}
 WORKER_EXIT_AFTER_CUT_S = 1.0  # a worker cut off exits by then (+ its exit handlers' bound)
 # granian kills a worker still alive this long after the grace: one whose loop is stuck, never
 # one cut off at the grace and writing what its exit handlers hold (infra/local/ending.py).
@@ -130,7 +133,9 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
     overridden (granian registers the bound method as it starts), and its public `wrks`
     (each with its multiprocessing `inner` process) are read. Guarded by
     tests/infra/test_serve_shutdown.py, which stops real servers so. `_stop_workers` is
-    extended to read the workers' exit statuses (tests/infra/test_serve_stop_flush.py)."""
+    extended to read the workers' exit statuses (tests/infra/test_serve_stop_flush.py), and
+    `_spawn_worker` to start each with its stop signals blocked (`_start_blocked`,
+    tests/infra/test_serve_stop_while_starting.py)."""
     from granian.server.mp import MPServer
 
     class Supervisor(MPServer):
@@ -160,6 +165,12 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             if self._grace is not None:
                 self._grace.cancel()
 
+        def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
+            # Every worker: the first ones and those granian's reload (SIGHUP) starts.
+            worker = super()._spawn_worker(*args, **kwargs)
+            worker.start = partial(_start_blocked, worker.start)  # type: ignore[method-assign]
+            return worker
+
         def _stop_workers(self) -> None:
             # A worker whose exit handlers ran past their bound exits 1 (it said what was
             # lost); granian does not look, and the server exited 0.
@@ -168,6 +179,22 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             self.failed = any(w.inner.exitcode for w in workers)
 
     return Supervisor(workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, **options)
+
+
+def _start_blocked(start: Callable[[], None]) -> None:
+    """Start a worker (granian's `start`: multiprocessing's fork, then a thread that waits for
+    it) with WORKER_SIGNALS blocked. The child keeps the mask, so a stop signal that reaches it
+    while it still starts (building its app, its loop not yet running) waits, and is taken once
+    its loop runs (`_worker_signals`). Unblocked, it went to the supervisor's own handler,
+    inherited through the fork, and was lost: the worker went on to serve, and the supervisor
+    waited for it to the end of the grace, then cut it off (exit 1, every request answered):
+    3 stops in 200 sent ms after a request's start, so after `ready`, which the other worker
+    had answered. A signal the supervisor gets meanwhile waits as long as the fork."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+    try:
+        start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _say_cut_off(limits: ServerLimits) -> None:
@@ -235,8 +262,12 @@ def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:
             stopping.set()
 
     loop.add_signal_handler(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (one pending since the fork is dropped)
     signal.signal(CUT_OFF_SIGNAL, partial(_cut_off_worker, app, loop))
+    # Blocked since the fork (`_start_blocked`): taken once the loop runs, which uvloop reads
+    # signals in only then (one sent before was kept, unread, until the next). Other threads,
+    # started meanwhile, keep them blocked: they all come to this, the main, thread.
+    loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, WORKER_SIGNALS)
     return stopping
 
 
