@@ -23,7 +23,13 @@ from typing import IO
 
 import numpy as np
 
-from functions.runtime.batch.source import TOO_LONG, ByteRange, owned_lines, too_long_bytes
+from functions.runtime.batch.source import (
+    TOO_LONG,
+    ByteRange,
+    owned_lines,
+    too_long,
+    too_long_bytes,
+)
 
 QUOTE = b'"'
 
@@ -134,17 +140,24 @@ def _batch(records: list[bytes], starts: np.ndarray, following: int) -> RecordBa
 def record_starts(stream: IO[bytes], start: int, cuts: Iterable[int], limit: int) -> Iterator[int]:
     """Each of the ascending `cuts` (past `start`) moved to the first record starting at or
     after it, or to the end of the object; read from `start`, a record's start, with `stream`
-    positioned at `start - 1` (or 0)."""
+    positioned at `start - 1` (or 0). A block with no quote is not even split into lines."""
     seek = _Seek(iter(cuts))
     joiner = _Joiner(limit)
     position, number = start, 1  # the offset and number of the next line
-    for lines, quoted, size in owned_lines(stream, ByteRange(start, None), limit):
+    span = ByteRange(start, None)
+    for (piece,), quoted, size in owned_lines(stream, span, limit, split=False):
         if seek.cut is None:
             return
-        if quoted or joiner.open:
-            starts = np.array(joiner.feed(number, lines)[1], dtype=np.int64)
-        else:  # no quote in the block: every line starts a record
-            starts = np.arange(number, number + len(lines))
+        if not quoted and not joiner.open:  # every line starts a record: the next one's start
+            while (
+                seek.cut is not None and (at := _line_start(piece, seek.cut - position, size)) >= 0
+            ):
+                yield position + at
+                seek.cut, seek.need = next(seek.cuts, None), None
+            position += size
+            continue
+        lines = _lines(piece[:size], limit)
+        starts = np.array(joiner.feed(number, lines)[1], dtype=np.int64)
         if seek.need is not None or seek.cut < position + size:
             sizes = [too_long_bytes(line) for line in lines]  # only where a cut falls
             seek.keep(number, position + np.cumsum([0, *sizes[:-1]]) + np.arange(len(lines)))
@@ -153,6 +166,22 @@ def record_starts(stream: IO[bytes], start: int, cuts: Iterable[int], limit: int
     yield from seek.found(np.array(joiner.finish()[1], dtype=np.int64))
     if seek.cut is not None:
         yield from (position for _ in [seek.cut, *seek.cuts])
+
+
+def _line_start(piece: bytes, at: int, size: int) -> int:
+    """The first line start at or after offset `at` of `piece[:size]` (its end counts), or -1."""
+    if at <= 0:
+        return 0
+    found = piece.find(b"\n", at - 1, size)
+    return -1 if found < 0 else found + 1
+
+
+def _lines(piece: bytes, limit: int) -> list[bytes]:
+    """A piece's lines, as `owned_lines` splits them."""
+    lines = piece.split(b"\n") if piece else []
+    if piece.endswith(b"\n"):
+        lines.pop()
+    return [too_long(limit, len(line)) if len(line) > limit else line for line in lines]
 
 
 class _Seek:

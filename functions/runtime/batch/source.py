@@ -81,11 +81,14 @@ def line_batches(
 
 
 def owned_lines(
-    stream: IO[bytes], span: ByteRange, limit: int
+    stream: IO[bytes], span: ByteRange, limit: int, *, split: bool = True
 ) -> Iterator[tuple[list[bytes], bool, int]]:
     """The lines starting in `span`, a block at a time: (lines, whether the block read holds a
     quote character, the bytes the lines had with their line breaks). A line over `limit` is
-    handed on as `too_long`."""
+    handed on as `too_long`. With `split` False (a span to the end only) a block's lines come
+    as one piece, line breaks in, for a caller that seldom needs them apart: its first `size`
+    bytes (the rest begins the next piece); a line over the limit is then cut out only where
+    it ends a block."""
     pending = b""
     position = max(span.start - 1, 0)  # offset of pending[0] in the object
     skip_partial = span.start > 0
@@ -100,13 +103,17 @@ def owned_lines(
                 pending, position = b"", position + len(data)
                 continue
             data, position, skip_partial = data[cut + 1 :], position + cut + 1, False
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        if not block and pending:  # a last line without a line break
-            lines.append(pending)
-        if not block:
-            pending = b""
-        if lines and max(map(len, lines)) > limit:
+        if not split:  # not cut either: the piece's own bytes are the first `size`
+            pending = data[data.rfind(b"\n") + 1 :] if block else b""
+            lines = [data]
+        else:
+            lines = data.split(b"\n")
+            pending = lines.pop()
+            if not block and pending:  # a last line without a line break
+                lines.append(pending)
+            if not block:
+                pending = b""
+        if split and lines and max(map(len, lines)) > limit:
             lines = [too_long(limit, len(line)) if len(line) > limit else line for line in lines]
         lines, done = _owned(lines, data, position, span.end)
         yield lines, b'"' in data, len(data) - len(pending)
