@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.batch.csv import expected_columns
+from functions.runtime.batch.csv_header import expected_columns
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize

@@ -6,7 +6,9 @@ until the dead-letter queue) or silently lost a row.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -108,21 +110,23 @@ def test_an_unclosed_quote_is_a_bad_row_and_the_count_stays_right(
 
 
 UNBALANCED = (
-    "not a valid CSV row: its quotes do not pair up (a quoted field may not span lines; a "
-    'quote inside a field is written twice: "5"" screen")'
+    "not a valid CSV row: its quotes do not pair up (a quoted field opens here and does not "
+    "close before the end of the file or within AIAAS_BATCH_MAX_LINE_BYTES; a quote inside a "
+    'field is written twice: "5"" screen")'
 )
 
 
-def test_a_field_spanning_lines_costs_each_of_its_lines(store: LocalStore, tmp_path: Path) -> None:
-    # pandas writes a cell holding a line break as a quoted field over two lines. The line
-    # after the break used to be scored as a row of its own, its id cell `line"`: an output
-    # row no input row has. Every line of such a field is a reported bad row now.
-    data = f'id,{HEADER}\na,1,2,3,4\n"multi\nline",1,2,3,4\n"b ""quoted""",5,6,7,8\n'.encode()
-    summary, errors = score(store, tmp_path, "span.csv", data)
-    assert errors == [{"line": 3, "error": UNBALANCED}, {"line": 4, "error": UNBALANCED}]
-    assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (4, 2, 2)
-    output = store.get_bytes(f"{OUT}/span.csv").decode().splitlines()
-    assert [line.split(",")[0] for line in output[1:]] == ["a", '"b ""quoted"""']
+def test_a_field_spanning_lines_is_one_row(store: LocalStore, tmp_path: Path) -> None:
+    # pandas writes a cell holding a line break as a quoted field over two lines: one record
+    # (RFC 4180), echoed as read; it was two bad rows. Rows after it keep their line numbers.
+    data = f'id,{HEADER}\na,1,2,3,4\n"multi\nline",1,2,3,4\n"b ""q""",5,6,7,8\nc,x,1,2,3\n'
+    summary, errors = score(store, tmp_path, "span.csv", data.encode())
+    assert errors == [{"line": 6, "error": "column 'x_0' is not a number: 'x'"}]
+    assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (4, 3, 1)
+    output = store.get_bytes(f"{OUT}/span.csv").decode()
+    rows = list(csv.reader(io.StringIO(output, newline="")))
+    assert [row[0] for row in rows[1:]] == ["a", "multi\nline", 'b "q"']
+    assert '\n"multi\nline",1,2,3,4,' in output
 
 
 @pytest.mark.parametrize("name", ["rows.csv.gz", "rows.jsonl.gz"])
@@ -219,8 +223,8 @@ def test_long_lines_across_span_edges_are_counted_once(
         batches = source.line_batches(stream, span, 3, max_line_bytes=100)
         return [line for _, batch in batches for line in batch]
 
-    marker = source.too_long(100)
-    expected = [b"a" * 10, marker, b"c" * 20, marker, b"e" * 5]
+    expected = [b"a" * 10, source.too_long(100, 500), b"c" * 20, source.too_long(100, 1000)]
+    expected.append(b"e" * 5)
     assert read(0, None) == expected
     assert read(0, cut) + read(cut, None) == expected
 

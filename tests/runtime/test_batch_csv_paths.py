@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.runtime.batch.csv import CsvDecoder, csv_layout
+from functions.runtime.batch.csv import CsvDecoder
+from functions.runtime.batch.csv_header import csv_layout
 from functions.runtime.batch.numbers import plain_numbers
 from functions.runtime.batch.scoring import Chunk, RowError
 from functions.runtime.batch.text import cut_line_ends, decode_lines

@@ -1,9 +1,6 @@
-"""CSV batch input: a header naming the model's input columns, one row per line.
-
-Columns map to inputs by name: an input `x` of shape [-1] or [-1, 1] reads column `x`; an
-input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks), or, for a model
-with feature names, the columns so named (the training file itself scores as it is). Other
-columns (ids, ground truth) are passed through untouched, and the output gains `pred_*` columns.
+"""CSV batch input: a header line naming the model's input columns, then one row per record (a
+record spans lines where a quoted field holds line breaks: `csv_records`).
+The header itself is matched in `csv_header`.
 """
 
 from __future__ import annotations
@@ -11,125 +8,27 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
 from itertools import repeat
 from typing import cast
 
 import numpy as np
 
-from functions.runtime.batch.cells import PREFIX, column_names, csv_cells, join_rows
+from functions.runtime.batch.cells import csv_cells, join_rows
+from functions.runtime.batch.csv_header import CsvLayout
 from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
 from functions.runtime.batch.scoring import Chunk, OutputField, RowError, row_shape
-from functions.runtime.batch.text import cut_line_ends, decode_lines, decode_numbered, finish_chunk
+from functions.runtime.batch.text import cut_line_ends, decode_numbered, finish_chunk
 from functions.runtime.codecs import nulls
-from functions.runtime.column_names import column_for
-from functions.runtime.errors import BadRequest
-from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.validation import missing_value
 
-SHOWN = 6  # column names quoted in an error message
 COMMA, NEWLINE = ord(","), ord("\n")
 MOSTLY_ODD = 4  # more than a quarter of a chunk's lines odd: the careful path for all of it
 
-
-class HeaderMismatch(BadRequest):
-    """The CSV header does not name the columns the model reads."""
-
-
-def expected_columns(spec: TensorSpec) -> list[str]:
-    """The CSV columns input `spec` is read from."""
-    width = math.prod(row_shape(spec))
-    return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
-
-
-def _shown(names: list[str]) -> str:
-    extra = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + extra
-
-
-@dataclass(frozen=True)
-class CsvLayout:
-    """How a header maps to the model's inputs."""
-
-    header: str
-    columns: tuple[str, ...]
-    indices: dict[str, list[int]]  # input name -> its columns' positions in a parsed row
-    usecols: list[int] | None  # columns to parse, None when every column is an input column
-    numeric: bool  # every input is numeric: the fast parser applies
-
-    def header_line(self, fields: list[OutputField]) -> bytes:
-        added = [name for field in fields for name in column_names(field)]
-        return (",".join([self.header, *added]) + "\n").encode()
-
-
-def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
-    """Match the header line against the model's inputs, or raise HeaderMismatch."""
-    text = header.decode("utf-8-sig", "replace")
-    if "\r" in text.rstrip("\r"):
-        raise HeaderMismatch(
-            f"{where}: lines end in a bare carriage return (CR), which batch does not read; "
-            "save the file with LF or CRLF line endings"
-        )
-    try:
-        columns = [name.strip() for name in next(csv.reader([text]), [])]
-    except csv.Error as exc:
-        raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
-    if not any(columns):
-        raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
-    if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
-        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}{hint}")
-    taken = [c for c in columns if c.startswith(PREFIX)]
-    if taken:
-        raise HeaderMismatch(
-            f"{where}: columns starting with {PREFIX!r} are where predictions go; rename "
-            f"{_shown(taken)}"
-        )
-    _refuse_pairs(columns, manifest, where)
-    position = {name: i for i, name in enumerate(columns)}
-    wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
-    renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
-    position.update({key: position[column] for key, column in renamed.items()})
-    by_name = manifest.feature_input
-    if by_name is not None and not all(c in position for c in wanted[by_name.name]):
-        wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
-    missing = [c for names in wanted.values() for c in names if c not in position]
-    if missing:
-        hint = _header_hint(columns)
-        raise HeaderMismatch(
-            f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
-            f"{manifest.name}:{manifest.version} reads "
-            + "; ".join(f"{name}: {_shown(cols)}" for name, cols in wanted.items())
-        )
-    used = sorted(position[c] for names in wanted.values() for c in names)
-    every = len(used) == len(columns)
-    slot = {col: i for i, col in enumerate(used)}
-    return CsvLayout(
-        header=text.rstrip("\r"),
-        columns=tuple(columns),
-        indices={n: [slot[position[c]] for c in cols] for n, cols in wanted.items()},
-        usecols=None if every else used,
-        numeric=all(spec.dtype != "string" for spec in manifest.inputs),
-    )
-
-
-def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
-    """A text model scores one text a row: a file of pairs is refused, its second text never
-    dropped."""
-    text = text_input(manifest)
-    if text is not None and PAIR_FIELD in columns and manifest.inputs[0].name != PAIR_FIELD:
-        raise HeaderMismatch(
-            f"{where}: the column {PAIR_FIELD!r} holds the second texts of pairs; model "
-            f"{manifest.name}:{manifest.version} reads one text a row (column "
-            f"{text.field!r}), not pairs of texts"
-        )
-
-
 UNPAIRED_QUOTES = (
-    "not a valid CSV row: its quotes do not pair up (a quoted field may not span lines; a "
-    'quote inside a field is written twice: "5"" screen")'
+    "not a valid CSV row: its quotes do not pair up (a quoted field opens here and does not "
+    "close before the end of the file or within AIAAS_BATCH_MAX_LINE_BYTES; a quote inside a "
+    'field is written twice: "5"" screen")'
 )
 
 CR_OUTSIDE_QUOTES = (  # the only line break a row can hold
@@ -139,30 +38,9 @@ CR_OUTSIDE_QUOTES = (  # the only line break a row can hold
 
 
 def _unpaired_quotes(record: str) -> bool:
-    """An odd number of quote characters: the line opens or closes a quoted field that spans
-    lines (rows are lines, so the other part is a line of its own), or a quote is not doubled.
-    Without this the line after a field's line break was scored as a row, its first cell the
-    field's tail: an output row that no input row has."""
+    """An odd number of quote characters: a quoted field that never closed (the reader hands
+    its first line on alone), or a quote that is not doubled."""
     return record.count('"') % 2 == 1
-
-
-def _header_hint(columns: list[str]) -> str:
-    """Why a header may lack every column: no header line, or another delimiter."""
-    if _looks_numeric(columns):
-        return " (is the header line missing?)"
-    if len(columns) == 1:
-        found = [sep for sep in (";", "\t", "|") if sep in columns[0]]
-        if found:
-            return f" (the header is one column; is the file {found[0]!r}-separated? save it comma-separated)"
-    return ""
-
-
-def _looks_numeric(columns: list[str]) -> bool:
-    try:
-        [float(c) for c in columns]
-    except ValueError:
-        return False
-    return True
 
 
 class CsvDecoder:
@@ -177,26 +55,34 @@ class CsvDecoder:
         self.width = len(layout.usecols) if layout.usecols is not None else len(layout.columns)
         self.picks = {name: _pick(cols) for name, cols in layout.indices.items()}
 
-    def chunk(self, first: int, lines: list[bytes]) -> Chunk:
-        """One batch of lines (`first` is the number of its first line) as a chunk."""
-        count = len(lines)
+    def chunk(
+        self, first: int, lines: list[bytes], starts: np.ndarray | None = None, count: int = 0
+    ) -> Chunk:
+        """One batch of records (`first` is the number of its first line) as a chunk; `starts`
+        numbers each record where some span lines, and `count` is then the lines they cover."""
+        count = count or len(lines)
         if self.skip_header:  # line 1 of the object is the header
             self.skip_header, first, lines = False, first + 1, lines[1:]
+            starts = None if starts is None else starts[1:]
+        if starts is not None:  # line breaks in quoted fields: each record read carefully
+            return self._decoded_chunk(count, starts, lines, numpy=False)
         plain = self._plain_chunk(count, first, lines)
         if plain is not None:
             return plain
         mixed = self._mixed_chunk(count, first, lines)
         if mixed is not None:
             return mixed
-        return self._decoded_chunk(count, first, lines, numpy=True)
+        return self._decoded_chunk(count, _numbered(first, lines), lines, numpy=True)
 
     def per_row_chunk(self, first: int, lines: list[bytes]) -> Chunk:
         """`lines` (no header) parsed line by line by csv and float(): the careful path, which
         the faster ones must match (the tests hold them to it)."""
-        return self._decoded_chunk(len(lines), first, lines, numpy=False)
+        return self._decoded_chunk(len(lines), _numbered(first, lines), lines, numpy=False)
 
-    def _decoded_chunk(self, count: int, first: int, lines: list[bytes], *, numpy: bool) -> Chunk:
-        text, records, numbers, errors = decode_lines(first, lines)
+    def _decoded_chunk(
+        self, count: int, numbers: np.ndarray, lines: list[bytes], *, numpy: bool
+    ) -> Chunk:
+        text, records, numbers, errors = decode_numbered(numbers, lines)
         matrix = self._parse_fast(text, records) if numpy else None
         if matrix is not None:
             raw = self._split(matrix)
@@ -383,6 +269,10 @@ class CsvDecoder:
     def _column(self, slot: int) -> str:
         columns = self.layout.usecols or range(len(self.layout.columns))
         return self.layout.columns[columns[slot]]
+
+
+def _numbered(first: int, lines: list[bytes]) -> np.ndarray:
+    return np.arange(first, first + len(lines), dtype=np.int64)
 
 
 def _pick(columns: list[int]) -> slice | list[int]:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
 import numpy as np
 
-from functions.runtime.batch.csv import CsvDecoder, CsvLayout, csv_body, csv_layout
+from functions.runtime.batch.csv import CsvDecoder, csv_body
+from functions.runtime.batch.csv_header import CsvLayout, csv_layout
+from functions.runtime.batch.csv_records import record_batches, record_starts
 from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import (
@@ -82,6 +84,11 @@ class BatchFormat(Protocol):
         """A scored chunk's output lines (text formats)."""
         ...
 
+    def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
+        """The ascending `cuts` (past `start`, where a span starts) moved to where a span may
+        start: a record's start, at or after each cut."""
+        ...
+
 
 class _Text:
     text = True
@@ -95,11 +102,7 @@ class _Text:
     def extent(self, info: ObjectInfo) -> int:
         return info.size
 
-    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder | JsonlDecoder:
-        raise NotImplementedError
-
     def chunks(self, reading: Reading, span: ByteRange) -> Iterator[Chunk]:
-        decoder = self._decoder(reading.manifest, span.start == 0)
         store, key = reading.store, reading.key
         opened: contextlib.AbstractContextManager[IO[bytes]]
         if self.compressed:
@@ -110,11 +113,20 @@ class _Text:
         else:  # from the byte before the span: the line ending there tells where the next starts
             opened = open_range(store, key, max(span.start - 1, 0))
         with opened as stream:
-            batches = line_batches(stream, span, reading.chunk_rows, reading.max_line_bytes)
-            for first, lines in batches:
-                chunk = decoder.chunk(first, lines)
-                chunk.size = sum(map(len, lines)) + len(lines)  # the progress of a run
+            for records, chunk in self._decoded(stream, span, reading):
+                chunk.size = sum(map(len, records)) + len(records)  # the progress of a run
                 yield chunk
+
+    def _decoded(
+        self, stream: IO[bytes], span: ByteRange, reading: Reading
+    ) -> Iterator[tuple[list[bytes], Chunk]]:
+        """(the records read, their chunk) for the records of `span`."""
+        raise NotImplementedError
+
+    def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
+        """Where spans cut at `cuts` start instead, reading from `start`: JSONL lines are its
+        records, and a span owns the lines that start in it (the shard rule), so the cuts."""
+        return iter(cuts)
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,19 @@ class CsvFormat(_Text):
     compressed: bool = False
     name = "csv"
 
-    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> CsvDecoder:
-        return CsvDecoder(self.layout, manifest, skip_header=skip_header)
+    def _decoded(
+        self, stream: IO[bytes], span: ByteRange, reading: Reading
+    ) -> Iterator[tuple[list[bytes], Chunk]]:
+        decoder = CsvDecoder(self.layout, reading.manifest, skip_header=span.start == 0)
+        for batch in record_batches(stream, span, reading.chunk_rows, reading.max_line_bytes):
+            chunk = decoder.chunk(batch.first, batch.records, batch.numbers, batch.lines)
+            yield batch.records, chunk
+
+    def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
+        """Each cut moved to the first record starting at or after it: a quoted field may hold
+        line breaks, so a span must not start at just any line."""
+        with open_range(reading.store, reading.key, max(start - 1, 0)) as stream:
+            yield from record_starts(stream, start, cuts, reading.max_line_bytes)
 
     def output_head(self, fields: list[OutputField]) -> bytes:
         return self.layout.header_line(fields)
@@ -140,8 +163,12 @@ class JsonlFormat(_Text):
     compressed: bool = False
     name = "jsonl"
 
-    def _decoder(self, manifest: ModelManifest, skip_header: bool) -> JsonlDecoder:
-        return JsonlDecoder(manifest)
+    def _decoded(
+        self, stream: IO[bytes], span: ByteRange, reading: Reading
+    ) -> Iterator[tuple[list[bytes], Chunk]]:
+        decoder = JsonlDecoder(reading.manifest)
+        for first, lines in line_batches(stream, span, reading.chunk_rows, reading.max_line_bytes):
+            yield lines, decoder.chunk(first, lines)
 
     def output_head(self, fields: list[OutputField]) -> bytes:
         return b""
@@ -180,6 +207,9 @@ class NpyFormat:
         self, chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputField]
     ) -> bytes:
         raise BadRequest("NPY outputs are arrays, not text")
+
+    def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
+        return iter(cuts)  # rows
 
 
 def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -> BatchFormat:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import IO, Any
 
 import numpy as np
@@ -99,12 +100,39 @@ class SpanResult:
             self.timings[key] = self.timings.get(key, 0.0) + value
 
 
+def _reading(job: Job) -> Reading:
+    manifest = job.scorer.manifest
+    return Reading(job.store, job.obj.input_key, manifest, job.chunk_rows, job.max_line_bytes)
+
+
 def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
     """The chunks of a span: bytes [start, end) for text, rows [start, end) for NPY."""
-    reading = Reading(
-        job.store, job.obj.input_key, job.scorer.manifest, job.chunk_rows, job.max_line_bytes
-    )
-    return job.format.chunks(reading, span)
+    return job.format.chunks(_reading(job), span)
+
+
+def span_edges(job: Job, span: ByteRange, cuts: Iterable[int]) -> Iterator[int]:
+    """The edges of `span` cut at the ascending `cuts`, each inner one moved to where a record
+    starts (a CSV record may span lines): from `span.start` to its end, read as they are needed."""
+    end = job.format.extent(job.info) if span.end is None else span.end
+    yield span.start
+    for edge in job.format.record_edges(_reading(job), span.start, cuts):
+        yield min(edge, end)
+    yield end
+
+
+def even_spans(job: Job, count: int) -> list[tuple[int, int]]:
+    """`count` contiguous spans covering the input, about even, each starting at a record (a
+    CSV record may span lines; a span may be empty then)."""
+    total = job.format.extent(job.info)
+    cuts = [total * i // count for i in range(1, count)]
+    return list(pairwise(span_edges(job, ByteRange(), cuts)))
+
+
+def span_blocks(job: Job, span: ByteRange, size: int) -> Iterator[tuple[int, int]]:
+    """A text span cut into blocks of about `size` bytes that start at records, none empty."""
+    end = job.info.size if span.end is None else span.end
+    edges = span_edges(job, span, range(span.start + size, end, size))
+    return ((start, stop) for start, stop in pairwise(edges) if stop > start)
 
 
 def score_span(

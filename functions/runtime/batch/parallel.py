@@ -2,9 +2,9 @@
 
 Parsing and formatting text hold the GIL, so one process scores CSV or JSONL on about one core
 whatever the function's size (Lambda gives a vCPU per 1,769 MB, up to 6). Here the span is cut
-into blocks of BLOCK_BYTES, and the worker processes the caller asked for take them in turn. A worker
-reads its block from the store itself (it owns the lines that start in it: the shard rule) and
-scores it with the single-process code, so the output is byte for byte the same; the calling
+into blocks of about BLOCK_BYTES that start at records (`job.span_blocks`), and the worker
+processes the caller asked for take them in turn. A worker reads its block from the store itself
+(it owns the records that start in it) and scores it with the single-process code, so the output is byte for byte the same; the calling
 process only writes the answers in order, on a writer thread, and shifts error line numbers.
 
 Workers are plain subprocesses over pipes (Lambda has no /dev/shm, so no multiprocessing
@@ -43,6 +43,7 @@ from functions.runtime.batch.job import (
     open_job,
     score_span,
     shift_error_lines,
+    span_blocks,
 )
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.source import ByteRange
@@ -233,9 +234,8 @@ class WorkerPool:
 
         writer = threading.Thread(target=write_in_order, name="aiaas-batch-write", daemon=True)
         writer.start()
-        end = job.info.size if span.end is None else span.end
         try:
-            for number, start in enumerate(range(span.start, end, BLOCK_BYTES)):
+            for number, (start, stop) in enumerate(span_blocks(job, span, BLOCK_BYTES)):
                 while not free.acquire(timeout=0.5):
                     if failure:
                         break
@@ -243,10 +243,10 @@ class WorkerPool:
                     break
                 block: Future[Answer] = Future()
                 with ready:
-                    queue.append((block, min(start + BLOCK_BYTES, end) - start))
+                    queue.append((block, stop - start))
                     ready.notify()
-                bounds = BOUNDS.pack(start, min(start + BLOCK_BYTES, end))
-                self.workers[number % len(self.workers)].send(BLOCK, bounds, block)
+                worker = self.workers[number % len(self.workers)]
+                worker.send(BLOCK, BOUNDS.pack(start, stop), block)
         finally:
             with ready:
                 queue.append((None, 0))

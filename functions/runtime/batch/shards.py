@@ -2,7 +2,8 @@
 
 The same three steps run in the cloud (a Step Functions Distributed Map invoking the batch
 function once per shard) and locally (`aiaas batch --shards N`, a process pool). Text inputs
-split at byte offsets (a shard owns the lines that start in its range), NPY inputs at rows.
+split at byte offsets (a shard owns the records that start in its range; a CSV one starts at a
+record), NPY inputs at rows.
 Shard parts go under `batch/<model>/work/<run id>/`; the merge concatenates them in order,
 so the output is byte for byte what a single run writes, and then deletes them (`work.py`).
 """
@@ -19,11 +20,10 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.batch.job import SpanResult, Told, open_job, score_span
+from functions.runtime.batch.job import SpanResult, Told, even_spans, open_job, score_span
 from functions.runtime.batch.layout import BATCH_PREFIX, WORK_DIR, parse_input_key
 from functions.runtime.batch.merge import part_prefix, write_merged
 from functions.runtime.batch.npy import ArraySink, npy_header_bytes
@@ -69,12 +69,6 @@ def run_from(store: ObjectStore, item: Mapping[str, Any]) -> RunInput:
     return RunInput(obj, str(item["bucket"]), ObjectInfo(obj.input_key, size, str(item["etag"])))
 
 
-def bounds(total: int, shards: int) -> list[tuple[int, int]]:
-    """`shards` contiguous [start, end) ranges covering [0, total)."""
-    edges = [total * i // shards for i in range(shards + 1)]
-    return list(pairwise(edges))
-
-
 def plan_run(
     store: ObjectStore,
     pool: ModelPool,
@@ -114,7 +108,7 @@ def plan_run(
     )
     items = [
         ShardTask(**identity, aiaas_batch=BatchTask.SHARD, index=index, start=start, end=end)
-        for index, (start, end) in enumerate(bounds(job.format.extent(run.info), shards))
+        for index, (start, end) in enumerate(even_spans(job, shards))
     ]
     plan_key = f"{identity['work']}/{PLAN_FILE}"
     store.put_bytes(plan_key, json.dumps(items).encode())

@@ -19,13 +19,18 @@ from functions.runtime.store import ObjectStore
 READ_BLOCK = 4 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024  # the default; AIAAS_BATCH_MAX_LINE_BYTES (BatchSettings)
-# Stands in for a line over the limit, followed by the limit: not UTF-8, so no decoder can
-# take it for a row.
+# Stands in for a line over the limit, followed by the limit and the line's length: not UTF-8,
+# so no decoder can take it for a row.
 TOO_LONG = b"\xff\xfe aiaas: line over "
 
 
-def too_long(limit: int) -> bytes:
-    return TOO_LONG + str(limit).encode()
+def too_long(limit: int, length: int) -> bytes:
+    return TOO_LONG + b"%d %d" % (limit, length)
+
+
+def too_long_bytes(line: bytes) -> int:
+    """The bytes a line read had in the input, line break excluded (a TOO_LONG one too)."""
+    return int(line.rsplit(b" ", 1)[1]) if line.startswith(TOO_LONG) else len(line)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def line_batches(
     exactly at `start` or belongs to the previous span.
     """
     number, carry = 1, []
-    for lines in _owned_lines(stream, span, max_line_bytes):
+    for lines, _, _ in owned_lines(stream, span, max_line_bytes):
         carry.extend(lines)
         while len(carry) >= max_lines:
             yield number, carry[:max_lines]
@@ -75,8 +80,15 @@ def line_batches(
         yield number, carry
 
 
-def _owned_lines(stream: IO[bytes], span: ByteRange, limit: int) -> Iterator[list[bytes]]:
-    marker = too_long(limit)
+def owned_lines(
+    stream: IO[bytes], span: ByteRange, limit: int, *, split: bool = True
+) -> Iterator[tuple[list[bytes], bool, int]]:
+    """The lines starting in `span`, a block at a time: (lines, whether the block read holds a
+    quote character, the bytes the lines had with their line breaks). A line over `limit` is
+    handed on as `too_long`. With `split` False (a span to the end only) a block's lines come
+    as one piece, line breaks in, for a caller that seldom needs them apart: its first `size`
+    bytes (the rest begins the next piece); a line over the limit is then cut out only where
+    it ends a block."""
     pending = b""
     position = max(span.start - 1, 0)  # offset of pending[0] in the object
     skip_partial = span.start > 0
@@ -91,16 +103,20 @@ def _owned_lines(stream: IO[bytes], span: ByteRange, limit: int) -> Iterator[lis
                 pending, position = b"", position + len(data)
                 continue
             data, position, skip_partial = data[cut + 1 :], position + cut + 1, False
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        if not block and pending:  # a last line without a line break
-            lines.append(pending)
-        if not block:
-            pending = b""
-        if lines and max(map(len, lines)) > limit:
-            lines = [marker if len(line) > limit else line for line in lines]
+        if not split:  # not cut either: the piece's own bytes are the first `size`
+            pending = data[data.rfind(b"\n") + 1 :] if block else b""
+            lines = [data]
+        else:
+            lines = data.split(b"\n")
+            pending = lines.pop()
+            if not block and pending:  # a last line without a line break
+                lines.append(pending)
+            if not block:
+                pending = b""
+        if split and lines and max(map(len, lines)) > limit:
+            lines = [too_long(limit, len(line)) if len(line) > limit else line for line in lines]
         lines, done = _owned(lines, data, position, span.end)
-        yield lines
+        yield lines, b'"' in data, len(data) - len(pending)
         position += len(data) - len(pending)
         if done or not block:
             return
@@ -108,7 +124,11 @@ def _owned_lines(stream: IO[bytes], span: ByteRange, limit: int) -> Iterator[lis
             if span.end is not None and position >= span.end:
                 return  # it starts past the span: the next span skips it as its partial line
             dropped, rest, ended = _read_past_line(stream)
-            yield [marker]
+            yield (
+                [too_long(limit, len(pending) + dropped - (not ended))],
+                False,
+                len(pending) + dropped,
+            )
             position += len(pending) + dropped  # the start of what follows its line break
             pending = rest
             if ended:

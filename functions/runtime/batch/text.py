@@ -1,8 +1,9 @@
 """Line-based inputs, CSV and JSONL: lines in, decoded chunks out, scored lines back.
 
-Every line is one row (CSV fields may be quoted but not span lines). A line ends in LF or CRLF:
-the CRs that end it go, any other CR is the line's own (inside a quoted CSV field it is text, as
-the csv module reads it; outside quotes it makes the row a bad one). Blank lines are skipped
+Every JSONL line is one row; a CSV row is a record, which spans lines where a quoted field holds
+line breaks (`csv_records`), and is numbered by the line it starts on. A line ends in LF or
+CRLF: the CRs that end it go, any other CR is the line's own (inside a quoted CSV field it is
+text, as the csv module reads it; outside quotes it makes the row a bad one). Blank lines are skipped
 but counted, so error line numbers match what an editor shows. A line that cannot be decoded
 becomes a RowError with its number and reason; the other lines of its chunk are still scored.
 """
@@ -48,6 +49,8 @@ def decode_numbered(
             text = "\n".join(row.rstrip("\r") for row in text.split("\n"))
         text = text.rstrip("\r")
     rows = text.split("\n")
+    if len(rows) != len(lines):  # a CSV record holds a line break in a quoted field
+        return _decode_each(numbers, lines)
     if "" in rows or any(map(str.isspace, rows)):
         keep = [i for i, row in enumerate(rows) if row and not row.isspace()]
         return None, [rows[i] for i in keep], numbers[keep], []
@@ -60,7 +63,7 @@ def _decode_each(
     rows, keep, errors = [], [], []
     for index, line in enumerate(lines):
         if line.startswith(TOO_LONG):
-            limit = line[len(TOO_LONG) :].decode()
+            limit = line[len(TOO_LONG) :].split()[0].decode()
             errors.append(
                 RowError(
                     int(numbers[index]),

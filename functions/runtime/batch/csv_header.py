@@ -1,0 +1,135 @@
+"""The CSV header line: how its columns map to a model's inputs, checked once per input.
+
+Columns map to inputs by name: an input `x` of shape [-1] or [-1, 1] reads column `x`; an
+input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks), or, for a model
+with feature names, the columns so named (the training file itself scores as it is). Other
+columns (ids, ground truth) are passed through untouched, and the output gains `pred_*` columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+from functions.runtime.batch.cells import PREFIX, column_names
+from functions.runtime.batch.scoring import OutputField, row_shape
+from functions.runtime.column_names import column_for
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import PAIR_FIELD, text_input
+
+SHOWN = 6  # column names quoted in an error message
+
+
+class HeaderMismatch(BadRequest):
+    """The CSV header does not name the columns the model reads."""
+
+
+def expected_columns(spec: TensorSpec) -> list[str]:
+    """The CSV columns input `spec` is read from."""
+    width = math.prod(row_shape(spec))
+    return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
+
+
+def _shown(names: list[str]) -> str:
+    extra = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + extra
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a header maps to the model's inputs."""
+
+    header: str
+    columns: tuple[str, ...]
+    indices: dict[str, list[int]]  # input name -> its columns' positions in a parsed row
+    usecols: list[int] | None  # columns to parse, None when every column is an input column
+    numeric: bool  # every input is numeric: the fast parser applies
+
+    def header_line(self, fields: list[OutputField]) -> bytes:
+        added = [name for field in fields for name in column_names(field)]
+        return (",".join([self.header, *added]) + "\n").encode()
+
+
+def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
+    """Match the header line against the model's inputs, or raise HeaderMismatch."""
+    text = header.decode("utf-8-sig", "replace")
+    if "\r" in text.rstrip("\r"):
+        raise HeaderMismatch(
+            f"{where}: lines end in a bare carriage return (CR), which batch does not read; "
+            "save the file with LF or CRLF line endings"
+        )
+    try:
+        columns = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error as exc:
+        raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
+    if not any(columns):
+        raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
+    if len(set(columns)) != len(columns):
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
+        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}{hint}")
+    taken = [c for c in columns if c.startswith(PREFIX)]
+    if taken:
+        raise HeaderMismatch(
+            f"{where}: columns starting with {PREFIX!r} are where predictions go; rename "
+            f"{_shown(taken)}"
+        )
+    _refuse_pairs(columns, manifest, where)
+    position = {name: i for i, name in enumerate(columns)}
+    wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
+    position.update({key: position[column] for key, column in renamed.items()})
+    by_name = manifest.feature_input
+    if by_name is not None and not all(c in position for c in wanted[by_name.name]):
+        wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
+    missing = [c for names in wanted.values() for c in names if c not in position]
+    if missing:
+        hint = _header_hint(columns)
+        raise HeaderMismatch(
+            f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
+            f"{manifest.name}:{manifest.version} reads "
+            + "; ".join(f"{name}: {_shown(cols)}" for name, cols in wanted.items())
+        )
+    used = sorted(position[c] for names in wanted.values() for c in names)
+    every = len(used) == len(columns)
+    slot = {col: i for i, col in enumerate(used)}
+    return CsvLayout(
+        header=text.rstrip("\r"),
+        columns=tuple(columns),
+        indices={n: [slot[position[c]] for c in cols] for n, cols in wanted.items()},
+        usecols=None if every else used,
+        numeric=all(spec.dtype != "string" for spec in manifest.inputs),
+    )
+
+
+def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
+    """A text model scores one text a row: a file of pairs is refused, its second text never
+    dropped."""
+    text = text_input(manifest)
+    if text is not None and PAIR_FIELD in columns and manifest.inputs[0].name != PAIR_FIELD:
+        raise HeaderMismatch(
+            f"{where}: the column {PAIR_FIELD!r} holds the second texts of pairs; model "
+            f"{manifest.name}:{manifest.version} reads one text a row (column "
+            f"{text.field!r}), not pairs of texts"
+        )
+
+
+def _header_hint(columns: list[str]) -> str:
+    """Why a header may lack every column: no header line, or another delimiter."""
+    if _looks_numeric(columns):
+        return " (is the header line missing?)"
+    if len(columns) == 1:
+        found = [sep for sep in (";", "\t", "|") if sep in columns[0]]
+        if found:
+            return f" (the header is one column; is the file {found[0]!r}-separated? save it comma-separated)"
+    return ""
+
+
+def _looks_numeric(columns: list[str]) -> bool:
+    try:
+        [float(c) for c in columns]
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,215 @@
+"""CSV records, not lines: a quoted field may hold line breaks (RFC 4180, as pandas' to_csv,
+Excel and Google Sheets write multi-line text), so a record ends at a line break outside quotes.
+
+Quote parity decides it: a line with an odd number of quote characters opens a field that the
+next such line closes, and the lines between are the record's. A line without quotes is read
+as it is, so a block with no quote character at all costs nothing more than lines did.
+
+A field that does not close within the row-size limit (AIAAS_BATCH_MAX_LINE_BYTES), or before
+the end of the input, would swallow every record after it: its first line is handed on alone
+(a bad row: its quotes do not pair up) and reading goes on afresh from the line after it.
+
+Workers and shards cut an input into spans that must start at records: `record_starts` moves
+each cut to the first record that starts at or after it, reading from a record start with the
+same rules as the reader, so a span never starts inside a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import count
+from typing import IO
+
+import numpy as np
+
+from functions.runtime.batch.source import (
+    TOO_LONG,
+    ByteRange,
+    owned_lines,
+    too_long,
+    too_long_bytes,
+)
+
+QUOTE = b'"'
+
+
+@dataclass(frozen=True)
+class RecordBatch:
+    """Up to a chunk's records, each with the number of the line it starts on."""
+
+    first: int  # the number of the batch's first line
+    records: list[bytes]  # a record that spans lines holds its line breaks, as read
+    numbers: np.ndarray | None  # each record's first line; None: one line each, from `first`
+    lines: int  # the physical lines the records cover
+
+
+class _Joiner:
+    """Joins the lines of records whose quoted fields span lines, across the blocks read."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: list[bytes] = []  # the lines of a record whose quoted field is still open
+        self.open_at = 0  # the number of its first line
+        self.size = 0
+
+    def feed(self, number: int, lines: list[bytes]) -> tuple[list[bytes], list[int]]:
+        """The records that lines `number`... complete, and the numbers of their first lines."""
+        records: list[bytes] = []
+        starts: list[int] = []
+        self._take(zip(count(number), lines), records, starts)
+        return records, starts
+
+    def finish(self) -> tuple[list[bytes], list[int]]:
+        """At the end of the input: a field still open never closes."""
+        records: list[bytes] = []
+        starts: list[int] = []
+        while self.open:
+            self._give_up(records, starts)
+        return records, starts
+
+    def _take(
+        self, numbered: Iterable[tuple[int, bytes]], records: list[bytes], starts: list[int]
+    ) -> None:
+        for number, line in numbered:
+            odd = line.count(QUOTE) % 2 == 1
+            if self.open:
+                self.open.append(line)
+                self.size += len(line) + 1
+                if odd:
+                    records.append(b"\n".join(self.open))
+                    starts.append(self.open_at)
+                    self.open = []
+                elif self.size > self.limit or line.startswith(TOO_LONG):
+                    self._give_up(records, starts)
+            elif odd:
+                self.open, self.open_at, self.size = [line], number, len(line)
+            else:
+                records.append(line)
+                starts.append(number)
+
+    def _give_up(self, records: list[bytes], starts: list[int]) -> None:
+        """The open field did not close in time: its first line is a (bad) record alone, and
+        the lines after it are read afresh."""
+        first, rest, number = self.open[0], self.open[1:], self.open_at
+        self.open = []
+        records.append(first)
+        starts.append(number)
+        self._take(zip(count(number + 1), rest), records, starts)
+
+
+def record_batches(
+    stream: IO[bytes], span: ByteRange, max_records: int, limit: int
+) -> Iterator[RecordBatch]:
+    """The records starting in `span`, in batches of up to `max_records` (`span.start` must be
+    a record's start; `stream` is positioned as `source.line_batches` wants it)."""
+    joiner = _Joiner(limit)
+    records: list[bytes] = []
+    starts = np.empty(0, dtype=np.int64)
+    number = 1
+    for lines, quoted, _ in owned_lines(stream, span, limit):
+        if quoted or joiner.open:
+            got, got_starts = joiner.feed(number, lines)
+            starts = np.concatenate([starts, np.array(got_starts, dtype=np.int64)])
+        else:  # no quote in the block: every line is a record
+            got = lines
+            starts = np.concatenate([starts, np.arange(number, number + len(lines))])
+        records.extend(got)
+        number += len(lines)
+        following = joiner.open_at if joiner.open else number  # where the next record starts
+        while len(records) >= max_records:
+            yield _batch(records[:max_records], starts[: max_records + 1], following)
+            records, starts = records[max_records:], starts[max_records:]
+    got, got_starts = joiner.finish()
+    records.extend(got)
+    starts = np.concatenate([starts, np.array(got_starts, dtype=np.int64)])
+    while records:
+        yield _batch(records[:max_records], starts[: max_records + 1], number)
+        records, starts = records[max_records:], starts[max_records:]
+
+
+def _batch(records: list[bytes], starts: np.ndarray, following: int) -> RecordBatch:
+    """`starts` holds the next record's start too, when it is known."""
+    end = int(starts[len(records)]) if len(starts) > len(records) else following
+    numbers = starts[: len(records)]
+    first = int(numbers[0])
+    one_line_each = int(numbers[-1]) - first == len(records) - 1
+    return RecordBatch(first, records, None if one_line_each else numbers, end - first)
+
+
+def record_starts(stream: IO[bytes], start: int, cuts: Iterable[int], limit: int) -> Iterator[int]:
+    """Each of the ascending `cuts` (past `start`) moved to the first record starting at or
+    after it, or to the end of the object; read from `start`, a record's start, with `stream`
+    positioned at `start - 1` (or 0). A block with no quote is not even split into lines."""
+    seek = _Seek(iter(cuts))
+    joiner = _Joiner(limit)
+    position, number = start, 1  # the offset and number of the next line
+    span = ByteRange(start, None)
+    for (piece,), quoted, size in owned_lines(stream, span, limit, split=False):
+        if seek.cut is None:
+            return
+        if not quoted and not joiner.open:  # every line starts a record: the next one's start
+            while (
+                seek.cut is not None and (at := _line_start(piece, seek.cut - position, size)) >= 0
+            ):
+                yield position + at
+                seek.cut, seek.need = next(seek.cuts, None), None
+            position += size
+            continue
+        lines = _lines(piece[:size], limit)
+        starts = np.array(joiner.feed(number, lines)[1], dtype=np.int64)
+        if seek.need is not None or seek.cut < position + size:
+            sizes = [too_long_bytes(line) for line in lines]  # only where a cut falls
+            seek.keep(number, position + np.cumsum([0, *sizes[:-1]]) + np.arange(len(lines)))
+            yield from seek.found(starts)
+        position, number = position + size, number + len(lines)
+    yield from seek.found(np.array(joiner.finish()[1], dtype=np.int64))
+    if seek.cut is not None:
+        yield from (position for _ in [seek.cut, *seek.cuts])
+
+
+def _line_start(piece: bytes, at: int, size: int) -> int:
+    """The first line start at or after offset `at` of `piece[:size]` (its end counts), or -1."""
+    if at <= 0:
+        return 0
+    found = piece.find(b"\n", at - 1, size)
+    return -1 if found < 0 else found + 1
+
+
+def _lines(piece: bytes, limit: int) -> list[bytes]:
+    """A piece's lines, as `owned_lines` splits them."""
+    lines = piece.split(b"\n") if piece else []
+    if piece.endswith(b"\n"):
+        lines.pop()
+    return [too_long(limit, len(line)) if len(line) > limit else line for line in lines]
+
+
+class _Seek:
+    """The cut being moved: its first line at or after it (`need`), once known, and the
+    offsets of the lines read since."""
+
+    def __init__(self, cuts: Iterator[int]) -> None:
+        self.cuts = cuts
+        self.cut = next(cuts, None)
+        self.need: int | None = None
+        self.first = 0  # the number of the first line whose offset is kept
+        self.offsets = np.empty(0, dtype=np.int64)
+
+    def keep(self, number: int, offsets: np.ndarray) -> None:
+        if self.need is None:
+            self.first, self.offsets = number, offsets
+        else:
+            self.offsets = np.concatenate([self.offsets, offsets])
+
+    def found(self, starts: np.ndarray) -> Iterator[int]:
+        """The cuts that records starting on lines `starts` settle."""
+        while self.cut is not None:
+            if self.need is None:
+                if not len(self.offsets) or self.cut > self.offsets[-1]:
+                    return  # past the lines read: a later block settles it
+                self.need = self.first + int(np.searchsorted(self.offsets, self.cut))
+            at = int(np.searchsorted(starts, self.need))
+            if at == len(starts):
+                return
+            yield int(self.offsets[int(starts[at]) - self.first])
+            self.cut, self.need = next(self.cuts, None), None

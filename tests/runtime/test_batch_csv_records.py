@@ -1,0 +1,119 @@
+"""CSV records that span lines: read as csv.reader reads them, numbered by their first line, and
+spans cut anywhere move to record starts, so the spans together read what the whole file reads."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.runtime.batch import source
+from functions.runtime.batch.csv_records import record_batches, record_starts
+from functions.runtime.batch.source import ByteRange
+
+
+def read(data: bytes, start: int = 0, end: int | None = None, rows: int = 3, limit: int = 1000):
+    """(records, each one's line number counted from the file's first line, lines covered)."""
+    stream = io.BytesIO(data)
+    stream.seek(max(start - 1, 0))
+    records, numbers, lines = [], [], 0
+    before = data[:start].count(b"\n")
+    for batch in record_batches(stream, ByteRange(start, end), rows, limit):
+        own = batch.numbers
+        if own is None:
+            own = np.arange(batch.first, batch.first + len(batch.records))
+        assert own[0] == batch.first
+        records += batch.records
+        numbers += (own + before).tolist()
+        lines += batch.lines
+    return records, numbers, lines
+
+
+def starts(data: bytes, cuts: list[int], limit: int = 1000) -> list[int]:
+    return list(record_starts(io.BytesIO(data), 0, cuts, limit))
+
+
+REVIEWS = (
+    b'id,text\n1,"great product\nwould buy again"\n2,plain\n'
+    b'3,"crlf\r\n""quoted"" inside"\r\n4,"a\n\nblank line inside"\n5,last'
+)
+
+
+def test_a_quoted_field_with_line_breaks_is_one_record_on_its_first_line():
+    records, numbers, lines = read(REVIEWS)
+    assert lines == 10
+    assert [next(csv.reader([r.decode()])) for r in records] == list(
+        csv.reader(io.StringIO(REVIEWS.decode(), newline=""))
+    )
+    assert records[1] == b'1,"great product\nwould buy again"'  # as read, for the echo
+    assert records[3] == b'3,"crlf\r\n""quoted"" inside"\r'  # the line's own CR: cut later
+    assert numbers == [1, 2, 4, 5, 7, 10]
+
+
+def test_an_unclosed_quote_is_its_first_line_alone_and_reading_goes_on():
+    data = b'id,x\n1,"never closed\n2,b\n3,c\n'
+    assert read(data) == ([b"id,x", b'1,"never closed', b"2,b", b"3,c"], [1, 2, 3, 4], 4)
+    two, three = data.index(b"2,b"), data.index(b"3,c")
+    assert starts(data, list(range(1, len(data) + 1))) == [
+        5 if c <= 5 else two if c <= two else three if c <= three else len(data)
+        for c in range(1, len(data) + 1)
+    ]
+
+
+def test_a_field_open_past_the_record_limit_is_its_first_line_alone():
+    data = b'h\n1,"opens\n' + b"filler line\n" * 5 + b'closes"\n9,z\n'
+    records, numbers, _ = read(data, limit=40)
+    assert records[:3] == [b"h", b'1,"opens', b"filler line"]
+    assert records[-2:] == [b'closes"', b"9,z"]  # an odd line at the end: alone, too
+    assert numbers == list(range(1, 10))
+    whole = read(data, limit=1000)[0]
+    assert whole[1] == b'1,"opens\n' + b"filler line\n" * 5 + b'closes"'
+
+
+def test_a_line_over_the_limit_is_counted_in_the_offsets(monkeypatch):
+    monkeypatch.setattr(source, "READ_BLOCK", 64)
+    data = b'a,"x\ny"\n' + b"b" * 500 + b'\nc,"1\n2"\nd\n'
+    assert read(data, limit=100)[1] == [1, 3, 4, 6]
+    assert starts(data, [8, 9, 300, 510]) == [8, 509, 509, 517]  # past the long line
+    assert data[509:].startswith(b'c,"1')
+
+
+CELLS = st.text(alphabet='ab ,"\n\r', max_size=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.lists(CELLS, min_size=1, max_size=3), min_size=1, max_size=12),
+    crlf=st.booleans(),
+    junk=st.lists(st.sampled_from([b'"', b'a"b', b"", b'"\r', b"x" * 30]), max_size=3),
+    cuts=st.lists(st.integers(1, 400), max_size=4),
+    block=st.sampled_from([7, 64, 4096]),
+    limit=st.sampled_from([16, 1000]),
+)
+def test_spans_cut_anywhere_read_what_the_whole_file_reads(rows, crlf, junk, cuts, block, limit):
+    data = b"".join(written(row) + (b"\r\n" if crlf else b"\n") for row in rows)
+    if limit == 1000 and not junk:  # a good file: as csv reads it
+        got = [next(csv.reader([r.decode().rstrip("\r")]), []) for r in read(data)[0]]
+        expected = list(csv.reader(io.StringIO(data.decode(), newline="")))
+        assert [row for row in got if row] == [row for row in expected if row]
+    data += b"\n".join(junk)  # bad lines: unclosed quotes, lines over the limit
+    with mock.patch.object(source, "READ_BLOCK", block):
+        whole = read(data, limit=limit)
+        edges = [0, *starts(data, sorted(c for c in set(cuts) if c < len(data)), limit)]
+        parts = [read(data, a, b, limit=limit) for a, b in itertools.pairwise([*edges, len(data)])]
+    assert [r for part in parts for r in part[0]] == whole[0]
+    assert [n for part in parts for n in part[1]] == whole[1]
+    assert sum(part[2] for part in parts) == whole[2] == data.count(b"\n") + (data[-1:] != b"\n")
+
+
+def written(row: list[str]) -> bytes:
+    """A row as csv writes it, quoting a field with a CR or LF (with lineterminator="\\n" a
+    field holding a CR goes out unquoted, which no reader reads back)."""
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
+    return buffer.getvalue().removesuffix("\r\n").encode()
