@@ -1,7 +1,9 @@
 """Reading a CSV data set into named columns, refusing what a spreadsheet export gets wrong.
 
 Files saved by Excel start with a byte order mark and end lines with CRLF: both are read as
-plain UTF-8 (the mark is not part of the first column's name). A file in another encoding, a
+plain UTF-8 (the mark is not part of the first column's name). Spaces around a header name are
+not part of it, as batch scoring reads a header: a model trained on `" b "` wanted a column its
+own file's batch run could not give it. A file in another encoding, a
 header naming a column twice, a file separated by `;` or tabs, and a ragged line are each one
 `DataError` naming the line to fix, never a traceback or a silently dropped column.
 """
@@ -27,6 +29,8 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
+            if header:
+                header = [name.strip() for name in header]
             if not header:
                 raise DataError(f"{path.name} is empty; it needs a header row and data rows")
             rows, lines = _records(reader, limit)

@@ -90,3 +90,18 @@ def test_an_unnamed_column_is_refused_unless_the_features_leave_it_out(
     )
     listed = _spec(tmp_path, {"path": "pandas.csv", "target": "colour", "features": ["a", "b"]})
     assert _check(tmp_path, listed, capsys)[0] == 0
+
+
+def test_spaces_around_header_names_are_not_part_of_the_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Batch scoring strips them from a file's header; training kept them, so the model wanted
+    # ' b ' and `aiaas batch` of its own training file said "the header lacks column(s)  b ".
+    (tmp_path / "spaced.csv").write_text(" a , b ,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "spaced.csv", "target": "colour", "exclude": ["a"]})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "")
+    assert "1 features: b; target 'colour'" in out
+    (tmp_path / "twice.csv").write_text("a, a,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "twice.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys).startswith("twice.csv line 1 names column 'a' 2 times")
