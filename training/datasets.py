@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,7 +267,20 @@ def _inputs(
 
 def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
-    return numeric_column(values, name, role="feature column", fix=fix, places=places)
+    gaps = "; training reads no gaps: fill them in or drop those rows, or drop the column with dataset.exclude"
+    return numeric_column(values, name, role="feature column", fix=fix, gaps=gaps, places=places)
+
+
+# How spreadsheets, pandas and R write a cell with no value.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+
+
+def is_missing(cell: object) -> bool:
+    """An empty cell, a marker such as `NA`, None or NaN."""
+    if isinstance(cell, float):
+        return math.isnan(cell)
+    return cell is None or str(cell).strip().lower() in MISSING_MARKERS
 
 
 def numeric_column(
@@ -274,21 +289,33 @@ def numeric_column(
     *,
     role: str = "column",
     fix: str = "",
+    gaps: str = "",
     places: RowPlaces = ROW_INDEX,
 ) -> np.ndarray:
-    """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row.
+    """Column values as float64; a missing, infinite or non-numeric cell is a DataError naming
+    its row.
 
-    `role` names the column in messages ("feature column"); `fix` ends a non-numeric one;
-    `places` names the row (a CSV's line).
+    `role` names the column in messages ("feature column"); `fix` ends a non-numeric or an
+    all-empty one, `gaps` one with missing cells; `places` names the row (a CSV's line).
     """
     out = _floats(values)
+    if out is None or np.isnan(out).any():
+        missing = np.array([is_missing(v) for v in values], dtype=bool)
+        if missing.all():
+            raise DataError(f"{role} {name!r} is empty in every row ({len(values)} rows){fix}")
+        if missing.any():
+            row, count = int(missing.argmax()), int(missing.sum())
+            cell = "an empty cell" if not str(values[row]).strip() else repr(str(values[row]))
+            raise DataError(
+                f"{role} {name!r} has {count} missing value{'s' * (count > 1)} in "
+                f"{len(values)} rows, the first ({cell}) at {places(row)}{gaps}"
+            )
     if out is None:
         row, cell = first_non_number(values) or (0, None)
-        if cell is None or str(cell).strip() == "":
-            raise DataError(f"{role} {name!r} has a missing value at {places(row)}")
-        raise DataError(
-            f"{role} {name!r} has a non-numeric value {str(cell)[:40]!r} at {places(row)}{fix}"
-        )
+        text = str(cell)[:40]
+        if _DECIMAL_COMMA.fullmatch(text):  # Excel in many locales: numbers need a point here
+            fix = f"; write decimals with a point ({text.replace(',', '.')})"
+        raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
     _check_finite(out, name, role, places)
     return out
 

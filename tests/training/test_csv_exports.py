@@ -105,3 +105,55 @@ def test_spaces_around_header_names_are_not_part_of_the_names(
     (tmp_path / "twice.csv").write_text("a, a,colour\n" + _body())
     spec = _spec(tmp_path, {"path": "twice.csv", "target": "colour"})
     assert _error(tmp_path, spec, capsys).startswith("twice.csv line 1 names column 'a' 2 times")
+
+
+@pytest.mark.parametrize(
+    ("cells", "dataset", "message"),
+    [
+        # 'NA' (pandas, R) was "a non-numeric value 'NA' ...; drop it with dataset.exclude".
+        (
+            {(3, 1): "NA", (7, 1): ""},
+            {"target": "colour"},
+            "feature column 'b' has 2 missing values in 30 rows, the first ('NA') at line 5 of "
+            "x.csv; training reads no gaps: fill them in or drop those rows, or drop the column "
+            "with dataset.exclude",
+        ),
+        # An empty column was "has a missing value at line 2", as if one cell were the trouble.
+        (
+            {(i, 1): "" for i in range(30)},
+            {"target": "colour"},
+            "feature column 'b' is empty in every row (30 rows); drop it with dataset.exclude or "
+            "list the numeric columns in dataset.features",
+        ),
+        # Excel's decimal comma, quoted: the advice was to drop the column.
+        (
+            {(0, 0): "1,5"},
+            {"target": "colour"},
+            "feature column 'a' has a non-numeric value "
+            "'1,5' at line 2 of x.csv; write decimals with a point (1.5)",
+        ),
+        # 'NA' in a regression target said "set task: classification".
+        (
+            {(4, 0): "NA"},
+            {"target": "a", "task": "regression", "exclude": ["colour"]},
+            "target 'a' has 1 missing value in 30 rows, the first ('NA') at line 6 of x.csv; "
+            "drop the rows without a target (a model learns nothing from them)",
+        ),
+    ],
+)
+def test_missing_cells_say_how_many_and_what_to_do(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cells: dict[tuple[int, int], str],
+    dataset: dict[str, object],
+    message: str,
+) -> None:
+    rows = [list(row) for row in ROWS]
+    for (row, column), value in cells.items():
+        rows[row][column] = value
+    (tmp_path / "x.csv").write_text(
+        "a,b,colour\n" + "".join(",".join(f'"{v}"' for v in r) + "\n" for r in rows)
+    )
+    task = dataset.pop("task", "classification")
+    spec = _spec(tmp_path, {"path": "x.csv", **dataset}, task=task)
+    assert _error(tmp_path, spec, capsys) == message
