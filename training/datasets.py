@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from functions.runtime.errors import AiaasError
+from training.cells import (
+    ROW_INDEX,
+    RowPlaces,
+    check_finite,
+    first_text,
+    numeric_column,
+)
 from training.csv_table import read_csv
 from training.errors import DataError
 from training.generated import generate
@@ -30,22 +35,6 @@ from training.spec import DatasetSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 NPZ_FEATURES, NPZ_TARGET = "x", "y"
-
-
-@dataclass(frozen=True)
-class RowPlaces:
-    """How messages name a data row: its line in a CSV file, else its index from 0."""
-
-    file: str = ""
-    lines: np.ndarray | None = None  # the file line each CSV record starts on
-
-    def __call__(self, row: int) -> str:
-        if self.lines is None:
-            return f"row {row}"
-        return f"line {int(self.lines[row])} of {self.file}"
-
-
-ROW_INDEX = RowPlaces()
 
 
 @dataclass(frozen=True)
@@ -186,7 +175,7 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
             f"(shapes {list(x.shape)} and {list(y.shape)})"
         )
     x = x.astype(np.float32)
-    _check_finite(x, x_key, path.name)
+    check_finite(x, x_key, path.name)
     names = _array_names(x, x_key)
     return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
 
@@ -231,8 +220,27 @@ def _from_columns(
     if kind == "text":
         x = _text_column(columns[inputs[0]], inputs[0], places)
     else:
-        x = np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
+        x = _features(columns, inputs, places)
     return RawData(x, columns[target], inputs, target, source, complete, places=places)
+
+
+def _features(
+    columns: dict[str, np.ndarray], inputs: tuple[str, ...], places: RowPlaces
+) -> np.ndarray:
+    try:
+        return np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
+    except DataError:
+        # Every text column in one message (ids, categories): one edit of the spec, not a run
+        # per column. Searched only on this error path.
+        text = [n for n in inputs if first_text(columns[n]) is not None]
+        if len(text) < 2:
+            raise
+        row, cell = first_text(columns[text[0]]) or (0, "")
+        raise DataError(
+            f"feature columns {', '.join(map(repr, text))} hold text, not numbers (first "
+            f"{str(cell)[:40]!r} at {places(row)}); a model reads numbers: add them to "
+            f"dataset.exclude ([{', '.join(text)}]), or write each category as numbers"
+        ) from None
 
 
 def _inputs(
@@ -269,86 +277,6 @@ def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
     gaps = "; training reads no gaps: fill them in or drop those rows, or drop the column with dataset.exclude"
     return numeric_column(values, name, role="feature column", fix=fix, gaps=gaps, places=places)
-
-
-# How spreadsheets, pandas and R write a cell with no value.
-MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
-_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
-
-
-def is_missing(cell: object) -> bool:
-    """An empty cell, a marker such as `NA`, None or NaN."""
-    if isinstance(cell, float):
-        return math.isnan(cell)
-    return cell is None or str(cell).strip().lower() in MISSING_MARKERS
-
-
-def numeric_column(
-    values: np.ndarray,
-    name: str,
-    *,
-    role: str = "column",
-    fix: str = "",
-    gaps: str = "",
-    places: RowPlaces = ROW_INDEX,
-) -> np.ndarray:
-    """Column values as float64; a missing, infinite or non-numeric cell is a DataError naming
-    its row.
-
-    `role` names the column in messages ("feature column"); `fix` ends a non-numeric or an
-    all-empty one, `gaps` one with missing cells; `places` names the row (a CSV's line).
-    """
-    out = _floats(values)
-    if out is None or np.isnan(out).any():
-        missing = np.array([is_missing(v) for v in values], dtype=bool)
-        if missing.all():
-            raise DataError(f"{role} {name!r} is empty in every row ({len(values)} rows){fix}")
-        if missing.any():
-            row, count = int(missing.argmax()), int(missing.sum())
-            cell = "an empty cell" if not str(values[row]).strip() else repr(str(values[row]))
-            raise DataError(
-                f"{role} {name!r} has {count} missing value{'s' * (count > 1)} in "
-                f"{len(values)} rows, the first ({cell}) at {places(row)}{gaps}"
-            )
-    if out is None:
-        row, cell = first_non_number(values) or (0, None)
-        text = str(cell)[:40]
-        if _DECIMAL_COMMA.fullmatch(text):  # Excel in many locales: numbers need a point here
-            fix = f"; write decimals with a point ({text.replace(',', '.')})"
-        raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
-    _check_finite(out, name, role, places)
-    return out
-
-
-def _floats(values: np.ndarray) -> np.ndarray | None:
-    if values.dtype.kind in "biuf":
-        return values.astype(np.float64)
-    out = np.empty(len(values), dtype=np.float64)
-    try:
-        for row, cell in enumerate(values):
-            out[row] = float(cell)
-    except (TypeError, ValueError):
-        return None
-    return out
-
-
-def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
-    """The first (row, cell) that is not a number (empty cells included), or None."""
-    if values.dtype.kind in "biuf":
-        return None
-    for row, cell in enumerate(values):
-        try:
-            float(cell)
-        except (TypeError, ValueError):
-            return row, cell
-    return None
-
-
-def _check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        raise DataError(f"{where} {name!r} has a NaN or infinite value at {places(row)}")
 
 
 def _text_column(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from training.datasets import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
+from training.cells import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
 from training.errors import DataError
 
 # A classification target with more distinct non-integer numbers than this is a measurement.

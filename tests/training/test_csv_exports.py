@@ -157,3 +157,25 @@ def test_missing_cells_say_how_many_and_what_to_do(
     task = dataset.pop("task", "classification")
     spec = _spec(tmp_path, {"path": "x.csv", **dataset}, task=task)
     assert _error(tmp_path, spec, capsys) == message
+
+
+def test_text_columns_are_named_together_and_a_constant_one_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An id and a category beside numbers: the first run named only the id, the next run the
+    # category. A constant column trained silently.
+    body = "".join(f"id-{i},{['x', 'y'][i % 2]},{a},1,{c}\n" for i, (a, _, c) in enumerate(ROWS))
+    (tmp_path / "t.csv").write_text("sample_id,kind,a,const,colour\n" + body)
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "feature columns 'sample_id', 'kind' hold text, not numbers (first 'id-0' at line 2 of "
+        "t.csv); a model reads numbers: add them to dataset.exclude ([sample_id, kind]), or "
+        "write each category as numbers"
+    )
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour", "exclude": ["sample_id", "kind"]})
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (
+        0,
+        "warning: feature column 'const' (1) holds one value in every row; it tells the model "
+        "nothing: add it to dataset.exclude\n",
+    )
