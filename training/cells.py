@@ -43,6 +43,11 @@ def is_missing(cell: object) -> bool:
     return cell is None or str(cell).strip().lower() in MISSING_MARKERS
 
 
+def decimal_comma(cell: object) -> bool:
+    """A number written with a decimal comma (`1,5`), as Excel saves it in many locales."""
+    return isinstance(cell, str) and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
+
+
 def numeric_column(
     values: np.ndarray,
     name: str,
@@ -74,7 +79,7 @@ def numeric_column(
     if out is None:
         row, cell = first_non_number(values) or (0, None)
         text = str(cell)[:40]
-        if _DECIMAL_COMMA.fullmatch(text):  # Excel in many locales: numbers need a point here
+        if decimal_comma(text):  # Excel in many locales: numbers need a point here
             fix = f"; write decimals with a point ({text.replace(',', '.')})"
         raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
     check_finite(out, name, role, places)

@@ -25,6 +25,7 @@ from training.cells import (
     ROW_INDEX,
     RowPlaces,
     check_finite,
+    decimal_comma,
     first_text,
     numeric_column,
 )
@@ -232,7 +233,7 @@ def _features(
     except DataError:
         # Every text column in one message (ids, categories): one edit of the spec, not a run
         # per column. Searched only on this error path.
-        text = [n for n in inputs if first_text(columns[n]) is not None]
+        text = [n for n in inputs if _holds_text(columns[n])]
         if len(text) < 2:
             raise
         row, cell = first_text(columns[text[0]]) or (0, "")
@@ -271,6 +272,12 @@ def _inputs(
             "list the feature columns in dataset.features"
         )
     return inputs
+
+
+def _holds_text(values: np.ndarray) -> bool:
+    """A column of words (a decimal comma is a number written otherwise: its own message)."""
+    found = first_text(values)
+    return found is not None and not decimal_comma(found[1])
 
 
 def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:

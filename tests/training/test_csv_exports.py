@@ -127,7 +127,7 @@ def test_spaces_around_header_names_are_not_part_of_the_names(
         ),
         # Excel's decimal comma, quoted: the advice was to drop the column.
         (
-            {(0, 0): "1,5"},
+            {(0, 0): "1,5", (0, 1): "2,5"},  # in every column: not "text columns"
             {"target": "colour"},
             "feature column 'a' has a non-numeric value "
             "'1,5' at line 2 of x.csv; write decimals with a point (1.5)",
