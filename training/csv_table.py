@@ -34,7 +34,7 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
             if not header:
                 raise DataError(f"{path.name} is empty; it needs a header row and data rows")
             rows, lines = _records(reader, limit)
-            complete = limit is None or next(reader, None) is None
+            complete = limit is None or next((r for r in reader if r), None) is None
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path)) from None
     _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
@@ -55,6 +55,8 @@ def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]
         row = next(reader, None)
         if row is None:
             break
+        if not row:  # a blank line, skipped as batch scoring skips it
+            continue
         rows.append(row)
         lines.append(start)
     return rows, lines

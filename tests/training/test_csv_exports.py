@@ -179,3 +179,21 @@ def test_text_columns_are_named_together_and_a_constant_one_is_warned(
         "warning: feature column 'const' (1) holds one value in every row; it tells the model "
         "nothing: add it to dataset.exclude\n",
     )
+
+
+def test_blank_lines_are_skipped_as_batch_skips_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file ending in empty lines (an editor's, a concatenation's) was "line 32 has 0 fields";
+    # `aiaas batch` scores the same file. Lines keep their numbers in messages.
+    (tmp_path / "b.csv").write_text("a,b,colour\n" + _body() + "\n\n")
+    spec = _spec(tmp_path, {"path": "b.csv", "target": "colour"})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "")
+    assert "30 rows (all read)" in out
+    (tmp_path / "b.csv").write_text("a,b,colour\n\n1,,red\n" + _body())
+    assert _error(tmp_path, spec, capsys).endswith(
+        "the first (an empty cell) at line 3 of b.csv; "
+        "training reads no gaps: fill them in or drop those rows, or drop the column with "
+        "dataset.exclude"
+    )
