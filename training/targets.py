@@ -48,7 +48,12 @@ def class_labels(
     missing = [v is None or t == "" or _is_nan(t) for v, t in zip(values, text, strict=True)]
     empty = np.flatnonzero(missing)
     if empty.size:
-        raise DataError(f"target {name!r} has a missing label at {places(int(empty[0]))}")
+        many = empty.size > 1
+        raise DataError(
+            f"target {name!r} has {empty.size} missing label{'s' * many} in {len(values)} rows, "
+            f"the first at {places(int(empty[0]))}; drop the rows without a label (a model "
+            "learns nothing from them)"
+        )
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
     _refuse_two_spellings(text, unique, name, places)

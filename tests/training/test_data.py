@@ -110,7 +110,7 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], [3, 4, ""]] * 10,
             {"target": "colour"},
-            "target 'colour' has a missing label at line 3 of bad.csv",
+            "target 'colour' has 10 missing labels in 20 rows, the first at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, 4, "blue"]] * 2,
