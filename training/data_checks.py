@@ -104,10 +104,20 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
         warnings.append(
             f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
             f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "
-            f"scores accuracy {counts[largest] / len(y):.3f}; judge the model by f1 "
-            "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)"
+            f"scores accuracy {counts[largest] / len(y):.3f}{_imbalance_advice(spec)}"
         )
     return warnings
+
+
+def _imbalance_advice(spec: JobSpec) -> str:
+    """What the spec does not do yet: judge by f1, weigh the classes."""
+    advice = []
+    stopping = spec.early_stopping
+    if stopping is None or stopping.monitor != "f1":
+        advice.append("judge the model by f1 (early_stopping: {monitor: f1})")
+    if spec.class_weight is None:
+        advice.append("weigh the classes (class_weight: balanced)")
+    return "; " + ", and ".join(advice) if advice else ""
 
 
 def _rows_to_be_held_out(validation: float, test: float) -> int:
