@@ -33,7 +33,8 @@ ROW_INDEX = RowPlaces()
 
 # How spreadsheets, pandas and R write a cell with no value.
 MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
-_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+# A number with a comma: a decimal comma (`1,5`) or thousands separators (`1,234.5`).
+_COMMA_NUMBER = re.compile(r"[-+]?\d[\d,]*,\d+(\.\d+)?")
 
 
 def is_missing(cell: object) -> bool:
@@ -44,8 +45,8 @@ def is_missing(cell: object) -> bool:
 
 
 def decimal_comma(cell: object) -> bool:
-    """A number written with a decimal comma (`1,5`), as Excel saves it in many locales."""
-    return isinstance(cell, str) and _DECIMAL_COMMA.fullmatch(cell.strip()) is not None
+    """A number written with a comma (`1,5`, `1,234.5`), as Excel saves numbers in many locales."""
+    return isinstance(cell, str) and _COMMA_NUMBER.fullmatch(cell.strip()) is not None
 
 
 def numeric_column(
@@ -80,7 +81,7 @@ def numeric_column(
         row, cell = first_non_number(values) or (0, None)
         text = str(cell)[:40]
         if decimal_comma(text):  # Excel in many locales: numbers need a point here
-            fix = f"; write decimals with a point ({text.replace(',', '.')})"
+            fix = "; write numbers with no thousands separator and a point for decimals (1.5)"
         raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
     check_finite(out, name, role, places)
     return out

@@ -130,7 +130,15 @@ def test_spaces_around_header_names_are_not_part_of_the_names(
             {(0, 0): "1,5", (0, 1): "2,5"},  # in every column: not "text columns"
             {"target": "colour"},
             "feature column 'a' has a non-numeric value "
-            "'1,5' at line 2 of x.csv; write decimals with a point (1.5)",
+            "'1,5' at line 2 of x.csv; write numbers with no thousands separator and a point for "
+            "decimals (1.5)",
+        ),
+        # Thousands separators: not a decimal comma to turn into a point (1.234).
+        (
+            {(2, 1): "1,234.5"},
+            {"target": "colour"},
+            "feature column 'b' has a non-numeric value '1,234.5' at line 4 of x.csv; write "
+            "numbers with no thousands separator and a point for decimals (1.5)",
         ),
         # 'NA' in a regression target said "set task: classification".
         (
