@@ -1,7 +1,9 @@
 """Reading a CSV data set into named columns, refusing what a spreadsheet export gets wrong.
 
 Files saved by Excel start with a byte order mark and end lines with CRLF: both are read as
-plain UTF-8 (the mark is not part of the first column's name). A file in another encoding, a
+plain UTF-8 (the mark is not part of the first column's name). Spaces around a header name are
+not part of it, as batch scoring reads a header: a model trained on `" b "` wanted a column its
+own file's batch run could not give it. A file in another encoding, a
 header naming a column twice, a file separated by `;` or tabs, and a ragged line are each one
 `DataError` naming the line to fix, never a traceback or a silently dropped column.
 """
@@ -27,10 +29,12 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
+            if header:
+                header = [name.strip() for name in header]
             if not header:
                 raise DataError(f"{path.name} is empty; it needs a header row and data rows")
             rows, lines = _records(reader, limit)
-            complete = limit is None or next(reader, None) is None
+            complete = limit is None or next((r for r in reader if r), None) is None
     except UnicodeDecodeError:
         raise DataError(_not_utf8(path)) from None
     _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
@@ -51,6 +55,8 @@ def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]
         row = next(reader, None)
         if row is None:
             break
+        if not row:  # a blank line, skipped as batch scoring skips it
+            continue
         rows.append(row)
         lines.append(start)
     return rows, lines

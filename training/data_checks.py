@@ -104,10 +104,20 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
         warnings.append(
             f"target {target!r} is imbalanced: class {labels[smallest]!r} is {share:.1%} of the "
             f"rows ({counts[smallest]} of {len(y)}), so always answering {labels[largest]!r} "
-            f"scores accuracy {counts[largest] / len(y):.3f}; judge the model by f1 "
-            "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)"
+            f"scores accuracy {counts[largest] / len(y):.3f}{_imbalance_advice(spec)}"
         )
     return warnings
+
+
+def _imbalance_advice(spec: JobSpec) -> str:
+    """What the spec does not do yet: judge by f1, weigh the classes."""
+    advice = []
+    stopping = spec.early_stopping
+    if stopping is None or stopping.monitor != "f1":
+        advice.append("judge the model by f1 (early_stopping: {monitor: f1})")
+    if spec.class_weight is None:
+        advice.append("weigh the classes (class_weight: balanced)")
+    return "; " + ", and ".join(advice) if advice else ""
 
 
 def _rows_to_be_held_out(validation: float, test: float) -> int:
@@ -127,11 +137,15 @@ def _inputs(raw: RawData, kind: str) -> str:
 
 
 def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
-    """Features that look like row ids or that leak the target (one message each)."""
+    """Features that are constant, look like row ids or leak the target (one message each)."""
     x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
     target = y.astype(np.float64) if task == "regression" else _numeric_labels(raw.y)
-    warnings = []
+    # A table's column the user can drop (an array's pixel that is 0 in every image is no fault).
+    constant = [] if raw.generated_names else _constant(x)
+    warnings = [_constant_warning(raw, x, constant)] if constant else []
     for i, name in enumerate(raw.feature_names):
+        if i in constant:
+            continue
         why = _id_like(x[:, i], name)
         if why:
             warnings.append(
@@ -143,6 +157,25 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
             how = leak.format(target=f"the target {raw.target_name!r}")
             warnings.append(f"feature column {name!r} {how}: {_LEAK_ADVICE}")
     return warnings
+
+
+def _constant(x: np.ndarray) -> list[int]:
+    if len(x) < 2:
+        return []
+    return [int(i) for i in np.flatnonzero(x.min(axis=0) == x.max(axis=0))]
+
+
+def _constant_warning(raw: RawData, x: np.ndarray, constant: list[int]) -> str:
+    names = [raw.feature_names[i] for i in constant]
+    shown = ", ".join(f"{n!r} ({x[0, i]:g})" for n, i in zip(names[:5], constant, strict=False))
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    read = "" if raw.complete else " read"
+    many = len(names) > 1
+    return (
+        f"feature column{'s' * many} {shown}{more} hold{'' if many else 's'} one value in every "
+        f"row{read}; {'they tell' if many else 'it tells'} the model nothing: add "
+        f"{'them' if many else 'it'} to dataset.exclude"
+    )
 
 
 def _id_like(column: np.ndarray, name: str) -> str | None:

@@ -21,6 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from functions.runtime.errors import AiaasError
+from training.cells import (
+    ROW_INDEX,
+    RowPlaces,
+    check_finite,
+    decimal_comma,
+    first_text,
+    numeric_column,
+)
 from training.csv_table import read_csv
 from training.errors import DataError
 from training.generated import generate
@@ -28,22 +36,6 @@ from training.spec import DatasetSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 NPZ_FEATURES, NPZ_TARGET = "x", "y"
-
-
-@dataclass(frozen=True)
-class RowPlaces:
-    """How messages name a data row: its line in a CSV file, else its index from 0."""
-
-    file: str = ""
-    lines: np.ndarray | None = None  # the file line each CSV record starts on
-
-    def __call__(self, row: int) -> str:
-        if self.lines is None:
-            return f"row {row}"
-        return f"line {int(self.lines[row])} of {self.file}"
-
-
-ROW_INDEX = RowPlaces()
 
 
 @dataclass(frozen=True)
@@ -184,7 +176,7 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
             f"(shapes {list(x.shape)} and {list(y.shape)})"
         )
     x = x.astype(np.float32)
-    _check_finite(x, x_key, path.name)
+    check_finite(x, x_key, path.name)
     names = _array_names(x, x_key)
     return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
 
@@ -229,8 +221,27 @@ def _from_columns(
     if kind == "text":
         x = _text_column(columns[inputs[0]], inputs[0], places)
     else:
-        x = np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
+        x = _features(columns, inputs, places)
     return RawData(x, columns[target], inputs, target, source, complete, places=places)
+
+
+def _features(
+    columns: dict[str, np.ndarray], inputs: tuple[str, ...], places: RowPlaces
+) -> np.ndarray:
+    try:
+        return np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
+    except DataError:
+        # Every text column in one message (ids, categories): one edit of the spec, not a run
+        # per column. Searched only on this error path.
+        text = [n for n in inputs if _holds_text(columns[n])]
+        if len(text) < 2:
+            raise
+        row, cell = first_text(columns[text[0]]) or (0, "")
+        raise DataError(
+            f"feature columns {', '.join(map(repr, text))} hold text, not numbers (first "
+            f"{str(cell)[:40]!r} at {places(row)}); a model reads numbers: add them to "
+            f"dataset.exclude ([{', '.join(text)}]), or write each category as numbers"
+        ) from None
 
 
 def _inputs(
@@ -263,65 +274,16 @@ def _inputs(
     return inputs
 
 
+def _holds_text(values: np.ndarray) -> bool:
+    """A column of words (a decimal comma is a number written otherwise: its own message)."""
+    found = first_text(values)
+    return found is not None and not decimal_comma(found[1])
+
+
 def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
-    return numeric_column(values, name, role="feature column", fix=fix, places=places)
-
-
-def numeric_column(
-    values: np.ndarray,
-    name: str,
-    *,
-    role: str = "column",
-    fix: str = "",
-    places: RowPlaces = ROW_INDEX,
-) -> np.ndarray:
-    """Column values as float64; an empty, NaN or non-numeric cell is a DataError naming its row.
-
-    `role` names the column in messages ("feature column"); `fix` ends a non-numeric one;
-    `places` names the row (a CSV's line).
-    """
-    out = _floats(values)
-    if out is None:
-        row, cell = first_non_number(values) or (0, None)
-        if cell is None or str(cell).strip() == "":
-            raise DataError(f"{role} {name!r} has a missing value at {places(row)}")
-        raise DataError(
-            f"{role} {name!r} has a non-numeric value {str(cell)[:40]!r} at {places(row)}{fix}"
-        )
-    _check_finite(out, name, role, places)
-    return out
-
-
-def _floats(values: np.ndarray) -> np.ndarray | None:
-    if values.dtype.kind in "biuf":
-        return values.astype(np.float64)
-    out = np.empty(len(values), dtype=np.float64)
-    try:
-        for row, cell in enumerate(values):
-            out[row] = float(cell)
-    except (TypeError, ValueError):
-        return None
-    return out
-
-
-def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
-    """The first (row, cell) that is not a number (empty cells included), or None."""
-    if values.dtype.kind in "biuf":
-        return None
-    for row, cell in enumerate(values):
-        try:
-            float(cell)
-        except (TypeError, ValueError):
-            return row, cell
-    return None
-
-
-def _check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        raise DataError(f"{where} {name!r} has a NaN or infinite value at {places(row)}")
+    gaps = "; training reads no gaps: fill them in or drop those rows, or drop the column with dataset.exclude"
+    return numeric_column(values, name, role="feature column", fix=fix, gaps=gaps, places=places)
 
 
 def _text_column(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:

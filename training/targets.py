@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from training.datasets import ROW_INDEX, RowPlaces, first_non_number, numeric_column
+from training.cells import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
 from training.errors import DataError
 
 # A classification target with more distinct non-integer numbers than this is a measurement.
@@ -22,14 +22,20 @@ def regression_target(
 ) -> np.ndarray:
     """The target as float32; a value that is not a number says to fix the task or the target."""
     bad = first_non_number(values)
-    if bad is not None and str(bad[1]).strip():
+    if bad is not None and not is_missing(bad[1]):
         row, cell = bad
         raise DataError(
             f"spec field 'task': regression needs a numeric target, but {noun} {name!r} holds "
             f"{str(cell)[:40]!r} at {places(row)}; set task: classification to predict classes, or "
             "point dataset.target at a numeric column"
         )
-    return numeric_column(values, name, role="target", places=places).astype(np.float32)
+    return numeric_column(
+        values, name, role="target", fix=_EMPTY_TARGET, gaps=_TARGET_GAPS, places=places
+    ).astype(np.float32)
+
+
+_EMPTY_TARGET = "; point dataset.target at the column to predict"
+_TARGET_GAPS = "; drop the rows without a target (a model learns nothing from them)"
 
 
 def class_labels(
@@ -42,7 +48,12 @@ def class_labels(
     missing = [v is None or t == "" or _is_nan(t) for v, t in zip(values, text, strict=True)]
     empty = np.flatnonzero(missing)
     if empty.size:
-        raise DataError(f"target {name!r} has a missing label at {places(int(empty[0]))}")
+        many = empty.size > 1
+        raise DataError(
+            f"target {name!r} has {empty.size} missing label{'s' * many} in {len(values)} rows, "
+            f"the first at {places(int(empty[0]))}; drop the rows without a label (a model "
+            "learns nothing from them)"
+        )
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
     _refuse_two_spellings(text, unique, name, places)

@@ -112,7 +112,8 @@ def test_data_errors_name_the_line_of_the_file(tmp_path: Path) -> None:
         )
         assert (failed.returncode, failed.stdout) == (1, ""), failed.stderr
         assert failed.stderr == (
-            "aiaas train: error: feature column 'income' has a missing value at line 52 of "
-            "data.csv\n"
+            "aiaas train: error: feature column 'income' has 1 missing value in 60 rows, the "
+            "first (an empty cell) at line 52 of data.csv; training reads no gaps: fill them in "
+            "or drop those rows, or drop the column with dataset.exclude\n"
         )
     assert (tmp_path / "data.csv").read_text().splitlines()[51] == ",ok,b"

@@ -43,7 +43,10 @@ def test_a_missing_parquet_label_is_refused(
     table = pa.table({"a": [float(i) for i in range(30)], "b": [1.0] * 30, "colour": labels})
     pq.write_table(table, tmp_path / "data.parquet")
     spec = _spec(tmp_path, {"path": "data.parquet", "target": "colour"})
-    assert _error(tmp_path, spec, capsys) == "target 'colour' has a missing label at row 17"
+    assert _error(tmp_path, spec, capsys) == (
+        "target 'colour' has 1 missing label in 30 rows, the first at row 17; drop the rows "
+        "without a label (a model learns nothing from them)"
+    )
 
 
 def test_nan_written_as_a_csv_label_is_refused(
@@ -53,7 +56,8 @@ def test_nan_written_as_a_csv_label_is_refused(
     rows[4][2] = "NaN"
     spec = _csv_job(tmp_path, BLOBS, rows, target="colour")
     assert _error(tmp_path, spec, capsys) == (
-        "target 'colour' has a missing label at line 6 of data.csv"
+        "target 'colour' has 1 missing label in 30 rows, the first at line 6 of data.csv; drop "
+        "the rows without a label (a model learns nothing from them)"
     )
 
 
@@ -103,6 +107,14 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
         "so always answering 'ok' scores accuracy 0.960; judge the model by f1 "
         "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)\n"
     )
+    # The spec already weighs the classes and watches f1: the warning said to, still.
+    weighed = _spec(
+        tmp_path,
+        {"path": "data.csv", "target": "kind"},
+        class_weight="balanced",
+        early_stopping={"monitor": "f1"},
+    )
+    assert _check(tmp_path, weighed, capsys)[2].endswith("scores accuracy 0.960\n")
     balanced = _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
     assert _check(tmp_path, balanced, capsys)[2] == ""
 

@@ -90,3 +90,118 @@ def test_an_unnamed_column_is_refused_unless_the_features_leave_it_out(
     )
     listed = _spec(tmp_path, {"path": "pandas.csv", "target": "colour", "features": ["a", "b"]})
     assert _check(tmp_path, listed, capsys)[0] == 0
+
+
+def test_spaces_around_header_names_are_not_part_of_the_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Batch scoring strips them from a file's header; training kept them, so the model wanted
+    # ' b ' and `aiaas batch` of its own training file said "the header lacks column(s)  b ".
+    (tmp_path / "spaced.csv").write_text(" a , b ,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "spaced.csv", "target": "colour", "exclude": ["a"]})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "")
+    assert "1 features: b; target 'colour'" in out
+    (tmp_path / "twice.csv").write_text("a, a,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "twice.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys).startswith("twice.csv line 1 names column 'a' 2 times")
+
+
+@pytest.mark.parametrize(
+    ("cells", "dataset", "message"),
+    [
+        # 'NA' (pandas, R) was "a non-numeric value 'NA' ...; drop it with dataset.exclude".
+        (
+            {(3, 1): "NA", (7, 1): ""},
+            {"target": "colour"},
+            "feature column 'b' has 2 missing values in 30 rows, the first ('NA') at line 5 of "
+            "x.csv; training reads no gaps: fill them in or drop those rows, or drop the column "
+            "with dataset.exclude",
+        ),
+        # An empty column was "has a missing value at line 2", as if one cell were the trouble.
+        (
+            {(i, 1): "" for i in range(30)},
+            {"target": "colour"},
+            "feature column 'b' is empty in every row (30 rows); drop it with dataset.exclude or "
+            "list the numeric columns in dataset.features",
+        ),
+        # Excel's decimal comma, quoted: the advice was to drop the column.
+        (
+            {(0, 0): "1,5", (0, 1): "2,5"},  # in every column: not "text columns"
+            {"target": "colour"},
+            "feature column 'a' has a non-numeric value "
+            "'1,5' at line 2 of x.csv; write numbers with no thousands separator and a point for "
+            "decimals (1.5)",
+        ),
+        # Thousands separators: not a decimal comma to turn into a point (1.234).
+        (
+            {(2, 1): "1,234.5"},
+            {"target": "colour"},
+            "feature column 'b' has a non-numeric value '1,234.5' at line 4 of x.csv; write "
+            "numbers with no thousands separator and a point for decimals (1.5)",
+        ),
+        # 'NA' in a regression target said "set task: classification".
+        (
+            {(4, 0): "NA"},
+            {"target": "a", "task": "regression", "exclude": ["colour"]},
+            "target 'a' has 1 missing value in 30 rows, the first ('NA') at line 6 of x.csv; "
+            "drop the rows without a target (a model learns nothing from them)",
+        ),
+    ],
+)
+def test_missing_cells_say_how_many_and_what_to_do(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cells: dict[tuple[int, int], str],
+    dataset: dict[str, object],
+    message: str,
+) -> None:
+    rows = [list(row) for row in ROWS]
+    for (row, column), value in cells.items():
+        rows[row][column] = value
+    (tmp_path / "x.csv").write_text(
+        "a,b,colour\n" + "".join(",".join(f'"{v}"' for v in r) + "\n" for r in rows)
+    )
+    task = dataset.pop("task", "classification")
+    spec = _spec(tmp_path, {"path": "x.csv", **dataset}, task=task)
+    assert _error(tmp_path, spec, capsys) == message
+
+
+def test_text_columns_are_named_together_and_a_constant_one_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An id and a category beside numbers: the first run named only the id, the next run the
+    # category. A constant column trained silently.
+    body = "".join(f"id-{i},{['x', 'y'][i % 2]},{a},1,{c}\n" for i, (a, _, c) in enumerate(ROWS))
+    (tmp_path / "t.csv").write_text("sample_id,kind,a,const,colour\n" + body)
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "feature columns 'sample_id', 'kind' hold text, not numbers (first 'id-0' at line 2 of "
+        "t.csv); a model reads numbers: add them to dataset.exclude ([sample_id, kind]), or "
+        "write each category as numbers"
+    )
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour", "exclude": ["sample_id", "kind"]})
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (
+        0,
+        "warning: feature column 'const' (1) holds one value in every row; it tells the model "
+        "nothing: add it to dataset.exclude\n",
+    )
+
+
+def test_blank_lines_are_skipped_as_batch_skips_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file ending in empty lines (an editor's, a concatenation's) was "line 32 has 0 fields";
+    # `aiaas batch` scores the same file. Lines keep their numbers in messages.
+    (tmp_path / "b.csv").write_text("a,b,colour\n" + _body() + "\n\n")
+    spec = _spec(tmp_path, {"path": "b.csv", "target": "colour"})
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "")
+    assert "30 rows (all read)" in out
+    (tmp_path / "b.csv").write_text("a,b,colour\n\n1,,red\n" + _body())
+    assert _error(tmp_path, spec, capsys).endswith(
+        "the first (an empty cell) at line 3 of b.csv; "
+        "training reads no gaps: fill them in or drop those rows, or drop the column with "
+        "dataset.exclude"
+    )

@@ -90,12 +90,12 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], ["nan", 4, "blue"]] * 10,
             {"target": "colour"},
-            "column 'a' has a NaN or infinite value at line 3 of bad.csv",
+            "column 'a' has 10 missing values in 20 rows, the first ('nan') at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, "", "blue"]] * 10,
             {"target": "colour"},
-            "column 'b' has a missing value at line 3 of bad.csv",
+            "column 'b' has 10 missing values in 20 rows, the first (an empty cell) at line 3",
         ),
         (
             [[1, 2, "red"], [3, "four", "blue"]] * 10,
@@ -110,7 +110,7 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], [3, 4, ""]] * 10,
             {"target": "colour"},
-            "target 'colour' has a missing label at line 3 of bad.csv",
+            "target 'colour' has 10 missing labels in 20 rows, the first at line 3 of bad.csv",
         ),
         (
             [[1, 2, "red"], [3, 4, "blue"]] * 2,

@@ -1,0 +1,131 @@
+"""Cells of a table read as numbers: missing-value markers, text, and how a row is named.
+
+Shared by `training.datasets` (features) and `training.targets` (a regression target), so both
+say the same about a gap, a word or a decimal comma, naming the row as the user finds it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.errors import DataError
+
+
+@dataclass(frozen=True)
+class RowPlaces:
+    """How messages name a data row: its line in a CSV file, else its index from 0."""
+
+    file: str = ""
+    lines: np.ndarray | None = None  # the file line each CSV record starts on
+
+    def __call__(self, row: int) -> str:
+        if self.lines is None:
+            return f"row {row}"
+        return f"line {int(self.lines[row])} of {self.file}"
+
+
+ROW_INDEX = RowPlaces()
+
+
+# How spreadsheets, pandas and R write a cell with no value.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
+# A number with a comma: a decimal comma (`1,5`) or thousands separators (`1,234.5`).
+_COMMA_NUMBER = re.compile(r"[-+]?\d[\d,]*,\d+(\.\d+)?")
+
+
+def is_missing(cell: object) -> bool:
+    """An empty cell, a marker such as `NA`, None or NaN."""
+    if isinstance(cell, float):
+        return math.isnan(cell)
+    return cell is None or str(cell).strip().lower() in MISSING_MARKERS
+
+
+def decimal_comma(cell: object) -> bool:
+    """A number written with a comma (`1,5`, `1,234.5`), as Excel saves numbers in many locales."""
+    return isinstance(cell, str) and _COMMA_NUMBER.fullmatch(cell.strip()) is not None
+
+
+def numeric_column(
+    values: np.ndarray,
+    name: str,
+    *,
+    role: str = "column",
+    fix: str = "",
+    gaps: str = "",
+    places: RowPlaces = ROW_INDEX,
+) -> np.ndarray:
+    """Column values as float64; a missing, infinite or non-numeric cell is a DataError naming
+    its row.
+
+    `role` names the column in messages ("feature column"); `fix` ends a non-numeric or an
+    all-empty one, `gaps` one with missing cells; `places` names the row (a CSV's line).
+    """
+    out = _floats(values)
+    if out is None or np.isnan(out).any():
+        missing = np.array([is_missing(v) for v in values], dtype=bool)
+        if missing.all():
+            raise DataError(f"{role} {name!r} is empty in every row ({len(values)} rows){fix}")
+        if missing.any():
+            row, count = int(missing.argmax()), int(missing.sum())
+            first = str(values[row])
+            shown = repr(first) if first.strip() else "an empty cell"
+            raise DataError(
+                f"{role} {name!r} has {count} missing value{'s' * (count > 1)} in "
+                f"{len(values)} rows, the first ({shown}) at {places(row)}{gaps}"
+            )
+    if out is None:
+        row, cell = first_non_number(values) or (0, None)
+        text = str(cell)[:40]
+        if decimal_comma(text):  # Excel in many locales: numbers need a point here
+            fix = "; write numbers with no thousands separator and a point for decimals (1.5)"
+        raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
+    check_finite(out, name, role, places)
+    return out
+
+
+def _floats(values: np.ndarray) -> np.ndarray | None:
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    out = np.empty(len(values), dtype=np.float64)
+    try:
+        for row, cell in enumerate(values):
+            out[row] = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return out
+
+
+def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
+    """The first (row, cell) that is not a number (empty cells included), or None."""
+    if values.dtype.kind in "biuf":
+        return None
+    for row, cell in enumerate(values):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            return row, cell
+    return None
+
+
+def check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(f"{where} {name!r} has a NaN or infinite value at {places(row)}")
+
+
+def first_text(values: np.ndarray) -> tuple[int, object] | None:
+    """The first (row, cell) that is neither a number nor a missing-value marker, or None."""
+    if values.dtype.kind in "biuf":
+        return None
+    for row, cell in enumerate(values):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            if not is_missing(cell):
+                return row, cell
+    return None
