@@ -104,7 +104,9 @@ class InputColumns:
         kind = object if self.strings else np.float64
         return np.hstack(
             [
-                b.reshape(rows, -1).astype(kind if b.dtype == object else np.float64, copy=False)
+                b.reshape(rows, math.prod(b.shape[1:])).astype(  # not -1: no rows has no width
+                    kind if b.dtype == object else np.float64, copy=False
+                )
                 for b in blocks
             ]
         ).astype(kind, copy=False)

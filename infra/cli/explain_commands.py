@@ -332,8 +332,12 @@ def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
     an .npy's (`read_rows`)."""
     if path.suffix == ".jsonl" and path.is_file() and text_input(manifest) is None:
-        return every_row(path, read_jsonl(path, manifest)).rows
-    return read_rows(path, manifest)
+        rows = every_row(path, read_jsonl(path, manifest)).rows
+    else:
+        rows = read_rows(path, manifest)
+    if not len(rows):  # a header alone, an empty JSONL: nothing to summarize or bin
+        raise BadRequest(f"{path}: no rows; a baseline needs rows of the training data")
+    return rows
 
 
 def every_row(path: Path, read: FileRows) -> FileRows:

@@ -22,12 +22,22 @@ from onnx import TensorProto, helper, numpy_helper
 
 from functions.batch.handler import dispatch
 from functions.predict.service import service_from_env
+from functions.runtime.batch.layout import parse_input_key
+from functions.runtime.batch.run import RunInput, run_object
+from functions.runtime.batch.shards import merge_run, plan_run, score_shard
 from functions.runtime.ort_errors import refusal
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import onnx_factory
-from tests.batch_support import pool, read_csv, service, sqs_for, two_batch_workers
+from tests.batch_support import (
+    pool,
+    read_csv,
+    run_settings,
+    service,
+    sqs_for,
+    two_batch_workers,
+)
 from tests.functions.test_predict_events import body_of, http_event
 from tests.sklearn_models import region_frame, region_pipeline
 
@@ -241,3 +251,32 @@ def test_the_reason_leaves_out_onnxruntime_internals_and_memory_is_no_refusal():
     engine = internal.replace(": 1 : FAIL :", ": 5 : ENGINE_ERROR :")
     for text in (memory, engine, "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid rank"):
         assert refusal(RuntimeError(text)) is None
+
+
+def test_a_shard_whose_every_row_is_refused_reports_them_as_one_process_does(local_store, tmp_path):
+    """4 good rows, then 4 a node refuses: in 2 shards the second holds only refused rows. Its
+    own first chunk refused whole failed the run that one process scores (4 of 8)."""
+    publish(local_store, tmp_path)
+    data = b"id,i\n" + b"".join(
+        b"r%d,%d\n" % (n, i) for n, i in enumerate([0, 1, 2, 3, 7, 8, 9, 7])
+    )
+    models = pool(local_store, tmp_path)
+    found = []
+    for name, shards in (("one.csv", 1), ("two.csv", 2)):
+        key = f"batch/{NAME}/input/{name}"
+        local_store.put_bytes(key, data)
+        obj = parse_input_key(key)
+        assert obj is not None
+        run_input = RunInput(obj, "aiaas-local", local_store.head(key))
+        if shards == 1:
+            summary = run_object(local_store, models, run_input, run_settings(4))
+        else:
+            plan = plan_run(local_store, models, run_input, shards, run_settings(4))
+            items = json.loads(local_store.get_bytes(plan["plan_key"]))
+            assert data[items[1]["start"] :].startswith(b"r4,7\n")  # the refused rows alone
+            for item in items:
+                score_shard(local_store, models, item, run_settings())
+            summary = merge_run(local_store, plan)
+        assert (summary["status"], summary["scored_rows"]) == ("succeeded", 4)
+        found.append((local_store.get_bytes(f"{OUT}/{name}"), errors(local_store, name)))
+    assert found[1] == found[0] and [e["line"] for e in found[0][1]] == [6, 7, 8, 9]

@@ -69,3 +69,27 @@ def test_a_bad_jsonl_line_is_named_and_nothing_is_written(
     assert "train.jsonl: line 3: missing feature 'sepal_width'" in err
     assert "fix or remove it (2 bad)" in err
     assert not store.exists(f"{version_prefix('iris', '1')}/{BASELINE_FILE}")
+
+
+def test_a_file_without_rows_is_named_and_a_jsonl_of_bad_lines_explains_none(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty JSONL, or a CSV of its header alone, was a ValueError traceback ('cannot reshape
+    array of size 0'); `explain --file` of a JSONL whose every line is bad was one too."""
+    empty, header = tmp_path / "empty.jsonl", tmp_path / "header.csv"
+    empty.write_text("\n")
+    header.write_text("id," + FEATURES + "\n")
+    for path in (empty, header):
+        code, _, err = cli(store, capsys, "baseline", "iris:1", str(path))
+        assert (code, err) == (
+            1,
+            f"aiaas baseline: error: {path}: no rows; a baseline needs rows of the training data\n",
+        )
+    assert not store.exists(f"{version_prefix('iris', '1')}/{BASELINE_FILE}")
+    rows = write_csv(tmp_path / "train.csv", np.arange(12, dtype=float).reshape(3, 4))
+    assert cli(store, capsys, "baseline", "iris:1", str(rows))[0] == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{no\n" + json.dumps({"sepal_length": 1.0}) + "\n")
+    code, out, err = cli(store, capsys, "explain", "iris:1", "--file", str(bad))
+    assert [json.loads(line)["line"] for line in out.splitlines()] == [1, 2]
+    assert code == 1 and "explained 0 of 2 rows" in err

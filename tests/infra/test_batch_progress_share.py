@@ -100,3 +100,21 @@ def test_the_time_left_is_the_files_share_left_at_the_rate_read() -> None:
         out.getvalue()
         == "m batch a.csv: 500 rows scored (25% of the file), 50 rows/s, 10.0 s, 30 s left\n"
     )
+
+
+def test_a_line_over_the_limit_counts_its_own_bytes_read(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    shown_always: None,
+) -> None:
+    """It is read past, not held: its chunk told the bytes of the marker standing in for it,
+    so a file of one 3 kB line among 0.2 kB of rows ended at 8% of the file."""
+    store = store_with_classifier(tmp_path, monkeypatch)
+    monkeypatch.setenv("AIAAS_BATCH_MAX_LINE_BYTES", "100")
+    text = features_csv(np.arange(40, dtype=np.float32).reshape(10, 4))
+    data = tmp_path / "rows.csv"
+    data.write_text(text.replace("\n", "\n" + "9," * 1500 + "9\n", 1))
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("iris batch rows.csv: 11 rows scored (100% of the file), ")

@@ -18,7 +18,14 @@ from functions.runtime.batch.run import RunInput
 from functions.runtime.batch.shards import merge_run, plan_run, run_sharded_locally, score_shard
 from functions.runtime.batch.source import ByteRange, line_batches
 from functions.runtime.store import LocalStore, ObjectStore
-from tests.batch_support import features_csv, pool, published_store, run, run_settings
+from tests.batch_support import (
+    features_csv,
+    pool,
+    publish_classifier,
+    published_store,
+    run,
+    run_settings,
+)
 
 OUT = "batch/iris/output"
 
@@ -167,3 +174,19 @@ def test_a_sharded_total_counts_from_the_plan_to_the_merge(store, tmp_path):
     assert summary["started_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began))
     assert 0 < summary["timings"]["total_s"] <= took
     assert summary["rows_per_second"] >= summary["rows"] / took
+
+
+def test_a_shard_of_several_bad_rows_merges_on_s3(s3_store, tmp_path):
+    """An S3 body iterates in 1 KiB pieces, not lines: a shard's errors file of two or more
+    lines failed the merge ('Extra data'), the Step Functions run with it."""
+    publish_classifier(s3_store, tmp_path)
+    key = "batch/iris/input/s.csv"
+    lines = inputs()["s.csv"].splitlines()
+    lines[3] = lines[4] = b"r2,1,2"  # with line 6's: three bad rows in the first shard
+    s3_store.put_bytes(key, b"\n".join(lines) + b"\n")
+    single = run(s3_store, tmp_path, key, chunk_rows=8)
+    expected = outputs(s3_store, "s.csv")
+    s3_store.delete(f"{OUT}/s.csv.summary.json")
+    summary = sharded(s3_store, tmp_path, key, 2, chunk_rows=4)
+    assert (summary["status"], summary["failed_rows"]) == ("succeeded", single["failed_rows"])
+    assert outputs(s3_store, "s.csv") == expected and expected[1].count(b"\n") == 4

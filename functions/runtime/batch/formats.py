@@ -38,6 +38,7 @@ from functions.runtime.batch.source import (
     line_batches,
     open_range,
     read_first_line,
+    too_long_bytes,
 )
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
@@ -114,7 +115,8 @@ class _Text:
             opened = open_range(store, key, max(span.start - 1, 0))
         with opened as stream:
             for records, chunk in self._decoded(stream, span, reading):
-                chunk.size = sum(map(len, records)) + len(records)  # the progress of a run
+                sized = too_long_bytes if chunk.errors else len  # a line over the limit: its own
+                chunk.size = sum(map(sized, records)) + len(records)  # the progress of a run
                 yield chunk
 
     def _decoded(

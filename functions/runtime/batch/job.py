@@ -142,6 +142,8 @@ def score_span(
     this process (`parallel.WorkerPool.score_span` is the same on worker processes)."""
     result = SpanResult()
     error_key = job.format.position_key
+    if span.start > 0:  # rows before it: the span that starts the input judges the model
+        job.scorer.proven = True  # (a shard or worker block of refused rows is rows refused)
 
     def score(chunk: Chunk) -> dict[str, np.ndarray]:
         began = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from functions.runtime.batch.formats import open_format
@@ -60,11 +60,23 @@ def _merge_errors(
     offset = 0
     for prefix, part in zip(prefixes, parts, strict=True):
         with store.open_read(f"{prefix}.errors.jsonl") as source:
-            for line in source:
+            for line in _lines(source):
                 record = json.loads(line)
                 position = record[key] + (offset if key == "line" else 0)
                 out.write((json.dumps({key: position, "error": record["error"]}) + "\n").encode())
         offset += int(part["lines"])
+
+
+def _lines(source: IO[bytes]) -> Iterator[bytes]:
+    """The lines of `source`, read a block at a time: an S3 body iterates in 1 KiB pieces,
+    not lines (a file does)."""
+    pending = b""
+    while block := source.read(COPY_BLOCK):
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        yield from filter(None, lines)
+    if pending:
+        yield pending
 
 
 def _merged_array(store: ObjectStore, name: str, index: int, prefixes: list[str]) -> ArrayBody:

@@ -236,7 +236,9 @@ class ChunkScorer:
         # What the input files hold: for a text model, one text column (tokenized by the model).
         self.manifest = batch_view(model.manifest)
         self.batch = max(1, model.max_batch_size)
-        self.proven = False  # whether the model has scored a row of this job in this process
+        # Whether a row before this chunk was scored (or is judged by the span before, which
+        # `job.score_span` says): a chunk refused whole is then bad rows, not a broken model.
+        self.proven = False
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
