@@ -7,6 +7,7 @@ rows that fail alone are bad rows with the model's reason (`ort_errors.ModelRefu
 the others are scored. That costs about 2 * bad * log2(rows) extra runs, and nothing when no
 run fails. A model that fails on every row is broken rather than its input bad: the run fails
 when the model refuses every row of a chunk before it has scored any (docs/batch.md).
+`aiaas compare` finds the rows each version refuses the same way (`ChunkScorer.answered`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ class RefusesEveryRow(BadRequest):
 def isolate(scorer: ChunkScorer, chunk: Chunk, reason: str) -> dict[str, np.ndarray]:
     """The outputs of the rows of `chunk` the model scores, once the rows it refuses are moved
     to the chunk's errors; called when a run of the whole chunk was refused for `reason`."""
+    outputs, refused = bisect(scorer, chunk.features, chunk.rows, reason)
+    rows = sorted(refused)
+    chunk.drop(rows, [f"the model refused this row: {refused[row]}" for row in rows])
+    return outputs
+
+
+def bisect(
+    scorer: ChunkScorer, features: dict[str, np.ndarray], rows: int, reason: str
+) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """(the outputs of the rows the model scores, in row order; row -> reason for each row it
+    refuses) for `rows` rows whose run together was refused for `reason`. Batch scoring and
+    `aiaas compare` both find refused rows here. Raises `RefusesEveryRow` when the model
+    refused every row and had scored none before (`scorer.proven`)."""
     refused: dict[int, str] = {}
     scored: list[dict[str, np.ndarray]] = []  # in row order: halves are tried low one first
 
@@ -41,22 +55,20 @@ def isolate(scorer: ChunkScorer, chunk: Chunk, reason: str) -> dict[str, np.ndar
             return
         middle = (start + end) // 2
         for low, high in ((start, middle), (middle, end)):
-            part = {name: value[low:high] for name, value in chunk.features.items()}
+            part = {name: value[low:high] for name, value in features.items()}
             try:
                 scored.append(scorer.run_rows(part, high - low))
             except ModelRefused as exc:
                 split(low, high, exc.reason)
 
-    split(0, chunk.rows, reason)
+    split(0, rows, reason)
     if not scored and not scorer.proven:
         raise RefusesEveryRow(
-            f"model {scorer.model.ref} refused every one of the {chunk.rows} rows it was given "
+            f"model {scorer.model.ref} refused every one of the {rows} rows it was given "
             f"before scoring any (the first: {refused[0]}); a model that fails on every row is "
             "broken, or these rows all hold values it was not built for: nothing was scored"
         )
-    rows = sorted(refused)
-    chunk.drop(rows, [f"the model refused this row: {refused[row]}" for row in rows])
-    return joined(scored, chunk.rows)
+    return joined(scored, rows - len(refused)), refused
 
 
 def joined(parts: list[dict[str, np.ndarray]], rows: int) -> dict[str, np.ndarray]:
