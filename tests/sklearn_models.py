@@ -93,10 +93,11 @@ def region_frame(rows: int = 60) -> Any:
 
 
 @functools.cache
-def region_pipeline() -> tuple[Any, bytes]:
+def region_pipeline(handle_unknown: str = "error") -> tuple[Any, bytes]:
     """(fitted pipeline, its skl2onnx export with default options): scaled numbers and a
-    one-hot `region` (OneHotEncoder's default handle_unknown='error') into a logistic
-    regression; one ONNX input per column. Fitted once per session (~50 ms)."""
+    one-hot `region` (OneHotEncoder's default handle_unknown='error', or as given: 'ignore'
+    encodes an unseen category as zeros) into a logistic regression; one ONNX input per
+    column. Fitted once per session (~50 ms)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
@@ -106,7 +107,7 @@ def region_pipeline() -> tuple[Any, bytes]:
     columns = ColumnTransformer(
         [
             ("num", StandardScaler(), ["alcohol", "malic", "ash"]),
-            ("cat", OneHotEncoder(), ["region"]),
+            ("cat", OneHotEncoder(handle_unknown=handle_unknown), ["region"]),
         ]
     )
     pipeline = Pipeline([("prep", columns), ("clf", LogisticRegression(max_iter=1000))])

@@ -88,6 +88,7 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
     lines.append(
         f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, max relative {report['max_rel_diff']:.4g}"
     )
+    lines.extend(_refused_lines(rows.get("refused")))
     lines.extend(_metric_lines(report.get("metrics"), label_given))
     for which in ("a", "b"):
         found = report["latency"][which]
@@ -99,6 +100,17 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
         where = next(key for key in error if key != "reason")
         lines.append(f"  ! {where} {error[where]}: {error['reason']}")
     return lines
+
+
+def _refused_lines(refused: dict[str, int] | None) -> list[str]:
+    """Rows a version refused (a node failed on their values), by which: a row only one version
+    answers is a difference of its own, left out of agreement and metrics."""
+    if not refused or not any(refused.values()):
+        return []
+    return [
+        f"  refused by a version, not compared: {refused['a']} by A only, {refused['b']} by B only, "
+        f"{refused['both']} by both"
+    ]
 
 
 def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:

@@ -40,7 +40,12 @@ def test_the_control_plane_answers_the_report_the_cli_prints(
     )
     assert response.status_code == 200, response.text
     report = response.json()
-    assert report["rows"] == {"compared": 60, "failed": 0, "truncated": False}
+    assert report["rows"] == {
+        "compared": 60,
+        "failed": 0,
+        "truncated": False,
+        "refused": {"a": 0, "b": 0, "both": 0},
+    }
     assert sum(map(sum, report["confusion"]["matrix"])) == 60
     assert (
         main(

@@ -91,7 +91,12 @@ def test_within_the_budget_it_compares_and_stops_at_max_rows_exactly(store: Loca
         response = client.post("/control/models/digits-mlp/compare", json=body)
         assert response.status_code == 200, response.text
         # It compared the whole first batch (60 rows) and called that "at most 25".
-        assert response.json()["rows"] == {"compared": 25, "failed": 0, "truncated": True}
+        assert response.json()["rows"] == {
+            "compared": 25,
+            "failed": 0,
+            "truncated": True,
+            "refused": {"a": 0, "b": 0, "both": 0},
+        }
         empty = {"a": "1", "b": "2", "data": "batch/digits-mlp/input/header.csv"}
         response = client.post("/control/models/digits-mlp/compare", json=empty)
     assert response.status_code == 422

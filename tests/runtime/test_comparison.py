@@ -28,6 +28,7 @@ from tests import sklearn_models
 from tests.onnx_factory import identity
 
 WINE = [f"f{i}" for i in range(sklearn_models.FEATURES)]
+NONE = {"a": 0, "b": 0, "both": 0}  # rows refused by A only, B only, both
 
 
 def publish(store: ObjectStore, path: Path, name: str, *extra: str) -> None:
@@ -88,7 +89,7 @@ def test_a_labelled_csv_gives_agreement_metrics_and_confusion(
     )
     a, b = offline_labels(pool, "1", x), offline_labels(pool, "2", x)
     truth = y.astype(str)
-    assert report["rows"] == {"compared": len(x), "failed": 1, "truncated": False}
+    assert report["rows"] == {"compared": len(x), "failed": 1, "truncated": False, "refused": NONE}
     assert report["errors"][0]["line"] == 4 and "f0" in report["errors"][0]["reason"]
     assert report["agreement"] == {
         "rows": len(x),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
-from functions.runtime.batch.refusals import isolate
+from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
@@ -289,9 +289,18 @@ class ChunkScorer:
             outputs = {name: value[~bad] for name, value in outputs.items()} if chunk.rows else {}
         return self._labelled(outputs)
 
-    def score(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-        """Field name -> values for `rows` already coerced rows (an empty chunk scores nothing)."""
-        return self._labelled(self.run_rows(features, rows))
+    def answered(
+        self, features: dict[str, np.ndarray], rows: int
+    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        """(field name -> values for the rows of `rows` coerced rows the model answers; row ->
+        the model's reason for each row it refuses, found as `score_chunk` finds them)."""
+        refused: dict[int, str] = {}
+        try:
+            outputs = self.run_rows(features, rows)
+        except ModelRefused as exc:
+            outputs, refused = bisect(self, features, rows, exc.reason)
+        self.proven = self.proven or len(refused) < rows
+        return self._labelled(outputs), refused
 
     def run_rows(self, features: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         """The model's outputs for `rows` coerced rows, in batches of its batch limit."""

@@ -48,6 +48,21 @@ class Batch:
     rows: int | None = None  # None for a captured request: its outputs tell
     typed: bool = True
     truth: list[object] | None = None  # ground truth per row, None where a row has none
+    positions: np.ndarray | None = None  # file rows: each row's line (text) or row (NPY)
+
+    def line(self, row: int) -> int:
+        """The line (text, capture) or row (NPY) of the batch's row `row`, for error records."""
+        return int(self.positions[row]) if self.positions is not None else self.position + row
+
+    def select(self, rows: slice | np.ndarray) -> Batch:
+        """File rows only: the batch of these of its rows (a slice, or a mask of its rows)."""
+        assert self.rows is not None
+        picked = np.arange(self.rows)[rows]
+        inputs = {name: value[rows] for name, value in self.inputs.items()}
+        truth = None if self.truth is None else [self.truth[i] for i in picked.tolist()]
+        positions = None if self.positions is None else self.positions[rows]
+        first = self.line(int(picked[0])) if len(picked) else self.position
+        return Batch(inputs, first, len(picked), self.typed, truth, positions)
 
 
 @dataclass
@@ -98,7 +113,7 @@ def _file_batches(
         errors.extend(chunk.errors)
         if chunk.rows:
             values = None if truth is None else truth(chunk.records)
-            yield Batch(chunk.features, position, chunk.rows, True, values)
+            yield Batch(chunk.features, position, chunk.rows, True, values, chunk.positions)
         position += chunk.lines
 
 

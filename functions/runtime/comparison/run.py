@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime import names
-from functions.runtime.batch.scoring import has_labels
+from functions.runtime.batch.scoring import RowError, has_labels
 from functions.runtime.comparison import metrics
 from functions.runtime.comparison.budget import (
     PROBE_CALLS,
@@ -28,7 +28,7 @@ from functions.runtime.comparison.budget import (
     expected_rows,
 )
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
-from functions.runtime.comparison.scoring import PairScorer, Plan, Tally
+from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
 from functions.runtime.comparison.truth import class_truth, number_truth
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -102,10 +102,13 @@ def compare_versions(
         "data": request.key,
         "format": opened.format,
         "task": "classification" if plan.labels else "regression",
-        "rows": {"compared": tally.rows, "failed": len(errors), "truncated": truncated},
-        "errors": [
-            {opened.position_key: e.position, "reason": e.reason} for e in errors[:MAX_ERRORS_SHOWN]
-        ],
+        "rows": {
+            "compared": tally.rows,
+            "failed": len(errors),
+            "truncated": truncated,
+            "refused": tally.refused,
+        },
+        "errors": [_error(opened.position_key, e) for e in errors[:MAX_ERRORS_SHOWN]],
         "agreement": _agreement(tally, plan),
         "max_abs_diff": tally.max_abs,
         "max_rel_diff": tally.max_rel,
@@ -201,17 +204,20 @@ def _head(batch: Batch, rows: int) -> Batch:
     comparison stops at `max_rows` rather than at the end of the batch that crossed it."""
     if batch.rows is None or batch.rows <= rows:
         return batch
-    inputs = {name: value[:rows] for name, value in batch.inputs.items()}
-    truth = None if batch.truth is None else batch.truth[:rows]
-    return Batch(inputs, batch.position, rows, batch.typed, truth)
+    return batch.select(slice(0, rows))
 
 
 def _tail(batch: Batch, rows: int) -> Batch:
     """`batch` from its row `rows` on (file rows only)."""
-    inputs = {name: value[rows:] for name, value in batch.inputs.items()}
-    truth = None if batch.truth is None else batch.truth[rows:]
-    left = (batch.rows or 0) - rows
-    return Batch(inputs, batch.position + rows, left, batch.typed, truth)
+    return batch.select(slice(rows, None))
+
+
+def _error(position_key: str, error: RowError) -> dict[str, Any]:
+    """An errors entry: where, why, and for a refused row which version refused it."""
+    found: dict[str, Any] = {position_key: error.position, "reason": error.reason}
+    if isinstance(error, Refused):
+        found["refused_by"] = error.by
+    return found
 
 
 def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.batch.refusals import RefusesEveryRow
 from functions.runtime.batch.scoring import (
     LABEL_FIELD,
     ChunkScorer,
@@ -28,8 +29,9 @@ from functions.runtime.batch.scoring import (
 )
 from functions.runtime.comparison.rows import Batch
 from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, InvalidInput
 from functions.runtime.model import LoadedModel
+from functions.runtime.ort_errors import ModelRefused
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,24 @@ class Tally:
     truth: list[object] = field(default_factory=list)
     seconds: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
     errors: list[RowError] = field(default_factory=list)
+    # Rows (captured requests) refused by A only, B only, both: not compared, listed in errors.
+    refused: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("a", "b", "both"), 0))
+
+
+@dataclass(frozen=True)
+class Refused(RowError):
+    """A row (or captured request) a version refused: `by` is "a", "b" or "both"."""
+
+    by: str
+
+
+def _rows_of(
+    outputs: dict[str, np.ndarray], refused: dict[int, str], keep: np.ndarray
+) -> dict[str, np.ndarray]:
+    """`outputs` (of the rows a version answered, all but `refused`) of the rows in `keep`."""
+    answered = np.ones(len(keep), dtype=bool)
+    answered[list(refused)] = False
+    return {name: value[keep[answered]] for name, value in outputs.items()}
 
 
 class PairScorer:
@@ -68,34 +88,74 @@ class PairScorer:
         self.before_call: Callable[[], None] = lambda: None  # a deadline's check, if any
 
     def add(self, batch: Batch, timed: int) -> None:
-        """Score `batch` with both versions, compare, and time up to `timed` single calls."""
+        """Score `batch` with both versions, compare the rows both answer, and time up to
+        `timed` single calls."""
         try:
-            answers = (self._answer(0, batch), self._answer(1, batch))
+            found = (self._answer(0, batch), self._answer(1, batch))
+        except RefusesEveryRow as exc:  # a version broken for this file: nothing to compare
+            raise InvalidInput(exc.message) from None
         except AiaasError as exc:
             if exc.status >= 500:
                 raise
-            self.tally.errors.append(RowError(batch.position, exc.message))
+            self.tally.errors.append(RowError(batch.line(0), exc.message))
             return
+        refused = self._refused(batch, found[0][1], found[1][1])
+        answers = (found[0][0], found[1][0])
+        if refused:
+            if batch.rows is None:  # a captured request: compared whole, as predict answered it
+                return
+            keep = np.ones(batch.rows, dtype=bool)
+            keep[refused] = False
+            if not keep.any():
+                return
+            answers = (_rows_of(*found[0], keep), _rows_of(*found[1], keep))
+            batch = batch.select(keep)
         rows = len(next(iter(answers[0].values())))
-        keep = self._compare(answers, rows, batch.position)
+        keep = self._compare(answers, rows, batch)
         self._keep(answers, keep, batch.truth)
         self._time(batch, min(timed, rows))
 
-    def _answer(self, which: int, batch: Batch) -> dict[str, np.ndarray]:
+    def _answer(self, which: int, batch: Batch) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        """(version `which`'s outputs for the rows it answers; row -> why, for each row it
+        refuses: file rows are found one by one, a captured request is refused whole)."""
         model = self.models[which]
         try:
             if self.scorers is not None and batch.rows is not None:
-                return self.scorers[which].score(batch.inputs, batch.rows)
+                return self.scorers[which].answered(batch.inputs, batch.rows)
             outputs = model.predict(batch.inputs, typed=batch.typed)
+        except ModelRefused as exc:
+            return {}, {0: exc.reason}
         except AiaasError as exc:
-            exc.message = f"version {model.manifest.version}: {exc.message}"
+            if not isinstance(exc, RefusesEveryRow):  # which names the version itself
+                exc.message = f"version {model.manifest.version}: {exc.message}"
             raise
         post = model.manifest.postprocessing
         if self.plan.labels and post is not None and has_labels(model.manifest):
             outputs[LABEL_FIELD], _ = label_and_score(model.manifest, outputs[post.scores_output])
-        return outputs
+        return outputs, {}
 
-    def _compare(self, answers: tuple[dict[str, Any], ...], rows: int, position: int) -> np.ndarray:
+    def _refused(self, batch: Batch, by_a: dict[int, str], by_b: dict[int, str]) -> list[int]:
+        """Records the rows either version refused, saying which; returns them."""
+        a, b = (model.manifest.version for model in self.models)
+        what = "row" if batch.rows is not None else "request"
+        rows = sorted(by_a.keys() | by_b.keys())
+        for row in rows:
+            mine, theirs = by_a.get(row), by_b.get(row)
+            if mine is not None and theirs is not None:
+                by = "both"
+                why = mine if mine == theirs else f"A: {mine}; B: {theirs}"
+                reason = f"versions {a} (A) and {b} (B) both refused this {what}: {why}"
+            elif mine is not None:
+                by = "a"
+                reason = f"version {a} (A) refused this {what} and {b} (B) answered it: {mine}"
+            else:
+                by = "b"
+                reason = f"version {b} (B) refused this {what} and {a} (A) answered it: {theirs}"
+            self.tally.refused[by] += 1
+            self.tally.errors.append(Refused(batch.line(row), reason, by))
+        return rows
+
+    def _compare(self, answers: tuple[dict[str, Any], ...], rows: int, batch: Batch) -> np.ndarray:
         """Adds the comparison up; the rows that could be compared (all, unless B failed some)."""
         keep = np.ones(rows, dtype=bool)
         try:
@@ -108,7 +168,7 @@ class PairScorer:
                 self._count(compare(*(self._doc(a, slice(row, row + 1)) for a in answers)))
             except Incomparable as exc:
                 keep[row] = False
-                self.tally.errors.append(RowError(position + row, f"incomparable: {exc}"))
+                self.tally.errors.append(RowError(batch.line(row), f"incomparable: {exc}"))
         return keep
 
     def _doc(self, answer: dict[str, np.ndarray], rows: slice) -> dict[str, Any]:
