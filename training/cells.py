@@ -99,15 +99,17 @@ def _floats(values: np.ndarray) -> np.ndarray | None:
     return out
 
 
-def first_non_number(values: np.ndarray) -> tuple[int, object] | None:
-    """The first (row, cell) that is not a number (empty cells included), or None."""
+def first_non_number(values: np.ndarray, *, missing: bool = True) -> tuple[int, object] | None:
+    """The first (row, cell) that is not a number, or None; missing-value markers (empty cells
+    included) count unless `missing` is False."""
     if values.dtype.kind in "biuf":
         return None
     for row, cell in enumerate(values):
         try:
             float(cell)
         except (TypeError, ValueError):
-            return row, cell
+            if missing or not is_missing(cell):
+                return row, cell
     return None
 
 
@@ -120,12 +122,4 @@ def check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = 
 
 def first_text(values: np.ndarray) -> tuple[int, object] | None:
     """The first (row, cell) that is neither a number nor a missing-value marker, or None."""
-    if values.dtype.kind in "biuf":
-        return None
-    for row, cell in enumerate(values):
-        try:
-            float(cell)
-        except (TypeError, ValueError):
-            if not is_missing(cell):
-                return row, cell
-    return None
+    return first_non_number(values, missing=False)
