@@ -16,9 +16,8 @@ from functions.runtime.store import LocalStore
 from infra.cli import row_progress
 from infra.cli.main import main
 from infra.cli.row_progress import Progress
-from tests import hf_transformer
 from tests.batch_support import features_csv, store_with_classifier
-from tests.infra.test_publish_tokenizer import POSITIONS, TEXTS, publish
+from tests.infra.test_publish_tokenizer import TEXTS, published_text_model
 
 
 @pytest.fixture
@@ -29,14 +28,7 @@ def shown_always(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def text_store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
-    root = tmp_path_factory.mktemp("text")
-    model = hf_transformer.transformer(root / "model.onnx", positions=POSITIONS)
-    tokenizer = hf_transformer.tokenizer_json(root / "tokenizer.json")
-    store = LocalStore(root / "store")
-    labels = ",".join(hf_transformer.LABELS)
-    code, _, err = publish(store, model, "--labels", labels, "--tokenizer", str(tokenizer))
-    assert code == 0, err
-    return store
+    return published_text_model(tmp_path_factory.mktemp("text")).store
 
 
 def shares(err: str) -> list[int]:

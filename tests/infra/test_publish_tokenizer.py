@@ -66,9 +66,8 @@ def publish(store: LocalStore, model: Path, *argv: str, name: str = MODEL) -> tu
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    root = tmp_path_factory.mktemp("hf")
+def published_text_model(root: Path) -> Built:
+    """The test transformer and its tokenizer.json, published under `root`/store."""
     model = hf_transformer.transformer(root / "model.onnx", positions=POSITIONS)
     tokenizer = hf_transformer.tokenizer_json(root / "tokenizer.json")
     store = LocalStore(root / "store")
@@ -76,6 +75,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     code, out, err = publish(store, model, "--labels", labels, "--tokenizer", str(tokenizer))
     assert code == 0, err
     return Built(root, store, model, tokenizer, out)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return published_text_model(tmp_path_factory.mktemp("hf"))
 
 
 def own_encode(tokenizer: Path, texts: list[str]) -> dict[str, np.ndarray]:
