@@ -24,6 +24,7 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
+from functions.runtime.unseen_values import CategoryEncoders
 from functions.runtime.validation import compile_rules, validate_inputs
 
 log = logging.getLogger("aiaas.runtime")
@@ -216,6 +217,8 @@ class LoadedModel:
         self.path = path if isinstance(path, Path) else Path("<memory>")
         self.max_batch_size = max_batch_size or manifest.max_batch_size or DEFAULT_MAX_BATCH
         self.session = _session(manifest, path, threads)
+        # Which value an encoder refused: read from the file on a first refusal (kept small).
+        self.encoders = CategoryEncoders(path if isinstance(path, Path) else path.model)
         _check_graph(manifest, self.session)
         # Text models: raw strings in, tokenized here (None: numeric models pay one check).
         self.text = _text_feeds(manifest, self.session)
@@ -284,7 +287,7 @@ class LoadedModel:
         except Exception as exc:
             refused = refusal(exc)
             if refused is not None:  # these values, not the server: the caller is told why
-                raise refused from exc
+                raise self.encoders.explain(refused, feeds) from exc
             log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
             if "INVALID_ARGUMENT" in str(exc):
                 raise InvalidInput(f"the model rejected these inputs: {_short(exc)}") from exc

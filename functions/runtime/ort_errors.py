@@ -19,7 +19,7 @@ from functions.runtime.errors import InvalidInput
 _REFUSING_CODES = ("FAIL", "INVALID_ARGUMENT", "RUNTIME_EXCEPTION")
 _NODE = re.compile(
     r"\[ONNXRuntimeError\] : \d+ : (?P<code>[A-Z_]+) : Non-zero status code returned while "
-    r"running (?P<op>\w+) node\. Name:'[^']*' Status Message: (?P<message>.*)",
+    r"running (?P<op>\w+) node\. Name:'(?P<node>[^']*)' Status Message: (?P<message>.*)",
     re.DOTALL,
 )
 # `/onnxruntime_src/.../reshape_helper.h:91 onnxruntime::ReshapeHelper::ReshapeHelper(...)
@@ -38,11 +38,12 @@ MAX_REASON = 300
 
 
 class ModelRefused(InvalidInput):
-    """A node of the model failed on these input values; `reason` says which op and why."""
+    """A node of the model failed on these input values; `reason` says which op and why
+    (`op` and `node`: the failing node's op type and name, for `unseen_values`)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, op: str = "", node: str = "") -> None:
         super().__init__(f"the model refused these inputs: {reason}")
-        self.reason = reason
+        self.reason, self.op, self.node = reason, op, node
 
 
 def refusal(exc: Exception) -> ModelRefused | None:
@@ -54,7 +55,7 @@ def refusal(exc: Exception) -> ModelRefused | None:
         return None
     if any(words in text for words in _OUT_OF_MEMORY):
         return None
-    return ModelRefused(_readable(found["op"], found["message"]))
+    return ModelRefused(_readable(found["op"], found["message"]), found["op"], found["node"])
 
 
 def _readable(op: str, message: str) -> str:

@@ -52,10 +52,11 @@ BAD = (INDICES < -5) | (INDICES > 4)
 OUT_OF_RANGE = (
     "Gather: indices element out of data bounds, idx={} must be within the inclusive range [-5,4]"
 )
+# The input and value the OneHotEncoder refused (onnxruntime names only its node).
 UNKNOWN = (
-    "OneHotEncoder: Unknown Category and zeros = 0; a category the model was not trained on "
-    "(scikit-learn's OneHotEncoder(handle_unknown='ignore') exports a model that encodes it as "
-    "zeros)"
+    "input 'region': 'west' is not a category the model was trained on (it knows 3: 'east', "
+    "'north', 'south'); scikit-learn's OneHotEncoder(handle_unknown='ignore') exports a model "
+    "that encodes an unseen category as zeros"
 )
 
 
