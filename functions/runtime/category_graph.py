@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functions.runtime.protowire import LEN, VARINT, Buffer, fields, varint
 
 # Field numbers from onnx.proto (tests check them against onnx's own descriptors).
-MODEL_GRAPH = 7
+MODEL_GRAPH, MODEL_OPSET_IMPORT = 7, 8
+OPSET_DOMAIN = 1
+ML_DOMAIN = "ai.onnx.ml"  # where OneHotEncoder is defined
 GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_INPUT = 1, 5, 11
 NODE_INPUT, NODE_OUTPUT, NODE_NAME, NODE_OP_TYPE, NODE_ATTRIBUTE = 1, 2, 3, 4, 5
 ATTRIBUTE_NAME, ATTRIBUTE_I, ATTRIBUTE_T, ATTRIBUTE_INTS, ATTRIBUTE_STRINGS = 1, 3, 5, 8, 9
@@ -62,6 +64,19 @@ class _Node:
     inputs: list[str]
     outputs: list[str]
     attributes: dict[str, tuple[int, int]]  # name -> the attribute's span in the buffer
+
+
+def imports_ml_ops(buf: Buffer) -> bool:
+    """Whether the model imports the ai.onnx.ml operator set, the only one with a
+    OneHotEncoder: read from its opset imports, stepping over the graph (and its weights)."""
+    for field in fields(buf, 0, len(buf)):
+        if field.number == MODEL_OPSET_IMPORT and field.wire == LEN:
+            domain = next(
+                (f for f in fields(buf, field.start, field.end) if f.number == OPSET_DOMAIN), None
+            )
+            if domain is not None and _text(buf, domain) == ML_DOMAIN:
+                return True
+    return False
 
 
 def encoders(buf: Buffer) -> dict[str, Encoder]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.runtime.category_graph import ENCODER, Encoder, Source, encoders
+from functions.runtime.category_graph import ENCODER, Encoder, Source, encoders, imports_ml_ops
 from functions.runtime.ort_errors import ModelRefused
 
 SHOWN_VALUES = 3  # of the unseen values a request held
@@ -61,9 +61,9 @@ class CategoryEncoders:
 
 
 def _read(buf: bytes | mmap.mmap) -> dict[str, Encoder]:
-    if buf.find(ENCODER.encode()) < 0:  # most models: no encoder, nothing to walk
-        return {}
     try:
+        if not imports_ml_ops(buf):  # most models: no encoder; weights stepped over, not read
+            return {}
         return encoders(buf)
     except (ValueError, IndexError):  # onnxruntime loaded it; a graph this walk cannot read
         return {}

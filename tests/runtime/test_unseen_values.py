@@ -147,6 +147,16 @@ def test_a_model_loaded_from_memory_reads_its_encoders_at_load(models, tmp_path)
     assert reason.startswith("input 'city': 'Oslo' is not a category")
 
 
+def test_a_model_without_ml_ops_is_not_walked_at_load(models, tmp_path):
+    """A model in memory is read at load: one that imports no ai.onnx.ml ops has no encoder,
+    and its graph (with its weights, up to GBs) is stepped over, not walked or searched."""
+    plain = onnx_factory.linear_classifier(tmp_path / "plain.onnx").read_bytes()
+    assert not category_graph.imports_ml_ops(plain)
+    assert category_graph.imports_ml_ops(exports()["columns"])
+    model = LoadedModel(models["columns"].manifest, ModelInMemory(exports()["columns"]))
+    assert model.encoders._found
+
+
 def encoder_model(path: Path, nodes: list[Any], widths: dict[str, int], **tensors: Any) -> Path:
     """String inputs of `widths` columns, `nodes` ending in a OneHotEncoder named enc of
     categories a, b (output y), initializers `tensors`."""
@@ -207,7 +217,11 @@ def test_an_encoder_fed_through_an_untraced_op_names_its_categories_only(tmp_pat
 
 def test_the_field_numbers_are_onnx_s():
     fields = {
-        onnx.ModelProto: {"graph": category_graph.MODEL_GRAPH},
+        onnx.ModelProto: {
+            "graph": category_graph.MODEL_GRAPH,
+            "opset_import": category_graph.MODEL_OPSET_IMPORT,
+        },
+        onnx.OperatorSetIdProto: {"domain": category_graph.OPSET_DOMAIN},
         onnx.GraphProto: {
             "node": category_graph.GRAPH_NODE,
             "initializer": category_graph.GRAPH_INITIALIZER,
