@@ -140,6 +140,11 @@ def from_bytes(
             f"{dtype.oip} needs {expected}"
         )
     array = np.frombuffer(raw, dtype=dtype.wire)
+    # The extension's BOOL is one byte, 1 or 0; any other byte is a bool C++ leaves undefined.
+    if dtype.name == "bool" and array.size and array.view(np.uint8).max() > 1:
+        raise InvalidInput(
+            f"tensor '{tensor}' is BOOL: each byte of its binary data must be 0 (false) or 1 (true)"
+        )
     return array.reshape(shape)
 
 
