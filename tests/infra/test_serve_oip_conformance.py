@@ -168,6 +168,22 @@ def test_binary_flags_that_are_not_booleans_are_a_400(
     assert answer.json() == {"error": error}
 
 
+def test_an_input_with_both_data_and_binary_data_size_is_a_400(client: httpx.Client) -> None:
+    # Two values for one tensor: the binary ones were taken and `data` silently dropped.
+    tensor = {"name": "x", "datatype": "FP32", "shape": [2, 3], "data": X.tolist()}
+    tensor["parameters"] = {"binary_data_size": X.nbytes}
+    head = json.dumps({"inputs": [tensor]}).encode()
+    answer = client.post(
+        "/v2/models/two/infer",
+        content=head + (X * 9).tobytes(),
+        headers={"inference-header-content-length": str(len(head))},
+    )
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "input 'x' has both 'data' and parameters.binary_data_size: send one of them"},
+    )
+
+
 # ---- compressed request bodies (tritonclient's request_compression_algorithm) ---------------
 
 
