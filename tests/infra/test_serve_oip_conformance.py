@@ -184,6 +184,25 @@ def test_an_input_with_both_data_and_binary_data_size_is_a_400(client: httpx.Cli
     )
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["bin-in", "json-in"])
+def test_a_huge_dimension_after_a_zero_is_a_422(
+    client: httpx.Client, server: ServeProcess, binary: bool
+) -> None:
+    # [0, 2**62] has no elements, so the element bound passed it; numpy's reshape then raised
+    # ("array is too big"): a 500.
+    tensor: dict[str, Any] = {"name": "x", "datatype": "FP32", "shape": [0, 2**62]}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": 0}
+    else:
+        tensor["data"] = []
+    head = json.dumps({"inputs": [tensor]}).encode()
+    headers = {"inference-header-content-length": str(len(head))} if binary else {}
+    answer = client.post("/v2/models/two/infer", content=head, headers=headers)
+    error = f"tensor 'x' declares shape [0, {2**62}]: dimension 1 is over 67108864"
+    assert (answer.status_code, answer.json()) == (422, {"error": error})
+    assert "unhandled error" not in server.output()
+
+
 # ---- compressed request bodies (tritonclient's request_compression_algorithm) ---------------
 
 

@@ -42,11 +42,18 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
             f"tensor '{tensor}' declares {len(shape)} dimensions; at most {MAX_RANK} are allowed"
         )
     count = 1
-    for dim in shape:
+    for index, dim in enumerate(shape):
         count *= dim
         if count > MAX_ELEMENTS:
             raise InvalidInput(
                 f"tensor '{tensor}' declares shape {shape}: over {MAX_ELEMENTS} elements"
+            )
+        # After a 0 the count stays 0, but numpy refuses a dimension past 2**63 (or a byte size
+        # past it) even for an empty array: bounded here, it is no 500 later.
+        if dim > MAX_ELEMENTS:
+            raise InvalidInput(
+                f"tensor '{tensor}' declares shape {shape}: dimension {index} is over "
+                f"{MAX_ELEMENTS}"
             )
     return tuple(shape)
 
