@@ -294,3 +294,21 @@ def test_bool_in_binary_is_bytes_0_or_1(services: dict[str, PredictService]) -> 
         422,
         {"error": "tensor 'x' is BOOL: each byte of its binary data must be 0 (false) or 1 (true)"},
     )
+
+
+@pytest.mark.parametrize(
+    ("oip", "data"),
+    [
+        ("INT64", [2**53 + 1, 1.0, 2]),  # was 2**53: numpy read the mix as float64, rounding
+        ("INT64", [2**63 - 1, -(2**63), 6.0]),  # was a 422 "out of range"
+        ("UINT64", [2**64 - 1, 1.0, 0]),  # was a 422 "out of range"
+    ],
+)
+def test_integers_beside_whole_floats_stay_exact(
+    services: dict[str, PredictService], oip: str, data: list[Any]
+) -> None:
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": oip, "data": data}]}
+    name = f"identity-{oip.lower()}"
+    response = services[oip].handle(http_event("POST", f"/v2/models/{name}/infer", json.dumps(doc)))
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["outputs"][0]["data"] == [int(v) for v in data]
