@@ -17,12 +17,17 @@ from functions.runtime.errors import (
     AiaasError,
     BadRequest,
     PayloadTooLarge,
+    ResponseTooLarge,
     UnsupportedMediaType,
 )
 
 JSON = "application/json"
 ROUTING_HEADER = "x-aiaas-routing-key"  # sticks a caller to one version of a split alias
 VERSION_HEADER = "x-aiaas-version"  # the version that answered, on every response that has one
+# AWS Lambda's limit on a synchronous response, as its runtime serializes the dict below: past
+# it the invoke fails and API Gateway answers a bare 502, so such an answer is refused here, in
+# `aiaas serve` as in Lambda.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 # Content-Encoding -> zlib's wbits: tritonclient's request_compression_algorithm sends these.
 INFLATE_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
@@ -164,21 +169,40 @@ def caller_identity(authorizer: object) -> str | None:
 
 def json_response(status: int, doc: Any, headers: dict[str, str] | None = None) -> HttpResponse:
     body = doc if isinstance(doc, bytes) else orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-    return {
-        "statusCode": status,
-        "headers": {"content-type": JSON, **headers} if headers else {"content-type": JSON},
-        "body": body.decode("utf-8"),
-        "isBase64Encoded": False,
-    }
+    return _fits(
+        {
+            "statusCode": status,
+            "headers": {"content-type": JSON, **headers} if headers else {"content-type": JSON},
+            "body": body.decode("utf-8"),
+            "isBase64Encoded": False,
+        }
+    )
 
 
 def binary_response(status: int, body: bytes, headers: dict[str, str]) -> HttpResponse:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/octet-stream", **headers},
-        "body": binascii.b2a_base64(body, newline=False).decode("ascii"),  # base64's, unwrapped
-        "isBase64Encoded": True,
-    }
+    return _fits(
+        {
+            "statusCode": status,
+            "headers": {"content-type": "application/octet-stream", **headers},
+            "body": binascii.b2a_base64(body, newline=False).decode("ascii"),  # unwrapped
+            "isBase64Encoded": True,
+        }
+    )
+
+
+def _fits(response: HttpResponse) -> HttpResponse:
+    """`response`, or ResponseTooLarge when Lambda would refuse it (measured, as Lambda's
+    runtime writes it, only when its body alone is over half the limit: one len() otherwise)."""
+    if len(response["body"]) <= MAX_RESPONSE_BYTES // 2:
+        return response
+    size = len(orjson.dumps(response))  # the body's quotes and backslashes escaped
+    if size <= MAX_RESPONSE_BYTES:
+        return response
+    raise ResponseTooLarge(
+        f"the answer to this request is {size} bytes, over the {MAX_RESPONSE_BYTES} byte limit "
+        "of a response (AWS Lambda's): ask for less in one request: fewer rows or fewer "
+        "outputs (OIP binary outputs take about half the bytes of JSON numbers)"
+    )
 
 
 def error_response(error: AiaasError) -> HttpResponse:

@@ -81,6 +81,10 @@ class PayloadTooLarge(AiaasError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class ResponseTooLarge(PayloadTooLarge):
+    """The answer to the request is over the response limit: a smaller request fits."""
+
+
 class UnsupportedMediaType(AiaasError):
     """A body in an encoding (Content-Encoding) the server cannot read."""
 

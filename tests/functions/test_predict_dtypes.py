@@ -274,3 +274,41 @@ def test_string_model_on_the_simple_route(services: dict[str, PredictService]) -
     response = services["BYTES"].handle(http_event("POST", "/models/identity-bytes/predict", body))
     assert response["statusCode"] == 200, response["body"]
     assert body_of(response)["outputs"] == {"y": [["a", "b", "c"]]}
+
+
+def test_bool_in_binary_is_bytes_0_or_1(services: dict[str, PredictService]) -> None:
+    # The binary extension: true is one byte 1, false one byte 0. A 2 reached onnxruntime (a C++
+    # bool of 2 is undefined) and came back as byte 2, which numpy calls True but not == True.
+    header = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "BOOL"}]}
+    header["inputs"][0]["parameters"] = {"binary_data_size": 3}
+    head = json.dumps(header).encode()
+    event = http_event(
+        "POST",
+        "/v2/models/identity-bool/infer",
+        head + bytes([1, 0, 2]),
+        b64=True,
+        headers={"inference-header-content-length": str(len(head))},
+    )
+    response = services["BOOL"].handle(event)
+    assert (response["statusCode"], body_of(response)) == (
+        422,
+        {"error": "tensor 'x' is BOOL: each byte of its binary data must be 0 (false) or 1 (true)"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("oip", "data"),
+    [
+        ("INT64", [2**53 + 1, 1.0, 2]),  # was 2**53: numpy read the mix as float64, rounding
+        ("INT64", [2**63 - 1, -(2**63), 6.0]),  # was a 422 "out of range"
+        ("UINT64", [2**64 - 1, 1.0, 0]),  # was a 422 "out of range"
+    ],
+)
+def test_integers_beside_whole_floats_stay_exact(
+    services: dict[str, PredictService], oip: str, data: list[Any]
+) -> None:
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": oip, "data": data}]}
+    name = f"identity-{oip.lower()}"
+    response = services[oip].handle(http_event("POST", f"/v2/models/{name}/infer", json.dumps(doc)))
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["outputs"][0]["data"] == [int(v) for v in data]

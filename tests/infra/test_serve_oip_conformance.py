@@ -37,6 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         path = onnx_factory.linear_classifier(root / f"cls-{version}.onnx", seed=int(version))
         registry.publish(onnx_factory.manifest_for(path, "cls", version), path)
     registry.set_alias("cls", "production", "2")
+    path = onnx_factory.linear_classifier(root / "wide.onnx", features=4, classes=200)
+    registry.publish(onnx_factory.manifest_for(path, "wide", "1"), path)
     yield from start_serve(root / "store")
 
 
@@ -166,6 +168,64 @@ def test_binary_flags_that_are_not_booleans_are_a_400(
     answer = client.post("/v2/models/two/infer", json=infer_body(**fields))
     assert answer.status_code == 400
     assert answer.json() == {"error": error}
+
+
+def test_an_input_with_both_data_and_binary_data_size_is_a_400(client: httpx.Client) -> None:
+    # Two values for one tensor: the binary ones were taken and `data` silently dropped.
+    tensor = {"name": "x", "datatype": "FP32", "shape": [2, 3], "data": X.tolist()}
+    tensor["parameters"] = {"binary_data_size": X.nbytes}
+    head = json.dumps({"inputs": [tensor]}).encode()
+    answer = client.post(
+        "/v2/models/two/infer",
+        content=head + (X * 9).tobytes(),
+        headers={"inference-header-content-length": str(len(head))},
+    )
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "input 'x' has both 'data' and parameters.binary_data_size: send one of them"},
+    )
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["bin-in", "json-in"])
+def test_a_huge_dimension_after_a_zero_is_a_422(
+    client: httpx.Client, server: ServeProcess, binary: bool
+) -> None:
+    # [0, 2**62] has no elements, so the element bound passed it; numpy's reshape then raised
+    # ("array is too big"): a 500.
+    tensor: dict[str, Any] = {"name": "x", "datatype": "FP32", "shape": [0, 2**62]}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": 0}
+    else:
+        tensor["data"] = []
+    head = json.dumps({"inputs": [tensor]}).encode()
+    headers = {"inference-header-content-length": str(len(head))} if binary else {}
+    answer = client.post("/v2/models/two/infer", content=head, headers=headers)
+    error = f"tensor 'x' declares shape [0, {2**62}]: dimension 1 is over 67108864"
+    assert (answer.status_code, answer.json()) == (422, {"error": error})
+    assert "unhandled error" not in server.output()
+
+
+def test_an_answer_over_lambdas_response_limit_is_a_413_that_says_what_to_send(
+    client: httpx.Client,
+) -> None:
+    # 340 KB of JSON in, 9 MB of JSON logits out: `aiaas serve` answered 200 where Lambda fails
+    # the invoke (its 6 MB response limit) and API Gateway answers a bare 502.
+    x = np.linspace(-1, 1, 4096 * 4, dtype=np.float32).reshape(4096, 4)
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4096, 4], "data": x.tolist()}]}
+    answer = client.post("/v2/models/wide/infer", json=body)
+    assert answer.status_code == 413
+    error = answer.json()["error"]
+    assert error.startswith("the answer to this request is 90") and error.endswith(
+        " bytes, over the 6291456 byte limit of a response (AWS Lambda's): ask for less in one "
+        "request: fewer rows or fewer outputs (OIP binary outputs take about half the bytes "
+        "of JSON numbers)"
+    ), error
+    simple = client.post("/models/wide/predict", json={"inputs": x.tolist()})
+    assert simple.status_code == 413, simple.text
+    # As the message says: the same rows with binary outputs fit (3.3 MB, 4.4 MB in base64).
+    body["parameters"] = {"binary_data_output": True}
+    _, arrays = split(client.post("/v2/models/wide/infer", json=body))
+    assert arrays["logits"].shape == (4096, 200)
 
 
 # ---- compressed request bodies (tritonclient's request_compression_algorithm) ---------------

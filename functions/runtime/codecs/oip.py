@@ -167,6 +167,10 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
         if "data" not in item:
             raise BadRequest(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
         return _TensorHeader(name, dtype, shape, None, item["data"])
+    if "data" in item:  # two values for one tensor: which did the caller mean?
+        raise BadRequest(
+            f"input '{name}' has both 'data' and parameters.binary_data_size: send one of them"
+        )
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise BadRequest(f"input '{name}' binary_data_size must be a non-negative integer")
     if not binary:

@@ -21,6 +21,7 @@ from functions.runtime.errors import BadRequest, InvalidInput
 MAX_ELEMENTS = 64 * 1024 * 1024
 # numpy refuses arrays of more than 64 dimensions; no model takes anywhere near that many.
 MAX_RANK = 32
+EXACT_IN_FLOAT64 = 2**53  # float64 holds every integer below this one; 2**53 + 1 reads as it
 
 
 def datatype(name: object, tensor: str) -> DType:
@@ -42,11 +43,18 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
             f"tensor '{tensor}' declares {len(shape)} dimensions; at most {MAX_RANK} are allowed"
         )
     count = 1
-    for dim in shape:
+    for index, dim in enumerate(shape):
         count *= dim
         if count > MAX_ELEMENTS:
             raise InvalidInput(
                 f"tensor '{tensor}' declares shape {shape}: over {MAX_ELEMENTS} elements"
+            )
+        # After a 0 the count stays 0, but numpy refuses a dimension past 2**63 (or a byte size
+        # past it) even for an empty array: bounded here, it is no 500 later.
+        if dim > MAX_ELEMENTS:
+            raise InvalidInput(
+                f"tensor '{tensor}' declares shape {shape}: dimension {index} is over "
+                f"{MAX_ELEMENTS}"
             )
     return tuple(shape)
 
@@ -74,8 +82,8 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                 # null is a missing value (NaN); validation refuses it for a model whose
                 # inputs must be finite, saying so.
                 raw = raw.astype(np.float64)
-            if raw.dtype.kind == "f" and dtype.name == "uint64":
-                raw = _uint64(data, raw, tensor)
+            if raw.dtype.kind == "f" and _rounds(raw, dtype):
+                raw = _exact_integers(data, dtype, tensor)
             # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.
             if raw.dtype.kind not in "iuf" or (
                 raw.dtype.kind == "f" and dtype.numpy.kind in "iu" and not _whole(raw)
@@ -105,16 +113,28 @@ def _out_of_range(array: np.ndarray, raw: np.ndarray, dtype: DType) -> bool:
     return bool(np.any(np.isinf(array) & np.isfinite(raw)))
 
 
-def _uint64(data: list[Any], raw: np.ndarray, tensor: str) -> np.ndarray:
-    # numpy promotes a mix of int64 and uint64 values (0 and 2**64 - 1) to float64, which loses
-    # precision: when every value is an integer, build the uint64 tensor from them directly.
-    values = np.array(data, dtype=object).reshape(-1)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return raw
+def _rounds(raw: np.ndarray, dtype: DType) -> bool:
+    """Whether float64 `raw` may have rounded integers meant for `dtype`: numpy reads a mix of
+    ints and whole floats (6.0), or of int64 and uint64 values (0 and 2**64 - 1), as float64,
+    which holds every integer only up to 2**53."""
+    if dtype.numpy.kind not in "iu" or dtype.numpy.itemsize < 8 or not raw.size:
+        return False
+    return dtype.name == "uint64" or bool(np.abs(raw).max() >= EXACT_IN_FLOAT64)
+
+
+def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:
+    """A 64-bit integer tensor built from the JSON values themselves, not their float64."""
+    exact = []
+    for value in np.array(data, dtype=object).reshape(-1).tolist():
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidInput(f"tensor '{tensor}' is {dtype.oip}: data must be integers")
+        exact.append(value)
     try:
-        return np.array(values.tolist(), dtype=np.uint64)
+        return np.array(exact, dtype=dtype.numpy)
     except OverflowError:
-        raise InvalidInput(f"tensor '{tensor}' has values out of range for UINT64") from None
+        raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}") from None
 
 
 def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarray:
@@ -140,6 +160,11 @@ def from_bytes(
             f"{dtype.oip} needs {expected}"
         )
     array = np.frombuffer(raw, dtype=dtype.wire)
+    # The extension's BOOL is one byte, 1 or 0; any other byte is a bool C++ leaves undefined.
+    if dtype.name == "bool" and array.size and array.view(np.uint8).max() > 1:
+        raise InvalidInput(
+            f"tensor '{tensor}' is BOOL: each byte of its binary data must be 0 (false) or 1 (true)"
+        )
     return array.reshape(shape)
 
 
