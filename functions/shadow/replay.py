@@ -83,13 +83,15 @@ class Replayer:
                 doc = orjson.loads(copy.body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"request body is not valid JSON: {exc}") from None
-            outputs = model.predict(simple.decode(doc, model.manifest), typed=False)
+            inputs = simple.decode(doc, model.manifest)
+            outputs = model.predict(inputs, typed=False)
         else:
             decoded = oip.decode_request(
                 copy.body, oip.parse_header_length(copy.header, len(copy.body))
             )
-            outputs = model.predict(decoded.inputs, typed=True, outputs=decoded.outputs)
-        check_finite(model, outputs)
+            inputs = decoded.inputs
+            outputs = model.predict(inputs, typed=True, outputs=decoded.outputs)
+        check_finite(model, outputs, inputs)
         return simple.encode(model.manifest, outputs)
 
     def _label_outputs(self, copy: ShadowCopy) -> set[str]:

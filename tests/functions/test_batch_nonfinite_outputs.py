@@ -136,8 +136,8 @@ def test_rows_the_model_answers_nan_or_inf_for_are_reported_and_the_rest_scored(
     assert [e[key] for e in found] == sorted(e[key] for e in found)
     reasons = {i: e["error"] for i, e in zip(bad, model_errors, strict=True)}
     suffix = (
-        " for this row; a prediction must be finite (the predict API answers such a row with "
-        "a 500), so it was not scored"
+        " for this row; a prediction must be finite (the predict API refuses such a row too), "
+        "so it was not scored"
     )
     assert reasons[1] == f"model {REF} answered -infinity in output 'log' value 0{suffix}"
     assert reasons[2] == (

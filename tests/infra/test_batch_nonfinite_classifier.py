@@ -5,7 +5,7 @@ options (an int64 `output_label` and a ZipMap `output_probability`) and publishe
 `aiaas publish --allow-nonfinite`, takes a missing value as NaN and answers NaN
 probabilities for that row, while its integer label output still names a class (0): nothing
 in the label says the answer is void. `aiaas batch` lists such rows as bad, naming the ZipMap
-output, and writes no label for them; the predict API answers the same rows with a 500.
+output, and writes no label for them; the predict API refuses the same rows with a 422.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def test_aiaas_batch_reports_the_rows_a_zipmap_answers_nan_for(wine, tmp_path, c
         {
             "line": i + 2,
             "error": "model wine:1 answered NaN in output 'output_probability' value 0 for "
-            "this row; a prediction must be finite (the predict API answers such a row with a "
-            "500), so it was not scored",
+            "this row; a prediction must be finite (the predict API refuses such a row too), so "
+            "it was not scored",
         }
         for i in GAPS
     ]
@@ -78,16 +78,23 @@ def test_aiaas_batch_reports_the_rows_a_zipmap_answers_nan_for(wine, tmp_path, c
     assert np.isfinite(scores).all()
 
 
-def test_the_predict_api_answers_the_same_rows_with_a_500(wine, tmp_path):
+def test_the_predict_api_refuses_the_same_rows_as_the_caller_s(wine, tmp_path):
+    """The rows answered NaN had a missing input (the model takes them: --allow-nonfinite), so
+    the caller can fix them: a 422 naming them, alone or among good rows; not a 500."""
     store, x = wine
     predict = service_from_env({"AIAAS_MODEL": "wine"}, pool(store, tmp_path / "p"))
-    statuses = []
-    for row in x.tolist():
-        body = json.dumps({"inputs": [[None if np.isnan(v) else v for v in row]]})
+
+    def answer(rows: list[list[float]]) -> dict[str, object]:
+        body = json.dumps({"inputs": [[None if np.isnan(v) else v for v in r] for r in rows]})
         response = predict.handle(http_event("POST", "/models/wine/predict", body))
-        statuses.append(response["statusCode"])
-        if response["statusCode"] == 500:
-            assert body_of(response) == {
-                "error": "model wine:1 answered non-finite values (NaN or infinity)"
-            }
+        return {"status": response["statusCode"], **body_of(response)}
+
+    statuses = [answer([row])["status"] for row in x.tolist()]
     assert [i for i, status in enumerate(statuses) if status != 200] == list(GAPS)
+    assert {statuses[i] for i in GAPS} == {422}
+    assert answer(x.tolist()) == {
+        "status": 422,
+        "error": "model wine:1 answered NaN or infinity for 2 of 10 rows (index 2, 7), each "
+        "with a missing (null/NaN) or infinite input value it cannot score: fill those values "
+        "in, or leave those rows out",
+    }

@@ -1,7 +1,8 @@
-"""Rows the model answered NaN or infinity for: bad rows, as the predict API's 500 says.
+"""Rows the model answered NaN or infinity for: bad rows, as the predict API refuses them.
 
-The predict API refuses a request whose outputs hold a NaN or an infinity (`check_finite`,
-a 500): the inputs were valid, so the model failed, and such a value is not an answer. Batch
+The predict API refuses a request whose outputs hold a NaN or an infinity (`check_finite`:
+a 422 when each such row had a missing or infinite input, which a model published with
+--allow-nonfinite takes; else a 500, the model failed): such a value is not an answer. Batch
 scoring holds each row to the same rule, so the two agree on which rows are bad: a row with a
 non-finite value in any float output is reported in the errors file and not written (text) or
 filled like any unscored row (NPY); the other rows of its chunk are written as scored.
@@ -46,7 +47,7 @@ def nonfinite_reason(model_ref: str, outputs: Mapping[str, np.ndarray], row: int
             found.append(f"{_spelled(float(flat[bad[0]]))} in output '{name}'{where}")
     return (
         f"model {model_ref} answered {', '.join(found)} for this row; a prediction must be "
-        "finite (the predict API answers such a row with a 500), so it was not scored"
+        "finite (the predict API refuses such a row too), so it was not scored"
     )
 
 

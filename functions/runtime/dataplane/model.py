@@ -10,6 +10,7 @@ import numpy as np
 import orjson
 
 from functions.runtime import names
+from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.codecs import oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.live import prediction_output
@@ -17,6 +18,7 @@ from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
+    InvalidInput,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
@@ -26,6 +28,7 @@ from functions.runtime.pool import ServedModel
 from functions.runtime.validation import all_finite
 
 MAX_TOP_K = 1000
+SHOWN_ROWS = 5  # row indexes named in an error
 
 
 class ModelPlane:
@@ -78,7 +81,7 @@ class ModelPlane:
             raise not_json(exc, body) from None
         inputs = simple.decode(doc, model.manifest)
         outputs = model.predict(inputs, typed=False)
-        check_finite(model, outputs)
+        check_finite(model, outputs, inputs)
         if self.drift is not None:
             self.drift.record(model, inputs, outputs)
         return simple.encode(model.manifest, outputs, top_k)
@@ -104,7 +107,7 @@ class ModelPlane:
         wanted = decoded.outputs
         if self.drift is None:
             outputs = model.predict(decoded.inputs, typed=True, outputs=wanted)
-            check_finite(model, outputs)
+            check_finite(model, outputs, decoded.inputs)
             return outputs
         # Drift bins the prediction too: a caller naming only other outputs (a label, or
         # tritonclient's class_count on the scores) still has it run, not answered.
@@ -113,7 +116,7 @@ class ModelPlane:
         asked = (*(wanted or ()), watched) if extra else wanted
         outputs = model.predict(decoded.inputs, typed=True, outputs=asked)
         prediction = outputs.pop(watched) if extra else None
-        check_finite(model, outputs)
+        check_finite(model, outputs, decoded.inputs)
         if prediction is None:
             self.drift.record(model, decoded.inputs, outputs)
         else:
@@ -147,14 +150,51 @@ class ModelPlane:
         return True, {"name": model.manifest.name, "version": model.manifest.version, "ready": True}
 
 
-def check_finite(model: LoadedModel, outputs: dict[str, np.ndarray]) -> None:
-    """A 500 when the model answered NaN or infinity: its inputs were checked finite, so that is
-    the model's fault, and a caller must not take it for an answer (one BLAS call an output,
-    ~0.5 us a small one: validation.all_finite)."""
+def check_finite(
+    model: LoadedModel, outputs: dict[str, np.ndarray], inputs: dict[str, np.ndarray]
+) -> None:
+    """Refuse an answer holding NaN or infinity (one BLAS call an output, ~0.5 us a small one:
+    validation.all_finite): a caller must not take it for an answer. A 422 when every row
+    answered so had a missing or infinite input (a model published with --allow-nonfinite
+    takes them; what it cannot score, the caller can fill in or leave out), else a 500: the
+    inputs were finite, so the model failed."""
     for name, value in outputs.items():
         if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not all_finite(value):
             message = f"model {model.ref} answered non-finite values (NaN or infinity)"
+            unscorable = _rows_with_gaps(model, outputs, inputs)
+            if unscorable is not None:
+                raise InvalidInput(unscorable)
             raise AiaasError(f"{message} in output {name!r}", public_message=message)
+
+
+def _rows_with_gaps(
+    model: LoadedModel, outputs: dict[str, np.ndarray], inputs: dict[str, np.ndarray]
+) -> str | None:
+    """Why the rows answered NaN or infinity are the request's, when each held a missing or
+    infinite input value; else None."""
+    arrays = [v for v in inputs.values() if isinstance(v, np.ndarray) and v.ndim >= 1]
+    if not arrays:
+        return None
+    rows = len(arrays[0])
+    try:
+        answered = nonfinite_rows(
+            {k: v for k, v in outputs.items() if isinstance(v, np.ndarray)}, rows
+        )
+        gaps = np.zeros(rows, dtype=bool)
+        for value in arrays:
+            if value.dtype.kind == "f":
+                gaps |= ~np.isfinite(value.reshape(rows, -1)).all(axis=1)
+    except ValueError:  # an output or input without one row per request row
+        return None
+    if answered is None or not gaps.any() or (answered & ~gaps).any():
+        return None
+    bad = np.flatnonzero(answered).tolist()
+    shown = ", ".join(str(i) for i in bad[:SHOWN_ROWS]) + (" ..." if len(bad) > SHOWN_ROWS else "")
+    return (
+        f"model {model.ref} answered NaN or infinity for {len(bad)} of {rows} rows (index "
+        f"{shown}), each with a missing (null/NaN) or infinite input value it cannot score: "
+        "fill those values in, or leave those rows out"
+    )
 
 
 def top_k(raw: str | None) -> int:
