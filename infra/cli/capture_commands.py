@@ -19,6 +19,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.output_file import output_file
 
 FORMATS = (".csv", ".jsonl")
 
@@ -105,7 +106,8 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         rows.extend(rows_of(line, manifests[version]))
     if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
         raise BadRequest(nothing_captured(name, args.version, args.since))
-    formulas = write_rows(out, rows, exact=args.exact)
+    with output_file(out) as written:
+        formulas = write_rows(written, rows, exact=args.exact)
     print(f"{len(rows)} rows of {name} written to {out}")
     if formulas and args.exact:
         print(
@@ -133,7 +135,7 @@ def nothing_captured(name: str, version: str | None, since: str | None) -> str:
 def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
     """Write `rows` to `out`; in a CSV, the number of text cells a spreadsheet would run as
     formulas, each written with a leading ' unless `exact` (JSONL: 0, always exact)."""
-    if out.suffix == ".jsonl":
+    if out.suffix == ".jsonl":  # a temp file keeps its export's suffix
         out.write_bytes(
             b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
         )

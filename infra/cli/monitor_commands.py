@@ -31,6 +31,7 @@ from functions.runtime.drift.report import (
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
+from infra.cli.output_file import output_file
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
@@ -104,7 +105,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print("\n".join(share_table(shares)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
-        draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
+        with output_file(png) as written:
+            draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
         print(f"wrote {png}")
     return 0
 

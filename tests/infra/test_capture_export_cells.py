@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import io
 import json
 from pathlib import Path
@@ -210,3 +211,29 @@ def test_exact_is_refused_for_jsonl(captured: Captured, capsys: pytest.CaptureFi
         captured, capsys, "capture", "export", "notes", "--out", str(out), "--exact"
     )
     assert code == 1 and "a JSONL export is always exact" in err and not out.exists()
+
+
+def test_an_export_that_cannot_be_written_leaves_no_half_file(
+    captured: Captured, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing folder, or a disk filling midway: it was a traceback, and the export half
+    written over the file there before. Now one line, and the old file as it was."""
+    missing = captured.root / "no-such-folder" / "c.csv"
+    code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(missing))
+    assert (code, err) == (1, f"aiaas capture: error: cannot write {missing}: "
+                              "No such file or directory\n")  # fmt: skip
+    folder = captured.root / "full-disk"
+    folder.mkdir()
+    old = folder / "churn.csv"
+    old.write_bytes(b"an earlier export\n")
+    writerow = csv.DictWriter.writerow
+
+    def disk_full_after_one_row(self: csv.DictWriter[str], rows: Any) -> None:
+        writerow(self, next(iter(rows)))  # the header is written: the file is half there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", disk_full_after_one_row)
+    code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(old))
+    assert (code, err) == (1, f"aiaas capture: error: cannot write {old}: no space left\n")
+    assert [p.name for p in folder.iterdir()] == ["churn.csv"]
+    assert old.read_bytes() == b"an earlier export\n"

@@ -54,6 +54,11 @@ def test_monitor_flags_the_shifted_feature_and_draws_it(
     # The only feature flagged; the predictions moved with it (this model weighs it).
     assert "2 of 5 drifted: petal_length, (prediction)" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A --png in a folder that is not there: one line, not savefig's traceback.
+    missing = tmp_path / "no-such-folder" / "drift.png"
+    code, _, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(missing))
+    assert (code, err) == (1, f"aiaas monitor: error: cannot write {missing}: "
+                              "No such file or directory\n")  # fmt: skip
 
 
 def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
