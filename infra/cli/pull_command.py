@@ -11,6 +11,7 @@ moving an alias to a same-numbered but different model would serve the wrong one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import tempfile
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.cache import sha256_file
+from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.errors import (
     IntegrityError,
     ModelNotFound,
@@ -25,11 +27,14 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
+from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
-from functions.runtime.store import Moved, open_store
+from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
+
+ADDED_LATER = (BACKGROUND_FILE, BASELINE_FILE)  # by `aiaas baseline`, after the publish
 
 
 def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +67,9 @@ def _pull(args: argparse.Namespace) -> int:
     what = f"{manifest.name}:{manifest.version}"
     if target.store.exists(f"{version_prefix(manifest.name, manifest.version)}/manifest.json"):
         _check_same(manifest, target.manifest(manifest.name, manifest.version), source, target)
-        print(f"{what} is already in {target.store.uri}")
+        added = _copy_added(source, target, manifest)
+        since = f"; copied what `aiaas baseline` added since: {', '.join(added)}" if added else ""
+        print(f"{what} is already in {target.store.uri}{since}")
     else:
         _copy(source, target, manifest, show=not args.no_progress)
         print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
@@ -93,6 +100,22 @@ def _check_same(
             f"({'; '.join(differ)}); versions are immutable, so nothing was copied and no alias "
             "moved: pull into another store, or publish the model here as a new version"
         )
+
+
+def _copy_added(source: Registry, target: Registry, manifest: ModelManifest) -> list[str]:
+    """The files `aiaas baseline` adds to a published version (each only if absent) that the
+    source has and the target lacks: a version pulled before it was baselined gets them on a
+    pull again, and so can be monitored and explained here (where its training data is not)."""
+    prefix = version_prefix(manifest.name, manifest.version)
+    copied = []
+    for name in ADDED_LATER:
+        key = f"{prefix}/{name}"
+        if target.store.exists(key) or not source.store.exists(key):
+            continue
+        with contextlib.suppress(ObjectExists):  # written here meanwhile: that one stays
+            target.store.put_bytes(key, source.store.get_bytes(key), if_absent=True)
+            copied.append(name)
+    return copied
 
 
 def _served_fields(manifest: ModelManifest) -> ModelManifest:

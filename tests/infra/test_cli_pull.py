@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from functions.runtime.cache import ArtifactCache, sha256_file
@@ -142,3 +143,31 @@ def test_a_pull_stopped_by_sigterm_leaves_nothing_in_tmpdir(
     assert (code, out, err) == (143, "", "aiaas pull: interrupted (stopped by SIGTERM)\n")
     assert list(tmpdir.iterdir()) == []
     assert list(local_store.list_keys("models")) == []
+
+
+def test_pulling_again_brings_the_baseline_added_since(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Pulled to the edge, then baselined at the source: pulling again said "already in" and
+    left the edge with no baseline, so `aiaas monitor` there asked for training data it lacks."""
+    source = LocalStore(tmp_path / "source")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, source, "publish", str(path), "--name", "m")[0] == 0
+    assert run(capsys, local_store, "pull", "m:1", "--from", source.uri)[0] == 0
+    rows = tmp_path / "train.npy"
+    np.save(rows, np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32))
+    assert run(capsys, source, "baseline", "m:1", str(rows))[0] == 0
+    code, out, _ = run(capsys, local_store, "pull", "m:1", "--from", source.uri)
+    added = "background.json, drift_baseline.json"
+    assert (code, out) == (
+        0, f"m:1 is already in {local_store.uri}; copied what `aiaas baseline` added since: {added}\n"
+    )  # fmt: skip
+    for name in ("background.json", "drift_baseline.json"):
+        key = f"models/m/versions/1/{name}"
+        assert local_store.get_bytes(key) == source.get_bytes(key)
+    code, out, _ = run(capsys, local_store, "pull", "m:1", "--from", source.uri)
+    assert (code, out) == (0, f"m:1 is already in {local_store.uri}\n")
+    code, out, _ = run(capsys, local_store, "monitor", "m:1", "--no-png")
+    assert code == 0 and out.startswith(
+        "m:1: 0 rows served in the last 1h (0 snapshots) against 40"
+    )
