@@ -21,6 +21,7 @@ from functions.runtime import names
 from functions.runtime.cache import sha256_file
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.errors import (
+    BadRequest,
     IntegrityError,
     ModelNotFound,
     NotFound,
@@ -145,9 +146,21 @@ def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: 
             raise NotFound(f"{what} has no model file in {source.store.uri}")
         if sha256_file(model) != manifest.file.sha256:
             raise IntegrityError(f"{what} in {source.store.uri} fails its sha256 check; not copied")
+        lost = [f.path for f in manifest.files if f.path not in extras]
+        if lost:  # publish would blame the temp folder, and advise publishing the model again
+            raise NotFound(
+                f"{what} in {source.store.uri} lacks {', '.join(lost)}, which its manifest "
+                "lists; not copied"
+            )
         total = sum(path.stat().st_size for path in (model, *extras.values()))
-        with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
-            target.publish(manifest, model, extras, sent.add)
+        try:
+            with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
+                target.publish(manifest, model, extras, sent.add)
+        except BadRequest as exc:  # its own files refused (publish checks each listed sha256)
+            raise IntegrityError(
+                f"{what} in {source.store.uri} is not as its manifest says, so nothing was "
+                f"copied: {exc.message}"
+            ) from exc
 
 
 def _download(source: Registry, key: str, local: Path, progress: Moved) -> None:

@@ -171,3 +171,28 @@ def test_pulling_again_brings_the_baseline_added_since(
     assert code == 0 and out.startswith(
         "m:1: 0 rows served in the last 1h (0 snapshots) against 40"
     )
+
+
+@pytest.mark.parametrize("damage", ["changed", "gone"])
+def test_pull_names_the_source_of_a_damaged_weights_file(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path, damage: str
+) -> None:
+    """A source whose external data file was changed or lost: refused, nothing copied, the
+    source named (a lost one was blamed on pull's temp folder: "publish the model with all
+    its data files", advice for a publisher, not for someone pulling)."""
+    model = onnx_factory.external_add(tmp_path / "export" / "e.onnx", "e.data", 8)
+    (tmp_path / "export" / "e.data").write_bytes(bytes(32))
+    source = LocalStore(tmp_path / "source")
+    assert run(capsys, source, "publish", str(model), "--name", "e")[0] == 0
+    data = Path(source.root) / "models/e/versions/1/e.data"
+    if damage == "changed":
+        data.write_bytes(b"\1" + bytes(31))
+    else:
+        data.unlink()
+    err = fails(capsys, local_store, "pull", "e:1", "--from", source.uri)
+    said = {
+        "changed": "is not as its manifest says, so nothing was copied: e.data of e:1 has sha256 ",
+        "gone": "lacks e.data, which its manifest lists; not copied",
+    }
+    assert err.startswith(f"aiaas pull: error: e:1 in {source.uri} {said[damage]}")
+    assert list(local_store.list_keys("")) == []
