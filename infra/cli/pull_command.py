@@ -19,7 +19,6 @@ from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.cache import sha256_file
-from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.errors import (
     BadRequest,
     IntegrityError,
@@ -28,14 +27,11 @@ from functions.runtime.errors import (
     StoreError,
     VersionExists,
 )
-from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
-
-ADDED_LATER = (BACKGROUND_FILE, BASELINE_FILE)  # by `aiaas baseline`, after the publish
 
 
 def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,9 +103,13 @@ def _copy_added(source: Registry, target: Registry, manifest: ModelManifest) -> 
     """The files `aiaas baseline` adds to a published version (each only if absent) that the
     source has and the target lacks: a version pulled before it was baselined gets them on a
     pull again, and so can be monitored and explained here (where its training data is not)."""
+    # Imported here: they bring numpy, which `aiaas versions` and `show` do without.
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.explain.background import BACKGROUND_FILE
+
     prefix = version_prefix(manifest.name, manifest.version)
     copied = []
-    for name in ADDED_LATER:
+    for name in (BACKGROUND_FILE, BASELINE_FILE):
         key = f"{prefix}/{name}"
         if target.store.exists(key) or not source.store.exists(key):
             continue
