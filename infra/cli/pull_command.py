@@ -60,7 +60,7 @@ def _pull(args: argparse.Namespace) -> int:
     try:
         manifest = source.resolve(ref)
     except ModelNotFound as exc:  # two stores are in play: say which one lacks it
-        raise ModelNotFound(f"{exc.message} in {source.store.uri} (--from)") from None
+        raise ModelNotFound(f"{source.store.uri} (--from): {exc.message}") from None
     what = f"{manifest.name}:{manifest.version}"
     if target.store.exists(f"{version_prefix(manifest.name, manifest.version)}/manifest.json"):
         _check_same(manifest, target.manifest(manifest.name, manifest.version), source, target)

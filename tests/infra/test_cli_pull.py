@@ -196,3 +196,13 @@ def test_pull_names_the_source_of_a_damaged_weights_file(
     }
     assert err.startswith(f"aiaas pull: error: e:1 in {source.uri} {said[damage]}")
     assert list(local_store.list_keys("")) == []
+
+
+def test_a_ref_the_source_lacks_names_the_source(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Two stores are in play: "model 'm' not found" alone sent users to look here (a --from
+    with a typo in its path said just that)."""
+    source = tmp_path / "sorce"
+    err = fails(capsys, local_store, "pull", "m", "--from", str(source))
+    assert err == f"aiaas pull: error: {source} (--from): model 'm' not found"
