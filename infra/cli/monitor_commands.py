@@ -29,6 +29,7 @@ from functions.runtime.drift.report import (
     timeline,
     total,
 )
+from functions.runtime.drift.text import TEXT_BASELINE_SOURCE
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
@@ -75,6 +76,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     try:
         raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
     except NotFound:
+        if text_input(manifest) is not None:  # `aiaas baseline` refuses one
+            raise BadRequest(
+                f"{name}:{version} has no drift baseline; a text model's {TEXT_BASELINE_SOURCE}"
+            ) from None
         raise BadRequest(
             f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
             f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
