@@ -18,7 +18,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
-from functions.runtime.settings import RuntimeSettings
+from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.output_file import output_file
 
@@ -87,6 +87,11 @@ def cmd_capture(args: argparse.Namespace) -> int:
     actor = RuntimeSettings.from_env().actor
     setting = set_capture(registry, name, sample=sample, deny=deny, actor=actor)
     print(f"{name}: capture {setting.describe()}")
+    # A burst sent right after `--sample` was lost, unsaid: the functions poll the setting.
+    print(
+        "running predict functions read the change within their AIAAS_ALIAS_TTL "
+        f"({DEFAULT_ALIAS_TTL:g} s by default), at a request"
+    )
     return 0
 
 
