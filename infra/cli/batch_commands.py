@@ -10,13 +10,10 @@ run's summary (batch_wait.py), showing meanwhile what the store tells of the run
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
 
@@ -36,45 +33,9 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.batch_wait import wait_for_summary
 from infra.cli.row_progress import Progress, add_flag
+from infra.cli.stop_signals import stopped_by_signals
 
 log = logging.getLogger("aiaas.batch")
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (`kill`, `timeout`, a closed terminal) unwinds as Ctrl-C does, so temp
-    files, multipart uploads, shard workers and the upload go; the exit is 128 + the signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-def _ignore(signum: int, frame: FrameType | None) -> None:
-    """A stop signal after the first: the command is cleaning up already."""
-
-
-@contextlib.contextmanager
-def stopped_by_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Stopped (by default they end the process where it stands:
-    a temp upload, orphaned shard workers still scoring). The first stop signal wins: later
-    ones are ignored so they cannot cut the cleanup short. A SIGHUP ignored (nohup) stays so."""
-    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for other in STOP_SIGNALS:  # not SIG_IGN: one caught meanwhile would raise OSError
-            signal.signal(other, _ignore)
-        raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
-
-    for signum in STOP_SIGNALS:
-        if before[signum] != signal.SIG_IGN:
-            signal.signal(signum, stop)
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

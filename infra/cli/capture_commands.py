@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,15 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.capture.reader import captured_lines, parse_since
-from functions.runtime.capture.rows import Row, rows_of
+from functions.runtime.capture.rows import META, SERVED, Row, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
-from functions.runtime.settings import RuntimeSettings
+from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.output_file import output_file
 
 FORMATS = (".csv", ".jsonl")
 
@@ -85,6 +87,11 @@ def cmd_capture(args: argparse.Namespace) -> int:
     actor = RuntimeSettings.from_env().actor
     setting = set_capture(registry, name, sample=sample, deny=deny, actor=actor)
     print(f"{name}: capture {setting.describe()}")
+    # A burst sent right after `--sample` was lost, unsaid: the functions poll the setting.
+    print(
+        "running predict functions read the change within their AIAAS_ALIAS_TTL "
+        f"({DEFAULT_ALIAS_TTL:g} s by default), at a request"
+    )
     return 0
 
 
@@ -105,7 +112,9 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         rows.extend(rows_of(line, manifests[version]))
     if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
         raise BadRequest(nothing_captured(name, args.version, args.since))
-    formulas = write_rows(out, rows, exact=args.exact)
+    features = [f for m in manifests.values() for f in m.features]
+    with output_file(out) as written:
+        formulas = write_rows(written, rows, exact=args.exact, features=features)
     print(f"{len(rows)} rows of {name} written to {out}")
     if formulas and args.exact:
         print(
@@ -130,17 +139,24 @@ def nothing_captured(name: str, version: str | None, since: str | None) -> str:
     )
 
 
-def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
+def write_rows(
+    out: Path, rows: list[Row], *, exact: bool = False, features: Sequence[str] = ()
+) -> int:
     """Write `rows` to `out`; in a CSV, the number of text cells a spreadsheet would run as
-    formulas, each written with a leading ' unless `exact` (JSONL: 0, always exact)."""
-    if out.suffix == ".jsonl":
+    formulas, each written with a leading ' unless `exact` (JSONL: 0, always exact). The CSV's
+    columns: META, the inputs (`features` in their order first), then the served_* ones."""
+    if out.suffix == ".jsonl":  # a temp file keeps its export's suffix
         out.write_bytes(
             b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
         )
         return 0
-    header: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
     for row in rows:
-        header.update(dict.fromkeys(row))
+        seen.update(dict.fromkeys(row))
+    # In first-seen order a column missing from the first rows came last, after served_*:
+    # a field denied, so absent from records-form requests, or a version's new feature.
+    rank = {name: i for i, name in enumerate(dict.fromkeys([*META, *features]))}
+    header = sorted(seen, key=lambda c: (c.startswith(SERVED), rank.get(c, len(rank))))
     cells = [{k: "" if v is None else v for k, v in row.items()} for row in rows]
     formulas = 0
     for row in cells:
@@ -150,7 +166,7 @@ def write_rows(out: Path, rows: list[Row], *, exact: bool = False) -> int:
         if not exact:
             row.update((key, "'" + row[key]) for key in found)
     with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(header), restval="")
+        writer = csv.DictWriter(handle, fieldnames=header, restval="")
         writer.writeheader()
         writer.writerows(cells)
     return formulas

@@ -298,8 +298,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     """Both files a version compares with: the explain background and the drift baseline."""
     from functions.runtime.drift.baseline import BASELINE_FILE
     from functions.runtime.drift.fit import fit
+    from functions.runtime.drift.text import TEXT_BASELINE_SOURCE
 
     plane, manifest = _plane(args)
+    if text_input(manifest) is not None:  # explained_columns would say only half of it
+        raise BadRequest(
+            f"{manifest.name}:{manifest.version} is a text model: it is explained token by token "
+            "against an all-padding row, with no background or feature rows, and its "
+            + TEXT_BASELINE_SOURCE
+        )
     if any_size_layout(manifest) is not None:
         return _image_baseline(plane, manifest, args)
     rows = _training_rows(args.data, manifest)

@@ -18,6 +18,7 @@ import numpy as np
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
+from functions.runtime.drift.fits import why_unfit
 from functions.runtime.drift.report import (
     MIN_ROWS_PER_BIN,
     FeatureDrift,
@@ -28,9 +29,13 @@ from functions.runtime.drift.report import (
     timeline,
     total,
 )
+from functions.runtime.drift.text import TEXT_BASELINE_SOURCE
 from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
+from functions.runtime.text_input import text_input
+from infra.cli.output_file import output_file
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
@@ -71,6 +76,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     try:
         raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
     except NotFound:
+        if text_input(manifest) is not None:  # `aiaas baseline` refuses one
+            raise BadRequest(
+                f"{name}:{version} has no drift baseline; a text model's {TEXT_BASELINE_SOURCE}"
+            ) from None
         raise BadRequest(
             f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
             f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
@@ -80,6 +89,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     since = until - parse_window(args.window)
     docs = read_window(registry.store, name, version, since, until)
     window = total(baseline, docs)
+    if not window.rows:
+        _check_fits(manifest, baseline)
     print(
         f"{name}:{version}: {window.rows} rows served in the last {args.window} "
         f"({window.snapshots} snapshots) against {baseline.rows} training rows"
@@ -104,9 +115,23 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print("\n".join(share_table(shares)))
     if png is not None:
         ends, psi = timeline(baseline, docs, since, until, STEPS)
-        draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, png)
+        with output_file(png) as written:
+            draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
         print(f"wrote {png}")
     return 0
+
+
+def _check_fits(manifest: ModelManifest, baseline: DriftBaseline) -> None:
+    """BadRequest when the predict function never counts rows against this baseline (one
+    copied from another version): "no counts yet, wait" would be waited on forever."""
+    why = why_unfit(manifest, baseline, text=text_input(manifest) is not None)
+    if why is not None:
+        ref = f"{manifest.name}:{manifest.version}"
+        raise BadRequest(
+            f"{ref} is not monitored: {why}, so its predict function counts no rows; a "
+            "version's baseline is written once: publish the model again and `aiaas baseline` "
+            "the new version with its training data"
+        )
 
 
 def table(report: list[FeatureDrift], threshold: float, rows: int | None = None) -> list[str]:

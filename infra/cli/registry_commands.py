@@ -1,35 +1,28 @@
 """Registry commands: models, versions, show, promote, shadow, rollback, pull (publish is in
-publish_commands.py)."""
+publish_commands.py, pull's work in pull_command.py)."""
 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget
-from functions.runtime.cache import sha256_file
 from functions.runtime.errors import (
     BadRequest,
     CorruptRecord,
-    IntegrityError,
-    NotFound,
-    StoreError,
 )
 from functions.runtime.manifest import (
     ModelManifest,
 )
-from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
+from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
-from functions.runtime.store import Moved, open_store
+from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
+from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
-from infra.cli.row_progress import BYTES, Progress, add_flag
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -103,16 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", metavar="VERSION", help="an earlier version of the alias to go to")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser(
-        "pull", help="copy a model version from another store into this one (offline/edge serving)"
-    )
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS in the source store")
-    p.add_argument(
-        "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
-    )
-    p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
-    add_flag(p, "a copy")
-    p.set_defaults(func=cmd_publish_pull)
+    add_pull(sub)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -269,59 +253,3 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
     return 0
-
-
-def cmd_publish_pull(args: argparse.Namespace) -> int:
-    source = Registry(open_store(args.source))
-    target = registry(args)
-    ref: ModelRef = parse_ref(args.ref)
-    alias = names.alias_name(args.alias) if args.alias else ref.alias
-    manifest = source.resolve(ref)
-    prefix = version_prefix(manifest.name, manifest.version)
-    if target.store.exists(f"{prefix}/manifest.json"):
-        print(f"{manifest.name}:{manifest.version} is already in {target.store.uri}")
-    else:
-        what, show = f"{manifest.name}:{manifest.version}", not args.no_progress
-        with tempfile.TemporaryDirectory(prefix="aiaas-pull-") as tmp:
-            extras: dict[str, Path] = {}
-            keys = list(source.store.list_keys(prefix))
-            total = sum(source.store.head(key).size for key in keys)
-            with Progress(what, total, verb="received", unit=BYTES, show=show) as got:
-                for key in keys:
-                    rel = key[len(prefix) + 1 :]
-                    local = Path(tmp) / rel
-                    local.parent.mkdir(parents=True, exist_ok=True)
-                    _download(source, key, local, got.add)
-                    if rel not in ("model.onnx", "manifest.json"):
-                        extras[rel] = local
-            model = Path(tmp) / "model.onnx"
-            if not model.is_file():
-                raise NotFound(
-                    f"{manifest.name}:{manifest.version} has no model file in {source.store.uri}"
-                )
-            if sha256_file(model) != manifest.file.sha256:
-                raise IntegrityError(
-                    f"{manifest.name}:{manifest.version} in {source.store.uri} fails its sha256 check; not copied"
-                )
-            total = sum(path.stat().st_size for path in (model, *extras.values()))
-            with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
-                target.publish(manifest, model, extras, sent.add)
-        print(
-            f"pulled {manifest.name}:{manifest.version} from {source.store.uri} into {target.store.uri}"
-        )
-    if alias:
-        target.set_alias(manifest.name, alias, manifest.version)
-        print(f"{manifest.name}@{alias} -> {manifest.version}")
-    return 0
-
-
-def _download(source: Registry, key: str, local: Path, progress: Moved) -> None:
-    try:
-        source.store.download_file(key, local, progress)
-    except StoreError as exc:
-        if getattr(exc.__cause__, "errno", None) != errno.ENOSPC:
-            raise
-        raise StoreError(
-            f"{exc.message}: pull holds the version in a temporary folder (TMPDIR) until it is "
-            "published; set TMPDIR to a folder with room for the whole version"
-        ) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import io
 import json
 from pathlib import Path
@@ -29,6 +30,7 @@ from functions.runtime.formula_cells import is_formula
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.capture_commands import write_rows
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
@@ -210,3 +212,50 @@ def test_exact_is_refused_for_jsonl(captured: Captured, capsys: pytest.CaptureFi
         captured, capsys, "capture", "export", "notes", "--out", str(out), "--exact"
     )
     assert code == 1 and "a JSONL export is always exact" in err and not out.exists()
+
+
+def test_an_export_that_cannot_be_written_leaves_no_half_file(
+    captured: Captured, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing folder, or a disk filling midway: it was a traceback, and the export half
+    written over the file there before. Now one line, and the old file as it was."""
+    missing = captured.root / "no-such-folder" / "c.csv"
+    code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(missing))
+    assert (code, err) == (1, f"aiaas capture: error: cannot write {missing}: "
+                              "No such file or directory\n")  # fmt: skip
+    folder = captured.root / "full-disk"
+    folder.mkdir()
+    old = folder / "churn.csv"
+    old.write_bytes(b"an earlier export\n")
+    writerow = csv.DictWriter.writerow
+
+    def disk_full_after_one_row(self: csv.DictWriter[str], rows: Any) -> None:
+        writerow(self, next(iter(rows)))  # the header is written: the file is half there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", disk_full_after_one_row)
+    code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(old))
+    assert (code, err) == (1, f"aiaas capture: error: cannot write {old}: no space left\n")
+    assert [p.name for p in folder.iterdir()] == ["churn.csv"]
+    assert old.read_bytes() == b"an earlier export\n"
+
+
+def test_a_column_first_seen_late_keeps_its_documented_place(tmp_path: Path) -> None:
+    """A feature denied (absent from records-form requests, null in positional ones) or new in
+    a later version came after served_*, wherever the rows first had it; docs/monitoring.md
+    gives the columns as time, request_id, version, the inputs by feature name, served_*."""
+    meta = {"time": "2026-12-01T00:00:00.000Z", "request_id": "r", "version": "1"}
+    rows = [
+        {**meta, "plan": "a", "age": 3, "served_label": "yes"},  # `tenure` denied: absent
+        {**meta, "tenure": None, "age": 4, "plan": "b", "served_label": "no", "served_score": 0.9},
+        {**meta, "x_0": 1.0, "served_label": "no"},  # not a feature: after the features
+    ]
+    out = tmp_path / "export.csv"
+    write_rows(out, rows)  # the inputs in first-seen order, before every served_* column
+    assert out.read_text().splitlines()[0] == (
+        "time,request_id,version,plan,age,tenure,x_0,served_label,served_score"
+    )
+    write_rows(out, rows, features=["tenure", "plan", "age"])  # the model's order
+    assert out.read_text().splitlines()[0] == (
+        "time,request_id,version,tenure,plan,age,x_0,served_label,served_score"
+    )

@@ -16,6 +16,7 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
 from tests.infra.test_cli_explain import cli, store, write_csv
 
@@ -54,6 +55,11 @@ def test_monitor_flags_the_shifted_feature_and_draws_it(
     # The only feature flagged; the predictions moved with it (this model weighs it).
     assert "2 of 5 drifted: petal_length, (prediction)" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A --png in a folder that is not there: one line, not savefig's traceback.
+    missing = tmp_path / "no-such-folder" / "drift.png"
+    code, _, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(missing))
+    assert (code, err) == (1, f"aiaas monitor: error: cannot write {missing}: "
+                              "No such file or directory\n")  # fmt: skip
 
 
 def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
@@ -108,3 +114,24 @@ def test_monitor_of_rows_not_yet_written_says_when_they_will_be(
     assert "iris:1: 0 rows served in the last 1h (0 snapshots)" in out
     assert "no counts were written in the window" in out
     assert "AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default" in out and "its next request" in out
+
+
+def test_monitor_of_a_baseline_its_model_cannot_use_says_so(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """iris:2 (3 features) given iris:1's baseline (4) by hand: the predict function counts
+    none of its rows, and monitor said "no counts yet: they show after the next request"."""
+    train = np.random.default_rng(3).normal(size=(40, 4))
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", train)))[0] == 0
+    model = onnx_factory.linear_classifier(tmp_path / "three.onnx", features=3)
+    assert cli(store, capsys, "publish", str(model), "--name", "iris", "--labels", "a,b,c")[0] == 0
+    baseline = store.get_bytes("models/iris/versions/1/drift_baseline.json")
+    store.put_bytes("models/iris/versions/2/drift_baseline.json", baseline)
+    code, out, err = cli(store, capsys, "monitor", "iris:2", "--no-png")
+    assert (code, out) == (1, "")
+    assert err == (
+        "aiaas monitor: error: iris:2 is not monitored: its baseline does not fit input x of "
+        "float32 x 3, so its predict function counts no rows; a version's baseline is written "
+        "once: publish the model again and `aiaas baseline` the new version with its training "
+        "data\n"
+    )

@@ -3,9 +3,14 @@ loopback), verified like every file of a version; a corrupted source is refused.
 
 from __future__ import annotations
 
+import os
+import signal
+import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from functions.runtime.cache import ArtifactCache, sha256_file
@@ -69,3 +74,135 @@ def test_pull_refuses_a_corrupted_source(
     err = fails(capsys, local_store, "pull", "m:1", "--from", s3_store.uri)
     assert err.endswith(f"m:1 in {s3_store.uri} fails its sha256 check; not copied")
     assert list(local_store.list_keys("models")) == []
+
+
+@pytest.mark.parametrize(
+    ("other", "differs"),
+    [
+        (["--labels", "a,b,c"], "model.onnx has sha256 "),  # other bytes
+        (["--labels", "x,y,z"], "the manifests differ (labels, "),  # the same bytes, relabelled
+    ],
+)
+def test_pull_refuses_a_version_here_that_is_another_model(
+    capsys: pytest.CaptureFixture[str],
+    local_store: LocalStore,
+    tmp_path: Path,
+    other: list[str],
+    differs: str,
+) -> None:
+    """An edge store whose m:1 is another model than the source's m:1 (published there on its
+    own): the pull said "already in" and pointed production at the wrong model, exit 0."""
+    source = LocalStore(tmp_path / "source")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    publish = ["publish", str(path), "--name", "m", "--labels", "a,b,c"]
+    assert run(capsys, source, *publish, "--alias", "production")[0] == 0
+    mine = path if differs.startswith("the manifests") else tmp_path / "mine.onnx"
+    onnx_factory.linear_classifier(tmp_path / "mine.onnx", seed=1)
+    assert run(capsys, local_store, "publish", str(mine), "--name", "m", *other)[0] == 0
+    held = Registry(local_store).resolve("m:1")
+    err = fails(capsys, local_store, "pull", "m@production", "--from", source.uri)
+    assert err.startswith(f"aiaas pull: error: m:1 in {local_store.uri} is another model than ")
+    assert differs in err
+    assert err.endswith("nothing was copied and no alias moved: pull into another store, "
+                        "or publish the model here as a new version")  # fmt: skip
+    assert Registry(local_store).alias("m", "production") is None
+    assert Registry(local_store).resolve("m:1") == held
+
+
+def test_a_pull_stopped_by_sigterm_leaves_nothing_in_tmpdir(
+    capsys: pytest.CaptureFixture[str],
+    local_store: LocalStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`kill` (SIGTERM) mid-download: it ended the process where it stood, leaving the whole
+    version in TMPDIR (gigabytes for a large model, at every retry). Now it unwinds as Ctrl-C
+    does: the folder goes, exit 143, and nothing is published."""
+    source = LocalStore(tmp_path / "source")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, source, "publish", str(path), "--name", "m")[0] == 0
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))  # what TMPDIR sets
+    download = LocalStore.download_file
+
+    def killed_midway(self: LocalStore, key: str, *args: Any, **kwargs: Any) -> None:
+        download(self, key, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # the first file is in TMPDIR
+
+    def default_action(signum: int, frame: object) -> None:  # stands in for SIG_DFL's death
+        raise AssertionError("SIGTERM ended the pull where it stood")
+
+    monkeypatch.setattr(LocalStore, "download_file", killed_midway)
+    before = signal.signal(signal.SIGTERM, default_action)
+    try:
+        code, out, err = run(capsys, local_store, "pull", "m", "--from", source.uri)
+        assert signal.getsignal(signal.SIGTERM) is default_action  # put back as it was
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert (code, out, err) == (143, "", "aiaas pull: interrupted (stopped by SIGTERM)\n")
+    assert list(tmpdir.iterdir()) == []
+    assert list(local_store.list_keys("models")) == []
+
+
+def test_pulling_again_brings_the_baseline_added_since(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Pulled to the edge, then baselined at the source: pulling again said "already in" and
+    left the edge with no baseline, so `aiaas monitor` there asked for training data it lacks."""
+    source = LocalStore(tmp_path / "source")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    assert run(capsys, source, "publish", str(path), "--name", "m")[0] == 0
+    assert run(capsys, local_store, "pull", "m:1", "--from", source.uri)[0] == 0
+    rows = tmp_path / "train.npy"
+    np.save(rows, np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32))
+    assert run(capsys, source, "baseline", "m:1", str(rows))[0] == 0
+    code, out, _ = run(capsys, local_store, "pull", "m:1", "--from", source.uri)
+    added = "background.json, drift_baseline.json"
+    assert (code, out) == (
+        0, f"m:1 is already in {local_store.uri}; copied what `aiaas baseline` added since: {added}\n"
+    )  # fmt: skip
+    for name in ("background.json", "drift_baseline.json"):
+        key = f"models/m/versions/1/{name}"
+        assert local_store.get_bytes(key) == source.get_bytes(key)
+    code, out, _ = run(capsys, local_store, "pull", "m:1", "--from", source.uri)
+    assert (code, out) == (0, f"m:1 is already in {local_store.uri}\n")
+    code, out, _ = run(capsys, local_store, "monitor", "m:1", "--no-png")
+    assert code == 0 and out.startswith(
+        "m:1: 0 rows served in the last 1h (0 snapshots) against 40"
+    )
+
+
+@pytest.mark.parametrize("damage", ["changed", "gone"])
+def test_pull_names_the_source_of_a_damaged_weights_file(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path, damage: str
+) -> None:
+    """A source whose external data file was changed or lost: refused, nothing copied, the
+    source named (a lost one was blamed on pull's temp folder: "publish the model with all
+    its data files", advice for a publisher, not for someone pulling)."""
+    model = onnx_factory.external_add(tmp_path / "export" / "e.onnx", "e.data", 8)
+    (tmp_path / "export" / "e.data").write_bytes(bytes(32))
+    source = LocalStore(tmp_path / "source")
+    assert run(capsys, source, "publish", str(model), "--name", "e")[0] == 0
+    data = Path(source.root) / "models/e/versions/1/e.data"
+    if damage == "changed":
+        data.write_bytes(b"\1" + bytes(31))
+    else:
+        data.unlink()
+    err = fails(capsys, local_store, "pull", "e:1", "--from", source.uri)
+    said = {
+        "changed": "is not as its manifest says, so nothing was copied: e.data of e:1 has sha256 ",
+        "gone": "lacks e.data, which its manifest lists; not copied",
+    }
+    assert err.startswith(f"aiaas pull: error: e:1 in {source.uri} {said[damage]}")
+    assert list(local_store.list_keys("")) == []
+
+
+def test_a_ref_the_source_lacks_names_the_source(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Two stores are in play: "model 'm' not found" alone sent users to look here (a --from
+    with a typo in its path said just that)."""
+    source = tmp_path / "sorce"
+    err = fails(capsys, local_store, "pull", "m", "--from", str(source))
+    assert err == f"aiaas pull: error: {source} (--from): model 'm' not found"

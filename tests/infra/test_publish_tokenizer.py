@@ -136,6 +136,25 @@ def test_publish_records_the_tokenizer(built: Built) -> None:
     assert "texts longer than 24 tokens are cut to the first 24" in built.published
 
 
+def test_baseline_and_monitor_agree_it_gets_no_drift_baseline(
+    built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """monitor sent the user to `aiaas baseline MODEL DATA.csv`, which refused the model with
+    an explain-only reason; both now say where a text model's baseline comes from."""
+    texts = built.root / "texts.csv"
+    texts.write_text("text\n" + "\n".join(TEXTS[:4]) + "\n")
+    came = "drift baseline (lengths and unknown-word shares of held-out texts) is written by "
+    only = "`aiaas train` only: a text model published from elsewhere is not monitored for drift\n"
+    assert main(["--store", built.store.uri, "baseline", MODEL, str(texts)]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"with no background or feature rows, and its {came}{only}"
+    )
+    assert main(["--store", built.store.uri, "monitor", MODEL, "--no-png"]) == 1
+    assert capsys.readouterr().err == (
+        f"aiaas monitor: error: {MODEL}:1 has no drift baseline; a text model's {came}{only}"
+    )
+
+
 def test_served_ids_are_the_tokenizers_own(built: Built) -> None:
     pool = ModelPool(Registry(built.store), ArtifactCache(built.store, built.root / "cache"))
     loaded = pool.load_version(MODEL, "1")

@@ -114,7 +114,9 @@ def test_capture_over_http_from_cli_to_export_to_batch(setup: Setup, client: htt
     done = aiaas(setup, "capture", MODEL, "--sample", "1", "--deny", "email,notes")
     assert (done.returncode, done.stdout) == (
         0,
-        f"{MODEL}: capture 100% of answered requests, denied fields: email, notes\n",
+        f"{MODEL}: capture 100% of answered requests, denied fields: email, notes\n"
+        "running predict functions read the change within their AIAAS_ALIAS_TTL (60 s by "
+        "default), at a request\n",
     )
     time.sleep(TTL + 0.1)  # the function reads the setting again after its TTL ...
     client.post(PREDICT, json={"instances": [record(-1)]})  # ... this request starts the read

@@ -25,17 +25,14 @@ import numpy as np
 import orjson
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
-from functions.runtime.drift.images import image_feature_names, image_layout
+from functions.runtime.drift.fits import why_unfit
 from functions.runtime.drift.live import LiveHistograms
-from functions.runtime.drift.text import TEXT_FEATURES
 from functions.runtime.errors import (
     AiaasError,
-    InvalidInput,
     NotFound,
     ServiceUnavailable,
     StoreError,
 )
-from functions.runtime.input_columns import input_columns
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
@@ -137,49 +134,11 @@ class DriftMonitor:
         except AiaasError as exc:  # a baseline that cannot be read as one: so it stays
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None
-        if model.text is not None:  # text: two numbers a text (text.py)
-            if baseline.features != TEXT_FEATURES:
-                log.warning("%s: drift not monitored: not a text baseline", model.ref)
-                return None
-            return LiveHistograms(baseline, manifest, model.text)
-        if len(manifest.inputs) > 1:  # one input a column: rows are all of them side by side
-            return self._columns(model, baseline)
-        if baseline.categories:
-            log.warning("%s: drift not monitored: its baseline has string columns", model.ref)
+        why = why_unfit(manifest, baseline, text=model.text is not None)
+        if why is not None:
+            log.warning("%s: drift not monitored: %s", model.ref, why)
             return None
-        image = image_layout(manifest)
-        if image is not None:  # any image size: each image's channel statistics (images.py)
-            if baseline.features != image_feature_names(image[1]):
-                log.warning("%s: drift not monitored: not an image-statistics baseline", model.ref)
-                return None
-            return LiveHistograms(baseline, manifest)
-        spec = manifest.inputs[0]
-        width = int(np.prod(spec.shape[1:])) if len(spec.shape) > 1 else 1
-        if not spec.dtype.startswith(("float", "int", "uint")) or width != baseline.width:
-            log.warning(
-                "%s: drift not monitored: its baseline does not fit input %s of %s x %s",
-                model.ref,
-                spec.name,
-                spec.dtype,
-                width,
-            )
-            return None
-        return LiveHistograms(baseline, manifest)
-
-    def _columns(self, model: LoadedModel, baseline: DriftBaseline) -> LiveHistograms | None:
-        try:
-            columns = input_columns(model.manifest)
-        except InvalidInput as exc:
-            log.warning("%s: drift not monitored: %s", model.ref, exc.message)
-            return None
-        strings = {columns.names[c] for c in columns.strings}
-        known = {c.name for c in baseline.categories}
-        if columns.numeric().names != baseline.features or not known <= strings:
-            log.warning(
-                "%s: drift not monitored: its baseline's features are not its inputs", model.ref
-            )
-            return None
-        return LiveHistograms(baseline, model.manifest)
+        return LiveHistograms(baseline, manifest, model.text)
 
     def flush(self) -> None:
         """Write each version's counts since the last flush (nothing for an idle version)."""

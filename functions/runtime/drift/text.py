@@ -9,6 +9,11 @@ import numpy as np
 from functions.runtime.tokenizer import PAD_ID, UNK_ID
 
 TEXT_FEATURES = ("tokens", "unknown_share")
+# Where a text model's baseline comes from, as `aiaas baseline` and `aiaas monitor` say it.
+TEXT_BASELINE_SOURCE = (
+    "drift baseline (lengths and unknown-word shares of held-out texts) is written by `aiaas "
+    "train` only: a text model published from elsewhere is not monitored for drift"
+)
 
 
 def text_features(ids: np.ndarray) -> np.ndarray:

@@ -1,0 +1,37 @@
+"""A file a command writes for its user (`capture export --out`, `monitor --png`): whole, or
+not at all, and a folder it cannot write in said in one line, not a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from functions.runtime.errors import BadRequest
+
+
+@contextlib.contextmanager
+def output_file(path: Path) -> Iterator[Path]:
+    """A temp file beside `path` for the block to fill; renamed to `path` when the block ends
+    well, removed when not (an error, Ctrl-C): a file there before stays as it was. An OSError
+    (a folder missing or not writable, a full disk) is a BadRequest naming `path`, so the block
+    should hold only the writing."""
+    temp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+        temp = Path(name)
+        mask = os.umask(0o022)  # mkstemp makes 0600 files; the user's umask decides, as for `cp`
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        os.close(fd)
+        yield temp
+        temp.replace(path)
+    except OSError as exc:
+        why = "no space left" if exc.errno == errno.ENOSPC else exc.strerror or type(exc).__name__
+        raise BadRequest(f"cannot write {path}: {why}") from exc
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)

@@ -1,0 +1,175 @@
+"""`aiaas pull REF --from STORE`: copy one version from another store into this one, for
+offline or edge serving; registered by registry_commands.py.
+
+The version is received whole into TMPDIR, its model checked against its manifest's sha256,
+then published here as any version is (every file checked, the manifest last), so a pull cut
+off anywhere leaves nothing `aiaas serve` would see. A version already here is left as it is
+when it holds the same model, and refused when it holds another: versions are immutable, and
+moving an alias to a same-numbered but different model would serve the wrong one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from functions.runtime import names
+from functions.runtime.cache import sha256_file
+from functions.runtime.errors import (
+    BadRequest,
+    IntegrityError,
+    ModelNotFound,
+    NotFound,
+    StoreError,
+    VersionExists,
+)
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
+from functions.runtime.store import Moved, ObjectExists, open_store
+from infra.cli.row_progress import BYTES, Progress, add_flag
+from infra.cli.stop_signals import stopped_by_signals
+
+
+def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "pull", help="copy a model version from another store into this one (offline/edge serving)"
+    )
+    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS in the source store")
+    p.add_argument(
+        "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
+    )
+    p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
+    add_flag(p, "a copy")
+    p.set_defaults(func=cmd_pull)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    with stopped_by_signals():  # `kill`: the version held in TMPDIR goes too
+        return _pull(args)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    source = Registry(open_store(args.source))
+    target = Registry(open_store(args.store))
+    ref: ModelRef = parse_ref(args.ref)
+    alias = names.alias_name(args.alias) if args.alias else ref.alias
+    try:
+        manifest = source.resolve(ref)
+    except ModelNotFound as exc:  # two stores are in play: say which one lacks it
+        raise ModelNotFound(f"{source.store.uri} (--from): {exc.message}") from None
+    what = f"{manifest.name}:{manifest.version}"
+    if target.store.exists(f"{version_prefix(manifest.name, manifest.version)}/manifest.json"):
+        _check_same(manifest, target.manifest(manifest.name, manifest.version), source, target)
+        added = _copy_added(source, target, manifest)
+        since = f"; copied what `aiaas baseline` added since: {', '.join(added)}" if added else ""
+        print(f"{what} is already in {target.store.uri}{since}")
+    else:
+        _copy(source, target, manifest, show=not args.no_progress)
+        print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
+    if alias:
+        target.set_alias(manifest.name, alias, manifest.version)
+        print(f"{manifest.name}@{alias} -> {manifest.version}")
+    return 0
+
+
+def _check_same(
+    wanted: ModelManifest, held: ModelManifest, source: Registry, target: Registry
+) -> None:
+    """VersionExists, moving no alias, when the target's version is not the source's model:
+    other model or weight bytes, or another manifest (labels, inputs, preprocessing). Its card
+    and other extra files may differ (a pull lists files the source left unlisted)."""
+    differ = []
+    if held.file.sha256 != wanted.file.sha256:
+        here, there = held.file.sha256[:12], wanted.file.sha256[:12]
+        differ.append(f"model.onnx has sha256 {here} here, {there} there")
+    weights = {f.path: f.sha256 for f in held.weight_files}
+    differ += [f"{f.path} differs" for f in wanted.weight_files if weights.get(f.path) != f.sha256]
+    if not differ and _served_fields(held) != _served_fields(wanted):
+        differ.append("the manifests differ (labels, inputs, outputs or preprocessing)")
+    if differ:
+        what = f"{wanted.name}:{wanted.version}"
+        raise VersionExists(
+            f"{what} in {target.store.uri} is another model than {what} in {source.store.uri} "
+            f"({'; '.join(differ)}); versions are immutable, so nothing was copied and no alias "
+            "moved: pull into another store, or publish the model here as a new version"
+        )
+
+
+def _copy_added(source: Registry, target: Registry, manifest: ModelManifest) -> list[str]:
+    """The files `aiaas baseline` adds to a published version (each only if absent) that the
+    source has and the target lacks: a version pulled before it was baselined gets them on a
+    pull again, and so can be monitored and explained here (where its training data is not)."""
+    # Imported here: they bring numpy, which `aiaas versions` and `show` do without.
+    from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.explain.background import BACKGROUND_FILE
+
+    prefix = version_prefix(manifest.name, manifest.version)
+    copied = []
+    for name in (BACKGROUND_FILE, BASELINE_FILE):
+        key = f"{prefix}/{name}"
+        if target.store.exists(key) or not source.store.exists(key):
+            continue
+        with contextlib.suppress(ObjectExists):  # written here meanwhile: that one stays
+            target.store.put_bytes(key, source.store.get_bytes(key), if_absent=True)
+            copied.append(name)
+    return copied
+
+
+def _served_fields(manifest: ModelManifest) -> ModelManifest:
+    """What decides the answers, without when it was published and its listed files."""
+    return replace(manifest, created_at="", files=(), metrics={}, description="")
+
+
+def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: bool) -> None:
+    what, prefix = (
+        f"{manifest.name}:{manifest.version}",
+        version_prefix(manifest.name, manifest.version),
+    )
+    with tempfile.TemporaryDirectory(prefix="aiaas-pull-") as tmp:
+        extras: dict[str, Path] = {}
+        keys = list(source.store.list_keys(prefix))
+        total = sum(source.store.head(key).size for key in keys)
+        with Progress(what, total, verb="received", unit=BYTES, show=show) as got:
+            for key in keys:
+                rel = key[len(prefix) + 1 :]
+                local = Path(tmp) / rel
+                local.parent.mkdir(parents=True, exist_ok=True)
+                _download(source, key, local, got.add)
+                if rel not in ("model.onnx", "manifest.json"):
+                    extras[rel] = local
+        model = Path(tmp) / "model.onnx"
+        if not model.is_file():
+            raise NotFound(f"{what} has no model file in {source.store.uri}")
+        if sha256_file(model) != manifest.file.sha256:
+            raise IntegrityError(f"{what} in {source.store.uri} fails its sha256 check; not copied")
+        lost = [f.path for f in manifest.files if f.path not in extras]
+        if lost:  # publish would blame the temp folder, and advise publishing the model again
+            raise NotFound(
+                f"{what} in {source.store.uri} lacks {', '.join(lost)}, which its manifest "
+                "lists; not copied"
+            )
+        total = sum(path.stat().st_size for path in (model, *extras.values()))
+        try:
+            with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
+                target.publish(manifest, model, extras, sent.add)
+        except BadRequest as exc:  # its own files refused (publish checks each listed sha256)
+            raise IntegrityError(
+                f"{what} in {source.store.uri} is not as its manifest says, so nothing was "
+                f"copied: {exc.message}"
+            ) from exc
+
+
+def _download(source: Registry, key: str, local: Path, progress: Moved) -> None:
+    try:
+        source.store.download_file(key, local, progress)
+    except StoreError as exc:
+        if getattr(exc.__cause__, "errno", None) != errno.ENOSPC:
+            raise
+        raise StoreError(
+            f"{exc.message}: pull holds the version in a temporary folder (TMPDIR) until it is "
+            "published; set TMPDIR to a folder with room for the whole version"
+        ) from exc
