@@ -131,7 +131,7 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
     columns = manifest.preprocessing.get("columns")
     if columns:  # a table's gaps filled and text columns encoded
         lines += [f"  column {line}" for line in column_lines(columns)]
-        lines.append(f"  serving: {SERVED_GAPS}")
+        lines.append(f"  {SERVED_GAPS}")
     lines.append(
         f"  device {manifest.training['device']}, {manifest.training['epochs_run']} epochs, "
         f"{manifest.training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"

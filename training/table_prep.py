@@ -140,8 +140,8 @@ def column_lines(described: dict[str, Any]) -> list[str]:
 
 # Said once beside the column lines: the served graph fills every numeric column alike.
 SERVED_GAPS = (
-    "a missing number in any column when serving (null, NaN, an empty cell) is filled with "
-    "its column's training median"
+    "when serving, a missing number in any numeric column (null, NaN, an empty cell) is "
+    "filled with its column's training median"
 )
 
 
