@@ -206,9 +206,11 @@ def _card_files(
         )
     else:
         plots["Residuals"] = card.residual_plot(data.test.y, test_outputs, folder / "residuals.png")
+    # A table served one input per column is explained from its raw columns (strings, gaps).
+    test = data.served_test() if data.table is not None and data.table.per_column else data.test.x
     importance = (
-        global_importance(str(model_path), manifest, background, data.test.x)
-        if background is not None and (data.table is None or not data.table.per_column)
+        global_importance(str(model_path), manifest, background, test)
+        if background is not None
         else None
     )
     if importance is not None:

@@ -133,6 +133,8 @@ def test_the_job_says_per_column_what_it_did_with_training_medians(job: dict[str
     assert manifest["preprocessing"]["columns"]["city"]["categories"] == sorted(CITIES)
     card = (job["work"] / "run" / "card" / "card.md").read_text()
     assert "- Columns (inside the model graph):\n  - age: 18 missing values" in card
+    # Explained from the raw columns as /explain does: city, income, age, each one group.
+    assert "![Feature importance](importance.png)" in card
 
 
 def test_records_with_a_string_and_a_null_answer_as_onnxruntime_and_torch(
