@@ -134,7 +134,9 @@ def _inputs(raw: RawData, kind: str) -> str:
         return f"text column {raw.feature_names[0]!r}"
     names = list(raw.feature_names)
     shown = names if len(names) <= 8 else [*names[:6], "...", names[-1]]
-    return f"{len(names)} features: {', '.join(shown)}"
+    text = [names[i] for i in raw.text_columns]
+    encoded = f" (text, one-hot encoded: {', '.join(text)})" if text else ""
+    return f"{len(names)} features: {', '.join(shown)}{encoded}"
 
 
 def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:

@@ -287,9 +287,16 @@ def _holds_text(values: np.ndarray) -> bool:
     found = first_text(values)
     if found is None or decimal_comma(found[1]):
         return False
-    present = [v for v in values if not is_missing(v)]
-    words = sum(1 for v in present if first_text(np.asarray([v], dtype=object)) is not None)
-    return 2 * words > len(present)
+    present = words = 0
+    for cell in values:
+        if is_missing(cell):
+            continue
+        present += 1
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            words += 1
+    return 2 * words > present
 
 
 def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:

@@ -190,7 +190,7 @@ def test_an_id_is_refused_and_a_category_is_encoded_and_a_constant_one_is_warned
         "warning: feature column 'const' (1) holds one value in every row; it tells the model "
         "nothing: add it to dataset.exclude\n",
     )
-    assert "3 features: kind, a, const" in out
+    assert "3 features: kind, a, const (text, one-hot encoded: kind);" in out
 
 
 def test_blank_lines_are_skipped_as_batch_skips_them(
