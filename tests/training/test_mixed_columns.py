@@ -150,6 +150,17 @@ def test_records_with_a_string_and_a_null_answer_as_onnxruntime_and_torch(
     raw = raw_rows(ROWS)
     np.testing.assert_allclose(served, onnx_logits(job, raw), rtol=0, atol=1e-6)
     np.testing.assert_allclose(served, torch_logits(job, raw), rtol=0, atol=1e-4)
+    # OIP JSON, one tensor a column, null for a missing number: the same answers.
+    tensors = [
+        {"name": n, "shape": [3, 1], "datatype": "BYTES" if n == "city" else "FP32",
+         "data": [row[n] for row in ROWS]}
+        for n in ("age", "city", "income")
+    ]  # fmt: skip
+    event = http_event("POST", f"/v2/models/{NAME}/infer", json.dumps({"inputs": tensors}))
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    (logits,) = body_of(response)["outputs"]
+    np.testing.assert_array_equal(np.reshape(logits["data"], (3, 2)), served)
     # The unseen city is all zeros and the gaps the medians: the same as sending the medians.
     columns = json.loads((job["work"] / "run" / "manifest.json").read_text())["preprocessing"]
     medians = {n: c["median"] for n, c in columns["columns"].items() if "median" in c}
