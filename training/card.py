@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from functions.runtime.explain.explainer import PATCH_NAME
+from training.table_prep import SERVED_GAPS, column_lines
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
     from training.trainer import EpochRecord
@@ -106,6 +107,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch), best epoch {training['best_epoch']}",
         f"- Input: {', '.join(facts['inputs'])}; output: {', '.join(facts['outputs'])}",
+        *_column_lines(facts.get("preprocessing") or {}),
         "",
         "## Metrics",
         "",
@@ -126,6 +128,15 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _column_lines(preprocessing: dict[str, Any]) -> list[str]:
+    """What the graph does to a table's raw columns before the network reads them."""
+    columns = preprocessing.get("columns")
+    if not columns:
+        return []
+    lines = [*column_lines(columns), SERVED_GAPS]
+    return ["- Columns (inside the model graph):", *(f"  - {line}" for line in lines)]
 
 
 def _quantization_line(record: dict[str, Any]) -> str:

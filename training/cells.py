@@ -57,33 +57,40 @@ def numeric_column(
     fix: str = "",
     gaps: str = "",
     places: RowPlaces = ROW_INDEX,
+    max_missing: float = 0.0,
 ) -> np.ndarray:
     """Column values as float64; a missing, infinite or non-numeric cell is a DataError naming
     its row.
 
     `role` names the column in messages ("feature column"); `fix` ends a non-numeric or an
-    all-empty one, `gaps` one with missing cells; `places` names the row (a CSV's line).
+    all-empty one, `gaps` one with missing cells; `places` names the row (a CSV's line). With
+    `max_missing`, missing cells under that share of the rows are NaN in the result.
     """
     out = _floats(values)
+    missing = np.zeros(len(values), dtype=bool)
     if out is None or np.isnan(out).any():
         missing = np.array([is_missing(v) for v in values], dtype=bool)
         if missing.all():
             raise DataError(f"{role} {name!r} is empty in every row ({len(values)} rows){fix}")
-        if missing.any():
-            row, count = int(missing.argmax()), int(missing.sum())
+        count = int(missing.sum())
+        if count and count >= max_missing * len(values):
+            row = int(missing.argmax())
             first = str(values[row])
             shown = repr(first) if first.strip() else "an empty cell"
+            share = f" ({count / len(values):.0%})" if max_missing else ""
             raise DataError(
                 f"{role} {name!r} has {count} missing value{'s' * (count > 1)} in "
-                f"{len(values)} rows, the first ({shown}) at {places(row)}{gaps}"
+                f"{len(values)} rows{share}, the first ({shown}) at {places(row)}{gaps}"
             )
+        if count:
+            out = _floats(np.where(missing, "nan", values))
     if out is None:
         row, cell = first_non_number(values) or (0, None)
         text = str(cell)[:40]
         if decimal_comma(text):  # Excel in many locales: numbers need a point here
             fix = "; write numbers with no thousands separator and a point for decimals (1.5)"
         raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
-    check_finite(out, name, role, places)
+    check_finite(np.where(missing, 0.0, out), name, role, places)
     return out
 
 

@@ -17,6 +17,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.data_checks import check_data
 from training.spec import JobSpec, load_spec
+from training.table_prep import SERVED_GAPS, column_lines
 
 DEFAULT_RUNS = Path(".aiaas") / "runs"
 
@@ -97,6 +98,9 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
         "alias": result.alias if result.published else None,
         "metrics": manifest.metrics.get("test", {}),
         "parity": manifest.extras.get("parity", {}),
+        "columns": column_lines(manifest.preprocessing.get("columns") or {})
+        if manifest.preprocessing.get("columns")
+        else [],
         "artifacts": str(result.model_path.parent),
         "seconds": round(result.timings.get("total_s", 0.0), 3),
     }
@@ -124,6 +128,10 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
             f"  int8: {verdict}, {quant['metric']} drop {quant['drop_points']:+.2f} points, "
             f"{quant['float_bytes']} -> {quant['int8_bytes']} bytes"
         )
+    columns = manifest.preprocessing.get("columns")
+    if columns:  # a table's gaps filled and text columns encoded
+        lines += [f"  column {line}" for line in column_lines(columns)]
+        lines.append(f"  {SERVED_GAPS}")
     lines.append(
         f"  device {manifest.training['device']}, {manifest.training['epochs_run']} epochs, "
         f"{manifest.training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 
@@ -133,41 +134,61 @@ def _inputs(raw: RawData, kind: str) -> str:
         return f"text column {raw.feature_names[0]!r}"
     names = list(raw.feature_names)
     shown = names if len(names) <= 8 else [*names[:6], "...", names[-1]]
-    return f"{len(names)} features: {', '.join(shown)}"
+    text = [names[i] for i in raw.text_columns]
+    encoded = f" (text, one-hot encoded: {', '.join(text)})" if text else ""
+    return f"{len(names)} features: {', '.join(shown)}{encoded}"
 
 
 def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
     """Features that are constant, look like row ids or leak the target (one message each)."""
-    x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    x = _numbers(raw)
     target = y.astype(np.float64) if task == "regression" else _numeric_labels(raw.y)
     # A table's column the user can drop (an array's pixel that is 0 in every image is no fault).
     constant = [] if raw.generated_names else _constant(x)
     warnings = [_constant_warning(raw, x, constant)] if constant else []
     for i, name in enumerate(raw.feature_names):
-        if i in constant:
+        if i in constant or i in raw.text_columns:  # a text column is judged when training
             continue
-        why = _id_like(x[:, i], name)
+        present = ~np.isnan(x[:, i])  # a gap is filled by training; judge the values given
+        column = x[present, i]
+        why = _id_like(column, name)
         if why:
             warnings.append(
                 f"feature column {name!r} looks like a row id ({why}); a model can learn the "
                 "row order instead of the data: add it to dataset.exclude"
             )
-        leak = _leak(x[:, i], y, target, task)
+        known = target[present] if target is not None else None
+        leak = _leak(column, y[present], known, task)
         if leak:
             how = leak.format(target=f"the target {raw.target_name!r}")
             warnings.append(f"feature column {name!r} {how}: {_LEAK_ADVICE}")
     return warnings
 
 
+def _numbers(raw: RawData) -> np.ndarray:
+    """The features as float64 rows [N, F]: NaN for a gap, and in a text column's place."""
+    if not raw.text_columns:
+        return raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    x = np.full(raw.x.shape, np.nan)
+    numeric = [i for i in range(raw.x.shape[1]) if i not in raw.text_columns]
+    x[:, numeric] = raw.x[:, numeric].astype(np.float64)
+    return x
+
+
 def _constant(x: np.ndarray) -> list[int]:
     if len(x) < 2:
         return []
-    return [int(i) for i in np.flatnonzero(x.min(axis=0) == x.max(axis=0))]
+    with catch_warnings():
+        simplefilter("ignore", RuntimeWarning)  # an all-NaN (text) column
+        low, high = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
+    return [int(i) for i in np.flatnonzero(low == high)]
 
 
 def _constant_warning(raw: RawData, x: np.ndarray, constant: list[int]) -> str:
     names = [raw.feature_names[i] for i in constant]
-    shown = ", ".join(f"{n!r} ({x[0, i]:g})" for n, i in zip(names[:5], constant, strict=False))
+    shown = ", ".join(
+        f"{n!r} ({np.nanmin(x[:, i]):g})" for n, i in zip(names[:5], constant, strict=False)
+    )
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
     read = "" if raw.complete else " read"
     many = len(names) > 1

@@ -27,6 +27,7 @@ from training.cells import (
     check_finite,
     decimal_comma,
     first_text,
+    is_missing,
     numeric_column,
 )
 from training.csv_table import read_csv
@@ -36,6 +37,9 @@ from training.spec import DatasetSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 NPZ_FEATURES, NPZ_TARGET = "x", "y"
+# A feature column missing in this share of its rows or more is refused; below it, each gap is
+# filled with the training split's median (training.table_prep).
+MAX_MISSING_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class RawData:
     # An array's positions named here (x0, x1, ...), not a table's columns: callers cannot
     # send them by name. A table's columns are kept whatever they are called (f0, f1, ...).
     generated_names: bool = False
+    # A table's feature columns that hold text (categories, one-hot encoded by training);
+    # x is then an object array. Numeric columns hold NaN for a missing cell.
+    text_columns: tuple[int, ...] = ()
 
 
 def load_raw(
@@ -218,30 +225,29 @@ def _from_columns(
     if target is None:
         raise DataError(f"set dataset.target to the label column; columns are {list(columns)}")
     inputs = _inputs(columns, spec, kind, source)
+    text: tuple[int, ...] = ()
     if kind == "text":
         x = _text_column(columns[inputs[0]], inputs[0], places)
     else:
-        x = _features(columns, inputs, places)
-    return RawData(x, columns[target], inputs, target, source, complete, places=places)
+        x, text = _features(columns, inputs, places)
+    return RawData(
+        x, columns[target], inputs, target, source, complete, places=places, text_columns=text
+    )
 
 
 def _features(
     columns: dict[str, np.ndarray], inputs: tuple[str, ...], places: RowPlaces
-) -> np.ndarray:
-    try:
-        return np.stack([_feature(columns[n], n, places) for n in inputs], axis=1)
-    except DataError:
-        # Every text column in one message (ids, categories): one edit of the spec, not a run
-        # per column. Searched only on this error path.
-        text = [n for n in inputs if _holds_text(columns[n])]
-        if len(text) < 2:
-            raise
-        row, cell = first_text(columns[text[0]]) or (0, "")
-        raise DataError(
-            f"feature columns {', '.join(map(repr, text))} hold text, not numbers (first "
-            f"{str(cell)[:40]!r} at {places(row)}); a model reads numbers: add them to "
-            f"dataset.exclude ([{', '.join(text)}]), or write each category as numbers"
-        ) from None
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The feature rows and which columns hold text (categories): float64 rows with NaN for a
+    gap, or with a text column an object array (its strings beside the other columns' floats)."""
+    text = tuple(i for i, n in enumerate(inputs) if _holds_text(columns[n]))
+    numbers = {i: _feature(columns[n], n, places) for i, n in enumerate(inputs) if i not in text}
+    if not text:
+        return np.stack([numbers[i] for i in range(len(inputs))], axis=1), ()
+    x = np.empty((len(columns[inputs[0]]), len(inputs)), dtype=object)
+    for i, name in enumerate(inputs):
+        x[:, i] = [str(v) for v in columns[name]] if i in text else numbers[i]
+    return x, text
 
 
 def _inputs(
@@ -275,15 +281,34 @@ def _inputs(
 
 
 def _holds_text(values: np.ndarray) -> bool:
-    """A column of words (a decimal comma is a number written otherwise: its own message)."""
+    """A column of words: most of its cells that are not missing are no numbers (a decimal
+    comma is a number written otherwise, and a stray word in numbers a typo: their own
+    messages)."""
     found = first_text(values)
-    return found is not None and not decimal_comma(found[1])
+    if found is None or decimal_comma(found[1]):
+        return False
+    present = words = 0
+    for cell in values:
+        if is_missing(cell):
+            continue
+        present += 1
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            words += 1
+    return 2 * words > present
 
 
 def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
     fix = "; drop it with dataset.exclude or list the numeric columns in dataset.features"
-    gaps = "; training reads no gaps: fill them in or drop those rows, or drop the column with dataset.exclude"
-    return numeric_column(values, name, role="feature column", fix=fix, gaps=gaps, places=places)
+    gaps = (
+        "; training fills gaps only in columns missing under half their values: fill more in, "
+        "or drop the column with dataset.exclude"
+    )
+    return numeric_column(
+        values, name, role="feature column", fix=fix, gaps=gaps, places=places,
+        max_missing=MAX_MISSING_SHARE,
+    )  # fmt: skip
 
 
 def _text_column(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:

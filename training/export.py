@@ -14,6 +14,7 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from torch import nn
 from training.errors import ExportError
 from training.metrics import PRIMARY, score
 from training.prepare import PreparedData
+from training.preprocess_graph import join_preprocessing
 from training.spec import ExportSpec
 
 log = logging.getLogger("aiaas.training")
@@ -77,6 +79,8 @@ def export_onnx(model: nn.Module, data: PreparedData, spec: ExportSpec, path: Pa
                 )  # fmt: skip
     except Exception as exc:  # the exporters raise many unrelated types
         raise ExportError(f"ONNX export ({spec.exporter}) failed: {exc}") from exc
+    if data.table is not None:  # the served file takes raw columns: fill and encode in-graph
+        join_preprocessing(path, data.table)
     return path
 
 
@@ -100,17 +104,28 @@ def session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(path: Path | ort.InferenceSession, x: np.ndarray) -> np.ndarray:
-    """The ONNX model's single output for `x`."""
+Feeds = np.ndarray | Mapping[str, np.ndarray]
+
+
+def run_onnx(path: Path | ort.InferenceSession, x: Feeds) -> np.ndarray:
+    """The ONNX model's single output for `x`: its one input's rows, or feeds by input name."""
     sess = session(path) if isinstance(path, Path) else path
-    name = sess.get_inputs()[0].name
-    return np.asarray(sess.run(None, {name: x})[0])
+    feeds = dict(x) if isinstance(x, Mapping) else {sess.get_inputs()[0].name: x}
+    return np.asarray(sess.run(None, feeds)[0])
 
 
 def check_parity(
-    model: nn.Module, path: Path, x: np.ndarray, spec: ExportSpec, scale: float = 1.0
+    model: nn.Module,
+    path: Path,
+    x: np.ndarray,
+    spec: ExportSpec,
+    scale: float = 1.0,
+    served: Feeds | None = None,
 ) -> dict[str, Any]:
     """Compare torch and onnxruntime on `x` (held-out rows); ExportError beyond tolerance.
+
+    `served`: the same rows as the served file takes them, when it differs from the network's
+    (a table's raw columns, gaps and strings: torch reads them filled and encoded).
 
     The tolerance is in the network's own output units: logits for a classifier, target standard
     deviations for a regressor (`scale`, the target's std when above 1). A regressor's head maps
@@ -120,7 +135,7 @@ def check_parity(
     rows = x[: spec.parity_rows]
     with torch.inference_mode():
         expected = model.cpu().eval()(torch.from_numpy(rows)).numpy()
-    got = run_onnx(path, rows)
+    got = run_onnx(path, rows if served is None else served)
     if got.shape != expected.shape:
         raise ExportError(f"ONNX output shape {list(got.shape)} != torch {list(expected.shape)}")
     diff = float(np.abs(got.astype(np.float64) - expected).max())
@@ -143,7 +158,7 @@ MAX_INT8_SLOWDOWN = 1.1
 LATENCY_RUNS = 200
 
 
-def row_latency_us(float_path: Path, int8_path: Path, row: np.ndarray) -> tuple[float, float]:
+def row_latency_us(float_path: Path, int8_path: Path, row: Feeds) -> tuple[float, float]:
     """Median single-row latency of both files, interleaved so machine noise hits both alike."""
     from functions.runtime.model import session_options
 
@@ -153,7 +168,9 @@ def row_latency_us(float_path: Path, int8_path: Path, row: np.ndarray) -> tuple[
         )
         for p in (float_path, int8_path)
     ]
-    feeds = [{s.get_inputs()[0].name: row} for s in sessions]
+    feeds = [
+        dict(row) if isinstance(row, Mapping) else {s.get_inputs()[0].name: row} for s in sessions
+    ]
     samples: list[list[float]] = [[], []]
     for _ in range(LATENCY_RUNS):
         for i, sess in enumerate(sessions):
@@ -179,16 +196,17 @@ def quantization_gate(
 
     metric = PRIMARY[data.task]
     classes = len(data.labels)
-    float_score = score(data.task, data.test.y, run_onnx(path, data.test.x), classes)[metric]
+    test = data.served_test()
+    float_score = score(data.task, data.test.y, run_onnx(path, test), classes)[metric]
     try:
         with _quiet():
             quantize_dynamic(path, out, weight_type=QuantType.QInt8)
-        int8_score = score(data.task, data.test.y, run_onnx(out, data.test.x), classes)[metric]
+        int8_score = score(data.task, data.test.y, run_onnx(out, test), classes)[metric]
     except Exception as exc:  # onnxruntime's quantizer raises untyped errors
         log.warning("int8 quantization failed, keeping float32: %s", exc)
         return path, {"enabled": True, "kept": False, "error": str(exc)[:300]}
     drop = (float_score - int8_score) * 100
-    float_us, int8_us = row_latency_us(path, out, data.test.x[:1])
+    float_us, int8_us = row_latency_us(path, out, data.served_test(1))
     accurate = drop <= spec.max_metric_drop
     fast = int8_us <= float_us * MAX_INT8_SLOWDOWN
     kept = accurate and (fast or spec.quantize_for == "size")

@@ -7,24 +7,37 @@ modest budget keep it to about a second of training time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import Background
-from functions.runtime.explain.explainer import grouping, probabilities
+from functions.runtime.explain.explainer import Explainer, grouping, probabilities
 from functions.runtime.explain.kernel_shap import explain_rows
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
 
 CARD_ROWS = 16
 CARD_SAMPLES = 1024
+CARD_SECONDS = 60.0  # the explainer's time budget: a card's few rows take about a second
 
 
 def global_importance(
-    model_path: str, manifest: ModelManifest, background: Background, test_x: np.ndarray
+    model_path: str,
+    manifest: ModelManifest,
+    background: Background,
+    test_x: np.ndarray | Mapping[str, np.ndarray],
 ) -> tuple[list[str], np.ndarray] | None:
-    """(group names, mean |attribution| per group), or None for a model explanations skip."""
+    """(group names, mean |attribution| per group), or None for a model explanations skip.
+
+    `test_x`: rows of the one input, or (a table served one input per column, strings among
+    them) the raw columns by input name, explained by the very Explainer `/explain` runs."""
+    if isinstance(test_x, Mapping):
+        return _by_columns(model_path, manifest, background, test_x)
     try:
         groups = grouping(manifest)
     except InvalidInput:
@@ -48,3 +61,16 @@ def global_importance(
     )  # fmt: skip
     per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained]
     return groups.names, np.mean(per_row, axis=0)
+
+
+def _by_columns(
+    model_path: str,
+    manifest: ModelManifest,
+    background: Background,
+    columns: Mapping[str, np.ndarray],
+) -> tuple[list[str], np.ndarray]:
+    rows = {name: value[:CARD_ROWS] for name, value in columns.items()}
+    explainer = Explainer(LoadedModel(manifest, Path(model_path)), background, CARD_SECONDS)
+    explained = explainer.explain(rows, CARD_SAMPLES)
+    per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
+    return explained.features, np.mean(per_row, axis=0)

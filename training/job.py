@@ -87,7 +87,7 @@ def run_job(
     result, validation = _train(spec, data, out_dir, progress, timings)
     model_path, facts = _export(spec, data, result, out_dir, timings)
     # Test metrics are those of the file that will be served, scored by onnxruntime.
-    test_outputs = run_onnx(model_path, data.test.x)
+    test_outputs = run_onnx(model_path, data.served_test())
     test = score(spec.task, data.test.y, test_outputs, len(data.labels))
     facts.update(
         metrics={"test": test, "validation": validation},
@@ -98,7 +98,9 @@ def run_job(
     version = spec.version or registry.next_version(spec.name)
     manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
     # What explanations compare a row with: a k-means summary of the training rows.
-    background = summarize(data.train.x) if data.vocabulary is None else None
+    background = (
+        summarize(data.served_train(), strings=_strings(data)) if data.vocabulary is None else None
+    )
     extra_files = _card_files(manifest, data, result, test_outputs, model_path, background)
     if data.vocabulary is not None:
         extra_files["vocab.json"] = out_dir / "vocab.json"
@@ -110,7 +112,7 @@ def run_job(
     # file's own predictions on them. Text: the held-out splits' length and unknown-token
     # share (the vocabulary was built from the training split, which has no unknown words).
     drift_rows = (
-        data.train.x
+        data.served_train()
         if data.vocabulary is None
         else np.concatenate([data.validation.x, data.test.x])
     )
@@ -159,7 +161,11 @@ def _export(
     """Export, check parity (a failure raises: nothing is published), then the int8 gate."""
     mark = time.perf_counter()
     float_path = export_onnx(result.model, data, spec.export, out_dir / "model.float32.onnx")
-    parity = check_parity(result.model, float_path, data.test.x, spec.export, _output_scale(data))
+    rows = spec.export.parity_rows
+    parity = check_parity(
+        result.model, float_path, data.test.x, spec.export, _output_scale(data),
+        served=None if data.table is None else data.served_test(rows),
+    )  # fmt: skip
     if data.vocabulary is not None:  # the file carries its tokenizer, checked text to logits
         parity["text"] = embed_and_check(result.model, float_path, data, spec.export)
     timings["export_s"] = time.perf_counter() - mark
@@ -171,6 +177,11 @@ def _export(
         if data.vocabulary is not None and model_path != float_path:
             embed(str(model_path), data.vocabulary)
     return model_path, {"parity": parity, "quantization": quantization}
+
+
+def _strings(data: PreparedData) -> tuple[int, ...]:
+    """The served rows' string columns (a table's text columns, one input each)."""
+    return data.table.text_indices if data.table is not None else ()
 
 
 def _output_scale(data: PreparedData) -> float:
@@ -195,8 +206,10 @@ def _card_files(
         )
     else:
         plots["Residuals"] = card.residual_plot(data.test.y, test_outputs, folder / "residuals.png")
+    # A table served one input per column is explained from its raw columns (strings, gaps).
+    test = data.served_test() if data.table is not None and data.table.per_column else data.test.x
     importance = (
-        global_importance(str(model_path), manifest, background, data.test.x)
+        global_importance(str(model_path), manifest, background, test)
         if background is not None
         else None
     )

@@ -15,6 +15,7 @@ import numpy as np
 from training.datasets import RawData
 from training.errors import DataError
 from training.spec import JobSpec
+from training.table_prep import TablePrep, fit_prep
 from training.targets import (
     class_labels,
     need_two_classes,
@@ -47,6 +48,25 @@ class PreparedData:
     # Text models: the test split's raw texts (the parity gate tokenizes them as serving does).
     test_texts: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    # A table with text columns or gaps: how its raw columns become the network's numbers
+    # (inside the exported graph too), and the raw rows of the training and test splits.
+    table: TablePrep | None = None
+    raw_train: np.ndarray | None = None
+    raw_test: np.ndarray | None = None
+
+    def served_test(self, rows: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """The first `rows` test rows as the served file takes them: raw columns when its
+        graph fills and encodes them, else the network's own rows."""
+        if self.table is None or self.raw_test is None:
+            return self.test.x[:rows]
+        return self.table.feeds(self.raw_test[:rows])
+
+    def served_train(self) -> np.ndarray:
+        """Training rows as the served model's flat rows (explanation background, drift
+        baseline): raw columns with gaps filled when it takes one input per column."""
+        if self.table is None or self.raw_train is None or not self.table.per_column:
+            return self.train.x
+        return self.table.filled(self.raw_train)
 
 
 def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
@@ -56,7 +76,11 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
     labels, y = _encode_target(raw, spec.task)
     train_idx, val_idx, test_idx = split_indices(len(y), y if labels else None, spec)
     vocabulary = None
-    if kind == "text":
+    table = None
+    if kind != "text" and (raw.text_columns or _has_gaps(raw.x)):
+        table = _fit_table(raw, spec, kind, train_idx)
+        x = table.transform(raw.x)
+    elif kind == "text":
         params = spec.recipe.params
         vocabulary = build_vocabulary(
             raw.x[train_idx], min_count=params["min_count"], max_length=params["max_length"]
@@ -73,9 +97,29 @@ def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:
         labels=labels,
         vocabulary=vocabulary,
         test_texts=tuple(str(t) for t in raw.x[test_idx]) if vocabulary is not None else (),
+        table=table,
+        raw_train=raw.x[train_idx] if table is not None else None,
+        raw_test=raw.x[test_idx] if table is not None else None,
     )
-    data.summary.update(_summary(raw, x, y, labels, (train_idx, val_idx, test_idx)))
+    data.summary.update(_summary(raw, x, y, labels, (train_idx, val_idx, test_idx), table))
     return data
+
+
+def _has_gaps(x: np.ndarray) -> bool:
+    return x.dtype.kind == "f" and bool(np.isnan(x).any())
+
+
+def _fit_table(raw: RawData, spec: JobSpec, kind: str, train_idx: np.ndarray) -> TablePrep:
+    if kind != "tabular" or spec.dataset.input_shape is not None:
+        held = "text columns" if raw.text_columns else "missing values"
+        raise DataError(
+            f"{raw.source} has {held}; recipe {spec.recipe.name!r} reads whole numbers rows "
+            "only (the tabular recipes linear, logistic and mlp fill gaps and encode text "
+            "columns): fill them in, or drop the columns with dataset.exclude"
+        )
+    table = fit_prep(raw.x, raw.feature_names, raw.text_columns, train_idx)
+    assert table is not None  # text columns or gaps: there is something to do
+    return table
 
 
 def _encode_target(raw: RawData, task: str) -> tuple[tuple[str, ...], np.ndarray]:
@@ -163,8 +207,15 @@ def _summary(
     y: np.ndarray,
     labels: tuple[str, ...],
     splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    table: TablePrep | None,
 ) -> dict[str, Any]:
     train = x[splits[0]]
+    if table is not None:  # per raw column: numbers (gaps filled) and category shares
+        stats = _column_stats(table.filled(raw.x[splits[0]]), table)
+    elif x.dtype.kind == "f":
+        stats = _feature_stats(train, raw.feature_names)
+    else:
+        stats = _token_stats(train)
     summary: dict[str, Any] = {
         "source": raw.source,
         "fingerprint": fingerprint(x, y),
@@ -173,9 +224,7 @@ def _summary(
             name: len(idx)
             for name, idx in zip(("train", "validation", "test"), splits, strict=True)
         },
-        "feature_stats": _feature_stats(train, raw.feature_names)
-        if x.dtype.kind == "f"
-        else _token_stats(train),
+        "feature_stats": stats,
     }
     if labels:
         counts = np.bincount(y, minlength=len(labels))
@@ -185,6 +234,19 @@ def _summary(
     else:
         summary["target_stats"] = _stats(y.astype(np.float64))
     return summary
+
+
+def _column_stats(train: np.ndarray, table: TablePrep) -> dict[str, dict[str, float]]:
+    stats = {}
+    for i, column in enumerate(table.columns):
+        if column.text:
+            cells = [str(v) for v in train[:, i]]
+            stats[column.name] = {
+                c: round(cells.count(c) / len(cells), 4) for c in column.categories
+            }
+        else:
+            stats[column.name] = _stats(train[:, i].astype(np.float64))
+    return stats
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:

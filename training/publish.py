@@ -44,6 +44,17 @@ def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]
             f"raw text (one string per row), or token ids from vocab.json right-padded with "
             f"{PAD_ID}; only the first {data.vocabulary.max_length} tokens are read"
         )
+    if data.table is not None and data.table.per_column:
+        return (
+            "one raw column: text columns as strings (a category training never saw reads as "
+            "none of them), numbers as float32; a missing number (null, NaN, an empty cell) is "
+            "filled with the training median"
+        )
+    if data.table is not None and len(feature_names) <= 32:
+        return (
+            "raw features in this order: " + ", ".join(feature_names) + "; a missing value "
+            "(null, NaN) is filled with the column's training median"
+        )
     if len(data.row_shape) == 1 and len(feature_names) == data.row_shape[0] <= 32:
         return "raw features in this order: " + ", ".join(feature_names)
     return f"raw values, each row shaped {list(data.row_shape)}"
@@ -63,7 +74,13 @@ def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dic
             "text_field": feature_names[0] if feature_names else TEXT_FIELD,
             "truncation": f"the first {data.vocabulary.max_length} tokens are kept",
         }
-    return {"standardization": "inside the model graph", "feature_names": list(feature_names)}
+    table: dict[str, Any] = {
+        "standardization": "inside the model graph",
+        "feature_names": list(feature_names),
+    }
+    if data.table is not None:  # filled and encoded inside the graph too
+        table["columns"] = data.table.to_json()
+    return table
 
 
 def build_manifest(
@@ -77,8 +94,14 @@ def build_manifest(
     """The manifest for `model_path`; `facts` holds metrics, training, parity and quantization."""
     graph = read_signature(model_path)
     description = _describe(sig, data, tuple(facts["feature_names"]))
+    # A model that fills gaps takes them in every numeric column, not only those that had
+    # gaps in training: a served row may miss any value, and the training median is the same
+    # answer for each. Infinity is no gap: a row it makes NaN is refused as predict refuses one.
+    finite = data.table is None
     inputs = tuple(
-        dataclasses.replace(s, finite=s.dtype.startswith("float"), description=description)
+        dataclasses.replace(
+            s, finite=finite and s.dtype.startswith("float"), description=description
+        )
         for s in graph.inputs
     )
     outputs = tuple(_output(s, data) for s in graph.outputs)

@@ -98,7 +98,7 @@ def test_data_errors_name_the_line_of_the_file(tmp_path: Path) -> None:
     rows: list[list[Any]] = [
         [round(0.5 * i, 1), "two\nlines" if i == 10 else "ok", ["a", "b"][i % 2]] for i in range(60)
     ]
-    rows[49][0] = ""
+    rows[49][0] = "abc"  # a typo in a column of numbers (a gap would be filled)
     header = ["income", "note", "outcome"]
     spec = _csv_job(tmp_path, header, rows, target="outcome", exclude=["note"])
     for argv in ([], ["--check"]):
@@ -112,8 +112,8 @@ def test_data_errors_name_the_line_of_the_file(tmp_path: Path) -> None:
         )
         assert (failed.returncode, failed.stdout) == (1, ""), failed.stderr
         assert failed.stderr == (
-            "aiaas train: error: feature column 'income' has 1 missing value in 60 rows, the "
-            "first (an empty cell) at line 52 of data.csv; training reads no gaps: fill them in "
-            "or drop those rows, or drop the column with dataset.exclude\n"
+            "aiaas train: error: feature column 'income' has a non-numeric value 'abc' at line "
+            "52 of data.csv; drop it with dataset.exclude or list the numeric columns in "
+            "dataset.features\n"
         )
-    assert (tmp_path / "data.csv").read_text().splitlines()[51] == ",ok,b"
+    assert (tmp_path / "data.csv").read_text().splitlines()[51] == "abc,ok,b"

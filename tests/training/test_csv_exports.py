@@ -111,12 +111,13 @@ def test_spaces_around_header_names_are_not_part_of_the_names(
     ("cells", "dataset", "message"),
     [
         # 'NA' (pandas, R) was "a non-numeric value 'NA' ...; drop it with dataset.exclude".
+        # A few gaps are filled with the training median; half the column is refused.
         (
-            {(3, 1): "NA", (7, 1): ""},
+            {(i, 1): "NA" if i % 4 else "" for i in range(1, 30, 2)},
             {"target": "colour"},
-            "feature column 'b' has 2 missing values in 30 rows, the first ('NA') at line 5 of "
-            "x.csv; training reads no gaps: fill them in or drop those rows, or drop the column "
-            "with dataset.exclude",
+            "feature column 'b' has 15 missing values in 30 rows (50%), the first ('NA') at line "
+            "3 of x.csv; training fills gaps only in columns missing under half their values: "
+            "fill more in, or drop the column with dataset.exclude",
         ),
         # An empty column was "has a missing value at line 2", as if one cell were the trouble.
         (
@@ -167,26 +168,29 @@ def test_missing_cells_say_how_many_and_what_to_do(
     assert _error(tmp_path, spec, capsys) == message
 
 
-def test_text_columns_are_named_together_and_a_constant_one_is_warned(
+def test_an_id_is_refused_and_a_category_is_encoded_and_a_constant_one_is_warned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # An id and a category beside numbers: the first run named only the id, the next run the
-    # category. A constant column trained silently.
+    # An id and a category beside numbers: the category is one-hot encoded by training; the id
+    # (a different text in every row) is no category and is refused, saying to drop it. A
+    # constant column trained silently.
     body = "".join(f"id-{i},{['x', 'y'][i % 2]},{a},1,{c}\n" for i, (a, _, c) in enumerate(ROWS))
     (tmp_path / "t.csv").write_text("sample_id,kind,a,const,colour\n" + body)
     spec = _spec(tmp_path, {"path": "t.csv", "target": "colour"})
     assert _error(tmp_path, spec, capsys) == (
-        "feature columns 'sample_id', 'kind' hold text, not numbers (first 'id-0' at line 2 of "
-        "t.csv); a model reads numbers: add them to dataset.exclude ([sample_id, kind]), or "
-        "write each category as numbers"
+        "feature column 'sample_id' (a different value in each of 18 training rows, e.g. "
+        "'id-0') holds text that is no category (at most 50 distinct values in the training "
+        "split are one-hot encoded): an id, a name or free text; add it to dataset.exclude "
+        "([sample_id])"
     )
-    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour", "exclude": ["sample_id", "kind"]})
-    code, _, err = _check(tmp_path, spec, capsys)
+    spec = _spec(tmp_path, {"path": "t.csv", "target": "colour", "exclude": ["sample_id"]})
+    code, out, err = _check(tmp_path, spec, capsys)
     assert (code, err) == (
         0,
         "warning: feature column 'const' (1) holds one value in every row; it tells the model "
         "nothing: add it to dataset.exclude\n",
     )
+    assert "3 features: kind, a, const (text, one-hot encoded: kind);" in out
 
 
 def test_blank_lines_are_skipped_as_batch_skips_them(
@@ -199,9 +203,8 @@ def test_blank_lines_are_skipped_as_batch_skips_them(
     code, out, err = _check(tmp_path, spec, capsys)
     assert (code, err) == (0, "")
     assert "30 rows (all read)" in out
-    (tmp_path / "b.csv").write_text("a,b,colour\n\n1,,red\n" + _body())
+    (tmp_path / "b.csv").write_text("a,b,colour\n\n1,x,red\n" + _body())
     assert _error(tmp_path, spec, capsys).endswith(
-        "the first (an empty cell) at line 3 of b.csv; "
-        "training reads no gaps: fill them in or drop those rows, or drop the column with "
-        "dataset.exclude"
+        "'x' at line 3 of b.csv; drop it with dataset.exclude or list the numeric columns in "
+        "dataset.features"
     )

@@ -90,12 +90,14 @@ def test_regression_target_stats(tmp_path: Path) -> None:
         (
             [[1, 2, "red"], ["nan", 4, "blue"]] * 10,
             {"target": "colour"},
-            "column 'a' has 10 missing values in 20 rows, the first ('nan') at line 3 of bad.csv",
+            # Half a column missing is refused (under half is filled with the training median).
+            "column 'a' has 10 missing values in 20 rows (50%), the first ('nan') at line 3 of "
+            "bad.csv",
         ),
         (
             [[1, 2, "red"], [3, "", "blue"]] * 10,
             {"target": "colour"},
-            "column 'b' has 10 missing values in 20 rows, the first (an empty cell) at line 3",
+            "column 'b' has 10 missing values in 20 rows (50%), the first (an empty cell) at line 3",
         ),
         (
             [[1, 2, "red"], [3, "four", "blue"]] * 10,

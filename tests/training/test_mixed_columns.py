@@ -1,0 +1,230 @@
+"""A user's real table: a text (category) column and missing numbers, trained and served raw.
+
+One job trains through the real `aiaas train ... --publish --json` (infra CLI main) on a CSV
+written here; the served file fills gaps with the training split's medians and one-hot encodes
+the city inside its graph. The answers through the predict handler (records with a string and
+a null) and the batch runner (a CSV with an empty cell and an unseen city) must equal
+onnxruntime's on the same raw rows and torch's on the rows training's own preprocessing gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.batch_support import read_csv, run
+from tests.functions.test_predict_events import body_of, http_event
+from tests.training.conftest import spec_dict
+from training.datasets import load_raw
+from training.errors import DataError
+from training.job import run_job
+from training.prepare import PreparedData, prepare, split_indices
+from training.recipes.build import build_model
+from training.spec import JobSpec, load_spec, parse_spec
+from training.trainer import load_checkpoint
+
+NAME = "plans"
+CITIES = ("paris", "lyon", "nice", "lille")
+# Served rows: a string and a number, an unseen city and nulls, a null beside a known city.
+ROWS: list[dict[str, Any]] = [
+    {"age": 30, "city": "paris", "income": 2000.5},
+    {"age": None, "city": "tokyo", "income": None},
+    {"age": 61, "city": "nice", "income": None},
+]
+
+
+def table(rows: int = 160) -> list[list[Any]]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(rows):
+        city, age = CITIES[i % 4], 20 + (i * 7) % 50
+        income = round(1000 + 30 * age + rng.normal(0, 100), 1)
+        plan = "gold" if (city in ("paris", "nice")) ^ (age > 45) else "basic"
+        out.append(["" if i % 9 == 0 else age, city, "NA" if i % 13 == 0 else income, plan])
+    return out
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("mixed")
+    with (work / "data.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["age", "city", "income", "plan"], *table()])
+    (work / "job.yaml").write_text(
+        f"name: {NAME}\ntask: classification\ndataset: {{path: data.csv, target: plan}}\n"
+        "recipe: {name: mlp, params: {hidden: [16]}}\nepochs: 3\nlearning_rate: 0.01\n"
+    )
+    out = io.StringIO()
+    argv = ["--store", str(work / "store"), "train", str(work / "job.yaml"), "--publish"]
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json", "--no-progress", "--out", str(work / "run")])
+    assert code == 0
+    spec = load_spec(work / "job.yaml")
+    data = prepare(load_raw(spec.dataset, "tabular", work), spec, "tabular")
+    return {"work": work, "doc": json.loads(out.getvalue()), "spec": spec, "data": data}
+
+
+def torch_logits(job: dict[str, Any], raw: np.ndarray) -> np.ndarray:
+    """Training's side: its preprocessing of raw rows, then the trained network in torch."""
+    spec: JobSpec = job["spec"]
+    data: PreparedData = job["data"]
+    assert data.table is not None
+    model = load_checkpoint(build_model(spec, data), job["work"] / "run" / "best.npz").eval()
+    with torch.inference_mode():
+        return model(torch.from_numpy(data.table.transform(raw))).numpy()  # type: ignore[no-any-return]
+
+
+def raw_rows(rows: list[dict[str, Any]]) -> np.ndarray:
+    out = np.empty((len(rows), 3), dtype=object)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(("age", "city", "income")):
+            value = row[name]
+            out[i, j] = value if name == "city" else np.nan if value is None else float(value)
+    return out
+
+
+def onnx_logits(job: dict[str, Any], raw: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(
+        str(job["work"] / "run" / "model.float32.onnx"), providers=["CPUExecutionProvider"]
+    )
+    feeds = {
+        "age": raw[:, 0:1].astype(np.float32),
+        "city": raw[:, 1:2].astype(str).astype(object),
+        "income": raw[:, 2:3].astype(np.float32),
+    }
+    return np.asarray(session.run(["logits"], feeds)[0])
+
+
+def test_the_job_says_per_column_what_it_did_with_training_medians(job: dict[str, Any]) -> None:
+    doc, spec = job["doc"], job["spec"]
+    cells = table()
+    labels = np.array([row[3] for row in cells])
+    train = split_indices(len(cells), np.unique(labels, return_inverse=True)[1], spec)[0]
+    medians = []
+    for column in (0, 2):  # the training split's only: no validation or test row leaks in
+        values = [float(cells[i][column]) for i in train if cells[i][column] not in ("", "NA")]
+        medians.append(float(np.float32(np.median(values))))
+    assert doc["columns"] == [
+        f"age: 18 missing values (11.2%) filled with the training median {medians[0]:.6g}",
+        "city: one-hot over 4 categories (a category not seen in training: all zeros)",
+        f"income: 13 missing values (8.1%) filled with the training median {medians[1]:.6g}",
+    ]
+    assert doc["parity"]["max_abs_diff"] <= 1e-4 and doc["parity"]["rows"] == 24
+    manifest = json.loads((job["work"] / "run" / "manifest.json").read_text())
+    assert [(s["name"], s["dtype"], s["shape"], s["finite"]) for s in manifest["inputs"]] == [
+        ("age", "float32", [-1, 1], False),
+        ("city", "string", [-1, 1], False),
+        ("income", "float32", [-1, 1], False),
+    ]
+    assert manifest["preprocessing"]["columns"]["city"]["categories"] == sorted(CITIES)
+    card = (job["work"] / "run" / "card" / "card.md").read_text()
+    assert "- Columns (inside the model graph):\n  - age: 18 missing values" in card
+    # Explained from the raw columns as /explain does: city, income, age, each one group.
+    assert "![Feature importance](importance.png)" in card
+
+
+def test_records_with_a_string_and_a_null_answer_as_onnxruntime_and_torch(
+    job: dict[str, Any],
+) -> None:
+    store = LocalStore(job["work"] / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, job["work"] / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    event = http_event("POST", f"/models/{NAME}/predict", json.dumps({"instances": ROWS}))
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    served = np.asarray(body_of(response)["outputs"]["logits"])
+    raw = raw_rows(ROWS)
+    np.testing.assert_allclose(served, onnx_logits(job, raw), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(served, torch_logits(job, raw), rtol=0, atol=1e-4)
+    # OIP JSON, one tensor a column, null for a missing number: the same answers.
+    tensors = [
+        {"name": n, "shape": [3, 1], "datatype": "BYTES" if n == "city" else "FP32",
+         "data": [row[n] for row in ROWS]}
+        for n in ("age", "city", "income")
+    ]  # fmt: skip
+    event = http_event("POST", f"/v2/models/{NAME}/infer", json.dumps({"inputs": tensors}))
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    (logits,) = body_of(response)["outputs"]
+    np.testing.assert_array_equal(np.reshape(logits["data"], (3, 2)), served)
+    # The unseen city is all zeros and the gaps the medians: the same as sending the medians.
+    columns = json.loads((job["work"] / "run" / "manifest.json").read_text())["preprocessing"]
+    medians = {n: c["median"] for n, c in columns["columns"].items() if "median" in c}
+    filled = torch_logits(job, raw_rows([{**ROWS[1], **medians}]))
+    np.testing.assert_allclose(served[1:2], filled, rtol=0, atol=1e-4)
+
+
+def test_a_batch_csv_with_an_empty_cell_and_an_unseen_city_is_scored(job: dict[str, Any]) -> None:
+    store = LocalStore(job["work"] / "store")
+    rows = ["id,age,city,income", "a,30,paris,2000.5", "b,,tokyo,", "c,61,nice,"]
+    key = f"batch/{NAME}/input/rows.csv"
+    store.put_bytes(key, ("\n".join(rows) + "\n").encode())
+    summary = run(store, job["work"] / "batch", key)
+    assert (summary["status"], summary["scored_rows"]) == ("succeeded", 3), summary
+    out = read_csv(store, f"batch/{NAME}/output/rows.csv")
+    assert [r["id"] for r in out] == ["a", "b", "c"]
+    expected = onnx_logits(job, raw_rows(ROWS))
+    labels = job["data"].labels
+    assert [r["pred_label"] for r in out] == [labels[i] for i in expected.argmax(axis=1)]
+    got = np.array([[float(r[f"pred_logits_{k}"]) for k in range(2)] for r in out])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_a_text_column_that_is_an_id_is_refused(tmp_path: Path) -> None:
+    spec = load_spec_text(
+        tmp_path, "customer,age,plan\n", [f"c{i},{i % 7},{i % 2}" for i in range(40)]
+    )
+    with pytest.raises(DataError) as info:
+        prepare(load_raw(spec.dataset, "tabular", tmp_path), spec, "tabular")
+    assert info.value.message.startswith(
+        "feature column 'customer' (a different value in each of 28 training rows, e.g. 'c0') "
+        "holds text that is no category"
+    )
+    assert info.value.message.endswith("add it to dataset.exclude ([customer])")
+
+
+def load_spec_text(work: Path, header: str, lines: list[str]) -> JobSpec:
+    (work / "d.csv").write_text(header + "\n".join(lines) + "\n")
+    (work / "j.yaml").write_text(
+        "name: t\ntask: classification\ndataset: {path: d.csv, target: plan}\n"
+        "recipe: {name: logistic}\n"
+    )
+    return load_spec(work / "j.yaml")
+
+
+def test_numbers_with_gaps_keep_one_input_and_a_whole_table_is_unchanged(tmp_path: Path) -> None:
+    lines = [f"{'' if i % 10 == 0 else i % 17},{(i * 3) % 11},{2 * (i % 17) - (i * 3) % 11}" for i in range(80)]  # fmt: skip
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(lines) + "\n")
+    (tmp_path / "j.yaml").write_text(
+        "name: gaps\ntask: regression\ndataset: {path: d.csv, target: y}\nrecipe: {name: linear}\n"
+        "epochs: 2\nexport: {exporter: torchscript}\n"
+    )
+    spec = load_spec(tmp_path / "j.yaml")
+    result = run_job(
+        spec, Registry(LocalStore(tmp_path / "store")), tmp_path / "run", spec_dir=tmp_path
+    )
+    (x,) = result.manifest.inputs
+    assert (x.name, x.shape, x.finite) == ("x", (-1, 2), False)
+    assert result.manifest.features == ("a", "b")
+    median = result.manifest.preprocessing["columns"]["a"]["median"]
+    session = ort.InferenceSession(str(result.model_path), providers=["CPUExecutionProvider"])
+    rows = np.array([[np.nan, 3.0], [median, 3.0]], dtype=np.float32)
+    (out,) = session.run(["prediction"], {"x": rows})
+    assert out[0] == out[1] and np.isfinite(out).all()
+    # A table of whole numbers: no preprocessing, the model is what it always was.
+    iris = parse_spec(spec_dict("logistic"))
+    assert prepare(load_raw(iris.dataset, "tabular"), iris, "tabular").table is None
