@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from functions.control import rollouts_api
 from functions.control.app import create_app
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
@@ -102,7 +102,7 @@ def test_an_aws_start_names_its_execution_within_80_characters_and_waits_the_ali
         f"/control/models/{name}/rollouts", json=body
     )
     assert started.status_code == 202, started.json()
-    assert started.json()["plan"]["settle_s"] == 45
+    assert started.json()["plan"]["settle_s"] == 45 + REREAD_MARGIN_S  # and the re-read itself
     (execution,) = client.list_executions(stateMachineArn=machine)["executions"]
     assert len(execution["name"]) <= 80 and execution["name"].endswith(started.json()["id"])
     assert rollouts_api.execution_name(name, "production", "x") != rollouts_api.execution_name(

@@ -33,6 +33,11 @@ log = logging.getLogger("aiaas.rollout")
 
 MIN_POLL_S = 0.2
 MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
+# A server re-reads an alias on its first request after the TTL, and that request waits up to
+# pool.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
+# that, so a read ending at the wait's limit still lands before the bake (1 s of a 60 s
+# settle). Not imported from the pool: the rollout function loads no onnxruntime.
+REREAD_MARGIN_S = 1.0
 
 
 def poll_seconds(plan: RolloutPlan) -> float:
@@ -226,12 +231,10 @@ class RolloutEngine:
         return self._enter(replace(record, last_check=checked), step, actor, decision.reason)
 
     def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
-        """Open the metrics window, move the traffic to `step`, and record it."""
+        """Move the traffic to `step`, open the metrics window, and record it."""
         gone = self._gone(record)
         if gone is not None:
             return gone
-        now = self.clock()
-        self.source.begin(record.model, now)
         by = f"{actor} (rollout {record.id})"
         model, alias, candidate = record.model, record.alias, record.candidate
         if step == SHADOW_STAGE:
@@ -245,6 +248,13 @@ class RolloutEngine:
             else:
                 self.registry.set_alias(model, alias, candidate, actor=by)
             what = f"{candidate} at {share:.0%}"
+        # The step's clock, and its metrics window, start once the move is written: a server
+        # that read the alias just before the write ended keeps it a TTL from then, so a clock
+        # read before a slow write judged the first seconds after the settle on the old split.
+        # The window opens with it (not before the write) so that it holds the new split's
+        # traffic only: the starved rule reads the baseline's requests as the new share's.
+        now = self.clock()
+        self.source.begin(model, now)
         entered = replace(record, step=step, step_started=now)
         log.info("rollout %s of %s@%s: %s", record.id, model, alias, what)
         saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
@@ -340,8 +350,15 @@ def _not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
 def settle_s(registry: Registry, model: str, alias: str) -> float:
     """How long a moved alias takes to reach every server, so a step is not judged before: 0
     where servers stat the alias record on each request (a directory store), else
-    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often). Steps judged
-    without it passed, or rolled a candidate back as "not served", on traffic not yet moved."""
+    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often) and the re-read's
+    own time. Steps judged without it passed, or rolled a candidate back as "not served", on
+    traffic not yet moved."""
     if registry.store.stamp(alias_key(model, alias)) is not None:
         return 0.0
-    return RuntimeSettings.from_env().alias_ttl
+    return settle_after(RuntimeSettings.from_env().alias_ttl)
+
+
+def settle_after(alias_ttl: float) -> float:
+    """The settle of servers that re-read an alias every `alias_ttl` seconds: the TTL and
+    REREAD_MARGIN_S for the re-read itself (0 when they read it on every request)."""
+    return alias_ttl + REREAD_MARGIN_S if alias_ttl > 0 else 0.0
