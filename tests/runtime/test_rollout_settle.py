@@ -14,7 +14,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import StepMetrics, VersionStats
 from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine, settle_s
 from functions.runtime.rollout.plan import RolloutPlan
-from functions.runtime.rollout.record import RolloutRecord
+from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from tests.rollout_models import publish
@@ -54,12 +54,19 @@ class Windows:
 
     def __init__(self) -> None:
         self.opened: list[float] = []
+        self.measured: list[float] = []
 
     def begin(self, model: str, since: float) -> None:
         self.opened.append(since)
 
     def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        self.measured.append(since)
         return PASSED
+
+
+class Unreadable(Windows):
+    def begin(self, model: str, since: float) -> None:
+        raise ConnectionError("no gateway there")
 
 
 @pytest.fixture
@@ -82,14 +89,17 @@ def test_a_step_is_not_judged_until_its_settle_has_passed_since_the_write_ended(
     record = engine.start(MODEL, "2", PLAN, alias=ALIAS, actor="tester")
     moved = 1000.0 + WRITE_S
     # Was 1000.0: the clock read before the write, 3 s of the settle spent writing.
-    assert record.step_started == moved and windows.opened == [moved]
+    assert record.step_started == moved
+    # The metrics window opens before the move, so none of the new split's answers is missed.
+    assert windows.opened == [1000.0] and record.window == 1000.0
     clock.now = moved + PLAN.settle_s + PLAN.bake_s - 0.5
     held = engine.check(MODEL, ALIAS, "tester", record.id)
     assert (held.step, held.last_check["action"]) == (0, "hold"), held.last_check  # type: ignore[index]
     clock.now += 0.5
+    checked_at = clock.now
     advanced = engine.check(MODEL, ALIAS, "tester", record.id)
-    assert advanced.step == 1 and advanced.step_started == clock.now  # its write took WRITE_S
-    assert windows.opened == [moved, clock.now]
+    assert advanced.step == 1 and advanced.step_started == checked_at + WRITE_S
+    assert windows.opened == [1000.0, checked_at] and windows.measured == [1000.0, 1000.0]
     assert registry.alias_target(MODEL, ALIAS).describe() == "2"  # type: ignore[union-attr]
 
 
@@ -105,6 +115,18 @@ def test_resuming_a_first_move_never_made_starts_the_clock_after_making_it(
     resumed = engine.resume(MODEL, ALIAS, "tester")
     assert resumed.step_started == 2000.0 + WRITE_S  # was 2000.0, before the move
     assert registry.alias_target(MODEL, ALIAS).describe() == "1 (50%) + 2 (50%)"  # type: ignore[union-attr]
+
+
+def test_a_start_whose_metrics_cannot_be_read_moves_no_traffic(
+    slow: tuple[SlowRegistry, Clock],
+) -> None:
+    registry, _ = slow
+    history = registry.alias_record(MODEL, ALIAS)["history"]  # type: ignore[index]
+    with pytest.raises(ConnectionError):
+        RolloutEngine(registry, Unreadable()).start(MODEL, "2", PLAN, alias=ALIAS, actor="t")
+    assert registry.alias_record(MODEL, ALIAS)["history"] == history  # type: ignore[index]
+    record = RolloutEngine(registry, Windows()).book.require(MODEL, ALIAS)
+    assert record.state is RolloutState.ABORTED and "could not start" in record.log[-1]["message"]
 
 
 def test_the_settle_is_the_ttl_and_a_margin_for_the_reread_on_s3_and_0_on_a_directory(

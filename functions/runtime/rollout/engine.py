@@ -157,7 +157,7 @@ class RolloutEngine:
         if moved is not None:
             return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
         now = self.clock()
-        metrics = self.source.measure(model, record.baseline, record.candidate, record.step_started)
+        metrics = self.source.measure(model, record.baseline, record.candidate, record.window)
         decision = decide(record.plan, record.step, now - record.step_started, metrics)
         checked = {
             "time": utc_now(),
@@ -213,7 +213,7 @@ class RolloutEngine:
         self.source.begin(model, now)
         share = "the shadow stage" if record.step < 0 else f"the {record.share():.0%} step"
         why = f"{share} bakes again from now, judged on metrics read from here on"
-        resumed = replace(record, step_started=now)
+        resumed = replace(record, step_started=now, window_since=now)
         return self._save(resumed, lambda r: r.logged("resumed", why, actor, at=now))
 
     def wait_s(self, record: RolloutRecord) -> float:
@@ -231,10 +231,14 @@ class RolloutEngine:
         return self._enter(replace(record, last_check=checked), step, actor, decision.reason)
 
     def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
-        """Move the traffic to `step`, open the metrics window, and record it."""
+        """Open the metrics window, move the traffic to `step`, and record it."""
         gone = self._gone(record)
         if gone is not None:
             return gone
+        # The window opens before the move: no answer of the new split falls outside it, and a
+        # source that cannot be read (a wrong --metrics URL) fails before any traffic moves.
+        opened = self.clock()
+        self.source.begin(record.model, opened)
         by = f"{actor} (rollout {record.id})"
         model, alias, candidate = record.model, record.alias, record.candidate
         if step == SHADOW_STAGE:
@@ -248,14 +252,11 @@ class RolloutEngine:
             else:
                 self.registry.set_alias(model, alias, candidate, actor=by)
             what = f"{candidate} at {share:.0%}"
-        # The step's clock, and its metrics window, start once the move is written: a server
-        # that read the alias just before the write ended keeps it a TTL from then, so a clock
-        # read before a slow write judged the first seconds after the settle on the old split.
-        # The window opens with it (not before the write) so that it holds the new split's
-        # traffic only: the starved rule reads the baseline's requests as the new share's.
+        # The step's clock starts once the move is written: a server that read the alias just
+        # before the write ended keeps it a TTL from then, so a clock read before a slow write
+        # judged the first seconds after the settle on the split before.
         now = self.clock()
-        self.source.begin(model, now)
-        entered = replace(record, step=step, step_started=now)
+        entered = replace(record, step=step, step_started=now, window_since=opened)
         log.info("rollout %s of %s@%s: %s", record.id, model, alias, what)
         saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
         if not saved.running and saved.state is not RolloutState.SUCCEEDED:
