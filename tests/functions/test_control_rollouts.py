@@ -66,6 +66,11 @@ def test_errors_say_what_to_fix(tmp_path: Path) -> None:
     start = client.post(f"/control/models/{MODEL}/rollouts", json=body)
     assert start.status_code == 409
     assert "aiaas rollout ro 2" in start.json()["error"]
+    unknown = client.post(f"/control/models/{MODEL}/rollouts", json={**body, "version": "9"})
+    assert (unknown.status_code, unknown.json()) == (  # was a 409: "run `aiaas rollout ro 9`"
+        404,
+        {"error": "version '9' of model 'ro' not found"},
+    )
     bad = {"version": "2", "plan": {"steps": [0.5, 0.1, 1], "bake_s": 1, "max_error_rate": 0.01}}
     refused = client.post(f"/control/models/{MODEL}/rollouts", json=bad)
     assert (refused.status_code, refused.json()["error"]) == (
