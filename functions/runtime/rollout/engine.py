@@ -278,8 +278,12 @@ class RolloutEngine:
             if gone is not None:
                 return gone
             self._restore(record, actor)
-        log.warning(
-            "rollout %s of %s@%s %s: %s", record.id, record.model, record.alias, state.value, reason
+        # A success is no warning: `aiaas rollout` printed "WARNING ... succeeded" on stderr.
+        level = logging.INFO if state is RolloutState.SUCCEEDED else logging.WARNING
+        log.log(
+            level,
+            "rollout %s of %s@%s %s: %s",
+            *(record.id, record.model, record.alias, state.value, reason),
         )
         done = replace(record, state=state, last_check=checked or record.last_check)
         at = self.clock()  # after the traffic moved: every request from here on is the baseline's
