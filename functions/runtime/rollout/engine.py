@@ -186,7 +186,9 @@ class RolloutEngine:
         record = self.book.require(model, alias)
         if when:
             when.check(model, alias, record)
-            why = f"{why} ({when.audit()})" if why else when.audit()
+            condition = when.audit()
+            if condition:
+                why = f"{why} ({condition})" if why else condition
         if not record.running:
             raise Conflict(
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
