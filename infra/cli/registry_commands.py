@@ -238,11 +238,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_shadow(args: argparse.Namespace) -> int:
     name, alias = names.model_name(args.name), names.alias_name(args.alias)
-    if args.off == (args.version is not None):
+    if args.off and args.version is not None:
+        raise BadRequest(f"give a shadow VERSION or --off, not both (got {args.version} and --off)")
+    if not args.off and args.version is None:
         raise BadRequest("give a shadow VERSION, or --off to stop shadowing")
     version = None if args.off else names.version_name(args.version)
-    record = registry(args).set_shadow(name, alias, version, args.sample)
-    print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}")
+    reg = registry(args)
+    try:
+        found = reg.alias_record(name, alias)
+    except CorruptRecord:
+        found = None
+    record = reg.set_shadow(name, alias, version, args.sample)
+    # As promote says it: the same shadow again (or --off with none) writes no history entry.
+    same = " (unchanged: it already was; nothing recorded)" if record == found else ""
+    print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}{same}")
     return 0
 
 

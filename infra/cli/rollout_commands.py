@@ -19,7 +19,7 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_s
+from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_after, settle_s
 from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
@@ -82,9 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--alias-ttl",
-        help="how long a moved alias takes to reach every server, waited before each bake: "
-        "30s, 1m (default: 0 on a directory store, whose servers see a move at once; on S3 "
-        f"$AIAAS_ALIAS_TTL or {DEFAULT_ALIAS_TTL:g} s, what the servers re-read it after)",
+        help="how often the servers re-read the alias: each bake waits that and 1 s for the "
+        "re-read: 30s, 1m (default: 0 on a directory store, whose servers see a move at once; "
+        f"on S3 $AIAAS_ALIAS_TTL or {DEFAULT_ALIAS_TTL:g} s)",
     )
     p.add_argument(
         "--retry-for",
@@ -150,8 +150,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> float:
-    """--alias-ttl when given, else how long the store's servers take to see a move."""
-    return parse_duration(given) if given is not None else settle_s(registry, model, alias)
+    """After --alias-ttl when given, else how long the store's servers take to see a move."""
+    if given is not None:
+        return settle_after(parse_duration(given))
+    return settle_s(registry, model, alias)
 
 
 def _condition(args: argparse.Namespace, first: str) -> RolloutPrecondition:

@@ -45,9 +45,11 @@ def follow(
     Run inside `stop_on_signals()`, entered before the rollout starts."""
     shown = 0
     failing_since: float | None = None
+    starved_at: tuple[str, int] | None = None  # the step whose wait for traffic was said
     try:
         while True:
             shown = print_log(record, shown)
+            starved_at = _say_starved(record, starved_at)
             if not record.running:
                 return 0 if record.state == "succeeded" else 1
             time.sleep(engine.wait_s(record))
@@ -71,6 +73,25 @@ def follow(
         with _ignoring_signals():  # a second Ctrl-C must not cut the abort short
             _abort_mine(engine, record, actor, why)
         return 128 + signum
+
+
+def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[str, int] | None:
+    """Say once per step that it has baked and waits for traffic. Holds are not printed (one a
+    check), but this one lasts until traffic comes: with no caller, the process said nothing
+    for as long as it ran."""
+    check = record.last_check or {}
+    step = (record.id, record.step)
+    if not record.running or said == step or check.get("action") != "hold":
+        return said
+    reason = str(check.get("reason", ""))
+    if not reason.startswith("baked; waiting for traffic"):
+        return said
+    print(
+        f"{check.get('time', utc_now())}  holding     {reason} (the step advances once the "
+        f"version has answered them; aiaas rollout abort {record.model} to stop)",
+        flush=True,
+    )
+    return step
 
 
 def _abort_mine(engine: RolloutEngine, record: RolloutRecord, actor: str, why: str) -> None:

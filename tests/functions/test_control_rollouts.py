@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from functions.control import rollouts_api
 from functions.control.app import create_app
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
@@ -66,6 +66,11 @@ def test_errors_say_what_to_fix(tmp_path: Path) -> None:
     start = client.post(f"/control/models/{MODEL}/rollouts", json=body)
     assert start.status_code == 409
     assert "aiaas rollout ro 2" in start.json()["error"]
+    unknown = client.post(f"/control/models/{MODEL}/rollouts", json={**body, "version": "9"})
+    assert (unknown.status_code, unknown.json()) == (  # was a 409: "run `aiaas rollout ro 9`"
+        404,
+        {"error": "version '9' of model 'ro' not found"},
+    )
     bad = {"version": "2", "plan": {"steps": [0.5, 0.1, 1], "bake_s": 1, "max_error_rate": 0.01}}
     refused = client.post(f"/control/models/{MODEL}/rollouts", json=bad)
     assert (refused.status_code, refused.json()["error"]) == (
@@ -102,7 +107,7 @@ def test_an_aws_start_names_its_execution_within_80_characters_and_waits_the_ali
         f"/control/models/{name}/rollouts", json=body
     )
     assert started.status_code == 202, started.json()
-    assert started.json()["plan"]["settle_s"] == 45
+    assert started.json()["plan"]["settle_s"] == 45 + REREAD_MARGIN_S  # and the re-read itself
     (execution,) = client.list_executions(stateMachineArn=machine)["executions"]
     assert len(execution["name"]) <= 80 and execution["name"].endswith(started.json()["id"])
     assert rollouts_api.execution_name(name, "production", "x") != rollouts_api.execution_name(

@@ -59,3 +59,26 @@ def test_moving_an_alias_where_it_already_is_records_nothing(
     )
     assert main(["--store", store, "versions", "m"]) == 0
     assert "@production history (2 states, newest first):" in capsys.readouterr().out
+
+
+def test_shadowing_as_it_already_is_says_nothing_was_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "m", version)
+    registry.set_alias("m", "production", "1")
+    store = str(tmp_path / "store")
+    for argv in (["shadow", "m", "2", "--sample", "0.2"], ["shadow", "m", "--off"]):
+        assert main(["--store", store, *argv]) == 0
+        assert main(["--store", store, *argv]) == 0  # again: nothing written
+    out = capsys.readouterr().out.splitlines()
+    assert out == [  # the repeats read like moves, as if each had been recorded
+        "m@production -> 1, shadow 2 (20% sampled)",
+        "m@production -> 1, shadow 2 (20% sampled) (unchanged: it already was; nothing recorded)",
+        "m@production -> 1",
+        "m@production -> 1 (unchanged: it already was; nothing recorded)",
+    ]
+    assert len(registry.alias_record("m", "production")["history"]) == 2  # type: ignore[index]
+    assert main(["--store", store, "shadow", "m", "2", "--off"]) == 1
+    assert "give a shadow VERSION or --off, not both" in capsys.readouterr().err

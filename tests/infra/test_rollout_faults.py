@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import REREAD_MARGIN_S
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
@@ -120,7 +121,7 @@ def test_on_s3_a_step_is_judged_only_once_the_servers_read_the_move(
     # The servers re-read an S3 alias every AIAAS_ALIAS_TTL: steps were judged on the traffic
     # of the step before, and a healthy candidate rolled back as "not served" (or a 100% step
     # passed while the baseline still answered everything).
-    ttl = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "2"}
+    ttl = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "1"}
     store = f"s3://{s3_bucket}/registry"
     published(S3Store(s3_bucket, "registry"), tmp_path)
     gateway = Gateway(store, tmp_path, ttl).start()
@@ -137,14 +138,13 @@ def test_on_s3_a_step_is_judged_only_once_the_servers_read_the_move(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "settling" not in done.stdout  # holds are not logged, only in the record
     record = RolloutBook(S3Store(s3_bucket, "registry")).require(MODEL, "production")
-    assert record.plan.settle_s == 2 and record.state is RolloutState.SUCCEEDED
+    assert record.plan.settle_s == 1 + REREAD_MARGIN_S and record.state is RolloutState.SUCCEEDED
     # The last step was judged while the candidate really answered every request: its bake,
     # from the record's own step start (the window once taken back from the CLI's exit began
-    # inside the settle when the CLI exited fast, and CI saw version 1 there). The first 0.5 s
-    # of the bake is left out: the step starts before the alias write lands, and a server's
-    # re-read after its TTL takes a store round trip.
+    # inside the settle when the CLI exited fast, and CI saw version 1 there). The step starts
+    # once the alias write has landed, and the settle holds a margin for a server's re-read.
     baked = record.step_started + record.plan.settle_s
-    last_second = callers.between(baked + 0.5, min(baked + record.plan.bake_s, ended))
+    last_second = callers.between(baked, min(baked + record.plan.bake_s, ended))
     assert last_second and {a.version for a in last_second} == {"2"}
 
 

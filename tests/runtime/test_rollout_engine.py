@@ -8,6 +8,7 @@ shadow before any caller sees it."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -79,9 +80,14 @@ def plan(**changes: object) -> RolloutPlan:
     return RolloutPlan(**{**doc, **changes})  # type: ignore[arg-type]
 
 
-def test_a_healthy_candidate_ends_serving_everything(tmp_path: Path) -> None:
+def test_a_healthy_candidate_ends_serving_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     setup = Setup(tmp_path, "healthy")
-    record = setup.run(plan(max_p99_ms=1000.0))
+    with caplog.at_level(logging.INFO, "aiaas.rollout"):
+        record = setup.run(plan(max_p99_ms=1000.0))
+    assert caplog.records[-1].message.endswith("succeeded: the last step baked within every limit")
+    assert caplog.records[-1].levelno == logging.INFO  # was WARNING, on the CLI's stderr
     assert record.state is RolloutState.SUCCEEDED, record.log
     assert [e["event"] for e in record.log] == ["started", "step", "step", "step", "succeeded"]
     assert setup.registry.alias_target(MODEL, "production").describe() == "2"  # type: ignore[union-attr]

@@ -119,7 +119,42 @@ def test_ctrl_c_still_aborts_the_drivers_own_rollout(
     assert follow(engine, alices, "alice") == 130
     now = engine.book.require(MODEL, ALIAS)
     assert (now.id, now.state) == (alices.id, RolloutState.ABORTED)
-    assert "aborted     aborted by alice: the aiaas rollout process was stopped (Ctrl-C)" in (
-        capsys.readouterr().out
+    # Its own guard (If-Match on its rollout) is no condition of Alice's: not in the log.
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .endswith("aborted     aborted by alice: the aiaas rollout process was stopped (Ctrl-C)")
+    )
+    assert (
+        now.log[-1]["message"] == "aborted by alice: the aiaas rollout process was stopped (Ctrl-C)"
     )
     assert registry.alias_target(MODEL, ALIAS).describe() == "1"  # type: ignore[union-attr]
+
+
+class NoTraffic:
+    """A gateway no caller uses: every step bakes and then waits for traffic."""
+
+    def begin(self, model: str, since: float) -> None:
+        return None
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        return StepMetrics(VersionStats(), VersionStats())
+
+
+def test_a_step_waiting_for_traffic_says_so_once(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = RolloutEngine(registry, NoTraffic())
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    waits = iter(range(5))
+
+    def wait_s(record: Any) -> float:
+        if next(waits) == 4:  # four checks, then Ctrl-C
+            raise KeyboardInterrupt
+        return 0.0
+
+    engine.wait_s = wait_s  # type: ignore[method-assign]
+    assert follow(engine, alices, "alice") == 130
+    held = [line for line in capsys.readouterr().out.splitlines() if "holding" in line]
+    # It printed nothing while it waited, for as long as no caller came.
+    assert len(held) == 1 and "baked; waiting for traffic: 0 of 5 requests" in held[0]

@@ -33,6 +33,11 @@ log = logging.getLogger("aiaas.rollout")
 
 MIN_POLL_S = 0.2
 MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
+# A server re-reads an alias on its first request after the TTL, and that request waits up to
+# pool.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
+# that, so a read ending at the wait's limit still lands before the bake (1 s of a 60 s
+# settle). Not imported from the pool: the rollout function loads no onnxruntime.
+REREAD_MARGIN_S = 1.0
 
 
 def poll_seconds(plan: RolloutPlan) -> float:
@@ -152,7 +157,7 @@ class RolloutEngine:
         if moved is not None:
             return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
         now = self.clock()
-        metrics = self.source.measure(model, record.baseline, record.candidate, record.step_started)
+        metrics = self.source.measure(model, record.baseline, record.candidate, record.window)
         decision = decide(record.plan, record.step, now - record.step_started, metrics)
         checked = {
             "time": utc_now(),
@@ -181,7 +186,9 @@ class RolloutEngine:
         record = self.book.require(model, alias)
         if when:
             when.check(model, alias, record)
-            why = f"{why} ({when.audit()})" if why else when.audit()
+            condition = when.audit()
+            if condition:
+                why = f"{why} ({condition})" if why else condition
         if not record.running:
             raise Conflict(
                 f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
@@ -208,7 +215,7 @@ class RolloutEngine:
         self.source.begin(model, now)
         share = "the shadow stage" if record.step < 0 else f"the {record.share():.0%} step"
         why = f"{share} bakes again from now, judged on metrics read from here on"
-        resumed = replace(record, step_started=now)
+        resumed = replace(record, step_started=now, window_since=now)
         return self._save(resumed, lambda r: r.logged("resumed", why, actor, at=now))
 
     def wait_s(self, record: RolloutRecord) -> float:
@@ -230,8 +237,10 @@ class RolloutEngine:
         gone = self._gone(record)
         if gone is not None:
             return gone
-        now = self.clock()
-        self.source.begin(record.model, now)
+        # The window opens before the move: no answer of the new split falls outside it, and a
+        # source that cannot be read (a wrong --metrics URL) fails before any traffic moves.
+        opened = self.clock()
+        self.source.begin(record.model, opened)
         by = f"{actor} (rollout {record.id})"
         model, alias, candidate = record.model, record.alias, record.candidate
         if step == SHADOW_STAGE:
@@ -245,7 +254,11 @@ class RolloutEngine:
             else:
                 self.registry.set_alias(model, alias, candidate, actor=by)
             what = f"{candidate} at {share:.0%}"
-        entered = replace(record, step=step, step_started=now)
+        # The step's clock starts once the move is written: a server that read the alias just
+        # before the write ended keeps it a TTL from then, so a clock read before a slow write
+        # judged the first seconds after the settle on the split before.
+        now = self.clock()
+        entered = replace(record, step=step, step_started=now, window_since=opened)
         log.info("rollout %s of %s@%s: %s", record.id, model, alias, what)
         saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
         if not saved.running and saved.state is not RolloutState.SUCCEEDED:
@@ -267,8 +280,12 @@ class RolloutEngine:
             if gone is not None:
                 return gone
             self._restore(record, actor)
-        log.warning(
-            "rollout %s of %s@%s %s: %s", record.id, record.model, record.alias, state.value, reason
+        # A success is no warning: `aiaas rollout` printed "WARNING ... succeeded" on stderr.
+        level = logging.INFO if state is RolloutState.SUCCEEDED else logging.WARNING
+        log.log(
+            level,
+            "rollout %s of %s@%s %s: %s",
+            *(record.id, record.model, record.alias, state.value, reason),
         )
         done = replace(record, state=state, last_check=checked or record.last_check)
         at = self.clock()  # after the traffic moved: every request from here on is the baseline's
@@ -340,8 +357,15 @@ def _not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
 def settle_s(registry: Registry, model: str, alias: str) -> float:
     """How long a moved alias takes to reach every server, so a step is not judged before: 0
     where servers stat the alias record on each request (a directory store), else
-    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often). Steps judged
-    without it passed, or rolled a candidate back as "not served", on traffic not yet moved."""
+    AIAAS_ALIAS_TTL (60 s; on S3 a server re-reads an alias only that often) and the re-read's
+    own time. Steps judged without it passed, or rolled a candidate back as "not served", on
+    traffic not yet moved."""
     if registry.store.stamp(alias_key(model, alias)) is not None:
         return 0.0
-    return RuntimeSettings.from_env().alias_ttl
+    return settle_after(RuntimeSettings.from_env().alias_ttl)
+
+
+def settle_after(alias_ttl: float) -> float:
+    """The settle of servers that re-read an alias every `alias_ttl` seconds: the TTL and
+    REREAD_MARGIN_S for the re-read itself (0 when they read it on every request)."""
+    return alias_ttl + REREAD_MARGIN_S if alias_ttl > 0 else 0.0

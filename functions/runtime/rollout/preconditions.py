@@ -47,12 +47,13 @@ class RolloutPrecondition:
 
     if_match: str | None = None
     if_none_match: str | None = None
+    own: bool = False  # a driver's guard on its own rollout, not a caller's: not in the log
 
     @classmethod
     def running(cls, rollout_id: str) -> RolloutPrecondition:
         """Only rollout `rollout_id`, while it runs: what its own driver (the `aiaas rollout`
         process, its state machine execution) may abort, never a rollout started after it."""
-        return cls(if_match=_etag(rollout_id, RolloutState.RUNNING))
+        return cls(if_match=_etag(rollout_id, RolloutState.RUNNING), own=True)
 
     def __bool__(self) -> bool:
         return self.if_match is not None or self.if_none_match is not None
@@ -76,6 +77,9 @@ class RolloutPrecondition:
             )
 
     def audit(self) -> str:
-        """The condition as the log keeps it ("" when none was given)."""
+        """The condition as the log keeps it ("" when none was given, or a driver's own: a
+        Ctrl-C's abort was logged with an If-Match its user never sent)."""
+        if self.own:
+            return ""
         given = [("If-Match", self.if_match), ("If-None-Match", self.if_none_match)]
         return ", ".join(f"{name}: {value}" for name, value in given if value is not None)

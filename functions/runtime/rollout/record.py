@@ -49,7 +49,10 @@ class RolloutRecord:
     started_by: str
     state: RolloutState = RolloutState.RUNNING
     step: int = 0  # index into plan.steps; -1 (decision.SHADOW_STAGE): the shadow stage
-    step_started: float = 0.0  # epoch seconds: the metrics window of the step starts here
+    step_started: float = 0.0  # epoch seconds the step's move was written: it settles from here
+    # Epoch seconds the step's metrics window opened, just before its move (None in records
+    # written before this field: step_started).
+    window_since: float | None = None
     updated_at: str = ""
     last_check: dict[str, Any] | None = None  # the latest decision and the metrics behind it
     log: tuple[dict[str, Any], ...] = ()
@@ -58,6 +61,11 @@ class RolloutRecord:
     @property
     def running(self) -> bool:
         return self.state is RolloutState.RUNNING
+
+    @property
+    def window(self) -> float:
+        """When the step's metrics window opened."""
+        return self.step_started if self.window_since is None else self.window_since
 
     def share(self) -> float:
         """The candidate's share of the traffic now (0 in the shadow stage)."""
@@ -95,6 +103,7 @@ class RolloutRecord:
             "step": self.step,
             "share": self.share(),
             "step_started": self.step_started,
+            "window_since": self.window_since,
             "started_at": self.started_at,
             "started_by": self.started_by,
             "updated_at": self.updated_at,
@@ -117,6 +126,7 @@ class RolloutRecord:
             state=RolloutState(doc["state"]),
             step=int(doc["step"]),
             step_started=float(doc["step_started"]),
+            window_since=None if doc.get("window_since") is None else float(doc["window_since"]),
             updated_at=str(doc.get("updated_at", "")),
             last_check=doc.get("last_check"),
             log=tuple(doc.get("log", ())),
