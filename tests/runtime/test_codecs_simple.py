@@ -186,3 +186,20 @@ def test_records_sent_as_inputs_are_told_to_go_under_instances(manifest: ModelMa
         'rows of named fields go under "instances", not "inputs": send '
         '{"instances": [{"x0": ..., "x1": ...}, ...]}'
     )
+
+
+def test_a_field_left_out_of_a_record_is_refused_saying_how_to_send_a_missing_value() -> None:
+    """A model that takes missing values (a float input not marked finite) is told to send
+    null; an int or a finite-only input is only told what is missing."""
+    strict_b = replace(
+        TWO_INPUTS, inputs=(TWO_INPUTS.inputs[0], TensorSpec("b", "float32", (-1,), finite=True))
+    )
+    cases = [
+        (TWO_INPUTS, {"b": 5}, "instances[0] is missing input 'a'; send null for a missing value"),
+        (TWO_INPUTS, {"a": [1, 2]}, "instances[0] is missing input 'b'"),
+        (strict_b, {"a": [1, 2]}, "instances[0] is missing input 'b'"),
+    ]
+    for manifest, row, message in cases:
+        with pytest.raises(InvalidInput) as info:
+            simple.decode({"instances": [row]}, manifest)
+        assert info.value.message == message

@@ -144,6 +144,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if text is not None and _is_text(rows):
         return {text.input: _text_or_unknown(rows)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
+    specs = {spec.name: spec for spec in manifest.inputs}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BadRequest(f"instances[{index}] must be an object of input name -> value")
@@ -153,10 +154,16 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             raise InvalidInput(f"instances[{index}] has unknown input {sorted(unknown)[0]!r}")
         for name, column in columns.items():
             if name not in row:
-                raise InvalidInput(f"instances[{index}] is missing input '{name}'")
+                hint = _send_null(specs[name])
+                raise InvalidInput(f"instances[{index}] is missing input '{name}'{hint}")
             column.append(row[name])
-    specs = {spec.name: spec for spec in manifest.inputs}
     return {name: _array(column, specs[name]) for name, column in columns.items()}
+
+
+def _send_null(spec: TensorSpec) -> str:
+    """A field left out of a record is no missing value: how to send one, where it is taken."""
+    takes_nan = not spec.finite and spec.dtype in ("float16", "float32", "float64")
+    return "; send null for a missing value" if takes_nan else ""
 
 
 def _is_text(value: object) -> bool:
