@@ -190,3 +190,9 @@ def test_one_column_rows_are_texts_and_an_empty_list_an_empty_batch(http: httpx.
         422,
         {"error": "input 'input_ids' has an empty batch; send at least one text"},
     )
+    numbers = http.post(url, json={"inputs": [5, 6]})  # not texts: say what to send
+    assert (numbers.status_code, numbers.json()["error"]) == (
+        400,
+        "this model has several inputs ['input_ids', 'attention_mask', 'token_type_ids']: "
+        'send {"inputs": ["a text", ...]}, or {"inputs": {name: value}}',
+    )

@@ -112,8 +112,9 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if len(manifest.inputs) != 1:
         _refuse_records_under_inputs(inputs)
         names = [spec.name for spec in manifest.inputs]
+        texts = ' {"inputs": ["a text", ...]}, or' if text is not None else ""
         raise BadRequest(
-            f'this model has several inputs {names}: send {{"inputs": {{name: value}}}}'
+            f'this model has several inputs {names}: send{texts} {{"inputs": {{name: value}}}}'
         )
     return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0])}
 
