@@ -130,16 +130,21 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
     registry = Registry(open_store(args.store))
-    plan = RolloutPlan(
-        steps=parse_steps(args.steps),
-        bake_s=parse_duration(args.bake),
-        max_error_rate=args.max_error_rate,
-        max_p99_ms=args.max_p99_ms,
-        min_agreement=args.min_agreement,
-        min_requests=args.min_requests,
-        shadow_sample=args.shadow_sample,
-        settle_s=_settle_s(args.alias_ttl, registry, model, alias),
-    )
+    try:
+        plan = RolloutPlan(
+            steps=parse_steps(args.steps),
+            bake_s=parse_duration(args.bake),
+            max_error_rate=args.max_error_rate,
+            max_p99_ms=args.max_p99_ms,
+            min_agreement=args.min_agreement,
+            min_requests=args.min_requests,
+            shadow_sample=args.shadow_sample,
+            settle_s=_settle_s(args.alias_ttl, registry, model, alias),
+        )
+    except BadRequest as exc:  # named as the flag the user typed, not the plan's field
+        setting, _, rest = exc.message.partition(" must ")
+        flag = PLAN_FLAGS.get(setting)
+        raise BadRequest(f"{flag} must {rest}" if flag and rest else exc.message) from None
     engine = RolloutEngine(registry, _source(args))
     with stop_on_signals():  # from before the first move: a stop then still aborts
         try:
@@ -147,6 +152,18 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         except Stopped as stop:  # the start aborted what it had begun
             return 128 + stop.signum
         return follow(engine, record, actor, parse_duration(args.retry_for))
+
+
+# A plan's settings by the flags that set them (the control plane's API names the fields).
+PLAN_FLAGS = {
+    "bake": "--bake",
+    "settle_s": "--alias-ttl",
+    "max_error_rate": "--max-error-rate",
+    "max_p99_ms": "--max-p99-ms",
+    "min_agreement": "--min-agreement",
+    "min_requests": "--min-requests",
+    "shadow_sample": "--shadow-sample",
+}
 
 
 def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> float:

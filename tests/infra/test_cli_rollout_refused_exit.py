@@ -77,3 +77,22 @@ def test_the_real_process_exits_3_and_broken_commands_still_exit_1(
     for why, argv in broken.items():
         assert aiaas(store, *argv).returncode == 1, why
     assert rollout_now(store) == record
+
+
+def test_a_bad_limit_is_named_by_its_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan's checks name its fields (the control plane's API); the CLI user typed flags."""
+    store = tmp_path / "store"
+    running(store, tmp_path)
+    assert main(["--store", str(store), "rollout", "abort", MODEL]) == 0
+    capsys.readouterr()
+    at = ["--store", str(store), "rollout", MODEL, "3"]
+    said = {
+        "--max-error-rate": "--max-error-rate must be at least 0 and at most 1; got 5.0",
+        "--min-requests": "--min-requests must be at least 0 and at most 1,000,000,000; got 10000000000",
+    }
+    values = {"--max-error-rate": "5", "--min-requests": "10000000000"}
+    for flag, message in said.items():
+        assert main([*at, flag, values[flag]]) == 1, flag
+        assert capsys.readouterr().err.strip().endswith(message), flag

@@ -88,7 +88,8 @@ def _check_range(
         raise BadRequest(f"{name} must be a number; got {value!r}")
     if value < low or value > high or (low_open and value == low):
         bound = f"above {low:g}" if low_open else f"at least {low:g}"
-        raise BadRequest(f"{name} must be {bound} and at most {high:g}; got {value!r}")
+        top = f"{int(high):,}" if high >= 1e6 and float(high).is_integer() else f"{high:g}"
+        raise BadRequest(f"{name} must be {bound} and at most {top}; got {value!r}")
 
 
 def _check_steps(steps: tuple[float, ...]) -> None:
