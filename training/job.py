@@ -112,7 +112,7 @@ def run_job(
     # file's own predictions on them. Text: the held-out splits' length and unknown-token
     # share (the vocabulary was built from the training split, which has no unknown words).
     drift_rows = (
-        data.served_train()
+        data.raw_served_train()
         if data.vocabulary is None
         else np.concatenate([data.validation.x, data.test.x])
     )

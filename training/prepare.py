@@ -62,11 +62,20 @@ class PreparedData:
         return self.table.feeds(self.raw_test[:rows])
 
     def served_train(self) -> np.ndarray:
-        """Training rows as the served model's flat rows (explanation background, drift
-        baseline): raw columns with gaps filled when it takes one input per column."""
+        """Training rows as the served model's flat rows, gaps filled (the explanation
+        background: Kernel SHAP's reference values must be numbers, and a filled gap is what
+        the served graph computes on): raw columns when it takes one input per column."""
         if self.table is None or self.raw_train is None or not self.table.per_column:
             return self.train.x
         return self.table.filled(self.raw_train)
+
+    def raw_served_train(self) -> np.ndarray:
+        """Training rows as they are served, gaps kept (NaN): the drift baseline, which counts
+        a column's missing values as served ones are counted (filled, they were a spike at the
+        median and no missing count, so serving the training rows themselves showed drift)."""
+        if self.table is None or self.raw_train is None:
+            return self.train.x
+        return self.raw_train
 
 
 def prepare(raw: RawData, spec: JobSpec, kind: str) -> PreparedData:

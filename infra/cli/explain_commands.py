@@ -32,6 +32,7 @@ from infra.cli.explain_file import FileRows, explain_file, own_fields
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import read_jsonl
+from infra.cli.row_cells import complete_rows, gap_columns, row_values, table_cells
 from infra.cli.row_progress import add_flag
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
@@ -160,12 +161,14 @@ def read_rows(
     manifest: ModelManifest,
     bad: dict[int, str] | None = None,
     records: list[dict[str, Any]] | None = None,
+    gaps: bool = False,
 ) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
     DataFrame export's input names; else x_0, x_1, ...). A CSV row whose numeric cells are not
     all numbers is an error, or with `bad`, kept out and noted there. A model with a string
     column gets an object array: that column's cells as they are, the others as floats. With
-    `records`, each CSV row's other cells (ids, ground truth) are added to it."""
+    `records`, each CSV row's other cells (ids, ground truth) are added to it. With `gaps`, an
+    empty cell is NaN where the model takes missing values (baseline_rows.py)."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
@@ -176,7 +179,9 @@ def read_rows(
         except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
             raise BadRequest(f"{path}: {exc}; save the rows as a numeric array") from None
         array = array.reshape(len(array), -1)
-        return _cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
+        return (
+            table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
+        )
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
@@ -191,30 +196,18 @@ def read_rows(
         if missing:
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []
+        empty = gap_columns(columns) if gaps else None
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
             try:
-                rows.append(_row([row[n] for n in names], columns.strings))
+                rows.append(row_values([row[n] for n in names], columns.strings, empty, names))
             except (ValueError, TypeError) as exc:
                 if bad is None:
                     raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
                 bad[index] = f"line {reader.line_num}: {exc}"
         kind = object if columns.strings else np.float64
         return np.array(rows, dtype=kind).reshape(len(rows), len(names))
-
-
-def _row(cells: list[Any], strings: Sequence[int]) -> list[Any]:
-    """A file row's values: strings in the `strings` columns, floats elsewhere (a ValueError
-    for a cell that is not a number)."""
-    if None in cells:  # a line shorter than the header
-        raise ValueError(f"{cells.count(None)} cell(s) missing")
-    return [str(v) if c in strings else float(v) for c, v in enumerate(cells)]
-
-
-def _cells(table: list[list[Any]], strings: Sequence[int]) -> np.ndarray:
-    rows = [_row(cells, strings) for cells in table]
-    return np.array(rows, dtype=object).reshape(len(rows), -1)
 
 
 def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
@@ -313,7 +306,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
     strings = explained_columns(manifest).strings
-    background = summarize(rows, clusters=args.clusters, strings=strings)
+    complete, gappy = complete_rows(rows, strings)  # the drift baseline counts the gaps
+    background = summarize(complete, clusters=args.clusters, strings=strings)
     drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
     written = [
         name
@@ -329,7 +323,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             "publish a new version to change them"
         )
     if BACKGROUND_FILE in written:
-        print(f"{ref}: background = {background.source}")
+        left = f" ({gappy} rows with missing values left out)" if gappy else ""
+        print(f"{ref}: background = {background.source}{left}")
     if BASELINE_FILE in written:
         print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
     return 0
@@ -341,7 +336,7 @@ def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     if path.suffix == ".jsonl" and path.is_file() and text_input(manifest) is None:
         rows = every_row(path, read_jsonl(path, manifest)).rows
     else:
-        rows = read_rows(path, manifest)
+        rows = read_rows(path, manifest, gaps=True)
     if not len(rows):  # a header alone, an empty JSONL: nothing to summarize or bin
         raise BadRequest(f"{path}: no rows; a baseline needs rows of the training data")
     return rows

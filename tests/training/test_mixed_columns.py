@@ -23,8 +23,10 @@ import torch
 
 from functions.predict.service import service_from_env
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.report import rows_needed
 from functions.runtime.pool import ModelPool
-from functions.runtime.registry import Registry
+from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.batch_support import read_csv, run
@@ -228,3 +230,39 @@ def test_numbers_with_gaps_keep_one_input_and_a_whole_table_is_unchanged(tmp_pat
     # A table of whole numbers: no preprocessing, the model is what it always was.
     iris = parse_spec(spec_dict("logistic"))
     assert prepare(load_raw(iris.dataset, "tabular"), iris, "tabular").table is None
+
+
+def test_its_own_training_rows_with_nulls_served_are_no_drift(
+    job: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The baseline counts each column's training gaps (before, it was fitted on the filled
+    rows: no missing count, a spike at the median, and age's 11% nulls scored as drift)."""
+    store = LocalStore(job["work"] / "store")
+    base = DriftBaseline.from_json(store.get_bytes(f"{version_prefix(NAME, '1')}/{BASELINE_FILE}"))
+    raw = job["data"].raw_train
+    gaps = [int(np.isnan(raw[:, c].astype(float)).sum()) for c in (0, 2)]
+    assert base.features == ("age", "income") and base.missed.tolist() == gaps and min(gaps) > 5
+    pool = ModelPool(Registry(store), ArtifactCache(store, job["work"] / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    names = ("age", "city", "income")
+    records = [
+        {
+            n: None if isinstance(v, float) and np.isnan(v) else v
+            for n, v in zip(names, row, strict=True)
+        }
+        for row in raw.tolist()
+    ] * 2  # twice: enough rows for the PSI to be judged (asserted below)
+    for start in range(0, len(records), 64):
+        body = json.dumps({"instances": records[start : start + 64]})
+        response = service.handle(http_event("POST", f"/models/{NAME}/predict", body))
+        assert response["statusCode"] == 200, response["body"]
+    assert service.plane.drift is not None
+    service.plane.drift.flush()
+    capsys.readouterr()
+    assert main(["--store", str(store.root), "monitor", NAME, "--no-png"]) == 0
+    out = capsys.readouterr().out
+    assert len(records) >= rows_needed(base) and "too few rows" not in out, out
+    lines = {ln.split()[0]: ln.split() for ln in out.splitlines()[2:] if ln[:1].isalpha()}
+    for name, missing in zip(("age", "income"), gaps, strict=True):
+        assert int(lines[name][3]) == 2 * missing and float(lines[name][1]) < 0.01, out
+    assert "0 of 4 drifted" in out, out

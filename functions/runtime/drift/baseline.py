@@ -7,6 +7,11 @@ bin (and PSI sees it) instead of falling off the histogram; values outside the t
 quantiles are merged); every feature is padded to the same width with +inf edges, so one
 vectorised comparison bins all features at once, and padded bins stay empty on both sides.
 
+Missing values (NaN: a model published with --allow-nonfinite, or trained on a table with gaps,
+takes them) are no value to bin: a feature's edges, counts and range are of its present values,
+and `missing` counts its training rows that lacked it, which the report compares with the
+share of served rows that do (report.py `with_missing`).
+
 Written once per version, as `drift_baseline.json` beside the model (training writes it;
 `aiaas baseline` writes it for a model published from elsewhere).
 """
@@ -64,7 +69,8 @@ class PredictionBaseline:
 @dataclass(frozen=True)
 class DriftBaseline:
     """Per feature: interior edges [F, B-1] (+inf padded), counts [F, B], training range;
-    per string column, its categories (categories.py)."""
+    per string column, its categories (categories.py); `missing` [F]: training rows without
+    the feature (NaN), absent from a document written before they were counted (read as 0)."""
 
     features: tuple[str, ...]
     edges: np.ndarray
@@ -74,6 +80,14 @@ class DriftBaseline:
     prediction: PredictionBaseline | None
     rows: int
     categories: tuple[CategoryBaseline, ...] = ()
+    missing: np.ndarray | None = None
+
+    @property
+    def missed(self) -> np.ndarray:
+        """Training rows without each feature [F] (zeros for an old document)."""
+        if self.missing is None:
+            return np.zeros(self.width, dtype=np.int64)
+        return self.missing
 
     @property
     def width(self) -> int:
@@ -114,6 +128,8 @@ class DriftBaseline:
         }
         if self.categories:  # absent before string columns were monitored: still read
             doc["categories"] = [c.to_dict() for c in self.categories]
+        if self.missed.any():  # absent before missing values were counted: still read
+            doc["missing"] = self.missed.tolist()
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -129,13 +145,16 @@ class DriftBaseline:
             prediction = PredictionBaseline.from_dict(raw) if raw else None
             rows = int(data["rows"])
             categories = tuple(map(CategoryBaseline.from_dict, data.get("categories", [])))
+            missing = np.asarray(data.get("missing", [0] * len(features)), dtype=np.int64)
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{BASELINE_FILE} is not a valid drift baseline: {exc}") from None
         if counts.shape != (len(features), edges.shape[1] + 1) or low.shape != (len(features),):
             raise ManifestError(f"{BASELINE_FILE}: edges, counts and features do not match")
-        return cls(features, edges, counts, low, high, prediction, rows, categories)
+        if missing.shape != (len(features),) or (missing < 0).any() or (missing > rows).any():
+            raise ManifestError(f"{BASELINE_FILE}: missing is not a count of rows per feature")
+        return cls(features, edges, counts, low, high, prediction, rows, categories, missing)
 
 
 def build(
@@ -144,19 +163,44 @@ def build(
     predictions: PredictionBaseline | None = None,
     bins: int = DEFAULT_BINS,
 ) -> DriftBaseline:
-    """The baseline of training `rows` [N, F]: `bins` quantile bins per feature."""
+    """The baseline of training `rows` [N, F]: `bins` quantile bins per feature, fitted on its
+    present values; its missing ones (NaN) counted apart. A feature missing from every row
+    has nothing to bin: refused, by name (as infinity is)."""
     rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
-    if len(rows) < 2 or not np.isfinite(rows).all():
-        raise BadRequest("a drift baseline needs at least 2 rows of finite training data")
     if len(features) != rows.shape[1]:
         raise BadRequest(f"{len(features)} feature names for rows of {rows.shape[1]} values")
-    edges = _padded([quantile_edges(column, bins) for column in rows.T])
-    empty = DriftBaseline(
-        features, edges, np.zeros(0), rows.min(0), rows.max(0), predictions, len(rows)
+    if len(rows) < 2:
+        raise BadRequest("a drift baseline needs at least 2 rows of training data")
+    absent = np.isnan(rows)
+    _check_present(rows, absent, features)
+    edges = _padded(
+        [quantile_edges(c[~gap], bins) for c, gap in zip(rows.T, absent.T, strict=True)]
     )
+    low = np.where(absent, np.inf, rows).min(0)
+    high = np.where(absent, -np.inf, rows).max(0)
+    missing = absent.sum(0).astype(np.int64)
+    empty = DriftBaseline(features, edges, np.zeros(0), low, high, predictions, len(rows))
+    counts = empty.bin_rows(rows)
     return DriftBaseline(
-        features, edges, empty.bin_rows(rows), empty.low, empty.high, predictions, len(rows)
+        features, edges, counts, low, high, predictions, len(rows), missing=missing
     )
+
+
+def _check_present(rows: np.ndarray, absent: np.ndarray, features: tuple[str, ...]) -> None:
+    """BadRequest naming the features with an infinite value, or with no value at all."""
+    infinite = [features[c] for c in np.flatnonzero(np.isinf(rows).any(0))]
+    if infinite:
+        raise BadRequest(
+            f"the training rows hold infinity in {', '.join(infinite[:5])}: a drift baseline "
+            "bins finite values (and counts missing ones, NaN); drop or fix those rows"
+        )
+    empty = [features[c] for c in np.flatnonzero(absent.all(0))]
+    if empty:
+        raise BadRequest(
+            f"{', '.join(empty[:5])} {'is' if len(empty) == 1 else 'are'} missing in every one "
+            f"of the {len(rows)} training rows: a drift baseline has no value to compare served "
+            "ones with; give rows that hold some"
+        )
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:

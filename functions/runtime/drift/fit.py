@@ -23,6 +23,7 @@ from functions.runtime.drift.text import TEXT_FEATURES, text_features
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import as_type, input_columns
+from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
 
@@ -56,6 +57,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
             )
         # Numeric columns are binned on quantiles, string ones by category (categories.py).
         numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
+        _check_missing(model, rows[:, numeric].astype(np.float64), columns.numeric().specs)
         binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
         predictions = _predictions(model, rows, columns.feeds)
         base = build(binned, columns.numeric().names, predictions, bins)
@@ -71,6 +73,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     def feed(chunk: np.ndarray) -> dict[str, np.ndarray]:
         return {spec.name: chunk.astype(spec.dtype).reshape(shape)}
 
+    _check_missing(model, rows, (spec,))
     served = _as_served(rows, lambda: as_type(rows, BY_NAME[spec.dtype].numpy))
     return build(served, tuple(names), _predictions(model, rows, feed), bins)
 
@@ -78,11 +81,27 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
 def _as_served(rows: np.ndarray, typed: Callable[[], np.ndarray]) -> np.ndarray:
     """Training rows binned as the live histograms bin served ones: the values the model reads
     (`typed`: float32 for an FP32 input). A CSV's float64 5.1 made an edge that float32 5.1
-    falls below, so serving the training rows themselves showed as drift. Rows with NaN stay
-    as they are, for `build` to refuse (an integer cast would hide them)."""
+    falls below, so serving the training rows themselves showed as drift. Missing values (NaN,
+    a model that takes them: `_check_missing`) stay NaN in a float cast; rows with infinity
+    stay as they are, for `build` to refuse."""
     raw = np.asarray(rows, dtype=np.float64)
-    served = raw.size > 0 and bool(np.isfinite(raw).all())  # no numeric column: none to type
+    served = raw.size > 0 and not np.isinf(raw).any()  # no numeric column: none to type
     return np.asarray(typed(), dtype=np.float64) if served else raw
+
+
+def _check_missing(model: LoadedModel, rows: np.ndarray, specs: tuple[TensorSpec, ...]) -> None:
+    """BadRequest for training rows with missing values (NaN) when `model` does not take them
+    (an input that must be finite, or of integers): its served rows can have none, so its
+    baseline counts none. A model that takes them has them counted (baseline.py)."""
+    if not np.isnan(np.asarray(rows, dtype=np.float64)).any():
+        return
+    if all(not s.finite and s.dtype.startswith("float") for s in specs):
+        return
+    raise BadRequest(
+        f"the training rows have missing values (NaN, an empty cell); {model.ref} takes finite "
+        "numbers only, so its served rows have none to compare: fill or drop those rows (a "
+        "model that handles missing values is published with `aiaas publish --allow-nonfinite`)"
+    )
 
 
 def _images(
@@ -100,7 +119,8 @@ def _images(
 
     both = by_size({name: images}, len(images), binned)
     if not both:
-        raise BadRequest("a drift baseline needs at least 2 rows of finite training data")
+        raise BadRequest("a drift baseline needs at least 2 rows of training data")
+    _check_missing(model, both["features"], (spec,))  # an image with NaN pixels
     return build(both["features"], names, _binned(model, both["predicted"]), bins)
 
 

@@ -100,13 +100,14 @@ def _add_categories(totals: list[np.ndarray], part: object) -> None:
 
 
 def with_missing(
-    counts: np.ndarray, nan: np.ndarray, expected: np.ndarray
+    baseline: DriftBaseline, counts: np.ndarray, nan: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Live and training counts with missing values (NaN) as one more bin, which training
-    never fills (a baseline is built from finite rows): a feature that starts arriving
-    null shifts its PSI as a shifted value would, instead of vanishing from its bins."""
-    missing = np.zeros((len(expected), 1), dtype=expected.dtype)
-    return np.hstack([counts, nan[:, None]]), np.hstack([expected, missing])
+    """Live and training counts with missing values (NaN) as one more bin: served rows' against
+    the training rows' (`missing`, 0 in a baseline written before they were counted). A
+    feature that starts arriving null shifts its PSI as a shifted value would, instead of
+    vanishing from its bins; one that was as often missing in training does not."""
+    missing = baseline.missed.astype(baseline.counts.dtype)[:, None]
+    return np.hstack([counts, nan[:, None]]), np.hstack([baseline.counts, missing])
 
 
 def rows_needed(baseline: DriftBaseline) -> int:
@@ -129,7 +130,7 @@ def compare(
     needed = rows_needed(baseline)
     if window.rows < needed:
         threshold = np.inf
-    live, expected = with_missing(window.counts, window.nan, baseline.counts)
+    live, expected = with_missing(baseline, window.counts, window.nan)
     psis = psi(live, expected)
     jss = js_distance(live, expected)
     report = [
@@ -187,7 +188,7 @@ def timeline(
     for step in range(steps):
         window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
         if window.rows:
-            numeric = psi(*with_missing(window.counts, window.nan, baseline.counts))
+            numeric = psi(*with_missing(baseline, window.counts, window.nan))
             pairs = zip(window.categories, baseline.categories, strict=True)
             strings = [psi(live, base.counts) for live, base in pairs]
             values[step] = np.concatenate([numeric, np.asarray(strings, dtype=np.float64)])

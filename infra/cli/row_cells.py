@@ -1,0 +1,80 @@
+"""A file row's cells as model values (numbers, strings), and training rows with gaps for
+`aiaas baseline`: which empty cells are missing values, and the rows an explanation background
+is summarized from.
+
+A model that takes missing values (a float input published with --allow-nonfinite, or trained
+by `aiaas train` on a table with gaps) reads an empty CSV cell as NaN, as `aiaas batch` does;
+its drift baseline counts them per feature (functions/runtime/drift/baseline.py). A model whose
+inputs must be finite keeps refusing them, naming the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.codecs.nulls import takes_missing
+from functions.runtime.errors import BadRequest
+from functions.runtime.input_columns import InputColumns
+from functions.runtime.validation import missing_value
+
+
+def gap_columns(columns: InputColumns) -> frozenset[int]:
+    """The flat columns whose empty cell is a missing value (NaN) to this model."""
+    gaps: set[int] = set()
+    start = 0
+    for spec, width in zip(columns.specs, columns.widths, strict=True):
+        if takes_missing(spec):
+            gaps.update(range(start, start + width))
+        start += width
+    return frozenset(gaps)
+
+
+def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> float:
+    """A numeric cell as a float; with `gaps` (reading training rows), an empty cell is NaN in
+    those columns and a missing value the model refuses elsewhere (a ValueError)."""
+    if gaps is not None and not cell.strip():
+        if column in gaps:
+            return float("nan")
+        raise ValueError(missing_value(f"column '{name}'", "an empty cell"))
+    return float(cell)
+
+
+def complete_rows(rows: np.ndarray, strings: Sequence[int]) -> tuple[np.ndarray, int]:
+    """The rows without a missing number, and how many were left out: what the explanation
+    background is summarized from (its k-means centres and Kernel SHAP's reference values
+    must be numbers; the drift baseline counts the gaps instead)."""
+    numeric = [c for c in range(rows.shape[1]) if c not in set(strings)]
+    if not numeric:
+        return rows, 0
+    gaps = np.isnan(rows[:, numeric].astype(np.float64)).any(axis=1)
+    if gaps.all():
+        raise BadRequest(
+            f"every one of the {len(rows)} rows has a missing value: the explanation "
+            "background needs some rows with all their numbers; add complete rows"
+        )
+    return rows[~gaps], int(gaps.sum())
+
+
+def row_values(
+    cells: list[Any],
+    strings: Sequence[int],
+    gaps: frozenset[int] | None = None,
+    names: Sequence[str] = (),
+) -> list[Any]:
+    """A file row's values: strings in the `strings` columns, floats elsewhere (a ValueError
+    for a cell that is not a number; with `gaps`, see `number`)."""
+    if None in cells:  # a line shorter than the header
+        raise ValueError(f"{cells.count(None)} cell(s) missing")
+    if gaps is not None:
+        return [
+            str(v) if c in strings else number(v, c, gaps, names[c]) for c, v in enumerate(cells)
+        ]
+    return [str(v) if c in strings else float(v) for c, v in enumerate(cells)]
+
+
+def table_cells(table: list[list[Any]], strings: Sequence[int]) -> np.ndarray:
+    rows = [row_values(cells, strings) for cells in table]
+    return np.array(rows, dtype=object).reshape(len(rows), -1)

@@ -1,0 +1,56 @@
+"""`aiaas baseline` from a training CSV with empty cells: a model that takes missing values
+(published with --allow-nonfinite) has them counted per feature in its drift baseline, and its
+explanation background summarized from the complete rows; a model whose inputs must be finite
+refuses them, naming the column. Before, every empty cell was "could not convert string to
+float: ''", whichever the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.explain.background import BACKGROUND_FILE
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.infra.test_baseline_as_served import COLUMNS, frame
+
+
+def test_empty_cells_are_counted_for_a_model_that_takes_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, y = frame()
+    numbers = data[COLUMNS].to_numpy(np.float32).copy()
+    numbers[::9, 1] = np.nan  # 17 of 150 sepal widths missing
+    model = make_pipeline(SimpleImputer(), DecisionTreeClassifier(max_depth=3, random_state=0))
+    model.fit(numbers, y)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(to_onnx(model, numbers[:1], options={"zipmap": False}).SerializeToString())
+    pd.DataFrame(numbers, columns=[f"X_{i}" for i in range(4)]).to_csv(
+        tmp_path / "train.csv", index=False
+    )  # NaN is written as an empty cell
+    store = LocalStore(tmp_path / "store")
+    cli = ["--store", store.uri]
+    for name, loose in (("loose", ["--allow-nonfinite"]), ("strict", [])):
+        assert main([*cli, "publish", str(path), "--name", name, *loose]) == 0
+    capsys.readouterr()
+    assert main([*cli, "baseline", "loose", str(tmp_path / "train.csv")]) == 0
+    assert "(17 rows with missing values left out)" in capsys.readouterr().out
+    prefix = version_prefix("loose", "1")
+    base = DriftBaseline.from_json(store.get_bytes(f"{prefix}/{BASELINE_FILE}"))
+    assert base.missed.tolist() == [0, 17, 0, 0] and base.counts[1].sum() == 133
+    assert base.rows == 150 and store.exists(f"{prefix}/{BACKGROUND_FILE}")
+
+    assert main([*cli, "baseline", "strict", str(tmp_path / "train.csv")]) != 0
+    err = capsys.readouterr().err
+    assert "line 2: column 'X_1' is a missing value (an empty cell); this model takes " in err
+    assert "--allow-nonfinite" in err
+    assert not store.exists(f"{version_prefix('strict', '1')}/{BASELINE_FILE}")
