@@ -74,6 +74,9 @@ class DriftBaseline:
     prediction: PredictionBaseline | None
     rows: int
     categories: tuple[CategoryBaseline, ...] = ()
+    # Features the model's inputs hold at one value whatever is served (a tokenizer with no
+    # unknown token: unknown_share), so they cannot drift; `aiaas monitor` says so.
+    constant: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -114,6 +117,8 @@ class DriftBaseline:
         }
         if self.categories:  # absent before string columns were monitored: still read
             doc["categories"] = [c.to_dict() for c in self.categories]
+        if self.constant:  # absent for every baseline before it, and where none is
+            doc["constant"] = list(self.constant)
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -129,13 +134,14 @@ class DriftBaseline:
             prediction = PredictionBaseline.from_dict(raw) if raw else None
             rows = int(data["rows"])
             categories = tuple(map(CategoryBaseline.from_dict, data.get("categories", [])))
+            constant = tuple(str(name) for name in data.get("constant", []))
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{BASELINE_FILE} is not a valid drift baseline: {exc}") from None
         if counts.shape != (len(features), edges.shape[1] + 1) or low.shape != (len(features),):
             raise ManifestError(f"{BASELINE_FILE}: edges, counts and features do not match")
-        return cls(features, edges, counts, low, high, prediction, rows, categories)
+        return cls(features, edges, counts, low, high, prediction, rows, categories, constant)
 
 
 def build(
