@@ -17,8 +17,10 @@ Needs the `tokenizers` package (the `text` extra); it is imported only to load s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -76,6 +78,19 @@ def pad_id(tokenizer: Any) -> int:
     return 0
 
 
+def unk_id(tokenizer: Any, document: str) -> int | None:
+    """The id of the token the model gives a piece its vocabulary lacks: the model's
+    `unk_token` (WordPiece, BPE, WordLevel) or `unk_id` (Unigram) resolved in the vocabulary
+    and added tokens; None when it has none (byte-level BPE such as GPT-2's or RoBERTa's
+    reads every byte, so no text is unknown) or names a token the vocabulary lacks."""
+    token = getattr(tokenizer.model, "unk_token", None)
+    if token is None and type(tokenizer.model).__name__ == "Unigram":  # not exposed: the file's
+        found = json.loads(document).get("model", {}).get("unk_id")
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+    found = tokenizer.token_to_id(token) if isinstance(token, str) else None
+    return None if found is None else int(found)
+
+
 class HfTokenizer:
     """Texts -> the feeds of a transformer model (ids, attention mask, token type ids)."""
 
@@ -100,6 +115,12 @@ class HfTokenizer:
     def document(self) -> bytes:
         """The tokenizer.json as published, for clients that tokenize themselves."""
         return self._document
+
+    @cached_property
+    def unk_id(self) -> int | None:
+        """The unknown token's id (None: the tokenizer has none), read when drift first needs
+        it rather than at every cold start (a Unigram file is parsed again for it)."""
+        return unk_id(self.tokenizer, self._document.decode("utf-8"))
 
     def keeps(self, text: str) -> bool:
         """Whether the normalizer leaves a visible character of `text`: batch files' screen

@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "data",
         type=Path,
         help="a .csv (named, x_0.. or batch's columns) or .npy of model rows; for a model of "
-        "any image size an .npy or a .jsonl of images (each line its own size)",
+        "any image size an .npy or a .jsonl of images (each line its own size); for a text "
+        "model its texts: a .csv with the text column, a .jsonl of records or one text a line",
     )
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
@@ -288,18 +289,17 @@ def describe(doc: dict[str, Any]) -> list[str]:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """Both files a version compares with: the explain background and the drift baseline."""
+    """Both files a version compares with: the explain background and the drift baseline
+    (a text model: the drift baseline of its texts alone)."""
     from functions.runtime.drift.baseline import BASELINE_FILE
     from functions.runtime.drift.fit import fit
-    from functions.runtime.drift.text import TEXT_BASELINE_SOURCE
 
     plane, manifest = _plane(args)
-    if text_input(manifest) is not None:  # explained_columns would say only half of it
-        raise BadRequest(
-            f"{manifest.name}:{manifest.version} is a text model: it is explained token by token "
-            "against an all-padding row, with no background or feature rows, and its "
-            + TEXT_BASELINE_SOURCE
-        )
+    text = text_input(manifest)
+    if text is not None:  # a drift baseline of texts, no background (text_baseline.py)
+        from infra.cli.text_baseline import text_baseline
+
+        return text_baseline(plane, manifest, text, args)
     if any_size_layout(manifest) is not None:
         return _image_baseline(plane, manifest, args)
     rows = _training_rows(args.data, manifest)
@@ -315,7 +315,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             (BACKGROUND_FILE, background.to_json()),
             (BASELINE_FILE, drift.to_json()),
         )
-        if _put_once(plane.models.served.pool.registry.store, f"{prefix}/{name}", text)
+        if put_once(plane.models.served.pool.registry.store, f"{prefix}/{name}", text)
     ]
     if not written:  # versions are immutable: an existing file is kept, never replaced
         raise BadRequest(
@@ -363,7 +363,7 @@ def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespac
     images = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
     drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
     key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-    if not _put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
+    if not put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
         raise BadRequest(
             f"{ref} already has a drift baseline; versions are immutable: publish a new "
             "version to change it"
@@ -376,7 +376,7 @@ def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespac
     return 0
 
 
-def _put_once(store: Any, key: str, text: str) -> bool:
+def put_once(store: Any, key: str, text: str) -> bool:
     try:
         store.put_bytes(key, text.encode(), if_absent=True)
     except ObjectExists:

@@ -29,7 +29,7 @@ from functions.runtime.drift.report import (
     timeline,
     total,
 )
-from functions.runtime.drift.text import TEXT_BASELINE_SOURCE
+from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNOWN
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
@@ -76,9 +76,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     try:
         raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
     except NotFound:
-        if text_input(manifest) is not None:  # `aiaas baseline` refuses one
+        text = text_input(manifest)
+        if text is not None:  # a file of texts, not of feature rows
+            source = TEXT_BASELINE_SOURCE.format(ref=f"{name}:{version}", field=text.field)
             raise BadRequest(
-                f"{name}:{version} has no drift baseline; a text model's {TEXT_BASELINE_SOURCE}"
+                f"{name}:{version} has no drift baseline; a text model's {source}"
             ) from None
         raise BadRequest(
             f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
@@ -110,6 +112,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         )
     report = compare(baseline, window, args.threshold)
     print("\n".join(table(report, args.threshold, window.rows)))
+    if UNKNOWN in baseline.constant:  # a zero PSI there says nothing: say why
+        print(NO_UNKNOWN.format(ref=f"{name}:{version}"))
     shares = label_shares(baseline, window)
     if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
         print("\n".join(share_table(shares)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline, build
 from functions.runtime.drift.fit import fit
 from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.drift.monitor import DriftMonitor
@@ -64,7 +64,12 @@ def test_a_text_version_is_watched_by_length_and_unknown_words(
         ]
         return [" ".join(w) for w in words]
 
-    base = fit(model, model.text.vocabulary.encode(draw(3000, 0.1), 16))
+    ids = model.text.vocabulary.encode(draw(3000, 0.1), 16)
+    base = fit(model, ids)
+    # Our vocabulary keeps its ids (pad 0, unknown 1): `aiaas train`'s baselines byte for byte.
+    tokens = (ids != 0).sum(1)
+    features = np.stack([tokens.astype(np.float64), (ids == 1).sum(1) / tokens], axis=1)
+    assert base.to_json() == build(features, TEXT_FEATURES, base.prediction).to_json()
 
     def flagged(texts: list[str]) -> list[str]:
         live = LiveHistograms(base, model.manifest, model.text)

@@ -81,6 +81,9 @@ class DriftBaseline:
     rows: int
     categories: tuple[CategoryBaseline, ...] = ()
     missing: np.ndarray | None = None
+    # Features the model's inputs hold at one value whatever is served (a tokenizer with no
+    # unknown token: unknown_share), so they cannot drift; `aiaas monitor` says so.
+    constant: tuple[str, ...] = ()
 
     @property
     def missed(self) -> np.ndarray:
@@ -130,6 +133,8 @@ class DriftBaseline:
             doc["categories"] = [c.to_dict() for c in self.categories]
         if self.missed.any():  # absent before missing values were counted: still read
             doc["missing"] = self.missed.tolist()
+        if self.constant:  # absent for every baseline before it, and where none is
+            doc["constant"] = list(self.constant)
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -146,6 +151,7 @@ class DriftBaseline:
             rows = int(data["rows"])
             categories = tuple(map(CategoryBaseline.from_dict, data.get("categories", [])))
             missing = np.asarray(data.get("missing", [0] * len(features)), dtype=np.int64)
+            constant = tuple(str(name) for name in data.get("constant", []))
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
@@ -154,7 +160,9 @@ class DriftBaseline:
             raise ManifestError(f"{BASELINE_FILE}: edges, counts and features do not match")
         if missing.shape != (len(features),) or (missing < 0).any() or (missing > rows).any():
             raise ManifestError(f"{BASELINE_FILE}: missing is not a count of rows per feature")
-        return cls(features, edges, counts, low, high, prediction, rows, categories, missing)
+        return cls(
+            features, edges, counts, low, high, prediction, rows, categories, missing, constant
+        )
 
 
 def build(

@@ -19,28 +19,24 @@ from functions.runtime.drift.baseline import (
 from functions.runtime.drift.categories import category_baseline
 from functions.runtime.drift.images import image_feature_names, image_features, image_layout
 from functions.runtime.drift.live import prediction_output, prediction_values
-from functions.runtime.drift.text import TEXT_FEATURES, text_features
+from functions.runtime.drift.text import TEXT_FEATURES, UNKNOWN, fed_features, token_ids
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import as_type, input_columns
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import LoadedModel
-from functions.runtime.text_input import text_input
+from functions.runtime.text_input import TEXT_KINDS, text_input
 
 Feed = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> DriftBaseline:
     """The baseline of training `rows` for `model`, predictions included: numeric rows [N, F]
-    (one input's, or one input a column side by side), or a text model's token ids [N, L]
-    (binned as length and unknown share, text.py)."""
+    (one input's, or one input a column side by side), or a text model's token ids [N, L] or
+    texts [N] (binned as length and unknown share, text.py)."""
     manifest = model.manifest
     if model.text is not None:
-        ids = np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
-        name = model.text.text.input
-        features = text_features(ids)
-        predictions = _predictions(model, ids, lambda chunk: {name: chunk})
-        return build(features, TEXT_FEATURES, predictions, bins)
+        return _texts(model, rows, bins)
     image = image_layout(manifest)
     if image is not None:
         return _images(model, rows, image[0], image_feature_names(image[1]), bins)
@@ -122,6 +118,27 @@ def _images(
         raise BadRequest("a drift baseline needs at least 2 rows of training data")
     _check_missing(model, both["features"], (spec,))  # an image with NaN pixels
     return build(both["features"], names, _binned(model, both["predicted"]), bins)
+
+
+def _texts(model: LoadedModel, rows: np.ndarray, bins: int) -> DriftBaseline:
+    """Training's token ids [N, L], or texts [N] tokenized as serving tokenizes them (`aiaas
+    baseline`), as length and unknown share by the model's own ids; predictions alongside."""
+    text = model.text
+    assert text is not None
+    name, special = text.text.input, token_ids(text)
+    rows = np.asarray(rows)
+    if rows.dtype.kind not in TEXT_KINDS:
+        rows = rows.astype(np.int64).reshape(len(rows), -1)
+    features, predicted = [], []
+    output = prediction_output(model.manifest)
+    for chunk in np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size))):
+        feeds = text({name: chunk})  # ids are passed on as they are
+        features.append(fed_features(feeds, name, special))
+        predicted.append(prediction_values(model.manifest, model.predict(feeds)[output]))
+    base = build(
+        np.concatenate(features), TEXT_FEATURES, _binned(model, np.concatenate(predicted)), bins
+    )
+    return dataclasses.replace(base, constant=(UNKNOWN,) if special.unknown is None else ())
 
 
 def _predictions(model: LoadedModel, rows: np.ndarray, feed: Feed) -> PredictionBaseline:

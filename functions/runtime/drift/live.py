@@ -3,7 +3,8 @@
 A request only appends references to its (already validated) feature rows and outputs to a
 buffer (~0.2 us); the rows are binned in one vectorised pass per flush or every `FOLD_ROWS`
 rows, which costs ~1.3 us a row of 64 features (bench/drift_cost.py). A text model's texts are
-tokenized again there, into the two numbers of `text.py`.
+tokenized again there, into the two numbers of `text.py` (by the model's own pad, unknown
+token and attention mask).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_features, image_layout
-from functions.runtime.drift.text import text_features
+from functions.runtime.drift.text import fed_features, token_ids
 from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
@@ -31,6 +32,8 @@ class LiveHistograms:
         self.baseline = baseline
         self.manifest = manifest
         self.text = text
+        # The pad, unknown and mask of the model's own vocabulary (text.py).
+        self.special = token_ids(text) if text is not None else None
         self.input = manifest.inputs[0].name
         # An image of any size: binned as its channels' statistics and its size (images.py).
         image = image_layout(manifest) if text is None else None
@@ -88,8 +91,9 @@ class LiveHistograms:
         self._rows, self._outputs, self._held = [], [], 0
         if self.text is not None:
             requests, self._requests = self._requests, []
-            ids = self.text.text.input
-            pending = [text_features(self.text(inputs)[ids]) for inputs in requests]
+            ids, special = self.text.text.input, self.special
+            assert special is not None  # set with `text`
+            pending = [fed_features(self.text(inputs), ids, special) for inputs in requests]
         elif self.columns is not None:
             requests, self._requests = self._requests, []
             self._count_categories(requests)

@@ -1,0 +1,85 @@
+"""`aiaas baseline` for a text model: the drift baseline of a file of texts like its training's.
+
+The texts are tokenized by the model's own tokenizer exactly as serving tokenizes them (the
+predict function's `TextFeeds`), each binned as its length in tokens and its share of unknown
+tokens by that tokenizer's own pad, unknown token and attention mask (drift/text.py). No explain
+background is written: a text is explained against an all-padding row, which needs none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from functions.runtime.batch.jsonl import JsonlDecoder
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.drift.fit import fit
+from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.registry import version_prefix
+from functions.runtime.text_input import TextInput, batch_view, is_blank
+
+
+def text_baseline(
+    plane: Any, manifest: ModelManifest, text: TextInput, args: argparse.Namespace
+) -> int:
+    from infra.cli.explain_commands import put_once, read_texts
+
+    ref = f"{manifest.name}:{manifest.version}"
+    model = plane.models.model(manifest.name, manifest.version)
+    path: Path = args.data
+    texts = (
+        _jsonl_texts(path, manifest) if path.suffix == ".jsonl" else read_texts(path, text.field)
+    )
+    if not texts:
+        raise BadRequest(f"{path}: no texts; a baseline needs texts like the model's training data")
+    _refuse_blank(path, texts, model.text.vocabulary if model.text is not None else None)
+    drift = fit(model, np.array(texts, dtype=object), bins=args.bins)
+    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+    if not put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
+        raise BadRequest(
+            f"{ref} already has a drift baseline; versions are immutable: publish a new "
+            "version to change it"
+        )
+    print(
+        f"{ref}: drift baseline = {drift.rows} texts in {args.bins} bins a feature (tokens, "
+        "unknown_share); no background: a text is explained against an all-padding row"
+    )
+    if UNKNOWN in drift.constant:
+        print(NO_UNKNOWN.format(ref=ref))
+    return 0
+
+
+def _refuse_blank(path: Path, texts: list[str], tokenizer: Any) -> None:
+    """Training texts all count, or the user says which to leave out: an empty one, or one the
+    tokenizer keeps nothing of (serving refuses both), named with how many there are."""
+    keeps = getattr(tokenizer, "keeps", None)  # a tokenizer.json's normalizer may drop it all
+    bad = [i for i, t in enumerate(texts) if is_blank(t) or (keeps is not None and not keeps(t))]
+    if bad:
+        first = texts[bad[0]]
+        raise BadRequest(
+            f"{path}: text {bad[0] + 1} ({json.dumps(first[:40])}) holds nothing the "
+            f"tokenizer keeps; fix or remove it ({len(bad)} such)"
+        )
+
+
+def _jsonl_texts(path: Path, manifest: ModelManifest) -> list[str]:
+    """The texts of a JSONL file read as `aiaas batch` reads them (records with the text field,
+    or bare strings); a line it would refuse is named, with how many there are."""
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    view = batch_view(manifest)
+    chunk = JsonlDecoder(view).chunk(1, path.read_bytes().split(b"\n"))
+    if chunk.errors:
+        error = min(chunk.errors, key=lambda e: e.position)
+        raise BadRequest(
+            f"{path}: line {error.position}: {error.reason}; fix or remove it "
+            f"({len(chunk.errors)} bad)"
+        )
+    texts: list[str] = chunk.features[view.inputs[0].name].tolist()
+    return texts
