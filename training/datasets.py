@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -246,8 +247,16 @@ def _features(
         return np.stack([numbers[i] for i in range(len(inputs))], axis=1), ()
     x = np.empty((len(columns[inputs[0]]), len(inputs)), dtype=object)
     for i, name in enumerate(inputs):
-        x[:, i] = [str(v) for v in columns[name]] if i in text else numbers[i]
+        x[:, i] = [_category(v) for v in columns[name]] if i in text else numbers[i]
     return x, text
+
+
+def _category(cell: object) -> str:
+    """A text column's cell as serving reads it: a null (Parquet's None, a NaN) is the empty
+    string, as an empty CSV cell is (not the category "None"); any written text is itself."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return ""
+    return str(cell)
 
 
 def _inputs(

@@ -266,3 +266,24 @@ def test_its_own_training_rows_with_nulls_served_are_no_drift(
     for name, missing in zip(("age", "income"), gaps, strict=True):
         assert int(lines[name][3]) == 2 * missing and float(lines[name][1]) < 0.01, out
     assert "0 of 4 drifted" in out, out
+
+
+def test_a_parquet_null_in_a_text_column_is_the_empty_category(tmp_path: Path) -> None:
+    """Parquet holds a missing string as null (None): it is the category "" that an empty CSV
+    cell is when batch scores, not a category "None" no served request could ever match."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet is the optional 'parquet' extra")
+    import pyarrow.parquet as pq
+
+    cities = [None if i % 5 == 0 else CITIES[i % 4] for i in range(60)]
+    plans = [str(i % 2) for i in range(60)]
+    pq.write_table(
+        pa.table({"city": cities, "age": list(range(60)), "plan": plans}), tmp_path / "d.parquet"
+    )
+    (tmp_path / "j.yaml").write_text(
+        "name: t\ntask: classification\ndataset: {path: d.parquet, target: plan}\n"
+        "recipe: {name: logistic}\n"
+    )
+    spec = load_spec(tmp_path / "j.yaml")
+    data = prepare(load_raw(spec.dataset, "tabular", tmp_path), spec, "tabular")
+    assert data.table is not None
+    assert data.table.columns[0].categories == ("", *sorted(set(CITIES)))
