@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.runtime.codecs.nulls import MISSING_MARKERS
 from training.errors import DataError
 
 
@@ -31,8 +32,6 @@ class RowPlaces:
 ROW_INDEX = RowPlaces()
 
 
-# How spreadsheets, pandas and R write a cell with no value.
-MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
 # A number with a comma: a decimal comma (`1,5`) or thousands separators (`1,234.5`).
 _COMMA_NUMBER = re.compile(r"[-+]?\d[\d,]*,\d+(\.\d+)?")
 

@@ -154,7 +154,10 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     if path.suffix == ".jsonl" and path.is_file():  # read as `aiaas batch` reads its lines
         return read_jsonl(path, manifest)
     bad: dict[int, str] = {}
-    return FileRows(read_rows(path, manifest, bad, records), bad, records=records or None)
+    # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
+    # them (trained on a table with gaps), else the row's error saying so.
+    rows = read_rows(path, manifest, bad, records, gaps=True)
+    return FileRows(rows, bad, records=records or None)
 
 
 def read_rows(

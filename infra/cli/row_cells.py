@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.runtime.codecs.nulls import takes_missing
+from functions.runtime.codecs.nulls import missing_marker, takes_missing
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.validation import missing_value
@@ -33,11 +33,12 @@ def gap_columns(columns: InputColumns) -> frozenset[int]:
 
 
 def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> float:
-    """A numeric cell as a float; with `gaps` (reading training rows), an empty cell is NaN in
-    those columns and a missing value the model refuses elsewhere (a ValueError)."""
+    """A numeric cell as a float; with `gaps` (training rows, rows to explain), an empty cell
+    or a marker such as `NA` is NaN in those columns and a missing value the model refuses
+    elsewhere (a ValueError)."""
+    if gaps is not None and column in gaps and missing_marker(cell):  # `NA` as batch reads it
+        return float("nan")
     if gaps is not None and not cell.strip():
-        if column in gaps:
-            return float("nan")
         raise ValueError(missing_value(f"column '{name}'", "an empty cell"))
     return float(cell)
 

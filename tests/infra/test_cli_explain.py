@@ -273,7 +273,10 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
         "record": {"id": "r1"},  # the CSV's columns that are not features, to join back on
         "error": "line 3: could not convert string to float: 'abc'",
     }
-    assert records[4]["error"].startswith("line 6: could not convert string to float")
+    # An empty cell is a missing value this model refuses, said as `aiaas batch` says it.
+    assert records[4]["error"].startswith(
+        "line 6: column 'sepal_width' is a missing value (an empty cell); this model takes"
+    )
     assert all("attributions" in records[i] for i in (0, 2, 3, 5))
     assert [r["record"] for r in records] == [{"id": f"r{i}"} for i in range(6)]
     # A long file shows its progress on stderr (the bad rows count as done), off on request.

@@ -171,8 +171,9 @@ def test_records_with_a_string_and_a_null_answer_as_onnxruntime_and_torch(
 
 
 def test_a_batch_csv_with_an_empty_cell_and_an_unseen_city_is_scored(job: dict[str, Any]) -> None:
+    """`NA` and `#N/A` are gaps, as training read them in its own file (before: failed rows)."""
     store = LocalStore(job["work"] / "store")
-    rows = ["id,age,city,income", "a,30,paris,2000.5", "b,,tokyo,", "c,61,nice,"]
+    rows = ["id,age,city,income", "a,30,paris,2000.5", "b,NA,tokyo,", "c,61,nice,#N/A"]
     key = f"batch/{NAME}/input/rows.csv"
     store.put_bytes(key, ("\n".join(rows) + "\n").encode())
     summary = run(store, job["work"] / "batch", key)
@@ -183,6 +184,23 @@ def test_a_batch_csv_with_an_empty_cell_and_an_unseen_city_is_scored(job: dict[s
     labels = job["data"].labels
     assert [r["pred_label"] for r in out] == [labels[i] for i in expected.argmax(axis=1)]
     got = np.array([[float(r[f"pred_logits_{k}"]) for k in range(2)] for r in out])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_explain_file_takes_rows_with_gaps_as_batch_does(
+    job: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty cell or `NA` in a CSV to explain is a missing number this model fills, not a
+    bad row (before: "could not convert string to float: ''")."""
+    path = job["work"] / "explain.csv"
+    path.write_text("id,age,city,income\na,30,paris,2000.5\nb,,tokyo,NA\nc,61,nice,\n")
+    argv = ["--store", str(job["work"] / "store"), "explain", NAME, "--file", str(path)]
+    assert main([*argv, "--samples", "32", "--no-progress"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["record"]["id"] for line in lines] == ["a", "b", "c"]
+    logits = onnx_logits(job, raw_rows(ROWS))
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = np.array([line["prediction"] for line in lines])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 

@@ -248,7 +248,11 @@ class CsvDecoder:
         if self.specs[name].dtype == "string":
             return text
         stripped = text.strip()
-        if not stripped and self.specs[name].dtype.startswith("float"):
+        spec = self.specs[name]
+        # `NA` too is a gap to a model that takes them, as training read it in its own file.
+        if spec.dtype.startswith("float") and (
+            not stripped or (nulls.takes_missing(spec) and nulls.missing_marker(stripped))
+        ):
             return self._empty(name, slot)
         if not stripped or "_" in stripped:  # float() accepts 1_000; numpy's parser does not
             raise ValueError(f"column '{self._column(slot)}' is empty or not a number: {text!r}")
@@ -260,8 +264,9 @@ class CsvDecoder:
             ) from None
 
     def _empty(self, name: str, slot: int) -> float:
-        """An empty cell is a missing value (pandas' to_csv writes NaN so): NaN for a model
-        that takes them, else the row's error saying how such a model is published."""
+        """An empty cell is a missing value (pandas' to_csv writes NaN so, R writes NA: one of
+        the markers training reads as gaps): NaN for a model that takes them, else the row's
+        error saying how such a model is published."""
         if nulls.takes_missing(self.specs[name]):
             return math.nan
         raise ValueError(missing_value(f"column '{self._column(slot)}'", "an empty cell"))

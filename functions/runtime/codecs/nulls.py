@@ -15,6 +15,16 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.validation import missing_value
 
+# How spreadsheets, pandas and R write a cell with no value: training reads these as gaps
+# (training/cells.py), so batch CSV and file explanations read them so too, for a model that
+# takes missing values.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
+
+
+def missing_marker(text: str) -> bool:
+    """An empty cell or a missing-value marker such as `NA` (any case, blanks around)."""
+    return text.strip().lower() in MISSING_MARKERS
+
 
 def is_number(item: object) -> bool:
     """A JSON number as Python reads it (true/false are not numbers)."""
