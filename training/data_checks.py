@@ -16,6 +16,7 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 
 from functions.runtime.formula_cells import formula_label_warning
+from training.category_hints import category_warnings
 from training.datasets import RawData, load_raw
 from training.prepare import prepare
 from training.recipes import CATALOG
@@ -71,7 +72,7 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
     if labels and raw.complete:  # shares of a partial sample say little about the file
         warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":
-        warnings += column_warnings(raw, y, spec.task)
+        warnings += column_warnings(raw, y, spec.task) + category_warnings(raw)
     described = f"{len(labels)} classes" if labels else "numeric"
     return DataReport(
         source=raw.source,

@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
 
 from training.errors import ExportError
-from training.table_prep import TablePrep
+from training.table_prep import TablePrep, graph_names
 
 NETWORK_INPUT = "x"
 FEATURES = "aiaas_features"  # the network's input, now computed by the preprocessing nodes
@@ -36,9 +36,9 @@ def join_preprocessing(path: Path, prep: TablePrep) -> None:
         onnx.load(str(path)), "net/", rename_inputs=False, rename_outputs=False
     )
     graph = model.graph
-    taken = {c.name for c in prep.columns} & {"aiaas_gaps", "aiaas_medians", FEATURES}
-    if taken or any(c.name.startswith("aiaas_col") for c in prep.columns):
-        raise ExportError(f"a feature column is named like a preprocessing step: {sorted(taken)}")
+    taken = graph_names(tuple(c.name for c in prep.columns))  # fit_prep refused them first
+    if taken:
+        raise ExportError(f"a feature column is named like a preprocessing step: {taken}")
     network_input = next(i for i in graph.input if i.name == NETWORK_INPUT)
     batch = network_input.type.tensor_type.shape.dim[0]
     batch_dim = batch.dim_param or "N"

@@ -23,6 +23,17 @@ from training.errors import DataError
 MAX_CATEGORIES = 50
 
 
+# Names of the preprocessing nodes' edges in the exported graph (`training.preprocess_graph`):
+# a raw column is a graph input of its own name, so none may be called so.
+GRAPH_NAMES = frozenset({"aiaas_features", "aiaas_gaps", "aiaas_medians"})
+GRAPH_PREFIX = "aiaas_col"
+
+
+def graph_names(names: tuple[str, ...]) -> list[str]:
+    """The column names that would clash with a preprocessing step's in the graph."""
+    return [n for n in names if n in GRAPH_NAMES or n.startswith(GRAPH_PREFIX)]
+
+
 @dataclass(frozen=True)
 class ColumnPrep:
     """One raw column: a number (its median fills gaps) or a category (one-hot)."""
@@ -154,6 +165,14 @@ def fit_prep(
     gaps = {i: int(np.isnan(raw[:, i].astype(np.float64)).sum()) for i in numeric}
     if not text and not any(gaps.values()):
         return None
+    clash = graph_names(names)
+    if clash:
+        raise DataError(
+            f"feature column{'s' * (len(clash) > 1)} {', '.join(map(repr, clash))} "
+            f"{'are' if len(clash) > 1 else 'is'} named like a step inside the exported model "
+            "graph (aiaas_features, aiaas_gaps, aiaas_medians, aiaas_col...): rename "
+            f"{'them' if len(clash) > 1 else 'it'} in the file"
+        )
     categories = {i: _categories(raw[train, i]) for i in text}
     refused = [(names[i], why) for i, why in categories.items() if isinstance(why, str)]
     if refused:  # every such column in one message: one edit of the spec, not a run each

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from functions.runtime.codecs.nulls import MISSING_MARKERS
 from training.cells import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
 from training.errors import DataError
 
@@ -54,11 +55,30 @@ def class_labels(
             f"the first at {places(int(empty[0]))}; drop the rows without a label (a model "
             "learns nothing from them)"
         )
+    _refuse_markers(text, name, places)
     unique = sorted(set(text.tolist()), key=_label_order)
     _refuse_measurements(text, unique, name)
     _refuse_two_spellings(text, unique, name, places)
     index = {label: i for i, label in enumerate(unique)}
     return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
+
+
+def _refuse_markers(text: np.ndarray, name: str, places: RowPlaces) -> None:
+    """`NA`, `#N/A`, `null`, `?` are how R, Excel and others write a missing label: as a
+    class, the model learned to predict "missing" (features read them as gaps). `None` may
+    name a class (none, mild, severe), so it stays one."""
+    marked = np.flatnonzero([t.lower() in LABEL_MARKERS for t in text])
+    if marked.size:
+        first = str(text[marked[0]])
+        raise DataError(
+            f"target {name!r} has {marked.size} label{'s' * (marked.size > 1)} {first!r} (a "
+            f"missing-value marker, not a class) in {len(text)} rows, the first at "
+            f"{places(int(marked[0]))}; drop the rows without a label, or if {first!r} names a "
+            "class, write it another way"
+        )
+
+
+LABEL_MARKERS = MISSING_MARKERS - {"", "nan", "none"}  # "" and NaN: missing labels above
 
 
 def _is_nan(label: str) -> bool:

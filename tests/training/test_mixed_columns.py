@@ -32,6 +32,7 @@ from infra.cli.main import main
 from tests.batch_support import read_csv, run
 from tests.functions.test_predict_events import body_of, http_event
 from tests.training.conftest import spec_dict
+from training.data_checks import check_data
 from training.datasets import load_raw
 from training.errors import DataError
 from training.job import run_job
@@ -215,6 +216,47 @@ def test_a_text_column_that_is_an_id_is_refused(tmp_path: Path) -> None:
         "holds text that is no category"
     )
     assert info.value.message.endswith("add it to dataset.exclude ([customer])")
+
+
+def test_a_label_written_na_is_refused_not_learned_as_a_class(tmp_path: Path) -> None:
+    """R writes a missing label as NA: before, 'NA' became a third class the model predicted."""
+    lines = [f"{i % 7},{'NA' if i % 10 == 3 else i % 2}" for i in range(40)]
+    spec = load_spec_text(tmp_path, "age,plan\n", lines)
+    with pytest.raises(DataError) as info:
+        prepare(load_raw(spec.dataset, "tabular", tmp_path), spec, "tabular")
+    assert info.value.message == (
+        "target 'plan' has 4 labels 'NA' (a missing-value marker, not a class) in 40 rows, the "
+        "first at line 5 of d.csv; drop the rows without a label, or if 'NA' names a class, "
+        "write it another way"
+    )
+
+
+def test_a_column_named_like_a_graph_step_is_refused_before_training(tmp_path: Path) -> None:
+    """Before: refused at export, after the whole training run, naming nothing ([])."""
+    lines = [f"{i % 7},{CITIES[i % 4]},{i % 2}" for i in range(40)]
+    spec = load_spec_text(tmp_path, "aiaas_col0,city,plan\n", lines)
+    with pytest.raises(DataError) as info:
+        prepare(load_raw(spec.dataset, "tabular", tmp_path), spec, "tabular")
+    assert info.value.message.startswith(
+        "feature column 'aiaas_col0' is named like a step inside the exported model graph"
+    )
+
+
+def test_check_warns_of_categories_that_do_not_serve_as_meant(tmp_path: Path) -> None:
+    """A value written two ways, numbers with a unit, dates, one category in every row: each
+    trains, but serves unseen values as all zeros with no error (before: not a word)."""
+    cities = (" Paris", "paris", "PARIS", "lyon")
+    lines = [
+        f"{cities[i % 4]},{10 + i % 6}kg,2024-01-{1 + i % 9:02d},FR,{i % 2}" for i in range(40)
+    ]
+    spec = load_spec_text(tmp_path, "city,weight,day,country,plan\n", lines)
+    warnings = check_data(spec, tmp_path).warnings
+    assert [w.split(":")[0] for w in warnings] == [
+        "feature column 'city' writes one value several ways (' Paris', 'PARIS', 'paris')",
+        "feature column 'weight' holds numbers with a unit (e.g. '10kg')",
+        "feature column 'day' holds dates (e.g. '2024-01-01')",
+        "feature column 'country' is 'FR' in every row; it tells the model nothing",
+    ]
 
 
 def load_spec_text(work: Path, header: str, lines: list[str]) -> JobSpec:

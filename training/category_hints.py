@@ -1,0 +1,70 @@
+"""Warnings about text (category) columns that one-hot encoding learns, but not as meant.
+
+A category is matched as written, in training and when serving (`training.table_prep`): a
+column that writes one value several ways (" Paris", "paris"), numbers with a unit ("12kg") or
+dates ("2024-01-31") trains, but a served value written another way, a weight or a date not in
+the training file encodes as all zeros, with no error. `aiaas train` (and `--check`) says so
+before training, with the edit to make; a column that is one category in every row is said
+too (it tells the model nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from training.datasets import RawData
+
+# Fewer distinct values than this are a handful of categories, whatever they look like
+# ("10kg" and "20kg" bags): a unit or a date is said only for a column with more.
+MANY_VALUES = 5
+SHOWN = 3
+_UNIT = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|\.\d+)\s*[^\W\d_]{1,4}\.?\s*", re.UNICODE)
+_DATE = re.compile(r"\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T].*)?")
+
+
+def category_warnings(raw: RawData) -> list[str]:
+    """One line per text column whose categories are not what the user may think."""
+    warnings = []
+    for i in raw.text_columns:
+        name = raw.feature_names[i]
+        values = [str(v) for v in raw.x[:, i]]
+        distinct = sorted(set(values))
+        if len(distinct) == 1:
+            warnings.append(
+                f"feature column {name!r} is {distinct[0]!r} in every row; it tells the model "
+                "nothing: add it to dataset.exclude"
+            )
+            continue
+        present = [v for v in distinct if v.strip()]
+        if len(present) >= MANY_VALUES and all(_UNIT.fullmatch(v) for v in present):
+            warnings.append(
+                f"feature column {name!r} holds numbers with a unit (e.g. {present[0]!r}): each "
+                f"of its {len(distinct)} values is a category, and one not in the training "
+                "file is none of them when serving; write the numbers alone (the unit in the "
+                "header) to learn them as a number"
+            )
+        elif len(present) >= MANY_VALUES and all(_DATE.fullmatch(v) for v in present):
+            warnings.append(
+                f"feature column {name!r} holds dates (e.g. {present[0]!r}): each of its "
+                f"{len(distinct)} dates is a category, and a date not in the training file "
+                "(every later one) is none of them when serving; derive numbers from it (days "
+                "since a date, month, weekday) or add it to dataset.exclude"
+            )
+        spellings = _spellings(distinct)
+        if spellings:
+            shown = "; ".join(", ".join(repr(v) for v in group) for group in spellings[:SHOWN])
+            warnings.append(
+                f"feature column {name!r} writes one value several ways ({shown}): each is its "
+                "own category, in training and when serving (a value is matched as written: "
+                "case and spaces count); write each value one way in the file"
+            )
+    return warnings
+
+
+def _spellings(distinct: list[str]) -> list[list[str]]:
+    """Groups of values that differ only in case or in blanks around them."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for value in distinct:
+        groups[value.strip().casefold()].append(value)
+    return [group for group in groups.values() if len(group) > 1]
