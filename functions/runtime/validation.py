@@ -47,9 +47,26 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         # JSON integers decode as int64 and fit a narrower int only if every value does; a
         # client that writes 6 as 6.0 (most JSON encoders of a float column) means 6.
         return _whole_numbers(spec, value, target)
+    null = string_null(spec, value)
+    if null is not None:
+        raise InvalidInput(null)
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
+    )
+
+
+def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:
+    """What to send instead of a null among a string input's texts (pandas writes a missing
+    text so), or None when that is not what is wrong."""
+    if spec.dtype != "string" or value.dtype != object:
+        return None
+    flat = value.reshape(-1).tolist()
+    if None not in flat or not all(v is None or isinstance(v, str | bytes) for v in flat):
+        return None
+    return (
+        f"input '{spec.name}' holds a null, which a string input cannot: send \"\" for an "
+        'empty value (an empty cell is the category "" to a model trained on a table)'
     )
 
 

@@ -105,8 +105,11 @@ def test_safe_casts_are_applied() -> None:
             "input 'text' expects string; got float64, which does not convert safely",
         ),
         (
+            # pandas writes a missing text as null: what to send instead (before: "got text
+            # or null values, which does not convert safely", of a string input).
             {"text": np.array([["a"], [None]], dtype=object)},
-            "input 'text' expects string; got text or null values, which does not convert safely",
+            "input 'text' holds a null, which a string input cannot: send \"\" for an empty "
+            'value (an empty cell is the category "" to a model trained on a table)',
         ),
     ],
 )

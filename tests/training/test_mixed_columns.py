@@ -186,6 +186,15 @@ def test_a_batch_csv_with_an_empty_cell_and_an_unseen_city_is_scored(job: dict[s
     assert [r["pred_label"] for r in out] == [labels[i] for i in expected.argmax(axis=1)]
     got = np.array([[float(r[f"pred_logits_{k}"]) for k in range(2)] for r in out])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    # A JSONL line with a null city (pandas' to_json of a missing text): the row's error says
+    # what to send (before: "must hold strings; got mixed or null values").
+    key = f"batch/{NAME}/input/rows.jsonl"
+    store.put_bytes(key, b'{"age": 30, "city": null, "income": 2000.5}\n')
+    assert run(store, job["work"] / "batch", key)["failed_rows"] == 1
+    (error,) = store.get_bytes(f"batch/{NAME}/output/rows.jsonl.errors.jsonl").splitlines()
+    assert json.loads(error)["error"].startswith(
+        "input 'city' holds a null, which a string input cannot: send \"\" for an empty value"
+    )
 
 
 def test_explain_file_takes_rows_with_gaps_as_batch_does(

@@ -21,6 +21,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.validation import string_null
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 
@@ -142,6 +143,9 @@ class JsonlDecoder:
 
 def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
     kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
+    null = string_null(spec, value)
+    if null is not None:
+        return RowRejected(null)
     return RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
 
 
