@@ -358,25 +358,32 @@ def every_row(path: Path, read: FileRows) -> FileRows:
 def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
     """A model of any image size: a drift baseline of each image's channel statistics and
     size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
-    from functions.runtime.drift.baseline import BASELINE_FILE
     from functions.runtime.drift.fit import fit
 
     ref = f"{manifest.name}:{manifest.version}"
     layout = any_size_layout(manifest)
     images = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
     drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
-    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-    if not put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
-        raise BadRequest(
-            f"{ref} already has a drift baseline; versions are immutable: publish a new "
-            "version to change it"
-        )
+    put_drift_baseline(plane, manifest, drift.to_json())
     print(
         f"{ref}: drift baseline = {drift.rows} images in {args.bins} bins a feature "
         f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
         "giving it the image's own mean per channel"
     )
     return 0
+
+
+def put_drift_baseline(plane: Any, manifest: ModelManifest, document: str) -> None:
+    """Store a version's drift baseline, or refuse: one is never replaced (versions are
+    immutable)."""
+    from functions.runtime.drift.baseline import BASELINE_FILE
+
+    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+    if not put_once(plane.models.served.pool.registry.store, key, document):
+        raise BadRequest(
+            f"{manifest.name}:{manifest.version} already has a drift baseline; versions are "
+            "immutable: publish a new version to change it"
+        )
 
 
 def put_once(store: Any, key: str, text: str) -> bool:

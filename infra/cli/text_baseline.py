@@ -16,19 +16,17 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.batch.jsonl import JsonlDecoder
-from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.fit import fit
 from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import TextInput, batch_view, is_blank
 
 
 def text_baseline(
     plane: Any, manifest: ModelManifest, text: TextInput, args: argparse.Namespace
 ) -> int:
-    from infra.cli.explain_commands import put_once, read_texts
+    from infra.cli.explain_commands import put_drift_baseline, read_texts
 
     ref = f"{manifest.name}:{manifest.version}"
     model = plane.models.model(manifest.name, manifest.version)
@@ -40,12 +38,7 @@ def text_baseline(
         raise BadRequest(f"{path}: no texts; a baseline needs texts like the model's training data")
     _refuse_blank(path, texts, model.text.vocabulary if model.text is not None else None)
     drift = fit(model, np.array(texts, dtype=object), bins=args.bins)
-    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-    if not put_once(plane.models.served.pool.registry.store, key, drift.to_json()):
-        raise BadRequest(
-            f"{ref} already has a drift baseline; versions are immutable: publish a new "
-            "version to change it"
-        )
+    put_drift_baseline(plane, manifest, drift.to_json())
     print(
         f"{ref}: drift baseline = {drift.rows} texts in {args.bins} bins a feature (tokens, "
         "unknown_share); no background: a text is explained against an all-padding row"
