@@ -120,10 +120,14 @@ def first_non_number(values: np.ndarray, *, missing: bool = True) -> tuple[int, 
 
 
 def check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
+    """Refuse an infinity (a gap, NaN, is the caller's to fill or refuse first)."""
     bad = ~np.isfinite(values)
     if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        raise DataError(f"{where} {name!r} has a NaN or infinite value at {places(row)}")
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{where} {name!r} has {'an infinite value' if np.isinf(values[at]) else 'a NaN'} "
+            f"({values[at]}) at {places(at[0])}; replace it with a finite number"
+        )
 
 
 def first_text(values: np.ndarray) -> tuple[int, object] | None:

@@ -184,9 +184,38 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
             f"(shapes {list(x.shape)} and {list(y.shape)})"
         )
     x = x.astype(np.float32)
-    check_finite(x, x_key, path.name)
     names = _array_names(x, x_key)
+    _check_array_gaps(x, names, path.name, x_key)
     return RawData(x, y, names, y_key, spec.path, target_noun="array", generated_names=True)
+
+
+def _check_array_gaps(x: np.ndarray, names: tuple[str, ...], file: str, key: str) -> None:
+    """A NaN in a table of rows [rows, features] is a gap training fills as a CSV's empty cell
+    (the training median, under half a column missing); elsewhere, and infinity, is refused."""
+    if x.ndim != 2:
+        nan = np.isnan(x)
+        if nan.any():
+            row = int(np.argwhere(nan)[0][0])
+            raise DataError(
+                f"{file} array {key!r} has a NaN at row {row}; training fills gaps only in a "
+                f"table of rows [rows, features] (this array is {list(x.shape)}): replace it "
+                "with a number"
+            )
+        check_finite(x, key, f"{file} array")
+        return
+    gaps = (
+        "; training fills gaps (NaN) only in features missing under half their values: fill "
+        "more in, or drop the feature from the array"
+    )
+    for i, name in enumerate(names):
+        numeric_column(
+            x[:, i],
+            name,
+            role=f"{file} array {key!r} feature",
+            fix="; drop the feature from the array",
+            gaps=gaps,
+            max_missing=MAX_MISSING_SHARE,
+        )
 
 
 def _npz_arrays(

@@ -164,13 +164,47 @@ def test_npz_keys_shapes_and_nan(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"d.npz has no array 'y'; arrays are \['x', 'labels'\]"):
         _prepare(path)
     assert _prepare(path, target="labels").labels == ("0", "1")
-    x = np.ones((20, 4))
-    x[7, 2] = np.nan
+    x = np.arange(80, dtype=np.float64).reshape(20, 4)
+    x[7, 2] = np.inf
     np.savez(path, x=x, y=np.arange(20) % 2)
-    with pytest.raises(DataError, match="'x' has a NaN or infinite value at row 7"):
+    with pytest.raises(
+        DataError,
+        match=r"d.npz array 'x' feature 'x2' has an infinite value \(inf\) at row 7; replace it "
+        "with a finite number",
+    ):
+        _prepare(path)
+    np.savez(path, x=x.reshape(20, 2, 2), y=np.arange(20) % 2)
+    with pytest.raises(DataError, match=r"'x' has an infinite value \(inf\) at row 7; replace"):
+        _prepare(path)
+    np.savez(path, x=x.reshape(20, 2, 2) * np.nan, y=np.arange(20) % 2)
+    with pytest.raises(
+        DataError, match=r"array 'x' has a NaN at row 0; training fills gaps only in a table of"
+    ):
         _prepare(path)
     np.savez(path, x=np.array(["a"] * 20), y=np.arange(20) % 2)
     with pytest.raises(DataError, match="array 'x' must be numeric"):
+        _prepare(path)
+
+
+def test_npz_gaps_are_filled_with_the_training_median(tmp_path: Path) -> None:
+    """A NaN in an .npz's table of features is a gap, filled as a CSV's empty cell is."""
+    path = tmp_path / "d.npz"
+    x = np.arange(80, dtype=np.float64).reshape(20, 4)
+    x[7, 2] = x[11, 2] = np.nan
+    np.savez(path, x=x, y=np.arange(20) % 2)
+    data = _prepare(path)
+    assert data.table is not None and not data.table.per_column  # one float input x [N, 4]
+    gap = data.table.columns[2]
+    train_rows = data.raw_train[:, 2]
+    assert gap.missing == 2 and gap.median == np.median(train_rows[~np.isnan(train_rows)])
+    assert not np.isnan(data.train.x).any()
+    x[:10, 1] = np.nan
+    np.savez(path, x=x, y=np.arange(20) % 2)
+    with pytest.raises(
+        DataError,
+        match=r"d.npz array 'x' feature 'x1' has 10 missing values in 20 rows \(50%\), the first "
+        r"\('nan'\) at row 0; training fills gaps \(NaN\) only in features missing under half",
+    ):
         _prepare(path)
 
 
