@@ -5,7 +5,7 @@ column that writes one value several ways (" Paris", "paris"), numbers with a un
 dates ("2024-01-31") trains, but a served value written another way, a weight or a date not in
 the training file encodes as all zeros, with no error. `aiaas train` (and `--check`) says so
 before training, with the edit to make; a column that is one category in every row is said
-too (it tells the model nothing).
+too (it tells the model nothing). Classification labels written several ways are said alike.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def category_warnings(raw: RawData) -> list[str]:
                 "(every later one) is none of them when serving; derive numbers from it (days "
                 "since a date, month, weekday) or add it to dataset.exclude"
             )
-        spellings = _spellings(distinct)
+        spellings = spelled_apart(distinct)
         if spellings:
             shown = "; ".join(", ".join(repr(v) for v in group) for group in spellings[:SHOWN])
             warnings.append(
@@ -62,7 +62,26 @@ def category_warnings(raw: RawData) -> list[str]:
     return warnings
 
 
-def _spellings(distinct: list[str]) -> list[list[str]]:
+def label_spellings(labels: tuple[str, ...], counts: list[int], target: str) -> str | None:
+    """A warning for classes that differ only in case (`Gold`, `gold`; blanks around a label
+    are stripped already): the model learns them apart and answers each as written."""
+    rows = dict(zip(labels, counts, strict=True))
+    groups = spelled_apart(list(labels))
+    if not groups:
+        return None
+    shown = "; ".join(
+        ", ".join(f"{v!r} ({rows[v]} row{'s' * (rows[v] != 1)})" for v in group)
+        for group in groups[:SHOWN]
+    )
+    first = max(groups[0], key=lambda v: rows[v])
+    return (
+        f"target {target!r} writes one class several ways ({shown}): each is a class of its own, "
+        f"learned apart and answered as written; if they are one class, write it one way in "
+        f"the file (e.g. {first!r} in every row)"
+    )
+
+
+def spelled_apart(distinct: list[str]) -> list[list[str]]:
     """Groups of values that differ only in case or in blanks around them."""
     groups: dict[str, list[str]] = defaultdict(list)
     for value in distinct:

@@ -16,7 +16,7 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 
 from functions.runtime.formula_cells import formula_label_warning
-from training.category_hints import category_warnings
+from training.category_hints import category_warnings, label_spellings
 from training.datasets import RawData, load_raw
 from training.prepare import prepare
 from training.recipes import CATALOG
@@ -59,6 +59,11 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         formula = formula_label_warning(labels)  # batch writes labels into its CSV output
         if formula is not None:
             warnings.append(f"target {raw.target_name!r}: {formula}")
+        spellings = label_spellings(
+            labels, np.bincount(y, minlength=len(labels)).tolist(), raw.target_name
+        )
+        if spellings is not None:
+            warnings.append(spellings)
     single = len(labels) == 1 or (not labels and float(y.min()) == float(y.max()))
     if single and not raw.complete:  # a file sorted by its target: the rest may differ
         held = f"class {labels[0]!r}" if labels else f"value {float(y[0]):g}"

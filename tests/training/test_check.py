@@ -138,6 +138,22 @@ def test_classification_targets_that_cannot_be_classes(
     )
 
 
+def test_classes_written_in_two_cases_are_a_warning_with_the_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'Gold', 'gold' and ' gold' were silently two classes (blanks are stripped: one)."""
+    plans = ["gold", "Gold", " gold", "basic", "gold", "basic"]
+    rows = [[i % 7, i % 5, plans[i % 6]] for i in range(36)]
+    spec = _csv_job(tmp_path, ["a", "b", "plan"], rows, target="plan")
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert code == 0 and "target 'plan': 3 classes" in out
+    assert err == (
+        "warning: target 'plan' writes one class several ways ('Gold' (6 rows), 'gold' (18 "
+        "rows)): each is a class of its own, learned apart and answered as written; if they "
+        "are one class, write it one way in the file (e.g. 'gold' in every row)\n"
+    )
+
+
 def test_non_numeric_feature_names_column_row_and_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
