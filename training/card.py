@@ -31,18 +31,28 @@ def _pyplot() -> Any:
 def loss_plot(history: list[EpochRecord], monitor: str, path: Path) -> Path:
     """Training and validation loss per epoch, plus the monitored validation metric."""
     plt = _pyplot()
+    fig = loss_figure(history, monitor)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def loss_figure(history: list[EpochRecord], monitor: str) -> Any:
+    """The loss plot's figure (matplotlib), epochs ticked as whole numbers."""
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r.epoch for r in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, [r.train_loss for r in history], label="train")
     left.plot(epochs, [r.val_loss for r in history], label="validation")
     left.set(xlabel="epoch", ylabel="loss", title="Loss")
     left.legend()
     right.plot(epochs, [r.val_metric for r in history], color="tab:green")
     right.set(xlabel="epoch", ylabel=monitor, title=f"Validation {monitor}")
+    for axes in (left, right):  # a few epochs were ticked 1.5, 2.5: no such epoch exists
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def confusion_plot(matrix: list[list[int]], labels: tuple[str, ...], path: Path) -> Path:

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
-from training.card import confusion_plot, importance_plot, importance_title
+from training.card import (
+    confusion_plot,
+    importance_plot,
+    importance_title,
+    loss_figure,
+    loss_plot,
+)
+from training.trainer import EpochRecord
 
 
 def test_the_importance_plot_of_wide_data_says_it_shows_the_top_features(tmp_path: Path) -> None:
@@ -27,3 +34,13 @@ def test_a_confusion_plot_of_forty_classes_grows_with_them(tmp_path: Path) -> No
     matrix = (np.eye(40, dtype=int) * 4).tolist()
     png = imread(confusion_plot(matrix, labels, tmp_path / "confusion.png"))
     assert png.shape[0] >= 1600 and png.shape[0] == png.shape[1]  # 0.45 in a class at 90 dpi
+
+
+def test_the_loss_plot_ticks_whole_epochs(tmp_path: Path) -> None:
+    """Three epochs were ticked 1.0, 1.5, 2.0, 2.5, 3.0: half an epoch is no point of the run."""
+    history = [EpochRecord(e, 1 / e, 1.2 / e, 0.5 + e / 10, 0.01, 0.1, 0.1) for e in (1, 2, 3)]
+    figure = loss_figure(history, "accuracy")
+    for axes in figure.axes:
+        ticks = [t for t in axes.get_xticks() if 1 <= t <= 3]
+        assert ticks == [1.0, 2.0, 3.0]
+    assert imread(loss_plot(history, "accuracy", tmp_path / "loss.png")).shape[:2] == (315, 810)
