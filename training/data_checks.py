@@ -21,6 +21,7 @@ from training.datasets import RawData, load_raw
 from training.prepare import prepare
 from training.recipes import CATALOG
 from training.spec import JobSpec
+from training.table_prep import shown_names
 from training.targets import class_labels, regression_target
 
 SAMPLE_ROWS = 10_000
@@ -139,10 +140,13 @@ def _inputs(raw: RawData, kind: str) -> str:
     if kind == "text":
         return f"text column {raw.feature_names[0]!r}"
     names = list(raw.feature_names)
-    shown = names if len(names) <= 8 else [*names[:6], "...", names[-1]]
+    if len(names) <= 8:
+        shown = shown_names(names)
+    else:
+        shown = f"{shown_names(names[:6])}, ..., {shown_names(names[-1:])}"
     text = [names[i] for i in raw.text_columns]
-    encoded = f" (text, one-hot encoded: {', '.join(text)})" if text else ""
-    return f"{len(names)} features: {', '.join(shown)}{encoded}"
+    encoded = f" (text, one-hot encoded: {shown_names(text)})" if text else ""
+    return f"{len(names)} features: {shown}{encoded}"
 
 
 def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:

@@ -16,6 +16,7 @@ from functions.runtime.text_input import TEXT_FIELD
 from training.export import Signature, signature_for
 from training.prepare import PreparedData
 from training.spec import JobSpec
+from training.table_prep import shown_names
 from training.text import PAD_ID
 from training.trainer import TrainResult
 
@@ -52,11 +53,11 @@ def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]
         )
     if data.table is not None and len(feature_names) <= 32:
         return (
-            "raw features in this order: " + ", ".join(feature_names) + "; a missing value "
+            "raw features in this order: " + shown_names(feature_names) + "; a missing value "
             "(null, NaN) is filled with the column's training median"
         )
     if len(data.row_shape) == 1 and len(feature_names) == data.row_shape[0] <= 32:
-        return "raw features in this order: " + ", ".join(feature_names)
+        return "raw features in this order: " + shown_names(feature_names)
     return f"raw values, each row shaped {list(data.row_shape)}"
 
 

@@ -11,6 +11,8 @@ A job whose columns are all numbers with no gaps has no `TablePrep`: its model i
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,17 @@ GRAPH_PREFIX = "aiaas_col"
 def graph_names(names: tuple[str, ...]) -> list[str]:
     """The column names that would clash with a preprocessing step's in the graph."""
     return [n for n in names if n in GRAPH_NAMES or n.startswith(GRAPH_PREFIX)]
+
+
+# A column name shown bare in a list ("a, b") unless it holds what would misread there.
+_PLAIN_NAME = re.compile(r"[^\s,;:'\"]([^,;:'\"]*[^\s,;:'\"])?")
+
+
+def shown_names(names: Iterable[str]) -> str:
+    """Column names for a message, joined by commas: a name holding a comma, a colon or a
+    semicolon, a quote, blanks around it or a line break is quoted (`monthly income, €`
+    otherwise reads as two columns)."""
+    return ", ".join(n if _PLAIN_NAME.fullmatch(n) and n.isprintable() else repr(n) for n in names)
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,8 @@ class TablePrep:
 def column_lines(described: dict[str, Any]) -> list[str]:
     """A line per column the model fills or encodes, from `TablePrep.to_json` (a manifest's)."""
     lines = []
-    for name, column in described.items():
+    for column_name, column in described.items():
+        name = shown_names([column_name])
         if column.get("encoding") == "one-hot":
             lines.append(
                 f"{name}: one-hot over {len(column['categories'])} categories "

@@ -17,6 +17,7 @@ import yaml
 from functions.runtime.s3store import make_s3_client
 from infra.cli.main import main
 from tests.training.conftest import blobs_rows, write_csv
+from training.table_prep import column_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,6 +153,26 @@ def test_classes_written_in_two_cases_are_a_warning_with_the_edit(
         "rows)): each is a class of its own, learned apart and answered as written; if they "
         "are one class, write it one way in the file (e.g. 'gold' in every row)\n"
     )
+
+
+def test_column_names_with_a_comma_are_quoted_where_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`monthly income, €` listed bare read as two columns, `monthly income` and `€`."""
+    rows = [
+        [i % 7, "" if i % 10 == 0 else 900 + i, "ab"[i % 2], "xy"[i % 3 > 0]] for i in range(40)
+    ]
+    spec = _csv_job(tmp_path, ["a", "monthly income, €", "kind, old", "plan"], rows, target="plan")
+    code, out, _ = _check(tmp_path, spec, capsys)
+    assert code == 0
+    assert (
+        "3 features: a, 'monthly income, €', 'kind, old' (text, one-hot encoded: 'kind, old');"
+        in out
+    )
+    described = {"monthly income, €": {"missing": 4, "rows": 40, "median": 919.0}}
+    assert column_lines(described) == [
+        "'monthly income, €': 4 missing values (10.0%) filled with the training median 919"
+    ]
 
 
 def test_non_numeric_feature_names_column_row_and_value(
