@@ -150,3 +150,51 @@ def test_the_s3_event_path_reads_the_same_records(s3_store: S3Store, tmp_path, e
     assert dispatch(service(s3_store, tmp_path, 4), event) == {"batchItemFailures": []}
     scored = results(s3_store)
     assert scored == results(local) and scored[2]["scored_rows"] == 41
+
+
+def note_file(line_end: str = "\n") -> bytes:
+    """pandas' to_csv of a frame whose column name holds a line break: the header is quoted
+    over two lines (RFC 4180), then one row a line from line 3."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator=line_end)
+    writer.writerow(["id", f"note{line_end}(free text)", "x"])
+    writer.writerows([i, "n", f"text {i}"] for i in range(6))
+    writer.writerow([6, "n", "a\nb"])
+    return buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_header_with_a_line_break_in_a_quoted_name_is_one_record(store, tmp_path, line_end):
+    """Before: its first line was the header (`id,"note`), refused as lacking column x."""
+    data = note_file(line_end)
+    assert data.startswith(f'id,"note{line_end}(free text)",x{line_end}'.encode())
+    for name in ("n.csv", "g.csv.gz"):
+        store.put_bytes(f"{IN}/{name}", gzip.compress(data) if name.endswith(".gz") else data)
+        run(store, tmp_path, f"{IN}/{name}", chunk_rows=4)
+        out, errors, counts = results(store, name)
+        assert errors == [] and counts == {
+            "status": "succeeded", "rows": 7, "scored_rows": 7, "failed_rows": 0
+        }  # fmt: skip
+        header, *rows = list(csv.reader(io.StringIO(out.decode(), newline="")))
+        assert header == ["id", f"note{line_end}(free text)", "x", "pred_y"]
+        assert [row[3] for row in rows] == [*(f"text {i}" for i in range(6)), "a\nb"]
+
+
+def test_a_bad_row_after_a_header_over_lines_names_its_own_line(store, tmp_path):
+    data = note_file().replace(b"3,n,text 3\n", b"3,n,text 3,extra\n")
+    store.put_bytes(f"{IN}/n.csv", data)
+    run(store, tmp_path, f"{IN}/n.csv", chunk_rows=4)
+    one = results(store, "n.csv")
+    assert one[2]["failed_rows"] == 1 and [e["line"] for e in one[1]] == [6]
+    store.put_bytes(f"{IN}/n.csv", data)  # shards cut inside the header: moved past it
+    obj = parse_input_key(f"{IN}/n.csv")
+    assert obj is not None
+    models = pool(store, tmp_path)
+    run_input = RunInput(obj, "aiaas-local", store.head(f"{IN}/n.csv"))
+    plan = plan_run(store, models, run_input, 9, run_settings(4))  # a cut at byte 11
+    items = json.loads(store.get_bytes(plan["plan_key"]))
+    assert [item["start"] for item in items][:2] == [0, data.index(b"0,n")]
+    for item in items:
+        score_shard(store, models, item, run_settings())
+    merge_run(store, plan)
+    assert results(store, "n.csv") == one

@@ -37,6 +37,19 @@ CR_OUTSIDE_QUOTES = (  # the only line break a row can hold
 )
 
 
+def _after_header(first: int, starts: np.ndarray | None) -> tuple[int, np.ndarray | None]:
+    """The first record's line and record starts once the header record is dropped: a header
+    over two lines leaves records one line each from line 3 (the fast paths), as
+    `csv_records._batch` numbers them."""
+    if starts is None:
+        return first + 1, None
+    starts = starts[1:]
+    if not len(starts):
+        return first + 1, starts
+    one_line_each = int(starts[-1]) - int(starts[0]) == len(starts) - 1
+    return int(starts[0]), None if one_line_each else starts
+
+
 def _unpaired_quotes(record: str) -> bool:
     """An odd number of quote characters: a quoted field that never closed (the reader hands
     its first line on alone), or a quote that is not doubled."""
@@ -61,9 +74,9 @@ class CsvDecoder:
         """One batch of records (`first` is the number of its first line) as a chunk; `starts`
         numbers each record where some span lines, and `count` is then the lines they cover."""
         count = count or len(lines)
-        if self.skip_header:  # line 1 of the object is the header
-            self.skip_header, first, lines = False, first + 1, lines[1:]
-            starts = None if starts is None else starts[1:]
+        if self.skip_header:  # the object's first record is the header (it may span lines)
+            self.skip_header, lines = False, lines[1:]
+            first, starts = _after_header(first, starts)
         if starts is not None:  # line breaks in quoted fields: each record read carefully
             return self._decoded_chunk(count, starts, lines, numpy=False)
         plain = self._plain_chunk(count, first, lines)

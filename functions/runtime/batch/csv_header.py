@@ -1,4 +1,4 @@
-"""The CSV header line: how its columns map to a model's inputs, checked once per input.
+"""The CSV header record: how its columns map to a model's inputs, checked once per input.
 
 Columns map to inputs by name: an input `x` of shape [-1] or [-1, 1] reads column `x`; an
 input of shape [-1, F] reads `x_0` ... `x_{F-1}` (row-major for higher ranks), or, for a model
@@ -53,9 +53,10 @@ class CsvLayout:
 
 
 def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
-    """Match the header line against the model's inputs, or raise HeaderMismatch."""
+    """Match the header record (a quoted name may hold a line break) against the model's
+    inputs, or raise HeaderMismatch."""
     text = header.decode("utf-8-sig", "replace")
-    if "\r" in text.rstrip("\r"):
+    if "\r" in text.rstrip("\r").replace("\r\n", "\n"):  # CRLF within a quoted name: a line break
         raise HeaderMismatch(
             f"{where}: lines end in a bare carriage return (CR), which batch does not read; "
             "save the file with LF or CRLF line endings"

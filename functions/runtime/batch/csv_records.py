@@ -9,6 +9,8 @@ A field that does not close within the row-size limit (AIAAS_BATCH_MAX_LINE_BYTE
 the end of the input, would swallow every record after it: its first line is handed on alone
 (a bad row: its quotes do not pair up) and reading goes on afresh from the line after it.
 
+The header is a record too (`read_header`): a column name may hold a line break.
+
 Workers and shards cut an input into spans that must start at records: `record_starts` moves
 each cut to the first record that starts at or after it, reading from a record start with the
 same rules as the reader, so a span never starts inside a record.
@@ -24,6 +26,7 @@ from typing import IO
 import numpy as np
 
 from functions.runtime.batch.source import (
+    HEADER_LIMIT,
     TOO_LONG,
     ByteRange,
     owned_lines,
@@ -96,6 +99,39 @@ class _Joiner:
         records.append(first)
         starts.append(number)
         self._take(zip(count(number + 1), rest), records, starts)
+
+
+def read_header(stream: IO[bytes], limit: int = HEADER_LIMIT) -> bytes:
+    """The CSV header record without its line end: like any record, a quoted field may hold
+    line breaks (pandas writes a column name with a newline so)."""
+    head = b""
+    while True:
+        block = stream.read(64 * 1024)
+        head += block
+        record = first_record(head, complete=not block or len(head) >= limit)
+        if record is not None:
+            return record
+
+
+def first_record(head: bytes, *, complete: bool) -> bytes | None:
+    """The first record of `head` without its line end; None while more bytes may close it.
+    A quoted field still open when `head` is `complete` never closes: its first line stands
+    alone, as `_Joiner` hands it on, so the decoder skips the very record matched here."""
+    start = quotes = 0
+    while (end := head.find(b"\n", start)) >= 0:
+        quotes += head.count(QUOTE, start, end)
+        if quotes % 2 == 0:
+            return _without_cr(head[:end])
+        start = end + 1
+    if not complete:
+        return None
+    if (quotes + head.count(QUOTE, start)) % 2 == 0:  # the header alone, no line end
+        return _without_cr(head)
+    return _without_cr(head.split(b"\n", 1)[0])
+
+
+def _without_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
 
 
 def record_batches(

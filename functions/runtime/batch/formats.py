@@ -19,7 +19,7 @@ import numpy as np
 
 from functions.runtime.batch.csv import CsvDecoder, csv_body
 from functions.runtime.batch.csv_header import CsvLayout, csv_layout
-from functions.runtime.batch.csv_records import record_batches, record_starts
+from functions.runtime.batch.csv_records import read_header, record_batches, record_starts
 from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import (
@@ -37,7 +37,6 @@ from functions.runtime.batch.source import (
     ByteRange,
     line_batches,
     open_range,
-    read_first_line,
     too_long_bytes,
 )
 from functions.runtime.errors import BadRequest
@@ -219,15 +218,16 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     key = obj.input_key
     _ = obj.format  # UnsupportedFormat (400) for a name batch does not read, before any read
     if obj.compressed:
-        with _gunzipped_object(store, key) as stream:
-            first_line = stream.readline(HEADER_LIMIT).rstrip(b"\r\n")
+        with _gunzipped_object(store, key) as stream:  # no gzip: refused here, for JSONL too
+            first = read_header(stream) if obj.format == "csv" else stream.readline(HEADER_LIMIT)
         if obj.format == "csv":
-            return CsvFormat(csv_layout(first_line, manifest, key), compressed=True)
+            return CsvFormat(csv_layout(first, manifest, key), compressed=True)
         return JsonlFormat(compressed=True)
     if obj.format == "csv":
-        first_line = read_first_line(store, key)
-        _refuse_compressed(first_line, key)
-        return CsvFormat(csv_layout(first_line, manifest, key))
+        with store.open_read(key) as raw:
+            first = read_header(raw)
+        _refuse_compressed(first, key)
+        return CsvFormat(csv_layout(first, manifest, key))
     if obj.format == "npy":
         header = read_npy_header(store, key)
         check_rows(header, manifest, key)
