@@ -104,18 +104,36 @@ def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
     )
 
 
-def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
-    if value.ndim != len(spec.shape):
+def _check_shape(spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False) -> None:
+    """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
+    number of rows although its graph fixes the batch at one (run a row at a time), so the
+    first dimension is not what is wrong and the message shows it as -1."""
+    want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
+    if value.ndim != len(want):
         raise InvalidInput(
-            f"input '{spec.name}' expects shape {list(spec.shape)} (rank {spec.rank}); "
+            f"input '{spec.name}' expects shape {list(want)} (rank {spec.rank}); "
             f"got shape {list(value.shape)}"
         )
-    for axis, want in enumerate(spec.shape):
-        if want != -1 and want != value.shape[axis]:
+    for axis, size in enumerate(want):
+        if size != -1 and size != value.shape[axis]:
             raise InvalidInput(
-                f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
-                f"(dimension {axis} must be {want}){_channels_hint(spec.shape, value.shape)}"
+                f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
+                f"(dimension {axis} must be {size}){_channels_hint(want, value.shape)}"
+                + _fixed_batch_hint(spec, axis)
             )
+
+
+def _fixed_batch_hint(spec: TensorSpec, axis: int) -> str:
+    """For rows refused by a batch axis the export fixed (torch.onnx.export without dynamic
+    axes, where the model cannot be run a row at a time): how to export it instead."""
+    if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1):
+        return ""  # a one-dimensional input of several values is one row, not a batch
+    return (
+        f"; if that is its batch axis, the export fixed it (no dynamic batch axis): send "
+        f"{spec.shape[0]} row(s) a request, or export again with one "
+        f"(torch.onnx.export(..., dynamic_shapes=...), or dynamo=False with "
+        f"dynamic_axes={{'{spec.name}': {{0: 'batch'}}}} for every input and output)"
+    )
 
 
 def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
@@ -241,10 +259,10 @@ def validate_inputs(
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
-            _check_shape(spec, value)
+            _check_shape(spec, value, any_rows=rule.batched)
         for axis, size in rule.static_dims:
             if shape[axis] != size:
-                _check_shape(spec, value)
+                _check_shape(spec, value, any_rows=rule.batched)
         if rule.batched:
             rows = shape[0]
             if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):
