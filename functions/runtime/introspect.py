@@ -114,6 +114,30 @@ def _inline_class_lists(proto: onnx.ModelProto, path: Path) -> None:
             del tensor.external_data[:]
 
 
+def _bfloat16_hint(path: Path, graph: Path, error: str) -> str:
+    """For a model exported after `model.bfloat16()` (onnxruntime's CPU kernels run few ops in
+    bfloat16, and say only that a node has no implementation): what to export instead."""
+    if "NOT_IMPLEMENTED" not in error:
+        return ""
+    try:
+        proto = _load_proto(path, graph)
+    except Exception:  # the hint is optional: onnxruntime's error stands without it
+        return ""
+    if proto is None:
+        return ""
+    from onnx import TensorProto
+
+    tensors = [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]
+    types = {t.type.tensor_type.elem_type for t in tensors}
+    types |= {t.data_type for t in proto.graph.initializer}
+    if TensorProto.BFLOAT16 not in types:
+        return ""
+    return (
+        "; the graph computes in bfloat16, which onnxruntime does not run on a CPU: export "
+        "the model in float32 (model.float()) or float16 (model.half())"
+    )
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     # A big single file is read through a graph file mapping its weights (as serving loads
@@ -122,7 +146,10 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         try:
             session = mapped_weights.inference_session(path, graph, None)
         except Exception as exc:
-            raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+            raise BadRequest(
+                f"{path} is not an ONNX model onnxruntime can load: {exc}"
+                + _bfloat16_hint(path, graph, str(exc))
+            ) from exc
         proto = _load_proto(path, graph)
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
