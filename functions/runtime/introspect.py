@@ -54,7 +54,8 @@ def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, 
     return tuple(specs)
 
 
-def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
+def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None, batched: bool) -> TensorSpec:
+    """`batched`: every input has a dynamic first (batch) dimension."""
     entry = BY_ORT.get(arg.type)
     if entry is not None:
         shape = _shape(arg)
@@ -62,6 +63,10 @@ def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
             # onnxmltools' LightGBM export declares its label output [1]; it holds one class a
             # row, and a fixed [1] in OIP metadata tells clients the model takes one row.
             shape = (-1,)
+        elif batched and len(shape) >= 2 and shape[0] == 1:
+            # torch.onnx.export(dynamo=False) with dynamic_axes naming the inputs only keeps
+            # the example's batch of 1 in each output's declared shape; it answers N rows.
+            shape = (-1, *shape[1:])
         return TensorSpec(arg.name, entry.name, shape)
     if arg.type not in ZIPMAP_TYPES:
         raise BadRequest(
@@ -161,9 +166,11 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         if proto.producer_version:
             producer = f"{producer} {proto.producer_version}"
         classes = read_classes(proto.graph)
+    inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
+    batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     return OnnxSignature(
-        inputs=_input_specs(session.get_inputs(), finite=finite_inputs),
-        outputs=tuple(_output_spec(arg, classes) for arg in session.get_outputs()),
+        inputs=inputs,
+        outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
         file=ModelFile(
             sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
         ),
