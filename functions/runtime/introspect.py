@@ -8,7 +8,7 @@ package is installed, the file's opset and producer and what the graph says abou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from functions.runtime.cache import sha256_file
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
+from functions.runtime.index_inputs import index_rows
 from functions.runtime.manifest import ModelFile, TensorSpec
 
 if TYPE_CHECKING:
@@ -167,6 +168,14 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
             producer = f"{producer} {proto.producer_version}"
         classes = read_classes(proto.graph)
     inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
+    if proto is not None:
+        tables = index_rows(proto.graph)
+        inputs = tuple(
+            replace(spec, index_rows=tables[spec.name])
+            if spec.name in tables and spec.dtype.startswith(("int", "uint"))
+            else spec
+            for spec in inputs
+        )
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     return OnnxSignature(
         inputs=inputs,

@@ -17,6 +17,7 @@ from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.ort_errors import ModelRefused
 
 
 def describe(spec: TensorSpec) -> str:
@@ -270,6 +271,8 @@ def validate_inputs(
             batch = rows
         if rule.finite and not all_finite(value):
             _check_finite(spec, value, inputs[spec.name])  # as sent: says why it is not finite
+        if spec.index_rows and value.size:
+            _check_rows(spec, value)
         checked[spec.name] = value
     if len(checked) != len(inputs):
         unknown = sorted(set(inputs) - set(checked))[0]
@@ -278,6 +281,24 @@ def validate_inputs(
             + ", ".join(describe(spec) for spec in manifest.inputs)
         )
     return checked
+
+
+def _check_rows(spec: TensorSpec, value: np.ndarray) -> None:
+    """Ids into a table of `spec.index_rows` rows (an embedding): ONNX's Gather would read a
+    negative one from the table's end, where torch refuses it. Refused as the model refuses a
+    value (a 422 online; batch scores the other rows and reports this one)."""
+    low, high = int(value.min()), int(value.max())
+    if low >= 0 and high < spec.index_rows:
+        return
+    bad = low if low < 0 else high
+    index = np.argwhere(value == bad)[0].tolist()
+    raise ModelRefused(
+        f"input '{spec.name}' has {bad} at index {index}; its values pick rows of a table of "
+        f"{spec.index_rows} (an embedding): send 0 to {spec.index_rows - 1} (a category code "
+        "of -1, as pandas gives a missing one, is no row: map it to a row the model was "
+        "trained with)",
+        "Gather",
+    )
 
 
 def _check_batch(spec: TensorSpec, rows: int, batch: int | None, limit: int) -> int:
