@@ -26,8 +26,9 @@ from tests.functions.test_predict_events import body_of, http_event
 TABLE = np.arange(15, dtype=np.float32).reshape(5, 3)
 
 
-def embedding_model(path: Path) -> Path:
-    """feats [N, 4], cat int64 [N] -> Concat(feats, Gather(emb.weight, cat)) [N, 7]."""
+def embedding_model(path: Path, batch: int | str = "batch") -> Path:
+    """feats [N, 4], cat int64 [N] -> Concat(feats, Gather(emb.weight, cat)) [N, 7]; N fixed
+    at `batch` when it is a number (the legacy exporter without dynamic_axes)."""
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["emb.weight", "cat"], ["embedding"]),
@@ -35,10 +36,10 @@ def embedding_model(path: Path) -> Path:
         ],
         "two_inputs",
         [
-            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["batch", 4]),
-            helper.make_tensor_value_info("cat", TensorProto.INT64, ["batch"]),
+            helper.make_tensor_value_info("feats", TensorProto.FLOAT, [batch, 4]),
+            helper.make_tensor_value_info("cat", TensorProto.INT64, [batch]),
         ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 7])],
         [numpy_helper.from_array(TABLE, "emb.weight")],
     )
     return onnx_factory._save(graph, path)
@@ -52,12 +53,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def predict(root: Path, cats: list[int]) -> tuple[int, Any]:
+def predict(root: Path, cats: list[int], model: str = "emb") -> tuple[int, Any]:
     store = LocalStore(root / "store")
     pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
-    service = service_from_env({"AIAAS_MODEL": "emb"}, pool)
+    service = service_from_env({"AIAAS_MODEL": model}, pool)
     doc = {"inputs": {"feats": [[0.5] * 4] * len(cats), "cat": cats}}
-    response = service.handle(http_event("POST", "/models/emb/predict", json.dumps(doc)))
+    response = service.handle(http_event("POST", f"/models/{model}/predict", json.dumps(doc)))
     return response["statusCode"], body_of(response)
 
 
@@ -95,3 +96,17 @@ def test_a_batch_file_reports_the_rows_with_such_ids_and_scores_the_others(root:
     assert [line.split(",")[4] for line in scored[1:]] == ["1", "4"]
     errors = [json.loads(line) for line in (out / "rows.csv.errors.jsonl").read_text().splitlines()]
     assert [(e["line"], "input 'cat' has" in e["error"]) for e in errors] == [(3, True), (5, True)]
+
+
+def test_a_batch_fixed_at_one_with_an_id_a_row_takes_several_rows(root: Path) -> None:
+    # The legacy export without dynamic_axes: feats [1, 4], cat [1]. Rows were refused with
+    # "dimension 0 must be 1" (and batch files as a model whose batch is not fixed throughout),
+    # where a [1, 4] input alone is run a row at a time.
+    path = embedding_model(root / "fixed.onnx", batch=1)
+    assert main(["--store", str(root / "store"), "publish", str(path), "--name", "fixed"]) == 0
+    status, doc = predict(root, [0, 4, 2], model="fixed")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feats = np.full((1, 4), 0.5, np.float32)
+    want = [session.run(None, {"feats": feats, "cat": np.array([c])})[0][0] for c in (0, 4, 2)]
+    assert status == 200, doc
+    np.testing.assert_array_equal(doc["outputs"]["y"], want)

@@ -43,14 +43,11 @@ def test_rows_to_a_batch_fixed_at_one_are_refused_for_the_dimension_that_is_wron
 
 
 def test_a_batch_fixed_where_rows_cannot_run_one_at_a_time_says_how_to_export() -> None:
-    # An embedding id per row, [1], beside [1, 4] features: the legacy exporter's default.
-    two = manifest(
-        (TensorSpec("feats", "float32", (1, 4)), TensorSpec("cat", "int64", (1,))), (1, 2)
-    )
-    message = refusal(two, feats=np.zeros((5, 4), np.float32), cat=np.zeros(5, np.int64))
-    assert message == (
-        "input 'feats' expects shape [1, 4]; got [5, 4] (dimension 0 must be 1); if that is "
-        "its batch axis, the export fixed it (no dynamic batch axis): send 1 row(s) a request, "
+    # The dynamo exporter given an example batch of 2 and no dynamic_shapes: [2, 4] features.
+    two = manifest((TensorSpec("feats", "float32", (2, 4)),), (2, 3))
+    assert refusal(two, feats=np.zeros((5, 4), np.float32)) == (
+        "input 'feats' expects shape [2, 4]; got [5, 4] (dimension 0 must be 2); if that is "
+        "its batch axis, the export fixed it (no dynamic batch axis): send 2 row(s) a request, "
         "or export again with one (torch.onnx.export(..., dynamic_shapes=...), or dynamo=False "
         "with dynamic_axes={'feats': {0: 'batch'}} for every input and output)"
     )
