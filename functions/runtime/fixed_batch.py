@@ -21,11 +21,13 @@ Runner = Callable[[Sequence[str], Mapping[str, np.ndarray], Any], list[Any]]
 
 
 def one_row_batch(manifest: ModelManifest) -> bool:
-    """Whether every input and output has a first (batch) dimension of exactly 1, and each
-    input at least one dimension after it (a [1] input is one value, not a row)."""
+    """Whether every input and output has a first (batch) dimension of exactly 1, and some
+    input a dimension after it: a lone [1] input is one value, not a row, but beside [1, F]
+    features a [1] input is one value a row (an embedding's id, as the legacy exporter
+    writes `forward(features, category)` without dynamic axes)."""
     return (
-        bool(manifest.inputs)
-        and all(len(spec.shape) >= 2 and spec.shape[0] == 1 for spec in manifest.inputs)
+        any(len(spec.shape) >= 2 for spec in manifest.inputs)
+        and all(len(spec.shape) >= 1 and spec.shape[0] == 1 for spec in manifest.inputs)
         and all(len(spec.shape) >= 1 and spec.shape[0] == 1 for spec in manifest.outputs)
     )
 

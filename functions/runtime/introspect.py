@@ -8,7 +8,7 @@ package is installed, the file's opset and producer and what the graph says abou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from functions.runtime.cache import sha256_file
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
+from functions.runtime.index_inputs import index_rows
 from functions.runtime.manifest import ModelFile, TensorSpec
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, 
     return tuple(specs)
 
 
-def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
+def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None, batched: bool) -> TensorSpec:
+    """`batched`: every input has a dynamic first (batch) dimension."""
     entry = BY_ORT.get(arg.type)
     if entry is not None:
         shape = _shape(arg)
@@ -62,6 +64,10 @@ def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None) -> TensorSpec:
             # onnxmltools' LightGBM export declares its label output [1]; it holds one class a
             # row, and a fixed [1] in OIP metadata tells clients the model takes one row.
             shape = (-1,)
+        elif batched and len(shape) >= 2 and shape[0] == 1:
+            # torch.onnx.export(dynamo=False) with dynamic_axes naming the inputs only keeps
+            # the example's batch of 1 in each output's declared shape; it answers N rows.
+            shape = (-1, *shape[1:])
         return TensorSpec(arg.name, entry.name, shape)
     if arg.type not in ZIPMAP_TYPES:
         raise BadRequest(
@@ -114,6 +120,30 @@ def _inline_class_lists(proto: onnx.ModelProto, path: Path) -> None:
             del tensor.external_data[:]
 
 
+def _bfloat16_hint(path: Path, graph: Path, error: str) -> str:
+    """For a model exported after `model.bfloat16()` (onnxruntime's CPU kernels run few ops in
+    bfloat16, and say only that a node has no implementation): what to export instead."""
+    if "NOT_IMPLEMENTED" not in error:
+        return ""
+    try:
+        proto = _load_proto(path, graph)
+    except Exception:  # the hint is optional: onnxruntime's error stands without it
+        return ""
+    if proto is None:
+        return ""
+    from onnx import TensorProto
+
+    tensors = [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]
+    types = {t.type.tensor_type.elem_type for t in tensors}
+    types |= {t.data_type for t in proto.graph.initializer}
+    if TensorProto.BFLOAT16 not in types:
+        return ""
+    return (
+        "; the graph computes in bfloat16, which onnxruntime does not run on a CPU: export "
+        "the model in float32 (model.float()) or float16 (model.half())"
+    )
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     # A big single file is read through a graph file mapping its weights (as serving loads
@@ -122,7 +152,10 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         try:
             session = mapped_weights.inference_session(path, graph, None)
         except Exception as exc:
-            raise BadRequest(f"{path} is not an ONNX model onnxruntime can load: {exc}") from exc
+            raise BadRequest(
+                f"{path} is not an ONNX model onnxruntime can load: {exc}"
+                + _bfloat16_hint(path, graph, str(exc))
+            ) from exc
         proto = _load_proto(path, graph)
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
@@ -134,9 +167,19 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         if proto.producer_version:
             producer = f"{producer} {proto.producer_version}"
         classes = read_classes(proto.graph)
+    inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
+    if proto is not None:
+        tables = index_rows(proto.graph)
+        inputs = tuple(
+            replace(spec, index_rows=tables[spec.name])
+            if spec.name in tables and spec.dtype.startswith(("int", "uint"))
+            else spec
+            for spec in inputs
+        )
+    batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     return OnnxSignature(
-        inputs=_input_specs(session.get_inputs(), finite=finite_inputs),
-        outputs=tuple(_output_spec(arg, classes) for arg in session.get_outputs()),
+        inputs=inputs,
+        outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
         file=ModelFile(
             sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
         ),

@@ -58,6 +58,10 @@ class TensorSpec:
     # exports by default); the runtime serves it as this float32 [N, len(map_keys)] tensor, one
     # column per key in this order. The keys are the graph's class values (int64 or string).
     map_keys: tuple[int, ...] | tuple[str, ...] = ()
+    # Integer inputs only: the graph reads rows of a table this long with these values (an
+    # nn.Embedding's Gather). ONNX's Gather reads a negative index from the table's end, where
+    # torch refuses it, so values must be 0 to index_rows - 1; 0: not such an input.
+    index_rows: int = 0
 
     @property
     def rank(self) -> int:
@@ -167,6 +171,8 @@ def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
         data["map_keys"] = list(spec.map_keys)
     else:
         del data["map_keys"]  # tensors' specs stay as they were
+    if not spec.index_rows:
+        del data["index_rows"]
     return data
 
 
@@ -203,7 +209,18 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
         finite=get(spec, "finite", bool, where, False),
         description=get(spec, "description", str, where, ""),
         map_keys=_parse_map_keys(spec, where),
+        index_rows=_parse_index_rows(spec, where),
     )
+
+
+def _parse_index_rows(spec: Mapping[str, Any], where: str) -> int:
+    rows = get(spec, "index_rows", int, where, 0)
+    if rows < 0 or (rows and not get(spec, "dtype", str, where).startswith(("int", "uint"))):
+        raise ManifestError(
+            f"manifest field '{where}.index_rows' must be a table's row count (0 or more) on an "
+            "integer input"
+        )
+    return rows
 
 
 def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:

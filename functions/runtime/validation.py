@@ -17,6 +17,7 @@ from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.ort_errors import ModelRefused
 
 
 def describe(spec: TensorSpec) -> str:
@@ -104,18 +105,36 @@ def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
     )
 
 
-def _check_shape(spec: TensorSpec, value: np.ndarray) -> None:
-    if value.ndim != len(spec.shape):
+def _check_shape(spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False) -> None:
+    """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
+    number of rows although its graph fixes the batch at one (run a row at a time), so the
+    first dimension is not what is wrong and the message shows it as -1."""
+    want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
+    if value.ndim != len(want):
         raise InvalidInput(
-            f"input '{spec.name}' expects shape {list(spec.shape)} (rank {spec.rank}); "
+            f"input '{spec.name}' expects shape {list(want)} (rank {spec.rank}); "
             f"got shape {list(value.shape)}"
         )
-    for axis, want in enumerate(spec.shape):
-        if want != -1 and want != value.shape[axis]:
+    for axis, size in enumerate(want):
+        if size != -1 and size != value.shape[axis]:
             raise InvalidInput(
-                f"input '{spec.name}' expects shape {list(spec.shape)}; got {list(value.shape)} "
-                f"(dimension {axis} must be {want}){_channels_hint(spec.shape, value.shape)}"
+                f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
+                f"(dimension {axis} must be {size}){_channels_hint(want, value.shape)}"
+                + _fixed_batch_hint(spec, axis)
             )
+
+
+def _fixed_batch_hint(spec: TensorSpec, axis: int) -> str:
+    """For rows refused by a batch axis the export fixed (torch.onnx.export without dynamic
+    axes, where the model cannot be run a row at a time): how to export it instead."""
+    if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1):
+        return ""  # a one-dimensional input of several values is one row, not a batch
+    return (
+        f"; if that is its batch axis, the export fixed it (no dynamic batch axis): send "
+        f"{spec.shape[0]} row(s) a request, or export again with one "
+        f"(torch.onnx.export(..., dynamic_shapes=...), or dynamo=False with "
+        f"dynamic_axes={{'{spec.name}': {{0: 'batch'}}}} for every input and output)"
+    )
 
 
 def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
@@ -241,10 +260,10 @@ def validate_inputs(
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
-            _check_shape(spec, value)
+            _check_shape(spec, value, any_rows=rule.batched)
         for axis, size in rule.static_dims:
             if shape[axis] != size:
-                _check_shape(spec, value)
+                _check_shape(spec, value, any_rows=rule.batched)
         if rule.batched:
             rows = shape[0]
             if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):
@@ -252,6 +271,8 @@ def validate_inputs(
             batch = rows
         if rule.finite and not all_finite(value):
             _check_finite(spec, value, inputs[spec.name])  # as sent: says why it is not finite
+        if spec.index_rows and value.size:
+            _check_rows(spec, value)
         checked[spec.name] = value
     if len(checked) != len(inputs):
         unknown = sorted(set(inputs) - set(checked))[0]
@@ -260,6 +281,24 @@ def validate_inputs(
             + ", ".join(describe(spec) for spec in manifest.inputs)
         )
     return checked
+
+
+def _check_rows(spec: TensorSpec, value: np.ndarray) -> None:
+    """Ids into a table of `spec.index_rows` rows (an embedding): ONNX's Gather would read a
+    negative one from the table's end, where torch refuses it. Refused as the model refuses a
+    value (a 422 online; batch scores the other rows and reports this one)."""
+    low, high = int(value.min()), int(value.max())
+    if low >= 0 and high < spec.index_rows:
+        return
+    bad = low if low < 0 else high
+    index = np.argwhere(value == bad)[0].tolist()
+    raise ModelRefused(
+        f"input '{spec.name}' has {bad} at index {index}; its values pick rows of a table of "
+        f"{spec.index_rows} (an embedding): send 0 to {spec.index_rows - 1} (a category code "
+        "of -1, as pandas gives a missing one, is no row: map it to a row the model was "
+        "trained with)",
+        "Gather",
+    )
 
 
 def _check_batch(spec: TensorSpec, rows: int, batch: int | None, limit: int) -> int:

@@ -1,8 +1,9 @@
 """`aiaas publish` for classifiers: labels, scores output and activation from the options given,
 else from what the graph says (`functions.runtime.graph_classes`), checked against each other.
 
-Defaults: the scores are the ZipMap output, else the float output with one column per class,
-never an int64 / string label output; the labels are the graph's classes; the activation is
+Defaults: the scores are the ZipMap output, else the float output with one column per class
+(of several such, the one a final Softmax makes, else the user is asked which), never an
+int64 / string label output; the labels are the graph's classes; the activation is
 "none" when the exporter outputs probabilities (classical exporters, a final Softmax), else
 "softmax" (a network's logits). A label list must have one label per class. One score a row is
 a binary classifier's positive (second) class: a probability when the graph makes one (a final
@@ -65,6 +66,29 @@ def _default_scores(outputs: tuple[TensorSpec, ...], classes: int) -> TensorSpec
     return next(iter(zipmaps or fitting or floats), None)
 
 
+def _one_of_several(
+    outputs: tuple[TensorSpec, ...], found: TensorSpec, classes: int, graph: GraphClasses
+) -> TensorSpec:
+    """`found`, unless other float outputs have one column per class too (a network's
+    embedding of that width beside its logits): the first was taken, so an embedding's argmax
+    answered as the class. One of them already probabilities (a final Softmax) is the one;
+    else the user says which."""
+    if found.map_keys or classes < 2:
+        return found
+    fitting = [o for o in outputs if o.dtype.startswith("float") and _width(o) == classes]
+    if len(fitting) < 2:
+        return found
+    probabilities = [o for o in fitting if o.name in graph.probability_outputs]
+    if len(probabilities) == 1:
+        return probabilities[0]
+    names = ", ".join(repr(o.name) for o in fitting)
+    raise BadRequest(
+        f"outputs {names} each have {classes} columns, one per class; say which holds the "
+        f"class scores: --scores-output {fitting[-1].name} (and --activation none if it "
+        "already holds probabilities)"
+    )
+
+
 def _one_a_row(spec: TensorSpec) -> bool:
     """A float output with one score per row ([N] or [N, 1])."""
     return (
@@ -101,10 +125,11 @@ def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
 
 
 def _scores(
-    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int, labelled: bool
+    outputs: tuple[TensorSpec, ...], options: ClassifierOptions, classes: int, graph: GraphClasses
 ) -> TensorSpec:
-    """The output of class scores; `labelled`: the graph has a label output too (as the
-    classifiers of skl2onnx and onnxmltools have)."""
+    """The output of class scores."""
+    # a label output as well: the classifiers of skl2onnx and onnxmltools have one
+    labelled = any(o.name in graph.label_outputs for o in outputs)
     if options.scores_output is None:
         found = _default_scores(outputs, classes)
         if found is None:
@@ -115,7 +140,7 @@ def _scores(
         if labelled and not found.map_keys and _width(found) != classes:
             _one_output_per_class(outputs, classes)
         _one_score_for_many(found, classes, "output")
-        return found
+        return _one_of_several(outputs, found, classes, graph)
     spec = _output(outputs, options.scores_output, "--scores-output")
     if not spec.dtype.startswith("float"):
         default = _default_scores(outputs, classes)
@@ -181,9 +206,8 @@ def classifier_setup(
     outputs: tuple[TensorSpec, ...], graph: GraphClasses, options: ClassifierOptions
 ) -> ClassifierSetup:
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
-    labelled = any(o.name in graph.label_outputs for o in outputs)
     classes = len(graph.labels) or len(options.labels) or -1
-    scores = _scores(outputs, options, classes, labelled)
+    scores = _scores(outputs, options, classes, graph)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))

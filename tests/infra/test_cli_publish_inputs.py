@@ -85,3 +85,29 @@ def test_publish_refuses_files_that_are_not_onnx(
     junk.write_text("not onnx")
     said = fails(capsys, local_store, "publish", str(junk), "--name", "m")
     assert f"{junk} is not an ONNX model" in said and "publish the .onnx file" in said
+
+
+def test_a_bfloat16_export_is_refused_saying_what_to_export_instead(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    # What torch.onnx.export writes after model.bfloat16(): onnxruntime's CPU kernels have no
+    # bfloat16 Gemm, and its error says only that a node has no implementation.
+    import onnx
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("W", TensorProto.BFLOAT16, [4, 3], [0.5] * 12)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["y"])],
+        "bf16",
+        [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, ["N", 3])],
+        initializer=[weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "bf16.onnx")
+    said = fails(capsys, local_store, "publish", str(tmp_path / "bf16.onnx"), "--name", "m")
+    assert "NOT_IMPLEMENTED" in said and said.endswith(
+        "; the graph computes in bfloat16, which onnxruntime does not run on a CPU: export the "
+        "model in float32 (model.float()) or float16 (model.half())"
+    )

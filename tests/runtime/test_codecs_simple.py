@@ -203,3 +203,16 @@ def test_a_field_left_out_of_a_record_is_refused_saying_how_to_send_a_missing_va
         with pytest.raises(InvalidInput) as info:
             simple.decode({"instances": [row]}, manifest)
         assert info.value.message == message
+
+
+def test_token_id_rows_of_different_lengths_are_told_to_pad() -> None:
+    # [N, T] ids with a dynamic T (an LSTM / GRU export): each row alone fits the model, so
+    # "every row must have shape [-1]" told the caller nothing.
+    sequences = replace(CLASSIFIER, inputs=(TensorSpec("ids", "int64", (-1, -1)),))
+    with pytest.raises(InvalidInput) as info:
+        simple.decode({"inputs": [[1, 2, 3], [4, 5], [6]]}, sequences)
+    assert info.value.message == (
+        "input 'ids' is ragged: its rows have 3 lengths (1, 2, 3); the rows of one request make "
+        "one tensor [-1, -1], so they must have one length: pad the shorter rows (token ids: "
+        "with the padding id), or send rows of each length in a request of their own"
+    )

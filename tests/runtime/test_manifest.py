@@ -179,6 +179,8 @@ def test_wrong_field_values_are_named(field: str, value: object, fragments: list
         ({"shape": "(-1, 4)"}, ["'inputs[0].shape'", "list"]),
         ({"finite": "yes"}, ["'inputs[0].finite'", "bool"]),
         ({"name": 7}, ["'inputs[0].name'", "str"]),
+        ({"index_rows": 5}, ["'inputs[0].index_rows'", "on an integer input"]),
+        ({"index_rows": -1, "dtype": "int64"}, ["'inputs[0].index_rows'", "0 or more"]),
     ],
 )
 def test_bad_tensor_spec_is_named(spec: dict[str, Any], fragments: list[str]) -> None:
@@ -250,6 +252,11 @@ def test_manifests_without_them_are_written_as_before() -> None:
     """Versions published before ZipMap support keep their exact JSON shape."""
     data = valid_dict()
     assert "map_keys" not in data["outputs"][0] and "map_keys" not in data["inputs"][0]
+    assert "index_rows" not in data["inputs"][0]
+    ids = TensorSpec("ids", "int64", (-1, -1), index_rows=20)
+    assert ModelManifest.from_dict(
+        data | {"inputs": [{"name": "ids", "dtype": "int64", "shape": [-1, -1], "index_rows": 20}]}
+    ).inputs == (ids,)
     assert data["postprocessing"] == {"scores_output": "logits", "activation": "softmax"}
 
 

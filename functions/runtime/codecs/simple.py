@@ -31,9 +31,7 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError:
-        raise InvalidInput(
-            f"input '{spec.name}' is ragged: every row must have shape {list(spec.shape[1:])}"
-        ) from None
+        raise InvalidInput(_ragged(value, spec)) from None
     if spec.dtype != "string" and array.dtype.kind == "U":
         return array  # one text per row for a text model (which tokenizes it), else a 422 later
     if array.dtype.kind == "f" and spec.dtype in _WIDE_INTEGERS:
@@ -57,6 +55,23 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
             return array[:, np.newaxis]
         array = array[np.newaxis, ...]  # one row sent without its batch axis: add it
     return array
+
+
+def _ragged(value: object, spec: TensorSpec) -> str:
+    """The 422 for rows numpy cannot stack. Rows of different lengths to a dynamic axis (token
+    ids of a sequence model, [N, T]) fit the model one at a time, but not in one tensor."""
+    row = list(spec.shape[1:])
+    lengths = (
+        sorted({len(r) for r in value if isinstance(r, list)}) if isinstance(value, list) else []
+    )
+    if len(lengths) < 2 or -1 not in row:
+        return f"input '{spec.name}' is ragged: every row must have shape {row}"
+    return (
+        f"input '{spec.name}' is ragged: its rows have {len(lengths)} lengths "
+        f"({', '.join(map(str, lengths[:5]))}); the rows of one request make one tensor "
+        f"{list(spec.shape)}, so they must have one length: pad the shorter rows (token ids: "
+        "with the padding id), or send rows of each length in a request of their own"
+    )
 
 
 # numpy gives float64 for a list mixing ints below and above int64's range, exact only to 2**53.

@@ -1,0 +1,46 @@
+"""The shapes `aiaas publish` reads from a graph (functions/runtime/introspect.py) for what the
+torch exporters write, and what OIP metadata then tells clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.runtime.introspect import read_signature
+
+
+def legacy_export(path: Path, batch: object) -> Path:
+    """x [batch, 4] -> Gemm -> y declared [1, 3]: torch.onnx.export(dynamo=False) with
+    dynamic_axes naming the input only (or none at all, batch = 1)."""
+    weight = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["y"])],
+        "legacy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        initializer=[weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_an_output_declared_with_the_examples_batch_of_one_is_read_as_batched(
+    tmp_path: Path,
+) -> None:
+    path = legacy_export(tmp_path / "m.onnx", "N")
+    # onnxruntime answers 5 rows whatever the declaration says; OIP metadata said [1, 3].
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.ones((5, 4), np.float32)})[0].shape == (5, 3)
+    assert [o.shape for o in read_signature(path).outputs] == [(-1, 3)]
+    # A batch the export fixed at one everywhere stays as it is (run a row at a time).
+    fixed = read_signature(legacy_export(tmp_path / "fixed.onnx", 1))
+    assert ([i.shape for i in fixed.inputs], [o.shape for o in fixed.outputs]) == (
+        [(1, 4)],
+        [(1, 3)],
+    )
