@@ -139,14 +139,13 @@ def input_columns(manifest: ModelManifest) -> InputColumns:
             f"{manifest.version} has {shapes}{': ' + problem if problem else ''}"
         )
     widths = tuple(math.prod(spec.shape[1:]) for spec in inputs)
-    if len(inputs) == 1:
-        names = manifest.features or tuple(f"x_{i}" for i in range(widths[0]))
-    else:
-        names = tuple(
-            name
-            for spec, width in zip(inputs, widths, strict=True)
-            for name in ((spec.name,) if width == 1 else _indexed(spec.name, width))
-        )
+    if len(inputs) == 1 and manifest.features:
+        return InputColumns(inputs, widths, tuple(manifest.features))
+    names = (
+        name
+        for spec, width in zip(inputs, widths, strict=True)
+        for name in indexed_names(spec.name, width)
+    )
     return InputColumns(inputs, widths, tuple(names))
 
 
@@ -158,5 +157,9 @@ def _problem(spec: TensorSpec) -> str:
     return ""
 
 
-def _indexed(name: str, width: int) -> tuple[str, ...]:
-    return tuple(f"{name}_{i}" for i in range(width))
+def indexed_names(name: str, width: int) -> tuple[str, ...]:
+    """The columns of input `name`, `width` values a row, as batch CSVs read and write them and
+    explanations name them: the input's own name for one value, else name_0 ... name_{width-1}
+    (an export's `onnx::Gemm_0` reads onnx::Gemm_0_0, ...; explanations once said x_0, ...,
+    which named no column of the user's CSV)."""
+    return (name,) if width == 1 else tuple(f"{name}_{i}" for i in range(width))

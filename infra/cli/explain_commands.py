@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.batch.csv_header import expected_columns
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
@@ -72,9 +71,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "data",
         type=Path,
-        help="a .csv (named, x_0.. or batch's columns) or .npy of model rows; for a model of "
-        "any image size an .npy or a .jsonl of images (each line its own size); for a text "
-        "model its texts: a .csv with the text column, a .jsonl of records or one text a line",
+        help="a .csv (named, or as batch reads them: X_0, ...) or .npy of model rows; for a "
+        "model of any image size an .npy or a .jsonl of images (each line its own size); for a "
+        "text model its texts: a .csv with the text column, a .jsonl of records or one text a line",
     )
     p.add_argument(
         "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
@@ -168,11 +167,12 @@ def read_rows(
     gaps: bool = False,
 ) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
-    DataFrame export's input names; else x_0, x_1, ...). A CSV row whose numeric cells are not
-    all numbers is an error, or with `bad`, kept out and noted there. A model with a string
-    column gets an object array: that column's cells as they are, the others as floats. With
-    `records`, each CSV row's other cells (ids, ground truth) are added to it. With `gaps`, an
-    empty cell is NaN where the model takes missing values (baseline_rows.py)."""
+    DataFrame export's input names; else as batch reads them: X_0, X_1, ...). A CSV row whose
+    numeric cells are not all numbers is an error, or with `bad`, kept out and noted there. A
+    model with a string column gets an object array: that column's cells as they are, the
+    others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
+    to it. With `gaps`, an empty cell is NaN where the model takes missing values
+    (baseline_rows.py)."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
@@ -195,7 +195,7 @@ def read_rows(
         names = named if set(named) <= set(header) else []
         names = names or _positional(columns, width, header)
         missing = [n for n in names if n not in header]
-        if missing and named:  # the names it reads are what to report, not x_0, ...
+        if missing and named:  # the names it reads are what to report, not X_0, ...
             missing = [n for n in named if n not in header]
         if missing:
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
@@ -215,32 +215,32 @@ def read_rows(
 
 
 def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
-    """Unnamed columns: x_0, x_1, ..., or the ones batch scoring reads (the input's name:
-    X_0, X_1, ... for skl2onnx's `X`), so one CSV serves `aiaas batch` and `aiaas baseline`."""
-    if len(columns.specs) == 1:
-        batch = expected_columns(columns.specs[0])
-        if len(batch) == width and set(batch) <= set(header):
-            return batch
-    return [f"x_{i}" for i in range(width)]
+    """Unnamed columns: the ones batch scoring reads and explanations name (the input's name
+    and index: X_0, X_1, ... for skl2onnx's `X`), so one CSV serves `aiaas batch`, `aiaas
+    baseline` and `aiaas explain`; or x_0, x_1, ..., what explanations named them before."""
+    earlier = [f"x_{i}" for i in range(width)]
+    if set(earlier) <= set(header) and not set(columns.names) <= set(header):
+        return earlier
+    return list(columns.names)
 
 
 def _missing_columns(
     path: Path, manifest: ModelManifest, named: list[str], missing: list[str], header: Sequence[str]
 ) -> str:
-    """What to name the columns: a model published without --features reads x_0, x_1, ...,
-    which a user's own CSV never has; "lacks column(s) x_0, ..." alone left them guessing."""
+    """What to name the columns: a model published without --features reads its input's name
+    and index (X_0, X_1, ...), which a user's own CSV may not have; "lacks column(s) X_0, ..."
+    alone left them guessing."""
     shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
-    width = explained_columns(manifest).width
+    columns = explained_columns(manifest)
+    width = columns.width
     if named:
         reads = f"it reads {', '.join(named)}"
     else:
-        columns = explained_columns(manifest)
-        batch = expected_columns(columns.specs[0]) if len(columns.specs) == 1 else []
-        also = f" or {batch[0]} to {batch[-1]} as batch reads them" if batch[0:1] != ["x_0"] else ""
+        first, last = columns.names[0], columns.names[-1]
+        span = f"columns {first} to {last}" if width > 1 else f"column {first}"
         reads = (
             f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
-            f"{width} columns x_0 to x_{width - 1}{also} in order (or give a .npy of [N, {width}] "
-            "rows)"
+            f"{width} {span} in order, as batch reads them (or give a .npy of [N, {width}] rows)"
         )
     numeric = bool(header) and all(_is_number(name) for name in header)
     hint = " (is the header line missing?)" if numeric else ""

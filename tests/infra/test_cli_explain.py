@@ -144,10 +144,9 @@ def test_a_csv_for_a_model_without_feature_names_is_told_what_to_name(
     np.savetxt(named, rows, delimiter=",", header=",".join(f"c{i}" for i in range(13)), comments="")
     code, _, err = cli(store, capsys, "baseline", "wine", str(named))
     assert code == 1 and err == (
-        f"aiaas baseline: error: {named}: the header lacks column(s) x_0, x_1, x_2, x_3, x_4, "
-        "x_5, ... (13 in all); wine:1 has no feature names, so the header names its 13 columns "
-        "x_0 to x_12 or X_0 to X_12 as batch reads them in order (or give a .npy of [N, 13] "
-        "rows)\n"
+        f"aiaas baseline: error: {named}: the header lacks column(s) X_0, X_1, X_2, X_3, X_4, "
+        "X_5, ... (13 in all); wine:1 has no feature names, so the header names its 13 columns "
+        "X_0 to X_12 in order, as batch reads them (or give a .npy of [N, 13] rows)\n"
     )
     bare = tmp_path / "bare.csv"
     np.savetxt(bare, rows, delimiter=",")

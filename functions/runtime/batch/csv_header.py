@@ -16,6 +16,7 @@ from functions.runtime.batch.cells import PREFIX, column_names
 from functions.runtime.batch.scoring import OutputField, row_shape
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
+from functions.runtime.input_columns import indexed_names
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
@@ -28,8 +29,7 @@ class HeaderMismatch(BadRequest):
 
 def expected_columns(spec: TensorSpec) -> list[str]:
     """The CSV columns input `spec` is read from."""
-    width = math.prod(row_shape(spec))
-    return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
+    return list(indexed_names(spec.name, math.prod(row_shape(spec))))
 
 
 def _shown(names: list[str]) -> str:
