@@ -67,6 +67,13 @@ class TensorSpec:
     def rank(self) -> int:
         return len(self.shape)
 
+    @property
+    def sequence(self) -> bool:
+        """A rank-2 input with a dynamic second axis: a row is a sequence of any length (token
+        ids for an integer one, as a GRU or LSTM over an embedding reads them), not an image
+        nor a fixed set of columns; refusals say what to send in those terms."""
+        return self.rank == 2 and self.shape[1] == -1
+
 
 @dataclass(frozen=True)
 class ModelFile:

@@ -95,8 +95,7 @@ def row_shape(spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
     if spec.shape and spec.shape[0] in (-1, 1) and dynamic and sized:
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}: CSV columns give rows of one "
-            f"fixed shape, and dimensions {', '.join(dynamic)} are dynamic; send an .npy file "
-            "(one image size a file) or JSONL (each line its own size)"
+            f"fixed shape, and {_dynamic_advice(spec, dynamic)}"
         )
     if not spec.shape or spec.shape[0] not in (-1, 1):
         raise UnsupportedModel(
@@ -105,6 +104,21 @@ def row_shape(spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
             "(torch.onnx.export's dynamic_shapes or dynamic_axes)"
         )
     return spec.shape[1:]
+
+
+def _dynamic_advice(spec: TensorSpec, dynamic: list[str]) -> str:
+    """Which dimensions are dynamic and what to send instead, in the model's terms: a sequence's
+    length (a GRU's token ids) or an image's size."""
+    if spec.sequence:
+        what = "ids" if spec.dtype.startswith(("int", "uint")) else "values"
+        return (
+            f"dimension 1 (the sequence length) is dynamic; send an .npy file of [N, L] {what} "
+            f"(one sequence length a file) or JSONL (each line its own sequence of {what})"
+        )
+    return (
+        f"dimensions {', '.join(dynamic)} are dynamic; send an .npy file (one image size a "
+        "file) or JSONL (each line its own size)"
+    )
 
 
 def fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:
