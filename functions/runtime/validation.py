@@ -292,11 +292,20 @@ def _check_rows(spec: TensorSpec, value: np.ndarray) -> None:
         return
     bad = low if low < 0 else high
     index = np.argwhere(value == bad)[0].tolist()
+    last = spec.index_rows - 1
+    if spec.sequence:  # a GRU's or LSTM's token ids, not a DataFrame's category codes
+        send = (
+            f"send token ids 0 to {last} (the vocabulary the model was trained with: an unknown "
+            "or padding token is one of its ids, not -1 nor one past the end)"
+        )
+    else:
+        send = (
+            f"send 0 to {last} (a category code of -1, as pandas gives a missing one, is no "
+            "row: map it to a row the model was trained with)"
+        )
     raise ModelRefused(
         f"input '{spec.name}' has {bad} at index {index}; its values pick rows of a table of "
-        f"{spec.index_rows} (an embedding): send 0 to {spec.index_rows - 1} (a category code "
-        "of -1, as pandas gives a missing one, is no row: map it to a row the model was "
-        "trained with)",
+        f"{spec.index_rows} (an embedding): {send}",
         "Gather",
     )
 

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
+from tests.functions.test_predict_events import body_of, http_event
 
 TABLE = np.arange(15, dtype=np.float32).reshape(5, 3)
 
@@ -63,3 +69,22 @@ def test_a_csv_of_ids_is_told_to_send_one_sequence_length_a_file_or_jsonl(root: 
         TABLE[[3, 4, 0]].mean(axis=0).tolist(),
         TABLE[4].tolist(),
     ]
+
+
+@pytest.mark.parametrize("bad", [-1, 5])
+def test_token_ids_outside_the_vocabulary_are_refused_as_token_ids(root: Path, bad: int) -> None:
+    store = LocalStore(root / "store")
+    service = service_from_env(
+        {"AIAAS_MODEL": "gru"}, ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    )
+    doc = json.dumps({"inputs": [[0, 1, 2], [3, bad, 4]]})
+    response = service.handle(http_event("POST", "/models/gru/predict", doc))
+    assert (response["statusCode"], body_of(response)) == (
+        422,
+        {
+            "error": f"the model refused these inputs: input 'ids' has {bad} at index [1, 1]; "
+            "its values pick rows of a table of 5 (an embedding): send token ids 0 to 4 (the "
+            "vocabulary the model was trained with: an unknown or padding token is one of its "
+            "ids, not -1 nor one past the end)"
+        },
+    )
