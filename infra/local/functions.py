@@ -50,19 +50,29 @@ def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
     """os.environ with `env` applied, restored afterwards; one patch at a time.
 
     Only the patched names change, and only they are put back: other threads never see an
-    empty or half-restored environment.
+    empty or half-restored environment. Only Python's mapping changes, never the process's
+    C environment (setenv): glibc's getenv, which native threads call unlocked, may read an
+    array that setenv has just reallocated and freed. granian's tokio runtime thread, starting
+    as the warm-up imported the first handler, died so in getenv (SIGSEGV at `aiaas serve`'s
+    start: ~1 in 330 starts in CI; 15 in 600 with the warm-up patching for its first 0.5 s,
+    0 in 600 with this). Handlers, boto3 and Powertools read os.environ; native libraries and
+    child processes started without an env of their own see the server's environment.
     """
+    # os.environ's own store (CPython's `_Environ._data`, keys and values as its encodekey and
+    # encodevalue give them: bytes on POSIX): setting os.environ[name] would call setenv too.
+    data: dict[str, str] = os.environ._data  # type: ignore[attr-defined]
+    key, value = os.environ.encodekey, os.environ.encodevalue
     with _ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
+        saved = {name: data.get(key(name)) for name in env}
+        data.update({key(name): value(v) for name, v in env.items()})
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
+            for name, old in saved.items():
+                if old is None:
+                    data.pop(key(name), None)
                 else:
-                    os.environ[name] = value
+                    data[key(name)] = old
 
 
 def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.model import TIMED_EVERY
-from infra.local.functions import function_instances, local_environment
+from infra.local.functions import function_instances, local_environment, patched_environ
 from infra.local.gateway import Gateway
 from infra.template import functions, load_template
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
@@ -150,3 +152,18 @@ def test_local_environment_drops_cloud_placeholders() -> None:
     assert env["AIAAS_MODEL"] == MODEL
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "1024"
     assert not any("<" in value for value in env.values())
+
+
+def test_a_function_s_environment_leaves_the_process_s_c_environment_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A native thread's getenv during a setenv can crash (granian's runtime did, at start)."""
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    monkeypatch.setenv("AIAAS_TEST_KEPT", "server")
+    with patched_environ({"AIAAS_TEST_NEW": "function", "AIAAS_TEST_KEPT": "function"}):
+        assert os.environ["AIAAS_TEST_NEW"] == os.environ["AIAAS_TEST_KEPT"] == "function"
+        assert getenv(b"AIAAS_TEST_NEW") is None
+        assert getenv(b"AIAAS_TEST_KEPT") == b"server"
+    assert "AIAAS_TEST_NEW" not in os.environ
+    assert os.environ["AIAAS_TEST_KEPT"] == "server"
