@@ -23,10 +23,15 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.local.address import check_exposure, checked_token, listen_address
-from infra.local.functions import LocalFunction, function_instances, local_environment
+from infra.local.functions import (
+    LocalFunction,
+    export_native_settings,
+    function_instances,
+    local_environment,
+)
 from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits, end_process
-from infra.local.stack import DEFAULT_SELECTOR, stack_functions
+from infra.local.stack import DEFAULT_SELECTOR, GLOBAL_ENVIRONMENT, stack_functions
 from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
 
@@ -266,6 +271,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()
+    export_native_settings(GLOBAL_ENVIRONMENT)  # before granian's threads and the warm-up
     store = open_store(args.store)
     missing = missing_store_line(store)
     store_uri = store.uri
@@ -370,6 +376,7 @@ def read_env_vars(path: Path) -> dict[str, Any]:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
+    export_native_settings(GLOBAL_ENVIRONMENT)  # single-threaded yet
     store_uri = open_store(args.store).uri
     env_file = read_env_vars(args.env_vars) if args.env_vars else {}
     specs = template_functions(args.template, store_uri)

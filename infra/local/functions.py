@@ -75,6 +75,21 @@ def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
                     data[key(name)] = old
 
 
+# Read by native libraries through getenv, which a function's environment (Python's mapping
+# only, above) never reaches: the Hugging Face tokenizers library tokenizes a request on one
+# thread only when TOKENIZERS_PARALLELISM says so (docs/text.md).
+NATIVE_SETTINGS = ("TOKENIZERS_PARALLELISM",)
+
+
+def export_native_settings(env: Mapping[str, str]) -> None:
+    """Put `env`'s NATIVE_SETTINGS (the template's function environment) into the process's
+    own environment where it has none: once, before any thread starts (setenv is not safe
+    beside a native thread's getenv)."""
+    for name in NATIVE_SETTINGS:
+        if name in env:
+            os.environ.setdefault(name, env[name])
+
+
 def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[str, str]:
     """The function's variables; cloud-only placeholders give way to local values."""
     env = {k: v for k, v in spec.environment.items() if "<" not in v}

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from functions.runtime.model import TIMED_EVERY
-from infra.local.functions import function_instances, local_environment, patched_environ
+from infra.local.functions import (
+    export_native_settings,
+    function_instances,
+    local_environment,
+    patched_environ,
+)
 from infra.local.gateway import Gateway
 from infra.template import functions, load_template
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
@@ -167,3 +172,20 @@ def test_a_function_s_environment_leaves_the_process_s_c_environment_alone(
         assert getenv(b"AIAAS_TEST_KEPT") == b"server"
     assert "AIAAS_TEST_NEW" not in os.environ
     assert os.environ["AIAAS_TEST_KEPT"] == "server"
+
+
+def test_settings_native_libraries_read_reach_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A function's environment is Python's only, so what the tokenizers library reads through
+    getenv (TOKENIZERS_PARALLELISM, in the template's Globals) is exported once, at start; a
+    value the user set is kept."""
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    export_native_settings({"TOKENIZERS_PARALLELISM": "false", "AIAAS_OTHER": "x"})
+    assert getenv(b"TOKENIZERS_PARALLELISM") == b"false"
+    assert "AIAAS_OTHER" not in os.environ
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    export_native_settings({"TOKENIZERS_PARALLELISM": "false"})
+    assert getenv(b"TOKENIZERS_PARALLELISM") == b"true"
