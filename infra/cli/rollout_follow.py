@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from types import FrameType
 
 from functions.runtime.errors import PreconditionFailed
@@ -23,9 +22,9 @@ from functions.runtime.manifest import utc_now
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord
+from infra.cli.stop_signals import signal_handlers
 
 CHECK_GRACE_S = 30.0  # failed checks in a row are retried this long before the rollout aborts
-_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 log = logging.getLogger("aiaas.rollout")
 
@@ -161,29 +160,12 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP end the loop as Ctrl-C does: they used to kill the process with the
     split live. Left alone: SIGINT (Python's KeyboardInterrupt already does it) and a SIGHUP
     ignored on purpose (nohup: the rollout is meant to outlive the terminal)."""
-    before = {s: signal.getsignal(s) for s in _STOPPING}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if before[signum] != signal.SIG_IGN:
-            signal.signal(signum, _raise_stopped)
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
+    return signal_handlers(_raise_stopped, (signal.SIGTERM, signal.SIGHUP))
 
 
-@contextlib.contextmanager
-def _ignoring_signals() -> Iterator[None]:
-    before = {s: signal.getsignal(s) for s in _STOPPING}
-    for signum in _STOPPING:
-        signal.signal(signum, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
+def _ignoring_signals() -> contextlib.AbstractContextManager[None]:
+    return signal_handlers(signal.SIG_IGN, keep_ignored=False)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -29,21 +30,32 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def stopped_by_signals() -> Iterator[None]:
+def signal_handlers(
+    handler: Callable[[int, FrameType | None], Any] | int,
+    signums: Iterable[int] = STOP_SIGNALS,
+    *,
+    keep_ignored: bool = True,
+) -> Iterator[None]:
+    """`handler` for `signums` while the block runs, every stop signal's handler put back
+    after. `keep_ignored`: a signal ignored on purpose (nohup's SIGHUP) stays ignored."""
+    before: dict[int, Any] = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in signums:
+        if not (keep_ignored and before[signum] == signal.SIG_IGN):
+            signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+
+
+def stopped_by_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP raise Stopped while the block runs. The first stop signal wins: later
     ones are ignored so they cannot cut the cleanup short. A SIGHUP ignored (nohup) stays so."""
-    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for other in STOP_SIGNALS:  # not SIG_IGN: one caught meanwhile would raise OSError
             signal.signal(other, _ignore)
         raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
 
-    for signum in STOP_SIGNALS:
-        if before[signum] != signal.SIG_IGN:
-            signal.signal(signum, stop)
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
+    return signal_handlers(stop)
