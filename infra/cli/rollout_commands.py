@@ -120,12 +120,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     alias = names.alias_name(args.alias)
     actor = RuntimeSettings.from_env().actor
     when = _condition(args, first)
+    grace_s = _duration(
+        "--retry-for", args.retry_for
+    )  # refused before anything moves, not once it has
     if first == "resume":
         model = names.model_name(second)
         engine = RolloutEngine(Registry(open_store(args.store)), _source(args))
-        with stop_on_signals():
+        with stop_on_signals() as stop:
             record = engine.resume(model, alias, actor)
-            return follow(engine, record, actor, parse_duration(args.retry_for))
+            return follow(engine, record, actor, grace_s, stop)
     if first in ACTIONS:
         return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
@@ -133,7 +136,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     try:
         plan = RolloutPlan(
             steps=parse_steps(args.steps),
-            bake_s=parse_duration(args.bake),
+            bake_s=_duration("--bake", args.bake),
             max_error_rate=args.max_error_rate,
             max_p99_ms=args.max_p99_ms,
             min_agreement=args.min_agreement,
@@ -146,12 +149,19 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         flag = PLAN_FLAGS.get(setting)
         raise BadRequest(f"{flag} must {rest}" if flag and rest else exc.message) from None
     engine = RolloutEngine(registry, _source(args))
-    with stop_on_signals():  # from before the first move: a stop then still aborts
+    with stop_on_signals() as stop:  # from before the first move: a stop then still aborts
         try:
             record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
-        except Stopped as stop:  # the start aborted what it had begun
-            return 128 + stop.signum
-        return follow(engine, record, actor, parse_duration(args.retry_for))
+        except Stopped as stopped:  # a second signal cut the start short: it aborted it
+            return 128 + stopped.signum
+        return follow(engine, record, actor, grace_s, stop)
+
+
+def _duration(flag: str, text: str) -> float:
+    try:
+        return parse_duration(text)
+    except BadRequest as exc:  # named as the flag the user typed
+        raise BadRequest(f"{flag}: {exc.message}") from None
 
 
 # A plan's settings by the flags that set them (the control plane's API names the fields).
@@ -169,7 +179,7 @@ PLAN_FLAGS = {
 def _settle_s(given: str | None, registry: Registry, model: str, alias: str) -> float:
     """After --alias-ttl when given, else how long the store's servers take to see a move."""
     if given is not None:
-        return settle_after(parse_duration(given))
+        return settle_after(_duration("--alias-ttl", given))
     return settle_s(registry, model, alias)
 
 

@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from types import FrameType
 
 from functions.runtime.errors import PreconditionFailed
@@ -34,18 +35,51 @@ class Stopped(Exception):
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
-        super().__init__(f"the aiaas rollout process was stopped ({signal.Signals(signum).name})")
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(f"the aiaas rollout process was stopped ({name})")
+
+
+class StopRequest:
+    """The stop signals' handler: it raises Stopped only once `follow` is armed to abort.
+
+    A signal raised as an exception can land between any two instructions: between the start's
+    return and the `try` that aborts, it used to end the process with the split live. Before
+    `arm()`, the first signal is kept and raised by `arm()` itself, inside that `try`; a second
+    one raises at once (a start stuck on the store can still be cut short: it aborts what it
+    had begun)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.armed = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        first = self.signum is None
+        if first:
+            self.signum = signum
+        if self.armed or not first:
+            raise Stopped(signum)
+
+    def arm(self) -> None:
+        self.armed = True
+        if self.signum is not None:
+            raise Stopped(self.signum)
 
 
 def follow(
-    engine: RolloutEngine, record: RolloutRecord, actor: str, grace_s: float = CHECK_GRACE_S
+    engine: RolloutEngine,
+    record: RolloutRecord,
+    actor: str,
+    grace_s: float = CHECK_GRACE_S,
+    stop: StopRequest | None = None,
 ) -> int:
     """Check until the rollout ends; 0 when it succeeded, 1 when not, 128+N when stopped.
-    Run inside `stop_on_signals()`, entered before the rollout starts."""
+    `stop`: the handler of `stop_on_signals()`, entered before the rollout starts."""
     shown = 0
     failing_since: float | None = None
     starved_at: tuple[str, int] | None = None  # the step whose wait for traffic was said
     try:
+        if stop is not None:
+            stop.arm()  # a signal since the start raises here, where it aborts
         while True:
             shown = print_log(record, shown)
             starved_at = _say_starved(record, starved_at)
@@ -63,12 +97,8 @@ def follow(
                 failing_since = failing_since or began
                 _failed(engine, record, actor, exc, (failing_since, grace_s))
     except (KeyboardInterrupt, Stopped) as stop:
-        signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
-        why = (
-            str(stop)
-            if isinstance(stop, Stopped)
-            else "the aiaas rollout process was stopped (Ctrl-C)"
-        )
+        stopped = stop if isinstance(stop, Stopped) else Stopped(signal.SIGINT)
+        signum, why = stopped.signum, str(stopped)
         with _ignoring_signals():  # a second Ctrl-C must not cut the abort short
             _abort_mine(engine, record, actor, why)
         return 128 + signum
@@ -156,15 +186,14 @@ def print_log(record: RolloutRecord, shown: int) -> int:
     return len(record.log)
 
 
-def _raise_stopped(signum: int, frame: FrameType | None) -> None:
-    raise Stopped(signum)
-
-
-def stop_on_signals() -> contextlib.AbstractContextManager[None]:
-    """SIGTERM and SIGHUP end the loop as Ctrl-C does: they used to kill the process with the
-    split live. Left alone: SIGINT (Python's KeyboardInterrupt already does it) and a SIGHUP
-    ignored on purpose (nohup: the rollout is meant to outlive the terminal)."""
-    return signal_handlers(_raise_stopped, (signal.SIGTERM, signal.SIGHUP))
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Ctrl-C, SIGTERM and SIGHUP abort the rollout: SIGTERM and SIGHUP used to kill the
+    process with the split live. Pass the handler to `follow`. A signal ignored on purpose
+    stays so (nohup's SIGHUP: the rollout is meant to outlive the terminal)."""
+    request = StopRequest()
+    with signal_handlers(request, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+        yield request
 
 
 def _ignoring_signals() -> contextlib.AbstractContextManager[None]:
