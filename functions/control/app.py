@@ -57,7 +57,24 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(HeadAsGet)
+    app.add_middleware(TrailingSlashIgnored)
     return app
+
+
+class TrailingSlashIgnored:
+    """`/control/models/` answered as `/control/models`, as the gateway routes `/models/x/predict/`.
+    Starlette instead redirected it (a 307 with no body) to `https://<Host>/control/models`: a
+    URL `aiaas serve` (plain HTTP) does not answer, and behind a custom domain's base path the
+    wrong API; a client that does not follow redirects got an empty answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
 
 
 class HeadAsGet:
@@ -109,6 +126,8 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 400 and (unparsed := _unparsed_json(exc.__cause__)) is not None:
+        return JSONResponse({"error": f"invalid request: {unparsed}"}, status_code=422)
     if exc.status_code == 405:
         allowed = ", ".join(_methods_of(request))
         return JSONResponse(
@@ -120,6 +139,19 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route matched
         detail = f"no route {request.method} {request.url.path} (see /docs for the routes)"
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _unparsed_json(cause: BaseException | None) -> str | None:
+    """What was wrong with a body FastAPI's JSON parser raised on (it answers a bare 400 "There
+    was an error parsing the body" for any error but a JSONDecodeError), or None."""
+    if isinstance(cause, RecursionError):
+        return "body is not valid JSON: nested too deeply (arrays or objects within each other)"
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"body is not valid JSON: not UTF-8 (byte {cause.object[cause.start]:#04x} at "
+            f"offset {cause.start})"
+        )
+    return None
 
 
 def _methods_of(request: Request) -> list[str]:

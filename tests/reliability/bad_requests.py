@@ -173,7 +173,7 @@ CONTROL = [
     Bad("control-array-body", "PUT", ALIAS, b"[]", 422, "invalid request: body: Input should be a valid dictionary", JSON_TYPE),
     Bad("control-text-plain", "PUT", ALIAS, doc({"version": "1"}), 415, "send the body as JSON with 'Content-Type: application/json' ('text/plain')", {"content-type": "text/plain"}),
     Bad("control-no-content-type", "PUT", ALIAS, doc({"version": "1"}), 415, "send the body as JSON with 'Content-Type: application/json' (no Content-Type)", {}),
-    Bad("control-deeply-nested", "PUT", ALIAS, b'{"version": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "There was an error parsing the body", JSON_TYPE),
+    Bad("control-deeply-nested", "PUT", ALIAS, b'{"version": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422, "invalid request: body is not valid JSON: nested too deeply", JSON_TYPE),
     Bad("control-version-traversal", "PUT", ALIAS, doc({"version": "../../x"}), 400, "invalid version '../../x': use 1-64 characters", JSON_TYPE),
     Bad("control-missing-version", "PUT", ALIAS, doc({"version": "9"}), 404, f"version '9' of model '{MODEL}' not found", JSON_TYPE),
     Bad("control-bad-alias", "PUT", f"/control/models/{MODEL}/aliases/Prod!", doc({"version": "1"}), 400, "invalid alias 'Prod!'", JSON_TYPE),

@@ -1,0 +1,96 @@
+"""The control plane as a careless client meets it, through the Lambda handler with the golden
+API Gateway v2 events (events/control/) reshaped: a trailing slash, and JSON bodies that no
+parser takes (nested too deep, not UTF-8) get the same answer shape as every other request."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from functions.control.app import create_app
+from functions.control.handler import _PathAsGiven
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "control"
+MODEL = "digits-mlp"
+
+
+@pytest.fixture(scope="module")
+def handler(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("careless")
+    registry = Registry(LocalStore(root / "store"))
+    onnx = onnx_factory.linear_classifier(root / "linear.onnx")
+    for version in ("1", "2"):
+        registry.publish(onnx_factory.manifest_for(onnx, MODEL, version), onnx)
+    registry.set_alias(MODEL, "production", "1", actor="ci")
+    return _PathAsGiven(create_app(registry.store), lifespan="off")
+
+
+def golden(name: str, path: str | None = None, body: bytes | None = None) -> dict[str, Any]:
+    """A golden event, its path (and `pathParameters.proxy`) or its body replaced."""
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / name).read_text()))
+    if path is not None:
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["pathParameters"] = {"proxy": path.removeprefix("/control/")}
+    if body is not None:
+        event["body"], event["isBase64Encoded"] = body.decode("latin-1"), False
+        if not body.isascii():  # bytes that are no UTF-8 text come base64-encoded
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
+
+
+def answer(handler: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    response = handler(event, None)
+    body = orjson.loads(response["body"]) if response.get("body") else None
+    return response["statusCode"], response["headers"], body
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("models_list.json", "/control/models/"),
+        ("alias_get.json", f"/control/models/{MODEL}/aliases/production/"),
+    ],
+)
+def test_a_trailing_slash_is_the_same_route_not_a_redirect_to_another_scheme(
+    handler: Any, name: str, path: str
+) -> None:
+    """Starlette redirected `/control/models/` (307, no body) to `https://<host>/control/models`:
+    on `aiaas serve` (plain HTTP) that URL does not answer, and behind a custom domain's base
+    path it names another API. The gateway routes `/models/x/predict/` as its route: so here."""
+    plain = answer(handler, golden(name))
+    slashed = answer(handler, golden(name, path))
+    assert slashed[0] == plain[0] == 200
+    assert "location" not in slashed[1]
+    assert slashed[2] == plain[2]
+
+
+def test_a_put_with_a_trailing_slash_moves_the_alias(handler: Any) -> None:
+    path = f"/control/models/{MODEL}/aliases/canary/"
+    status, _, body = answer(handler, golden("alias_promote.json", path, b'{"version": "2"}'))
+    assert (status, body["alias"], body["version"]) == (201, "canary", "2")
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"version": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b'{"version": "\xff\xfe"}', "not UTF-8"),
+    ],
+)
+def test_a_body_no_json_parser_takes_is_named_as_such(handler: Any, body: bytes, said: str) -> None:
+    """FastAPI answered both with a 400 "There was an error parsing the body": not what to fix,
+    and not the shape the control plane gives every other body that is not JSON."""
+    path = f"/control/models/{MODEL}/aliases/production"
+    status, _, answered = answer(handler, golden("alias_promote.json", path, body))
+    assert status == 422
+    assert answered["error"].startswith("invalid request: body is not valid JSON: ")
+    assert said in answered["error"]
