@@ -29,9 +29,19 @@ JOB_FILE_RULE = (
 
 def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value) or ".." in value:
-        shown = repr(value)[:80]
-        raise InvalidName(f"invalid {kind} {shown}: use {rule}")
+        raise InvalidName(f"invalid {kind} {shown(value)}: use {rule}")
     return value
+
+
+SHOWN_CHARACTERS = 72
+
+
+def shown(value: object) -> str:
+    """`value` as an error message quotes it: a long one cut, saying how long it was (its repr
+    was cut at 80 characters, closing quote and all: where did the name end?)."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARACTERS:
+        return f"{value[:60]!r}... ({len(value)} characters)"
+    return repr(value)[:80]
 
 
 def model_name(value: object) -> str:
@@ -73,7 +83,7 @@ def job_file_name(value: object) -> str:
         or not all(_FILE_PART.fullmatch(part) for part in parts)
         or ".." in value
     ):
-        raise InvalidName(f"invalid job file name {repr(value)[:80]}: use {JOB_FILE_RULE}")
+        raise InvalidName(f"invalid job file name {shown(value)}: use {JOB_FILE_RULE}")
     return value
 
 
@@ -97,5 +107,5 @@ def store_key(value: object, what: str) -> str:
         or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
         or any(ord(c) < 32 or ord(c) == 127 for c in value)
     ):
-        raise InvalidName(f"invalid {what} {repr(value)[:80]}: a store key of {STORE_KEY_RULE}")
+        raise InvalidName(f"invalid {what} {shown(value)}: a store key of {STORE_KEY_RULE}")
     return value

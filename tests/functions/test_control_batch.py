@@ -137,7 +137,7 @@ def test_submit_a_file_already_under_uploads(client: TestClient, store: ObjectSt
             f"{JOB}/{'a' * 296}.csv",
             b"x",
             400,
-            f"invalid job file name '{'a' * 79}: use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
+            f"invalid job file name '{'a' * 60}'... (300 characters): use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
         ),
         (
             "PUT",

@@ -51,6 +51,22 @@ def test_long_names_are_cut_short_in_the_message() -> None:
     assert len(caught.value.message) < 200
 
 
+def test_a_cut_name_keeps_its_quotes_and_says_its_length() -> None:
+    """The repr was cut at 80 characters, closing quote and all: `'xxx…x: use 1-64` said
+    neither where the name ended nor how long it was."""
+    with pytest.raises(InvalidName) as caught:
+        names.model_name("x" * 100)
+    assert caught.value.message.startswith(f"invalid model name {'x' * 60!r}... (100 characters): ")
+    with pytest.raises(InvalidName) as caught:
+        names.job_file_name("a" * 201)
+    assert caught.value.message.startswith(
+        f"invalid job file name {'a' * 60!r}... (201 characters)"
+    )
+    with pytest.raises(InvalidName) as caught:
+        names.model_name("x" * 65)  # short enough to quote whole
+    assert caught.value.message.startswith(f"invalid model name {'x' * 65!r}: ")
+
+
 @pytest.mark.parametrize("good", ["iris", "a", "digits-mlp", "bert_base.v2", "x" * 64, "0"])
 def test_good_model_names_pass(good: str) -> None:
     assert names.model_name(good) == good
