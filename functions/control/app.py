@@ -137,7 +137,7 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         )
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route matched
-        detail = f"no route {request.method} {request.url.path} (see /docs for the routes)"
+        detail = f"no route for {request.method} {request.url.path} (see /docs for the routes)"
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -201,7 +201,7 @@ def test_get_and_delete_an_alias(client: TestClient) -> None:
             "/control/nothing-here",
             None,
             404,
-            "no route GET /control/nothing-here (see /docs for the routes)",
+            "no route for GET /control/nothing-here (see /docs for the routes)",
         ),
     ],
 )
