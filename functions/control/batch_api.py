@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from functions.control.context import Plane
 from functions.control.paging import After, limit_of
-from functions.control.schemas import ERRORS, JobList, JobSource, JobStatus
+from functions.control.schemas import ERRORS, JSON_BODY, JobList, JobSource, JobStatus
 from functions.runtime import names
 from functions.runtime.errors import PayloadTooLarge
 
@@ -32,6 +32,7 @@ def list_jobs(model: str, plane: Plane, after: After = None, limit: int = limit_
     response_model=JobStatus,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job whose input is already in the store under uploads/",
+    responses=JSON_BODY,
 )
 def submit_from_store(model: str, source: JobSource, plane: Plane) -> dict[str, Any]:
     return plane.jobs.submit_copy(names.model_name(model), source.source, source.file)

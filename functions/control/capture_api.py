@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from functions.control.context import Actor, Plane
-from functions.control.schemas import ERRORS, Strict
+from functions.control.schemas import ERRORS, JSON_BODY, Strict
 from functions.runtime import names
 from functions.runtime.capture.setting import CaptureSetting, read_setting, set_capture
 
@@ -48,6 +48,7 @@ def get_capture(name: str, plane: Plane) -> CaptureRecord:
     "/{name}/capture",
     response_model=CaptureRecord,
     summary="Capture a sample of the model's requests and answers, without some fields",
+    responses=JSON_BODY,
 )
 def put_capture(name: str, change: CaptureChange, plane: Plane, who: Actor) -> CaptureRecord:
     name = names.model_name(name)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from functions.control.context import Plane
-from functions.control.schemas import ERRORS, CompareSpec
+from functions.control.schemas import ERRORS, JSON_BODY, CompareSpec
 from functions.runtime import names
 from functions.runtime.comparison.budget import SETTING, CompareBudget
 from functions.runtime.comparison.run import CompareRequest, compare_versions
@@ -34,6 +34,7 @@ ANSWER_MARGIN_S = 2.0
 @router.post(
     "/{name}/compare",
     summary="Score a file in the store with two versions: agreement, metric deltas, latency",
+    responses=JSON_BODY,
 )
 async def compare(name: str, spec: CompareSpec, plane: Plane, http: Request) -> dict[str, Any]:
     budget = time_budget(plane.settings.compare_max_seconds, http.scope.get("aws.context"))

@@ -10,6 +10,7 @@ from functions.control.context import Actor, ControlPlane, Plane, When
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
+    JSON_BODY,
     AliasChange,
     AliasRecord,
     Deleted,
@@ -80,7 +81,11 @@ def get_alias(name: str, alias: str, plane: Plane, response: Response) -> AliasR
     summary="Promote a version, or send it a share of the requests",
     description="201 when this creates the alias, 200 when it moves it. With `If-Match` (the "
     "ETag a GET gave), a 412 instead when someone moved the alias since.",
-    responses={201: {"model": AliasRecord, "description": "Created"}, 412: ERRORS[409]},
+    responses={
+        201: {"model": AliasRecord, "description": "Created"},
+        412: ERRORS[409],
+        **JSON_BODY,
+    },
 )
 def promote(
     name: str,
@@ -109,6 +114,7 @@ def promote(
     "/{name}/aliases/{alias}/shadow",
     response_model=AliasRecord,
     summary="Replay a sample of the alias's requests to a shadow version, after answering them",
+    responses=JSON_BODY,
 )
 def set_shadow(
     name: str,

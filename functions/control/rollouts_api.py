@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.control.context import Actor, Plane
-from functions.control.schemas import ERRORS
+from functions.control.schemas import ERRORS, JSON_BODY
 from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
@@ -95,6 +95,7 @@ def get_rollout(name: str, alias: str, plane: Plane, response: Response) -> dict
     summary="Start a rollout (AWS: its state machine runs the steps)",
     description="With `If-Match` (a rollout's ETag), a 412 instead when another rollout "
     "started or ended since; with `If-None-Match: *`, a 412 when one is running.",
+    responses=JSON_BODY,
 )
 def start_rollout(
     name: str, start: RolloutStart, plane: Plane, who: Actor, when: When, response: Response

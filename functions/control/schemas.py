@@ -149,3 +149,7 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 412, 413, 422)
 }
+# The routes that take a JSON body: any other Content-Type is a 415 (app._invalid_request).
+JSON_BODY: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorBody, "description": "the body is not sent as `application/json`"}
+}

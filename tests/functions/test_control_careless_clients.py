@@ -94,3 +94,29 @@ def test_a_body_no_json_parser_takes_is_named_as_such(handler: Any, body: bytes,
     assert status == 422
     assert answered["error"].startswith("invalid request: body is not valid JSON: ")
     assert said in answered["error"]
+
+
+def test_every_route_that_answers_415_documents_it_in_its_openapi(handler: Any) -> None:
+    """A JSON body sent as anything but JSON is a 415 `{"error": ...}`; /openapi.json listed no
+    415 on any route, so a client generated from it had no type for that answer."""
+    path = f"/control/models/{MODEL}/aliases/production"
+    event = golden("alias_promote.json", path, b'{"version": "2"}')
+    event["headers"]["content-type"] = "text/plain"
+    status, _, body = answer(handler, event)
+    assert (status, list(body)) == (415, ["error"])
+    _, _, spec = answer(handler, golden("models_list.json", "/openapi.json"))
+    with_json_body = {
+        (method, path)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    }
+    assert ("put", "/control/models/{name}/aliases/{alias}") in with_json_body
+    assert len(with_json_body) == 6
+    for method, path in with_json_body:
+        documented = spec["paths"][path][method]["responses"].get("415", {})
+        assert documented["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }, (method, path)
+    upload = spec["paths"]["/control/batch/{model}/jobs/{file}"]["put"]["responses"]
+    assert "415" not in upload  # its body is the file itself, of any type
