@@ -28,7 +28,9 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
 
 def install_hint(exc: BaseException) -> str | None:
     """'<what> needs <module>: pip install 'aiaas[<extra>]'' when `exc` is, or was caused by, a
-    missing module of an extra; else None."""
+    missing module of an extra; else None. The chain is followed as Python prints it: an error
+    raised `from None` replaced the one it was handling and says itself what to install (the
+    quantize extra for `--quantize`'s onnx, where onnx's own entry would say training)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -40,5 +42,6 @@ def install_hint(exc: BaseException) -> str | None:
                 return (
                     f"{purpose} needs {top}, which is not installed: pip install 'aiaas[{extra}]'"
                 )
-        current = current.__cause__ or current.__context__
+        suppressed = current.__suppress_context__
+        current = current.__cause__ or (None if suppressed else current.__context__)
     return None

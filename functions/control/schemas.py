@@ -131,7 +131,8 @@ class JobList(BaseModel):
 
 class CompareSpec(Strict):
     """Compare versions `a` and `b` on the file at `data` (a batch input or a capture file of
-    this model); metrics use the `label` column, or the training target when present."""
+    this model); metrics use the `label` given, else the first the file has of the training
+    target, the column `publish --data` scored A against, `label`, `target`, `y`."""
 
     a: str = Field(examples=["1"], description="version A, compared against")
     b: str = Field(examples=["2"], description="version B, the candidate")

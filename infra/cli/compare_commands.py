@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("b", help="version B (the candidate)")
     p.add_argument("--data", required=True, help="a local file, or a key in the store")
     p.add_argument(
-        "--label", help="ground-truth column or field (default: the training target, if present)"
+        "--label",
+        help="ground-truth column or field (default: the first the file has of the training "
+        "target, the column `publish --data` scored the version against, label, target, y)",
     )
     p.add_argument(
         "--max-rows", type=int, default=100_000, help="rows compared at most (default 100000)"
@@ -115,8 +117,9 @@ def _refused_lines(refused: dict[str, int] | None) -> list[str]:
 
 def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
     if not found:
-        return ["  metrics: none (no labels in the file; --label names the column)"]
-    which = "" if label_given else ", the training target"
+        shown = "" if label_given else ": --label names the column"
+        return [f"  metrics: none (no labelled rows{shown})"]
+    which = "" if label_given else ", by default"
     lines = [f"  metrics on {found['rows']} labelled rows (column {found['label']!r}{which}):"]
     for key, delta in found["delta"].items():
         a, b = found["a"][key], found["b"][key]

@@ -90,7 +90,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--store",
         help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens; an error with its traceback"
+    )
     parser.add_argument("--version", action=ShowVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules(sys.argv[1:] if argv is None else argv):

@@ -174,7 +174,8 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError:
         raise BadRequest(
-            "the drift PNG needs matplotlib: pip install 'aiaas[card]' (or --no-png)"
+            "the drift PNG needs matplotlib, which is not installed: pip install 'aiaas[card]' "
+            "(or --no-png: the table only)"
         ) from None
     return plt
 

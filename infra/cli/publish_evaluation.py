@@ -20,11 +20,11 @@ import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
+from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 
-LABEL_COLUMNS = ("label", "target", "y")
 MAX_ROWS = 100_000
 
 

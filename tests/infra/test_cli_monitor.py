@@ -79,8 +79,10 @@ def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     code, _, err = cli(store, capsys, "monitor", "iris")
     assert code == 1
-    assert "needs matplotlib, which is not installed: pip install 'aiaas[card]'" in err
-    assert len(err.strip().splitlines()) == 1
+    assert err == (
+        "aiaas monitor: error: the drift PNG needs matplotlib, which is not installed: "
+        "pip install 'aiaas[card]' (or --no-png: the table only)\n"
+    )
 
 
 def test_monitor_does_not_call_a_few_rows_drift(

@@ -47,6 +47,36 @@ def test_the_hint_is_found_through_a_chain_of_causes() -> None:
         )
 
 
+def test_an_error_raised_from_none_keeps_its_own_words() -> None:
+    # `raise BadRequest("--quantize needs ... 'aiaas[quantize]'") from None` chose its message
+    # (and its extra): the import error it replaced is not its cause, so no hint from it.
+    try:
+        try:
+            raise ModuleNotFoundError("No module named 'onnx'", name="onnx")
+        except ModuleNotFoundError:
+            raise RuntimeError("--quantize needs onnx: pip install 'aiaas[quantize]'") from None
+    except RuntimeError as replaced:
+        assert install_hint(replaced) is None
+
+
+def test_publish_quantize_without_onnx_names_the_quantize_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's extras table: `--quantize` needs `aiaas[quantize]` (onnx, +27 MiB). The CLI
+    # said `aiaas[training]` (torch: GBs), the extra EXTRA_OF gives for onnx.
+    from infra.cli.main import main
+    from tests.onnx_factory import linear_classifier
+
+    model = linear_classifier(tmp_path / "model.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx`: ModuleNotFoundError
+    argv = ["--store", str(tmp_path / "store"), "publish", str(model), "--name", "m"]
+    assert main([*argv, "--labels", "a,b,c", "--quantize", "fp16"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "aiaas publish: error: --quantize needs the onnx package, which is not installed: "
+        "pip install 'aiaas[quantize]'"
+    )
+
+
 @pytest.mark.parametrize("name", ["functions.runtime.gone", "numpy", "onnxruntime", None])
 def test_modules_that_no_extra_provides_get_no_hint(name: str | None) -> None:
     # A module of aiaas itself or of the base install missing is a broken install or a bug.

@@ -375,9 +375,8 @@ def test_without_tokenizers_the_extra_is_named(
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # as if not installed
     hint = "Hugging Face tokenizers need the tokenizers package: pip install 'aiaas[text]'"
     assert refused(tmp_path, built.model, "--tokenizer", str(built.tokenizer)) == (
-        "Hugging Face tokenizers needs tokenizers, which is not installed: "
-        "pip install 'aiaas[text]'"
-    )  # the CLI's one line for every missing extra (infra/extras.py)
+        f"--tokenizer {built.tokenizer}: {hint}"
+    )  # publish's own words (raised `from None`), naming the file and the extra
     manifest = Registry(built.store).manifest(MODEL, "1")
     stored = tmp_path / "stored.onnx"
     stored.write_bytes(built.store.get_bytes(f"models/{MODEL}/versions/1/model.onnx"))

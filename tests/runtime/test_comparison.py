@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.comparison.run import CompareRequest, compare_versions, default_labels
 from functions.runtime.errors import AiaasError, InvalidInput, ModelNotFound
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -109,6 +110,30 @@ def test_a_labelled_csv_gives_agreement_metrics_and_confusion(
     for which in ("a", "b"):
         assert report["latency"][which]["calls"] == len(x)
         assert 0 < report["latency"][which]["p50_ms"] <= report["latency"][which]["p99_ms"]
+
+
+def test_without_label_the_truth_is_found_where_publish_looks(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray],
+) -> None:
+    # A published model has no training target: a file whose truth is in `label` (publish
+    # --data's default) got no metrics, "no labels in the file".
+    pool, x, y = wine
+    store, rows = pool.registry.store, x[:20]
+    store.put_bytes("batch/wine/input/l.csv", csv_text(rows, y[:20], label="label").encode())
+    jsonl = "\n".join(
+        json.dumps({**dict(zip(WINE, r.tolist(), strict=True)), "target": int(t)})
+        for r, t in zip(rows, y[:20], strict=True)
+    )
+    store.put_bytes("batch/wine/input/t.jsonl", jsonl.encode())
+    truth = y[:20].astype(str)
+    for key, column in (("l.csv", "label"), ("t.jsonl", "target")):
+        report = compare_versions(pool, CompareRequest("wine", "1", "2", f"batch/wine/input/{key}"))
+        assert report["metrics"]["label"] == column and report["metrics"]["rows"] == 20
+        labels = offline_labels(pool, "1", rows)
+        assert report["metrics"]["a"]["accuracy"] == pytest.approx(accuracy_score(truth, labels))
+    manifest = pool.registry.manifest("wine", "1")
+    scored = replace(manifest, metrics={"held_out": {"target": "cultivar"}}, features=("y", "a"))
+    assert default_labels(scored) == ("cultivar", "label", "target")  # never a feature
 
 
 def test_a_capture_file_is_decoded_as_predict_decoded_it(

@@ -121,9 +121,7 @@ def test_compare_scores_against_the_training_target_in_the_file(trained: Trained
     data = str(trained.data)
     done = aiaas(trained.store, "compare", "fcols", "1", "2", "--data", data)
     assert done.returncode == 0, done.stderr
-    assert "  metrics on 150 labelled rows (column 'outcome', the training target):\n" in (
-        done.stdout
-    )
+    assert "  metrics on 150 labelled rows (column 'outcome', by default):\n" in done.stdout
     report = json.loads(
         aiaas(trained.store, "compare", "fcols", "1", "2", "--data", data, "--json").stdout
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -84,8 +84,11 @@ def open_compare_file(
     *,
     label_required: bool,
     chunk_rows: int,
+    defaults: Sequence[str] = (),
 ) -> CompareFile:
-    """Open `key` for `manifest`'s inputs; raises what makes the whole file unreadable."""
+    """Open `key` for `manifest`'s inputs; raises what makes the whole file unreadable. With no
+    `label`, the truth is the first of `defaults` the file has (CSV columns, JSONL fields of its
+    first line), if any."""
     obj = BatchObject(model=manifest.name, input_key=key, file=key)
     if obj.format == "jsonl" and _is_capture(store, key, obj.compressed):
         opened = CompareFile(CAPTURE, "line", None, iter(()))
@@ -94,9 +97,13 @@ def open_compare_file(
     manifest = batch_view(manifest)  # a text model's files hold its text, as in batch
     fmt = open_format(store, obj, manifest)
     truth = None
-    if label is not None and fmt.name != "npy":
+    if fmt.name != "npy" and (label is not None or defaults):
         columns = fmt.layout.columns if isinstance(fmt, CsvFormat) else None
-        truth = truth_reader(label, columns, key, required=label_required)
+        if label is None:
+            there = _first_fields(store, key, obj.compressed) if columns is None else columns
+            label = next((name for name in defaults if name in there), None)
+        if label is not None:
+            truth = truth_reader(label, columns, key, required=label_required)
     elif label_required:
         raise BadRequest(f"{key}: an .npy file has no label column; compare without --label")
     found = CompareFile(fmt.name, fmt.position_key, None if truth is None else label, iter(()))
@@ -117,16 +124,26 @@ def _file_batches(
         position += chunk.lines
 
 
-def _is_capture(store: ObjectStore, key: str, compressed: bool) -> bool:
+def _first_record(store: ObjectStore, key: str, compressed: bool) -> object:
+    """The first line of a JSONL file as JSON (None if it is not)."""
     if compressed:
         with _opened(store, key, compressed) as stream:
             first = stream.readline(HEADER_LIMIT)
     else:
         first = read_first_line(store, key)
     try:
-        record = orjson.loads(first.strip())
+        return orjson.loads(first.strip())
     except orjson.JSONDecodeError:
-        return False
+        return None
+
+
+def _first_fields(store: ObjectStore, key: str, compressed: bool) -> list[str]:
+    record = _first_record(store, key, compressed)
+    return list(record) if isinstance(record, dict) else []
+
+
+def _is_capture(store: ObjectStore, key: str, compressed: bool) -> bool:
+    record = _first_record(store, key, compressed)
     return (
         isinstance(record, dict) and "route" in record and isinstance(record.get("request"), dict)
     )

@@ -29,7 +29,7 @@ from functions.runtime.comparison.budget import (
 )
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
-from functions.runtime.comparison.truth import class_truth, number_truth
+from functions.runtime.comparison.truth import LABEL_COLUMNS, class_truth, number_truth
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
@@ -47,7 +47,7 @@ class CompareRequest:
     a: str
     b: str
     key: str
-    label: str | None = None  # the ground-truth column; default: the training target, if present
+    label: str | None = None  # the ground-truth column; default: default_labels' first found
     max_rows: int = 100_000  # rows compared at most (the rest of the file is not read)
     latency_calls: int = 1000  # single calls timed per version
     chunk_rows: int = 4096
@@ -71,15 +71,15 @@ def compare_versions(
     b = pool.registry.manifest(name, names.version_name(request.b))
     _check_inputs(a, b)
     plan = plan_outputs(a, b)
-    label = request.label or training_target(a)
     store = pool.registry.store if data is None else data
     opened = open_compare_file(
         store,
         request.key,
         a,
-        label,
+        request.label,
         label_required=request.label is not None,
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
+        defaults=() if request.label else default_labels(a),
     )
     scorer = PairScorer(pool.load(a), pool.load(b), plan, opened.format != CAPTURE)
     run = _Run(scorer, opened, request, budget, progress)
@@ -271,6 +271,18 @@ def training_target(manifest: ModelManifest) -> str | None:
     found = dataset.get("target") if isinstance(dataset, dict) else None
     found = found or manifest.training.get("target")
     return found if isinstance(found, str) else None
+
+
+def default_labels(manifest: ModelManifest) -> tuple[str, ...]:
+    """The columns (JSONL fields) the truth is read from when none is named, the first the file
+    has: the training target, the column `publish --data` scored the version against, then
+    publish's own defaults; never one of the model's inputs or features."""
+    held_out = manifest.metrics.get("held_out")
+    scored = held_out.get("target") if isinstance(held_out, dict) else None
+    named = [training_target(manifest), scored if isinstance(scored, str) else None]
+    taken = {*manifest.features, *(spec.name for spec in manifest.inputs)}
+    found = (n for n in (*named, *LABEL_COLUMNS) if n and n not in taken)
+    return tuple(dict.fromkeys(found))
 
 
 def _is_number(spec: TensorSpec) -> bool:

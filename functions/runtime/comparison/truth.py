@@ -18,6 +18,9 @@ import orjson
 from functions.runtime.errors import BadRequest
 
 TruthReader = Callable[[Sequence[str] | Sequence[bytes]], list[object]]
+# Where the truth is when no column is named: `aiaas publish --data` (its --target) and
+# `aiaas compare` (its --label, after the version's own target) read the first a file has.
+LABEL_COLUMNS = ("label", "target", "y")
 
 
 def truth_reader(
