@@ -93,9 +93,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     window = total(baseline, docs)
     if not window.rows:
         _check_fits(manifest, baseline)
+    snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
     print(
         f"{name}:{version}: {window.rows} rows served in the last {args.window} "
-        f"({window.snapshots} snapshots) against {baseline.rows} training rows"
+        f"({snapshots}) against {baseline.rows} training rows"
     )
     if not window.rows:
         print(

@@ -48,7 +48,7 @@ def test_monitor_flags_the_shifted_feature_and_draws_it(
     png = tmp_path / "drift.png"
     code, out, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(png))
     assert code == 0, err
-    assert "iris:1: 1000 rows served in the last 10m (1 snapshots) against 3000" in out
+    assert "iris:1: 1000 rows served in the last 10m (1 snapshot) against 3000" in out
     table = out[out.index("iris:1: 1000 rows") :].splitlines()  # after the function's logs
     assert table[1].split() == ["feature", "PSI", "JS", "NaN", "outside", "drift"]
     assert table[2].startswith("petal_length") and table[2].endswith("DRIFT (PSI > 0.2)")
