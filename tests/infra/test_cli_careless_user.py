@@ -1,0 +1,121 @@
+"""What a careless user's mistakes get from `aiaas`: a flag out of range is the command's usage
+error (exit 2) before anything is read or uploaded, and a file in the wrong encoding or an --out
+that is a folder is one line (exit 1), never a traceback, a minutes-long run or a partial file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import EXIT_ERROR, EXIT_USAGE, run
+from tests import onnx_factory
+
+FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
+ROWS = FEATURES + "\n5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
+    workdir = tmp_path_factory.mktemp("careless")
+    store = LocalStore(workdir / "store")
+    model = onnx_factory.linear_classifier(workdir / "iris.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "iris", "--features", FEATURES]
+    assert run([*argv, "--no-progress"]) == 0
+    (workdir / "train.csv").write_text(ROWS)
+    assert run(["--store", store.uri, "baseline", "iris:1", str(workdir / "train.csv")]) == 0
+    return store
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["batch", "iris", "rows.csv", "--shards", "0"], "--shards"),
+        (["batch", "iris", "rows.csv", "--shards", "2", "--workers", "-1"], "--workers"),
+        (["batch", "iris", "rows.csv", "--chunk-rows", "0"], "--chunk-rows"),
+        (["batch", "iris", "rows.csv", "--deployed", "--wait", "--timeout", "nan"], "--timeout"),
+        (["baseline", "iris", "rows.csv", "--bins", "99999999"], "--bins"),
+        (["baseline", "iris", "rows.csv", "--clusters", "0"], "--clusters"),
+        (["explain", "iris", "--file", "rows.csv", "--samples", "0"], "--samples"),
+        (["explain", "iris", "--file", "rows.csv", "--patch", "-2"], "--patch"),
+    ],
+)
+def test_a_flag_out_of_range_is_a_usage_error_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], flag: str
+) -> None:
+    # --shards 0 and --workers -1 ran unsharded (exit 0); --chunk-rows 0 was refused after
+    # the upload; --bins 99999999 spent minutes in np.quantile; --samples 0 meant the default.
+    store = tmp_path / "store"
+    with pytest.raises(SystemExit) as stop:
+        run(["--store", str(store), *argv])
+    assert stop.value.code == EXIT_USAGE
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"aiaas {argv[0]}: error: argument {flag}: give a whole number") or (
+        last.startswith(f"aiaas {argv[0]}: error: argument {flag}: nan is not a wait")
+    )
+    assert not store.exists()  # nothing uploaded, nothing written
+
+
+@pytest.mark.parametrize("command", ["explain", "baseline"])
+def test_a_utf16_csv_is_one_line_naming_the_encoding(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Was a UnicodeDecodeError traceback (Excel's "Unicode text" saves UTF-16).
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS, encoding="utf-16")
+    argv = ["--file", str(data)] if command == "explain" else [str(data)]
+    assert run(["--store", store.uri, command, "iris:1", *argv]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err == (
+        f"aiaas {command}: error: rows.csv line 1 is not UTF-8 text (byte 0xff); "
+        "save the file as UTF-8 (CSV UTF-8 in Excel)\n"
+    )
+
+
+def test_explain_reads_a_csv_with_a_byte_order_mark(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The mark was part of the first column's name: "the header lacks column(s) sepal_length".
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS, encoding="utf-8-sig")
+    argv = ["--store", store.uri, "explain", "iris:1", "--file", str(data), "--samples", "20"]
+    assert run([*argv, "--no-progress"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_explain_out_a_folder_is_one_line_and_nothing_written(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was an IsADirectoryError traceback; a stopped run also left a half-written --out file.
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    argv = ["--store", store.uri, "explain", "iris:1", "--file", str(data), "--samples", "20"]
+    assert run([*argv, "--out", str(folder), "--no-progress"]) == EXIT_ERROR
+    assert (
+        capsys.readouterr().err == f"aiaas explain: error: cannot write {folder}: Is a directory\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "rows.csv"]  # no temp left
+
+
+def test_a_binary_event_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('{"a": 1}', encoding="utf-16")
+    store = tmp_path / "store"
+    assert run(["--store", str(store), "invoke", "Health", "-e", str(event)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err == f"aiaas invoke: error: event {event} is not UTF-8 JSON (byte 1)\n"
+
+
+def test_a_binary_job_spec_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_bytes(b"name: x\n\x80\x81")
+    assert run(["--store", str(tmp_path / "store"), "train", str(spec)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err == (
+        f"aiaas train: error: spec {spec} is not UTF-8 text (byte 9); give a YAML or JSON job spec\n"
+    )
