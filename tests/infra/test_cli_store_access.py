@@ -39,3 +39,17 @@ def test_a_missing_bucket_is_named(
         "aiaas versions: error: S3 bucket 'aiaas-never-made' does not exist "
         "(store s3://aiaas-never-made/registry)\n",
     )
+
+
+def test_a_batch_upload_to_a_missing_bucket_is_named(
+    moto_server: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The upload (boto3's upload_file) said "S3 transfer of ... failed: S3UploadFailedError(
+    # 'Failed to upload rows.csv to ...: An error occurred (NoSuchBucket) when calling ...')".
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    assert main(["--store", "s3://aiaas-never-made/registry", "batch", "m", str(data)]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas batch: error: S3 bucket 'aiaas-never-made' does not exist "
+        "(store s3://aiaas-never-made/registry)\n"
+    )
