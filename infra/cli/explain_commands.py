@@ -139,7 +139,12 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
 
 
 def _inputs_body(text: str) -> dict[str, Any]:
-    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    except OSError as exc:  # @FILE missing, or a folder: was a traceback
+        raise BadRequest(f"--inputs {text}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"--inputs {text}: not UTF-8 text (byte {exc.start + 1})") from None
     try:
         value = json.loads(raw)
     except ValueError as exc:
