@@ -18,6 +18,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
 from infra.cli.arg_types import count
+from infra.cli.output_file import output_file
 from infra.cli.row_progress import Progress, add_flag
 
 
@@ -70,7 +71,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.png:
         from infra.cli.compare_plot import draw
 
-        draw(report, args.png)
+        with output_file(args.png, parents=True) as written:  # a folder there: one line
+            draw(report, written)
         if not args.json:
             print(f"wrote {args.png}")
     return 0

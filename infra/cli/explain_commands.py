@@ -30,6 +30,7 @@ from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import read_jsonl
+from infra.cli.output_file import output_file
 from infra.cli.row_cells import complete_rows
 from infra.cli.row_progress import add_flag
 
@@ -108,6 +109,8 @@ def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
 def cmd_explain(args: argparse.Namespace) -> int:
     plane, manifest = _plane(args)
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
+    if args.file and args.png:  # was ignored: no picture, and no word of it
+        raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
     if args.file:
         # What the model needs to be explained at all (a background) fails here once.
         plane.explainer(plane.models.model(manifest.name, manifest.version))
@@ -121,7 +124,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
-        draw(doc, args.png, _first_image(body, manifest) if "patch" in doc["parameters"] else None)
+        image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
+        with output_file(args.png) as written:  # a missing folder: one line, not a traceback
+            draw(doc, written, image)
         print(f"wrote {args.png}")
     return 0
 

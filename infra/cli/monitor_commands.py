@@ -200,5 +200,5 @@ def draw(
     figure.colorbar(image, ax=axes, label=f"PSI (drift above {threshold:g})")
     axes.set_title(f"{title}: drift per feature against the training baseline")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)

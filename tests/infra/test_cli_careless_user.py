@@ -14,6 +14,7 @@ from tests import onnx_factory
 
 FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
 ROWS = FEATURES + "\n5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n"
+LABELLED = FEATURES + ",species\n5.1,3.5,1.4,0.2,a\n6.2,2.9,4.3,1.3,b\n"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
     store = LocalStore(workdir / "store")
     model = onnx_factory.linear_classifier(workdir / "iris.onnx")
     argv = ["--store", store.uri, "publish", str(model), "--name", "iris", "--features", FEATURES]
-    assert run([*argv, "--no-progress"]) == 0
+    assert run([*argv, "--labels", "a,b,c", "--no-progress"]) == 0
     (workdir / "train.csv").write_text(ROWS)
     assert run(["--store", store.uri, "baseline", "iris:1", str(workdir / "train.csv")]) == 0
     return store
@@ -150,13 +151,52 @@ def test_publish_data_reads_a_csv_with_a_byte_order_mark(
 ) -> None:
     # "--target 'species' is not a column of rows.csv; it has [..., '\\ufeffsepal_length']".
     data = tmp_path / "rows.csv"
-    data.write_text(
-        ROWS.replace("\n", ",species\n", 1)
-        .replace(",0.2\n", ",0.2,0\n")
-        .replace(",1.3\n", ",1.3,1\n"),
-        encoding="utf-8-sig",
-    )
+    data.write_text(LABELLED, encoding="utf-8-sig")
     model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
     argv = ["--store", store.uri, "publish", str(model), "--name", "bom", "--features", FEATURES]
-    assert run([*argv, "--data", str(data), "--target", "species", "--no-progress"]) == 0
+    argv += ["--labels", "a,b,c", "--data", str(data), "--target", "species"]
+    assert run([*argv, "--no-progress"]) == 0
     assert "on 2 rows of rows.csv" in capsys.readouterr().out  # the labels were read
+
+
+@pytest.mark.parametrize("command", ["explain", "compare"])
+def test_png_in_a_missing_folder_or_onto_a_folder_is_one_line(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # explain into a missing folder: a FileNotFoundError traceback. Onto a folder, both said
+    # "wrote DIR" and wrote DIR.png (savefig added the suffix).
+    data = tmp_path / "rows.csv"
+    data.write_text(LABELLED)
+    argv = [
+        "--store",
+        store.uri,
+        *{
+            "explain": ["explain", "iris", "--inputs", "[[1, 2, 3, 4]]", "--samples", "20"],
+            "compare": ["compare", "iris", "1", "1", "--data", str(data), "--label", "species"],
+        }[command],
+    ]
+    if command == "explain":  # compare makes the folders (as it did)
+        missing = tmp_path / "no-such-folder" / "why.png"
+        assert run([*argv, "--png", str(missing)]) == EXIT_ERROR
+        err = capsys.readouterr().err
+        assert err == f"aiaas explain: error: cannot write {missing}: No such file or directory\n"
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    assert run([*argv, "--png", str(folder)]) == EXIT_ERROR
+    assert (
+        capsys.readouterr().err
+        == f"aiaas {command}: error: cannot write {folder}: Is a directory\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pictures", "rows.csv"]
+
+
+def test_explain_png_with_file_is_refused_not_ignored(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS)
+    argv = ["--store", store.uri, "explain", "iris", "--file", str(data), "--png", "x.png"]
+    assert run(argv) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "aiaas explain: error: --png draws one explanation: give it with --inputs, not --file\n"
+    )
