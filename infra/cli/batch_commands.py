@@ -200,6 +200,7 @@ def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")
     _ = obj.format  # an unsupported extension fails here, before anything is uploaded
+    Registry(store).versions(args.model)  # a model not published: said before the upload too
     store.upload_file(path, obj.input_key)
     return obj
 

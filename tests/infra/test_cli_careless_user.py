@@ -200,3 +200,15 @@ def test_explain_png_with_file_is_refused_not_ignored(
     assert capsys.readouterr().err == (
         "aiaas explain: error: --png draws one explanation: give it with --inputs, not --file\n"
     )
+
+
+def test_batch_for_a_model_not_published_uploads_nothing(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The input was uploaded first, then the run failed: batch/irsi/input/ and a failed
+    # summary were left in the store for a typo.
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS)
+    assert run(["--store", store.uri, "batch", "irsi", str(data), "--no-progress"]) == EXIT_ERROR
+    assert capsys.readouterr().err == "aiaas batch: error: model 'irsi' not found\n"
+    assert list(store.list_keys("batch")) == []
