@@ -32,6 +32,19 @@ def wait(text: str) -> float:
     return value
 
 
+def above_zero(high: float) -> Callable[[str], float]:
+    """An argparse type: a number above 0, at most `high`; NaN, which compares false with
+    everything (`--threshold nan` flagged no drift, ever), is not one."""
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"give a number above 0, at most {high:g}; got {text}")
+        return value
+
+    return number
+
+
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` to `high`. `--shards 0` ran unsharded and
     `--bins 99999999` spent minutes on quantiles before any check."""

@@ -41,6 +41,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
         (["explain", "iris", "--file", "rows.csv", "--samples", "0"], "--samples"),
         (["explain", "iris", "--file", "rows.csv", "--patch", "-2"], "--patch"),
         (["compare", "iris", "1", "2", "--data", "rows.csv", "--max-rows", "0"], "--max-rows"),
+        (["monitor", "iris", "--threshold", "nan"], "--threshold"),
     ],
 )
 def test_a_flag_out_of_range_is_a_usage_error_before_any_work(
@@ -48,7 +49,7 @@ def test_a_flag_out_of_range_is_a_usage_error_before_any_work(
 ) -> None:
     # --shards 0 and --workers -1 ran unsharded (exit 0); --chunk-rows 0 was refused after
     # the upload; --bins 99999999 spent minutes in np.quantile; --samples 0 meant the default;
-    # compare --max-rows 0 was a StopIteration traceback.
+    # compare --max-rows 0 was a StopIteration traceback; monitor --threshold nan flagged nothing.
     store = tmp_path / "store"
     with pytest.raises(SystemExit) as stop:
         run(["--store", str(store), *argv])
@@ -212,3 +213,15 @@ def test_batch_for_a_model_not_published_uploads_nothing(
     assert run(["--store", store.uri, "batch", "irsi", str(data), "--no-progress"]) == EXIT_ERROR
     assert capsys.readouterr().err == "aiaas batch: error: model 'irsi' not found\n"
     assert list(store.list_keys("batch")) == []
+
+
+def test_a_store_that_is_a_file_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `aiaas models --store notes.txt` said "no models in notes.txt" and exited 0.
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert run(["--store", str(file), "models"]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        f"aiaas models: error: store {file} is a file, not a folder: give the store's folder\n"
+    )
