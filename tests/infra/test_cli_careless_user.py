@@ -12,6 +12,7 @@ from functions.runtime.store import LocalStore
 from infra.cli.main import EXIT_ERROR, EXIT_USAGE, run
 from tests import onnx_factory
 
+REPO = Path(__file__).resolve().parents[2]
 FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
 ROWS = FEATURES + "\n5.1,3.5,1.4,0.2\n6.2,2.9,4.3,1.3\n"
 LABELLED = FEATURES + ",species\n5.1,3.5,1.4,0.2,a\n6.2,2.9,4.3,1.3,b\n"
@@ -224,4 +225,26 @@ def test_a_store_that_is_a_file_is_said_so(
     assert run(["--store", str(file), "models"]) == EXIT_ERROR
     assert capsys.readouterr().err == (
         f"aiaas models: error: store {file} is a file, not a folder: give the store's folder\n"
+    )
+
+
+def test_train_out_never_removes_a_folder_of_the_user_s_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--out` was emptied with shutil.rmtree whatever it held: `aiaas train job.yaml --out .`
+    # removed the current folder, data set included. A file as --out: a NotADirectoryError.
+    spec = str(REPO / "training" / "specs" / "iris-logistic.yaml")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.csv").write_text(ROWS)
+    argv = ["--store", str(tmp_path / "store"), "train", spec, "--no-progress", "--out"]
+    assert run([*argv, str(mine)]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        f"aiaas train: error: --out {mine} holds files a run does not write (data.csv); give a "
+        "new or empty folder (a run's folder is replaced, so it is never one that holds more)\n"
+    )
+    assert (mine / "data.csv").read_text() == ROWS
+    assert run([*argv, str(mine / "data.csv")]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        f"aiaas train: error: --out {mine / 'data.csv'} is a file; give a folder for the run's files\n"
     )
