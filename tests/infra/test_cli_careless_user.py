@@ -248,3 +248,14 @@ def test_train_out_never_removes_a_folder_of_the_user_s_files(
     assert capsys.readouterr().err == (
         f"aiaas train: error: --out {mine / 'data.csv'} is a file; give a folder for the run's files\n"
     )
+
+
+def test_a_nan_in_a_job_spec_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `learning_rate: .nan` passed `--check` (NaN > 0 is False, so "> 0" never fired).
+    spec = (REPO / "training" / "specs" / "iris-logistic.yaml").read_text()
+    job = tmp_path / "job.yaml"
+    job.write_text(spec.replace("learning_rate: 0.05", "learning_rate: .nan"))
+    assert run(["--store", str(tmp_path / "store"), "train", str(job), "--check"]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "aiaas train: error: spec field 'learning_rate' must be a finite number; got nan\n"
+    )
