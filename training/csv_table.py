@@ -36,7 +36,7 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
             rows, lines = _records(reader, limit)
             complete = limit is None or next((r for r in reader if r), None) is None
     except UnicodeDecodeError:
-        raise DataError(_not_utf8(path)) from None
+        raise DataError(not_utf8(path)) from None
     _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
     _check_widths(path.name, header, rows, lines)
     if not rows:
@@ -88,7 +88,7 @@ def _check_widths(file: str, header: list[str], rows: list[list[str]], lines: li
             )
 
 
-def _not_utf8(path: Path) -> str:
+def not_utf8(path: Path) -> str:
     """Which line is not UTF-8 (found by reading the bytes again, only on this error path)."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):

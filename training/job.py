@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from functions.runtime.tokenizer import embed
 from training import card
 from training.datasets import load_raw
 from training.device import cpu_threads, resolve_device
+from training.errors import SpecError
 from training.export import (
     check_parity,
     export_onnx,
@@ -61,6 +63,30 @@ class JobResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# What a run writes in its folder (an earlier run's is replaced whole): a folder holding
+# anything else is the user's, never removed. `--out .` removed the current folder, data too.
+RUN_FILES = re.compile(
+    r"best\.npz|card|manifest\.json|vocab\.json|background\.json|drift_baseline\.json"
+    r"|model[\w.-]*\.onnx[\w.-]*"  # model.float32.onnx, model.int8.onnx (and any .data)
+)
+
+
+def _fresh_folder(out_dir: Path) -> None:
+    """An empty `out_dir`, with its card/ folder; an earlier run's files there removed."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpecError(f"--out {out_dir} is a file; give a folder for the run's files")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if not RUN_FILES.fullmatch(p.name))
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise SpecError(
+                f"--out {out_dir} holds files a run does not write ({shown}); give a new or "
+                "empty folder (a run's folder is replaced, so it is never one that holds more)"
+            )
+        shutil.rmtree(out_dir)
+    (out_dir / "card").mkdir(parents=True)
+
+
 def run_job(
     spec: JobSpec,
     registry: Registry,
@@ -80,9 +106,7 @@ def run_job(
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training
     timings["data_s"] = time.perf_counter() - started
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    (out_dir / "card").mkdir(parents=True)
+    _fresh_folder(out_dir)
 
     result, validation = _train(spec, data, out_dir, progress, timings)
     model_path, facts = _export(spec, data, result, out_dir, timings)

@@ -115,6 +115,10 @@ def load_spec(path: Path) -> JobSpec:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read spec {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # a binary file, a UTF-16 one: not a traceback
+        raise SpecError(
+            f"spec {path} is not UTF-8 text (byte {exc.start + 1}); give a YAML or JSON job spec"
+        ) from None
     try:
         data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

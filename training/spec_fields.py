@@ -7,6 +7,7 @@ silently ignored setting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,8 @@ class Fields:
             return value
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise SpecError(f"spec field '{self.path(key)}' must be a number; got {value!r}")
+        if not math.isfinite(value):  # YAML's .nan passed every bound below (NaN losses)
+            raise SpecError(f"spec field '{self.path(key)}' must be a finite number; got {value}")
         if positive and value <= 0:
             raise SpecError(f"spec field '{self.path(key)}' must be > 0; got {value}")
         if minimum is not None and value < minimum:

@@ -127,6 +127,10 @@ class S3Store:
             transfer.S3UploadFailedError,
             transfer.S3DownloadFailedError,
         ) as exc:
+            # boto3's upload_file wraps the ClientError it caught (a missing bucket, a denied
+            # put): said as any other call's, not as "S3UploadFailedError('Failed to ...')".
+            if isinstance(exc.__context__, ClientError):
+                raise self._error(exc.__context__, key) from exc
             raise StoreError(f"S3 transfer of {self.uri}/{key} failed: {exc!r}") from exc
 
     def get_bytes(self, key: str) -> bytes:

@@ -82,6 +82,8 @@ class LocalStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
+        if self.root.is_file():  # listings under it were empty: "no models in FILE", exit 0
+            raise StoreError(f"store {self.uri} is a file, not a folder: give the store's folder")
         self._stamp_paths: dict[str, str] = {}
         self._stamps = HeldStamps(self.uri)
         # Bumped after every write and delete; a stamp is kept while it is unchanged.

@@ -31,11 +31,19 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
+from infra.cli.arg_types import wait, whole
 from infra.cli.batch_wait import wait_for_summary
 from infra.cli.row_progress import Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
 
 log = logging.getLogger("aiaas.batch")
+
+
+# What one machine can use: more shards than this write a plan of tiny shards, more workers
+# than this only queue for the same CPUs, a bigger chunk only holds more memory at once.
+MAX_SHARDS = 10_000
+MAX_WORKERS = 256
+MAX_CHUNK_ROWS = 10_000_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,12 +56,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("file", type=Path, help="a .csv, .jsonl or .npy file")
     p.add_argument("--name", help="object name under input/ (default: the file's name)")
     p.add_argument(
-        "--shards", type=int, default=1, help="split into N shards scored in parallel (default 1)"
+        "--shards",
+        type=whole(1, MAX_SHARDS),
+        default=1,
+        help="split into N shards scored in parallel (default 1)",
     )
-    p.add_argument("--workers", type=int, help="processes for --shards (default: min(N, CPUs))")
+    p.add_argument(
+        "--workers",
+        type=whole(1, MAX_WORKERS),
+        help="processes for --shards (default: min(N, CPUs))",
+    )
     p.add_argument(
         "--chunk-rows",
-        type=int,
+        type=whole(1, MAX_CHUNK_ROWS),
         help="rows read, scored and written at a time (default: $AIAAS_BATCH_CHUNK_ROWS, else "
         f"{DEFAULT_CHUNK_ROWS})",
     )
@@ -65,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --deployed: wait for the summary (a local run always waits)",
     )
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds --wait waits (900)")
+    p.add_argument("--timeout", type=wait, default=900.0, help="seconds --wait waits (900)")
     add_flag(p, "a local run or --wait")
     p.add_argument(
         "--json",
@@ -185,6 +200,7 @@ def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")
     _ = obj.format  # an unsupported extension fails here, before anything is uploaded
+    Registry(store).versions(args.model)  # a model not published: said before the upload too
     store.upload_file(path, obj.input_key)
     return obj
 

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.errors import BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
+from infra.cli.arg_types import count
+from infra.cli.output_file import output_file
 from infra.cli.row_progress import Progress, add_flag
 
 
@@ -39,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "target, the column `publish --data` scored the version against, label, target, y)",
     )
     p.add_argument(
-        "--max-rows", type=int, default=100_000, help="rows compared at most (default 100000)"
+        "--max-rows", type=count, default=100_000, help="rows compared at most (default 100000)"
     )
     add_flag(p, "a comparison")
     p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
@@ -54,6 +57,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # A file on disk is read through a store on its folder (the batch readers read stores);
     # anything else is a key in the model store (batch/<model>/input/..., capture/<model>/...).
     data = LocalStore(path.resolve().parent) if path.is_file() else None
+    if data is None and (path.exists() or path.is_absolute() or args.data.startswith(".")):
+        # a path, not a key: "invalid storage key '/tmp/rows.csv'" said nothing of the file
+        why = "a folder, not a file" if path.exists() else "no such file"
+        raise BadRequest(f"--data {args.data}: {why} (give a file on disk or a key in the store)")
     key = path.name if data is not None else args.data
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
     # No time limit here (the control plane's route has one): a big file just takes a while.
@@ -66,7 +73,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.png:
         from infra.cli.compare_plot import draw
 
-        draw(report, args.png)
+        with output_file(args.png, parents=True) as written:  # a folder there: one line
+            draw(report, written)
         if not args.json:
             print(f"wrote {args.png}")
     return 0

@@ -24,8 +24,7 @@ def draw(report: dict[str, Any], path: Path) -> None:
         figure = _scatter(plt, report)
     else:
         raise BadRequest("nothing to draw: the versions have no labels and no one-value output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)
 
 

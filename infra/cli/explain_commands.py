@@ -7,34 +7,36 @@ serves `/models/{name}/explain` with.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
-from functions.runtime.explain.explainer import explained_columns
+from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
+from functions.runtime.explain.explainer import MAX_SAMPLES, explained_columns
 from functions.runtime.image_layout import any_size_layout
-from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
-from infra.cli.explain_file import FileRows, explain_file, own_fields
+from infra.cli.arg_types import whole
+from infra.cli.csv_rows import read_rows, read_texts
+from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import read_jsonl
-from infra.cli.row_cells import complete_rows, gap_columns, row_values, table_cells
+from infra.cli.output_file import output_file
+from infra.cli.row_cells import complete_rows
 from infra.cli.row_progress import add_flag
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
+MAX_BINS = 1000  # `--bins 99999999` spent minutes in np.quantile before any other check
+MAX_PATCH = 100_000  # pixels: over any image's side
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,10 +54,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ".txt or the text column of a .csv, for a model of any image size every image of an "
         ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
     )
-    p.add_argument("--samples", type=int, help="coalitions per row (default: 2 x features + 2048)")
+    p.add_argument(
+        "--samples",
+        type=whole(2, MAX_SAMPLES),
+        help="coalitions per row (default: 2 x features + 2048)",
+    )
     p.add_argument(
         "--patch",
-        type=int,
+        type=whole(1, MAX_PATCH),
         help="image models: patch size in pixels (default: the size that cuts an image into about 16 patches)",
     )
     p.add_argument("--out", type=Path, help="with --file: write JSONL here (default: stdout)")
@@ -76,9 +82,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "text model its texts: a .csv with the text column, a .jsonl of records or one text a line",
     )
     p.add_argument(
-        "--clusters", type=int, default=DEFAULT_CLUSTERS, help="k-means centres kept (10)"
+        "--clusters",
+        type=whole(1, MAX_CLUSTERS),
+        default=DEFAULT_CLUSTERS,
+        help="k-means centres kept (10)",
     )
-    p.add_argument("--bins", type=int, default=10, help="drift: quantile bins a feature (10)")
+    p.add_argument(
+        "--bins", type=whole(2, MAX_BINS), default=10, help="drift: quantile bins a feature (10)"
+    )
     p.set_defaults(func=cmd_baseline)
 
 
@@ -98,6 +109,8 @@ def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
 def cmd_explain(args: argparse.Namespace) -> int:
     plane, manifest = _plane(args)
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
+    if args.file and args.png:  # was ignored: no picture, and no word of it
+        raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
     if args.file:
         # What the model needs to be explained at all (a background) fails here once.
         plane.explainer(plane.models.model(manifest.name, manifest.version))
@@ -111,7 +124,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
-        draw(doc, args.png, _first_image(body, manifest) if "patch" in doc["parameters"] else None)
+        image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
+        with output_file(args.png) as written:  # a missing folder: one line, not a traceback
+            draw(doc, written, image)
         print(f"wrote {args.png}")
     return 0
 
@@ -129,7 +144,12 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
 
 
 def _inputs_body(text: str) -> dict[str, Any]:
-    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    except OSError as exc:  # @FILE missing, or a folder: was a traceback
+        raise BadRequest(f"--inputs {text}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"--inputs {text}: not UTF-8 text (byte {exc.start + 1})") from None
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -157,119 +177,6 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     # them (trained on a table with gaps), else the row's error saying so.
     rows = read_rows(path, manifest, bad, records, gaps=True)
     return FileRows(rows, bad, records=records or None)
-
-
-def read_rows(
-    path: Path,
-    manifest: ModelManifest,
-    bad: dict[int, str] | None = None,
-    records: list[dict[str, Any]] | None = None,
-    gaps: bool = False,
-) -> np.ndarray:
-    """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
-    DataFrame export's input names; else as batch reads them: X_0, X_1, ...). A CSV row whose
-    numeric cells are not all numbers is an error, or with `bad`, kept out and noted there. A
-    model with a string column gets an object array: that column's cells as they are, the
-    others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
-    to it. With `gaps`, an empty cell is NaN where the model takes missing values
-    (baseline_rows.py)."""
-    columns = explained_columns(manifest)
-    width = columns.width
-    if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
-            raise BadRequest(f"{path}: {exc}; save the rows as a numeric array") from None
-        array = array.reshape(len(array), -1)
-        return (
-            table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
-        )
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
-        renamed = column_for(named, header)  # a DataFrame's columns by their own names
-        named = [renamed.get(name, name) for name in named]
-        names = named if set(named) <= set(header) else []
-        names = names or _positional(columns, width, header)
-        missing = [n for n in names if n not in header]
-        if missing and named:  # the names it reads are what to report, not X_0, ...
-            missing = [n for n in named if n not in header]
-        if missing:
-            raise BadRequest(_missing_columns(path, manifest, named, missing, header))
-        rows = []
-        empty = gap_columns(columns) if gaps else None
-        for index, row in enumerate(reader):
-            if records is not None:
-                records.append(own_fields(row, names))
-            try:
-                rows.append(row_values([row[n] for n in names], columns.strings, empty, names))
-            except (ValueError, TypeError) as exc:
-                if bad is None:
-                    raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
-                bad[index] = f"line {reader.line_num}: {exc}"
-        kind = object if columns.strings else np.float64
-        return np.array(rows, dtype=kind).reshape(len(rows), len(names))
-
-
-def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
-    """Unnamed columns: the ones batch scoring reads and explanations name (the input's name
-    and index: X_0, X_1, ... for skl2onnx's `X`), so one CSV serves `aiaas batch`, `aiaas
-    baseline` and `aiaas explain`; or x_0, x_1, ..., what explanations named them before."""
-    earlier = [f"x_{i}" for i in range(width)]
-    if set(earlier) <= set(header) and not set(columns.names) <= set(header):
-        return earlier
-    return list(columns.names)
-
-
-def _missing_columns(
-    path: Path, manifest: ModelManifest, named: list[str], missing: list[str], header: Sequence[str]
-) -> str:
-    """What to name the columns: a model published without --features reads its input's name
-    and index (X_0, X_1, ...), which a user's own CSV may not have; "lacks column(s) X_0, ..."
-    alone left them guessing."""
-    shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
-    columns = explained_columns(manifest)
-    width = columns.width
-    if named:
-        reads = f"it reads {', '.join(named)}"
-    else:
-        first, last = columns.names[0], columns.names[-1]
-        span = f"columns {first} to {last}" if width > 1 else f"column {first}"
-        reads = (
-            f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
-            f"{width} {span} in order, as batch reads them (or give a .npy of [N, {width}] rows)"
-        )
-    numeric = bool(header) and all(_is_number(name) for name in header)
-    hint = " (is the header line missing?)" if numeric else ""
-    return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def read_texts(path: Path, field: str, records: list[dict[str, Any]] | None = None) -> list[str]:
-    """The texts of a .csv file's `field` column, else one text per non-blank line; with
-    `records`, each CSV row's other cells are added to it."""
-    if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
-    if path.suffix != ".csv":
-        return [line for line in path.read_text().splitlines() if line.strip()]
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if field not in (reader.fieldnames or []):
-            raise BadRequest(f"{path}: the header lacks the text column {field!r}")
-        rows = list(reader)
-        if records is not None:
-            records.extend(own_fields(row, [field]) for row in rows)
-        return [row[field] for row in rows]
 
 
 def describe(doc: dict[str, Any]) -> list[str]:

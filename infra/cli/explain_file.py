@@ -23,6 +23,7 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.explainer import MAX_ROWS, explained_columns
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
+from infra.cli.output_file import output_file
 from infra.cli.row_progress import Progress
 
 
@@ -116,28 +117,42 @@ def explain_file(
     """Every row of `rows` to JSONL, one line a row in the file's order; a row that cannot be
     explained (unreadable, refused) is a line with its `error`, and the rest still are. With
     `show`, a progress line on stderr counts the rows as each request answers."""
-    sink = out.open("w") if out else sys.stdout
     what = f"{manifest.name}:{manifest.version} explain {path.name}"
-    try:
-        order = InOrder(sink, rows)
-        for row, error in sorted(rows.bad.items()):
-            order.add({"row": row, "error": error})
-        with Progress(what, rows.total, verb="explained", show=show) as shown:
-            shown.add(len(rows.bad))
-            for index, chunk in rows.groups(MAX_ROWS):
-                for record in _explained(plane, manifest, chunk, index, parameters, text):
-                    order.add(record)
-                shown.add(len(index))
-    finally:
-        if out:
-            sink.close()
-    total, failed = rows.total, order.failed
+    if out:  # whole or not at all: Ctrl-C or an error leaves no half-written file
+        with output_file(out) as temp, temp.open("w") as sink:
+            failed = _write(sink, plane, manifest, rows, parameters, text, what, show)
+    else:
+        failed = _write(sys.stdout, plane, manifest, rows, parameters, text, what, show)
+    total = rows.total
     # Without --out the JSONL is stdout: the summary goes to stderr, out of its way.
     summary = f"explained {total - failed} of {total} rows of {path}"
     print(summary + (f" into {out}" if out else ""), file=sys.stdout if out else sys.stderr)
     if failed:
         print(f"{failed} row(s) could not be explained: see their 'error' lines", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _write(
+    sink: IO[str],
+    plane: Any,
+    manifest: ModelManifest,
+    rows: FileRows,
+    parameters: dict[str, int],
+    text: bool,
+    what: str,
+    show: bool,
+) -> int:
+    """The JSONL lines of `rows` to `sink`; how many rows failed."""
+    order = InOrder(sink, rows)
+    for row, error in sorted(rows.bad.items()):
+        order.add({"row": row, "error": error})
+    with Progress(what, rows.total, verb="explained", show=show) as shown:
+        shown.add(len(rows.bad))
+        for index, chunk in rows.groups(MAX_ROWS):
+            for record in _explained(plane, manifest, chunk, index, parameters, text):
+                order.add(record)
+            shown.add(len(index))
+    return order.failed
 
 
 def _explained(

@@ -91,7 +91,7 @@ def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> No
         figure = _heat_map(plt, doc, image)
     else:
         figure = _bars(plt, doc)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)
 
 

@@ -22,6 +22,7 @@ from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
+from infra.cli.arg_types import count, seconds
 from infra.local.address import check_exposure, checked_token, listen_address
 from infra.local.functions import (
     LocalFunction,
@@ -134,23 +135,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read functions from this SAM template (default: the built-in copy of the project's)",
     )
     p.set_defaults(func=cmd_invoke)
-
-
-def count(text: str) -> int:
-    """An argparse type: 0 workers still served with one, 0 requests in flight without a cap."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a count: give 1 or more")
-    return value
-
-
-def seconds(text: str) -> float:
-    """An argparse type: a timeout of 0 turned granian's header timeout off (slow heads and idle
-    connections stayed open for good) and made every request with a body a 408."""
-    value = float(text)
-    if not 0.001 <= value <= 86400:  # granian counts the header timeout in whole milliseconds
-        raise argparse.ArgumentTypeError(f"{text} is not a timeout: give 0.001 to 86400 seconds")
-    return value
 
 
 def selector(text: str) -> str:
@@ -346,9 +330,11 @@ def shared_metrics_dir(shared: bool, env: Mapping[str, str]) -> Iterator[Path | 
 
 def _read_event(source: str) -> Any:
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise BadRequest(f"cannot read event {source}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # a binary or UTF-16 file given as the event
+        raise BadRequest(f"event {source} is not UTF-8 JSON (byte {exc.start + 1})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -35,6 +35,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
+from infra.cli.arg_types import above_zero
 from infra.cli.output_file import output_file
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -46,7 +47,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("ref", help="NAME (its default version), NAME:VERSION or NAME@ALIAS")
     p.add_argument("--window", default="1h", help="how far back: 30m, 1h, 7d (default 1h)")
     p.add_argument(
-        "--threshold", type=float, default=DEFAULT_THRESHOLD, help="PSI above this is drift (0.2)"
+        "--threshold",
+        type=above_zero(100),
+        default=DEFAULT_THRESHOLD,
+        help="PSI above this is drift (0.2)",
     )
     p.add_argument(
         "--png", type=Path, help="PNG of PSI per feature over time (NAME-VERSION-drift.png)"
@@ -202,5 +206,5 @@ def draw(
     figure.colorbar(image, ax=axes, label=f"PSI (drift above {threshold:g})")
     axes.set_title(f"{title}: drift per feature against the training baseline")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)

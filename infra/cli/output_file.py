@@ -14,13 +14,15 @@ from functions.runtime.errors import BadRequest
 
 
 @contextlib.contextmanager
-def output_file(path: Path) -> Iterator[Path]:
+def output_file(path: Path, *, parents: bool = False) -> Iterator[Path]:
     """A temp file beside `path` for the block to fill; renamed to `path` when the block ends
     well, removed when not (an error, Ctrl-C): a file there before stays as it was. An OSError
     (a folder missing or not writable, a full disk) is a BadRequest naming `path`, so the block
-    should hold only the writing."""
+    should hold only the writing. With `parents`, missing folders above `path` are made."""
     temp: Path | None = None
     try:
+        if parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
         temp = Path(name)
         mask = os.umask(0o022)  # mkstemp makes 0600 files; the user's umask decides, as for `cp`

@@ -43,7 +43,8 @@ def _number(text: str) -> Any:
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: Excel's byte order mark is not part of the first column's name
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         if path.suffix == ".csv":
             return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
         return [json.loads(line) for line in handle if line.strip()]

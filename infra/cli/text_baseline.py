@@ -26,7 +26,8 @@ from functions.runtime.text_input import TextInput, batch_view, is_blank
 def text_baseline(
     plane: Any, manifest: ModelManifest, text: TextInput, args: argparse.Namespace
 ) -> int:
-    from infra.cli.explain_commands import put_drift_baseline, read_texts
+    from infra.cli.csv_rows import read_texts
+    from infra.cli.explain_commands import put_drift_baseline
 
     ref = f"{manifest.name}:{manifest.version}"
     model = plane.models.model(manifest.name, manifest.version)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from functions.runtime.errors import StoreError
+from functions.runtime.store import open_store
 from infra.cli.main import main
 from tests.s3server import MotoServer
 
@@ -38,4 +40,17 @@ def test_a_missing_bucket_is_named(
         "",
         "aiaas versions: error: S3 bucket 'aiaas-never-made' does not exist "
         "(store s3://aiaas-never-made/registry)\n",
+    )
+
+
+def test_an_upload_to_a_missing_bucket_is_named(moto_server: MotoServer, tmp_path: Path) -> None:
+    # `aiaas batch`'s upload (boto3's upload_file) said "S3 transfer of ... failed:
+    # S3UploadFailedError('Failed to upload rows.csv to ...: An error occurred (NoSuchBucket)
+    # when calling the PutObject operation ...')".
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    with pytest.raises(StoreError) as error:
+        open_store("s3://aiaas-never-made/registry").upload_file(data, "batch/m/input/rows.csv")
+    assert error.value.message == (
+        "S3 bucket 'aiaas-never-made' does not exist (store s3://aiaas-never-made/registry)"
     )

@@ -1,0 +1,147 @@
+"""The rows of a file `aiaas explain --file` and `aiaas baseline` read: a model's rows of a
+.npy or a CSV (by column name), or a text model's texts. Read as UTF-8, a spreadsheet's byte
+order mark left out of the first column's name; a file in another encoding (UTF-16, a binary
+file) is one line naming the line to fix, not a UnicodeDecodeError traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from functions.runtime.column_names import column_for
+from functions.runtime.errors import BadRequest
+from functions.runtime.explain.explainer import explained_columns
+from functions.runtime.input_columns import InputColumns
+from functions.runtime.manifest import ModelManifest
+from infra.cli.explain_file import own_fields
+from infra.cli.row_cells import gap_columns, row_values, table_cells
+from training.csv_table import not_utf8
+
+
+@contextlib.contextmanager
+def utf8_text(path: Path) -> Iterator[IO[str]]:
+    """`path` opened for csv as UTF-8 text; a byte that is not UTF-8 a BadRequest naming it."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            yield handle
+    except UnicodeDecodeError:
+        raise BadRequest(not_utf8(path)) from None
+
+
+def read_rows(
+    path: Path,
+    manifest: ModelManifest,
+    bad: dict[int, str] | None = None,
+    records: list[dict[str, Any]] | None = None,
+    gaps: bool = False,
+) -> np.ndarray:
+    """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
+    DataFrame export's input names; else as batch reads them: X_0, X_1, ...). A CSV row whose
+    numeric cells are not all numbers is an error, or with `bad`, kept out and noted there. A
+    model with a string column gets an object array: that column's cells as they are, the
+    others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
+    to it. With `gaps`, an empty cell is NaN where the model takes missing values
+    (baseline_rows.py)."""
+    columns = explained_columns(manifest)
+    width = columns.width
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
+            raise BadRequest(f"{path}: {exc}; save the rows as a numeric array") from None
+        array = array.reshape(len(array), -1)
+        return (
+            table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
+        )
+    with utf8_text(path) as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
+        renamed = column_for(named, header)  # a DataFrame's columns by their own names
+        named = [renamed.get(name, name) for name in named]
+        names = named if set(named) <= set(header) else []
+        names = names or _positional(columns, width, header)
+        missing = [n for n in names if n not in header]
+        if missing and named:  # the names it reads are what to report, not X_0, ...
+            missing = [n for n in named if n not in header]
+        if missing:
+            raise BadRequest(_missing_columns(path, manifest, named, missing, header))
+        rows = []
+        empty = gap_columns(columns) if gaps else None
+        for index, row in enumerate(reader):
+            if records is not None:
+                records.append(own_fields(row, names))
+            try:
+                rows.append(row_values([row[n] for n in names], columns.strings, empty, names))
+            except (ValueError, TypeError) as exc:
+                if bad is None:
+                    raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
+                bad[index] = f"line {reader.line_num}: {exc}"
+        kind = object if columns.strings else np.float64
+        return np.array(rows, dtype=kind).reshape(len(rows), len(names))
+
+
+def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> list[str]:
+    """Unnamed columns: the ones batch scoring reads and explanations name (the input's name
+    and index: X_0, X_1, ... for skl2onnx's `X`), so one CSV serves `aiaas batch`, `aiaas
+    baseline` and `aiaas explain`; or x_0, x_1, ..., what explanations named them before."""
+    earlier = [f"x_{i}" for i in range(width)]
+    if set(earlier) <= set(header) and not set(columns.names) <= set(header):
+        return earlier
+    return list(columns.names)
+
+
+def _missing_columns(
+    path: Path, manifest: ModelManifest, named: list[str], missing: list[str], header: Sequence[str]
+) -> str:
+    """What to name the columns: a model published without --features reads its input's name
+    and index (X_0, X_1, ...), which a user's own CSV may not have; "lacks column(s) X_0, ..."
+    alone left them guessing."""
+    shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
+    columns = explained_columns(manifest)
+    width = columns.width
+    if named:
+        reads = f"it reads {', '.join(named)}"
+    else:
+        first, last = columns.names[0], columns.names[-1]
+        span = f"columns {first} to {last}" if width > 1 else f"column {first}"
+        reads = (
+            f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
+            f"{width} {span} in order, as batch reads them (or give a .npy of [N, {width}] rows)"
+        )
+    numeric = bool(header) and all(_is_number(name) for name in header)
+    hint = " (is the header line missing?)" if numeric else ""
+    return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_texts(path: Path, field: str, records: list[dict[str, Any]] | None = None) -> list[str]:
+    """The texts of a .csv file's `field` column, else one text per non-blank line; with
+    `records`, each CSV row's other cells are added to it."""
+    if not path.is_file():
+        raise BadRequest(f"no such file: {path}")
+    if path.suffix != ".csv":
+        with utf8_text(path) as handle:
+            return [line for line in handle.read().splitlines() if line.strip()]
+    with utf8_text(path) as handle:
+        reader = csv.DictReader(handle)
+        if field not in (reader.fieldnames or []):
+            raise BadRequest(f"{path}: the header lacks the text column {field!r}")
+        rows = list(reader)
+        if records is not None:
+            records.extend(own_fields(row, [field]) for row in rows)
+        return [row[field] for row in rows]
