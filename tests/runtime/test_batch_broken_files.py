@@ -64,8 +64,20 @@ def score(store: LocalStore, tmp_path: Path, name: str, data: bytes) -> tuple[di
             "not a readable gzip stream: Compressed file ended before the end-of-stream marker "
             "was reached",
         ),
+        (
+            "excel.csv",
+            f"{HEADER}\r\n1,2,3,4\r\n".encode("utf-16"),  # Excel's "Unicode text"
+            "the header line is UTF-16 text (it starts with a UTF-16 byte order mark); batch "
+            'reads UTF-8 CSV: save the file as UTF-8 ("CSV UTF-8" in Excel)',
+        ),
+        (
+            "latin1.csv",
+            "café,x_0,x_1,x_2,x_3\nA,1,2,3,4\n".encode("latin-1"),
+            "the header line is not UTF-8 text (byte 0xe9 at offset 3); batch reads UTF-8 CSV: "
+            'save the file as UTF-8 ("CSV UTF-8" in Excel)',
+        ),
     ],
-    ids=["cr-only", "gzip-csv", "gzip-jsonl", "gzip-cut-short"],
+    ids=["cr-only", "gzip-csv", "gzip-jsonl", "gzip-cut-short", "utf-16", "latin-1"],
 )
 def test_a_file_level_problem_is_a_failed_summary_naming_it(
     store: LocalStore, tmp_path: Path, name: str, data: bytes, error: str

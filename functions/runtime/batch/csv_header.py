@@ -32,6 +32,22 @@ def expected_columns(spec: TensorSpec) -> list[str]:
     return list(indexed_names(spec.name, math.prod(row_shape(spec))))
 
 
+def _header_text(header: bytes, where: str) -> str:
+    """The header as UTF-8 (a byte order mark dropped), or a 400 naming the file's encoding:
+    a UTF-16 file (Excel's "Unicode text") used to be refused for lacking every column."""
+    try:
+        return header.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if header.startswith((b"\xff\xfe", b"\xfe\xff")):
+            found = "is UTF-16 text (it starts with a UTF-16 byte order mark)"
+        else:
+            found = f"is not UTF-8 text (byte {header[exc.start]:#04x} at offset {exc.start})"
+        raise HeaderMismatch(
+            f"{where}: the header line {found}; batch reads UTF-8 CSV: save the file as "
+            'UTF-8 ("CSV UTF-8" in Excel)'
+        ) from None
+
+
 def _shown(names: list[str]) -> str:
     extra = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
     return ", ".join(names[:SHOWN]) + extra
@@ -55,7 +71,7 @@ class CsvLayout:
 def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     """Match the header record (a quoted name may hold a line break) against the model's
     inputs, or raise HeaderMismatch."""
-    text = header.decode("utf-8-sig", "replace")
+    text = _header_text(header, where)
     if "\r" in text.rstrip("\r").replace("\r\n", "\n"):  # CRLF within a quoted name: a line break
         raise HeaderMismatch(
             f"{where}: lines end in a bare carriage return (CR), which batch does not read; "
