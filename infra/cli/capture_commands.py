@@ -14,7 +14,7 @@ from functions.runtime import names
 from functions.runtime.capture.reader import captured_lines, parse_since
 from functions.runtime.capture.rows import META, SERVED, Row, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
@@ -71,6 +71,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     registry = Registry(open_store(args.store))
     if args.words[0] == "export" and len(args.words) == 2:
         return export(registry, args.words[1], args)
+    if args.words == ["export"] and (args.out is not None or not _published(registry, "export")):
+        raise BadRequest("capture export MODEL: name the model whose captured requests to export")
     if len(args.words) != 1:
         raise BadRequest("give MODEL (to set or show its capture), or export MODEL")
     name = names.model_name(args.words[0])
@@ -93,6 +95,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
         f"({DEFAULT_ALIAS_TTL:g} s by default), at a request"
     )
     return 0
+
+
+def _published(registry: Registry, name: str) -> bool:
+    try:
+        return bool(registry.versions(name))
+    except NotFound:
+        return False
 
 
 def export(registry: Registry, model: str, args: argparse.Namespace) -> int:

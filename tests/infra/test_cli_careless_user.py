@@ -259,3 +259,12 @@ def test_a_nan_in_a_job_spec_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err == (
         "aiaas train: error: spec field 'learning_rate' must be a finite number; got nan\n"
     )
+
+
+@pytest.mark.parametrize("extra", [[], ["--out", "rows.csv"]])
+def test_capture_export_without_a_model_asks_for_it(
+    store: LocalStore, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    assert run(["--store", store.uri, "capture", "export", *extra]) == EXIT_ERROR
+    # Was "model 'export' not found": the subcommand read as a model's name.
+    assert "capture export MODEL: name the model" in capsys.readouterr().err
