@@ -334,3 +334,23 @@ def test_nothing_that_runs_without_a_caller_fails_without_an_alarm() -> None:
     assert shadow_subscribed == {"ShadowFunction"}
     assert callerless | shadow_subscribed <= alarmed(resources, "AWS/Lambda", "Errors")
     assert machines <= alarmed(resources, "AWS/States", "ExecutionsFailed")
+
+
+def test_training_instances_answer_metadata_only_to_imdsv2_sessions() -> None:
+    """IMDSv1 answers a single unauthenticated GET: an SSRF in anything on a GPU instance
+    would hand out the instance role's credentials (Security Hub EC2.8, checkov CKV_AWS_79).
+    Batch launches its instances from this launch template; hop limit 2 lets the job's
+    containers (bridge network) still ask IMDSv2 for the region."""
+    resources = load_template()["Resources"]
+    compute = resources["TrainingComputeEnvironment"]["Properties"]["ComputeResources"]
+    assert compute["LaunchTemplate"] == {
+        "LaunchTemplateId": {"Ref": "TrainingLaunchTemplate"},
+        "Version": {"Fn::GetAtt": ["TrainingLaunchTemplate", "LatestVersionNumber"]},
+    }
+    launch = resources["TrainingLaunchTemplate"]
+    assert launch["Condition"] == "TrainingEnabled"
+    assert launch["Properties"]["LaunchTemplateData"]["MetadataOptions"] == {
+        "HttpEndpoint": "enabled",
+        "HttpTokens": "required",
+        "HttpPutResponseHopLimit": 2,
+    }

@@ -6,13 +6,15 @@ two identical descriptions)."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 from pathlib import Path
 
 import pytest
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.comparison.run import CompareRequest, compare_versions
-from functions.runtime.errors import InvalidInput
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -42,3 +44,23 @@ def test_inputs_that_differ_are_still_refused_naming_the_difference(tmp_path: Pa
     pool = published(tmp_path, "", ["N", 4])
     with pytest.raises(InvalidInput, match=r"\[-1, 3\].* vs .*\[-1, 4\]"):
         compare_versions(pool, CompareRequest("m", "1", "2", "batch/m/input/rows.csv"))
+
+
+def test_a_gzip_bomb_of_captured_requests_is_refused_as_batch_refuses_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captured requests are read by compare's own loop, not batch's formats: a .jsonl.gz whose
+    first line is a capture expanded without bound (a few KB to gigabytes of blank lines, read
+    to the end by the control plane, in `aiaas serve`'s own process too). Checked after 1 MB
+    here (64 MB as shipped) to keep it quick."""
+    from functions.runtime.batch import formats
+
+    monkeypatch.setattr(formats, "RATIO_CHECKED_AFTER", 1024 * 1024)
+    pool = published(tmp_path, "", ["N", 3])
+    first = {"route": "predict", "request": {"instances": [[1.0, 2.0, 3.0]]}, "response": {}}
+    bomb = gzip.compress((json.dumps(first) + "\n" * 3_200_000).encode())
+    assert len(bomb) * formats.MAX_GZIP_RATIO < 3_200_000
+    key = "capture/m/1/2026-12-01/part-0001.jsonl.gz"
+    pool.registry.store.put_bytes(key, bomb)
+    with pytest.raises(BadRequest, match="refused as a decompression bomb"):
+        compare_versions(pool, CompareRequest("m", "1", "2", key))

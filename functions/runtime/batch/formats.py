@@ -245,13 +245,14 @@ RATIO_CHECKED_AFTER = 64 * 1024 * 1024
 
 @contextlib.contextmanager
 def _gunzipped_object(store: ObjectStore, key: str) -> Iterator[IO[bytes]]:
-    with store.open_read(key) as raw, _gunzipped(raw, key) as stream:
+    with store.open_read(key) as raw, gunzipped(raw, key) as stream:
         yield stream
 
 
 @contextlib.contextmanager
-def _gunzipped(raw: IO[bytes], key: str) -> Iterator[IO[bytes]]:
-    """The decompressed stream; a file that is not gzip, or is cut short, is the input's fault."""
+def gunzipped(raw: IO[bytes], key: str) -> Iterator[IO[bytes]]:
+    """The decompressed stream; a file that is not gzip, or is cut short, is the input's fault,
+    and so is one that expands like a decompression bomb (compare's capture files read it too)."""
     counted = _Counted(raw)
     try:
         with gzip.GzipFile(fileobj=counted, mode="rb") as stream:

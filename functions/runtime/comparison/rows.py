@@ -11,7 +11,6 @@ batch of rows. A line that cannot be read is a bad row with its line number; the
 from __future__ import annotations
 
 import contextlib
-import gzip
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
@@ -19,7 +18,7 @@ from typing import IO
 import numpy as np
 import orjson
 
-from functions.runtime.batch.formats import CsvFormat, Reading, open_format
+from functions.runtime.batch.formats import CsvFormat, Reading, gunzipped, open_format
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.scoring import Chunk, RowError
 from functions.runtime.batch.source import HEADER_LIMIT, ByteRange, line_batches, read_first_line
@@ -155,8 +154,8 @@ def _opened(store: ObjectStore, key: str, compressed: bool) -> Iterator[IO[bytes
         if not compressed:
             yield raw
             return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-            yield stream  # type: ignore[misc]
+        with gunzipped(raw, key) as stream:  # a decompression bomb refused, as in batch
+            yield stream
 
 
 def _capture_batches(
