@@ -107,6 +107,8 @@ def test_no_token_is_401_and_the_body_is_never_read() -> None:
     status, headers, body = call(app_for(gateway), [("content-length", "10")], protocol)
     assert (status, body) == (401, {"error": "missing or invalid bearer token"})
     assert headers["www-authenticate"] == "Bearer" and headers["connection"] == "close"
+    # Exactly this: kserve's client shows the error's message only when the type is `==` it.
+    assert headers["content-type"] == "application/json"
     assert protocol.reads == 0 and gateway.seen == []
 
 
