@@ -13,6 +13,7 @@ Accepted bodies:
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 from collections.abc import Mapping
@@ -168,8 +169,9 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         missing = next((name for name in columns if name not in row), None)
         if missing is not None:  # a key that is no input is then likely its misspelling
             unknown = sorted(set(row) - set(columns))
-            if unknown:
-                raise InvalidInput(f"instances[{index}] has unknown input {unknown[0]!r}")
+            if unknown:  # the one most like the missing input, not an id that sorts first
+                likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
+                raise InvalidInput(f"instances[{index}] has unknown input {likely[0]!r}")
             hint = _send_null(specs[missing])
             raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
         # Other fields (a record's id) are left aside, as records by feature name leave them.
