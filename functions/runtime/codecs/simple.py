@@ -13,7 +13,6 @@ Accepted bodies:
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from collections.abc import Mapping
@@ -170,6 +169,8 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         if missing is not None:  # a key that is no input is then likely its misspelling
             unknown = sorted(set(row) - set(columns))
             if unknown:  # the one most like the missing input, not an id that sorts first
+                import difflib  # here: 2 ms of a cold start, for a refusal only
+
                 likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
                 raise InvalidInput(f"instances[{index}] has unknown input {likely[0]!r}")
             hint = _send_null(specs[missing])
