@@ -2,7 +2,8 @@
 FP32 inputs, as LightGBM / XGBoost / skl2onnx exports have: served, those same rows fall in the
 same bins, none outside the training range. Reported: serving the training rows back showed
 DRIFT on most features (the CSV's float64 5.1 was an edge that the served float32 5.1 fell
-below).
+below). Reported again for simple JSON requests: their decoded rows are float64 (the cast to
+float32 happens in the model), so a served 0.2 fell below the baseline's float32 edge 0.2.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeClassifier
 
+from functions.runtime.codecs import simple
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.model import LoadedModel
@@ -50,10 +52,15 @@ def publish_with_baseline(tmp_path: Path, model: object, sample: object, data: p
     return store.uri
 
 
-def served_counts(uri: str, inputs: dict[str, np.ndarray]) -> tuple[LiveHistograms, DriftBaseline]:
-    """The live histograms of the predict path after serving `inputs` (as the model reads them)."""
+def served_counts(
+    uri: str, inputs: dict[str, np.ndarray], records: list[dict[str, object]] | None = None
+) -> tuple[LiveHistograms, DriftBaseline]:
+    """The live histograms of the predict path after serving `inputs` (as the model reads
+    them), or `records` as a simple JSON body's instances (decoded as the predict route does)."""
     registry = Registry(LocalStore(uri))
     manifest = registry.manifest("iris", "1")
+    if records is not None:
+        inputs = simple.decode({"instances": records}, manifest)
     raw = registry.store.get_bytes(f"{version_prefix('iris', '1')}/{BASELINE_FILE}")
     baseline = DriftBaseline.from_json(raw)
     model = LoadedModel(manifest, registry.store.root / version_prefix("iris", "1") / "model.onnx")
@@ -63,8 +70,11 @@ def served_counts(uri: str, inputs: dict[str, np.ndarray]) -> tuple[LiveHistogra
     return live, baseline
 
 
+@pytest.mark.parametrize("body", ["typed", "json"])
 @pytest.mark.parametrize("shape", ["one-input", "dataframe"])
-def test_the_training_rows_served_back_fall_in_their_own_bins(tmp_path: Path, shape: str) -> None:
+def test_the_training_rows_served_back_fall_in_their_own_bins(
+    tmp_path: Path, shape: str, body: str
+) -> None:
     data, y = frame()
     tree = DecisionTreeClassifier(max_depth=3, random_state=0)
     numbers = data[COLUMNS].to_numpy(np.float32)
@@ -73,6 +83,7 @@ def test_the_training_rows_served_back_fall_in_their_own_bins(tmp_path: Path, sh
         csv_rows = pd.DataFrame(data[COLUMNS].to_numpy(), columns=[f"X_{i}" for i in range(4)])
         uri = publish_with_baseline(tmp_path, model, numbers[:1], csv_rows)
         inputs = {"X": numbers}
+        records = [{"X": row} for row in data[COLUMNS].to_numpy().tolist()]
     else:  # one [N, 1] input a column, FP32 numbers (trees want float32) and strings
         typed = data.astype(dict.fromkeys(COLUMNS, np.float32))
         columns = ColumnTransformer([("c", OneHotEncoder(), ["colour"])], remainder="passthrough")
@@ -80,7 +91,8 @@ def test_the_training_rows_served_back_fall_in_their_own_bins(tmp_path: Path, sh
         uri = publish_with_baseline(tmp_path, model, typed[:1], data)
         inputs = {c: typed[[c]].to_numpy() for c in COLUMNS}
         inputs["colour"] = data[["colour"]].to_numpy(object)
-    live, baseline = served_counts(uri, inputs)
+        records = data.to_dict("records")
+    live, baseline = served_counts(uri, inputs, records if body == "json" else None)
     assert live.rows == baseline.rows == len(data)
     assert live.below.tolist() == live.above.tolist() == [0] * 4
     np.testing.assert_array_equal(live.counts, baseline.counts)

@@ -90,7 +90,12 @@ def test_records_and_columns_by_the_dataframes_names(iris: Iris) -> None:
     status, columns = _predict(service, {"inputs": rows.to_dict("list")})
     assert status == 200, columns
     assert columns["outputs"] == records["outputs"]
-    status, body = _predict(service, {"instances": [{**rows.iloc[0].to_dict(), "petal": 1}]})
+    status, body = _predict(service, {"instances": [{**rows.iloc[0].to_dict(), "id": 1}]})
+    assert status == 200, body  # a field that is no input is left aside (a record's id)
+    np.testing.assert_allclose(body["outputs"]["output_probability"], proba[:1], atol=1e-6)
+    renamed = {**rows.iloc[0].to_dict(), "petal": 1}
+    del renamed[rows.columns[3]]
+    status, body = _predict(service, {"instances": [renamed]})
     assert (status, body) == (422, {"error": "instances[0] has unknown input 'petal'"})
 
 

@@ -251,3 +251,13 @@ def test_a_csv_lacking_columns_is_told_which_by_name(
     assert out.strip().endswith(
         f"{path}: the header lacks column(s) magnesium, total_phenols; it reads {', '.join(COLUMNS)}"
     )
+
+
+def test_records_with_an_id_beside_the_columns_are_explained(frames: Frames) -> None:
+    """A DataFrame's records with its id column (not a model input), as the same model's
+    one-input export and `--file` already took them: explained, the id left aside. Refused
+    before ("instances[0] has unknown input 'customer_id'")."""
+    rows = _records(frames.frame.iloc[[0, 70]])
+    plain = _explain(frames, "wine", {"instances": rows})
+    with_id = [{"customer_id": 1000 + i, **row} for i, row in enumerate(rows)]
+    assert _explain(frames, "wine", {"instances": with_id}) == plain

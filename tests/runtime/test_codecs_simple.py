@@ -50,6 +50,15 @@ def test_instances_of_a_multi_input_model_become_columns() -> None:
     assert decoded["b"].tolist() == [5, 6]
 
 
+def test_a_record_lacking_an_input_names_its_misspelling_not_its_id() -> None:
+    """A record's id is left aside; with an input missing, the field named is the one most
+    like it (the misspelling), not the id that sorts first."""
+    record = {"id": 7, "a": [1, 2], "b": 5}
+    assert simple.decode({"instances": [record]}, TWO_INPUTS)["b"].tolist() == [5]
+    with pytest.raises(InvalidInput, match="instances\\[0\\] has unknown input 'bb'"):
+        simple.decode({"instances": [{"account": 7, "a": [1, 2], "bb": 5}]}, TWO_INPUTS)
+
+
 def test_a_bare_list_for_a_multi_input_model_is_400() -> None:
     with pytest.raises(BadRequest) as info:
         simple.decode({"inputs": [[1, 2]]}, TWO_INPUTS)

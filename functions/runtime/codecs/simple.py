@@ -165,13 +165,18 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         if not isinstance(row, dict):
             raise BadRequest(f"instances[{index}] must be an object of input name -> value")
         row = by_input(row, columns)  # a DataFrame's record, its columns' own names
-        unknown = set(row) - set(columns)
-        if unknown:
-            raise InvalidInput(f"instances[{index}] has unknown input {sorted(unknown)[0]!r}")
+        missing = next((name for name in columns if name not in row), None)
+        if missing is not None:  # a key that is no input is then likely its misspelling
+            unknown = sorted(set(row) - set(columns))
+            if unknown:  # the one most like the missing input, not an id that sorts first
+                import difflib  # here: 2 ms of a cold start, for a refusal only
+
+                likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
+                raise InvalidInput(f"instances[{index}] has unknown input {likely[0]!r}")
+            hint = _send_null(specs[missing])
+            raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
+        # Other fields (a record's id) are left aside, as records by feature name leave them.
         for name, column in columns.items():
-            if name not in row:
-                hint = _send_null(specs[name])
-                raise InvalidInput(f"instances[{index}] is missing input '{name}'{hint}")
             column.append(row[name])
     return {name: _array(column, specs[name]) for name, column in columns.items()}
 

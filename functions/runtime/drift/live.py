@@ -16,6 +16,7 @@ import numpy as np
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import fed_features, token_ids
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
@@ -47,6 +48,10 @@ class LiveHistograms:
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
         self._requests: list[Mapping[str, np.ndarray]] = []
         self.output = prediction_output(manifest)
+        # One input's rows binned as the model reads them (its float type), as `fit` bins the
+        # training rows: a simple JSON body decodes to float64, whose 0.2 is below float32 0.2.
+        plain = text is None and self.layout is None and self.columns is None
+        self._read_as = read_as(manifest.inputs[0].dtype) if plain else None
         # Per request, only references: all the work is done on the lot in `fold`.
         self._rows: list[np.ndarray] = []
         self._outputs: list[np.ndarray] = []
@@ -103,7 +108,10 @@ class LiveHistograms:
                 pending = [np.empty((len(output), 0)) for output in outputs]
         if not pending:
             return
-        rows = np.concatenate(pending).astype(np.float64)
+        rows = np.concatenate(pending)
+        if self._read_as is not None:
+            rows = rows.astype(self._read_as, copy=False)
+        rows = rows.astype(np.float64)
         rows = rows.reshape(len(rows), -1)
         self.rows += len(rows)
         self.counts += self.baseline.bin_rows(rows)
@@ -149,8 +157,15 @@ def _stacked(
     stacked = {}
     for spec in columns.specs:
         blocks = [np.asarray(inputs[spec.name]) for inputs in requests]
-        stacked[spec.name] = np.concatenate([b.reshape(len(b), -1) for b in blocks])
+        column = np.concatenate([b.reshape(len(b), -1) for b in blocks])
+        typed = read_as(spec.dtype)  # as the model reads it (see LiveHistograms.__init__)
+        stacked[spec.name] = column if typed is None else column.astype(typed, copy=False)
     return stacked
+
+
+def read_as(dtype: str) -> np.dtype[np.generic] | None:
+    """The numpy type a float input's values are binned in (the model's), else None."""
+    return BY_NAME[dtype].numpy if dtype.startswith("float") else None
 
 
 def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
