@@ -114,20 +114,23 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
             status_code=415,
         )
     problems = []
+    unparsed = False  # a body that is not JSON at all: 400, as the data plane answers it
     for error in exc.errors():
         if error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
             offset = error.get("loc", ("body", "?"))[-1]
             reason = (error.get("ctx") or {}).get("error", "malformed")
             problems.append(f"body is not valid JSON at character {offset}: {reason}")
+            unparsed = True
             continue
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=422)
+    status = 400 if unparsed else 422
+    return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=status)
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and (unparsed := _unparsed_json(exc.__cause__)) is not None:
-        return JSONResponse({"error": f"invalid request: {unparsed}"}, status_code=422)
+        return JSONResponse({"error": f"invalid request: {unparsed}"}, status_code=400)
     if exc.status_code == 405:
         allowed = ", ".join(_methods_of(request))
         return JSONResponse(

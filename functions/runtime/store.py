@@ -83,7 +83,10 @@ class LocalStore:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
         if self.root.is_file():  # listings under it were empty: "no models in FILE", exit 0
-            raise StoreError(f"store {self.uri} is a file, not a folder: give the store's folder")
+            raise StoreError(
+                f"the store {self.uri} is a file, not a directory: give --store (or "
+                "AIAAS_STORE) the store's directory, or s3://bucket/prefix"
+            )
         self._stamp_paths: dict[str, str] = {}
         self._stamps = HeldStamps(self.uri)
         # Bumped after every write and delete; a stamp is kept while it is unchanged.

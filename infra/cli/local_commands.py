@@ -293,17 +293,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def missing_store_line(store: ObjectStore) -> str | None:
     """The banner's line for a store directory named but not there (a typo, most often), else
     None. It is not made here: the first publish makes it, and made now it would hide the typo
-    from the next command too. A file there can never be a store: BadRequest."""
+    from the next command too. (A file there is refused when the store is opened.)"""
     root = Path(store.uri)
     if store.location.bucket != LOCAL_BUCKET or root.is_dir():  # S3, or a directory there
         return None
     if root == Path(DEFAULT_LOCAL_STORE).resolve():  # nothing published here yet
         return None
-    if root.exists():
-        raise BadRequest(
-            f"the store {store.uri} is a file, not a directory: give --store (or AIAAS_STORE) "
-            "the store's directory, or s3://bucket/prefix"
-        )
     return (
         f"  no models: the store directory {store.uri} does not exist (mistyped --store or "
         "AIAAS_STORE?); the first `aiaas publish` to it makes it, and a model published there "

@@ -224,7 +224,8 @@ def test_a_store_that_is_a_file_is_said_so(
     file.write_text("x")
     assert run(["--store", str(file), "models"]) == EXIT_ERROR
     assert capsys.readouterr().err == (
-        f"aiaas models: error: store {file} is a file, not a folder: give the store's folder\n"
+        f"aiaas models: error: the store {file} is a file, not a directory: give --store (or "
+        "AIAAS_STORE) the store's directory, or s3://bucket/prefix\n"
     )
 
 

@@ -166,14 +166,14 @@ ROUTING = [
 ]
 
 CONTROL = [
-    Bad("control-invalid-json", "PUT", ALIAS, b'{"version": "1"', 422, "invalid request: body is not valid JSON at character 15", JSON_TYPE),
+    Bad("control-invalid-json", "PUT", ALIAS, b'{"version": "1"', 400, "invalid request: body is not valid JSON at character 15", JSON_TYPE),
     Bad("control-version-not-string", "PUT", ALIAS, doc({"version": 1}), 422, "invalid request: version: Input should be a valid string", JSON_TYPE),
     Bad("control-missing-field", "PUT", ALIAS, doc({}), 422, "invalid request: body: Value error, give either version (and optionally weight) or weights", JSON_TYPE),
     Bad("control-unknown-field", "PUT", ALIAS, doc({"version": "1", "by": "me"}), 422, "invalid request: by: Extra inputs are not permitted", JSON_TYPE),
     Bad("control-array-body", "PUT", ALIAS, b"[]", 422, "invalid request: body: Input should be a valid dictionary", JSON_TYPE),
     Bad("control-text-plain", "PUT", ALIAS, doc({"version": "1"}), 415, "send the body as JSON with 'Content-Type: application/json' ('text/plain')", {"content-type": "text/plain"}),
     Bad("control-no-content-type", "PUT", ALIAS, doc({"version": "1"}), 415, "send the body as JSON with 'Content-Type: application/json' (no Content-Type)", {}),
-    Bad("control-deeply-nested", "PUT", ALIAS, b'{"version": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422, "invalid request: body is not valid JSON: nested too deeply", JSON_TYPE),
+    Bad("control-deeply-nested", "PUT", ALIAS, b'{"version": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "invalid request: body is not valid JSON: nested too deeply", JSON_TYPE),
     Bad("control-version-traversal", "PUT", ALIAS, doc({"version": "../../x"}), 400, "invalid version '../../x': use 1-64 characters", JSON_TYPE),
     Bad("control-missing-version", "PUT", ALIAS, doc({"version": "9"}), 404, f"version '9' of model '{MODEL}' not found", JSON_TYPE),
     Bad("control-bad-alias", "PUT", f"/control/models/{MODEL}/aliases/Prod!", doc({"version": "1"}), 400, "invalid alias 'Prod!'", JSON_TYPE),
