@@ -22,6 +22,8 @@ from functions.control.app import create_app
 from functions.control.handler import _PathAsGiven
 from functions.predict.service import service_from_env
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.drift.baseline import DriftBaseline
+from functions.runtime.drift.report import read_window, total
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -162,3 +164,33 @@ def test_a_card_from_before_versions_listed_their_files_is_refused_saying_why(
     )
     status, card = get(control(roots["60bb971"]), "/control/models/clf/versions/1/card")
     assert status == 200 and card.startswith("# clf:1\n\nold-60bb971")
+
+
+@pytest.mark.parametrize("rev", ["b2b31b7", "60bb971"])
+def test_drift_counts_an_older_release_wrote_add_up_against_its_baseline(
+    roots: dict[str, Path], rev: str
+) -> None:
+    """What `aiaas monitor` reads: the release's baseline and its served rows' snapshots."""
+    store = LocalStore(roots[rev] / "store")
+    baseline = DriftBaseline.from_json(
+        store.get_bytes("models/iris-logistic/versions/1/drift_baseline.json")
+    )
+    (key,) = store.list_keys("monitoring/iris-logistic/1/")
+    written = orjson.loads(store.get_bytes(key))
+    docs = read_window(store, "iris-logistic", "1", written["start"], written["end"])
+    window = total(baseline, docs)
+    assert (window.snapshots, window.rows) == (1, written["rows"])
+    assert window.counts.sum() == 4 * written["rows"]  # each of the 4 features binned once
+
+
+def test_a_first_release_version_without_a_baseline_says_what_to_run(
+    roots: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """629f44c stored no drift baseline: monitor names the command that adds one."""
+    store = str(roots["629f44c"] / "store")
+    assert main(["--store", store, "monitor", "iris-logistic:1", "--no-png"]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas monitor: error: iris-logistic:1 has no drift baseline; add one with "
+        "`aiaas baseline iris-logistic:1 DATA.csv` (its training data), or train it with "
+        "`aiaas train`\n"
+    )
