@@ -19,7 +19,10 @@ from onnx import TensorProto, helper
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.drift.fit import fit
+from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -59,11 +62,16 @@ def token_model(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> PredictService:
-    root = tmp_path_factory.mktemp("old-text")
-    path = token_model(root / "model.onnx")
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = token_model(tmp_path_factory.mktemp("old-text") / "model.onnx")
     golden = ModelManifest.from_dict(json.loads(GOLDEN.read_text()))
     manifest = dataclasses.replace(golden, file=onnx_factory.manifest_for(path, NAME, "1").file)
+    return LoadedModel(manifest, path)
+
+
+@pytest.fixture(scope="module")
+def service(model: LoadedModel) -> PredictService:
+    root, manifest, path = model.path.parent, model.manifest, model.path
     store = LocalStore(root / "store")
     Registry(store).publish(manifest, path)
     pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
@@ -113,3 +121,15 @@ def test_metadata_offers_no_text_input_and_the_tokenizer_route_says_why(
     assert status == 200 and "text" not in body["parameters"]
     assert body["inputs"] == [{"name": "tokens", "datatype": "INT64", "shape": [-1, -1]}]
     assert call(service, "GET", f"/models/{NAME}/tokenizer") == (404, {"error": IDS_ONLY})
+
+
+def test_a_drift_baseline_takes_its_training_ids_and_refuses_texts_saying_why(
+    model: LoadedModel,
+) -> None:
+    """`aiaas baseline` of such a model: ids bin as length and unknown share, as today's."""
+    ids = (np.arange(40 * 8).reshape(40, 8) % 200 + 2).astype(np.int64)
+    baseline = fit(model, ids)
+    assert (baseline.rows, baseline.features) == (40, ("tokens", "unknown_share"))
+    with pytest.raises(InvalidInput) as refused:
+        fit(model, np.array(["part of my shipment is missing"]))
+    assert refused.value.message == IDS_ONLY
