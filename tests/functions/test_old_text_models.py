@@ -26,6 +26,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.main import main
 from tests import onnx_factory
 from tests.functions.test_predict_events import body_of, http_event
 
@@ -133,3 +134,13 @@ def test_a_drift_baseline_takes_its_training_ids_and_refuses_texts_saying_why(
     with pytest.raises(InvalidInput) as refused:
         fit(model, np.array(["part of my shipment is missing"]))
     assert refused.value.message == IDS_ONLY
+
+
+def test_aiaas_baseline_takes_an_npy_of_its_token_ids(
+    model: LoadedModel, service: PredictService, tmp_path: Path
+) -> None:
+    ids = tmp_path / "ids.npy"
+    np.save(ids, (np.arange(30 * 6).reshape(30, 6) % 200 + 2).astype(np.int64))
+    store = model.path.parent / "store"
+    assert main(["--store", str(store), "baseline", f"{NAME}:1", str(ids)]) == 0
+    assert (store / f"models/{NAME}/versions/1/drift_baseline.json").is_file()
