@@ -56,6 +56,9 @@ def card_file(name: str, version: str, file: str, plane: Plane) -> Response:
             data = plane.store.get_bytes(f"{version_prefix(name, version)}/card/{file}")
     if listed is None or data is None:
         what = "model card" if file == CARD else f"card file {file!r}"
+        key = f"{version_prefix(name, version)}/card/{file}"
+        if not manifest.files and plane.store.exists(key):
+            raise NotFound(unlisted_card(name, version, what))
         said = f"its card files: {', '.join(cards)}" if cards else "`aiaas train` writes one"
         raise NotFound(f"model {name}:{version} has no {what} ({said})")
     if hashlib.sha256(data).hexdigest() != listed.sha256:
@@ -68,3 +71,13 @@ def card_file(name: str, version: str, file: str, plane: Plane) -> Response:
     if media.startswith("text/"):
         media += "; charset=utf-8"
     return Response(data, media_type=media, headers=CARD_HEADERS)
+
+
+def unlisted_card(name: str, version: str, what: str) -> str:
+    """A version published before 2026-11-30 (88147da): its manifest lists no files, so no
+    sha256 to check its card against; the owner reads it from the store instead."""
+    return (
+        f"model {name}:{version} was published before manifests listed a version's files, so "
+        f"its {what} has no sha256 to check and is not served here; `aiaas show "
+        f"{name}:{version}` prints where it is in the store"
+    )

@@ -97,8 +97,8 @@ def _check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> None
 
 
 def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextFeeds | None:
-    """The tokenizer a text model's file carries; None for other models, and for text models
-    published before tokenizers were embedded (those take token ids only)."""
+    """The tokenizer a text model's file carries; None for other models. A text model
+    published before tokenizers were embedded takes token ids only: its feeds say so."""
     text = text_input(manifest)
     if text is None:
         return None
@@ -106,9 +106,9 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
     if manifest.preprocessing.get("tokenizer") == hf_tokenizer.KIND:
         return hf_text_feeds(manifest, text, metadata.get(hf_tokenizer.METADATA_KEY))
     raw = metadata.get(METADATA_KEY)
-    if raw is None:
-        return None
     ref = f"{manifest.name}:{manifest.version}"
+    if raw is None:
+        return TextFeeds(text, None, ref)
     try:
         vocabulary = Vocabulary.from_json(raw)
     except TokenizerError as exc:
@@ -123,7 +123,7 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
             f"{vocabulary.max_length}) does not match its manifest ({size}, {text.max_length})",
             public_message=f"model {ref} does not match its manifest",
         )
-    return TextFeeds(text, vocabulary)
+    return TextFeeds(text, vocabulary, ref)
 
 
 def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None) -> TextFeeds:
@@ -143,7 +143,7 @@ def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None
         raise ModelUnavailable(
             f"{ref}: {exc}", public_message=f"model {ref} cannot load its tokenizer here"
         ) from exc
-    return TextFeeds(text, tokenizer)
+    return TextFeeds(text, tokenizer, ref)
 
 
 def _session(

@@ -84,12 +84,30 @@ class TextTokenizer(Protocol):
     def document(self) -> bytes: ...
 
 
-class TextFeeds:
-    """Turns the strings of a request into the token ids (and masks) its model reads."""
+def carries_tokenizer(manifest: ModelManifest) -> bool:
+    """Whether a text model's file carries its tokenizer, so it answers raw text. Versions
+    published before tokenizers travelled in the model file (2026-11-30, beaa205) name no
+    `text_input` and take token ids only: their vocab.json has no sha256 to trust."""
+    return "text_input" in manifest.preprocessing
 
-    def __init__(self, text: TextInput, vocabulary: TextTokenizer) -> None:
+
+def ids_only(text: TextInput, ref: str) -> str:
+    """Why an older text model refuses raw text, and what to send or run instead."""
+    return (
+        f"model {ref} takes token ids only: it was published before text models carried "
+        f"their tokenizer; send input '{text.input}' as int64 ids from its vocab.json, or "
+        "train it again with `aiaas train` (that version answers raw text)"
+    )
+
+
+class TextFeeds:
+    """Turns the strings of a request into the token ids (and masks) its model reads; with no
+    tokenizer (an older text model), refuses strings saying so and checks ids only."""
+
+    def __init__(self, text: TextInput, vocabulary: TextTokenizer | None, ref: str = "") -> None:
         self.text = text
         self.vocabulary = vocabulary
+        self.ref = ref
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
         """`inputs` with the text (if any was sent) replaced by token ids."""
@@ -101,6 +119,8 @@ class TextFeeds:
             if value is None:
                 self.check_ids(inputs.get(self.text.input))
                 return inputs  # token ids, or nothing: validation says what is wrong
+        if self.vocabulary is None:
+            raise InvalidInput(ids_only(self.text, self.ref))
         fed = {key: item for key, item in inputs.items() if key != name}
         filled = self.vocabulary.feeds(texts(value, name), self.text.input)
         refuse_filled(fed, filled)

@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         help="a .csv (named, or as batch reads them: X_0, ...) or .npy of model rows; for a "
         "model of any image size an .npy or a .jsonl of images (each line its own size); for a "
-        "text model its texts: a .csv with the text column, a .jsonl of records or one text a line",
+        "text model its texts: a .csv with the text column, a .jsonl of records or one text a "
+        "line, or an .npy of token ids [rows, tokens]",
     )
     p.add_argument(
         "--clusters",

@@ -6,6 +6,7 @@ from typing import Any
 
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, version_prefix
+from functions.runtime.text_input import carries_tokenizer
 
 
 def _opset(opset: int) -> str:
@@ -43,10 +44,15 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     if manifest.features:
         lines.append(f"  features:  {', '.join(manifest.features)}")
     pre = manifest.preprocessing
-    if "vocab_file" in pre and "max_length" in pre:  # a text model: raw text in
-        lines.append(
+    if "vocab_file" in pre and "max_length" in pre and carries_tokenizer(manifest):
+        lines.append(  # a text model: raw text in
             f"  text:      {pre.get('tokenizer', 'token ids')} tokenizer ({pre['vocab_file']}), "
             f"texts cut to {pre['max_length']} tokens"
+        )
+    elif "vocab_file" in pre and "max_length" in pre:
+        lines.append(
+            f"  text:      token ids only, from {pre['vocab_file']} (published before text "
+            "models carried their tokenizer: `aiaas train` again for raw text)"
         )
     lines += _dict_lines("metrics", manifest.metrics)
     quantization = manifest.extras.get("quantization")

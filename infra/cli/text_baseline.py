@@ -32,13 +32,20 @@ def text_baseline(
     ref = f"{manifest.name}:{manifest.version}"
     model = plane.models.model(manifest.name, manifest.version)
     path: Path = args.data
-    texts = (
-        _jsonl_texts(path, manifest) if path.suffix == ".jsonl" else read_texts(path, text.field)
-    )
-    if not texts:
-        raise BadRequest(f"{path}: no texts; a baseline needs texts like the model's training data")
-    _refuse_blank(path, texts, model.text.vocabulary if model.text is not None else None)
-    drift = fit(model, np.array(texts, dtype=object), bins=args.bins)
+    if path.suffix == ".npy":  # training's token ids (an older text model takes nothing else)
+        drift = fit(model, _token_ids(path), bins=args.bins)
+    else:
+        texts = (
+            _jsonl_texts(path, manifest)
+            if path.suffix == ".jsonl"
+            else read_texts(path, text.field)
+        )
+        if not texts:
+            raise BadRequest(
+                f"{path}: no texts; a baseline needs texts like the model's training data"
+            )
+        _refuse_blank(path, texts, model.text.vocabulary if model.text is not None else None)
+        drift = fit(model, np.array(texts, dtype=object), bins=args.bins)
     put_drift_baseline(plane, manifest, drift.to_json())
     print(
         f"{ref}: drift baseline = {drift.rows} texts in {args.bins} bins a feature (tokens, "
@@ -47,6 +54,22 @@ def text_baseline(
     if UNKNOWN in drift.constant:
         print(NO_UNKNOWN.format(ref=ref))
     return 0
+
+
+def _token_ids(path: Path) -> np.ndarray:
+    """Token ids [N, L] from an .npy file: integers, one row of ids a text."""
+    try:
+        ids = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise BadRequest(f"{path}: not a readable .npy file ({exc})") from None
+    if not isinstance(ids, np.ndarray):  # an .npz under an .npy name
+        raise BadRequest(f"{path}: an .npz archive, not one .npy array of token ids")
+    if ids.ndim != 2 or ids.dtype.kind not in "iu" or not len(ids):
+        raise BadRequest(
+            f"{path}: a text model's .npy holds token ids, integers [rows, tokens]; "
+            f"got {ids.dtype} {list(ids.shape)}"
+        )
+    return np.asarray(ids, dtype=np.int64)
 
 
 def _refuse_blank(path: Path, texts: list[str], tokenizer: Any) -> None:

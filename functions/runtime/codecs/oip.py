@@ -23,7 +23,7 @@ from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.text_input import text_input
+from functions.runtime.text_input import carries_tokenizer, text_input
 
 BINARY_HEADER = "inference-header-content-length"
 CACHED_HEADER_BYTES = 2048
@@ -273,7 +273,7 @@ def model_metadata(manifest: ModelManifest, versions: list[str]) -> dict[str, An
         "labels": list(manifest.labels),
         "features": list(manifest.features),
     }
-    text = text_input(manifest)
+    text = text_input(manifest) if carries_tokenizer(manifest) else None
     if text is not None:  # a BYTES tensor of one text per row may replace the token ids
         parameters["text"] = {
             "input": text.input,

@@ -25,6 +25,7 @@ from functions.runtime.errors import (
 )
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ServedModel
+from functions.runtime.text_input import ids_only
 from functions.runtime.validation import all_finite
 
 MAX_TOP_K = 1000
@@ -139,6 +140,8 @@ class ModelPlane:
                 f"model {model.ref} takes no raw text, so it has no tokenizer to give; "
                 f"its inputs are in GET /v2/models/{model.manifest.name}"
             )
+        if model.text.vocabulary is None:
+            raise NotFound(ids_only(model.text.text, model.ref))
         return model.text.vocabulary.kind, model.text.vocabulary.document()
 
     def ready(self, name: str, version: str | None) -> tuple[bool, dict[str, Any]]:

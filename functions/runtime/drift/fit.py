@@ -25,7 +25,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import as_type, input_columns
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import LoadedModel
-from functions.runtime.text_input import TEXT_KINDS, text_input
+from functions.runtime.text_input import TEXT_KINDS
 
 Feed = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -40,8 +40,6 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     image = image_layout(manifest)
     if image is not None:
         return _images(model, rows, image[0], image_feature_names(image[1]), bins)
-    if text_input(manifest) is not None:
-        raise BadRequest(f"{model.ref} has no tokenizer in its file: no text drift baseline")
     if len(manifest.inputs) > 1:  # one input a column (a DataFrame's skl2onnx export)
         columns = input_columns(manifest)
         kind = object if columns.strings else np.float64

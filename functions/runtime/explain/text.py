@@ -29,7 +29,7 @@ from functions.runtime.explain.explainer import (
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.model import LoadedModel
-from functions.runtime.text_input import TEXT_KINDS, TextInput, text_input, texts
+from functions.runtime.text_input import TEXT_KINDS, TextInput, ids_only, text_input, texts
 from functions.runtime.tokenizer import PAD_ID, UNK_ID, Vocabulary, words
 from functions.runtime.validation import validate_inputs
 
@@ -96,6 +96,8 @@ class TextExplainer:
         raw = self._texts(inputs)
         if raw is not None and self.vocabulary is not None:
             return self._from_texts(raw, self.vocabulary)
+        if raw is not None:  # an older text model: its file carries no tokenizer
+            raise InvalidInput(ids_only(self.text, f"{self.manifest.name}:{self.manifest.version}"))
         feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
         ids = np.asarray(feeds[self.text.input], dtype=np.int64)[:, : self.text.max_length]
         lengths = [int(np.flatnonzero(row != PAD_ID)[-1]) + 1 if row.any() else 0 for row in ids]
