@@ -206,8 +206,8 @@ def _status(
     args: argparse.Namespace, model: str, alias: str, *, abort: bool, when: RolloutPrecondition
 ) -> int:
     registry = Registry(open_store(args.store))
+    engine = RolloutEngine(registry, _NoMetrics())
     if abort:
-        engine = RolloutEngine(registry, _NoMetrics())
         record = engine.abort(model, alias, RuntimeSettings.from_env().actor, when=when)
     else:
         registry.versions(model)  # an unknown model reads as such
@@ -217,6 +217,13 @@ def _status(
         return 0
     for line in describe(record):
         print(line)
+    moved = engine.moved_by_others(record) if record.running else None
+    if moved:  # a promote or rollback by hand: "running" until a check sees it, or forever
+        print(
+            f"  NOT IN EFFECT: {moved.removesuffix('; left as is')}. Its driver's next check ends "
+            f"it as superseded; with no driver running, `aiaas rollout abort {model} --alias "
+            f"{alias}` ends it and leaves the alias as it is"
+        )
     print(f"  etag {rollout_etag(record)} (--if-match: only while this rollout stays as it is)")
     return 0
 

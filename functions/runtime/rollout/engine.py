@@ -153,7 +153,7 @@ class RolloutEngine:
         record = self.book.require(model, alias)
         if not record.running or rollout_id not in (None, record.id):
             return record
-        moved = self._moved_by_others(record)
+        moved = self.moved_by_others(record)
         if moved is not None:
             return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
         now = self.clock()
@@ -326,7 +326,7 @@ class RolloutEngine:
         assert saved is not None
         return saved
 
-    def _moved_by_others(self, record: RolloutRecord) -> str | None:
+    def moved_by_others(self, record: RolloutRecord) -> str | None:
         """Why the alias no longer serves what this rollout set, or None if it does."""
         target = self.registry.alias_target(record.model, record.alias)
         step, candidate = record.step, record.candidate

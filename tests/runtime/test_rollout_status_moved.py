@@ -1,0 +1,48 @@
+"""`aiaas rollout status` says when the alias was moved by hand under a running rollout. It
+printed "running (step 10%)" while the alias served what a person had promoted, until a check
+came, and forever when no driver was left to make one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.store import LocalStore
+from infra.cli.main import run
+from infra.cli.rollout_commands import _NoMetrics
+from tests.rollout_models import publish
+
+MODEL, ALIAS = "ro", "production"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2", "3"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, ALIAS, "1")
+    plan = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01)
+    RolloutEngine(registry, _NoMetrics()).start(MODEL, "2", plan, alias=ALIAS, actor="x")
+    return str(tmp_path / "store")
+
+
+def test_status_says_a_promote_by_hand_took_the_alias(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--store", store, "rollout", "status", MODEL]) == 0
+    assert "NOT IN EFFECT" not in capsys.readouterr().out  # the split is the rollout's own
+    assert run(["--store", store, "promote", MODEL, "3"]) == 0
+    capsys.readouterr()
+    assert run(["--store", store, "rollout", "status", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "running (step 10%" in out  # the record, as it stands
+    assert "NOT IN EFFECT: the alias was moved outside the rollout (it serves 3)" in out
+    assert f"aiaas rollout abort {MODEL} --alias {ALIAS}` ends it" in out
+    # As said: the abort ends it and leaves the alias as the person set it.
+    assert run(["--store", store, "rollout", "abort", MODEL]) == 0
+    target = Registry(LocalStore(store)).alias_target(MODEL, ALIAS)
+    assert target is not None and target.describe() == "3"
