@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from functions.runtime import names
@@ -233,6 +234,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         print(f"{name}@{alias} -> {now} (unchanged: it already was; nothing recorded)")
     else:
         print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
+        _say_rollout_superseded(reg, name, alias)
     return 0
 
 
@@ -261,4 +263,17 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     record = reg.rollback(name, alias, to=args.to)
     before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
+    _say_rollout_superseded(reg, name, alias)
     return 0
+
+
+def _say_rollout_superseded(reg: Registry, name: str, alias: str) -> None:
+    """A move by hand under a running rollout wins: say so, and what becomes of the rollout."""
+    rollout = RolloutBook(reg.store).get(name, alias)
+    if rollout is not None and rollout.running:
+        print(
+            f"note: the rollout of {name}@{alias} ({rollout.baseline} -> {rollout.candidate}, "
+            f"by {rollout.started_by}) was running: its driver's next check ends it as "
+            "superseded and leaves the alias as set here (`aiaas rollout status` shows it)",
+            file=sys.stderr,
+        )

@@ -36,7 +36,8 @@ def test_status_says_a_promote_by_hand_took_the_alias(
     assert run(["--store", store, "rollout", "status", MODEL]) == 0
     assert "NOT IN EFFECT" not in capsys.readouterr().out  # the split is the rollout's own
     assert run(["--store", store, "promote", MODEL, "3"]) == 0
-    capsys.readouterr()
+    said = capsys.readouterr().err  # the person promoting learns of the rollout
+    assert f"note: the rollout of {MODEL}@{ALIAS} (1 -> 2, by x) was running" in said
     assert run(["--store", store, "rollout", "status", MODEL]) == 0
     out = capsys.readouterr().out
     assert "running (step 10%" in out  # the record, as it stands
