@@ -57,9 +57,12 @@ def main(port: int, workers: int, done: str) -> None:
     serve("127.0.0.1", port, lambda: app, workers=workers)
 
 
-@pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
-    port, done = free_port(), tmp_path / "done"
+# One server per worker count for the module: each test counts the jobs it leaves itself.
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-worker", "two-workers"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
+    port, done = free_port(), tmp_path_factory.mktemp("after") / "done"
     done.mkdir()
     code = f"from tests.infra.test_serve_after import main; main({port}, {request.param}, {str(done)!r})"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
