@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -69,27 +68,35 @@ def test_four_processes_publishing_at_once_on_s3_all_succeed(
     s3_store: S3Store, tmp_path: Path
 ) -> None:
     files = [onnx_factory.linear_classifier(tmp_path / f"m{i}.onnx", seed=i) for i in range(4)]
-    start = time.time() + 8  # every process imported and waiting: they publish together
+    # Every process imports, says so, and waits for one go on stdin: they publish together,
+    # once all are ready (a fixed start time cost 8 s of every run, and was a guess under load).
     script = (
-        "import sys, time\n"
+        "import sys\n"
         "import infra.cli.publish_commands, functions.runtime.introspect, boto3\n"
         "from infra.cli.main import main\n"
-        "while time.time() < float(sys.argv[1]): time.sleep(0.001)\n"
-        "sys.exit(main(sys.argv[2:]))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "sys.exit(main(sys.argv[1:]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def publish(path: Path) -> subprocess.Popen[str]:
-        argv = [str(start), "--store", s3_store.uri, "publish", str(path), "--name", "race"]
+        argv = ["--store", s3_store.uri, "publish", str(path), "--name", "race"]
         return subprocess.Popen(
             [sys.executable, "-c", script, *argv],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
     procs = [publish(path) for path in files]
+    assert [p.stdout.readline() for p in procs if p.stdout] == ["ready\n"] * 4
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0] * 4, results
     registry = Registry(s3_store)

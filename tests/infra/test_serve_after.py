@@ -57,9 +57,12 @@ def main(port: int, workers: int, done: str) -> None:
     serve("127.0.0.1", port, lambda: app, workers=workers)
 
 
-@pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
-    port, done = free_port(), tmp_path / "done"
+# One server per worker count for the module: each test counts the jobs it leaves itself.
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-worker", "two-workers"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
+    port, done = free_port(), tmp_path_factory.mktemp("after") / "done"
     done.mkdir()
     code = f"from tests.infra.test_serve_after import main; main({port}, {request.param}, {str(done)!r})"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -83,27 +86,35 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str
         process.wait(30)
 
 
+def jobs_done(done: Path, count: int) -> None:
+    """Until `count` jobs have written their files (each writes its file once its work ended)."""
+    deadline = time.monotonic() + 10
+    while len(list(done.iterdir())) < count:
+        assert time.monotonic() < deadline, f"{len(list(done.iterdir()))} of {count} jobs ran"
+        time.sleep(0.01)
+
+
 def test_responses_do_not_wait_for_the_work_after_them(server: tuple[str, Path]) -> None:
     base, done = server
     before = len(list(done.iterdir()))
     slowest = 0.0
-    for _ in range(REQUESTS):
-        time.sleep(JOB_S * 1.2)  # the last job is done: the loop is free for this request
+    for sent in range(REQUESTS):
+        jobs_done(done, before + sent)  # the last job is done: the loop is free for this request
         with httpx.Client(base_url=base, timeout=10) as client:  # new connection: any worker
             start = time.perf_counter()
             assert client.get("/p").text == "ok"
             slowest = max(slowest, time.perf_counter() - start)
     assert slowest < JOB_S / 2  # answered before its job's JOB_S of GIL-holding work
-    deadline = time.monotonic() + 10
-    while len(list(done.iterdir())) < before + REQUESTS and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list(done.iterdir())) == before + REQUESTS  # and every job ran
+    jobs_done(done, before + REQUESTS)  # and every job ran
+    assert len(list(done.iterdir())) == before + REQUESTS
 
 
 def test_a_job_that_fails_changes_nothing_for_the_caller(server: tuple[str, Path]) -> None:
-    base = server[0]
+    base, done = server
+    before = len(list(done.iterdir()))
     with httpx.Client(base_url=base, timeout=10) as client:
         for _ in range(3):
             response = client.get("/fail")
             assert (response.status_code, response.text) == (200, "ok")
         assert client.get("/p").text == "ok"  # the worker serves on
+    jobs_done(done, before + 1)  # and runs the next job: the server is idle for the next test
