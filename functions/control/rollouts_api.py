@@ -81,12 +81,20 @@ def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
     "/{name}/rollouts/{alias}",
     summary="A rollout: its state, latest check and log",
     description="The ETag (also `etag` in the body) names the rollout and its state: an "
-    "`If-Match` on a start or an abort holds until a rollout starts or ends.",
+    "`If-Match` on a start or an abort holds until a rollout starts or ends. A running one "
+    "whose alias was moved by hand has `not_in_effect`, saying what the alias serves: its "
+    "driver's next check ends it as superseded, or an abort does without moving the alias.",
 )
 def get_rollout(name: str, alias: str, plane: Plane, response: Response) -> dict[str, Any]:
     name, alias = names.model_name(name), names.alias_name(alias)
     plane.registry.versions(name)
-    return tagged(RolloutBook(plane.store).require(name, alias), response)
+    record = RolloutBook(plane.store).require(name, alias)
+    answer = tagged(record, response)
+    if record.running:  # a move by hand under it: "running" until its driver's next check
+        moved = RolloutEngine(plane.registry, _StartOnly()).moved_by_others(record)
+        if moved is not None:
+            answer["not_in_effect"] = moved.removesuffix("; left as is")
+    return answer
 
 
 @router.post(

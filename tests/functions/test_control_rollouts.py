@@ -129,3 +129,16 @@ def test_an_aws_start_whose_state_machine_fails_to_start_puts_the_alias_back(
     assert (alias["version"], alias["weights"]) == ("1", None)
     record = client.get(f"/control/models/{MODEL}/rollouts/production").json()
     assert record["state"] == "aborted"
+
+
+def test_a_rollout_whose_alias_was_moved_by_hand_says_it_is_not_in_effect(
+    tmp_path: Path,
+) -> None:
+    client = started(tmp_path)
+    path = f"/control/models/{MODEL}/rollouts/production"
+    assert "not_in_effect" not in client.get(path).json()
+    moved = client.put(f"/control/models/{MODEL}/aliases/production", json={"version": "2"})
+    assert moved.status_code == 200
+    one = client.get(path).json()
+    assert one["state"] == "running"  # until its driver's next check
+    assert one["not_in_effect"] == "the alias was moved outside the rollout (it serves 2)"
