@@ -288,8 +288,10 @@ def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     server = ServeProcess(tmp_path / "store", "--workers", "2")
     try:
-        server.wait_ready()
-        workers = _children(server.process.pid)
+        server.wait_ready()  # one worker answering: the second may still be starting
+        deadline = time.monotonic() + 30
+        while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(workers) == 2
         server.process.kill()
         server.process.wait(timeout=10)
