@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,28 @@ httpx._transports.default.create_ssl_context = functools.cache(  # type: ignore[
 # the tests make hundreds (each S3Store, each in-process CLI run). One loader for all sessions
 # parses them once; its caches are what one Session already shares between its clients.
 botocore.session.create_loader = functools.cache(botocore.session.create_loader)
+
+
+@pytest.fixture
+def stop_signals_as_in_a_terminal() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP handled as in a terminal's foreground, whatever this run
+    inherited, in this process and in the processes it starts: `nohup` ignores SIGHUP and a
+    shell without job control ignores SIGINT in its background jobs, the CLI and granian rightly
+    keep an ignored signal ignored, and a test of stopping them waited for a stop that never
+    came (4 such tests failed in a run under `nohup` in a background job). Use it as
+    `pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")`."""
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @pytest.fixture(scope="session")

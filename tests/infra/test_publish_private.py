@@ -37,6 +37,8 @@ from tests import hf_transformer
 from tests.infra.test_publish_external_text import serve_text
 from tests.infra.test_publish_tokenizer import own_encode
 
+pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
+
 REPO = Path(__file__).resolve().parents[2]
 LABELS = ",".join(hf_transformer.LABELS)
 TEXTS = ["where is my parcel", "i was charged twice", "the app crashes", "reset my password"]

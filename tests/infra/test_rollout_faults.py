@@ -26,6 +26,8 @@ from tests.infra.test_serve import ROOT, TOKEN
 from tests.rollout_models import publish
 from tests.s3server import free_port
 
+pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
+
 MODEL = "ro"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

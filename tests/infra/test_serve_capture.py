@@ -132,6 +132,19 @@ def record(i: int) -> dict[str, object]:
     return {"age": i, "income": 1000 + i, "tenure": i % 7, "visits": 3, "email": f"u{i}@x.org"}
 
 
+def capture_turned_on(setup: Setup, client: httpx.Client, timeout: float = 30) -> None:
+    """Requests (age -1) until one is in the store: the function re-reads the setting in the
+    background after its TTL, and the first line after a read is written at once. Waits for
+    that, not for a guess at how long the read takes (0.5 s was too short on a loaded CI)."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        line["request"]["instances"][0]["age"] == -1 for line in captured_lines(setup.store, MODEL)
+    ):
+        assert time.monotonic() < deadline, f"capture not on within {timeout} s"
+        assert client.post(PREDICT, json={"instances": [record(-1)]}).status_code == 200
+        time.sleep(0.05)
+
+
 def test_capture_over_http_from_cli_to_export_to_batch(setup: Setup, client: httpx.Client) -> None:
     assert client.post(PREDICT, json={"instances": [record(0)]}).status_code == 200
     done = aiaas(setup, "capture", MODEL, "--sample", "1", "--deny", "email,notes")
@@ -141,9 +154,7 @@ def test_capture_over_http_from_cli_to_export_to_batch(setup: Setup, client: htt
         "running predict functions read the change within their AIAAS_ALIAS_TTL (60 s by "
         "default), at a request\n",
     )
-    time.sleep(TTL + 0.1)  # the function reads the setting again after its TTL ...
-    client.post(PREDICT, json={"instances": [record(-1)]})  # ... this request starts the read
-    time.sleep(0.5)
+    capture_turned_on(setup, client)
     served = []
     for i in range(N):
         answer = client.post(PREDICT, json={"instances": [record(i)], "notes": "private"})

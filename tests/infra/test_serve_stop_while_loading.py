@@ -36,6 +36,8 @@ from tests.infra.test_serve import ROOT
 from tests.infra.test_serve_operator import serve_command
 from tests.s3server import MotoServer, free_port
 
+pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
+
 MODEL = "slowload"
 FEATURES = 125_000  # x 10 float32 weights: a 5 MB model, ~5 s through the proxy
 RATE = 1_000_000  # bytes/s on each connection

@@ -27,6 +27,8 @@ from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests.batch_support import features_csv, publish_classifier, read_csv
 
+pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_000  # at 100 rows a chunk, a run scores for a second or two: time to stop it midway
 KEY = "batch/iris/input/big.csv"

@@ -93,9 +93,21 @@ def secret_carrying_requests(base: str) -> None:
     httpx.get(f"{base}/v2/health/live", headers={"Authorization": f"Bearer {WRONG_TOKEN}"})
 
 
+def scored(base: str, file: str, timeout: float = 60) -> None:
+    """Until the batch job of `file` is no longer pending (a fixed 1 s let a loaded machine
+    read the log before the job had logged anything, and pass without checking its lines)."""
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(f"{base}/control/batch/{MODEL}/jobs/{file}", headers=AUTH).json())[
+        "status"
+    ] == "pending":
+        assert time.monotonic() < deadline, f"{file} not scored within {timeout} s"
+        time.sleep(0.05)
+    assert status["status"] in ("succeeded", "failed"), status
+
+
 def test_no_token_or_request_body_reaches_the_logs(served: ServeProcess) -> None:
     secret_carrying_requests(served.base)
-    time.sleep(1.0)  # the uploaded job is scored on a thread
+    scored(served.base, "secret.csv")  # the uploaded job is scored on a thread: its lines too
     log = Path(served.log).read_text(errors="replace")
     assert "request failed: broken:1" in log  # the log is captured, and errors reach it
     for secret in (TOKEN, WRONG_TOKEN, BODY_SECRET, "Authorization", "authorization"):

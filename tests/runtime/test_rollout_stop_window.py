@@ -25,6 +25,8 @@ from infra.cli import rollout_commands
 from infra.cli.main import run
 from tests.rollout_models import publish
 
+pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
+
 MODEL, ALIAS = "ro", "production"
 
 
