@@ -100,17 +100,20 @@ def _batch(args: argparse.Namespace) -> int:
     if args.deployed and args.shards != 1:  # before the upload, which the stack would score
         raise BadRequest("--shards applies to local runs; the stack shards big inputs itself")
     store = open_store(args.store)
-    obj = _upload(store, args)
-    if args.deployed:
+    obj = _checked_input(store, args)
+    if args.deployed:  # the upload is the whole job: the stack scores what arrived
+        store.upload_file(args.file, obj.input_key)
         return _deployed(store, obj, args)
+    before = store.version(obj.input_key)  # an earlier input of that name, never ours to remove
     uploaded: str | None = None
     run: RunInput | None = None
-    try:  # from the moment the input is in the store: a stop now leaves nothing either
+    try:  # from before the upload: a stop as it lands (S3 shows it first) leaves nothing either
+        store.upload_file(args.file, obj.input_key)
         uploaded = store.version(obj.input_key)
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
         return _run_locally(store, run, args)
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
-        _discard(store, obj, run, uploaded)
+        _discard(store, obj, run, uploaded or _landed(store, obj, before))
         raise
 
 
@@ -181,6 +184,8 @@ def _discard(
     parts and the upload go (if still the version this command put), so no input sits unscored
     in the store (the control plane would call its job pending for ever) and the same command
     runs it again from the start. A run whose summary was committed keeps everything."""
+    if uploaded is None:  # the upload never landed (or replaced the same bytes): none of ours
+        return
     try:
         if run is not None:
             if finished_summary(store, run) is not None:
@@ -192,17 +197,27 @@ def _discard(
         log.warning("left %s in the store: %s", obj.input_key, exc.message)
 
 
-def _upload(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
+def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
+    """Where the file goes, every refusal said before anything is uploaded."""
     path: Path = args.file
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     obj = parse_input_key(input_key(args.model, args.name or path.name))
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")
-    _ = obj.format  # an unsupported extension fails here, before anything is uploaded
-    Registry(store).versions(args.model)  # a model not published: said before the upload too
-    store.upload_file(path, obj.input_key)
+    _ = obj.format  # an unsupported extension fails here
+    Registry(store).versions(args.model)  # so does a model not published
     return obj
+
+
+def _landed(store: ObjectStore, obj: BatchObject, before: str | None) -> str | None:
+    """The version of the input this command's upload put there, when a stop came before the
+    command read it: whatever is there now unless it is what was there before (or nothing)."""
+    try:
+        now = store.version(obj.input_key)
+    except AiaasError:
+        return None
+    return now if now != before else None
 
 
 def _fire_event(

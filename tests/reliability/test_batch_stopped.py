@@ -206,3 +206,33 @@ def test_temp_files_a_killed_run_left_go_with_the_next_run(tmp_path: Path, big_c
 
     assert_rerun_scores_every_row_once(store, big_csv, 1)
     assert [p for p in temp if p.exists()] == []
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_stop_as_the_upload_lands_leaves_nothing(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    """A SIGTERM as the upload returns (S3 shows the object before `upload_file` does) came
+    before the `try` that removes the upload: the input stayed, and the control plane called
+    its job pending for ever. The signal is real, sent to this process at that instant."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    store = (
+        LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
+    )
+    publish_classifier(store, tmp_path)
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    real = type(store).upload_file
+
+    def landed_then_stopped(self: ObjectStore, path: Path, key: str) -> None:
+        real(self, path, key)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(type(store), "upload_file", landed_then_stopped)
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.endswith("aiaas batch: interrupted (stopped by SIGTERM)\n")
+    assert list(store.list_keys("batch")) == []
