@@ -114,7 +114,18 @@ class LocalStore:
             if exc.errno == errno.ENOSPC:
                 raise StoreError(f"no space left writing {key!r} under {self.root}") from exc
             reason = exc.strerror or type(exc).__name__
+            if exc.errno in (errno.EEXIST, errno.ENOTDIR) and (folder := self._file_in_way(key)):
+                # mkdir's "File exists" read as if the object existed: name what is in the way
+                reason = f"{reason} ({folder!r} is a file where a folder should be)"
             raise StoreError(f"cannot use {key!r} under {self.root}: {reason}") from exc
+
+    def _file_in_way(self, key: str) -> str | None:
+        """The first of `key`'s folders that is a file instead, as a key."""
+        folders = key.split("/")[:-1]
+        for depth in range(1, len(folders) + 1):
+            if self.root.joinpath(*folders[:depth]).is_file():
+                return "/".join(folders[:depth])
+        return None
 
     def get_bytes(self, key: str) -> bytes:
         with self._errors(key):

@@ -125,7 +125,7 @@ def test_a_store_error_is_one_line_and_its_causes_come_with_v(
     _, err = capsys.readouterr()
     assert err.strip().splitlines() == [
         f"aiaas promote: error: cannot use 'models/m/aliases/production.json' under "
-        f"{tmp_path / 'store'}: Not a directory"
+        f"{tmp_path / 'store'}: Not a directory ('models' is a file where a folder should be)"
     ]
     assert main(["-v", *argv]) == 1
     _, err = capsys.readouterr()
