@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+BLOCK = 1000  # calls of a case timed in a row, cases interleaved block by block
+
 CODE = """
 import io, json, os, statistics, sys, tempfile, time
 from pathlib import Path
@@ -65,10 +67,10 @@ samples = {{name: [] for name in calls}}
 for name, call in calls.items():
     for _ in range(2000):
         call()
-for block in range({repeat} // 1000):
+for block in range({repeat} // {block}):
     for name, call in calls.items():
         times = samples[name]
-        for _ in range(1000):
+        for _ in range({block}):
             start = time.perf_counter_ns()
             call()
             times.append(time.perf_counter_ns() - start)
@@ -80,7 +82,7 @@ print(json.dumps({{n: [statistics.median(v) / 1e3, writes.get(n, 0.0)] for n, v 
 
 def run(repeat: int) -> dict[str, list[float]]:
     out = subprocess.run(
-        [sys.executable, "-c", CODE.format(repeat=repeat)],
+        [sys.executable, "-c", CODE.format(repeat=repeat, block=BLOCK)],
         capture_output=True,
         text=True,
         env={"POWERTOOLS_LOG_LEVEL": "WARNING", **os.environ},
@@ -92,9 +94,11 @@ def run(repeat: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=20000, help="calls a case a run (>= 1000)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.repeat < BLOCK:
+        parser.error(f"--repeat must be at least {BLOCK}: calls are timed in blocks of {BLOCK}")
     started = time.perf_counter()
     results = [run(args.repeat) for _ in range(args.runs)]
     print(f"MLP 64-256-256-10, one 1x64 FP32 row, simple JSON, {args.repeat} calls a case a run")
