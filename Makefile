@@ -31,9 +31,10 @@ typecheck: install
 	$(BIN)/mypy functions training infra
 
 # The template and deploy tests run the real SAM CLI (sam validate, build, package), so it is
-# installed first. The 25 slowest tests are listed at the end: the suite is held to CI's budget.
+# installed first. Two workers (pytest-xdist), grouped as tests/conftest.py says. The 25 slowest
+# tests are listed at the end: the suite is held to CI's budget.
 unit: install sam-cli
-	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest --durations=25
+	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest -n 2 --dist loadgroup --durations=25
 
 test: lint typecheck unit
 

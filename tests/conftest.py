@@ -125,3 +125,25 @@ def classifier_onnx(tmp_path: Path) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+# Session fixtures that must be built once per run, not once per pytest-xdist worker: `sam build`
+# writes the repository's .aws-sam (two workers building at once would race), the others take
+# tens of seconds. A module that uses one runs whole on the worker that holds it.
+SHARED_SESSION_FIXTURES = ("packaged", "x86_bundle", "published")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for `--dist loadgroup` (`make unit`): by module, so module fixtures are
+    built once, and every module that uses a shared session fixture with the others using it."""
+    uses: dict[str, set[str]] = {}
+    for item in items:
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        names = {
+            n for n in SHARED_SESSION_FIXTURES if defs.get(n) and defs[n][-1].scope == "session"
+        }
+        uses.setdefault(item.nodeid.split("::", 1)[0], set()).update(names)
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        first = [name for name in SHARED_SESSION_FIXTURES if name in uses[module]]
+        item.add_marker(pytest.mark.xdist_group(first[0] if first else module))
