@@ -85,3 +85,19 @@ def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
     assert main(args) == 1
     assert "--shards applies to local runs" in capsys.readouterr().err
     assert list(local.list_keys("batch")) == []
+
+
+def test_a_bad_batch_setting_is_refused_before_the_upload(
+    local: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It was read after the upload: a big file went to the store only to be removed again."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "abc")
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'" in err
+    assert list(local.list_keys("batch")) == []
