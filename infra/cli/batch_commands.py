@@ -53,7 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Upload FILE to batch/<model>/input/ and score it into batch/<model>/output/.",
     )
     p.add_argument("model", help="model name; its production alias (else newest version) scores")
-    p.add_argument("file", type=Path, help="a .csv, .jsonl (.ndjson) or .npy file; text may be gzipped (.csv.gz)")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="a .csv, .jsonl (.ndjson) or .npy file; text may be gzipped (.csv.gz)",
+    )
     p.add_argument("--name", help="object name under input/ (default: the file's name)")
     p.add_argument(
         "--shards",
