@@ -266,7 +266,8 @@ def _report_json(uri: str, summary: RunSummary) -> int:
 
 
 def _report(uri: str, summary: RunSummary) -> int:
-    model = f"{summary['model']}:{summary.get('version') or '?'}"
+    version = summary.get("version")  # none when refused before a version was pinned
+    model = f"{summary['model']}:{version}" if version else str(summary["model"])
     # A failed input was not read; a header-only CSV was, and its output is the header.
     failed = summary["status"] == RunStatus.FAILED
     read = summary.get("scored_rows") is not None and (bool(summary.get("rows")) or not failed)
