@@ -21,8 +21,9 @@ from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.shards import fail_run, merge_run, plan_run, run_from, score_shard
 from functions.runtime.batch.status import RunStatus
 from functions.runtime.errors import BadRequest, InvalidName, NotFound
+from functions.runtime.manifest import utc_now
 from functions.runtime.pool import ModelPool
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import ObjectInfo, ObjectStore
 
 log = logging.getLogger("aiaas.batch")
 
@@ -90,15 +91,20 @@ class BatchService:
 
     # ---- the state machine's tasks ----------------------------------------------------------
 
-    def plan(self, task: dict[str, Any]) -> Mapping[str, Any]:
-        """Plan a sharded run from the execution input {bucket, key, etag, shards}."""
+    def _input_of(self, task: Mapping[str, Any]) -> tuple[RunInput, str]:
+        """The input an execution input {bucket, key, etag, shards} names, as it is now, and
+        the ETag the execution was started for."""
         event = ObjectCreated(str(task["bucket"]), str(task["key"]), str(task.get("etag", "")), 0)
         key = store_key(self.store, event)
         obj = parse_input_key(key) if key is not None else None
         if obj is None:
             raise BadRequest(f"{task['key']!r} is not a batch input key in this store")
         info = self.store.head(obj.input_key)
-        run = RunInput(obj, event.bucket, info)
+        return RunInput(obj, event.bucket, info), event.etag.strip('"') or info.etag
+
+    def plan(self, task: dict[str, Any]) -> Mapping[str, Any]:
+        """Plan a sharded run from the execution input {bucket, key, etag, shards}."""
+        run, _ = self._input_of(task)
         plan = plan_run(self.store, self.pool, run, int(task["shards"]), self.settings)
         if "plan_key" not in plan:
             return plan  # finished before, or the input is unreadable: its summary
@@ -115,8 +121,25 @@ class BatchService:
         """Record why a sharded run failed (the state machine's Catch hands over its error)."""
         plan, error = task["plan"], task.get("error") or {}
         reason = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
+        when = ""
+        if "input" not in plan:  # Plan itself failed: its Catch hands over the execution input
+            plan, when = self._unplanned(plan), " while planning"
         run_from(self.store, plan)  # validates the plan before anything is written
-        return fail_run(self.store, plan, f"sharded run failed: {reason}"[:2000])
+        return fail_run(self.store, plan, f"sharded run failed{when}: {reason}"[:2000])
+
+    def _unplanned(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        """What `fail_run` needs of a plan, for the version the execution was started for (a
+        newer version's own run is not touched: the failure is then not published)."""
+        now, etag = self._input_of(task)
+        run = RunInput(now.obj, now.bucket, ObjectInfo(now.obj.input_key, now.info.size, etag))
+        return {
+            "input": run.obj.input_key,
+            "bucket": run.bucket,
+            "etag": etag,
+            "size": run.info.size,
+            "started_at": utc_now(),
+            "work": run.obj.work_prefix(run.run_id),  # a plan.json written before it failed
+        }
 
 
 def _ignored(event: ObjectCreated, reason: str) -> Mapping[str, Any]:

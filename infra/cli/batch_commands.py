@@ -53,7 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Upload FILE to batch/<model>/input/ and score it into batch/<model>/output/.",
     )
     p.add_argument("model", help="model name; its production alias (else newest version) scores")
-    p.add_argument("file", type=Path, help="a .csv, .jsonl or .npy file")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="a .csv, .jsonl (.ndjson) or .npy file; text may be gzipped (.csv.gz)",
+    )
     p.add_argument("--name", help="object name under input/ (default: the file's name)")
     p.add_argument(
         "--shards",
@@ -104,6 +108,8 @@ def _batch(args: argparse.Namespace) -> int:
     if args.deployed:  # the upload is the whole job: the stack scores what arrived
         store.upload_file(args.file, obj.input_key)
         return _deployed(store, obj, args)
+    # Read before the upload, so a bad AIAAS_BATCH_* value does not first send the whole file.
+    settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
     before = store.version(obj.input_key)  # an earlier input of that name, never ours to remove
     uploaded: str | None = None
     run: RunInput | None = None
@@ -111,7 +117,7 @@ def _batch(args: argparse.Namespace) -> int:
         store.upload_file(args.file, obj.input_key)
         uploaded = store.version(obj.input_key)
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
-        return _run_locally(store, run, args)
+        return _run_locally(store, run, settings, args)
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
         _discard(store, obj, run, uploaded or _landed(store, obj, before))
         raise
@@ -132,21 +138,25 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
     return 0
 
 
-def _run_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> int:
+def _run_locally(
+    store: ObjectStore, run: RunInput, settings: BatchSettings, args: argparse.Namespace
+) -> int:
     uri = store.uri.rstrip("/")
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{run.obj.input_key}")
     if finished_summary(store, run) is not None and not args.json:
         # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
         print("already scored: this version of the input has a finished run; nothing redone")
-    _score_locally(store, run, args)
+    _score_locally(store, run, settings, args)
     summary = finished_summary(store, run)
     if summary is None:
         raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
     return (_report_json if args.json else _report)(uri, summary)
 
 
-def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) -> None:
+def _score_locally(
+    store: ObjectStore, run: RunInput, settings: BatchSettings, args: argparse.Namespace
+) -> None:
     # What an earlier run killed outright (SIGKILL, OOM) left: temp files no writer holds.
     swept = store.remove_abandoned(f"{BATCH_PREFIX}/{run.obj.model}")
     if swept:
@@ -156,12 +166,11 @@ def _score_locally(store: ObjectStore, run: RunInput, args: argparse.Namespace) 
     show = not args.no_progress
     with Progress(what, verb="scored", of=_extent(args.file, run), show=show) as shown:
         if args.shards > 1:
-            settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
             run_sharded_locally(
                 store, pool, run, args.shards, settings, workers=args.workers, progress=shown
             )
         else:
-            _fire_event(store, pool, run, args.chunk_rows, shown.add)
+            _fire_event(store, pool, run, settings, shown.add)
 
 
 def _extent(path: Path, run: RunInput) -> int | None:
@@ -224,7 +233,7 @@ def _fire_event(
     store: ObjectStore,
     pool: ModelPool,
     run: RunInput,
-    chunk_rows: int | None,
+    settings: BatchSettings,
     progress: Told | None = None,
 ) -> None:
     """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
@@ -235,7 +244,6 @@ def _fire_event(
     bucket, prefix = store_location(store)
     notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)
     try:
-        settings = BatchSettings.from_env().with_chunk_rows(chunk_rows)
         dispatch(
             BatchService(store, pool, settings, progress), sqs_event([json.dumps(notification)])
         )
@@ -258,7 +266,8 @@ def _report_json(uri: str, summary: RunSummary) -> int:
 
 
 def _report(uri: str, summary: RunSummary) -> int:
-    model = f"{summary['model']}:{summary.get('version') or '?'}"
+    version = summary.get("version")  # none when refused before a version was pinned
+    model = f"{summary['model']}:{version}" if version else str(summary["model"])
     # A failed input was not read; a header-only CSV was, and its output is the header.
     failed = summary["status"] == RunStatus.FAILED
     read = summary.get("scored_rows") is not None and (bool(summary.get("rows")) or not failed)

@@ -374,6 +374,25 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     # to stdout, so `aiaas invoke ... | jq` works.
     with contextlib.redirect_stdout(sys.stderr):
         function = LocalFunction(spec, local_environment(spec, local_overrides(store_uri, extra)))
-        result = function.invoke(_read_event(args.event))
+        try:
+            result = function.invoke(_read_event(args.event))
+        except AiaasError:
+            raise
+        except Exception as exc:  # the handler raised: Lambda fails the invocation
+            raise AiaasError(f"{args.function} failed the invocation: {_raised(exc)}") from exc
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _raised(exc: Exception) -> str:
+    """What a handler's exception says, in one line (-v shows its traceback). Powertools
+    raises when every SQS message of a batch failed; its text promises tracebacks "below"."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    if isinstance(exc, BatchProcessingError):
+        return (
+            "every message of the SQS batch failed (each one's reason is logged above), "
+            "so Lambda returns them all to the queue"
+        )
+    first = str(exc).strip().splitlines()[:1]
+    return f"{type(exc).__name__}: {first[0]}" if first else type(exc).__name__

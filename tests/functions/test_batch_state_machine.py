@@ -18,6 +18,7 @@ import yaml
 from functions.batch.handler import dispatch
 from functions.batch.service import BatchService
 from functions.runtime.batch.layout import run_id
+from functions.runtime.errors import StoreError
 from functions.runtime.s3store import S3Store, make_s3_client
 from tests.batch_support import features_csv, publish_classifier, read_csv, service, sqs_for
 
@@ -69,7 +70,18 @@ class Walker:
                 )
                 name = choice["Next"] if choice else state["Default"]
                 continue
-            result = self.task(state, document) if kind == "Task" else self.map(state, document)
+            try:
+                result = self.task(state, document) if kind == "Task" else self.map(state, document)
+            except Exception as exc:  # past its retries: the state's Catch, if it has one
+                catch = next(
+                    (c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]), None
+                )
+                if catch is None:
+                    raise
+                error = {"Error": type(exc).__name__, "Cause": str(exc)}
+                document = {**document, catch["ResultPath"].removeprefix("$."): error}
+                name = catch["Next"]
+                continue
             document = self.place(state, document, result)
             if state.get("End"):
                 return "Succeed", document
@@ -200,3 +212,31 @@ def test_the_definition_uses_the_shared_task_and_status_names() -> None:
     assert statuses == [RunStatus.PLANNED.value]
     # The plan hands shards and the merge their actions; the definition invokes the rest.
     assert set(tasks) | {BatchTask.SHARD, BatchTask.MERGE} == set(BatchTask)
+
+
+def test_a_plan_that_fails_past_its_retries_still_writes_a_failed_summary(
+    s3, tmp_path, monkeypatch
+):
+    """Plan had no Catch: a store down past the retries (or a Lambda timeout reading a huge CSV)
+    failed the execution with no summary, so the input read as pending for ever."""
+    s3.put_bytes("batch/iris/input/p.csv", features_csv(np.ones((5, 4))).encode())
+    info = s3.head("batch/iris/input/p.csv")
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the store did not answer")
+
+    monkeypatch.setattr("functions.batch.service.plan_run", down)
+    walker = Walker(service(s3, tmp_path))
+    machine = json.loads(ASL.read_text())
+    outcome, summary = walker.run(machine, execution_input(s3, "batch/iris/input/p.csv", 2))
+    assert (outcome, walker.invocations) == ("Fail", ["plan", "fail"])
+    written = json.loads(s3.get_bytes("batch/iris/output/p.csv.summary.json"))
+    assert written == summary
+    assert (written["status"], written["run_id"], written["etag"]) == (
+        "failed",
+        run_id(s3.bucket, "batch/iris/input/p.csv", info.etag),
+        info.etag,
+    )
+    assert written["error"] == (
+        "sharded run failed while planning: StoreError: the store did not answer"
+    )

@@ -3,6 +3,7 @@ the outputs), a file with no rows, an empty file, an option refused after the up
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -85,3 +86,37 @@ def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
     assert main(args) == 1
     assert "--shards applies to local runs" in capsys.readouterr().err
     assert list(local.list_keys("batch")) == []
+
+
+def test_a_bad_batch_setting_is_refused_before_the_upload(
+    local: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It was read after the upload: a big file went to the store only to be removed again."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "abc")
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'" in err
+    assert list(local.list_keys("batch")) == []
+
+
+def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run refused before it pinned a version said `no rows read with iris:?`."""
+    plain, packed = tmp_path / "rows.csv", tmp_path / "rows.csv.gz"
+    plain.write_text(features_csv(np.ones((2, 4))))
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert main(["--store", local.uri, "batch", "iris", str(packed), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["--store", local.uri, "batch", "iris", str(plain), "--no-progress"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == [
+        "failed: no rows read with iris",
+        "error: batch/iris/input/rows.csv and batch/iris/input/rows.csv.gz would both be scored "
+        "into batch/iris/output/rows.csv; rename one of them and upload it again",
+    ]

@@ -239,3 +239,17 @@ def test_invoke_shadow_function_on_the_golden_log_event(tmp_path: Path) -> None:
     registry_with(tmp_path, ("a", "b", "c"))  # the models the golden copies name
     result = invoke(tmp_path, "ShadowFunction", "-e", str(EVENTS / "shadow_logs.json"))
     assert response_of(result) == {"copies": 24, "replayed": 24, "failed": 0, "not_copies": 0}
+
+
+def test_an_sqs_batch_whose_every_message_fails_is_one_line_not_a_traceback(root: Path) -> None:
+    """Powertools raises when every message fails (Lambda then returns the whole batch to the
+    queue): `aiaas invoke` says so in one line, after the log line with each message's reason."""
+    result = invoke(root, "BatchFunction", "-e", str(EVENTS / "batch_eventbridge_sqs.json"))
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "event for bucket 'aiaas-51af3dc0-da77-11e4-872e-1234567db123'" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "aiaas invoke: error: BatchFunction failed the invocation: every message of the SQS "
+        "batch failed (each one's reason is logged above), so Lambda returns them all to the "
+        "queue"
+    )

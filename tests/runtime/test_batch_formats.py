@@ -154,6 +154,24 @@ def test_jsonl_objects_gain_fields_and_bare_rows_are_wrapped(store, tmp_path, x)
     ]
 
 
+def test_jsonl_rows_numpy_cannot_stack_say_the_shape_wanted(store, tmp_path):
+    """They said only "input 'x' is ragged", also for lists nested past numpy's 64 dimensions."""
+    deep = "[" * 70 + "1" + "]" * 70
+    lines = ['{"x": [[1, 2], [3]]}', f'{{"x": {deep}}}', "[1, 2, 3, 4]"]
+    store.put_bytes("batch/iris/input/r.jsonl", ("\n".join(lines) + "\n").encode())
+    assert run(store, tmp_path, "batch/iris/input/r.jsonl")["scored_rows"] == 1
+    errors = [
+        json.loads(line) for line in store.get_bytes(f"{OUT}/r.jsonl.errors.jsonl").splitlines()
+    ]
+    assert errors == [
+        {"line": 1, "error": "input 'x' must have shape [4] per row; got lists of unequal lengths"},
+        {
+            "line": 2,
+            "error": "input 'x' must have shape [4] per row; got lists nested over 64 deep",
+        },
+    ]
+
+
 def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
     data = x.astype(np.float32)
     data[4, 1] = np.inf  # not finite: filled, and listed as an error

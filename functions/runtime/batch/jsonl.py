@@ -98,11 +98,18 @@ class JsonlDecoder:
             return self._record(spec, instance)
         if spec.name not in instance:
             raise RowRejected(f"missing input '{spec.name}'")
+        want = self.shapes[spec.name]
         try:
             value = np.asarray(instance[spec.name])
-        except ValueError:
-            raise RowRejected(f"input '{spec.name}' is ragged") from None
-        want = self.shapes[spec.name]
+        except ValueError as exc:  # numpy cannot stack it: say the shape that was wanted
+            got = (
+                "nested over 64 deep"
+                if "maximum number of dim" in str(exc)
+                else "of unequal lengths"
+            )
+            raise RowRejected(
+                f"input '{spec.name}' must have shape {shape_text(want)} per row; got lists {got}"
+            ) from None
         if value.ndim == 0 and want == (1,):  # a [N, 1] input (one per DataFrame column):
             value = value.reshape(want)  # a number a row, as its CSV column gives it
         allowed = NUMERIC_KINDS.get(spec.dtype, "iuf")
