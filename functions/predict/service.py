@@ -22,7 +22,7 @@ from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
 from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
-from functions.runtime.errors import AiaasError, ModelUnavailable
+from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
@@ -195,8 +195,18 @@ class PredictService:
 
     def tokenizer(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         # The tokenizer of the version this caller's predictions come from (alias splits too).
-        kind, document = self.plane.tokenizer(self._answering(request, params))
-        return http.json_response(200, document, {"x-aiaas-tokenizer": kind})
+        model = self._answering(request, params)
+        kind, document = self.plane.tokenizer(model)
+        try:
+            return http.json_response(200, document, {"x-aiaas-tokenizer": kind})
+        except ResponseTooLarge:  # a 250k-token tokenizer.json: "ask for less" would not do
+            m = model.manifest
+            file = m.preprocessing.get("vocab_file", "tokenizer.json")
+            raise ResponseTooLarge(
+                f"model {model.ref}'s {file} is {len(document)} bytes, more than a response "
+                f"holds ({http.MAX_RESPONSE_BYTES} bytes, AWS Lambda's limit): read it from the "
+                f"registry, models/{m.name}/versions/{m.version}/{file}"
+            ) from None
 
     def model_ready(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         ok, doc = self.plane.ready(params["name"], params.get("version"))

@@ -21,7 +21,7 @@ import numpy as np
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
 from functions.runtime.comparison.truth import LABEL_COLUMNS
-from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 
@@ -112,15 +112,19 @@ def load(manifest: ModelManifest, path: Path) -> LoadedModel:
     return LoadedModel(_listing_own_data(manifest, path), path)
 
 
-def served_answers(model: LoadedModel, data: LabelledData) -> tuple[list[Any], Any]:
-    """(the answer per row: label, or the first output's value; the raw first output)."""
+def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[list[Any], Any]:
+    """(the answer per row: label, or the first output's value; the raw first output); rows the
+    model refuses are a BadRequest naming `path`, the --data file they came from."""
     manifest = model.manifest
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
     for start in range(0, rows, model.max_batch_size):
         chunk = {k: v[start : start + model.max_batch_size] for k, v in data.inputs.items()}
-        outputs = model.predict(chunk)
+        try:
+            outputs = model.predict(chunk)
+        except InvalidInput as exc:
+            raise BadRequest(f"--data {path}: {exc.public_message}") from None
         doc = simple.encode(manifest, outputs)
         first = np.asarray(outputs[manifest.outputs[0].name], dtype=np.float64)
         firsts.append(first.reshape(len(first), -1))
@@ -185,8 +189,8 @@ def evaluate(
     data = read_data(path, before[0], target)
     if before[0].postprocessing is None:
         check_numeric(data.labels, path)
-    answers_before, raw_before = served_answers(load(*before), data)
-    answers_after, raw_after = served_answers(load(*after), data)
+    answers_before, raw_before = served_answers(load(*before), data, path)
+    answers_after, raw_after = served_answers(load(*after), data, path)
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"
     score_before = _score(before[0], answers_before, data.labels)
     score_after = _score(after[0], answers_after, data.labels)

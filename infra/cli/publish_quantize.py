@@ -82,11 +82,14 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
     (one naming a missing external data file before any work)."""
     external = bool(data_files(source))
-    given = stage(source, work / f"quantize-{method}-input", copy_data=True)
-    target = work / f"quantized-{method}" / "model.onnx"
+    given = stage(source, work / f"quantize-{method}-input", copy_data=True).resolve()
+    target = (work / f"quantized-{method}" / "model.onnx").resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _quiet():
+        # In the variant's own (new) folder: onnx's saver looks for an existing external data
+        # file `model.onnx.data` in the working directory, not the model's, and refused the
+        # variant of a user who ran publish in a folder holding one (their own model's).
+        with _quiet(), contextlib.chdir(target.parent):
             (_int8 if method == "int8" else _fp16)(given, target, external)
         ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     except ModuleNotFoundError as exc:

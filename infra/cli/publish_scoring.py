@@ -72,7 +72,7 @@ class _Plots:
 
 def _classifier(model: LoadedModel, data: LabelledData, path: Path) -> dict[str, Any]:
     labels = model.manifest.labels
-    answers, _ = served_answers(model, data)
+    answers, _ = served_answers(model, data, path)
     truth = truth_labels(data.labels, model.manifest)
     unknown = sorted(set(truth) - set(labels))
     if unknown:
@@ -90,7 +90,7 @@ def _regressor(
     model: LoadedModel, data: LabelledData, path: Path
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     check_numeric(data.labels, path)
-    answers, _ = served_answers(model, data)
+    answers, _ = served_answers(model, data, path)
     truth = np.asarray(data.labels, dtype=np.float64)
     predicted = np.asarray(answers, dtype=np.float64)
     finite = np.isfinite(predicted) & np.isfinite(truth)

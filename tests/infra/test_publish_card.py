@@ -199,6 +199,16 @@ def test_a_class_the_model_lacks_is_refused(tmp_path: Path, forest: Any) -> None
     assert not Registry(store).models()
 
 
+def test_rows_the_model_cannot_take_name_the_data_file(tmp_path: Path, forest: Any) -> None:
+    exported, _, _ = forest
+    narrow = tmp_path / "narrow.npz"  # 10 columns for a model of 13 features
+    np.savez(narrow, x=np.zeros((4, 10), np.float32), y=np.zeros(4, np.int64))
+    store = LocalStore(tmp_path / "store")
+    code, _, err = run(store, "publish", str(exported.path), "--name", "w", "--data", str(narrow))
+    assert code == 1 and err.startswith(f"aiaas publish: error: --data {narrow}: input "), err
+    assert "dimension 1 must be 13" in err and not Registry(store).models()
+
+
 BLOCKED = """
 import importlib.abc, sys
 class Blocked(importlib.abc.MetaPathFinder):

@@ -163,8 +163,13 @@ def test_quantized_variant_is_a_multi_file_version(
     tokenizer: Path,
     reference: tuple[np.ndarray, list[str]],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, labels = reference
+    # Run where a user's folder holds a model.onnx.data (another export's, the usual name): onnx
+    # checked the variant's data file name against the working directory and refused.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.onnx.data").write_bytes(b"another model's weights")
     data = tmp_path / "texts.csv"
     data.write_text(
         "text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(TEXTS, labels, strict=True))
@@ -200,6 +205,7 @@ def test_quantized_variant_is_a_multi_file_version(
     session = ort.InferenceSession(str(stored), providers=["CPUExecutionProvider"])
     own = np.asarray(session.run(None, own_encode(tokenizer, TEXTS))[0]).argmax(axis=1)
     assert served == [hf_transformer.LABELS[i] for i in own]
+    assert (tmp_path / "model.onnx.data").read_bytes() == b"another model's weights"
 
 
 def test_quantized_without_a_tokenizer(exported: Path, tmp_path: Path, s3_store: S3Store) -> None:

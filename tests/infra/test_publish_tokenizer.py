@@ -261,6 +261,8 @@ def test_long_text_is_truncated_not_an_error(
         ({"inputs": [""]}, "input 'input_ids' row 0 is empty; send some text"),
         ({"inputs": ["fine", "  "]}, "input 'input_ids' row 1 is empty; send some text"),
         ({"instances": [{"id": 1}]}, "instances[0] is missing the text field 'text'"),
+        ({"inputs": [5, "fine"]}, "input 'input_ids' row 0 must be text; got int"),
+        ({"inputs": ["fine", 5.5]}, "input 'input_ids' row 1 must be text; got float"),
         (
             {"inputs": {"input_ids": [[2] * 30], "attention_mask": [[1] * 30],
                         "token_type_ids": [[0] * 30]}},

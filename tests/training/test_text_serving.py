@@ -191,6 +191,9 @@ def test_truncation_reads_the_first_max_length_tokens(
         ({"inputs": ["fine", "   "]}, "input 'tokens' row 1 is empty; send some text"),
         ({"instances": [{"id": 1}]}, "instances[0] is missing the text field 'text'"),
         ({"instances": [{"text": 5}]}, "input 'text' row 0 must be text; got int"),
+        # numpy would make a number among texts the string "5": refused by its row instead
+        ({"inputs": ["fine", 5]}, "input 'tokens' row 1 must be text; got int"),
+        ({"inputs": [True, "fine"]}, "input 'tokens' row 0 must be text; got bool"),
         (
             {"inputs": [["a", "b"]]},
             "input 'tokens' takes one text per row, shape [N] or [N, 1]; got [1, 2]: this "

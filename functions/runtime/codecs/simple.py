@@ -33,7 +33,10 @@ def _array(value: object, spec: TensorSpec) -> np.ndarray:
     except ValueError:
         raise InvalidInput(_ragged(value, spec)) from None
     if spec.dtype != "string" and array.dtype.kind == "U":
-        return array  # one text per row for a text model (which tokenizes it), else a 422 later
+        # One text per row for a text model (which tokenizes it), else a 422 later. numpy makes
+        # a number or boolean among texts a string ("5"): keep what was sent, so it is refused.
+        sent = np.array(value, dtype=object)
+        return array if all(isinstance(item, str) for item in sent.flat) else sent
     if array.dtype.kind == "f" and spec.dtype in _WIDE_INTEGERS:
         array = _exact_integers(value, array, spec)
     if array.dtype == object and spec.dtype != "string":
@@ -192,10 +195,13 @@ def _is_text(value: object) -> bool:
     more texts, a pair's, too: the text input refuses them by their shape, saying so)."""
     if isinstance(value, str):
         return True
-    first = value[0] if isinstance(value, list) and value else None
-    if isinstance(first, list) and first:
-        first = first[0]
-    return isinstance(first, str)
+    if not isinstance(value, list):
+        return False
+    # Any row's text, not only the first's: a number among texts is refused by its row.
+    return any(
+        isinstance(row, str) or (isinstance(row, list) and bool(row) and isinstance(row[0], str))
+        for row in value
+    )
 
 
 def _text_or_unknown(value: object) -> np.ndarray:
