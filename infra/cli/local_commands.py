@@ -260,6 +260,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     missing = missing_store_line(store)
     store_uri = store.uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
+    # Read now as each function's first request reads them: a bad value (AIAAS_MODEL_LOAD=x) is
+    # refused before serving, not answered with a 502 on every request.
+    RuntimeSettings.from_env({**os.environ, **env})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,

@@ -53,12 +53,14 @@ def serve_command(store: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "infra.cli.main", "--store", str(store), "serve", *args]
 
 
-def run_serve(store: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_serve(
+    store: Path, *args: str, timeout: float = 20, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """A serve command expected to exit by itself; one still serving after `timeout` is
     killed and fails the test."""
     process = subprocess.Popen(
         serve_command(store, *args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
     try:
         out, err = process.communicate(timeout=timeout)
@@ -166,6 +168,23 @@ def test_flag_values_that_served_wrongly_are_refused(
     done = run_serve(root / "store", flag, value)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == f"aiaas serve: error: argument {flag}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("AIAAS_MODEL_LOAD", "ram", "AIAAS_MODEL_LOAD must be one of auto, disk, memory; got 'ram'"),
+        ("AIAAS_ALIAS_TTL", "1m", "AIAAS_ALIAS_TTL must be a number, 0 or more; got '1m'"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_in_the_environment_is_refused_at_start(
+    root: Path, name: str, value: str, problem: str
+) -> None:
+    """It used to start, print its banner, and answer every request with a 502 'the function
+    failed to answer': only the log said which variable was wrong."""
+    done = run_serve(root / "store", "--port", str(free_port()), env={name: value})
+    assert (done.returncode, done.stderr) == (1, f"aiaas serve: error: {problem}\n")
+    assert done.stdout == ""
 
 
 # ---- stopping while the models load ------------------------------------------------------
