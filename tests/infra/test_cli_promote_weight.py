@@ -85,3 +85,14 @@ def test_a_weight_that_is_not_a_number_is_a_usage_error(
         run(capsys, iris, "promote", "iris", "2", "--weight", "ten")
     assert exited.value.code == 2
     assert "argument --weight: invalid float value: 'ten'" in capsys.readouterr().err
+
+
+def test_rollback_says_the_shadow_it_keeps(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    # A rollback keeps the alias's shadow; its line said only "-> 1", as if it had ended it.
+    run(capsys, iris, "promote", "iris", "2")
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.5")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1, shadow 3 (50% sampled) (rolled back from 2, shadow 3 (50% sampled))\n"
+    )
