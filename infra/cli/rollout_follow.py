@@ -120,6 +120,8 @@ def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[s
     step = (record.id, record.step)
     if not record.running or said == step or check.get("action") != "hold":
         return said
+    if float(check.get("at", 0)) < round(record.step_started, 3):  # a dead driver's check
+        return said
     reason = str(check.get("reason", ""))
     if not reason.startswith("baked; waiting for traffic"):
         return said

@@ -198,3 +198,23 @@ def test_sigterm_during_a_check_aborts_the_rollout(
     assert now.log[-1]["message"].endswith("was stopped (SIGTERM)")
     assert "check fails" not in capsys.readouterr().out
     assert registry.alias_target(MODEL, ALIAS).describe() == "1"  # type: ignore[union-attr]
+
+
+def test_a_resumed_step_does_not_say_it_baked_on_the_dead_drivers_check(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The killed driver's last check ("baked; waiting for traffic") was printed again, with its
+    # old time, right under "resumed: the 10% step bakes again from now".
+    engine = RolloutEngine(registry, NoTraffic())
+    started = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    held = engine.check(MODEL, ALIAS, "alice", started.id)
+    assert str((held.last_check or {})["reason"]).startswith("baked; waiting for traffic")
+    resumed = engine.resume(MODEL, ALIAS, "alice")
+
+    def interrupted(record: Any) -> float:
+        raise KeyboardInterrupt
+
+    engine.wait_s = interrupted  # type: ignore[method-assign]
+    assert follow(engine, resumed, "alice") == 130
+    out = capsys.readouterr().out
+    assert "resumed" in out and "holding" not in out
