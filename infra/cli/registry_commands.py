@@ -262,7 +262,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     name, alias = names.model_name(args.name), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
     before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
-    print(f"{name}@{alias} -> {record['version']} (rolled back from {before})")
+    now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it
+    print(f"{name}@{alias} -> {now} (rolled back from {before})")
     _say_rollout_superseded(reg, name, alias)
     return 0
 

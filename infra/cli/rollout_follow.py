@@ -81,6 +81,8 @@ def follow(
         if stop is not None:
             stop.arm()  # a signal since the start raises here, where it aborts
         while True:
+            if stop is not None and stop.signum is not None:
+                raise Stopped(stop.signum)  # one a check caught and went on from
             shown = print_log(record, shown)
             starved_at = _say_starved(record, starved_at)
             if not record.running:
@@ -93,7 +95,13 @@ def follow(
                 if checked.id != record.id:
                     return _replaced(record, checked)
                 record = checked
+            except Stopped:  # the signal landed inside the check: not a failing check
+                raise
             except Exception as exc:
+                if stop is not None and stop.signum is not None:
+                    # Raised as Stopped and turned into another error on its way up (a
+                    # `raise ... from` in the store or the metrics source): still a stop.
+                    raise Stopped(stop.signum) from exc
                 failing_since = failing_since or began
                 _failed(engine, record, actor, exc, (failing_since, grace_s))
     except (KeyboardInterrupt, Stopped) as stop:
@@ -111,6 +119,8 @@ def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[s
     check = record.last_check or {}
     step = (record.id, record.step)
     if not record.running or said == step or check.get("action") != "hold":
+        return said
+    if float(check.get("at", 0)) < round(record.step_started, 3):  # a dead driver's check
         return said
     reason = str(check.get("reason", ""))
     if not reason.startswith("baked; waiting for traffic"):

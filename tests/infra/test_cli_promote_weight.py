@@ -16,6 +16,12 @@ from tests.infra.test_cli_registry import fails, run
 
 @pytest.fixture
 def iris(capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path) -> ObjectStore:
+    return iris_models(capsys, store, tmp_path)
+
+
+def iris_models(
+    capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
+) -> ObjectStore:
     for seed in (1, 2, 3):
         path = onnx_factory.linear_classifier(tmp_path / f"m{seed}.onnx", seed=seed)
         alias = ["--alias", "production"] if seed == 1 else []
@@ -85,3 +91,16 @@ def test_a_weight_that_is_not_a_number_is_a_usage_error(
         run(capsys, iris, "promote", "iris", "2", "--weight", "ten")
     assert exited.value.code == 2
     assert "argument --weight: invalid float value: 'ten'" in capsys.readouterr().err
+
+
+def test_rollback_says_the_shadow_it_keeps(
+    capsys: pytest.CaptureFixture[str], local_store: ObjectStore, tmp_path: Path
+) -> None:
+    # A rollback keeps the alias's shadow; its line said only "-> 1", as if it had ended it.
+    # The line is the CLI's, the same on either store: the local one is enough.
+    iris = iris_models(capsys, local_store, tmp_path)
+    run(capsys, iris, "promote", "iris", "2")
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.5")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1, shadow 3 (50% sampled) (rolled back from 2, shadow 3 (50% sampled))\n"
+    )

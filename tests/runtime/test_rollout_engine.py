@@ -219,3 +219,22 @@ def test_a_rollout_whose_driver_died_before_its_first_move_resumes_by_making_it(
     assert setup.registry.alias_target(MODEL, "production").describe() == "1 (90%) + 2 (10%)"  # type: ignore[union-attr]
     setup.send(40)
     assert setup.engine.check(MODEL, "production", ACTOR).running
+
+
+def test_a_shadow_of_another_version_stays_through_a_rollout_without_agreement(
+    tmp_path: Path,
+) -> None:
+    # Refused before, with "a rollout with --min-agreement shadows the candidate" to a rollout
+    # that had no --min-agreement: without a shadow stage the alias's shadow is not in the way.
+    setup = Setup(tmp_path, "healthy")
+    publish(setup.registry, tmp_path, MODEL, "3", "healthy")
+    setup.registry.set_shadow(MODEL, "production", "3", 0.5)
+    with pytest.raises(Conflict, match="shadows version '3'; a rollout with --min-agreement"):
+        setup.engine.start(MODEL, "2", plan(min_agreement=0.9), alias="production", actor=ACTOR)
+    started = setup.engine.start(MODEL, "2", plan(), alias="production", actor=ACTOR)
+    assert started.running
+    target = setup.registry.alias_target(MODEL, "production")
+    assert target is not None and target.describe() == "1 (90%) + 2 (10%), shadow 3 (50% sampled)"
+    setup.engine.abort(MODEL, "production", "ops")
+    target = setup.registry.alias_target(MODEL, "production")
+    assert target is not None and target.describe() == "1, shadow 3 (50% sampled)"

@@ -6,6 +6,7 @@ moved his alias to her next step."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_commands import _NoMetrics
-from infra.cli.rollout_follow import follow
+from infra.cli.rollout_follow import StopRequest, follow
 from tests.rollout_models import publish
 
 MODEL, ALIAS = "ro", "production"
@@ -158,3 +159,62 @@ def test_a_step_waiting_for_traffic_says_so_once(
     held = [line for line in capsys.readouterr().out.splitlines() if "holding" in line]
     # It printed nothing while it waited, for as long as no caller came.
     assert len(held) == 1 and "baked; waiting for traffic: 0 of 5 requests" in held[0]
+
+
+class SignalledWhileMeasured(NoTraffic):
+    """`kill` lands while a check reads the gateway's /metrics (most of a check's time)."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop, self.calls = stop, 0
+
+    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+        self.calls += 1
+        if self.calls == 1:
+            self.stop(signal.SIGTERM, None)  # as the signal handler runs it
+        return super().measure(model, baseline, candidate, since)
+
+
+def test_sigterm_during_a_check_aborts_the_rollout(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Stopped was caught as a failing check ("check fails ... retrying"), the next check passed,
+    # and the process ran on with the split live: `kill` never ended it.
+    stop = StopRequest()
+    source = SignalledWhileMeasured(stop)
+    engine = RolloutEngine(registry, source)
+    alices = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    waits = iter(range(5))
+
+    def wait_s(record: Any) -> float:
+        if next(waits) == 4:  # the test's own way out if the signal is swallowed
+            raise KeyboardInterrupt
+        return 0.0
+
+    engine.wait_s = wait_s  # type: ignore[method-assign]
+    assert follow(engine, alices, "alice", stop=stop) == 128 + signal.SIGTERM
+    assert source.calls == 1
+    now = engine.book.require(MODEL, ALIAS)
+    assert now.state is RolloutState.ABORTED
+    assert now.log[-1]["message"].endswith("was stopped (SIGTERM)")
+    assert "check fails" not in capsys.readouterr().out
+    assert registry.alias_target(MODEL, ALIAS).describe() == "1"  # type: ignore[union-attr]
+
+
+def test_a_resumed_step_does_not_say_it_baked_on_the_dead_drivers_check(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The killed driver's last check ("baked; waiting for traffic") was printed again, with its
+    # old time, right under "resumed: the 10% step bakes again from now".
+    engine = RolloutEngine(registry, NoTraffic())
+    started = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
+    held = engine.check(MODEL, ALIAS, "alice", started.id)
+    assert str((held.last_check or {})["reason"]).startswith("baked; waiting for traffic")
+    resumed = engine.resume(MODEL, ALIAS, "alice")
+
+    def interrupted(record: Any) -> float:
+        raise KeyboardInterrupt
+
+    engine.wait_s = interrupted  # type: ignore[method-assign]
+    assert follow(engine, resumed, "alice") == 130
+    out = capsys.readouterr().out
+    assert "resumed" in out and "holding" not in out

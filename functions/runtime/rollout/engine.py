@@ -78,7 +78,7 @@ class RolloutEngine:
         when.check(model, alias, current)
         _not_running(current, model, alias)
         try:
-            target = self._startable(model, alias, candidate)
+            target = self._startable(model, alias, candidate, plan)
         except Conflict:
             # A start that won a race moves the alias right after it claims the record: name
             # that rollout (and fail the caller's precondition), not "the alias already splits
@@ -123,7 +123,7 @@ class RolloutEngine:
                 log.exception("rollout %s of %s@%s: could not end it", claimed.id, model, alias)
             raise
 
-    def _startable(self, model: str, alias: str, candidate: str) -> AliasTarget:
+    def _startable(self, model: str, alias: str, candidate: str, plan: RolloutPlan) -> AliasTarget:
         target = self.registry.alias_target(model, alias)
         if target is None:
             raise Conflict(
@@ -137,9 +137,12 @@ class RolloutEngine:
             )
         if target.version == candidate:
             raise Conflict(f"alias {alias!r} of model {model!r} already serves {candidate!r}")
-        if target.shadow is not None and target.shadow.version != candidate:
+        shadow = target.shadow
+        if plan.shadow_first and shadow is not None and shadow.version != candidate:
+            # Without a shadow stage the alias's shadow is not in the way: it stays, as a
+            # promote keeps it.
             raise Conflict(
-                f"alias {alias!r} of model {model!r} shadows version {target.shadow.version!r}; "
+                f"alias {alias!r} of model {model!r} shadows version {shadow.version!r}; "
                 "a rollout with --min-agreement shadows the candidate: remove that shadow first"
             )
         return target
