@@ -112,6 +112,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
     if args.file and args.png:  # was ignored: no picture, and no word of it
         raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
+    if args.out and not args.file:  # was ignored: the table printed, no file, exit 0
+        raise BadRequest("--out writes --file's JSON lines: with --inputs, use --json > FILE")
     if args.file:
         # What the model needs to be explained at all (a background) fails here once.
         plane.explainer(plane.models.model(manifest.name, manifest.version))

@@ -204,6 +204,19 @@ def test_explain_png_with_file_is_refused_not_ignored(
     )
 
 
+def test_explain_out_with_inputs_is_refused_not_ignored(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--out why.jsonl` with `--inputs` printed the table, wrote no file and exited 0.
+    out = tmp_path / "why.jsonl"
+    argv = ["--store", store.uri, "explain", "iris", "--inputs", "[[1, 2, 3, 4]]"]
+    assert run([*argv, "--out", str(out)]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "aiaas explain: error: --out writes --file's JSON lines: with --inputs, use --json > FILE\n"
+    )
+    assert not out.exists()
+
+
 def test_batch_for_a_model_not_published_uploads_nothing(
     store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
