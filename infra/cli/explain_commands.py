@@ -115,8 +115,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.out and not args.file:  # was ignored: the table printed, no file, exit 0
         raise BadRequest("--out writes --file's JSON lines: with --inputs, use --json > FILE")
     if args.file:
-        # What the model needs to be explained at all (a background) fails here once.
-        plane.explainer(plane.models.model(manifest.name, manifest.version))
+        # What the model needs to be explained at all (a background), or a --patch it cannot
+        # take, fails here once.
+        plane.patched(plane.models.model(manifest.name, manifest.version), args.patch)
         rows = _file_rows(args.file, manifest)
         text = text_input(manifest) is not None
         show = not args.no_progress

@@ -217,6 +217,24 @@ def test_explain_out_with_inputs_is_refused_not_ignored(
     assert not out.exists()
 
 
+def test_explain_patch_on_a_model_of_columns_is_refused_not_ignored(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--patch 2` (parameters.patch) on a model that takes no image gave the same answer as
+    # without it, and no word that the flag did nothing.
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS)
+    error = (
+        "aiaas explain: error: patch (--patch, parameters.patch) cuts an image into patches; "
+        "iris:1 takes no image and is explained column by column: leave it out\n"
+    )
+    argv = ["--store", store.uri, "explain", "iris", "--patch", "2"]
+    assert run([*argv, "--inputs", "[[1, 2, 3, 4]]"]) == EXIT_ERROR
+    assert capsys.readouterr() == ("", error)
+    assert run([*argv, "--file", str(data)]) == EXIT_ERROR  # once, not an error line a row
+    assert capsys.readouterr() == ("", error)
+
+
 def test_batch_for_a_model_not_published_uploads_nothing(
     store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
