@@ -123,9 +123,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         show = not args.no_progress
         return explain_file(plane, manifest, args.file, rows, parameters, args.out, text, show=show)
     body = _inputs_body(args.inputs)
-    doc = plane.explain(
-        manifest.name, manifest.version, orjson.dumps({**body, "parameters": parameters})
-    )
+    given = body.get("parameters")  # a predict body's own: were dropped, even misspelled ones
+    if given is None or isinstance(given, dict):  # anything else: the data plane's 400
+        body["parameters"] = {**(given or {}), **parameters}  # a flag wins
+    doc = plane.explain(manifest.name, manifest.version, orjson.dumps(body))
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None

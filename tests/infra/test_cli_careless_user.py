@@ -4,6 +4,7 @@ that is a folder is one line (exit 1), never a traceback, a minutes-long run or 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,22 @@ def test_explain_patch_on_a_model_of_columns_is_refused_not_ignored(
     assert capsys.readouterr() == ("", error)
     assert run([*argv, "--file", str(data)]) == EXIT_ERROR  # once, not an error line a row
     assert capsys.readouterr() == ("", error)
+
+
+def test_explain_inputs_keep_their_own_parameters(
+    store: LocalStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A predict body's "parameters" given to --inputs were dropped: {"samples": 6} explained
+    # with the default 14, and a misspelled {"sample": 6} passed with no word.
+    argv = ["--store", store.uri, "explain", "iris", "--json", "--inputs"]
+    body = {"instances": [[1, 2, 3, 4]], "parameters": {"samples": 6}}
+    assert run([*argv, json.dumps(body)]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 6
+    assert run([*argv, json.dumps(body), "--samples", "8"]) == 0  # the flag wins
+    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 8
+    body["parameters"] = {"sample": 6}
+    assert run([*argv, json.dumps(body)]) == EXIT_ERROR
+    assert "unknown explain parameter 'sample'" in capsys.readouterr().err
 
 
 def test_batch_for_a_model_not_published_uploads_nothing(
