@@ -227,16 +227,21 @@ def check_budget(
     model = evaluations * seconds_per_row
     if model + numpy_seconds > limit:
         around = (
-            f", plus about {numpy_seconds:.1f} s building the masked rows and solving "
-            f"(about {model + numpy_seconds:.1f} s in all)"
+            f", plus about {_seconds(numpy_seconds)} s building the masked rows and solving "
+            f"(about {_seconds(model + numpy_seconds)} s in all)"
             if numpy_seconds >= 0.05
             else ""
         )
         raise InvalidInput(
             f"this explanation needs about {evaluations:,} model evaluations ({breakdown}), "
-            f"about {model:.1f} s at {seconds_per_row * 1e6:.1f} us each{around}; the limit is "
+            f"about {_seconds(model)} s at {seconds_per_row * 1e6:.1f} us each{around}; the limit is "
             f"{limit:g} s (AIAAS_EXPLAIN_MAX_SECONDS): send fewer rows or ask for fewer samples"
         )
+
+
+def _seconds(value: float) -> str:
+    """14.2, 0.2, 0.044: under a tenth, two figures (`0.0 s` over a 0.01 s limit read as fitting)."""
+    return f"{value:.1f}" if value >= 0.1 else f"{value:.2g}"
 
 
 class TimedModel:
