@@ -89,6 +89,22 @@ def test_explain_reads_a_csv_with_a_byte_order_mark(
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+def test_a_csv_without_the_features_says_what_it_has(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "the header lacks column(s) sepal_length, ...; it reads sepal_length, ..." named the
+    # same columns twice, the second time the model's, and an empty file the same way.
+    wrong, empty = tmp_path / "wrong.csv", tmp_path / "empty.csv"
+    wrong.write_text("a,b\n1,2\n")
+    empty.write_text("")
+    for path, has in ((wrong, "it has a, b"), (empty, "the file is empty")):
+        assert run(["--store", store.uri, "explain", "iris", "--file", str(path)]) == EXIT_ERROR
+        assert capsys.readouterr().err == (
+            f"aiaas explain: error: {path}: the header lacks column(s) {FEATURES.replace(',', ', ')}"
+            f"; model iris:1 reads {FEATURES.replace(',', ', ')} ({has})\n"
+        )
+
+
 def test_explain_out_a_folder_is_one_line_and_nothing_written(
     store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
