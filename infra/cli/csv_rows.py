@@ -104,11 +104,12 @@ def _missing_columns(
     """What to name the columns: a model published without --features reads its input's name
     and index (X_0, X_1, ...), which a user's own CSV may not have; "lacks column(s) X_0, ..."
     alone left them guessing."""
-    shown = ", ".join(missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
+    shown = _some(missing)
     columns = explained_columns(manifest)
     width = columns.width
-    if named:
-        reads = f"it reads {', '.join(named)}"
+    if named:  # "it reads" the model's, after the same names lacked, read as the header's
+        has = f"it has {_some(header)}" if header else "the file is empty"
+        reads = f"model {manifest.name}:{manifest.version} reads {', '.join(named)} ({has})"
     else:
         first, last = columns.names[0], columns.names[-1]
         span = f"columns {first} to {last}" if width > 1 else f"column {first}"
@@ -119,6 +120,10 @@ def _missing_columns(
     numeric = bool(header) and all(_is_number(name) for name in header)
     hint = " (is the header line missing?)" if numeric else ""
     return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
+
+
+def _some(names: Sequence[str]) -> str:
+    return ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
 
 
 def _is_number(text: str) -> bool:

@@ -112,17 +112,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
     if args.file and args.png:  # was ignored: no picture, and no word of it
         raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
+    if args.out and not args.file:  # was ignored: the table printed, no file, exit 0
+        raise BadRequest("--out writes --file's JSON lines: with --inputs, use --json > FILE")
     if args.file:
-        # What the model needs to be explained at all (a background) fails here once.
-        plane.explainer(plane.models.model(manifest.name, manifest.version))
+        # What the model needs to be explained at all (a background), or a --patch it cannot
+        # take, fails here once.
+        plane.patched(plane.models.model(manifest.name, manifest.version), args.patch)
         rows = _file_rows(args.file, manifest)
         text = text_input(manifest) is not None
         show = not args.no_progress
         return explain_file(plane, manifest, args.file, rows, parameters, args.out, text, show=show)
     body = _inputs_body(args.inputs)
-    doc = plane.explain(
-        manifest.name, manifest.version, orjson.dumps({**body, "parameters": parameters})
-    )
+    given = body.get("parameters")  # a predict body's own: were dropped, even misspelled ones
+    if given is None or isinstance(given, dict):  # anything else: the data plane's 400
+        body["parameters"] = {**(given or {}), **parameters}  # a flag wins
+    doc = plane.explain(manifest.name, manifest.version, orjson.dumps(body))
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None

@@ -4,6 +4,7 @@ that is a folder is one line (exit 1), never a traceback, a minutes-long run or 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,22 @@ def test_explain_reads_a_csv_with_a_byte_order_mark(
     argv = ["--store", store.uri, "explain", "iris:1", "--file", str(data), "--samples", "20"]
     assert run([*argv, "--no-progress"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_a_csv_without_the_features_says_what_it_has(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "the header lacks column(s) sepal_length, ...; it reads sepal_length, ..." named the
+    # same columns twice, the second time the model's, and an empty file the same way.
+    wrong, empty = tmp_path / "wrong.csv", tmp_path / "empty.csv"
+    wrong.write_text("a,b\n1,2\n")
+    empty.write_text("")
+    for path, has in ((wrong, "it has a, b"), (empty, "the file is empty")):
+        assert run(["--store", store.uri, "explain", "iris", "--file", str(path)]) == EXIT_ERROR
+        assert capsys.readouterr().err == (
+            f"aiaas explain: error: {path}: the header lacks column(s) {FEATURES.replace(',', ', ')}"
+            f"; model iris:1 reads {FEATURES.replace(',', ', ')} ({has})\n"
+        )
 
 
 def test_explain_out_a_folder_is_one_line_and_nothing_written(
@@ -202,6 +219,53 @@ def test_explain_png_with_file_is_refused_not_ignored(
     assert capsys.readouterr().err == (
         "aiaas explain: error: --png draws one explanation: give it with --inputs, not --file\n"
     )
+
+
+def test_explain_out_with_inputs_is_refused_not_ignored(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--out why.jsonl` with `--inputs` printed the table, wrote no file and exited 0.
+    out = tmp_path / "why.jsonl"
+    argv = ["--store", store.uri, "explain", "iris", "--inputs", "[[1, 2, 3, 4]]"]
+    assert run([*argv, "--out", str(out)]) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "aiaas explain: error: --out writes --file's JSON lines: with --inputs, use --json > FILE\n"
+    )
+    assert not out.exists()
+
+
+def test_explain_patch_on_a_model_of_columns_is_refused_not_ignored(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--patch 2` (parameters.patch) on a model that takes no image gave the same answer as
+    # without it, and no word that the flag did nothing.
+    data = tmp_path / "rows.csv"
+    data.write_text(ROWS)
+    error = (
+        "aiaas explain: error: patch (--patch, parameters.patch) cuts an image into patches; "
+        "iris:1 takes no image and is explained column by column: leave it out\n"
+    )
+    argv = ["--store", store.uri, "explain", "iris", "--patch", "2"]
+    assert run([*argv, "--inputs", "[[1, 2, 3, 4]]"]) == EXIT_ERROR
+    assert capsys.readouterr() == ("", error)
+    assert run([*argv, "--file", str(data)]) == EXIT_ERROR  # once, not an error line a row
+    assert capsys.readouterr() == ("", error)
+
+
+def test_explain_inputs_keep_their_own_parameters(
+    store: LocalStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A predict body's "parameters" given to --inputs were dropped: {"samples": 6} explained
+    # with the default 14, and a misspelled {"sample": 6} passed with no word.
+    argv = ["--store", store.uri, "explain", "iris", "--json", "--inputs"]
+    body = {"instances": [[1, 2, 3, 4]], "parameters": {"samples": 6}}
+    assert run([*argv, json.dumps(body)]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 6
+    assert run([*argv, json.dumps(body), "--samples", "8"]) == 0  # the flag wins
+    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 8
+    body["parameters"] = {"sample": 6}
+    assert run([*argv, json.dumps(body)]) == EXIT_ERROR
+    assert "unknown explain parameter 'sample'" in capsys.readouterr().err
 
 
 def test_batch_for_a_model_not_published_uploads_nothing(

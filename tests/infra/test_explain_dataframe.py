@@ -249,7 +249,8 @@ def test_a_csv_lacking_columns_is_told_which_by_name(
     code, out = _cli(frames.store, capsys, "explain", "wine", "--file", str(path))
     assert code == 1
     assert out.strip().endswith(
-        f"{path}: the header lacks column(s) magnesium, total_phenols; it reads {', '.join(COLUMNS)}"
+        f"{path}: the header lacks column(s) magnesium, total_phenols; model wine:1 reads "
+        f"{', '.join(COLUMNS)} (it has {', '.join(COLUMNS[:4])})"
     )
 
 

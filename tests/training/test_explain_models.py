@@ -19,7 +19,7 @@ from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
-from functions.runtime.explain.explainer import ModelTarget, explained_columns
+from functions.runtime.explain.explainer import ModelTarget, check_budget, explained_columns
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
@@ -190,3 +190,32 @@ def test_first_budget_estimate_is_near_the_models_time_per_row_in_bulk(
         target(bulk)
         measured.append((time.perf_counter() - began) / len(bulk))
     assert estimate < 2.5 * min(measured), (estimate, measured)
+
+
+def test_a_preempted_first_timing_of_the_background_is_timed_again() -> None:
+    """One preemption inside the first 10-row call (about a millisecond) made it look 100x
+    slow (digits MLP at load average 13: 5 us a row one start, 584 us the next), its tiled
+    timings were then skipped as too long, and a one-row request that fits was refused."""
+
+    class Preempted(ModelTarget):
+        def __init__(self) -> None:  # no model: only the probe's clock is under test
+            self.calls = 0
+
+        def __call__(self, rows: np.ndarray) -> np.ndarray:
+            return rows
+
+        def _timed(self, rows: np.ndarray) -> float:
+            self.calls += 1
+            return 1e-3 if self.calls == 1 else 5e-6  # seconds a row
+
+    assert Preempted().seconds_per_row(np.zeros((10, 64))) == 5e-6
+
+
+def test_a_refusal_under_a_tenth_of_a_second_still_shows_its_time() -> None:
+    """`about 0.0 s at 2.0 us each; the limit is 0.01 s` read as a request that fits."""
+    with pytest.raises(InvalidInput) as refused:
+        check_budget(21_760, "1 row(s) x 2,176 coalitions x 10 background rows", 2e-6, 0.01)
+    assert "about 0.044 s at 2.0 us each; the limit is 0.01 s" in refused.value.message
+    with pytest.raises(InvalidInput) as refused:
+        check_budget(65_100, "3 row(s) x 2,170 coalitions x 10 background rows", 218e-6, 10)
+    assert "about 14.2 s at 218.0 us each; the limit is 10 s" in refused.value.message

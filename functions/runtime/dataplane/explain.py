@@ -22,7 +22,12 @@ from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
-from functions.runtime.explain.explainer import Explainer, Explanation, explained_columns
+from functions.runtime.explain.explainer import (
+    Explainer,
+    Explanation,
+    explained_columns,
+    grouping,
+)
 from functions.runtime.explain.hf_text import HfTextExplainer, is_hf_text_model
 from functions.runtime.explain.text import TextExplainer
 from functions.runtime.image_layout import any_size_layout
@@ -50,7 +55,7 @@ class ExplainPlane:
         doc = _json(body)
         samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
         inputs = simple.decode(doc, model.manifest)
-        explanation = self.explainer(model).explain(inputs, samples, patch)
+        explanation = self.patched(model, patch).explain(inputs, samples, patch)
         return simple_document(model, explanation)
 
     def explain_v2(
@@ -71,7 +76,7 @@ class ExplainPlane:
         raw = _json(body if length is None else body[:length]).get("parameters")
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known)
-        explanation = self.explainer(model).explain(decoded.inputs, samples, patch)
+        explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
         return tensor_document(model, explanation, decoded.id)
 
     def explainer(self, model: LoadedModel) -> AnyExplainer:
@@ -79,6 +84,22 @@ class ExplainPlane:
         if key not in self._explainers:
             self._explainers[key] = self._new_explainer(model)
         return self._explainers[key]
+
+    def patched(self, model: LoadedModel, patch: int | None) -> AnyExplainer:
+        """The explainer of `model`, InvalidInput when `patch` is given for a model that takes
+        no image (was ignored: the same answer as without it, and no word of it)."""
+        explainer = self.explainer(model)
+        if patch is None or isinstance(explainer, AnySizeImageExplainer):
+            return explainer
+        if isinstance(explainer, Explainer) and grouping(model.manifest).patch is not None:
+            return explainer
+        manifest = model.manifest
+        way = "column by column" if isinstance(explainer, Explainer) else "token by token"
+        raise InvalidInput(
+            "patch (--patch, parameters.patch) cuts an image into patches; "
+            f"{manifest.name}:{manifest.version} takes no image and is explained {way}: "
+            "leave it out"
+        )
 
     def _new_explainer(self, model: LoadedModel) -> AnyExplainer:
         if is_hf_text_model(model):  # a user's transformer with its tokenizer.json
