@@ -66,8 +66,13 @@ build: install $(SAM)
 
 # Uploads the bundle to PACKAGE_BUCKET and writes $(PACKAGED); any S3-compatible server works:
 #   make package PACKAGE_BUCKET=my-bucket AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000
+# Checked when make reads this file, so a missing bucket stops it before the install and build.
+ifneq ($(filter package,$(MAKECMDGOALS)),)
+ifeq ($(PACKAGE_BUCKET),)
+$(error make package needs PACKAGE_BUCKET=<bucket>)
+endif
+endif
 package: build
-	@test -n "$(PACKAGE_BUCKET)" || { echo "make package needs PACKAGE_BUCKET=<bucket>"; exit 1; }
 	$(SAM_RUN) package --s3-bucket "$(PACKAGE_BUCKET)" --output-template-file $(PACKAGED)
 
 # samconfig.toml: stack "aiaas", CAPABILITY_IAM, a SAM-managed artifacts bucket unless

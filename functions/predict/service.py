@@ -26,7 +26,7 @@ from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLa
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
-from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings
+from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings, env_number
 from functions.runtime.store import open_store
 
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
@@ -242,9 +242,9 @@ def service_from_env(
     if pool is None:
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
-    limit = int(env.get("AIAAS_MAX_PAYLOAD_BYTES") or DEFAULT_MAX_PAYLOAD)
+    limit = int(env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD, whole=True))
     # Drift histograms flush to the store every this many seconds; 0 turns them off.
-    interval = float(env.get("AIAAS_DRIFT_FLUSH_SECONDS") or DEFAULT_INTERVAL)
+    interval = env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", DEFAULT_INTERVAL)
     drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None
     metrics = RequestMetrics.from_env(env)
     return PredictService(

@@ -70,17 +70,21 @@ class RuntimeSettings:
         return cls(
             store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
             cache_dir=_cache_dir(env),
-            alias_ttl=_number(env, "AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL),
-            ort_threads=int(_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
-            max_batch=int(_number(env, "AIAAS_MAX_BATCH", 0, whole=True)),
+            alias_ttl=env_number(env, "AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL),
+            ort_threads=int(env_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
+            max_batch=int(env_number(env, "AIAAS_MAX_BATCH", 0, whole=True)),
             s3=S3Settings(
-                max_attempts=int(_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True)),
-                connect_timeout_s=_number(env, "AIAAS_S3_CONNECT_TIMEOUT", 5.0),
-                read_timeout_s=_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0),
+                max_attempts=int(env_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True)),
+                connect_timeout_s=env_number(env, "AIAAS_S3_CONNECT_TIMEOUT", 5.0),
+                read_timeout_s=env_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0),
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
-            explain_max_seconds=_number(env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS),
-            compare_max_seconds=_number(env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS),
+            explain_max_seconds=env_number(
+                env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS
+            ),
+            compare_max_seconds=env_number(
+                env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS
+            ),
             transfer=_transfer(env),
         )
 
@@ -109,8 +113,8 @@ def _transfer(env: Mapping[str, str]) -> TransferSettings:
     load = env.get("AIAAS_MODEL_LOAD", "").strip() or "auto"
     if load not in LOAD_MODES:
         raise AiaasError(f"AIAAS_MODEL_LOAD must be one of {', '.join(LOAD_MODES)}; got {load!r}")
-    part_mb = _number(env, "AIAAS_TRANSFER_PART_MB", 16)
-    workers = int(_number(env, "AIAAS_TRANSFER_WORKERS", 16, whole=True))
+    part_mb = env_number(env, "AIAAS_TRANSFER_PART_MB", 16)
+    workers = int(env_number(env, "AIAAS_TRANSFER_WORKERS", 16, whole=True))
     if part_mb < 5 or workers < 1:  # S3 refuses multipart parts under 5 MB
         raise AiaasError(
             "AIAAS_TRANSFER_PART_MB must be 5 or more, AIAAS_TRANSFER_WORKERS 1 or more"
@@ -127,7 +131,9 @@ def _cache_dir(env: Mapping[str, str]) -> Path:
     return Path.home() / ".cache" / "aiaas"
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+def env_number(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    """`name`'s value in `env` (`default` when unset or blank); anything but a number 0 or more
+    (`whole`: a whole number) is an error that names the variable."""
     raw = env.get(name, "").strip()
     if not raw:
         return default

@@ -159,7 +159,7 @@ def test_every_route_requires_iam_by_default(cloud: dict[str, Any]) -> None:
 
 
 def test_the_jwt_authorizer_guards_every_route_once_chosen(packaged: Packaged) -> None:
-    # docs/deploy.md, "Call with a JWT": the one line a user changes.
+    # docs/deploy.md section 5 ("JWT."): the one line a user changes.
     template = packaged.template()
     template["Resources"]["Api"]["Properties"]["Auth"]["DefaultAuthorizer"] = "JwtAuthorizer"
     resources = sam_transform(template, UserPool="Create")["Resources"]

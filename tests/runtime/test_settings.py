@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from functions.predict.service import service_from_env
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.errors import AiaasError
 from functions.runtime.settings import RuntimeSettings, S3Settings
@@ -87,6 +88,22 @@ def test_runtime_settings_from_an_environment() -> None:
 def test_a_bad_setting_names_itself(name: str, raw: str) -> None:
     with pytest.raises(AiaasError, match=f"{name} must be .*; got '{re.escape(raw)}'"):
         RuntimeSettings.from_env({name: raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("AIAAS_MAX_PAYLOAD_BYTES", "6MB"),
+        ("AIAAS_MAX_PAYLOAD_BYTES", "-1"),
+        ("AIAAS_DRIFT_FLUSH_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_predict_function_setting_names_itself(tmp_path: Path, name: str, raw: str) -> None:
+    # README, Configuration: "a bad value is an error that names the variable"; these two were
+    # a bare int()/float() ValueError ("invalid literal for int() with base 10: '6MB'").
+    env = {"AIAAS_MODEL": "iris", "AIAAS_STORE": str(tmp_path), name: raw}
+    with pytest.raises(AiaasError, match=f"{name} must be .*; got '{re.escape(raw)}'"):
+        service_from_env(env)
 
 
 def test_batch_settings_from_an_environment() -> None:
