@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.registry import Registry
-from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings
+from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_number
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
 from infra.local.address import check_exposure, checked_token, listen_address
@@ -260,9 +260,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     missing = missing_store_line(store)
     store_uri = store.uri
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
-    # Read now as each function's first request reads them: a bad value (AIAAS_MODEL_LOAD=x) is
-    # refused before serving, not answered with a 502 on every request.
-    RuntimeSettings.from_env({**os.environ, **env})
+    check_function_settings({**os.environ, **env})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,
@@ -291,6 +289,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     print("aiaas serve: stopped", flush=True)
     end_process(0)
+
+
+def check_function_settings(env: Mapping[str, str]) -> None:
+    """The settings the functions read at their cold start (the predict function's own too,
+    functions/predict/service.py), read now: a bad value (AIAAS_MODEL_LOAD=ram) is refused
+    before serving, not answered with a 502 on every request."""
+    RuntimeSettings.from_env(env)
+    env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", 0, whole=True)
+    env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
 
 
 def missing_store_line(store: ObjectStore) -> str | None:
