@@ -15,38 +15,15 @@ blocks' median p99s (one stall of the shared machine sets a pooled p99, not that
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from bench.models import mlp_onnx, publish_classifier
-from bench.shadow_http import ROOT, paced, start
+from bench.shadow_http import ROOT, one_run, paced, print_run, request_bodies, start, stop
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-
-
-def one_run(
-    ports: dict[str, int], bodies: list[bytes], args: argparse.Namespace
-) -> dict[str, float]:
-    p99s: dict[str, list[float]] = {case: [] for case in ports}
-    times: dict[str, list[float]] = {case: [] for case in ports}
-    for pair in range(args.blocks):
-        order = list(ports.items()) if pair % 2 == 0 else list(reversed(ports.items()))
-        for case, port in order:
-            block = paced(port, bodies, args.rate, args.block_s)
-            times[case] += block
-            p99s[case].append(float(np.percentile(block, 99)) * 1e3)
-    f: dict[str, float] = {}
-    for case in ports:
-        f[f"{case}_p50"], f[f"{case}_p99"] = np.percentile(np.array(times[case]) * 1e3, [50, 99])
-    f["ratio"] = f["on_p99"] / f["off_p99"]
-    f["block_ratio"] = statistics.median(p99s["on"]) / statistics.median(p99s["off"])
-    return f
 
 
 def main() -> None:
@@ -59,8 +36,7 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
-    rng = np.random.default_rng(0)
-    bodies = [json.dumps({"inputs": [r.tolist()]}).encode() for r in rng.normal(size=(500, 64))]
+    bodies = request_bodies()
     with tempfile.TemporaryDirectory() as root:
         stores = {case: Path(root) / case / "store" for case in ("off", "on")}
         model = mlp_onnx(Path(root) / "m.onnx")
@@ -73,22 +49,14 @@ def main() -> None:
             for port in ports.values():  # warm: model loaded, capture setting read
                 paced(port, bodies, 1000, 1)
             for run in range(args.runs):
-                f = one_run(ports, bodies, args)
+                f = one_run(ports, bodies, args, settle=False)
                 lines = sum(
                     len(LocalStore(stores["on"]).get_bytes(k).splitlines())
                     for k in LocalStore(stores["on"]).list_keys("capture/m")
                 )
-                print(
-                    f"run {run + 1}: off p50 {f['off_p50']:.3f} ms p99 {f['off_p99']:.3f} ms | "
-                    f"on p50 {f['on_p50']:.3f} ms p99 {f['on_p99']:.3f} ms | "
-                    f"p99 on/off {f['ratio']:.3f} (blocks' median {f['block_ratio']:.3f}) | "
-                    f"lines captured so far {lines}",
-                    flush=True,
-                )
+                print_run(run, f, f"lines captured so far {lines}")
         finally:
-            for process, _ in servers.values():
-                process.terminate()
-                process.wait(30)
+            stop(servers)
 
 
 if __name__ == "__main__":

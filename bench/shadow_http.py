@@ -116,9 +116,17 @@ def settled(port: int, timeout: float = 30) -> float:
     return last
 
 
+def request_bodies() -> list[bytes]:
+    """The 500 one-row simple-JSON bodies both benches send (the MLP's 64 inputs, seeded)."""
+    rng = np.random.default_rng(0)
+    return [json.dumps({"inputs": [r.tolist()]}).encode() for r in rng.normal(size=(500, 64))]
+
+
 def one_run(
-    ports: dict[str, int], bodies: list[bytes], args: argparse.Namespace
+    ports: dict[str, int], bodies: list[bytes], args: argparse.Namespace, *, settle: bool = True
 ) -> dict[str, float]:
+    """One run of `args.blocks` off/on pairs: both sides' p50 and p99, their ratio and the
+    blocks' median ratio. `settle`: wait for the shadow's copies after every block."""
     p99s: dict[str, list[float]] = {"off": [], "on": []}
     times: dict[str, list[float]] = {"off": [], "on": []}
     for pair in range(args.blocks):
@@ -136,7 +144,8 @@ def one_run(
                 assert wrk["errors"] == 0, wrk
                 p99s[case].append(wrk["p99_ms"])
                 times[case].append(wrk["p50_ms"] / 1e3)
-            settled(ports["on"])  # the copies replayed before the next block, either side
+            if settle:
+                settled(ports["on"])  # the copies replayed before the next block, either side
     f: dict[str, float] = {}
     for case in ports:
         if args.rate:
@@ -152,6 +161,23 @@ def one_run(
     return f
 
 
+def print_run(run: int, f: dict[str, float], tail: str) -> None:
+    """A run's figures as one line, `tail` (what the bench counted besides) last."""
+    print(
+        f"run {run + 1}: off p50 {f['off_p50']:.3f} ms p99 {f['off_p99']:.3f} ms | "
+        f"on p50 {f['on_p50']:.3f} ms p99 {f['on_p99']:.3f} ms | "
+        f"p99 on/off {f['ratio']:.3f} (blocks' median {f['block_ratio']:.3f}) | {tail}",
+        flush=True,
+    )
+
+
+def stop(servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
+    """End the servers `start` began, each waited for."""
+    for process, _ in servers.values():
+        process.terminate()
+        process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sample", type=float, default=1.0)
@@ -164,8 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rate:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
-    rng = np.random.default_rng(0)
-    bodies = [json.dumps({"inputs": [r.tolist()]}).encode() for r in rng.normal(size=(500, 64))]
+    bodies = request_bodies()
     with tempfile.TemporaryDirectory() as root:
         args.work = Path(root)
         store = Path(root) / "store"
@@ -180,17 +205,9 @@ def main() -> None:
                 before = settled(ports["on"])
                 f = one_run(ports, bodies, args)
                 copies = settled(ports["on"]) - before
-                print(
-                    f"run {run + 1}: off p50 {f['off_p50']:.3f} ms p99 {f['off_p99']:.3f} ms | "
-                    f"on p50 {f['on_p50']:.3f} ms p99 {f['on_p99']:.3f} ms | "
-                    f"p99 on/off {f['ratio']:.3f} (blocks' median {f['block_ratio']:.3f}) | "
-                    f"copies settled {copies:.0f}",
-                    flush=True,
-                )
+                print_run(run, f, f"copies settled {copies:.0f}")
         finally:
-            for process, _ in servers.values():
-                process.terminate()
-                process.wait(30)
+            stop(servers)
 
 
 if __name__ == "__main__":
