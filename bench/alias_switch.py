@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,16 +28,11 @@ import httpx
 
 from bench.models import mlp_onnx
 from bench.serve_throughput import wait_ready
+from tests.s3server import free_port
 
 MODEL = "switch-mlp"
 ROW = {"inputs": [[float(i % 17) for i in range(64)]]}
 LABELS = ",".join(str(i) for i in range(10))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def aiaas(store: Path, *argv: str) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.soak_batch import batch_soak
-from bench.soak_serve import free_port, serve_soak
+from bench.soak_serve import serve_soak
+from tests.s3server import free_port
 
 RSS_GROWTH_GOAL_PCT = 5.0
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bench.soak import batch_verdict, serve_verdict
 from bench.soak_batch import batch_soak
-from bench.soak_serve import free_port, serve_soak
+from bench.soak_serve import serve_soak
+from tests.s3server import free_port
 
 
 def test_serve_holds_2000_requests_at_concurrency_64(tmp_path: Path) -> None:
