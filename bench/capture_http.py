@@ -20,7 +20,16 @@ import tempfile
 from pathlib import Path
 
 from bench.models import mlp_onnx, publish_classifier
-from bench.shadow_http import ROOT, one_run, paced, print_run, request_bodies, start, stop
+from bench.shadow_http import (
+    ROOT,
+    add_run_flags,
+    one_run,
+    paced,
+    print_run,
+    request_bodies,
+    start,
+    stop,
+)
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -28,11 +37,7 @@ from functions.runtime.store import LocalStore
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sample", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=2000, help="requests/s from one connection")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--blocks", type=int, default=4, help="off/on pairs a run")
-    parser.add_argument("--block-s", type=int, default=3)
+    add_run_flags(parser, "requests/s from one connection")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core

@@ -161,6 +161,15 @@ def one_run(
     return f
 
 
+def add_run_flags(parser: argparse.ArgumentParser, rate_help: str) -> None:
+    """The flags `one_run` reads, and `--sample`: the same in every bench that runs it."""
+    parser.add_argument("--sample", type=float, default=1.0)
+    parser.add_argument("--rate", type=float, default=2000, help=rate_help)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=4, help="off/on pairs a run")
+    parser.add_argument("--block-s", type=int, default=3)
+
+
 def print_run(run: int, f: dict[str, float], tail: str) -> None:
     """A run's figures as one line, `tail` (what the bench counted besides) last."""
     print(
@@ -180,11 +189,7 @@ def stop(servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sample", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=2000, help="requests/s; 0: wrk back to back")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--blocks", type=int, default=4, help="off/on pairs a run")
-    parser.add_argument("--block-s", type=int, default=3)
+    add_run_flags(parser, "requests/s; 0: wrk back to back")
     parser.add_argument("--connections", type=int, default=4, help="wrk's, back to back")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
