@@ -31,10 +31,11 @@ typecheck: install
 	$(BIN)/mypy functions training infra
 
 # The template and deploy tests run the real SAM CLI (sam validate, build, package), so it is
-# installed first. Two workers (pytest-xdist), grouped as tests/conftest.py says. The 25 slowest
-# tests are listed at the end: the suite is held to CI's budget.
+# installed first. Two workers (pytest-xdist), grouped as tests/conftest.py says, then the tests
+# of `sam build`'s output alone. The slowest tests are listed: the suite is held to CI's budget.
 unit: install sam-cli
-	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest -n 2 --dist loadgroup --durations=25
+	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest -n 2 --dist loadgroup -m "not sam_build" --durations=25
+	AIAAS_SAM_CLI=$(SAM) $(BIN)/pytest -m sam_build --durations=5
 
 test: lint typecheck unit
 

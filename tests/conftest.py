@@ -127,15 +127,17 @@ def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-# Session fixtures that must be built once per run, not once per pytest-xdist worker: `sam build`
-# writes the repository's .aws-sam (two workers building at once would race), the others take
-# tens of seconds. A module that uses one runs whole on the worker that holds it.
+# Session fixtures built once per run, not once per pytest-xdist worker: a module that uses
+# one runs whole on the worker that holds it (the others take tens of seconds each).
 SHARED_SESSION_FIXTURES = ("packaged", "x86_bundle", "published")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for `--dist loadgroup` (`make unit`): by module, so module fixtures are
-    built once, and every module that uses a shared session fixture with the others using it."""
+    built once, and every module that uses a shared session fixture with the others using it.
+    The modules that use `sam build`'s output are also marked `sam_build`: `make unit` runs
+    them in a second, serial pass. Built beside the parallel tests (CI, 2026-12-02), `sam
+    build` failed in both runs tried (each function's folder filled twice); alone it never has."""
     uses: dict[str, set[str]] = {}
     for item in items:
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
@@ -147,3 +149,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.nodeid.split("::", 1)[0]
         first = [name for name in SHARED_SESSION_FIXTURES if name in uses[module]]
         item.add_marker(pytest.mark.xdist_group(first[0] if first else module))
+        if "packaged" in uses[module]:
+            item.add_marker(pytest.mark.sam_build)

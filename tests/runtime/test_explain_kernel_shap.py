@@ -100,21 +100,23 @@ def test_a_wide_model_is_closed_form_through_blas() -> None:
     np.testing.assert_allclose(row.values[:, 0], w * (x - weights @ background), atol=1e-8)
 
 
-def test_fewer_coalitions_than_features_give_the_least_squares_fit() -> None:
+@pytest.mark.parametrize("seed", range(5))
+def test_fewer_coalitions_than_features_give_the_least_squares_fit(seed: int) -> None:
     """300 features, 200 coalitions: no unique fit. The singular normal equations gave
-    attributions far larger than the prediction moved, on random features; the minimum-norm
-    fit keeps them bounded, ranks the two features that drive the model first, adds up."""
+    attributions far larger than the prediction can move, on random features; the minimum-norm
+    fit keeps every one within 0.5 (0.32 the largest over 200 seeds) and adds up. (Which
+    features rank first is not pinned by so few coalitions: the drivers were among the top 10
+    in 175 of 200 seeds. The test's own generator: it passed or failed by the tests before it.)"""
+    rng = np.random.default_rng(seed)
     width = 300
     w = np.full(width, 0.01)
     w[:2] = 1.0
-    background, weights = RNG.normal(size=(10, width)), np.full(10, 0.1)
-    rows = RNG.normal(size=(1, width)) + np.r_[2.0, -2.0, np.zeros(width - 2)]
+    background, weights = rng.normal(size=(10, width)), np.full(10, 0.1)
+    rows = rng.normal(size=(1, width)) + np.r_[2.0, -2.0, np.zeros(width - 2)]
     model = lambda r: 1 / (1 + np.exp(-(r @ w)))[:, None]  # noqa: E731
     (row,) = explain_rows(model, rows, background, weights, singles(width), 200)
-    values, moved = row.values[:, 0], abs(row.prediction - row.base)[0]
-    assert row.coalitions == 200 and np.abs(values).max() <= moved
-    assert set(np.argsort(-np.abs(values))[:2]) == {0, 1}
-    np.testing.assert_allclose(values.sum(), row.prediction[0] - row.base[0], atol=1e-12)
+    assert row.coalitions == 200 and np.abs(row.values).max() <= 0.5
+    np.testing.assert_allclose(row.values.sum(), row.prediction[0] - row.base[0], atol=1e-12)
 
 
 def test_groups_that_do_not_vary_get_nothing_and_one_varying_group_gets_everything() -> None:
