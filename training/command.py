@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.manifest import parity_summary
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.data_checks import check_data
@@ -106,11 +107,6 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
     }
 
 
-def _scaled(parity: dict[str, Any]) -> str:
-    """A regressor's tolerance is in target standard deviations: say what it allowed."""
-    return f" x target std {parity['scale']:.4g}" if "scale" in parity else ""
-
-
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
     """A few lines: held-out metrics, parity, quantization, time."""
     test = manifest.metrics["test"]
@@ -119,8 +115,7 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
     quant = manifest.extras["quantization"]
     lines = [
         f"{spec.name}: test {shown} ({test['rows']} rows)",
-        f"  parity: max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows "
-        f"(tolerance {parity['tolerance']:g}{_scaled(parity)})",
+        f"  parity: {parity_summary(parity)}",
     ]
     if quant.get("enabled") and "error" not in quant:
         verdict = ("kept" if quant["kept"] else "rejected") + f" ({quant['reason']})"
