@@ -22,7 +22,7 @@ from training.prepare import prepare
 from training.recipes import CATALOG
 from training.spec import JobSpec
 from training.table_prep import shown_names
-from training.targets import class_labels, regression_target
+from training.targets import class_labels, regression_target, weighed_classes_known
 
 SAMPLE_ROWS = 10_000
 # A class under this fraction of an even share (5% of two, 0.5% of twenty) is a minority that
@@ -75,6 +75,8 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         )
     else:
         prepare(raw, spec, kind)  # the same checks training runs, on the sample
+    if labels and raw.complete:  # a partial sample may lack a class the file holds
+        weighed_classes_known(spec.class_weight, labels)
     if labels and raw.complete:  # shares of a partial sample say little about the file
         warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":

@@ -258,6 +258,19 @@ def test_a_text_column_that_leaks_the_target_is_a_warning(
     )
 
 
+def test_a_class_weight_for_a_class_the_target_lacks_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --check said "valid"; the job then refused it only after torch had loaded.
+    write_csv(tmp_path / "data.csv", BLOBS, blobs_rows(30))
+    dataset = {"path": "data.csv", "target": "colour"}
+    spec = _spec(tmp_path, dataset, class_weight={"red": 2, "purple": 3})
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'class_weight' names ['purple'], which the target does not hold; "
+        "its classes are ['blue', 'green', 'red']"
+    )
+
+
 def test_a_regression_feature_equal_to_the_target_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
