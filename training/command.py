@@ -16,7 +16,7 @@ from functions.runtime import names
 from functions.runtime.manifest import parity_summary
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
-from training.data_checks import check_data
+from training.data_checks import DataReport, check_data
 from training.spec import JobSpec, load_spec
 from training.table_prep import SERVED_GAPS, column_lines
 
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="stdout: one JSON document (model, version, published, store, alias, metrics, "
-        "parity, artifacts), for CI; the progress bar and notes go to stderr",
+        "parity, artifacts), for CI; with --check, what it read; notes go to stderr",
     )
 
 
@@ -54,6 +54,9 @@ def run_train(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.check:
+        if getattr(args, "json", False):  # stdout: one JSON document, as every --json
+            print(json.dumps(check_document(args.spec, spec, report)))
+            return 0
         print(f"{args.spec}: valid ({spec.name}, {spec.task}, recipe {spec.recipe.name})")
         print(report.line())
         return 0
@@ -85,6 +88,25 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(f"not published (dry run): artifacts in {result.model_path.parent}; add --publish")
     return 0
+
+
+def check_document(path: Path, spec: JobSpec, report: DataReport) -> dict[str, Any]:
+    """What `--check --json` prints: the lines of `--check` as fields (warnings also on stderr)."""
+    return {
+        "spec": str(path),
+        "valid": True,
+        "model": spec.name,
+        "task": spec.task,
+        "recipe": spec.recipe.name,
+        "data": {
+            "source": report.source,
+            "rows": report.rows,
+            "all_read": report.complete,
+            "inputs": report.inputs,
+            "target": report.target,
+        },
+        "warnings": list(report.warnings),
+    }
 
 
 def result_document(result: Any, store: str) -> dict[str, Any]:
