@@ -59,16 +59,8 @@ def container_command(spec_path: Path, *, publish: bool, alias: str | None) -> l
     return ["sh", "-c", WRITE_SPEC_AND_TRAIN, spec_file, *options]
 
 
-def submit_request(
-    spec_path: Path,
-    *,
-    queue: str,
-    definition: str,
-    publish: bool = True,
-    alias: str | None = None,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """The `SubmitJob` parameters for one training spec (validated here, before submitting)."""
+def submittable_spec(spec_path: Path) -> tuple[JobSpec, str]:
+    """The spec and its text, if a Batch job can run it (`--submit`, and `--check --submit`)."""
     from training.spec import load_spec
 
     spec = load_spec(spec_path)
@@ -79,6 +71,20 @@ def submit_request(
             f"{spec_path} is {len(text.encode())} bytes; a submitted spec may be at most "
             f"{MAX_SPEC_BYTES} (AWS Batch container overrides are small)"
         )
+    return spec, text
+
+
+def submit_request(
+    spec_path: Path,
+    *,
+    queue: str,
+    definition: str,
+    publish: bool = True,
+    alias: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The `SubmitJob` parameters for one training spec (validated here, before submitting)."""
+    spec, text = submittable_spec(spec_path)
     return {
         "jobName": job_name(spec.name, now),
         "jobQueue": queue,

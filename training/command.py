@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.manifest import parity_summary
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
-from training.data_checks import check_data
+from training.data_checks import DataReport, check_data
 from training.spec import JobSpec, load_spec
 from training.table_prep import SERVED_GAPS, column_lines
 
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="stdout: one JSON document (model, version, published, store, alias, metrics, "
-        "parity, artifacts), for CI; the progress bar and notes go to stderr",
+        "parity, artifacts), for CI; with --check, what it read; notes go to stderr",
     )
 
 
@@ -53,6 +54,9 @@ def run_train(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.check:
+        if getattr(args, "json", False):  # stdout: one JSON document, as every --json
+            print(json.dumps(check_document(args.spec, spec, report)))
+            return 0
         print(f"{args.spec}: valid ({spec.name}, {spec.task}, recipe {spec.recipe.name})")
         print(report.line())
         return 0
@@ -86,6 +90,25 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_document(path: Path, spec: JobSpec, report: DataReport) -> dict[str, Any]:
+    """What `--check --json` prints: the lines of `--check` as fields (warnings also on stderr)."""
+    return {
+        "spec": str(path),
+        "valid": True,
+        "model": spec.name,
+        "task": spec.task,
+        "recipe": spec.recipe.name,
+        "data": {
+            "source": report.source,
+            "rows": report.rows,
+            "all_read": report.complete,
+            "inputs": report.inputs,
+            "target": report.target,
+        },
+        "warnings": list(report.warnings),
+    }
+
+
 def result_document(result: Any, store: str) -> dict[str, Any]:
     """What `--json` prints: what a CI step needs to promote, pin or report the version."""
     manifest = result.manifest
@@ -106,11 +129,6 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
     }
 
 
-def _scaled(parity: dict[str, Any]) -> str:
-    """A regressor's tolerance is in target standard deviations: say what it allowed."""
-    return f" x target std {parity['scale']:.4g}" if "scale" in parity else ""
-
-
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
     """A few lines: held-out metrics, parity, quantization, time."""
     test = manifest.metrics["test"]
@@ -119,8 +137,7 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
     quant = manifest.extras["quantization"]
     lines = [
         f"{spec.name}: test {shown} ({test['rows']} rows)",
-        f"  parity: max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows "
-        f"(tolerance {parity['tolerance']:g}{_scaled(parity)})",
+        f"  parity: {parity_summary(parity)}",
     ]
     if quant.get("enabled") and "error" not in quant:
         verdict = ("kept" if quant["kept"] else "rejected") + f" ({quant['reason']})"

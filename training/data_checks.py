@@ -22,7 +22,7 @@ from training.prepare import prepare
 from training.recipes import CATALOG
 from training.spec import JobSpec
 from training.table_prep import shown_names
-from training.targets import class_labels, regression_target
+from training.targets import class_labels, regression_target, weighed_classes_known
 
 SAMPLE_ROWS = 10_000
 # A class under this fraction of an even share (5% of two, 0.5% of twenty) is a minority that
@@ -75,6 +75,8 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         )
     else:
         prepare(raw, spec, kind)  # the same checks training runs, on the sample
+    if labels and raw.complete:  # a partial sample may lack a class the file holds
+        weighed_classes_known(spec.class_weight, labels)
     if labels and raw.complete:  # shares of a partial sample say little about the file
         warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":
@@ -157,7 +159,13 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
     constant = [] if raw.generated_names else _constant(x)
     warnings = [_constant_warning(raw, x, constant)] if constant else []
     for i, name in enumerate(raw.feature_names):
-        if i in constant or i in raw.text_columns:  # a text column is judged when training
+        if i in raw.text_columns:  # its categories are judged when training; a leak is seen here
+            leak = _category_leak(raw.x[:, i], y) if task == "classification" else None
+            if leak:
+                how = leak.format(target=f"the target {raw.target_name!r}")
+                warnings.append(f"feature column {name!r} {how}: {_LEAK_ADVICE}")
+            continue
+        if i in constant:
             continue
         present = ~np.isnan(x[:, i])  # a gap is filled by training; judge the values given
         column = x[present, i]
@@ -226,6 +234,12 @@ def _numeric_labels(values: np.ndarray) -> np.ndarray | None:
         return np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
         return None
+
+
+def _category_leak(column: np.ndarray, y: np.ndarray) -> str | None:
+    """A text column whose categories map one-to-one onto the classes gives the label away."""
+    codes = np.unique(column.astype(str), return_inverse=True)[1].astype(np.float64)
+    return _leak(codes, y, None, "classification")
 
 
 def _leak(column: np.ndarray, y: np.ndarray, target: np.ndarray | None, task: str) -> str | None:

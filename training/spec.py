@@ -122,8 +122,17 @@ def load_spec(path: Path) -> JobSpec:
     try:
         data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise SpecError(f"spec {path} is not valid {_kind(path)}: {exc}") from exc
+        raise SpecError(f"spec {path} is not valid {_kind(path)}: {_one_line(exc)}") from exc
     return parse_spec(data)
+
+
+def _one_line(exc: Exception) -> str:
+    """PyYAML's message spans lines (context, the line quoted, a caret): the CLI prints one."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if isinstance(exc, yaml.MarkedYAMLError) and mark is not None and problem:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def _kind(path: Path) -> str:

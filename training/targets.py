@@ -12,7 +12,7 @@ import numpy as np
 
 from functions.runtime.codecs.nulls import MISSING_MARKERS
 from training.cells import ROW_INDEX, RowPlaces, first_non_number, is_missing, numeric_column
-from training.errors import DataError
+from training.errors import DataError, SpecError
 
 # A classification target with more distinct non-integer numbers than this is a measurement.
 MAX_FLOAT_CLASSES = 20
@@ -94,6 +94,18 @@ def need_two_values(y: np.ndarray, name: str) -> None:
         raise DataError(
             f"spec field 'dataset.target': target {name!r} is {float(y[0]):g} in every row; "
             "regression needs a target that varies"
+        )
+
+
+def weighed_classes_known(class_weight: object, labels: tuple[str, ...]) -> None:
+    """A `class_weight` mapping may only name classes the target holds (a typo weighs nothing)."""
+    if not isinstance(class_weight, dict):
+        return
+    unknown = sorted(set(class_weight) - set(labels))
+    if unknown:
+        raise SpecError(
+            f"spec field 'class_weight' names {unknown}, which the target does not hold; "
+            f"its classes are {list(labels)}"
         )
 
 

@@ -24,6 +24,7 @@ from training.metrics import PRIMARY, improved, score
 from training.prepare import PreparedData, Split
 from training.progress import EpochProgress
 from training.spec import JobSpec
+from training.targets import weighed_classes_known
 
 EVAL_BATCH = 4096
 
@@ -331,12 +332,7 @@ def class_weights(spec: JobSpec, data: PreparedData) -> torch.Tensor | None:
             len(data.train.y), len(labels) * counts, out=np.ones(len(labels)), where=counts > 0
         )
     elif isinstance(wanted, dict):
-        unknown = sorted(set(wanted) - set(labels))
-        if unknown:
-            raise TrainingError(
-                f"spec field 'class_weight' names {unknown}, which the target does not hold; "
-                f"its classes are {list(labels)}"
-            )
+        weighed_classes_known(wanted, labels)
         weights = np.array([wanted.get(label, 1.0) for label in labels])
     else:
         raise TrainingError(f"spec field 'class_weight': unknown value {wanted!r}")

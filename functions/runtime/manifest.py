@@ -39,6 +39,16 @@ TASKS = ("classification", "regression", "embedding", "other")
 SCORE_ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
+def parity_summary(parity: Mapping[str, Any]) -> str:
+    """Training's parity gate as a person reads it (`aiaas train`'s summary, `aiaas show`)."""
+    # A regressor's tolerance is in target standard deviations: say what it allowed.
+    scaled = f" x target std {parity['scale']:.4g}" if "scale" in parity else ""
+    return (
+        f"max abs diff {parity['max_abs_diff']:.3g} on {parity['rows']} rows "
+        f"(tolerance {parity['tolerance']:g}{scaled})"
+    )
+
+
 def utc_now() -> str:
     """An ISO-8601 UTC timestamp with a `Z`, as stored in manifests and alias records."""
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

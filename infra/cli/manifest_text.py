@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest import ModelManifest, parity_summary
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.text_input import carries_tokenizer
 
@@ -55,6 +55,9 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
             "models carried their tokenizer: `aiaas train` again for raw text)"
         )
     lines += _dict_lines("metrics", manifest.metrics)
+    parity = manifest.extras.get("parity")
+    if isinstance(parity, dict) and {"max_abs_diff", "rows", "tolerance"} <= parity.keys():
+        lines.append(f"  parity:    {parity_summary(parity)}")  # training's torch vs ONNX gate
     quantization = manifest.extras.get("quantization")
     if isinstance(quantization, dict) and "method" in quantization:  # aiaas publish --quantize
         lines += _dict_lines("quantization", quantization)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,10 +28,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.submit:
+    if args.submit and not args.check:
         return cmd_submit(args)
     from training.command import run_train
 
+    if args.submit:  # --check: what the job would refuse is refused here; nothing is submitted
+        from infra.aws_batch import submittable_spec
+
+        submittable_spec(args.spec)
     return run_train(args)
 
 
@@ -46,5 +51,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
         args.spec, queue=queue, definition=definition, publish=True, alias=args.alias
     )
     job = submit(boto3.client("batch"), request)
+    if args.json:  # stdout: one JSON document, as every --json
+        document = {
+            "submitted": True,
+            "model": request["tags"]["aiaas:model"],
+            "job_name": job["jobName"],
+            "job_id": job["jobId"],
+            "job_arn": job.get("jobArn"),
+            "queue": queue,
+            "job_definition": definition,
+        }
+        print(json.dumps(document))
+        return 0
     print(f"submitted {job['jobName']} (job id {job['jobId']}) to {queue}")
     return 0

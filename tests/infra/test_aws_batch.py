@@ -6,6 +6,7 @@ the spec survives the trip through the environment and the shell unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -212,3 +213,43 @@ def test_the_image_runs_the_batch_command_as_given(tmp_path: Path) -> None:
     assert "valid (iris-logistic" in done.stdout
     default = image_argv(None)  # no command given: the image's CMD alone
     assert subprocess.run(default, env=env, capture_output=True, timeout=60).returncode == 0
+
+
+def test_check_with_submit_checks_and_submits_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # --check is "validate, then exit": with --submit it sent a GPU job instead.
+    client = boto3.client("batch", region_name="us-east-1")
+    monkeypatch.setattr(boto3, "client", lambda service, **_: client)
+    target = ["--submit", "--job-queue", QUEUE, "--job-definition", DEFINITION]
+    with Stubber(client) as stub:  # no response queued: any call to AWS Batch fails the test
+        assert main(["train", str(SPECS / "iris-logistic.yaml"), "--check", *target]) == 0
+        stub.assert_no_pending_responses()
+    assert capsys.readouterr().out.startswith(f"{SPECS / 'iris-logistic.yaml'}: valid (")
+    local = tmp_path / "job.yaml"  # what the job could not read is refused by the check too
+    local.write_text((SPECS / "iris-logistic.yaml").read_text().replace("bundled:", ""))
+    (tmp_path / "iris.csv").write_text((SPECS.parent / "data" / "iris.csv").read_text())
+    assert main(["train", str(local), "--check", *target]) == 1
+    assert "is a local file, which the AWS Batch job cannot read" in capsys.readouterr().err
+
+
+def test_submit_with_json_prints_one_json_document(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = boto3.client("batch", region_name="us-east-1")
+    job = {"jobArn": "arn:aws:batch:us-east-1:1:job/j-9", "jobName": "n", "jobId": "j-9"}
+    monkeypatch.setattr(boto3, "client", lambda service, **_: client)
+    with Stubber(client) as stub:
+        stub.add_response("submit_job", job)
+        argv = ["train", str(SPECS / "digits-mlp.yaml"), "--submit", "--json"]
+        code = main([*argv, "--job-queue", QUEUE, "--job-definition", DEFINITION])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "submitted": True,
+        "model": "digits-mlp",
+        "job_name": "n",
+        "job_id": "j-9",
+        "job_arn": job["jobArn"],
+        "queue": QUEUE,
+        "job_definition": DEFINITION,
+    }

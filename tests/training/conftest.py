@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ RECIPE_JOBS: dict[str, dict[str, Any]] = {
 
 def spec_dict(recipe: str, **overrides: Any) -> dict[str, Any]:
     """A small valid spec for `recipe` (see RECIPE_JOBS), with top-level `overrides`."""
-    job = dict(RECIPE_JOBS[recipe])
+    job = copy.deepcopy(RECIPE_JOBS[recipe])  # a test that edits its spec's dataset edits a copy
     params = job.pop("recipe_params", {})
     data: dict[str, Any] = {
         "name": f"tiny-{recipe}",

@@ -243,6 +243,34 @@ def test_a_feature_that_leaks_the_target_is_a_warning(
     assert code == 0 and err.startswith("warning: feature column 'copy' equals the target 'class'")
 
 
+def test_a_text_column_that_leaks_the_target_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A category written after the outcome ("shipped"/"returned") scored accuracy 1.0 unwarned.
+    status = {"red": "R-ok", "green": "G-late", "blue": "B-lost"}
+    rows = [[a, status[str(c)], c] for a, _, c in blobs_rows(30)]
+    spec = _csv_job(tmp_path, ["a", "status", "colour"], rows, target="colour")
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert code == 0
+    assert err == (
+        "warning: feature column 'status' maps one-to-one onto the target 'colour': it leaks "
+        "the label; add it to dataset.exclude unless it is known when predicting\n"
+    )
+
+
+def test_a_class_weight_for_a_class_the_target_lacks_fails_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --check said "valid"; the job then refused it only after torch had loaded.
+    write_csv(tmp_path / "data.csv", BLOBS, blobs_rows(30))
+    dataset = {"path": "data.csv", "target": "colour"}
+    spec = _spec(tmp_path, dataset, class_weight={"red": 2, "purple": 3})
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'class_weight' names ['purple'], which the target does not hold; "
+        "its classes are ['blue', 'green', 'red']"
+    )
+
+
 def test_a_regression_feature_equal_to_the_target_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

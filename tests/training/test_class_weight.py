@@ -15,7 +15,7 @@ from functions.runtime.store import LocalStore
 from tests.training.conftest import spec_dict, write_csv
 from training.datasets import load_raw
 from training.device import resolve_device
-from training.errors import SpecError, TrainingError
+from training.errors import SpecError
 from training.job import run_job
 from training.prepare import prepare
 from training.recipes.build import build_model
@@ -78,7 +78,7 @@ def test_balanced_is_scikit_learns_and_a_mapping_weighs_what_it_names(tmp_path: 
 def test_a_label_the_target_lacks_is_refused_with_the_classes(tmp_path: Path) -> None:
     job = spec(tmp_path, class_weight={"frad": 4})
     data = prepare(load_raw(job.dataset, "tabular"), job, "tabular")
-    with pytest.raises(TrainingError, match=r"names \['frad'\].*classes are \['fraud', 'ok'\]"):
+    with pytest.raises(SpecError, match=r"names \['frad'\].*classes are \['fraud', 'ok'\]"):
         class_weights(job, data)
 
 

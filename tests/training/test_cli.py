@@ -54,6 +54,9 @@ def test_train_publishes_with_alias_and_show_prints_the_card(
     assert main(["--store", store, "show", "iris-cli@staging"]) == 0
     shown = capsys.readouterr().out
     assert "iris-cli:2 @staging" in shown and "accuracy:" in shown
+    # training/README.md: `aiaas show` prints metrics, parity and the card's path.
+    parity = next(line for line in shown.splitlines() if line.startswith("  parity:"))
+    assert parity.startswith("  parity:    max abs diff ") and "(tolerance 0.0001)" in parity
     assert "/models/iris-cli/versions/2/card/card.md" in shown
     card = Path(shown.split("card:")[1].strip()).read_text()
     assert (

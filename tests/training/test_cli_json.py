@@ -64,3 +64,29 @@ def test_a_dry_run_says_it_published_nothing(
     assert (result["published"], result["store"], result["alias"]) == (False, None, None)
     assert "--alias only takes effect with --publish" in err
     assert not (tmp_path / "store").exists()
+
+
+def test_check_with_json_is_one_json_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: with --json stdout holds one JSON document; `--check --json` printed text lines.
+    write_spec(tmp_path)
+    argv = ["--store", str(tmp_path / "store"), "train", str(tmp_path / "job.yaml")]
+    assert main([*argv, "--check", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "spec": str(tmp_path / "job.yaml"),
+        "valid": True,
+        "model": "iris-ci",
+        "task": "classification",
+        "recipe": "logistic",
+        "data": {
+            "source": "bundled:iris.csv",
+            "rows": 150,
+            "all_read": True,
+            "inputs": "4 features: sepal_length, sepal_width, petal_length, petal_width",
+            "target": "target 'species': 3 classes",
+        },
+        "warnings": [],
+    }
+    assert err == ""

@@ -185,6 +185,14 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match="is not valid YAML"):
         load_spec(bad)
+    # The CLI's error is one line (README, exit 1): PyYAML's message spans four, caret included.
+    indented = tmp_path / "indented.yaml"
+    indented.write_text("name: x\n  task: [\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(indented)
+    assert caught.value.message == (
+        f"spec {indented} is not valid YAML: mapping values are not allowed here (line 2, column 7)"
+    )
     top = tmp_path / "list.yaml"
     top.write_text("- name: x\n")
     with pytest.raises(SpecError, match="spec field 'spec' must be a mapping of settings"):
