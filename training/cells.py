@@ -18,15 +18,16 @@ from training.errors import DataError
 
 @dataclass(frozen=True)
 class RowPlaces:
-    """How messages name a data row: its line in a CSV file, else its index from 0."""
+    """How messages name a data row: its line in a CSV file, else its index from 0 (with the
+    file's name where there is a file: a Parquet table)."""
 
     file: str = ""
     lines: np.ndarray | None = None  # the file line each CSV record starts on
 
     def __call__(self, row: int) -> str:
-        if self.lines is None:
-            return f"row {row}"
-        return f"line {int(self.lines[row])} of {self.file}"
+        if self.lines is not None:
+            return f"line {int(self.lines[row])} of {self.file}"
+        return f"row {row} of {self.file}" if self.file else f"row {row}"
 
 
 ROW_INDEX = RowPlaces()

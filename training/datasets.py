@@ -86,7 +86,7 @@ def load_raw(
             columns, complete, lines = read_csv(path, limit)
             places = RowPlaces(path.name, lines)
         else:
-            (columns, complete), places = _read_parquet(path, limit), ROW_INDEX
+            (columns, complete), places = _read_parquet(path, limit), RowPlaces(path.name)
         return _from_columns(columns, spec, kind, spec.path, complete, places)
 
 

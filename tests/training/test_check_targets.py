@@ -44,7 +44,8 @@ def test_a_missing_parquet_label_is_refused(
     pq.write_table(table, tmp_path / "data.parquet")
     spec = _spec(tmp_path, {"path": "data.parquet", "target": "colour"})
     assert _error(tmp_path, spec, capsys) == (
-        "target 'colour' has 1 missing label in 30 rows, the first at row 17; drop the rows "
+        "target 'colour' has 1 missing label in 30 rows, the first at row 17 of data.parquet; "
+        "drop the rows "
         "without a label (a model learns nothing from them)"
     )
 
