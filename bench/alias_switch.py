@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.args import count
 from bench.models import mlp_onnx
 from bench.serve_throughput import wait_ready
 from tests.s3server import free_port
@@ -103,8 +104,8 @@ def in_process(store: Path, calls: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--switches", type=int, default=10)
-    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--switches", type=count, default=10)
+    parser.add_argument("--calls", type=count, default=200_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aiaas-switch-") as tmp:
         store = Path(tmp) / "store"

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.args import count, names, whole
 from bench.models import publish_mlp
 
 MODEL = "bench-mlp"
@@ -179,12 +180,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=count, default=1_000_000)
     parser.add_argument(
-        "--rss-rows", type=int, default=0, help="repeat CSV at this size for the RSS check"
+        "--rss-rows",
+        type=whole(0, 10**9),
+        default=0,
+        help="repeat CSV at this size for the RSS check",
     )
-    parser.add_argument("--formats", default="csv,npy")
-    parser.add_argument("--chunk-rows", type=int, default=4096)
+    parser.add_argument("--formats", type=names(tuple(GOALS)), default=list(GOALS))
+    parser.add_argument("--chunk-rows", type=count, default=4096)
     parser.add_argument("--workdir", type=Path, help="keep inputs here (default: a temp dir)")
     parser.add_argument(
         "--progress", action="store_true", help="count rows as `aiaas batch` does (its cost)"
@@ -196,7 +200,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], int(args.child[2]))))
         return 0
-    formats = args.formats.split(",")
+    formats = args.formats
     with tempfile.TemporaryDirectory(prefix="aiaas-bench-batch-") as tmp:
         work = args.workdir or Path(tmp)
         store_dir = work / "store"

@@ -31,6 +31,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from bench.args import count
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "functions" / "lambda_bundle.py"
 MB = 1024 * 1024
@@ -150,10 +152,12 @@ def cold_start(out: Path, rounds: int) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--cold-start", type=int, metavar="N", help="time N cold starts each")
+    parser.add_argument("--cold-start", type=count, metavar="N", help="time N cold starts each")
     args = parser.parse_args(argv)
     if args.cold_start:
         figures = cold_start(args.out, args.cold_start)
@@ -164,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in figures.items():
             print(f"  {name:26} wall {values['wall_ms']:7.1f} ms   cpu {values['cpu_ms']:7.1f} ms")
         for what in ("handler", "floor"):
-            saved = (
-                figures[f"{what}, without .pyc"]["wall_ms"]
-                - figures[f"{what}, with .pyc"]["wall_ms"]
+            with_pyc = figures[f"{what}, with .pyc"]["wall_ms"]
+            without = figures[f"{what}, without .pyc"]["wall_ms"]
+            print(
+                f"  {what}: .pyc saves {without - with_pyc:.1f} ms,"
+                f" with / without .pyc {with_pyc / without:.2f}x"
             )
-            print(f"  {what}: .pyc saves {saved:.1f} ms")
         return 0
     report = size_report(args.out)
     if args.json:

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from bench.args import count
+
 BLOCK = 1000  # calls of a case timed in a row, cases interleaved block by block
 
 CODE = """
@@ -95,7 +97,7 @@ def run(repeat: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=20000, help="calls a case a run (>= 1000)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=count, default=3)
     args = parser.parse_args()
     if args.repeat < BLOCK:
         parser.error(f"--repeat must be at least {BLOCK}: calls are timed in blocks of {BLOCK}")

@@ -19,6 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench.args import checkout
 from bench.models import mlp_onnx, publish_classifier
 from bench.shadow_http import (
     ROOT,
@@ -37,8 +38,8 @@ from functions.runtime.store import LocalStore
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    add_run_flags(parser, "requests/s from one connection")
-    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the servers run")
+    add_run_flags(parser, back_to_back=False)
+    parser.add_argument("--code", type=checkout, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
     bodies = request_bodies()

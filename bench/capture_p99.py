@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.args import count, rate
 from bench.models import publish_mlp
 from bench.predict_latency import events
 from functions.predict.capture import CaptureTap
@@ -102,9 +103,9 @@ def one_run(rate: float, requests: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=100, help="simulated requests a second")
-    parser.add_argument("--requests", type=int, default=6000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=rate, default=100, help="simulated requests a second")
+    parser.add_argument("--requests", type=count, default=6000)
+    parser.add_argument("--runs", type=count, default=3)
     args = parser.parse_args()
     for run in range(args.runs):
         print(f"run {run + 1} ({args.rate:g} requests/s simulated, load {os.getloadavg()[0]:.1f})")

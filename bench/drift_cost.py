@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from bench.args import above_zero, count, whole
+
 CODE = """
 import tempfile, time
 from pathlib import Path
@@ -68,9 +70,11 @@ def run(rows: int, requests: int, interval: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument(
+        "--requests", type=whole(16, 10**9), default=100_000, help="of 16 rows at most"
+    )
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--interval", type=above_zero(86400), default=1.0)
     args = parser.parse_args()
     started = time.perf_counter()
     for rows in (1, 16):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from bench.args import count
 from bench.explain_text_latency import explain_timers
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -48,7 +49,7 @@ def publish(root: Path) -> Registry:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=count, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 
+from bench.args import count
 from bench.models import publish_mlp
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.dataplane.explain import ExplainPlane
@@ -37,9 +38,11 @@ MODEL = "bench-mlp"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rows, each explained by both")
-    parser.add_argument("--samples", type=int, help="coalitions (default: aiaas's default)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=count, default=5, help="rows, each explained by both")
+    parser.add_argument("--samples", type=count, help="coalitions (default: aiaas's default)")
     args = parser.parse_args()
     digits = np.load(BUNDLED_DIR / "digits.npz")["x"].reshape(-1, 64).astype(np.float64)
     with tempfile.TemporaryDirectory() as tmp:

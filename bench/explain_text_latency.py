@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.args import count
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
@@ -69,7 +70,7 @@ def explain_timers(registry: Registry, cache: Path, name: str) -> Timers:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=count, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

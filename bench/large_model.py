@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.args import above_zero, count, rate
 from bench.synthetic_transformer import SyntheticShape, write_model
 from bench.throttle_proxy import ThrottleProxy
 
@@ -203,9 +204,11 @@ PATHS = ("aiaas", "boto3-parallel", "single-stream")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.large_model", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rate-mbps", type=float, default=90.0, help="cap per connection, MB/s")
-    parser.add_argument("--size-scale", type=float, default=1.0, help="model sizes x this")
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--rate-mbps", type=rate, default=90.0, help="cap per connection, MB/s")
+    parser.add_argument(
+        "--size-scale", type=above_zero(10.0), default=1.0, help="model sizes x this"
+    )
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument(
         "--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}"

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from bench.args import count
+
 CASES = ("emf", "emf+prometheus", "emf+prometheus multiprocess")
 
 CODE = """
@@ -57,8 +59,8 @@ def run(case: str, requests: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=200_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--requests", type=count, default=200_000)
+    parser.add_argument("--runs", type=count, default=5)
     args = parser.parse_args()
     started = time.perf_counter()
     for case in CASES:

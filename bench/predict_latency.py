@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.args import count, share
 from bench.models import publish_mlp
 
 MODEL = "bench-mlp"
@@ -143,7 +144,9 @@ def cold(model_path: Path, runs: int, env: dict[str, str]) -> dict[str, float]:
     for _ in range(runs):
         for name, code in scripts.items():  # interleaved, so drift hits both alike
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            subprocess.run(  # its stdout: the handler's EMF lines
+                [sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL
+            )
             results[name].append((time.perf_counter() - start) * 1e3)
     return {name: statistics.median(values) for name, values in results.items()}
 
@@ -177,9 +180,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=20000)
-    parser.add_argument("--cold-runs", type=int, default=15)
-    parser.add_argument("--split", type=float, help="send this share of requests to version 2")
+    parser.add_argument("--repeat", type=count, default=20000)
+    parser.add_argument("--cold-runs", type=count, default=15)
+    parser.add_argument("--split", type=share, help="send this share of requests to version 2")
     parser.add_argument("--drift", action="store_true", help="version 1 has a drift baseline")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from bench.args import count
 from bench.models import publish_mlp
 from bench.peers.floor_app import Model
 
@@ -98,8 +99,8 @@ async def measure(app: Any, floor: Model, body: bytes, calls: int, rounds: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=4000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--calls", type=count, default=4000)
+    parser.add_argument("--rounds", type=count, default=9)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aiaas-app-cost-"))

@@ -26,6 +26,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.args import checkout, count, counts, wait
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,10 +92,12 @@ def one_run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="1,5,20")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=3.0)
-    parser.add_argument("--code", nargs="*", type=Path, default=[ROOT])
+    parser.add_argument(
+        "--models", type=counts, default=[1, 5, 20], help="models to publish, a run each"
+    )
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--settle", type=wait, default=3.0)
+    parser.add_argument("--code", nargs="*", type=checkout, default=[ROOT])
     args = parser.parse_args()
     from tests.s3server import MotoServer
 
@@ -106,19 +110,19 @@ def main() -> None:
         moto = MotoServer().start(work / "moto.log")
         os.environ["AWS_ENDPOINT_URL"] = moto.endpoint
         try:
-            for count in [int(n) for n in args.models.split(",")]:
-                bucket = f"startup-{count}-{uuid.uuid4().hex[:6]}"
-                names = publish(bucket, count, work)
+            for n_models in args.models:
+                bucket = f"startup-{n_models}-{uuid.uuid4().hex[:6]}"
+                names = publish(bucket, n_models, work)
                 results: dict[Path, list[dict[str, float]]] = {c: [] for c in args.code}
                 for run in range(args.runs):
                     order = args.code if run % 2 == 0 else args.code[::-1]
                     for code in order:
                         got = one_run(code, bucket, names, work, args.settle)
                         results[code].append(got)
-                        print(f"{count:>2} models  {code}  run {run + 1}: " + "  ".join(
+                        print(f"{n_models:>2} models  {code}  run {run + 1}: " + "  ".join(
                             f"{k} {v:.2f}" for k, v in got.items()), flush=True)  # fmt: skip
                 for code, rows in results.items():
-                    print(f"== {count} models, {code}: " + "  ".join(
+                    print(f"== {n_models} models, {code}: " + "  ".join(
                         f"{k} {min(r[k] for r in rows):.2f}-{max(r[k] for r in rows):.2f}"
                         f" (median {statistics.median(r[k] for r in rows):.2f})"
                         for k in rows[0]), flush=True)  # fmt: skip

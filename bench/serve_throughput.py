@@ -24,6 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.args import count
 from bench.models import publish_mlp
 
 MODEL = "bench-mlp"
@@ -114,11 +115,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per server, in all")
-    parser.add_argument("--rounds", type=int, default=5, help="turns each server's time is cut in")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="aiaas serve --workers")
+    parser.add_argument("--duration", type=count, default=10, help="seconds per server, in all")
+    parser.add_argument(
+        "--rounds", type=count, default=5, help="turns each server's time is cut in"
+    )
+    parser.add_argument("--connections", type=count, default=32)
+    parser.add_argument("--workers", type=count, default=1, help="aiaas serve --workers")
     args = parser.parse_args()
+    if args.duration < args.rounds:
+        parser.error("--duration must be at least --rounds: a turn lasts 1 s or more")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="aiaas-serve-bench-"))

@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.args import count, whole
+from bench.args import venv as a_venv
 from bench.models import publish_mlp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,9 +137,9 @@ def spread(values: list[float], scale: float = 1e3) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--venv", type=Path, help="measure this venv instead of a fresh one")
-    parser.add_argument("--port", type=int, default=18431)
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--venv", type=a_venv, help="measure this venv instead of a fresh one")
+    parser.add_argument("--port", type=whole(1, 65535), default=18431)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aiaas-install-") as tmp:
         root = Path(tmp)

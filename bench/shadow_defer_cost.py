@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.args import count
 from bench.shadow_latency import setup
 from functions.predict.service import PredictService
 from tests.functions.test_predict_events import http_event
@@ -42,8 +43,8 @@ def block(service: PredictService, events: list[dict[str, object]], defer: bool)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--blocks", type=int, default=8)
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--blocks", type=count, default=8)
     args = parser.parse_args()
     rows = np.random.default_rng(0).normal(size=(2000, 64))
     path = "/models/m/predict"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.args import checkout, count, rate, rate_or_zero, share
 from bench.serve_throughput import run_wrk, wait_ready
 from bench.shadow_latency import publish_pair
 from functions.predict import metric_names as m
@@ -161,13 +163,20 @@ def one_run(
     return f
 
 
-def add_run_flags(parser: argparse.ArgumentParser, rate_help: str) -> None:
-    """The flags `one_run` reads, and `--sample`: the same in every bench that runs it."""
-    parser.add_argument("--sample", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=2000, help=rate_help)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--blocks", type=int, default=4, help="off/on pairs a run")
-    parser.add_argument("--block-s", type=int, default=3)
+def add_run_flags(parser: argparse.ArgumentParser, back_to_back: bool) -> None:
+    """The flags `one_run` reads, and `--sample`: the same in every bench that runs it.
+    `back_to_back`: `--rate 0` runs wrk (with `--connections` and a work folder); a bench
+    without them takes a rate above 0 only."""
+    parser.add_argument("--sample", type=share, default=1.0)
+    if back_to_back:
+        parser.add_argument(
+            "--rate", type=rate_or_zero, default=2000, help="requests/s; 0: wrk back to back"
+        )
+    else:
+        parser.add_argument("--rate", type=rate, default=2000, help="requests/s, one connection")
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--blocks", type=count, default=4, help="off/on pairs a run")
+    parser.add_argument("--block-s", type=count, default=3)
 
 
 def print_run(run: int, f: dict[str, float], tail: str) -> None:
@@ -189,10 +198,12 @@ def stop(servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    add_run_flags(parser, "requests/s; 0: wrk back to back")
-    parser.add_argument("--connections", type=int, default=4, help="wrk's, back to back")
-    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout the servers run")
+    add_run_flags(parser, back_to_back=True)
+    parser.add_argument("--connections", type=count, default=4, help="wrk's, back to back")
+    parser.add_argument("--code", type=checkout, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
+    if not args.rate and not shutil.which("wrk"):
+        parser.error("--rate 0 runs wrk, which is not installed: apt-get install -y wrk")
     if args.rate:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
     bodies = request_bodies()

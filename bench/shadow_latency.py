@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.args import count, rate_or_zero, share, wait
 from bench.models import mlp_onnx, publish_classifier
 from functions.predict.service import PredictService
 from functions.predict.shadow import SINKS, CopySink, LogSink
@@ -147,13 +148,15 @@ def one_run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--blocks", type=int, default=6)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sample", type=float, default=1.0)
-    parser.add_argument("--rate", type=float, default=0.0, help="requests/s; 0: back to back")
+    parser.add_argument("--requests", type=count, default=3000)
+    parser.add_argument("--blocks", type=count, default=6)
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--sample", type=share, default=1.0)
+    parser.add_argument(
+        "--rate", type=rate_or_zero, default=0.0, help="requests/s; 0: back to back"
+    )
     parser.add_argument("--sink", choices=SINKS, default="process")
-    parser.add_argument("--drain", type=float, default=5.0, help="s to wait for the replay")
+    parser.add_argument("--drain", type=wait, default=5.0, help="s to wait for the replay")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         off, on = setup(Path(root), args.sample, args.sink)
@@ -161,12 +164,12 @@ def main() -> None:
         on.metrics.observe(copies)
         for run in range(args.runs):
             f = one_run(off, on, copies, args)
-            share = f["replayed"] / max(1, f["replayed"] + f["dropped"])
+            settled = f["replayed"] / max(1, f["replayed"] + f["dropped"])
             print(
                 f"run {run + 1}: off p50 {f['off_p50']:.3f} ms p99 {f['off_p99']:.3f} ms | "
                 f"on p50 {f['on_p50']:.3f} ms p99 {f['on_p99']:.3f} ms | "
                 f"p99 on/off {f['p99_ratio']:.3f} | copies replayed {f['replayed']:.0f}, "
-                f"dropped {f['dropped']:.0f} ({share:.1%} of sampled replayed)"
+                f"dropped {f['dropped']:.0f} ({settled:.1%} of sampled replayed)"
             )
 
 

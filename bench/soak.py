@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.args import count, fraction, whole
 from bench.soak_batch import batch_soak
 from bench.soak_serve import serve_soak
 from tests.s3server import free_port
@@ -60,11 +61,13 @@ def batch_verdict(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--bad-fraction", type=float, default=0.01)
-    parser.add_argument("--port", type=int, default=0, help="serve port (default: a free one)")
+    parser.add_argument("--requests", type=count, default=10_000)
+    parser.add_argument("--concurrency", type=count, default=64)
+    parser.add_argument("--rows", type=count, default=1_000_000)
+    parser.add_argument("--bad-fraction", type=fraction, default=0.01)
+    parser.add_argument(
+        "--port", type=whole(0, 65535), default=0, help="serve port (default: a free one)"
+    )
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="aiaas-soak-") as tmp:

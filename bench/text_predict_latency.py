@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from bench.args import count, wait
 from tests import hf_transformer
 
 BERT = "user-bert"
@@ -253,10 +254,12 @@ def measure(item: Case, repeat: int, seconds: float) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3000, help="most rounds a case")
-    parser.add_argument("--seconds", type=float, default=4.0, help="about this long a case")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=count, default=3000, help="most rounds a case")
+    parser.add_argument("--seconds", type=wait, default=4.0, help="about this long a case")
+    parser.add_argument("--epochs", type=count, default=1)
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # as template.yaml's Globals
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,8 +271,8 @@ def main() -> None:
         rounds = [measure(item, args.repeat, args.seconds) for item in cases]
         sys.stdout = sys.__stdout__
     print(f"medians, each case's calls interleaved; ratios vs the best '{SCRIPT}'")
-    for item, count in zip(cases, rounds, strict=True):
-        print(f"\n{item.title} ({count} rounds)")
+    for item, done in zip(cases, rounds, strict=True):
+        print(f"\n{item.title} ({done} rounds)")
         medians = {k: statistics.median(v) / 1e3 for k, v in item.samples.items()}
         floor = min(value for label, value in medians.items() if label.startswith(SCRIPT))
         for label, value in medians.items():

@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.args import count
+
 MECHANISMS = ("ours", "hf-tokenizers", "ort-extensions")
 
 CHILD = r"""
@@ -164,8 +166,8 @@ def prepare(folder: Path) -> tuple[Path, dict[str, Path]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--runs", type=count, default=3)
+    parser.add_argument("--repeat", type=count, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

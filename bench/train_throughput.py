@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.args import count, existing_file
 from training.datasets import load_raw
 from training.device import resolve_device
 from training.export import check_parity, export_onnx, quantization_gate
@@ -151,10 +152,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--spec", type=Path, default=ROOT / "training" / "specs" / "digits-mlp.yaml"
+        "--spec", type=existing_file, default=ROOT / "training" / "specs" / "digits-mlp.yaml"
     )
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--epochs", type=count, default=20)
+    parser.add_argument("--repeats", type=count, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the trainer's own choice for small models; both paths share it

@@ -1,8 +1,8 @@
 """`python -m bench.compare [--quick]`: aiaas against the servers users would pick instead.
 
 Serves the demo's MLP, CNN and text Transformer through `aiaas serve`, the predict handler
-in-process, FastAPI + uvicorn, KServe, MLServer and BentoML (peers in their own venvs under
-.venv-peers/, installed on first use), measures cold start, latency and throughput at several
+in-process, FastAPI + uvicorn (from the project's venv), KServe, MLServer and BentoML (in their
+own venvs under .venv-peers/, installed on first use), measures cold start, latency and throughput at several
 concurrencies with wrk, and peak RSS, then writes docs/benchmarks/ (README.md, PNGs, JSON).
 """
 
@@ -50,6 +50,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     results_file = args.out / "results.json"
+    if args.report_only and not results_file.is_file():
+        parser.error(f"--report-only: no {results_file} (a measuring run writes it)")
     if args.report_only:
         write_report(json.loads(results_file.read_text()), args.out)
         return

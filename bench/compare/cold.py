@@ -16,6 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from bench.args import count
 from bench.compare.measure import first_answer_s, free_ports, start, stop
 from bench.compare.run import interpreters, parse_names, say
 from bench.compare.servers import SERVERS, base_env
@@ -59,7 +60,7 @@ def report(w: Workload, times: dict[str, list[float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.compare.cold", description=__doc__)
-    parser.add_argument("--starts", type=int, default=7, help="starts per server (default 7)")
+    parser.add_argument("--starts", type=count, default=7, help="starts per server (default 7)")
     parser.add_argument(
         "--servers",
         type=lambda v: parse_names(v, SERVERS, "server"),

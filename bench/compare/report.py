@@ -165,8 +165,10 @@ def header(meta: dict[str, Any]) -> list[str]:
         f"against raw onnxruntime), median of {plan['cold_runs']}; its CPU time (user + system of "
         f"the process tree by then) is shown too, as it moves far less than wall time when "
         f"other work shares the cores. Peak RSS is VmHWM of the "
-        f"server process plus its live children, summed. Peers run in their own venvs "
-        f"(`.venv-peers/`), with the same onnxruntime as aiaas where their resolver allows.",
+        f"server process plus its live children, summed. FastAPI + uvicorn runs in the project's "
+        f"venv (its `control` extra and dev dependencies); KServe, MLServer and BentoML in their "
+        f"own venvs (`.venv-peers/`), with the same onnxruntime as aiaas where their resolver "
+        f"allows.",
         "",
     ]
     return lines

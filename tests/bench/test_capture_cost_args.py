@@ -21,3 +21,17 @@ def test_a_repeat_under_one_block_is_refused_at_once(monkeypatch: Any, capsys: A
         capture_cost.main()
     assert caught.value.code == 2
     assert "--repeat must be at least 1000" in capsys.readouterr().err
+
+
+def test_no_runs_is_refused_at_once(monkeypatch: Any, capsys: Any) -> None:
+    """`--runs 0` set up nothing, then died on an IndexError (the first run's cases)."""
+
+    def no_run(repeat: int) -> dict[str, list[float]]:
+        raise AssertionError("ran with no runs to report")
+
+    monkeypatch.setattr(capture_cost, "run", no_run)
+    monkeypatch.setattr("sys.argv", ["capture_cost", "--runs", "0"])
+    with pytest.raises(SystemExit) as caught:
+        capture_cost.main()
+    assert caught.value.code == 2
+    assert "argument --runs: 0 is not a count" in capsys.readouterr().err

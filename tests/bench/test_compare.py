@@ -203,3 +203,31 @@ def test_cold_starts_take_turns_and_give_the_ratio_to_the_fastest_peer() -> None
     assert any(line.strip().startswith("FastAPI + uvicorn") and "median" in line for line in lines)
     ratio = [line for line in lines if "aiaas / fastest peer (FastAPI + uvicorn)" in line]
     assert len(ratio) == 1 and float(ratio[0].split(": ")[1].split("x")[0]) > 0
+
+
+def test_bad_flags_are_usage_errors_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--starts 0` went on to train models and start peers, then died on StatisticsError (a
+    median of no starts); `--report-only` with no results.json was a FileNotFoundError
+    traceback. Both are now one-line usage errors (exit 2) before any work."""
+    from bench.compare import __main__ as compare_main
+    from bench.compare import cold
+
+    def no_work(*_: object) -> None:
+        raise AssertionError("measured with a flag it cannot use")
+
+    monkeypatch.setattr(cold, "interpreters", no_work)
+    monkeypatch.setattr(cold, "prepare", no_work)
+    for main, argv, says in (
+        (cold.main, ["cold", "--starts", "0"], "argument --starts: 0 is not a count"),
+        (cold.main, ["cold", "--starts", "-3"], "argument --starts: -3 is not a count"),
+        (compare_main.main, ["compare", "--report-only", "--out", str(tmp_path)], "no "),
+    ):
+        monkeypatch.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit) as caught:
+            main()
+        assert caught.value.code == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    assert "results.json (a measuring run writes it)" in err

@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,3 +29,23 @@ def test_the_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
         assert {"aiaas", "boto3-parallel", "single-stream"} <= set(run[model])
         assert run["publish"][model]["aiaas_s"] > 0
     assert "aiaas/single" in done.stdout and "goal <= 0.5" in done.stdout
+
+
+def test_bad_flags_are_usage_errors_before_moto_starts(monkeypatch: Any, capsys: Any) -> None:
+    """`--size-scale 0` and `--runs 0` started moto and the proxy and then failed deep inside
+    (or measured nothing); now a one-line usage error (exit 2) naming the flag."""
+    from bench import large_model
+
+    def no_work(*_: object, **__: object) -> str:
+        raise AssertionError("started with a flag it cannot use")
+
+    monkeypatch.setattr(large_model.tempfile, "mkdtemp", no_work)
+    for argv, says in (
+        (["--size-scale", "0"], "argument --size-scale: give a number above 0"),
+        (["--rate-mbps", "-5"], "argument --rate-mbps: give a number above 0"),
+        (["--runs", "0"], "argument --runs: 0 is not a count"),
+    ):
+        with pytest.raises(SystemExit) as caught:
+            large_model.main(argv)
+        assert caught.value.code == 2, argv
+        assert says in capsys.readouterr().err
