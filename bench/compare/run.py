@@ -48,6 +48,8 @@ def parse_names(value: str, known: Mapping[str, object], what: str) -> list[str]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    if not names:  # measured nothing, and wrote that empty report over the last one
+        raise argparse.ArgumentTypeError(f"name at least one {what} of {', '.join(known)}")
     return names
 
 

@@ -210,7 +210,8 @@ def test_bad_flags_are_usage_errors_before_anything_runs(
 ) -> None:
     """`--starts 0` went on to train models and start peers, then died on StatisticsError (a
     median of no starts); `--report-only` with no results.json was a FileNotFoundError
-    traceback. Both are now one-line usage errors (exit 2) before any work."""
+    traceback; an empty `--servers` measured nothing and wrote that empty report over the last
+    one. All are now one-line usage errors (exit 2) before any work."""
     from bench.compare import __main__ as compare_main
     from bench.compare import cold
 
@@ -222,6 +223,8 @@ def test_bad_flags_are_usage_errors_before_anything_runs(
     for main, argv, says in (
         (cold.main, ["cold", "--starts", "0"], "argument --starts: 0 is not a count"),
         (cold.main, ["cold", "--starts", "-3"], "argument --starts: -3 is not a count"),
+        (cold.main, ["cold", "--models", ""], "argument --models: name at least one model"),
+        (compare_main.main, ["compare", "--servers", ","], "name at least one server"),
         (compare_main.main, ["compare", "--report-only", "--out", str(tmp_path)], "no "),
     ):
         monkeypatch.setattr("sys.argv", argv)
