@@ -103,7 +103,9 @@ def in_process(store: Path, calls: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--switches", type=count, default=10)
     parser.add_argument("--calls", type=count, default=200_000)
     args = parser.parse_args()

@@ -95,7 +95,9 @@ def run(repeat: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=20000, help="calls a case a run (>= 1000)")
     parser.add_argument("--runs", type=count, default=3)
     args = parser.parse_args()

@@ -37,7 +37,9 @@ from functions.runtime.store import LocalStore
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_flags(parser, back_to_back=False)
     parser.add_argument("--code", type=checkout, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()

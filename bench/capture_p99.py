@@ -102,7 +102,9 @@ def one_run(rate: float, requests: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=rate, default=100, help="simulated requests a second")
     parser.add_argument("--requests", type=count, default=6000)
     parser.add_argument("--runs", type=count, default=3)

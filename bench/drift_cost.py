@@ -69,7 +69,9 @@ def run(rows: int, requests: int, interval: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--requests", type=whole(16, 10**9), default=100_000, help="of 16 rows at most"
     )

@@ -69,7 +69,9 @@ def explain_timers(registry: Registry, cache: Path, name: str) -> Timers:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=count, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -203,7 +203,11 @@ PATHS = ("aiaas", "boto3-parallel", "single-stream")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.large_model", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.large_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--runs", type=count, default=3)
     parser.add_argument("--rate-mbps", type=rate, default=90.0, help="cap per connection, MB/s")
     parser.add_argument(

@@ -58,7 +58,9 @@ def run(case: str, requests: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=count, default=200_000)
     parser.add_argument("--runs", type=count, default=5)
     args = parser.parse_args()

@@ -111,7 +111,9 @@ def ensure(name: str) -> PeerEnv:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("peers", nargs="*", metavar="PEER", help=f"default: {' '.join(PEERS)}")
     args = parser.parse_args()
     for name in args.peers or list(PEERS):

@@ -98,7 +98,9 @@ async def measure(app: Any, floor: Model, body: bytes, calls: int, rounds: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=count, default=4000)
     parser.add_argument("--rounds", type=count, default=9)
     parser.add_argument("--profile", action="store_true")

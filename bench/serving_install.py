@@ -136,7 +136,9 @@ def spread(values: list[float], scale: float = 1e3) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=count, default=3)
     parser.add_argument("--venv", type=a_venv, help="measure this venv instead of a fresh one")
     parser.add_argument("--port", type=whole(1, 65535), default=18431)

@@ -42,7 +42,9 @@ def block(service: PredictService, events: list[dict[str, object]], defer: bool)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=count, default=3)
     parser.add_argument("--blocks", type=count, default=8)
     args = parser.parse_args()

@@ -197,7 +197,9 @@ def stop(servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_flags(parser, back_to_back=True)
     parser.add_argument("--connections", type=count, default=4, help="wrk's, back to back")
     parser.add_argument("--code", type=checkout, default=ROOT, help="the checkout the servers run")

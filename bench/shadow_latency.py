@@ -147,7 +147,9 @@ def one_run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=count, default=3000)
     parser.add_argument("--blocks", type=count, default=6)
     parser.add_argument("--runs", type=count, default=3)

@@ -60,7 +60,9 @@ def batch_verdict(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=count, default=10_000)
     parser.add_argument("--concurrency", type=count, default=64)
     parser.add_argument("--rows", type=count, default=1_000_000)

@@ -165,7 +165,9 @@ def prepare(folder: Path) -> tuple[Path, dict[str, Path]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=count, default=3)
     parser.add_argument("--repeat", type=count, default=2000)
     args = parser.parse_args()

@@ -59,7 +59,11 @@ def report(w: Workload, times: dict[str, list[float]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.compare.cold", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.compare.cold",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--starts", type=count, default=7, help="starts per server (default 7)")
     parser.add_argument(
         "--servers",
