@@ -93,8 +93,10 @@ def _send(args: argparse.Namespace) -> int:
 
         credentials = boto3.Session().get_credentials()
         if credentials is None:
-            print("no AWS credentials found (aws configure, or AWS_PROFILE)", file=sys.stderr)
-            return 2
+            raise ValueError(
+                "no AWS credentials found for SigV4 (aws configure, or AWS_PROFILE); "
+                "a JWT authorizer takes --token instead"
+            )
         region = args.region or region_of(args.url)
         headers = signed_headers(args.method, args.url, body, headers, credentials, region)
     status, answer = call(args.method, args.url, body, headers)

@@ -16,7 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m training", description="Run one training job from its spec."
     )
     parser.add_argument(
-        "--store", help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE)"
+        "--store",
+        help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
     )
     add_arguments(parser)
     args = parser.parse_args(argv)

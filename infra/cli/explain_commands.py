@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--samples",
         type=whole(2, MAX_SAMPLES),
-        help="coalitions per row (default: 2 x features + 2048)",
+        help="coalitions per row (default: 2 x features + 2048), at most every one of the "
+        "features: 2^F - 2, whose attributions are exact",
     )
     p.add_argument(
         "--patch",
@@ -65,8 +66,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="image models: patch size in pixels (default: the size that cuts an image into about 16 patches)",
     )
     p.add_argument("--out", type=Path, help="with --file: write JSONL here (default: stdout)")
-    p.add_argument("--json", action="store_true", help="print the explanation document")
-    p.add_argument("--png", type=Path, help="also draw the first row's attributions to this PNG")
+    p.add_argument(
+        "--json", action="store_true", help="with --inputs: print the explanation document"
+    )
+    p.add_argument(
+        "--png", type=Path, help="with --inputs: also draw the first row's attributions to this PNG"
+    )
     add_flag(p, "a --file run")
     p.set_defaults(func=cmd_explain)
 

@@ -105,8 +105,9 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     if after > before * MAX_SHARE:
         raise BadRequest(
             f"--quantize {method} does not make this model smaller ({before} -> {after} bytes): "
-            "it has no float32 weights that the method stores in fewer bytes (tree ensembles, "
-            "ai.onnx.ml operators, an already quantized model); publish it without --quantize"
+            "it has too few float32 weights that the method stores in fewer bytes to pay for "
+            "what it adds (a model of a few kB, tree ensembles, ai.onnx.ml operators, an already "
+            "quantized model); publish it without --quantize"
         )
     return target
 

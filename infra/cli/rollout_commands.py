@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("second", metavar="VERSION|MODEL", help="the VERSION to roll out, or the MODEL")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
-    p.add_argument("--steps", default="10,50,100", help="percentages (default 10,50,100)")
+    p.add_argument(
+        "--steps", default="10,50,100", help="rising percentages, the last 100 (default 10,50,100)"
+    )
     p.add_argument("--bake", default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)")
     p.add_argument("--max-error-rate", type=float, default=0.01, help="5xx share (default 0.01)")
     p.add_argument(

@@ -148,6 +148,22 @@ def test_a_bad_url_or_file_is_one_line_not_a_traceback(
     assert line.startswith("python -m infra.call: error: ") and says in line
 
 
+def test_no_credentials_is_one_error_line_that_names_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """Was a bare line of its own; now the `python -m infra.call: error:` line of every other
+    failure, naming --token for a JWT authorizer."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["get", "https://abc.execute-api.eu-west-1.amazonaws.com/v2"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("python -m infra.call: error: no AWS credentials found")
+    assert "--token" in line
+
+
 def test_help_keeps_the_examples_one_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -1,12 +1,15 @@
 """The golden events (events/) have the shapes AWS sends: every key of each one is a key of the
-event `sam local generate-event` writes for its source (HTTP API v2, S3 put, SQS), S3 events
+event `sam local generate-event` writes for its source (HTTP API v2, S3 put, SQS, EventBridge's
+scheduled event, a CloudWatch Logs subscription with its gzipped payload decoded), S3 events
 nested in SQS bodies included. Free-form maps (headers, parameters, the authorizer's context,
 message attributes) hold what a request brings and are not compared. That each one drives its
 handler is for tests/infra/test_invoke.py and tests/functions/."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import gzip
 import json
 import subprocess
 from pathlib import Path
@@ -17,15 +20,23 @@ import pytest
 from tests.infra.sam_cli import ROOT, SKIP_REASON, Sam, sam_cli
 
 EVENTS = ROOT / "events"
-GENERATED = {"http": ("apigateway", "http-api-proxy"), "s3": ("s3", "put"), "sqs": ("sqs", "receive-message")}  # fmt: skip
+GENERATED = {"http": ("apigateway", "http-api-proxy"), "s3": ("s3", "put"), "sqs": ("sqs", "receive-message"),
+             "schedule": ("cloudwatch", "scheduled-event"), "logs": ("cloudwatch", "logs")}  # fmt: skip
 FREE_FORM = ("headers", "pathParameters", "queryStringParameters", "stageVariables", "authorizer",
              "messageAttributes", "cookies")  # fmt: skip
 
 # Keys AWS sends that the generated events leave out: S3 names the object's version in a
-# versioned bucket (as the artifacts bucket is), per S3's event message structure.
-ALSO_SENT = {"s3": {".Records[].s3.object.versionId"}}
+# versioned bucket (as the artifacts bucket is), per S3's event message structure; every
+# EventBridge event carries "version": "0" (EventBridge's event structure reference).
+ALSO_SENT = {"s3": {".Records[].s3.object.versionId"}, "schedule": {".version"}}
 
 pytestmark = pytest.mark.skipif(sam_cli() is None, reason=SKIP_REASON)
+
+
+def logs_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """A CloudWatch Logs subscription event with its base64 gzipped `data` decoded."""
+    data = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    return {"awslogs": {"data": data}}
 
 
 @functools.cache
@@ -38,7 +49,8 @@ def generated(source: str) -> dict[str, Any]:
         check=True,
         env=Sam().env(),
     )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    event: dict[str, Any] = json.loads(done.stdout)
+    return logs_payload(event) if source == "logs" else event
 
 
 def key_paths(value: Any, path: str = "") -> set[str]:
@@ -58,6 +70,10 @@ def key_paths(value: Any, path: str = "") -> set[str]:
 def source_of(event: dict[str, Any]) -> str | None:
     if event.get("version") == "2.0" and "routeKey" in event:
         return "http"
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return "schedule"
+    if "awslogs" in event:
+        return "logs"
     first = (event.get("Records") or [{}])[0]
     return {"aws:s3": "s3", "aws:sqs": "sqs"}.get(first.get("eventSource", ""))
 
@@ -72,7 +88,7 @@ def shaped(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(source, event) of the file, and of the S3 events its SQS bodies carry."""
     event = json.loads(path.read_text())
     source = source_of(event)
-    found = [(source, event)] if source else []
+    found = [(source, logs_payload(event) if source == "logs" else event)] if source else []
     for record in event.get("Records", []) if source == "sqs" else []:
         body = json.loads(record["body"])
         if source_of(body) == "s3":
@@ -82,7 +98,8 @@ def shaped(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_golden_event_of_a_known_source_is_compared() -> None:
     compared = {p.name for p in golden() if shaped(p)}
-    assert {"predict_simple.json", "batch_s3.json", "batch_sqs.json"} <= compared
+    assert {"predict_simple.json", "batch_s3.json", "batch_sqs.json", "drift_schedule.json",
+            "shadow_logs.json"} <= compared  # fmt: skip
 
 
 @pytest.mark.parametrize("path", golden(), ids=lambda p: str(p.relative_to(EVENTS)))

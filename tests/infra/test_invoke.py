@@ -253,3 +253,23 @@ def test_an_sqs_batch_whose_every_message_fails_is_one_line_not_a_traceback(root
         "batch failed (each one's reason is logged above), so Lambda returns them all to the "
         "queue"
     )
+
+
+def test_a_predict_function_of_an_unpublished_model_says_to_publish_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's `aiaas invoke Predictdigitsmlp -e events/predict_simple.json` before digits-mlp
+    is published: template.yaml names the function, so "no function in the stack" alone read
+    as a broken stack; the message says a predict function comes with a published model."""
+    from infra.cli.main import main
+    from infra.local.functions import NATIVE_SETTINGS
+
+    for name in NATIVE_SETTINGS:  # invoke exports them into os.environ: undone after the test
+        monkeypatch.setenv(name, os.environ.get(name, "false"))
+    store = tmp_path / "store"
+    argv = ["--store", str(store), "invoke", "Predictdigitsmlp", "-e", str(EVENTS / "predict_simple.json")]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aiaas invoke: error: no function 'Predictdigitsmlp' in the stack")
+    assert f"serves each model published in the store ({store})" in err
+    assert "aiaas train training/specs/digits-mlp.yaml --publish" in err

@@ -211,6 +211,11 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
             "batch/iris/input/noheader.csv: the header lacks column(s) x_0, x_1, x_2, x_3 (is the header line missing?); model iris:1 reads x: x_0, x_1, x_2, x_3",
         ),
         (
+            "named.csv",
+            b"sepal_length,sepal_width,petal_length,petal_width\n5,3,1,0\n",
+            "batch/iris/input/named.csv: the header lacks column(s) x_0, x_1, x_2, x_3; model iris:1 reads x: x_0, x_1, x_2, x_3 (it was published without --features: rename the header's columns it reads so, in order, or publish a version with --features sepal_length,sepal_width,petal_length,petal_width)",
+        ),
+        (
             "taken.csv",
             b"x_0,x_1,x_2,x_3,pred_label\n",
             "batch/iris/input/taken.csv: columns starting with 'pred_' are where predictions go; rename pred_label",

@@ -108,6 +108,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
             + "; ".join(f"{name}: {_shown(cols)}" for name, cols in wanted.items())
+            + _unnamed_hint(columns, manifest, wanted)
         )
     used = sorted(position[c] for names in wanted.values() for c in names)
     every = len(used) == len(columns)
@@ -131,6 +132,21 @@ def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> No
             f"{manifest.name}:{manifest.version} reads one text a row (column "
             f"{text.field!r}), not pairs of texts"
         )
+
+
+def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str, list[str]]) -> str:
+    """A model published without --features reads x_0, x_1, ...: a header of the user's own
+    names (feature names, maybe a label beside them) says nothing the model can match."""
+    expected = [c for cols in wanted.values() for c in cols]
+    if manifest.features or len(columns) < len(expected) or set(columns) & set(expected):
+        return ""
+    if _looks_numeric(columns):
+        return ""
+    names = ",".join(columns) if len(columns) == len(expected) else "NAME,..."
+    return (
+        " (it was published without --features: rename the header's columns it reads so, in "
+        f"order, or publish a version with --features {names})"
+    )
 
 
 def _header_hint(columns: list[str]) -> str:
