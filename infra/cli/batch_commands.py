@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -262,7 +263,17 @@ def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) ->
 
 def _report_json(uri: str, summary: RunSummary) -> int:
     _print_json(uri, summary, parse_input_key(str(summary["input"])))
-    return 1 if summary["status"] == RunStatus.FAILED else 0
+    return _exit_code(summary)
+
+
+def _exit_code(summary: RunSummary) -> int:
+    """1 for a failed run, with why on stderr in the one-line shape of every CLI error (the
+    report stays on stdout); 0 otherwise, bad rows included."""
+    if summary["status"] != RunStatus.FAILED:
+        return 0
+    why = summary.get("error") or "the run failed; its summary says no more"
+    print(f"aiaas batch: error: {why}", file=sys.stderr)
+    return 1
 
 
 def _report(uri: str, summary: RunSummary) -> int:
@@ -280,11 +291,11 @@ def _report(uri: str, summary: RunSummary) -> int:
         )
     else:
         print(f"{summary['status']}: no rows read with {model}")
-    if summary.get("error"):
+    if summary.get("error") and not failed:  # a failed run's goes to stderr (_exit_code)
         print(f"error: {summary['error']}")
     for label in ("output", "errors") if read else ():  # an unread input has neither
         print(f"{label + ':':8} {uri}/{summary[label]}")
     obj = parse_input_key(str(summary["input"]))
     if obj is not None:
         print(f"summary: {uri}/{obj.summary_key}")
-    return 1 if summary["status"] == RunStatus.FAILED else 0
+    return _exit_code(summary)

@@ -68,11 +68,14 @@ def test_an_empty_file_fails_with_exit_1_and_says_so(
     data = tmp_path / "rows.csv"
     data.write_bytes(b"")
     assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[1:3] == [
+    shown = capsys.readouterr()
+    assert shown.out.splitlines()[1:] == [  # the result on stdout; why it failed on stderr
         "failed: no rows read with iris:1",
-        "error: batch/iris/input/rows.csv is empty; nothing to score",
+        f"summary: {local.uri}/{SUMMARY}",
     ]
+    assert shown.err == (
+        "aiaas batch: error: batch/iris/input/rows.csv is empty; nothing to score\n"
+    )
     assert summary(local)["status"] == "failed"
 
 
@@ -114,9 +117,9 @@ def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
     assert main(["--store", local.uri, "batch", "iris", str(packed), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["--store", local.uri, "batch", "iris", str(plain), "--no-progress"]) == 1
-    out = capsys.readouterr().out.splitlines()
-    assert out[1:3] == [
-        "failed: no rows read with iris",
-        "error: batch/iris/input/rows.csv and batch/iris/input/rows.csv.gz would both be scored "
-        "into batch/iris/output/rows.csv; rename one of them and upload it again",
-    ]
+    shown = capsys.readouterr()
+    assert shown.out.splitlines()[1] == "failed: no rows read with iris"
+    assert shown.err == (
+        "aiaas batch: error: batch/iris/input/rows.csv and batch/iris/input/rows.csv.gz would "
+        "both be scored into batch/iris/output/rows.csv; rename one of them and upload it again\n"
+    )

@@ -62,12 +62,15 @@ def test_batch_reports_a_failed_object(store, tmp_path, capsys):
     data = tmp_path / "wrong.csv"
     data.write_text("a,b\n1,2\n")
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
-    assert capsys.readouterr().out.splitlines()[1:] == [  # no output or errors to point at
+    shown = capsys.readouterr()
+    assert shown.out.splitlines()[1:] == [  # no output or errors to point at
         "failed: no rows read with iris:1",
-        "error: batch/iris/input/wrong.csv: the header lacks column(s) x_0, x_1, x_2, x_3; "
-        "model iris:1 reads x: x_0, x_1, x_2, x_3",
         f"summary: {store.uri}/batch/iris/output/wrong.csv.summary.json",
     ]
+    assert shown.err == (  # exit 1: one line on stderr saying what to fix, as every command
+        "aiaas batch: error: batch/iris/input/wrong.csv: the header lacks column(s) x_0, x_1, "
+        "x_2, x_3; model iris:1 reads x: x_0, x_1, x_2, x_3\n"
+    )
     assert not store.exists("batch/iris/output/wrong.csv")
 
 

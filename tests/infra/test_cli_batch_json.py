@@ -83,3 +83,15 @@ def test_deployed_without_wait_says_where_to_look(
         "output": "batch/iris/output/rows.csv",
         "summary": "batch/iris/output/rows.csv.summary.json",
     }
+
+
+def test_a_failed_run_says_why_on_stderr_beside_its_json_document(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, exit 1 came with nothing on stderr: the reason was only inside the JSON.
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    assert main(["--store", store.uri, "batch", "iris", str(data), "--json"]) == 1
+    shown = capsys.readouterr()
+    doc = json.loads(shown.out)
+    assert (doc["status"], shown.err) == ("failed", f"aiaas batch: error: {doc['error']}\n")
