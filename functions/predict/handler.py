@@ -13,6 +13,7 @@ from typing import Any
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
 from functions.predict.telemetry import MetricsObserver
+from functions.runtime.settings import env_flag
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
 SERVICE = service_from_env()
@@ -53,7 +54,7 @@ def observe(observer: MetricsObserver) -> None:
 
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.
-if os.environ.get("AIAAS_TRACING", "").lower() in ("1", "true", "yes"):
+if env_flag(os.environ, "AIAAS_TRACING"):
     from aws_lambda_powertools import Tracer
 
     handler = Tracer(

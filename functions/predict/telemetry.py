@@ -61,6 +61,7 @@ from functions.predict.metric_names import (
     capture_series,
 )
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
+from functions.runtime.settings import env_flag
 
 if TYPE_CHECKING:
     from functions.runtime.dataplane.compare import Comparison
@@ -77,10 +78,6 @@ _VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
 _MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
 logger = logging.getLogger("aiaas")
-
-
-def _on(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").lower() in ("1", "true", "yes")
 
 
 class MetricsObserver(Protocol):
@@ -136,8 +133,8 @@ class RequestMetrics:
         """`POWERTOOLS_METRICS_NAMESPACE`, `AIAAS_DISABLE_METRICS`, `AIAAS_LOG_REQUESTS`."""
         return cls(
             env.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"),
-            emf=not _on(env, "AIAAS_DISABLE_METRICS"),
-            log_requests=_on(env, "AIAAS_LOG_REQUESTS"),
+            emf=not env_flag(env, "AIAAS_DISABLE_METRICS"),
+            log_requests=env_flag(env, "AIAAS_LOG_REQUESTS"),
         )
 
     def observe(self, observer: MetricsObserver) -> None:

@@ -147,6 +147,22 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, whole: bool
     return value
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """`name`'s switch in `env`: 1/true/yes/on or 0/false/no/off, any case (unset or blank:
+    off); anything else is an error that names the variable, never read as off."""
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE or not raw:
+        return False
+    raise AiaasError(
+        f"{name} must be true or false (1/0, yes/no, on/off); got {env.get(name, '').strip()!r}"
+    )
+
+
 def _login() -> str:
     try:
         return getpass.getuser()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
-from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_number
+from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_flag, env_number
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
 from infra.local.address import check_exposure, checked_token, listen_address
@@ -275,6 +275,8 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     RuntimeSettings.from_env(env)
     env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", 0, whole=True)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
+    for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
+        env_flag(env, switch)
 
 
 def missing_store_line(store: ObjectStore) -> str | None:

@@ -15,6 +15,7 @@ import pytest
 
 from functions.predict.metric_names import COLD_STARTS, LATENCY, MODEL_LOAD, REQUESTS
 from functions.predict.telemetry import EMF_MAX_VALUES, RequestMetrics, logger
+from functions.runtime.errors import AiaasError
 from infra.local.lambda_logs import LambdaJsonFormatter
 from tests.functions.test_predict_events import MODEL, digits_service, http_event, publish_digits
 
@@ -191,3 +192,19 @@ def test_request_log_lines_name_model_version_route_status_and_id(
     }
     assert line["ms"] > 0
     assert str(secret) not in json.dumps(lines)  # never the body
+
+
+@pytest.mark.parametrize(
+    ("value", "logs"), [("on", True), ("1", True), ("TRUE", True), ("off", False), ("", False)]
+)
+def test_a_request_log_switch_reads_the_words_people_write(value: str, logs: bool) -> None:
+    # "on" was read as off: no request lines, and nothing said why.
+    assert RequestMetrics.from_env({"AIAAS_LOG_REQUESTS": value}).log_requests is logs
+
+
+def test_a_switch_set_to_something_else_is_an_error_naming_it() -> None:
+    # AIAAS_DISABLE_METRICS=disabled kept EMF on without a word.
+    with pytest.raises(
+        AiaasError, match=r"^AIAAS_DISABLE_METRICS must be true or false .*'disabled'"
+    ):
+        RequestMetrics.from_env({"AIAAS_DISABLE_METRICS": "disabled"})

@@ -176,6 +176,7 @@ def test_flag_values_that_served_wrongly_are_refused(
         ("AIAAS_MODEL_LOAD", "ram", "AIAAS_MODEL_LOAD must be one of auto, disk, memory; got 'ram'"),
         ("AIAAS_ALIAS_TTL", "1m", "AIAAS_ALIAS_TTL must be a number, 0 or more; got '1m'"),
         ("AIAAS_MAX_PAYLOAD_BYTES", "6MB", "AIAAS_MAX_PAYLOAD_BYTES must be a whole number, 0 or more; got '6MB'"),
+        ("AIAAS_LOG_REQUESTS", "enabled", "AIAAS_LOG_REQUESTS must be true or false (1/0, yes/no, on/off); got 'enabled'"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_in_the_environment_is_refused_at_start(
