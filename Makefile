@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy functions training infra
+	$(BIN)/mypy functions training infra bench
 
 # The template and deploy tests run the real SAM CLI (sam validate, build, package), so it is
 # installed first. Two workers (pytest-xdist), grouped as tests/conftest.py says, then the tests

@@ -27,6 +27,7 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -171,8 +172,7 @@ def bert_cases(root: Path) -> list[Case]:
         ids = {k: np.asarray([getattr(e, a) for e in enc], dtype=np.int64) for k, a in
                (("input_ids", "ids"), ("attention_mask", "attention_mask"),
                 ("token_type_ids", "type_ids"))}  # fmt: skip
-        calls = floors(sessions, lambda s, ids=ids: s.run(None, ids),
-                       lambda s, texts=texts: user_script(s, texts))  # fmt: skip
+        calls = floors(sessions, feeding(ids), partial_run(user_script, texts))
         cases.append(case(f"{BERT}, {tokens} tokens, {size} text(s)", svc, BERT, "input_ids",
                           texts, calls))  # fmt: skip
     return cases
@@ -195,8 +195,8 @@ def intents_cases(root: Path) -> list[Case]:
     for words, size in ((8, 1), (8, 32), (128, 1), (128, 32)):
         texts = texts_of(INTENT_TEXT.split(), words, size)
         ids = {field: vocab.encode(texts)}
-        calls = floors(sessions, lambda s, ids=ids: s.run(None, ids),
-                       lambda s, texts=texts: s.run(None, {field: vocab.encode(texts)}))  # fmt: skip
+        encoded = partial_run(lambda s, t: s.run(None, {field: vocab.encode(t)}), texts)
+        calls = floors(sessions, feeding(ids), encoded)
         cases.append(case(f"{INTENTS}, {words} words, {size} text(s)", svc, INTENTS, field,
                           texts, calls))  # fmt: skip
     return cases
@@ -218,12 +218,24 @@ def floor_sessions(path: Path) -> Sessions:
     ]
 
 
+def feeding(feed: dict[str, np.ndarray]) -> Run:
+    """A bare `session.run` of `feed`."""
+    return lambda session: session.run(None, feed)
+
+
+def partial_run(
+    script: Callable[[ort.InferenceSession, list[str]], object], texts: list[str]
+) -> Run:
+    """`script` on these texts."""
+    return lambda session: script(session, texts)
+
+
 def floors(sessions: Sessions, bare: Run, script: Run) -> dict[str, Callable[[], object]]:
     calls: dict[str, Callable[[], object]] = {}
     for kind, session in sessions:
-        calls[f"{BARE}, {kind} options"] = lambda s=session: bare(s)
+        calls[f"{BARE}, {kind} options"] = functools.partial(bare, session)
     for kind, session in sessions:
-        calls[f"{SCRIPT}, {kind} options"] = lambda s=session: script(s)
+        calls[f"{SCRIPT}, {kind} options"] = functools.partial(script, session)
     return calls
 
 
@@ -232,7 +244,7 @@ def case(title: str, svc: Any, name: str, field: str, texts: list[str],
     for kind, ev in events(name, field, texts).items():
         answer = svc.handle(ev, None)
         assert answer["statusCode"] == 200, answer
-        calls[f"handler, {kind}"] = lambda ev=ev: svc.handle(ev, None)
+        calls[f"handler, {kind}"] = functools.partial(svc.handle, ev, None)
     return Case(title, calls)
 
 

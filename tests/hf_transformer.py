@@ -9,6 +9,7 @@ embeddings, one masked self-attention layer, masked mean pooling and a tanh + li
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -95,7 +96,9 @@ def _const(name: str, value: object, dtype: type = np.int64) -> onnx.TensorProto
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
-def _weights(rng: np.random.Generator, rows: int, d: int, positions: int, classes: int) -> list:
+def _weights(
+    rng: np.random.Generator, rows: int, d: int, positions: int, classes: int
+) -> list[onnx.TensorProto]:
     def w(name: str, *shape: int) -> onnx.TensorProto:
         return numpy_helper.from_array((rng.normal(size=shape) * 0.5).astype(np.float32), name)
 
@@ -156,7 +159,7 @@ NODES = [
 
 # How the model finds padding: its attention_mask input (as Hugging Face exports), none (every
 # position counts, so a padded row's answer changes), or from the ids (pad id 0 is masked).
-MASK_NODES = {
+MASK_NODES: dict[str, list[Any]] = {
     "input": [("Cast", ["attention_mask"], ["maskf"], {"to": TensorProto.FLOAT})],
     "none": [
         ("Shape", ["input_ids"], ["ishape"]),
@@ -173,7 +176,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _nodes(mask: str, names: dict[str, str]) -> list[onnx.NodeProto]:
-    listed = [n for n in NODES if n[2] != ["maskf"]]
+    listed: list[Any] = [n for n in NODES if n[2] != ["maskf"]]  # (op, ins, outs[, attrs])
     at = next(i for i, n in enumerate(listed) if n[0] == "Sub")
     listed[at:at] = MASK_NODES[mask]
     return [

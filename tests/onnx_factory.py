@@ -68,7 +68,9 @@ def linear_classifier(
     return _save(graph, path)
 
 
-def identity(path: Path, elem: int = TensorProto.FLOAT, shape: list[object] | None = None) -> Path:
+def identity(
+    path: Path, elem: int = TensorProto.FLOAT, shape: list[str | int | None] | None = None
+) -> Path:
     """y = x for any element type: exercises every datatype end to end."""
     dims = shape or ["N", 3]
     graph = helper.make_graph(
