@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 import httpx
@@ -132,12 +133,13 @@ def cache_dir(tmp_path: Path) -> Path:
 SHARED_SESSION_FIXTURES = ("packaged", "x86_bundle", "published")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks we add
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for `--dist loadgroup` (`make unit`): by module, so module fixtures are
     built once, and every module that uses a shared session fixture with the others using it.
     The modules that use `sam build`'s output are also marked `sam_build`: `make unit` runs
-    them in a second, serial pass. Built beside the parallel tests (CI, 2026-12-02), `sam
-    build` failed in both runs tried (each function's folder filled twice); alone it never has."""
+    them in a second, serial pass, as `sam build` writes to the checkout's .aws-sam (two
+    workers each building it at once fail with shutil's "are the same file")."""
     uses: dict[str, set[str]] = {}
     for item in items:
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
@@ -151,3 +153,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(first[0] if first else module))
         if "packaged" in uses[module]:
             item.add_marker(pytest.mark.sam_build)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: each worker's collected node ids
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Refuse an ungrouped parallel run: without its groups, a module's tests are spread over
+    the workers, each building the module's fixtures, and `sam build` may run twice at once.
+    Nothing else fails loudly when grouping stops (pytest 9.2 with xdist 3.8 did, silently)."""
+    ungrouped = [nodeid for nodeid in ids if "@" not in nodeid]
+    if node.config.getvalue("dist") == "loadgroup" and ungrouped:
+        raise pytest.UsageError(
+            f"--dist loadgroup did not group {len(ungrouped)} tests (first: {ungrouped[0]});"
+            " is pytest newer than pyproject.toml's dev pin allows?"
+        )

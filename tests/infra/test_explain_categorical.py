@@ -204,7 +204,7 @@ def test_records_equal_exact_shapley_and_shap(shop: Shop, baselined: Background)
     assert colour > 0.1
 
 
-def test_oip_bytes_tensors_json_and_binary(shop: Shop) -> None:
+def test_oip_bytes_tensors_json_and_binary(shop: Shop, baselined: Background) -> None:
     rows = shop.frame.iloc[:3]
     as_json = [
         {
