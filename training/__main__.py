@@ -27,6 +27,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AiaasError as exc:
         print(f"training: error: {exc.message}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        # torch and the other packages of the training extra, as `aiaas train` says it
+        hint = _install_hint(exc)
+        if hint is None:
+            raise  # a module of aiaas itself: a bug, whose traceback is the report
+        print(f"training: error: {hint}", file=sys.stderr)
+        return 1
+
+
+def _install_hint(exc: ModuleNotFoundError) -> str | None:
+    """infra.extras' hint where infra is installed (pip); the training image copies functions/
+    and training/ only, and has the training extra, so it never needs one."""
+    try:
+        from infra.extras import install_hint
+    except ModuleNotFoundError:
+        return None
+    return install_hint(exc)
 
 
 if __name__ == "__main__":

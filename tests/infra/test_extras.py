@@ -171,8 +171,11 @@ TRAIN_WITHOUT_TORCH = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, NoTorch())
-    from infra.cli.main import main
-    sys.exit(main(sys.argv[1:]))
+    if sys.argv[1] == "training":  # `python -m training`, the training image's entry point
+        from training.__main__ import main
+    else:
+        from infra.cli.main import main
+    sys.exit(main(sys.argv[2:]))
     """
 )
 
@@ -182,7 +185,7 @@ def test_train_without_torch_is_one_line_naming_the_extra(tmp_path: Path, verbos
     spec = REPO / "training" / "specs" / "iris-logistic.yaml"
     argv = [*(["-v"] if verbose else []), "--store", str(tmp_path / "store"), "train", str(spec)]
     result = subprocess.run(
-        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, *argv],
+        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, "aiaas", *argv],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -198,3 +201,21 @@ def test_train_without_torch_is_one_line_naming_the_extra(tmp_path: Path, verbos
     assert ("Traceback" in result.stderr) is verbose
     if not verbose:
         assert result.stderr.strip() == last
+
+
+def test_python_m_training_without_torch_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    spec = REPO / "training" / "specs" / "iris-logistic.yaml"
+    argv = ["training", "--store", str(tmp_path / "store"), str(spec)]
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "training: error: training needs torch, which is not installed: "
+        "pip install 'aiaas[training]'"
+    )
