@@ -39,6 +39,7 @@ def read_rows(
     bad: dict[int, str] | None = None,
     records: list[dict[str, Any]] | None = None,
     gaps: bool = False,
+    lines: list[int] | None = None,
 ) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
     DataFrame export's input names; else as batch reads them: X_0, X_1, ...). A CSV row whose
@@ -46,7 +47,8 @@ def read_rows(
     model with a string column gets an object array: that column's cells as they are, the
     others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
     to it. With `gaps`, an empty cell is NaN where the model takes missing values
-    (baseline_rows.py)."""
+    (baseline_rows.py). With `lines`, each CSV row's line number is added to it (as an editor
+    counts them, the header line 1; a row quoted over several lines, its last)."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
@@ -78,6 +80,8 @@ def read_rows(
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
+            if lines is not None:
+                lines.append(reader.line_num)
             try:
                 rows.append(row_values([row[n] for n in names], columns.strings, empty, names))
             except (ValueError, TypeError) as exc:
@@ -134,19 +138,32 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read_texts(path: Path, field: str, records: list[dict[str, Any]] | None = None) -> list[str]:
+def read_texts(
+    path: Path,
+    field: str,
+    records: list[dict[str, Any]] | None = None,
+    lines: list[int] | None = None,
+) -> list[str]:
     """The texts of a .csv file's `field` column, else one text per non-blank line; with
-    `records`, each CSV row's other cells are added to it."""
+    `records`, each CSV row's other cells are added to it; with `lines`, each text's line
+    number (as `read_rows` counts them)."""
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     if path.suffix != ".csv":
         with utf8_text(path) as handle:
-            return [line for line in handle.read().splitlines() if line.strip()]
+            numbered = [(n, t) for n, t in enumerate(handle.read().splitlines(), 1) if t.strip()]
+        if lines is not None:
+            lines.extend(n for n, _ in numbered)
+        return [text for _, text in numbered]
+    texts = []
     with utf8_text(path) as handle:
         reader = csv.DictReader(handle)
         if field not in (reader.fieldnames or []):
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
-        rows = list(reader)
-        if records is not None:
-            records.extend(own_fields(row, [field]) for row in rows)
-        return [row[field] for row in rows]
+        for row in reader:
+            if records is not None:
+                records.append(own_fields(row, [field]))
+            if lines is not None:
+                lines.append(reader.line_num)
+            texts.append(row[field])
+    return texts

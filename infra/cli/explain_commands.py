@@ -177,16 +177,17 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
         return read_images(path, manifest, layout)
     text = text_input(manifest)
     records: list[dict[str, Any]] = []
+    lines: list[int] = []  # the line an editor shows, as batch's error records name it
     if text is not None:
-        texts = read_texts(path, text.field, records)
-        return FileRows(np.array(texts, dtype=object), records=records or None)
+        texts = read_texts(path, text.field, records, lines)
+        return FileRows(np.array(texts, dtype=object), lines=lines, records=records or None)
     if path.suffix == ".jsonl" and path.is_file():  # read as `aiaas batch` reads its lines
         return read_jsonl(path, manifest)
     bad: dict[int, str] = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
-    rows = read_rows(path, manifest, bad, records, gaps=True)
-    return FileRows(rows, bad, records=records or None)
+    rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines)
+    return FileRows(rows, bad, lines if path.suffix != ".npy" else None, records or None)
 
 
 def describe(doc: dict[str, Any]) -> list[str]:

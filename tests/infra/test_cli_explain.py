@@ -269,6 +269,7 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
     assert [r["row"] for r in records] == list(range(6))
     assert records[1] == {
         "row": 1,
+        "line": 3,  # as the error says, and as batch's error records name it
         "record": {"id": "r1"},  # the CSV's columns that are not features, to join back on
         "error": "line 3: could not convert string to float: 'abc'",
     }

@@ -268,6 +268,7 @@ def test_cli_explains_a_csv_with_a_bad_row(shop: Shop, baselined: Background, ca
     assert f"explained 69 of 70 rows of {path} into {out_path}" in out
     lines = [json.loads(line) for line in out_path.read_text().splitlines()]
     assert [line["row"] for line in lines] == list(range(70))
+    assert [line["line"] for line in lines] == list(range(2, 72))  # the header is line 1
     assert "forty" in lines[3]["error"] and "line 5" in lines[3]["error"]
     first = _explain(shop, {"instances": _records(shop.frame.iloc[:1])})["explanations"][0]
     assert lines[0]["features"] == COLUMNS

@@ -217,9 +217,9 @@ def test_cli_prints_every_token_draws_them_and_explains_a_file(
     argv = ["--store", store, "explain", MODEL, "--file", str(texts), "--out", str(jsonl)]
     assert main(argv) == 0
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert [(line["row"], line["tokens"]) for line in lines] == [
-        (0, ["where", "is", "my", "parcel", "please"]),
-        (1, ["refund", "my", "card"]),
+    assert [(line["row"], line["line"], line["tokens"]) for line in lines] == [
+        (0, 1, ["where", "is", "my", "parcel", "please"]),
+        (1, 3, ["refund", "my", "card"]),  # the blank line 2 is no row, and still counted
     ]
     for line in lines:
         gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
@@ -230,9 +230,9 @@ def test_cli_prints_every_token_draws_them_and_explains_a_file(
     table.write_text(f'id,text,label\nt1,"{SHORT}",track\nt2,refund my card,refund\n')
     assert main([*argv[:-3], str(table), "--out", str(jsonl)]) == 0
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    assert [(line["record"], line["tokens"][0]) for line in lines] == [
-        ({"id": "t1", "label": "track"}, "where"),
-        ({"id": "t2", "label": "refund"}, "refund"),
+    assert [(line["line"], line["record"], line["tokens"][0]) for line in lines] == [
+        (2, {"id": "t1", "label": "track"}, "where"),
+        (3, {"id": "t2", "label": "refund"}, "refund"),
     ]
 
     # Training wrote its drift baseline; a text model has no explain background to add.
