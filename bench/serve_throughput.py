@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.args import count
+from bench.compare.measure import free_ports
 from bench.models import publish_mlp
 
 MODEL = "bench-mlp"
@@ -35,9 +36,13 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
+def wait_ready(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until `url` answers; a `proc` that exits first (its port taken, a bad flag) is an error
+    at once, not a minute's wait."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with code {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1).read()
             return
@@ -88,8 +93,8 @@ def measure(
     }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
     try:
-        for _, base, path, health, body in servers.values():
-            wait_ready(base + health)
+        for name, (_, base, path, health, body) in servers.items():
+            wait_ready(base + health, proc=procs[name])
             run_wrk(base + path, body, connections, 2, work)  # warm-up
         slice_s = max(1, round(duration / rounds))
         for _ in range(rounds):
@@ -135,6 +140,9 @@ def main() -> None:
         "AIAAS_CACHE_DIR": str(work / "cache"),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
+    # Free ports, never fixed ones: a server left on one from an earlier run would answer the
+    # health check and be measured in place of the one this run started.
+    aiaas_port, fastapi, floor_asgi, floor_rsgi = (str(port) for port in free_ports(4))
     servers = {
         "aiaas serve": (
             [
@@ -143,25 +151,25 @@ def main() -> None:
                 "infra.cli.main",
                 "serve",
                 "--port",
-                "18080",
+                aiaas_port,
                 "--workers",
                 str(args.workers),
             ],
-            "http://127.0.0.1:18080",
+            f"http://127.0.0.1:{aiaas_port}",
             f"/models/{MODEL}/predict",
             "/v2/health/live",
             json.dumps({"inputs": json.loads(row)}),
         ),
         "FastAPI + uvicorn": (
-            [sys.executable, "-m", "bench.peers.fastapi_server", str(model_path), "18081"],
-            "http://127.0.0.1:18081",
+            [sys.executable, "-m", "bench.peers.fastapi_server", str(model_path), fastapi],
+            f"http://127.0.0.1:{fastapi}",
             "/predict",
             "/docs",
             json.dumps({"inputs": json.loads(row)}),
         ),
     }
     for interface in ("asgi", "rsgi"):
-        port = {"asgi": "18082", "rsgi": "18083"}[interface]
+        port = {"asgi": floor_asgi, "rsgi": floor_rsgi}[interface]
         servers[f"floor {interface.upper()} (granian)"] = (
             [sys.executable, "-m", "bench.peers.floor_app", str(model_path), port, interface],
             f"http://127.0.0.1:{port}",
