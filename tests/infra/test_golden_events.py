@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from infra.cfn_yaml import load_template
 from tests.infra.sam_cli import ROOT, SKIP_REASON, Sam, sam_cli
 
 EVENTS = ROOT / "events"
@@ -100,6 +101,19 @@ def test_every_golden_event_of_a_known_source_is_compared() -> None:
     compared = {p.name for p in golden() if shaped(p)}
     assert {"predict_simple.json", "batch_s3.json", "batch_sqs.json", "drift_schedule.json",
             "shadow_logs.json"} <= compared  # fmt: skip
+
+
+def test_every_http_event_carries_the_iam_authorizer_the_template_requires() -> None:
+    """The API's default authorizer is AWS_IAM and no route opts out, so API Gateway passes
+    each function the signer's identity (`authorizer.iam`); sticky routing and the control
+    plane's audit read it. An event without it is a request API Gateway would have refused."""
+    auth = load_template(ROOT / "template.yaml")["Resources"]["Api"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "AWS_IAM"
+    http = [path for path in golden() if [s for s, _ in shaped(path)] == ["http"]]
+    assert len(http) >= 10
+    for path in http:
+        iam = json.loads(path.read_text())["requestContext"].get("authorizer", {}).get("iam")
+        assert iam and iam["userArn"].startswith("arn:aws:iam::"), path.name
 
 
 @pytest.mark.parametrize("path", golden(), ids=lambda p: str(p.relative_to(EVENTS)))
