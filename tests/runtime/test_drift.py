@@ -153,8 +153,9 @@ def test_values_outside_training_and_nan_are_counted(model, training, tmp_path) 
 def test_unmonitored_versions_cost_a_flag_and_a_window_starts_with_its_histograms(
     model, training, tmp_path
 ) -> None:
-    """Versions without a baseline: no clock read, no flush. The first version with one
-    reports a window from its first request, not from the monitor's creation."""
+    """Versions without a baseline: no flush, and their baseline asked for once an interval
+    (a clock read a request). The first version with one reports a window from its first
+    request, not from the monitor's creation."""
     _, base = training
     store = LocalStore(tmp_path / "store")
     store.put_bytes(f"{version_prefix('credit', '2')}/{BASELINE_FILE}", base.to_json().encode())
@@ -170,7 +171,7 @@ def test_unmonitored_versions_cost_a_flag_and_a_window_starts_with_its_histogram
     for _ in range(3):  # version 1 has no baseline
         monitor.record(model, rows, model.predict(rows))
         now[0] += 100.0
-    assert reads == []
+    assert not list(store.list_keys("monitoring"))
     path = onnx_factory.linear_classifier(tmp_path / "v2.onnx", features=FEATURES)
     v2 = LoadedModel(onnx_factory.manifest_for(path, "credit", "2", labels=LABELS), path)
     monitor.record(v2, rows, v2.predict(rows))  # at 300 s: its window starts here
@@ -179,3 +180,26 @@ def test_unmonitored_versions_cost_a_flag_and_a_window_starts_with_its_histogram
     (doc,) = read_window(store, "credit", "2", 1.8e9, 1.8e9 + now[0])
     assert (doc["start"], doc["end"]) == (1.8e9 + 300.0, 1.8e9 + 361.0)
     assert total(base, [doc]).counts[0].sum() == 3
+
+
+def test_a_baseline_added_while_the_version_is_served_is_read_an_interval_later(
+    model, training, tmp_path
+) -> None:
+    """`aiaas baseline` on a model published from elsewhere, as the docs order it (publish,
+    serve, baseline, monitor): the version's first request found no baseline and was never
+    asked again, so a running `aiaas serve` counted none of its rows until restarted."""
+    _, base = training
+    store = LocalStore(tmp_path / "store")
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(3), 4)}
+    monitor.record(model, rows, model.predict(rows))  # no baseline yet
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    now[0] += 30.0
+    monitor.record(model, rows, model.predict(rows))  # within the interval: not asked again
+    now[0] += 31.0
+    monitor.record(model, rows, model.predict(rows))  # asked again: monitored from here
+    now[0] += 61.0
+    monitor.record(model, rows, model.predict(rows))  # flushes the window
+    (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert total(base, [doc]).counts[0].sum() == 8

@@ -95,12 +95,17 @@ class DriftMonitor:
     def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
         """A version's first request: its histograms, or None when it has no baseline. The
         first monitored version's window starts now (flushes are skipped while none is). A
-        store away is no answer: its baseline is asked for again an interval later."""
+        store away is no answer, and a version without a baseline may get one (`aiaas baseline`
+        on a model published from elsewhere, while it is served): either is asked for again an
+        interval later, one read a minute, not one a request."""
         due = self._unread.get(key)
         if due is not None and self._clock() < due:
             return None
         try:
             live = self._load(model)
+        except NotFound:  # none yet: `aiaas baseline` may add one to a version being served
+            self._unread[key] = self._clock() + self.interval
+            return None
         except (StoreError, ServiceUnavailable) as exc:
             if due is None:  # one line an outage, not one an interval
                 log.warning(
@@ -121,15 +126,13 @@ class DriftMonitor:
         return live
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
-        """The version's baseline, read once; None (not monitored) when it has none or it does
-        not fit. StoreError or ServiceUnavailable: the store could not say."""
+        """The version's baseline, read once; None (not monitored) when it does not fit.
+        NotFound: it has none (yet); StoreError or ServiceUnavailable: the store could not say."""
         manifest = model.manifest
         key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
         try:
             baseline = DriftBaseline.from_json(self.store.get_bytes(key))
-        except NotFound:
-            return None
-        except (StoreError, ServiceUnavailable):
+        except (NotFound, StoreError, ServiceUnavailable):
             raise
         except AiaasError as exc:  # a baseline that cannot be read as one: so it stays
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
