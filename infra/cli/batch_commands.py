@@ -145,14 +145,36 @@ def _run_locally(
     uri = store.uri.rstrip("/")
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{run.obj.input_key}")
-    if finished_summary(store, run) is not None and not args.json:
-        # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
-        print("already scored: this version of the input has a finished run; nothing redone")
+    done = finished_summary(store, run)
+    if done is not None:
+        _scored_by_the_model_now(store, done, args)
+        if not args.json:
+            # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
+            print("already scored: this version of the input has a finished run; nothing redone")
     _score_locally(store, run, settings, args)
     summary = finished_summary(store, run)
     if summary is None:
         raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
     return (_report_json if args.json else _report)(uri, summary)
+
+
+def _scored_by_the_model_now(
+    store: ObjectStore, done: RunSummary, args: argparse.Namespace
+) -> None:
+    """A finished run of these very bytes is only the answer when the version that scored it is
+    the one the model resolves to now: after a promote, its output is the old version's."""
+    scored_by = done.get("version")
+    now = Registry(store).resolve(args.model).version
+    if scored_by is None or scored_by == now:
+        return
+    name = str(args.name or Path(args.file).name)
+    suffix = "".join(Path(name).suffixes)
+    renamed = f"{name[: len(name) - len(suffix)]}-v{now}{suffix}"
+    raise BadRequest(
+        f"{args.model}:{scored_by} already scored these very bytes of {name}, and {args.model} "
+        f"is now {args.model}:{now}; a run is kept per upload, so score them with {now} under "
+        f"another name: aiaas batch {args.model} {args.file} --name {renamed}"
+    )
 
 
 def _score_locally(

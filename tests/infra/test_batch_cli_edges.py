@@ -10,10 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
-from tests.batch_support import features_csv, publish_classifier, read_csv, store_with_classifier
+from tests import onnx_factory
+from tests.batch_support import (
+    LABELS,
+    features_csv,
+    publish_classifier,
+    read_csv,
+    store_with_classifier,
+)
 
 SUMMARY = "batch/iris/output/rows.csv.summary.json"
 
@@ -47,6 +55,28 @@ def test_the_same_bytes_again_on_s3_are_not_scored_twice_and_new_ones_replace(
     assert main(args) == 0  # a new version: a new run, whose outputs replace the old ones
     assert summary(s3_store)["run_id"] != first["run_id"]
     assert [row["id"] for row in read_csv(s3_store, "batch/iris/output/rows.csv")] == ["r0", "r1"]
+
+    # Promoted since: those bytes' finished run is the old version's. It answered as scored,
+    # exit 0, with iris:1's output: the user wanted the new model's scores.
+    path = onnx_factory.linear_classifier(tmp_path / "v2.onnx", seed=7)
+    Registry(s3_store).publish(onnx_factory.manifest_for(path, "iris", "2", labels=LABELS), path)
+    Registry(s3_store).set_alias("iris", "production", "2")
+    kept = summary(s3_store)
+    capsys.readouterr()
+    assert main(args) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "iris:1 already scored these very bytes of rows.csv, and iris is now iris:2; a run is "
+            "kept per upload, so score them with 2 under another name: aiaas batch iris "
+            f"{data} --name rows-v2.csv"
+        )
+    )
+    assert summary(s3_store) == kept  # its output and summary stay as they were
+    assert main([*args, "--name", "rows-v2.csv"]) == 0
+    scored = json.loads(s3_store.get_bytes("batch/iris/output/rows-v2.csv.summary.json"))
+    assert scored["version"] == "2"
 
 
 def test_a_header_only_csv_succeeds_with_no_rows_and_says_where_its_output_is(
