@@ -144,6 +144,30 @@ def _bfloat16_hint(path: Path, graph: Path, error: str) -> str:
     )
 
 
+def _double_hint(path: Path, graph: Path, error: str) -> str:
+    """For a scikit-learn model exported from a pandas DataFrame of float64 columns: skl2onnx
+    makes them double inputs, which onnxruntime's ZipMap and Imputer (ai.onnx.ml) refuse, so
+    its default export of such a frame does not load."""
+    if "double" not in error and "NOT_IMPLEMENTED" not in error:
+        return ""
+    try:
+        proto = _load_proto(path, graph)
+    except Exception:  # the hint is optional: onnxruntime's error stands without it
+        return ""
+    from onnx import TensorProto
+
+    if proto is None or not any(
+        i.type.tensor_type.elem_type == TensorProto.DOUBLE for i in proto.graph.input
+    ):
+        return ""
+    return (
+        "; the model takes double (float64) inputs, as skl2onnx exports a pandas DataFrame's "
+        "float64 columns, and onnxruntime runs few ai.onnx.ml operators on doubles: cast those "
+        "columns to float32 for the export: to_onnx(pipeline, "
+        "frame[:1].astype({column: 'float32' for column in numeric_columns}))"
+    )
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     # A big single file is read through a graph file mapping its weights (as serving loads
@@ -154,7 +178,7 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         except Exception as exc:
             raise BadRequest(
                 f"{path} is not an ONNX model onnxruntime can load: {exc}"
-                + _bfloat16_hint(path, graph, str(exc))
+                + (_bfloat16_hint(path, graph, str(exc)) or _double_hint(path, graph, str(exc)))
             ) from exc
         proto = _load_proto(path, graph)
     producer = session.get_modelmeta().producer_name or "unknown"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
+from functions.runtime.codecs.nulls import missing_marker
+from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
@@ -42,12 +45,27 @@ def _number(text: str) -> Any:
         return text
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     # utf-8-sig: Excel's byte order mark is not part of the first column's name
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        if path.suffix == ".csv":
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-        return [json.loads(line) for line in handle if line.strip()]
+        if path.suffix != ".csv":
+            return [json.loads(line) for line in handle if line.strip()]
+        reader = csv.DictReader(handle)
+        numeric = _numeric_columns(reader.fieldnames or [], manifest)
+        return [
+            {k: None if k in numeric and missing_marker(v) else _number(v) for k, v in row.items()}
+            for row in reader
+        ]
+
+
+def _numeric_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[str]:
+    """The CSV columns that hold numbers: an empty cell (pandas' NaN) or `NA` there is a missing
+    value (null), as `aiaas batch` reads it, not the text "" (an empty cell of a string column
+    stays ""): a model that takes missing values gets NaN, another the 422 that says so."""
+    floats = {s.name for s in manifest.inputs if s.dtype.startswith("float")}
+    if len(manifest.inputs) == 1 and manifest.inputs[0].dtype.startswith("float"):
+        floats |= set(manifest.features)
+    return frozenset(c for c in header if c in floats or exported_name(c) in floats)
 
 
 def read_data(path: Path, manifest: ModelManifest, target: str | None = None) -> LabelledData:
@@ -56,7 +74,7 @@ def read_data(path: Path, manifest: ModelManifest, target: str | None = None) ->
     try:
         if path.suffix == ".npz":
             return _npz(path, manifest, target)
-        rows = _records(path)[:MAX_ROWS]
+        rows = _records(path, manifest)[:MAX_ROWS]
     except (OSError, ValueError) as exc:
         raise BadRequest(f"--data {path}: {exc}") from None
     if not rows or not all(isinstance(row, dict) for row in rows):
@@ -113,9 +131,13 @@ def load(manifest: ModelManifest, path: Path) -> LoadedModel:
 
 
 def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[list[Any], Any]:
-    """(the answer per row: label, or the first output's value; the raw first output); rows the
-    model refuses are a BadRequest naming `path`, the --data file they came from."""
+    """(the answer per row: label, or the first output's value; the raw scores: a classifier's
+    scores output, else the first output); rows the model refuses are a BadRequest naming
+    `path`, the --data file they came from. A classifier's first output may be skl2onnx's
+    label output, string classes that are no number."""
     manifest = model.manifest
+    post = manifest.postprocessing
+    raw = post.scores_output if post is not None else manifest.outputs[0].name
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
@@ -126,7 +148,7 @@ def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[
         except InvalidInput as exc:
             raise BadRequest(f"--data {path}: {exc.public_message}") from None
         doc = simple.encode(manifest, outputs)
-        first = np.asarray(outputs[manifest.outputs[0].name], dtype=np.float64)
+        first = np.asarray(outputs[raw], dtype=np.float64)
         firsts.append(first.reshape(len(first), -1))
         if "predictions" in doc:
             answers += [row["label"] for row in doc["predictions"]]

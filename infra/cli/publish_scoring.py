@@ -28,6 +28,7 @@ from infra.cli.publish_evaluation import (
     served_answers,
     truth_labels,
 )
+from infra.cli.row_cells import complete_rows
 from training import card
 from training.importance import CARD_ROWS, CARD_SAMPLES
 from training.metrics import class_metrics, regression_metrics
@@ -115,12 +116,16 @@ def _importance(
         columns = explained_columns(manifest)
         some = {k: v[:BACKGROUND_ROWS] for k, v in data.inputs.items()}
         feeds = validate_inputs(manifest, some, max_batch_size=BACKGROUND_ROWS, typed=False)
-        background = summarize(columns.flat(feeds), strings=columns.strings)
-        shown = {k: v[:CARD_ROWS] for k, v in data.inputs.items()}
+        # rows with a missing value (a model published with --allow-nonfinite) are left out,
+        # as `aiaas baseline` leaves them: k-means centres and SHAP's references are numbers
+        rows, gappy = complete_rows(columns.flat(feeds), columns.strings)
+        background = summarize(rows, strings=columns.strings)
+        shown = columns.feeds(rows[:CARD_ROWS])
         explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, CARD_SAMPLES)
     except AiaasError as exc:
         return (f"no feature importance: {exc.public_message}",)
     per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
     plots.draw("Feature importance", card.importance_plot, explained.features,
                np.mean(per_row, axis=0), folder / "importance.png")  # fmt: skip
-    return (f"feature importance: background {background.source}",)
+    left = f" ({gappy} rows with missing values left out)" if gappy else ""
+    return (f"feature importance: background {background.source}{left}",)
