@@ -40,7 +40,10 @@ def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> fl
         return float("nan")
     if gaps is not None and not cell.strip():
         raise ValueError(missing_value(f"column '{name}'", "an empty cell"))
-    return float(cell)
+    try:
+        return float(cell)
+    except ValueError:  # named as batch's error records name it, not Python's words
+        raise ValueError(f"column '{name}' is not a number: {cell!r:.40}") from None
 
 
 def complete_rows(rows: np.ndarray, strings: Sequence[int]) -> tuple[np.ndarray, int]:

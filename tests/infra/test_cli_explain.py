@@ -271,7 +271,7 @@ def test_a_file_with_bad_rows_explains_the_rest_and_names_them(
         "row": 1,
         "line": 3,  # as the error says, and as batch's error records name it
         "record": {"id": "r1"},  # the CSV's columns that are not features, to join back on
-        "error": "line 3: could not convert string to float: 'abc'",
+        "error": "line 3: column 'sepal_width' is not a number: 'abc'",  # as batch names it
     }
     # An empty cell is a missing value this model refuses, said as `aiaas batch` says it.
     assert records[4]["error"].startswith(
