@@ -248,10 +248,23 @@ def test_invoke_runs_the_predict_function(published: Install) -> None:
     np.testing.assert_allclose(logits, reference(published), rtol=1e-5, atol=1e-5)
 
 
+def test_the_readmes_golden_event_path_outside_a_clone_says_where_events_are(
+    installed: Install,
+) -> None:
+    """`aiaas invoke Health -e events/health_live.json` (README, --help) run where an installed
+    aiaas has no events/ folder: one line saying where the golden events are, and `-`."""
+    result = installed.run("invoke", "Health", "-e", "events/health_live.json")
+    assert result.returncode == 1 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("aiaas invoke: error: cannot read event events/")
+    assert "come with the aiaas source" in line and "'-' to read an event from stdin" in line
+
+
 @pytest.mark.parametrize(
     ("args", "extra"),
     [
-        (("train", str(REPO / "training" / "specs" / "iris-logistic.yaml")), "training"),
+        # README's path, outside the checkout: the package's own copy of the demo spec.
+        (("train", "training/specs/iris-logistic.yaml"), "training"),
         (("pull", f"{MODEL}@production", "--from", "s3://bucket/registry"), "aws"),
         (("--store", "s3://bucket/registry", "models"), "aws"),
     ],
