@@ -17,7 +17,7 @@ from functions.runtime.manifest import parity_summary
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.data_checks import DataReport, check_data
-from training.spec import JobSpec, load_spec
+from training.spec import JobSpec, find_spec, load_spec
 from training.table_prep import SERVED_GAPS, column_lines
 
 DEFAULT_RUNS = Path(".aiaas") / "runs"
@@ -25,7 +25,9 @@ DEFAULT_RUNS = Path(".aiaas") / "runs"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The train command's arguments (the global --store is added by each entry point)."""
-    parser.add_argument("spec", type=Path, help="job spec, YAML or JSON (see training/README.md)")
+    parser.add_argument(
+        "spec", type=find_spec, help="job spec, YAML or JSON (see training/README.md)"
+    )
     parser.add_argument("--publish", action="store_true", help="publish the model to the registry")
     parser.add_argument(
         "--alias", help="point this alias at the published version (e.g. production)"

@@ -2,6 +2,7 @@
 
 `load_spec(path)` returns a validated, frozen `JobSpec` with every default filled in; any
 problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manifest records.
+`find_spec(path)` is the file a user names, the demo specs shipped in the package included.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from training.errors import SpecError
 from training.recipes import CATALOG
 from training.spec_fields import Fields
 
+# The demo specs, shipped in the package (package data) so an installed aiaas runs them anywhere.
+BUNDLED_SPECS = Path(__file__).resolve().parent / "specs"
 TASKS = ("classification", "regression")
 FORMATS = ("auto", "csv", "npz", "parquet")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -109,10 +112,26 @@ class JobSpec:
         return asdict(self)
 
 
+def find_spec(path: str | Path) -> Path:
+    """The spec file as given; else, for `training/specs/NAME` (as README and `--help` write
+    the demo specs) run where no such file is, such as outside a clone with aiaas installed
+    from a wheel, the package's own copy of that spec."""
+    given = Path(path)
+    bundled = BUNDLED_SPECS / given.name
+    if not given.exists() and given.parts[:-1] == ("training", "specs") and bundled.is_file():
+        return bundled
+    return given
+
+
 def load_spec(path: Path) -> JobSpec:
     """Read and validate a YAML (or JSON) job spec file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        demos = ", ".join(f"training/specs/{p.name}" for p in sorted(BUNDLED_SPECS.glob("*.yaml")))
+        raise SpecError(
+            f"cannot read spec {path}: No such file or directory (the demo specs: {demos})"
+        ) from None
     except OSError as exc:
         raise SpecError(f"cannot read spec {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:  # a binary file, a UTF-16 one: not a traceback

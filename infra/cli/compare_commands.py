@@ -19,6 +19,7 @@ from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
 from infra.cli.arg_types import count
 from infra.cli.output_file import output_file
+from infra.cli.pyplot import pyplot
 from infra.cli.row_progress import Progress, add_flag
 
 
@@ -51,6 +52,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.png:  # a missing extra before scoring the file, not after the report it cannot draw
+        pyplot()
     settings = RuntimeSettings.from_env()
     pool = ModelPool(Registry(open_store(args.store or settings.store)), settings=settings)
     path = Path(args.data)

@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.errors import BadRequest
+from infra.cli.pyplot import pyplot
 
 
 def draw(report: dict[str, Any], path: Path) -> None:
     """Write the report's plot to `path` (PNG)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BadRequest("--png needs matplotlib: pip install 'aiaas[card]'") from None
+    plt = pyplot()
     if report.get("confusion"):
         figure = _confusion(plt, report)
     elif report.get("points"):

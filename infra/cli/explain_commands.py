@@ -31,6 +31,7 @@ from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import read_jsonl
 from infra.cli.output_file import output_file
+from infra.cli.pyplot import pyplot
 from infra.cli.row_cells import complete_rows
 from infra.cli.row_progress import add_flag
 
@@ -119,6 +120,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
     if args.out and not args.file:  # was ignored: the table printed, no file, exit 0
         raise BadRequest("--out writes --file's JSON lines: with --inputs, use --json > FILE")
+    if args.png:  # a missing extra before the work, not after the table it cannot draw
+        pyplot()
     if args.file:
         # What the model needs to be explained at all (a background), or a --patch it cannot
         # take, fails here once.

@@ -11,6 +11,7 @@ import numpy as np
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.explainer import PATCH_NAME, image_layout
+from infra.cli.pyplot import pyplot
 
 TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
 
@@ -80,13 +81,7 @@ def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> No
     """Write the first row's explanation to `path` (PNG): over `image` ([H, W] grey or
     [H, W, 3] RGB, as `picture` gives it) as a heat map when it is an image model's, else a bar
     chart."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BadRequest("--png needs matplotlib: pip install 'aiaas[card]'") from None
+    plt = pyplot()
     if image is not None and "patch" in doc["parameters"]:
         figure = _heat_map(plt, doc, image)
     else:

@@ -45,6 +45,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _read_event(source: str) -> Any:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        where = ""
+        if Path(source).parts[:1] == ("events",):  # README's golden events, named from elsewhere
+            where = (
+                "; the golden events/ come with the aiaas source (a clone), not with the "
+                "installed package: give that file's path, or '-' to read an event from stdin"
+            )
+        raise BadRequest(f"cannot read event {source}: {exc.strerror}{where}") from exc
     except OSError as exc:
         raise BadRequest(f"cannot read event {source}: {exc}") from exc
     except UnicodeDecodeError as exc:  # a binary or UTF-16 file given as the event

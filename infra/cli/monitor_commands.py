@@ -37,6 +37,7 @@ from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero
 from infra.cli.output_file import output_file
+from infra.cli.pyplot import pyplot
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
@@ -172,17 +173,7 @@ def share_table(shares: list[tuple[str, float, float]]) -> list[str]:
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise BadRequest(
-            "the drift PNG needs matplotlib, which is not installed: pip install 'aiaas[card]' "
-            "(or --no-png: the table only)"
-        ) from None
-    return plt
+    return pyplot("the drift PNG", " (or --no-png: the table only)")
 
 
 def draw(

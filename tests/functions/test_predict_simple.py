@@ -196,7 +196,12 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
             "unknown input 'y'; this model takes x: float32 [-1, 64]",
         ),
         ({"inputs": {"z": [[1.0] * 64]}}, "missing input 'x' (x: float32 [-1, 64])"),
-        ({"instances": [{"y": [1.0] * 64}]}, "instances[0] has unknown input 'y'"),
+        (
+            {"instances": [{"y": [1.0] * 64}]},
+            "instances[0] has unknown input 'y'; this model takes x: float32 [-1, 64] and has no "
+            "feature names (it was published without --features): send rows of values, or "
+            "publish a version with --features naming these fields",
+        ),
         ({"instances": [{"x": [1.0] * 64}, {}]}, "instances[1] is missing input 'x'"),
         (
             {"inputs": [[1e39] * 64]},  # finite as sent: out of float32's range, not "not finite"

@@ -83,6 +83,18 @@ def test_monitor_without_a_baseline_or_matplotlib_says_what_to_do(
         "aiaas monitor: error: the drift PNG needs matplotlib, which is not installed: "
         "pip install 'aiaas[card]' (or --no-png: the table only)\n"
     )
+    # explain and compare said it only after printing their answer (stdout, then exit 1): a base
+    # install's `--png` is now refused before the work, as monitor's, with nothing on stdout.
+    for command in (
+        ("explain", "iris", "--inputs", "[[1, 2, 3, 4]]", "--png", "why.png"),
+        ("compare", "iris", "1", "1", "--data", "rows.csv", "--png", "cmp.png"),
+    ):
+        code, out, err = cli(store, capsys, *command)
+        assert (code, out) == (1, ""), command
+        assert err == (
+            f"aiaas {command[0]}: error: --png needs matplotlib, which is not installed: "
+            "pip install 'aiaas[card]'\n"
+        )
 
 
 def test_monitor_does_not_call_a_few_rows_drift(

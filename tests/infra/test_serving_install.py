@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class Install:
     venv: Path
     store: Path
     model_file: Path
+    wheel: Path
 
     @property
     def aiaas(self) -> str:
@@ -91,11 +93,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
             shutil.copy2(REPO / name, source / name)
     venv = root / "venv"
     subprocess.run([_venv_python(), "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input"]
-    done = subprocess.run([*pip, str(source)], capture_output=True, text=True, timeout=600)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--no-input"]
+    # Not the tests' PYTHONPATH: a checkout where `pip install .` once ran holds an
+    # aiaas.egg-info, which pip then takes for an installed aiaas and skips the wheel.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    # The wheel README says to hand around, then installed as a user installs it (pip install
+    # of the source tree builds the same wheel first).
+    built = [*pip, "wheel", "--quiet", "--no-deps", "-w", str(root / "dist"), str(source)]
+    done = subprocess.run(built, capture_output=True, text=True, timeout=600, env=clean)
+    assert done.returncode == 0, done.stderr[-3000:]
+    wheel = next((root / "dist").glob("aiaas-*.whl"))
+    done = subprocess.run(
+        [*pip, "install", "--quiet", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=clean,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     model_file = onnx_factory.linear_classifier(root / "tiny.onnx", features=4, classes=3)
-    return Install(root, venv, root / "store", model_file)
+    return Install(root, venv, root / "store", model_file, wheel)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +149,27 @@ def test_the_install_has_no_extra_and_no_template(installed: Install) -> None:
     assert "aiaas" in packages
     assert not packages & {"torch", "boto3", "botocore", "fastapi", "mangum", "onnx", "pyarrow"}
     assert not (site_packages(installed.venv) / "template.yaml").exists()
+
+
+def test_the_wheel_holds_the_packages_and_the_data_the_commands_read(installed: Install) -> None:
+    """No tests, caches or stray data; the demo specs and data `aiaas train` reads, the state
+    machines and the per-model template the CLI writes; the `aiaas` entry point."""
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        files = {i.filename: i.file_size for i in wheel.infolist()}
+        entry_points = wheel.read("aiaas-0.1.0.dist-info/entry_points.txt").decode()
+    tops = {name.split("/")[0] for name in files}
+    assert tops == {"functions", "infra", "training", "aiaas-0.1.0.dist-info"}
+    assert not [n for n in files if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    assert "aiaas = infra.cli.main:main" in entry_points
+    shipped = {n for n in files if not n.endswith(".py") and not n.startswith("aiaas-")}
+    wanted = [
+        *(REPO / "training" / "specs").glob("*.yaml"),
+        *(p for p in (REPO / "training" / "data").iterdir() if p.suffix in (".csv", ".npz")),
+        *(REPO / "infra" / "statemachines").glob("*.asl.json"),
+        REPO / "infra" / "model_resources.yaml",
+    ]
+    assert {str(p.relative_to(REPO)) for p in wanted} <= shipped
+    assert max(files.values()) < 200_000, "a large file in the wheel"
 
 
 @dataclass
@@ -248,10 +286,23 @@ def test_invoke_runs_the_predict_function(published: Install) -> None:
     np.testing.assert_allclose(logits, reference(published), rtol=1e-5, atol=1e-5)
 
 
+def test_the_readmes_golden_event_path_outside_a_clone_says_where_events_are(
+    installed: Install,
+) -> None:
+    """`aiaas invoke Health -e events/health_live.json` (README, --help) run where an installed
+    aiaas has no events/ folder: one line saying where the golden events are, and `-`."""
+    result = installed.run("invoke", "Health", "-e", "events/health_live.json")
+    assert result.returncode == 1 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("aiaas invoke: error: cannot read event events/")
+    assert "come with the aiaas source" in line and "'-' to read an event from stdin" in line
+
+
 @pytest.mark.parametrize(
     ("args", "extra"),
     [
-        (("train", str(REPO / "training" / "specs" / "iris-logistic.yaml")), "training"),
+        # README's path, outside the checkout: the package's own copy of the demo spec.
+        (("train", "training/specs/iris-logistic.yaml"), "training"),
         (("pull", f"{MODEL}@production", "--from", "s3://bucket/registry"), "aws"),
         (("--store", "s3://bucket/registry", "models"), "aws"),
     ],

@@ -225,3 +225,22 @@ def test_token_id_rows_of_different_lengths_are_told_to_pad() -> None:
         "one tensor [-1, -1], so they must have one length: pad the shorter rows (token ids: "
         "with the padding id), or send rows of each length in a request of their own"
     )
+
+
+def test_records_to_a_model_without_feature_names_say_what_it_takes() -> None:
+    """An skl2onnx export's one input `X`, published without --features, sent the training
+    CSV's records (`publish --data`, `explain`, predict): the refusal named one field, 'has
+    unknown input', and not what the model takes nor how to fit it."""
+    record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}
+    with pytest.raises(InvalidInput) as info:
+        simple.decode({"instances": [record]}, CLASSIFIER)
+    assert info.value.message.startswith("instances[0] has unknown input ")
+    assert info.value.message.endswith(
+        "; this model takes x: float32 [-1, 3] and has no feature names (it was published "
+        "without --features): send rows of values, or publish a version with --features "
+        "naming these fields"
+    )
+    # A record that names some of the inputs keeps the misspelling alone (TWO_INPUTS above).
+    with pytest.raises(InvalidInput) as info:
+        simple.decode({"instances": [{"a": [1, 2], "bb": 5}]}, TWO_INPUTS)
+    assert info.value.message == "instances[0] has unknown input 'bb'"

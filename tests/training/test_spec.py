@@ -10,7 +10,7 @@ import pytest
 
 from tests.training.conftest import spec_dict
 from training.errors import SpecError
-from training.spec import load_spec, parse_spec
+from training.spec import BUNDLED_SPECS, find_spec, load_spec, parse_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "training" / "specs"
 
@@ -197,3 +197,28 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     top.write_text("- name: x\n")
     with pytest.raises(SpecError, match="spec field 'spec' must be a mapping of settings"):
         load_spec(top)
+
+
+def test_demo_specs_run_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's and --help's `aiaas train training/specs/NAME.yaml`, run outside a clone (aiaas
+    installed from a wheel): the package's copy of the spec, not 'No such file'."""
+    from infra.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert find_spec("training/specs/iris-logistic.yaml") == BUNDLED_SPECS / "iris-logistic.yaml"
+    assert main(["train", "training/specs/iris-logistic.yaml", "--check"]) == 0
+    assert "valid (iris-logistic, classification" in capsys.readouterr().out
+    # A file of that path here is the user's own, and any other missing path stays an error
+    # that lists the demo specs.
+    (tmp_path / "training" / "specs").mkdir(parents=True)
+    own = tmp_path / "training" / "specs" / "iris-logistic.yaml"
+    own.write_text("name: mine\n")
+    assert find_spec("training/specs/iris-logistic.yaml") == Path(
+        "training/specs/iris-logistic.yaml"
+    )
+    assert main(["train", "specs/digits-mlp.yaml", "--check"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aiaas train: error: cannot read spec specs/digits-mlp.yaml: No such")
+    assert "training/specs/digits-mlp.yaml" in err and "\n" not in err

@@ -25,6 +25,7 @@ from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
+from functions.runtime.validation import describe
 
 
 def _array(value: object, spec: TensorSpec) -> np.ndarray:
@@ -175,13 +176,27 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
                 import difflib  # here: 2 ms of a cold start, for a refusal only
 
                 likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
-                raise InvalidInput(f"instances[{index}] has unknown input {likely[0]!r}")
+                why = f"instances[{index}] has unknown input {likely[0]!r}"
+                if not manifest.features and len(unknown) == len(row):  # none is an input
+                    why += _no_feature_names(manifest)
+                raise InvalidInput(why)
             hint = _send_null(specs[missing])
             raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
         # Other fields (a record's id) are left aside, as records by feature name leave them.
         for name, column in columns.items():
             column.append(row[name])
     return {name: _array(column, specs[name]) for name, column in columns.items()}
+
+
+def _no_feature_names(manifest: ModelManifest) -> str:
+    """Records by field name sent to a model without feature names (an skl2onnx export's one
+    input `X`, published without --features): what it takes, and the two ways to fit it."""
+    takes = ", ".join(describe(spec) for spec in manifest.inputs)
+    send = "rows of values" if len(manifest.inputs) == 1 else "records by input name"
+    return (
+        f"; this model takes {takes} and has no feature names (it was published without "
+        f"--features): send {send}, or publish a version with --features naming these fields"
+    )
 
 
 def _send_null(spec: TensorSpec) -> str:
