@@ -29,7 +29,7 @@ from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
-from infra.cli.jsonl_rows import read_jsonl
+from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 from infra.cli.output_file import output_file
 from infra.cli.row_cells import complete_rows
 from infra.cli.row_progress import add_flag
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--file",
         type=Path,
         help="explain every row of a .csv, .jsonl or .npy file, for a text model every line of a "
-        ".txt or the text column of a .csv, for a model of any image size every image of an "
+        ".txt or the text column of a .csv or .jsonl (as aiaas batch reads them), for a model of any image size every image of an "
         ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
     )
     p.add_argument(
@@ -178,11 +178,11 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     text = text_input(manifest)
     records: list[dict[str, Any]] = []
     lines: list[int] = []  # the line an editor shows, as batch's error records name it
+    if path.suffix in JSONL_SUFFIXES and path.is_file():  # read as `aiaas batch` reads its lines
+        return read_jsonl(path, manifest)  # a text model: records with its text field
     if text is not None:
         texts = read_texts(path, text.field, records, lines)
         return FileRows(np.array(texts, dtype=object), lines=lines, records=records or None)
-    if path.suffix == ".jsonl" and path.is_file():  # read as `aiaas batch` reads its lines
-        return read_jsonl(path, manifest)
     bad: dict[int, str] = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
