@@ -51,8 +51,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--file",
         type=Path,
         help="explain every row of a .csv, .jsonl or .npy file, for a text model every line of a "
-        ".txt or the text column of a .csv or .jsonl (as aiaas batch reads them), for a model of any image size every image of an "
-        ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
+        ".txt or the text column of a .csv or .jsonl (as aiaas batch reads them), for a model "
+        "of any image size every image of an .npy or a .jsonl (each line its own size) (JSONL "
+        "out, in the file's order)",
     )
     p.add_argument(
         "--samples",
@@ -254,7 +255,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
     an .npy's (`read_rows`)."""
-    if path.suffix == ".jsonl" and path.is_file() and text_input(manifest) is None:
+    if path.suffix in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
         rows = every_row(path, read_jsonl(path, manifest)).rows
     else:
         rows = read_rows(path, manifest, gaps=True)
