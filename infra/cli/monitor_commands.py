@@ -107,7 +107,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             "nothing to compare: no counts were written in the window. A predict function "
             "writes its counts at the end of a request once an interval "
             "(AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default), so rows of the last interval show "
-            "after its next request (or when `aiaas serve` stops)"
+            "after its next request (or when `aiaas serve` stops). A function reads a "
+            "version's baseline at the version's first request: one that answered it before "
+            "the baseline was written counts nothing until it starts again (restart `aiaas "
+            "serve`; deployed, its next cold start)"
         )
         return 0
     if window.rows < rows_needed(baseline):

@@ -118,6 +118,26 @@ def test_monitor_of_rows_not_yet_written_says_when_they_will_be(
     assert "AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default" in out and "its next request" in out
 
 
+def test_monitor_after_a_baseline_added_while_serving_says_to_restart(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's own model served, then baselined (publish writes none): the function read no
+    baseline at its first request and counts nothing, and monitor only said to wait."""
+    rng = np.random.default_rng(2)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "iris", "AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}, pool)
+    body = orjson.dumps({"inputs": rng.normal(size=(1, 4)).tolist()})
+    assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    train = write_csv(tmp_path / "t.csv", rng.normal(size=(3000, 4)))
+    assert cli(store, capsys, "baseline", "iris", str(train))[0] == 0
+    for _ in range(2):  # past the flush interval: still nothing written
+        assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    code, out, err = cli(store, capsys, "monitor", "iris", "--no-png")
+    assert code == 0, err
+    assert "iris:1: 0 rows served" in out
+    assert "counts nothing until it starts again (restart `aiaas serve`" in out
+
+
 def test_monitor_of_a_baseline_its_model_cannot_use_says_so(
     store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
