@@ -182,9 +182,10 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     if path.suffix in JSONL_SUFFIXES and path.is_file():  # read as `aiaas batch` reads its lines
         return read_jsonl(path, manifest)  # a text model: records with its text field
     if text is not None:
-        texts = read_texts(path, text.field, records, lines)
-        return FileRows(np.array(texts, dtype=object), lines=lines, records=records or None)
-    bad: dict[int, str] = {}
+        bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it
+        texts = read_texts(path, text.field, records, lines, bad)
+        return FileRows(np.array(texts, dtype=object), bad, lines, records or None)
+    bad = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
     rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines)
