@@ -76,9 +76,18 @@ class Fit:
         return (
             f"{self.ref} needs ~{self.need_mb} MB ({self._weights()} + {RUNTIME_MB} MB runtime + "
             f"{ARENA_SHARE:.0%} arena) but its function has {self.memory_mb} MB with "
-            f"{HEADROOM:.0%} headroom: {fix}, or publish it smaller (external data, "
-            "--quantize int8)"
+            f"{HEADROOM:.0%} headroom: {fix}{self._smaller()}"
         )
+
+    def _smaller(self) -> str:
+        """What publishing differently could change: nothing when the runtime alone does not
+        fit; external data only for a model not already in that form."""
+        if self.memory_mb * (1 - HEADROOM) < RUNTIME_MB:
+            return f" (the runtime alone needs {RUNTIME_MB} MB)"
+        ways = ["--quantize int8"]
+        if self.loads_from != "external-disk":
+            ways.insert(0, "external data")
+        return f", or publish it smaller ({', '.join(ways)})"
 
     def _weights(self) -> str:
         where = self.loads_from.replace("-", " ")

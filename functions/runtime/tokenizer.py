@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.errors import InvalidInput
+
 TOKEN_PATTERN = r"[a-z0-9']+"  # noqa: S105 - a regex, not a secret
 KIND = "lowercase-regex-words"
 PAD, UNK = "<pad>", "<unk>"
@@ -68,8 +70,24 @@ class Vocabulary:
     def kind(self) -> str:
         return KIND
 
+    def keeps(self, text: str) -> bool:
+        """Whether `text` holds a word the rule reads (batch files' screen): a text in another
+        script (Cyrillic, CJK), emoji or punctuation alone holds none."""
+        return _TOKEN.search(text.lower()) is not None
+
+    def refuse_wordless(self, texts: Sequence[str], ids_input: str) -> None:
+        """A 422 for a text with no word: encoded, it is an all-padding row, and the model's
+        answer to that (the same for every such text) would pass for a label of the text."""
+        for index, text in enumerate(texts):
+            if not self.keeps(text):
+                raise InvalidInput(
+                    f"input '{ids_input}' row {index} holds nothing the tokenizer keeps (it "
+                    f"reads words of a-z, 0-9 and ', lowercased: {TOKEN_PATTERN}); send some text"
+                )
+
     def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
         """The model's one input for `texts`: their token ids."""
+        self.refuse_wordless(texts, ids_input)
         return {ids_input: self.encode(texts)}
 
     def document(self) -> bytes:

@@ -24,13 +24,26 @@ from training.csv_table import not_utf8
 
 
 @contextlib.contextmanager
-def utf8_text(path: Path) -> Iterator[IO[str]]:
-    """`path` opened for csv as UTF-8 text; a byte that is not UTF-8 a BadRequest naming it."""
+def utf8_text(path: Path, lenient: bool = False) -> Iterator[IO[str]]:
+    """`path` opened for csv as UTF-8 text; a byte that is not UTF-8 a BadRequest naming it,
+    or, `lenient`, kept as a lone surrogate for the caller to report its row (`not_utf8_at`)."""
+    errors = "surrogateescape" if lenient else "strict"
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with path.open(newline="", encoding="utf-8-sig", errors=errors) as handle:
             yield handle
     except UnicodeDecodeError:
         raise BadRequest(not_utf8(path)) from None
+
+
+def not_utf8_at(text: str) -> str | None:
+    """Where a text read by `utf8_text(lenient=True)` held a byte that is not UTF-8, as batch
+    says it of its rows (`not valid UTF-8 (byte 3)`, 1-based); None for UTF-8 text."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":
+            return (
+                f"not valid UTF-8 (byte {len(text[:index].encode('utf-8', 'surrogateescape')) + 1})"
+            )
+    return None
 
 
 def read_rows(
@@ -143,27 +156,52 @@ def read_texts(
     field: str,
     records: list[dict[str, Any]] | None = None,
     lines: list[int] | None = None,
+    bad: dict[int, str] | None = None,
 ) -> list[str]:
     """The texts of a .csv file's `field` column, else one text per non-blank line; with
     `records`, each CSV row's other cells are added to it; with `lines`, each text's line
-    number (as `read_rows` counts them)."""
+    number (as `read_rows` counts them). A byte that is not UTF-8 refuses the file, or with
+    `bad`, its row is noted there (by its index among the rows) as batch reports it, and left
+    out of the texts."""
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
+    lenient = bad is not None
     if path.suffix != ".csv":
-        with utf8_text(path) as handle:
-            numbered = [(n, t) for n, t in enumerate(handle.read().splitlines(), 1) if t.strip()]
+        with utf8_text(path, lenient) as handle:
+            every = handle.read().splitlines()
+        if lenient and every and not_utf8_at(every[0]):  # another encoding (UTF-16's mark)
+            raise BadRequest(not_utf8(path))
+        numbered = [(n, t) for n, t in enumerate(every, 1) if t.strip()]
         if lines is not None:
             lines.extend(n for n, _ in numbered)
-        return [text for _, text in numbered]
-    texts = []
-    with utf8_text(path) as handle:
+        return _good([t for _, t in numbered], bad, "")
+    cells = []
+    with utf8_text(path, lenient) as handle:
         reader = csv.DictReader(handle)
-        if field not in (reader.fieldnames or []):
+        header = reader.fieldnames or []
+        if lenient and any(not_utf8_at(name) for name in header):
+            raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
+        if field not in header:
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
         for row in reader:
             if records is not None:
                 records.append(own_fields(row, [field]))
             if lines is not None:
                 lines.append(reader.line_num)
-            texts.append(row[field])
-    return texts
+            cells.append(row[field])
+    return _good(cells, bad, f"column {field!r} is ")
+
+
+def _good(texts: list[str], bad: dict[int, str] | None, where: str) -> list[str]:
+    """`texts` less those not UTF-8, noted in `bad` (`where`: a CSV's column, whose byte
+    count starts at the cell)."""
+    if bad is None:
+        return texts
+    good = []
+    for index, text in enumerate(texts):
+        why = not_utf8_at(text)
+        if why is None:
+            good.append(text)
+        else:
+            bad[index] = where + why
+    return good

@@ -29,7 +29,7 @@ from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
 from infra.cli.image_files import read_images
-from infra.cli.jsonl_rows import read_jsonl
+from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 from infra.cli.row_cells import complete_rows
@@ -52,8 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--file",
         type=Path,
         help="explain every row of a .csv, .jsonl or .npy file, for a text model every line of a "
-        ".txt or the text column of a .csv, for a model of any image size every image of an "
-        ".npy or a .jsonl (each line its own size) (JSONL out, in the file's order)",
+        ".txt or the text column of a .csv or .jsonl (as aiaas batch reads them), for a model "
+        "of any image size every image of an .npy or a .jsonl (each line its own size) (JSONL "
+        "out, in the file's order)",
     )
     p.add_argument(
         "--samples",
@@ -181,12 +182,13 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     text = text_input(manifest)
     records: list[dict[str, Any]] = []
     lines: list[int] = []  # the line an editor shows, as batch's error records name it
+    if path.suffix in JSONL_SUFFIXES and path.is_file():  # read as `aiaas batch` reads its lines
+        return read_jsonl(path, manifest)  # a text model: records with its text field
     if text is not None:
-        texts = read_texts(path, text.field, records, lines)
-        return FileRows(np.array(texts, dtype=object), lines=lines, records=records or None)
-    if path.suffix == ".jsonl" and path.is_file():  # read as `aiaas batch` reads its lines
-        return read_jsonl(path, manifest)
-    bad: dict[int, str] = {}
+        bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it
+        texts = read_texts(path, text.field, records, lines, bad)
+        return FileRows(np.array(texts, dtype=object), bad, lines, records or None)
+    bad = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
     rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines)
@@ -257,7 +259,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
     an .npy's (`read_rows`)."""
-    if path.suffix == ".jsonl" and path.is_file() and text_input(manifest) is None:
+    if path.suffix in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
         rows = every_row(path, read_jsonl(path, manifest)).rows
     else:
         rows = read_rows(path, manifest, gaps=True)

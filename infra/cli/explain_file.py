@@ -146,7 +146,7 @@ def _write(
     order = InOrder(sink, rows)
     for row, error in sorted(rows.bad.items()):
         order.add({"row": row, "error": error})
-    with Progress(what, rows.total, verb="explained", show=show) as shown:
+    with Progress(what, rows.total, show=show) as shown:  # "done": a bad row is no explained one
         shown.add(len(rows.bad))
         for index, chunk in rows.groups(MAX_ROWS):
             for record in _explained(plane, manifest, chunk, index, parameters, text):

@@ -21,6 +21,7 @@ from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextInput, batch_view, is_blank
+from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 
 def text_baseline(
@@ -37,7 +38,7 @@ def text_baseline(
     else:
         texts = (
             _jsonl_texts(path, manifest)
-            if path.suffix == ".jsonl"
+            if path.suffix in JSONL_SUFFIXES
             else read_texts(path, text.field)
         )
         if not texts:
@@ -86,8 +87,8 @@ def _refuse_blank(path: Path, texts: list[str], tokenizer: Any) -> None:
 
 
 def _jsonl_texts(path: Path, manifest: ModelManifest) -> list[str]:
-    """The texts of a JSONL file read as `aiaas batch` reads them (records with the text field,
-    or bare strings); a line it would refuse is named, with how many there are."""
+    """The texts of a JSONL (.ndjson) file read as `aiaas batch` reads them (records with the
+    text field); a line it would refuse is named, with how many there are."""
     if not path.is_file():
         raise BadRequest(f"no such file: {path}")
     view = batch_view(manifest)

@@ -145,6 +145,18 @@ def test_malformed_body_is_400(service: PredictService, raw: str, message: str) 
     assert body["error"].startswith(message), body
 
 
+def test_a_body_not_utf8_says_so_and_where(service: PredictService) -> None:
+    # A Latin-1 client's "café": orjson's message named surrogates at line 1, column 1.
+    event = http_event(
+        "POST", PATH, b'{"inputs": ["caf\xe9"]}', b64=True
+    )  # as API Gateway sends it
+    response = service.handle(event)
+    assert response["statusCode"] == 400
+    assert body_of(response) == {
+        "error": "request body is not UTF-8 text (byte 17 is 0xe9); JSON is sent as UTF-8"
+    }
+
+
 def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -> None:
     # requests / httpx `json=` bodies go through json.dumps, which writes NaN and -Infinity
     # bare; the parser's message alone gives only a character position.

@@ -4,6 +4,7 @@ predict service on one store: the table flags the shifted feature only, and the 
 from __future__ import annotations
 
 import builtins
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,28 @@ def test_monitor_of_rows_not_yet_written_says_when_they_will_be(
     assert "iris:1: 0 rows served in the last 1h (0 snapshots)" in out
     assert "no counts were written in the window" in out
     assert "AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default" in out and "its next request" in out
+
+
+def test_a_baseline_added_while_serving_is_counted_without_a_restart(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's own model served, then baselined (publish writes none): the function had read
+    no baseline at the version's first request and counted nothing until it restarted, while
+    monitor said to wait for the next request."""
+    rng = np.random.default_rng(2)
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "iris", "AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}, pool)
+    body = orjson.dumps({"inputs": rng.normal(size=(1, 4)).tolist()})
+    assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    train = write_csv(tmp_path / "t.csv", rng.normal(size=(3000, 4)))
+    assert cli(store, capsys, "baseline", "iris", str(train))[0] == 0
+    for _ in range(3):  # an interval apart (1 ms): read the baseline, count, then write
+        time.sleep(0.005)
+        assert service.handle(http_event("POST", "/models/iris/predict", body))["statusCode"] == 200
+    code, out, err = cli(store, capsys, "monitor", "iris", "--no-png")
+    assert code == 0, err
+    assert "no counts were written" not in out
+    assert "iris:1: 0 rows served" not in out
 
 
 def test_monitor_of_a_baseline_its_model_cannot_use_says_so(

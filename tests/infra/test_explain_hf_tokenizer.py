@@ -280,3 +280,60 @@ def test_aiaas_explain_a_text_and_a_file(
     for line in lines:
         gap = np.asarray(line["prediction"]) - np.asarray(line["base_value"])
         np.testing.assert_allclose(np.sum(line["attributions"], axis=0), gap, atol=1e-5)
+
+
+def test_aiaas_explain_a_jsonl_file_reads_its_text_field_as_batch_does(
+    models: tuple[LocalStore, dict[str, Model]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The JSONL a user gave `aiaas batch` ({"id": .., "text": ..} a line): each line's JSON
+    was explained as if it were the text ('{', '"', 'id', ...), labels and all, exit 0."""
+    texts = tmp_path / "texts.ndjson"
+    texts.write_bytes(
+        b'{"id": 7, "text": "where is my parcel"}\n{"id": 8, "text": ""}\n'
+        b'{"id": 9, "text": "\xff"}\n{"text": "refund my money"}\n'
+    )
+    why = tmp_path / "why.jsonl"
+    store = models[0]
+    argv = ["--store", store.uri, "explain", "tiny-bert", "--file", str(texts), "--out", str(why)]
+    assert main(argv) == 1  # rows failed: said, the rest explained
+    assert "explained 2 of 4 rows" in capsys.readouterr().out
+    lines = [json.loads(line) for line in why.read_text().splitlines()]
+    assert [(line["line"], line.get("record")) for line in lines] == [
+        (1, {"id": 7}), (2, {"id": 8}), (3, None), (4, None)
+    ]  # fmt: skip
+    assert lines[0]["tokens"] == ["where", "is", "my", "parcel"]
+    assert lines[3]["tokens"] == ["refund", "my", "money"]
+    assert "empty" in lines[1]["error"] and "UTF-8" in lines[2]["error"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("texts.txt", b"where is my parcel\nrefund \xff money\n", ""),
+        ("texts.csv", b"id,text\n7,where is my parcel\n8,refund \xff money\n", "column 'text' is "),
+    ],
+)
+def test_aiaas_explain_a_row_not_utf8_is_reported_as_batch_reports_it(
+    models: tuple[LocalStore, dict[str, Model]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes,
+    where: str,
+) -> None:
+    """One such row refused the whole file (`line 3 is not UTF-8 text`), where `aiaas batch`
+    scores the file and reports the row."""
+    (tmp_path / name).write_bytes(content)
+    argv = ["--store", models[0].uri, "explain", "tiny-bert", "--file", str(tmp_path / name)]
+    assert main(argv) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["tokens"] == ["where", "is", "my", "parcel"]
+    assert {k: v for k, v in lines[1].items() if k != "record"} == {
+        "row": 1,
+        "line": lines[0]["line"] + 1,
+        "error": f"{where}not valid UTF-8 (byte 8)",
+    }
+    # A file in another encoding is named as such, as before, not a row of errors a line.
+    (tmp_path / name).write_bytes(content.decode("latin-1").encode("utf-16"))
+    assert main(argv) == 1
+    assert f"{name} line 1 is not UTF-8 text (byte 0xff)" in capsys.readouterr().err

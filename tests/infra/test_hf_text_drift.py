@@ -215,6 +215,11 @@ def test_a_tokenizer_with_no_unknown_token_says_its_share_cannot_drift(
             '{"text": "where is my parcel"}\n{"review": "late"}\n{"text": 3}\n',
             "bad.jsonl: line 2: ",
         ),
+        (  # as batch names it: its lines' JSON was the baseline's texts, kept for good
+            "bad.ndjson",
+            '{"text": "where is my parcel"}\n{"review": "late"}\n{"text": 3}\n',
+            "bad.ndjson: line 2: ",
+        ),
         (
             "blank.csv",
             'text\nwhere is it\n" "\n',
@@ -235,7 +240,7 @@ def test_a_file_without_usable_texts_is_refused_and_nothing_is_written(
     err = capsys.readouterr().err
     assert f"aiaas baseline: error: {tmp_path / name}" in err and error in err, err
     assert not (root / "store" / version_prefix("user-bert-bad", "1") / BASELINE_FILE).exists()
-    if name == "bad.jsonl":
+    if name.startswith("bad."):
         assert err.rstrip().endswith("fix or remove it (2 bad)"), err
 
 

@@ -208,3 +208,14 @@ def test_a_published_model_without_its_alias_is_not_called_unpublished(tmp_path:
         "unaliased@production: alias 'production' of model 'unaliased' not found; point it at "
         "a version with `aiaas promote unaliased VERSION --alias production`, not checked\n",
     )
+
+
+def test_the_refusal_offers_only_what_could_make_it_fit(published: Path) -> None:
+    """A 128 MB function cannot hold the runtime: publishing smaller cannot help, and an
+    external-data model was told to use external data."""
+    manifest = Registry(LocalStore(published)).manifest("big-text", "1")
+    tiny = model_fit(manifest, 128).problem()
+    assert tiny is not None and "publish it smaller" not in tiny, tiny
+    assert tiny.endswith(f"raise MemorySize to 256 (the runtime alone needs {RUNTIME_MB} MB)")
+    small = model_fit(manifest, 192).problem()
+    assert small is not None and small.endswith(", or publish it smaller (--quantize int8)"), small

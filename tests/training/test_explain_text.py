@@ -167,11 +167,13 @@ def test_v2_explain_answers_typed_tensors_with_the_tokens(svc: PredictService) -
     ("doc", "status", "message"),
     [
         ({"inputs": ["  "]}, 422, "input 'tokens' row 0 is empty; send some text"),
+        # Another script: no word, so an all-padding row, explained as if it were the text
+        ({"inputs": ["где моя посылка"]}, 422, "row 0 holds nothing the tokenizer keeps"),
         ({"instances": [{"id": 1}]}, 422, "instances[0] is missing the text field 'text'"),
         ({"inputs": [SHORT] * 65}, 422, "at most 64 texts are explained in one request; got 65"),
         ({"inputs": [SHORT], "parameters": {"samples": 1}}, 422, "samples must be from 2 to"),
     ],
-    ids=["empty", "no-text-field", "too-many", "too-few-samples"],
+    ids=["empty", "no-word", "no-text-field", "too-many", "too-few-samples"],
 )
 def test_bad_text_is_a_clear_4xx(svc: PredictService, doc: Any, status: int, message: str) -> None:
     got, body = post(svc, f"/models/{MODEL}/explain", doc)

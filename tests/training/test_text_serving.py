@@ -151,14 +151,18 @@ def test_batch_jsonl_and_csv_text_columns(
     store = LocalStore(published.store_dir)
     lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS)]
     lines.insert(2, json.dumps({"id": "blank", "text": "  "}))  # a bad row; the rest still scores
+    lines.insert(3, json.dumps({"id": "cjk", "text": "我的包裹在哪里"}))  # no word of the rule
     store.put_bytes(f"batch/{MODEL}/input/texts.jsonl", ("\n".join(lines) + "\n").encode())
     summary = run(store, tmp_path, f"batch/{MODEL}/input/texts.jsonl")
-    assert (summary["scored_rows"], summary["failed_rows"]) == (len(TEXTS), 1), summary
+    assert (summary["scored_rows"], summary["failed_rows"]) == (len(TEXTS), 2), summary
     rows = read_jsonl(store, summary["output"])
     assert [row["pred_label"] for row in rows] == labels
     assert [row["id"] for row in rows] == list(range(len(TEXTS)))
     errors = read_jsonl(store, summary["errors"])
-    assert errors == [{"line": 3, "error": "'text' is empty; there is no text to score"}]
+    assert errors == [
+        {"line": 3, "error": "'text' is empty; there is no text to score"},
+        {"line": 4, "error": "'text' holds nothing the tokenizer keeps; send some text"},
+    ]
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -189,6 +193,13 @@ def test_truncation_reads_the_first_max_length_tokens(
     [
         ({"inputs": [""]}, "input 'tokens' row 0 is empty; send some text"),
         ({"inputs": ["fine", "   "]}, "input 'tokens' row 1 is empty; send some text"),
+        # No word of the rule (another script, emoji): an all-padding row, whose answer (the
+        # same for every such text) was a 200 label
+        (
+            {"inputs": ["fine", "где моя посылка 📦"]},
+            "input 'tokens' row 1 holds nothing the tokenizer keeps (it reads words of a-z, "
+            "0-9 and ', lowercased: [a-z0-9']+); send some text",
+        ),
         ({"instances": [{"id": 1}]}, "instances[0] is missing the text field 'text'"),
         ({"instances": [{"text": 5}]}, "input 'text' row 0 must be text; got int"),
         # numpy would make a number among texts the string "5": refused by its row instead

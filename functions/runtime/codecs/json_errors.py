@@ -15,6 +15,14 @@ _NON_FINITE = re.compile(rb"(?<![\"\w])-?(?:NaN|Infinity)(?![\"\w])")
 
 def not_json(exc: Exception, body: bytes | memoryview) -> BadRequest:
     """The error for `body`, which the JSON parser refused with `exc` (only called then)."""
+    try:
+        bytes(body).decode("utf-8")
+    except UnicodeDecodeError as bad:  # orjson said "str is not valid UTF-8: surrogates not
+        # allowed: line 1 column 1 (char 0)" of a Latin-1 byte anywhere in the body
+        return BadRequest(
+            f"request body is not UTF-8 text (byte {bad.start + 1} is 0x{bad.object[bad.start]:02x});"
+            " JSON is sent as UTF-8"
+        )
     hint = ""
     if _NON_FINITE.search(bytes(body)):
         hint = (

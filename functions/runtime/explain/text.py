@@ -110,6 +110,7 @@ class TextExplainer:
     def _from_texts(
         self, raw: list[str], vocabulary: Vocabulary
     ) -> tuple[np.ndarray, list[list[str]]]:
+        vocabulary.refuse_wordless(raw, self.text.input)
         ids = vocabulary.encode(raw)
         # The tokenizer's own split, cut where it cuts: the strings of the ids the model reads.
         tokens = [words(text)[: self.text.max_length] for text in raw]
