@@ -106,6 +106,9 @@ class Walker:
         self.waits: list[int] = []
         self.cause: str | None = None  # a Fail state's, its CausePath evaluated
         self.started: dict[str, str] = {}  # the execution's input, as the control plane gives it
+        # Each error a task raised (its name, as Lambda reports it) and whether a Retry of the
+        # state names it: Step Functions matches names exactly, never a base class.
+        self.errors: list[tuple[str, bool]] = []
 
     def run(self, document: dict[str, Any]) -> tuple[str, Any]:
         machine = json.loads(ASL.read_text())
@@ -147,6 +150,9 @@ class Walker:
         try:
             result = {"Payload": json.loads(json.dumps(dispatch(self.engine, payload)))}
         except Exception as exc:
+            name = type(exc).__name__
+            named = {e for retrier in state.get("Retry", []) for e in retrier["ErrorEquals"]}
+            self.errors.append((name, bool(named & {name, "States.ALL", "States.TaskFailed"})))
             (catch,) = state.get("Catch") or [None]
             if catch is None or catch["ErrorEquals"] != ["States.ALL"]:
                 raise
@@ -219,6 +225,9 @@ def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path,
     end, output = walker.run(walker.started)
     assert end == "CheckFailed", walker.states
     assert walker.states == ["Check", "Abort", "CheckFailed"]
+    # Retried for ~6 minutes first: botocore's EndpointConnectionError was not, so one failing
+    # GetMetricData (a throttle, a blip) aborted the rollout at once.
+    assert walker.errors == [("ServiceUnavailable", True)]
     record = walker.engine.book.require(model, "production")
     assert record.state.value == "aborted" and output["state"] == "aborted"
     assert "its checks failed: " in str(record.log[-1]["message"])
@@ -244,6 +253,9 @@ def test_checks_and_abort_failing_past_their_retries_end_saying_how_to_finish(
     )
     end, output = walker.run(walker.started)
     assert (end, walker.states) == ("AbortFailed", ["Check", "Abort", "AbortFailed"])
+    # The check is retried (it raised StoreUnreachable, which "StoreError" does not match), then
+    # the abort, retried on any error.
+    assert walker.errors == [("StoreUnreachable", True), ("StoreUnreachable", True)]
     registry = Registry(s3_store)
     assert registry.alias_target(model, "production").describe() != "1"  # type: ignore[union-attr]
     assert live.book.require(model, "production").running
