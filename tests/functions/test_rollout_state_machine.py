@@ -321,3 +321,40 @@ def test_template_wires_the_rollout_state_machine_least_privilege():
             assert resource == '"*"'  # GetMetricData has no resource-level permissions
         else:
             assert "registry/models" in resource or "s3:prefix" in json.dumps(statement)
+
+
+def test_every_retrier_naming_a_store_error_names_the_unreachable_store_too():
+    """Step Functions matches a Lambda's error by its class name, not its base classes: an S3
+    store that does not answer raises StoreUnreachable, which a retrier naming only StoreError
+    let through to the Catch at the first try (the rollout's check, batch's plan and shards)."""
+    from functions.runtime.errors import StoreError, StoreUnreachable
+
+    assert issubclass(StoreUnreachable, StoreError)
+    retriers = [
+        (path.name, name, retrier)
+        for path in sorted(ASL.parent.glob("*.asl.json"))
+        for name, retrier in _retriers(json.loads(path.read_text()))
+    ]
+    naming = [(f, n) for f, n, r in retriers if "StoreError" in r["ErrorEquals"]]
+    assert len(naming) >= 4, naming  # rollout's Check, batch's three
+    missing = [
+        (f, n)
+        for f, n, r in retriers
+        if "StoreError" in r["ErrorEquals"] and "StoreUnreachable" not in r["ErrorEquals"]
+    ]
+    assert missing == []
+
+
+def _retriers(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each Retry of each state, nested states (Map, Parallel) included."""
+    found = []
+    for name, state in machine.get("States", {}).items():
+        found += [(name, retrier) for retrier in state.get("Retry", [])]
+        for inner in [
+            state.get("Iterator"),
+            state.get("ItemProcessor"),
+            *state.get("Branches", []),
+        ]:
+            if inner:
+                found += _retriers(inner)
+    return found
