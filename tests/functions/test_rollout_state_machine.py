@@ -158,7 +158,10 @@ class Walker:
                 raise
             key = catch["ResultPath"].removeprefix("$.")
             assert key.isidentifier(), catch["ResultPath"]
-            error = {"Error": type(exc).__name__, "Cause": str(exc)}
+            # As Step Functions gives a Lambda's error: its error response, as JSON, the Cause.
+            response = {"errorMessage": str(exc), "errorType": name, "requestId": "r-1"}
+            response["stackTrace"] = ['  File "/var/task/functions/rollout/handler.py", line 23']
+            error = {"Error": name, "Cause": json.dumps(response)}
             return {**document, key: error}, str(catch["Next"])
         return path_get(result, state["OutputPath"]), str(state["Next"])
 
@@ -230,7 +233,10 @@ def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path,
     assert walker.errors == [("ServiceUnavailable", True)]
     record = walker.engine.book.require(model, "production")
     assert record.state.value == "aborted" and output["state"] == "aborted"
-    assert "its checks failed: " in str(record.log[-1]["message"])
+    # The error as the log keeps it: its type and message, not the response's JSON.
+    message = str(record.log[-1]["message"])
+    assert "its checks failed: ServiceUnavailable: CloudWatch GetMetricData failed: " in message
+    assert "stackTrace" not in message
     assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
 
 
