@@ -10,6 +10,7 @@ record is, and `aiaas rollout abort` (or the control plane) ends the loop at its
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +37,7 @@ def dispatch(engine: RolloutEngine, event: Mapping[str, Any]) -> dict[str, Any]:
     mine = event.get("id")  # the execution's rollout (executions started before it: any)
     mine = None if mine is None else str(mine)
     if action == "abort":
-        record = _abort(engine, model, alias, str(event.get("why") or "")[:WHY_CHARS], mine)
+        record = _abort(engine, model, alias, _why(event.get("why")), mine)
     else:
         record = engine.check(model, alias, ACTOR, mine)
     last = record.log[-1] if record.log else {}
@@ -51,6 +52,23 @@ def dispatch(engine: RolloutEngine, event: Mapping[str, Any]) -> dict[str, Any]:
         "wait_s": max(1, round(engine.wait_s(record))),
         "reason": str(last.get("message", "")),
     }
+
+
+def _why(cause: object) -> str:
+    """The failed check's cause as the log keeps it. Step Functions gives a Lambda's error as
+    the JSON of its error response (errorMessage, errorType, requestId, stackTrace): kept as it
+    came, the log held a stack trace's first 500 characters; now "StoreUnreachable: S3 ..."."""
+    text = str(cause or "")
+    try:
+        error = json.loads(text)
+    except ValueError:
+        return text[:WHY_CHARS]
+    if isinstance(error, dict) and isinstance(error.get("errorMessage"), str):
+        kind = error.get("errorType")
+        text = (
+            f"{kind}: {error['errorMessage']}" if isinstance(kind, str) else error["errorMessage"]
+        )
+    return text[:WHY_CHARS]
 
 
 def _abort(

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, ModelNotFound
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_after, settle_s
 from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
@@ -135,6 +135,13 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
     registry = Registry(open_store(args.store))
+    if second in ACTIONS:  # `aiaas rollout iris status`: said only "version 'status' not found"
+        try:
+            registry.manifest(model, version)
+        except ModelNotFound as exc:
+            raise ModelNotFound(
+                f"{exc.message}; did you mean: aiaas rollout {second} {model}"
+            ) from None
     try:
         plan = RolloutPlan(
             steps=parse_steps(args.steps),

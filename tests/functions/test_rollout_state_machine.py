@@ -106,6 +106,9 @@ class Walker:
         self.waits: list[int] = []
         self.cause: str | None = None  # a Fail state's, its CausePath evaluated
         self.started: dict[str, str] = {}  # the execution's input, as the control plane gives it
+        # Each error a task raised (its name, as Lambda reports it) and whether a Retry of the
+        # state names it: Step Functions matches names exactly, never a base class.
+        self.errors: list[tuple[str, bool]] = []
 
     def run(self, document: dict[str, Any]) -> tuple[str, Any]:
         machine = json.loads(ASL.read_text())
@@ -147,12 +150,18 @@ class Walker:
         try:
             result = {"Payload": json.loads(json.dumps(dispatch(self.engine, payload)))}
         except Exception as exc:
+            name = type(exc).__name__
+            named = {e for retrier in state.get("Retry", []) for e in retrier["ErrorEquals"]}
+            self.errors.append((name, bool(named & {name, "States.ALL", "States.TaskFailed"})))
             (catch,) = state.get("Catch") or [None]
             if catch is None or catch["ErrorEquals"] != ["States.ALL"]:
                 raise
             key = catch["ResultPath"].removeprefix("$.")
             assert key.isidentifier(), catch["ResultPath"]
-            error = {"Error": type(exc).__name__, "Cause": str(exc)}
+            # As Step Functions gives a Lambda's error: its error response, as JSON, the Cause.
+            response = {"errorMessage": str(exc), "errorType": name, "requestId": "r-1"}
+            response["stackTrace"] = ['  File "/var/task/functions/rollout/handler.py", line 23']
+            error = {"Error": name, "Cause": json.dumps(response)}
             return {**document, key: error}, str(catch["Next"])
         return path_get(result, state["OutputPath"]), str(state["Next"])
 
@@ -219,9 +228,15 @@ def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path,
     end, output = walker.run(walker.started)
     assert end == "CheckFailed", walker.states
     assert walker.states == ["Check", "Abort", "CheckFailed"]
+    # Retried for ~6 minutes first: botocore's EndpointConnectionError was not, so one failing
+    # GetMetricData (a throttle, a blip) aborted the rollout at once.
+    assert walker.errors == [("ServiceUnavailable", True)]
     record = walker.engine.book.require(model, "production")
     assert record.state.value == "aborted" and output["state"] == "aborted"
-    assert "its checks failed: " in str(record.log[-1]["message"])
+    # The error as the log keeps it: its type and message, not the response's JSON.
+    message = str(record.log[-1]["message"])
+    assert "its checks failed: ServiceUnavailable: CloudWatch GetMetricData failed: " in message
+    assert "stackTrace" not in message
     assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
 
 
@@ -244,6 +259,9 @@ def test_checks_and_abort_failing_past_their_retries_end_saying_how_to_finish(
     )
     end, output = walker.run(walker.started)
     assert (end, walker.states) == ("AbortFailed", ["Check", "Abort", "AbortFailed"])
+    # The check is retried (it raised StoreUnreachable, which "StoreError" does not match), then
+    # the abort, retried on any error.
+    assert walker.errors == [("StoreUnreachable", True), ("StoreUnreachable", True)]
     registry = Registry(s3_store)
     assert registry.alias_target(model, "production").describe() != "1"  # type: ignore[union-attr]
     assert live.book.require(model, "production").running
@@ -309,3 +327,40 @@ def test_template_wires_the_rollout_state_machine_least_privilege():
             assert resource == '"*"'  # GetMetricData has no resource-level permissions
         else:
             assert "registry/models" in resource or "s3:prefix" in json.dumps(statement)
+
+
+def test_every_retrier_naming_a_store_error_names_the_unreachable_store_too():
+    """Step Functions matches a Lambda's error by its class name, not its base classes: an S3
+    store that does not answer raises StoreUnreachable, which a retrier naming only StoreError
+    let through to the Catch at the first try (the rollout's check, batch's plan and shards)."""
+    from functions.runtime.errors import StoreError, StoreUnreachable
+
+    assert issubclass(StoreUnreachable, StoreError)
+    retriers = [
+        (path.name, name, retrier)
+        for path in sorted(ASL.parent.glob("*.asl.json"))
+        for name, retrier in _retriers(json.loads(path.read_text()))
+    ]
+    naming = [(f, n) for f, n, r in retriers if "StoreError" in r["ErrorEquals"]]
+    assert len(naming) >= 4, naming  # rollout's Check, batch's three
+    missing = [
+        (f, n)
+        for f, n, r in retriers
+        if "StoreError" in r["ErrorEquals"] and "StoreUnreachable" not in r["ErrorEquals"]
+    ]
+    assert missing == []
+
+
+def _retriers(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each Retry of each state, nested states (Map, Parallel) included."""
+    found = []
+    for name, state in machine.get("States", {}).items():
+        found += [(name, retrier) for retrier in state.get("Retry", [])]
+        for inner in [
+            state.get("Iterator"),
+            state.get("ItemProcessor"),
+            *state.get("Branches", []),
+        ]:
+            if inner:
+                found += _retriers(inner)
+    return found

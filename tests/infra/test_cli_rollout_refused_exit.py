@@ -96,3 +96,14 @@ def test_a_bad_limit_is_named_by_its_flag(
     for flag, message in said.items():
         assert main([*at, flag, values[flag]]) == 1, flag
         assert capsys.readouterr().err.strip().endswith(message), flag
+
+
+def test_the_subcommand_after_the_model_is_named_as_the_command_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas rollout iris status` (words swapped) said only "version 'status' not found"."""
+    for action in ("status", "abort", "resume"):
+        assert main(["--store", str(tmp_path / "store"), "rollout", MODEL, action]) == 1
+        said = capsys.readouterr().err
+        assert f"version '{action}' of model '{MODEL}' not found" in said
+        assert said.rstrip().endswith(f"did you mean: aiaas rollout {action} {MODEL}")

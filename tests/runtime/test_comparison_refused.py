@@ -146,7 +146,7 @@ def test_a_captured_request_is_refused_whole_saying_which_version(
 
 
 def test_a_row_b_answers_nan_for_is_reported_at_its_own_line(tmp_path: Path) -> None:
-    """m:1 y = x, m:2 y = log(x): the row x = -1 (line 4, after a blank line) is incomparable.
+    """m:1 y = x, m:2 y = log(x): the row x = -1 (line 4, after a blank line) is refused by 2.
     Its line was the batch's first line plus its index (the header's 1 + 1 = line 2)."""
     registry = Registry(LocalStore(tmp_path / "store"))
     first = identity(tmp_path / "a.onnx", shape=["N", 1])
@@ -164,4 +164,6 @@ def test_a_row_b_answers_nan_for_is_reported_at_its_own_line(tmp_path: Path) -> 
     report = compare_versions(pool, CompareRequest("m", "1", "2", "batch/m/input/rows.csv"))
     assert report["rows"]["compared"] == 2
     assert [e["line"] for e in report["errors"]] == [4]
-    assert report["errors"][0]["reason"].startswith("incomparable: ")
+    # Refused by B as predict refuses a NaN answer (it was "incomparable: ... of the shadow").
+    assert report["errors"][0]["reason"].startswith("version 2 (B) refused this row")
+    assert report["rows"]["refused"] == {"a": 0, "b": 1, "both": 0}

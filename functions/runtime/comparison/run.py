@@ -79,7 +79,9 @@ def compare_versions(
         request.label,
         label_required=request.label is not None,
         chunk_rows=max(1, min(request.chunk_rows, request.max_rows)),
-        defaults=() if request.label else default_labels(a),
+        # B's too: a version published from ONNX records no training target, so comparing it
+        # (as A) with a trained one found no labels in the trained one's own training data.
+        defaults=() if request.label else (*default_labels(a), *default_labels(b)),
     )
     scorer = PairScorer(pool.load(a), pool.load(b), plan, opened.format != CAPTURE)
     run = _Run(scorer, opened, request, budget, progress)
@@ -252,7 +254,7 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
     numeric = tuple(
         spec.name
         for spec in a.outputs
-        if theirs.get(spec.name) == spec and _is_number(spec) and spec.name not in own
+        if _alike(spec, theirs.get(spec.name)) and _is_number(spec) and spec.name not in own
     )
     if not numeric and not labels:
         raise InvalidInput(
@@ -283,6 +285,15 @@ def default_labels(manifest: ModelManifest) -> tuple[str, ...]:
     taken = {*manifest.features, *(spec.name for spec in manifest.inputs)}
     found = (n for n in (*named, *LABEL_COLUMNS) if n and n not in taken)
     return tuple(dict.fromkeys(found))
+
+
+def _alike(a: TensorSpec, b: TensorSpec | None) -> bool:
+    """Same values to compare: name, dtype, shape and a ZipMap's class order. Not the
+    description: `aiaas train` writes one and `aiaas publish` none, so a trained version and a
+    published one were "not alike", their outputs left out, and compare said "max |B-A| 0"."""
+    if b is None:
+        return False
+    return (a.name, a.dtype, a.shape, a.map_keys) == (b.name, b.dtype, b.shape, b.map_keys)
 
 
 def _is_number(spec: TensorSpec) -> bool:

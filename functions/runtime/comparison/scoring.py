@@ -2,9 +2,10 @@
 
 Each batch is scored by A and by B (file rows in batches as batch scoring does; a captured
 request whole, as predict did), then compared with `dataplane.compare.compare`, the function
-the shadow uses, so a comparison here and the shadow's metrics mean the same thing. A batch
-that cannot be compared as a whole (B answers NaN where A did not) is compared row by row, so
-only its bad rows are set aside, each with the reason.
+the shadow uses, so a comparison here and the shadow's metrics mean the same thing. A row a
+version answers NaN or infinity for is refused by that version, as predict and batch refuse
+it. A batch that cannot be compared as a whole is compared row by row, so only its bad rows
+are set aside, each with the reason.
 
 Latency: single calls (one row of a file, or one captured request as sent) to A and B in turn,
 A first on even calls and B first on odd ones, so both see the same machine; up to a budget.
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import RefusesEveryRow
 from functions.runtime.batch.scoring import (
     LABEL_FIELD,
@@ -65,6 +67,26 @@ class Refused(RowError):
     """A row (or captured request) a version refused: `by` is "a", "b" or "both"."""
 
     by: str
+
+
+def _finite(
+    model: LoadedModel, outputs: dict[str, np.ndarray], refused: dict[int, str]
+) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """`outputs` and `refused` with the rows answered NaN or infinity moved to `refused`, as
+    the predict API and batch refuse them: compared, such a row of A counted as agreeing on an
+    argmax of NaN and its differences as 0."""
+    answered = [row for row in range(len(refused) + _rows(outputs)) if row not in refused]
+    own = {name: outputs[name] for name in model.output_names if name in outputs}  # no score
+    bad = nonfinite_rows(own, len(answered)) if answered else None
+    if bad is None:
+        return outputs, refused
+    for position in np.flatnonzero(bad).tolist():
+        refused[answered[position]] = nonfinite_reason(model.ref, own, position)
+    return {name: value[~bad] for name, value in outputs.items()}, refused
+
+
+def _rows(outputs: dict[str, np.ndarray]) -> int:
+    return len(next(iter(outputs.values()))) if outputs else 0
 
 
 def _rows_of(
@@ -121,7 +143,7 @@ class PairScorer:
         model = self.models[which]
         try:
             if self.scorers is not None and batch.rows is not None:
-                return self.scorers[which].answered(batch.inputs, batch.rows)
+                return _finite(model, *self.scorers[which].answered(batch.inputs, batch.rows))
             outputs = model.predict(batch.inputs, typed=batch.typed)
         except ModelRefused as exc:
             return {}, {0: exc.reason}
@@ -129,6 +151,8 @@ class PairScorer:
             if not isinstance(exc, RefusesEveryRow):  # which names the version itself
                 exc.message = f"version {model.manifest.version}: {exc.message}"
             raise
+        if nonfinite_rows(outputs, _rows(outputs)) is not None:  # predict refuses the request whole
+            return {}, {0: nonfinite_reason(model.ref, outputs, 0)}
         post = model.manifest.postprocessing
         if self.plan.labels and post is not None and has_labels(model.manifest):
             outputs[LABEL_FIELD], _ = label_and_score(model.manifest, outputs[post.scores_output])

@@ -23,6 +23,7 @@ from functions.predict.metric_names import (
     SHADOW_REQUESTS,
     SHADOW_ROWS,
 )
+from functions.runtime.errors import ServiceUnavailable
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 
 MINUTE = 60
@@ -57,11 +58,19 @@ class CloudWatchMetrics:
             *self._version_queries("c", model, candidate, period),
             *self._shadow_queries(model, baseline, candidate, period),
         ]
-        answer = self.client.get_metric_data(
-            MetricDataQueries=queries,
-            StartTime=datetime.fromtimestamp(start, UTC),
-            EndTime=datetime.fromtimestamp(end, UTC),
-        )
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_metric_data(
+                MetricDataQueries=queries,
+                StartTime=datetime.fromtimestamp(start, UTC),
+                EndTime=datetime.fromtimestamp(end, UTC),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # One error name the state machine retries (a Lambda's error is its class name,
+            # matched exactly): botocore's own (EndpointConnectionError, ClientError for a
+            # throttle) aborted the rollout at the first failing check, not after ~6 minutes.
+            raise ServiceUnavailable(f"CloudWatch GetMetricData failed: {exc}") from exc
         values = {
             r["Id"]: [float(v) for v in r.get("Values", [])] for r in answer["MetricDataResults"]
         }

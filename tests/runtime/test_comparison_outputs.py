@@ -1,0 +1,73 @@
+"""`aiaas compare` of a trained version with candidates published by `aiaas publish` (found
+walking a rollout journey: `aiaas compare iris 2 3 --data holdout.csv`): outputs described only
+by training are still compared, a version answering NaN is refused as predict refuses it, and
+the truth column is found from either version's training target."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.errors import InvalidInput
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.onnx_factory import linear_classifier, manifest_for
+
+LABELS = ("setosa", "versicolor", "virginica")
+ROWS = np.random.default_rng(4).normal(size=(30, 4)).astype(np.float32)
+KEY = "batch/m/input/rows.csv"
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> ModelPool:
+    """m:1 as `aiaas train` writes it (output described, training target `species`); m:2 and
+    m:3 as `aiaas publish` does (no description, no target): 2 other weights, 3 answers NaN."""
+    work = tmp_path_factory.mktemp("outputs")
+    registry = Registry(LocalStore(work / "store"))
+    trained = linear_classifier(work / "1.onnx", seed=1)
+    manifest = manifest_for(trained, "m", "1", labels=LABELS)
+    output = dataclasses.replace(manifest.outputs[0], description="class scores (pre-softmax)")
+    training = {"dataset": {"target": "species"}}
+    registry.publish(dataclasses.replace(manifest, outputs=(output,), training=training), trained)
+    for version, bias in (("2", 0.0), ("3", float("nan"))):
+        path = linear_classifier(work / f"{version}.onnx", seed=5, bias=bias)
+        registry.publish(manifest_for(path, "m", version, labels=LABELS), path)
+    truth = [LABELS[i % 3] for i in range(len(ROWS))]
+    lines = ["x_0,x_1,x_2,x_3,species"] + [
+        ",".join([*map(str, row.tolist()), label]) for row, label in zip(ROWS, truth, strict=True)
+    ]
+    registry.store.put_bytes(KEY, ("\n".join(lines) + "\n").encode())
+    return ModelPool(registry, ArtifactCache(registry.store, work / "cache"))
+
+
+def test_outputs_described_by_one_version_only_are_compared(pool: ModelPool) -> None:
+    report = compare_versions(pool, CompareRequest("m", "1", "2", KEY))
+    w1 = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    w2 = np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32)
+    expected = np.abs(ROWS @ w2 - ROWS @ w1).max()
+    assert report["max_abs_diff"] == pytest.approx(float(expected), rel=1e-5)
+    assert report["max_abs_diff"] > 1  # said 0 for versions agreeing on few labels
+
+
+@pytest.mark.parametrize(("a", "b", "side"), [("1", "3", "B"), ("3", "1", "A")])
+def test_a_version_answering_nan_is_refused_as_predict_refuses_it(
+    pool: ModelPool, a: str, b: str, side: str
+) -> None:
+    """As A, its NaN rows were compared: labels from an argmax of NaN "agreed" and its
+    differences counted 0; now every row is refused by it, named, as predict and batch do."""
+    with pytest.raises(InvalidInput) as caught:
+        compare_versions(pool, CompareRequest("m", a, b, KEY))
+    assert f"version 3 ({side}) refused this row" in caught.value.message
+    assert "answered NaN in output 'logits'" in caught.value.message
+
+
+def test_the_truth_column_is_found_from_either_version_s_training(pool: ModelPool) -> None:
+    report = compare_versions(pool, CompareRequest("m", "2", "1", KEY))
+    found = report["metrics"]
+    assert found["label"] == "species" and found["rows"] == len(ROWS)
+    assert 0 <= found["b"]["accuracy"] <= 1
