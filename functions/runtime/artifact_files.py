@@ -82,6 +82,13 @@ def files_to_publish(
                 "from elsewhere could name files such as .env to have them uploaded as weights; "
                 "if the weights really are there, rename the file and save the model again"
             )
+        if not _inside(local, model_path.parent):
+            raise BadRequest(
+                f"{model_path} names {name!r} as external data, a link to "
+                f"{local.resolve()} outside the model's folder: refused, as a model from "
+                "elsewhere could link to files such as ~/.aws/credentials to have them uploaded "
+                "as weights; if the weights really are there, copy them beside the model"
+            )
         wanted[name] = (local, "weights")
     for rel, local in extra_files.items():
         if rel in wanted and _same_file(wanted[rel][0], Path(local)):
@@ -122,6 +129,11 @@ def _check_data_name(model_path: Path, name: str) -> None:
         "(a version holds only files beside its model): save the model with its data files "
         "beside it (onnx.save_model(..., location='model.onnx.data'))"
     )
+
+
+def _inside(local: Path, folder: Path) -> bool:
+    """Whether `local`, its links followed, is a file under `folder` (itself resolved)."""
+    return local.resolve().is_relative_to(folder.resolve())
 
 
 def _same_file(a: Path, b: Path) -> bool:

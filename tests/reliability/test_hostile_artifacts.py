@@ -12,6 +12,8 @@ anyone able to write the bucket could, and served by a real `aiaas serve` over H
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +103,45 @@ def test_publishing_refuses_a_model_naming_a_hidden_file_as_its_weights(tmp_path
 
     with pytest.raises(BadRequest, match=r"names a hidden file '\.env' as external data"):
         files_to_publish(model, {})
+
+
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_publishing_refuses_weights_that_link_out_of_the_model_folder(
+    tmp_path: Path, link: str
+) -> None:
+    """A model from elsewhere whose `w.bin` beside it is a link (to the file, or through a linked
+    folder) to the user's secrets had them uploaded to the registry as its weights."""
+    from infra.cli.main import main
+
+    secret = tmp_path / "home" / "credentials"
+    secret.parent.mkdir()
+    secret.write_bytes(SECRET)
+    model = leaky_model(tmp_path / "download" / "model.onnx", "w.bin")
+    if link == "file":
+        (model.parent / "w.bin").symlink_to(secret)
+    else:
+        (model.parent / "sub").symlink_to(secret.parent)
+        (model.parent / "w.bin").symlink_to("sub/credentials")
+    store = tmp_path / "store"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["--store", str(store), "publish", str(model), "--name", "leak"])
+    assert code == 1
+    assert not (store / "models" / "leak").exists()
+    assert err.getvalue().strip() == (
+        f"aiaas publish: error: {model} names 'w.bin' as external data, a link to {secret} "
+        "outside the model's folder: refused, as a model from elsewhere could link to files "
+        "such as ~/.aws/credentials to have them uploaded as weights; if the weights really "
+        "are there, copy them beside the model"
+    )
+
+
+def test_publishing_takes_weights_linked_within_the_model_folder(tmp_path: Path) -> None:
+    """A link that stays inside the folder (an exporter's own layout) is the weights."""
+    from functions.runtime.artifact_files import files_to_publish
+
+    model = leaky_model(tmp_path / "export" / "model.onnx", "w.bin")
+    (model.parent / "blobs").mkdir()
+    (model.parent / "blobs" / "w").write_bytes(bytes(WIDTH * 4))
+    (model.parent / "w.bin").symlink_to("blobs/w")
+    assert files_to_publish(model, {}) == {"w.bin": (model.parent / "w.bin", "weights")}
