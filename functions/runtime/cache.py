@@ -188,7 +188,15 @@ class ArtifactCache:
         return loaded
 
     def _into_memory(self, manifest: ModelManifest, rel: str, size: int, sha: str) -> MemorySink:
-        sink = MemorySink(size)
+        try:
+            sink = MemorySink(size)
+        except OSError as exc:  # a manifest (edited in the store?) declaring more than there is
+            ref = f"{manifest.name}:{manifest.version}"
+            raise ModelUnavailable(
+                f"{ref}: its manifest gives {rel} as {size} bytes, more memory than this "
+                f"process can take ({exc.strerror}); publish the version again",
+                public_message=f"model {ref} cannot be loaded",
+            ) from None
         try:
             self._transfer(manifest, rel, size, sha, sink)
         except BaseException:

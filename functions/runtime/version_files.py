@@ -15,6 +15,7 @@ from functions.runtime.errors import ManifestError
 
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
+NAME_MAX = 255  # bytes of one file name on Linux file systems (the cache is one)
 
 # What a file beside the model is for: "weights" are ONNX external data the model loads (fetched
 # and verified with it); "extra" files (tokenizer, explain background, card) are read by others.
@@ -37,6 +38,8 @@ def artifact_path(rel: str) -> str:
     if (
         any(p in ("", ".", "..") for p in parts)
         or "\\" in rel
+        or any(ord(c) < 0x20 or c == "\x7f" for c in rel)  # NUL: no file system takes it
+        or any(len(p.encode()) > NAME_MAX for p in parts)
         or rel in (MODEL_FILE, MANIFEST_FILE)
     ):
         raise ValueError(f"invalid file name {rel!r} in a version's folder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -89,6 +90,22 @@ def test_missing_model_file_is_unavailable(
     assert (
         caught.value.public_message == "model m:1 is incomplete in the registry and is not served"
     )
+
+
+def test_a_manifest_declaring_more_bytes_than_memory_is_unavailable(
+    registry: Registry, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A size edited in the store to 10^18 was an OSError from the memory buffer: a 502."""
+    manifest = publish_linear(registry, tmp_path, "m", "1")
+    huge = dataclasses.replace(manifest, file=dataclasses.replace(manifest.file, size=10**18))
+    with pytest.raises(ModelUnavailable) as caught:
+        ArtifactCache(registry.store, cache_dir).fetch_into_memory(huge)
+    assert caught.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert caught.value.message.startswith(
+        "m:1: its manifest gives model.onnx as 1000000000000000000 bytes, more memory than "
+        "this process can take ("
+    )
+    assert caught.value.public_message == "model m:1 cannot be loaded"
 
 
 def test_threads_racing_a_cold_fetch_all_get_one_verified_file(

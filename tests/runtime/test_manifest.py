@@ -146,6 +146,9 @@ def test_missing_required_field_is_named(field: str, named: str) -> None:
             {"sha256": "a" * 64, "size": 9, "opset": 1, "producer": "p", "path": "../x.onnx"},
             ["'file.path'"],
         ),
+        # Edited in the store: a name no file system takes was a 502 with a traceback.
+        ("files", [{"path": "w\x00.bin", "size": 4, "sha256": "a" * 64}], ["'files[0].path'"]),
+        ("files", [{"path": "a" * 256, "size": 4, "sha256": "a" * 64}], ["'files[0].path'"]),
         ("task", "clustering", ["'task'", "'clustering'", "classification"]),
         ("labels", ["a", 2], ["'labels'", "strings"]),
         ("labels", "a,b", ["'labels'", "list"]),
