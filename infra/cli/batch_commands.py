@@ -16,12 +16,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
+from functions.runtime.batch.npy import HEADER_READ, BadArrayFile, parse_npy_header
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
@@ -203,9 +202,10 @@ def _extent(path: Path, run: RunInput) -> int | None:
         return None
     if run.obj.format != "npy":
         return run.info.size
-    try:  # the header alone (an array too large for memory is not read)
-        return len(np.load(path, mmap_mode="r", allow_pickle=False))
-    except (ValueError, OSError, EOFError):  # not an array it maps: no percent; the run says why
+    try:  # the header alone, as the run reads it (numpy's memmap warned of overflows)
+        with path.open("rb") as handle:
+            return parse_npy_header(handle.read(HEADER_READ), str(path)).rows
+    except (BadArrayFile, OSError):  # not an array it reads: no percent; the run says why
         return None
 
 

@@ -35,9 +35,27 @@ def score(store: LocalStore, tmp_path: Path, name: str, data: bytes) -> tuple[di
     return summary, [json.loads(line) for line in errors.splitlines()]
 
 
+def npy_claiming(shape: str) -> bytes:
+    """An .npy of 8 float32 values whose header gives `shape` (numpy writes any tuple of ints)."""
+    head = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".ljust(117) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head.encode() + bytes(32)
+
+
 @pytest.mark.parametrize(
     ("name", "data", "error"),
     [
+        (  # was "succeeded: scored 0 of 0 rows"
+            "negative.npy",
+            npy_claiming("(-1, 4)"),
+            "its header gives shape [-1, 4], a negative size; the file is broken: write it "
+            "again with numpy.save",
+        ),
+        (  # 2^61 x 4 x 4 bytes overflows int64: numpy's own memmap warned of the overflow
+            "overflow.npy",
+            npy_claiming("(2305843009213693952, 4)"),
+            "its header gives shape [2305843009213693952, 4], more bytes than a file holds; the "
+            "file is broken: write it again with numpy.save",
+        ),
         (
             "cr.csv",
             f"{HEADER}\r1,2,3,4\r5,6,7,8\r".encode(),
@@ -77,7 +95,16 @@ def score(store: LocalStore, tmp_path: Path, name: str, data: bytes) -> tuple[di
             'save the file as UTF-8 ("CSV UTF-8" in Excel)',
         ),
     ],
-    ids=["cr-only", "gzip-csv", "gzip-jsonl", "gzip-cut-short", "utf-16", "latin-1"],
+    ids=[
+        "npy-negative",
+        "npy-overflow",
+        "cr-only",
+        "gzip-csv",
+        "gzip-jsonl",
+        "gzip-cut-short",
+        "utf-16",
+        "latin-1",
+    ],
 )
 def test_a_file_level_problem_is_a_failed_summary_naming_it(
     store: LocalStore, tmp_path: Path, name: str, data: bytes, error: str

@@ -9,6 +9,7 @@ rows that could not be scored are filled (NaN, 0, False or "") and listed in the
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
 
 HEADER_READ = 64 * 1024
+MAX_ARRAY_BYTES = 2**63 - 1  # a file's size is an int64: a header promising more is a lie
 COPY_BLOCK = 4 * 1024 * 1024
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same rows always make the same bytes
 
@@ -72,6 +74,13 @@ def parse_npy_header(head: bytes, where: str) -> NpyHeader:
         raise BadArrayFile(f"{where}: not an .npy file numpy can read: {exc}") from None
     if dtype.hasobject:
         raise BadArrayFile(f"{where}: holds Python objects, which need pickle; save numbers")
+    # numpy takes any tuple of ints: (-1, 4) was "scored 0 of 0 rows", a run that succeeded.
+    if any(n < 0 for n in shape) or math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise BadArrayFile(
+            f"{where}: its header gives shape {list(shape)}, "
+            f"{'a negative size' if any(n < 0 for n in shape) else 'more bytes than a file holds'}"
+            "; the file is broken: write it again with numpy.save"
+        )
     # `np.save(df.to_numpy())` writes Fortran order: a one-dtype DataFrame's array is a view of
     # its column-major block. It was refused; it is read a column at a time (`fortran_rows`).
     return NpyHeader(tuple(shape), dtype, stream.tell(), fortran=bool(fortran and len(shape) > 1))
