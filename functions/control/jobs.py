@@ -19,7 +19,13 @@ from typing import Any
 
 from functions.control.paging import page
 from functions.runtime import names
-from functions.runtime.batch.layout import BATCH_PREFIX, INPUT_DIR, BatchObject, parse_input_key
+from functions.runtime.batch.layout import (
+    BATCH_PREFIX,
+    INPUT_DIR,
+    BatchObject,
+    listed_input,
+    parse_input_key,
+)
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.errors import BadRequest, NotFound
@@ -121,7 +127,7 @@ class JobBook:
         prefix = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/"
         files = []
         for key in self.store.list_keys(prefix.rstrip("/")):
-            obj = parse_input_key(key)
+            obj = listed_input(key)
             if obj is not None and obj.extension:
                 files.append(obj.file)
         chosen, cursor = page(sorted(files), after, limit)

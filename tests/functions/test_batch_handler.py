@@ -24,6 +24,7 @@ from tests.batch_support import (
     features_csv,
     notification_body,
     publish_classifier,
+    published_store,
     read_csv,
     reference_logits,
     service,
@@ -213,3 +214,23 @@ def test_eventbridge_bodies_are_read_and_strangers_refused() -> None:
         sqs_body_records(eventbridge_body(source="aws.ec2"))
     with pytest.raises(MalformedEvent, match="not a complete S3 EventBridge event"):
         sqs_body_records(eventbridge_body(detail={"bucket": {"name": "b"}}))
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("batch/iris/input/ok\x00.csv", "'batch/iris/input/ok\\x00.csv'"),
+        (f"batch/iris/input/{'a' * 300}.csv", "'batch/iris/input/" + "a" * 43 + "'... (321"),
+    ],
+)
+def test_an_input_key_no_file_can_have_is_ignored_saying_why(
+    tmp_path: Path, key: str, shown: str
+) -> None:
+    """S3 takes a NUL or a 300-character name in a key: on the directory store the event was
+    a ValueError out of the handler (over SQS: retried until the dead-letter queue)."""
+    store = published_store(tmp_path)
+    record = s3_notification("aiaas-local", key, "e", 1)["Records"][0]
+    result = service(store, tmp_path).on_object(created(record))
+    assert result["status"] == "ignored"
+    assert result["reason"].startswith(f"invalid batch input key {shown}")
+    assert list(store.list_keys("batch/iris/output")) == []

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidName
 
 BATCH_PREFIX = "batch"
 INPUT_DIR = "input"
@@ -118,14 +118,25 @@ class BatchObject:
 def parse_input_key(key: str) -> BatchObject | None:
     """The batch object for `batch/<model>/input/<file>`; None for any other key (outputs too).
 
-    Raises InvalidName when the model part is not a valid model name.
+    Raises InvalidName when the model part is not a valid model name, or the key holds a
+    control character or a part over 255 characters (S3 takes them; files cannot).
     """
     parts = key.split("/")
     if len(parts) < 4 or parts[0] != BATCH_PREFIX or parts[2] != INPUT_DIR:
         return None
     if any(part in ("", ".", "..") for part in parts[3:]):
         return None
+    names.store_key(key, "batch input key")  # a NUL reached the directory store: a crash
     return BatchObject(model=names.model_name(parts[1]), input_key=key, file="/".join(parts[3:]))
+
+
+def listed_input(key: str) -> BatchObject | None:
+    """`parse_input_key` for a key listed in a model's input folder: None for one it refuses
+    (a NUL in an S3 key), which a listing passes over rather than fails on."""
+    try:
+        return parse_input_key(key)
+    except InvalidName:
+        return None
 
 
 def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
@@ -137,7 +148,7 @@ def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
     for key in siblings:
         if key == obj.input_key or key.rsplit("/", 1)[0] != obj.folder:
             continue
-        other = parse_input_key(key)
+        other = listed_input(key)
         if other is not None and other.output_key == obj.output_key and _scored(other):
             twins.append(key)
     return twins
