@@ -126,3 +126,29 @@ def manifest_for(
 
 
 __all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for", "two_outputs"]
+
+
+def allocating(path: Path, side: int, features: int = 64) -> Path:
+    """y = x[:, :1] + sum of a [side, side] float32 tensor of zeros: a graph whose every run
+    asks onnxruntime for side^2 * 4 bytes, whatever the input."""
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "ConstantOfShape",
+                ["shape"],
+                ["big"],
+                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]),
+            ),
+            helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0),
+            helper.make_node("ReduceSum", ["x", "axis"], ["row"], keepdims=1),
+            helper.make_node("Add", ["row", "total"], ["y"]),
+        ],
+        "allocating",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        initializer=[
+            numpy_helper.from_array(np.array([side, side], np.int64), "shape"),
+            numpy_helper.from_array(np.array([1], np.int64), "axis"),
+        ],
+    )
+    return _save(graph, path)

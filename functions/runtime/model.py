@@ -21,7 +21,7 @@ from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.ort_errors import refusal
+from functions.runtime.ort_errors import out_of_memory, refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
 from functions.runtime.unseen_values import CategoryEncoders
@@ -291,6 +291,12 @@ class LoadedModel:
             log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
             if "INVALID_ARGUMENT" in str(exc):
                 raise InvalidInput(f"the model rejected these inputs: {_short(exc)}") from exc
+            if out_of_memory(exc):  # was a bare 500 "internal error"
+                raise ModelUnavailable(
+                    f"{self.ref}: inference ran out of memory: {exc}",
+                    public_message=f"model {self.ref} ran out of memory answering this "
+                    "request; retry later or send fewer rows",
+                ) from exc
             raise AiaasError(f"{self.ref}: inference failed: {exc}") from exc
         named = dict(zip(wanted, results, strict=True))
         if self._maps:

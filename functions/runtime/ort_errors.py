@@ -53,9 +53,15 @@ def refusal(exc: Exception) -> ModelRefused | None:
     found = _NODE.search(text)
     if found is None or found["code"] not in _REFUSING_CODES:
         return None
-    if any(words in text for words in _OUT_OF_MEMORY):
+    if out_of_memory(exc):
         return None
     return ModelRefused(_readable(found["op"], found["message"]), found["op"], found["node"])
+
+
+def out_of_memory(exc: Exception) -> bool:
+    """Whether onnxruntime failed for want of memory (a graph allocating gigabytes, or too
+    many such requests at once): the server's state, not the caller's values."""
+    return any(words in str(exc) for words in _OUT_OF_MEMORY)
 
 
 def _readable(op: str, message: str) -> str:

@@ -249,3 +249,23 @@ def test_unexpected_error_is_500_without_details(
     monkeypatch.setattr(service.served, "routed", broken)
     response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
     assert (response["statusCode"], body_of(response)) == (500, {"error": "internal error"})
+
+
+def test_a_graph_onnxruntime_cannot_allocate_for_is_503_saying_so(tmp_path: Path) -> None:
+    """A graph asking for 16 TB on every run (one asking for gigabytes, many requests at once,
+    fails the same way): a bare 500 "internal error" before; the next request still answers."""
+    path = onnx_factory.allocating(tmp_path / "m.onnx", 2**21)
+    Registry(LocalStore(tmp_path / "store")).publish(
+        onnx_factory.manifest_for(path, MODEL, "1"), path
+    )
+    service = digits_service(tmp_path)
+    for _ in range(2):
+        response = service.handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
+        assert (response["statusCode"], body_of(response)) == (
+            503,
+            {
+                "error": f"model {MODEL}:1 ran out of memory answering this request; retry "
+                "later or send fewer rows"
+            },
+        )
+        assert_no_internals(response)
