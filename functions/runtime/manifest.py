@@ -169,12 +169,22 @@ class ModelManifest:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> ModelManifest:
+    def from_json(
+        cls, text: str | bytes, stored_as: tuple[str, str] | None = None
+    ) -> ModelManifest:
+        """The manifest in `text`; with `stored_as` (name, version), refused unless it is theirs."""
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ManifestError(f"manifest is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        found = cls.from_dict(data)
+        # A version folder copied by hand to another model answered as the other model.
+        if stored_as is not None and (found.name, found.version) != stored_as:
+            raise ManifestError(
+                f"it describes {found.name}:{found.version}, not the version stored there "
+                "(a version's folder copied by hand?): publish the model file instead"
+            )
+        return found
 
     @classmethod
     def from_dict(cls, data: object) -> ModelManifest:

@@ -154,7 +154,7 @@ class Registry:
         except NotFound:
             raise ModelNotFound(f"version {version!r} of model {name!r} not found") from None
         try:
-            return ModelManifest.from_json(raw)
+            return ModelManifest.from_json(raw, stored_as=(name, version))
         except AiaasError as exc:  # the stored manifest is broken: not the caller's request
             raise CorruptRecord(
                 f"version {version!r} of model {name!r} has a corrupt manifest: {exc.message}",

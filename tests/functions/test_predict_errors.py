@@ -269,3 +269,23 @@ def test_a_graph_onnxruntime_cannot_allocate_for_is_503_saying_so(tmp_path: Path
             },
         )
         assert_no_internals(response)
+
+
+def test_a_version_folder_copied_to_another_model_is_not_served_as_it(published: Path) -> None:
+    """A teammate's `cp -r models/digits-mlp models/copy`: the copy answered, naming
+    digits-mlp as the model that answered (and its capture went to digits-mlp's prefix)."""
+    import shutil
+
+    models = published / "store" / "models"
+    shutil.copytree(models / MODEL, models / "copy")
+    store = LocalStore(published / "store")
+    copy = service_from_env(
+        {"AIAAS_MODEL": "copy"}, ModelPool(Registry(store), ArtifactCache(store, published / "c"))
+    )
+    response = copy.handle(http_event("POST", "/models/copy/predict", ROW))
+    assert (response["statusCode"], body_of(response)) == (
+        503,
+        {"error": "model copy:1 has a corrupt manifest in the registry"},
+    )
+    answer = digits_service(published).handle(http_event("POST", f"/models/{MODEL}/predict", ROW))
+    assert answer["statusCode"] == 200 and body_of(answer)["model"] == MODEL
