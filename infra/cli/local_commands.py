@@ -236,6 +236,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     missing = missing_store_line(store)
     store_uri = store.uri
+    # The operator's own switch is checked before serve's "true" takes its place (=2 was ignored).
+    env_flag(os.environ, "AIAAS_DISABLE_METRICS")
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     check_function_settings({**os.environ, **env})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
