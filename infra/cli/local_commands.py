@@ -208,7 +208,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
 
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
-    metrics = GatewayMetrics(config.metrics_dir)
+    metrics = GatewayMetrics(
+        config.metrics_dir, log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS")
+    )
     if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the
         # first request, not wait in this worker for the deferred start.
