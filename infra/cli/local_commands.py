@@ -21,6 +21,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_flag, env_number
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
+from infra.local import lambda_logs
 from infra.local.address import check_exposure, checked_token, listen_address
 from infra.local.functions import (
     export_native_settings,
@@ -242,6 +243,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env_flag(os.environ, "AIAAS_DISABLE_METRICS")
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     check_function_settings({**os.environ, **env})
+    # Serve's own warnings (where the metrics went, a stale directory) as the functions' JSON
+    # lines on stdout: one format for a log shipper, not a plain stderr line among them.
+    lambda_logs.install({**os.environ, **env})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,
