@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from functions.runtime.errors import AiaasError
+
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
@@ -49,7 +51,10 @@ def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
     ~25 ms of `aiaas serve`'s cold start. A parse that JSON cannot hold as it is (a YAML date,
     a number as a key) is simply not cached.
     """
-    text = path.read_bytes()
+    try:
+        text = path.read_bytes()
+    except OSError as exc:  # `aiaas serve --template typo.yaml`: one line, not a traceback
+        raise AiaasError(f"cannot read the template {path}: {exc.strerror or exc}") from exc
     try:
         cached = template_cache_dir() / f"{hashlib.sha256(text).hexdigest()}.json"
     except (RuntimeError, KeyError):  # no home directory to cache in: parse every time

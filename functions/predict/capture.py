@@ -38,6 +38,7 @@ from functions.runtime.capture.setting import OFF, CaptureSetting, read_setting
 from functions.runtime.errors import AiaasError
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ServedModel
+from functions.runtime.said_once import SaidOnce
 
 log = logging.getLogger("aiaas.capture")
 
@@ -67,6 +68,7 @@ class CaptureTap:
         self._reading = threading.Lock()
         self._second, self._prefix = -1, ""  # the second `_stamp` last formatted
         self._redactors: dict[tuple[str, frozenset[str]], Redactor] = {}
+        self._failures = SaidOnce(log)  # a store down for long: one line, not one a TTL
 
     # ---- the setting: read at init, then in the background every alias TTL -----------------
 
@@ -76,8 +78,9 @@ class CaptureTap:
         try:
             setting = read_setting(self.served.pool.registry.store, self.served.name)
         except AiaasError as exc:  # keep the setting known: a store hiccup changes nothing
-            log.warning("capture setting of %s not read: %s", self.served.name, exc.message)
+            self._failures.failed(f"capture setting of {self.served.name} not read: {exc.message}")
             return
+        self._failures.worked(f"capture setting of {self.served.name} read again")
         if setting != self.setting:
             log.info("capture of %s: %s", self.served.name, setting.describe())
             self.setting, self._sample = setting, setting.sample

@@ -36,6 +36,7 @@ from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.said_once import SaidOnce
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore, Stamp
 
@@ -201,6 +202,7 @@ class ServedModel:
         self.refresh_wait = REFRESH_WAIT_S
         self._restored = False
         self.last_error: str | None = None
+        self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
 
     @property
     def name(self) -> str:
@@ -312,8 +314,11 @@ class ServedModel:
             model = self._resolve_and_load()
         except Exception as exc:  # whatever went wrong, the loaded version keeps serving
             reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
-            log.warning("refresh of %s failed, still serving %s: %s", self.ref, current, reason)
+            self._refresh_failures.failed(
+                f"refresh of {self.ref} failed, still serving {current}: {reason}"
+            )
             return
+        self._refresh_failures.worked(f"refresh of {self.ref} works again")
         if model != current:
             log.info("%s now serves %s (was %s)", self.ref, model, current)
             self._current = model

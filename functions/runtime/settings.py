@@ -8,6 +8,7 @@ here. Light on purpose: the health function imports it.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,9 +75,11 @@ class RuntimeSettings:
             ort_threads=int(env_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
             max_batch=int(env_number(env, "AIAAS_MAX_BATCH", 0, whole=True)),
             s3=S3Settings(
-                max_attempts=int(env_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True)),
-                connect_timeout_s=env_number(env, "AIAAS_S3_CONNECT_TIMEOUT", 5.0),
-                read_timeout_s=env_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0),
+                max_attempts=int(
+                    env_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True, positive=True)
+                ),
+                connect_timeout_s=env_number(env, "AIAAS_S3_CONNECT_TIMEOUT", 5.0, positive=True),
+                read_timeout_s=env_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0, positive=True),
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
             explain_max_seconds=env_number(
@@ -131,9 +134,17 @@ def _cache_dir(env: Mapping[str, str]) -> Path:
     return Path.home() / ".cache" / "aiaas"
 
 
-def env_number(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
-    """`name`'s value in `env` (`default` when unset or blank); anything but a number 0 or more
-    (`whole`: a whole number) is an error that names the variable."""
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    whole: bool = False,
+    positive: bool = False,
+) -> float:
+    """`name`'s value in `env` (`default` when unset or blank); anything but a finite number 0
+    or more (`whole`: a whole number; `positive`: more than 0) is an error that names the
+    variable. (nan passed `< 0`, and inf is no count of seconds or rows.)"""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -142,8 +153,10 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, whole: bool
         value = int(raw) if whole else float(raw)
     except ValueError:
         value = -1
-    if value < 0:
-        raise AiaasError(f"{name} must be {kind}, 0 or more; got {raw!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise AiaasError(
+            f"{name} must be {kind}, {'more than 0' if positive else '0 or more'}; got {raw!r}"
+        )
     return value
 
 

@@ -374,6 +374,8 @@ def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectSt
         raise AiaasError(
             f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"
         )
+    if uri.lower().startswith("s3:"):  # `s3:/team`: else a local directory named `s3:`
+        raise AiaasError(f"store URI {uri!r} is not s3://bucket[/prefix] (two slashes)")
     return LocalStore(uri)
 
 

@@ -21,6 +21,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_flag, env_number
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
+from infra.local import lambda_logs
 from infra.local.address import check_exposure, checked_token, listen_address
 from infra.local.functions import (
     export_native_settings,
@@ -208,7 +209,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
 
     specs = template_functions(config.template, config.store_uri, config.models, config.selector)
     discovery = ModelDiscovery(config)
-    metrics = GatewayMetrics(config.metrics_dir)
+    metrics = GatewayMetrics(
+        config.metrics_dir, log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS")
+    )
     if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the
         # first request, not wait in this worker for the deferred start.
@@ -236,8 +239,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     missing = missing_store_line(store)
     store_uri = store.uri
+    # The operator's own switch is checked before serve's "true" takes its place (=2 was ignored).
+    env_flag(os.environ, "AIAAS_DISABLE_METRICS")
     env = local_overrides(store_uri, {} if args.metrics else {"AIAAS_DISABLE_METRICS": "true"})
     check_function_settings({**os.environ, **env})
+    # Serve's own warnings (where the metrics went, a stale directory) as the functions' JSON
+    # lines on stdout: one format for a log shipper, not a plain stderr line among them.
+    lambda_logs.install({**os.environ, **env})
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,

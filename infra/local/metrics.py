@@ -11,6 +11,7 @@ so none is lost. A scrape starts it at once if it has not started yet.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from functions.predict.metric_names import NO_LABEL, status_class
 if TYPE_CHECKING:
     from functions.predict.shadow_tally import ShadowTally
     from infra.local.prometheus import PrometheusFamilies
+
+request_log = logging.getLogger("aiaas")  # the predict function's request lines' logger
 
 MAX_PENDING = 100_000  # samples held before start: past this, start now
 
@@ -33,8 +36,9 @@ class GatewayMetrics:
     """The metrics of one gateway worker; `shared_dir`: summed over the workers' files there
     (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`)."""
 
-    def __init__(self, shared_dir: Path | None = None) -> None:
+    def __init__(self, shared_dir: Path | None = None, *, log_requests: bool = False) -> None:
         self.shared_dir = shared_dir
+        self.log_requests = log_requests  # AIAAS_LOG_REQUESTS: the gateway's answers too
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
         self._loads: list[_Load] = []
@@ -84,8 +88,15 @@ class GatewayMetrics:
     # ---- the gateway's own answers ----------------------------------------------------------
 
     def refused(self, status: int, route: str = NO_LABEL) -> None:
-        """A request the gateway answered itself, before or instead of a function."""
+        """A request the gateway answered itself, before or instead of a function: counted,
+        and with AIAAS_LOG_REQUESTS its line as the functions write theirs (a wrong token,
+        no such route: API Gateway's access log has them; locally they were in no log)."""
         self.request(NO_LABEL, NO_LABEL, route, status_class(status), None)
+        if self.log_requests:
+            request_log.info(
+                "request",
+                extra={"model": NO_LABEL, "version": NO_LABEL, "route": route, "status": status},
+            )
 
     # ---- lifecycle --------------------------------------------------------------------------
 

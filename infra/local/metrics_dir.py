@@ -12,7 +12,10 @@ a server killed with SIGKILL left its directory behind for good. Now:
   start, which removes the directories of servers that died without one (SIGKILL, OOM) and
   never a live one's. The workers inherit the locked descriptor, so the lock lasts while any
   of them runs;
-- removed anyway (by hand, another cleaner), the workers rewrite it (`metrics_files.py`).
+- removed anyway (by hand, another cleaner), the workers rewrite it (`metrics_files.py`);
+- a parent whose disk has less than `ROOM_BYTES` free is passed over: prometheus_client maps
+  its files sparse (1 MiB each), and a worker touching a page its full disk cannot back dies of
+  SIGBUS; a cache disk filled by models took the whole server down with it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 # was no pid in the name and no lock: such directories are left alone.)
 PREFIX = "aiaas-metrics-"
 log = logging.getLogger("aiaas.gateway")
+MIB = 1024 * 1024
+ROOM_BYTES = 16 * MIB  # several workers' sparse 1 MiB files, and room for them to grow
 
 
 @contextlib.contextmanager
@@ -98,6 +103,12 @@ def remove_stale(parent: Path) -> list[Path]:
 
 def _create(parent: Path) -> tuple[Path, int]:
     parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(parent).free
+    if free < ROOM_BYTES:
+        raise OSError(
+            errno.ENOSPC,
+            f"its disk has {free // MIB} MiB free, the workers' files need {ROOM_BYTES // MIB}",
+        )
     for stale in remove_stale(parent):
         log.info("removed the metrics directory of a server no longer running: %s", stale)
     directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))

@@ -49,6 +49,7 @@ class SharedFiles:
         self._unreadable = False  # warned that the directory cannot be read
         self._unwritable = False  # warned that this worker's files cannot be written back
         self._restored_at = float("-inf")  # time.monotonic() of this worker's last restore
+        self._full = False  # warned that a new series found no room
 
     def start_keeping(self) -> None:
         """Check and restore this worker's files every `KEEP_S`, for the life of the worker."""
@@ -106,6 +107,19 @@ class SharedFiles:
             ", ".join(Path(mapped._fname).name for mapped in gone),
         )
         return True
+
+    def no_room(self, exc: OSError) -> None:
+        """A new series could not be given its blocks (a full disk): its samples are dropped
+        until there is room; said once a worker."""
+        if not self._full:
+            self._full = True
+            log.warning(
+                "worker %d cannot add a metrics series in %s (%s): samples of new series are "
+                "not counted until the disk has room; those already counted go on",
+                os.getpid(),
+                self.directory,
+                exc.strerror or exc,
+            )
 
     def recover(self, exc: FileNotFoundError) -> bool:
         """A metric's new file could not be made (the directory is gone): True once the

@@ -13,9 +13,11 @@ maximum over workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -44,6 +46,7 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
     capture_series,
 )
+from infra.local import metrics_room
 from infra.local.metrics_files import SharedFiles
 from infra.local.request_counts import RequestCounts
 
@@ -70,6 +73,24 @@ _CAPTURE_COUNTERS = {
 }
 
 _Family = TypeVar("_Family", Counter, Gauge, Histogram)
+_Args = ParamSpec("_Args")
+
+
+class _Dropped(Exception):
+    """A sample not recorded: its new series found no room on the disk (warned once)."""
+
+
+def _dropped_when_full(record: Callable[_Args, None]) -> Callable[_Args, None]:
+    """`record`, a sample whose series could not be made (a full disk) dropped, not raised
+    into the request that counted it."""
+
+    @functools.wraps(record)
+    def recording(*args: _Args.args, **kwargs: _Args.kwargs) -> None:
+        with contextlib.suppress(_Dropped):
+            record(*args, **kwargs)
+
+    return recording
+
 
 LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
@@ -108,6 +129,7 @@ class PrometheusFamilies:
         latency = (LATENCY, "Time the function took to answer, in seconds")
         self.counts: RequestCounts | None = None
         if self.multiprocess:  # the shared files: another worker's scrape reads them
+            metrics_room.install()  # blocks allocated before mapped: a full disk is no SIGBUS
             self.requests = Counter(*requests, REQUEST_LABELS, registry=self.registry)
             self.latency = Histogram(
                 *latency, REQUEST_LABELS, registry=self.registry, buckets=LATENCY_BUCKETS
@@ -151,6 +173,7 @@ class PrometheusFamilies:
         # labels() costs ~1 us; a service sees few label sets, so each child is looked up once.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
 
+    @_dropped_when_full
     def request(
         self, model: str, version: str, route: str, status_class: str, seconds: float | None
     ) -> None:
@@ -167,10 +190,12 @@ class PrometheusFamilies:
         if seconds is not None:
             children[1].observe(seconds)
 
+    @_dropped_when_full
     def model_load(self, model: str, version: str, seconds: float) -> None:
         self._child(self.cold_starts, (model, version)).inc()
         self._child(self.load_time, (model, version)).observe(seconds)
 
+    @_dropped_when_full
     def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:
         """Copies replayed, summed (functions/predict/shadow_tally.py): a few increments."""
         latency = self._child(self.shadow_latency, labels)
@@ -190,9 +215,11 @@ class PrometheusFamilies:
                 self._max[key] = value
                 self._child(self.shadow_gauges[name], labels).set(value)
 
+    @_dropped_when_full
     def shadow_dropped(self, labels: tuple[str, str, str]) -> None:
         self._child(self.shadow_counters[SHADOW_DROPPED], labels).inc()
 
+    @_dropped_when_full
     def capture(self, outcome: str, model: str, version: str, lines: int) -> None:
         name, labels = capture_series(outcome, model, version)
         self._child(self.capture_counters[name], labels).inc(lines)
@@ -212,3 +239,8 @@ class PrometheusFamilies:
             if self.shared is None or not self.shared.recover(exc):
                 raise
             return family.labels(*labels)
+        except OSError as exc:  # no room on the disk for a new series (metrics_room.py)
+            if self.shared is None:
+                raise
+            self.shared.no_room(exc)
+            raise _Dropped from exc

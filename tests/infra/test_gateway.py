@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,3 +280,27 @@ def test_gateway_body_limit_is_413(toy_module: str) -> None:
         413,
         {"error": "request body is over the 100 byte limit"},
     )
+
+
+def test_a_request_the_gateway_refuses_is_in_the_request_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With AIAAS_LOG_REQUESTS=1 an operator's serve logged every predict but not one 401 or
+    404: a caller with a stale token after a rotation was in no log (API Gateway's access log
+    has them). The line is the functions' own, model and version '-'."""
+    from infra.cli.local_commands import ServeConfig, build_app
+    from infra.local.server import ServerLimits
+
+    config = ServeConfig(
+        None, str(tmp_path), {"AIAAS_LOG_REQUESTS": "1"}, [], "@production", "s3cret",
+        ServerLimits(),
+    )  # fmt: skip
+    gateway = build_app(config).gateway
+    caplog.set_level(logging.INFO, "aiaas")
+    assert gateway.handle(request("GET", "/v2/health/ready")).status == 401
+    assert gateway.handle(request("GET", "/nowhere", AUTHORIZATION="Bearer s3cret")).status == 404
+    lines = [
+        (r.getMessage(), getattr(r, "status", None), getattr(r, "model", None))
+        for r in caplog.records
+    ]
+    assert lines == [("request", 401, "-"), ("request", 404, "-")]

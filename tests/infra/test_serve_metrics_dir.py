@@ -6,6 +6,7 @@ systemd-tmpfiles, and left behind by a server killed with SIGKILL. Real servers,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -185,3 +186,16 @@ def test_the_next_start_removes_a_killed_servers_directory_not_a_live_ones(store
             assert answered(server, "2xx") == 0
         assert live_dir.is_dir()  # the other server stopped: its own directory went, not this
     assert not live_dir.exists()
+
+
+def test_where_the_metrics_went_is_a_json_line_as_the_functions_write(
+    store: Path, tmp_path: Path
+) -> None:
+    """The one warning serve's own process wrote (the cache directory could not take the
+    metrics) was a plain 'WARNING aiaas.gateway: ...' on stderr among the JSON lines."""
+    cache = tmp_path / "cache-file"
+    cache.write_text("a file where the cache directory should be")
+    env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_CACHE_DIR": str(cache)}
+    for server in start_serve(store, "--workers", "2", "--models", MODEL, env=env, headers=AUTH):
+        (line,) = [x for x in server.output().splitlines() if "metrics directory is in" in x]
+        assert json.loads(line)["level"] == "WARNING", line

@@ -177,6 +177,7 @@ def test_flag_values_that_served_wrongly_are_refused(
         ("AIAAS_ALIAS_TTL", "1m", "AIAAS_ALIAS_TTL must be a number, 0 or more; got '1m'"),
         ("AIAAS_MAX_PAYLOAD_BYTES", "6MB", "AIAAS_MAX_PAYLOAD_BYTES must be a whole number, 0 or more; got '6MB'"),
         ("AIAAS_LOG_REQUESTS", "enabled", "AIAAS_LOG_REQUESTS must be true or false (1/0, yes/no, on/off); got 'enabled'"),
+        ("AIAAS_DISABLE_METRICS", "2", "AIAAS_DISABLE_METRICS must be true or false (1/0, yes/no, on/off); got '2'"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_in_the_environment_is_refused_at_start(
@@ -187,6 +188,16 @@ def test_a_bad_setting_in_the_environment_is_refused_at_start(
     done = run_serve(root / "store", "--port", str(free_port()), env={name: value})
     assert (done.returncode, done.stderr) == (1, f"aiaas serve: error: {problem}\n")
     assert done.stdout == ""
+
+
+def test_a_template_that_is_not_there_is_one_line(root: Path) -> None:
+    """It was a FileNotFoundError traceback after the banner's store was opened."""
+    done = run_serve(root / "store", "--template", str(root / "tempalte.yaml"))
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"aiaas serve: error: cannot read the template {root / 'tempalte.yaml'}: "
+        "No such file or directory\n"
+    )
 
 
 # ---- stopping while the models load ------------------------------------------------------

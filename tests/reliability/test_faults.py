@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +210,49 @@ def test_infer_route_gives_the_same_503_while_the_store_is_down(
     service = s3_service(bucket, tmp_path)
     response = service.handle(http_event("POST", f"/v2/models/{MODEL}/infer", INFER))
     assert (response["statusCode"], body_of(response)) == (503, UNAVAILABLE)
+
+
+def test_a_long_outage_is_one_log_line_a_kind_not_one_a_ttl(
+    bucket: str,
+    tmp_path: Path,
+    proxy: DelayingProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An operator's serve through an S3 outage logged 'refresh of ... failed' and 'capture
+    setting ... not read' again every TTL, per model and worker: hours of the same two lines."""
+    monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "1")
+    caplog.set_level(logging.INFO, "aiaas")
+    proxy.start()
+    store = S3Store(bucket, "registry")
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": MODEL, "AIAAS_ALIAS_TTL": "0"}, pool)
+    served = service.served
+    assert predict(service)[0] == 200
+    proxy.stop()
+
+    def tries() -> tuple[int, int]:
+        assert predict(service)[0] == 200  # the loaded version serves on
+        while served._refreshing.locked():  # the refresh it started, on its thread
+            time.sleep(0.01)
+        service.capture.refresh()
+        lines = [r.getMessage() for r in caplog.records]
+        return (
+            sum(line.startswith(f"refresh of {MODEL} failed") for line in lines),
+            sum(line.startswith(f"capture setting of {MODEL} not read") for line in lines),
+        )
+
+    # A kept-alive connection cut, then connections refused: two kinds, each said once.
+    tries()
+    said = tries()
+    assert min(said) >= 1 and max(said) <= 2
+    for _ in range(3):
+        assert tries() == said
+    proxy.start()
+    assert predict(service)[0] == 200
+    while served._refreshing.locked():
+        time.sleep(0.01)
+    service.capture.refresh()
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"refresh of {MODEL} works again" in lines
+    assert f"capture setting of {MODEL} read again" in lines

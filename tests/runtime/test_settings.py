@@ -83,7 +83,18 @@ def test_runtime_settings_from_an_environment() -> None:
 
 @pytest.mark.parametrize(
     ("name", "raw"),
-    [("AIAAS_ALIAS_TTL", "soon"), ("AIAAS_MAX_BATCH", "-4"), ("AIAAS_S3_MAX_ATTEMPTS", "2.5")],
+    [
+        ("AIAAS_ALIAS_TTL", "soon"),
+        ("AIAAS_MAX_BATCH", "-4"),
+        ("AIAAS_S3_MAX_ATTEMPTS", "2.5"),
+        # Each of these started a serve: nan and inf as TTLs, and botocore's own words (or, for
+        # a timeout of 0, urllib3's traceback) at the first S3 call, never naming the variable.
+        ("AIAAS_ALIAS_TTL", "nan"),
+        ("AIAAS_ALIAS_TTL", "inf"),
+        ("AIAAS_S3_MAX_ATTEMPTS", "0"),
+        ("AIAAS_S3_CONNECT_TIMEOUT", "0"),
+        ("AIAAS_S3_READ_TIMEOUT", "nan"),
+    ],
 )
 def test_a_bad_setting_names_itself(name: str, raw: str) -> None:
     with pytest.raises(AiaasError, match=f"{name} must be .*; got '{re.escape(raw)}'"):

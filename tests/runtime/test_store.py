@@ -254,7 +254,13 @@ def test_open_store_from_uri_and_env(
 
 
 @pytest.mark.parametrize(
-    ("uri", "message"), [("s3://", "names no bucket"), ("gs://b/p", "unsupported store URI")]
+    ("uri", "message"),
+    [
+        ("s3://", "names no bucket"),
+        ("gs://b/p", "unsupported store URI"),
+        # A typo an operator made: it served (and published) a local directory 's3:/team'.
+        ("s3:/team", "is not s3://bucket"),
+    ],
 )
 def test_open_store_rejects_bad_uris(uri: str, message: str) -> None:
     with pytest.raises(AiaasError, match=message):

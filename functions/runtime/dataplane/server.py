@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.runtime.errors import AiaasError, public_answer
 from functions.runtime.registry import Registry
+from functions.runtime.said_once import SaidOnce
 
 log = logging.getLogger("aiaas.health")
 
@@ -29,7 +30,7 @@ class StoreReadiness:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._said: set[str] = set()  # the failures logged since the store last answered
+        self._failures = SaidOnce(log, "the store answers again")
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(ready?, the answer)."""
@@ -37,16 +38,9 @@ class StoreReadiness:
         try:
             self.registry.store.list_dirs("models")
         except AiaasError as exc:
-            if exc.message not in self._said:
-                self._said.add(exc.message)
-                log.warning(
-                    "not ready: the model store %s cannot be listed: %s "
-                    "(said once until the store answers again)",
-                    uri,
-                    exc.message,
-                )
+            self._failures.failed(
+                f"not ready: the model store {uri} cannot be listed: {exc.message}"
+            )
             return False, {"error": public_answer(exc), "ready": False}
-        if self._said:
-            self._said.clear()
-            log.info("ready: the model store %s answers again", uri)
+        self._failures.worked(f"ready: the model store {uri} answers again")
         return True, {"ready": True}

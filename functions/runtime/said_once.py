@@ -1,0 +1,33 @@
+"""A failure that repeats (a store down for an hour, retried every TTL) logged once, not once
+a try: each kind of failure is said once until the thing works again, and that is said too."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+
+class SaidOnce:
+    """Which failures of one thing were logged since it last worked."""
+
+    def __init__(self, log: logging.Logger, until: str = "it works again") -> None:
+        self.log = log
+        self.until = until  # said with each failure: when it is said again
+        self._said: set[str] = set()
+        self._lock = threading.Lock()
+
+    def failed(self, message: str) -> None:
+        """Log `message` as a warning unless it was since the last `worked`."""
+        with self._lock:
+            if message in self._said:
+                return
+            self._said.add(message)
+        self.log.warning("%s (said once until %s)", message, self.until)
+
+    def worked(self, message: str) -> None:
+        """Log `message` if a failure was logged since the last time it worked."""
+        with self._lock:
+            if not self._said:
+                return
+            self._said.clear()
+        self.log.info("%s", message)
