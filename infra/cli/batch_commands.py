@@ -265,7 +265,9 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     """Where the file goes, every refusal said before anything is uploaded."""
     path: Path = args.file
     if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
+        swapped = Path(args.model).is_file()  # `aiaas batch rows.csv iris`
+        hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
+        raise BadRequest(f"no such file: {path}{hint}")
     obj = parse_input_key(input_key(args.model, args.name or path.name))
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")

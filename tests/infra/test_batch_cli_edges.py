@@ -109,6 +109,19 @@ def test_an_empty_file_fails_with_exit_1_and_says_so(
     assert summary(local)["status"] == "failed"
 
 
+def test_the_file_before_the_model_is_refused_saying_which_comes_first(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said only `no such file: iris`, not that the two were swapped."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", str(data), "iris"]) == 1
+    assert capsys.readouterr().err == (
+        f"aiaas batch: error: no such file: iris; the model comes first: aiaas batch iris {data}\n"
+    )
+    assert list(local.list_keys("batch")) == []
+
+
 def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
