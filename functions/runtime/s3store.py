@@ -193,7 +193,7 @@ class S3Store:
 
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[IO[bytes]]:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ReadTimeoutError
 
         last = "" if end is None else str(end - 1)
         ranged: dict[str, Any] = {"Range": f"bytes={start}-{last}"} if start or last else {}
@@ -211,7 +211,15 @@ class S3Store:
             try:
                 yield body  # type: ignore[misc]
             except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
-                raise StoreError(f"S3 error reading {self.uri}/{key}: {exc}") from exc
+                why = str(exc)
+                if isinstance(exc, ReadTimeoutError):  # its URL is "None": the body has none
+                    waited = getattr(self.client.meta.config, "read_timeout", None)
+                    wait = f" for {waited:g} s" if isinstance(waited, int | float) else ""
+                    why = (
+                        f"no data came{wait} mid-read (AIAAS_S3_READ_TIMEOUT): "
+                        "S3 or the network stalled"
+                    )
+                raise StoreError(f"S3 error reading {self.uri}/{key}: {why}") from exc
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:

@@ -22,7 +22,7 @@ from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
 from functions.runtime.batch.npy import HEADER_READ, BadArrayFile, parse_npy_header
 from functions.runtime.batch.records import RunSummary
-from functions.runtime.batch.run import RunInput, finished_summary
+from functions.runtime.batch.run import RunInput, finished_summary, may_publish
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
@@ -150,9 +150,16 @@ def _run_locally(
         if not args.json:
             # S3: the same bytes again have the same ETag, so the same run id: not scored twice.
             print("already scored: this version of the input has a finished run; nothing redone")
-    _score_locally(store, run, settings, args)
+    try:
+        _score_locally(store, run, settings, args)
+    except AiaasError:  # a sharded run stops at the first shard that finds the input replaced
+        if _replaced(store, run):
+            raise _replaced_error(run, args) from None
+        raise
     summary = finished_summary(store, run)
     if summary is None:
+        if _replaced(store, run):  # the run saw it too, and rightly published nothing
+            raise _replaced_error(run, args)
         raise AiaasError(f"the run wrote no summary at {uri}/{run.obj.summary_key}")
     return (_report_json if args.json else _report)(uri, summary)
 
@@ -166,14 +173,37 @@ def _scored_by_the_model_now(
     now = Registry(store).resolve(args.model).version
     if scored_by is None or scored_by == now:
         return
-    name = str(args.name or Path(args.file).name)
-    suffix = "".join(Path(name).suffixes)
-    renamed = f"{name[: len(name) - len(suffix)]}-v{now}{suffix}"
+    name, renamed = args.name or Path(args.file).name, _renamed(args, f"-v{now}")
     raise BadRequest(
         f"{args.model}:{scored_by} already scored these very bytes of {name}, and {args.model} "
         f"is now {args.model}:{now}; a run is kept per upload, so score them with {now} under "
         f"another name: aiaas batch {args.model} {args.file} --name {renamed}"
     )
+
+
+def _replaced(store: ObjectStore, run: RunInput) -> bool:
+    """Whether another upload of the input's name landed since the run read it."""
+    try:
+        return not may_publish(store, run)
+    except AiaasError:  # the store is down: say what the run failed of, not this
+        return False
+
+
+def _replaced_error(run: RunInput, args: argparse.Namespace) -> AiaasError:
+    return AiaasError(
+        f"{run.obj.input_key} was replaced in the store while this run scored it (another "
+        "upload of that name), so it published nothing: the output is the newer version's, "
+        "scored by its own run (a deployed stack's event; here `aiaas batch` of that file). "
+        "To score this file too, upload it under another name: "
+        f"aiaas batch {args.model} {args.file} --name {_renamed(args, '-2')}"
+    )
+
+
+def _renamed(args: argparse.Namespace, tag: str) -> str:
+    """The object name with `tag` before its extensions: rows.csv.gz -> rows-v2.csv.gz."""
+    name = str(args.name or Path(args.file).name)
+    suffix = "".join(Path(name).suffixes)
+    return f"{name[: len(name) - len(suffix)]}{tag}{suffix}"
 
 
 def _score_locally(
@@ -223,6 +253,8 @@ def _discard(
             if finished_summary(store, run) is not None:
                 return
             remove_work(store, obj.work_prefix(run.run_id))
+        if store.version(obj.input_key) != uploaded:  # replaced since: the newer upload's
+            return
         store.delete(obj.input_key, if_version=uploaded)
         log.info("removed %s: the run did not finish", obj.input_key)
     except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
@@ -233,7 +265,9 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     """Where the file goes, every refusal said before anything is uploaded."""
     path: Path = args.file
     if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
+        swapped = Path(args.model).is_file()  # `aiaas batch rows.csv iris`
+        hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
+        raise BadRequest(f"no such file: {path}{hint}")
     obj = parse_input_key(input_key(args.model, args.name or path.name))
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")

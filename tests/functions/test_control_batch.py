@@ -116,7 +116,7 @@ def test_submit_a_file_already_under_uploads(client: TestClient, store: ObjectSt
             f"{JOB}/data.parquet",
             b"x",
             400,
-            "batch/iris/input/data.parquet: unsupported input format '.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz",
+            "batch/iris/input/data.parquet: unsupported input format '.parquet'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and renaming does not convert a Parquet file: write it as CSV and upload that (pandas: pd.read_parquet('data.parquet').to_csv('data.csv', index=False))",
         ),
         (
             "PUT",

@@ -109,6 +109,19 @@ def test_an_empty_file_fails_with_exit_1_and_says_so(
     assert summary(local)["status"] == "failed"
 
 
+def test_the_file_before_the_model_is_refused_saying_which_comes_first(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said only `no such file: iris`, not that the two were swapped."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", str(data), "iris"]) == 1
+    assert capsys.readouterr().err == (
+        f"aiaas batch: error: no such file: iris; the model comes first: aiaas batch iris {data}\n"
+    )
+    assert list(local.list_keys("batch")) == []
+
+
 def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,3 +166,48 @@ def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
         "aiaas batch: error: batch/iris/input/rows.csv and batch/iris/input/rows.csv.gz would "
         "both be scored into batch/iris/output/rows.csv; rename one of them and upload it again\n"
     )
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_an_input_replaced_while_it_scores_says_so_and_keeps_the_new_version(
+    local: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    shards: int,
+) -> None:
+    """Another upload of the same name landed mid-run: the run rightly published nothing, but
+    the CLI said `the run wrote no summary at ...` (sharded: `... changed since run <id> was
+    planned`) and warned it `left` the input, as if the store had failed; the user could not
+    tell their file was overtaken, nor what to do."""
+    from functions.runtime.batch import run as batch_run
+    from functions.runtime.batch import shards as batch_shards
+
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    newer = features_csv(np.zeros((2, 4))).encode()
+    module, step = (batch_run, "score_text") if shards == 1 else (batch_shards, "plan_run")
+    original = getattr(module, step)
+
+    def overtaken(*args: object, **kwargs: object) -> object:
+        done = original(*args, **kwargs)  # planned (sharded); scoring is read-only until the end
+        local.put_bytes("batch/iris/input/rows.csv", newer)  # the nightly job's next drop
+        return done
+
+    monkeypatch.setattr(module, step, overtaken)
+    args = ["--store", local.uri, "batch", "iris", str(data), "--no-progress"]
+    assert main([*args, "--shards", str(shards), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "aiaas batch: error: batch/iris/input/rows.csv was replaced in the store while this run "
+        "scored it (another upload of that name), so it published nothing: the output is the "
+        "newer version's, scored by its own run (a deployed stack's event; here `aiaas batch` "
+        "of that file). To score this file too, upload it under another name: aiaas batch "
+        f"iris {data} --name rows-2.csv\n"
+    )
+    assert "wrote no summary" not in err
+    assert not [r for r in caplog.records if r.getMessage().startswith("left ")]
+    assert local.get_bytes("batch/iris/input/rows.csv") == newer  # the newer upload stays
+    assert not local.exists(SUMMARY)
+    assert list(local.list_keys("batch/iris/work")) == []

@@ -80,7 +80,9 @@ def test_batch_refuses_what_it_cannot_score_before_uploading(store, tmp_path, ca
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
     assert capsys.readouterr().err == (
         "aiaas batch: error: batch/iris/input/table.parquet: unsupported input format "
-        "'.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz\n"
+        "'.parquet'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and "
+        "renaming does not convert a Parquet file: write it as CSV and upload that (pandas: "
+        "pd.read_parquet('table.parquet').to_csv('table.csv', index=False))\n"
     )
     assert not store.exists("batch/iris/input/table.parquet")
     assert main(["--store", store.uri, "batch", "Bad Model", str(data)]) == 1

@@ -223,7 +223,7 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
         (
             "a.parquet",
             b"PAR1",
-            "batch/iris/input/a.parquet: unsupported input format '.parquet'; name the file with one of .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz",
+            "batch/iris/input/a.parquet: unsupported input format '.parquet'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and renaming does not convert a Parquet file: write it as CSV and upload that (pandas: pd.read_parquet('a.parquet').to_csv('a.csv', index=False))",
         ),
         ("m.npy", b"not numpy", "batch/iris/input/m.npy: not an .npy file numpy can read"),
     ],

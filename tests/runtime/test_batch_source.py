@@ -84,3 +84,50 @@ def test_batch_line_reader_sees_a_store_error(cut_short_store, start):
     with pytest.raises(StoreError) as exc, open_range(cut_short_store, KEY, start) as stream:
         list(line_batches(stream, ByteRange(start + 1 if start else 0, None), 2))
     _assert_store_error(exc)
+
+
+class Stalls(BaseHTTPRequestHandler):
+    """Every GET: headers for 1000 bytes, then SENT, then nothing until the test ends."""
+
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Length", "1000")
+        self.send_header("ETag", '"e1"')
+        self.end_headers()
+        self.wfile.write(SENT)
+        self.wfile.flush()
+        self.release.wait(10)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_read_that_stalls_says_for_how_long_and_which_setting(monkeypatch):
+    """A stream that went silent mid-read (S3 paused: moto stopped) said `Read timeout on
+    endpoint URL: "None"`: botocore's streaming body knows no URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(
+            s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, read_timeout=0.2
+        ),
+    )
+    try:
+        store = S3Store("bucket", "registry", client=client)
+        with pytest.raises(StoreError) as exc, store.open_read(KEY) as body:
+            body.read()
+    finally:
+        Stalls.release.set()
+        server.shutdown()
+        server.server_close()
+    _assert_store_error(exc)
+    assert exc.value.message.endswith(
+        ": no data came for 0.2 s mid-read (AIAAS_S3_READ_TIMEOUT): S3 or the network stalled"
+    )

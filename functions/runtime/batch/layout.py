@@ -31,6 +31,14 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
 COMPRESSED = ".gz"  # gzip, for the text formats
 ERRORS_SUFFIX = ".errors.jsonl"  # a run's rejected rows: output/<file>.errors.jsonl
 SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
+# Table files a data pipeline writes that batch does not read (pyarrow is no function's
+# dependency): renaming one does not convert it, so the refusal says how (pandas' reader).
+TABLES = {
+    ".parquet": ("Parquet", "read_parquet"),
+    ".feather": ("Feather", "read_feather"),
+    ".xlsx": ("Excel", "read_excel"),
+    ".xls": ("Excel", "read_excel"),
+}
 
 
 class UnsupportedFormat(BadRequest):
@@ -82,6 +90,16 @@ class BatchObject:
         found = FORMATS.get(self.extension)
         if found is None or (self.compressed and found == "npy"):
             shown = (self.extension + COMPRESSED) if self.compressed else self.extension
+            table = TABLES.get(shown)
+            if table is not None:
+                name = self.file.rsplit("/", 1)[-1]
+                csv = name[: -len(shown)] + ".csv"
+                raise UnsupportedFormat(
+                    f"{self.input_key}: unsupported input format {shown!r}; batch reads "
+                    f"{SUPPORTED}, and renaming does not convert a {table[0]} file: write it as "
+                    f"CSV and upload that (pandas: pd.{table[1]}({name!r}).to_csv({csv!r}, "
+                    "index=False))"
+                )
             raise UnsupportedFormat(
                 f"{self.input_key}: unsupported input format {shown or '(none)'!r}; "
                 f"name the file with one of {SUPPORTED}"
