@@ -32,7 +32,7 @@ from tests.s3server import free_port
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "functions", "infra", "training")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "functions", "infra", "training")
 MODEL = "tiny"
 LABELS = ("a", "b", "c")
 ROWS = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0], [0.5, -2.0, 1.0, 0.25]], np.float32)
@@ -152,7 +152,7 @@ def test_the_install_has_no_extra_and_no_template(installed: Install) -> None:
 
 
 def test_the_wheel_holds_the_packages_and_the_data_the_commands_read(installed: Install) -> None:
-    """No tests, caches or stray data; the demo specs and data `aiaas train` reads, the state
+    """No tests, caches or stray data; the license; the demo specs and data `aiaas train` reads, the state
     machines and the per-model template the CLI writes; the `aiaas` entry point."""
     with zipfile.ZipFile(installed.wheel) as wheel:
         files = {i.filename: i.file_size for i in wheel.infolist()}
@@ -161,6 +161,8 @@ def test_the_wheel_holds_the_packages_and_the_data_the_commands_read(installed: 
     assert tops == {"functions", "infra", "training", "aiaas-0.1.0.dist-info"}
     assert not [n for n in files if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
     assert "aiaas = infra.cli.main:main" in entry_points
+    # pyproject's `license = "Apache-2.0"` names it; the text itself travels with the wheel
+    assert files.get("aiaas-0.1.0.dist-info/licenses/LICENSE", 0) > 10_000
     shipped = {n for n in files if not n.endswith(".py") and not n.startswith("aiaas-")}
     wanted = [
         *(REPO / "training" / "specs").glob("*.yaml"),
