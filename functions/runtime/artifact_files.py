@@ -82,7 +82,10 @@ def files_to_publish(
                 "from elsewhere could name files such as .env to have them uploaded as weights; "
                 "if the weights really are there, rename the file and save the model again"
             )
-        if not _inside(local, model_path.parent):
+        # Beside the model, links followed: in its folder, or where the model file itself
+        # lives (a Hugging Face cache links both from snapshots/REV/ to the repo's blobs/).
+        homes = (model_path.parent, model_path.resolve().parent)
+        if not any(_inside(local, home) for home in homes):
             raise BadRequest(
                 f"{model_path} names {name!r} as external data, a link to "
                 f"{local.resolve()} outside the model's folder: refused, as a model from "

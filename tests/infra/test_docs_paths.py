@@ -16,7 +16,17 @@ REPO_PATH = re.compile(
 )
 MODULE = re.compile(r"python3? -m ([A-Za-z_][\w.]*)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-STDLIB_OR_TOOL = {"pip", "venv", "pytest", "compileall", "http.server", "json.tool", "cProfile"}
+# Modules of the standard library, or of a tool the doc has the reader install first (`build`)
+STDLIB_OR_TOOL = {
+    "pip",
+    "venv",
+    "pytest",
+    "compileall",
+    "http.server",
+    "json.tool",
+    "cProfile",
+    "build",
+}
 
 
 def mentions(pattern: re.Pattern[str]) -> list[tuple[str, str]]:

@@ -102,7 +102,7 @@ SIMPLE = [
     Bad("simple-top-k-huge", "POST", PREDICT + "?top_k=99999999999999999999", doc({"inputs": [ROW]}), error="top_k must be an integer from 1 to 1000"),
     Bad("simple-form-encoded", "POST", PREDICT, b"inputs=0.5", error="request body is not valid JSON", headers={"content-type": "application/x-www-form-urlencoded"}),
     Bad("simple-xml", "POST", PREDICT, b"<inputs>0.5</inputs>", error="request body is not valid JSON", headers={"content-type": "application/xml"}),
-    Bad("simple-binary-garbage", "POST", PREDICT, b"\xff\xfe\x00\x01garbage", error="request body is not valid JSON", headers={"content-type": "application/octet-stream"}),
+    Bad("simple-binary-garbage", "POST", PREDICT, b"\xff\xfe\x00\x01garbage", error="request body is not UTF-8 text (byte 1 is 0xff)", headers={"content-type": "application/octet-stream"}),
     Bad("simple-over-payload-limit", "POST", PREDICT, b'{"inputs": [' + b"0.5," * (1700 * 1024) + b"0.5]}", 413, "request body is over the 6291456 byte limit"),
 ]
 
