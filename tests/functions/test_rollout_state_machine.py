@@ -171,12 +171,17 @@ def cloudwatch(moto_server: Any) -> Any:
     return boto3.client("cloudwatch", endpoint_url=moto_server.endpoint)
 
 
-def setup(s3_store: S3Store, tmp_path: Path, cloudwatch: Any, kind: str) -> tuple[Walker, str]:
+def setup(
+    s3_store: S3Store, tmp_path: Path, cloudwatch: Any, kind: str, shadow: float | None = None
+) -> tuple[Walker, str]:
+    """`shadow`: the alias shadows the candidate at that sample before the rollout."""
     model = f"ro{uuid.uuid4().hex[:8]}"  # CloudWatch on the shared server: a model per test
     registry = Registry(s3_store)
     publish(registry, tmp_path, model, "1", "healthy")
     publish(registry, tmp_path, model, "2", kind)
     registry.set_alias(model, "production", "1")
+    if shadow is not None:
+        registry.set_shadow(model, "production", "2", shadow)
     callers = Callers(s3_store, model, tmp_path, cloudwatch)
     callers.send(20)
     source = CloudWatchMetrics(cloudwatch, latency_stat="Maximum")
@@ -205,11 +210,14 @@ def test_a_healthy_candidate_walks_every_step_to_succeeded(s3_store, tmp_path, c
 
 
 def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
-    walker, model = setup(s3_store, tmp_path, cloudwatch, "nan")
+    # The alias shadowed the candidate before: the first step, serving it, ended that shadow,
+    # and the rollback left the alias without it (the record now keeps it to put back).
+    walker, model = setup(s3_store, tmp_path, cloudwatch, "nan", shadow=0.25)
     end, output = walker.run(walker.started)
     assert end == "RolledBack", walker.states
     assert output["state"] == "rolled_back" and "error rate" in output["reason"]
-    assert Registry(s3_store).alias_target(model, "production").describe() == "1"  # type: ignore[union-attr]
+    target = Registry(s3_store).alias_target(model, "production")
+    assert target is not None and target.describe() == "1, shadow 2 (25% sampled)"
     walker.callers.statuses.clear()
     walker.callers.send(50)
     assert set(walker.callers.statuses) == {("1", 200)}

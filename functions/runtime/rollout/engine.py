@@ -99,6 +99,7 @@ class RolloutEngine:
             started_by=actor,
             step=SHADOW_STAGE if plan.shadow_first else 0,
             step_started=now,
+            prior_shadow=target.shadow,
         )
 
         what = f"{target.version} -> {candidate}" + (f" ({when.audit()})" if when else "")
@@ -295,16 +296,27 @@ class RolloutEngine:
         return self._save(done, lambda r: r.logged(state.value, reason, actor, at=at))
 
     def _restore(self, record: RolloutRecord, actor: str) -> None:
-        """Every request back on the baseline (callers first), then the shadow off."""
+        """Every request back on the baseline (callers first), then the shadow as it was before
+        the rollout. The rollout touches a shadow of its candidate only (the shadow stage takes
+        it over, a step serving the candidate ends it): a user's shadow of the candidate comes
+        back at its own sample (it was lost before), the stage's own shadow goes; a shadow of
+        another version is left as it is."""
         by = f"{actor} (rollout {record.id})"
-        model, alias = record.model, record.alias
+        model, alias, candidate = record.model, record.alias, record.candidate
         target = self.registry.alias_target(model, alias)
         if target is None:
             return
-        if target.serves(record.candidate):
+        if target.serves(candidate):
             self.registry.set_alias(model, alias, record.baseline, actor=by)
-        if target.shadow is not None and target.shadow.version == record.candidate:
+        prior, now = record.prior_shadow, target.shadow
+        if prior is not None and prior.version != candidate:
+            return
+        if now == prior or (now is not None and now.version != candidate):
+            return
+        if prior is None:
             self.registry.set_shadow(model, alias, None, actor=by)
+        else:
+            self.registry.set_shadow(model, alias, prior.version, prior.sample, actor=by)
 
     def _gone(self, record: RolloutRecord) -> RolloutRecord | None:
         """The record now there when `record`'s rollout no longer runs, else None. Read just

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.aliases import Shadow
 from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
 from functions.runtime.rollout.plan import RolloutPlan
@@ -55,6 +56,9 @@ class RolloutRecord:
     window_since: float | None = None
     updated_at: str = ""
     last_check: dict[str, Any] | None = None  # the latest decision and the metrics behind it
+    # The alias's shadow when the rollout started, put back when it rolls back or is aborted
+    # (None: it had none, or a record written before this field).
+    prior_shadow: Shadow | None = None
     log: tuple[dict[str, Any], ...] = ()
     history: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
@@ -108,6 +112,7 @@ class RolloutRecord:
             "started_by": self.started_by,
             "updated_at": self.updated_at,
             "last_check": self.last_check,
+            "prior_shadow": None if self.prior_shadow is None else self.prior_shadow.record(),
             "log": list(self.log),
             "history": list(self.history),
         }
@@ -129,6 +134,9 @@ class RolloutRecord:
             window_since=None if doc.get("window_since") is None else float(doc["window_since"]),
             updated_at=str(doc.get("updated_at", "")),
             last_check=doc.get("last_check"),
+            prior_shadow=None
+            if doc.get("prior_shadow") is None
+            else Shadow.parse(doc["prior_shadow"]),
             log=tuple(doc.get("log", ())),
             history=tuple(doc.get("history", ())),
         )
