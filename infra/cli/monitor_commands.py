@@ -2,7 +2,8 @@
 
 Reads the histograms the predict function flushed to `monitoring/` in the store (see
 functions/runtime/drift/monitor.py), sums those of the window and prints PSI and Jensen-Shannon
-distance per feature and for the predictions; draws PSI per feature over time to a PNG.
+distance per feature and for the predictions; draws PSI per feature over time to a PNG (by
+default only where matplotlib is installed: a base install gets the table and a line saying so).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ from infra.cli.pyplot import pyplot
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
+NO_PNG = (
+    "no drift PNG drawn: matplotlib is not installed (pip install 'aiaas[card]'; "
+    "--no-png: the table only, without this line)"
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +59,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="PSI above this is drift (0.2)",
     )
     p.add_argument(
-        "--png", type=Path, help="PNG of PSI per feature over time (NAME-VERSION-drift.png)"
+        "--png",
+        type=Path,
+        help="PNG of PSI per feature over time (by default NAME-VERSION-drift.png, drawn "
+        "only where matplotlib is installed)",
     )
     p.add_argument("--no-png", action="store_true", help="print the table only")
     p.set_defaults(func=cmd_monitor)
@@ -75,9 +83,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     registry = Registry(open_store(args.store))
     manifest = registry.resolve(str(parse_ref(args.ref)))
     name, version = manifest.name, manifest.version
-    if not args.no_png:
-        _pyplot()  # before the work: a missing extra is said at once
-        png = args.png or Path(f"{name}-{version}-drift.png")
+    undrawn = False  # the default PNG, without matplotlib: the table, then one line on why
+    if args.png is not None and not args.no_png:
+        _pyplot()  # asked for: a missing extra is said at once, before the work
+        png = args.png
+    elif not args.no_png:
+        try:  # not asked for: best-effort, the table is what the user came for
+            _pyplot()
+            png = Path(f"{name}-{version}-drift.png")
+        except BadRequest:
+            undrawn = True
     try:
         raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
     except NotFound:
@@ -128,6 +143,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         with output_file(png) as written:
             draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
         print(f"wrote {png}")
+    elif undrawn:
+        print(NO_PNG)
     return 0
 
 

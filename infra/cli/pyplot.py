@@ -1,7 +1,8 @@
 """matplotlib for the CLI's PNGs (`explain --png`, `compare --png`, `monitor`'s drift PNG), from
 the `card` extra: imported only when a PNG is asked for, so other commands never load it, and
 asked for before the work, so a base install hears of the missing extra at once, not after the
-table it then fails to draw (stdout printed, exit 1)."""
+table it then fails to draw (stdout printed, exit 1). `monitor`'s PNG by default (not asked for
+by `--png`) is best-effort: without the extra it prints its table and a line saying so."""
 
 from __future__ import annotations
 
