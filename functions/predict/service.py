@@ -83,6 +83,8 @@ class PredictService:
                 check_query(PREDICT_ROUTES, route, params, request.path, request.query)
             response = self._actions[route.action](self, request, params)
         except AiaasError as exc:
+            if request is None:  # refused while parsing (a 413, bad base64): still labelled
+                route_key, params, request_id = _labels_of(event)
             response = self._error(exc, request_id)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
@@ -220,6 +222,23 @@ class PredictService:
 
     def server_metadata(self, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
         return http.json_response(200, server_plane.server_metadata())
+
+
+def _labels_of(event: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
+    """(route key, path parameters, request id) of an event `http.parse_event` refused, read
+    from its head: its log line and counts name them like any other request's."""
+    route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
+    try:
+        context = event["requestContext"]
+        request_id = str(context.get("requestId", ""))
+        method = str(context["http"]["method"]).upper()
+        route, params = match(
+            PREDICT_ROUTES, method, event.get("rawPath") or context["http"]["path"]
+        )
+        route_key = route.key
+    except (AiaasError, KeyError, TypeError, AttributeError):
+        pass  # not an HTTP API event, or no route: '-' as before
+    return route_key, params, request_id
 
 
 def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:
