@@ -20,6 +20,8 @@ MODEL_RULE = (
 )
 VERSION_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric"
 ALIAS_RULE = "1-32 characters of a-z, 0-9, '-', '_', starting with a letter"
+
+
 def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value) or ".." in value:
         raise InvalidName(f"invalid {kind} {shown(value)}: use {rule}")
