@@ -26,10 +26,14 @@ from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLa
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
-from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings, env_number
+from functions.runtime.settings import (
+    DEFAULT_EXPLAIN_SECONDS,
+    DEFAULT_MAX_PAYLOAD,
+    RuntimeSettings,
+    env_number,
+    max_payload_bytes,
+)
 from functions.runtime.store import open_store
-
-DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
 
 _NO_PARAMS: dict[str, str] = {}
 
@@ -261,7 +265,7 @@ def service_from_env(
     if pool is None:
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
-    limit = int(env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD, whole=True))
+    limit = max_payload_bytes(env)
     # Drift histograms flush to the store every this many seconds; 0 turns them off.
     interval = env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", DEFAULT_INTERVAL)
     drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None
