@@ -8,6 +8,7 @@ a model's prefix.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from functions.runtime.errors import InvalidName
 
@@ -82,7 +83,7 @@ def store_key(value: object, what: str) -> str:
     return value
 
 
-def _is_store_key(value: object) -> bool:
+def _is_store_key(value: object) -> TypeGuard[str]:
     if not isinstance(value, str):
         return False
     return not (
@@ -105,8 +106,6 @@ def job_file_name(value: object) -> str:
     job status. It is a store key's rule (no `..` part, no control character, bounded parts),
     less the directory store's temp names, which the store hides and sweeps away.
     """
-    if not _is_store_key(value) or any(
-        part.startswith(TEMP_PREFIX) for part in str(value).split("/")
-    ):
+    if not _is_store_key(value) or any(part.startswith(TEMP_PREFIX) for part in value.split("/")):
         raise InvalidName(f"invalid job file name {shown(value)}: use {JOB_FILE_RULE}")
     return value
