@@ -57,12 +57,9 @@ class Job:
 
 def job_for(model: str, file: str) -> Job:
     """The job for input `file` of `model`; rejects names and formats batch cannot read."""
+    # The event path's rule (parse_input_key): every input an S3 event scores has a status.
     obj = parse_input_key(batch_input_key(model, names.job_file_name(file)))
-    if obj is None:
-        raise BadRequest(
-            f"invalid job file name {file!r}: use a relative name such as 'data.csv' or "
-            "'2026/01/data.jsonl' without empty, '.' or '..' parts"
-        )
+    assert obj is not None  # job_file_name refused empty, '.' and '..' parts
     _ = obj.format  # UnsupportedFormat (400) names the formats batch reads
     return Job(obj)
 

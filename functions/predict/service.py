@@ -26,10 +26,14 @@ from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLa
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
-from functions.runtime.settings import DEFAULT_EXPLAIN_SECONDS, RuntimeSettings, env_number
+from functions.runtime.settings import (
+    DEFAULT_EXPLAIN_SECONDS,
+    DEFAULT_MAX_PAYLOAD,
+    RuntimeSettings,
+    env_number,
+    max_payload_bytes,
+)
 from functions.runtime.store import open_store
-
-DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
 
 _NO_PARAMS: dict[str, str] = {}
 
@@ -83,6 +87,8 @@ class PredictService:
                 check_query(PREDICT_ROUTES, route, params, request.path, request.query)
             response = self._actions[route.action](self, request, params)
         except AiaasError as exc:
+            if request is None:  # refused while parsing (a 413, bad base64): still labelled
+                route_key, params, request_id = _labels_of(event)
             response = self._error(exc, request_id)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
@@ -222,6 +228,23 @@ class PredictService:
         return http.json_response(200, server_plane.server_metadata())
 
 
+def _labels_of(event: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
+    """(route key, path parameters, request id) of an event `http.parse_event` refused, read
+    from its head: its log line and counts name them like any other request's."""
+    route_key, params, request_id = NO_LABEL, _NO_PARAMS, ""
+    try:
+        context = event["requestContext"]
+        request_id = str(context.get("requestId", ""))
+        method = str(context["http"]["method"]).upper()
+        route, params = match(
+            PREDICT_ROUTES, method, event.get("rawPath") or context["http"]["path"]
+        )
+        route_key = route.key
+    except (AiaasError, KeyError, TypeError, AttributeError):
+        pass  # not an HTTP API event, or no route: '-' as before
+    return route_key, params, request_id
+
+
 def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:
     """`AIAAS_MODEL` plus `AIAAS_MODEL_SELECTOR` (`@alias` or `:version`; default: the name's default)."""
     name = env.get("AIAAS_MODEL")
@@ -242,7 +265,7 @@ def service_from_env(
     if pool is None:
         pool = ModelPool(Registry(open_store(settings.store, settings.s3)), settings=settings)
     served = ServedModel(pool, model_ref_from_env(env), ttl=settings.alias_ttl)
-    limit = int(env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD, whole=True))
+    limit = max_payload_bytes(env)
     # Drift histograms flush to the store every this many seconds; 0 turns them off.
     interval = env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", DEFAULT_INTERVAL)
     drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None

@@ -8,6 +8,7 @@ a model's prefix.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from functions.runtime.errors import InvalidName
 
@@ -20,11 +21,6 @@ MODEL_RULE = (
 )
 VERSION_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting and ending alphanumeric"
 ALIAS_RULE = "1-32 characters of a-z, 0-9, '-', '_', starting with a letter"
-_FILE_PART = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
-JOB_FILE_RULE = (
-    "up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', "
-    "none starting with '.', 200 characters in all"
-)
 
 
 def _check(kind: str, value: object, pattern: re.Pattern[str], rule: str) -> str:
@@ -69,24 +65,6 @@ def alias_name(value: object) -> str:
     return _check("alias", value, _ALIAS, ALIAS_RULE)
 
 
-def job_file_name(value: object) -> str:
-    """Return `value` if it is a valid batch job file name (`data.csv`, `2026/01/rows.jsonl`).
-
-    No hidden or temporary names (the stores' own `.tmp-*` files must never be scored or
-    listed), no control characters, bounded length: the name becomes part of a storage key.
-    """
-    parts = value.split("/") if isinstance(value, str) else []
-    if (
-        not isinstance(value, str)
-        or len(value) > 200
-        or not 1 <= len(parts) <= 8
-        or not all(_FILE_PART.fullmatch(part) for part in parts)
-        or ".." in value
-    ):
-        raise InvalidName(f"invalid job file name {shown(value)}: use {JOB_FILE_RULE}")
-    return value
-
-
 STORE_KEY_RULE = (
     "'/'-separated parts of 1-255 characters, none '.' or '..', no control characters, "
     "1024 characters in all"
@@ -100,12 +78,34 @@ def store_key(value: object, what: str) -> str:
     this, `a//b` or `a/./b` reached the store's own check as a 500, a NUL byte a 500 in plain
     text, and a 300-character part the file system's "name too long" as a 503.
     """
-    parts = value.split("/") if isinstance(value, str) else []
-    if (
-        not isinstance(value, str)
-        or len(value) > 1024
-        or any(p in ("", ".", "..") or len(p) > 255 for p in parts)
-        or any(ord(c) < 32 or ord(c) == 127 for c in value)
-    ):
+    if not _is_store_key(value):
         raise InvalidName(f"invalid {what} {shown(value)}: a store key of {STORE_KEY_RULE}")
+    return value
+
+
+def _is_store_key(value: object) -> TypeGuard[str]:
+    if not isinstance(value, str):
+        return False
+    return not (
+        len(value) > 1024
+        or any(p in ("", ".", "..") or len(p) > 255 for p in value.split("/"))
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    )
+
+
+TEMP_PREFIX = ".tmp-"  # a directory store's own temp files: hidden from listings, swept
+JOB_FILE_RULE = f"{STORE_KEY_RULE}, none starting with {TEMP_PREFIX!r}"
+
+
+def job_file_name(value: object) -> str:
+    """Return `value` if it can be a batch input's `<file>` under `batch/<model>/input/`
+    (`data.csv`, `2026/01/nightly 2026-12-02.csv`), else raise InvalidName.
+
+    The one rule for both ways in: the S3 event path (`parse_input_key`) scores what passes,
+    and the control plane's job API names a job by it, so every key an event scores has a
+    job status. It is a store key's rule (no `..` part, no control character, bounded parts),
+    less the directory store's temp names, which the store hides and sweeps away.
+    """
+    if not _is_store_key(value) or any(part.startswith(TEMP_PREFIX) for part in value.split("/")):
+        raise InvalidName(f"invalid job file name {shown(value)}: use {JOB_FILE_RULE}")
     return value

@@ -320,5 +320,7 @@ class ServedModel:
             return
         self._refresh_failures.worked(f"refresh of {self.ref} works again")
         if model != current:
-            log.info("%s now serves %s (was %s)", self.ref, model, current)
+            # The same versions loaded again (the pool evicted them meanwhile) is no change.
+            if str(model) != str(current):
+                log.info("%s now serves %s (was %s)", self.ref, model, current)
             self._current = model

@@ -22,6 +22,7 @@ DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
 # Two thirds of the control function's 30 s timeout (and API Gateway's 30 s): the rest is for a
 # cold start and the slower half of a comparison the probe misjudged.
 DEFAULT_COMPARE_SECONDS = 20.0
+DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,12 @@ class RuntimeSettings:
                 read_timeout_s=env_number(env, "AIAAS_S3_READ_TIMEOUT", 30.0, positive=True),
             ),
             actor=env.get("AIAAS_ACTOR") or env.get("USER") or _login(),
+            # 0 s made every explain and every compare a 422 ("the limit is 0 s"): refused.
             explain_max_seconds=env_number(
-                env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS
+                env, "AIAAS_EXPLAIN_MAX_SECONDS", DEFAULT_EXPLAIN_SECONDS, positive=True
             ),
             compare_max_seconds=env_number(
-                env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS
+                env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS, positive=True
             ),
             transfer=_transfer(env),
         )
@@ -161,6 +163,14 @@ def env_number(
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def max_payload_bytes(env: Mapping[str, str]) -> int:
+    """`AIAAS_MAX_PAYLOAD_BYTES`, the predict function's request body limit. 0 is refused: it
+    made every request with a body (every predict) a 413, and meant no "no limit"."""
+    return int(
+        env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD, whole=True, positive=True)
+    )
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
-from functions.runtime.settings import DEFAULT_LOCAL_STORE, RuntimeSettings, env_flag, env_number
+from functions.runtime.settings import (
+    DEFAULT_LOCAL_STORE,
+    RuntimeSettings,
+    env_flag,
+    env_number,
+    max_payload_bytes,
+)
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
 from infra.local import lambda_logs
@@ -281,7 +287,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     functions/predict/service.py), read now: a bad value (AIAAS_MODEL_LOAD=ram) is refused
     before serving, not answered with a 502 on every request."""
     RuntimeSettings.from_env(env)
-    env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", 0, whole=True)
+    max_payload_bytes(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
         env_flag(env, switch)

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -123,28 +124,28 @@ def test_submit_a_file_already_under_uploads(client: TestClient, store: ObjectSt
             f"{JOB}/a//b.csv",
             b"x",
             400,
-            "invalid job file name 'a//b.csv': use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
+            "invalid job file name 'a//b.csv': use '/'-separated parts of 1-255 characters, none '.' or '..', no control characters, 1024 characters in all, none starting with '.tmp-'",
         ),
         (
             "PUT",
             f"{JOB}/a%00b.csv",
             b"x",
             400,
-            "invalid job file name 'a\\x00b.csv': use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
+            "invalid job file name 'a\\x00b.csv': use '/'-separated parts of 1-255 characters, none '.' or '..', no control characters, 1024 characters in all, none starting with '.tmp-'",
         ),
         (
             "PUT",
             f"{JOB}/{'a' * 296}.csv",
             b"x",
             400,
-            f"invalid job file name '{'a' * 60}'... (300 characters): use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
+            f"invalid job file name '{'a' * 60}'... (300 characters): use '/'-separated parts of 1-255 characters, none '.' or '..', no control characters, 1024 characters in all, none starting with '.tmp-'",
         ),
         (
             "PUT",
             f"{JOB}/.tmp-hidden.csv",
             b"x",
             400,
-            "invalid job file name '.tmp-hidden.csv': use up to 8 '/'-separated parts of 1-100 characters of A-Z, a-z, 0-9, '.', '_', '-', none starting with '.', 200 characters in all",
+            "invalid job file name '.tmp-hidden.csv': use '/'-separated parts of 1-255 characters, none '.' or '..', no control characters, 1024 characters in all, none starting with '.tmp-'",
         ),
         (
             "PUT",
@@ -189,6 +190,26 @@ def test_job_errors_name_what_to_fix(
         response = client.request(method, path, json=body)
     assert response.status_code == status
     assert response.json() == {"error": error}
+
+
+def test_every_key_the_event_path_scores_has_a_job_status(
+    s3_store: S3Store, classifier_onnx: Path
+) -> None:
+    """An input dropped straight into the bucket under a name with spaces (and other
+    characters S3 keys allow) is scored from its event: its job status used to be a 400."""
+    publish_versions(s3_store, classifier_onnx, "1")
+    client = TestClient(create_app(s3_store))
+    file = "day2/nightly 2026-12-02 (v2)+#ü,=&.csv"
+    s3_store.put_bytes(f"batch/{MODEL}/input/{file}", ROWS.encode())
+    score_in_the_cloud_way(s3_store, f"batch/{MODEL}/input/{file}")
+    done = client.get(f"{JOB}/{quote(file)}")
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["file"]) == ("succeeded", file)
+    assert [j["file"] for j in client.get(JOB, params={"after": "day1"}).json()["jobs"]] == [file]
+    for refused in ("day2%2F..%2Fx.csv", "day2/a%01.csv", f"{'a' * 256}.csv"):
+        response = client.get(f"{JOB}/{refused}")
+        assert response.status_code == 400
+        assert response.json()["error"].startswith("invalid job file name ")
 
 
 def test_an_upload_over_the_limit_is_refused(

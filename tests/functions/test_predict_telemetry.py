@@ -194,6 +194,22 @@ def test_request_log_lines_name_model_version_route_status_and_id(
     assert str(secret) not in json.dumps(lines)  # never the body
 
 
+def test_a_body_the_function_refuses_with_413_is_logged_with_its_route_and_id(
+    root: Path, log_lines: io.StringIO
+) -> None:
+    """The body limit is checked while the event is parsed, before the route and request id
+    were read: its line said route '-' and request_id ''."""
+    service = digits_service(
+        root, AIAAS_LOG_REQUESTS="1", AIAAS_DISABLE_METRICS="1", AIAAS_MAX_PAYLOAD_BYTES="64"
+    )
+    event = http_event("POST", "/models/digits-mlp/predict", b'{"inputs": [[0.5, 0.5, 0.5]]}' * 4)
+    event["requestContext"]["requestId"] = "req-413"
+    assert service.handle(event)["statusCode"] == 413
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    (line,) = [entry for entry in lines if entry.get("message") == "request"]
+    assert (line["route"], line["status"], line["request_id"]) == (ROUTE, 413, "req-413")
+
+
 @pytest.mark.parametrize(
     ("value", "logs"), [("on", True), ("1", True), ("TRUE", True), ("off", False), ("", False)]
 )

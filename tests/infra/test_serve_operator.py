@@ -21,6 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
@@ -175,7 +176,7 @@ def test_flag_values_that_served_wrongly_are_refused(
     [
         ("AIAAS_MODEL_LOAD", "ram", "AIAAS_MODEL_LOAD must be one of auto, disk, memory; got 'ram'"),
         ("AIAAS_ALIAS_TTL", "1m", "AIAAS_ALIAS_TTL must be a number, 0 or more; got '1m'"),
-        ("AIAAS_MAX_PAYLOAD_BYTES", "6MB", "AIAAS_MAX_PAYLOAD_BYTES must be a whole number, 0 or more; got '6MB'"),
+        ("AIAAS_MAX_PAYLOAD_BYTES", "6MB", "AIAAS_MAX_PAYLOAD_BYTES must be a whole number, more than 0; got '6MB'"),
         ("AIAAS_LOG_REQUESTS", "enabled", "AIAAS_LOG_REQUESTS must be true or false (1/0, yes/no, on/off); got 'enabled'"),
         ("AIAAS_DISABLE_METRICS", "2", "AIAAS_DISABLE_METRICS must be true or false (1/0, yes/no, on/off); got '2'"),
     ],
@@ -188,6 +189,24 @@ def test_a_bad_setting_in_the_environment_is_refused_at_start(
     done = run_serve(root / "store", "--port", str(free_port()), env={name: value})
     assert (done.returncode, done.stderr) == (1, f"aiaas serve: error: {problem}\n")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("AIAAS_MAX_PAYLOAD_BYTES", "a whole number"),
+        ("AIAAS_EXPLAIN_MAX_SECONDS", "a number"),
+        ("AIAAS_COMPARE_MAX_SECONDS", "a number"),
+    ],
+)
+def test_a_limit_of_0_is_refused_at_start(name: str, kind: str) -> None:
+    """0 was taken ("0 or more"), and then every predict was a 413 (a body over 0 bytes), every
+    explain or compare a 422 ("the limit is 0 s"): no setting anyone wants."""
+    from infra.cli.local_commands import check_function_settings
+
+    with pytest.raises(AiaasError) as refused:
+        check_function_settings({name: "0"})
+    assert refused.value.message == f"{name} must be {kind}, more than 0; got '0'"
 
 
 def test_a_template_that_is_not_there_is_one_line(root: Path) -> None:

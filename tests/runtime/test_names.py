@@ -58,9 +58,9 @@ def test_a_cut_name_keeps_its_quotes_and_says_its_length() -> None:
         names.model_name("x" * 100)
     assert caught.value.message.startswith(f"invalid model name {'x' * 60!r}... (100 characters): ")
     with pytest.raises(InvalidName) as caught:
-        names.job_file_name("a" * 201)
+        names.job_file_name("a" * 256)
     assert caught.value.message.startswith(
-        f"invalid job file name {'a' * 60!r}... (201 characters)"
+        f"invalid job file name {'a' * 60!r}... (256 characters)"
     )
     with pytest.raises(InvalidName) as caught:
         names.model_name("x" * 65)  # short enough to quote whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -64,6 +65,31 @@ def test_pool_evicts_the_least_recently_used_version(
     pool.load(manifests[1])
     pool.load(manifests[2])
     assert pool.load(manifests[0]) is not first  # evicted, loaded again
+
+
+def test_a_reload_of_the_served_version_after_eviction_is_no_change(
+    registry: Registry, tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pinned-version requests evicted the served version; its reload was logged as
+    "m now serves m:2 (was m:2)"."""
+    pool = ModelPool(registry, ArtifactCache(registry.store, cache_dir), max_versions=1)
+    for version in ("1", "2"):
+        publish_linear(registry, tmp_path, "m", version, seed=int(version))
+    served = ServedModel(pool, "m", ttl=3600)
+    evicted = served.current()
+    assert served.version("1").manifest.version == "1"  # evicts m:2
+    served.expire()  # the next request resolves again, as after the TTL
+    with caplog.at_level(logging.INFO, "aiaas"):
+        reloaded = served.current()
+    assert reloaded is not evicted and reloaded.manifest.version == "2"
+    assert [r.getMessage() for r in caplog.records if "now serves" in r.getMessage()] == []
+    publish_linear(registry, tmp_path, "m", "3", seed=3)
+    served.expire()
+    with caplog.at_level(logging.INFO, "aiaas"):
+        assert served.current().manifest.version == "3"
+    assert [r.getMessage() for r in caplog.records if "now serves" in r.getMessage()] == [
+        "m now serves m:3 (was m:2)"
+    ]
 
 
 def test_concurrent_cold_requests_load_once(
