@@ -159,6 +159,15 @@ def binary_event(
     return http_event("POST", INFER, head + payload, headers=headers, b64=True)
 
 
+def test_header_length_zero_is_a_json_body(service: PredictService) -> None:
+    """Triton reads Inference-Header-Content-Length: 0 as no header (the whole body is JSON);
+    a client that always sends the header sends 0 when it has no binary tensor."""
+    event = binary_event(json_request(), b"", header_length=0)
+    response = service.handle(event)
+    assert response["statusCode"] == 200, response["body"]
+    assert body_of(response)["outputs"][0]["shape"] == [2, 10]
+
+
 def test_binary_request_built_byte_by_byte(service: PredictService, onnx_path: Path) -> None:
     header = {
         "id": "bin-1",

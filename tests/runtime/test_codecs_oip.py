@@ -89,7 +89,8 @@ def test_json_request() -> None:
 
 @pytest.mark.parametrize(
     ("value", "size", "expected"),
-    [(None, 10, None), ("0", 10, 0), ("10", 10, 10), (" 7 ", 10, 7)],
+    # 0 is no header, as Triton reads it: the whole body is JSON (a JSON header is never empty)
+    [(None, 10, None), ("0", 10, None), ("00", 0, None), ("10", 10, 10), (" 7 ", 10, 7)],
 )
 def test_parse_header_length(value: str | None, size: int, expected: int | None) -> None:
     assert oip.parse_header_length(value, size) == expected

@@ -50,7 +50,10 @@ def _parameters(item: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 
 
 def parse_header_length(value: str | None, body_size: int) -> int | None:
-    """The JSON header size from `Inference-Header-Content-Length`, checked against the body."""
+    """The JSON header size from `Inference-Header-Content-Length`, checked against the body.
+
+    None when the whole body is JSON: no header, or 0, which Triton's server reads as no header
+    (a JSON header is never empty) where a 0-byte header would be a 400 "not valid JSON"."""
     if value is None:
         return None
     digits = value.strip()
@@ -64,7 +67,7 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
             f"Inference-Header-Content-Length is {significant[:40]}"
             f"{'...' if len(significant) > 40 else ''} but the body has only {body_size} bytes"
         )
-    return int(significant)
+    return int(significant) or None
 
 
 @dataclass(frozen=True)
