@@ -252,7 +252,7 @@ def validate_inputs(
         spec = rule.spec
         value = inputs.get(spec.name)
         if value is None:
-            raise InvalidInput(f"missing input '{spec.name}' ({describe(spec)})")
+            raise InvalidInput(_missing(manifest, spec, inputs))
         if rule.text or value.dtype != rule.dtype:
             if not typed and rule.json_float and value.dtype.kind in "iuf":
                 value = value.astype(rule.dtype)  # the usual JSON request, as _cast does first
@@ -281,6 +281,16 @@ def validate_inputs(
             + ", ".join(describe(spec) for spec in manifest.inputs)
         )
     return checked
+
+
+def _missing(manifest: ModelManifest, spec: TensorSpec, inputs: Mapping[str, np.ndarray]) -> str:
+    """A missing input, and the names sent that the model does not take: a misspelt input
+    (tritonclient's InferInput("X_in", ...) for "X") is named, not only the one it stood for."""
+    message = f"missing input '{spec.name}' ({describe(spec)})"
+    unknown = sorted(set(inputs) - {other.name for other in manifest.inputs})
+    if unknown:
+        message += f"; got {', '.join(map(repr, unknown[:5]))}, which this model does not take"
+    return message
 
 
 def _check_rows(spec: TensorSpec, value: np.ndarray) -> None:

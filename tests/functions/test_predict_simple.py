@@ -207,7 +207,10 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
             {"inputs": {"x": [[1.0] * 64], "y": [1]}},
             "unknown input 'y'; this model takes x: float32 [-1, 64]",
         ),
-        ({"inputs": {"z": [[1.0] * 64]}}, "missing input 'x' (x: float32 [-1, 64])"),
+        (
+            {"inputs": {"z": [[1.0] * 64]}},
+            "missing input 'x' (x: float32 [-1, 64]); got 'z', which this model does not take",
+        ),
         (
             {"instances": [{"y": [1.0] * 64}]},
             "instances[0] has unknown input 'y'; this model takes x: float32 [-1, 64] and has no "

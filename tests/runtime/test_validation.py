@@ -65,6 +65,14 @@ def test_missing_input_names_what_is_expected() -> None:
     refused("missing input 'ids' (ids: int32 [-1])", inputs)
 
 
+def test_misspelt_input_is_named_beside_the_missing_one() -> None:
+    inputs = feeds()
+    inputs["Ids"] = inputs.pop("ids")
+    refused(
+        "missing input 'ids' (ids: int32 [-1]); got 'Ids', which this model does not take", inputs
+    )
+
+
 def test_unknown_input_lists_the_model_inputs() -> None:
     refused(
         "unknown input 'extra'; this model takes x: float32 [-1, 4], ids: int32 [-1], "
