@@ -124,6 +124,17 @@ def test_malformed_binary_is_400(
     assert body_of(response)["error"].startswith(message), response["body"]
 
 
+def test_header_length_off_by_some_bytes_says_so(service: PredictService) -> None:
+    header = {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0] * 64}]}
+    event = binary_event(header, b"", header_length=10)
+    response = service.handle(event)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"].endswith(
+        "(the JSON header is the body's first 10 bytes, as Inference-Header-Content-Length "
+        "says: it must be the JSON's exact length)"
+    ), response["body"]
+
+
 @pytest.mark.parametrize(
     ("tensor", "message"),
     [

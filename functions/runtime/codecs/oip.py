@@ -141,7 +141,13 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     try:
         doc = _object(orjson.loads(head), "the request body")
     except orjson.JSONDecodeError as exc:
-        raise not_json(exc, head) from None
+        error = not_json(exc, head)
+        if binary:  # the body may be sound JSON cut at the wrong byte: say where it was cut
+            error = BadRequest(
+                f"{error.message} (the JSON header is the body's first {len(head)} bytes, as "
+                "Inference-Header-Content-Length says: it must be the JSON's exact length)"
+            )
+        raise error from None
     items = doc.get("inputs")
     if not isinstance(items, list) or not items:
         raise BadRequest("request needs 'inputs': a non-empty list of tensors")
