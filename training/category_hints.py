@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from training.cells import UNIT_NUMBER
 from training.datasets import RawData
 
 # Fewer distinct values than this are a handful of categories, whatever they look like
 # ("10kg" and "20kg" bags): a unit or a date is said only for a column with more.
 MANY_VALUES = 5
 SHOWN = 3
-_UNIT = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|\.\d+)\s*[^\W\d_]{1,4}\.?\s*", re.UNICODE)
 _DATE = re.compile(r"\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})([ T].*)?")
 
 
@@ -37,7 +37,7 @@ def category_warnings(raw: RawData) -> list[str]:
             )
             continue
         present = [v for v in distinct if v.strip()]
-        if len(present) >= MANY_VALUES and all(_UNIT.fullmatch(v) for v in present):
+        if len(present) >= MANY_VALUES and all(UNIT_NUMBER.fullmatch(v) for v in present):
             warnings.append(
                 f"feature column {name!r} holds numbers with a unit (e.g. {present[0]!r}): each "
                 f"of its {len(distinct)} values is a category, and one not in the training "

@@ -35,6 +35,8 @@ ROW_INDEX = RowPlaces()
 
 # A number with a comma: a decimal comma (`1,5`) or thousands separators (`1,234.5`).
 _COMMA_NUMBER = re.compile(r"[-+]?\d[\d,]*,\d+(\.\d+)?")
+# A number with a unit after it (`12kg`, `3.5 GB`, `70 m2`).
+UNIT_NUMBER = re.compile(r"\s*[-+]?(\d+([.,]\d*)?|\.\d+)\s*[^\W\d_]{1,4}\d?\.?\s*", re.UNICODE)
 
 
 def is_missing(cell: object) -> bool:
@@ -85,10 +87,13 @@ def numeric_column(
         if count:
             out = _floats(np.where(missing, "nan", values))
     if out is None:
-        row, cell = first_non_number(values) or (0, None)
+        # the first word: missing cells were filled above (or refused), a marker is no word
+        row, cell = first_text(values) or (0, None)
         text = str(cell)[:40]
         if decimal_comma(text):  # Excel in many locales: numbers need a point here
             fix = "; write numbers with no thousands separator and a point for decimals (1.5)"
+        elif UNIT_NUMBER.fullmatch(text):  # `12kg` in a column of numbers: a unit to drop
+            fix = "; write the number alone in every cell (the unit belongs in the header)"
         raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
     check_finite(np.where(missing, 0.0, out), name, role, places)
     return out

@@ -28,6 +28,9 @@ SAMPLE_ROWS = 10_000
 # A class under this fraction of an even share (5% of two, 0.5% of twenty) is a minority that
 # accuracy hides.
 IMBALANCE_SHARE = 0.1
+# Rows that repeat an earlier row (features and target) are said from this share of the rows
+# up (iris holds 1 in 150: two flowers measured alike, not an export that doubled rows).
+REPEATED_SHARE = 0.01
 _LEAK_ADVICE = "it leaks the label; add it to dataset.exclude unless it is known when predicting"
 
 
@@ -158,6 +161,9 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
     # A table's column the user can drop (an array's pixel that is 0 in every image is no fault).
     constant = [] if raw.generated_names else _constant(x)
     warnings = [_constant_warning(raw, x, constant)] if constant else []
+    first, repeated = _first_copies(raw)
+    if repeated:
+        warnings.append(repeated)
     for i, name in enumerate(raw.feature_names):
         if i in raw.text_columns:  # its categories are judged when training; a leak is seen here
             leak = _category_leak(raw.x[:, i], y) if task == "classification" else None
@@ -169,7 +175,7 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
             continue
         present = ~np.isnan(x[:, i])  # a gap is filled by training; judge the values given
         column = x[present, i]
-        why = _id_like(column, name)
+        why = _id_like(x[present & first, i], name)  # a copied row repeats its id
         if why:
             warnings.append(
                 f"feature column {name!r} looks like a row id ({why}); a model can learn the "
@@ -181,6 +187,32 @@ def column_warnings(raw: RawData, y: np.ndarray, task: str) -> list[str]:
             how = leak.format(target=f"the target {raw.target_name!r}")
             warnings.append(f"feature column {name!r} {how}: {_LEAK_ADVICE}")
     return warnings
+
+
+def _first_copies(raw: RawData) -> tuple[np.ndarray, str | None]:
+    """Which rows are no copy of an earlier one (features and target), and a warning when
+    copies are common: a copy in the training split and one in the test split is a test row
+    the model has seen, so the test metrics promise more than new rows will give."""
+    first = np.ones(len(raw.y), dtype=bool)
+    if raw.generated_names:  # an array's rows (images, sequences) are not an export's
+        return first, None
+    seen: dict[tuple[str, ...], int] = {}
+    copy_of: tuple[int, int] | None = None
+    for row in range(len(raw.y)):
+        key = (*(str(v) for v in raw.x[row].ravel()), str(raw.y[row]))
+        earlier = seen.setdefault(key, row)
+        if earlier != row:
+            first[row] = False
+            copy_of = copy_of or (row, earlier)
+    count = int((~first).sum())
+    if copy_of is None or count < REPEATED_SHARE * len(first):
+        return first, None
+    return first, (
+        f"{count} rows repeat an earlier row (features and target), the first at "
+        f"{raw.places(copy_of[0])}, a copy of {raw.places(copy_of[1]).split(' of ')[0]}: a copy "
+        "in both the training and the test split makes the test metrics promise more than "
+        "new rows will give; drop the repeated rows (pandas: df.drop_duplicates())"
+    )
 
 
 def _numbers(raw: RawData) -> np.ndarray:

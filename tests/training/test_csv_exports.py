@@ -208,3 +208,43 @@ def test_blank_lines_are_skipped_as_batch_skips_them(
         "'x' at line 3 of b.csv; drop it with dataset.exclude or list the numeric columns in "
         "dataset.features"
     )
+
+
+def test_a_unit_after_a_gap_is_named_not_the_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An export with `NA` cells (gaps, filled) and a unit in a later cell: the error named the
+    # first gap ('NA') as the non-numeric value and said to drop the column.
+    rows = [list(row) for row in ROWS]
+    rows[1][1], rows[5][1] = "NA", "3.5kg"
+    (tmp_path / "units.csv").write_text("a,b,colour\n" + _body_of(rows))
+    spec = _spec(tmp_path, {"path": "units.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "feature column 'b' has a non-numeric value '3.5kg' at line 7 of units.csv; write the "
+        "number alone in every cell (the unit belongs in the header)"
+    )
+
+
+def test_copied_rows_are_a_warning_and_do_not_hide_an_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An export that doubled some rows: a copy in the training and the test split inflates the
+    # test metrics, and the copies made customer_id not unique, so it was not called an id.
+    rows = [[1000 + (i * 7) % 30, *row] for i, row in enumerate(ROWS)]
+    (tmp_path / "copies.csv").write_text("customer_id,a,b,colour\n" + _body_of(rows + rows[:3]))
+    spec = _spec(tmp_path, {"path": "copies.csv", "target": "colour"})
+    code, _, err = _check(tmp_path, spec, capsys)
+    assert code == 0
+    assert err.splitlines() == [
+        "warning: 3 rows repeat an earlier row (features and target), the first at line 32 of "
+        "copies.csv, a copy of line 2: a copy in both the training and the test split makes the "
+        "test metrics promise more than new rows will give; drop the repeated rows (pandas: "
+        "df.drop_duplicates())",
+        "warning: feature column 'customer_id' looks like a row id (named like an id, unique in "
+        "every row); a model can learn the row order instead of the data: add it to "
+        "dataset.exclude",
+    ]
+
+
+def _body_of(rows: list[list[object]]) -> str:
+    return "".join(",".join(str(v) for v in row) + "\n" for row in rows)
