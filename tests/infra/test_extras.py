@@ -180,18 +180,23 @@ TRAIN_WITHOUT_TORCH = textwrap.dedent(
 )
 
 
+def without_torch(entry: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`entry` ("aiaas" or "training") run with `argv` where torch cannot be imported."""
+    return subprocess.run(
+        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, entry, *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("verbose", [False, True])
 def test_train_without_torch_is_one_line_naming_the_extra(tmp_path: Path, verbose: bool) -> None:
     spec = REPO / "training" / "specs" / "iris-logistic.yaml"
     argv = [*(["-v"] if verbose else []), "--store", str(tmp_path / "store"), "train", str(spec)]
-    result = subprocess.run(
-        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, "aiaas", *argv],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    result = without_torch("aiaas", argv, tmp_path)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last == (
@@ -205,15 +210,7 @@ def test_train_without_torch_is_one_line_naming_the_extra(tmp_path: Path, verbos
 
 def test_python_m_training_without_torch_is_one_line_naming_the_extra(tmp_path: Path) -> None:
     spec = REPO / "training" / "specs" / "iris-logistic.yaml"
-    argv = ["training", "--store", str(tmp_path / "store"), str(spec)]
-    result = subprocess.run(
-        [sys.executable, "-c", TRAIN_WITHOUT_TORCH, *argv],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    result = without_torch("training", ["--store", str(tmp_path / "store"), str(spec)], tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "training: error: training needs torch, which is not installed: "
