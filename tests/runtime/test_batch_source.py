@@ -6,10 +6,12 @@ closing the connection, as a reset connection or a dying S3 front end would.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import boto3
 import pytest
@@ -42,9 +44,10 @@ class CutShort(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def cut_short_store() -> Iterator[S3Store]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+@contextlib.contextmanager
+def served_store(handler: type[BaseHTTPRequestHandler], **config: Any) -> Iterator[S3Store]:
+    """An S3Store whose every request `handler` answers, on loopback, without retries."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     client = boto3.client(
@@ -53,13 +56,19 @@ def cut_short_store() -> Iterator[S3Store]:
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, **config),
     )
     try:
         yield S3Store("bucket", "registry", client=client)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def cut_short_store() -> Iterator[S3Store]:
+    with served_store(CutShort) as store:
+        yield store
 
 
 def _assert_store_error(exc: pytest.ExceptionInfo[StoreError]) -> None:
@@ -104,29 +113,15 @@ class Stalls(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_read_that_stalls_says_for_how_long_and_which_setting(monkeypatch):
+def test_a_read_that_stalls_says_for_how_long_and_which_setting() -> None:
     """A stream that went silent mid-read (S3 paused: moto stopped) said `Read timeout on
     endpoint URL: "None"`: botocore's streaming body knows no URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(
-            s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, read_timeout=0.2
-        ),
-    )
-    try:
-        store = S3Store("bucket", "registry", client=client)
-        with pytest.raises(StoreError) as exc, store.open_read(KEY) as body:
-            body.read()
-    finally:
-        Stalls.release.set()
-        server.shutdown()
-        server.server_close()
+    with served_store(Stalls, read_timeout=0.2) as store:
+        try:
+            with pytest.raises(StoreError) as exc, store.open_read(KEY) as body:
+                body.read()
+        finally:
+            Stalls.release.set()  # the handler's thread ends, so the server can shut down
     _assert_store_error(exc)
     assert exc.value.message.endswith(
         ": no data came for 0.2 s mid-read (AIAAS_S3_READ_TIMEOUT): S3 or the network stalled"
