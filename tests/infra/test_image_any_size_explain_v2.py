@@ -109,6 +109,11 @@ def test_json_tensors_of_another_size_follow_and_match_the_binary_answer(
     assert status == 200, doc
     assert doc["parameters"]["image_size"] == [6, 11]
     assert tensors(doc)["attributions"].shape == (1, 2 * 4, 3)
+    # A header length of 0 is no JSON header (as Triton reads it): the same JSON, the same
+    # parameters (the patch was read from an empty header before).
+    zero = {**headers, "inference-header-content-length": "0"}
+    status, again = explain_v2(services["anysize"], "anysize", orjson.dumps(json_body), zero)
+    assert (status, again["parameters"]["patch"]) == (200, 3), again
     body, headers = binary_request(images, samples=100, patch=3)
     status, same = explain_v2(services["anysize"], "anysize", body, headers)
     assert status == 200, same

@@ -90,10 +90,28 @@ def test_json_request() -> None:
 @pytest.mark.parametrize(
     ("value", "size", "expected"),
     # 0 is no header, as Triton reads it: the whole body is JSON (a JSON header is never empty)
-    [(None, 10, None), ("0", 10, None), ("00", 0, None), ("10", 10, 10), (" 7 ", 10, 7)],
+    [(None, 10, None), ("0", 10, 0), ("00", 0, 0), ("10", 10, 10), (" 7 ", 10, 7)],
 )
 def test_parse_header_length(value: str | None, size: int, expected: int | None) -> None:
     assert oip.parse_header_length(value, size) == expected
+
+
+def test_header_length_zero_reads_the_whole_body_as_json_and_says_so_when_it_is_not() -> None:
+    body = json.dumps({"inputs": [{"name": "x", "datatype": "INT64", "shape": [1, 2],
+                                   "data": [1, 2]}]}).encode()  # fmt: skip
+    assert oip.decode_request(body, oip.parse_header_length("0", len(body))).inputs[
+        "x"
+    ].tolist() == [[1, 2]]
+    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 1],
+                                   "parameters": {"binary_data_size": 4}}]}).encode()  # fmt: skip
+    binary = head + b"\x00\x00\x80\xff"  # a float's bytes: not UTF-8
+    with pytest.raises(BadRequest) as info:
+        oip.decode_request(binary, oip.parse_header_length("0", len(binary)))
+    assert info.value.message.startswith("request body is not UTF-8 text")
+    assert "Inference-Header-Content-Length 0 means no JSON header" in info.value.message
+    with pytest.raises(BadRequest) as info:  # without the header: the message as it was
+        oip.decode_request(binary, None)
+    assert "Inference-Header-Content-Length" not in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -52,8 +52,8 @@ def _parameters(item: Mapping[str, Any], what: str) -> Mapping[str, Any]:
 def parse_header_length(value: str | None, body_size: int) -> int | None:
     """The JSON header size from `Inference-Header-Content-Length`, checked against the body.
 
-    None when the whole body is JSON: no header, or 0, which Triton's server reads as no header
-    (a JSON header is never empty) where a 0-byte header would be a 400 "not valid JSON"."""
+    None when there is no header; 0, which Triton's server reads as no header (a JSON header is
+    never empty), also means the whole body is JSON: `decode_request` reads it so."""
     if value is None:
         return None
     digits = value.strip()
@@ -67,7 +67,7 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
             f"Inference-Header-Content-Length is {significant[:40]}"
             f"{'...' if len(significant) > 40 else ''} but the body has only {body_size} bytes"
         )
-    return int(significant) or None
+    return int(significant)
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,19 @@ class _Header:
 
 
 def decode_request(body: bytes, header_length: int | None) -> InferRequest:
-    """Parse an infer request; binary tensors are sliced from the body after the JSON header."""
-    if header_length is None:
-        header = _parse_header(body, binary=False)
+    """Parse an infer request; binary tensors are sliced from the body after the JSON header.
+
+    `header_length` None or 0: the whole body is the JSON request."""
+    if not header_length:
+        try:
+            header = _parse_header(body, binary=False)
+        except BadRequest as error:
+            if header_length is None or not error.message.startswith("request body is not"):
+                raise
+            raise BadRequest(  # a client that sent its binary tensors with a header length of 0
+                f"{error.message} (Inference-Header-Content-Length 0 means no JSON header: the "
+                "whole body is read as JSON; with binary tensors, send the JSON header's length)"
+            ) from None
         blob = memoryview(b"")
     else:
         head = body[:header_length]

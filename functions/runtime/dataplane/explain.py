@@ -73,7 +73,7 @@ class ExplainPlane:
         decoded = oip.decode_request(body, length)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only
         # the explain ones are read here.
-        raw = _json(body if length is None else body[:length]).get("parameters")
+        raw = _json(body[:length] if length else body).get("parameters")
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
