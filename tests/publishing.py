@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from pathlib import Path
 
+import pytest
+
+from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, model_key
 from functions.runtime.store import ObjectStore
@@ -31,3 +35,19 @@ def flip_stored_model_byte(store: ObjectStore, name: str, version: str, offset: 
     data = bytearray(store.get_bytes(key))
     data[offset] ^= 0x01
     store.put_bytes(key, bytes(data))
+
+
+def publish_three(registry: Registry, workdir: Path, name: str = "m") -> Registry:
+    """Versions 1, 2 and 3 of `name` (different weights), with `production` at 1."""
+    for version in ("1", "2", "3"):
+        publish_linear(registry, workdir, name, version, seed=int(version))
+    registry.set_alias(name, "production", "1", actor="ci")
+    return registry
+
+
+def error_of(call: object, *args: object, **kwargs: object) -> tuple[HTTPStatus, str]:
+    """The status and message of the AiaasError that `call(*args, **kwargs)` raises."""
+    assert callable(call)
+    with pytest.raises(AiaasError) as caught:
+        call(*args, **kwargs)
+    return caught.value.status, caught.value.message

@@ -16,25 +16,14 @@ import pytest
 
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.errors import AiaasError
 from functions.runtime.pool import ModelPool, ServedModel
 from functions.runtime.registry import ModelRef, Registry, alias_key
-from tests.publishing import flip_stored_model_byte, publish_linear
+from tests.publishing import error_of, flip_stored_model_byte, publish_three
 
 
 @pytest.fixture
 def three(registry: Registry, tmp_path: Path) -> Registry:
-    for version in ("1", "2", "3"):
-        publish_linear(registry, tmp_path, "m", version, seed=int(version))
-    registry.set_alias("m", "production", "1", actor="ci")
-    return registry
-
-
-def error_of(call: object, *args: object, **kwargs: object) -> tuple[HTTPStatus, str]:
-    assert callable(call)
-    with pytest.raises(AiaasError) as caught:
-        call(*args, **kwargs)
-    return caught.value.status, caught.value.message
+    return publish_three(registry, tmp_path)
 
 
 def test_a_shadow_is_stored_audited_and_resolved(three: Registry) -> None:
