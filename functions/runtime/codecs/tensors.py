@@ -96,9 +96,21 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
                 array = raw.astype(dtype.numpy)
             if _out_of_range(array, raw, dtype):
                 raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}")
-    except ValueError as exc:
-        raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
+    except ValueError as exc:  # numpy cannot stack the lists: say what it takes, not numpy's words
+        raise InvalidInput(_ragged(tensor, shape, exc)) from None
     return _reshape(array, shape, tensor)
+
+
+def _ragged(tensor: str, shape: tuple[int, ...], exc: ValueError) -> str:
+    got = (
+        "lists nested over 64 deep"
+        if "maximum number of dim" in str(exc)
+        else "nested lists of unequal lengths"
+    )
+    return (
+        f"tensor '{tensor}' data is ragged: {got}; send the {math.prod(shape)} values of shape "
+        f"{list(shape)} as one flat list, row-major, or as lists of equal lengths"
+    )
 
 
 def _whole(values: np.ndarray) -> bool:
