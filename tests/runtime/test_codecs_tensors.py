@@ -142,6 +142,23 @@ def test_json_ragged_data_is_422_saying_what_to_send() -> None:
     )
 
 
+def test_json_true_or_false_among_numbers_is_422() -> None:
+    """numpy reads [1, true] as [1, 1]: a true among numbers was served as 1."""
+    for name, data, kind in [
+        ("FP32", [[1.5, True]], "numbers"),
+        ("INT64", [[1, False]], "integers"),
+        ("UINT64", [[2**64 - 1, True]], "integers"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            tensors.from_json_data(data, BY_OIP[name], (1, 2), "t")
+        assert info.value.message == f"tensor 't' is {name}: data must be {kind}, not true/false"
+    # a header with no true/false literal is not searched: the caller says so
+    assert tensors.from_json_data([1, 2], BY_OIP["INT64"], (2,), "t", bools=False).tolist() == [
+        1,
+        2,
+    ]
+
+
 def test_to_json_data_is_flat_and_decodes_bytes() -> None:
     assert tensors.to_json_data(np.arange(4).reshape(2, 2)) == [0, 1, 2, 3]
     assert tensors.to_json_data(np.array([b"a", "b"], dtype=object)) == ["a", "b"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.nulls import first_null
 from functions.runtime.dtypes import BY_OIP, DType
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -59,8 +60,11 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: str) -> np.ndarray:
-    """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape."""
+def from_json_data(
+    data: object, dtype: DType, shape: tuple[int, ...], tensor: str, *, bools: bool = True
+) -> np.ndarray:
+    """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape.
+    `bools=False`: the request has no true/false literal, so none is looked for."""
     if not isinstance(data, list):
         data = [data]
     try:
@@ -85,12 +89,14 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
             if raw.dtype.kind == "f" and _rounds(raw, dtype):
                 raw = _exact_integers(data, dtype, tensor)
             # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.
+            kind = "integers" if dtype.numpy.kind in "iu" else "numbers"
             if raw.dtype.kind not in "iuf" or (
                 raw.dtype.kind == "f" and dtype.numpy.kind in "iu" and not _whole(raw)
             ):
+                raise InvalidInput(f"tensor '{tensor}' is {dtype.oip}: data must be {kind}")
+            if bools and holds_bool(data):  # numpy read each true as 1, each false as 0
                 raise InvalidInput(
-                    f"tensor '{tensor}' is {dtype.oip}: data must be "
-                    f"{'integers' if dtype.numpy.kind in 'iu' else 'numbers'}"
+                    f"tensor '{tensor}' is {dtype.oip}: data must be {kind}, not true/false"
                 )
             with np.errstate(over="ignore", invalid="ignore"):
                 array = raw.astype(dtype.numpy)
