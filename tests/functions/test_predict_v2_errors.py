@@ -170,7 +170,7 @@ def test_header_length_off_by_some_bytes_says_so(service: PredictService) -> Non
         ),
         (
             {"shape": [1, 64], "datatype": "INT8", "data": [1000] * 64},
-            "tensor 'x' has values out of range for INT8",
+            "tensor 'x' has values out of range for INT8: [-128, 127]",
         ),
         (
             {"shape": [1 << 20, 1 << 20], "datatype": "FP32", "data": [0.0]},

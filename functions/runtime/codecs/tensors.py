@@ -101,7 +101,7 @@ def from_json_data(
             with np.errstate(over="ignore", invalid="ignore"):
                 array = raw.astype(dtype.numpy)
             if _out_of_range(array, raw, dtype):
-                raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}")
+                raise InvalidInput(_out_of_range_text(tensor, dtype))
     except ValueError as exc:  # numpy cannot stack the lists: say what it takes, not numpy's words
         raise InvalidInput(_ragged(tensor, shape, exc)) from None
     return _reshape(array, shape, tensor)
@@ -131,6 +131,17 @@ def _out_of_range(array: np.ndarray, raw: np.ndarray, dtype: DType) -> bool:
     return bool(np.any(np.isinf(array) & np.isfinite(raw)))
 
 
+def _out_of_range_text(tensor: str, dtype: DType) -> str:
+    """The 422 for a value the type cannot hold, with the type's range (what the simple API says)."""
+    numpy_type: np.dtype[Any] = dtype.numpy
+    if numpy_type.kind in "iu":
+        info = np.iinfo(numpy_type)
+        span = f"[{info.min}, {info.max}]"
+    else:
+        span = f"±{float(np.finfo(numpy_type).max):.5g}"
+    return f"tensor '{tensor}' has values out of range for {dtype.oip}: {span}"
+
+
 def _rounds(raw: np.ndarray, dtype: DType) -> bool:
     """Whether float64 `raw` may have rounded integers meant for `dtype`: numpy reads a mix of
     ints and whole floats (6.0), or of int64 and uint64 values (0 and 2**64 - 1), as float64,
@@ -152,7 +163,7 @@ def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:
     try:
         return np.array(exact, dtype=dtype.numpy)
     except OverflowError:
-        raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}") from None
+        raise InvalidInput(_out_of_range_text(tensor, dtype)) from None
 
 
 def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarray:
