@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,12 +22,13 @@ from functions.control import (
     rollouts_api,
 )
 from functions.control.context import ControlPlane
-from functions.runtime.errors import AiaasError, public_answer
+from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.store import ObjectStore, open_store
 
 log = logging.getLogger("aiaas.control")
 
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+_QUERIES: dict[str, frozenset[str]] = {}  # a route's query parameters, by its unique id
 
 DESCRIPTION = """Manage the model registry and batch jobs of an aiaas deployment.
 
@@ -45,6 +48,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        dependencies=[Depends(_known_query)],
     )
     app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
     app.include_router(models_api.router)
@@ -59,6 +63,32 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)
     app.add_middleware(TrailingSlashIgnored)
     return app
+
+
+async def _known_query(request: Request) -> None:  # async: no thread hop for a dict lookup
+    """A 400 naming each query parameter the route does not take, as the data plane answers:
+    FastAPI ignores them, so `?limt=1` listed 100 models as if it had not been sent."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    takes = _QUERIES.get(route.unique_id)
+    if takes is None:
+        takes = _QUERIES[route.unique_id] = _queries_of(route.dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in takes]
+    if not unknown:
+        return
+    listed = ", ".join(repr(name) for name in unknown)
+    raise BadRequest(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed}: "
+        f"{request.method} {request.url.path} "
+        + (f"takes only {', '.join(sorted(takes))}" if takes else "takes no query parameters")
+    )
+
+
+def _queries_of(dependant: Dependant) -> frozenset[str]:
+    """The query parameters of a route's function and of every dependency it has."""
+    names = frozenset(param.alias for param in dependant.query_params)
+    return names.union(*(_queries_of(sub) for sub in dependant.dependencies))
 
 
 class TrailingSlashIgnored:

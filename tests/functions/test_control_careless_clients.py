@@ -120,3 +120,37 @@ def test_every_route_that_answers_415_documents_it_in_its_openapi(handler: Any) 
         }, (method, path)
     upload = spec["paths"]["/control/batch/{model}/jobs/{file}"]["put"]["responses"]
     assert "415" not in upload  # its body is the file itself, of any type
+
+
+def with_query(name: str, query: str) -> dict[str, Any]:
+    event = golden(name)
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = dict(part.split("=", 1) for part in query.split("&"))
+    return event
+
+
+@pytest.mark.parametrize(
+    ("name", "query", "said"),
+    [
+        (
+            "models_list.json",
+            "limt=1",
+            "unknown query parameter 'limt': GET /control/models takes only after, limit",
+        ),
+        (
+            "alias_get.json",
+            "version=2&x=1",
+            "unknown query parameters 'version', 'x': GET /control/models/digits-mlp/aliases/"
+            "production takes no query parameters",
+        ),
+    ],
+)
+def test_a_query_parameter_no_route_takes_is_400_not_ignored(
+    handler: Any, name: str, query: str, said: str
+) -> None:
+    """`?limt=1` listed 100 models as if unasked, where the data plane's routes answer a 400
+    naming the parameter: a parameter ignored answers a question not asked."""
+    status, headers, body = answer(handler, with_query(name, query))
+    assert (status, headers["content-type"], body) == (400, "application/json", {"error": said})
+    status, _, body = answer(handler, with_query("models_list.json", "limit=1"))
+    assert (status, len(body["models"])) == (200, 1)

@@ -189,6 +189,10 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
             "input 'x' expects float32; got text or null values, which does not convert safely",
         ),
         ({"inputs": [[True] * 64]}, "input 'x' expects float32; got true/false values"),
+        (  # numpy reads a true among numbers as 1.0: it was served as one
+            {"inputs": [[1.0] * 63 + [True]]},
+            "input 'x' expects float32 numbers; got true/false among them",
+        ),
         (
             {"inputs": [[1.0] * 64, [1.0] * 63]},
             "input 'x' is ragged: every row must have shape [64]",
@@ -228,6 +232,7 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         "rank",
         "text",
         "bool",
+        "bool-among-numbers",
         "ragged",
         "null",
         "empty",

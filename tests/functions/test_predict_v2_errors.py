@@ -65,6 +65,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> PredictService:
             {"inputs": [json_request()["inputs"][0]] * 2},
             "input 'x' is given twice",
         ),
+        (  # [] was read as no parameters, where [1] was a 400
+            {"inputs": [{**json_request()["inputs"][0], "parameters": []}]},
+            "input 'x' parameters must be a JSON object",
+        ),
+        (
+            json_request(outputs=[{"name": "logits", "parameters": []}]),
+            "output 'logits' parameters must be a JSON object",
+        ),
     ],
     ids=[
         "syntax",
@@ -78,6 +86,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> PredictService:
         "id",
         "outputs",
         "twice",
+        "input-parameters-list",
+        "output-parameters-list",
     ],
 )
 def test_malformed_infer_is_400(service: PredictService, doc: Any, message: str) -> None:
@@ -160,14 +170,18 @@ def test_header_length_off_by_some_bytes_says_so(service: PredictService) -> Non
         ),
         (
             {"shape": [1, 64], "datatype": "INT8", "data": [1000] * 64},
-            "tensor 'x' has values out of range for INT8",
+            "tensor 'x' has values out of range for INT8: [-128, 127]",
         ),
         (
             {"shape": [1 << 20, 1 << 20], "datatype": "FP32", "data": [0.0]},
             "tensor 'x' declares shape [1048576, 1048576]: over 67108864 elements",
         ),
+        (  # numpy reads a true among numbers as 1.0: it was served as one
+            {"shape": [1, 64], "datatype": "FP32", "data": [[0.0] * 63 + [True]]},
+            "tensor 'x' is FP32: data must be numbers, not true/false",
+        ),
     ],
-    ids=["shape", "fp64", "int32", "count", "text", "range", "huge"],
+    ids=["shape", "fp64", "int32", "count", "text", "range", "huge", "bool-among-numbers"],
 )
 def test_shape_or_dtype_mismatch_is_422(
     service: PredictService, tensor: dict[str, Any], message: str

@@ -154,6 +154,23 @@ def test_jsonl_objects_gain_fields_and_bare_rows_are_wrapped(store, tmp_path, x)
     ]
 
 
+def test_jsonl_true_among_numbers_is_a_row_error_not_a_one(store, tmp_path):
+    """numpy reads [1, true, 3, 4] as [1, 1, 3, 4]: the line was scored as if 1 had been sent."""
+    lines = [
+        '{"x": [1, true, 3, 4]}',
+        '{"x": [1, 2, 3, false]}',
+        '{"x": [1, 2, 3, 4], "checked": true}',  # a true beside the input is the caller's
+        "[1, 2, 3, 4]",
+    ]
+    store.put_bytes("batch/iris/input/b.jsonl", ("\n".join(lines) + "\n").encode())
+    assert run(store, tmp_path, "batch/iris/input/b.jsonl")["scored_rows"] == 2
+    errors = [
+        json.loads(line) for line in store.get_bytes(f"{OUT}/b.jsonl.errors.jsonl").splitlines()
+    ]
+    said = "input 'x' must hold float32 numbers; got true/false among them"
+    assert errors == [{"line": 1, "error": said}, {"line": 2, "error": said}]
+
+
 def test_jsonl_rows_numpy_cannot_stack_say_the_shape_wanted(store, tmp_path):
     """They said only "input 'x' is ragged", also for lists nested past numpy's 64 dimensions."""
     deep = "[" * 70 + "1" + "]" * 70

@@ -123,6 +123,41 @@ def test_null_for_a_model_that_takes_finite_numbers_says_how_to_publish_one() ->
         assert info.value.message == message, body
 
 
+def test_true_or_false_among_numbers_is_refused_not_read_as_one_or_zero() -> None:
+    """numpy reads [1, true, 3] as [1, 1, 3]: every form served a true as 1 (an all-true row
+    was refused), so a client's boolean feature went to the model as a number."""
+    cases = [
+        (
+            {"inputs": [[1, True, 3]]},
+            CLASSIFIER,
+            "input 'x' expects float32 numbers; got true/false among them",
+        ),
+        (
+            {"inputs": {"a": [[1, 2]], "b": [5, False]}},
+            TWO_INPUTS,
+            "input 'b' expects int64 numbers; got true/false among them",
+        ),
+        (
+            {"instances": [{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": False, "c": 3}]},
+            FEATURED,
+            "instances[1].b must be a number (float32); got False",
+        ),
+        (
+            {"inputs": {"a": [1, 2], "b": [2, True], "c": [3, 4]}},
+            FEATURED,
+            "inputs.b[1] must be a number (float32); got True",
+        ),
+    ]
+    for body, manifest, message in cases:
+        with pytest.raises(InvalidInput) as info:
+            simple.decode(body, manifest)
+        assert info.value.message == message, body
+    # a body with no true/false literal is not searched: the caller says so
+    assert simple.decode({"inputs": [[1, 2, 3]]}, CLASSIFIER, bools=False)["x"].tolist() == [
+        [1, 2, 3]
+    ]
+
+
 def test_nulls_beside_text_or_booleans_are_still_mixed_values() -> None:
     for row in ([1, None, "a"], [True, None, 3]):
         with pytest.raises(InvalidInput) as info:

@@ -122,10 +122,41 @@ def test_json_uint64_rejects_fractions_and_negative_values() -> None:
         tensors.from_json_data([-1, 2**64 - 1], BY_OIP["UINT64"], (2,), "t")
 
 
-def test_json_ragged_data_is_422() -> None:
+def test_json_ragged_data_is_422_saying_what_to_send() -> None:
+    """It echoed numpy's "setting an array element with a sequence. The requested array has an
+    inhomogeneous shape after 1 dimensions..." where the simple API says what to fix."""
     with pytest.raises(InvalidInput) as info:
         tensors.from_json_data([[1, 2], [3]], BY_OIP["FP32"], (3,), "t")
-    assert info.value.message.startswith("tensor 't' data is ragged or not FP32")
+    assert info.value.message == (
+        "tensor 't' data is ragged: nested lists of unequal lengths; send the 3 values of "
+        "shape [3] as one flat list, row-major, or as lists of equal lengths"
+    )
+    deep: object = 1
+    for _ in range(70):
+        deep = [deep]
+    with pytest.raises(InvalidInput) as info:
+        tensors.from_json_data(deep, BY_OIP["FP32"], (1, 2), "t")
+    assert info.value.message == (
+        "tensor 't' data is ragged: lists nested over 64 deep; send the 2 values of "
+        "shape [1, 2] as one flat list, row-major, or as lists of equal lengths"
+    )
+
+
+def test_json_true_or_false_among_numbers_is_422() -> None:
+    """numpy reads [1, true] as [1, 1]: a true among numbers was served as 1."""
+    for name, data, kind in [
+        ("FP32", [[1.5, True]], "numbers"),
+        ("INT64", [[1, False]], "integers"),
+        ("UINT64", [[2**64 - 1, True]], "integers"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            tensors.from_json_data(data, BY_OIP[name], (1, 2), "t")
+        assert info.value.message == f"tensor 't' is {name}: data must be {kind}, not true/false"
+    # a header with no true/false literal is not searched: the caller says so
+    assert tensors.from_json_data([1, 2], BY_OIP["INT64"], (2,), "t", bools=False).tolist() == [
+        1,
+        2,
+    ]
 
 
 def test_to_json_data_is_flat_and_decodes_bytes() -> None:

@@ -18,6 +18,7 @@ from functions.runtime.batch.scoring import Chunk, OutputField, RowError, fits, 
 from functions.runtime.batch.sizes import stacked
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
@@ -58,7 +59,10 @@ class JsonlDecoder:
                         f"has a {self.pair!r}: this model reads one text a row (field "
                         f"{self.field!r}), not pairs of texts"
                     )
-                row = {spec.name: self._value(spec, instance) for spec in self.manifest.inputs}
+                bools = "true" in text or "false" in text  # else no true to look for
+                row = {
+                    spec.name: self._value(spec, instance, bools) for spec in self.manifest.inputs
+                }
             except RowRejected as exc:
                 errors.append(RowError(int(numbers[index]), str(exc)))
                 records.append("")
@@ -93,7 +97,7 @@ class JsonlDecoder:
         wanted = ", ".join(f'"{name}": ...' for name in self.shapes)
         raise RowRejected(f"expected a JSON object like {{{wanted}}}")
 
-    def _value(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
+    def _value(self, spec: TensorSpec, instance: dict[str, object], bools: bool) -> np.ndarray:
         if spec.name not in instance and self.manifest.features:
             return self._record(spec, instance)
         if spec.name not in instance:
@@ -124,6 +128,10 @@ class JsonlDecoder:
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
         if value.dtype.kind not in allowed:
             raise _wrong_kind(spec, value)
+        if bools and allowed == "iuf" and holds_bool(instance[spec.name]):  # numpy's 1 or 0
+            raise RowRejected(
+                f"input '{spec.name}' must hold {spec.dtype} numbers; got true/false among them"
+            )
         return value
 
     def _record(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:

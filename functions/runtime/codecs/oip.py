@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.codecs import oip_classification, tensors
+from functions.runtime.codecs import json_bools, oip_classification, tensors
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
@@ -46,7 +46,8 @@ def _object(value: object, what: str) -> Mapping[str, Any]:
 
 
 def _parameters(item: Mapping[str, Any], what: str) -> Mapping[str, Any]:
-    return _object(item.get("parameters") or {}, f"{what} parameters")
+    parameters = item.get("parameters")  # absent or null: none; [] is no object either
+    return {} if parameters is None else _object(parameters, f"{what} parameters")
 
 
 def parse_header_length(value: str | None, body_size: int) -> int | None:
@@ -104,6 +105,7 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
                 "whole body is read as JSON; with binary tensors, send the JSON header's length)"
             ) from None
         blob = memoryview(b"")
+        head = body
     else:
         head = body[:header_length]
         # Clients repeat the same JSON header for every request of one shape: parse it once.
@@ -116,10 +118,11 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
         blob = memoryview(body)[header_length:]
     offset = 0
     inputs: dict[str, np.ndarray] = {}
+    bools = json_bools.may_hold_bools(head)  # a true among numbers is looked for only then
     for tensor in header.tensors:
         if tensor.size is None:
             inputs[tensor.name] = tensors.from_json_data(
-                tensor.data, tensor.dtype, tensor.shape, tensor.name
+                tensor.data, tensor.dtype, tensor.shape, tensor.name, bools=bools
             )
             continue
         if offset + tensor.size > len(blob):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -28,11 +29,15 @@ from functions.runtime.text_input import PAIR_FIELD, text_input
 from functions.runtime.validation import describe
 
 
-def _array(value: object, spec: TensorSpec) -> np.ndarray:
+def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError:
         raise InvalidInput(_ragged(value, spec)) from None
+    if bools and array.dtype.kind in "iuf" and holds_bool(value):  # numpy read true as 1
+        raise InvalidInput(
+            f"input '{spec.name}' expects {spec.dtype} numbers; got true/false among them"
+        )
     if spec.dtype != "string" and array.dtype.kind == "U":
         # One text per row for a text model (which tokenizes it), else a 422 later. numpy makes
         # a number or boolean among texts a string ("5"): keep what was sent, so it is refused.
@@ -101,8 +106,9 @@ def _exact_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.nd
         ) from None
 
 
-def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
-    """Tensors keyed by input name, typed as JSON gave them (validation casts them)."""
+def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict[str, np.ndarray]:
+    """Tensors keyed by input name, typed as JSON gave them (validation casts them).
+    `bools=False`: the body has no true/false literal, so none is looked for."""
     if not isinstance(body, dict):
         raise BadRequest('request body must be a JSON object like {"inputs": [[...]]}')
     if ("inputs" in body) == ("instances" in body):
@@ -112,7 +118,7 @@ def decode(body: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     inputs = body["inputs"]
     if type(inputs) is list and len(manifest.inputs) == 1:  # the usual request, asked first
         spec = manifest.inputs[0]
-        return {spec.name: _array(inputs, spec)}
+        return {spec.name: _array(inputs, spec, bools)}
     if isinstance(inputs, dict) and _by_feature(inputs, manifest):
         return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
@@ -283,7 +289,12 @@ def _numbers(
     table: list[Any], spec: TensorSpec, features: tuple[str, ...], where: Any
 ) -> np.ndarray:
     array = np.asarray(table) if table else np.empty((0, len(features)))
-    if array.dtype.kind in "iufb" and array.ndim == 2:
+    # all true/false: validation says so; a true among numbers (numpy's 1): the slow path
+    if (
+        array.dtype.kind in "iufb"
+        and array.ndim == 2
+        and (array.dtype.kind == "b" or not holds_bool(table))
+    ):
         return array
     missing = False  # the slow path: say which value is wrong, or read nulls as NaN
     for index, row in enumerate(table):

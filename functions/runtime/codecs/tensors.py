@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.nulls import first_null
 from functions.runtime.dtypes import BY_OIP, DType
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -59,8 +60,11 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: str) -> np.ndarray:
-    """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape."""
+def from_json_data(
+    data: object, dtype: DType, shape: tuple[int, ...], tensor: str, *, bools: bool = True
+) -> np.ndarray:
+    """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape.
+    `bools=False`: the request has no true/false literal, so none is looked for."""
     if not isinstance(data, list):
         data = [data]
     try:
@@ -85,20 +89,34 @@ def from_json_data(data: object, dtype: DType, shape: tuple[int, ...], tensor: s
             if raw.dtype.kind == "f" and _rounds(raw, dtype):
                 raw = _exact_integers(data, dtype, tensor)
             # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.
+            kind = "integers" if dtype.numpy.kind in "iu" else "numbers"
             if raw.dtype.kind not in "iuf" or (
                 raw.dtype.kind == "f" and dtype.numpy.kind in "iu" and not _whole(raw)
             ):
+                raise InvalidInput(f"tensor '{tensor}' is {dtype.oip}: data must be {kind}")
+            if bools and holds_bool(data):  # numpy read each true as 1, each false as 0
                 raise InvalidInput(
-                    f"tensor '{tensor}' is {dtype.oip}: data must be "
-                    f"{'integers' if dtype.numpy.kind in 'iu' else 'numbers'}"
+                    f"tensor '{tensor}' is {dtype.oip}: data must be {kind}, not true/false"
                 )
             with np.errstate(over="ignore", invalid="ignore"):
                 array = raw.astype(dtype.numpy)
             if _out_of_range(array, raw, dtype):
-                raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}")
-    except ValueError as exc:
-        raise InvalidInput(f"tensor '{tensor}' data is ragged or not {dtype.oip}: {exc}") from None
+                raise InvalidInput(_out_of_range_text(tensor, dtype))
+    except ValueError as exc:  # numpy cannot stack the lists: say what it takes, not numpy's words
+        raise InvalidInput(_ragged(tensor, shape, exc)) from None
     return _reshape(array, shape, tensor)
+
+
+def _ragged(tensor: str, shape: tuple[int, ...], exc: ValueError) -> str:
+    got = (
+        "lists nested over 64 deep"
+        if "maximum number of dim" in str(exc)
+        else "nested lists of unequal lengths"
+    )
+    return (
+        f"tensor '{tensor}' data is ragged: {got}; send the {math.prod(shape)} values of shape "
+        f"{list(shape)} as one flat list, row-major, or as lists of equal lengths"
+    )
 
 
 def _whole(values: np.ndarray) -> bool:
@@ -111,6 +129,17 @@ def _out_of_range(array: np.ndarray, raw: np.ndarray, dtype: DType) -> bool:
         return not np.array_equal(array, raw)
     # A finite number too large for FP16/FP32 would become infinity: say so, not "not finite".
     return bool(np.any(np.isinf(array) & np.isfinite(raw)))
+
+
+def _out_of_range_text(tensor: str, dtype: DType) -> str:
+    """The 422 for a value the type cannot hold, with the type's range (what the simple API says)."""
+    numpy_type: np.dtype[Any] = dtype.numpy
+    if numpy_type.kind in "iu":
+        info = np.iinfo(numpy_type)
+        span = f"[{info.min}, {info.max}]"
+    else:
+        span = f"±{float(np.finfo(numpy_type).max):.5g}"
+    return f"tensor '{tensor}' has values out of range for {dtype.oip}: {span}"
 
 
 def _rounds(raw: np.ndarray, dtype: DType) -> bool:
@@ -134,7 +163,7 @@ def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:
     try:
         return np.array(exact, dtype=dtype.numpy)
     except OverflowError:
-        raise InvalidInput(f"tensor '{tensor}' has values out of range for {dtype.oip}") from None
+        raise InvalidInput(_out_of_range_text(tensor, dtype)) from None
 
 
 def _reshape(array: np.ndarray, shape: tuple[int, ...], tensor: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.batch.nonfinite import nonfinite_rows
-from functions.runtime.codecs import oip, oip_classification, simple
+from functions.runtime.codecs import json_bools, oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.live import prediction_output
 from functions.runtime.drift.monitor import DriftMonitor
@@ -80,7 +80,7 @@ class ModelPlane:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise not_json(exc, body) from None
-        inputs = simple.decode(doc, model.manifest)
+        inputs = simple.decode(doc, model.manifest, bools=json_bools.may_hold_bools(body))
         outputs = model.predict(inputs, typed=False)
         check_finite(model, outputs, inputs)
         if self.drift is not None:
