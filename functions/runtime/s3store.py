@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
+from functions.runtime.names import TEMP_PREFIX
 from functions.runtime.s3client import forget_s3_client, make_s3_client, shared_s3_client
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
@@ -285,7 +286,10 @@ class S3Store:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield item["Key"][strip:]
+                    # A directory store's lock and stamp files, carried by a sync of it to S3
+                    # (`aws s3 sync STORE s3://...`): hidden as the directory store hides them.
+                    if not item["Key"].rpartition("/")[2].startswith(TEMP_PREFIX):
+                        yield item["Key"][strip:]
 
     def list_dirs(self, prefix: str) -> list[str]:
         full = (self._key(prefix) if prefix else self.prefix).rstrip("/")

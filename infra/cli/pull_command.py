@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,25 @@ def _pull(args: argparse.Namespace) -> int:
     if alias:
         target.set_alias(manifest.name, alias, manifest.version)
         print(f"{manifest.name}@{alias} -> {manifest.version}")
+    if ref.alias:
+        _say_not_carried(source, manifest, ref.alias)
     return 0
+
+
+def _say_not_carried(source: Registry, manifest: ModelManifest, alias: str) -> None:
+    """A note when the source's alias splits its requests or shadows a version: the pull
+    copied its main version only, and a user moving a store would otherwise serve another
+    mix here without being told."""
+    held = source.alias_target(manifest.name, alias)
+    if held is None or (held.canary is None and held.shadow is None):
+        return
+    print(
+        f"note: {manifest.name}@{alias} in {source.store.uri} is {held.describe()}; a pull "
+        f"copies one version, so here it serves {manifest.version} alone: pull the others and "
+        "`aiaas promote` / `aiaas shadow` here to split it the same way (moving a whole "
+        "store: README.md, Moving a store)",
+        file=sys.stderr,
+    )
 
 
 def _check_same(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.manifest import ArtifactFile
 from functions.runtime.registry import Registry
@@ -22,7 +23,7 @@ from infra.cli import row_progress
 from infra.cli.row_progress import BYTES
 from tests import onnx_factory
 from tests.infra.test_cli_registry import fails, run
-from tests.publishing import flip_stored_model_byte
+from tests.publishing import flip_stored_model_byte, publish_linear
 
 
 @pytest.mark.parametrize(("source_kind", "target_kind"), [("s3", "local"), ("local", "s3")])
@@ -206,3 +207,26 @@ def test_a_ref_the_source_lacks_names_the_source(
     source = tmp_path / "sorce"
     err = fails(capsys, local_store, "pull", "m", "--from", str(source))
     assert err == f"aiaas pull: error: {source} (--from): model 'm' not found"
+
+
+def test_pull_of_a_split_alias_says_what_it_did_not_carry(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A pull copies one version: of `m@production` split 80/20 with a shadow it sets the alias
+    here to the main version alone, so it says so (it had said only `m@production -> 1`)."""
+    source, target = LocalStore(tmp_path / "a"), LocalStore(tmp_path / "b")
+    there = Registry(source)
+    for version in ("1", "2", "3"):
+        publish_linear(there, tmp_path, "m", version)
+    there.set_alias("m", "production", "1")
+    there.set_alias_weights("m", "production", {"1": 0.8, "2": 0.2})
+    there.set_shadow("m", "production", "3", 0.5)
+    code, out, err = run(capsys, target, "pull", "m@production", "--from", source.uri)
+    assert (code, out.splitlines()[-1]) == (0, "m@production -> 1")
+    assert err == (
+        f"note: m@production in {source.uri} is 1 (80%) + 2 (20%), shadow 3 (50% sampled); "
+        "a pull copies one version, so here it serves 1 alone: pull the others and `aiaas "
+        "promote` / `aiaas shadow` here to split it the same way (moving a whole store: "
+        "README.md, Moving a store)\n"
+    )
+    assert Registry(target).alias_target("m", "production") == AliasTarget("1")
