@@ -179,3 +179,24 @@ def test_an_encoded_image_sent_as_text_is_told_to_send_pixels(root: Path, sent: 
         "lists of numbers, or an OIP tensor), not an encoded PNG/JPEG or base64: decode it "
         "first (numpy.asarray(PIL.Image.open(file)))"
     )
+
+
+def test_a_baseline_of_channels_last_images_is_refused_as_batch_refuses_them(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was flattened and stored: a background and drift bins of scrambled pixels, where batch
+    # and predict refuse the same array naming the transpose.
+    store = LocalStore(root / "store")
+    path = fixed_batch_cnn(root / "cnn-bl.onnx", batch="N")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn-bl"]) == 0
+    np.save(root / "train-hwc.npy", np.zeros((4, SIDE, SIDE, 3), np.float32))
+    capsys.readouterr()
+    assert main(["--store", store.uri, "baseline", "cnn-bl", str(root / "train-hwc.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "these look like channels-last images [H, W, C]: this model takes channels first "
+        "[C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+    )
+    assert not store.exists("models/cnn-bl/versions/1/background.json")
+    np.save(root / "train.npy", np.zeros((4, 3, SIDE, SIDE), np.float32))
+    assert main(["--store", store.uri, "baseline", "cnn-bl", str(root / "train.npy")]) == 0
