@@ -51,9 +51,25 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     null = string_null(spec, value)
     if null is not None:
         raise InvalidInput(null)
+    encoded = encoded_image_hint(spec, value)
+    if encoded:
+        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got text: {encoded}")
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
+    )
+
+
+def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
+    """For text sent to an image input (a base64 PNG, as other image APIs take): what to send
+    instead; "" when that is not what was sent."""
+    if spec.rank < 3 or value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
+        return ""
+    if not all(isinstance(v, str | bytes) for v in value.flat) or value.size == 0:
+        return ""
+    return (
+        "an image is sent as its pixel values (nested lists of numbers, or an OIP tensor), "
+        "not an encoded PNG/JPEG or base64: decode it first (numpy.asarray(PIL.Image.open(file)))"
     )
 
 
@@ -119,7 +135,7 @@ def _check_shape(spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False)
         if size != -1 and size != value.shape[axis]:
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
-                f"(dimension {axis} must be {size}){_channels_hint(want, value.shape)}"
+                f"(dimension {axis} must be {size}){channels_hint(want, value.shape)}"
                 + _fixed_batch_hint(spec, axis)
             )
 
@@ -137,9 +153,10 @@ def _fixed_batch_hint(spec: TensorSpec, axis: int) -> str:
     )
 
 
-def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
+def channels_hint(want: tuple[int, ...], got: tuple[int, ...], *, one: bool = False) -> str:
     """For a batch of images whose channels sit on the other side from the model's (numpy and
-    PIL give [H, W, C], torch models take [C, H, W]): what they look like and the fix."""
+    PIL give [H, W, C], torch models take [C, H, W]): what they look like and the fix. `one`:
+    `got` is one image given a batch axis of 1 (a batch file's row), so the fix is per image."""
     if len(want) != 4 or len(got) != 4:
         return ""
 
@@ -147,14 +164,16 @@ def _channels_hint(want: tuple[int, ...], got: tuple[int, ...]) -> str:
         return all(d in (-1, s) for d, s in zip(dims, sent, strict=True))
 
     if 0 < want[1] <= 4 and fits((want[2], want[3], want[1]), got[1:]):
+        fix = "image.transpose(2, 0, 1)" if one else "images.transpose(0, 3, 1, 2)"
         return (
             "; these look like channels-last images [H, W, C]: this model takes channels first "
-            "[C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+            f"[C, H, W] (numpy: {fix})"
         )
     if 0 < want[3] <= 4 and fits((want[3], want[1], want[2]), got[1:]):
+        fix = "image.transpose(1, 2, 0)" if one else "images.transpose(0, 2, 3, 1)"
         return (
             "; these look like channels-first images [C, H, W]: this model takes channels last "
-            "[H, W, C] (numpy: images.transpose(0, 2, 3, 1))"
+            f"[H, W, C] (numpy: {fix})"
         )
     return ""
 

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.explainer import explained_columns
@@ -71,6 +72,10 @@ def read_rows(
             array = np.load(path, allow_pickle=False)
         except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
             raise BadRequest(f"{path}: {exc}; save the rows as a numeric array") from None
+        if array.ndim > 2 and len(manifest.inputs) == 1:
+            # Images as batch reads them: channels on the wrong side, flattened, would be
+            # rows of scrambled pixels (a background, drift bins) stored without a word.
+            check_rows(NpyHeader(array.shape, array.dtype, 0), manifest, str(path))
         array = array.reshape(len(array), -1)
         return (
             table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)

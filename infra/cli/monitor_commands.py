@@ -42,6 +42,7 @@ from infra.cli.pyplot import pyplot
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
+MAX_DRAWN = 40  # features drawn at most: an image model's pixels (784 for 28x28) fill no page
 NO_PNG = (
     "no drift PNG drawn: matplotlib is not installed (pip install 'aiaas[card]'; "
     "--no-png: the table only, without this line)"
@@ -193,6 +194,15 @@ def _pyplot() -> Any:
     return pyplot("the drift PNG", " (or --no-png: the table only)")
 
 
+def most_drifted(psi: np.ndarray) -> list[int]:
+    """The columns (features) of `psi` [slices, features] to draw: all of a few, else the
+    MAX_DRAWN whose highest PSI in any slice is highest, in the baseline's order."""
+    if psi.shape[1] <= MAX_DRAWN:
+        return list(range(psi.shape[1]))
+    peak = np.nan_to_num(psi, nan=-1.0).max(axis=0, initial=-1.0)
+    return sorted(np.argsort(-peak, kind="stable")[:MAX_DRAWN].tolist())
+
+
 def draw(
     title: str,
     features: tuple[str, ...],
@@ -201,8 +211,14 @@ def draw(
     threshold: float,
     path: Path,
 ) -> None:
-    """A heat map of PSI per feature (rows) over the window's slices (columns)."""
+    """A heat map of PSI per feature (rows) over the window's slices (columns); of many
+    features, the MAX_DRAWN most drifted (the table lists them all)."""
     plt = _pyplot()
+    kept = most_drifted(psi)
+    heading = "drift per feature against the training baseline"
+    if len(kept) < len(features):
+        heading = f"the {len(kept)} most drifted of {len(features)} features"
+    features, psi = tuple(features[i] for i in kept), psi[:, kept]
     figure, axes = plt.subplots(figsize=(9, 0.28 * len(features) + 1.8))
     shown = np.ma.masked_invalid(psi.T)
     image = axes.imshow(shown, aspect="auto", cmap="Reds", vmin=0, vmax=max(2 * threshold, 0.5))
@@ -212,7 +228,7 @@ def draw(
     axes.set_xticks(ticks, labels, fontsize=7)
     axes.set_xlabel("end of slice (UTC); blank: nothing served")
     figure.colorbar(image, ax=axes, label=f"PSI (drift above {threshold:g})")
-    axes.set_title(f"{title}: drift per feature against the training baseline")
+    axes.set_title(f"{title}: {heading}")
     figure.tight_layout()
     figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)

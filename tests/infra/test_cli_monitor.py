@@ -191,3 +191,21 @@ def test_monitor_of_a_baseline_its_model_cannot_use_says_so(
         "once: publish the model again and `aiaas baseline` the new version with its training "
         "data\n"
     )
+
+
+def test_the_drift_png_of_a_784_pixel_image_model_draws_the_most_drifted_rows(
+    tmp_path: Path,
+) -> None:
+    # A 28x28 image model's baseline bins every pixel: the PNG was 784 rows, 24,345 px tall.
+    from PIL import Image
+
+    from infra.cli.monitor_commands import MAX_DRAWN, draw, most_drifted
+
+    names = tuple(f"x_{i}" for i in range(784))
+    psi = np.zeros((24, 784))
+    psi[3, 500] = 3.0  # the drifted pixel is among those drawn
+    assert 500 in most_drifted(psi) and len(most_drifted(psi)) == MAX_DRAWN
+    draw("cnn:1", names, np.arange(24.0) + 1.8e9, psi, 0.2, tmp_path / "drift.png")
+    width, height = Image.open(tmp_path / "drift.png").size
+    assert height < 0.28 * 110 * MAX_DRAWN + 400 and MAX_DRAWN <= 60
+    assert width == 990

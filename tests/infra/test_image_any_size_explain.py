@@ -91,10 +91,13 @@ def test_requests_of_other_sizes_follow_on_the_same_function(
             np.testing.assert_allclose(row["prediction"], want, rtol=1e-5)
 
 
-def test_a_patch_larger_than_the_image_is_refused(services: dict[str, PredictService]) -> None:
-    body = {"inputs": [np.zeros((3, 5, 6)).tolist()], "parameters": {"patch": 7}}
+@pytest.mark.parametrize("patch", [7, 0])  # 0 was taken as no patch asked: the default size
+def test_a_patch_outside_the_image_is_refused(
+    services: dict[str, PredictService], patch: int
+) -> None:
+    body = {"inputs": [np.zeros((3, 5, 6)).tolist()], "parameters": {"patch": patch}}
     status, doc = explain(services["anysize"], "anysize", body)
-    assert (status, doc) == (422, {"error": "patch must be from 1 to 6; got 7"})
+    assert (status, doc) == (422, {"error": f"patch must be from 1 to 6; got {patch}"})
 
 
 def test_images_with_the_wrong_channels_are_refused(services: dict[str, PredictService]) -> None:

@@ -141,3 +141,62 @@ def test_explaining_a_file_without_a_background_fails_once_up_front(
     assert main([*args, "--out", str(out)]) == 1
     assert "has no background to explain against" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_batch_of_channels_last_images_is_told_the_transpose_as_predict_is(root: Path) -> None:
+    # Batch said only "rows must have shape [3, 8, 8]", where predict names the transpose.
+    store = LocalStore(root / "store")
+    np.save(root / "hwc.npy", np.zeros((2, SIDE, SIDE, 3), np.float32))
+    assert main(["--store", store.uri, "batch", "cnn", str(root / "hwc.npy")]) == 1
+    summary = json.loads((root / "store/batch/cnn/output/hwc.npy.summary.json").read_text())
+    assert summary["error"].endswith(
+        f"rows must have shape [3, {SIDE}, {SIDE}]; these look like channels-last images "
+        "[H, W, C]: this model takes channels first [C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+    ), summary
+    lines = [json.dumps({"x": np.zeros((3, SIDE, SIDE)).tolist()})]
+    lines.append(json.dumps({"x": np.zeros((SIDE, SIDE, 3)).tolist()}))
+    (root / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["--store", store.uri, "batch", "cnn", str(root / "mixed.jsonl")]) == 0
+    errors = (root / "store/batch/cnn/output/mixed.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in errors] == [
+        {
+            "line": 2,
+            "error": f"input 'x' must have shape [3, {SIDE}, {SIDE}] per row; got [{SIDE}, {SIDE}, "
+            "3]; these look like channels-last images [H, W, C]: this model takes channels first "
+            "[C, H, W] (numpy: image.transpose(2, 0, 1))",
+        }
+    ]
+
+
+@pytest.mark.parametrize("sent", ["iVBORw0KGgoAAAANSUhEUgAAAAg=", ["iVBORw0KGgoAAAANSUhEUgAAAAg="]])
+def test_an_encoded_image_sent_as_text_is_told_to_send_pixels(root: Path, sent: Any) -> None:
+    # A base64 PNG (what other image APIs take) got "got text or null values, which does not
+    # convert safely", which does not say what to send instead.
+    status, doc = post(root, "/models/cnn/predict", {"inputs": sent})
+    assert status == 422
+    assert doc["error"] == (
+        "input 'x' expects float32; got text: an image is sent as its pixel values (nested "
+        "lists of numbers, or an OIP tensor), not an encoded PNG/JPEG or base64: decode it "
+        "first (numpy.asarray(PIL.Image.open(file)))"
+    )
+
+
+def test_a_baseline_of_channels_last_images_is_refused_as_batch_refuses_them(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was flattened and stored: a background and drift bins of scrambled pixels, where batch
+    # and predict refuse the same array naming the transpose.
+    store = LocalStore(root / "store")
+    path = fixed_batch_cnn(root / "cnn-bl.onnx", batch="N")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "cnn-bl"]) == 0
+    np.save(root / "train-hwc.npy", np.zeros((4, SIDE, SIDE, 3), np.float32))
+    capsys.readouterr()
+    assert main(["--store", store.uri, "baseline", "cnn-bl", str(root / "train-hwc.npy")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "these look like channels-last images [H, W, C]: this model takes channels first "
+        "[C, H, W] (numpy: images.transpose(0, 3, 1, 2))"
+    )
+    assert not store.exists("models/cnn-bl/versions/1/background.json")
+    np.save(root / "train.npy", np.zeros((4, 3, SIDE, SIDE), np.float32))
+    assert main(["--store", store.uri, "baseline", "cnn-bl", str(root / "train.npy")]) == 0

@@ -243,6 +243,11 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
             "batch/iris/input/a.parquet: unsupported input format '.parquet'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and renaming does not convert a Parquet file: write it as CSV and upload that (pandas: pd.read_parquet('a.parquet').to_csv('a.csv', index=False))",
         ),
         ("m.npy", b"not numpy", "batch/iris/input/m.npy: not an .npy file numpy can read"),
+        (  # publish --data's labelled file, also given to compare: it said "name the file .npy"
+            "held.npz",
+            b"PK",
+            "batch/iris/input/held.npz: unsupported input format '.npz'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and an .npz holds several arrays (publish --data reads one so): save the rows' array as .npy (numpy: np.save('held.npy', np.load('held.npz')['x'])), or the rows with their labels as JSONL",
+        ),
     ],
 )
 def test_unreadable_objects_fail_with_a_summary_that_says_why(store, tmp_path, name, data, reason):

@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from functions.runtime.cache import ArtifactCache
+from functions.runtime.comparison.metrics import confusion
 from functions.runtime.comparison.run import CompareRequest, compare_versions, default_labels
 from functions.runtime.errors import AiaasError, InvalidInput, ModelNotFound
 from functions.runtime.pool import ModelPool
@@ -261,3 +262,13 @@ def test_zipmap_probabilities_are_compared_as_the_numbers_they_are(
     diff = np.abs(b - a)
     assert report["max_abs_diff"] == pytest.approx(diff.max(), rel=1e-6)
     assert report["max_rel_diff"] == pytest.approx((diff / np.maximum(a, 1e-12)).max(), rel=1e-5)
+
+
+def test_the_confusion_matrix_keeps_the_models_class_order() -> None:
+    # Sorted as text ("eight", "five", "four", ...), where the card's matrix of the same model
+    # reads "zero", "one", "two", ...; labels the model does not name come after, sorted.
+    a = np.array(["one", "eight", "two", "one"])
+    b = np.array(["eight", "eight", "two", "other"])
+    found = confusion(a, b, order=("zero", "one", "two", "eight"))
+    assert found["labels"] == ["one", "two", "eight", "other"]
+    assert found["matrix"] == [[0, 0, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]

@@ -22,7 +22,7 @@ from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
-from functions.runtime.validation import string_null
+from functions.runtime.validation import channels_hint, string_null
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 
@@ -122,7 +122,7 @@ class JsonlDecoder:
                 raise _wrong_kind(spec, value)  # "x": "a photo": no shape says what is wrong
             raise RowRejected(
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
-                f"{list(value.shape)}"
+                f"{list(value.shape)}{channels_hint((-1, *want), (1, *value.shape), one=True)}"
             )
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values

@@ -100,6 +100,15 @@ class BatchObject:
                     f"CSV and upload that (pandas: pd.{table[1]}({name!r}).to_csv({csv!r}, "
                     "index=False))"
                 )
+            if shown == ".npz":
+                name = self.file.rsplit("/", 1)[-1]
+                npy = name[: -len(shown)] + ".npy"
+                raise UnsupportedFormat(
+                    f"{self.input_key}: unsupported input format {shown!r}; batch reads "
+                    f"{SUPPORTED}, and an .npz holds several arrays (publish --data reads one "
+                    f"so): save the rows' array as .npy (numpy: np.save({npy!r}, "
+                    f"np.load({name!r})['x'])), or the rows with their labels as JSONL"
+                )
             raise UnsupportedFormat(
                 f"{self.input_key}: unsupported input format {shown or '(none)'!r}; "
                 f"name the file with one of {SUPPORTED}"

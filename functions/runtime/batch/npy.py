@@ -32,6 +32,7 @@ from functions.runtime.batch.scoring import (
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
+from functions.runtime.validation import channels_hint
 
 HEADER_READ = 64 * 1024
 MAX_ARRAY_BYTES = 2**63 - 1  # a file's size is an int64: a header promising more is a lie
@@ -105,6 +106,7 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         raise BadArrayFile(
             f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
             f"{list(spec.shape)}; rows must have shape {list(want)}"
+            + channels_hint((-1, *want), header.shape)
         )
     if header.dtype.kind not in "biuf" and not (
         spec.dtype == "string" and header.dtype.kind == "U"

@@ -7,6 +7,7 @@ and R². Written with numpy: the control plane does not ship scikit-learn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,12 @@ def deltas(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def confusion(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    """Rows: A's label, columns: B's label, cells: how many rows got that pair."""
-    labels = [str(x) for x in np.union1d(a, b)]
+def confusion(a: np.ndarray, b: np.ndarray, order: Sequence[str] = ()) -> dict[str, Any]:
+    """Rows: A's label, columns: B's label, cells: how many rows got that pair. Labels in
+    `order` (the model's classes, as its card draws them) first, others after, sorted."""
+    seen = [str(x) for x in np.union1d(a, b)]
+    known = [label for label in dict.fromkeys(order) if label in set(seen)]
+    labels = known + sorted(set(seen) - set(known))
     index = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
     np.add.at(matrix, ([index[x] for x in a], [index[x] for x in b]), 1)

@@ -319,7 +319,7 @@ def _quality(tally: Tally, plan: Plan, a: ModelManifest, label: str | None) -> d
         truth = class_truth(tally.truth, a.labels)
         return {
             "metrics": _metrics(label, truth, ours, metrics.classifier_metrics, str),
-            "confusion": metrics.confusion(*ours),
+            "confusion": metrics.confusion(*ours, order=a.labels),
         }
     if plan.primary is None:
         return {"metrics": None, "points": None}

@@ -122,7 +122,7 @@ def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = 
     layout = layout or guessed
     if layout != guessed:  # channels last where the shape looked channels first
         height, width = row[0], row[1]
-    size = patch or max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
+    size = max(1, round(math.sqrt(height * width / PATCH_GROUPS))) if patch is None else patch
     if size < 1 or size > max(height, width):
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
     check_patch_count(height, width, size)
