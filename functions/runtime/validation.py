@@ -34,6 +34,9 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
             source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
         ):
             return value.astype(object, copy=False)
+        filled = fill_missing(spec, value)
+        if filled is not None:
+            return filled
     elif source == target:
         return value
     elif not typed and target.kind == "f" and source.kind in "iuf":
@@ -55,6 +58,18 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
     )
+
+
+def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
+    """A string input's texts and nulls with each null its missing category (`spec.missing`,
+    scikit-learn's "nan"), as an object array; None when it has none or `value` holds more."""
+    if spec.missing is None or value.dtype != object:
+        return None
+    flat = value.reshape(-1).tolist()
+    if not all(v is None or isinstance(v, str | bytes) for v in flat):
+        return None
+    filled = [spec.missing if v is None else v for v in flat]
+    return np.array(filled, dtype=object).reshape(value.shape)
 
 
 def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:

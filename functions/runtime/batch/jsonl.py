@@ -21,7 +21,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
-from functions.runtime.validation import string_null
+from functions.runtime.validation import fill_missing, string_null
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 
@@ -122,6 +122,8 @@ class JsonlDecoder:
             )
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
+        elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
+            value = filled.astype(str)  # null: the category scikit-learn gave missing values
         if value.dtype.kind not in allowed:
             raise _wrong_kind(spec, value)
         return value
