@@ -54,10 +54,24 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     null = string_null(spec, value)
     if null is not None:
         raise InvalidInput(null)
+    if source.kind in "USO" and spec.dtype != "string":
+        _not_a_number(spec, value)
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
     )
+
+
+def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:
+    """Raise naming the first value of a numeric input that is no number (a "3.5" in a
+    record), as a record by feature name is told; a null where none is taken: `missing_value`."""
+    for index, item in enumerate(value.reshape(-1).tolist()):
+        at = [int(i) for i in np.unravel_index(index, value.shape)]
+        where = f"input '{spec.name}'" + (f" value {at}" if at else "")
+        if item is None and spec.finite:
+            raise InvalidInput(missing_value(where, "null"))
+        if isinstance(item, bool) or not isinstance(item, int | float | None):
+            raise InvalidInput(f"{where} must be a number ({spec.dtype}); got {item!r:.40}")
 
 
 def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:

@@ -105,3 +105,20 @@ def test_batch_csv_empty_cells_and_jsonl_nulls_score_as_predict_proba(
     lines = store.get_bytes(f"batch/{NAME}/output/rows.jsonl").decode().splitlines()
     got = np.array([json.loads(line)["pred_output_probability"] for line in lines])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_a_number_sent_as_text_in_a_record_names_its_value(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Before: "input 'size' expects float32; got text or null values, which does not convert
+    safely", though a null is taken here and the record by feature name names the value."""
+    store, _, _ = published
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    rows = [{"size": 0.5, "region": "north"}, {"size": "3.5", "region": None}]
+    body = json.dumps({"instances": rows})
+    response = service.handle(http_event("POST", f"/models/{NAME}/predict", body))
+    assert response["statusCode"] == 422
+    assert body_of(response)["error"] == (
+        "input 'size' value [1] must be a number (float32); got '3.5'"
+    )
