@@ -76,6 +76,10 @@ def test_publish_reads_the_missing_category_and_the_predict_api_sends_null_as_it
     store, pipeline, rows = published
     region = next(s for s in Registry(store).manifest(NAME, "1").inputs if s.name == "region")
     assert region.missing == "nan"
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        assert main(["--store", store.uri, "show", f"{NAME}:1"]) == 0
+    assert "region               string   [-1, 1]  null as 'nan'" in shown.getvalue()
     pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
     service = service_from_env({"AIAAS_MODEL": NAME}, pool)
     records = json.loads(rows.to_json(orient="records"))  # NaN: null
