@@ -126,3 +126,20 @@ def test_a_number_sent_as_text_in_a_record_names_its_value(
     assert body_of(response)["error"] == (
         "input 'size' value [1] must be a number (float32); got '3.5'"
     )
+
+
+def test_a_jsonl_number_sent_as_text_names_its_value(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A one-value-a-row input (a DataFrame column) says the value, as a record by feature name
+    does (before: "input 'size' must hold float32 numbers; got text")."""
+    store, _, _ = published
+    rows = tmp_path / "typed.jsonl"
+    rows.write_text('{"size": 0.5, "region": "north"}\n{"size": "3.5", "region": "north"}\n')
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "batch", NAME, str(rows)]) == 0
+    (error,) = store.get_bytes(f"batch/{NAME}/output/typed.jsonl.errors.jsonl").splitlines()
+    assert json.loads(error) == {
+        "line": 2,
+        "error": "input 'size' must hold float32 numbers; got text '3.5'",
+    }

@@ -155,7 +155,10 @@ def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
     null = string_null(spec, value)
     if null is not None:
         return RowRejected(null)
-    return RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
+    got = _kind(value)
+    if value.size == 1 and spec.shape[1:] == (1,) and value.dtype.kind in "UO":
+        got += f" {value.reshape(-1).tolist()[0]!r:.40}"  # one column's cell: say it, as a feature's is
+    return RowRejected(f"input '{spec.name}' must hold {kind}; got {got}")
 
 
 def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
