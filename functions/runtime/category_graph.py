@@ -37,6 +37,9 @@ SAME_VALUES = frozenset({"Identity", "Cast"})  # element by element: a column st
 SAME_COLUMN = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})  # of one column only
 PICK_COLUMN = frozenset({"Gather", "ArrayFeatureExtractor"})
 MAX_STEPS = 32
+# The categories skl2onnx gives a scikit-learn OneHotEncoder's missing value (NaN as pandas
+# reads a gap, or None) seen in its fit: a null sent for its input means that category.
+MISSING_CATEGORIES = ("nan", "None")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,18 @@ def encoders(buf: Buffer) -> dict[str, Encoder]:
         and node.inputs
         and (categories := graph_reader.categories(node)) is not None
     }
+
+
+def missing_categories(buf: Buffer) -> dict[str, str]:
+    """Graph input -> the missing-value category ("nan", else "None") of a OneHotEncoder that
+    every value of that input reaches (publish reads them; an input that several concatenated
+    feed is left out)."""
+    found: dict[str, str] = {}
+    for encoder in encoders(buf).values():
+        known = [c for c in MISSING_CATEGORIES if c in encoder.categories]
+        if known and encoder.source is not None and len(encoder.source.inputs) == 1:
+            found.setdefault(encoder.source.inputs[0], known[0])
+    return found
 
 
 def _node(buf: Buffer, start: int, end: int) -> _Node:

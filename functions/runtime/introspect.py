@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from functions.runtime import mapped_weights
 from functions.runtime.cache import sha256_file
+from functions.runtime.category_graph import ENCODER, missing_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
@@ -200,6 +201,7 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
             else spec
             for spec in inputs
         )
+        inputs = _missing_categories(proto, inputs)
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
     return OnnxSignature(
         inputs=inputs,
@@ -208,4 +210,23 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
             sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
         ),
         classes=classes or GraphClasses(read=False),
+    )
+
+
+def _missing_categories(
+    proto: onnx.ModelProto, inputs: tuple[TensorSpec, ...]
+) -> tuple[TensorSpec, ...]:
+    """String inputs a scikit-learn OneHotEncoder fit on gaps reads (skl2onnx exports NaN's
+    category as "nan"): a missing value there is sent as that category, as scikit-learn
+    encodes it, where "" (an empty CSV cell) is a category it never saw."""
+    if not any(spec.dtype == "string" for spec in inputs) or not any(
+        node.op_type == ENCODER for node in proto.graph.node
+    ):
+        return inputs
+    found = missing_categories(proto.SerializeToString())
+    return tuple(
+        replace(spec, missing=found[spec.name])
+        if spec.dtype == "string" and spec.name in found
+        else spec
+        for spec in inputs
     )

@@ -72,6 +72,9 @@ class TensorSpec:
     # nn.Embedding's Gather). ONNX's Gather reads a negative index from the table's end, where
     # torch refuses it, so values must be 0 to index_rows - 1; 0: not such an input.
     index_rows: int = 0
+    # String inputs only: the category a missing value (JSON null, an empty CSV cell) is sent as,
+    # read from the graph at publish: "nan" where skl2onnx exports a OneHotEncoder fit on NaN.
+    missing: str | None = None
 
     @property
     def rank(self) -> int:
@@ -200,6 +203,8 @@ def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
         del data["map_keys"]  # tensors' specs stay as they were
     if not spec.index_rows:
         del data["index_rows"]
+    if spec.missing is None:
+        del data["missing"]
     return data
 
 
@@ -229,14 +234,19 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
             raise ManifestError(
                 f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
             )
+    dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
+    missing = get(spec, "missing", str, where, None)
+    if missing is not None and dtype != "string":
+        raise ManifestError(f"manifest field '{where}.missing' is for string inputs only")
     return TensorSpec(
         name=get(spec, "name", str, where),
-        dtype=choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype"),
+        dtype=dtype,
         shape=tuple(shape),
         finite=get(spec, "finite", bool, where, False),
         description=get(spec, "description", str, where, ""),
         map_keys=_parse_map_keys(spec, where),
         index_rows=_parse_index_rows(spec, where),
+        missing=missing,
     )
 
 

@@ -34,6 +34,9 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
             source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
         ):
             return value.astype(object, copy=False)
+        filled = fill_missing(spec, value)
+        if filled is not None:
+            return filled
     elif source == target:
         return value
     elif not typed and target.kind == "f" and source.kind in "iuf":
@@ -54,6 +57,8 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     encoded = encoded_image_hint(spec, value)
     if encoded:
         raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got text: {encoded}")
+    if source.kind in "USO" and spec.dtype != "string":
+        _not_a_number(spec, value)
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
@@ -71,6 +76,30 @@ def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
         "an image is sent as its pixel values (nested lists of numbers, or an OIP tensor), "
         "not an encoded PNG/JPEG or base64: decode it first (numpy.asarray(PIL.Image.open(file)))"
     )
+
+
+def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:
+    """Raise naming the first value of a numeric input that is no number (a "3.5" in a
+    record), as a record by feature name is told; a null where none is taken: `missing_value`."""
+    for index, item in enumerate(value.reshape(-1).tolist()):
+        at = [int(i) for i in np.unravel_index(index, value.shape)]
+        where = f"input '{spec.name}'" + (f" value {at}" if at else "")
+        if item is None and spec.finite:
+            raise InvalidInput(missing_value(where, "null"))
+        if isinstance(item, bool) or not isinstance(item, int | float | None):
+            raise InvalidInput(f"{where} must be a number ({spec.dtype}); got {item!r:.40}")
+
+
+def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
+    """A string input's texts and nulls with each null its missing category (`spec.missing`,
+    scikit-learn's "nan"), as an object array; None when it has none or `value` holds more."""
+    if spec.missing is None or value.dtype != object:
+        return None
+    flat = value.reshape(-1).tolist()
+    if not all(v is None or isinstance(v, str | bytes) for v in flat):
+        return None
+    filled = [spec.missing if v is None else v for v in flat]
+    return np.array(filled, dtype=object).reshape(value.shape)
 
 
 def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:

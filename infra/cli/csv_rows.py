@@ -20,7 +20,7 @@ from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
-from infra.cli.row_cells import gap_columns, row_values, table_cells
+from infra.cli.row_cells import gap_columns, missing_categories, row_values, table_cells
 from training.csv_table import not_utf8
 
 
@@ -95,13 +95,15 @@ def read_rows(
             raise BadRequest(_missing_columns(path, manifest, named, missing, header))
         rows = []
         empty = gap_columns(columns) if gaps else None
+        categories = missing_categories(columns)
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
             if lines is not None:
                 lines.append(reader.line_num)
             try:
-                rows.append(row_values([row[n] for n in names], columns.strings, empty, names))
+                cells = [row[n] for n in names]
+                rows.append(row_values(cells, columns.strings, empty, names, categories))
             except (ValueError, TypeError) as exc:
                 if bad is None:
                     raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None

@@ -10,7 +10,7 @@ inputs must be finite keeps refusing them, naming the column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,21 +62,43 @@ def complete_rows(rows: np.ndarray, strings: Sequence[int]) -> tuple[np.ndarray,
     return rows[~gaps], int(gaps.sum())
 
 
+def missing_categories(columns: InputColumns) -> dict[int, str]:
+    """The flat string columns whose empty cell is a missing category (scikit-learn's "nan",
+    read from the graph at publish: `TensorSpec.missing`), as `aiaas batch` reads it."""
+    found: dict[int, str] = {}
+    start = 0
+    for spec, width in zip(columns.specs, columns.widths, strict=True):
+        if spec.missing is not None:
+            found.update(dict.fromkeys(range(start, start + width), spec.missing))
+        start += width
+    return found
+
+
+def _text(cell: Any, column: int, missing: Mapping[int, str]) -> str:
+    if column in missing and not str(cell).strip():
+        return missing[column]
+    return str(cell)
+
+
 def row_values(
     cells: list[Any],
     strings: Sequence[int],
     gaps: frozenset[int] | None = None,
     names: Sequence[str] = (),
+    missing: Mapping[int, str] | None = None,
 ) -> list[Any]:
-    """A file row's values: strings in the `strings` columns, floats elsewhere (a ValueError
-    for a cell that is not a number; with `gaps`, see `number`)."""
+    """A file row's values: strings in the `strings` columns (with `missing`, an empty cell is
+    its column's missing category), floats elsewhere (a ValueError for a cell that is not a
+    number; with `gaps`, see `number`)."""
     if None in cells:  # a line shorter than the header
         raise ValueError(f"{cells.count(None)} cell(s) missing")
+    missing = missing or {}
     if gaps is not None:
         return [
-            str(v) if c in strings else number(v, c, gaps, names[c]) for c, v in enumerate(cells)
+            _text(v, c, missing) if c in strings else number(v, c, gaps, names[c])
+            for c, v in enumerate(cells)
         ]
-    return [str(v) if c in strings else float(v) for c, v in enumerate(cells)]
+    return [_text(v, c, missing) if c in strings else float(v) for c, v in enumerate(cells)]
 
 
 def table_cells(table: list[list[Any]], strings: Sequence[int]) -> np.ndarray:

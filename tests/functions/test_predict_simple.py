@@ -186,7 +186,7 @@ def test_nan_from_pythons_json_says_why_it_is_refused(service: PredictService) -
         ),
         (
             {"inputs": [["a"] * 64]},
-            "input 'x' expects float32; got text or null values, which does not convert safely",
+            "input 'x' value [0, 0] must be a number (float32); got 'a'",
         ),
         ({"inputs": [[True] * 64]}, "input 'x' expects float32; got true/false values"),
         (  # numpy reads a true among numbers as 1.0: it was served as one

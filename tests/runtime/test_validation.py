@@ -105,8 +105,10 @@ def test_safe_casts_are_applied() -> None:
         ),
         ({"x": np.zeros((2, 4), bool)}, "input 'x' expects float32; got true/false values"),
         (
+            # the value, as a record by feature name is told (before: "got text or null
+            # values, which does not convert safely")
             {"x": np.array([["a"] * 4] * 2)},
-            "input 'x' expects float32; got text or null values, which does not convert safely",
+            "input 'x' value [0, 0] must be a number (float32); got 'a'",
         ),
         (
             {"text": np.array([[1.0], [2.0]])},

@@ -22,7 +22,7 @@ from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
-from functions.runtime.validation import channels_hint, string_null
+from functions.runtime.validation import channels_hint, fill_missing, string_null
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
 
@@ -126,6 +126,8 @@ class JsonlDecoder:
             )
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
+        elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
+            value = filled.astype(str)  # null: the category scikit-learn gave missing values
         if value.dtype.kind not in allowed:
             raise _wrong_kind(spec, value)
         if bools and allowed == "iuf" and holds_bool(instance[spec.name]):  # numpy's 1 or 0
@@ -161,7 +163,10 @@ def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
     null = string_null(spec, value)
     if null is not None:
         return RowRejected(null)
-    return RowRejected(f"input '{spec.name}' must hold {kind}; got {_kind(value)}")
+    got = _kind(value)
+    if value.size == 1 and spec.shape[1:] == (1,) and value.dtype.kind in "UO":
+        got += f" {value.reshape(-1).tolist()[0]!r:.40}"  # one column's cell: say it, as a feature's is
+    return RowRejected(f"input '{spec.name}' must hold {kind}; got {got}")
 
 
 def _nulls(spec: TensorSpec, value: np.ndarray) -> np.ndarray:

@@ -251,10 +251,11 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
     labels = has_labels(a) and has_labels(b)
     own = {m.postprocessing.label_output for m in (a, b) if m.postprocessing} - {None}
     theirs = {spec.name: spec for spec in b.outputs}
+    scores = _same_scores(a, b)
     numeric = tuple(
         spec.name
         for spec in a.outputs
-        if _alike(spec, theirs.get(spec.name)) and _is_number(spec) and spec.name not in own
+        if _alike(spec, theirs.get(spec.name), scores) and _is_number(spec) and spec.name not in own
     )
     if not numeric and not labels:
         raise InvalidInput(
@@ -287,13 +288,25 @@ def default_labels(manifest: ModelManifest) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _alike(a: TensorSpec, b: TensorSpec | None) -> bool:
+def _alike(a: TensorSpec, b: TensorSpec | None, scores: str | None = None) -> bool:
     """Same values to compare: name, dtype, shape and a ZipMap's class order. Not the
     description: `aiaas train` writes one and `aiaas publish` none, so a trained version and a
-    published one were "not alike", their outputs left out, and compare said "max |B-A| 0"."""
+    published one were "not alike", their outputs left out, and compare said "max |B-A| 0".
+    Both versions' class scores (`scores`) are alike whether served from a ZipMap or a tensor."""
     if b is None:
         return False
-    return (a.name, a.dtype, a.shape, a.map_keys) == (b.name, b.dtype, b.shape, b.map_keys)
+    keys = a.name == scores or a.map_keys == b.map_keys
+    return keys and (a.name, a.dtype, a.shape) == (b.name, b.dtype, b.shape)
+
+
+def _same_scores(a: ModelManifest, b: ModelManifest) -> str | None:
+    """The output both versions serve their class scores from, in the same class order (the
+    labels, whose order publish checks against a ZipMap's keys): LightGBM's ZipMap and
+    XGBoost's tensor of one name (onnxmltools' defaults) then compare column by column."""
+    pa, pb = a.postprocessing, b.postprocessing
+    if pa is None or pb is None or pa.scores_output != pb.scores_output:
+        return None
+    return pa.scores_output if a.labels and a.labels == b.labels else None
 
 
 def _is_number(spec: TensorSpec) -> bool:

@@ -1,0 +1,145 @@
+"""A scikit-learn OneHotEncoder fit on a text column with gaps learns NaN as a category, which
+skl2onnx exports as the string "nan". The user's missing value in that column (JSON null, an
+empty CSV cell as pandas' to_csv writes NaN) must then reach the model as "nan", as scikit-learn
+encodes it. Before: the predict API and JSONL refused null saying to send "" and an empty CSV
+cell was sent as "", a category the model never saw (zeros with handle_unknown='ignore'), so
+such rows were scored unlike `predict_proba`, silently in batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.functions.test_predict_events import body_of, http_event
+
+NAME = "shops"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, Any, pd.DataFrame]:
+    """(store with `shops` published, the fitted pipeline, rows to score: region missing in
+    every other one). A missing region means a class of its own, so "" and "nan" differ."""
+    rng = np.random.default_rng(0)
+    n = 120
+    region = rng.choice(np.array(["north", "south", ""], dtype=object), n)
+    region[region == ""] = np.nan  # a gap, as pandas' read_csv gives it
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(0, 1, n).astype(np.float32),
+            "region": pd.Series(region, dtype=object),
+        }
+    )
+    target = np.where(frame["region"].isna(), "closed", np.where(frame["size"] > 0, "big", "small"))
+    columns = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["size"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["region"]),
+        ]
+    )
+    pipeline = Pipeline([("prep", columns), ("clf", LogisticRegression(max_iter=1000))])
+    pipeline.fit(frame, target)
+    root = tmp_path_factory.mktemp("missing-category")
+    (root / "shops.onnx").write_bytes(to_onnx(pipeline, frame[:1]).SerializeToString())
+    store = LocalStore(root / "store")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert (
+            main(["--store", store.uri, "publish", str(root / "shops.onnx"), "--name", NAME]) == 0
+        )
+    regions = pd.Series(["north", np.nan] * 2, dtype=object)  # as pandas' read_csv gives gaps
+    rows = pd.DataFrame({"size": np.array([0.5, -0.5, 1.5, -1.5], np.float32), "region": regions})
+    return store, pipeline, rows
+
+
+def test_publish_reads_the_missing_category_and_the_predict_api_sends_null_as_it(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    store, pipeline, rows = published
+    region = next(s for s in Registry(store).manifest(NAME, "1").inputs if s.name == "region")
+    assert region.missing == "nan"
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        assert main(["--store", store.uri, "show", f"{NAME}:1"]) == 0
+    assert "region               string   [-1, 1]  null as 'nan'" in shown.getvalue()
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    records = json.loads(rows.to_json(orient="records"))  # NaN: null
+    body = json.dumps({"instances": records})
+    response = service.handle(http_event("POST", f"/models/{NAME}/predict", body))
+    assert response["statusCode"] == 200, response["body"]
+    served = np.asarray(body_of(response)["outputs"]["output_probability"])
+    np.testing.assert_allclose(served, pipeline.predict_proba(rows), rtol=0, atol=1e-5)
+    assert [p["label"] for p in body_of(response)["predictions"]] == list(pipeline.predict(rows))
+
+
+def test_batch_csv_empty_cells_and_jsonl_nulls_score_as_predict_proba(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    store, pipeline, rows = published
+    want = pipeline.predict_proba(rows)
+    rows.to_csv(tmp_path / "rows.csv", index=False)  # a missing region: an empty cell
+    rows.to_json(tmp_path / "rows.jsonl", orient="records", lines=True)  # and null
+    for kind in ("csv", "jsonl"):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["--store", store.uri, "batch", NAME, str(tmp_path / f"rows.{kind}")]) == 0
+    out = list(
+        csv.DictReader(io.StringIO(store.get_bytes(f"batch/{NAME}/output/rows.csv").decode()))
+    )
+    got = np.array([[float(r[f"pred_output_probability_{k}"]) for k in range(3)] for r in out])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    lines = store.get_bytes(f"batch/{NAME}/output/rows.jsonl").decode().splitlines()
+    got = np.array([json.loads(line)["pred_output_probability"] for line in lines])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_a_number_sent_as_text_in_a_record_names_its_value(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Before: "input 'size' expects float32; got text or null values, which does not convert
+    safely", though a null is taken here and the record by feature name names the value."""
+    store, _, _ = published
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    rows = [{"size": 0.5, "region": "north"}, {"size": "3.5", "region": None}]
+    body = json.dumps({"instances": rows})
+    response = service.handle(http_event("POST", f"/models/{NAME}/predict", body))
+    assert response["statusCode"] == 422
+    assert body_of(response)["error"] == (
+        "input 'size' value [1] must be a number (float32); got '3.5'"
+    )
+
+
+def test_a_jsonl_number_sent_as_text_names_its_value(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A one-value-a-row input (a DataFrame column) says the value, as a record by feature name
+    does (before: "input 'size' must hold float32 numbers; got text")."""
+    store, _, _ = published
+    rows = tmp_path / "typed.jsonl"
+    rows.write_text('{"size": 0.5, "region": "north"}\n{"size": "3.5", "region": "north"}\n')
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--store", store.uri, "batch", NAME, str(rows)]) == 0
+    (error,) = store.get_bytes(f"batch/{NAME}/output/typed.jsonl.errors.jsonl").splitlines()
+    assert json.loads(error) == {
+        "line": 2,
+        "error": "input 'size' must hold float32 numbers; got text '3.5'",
+    }
