@@ -95,3 +95,37 @@ def test_aiaas_invoke_writes_the_functions_lines_as_json_at_its_level(
     assert bool(loaded) is logged, result.stderr
     if logged:
         assert loaded[0]["level"] == "INFO" and loaded[0]["logger"] == "aiaas.runtime"
+
+
+# onnxruntime (1.2x+) starts a telemetry client with its first session: it keeps a device id and
+# an event store under $XDG_CACHE_HOME (else ~/.cache) and posts to Microsoft's collector. On
+# Lambda, where only /tmp is writable, it logged a coloured plain-text warning at every cold
+# start (the one non-JSON line of a function's log); and it sends from the function.
+_ORT_START = """
+import sys
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3), np.float32)})
+"""
+
+
+def test_a_model_function_keeps_no_telemetry_and_logs_no_plain_text_line(tmp_path: Path) -> None:
+    from tests.onnx_factory import linear_classifier
+
+    model = linear_classifier(tmp_path / "m.onnx", features=3, classes=2)
+    spec = functions(load_template())["Predictdigitsmlp"]
+    lambda_tmp, home = tmp_path / "lambda-tmp", tmp_path / "home"  # Lambda's /tmp, a HOME
+    lambda_tmp.mkdir()
+    home.mkdir()
+    env = {
+        name: str(lambda_tmp) + value[len("/tmp") :] if value.startswith("/tmp") else value
+        for name, value in spec.environment.items()
+    }
+    env |= {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", _ORT_START, str(model)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout + result.stderr == ""
+    assert [*lambda_tmp.rglob("*"), *home.rglob("*")] == []
