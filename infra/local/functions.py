@@ -77,8 +77,9 @@ def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
 
 # Read by native libraries through getenv, which a function's environment (Python's mapping
 # only, above) never reaches: the Hugging Face tokenizers library tokenizes a request on one
-# thread only when TOKENIZERS_PARALLELISM says so (docs/text.md).
-NATIVE_SETTINGS = ("TOKENIZERS_PARALLELISM",)
+# thread only when TOKENIZERS_PARALLELISM says so (docs/text.md); onnxruntime starts no
+# telemetry client when ORT_DISABLE_TELEMETRY is set (template.yaml's Globals say why).
+NATIVE_SETTINGS = ("TOKENIZERS_PARALLELISM", "ORT_DISABLE_TELEMETRY")
 
 
 def export_native_settings(env: Mapping[str, str]) -> None:

@@ -189,3 +189,20 @@ def test_settings_native_libraries_read_reach_the_process_environment(
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
     export_native_settings({"TOKENIZERS_PARALLELISM": "false"})
     assert getenv(b"TOKENIZERS_PARALLELISM") == b"true"
+
+
+def test_local_runs_have_the_templates_global_settings_and_export_what_native_code_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`aiaas serve` and `invoke` apply the template's Globals (less the cloud bucket), and
+    export those onnxruntime reads through getenv: its telemetry stays off locally too."""
+    from infra.local.stack import GLOBAL_ENVIRONMENT
+
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if isinstance(v, str)} == GLOBAL_ENVIRONMENT
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "")  # put back as it was after the test
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY")
+    export_native_settings(GLOBAL_ENVIRONMENT)
+    assert getenv(b"ORT_DISABLE_TELEMETRY") == b"1"

@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,55 @@ def test_aiaas_invoke_writes_the_functions_lines_as_json_at_its_level(
     assert bool(loaded) is logged, result.stderr
     if logged:
         assert loaded[0]["level"] == "INFO" and loaded[0]["logger"] == "aiaas.runtime"
+
+
+# onnxruntime (1.2x+) starts a telemetry client with its first session: it keeps a device id and
+# an event store under $XDG_CACHE_HOME (else ~/.cache) and posts to Microsoft's collector. On
+# Lambda, where only /tmp is writable, it logged a coloured plain-text warning at every cold
+# start (the one non-JSON line of a function's log); and it sends from the function.
+_ORT_START = """
+import sys
+import numpy as np
+import onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3), np.float32)})
+"""
+
+
+def image_environment() -> dict[str, str]:
+    """The training image's ENV (training/Dockerfile's last stage, `ENV A=1 \\` lines)."""
+    text = (ROOT / "training" / "Dockerfile").read_text().replace("\\\n", " ")
+    found: dict[str, str] = {}
+    for line in text.split("\nFROM ")[-1].splitlines():
+        if line.startswith("ENV "):
+            found.update(item.split("=", 1) for item in line.split()[1:])
+    return found
+
+
+def function_environment() -> dict[str, str]:
+    return functions(load_template())["Predictdigitsmlp"].environment
+
+
+@pytest.mark.parametrize("environment", [function_environment, image_environment])
+def test_onnxruntime_keeps_no_telemetry_and_logs_no_plain_text_line(
+    tmp_path: Path, environment: Callable[[], dict[str, str]]
+) -> None:
+    """A predict function (its log is JSON lines) and the training job (its parity check) both
+    start onnxruntime sessions; neither keeps telemetry, nor sends it."""
+    from tests.onnx_factory import linear_classifier
+
+    model = linear_classifier(tmp_path / "m.onnx", features=3, classes=2)
+    lambda_tmp, home = tmp_path / "lambda-tmp", tmp_path / "home"  # Lambda's /tmp, a HOME
+    lambda_tmp.mkdir()
+    home.mkdir()
+    env = {
+        name: str(lambda_tmp) + value[len("/tmp") :] if value.startswith("/tmp") else value
+        for name, value in environment().items()
+    }
+    env |= {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", _ORT_START, str(model)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout + result.stderr == ""
+    assert [*lambda_tmp.rglob("*"), *home.rglob("*")] == []
