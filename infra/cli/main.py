@@ -124,6 +124,11 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # onnxruntime otherwise keeps a device id and an event store under ~/.cache/Microsoft
+    # (from its import on) and starts its telemetry client with the first session; the
+    # functions run with it off (template.yaml's Globals). Set before a command's modules
+    # import onnxruntime and before any thread starts; a value the user set is kept.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         return run(argv)
     except KeyboardInterrupt as exc:

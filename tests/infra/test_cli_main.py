@@ -142,3 +142,35 @@ def test_capture_usage_gives_its_two_forms(capsys: pytest.CaptureFixture[str]) -
         "       aiaas capture export MODEL --out FILE.csv|.jsonl [--version V] [--since "
         "YYYY-MM-DD] [--exact]",
     ]
+
+
+def test_onnxruntime_keeps_no_telemetry_files_in_the_users_home(tmp_path: Path) -> None:
+    # onnxruntime writes $XDG_CACHE_HOME (or ~/.cache)/Microsoft/.../deviceid and an event
+    # database from its import on unless ORT_DISABLE_TELEMETRY is set: the CLI sets it.
+    home = tmp_path / "home"
+    home.mkdir()
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    published = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.cli.main",
+            "--store",
+            str(tmp_path / "store"),
+            "publish",
+            str(model),
+            "--name",
+            "m",
+            "--labels",
+            "a,b,c",
+        ],
+        capture_output=True,
+        text=True,
+        env=env
+        | {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=False,
+    )
+    assert published.returncode == 0, published.stderr
+    assert [p.relative_to(home) for p in home.rglob("*") if p.is_file()] == []
