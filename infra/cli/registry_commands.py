@@ -111,7 +111,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
         return 0
     if not models:
-        print(f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`")
+        # On stderr: stdout holds one line a model, none here (`aiaas models | while read ...`).
+        print(
+            f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`",
+            file=sys.stderr,
+        )
         return 0
     for name in models:
         versions = reg.versions(name)
