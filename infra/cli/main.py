@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -36,11 +37,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def chosen_command(argv: Sequence[str]) -> str | None:
-    """The command argv names, if it names a known one."""
+def typed_command(argv: Sequence[str]) -> str | None:
+    """The word argv gives as the command, known or not."""
     # The command is the first positional argument: skip the value of `--store VALUE`.
     args = [a for i, a in enumerate(argv) if not (i > 0 and argv[i - 1] == "--store")]
-    chosen = next((arg for arg in args if not arg.startswith("-")), None)
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command argv names, if it names a known one."""
+    chosen = typed_command(argv)
     return chosen if chosen in COMMANDS else None
 
 
@@ -115,11 +121,27 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """parse_args, but an unknown option is the command's usage error, not the top level's:
-    `aiaas batch: error: unrecognized arguments: --shardz` with batch's usage."""
+    `aiaas batch: error: unrecognized arguments: --shardz` with batch's usage; a command's
+    option given before it (`aiaas --json models`) says where it goes; a misspelled command
+    (`aiaas modles`) names the one meant."""
+    typed = typed_command(sys.argv[1:] if argv is None else argv)
+    meant = difflib.get_close_matches(typed or "", COMMANDS, n=1, cutoff=0.75)
+    if typed is not None and typed not in COMMANDS and meant:
+        parser.error(f"unknown command {typed!r}; did you mean `aiaas {meant[0]}`?")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        command = sub.choices[args.command]
+        # The command's parser took each of its own options that came after it: one left
+        # over came before it.
+        options = command._option_string_actions
+        early = [flag for flag in (u.split("=")[0] for u in unknown) if flag in options]
+        if early:
+            command.error(
+                f"{early[0]} is an option of `aiaas {args.command}`: give it after the command "
+                f"(aiaas {args.command} {early[0]} ...)"
+            )
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
 
 

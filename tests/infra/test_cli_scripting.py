@@ -1,0 +1,57 @@
+"""`aiaas` as a shell script drives it: a typo'd command, a command's option given before it."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.cli.main import main
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(list(argv))
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("modles", "models"), ("versoins", "versions"), ("rollut", "rollout")]
+)
+def test_a_misspelled_command_is_told_the_one_meant(
+    capsys: pytest.CaptureFixture[str], typed: str, meant: str
+) -> None:
+    # argparse listed all 18 commands and left the user to spot the one they meant.
+    said = usage_error(capsys, "--store", "s", typed, "iris")
+    assert said == f"aiaas: error: unknown command {typed!r}; did you mean `aiaas {meant}`?"
+
+
+def test_an_unknown_command_with_no_near_one_lists_the_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    said = usage_error(capsys, "zzz")
+    assert "invalid choice: 'zzz' (choose from 'models', " in said
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--json", "models"],
+            "aiaas models: error: --json is an option of `aiaas models`: "
+            "give it after the command (aiaas models --json ...)",
+        ),
+        (
+            ["--alias=canary", "promote", "m", "1"],
+            "aiaas promote: error: --alias is an option of "
+            "`aiaas promote`: give it after the command (aiaas promote --alias ...)",
+        ),
+    ],
+)
+def test_a_command_s_option_before_the_command_says_where_it_goes(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    # It said "aiaas models: error: unrecognized arguments: --json", yet `aiaas models --help`
+    # lists --json: the user could not tell what was wrong.
+    assert usage_error(capsys, *argv) == said
