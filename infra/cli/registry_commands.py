@@ -13,6 +13,7 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import (
     BadRequest,
     CorruptRecord,
+    InvalidName,
 )
 from functions.runtime.manifest import (
     ModelManifest,
@@ -223,9 +224,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alias_command_model(args: argparse.Namespace) -> str:
+    """The NAME of promote, shadow or rollback. `iris@staging`, as `show` takes it, is told
+    this command's form: the alias goes in --alias."""
+    try:
+        return names.model_name(args.name)
+    except InvalidName as exc:
+        name, at, alias = str(args.name).partition("@")
+        if not (at and names.is_model_name(name) and names.is_alias_name(alias)):
+            raise
+        version = f"{args.version} " if getattr(args, "version", None) else ""
+        hint = f"aiaas {args.command} {name} {version}--alias {alias}"
+        raise InvalidName(f"{exc.message}; give the alias with --alias: {hint}") from None
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     reg = registry(args)
-    name, version = names.model_name(args.name), names.version_name(args.version)
+    name, version = _alias_command_model(args), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
         found = reg.alias_record(name, alias)
@@ -243,7 +258,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_shadow(args: argparse.Namespace) -> int:
-    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    name, alias = _alias_command_model(args), names.alias_name(args.alias)
     if args.off and args.version is not None:
         raise BadRequest(f"give a shadow VERSION or --off, not both (got {args.version} and --off)")
     if not args.off and args.version is None:
@@ -263,7 +278,7 @@ def cmd_shadow(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     reg = registry(args)
-    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    name, alias = _alias_command_model(args), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
     before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it

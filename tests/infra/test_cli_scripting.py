@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.cli.main import main
@@ -55,3 +57,22 @@ def test_a_command_s_option_before_the_command_says_where_it_goes(
     # It said "aiaas models: error: unrecognized arguments: --json", yet `aiaas models --help`
     # lists --json: the user could not tell what was wrong.
     assert usage_error(capsys, *argv) == said
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["promote", "iris@staging", "3"], "aiaas promote iris 3 --alias staging"),
+        (["rollback", "iris@staging"], "aiaas rollback iris --alias staging"),
+        (["shadow", "iris@canary", "2"], "aiaas shadow iris 2 --alias canary"),
+    ],
+)
+def test_an_alias_command_given_name_at_alias_says_the_form_it_takes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], hint: str
+) -> None:
+    # `aiaas show iris@staging` works, so a user writes `aiaas promote iris@staging 3`: it said
+    # only "invalid model name 'iris@staging'", as if the name itself were wrong.
+    assert main(["--store", str(tmp_path / "store"), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"aiaas {argv[0]}: error: invalid model name '{argv[1]}'")
+    assert err.endswith(f"; give the alias with --alias: {hint}")
