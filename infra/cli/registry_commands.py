@@ -59,9 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "header, else its IAM or JWT identity). Promote without --weight to finish, or roll "
         "back to end the split.",
     )
-    p.add_argument("name", help="model name")
+    _name_and_alias(p, "move")
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
-    p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.add_argument(
         "--weight",
         type=float,
@@ -77,9 +76,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the two answers are compared (aiaas_shadow_* metrics: agreement, differences, latency, "
         "errors, per version pair). Promotes keep the shadow until the alias serves it.",
     )
-    p.add_argument("name", help="model name")
+    _name_and_alias(p, "shadow")
     p.add_argument("version", nargs="?", help="the shadow version (omit with --off)")
-    p.add_argument("--alias", default="production", help="alias to shadow (default: production)")
     p.add_argument(
         "--sample", type=float, default=1.0, help="share of requests copied, (0, 1] (default 1)"
     )
@@ -93,12 +91,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "version it pointed at before, or with --to to an earlier one. A running "
         "`aiaas serve` answers with it from its next request.",
     )
-    p.add_argument("name", help="model name")
-    p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    _name_and_alias(p, "move")
     p.add_argument("--to", metavar="VERSION", help="an earlier version of the alias to go to")
     p.set_defaults(func=cmd_rollback)
 
     add_pull(sub)
+
+
+def _name_and_alias(p: argparse.ArgumentParser, verb: str) -> None:
+    """NAME and --alias of promote, shadow and rollback (NAME read by `_alias_command_model`)."""
+    p.add_argument("name", help="model name")
+    p.add_argument("--alias", default="production", help=f"alias to {verb} (default: production)")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
