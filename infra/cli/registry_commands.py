@@ -193,8 +193,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
         )
     for problem in problems:
         print(f"  ! {problem}")
-    print("\n".join(history_lines(reg, name, list(found))))
-    for line in rollout_lines(reg, name):
+    # A line each, none for a model with no alias: `print("\n".join([]))` left a blank line.
+    for line in [*history_lines(reg, name, list(found)), *rollout_lines(reg, name)]:
         print(line)
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli.main import main
+from tests import onnx_factory
 
 
 def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -76,3 +77,17 @@ def test_an_alias_command_given_name_at_alias_says_the_form_it_takes(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"aiaas {argv[0]}: error: invalid model name '{argv[1]}'")
     assert err.endswith(f"; give the alias with --alias: {hint}")
+
+
+def test_versions_of_a_model_with_no_alias_prints_one_line_a_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A blank line followed the versions (the empty alias history): `aiaas versions m | while
+    # read v _` ran once more with an empty version.
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    store = ["--store", str(tmp_path / "store")]
+    for _ in range(2):
+        assert main([*store, "publish", str(model), "--name", "m"]) == 0
+    capsys.readouterr()
+    assert main([*store, "versions", "m"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["1", "2"]
