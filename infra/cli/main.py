@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import logging
 import os
@@ -14,6 +13,7 @@ from types import ModuleType
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
 from infra.cli.help_examples import add_examples
+from infra.cli.misspelled import meant
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
@@ -125,9 +125,9 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     option given before it (`aiaas --json models`) says where it goes; a misspelled command
     (`aiaas modles`) names the one meant."""
     typed = typed_command(sys.argv[1:] if argv is None else argv)
-    meant = difflib.get_close_matches(typed or "", COMMANDS, n=1, cutoff=0.75)
-    if typed is not None and typed not in COMMANDS and meant:
-        parser.error(f"unknown command {typed!r}; did you mean `aiaas {meant[0]}`?")
+    slip = None if typed is None or typed in COMMANDS else meant(typed, COMMANDS)
+    if slip is not None:
+        parser.error(f"unknown command {typed!r}; did you mean `aiaas {slip}`?")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -91,3 +91,18 @@ def test_versions_of_a_model_with_no_alias_prints_one_line_a_version(
     capsys.readouterr()
     assert main([*store, "versions", "m"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["rollout", "statsu", "iris"], "did you mean: aiaas rollout status iris"),
+        (["capture", "exprot", "iris"], "did you mean: aiaas capture export iris"),
+    ],
+)
+def test_a_misspelled_second_word_is_told_the_one_meant(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], hint: str
+) -> None:
+    # `aiaas rollout statsu iris` said "version 'iris' of model 'statsu' not found".
+    assert main(["--store", str(tmp_path / "store"), *argv]) == 1
+    assert capsys.readouterr().err.rstrip().endswith(hint)
