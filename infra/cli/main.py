@@ -72,10 +72,14 @@ class ShowVersion(argparse.Action):
             except metadata.PackageNotFoundError:
                 return "not installed"
 
-        print(
-            f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
-            f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
-        )
+        try:
+            print(
+                f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
+                f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
+            )
+            sys.stdout.flush()
+        except BrokenPipeError:  # `aiaas --version | head -0`: as a command's output
+            parser.exit(reader_gone())
         parser.exit()
 
 

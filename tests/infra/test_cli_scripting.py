@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,34 @@ def test_a_misspelled_second_word_is_told_the_one_meant(
     # `aiaas rollout statsu iris` said "version 'iris' of model 'statsu' not found".
     assert main(["--store", str(tmp_path / "store"), *argv]) == 1
     assert capsys.readouterr().err.rstrip().endswith(hint)
+
+
+class ClosedPipe:
+    """stdout piped to a reader that has gone (`aiaas --version | head -0`)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_version_to_a_reader_that_has_gone_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It ended in a BrokenPipeError traceback, as no other command does.
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(fd))
+        with pytest.raises(SystemExit) as stop:
+            main(["--version"])
+    finally:
+        os.close(fd)
+    assert stop.value.code == 1  # as `aiaas versions m | head -1`
+    assert capsys.readouterr().err == ""
