@@ -139,3 +139,21 @@ def test_version_to_a_reader_that_has_gone_ends_quietly(
         os.close(fd)
     assert stop.value.code == 1  # as `aiaas versions m | head -1`
     assert capsys.readouterr().err == ""
+
+
+def test_deployed_on_a_directory_store_says_nothing_will_score_it_on_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `aiaas batch iris rows.csv --deployed` on the default directory store said "output will
+    # appear at ...": a directory store sends no events, so none appeared, and --wait waited
+    # its 900 s for nothing.
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    store = ["--store", str(tmp_path / "store")]
+    assert main([*store, "publish", str(model), "--name", "iris"]) == 0
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x_0,x_1,x_2,x_3\n1,2,3,4\n")
+    capsys.readouterr()
+    assert main([*store, "batch", "iris", str(rows), "--deployed"]) == 0
+    err = capsys.readouterr().err
+    assert "a directory store sends no events: nothing scores it until " in err
+    assert f"`aiaas batch iris {rows}` (without --deployed)" in err
