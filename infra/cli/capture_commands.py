@@ -20,6 +20,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.misspelled import meant
 from infra.cli.output_file import output_file
 
 FORMATS = (".csv", ".jsonl")
@@ -74,7 +75,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if args.words == ["export"] and (args.out is not None or not _published(registry, "export")):
         raise BadRequest("capture export MODEL: name the model whose captured requests to export")
     if len(args.words) != 1:
-        raise BadRequest("give MODEL (to set or show its capture), or export MODEL")
+        slip = meant(args.words[0], ["export"]) if len(args.words) == 2 else None
+        hint = f"; did you mean: aiaas capture export {args.words[1]}" if slip else ""
+        raise BadRequest(f"give MODEL (to set or show its capture), or export MODEL{hint}")
     name = names.model_name(args.words[0])
     if args.off and args.sample is not None:
         raise BadRequest("give --sample or --off, not both")

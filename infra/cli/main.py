@@ -13,6 +13,7 @@ from types import ModuleType
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
 from infra.cli.help_examples import add_examples
+from infra.cli.misspelled import meant
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
@@ -36,11 +37,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def chosen_command(argv: Sequence[str]) -> str | None:
-    """The command argv names, if it names a known one."""
+def typed_command(argv: Sequence[str]) -> str | None:
+    """The word argv gives as the command, known or not."""
     # The command is the first positional argument: skip the value of `--store VALUE`.
     args = [a for i, a in enumerate(argv) if not (i > 0 and argv[i - 1] == "--store")]
-    chosen = next((arg for arg in args if not arg.startswith("-")), None)
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command argv names, if it names a known one."""
+    chosen = typed_command(argv)
     return chosen if chosen in COMMANDS else None
 
 
@@ -66,10 +72,14 @@ class ShowVersion(argparse.Action):
             except metadata.PackageNotFoundError:
                 return "not installed"
 
-        print(
-            f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
-            f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
-        )
+        try:
+            print(
+                f"aiaas {version('aiaas')} (python {sys.version.split()[0]}, "
+                f"onnxruntime {version('onnxruntime')}, numpy {version('numpy')})"
+            )
+            sys.stdout.flush()
+        except BrokenPipeError:  # `aiaas --version | head -0`: as a command's output
+            parser.exit(reader_gone())
         parser.exit()
 
 
@@ -115,11 +125,27 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """parse_args, but an unknown option is the command's usage error, not the top level's:
-    `aiaas batch: error: unrecognized arguments: --shardz` with batch's usage."""
+    `aiaas batch: error: unrecognized arguments: --shardz` with batch's usage; a command's
+    option given before it (`aiaas --json models`) says where it goes; a misspelled command
+    (`aiaas modles`) names the one meant."""
+    typed = typed_command(sys.argv[1:] if argv is None else argv)
+    slip = None if typed is None or typed in COMMANDS else meant(typed, COMMANDS)
+    if slip is not None:
+        parser.error(f"unknown command {typed!r}; did you mean `aiaas {slip}`?")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        command = sub.choices[args.command]
+        # The command's parser took each of its own options that came after it: one left
+        # over came before it.
+        options = command._option_string_actions
+        early = [flag for flag in (u.split("=")[0] for u in unknown) if flag in options]
+        if early:
+            command.error(
+                f"{early[0]} is an option of `aiaas {args.command}`: give it after the command "
+                f"(aiaas {args.command} {early[0]} ...)"
+            )
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
 
 

@@ -13,6 +13,7 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import (
     BadRequest,
     CorruptRecord,
+    InvalidName,
 )
 from functions.runtime.manifest import (
     ModelManifest,
@@ -58,9 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "header, else its IAM or JWT identity). Promote without --weight to finish, or roll "
         "back to end the split.",
     )
-    p.add_argument("name", help="model name")
+    _name_and_alias(p, "move")
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
-    p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.add_argument(
         "--weight",
         type=float,
@@ -76,9 +76,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the two answers are compared (aiaas_shadow_* metrics: agreement, differences, latency, "
         "errors, per version pair). Promotes keep the shadow until the alias serves it.",
     )
-    p.add_argument("name", help="model name")
+    _name_and_alias(p, "shadow")
     p.add_argument("version", nargs="?", help="the shadow version (omit with --off)")
-    p.add_argument("--alias", default="production", help="alias to shadow (default: production)")
     p.add_argument(
         "--sample", type=float, default=1.0, help="share of requests copied, (0, 1] (default 1)"
     )
@@ -92,12 +91,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "version it pointed at before, or with --to to an earlier one. A running "
         "`aiaas serve` answers with it from its next request.",
     )
-    p.add_argument("name", help="model name")
-    p.add_argument("--alias", default="production", help="alias to move (default: production)")
+    _name_and_alias(p, "move")
     p.add_argument("--to", metavar="VERSION", help="an earlier version of the alias to go to")
     p.set_defaults(func=cmd_rollback)
 
     add_pull(sub)
+
+
+def _name_and_alias(p: argparse.ArgumentParser, verb: str) -> None:
+    """NAME and --alias of promote, shadow and rollback (NAME read by `_alias_command_model`)."""
+    p.add_argument("name", help="model name")
+    p.add_argument("--alias", default="production", help=f"alias to {verb} (default: production)")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -111,7 +115,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
         return 0
     if not models:
-        print(f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`")
+        # On stderr: stdout holds one line a model, none here (`aiaas models | while read ...`).
+        print(
+            f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`",
+            file=sys.stderr,
+        )
         return 0
     for name in models:
         versions = reg.versions(name)
@@ -185,8 +193,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
         )
     for problem in problems:
         print(f"  ! {problem}")
-    print("\n".join(history_lines(reg, name, list(found))))
-    for line in rollout_lines(reg, name):
+    # A line each, none for a model with no alias: `print("\n".join([]))` left a blank line.
+    for line in [*history_lines(reg, name, list(found)), *rollout_lines(reg, name)]:
         print(line)
     return 0
 
@@ -219,9 +227,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alias_command_model(args: argparse.Namespace) -> str:
+    """The NAME of promote, shadow or rollback. `iris@staging`, as `show` takes it, is told
+    this command's form: the alias goes in --alias."""
+    try:
+        return names.model_name(args.name)
+    except InvalidName as exc:
+        name, at, alias = str(args.name).partition("@")
+        if not (at and names.is_model_name(name) and names.is_alias_name(alias)):
+            raise
+        version = f"{args.version} " if getattr(args, "version", None) else ""
+        hint = f"aiaas {args.command} {name} {version}--alias {alias}"
+        raise InvalidName(f"{exc.message}; give the alias with --alias: {hint}") from None
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     reg = registry(args)
-    name, version = names.model_name(args.name), names.version_name(args.version)
+    name, version = _alias_command_model(args), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
         found = reg.alias_record(name, alias)
@@ -239,7 +261,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_shadow(args: argparse.Namespace) -> int:
-    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    name, alias = _alias_command_model(args), names.alias_name(args.alias)
     if args.off and args.version is not None:
         raise BadRequest(f"give a shadow VERSION or --off, not both (got {args.version} and --off)")
     if not args.off and args.version is None:
@@ -259,7 +281,7 @@ def cmd_shadow(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     reg = registry(args)
-    name, alias = names.model_name(args.name), names.alias_name(args.alias)
+    name, alias = _alias_command_model(args), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
     before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
     now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it

@@ -26,6 +26,7 @@ from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.misspelled import meant
 from infra.cli.rollout_follow import CHECK_GRACE_S, Stopped, follow, stop_on_signals
 
 ACTIONS = ("status", "abort", "resume")
@@ -135,6 +136,11 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
     registry = Registry(open_store(args.store))
+    slip = meant(first, ACTIONS)
+    if slip is not None and model not in registry.models():  # `rollout statsu iris`
+        raise ModelNotFound(
+            f"model {model!r} not found; did you mean: aiaas rollout {slip} {second}"
+        )
     if second in ACTIONS:  # `aiaas rollout iris status`: said only "version 'status' not found"
         try:
             registry.manifest(model, version)

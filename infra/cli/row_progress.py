@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TextIO
+from typing import Self, TextIO
 
 SHOW_AFTER_S = 2.0
 REDRAW_EVERY_S = 0.2
@@ -67,7 +67,34 @@ def draw(stream: TextIO, terminal: bool, line: str, width: int) -> int:
     return width
 
 
-class Progress:
+class Line:
+    """What `Progress` and `Waiting` share: a line on `stream`, redrawn on a terminal, that
+    leaving the `with` block ends (`end`: the last state drawn, then off the redrawn line)."""
+
+    stream: TextIO
+    terminal: bool
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+    def off_the_line(self) -> None:
+        """On a terminal, a line break after the redrawn line; in a log each line has one."""
+        if self.terminal:
+            print(file=self.stream, flush=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.end()
+
+
+class Progress(Line):
     """Progress of `what`: `total` is the count when known (percent and time left are shown),
     an upper bound when `bound` (`at most N`), else None; `verb` says what was done. With `of`,
     the size of what the work reads (a file's bytes, where its rows are not known before), the
@@ -147,25 +174,16 @@ class Progress:
         self.width = draw(self.stream, self.terminal, self.line(now), self.width)
         self.last, self.shown = now, self.done
 
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def end(self) -> None:
         with self.lock:
             if self.last < 0:
                 return
             if self.shown != self.done:  # the final count, as of the last chunk (not the report)
                 self._write(self.updated)
-            if self.terminal:  # off the redrawn line
-                print(file=self.stream, flush=True)
+            self.off_the_line()
 
 
-class Waiting:
+class Waiting(Line):
     """What a wait on work done elsewhere knows (the state it reports, parts done), as
     `what: state, time waited`: redrawn on a terminal each time it is told, a line in a log each
     time the state changes. Nothing within `SHOW_AFTER_S`, as for `Progress`."""
@@ -193,17 +211,9 @@ class Waiting:
         self.width = draw(self.stream, self.terminal, line, self.width)
         self.shown = state
 
-    def __enter__(self) -> Waiting:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self.terminal and self.shown is not None:  # off the redrawn line
-            print(file=self.stream, flush=True)
+    def end(self) -> None:
+        if self.shown is not None:
+            self.off_the_line()
 
 
 def add_flag(parser: argparse.ArgumentParser, job: str) -> None:

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train a model from a job spec, export ONNX, check parity, publish",
+        help="train a model from a job spec, export ONNX, check parity (--publish: publish it)",
         description="Train from a YAML/JSON job spec; --publish stores it in the registry.",
     )
     add_arguments(p)

@@ -307,7 +307,7 @@ def test_an_image_models_png_is_a_heat_map_of_its_patches_over_the_image(
     argv2 = ("explain", "img", "--inputs", image, "--patch", "3", "--json", "--png", str(png))
     code, out, err = cli(store, capsys, *argv2)
     assert code == 0, err
-    doc = json.loads(out[: out.rindex("}") + 1])
+    doc = json.loads(out)  # --json: stdout is the document alone, no "wrote why.png" after it
     # 3-pixel patches of a 4 x 4 image: a 3 x 3 one, two cut to 3 x 1 and 1 x 3, one 1 x 1.
     assert doc["features"] == ["patch_r0_c0", "patch_r0_c3", "patch_r3_c0", "patch_r3_c3"]
     row = doc["explanations"][0]
