@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=[],
         metavar="METRIC=DROP",
         help="a CI gate: exit 1 (after the report) when B's METRIC (accuracy, macro_f1, r2, "
-        "mae, rmse) is worse than A's by more than DROP, or B fails rows A answered; repeatable",
+        "mae, rmse) is worse than A's by more than DROP, or B fails rows A answered; repeatable "
+        "(default: no gate)",
     )
     p.set_defaults(func=cmd_compare)
 
