@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.comparison.run import CompareRequest, compare_versions
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
 from infra.cli.arg_types import count
+from infra.cli.compare_gate import gate_failures, max_drop
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 from infra.cli.row_progress import Progress, add_flag
@@ -48,6 +49,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_flag(p, "a comparison")
     p.add_argument("--png", type=Path, help="draw the confusion matrix or the residuals here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--max-drop",
+        type=max_drop,
+        action="append",
+        default=[],
+        metavar="METRIC=DROP",
+        help="a CI gate: exit 1 (after the report) when B's METRIC (accuracy, macro_f1, r2, "
+        "mae, rmse) is worse than A's by more than DROP, or B fails rows A answered; repeatable "
+        "(default: no gate)",
+    )
     p.set_defaults(func=cmd_compare)
 
 
@@ -80,6 +91,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             draw(report, written)
         if not args.json:
             print(f"wrote {args.png}")
+    failures = gate_failures(report, args.max_drop) if args.max_drop else []
+    if failures:
+        raise AiaasError("quality gate failed: " + "; ".join(failures))
     return 0
 
 

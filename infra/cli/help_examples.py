@@ -44,7 +44,10 @@ EXAMPLES: dict[str, list[str]] = {
         "aiaas capture iris --sample 0.05 --deny email",
         "aiaas capture export iris --since 2026-11-01 --out captured.csv",
     ],
-    "compare": ["aiaas compare iris 1 2 --data holdout.csv --json"],
+    "compare": [
+        "aiaas compare iris 1 2 --data holdout.csv --json",
+        "aiaas compare iris 1 2 --data holdout.csv --max-drop accuracy=0.02   # a CI gate",
+    ],
     "rollout": [
         "aiaas rollout iris 3 --steps 10,50,100 --bake 5m --max-p99-ms 50",
         "aiaas rollout status iris --json",

@@ -25,6 +25,9 @@ CHOICE = re.compile(r"\[([^\[\]|]*?)\s*\|[^\[\]]*\]")
 OPTIONAL = re.compile(r"(?<!\S)\[([^\[\]]*)\]")
 PLACEHOLDER = re.compile(r"<([A-Za-z][\w.-]*)>")  # `<TrainingJobQueueArn>`, not a redirection
 INDENTED = re.compile(r"^ {4,}(\$ )?aiaas ")  # a Markdown code block made by indenting
+ARRAY = re.compile(
+    r"^\$\{\w+\[@\]\}$"
+)  # "${SEEN[@]}": options a script built (docs/rollout.md, CI/CD)
 
 
 def fenced_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -61,7 +64,9 @@ def aiaas_words(line: str) -> list[str] | None:
         if at_command and word == "aiaas":
             rest = words[i + 1 :]
             end = next((j for j, w in enumerate(rest) if w in SHELL_OPERATORS), len(rest))
-            return rest[:end]
+            if 0 < end < len(rest) and rest[end] in {">", ">>"} and rest[end - 1].isdigit():
+                end -= 1  # `2> /dev/null`: shlex splits the descriptor off its redirection
+            return [word for word in rest[:end] if not ARRAY.match(word)]
         at_command = word in SHELL_OPERATORS or (
             at_command and re.match(r"^\w+=", word) is not None
         )
