@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests.onnx_factory import linear_classifier, manifest_for
 from tests.training.conftest import spec_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +115,34 @@ def test_spec_alias_and_pinned_version_publish_to_s3(
     assert registry.store.exists("models/pinned/versions/2024.1/card/loss.png")
     assert main(args) == 1  # versions are immutable
     assert "pinned:2024.1 is already published; versions are immutable" in capsys.readouterr().err
+
+
+class _Trained(Exception):
+    """Raised by a stand-in for the training job: it was reached, with this spec."""
+
+
+def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `aiaas publish --version V` pins a version; `aiaas train --version V` was "unrecognized
+    # arguments" (only the spec's `version:` field did it), and a taken version was found
+    # only after torch had loaded.
+    registry = Registry(LocalStore(tmp_path / "store"))
+    path = linear_classifier(tmp_path / "m.onnx")
+    registry.publish(manifest_for(path, "iris-cli", "3", labels=("a", "b", "c")), path)
+    spec = _spec_file(tmp_path, name="iris-cli")
+
+    def job(spec: Any, *args: Any, **kwargs: Any) -> None:
+        raise _Trained(spec.version)
+
+    monkeypatch.setattr("training.job.run_job", job)
+    argv = ["--store", registry.store.uri, "train", str(spec), "--publish", "--no-progress"]
+    with pytest.raises(_Trained, match=r"^2026\.1$"):
+        main([*argv, "--version", "2026.1"])
+    assert main([*argv, "--version", "3"]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas train: error: iris-cli:3 is already published; versions are immutable\n"
+    )
 
 
 def test_spec_and_data_errors_exit_1_with_the_message(
