@@ -136,6 +136,14 @@ def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
         a, b = found["a"][key], found["b"][key]
         shown = "n/a" if delta is None else f"{delta:+.4g}"
         lines.append(f"    {key:9} A {_number(a)}  B {_number(b)}  B-A {shown}")
+    unknown = found.get("unknown_labels") or {}
+    if unknown:
+        counts = ", ".join(f"{label!r}: {rows}" for label, rows in list(unknown.items())[:5])
+        lines.append(
+            f"  {sum(unknown.values())} of {found['rows']} labelled rows hold a class neither "
+            f"version was trained on ({counts}{', ...' if len(unknown) > 5 else ''}): each is "
+            "an error for both; retrain with it to predict it"
+        )
     return lines
 
 
