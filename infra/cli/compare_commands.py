@@ -98,9 +98,7 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
             f"  agreement: {agreement['rate']:.2%} ({agreement['agreed']}/{agreement['rows']} "
             "rows, same label)"
         )
-    lines.append(
-        f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, max relative {report['max_rel_diff']:.4g}"
-    )
+    lines.append(_output_line(report))
     lines.extend(_refused_lines(rows.get("refused")))
     lines.extend(_metric_lines(report.get("metrics"), label_given))
     for which in ("a", "b"):
@@ -113,6 +111,18 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
         where = next(key for key in error if key != "reason")
         lines.append(f"  ! {where} {error[where]}: {error['reason']}")
     return lines
+
+
+def _output_line(report: dict[str, Any]) -> str:
+    """The largest output differences; none when the versions have no output alike (a model
+    retrained with another class count: logits [-1, 3] vs [-1, 4]), which is not 0."""
+    if report.get("outputs_compared", True):
+        return (
+            f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, "
+            f"max relative {report['max_rel_diff']:.4g}"
+        )
+    shapes = [", ".join(report["outputs"][side]) for side in ("a", "b")]
+    return f"  outputs: none alike to compare (A {shapes[0]}, B {shapes[1]}); labels only"
 
 
 def _refused_lines(refused: dict[str, int] | None) -> list[str]:

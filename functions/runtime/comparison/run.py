@@ -117,6 +117,9 @@ def compare_versions(
         },
         "errors": [_error(opened.position_key, e) for e in errors[:MAX_ERRORS_SHOWN]],
         "agreement": _agreement(tally, plan),
+        # None alike (labels only): the differences below are 0 for want of anything compared.
+        "outputs_compared": list(plan.numeric),
+        "outputs": {"a": _outputs(a), "b": _outputs(b)},
         "max_abs_diff": tally.max_abs,
         "max_rel_diff": tally.max_rel,
         "latency": {
@@ -240,6 +243,10 @@ def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
 
 def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...], bool]]:
     return [(s.name, s.dtype, s.shape, s.finite) for s in manifest.inputs]
+
+
+def _outputs(manifest: ModelManifest) -> list[str]:
+    return [f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.outputs]
 
 
 def _inputs(manifest: ModelManifest) -> str:
