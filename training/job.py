@@ -149,7 +149,12 @@ def run_job(
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:
-        publish(registry, manifest, model_path, extra_files, alias)
+        published = publish(
+            registry, manifest, model_path, extra_files, alias, numbered=spec.version is None
+        )
+        if published.version != manifest.version:  # another run took the number meanwhile
+            manifest = published
+            (out_dir / "manifest.json").write_text(manifest.to_json())
     timings["total_s"] = time.perf_counter() - started
     return JobResult(manifest, model_path, extra_files, publish_model, alias, timings)
 

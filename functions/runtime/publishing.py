@@ -29,6 +29,8 @@ from functions.runtime.refs import (
 )
 from functions.runtime.store import Moved, ObjectExists, ObjectStore, StagedUpload
 
+NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
+
 
 def check_version_free(store: ObjectStore, name: str, version: str) -> None:
     """Refuse a version that exists: versions are immutable (training asks before it trains)."""

@@ -117,6 +117,35 @@ def test_spec_alias_and_pinned_version_publish_to_s3(
     assert "pinned:2024.1 is already published; versions are immutable" in capsys.readouterr().err
 
 
+def test_a_number_taken_while_training_publishes_as_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two `aiaas train --publish` of one model at once on one store (found iterating: a CSV and
+    # a Parquet run side by side): both read number 11 before training, and the second failed
+    # after training, "wine-mlp:11 is already published". A number the user did not pin moves
+    # on, as `aiaas publish` does; the card, which names the version, is written again.
+    registry = Registry(LocalStore(tmp_path / "store"))
+    theirs = linear_classifier(tmp_path / "theirs.onnx")
+    read_number = Registry.next_version
+
+    def read_then_lose(self: Registry, name: str) -> str:
+        number = read_number(self, name)
+        if not registry.versions(name, missing_ok=True):  # the other run publishes it now
+            registry.publish(manifest_for(theirs, name, number, labels=("a", "b", "c")), theirs)
+        return number
+
+    monkeypatch.setattr(Registry, "next_version", read_then_lose)
+    spec = _spec_file(tmp_path, name="race", epochs=1)
+    argv = ["--store", registry.store.uri, "train", str(spec), "--publish", "--alias", "staging"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "published race:2 " in out and "race@staging -> 2" in out
+    assert registry.versions("race") == ["1", "2"] and registry.alias("race", "staging") == "2"
+    card = registry.store.get_bytes("models/race/versions/2/card/card.md").decode()
+    assert card.startswith("# race:2\n")
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["version"] == "2"
+
+
 class _Trained(Exception):
     """Raised by a stand-in for the training job: it was reached, with this spec."""
 
