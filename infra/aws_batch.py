@@ -48,13 +48,17 @@ def check_remote_data(spec: JobSpec, spec_path: Path) -> None:
         )
 
 
-def container_command(spec_path: Path, *, publish: bool, alias: str | None) -> list[str]:
+def container_command(
+    spec_path: Path, *, publish: bool, alias: str | None, version: str | None = None
+) -> list[str]:
     """The job's command: write the spec from the environment, then train (and publish)."""
     options = ["--no-progress"]
     if publish:
         options.append("--publish")
     if alias:
         options += ["--alias", names.alias_name(alias)]
+    if version:
+        options += ["--version", names.version_name(version)]
     spec_file = f"/tmp/aiaas-spec{spec_path.suffix or '.yaml'}"  # noqa: S108 - inside the job's container
     return ["sh", "-c", WRITE_SPEC_AND_TRAIN, spec_file, *options]
 
@@ -81,6 +85,7 @@ def submit_request(
     definition: str,
     publish: bool = True,
     alias: str | None = None,
+    version: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     """The `SubmitJob` parameters for one training spec (validated here, before submitting)."""
@@ -90,7 +95,7 @@ def submit_request(
         "jobQueue": queue,
         "jobDefinition": definition,
         "containerOverrides": {
-            "command": container_command(spec_path, publish=publish, alias=alias),
+            "command": container_command(spec_path, publish=publish, alias=alias, version=version),
             "environment": [{"name": SPEC_ENV, "value": text}],
         },
         "tags": {"aiaas:model": spec.name},

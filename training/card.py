@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from functions.runtime.explain.explainer import PATCH_NAME
-from training.table_prep import SERVED_GAPS, column_lines
+from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
     from training.trainer import EpochRecord
@@ -116,6 +116,8 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"fingerprint `{dataset['fingerprint'][:16]}...`",
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch), best epoch {training['best_epoch']}",
+        *_feature_lines(facts),
+        _settings_line(training),
         f"- Input: {', '.join(facts['inputs'])}; output: {', '.join(facts['outputs'])}",
         *_column_lines(facts.get("preprocessing") or {}),
         "",
@@ -138,6 +140,44 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _feature_lines(facts: dict[str, Any]) -> list[str]:
+    """The columns read, the target and what was dropped: what a run of iterations varies."""
+    names = list((facts.get("preprocessing") or {}).get("feature_names") or facts["features"])
+    dataset = facts["training"].get("dataset") or {}
+    if not names or dataset.get("text_column"):
+        return []
+    shown = (
+        shown_names(names)
+        if len(names) <= 16
+        else (f"{shown_names(names[:6])}, ..., {shown_names(names[-1:])}")
+    )
+    target = f"; target `{dataset['target']}`" if dataset.get("target") else ""
+    exclude = dataset.get("exclude")
+    dropped = f"; excluded: {shown_names(exclude)}" if exclude else ""
+    return [f"- Features ({len(names)}): {shown}{target}{dropped}"]
+
+
+def _settings_line(training: dict[str, Any]) -> str:
+    """The spec's training settings, so two versions' cards show what differs between them."""
+    schedule = training.get("schedule")
+    stopping = training.get("early_stopping")
+    parts = [
+        f"{training['epochs']} epochs at most, batch {training['batch_size']}",
+        f"{training['optimizer']} learning rate {training['learning_rate']:g}"
+        + (f", weight decay {training['weight_decay']:g}" if training.get("weight_decay") else ""),
+        f"schedule {schedule.get('name') if isinstance(schedule, dict) else schedule}",
+        f"seed {training['seed']}",
+        f"validation/test split {training['validation_split']:g}/{training['test_split']:g}",
+    ]
+    if training.get("class_weight"):
+        parts.append(f"class weight {training['class_weight']}")
+    if isinstance(stopping, dict):
+        parts.append(
+            f"early stopping on {stopping.get('monitor')} (patience {stopping.get('patience')})"
+        )
+    return "- Settings: " + "; ".join(parts)
 
 
 def _column_lines(preprocessing: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ Torch is imported only when a job runs, after the spec and a sample of its data 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.manifest import parity_summary
+from functions.runtime.publishing import check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.data_checks import DataReport, check_data
@@ -31,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--publish", action="store_true", help="publish the model to the registry")
     parser.add_argument(
         "--alias", help="point this alias at the published version (e.g. production)"
+    )
+    parser.add_argument(
+        "--version",
+        help="publish as this version (default: the spec's version, else the next number); "
+        "one that exists is refused before training",
     )
     parser.add_argument("--out", type=Path, help=f"artifact folder (default: {DEFAULT_RUNS}/NAME)")
     parser.add_argument(
@@ -50,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Validate the spec, run the job, print what it produced."""
     spec = load_spec(args.spec)
+    if getattr(args, "version", None):  # as --alias overrides publish.alias
+        spec = dataclasses.replace(spec, version=names.version_name(args.version))
     spec_dir = args.spec.resolve().parent
     # The data is judged before torch loads: a bad spec costs a second, never a training run.
     report = check_data(spec, spec_dir)
@@ -65,9 +74,11 @@ def run_train(args: argparse.Namespace) -> int:
     alias = names.alias_name(args.alias) if args.alias else None
     if alias and not args.publish:
         print("note: --alias only takes effect with --publish", file=sys.stderr)
+    registry = Registry(open_store(args.store))
+    if args.publish and spec.version:  # a second, not a torch import, to say so
+        check_version_free(registry.store, spec.name, spec.version)
     from training.job import run_job  # torch loads here, not at CLI start
 
-    registry = Registry(open_store(args.store))
     result = run_job(
         spec,
         registry,

@@ -21,11 +21,11 @@ import numpy as np
 from functions.runtime.artifact_files import describe_files
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.drift.fit import fit as fit_drift_baseline
-from functions.runtime.errors import VersionExists
 from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
-from functions.runtime.registry import Registry, manifest_key
+from functions.runtime.publishing import check_version_free
+from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
 from training.datasets import load_raw
@@ -101,7 +101,7 @@ def run_job(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if publish_model and spec.version:
-        _check_version_is_free(registry, spec.name, spec.version)
+        check_version_free(registry.store, spec.name, spec.version)
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training
@@ -149,15 +149,14 @@ def run_job(
     (out_dir / "manifest.json").write_text(manifest.to_json())
     alias = (alias or spec.alias) if publish_model else None
     if publish_model:
-        publish(registry, manifest, model_path, extra_files, alias)
+        published = publish(
+            registry, manifest, model_path, extra_files, alias, numbered=spec.version is None
+        )
+        if published.version != manifest.version:  # another run took the number meanwhile
+            manifest = published
+            (out_dir / "manifest.json").write_text(manifest.to_json())
     timings["total_s"] = time.perf_counter() - started
     return JobResult(manifest, model_path, extra_files, publish_model, alias, timings)
-
-
-def _check_version_is_free(registry: Registry, name: str, version: str) -> None:
-    # Fail before training, not after: versions are immutable.
-    if registry.store.exists(manifest_key(name, version)):
-        raise VersionExists(f"{name}:{version} is already published; versions are immutable")
 
 
 def _train(

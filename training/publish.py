@@ -9,8 +9,11 @@ from typing import Any
 
 import torch
 
+from functions.runtime.artifact_files import describe_files
+from functions.runtime.errors import VersionExists
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, check_features
+from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.text_input import TEXT_FIELD
 from training.export import Signature, signature_for
@@ -151,9 +154,34 @@ def publish(
     model_path: Path,
     extra_files: Mapping[str, Path],
     alias: str | None,
-) -> dict[str, Any] | None:
-    """Publish the version (card and vocabulary beside it) and point `alias` at it."""
-    registry.publish(manifest, model_path, extra_files=extra_files)
+    *,
+    numbered: bool = False,
+) -> ModelManifest:
+    """Publish the version (card and vocabulary beside it) and point `alias` at it; returns
+    the manifest as published. A `numbered` version (not pinned by the user) that another run
+    published while this one trained moves on to the next free number, as `aiaas publish`
+    does: the card, which names the version, is written again."""
+    for attempt in range(1, NUMBER_TRIES + 1):
+        try:
+            registry.publish(manifest, model_path, extra_files=extra_files)
+            break
+        except VersionExists:
+            if not numbered or attempt == NUMBER_TRIES:
+                raise
+            manifest = _renumbered(
+                manifest, registry.next_version(manifest.name), model_path, extra_files
+            )
     if alias:
-        return registry.set_alias(manifest.name, alias, manifest.version)
-    return None
+        registry.set_alias(manifest.name, alias, manifest.version)
+    return manifest
+
+
+def _renumbered(
+    manifest: ModelManifest, version: str, model_path: Path, extra_files: Mapping[str, Path]
+) -> ModelManifest:
+    card = extra_files.get("card/card.md")
+    if card is not None:  # its title, `# name:version`, is the only place the files say it
+        _, rest = card.read_text(encoding="utf-8").split("\n", 1)
+        card.write_text(f"# {manifest.name}:{version}\n{rest}", encoding="utf-8")
+    files = describe_files(model_path, extra_files)
+    return dataclasses.replace(manifest, version=version, files=files)

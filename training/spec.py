@@ -251,6 +251,11 @@ def _dataset(fields: Fields, kind: str) -> DatasetSpec:
 
 def _check_exclude(spec: DatasetSpec) -> None:
     """Contradictions within the dataset section; columns the file lacks are found on reading."""
+    if spec.target is not None and spec.features and spec.target in spec.features:
+        raise SpecError(
+            f"spec field 'dataset.features' lists the target {spec.target!r}; a model cannot "
+            "read its own label when predicting: take it out of dataset.features"
+        )
     field = "spec field 'dataset.exclude'"
     if spec.exclude and spec.path.startswith("generated:"):
         raise SpecError(f"{field} drops columns of a CSV or Parquet table; {spec.path} has none")

@@ -143,7 +143,8 @@ def _refuse_two_spellings(
 
 
 def _refuse_measurements(text: np.ndarray, unique: list[str], name: str) -> None:
-    """Many distinct fractional numbers are a quantity to regress, not classes."""
+    """Many distinct fractional numbers, or whole numbers with fewer than 2 rows each on
+    average, are a quantity to regress, not classes."""
     if len(unique) <= MAX_FLOAT_CLASSES or any(_label_order(u)[0] for u in unique):
         return
     fractional = next((v for v in text if not float(v).is_integer()), None)
@@ -152,4 +153,10 @@ def _refuse_measurements(text: np.ndarray, unique: list[str], name: str) -> None
             f"spec field 'task': target {name!r} has {len(unique)} distinct non-integer values "
             f"(e.g. {fractional}), too many to be classes; set task: regression, or point "
             "dataset.target at a column of class labels"
+        )
+    if len(unique) > len(text) / 2:  # whole numbers, most of them in a single row: a quantity
+        raise DataError(
+            f"spec field 'task': target {name!r} has {len(unique)} distinct numbers in "
+            f"{len(text)} rows (e.g. {text[0]}), too many to be classes; set task: regression, "
+            "or point dataset.target at a column of class labels"
         )

@@ -29,6 +29,14 @@ from functions.runtime.refs import (
 )
 from functions.runtime.store import Moved, ObjectExists, ObjectStore, StagedUpload
 
+NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
+
+
+def check_version_free(store: ObjectStore, name: str, version: str) -> None:
+    """Refuse a version that exists: versions are immutable (training asks before it trains)."""
+    if store.exists(manifest_key(name, version)):
+        raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+
 
 def publish_version(
     store: ObjectStore,
@@ -43,8 +51,7 @@ def publish_version(
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
     _check_listed(manifest, set(wanted))
-    if store.exists(manifest_key(name, version)):
-        raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+    check_version_free(store, name, version)
     store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
     staged: dict[str, StagedUpload] = {}
     try:

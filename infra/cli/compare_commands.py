@@ -112,9 +112,7 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
             f"  agreement: {agreement['rate']:.2%} ({agreement['agreed']}/{agreement['rows']} "
             "rows, same label)"
         )
-    lines.append(
-        f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, max relative {report['max_rel_diff']:.4g}"
-    )
+    lines.append(_output_line(report))
     lines.extend(_refused_lines(rows.get("refused")))
     lines.extend(_metric_lines(report.get("metrics"), label_given))
     for which in ("a", "b"):
@@ -127,6 +125,18 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
         where = next(key for key in error if key != "reason")
         lines.append(f"  ! {where} {error[where]}: {error['reason']}")
     return lines
+
+
+def _output_line(report: dict[str, Any]) -> str:
+    """The largest output differences; none when the versions have no output alike (a model
+    retrained with another class count: logits [-1, 3] vs [-1, 4]), which is not 0."""
+    if report.get("outputs_compared", True):
+        return (
+            f"  outputs: max |B-A| {report['max_abs_diff']:.4g}, "
+            f"max relative {report['max_rel_diff']:.4g}"
+        )
+    shapes = [", ".join(report["outputs"][side]) for side in ("a", "b")]
+    return f"  outputs: none alike to compare (A {shapes[0]}, B {shapes[1]}); labels only"
 
 
 def _refused_lines(refused: dict[str, int] | None) -> list[str]:
@@ -150,6 +160,14 @@ def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
         a, b = found["a"][key], found["b"][key]
         shown = "n/a" if delta is None else f"{delta:+.4g}"
         lines.append(f"    {key:9} A {_number(a)}  B {_number(b)}  B-A {shown}")
+    unknown = found.get("unknown_labels") or {}
+    if unknown:
+        counts = ", ".join(f"{label!r}: {rows}" for label, rows in list(unknown.items())[:5])
+        lines.append(
+            f"  {sum(unknown.values())} of {found['rows']} labelled rows hold a class neither "
+            f"version was trained on ({counts}{', ...' if len(unknown) > 5 else ''}): each is "
+            "an error for both; retrain with it to predict it"
+        )
     return lines
 
 

@@ -23,6 +23,7 @@ from functions.runtime.manifest import (
     TensorSpec,
     check_features,
 )
+from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.model_files import require_data_files, stage
@@ -30,8 +31,6 @@ from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.row_progress import BYTES, Progress, add_flag
-
-NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

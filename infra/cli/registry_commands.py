@@ -25,6 +25,7 @@ from infra.cli.alias_history import history_doc, history_lines
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
+from infra.cli.version_settings import headline, varied_settings
 
 
 def registry(args: argparse.Namespace) -> Registry:
@@ -181,16 +182,24 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for alias in found:
         for version, tag in _alias_tags(reg, name, alias):
             by_version.setdefault(version, []).append(tag)
+    listed: list[tuple[str, ModelManifest | CorruptRecord]] = []
     for version in reg.versions(name):
-        tags = " ".join(sorted(by_version.get(version, [])))
         try:
-            manifest = reg.manifest(name, version)
+            listed.append((version, reg.manifest(name, version)))
         except CorruptRecord as exc:
-            print(f"{version:10} ! {exc.message} {tags}")
+            listed.append((version, exc))
+    settings = varied_settings([m for _, m in listed if isinstance(m, ModelManifest)])
+    tags = {v: " ".join(sorted(by_version.get(v, []))) for v, _ in listed}
+    width = max((len(t) for t in tags.values()), default=0)
+    for version, manifest in listed:
+        if isinstance(manifest, CorruptRecord):
+            print(f"{version:10} ! {manifest.message} {tags[version]}")
             continue
-        print(
-            f"{version:10} {manifest.created_at:22} {manifest.task:15} {_headline(manifest):28} {tags}"
+        line = (
+            f"{version:10} {manifest.created_at:22} {manifest.task:15} "
+            f"{headline(manifest):28} {tags[version]:{width}} {settings.get(version, '')}"
         )
+        print(line.rstrip())
     for problem in problems:
         print(f"  ! {problem}")
     # A line each, none for a model with no alias: `print("\n".join([]))` left a blank line.
@@ -206,14 +215,6 @@ def _alias_tags(reg: Registry, name: str, alias: str) -> list[tuple[str, str]]:
     if target is None or weights is None:
         return [(v, f"@{alias}") for v in ([] if target is None else [target.version])]
     return [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
-
-
-def _headline(manifest: ModelManifest) -> str:
-    test = manifest.metrics.get("test", manifest.metrics)
-    for key in ("accuracy", "f1", "rmse", "r2"):
-        if isinstance(test, dict) and isinstance(test.get(key), int | float):
-            return f"{key}={test[key]:.4g}"
-    return ""
 
 
 def cmd_show(args: argparse.Namespace) -> int:

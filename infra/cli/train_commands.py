@@ -48,7 +48,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     queue, definition = resolve_target(args.job_queue, args.job_definition)
     # A job that did not publish would leave its model on an instance that is gone: always publish.
     request = submit_request(
-        args.spec, queue=queue, definition=definition, publish=True, alias=args.alias
+        args.spec,
+        queue=queue,
+        definition=definition,
+        publish=True,
+        alias=args.alias,
+        version=args.version,
     )
     job = submit(boto3.client("batch"), request)
     if args.json:  # stdout: one JSON document, as every --json

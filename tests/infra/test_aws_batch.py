@@ -33,7 +33,9 @@ def batch_client():  # type: ignore[no-untyped-def]
 
 def test_request_carries_the_spec_queue_definition_and_publish(tmp_path: Path) -> None:
     spec = SPECS / "digits-mlp.yaml"
-    request = submit_request(spec, queue=QUEUE, definition=DEFINITION, alias="staging", now=NOW)
+    request = submit_request(
+        spec, queue=QUEUE, definition=DEFINITION, alias="staging", version="2026.1", now=NOW
+    )
     assert request["jobName"] == "train-digits-mlp-20260921-141320"
     assert (request["jobQueue"], request["jobDefinition"]) == (QUEUE, DEFINITION)
     overrides = request["containerOverrides"]
@@ -45,6 +47,8 @@ def test_request_carries_the_spec_queue_definition_and_publish(tmp_path: Path) -
         "--publish",
         "--alias",
         "staging",
+        "--version",
+        "2026.1",
     ]
     assert request["tags"] == {"aiaas:model": "digits-mlp"}
 

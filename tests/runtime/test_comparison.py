@@ -272,3 +272,25 @@ def test_the_confusion_matrix_keeps_the_models_class_order() -> None:
     found = confusion(a, b, order=("zero", "one", "two", "eight"))
     assert found["labels"] == ["one", "two", "eight", "other"]
     assert found["matrix"] == [[0, 0, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+
+
+def test_labels_of_a_class_neither_version_knows_are_counted_and_said(
+    wine: tuple[ModelPool, np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # New data with a class the models were never trained on ('nebbiolo', a cultivar added to
+    # the file after training): each of its rows is an error for both versions, which the
+    # metrics showed as a lower macro F1 and nothing else.
+    pool, x, y = wine
+    truth = y.astype(str).astype(object)
+    truth[:3] = "nebbiolo"
+    key = "batch/wine/input/new-class.csv"
+    pool.registry.store.put_bytes(key, csv_text(x, truth).encode())
+    report = compare_versions(pool, CompareRequest("wine", "1", "2", key, label="target"))
+    assert report["metrics"]["unknown_labels"] == {"nebbiolo": 3}
+    assert (
+        main(["--store", pool.registry.store.uri, "compare", "wine", "1", "2", "--data", key]) == 0
+    )
+    assert (
+        f"  3 of {len(x)} labelled rows hold a class neither version was trained on "
+        "('nebbiolo': 3): each is an error for both; retrain with it to predict it\n"
+    ) in capsys.readouterr().out

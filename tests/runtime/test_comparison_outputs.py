@@ -16,6 +16,7 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.main import main
 from tests.onnx_factory import linear_classifier, manifest_for
 
 LABELS = ("setosa", "versicolor", "virginica")
@@ -25,8 +26,9 @@ KEY = "batch/m/input/rows.csv"
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> ModelPool:
-    """m:1 as `aiaas train` writes it (output described, training target `species`); m:2 and
-    m:3 as `aiaas publish` does (no description, no target): 2 other weights, 3 answers NaN."""
+    """m:1 as `aiaas train` writes it (output described, training target `species`); m:2,
+    m:3 and m:4 as `aiaas publish` does (no description, no target): 2 other weights, 3
+    answers NaN, 4 has a fourth class."""
     work = tmp_path_factory.mktemp("outputs")
     registry = Registry(LocalStore(work / "store"))
     trained = linear_classifier(work / "1.onnx", seed=1)
@@ -37,6 +39,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> ModelPool:
     for version, bias in (("2", 0.0), ("3", float("nan"))):
         path = linear_classifier(work / f"{version}.onnx", seed=5, bias=bias)
         registry.publish(manifest_for(path, "m", version, labels=LABELS), path)
+    wider = linear_classifier(work / "4.onnx", classes=4)  # retrained with a fourth class
+    registry.publish(manifest_for(wider, "m", "4", labels=(*LABELS, "nebbiolo")), wider)
     truth = [LABELS[i % 3] for i in range(len(ROWS))]
     lines = ["x_0,x_1,x_2,x_3,species"] + [
         ",".join([*map(str, row.tolist()), label]) for row, label in zip(ROWS, truth, strict=True)
@@ -71,3 +75,19 @@ def test_the_truth_column_is_found_from_either_version_s_training(pool: ModelPoo
     found = report["metrics"]
     assert found["label"] == "species" and found["rows"] == len(ROWS)
     assert 0 <= found["b"]["accuracy"] <= 1
+
+
+def test_versions_with_no_output_alike_say_so_not_a_difference_of_0(
+    pool: ModelPool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Retrained with a new class, m:4's logits are [-1, 4] against m:1's [-1, 3]: only labels
+    # are compared, and the summary said "outputs: max |B-A| 0", identical outputs.
+    report = compare_versions(pool, CompareRequest("m", "1", "4", KEY))
+    assert report["outputs_compared"] == [] and report["agreement"]["rows"] == len(ROWS)
+    assert main(["--store", pool.registry.store.uri, "compare", "m", "1", "4", "--data", KEY]) == 0
+    out = capsys.readouterr().out
+    assert "max |B-A|" not in out
+    assert (
+        "  outputs: none alike to compare (A logits float32 [-1, 3], B logits float32 [-1, 4]); "
+        "labels only\n"
+    ) in out

@@ -141,3 +141,23 @@ def test_an_empty_split_names_the_field_to_raise(
         "the validation split is empty: 2 rows in the smallest class of 5 give it none; add "
         "rows or raise validation_split"
     )
+
+
+def test_a_whole_number_measurement_given_to_a_classifier_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found training a wine classifier spec with `target: proline` (whole numbers such as
+    # 1065.0): it was read as 109 classes in 149 rows, warned only that classes were too small
+    # to split, and trained a nonsense classifier. Many distinct numbers, most of them in one
+    # row, are a quantity to regress whether or not they have a fraction.
+    rows = [[i, i % 7, 300 + 13 * i] for i in range(40)]
+    spec = _csv_job(tmp_path, ["a", "b", "proline"], rows, target="proline")
+    assert _error(tmp_path, spec, capsys) == (
+        "spec field 'task': target 'proline' has 40 distinct numbers in 40 rows (e.g. 300), "
+        "too many to be classes; set task: regression, or point dataset.target at a column of "
+        "class labels"
+    )
+    # Many whole-number classes each with rows enough to learn stay classes.
+    codes = [[i, i % 7, i % 25] for i in range(100)]
+    spec = _csv_job(tmp_path, ["a", "b", "code"], codes, target="code")
+    assert _check(tmp_path, spec, capsys)[0] == 0

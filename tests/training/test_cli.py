@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests.onnx_factory import linear_classifier, manifest_for
 from tests.training.conftest import spec_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +115,63 @@ def test_spec_alias_and_pinned_version_publish_to_s3(
     assert registry.store.exists("models/pinned/versions/2024.1/card/loss.png")
     assert main(args) == 1  # versions are immutable
     assert "pinned:2024.1 is already published; versions are immutable" in capsys.readouterr().err
+
+
+def test_a_number_taken_while_training_publishes_as_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two `aiaas train --publish` of one model at once on one store (found iterating: a CSV and
+    # a Parquet run side by side): both read number 11 before training, and the second failed
+    # after training, "wine-mlp:11 is already published". A number the user did not pin moves
+    # on, as `aiaas publish` does; the card, which names the version, is written again.
+    registry = Registry(LocalStore(tmp_path / "store"))
+    theirs = linear_classifier(tmp_path / "theirs.onnx")
+    read_number = Registry.next_version
+
+    def read_then_lose(self: Registry, name: str) -> str:
+        number = read_number(self, name)
+        if not registry.versions(name, missing_ok=True):  # the other run publishes it now
+            registry.publish(manifest_for(theirs, name, number, labels=("a", "b", "c")), theirs)
+        return number
+
+    monkeypatch.setattr(Registry, "next_version", read_then_lose)
+    spec = _spec_file(tmp_path, name="race", epochs=1)
+    argv = ["--store", registry.store.uri, "train", str(spec), "--publish", "--alias", "staging"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "published race:2 " in out and "race@staging -> 2" in out
+    assert registry.versions("race") == ["1", "2"] and registry.alias("race", "staging") == "2"
+    card = registry.store.get_bytes("models/race/versions/2/card/card.md").decode()
+    assert card.startswith("# race:2\n")
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["version"] == "2"
+
+
+class _Trained(Exception):
+    """Raised by a stand-in for the training job: it was reached, with this spec."""
+
+
+def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `aiaas publish --version V` pins a version; `aiaas train --version V` was "unrecognized
+    # arguments" (only the spec's `version:` field did it), and a taken version was found
+    # only after torch had loaded.
+    registry = Registry(LocalStore(tmp_path / "store"))
+    path = linear_classifier(tmp_path / "m.onnx")
+    registry.publish(manifest_for(path, "iris-cli", "3", labels=("a", "b", "c")), path)
+    spec = _spec_file(tmp_path, name="iris-cli")
+
+    def job(spec: Any, *args: Any, **kwargs: Any) -> None:
+        raise _Trained(spec.version)
+
+    monkeypatch.setattr("training.job.run_job", job)
+    argv = ["--store", registry.store.uri, "train", str(spec), "--publish", "--no-progress"]
+    with pytest.raises(_Trained, match=r"^2026\.1$"):
+        main([*argv, "--version", "2026.1"])
+    assert main([*argv, "--version", "3"]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas train: error: iris-cli:3 is already published; versions are immutable\n"
+    )
 
 
 def test_spec_and_data_errors_exit_1_with_the_message(

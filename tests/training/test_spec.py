@@ -128,6 +128,11 @@ def _error(data: Any) -> str:
             {"dataset": {"path": "d.csv", "target": "y", "exclude": ["id", "y"]}},
             "spec field 'dataset.exclude' drops the target 'y'; keep it, or change dataset.target",
         ),
+        (  # the label is never known when predicting: a leak, not a feature
+            {"dataset": {"path": "d.csv", "target": "y", "features": ["a", "y"]}},
+            "spec field 'dataset.features' lists the target 'y'; a model cannot read its own "
+            "label when predicting: take it out of dataset.features",
+        ),
         (
             {
                 "dataset": {

@@ -126,6 +126,16 @@ def test_a_card_without_a_description_has_no_blank_run(trained: Trained) -> None
     assert described.startswith("# fcols:2\n\nSays yes or no.\n\n- Task: classification")
 
 
+def test_the_card_says_what_the_run_was_trained_with(trained: Trained) -> None:
+    # Two runs of one spec (2 and 40 epochs): their cards read alike but for the metrics, so
+    # which run was which took opening the manifests (found iterating on a wine classifier).
+    cards = [(trained.store / f"models/fcols/versions/{v}/card/card.md").read_text() for v in "12"]
+    settings = "; adamw learning rate 0.05; schedule constant; seed 0; "
+    for card, epochs in zip(cards, (2, 40), strict=True):
+        assert "\n- Features (3): f0, f1, f2; target `outcome`\n" in card
+        assert f"\n- Settings: {epochs} epochs at most, batch 64{settings}" in card
+
+
 def test_compare_scores_against_the_training_target_in_the_file(trained: Trained) -> None:
     data = str(trained.data)
     done = aiaas(trained.store, "compare", "fcols", "1", "2", "--data", data)

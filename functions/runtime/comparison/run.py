@@ -29,7 +29,12 @@ from functions.runtime.comparison.budget import (
 )
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
-from functions.runtime.comparison.truth import LABEL_COLUMNS, class_truth, number_truth
+from functions.runtime.comparison.truth import (
+    LABEL_COLUMNS,
+    class_truth,
+    number_truth,
+    unknown_labels,
+)
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
@@ -112,6 +117,9 @@ def compare_versions(
         },
         "errors": [_error(opened.position_key, e) for e in errors[:MAX_ERRORS_SHOWN]],
         "agreement": _agreement(tally, plan),
+        # None alike (labels only): the differences below are 0 for want of anything compared.
+        "outputs_compared": list(plan.numeric),
+        "outputs": {"a": _outputs(a), "b": _outputs(b)},
         "max_abs_diff": tally.max_abs,
         "max_rel_diff": tally.max_rel,
         "latency": {
@@ -119,7 +127,7 @@ def compare_versions(
             "b": metrics.percentiles_ms(tally.seconds[1]),
         },
     }
-    doc.update(_quality(tally, plan, a, opened.label))
+    doc.update(_quality(tally, plan, a, b, opened.label))
     return doc
 
 
@@ -237,6 +245,10 @@ def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...], bool
     return [(s.name, s.dtype, s.shape, s.finite) for s in manifest.inputs]
 
 
+def _outputs(manifest: ModelManifest) -> list[str]:
+    return [f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.outputs]
+
+
 def _inputs(manifest: ModelManifest) -> str:
     shown = ", ".join(
         f"{s.name} {s.dtype} {list(s.shape)}{' finite' if s.finite else ''}"
@@ -325,15 +337,17 @@ def _agreement(tally: Tally, plan: Plan) -> dict[str, Any] | None:
     return {"rows": tally.rows, "agreed": tally.agreed, "rate": tally.agreed / tally.rows}
 
 
-def _quality(tally: Tally, plan: Plan, a: ModelManifest, label: str | None) -> dict[str, Any]:
+def _quality(
+    tally: Tally, plan: Plan, a: ModelManifest, b: ModelManifest, label: str | None
+) -> dict[str, Any]:
     """Metrics against the truth, and what a plot needs: the confusion matrix or points."""
     if plan.labels:
         ours = (np.concatenate(tally.labels[0]), np.concatenate(tally.labels[1]))
         truth = class_truth(tally.truth, a.labels)
-        return {
-            "metrics": _metrics(label, truth, ours, metrics.classifier_metrics, str),
-            "confusion": metrics.confusion(*ours, order=a.labels),
-        }
+        found = _metrics(label, truth, ours, metrics.classifier_metrics, str)
+        if found is not None and a.labels and b.labels:
+            found["unknown_labels"] = unknown_labels(truth, (*a.labels, *b.labels))
+        return {"metrics": found, "confusion": metrics.confusion(*ours, order=a.labels)}
     if plan.primary is None:
         return {"metrics": None, "points": None}
     values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -64,6 +65,13 @@ def class_truth(values: Sequence[object], labels: Sequence[str]) -> list[str | N
     if labels and given and not known.intersection(given) and all(_index(t, labels) for t in given):
         return [None if t is None else labels[int(float(t))] for t in texts]
     return texts
+
+
+def unknown_labels(truth: Sequence[str | None], known: Sequence[str]) -> dict[str, int]:
+    """Rows per true label that is none of the versions' classes (a class added to the data
+    after training): such a row is an error for both, whatever they answer."""
+    found = Counter(t for t in truth if t is not None and t not in set(known))
+    return dict(sorted(found.items()))
 
 
 def _text(value: object) -> str:

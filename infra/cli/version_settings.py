@@ -1,0 +1,90 @@
+"""What `aiaas versions` says of each version beside its name: the test metrics to rank by and
+the training settings that differ between the versions listed.
+
+A data scientist iterating on one spec (hidden sizes, learning rate, epochs, seed, features)
+publishes a version per run; the list showed accuracy alone, so runs with equal accuracy (and
+an imbalanced set, where the macro F1 tells them apart) could only be told apart by opening
+each manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from functions.runtime.manifest import ModelManifest
+
+# The test metrics shown, in order: a classifier's accuracy and macro F1, a regressor's R2 and
+# RMSE (MAE is one `aiaas show` away).
+HEADLINE = ("accuracy", "f1", "r2", "rmse")
+
+
+def headline(manifest: ModelManifest) -> str:
+    """`accuracy=0.9565 f1=0.9659`, from the test split (or the metrics as published)."""
+    test = manifest.metrics.get("test", manifest.metrics)
+    if not isinstance(test, dict):
+        return ""
+    shown = [
+        f"{key}={test[key]:.4g}"
+        for key in HEADLINE
+        if isinstance(test.get(key), int | float) and not isinstance(test.get(key), bool)
+    ]
+    return " ".join(shown)
+
+
+def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:
+    """Version -> `hidden=[64,64] learning_rate=0.001`: the settings whose value is not the
+    same in every trained version listed (versions published from a file have none)."""
+    settings = {m.version: _settings(m) for m in manifests if m.training}
+    keys: list[str] = []
+    for found in settings.values():
+        keys += [key for key in found if key not in keys]
+    varied = [k for k in keys if len({found.get(k, "-") for found in settings.values()}) > 1]
+    return {
+        version: " ".join(f"{k}={found.get(k, '-')}" for k in varied)
+        for version, found in settings.items()
+    }
+
+
+def _settings(manifest: ModelManifest) -> dict[str, str]:
+    training = manifest.training
+    recipe = training.get("recipe") or {}
+    dataset = training.get("dataset") or {}
+    schedule = training.get("schedule")
+    export = training.get("export") or {}
+    found: dict[str, Any] = {
+        "data": dataset.get("path"),
+        "target": dataset.get("target"),
+        "features": _features(manifest),
+        "recipe": recipe.get("name"),
+        **(recipe.get("params") or {}),
+        **{
+            key: training.get(key)
+            for key in ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay")
+        },
+        "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
+        **{
+            key: training.get(key)
+            for key in ("class_weight", "early_stopping", "seed", "validation_split", "test_split")
+        },
+        "int8": export.get("quantize"),
+    }
+    return {key: _compact(value) for key, value in found.items()}
+
+
+def _features(manifest: ModelManifest) -> str:
+    names = manifest.preprocessing.get("feature_names") or list(manifest.features)
+    if not isinstance(names, list) or not names:
+        return "-"
+    shown = ",".join(str(n) for n in names[:2]) + (",..." if len(names) > 2 else "")
+    return f"{len(names)}({shown})"
+
+
+def _compact(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple | dict):
+        return str(value).replace(" ", "")
+    return str(value)
