@@ -89,7 +89,11 @@ class ModelPool:
             with self._guard:
                 self._models[key] = model
                 while len(self._models) > self.max_versions:
-                    self._models.popitem(last=False)
+                    gone, _ = self._models.popitem(last=False)
+                    # its lock too (one a version ever loaded, for the server's life), unless a
+                    # load of it is under way: that load's waiters must share its lock
+                    if gone != key and not self._locks[gone].locked():
+                        del self._locks[gone]
             log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
             return model
 

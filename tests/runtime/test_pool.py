@@ -67,6 +67,16 @@ def test_pool_evicts_the_least_recently_used_version(
     assert pool.load(manifests[0]) is not first  # evicted, loaded again
 
 
+def test_an_evicted_version_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """Found soaking `aiaas serve` with a version published every minute: a lock per version
+    ever loaded stayed for the server's life."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"), max_versions=2)
+    for v in range(1, 6):
+        pool.load(publish_linear(registry, tmp_path, "m", str(v)))
+    assert sorted(pool._locks) == [("m", "4"), ("m", "5")]  # were 1..5
+
+
 def test_a_reload_of_the_served_version_after_eviction_is_no_change(
     registry: Registry, tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

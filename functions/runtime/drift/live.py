@@ -69,6 +69,11 @@ class LiveHistograms:
         self.predicted = None if prediction is None else np.zeros_like(prediction.counts)
         self.categories = [np.zeros_like(c.counts) for c in self.baseline.categories]
 
+    @property
+    def idle(self) -> bool:
+        """Nothing answered since the last snapshot (counted or still held)."""
+        return not self.rows and not self._held
+
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
         output = outputs.get(self.output)

@@ -144,9 +144,17 @@ class DriftMonitor:
         return LiveHistograms(baseline, manifest, model.text)
 
     def flush(self) -> None:
-        """Write each version's counts since the last flush (nothing for an idle version)."""
+        """Write each version's counts since the last flush (nothing for an idle version).
+
+        A version that answered nothing for a whole interval is forgotten (its histograms and
+        baseline; one read brings them back): a server that runs for months while versions
+        are published held every version that ever answered."""
         start, end = self._started, self._wall()
         self._since, self._started = self._clock(), end
+        for gone in [k for k, live in self._live.items() if live is not None and live.idle]:
+            del self._live[gone]
+        self._unread = {k: due for k, due in self._unread.items() if due > self._clock()}
+        self._monitoring = any(h is not None for h in self._live.values())
         for (name, version), live in self._live.items():
             doc = live.snapshot() if live is not None else None
             if doc is None:
