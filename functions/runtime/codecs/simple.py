@@ -290,11 +290,8 @@ def _numbers(
 ) -> np.ndarray:
     array = np.asarray(table) if table else np.empty((0, len(features)))
     # all true/false: validation says so; a true among numbers (numpy's 1): the slow path
-    if (
-        array.dtype.kind in "iufb"
-        and array.ndim == 2
-        and (array.dtype.kind == "b" or not holds_bool(table))
-    ):
+    numbers = array.dtype.kind in "iufb" and array.ndim == 2
+    if numbers and (array.dtype.kind == "b" or not holds_bool(table)):
         return array
     missing = False  # the slow path: say which value is wrong, or read nulls as NaN
     for index, row in enumerate(table):
