@@ -7,18 +7,23 @@ manifest's, each external data file present, a pulled version's files equal to i
 So a bad publish leaves nothing, and the manifest vouches for exactly the bytes stored. One
 cut off mid-commit leaves files but no manifest, and a retry with the same files completes it.
 The model and its weights are claimed only if absent: a concurrent publisher of other bytes
-under the same version loses.
+under the same version loses. The other files (card, tokenizer, ...) may replace what an
+interrupted publish left, but only if unchanged since this publish found the version free: a
+concurrent twin (the same model.onnx, another card) loses rather than replace the card that
+the winner's manifest vouches for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
-from functions.runtime.errors import BadRequest, VersionExists
+from functions.runtime.errors import BadRequest, NotFound, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.refs import (
     extra_file_name,
@@ -27,7 +32,15 @@ from functions.runtime.refs import (
     model_prefix,
     version_prefix,
 )
-from functions.runtime.store import Moved, ObjectExists, ObjectStore, StagedUpload
+from functions.runtime.store import (
+    CHUNK,
+    Moved,
+    ObjectChanged,
+    ObjectExists,
+    ObjectStore,
+    StagedObject,
+    StagedUpload,
+)
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
 
@@ -51,30 +64,48 @@ def publish_version(
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
     _check_listed(manifest, set(wanted))
+    # What an interrupted publish left of the other files, read before the version is found
+    # free: replaced only if still so (a twin publishing now changes them and we lose).
+    found = {
+        rel: store.version(f"{version_prefix(name, version)}/{rel}")
+        for rel, (_, role) in wanted.items()
+        if role != "weights"
+    }
     check_version_free(store, name, version)
     store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
     staged: dict[str, StagedUpload] = {}
-    try:
-        staged[model_key(name, version)] = model = store.stage_file(
-            model_file, model_key(name, version), if_absent=True, progress=progress
-        )
-        if model.sha256 != manifest.file.sha256:
-            raise BadRequest(
-                f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
+    replacing: dict[str, _Replacing] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            staged[model_key(name, version)] = model = store.stage_file(
+                model_file, model_key(name, version), if_absent=True, progress=progress
             )
-        files = []
-        for rel, (local, role) in wanted.items():
-            key = f"{version_prefix(name, version)}/{rel}"
-            # The model's own data is claimed like the model file; extras may be replaced.
-            claim = role == "weights"
-            staged[key] = item = store.stage_file(local, key, if_absent=claim, progress=progress)
-            files.append(ArtifactFile(rel, item.size, item.sha256, role))
-        manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
-        for key, item in staged.items():
-            _commit(store, manifest, key, item)
-    finally:
-        for item in staged.values():
-            item.abort()  # nothing, for those committed
+            if model.sha256 != manifest.file.sha256:
+                raise BadRequest(
+                    f"{model_file} does not match the sha256 in the manifest of {name}:{version}"
+                )
+            files = []
+            for rel, (local, role) in wanted.items():
+                key = f"{version_prefix(name, version)}/{rel}"
+                if role == "weights":  # the model's own data is claimed like the model file
+                    staged[key] = item = store.stage_file(
+                        local, key, if_absent=True, progress=progress
+                    )
+                    files.append(ArtifactFile(rel, item.size, item.sha256, role))
+                    continue
+                target = stack.enter_context(store.open_staged(key))
+                replacing[key] = other = _Replacing(target, found[rel], *_copy(local, target))
+                files.append(ArtifactFile(rel, other.size, other.sha256, role))
+            manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
+            for key, item in staged.items():
+                _commit(store, manifest, key, item)
+            for key, other in replacing.items():
+                _replace(store, manifest, key, other)
+                if progress is not None:  # sent only now (to S3: spooled until then)
+                    progress(other.size)
+        finally:
+            for item in staged.values():
+                item.abort()  # nothing, for those committed
     try:
         store.put_bytes(manifest_key(name, version), manifest.to_json().encode(), if_absent=True)
     except ObjectExists:
@@ -82,6 +113,41 @@ def publish_version(
             f"{name}:{version} was published concurrently; versions are immutable"
         ) from None
     return manifest
+
+
+@dataclass(frozen=True)
+class _Replacing:
+    """One of a version's other files, staged to replace `expect` (None: no file)."""
+
+    target: StagedObject
+    expect: str | None
+    sha256: str
+    size: int
+
+
+def _copy(local: Path, target: StagedObject) -> tuple[str, int]:
+    """`local` written to `target`: its sha256 and size (the file read once)."""
+    digest, size = hashlib.sha256(), 0
+    with local.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            target.file.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _replace(store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing) -> None:
+    try:
+        other.target.publish(other.expect)
+    except ObjectChanged:
+        with contextlib.suppress(NotFound), store.open_read(key) as stored:
+            if sha256_stream(stored) == other.sha256:
+                return  # the same bytes: whoever wrote them, the manifests agree
+        raise VersionExists(
+            f"{manifest.name}:{manifest.version} is being published by another run (its "
+            f"{key.rsplit('/', 1)[-1]} changed while this one sent its files); versions are "
+            "immutable: publish another version"
+        ) from None
 
 
 def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> None:
