@@ -47,17 +47,18 @@ def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:
 
 
 def _settings(manifest: ModelManifest) -> dict[str, str]:
+    # A manifest in a store another tool (or person) wrote: any field may be any JSON value.
     training = manifest.training
-    recipe = training.get("recipe") or {}
-    dataset = training.get("dataset") or {}
+    recipe, dataset, export = (
+        _object(training.get(key)) for key in ("recipe", "dataset", "export")
+    )
     schedule = training.get("schedule")
-    export = training.get("export") or {}
     found: dict[str, Any] = {
         "data": dataset.get("path"),
         "target": dataset.get("target"),
         "features": _features(manifest),
         "recipe": recipe.get("name"),
-        **(recipe.get("params") or {}),
+        **_object(recipe.get("params")),
         **{
             key: training.get(key)
             for key in ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay")
@@ -77,7 +78,11 @@ def _features(manifest: ModelManifest) -> str:
     if not isinstance(names, list) or not names:
         return "-"
     shown = ",".join(str(n) for n in names[:2]) + (",..." if len(names) > 2 else "")
-    return f"{len(names)}({shown})"
+    return f"{len(names)}({_printable(shown)})"
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _compact(value: Any) -> str:
@@ -86,5 +91,13 @@ def _compact(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list | tuple | dict):
-        return str(value).replace(" ", "")
-    return str(value)
+        return _printable(str(value).replace(" ", ""))
+    return _printable(str(value))
+
+
+def _printable(text: str) -> str:
+    """`text` with each control character escaped (ESC as `\\x1b`): it came from a manifest,
+    and an escape sequence printed as such recolours or retitles the reader's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

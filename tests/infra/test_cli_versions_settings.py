@@ -53,3 +53,22 @@ def test_versions_show_f1_and_what_changed(
     assert lines["2"] == ["accuracy=0.9565", "f1=0.9659", "hidden=[64,64]", "learning_rate=0.01"]
     assert lines["3"] == ["accuracy=0.913", "f1=0.9306", "hidden=[32,16]", "learning_rate=0.001"]
     assert lines["4"] == []
+
+
+def test_versions_survive_a_foreign_training_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest another tool wrote (a recipe named by a string, a list of params) is listed,
+    not a traceback for the whole model; its text cannot drive the terminal (an ESC sequence
+    in a store someone else writes would recolour or retitle the reader's terminal)."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    path = linear_classifier(tmp_path / "m.onnx")
+    foreign = {"recipe": "mlp", "dataset": ["x"], "export": 1, "epochs": 3}
+    evil = {"recipe": {"params": [1]}, "dataset": {"path": "\x1b]0;pwned\x07a.csv"}, "epochs": 4}
+    for version, training in (("1", foreign), ("2", evil)):
+        manifest = manifest_for(path, "wine", version, labels=("a", "b", "c"))
+        registry.publish(dataclasses.replace(manifest, training=training), path)
+    assert main(["--store", registry.store.uri, "versions", "wine"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "data=\\x1b]0;pwned\\x07a.csv" in out and "epochs=3" in out
