@@ -94,4 +94,9 @@ def extra_file_name(rel: str) -> str:
     parts = rel.split("/")
     if any(p in ("", ".", "..") for p in parts) or rel in (MODEL_FILE, MANIFEST_FILE):
         raise BadRequest(f"invalid extra file name {rel!r}")
+    if any(p.startswith(names.TEMP_PREFIX) for p in parts):  # the stores' own temp files
+        raise BadRequest(
+            f"invalid extra file name {rel!r}: no part may start with {names.TEMP_PREFIX!r}, "
+            "which names a store's temp files (hidden from listings, swept as leftovers)"
+        )
     return rel

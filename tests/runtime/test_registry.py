@@ -245,6 +245,11 @@ def test_extra_files_are_stored_beside_the_version(registry: Registry, tmp_path:
     for bad in ("../escape.md", "manifest.json", "model.onnx", "card//x"):
         with pytest.raises(BadRequest, match="invalid extra file name"):
             registry.publish(onnx_factory.manifest_for(path, "m", "2"), path, {bad: card})
+    # The store's own temp names: a directory store sweeps them as a killed write's leftovers
+    # (on the model's next publish) and both stores hide them from listings (pull lost them).
+    for bad in (".tmp-notes.md", "card/.tmp-x/card.md"):
+        with pytest.raises(BadRequest, match=r"invalid extra file name.*'\.tmp-'"):
+            registry.publish(onnx_factory.manifest_for(path, "m", "2"), path, {bad: card})
 
 
 BAD_NAMES = ["../x", "a/b", "%2e%2e", "x" * 65, "Iris", "", "..", "a\\b"]
