@@ -10,7 +10,11 @@ The model and its weights are claimed only if absent: a concurrent publisher of 
 under the same version loses. The other files (card, tokenizer, ...) may replace what an
 interrupted publish left, but only if unchanged since this publish found the version free: a
 concurrent twin (the same model.onnx, another card) loses rather than replace the card that
-the winner's manifest vouches for.
+the winner's manifest vouches for. One window is left, as no store compares two keys in one
+write: a twin that finds the winner's card sent but its manifest not yet written takes the
+card for an interrupted publish's and replaces it, then loses the manifest; it then puts back
+the bytes it replaced (read before replacing them), so only a twin killed between the two
+leaves a card its version's manifest does not vouch for (pull refuses it; nothing serves it).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
-from functions.runtime.errors import BadRequest, NotFound, VersionExists
+from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.refs import (
     extra_file_name,
@@ -43,6 +47,9 @@ from functions.runtime.store import (
 )
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
+# A file replaced is kept in memory to be put back (`_put_back`) up to this size: cards and
+# vocabularies are far smaller; a bigger one is only reported.
+KEPT_MAX = 16 * 1024 * 1024
 
 
 def check_version_free(store: ObjectStore, name: str, version: str) -> None:
@@ -75,6 +82,7 @@ def publish_version(
     store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
     staged: dict[str, StagedUpload] = {}
     replacing: dict[str, _Replacing] = {}
+    replaced: list[_Replaced] = []
     with contextlib.ExitStack() as stack:
         try:
             staged[model_key(name, version)] = model = store.stage_file(
@@ -100,7 +108,7 @@ def publish_version(
             for key, item in staged.items():
                 _commit(store, manifest, key, item)
             for key, other in replacing.items():
-                _replace(store, manifest, key, other)
+                replaced += _replace(store, manifest, key, other)
                 if progress is not None:  # sent only now (to S3: spooled until then)
                     progress(other.size)
         finally:
@@ -109,6 +117,7 @@ def publish_version(
     try:
         store.put_bytes(manifest_key(name, version), manifest.to_json().encode(), if_absent=True)
     except ObjectExists:
+        _put_back(store, name, version, replaced)
         raise VersionExists(
             f"{name}:{version} was published concurrently; versions are immutable"
         ) from None
@@ -136,18 +145,63 @@ def _copy(local: Path, target: StagedObject) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _replace(store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing) -> None:
+@dataclass(frozen=True)
+class _Replaced:
+    """A file this publish replaced: the version it wrote, and the bytes it replaced (None:
+    there were none, or more than KEPT_MAX)."""
+
+    key: str
+    sha256: str
+    version: str
+    previous: bytes | None
+
+
+def _replace(
+    store: ObjectStore, manifest: ModelManifest, key: str, other: _Replacing
+) -> list[_Replaced]:
+    """Publish `other` over what this publish found; what it replaced, to put back if a twin
+    wins the manifest (empty: nothing was replaced)."""
+    previous = None if other.expect is None else _read_kept(store, key)
     try:
-        other.target.publish(other.expect)
+        written = other.target.publish(other.expect)
+        return [_Replaced(key, other.sha256, written, previous)]
     except ObjectChanged:
         with contextlib.suppress(NotFound), store.open_read(key) as stored:
             if sha256_stream(stored) == other.sha256:
-                return  # the same bytes: whoever wrote them, the manifests agree
+                return []  # the same bytes: whoever wrote them, the manifests agree
         raise VersionExists(
             f"{manifest.name}:{manifest.version} is being published by another run (its "
             f"{key.rsplit('/', 1)[-1]} changed while this one sent its files); versions are "
             "immutable: publish another version"
         ) from None
+
+
+def _read_kept(store: ObjectStore, key: str) -> bytes | None:
+    with contextlib.suppress(NotFound), store.open_read(key) as stored:
+        data = stored.read(KEPT_MAX + 1)
+        return data if len(data) <= KEPT_MAX else None
+    return None
+
+
+def _put_back(store: ObjectStore, name: str, version: str, replaced: list[_Replaced]) -> None:
+    """A twin won the manifest after this publish replaced files the twin had sent: this one
+    found them (the twin's manifest not yet written) and replaced them, as if an interrupted
+    publish had left them. Put back each replaced file's bytes where the winner's manifest
+    lists exactly those and the file is still as this publish wrote it."""
+    try:
+        winner = ModelManifest.from_json(store.get_bytes(manifest_key(name, version)))
+    except AiaasError:  # unreadable: nothing to match the bytes against
+        return
+    listed = {f"{version_prefix(name, version)}/{f.path}": f.sha256 for f in winner.files}
+    for item in replaced:
+        want = listed.get(item.key)
+        if item.previous is None or want in (None, item.sha256):
+            continue
+        if hashlib.sha256(item.previous).hexdigest() != want:
+            continue  # not the winner's bytes either: nothing better to put there
+        with store.open_staged(item.key) as target, contextlib.suppress(ObjectChanged):
+            target.file.write(item.previous)
+            target.publish(item.version)  # only over our own bytes, never a later writer's
 
 
 def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> None:

@@ -8,7 +8,9 @@ Runs on both stores (a directory and S3 on moto's server), like the rest of the 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,4 +66,67 @@ def test_a_retry_replaces_what_an_interrupted_publish_left(
     registry.store.put_bytes(CARD, b"# the killed run's card\n")
     registry.publish(onnx_factory.manifest_for(model, "m", "1"), model, {"card/card.md": card})
     assert registry.store.get_bytes(CARD) == b"# the retry's card\n"
+    stored_files_match(registry, "m", "1")
+
+
+class _PausedAfterCheck:
+    """`store`, but a publish through it stops once it has found the version free (its
+    manifest absent), until `resume` is set: the race's window, made certain without sleeps."""
+
+    def __init__(self, store: object, checked: threading.Event, resume: threading.Event) -> None:
+        self._store, self._checked, self._resume = store, checked, resume
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def exists(self, key: str) -> bool:
+        found: bool = self._store.exists(key)  # type: ignore[attr-defined]
+        if key.endswith("/manifest.json"):
+            self._checked.set()
+            assert self._resume.wait(30)
+        return found
+
+
+def test_a_twin_that_found_the_winners_card_before_its_manifest_leaves_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The twin reads the card the winner has just sent and finds the version free (the
+    winner's manifest not yet written); the winner then completes. The twin's card replaced
+    the winner's (the card was as it had found it) and only then lost the manifest: the winner's
+    manifest vouched for the loser's card. The loser now puts back what it replaced."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    winner_card, loser_card = tmp_path / "winner.md", tmp_path / "loser.md"
+    winner_card.write_text("# card of the winning run\n")
+    loser_card.write_text("# card of the losing run\n")
+    checked, resume = threading.Event(), threading.Event()
+    lost: list[Exception] = []
+
+    def loser() -> None:
+        paused = Registry(_PausedAfterCheck(registry.store, checked, resume))  # type: ignore[arg-type]
+        try:
+            paused.publish(
+                onnx_factory.manifest_for(model, "m", "1"), model, {"card/card.md": loser_card}
+            )
+        except VersionExists as exc:
+            lost.append(exc)
+
+    twin = threading.Thread(target=loser)
+
+    def start_the_twin_once_the_card_is_sent(_: int) -> None:
+        if registry.store.exists(CARD) and not twin.is_alive() and not checked.is_set():
+            twin.start()
+            assert checked.wait(30)
+
+    try:
+        registry.publish(
+            onnx_factory.manifest_for(model, "m", "1"),
+            model,
+            {"card/card.md": winner_card},
+            progress=start_the_twin_once_the_card_is_sent,
+        )
+    finally:
+        resume.set()
+        twin.join(30)
+    assert checked.is_set() and len(lost) == 1
+    assert registry.store.get_bytes(CARD) == b"# card of the winning run\n"
     stored_files_match(registry, "m", "1")
