@@ -91,8 +91,10 @@ class ModelPool:
                 while len(self._models) > self.max_versions:
                     gone, _ = self._models.popitem(last=False)
                     # its lock too (one a version ever loaded, for the server's life), unless a
-                    # load of it is under way: that load's waiters must share its lock
-                    if gone != key and not self._locks[gone].locked():
+                    # load of it is under way: that load's waiters must share its lock. None: a
+                    # load that looked the lock up before it was dropped loaded it since.
+                    gone_lock = self._locks.get(gone)
+                    if gone != key and gone_lock is not None and not gone_lock.locked():
                         del self._locks[gone]
             log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
             return model
