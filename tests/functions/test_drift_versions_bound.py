@@ -7,6 +7,7 @@ answered kept its histograms (and its baseline) in every worker until the server
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,3 +46,43 @@ def test_a_version_idle_for_a_whole_interval_is_forgotten_and_counted_again_late
     monitor.flush()
     written = list(store.list_keys("monitoring/m/1"))
     assert len(written) == 2  # its first interval's counts, and the ones after its return
+
+
+class _FlushedMeanwhile(LocalStore):
+    """A store whose first snapshot write lets another flush run: a second request thread of
+    `aiaas serve` (a pool of handler threads shares one monitor) flushing while this one's PUT
+    is in flight, as it can once the interval has passed for both."""
+
+    monitor: DriftMonitor | None = None
+
+    def put_bytes(self, key: str, data: bytes, **kwargs: Any) -> None:
+        other, self.monitor = self.monitor, None
+        if other is not None and key.startswith("monitoring/"):
+            other.flush()
+        super().put_bytes(key, data, **kwargs)
+
+
+def test_two_flushes_at_once_leave_every_version_monitored(tmp_path: Path) -> None:
+    """The second flush forgot the versions the first had just written (idle again), under
+    the first's loop over them: "dictionary changed size during iteration", caught as a drift
+    error, which turned drift off for the version of the request that flushed, for the
+    server's life."""
+    store = _FlushedMeanwhile(tmp_path / "store")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=3)
+    train = np.random.default_rng(0).normal(size=(300, 3))
+    base = drift_baseline.build(train, ("a", "b", "c")).to_json().encode()
+    models = {}
+    for v in ("1", "2"):
+        store.put_bytes(f"{version_prefix('m', v)}/{BASELINE_FILE}", base)
+        manifest = onnx_factory.manifest_for(path, "m", v, labels=("x", "y", "z"))
+        models[v] = LoadedModel(manifest, path)
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0])
+    batch = {"x": train[:4].astype(np.float32)}
+    for v in ("1", "2"):
+        monitor.record(models[v], batch, models[v].predict(batch))
+    now[0] += 60.0
+    store.monitor = monitor
+    monitor.record(models["2"], batch, models["2"].predict(batch))  # flushes
+    assert monitor._live.get(("m", "2")) is not None  # still monitored, not turned off
+    assert len(list(store.list_keys("monitoring/m/1"))) == 1

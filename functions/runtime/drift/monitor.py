@@ -16,6 +16,7 @@ then the version's rows are not counted, and nothing is added to requests once i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -64,6 +65,9 @@ class DriftMonitor:
         self._unread: dict[tuple[str, str], float] = {}  # baseline not read: clock() to retry
         self._dropped = 0  # flushes whose counts could not be written since the last written
         self._monitoring = False  # whether any version in _live has histograms
+        # `aiaas serve` runs requests on a pool of threads sharing one monitor: one flush at a
+        # time (a second would forget the versions the first is writing, under its loop).
+        self._flushing = threading.Lock()
         self._since = clock()
         self._started = wall()
 
@@ -148,14 +152,26 @@ class DriftMonitor:
 
         A version that answered nothing for a whole interval is forgotten (its histograms and
         baseline; one read brings them back): a server that runs for months while versions
-        are published held every version that ever answered."""
+        are published held every version that ever answered.
+
+        A flush while another thread's runs returns at once: that one writes what is held."""
+        if not self._flushing.acquire(blocking=False):
+            return
+        try:
+            self._flush()
+        finally:
+            self._flushing.release()
+
+    def _flush(self) -> None:
         start, end = self._started, self._wall()
         self._since, self._started = self._clock(), end
-        for gone in [k for k, live in self._live.items() if live is not None and live.idle]:
-            del self._live[gone]
-        self._unread = {k: due for k, due in self._unread.items() if due > self._clock()}
-        self._monitoring = any(h is not None for h in self._live.values())
-        for (name, version), live in self._live.items():
+        # Copies of the maps: a request thread may add a version (`_start`) meanwhile.
+        for gone, live in list(self._live.items()):
+            if live is not None and live.idle:
+                self._live.pop(gone, None)
+        self._unread = {k: due for k, due in list(self._unread.items()) if due > self._clock()}
+        self._monitoring = any(h is not None for h in list(self._live.values()))
+        for (name, version), live in list(self._live.items()):
             doc = live.snapshot() if live is not None else None
             if doc is None:
                 continue
