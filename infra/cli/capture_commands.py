@@ -75,7 +75,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if args.words == ["export"] and (args.out is not None or not _published(registry, "export")):
         raise BadRequest("capture export MODEL: name the model whose captured requests to export")
     if len(args.words) != 1:
-        slip = meant(args.words[0], ["export"]) if len(args.words) == 2 else None
+        # only for a model name: the hint repeats it, and it is what the command would take
+        named = len(args.words) == 2 and names.is_model_name(args.words[1])
+        slip = meant(args.words[0], ["export"]) if named else None
         hint = f"; did you mean: aiaas capture export {args.words[1]}" if slip else ""
         raise BadRequest(f"give MODEL (to set or show its capture), or export MODEL{hint}")
     name = names.model_name(args.words[0])

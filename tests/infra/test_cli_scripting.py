@@ -157,3 +157,14 @@ def test_deployed_on_a_directory_store_says_nothing_will_score_it_on_its_own(
     err = capsys.readouterr().err
     assert "a directory store sends no events: nothing scores it until " in err
     assert f"`aiaas batch iris {rows}` (without --deployed)" in err
+
+
+def test_a_misspelled_action_is_not_echoed_with_a_bad_model_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The hint repeated the second word as typed: from a script, an ESC sequence in it reached
+    # the terminal (and no command with an invalid model name is worth suggesting).
+    argv = ["capture", "exprot", "\x1b]0;pwned\x07"]
+    assert main(["--store", str(tmp_path / "store"), *argv]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "did you mean" not in err
