@@ -8,7 +8,8 @@ loading needs no second fetch, and every place that opens a model file gets its 
 Rule (documented in docs/text.md): the tokenizer's own normalizer, pre-tokenizer, model and
 post-processor (special tokens such as [CLS] ... [SEP]); a text longer than `max_length` tokens,
 special tokens included, is cut at the end (`longest_first`, right side, as a `transformers`
-pipeline with `truncation=True` does); a batch is right-padded with the pad id to its longest
+pipeline with `truncation=True` does), or at the start when tokenizer.json's own truncation says
+`direction: left` (its user keeps a text's end, and their own `encode` does); a batch is right-padded with the pad id to its longest
 row, or to the ids input's fixed width. The attention mask and token type ids are filled when
 the model has those inputs.
 
@@ -78,6 +79,13 @@ def pad_id(tokenizer: Any) -> int:
     return 0
 
 
+def truncation_side(tokenizer: Any) -> str:
+    """Where a long text is cut: "right" (its first tokens kept), or "left" when tokenizer.json's
+    own truncation says so (its user kept a text's last tokens in training)."""
+    own = tokenizer.truncation or {}
+    return "left" if own.get("direction") == "left" else "right"
+
+
 def unk_id(tokenizer: Any, document: str) -> int | None:
     """The id of the token the model gives a piece its vocabulary lacks: the model's
     `unk_token` (WordPiece, BPE, WordLevel) or `unk_id` (Unigram) resolved in the vocabulary
@@ -104,7 +112,8 @@ class HfTokenizer:
         self.max_length = max_length
         self.tokenizer = load_tokenizer(document)
         self.pad_id = pad_id(self.tokenizer)
-        self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction="right")
+        self.side = truncation_side(self.tokenizer)
+        self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction=self.side)
         self.tokenizer.enable_padding(pad_id=self.pad_id, length=width)
         # Without character offsets, which serving never reads: ~15% less per batch
         # (tokenizers >= 0.21; older versions have the plain one only).
@@ -123,8 +132,16 @@ class HfTokenizer:
         return unk_id(self.tokenizer, self._document.decode("utf-8"))
 
     def keeps(self, text: str) -> bool:
-        """Whether the normalizer leaves a visible character of `text`: batch files' screen
-        (~1 us a text); `feeds` checks the encoded rows themselves."""
+        """Whether the tokenizer leaves a token of `text`: batch files' screen (~1 us a text:
+        the normalizer; a tokenizer with no unknown token, which drops a character its
+        vocabulary lacks, encodes the text too); `feeds` checks the encoded rows themselves."""
+        if not self._normalizer_keeps(text):
+            return False
+        if self.unk_id is not None:
+            return True
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids) > 0
+
+    def _normalizer_keeps(self, text: str) -> bool:
         normalizer = self.tokenizer.normalizer
         return normalizer is None or not is_blank(normalizer.normalize_str(text))
 
@@ -139,9 +156,15 @@ class HfTokenizer:
         encodings: list[Any] = encode(list(texts), add_special_tokens=True)
         for index, encoding in enumerate(encodings):
             if 0 not in encoding.special_tokens_mask:  # special tokens and padding only
+                why = (
+                    "its normalizer removed every character"
+                    if not self._normalizer_keeps(texts[index])
+                    else "none of its characters is in the vocabulary, which has no unknown "
+                    "token to stand in"
+                )
                 raise InvalidInput(
-                    f"input '{ids_input}' row {index} holds nothing the tokenizer keeps (its "
-                    "normalizer removed every character); send some text"
+                    f"input '{ids_input}' row {index} holds nothing the tokenizer keeps ({why}); "
+                    "send some text"
                 )
         return encodings
 

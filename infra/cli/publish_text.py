@@ -282,13 +282,13 @@ def text_setup(
     work.mkdir(parents=True, exist_ok=True)
     model = work / "model.onnx"
     embed_document(path, model, hf_tokenizer.METADATA_KEY, document)
-    notes.append(f"raw text in: texts longer than {longest} tokens are cut to the first {longest}")
+    notes.append(f"raw text in: texts longer than {longest} tokens are {_cut(served)}")
     return TextSetup(
         replace(
             manifest,
             inputs=_described(manifest.inputs, inputs.ids, longest),
             file=replace(manifest.file, sha256=sha256_file(model), size=model.stat().st_size),
-            preprocessing=_preprocessing(inputs, size, longest, served.pad_id, field, found),
+            preprocessing=_preprocessing(inputs, served, size, field, found),
         ),
         model,
         {TOKENIZER_FILE: tokenizer_file},
@@ -304,20 +304,27 @@ def _described(specs: tuple[TensorSpec, ...], ids: str, length: int) -> tuple[Te
     return tuple(replace(s, description=text) if s.name == ids else s for s in specs)
 
 
+def _cut(served: HfTokenizer) -> str:
+    if served.side == "left":  # tokenizer.json's own truncation keeps a text's end
+        return f"cut to their last {served.max_length} (tokenizer.json truncates on the left)"
+    return f"cut to the first {served.max_length}"
+
+
 def _preprocessing(
-    inputs: HfInputs, size: int, length: int, pad: int, field: str, found: Embeddings
+    inputs: HfInputs, served: HfTokenizer, size: int, field: str, found: Embeddings
 ) -> dict[str, Any]:
+    length, kept = served.max_length, "last" if served.side == "left" else "first"
     pre: dict[str, Any] = {
         "tokenizer": hf_tokenizer.KIND,
         "vocab_file": TOKENIZER_FILE,
         "vocab_size": size,
         "max_length": length,
-        "pad_id": pad,
+        "pad_id": served.pad_id,
         "text_input": inputs.ids,
         "text_field": field,
         "input_dtypes": dict(inputs.dtypes or {}),
-        "truncation": f"longest_first, right side: the first {length} tokens, special tokens "
-        "included",
+        "truncation": f"longest_first, {served.side} side: the {kept} {length} tokens, special "
+        "tokens included",
     }
     if inputs.mask:
         pre["mask_input"] = inputs.mask
