@@ -49,8 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="stdout: one JSON document (model, version, published, store, alias, metrics, "
-        "parity, artifacts), for CI; with --check, what it read; notes go to stderr",
+        help="stdout: one JSON document (model, version, ref, published, store, alias, "
+        "metrics, parity, columns, artifacts, seconds), for CI; with --check, what it read; "
+        "notes go to stderr",
     )
 
 
