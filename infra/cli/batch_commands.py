@@ -30,7 +30,7 @@ from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore, ObjectStore, open_store
+from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
 from infra.cli.batch_wait import wait_for_summary
 from infra.cli.row_progress import Progress, add_flag
@@ -127,7 +127,7 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
     uri = store.uri.rstrip("/")
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
-    if isinstance(store, LocalStore):  # "output will appear" there, and --wait, waited for good
+    if not store.location.notifies:  # "output will appear" there, and --wait, waited for good
         print(
             "note: a directory store sends no events: nothing scores it until "
             f"`aiaas batch {args.model} {args.file}` (without --deployed), `aiaas invoke "
