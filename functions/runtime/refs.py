@@ -46,9 +46,12 @@ def parse_ref(text: str) -> ModelRef:
 
 
 def version_sort_key(version: str) -> tuple[int, int, str]:
-    """Numeric versions sort numerically and after non-numeric ones."""
+    """The registry's one version order, whose last is a bare name's default: named versions
+    (anything not all digits: `ci-903`, `2024-06-01`, `1.10`) first, by text, then numbers by
+    value, the highest last. `03` and `3` are both 3 and order by text, so no two versions
+    tie (a page's `after` cursor would skip the other)."""
     numeric = version.isascii() and version.isdigit()
-    return (1, int(version), "") if numeric else (0, 0, version)
+    return (1, int(version), version) if numeric else (0, 0, version)
 
 
 def model_prefix(name: str) -> str:

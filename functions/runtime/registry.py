@@ -136,7 +136,7 @@ class Registry:
         ]
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
-        """Published versions of `name`, oldest first."""
+        """Published versions of `name` in `version_sort_key` order (the last is the default)."""
         # One listing, not a HEAD per version (200 versions: ~200 round trips per call).
         prefix = f"{model_prefix(name)}/versions/"
         found = [

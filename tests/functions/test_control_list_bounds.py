@@ -99,3 +99,20 @@ def test_listing_a_model_costs_store_requests_independent_of_its_versions(
         store.client.meta.events.unregister("before-parameter-build.s3", count)
     assert len(detail) <= 3, detail  # versions, aliases: listings, not a HEAD per version
     assert len(calls) <= 2 + 3 * 5, calls  # models, then the same per model
+
+
+def test_mixed_versions_page_in_the_registry_order_none_skipped(
+    served: tuple[TestClient, S3Store], tmp_path: Any
+) -> None:
+    # Named versions first (by text), then numbers by value; `03` and `3` are both 3: a page
+    # ending at `03` skipped `3`, its cursor sorting past both.
+    mixed = S3Store(BUCKET, "mixed")
+    onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    order = ["1.10", "1.9", "ci-903", "v2", "03", "3", "10"]
+    for version in ("3", "10", "ci-903", "03", "v2", "1.9", "1.10"):
+        Registry(mixed).publish(onnx_factory.manifest_for(onnx, "mixed", version), onnx)
+    client = TestClient(create_app(mixed))
+    assert client.get("/control/models/mixed").json()["versions"] == order
+    assert [v for one in pages(client, "/control/models/mixed", "versions", 1) for v in one] == order
+    assert client.get("/control/models").json()["models"][0]["latest"] == "10"
+    assert Registry(mixed).resolve("mixed").version == "10"
