@@ -113,6 +113,8 @@ def test_mixed_versions_page_in_the_registry_order_none_skipped(
         Registry(mixed).publish(onnx_factory.manifest_for(onnx, "mixed", version), onnx)
     client = TestClient(create_app(mixed))
     assert client.get("/control/models/mixed").json()["versions"] == order
-    assert [v for one in pages(client, "/control/models/mixed", "versions", 1) for v in one] == order
+    assert [
+        v for one in pages(client, "/control/models/mixed", "versions", 1) for v in one
+    ] == order
     assert client.get("/control/models").json()["models"][0]["latest"] == "10"
     assert Registry(mixed).resolve("mixed").version == "10"
