@@ -14,6 +14,12 @@ from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE
 from functions.runtime.store import ObjectStore
 
 DEFAULT_ALIAS = "production"  # what a bare model name resolves through, when it exists
+# What a bare NAME picks, as `--help` says it (README "A reference is ...": the same rule).
+DEFAULT_VERSION = (
+    "its production alias, else its highest numeric version (a named one such as ci-903 or "
+    "2024-06-01 only when it has no numeric version)"
+)
+DEFAULT_RULE = f"NAME alone: {DEFAULT_VERSION}"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from functions.runtime.batch.status import RunStatus
 from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
+from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="score a CSV, JSONL or NPY file with a model (S3 -> SQS -> batch function)",
         description="Upload FILE to batch/<model>/input/ and score it into batch/<model>/output/.",
     )
-    p.add_argument("model", help="model name; its production alias (else newest version) scores")
+    p.add_argument("model", help=f"model name; {DEFAULT_VERSION} scores")
     p.add_argument(
         "file",
         type=Path,

@@ -20,6 +20,7 @@ from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
 from functions.runtime.explain.explainer import MAX_SAMPLES, explained_columns
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
@@ -42,7 +43,7 @@ MAX_PATCH = 100_000  # pixels: over any image's side
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("explain", help="feature attributions of predictions (Kernel SHAP)")
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("ref", help=f"NAME, NAME:VERSION or NAME@ALIAS; {DEFAULT_RULE}")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--inputs",
@@ -80,7 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "baseline", help="store what explanations and drift compare with (from training data)"
     )
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("ref", help=f"NAME, NAME:VERSION or NAME@ALIAS; {DEFAULT_RULE}")
     p.add_argument(
         "data",
         type=Path,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from functions.runtime.errors import AiaasError
+from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
     DEFAULT_LOCAL_STORE,
@@ -90,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--selector",
         type=selector,
         default="",
-        help="version selector for every model: @alias or :version (default: production alias, else newest)",
+        help=f"version selector for every model: @alias or :version (default: for each model, {DEFAULT_VERSION})",
     )
     p.add_argument(
         "--template",
@@ -122,7 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def selector(text: str) -> str:
-    """An argparse type: '' (each model's production alias, else its newest version), @alias or
+    """An argparse type: '' (each model's default, refs.DEFAULT_VERSION), @alias or
     :version. 'staging' without its @ was glued to every model's name ('irisstaging')."""
     if text and not is_selector(text):
         raise argparse.ArgumentTypeError(

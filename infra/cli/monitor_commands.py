@@ -33,6 +33,7 @@ from functions.runtime.drift.report import (
 from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNOWN
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
@@ -51,7 +52,7 @@ NO_PNG = (
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("monitor", help="drift of served data against the training baseline")
-    p.add_argument("ref", help="NAME (its default version), NAME:VERSION or NAME@ALIAS")
+    p.add_argument("ref", help=f"NAME, NAME:VERSION or NAME@ALIAS; {DEFAULT_RULE}")
     p.add_argument("--window", default="1h", help="how far back: 30m, 1h, 7d (default 1h)")
     p.add_argument(
         "--threshold",

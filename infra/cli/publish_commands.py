@@ -45,7 +45,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("model", type=Path, help="path to model.onnx")
     p.add_argument("--name", required=True, help="model name (a-z, 0-9, '-', '_', '.')")
-    p.add_argument("--version", help="version to publish (default: next number)")
+    p.add_argument(
+        "--version",
+        help="version to publish, e.g. 7, ci-903, 2024-06-01 (default: one more than the highest "
+        "numeric version; named versions are not counted, and a bare NAME never picks one while "
+        "a number exists)",
+    )
     p.add_argument(
         "--task",
         choices=TASKS,

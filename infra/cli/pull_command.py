@@ -29,6 +29,7 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
@@ -39,7 +40,9 @@ def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "pull", help="copy a model version from another store into this one (offline/edge serving)"
     )
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS in the source store")
+    p.add_argument(
+        "ref", help=f"NAME, NAME:VERSION or NAME@ALIAS in the source store; {DEFAULT_RULE}"
+    )
     p.add_argument(
         "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
     )

@@ -18,6 +18,7 @@ from functions.runtime.errors import (
 from functions.runtime.manifest import (
     ModelManifest,
 )
+from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_versions)
 
     p = sub.add_parser("show", help="show a version's manifest: inputs, outputs, metrics, card")
-    p.add_argument("ref", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("ref", help=f"NAME, NAME:VERSION or NAME@ALIAS; {DEFAULT_RULE}")
     p.add_argument("--json", action="store_true", help="print the raw manifest")
     p.set_defaults(func=cmd_show)
 

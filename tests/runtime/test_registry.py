@@ -49,6 +49,20 @@ def test_versions_sort_numerically_and_default_is_newest(
     assert registry.resolve(ModelRef("m")).version == "10"
 
 
+def test_named_versions_are_never_the_default_while_a_number_exists(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # The README's "Versions" rule: a CI build published after 7 does not take over `m`.
+    for version in ("1.9", "1.10"):
+        publish_linear(registry, tmp_path, "m", version)
+    assert registry.resolve("m").version == "1.9"  # no number: the last name in text order
+    assert registry.next_version("m") == "1"
+    for version in ("7", "ci-903", "2024-06-01"):
+        publish_linear(registry, tmp_path, "m", version)
+    assert registry.versions("m") == ["1.10", "1.9", "2024-06-01", "ci-903", "7"]
+    assert (registry.resolve("m").version, registry.next_version("m")) == ("7", "8")
+
+
 def test_default_reference_follows_production(registry: Registry, tmp_path: Path) -> None:
     publish_linear(registry, tmp_path, "m", "1")
     publish_linear(registry, tmp_path, "m", "2")
