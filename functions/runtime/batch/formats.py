@@ -20,7 +20,7 @@ import numpy as np
 from functions.runtime.batch.csv import CsvDecoder, csv_body
 from functions.runtime.batch.csv_header import CsvLayout, csv_layout
 from functions.runtime.batch.csv_records import read_header, record_batches, record_starts
-from functions.runtime.batch.jsonl import JsonlDecoder, jsonl_body
+from functions.runtime.batch.jsonl import JsonlDecoder, check_first_line, jsonl_body
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import (
     NpyHeader,
@@ -222,6 +222,7 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
             first = read_header(stream) if obj.format == "csv" else stream.readline(HEADER_LIMIT)
         if obj.format == "csv":
             return CsvFormat(csv_layout(first, manifest, key), compressed=True)
+        check_first_line(first, key)
         return JsonlFormat(compressed=True)
     if obj.format == "csv":
         with store.open_read(key) as raw:
@@ -233,7 +234,9 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
         check_rows(header, manifest, key)
         return NpyFormat(header)
     with store.open_read(key) as head:
-        _refuse_compressed(head.read(2), key)
+        first = head.readline(HEADER_LIMIT)
+    _refuse_compressed(first, key)
+    check_first_line(first, key)
     return JsonlFormat()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import orjson
@@ -20,11 +21,35 @@ from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
+from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 from functions.runtime.validation import channels_hint, fill_missing, string_null
 
 NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and floats ("iuf")
+
+
+# A first line that opens a JSON array of records, or is "[" alone (an indented array): no row
+# is a list of objects, and no line is "[" alone.
+_JSON_ARRAY = re.compile(rb"\s*\[\s*(\{|$)")
+
+
+def check_first_line(line: bytes, key: str) -> None:
+    """Refuse a file no line of which can be read, from its first line: one JSON array (what
+    `json.dump(records)` and `df.to_json(orient='records')` write), or UTF-16 text (Windows'
+    "Unicode"). Each was read line by line, bad row after bad row, and a one-line array as a
+    bare value: "input 'x' must have shape [4] per row; got [2]"."""
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BadRequest(
+            f"{key}: the first line is UTF-16 text (it starts with a UTF-16 byte order mark); "
+            "batch reads UTF-8 JSON Lines: save the file as UTF-8"
+        )
+    if _JSON_ARRAY.match(line.removeprefix(b"\xef\xbb\xbf")):
+        raise BadRequest(
+            f"{key}: the file is one JSON array, not JSON Lines (one record a line); write a "
+            "record a line: jq -c '.[]' rows.json > rows.jsonl, or pandas' "
+            "df.to_json('rows.jsonl', orient='records', lines=True)"
+        )
 
 
 class RowRejected(ValueError):
