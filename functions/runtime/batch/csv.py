@@ -275,6 +275,7 @@ class CsvDecoder:
         except ValueError:
             raise ValueError(
                 f"column '{self._column(slot)}' is not a number: {text[:40]!r}"
+                + _comma_hint(stripped)
             ) from None
 
     def _empty(self, name: str, slot: int) -> float:
@@ -305,3 +306,16 @@ def csv_body(chunk: Chunk, outputs: dict[str, np.ndarray], fields: list[OutputFi
     """The scored rows of `chunk`: each input line with its prediction columns appended."""
     cells = [csv_cells(field, outputs[field.name]) for field in fields]
     return join_rows(cast(list[bytes], chunk.records), cells)
+
+
+def _comma_hint(text: str) -> str:
+    """A number written with a decimal comma (a comma-decimal locale's Excel: '5,1') or a
+    thousands separator ('1,000.5'), quoted in a comma-separated file."""
+    point = text.replace(",", ".", 1) if text.count(",") == 1 else text.replace(",", "")
+    try:
+        float(point)
+    except ValueError:
+        return ""
+    if "," not in text or "_" in text:
+        return ""
+    return f" (write decimals with a point, {point}, and no thousands separator)"

@@ -103,7 +103,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
-        hint = _header_hint(columns)
+        hint = _header_hint(columns) or _case_hint(missing, columns)
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "
@@ -158,6 +158,16 @@ def _header_hint(columns: list[str]) -> str:
         if found:
             return f" (the header is one column; is the file {found[0]!r}-separated? save it comma-separated)"
     return ""
+
+
+def _case_hint(missing: list[str], columns: list[str]) -> str:
+    """The header's columns that are missing ones in another case (an export that capitalises
+    its header): the bare list of missing names contradicted what the user sees."""
+    folded = {name.casefold(): name for name in missing}
+    other = [column for column in columns if column.casefold() in folded]
+    if not other:
+        return ""
+    return f" (the header has {_shown(other)}: names must match in case too)"
 
 
 def _looks_numeric(columns: list[str]) -> bool:
