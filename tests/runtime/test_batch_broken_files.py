@@ -20,6 +20,11 @@ from tests.batch_support import published_store, run
 
 OUT = "batch/iris/output"
 HEADER = "x_0,x_1,x_2,x_3"
+JSON_ARRAY = (
+    "the file is one JSON array, not JSON Lines (one record a line); write a record a line: "
+    "jq -c '.[]' rows.json > rows.jsonl, or pandas' "
+    "df.to_json('rows.jsonl', orient='records', lines=True)"
+)
 
 
 @pytest.fixture
@@ -94,6 +99,18 @@ def npy_claiming(shape: str) -> bytes:
             "the header line is not UTF-8 text (byte 0xe9 at offset 3); batch reads UTF-8 CSV: "
             'save the file as UTF-8 ("CSV UTF-8" in Excel)',
         ),
+        (  # one JSON array named .jsonl: "shape [4] per row; got [2]", or a bad row a line
+            "records.jsonl",
+            b'[{"x": [1, 2, 3, 4]}, {"x": [5, 6, 7, 8]}]\n',
+            JSON_ARRAY,
+        ),
+        ("pretty.jsonl", b'[\n  {"x": [1, 2, 3, 4]}\n]\n', JSON_ARRAY),
+        (  # was one "not valid UTF-8" bad row a line
+            "excel.jsonl",
+            '{"x": [1, 2, 3, 4]}\r\n'.encode("utf-16"),
+            "the first line is UTF-16 text (it starts with a UTF-16 byte order mark); batch "
+            "reads UTF-8 JSON Lines: save the file as UTF-8",
+        ),
     ],
     ids=[
         "npy-negative",
@@ -104,6 +121,9 @@ def npy_claiming(shape: str) -> bytes:
         "gzip-cut-short",
         "utf-16",
         "latin-1",
+        "jsonl-one-array",
+        "jsonl-pretty-array",
+        "jsonl-utf-16",
     ],
 )
 def test_a_file_level_problem_is_a_failed_summary_naming_it(
@@ -292,6 +312,19 @@ def test_another_delimiter_is_named_in_the_failed_summary(
     assert f"(the header is one column; is the file {sep!r}-separated?" in summary["error"]
 
 
+def test_a_column_named_in_another_case_is_named_in_the_failed_summary(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    # An export that capitalises its header: "the header lacks x_0, x_2" said nothing of the
+    # X_0 and X_2 the user sees in it.
+    summary, _ = score(store, tmp_path, "caps.csv", b"X_0 ,x_1,X_2,x_3\n1,2,3,4\n")
+    assert summary["status"] == "failed"
+    assert (
+        "the header lacks column(s) x_0, x_2 (the header has X_0, X_2: names must match "
+        "in case too)" in summary["error"]
+    )
+
+
 def test_a_headerless_file_whose_first_row_repeats_a_value_asks_for_the_header(
     store: LocalStore, tmp_path: Path
 ) -> None:
@@ -322,3 +355,17 @@ def test_a_gzip_bomb_is_refused_once_it_expands_past_the_ratio(
     text = HEADER + "\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows) + "\n"
     summary, errors = score(store, tmp_path, "real.csv.gz", gzip.compress(text.encode()))
     assert (summary["status"], summary["scored_rows"], errors) == ("succeeded", 40_000, [])
+
+
+def test_a_decimal_comma_is_named_in_the_bad_row(store: LocalStore, tmp_path: Path) -> None:
+    # A comma-decimal locale's "5,1", quoted in a comma-separated file: "is not a number: '5,1'"
+    # left the user to guess which of two commas was wrong.
+    summary, errors = score(store, tmp_path, "eu.csv", f'{HEADER}\n"5,1",2,3,4\n1,2,3,4\n'.encode())
+    assert (summary["status"], summary["scored_rows"]) == ("succeeded", 1)
+    assert errors == [
+        {
+            "line": 2,
+            "error": "column 'x_0' is not a number: '5,1' (write decimals with a point, 5.1, "
+            "and no thousands separator)",
+        }
+    ]
