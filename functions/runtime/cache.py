@@ -119,8 +119,11 @@ class ArtifactCache:
         if not os.access(self.directory, os.W_OK | os.X_OK):  # read-only mounts included
             return "unusable", "it is not writable"
         if free < size + DISK_MARGIN:
-            need = (size + DISK_MARGIN + MB - 1) // MB
-            return "full", f"its disk has {free // MB} MB free and a model needs {need} MB"
+            need, files = (size + DISK_MARGIN + MB - 1) // MB, (size + MB - 1) // MB
+            return "full", (
+                f"its disk has {free // MB} MB free and a model needs {need} MB ({files} MB of "
+                f"files and {DISK_MARGIN // MB} MB kept free)"
+            )
         return None
 
     def _warn_memory(self, reason: str, what: str) -> None:

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, StoreUnreachable
 from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
@@ -207,6 +207,9 @@ class ServeConfig:
     token: str | None
     limits: ServerLimits
     metrics_dir: Path | None = None  # several workers: they sum their metrics in its files
+    # The models the start found (none while the store was unreachable): each worker builds
+    # these, not waiting on a store that is away; the rest come by discovery on first call.
+    listed: tuple[str, ...] | None = None
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -214,7 +217,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
     from infra.local.app import BodyLimits, GatewayApp
     from infra.local.metrics import GatewayMetrics
 
-    specs = template_functions(config.template, config.store_uri, config.models, config.selector)
+    names = config.models if config.models is not None else config.listed
+    names = None if names is None else list(names)
+    specs = template_functions(config.template, config.store_uri, names, config.selector)
     discovery = ModelDiscovery(config)
     metrics = GatewayMetrics(
         config.metrics_dir, log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS")
@@ -260,7 +265,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
-    served = models if models is not None else Registry(open_store(store_uri)).models()
+    served, unreachable = listed_at_start(store_uri, models)
+    config = dataclasses.replace(config, listed=tuple(served))
     auth = (
         "bearer token required"
         if args.token
@@ -271,6 +277,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
     if missing:
         print(missing, flush=True)
+    elif unreachable:
+        print(
+            f"  no models yet: the store {store_uri} is not reachable now; each model is picked "
+            "up on first call once it answers (/v2/health/ready is 503 until then)",
+            flush=True,
+        )
     elif not served:
         print(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
@@ -281,6 +293,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     print("aiaas serve: stopped", flush=True)
     end_process(0)
+
+
+def listed_at_start(store_uri: str, models: list[str] | None) -> tuple[list[str], bool]:
+    """(the models to serve from the start, whether the store was unreachable). A store that
+    does not answer (S3 or the network at the edge away) is served as one with no models yet,
+    not an exit: under a supervisor that would be a restart loop for as long as it is away,
+    where discovery picks each model up on first call once it answers. Other store errors (a
+    bucket that does not exist, access denied) are the operator's to fix: refused at start."""
+    if models is not None:
+        return models, False
+    try:
+        return Registry(open_store(store_uri)).models(), False
+    except StoreUnreachable as exc:
+        log.warning("the model store is not reachable at start: %s", exc.message)
+        return [], True
 
 
 def check_function_settings(env: Mapping[str, str]) -> None:

@@ -23,7 +23,9 @@ One worker (the default) runs in this process, on granian's embedded server: no 
 process and no fork, which starts ~15 ms sooner and holds one interpreter instead of two
 (docs/benchmarks/analysis.md, cold start). `workers` > 1 are processes under granian's
 supervisor, sharing the port, each with its own function instances (as Lambda runs several
-containers); a worker that dies stops the server in both forms (granian respawns none).
+containers). A worker that dies (SIGKILL, the OOM killer) is respawned by granian while the
+others serve on (its callers in flight get a reset connection; a second death within 5.5 s is
+granian's crash loop: the server exits 1); with one worker, its death is the server's.
 Body size and body read time are the app's (`infra/local/app.py`).
 """
 
@@ -178,7 +180,9 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             super()._stop_workers()  # type: ignore[no-untyped-call]
             self.failed = any(w.inner.exitcode for w in workers)
 
-    return Supervisor(workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, **options)
+    return Supervisor(
+        workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, respawn_failed_workers=True, **options
+    )
 
 
 def _start_blocked(start: Callable[[], None]) -> None:

@@ -235,6 +235,41 @@ def test_s3_away_readiness_and_the_control_plane_say_so_and_the_log_says_it_once
     assert health[1]["message"] == f"ready: the model store {store} answers again"
 
 
+def test_s3_away_at_start_serves_once_it_answers_without_a_restart(
+    s3_store: S3Store, proxy: DelayingProxy, tmp_path: Path
+) -> None:
+    """`aiaas serve` exited 1 when the store's first listing failed: under a supervisor, a
+    restart loop for as long as S3 (or the network at the edge) was away."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    proxy.stop()
+    server = S3Serve(s3_store.bucket, proxy, tmp_path, FAST_FAILING_S3)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.process.poll() is None:
+            with contextlib.suppress(httpx.TransportError):
+                if server.get("/v2/health/live")[0] == 200:
+                    break
+            time.sleep(0.05)
+        assert server.get("/v2/health/live") == (200, {"live": True}), server.output()
+        assert server.get("/v2/health/ready") == (503, {"error": NOT_REACHABLE, "ready": False})
+        assert server.get(f"/v2/models/{MODEL}/ready") == (
+            503, {"error": "cannot look up new models: the model store is not reachable"}
+        )  # fmt: skip
+        proxy.start()
+        server.wait_loaded(MODEL)  # picked up on first call once the store answers
+        assert _predict(server.base, MODEL)[0] == 200
+    finally:
+        server.stop()
+    store = f"s3://{s3_store.bucket}/registry"
+    assert (
+        f"  no models yet: the store {store} is not reachable now; each model is picked up "
+        "on first call once it answers (/v2/health/ready is 503 until then)"
+    ) in server.output().splitlines()
+    warning = next(line["message"] for line in server.log_lines() if line["level"] == "WARNING")
+    assert warning.startswith(f"the model store is not reachable at start: S3 error on {store}")
+    assert server.process.returncode == 0
+
+
 # ---- a cache directory that cannot be used -------------------------------------------------
 
 

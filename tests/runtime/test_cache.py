@@ -20,7 +20,7 @@ from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.errors import IntegrityError, ModelUnavailable
 from functions.runtime.registry import Registry, model_key
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
 from tests.publishing import flip_stored_model_byte, publish_linear
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +198,16 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert cache_dir(AWS_LAMBDA_FUNCTION_NAME="predict-iris") == Path("/tmp/aiaas-cache")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache_dir() == tmp_path / ".cache" / "aiaas"
+
+
+def test_a_full_cache_disk_says_what_the_margin_adds(tmp_path: Path, mocker: MockerFixture) -> None:
+    """A 207-byte model on a full disk read "a model needs 65 MB": the operator could not tell
+    where 65 came from, nor that freeing 1 MB would not do."""
+    usage = mocker.patch("functions.runtime.cache.shutil.disk_usage")
+    usage.return_value = type("Usage", (), {"free": 3 * 1024 * 1024})()
+    store = LocalStore(tmp_path / "store")  # not read: the disk's room is all that is asked
+    cache = ArtifactCache(store, tmp_path / "cache", RuntimeSettings.from_env({}).transfer)
+    assert cache._disk_problem(207) == (
+        "full",
+        "its disk has 3 MB free and a model needs 65 MB (1 MB of files and 64 MB kept free)",
+    )

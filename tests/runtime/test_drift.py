@@ -4,6 +4,8 @@ equal an independent computation."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift import monitor as monitor_module
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.drift.report import PREDICTION, compare, read_window, total
@@ -203,3 +206,43 @@ def test_a_baseline_added_while_the_version_is_served_is_read_an_interval_later(
     monitor.record(model, rows, model.predict(rows))  # flushes the window
     (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
     assert total(base, [doc]).counts[0].sum() == 8
+
+
+class _HungStore(LocalStore):
+    """S3 behind a network that drops packets: a read waits for its timeout (30 s, 5 tries)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.answer = threading.Event()
+
+    def get_bytes(self, key: str) -> bytes:
+        self.answer.wait(30)
+        return super().get_bytes(key)
+
+
+def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeouts(
+    model, training, tmp_path, monkeypatch
+) -> None:
+    """The baseline was read on the version's first request, which waited the S3 client's
+    timeouts (a black-holed store at the edge: minutes); again every interval. The read now
+    runs aside: the request waits at most a moment, and counts start once it is read."""
+    _, base = training
+    monkeypatch.setattr(monitor_module, "READ_WAIT_S", 0.1)
+    store = _HungStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(4), 5)}
+    started = time.monotonic()
+    monitor.record(model, rows, model.predict(rows))  # the read hangs: not counted
+    monitor.record(model, rows, model.predict(rows))  # nor a second read started
+    assert time.monotonic() - started < 1.0
+    store.answer.set()
+    deadline = time.monotonic() + 10
+    while ("credit", "1") not in monitor._live and time.monotonic() < deadline:
+        store.answer.wait(0.01)
+    monitor.record(model, rows, model.predict(rows))  # counted
+    now[0] += 61.0
+    monitor.record(model, rows, model.predict(rows))  # counted, and flushes the window
+    (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert total(base, [doc]).counts[0].sum() == 10

@@ -10,7 +10,8 @@ flush, so a container writes at most one object a minute per version (one S3 PUT
 container frozen and reclaimed loses at most one interval of counts: they are statistics,
 not billing. A failed write is logged and dropped; it never fails a request. A baseline that
 could not be read (the store away) is asked for again at a request an interval later: until
-then the version's rows are not counted, and nothing is added to requests once it is read.
+then the version's rows are not counted, and nothing is added to requests once it is read. The
+read runs aside: a request waits for it at most READ_WAIT_S, however long a hung store takes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
+READ_WAIT_S = 2.0  # the most a request waits for its version's baseline (a busy store: ~0.1 s)
 PREFIX = "monitoring"
 
 
@@ -97,21 +99,34 @@ class DriftMonitor:
             self._monitoring = any(h is not None for h in self._live.values())
 
     def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
-        """A version's first request: its histograms, or None when it has no baseline. The
-        first monitored version's window starts now (flushes are skipped while none is). A
-        store away is no answer, and a version without a baseline may get one (`aiaas baseline`
-        on a model published from elsewhere, while it is served): either is asked for again an
-        interval later, one read a minute, not one a request."""
+        """A version's first request: its histograms, or None when it has no baseline (yet).
+        The read runs aside and this request waits for it at most `READ_WAIT_S`: a healthy
+        store answers within it, a hung one (packets dropped at the edge) held the request for
+        the S3 client's timeouts and retries, minutes. Meanwhile the version's rows are not
+        counted, and no second read starts. The first monitored version's window starts once
+        its baseline is read (flushes are skipped while none is). A store away is no answer,
+        and a version without a baseline may get one (`aiaas baseline` on a model published
+        from elsewhere, while it is served): either is asked for again an interval later, one
+        read a minute, not one a request."""
         due = self._unread.get(key)
         if due is not None and self._clock() < due:
             return None
+        self._unread[key] = self._clock() + self.interval  # this read's, until it ends
+        reader = threading.Thread(
+            target=self._read, args=(key, model, due is not None), daemon=True
+        )
+        reader.start()
+        reader.join(READ_WAIT_S)
+        return self._live.get(key)
+
+    def _read(self, key: tuple[str, str], model: LoadedModel, again: bool) -> None:
         try:
             live = self._load(model)
         except NotFound:  # none yet: `aiaas baseline` may add one to a version being served
             self._unread[key] = self._clock() + self.interval
-            return None
+            return
         except (StoreError, ServiceUnavailable) as exc:
-            if due is None:  # one line an outage, not one an interval
+            if not again:  # one line an outage, not one an interval
                 log.warning(
                     "%s: drift not monitored yet: its baseline could not be read (%s); "
                     "tried again every %g s",
@@ -120,14 +135,18 @@ class DriftMonitor:
                     self.interval,
                 )
             self._unread[key] = self._clock() + self.interval
-            return None
-        if self._unread.pop(key, None) is not None and live is not None:
+            return
+        except Exception:  # never an unhandled error in a thread: as record() says it
+            log.exception("drift baseline of %s not read", model.ref)
+            self._live[key] = None
+            return
+        self._unread.pop(key, None)
+        if again and live is not None:
             log.info("%s: drift monitored: its baseline was read", model.ref)
-        self._live[key] = live
         if live is not None and not self._monitoring:
             self._since, self._started = self._clock(), self._wall()
             self._monitoring = True
-        return live
+        self._live[key] = live
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it does not fit.
