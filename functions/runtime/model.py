@@ -215,6 +215,8 @@ class LoadedModel:
     ):
         self.manifest = manifest
         self.path = path if isinstance(path, Path) else Path("<memory>")
+        # Held in memory, its bytes are released once loaded: no second session can be opened.
+        self.in_memory = not isinstance(path, Path)
         self.max_batch_size = max_batch_size or manifest.max_batch_size or DEFAULT_MAX_BATCH
         self.session = _session(manifest, path, threads)
         # Which value an encoder refused: read from the file on a first refusal (kept small).

@@ -363,7 +363,8 @@ class ModelTarget:
 
     def _session(self) -> Any:
         """The model's session, or for a small single-threaded one, a copy on every CPU: one
-        explain scores thousands of rows at once, where a predict scores a few."""
+        explain scores thousands of rows at once, where a predict scores a few. A model held in
+        memory has no file to open again: its own session scores."""
         if self._wide is None:
             threads = cpu_count()
             single = intra_op_threads(self.manifest.file.size) == 1
@@ -374,7 +375,10 @@ class ModelTarget:
                     providers=["CPUExecutionProvider"],
                 )
                 # a batch fixed at one runs its rows one call each, which the model's run does
-                if single and threads > 1 and not one_row_batch(self.manifest)
+                if single
+                and threads > 1
+                and not one_row_batch(self.manifest)
+                and not self.model.in_memory
                 else self.model.session
             )
         return self._wide
