@@ -313,8 +313,12 @@ def listed_at_start(store_uri: str, models: list[str] | None) -> tuple[list[str]
 def check_function_settings(env: Mapping[str, str]) -> None:
     """The settings the functions read at their cold start (the predict function's own too,
     functions/predict/service.py), read now: a bad value (AIAAS_MODEL_LOAD=ram) is refused
-    before serving, not answered with a 502 on every request."""
+    before serving, not answered with a 502 on every request. The batch settings too: the
+    control plane reads them for a directory store's submitted jobs (functions/control/jobs.py)."""
+    from functions.runtime.batch.settings import BatchSettings
+
     RuntimeSettings.from_env(env)
+    BatchSettings.from_env(env)
     max_payload_bytes(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):

@@ -209,6 +209,16 @@ def test_a_limit_of_0_is_refused_at_start(name: str, kind: str) -> None:
     assert refused.value.message == f"{name} must be {kind}, more than 0; got '0'"
 
 
+def test_a_bad_batch_setting_is_refused_at_start() -> None:
+    """It was read by the control plane's first call on a directory store: serve started and
+    every /control request was a 502 ("the function failed to answer")."""
+    from infra.cli.local_commands import check_function_settings
+
+    with pytest.raises(AiaasError) as refused:
+        check_function_settings({"AIAAS_BATCH_CHUNK_ROWS": "abc"})
+    assert refused.value.message == "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'"
+
+
 def test_a_template_that_is_not_there_is_one_line(root: Path) -> None:
     """It was a FileNotFoundError traceback after the banner's store was opened."""
     done = run_serve(root / "store", "--template", str(root / "tempalte.yaml"))
