@@ -258,6 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Serve's own warnings (where the metrics went, a stale directory) as the functions' JSON
     # lines on stdout: one format for a log shipper, not a plain stderr line among them.
     lambda_logs.install({**os.environ, **env})
+    lambda_logs.use_format(lambda_logs.serve_format(os.environ))
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,
@@ -272,26 +273,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.token
         else "no auth (set AIAAS_API_TOKEN to require a token)"
     )
-    print(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}", flush=True)
+    say = lambda_logs.say
+    say(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}")
     for name in served:
-        print(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer", flush=True)
+        say(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer")
     if missing:
-        print(missing, flush=True)
+        say(missing)
     elif unreachable:
-        print(
+        say(
             f"  no models yet: the store {store_uri} is not reachable now; each model is picked "
-            "up on first call once it answers (/v2/health/ready is 503 until then)",
-            flush=True,
+            "up on first call once it answers (/v2/health/ready is 503 until then)"
         )
     elif not served:
-        print(
+        say(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
     with shared_metrics_dir(args.workers > 1, env) as directory:
         config = dataclasses.replace(config, metrics_dir=directory)
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
-    print("aiaas serve: stopped", flush=True)
+    lambda_logs.say("aiaas serve: stopped")
     end_process(0)
 
 
@@ -319,6 +320,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
 
     RuntimeSettings.from_env(env)
     BatchSettings.from_env(env)
+    lambda_logs.serve_format(env)
     max_payload_bytes(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):

@@ -24,12 +24,15 @@ a child with os._exit).
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import sys
 import threading
 import time
 from typing import Any, NoReturn
+
+from infra.local import lambda_logs
 
 EXIT_HANDLERS_S = 10.0  # the longest the exit handlers run, however the stop ended
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -90,10 +93,11 @@ def end_process(code: int, *, signals: bool = True) -> NoReturn:
             signal.signal(signum, signal.SIG_IGN)
     if not finished:
         code = 1
-        print(
+        lambda_logs.say(
             f"aiaas serve: the exit handlers were {why}: captured lines and drift counts "
             "not yet written are lost",
-            file=sys.stderr,
+            logging.ERROR,
+            stderr=True,
         )
     sys.stdout.flush()
     sys.stderr.flush()

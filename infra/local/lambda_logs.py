@@ -8,6 +8,10 @@ stackTrace and location. The application log level comes from `AWS_LAMBDA_LOG_LE
 Lambda sets from `ApplicationLogLevel`). Locally nothing does that, so this module does, on the
 `aiaas` loggers, when the first function starts; the lines go to stdout as Lambda's do.
 `POWERTOOLS_LOG_LEVEL` is read too: the handlers logged through Powertools' Logger before.
+
+`aiaas serve`'s own lines (its banner, that it stopped) and granian's are text for a person at
+a terminal; with `AIAAS_LOG_FORMAT=json` (a container's log collector) they are JSON lines of
+the same shape, so every line it writes parses.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from functions.runtime.errors import AiaasError
+
 LOGGER = "aiaas"  # every handler's logger is this one or a child of it
 DEFAULT_LEVEL = "INFO"  # Lambda's default application log level in JSON format
 # LogRecord's own attributes: everything else on a record came in as `extra`.
@@ -31,6 +37,8 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
     "taskName",
 }
 _installed: logging.Handler | None = None
+_json_lines = False  # serve's own lines and granian's as JSON (AIAAS_LOG_FORMAT=json)
+SERVE_LOGGER = f"{LOGGER}.serve"
 
 
 class LambdaJsonFormatter(logging.Formatter):
@@ -81,3 +89,37 @@ def install(env: Mapping[str, str]) -> None:
         _installed.setFormatter(LambdaJsonFormatter())
         logger.addHandler(_installed)
         logger.propagate = False
+
+
+def serve_format(env: Mapping[str, str]) -> str:
+    """`AIAAS_LOG_FORMAT`: `text` (the default) or `json`, for serve's own lines and granian's."""
+    raw = env.get("AIAAS_LOG_FORMAT", "")
+    value = raw.strip().lower() or "text"
+    if value not in ("text", "json"):
+        raise AiaasError(f"AIAAS_LOG_FORMAT must be text or json; got {raw!r}")
+    return value
+
+
+def use_format(value: str) -> None:
+    """Write serve's own lines (`say`) and granian's as `value` from now on, in this process
+    and the workers it forks."""
+    global _json_lines
+    _json_lines = value == "json"
+
+
+def say(message: str, level: int = logging.INFO, *, stderr: bool = False) -> None:
+    """One of serve's own lines: as text, or as a JSON line of the functions' shape."""
+    stream = sys.stderr if stderr else sys.stdout
+    if _json_lines:
+        record = logging.LogRecord(SERVE_LOGGER, level, __file__, 0, message, None, None)
+        message = LambdaJsonFormatter().format(record)
+    print(message, file=stream, flush=True)
+
+
+def granian_config() -> dict[str, Any] | None:
+    """granian's `log_dictconfig`: its lines (a worker's unexpected exit) as JSON, or None for
+    its own text format."""
+    if not _json_lines:
+        return None
+    json_formatter = {"()": LambdaJsonFormatter}
+    return {"formatters": {"generic": json_formatter, "access": json_formatter}}

@@ -34,15 +34,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from infra.local import lambda_logs
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def serve(
             pipeline_flush=False,
         ),
         "log_level": LogLevels.warning,
+        "log_dictconfig": lambda_logs.granian_config(),
     }
     if workers == 1:
         _serve_embedded(make_app, limits, options)
@@ -202,11 +204,11 @@ def _start_blocked(start: Callable[[], None]) -> None:
 
 
 def _say_cut_off(limits: ServerLimits) -> None:
-    print(
+    lambda_logs.say(
         f"aiaas serve: stopped; requests still running {limits.shutdown_grace_s} s "
         "after the stop signal (or at a second one) were cut off",
-        file=sys.stderr,
-        flush=True,
+        logging.WARNING,
+        stderr=True,
     )
 
 
