@@ -50,6 +50,8 @@ PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 RESCAN_SECONDS = 2.0
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
+# A store lists its models in ~0.1 s; one that hangs is taken as away after this.
+START_LIST_WAIT_S = 5.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -266,7 +268,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
-    served, unreachable = listed_at_start(store_uri, models)
+    served, unreachable = listed_at_start(store, models)
     config = dataclasses.replace(config, listed=tuple(served))
     auth = (
         "bearer token required"
@@ -296,19 +298,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     end_process(0)
 
 
-def listed_at_start(store_uri: str, models: list[str] | None) -> tuple[list[str], bool]:
+def listed_at_start(store: ObjectStore, models: list[str] | None) -> tuple[list[str], bool]:
     """(the models to serve from the start, whether the store was unreachable). A store that
     does not answer (S3 or the network at the edge away) is served as one with no models yet,
     not an exit: under a supervisor that would be a restart loop for as long as it is away,
-    where discovery picks each model up on first call once it answers. Other store errors (a
-    bucket that does not exist, access denied) are the operator's to fix: refused at start."""
+    where discovery picks each model up on first call once it answers. One that hangs (packets
+    dropped) is the same once START_LIST_WAIT_S passes: it held the start, port closed to the
+    liveness probe, for the S3 client's timeouts and retries (30 s x 5 by default). Other store
+    errors (a bucket that does not exist, access denied) are the operator's to fix: refused."""
     if models is not None:
         return models, False
-    try:
-        return Registry(open_store(store_uri)).models(), False
-    except StoreUnreachable as exc:
-        log.warning("the model store is not reachable at start: %s", exc.message)
+    listed: list[list[str] | Exception] = []
+
+    def list_models() -> None:
+        try:
+            listed.append(Registry(store).models())
+        except Exception as exc:  # raised below, in the serve command
+            listed.append(exc)
+
+    reader = threading.Thread(target=list_models, name="aiaas-list-models", daemon=True)
+    reader.start()
+    reader.join(START_LIST_WAIT_S)
+    if not listed:
+        log.warning(
+            "the model store is not reachable at start: %s did not answer within %g s",
+            store.uri,
+            START_LIST_WAIT_S,
+        )
         return [], True
+    if isinstance(listed[0], StoreUnreachable):
+        log.warning("the model store is not reachable at start: %s", listed[0].message)
+        return [], True
+    if isinstance(listed[0], Exception):
+        raise listed[0]
+    return listed[0], False
 
 
 def check_function_settings(env: Mapping[str, str]) -> None:
