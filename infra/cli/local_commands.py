@@ -30,6 +30,7 @@ from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, checked_token, listen_address
+from infra.local.ending import stop_while_starting
 from infra.local.functions import (
     export_native_settings,
     function_instances,
@@ -261,6 +262,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # lines on stdout: one format for a log shipper, not a plain stderr line among them.
     lambda_logs.install({**os.environ, **env})
     lambda_logs.use_format(lambda_logs.serve_format(os.environ))
+    stop_while_starting()  # granian takes the signals over once it serves
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     limits = ServerLimits(
         header_timeout_s=args.header_timeout,

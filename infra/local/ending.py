@@ -75,6 +75,19 @@ def run_exit_handlers() -> bool:
     return not _running.is_alive()
 
 
+def stop_while_starting() -> None:
+    """Until the server takes the stop signals over, one ends the start as a stop after it
+    would (`aiaas serve: stopped`, exit 0): Python's default ended it silently with 143 while
+    the store was listed (up to 5 s when it hangs) and the server was set up."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stopped_while_starting)
+
+
+def _stopped_while_starting(*_: Any) -> NoReturn:
+    lambda_logs.say("aiaas serve: stopped")
+    end_process(0)
+
+
 def end_process(code: int, *, signals: bool = True) -> NoReturn:
     """End the process with `code` once its exit handlers ran (1 if they did not finish).
     With `signals` (the one-worker process; a worker leaves its signals to the supervisor), a

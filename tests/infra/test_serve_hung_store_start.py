@@ -4,15 +4,19 @@ opening its port, so a liveness probe found nothing listening and the pod was re
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from functions.runtime.s3client import make_s3_client
 from functions.runtime.s3store import S3Store
 from infra.cli import local_commands
+from tests.infra.test_serve_store_faults import S3Serve
 from tests.reliability.s3proxy import DelayingProxy
 from tests.s3server import MotoServer
 
@@ -48,3 +52,22 @@ def test_a_store_that_answers_is_listed(s3_bucket: str, moto_server: MotoServer)
     store = S3Store(s3_bucket, "registry")
     store.put_bytes("models/iris/versions/1/manifest.json", b"{}")
     assert local_commands.listed_at_start(store, None) == (["iris"], False)
+
+
+def test_a_stop_while_the_store_is_listed_is_a_clean_stop(
+    s3_bucket: str, hung: DelayingProxy, tmp_path: Path
+) -> None:
+    """SIGTERM before the server took the signals over (Kubernetes stopping a pod still
+    starting) ended it with Python's default: exit 143 and not a line said."""
+    server = S3Serve(s3_bucket, hung, tmp_path, {"AIAAS_LOG_FORMAT": "json"})
+    try:
+        deadline = time.monotonic() + 30
+        while hung.upstream_bytes == 0 and time.monotonic() < deadline:  # listing the models
+            assert server.process.poll() is None, server.log.read_text()
+            time.sleep(0.02)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=10) == 0
+    finally:
+        server.stop()
+    (line,) = [json.loads(line) for line in server.log.read_text().splitlines()]
+    assert (line["message"], line["logger"]) == ("aiaas serve: stopped", "aiaas.serve")
