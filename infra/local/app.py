@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
 from infra.local.deadlines import Deadlines
+from infra.local.forwarded import caller_address
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 
 if TYPE_CHECKING:
@@ -91,9 +92,16 @@ class Timing:
 class GatewayApp:
     """RSGI callable over one `Gateway` (one per granian worker process)."""
 
-    def __init__(self, gateway: Gateway, limits: BodyLimits, warm_up: bool = True) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        limits: BodyLimits,
+        warm_up: bool = True,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
         self.gateway = gateway
         self.limits = limits
+        self.trusted_proxies = trusted_proxies  # peers whose X-Forwarded-For names the caller
         self.timing = Timing()
         self.pool = ThreadPoolExecutor(
             max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="aiaas-fn"
@@ -187,13 +195,16 @@ class GatewayApp:
         except TimeoutError:
             message = f"request body not received within {self.limits.timeout_s:g} s"
             return _closing(error(408, message))
+        source_ip = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
+        if self.trusted_proxies:
+            source_ip = caller_address(source_ip, headers, self.trusted_proxies)
         request = GatewayRequest(
             method=scope.method,
             path=scope.path,
             query=scope.query_string,
             headers=headers,
             body=body,
-            source_ip=scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1",
+            source_ip=source_ip,
         )
         key = f"{request.method} {request.path}"
         if not self.timing.slow(key):
