@@ -123,11 +123,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--trusted-proxy",
         type=trusted_proxies,
-        default=(),
         metavar="IP[,IP]",
         help="a reverse proxy in front (e.g. 127.0.0.1 for nginx on this host): its requests "
         "are recorded as from the last X-Forwarded-For address it added (README, Behind a "
-        "reverse proxy)",
+        "reverse proxy; default: none, the peer's address is the caller's)",
     )
     p.set_defaults(func=cmd_serve)
 
@@ -285,7 +284,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
     served, unreachable = listed_at_start(store_uri, models)
-    config = dataclasses.replace(config, listed=tuple(served), trusted_proxies=args.trusted_proxy)
+    config = dataclasses.replace(
+        config, listed=tuple(served), trusted_proxies=args.trusted_proxy or ()
+    )
     auth = (
         "bearer token required"
         if args.token
