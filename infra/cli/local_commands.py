@@ -30,6 +30,7 @@ from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, seconds
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, checked_token, listen_address
+from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
     export_native_settings,
     function_instances,
@@ -119,7 +120,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=defaults.max_in_flight,
         help="requests a worker runs at once; more wait (default %(default)s)",
     )
+    p.add_argument(
+        "--trusted-proxy",
+        type=trusted_proxies,
+        metavar="IP[,IP]",
+        help="a reverse proxy in front (e.g. 127.0.0.1 for nginx on this host): its requests "
+        "are recorded as from the last X-Forwarded-For address it added (README, Behind a "
+        "reverse proxy; default: none, the peer's address is the caller's)",
+    )
     p.set_defaults(func=cmd_serve)
+
+
+def trusted_proxies(text: str) -> tuple[str, ...]:
+    try:
+        return proxy_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def selector(text: str) -> str:
@@ -210,6 +226,7 @@ class ServeConfig:
     # The models the start found (none while the store was unreachable): each worker builds
     # these, not waiting on a store that is away; the rest come by discovery on first call.
     listed: tuple[str, ...] | None = None
+    trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -235,7 +252,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
         metrics=metrics,
     )
     discovery.gateway = gateway
-    return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
+    limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
+    return GatewayApp(gateway, limits, trusted_proxies=frozenset(config.trusted_proxies))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -266,7 +284,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
     served, unreachable = listed_at_start(store_uri, models)
-    config = dataclasses.replace(config, listed=tuple(served))
+    config = dataclasses.replace(
+        config, listed=tuple(served), trusted_proxies=args.trusted_proxy or ()
+    )
     auth = (
         "bearer token required"
         if args.token
