@@ -23,6 +23,10 @@ DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
 # cold start and the slower half of a comparison the probe misjudged.
 DEFAULT_COMPARE_SECONDS = 20.0
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
+# `module:function` that sets up logging in a process the functions start themselves (the
+# local shadow replay process), called with its environment: `aiaas serve` names the one that
+# writes its own JSON lines (infra/local/lambda_logs.py), which functions/ may not import.
+LOG_SETUP_ENV = "AIAAS_LOG_SETUP"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
     DEFAULT_LOCAL_STORE,
+    LOG_SETUP_ENV,
     RuntimeSettings,
     env_flag,
     env_number,
@@ -135,6 +136,8 @@ def selector(text: str) -> str:
 def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     env["AIAAS_STORE"] = store_uri
+    # A process a function starts (the shadow replay) writes its lines as the functions' own.
+    env[LOG_SETUP_ENV] = f"{lambda_logs.__name__}:{lambda_logs.install.__name__}"
     env.update(extra or {})
     return env
 
