@@ -13,8 +13,6 @@ about once (the parse buffers are freed) and its activation arena.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
 
@@ -31,13 +29,10 @@ ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's wi
 HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
 
 
-class LoadNeed(NamedTuple):
-    """A load's peak, in bytes, runtime included; where the weights load from (a PEAK_COPIES
-    key) and how many of their bytes are mapped rather than copied."""
-
-    bytes: float
-    loads_from: str
-    mapped: int
+# A load's peak in bytes, runtime included; where the weights load from (a PEAK_COPIES key);
+# how many of their bytes are mapped rather than copied. A plain tuple: this module is on the
+# predict function's cold path (a NamedTuple class costs ~0.25 ms to build at import).
+LoadNeed = tuple[float, str, int]
 
 
 def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB) -> bool:
@@ -52,13 +47,13 @@ def load_need(manifest: ModelManifest, in_memory: bool, mapped: int | None = Non
     weights = manifest.weight_bytes
     arena = RUNTIME_MB * MB + weights * ARENA_SHARE
     if in_memory:
-        return LoadNeed(arena + weights * PEAK_COPIES["memory"], "memory", 0)
+        return arena + weights * PEAK_COPIES["memory"], "memory", 0
     if manifest.weight_files:
         mapped = weights - manifest.file.size
     mapped = mapped or 0
     copied = weights - mapped
     need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
-    return LoadNeed(need, "external-disk" if manifest.weight_files else "single-disk", mapped)
+    return need, "external-disk" if manifest.weight_files else "single-disk", mapped
 
 
 def resident_bytes(manifest: ModelManifest) -> float:

@@ -108,7 +108,7 @@ class ModelPool:
         if self.usable_bytes == math.inf:
             return 0.0
         in_memory = self.cache.lands_in_memory(manifest)  # a disk call: not under `_guard`
-        return load_need(manifest, in_memory).bytes - RUNTIME_MB * MB
+        return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
 
     def _make_room(self, manifest: ModelManifest, need: float) -> None:
         """Evict least recently used versions until `manifest` may load: fewer than
