@@ -21,6 +21,7 @@ from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
     DEFAULT_LOCAL_STORE,
+    LOG_SETUP_ENV,
     RuntimeSettings,
     env_flag,
     env_number,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 # Variables a local run passes from the shell to every function (the rest come from the template).
 PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH",
-               "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS",
+               "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_MAX_VERSIONS",
                "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 RESCAN_SECONDS = 2.0
@@ -151,6 +152,8 @@ def selector(text: str) -> str:
 def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     env["AIAAS_STORE"] = store_uri
+    # A process a function starts (the shadow replay) writes its lines as the functions' own.
+    env[LOG_SETUP_ENV] = f"{lambda_logs.__name__}:{lambda_logs.install.__name__}"
     env.update(extra or {})
     return env
 
