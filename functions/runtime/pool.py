@@ -2,10 +2,11 @@
 
 A Lambda container (or one `aiaas serve` function instance) holds one `ModelPool`. Loading
 happens once per version, and a version stays loaded while it fits (`ModelPool`: a count and
-the function's memory; the least recently used goes, with a line, never what an alias serves); `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so
-a promotion takes effect without a redeploy, and keeps serving the loaded version when a
-refresh fails (store down, broken new version). The refresh runs on a background thread; the
-request that starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
+the function's memory; the least recently used goes, with a line, never what an alias
+serves); `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so a promotion
+takes effect without a redeploy, and keeps serving the loaded version when a refresh fails
+(store down, broken new version). The refresh runs on a background thread; the request that
+starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
 
 Where the store can tell cheaply that a key changed (the directory store: one stat), every
 request checks the keys its resolution read (`RegistryWatch`): a promote or rollback from any
