@@ -4,15 +4,12 @@
     python -m infra.model_resources --write --store URI         # refuses to generate if not
 
 A function holds the runtime, the model's weights as onnxruntime keeps them, and its arena for
-activations. How many copies of the weights a load holds at its peak depends on where the files
-land (measured on a 1 GB synthetic transformer, docs/large_models.md): external data on disk is
-memory-mapped (1.0x); a single file on disk is parsed then copied (1.9x), except, in a file of
-64 MB or more, the initializers whose raw_data a graph file maps from it
-(functions/runtime/mapped_weights.py). Weights kept in Constant nodes, in typed fields
-(float_data, ...) or in small initializers are still copied, so the stored file's fields are
-walked (ranged reads of their headers, never a weight) to count what is mapped. From memory,
-when /tmp cannot take the files (SnapStart allows 512 MB), the buffers and onnxruntime's packed
-copy overlap (2.9x). A version that cannot fit is refused with what to change.
+activations: the estimate is functions/runtime/memory_fit.py's, which the model pool uses too
+(how many versions stay loaded side by side). In a single file of 64 MB or more, onnxruntime
+maps the initializers whose raw_data it holds (functions/runtime/mapped_weights.py); weights
+kept in Constant nodes, in typed fields (float_data, ...) or in small initializers are still
+copied, so the stored file's fields are walked (ranged reads of their headers, never a weight)
+to count what is mapped. A version that cannot fit is refused with what to change.
 """
 
 from __future__ import annotations
@@ -24,9 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
-from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout, weight_layout
+from functions.runtime.memory_fit import (
+    ARENA_SHARE,
+    HEADROOM,
+    MB,
+    PEAK_COPIES,
+    RUNTIME_MB,
+    TMP_MB,
+    lands_in_memory,
+    load_need,
+)
 from functions.runtime.refs import model_key
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 from infra.model_settings import MEMORY_MB, ModelSettings, template_models
@@ -34,17 +40,6 @@ from infra.model_settings import MEMORY_MB, ModelSettings, template_models
 if TYPE_CHECKING:
     from functions.runtime.store import ObjectStore
 
-MB = 1024 * 1024
-RUNTIME_MB = 150  # python, numpy, onnxruntime and the predict handler, before any model
-TMP_MB = 512  # Lambda's default /tmp, and the most SnapStart allows
-PEAK_COPIES = {  # measured, rounded up
-    "external-disk": 1.1,
-    "mapped-single-disk": 1.1,
-    "single-disk": 2.0,
-    "memory": 3.0,
-}
-ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's widths
-HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
 BLOCK = 64 * 1024  # a ranged read of a stored model's field headers
 
 
@@ -114,17 +109,10 @@ def model_fit(
     serving maps of its single model file (`stored_layout`); without one, nothing is."""
     weights = manifest.weight_bytes
     ref = f"{manifest.name}:{manifest.version}"
-    arena = RUNTIME_MB * MB + weights * ARENA_SHARE
-    if weights + DISK_MARGIN > tmp_mb * MB:
-        need = arena + weights * PEAK_COPIES["memory"]
+    in_memory = lands_in_memory(manifest, tmp_mb)
+    need, where, mapped = load_need(manifest, in_memory, layout.mapped if layout else None)
+    if where == "memory":
         return Fit(ref, weights / MB, "memory", round(need / MB), memory_mb)
-    # The model file is parsed and its tensors copied; what is mapped costs ~1x.
-    mapped = weights - manifest.file.size if manifest.weight_files else 0
-    if layout is not None and layout.mapped and not manifest.weight_files:
-        mapped = layout.mapped
-    copied = weights - mapped
-    need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
-    where = "external-disk" if manifest.weight_files else "single-disk"
     parts = ""
     if layout is not None and layout.size >= MIN_FILE_BYTES and not manifest.weight_files:
         parts = _copied_parts(layout)  # a big single file: say why it is not all mapped

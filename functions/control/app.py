@@ -21,7 +21,8 @@ from functions.control import (
     models_api,
     rollouts_api,
 )
-from functions.control.context import ControlPlane
+from functions.control.context import SLASHED, ControlPlane
+from functions.control.encoded_body import EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.store import ObjectStore, open_store
 
@@ -62,6 +63,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(HeadAsGet)
     app.add_middleware(TrailingSlashIgnored)
+    app.add_middleware(EncodedBody)
     return app
 
 
@@ -103,7 +105,7 @@ class TrailingSlashIgnored:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
+            scope = {**scope, "path": path.rstrip("/") or "/", SLASHED: True}
         await self.app(scope, receive, send)
 
 

@@ -14,6 +14,8 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
 
+SLASHED = "aiaas.slashed"  # in the scope: the request's path ended in `/` (TrailingSlashIgnored)
+
 
 @dataclass
 class ControlPlane:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from functions.control.context import Actor, ControlPlane, Plane, When
+from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
@@ -94,6 +94,7 @@ def promote(
     plane: Plane,
     who: Actor,
     when: When,
+    request: Request,
     response: Response,
 ) -> AliasRecord:
     name, alias = names.model_name(name), names.alias_name(alias)
@@ -106,7 +107,9 @@ def promote(
         )
     if when.existed is False:  # nothing before it (a corrupt record is replaced: a 200)
         response.status_code = status.HTTP_201_CREATED
-        response.headers["Location"] = f"{router.prefix}/{name}/aliases/{alias}"
+        # The alias is the request's own URL: said relative to it, as the client sent it (behind
+        # a proxy's path prefix or a stage, `/control/...` named another URL, or none).
+        response.headers["Location"] = "." if request.scope.get(SLASHED) else alias
     return _moved(name, alias, record, response)
 
 

@@ -6,19 +6,18 @@ Only this module knows the event's shape; the service sees an `HttpRequest`.
 from __future__ import annotations
 
 import binascii
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 import orjson
 
+from functions.runtime.content_coding import inflate
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
     PayloadTooLarge,
     ResponseTooLarge,
-    UnsupportedMediaType,
 )
 
 JSON = "application/json"
@@ -28,8 +27,6 @@ VERSION_HEADER = "x-aiaas-version"  # the version that answered, on every respon
 # it the invoke fails and API Gateway answers a bare 502, so such an answer is refused here, in
 # `aiaas serve` as in Lambda.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
-# Content-Encoding -> zlib's wbits: tritonclient's request_compression_algorithm sends these.
-INFLATE_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
 
 class HttpContext(TypedDict):
@@ -125,30 +122,6 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         context.get("requestId", ""),
         context.get("authorizer"),
     )
-
-
-def inflate(body: bytes, coding: str, max_body: int) -> bytes:
-    """A body sent with `Content-Encoding: gzip` or `deflate`, inflated; the limit holds for
-    the inflated body too, checked as it inflates (a small bomb never grows past it)."""
-    name = coding.strip().lower()
-    if name in ("", "identity"):
-        return body
-    wbits = INFLATE_WBITS.get(name)
-    if wbits is None:
-        raise UnsupportedMediaType(
-            f"Content-Encoding {coding!r} is not supported: send the body as it is, "
-            "or gzip or deflate it"
-        )
-    inflater = zlib.decompressobj(wbits)
-    try:
-        inflated = inflater.decompress(body, max_body + 1)
-    except zlib.error:
-        raise BadRequest(f"request body says Content-Encoding {name} but is not") from None
-    if len(inflated) > max_body:
-        raise PayloadTooLarge(f"request body is over the {max_body} byte limit once inflated")
-    if not inflater.eof:
-        raise BadRequest(f"request body ({name}) is cut short")
-    return inflated
 
 
 def caller_identity(authorizer: object) -> str | None:

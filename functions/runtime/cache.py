@@ -109,6 +109,12 @@ class ArtifactCache:
             return self.fetch_into_memory(manifest)
         return self.fetch(manifest)
 
+    def lands_in_memory(self, manifest: ModelManifest) -> bool:
+        """Whether `source` would hold `manifest`'s files in memory (as things stand now)."""
+        if self.transfer.load == "auto":
+            return self._disk_problem(manifest.weight_bytes) is not None
+        return self.transfer.load == "memory"
+
     def _disk_problem(self, size: int) -> tuple[str, str] | None:
         """(reason, what it is) the cache directory cannot take `size` bytes, else None."""
         try:

@@ -1,10 +1,12 @@
 """Per-container model state: sessions keyed by name+version, alias refresh with a TTL.
 
 A Lambda container (or one `aiaas serve` function instance) holds one `ModelPool`. Loading
-happens once per version; `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so
-a promotion takes effect without a redeploy, and keeps serving the loaded version when a
-refresh fails (store down, broken new version). The refresh runs on a background thread; the
-request that starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
+happens once per version, and a version stays loaded while it fits (`ModelPool`: a count and
+the function's memory; the least recently used goes, with a line, never what an alias
+serves); `ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so a promotion
+takes effect without a redeploy, and keeps serving the loaded version when a refresh fails
+(store down, broken new version). The refresh runs on a background thread; the request that
+starts it waits at most `REFRESH_WAIT_S`, so a dead store never stalls serving.
 
 Where the store can tell cheaply that a key changed (the directory store: one stat), every
 request checks the keys its resolution read (`RegistryWatch`): a promote or rollback from any
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import threading
 import time
@@ -34,6 +37,7 @@ from dataclasses import dataclass, replace
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.memory_fit import MB, RUNTIME_MB, load_need, resident_bytes, usable_bytes
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.said_once import SaidOnce
@@ -42,20 +46,22 @@ from functions.runtime.store import ObjectStore, Stamp
 
 log = logging.getLogger("aiaas.runtime")
 
-MAX_VERSIONS = 4
 # How long the request that finds the alias TTL expired waits for the refresh.
 REFRESH_WAIT_S = 0.5
 ROUTE_SPACE = 2**64  # routing keys hash to 0 .. ROUTE_SPACE - 1; the canary takes the low end
 
 
 class ModelPool:
-    """Loaded sessions keyed by (name, version); at most `max_versions`, least recently used out."""
+    """Loaded sessions keyed by (name, version): at most `max_versions` (`AIAAS_MAX_VERSIONS`),
+    and as many as fit the function's memory (`memory_fit.py`'s estimate against Lambda's
+    `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`); the least recently used goes first, never a version an
+    alias serves now (its `Routed` holds it: dropping it here would free nothing)."""
 
     def __init__(
         self,
         registry: Registry,
         cache: ArtifactCache | None = None,
-        max_versions: int = MAX_VERSIONS,
+        max_versions: int | None = None,
         settings: RuntimeSettings | None = None,
     ):
         self.registry = registry
@@ -63,9 +69,13 @@ class ModelPool:
         self.cache = cache or ArtifactCache(
             registry.store, self.settings.cache_dir, self.settings.transfer
         )
-        self.max_versions = max_versions
+        self.max_versions = self.settings.max_versions if max_versions is None else max_versions
+        memory_mb = self.settings.memory_mb
+        self.usable_bytes = usable_bytes(memory_mb) if memory_mb else math.inf
+        self.evictions = 0  # versions dropped to make room (each reloads on its next request)
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
         self._guard = threading.Lock()
 
     def load(self, manifest: ModelManifest) -> LoadedModel:
@@ -77,9 +87,11 @@ class ModelPool:
                 return self._models[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one load per version, however many requests arrive at once
+            need = self._peak_need(manifest)
             with self._guard:
                 if key in self._models:
                     return self._models[key]
+                self._make_room(manifest, need)  # before the load: its peak needs the room
             model = LoadedModel(
                 manifest,
                 self.cache.source(manifest),
@@ -88,16 +100,61 @@ class ModelPool:
             )
             with self._guard:
                 self._models[key] = model
-                while len(self._models) > self.max_versions:
-                    gone, _ = self._models.popitem(last=False)
-                    # its lock too (one a version ever loaded, for the server's life), unless a
-                    # load of it is under way: that load's waiters must share its lock. None: a
-                    # load that looked the lock up before it was dropped loaded it since.
-                    gone_lock = self._locks.get(gone)
-                    if gone != key and gone_lock is not None and not gone_lock.locked():
-                        del self._locks[gone]
             log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
             return model
+
+    def _peak_need(self, manifest: ModelManifest) -> float:
+        """The memory `manifest`'s load takes at its peak, beyond the runtime's (0: the
+        function's memory is unknown, nothing to check it against)."""
+        if self.usable_bytes == math.inf:
+            return 0.0
+        in_memory = self.cache.lands_in_memory(manifest)  # a disk call: not under `_guard`
+        return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
+
+    def _make_room(self, manifest: ModelManifest, need: float) -> None:
+        """Evict least recently used versions until `manifest` may load: fewer than
+        `max_versions` loaded, and its load's peak (`need`) fits beside what stays. Under
+        `_guard`."""
+        kept = sum(resident_bytes(model.manifest) for model in self._models.values())
+        serving = {key for keys in self._serving.values() for key in keys}
+        for gone in [key for key in self._models if key not in serving]:  # oldest first
+            over_count = len(self._models) >= self.max_versions
+            if not over_count and kept + need <= self.usable_bytes:
+                break
+            why = (
+                f"{self.max_versions} versions loaded (AIAAS_MAX_VERSIONS)"
+                if over_count
+                else f"its load needs ~{need / MB:.0f} MB beside the ~{kept / MB:.0f} MB loaded, "
+                f"{self.usable_bytes / MB:.0f} MB usable of the function's memory"
+            )
+            kept -= resident_bytes(self._models.pop(gone).manifest)
+            self.evictions += 1
+            # A version evicted here loads again on its next request: seconds for a large
+            # model, so a line each time (one line a request means the pool thrashes).
+            log.warning(
+                "evicted %s:%s to load %s:%s: %s",
+                *gone,
+                manifest.name,
+                manifest.version,
+                why,
+                extra={"evictions": self.evictions},
+            )
+            # its lock too (one a version ever loaded, for the server's life), unless a load of
+            # it is under way: that load's waiters must share its lock. None: a load that looked
+            # the lock up before it was dropped loaded it since.
+            gone_lock = self._locks.get(gone)
+            if gone_lock is not None and not gone_lock.locked():
+                del self._locks[gone]
+        if kept + need > self.usable_bytes:  # what an alias serves stays: the load goes ahead
+            log.warning(
+                "loading %s:%s needs ~%.0f MB beside the ~%.0f MB an alias's versions hold, "
+                "%.0f MB usable of the function's memory: it may run out (raise MemorySize)",
+                manifest.name,
+                manifest.version,
+                need / MB,
+                kept / MB,
+                self.usable_bytes / MB,
+            )
 
     def load_version(self, name: str, version: str) -> LoadedModel:
         """`name:version`, loaded; versions are immutable, so a loaded one needs no store read."""
@@ -130,6 +187,10 @@ class ModelPool:
         shadow = found.shadow  # named, not loaded: replayed elsewhere (see the module's notes)
         cut = round(found.weight * ROUTE_SPACE)
         routed = Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
+        with self._guard:  # what `ref` serves now stays loaded; what it served may go
+            self._serving[ref] = tuple(
+                (v.manifest.name, v.manifest.version) for v in routed.versions()
+            )
         return replace(routed, problem=problem) if problem else routed
 
 

@@ -23,6 +23,15 @@ DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
 # cold start and the slower half of a comparison the probe misjudged.
 DEFAULT_COMPARE_SECONDS = 20.0
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
+# Versions of one function's models kept loaded at once (least recently used out), as long as
+# they fit its memory: an alias's two (weighted), a rollout's candidate, callers pinning older
+# versions (`/versions/{v}`), and the replay process's shadows. Past it, each request for an
+# evicted version loads it again (seconds for a large model), so the default leaves room.
+DEFAULT_MAX_VERSIONS = 8
+# `module:function` that sets up logging in a process the functions start themselves (the
+# local shadow replay process), called with its environment: `aiaas serve` names the one that
+# writes its own JSON lines (infra/local/lambda_logs.py), which functions/ may not import.
+LOG_SETUP_ENV = "AIAAS_LOG_SETUP"
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,18 @@ class RuntimeSettings:
     explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
     compare_max_seconds: float = DEFAULT_COMPARE_SECONDS  # a control-plane compare, all in
     transfer: TransferSettings = TransferSettings()
+    max_versions: int = DEFAULT_MAX_VERSIONS  # loaded at once, within `memory_mb`
+    memory_mb: int = 0  # the function's memory (Lambda's MemorySize); 0: unknown, not checked
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
         `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
-        `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`, `AIAAS_TRANSFER_WORKERS`,
-        `AIAAS_MODEL_LOAD` (auto|disk|memory); unset means the default."""
+        `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`,
+        `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_MAX_VERSIONS`,
+        `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (Lambda's; `aiaas serve` sets the template's);
+        unset means the default."""
         env = os.environ if env is None else env
         return cls(
             store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
@@ -91,6 +104,8 @@ class RuntimeSettings:
                 env, "AIAAS_COMPARE_MAX_SECONDS", DEFAULT_COMPARE_SECONDS, positive=True
             ),
             transfer=_transfer(env),
+            max_versions=_max_versions(env),
+            memory_mb=int(env_number(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, whole=True)),
         )
 
 
@@ -125,6 +140,15 @@ def _transfer(env: Mapping[str, str]) -> TransferSettings:
             "AIAAS_TRANSFER_PART_MB must be 5 or more, AIAAS_TRANSFER_WORKERS 1 or more"
         )
     return TransferSettings(int(part_mb * 1024 * 1024), workers, load)
+
+
+def _max_versions(env: Mapping[str, str]) -> int:
+    versions = int(env_number(env, "AIAAS_MAX_VERSIONS", DEFAULT_MAX_VERSIONS, whole=True))
+    if versions < 2:  # one would reload a weighted alias's versions in turn, request by request
+        raise AiaasError(
+            f"AIAAS_MAX_VERSIONS must be 2 or more (a weighted alias serves two); got {versions}"
+        )
+    return versions
 
 
 def _cache_dir(env: Mapping[str, str]) -> Path:

@@ -16,6 +16,7 @@ open elsewhere (`die_with`).
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import math
 import os
@@ -23,11 +24,13 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 
 import orjson
 
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 from functions.predict.telemetry import logger
+from functions.runtime.settings import LOG_SETUP_ENV
 from functions.shadow.batch import MAX_MESSAGE
 from functions.shadow.replay import Replayer
 
@@ -109,15 +112,34 @@ def die_with(parent: int) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`FD PARENT_PID`: this process's end of the pair, and the process it serves."""
-    args = sys.argv[1:] if argv is None else argv
-    # This process's own lines (its EMF goes to stdout), at the function's log level.
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL") or os.environ.get("POWERTOOLS_LOG_LEVEL")
+def setup_logging(env: Mapping[str, str]) -> None:
+    """This process's own lines (its EMF goes to stdout), at the function's log level: as its
+    parent writes them when the parent names how (LOG_SETUP_ENV: `aiaas serve`'s JSON lines,
+    among which they land), else plain text on stderr."""
+    hook = env.get(LOG_SETUP_ENV, "").strip()
+    problem = None
+    if hook:
+        module, _, name = hook.partition(":")
+        try:
+            setup = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            problem = f"{LOG_SETUP_ENV}={hook!r} not usable ({exc!r}): plain lines instead"
+        else:
+            setup(env)
+            return
+    level = env.get("AWS_LAMBDA_LOG_LEVEL") or env.get("POWERTOOLS_LOG_LEVEL")
     logging.basicConfig(
         level=getattr(logging, (level or "INFO").upper(), logging.INFO),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if problem:
+        logger.warning(problem)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`FD PARENT_PID`: this process's end of the pair, and the process it serves."""
+    args = sys.argv[1:] if argv is None else argv
+    setup_logging(os.environ)
     priority = lowest_priority()
     backstop = die_with(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))

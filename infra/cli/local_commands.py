@@ -16,21 +16,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import AiaasError, StoreUnreachable
+from functions.runtime.errors import AiaasError
 from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
-    DEFAULT_LOCAL_STORE,
+    LOG_SETUP_ENV,
     RuntimeSettings,
     env_flag,
-    env_number,
-    max_payload_bytes,
 )
-from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
+from functions.runtime.store import open_store
 from infra.cli.arg_types import count, seconds
+from infra.cli.serve_start import check_function_settings, listed_at_start, missing_store_line
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, checked_token, listen_address
 from infra.local.ending import stop_while_starting
+from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
     export_native_settings,
     function_instances,
@@ -46,13 +46,11 @@ if TYPE_CHECKING:
 
 # Variables a local run passes from the shell to every function (the rest come from the template).
 PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH",
-               "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS",
+               "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_MAX_VERSIONS",
                "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 RESCAN_SECONDS = 2.0
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
-# A store lists its models in ~0.1 s; one that hangs is taken as away after this.
-START_LIST_WAIT_S = 5.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,7 +120,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=defaults.max_in_flight,
         help="requests a worker runs at once; more wait (default %(default)s)",
     )
+    p.add_argument(
+        "--trusted-proxy",
+        type=trusted_proxies,
+        metavar="IP[,IP]",
+        help="a reverse proxy in front (e.g. 127.0.0.1 for nginx on this host): its requests "
+        "are recorded as from the last X-Forwarded-For address it added (README, Behind a "
+        "reverse proxy; default: none, the peer's address is the caller's)",
+    )
     p.set_defaults(func=cmd_serve)
+
+
+def trusted_proxies(text: str) -> tuple[str, ...]:
+    try:
+        return proxy_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def selector(text: str) -> str:
@@ -138,6 +151,8 @@ def selector(text: str) -> str:
 def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
     env["AIAAS_STORE"] = store_uri
+    # A process a function starts (the shadow replay) writes its lines as the functions' own.
+    env[LOG_SETUP_ENV] = f"{lambda_logs.__name__}:{lambda_logs.install.__name__}"
     env.update(extra or {})
     return env
 
@@ -213,6 +228,7 @@ class ServeConfig:
     # The models the start found (none while the store was unreachable): each worker builds
     # these, not waiting on a store that is away; the rest come by discovery on first call.
     listed: tuple[str, ...] | None = None
+    trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -238,7 +254,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
         metrics=metrics,
     )
     discovery.gateway = gateway
-    return GatewayApp(gateway, BodyLimits(gateway.max_body, config.limits.body_timeout_s))
+    limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
+    return GatewayApp(gateway, limits, trusted_proxies=frozenset(config.trusted_proxies))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -271,7 +288,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
     served, unreachable = listed_at_start(store, models)
-    config = dataclasses.replace(config, listed=tuple(served))
+    config = dataclasses.replace(
+        config, listed=tuple(served), trusted_proxies=args.trusted_proxy or ()
+    )
     auth = (
         "bearer token required"
         if args.token
@@ -298,74 +317,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     lambda_logs.say("aiaas serve: stopped")
     end_process(0)
-
-
-def listed_at_start(store: ObjectStore, models: list[str] | None) -> tuple[list[str], bool]:
-    """(the models to serve from the start, whether the store was unreachable). A store that
-    does not answer (S3 or the network at the edge away) is served as one with no models yet,
-    not an exit: under a supervisor that would be a restart loop for as long as it is away,
-    where discovery picks each model up on first call once it answers. One that hangs (packets
-    dropped) is the same once START_LIST_WAIT_S passes: it held the start, port closed to the
-    liveness probe, for the S3 client's timeouts and retries (30 s x 5 by default). Other store
-    errors (a bucket that does not exist, access denied) are the operator's to fix: refused."""
-    if models is not None:
-        return models, False
-    listed: list[list[str] | Exception] = []
-
-    def list_models() -> None:
-        try:
-            listed.append(Registry(store).models())
-        except Exception as exc:  # raised below, in the serve command
-            listed.append(exc)
-
-    reader = threading.Thread(target=list_models, name="aiaas-list-models", daemon=True)
-    reader.start()
-    reader.join(START_LIST_WAIT_S)
-    if not listed:
-        log.warning(
-            "the model store is not reachable at start: %s did not answer within %g s",
-            store.uri,
-            START_LIST_WAIT_S,
-        )
-        return [], True
-    if isinstance(listed[0], StoreUnreachable):
-        log.warning("the model store is not reachable at start: %s", listed[0].message)
-        return [], True
-    if isinstance(listed[0], Exception):
-        raise listed[0]
-    return listed[0], False
-
-
-def check_function_settings(env: Mapping[str, str]) -> None:
-    """The settings the functions read at their cold start (the predict function's own too,
-    functions/predict/service.py), read now: a bad value (AIAAS_MODEL_LOAD=ram) is refused
-    before serving, not answered with a 502 on every request. The batch settings too: the
-    control plane reads them for a directory store's submitted jobs (functions/control/jobs.py)."""
-    from functions.runtime.batch.settings import BatchSettings
-
-    RuntimeSettings.from_env(env)
-    BatchSettings.from_env(env)
-    lambda_logs.serve_format(env)
-    max_payload_bytes(env)
-    env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
-    for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
-        env_flag(env, switch)
-
-
-def missing_store_line(store: ObjectStore) -> str | None:
-    """The banner's line for a store directory named but not there (a typo, most often), else
-    None. It is not made here: the first publish makes it, and made now it would hide the typo
-    from the next command too. (A file there is refused when the store is opened.)"""
-    root = Path(store.uri)
-    if store.location.bucket != LOCAL_BUCKET or root.is_dir():  # S3, or a directory there
-        return None
-    if root == Path(DEFAULT_LOCAL_STORE).resolve():  # nothing published here yet
-        return None
-    return (
-        f"  no models: the store directory {store.uri} does not exist (mistyped --store or "
-        "AIAAS_STORE?); the first `aiaas publish` to it makes it, and a model published there "
-        "is picked up on first call"
-    )
 
 
 @contextlib.contextmanager

@@ -5,7 +5,8 @@ read timeout, keep-alive, pipelining, HEAD, `100 Continue` and back-pressure (se
 `infra/local/server.py`). This module only turns a request into a `GatewayRequest` and the
 answer back, with the checks that need our knowledge:
 - the token and the declared body size are checked before the body is read, so a refused
-  request never has its body read (and hyper sends `100 Continue` only when we read it);
+  request has its body read (and dropped) only when its client sends it anyway: not one over
+  the limit, nor one that waits for `100 Continue` (hyper sends that only when we read it);
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
   arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
 from infra.local.deadlines import Deadlines
+from infra.local.forwarded import caller_address
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 
 if TYPE_CHECKING:
@@ -91,9 +93,16 @@ class Timing:
 class GatewayApp:
     """RSGI callable over one `Gateway` (one per granian worker process)."""
 
-    def __init__(self, gateway: Gateway, limits: BodyLimits, warm_up: bool = True) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        limits: BodyLimits,
+        warm_up: bool = True,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
         self.gateway = gateway
         self.limits = limits
+        self.trusted_proxies = trusted_proxies  # peers whose X-Forwarded-For names the caller
         self.timing = Timing()
         self.pool = ThreadPoolExecutor(
             max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="aiaas-fn"
@@ -178,7 +187,9 @@ class GatewayApp:
         declared, chunked = _body_framing(headers)
         refused = self.gateway.refusal(headers, declared)
         if refused is not None:
-            return _closing(refused) if declared or chunked else refused
+            if (declared or chunked) and not await self._drained(protocol, headers, refused):
+                return _closing(refused)
+            return refused
         try:
             body = await self._body(protocol, declared, chunked)
         except _TooLarge:
@@ -187,13 +198,16 @@ class GatewayApp:
         except TimeoutError:
             message = f"request body not received within {self.limits.timeout_s:g} s"
             return _closing(error(408, message))
+        source_ip = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
+        if self.trusted_proxies:
+            source_ip = caller_address(source_ip, headers, self.trusted_proxies)
         request = GatewayRequest(
             method=scope.method,
             path=scope.path,
             query=scope.query_string,
             headers=headers,
             body=body,
-            source_ip=scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1",
+            source_ip=source_ip,
         )
         key = f"{request.method} {request.path}"
         if not self.timing.slow(key):
@@ -214,6 +228,32 @@ class GatewayApp:
         if declared is not None:  # framed by its length, already checked against the limit
             return await self._deadlines.within(protocol())
         return await self._deadlines.within(self._chunks(protocol))
+
+    async def _drained(
+        self, protocol: HTTPProtocol, headers: list[tuple[str, str]], refused: GatewayResponse
+    ) -> bool:
+        """Whether the body of a request refused on its token was read and dropped, so that
+        the answer reaches a sender that writes the whole body before it reads (nginx): closed
+        with the body unread, the socket reset, nginx's write failed (EPIPE) and its client got
+        a 502 instead of the 401, one in four 1.3 MB requests. Not read: a body over the limit
+        (413) and one the client waits to be asked for (`Expect: 100-continue`, answered
+        without `100 Continue`)."""
+        if refused.status == 413 or any(
+            name == "expect" and value.lower() == "100-continue" for name, value in headers
+        ):
+            return False
+        try:
+            await self._deadlines.within(self._dropped(protocol))
+        except (_TooLarge, TimeoutError, ProtocolClosed, ProtocolError):
+            return False
+        return True
+
+    async def _dropped(self, protocol: HTTPProtocol) -> None:
+        size = 0
+        async for chunk in protocol:
+            size += len(chunk)
+            if size > self.limits.max_bytes:
+                raise _TooLarge
 
     async def _chunks(self, protocol: HTTPProtocol) -> bytes:
         chunks, size = [], 0

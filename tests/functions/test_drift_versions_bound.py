@@ -6,6 +6,7 @@ answered kept its histograms (and its baseline) in every worker until the server
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +50,16 @@ def test_a_version_idle_for_a_whole_interval_is_forgotten_and_counted_again_late
 
 
 class _FlushedMeanwhile(LocalStore):
-    """A store whose first snapshot write lets another flush run: a second request thread of
-    `aiaas serve` (a pool of handler threads shares one monitor) flushing while this one's PUT
-    is in flight, as it can once the interval has passed for both."""
+    """A store whose first snapshot write lets another request come due: a second request
+    thread of `aiaas serve` (a pool of handler threads shares one monitor) reaching the end
+    of the interval while this one's PUT is in flight."""
 
-    monitor: DriftMonitor | None = None
+    meanwhile: Callable[[], None] | None = None
 
     def put_bytes(self, key: str, data: bytes, **kwargs: Any) -> None:
-        other, self.monitor = self.monitor, None
+        other, self.meanwhile = self.meanwhile, None
         if other is not None and key.startswith("monitoring/"):
-            other.flush()
+            other()
         super().put_bytes(key, data, **kwargs)
 
 
@@ -66,7 +67,8 @@ def test_two_flushes_at_once_leave_every_version_monitored(tmp_path: Path) -> No
     """The second flush forgot the versions the first had just written (idle again), under
     the first's loop over them: "dictionary changed size during iteration", caught as a drift
     error, which turned drift off for the version of the request that flushed, for the
-    server's life."""
+    server's life. One flush is in flight at a time now: the second request skips its own,
+    and what it counted is written by the next."""
     store = _FlushedMeanwhile(tmp_path / "store")
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=3)
     train = np.random.default_rng(0).normal(size=(300, 3))
@@ -82,7 +84,15 @@ def test_two_flushes_at_once_leave_every_version_monitored(tmp_path: Path) -> No
     for v in ("1", "2"):
         monitor.record(models[v], batch, models[v].predict(batch))
     now[0] += 60.0
-    store.monitor = monitor
+
+    def second_request() -> None:
+        now[0] += 60.0  # due for this request too
+        monitor.record(models["1"], batch, models["1"].predict(batch))
+
+    store.meanwhile = second_request
     monitor.record(models["2"], batch, models["2"].predict(batch))  # flushes
-    assert monitor._live.get(("m", "2")) is not None  # still monitored, not turned off
+    assert monitor._live.get(("m", "1")) is not None  # still monitored, not turned off
+    assert monitor._live.get(("m", "2")) is not None
     assert len(list(store.list_keys("monitoring/m/1"))) == 1
+    monitor.flush()  # the second request's rows: written next
+    assert len(list(store.list_keys("monitoring/m/1"))) == 2

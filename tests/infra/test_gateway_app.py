@@ -102,14 +102,23 @@ def test_an_admitted_request_reaches_the_gateway_whole() -> None:
     assert (request.body, request.source_ip) == (b'{"inputs": [1]}', "10.1.2.3")
 
 
-def test_no_token_is_401_and_the_body_is_never_read() -> None:
+def test_no_token_with_expect_is_401_and_the_body_is_never_read() -> None:
     gateway, protocol = RecordingGateway(), Protocol([b"x" * 10])
-    status, headers, body = call(app_for(gateway), [("content-length", "10")], protocol)
+    head = [("content-length", "10"), ("expect", "100-continue")]
+    status, headers, body = call(app_for(gateway), head, protocol)
     assert (status, body) == (401, {"error": "missing or invalid bearer token"})
     assert headers["www-authenticate"] == "Bearer" and headers["connection"] == "close"
     # Exactly this: kserve's client shows the error's message only when the type is `==` it.
     assert headers["content-type"] == "application/json"
     assert protocol.reads == 0 and gateway.seen == []
+
+
+def test_no_token_without_expect_is_401_after_the_body_sent_anyway_is_dropped() -> None:
+    """A sender that writes the body before it reads (nginx) must not meet a reset socket."""
+    gateway, protocol = RecordingGateway(), Protocol([b"x" * 6, b"x" * 4])
+    status, headers, body = call(app_for(gateway), [("content-length", "10")], protocol)
+    assert (status, body) == (401, {"error": "missing or invalid bearer token"})
+    assert protocol.reads == 2 and gateway.seen == [] and "connection" not in headers
 
 
 def test_a_declared_length_over_the_limit_is_413_and_the_body_is_never_read() -> None:

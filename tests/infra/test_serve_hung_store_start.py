@@ -15,7 +15,7 @@ import pytest
 
 from functions.runtime.s3client import make_s3_client
 from functions.runtime.s3store import S3Store
-from infra.cli import local_commands
+from infra.cli import serve_start
 from tests.infra.test_serve_store_faults import S3Serve
 from tests.reliability.s3proxy import DelayingProxy
 from tests.s3server import MotoServer
@@ -37,11 +37,11 @@ def test_a_hung_store_is_served_as_one_away_after_a_bounded_wait(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", hung.endpoint)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    monkeypatch.setattr(local_commands, "START_LIST_WAIT_S", 0.3)
+    monkeypatch.setattr(serve_start, "START_LIST_WAIT_S", 0.3)
     store = S3Store(s3_bucket, "registry", client=make_s3_client())
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="aiaas.gateway"):
-        assert local_commands.listed_at_start(store, None) == ([], True)
+        assert serve_start.listed_at_start(store, None) == ([], True)
     assert time.monotonic() - started < 2
     assert caplog.messages == [
         f"the model store is not reachable at start: {store.uri} did not answer within 0.3 s"
@@ -51,7 +51,7 @@ def test_a_hung_store_is_served_as_one_away_after_a_bounded_wait(
 def test_a_store_that_answers_is_listed(s3_bucket: str, moto_server: MotoServer) -> None:
     store = S3Store(s3_bucket, "registry")
     store.put_bytes("models/iris/versions/1/manifest.json", b"{}")
-    assert local_commands.listed_at_start(store, None) == (["iris"], False)
+    assert serve_start.listed_at_start(store, None) == (["iris"], False)
 
 
 def test_a_stop_while_the_store_is_listed_is_a_clean_stop(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from functions.runtime.errors import AiaasError
-from infra.cli.local_commands import check_function_settings
+from infra.cli.serve_start import check_function_settings
 from infra.local import lambda_logs
 from tests.functions.test_predict_events import publish_digits
 from tests.infra.test_serve import TOKEN, ServeProcess

@@ -202,7 +202,7 @@ def test_a_bad_setting_in_the_environment_is_refused_at_start(
 def test_a_limit_of_0_is_refused_at_start(name: str, kind: str) -> None:
     """0 was taken ("0 or more"), and then every predict was a 413 (a body over 0 bytes), every
     explain or compare a 422 ("the limit is 0 s"): no setting anyone wants."""
-    from infra.cli.local_commands import check_function_settings
+    from infra.cli.serve_start import check_function_settings
 
     with pytest.raises(AiaasError) as refused:
         check_function_settings({name: "0"})
@@ -212,7 +212,7 @@ def test_a_limit_of_0_is_refused_at_start(name: str, kind: str) -> None:
 def test_a_bad_batch_setting_is_refused_at_start() -> None:
     """It was read by the control plane's first call on a directory store: serve started and
     every /control request was a 502 ("the function failed to answer")."""
-    from infra.cli.local_commands import check_function_settings
+    from infra.cli.serve_start import check_function_settings
 
     with pytest.raises(AiaasError) as refused:
         check_function_settings({"AIAAS_BATCH_CHUNK_ROWS": "abc"})

@@ -8,6 +8,7 @@ its own replay process, a scrape summing both through prometheus_client's multip
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -49,7 +50,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["one-worker", "two-workers"])
 def served(root: Path, request: pytest.FixtureRequest) -> Iterator[tuple[ServeProcess, int]]:
-    env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "3600"}
+    # INFO: the replay process's own lines (its start, each version it loads) are written too.
+    env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "3600", "POWERTOOLS_LOG_LEVEL": "INFO"}
     workers = int(request.param)
     args = ("--workers", str(workers)) if workers > 1 else ()
     for started in start_serve(root / "store", *args, env=env, headers=HEADERS):
@@ -136,3 +138,28 @@ def test_metrics_equal_an_offline_comparison_of_the_requests_sent(
     assert series[m.SHADOW_LATENCY + "_count"] == N
     assert series[m.SHADOW_ROWS] == len(served)
     assert series[m.SHADOW_AGREED] == agreed
+
+
+def test_every_log_line_is_one_json_object_the_replay_process_s_too(
+    served: tuple[ServeProcess, int],
+) -> None:
+    """A log shipper reads serve's output as JSON lines; the replay process writes among them
+    (its start, the shadow version it loads), formatted as serve's own (infra passes it
+    AIAAS_LOG_SETUP), not as plain text."""
+    server, _ = served
+    send(server, requests()[:3])
+    with httpx.Client(base_url=server.base, headers=HEADERS, timeout=30) as client:
+        scrape_until_replayed(client, 3)
+    lines = server.log.read_text().splitlines()
+    # The CLI's banner (its address, then the routes) is printed for a person, not logged.
+    logged = [line for line in lines if not line.startswith(("aiaas serve: ", "  POST "))]
+    records = []
+    for line in logged:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line!r}")
+    assert all({"timestamp", "level", "message", "logger"} <= record.keys() for record in records)
+    started = [r for r in records if r["message"].startswith("shadow replay process")]
+    assert started and all(r["level"] == "INFO" for r in started), lines
+    assert any(r["message"].startswith("loaded m:2 ") for r in records), lines  # in the replay

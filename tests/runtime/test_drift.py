@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
+from functions.runtime import aside
 from functions.runtime.drift import baseline as drift_baseline
-from functions.runtime.drift import monitor as monitor_module
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.drift.report import PREDICTION, compare, read_window, total
@@ -227,7 +227,7 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
     timeouts (a black-holed store at the edge: minutes); again every interval. The read now
     runs aside: the request waits at most a moment, and counts start once it is read."""
     _, base = training
-    monkeypatch.setattr(monitor_module, "READ_WAIT_S", 0.1)
+    monkeypatch.setattr(aside, "WAIT_S", 0.1)
     store = _HungStore(tmp_path / "store")
     store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
     now = [0.0]

@@ -11,6 +11,9 @@ never held), else held until the held lines are `FLUSH_SECONDS` old or `FLUSH_BY
 request that adds nothing writes what has been held that long. A container frozen after a burst
 keeps at most its last second until its next request. At most `MAX_BYTES` are held: a line past
 that is dropped and counted, as are lines whose write failed (never a failed request).
+The writes run aside (functions/runtime/aside.py): a request waits for them at most
+`aside.WAIT_S`, one write is in flight at a time, and lines are held meanwhile (a hung store
+fills the buffer, then drops and counts, rather than holding every request for its timeouts).
 
 Counts: `counts` since the process started, and each outcome reported as it happens to
 `report` (the predict function's metrics: `aiaas_capture_*` in EMF and on `/metrics`).
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from functions.runtime.aside import run_aside
 from functions.runtime.errors import AiaasError
 from functions.runtime.store import ObjectExists, ObjectStore
 
@@ -86,6 +90,7 @@ class CaptureBuffer:
         self._since = 0.0  # clock() at the first held line
         self._last = -math.inf  # clock() at the line before
         self._lock = threading.Lock()  # `aiaas serve` may run requests on a thread pool
+        self._writing = threading.Lock()  # held while held lines are written: one write at a time
         self._seq = 0
         self.writer = _writer_id()
 
@@ -112,16 +117,34 @@ class CaptureBuffer:
             self._last = now
         if full:
             self.report(DROPPED_FULL, group[0], group[1], 1)
-        if due:
-            self.flush()
+        if due and self._writing.acquire(blocking=False):
+            run_aside(self._write_and_release, name="aiaas-capture-write")
 
     def tick(self) -> None:
         """The end of a request that captured nothing: write what has been held long enough."""
-        if self._bytes and self._clock() - self._since >= FLUSH_SECONDS:
-            self.flush()
+        if (
+            self._bytes
+            and self._clock() - self._since >= FLUSH_SECONDS
+            and self._writing.acquire(blocking=False)
+        ):
+            run_aside(self._write_and_release, name="aiaas-capture-write")
 
     def flush(self) -> None:
-        """Write every held line now (one object per model, version and date)."""
+        """Write every held line now, once a write in flight ended (one object per model,
+        version and date)."""
+        with self._writing:
+            self._write_held()
+
+    def _write_and_release(self) -> None:
+        """A request's write, aside; `_writing` was taken for it."""
+        try:
+            self._write_held()
+        except Exception:  # never an unhandled error in a thread (_write counts what fails)
+            log.exception("captured lines not written")
+        finally:
+            self._writing.release()
+
+    def _write_held(self) -> None:
         with self._lock:
             groups, self._groups, self._bytes = self._groups, {}, 0
         stamp = datetime.fromtimestamp(self._wall(), UTC).strftime("%H%M%S")

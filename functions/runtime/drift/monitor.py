@@ -10,8 +10,9 @@ flush, so a container writes at most one object a minute per version (one S3 PUT
 container frozen and reclaimed loses at most one interval of counts: they are statistics,
 not billing. A failed write is logged and dropped; it never fails a request. A baseline that
 could not be read (the store away) is asked for again at a request an interval later: until
-then the version's rows are not counted, and nothing is added to requests once it is read. The
-read runs aside: a request waits for it at most READ_WAIT_S, however long a hung store takes.
+then the version's rows are not counted, and nothing is added to requests once it is read.
+Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
+`aside.WAIT_S`, however long a hung store takes, and one flush is in flight at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 
+from functions.runtime.aside import run_aside
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.fits import why_unfit
 from functions.runtime.drift.live import LiveHistograms
@@ -41,7 +43,6 @@ from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
-READ_WAIT_S = 2.0  # the most a request waits for its version's baseline (a busy store: ~0.1 s)
 PREFIX = "monitoring"
 
 
@@ -91,8 +92,8 @@ class DriftMonitor:
                     return  # no version here has a baseline: no counts, nothing to flush
             if live is not None:
                 live.record(inputs, outputs)
-            if self._clock() - self._since >= self.interval:
-                self.flush()
+            if self._clock() - self._since >= self.interval and self._flushing.acquire(False):
+                run_aside(self._flush_and_release, name="aiaas-drift-flush")
         except Exception:
             log.exception("drift counts of %s dropped", model.ref)
             self._live[key] = None
@@ -100,7 +101,7 @@ class DriftMonitor:
 
     def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
         """A version's first request: its histograms, or None when it has no baseline (yet).
-        The read runs aside and this request waits for it at most `READ_WAIT_S`: a healthy
+        The read runs aside and this request waits for it at most `aside.WAIT_S`: a healthy
         store answers within it, a hung one (packets dropped at the edge) held the request for
         the S3 client's timeouts and retries, minutes. Meanwhile the version's rows are not
         counted, and no second read starts. The first monitored version's window starts once
@@ -112,11 +113,8 @@ class DriftMonitor:
         if due is not None and self._clock() < due:
             return None
         self._unread[key] = self._clock() + self.interval  # this read's, until it ends
-        reader = threading.Thread(
-            target=self._read, args=(key, model, due is not None), daemon=True
-        )
-        reader.start()
-        reader.join(READ_WAIT_S)
+        again = due is not None
+        run_aside(lambda: self._read(key, model, again), name="aiaas-drift-baseline")
         return self._live.get(key)
 
     def _read(self, key: tuple[str, str], model: LoadedModel, again: bool) -> None:
@@ -167,21 +165,27 @@ class DriftMonitor:
         return LiveHistograms(baseline, manifest, model.text)
 
     def flush(self) -> None:
-        """Write each version's counts since the last flush (nothing for an idle version).
+        """Write each version's counts now, once a flush in flight ended (`aiaas serve`
+        stopping: its exit handlers are bounded, infra/local/ending.py)."""
+        with self._flushing:
+            self._flush()
 
-        A version that answered nothing for a whole interval is forgotten (its histograms and
-        baseline; one read brings them back): a server that runs for months while versions
-        are published held every version that ever answered.
-
-        A flush while another thread's runs returns at once: that one writes what is held."""
-        if not self._flushing.acquire(blocking=False):
-            return
+    def _flush_and_release(self) -> None:
+        """A request's flush, aside; `_flushing` was taken for it. A write in flight meanwhile
+        makes later requests skip theirs: what they counted waits for the next interval."""
         try:
             self._flush()
+        except Exception:  # never an unhandled error in a thread: as record() says it
+            log.exception("drift counts not written")
         finally:
             self._flushing.release()
 
     def _flush(self) -> None:
+        """Write each version's counts since the last flush (nothing for an idle version).
+
+        A version that answered nothing for a whole interval is forgotten (its histograms and
+        baseline; one read brings them back): a server that runs for months while versions
+        are published held every version that ever answered."""
         start, end = self._started, self._wall()
         self._since, self._started = self._clock(), end
         # Copies of the maps: a request thread may add a version (`_start`) meanwhile.

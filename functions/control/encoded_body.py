@@ -1,0 +1,73 @@
+"""Control-plane request bodies sent compressed, inflated before FastAPI reads them.
+
+A client or a proxy that compresses what it sends (`Content-Encoding: gzip`, as the predict API
+takes it) got a 400 "body is not valid JSON: not UTF-8 (byte 0x8b ...)" here, which named
+neither the encoding nor the fix. The body is inflated as the predict API inflates it
+(functions/runtime/content_coding.py): gzip or deflate within the limit, a 415 naming the
+encodings taken for any other.
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from functions.runtime.content_coding import inflate
+from functions.runtime.errors import AiaasError, public_answer
+
+MAX_INFLATED_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload: no control body nears it
+
+
+class EncodedBody:
+    """ASGI middleware: a request with a Content-Encoding reaches the app inflated, without it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        coding = _coding(scope) if scope["type"] == "http" else None
+        if coding is None:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: nothing to answer
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_INFLATED_BYTES or not message.get("more_body", False):
+                break
+        try:
+            inflated = inflate(bytes(body), coding, MAX_INFLATED_BYTES)
+        except AiaasError as exc:
+            answer = JSONResponse({"error": public_answer(exc)}, status_code=int(exc.status))
+            await answer(scope, receive, send)
+            return
+        await self.app(_plain(scope, len(inflated)), _once(inflated), send)
+
+
+def _coding(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-encoding":
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _plain(scope: Scope, length: int) -> Scope:
+    """The scope as if the body had been sent as it is now."""
+    dropped = (b"content-encoding", b"content-length")
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
+    return {**scope, "headers": [*headers, (b"content-length", str(length).encode())]}
+
+
+def _once(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:  # the body was all given: as a server says once the client is done
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

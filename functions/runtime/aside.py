@@ -1,0 +1,26 @@
+"""Store work a request does on the side: run on a thread, waited for only briefly.
+
+The drift monitor and the capture buffer write (and the monitor reads) the store at the end of
+a request, once an interval. Against a store that answers, the request waits for the work as
+before (tens of ms), so Lambda never freezes the container in the middle of it. Against a hung
+store (S3 behind a network that drops packets) a call waits for the S3 client's timeouts and
+retries, 30 s x 5 by default: the request now waits at most `WAIT_S` for it, and the work
+goes on without it. Each caller keeps at most one such piece in flight (its own lock), so
+hung threads never pile up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+WAIT_S = 2.0  # the most a request waits for its side work (a busy store answers in ~0.1 s)
+
+
+def run_aside(work: Callable[[], None], *, name: str, wait: float | None = None) -> bool:
+    """Run `work` on a daemon thread; wait for it at most `wait` s (`WAIT_S`). Whether it
+    finished meanwhile. `work` must handle its own errors: nothing reaches the caller."""
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    thread.join(WAIT_S if wait is None else wait)
+    return not thread.is_alive()

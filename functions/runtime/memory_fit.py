@@ -1,0 +1,67 @@
+"""What a model version costs a function's memory: at its load's peak, and once loaded.
+
+One estimate, two users: the deploy-time check (infra/model_fit.py: will the selected version
+fit its function?) and the model pool (functions/runtime/pool.py: how many versions may stay
+loaded side by side in this function's memory?). The figures are those measured on a 1 GB
+synthetic transformer (docs/large_models.md): how many copies of the weights a load holds at
+its peak depends on where the files land. External data on disk is memory-mapped (1.0x); a
+single file on disk is parsed then copied (1.9x), except the initializers a large graph file
+maps (functions/runtime/mapped_weights.py); from memory, when /tmp cannot take the files, the
+buffers and onnxruntime's packed copy overlap (2.9x). Once loaded, a version holds its weights
+about once (the parse buffers are freed) and its activation arena.
+"""
+
+from __future__ import annotations
+
+from functions.runtime.cache import DISK_MARGIN
+from functions.runtime.manifest import ModelManifest
+
+MB = 1024 * 1024
+RUNTIME_MB = 150  # python, numpy, onnxruntime and the predict handler, before any model
+TMP_MB = 512  # Lambda's default /tmp, and the most SnapStart allows
+PEAK_COPIES = {  # measured, rounded up
+    "external-disk": 1.1,
+    "mapped-single-disk": 1.1,
+    "single-disk": 2.0,
+    "memory": 3.0,
+}
+ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's widths
+HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
+
+
+# A load's peak in bytes, runtime included; where the weights load from (a PEAK_COPIES key);
+# how many of their bytes are mapped rather than copied. A plain tuple: this module is on the
+# predict function's cold path (a NamedTuple class costs ~0.25 ms to build at import).
+LoadNeed = tuple[float, str, int]
+
+
+def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB) -> bool:
+    """Whether `manifest`'s files cannot land on a /tmp of `tmp_mb` (cache.py: then memory)."""
+    return manifest.weight_bytes + DISK_MARGIN > tmp_mb * MB
+
+
+def load_need(manifest: ModelManifest, in_memory: bool, mapped: int | None = None) -> LoadNeed:
+    """What loading `manifest` needs at its peak, its files `in_memory` or on disk; `mapped`:
+    the bytes of its single model file that serving maps (mapped_weights.py), when known (else
+    none are)."""
+    weights = manifest.weight_bytes
+    arena = RUNTIME_MB * MB + weights * ARENA_SHARE
+    if in_memory:
+        return arena + weights * PEAK_COPIES["memory"], "memory", 0
+    if manifest.weight_files:
+        mapped = weights - manifest.file.size
+    mapped = mapped or 0
+    copied = weights - mapped
+    need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
+    return need, "external-disk" if manifest.weight_files else "single-disk", mapped
+
+
+def resident_bytes(manifest: ModelManifest) -> float:
+    """What a loaded version keeps while it stays loaded: its weights (mapped or copied once,
+    the mapped share's page tables rounded up) and its arena."""
+    return manifest.weight_bytes * (PEAK_COPIES["external-disk"] + ARENA_SHARE)
+
+
+def usable_bytes(memory_mb: int) -> float:
+    """What a function of `memory_mb` has for models: less the headroom and the runtime."""
+    return memory_mb * MB * (1 - HEADROOM) - RUNTIME_MB * MB

@@ -1,0 +1,140 @@
+"""How many versions one function keeps loaded: enough for what a user may have in use at once
+(a weighted alias's two, a rollout candidate, callers pinning older versions), within the
+function's memory, with a line for each eviction. The cap was 4 and counted nothing else:
+requests alternating over 5 pinned versions and the alias reloaded one on nearly every request
+(51 loads in 60 requests; a 16 MB model's request 45 ms instead of 5, seconds for a large one).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from pytest_mock import MockerFixture
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import AiaasError
+from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.registry import Registry
+from functions.runtime.settings import DEFAULT_MAX_VERSIONS, RuntimeSettings
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.publishing import publish_linear
+
+WIDTH = 256 * 1024  # 1 MB of weights a version
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """m:1..6, small linear models; the alias `production` on m:1."""
+    root = tmp_path_factory.mktemp("six")
+    registry = Registry(LocalStore(root / "store"))
+    for version in range(1, 7):
+        publish_linear(registry, root, "m", str(version), seed=version)
+    registry.set_alias("m", "production", "1")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """w:1..4, each y = x + w with 1 MB of weights in its single file."""
+    root = tmp_path_factory.mktemp("wide")
+    registry = Registry(LocalStore(root / "store"))
+    for version in range(1, 5):
+        w = numpy_helper.from_array(np.full(WIDTH, version, np.float32), "w")
+        spec = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, WIDTH]) for n in "xy"]
+        graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "add", [spec[0]], [spec[1]], [w])  # fmt: skip
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnx_factory.OPSET)])  # fmt: skip
+        model.ir_version = 8
+        path = root / f"w{version}.onnx"
+        path.write_bytes(model.SerializeToString())
+        registry.publish(onnx_factory.manifest_for(path, "w", str(version)), path)
+    registry.set_alias("w", "production", "1")
+    return registry
+
+
+def pool_of(registry: Registry, tmp_path: Path, **env: str) -> ModelPool:
+    settings = RuntimeSettings.from_env(env)
+    return ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"), settings=settings)
+
+
+def test_requests_alternating_over_six_versions_load_each_once(
+    six: Registry, tmp_path: Path, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = pool_of(six, tmp_path)
+    loads = mocker.spy(pool.cache, "source")
+    served = ServedModel(pool, "m@production", ttl=3600)
+    x = {"x": np.ones((1, 4), np.float32)}
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        for request in range(60):  # the alias's version, and callers pinning 2..6
+            version = str(1 + request % 6)
+            assert served.version(version).predict(x)["logits"].shape == (1, 3)
+    assert loads.call_count == 6 and pool.evictions == 0
+    assert not caplog.records
+
+
+def test_past_the_cap_the_least_recently_used_goes_with_a_line_never_the_alias_s(
+    six: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = pool_of(six, tmp_path, AIAAS_MAX_VERSIONS="2")
+    served = ServedModel(pool, "m@production", ttl=3600)
+    first = served.current()  # m:1, the alias's: the least recently used from here on
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        for version in ("2", "3", "4"):
+            served.version(version)
+    assert pool.evictions == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "evicted m:2 to load m:3: 2 versions loaded (AIAAS_MAX_VERSIONS)",
+        "evicted m:3 to load m:4: 2 versions loaded (AIAAS_MAX_VERSIONS)",
+    ]
+    assert [r.__dict__["evictions"] for r in caplog.records] == [1, 2]
+    assert served.version("1") is first and pool.load_version("m", "1") is first
+
+
+def test_the_function_s_memory_caps_the_versions_loaded(
+    wide: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """172 MB: ~4.8 MB for models beside the 150 MB runtime (10% headroom). A loaded version
+    keeps ~1.2 MB (1 MB of weights, its arena), a load peaks at ~2.1 MB (a single file parsed,
+    then copied): three fit, the fourth's load evicts the oldest not served."""
+    pool = pool_of(wide, tmp_path, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="172")
+    served = ServedModel(pool, "w@production", ttl=3600)
+    served.current()
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        for version in ("2", "3", "4"):
+            served.version(version)
+    assert pool.evictions == 1
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("evicted w:2 to load w:4: its load needs ~2 MB beside the ~4 MB")
+    assert line.endswith("5 MB usable of the function's memory")
+    assert served.version("3").manifest.version == "3" and pool.evictions == 1
+
+
+def test_the_cap_is_a_setting_with_a_default_and_a_floor() -> None:
+    assert RuntimeSettings.from_env({}).max_versions == DEFAULT_MAX_VERSIONS == 8
+    assert RuntimeSettings.from_env({"AIAAS_MAX_VERSIONS": "12"}).max_versions == 12
+    with pytest.raises(AiaasError, match=r"AIAAS_MAX_VERSIONS must be 2 or more .*; got 1"):
+        RuntimeSettings.from_env({"AIAAS_MAX_VERSIONS": "1"})
+    memory = RuntimeSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}).memory_mb
+    assert memory == 3008 and RuntimeSettings.from_env({}).memory_mb == 0
+
+
+def test_a_load_that_cannot_fit_beside_the_alias_s_versions_is_said(
+    wide: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """168 MB: ~1.2 MB beside the runtime. The alias's version stays (its `Routed` holds it):
+    the pinned version loads anyway, and the line says it may run out, with the numbers."""
+    pool = pool_of(wide, tmp_path, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="168")
+    served = ServedModel(pool, "w@production", ttl=3600)
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        served.current()
+        assert served.version("2").manifest.version == "2"
+    assert pool.evictions == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"loading w:{version} needs ~2 MB beside the ~{kept} MB an alias's versions hold, 1 MB "
+        "usable of the function's memory: it may run out (raise MemorySize)"
+        for version, kept in (("1", 0), ("2", 1))
+    ]
