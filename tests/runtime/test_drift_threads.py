@@ -1,5 +1,6 @@
-"""The live drift counts shared by `aiaas serve`'s request threads and the monitor's flush
-thread: every answered row is in exactly one snapshot (a real ONNX model and baseline)."""
+"""Drift state shared by `aiaas serve`'s request threads and the monitor's threads: every
+answered row is in exactly one snapshot, and a version's baseline is read once however many
+requests arrive at its start (a real ONNX model, baseline and store)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import numpy as np
 import pytest
 
 from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
 from tests import onnx_factory
 
 LABELS = ("a", "b", "c")
@@ -29,18 +34,28 @@ def switching() -> Iterator[None]:
     sys.setswitchinterval(before)
 
 
-def test_rows_recorded_while_snapshots_are_taken_are_counted_once(
-    tmp_path: Path, switching: None
-) -> None:
-    path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=4)
-    model = LoadedModel(onnx_factory.manifest_for(path, "credit", "1", labels=LABELS), path)
-    train = np.random.default_rng(0).normal(0, 1, (2000, 4)).astype(np.float32)
-    classes = model.session.run(None, {"x": train})[0].argmax(1)
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = onnx_factory.linear_classifier(tmp_path_factory.mktemp("m") / "m.onnx", features=4)
+    return LoadedModel(onnx_factory.manifest_for(path, "credit", "1", labels=LABELS), path)
+
+
+@pytest.fixture(scope="module")
+def baseline(model: LoadedModel) -> DriftBaseline:
+    classes = model.session.run(None, {"x": _rows(2000)})[0].argmax(1)
     prediction = drift_baseline.label_shares(classes, LABELS)
-    live = LiveHistograms(
-        drift_baseline.build(train, ("a", "b", "c", "d"), prediction), model.manifest
-    )
-    batch = {"x": train[:3]}
+    return drift_baseline.build(_rows(2000), ("a", "b", "c", "d"), prediction)
+
+
+def _rows(n: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 1, (n, 4)).astype(np.float32)
+
+
+def test_rows_recorded_while_snapshots_are_taken_are_counted_once(
+    model: LoadedModel, baseline: DriftBaseline, switching: None
+) -> None:
+    live = LiveHistograms(baseline, model.manifest)
+    batch = {"x": _rows(3)}
     answer = model.predict(batch)
     threads, each = 4, 4000
     docs: list[dict[str, object]] = []
@@ -72,3 +87,43 @@ def test_rows_recorded_while_snapshots_are_taken_are_counted_once(
         counts = np.asarray(doc["counts"])
         assert (counts.sum(1) == doc["rows"]).all()
         assert np.asarray(doc["prediction"]).sum() == doc["rows"]
+
+
+class _CountedReads(LocalStore):
+    """The directory store, counting its reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads = 0
+
+    def get_bytes(self, key: str) -> bytes:
+        self.reads += 1
+        return super().get_bytes(key)
+
+
+def test_requests_arriving_together_at_a_versions_start_read_its_baseline_once(
+    model: LoadedModel, baseline: DriftBaseline, tmp_path: Path, switching: None
+) -> None:
+    """Two reads: the second's histograms replaced the first's, losing what it had counted."""
+    store = _CountedReads(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", baseline.to_json().encode())
+    batch = {"x": _rows(2)}
+    answer = model.predict(batch)
+    reads = []
+    for _ in range(100):  # fresh monitors: a version's start, 100 times
+        store.reads = 0
+        monitor = DriftMonitor(store, interval=60.0)
+        together = threading.Barrier(6)
+
+        def serve(monitor: DriftMonitor = monitor, together: threading.Barrier = together) -> None:
+            together.wait()
+            for _ in range(10):
+                monitor.record(model, batch, answer)
+
+        threads = [threading.Thread(target=serve) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        reads.append(store.reads)
+    assert set(reads) == {1}
