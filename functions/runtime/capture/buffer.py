@@ -174,7 +174,8 @@ class CaptureBuffer:
             self.counts.objects += 1
             self.report(WRITTEN, model, version, count)
             return
-        self.counts.dropped += count
+        with self._lock:  # `add` counts lines dropped on requests' threads meanwhile
+            self.counts.dropped += count
         self.report(DROPPED_WRITE, model, version, count)
 
 

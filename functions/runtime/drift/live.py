@@ -5,11 +5,20 @@ buffer (~0.2 us); the rows are binned in one vectorised pass per flush or every 
 rows, which costs ~1.3 us a row of 64 features (bench/drift_cost.py). A text model's texts are
 tokenized again there, into the two numbers of `text.py` (by the model's own pad, unknown
 token and attention mask).
+
+Threads: `aiaas serve` records on its pool's threads while the monitor's flush thread takes a
+snapshot. A request appends one (rows, output) pair to one list and takes no lock; a fold takes
+the pairs before an index and deletes them (each one step under the GIL, and in free-threaded
+builds under the list's own lock), so a pair appended meanwhile stays for the next. The counts
+change only under `_folding`, one fold at a time; a snapshot holds it from its fold to its
+reset: no row is counted twice, or reset unwritten.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,6 +30,7 @@ from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
 
+T = TypeVar("T")
 FOLD_ROWS = 1024  # rows held before binning: bounds memory, and the pause (~1.3 ms) of one fold
 
 
@@ -46,16 +56,16 @@ class LiveHistograms:
         self.columns = every.numeric() if every is not None else None
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
-        self._requests: list[Mapping[str, np.ndarray]] = []
+        self._requests: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []  # with outputs
         self.output = prediction_output(manifest)
         # One input's rows binned as the model reads them (its float type), as `fit` bins the
         # training rows: a simple JSON body decodes to float64, whose 0.2 is below float32 0.2.
         plain = text is None and self.layout is None and self.columns is None
         self._read_as = read_as(manifest.inputs[0].dtype) if plain else None
         # Per request, only references: all the work is done on the lot in `fold`.
-        self._rows: list[np.ndarray] = []
-        self._outputs: list[np.ndarray] = []
-        self._held = 0
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # each with its output
+        self._held = 0  # rows in either list (about: see `_fold`)
+        self._folding = threading.Lock()  # the counts: one fold (or snapshot) at a time
         self.reset()
 
     def reset(self) -> None:
@@ -71,41 +81,56 @@ class LiveHistograms:
 
     @property
     def idle(self) -> bool:
-        """Nothing answered since the last snapshot (counted or still held)."""
-        return not self.rows and not self._held
+        """Nothing answered since the last snapshot (counted, held, or being binned)."""
+        return (
+            not self.rows and not self._rows and not self._requests and not self._folding.locked()
+        )
 
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         """One answered request: held by reference, binned later."""
         output = outputs.get(self.output)
         if (self.text is not None or self.columns is not None) and output is not None:
-            self._requests.append(inputs)
-            self._outputs.append(output)
+            self._requests.append((inputs, output))
             self._held += len(output)
             if self._held >= FOLD_ROWS:
-                self.fold()
+                self._fold_unless_folding()
             return
         rows = inputs.get(self.input)
         if rows is None or output is None:
             return
         if self.layout is not None:  # a few numbers an image now, not its pixels till a fold
             rows = image_features(rows, self.layout)
-        self._rows.append(rows)
-        self._outputs.append(output)
+        self._rows.append((rows, output))
         self._held += len(rows)
         if self._held >= FOLD_ROWS:
-            self.fold()
+            self._fold_unless_folding()
+
+    def _fold_unless_folding(self) -> None:
+        """`FOLD_ROWS` are held: fold, unless a fold is under way (then the next request)."""
+        if self._folding.acquire(blocking=False):
+            try:
+                self._fold()
+            finally:
+                self._folding.release()
 
     def fold(self) -> None:
         """Bin every held row into the counts."""
-        pending, outputs = self._rows, self._outputs
-        self._rows, self._outputs, self._held = [], [], 0
+        with self._folding:
+            self._fold()
+
+    def _fold(self) -> None:
+        """`fold`, `_folding` held. `_held` is reset, not decreased: a request adding to it
+        meanwhile may count its rows twice (a fold a little early) or not at all (one later)."""
+        self._held = 0
+        held, requested = _take(self._rows), _take(self._requests)
+        pending = [rows for rows, _ in held]
+        requests = [inputs for inputs, _ in requested]
+        outputs = [output for _, output in held or requested]
         if self.text is not None:
-            requests, self._requests = self._requests, []
             ids, special = self.text.text.input, self.special
             assert special is not None  # set with `text`
             pending = [fed_features(self.text(inputs), ids, special) for inputs in requests]
         elif self.columns is not None:
-            requests, self._requests = self._requests, []
             self._count_categories(requests)
             if self.columns.specs and requests:  # one flat() for all: ~10 us a request less
                 pending = [self.columns.flat(_stacked(requests, self.columns))]
@@ -138,7 +163,11 @@ class LiveHistograms:
 
     def snapshot(self) -> dict[str, object] | None:
         """The counts so far as a JSON-able document (None when nothing was served); reset."""
-        self.fold()
+        with self._folding:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, object] | None:
+        self._fold()
         if not self.rows:
             return None
         doc: dict[str, object] = {
@@ -153,6 +182,15 @@ class LiveHistograms:
             doc["categories"] = [c.tolist() for c in self.categories]
         self.reset()
         return doc
+
+
+def _take(held: list[T]) -> list[T]:
+    """The items of `held` now, removed from it; one appended meanwhile stays (list slicing and
+    slice deletion are each atomic; only one fold takes at a time)."""
+    count = len(held)
+    taken = held[:count]
+    del held[:count]
+    return taken
 
 
 def _stacked(

@@ -71,6 +71,10 @@ class DriftMonitor:
         # `aiaas serve` runs requests on a pool of threads sharing one monitor: one flush at a
         # time (a second would forget the versions the first is writing, under its loop).
         self._flushing = threading.Lock()
+        # `_unread`, changed, and a read started, under it: requests arriving together at a
+        # version's start start one read (two: the second's histograms replaced the first's,
+        # and the rows the first counted meanwhile were lost). Not taken by a counted request.
+        self._reads = threading.Lock()
         self._since = clock()
         self._started = wall()
 
@@ -112,7 +116,13 @@ class DriftMonitor:
         due = self._unread.get(key)
         if due is not None and self._clock() < due:
             return None
-        self._unread[key] = self._clock() + self.interval  # this read's, until it ends
+        with self._reads:
+            if key in self._live:  # read meanwhile by another request's
+                return self._live[key]
+            due = self._unread.get(key)
+            if due is not None and self._clock() < due:  # started meanwhile by another request
+                return None
+            self._unread[key] = self._clock() + self.interval  # this read's, until it ends
         again = due is not None
         run_aside(lambda: self._read(key, model, again), name="aiaas-drift-baseline")
         return self._live.get(key)
@@ -121,7 +131,8 @@ class DriftMonitor:
         try:
             live = self._load(model)
         except NotFound:  # none yet: `aiaas baseline` may add one to a version being served
-            self._unread[key] = self._clock() + self.interval
+            with self._reads:
+                self._unread[key] = self._clock() + self.interval
             return
         except (StoreError, ServiceUnavailable) as exc:
             if not again:  # one line an outage, not one an interval
@@ -132,19 +143,21 @@ class DriftMonitor:
                     exc.message,
                     self.interval,
                 )
-            self._unread[key] = self._clock() + self.interval
+            with self._reads:
+                self._unread[key] = self._clock() + self.interval
             return
         except Exception:  # never an unhandled error in a thread: as record() says it
             log.exception("drift baseline of %s not read", model.ref)
             self._live[key] = None
             return
-        self._unread.pop(key, None)
         if again and live is not None:
             log.info("%s: drift monitored: its baseline was read", model.ref)
         if live is not None and not self._monitoring:
             self._since, self._started = self._clock(), self._wall()
             self._monitoring = True
-        self._live[key] = live
+        with self._reads:  # in `_live` before out of `_unread`: no moment a request reads again
+            self._live[key] = live
+            self._unread.pop(key, None)
 
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it does not fit.
@@ -192,7 +205,8 @@ class DriftMonitor:
         for gone, live in list(self._live.items()):
             if live is not None and live.idle:
                 self._live.pop(gone, None)
-        self._unread = {k: due for k, due in list(self._unread.items()) if due > self._clock()}
+        with self._reads:  # a read ending meanwhile must not have its retry time dropped
+            self._unread = {k: due for k, due in self._unread.items() if due > self._clock()}
         self._monitoring = any(h is not None for h in list(self._live.values()))
         for (name, version), live in list(self._live.items()):
             doc = live.snapshot() if live is not None else None

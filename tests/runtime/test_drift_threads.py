@@ -1,0 +1,129 @@
+"""Drift state shared by `aiaas serve`'s request threads and the monitor's threads: every
+answered row is in exactly one snapshot, and a version's baseline is read once however many
+requests arrive at its start (a real ONNX model, baseline and store)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.drift.monitor import DriftMonitor
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+LABELS = ("a", "b", "c")
+
+
+@pytest.fixture
+def switching() -> Iterator[None]:
+    """Threads switched as often as the interpreter can: a race shows within a few thousand
+    calls rather than once a day."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = onnx_factory.linear_classifier(tmp_path_factory.mktemp("m") / "m.onnx", features=4)
+    return LoadedModel(onnx_factory.manifest_for(path, "credit", "1", labels=LABELS), path)
+
+
+@pytest.fixture(scope="module")
+def baseline(model: LoadedModel) -> DriftBaseline:
+    classes = model.session.run(None, {"x": _rows(2000)})[0].argmax(1)
+    prediction = drift_baseline.label_shares(classes, LABELS)
+    return drift_baseline.build(_rows(2000), ("a", "b", "c", "d"), prediction)
+
+
+def _rows(n: int) -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 1, (n, 4)).astype(np.float32)
+
+
+def test_rows_recorded_while_snapshots_are_taken_are_counted_once(
+    model: LoadedModel, baseline: DriftBaseline, switching: None
+) -> None:
+    live = LiveHistograms(baseline, model.manifest)
+    batch = {"x": _rows(3)}
+    answer = model.predict(batch)
+    threads, each = 4, 4000
+    docs: list[dict[str, object]] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        for _ in range(each):
+            live.record(batch, answer)
+
+    def flush() -> None:  # the monitor's flush thread, as often as it can
+        while not done.is_set():
+            doc = live.snapshot()
+            if doc is not None:
+                docs.append(doc)
+
+    flusher = threading.Thread(target=flush)
+    servers = [threading.Thread(target=serve) for _ in range(threads)]
+    for thread in (flusher, *servers):
+        thread.start()
+    for thread in servers:
+        thread.join()
+    done.set()
+    flusher.join()
+    last = live.snapshot()
+    docs += [last] if last is not None else []
+    served = threads * each * len(batch["x"])
+    assert sum(int(doc["rows"]) for doc in docs) == served  # type: ignore[call-overload]
+    for doc in docs:  # each snapshot's bins and predictions add up to its rows
+        counts = np.asarray(doc["counts"])
+        assert (counts.sum(1) == doc["rows"]).all()
+        assert np.asarray(doc["prediction"]).sum() == doc["rows"]
+
+
+class _CountedReads(LocalStore):
+    """The directory store, counting its reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads = 0
+
+    def get_bytes(self, key: str) -> bytes:
+        self.reads += 1
+        return super().get_bytes(key)
+
+
+def test_requests_arriving_together_at_a_versions_start_read_its_baseline_once(
+    model: LoadedModel, baseline: DriftBaseline, tmp_path: Path, switching: None
+) -> None:
+    """Two reads: the second's histograms replaced the first's, losing what it had counted."""
+    store = _CountedReads(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", baseline.to_json().encode())
+    batch = {"x": _rows(2)}
+    answer = model.predict(batch)
+    reads = []
+    for _ in range(100):  # fresh monitors: a version's start, 100 times
+        store.reads = 0
+        monitor = DriftMonitor(store, interval=60.0)
+        together = threading.Barrier(6)
+
+        def serve(monitor: DriftMonitor = monitor, together: threading.Barrier = together) -> None:
+            together.wait()
+            for _ in range(10):
+                monitor.record(model, batch, answer)
+
+        threads = [threading.Thread(target=serve) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        reads.append(store.reads)
+    assert set(reads) == {1}
