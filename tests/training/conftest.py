@@ -20,17 +20,11 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from tests.torchless import torch_or_skip
 from training.spec import JobSpec, parse_spec
 
 if TYPE_CHECKING:
     from training.job import JobResult
-
-TORCH_MISSING = "training needs torch: pip install 'aiaas[training]' (see README, Install)"
-
-
-def torch_or_skip() -> None:
-    """Skip the calling test (or fixture's tests) where torch is not installed."""
-    pytest.importorskip("torch", reason=TORCH_MISSING)
 
 
 def run_job(*args: Any, **kwargs: Any) -> JobResult:

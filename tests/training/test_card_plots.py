@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
-from tests.training.conftest import torch_or_skip
+from tests.torchless import torch_or_skip
 from training.card import (
     confusion_plot,
     importance_plot,
