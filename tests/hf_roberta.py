@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import hf_transformer
+from tests.torchless import TORCH_MISSING
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 CORPUS = [
@@ -43,7 +46,7 @@ def tokenizer_json(path: Path) -> Path:
 def transformer(path: Path, vocab: int, pad: int, positions: int = 24, seed: int = 5) -> Path:
     """The classifier exported by torch's dynamo exporter (sequence length dynamic); `pad`:
     the tokenizer's <pad> id."""
-    import torch
+    torch = pytest.importorskip("torch", reason=TORCH_MISSING)
 
     torch.manual_seed(seed)
 

@@ -29,6 +29,7 @@ from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.functions.test_predict_events import body_of, http_event
 from tests.sklearn_models import CLASS_NAMES, export, wine_split
+from tests.torchless import torch_or_skip
 
 KINDS = ("logistic", "forest", "pipeline")
 
@@ -351,6 +352,7 @@ def torch_like_logits(path: Path, classes: int) -> Path:
 def test_torch_classifier_trained_here(
     capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
 ) -> None:
+    torch_or_skip()  # it trains
     from training.job import run_job
     from training.spec import parse_spec
 

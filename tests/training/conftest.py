@@ -1,4 +1,10 @@
-"""Training fixtures: tiny specs and data files, and one published model per recipe (trained once)."""
+"""Training fixtures: tiny specs and data files, and one published model per recipe (trained once).
+
+Training needs torch (the 'training' extra); the specs, data and check tests here do not. So
+this conftest imports no torch module: the fixtures that train import it when first used and
+skip their tests on an install without torch (a contributor's serving venv, or Python 3.12/3.13
+where the dev pin has no local CPU wheel), instead of the whole directory failing to collect.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,27 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from training.job import JobResult, run_job
+from tests.torchless import torch_or_skip
 from training.spec import JobSpec, parse_spec
+
+if TYPE_CHECKING:
+    from training.job import JobResult
+
+
+def run_job(*args: Any, **kwargs: Any) -> JobResult:
+    """training.job.run_job, imported on first use: it imports torch."""
+    torch_or_skip()
+    from training.job import run_job as run
+
+    return run(*args, **kwargs)
+
 
 # One brief job per recipe on bundled or generated data; 1-2 epochs each.
 RECIPE_JOBS: dict[str, dict[str, Any]] = {

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
+from tests.torchless import torch_or_skip
 from training.card import (
     confusion_plot,
     importance_plot,
@@ -14,7 +15,6 @@ from training.card import (
     loss_figure,
     loss_plot,
 )
-from training.trainer import EpochRecord
 
 
 def test_the_importance_plot_of_wide_data_says_it_shows_the_top_features(tmp_path: Path) -> None:
@@ -38,6 +38,9 @@ def test_a_confusion_plot_of_forty_classes_grows_with_them(tmp_path: Path) -> No
 
 def test_the_loss_plot_ticks_whole_epochs(tmp_path: Path) -> None:
     """Three epochs were ticked 1.0, 1.5, 2.0, 2.5, 3.0: half an epoch is no point of the run."""
+    torch_or_skip()
+    from training.trainer import EpochRecord  # imports torch
+
     history = [EpochRecord(e, 1 / e, 1.2 / e, 0.5 + e / 10, 0.01, 0.1, 0.1) for e in (1, 2, 3)]
     figure = loss_figure(history, "accuracy")
     for axes in figure.axes:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.cli.main import main
-from tests.torchless import NO_TORCH
+from tests.torchless import NO_TORCH, torch_or_skip
 from tests.training.conftest import blobs_rows
 from tests.training.test_check import BLOBS, _csv_job, _sorted_with_id
 
@@ -73,6 +73,7 @@ def test_a_real_train_checks_before_torch_is_imported(tmp_path: Path) -> None:
 def test_a_real_train_prints_the_warnings_and_honours_exclude(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     rows = _sorted_with_id()
     spec = _csv_job(tmp_path, ["id", *BLOBS], rows, target="colour", exclude=["id"])
     args = ["--store", str(tmp_path / "store"), "train", str(spec), "--publish", "--no-progress"]

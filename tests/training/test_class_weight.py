@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch: pip install 'aiaas[training]'")
+
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from functions.runtime.registry import Registry

@@ -17,6 +17,7 @@ from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.onnx_factory import linear_classifier, manifest_for
+from tests.torchless import torch_or_skip
 from tests.training.conftest import spec_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +32,7 @@ def _spec_file(tmp_path: Path, recipe: str = "logistic", **overrides: object) ->
 def test_train_publishes_with_alias_and_show_prints_the_card(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     store = str(tmp_path / "store")
     spec = _spec_file(tmp_path, name="iris-cli")
     args = [
@@ -71,6 +73,7 @@ def test_train_publishes_with_alias_and_show_prints_the_card(
 def test_train_without_publish_is_a_dry_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     store = tmp_path / "store"
     spec = _spec_file(tmp_path, name="dry")
     assert (
@@ -97,6 +100,7 @@ def test_train_without_publish_is_a_dry_run(
 def test_spec_alias_and_pinned_version_publish_to_s3(
     s3_store: S3Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     spec = _spec_file(tmp_path, name="pinned", version="2024.1", publish={"alias": "production"})
     args = [
         "--store",
@@ -120,6 +124,7 @@ def test_spec_alias_and_pinned_version_publish_to_s3(
 def test_a_number_taken_while_training_publishes_as_the_next(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    torch_or_skip()  # it trains
     # Two `aiaas train --publish` of one model at once on one store (found iterating: a CSV and
     # a Parquet run side by side): both read number 11 before training, and the second failed
     # after training, "wine-mlp:11 is already published". A number the user did not pin moves
@@ -153,6 +158,7 @@ class _Trained(Exception):
 def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    torch_or_skip()  # it trains
     # `aiaas publish --version V` pins a version; `aiaas train --version V` was "unrecognized
     # arguments" (only the spec's `version:` field did it), and a taken version was found
     # only after torch had loaded.
@@ -231,6 +237,7 @@ def test_container_entrypoint(tmp_path: Path) -> None:
 def test_manifest_written_beside_the_artifacts_matches(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     spec = _spec_file(tmp_path, name="local")
     assert (
         main(

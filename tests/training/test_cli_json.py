@@ -14,6 +14,7 @@ import yaml
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests.torchless import torch_or_skip
 from tests.training.conftest import spec_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ def train(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_published_run_is_one_json_document_on_stdout(tmp_path: Path) -> None:
+    torch_or_skip()  # it trains
     done = train(tmp_path, "--publish", "--alias", "staging", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # the whole of stdout: progress and notes are on stderr
@@ -54,6 +56,7 @@ def test_a_published_run_is_one_json_document_on_stdout(tmp_path: Path) -> None:
 def test_a_dry_run_says_it_published_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     # In process (the run above holds stdout's purity in a real process): a subprocess here
     # cost 8 s of imports for the same document.
     write_spec(tmp_path)

@@ -9,6 +9,10 @@ onnxruntime's on the same raw rows and torch's on the rows training's own prepro
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch: pip install 'aiaas[training]'")
+
 import contextlib
 import csv
 import io
@@ -18,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 import torch
 
 from functions.predict.service import service_from_env

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from infra.cli.main import main
+from tests.torchless import torch_or_skip
 from tests.training.conftest import spec_dict
 from training.progress import LOG_EVERY_S, EpochProgress
 
@@ -60,6 +61,7 @@ def test_a_terminal_gets_the_bar_and_no_progress_gets_nothing() -> None:
 def test_aiaas_train_writing_to_a_log_says_which_epoch_it_is_on(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    torch_or_skip()  # it trains
     # What a container's log (or `2>&1 | tee`) holds: stderr is a pipe, not a terminal.
     # Before, tqdm turned itself off there and the job printed nothing until it ended.
     # In process: stderr captured by capfd is no terminal either (a subprocess cost 8 s).

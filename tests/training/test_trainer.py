@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch: pip install 'aiaas[training]'")
+
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from tests.training.conftest import tiny_spec

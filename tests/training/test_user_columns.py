@@ -26,6 +26,7 @@ from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.functions.test_predict_events import body_of, http_event
+from tests.torchless import torch_or_skip
 from tests.training.conftest import write_csv
 from training.importance import global_importance
 
@@ -55,6 +56,7 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Versions 1 and 2 of `fcols`, trained on cls.csv (columns f0, f1, f2 and outcome)."""
+    torch_or_skip()  # it trains
     root = tmp_path_factory.mktemp("user-columns")
     rng = np.random.default_rng(0)
     rows: list[list[float | str]] = []
