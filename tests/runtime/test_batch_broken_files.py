@@ -144,7 +144,17 @@ def test_a_line_nested_5000_deep_is_one_bad_row(store: LocalStore, tmp_path: Pat
         2,
         1,
     )
-    assert errors == [{"line": 2, "error": "not valid JSON: nested too deeply"}]
+    # Python 3.11/3.12's json stops at its recursion limit; 3.13's parses it, and the input
+    # is refused for its depth: one bad row either way, the depth named.
+    assert errors in (
+        [{"line": 2, "error": "not valid JSON: nested too deeply"}],
+        [
+            {
+                "line": 2,
+                "error": "input 'x' must have shape [4] per row; got lists nested over 64 deep",
+            }
+        ],
+    )
 
 
 def test_a_byte_order_mark_does_not_cost_the_first_row(store: LocalStore, tmp_path: Path) -> None:
