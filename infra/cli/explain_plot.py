@@ -133,7 +133,7 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     bar.set_label(f"red: toward {target!r}, blue: away", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     figure.suptitle(
-        f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)  {numbers}", fontsize=10
+        f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)  {numbers}", fontsize=10
     )
     figure.tight_layout()
     return figure
@@ -153,15 +153,25 @@ def _sequence(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     size = doc["parameters"]["patch"]
     bottom.set_ylabel(f"contribution to {target}")
     bottom.set_xlabel(f"step (attributed {size} step{'s' if size > 1 else ''} at a time)")
-    top.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)\n{numbers}")
-    bottom.legend(handles=_legend(target), fontsize=7, loc="best", frameon=False)
+    top.set_title(f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)\n{numbers}")
+    bottom.legend(handles=_legend(doc), fontsize=7, loc="best", frameon=False)
     figure.tight_layout()
     return figure
 
 
-def _legend(target: str) -> list[Any]:
+def question(doc: dict[str, Any]) -> str:
+    """ "why setosa?" of a class; "what moves price?" of a value ("why prediction_0?" asked
+    nothing a regression answers)."""
+    target = headline(doc)[0]
+    return f"why {target}?" if "label" in doc["explanations"][0] else f"what moves {target}?"
+
+
+def _legend(doc: dict[str, Any]) -> list[Any]:
     from matplotlib.patches import Patch
 
+    target = headline(doc)[0]
+    if "label" not in doc["explanations"][0]:  # a value: a feature raises or lowers it
+        return [Patch(color=TOWARD, label=f"raises {target}"), Patch(color=AWAY, label="lowers")]
     return [Patch(color=TOWARD, label=f"toward {target!r}"), Patch(color=AWAY, label="away")]
 
 
@@ -179,8 +189,8 @@ def _bars(plt: Any, doc: dict[str, Any]) -> Any:
     axes.barh(labels, values[order], color=[TOWARD if v > 0 else AWAY for v in values[order]])
     axes.axvline(0, color="black", linewidth=0.6)
     target, numbers = headline(doc)
-    axes.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)\n{numbers}")
+    axes.set_title(f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)\n{numbers}")
     axes.set_xlabel(f"contribution to {target}")
-    axes.legend(handles=_legend(target), fontsize=7, loc="best", frameon=False)
+    axes.legend(handles=_legend(doc), fontsize=7, loc="best", frameon=False)
     figure.tight_layout()
     return figure

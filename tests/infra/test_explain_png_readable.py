@@ -1,5 +1,6 @@
-"""`aiaas explain --png` of a sequence model ([steps, 1] rows, which the explainer cuts into
-one-step patches): the values over the steps above each step's attribution."""
+"""`aiaas explain --png` read as a reviewer reads it: a sequence model's row ([steps, 1], cut
+into one-step patches) as values over steps above their attributions; a regression's bars
+asked of its value, not "why" of an output name."""
 
 from __future__ import annotations
 
@@ -32,3 +33,21 @@ def test_explain_png_of_a_sequence_draws_values_over_steps_above_their_attributi
     bars = bottom.patches
     assert len(bars) == 32 and bars[-1].get_height() == 1.0  # step 31's share of 'sawtooth'
     assert bottom.get_xlabel() == "step (attributed 1 step at a time)"
+
+
+def test_a_regressions_bars_say_what_raises_and_lowers_its_value() -> None:
+    doc = {
+        "model": "diabetes", "version": "1", "parameters": {}, "outputs": ["prediction_0"],
+        "features": ["bmi", "sex"],
+        "explanations": [
+            {"prediction": [207.6], "base_value": [152.0], "attributions": [[35.5], [-12.3]]}
+        ],
+    }  # fmt: skip
+    (axes,) = explain_plot._bars(explain_plot.pyplot(), doc).axes
+    assert axes.get_title() == (
+        "diabetes:1 - what moves prediction_0? (Kernel SHAP)\nprediction_0 = 207.6, base 152"
+    )
+    legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert legend == ["raises prediction_0", "lowers"]
+    doc["explanations"][0]["label"] = "high"  # a class keeps its question
+    assert explain_plot.question(doc) == "why high?"
