@@ -11,6 +11,7 @@ from matplotlib.image import imread
 
 from infra.cli import compare_plot
 from training.card import (
+    _feature_lines,
     confusion_figure,
     importance_plot,
     loss_figure,
@@ -85,3 +86,13 @@ def test_a_sequence_models_importance_is_bars_in_step_order(tmp_path: Path) -> N
     png = imread(importance_plot(names, np.linspace(0, 1, 32), tmp_path / "importance.png"))
     height, width = png.shape[:2]
     assert (height, width) == (288, 630)
+
+
+def test_an_arrays_features_are_named_as_served_and_drawn() -> None:
+    # The card listed x0 ... x63 beside an importance plot (and /explain) of x_27, x_18, ...
+    array = {"features": [], "preprocessing": {"feature_names": [f"x{i}" for i in range(64)]}}
+    assert _feature_lines({**array, "training": {"dataset": {}}}) == [
+        "- Features (64): an array's positions x_0 ... x_63 (no names served)"
+    ]
+    table = {"features": ["age", "bmi"], "training": {"dataset": {"target": "progression"}}}
+    assert _feature_lines(table) == ["- Features (2): age, bmi; target `progression`"]
