@@ -221,7 +221,11 @@ def _card_files(
     background: Background | None,
 ) -> dict[str, Path]:
     folder = model_path.parent / "card"
-    loss = card.loss_plot(result.history, result.monitor, folder / "loss.png", result.best_epoch)
+    # The trainer's loss: cross-entropy, or a regression's MSE over the target's variance.
+    named = "cross-entropy" if data.labels else "MSE / train variance of target"
+    loss = card.loss_plot(
+        result.history, result.monitor, folder / "loss.png", result.best_epoch, named
+    )
     plots = {"Loss curves": loss}
     if data.labels:
         matrix = manifest.metrics["test"]["confusion_matrix"]
