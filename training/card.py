@@ -7,6 +7,7 @@ any exporter (infra/cli/publish_card.py), and a serving install imports no torch
 from __future__ import annotations
 
 import itertools
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,69 +29,122 @@ def _pyplot() -> Any:
     return plt
 
 
-def loss_plot(history: list[EpochRecord], monitor: str, path: Path) -> Path:
+def loss_plot(
+    history: list[EpochRecord],
+    monitor: str,
+    path: Path,
+    best_epoch: int | None = None,
+    loss: str = "loss",
+) -> Path:
     """Training and validation loss per epoch, plus the monitored validation metric."""
     plt = _pyplot()
-    fig = loss_figure(history, monitor)
+    fig = loss_figure(history, monitor, best_epoch, loss)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
 
-def loss_figure(history: list[EpochRecord], monitor: str) -> Any:
-    """The loss plot's figure (matplotlib), epochs ticked as whole numbers."""
+def loss_figure(
+    history: list[EpochRecord], monitor: str, best_epoch: int | None = None, loss: str = "loss"
+) -> Any:
+    """The loss plot's figure (matplotlib), epochs ticked as whole numbers, the epoch whose
+    weights were kept marked (the card's metrics are that epoch's, not the last one's);
+    `loss` names what the loss is (a regression's 0.46 reads as nothing beside rmse 52)."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r.epoch for r in history]
     fig, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, [r.train_loss for r in history], label="train")
     left.plot(epochs, [r.val_loss for r in history], label="validation")
-    left.set(xlabel="epoch", ylabel="loss", title="Loss")
-    left.legend()
+    left.set(xlabel="epoch", ylabel=loss, title="Loss")
     right.plot(epochs, [r.val_metric for r in history], color="tab:green")
-    right.set(xlabel="epoch", ylabel=monitor, title=f"Validation {monitor}")
+    right.set(xlabel="epoch", ylabel=loss if monitor == "loss" else monitor)
+    right.set_title(f"Validation {monitor}")
     for axes in (left, right):  # a few epochs were ticked 1.5, 2.5: no such epoch exists
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="gray", linestyle=":", label=f"kept: epoch {best_epoch}")
+    left.legend(fontsize=8)
+    if best_epoch is not None:
+        right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def confusion_plot(matrix: list[list[int]], labels: tuple[str, ...], path: Path) -> Path:
-    """Test-set confusion matrix: rows are true classes, columns predictions."""
-    plt = _pyplot()
+def tick_labels(labels: tuple[str, ...] | list[str], width: int = 18) -> list[str]:
+    """Class names as ticks: wrapped at `width` characters, two lines at most ("..." where cut);
+    a 45-character class name pushed the matrix and its axis titles out of the figure."""
+    shown = []
+    for label in labels:
+        lines = textwrap.wrap(str(label), width) or [""]
+        if len(lines) > 2:
+            lines = [lines[0], lines[1][: width - 3] + "..."]
+        shown.append("\n".join(lines))
+    return shown
+
+
+def label_room(ticks: list[str]) -> float:
+    """Inches the longest tick line needs beside the axes (about 0.08 in a character)."""
+    return 0.08 * max((len(line) for t in ticks for line in t.split("\n")), default=1)
+
+
+def confusion_plot(
+    matrix: list[list[int]], labels: tuple[str, ...], path: Path, split: str = "test"
+) -> Path:
+    """The confusion matrix of `split`'s rows: rows are true classes, columns predictions."""
+    fig = confusion_figure(matrix, labels, split)
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+    return path
+
+
+def confusion_figure(matrix: list[list[int]], labels: tuple[str, ...], split: str = "test") -> Any:
+    """The confusion matrix's figure, counts in the cells, grown with the classes' names."""
     counts = np.asarray(matrix)
-    size = max(3.5, 0.45 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    ticks = tick_labels(labels)
+    size = max(3.5, 0.45 * len(labels) + 2) + label_room(ticks)
+    fig, ax = _pyplot().subplots(figsize=(size, size))
     ax.imshow(counts, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(labels)), ticks, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), ticks)
     for (i, j), value in np.ndenumerate(counts):
         if value == 0 and len(labels) > 10:  # a sea of zeros hides the mistakes
             continue
         color = "white" if value > counts.max() / 2 else "black"
         ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title="Test confusion matrix")
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(f"Confusion matrix\n{split}, {int(counts.sum())} rows (counts)", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def residual_plot(
+    y_true: np.ndarray, predicted: np.ndarray, path: Path, target: str = "", split: str = "test"
+) -> Path:
+    """`split`'s predictions against truth, and residuals against predictions."""
+    plt = _pyplot()
+    fig = residual_figure(y_true, predicted, target, split)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
 
 
-def residual_plot(y_true: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
-    """Test-set predictions against truth, and residuals against predictions."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+def residual_figure(y_true: np.ndarray, predicted: np.ndarray, target: str, split: str) -> Any:
+    """Both panels name the target (its units) and the rows they show: a reviewer reads the
+    card's rmse against them."""
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3.5))
+    name = f" {target}" if target else ""
     left.scatter(y_true, predicted, s=10, alpha=0.7)
     low, high = float(min(y_true.min(), predicted.min())), float(max(y_true.max(), predicted.max()))
-    left.plot([low, high], [low, high], color="gray", linestyle="--")
-    left.set(xlabel="true", ylabel="predicted", title="Predicted vs true")
+    left.plot([low, high], [low, high], color="gray", linestyle="--", label="predicted = true")
+    left.set(xlabel=f"true{name}", ylabel=f"predicted{name}", title="Predicted vs true")
+    left.legend(fontsize=8, loc="upper left")
     right.scatter(predicted, predicted - y_true, s=10, alpha=0.7)
     right.axhline(0, color="gray", linestyle="--")
-    right.set(xlabel="predicted", ylabel="residual", title="Residuals")
+    right.set(xlabel=f"predicted{name}", ylabel="residual (predicted - true)", title="Residuals")
+    fig.suptitle(f"{split}, {len(y_true)} rows", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _metric_rows(metrics: dict[str, Any]) -> list[str]:
@@ -153,6 +207,8 @@ def _feature_lines(facts: dict[str, Any]) -> list[str]:
         if len(names) <= 16
         else (f"{shown_names(names[:6])}, ..., {shown_names(names[-1:])}")
     )
+    if not facts.get("features"):  # the spec's x0, x1, ... read x_0, x_1 where served and drawn
+        shown = f"an array's positions x_0 ... x_{len(names) - 1} (no names served)"
     target = f"; target `{dataset['target']}`" if dataset.get("target") else ""
     exclude = dataset.get("exclude")
     dropped = f"; excluded: {shown_names(exclude)}" if exclude else ""
@@ -221,7 +277,29 @@ def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:
 def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
     plt = _pyplot()
     grid, size = patch_grid(names, values)
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig = _step_bars(grid, size) if 1 in grid.shape else _patch_figure(grid, size)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _step_bars(grid: np.ndarray, size: int) -> Any:
+    """A sequence's (a [steps, 1] row's) patches as bars in time order: drawn as an image it
+    was a one-pixel strip in an empty figure, its title cut off."""
+    steps = grid.reshape(-1)
+    fig, ax = _pyplot().subplots(figsize=(7, 3.2))
+    ax.bar(np.arange(len(steps)) * size, steps, width=0.8 * size, align="edge", color="tab:purple")
+    ax.set(
+        xlabel=f"step (each bar {size} step{'s' if size > 1 else ''})",
+        ylabel="mean |Kernel SHAP value|",
+        title="Global importance per sequence step (test rows)",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _patch_figure(grid: np.ndarray, size: int) -> Any:
+    fig, ax = _pyplot().subplots(figsize=(5, 4.2))
     shown = ax.imshow(grid, cmap="Purples", vmin=0, interpolation="nearest")
     ax.set(xticks=[], yticks=[], title="Global importance of image patches (test rows)")
     ax.set_xlabel(f"each cell a {size}x{size}-pixel patch, where it sits in the image", fontsize=8)
@@ -229,9 +307,7 @@ def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
         "mean |Kernel SHAP value|, predicted output", fontsize=8
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def importance_title(shown: int, total: int) -> str:

@@ -221,14 +221,21 @@ def _card_files(
     background: Background | None,
 ) -> dict[str, Path]:
     folder = model_path.parent / "card"
-    plots = {"Loss curves": card.loss_plot(result.history, result.monitor, folder / "loss.png")}
+    # The trainer's loss: cross-entropy, or a regression's MSE over the target's variance.
+    named = "cross-entropy" if data.labels else "MSE / train variance of target"
+    loss = card.loss_plot(
+        result.history, result.monitor, folder / "loss.png", result.best_epoch, named
+    )
+    plots = {"Loss curves": loss}
     if data.labels:
         matrix = manifest.metrics["test"]["confusion_matrix"]
         plots["Confusion matrix"] = card.confusion_plot(
             matrix, data.labels, folder / "confusion.png"
         )
     else:
-        plots["Residuals"] = card.residual_plot(data.test.y, test_outputs, folder / "residuals.png")
+        plots["Residuals"] = card.residual_plot(
+            data.test.y, test_outputs, folder / "residuals.png", _target_name(manifest)
+        )
     # A table served one input per column is explained from its raw columns (strings, gaps).
     test = data.served_test() if data.table is not None and data.table.per_column else data.test.x
     importance = (
@@ -255,3 +262,8 @@ def _card_files(
     files = {"card/card.md": card_md}
     files.update({f"card/{p.name}": p for p in plots.values()})
     return files
+
+
+def _target_name(manifest: ModelManifest) -> str:
+    """The spec's target column (its units), "" where the spec names none (an array's y)."""
+    return str((manifest.training.get("dataset") or {}).get("target") or "")

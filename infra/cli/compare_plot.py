@@ -8,6 +8,7 @@ from typing import Any
 
 from functions.runtime.errors import BadRequest
 from infra.cli.pyplot import pyplot
+from training.card import label_room, tick_labels
 
 
 def draw(report: dict[str, Any], path: Path) -> None:
@@ -25,12 +26,13 @@ def draw(report: dict[str, Any], path: Path) -> None:
 
 def _confusion(plt: Any, report: dict[str, Any]) -> Any:
     labels, matrix = report["confusion"]["labels"], report["confusion"]["matrix"]
-    size = max(4.0, 0.5 * len(labels) + 2.5)
+    ticks = tick_labels(labels)  # long class names wrapped: they pushed the title out
+    size = max(4.0, 0.5 * len(labels) + 2.5) + label_room(ticks)
     figure, axes = plt.subplots(figsize=(size + 1, size))
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes, label="rows")
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xticks(range(len(labels)), ticks, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), ticks)
     axes.set_xlabel(f"version {report['b']} (B) says")
     axes.set_ylabel(f"version {report['a']} (A) says")
     top = max((max(row) for row in matrix), default=0)

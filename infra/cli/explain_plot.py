@@ -82,7 +82,9 @@ def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> No
     [H, W, 3] RGB, as `picture` gives it) as a heat map when it is an image model's, else a bar
     chart."""
     plt = pyplot()
-    if image is not None and "patch" in doc["parameters"]:
+    if image is not None and "patch" in doc["parameters"] and 1 in image.shape[:2]:
+        figure = _sequence(plt, doc, image)
+    elif image is not None and "patch" in doc["parameters"]:
         figure = _heat_map(plt, doc, image)
     else:
         figure = _bars(plt, doc)
@@ -131,16 +133,50 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     bar.set_label(f"red: toward {target!r}, blue: away", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     figure.suptitle(
-        f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)  {numbers}", fontsize=10
+        f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)  {numbers}", fontsize=10
     )
     figure.tight_layout()
     return figure
 
 
-def _bars(plt: Any, doc: dict[str, Any]) -> Any:
-    """The 15 largest features, or a text's tokens in reading order."""
+def _sequence(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
+    """A [steps, 1] row (a sequence the explainer cuts as a one-pixel-wide image): its values
+    over the steps above each step's attribution; as an image it was a one-pixel strip."""
+    heat = attribution_map(doc, (image.shape[0], image.shape[1])).reshape(-1)
+    values = np.asarray(image, dtype=np.float64).reshape(-1)
+    target, numbers = headline(doc)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    top.plot(np.arange(len(values)), values, color="black", linewidth=1)
+    top.set_ylabel("input value")
+    bottom.bar(np.arange(len(heat)), heat, color=[TOWARD if v > 0 else AWAY for v in heat])
+    bottom.axhline(0, color="black", linewidth=0.6)
+    size = doc["parameters"]["patch"]
+    bottom.set_ylabel(f"contribution to {target}")
+    bottom.set_xlabel(f"step (attributed {size} step{'s' if size > 1 else ''} at a time)")
+    top.set_title(f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)\n{numbers}")
+    bottom.legend(handles=_legend(doc), fontsize=7, loc="best", frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def question(doc: dict[str, Any]) -> str:
+    """ "why setosa?" of a class; "what moves price?" of a value ("why prediction_0?" asked
+    nothing a regression answers)."""
+    target = headline(doc)[0]
+    return f"why {target}?" if "label" in doc["explanations"][0] else f"what moves {target}?"
+
+
+def _legend(doc: dict[str, Any]) -> list[Any]:
     from matplotlib.patches import Patch
 
+    target = headline(doc)[0]
+    if "label" not in doc["explanations"][0]:  # a value: a feature raises or lowers it
+        return [Patch(color=TOWARD, label=f"raises {target}"), Patch(color=AWAY, label="lowers")]
+    return [Patch(color=TOWARD, label=f"toward {target!r}"), Patch(color=AWAY, label="away")]
+
+
+def _bars(plt: Any, doc: dict[str, Any]) -> Any:
+    """The 15 largest features, or a text's tokens in reading order."""
     row = doc["explanations"][0]
     names, values, _ = attributions(doc, row)
     if "tokens" in row:  # top to bottom as the text reads; a repeated word keeps its place
@@ -153,9 +189,8 @@ def _bars(plt: Any, doc: dict[str, Any]) -> Any:
     axes.barh(labels, values[order], color=[TOWARD if v > 0 else AWAY for v in values[order]])
     axes.axvline(0, color="black", linewidth=0.6)
     target, numbers = headline(doc)
-    axes.set_title(f"{doc['model']}:{doc['version']} - why {target}? (Kernel SHAP)\n{numbers}")
+    axes.set_title(f"{doc['model']}:{doc['version']} - {question(doc)} (Kernel SHAP)\n{numbers}")
     axes.set_xlabel(f"contribution to {target}")
-    handles = [Patch(color=TOWARD, label=f"toward {target!r}"), Patch(color=AWAY, label="away")]
-    axes.legend(handles=handles, fontsize=7, loc="best", frameon=False)
+    axes.legend(handles=_legend(doc), fontsize=7, loc="best", frameon=False)
     figure.tight_layout()
     return figure

@@ -215,6 +215,16 @@ def draw(
     """A heat map of PSI per feature (rows) over the window's slices (columns); of many
     features, the MAX_DRAWN most drifted (the table lists them all)."""
     plt = _pyplot()
+    figure = drift_figure(plt, title, features, ends, psi, threshold)
+    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
+    plt.close(figure)
+
+
+def drift_figure(
+    plt: Any, title: str, features: tuple[str, ...], ends: np.ndarray, psi: np.ndarray,
+    threshold: float,
+) -> Any:  # fmt: skip
+    """The drift PNG's figure."""
     kept = most_drifted(psi)
     heading = "drift per feature against the training baseline"
     if len(kept) < len(features):
@@ -222,14 +232,21 @@ def draw(
     features, psi = tuple(features[i] for i in kept), psi[:, kept]
     figure, axes = plt.subplots(figsize=(9, 0.28 * len(features) + 1.8))
     shown = np.ma.masked_invalid(psi.T)
-    image = axes.imshow(shown, aspect="auto", cmap="Reds", vmin=0, vmax=max(2 * threshold, 0.5))
+    top = max(2 * threshold, 0.5)
+    image = axes.imshow(shown, aspect="auto", cmap="Reds", vmin=0, vmax=top)
     axes.set_yticks(range(len(features)), features, fontsize=7)
     ticks = np.linspace(0, len(ends) - 1, min(6, len(ends))).astype(int)
     labels = [datetime.fromtimestamp(ends[i], UTC).strftime("%m-%d %H:%M") for i in ticks]
     axes.set_xticks(ticks, labels, fontsize=7)
     axes.set_xlabel("end of slice (UTC); blank: nothing served")
-    figure.colorbar(image, ax=axes, label=f"PSI (drift above {threshold:g})")
+    # PSI 0.6 and 6 are one colour past the scale's top: the bar's arrow says there is more.
+    beyond = bool(np.nanmax(psi, initial=0.0) > top)
+    figure.colorbar(
+        image,
+        ax=axes,
+        label=f"PSI (drift above {threshold:g})",
+        extend="max" if beyond else "neither",
+    )
     axes.set_title(f"{title}: {heading}")
     figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
-    plt.close(figure)
+    return figure

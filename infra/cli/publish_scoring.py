@@ -48,10 +48,11 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
     if manifest.postprocessing is not None:
         values = _classifier(model, data, data_path)
         plots.draw("Confusion matrix", card.confusion_plot, values["confusion_matrix"],
-                   manifest.labels, folder / "confusion.png")  # fmt: skip
+                   manifest.labels, folder / "confusion.png", data_path.name)  # fmt: skip
     else:
         values, truth, predicted = _regressor(model, data, data_path)
-        plots.draw("Residuals", card.residual_plot, truth, predicted, folder / "residuals.png")
+        plots.draw("Residuals", card.residual_plot, truth, predicted, folder / "residuals.png",
+                   data.column, data_path.name)  # fmt: skip
     remark = _importance(model, data, folder, plots)
     held_out = {"data": data_path.name, "target": data.column, **values}
     return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *remark))

@@ -209,3 +209,16 @@ def test_the_drift_png_of_a_784_pixel_image_model_draws_the_most_drifted_rows(
     width, height = Image.open(tmp_path / "drift.png").size
     assert height < 0.28 * 110 * MAX_DRAWN + 400 and MAX_DRAWN <= 60
     assert width == 990
+
+
+def test_the_drift_png_says_when_psi_runs_past_its_colour_scale() -> None:
+    # PSI 0.6 and 6 were one dark red at the scale's top (0.5), the bar showing no more.
+    from infra.cli.monitor_commands import _pyplot, drift_figure
+
+    psi = np.full((6, 2), 0.05)
+    ends = np.arange(6.0) * 600 + 1.8e9
+    calm = drift_figure(_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
+    assert calm.axes[0].images[0].colorbar.extend == "neither"
+    psi[3:, 1] = 6.0
+    drifted = drift_figure(_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
+    assert drifted.axes[0].images[0].colorbar.extend == "max"
