@@ -10,8 +10,10 @@ The names in paths follow `functions.runtime.names`: a name outside its rule is 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from functions.control import cards_api
 from functions.runtime import dtypes, names
 
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
@@ -31,26 +33,16 @@ def _pattern(rule: str) -> str:
     return "^" + rule + "$"
 
 
-NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": f"model name: {names.MODEL_RULE}",
-    "schema": {"type": "string", "pattern": _pattern(names.MODEL_PATTERN)},
-}
-VERSION = {
-    "name": "version",
-    "in": "path",
-    "required": True,
-    "description": f"version: {names.VERSION_RULE}",
-    "schema": {"type": "string", "pattern": _pattern(names.VERSION_PATTERN)},
-}
+# Their patterns and rules in words: `_name_rules`, as for the control plane's names.
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 TOP_K = {
     "name": "top_k",
     "in": "query",
     "required": False,
     "description": "classes per prediction, highest score first",
-    "schema": {"type": "integer", "minimum": 1},
+    # dataplane.model.MAX_TOP_K (not imported: it would load onnxruntime into the control plane)
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -62,6 +54,7 @@ SCHEMAS: dict[str, Any] = {
             "inputs": {"anyOf": [{"type": "array"}, {"type": "object"}, {"type": "string"}]},
             "instances": {"type": "array"},
         },
+        "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],  # exactly one: a 400
     },
     "PredictResponse": {
         "type": "object",
@@ -228,31 +221,48 @@ UNAUTHORIZED = {
 
 # A path parameter's rule (FastAPI's document said only "string", so a client or a fuzzer could
 # not tell that `/control/models/My Model` is a 400): the pattern, and the rule in words.
+NO_DOTS = r"(?!.*\.\.)"  # no `..` anywhere, as names.py and the card route refuse it
 RULES = {
-    "name": (names.MODEL_PATTERN, names.MODEL_RULE),
-    "model": (names.MODEL_PATTERN, names.MODEL_RULE),
-    "version": (names.VERSION_PATTERN, names.VERSION_RULE),
+    "name": (NO_DOTS + names.MODEL_PATTERN, names.MODEL_RULE),
+    "model": (NO_DOTS + names.MODEL_PATTERN, names.MODEL_RULE),
+    "version": (NO_DOTS + names.VERSION_PATTERN, names.VERSION_RULE),
     "alias": (names.ALIAS_PATTERN, names.ALIAS_RULE),
+    "card file": (NO_DOTS + cards_api.CARD_FILE.pattern, cards_api.CARD_FILE_RULE),
+    # names.job_file_name: '/'-separated parts of 1-255 characters, none '.', '..' or a temp name
+    "file": (
+        r"(?!(?:.*/)?\.\.?(?:/|$))(?!(?:.*/)?\.tmp-)"
+        r"[^/\x00-\x1f\x7f]{1,255}(?:/[^/\x00-\x1f\x7f]{1,255}){0,511}",
+        names.JOB_FILE_RULE,
+    ),
 }
 
 
-def _name_rules(parameters: Any) -> None:
+def _name_rules(path: str, parameters: Any) -> None:
     for parameter in parameters:
-        if parameter["in"] == "path" and parameter["name"] in RULES:
-            pattern, rule = RULES[parameter["name"]]
+        rule = (
+            "card file" if parameter["name"] == "file" and "/card/" in path else parameter["name"]
+        )
+        if parameter["in"] == "path" and rule in RULES:
+            pattern, words = RULES[rule]
             parameter["schema"]["pattern"] = _pattern(pattern)
-            parameter.setdefault("description", rule)
+            if rule == "file":
+                parameter["schema"]["maxLength"] = 1024
+            parameter.setdefault("description", words)
 
 
 def with_data_plane(document: dict[str, Any]) -> dict[str, Any]:
     """`document` (FastAPI's, of the control plane) with the data plane's routes and schemas,
     and the bearer token every route then needs (a 401 without it): the whole API."""
-    document["paths"] = {**_model_routes(), **_health_routes(), **document["paths"]}
+    ours = copy.deepcopy({**_model_routes(), **_health_routes()})  # NAME etc. are shared
+    document["paths"] = {**ours, **document["paths"]}
     document["components"]["schemas"].update(SCHEMAS)
     document["components"]["securitySchemes"] = {"bearer": BEARER}
     document["security"] = [{"bearer": []}, {}]
-    for route in document["paths"].values():
+    for path, route in document["paths"].items():
         for operation in route.values():
             operation["responses"].setdefault("401", UNAUTHORIZED)
-            _name_rules(operation.get("parameters", ()))
+            _name_rules(path, operation.get("parameters", ()))
+            for parameter in operation.get("parameters", ()):
+                if parameter["name"] == "after":  # a page's `next`: an empty one is a 400
+                    parameter["schema"]["anyOf"][0]["minLength"] = 1
     return document

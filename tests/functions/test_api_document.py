@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 
 from functions.control.app import create_app
+from functions.runtime.dataplane.model import MAX_TOP_K
 from functions.runtime.store import LocalStore
 from infra.local.stack import PREDICT_ROUTES, shared_functions
 from tests.functions.test_predict_events import (  # noqa: F401  (module-scoped fixtures)
@@ -68,6 +69,10 @@ def test_every_operation_documents_the_token_refusal(document: dict[str, Any]) -
         ("/models/{name}/predict", "name", "iris", "-iris"),
         ("/control/models/{name}/aliases/{alias}", "alias", "production", "1st"),
         ("/v2/models/{name}/versions/{version}/infer", "version", "ci-903", "a/b"),
+        ("/models/{name}/predict", "name", "digits-mlp", "digits..mlp"),
+        ("/control/models/{name}/versions/{version}/card/{file}", "file", "roc.png", "\x87"),
+        ("/control/batch/{model}/jobs/{file}", "file", "2026/01/a b.csv", "a/../b.csv"),
+        ("/control/batch/{model}/jobs/{file}", "file", "in.csv", "a/.tmp-1/b.csv"),
     ],
 )
 def test_names_say_their_rule(
@@ -100,3 +105,18 @@ def test_each_real_answer_is_what_the_document_says(
     body = json.loads(response["body"])
     errors = [e.message for e in Draft202012Validator(schema).iter_errors(body)]
     assert errors == [], (event_name, body)
+
+
+def test_the_predict_body_and_top_k_say_what_is_refused(document: dict[str, Any]) -> None:
+    """Found by schemathesis' positive_data_acceptance: `{}` and `?top_k=2635` were schema-valid
+    requests, answered 400 ("exactly one of inputs or instances", "top_k ... 1 to 1000")."""
+    schemas = {"components": document["components"]}
+    body = Draft202012Validator({**schemas, "$ref": "#/components/schemas/PredictRequest"})
+    assert body.is_valid({"inputs": [[1.0]]}) and body.is_valid({"instances": [[1.0]]})
+    assert not body.is_valid({}) and not body.is_valid({"inputs": [], "instances": []})
+    operation = document["paths"]["/models/{name}/predict"]["post"]
+    (top_k,) = [p["schema"] for p in operation["parameters"] if p["name"] == "top_k"]
+    assert top_k["maximum"] == MAX_TOP_K
+    listing = document["paths"]["/control/models"]["get"]["parameters"]
+    (after,) = [p["schema"] for p in listing if p["name"] == "after"]
+    assert not Draft202012Validator(after).is_valid("")
