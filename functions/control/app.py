@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -22,6 +23,7 @@ from functions.control import (
     rollouts_api,
 )
 from functions.control.context import SLASHED, ControlPlane
+from functions.control.dataplane_openapi import with_data_plane
 from functions.control.encoded_body import EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.store import ObjectStore, open_store
@@ -51,6 +53,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(_known_query)],
     )
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
     app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
     app.include_router(models_api.router)
     app.include_router(cards_api.router)
@@ -65,6 +68,13 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_middleware(TrailingSlashIgnored)
     app.add_middleware(EncodedBody)
     return app
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document of the control plane and the data plane's routes: the whole API."""
+    if app.openapi_schema is None:
+        app.openapi_schema = with_data_plane(FastAPI.openapi(app))
+    return app.openapi_schema
 
 
 async def _known_query(request: Request) -> None:  # async: no thread hop for a dict lookup

@@ -12,9 +12,13 @@ from typing import TypeGuard
 
 from functions.runtime.errors import InvalidName
 
-_MODEL = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?")
-_VERSION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
-_ALIAS = re.compile(r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?")
+# The rules as regular expressions (also the OpenAPI document's path parameter patterns).
+MODEL_PATTERN = r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?"
+VERSION_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
+ALIAS_PATTERN = r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?"
+_MODEL = re.compile(MODEL_PATTERN)
+_VERSION = re.compile(VERSION_PATTERN)
+_ALIAS = re.compile(ALIAS_PATTERN)
 
 MODEL_RULE = (
     "1-64 characters of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"

@@ -81,7 +81,8 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
 
 def test_the_fuzzed_operations_are_every_documented_one(schema: schemathesis.BaseSchema) -> None:
     documented = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
-    assert documented == set(OPERATIONS)
+    # the document also lists the data plane's routes, which each model's function answers
+    assert {(m, p) for m, p in documented if p.startswith("/control/")} == set(OPERATIONS)
 
 
 def strategy(operation: Any, mode: schemathesis.GenerationMode) -> st.SearchStrategy[Any]:
