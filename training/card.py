@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from functions.runtime.explain.explainer import PATCH_NAME
+from functions.runtime.metric_text import metric_name, metrics_text
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
@@ -58,8 +59,9 @@ def loss_figure(
     left.plot(epochs, [r.val_loss for r in history], label="validation")
     left.set(xlabel="epoch", ylabel=loss, title="Loss")
     right.plot(epochs, [r.val_metric for r in history], color="tab:green")
-    right.set(xlabel="epoch", ylabel=loss if monitor == "loss" else monitor)
-    right.set_title(f"Validation {monitor}")
+    shown = metric_name(monitor)
+    right.set(xlabel="epoch", ylabel=loss if monitor == "loss" else shown)
+    right.set_title(f"Validation {shown}")
     for axes in (left, right):  # a few epochs were ticked 1.5, 2.5: no such epoch exists
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if best_epoch is not None:
@@ -150,8 +152,7 @@ def residual_figure(y_true: np.ndarray, predicted: np.ndarray, target: str, spli
 def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     rows = []
     for split, values in metrics.items():
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float))
-        rows.append(f"| {split} | {shown} |")
+        rows.append(f"| {split} | {metrics_text(values)} |")
     return rows
 
 
@@ -230,9 +231,8 @@ def _settings_line(training: dict[str, Any]) -> str:
     if training.get("class_weight"):
         parts.append(f"class weight {training['class_weight']}")
     if isinstance(stopping, dict):
-        parts.append(
-            f"early stopping on {stopping.get('monitor')} (patience {stopping.get('patience')})"
-        )
+        watched = metric_name(str(stopping.get("monitor")))
+        parts.append(f"early stopping on {watched} (patience {stopping.get('patience')})")
     return "- Settings: " + "; ".join(parts)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.manifest import parity_summary
+from functions.runtime.metric_text import metrics_text
 from functions.runtime.publishing import check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
@@ -146,7 +147,7 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
     """A few lines: held-out metrics, parity, quantization, time."""
     test = manifest.metrics["test"]
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in test.items() if isinstance(v, float))
+    shown = metrics_text(test)
     parity = manifest.extras["parity"]
     quant = manifest.extras["quantization"]
     lines = [

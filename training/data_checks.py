@@ -123,11 +123,11 @@ def class_warnings(labels: tuple[str, ...], y: np.ndarray, target: str, spec: Jo
 
 
 def _imbalance_advice(spec: JobSpec) -> str:
-    """What the spec does not do yet: judge by f1, weigh the classes."""
+    """What the spec does not do yet: judge by macro F1, weigh the classes."""
     advice = []
     stopping = spec.early_stopping
     if stopping is None or stopping.monitor != "f1":
-        advice.append("judge the model by f1 (early_stopping: {monitor: f1})")
+        advice.append("judge the model by macro_f1 (early_stopping: {monitor: macro_f1})")
     if spec.class_weight is None:
         advice.append("weigh the classes (class_weight: balanced)")
     return "; " + ", and ".join(advice) if advice else ""

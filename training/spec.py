@@ -16,6 +16,7 @@ import yaml
 
 from functions.runtime import names
 from functions.runtime.errors import InvalidName
+from functions.runtime.metric_text import stored_key
 from training.errors import SpecError
 from training.recipes import CATALOG
 from training.spec_fields import Fields
@@ -30,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 EXPORTERS = ("dynamo", "torchscript")
 # Metrics early stopping may watch, per task; "loss" is the validation loss.
 MONITORS = {
-    "classification": ("accuracy", "f1", "loss"),
+    "classification": ("accuracy", "macro_f1", "f1", "loss"),
     "regression": ("r2", "rmse", "mae", "loss"),
 }
 
@@ -292,7 +293,8 @@ def _early_stopping(top: Fields, task: str) -> EarlyStopping | None:
     fields = Fields(raw, "early_stopping")
     spec = EarlyStopping(
         patience=fields.integer("patience", 5, minimum=1),
-        monitor=fields.choice("monitor", MONITORS[task], MONITORS[task][0]),
+        # `macro_f1`, as every report names it, watches the metric stored as `f1`
+        monitor=stored_key(fields.choice("monitor", MONITORS[task], MONITORS[task][0])),
         min_delta=fields.number("min_delta", 0.0, minimum=0.0),
     )
     fields.done()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from functions.runtime.metric_text import metric_name
 from training.device import DeviceSetup, seed_everything
 from training.errors import TrainingError
 from training.metrics import PRIMARY, improved, score
@@ -129,7 +130,7 @@ class Trainer:
                     {
                         "loss": record.train_loss,
                         "val_loss": record.val_loss,
-                        f"val_{self.monitor}": record.val_metric,
+                        f"val_{metric_name(self.monitor)}": record.val_metric,
                     },
                 )
                 if best.update(record, model):

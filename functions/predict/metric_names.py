@@ -10,6 +10,9 @@ REQUESTS = "aiaas_requests_total"  # labels: REQUEST_LABELS
 LATENCY = "aiaas_request_duration_seconds"  # labels: REQUEST_LABELS
 COLD_STARTS = "aiaas_cold_starts_total"  # labels: LOAD_LABELS
 MODEL_LOAD = "aiaas_model_load_seconds"  # labels: LOAD_LABELS
+# Versions the model pool dropped to make room (functions/runtime/pool.py): each loads again on
+# its next request, so a rising count means the pool thrashes (raise AIAAS_MAX_VERSIONS/memory).
+EVICTIONS = "aiaas_model_evictions_total"  # labels: EVICTION_LABELS
 # Shadow traffic (functions/predict/shadow.py), per version pair: `version` answered the caller,
 # `shadow_version` got a copy of the request afterwards, off the caller's path.
 SHADOW_REQUESTS = "aiaas_shadow_requests_total"  # copies the shadow answered
@@ -29,6 +32,7 @@ CAPTURE_SKIPPED = "aiaas_capture_skipped_total"  # labels: CAPTURE_REASON_LABELS
 SHADOW_LABELS = ("model", "version", "shadow_version")
 REQUEST_LABELS = ("model", "version", "route", "status_class")
 LOAD_LABELS = ("model", "version")
+EVICTION_LABELS = ("model",)
 CAPTURE_LABELS = ("model", "version")
 CAPTURE_REASON_LABELS = ("model", "version", "reason")
 NO_LABEL = "-"  # no model, version or route applies (a refused request, a model not loaded)

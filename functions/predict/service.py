@@ -65,6 +65,7 @@ class PredictService:
         self.shadow = ShadowTap(self.plane, self.metrics, sink)
         # Off until the model's capture setting says; its counts go out with the metrics.
         self.capture = CaptureTap(served, report=self.metrics.capture)
+        served.pool.on_evict = self.metrics.eviction  # counted only when one happens
         self._actions: dict[str, Action] = {
             r.action: getattr(type(self), r.action) for r in PREDICT_ROUTES
         }

@@ -44,6 +44,8 @@ from functions.predict.metric_names import (
     CAPTURE_LABELS,
     CAPTURE_REASON_LABELS,
     COLD_STARTS,
+    EVICTION_LABELS,
+    EVICTIONS,
     LATENCY,
     LOAD_LABELS,
     MODEL_LOAD,
@@ -74,6 +76,7 @@ EMF_MAX_VALUES = 100  # CloudWatch takes at most 100 values per metric per docum
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")  # metric_names.status_class, inlined
 _REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
 _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
+_EVICTION_METRICS = [{"Name": EVICTIONS, "Unit": "Count"}]
 _VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
 _MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
@@ -88,6 +91,9 @@ class MetricsObserver(Protocol):
     ) -> None: ...
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
+
+    def model_eviction(self, model: str) -> None:
+        """A version of `model` the pool dropped to make room (rare: never per request)."""
 
     def shadow(self, labels: ShadowLabels, tally: ShadowTally) -> None:
         """Copies the shadow answered or failed on, summed (one copy, or an interval's)."""
@@ -154,6 +160,17 @@ class RequestMetrics:
             stamp = int(self._wall() * 1000)
             doc = self._document(LOAD_LABELS, (model, version), stamp, _LOAD_METRICS)
             doc.update({COLD_STARTS: 1, MODEL_LOAD: seconds})
+            self._write([doc])
+
+    def eviction(self, model: str, version: str) -> None:
+        """`model:version` evicted from the pool (functions/runtime/pool.py's `on_evict`):
+        written at once, as a cold start is (rare, and each costs a load on a request)."""
+        if self._observer is not None:
+            self._observer.model_eviction(model)
+        if self.emf:
+            stamp = int(self._wall() * 1000)
+            doc = self._document(EVICTION_LABELS, (model,), stamp, _EVICTION_METRICS)
+            doc[EVICTIONS] = 1
             self._write([doc])
 
     def record(self, model: str, version: str, route: str, status: int, seconds: float) -> None:

@@ -73,6 +73,8 @@ class ModelPool:
         memory_mb = self.settings.memory_mb
         self.usable_bytes = usable_bytes(memory_mb) if memory_mb else math.inf
         self.evictions = 0  # versions dropped to make room (each reloads on its next request)
+        # Told each (name, version) evicted, off the lock: aiaas_model_evictions_total.
+        self.on_evict: Callable[[str, str], None] = lambda name, version: None
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
@@ -91,7 +93,9 @@ class ModelPool:
             with self._guard:
                 if key in self._models:
                     return self._models[key]
-                self._make_room(manifest, need)  # before the load: its peak needs the room
+                evicted = self._make_room(manifest, need)  # before the load: its peak needs it
+            for gone in evicted:  # none on nearly every load: nothing to report
+                self.on_evict(*gone)
             model = LoadedModel(
                 manifest,
                 self.cache.source(manifest),
@@ -111,10 +115,11 @@ class ModelPool:
         in_memory = self.cache.lands_in_memory(manifest)  # a disk call: not under `_guard`
         return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
 
-    def _make_room(self, manifest: ModelManifest, need: float) -> None:
+    def _make_room(self, manifest: ModelManifest, need: float) -> list[tuple[str, str]]:
         """Evict least recently used versions until `manifest` may load: fewer than
-        `max_versions` loaded, and its load's peak (`need`) fits beside what stays. Under
-        `_guard`."""
+        `max_versions` loaded, and its load's peak (`need`) fits beside what stays; the
+        versions evicted. Under `_guard`."""
+        evicted = []
         kept = sum(resident_bytes(model.manifest) for model in self._models.values())
         serving = {key for keys in self._serving.values() for key in keys}
         for gone in [key for key in self._models if key not in serving]:  # oldest first
@@ -129,6 +134,7 @@ class ModelPool:
             )
             kept -= resident_bytes(self._models.pop(gone).manifest)
             self.evictions += 1
+            evicted.append(gone)
             # A version evicted here loads again on its next request: seconds for a large
             # model, so a line each time (one line a request means the pool thrashes).
             log.warning(
@@ -155,6 +161,7 @@ class ModelPool:
                 kept / MB,
                 self.usable_bytes / MB,
             )
+        return evicted
 
     def load_version(self, name: str, version: str) -> LoadedModel:
         """`name:version`, loaded; versions are immutable, so a loaded one needs no store read."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from functions.runtime.comparison.run import CompareRequest, compare_versions
 from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.metric_text import metric_name, metric_value
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
@@ -159,7 +160,9 @@ def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
     for key, delta in found["delta"].items():
         a, b = found["a"][key], found["b"][key]
         shown = "n/a" if delta is None else f"{delta:+.4g}"
-        lines.append(f"    {key:9} A {_number(a)}  B {_number(b)}  B-A {shown}")
+        lines.append(
+            f"    {metric_name(key):9} A {metric_value(a)}  B {metric_value(b)}  B-A {shown}"
+        )
     unknown = found.get("unknown_labels") or {}
     if unknown:
         counts = ", ".join(f"{label!r}: {rows}" for label, rows in list(unknown.items())[:5])
@@ -169,7 +172,3 @@ def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
             "an error for both; retrain with it to predict it"
         )
     return lines
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"

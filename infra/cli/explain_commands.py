@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--inputs",
-        help='a predict body or its inputs as JSON ([[...]], {"instances": [...]}), or @FILE.json',
+        help='what to explain, as JSON: one record {"feature": value, ...}, a list of records, '
+        'rows [[...], ...], texts ["...", ...], or a predict body ({"inputs": ...}, '
+        '{"instances": [...]}); @FILE.json reads it from a file',
     )
     source.add_argument(
         "--file",
@@ -170,9 +172,40 @@ def _inputs_body(text: str) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"--inputs is not valid JSON: {exc}") from None
+    return inputs_body(value)
+
+
+# What --inputs takes, said whenever it gets something else.
+INPUTS_SHAPES = (
+    'give one record {"feature": value, ...}, a list of records [{...}, ...], a list of rows '
+    '[[...], ...], a text "..." or ["...", ...] for a text model, or a predict body '
+    '{"inputs": ...} or {"instances": [...]}; @FILE.json reads any of them from a file'
+)
+
+
+def inputs_body(value: Any) -> dict[str, Any]:
+    """A predict body from what a person types: one record (`{"age": 30, ...}`, as a form or a
+    DataFrame row gives it) was sent as a body, and the data plane said it "needs exactly one
+    of inputs or instances"; records are `instances`, rows or texts `inputs`."""
+    if isinstance(value, dict) and ("inputs" in value or "instances" in value):
+        return value  # a predict body, as POST /models/{name}/explain takes it
+    if isinstance(value, dict) and value and set(value) != {"parameters"}:
+        return {"instances": [value]}  # one record
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         return {"instances": value}  # records, the way a DataFrame's rows are written
-    return value if isinstance(value, dict) else {"inputs": value}
+    if isinstance(value, str):
+        return {"inputs": [value]}  # one text
+    if isinstance(value, list) and value:
+        return {"inputs": value}  # rows (or texts)
+    raise BadRequest(f"--inputs got {_kind(value)}: {INPUTS_SHAPES}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a body with no inputs" if value else "an empty object"
+    if isinstance(value, list):
+        return "an empty list"
+    return f"a single {type(value).__name__ if value is not None else 'null'} ({value!r})"
 
 
 def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:

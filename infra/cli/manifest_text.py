@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.runtime.manifest import ModelManifest, parity_summary
+from functions.runtime.metric_text import metrics_text
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.text_input import carries_tokenizer
 
@@ -55,7 +56,7 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
             f"  text:      token ids only, from {pre['vocab_file']} (published before text "
             "models carried their tokenizer: `aiaas train` again for raw text)"
         )
-    lines += _dict_lines("metrics", manifest.metrics)
+    lines += _metric_lines(manifest.metrics)
     parity = manifest.extras.get("parity")
     if isinstance(parity, dict) and {"max_abs_diff", "rows", "tolerance"} <= parity.keys():
         lines.append(f"  parity:    {parity_summary(parity)}")  # training's torch vs ONNX gate
@@ -71,6 +72,19 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
         lines.append(f"  card:      {card}")
     return lines
+
+
+def _metric_lines(metrics: dict[str, Any]) -> list[str]:
+    """`test: accuracy=0.9565 macro_f1=0.9659 (46 rows)`, a line per split scored, named and
+    formatted as `aiaas compare`, the card and `aiaas versions` show them."""
+    lines = []
+    for split, values in metrics.items():
+        if not isinstance(values, dict) or not metrics_text(values):
+            continue
+        rows = values.get("rows")
+        lines.append(f"    {split}: {metrics_text(values)}" + (f" ({rows} rows)" if rows else ""))
+    top = metrics_text(metrics)  # published by another tool: the metrics with no split
+    return ["  metrics:", *([f"    {top}"] if top else []), *lines] if top or lines else []
 
 
 def _dict_lines(title: str, data: dict[str, Any], indent: str = "  ") -> list[str]:

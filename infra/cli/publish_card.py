@@ -16,6 +16,7 @@ from typing import Any
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.metric_text import metrics_text
 
 CARD = "card/card.md"
 NO_DATA = (
@@ -113,7 +114,7 @@ def _files(manifest: ModelManifest, others: Mapping[str, tuple[Path, str]]) -> l
 
 
 def _metrics(held_out: dict[str, Any]) -> list[str]:
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in held_out.items() if isinstance(v, float))
+    shown = metrics_text(held_out)
     lines = [
         f"Scored as the predict API answers, on {held_out['rows']} rows of "
         f"`{held_out['data']}` (true values in `{held_out['target']}`):",

@@ -23,6 +23,7 @@ from functions.runtime.manifest import (
     TensorSpec,
     check_features,
 )
+from functions.runtime.metric_text import metrics_text
 from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
@@ -264,8 +265,7 @@ def _held_out(manifest: ModelManifest) -> str:
     held_out = manifest.metrics.get("held_out")
     if not held_out:
         return "no metrics: --data FILE --target COLUMN adds them"
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in held_out.items() if isinstance(v, float))
-    return f"{shown} on {held_out['rows']} rows of {held_out['data']}"
+    return f"{metrics_text(held_out)} on {held_out['rows']} rows of {held_out['data']}"
 
 
 def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:

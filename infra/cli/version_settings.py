@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.metric_text import metrics_text
 
 # The test metrics shown, in order: a classifier's accuracy and macro F1, a regressor's R2 and
 # RMSE (MAE is one `aiaas show` away).
@@ -20,16 +21,11 @@ HEADLINE = ("accuracy", "f1", "r2", "rmse")
 
 
 def headline(manifest: ModelManifest) -> str:
-    """`accuracy=0.9565 f1=0.9659`, from the test split (or the metrics as published)."""
+    """`accuracy=0.9565 macro_f1=0.9659`, from the test split (or the metrics as published)."""
     test = manifest.metrics.get("test", manifest.metrics)
     if not isinstance(test, dict):
         return ""
-    shown = [
-        f"{key}={test[key]:.4g}"
-        for key in HEADLINE
-        if isinstance(test.get(key), int | float) and not isinstance(test.get(key), bool)
-    ]
-    return " ".join(shown)
+    return metrics_text(test, HEADLINE)
 
 
 def varied_settings(manifests: Sequence[ModelManifest]) -> dict[str, str]:

@@ -42,6 +42,7 @@ class GatewayMetrics:
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
         self._loads: list[_Load] = []
+        self._evictions: list[str] = []  # the model of each
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
         self._count: Callable[[tuple[str, str, str, str], float | None], None] | None = None
@@ -65,6 +66,11 @@ class GatewayMetrics:
         families = self._families or self._hold(self._loads, (model, version, seconds))
         if families is not None:
             families.model_load(model, version, seconds)
+
+    def model_eviction(self, model: str) -> None:
+        families = self._families or self._hold(self._evictions, model)
+        if families is not None:
+            families.model_eviction(model)
 
     def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:
         """Shadow copies replayed, summed, from the replay's results thread (off any request's
@@ -116,7 +122,9 @@ class GatewayMetrics:
                 families.model_load(*load)
             for capture in self._captures:
                 families.capture(*capture)
-            self._requests, self._loads, self._captures = [], [], []
+            for model in self._evictions:
+                families.model_eviction(model)
+            self._requests, self._loads, self._captures, self._evictions = [], [], [], []
             self._families = families
             if families.counts is not None:  # one worker (--workers N keep prometheus_client's)
                 self._count = families.counts.add

@@ -29,6 +29,8 @@ from functions.predict.metric_names import (
     CAPTURE_REASON_LABELS,
     CAPTURE_SKIPPED,
     COLD_STARTS,
+    EVICTION_LABELS,
+    EVICTIONS,
     LATENCY,
     LATENCY_BUCKETS,
     LOAD_LABELS,
@@ -150,6 +152,12 @@ class PrometheusFamilies:
             registry=self.registry,
             buckets=LOAD_BUCKETS,
         )
+        self.evictions = Counter(
+            _family_name(EVICTIONS),
+            "Model versions evicted from the pool to make room (each loads again when asked)",
+            EVICTION_LABELS,
+            registry=self.registry,
+        )
         self.shadow_counters = {
             name: Counter(_family_name(name), doc, SHADOW_LABELS, registry=self.registry)
             for name, doc in _SHADOW_COUNTERS.items()
@@ -194,6 +202,10 @@ class PrometheusFamilies:
     def model_load(self, model: str, version: str, seconds: float) -> None:
         self._child(self.cold_starts, (model, version)).inc()
         self._child(self.load_time, (model, version)).observe(seconds)
+
+    @_dropped_when_full
+    def model_eviction(self, model: str) -> None:
+        self._child(self.evictions, (model,)).inc()
 
     @_dropped_when_full
     def shadow(self, labels: tuple[str, str, str], tally: ShadowTally) -> None:

@@ -49,9 +49,24 @@ def test_versions_show_f1_and_what_changed(
     lines = {
         line.split()[0]: line.split()[3:] for line in capsys.readouterr().out.splitlines() if line
     }
-    assert lines["1"] == ["accuracy=0.9565", "f1=0.9659", "hidden=[32,16]", "learning_rate=0.01"]
-    assert lines["2"] == ["accuracy=0.9565", "f1=0.9659", "hidden=[64,64]", "learning_rate=0.01"]
-    assert lines["3"] == ["accuracy=0.913", "f1=0.9306", "hidden=[32,16]", "learning_rate=0.001"]
+    assert lines["1"] == [
+        "accuracy=0.9565",
+        "macro_f1=0.9659",
+        "hidden=[32,16]",
+        "learning_rate=0.01",
+    ]
+    assert lines["2"] == [
+        "accuracy=0.9565",
+        "macro_f1=0.9659",
+        "hidden=[64,64]",
+        "learning_rate=0.01",
+    ]
+    assert lines["3"] == [
+        "accuracy=0.913",
+        "macro_f1=0.9306",
+        "hidden=[32,16]",
+        "learning_rate=0.001",
+    ]
     assert lines["4"] == []
 
 

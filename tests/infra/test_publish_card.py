@@ -98,7 +98,7 @@ def test_a_classifier_card_scores_what_the_api_answers(tmp_path: Path, forest: A
     assert held_out["accuracy"] == pytest.approx(accuracy_score(truth, answered))
     assert held_out["f1"] == pytest.approx(f1_score(truth, answered, average="macro"))
     assert held_out["confusion_matrix"] == confusion_matrix(truth, answered).tolist()
-    assert f"accuracy {held_out['accuracy']:.4g}" in out and "card: card/card.md" in out
+    assert f"accuracy={held_out['accuracy']:.4g}" in out and "card: card/card.md" in out
     text = card(store, "wine")
     assert "| output_probability | map(int64 -> float32), 3 classes | [-1, 3] |" in text
     assert "| X | float32 | [-1, 13] |" in text and "- Labels (3): 0, 1, 2" in text
@@ -106,7 +106,7 @@ def test_a_classifier_card_scores_what_the_api_answers(tmp_path: Path, forest: A
     assert manifest.file.producer.startswith("skl2onnx") and manifest.file.opset > 0
     assert f"| model.onnx | model | {manifest.file.size} | `{manifest.file.sha256}` |" in text
     assert "class scores from output 'output_probability'" in text  # publish's own notes
-    assert f"accuracy {held_out['accuracy']:.4f}, f1 {held_out['f1']:.4f}" in text
+    assert f"accuracy={held_out['accuracy']:.4g} macro_f1={held_out['f1']:.4g}" in text
     assert "![Confusion matrix](confusion.png)" in text
     assert "![Feature importance](importance.png)" in text
     _listed_and_immutable(store, reg, "wine", {"card.md", "confusion.png", "importance.png"})

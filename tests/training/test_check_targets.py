@@ -105,8 +105,8 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
     assert code == 0
     assert err == (
         "warning: target 'kind' is imbalanced: class 'fraud' is 4.0% of the rows (8 of 200), "
-        "so always answering 'ok' scores accuracy 0.960; judge the model by f1 "
-        "(early_stopping: {monitor: f1}), and weigh the classes (class_weight: balanced)\n"
+        "so always answering 'ok' scores accuracy 0.960; judge the model by macro_f1 "
+        "(early_stopping: {monitor: macro_f1}), and weigh the classes (class_weight: balanced)\n"
     )
     # The spec already weighs the classes and watches f1: the warning said to, still.
     weighed = _spec(
@@ -116,6 +116,14 @@ def test_an_imbalanced_target_is_a_warning_naming_the_accuracy_it_gets_for_free(
         early_stopping={"monitor": "f1"},
     )
     assert _check(tmp_path, weighed, capsys)[2].endswith("scores accuracy 0.960\n")
+    # ... and by the name the advice (and every report) gives it, the same stored metric.
+    named = _spec(
+        tmp_path,
+        {"path": "data.csv", "target": "kind"},
+        class_weight="balanced",
+        early_stopping={"monitor": "macro_f1"},
+    )
+    assert _check(tmp_path, named, capsys)[2].endswith("scores accuracy 0.960\n")
     balanced = _csv_job(tmp_path, BLOBS, blobs_rows(60), target="colour")
     assert _check(tmp_path, balanced, capsys)[2] == ""
 

@@ -57,7 +57,7 @@ def test_train_publishes_with_alias_and_show_prints_the_card(
     assert "iris-cli@staging -> 2" in capsys.readouterr().out
     assert main(["--store", store, "show", "iris-cli@staging"]) == 0
     shown = capsys.readouterr().out
-    assert "iris-cli:2 @staging" in shown and "accuracy:" in shown
+    assert "iris-cli:2 @staging" in shown and "    test: accuracy=" in shown
     # training/README.md: `aiaas show` prints metrics, parity and the card's path.
     parity = next(line for line in shown.splitlines() if line.startswith("  parity:"))
     assert parity.startswith("  parity:    max abs diff ") and "(tolerance 0.0001)" in parity

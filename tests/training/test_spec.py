@@ -153,7 +153,7 @@ def _error(data: Any) -> str:
         ({"schedule": "linear"}, "spec field 'schedule.name' is 'linear'; expected one of"),
         (
             {"early_stopping": {"monitor": "rmse"}},
-            "spec field 'early_stopping.monitor' is 'rmse'; expected one of ['accuracy', 'f1', 'loss']",
+            "spec field 'early_stopping.monitor' is 'rmse'; expected one of ['accuracy', 'macro_f1', 'f1', 'loss']",
         ),
         (
             {"export": {"quantize": "yes"}},
