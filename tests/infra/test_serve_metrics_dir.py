@@ -121,7 +121,9 @@ def test_a_directory_that_cannot_be_made_again_answers_what_the_worker_knows(
         # Once a worker at most, not once a scrape or once a second.
         assert log.count("cannot read the workers' metrics") <= 2, log
         assert 1 <= log.count("cannot write the metrics files of worker") <= 2, log
-        assert 2 <= log.count(REMOVED) <= 4, log  # 4: one made it again before the file came
+        # Once a worker that had counts to write back (a loaded machine may send every request
+        # to one of the two); 4: one made it again before the file came.
+        assert 1 <= log.count(REMOVED) <= 4, log
 
 
 def test_a_request_needing_a_new_file_after_the_removal_is_answered(tmp_path: Path) -> None:
