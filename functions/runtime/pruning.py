@@ -72,9 +72,10 @@ def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, l
             why.setdefault(target.shadow.version, []).append(f"@{alias} shadow")
         try:
             back = rollback_target(name, alias, record, None).version
-            why.setdefault(back, []).append(f"@{alias} rollback target")
         except Conflict:
-            pass  # nothing to roll back to
+            back = target.version  # nothing to roll back to
+        if back != target.version:  # a split rolls back to its main version, kept already
+            why.setdefault(back, []).append(f"@{alias} rollback target")
     for rollout in RolloutBook(registry.store).all(name):
         if rollout.running:
             where = f"rollout on @{rollout.alias}"

@@ -6,7 +6,7 @@ an `AIAAS_ALIAS_TTL` (a `stat` on a directory store, a HEAD on S3), as an alias 
 from __future__ import annotations
 
 import threading
-import time
+from time import monotonic
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.refs import manifest_key
@@ -25,12 +25,12 @@ class StillPublished:
     def loaded(self, key: tuple[str, str]) -> None:
         """`key` was just resolved from its manifest: good for a TTL."""
         with self._lock:
-            self._until[key] = time.monotonic() + self.ttl
+            self._until[key] = monotonic() + self.ttl
 
     def __call__(self, key: tuple[str, str]) -> bool:
         """False once its manifest is gone (pruned): the caller drops it and resolves again,
         which answers 404. A store that cannot answer keeps it serving."""
-        now = time.monotonic()
+        now = monotonic()
         if now < self._until.get(key, 0.0):
             return True
         try:
