@@ -24,10 +24,16 @@ from datetime import UTC, datetime, timedelta
 
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget, rollback_target
-from functions.runtime.errors import AiaasError, BadRequest, Conflict, CorruptRecord
+from functions.runtime.errors import (
+    AiaasError,
+    BadRequest,
+    Conflict,
+    CorruptRecord,
+    ModelNotFound,
+)
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
 from functions.runtime.prune_log import pruned_versions, record_prune
-from functions.runtime.refs import manifest_key, model_prefix, version_sort_key
+from functions.runtime.refs import manifest_key, model_prefix, version_prefix, version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.record import RolloutBook
 
@@ -137,6 +143,28 @@ def plan_prune(
     order = {v: i for i, v in enumerate(versions)}
     delete.sort(key=lambda d: order[d.version])
     return PrunePlan(name, tuple(delete), kept, leftovers)
+
+
+def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
+    """A plan deleting the one version `name:version`; Conflict naming why when it is kept."""
+    name, version = names.model_name(name), names.version_name(version)
+    versions = registry.versions(name)
+    if version not in versions:
+        raise ModelNotFound(f"version {version!r} of model {name!r} not found")
+    why = protected(registry, name, versions).get(version)
+    if why:
+        raise Conflict(
+            f"version {version!r} of model {name!r} is kept: {', '.join(why)}; move what "
+            "needs it to another version first"
+        )
+    found = _read_manifests(registry, name, [version])[version]
+    keys = tuple(registry.store.list_keys(version_prefix(name, version)))
+    if isinstance(found, CorruptRecord):  # a broken version may go: nothing can serve it
+        raw = registry.store.get_bytes(manifest_key(name, version))
+        return PrunePlan(name, (Doomed(version, "", keys, 0, raw),), {}, {})
+    manifest, raw = found
+    size = manifest.file.size + sum(f.size for f in manifest.files)
+    return PrunePlan(name, (Doomed(version, manifest.created_at, keys, size, raw),), {}, {})
 
 
 def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
