@@ -18,7 +18,7 @@ from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.s3store import S3Store
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
 from tests.publishing import error_of, publish_linear
 
 
@@ -68,8 +68,8 @@ def test_a_prune_keeps_every_version_an_alias_or_rollout_needs(
     assert (run["deleted_by"], run["versions"], run["files"]) == ("alice", ["9"], 2)
 
 
-def test_older_than_keeps_the_young(registry: Registry, tmp_path: Path) -> None:
-    published(registry, tmp_path, 3)
+def test_older_than_keeps_the_young(tmp_path: Path) -> None:
+    registry = published(Registry(LocalStore(tmp_path / "store")), tmp_path, 3)
     later = datetime.now(UTC) + timedelta(days=10)  # as if ten days had passed
     assert plan_prune(registry, "m", keep=0, older_than_days=30, now=later).delete == ()
     old = plan_prune(registry, "m", keep=0, older_than_days=5, now=later)
