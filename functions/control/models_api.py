@@ -21,7 +21,8 @@ from functions.control.schemas import (
 )
 from functions.runtime import names
 from functions.runtime.alias_preconditions import record_bytes, record_etag
-from functions.runtime.errors import NotFound
+from functions.runtime.errors import Conflict, NotFound
+from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import version_sort_key
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
@@ -64,6 +65,25 @@ def _summary(plane: ControlPlane, name: str, versions: list[str]) -> ModelSummar
 def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
     manifest = plane.registry.manifest(names.model_name(name), names.version_name(version))
     return manifest.to_dict()
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    response_model=Deleted,
+    summary="Delete a version: every file, its manifest first (as `aiaas prune`)",
+    description="409 naming why when the version is kept: an alias points at it (its canary "
+    "or shadow too), a rollback of an alias would go to it, a running rollout uses it, or it is "
+    "the latest. Recorded with who deleted it (`models/{name}/pruned.json`); its name is never "
+    "published again.",
+)
+def delete_version(name: str, version: str, plane: Plane, who: Actor) -> Deleted:
+    plan = plan_removal(plane.registry, name, version)
+    if not carry_out(plane.registry, plan, who).delete:
+        raise Conflict(
+            f"version {version!r} of model {name!r} was promoted while it was being deleted; "
+            "it is kept"
+        )
+    return Deleted(deleted=f"{plan.name}:{plan.delete[0].version}")
 
 
 @router.get(

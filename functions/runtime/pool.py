@@ -42,6 +42,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, Registry, parse_ref
 from functions.runtime.said_once import SaidOnce
 from functions.runtime.settings import RuntimeSettings
+from functions.runtime.still_published import StillPublished
 from functions.runtime.store import ObjectStore, Stamp
 
 log = logging.getLogger("aiaas.runtime")
@@ -79,6 +80,7 @@ class ModelPool:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
         self._guard = threading.Lock()
+        self._published = StillPublished(registry.store, self.settings.alias_ttl)
 
     def load(self, manifest: ModelManifest) -> LoadedModel:
         """The loaded session for `manifest`, fetching and verifying it on first use."""
@@ -104,6 +106,7 @@ class ModelPool:
             )
             with self._guard:
                 self._models[key] = model
+            self._published.loaded(key)
             log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
             return model
 
@@ -164,12 +167,15 @@ class ModelPool:
         return evicted
 
     def load_version(self, name: str, version: str) -> LoadedModel:
-        """`name:version`, loaded; versions are immutable, so a loaded one needs no store read."""
+        """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`)."""
         with self._guard:
             loaded = self._models.get((name, version))
             if loaded is not None:
                 self._models.move_to_end((name, version))
-                return loaded
+        if loaded is not None and self._published((name, version)):
+            return loaded
+        with self._guard:  # pruned (or never loaded): resolved again, a 404 once it is gone
+            self._models.pop((name, version), None)
         return self.load_ref(ModelRef(name, version=version))
 
     def load_ref(self, ref: ModelRef) -> LoadedModel:

@@ -29,6 +29,7 @@ from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
+from functions.runtime.prune_log import pruned_versions
 from functions.runtime.refs import (
     extra_file_name,
     manifest_key,
@@ -56,6 +57,11 @@ def check_version_free(store: ObjectStore, name: str, version: str) -> None:
     """Refuse a version that exists: versions are immutable (training asks before it trains)."""
     if store.exists(manifest_key(name, version)):
         raise VersionExists(f"{name}:{version} is already published; versions are immutable")
+    if version in pruned_versions(store, name):
+        raise VersionExists(
+            f"{name}:{version} was published and pruned (`aiaas versions {name}` shows when); "
+            "a version name is never reused, so a caller pinned to it never gets another model"
+        )
 
 
 def publish_version(

@@ -53,6 +53,7 @@ from functions.runtime.errors import (
     StoreError,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
+from functions.runtime.prune_log import pruned_versions
 from functions.runtime.publishing import publish_version
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
@@ -121,9 +122,9 @@ class Registry:
         return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)
 
     def next_version(self, name: str) -> str:
-        """The next numeric version: one more than the largest numeric version so far."""
-        # Counts interrupted publishes too, whose model file holds the number.
+        """One more than the largest number published, pruned, or interrupted mid-publish."""
         started = self.store.list_dirs(f"{model_prefix(name)}/versions")
+        started += pruned_versions(self.store, name)  # a pruned number is never reused
         numeric = [int(v) for v in started if v.isascii() and v.isdigit()]
         return str(max(numeric, default=0) + 1)
 

@@ -18,7 +18,7 @@ import io
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, cast
 
@@ -324,6 +324,10 @@ class LocalStore:
         finally:
             self._generation.bump()
         self._prune(path.parent)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
         return remove_abandoned_temp(self.root / check_key(prefix), settled_s)

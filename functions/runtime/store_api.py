@@ -6,7 +6,7 @@ re-exports them beside `LocalStore` and `open_store`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -140,6 +140,11 @@ class ObjectStore(Protocol):
 
     def delete(self, key: str, *, if_version: str | None = None) -> None:
         """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete every one of `keys` (a missing one is no error): S3's DeleteObjects, 1,000 a
+        request; StoreError naming one that could not be deleted."""
         ...
 
     def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:

@@ -1,7 +1,8 @@
 """The recent moves of a model's aliases, as `aiaas versions` prints them (newest first).
 
 The history lives in each alias record (who moved it, when, and where it pointed before); the
-control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`.
+control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`. Versions
+deleted by `aiaas prune` are listed after it, from the prune record (`prune_log`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
+from functions.runtime.prune_log import prune_record
 from functions.runtime.registry import Registry
 
 SHOWN = 5  # moves listed per alias, the current state included
@@ -43,6 +45,22 @@ def history_doc(registry: Registry, name: str, aliases: list[str]) -> dict[str, 
             current = {k: v for k, v in record.items() if k != "history"}
             found[alias] = [current, *record.get("history", [])]
     return found
+
+
+def prune_lines(registry: Registry, name: str) -> list[str]:
+    """The last prunes of `name`: when, by whom, which versions went."""
+    runs = prune_record(registry.store, name)["history"]
+    if not runs:
+        return []
+    lines = [f"pruned ({len(runs)} runs, newest first):"]
+    for run in runs[:SHOWN]:
+        gone = [str(v) for v in run.get("versions", [])]
+        listed = ", ".join(gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
+        lines.append(
+            f"  {run.get('deleted_at', '?'):22} {str(run.get('deleted_by', '?'))[:28]:28} "
+            f"deleted {listed or 'nothing'} ({run.get('bytes', 0) / 1e6:.1f} MB)"
+        )
+    return lines
 
 
 def _move(entry: dict[str, Any]) -> str:

@@ -58,3 +58,11 @@ def whole(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return number
+
+
+def days(text: str) -> float:
+    """An argparse type: an age in days, 0 to 100 years; NaN (never older) is not one."""
+    value = float(text)
+    if not 0 <= value <= 36500:
+        raise argparse.ArgumentTypeError(f"give 0 to 36500 days; got {text}")
+    return value

@@ -19,6 +19,10 @@ EXAMPLES: dict[str, list[str]] = {
     "shadow": ["aiaas shadow iris 3 --sample 0.2", "aiaas shadow iris --off"],
     "rollback": ["aiaas rollback iris", "aiaas rollback iris --to 1"],
     "pull": ["aiaas pull iris@production --from s3://bucket/registry"],
+    "prune": [
+        "aiaas prune iris --keep 20 --dry-run   # list what would go, and why the rest stays",
+        "aiaas prune iris --keep 20 --older-than 30 --yes --json   # in CI",
+    ],
     "publish": [
         "aiaas publish model.onnx --name iris --labels setosa,versicolor,virginica "
         "--alias production",

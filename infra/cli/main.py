@@ -21,7 +21,7 @@ from infra.extras import install_hint
 # training code at start-up. `--help` and unknown commands import them all.
 COMMANDS: dict[str, str] = {
     **dict.fromkeys(
-        ("models", "versions", "show", "promote", "shadow", "rollback", "pull"),
+        ("models", "versions", "show", "promote", "shadow", "rollback", "pull", "prune"),
         "infra.cli.registry_commands",
     ),
     "publish": "infra.cli.publish_commands",

@@ -1,5 +1,5 @@
-"""Registry commands: models, versions, show, promote, shadow, rollback, pull (publish is in
-publish_commands.py, pull's work in pull_command.py)."""
+"""Registry commands: models, versions, show, promote, shadow, rollback, pull, prune (publish is
+in publish_commands.py, pull's work in pull_command.py, prune's in prune_command.py)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from functions.runtime.errors import (
 from functions.runtime.manifest import (
     ModelManifest,
 )
+from functions.runtime.prune_log import prune_record
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
-from infra.cli.alias_history import history_doc, history_lines
+from infra.cli.alias_history import history_doc, history_lines, prune_lines
 from infra.cli.manifest_text import describe_manifest
+from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
 from infra.cli.version_settings import headline, varied_settings
@@ -98,6 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_rollback)
 
     add_pull(sub)
+    add_prune(sub)
 
 
 def _name_and_alias(p: argparse.ArgumentParser, verb: str) -> None:
@@ -176,6 +179,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         doc["versions"] = [_version_doc(reg, name, v) for v in doc["versions"]]
         doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
         doc["rollouts"] = [r.to_dict() for r in RolloutBook(reg.store).all(name)]
+        doc["prunes"] = prune_record(reg.store, name)["history"]
         print(json.dumps(doc, indent=2))
         return 0
     by_version: dict[str, list[str]] = {}
@@ -204,7 +208,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  ! {problem}")
     # A line each, none for a model with no alias: `print("\n".join([]))` left a blank line.
-    for line in [*history_lines(reg, name, list(found)), *rollout_lines(reg, name)]:
+    history = history_lines(reg, name, list(found))
+    for line in [*history, *rollout_lines(reg, name), *prune_lines(reg, name)]:
         print(line)
     return 0
 

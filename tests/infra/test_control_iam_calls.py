@@ -26,7 +26,11 @@ from tests.publishing import publish_linear
 
 STACK, REGION, ACCOUNT = "aiaas", "us-east-1", "123456789012"
 # Asked of S3 only when a multipart upload fails: no route makes it fail on purpose.
-ONLY_ON_FAILURE = {("s3:AbortMultipartUpload", "registry/batch/*/input/*")}
+ONLY_ON_FAILURE = {
+    ("s3:AbortMultipartUpload", "registry/batch/*/input/*"),
+    # a deleted version's manifest put back: only when an alias moves onto it meanwhile
+    ("s3:PutObject", "registry/models/*/versions/*/manifest.json"),
+}
 # Each S3 operation, as the IAM action it needs on its key (Copy*: and a read of the source).
 S3_ACTIONS = {
     "GetObject": "s3:GetObject",
@@ -113,6 +117,8 @@ def recorded(
             calls.append(("s3:ListBucket", params.get("Prefix", "")))
         elif model.name == "StartExecution":
             calls.append(("states:StartExecution", params["stateMachineArn"]))
+        elif model.name == "DeleteObjects":  # IAM asks s3:DeleteObject of each key
+            calls.extend(("s3:DeleteObject", o["Key"]) for o in params["Delete"]["Objects"])
         elif model.name in S3_ACTIONS:
             calls.append((S3_ACTIONS[model.name], params["Key"]))
             source = params.get("CopySource")
@@ -157,6 +163,7 @@ def every_route(client: TestClient) -> list[tuple[str, int]]:
         ("POST", "/control/batch/m/jobs", {"source": "uploads/big.csv"}),
         ("GET", "/control/batch/m/jobs", None),
         ("GET", "/control/batch/m/jobs/big.csv", None),
+        ("DELETE", f"{m}/versions/2", None),
     ]
     answered = [
         (f"{method} {path}", client.request(method, path, json=body).status_code)

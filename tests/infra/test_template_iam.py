@@ -87,7 +87,7 @@ def test_batch_writes_only_under_batch() -> None:
     }
 
 
-def test_control_plane_writes_only_aliases_capture_settings_rollouts_and_batch_inputs() -> None:
+def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes() -> None:
     found = statements(expanded_resources()["ControlPlane"])
     writes = sorted(
         r
@@ -99,8 +99,15 @@ def test_control_plane_writes_only_aliases_capture_settings_rollouts_and_batch_i
         "batch/*/input/*",
         "models/*/aliases/*",
         "models/*/capture.json",
+        "models/*/pruned.json",  # DELETE .../versions/{v}: its record,
         "models/*/rollouts/*",
+        "models/*/versions/*",  # the version's files (s3:DeleteObject only),
+        "models/*/versions/*/manifest.json",  # and its manifest put back after a racing promote
     ]
+    deletes = {r for s in found for r in resources_of(s) if "s3:DeleteObject" in actions_of(s)}
+    puts = {r for s in found for r in resources_of(s) if "s3:PutObject" in actions_of(s)}
+    assert any(r.endswith("/models/*/versions/*") for r in deletes)
+    assert not any(r.endswith("/models/*/versions/*") for r in puts)  # no new model files
 
 
 def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:

@@ -1,0 +1,80 @@
+"""The prune record: `models/<name>/pruned.json` names every version `aiaas prune` deleted,
+and who deleted which when (newest first, up to PRUNE_HISTORY runs), as an alias record keeps
+its moves.
+
+It is written before the first manifest goes: a prune killed midway is named here, so a rerun
+knows the manifest-less files it finds are its own leftovers, not a publish under way (whose
+files also come before its manifest). A pruned version's name is never published again
+(`publishing.check_version_free`, `Registry.next_version`): a caller pinned to `m:5` never
+gets another model under that name.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+from functions.runtime.errors import Conflict, CorruptRecord, NotFound
+from functions.runtime.refs import model_prefix
+from functions.runtime.store_api import ObjectChanged, ObjectStore
+
+PRUNE_HISTORY = 100  # runs listed (the names of every pruned version are kept, a few bytes each)
+WRITE_TRIES = 20
+
+
+def prune_key(name: str) -> str:
+    return f"{model_prefix(name)}/pruned.json"
+
+
+def prune_record(store: ObjectStore, name: str) -> dict[str, Any]:
+    """`{"pruned": [every version deleted], "history": [runs, newest first]}`; empty when none."""
+    try:
+        raw = store.get_bytes(prune_key(name))
+    except NotFound:
+        return {"pruned": [], "history": []}
+    return _parse(name, raw)
+
+
+def pruned_versions(store: ObjectStore, name: str) -> set[str]:
+    return set(prune_record(store, name)["pruned"])
+
+
+def record_prune(
+    store: ObjectStore, name: str, entry: dict[str, Any], dropped: tuple[str, ...] = ()
+) -> None:
+    """Add a run (`entry`, its `versions`) to the record; `dropped`: versions an earlier entry
+    of this run named that were kept after all (an alias moved to one meanwhile)."""
+    key = prune_key(name)
+    for attempt in range(WRITE_TRIES):
+        try:
+            raw, etag = store.read_versioned(key)
+            record = _parse(name, raw)
+        except NotFound:
+            record, etag = {"pruned": [], "history": []}, None
+        history = [h for h in record["history"] if h.get("id") != entry["id"]]
+        pruned = dict.fromkeys([*record["pruned"], *entry["versions"]])
+        for version in dropped:
+            pruned.pop(version, None)
+        new = {"pruned": list(pruned), "history": [entry, *history][:PRUNE_HISTORY]}
+        try:
+            data = json.dumps(new, indent=2).encode()
+            store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
+            return
+        except (ObjectChanged, NotFound):
+            time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))  # noqa: S311
+    raise Conflict(f"the prune record of model {name!r} kept changing; try again")
+
+
+def _parse(name: str, raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+        pruned = [str(v) for v in doc["pruned"]]
+        history = [h for h in doc["history"] if isinstance(h, dict)]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptRecord(
+            f"the prune record {prune_key(name)} is corrupt: {exc}",
+            public_message=f"the prune record of model {name!r} is corrupt in the registry",
+        ) from exc
+    return {"pruned": pruned, "history": history}

@@ -1,0 +1,233 @@
+"""Deleting old versions (`aiaas prune`): which may go, and deleting them so that no reader ever
+sees half a version.
+
+Never deleted: the version any alias points at, its canary (a weighted alias's second
+version), its shadow, the version a rollback of it would go to, a running rollout's baseline
+and candidate (and the shadow it puts back), the latest version (what a bare name serves),
+and the `keep` most recently published. An alias or rollout record that cannot be read stops
+the prune: what it protects is unknown.
+
+A version goes manifest first (the manifest is what makes it exist: from then on every reader
+gets a clean "not found"), then its other files. The run is recorded (`prune_log`) before the
+first manifest goes, so a prune killed midway leaves manifest-less files a rerun recognises as
+its own and removes (listings already ignore them). An alias moved onto a version while its
+manifest was being deleted gets the manifest back (the files are still there).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from functions.runtime import names
+from functions.runtime.aliases import AliasTarget, rollback_target
+from functions.runtime.errors import (
+    AiaasError,
+    BadRequest,
+    Conflict,
+    CorruptRecord,
+    ModelNotFound,
+)
+from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
+from functions.runtime.prune_log import pruned_versions, record_prune
+from functions.runtime.refs import manifest_key, model_prefix, version_prefix, version_sort_key
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.record import RolloutBook
+
+READERS = 16  # manifests read at once (S3: one GET each)
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """A version to delete: its manifest as stored (to put back if an alias moves onto it)."""
+
+    version: str
+    created_at: str
+    keys: tuple[str, ...]  # every object under its folder, the manifest included
+    size: int  # bytes of its files, as its manifest lists them
+    manifest: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    name: str
+    delete: tuple[Doomed, ...]
+    kept: dict[str, list[str]]  # version -> why it stays
+    leftovers: dict[str, tuple[str, ...]]  # an earlier prune's manifest-less files, by version
+
+
+def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, list[str]]:
+    """Version -> why no prune may delete it (aliases, rollouts, the latest)."""
+    why: dict[str, list[str]] = {}
+    prefix = f"{model_prefix(name)}/aliases/"
+    for key in registry.store.list_keys(prefix.rstrip("/")):
+        alias = key[len(prefix) :].removesuffix(".json")
+        if not key.endswith(".json") or not names.is_alias_name(alias):
+            continue  # not an alias record: points at nothing
+        record = registry.alias_record(name, alias)  # corrupt: CorruptRecord stops the prune
+        if record is None:
+            continue
+        target = AliasTarget.of(record)
+        why.setdefault(target.version, []).append(f"@{alias}")
+        if target.canary is not None:
+            why.setdefault(target.canary, []).append(f"@{alias} canary ({target.weight:.4g})")
+        if target.shadow is not None:
+            why.setdefault(target.shadow.version, []).append(f"@{alias} shadow")
+        try:
+            back = rollback_target(name, alias, record, None).version
+        except Conflict:
+            back = target.version  # nothing to roll back to
+        if back != target.version:  # a split rolls back to its main version, kept already
+            why.setdefault(back, []).append(f"@{alias} rollback target")
+    for rollout in RolloutBook(registry.store).all(name):
+        if rollout.running:
+            where = f"rollout on @{rollout.alias}"
+            why.setdefault(rollout.baseline, []).append(f"{where} baseline")
+            why.setdefault(rollout.candidate, []).append(f"{where} candidate")
+            if rollout.prior_shadow is not None:
+                why.setdefault(rollout.prior_shadow.version, []).append(f"{where} prior shadow")
+    if versions:
+        why.setdefault(versions[-1], []).append(f"latest (what `{name}` alone serves)")
+    return why
+
+
+def plan_prune(
+    registry: Registry,
+    name: str,
+    keep: int,
+    older_than_days: float | None = None,
+    now: datetime | None = None,
+) -> PrunePlan:
+    """What a prune keeping the `keep` newest (and, with `older_than_days`, anything younger)
+    deletes, and why each other version stays."""
+    if keep < 0 or (older_than_days is not None and not older_than_days >= 0):
+        raise BadRequest("--keep and --older-than must be 0 or more")
+    name = names.model_name(name)
+    versions = registry.versions(name)
+    keys = _keys_by_version(registry, name)
+    guarded = protected(registry, name, versions)
+    read = _read_manifests(registry, name, versions)
+    kept: dict[str, list[str]] = {}
+    readable = []
+    for version, found in read.items():
+        if isinstance(found, CorruptRecord):
+            kept[version] = [*guarded.get(version, []), "corrupt manifest (not judged)"]
+        else:
+            readable.append(found)
+    readable.sort(key=lambda pair: (_created(pair[0]), version_sort_key(pair[0].version)))
+    cutoff = None
+    if older_than_days is not None:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+    delete = []
+    for rank, (manifest, raw) in enumerate(reversed(readable)):  # the newest first
+        version = manifest.version
+        why = list(guarded.get(version, []))
+        if rank < keep:
+            why.append(f"one of the {keep} newest")
+        if cutoff is not None and _created(manifest) > cutoff:
+            why.append(f"younger than {older_than_days:g} days")
+        if why:
+            kept[version] = why
+            continue
+        size = manifest.file.size + sum(f.size for f in manifest.files)
+        delete.append(Doomed(version, manifest.created_at, keys.get(version, ()), size, raw))
+    pruned = pruned_versions(registry.store, name)
+    leftovers = {
+        v: found
+        for v, found in keys.items()
+        if v in pruned and manifest_key(name, v) not in found and v not in versions
+    }
+    order = {v: i for i, v in enumerate(versions)}
+    delete.sort(key=lambda d: order[d.version])
+    return PrunePlan(name, tuple(delete), kept, leftovers)
+
+
+def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
+    """A plan deleting the one version `name:version`; Conflict naming why when it is kept."""
+    name, version = names.model_name(name), names.version_name(version)
+    versions = registry.versions(name)
+    if version not in versions:
+        raise ModelNotFound(f"version {version!r} of model {name!r} not found")
+    why = protected(registry, name, versions).get(version)
+    if why:
+        raise Conflict(
+            f"version {version!r} of model {name!r} is kept: {', '.join(why)}; move what "
+            "needs it to another version first"
+        )
+    found = _read_manifests(registry, name, [version])[version]
+    keys = tuple(registry.store.list_keys(version_prefix(name, version)))
+    if isinstance(found, CorruptRecord):  # a broken version may go: nothing can serve it
+        raw = registry.store.get_bytes(manifest_key(name, version))
+        return PrunePlan(name, (Doomed(version, "", keys, 0, raw),), {}, {})
+    manifest, raw = found
+    size = manifest.file.size + sum(f.size for f in manifest.files)
+    return PrunePlan(name, (Doomed(version, manifest.created_at, keys, size, raw),), {}, {})
+
+
+def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
+    """Delete what `plan` deletes (manifests first) and its leftovers; the plan as done: a
+    version an alias moved onto meanwhile is kept, its manifest put back."""
+    store, name = registry.store, plan.name
+    entry = {
+        "id": secrets.token_hex(8),
+        "deleted_at": utc_now(),
+        "deleted_by": actor,
+        "versions": [d.version for d in plan.delete],
+        "files": sum(len(d.keys) for d in plan.delete),
+        "bytes": sum(d.size for d in plan.delete),
+    }
+    if plan.delete:
+        record_prune(store, name, entry)
+    store.delete_many([manifest_key(name, d.version) for d in plan.delete])
+    now_kept = protected(registry, name, registry.versions(name, missing_ok=True))
+    back = [d for d in plan.delete if d.version in now_kept]
+    for doomed in back:  # promoted while its manifest went: it exists again, whole
+        store.put_bytes(manifest_key(name, doomed.version), doomed.manifest)
+    gone = tuple(d for d in plan.delete if d not in back)
+    store.delete_many([k for d in gone for k in d.keys if not k.endswith(f"/{MANIFEST_FILE}")])
+    store.delete_many([k for found in plan.leftovers.values() for k in found])
+    if back:
+        dropped = tuple(d.version for d in back)
+        done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}
+        record_prune(store, name, done, dropped)
+    kept = dict(plan.kept)
+    for doomed in back:
+        kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
+    return PrunePlan(name, gone, kept, plan.leftovers)
+
+
+def _keys_by_version(registry: Registry, name: str) -> dict[str, tuple[str, ...]]:
+    """Every object under `models/<name>/versions/`, by version: one listing (paged on S3)."""
+    prefix = f"{model_prefix(name)}/versions/"
+    found: dict[str, list[str]] = {}
+    for key in registry.store.list_keys(prefix.rstrip("/")):
+        version, _, rest = key[len(prefix) :].partition("/")
+        if rest:
+            found.setdefault(version, []).append(key)
+    return {v: tuple(keys) for v, keys in found.items()}
+
+
+def _read_manifests(
+    registry: Registry, name: str, versions: Iterable[str]
+) -> dict[str, tuple[ModelManifest, bytes] | CorruptRecord]:
+    def read(version: str) -> tuple[ModelManifest, bytes] | CorruptRecord:
+        raw = registry.store.get_bytes(manifest_key(name, version))
+        try:
+            return ModelManifest.from_json(raw, stored_as=(name, version)), raw
+        except AiaasError as exc:  # a broken manifest: that version is not judged, not deleted
+            return CorruptRecord(f"version {version!r} has a corrupt manifest: {exc.message}")
+
+    with ThreadPoolExecutor(READERS) as pool:
+        versions = list(versions)
+        return dict(zip(versions, pool.map(read, versions), strict=True))
+
+
+def _created(manifest: ModelManifest) -> datetime:
+    try:
+        when = datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # undated: never "older than"
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

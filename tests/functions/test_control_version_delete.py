@@ -1,0 +1,48 @@
+"""`DELETE /control/models/{name}/versions/{version}` through the control plane's real app: a
+version goes whole (a 404 after), one an alias needs is refused with why, the caller recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.prune_log import prune_record
+from functions.runtime.registry import Registry, version_prefix
+from functions.runtime.store import LocalStore
+from tests.publishing import publish_three
+
+
+def test_delete_a_version_and_refuse_one_an_alias_needs(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    publish_three(Registry(store), tmp_path)  # m:1..3, @production at 1
+    client = TestClient(create_app(store))
+
+    answer = client.delete("/control/models/m/versions/2")
+    assert (answer.status_code, answer.json()) == (200, {"deleted": "m:2"})
+    assert list(store.list_keys(version_prefix("m", "2"))) == []
+    answer = client.get("/control/models/m/versions/2")
+    assert (answer.status_code, answer.json()) == (
+        404,
+        {"error": "version '2' of model 'm' not found"},
+    )
+    assert client.get("/control/models/m").json()["versions"] == ["1", "3"]
+    (run,) = prune_record(store, "m")["history"]
+    assert run["deleted_by"].startswith("unauthenticated@") and run["versions"] == ["2"]
+
+    for version, why in (("1", "@production"), ("3", "latest (what `m` alone serves)")):
+        answer = client.delete(f"/control/models/m/versions/{version}")
+        assert (answer.status_code, answer.json()) == (
+            409,
+            {
+                "error": f"version {version!r} of model 'm' is kept: {why}; move what needs it "
+                "to another version first"
+            },
+        )
+    answer = client.delete("/control/models/m/versions/2")  # already gone
+    assert (answer.status_code, answer.json()) == (
+        404,
+        {"error": "version '2' of model 'm' not found"},
+    )
+    assert client.get("/control/models/m").json()["versions"] == ["1", "3"]

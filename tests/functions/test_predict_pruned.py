@@ -1,0 +1,66 @@
+"""A version pruned under a running predict function: a caller pinned to it is answered from
+memory until the alias TTL, then a clean 404 (never a 500), and the alias's version is never
+pruned (real API Gateway v2 events, a real store, `aiaas prune`)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.runtime import still_published
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from infra.local.functions import load_handler
+from tests.functions.test_predict_events import body_of, load_event
+from tests.publishing import publish_three
+
+TTL = 60.0
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> tuple[Callable[..., Any], str]:
+    """The predict function of m (1, 2, 3; @production at 1), and its store."""
+    store = tmp_path / "store"
+    publish_three(Registry(LocalStore(store)), tmp_path)
+    env = {
+        "AIAAS_MODEL": "m",
+        "AIAAS_MODEL_SELECTOR": "@production",
+        "AIAAS_STORE": str(store),
+        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
+        "AIAAS_ALIAS_TTL": str(TTL),
+    }
+    return load_handler("functions.predict.handler.handler", env), str(store)
+
+
+def pinned(version: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("predict_version_simple"))
+    path = f"/models/m/versions/{version}/predict"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = {"version": version}
+    event["body"] = json.dumps({"inputs": [[0.1, 0.2, 0.3, 0.4]]})
+    event["headers"].pop("content-length")
+    return event
+
+
+def test_a_pruned_pinned_version_answers_until_the_ttl_then_404s(
+    served: tuple[Callable[..., Any], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, store = served
+    assert handler(pinned("2"), None)["statusCode"] == 200
+    assert main(["--store", store, "prune", "m", "--keep", "0", "--yes"]) == 0
+    assert Registry(LocalStore(store)).versions("m") == ["1", "3"]  # 1: @production
+    answer = handler(pinned("2"), None)  # loaded, within the TTL: still answered
+    assert answer["statusCode"] == 200 and body_of(answer)["version"] == "2"
+    later = time.monotonic() + TTL + 1  # the TTL passed
+    monkeypatch.setattr(still_published, "monotonic", lambda: later)
+    answer = handler(pinned("2"), None)
+    assert answer["statusCode"] == 404
+    assert body_of(answer) == {"error": "version '2' of model 'm' not found"}
+    assert handler(pinned("1"), None)["statusCode"] == 200  # the alias's: never pruned
