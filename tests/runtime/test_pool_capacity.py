@@ -69,6 +69,7 @@ def test_requests_alternating_over_six_versions_load_each_once(
     served = ServedModel(pool, "m@production", ttl=3600)
     x = {"x": np.ones((1, 4), np.float32)}
     with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
         for request in range(60):  # the alias's version, and callers pinning 2..6
             version = str(1 + request % 6)
             assert served.version(version).predict(x)["logits"].shape == (1, 3)
@@ -83,10 +84,11 @@ def test_past_the_cap_the_least_recently_used_goes_with_a_line_never_the_alias_s
     served = ServedModel(pool, "m@production", ttl=3600)
     first = served.current()  # m:1, the alias's: the least recently used from here on
     with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
         for version in ("2", "3", "4"):
             served.version(version)
     assert pool.evictions == 2
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+    assert [r.getMessage() for r in caplog.records] == [
         "evicted m:2 to load m:3: 2 versions loaded (AIAAS_MAX_VERSIONS)",
         "evicted m:3 to load m:4: 2 versions loaded (AIAAS_MAX_VERSIONS)",
     ]
@@ -104,10 +106,11 @@ def test_the_function_s_memory_caps_the_versions_loaded(
     served = ServedModel(pool, "w@production", ttl=3600)
     served.current()
     with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
         for version in ("2", "3", "4"):
             served.version(version)
     assert pool.evictions == 1
-    (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    (line,) = [r.getMessage() for r in caplog.records]
     assert line.startswith("evicted w:2 to load w:4: its load needs ~2 MB beside the ~4 MB")
     assert line.endswith("5 MB usable of the function's memory")
     assert served.version("3").manifest.version == "3" and pool.evictions == 1
@@ -130,10 +133,11 @@ def test_a_load_that_cannot_fit_beside_the_alias_s_versions_is_said(
     pool = pool_of(wide, tmp_path, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="168")
     served = ServedModel(pool, "w@production", ttl=3600)
     with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
         served.current()
         assert served.version("2").manifest.version == "2"
     assert pool.evictions == 0
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+    assert [r.getMessage() for r in caplog.records] == [
         f"loading w:{version} needs ~2 MB beside the ~{kept} MB an alias's versions hold, 1 MB "
         "usable of the function's memory: it may run out (raise MemorySize)"
         for version, kept in (("1", 0), ("2", 1))

@@ -1,0 +1,77 @@
+"""What serves a model reference: its version(s) split by routing key, and the watch over the
+registry keys its resolution read (both built by functions/runtime/pool.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import ModelRef, Registry
+from functions.runtime.store import ObjectStore, Stamp
+
+ROUTE_SPACE = 2**64  # routing keys hash to 0 .. ROUTE_SPACE - 1; the canary takes the low end
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The model(s) serving a reference: `main`, or a `canary` for the keys hashing below `cut`."""
+
+    main: LoadedModel
+    canary: LoadedModel | None = None
+    cut: int = 0
+    salt: str = ""  # the model name: one caller is not the canary of every model at once
+    shadow: ModelManifest | None = None  # replayed `sample` of the requests, answering none
+    sample: float = 0.0
+    problem: str | None = None  # why a version the alias names is not served (logged, surfaced)
+
+    def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
+        """The model for one request; `routing_key` is called only when there is a choice."""
+        canary = self.canary
+        if canary is None:
+            return self.main
+        key = routing_key()
+        if key is None:
+            point = random.getrandbits(64)
+        else:
+            digest = hashlib.blake2b(f"{self.salt}\n{key}".encode(), digest_size=8).digest()
+            point = int.from_bytes(digest, "big")
+        return canary if point < self.cut else self.main
+
+    def versions(self) -> tuple[LoadedModel, ...]:
+        return (self.main,) if self.canary is None else (self.main, self.canary)
+
+    def __str__(self) -> str:
+        text = self.main.ref
+        if self.canary is not None:
+            text += f" + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
+        if self.shadow is not None:
+            text += f", shadow {self.shadow.name}:{self.shadow.version} ({self.sample:.4g})"
+        return text
+
+
+@dataclass(frozen=True)
+class RegistryWatch:
+    """What the keys a resolution depends on looked like just before it read them."""
+
+    store: ObjectStore
+    stamps: tuple[tuple[str, Stamp | None], ...]
+
+    @classmethod
+    def of(cls, registry: Registry, ref: ModelRef) -> RegistryWatch | None:
+        """A watch over `ref`'s keys; None when pinned, or when the store cannot stamp keys."""
+        stamps = tuple((key, registry.store.stamp(key)) for key in registry.watched_keys(ref))
+        if not stamps or any(stamp is None for _, stamp in stamps):
+            return None
+        return cls(registry.store, stamps)
+
+    def changed(self) -> bool:
+        stamp = self.store.stamp
+        # A loop, not any(<generator>): ~0.2 us less, on every request.
+        for key, seen in self.stamps:  # noqa: SIM110
+            if stamp(key) != seen:
+                return True
+        return False
