@@ -6,12 +6,10 @@ Layout (the contract in DESIGN.md):
     models/<name>/versions/<version>/manifest.json   written last, conditionally: its presence
                                                      is what makes the version exist
     models/<name>/versions/<version>/card/...        model card and plots (optional)
-    models/<name>/aliases/<alias>.json               {"version"[, "weights"], "updated_at",
-                                                     "updated_by", "history"}
+    models/<name>/aliases/<alias>.json               {"version"[, "weights"], "history", ...}
 
-References: `name` (the `production` alias when it exists, else the newest version),
-`name:version`, `name@alias`. An alias that splits traffic resolves to its main version
-(`resolve`), or to both with the split (`resolve_split`, what the predict function serves).
+References: `name` (`production`, else the newest version), `name:version`, `name@alias`; a
+split alias resolves to its main version (`resolve`) or both (`resolve_split`, as served).
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from functions.runtime.alias_preconditions import (
     record_bytes,
     record_etag,
 )
+from functions.runtime.alias_pruned import undo_if_pruned
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -283,6 +282,7 @@ class Registry:
             data = record_bytes(record)
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
+                undo_if_pruned(self.store, name, alias, key, raw, data)  # a prune raced it
                 return record
             except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
                 pause = min(ALIAS_BACKOFF_S * 2**attempt, ALIAS_BACKOFF_MAX_S)

@@ -170,3 +170,23 @@ def test_s3_names_a_key_it_could_not_delete(
     status, message = error_of(s3_store.delete_many, ["a/1", "a/2"])
     assert status == 503
     assert message == "S3 did not delete 1 of 2 objects, e.g. 'p/a/1': AccessDenied Access Denied"
+
+
+def test_a_promote_checked_before_a_prune_and_written_after_it_is_undone(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published(registry, tmp_path, 3)
+    plan = plan_prune(registry, "m", keep=1)
+    real = registry.store.put_bytes
+
+    def pruned_meanwhile(key: str, data: bytes, **kw: object) -> object:
+        if key.endswith("/aliases/staging.json"):  # 1 checked published, not yet pointed at
+            monkeypatch.setattr(registry.store, "put_bytes", real)
+            assert [d.version for d in carry_out(registry, plan, "ci").delete] == ["1", "2"]
+        return real(key, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry.store, "put_bytes", pruned_meanwhile)
+    status, message = error_of(registry.set_alias, "m", "staging", "1", actor="bob")
+    assert status == 409 and "was deleted (`aiaas prune`) while" in message
+    assert registry.alias_record("m", "staging") is None  # never left pointing at nothing
+    assert registry.versions("m") == ["3"]

@@ -1,0 +1,49 @@
+"""An alias move that lost a race with a prune is undone: the move checks its version is
+published, then writes the record; a prune (`pruning.carry_out`) deletes the manifest, then
+reads the aliases. Either may come first, so each checks after its own write: the prune puts
+back a manifest an alias now names, and the move, here, reads the manifests it names once
+written. Whichever order, no alias is left pointing at a deleted version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from functions.runtime.aliases import AliasTarget, parse_alias_record
+from functions.runtime.errors import AiaasError, Conflict, NotFound
+from functions.runtime.refs import manifest_key
+from functions.runtime.store_api import ObjectChanged, ObjectStore
+
+
+def named(target: AliasTarget) -> set[str]:
+    """Every version an alias target sends requests to (main, canary, shadow)."""
+    shadow = () if target.shadow is None else (target.shadow.version,)
+    return {target.version, *((target.canary,) if target.canary else ()), *shadow}
+
+
+def undo_if_pruned(
+    store: ObjectStore, name: str, alias: str, key: str, old: bytes | None, new: bytes
+) -> None:
+    """After `new` was written at `key` over `old`: Conflict, with `old` put back (if `new` is
+    still there), when a version `new` newly names has lost its manifest meanwhile."""
+    before: set[str] = set()
+    with contextlib.suppress(AiaasError):  # a corrupt record replaced: it named nothing
+        before = named(AliasTarget.of(parse_alias_record(name, alias, old))) if old else set()
+    added = named(AliasTarget.of(parse_alias_record(name, alias, new))) - before
+    gone = sorted(v for v in added if not store.exists(manifest_key(name, v)))
+    if not gone:
+        return
+    try:
+        version = store.version(key)
+        current, etag = store.read_versioned(key)
+        if current == new:  # ours still: another writer's record is theirs to keep
+            if old is None:
+                store.delete(key, if_version=version)
+            else:
+                store.put_bytes(key, old, if_match=etag)
+    except (ObjectChanged, NotFound):
+        pass  # moved on by another writer meanwhile
+    raise Conflict(
+        f"version {', '.join(map(repr, gone))} of model {name!r} was deleted (`aiaas prune`) "
+        f"while alias {alias!r} was being moved onto it; the alias is left as it was"
+    )
