@@ -135,11 +135,14 @@ def plan_prune(
         size = manifest.file.size + sum(f.size for f in manifest.files)
         delete.append(Doomed(version, manifest.created_at, keys.get(version, ()), size, raw))
     pruned = pruned_versions(registry.store, name)
-    leftovers = {
-        v: found
-        for v, found in keys.items()
-        if v in pruned and manifest_key(name, v) not in found and v not in versions
-    }
+    leftovers: dict[str, tuple[str, ...]] = {}
+    for v, files in keys.items():
+        if v in pruned and manifest_key(name, v) not in files and v not in versions:
+            if v in guarded:  # a prune stopped before it could put back the manifest of a
+                # version an alias moved onto: the files are what remains of it
+                kept[v] = [*guarded[v], "its manifest is gone (a stopped prune): files kept"]
+            else:
+                leftovers[v] = files
     order = {v: i for i, v in enumerate(versions)}
     delete.sort(key=lambda d: order[d.version])
     return PrunePlan(name, tuple(delete), kept, leftovers)

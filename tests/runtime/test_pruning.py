@@ -190,3 +190,27 @@ def test_a_promote_checked_before_a_prune_and_written_after_it_is_undone(
     assert status == 409 and "was deleted (`aiaas prune`) while" in message
     assert registry.alias_record("m", "staging") is None  # never left pointing at nothing
     assert registry.versions("m") == ["3"]
+
+
+def test_a_rerun_keeps_the_files_of_a_version_an_alias_moved_onto_before_the_kill(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published(registry, tmp_path, 3)
+    plan = plan_prune(registry, "m", keep=1)
+    real = registry.store.delete_many
+
+    def promoted_then_killed(keys: Sequence[str]) -> None:
+        registry.set_alias("m", "staging", "1", actor="bob")  # checked 1 published: it was
+        real(keys)
+        raise KeyboardInterrupt  # kill -9 before the prune re-reads the aliases
+
+    monkeypatch.setattr(registry.store, "delete_many", promoted_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        carry_out(registry, plan, "ci")
+    monkeypatch.setattr(registry.store, "delete_many", real)
+
+    again = plan_prune(registry, "m", keep=1)
+    assert sorted(again.leftovers) == ["2"]
+    assert again.kept["1"] == ["@staging", "its manifest is gone (a stopped prune): files kept"]
+    carry_out(registry, again, "ci")
+    assert files_of(registry.store, "1") == [version_prefix("m", "1") + "/model.onnx"]
