@@ -185,13 +185,16 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     if plan.delete:
         record_prune(store, name, entry)
     store.delete_many([manifest_key(name, d.version) for d in plan.delete])
-    now_kept = protected(registry, name, registry.versions(name, missing_ok=True))
+    now = registry.versions(name, missing_ok=True)
+    now_kept = protected(registry, name, now)
     back = [d for d in plan.delete if d.version in now_kept]
     for doomed in back:  # promoted while its manifest went: it exists again, whole
         store.put_bytes(manifest_key(name, doomed.version), doomed.manifest)
     gone = tuple(d for d in plan.delete if d not in back)
     store.delete_many([k for d in gone for k in d.keys if not k.endswith(f"/{MANIFEST_FILE}")])
-    store.delete_many([k for found in plan.leftovers.values() for k in found])
+    # a leftover back (another prune put its manifest back: an alias moved onto it) stays
+    left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
+    store.delete_many([k for found in left.values() for k in found])
     if back:
         dropped = tuple(d.version for d in back)
         done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}
@@ -199,7 +202,7 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     kept = dict(plan.kept)
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
-    return PrunePlan(name, gone, kept, plan.leftovers)
+    return PrunePlan(name, gone, kept, left)
 
 
 def _keys_by_version(registry: Registry, name: str) -> dict[str, tuple[str, ...]]:

@@ -214,3 +214,28 @@ def test_a_rerun_keeps_the_files_of_a_version_an_alias_moved_onto_before_the_kil
     assert again.kept["1"] == ["@staging", "its manifest is gone (a stopped prune): files kept"]
     carry_out(registry, again, "ci")
     assert files_of(registry.store, "1") == [version_prefix("m", "1") + "/model.onnx"]
+
+
+def test_a_leftover_whose_manifest_another_prune_put_back_stays(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published(registry, tmp_path, 3)
+    manifest = registry.store.get_bytes("models/m/versions/1/manifest.json")
+    real = registry.store.delete_many
+
+    def manifests_gone(keys: Sequence[str]) -> None:
+        real(keys)
+        raise KeyboardInterrupt  # prune A, mid-run: manifests deleted, files not yet
+
+    monkeypatch.setattr(registry.store, "delete_many", manifests_gone)
+    with pytest.raises(KeyboardInterrupt):
+        carry_out(registry, plan_prune(registry, "m", keep=1), "a")
+    monkeypatch.setattr(registry.store, "delete_many", real)
+    second = plan_prune(registry, "m", keep=1)  # prune B sees 1 and 2 as leftovers
+    registry.store.put_bytes("models/m/versions/1/manifest.json", manifest)  # A puts 1 back:
+    registry.set_alias("m", "staging", "1", actor="bob")  # an alias moved onto it
+
+    done = carry_out(registry, second, "b")
+    assert sorted(done.leftovers) == ["2"]
+    assert registry.resolve("m@staging").version == "1"
+    assert len(files_of(registry.store, "1")) == 2
