@@ -16,6 +16,7 @@ manifest was being deleted gets the manifest back (the files are still there).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ from functions.runtime.prune_log import pruned_versions, record_prune
 from functions.runtime.refs import manifest_key, model_prefix, version_prefix, version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.record import RolloutBook
+from functions.runtime.store import ObjectExists
 
 READERS = 16  # manifests read at once (S3: one GET each)
 
@@ -189,7 +191,10 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     now_kept = protected(registry, name, now)
     back = [d for d in plan.delete if d.version in now_kept]
     for doomed in back:  # promoted while its manifest went: it exists again, whole
-        store.put_bytes(manifest_key(name, doomed.version), doomed.manifest)
+        # Only where none is (the role may create a manifest, never replace one); one there
+        # already: another prune put the same bytes back first.
+        with contextlib.suppress(ObjectExists):
+            store.put_bytes(manifest_key(name, doomed.version), doomed.manifest, if_absent=True)
     gone = tuple(d for d in plan.delete if d not in back)
     store.delete_many([k for d in gone for k in d.keys if not k.endswith(f"/{MANIFEST_FILE}")])
     # a leftover back (another prune put its manifest back: an alias moved onto it) stays

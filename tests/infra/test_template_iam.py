@@ -108,6 +108,9 @@ def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes()
     puts = {r for s in found for r in resources_of(s) if "s3:PutObject" in actions_of(s)}
     assert any(r.endswith("/models/*/versions/*") for r in deletes)
     assert not any(r.endswith("/models/*/versions/*") for r in puts)  # no new model files
+    (put_back,) = [s for s in found if any(r.endswith("/manifest.json") for r in resources_of(s))]
+    # create-only: the role may put a deleted manifest back, never replace a version's
+    assert put_back["Condition"] == {"Null": {"s3:if-none-match": "false"}}
 
 
 def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
