@@ -47,6 +47,7 @@ OPERATIONS = [
     ("POST", "/control/models/{name}/compare"),
     ("GET", "/control/models/{name}/versions/{version}/card"),
     ("GET", "/control/models/{name}/versions/{version}/card/{file}"),
+    ("DELETE", "/control/models/{name}/versions/{version}"),  # last: it may delete version 1
 ]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 # Schema-violating requests exist only where the schema constrains something: the JSON bodies
