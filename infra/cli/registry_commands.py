@@ -10,6 +10,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget
+from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import (
     BadRequest,
     CorruptRecord,
@@ -111,13 +112,10 @@ def _name_and_alias(p: argparse.ArgumentParser, verb: str) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     reg = registry(args)
-    models = reg.models()
+    models = catalog(reg.store)  # one walk of the store, not listings a model (26 s -> 2 s on S3)
     if args.json:
-        print(
-            json.dumps(
-                {"store": reg.store.uri, "models": [_model_doc(reg, m) for m in models]}, indent=2
-            )
-        )
+        docs = [_model_doc(reg, name, listed) for name, listed in models.items()]
+        print(json.dumps({"store": reg.store.uri, "models": docs}, indent=2))
         return 0
     if not models:
         # On stderr: stdout holds one line a model, none here (`aiaas models | while read ...`).
@@ -126,9 +124,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    for name in models:
-        versions = reg.versions(name)
-        found, problems = reg.alias_report(name)
+    for name, listed in models.items():
+        versions = listed.versions
+        found, problems = reg.alias_report(name, listed.alias_keys)
         aliases = " ".join(f"@{a}={_described(reg, name, a, v)}" for a, v in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
@@ -145,9 +143,9 @@ def _described(reg: Registry, name: str, alias: str, version: str) -> str:
     return ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
 
 
-def _model_doc(reg: Registry, name: str) -> dict[str, Any]:
-    versions = reg.versions(name)
-    found, problems = reg.alias_report(name)
+def _model_doc(reg: Registry, name: str, listed: Listed | None = None) -> dict[str, Any]:
+    versions = reg.versions(name) if listed is None else listed.versions
+    found, problems = reg.alias_report(name, None if listed is None else listed.alias_keys)
     return {
         "name": name,
         "versions": versions,

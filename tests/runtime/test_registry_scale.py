@@ -1,0 +1,103 @@
+"""Store calls that must not grow with the number of models: `aiaas models`, `Registry.models`
+(what `aiaas serve` starts from). 300 models on S3 made `aiaas models` ~900 listings (26 s)."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli import registry_commands
+from infra.cli.main import main
+from tests.publishing import publish_linear
+
+
+class CountingStore:
+    """A real directory store that counts the calls made to it, by method."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self.inner = inner
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, attr: str) -> Any:
+        found = getattr(self.inner, attr)
+        if not callable(found):
+            return found
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[attr] += 1
+            return found(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[int, LocalStore]:
+    """Stores of 2 and 8 models (one aliased, another with 3 versions), and a stray folder."""
+    built = {}
+    for count in (2, 8):
+        root = tmp_path_factory.mktemp(f"models{count}")
+        registry = Registry(LocalStore(root / "store"))
+        for i in range(count):
+            publish_linear(registry, root, f"m{i}", "1")
+        for version in ("2", "3"):
+            publish_linear(registry, root, "m1", version)
+        registry.set_alias("m0", "production", "1")
+        registry.store.put_bytes("models/half/versions/1/model.onnx", b"not yet published")
+        built[count] = registry.store
+    return built  # type: ignore[return-value]
+
+
+def _listings(store: CountingStore) -> int:
+    return store.calls["list_keys"] + store.calls["list_dirs"]
+
+
+@pytest.mark.parametrize("count", [2, 8])
+def test_models_lists_the_store_once_however_many_models(
+    stores: dict[int, LocalStore], count: int
+) -> None:
+    store = CountingStore(stores[count])
+    assert Registry(store).models() == [f"m{i}" for i in range(count)]  # type: ignore[arg-type]
+    assert _listings(store) == 1  # was 1 + one a model
+    assert store.calls["get_bytes"] == 0
+
+
+@pytest.mark.parametrize("count", [2, 8])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_aiaas_models_store_calls_do_not_grow_with_models(
+    stores: dict[int, LocalStore],
+    count: int,
+    as_json: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = CountingStore(stores[count])
+    monkeypatch.setattr(registry_commands, "open_store", lambda _uri: store)
+    assert main(["models", *(["--json"] if as_json else [])]) == 0
+    out = capsys.readouterr().out
+    assert _listings(store) == 1  # was 1 + 3 a model (2 + 2 with --json)
+    assert store.calls["get_bytes"] <= 2  # the one alias record, and no more
+    if as_json:
+        docs = {m["name"]: m for m in json.loads(out)["models"]}
+        assert list(docs) == [f"m{i}" for i in range(count)]
+        assert docs["m1"]["versions"] == ["1", "2", "3"]
+        assert docs["m0"]["aliases"] == {"production": "1"}
+    else:
+        lines = out.splitlines()
+        assert len(lines) == count
+        assert lines[0].split() == ["m0", "1", "version(s),", "latest", "1", "@production=1"]
+        assert lines[1].split()[:5] == ["m1", "3", "version(s),", "latest", "3"]
+
+
+def test_a_foreign_file_among_aliases_is_still_reported(tmp_path: Path) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    publish_linear(registry, tmp_path, "m", "1")
+    registry.store.put_bytes("models/m/aliases/notes.txt", b"hi")
+    found, problems = registry.alias_report("m", ["models/m/aliases/notes.txt"])
+    assert found == {}
+    assert problems == ["models/m/aliases/notes.txt: not an alias record (ignored)"]
