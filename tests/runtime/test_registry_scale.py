@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import collections
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from functions.runtime.registry import Registry
+from functions.runtime.registry import Registry, manifest_key
 from functions.runtime.store import LocalStore
-from infra.cli import registry_commands
+from infra.cli import publish_commands, registry_commands
 from infra.cli.main import main
+from tests import onnx_factory
 from tests.publishing import publish_linear
 
 
@@ -101,3 +103,27 @@ def test_a_foreign_file_among_aliases_is_still_reported(tmp_path: Path) -> None:
     found, problems = registry.alias_report("m", ["models/m/aliases/notes.txt"])
     assert found == {}
     assert problems == ["models/m/aliases/notes.txt: not an alias record (ignored)"]
+
+
+@pytest.mark.parametrize("count", [25, 50])
+def test_publish_reads_a_bounded_number_of_manifests(
+    tmp_path: Path,
+    count: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Publishing version N+1 compared its file with all N manifests, a GET each (1,500 on S3
+    for a CI's 1,501st publish); now with the newest 20, where a duplicate is likeliest."""
+    local = LocalStore(tmp_path / "store")
+    first = publish_linear(Registry(local), tmp_path, "ci", "1", seed=1)
+    for version in range(2, count + 1):  # the manifests alone: what the comparison reads
+        twin = replace(first, version=str(version), created_at=first.created_at)
+        local.put_bytes(manifest_key("ci", str(version)), twin.to_json().encode())
+    path = onnx_factory.linear_classifier(tmp_path / "again.onnx", seed=1)  # = every version's
+    store = CountingStore(local)
+    monkeypatch.setattr(publish_commands, "open_store", lambda _uri: store)
+    assert main(["publish", str(path), "--name", "ci", "--labels", "a,b,c", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["version"] == str(count + 1)
+    assert doc["same_file_as"] == [str(v) for v in range(count - 19, count + 1)]
+    assert store.calls["get_bytes"] <= 20 + 2  # the newest 20 manifests, the prune record
