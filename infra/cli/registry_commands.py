@@ -25,6 +25,7 @@ from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines, prune_lines
+from infra.cli.arg_types import count
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
@@ -45,6 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("versions", help="list the versions and aliases of a model")
     p.add_argument("name", help="model name")
+    p.add_argument(
+        "--last",
+        type=count,
+        metavar="N",
+        help="only the N newest versions (reads N manifests, not one a version: 1,500 take "
+        "~1,500 requests on S3)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print one JSON document (for scripts) instead"
     )
@@ -174,7 +182,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     name = names.model_name(args.name)
     if args.json:
         doc = _model_doc(reg, name)
-        doc["versions"] = [_version_doc(reg, name, v) for v in doc["versions"]]
+        doc["versions"] = [_version_doc(reg, name, v) for v in _last(doc["versions"], args.last)]
         doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
         doc["rollouts"] = [r.to_dict() for r in RolloutBook(reg.store).all(name)]
         doc["prunes"] = prune_record(reg.store, name)["history"]
@@ -186,7 +194,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         for version, tag in _alias_tags(reg, name, alias):
             by_version.setdefault(version, []).append(tag)
     listed: list[tuple[str, ModelManifest | CorruptRecord]] = []
-    for version in reg.versions(name):
+    for version in _last(reg.versions(name), args.last):
         try:
             listed.append((version, reg.manifest(name, version)))
         except CorruptRecord as exc:
@@ -210,6 +218,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for line in [*history, *rollout_lines(reg, name), *prune_lines(reg, name)]:
         print(line)
     return 0
+
+
+def _last(versions: list[str], last: int | None) -> list[str]:
+    return versions if last is None else versions[-last:]
 
 
 def _alias_tags(reg: Registry, name: str, alias: str) -> list[tuple[str, str]]:
