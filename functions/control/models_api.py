@@ -21,6 +21,7 @@ from functions.control.schemas import (
 )
 from functions.runtime import names
 from functions.runtime.alias_preconditions import record_bytes, record_etag
+from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import Conflict, NotFound
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import version_sort_key
@@ -30,13 +31,13 @@ router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
 @router.get("", response_model=ModelList, summary="List models (in pages)")
 def list_models(plane: Plane, after: After = None, limit: int = limit_of(100)) -> ModelList:
-    listed = [n for n in plane.store.list_dirs("models") if names.is_model_name(n)]
+    # One walk of the store (a request per 1,000 keys), not two listings a model of the page:
+    # a page of 100 of 300 models cost ~235 requests (4-10 s on moto). A folder without a
+    # published version (yet) is no model: left out before paging, so a page is full.
+    listed = catalog(plane.store)
     after = None if after is None else names.model_name(after)
-    chosen, cursor = page(sorted(listed), after, limit)
-    found = []
-    for name in chosen:  # a folder without a published version (yet) is no model: skipped
-        if versions := plane.registry.versions(name, missing_ok=True):
-            found.append(_summary(plane, name, versions))
+    chosen, cursor = page(list(listed), after, limit)
+    found = [_summary(plane, name, listed[name]) for name in chosen]
     return ModelList(models=found, next=cursor)
 
 
@@ -54,8 +55,9 @@ def model_detail(
     return ModelDetail(name=name, versions=chosen, aliases=aliases, problems=problems, next=cursor)
 
 
-def _summary(plane: ControlPlane, name: str, versions: list[str]) -> ModelSummary:
-    aliases, problems = plane.registry.alias_report(name)
+def _summary(plane: ControlPlane, name: str, listed: Listed) -> ModelSummary:
+    versions = listed.versions
+    aliases, problems = plane.registry.alias_report(name, listed.alias_keys)
     return ModelSummary(
         name=name, versions=len(versions), latest=versions[-1], aliases=aliases, problems=problems
     )

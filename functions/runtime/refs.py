@@ -6,6 +6,7 @@ models/<name>/aliases/<alias>.json
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from functions.runtime import names
@@ -85,17 +86,24 @@ def watched_keys(store: ObjectStore, ref: ModelRef) -> tuple[str, ...]:
     """The keys whose change can change what `ref` resolves to (none for a pinned version):
     its alias record; for the default reference also the versions folder, and the manifest
     of each version still being published (its folder exists before its manifest does)."""
+    return tuple(watched_keys_lazily(store, ref))
+
+
+def watched_keys_lazily(store: ObjectStore, ref: ModelRef) -> Iterator[str]:
+    """`watched_keys`, the pending manifests looked for only when asked for: a store that
+    cannot stamp the alias record (S3) stops there, where finding them took a listing and a
+    HEAD per version at every resolution (1,502 requests, 12 s for a model of 1,500 versions)."""
     if ref.version:
-        return ()
+        return
     if ref.alias:
-        return (alias_key(ref.name, ref.alias),)
+        yield alias_key(ref.name, ref.alias)
+        return
+    yield alias_key(ref.name, DEFAULT_ALIAS)
     folder = f"{model_prefix(ref.name)}/versions"
-    pending = [
-        manifest_key(ref.name, v)
-        for v in store.list_dirs(folder)
-        if not store.exists(manifest_key(ref.name, v))
-    ]
-    return (alias_key(ref.name, DEFAULT_ALIAS), folder, *pending)
+    yield folder
+    for v in store.list_dirs(folder):
+        if not store.exists(manifest_key(ref.name, v)):
+            yield manifest_key(ref.name, v)
 
 
 def extra_file_name(rel: str) -> str:

@@ -42,6 +42,7 @@ from functions.runtime.aliases import (
     unchanged_record,
     weighted_target,
 )
+from functions.runtime.catalog import catalog
 from functions.runtime.errors import (
     AiaasError,
     Conflict,
@@ -128,12 +129,8 @@ class Registry:
         return str(max(numeric, default=0) + 1)
 
     def models(self) -> list[str]:
-        """Names with at least one published version (stray folders with invalid names skipped)."""
-        return [
-            n
-            for n in self.store.list_dirs("models")
-            if names.is_model_name(n) and self.versions(n, missing_ok=True)
-        ]
+        """Names with a published version, from one walk of the store (catalog.py)."""
+        return list(catalog(self.store))
 
     def versions(self, name: str, *, missing_ok: bool = False) -> list[str]:
         """Published versions of `name` in `version_sort_key` order (the last is the default)."""
@@ -317,13 +314,16 @@ class Registry:
         """The aliases of `name` that read correctly (see `alias_report` for the others)."""
         return self.alias_report(name)[0]
 
-    def alias_report(self, name: str) -> tuple[dict[str, str], list[str]]:
+    def alias_report(
+        self, name: str, keys: list[str] | None = None
+    ) -> tuple[dict[str, str], list[str]]:
         """(alias -> version for the readable aliases, what is wrong with the other entries):
-        one corrupt record or foreign file must not hide the model's other aliases."""
+        one corrupt record or foreign file must not hide the model's other aliases. `keys`:
+        the model's `aliases/` keys, when a `catalog` listed them already."""
         prefix = f"{model_prefix(name)}/aliases/"
         found: dict[str, str] = {}
         problems: list[str] = []
-        for key in self.store.list_keys(prefix.rstrip("/")):
+        for key in self.store.list_keys(prefix.rstrip("/")) if keys is None else keys:
             entry = key[len(prefix) :]
             alias = entry.removesuffix(".json")
             if entry == alias or not names.is_alias_name(alias):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
+from functions.runtime.refs import watched_keys_lazily
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.store import ObjectStore, Stamp
 
@@ -63,10 +64,12 @@ class RegistryWatch:
     @classmethod
     def of(cls, registry: Registry, ref: ModelRef) -> RegistryWatch | None:
         """A watch over `ref`'s keys; None when pinned, or when the store cannot stamp keys."""
-        stamps = tuple((key, registry.store.stamp(key)) for key in registry.watched_keys(ref))
-        if not stamps or any(stamp is None for _, stamp in stamps):
-            return None
-        return cls(registry.store, stamps)
+        stamps = []
+        for key in watched_keys_lazily(registry.store, ref):  # the alias record first
+            if (stamp := registry.store.stamp(key)) is None:
+                return None  # unstampable: the rest (a HEAD a version) would be for nothing
+            stamps.append((key, stamp))
+        return cls(registry.store, tuple(stamps)) if stamps else None
 
     def changed(self) -> bool:
         stamp = self.store.stamp

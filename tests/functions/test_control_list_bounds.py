@@ -60,7 +60,8 @@ def test_versions_come_in_pages_in_version_order(served: tuple[TestClient, S3Sto
 def test_models_and_jobs_come_in_pages(served: tuple[TestClient, S3Store]) -> None:
     client, _ = served
     models = pages(client, "/control/models", "models", 2)
-    assert [[m["name"] for m in one] for one in models] == [["alpha", "beta"], ["gamma"], ["iris"]]
+    # `half` (no manifest yet) is no model: left out before paging, so no page is short of it
+    assert [[m["name"] for m in one] for one in models] == [["alpha", "beta"], ["gamma", "iris"]]
     jobs = pages(client, "/control/batch/iris/jobs", "jobs", 2)
     assert [[j["file"] for j in one] for one in jobs] == [["a.csv", "b.csv"], ["c.csv"]]
 
@@ -98,7 +99,7 @@ def test_listing_a_model_costs_store_requests_independent_of_its_versions(
     finally:
         store.client.meta.events.unregister("before-parameter-build.s3", count)
     assert len(detail) <= 3, detail  # versions, aliases: listings, not a HEAD per version
-    assert len(calls) <= 2 + 3 * 5, calls  # models, then the same per model
+    assert calls == ["ListObjectsV2"], calls  # one walk of the store, not listings a model
 
 
 def test_mixed_versions_page_in_the_registry_order_none_skipped(
