@@ -79,8 +79,9 @@ class ModelPool:
         self._guard = threading.Lock()
         self._published = StillPublished(registry.store, self.settings.alias_ttl)
 
-    def load(self, manifest: ModelManifest) -> LoadedModel:
-        """The loaded session for `manifest`, fetching and verifying it on first use."""
+    def load(self, manifest: ModelManifest, keep: tuple[str, str] | None = None) -> LoadedModel:
+        """The loaded session for `manifest`, fetching and verifying it on first use; `keep`:
+        a version not to evict for it (a split's main, loaded just before its canary)."""
         key = (manifest.name, manifest.version)
         with self._guard:
             if key in self._models:
@@ -92,7 +93,8 @@ class ModelPool:
             with self._guard:
                 if key in self._models:
                     return self._models[key]
-                evicted = self._make_room(manifest, need)  # before the load: its peak needs it
+                # before the load: its peak needs it
+                evicted = self._make_room(manifest, need, keep)
             for gone in evicted:  # none on nearly every load: nothing to report
                 self.on_evict(*gone)
             model = LoadedModel(
@@ -115,13 +117,17 @@ class ModelPool:
         in_memory = self.cache.lands_in_memory(manifest)  # a disk call: not under `_guard`
         return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
 
-    def _make_room(self, manifest: ModelManifest, need: float) -> list[tuple[str, str]]:
+    def _make_room(
+        self, manifest: ModelManifest, need: float, keep: tuple[str, str] | None
+    ) -> list[tuple[str, str]]:
         """Evict least recently used versions until `manifest` may load: fewer than
         `max_versions` loaded, and its load's peak (`need`) fits beside what stays; the
         versions evicted. Under `_guard`."""
         evicted = []
         kept = sum(resident_bytes(model.manifest) for model in self._models.values())
         serving = {key for keys in self._serving.values() for key in keys}
+        if keep is not None:
+            serving.add(keep)
         for gone in [key for key in self._models if key not in serving]:  # oldest first
             over_count = len(self._models) >= self.max_versions
             if not over_count and kept + need <= self.usable_bytes:
@@ -187,7 +193,10 @@ class ModelPool:
             log.warning("%s: canary not served: %s", ref, problem)
         if found.canary is not None:
             try:
-                canary = self.load(found.canary)
+                # Its main stays: not yet in `_serving`, it was the least recently used when
+                # the alias had moved (what it served before still counts as served).
+                main_key = (main.manifest.name, main.manifest.version)
+                canary = self.load(found.canary, keep=main_key)
             except Exception as exc:  # a canary that cannot load must not take the alias down
                 # Its share goes to the main version, as in a warm container where the failed
                 # load leaves the previous state serving; a rollout sees the canary answer

@@ -142,3 +142,21 @@ def test_a_load_that_cannot_fit_beside_the_alias_s_versions_is_said(
         "usable of the function's memory: it may run out (raise MemorySize)"
         for version, kept in (("1", 0), ("2", 1))
     ]
+
+
+def test_an_alias_moved_onto_a_split_keeps_its_new_main_while_its_canary_loads(
+    six: Registry, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    # At the floor (2), moving an alias from m:4 onto m:5 + m:6 loaded m:5, then evicted it to
+    # load m:6 (m:4 was still "served"): m:5 answered from outside the pool, unaccounted, and
+    # was loaded again at the next refresh, a second copy beside the first.
+    six.set_alias("m", "split", "4")
+    pool = pool_of(six, tmp_path, AIAAS_MAX_VERSIONS="2")
+    loads = mocker.spy(pool.cache, "source")
+    served = ServedModel(pool, "m@split", ttl=3600)
+    assert served.current().manifest.version == "4"
+    six.set_alias_weights("m", "split", {"5": 0.5, "6": 0.5})
+    routed = served.routed()  # the directory store tells the alias changed: refreshed now
+    assert [v.manifest.version for v in routed.versions()] == ["5", "6"]
+    assert pool.load_version("m", "5") is routed.main
+    assert loads.call_count == 3  # m:4, m:5, m:6: each once
