@@ -127,3 +127,33 @@ def test_requests_arriving_together_at_a_versions_start_read_its_baseline_once(
             thread.join()
         reads.append(store.reads)
     assert set(reads) == {1}
+
+
+class _ForgottenWhileLooked(dict):  # type: ignore[type-arg]
+    """`_live` as a flush on another thread changes it: the version's baseline read finishes
+    (so `_start` finds it there) and a flush forgets it as idle before `_start` reads it."""
+
+    looks = 0
+
+    def __contains__(self, key: object) -> bool:
+        self.looks += 1
+        return self.looks == 2 or super().__contains__(key)  # `_start`'s look: there, then gone
+
+
+def test_a_version_forgotten_by_a_flush_as_a_request_looks_is_monitored_again(
+    model: LoadedModel, baseline: DriftBaseline, tmp_path: Path
+) -> None:
+    """The request read `_live[key]` after the flush popped it: KeyError, caught as a drift
+    error, which turned the version's monitoring off for the process's life."""
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", baseline.to_json().encode())
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0])
+    batch = {"x": _rows(2)}
+    answer = model.predict(batch)
+    monitor._live = _ForgottenWhileLooked()
+    monitor.record(model, batch, answer)  # this request's rows: not counted
+    monitor._live = dict(monitor._live)
+    assert monitor._live.get(("credit", "1"), "absent") == "absent"  # not turned off (None)
+    monitor.record(model, batch, answer)  # the next request reads the baseline again
+    assert monitor._live.get(("credit", "1")) is not None

@@ -117,8 +117,8 @@ class DriftMonitor:
         if due is not None and self._clock() < due:
             return None
         with self._reads:
-            if key in self._live:  # read meanwhile by another request's
-                return self._live[key]
+            if key in self._live:  # read meanwhile by another request's (or, just now,
+                return self._live.get(key)  # forgotten by a flush as idle: read again later)
             due = self._unread.get(key)
             if due is not None and self._clock() < due:  # started meanwhile by another request
                 return None
