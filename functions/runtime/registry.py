@@ -52,7 +52,7 @@ from functions.runtime.errors import (
     NotFound,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
-from functions.runtime.prune_log import pruned_versions
+from functions.runtime.prune_log import pruned_versions, version_not_found
 from functions.runtime.publishing import publish_version
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
@@ -148,7 +148,7 @@ class Registry:
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:
-            raise ModelNotFound(f"version {version!r} of model {name!r} not found") from None
+            raise version_not_found(self.store, name, version) from None
         try:
             return ModelManifest.from_json(raw, stored_as=(name, version))
         except AiaasError as exc:  # the stored manifest is broken: not the caller's request
