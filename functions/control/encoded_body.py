@@ -4,7 +4,8 @@ A client or a proxy that compresses what it sends (`Content-Encoding: gzip`, as 
 takes it) got a 400 "body is not valid JSON: not UTF-8 (byte 0x8b ...)" here, which named
 neither the encoding nor the fix. The body is inflated as the predict API inflates it
 (functions/runtime/content_coding.py): gzip or deflate within the limit, a 415 naming the
-encodings taken for any other.
+encodings taken for any other. A compressed body over the limit is a 413 as it comes (cut at
+the limit and inflated, it read as a 400 "cut short").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.runtime.content_coding import inflate
-from functions.runtime.errors import AiaasError, public_answer
+from functions.runtime.errors import AiaasError, PayloadTooLarge, public_answer
 
 MAX_INFLATED_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload: no control body nears it
 
@@ -38,6 +39,10 @@ class EncodedBody:
             if len(body) > MAX_INFLATED_BYTES or not message.get("more_body", False):
                 break
         try:
+            if len(body) > MAX_INFLATED_BYTES:  # cut here, it would inflate as "cut short"
+                raise PayloadTooLarge(
+                    f"request body is over the {MAX_INFLATED_BYTES} byte limit (compressed)"
+                )
             inflated = inflate(bytes(body), coding, MAX_INFLATED_BYTES)
         except AiaasError as exc:
             answer = JSONResponse({"error": public_answer(exc)}, status_code=int(exc.status))

@@ -177,9 +177,24 @@ class ModelPool:
                 self._models.move_to_end((name, version))
         if loaded is not None and self._published((name, version)):
             return loaded
-        with self._guard:  # pruned (or never loaded): resolved again, a 404 once it is gone
-            self._models.pop((name, version), None)
+        self.forget((name, version))  # pruned (or never loaded): resolved again, a 404 if gone
         return self.load_ref(ModelRef(name, version=version))
+
+    def still_published(self, key: tuple[str, str]) -> bool:
+        """Whether a loaded version is still in the registry: a clock comparison, a store
+        check once an alias TTL (`StillPublished`); False drops it from the pool."""
+        if self._published(key):
+            return True
+        self.forget(key)
+        return False
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """Drop a version (pruned): its session and its lock, unless a load of it holds it."""
+        with self._guard:
+            self._models.pop(key, None)
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._locks[key]
 
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))
@@ -261,8 +276,12 @@ class ServedModel:
         current = self._current
         if current is None:
             return self._load_cold()
-        if self.ref.version:
-            return current
+        if self.ref.version:  # pinned: served until pruned (checked once a TTL, as a request's)
+            main = current.main.manifest
+            if self.pool.still_published((main.name, main.version)):
+                return current
+            self._current = None  # answered now as a cold copy is: the 404 naming the prune
+            return self._load_cold()
         watch = self._watch
         if self._restored or (watch is not None and watch.changed()):
             return self._refresh_now(current)

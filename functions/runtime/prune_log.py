@@ -16,7 +16,7 @@ import random
 import time
 from typing import Any
 
-from functions.runtime.errors import Conflict, CorruptRecord, NotFound
+from functions.runtime.errors import AiaasError, Conflict, CorruptRecord, ModelNotFound, NotFound
 from functions.runtime.refs import model_prefix
 from functions.runtime.store_api import ObjectChanged, ObjectStore
 
@@ -78,3 +78,19 @@ def _parse(name: str, raw: bytes) -> dict[str, Any]:
             public_message=f"the prune record of model {name!r} is corrupt in the registry",
         ) from exc
     return {"pruned": pruned, "history": history}
+
+
+def version_not_found(store: ObjectStore, name: str, version: str) -> ModelNotFound:
+    """The 404 for `name:version` missing: one that says so when `aiaas prune` (or a control-plane delete) deleted it (a
+    deployment pinned to it, warm or cold, then names the fix); the prune record is read only
+    here, once the manifest is found missing."""
+    try:
+        pruned = version in pruned_versions(store, name)
+    except AiaasError:  # a record that cannot be read: the plain 404 still holds
+        pruned = False
+    if not pruned:
+        return ModelNotFound(f"version {version!r} of model {name!r} not found")
+    return ModelNotFound(
+        f"version {version!r} of model {name!r} was deleted (pruned; `aiaas versions {name}` "
+        "shows when): point the deployment at an alias (@production) or a published version"
+    )

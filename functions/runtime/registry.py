@@ -42,7 +42,7 @@ from functions.runtime.aliases import (
     unchanged_record,
     weighted_target,
 )
-from functions.runtime.catalog import catalog
+from functions.runtime.catalog import alias_targets, catalog
 from functions.runtime.errors import (
     AiaasError,
     Conflict,
@@ -50,10 +50,9 @@ from functions.runtime.errors import (
     ModelNotFound,
     ModelUnavailable,
     NotFound,
-    StoreError,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
-from functions.runtime.prune_log import pruned_versions
+from functions.runtime.prune_log import pruned_versions, version_not_found
 from functions.runtime.publishing import publish_version
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
@@ -149,7 +148,7 @@ class Registry:
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:
-            raise ModelNotFound(f"version {version!r} of model {name!r} not found") from None
+            raise version_not_found(self.store, name, version) from None
         try:
             return ModelManifest.from_json(raw, stored_as=(name, version))
         except AiaasError as exc:  # the stored manifest is broken: not the caller's request
@@ -317,26 +316,10 @@ class Registry:
     def alias_report(
         self, name: str, keys: list[str] | None = None
     ) -> tuple[dict[str, str], list[str]]:
-        """(alias -> version for the readable aliases, what is wrong with the other entries):
-        one corrupt record or foreign file must not hide the model's other aliases. `keys`:
-        the model's `aliases/` keys, when a `catalog` listed them already."""
-        prefix = f"{model_prefix(name)}/aliases/"
-        found: dict[str, str] = {}
-        problems: list[str] = []
-        for key in self.store.list_keys(prefix.rstrip("/")) if keys is None else keys:
-            entry = key[len(prefix) :]
-            alias = entry.removesuffix(".json")
-            if entry == alias or not names.is_alias_name(alias):
-                problems.append(f"{key}: not an alias record (ignored)")
-                continue
-            try:
-                version = self.alias(name, alias)
-            except StoreError as exc:
-                problems.append(exc.message)
-                continue
-            if version is not None:
-                found[alias] = version
-        return found, problems
+        """(alias -> version for the readable aliases, what is wrong with the other entries);
+        `alias_targets` for each one's whole target, from the same single read."""
+        targets, problems = alias_targets(self, name, keys)
+        return {alias: target.version for alias, target in targets.items()}, problems
 
     def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
         """Remove an alias, whatever its record holds (a corrupt one included); with `when`,

@@ -10,7 +10,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.aliases import AliasTarget
-from functions.runtime.catalog import Listed, catalog
+from functions.runtime.catalog import Listed, alias_targets, catalog
 from functions.runtime.errors import (
     BadRequest,
     CorruptRecord,
@@ -134,20 +134,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for name, listed in models.items():
         versions = listed.versions
-        found, problems = reg.alias_report(name, listed.alias_keys)
-        aliases = " ".join(f"@{a}={_described(reg, name, a, v)}" for a, v in sorted(found.items()))
+        found, problems = alias_targets(reg, name, listed.alias_keys)  # one read a record
+        aliases = " ".join(f"@{a}={_described(t)}" for a, t in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
             print(f"  ! {problem}")
     return 0
 
 
-def _described(reg: Registry, name: str, alias: str, version: str) -> str:
+def _described(target: AliasTarget) -> str:
     """`2`, or for a split alias `1:90%,2:10%`."""
-    target = reg.alias_target(name, alias)
-    weights = None if target is None else target.weights()
+    weights = target.weights()
     if weights is None:
-        return version
+        return target.version
     return ",".join(f"{v}:{w * 100:.4g}%" for v, w in weights.items())
 
 
@@ -189,9 +188,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     by_version: dict[str, list[str]] = {}
-    found, problems = reg.alias_report(name)
-    for alias in found:
-        for version, tag in _alias_tags(reg, name, alias):
+    found, problems = alias_targets(reg, name)  # one read a record
+    for alias, target in found.items():
+        for version, tag in _alias_tags(alias, target):
             by_version.setdefault(version, []).append(tag)
     listed: list[tuple[str, ModelManifest | CorruptRecord]] = []
     for version in _last(reg.versions(name), args.last):
@@ -224,12 +223,11 @@ def _last(versions: list[str], last: int | None) -> list[str]:
     return versions if last is None else versions[-last:]
 
 
-def _alias_tags(reg: Registry, name: str, alias: str) -> list[tuple[str, str]]:
+def _alias_tags(alias: str, target: AliasTarget) -> list[tuple[str, str]]:
     """(version, `@alias`) pairs; `@alias:10%` on each version of a split alias."""
-    target = reg.alias_target(name, alias)
-    weights = None if target is None else target.weights()
-    if target is None or weights is None:
-        return [(v, f"@{alias}") for v in ([] if target is None else [target.version])]
+    weights = target.weights()
+    if weights is None:
+        return [(target.version, f"@{alias}")]
     return [(v, f"@{alias}:{w * 100:.4g}%") for v, w in weights.items()]
 
 

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from functions.runtime import still_published
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import ModelNotFound
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
@@ -22,6 +25,10 @@ from tests.functions.test_predict_events import body_of, load_event
 from tests.publishing import publish_three
 
 TTL = 60.0
+PRUNED_2 = (
+    "version '2' of model 'm' was deleted (pruned; `aiaas versions m` shows when): point the "
+    "deployment at an alias (@production) or a published version"
+)
 
 
 @pytest.fixture
@@ -62,5 +69,56 @@ def test_a_pruned_pinned_version_answers_until_the_ttl_then_404s(
     monkeypatch.setattr(still_published, "monotonic", lambda: later)
     answer = handler(pinned("2"), None)
     assert answer["statusCode"] == 404
-    assert body_of(answer) == {"error": "version '2' of model 'm' not found"}
+    assert body_of(answer) == {"error": PRUNED_2}
     assert handler(pinned("1"), None)["statusCode"] == 200  # the alias's: never pruned
+
+
+def plain() -> dict[str, Any]:
+    event = copy.deepcopy(load_event("predict_simple"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/models/m/predict"
+    event["pathParameters"] = {"name": "m"}
+    event["body"] = json.dumps({"inputs": [[0.1, 0.2, 0.3, 0.4]]})
+    event["headers"].pop("content-length")
+    return event
+
+
+def test_a_deployment_pinned_to_a_pruned_version_404s_after_the_ttl_as_a_cold_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`AIAAS_MODEL_SELECTOR=:2`: a warm copy served 2 forever after `aiaas prune` deleted it
+    (the pinned reference was never checked again) while every cold start failed."""
+    store = tmp_path / "store"
+    publish_three(Registry(LocalStore(store)), tmp_path)
+    env = {
+        "AIAAS_MODEL": "m",
+        "AIAAS_MODEL_SELECTOR": ":2",
+        "AIAAS_STORE": str(store),
+        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
+        "AIAAS_ALIAS_TTL": str(TTL),
+    }
+    warm = load_handler("functions.predict.handler.handler", env)
+    answer = warm(plain(), None)
+    assert (answer["statusCode"], body_of(answer)["version"]) == (200, "2")
+    assert main(["--store", str(store), "prune", "m", "--keep", "0", "--yes"]) == 0
+    assert warm(plain(), None)["statusCode"] == 200  # within the TTL: no store call
+    later = time.monotonic() + TTL + 1
+    monkeypatch.setattr(still_published, "monotonic", lambda: later)
+    cold = load_handler("functions.predict.handler.handler", env)
+    for handler in (warm, cold, warm):
+        answer = handler(plain(), None)
+        assert (answer["statusCode"], body_of(answer)) == (404, {"error": PRUNED_2})
+
+
+def test_a_pruned_version_leaves_no_lock_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`load_version` dropped a pruned version's session but kept its lock: one a version."""
+    registry = publish_three(Registry(LocalStore(tmp_path / "store")), tmp_path)
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    assert pool.load_version("m", "2").manifest.version == "2"
+    assert main(["--store", str(tmp_path / "store"), "prune", "m", "--keep", "0", "--yes"]) == 0
+    later = time.monotonic() + pool.settings.alias_ttl + 1
+    monkeypatch.setattr(still_published, "monotonic", lambda: later)
+    with pytest.raises(ModelNotFound, match=r"was deleted \(pruned"):
+        pool.load_version("m", "2")
+    assert ("m", "2") not in pool._locks

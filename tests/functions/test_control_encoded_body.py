@@ -1,0 +1,61 @@
+"""A compressed control-plane body over the limit is a 413 naming the limit: it was cut at the
+limit, then inflated, and answered 400 "cut short", which named neither the size nor the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import zlib
+
+import orjson
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from functions.control import encoded_body
+from functions.control.encoded_body import EncodedBody
+
+LIMIT = 4096
+
+
+async def reached_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("an over-limit body must not reach the app")
+
+
+def answer_to(body: bytes, chunk: int = 1024) -> tuple[int, dict[str, str]]:
+    """What EncodedBody answers a gzip PUT of `body`, sent in `chunk`-byte messages."""
+    parts = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    messages: list[Message] = [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/control/models/m/aliases/a",
+        "headers": [(b"content-encoding", b"gzip"), (b"content-type", b"application/json")],
+    }
+    asyncio.run(EncodedBody(reached_app)(scope, receive, send))
+    status = sent[0]["status"]
+    return status, orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def test_a_compressed_body_over_the_limit_is_a_413_saying_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(encoded_body, "MAX_INFLATED_BYTES", LIMIT)
+    packer = zlib.compressobj(wbits=31)  # gzip; random bytes do not shrink
+    packed = packer.compress(os.urandom(3 * LIMIT)) + packer.flush()
+    assert len(packed) > LIMIT
+    # cut just past the limit, the prefix inflated to less than it: was 400 "cut short"
+    assert answer_to(packed, chunk=LIMIT + 1) == (
+        413,
+        {"error": f"request body is over the {LIMIT} byte limit (compressed)"},
+    )
