@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -166,3 +167,13 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
             f"--dist loadgroup did not group {len(ungrouped)} tests (first: {ungrouped[0]});"
             " is pytest newer than pyproject.toml's dev pin allows?"
         )
+
+
+@pytest.fixture
+def switching() -> Iterator[None]:
+    """Threads switched as often as the interpreter can: a race shows within a few thousand
+    calls rather than once a day."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import io
 import itertools
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from functions.predict.capture import CaptureTap
 from functions.predict.metric_names import SHADOW_DROPPED
@@ -23,16 +20,6 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 
 THREADS = 8  # requests served at once (and the replay channel's thread)
-
-
-@pytest.fixture
-def switching() -> Iterator[None]:
-    """Threads switched as often as the interpreter can: a race shows within a few thousand
-    calls rather than once a day."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
 
 
 def test_lines_stamped_on_many_threads_each_carry_their_own_second(

@@ -4,9 +4,7 @@ requests arrive at its start (a real ONNX model, baseline and store)."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +20,6 @@ from functions.runtime.store import LocalStore
 from tests import onnx_factory
 
 LABELS = ("a", "b", "c")
-
-
-@pytest.fixture
-def switching() -> Iterator[None]:
-    """Threads switched as often as the interpreter can: a race shows within a few thousand
-    calls rather than once a day."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
 
 
 @pytest.fixture(scope="module")
