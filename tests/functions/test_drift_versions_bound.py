@@ -21,19 +21,27 @@ from functions.runtime.store import LocalStore
 from tests import onnx_factory
 
 
-def test_a_version_idle_for_a_whole_interval_is_forgotten_and_counted_again_later(
-    tmp_path: Path,
-) -> None:
-    store = LocalStore(tmp_path / "store")
+def _with_baselines(
+    store: LocalStore, tmp_path: Path, versions: list[str]
+) -> tuple[dict[str, LoadedModel], np.ndarray]:
+    """Versions of model `m` (one ONNX file), each with a baseline in `store`; the training rows."""
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=3)
     train = np.random.default_rng(0).normal(size=(300, 3))
     base = drift_baseline.build(train, ("a", "b", "c")).to_json().encode()
-    versions = [str(v) for v in range(1, 13)]
     models = {}
     for v in versions:
         store.put_bytes(f"{version_prefix('m', v)}/{BASELINE_FILE}", base)
         manifest = onnx_factory.manifest_for(path, "m", v, labels=("x", "y", "z"))
         models[v] = LoadedModel(manifest, path)
+    return models, train
+
+
+def test_a_version_idle_for_a_whole_interval_is_forgotten_and_counted_again_later(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    versions = [str(v) for v in range(1, 13)]
+    models, train = _with_baselines(store, tmp_path, versions)
     now = [0.0]
     monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0])
     batch = {"x": train[:4].astype(np.float32)}
@@ -70,14 +78,7 @@ def test_two_flushes_at_once_leave_every_version_monitored(tmp_path: Path) -> No
     server's life. One flush is in flight at a time now: the second request skips its own,
     and what it counted is written by the next."""
     store = _FlushedMeanwhile(tmp_path / "store")
-    path = onnx_factory.linear_classifier(tmp_path / "m.onnx", features=3)
-    train = np.random.default_rng(0).normal(size=(300, 3))
-    base = drift_baseline.build(train, ("a", "b", "c")).to_json().encode()
-    models = {}
-    for v in ("1", "2"):
-        store.put_bytes(f"{version_prefix('m', v)}/{BASELINE_FILE}", base)
-        manifest = onnx_factory.manifest_for(path, "m", v, labels=("x", "y", "z"))
-        models[v] = LoadedModel(manifest, path)
+    models, train = _with_baselines(store, tmp_path, ["1", "2"])
     now = [0.0]
     monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0])
     batch = {"x": train[:4].astype(np.float32)}

@@ -34,16 +34,22 @@ PRUNED_2 = (
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[Callable[..., Any], str]:
     """The predict function of m (1, 2, 3; @production at 1), and its store."""
+    env = published_env(tmp_path, "@production")
+    return load_handler("functions.predict.handler.handler", env), env["AIAAS_STORE"]
+
+
+def published_env(tmp_path: Path, selector: str) -> dict[str, str]:
+    """m (1, 2, 3; @production at 1) published in a store under `tmp_path`, and the predict
+    function's environment serving it by `selector`."""
     store = tmp_path / "store"
     publish_three(Registry(LocalStore(store)), tmp_path)
-    env = {
+    return {
         "AIAAS_MODEL": "m",
-        "AIAAS_MODEL_SELECTOR": "@production",
+        "AIAAS_MODEL_SELECTOR": selector,
         "AIAAS_STORE": str(store),
         "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
         "AIAAS_ALIAS_TTL": str(TTL),
     }
-    return load_handler("functions.predict.handler.handler", env), str(store)
 
 
 def pinned(version: str) -> dict[str, Any]:
@@ -87,15 +93,8 @@ def test_a_deployment_pinned_to_a_pruned_version_404s_after_the_ttl_as_a_cold_on
 ) -> None:
     """`AIAAS_MODEL_SELECTOR=:2`: a warm copy served 2 forever after `aiaas prune` deleted it
     (the pinned reference was never checked again) while every cold start failed."""
-    store = tmp_path / "store"
-    publish_three(Registry(LocalStore(store)), tmp_path)
-    env = {
-        "AIAAS_MODEL": "m",
-        "AIAAS_MODEL_SELECTOR": ":2",
-        "AIAAS_STORE": str(store),
-        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
-        "AIAAS_ALIAS_TTL": str(TTL),
-    }
+    env = published_env(tmp_path, ":2")
+    store = Path(env["AIAAS_STORE"])
     warm = load_handler("functions.predict.handler.handler", env)
     answer = warm(plain(), None)
     assert (answer["statusCode"], body_of(answer)["version"]) == (200, "2")
