@@ -9,9 +9,12 @@ Rule (documented in docs/text.md): the tokenizer's own normalizer, pre-tokenizer
 post-processor (special tokens such as [CLS] ... [SEP]); a text longer than `max_length` tokens,
 special tokens included, is cut at the end (`longest_first`, right side, as a `transformers`
 pipeline with `truncation=True` does), or at the start when tokenizer.json's own truncation says
-`direction: left` (its user keeps a text's end, and their own `encode` does); a batch is right-padded with the pad id to its longest
-row, or to the ids input's fixed width. The attention mask and token type ids are filled when
-the model has those inputs.
+`direction: left` (its user keeps a text's end, and their own `encode` does). A batch is padded
+as tokenizer.json's own padding says (its side, pad id, pad type id, `pad_to_multiple_of`, a
+fixed length), as its user's `encode_batch` pads: decoder classifiers (GPT-2 style, pooling the
+last position) are trained left-padded. With no padding in the file, rows are right-padded with
+the pad id to the longest; an ids input of fixed width is always padded to that width. The
+attention mask and token type ids are filled when the model has those inputs.
 
 Needs the `tokenizers` package (the `text` extra); it is imported only to load such a model.
 """
@@ -79,6 +82,32 @@ def pad_id(tokenizer: Any) -> int:
     return 0
 
 
+def padding_rule(tokenizer: Any, width: int | None) -> dict[str, Any]:
+    """`enable_padding`'s arguments: tokenizer.json's own padding (side, pad id and token, pad
+    type id, multiple, fixed length), as its user's `encode_batch` pads, else right with
+    `pad_id`; an ids input of fixed `width` takes exactly that width (a multiple past it would
+    not fit the model)."""
+    own = tokenizer.padding or {}
+    rule: dict[str, Any] = {
+        "direction": "left" if own.get("direction") == "left" else "right",
+        "pad_id": pad_id(tokenizer),
+        "pad_type_id": int(own.get("pad_type_id") or 0),
+        "length": width or own.get("length"),
+        "pad_to_multiple_of": None if width else own.get("pad_to_multiple_of"),
+    }
+    if own.get("pad_token"):  # only the pad's token string, which explanations never show
+        rule["pad_token"] = own["pad_token"]
+    return rule
+
+
+def padded_width(max_length: int, rule: Mapping[str, Any]) -> int:
+    """The widest row the tokenizer gives: the longest text's max_length, or the fixed length,
+    rounded up to the multiple, so the ids its own users send may be as wide."""
+    width = max(max_length, rule.get("length") or 0)
+    multiple = rule.get("pad_to_multiple_of") or 1
+    return -(-width // multiple) * multiple
+
+
 def truncation_side(tokenizer: Any) -> str:
     """Where a long text is cut: "right" (its first tokens kept), or "left" when tokenizer.json's
     own truncation says so (its user kept a text's last tokens in training)."""
@@ -114,7 +143,9 @@ class HfTokenizer:
         self.pad_id = pad_id(self.tokenizer)
         self.side = truncation_side(self.tokenizer)
         self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction=self.side)
-        self.tokenizer.enable_padding(pad_id=self.pad_id, length=width)
+        self.padding = padding_rule(self.tokenizer, width)
+        self.tokenizer.enable_padding(**self.padding)
+        self.width = padded_width(max_length, self.padding)
         # Without character offsets, which serving never reads: ~15% less per batch
         # (tokenizers >= 0.21; older versions have the plain one only).
         self._encode_batch = getattr(

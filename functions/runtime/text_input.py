@@ -47,6 +47,9 @@ class TextInput:
     field: str
     max_length: int
     vocab_size: int | None = None  # ids sent as such must be below it (None: not recorded)
+    # The widest row its tokenizer pads to, when past max_length (tokenizer.json's
+    # pad_to_multiple_of or fixed length): ids its users' own encode gives may be that wide.
+    max_width: int | None = None
 
 
 def text_input(manifest: ModelManifest) -> TextInput | None:
@@ -61,7 +64,14 @@ def text_input(manifest: ModelManifest) -> TextInput | None:
         return None
     # The embedding's rows where recorded (spare rows past the tokenizer's are valid indices).
     rows = pre.get("embedding_rows", pre.get("vocab_size"))
-    return TextInput(name, field, length, rows if isinstance(rows, int) else None)
+    width = pre.get("max_width")
+    return TextInput(
+        name,
+        field,
+        length,
+        rows if isinstance(rows, int) else None,
+        width if isinstance(width, int) and width > length else None,
+    )
 
 
 def batch_view(manifest: ModelManifest) -> ModelManifest:
@@ -134,7 +144,7 @@ class TextFeeds:
         answer with no error. Each a 422 that says the limit."""
         if ids is None or ids.ndim != 2:
             return
-        limit = self.text.max_length
+        limit = self.text.max_width or self.text.max_length
         if ids.shape[1] > limit:
             raise InvalidInput(
                 f"input '{self.text.input}' has {ids.shape[1]} tokens a row; this model reads "

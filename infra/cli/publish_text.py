@@ -283,6 +283,8 @@ def text_setup(
     model = work / "model.onnx"
     embed_document(path, model, hf_tokenizer.METADATA_KEY, document)
     notes.append(f"raw text in: texts longer than {longest} tokens are {_cut(served)}")
+    if served.padding["direction"] == "left":
+        notes.append("batches are padded on the left, as tokenizer.json says")
     return TextSetup(
         replace(
             manifest,
@@ -310,6 +312,18 @@ def _cut(served: HfTokenizer) -> str:
     return f"cut to the first {served.max_length}"
 
 
+def _padding(served: HfTokenizer) -> str:
+    rule = served.padding
+    multiple = rule.get("pad_to_multiple_of")
+    fixed = rule.get("length")
+    size = f"to {fixed}" if fixed else "to the longest"
+    return (
+        f"{rule['direction']} side with id {served.pad_id}, {size}"
+        + (f", a multiple of {multiple}" if multiple else "")
+        + " (tokenizer.json's padding)"
+    )
+
+
 def _preprocessing(
     inputs: HfInputs, served: HfTokenizer, size: int, field: str, found: Embeddings
 ) -> dict[str, Any]:
@@ -326,6 +340,10 @@ def _preprocessing(
         "truncation": f"longest_first, {served.side} side: the {kept} {length} tokens, special "
         "tokens included",
     }
+    if served.padding["direction"] == "left" or served.width > length:
+        pre["padding"] = _padding(served)
+    if served.width > length:  # ids its users' own encode pads this wide are accepted
+        pre["max_width"] = served.width
     if inputs.mask:
         pre["mask_input"] = inputs.mask
     if inputs.type_ids:
