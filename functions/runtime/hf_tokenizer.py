@@ -82,17 +82,19 @@ def pad_id(tokenizer: Any) -> int:
     return 0
 
 
-def padding_rule(tokenizer: Any, width: int | None) -> dict[str, Any]:
+def padding_rule(tokenizer: Any, max_length: int, width: int | None) -> dict[str, Any]:
     """`enable_padding`'s arguments: tokenizer.json's own padding (side, pad id and token, pad
     type id, multiple, fixed length), as its user's `encode_batch` pads, else right with
     `pad_id`; an ids input of fixed `width` takes exactly that width (a multiple past it would
-    not fit the model)."""
+    not fit the model). A fixed length under max_length becomes max_length: padding never cuts,
+    so a longer text would leave the batch's rows of different widths."""
     own = tokenizer.padding or {}
+    fixed = own.get("length")
     rule: dict[str, Any] = {
         "direction": "left" if own.get("direction") == "left" else "right",
         "pad_id": pad_id(tokenizer),
         "pad_type_id": int(own.get("pad_type_id") or 0),
-        "length": width or own.get("length"),
+        "length": width or (max(fixed, max_length) if fixed else None),
         "pad_to_multiple_of": None if width else own.get("pad_to_multiple_of"),
     }
     if own.get("pad_token"):  # only the pad's token string, which explanations never show
@@ -143,7 +145,7 @@ class HfTokenizer:
         self.pad_id = pad_id(self.tokenizer)
         self.side = truncation_side(self.tokenizer)
         self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction=self.side)
-        self.padding = padding_rule(self.tokenizer, width)
+        self.padding = padding_rule(self.tokenizer, max_length, width)
         self.tokenizer.enable_padding(**self.padding)
         self.width = padded_width(max_length, self.padding)
         # Without character offsets, which serving never reads: ~15% less per batch

@@ -180,6 +180,13 @@ def _run_failure(
             "in some Reshapes, e.g. of nn.MultiheadAttention): export with dynamo=True, or run "
             "the file on another length to check"
         )
+    if tokenizer.width > tokenizer.max_length:  # the file's multiple or fixed length pads past
+        return (
+            f"the model fails on a text of {tokenizer.max_length} tokens padded to "
+            f"{tokenizer.width} ids, as tokenizer.json's padding ({_padding(tokenizer)}) pads "
+            f"it: {str(exc)[:300]}; give a --max-length that padding keeps within the positions "
+            "the model reads, or save the tokenizer with a padding that fits"
+        )
     return (
         f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
         "--max-length with the number of positions it reads"
@@ -317,10 +324,8 @@ def _padding(served: HfTokenizer) -> str:
     multiple = rule.get("pad_to_multiple_of")
     fixed = rule.get("length")
     size = f"to {fixed}" if fixed else "to the longest"
-    return (
-        f"{rule['direction']} side with id {served.pad_id}, {size}"
-        + (f", a multiple of {multiple}" if multiple else "")
-        + " (tokenizer.json's padding)"
+    return f"{rule['direction']} side with id {served.pad_id}, {size}" + (
+        f", a multiple of {multiple}" if multiple else ""
     )
 
 

@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -24,9 +25,10 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
+from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from tests import hf_gpt2
+from tests import hf_gpt2, hf_transformer
 from tests.batch_support import read_jsonl, run
 from tests.infra.test_publish_tokenizer import publish
 from tests.infra.test_serve import ServeProcess, start_serve
@@ -91,9 +93,7 @@ def http(server: ServeProcess) -> Iterator[httpx.Client]:
 
 def test_manifest_records_the_padding(built: tuple[LocalStore, Path, Path]) -> None:
     pre = Registry(built[0]).manifest(MODEL, "1").preprocessing
-    assert pre["padding"] == (
-        "left side with id 0, to the longest, a multiple of 8 (tokenizer.json's padding)"
-    )
+    assert pre["padding"] == ("left side with id 0, to the longest, a multiple of 8")
     assert (pre["max_length"], pre["max_width"]) == (20, 24)
 
 
@@ -163,3 +163,48 @@ def test_batch_text_columns(
         logits = [[float(v) for v in row[1:4]] for row in parsed]
         assert [row[4] for row in parsed] == labels
     np.testing.assert_allclose(logits, reference, atol=1e-4)
+
+
+def test_a_multiple_that_pads_past_the_positions_is_refused_saying_so(tmp_path: Path) -> None:
+    """BERT's tokenizer.json padding to a multiple of 8 over a model of 20 positions: a
+    20-token text is padded to 24 ids, as the user's own encode_batch pads it."""
+    model = hf_transformer.transformer(tmp_path / "m.onnx", positions=20)
+    own = Tokenizer.from_file(str(hf_transformer.tokenizer_json(tmp_path / "t.json")))
+    own.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=8)
+    own.save(str(tmp_path / "t.json"))
+    store = LocalStore(tmp_path / "store")
+    argv = ("--labels", "a,b,c", "--tokenizer", str(tmp_path / "t.json"))
+    code, _, err = publish(store, model, *argv)
+    assert code == 1
+    assert "fails on a text of 20 tokens padded to 24 ids, as tokenizer.json's padding (right " \
+        "side with id 0, to the longest, a multiple of 8) pads it" in err, err  # fmt: skip
+    code, _, err = publish(store, model, *argv, "--max-length", "16")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("padding", "width", "shape"),
+    [
+        ({"length": 24}, None, 24),  # a fixed length: every row as wide, as the user's own
+        ({"length": 8}, None, 20),  # under max_length: rows as wide as the longest may be
+        ({"pad_to_multiple_of": 8, "direction": "left"}, 30, 30),  # the input's fixed width
+    ],
+)
+def test_served_ids_are_the_files_own_padding(
+    tmp_path: Path, padding: dict[str, Any], width: int | None, shape: int
+) -> None:
+    own = Tokenizer.from_file(str(hf_transformer.tokenizer_json(tmp_path / "t.json")))
+    own.enable_padding(pad_id=0, pad_token="[PAD]", pad_type_id=1, **padding)
+    inputs = HfInputs("input_ids", "attention_mask", "token_type_ids")
+    served = HfTokenizer(own.to_str(), 20, inputs, width).feeds(TEXTS[:3], "input_ids")
+    if width:
+        own.enable_padding(pad_id=0, pad_token="[PAD]", pad_type_id=1, length=width,
+                           direction="left")  # fmt: skip
+    if padding.get("length") == 8:  # the user's own: rows of 8, 12 and 20 ids, not a table
+        own.enable_padding(pad_id=0, pad_token="[PAD]", pad_type_id=1, length=20)
+    own.enable_truncation(20)
+    expected = own.encode_batch(TEXTS[:3])
+    assert served["input_ids"].shape == (3, shape)
+    np.testing.assert_array_equal(served["input_ids"], [e.ids for e in expected])
+    np.testing.assert_array_equal(served["attention_mask"], [e.attention_mask for e in expected])
+    np.testing.assert_array_equal(served["token_type_ids"], [e.type_ids for e in expected])
