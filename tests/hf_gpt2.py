@@ -26,12 +26,13 @@ LABELS = ("billing", "delivery", "technical")
 
 def tokenizer_json(
     path: Path,
-    direction: str = "left",
+    direction: str | None = "left",
     multiple_of: int | None = 8,
     truncation: dict[str, object] | None = None,
 ) -> Path:
     """Byte-level BPE with `<|endoftext|>` as pad; padding (and truncation) set as the user's
-    training script did, which `Tokenizer.save` writes into tokenizer.json."""
+    training script did, which `Tokenizer.save` writes into tokenizer.json (`direction` None:
+    no padding, as GPT-2's own tokenizer.json has)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -46,9 +47,10 @@ def tokenizer_json(
     tokenizer.train_from_iterator(hf_roberta.CORPUS, trainer)
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     pad = tokenizer.token_to_id(EOT)
-    tokenizer.enable_padding(
-        direction=direction, pad_id=pad, pad_token=EOT, pad_to_multiple_of=multiple_of
-    )
+    if direction is not None:
+        tokenizer.enable_padding(
+            direction=direction, pad_id=pad, pad_token=EOT, pad_to_multiple_of=multiple_of
+        )
     if truncation is not None:
         tokenizer.enable_truncation(**truncation)  # type: ignore[arg-type]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import hf_tokenizer
@@ -25,20 +24,17 @@ from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerErr
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli.model_files import place_data_files
+from infra.cli.text_smoke import MASK_NAMES, describe_padding, smoke_test
 from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
 
 TOKENIZER_FILE = "tokenizer.json"
 IDS_NAMES = ("input_ids", "ids", "tokens")
-# The names exporters give the mask and the type ids: Hugging Face's first, then Google's BERT
-# (TF checkpoints through tf2onnx, the ONNX model zoo's BERT-SQuAD) and common variants.
-MASK_NAMES = ("attention_mask", "input_mask", "mask")
+# The names exporters give the type ids (the mask's: text_smoke.MASK_NAMES): Hugging Face's
+# first, then Google's BERT (tf2onnx, the ONNX model zoo's BERT-SQuAD) and common variants.
 TYPE_IDS_NAMES = ("token_type_ids", "segment_ids", "type_ids")
 # Embedding tables are often padded past the vocabulary to a multiple of 64 or 128 rows, for
 # speed (GPT-2 style exports, OPT, Phi): that many spare rows are not a mismatch; more are.
 SPARE_ROWS = 128
-# A padded row's outputs may differ from the row's alone by this share of their size (int8
-# variants scale activations per batch); more is a model that does not ignore padding.
-PADDING_TOLERANCE = 0.05
 # Special tokens a model reads around every text, as BERT's and RoBERTa's post-processors add them.
 SPECIAL_PAIRS = (("[CLS]", "[SEP]"), ("<s>", "</s>"))
 
@@ -148,78 +144,6 @@ def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer:
     return int(length)
 
 
-def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str) -> None:
-    """The model fed by serving's tokenizer, on a short text and one past max_length; and the
-    short text's answer the same alone as padded in that batch, as serving pads a request."""
-    longest = " ".join(["a"] * (tokenizer.max_length * 2))
-    try:
-        batch = session.run(None, tokenizer.feeds(["a", longest], ids_input))
-        alone = session.run(None, tokenizer.feeds(["a"], ids_input))
-    except Exception as exc:  # onnxruntime raises untyped errors
-        raise BadRequest(_run_failure(session, tokenizer, ids_input, exc)) from None
-    names = [o.name for o in session.get_outputs()]
-    for name, padded, own in zip(names, batch, alone, strict=True):
-        change = padding_change(np.asarray(padded), np.asarray(own))
-        if change is not None:
-            raise BadRequest(_padding_error(name, change, tokenizer.inputs.mask))
-
-
-def _run_failure(
-    session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str, exc: Exception
-) -> str:
-    """Why the smoke test failed: past the positions (give --max-length), or on any length but
-    the traced one (torch.onnx.export's tracer can bake the example's length into Reshapes)."""
-    feeds = tokenizer.feeds(["a"], ids_input)
-    try:
-        session.run(None, feeds)
-    except Exception as short:  # onnxruntime raises untyped errors
-        return (
-            f"the model fails on a text of {feeds[ids_input].shape[1]} tokens as well as on one "
-            f"of {tokenizer.max_length}: {str(short)[:300]}; its graph seems to fix the sequence "
-            "length it was exported with (torch.onnx.export's tracer keeps the example's length "
-            "in some Reshapes, e.g. of nn.MultiheadAttention): export with dynamo=True, or run "
-            "the file on another length to check"
-        )
-    if tokenizer.width > tokenizer.max_length:  # the file's multiple or fixed length pads past
-        return (
-            f"the model fails on a text of {tokenizer.max_length} tokens padded to "
-            f"{tokenizer.width} ids, as tokenizer.json's padding ({_padding(tokenizer)}) pads "
-            f"it: {str(exc)[:300]}; give a --max-length that padding keeps within the positions "
-            "the model reads, or save the tokenizer with a padding that fits"
-        )
-    return (
-        f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "
-        "--max-length with the number of positions it reads"
-    )
-
-
-def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
-    """How far the first row of a padded batch's float output is from the row alone, when more
-    than quantization noise (int8's activations are scaled per batch: ~1% seen); else None."""
-    if padded.dtype.kind != "f" or padded.ndim == 0 or alone.shape[:1] != (1,):
-        return None
-    first, own = padded[:1].astype(np.float64), alone.astype(np.float64)
-    if first.shape != own.shape:
-        return None
-    change = float(np.max(np.abs(first - own), initial=0.0))
-    scale = max(1.0, float(np.max(np.abs(own), initial=0.0)))
-    return change if change > PADDING_TOLERANCE * scale else None
-
-
-def _padding_error(output: str, change: float, mask: str | None) -> str:
-    why = (
-        f"it does not mask the padding with its '{mask}' input"
-        if mask
-        else f"it reads no attention mask {_names(MASK_NAMES)}: export it with one, as "
-        "Hugging Face exports do"
-    )
-    return (
-        f"the model's answer for a text changes when a longer text in the same request pads it "
-        f"('{output}' moves by {change:.3g}), so callers would get answers that depend on "
-        f"their batch: {why}"
-    )
-
-
 def _varint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -319,16 +243,6 @@ def _cut(served: HfTokenizer) -> str:
     return f"cut to the first {served.max_length}"
 
 
-def _padding(served: HfTokenizer) -> str:
-    rule = served.padding
-    multiple = rule.get("pad_to_multiple_of")
-    fixed = rule.get("length")
-    size = f"to {fixed}" if fixed else "to the longest"
-    return f"{rule['direction']} side with id {served.pad_id}, {size}" + (
-        f", a multiple of {multiple}" if multiple else ""
-    )
-
-
 def _preprocessing(
     inputs: HfInputs, served: HfTokenizer, size: int, field: str, found: Embeddings
 ) -> dict[str, Any]:
@@ -346,7 +260,7 @@ def _preprocessing(
         "tokens included",
     }
     if served.padding["direction"] == "left" or served.width > length:
-        pre["padding"] = _padding(served)
+        pre["padding"] = describe_padding(served)
     if served.width > length:  # ids its users' own encode pads this wide are accepted
         pre["max_width"] = served.width
     if inputs.mask:

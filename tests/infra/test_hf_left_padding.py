@@ -208,3 +208,21 @@ def test_served_ids_are_the_files_own_padding(
     np.testing.assert_array_equal(served["input_ids"], [e.ids for e in expected])
     np.testing.assert_array_equal(served["attention_mask"], [e.attention_mask for e in expected])
     np.testing.assert_array_equal(served["token_type_ids"], [e.type_ids for e in expected])
+
+
+def test_a_left_padded_model_whose_file_says_no_padding_is_refused_saying_so(
+    tmp_path: Path,
+) -> None:
+    """GPT-2's own tokenizer.json has no padding (transformers keeps padding_side in
+    tokenizer_config.json): padded on the right the model's answer moves, on the left it does
+    not, and the refusal says how to save the file."""
+    tokenizer = hf_gpt2.tokenizer_json(
+        tmp_path / "t.json", direction=None, truncation={"max_length": 20}
+    )
+    vocab = Tokenizer.from_file(str(tokenizer)).get_vocab_size(with_added_tokens=True)
+    model = hf_gpt2.transformer(tmp_path / "m.onnx", vocab)
+    code, _, err = publish(LocalStore(tmp_path / "store"), model, "--tokenizer", str(tokenizer))
+    assert code == 1
+    assert "pads it on the right ('logits' moves by" in err, err
+    assert "but not on the left: it was trained with left padding" in err
+    assert "tokenizer.enable_padding(direction='left', pad_id=0, pad_token=...)" in err
