@@ -24,9 +24,14 @@ def test_metadata_lists_versions_once_a_ttl_and_sees_a_new_one_after(
     registry.publish(onnx_factory.manifest_for(classifier_onnx, MODEL, "1"), classifier_onnx)
     registry.set_alias(MODEL, "production", "1", actor="ci")
     service = service_from_env(
-        {"AIAAS_STORE": f"s3://{s3_bucket}/registry", "AIAAS_CACHE_DIR": str(cache_dir),
-         "AIAAS_MODEL": MODEL, "AIAAS_ALIAS_TTL": str(TTL), "AIAAS_DISABLE_METRICS": "1",
-         "AIAAS_DRIFT_FLUSH_SECONDS": "0"}  # fmt: skip
+        {
+            "AIAAS_STORE": f"s3://{s3_bucket}/registry",
+            "AIAAS_CACHE_DIR": str(cache_dir),
+            "AIAAS_MODEL": MODEL,
+            "AIAAS_ALIAS_TTL": str(TTL),
+            "AIAAS_DISABLE_METRICS": "1",
+            "AIAAS_DRIFT_FLUSH_SECONDS": "0",
+        }
     )
     lists: list[str] = []
     client = service.served.pool.registry.store.client  # type: ignore[attr-defined]
