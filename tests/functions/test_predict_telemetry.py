@@ -103,10 +103,9 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
     assert directive["Namespace"] == "aiaas"
     assert directive["Dimensions"] == [
         ["model", "version"],
-        ["model", "version", "route", "status_class"],
         ["model", "version", "status_class"],  # a rollout's error rate per version
         ["model", "status_class"],  # the code deploy's 5xx alarm
-    ]
+    ]  # no [model, version, route, status_class]: 2 billed metrics a route and class
     assert directive["Metrics"] == [
         {"Name": REQUESTS, "Unit": "Count"},
         {"Name": LATENCY, "Unit": "Seconds"},
@@ -114,6 +113,22 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
     labels = {k: request[k] for k in ("model", "version", "route", "status_class")}
     assert labels == {"model": MODEL, "version": "1", "route": ROUTE, "status_class": "4xx"}
     assert (request[REQUESTS], request[LATENCY]) == (1, [0.002])
+
+
+def test_the_per_route_dimension_set_is_opt_in() -> None:
+    """Each route and status class a version serves was 2 more billed custom metrics that
+    nothing read: written with AIAAS_METRICS_BY_ROUTE only."""
+    assert RequestMetrics.from_env({}).by_route is False
+    assert RequestMetrics.from_env({"AIAAS_METRICS_BY_ROUTE": "true"}).by_route is True
+    for by_route in (False, True):
+        out, clock = io.StringIO(), FrozenClock()
+        metrics = RequestMetrics(by_route=by_route, clock=clock.monotonic, wall=clock.wall, out=out)
+        metrics.record(MODEL, "1", ROUTE, 200, 0.001)
+        (doc,) = documents(out)
+        dimensions = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+        assert (["model", "version", "route", "status_class"] in dimensions) is by_route
+        assert len(dimensions) == 3 + by_route
+        assert doc["route"] == ROUTE  # still in the line, for Logs Insights
 
 
 @pytest.fixture

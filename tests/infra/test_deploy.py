@@ -328,6 +328,7 @@ def test_only_batch_inputs_reach_the_queue_and_only_from_this_stack_s_rule(
         "expire-old-versions",
         "abort-incomplete-uploads",
         "expire-capture",
+        "expire-monitoring",
     }
 
 

@@ -257,6 +257,16 @@ def test_every_function_logs_to_a_group_with_retention(cloud: dict[str, Any]) ->
         assert cloud[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical
 
 
+def test_training_jobs_log_to_a_group_with_retention(cloud: dict[str, Any]) -> None:
+    # Not Batch's default /aws/batch/job, which Batch creates with no retention (kept forever).
+    container = cloud["TrainingJobDefinition"]["Properties"]["ContainerProperties"]
+    logs = container["LogConfiguration"]
+    assert logs["LogDriver"] == "awslogs"
+    group = logs["Options"]["awslogs-group"]["Ref"]
+    assert cloud[group]["Condition"] == "TrainingEnabled"
+    assert cloud[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 def test_alarms_cover_5xx_latency_and_throttles(cloud: dict[str, Any]) -> None:
     alarms = of_type(cloud, "AWS::CloudWatch::Alarm")
     metrics = {

@@ -179,6 +179,14 @@ def test_bucket_outlives_the_stack_and_expires_old_versions_and_uploads() -> Non
         "Prefix": "registry/capture/",
         "ExpirationInDays": {"Ref": "CaptureRetentionDays"},
     }
+    # Drift snapshots: one a minute per busy container, never read past a window: they expire.
+    assert rules["expire-monitoring"] == {
+        "Id": "expire-monitoring",
+        "Status": "Enabled",
+        "Prefix": "registry/monitoring/",
+        "ExpirationInDays": {"Ref": "MonitoringRetentionDays"},
+    }
+    assert load_template()["Parameters"]["MonitoringRetentionDays"]["Default"] == 90
 
 
 LOG_DELIVERY = {
