@@ -203,3 +203,40 @@ def careless(path: Path, kind: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def looping(path: Path) -> Path:
+    """y = int(x) for x float32 [1, 1], counted by a Loop of int(x) trips: a graph that runs as
+    long as a request's value says (1e7 trips: ~10 s of a core)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["count_in", "one"], ["count_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("count_in", TensorProto.FLOAT, [1, 1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("count_out", TensorProto.FLOAT, [1, 1]),
+        ],
+        [numpy_helper.from_array(np.ones((1, 1), np.float32), "one")],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["xi", "scalar"], ["trips"]),
+            helper.make_node("Loop", ["trips", "", "zero"], ["y"], body=body),
+        ],
+        "looping",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        initializer=[
+            numpy_helper.from_array(np.zeros(0, np.int64), "scalar"),
+            numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero"),
+        ],
+    )
+    return _save(graph, path)

@@ -5,13 +5,15 @@ A graph with no inputs or no outputs was published and then answered every reque
 503 "corrupt manifest"; an opset newer than onnxruntime, or a custom operator, was refused
 with onnxruntime's C++ function signature and no fix. A graph sizing its answer from a
 request's value was refused (413) only after the whole answer was encoded: for 2.5e8 values,
-18.5 s and 5.1 GB resident where the tensor is 1 GB.
+18.5 s and 5.1 GB resident where the tensor is 1 GB. A Loop whose trip count is a request
+value ran for as long as it said, holding a request thread (AIAAS_MAX_RUN_SECONDS stops it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,9 +74,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     for name, path in (
         ("sized", onnx_factory.sized_by_input(root / "sized.onnx")),
         ("good", onnx_factory.identity(root / "good.onnx")),
+        ("looping", onnx_factory.looping(root / "looping.onnx")),
     ):
         assert publish(root / "store", path, name)[0] == 0
-    yield from start_serve(root / "store")
+    yield from start_serve(root / "store", env={"AIAAS_MAX_RUN_SECONDS": "0.5"})
 
 
 @pytest.fixture
@@ -114,3 +117,24 @@ def test_a_size_the_graph_refuses_is_a_422_without_onnxruntime_internals(
             "must be >= 0"
         },
     )
+
+
+def test_a_run_past_the_limit_is_stopped_a_503_and_the_thread_serves_on(
+    http: httpx.Client,
+) -> None:
+    """1e9 trips: ~1,000 s of a core, for as long as it ran, with no limit there was."""
+    began = time.monotonic()
+    answer = http.post("/models/looping/predict", json={"inputs": [[1e9]]})
+    assert time.monotonic() - began < 5
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {
+            "error": "model looping:1 ran longer than the 0.5 s a run may take here "
+            "(AIAAS_MAX_RUN_SECONDS); send fewer rows, or smaller values for an input that "
+            "sets how much the model computes"
+        },
+    )
+    for _ in range(8):  # every request thread's options were reset: none is stopped at once
+        assert http.post("/models/looping/predict", json={"inputs": [[3]]}).json()["outputs"] == {
+            "y": [[3.0]]
+        }
