@@ -152,3 +152,91 @@ def allocating(path: Path, side: int, features: int = 64) -> Path:
         ],
     )
     return _save(graph, path)
+
+
+def sized_by_input(path: Path) -> Path:
+    """y = ones([1, int(x)]) for x float32 [N, 1]: a graph whose answer's size is a request's
+    value (ConstantOfShape fed from the input, as Expand, Tile or Range can be)."""
+    one = numpy_helper.from_array(np.array([1], np.int64), "one")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["xi", "one"], ["n"]),
+            helper.make_node("Concat", ["one", "n"], ["shape"], axis=0),
+            helper.make_node(
+                "ConstantOfShape",
+                ["shape"],
+                ["y"],
+                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0]),
+            ),
+        ],
+        "sized_by_input",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "M"])],
+        initializer=[one],
+    )
+    return _save(graph, path)
+
+
+def careless(path: Path, kind: str) -> Path:
+    """A file onnxruntime loads but aiaas cannot serve, or one it does not load: `kind` is
+    no_inputs (a constant graph), no_outputs, custom_op (domain com.example) or new_opset
+    (opset 99). Written without the checker, as a careless exporter would."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])
+    node, inputs, outputs, opsets = helper.make_node("Relu", ["x"], ["y"]), [x], [y], [("", 17)]
+    if kind == "no_inputs":
+        value = numpy_helper.from_array(np.ones((1, 1), np.float32))
+        node, inputs = helper.make_node("Constant", [], ["y"], value=value), []
+    elif kind == "no_outputs":
+        outputs = []
+    elif kind == "custom_op":
+        node = helper.make_node("Scramble", ["x"], ["y"], domain="com.example")
+        opsets.append(("com.example", 1))
+    elif kind == "new_opset":
+        opsets = [("", 99)]
+    graph = helper.make_graph([node], kind, inputs, outputs)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(domain, v) for domain, v in opsets]
+    )
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def looping(path: Path) -> Path:
+    """y = int(x) for x float32 [1, 1], counted by a Loop of int(x) trips: a graph that runs as
+    long as a request's value says (1e7 trips: ~10 s of a core)."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Add", ["count_in", "one"], ["count_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("count_in", TensorProto.FLOAT, [1, 1]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("count_out", TensorProto.FLOAT, [1, 1]),
+        ],
+        [numpy_helper.from_array(np.ones((1, 1), np.float32), "one")],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["xi", "scalar"], ["trips"]),
+            helper.make_node("Loop", ["trips", "", "zero"], ["y"], body=body),
+        ],
+        "looping",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        initializer=[
+            numpy_helper.from_array(np.zeros(0, np.int64), "scalar"),
+            numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero"),
+        ],
+    )
+    return _save(graph, path)

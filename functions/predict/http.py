@@ -12,6 +12,7 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
+from functions.runtime.answer_size import RESPONSE_LIMIT_BYTES
 from functions.runtime.content_coding import inflate
 from functions.runtime.errors import (
     AiaasError,
@@ -26,7 +27,7 @@ VERSION_HEADER = "x-aiaas-version"  # the version that answered, on every respon
 # AWS Lambda's limit on a synchronous response, as its runtime serializes the dict below: past
 # it the invoke fails and API Gateway answers a bare 502, so such an answer is refused here, in
 # `aiaas serve` as in Lambda.
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = RESPONSE_LIMIT_BYTES
 
 
 class HttpContext(TypedDict):

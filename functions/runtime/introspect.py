@@ -21,6 +21,7 @@ from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
 from functions.runtime.index_inputs import index_rows
+from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
 
 if TYPE_CHECKING:
@@ -169,6 +170,22 @@ def _double_hint(path: Path, graph: Path, error: str) -> str:
     )
 
 
+def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
+    """A graph without inputs or outputs loads in onnxruntime, but no request can be answered
+    by it: published, every request to it was a 503 "corrupt manifest"."""
+    ends = (
+        ("inputs", session.get_inputs(), "args"),
+        ("outputs", session.get_outputs(), "output_names"),
+    )
+    for kind, args, torch_name in ends:
+        if not args:
+            raise BadRequest(
+                f"{path} has no graph {kind}: aiaas answers a request's inputs with the "
+                f"graph's outputs; export the model with its {kind} (torch.onnx.export's "
+                f"{torch_name})"
+            )
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     # A big single file is read through a graph file mapping its weights (as serving loads
@@ -178,10 +195,11 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
             session = mapped_weights.inference_session(path, graph, None)
         except Exception as exc:
             raise BadRequest(
-                f"{path} is not an ONNX model onnxruntime can load: {exc}"
+                f"{path} is not an ONNX model onnxruntime can load: {load_refusal(str(exc))}"
                 + (_bfloat16_hint(path, graph, str(exc)) or _double_hint(path, graph, str(exc)))
             ) from exc
         proto = _load_proto(path, graph)
+    _refuse_empty_ends(path, session)
     producer = session.get_modelmeta().producer_name or "unknown"
     opset = 0
     classes = None

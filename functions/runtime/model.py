@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.runtime import hf_tokenizer, mapped_weights
+from functions.runtime import hf_tokenizer, mapped_weights, run_deadline
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.cache import ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
@@ -212,6 +212,7 @@ class LoadedModel:
         *,
         max_batch_size: int | None = None,
         threads: int | None = None,
+        run_limit_s: float = 0.0,
     ):
         self.manifest = manifest
         self.path = path if isinstance(path, Path) else Path("<memory>")
@@ -243,6 +244,8 @@ class LoadedModel:
             if spec.map_keys
         }
         self._session_run = _session_runner(self.session)
+        if run_limit_s > 0:  # a run past it is stopped (AIAAS_MAX_RUN_SECONDS)
+            self._session_run = run_deadline.watched(self._session_run, run_limit_s, self.ref)
         if one_row_batch(manifest):  # exported with a batch of one: several rows, one run each
             self._session_run = row_by_row(self._session_run)
 
@@ -286,6 +289,8 @@ class LoadedModel:
                 began = self._clock()
                 results = self._session_run(wanted, feeds, _QUIET)
                 self.run_seconds += 0.25 * (self._clock() - began - self.run_seconds)
+        except run_deadline.RunTooLong:
+            raise
         except Exception as exc:
             refused = refusal(exc)
             if refused is not None:  # these values, not the server: the caller is told why

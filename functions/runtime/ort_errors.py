@@ -26,6 +26,10 @@ _NODE = re.compile(
 # input_shape_size == requested_shape_size was false. The input tensor cannot be reshaped...`
 _SOURCE = re.compile(r"^\S+\.(?:h|cc|cpp|c|cu):\d+ ")
 _CHECK = re.compile(r" was false\. ")
+# A kernel reporting a status raised under it: `virtual OrtValue* onnxruntime::OpKernelContext::
+# OutputMLValue(int, const onnxruntime::TensorShape&) [ONNXRuntimeError] : 1 : FAIL : tensor.cc:57
+# CalculateTensorStorageSize Tensor shape.Size() must be >= 0` (a ConstantOfShape fed -5).
+_NESTED = re.compile(r"^.*\[ONNXRuntimeError\] : \d+ : [A-Z_]+ : (?P<file>\S+\.(?:h|cc):\d+ )\w+ ")
 _OUT_OF_MEMORY = ("bad_alloc", "Failed to allocate", "out of memory")
 # What a caller can do about the refusals converters commonly export.
 _HINTS = {
@@ -67,7 +71,7 @@ def out_of_memory(exc: Exception) -> bool:
 def _readable(op: str, message: str) -> str:
     """`Op: message`, without the source file, C++ function and check an internal assert
     prefixes, plus what to do where that is known."""
-    message = message.strip()
+    message = _NESTED.sub("", message.strip(), count=1)
     if _SOURCE.match(message):
         check = _CHECK.search(message)
         message = message[check.end() :] if check else _SOURCE.sub("", message)

@@ -102,6 +102,7 @@ class ModelPool:
                 self.cache.source(manifest),
                 max_batch_size=self.settings.max_batch or None,
                 threads=self.settings.ort_threads or None,
+                run_limit_s=self.settings.max_run_seconds,
             )
             with self._guard:
                 self._models[key] = model

@@ -64,6 +64,7 @@ class RuntimeSettings:
     alias_ttl: float = DEFAULT_ALIAS_TTL  # seconds before an alias is resolved again
     ort_threads: int = 0  # onnxruntime intra-op threads; 0: by model size
     max_batch: int = 0  # rows per request; 0: the manifest's, else the runtime default
+    max_run_seconds: float = 0.0  # one onnxruntime run's limit (run_deadline.py); 0: none
     s3: S3Settings = S3Settings()
     actor: str = ""  # who registry changes are recorded as, when no caller is known
     explain_max_seconds: float = DEFAULT_EXPLAIN_SECONDS  # estimated cost an explain may take
@@ -75,7 +76,7 @@ class RuntimeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RuntimeSettings:
         """`AIAAS_STORE`, `AIAAS_CACHE_DIR`, `AIAAS_ALIAS_TTL`, `AIAAS_ORT_THREADS`,
-        `AIAAS_MAX_BATCH`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
+        `AIAAS_MAX_BATCH`, `AIAAS_MAX_RUN_SECONDS`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
         `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`,
         `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_MAX_VERSIONS`,
@@ -88,6 +89,7 @@ class RuntimeSettings:
             alias_ttl=env_number(env, "AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL),
             ort_threads=int(env_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
             max_batch=int(env_number(env, "AIAAS_MAX_BATCH", 0, whole=True)),
+            max_run_seconds=env_number(env, "AIAAS_MAX_RUN_SECONDS", 0.0),
             s3=S3Settings(
                 max_attempts=int(
                     env_number(env, "AIAAS_S3_MAX_ATTEMPTS", 5, whole=True, positive=True)

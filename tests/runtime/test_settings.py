@@ -62,6 +62,7 @@ def test_runtime_settings_from_an_environment() -> None:
             "AIAAS_ALIAS_TTL": "2.5",
             "AIAAS_ORT_THREADS": "3",
             "AIAAS_MAX_BATCH": "64",
+            "AIAAS_MAX_RUN_SECONDS": "1.5",
             "AIAAS_S3_MAX_ATTEMPTS": "2",
             "AIAAS_S3_READ_TIMEOUT": "1.5",
             "AIAAS_ACTOR": "ci",
@@ -73,6 +74,7 @@ def test_runtime_settings_from_an_environment() -> None:
         alias_ttl=2.5,
         ort_threads=3,
         max_batch=64,
+        max_run_seconds=1.5,
         s3=S3Settings(max_attempts=2, connect_timeout_s=5.0, read_timeout_s=1.5),
         actor="ci",
     )
@@ -86,6 +88,7 @@ def test_runtime_settings_from_an_environment() -> None:
     [
         ("AIAAS_ALIAS_TTL", "soon"),
         ("AIAAS_MAX_BATCH", "-4"),
+        ("AIAAS_MAX_RUN_SECONDS", "inf"),
         ("AIAAS_S3_MAX_ATTEMPTS", "2.5"),
         # Each of these started a serve: nan and inf as TTLs, and botocore's own words (or, for
         # a timeout of 0, urllib3's traceback) at the first S3 call, never naming the variable.

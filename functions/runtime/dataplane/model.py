@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from functions.runtime import names
+from functions.runtime.answer_size import check_answer_size
 from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.codecs import json_bools, oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
@@ -88,6 +89,7 @@ class ModelPlane:
             raise not_json(exc, body) from None
         inputs = simple.decode(doc, model.manifest, bools=json_bools.may_hold_bools(body))
         outputs = model.predict(inputs, typed=False)
+        check_answer_size(model, outputs)
         check_finite(model, outputs, inputs)
         if self.drift is not None:
             self.drift.record(model, inputs, outputs)
@@ -114,6 +116,7 @@ class ModelPlane:
         wanted = decoded.outputs
         if self.drift is None:
             outputs = model.predict(decoded.inputs, typed=True, outputs=wanted)
+            check_answer_size(model, outputs)
             check_finite(model, outputs, decoded.inputs)
             return outputs
         # Drift bins the prediction too: a caller naming only other outputs (a label, or
@@ -123,6 +126,7 @@ class ModelPlane:
         asked = (*(wanted or ()), watched) if extra else wanted
         outputs = model.predict(decoded.inputs, typed=True, outputs=asked)
         prediction = outputs.pop(watched) if extra else None
+        check_answer_size(model, outputs)
         check_finite(model, outputs, decoded.inputs)
         if prediction is None:
             self.drift.record(model, decoded.inputs, outputs)

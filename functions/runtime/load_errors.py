@@ -1,0 +1,42 @@
+"""onnxruntime's refusals to load a file, said in one line with the fix, for `aiaas publish`.
+
+onnxruntime's text names the C++ source file and function that refused (a multi-line
+`model_load_utils.h:46 void onnxruntime::model_load_utils::ValidateOpsetForDomain(...)`), which
+a data scientist has no use for; the two refusals a careless export commonly meets (an opset
+newer than this onnxruntime, an operator from a custom domain) are said with what to do.
+"""
+
+from __future__ import annotations
+
+import re
+
+import onnxruntime as ort
+
+_NEW_OPSET = re.compile(
+    r"Opset (?P<opset>\d+) is under development.*?support for domain (?P<domain>\S+) is till "
+    r"opset (?P<supported>\d+)",
+    re.DOTALL,
+)
+_UNKNOWN_OP = re.compile(r"(?P<domain>[\w.]*):(?P<op>\w+)\(-?\d+\) is not a registered function/op")
+_SOURCE = re.compile(r"/\S+\.(?:h|cc|cpp):\d+ [^(]*\([^)]*\)[^ ]* ")
+
+
+def load_refusal(error: str) -> str:
+    """Why onnxruntime would not load a file, one line, with the fix where it is known."""
+    found = _NEW_OPSET.search(error)
+    if found:
+        supported = found["supported"]
+        return (
+            f"it uses opset {found['opset']} of {found['domain']}, newer than onnxruntime "
+            f"{ort.__version__} runs (up to opset {supported}): export it again with opset "
+            f"{supported} or lower (torch.onnx.export's opset_version, skl2onnx's target_opset)"
+        )
+    found = _UNKNOWN_OP.search(error)
+    if found:
+        domain = found["domain"] or "ai.onnx"
+        return (
+            f"it uses operator {found['op']} of domain {domain}, which onnxruntime does not "
+            "know (a custom op, or one newer than this onnxruntime): export it with standard "
+            "ONNX operators"
+        )
+    return " ".join(_SOURCE.sub("", error).split())
