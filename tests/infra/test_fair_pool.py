@@ -39,7 +39,12 @@ def test_keys_with_calls_queued_take_turns() -> None:
 
 def test_shutdown_cancels_queued_calls_when_asked_and_refuses_new_ones() -> None:
     pool, gate, started = FairPool(2, "test"), threading.Event(), threading.Event()
-    running = pool.submit("k", lambda: started.set() or gate.wait())
+
+    def run() -> bool:
+        started.set()
+        return gate.wait()
+
+    running = pool.submit("k", run)
     assert started.wait(5)
     queued = pool.submit("k", gate.wait)  # capped at one thread: it waits
     pool.shutdown(wait=False, cancel_futures=True)

@@ -59,7 +59,9 @@ def test_a_flooded_model_does_not_queue_the_first_calls_of_other_routes(
 ) -> None:
     assert httpx.post(f"{server.base}/v2/models/heavy/infer", json=IMAGE).status_code == 200
     stop, heavy = threading.Event(), list[float]()
-    clients = [threading.Thread(target=_flood, args=(server.base, stop, heavy)) for _ in range(CLIENTS)]
+    clients = [
+        threading.Thread(target=_flood, args=(server.base, stop, heavy)) for _ in range(CLIENTS)
+    ]
     others = [
         ("GET", "/v2/health/live", None),
         ("GET", "/v2", None),
@@ -69,19 +71,19 @@ def test_a_flooded_model_does_not_queue_the_first_calls_of_other_routes(
         ("POST", "/models/tiny/predict", {"inputs": [[5.1, 3.5, 1.4, 0.2]]}),
     ]
     waited = []
-    for client in clients:
-        client.start()
+    for thread in clients:
+        thread.start()
     try:
         time.sleep(0.5)  # the heavy calls queue up
-        with httpx.Client(base_url=server.base, timeout=30) as client:
+        with httpx.Client(base_url=server.base, timeout=30) as caller:
             for method, path, body in others:
                 began = time.perf_counter()
-                assert client.request(method, path, json=body).status_code == 200, path
+                assert caller.request(method, path, json=body).status_code == 200, path
                 waited.append(time.perf_counter() - began)
     finally:
         stop.set()
-        for client in clients:
-            client.join()
+        for thread in clients:
+            thread.join()
     # Heavy calls each wait for the ~15 queued before them; another route's call waits for one
     # thread to come free: measured 0.08-0.11x the heavy median; 0.75-0.87x in one FIFO queue.
     heavy_median, other_median = statistics.median(heavy), statistics.median(waited)
