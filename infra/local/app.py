@@ -220,7 +220,25 @@ class GatewayApp:
             if self._inline_calls % TIME_EVERY:
                 return self.gateway.dispatch(request, defer=True)
             return self._timed(key, request)
-        return await asyncio.wrap_future(self.pool.submit(key, self._timed, key, request))
+        return await self._offloaded(key, request)
+
+    async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
+        """The call on a thread, answered with a 504 once over its function's `Timeout` (as
+        Lambda ends an invocation there): a model that runs for minutes held its caller, and
+        a client that gave up, for as long. The thread cannot be stopped: it runs on, its
+        answer dropped (a call still queued never starts), one of the threads a route may
+        hold (fair_pool.py) until it ends."""
+        found = self.gateway.route(request.method, request.path)
+        timeout_s = found[0].function.timeout_s if found is not None else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.wrap_future(self.pool.submit(key, self._timed, key, request))
+        except TimeoutError:
+            route = f"{found[0].method} {found[0].template}" if found is not None else key
+            self.gateway.metrics.refused(504, route)
+            log.error("%s did not answer within its %g s timeout", route, timeout_s)
+            message = f"the function did not answer within its Timeout of {timeout_s:g} s"
+            return error(504, message)
 
     async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
         if not declared and not chunked:
