@@ -30,18 +30,24 @@ class FairPool:
         self._running: dict[str, int] = {}
         self._ready = threading.Condition()
         self._stopping = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}_{index}", daemon=True)
-            for index in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._workers, self._name = workers, name
+        self._threads: list[threading.Thread] = []  # started by the first call (below)
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._ready:
             if self._stopping:
                 raise RuntimeError("cannot schedule new calls after shutdown")
+            if not self._threads:
+                # Not in __init__: a server with `--workers N` may build its app before it
+                # forks, and a forked worker has none of its parent's threads (its calls waited
+                # forever). ThreadPoolExecutor starts its threads on demand for the same reason.
+                self._threads = [
+                    threading.Thread(target=self._work, name=f"{self._name}_{i}", daemon=True)
+                    for i in range(self._workers)
+                ]
+                for thread in self._threads:
+                    thread.start()
             self._queues.setdefault(key, deque()).append((future, fn, args))
             self._ready.notify()
         return future

@@ -57,7 +57,10 @@ def _flood(base: str, stop: threading.Event, seconds: list[float]) -> None:
 def test_a_flooded_model_does_not_queue_the_first_calls_of_other_routes(
     server: ServeProcess,
 ) -> None:
+    # Both models loaded first (the warm-up may still be loading them): a load is no queue.
     assert httpx.post(f"{server.base}/v2/models/heavy/infer", json=IMAGE).status_code == 200
+    tiny = httpx.post(f"{server.base}/models/tiny/predict", json={"inputs": [[5.1, 3.5, 1.4, 0.2]]})
+    assert tiny.status_code == 200
     stop, heavy = threading.Event(), list[float]()
     clients = [
         threading.Thread(target=_flood, args=(server.base, stop, heavy)) for _ in range(CLIENTS)
@@ -68,7 +71,9 @@ def test_a_flooded_model_does_not_queue_the_first_calls_of_other_routes(
         ("GET", "/v2/models/tiny/ready", None),
         ("GET", "/v2/models/tiny", None),
         ("POST", "/v2/models/tiny/infer", ROW),
-        ("POST", "/models/tiny/predict", {"inputs": [[5.1, 3.5, 1.4, 0.2]]}),
+        ("GET", "/v2/models/tiny/versions/1", None),
+        ("GET", "/v2/models/tiny/versions/1/ready", None),
+        ("POST", "/v2/models/tiny/versions/1/infer", ROW),
     ]
     waited = []
     for thread in clients:
