@@ -13,7 +13,8 @@ answer back, with the checks that need our knowledge:
   microseconds, less than a hop to a thread); one whose recent calls average over
   `OFFLOAD_AFTER_S` of CPU, or over `OFFLOAD_MODEL_S` in its model (onnxruntime, which releases
   the GIL), runs on a thread, so one slow model does not stall the others and onnxruntime
-  computes on one core while the loop parses the next requests on another;
+  computes on one core while the loop parses the next requests on another; those threads take
+  each route's calls in turn (fair_pool.py), so a flooded model does not queue the others;
 - work a function leaves for after its response (the shadow copy: functions/predict/shadow.py)
   runs here once `protocol.response_bytes` has handed the response to granian, which writes it
   from its own threads at once, without waiting for this coroutine to return (measured with a
@@ -29,13 +30,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
 from infra.local.deadlines import Deadlines
+from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 
@@ -104,9 +105,9 @@ class GatewayApp:
         self.limits = limits
         self.trusted_proxies = trusted_proxies  # peers whose X-Forwarded-For names the caller
         self.timing = Timing()
-        self.pool = ThreadPoolExecutor(
-            max_workers=max(4, (os.cpu_count() or 1) * 2), thread_name_prefix="aiaas-fn"
-        )
+        # As many threads for one route as before the pool was fair, and one more that a route
+        # never takes alone: kept for the others (fair_pool.py).
+        self.pool = FairPool(max(4, (os.cpu_count() or 1) * 2) + 1, "aiaas-fn")
         self._warm_up = warm_up
         self._warming: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -219,8 +220,25 @@ class GatewayApp:
             if self._inline_calls % TIME_EVERY:
                 return self.gateway.dispatch(request, defer=True)
             return self._timed(key, request)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self._timed, key, request)
+        return await self._offloaded(key, request)
+
+    async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
+        """The call on a thread, answered with a 504 once over its function's `Timeout` (as
+        Lambda ends an invocation there): a model that runs for minutes held its caller, and
+        a client that gave up, for as long. The thread cannot be stopped: it runs on, its
+        answer dropped (a call still queued never starts), one of the threads a route may
+        hold (fair_pool.py) until it ends."""
+        found = self.gateway.route(request.method, request.path)
+        timeout_s = found[0].function.timeout_s if found is not None else None
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.wrap_future(self.pool.submit(key, self._timed, key, request))
+        except TimeoutError:
+            route = f"{found[0].method} {found[0].template}" if found is not None else key
+            self.gateway.metrics.refused(504, route)
+            log.error("%s did not answer within its %g s timeout", route, timeout_s)
+            message = f"the function did not answer within its Timeout of {timeout_s:g} s"
+            return error(504, message)
 
     async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
         if not declared and not chunked:

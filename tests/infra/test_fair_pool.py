@@ -1,0 +1,56 @@
+"""The thread pool `aiaas serve` offloads slow calls to: routes served in turn, none takes all."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError
+
+import pytest
+
+from infra.local.fair_pool import FairPool
+
+
+def test_a_flooded_key_leaves_a_thread_and_others_go_before_its_queue() -> None:
+    pool, gate, order = FairPool(3, "test"), threading.Event(), list[str]()
+    try:
+        busy = [pool.submit("heavy", gate.wait) for _ in range(2)]  # all threads but one
+        queued = [pool.submit("heavy", order.append, "heavy") for _ in range(5)]
+        assert pool.submit("tiny", order.append, "tiny").result(timeout=5) is None
+        assert order == ["tiny"]  # the free thread took it, not the heavy calls queued first
+        gate.set()
+        for future in busy + queued:
+            future.result(timeout=5)
+        assert order == ["tiny"] + ["heavy"] * 5
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_keys_with_calls_queued_take_turns() -> None:
+    pool, gate, order = FairPool(2, "test"), threading.Event(), list[str]()
+    blocker = pool.submit("block", gate.wait)  # one thread; the other serves the queues
+    futures = [pool.submit(key, order.append, key) for key in "aaab" + "b"]
+    gate.set()
+    for future in [blocker, *futures]:
+        future.result(timeout=5)
+    pool.shutdown()
+    assert order.index("b") < 2  # not behind the three a's sent before it
+
+
+def test_shutdown_cancels_queued_calls_when_asked_and_refuses_new_ones() -> None:
+    pool, gate, started = FairPool(2, "test"), threading.Event(), threading.Event()
+
+    def run() -> bool:
+        started.set()
+        return gate.wait()
+
+    running = pool.submit("k", run)
+    assert started.wait(5)
+    queued = pool.submit("k", gate.wait)  # capped at one thread: it waits
+    pool.shutdown(wait=False, cancel_futures=True)
+    with pytest.raises(CancelledError):
+        queued.result(timeout=5)
+    with pytest.raises(RuntimeError):
+        pool.submit("k", gate.wait)
+    gate.set()
+    assert running.result(timeout=5) is True

@@ -1,0 +1,44 @@
+"""`aiaas serve` answers a call that outlasts its function's `Timeout` with a 504, as Lambda
+ends the invocation there; before, the caller waited for as long as the model ran."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.infra.test_serve import ServeProcess, start_serve
+from tests.infra.test_serve_shutdown import ENTERED, SLOW_TEMPLATE, SLOWER_HANDLER
+
+# 2 s, not 4: a stop waits for a thread still running (here, the fixture's teardown)
+HANDLER = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 2 if")
+
+TEMPLATE = SLOW_TEMPLATE.replace(
+    "      Runtime: python3.12\n", "      Runtime: python3.12\n      Timeout: 1\n"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("timeout")
+    (root / "aiaas_slow_handler.py").write_text(ENTERED + textwrap.dedent(HANDLER))
+    (root / "template.yaml").write_text(textwrap.dedent(TEMPLATE))
+    (root / "store").mkdir()
+    args = ("--template", str(root / "template.yaml"))
+    yield from start_serve(root / "store", *args, env={"PYTHONPATH": str(root)})
+
+
+def test_a_call_over_its_function_timeout_gets_a_504_and_the_server_answers_on(
+    server: ServeProcess,
+) -> None:
+    assert "Timeout: 1" in TEMPLATE
+    began = time.monotonic()
+    answer = httpx.get(f"{server.base}/slow", timeout=10)  # the handler sleeps 2 s
+    took = time.monotonic() - began
+    assert answer.status_code == 504 and 1.0 <= took < 2.5, (answer.text, took)
+    assert answer.json() == {"error": "the function did not answer within its Timeout of 1 s"}
+    assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200
+    assert "/slow did not answer within its 1 s timeout" in server.output()
