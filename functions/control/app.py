@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -24,6 +24,7 @@ from functions.control import (
 )
 from functions.control.context import SLASHED, ControlPlane
 from functions.control.dataplane_openapi import with_data_plane
+from functions.control.docs_page import CSP, docs_html
 from functions.control.encoded_body import EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.store import ObjectStore, open_store
@@ -48,12 +49,13 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
         title="aiaas control plane",
         version="1",
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: functions/control/docs_page.py
         openapi_url="/openapi.json",
         redoc_url=None,
         dependencies=[Depends(_known_query)],
     )
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    app.add_route("/docs", _docs, include_in_schema=False)
     app.state.control_plane = ControlPlane.on(store if store is not None else open_store())
     app.include_router(models_api.router)
     app.include_router(cards_api.router)
@@ -75,6 +77,12 @@ def _document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         app.openapi_schema = with_data_plane(FastAPI.openapi(app))
     return app.openapi_schema
+
+
+async def _docs(request: Request) -> HTMLResponse:
+    """The API's page, with nothing to load from outside this server (docs_page.py says why)."""
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+    return HTMLResponse(docs_html(bool(request.scope.get(SLASHED))), headers=headers)
 
 
 async def _known_query(request: Request) -> None:  # async: no thread hop for a dict lookup

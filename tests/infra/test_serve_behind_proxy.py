@@ -5,6 +5,7 @@ stripped, a client's gzip body passed as it came) made here by hand, to the real
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import urljoin
@@ -84,6 +85,31 @@ def test_a_created_alias_location_resolves_under_the_proxy_path_prefix(
         assert answer.status_code == 201
         as_client_sent = f"https://proxy.example/ml{sent}"
         assert urljoin(as_client_sent, answer.headers["location"]) == as_client_sent
+
+
+@pytest.mark.parametrize("page", ["/docs", "/docs/"])
+def test_the_docs_page_loads_only_what_this_server_serves_under_the_prefix(
+    server: ServeProcess, page: str
+) -> None:
+    """FastAPI's page loaded Swagger UI from cdn.jsdelivr.net (blank with no internet) and asked
+    for `/openapi.json` at the host's root, outside `/ml/`. Each URL the page names, resolved as
+    a browser at the proxy's `/ml/docs` does, must be under the prefix and served here."""
+    answer = httpx.get(server.base + page, headers=AUTH)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    assert "://" not in answer.text  # no absolute URL, in the markup or the script
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    named = re.findall(r'(?:src|href|data-openapi)="([^"]*)"', answer.text)
+    assert "openapi.json" in {url.rsplit("/", 1)[-1] for url in named}
+    for url in named:
+        if url.startswith("data:"):
+            continue
+        in_browser = urljoin(f"https://proxy.example/ml{page}", url)
+        assert in_browser.startswith("https://proxy.example/ml/")
+        upstream = in_browser.removeprefix("https://proxy.example/ml")  # nginx strips it
+        fetched = httpx.get(server.base + upstream, headers=AUTH)
+        assert fetched.status_code == 200, (url, upstream)
+        if upstream == "/openapi.json":
+            assert fetched.json()["paths"]["/control/models"]
 
 
 def test_behind_a_trusted_proxy_the_change_is_recorded_from_the_address_it_saw(
