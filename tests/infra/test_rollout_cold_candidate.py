@@ -29,7 +29,8 @@ from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
 from tests.rollout_models import publish
 
 MODEL = "cold"
-LIMIT_MS = 50  # a warm answer here takes ~1 ms; the slow-load session ~250 ms; slow-run ~80 ms
+LIMIT_MS = 75  # a warm answer takes ~1 ms here (stalls of this shared machine: tens of ms),
+# the slow-load session ~250 ms to make, a slow-run answer ~130 ms
 MAX_SECONDS = 40.0
 FIRST_SHARE = 0.1
 
@@ -135,16 +136,17 @@ def test_a_healthy_candidate_slow_to_load_is_not_judged_on_its_load(
     assert (code, record.state) == (0, "succeeded"), output
     assert all(a.status == 200 for a in answers)
     by_candidate = [a.seconds for a in answers if a.version == "2"]
-    assert len(by_candidate) >= 20 and max(by_candidate) < 0.25, max(by_candidate)
+    slow = sorted(round(s, 3) for s in by_candidate if s > 0.05)
+    assert len(by_candidate) >= 20 and max(by_candidate) < 0.25, (slow, len(by_candidate))
     # A caller routed to the canary got the main version while it loaded, then the canary for
     # good: never back.
     for key in CANARY_KEYS:
         seen = [a.version for a in answers if a.key == key]
-        assert seen == sorted(seen) and seen[-1] == "2", key
+        assert seen == sorted(seen) and seen[-1] == "2", (key, seen[-50:])
     Registry(LocalStore(root / "store")).set_alias(MODEL, "production", "1")
 
 
 def test_a_candidate_slow_to_answer_is_still_rolled_back(root: Path, server: ServeProcess) -> None:
     code, output, record, _ = rollout(root, server, "3")
     assert (code, record.state) == (1, "rolled_back"), output
-    assert record.log[-1]["message"].startswith("p99 latency"), record.log[-1]
+    assert record.log[-1]["message"].startswith("p99 latency"), output
