@@ -1,6 +1,6 @@
 """Acceptance: a rollout judges the candidate, not its load. `aiaas rollout` (the CLI, its own
 process) against a running `aiaas serve`, callers with routing keys sending requests
-throughout, a tight `--max-p99-ms`: a healthy candidate whose session takes ~0.5 s to make is
+throughout, a tight `--max-p99-ms`: a healthy candidate whose session takes ~0.25 s to make is
 rolled out (before, the callers routed to it waited for that load and it was rolled back),
 and a candidate that answers slowly every time is still rolled back on its p99.
 
