@@ -1,6 +1,8 @@
 """Candidate versions a rollout must catch, published into a registry for the rollout tests:
 one onnxruntime cannot load, one that answers NaN, one that disagrees with the baseline on a
-chosen share of rows, and a healthy one (the baseline's own weights)."""
+chosen share of rows, a healthy one (the baseline's own weights), and two that answer as the
+baseline does: one slow to load (healthy: a rollout must not judge it on its load) and one
+slow to answer (a rollout's p99 limit must catch it)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelManifest
@@ -22,7 +24,7 @@ OTHER_SEED = 5  # another linear classifier: disagrees with the baseline on some
 
 
 def publish(registry: Registry, workdir: Path, name: str, version: str, kind: str) -> None:
-    """Publish `name:version` as `kind`: healthy, other, nan or broken."""
+    """Publish `name:version` as `kind`: healthy, other, nan, broken, slow-load or slow-run."""
     path = workdir / f"{name}-{version}-{kind}.onnx"
     if kind == "healthy":
         onnx_factory.linear_classifier(path, seed=BASELINE_SEED)
@@ -32,6 +34,8 @@ def publish(registry: Registry, workdir: Path, name: str, version: str, kind: st
         onnx_factory.linear_classifier(path, seed=BASELINE_SEED, bias=float("nan"))
     elif kind == "broken":
         _unloadable(path)
+    elif kind in ("slow-load", "slow-run"):
+        _slow(path, kind)
     else:
         raise ValueError(kind)
     registry.publish(_manifest(workdir, path, name, version), path)
@@ -75,3 +79,52 @@ def rows_disagreeing(share: float, count: int, seed: int = 3) -> list[list[float
     rows = [*other[:wanted].tolist(), *same[: count - wanted].tolist()]
     order = np.random.default_rng(seed).permutation(count)
     return [rows[i] for i in order]
+
+
+def _slow(path: Path, kind: str) -> None:
+    """The baseline's logits plus 0 x a chain of tanh(M @ C): on constants only for
+    "slow-load" (onnxruntime folds them when it makes the session: ~0.25 s here, then answers
+    in microseconds), on the input for "slow-run" (~0.13 s an answer, every time)."""
+    side, links = (1024, 12) if kind == "slow-load" else (512, 100)
+    rng = np.random.default_rng(BASELINE_SEED)
+    consts = {
+        "W": rng.normal(size=(4, 3)).astype(np.float32),
+        "B": np.zeros(3, np.float32),
+        "C": (np.random.default_rng(7).normal(size=(side, side)) / np.sqrt(side)).astype(
+            np.float32
+        ),
+        "S": np.array([side, side], np.int64),
+        "Z": np.zeros((), np.float32),
+    }
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "B"], ["lin"]),
+    ]
+    if kind == "slow-load":
+        first = "C"
+    else:  # the input, spread over a side x side matrix: nothing to fold
+        nodes += [
+            helper.make_node("ReduceSum", ["x"], ["xs"], keepdims=0),
+            helper.make_node("Expand", ["xs", "S"], ["e"]),
+        ]
+        first = "e"
+    previous = first
+    for i in range(links):  # tanh keeps it finite: 0 x inf would be a NaN
+        nodes.append(helper.make_node("MatMul", [previous, "C"], [f"m{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]))
+        previous = f"t{i}"
+    nodes += [
+        helper.make_node("ReduceSum", [previous], ["s"], keepdims=0),
+        helper.make_node("Mul", ["s", "Z"], ["zero"]),
+        helper.make_node("Add", ["lin", "zero"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        kind,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in consts.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)

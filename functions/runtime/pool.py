@@ -30,7 +30,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
@@ -42,6 +41,7 @@ from functions.runtime.routed import ROUTE_SPACE, RegistryWatch, Routed
 from functions.runtime.said_once import SaidOnce
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.still_published import StillPublished
+from functions.runtime.warming import CanaryWarmer
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -200,14 +200,18 @@ class ModelPool:
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))
 
-    def load_routed(self, ref: ModelRef) -> Routed:
-        """What `ref` serves, both versions loaded when its alias splits traffic."""
+    def load_routed(self, ref: ModelRef, defer: bool = False) -> Routed:
+        """What `ref` serves, both versions loaded when its alias splits traffic; `defer`: a
+        canary not loaded yet is named (`Routed.warming`), not loaded, for the caller to load
+        off the request path (functions/runtime/warming.py)."""
         found = self.registry.resolve_split(ref)
         main = self.load(found.manifest)
-        canary, problem = None, found.problem
+        canary, problem, warming = None, found.problem, None
         if problem is not None:
             log.warning("%s: canary not served: %s", ref, problem)
-        if found.canary is not None:
+        if found.canary is not None and defer and not self.has(found.canary):
+            warming = found.canary
+        elif found.canary is not None:
             try:
                 # Its main stays: not yet in `_serving`, it was the least recently used when
                 # the alias had moved (what it served before still counts as served).
@@ -221,12 +225,21 @@ class ModelPool:
                 log.warning("%s: canary %s not loaded: %s", ref, found.canary.version, problem)
         shadow = found.shadow  # named, not loaded: replayed elsewhere (see the module's notes)
         cut = round(found.weight * ROUTE_SPACE)
-        routed = Routed(main, canary, cut, ref.name, shadow, found.sample if shadow else 0.0)
-        with self._guard:  # what `ref` serves now stays loaded; what it served may go
+        sample = found.sample if shadow else 0.0
+        routed = Routed(main, canary, cut, ref.name, shadow, sample, problem, warming)
+        self.serve(ref, routed)
+        return routed
+
+    def serve(self, ref: ModelRef, routed: Routed) -> None:
+        """What `ref` serves now stays loaded; what it served may go."""
+        with self._guard:
             self._serving[ref] = tuple(
                 (v.manifest.name, v.manifest.version) for v in routed.versions()
             )
-        return replace(routed, problem=problem) if problem else routed
+
+    def has(self, manifest: ModelManifest) -> bool:
+        """Whether `manifest`'s version is loaded (a dict lookup: no recency change)."""
+        return (manifest.name, manifest.version) in self._models
 
 
 class ServedModel:
@@ -244,6 +257,8 @@ class ServedModel:
         self._restored = False
         self.last_error: str | None = None
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
+        self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
+        self._swapping = threading.Lock()  # a refresh and the warmer's swap, one at a time
 
     @property
     def name(self) -> str:
@@ -331,13 +346,13 @@ class ServedModel:
                 return loaded
         return self.pool.load_version(self.ref.name, version)
 
-    def _resolve_and_load(self) -> Routed:
+    def _resolve_and_load(self, defer: bool = False) -> Routed:
         try:
             # Stamped before resolving: a change made while we resolve reads as one next time.
             # No watch while the store fails: the TTL retries, not every request.
             self._watch = None
             self._watch = RegistryWatch.of(self.pool.registry, self.ref)
-            model = self.pool.load_routed(self.ref)
+            model = self.pool.load_routed(self.ref, defer=defer)
         except NotFound:
             raise
         except AiaasError as exc:
@@ -345,7 +360,8 @@ class ServedModel:
             if isinstance(exc, ModelUnavailable):
                 raise
             raise ModelUnavailable(f"{self.ref}: {exc.message}") from exc
-        self.last_error = model.problem
+        if model.warming is None:  # else known once it loads (`_swap`)
+            self.last_error = model.problem
         return model
 
     def _refresh_and_release(self, current: Routed) -> None:
@@ -356,7 +372,7 @@ class ServedModel:
 
     def _refresh(self, current: Routed) -> None:
         try:
-            model = self._resolve_and_load()
+            model = self._resolve_and_load(defer=True)  # something serves: a new canary waits
         except Exception as exc:  # whatever went wrong, the loaded version keeps serving
             reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
             self._refresh_failures.failed(
@@ -368,4 +384,14 @@ class ServedModel:
             # The same versions loaded again (the pool evicted them meanwhile) is no change.
             if str(model) != str(current):
                 log.info("%s now serves %s (was %s)", self.ref, model, current)
-            self._current = model
+            with self._swapping:
+                self._current = model
+        if model.warming is not None:
+            self.warmer.start(model, self._swap)
+
+    def _swap(self, served: Routed, new: Routed) -> bool:
+        with self._swapping:
+            if self._current != served:  # the alias moved while the canary loaded
+                return False
+            self._current, self.last_error = new, new.problem
+            return True

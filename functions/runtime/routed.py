@@ -28,6 +28,9 @@ class Routed:
     shadow: ModelManifest | None = None  # replayed `sample` of the requests, answering none
     sample: float = 0.0
     problem: str | None = None  # why a version the alias names is not served (logged, surfaced)
+    # A canary the alias newly names, loading off the request path (functions/runtime/warming.py):
+    # until it is in, its share goes to `main`, as a canary that failed to load would.
+    warming: ModelManifest | None = None
 
     def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
         """The model for one request; `routing_key` is called only when there is a choice."""
@@ -49,6 +52,9 @@ class Routed:
         text = self.main.ref
         if self.canary is not None:
             text += f" + {self.canary.ref} ({self.cut / ROUTE_SPACE:.4g})"
+        elif self.warming is not None:
+            m = self.warming
+            text += f" (+ {m.name}:{m.version} at {self.cut / ROUTE_SPACE:.4g} once loaded)"
         if self.shadow is not None:
             text += f", shadow {self.shadow.name}:{self.shadow.version} ({self.sample:.4g})"
         return text

@@ -61,10 +61,12 @@ class Callers:
 
     def send(self, count: int) -> None:
         self.served.expire()
-        for _ in range(count):
+        for i in range(count):
             body = json.dumps({"inputs": ROW})
             answer = self.service.handle(http_event("POST", f"/models/{self.model}/predict", body))
             self.statuses.append((answer["headers"]["x-aiaas-version"], answer["statusCode"]))
+            if i == 0:  # a new canary loads off the request path, within the bake's minutes
+                assert self.served.warmer.wait(30)
         self.service.metrics.flush()
         put_emf(self.cloudwatch, self.out.getvalue().splitlines())
         self.out.seek(0)

@@ -157,6 +157,9 @@ def test_an_alias_moved_onto_a_split_keeps_its_new_main_while_its_canary_loads(
     assert served.current().manifest.version == "4"
     six.set_alias_weights("m", "split", {"5": 0.5, "6": 0.5})
     routed = served.routed()  # the directory store tells the alias changed: refreshed now
+    assert [v.manifest.version for v in routed.versions()] == ["5"]  # its canary loads aside
+    assert served.warmer.wait(10)
+    routed = served.routed()
     assert [v.manifest.version for v in routed.versions()] == ["5", "6"]
     assert pool.load_version("m", "5") is routed.main
     assert loads.call_count == 3  # m:4, m:5, m:6: each once
