@@ -83,9 +83,9 @@ def rows_disagreeing(share: float, count: int, seed: int = 3) -> list[list[float
 
 def _slow(path: Path, kind: str) -> None:
     """The baseline's logits plus 0 x a chain of tanh(M @ C): on constants only for
-    "slow-load" (onnxruntime folds them when it makes the session: ~0.25 s here, then answers
-    in microseconds), on the input for "slow-run" (~0.13 s an answer, every time)."""
-    side, links = (1024, 12) if kind == "slow-load" else (512, 100)
+    "slow-load" (onnxruntime folds them when it makes the session: ~0.7-1.4 s here, then answers
+    in microseconds), on the input for "slow-run" (~0.2-0.5 s an answer, every time)."""
+    side, links = (1024, 36) if kind == "slow-load" else (512, 150)
     rng = np.random.default_rng(BASELINE_SEED)
     consts = {
         "W": rng.normal(size=(4, 3)).astype(np.float32),

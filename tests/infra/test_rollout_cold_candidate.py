@@ -1,6 +1,6 @@
 """Acceptance: a rollout judges the candidate, not its load. `aiaas rollout` (the CLI, its own
 process) against a running `aiaas serve`, callers with routing keys sending requests
-throughout, a tight `--max-p99-ms`: a healthy candidate whose session takes ~0.25 s to make is
+throughout, a tight `--max-p99-ms`: a healthy candidate whose session takes ~1 s to make is
 rolled out (before, the callers routed to it waited for that load and it was rolled back),
 and a candidate that answers slowly every time is still rolled back on its p99.
 
@@ -29,8 +29,8 @@ from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
 from tests.rollout_models import publish
 
 MODEL = "cold"
-LIMIT_MS = 75  # a warm answer takes ~1 ms here (stalls of this shared machine: tens of ms),
-# the slow-load session ~250 ms to make, a slow-run answer ~130 ms
+LIMIT_MS = 150  # a warm answer takes ~1 ms here (stalls of a loaded 2-core CI machine: up to
+# ~100 ms), the slow-load session ~0.7-1.4 s to make, a slow-run answer ~0.2-0.5 s
 MAX_SECONDS = 40.0
 FIRST_SHARE = 0.1
 
@@ -116,7 +116,7 @@ def rollout(
     time.sleep(0.3)  # callers in flight when the first step moves the alias
     command = [
         sys.executable, "-m", "infra.cli.main", "--store", str(root / "store"), "rollout",
-        MODEL, version, "--steps", "10,100", "--bake", "1s", "--max-error-rate", "0.01",
+        MODEL, version, "--steps", "10,100", "--bake", "2s", "--max-error-rate", "0.01",
         "--max-p99-ms", str(LIMIT_MS), "--metrics", f"{server.base}/metrics", "--token", TOKEN,
     ]  # fmt: skip
     try:
@@ -137,7 +137,7 @@ def test_a_healthy_candidate_slow_to_load_is_not_judged_on_its_load(
     assert all(a.status == 200 for a in answers)
     by_candidate = [a.seconds for a in answers if a.version == "2"]
     slow = sorted(round(s, 3) for s in by_candidate if s > 0.05)
-    assert len(by_candidate) >= 20 and max(by_candidate) < 0.25, (slow, len(by_candidate))
+    assert len(by_candidate) >= 20 and max(by_candidate) < 0.6, (slow, len(by_candidate))
     # A caller routed to the canary got the main version while it loaded, then the canary for
     # good: never back.
     for key in CANARY_KEYS:

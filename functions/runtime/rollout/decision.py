@@ -76,7 +76,11 @@ def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -
         )
     if not baked:
         return Decision(Action.HOLD, f"baking: {baked_s - plan.settle_s:.0f} of {plan.bake_s:g} s")
-    starved = _starved(plan, step, metrics)
+    # A candidate that has answered nothing yet may still be loading: a server loads a new
+    # canary off the request path and gives its share to the baseline meanwhile (warming.py),
+    # so waiting costs callers nothing. Judged "not served" only once the step has baked twice
+    # over: a 1 s bake rolled back a healthy candidate whose session took ~1 s to make.
+    starved = _starved(plan, step, metrics) if baked_s >= plan.settle_s + 2 * plan.bake_s else None
     if starved is not None:
         return Decision(Action.ROLL_BACK, starved)
     seen = metrics.shadow.copies if step == SHADOW_STAGE and metrics.shadow else None
