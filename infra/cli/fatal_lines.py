@@ -5,17 +5,19 @@ A pod's logs go to a JSON pipeline (Loki, Elastic): `aiaas serve` refused at its
 setting, an unreadable store, a port taken, a bad flag) wrote its reason as one text line,
 which the pipeline dropped or mangled, and it is the line the operator needs. The format is
 read from the environment here, not from the checked setting: a refusal may come before it
-is checked, and a bad value (`AIAAS_LOG_FORMAT=yaml`) is itself refused in text.
+is checked, and a bad value (`AIAAS_LOG_FORMAT=yaml`) is itself refused in text. Only the standard library: a line may be written from a signal
+handler that interrupted an import (early_stop.py), which must not import anything.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C ended
@@ -43,12 +45,19 @@ def write(
     `exc`, its errorType, errorMessage and stackTrace (as Lambda writes an exception)."""
     stream = sys.stderr if stream is None else stream
     if json_asked():
-        from infra.local.lambda_logs import LambdaJsonFormatter
-
-        info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-        record = logging.LogRecord(logger_name(command), level, __file__, 0, text, None, info)
-        record.__dict__.update(fields)
-        text = LambdaJsonFormatter().format(record)
+        line: dict[str, Any] = {
+            "timestamp": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": logging.getLevelName(level),
+            "message": text,
+            "logger": logger_name(command),
+        }
+        if exc is not None:  # as Lambda writes an exception (lambda_logs.LambdaJsonFormatter)
+            line["errorType"] = type(exc).__name__
+            line["errorMessage"] = str(exc)
+            line["stackTrace"] = traceback.format_tb(exc.__traceback__)
+        text = json.dumps({**line, **fields}, default=str, separators=(",", ":"))
     elif exc is not None:
         traceback.print_exception(exc, file=stream)
     print(text, file=stream, flush=True)
@@ -65,12 +74,8 @@ def interrupted(command: str | None, exc: KeyboardInterrupt) -> int:
     """Say how a stop signal ended the command; its exit status. Ctrl-C, even while the
     command's modules import: no traceback. What a command was writing is cleaned up as the
     exception unwinds (temp files, multipart uploads). A command that turns SIGTERM/SIGHUP into
-    one (batch; any while the CLI imports, launch.py) sets `signum`: 128 + it."""
+    one (batch) sets `signum`: 128 + it."""
     signum = getattr(exc, "signum", None)
-    if command == "serve" and signum == signal.SIGTERM:
-        # A serve stopped before it serves, as once it serves (docs/kubernetes.md).
-        write("aiaas serve: stopped", command=command, level=logging.INFO, stream=sys.stdout)
-        return 0
     said = f"interrupted ({exc})" if signum else "interrupted"
     write(f"aiaas {command or ''}".rstrip() + f": {said}", command=command)
     return 128 + signum if isinstance(signum, int) else EXIT_INTERRUPTED

@@ -13,10 +13,10 @@ from typing import NoReturn
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
 from infra.cli import fatal_lines
+from infra.cli.early_stop import early_stop, release_early_stop
 from infra.cli.fatal_lines import typed_command
 from infra.cli.help_examples import add_examples
 from infra.cli.misspelled import meant
-from infra.cli.stop_signals import early_stop, release_early_stop
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
