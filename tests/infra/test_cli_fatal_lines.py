@@ -129,3 +129,25 @@ def test_sigterm_during_the_start_of_batch_is_its_interruption(tmp_path: Path) -
     assert code == 143, (out, err)
     (line,) = json_lines(out, err)
     assert line["message"] == "aiaas batch: interrupted (stopped by SIGTERM)", line
+
+
+def test_a_bug_is_one_json_line_with_its_trace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An uncaught exception (a bug in aiaas): its traceback as the JSON line's stackTrace
+    under JSON logging; without it, the traceback as before."""
+    from infra.cli import main as cli
+
+    def broken(argv: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "run", broken)
+    monkeypatch.setenv("AIAAS_LOG_FORMAT", "json")
+    assert cli.main(["serve"]) == 1
+    out, err = capsys.readouterr()
+    (line,) = json_lines(out.encode(), err.encode())
+    assert line["errorType"] == "RuntimeError" and line["logger"] == "aiaas.serve", line
+    assert "broken" in "".join(line["stackTrace"])  # type: ignore[arg-type]
+    monkeypatch.setenv("AIAAS_LOG_FORMAT", "text")
+    with pytest.raises(RuntimeError):
+        cli.main(["serve"])
