@@ -91,6 +91,13 @@ def sigterm_caught(pid: int) -> bool:
     return bool(caught >> (signal.SIGTERM - 1) & 1)
 
 
+def imported_onnxruntime(pid: int) -> bool:
+    """Whether the process has loaded onnxruntime's library: serve's modules import it, so
+    a handler set before it was set while the CLI still imported (before this fix the first
+    one came after them, in cmd_serve)."""
+    return "onnxruntime_pybind11_state" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def term_while_starting(args: list[str], delay: float) -> tuple[int, bytes, bytes, float, float]:
     """Start `aiaas ARGS`, send SIGTERM `delay` s after its handler is set: (exit status,
     stdout, stderr, seconds from the spawn to the handler, seconds from the signal to exit)."""
@@ -100,6 +107,7 @@ def term_while_starting(args: list[str], delay: float) -> tuple[int, bytes, byte
         assert time.monotonic() - spawned < 10 and process.poll() is None
         time.sleep(0.001)
     handler_at = time.monotonic() - spawned
+    assert not imported_onnxruntime(process.pid), "the handler came after the imports"
     time.sleep(delay)
     sent = time.monotonic()
     process.send_signal(signal.SIGTERM)
