@@ -68,7 +68,9 @@ def one_run(
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(code), "AIAAS_CACHE_DIR": str(work / f"cache-{port}")}
-    command = [sys.executable, "-m", "infra.cli.main", "--store", f"s3://{bucket}/registry",
+    # What the `aiaas` console script runs (its launcher, where the checkout has one).
+    module = "infra.cli.launch" if (code / "infra/cli/launch.py").exists() else "infra.cli.main"
+    command = [sys.executable, "-m", module, "--store", f"s3://{bucket}/registry",
                "serve", "--port", str(port), "--workers", "1"]  # fmt: skip
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=code, env=env, stdout=subprocess.DEVNULL,

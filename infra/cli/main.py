@@ -7,11 +7,14 @@ import importlib
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
+from infra.cli import fatal_lines
+from infra.cli.early_stop import early_stop, release_early_stop
+from infra.cli.fatal_lines import typed_command
 from infra.cli.help_examples import add_examples
 from infra.cli.misspelled import meant
 from infra.extras import install_hint
@@ -37,13 +40,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def typed_command(argv: Sequence[str]) -> str | None:
-    """The word argv gives as the command, known or not."""
-    # The command is the first positional argument: skip the value of `--store VALUE`.
-    args = [a for i, a in enumerate(argv) if not (i > 0 and argv[i - 1] == "--store")]
-    return next((arg for arg in args if not arg.startswith("-")), None)
-
-
 def chosen_command(argv: Sequence[str]) -> str | None:
     """The command argv names, if it names a known one."""
     chosen = typed_command(argv)
@@ -55,6 +51,19 @@ def command_modules(argv: Sequence[str]) -> list[ModuleType]:
     chosen = chosen_command(argv)
     names = [COMMANDS[chosen]] if chosen else list(dict.fromkeys(COMMANDS.values()))
     return [importlib.import_module(name) for name in names]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's, whose usage error is one JSON line under AIAAS_LOG_FORMAT=json (a pod's
+    log pipeline), the usage as a field; the subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        if not fatal_lines.json_asked():
+            super().error(message)
+        command = self.prog.split()[1] if " " in self.prog else None
+        usage = self.format_usage().strip()
+        fatal_lines.write(f"{self.prog}: error: {message}", command=command, usage=usage)
+        sys.exit(EXIT_USAGE)
 
 
 class ShowVersion(argparse.Action):
@@ -85,7 +94,7 @@ class ShowVersion(argparse.Action):
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command Ctrl-C ended
+EXIT_INTERRUPTED = fatal_lines.EXIT_INTERRUPTED
 # `aiaas rollout` refused by the state it found (a 409 or 412: another rollout runs, a stale
 # --if-match, nothing left to abort), changing nothing: a script reads it again, not fixes it.
 EXIT_REFUSED = 3
@@ -93,7 +102,7 @@ REFUSALS = {"rollout": (Conflict, PreconditionFailed)}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="aiaas",
         description="Train, publish and serve ONNX models: locally, or on AWS Lambda.",
     )
@@ -155,17 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # functions run with it off (template.yaml's Globals). Set before a command's modules
     # import onnxruntime and before any thread starts; a value the user set is kept.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    words = sys.argv[1:] if argv is None else argv
+    command = chosen_command(words)
     try:
         return run(argv)
     except KeyboardInterrupt as exc:
-        # Ctrl-C, even while the command's modules import: no traceback. What a command was
-        # writing is cleaned up as the exception unwinds (temp files, multipart uploads).
-        # A command that turns SIGTERM/SIGHUP into one (batch) sets `signum`: 128 + it.
-        words = sys.argv[1:] if argv is None else argv
-        signum = getattr(exc, "signum", None)
-        said = f"interrupted ({exc})" if signum else "interrupted"
-        print(f"aiaas {chosen_command(words) or ''}".rstrip() + f": {said}", file=sys.stderr)
-        return 128 + signum if isinstance(signum, int) else EXIT_INTERRUPTED
+        return fatal_lines.interrupted(command, exc)
+    except Exception as exc:
+        if not fatal_lines.json_asked():
+            raise  # a bug: its traceback is the report
+        # The same report, as one JSON line (errorType, stackTrace) a log pipeline keeps.
+        fatal_lines.write(f"aiaas {command or ''}".rstrip() + f": error: {exc!r}",
+                          command=command, exc=exc)  # fmt: skip
+        return EXIT_ERROR
 
 
 def run(argv: Sequence[str] | None) -> int:
@@ -175,6 +186,8 @@ def run(argv: Sequence[str] | None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command != "serve":  # serve keeps it until it takes the signals over itself
+        release_early_stop()
     try:
         code: int = args.func(args)
         sys.stdout.flush()  # here, so a reader that went away is caught below, not at exit
@@ -202,11 +215,11 @@ def reader_gone() -> int:
 
 def fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
     """One line on stderr; with -v the whole chain first, causes included."""
-    if args.verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"aiaas {args.command}: error: {message}", file=sys.stderr)
+    line = f"aiaas {args.command}: error: {message}"
+    fatal_lines.write(line, command=args.command, exc=exc if args.verbose else None)
     return EXIT_REFUSED if isinstance(exc, REFUSALS.get(args.command, ())) else EXIT_ERROR
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m infra.cli.main`; the console script is launch.py
+    early_stop()
     sys.exit(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -160,7 +161,7 @@ def test_the_wheel_holds_the_packages_and_the_data_the_commands_read(installed: 
     tops = {name.split("/")[0] for name in files}
     assert tops == {"functions", "infra", "training", "aiaas-0.1.0.dist-info"}
     assert not [n for n in files if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
-    assert "aiaas = infra.cli.main:main" in entry_points
+    assert "aiaas = infra.cli.launch:main" in entry_points  # SIGTERM taken first (early_stop.py)
     # pyproject's `license = "Apache-2.0"` names it; the text itself travels with the wheel
     assert files.get("aiaas-0.1.0.dist-info/licenses/LICENSE", 0) > 10_000
     shipped = {n for n in files if not n.endswith(".py") and not n.startswith("aiaas-")}
@@ -321,3 +322,24 @@ def test_a_missing_extra_is_one_line_naming_it(
     assert verbose.returncode == 1
     assert "Traceback" in verbose.stderr
     assert f"pip install 'aiaas[{extra}]'" in verbose.stderr.splitlines()[-1]
+
+
+def test_the_installed_script_stops_cleanly_while_it_imports(
+    installed: Install, tmp_path: Path
+) -> None:
+    """The console script as pip wrote it (a pod's `aiaas serve`): SIGTERM as soon as its
+    handler is set, the CLI's modules still importing, is `aiaas serve: stopped`, exit 0."""
+    from tests.infra.test_cli_fatal_lines import imported_onnxruntime, json_lines, sigterm_caught
+
+    env = {**installed.env(), "AIAAS_LOG_FORMAT": "json"}
+    command = [installed.aiaas, "--store", str(tmp_path), "serve", "--port", str(free_port())]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not sigterm_caught(process.pid):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.001)
+    assert not imported_onnxruntime(process.pid), "the handler came after the imports"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, (out, err)
+    assert [line["message"] for line in json_lines(out, err)] == ["aiaas serve: stopped"]

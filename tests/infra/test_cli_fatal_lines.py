@@ -1,0 +1,161 @@
+"""The lines a pod's log pipeline needs, as a user's container runs `aiaas`: a refused start and
+a stop signal during the start, imports included (docs/kubernetes.md).
+
+Real subprocesses through the console script's module (infra/cli/launch.py), every line of
+stdout and stderr parsed as JSON under AIAAS_LOG_FORMAT=json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def aiaas(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, "AIAAS_LOG_FORMAT": "json", **(env or {})}
+    full_env.pop("AIAAS_API_TOKEN", None)
+    command = [sys.executable, "-m", "infra.cli.launch", *args]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def json_lines(*streams: bytes) -> list[dict[str, object]]:
+    """Every line of the streams, each of which must be one JSON object."""
+    lines = [line for stream in streams for line in stream.decode().splitlines()]
+    assert lines, "no line written"
+    return [json.loads(line) for line in lines]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "says"),
+    [
+        (["serve", "--port", "99999"], {}, 1, "is not a TCP port"),
+        (["serve", "--trusted-proxy", "foo"], {}, 2, "'foo' is not an IP address"),
+        (["serve"], {"AIAAS_BATCH_WORKERS": "-1"}, 1, "AIAAS_BATCH_WORKERS must be"),
+        (["serve", "--store", "/etc/passwd"], {}, 1, "is a file, not a directory"),
+        (["batch", "iris", "rows.csv"], {}, 1, "no such file: rows.csv"),
+    ],
+)
+def test_a_refused_start_is_one_json_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], code: int, says: str
+) -> None:
+    store = ["--store", str(tmp_path / "store")] if "--store" not in args else []
+    port = ["--port", str(free_port())] if args == ["serve"] else []
+    process = aiaas(*store, *args, *port, env=env)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == code, (out, err)
+    (line,) = json_lines(out, err)
+    assert line["level"] == "ERROR" and says in str(line["message"]), line
+    assert str(line["logger"]).startswith("aiaas.") and line["timestamp"]
+
+
+def test_the_port_taken_is_one_json_line_and_text_without_json(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        process = aiaas("--store", str(tmp_path), "serve", "--port", port)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 1
+        (line,) = json_lines(out, err)
+        assert "is already in use" in str(line["message"]) and line["logger"] == "aiaas.serve"
+        # Without it, the text line as before.
+        text = aiaas(
+            "--store", str(tmp_path), "serve", "--port", port, env={"AIAAS_LOG_FORMAT": ""}
+        )
+        out, err = text.communicate(timeout=30)
+    assert text.returncode == 1 and out == b""
+    assert err.decode().startswith(f"aiaas serve: error: 127.0.0.1:{port} is already in use")
+
+
+def sigterm_caught(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM now (/proc's SigCgt mask)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
+def imported_onnxruntime(pid: int) -> bool:
+    """Whether the process has loaded onnxruntime's library: serve's modules import it, so
+    a handler set before it was set while the CLI still imported (before this fix the first
+    one came after them, in cmd_serve)."""
+    return "onnxruntime_pybind11_state" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def term_while_starting(args: list[str], delay: float) -> tuple[int, bytes, bytes, float, float]:
+    """Start `aiaas ARGS`, send SIGTERM `delay` s after its handler is set: (exit status,
+    stdout, stderr, seconds from the spawn to the handler, seconds from the signal to exit)."""
+    spawned = time.monotonic()
+    process = aiaas(*args)
+    while not sigterm_caught(process.pid):
+        assert time.monotonic() - spawned < 10 and process.poll() is None
+        time.sleep(0.001)
+    handler_at = time.monotonic() - spawned
+    assert not imported_onnxruntime(process.pid), "the handler came after the imports"
+    time.sleep(delay)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    return process.returncode, out, err, handler_at, time.monotonic() - sent
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_sigterm_during_the_start_of_serve_is_a_clean_stop(tmp_path: Path) -> None:
+    """Imports (0 ms after the handler: the CLI's modules, onnxruntime's C init), the settings'
+    checks, the store's listing: each time `aiaas serve: stopped`, exit 0, within a second."""
+    (tmp_path / "store").mkdir()
+    args = ["--store", str(tmp_path / "store"), "serve", "--port", str(free_port())]
+    for delay in (0.0, 0.05, 0.15, 0.3, 0.5):
+        code, out, err, handler_at, took = term_while_starting(args, delay)
+        assert code == 0, (delay, out, err)
+        lines = json_lines(out, err)
+        assert lines[-1]["message"] == "aiaas serve: stopped", lines
+        assert lines[-1]["level"] == "INFO" and lines[-1]["logger"] == "aiaas.serve"
+        assert handler_at < 2 and took < 2, (handler_at, took)
+
+
+def test_sigterm_during_the_start_of_batch_is_its_interruption(tmp_path: Path) -> None:
+    """batch turns SIGTERM into its interruption (128 + 15, what was written cleaned up): the
+    same while it imports, now with its line (it ended silently)."""
+    code, out, err, _, _ = term_while_starting(["--store", str(tmp_path), "batch", "m", "x"], 0)
+    assert code == 143, (out, err)
+    (line,) = json_lines(out, err)
+    assert line["message"] == "aiaas batch: interrupted (stopped by SIGTERM)", line
+
+
+def test_a_bug_is_one_json_line_with_its_trace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An uncaught exception (a bug in aiaas): its traceback as the JSON line's stackTrace
+    under JSON logging; without it, the traceback as before."""
+    from infra.cli import main as cli
+
+    def broken(argv: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "run", broken)
+    monkeypatch.setenv("AIAAS_LOG_FORMAT", "json")
+    assert cli.main(["serve"]) == 1
+    out, err = capsys.readouterr()
+    (line,) = json_lines(out.encode(), err.encode())
+    assert line["errorType"] == "RuntimeError" and line["logger"] == "aiaas.serve", line
+    assert "broken" in "".join(line["stackTrace"])  # type: ignore[arg-type]
+    monkeypatch.setenv("AIAAS_LOG_FORMAT", "text")
+    with pytest.raises(RuntimeError):
+        cli.main(["serve"])
