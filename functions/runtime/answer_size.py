@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from functions.runtime.errors import ResponseTooLarge
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not at run time: the health function imports the limit, never numpy
+    import numpy as np
+
     from functions.runtime.model import LoadedModel
 
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024  # AWS Lambda's, for a synchronous invoke
