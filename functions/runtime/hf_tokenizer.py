@@ -82,13 +82,17 @@ def pad_id(tokenizer: Any) -> int:
     return 0
 
 
-def padding_rule(tokenizer: Any, max_length: int, width: int | None) -> dict[str, Any]:
+def padding_rule(
+    tokenizer: Any, max_length: int, width: int | None, own_padding: bool = True
+) -> dict[str, Any]:
     """`enable_padding`'s arguments: tokenizer.json's own padding (side, pad id and token, pad
     type id, multiple, fixed length), as its user's `encode_batch` pads, else right with
     `pad_id`; an ids input of fixed `width` takes exactly that width (a multiple past it would
     not fit the model). A fixed length under max_length becomes max_length: padding never cuts,
-    so a longer text would leave the batch's rows of different widths."""
-    own = tokenizer.padding or {}
+    so a longer text would leave the batch's rows of different widths. Without `own_padding`
+    (a model published before 2026-12-02, whose publish checked it right-padded only) the
+    file's side, type id, multiple and length are ignored, as serving then ignored them."""
+    own = (tokenizer.padding or {}) if own_padding else {}
     fixed = own.get("length")
     rule: dict[str, Any] = {
         "direction": "left" if own.get("direction") == "left" else "right",
@@ -136,7 +140,12 @@ class HfTokenizer:
     kind = KIND
 
     def __init__(
-        self, document: str, max_length: int, inputs: HfInputs, width: int | None = None
+        self,
+        document: str,
+        max_length: int,
+        inputs: HfInputs,
+        width: int | None = None,
+        own_padding: bool = True,
     ) -> None:
         self._document = document.encode("utf-8")
         self.inputs = inputs
@@ -145,7 +154,7 @@ class HfTokenizer:
         self.pad_id = pad_id(self.tokenizer)
         self.side = truncation_side(self.tokenizer)
         self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction=self.side)
-        self.padding = padding_rule(self.tokenizer, max_length, width)
+        self.padding = padding_rule(self.tokenizer, max_length, width, own_padding)
         self.tokenizer.enable_padding(**self.padding)
         self.width = padded_width(max_length, self.padding)
         # Without character offsets, which serving never reads: ~15% less per batch

@@ -137,8 +137,13 @@ def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None
     spec = manifest.input(text.input)
     width = spec.shape[1] if spec is not None and spec.rank == 2 and spec.shape[1] > 0 else None
     inputs = hf_tokenizer.HfInputs.from_preprocessing(manifest.preprocessing, text.input)
+    # Publish records the padding it checked the model on; a manifest without it was published
+    # when serving right-padded whatever the file said, and its model was checked on that only.
+    own_padding = "padding" in manifest.preprocessing
     try:
-        tokenizer = hf_tokenizer.HfTokenizer(document, text.max_length, inputs, width)
+        tokenizer = hf_tokenizer.HfTokenizer(
+            document, text.max_length, inputs, width, own_padding=own_padding
+        )
     except hf_tokenizer.HfTokenizerError as exc:
         raise ModelUnavailable(
             f"{ref}: {exc}", public_message=f"model {ref} cannot load its tokenizer here"

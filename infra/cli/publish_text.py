@@ -259,8 +259,9 @@ def _preprocessing(
         "truncation": f"longest_first, {served.side} side: the {kept} {length} tokens, special "
         "tokens included",
     }
-    if served.padding["direction"] == "left" or served.width > length:
-        pre["padding"] = describe_padding(served)
+    # Always recorded: serving pads as tokenizer.json says only for manifests that name the
+    # padding publish checked (those before it were served right-padded, and still are).
+    pre["padding"] = describe_padding(served)
     if served.width > length:  # ids its users' own encode pads this wide are accepted
         pre["max_width"] = served.width
     if inputs.mask:
