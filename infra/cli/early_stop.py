@@ -27,18 +27,19 @@ from infra.cli import fatal_lines
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     command = fatal_lines.typed_command(sys.argv[1:])
-    if command == "serve":
-        fatal_lines.write("aiaas serve: stopped", command=command, level=logging.INFO,
-                          stream=sys.stdout)  # fmt: skip
-        code = 0
-    else:
-        name = signal.Signals(signum).name
-        fatal_lines.write(f"aiaas {command or ''}".rstrip() + f": interrupted (stopped by {name})",
-                          command=command)  # fmt: skip
-        code = 128 + signum
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    code = 0 if command == "serve" else 128 + signum
+    try:  # a line that cannot be written (`aiaas serve | head`, its reader gone) still ends it
+        if command == "serve":
+            fatal_lines.write("aiaas serve: stopped", command=command, level=logging.INFO,
+                              stream=sys.stdout)  # fmt: skip
+        else:
+            name = signal.Signals(signum).name
+            fatal_lines.write(f"aiaas {command or ''}".rstrip()
+                              + f": interrupted (stopped by {name})", command=command)  # fmt: skip
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def early_stop() -> None:

@@ -159,3 +159,20 @@ def test_a_bug_is_one_json_line_with_its_trace(
     monkeypatch.setenv("AIAAS_LOG_FORMAT", "text")
     with pytest.raises(RuntimeError):
         cli.main(["serve"])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_sigterm_during_the_start_with_its_reader_gone_still_stops_cleanly(tmp_path: Path) -> None:
+    """`aiaas serve | ...` whose reader has gone: the stop line cannot be written, and the
+    start still ends as a stop (it raised BrokenPipeError out of the handler: exit 1, a trace)."""
+    (tmp_path / "store").mkdir()
+    process = aiaas("--store", str(tmp_path / "store"), "serve", "--port", str(free_port()))
+    assert process.stdout is not None
+    process.stdout.close()
+    spawned = time.monotonic()
+    while not sigterm_caught(process.pid):
+        assert time.monotonic() - spawned < 10 and process.poll() is None
+        time.sleep(0.001)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert (process.returncode, err) == (0, b"")
