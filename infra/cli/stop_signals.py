@@ -59,21 +59,3 @@ def stopped_by_signals() -> contextlib.AbstractContextManager[None]:
         raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
 
     return signal_handlers(stop)
-
-
-def _stop_early(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signum, _ignore)  # the first wins: a second cannot cut the unwinding short
-    raise Stopped(signum)
-
-
-def early_stop() -> None:
-    """SIGTERM raises Stopped from now on, while the CLI imports its command (launch.py), until
-    release_early_stop() or a command's own handlers take it over. SIGINT raises already."""
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # one ignored on purpose stays so
-        signal.signal(signal.SIGTERM, _stop_early)
-
-
-def release_early_stop() -> None:
-    """Python's default again, for a command that sets no handler of its own (as before)."""
-    if signal.getsignal(signal.SIGTERM) is _stop_early:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
