@@ -231,23 +231,24 @@ def test_a_long_outage_is_one_log_line_a_kind_not_one_a_ttl(
     assert predict(service)[0] == 200
     proxy.stop()
 
-    def tries() -> tuple[int, int]:
+    def tries() -> tuple[list[str], list[str]]:
         assert predict(service)[0] == 200  # the loaded version serves on
         while served._refreshing.locked():  # the refresh it started, on its thread
             time.sleep(0.01)
         service.capture.refresh()
         lines = [r.getMessage() for r in caplog.records]
         return (
-            sum(line.startswith(f"refresh of {MODEL} failed") for line in lines),
-            sum(line.startswith(f"capture setting of {MODEL} not read") for line in lines),
+            [line for line in lines if line.startswith(f"refresh of {MODEL} failed")],
+            [line for line in lines if line.startswith(f"capture setting of {MODEL} not read")],
         )
 
-    # A kept-alive connection cut, then connections refused: two kinds, each said once.
-    tries()
-    said = tries()
-    assert min(said) >= 1 and max(said) <= 2
-    for _ in range(3):
-        assert tries() == said
+    # A kept-alive connection cut, then connections refused: two kinds, each said once. Which
+    # try meets a pooled connection that was cut depends on which one the pool hands out, so
+    # a kind may first show on a later try; none is ever said twice.
+    for _ in range(5):
+        said = tries()
+    for lines in said:
+        assert 1 <= len(lines) <= 2 and len(set(lines)) == len(lines), lines
     proxy.start()
     assert predict(service)[0] == 200
     while served._refreshing.locked():
