@@ -292,7 +292,7 @@ def test_a_request_the_gateway_refuses_is_in_the_request_log(
     from infra.local.server import ServerLimits
 
     config = ServeConfig(
-        None, str(tmp_path), {"AIAAS_LOG_REQUESTS": "1"}, [], "@production", "s3cret",
+        None, str(tmp_path), {"AIAAS_LOG_REQUESTS": "1"}, [], "@production", ("s3cret",),
         ServerLimits(),
     )  # fmt: skip
     gateway = build_app(config).gateway
