@@ -73,7 +73,7 @@ class TokenFile:
         self.tokens = tokens
         self._accept = accept
         self._seen: _Key = None  # the first check reads it (a worker: changed since the start?)
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # never set: the thread is a daemon, ending with its worker
 
     def check(self) -> None:
         """Re-read the file if a stat says it changed since the last look."""
@@ -93,9 +93,6 @@ class TokenFile:
 
     def start(self) -> None:
         threading.Thread(target=self._watch, name="aiaas-token-file", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _watch(self) -> None:
         while not self._stop.wait(RECHECK_S):

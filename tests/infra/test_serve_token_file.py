@@ -8,6 +8,7 @@ through `..data`, the old directory removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -73,6 +74,7 @@ def volume(tmp_path: Path) -> Path:
     return tmp_path / "secret"
 
 
+@contextlib.contextmanager
 def serving(store: Path, token_file: Path, token: str, *args: str) -> Iterator[ServeProcess]:
     env = {"AIAAS_API_TOKEN_FILE": str(token_file), "POWERTOOLS_LOG_LEVEL": "INFO"}
     yield from start_serve(store, *args, env=env, headers={"Authorization": f"Bearer {token}"})
@@ -81,7 +83,7 @@ def serving(store: Path, token_file: Path, token: str, *args: str) -> Iterator[S
 def test_a_kubelet_swap_rotates_the_token_in_every_worker(store: Path, volume: Path) -> None:
     """The rotation a 30-day policy runs: add the new token, callers move, remove the old."""
     path = kubelet_write(volume, f"# rotated 2026-12-02\n{OLD}\n")
-    for server in serving(store, path, OLD, "--workers", "2"):
+    with serving(store, path, OLD, "--workers", "2") as server:
         assert (statuses(server, OLD), statuses(server, NEW)) == ({200}, {401})
         kubelet_write(volume, f"{OLD}\n\n{NEW}\n")  # the overlap: both accepted everywhere
         within(PICKUP_S, lambda: statuses(server, NEW) == {200})
@@ -102,7 +104,7 @@ def test_a_broken_file_keeps_the_last_good_set(store: Path, tmp_path: Path) -> N
     server nor one that locks everyone out; the next good file is taken."""
     path = tmp_path / "tokens"
     path.write_text(f"{OLD}\n")
-    for server in serving(store, path, OLD):
+    with serving(store, path, OLD) as server:
         path.write_text("# nothing yet\n\n")
         within(PICKUP_S, lambda: "holds no token" in server.output())
         assert (status(server, OLD), status(server, "not-a-token")) == (200, 401)
