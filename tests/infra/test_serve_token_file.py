@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.local.token_file import read_tokens
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ROOT, ServeProcess, start_serve
 from tests.s3server import free_port
@@ -61,6 +62,14 @@ def within(seconds: float, settled: Callable[[], bool]) -> float:
         assert time.monotonic() - start < seconds, "not picked up in time"
         time.sleep(0.1)
     return time.monotonic() - start
+
+
+def test_a_file_holds_a_token_a_line(tmp_path: Path) -> None:
+    """Comments, blank lines, CRLF (a file from Windows) and the spaces around a line are no
+    part of a token; a repeat is one token."""
+    path = tmp_path / "tokens"
+    path.write_bytes(f"# rotated 2026-12-02\r\n\r\n  {OLD}  \r\n{NEW}\n{OLD}\n#{OLD}".encode())
+    assert read_tokens(path) == (OLD, NEW)
 
 
 @pytest.fixture(scope="module")
