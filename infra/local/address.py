@@ -68,7 +68,8 @@ def check_exposure(host: str, address: str, guarded: bool, no_auth: bool) -> Non
     raise BadRequest(
         f"--host {host} serves other machines, and with no token anyone who reaches it may "
         "move aliases, submit batch jobs and read every model: set AIAAS_API_TOKEN to the "
-        "token callers send (or AIAAS_API_TOKEN_FILE to a file of them), or pass --no-auth to serve it open on purpose"
+        "token callers send (or AIAAS_API_TOKEN_FILE to a file of them), or pass --no-auth "
+        "to serve it open on purpose"
     )
 
 
