@@ -28,7 +28,11 @@ EXAMPLES: dict[str, list[str]] = {
         "--alias production",
         "aiaas --store s3://bucket/registry publish model.onnx --name iris --json",
     ],
-    "serve": ["aiaas serve --port 8080 --workers 2", "AIAAS_API_TOKEN=secret aiaas serve"],
+    "serve": [
+        "aiaas serve --port 8080 --workers 2",
+        "AIAAS_API_TOKEN=secret aiaas serve",
+        "AIAAS_API_TOKEN_FILE=/etc/aiaas/tokens aiaas serve  # re-read on change: rotation",
+    ],
     "invoke": ["aiaas invoke Health -e events/health_live.json"],
     "batch": [
         "aiaas batch iris rows.csv --json",

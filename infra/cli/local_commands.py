@@ -28,7 +28,7 @@ from functions.runtime.store import open_store
 from infra.cli.arg_types import count, seconds
 from infra.cli.serve_start import check_function_settings, listed_at_start, missing_store_line
 from infra.local import lambda_logs
-from infra.local.address import check_exposure, checked_token, listen_address
+from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
 from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
@@ -38,6 +38,7 @@ from infra.local.functions import (
 from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits, end_process
 from infra.local.stack import DEFAULT_SELECTOR, GLOBAL_ENVIRONMENT, stack_functions
+from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, tokens_at_start
 from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
 
@@ -77,6 +78,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("AIAAS_API_TOKEN"),
         help="require 'Authorization: Bearer TOKEN' (default: $AIAAS_API_TOKEN, better than "
         "this flag, whose value every user of the machine sees in `ps`; unset = open)",
+    )
+    p.add_argument(
+        "--token-file",
+        default=os.environ.get(TOKEN_FILE_ENV),
+        metavar="PATH",
+        help="require any of the tokens in this file, one a line, re-read within a second of "
+        f"a change: rotation without a restart (default: ${TOKEN_FILE_ENV}; not with --token)",
     )
     p.add_argument(
         "--no-auth",
@@ -222,13 +230,14 @@ class ServeConfig:
     env: dict[str, str]  # the functions' variables, applied only while each function inits
     models: list[str] | None
     selector: str
-    token: str | None
+    tokens: tuple[str, ...] | None  # None: no auth; else every one accepted
     limits: ServerLimits
     metrics_dir: Path | None = None  # several workers: they sum their metrics in its files
     # The models the start found (none while the store was unreachable): each worker builds
     # these, not waiting on a store that is away; the rest come by discovery on first call.
     listed: tuple[str, ...] | None = None
     trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
+    token_file: Path | None = None  # `tokens` came from it; each worker watches it
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -249,10 +258,14 @@ def build_app(config: ServeConfig) -> GatewayApp:
         metrics.start()
     gateway = Gateway(
         function_instances(specs, config.env),
-        token=config.token,
+        tokens=config.tokens or (),
         on_miss=discovery,
         metrics=metrics,
     )
+    if config.token_file is not None and config.tokens:
+        watch = TokenFile(config.token_file, config.tokens, gateway.accept_tokens)
+        watch.check()  # changed since the start read it (a worker started later, a respawn)?
+        watch.start()
     discovery.gateway = gateway
     limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
     return GatewayApp(gateway, limits, trusted_proxies=frozenset(config.trusted_proxies))
@@ -261,9 +274,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
-    args.token = checked_token(args.token)
+    tokens = tokens_at_start(args.token, args.token_file)
     address = listen_address(args.host, args.port)
-    check_exposure(args.host, address, args.token, args.no_auth)
+    check_exposure(args.host, address, tokens is not None, args.no_auth)
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()
@@ -286,16 +299,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
         max_in_flight=args.max_in_flight,
     )
-    config = ServeConfig(args.template, store_uri, env, models, args.selector, args.token, limits)
+    config = ServeConfig(args.template, store_uri, env, models, args.selector, tokens, limits)
     served, unreachable = listed_at_start(store, models)
+    token_file = Path(args.token_file) if args.token_file is not None else None
     config = dataclasses.replace(
-        config, listed=tuple(served), trusted_proxies=args.trusted_proxy or ()
+        config,
+        listed=tuple(served),
+        trusted_proxies=args.trusted_proxy or (),
+        token_file=token_file,
     )
-    auth = (
-        "bearer token required"
-        if args.token
-        else "no auth (set AIAAS_API_TOKEN to require a token)"
-    )
+    auth = "no auth (set AIAAS_API_TOKEN to require a token)"
+    if token_file is not None and tokens:
+        auth = (
+            f"bearer token required ({len(tokens)} accepted from {token_file}, re-read on change)"
+        )
+    elif tokens:
+        auth = "bearer token required"
     say = lambda_logs.say
     say(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}")
     for name in served:

@@ -59,16 +59,17 @@ def _bind_problem(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def check_exposure(host: str, address: str, token: str | None, no_auth: bool) -> None:
+def check_exposure(host: str, address: str, guarded: bool, no_auth: bool) -> None:
     """BadRequest when `address` reaches other machines and no token guards it (unless
     `--no-auth` says that is meant): open, anyone on the network could promote or roll back
     aliases, submit batch jobs over store keys, and read every model's metadata and metrics."""
-    if token is not None or no_auth or ipaddress.ip_address(address).is_loopback:
+    if guarded or no_auth or ipaddress.ip_address(address).is_loopback:
         return
     raise BadRequest(
         f"--host {host} serves other machines, and with no token anyone who reaches it may "
         "move aliases, submit batch jobs and read every model: set AIAAS_API_TOKEN to the "
-        "token callers send, or pass --no-auth to serve it open on purpose"
+        "token callers send (or AIAAS_API_TOKEN_FILE to a file of them), or pass --no-auth "
+        "to serve it open on purpose"
     )
 
 

@@ -113,11 +113,15 @@ class Gateway:
         functions: Mapping[str, LocalFunction],
         *,
         token: str | None = None,
+        tokens: tuple[str, ...] = (),
         max_body: int = API_GATEWAY_MAX_BODY,
         on_miss: Callable[[], bool] | None = None,
         metrics: GatewayMetrics | None = None,
     ) -> None:
-        self.token = token
+        # Every token accepted (the one of --token, or AIAAS_API_TOKEN_FILE's, which
+        # infra/local/token_file.py swaps in whole on a rotation); None: no auth.
+        accepted = (token,) if token is not None else tokens
+        self.tokens: tuple[bytes, ...] | None = tuple(t.encode() for t in accepted) or None
         self.metrics = metrics or GatewayMetrics()
         self.max_body = max_body
         self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
@@ -181,7 +185,7 @@ class Gateway:
 
         The HTTP app asks before reading the body: an unauthenticated or oversized request gets
         its 401/413 without the body being read (or a `100 Continue` being sent for it)."""
-        if self.token is not None and not self._authorized(headers):
+        if self.tokens is not None and not self._authorized(headers):
             self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
         if body_length is not None and body_length > self.max_body:
@@ -212,7 +216,7 @@ class Gateway:
             return error(404, no_route(self._routes, request.method, request.path))
         route, params = found
         # Past `refusal`, a token was presented: the caller is its holder (an authorizer's say).
-        principal = BEARER_PRINCIPAL if self.token is not None else None
+        principal = BEARER_PRINCIPAL if self.tokens is not None else None
         after: list[Callable[[], None]] | None = [] if defer else None
         try:
             event = build_event(request, route.method, route.template, params, principal)
@@ -241,18 +245,29 @@ class Gateway:
         log.exception("%s raised", name)
         return error(502, "the function raised an error")
 
+    def accept_tokens(self, tokens: tuple[bytes, ...]) -> None:
+        """From now on, these tokens and no others (a rotation: token_file.py). One swap of a
+        tuple, which a request reads whole: never a moment with none, nor an open gateway."""
+        if tokens:
+            self.tokens = tokens
+
     def _authorized(self, headers: list[tuple[str, str]]) -> bool:
-        """One `Authorization: Bearer <token>` header, compared in constant time. Two are
-        refused whatever they hold: the first used to decide alone, so a proxy that checks the
-        last one and this gateway judged the same request differently (API Gateway joins them
-        with a comma, which no token matches)."""
+        """One `Authorization: Bearer <token>` header, compared in constant time with every
+        token accepted (all of them, not up to a match: the time says nothing of which one).
+        Two headers are refused whatever they hold: the first used to decide alone, so a proxy
+        that checks the last one and this gateway judged the same request differently (API
+        Gateway joins them with a comma, which no token matches)."""
         values = [value for name, value in headers if name.lower() == "authorization"]
         if len(values) != 1:
             return False
         scheme, _, credential = values[0].partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            credential.strip().encode(), str(self.token).encode()
-        )
+        if scheme.lower() != "bearer":
+            return False
+        presented = credential.strip().encode()
+        matched = False
+        for token in self.tokens or ():
+            matched |= hmac.compare_digest(presented, token)
+        return matched
 
 
 @functools.lru_cache(maxsize=2)

@@ -272,6 +272,27 @@ def test_token_is_checked_before_routing(toy_module: str) -> None:
     assert gateway.handle(request("GET", "/anything")).status == 401
 
 
+def test_every_token_of_a_rotation_passes_and_a_swap_never_opens(toy_module: str) -> None:
+    """AIAAS_API_TOKEN_FILE's tokens (infra/local/token_file.py): each one, whole, passes; a
+    swap to none (a broken file) keeps the last set rather than open or lock the gateway."""
+    gateway = Gateway({"raw": toy(toy_module, "raw", ("GET", "/r"))}, tokens=("old", "new"))
+
+    def status(token: str) -> int:
+        return gateway.handle(request("GET", "/r", AUTHORIZATION=f"Bearer {token}")).status
+
+    assert [status(t) for t in ("old", "new", "ol", "oldnew", "new old")] == [
+        200,
+        200,
+        401,
+        401,
+        401,
+    ]
+    gateway.accept_tokens((b"new",))
+    assert (status("old"), status("new")) == (401, 200)
+    gateway.accept_tokens(())
+    assert (status("old"), status("new")) == (401, 200)
+
+
 def test_gateway_body_limit_is_413(toy_module: str) -> None:
     gateway = Gateway({"echo": toy(toy_module, "echo", ("POST", "/up"))}, max_body=100)
     assert gateway.handle(request("POST", "/up", b"x" * 100)).status == 200
@@ -292,7 +313,7 @@ def test_a_request_the_gateway_refuses_is_in_the_request_log(
     from infra.local.server import ServerLimits
 
     config = ServeConfig(
-        None, str(tmp_path), {"AIAAS_LOG_REQUESTS": "1"}, [], "@production", "s3cret",
+        None, str(tmp_path), {"AIAAS_LOG_REQUESTS": "1"}, [], "@production", ("s3cret",),
         ServerLimits(),
     )  # fmt: skip
     gateway = build_app(config).gateway

@@ -137,8 +137,8 @@ def test_an_address_other_machines_reach_needs_a_token(tmp_path: Path) -> None:
         1,
         "aiaas serve: error: --host 0.0.0.0 serves other machines, and with no token anyone "
         "who reaches it may move aliases, submit batch jobs and read every model: set "
-        "AIAAS_API_TOKEN to the token callers send, or pass --no-auth to serve it open on "
-        "purpose\n",
+        "AIAAS_API_TOKEN to the token callers send (or AIAAS_API_TOKEN_FILE to a file of "
+        "them), or pass --no-auth to serve it open on purpose\n",
     )
     assert "http://" not in done.stdout  # nothing was served
 

@@ -1,0 +1,130 @@
+"""The bearer tokens `aiaas serve` accepts from a file (AIAAS_API_TOKEN_FILE), re-read when it changes.
+
+A token read once at start could only be rotated by stopping the serve (callers refused
+meanwhile) or by a second server behind a moved load balancer. A file is what a rotation
+needs: it holds one token a line (blank lines and `#` comments skipped), every one accepted,
+so the new token is added, callers move to it, and the old one is removed, all while serving.
+Kubernetes updates a Secret mounted as a volume in place by swapping a symlinked directory
+(`..data`) atomically, which a stat that follows the link sees as another inode.
+
+Each worker watches the file on its own thread, a stat once per RECHECK_S, so a request pays
+nothing for it: the gateway reads the tuple of tokens this thread swaps in whole. A file that
+becomes unreadable or empty keeps the last good set (logged once), never an open server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from functions.runtime.errors import BadRequest
+from infra.local.address import checked_token
+
+log = logging.getLogger("aiaas.gateway")
+
+TOKEN_FILE_ENV = "AIAAS_API_TOKEN_FILE"  # noqa: S105 - a variable name, not a secret
+RECHECK_S = 1.0  # how long a removed token may still be accepted, at most (plus a read)
+
+_Key = tuple[int, int, int, int, int] | None  # what a stat says of the file (None: no file)
+
+
+def read_tokens(path: Path) -> tuple[str, ...]:
+    """The tokens in `path`, in order, without repeats; BadRequest saying what to fix when it
+    cannot be read or holds none (an empty file would otherwise serve every route open)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadRequest(
+            f"cannot read the API token file {path} ({reason}); point {TOKEN_FILE_ENV} (or "
+            "--token-file) at a readable file of tokens, one a line"
+        ) from None
+    lines = (line.strip() for line in text.splitlines())
+    tokens = tuple(dict.fromkeys(t for t in lines if t and not t.startswith("#")))
+    if not tokens:
+        raise BadRequest(
+            f"the API token file {path} holds no token (blank lines and # comments are "
+            "skipped); write the token callers send on a line of its own"
+        )
+    return tokens
+
+
+def _key(path: Path) -> _Key:
+    try:
+        st = path.stat()  # follows the links: kubelet's swap of `..data` is a new inode
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class TokenFile:
+    """Watches `path` and hands each new good set of tokens to `accept` (as bytes, compared
+    as they are presented)."""
+
+    def __init__(
+        self,
+        path: Path,
+        tokens: tuple[str, ...],
+        accept: Callable[[tuple[bytes, ...]], None],
+    ) -> None:
+        self.path = path
+        self.tokens = tokens
+        self._accept = accept
+        self._seen: _Key = None  # the first check reads it (a worker: changed since the start?)
+        self._stop = threading.Event()  # never set: the thread is a daemon, ending with its worker
+
+    def check(self) -> None:
+        """Re-read the file if a stat says it changed since the last look."""
+        key = _key(self.path)
+        if key == self._seen:
+            return
+        self._seen = key  # a broken file is logged once, not once a second
+        try:
+            tokens = read_tokens(self.path)
+        except BadRequest as exc:
+            log.warning("%s; still accepting the %s read before", exc.message, _count(self.tokens))
+            return
+        if tokens != self.tokens:
+            self.tokens = tokens
+            self._accept(encoded(tokens))
+            log.info("the API token file %s changed: %s now accepted", self.path, _count(tokens))
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="aiaas-token-file", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(RECHECK_S):
+            try:
+                self.check()
+            except Exception:  # the watch must outlive any surprise: the last set stays
+                log.exception("checking the API token file %s failed", self.path)
+
+
+def encoded(tokens: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(token.encode() for token in tokens)
+
+
+def _count(tokens: tuple[str, ...]) -> str:
+    return "1 token" if len(tokens) == 1 else f"{len(tokens)} tokens"
+
+
+def tokens_at_start(token: str | None, token_file: str | None) -> tuple[str, ...] | None:
+    """The tokens to require from the start (None: no auth), from AIAAS_API_TOKEN or
+    AIAAS_API_TOKEN_FILE; BadRequest for both set (which one would rule, and would the other
+    still open the door?) or for a file set but unusable, as for a token set but empty."""
+    if token is not None and token_file is not None:
+        raise BadRequest(
+            f"both AIAAS_API_TOKEN (or --token) and {TOKEN_FILE_ENV} (or --token-file) are "
+            "set; set one: the file, to rotate tokens without a restart"
+        )
+    if token_file is not None:
+        if not token_file.strip():
+            raise BadRequest(
+                f"{TOKEN_FILE_ENV} (or --token-file) is set but empty; set it to the path of "
+                "a file of tokens, one a line, or unset it to serve without auth"
+            )
+        return read_tokens(Path(token_file))
+    checked = checked_token(token)
+    return None if checked is None else (checked,)
