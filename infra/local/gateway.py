@@ -246,8 +246,7 @@ class Gateway:
         return error(502, "the function raised an error")
 
     def accept_tokens(self, tokens: tuple[bytes, ...]) -> None:
-        """From now on, these tokens and no others (a rotation: token_file.py). One swap of a
-        tuple, which a request reads whole: never a moment with none, nor an open gateway."""
+        """These tokens and no others from now on (token_file.py): one swap, never none."""
         if tokens:
             self.tokens = tokens
 
