@@ -3,6 +3,7 @@
     python -m infra.call POST "$API_URL/models/digits-mlp/predict" -d '{"inputs": [[0, ...]]}'
     python -m infra.call GET "$API_URL/control/models"
     python -m infra.call GET "$API_URL/v2/health/ready" --token "$ID_TOKEN"     # JWT authorizer
+    python -m infra.call GET http://127.0.0.1:8080/v2/health/ready --token-file /etc/aiaas/tokens
 
 SigV4 signs for service `execute-api` with your AWS credentials (environment, profile or SSO,
 as boto3 finds them) in the region named by the URL; the caller needs `execute-api:Invoke` on
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from functions.runtime.errors import BadRequest
 from infra.extras import install_hint
+from infra.local.client_token import ClientToken
 
 SERVICE = "execute-api"
 
@@ -68,11 +71,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("-d", "--data", default="", help="request body (JSON); @file reads a file")
     parser.add_argument("--content-type", default="application/json")
-    parser.add_argument("--token", help="a JWT (Cognito ID token) instead of SigV4")
+    bearer = parser.add_mutually_exclusive_group()
+    bearer.add_argument("--token", help="a JWT (Cognito ID token) instead of SigV4")
+    bearer.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="instead of SigV4, the first token in this file of tokens, one a line (`aiaas "
+        "serve`'s AIAAS_API_TOKEN_FILE), read as serve reads it",
+    )
     parser.add_argument("--region", help="default: from the URL")
     args = parser.parse_args(argv)
     try:
+        if args.token_file is not None:
+            args.token = ClientToken.from_settings(None, args.token_file)()
         return _send(args)
+    except BadRequest as exc:  # the token file: unreadable, or no token in it
+        print(f"python -m infra.call: error: {exc.message}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, ModuleNotFoundError) as exc:
         # A missing extra (boto3 for SigV4), a URL that names no region, an unreadable @file,
         # no server: one line that says what to do, as the aiaas CLI answers, not a traceback.

@@ -28,6 +28,7 @@ from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.misspelled import meant
 from infra.cli.rollout_follow import CHECK_GRACE_S, Stopped, follow, stop_on_signals
+from infra.local.token_file import TOKEN_FILE_ENV
 
 ACTIONS = ("status", "abort", "resume")
 DEFAULT_METRICS = "http://127.0.0.1:8080/metrics"
@@ -100,6 +101,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("AIAAS_API_TOKEN"),
         help="gateway token (default: $AIAAS_API_TOKEN, better than this flag, whose value "
         "every user of the machine sees in `ps`)",
+    )
+    p.add_argument(
+        "--token-file",
+        default=os.environ.get(TOKEN_FILE_ENV),
+        metavar="PATH",
+        help="send the first token in this file, serve's file of tokens, re-read when it "
+        f"changes (default: ${TOKEN_FILE_ENV}; not with --token)",
     )
     p.add_argument(
         "--if-match",
@@ -292,10 +300,12 @@ def _source(args: argparse.Namespace) -> MetricsSource:
         from functions.runtime.rollout.cloudwatch import CloudWatchMetrics
 
         return CloudWatchMetrics.from_env(os.environ)
+    from infra.local.client_token import ClientToken
     from infra.local.rollout_metrics import GatewayMetricsSource, http_scrape
 
+    token = ClientToken.from_settings(args.token, args.token_file)  # refused before any move
     try:
-        return GatewayMetricsSource(http_scrape(args.metrics, args.token))
+        return GatewayMetricsSource(http_scrape(args.metrics, token))
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 

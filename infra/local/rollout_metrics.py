@@ -28,6 +28,7 @@ from functions.predict.metric_names import (
 )
 from functions.runtime.errors import StoreError
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
+from infra.local.client_token import SET_ONE, ClientToken
 
 _SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED)
 _LATENCY_BUCKET = LATENCY + "_bucket"
@@ -70,29 +71,35 @@ class Scrape:
             self.shadow[name, model, version, labels.get("shadow_version", "")] += value
 
 
-def http_scrape(url: str, token: str | None = None, timeout: float = 10.0) -> Callable[[], str]:
-    """A scrape of `url` (e.g. http://127.0.0.1:8080/metrics), with the gateway's token."""
+def http_scrape(
+    url: str, token: ClientToken | None = None, timeout: float = 10.0
+) -> Callable[[], str]:
+    """A scrape of `url` (e.g. http://127.0.0.1:8080/metrics), with the gateway's token (asked
+    for at each scrape: a token file is followed through a rotation)."""
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"the metrics URL must be http(s)://...; got {url!r}")
 
     def scrape() -> str:
         request = urllib.request.Request(url)  # noqa: S310 - http(s) only, checked above
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
+        sent = token() if token is not None else None
+        if sent:
+            request.add_header("Authorization", f"Bearer {sent}")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
                 return str(answer.read().decode())
         except OSError as exc:
-            message = f"cannot read the gateway's metrics at {url}: {exc} ({_fix(exc)})"
-            raise StoreError(message) from exc
+            fix = _fix(exc, token if sent else None)
+            raise StoreError(f"cannot read the gateway's metrics at {url}: {exc} ({fix})") from exc
 
     return scrape
 
 
-def _fix(exc: OSError) -> str:
+def _fix(exc: OSError, sent: ClientToken | None) -> str:
     """What the person running the rollout should do about a failed scrape."""
     if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403):
-        return "the gateway wants its token: set AIAAS_API_TOKEN or pass --token"
+        if sent is not None:
+            return f"the gateway refused the token sent ({sent.source()}); give one it accepts: {SET_ONE}"
+        return f"the gateway wants its token: {SET_ONE}"
     return "is `aiaas serve` running there? start it, or give its /metrics URL with --metrics"
 
 

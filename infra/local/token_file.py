@@ -51,7 +51,7 @@ def read_tokens(path: Path) -> tuple[str, ...]:
     return tokens
 
 
-def _key(path: Path) -> _Key:
+def stat_key(path: Path) -> _Key:
     try:
         st = path.stat()  # follows the links: kubelet's swap of `..data` is a new inode
     except OSError:
@@ -77,7 +77,7 @@ class TokenFile:
 
     def check(self) -> None:
         """Re-read the file if a stat says it changed since the last look."""
-        key = _key(self.path)
+        key = stat_key(self.path)
         if key == self._seen:
             return
         self._seen = key  # a broken file is logged once, not once a second
@@ -114,17 +114,28 @@ def tokens_at_start(token: str | None, token_file: str | None) -> tuple[str, ...
     """The tokens to require from the start (None: no auth), from AIAAS_API_TOKEN or
     AIAAS_API_TOKEN_FILE; BadRequest for both set (which one would rule, and would the other
     still open the door?) or for a file set but unusable, as for a token set but empty."""
+    refuse_both(token, token_file)
+    if token_file is not None:
+        return read_tokens(file_path(token_file, "serve without auth"))
+    checked = checked_token(token)
+    return None if checked is None else (checked,)
+
+
+def refuse_both(token: str | None, token_file: str | None) -> None:
+    """BadRequest when both AIAAS_API_TOKEN and AIAAS_API_TOKEN_FILE are set: serve and its
+    clients (`aiaas rollout`) refuse alike, so an operator's one environment suits both."""
     if token is not None and token_file is not None:
         raise BadRequest(
             f"both AIAAS_API_TOKEN (or --token) and {TOKEN_FILE_ENV} (or --token-file) are "
             "set; set one: the file, to rotate tokens without a restart"
         )
-    if token_file is not None:
-        if not token_file.strip():
-            raise BadRequest(
-                f"{TOKEN_FILE_ENV} (or --token-file) is set but empty; set it to the path of "
-                "a file of tokens, one a line, or unset it to serve without auth"
-            )
-        return read_tokens(Path(token_file))
-    checked = checked_token(token)
-    return None if checked is None else (checked,)
+
+
+def file_path(token_file: str, otherwise: str) -> Path:
+    """The path AIAAS_API_TOKEN_FILE names; BadRequest for one set but empty."""
+    if not token_file.strip():
+        raise BadRequest(
+            f"{TOKEN_FILE_ENV} (or --token-file) is set but empty; set it to the path of "
+            f"a file of tokens, one a line, or unset it to {otherwise}"
+        )
+    return Path(token_file)

@@ -167,6 +167,7 @@ def test_a_gateway_that_wants_a_token_is_named_as_the_fix(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1].endswith(
         "HTTP Error 401: Unauthorized (the gateway wants its token: set AIAAS_API_TOKEN or "
-        "pass --token)"
+        "AIAAS_API_TOKEN_FILE (a file of tokens, one a line: its first is sent), or pass --token "
+        "or --token-file)"
     ), done.stderr
     assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
