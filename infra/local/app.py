@@ -225,9 +225,10 @@ class GatewayApp:
     async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
         """The call on a thread, answered with a 504 once over its function's `Timeout` (as
         Lambda ends an invocation there): a model that runs for minutes held its caller, and
-        a client that gave up, for as long. The thread cannot be stopped: it runs on, its
-        answer dropped (a call still queued never starts), one of the threads a route may
-        hold (fair_pool.py) until it ends."""
+        a client that gave up, for as long. Its onnxruntime run is stopped at the same limit
+        (`AIAAS_MAX_RUN_SECONDS` is the `Timeout` here: functions.py); other work on the
+        thread runs on, its answer dropped (a call still queued never starts), one of the
+        threads a route may hold (fair_pool.py) until it ends."""
         found = self.gateway.route(request.method, request.path)
         timeout_s = found[0].function.timeout_s if found is not None else None
         try:

@@ -96,6 +96,11 @@ def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[
     env = {k: v for k, v in spec.environment.items() if "<" not in v}
     env.update(overrides)
     env.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(spec.properties.get("MemorySize", 1024)))
+    # Lambda ends an invocation at its Timeout, run and all; here the caller gets its 504 then
+    # (infra/local/app.py), and the onnxruntime run is stopped too (run_deadline.py): left to
+    # run, a Loop of 1e9 trips burnt a core for ~1,000 s after its 504, and a route's threads
+    # with it; and a long run of a route answered inline held the event loop without bound.
+    env.setdefault("AIAAS_MAX_RUN_SECONDS", str(spec.properties.get("Timeout", 30)))
     return env
 
 
