@@ -33,12 +33,14 @@ class RunTooLong(ModelUnavailable):
 class _Slot:
     """One request thread's run options and when its current run must end (0: none running)."""
 
-    __slots__ = ("deadline", "options")
+    __slots__ = ("deadline", "options", "thread")
 
     def __init__(self) -> None:
         self.options = ort.RunOptions()
         self.options.log_severity_level = 4  # the failure is answered, not logged twice
         self.deadline = 0.0
+        # Its thread: a slot outlives none (a batch job scores on a thread of its own).
+        self.thread = threading.current_thread()
 
 
 class _Watcher:
@@ -72,7 +74,7 @@ class _Watcher:
             time.sleep(self.period_s)
             now = time.monotonic()
             with self.lock:
-                slots = list(self.slots)
+                self.slots = slots = [slot for slot in self.slots if slot.thread.is_alive()]
             for slot in slots:
                 deadline = slot.deadline
                 if deadline and now > deadline:
