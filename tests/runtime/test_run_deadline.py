@@ -20,12 +20,12 @@ def test_a_finished_thread_s_run_options_are_dropped(tmp_path: Path) -> None:
     session = ort.InferenceSession(str(onnx_factory.identity(tmp_path / "identity.onnx")))
     run = run_deadline.watched(session.run, 0.2, "identity:1")  # a 0.05 s watcher period
     feed = {session.get_inputs()[0].name: np.ones((1, 3), np.float32)}
-    run(None, feed, ort.RunOptions())  # this thread's slot, and the watcher started
+    run(["y"], feed, ort.RunOptions())  # this thread's slot, and the watcher started
     before = len(run_deadline._WATCHER.slots)
     for _ in range(20):  # one scoring thread a batch job, as functions/runtime/batch/job.py
-        thread = threading.Thread(target=run, args=(None, feed, ort.RunOptions()))
+        thread = threading.Thread(target=run, args=(["y"], feed, ort.RunOptions()))
         thread.start()
         thread.join()
     time.sleep(0.2)  # a few watcher periods
     assert len(run_deadline._WATCHER.slots) <= before
-    assert run(None, feed, ort.RunOptions())[0].tolist() == [[1.0, 1.0, 1.0]]
+    assert run(["y"], feed, ort.RunOptions())[0].tolist() == [[1.0, 1.0, 1.0]]
