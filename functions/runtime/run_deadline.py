@@ -6,7 +6,7 @@ one-row predict waited 51.6 s behind them. onnxruntime stops a run between nodes
 iterations included, once its run options' `terminate` is set; the options are per run, so
 each request thread runs with its own, and one watcher thread sets `terminate` on those whose
 run is past the limit. `AIAAS_MAX_RUN_SECONDS`: off in Lambda (its timeout ends the
-invocation), the function's `Timeout` in `aiaas serve` (infra/local/functions.py). Off, runs
+invocation), a predict function's `Timeout` in `aiaas serve` (infra/local/functions.py). Off, runs
 use the shared options as before, at no cost; on, a run costs a thread-local lookup, three
 attribute writes and a clock read.
 """
