@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from functions.runtime import run_deadline
+from functions.runtime.model import LoadedModel
 from tests import onnx_factory
 
 
@@ -29,3 +31,29 @@ def test_a_finished_thread_s_run_options_are_dropped(tmp_path: Path) -> None:
     time.sleep(0.2)  # a few watcher periods
     assert len(run_deadline._WATCHER.slots) <= before
     assert run(["y"], feed, ort.RunOptions())[0].tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_the_limit_holds_for_a_request_of_a_batch_of_one_model_not_per_row(
+    tmp_path: Path,
+) -> None:
+    """A model exported with a batch of one runs a request row by row: with a limit a row,
+    a request of rows each just under it ran for rows x the limit (a Loop's trips are the
+    request's to choose)."""
+    path = onnx_factory.looping(tmp_path / "looping.onnx")
+    manifest = onnx_factory.manifest_for(path, "looping", "1")
+    model = LoadedModel(manifest, path, run_limit_s=0.3, max_batch_size=64)
+    trips = 1000
+    while True:  # trips a row takes ~0.1 s here (a third of the limit)
+        began = time.monotonic()
+        model.predict({"x": np.full((1, 1), trips, np.float32)}, typed=False)
+        took = time.monotonic() - began
+        if took >= 0.05:
+            break
+        trips *= 4
+    trips = int(trips * 0.1 / took)
+    rows = np.full((10, 1), trips, np.float32)  # ~1 s in all
+    began = time.monotonic()
+    with pytest.raises(run_deadline.RunTooLong):
+        model.predict({"x": rows}, typed=False)
+    assert time.monotonic() - began < 0.8
+    assert model.predict({"x": rows[:2]}, typed=False)["y"].tolist() == [[trips]] * 2
