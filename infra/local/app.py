@@ -142,9 +142,11 @@ class GatewayApp:
         # finalization. The download's temp file is left (as by a SIGKILL); the cache never
         # serves one (functions/runtime/cache.py).
         self._stopping.set()
-        # Offloaded calls in flight finish; once cut off, their callers have had a 503 and a
-        # handler's thread cannot be stopped: `on_stopped` ends the process instead.
-        self.pool.shutdown(wait=not self.cut, cancel_futures=self.cut)
+        # granian calls this once every request is answered (or cut off, a 503 each): a thread
+        # still busy has no caller left (a call past its Timeout, answered 504) and cannot be
+        # stopped. Not waited for: joined here, on the event loop, it held the stop for as long
+        # as it ran (the grace's timer is on this loop too); `on_stopped` ends the process.
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self._deadlines.close()
         if self.on_stopped is not None:
             self.on_stopped()

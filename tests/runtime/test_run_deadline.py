@@ -56,4 +56,4 @@ def test_the_limit_holds_for_a_request_of_a_batch_of_one_model_not_per_row(
     with pytest.raises(run_deadline.RunTooLong):
         model.predict({"x": rows}, typed=False)
     assert time.monotonic() - began < 0.8
-    assert model.predict({"x": rows[:2]}, typed=False)["y"].tolist() == [[trips]] * 2
+    assert model.predict({"x": rows[:1]}, typed=False)["y"].tolist() == [[trips]]  # ~1/3 of it
