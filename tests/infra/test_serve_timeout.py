@@ -15,7 +15,7 @@ import pytest
 from tests.infra.test_serve import ServeProcess, start_serve
 from tests.infra.test_serve_shutdown import ENTERED, SLOW_TEMPLATE, SLOWER_HANDLER
 
-# 2 s, not 4: a stop waits for a thread still running (here, the fixture's teardown)
+# 2 s, not 4: kept short (a stop no longer waits for the thread: the last test here)
 HANDLER = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 2 if")
 
 TEMPLATE = SLOW_TEMPLATE.replace(
