@@ -249,10 +249,11 @@ class LoadedModel:
             if spec.map_keys
         }
         self._session_run = _session_runner(self.session)
-        if run_limit_s > 0:  # a run past it is stopped (AIAAS_MAX_RUN_SECONDS)
-            self._session_run = run_deadline.watched(self._session_run, run_limit_s, self.ref)
         if one_row_batch(manifest):  # exported with a batch of one: several rows, one run each
             self._session_run = row_by_row(self._session_run)
+        if run_limit_s > 0:  # a request's runs past it are stopped (AIAAS_MAX_RUN_SECONDS):
+            # over all its rows, or many rows each just under it would run rows x the limit
+            self._session_run = run_deadline.watched(self._session_run, run_limit_s, self.ref)
 
     @property
     def ref(self) -> str:

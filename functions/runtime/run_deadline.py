@@ -5,8 +5,10 @@ such requests held every request thread of `aiaas serve` for ~50 s, and another 
 one-row predict waited 51.6 s behind them. onnxruntime stops a run between nodes, Loop
 iterations included, once its run options' `terminate` is set; the options are per run, so
 each request thread runs with its own, and one watcher thread sets `terminate` on those whose
-run is past the limit. Opt-in (`AIAAS_MAX_RUN_SECONDS`): without it, runs use the shared
-options as before, at no cost; with it, a run costs a thread-local lookup, three attribute writes and a clock read.
+run is past the limit. `AIAAS_MAX_RUN_SECONDS`: off in Lambda (its timeout ends the
+invocation), a predict function's `Timeout` in `aiaas serve` (infra/local/functions.py). Off, runs
+use the shared options as before, at no cost; on, a run costs a thread-local lookup, three
+attribute writes and a clock read.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ class RunTooLong(ModelUnavailable):
 class _Slot:
     """One request thread's run options and when its current run must end (0: none running)."""
 
-    __slots__ = ("deadline", "options")
+    __slots__ = ("deadline", "options", "thread")
 
     def __init__(self) -> None:
         self.options = ort.RunOptions()
         self.options.log_severity_level = 4  # the failure is answered, not logged twice
         self.deadline = 0.0
+        # Its thread: a slot outlives none (a batch job scores on a thread of its own).
+        self.thread = threading.current_thread()
 
 
 class _Watcher:
@@ -70,7 +74,7 @@ class _Watcher:
             time.sleep(self.period_s)
             now = time.monotonic()
             with self.lock:
-                slots = list(self.slots)
+                self.slots = slots = [slot for slot in self.slots if slot.thread.is_alive()]
             for slot in slots:
                 deadline = slot.deadline
                 if deadline and now > deadline:

@@ -142,9 +142,11 @@ class GatewayApp:
         # finalization. The download's temp file is left (as by a SIGKILL); the cache never
         # serves one (functions/runtime/cache.py).
         self._stopping.set()
-        # Offloaded calls in flight finish; once cut off, their callers have had a 503 and a
-        # handler's thread cannot be stopped: `on_stopped` ends the process instead.
-        self.pool.shutdown(wait=not self.cut, cancel_futures=self.cut)
+        # granian calls this once every request is answered (or cut off, a 503 each): a thread
+        # still busy has no caller left (a call past its Timeout, answered 504) and cannot be
+        # stopped. Not waited for: joined here, on the event loop, it held the stop for as long
+        # as it ran (the grace's timer is on this loop too); `on_stopped` ends the process.
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self._deadlines.close()
         if self.on_stopped is not None:
             self.on_stopped()
@@ -225,9 +227,10 @@ class GatewayApp:
     async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
         """The call on a thread, answered with a 504 once over its function's `Timeout` (as
         Lambda ends an invocation there): a model that runs for minutes held its caller, and
-        a client that gave up, for as long. The thread cannot be stopped: it runs on, its
-        answer dropped (a call still queued never starts), one of the threads a route may
-        hold (fair_pool.py) until it ends."""
+        a client that gave up, for as long. Its onnxruntime run is stopped at the same limit
+        (`AIAAS_MAX_RUN_SECONDS` is the `Timeout` here: functions.py); other work on the
+        thread runs on, its answer dropped (a call still queued never starts), one of the
+        threads a route may hold (fair_pool.py) until it ends."""
         found = self.gateway.route(request.method, request.path)
         timeout_s = found[0].function.timeout_s if found is not None else None
         try:

@@ -52,6 +52,11 @@ class FairPool:
             self._ready.notify()
         return future
 
+    def busy(self) -> bool:
+        """Whether a call is running."""
+        with self._ready:
+            return bool(self._running)
+
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """As `ThreadPoolExecutor.shutdown`: queued calls still run unless `cancel_futures`."""
         with self._ready:

@@ -23,6 +23,7 @@ from typing import Any
 
 from functions.runtime.errors import AiaasError
 from infra.local import lambda_logs
+from infra.local.stack import PREDICT_HANDLER
 from infra.template import FunctionSpec
 
 _ENV_LOCK = threading.Lock()
@@ -96,6 +97,14 @@ def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[
     env = {k: v for k, v in spec.environment.items() if "<" not in v}
     env.update(overrides)
     env.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(spec.properties.get("MemorySize", 1024)))
+    if spec.handler == PREDICT_HANDLER:
+        # Lambda ends an invocation at its Timeout, run and all; here the caller gets its 504
+        # then (infra/local/app.py), and the onnxruntime run is stopped too (run_deadline.py):
+        # left to run, a Loop of 1e9 trips burnt a core for ~1,000 s after its 504, a route's
+        # threads with it, and one answered inline held the event loop as long. Not for the
+        # functions that score batches on threads of their own (the control plane's jobs),
+        # whose runs may rightly outlast the request that started them.
+        env.setdefault("AIAAS_MAX_RUN_SECONDS", str(spec.properties.get("Timeout", 30)))
     return env
 
 

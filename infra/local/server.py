@@ -244,6 +244,8 @@ def _worker_stopped(app: GatewayApp) -> None:
     exit would wait for it)."""
     if app.cut or not run_exit_handlers():
         end_process(1, signals=False)
+    if app.pool.busy():  # a call past its Timeout, answered 504, runs on: not waited for
+        end_process(0, signals=False)
 
 
 def _worker_signals(app: GatewayApp, loop: asyncio.AbstractEventLoop) -> Any:

@@ -3,9 +3,11 @@ ends the invocation there; before, the caller waited for as long as the model ra
 
 from __future__ import annotations
 
+import signal
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from tests.infra.test_serve import ServeProcess, start_serve
 from tests.infra.test_serve_shutdown import ENTERED, SLOW_TEMPLATE, SLOWER_HANDLER
 
-# 2 s, not 4: a stop waits for a thread still running (here, the fixture's teardown)
+# 2 s, not 4: kept short (a stop no longer waits for the thread: the last test here)
 HANDLER = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 2 if")
 
 TEMPLATE = SLOW_TEMPLATE.replace(
@@ -42,3 +44,30 @@ def test_a_call_over_its_function_timeout_gets_a_504_and_the_server_answers_on(
     assert answer.json() == {"error": "the function did not answer within its Timeout of 1 s"}
     assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200
     assert "/slow did not answer within its 1 s timeout" in server.output()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stop_after_a_504_does_not_wait_for_the_thread_that_runs_on(
+    tmp_path: Path, workers: int
+) -> None:
+    """granian ends a worker once its requests are answered; the 504'd call's thread had no
+    caller left, yet the stop joined it on the event loop, where the grace's own timer could
+    no longer fire: a handler 20 s past its Timeout held the stop 19 s (a Loop, ~1,000 s);
+    with 2 workers, then said it killed a worker that "refused to gracefully stop"."""
+    (tmp_path / "aiaas_slow_handler.py").write_text(
+        ENTERED + textwrap.dedent(SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 20 if"))
+    )
+    (tmp_path / "template.yaml").write_text(textwrap.dedent(TEMPLATE))
+    (tmp_path / "store").mkdir()
+    args = ("--template", str(tmp_path / "template.yaml"), "--workers", str(workers))
+    server = ServeProcess(tmp_path / "store", *args, env={"PYTHONPATH": str(tmp_path)})
+    try:
+        server.wait_ready()
+        assert httpx.get(f"{server.base}/slow", timeout=10).status_code == 504
+        began = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=10)
+        assert time.monotonic() - began < 3, server.output()
+        assert server.process.returncode == 0 and "Killing" not in server.output()
+    finally:
+        server.stop()

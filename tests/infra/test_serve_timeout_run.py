@@ -1,0 +1,86 @@
+"""A predict call past its function's `Timeout` is a 504 in `aiaas serve` (as Lambda ends the
+invocation there), and its onnxruntime run is stopped too: before, the thread ran on, a Loop
+of 1e9 trips burning a core for ~1,000 s after its caller had had the 504 (and four such
+calls, every thread a route may hold)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.cli.main import main
+from infra.model_resources import main as generate
+from infra.template import DEFAULT_TEMPLATE
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("timeout_run")
+    template = root / "template.yaml"  # the stack's, with the model's Timeout at 1 s
+    models = "  Models:\n    looping:\n      Timeout: 1\n"
+    template.write_text(DEFAULT_TEMPLATE.read_text().replace("  Models:\n", models, 1))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert generate(["--write", "--template", str(template)]) == 0
+    path = onnx_factory.looping(root / "looping.onnx")
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert (
+            main(["publish", str(path), "--name", "looping", "--store", str(root / "store")]) == 0
+        )
+    servers = start_serve(root / "store", "--template", str(template))
+    server = next(servers)
+    try:
+        # The other functions' inits (the control plane's imports, a second after the
+        # predict functions') are over: what the test then measures is the model's run alone.
+        assert idle_within(server.process.pid, 30.0, window=1.1) < 30.0
+        yield server
+    finally:
+        next(servers, None)  # start_serve's own end: the server stopped
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time, from /proc (what `top` reads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_within(pid: int, seconds: float, window: float = 0.5) -> float:
+    """How long until the process used under 10% of a core for `window` seconds (inf: not
+    within `seconds`)."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < 0.1 * window:
+            return time.monotonic() - began
+    return float("inf")
+
+
+def test_a_run_past_the_function_timeout_is_stopped_offloaded_or_inline(
+    server: ServeProcess,
+) -> None:
+    pid = server.process.pid
+    with httpx.Client(base_url=server.base, timeout=10) as http:
+        # A route's first call goes to a thread: the 504 at the Timeout, and the run stops.
+        answer = http.post("/models/looping/predict", json={"inputs": [[1e9]]})
+        assert answer.status_code == 504, answer.text
+        assert idle_within(pid, 4.0) < 4.0, "the run went on after the 504"
+        # Cheap calls bring the route back onto the event loop: a long run there held every
+        # route of the server (no 504 is possible there), now it stops at the Timeout.
+        for _ in range(70):  # its average CPU a call decays by 0.9 a call, under 2 ms
+            small = http.post("/models/looping/predict", json={"inputs": [[3]]})
+            assert small.json()["outputs"] == {"y": [[3.0]]}
+        began = time.monotonic()
+        answer = http.post("/models/looping/predict", json={"inputs": [[1e9]]})
+        assert answer.status_code == 503 and time.monotonic() - began < 3, answer.text
+        # run_deadline's answer: the run has ended
+        assert "ran longer than the 1 s a run may take here" in answer.json()["error"]
+        assert http.get("/v2/health/ready").status_code == 200
