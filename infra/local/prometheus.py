@@ -19,7 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from functions.predict.metric_names import (
@@ -124,6 +130,10 @@ class PrometheusFamilies:
         self.multiprocess = shared_dir is not None
         self.shared = SharedFiles(shared_dir) if shared_dir is not None else None
         self.registry = CollectorRegistry()
+        # No `_created` gauge beside each series: the text format makes each a series of its
+        # own, read by nothing, which several workers' files never had (the same names
+        # whatever --workers). prometheus_client's switch is per process, read at each scrape.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         requests = (
             _family_name(REQUESTS),
             "Requests answered, by model, version, route and status class",

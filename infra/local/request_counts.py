@@ -4,8 +4,8 @@ prometheus_client's Counter and Histogram take a lock per value they change (thr
 the count, the latency sum, one bucket) and search the buckets in Python: ~3 us a request,
 a twentieth of a small model's whole request. Here one lock guards one list per label set, the
 bucket is found by bisection, and a scrape turns the numbers into the same families
-prometheus_client would expose (`_total` and `_created` of the counter; `_bucket`, `_count`,
-`_sum` and `_created` of the histogram). Several workers (`--workers N`) keep using
+prometheus_client would expose with its `_created` series off, as prometheus.py turns them
+off (`_total` of the counter; `_bucket`, `_count` and `_sum` of the histogram). Several workers (`--workers N`) keep using
 prometheus_client's multiprocess files instead, which another worker's scrape must read.
 """
 
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import bisect
 import threading
-import time
 from collections.abc import Iterator, Sequence
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 _Key = tuple[str, str, str, str]
-_COUNT, _TIMED, _SUM, _CREATED, _BUCKETS = 0, 1, 2, 3, 4  # positions in a series' list
+_COUNT, _TIMED, _SUM, _BUCKETS = 0, 1, 2, 3  # positions in a series' list
 
 
 class RequestCounts:
@@ -45,7 +44,7 @@ class RequestCounts:
         with self._lock:
             series = self._series.get(key)
             if series is None:
-                series = [0, 0, 0.0, time.time()] + [0] * (len(self.bounds) + 1)
+                series = [0, 0, 0.0] + [0] * (len(self.bounds) + 1)
                 self._series[key] = series
             series[_COUNT] += 1
             if seconds is not None:
@@ -63,7 +62,6 @@ class RequestCounts:
         for key, series in snapshot.items():
             labels = dict(zip(self.labels, key, strict=True))
             counter.add_sample(f"{name}_total", labels, series[_COUNT])
-            counter.add_sample(f"{name}_created", labels, series[_CREATED])
             self._histogram_samples(histogram, labels, series)
         yield counter
         yield histogram
@@ -78,4 +76,3 @@ class RequestCounts:
             metric.add_sample(f"{name}_bucket", {**labels, "le": le}, cumulative)
         metric.add_sample(f"{name}_count", labels, series[_TIMED])
         metric.add_sample(f"{name}_sum", labels, series[_SUM])
-        metric.add_sample(f"{name}_created", labels, series[_CREATED])

@@ -102,3 +102,13 @@ def test_metrics_need_the_token_like_every_route(served: tuple[str, int]) -> Non
         401,
         {"error": "missing or invalid bearer token"},
     )
+
+
+def test_no_created_series_whatever_the_number_of_workers(served: tuple[str, int]) -> None:
+    """One worker used to expose a `_created` gauge beside each counter and histogram series
+    (prometheus_client's default; the multiprocess files of several workers have none): twice
+    the counter's series in Prometheus, read by nothing, and names that changed with --workers."""
+    base, _ = served
+    names = {sample.name for samples in scrape(base).values() for sample in samples}
+    assert "aiaas_requests_total" in names and "aiaas_cold_starts_total" in names
+    assert not {name for name in names if name.endswith("_created")}
