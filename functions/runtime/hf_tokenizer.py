@@ -13,7 +13,9 @@ pipeline with `truncation=True` does), or at the start when tokenizer.json's own
 as tokenizer.json's own padding says (its side, pad id, pad type id, `pad_to_multiple_of`, a
 fixed length), as its user's `encode_batch` pads: decoder classifiers (GPT-2 style, pooling the
 last position) are trained left-padded. With no padding in the file, rows are right-padded with
-the pad id to the longest; an ids input of fixed width is always padded to that width. The
+the pad id to the longest; an ids input of fixed width is always padded to that width. A fixed
+length gives way to the batch's longest row (`to_longest`) when publish saw the model answer the
+same either way (its manifest's `pad_to_longest`): a short text then costs its own width. The
 attention mask and token type ids are filled when the model has those inputs.
 
 Needs the `tokenizers` package (the `text` extra); it is imported only to load such a model.
@@ -146,6 +148,7 @@ class HfTokenizer:
         inputs: HfInputs,
         width: int | None = None,
         own_padding: bool = True,
+        to_longest: bool = False,
     ) -> None:
         self._document = document.encode("utf-8")
         self.inputs = inputs
@@ -155,8 +158,12 @@ class HfTokenizer:
         self.side = truncation_side(self.tokenizer)
         self.tokenizer.enable_truncation(max_length, strategy="longest_first", direction=self.side)
         self.padding = padding_rule(self.tokenizer, max_length, width, own_padding)
-        self.tokenizer.enable_padding(**self.padding)
+        # The widest ids its own users' encode_batch gives, accepted as sent even when serving
+        # pads shorter (a fixed length that gives way to the longest row).
         self.width = padded_width(max_length, self.padding)
+        if to_longest and width is None:  # within the file's width: rows <= max_length <= it
+            self.padding = {**self.padding, "length": None}
+        self.tokenizer.enable_padding(**self.padding)
         # Without character offsets, which serving never reads: ~15% less per batch
         # (tokenizers >= 0.21; older versions have the plain one only).
         self._encode_batch = getattr(

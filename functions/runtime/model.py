@@ -140,9 +140,12 @@ def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None
     # Publish records the padding it checked the model on; a manifest without it was published
     # when serving right-padded whatever the file said, and its model was checked on that only.
     own_padding = "padding" in manifest.preprocessing
+    # A fixed length in the file pads to the batch's longest only where publish saw the model
+    # answer the same both ways (manifests before 2026-12-02's second change pad to the length).
+    to_longest = bool(manifest.preprocessing.get("pad_to_longest"))
     try:
         tokenizer = hf_tokenizer.HfTokenizer(
-            document, text.max_length, inputs, width, own_padding=own_padding
+            document, text.max_length, inputs, width, own_padding, to_longest
         )
     except hf_tokenizer.HfTokenizerError as exc:
         raise ModelUnavailable(

@@ -24,7 +24,7 @@ from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerErr
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli.model_files import place_data_files
-from infra.cli.text_smoke import MASK_NAMES, describe_padding, smoke_test
+from infra.cli.text_smoke import MASK_NAMES, describe_padding, masks_fixed_padding, smoke_test
 from infra.cli.transformer_graph import Embeddings, load_graph, read_embeddings
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -205,6 +205,17 @@ def text_setup(
     quiet = ort.SessionOptions()
     quiet.log_severity_level = 4  # the smoke test's failures are reported in one line, not logged
     session = ort.InferenceSession(str(path), quiet, providers=["CPUExecutionProvider"])
+    fixed = served.padding["length"] if width is None else None  # the file's, not the graph's
+    to_longest = False
+    if fixed:  # a short text would pay for every position: checked whether it needs to
+        shorter = HfTokenizer(document, longest, inputs, width, to_longest=True)
+        to_longest = masks_fixed_padding(session, served, shorter, inputs.ids)
+        if to_longest:
+            served = shorter
+            notes.append(
+                f"batches are padded to their longest row, not to tokenizer.json's fixed {fixed}"
+                ": the model answers a text the same either way"
+            )
     smoke_test(session, served, inputs.ids)
     carried = _already_carried(session)
     del session
@@ -221,7 +232,7 @@ def text_setup(
             manifest,
             inputs=_described(manifest.inputs, inputs.ids, longest),
             file=replace(manifest.file, sha256=sha256_file(model), size=model.stat().st_size),
-            preprocessing=_preprocessing(inputs, served, size, field, found),
+            preprocessing=_preprocessing(inputs, served, size, field, found, to_longest),
         ),
         model,
         {TOKENIZER_FILE: tokenizer_file},
@@ -244,7 +255,12 @@ def _cut(served: HfTokenizer) -> str:
 
 
 def _preprocessing(
-    inputs: HfInputs, served: HfTokenizer, size: int, field: str, found: Embeddings
+    inputs: HfInputs,
+    served: HfTokenizer,
+    size: int,
+    field: str,
+    found: Embeddings,
+    to_longest: bool,
 ) -> dict[str, Any]:
     length, kept = served.max_length, "last" if served.side == "left" else "first"
     pre: dict[str, Any] = {
@@ -262,6 +278,8 @@ def _preprocessing(
     # Always recorded: serving pads as tokenizer.json says only for manifests that name the
     # padding publish checked (those before it were served right-padded, and still are).
     pre["padding"] = describe_padding(served)
+    if to_longest:  # tokenizer.json's fixed length gives way: see masks_fixed_padding
+        pre["pad_to_longest"] = True
     if served.width > length:  # ids its users' own encode pads this wide are accepted
         pre["max_width"] = served.width
     if inputs.mask:

@@ -39,6 +39,25 @@ def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input:
         raise BadRequest(_padding_error(*moved, tokenizer, left))
 
 
+def masks_fixed_padding(
+    session: ort.InferenceSession, fixed: HfTokenizer, longest: HfTokenizer, ids_input: str
+) -> bool:
+    """Whether a tokenizer.json's fixed length may give way to the batch's longest row: the
+    model, fed as `longest` pads, passes the smoke test (a short text the same alone as beside
+    one of max_length) and answers the short text alone the same at its own width as at the
+    file's fixed width (the ids its users' own encode_batch sends). A model that reads every
+    position (no mask) fails and keeps the fixed length, as it was trained."""
+    try:
+        if _moved(session, longest, ids_input) is not None:
+            return False
+        padded = session.run(None, fixed.feeds(["a"], ids_input))
+        own = session.run(None, longest.feeds(["a"], ids_input))
+    except Exception:  # onnxruntime raises untyped errors: the fixed length's own check says
+        return False
+    pairs = zip(padded, own, strict=True)
+    return all(padding_change(np.asarray(p), np.asarray(o)) is None for p, o in pairs)
+
+
 def _moved(
     session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str
 ) -> tuple[str, float] | None:
