@@ -6,6 +6,9 @@ serving pads a request: a model that does not ignore padding would answer a text
 its request holds. When it fails padded on the right (no padding in tokenizer.json) but answers
 the same padded on the left, the refusal says so: a decoder classifier's tokenizer.json saved
 without its left padding (transformers keeps `padding_side` in tokenizer_config.json).
+A tokenizer.json with a fixed length pads both to it, so that check proves nothing there:
+`masks_fixed_padding` runs the short text at its own width too, and only a model that answers
+the same is served padded to a batch's longest row (a short text then costs its own width).
 """
 
 from __future__ import annotations
