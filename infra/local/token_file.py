@@ -15,6 +15,8 @@ becomes unreadable or empty keeps the last good set (logged once), never an open
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ log = logging.getLogger("aiaas.gateway")
 
 TOKEN_FILE_ENV = "AIAAS_API_TOKEN_FILE"  # noqa: S105 - a variable name, not a secret
 RECHECK_S = 1.0  # how long a removed token may still be accepted, at most (plus a read)
+MAX_BYTES = 64 * 1024  # thousands of tokens; a larger file is a wrong path
 
 _Key = tuple[int, int, int, int, int] | None  # what a stat says of the file (None: no file)
 
@@ -33,22 +36,47 @@ _Key = tuple[int, int, int, int, int] | None  # what a stat says of the file (No
 def read_tokens(path: Path) -> tuple[str, ...]:
     """The tokens in `path`, in order, without repeats; BadRequest saying what to fix when it
     cannot be read or holds none (an empty file would otherwise serve every route open)."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BadRequest(
-            f"cannot read the API token file {path} ({reason}); point {TOKEN_FILE_ENV} (or "
-            "--token-file) at a readable file of tokens, one a line"
-        ) from None
-    lines = (line.strip() for line in text.splitlines())
-    tokens = tuple(dict.fromkeys(t for t in lines if t and not t.startswith("#")))
+    text = _text(path)
+    tokens: dict[str, None] = {}
+    # Lines end at "\n" only: str.splitlines also breaks at form feeds, separators and
+    # Unicode line breaks, which cut a token holding one into two shorter ones, each accepted.
+    for number, line in enumerate(text.split("\n"), start=1):
+        token = line.strip(" \t\r")
+        if not token or token.startswith("#"):
+            continue
+        if not (token.isascii() and token.isprintable()):  # the line's number, never its token
+            raise BadRequest(
+                f"line {number} of the API token file {path} holds a character an HTTP header "
+                "cannot carry (a control character, a tab or non-ASCII); write each token in "
+                "printable ASCII, as callers send it"
+            )
+        tokens[token] = None
     if not tokens:
         raise BadRequest(
             f"the API token file {path} holds no token (blank lines and # comments are "
             "skipped); write the token callers send on a line of its own"
         )
-    return tokens
+    return tuple(tokens)
+
+
+def _text(path: Path) -> str:
+    """The file's text, read only from a regular file of at most MAX_BYTES: a FIFO blocked the
+    read for ever (the start, or a worker's watcher for good) and /dev/zero ate the memory."""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer returns at once (ignored for files).
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                reason = "it is not a regular file"
+            elif len(data := file.read(MAX_BYTES + 1)) > MAX_BYTES:
+                reason = f"it is over {MAX_BYTES // 1024} KiB, no file of tokens"
+            else:  # utf-8-sig: a BOM (Notepad's) is no part of the first token
+                return data.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    raise BadRequest(
+        f"cannot read the API token file {path} ({reason}); point {TOKEN_FILE_ENV} (or "
+        "--token-file) at a readable file of tokens, one a line"
+    )
 
 
 def stat_key(path: Path) -> _Key:

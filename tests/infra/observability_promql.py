@@ -4,7 +4,6 @@ so tests can check every name a rule or panel uses against a real `aiaas serve`.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
 _METRIC = re.compile(r"\b(aiaas_[a-z0-9_]+|[a-z_]+:[a-z0-9_:]+)\b(?!\s*[=!~(])")
 _SELECTOR = re.compile(r"\b(aiaas_[a-z0-9_]+|[a-z_]+:[a-z0-9_:]+|up)\s*\{([^}]*)\}")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+_WITHOUT = re.compile(r"\bwithout\s*\(([^)]*)\)")
 _GROUPING = re.compile(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)")
 
 
@@ -108,7 +108,18 @@ def as_promql(expr: str) -> str:
     return expr
 
 
-@functools.cache
-def recorded_labels() -> dict[str, set[str]]:
-    """Each recording rule's name -> the labels its series carry (what it groups by)."""
-    return {rule["record"]: labels_in(rule["expr"])[""] for rule in rules() if "record" in rule}
+def recorded_labels(exposed: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each recording rule's name -> the labels its series carry: those it groups `by`, or
+    (`sum without (...)`) those of the series it reads, with the job's, less the ones named."""
+    found: dict[str, set[str]] = {}
+    for rule in rules():
+        if "record" not in rule:
+            continue
+        expr = rule["expr"]
+        dropped = {label.strip() for group in _WITHOUT.findall(expr) for label in group.split(",")}
+        if not dropped:
+            found[rule["record"]] = labels_in(expr)[""]
+            continue
+        read = set().union(*({**exposed, **found}[name] for name in metrics_in(expr)))
+        found[rule["record"]] = (read | TARGET_LABELS) - dropped
+    return found

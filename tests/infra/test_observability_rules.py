@@ -49,7 +49,7 @@ def exposition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exposition]
 
 def check_names(expr: str, exposition: Exposition, where: str) -> None:
     """Every metric `expr` reads is exposed (or recorded by our rules), with the labels used."""
-    records = recorded_labels()
+    records = recorded_labels(exposition.labels)
     known = {**{n: set(labels) for n, labels in exposition.labels.items()}, **records}
     read = metrics_in(expr)
     for name in read:
