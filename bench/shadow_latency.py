@@ -42,8 +42,9 @@ from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from functions.shadow.channel import ReplayChannel
 from tests.functions.test_predict_events import http_event

@@ -24,8 +24,9 @@ from functions.runtime.dataplane import server as server_plane
 from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
 from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.served import ServedModel
 from functions.runtime.settings import (
     DEFAULT_EXPLAIN_SECONDS,
     DEFAULT_MAX_PAYLOAD,

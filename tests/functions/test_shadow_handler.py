@@ -23,8 +23,9 @@ from functions.predict.shadow import LogSink
 from functions.predict.shadow_copy import MAX_COPY_BYTES, decode
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from infra.local.functions import load_handler
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import PREDICT, offline, registry_with, requests
