@@ -67,6 +67,7 @@ class PredictService:
         # Off until the model's capture setting says; its counts go out with the metrics.
         self.capture = CaptureTap(served, report=self.metrics.capture)
         served.pool.on_evict = self.metrics.eviction  # counted only when one happens
+        served.pool.on_load = self.metrics.version_load  # ... and each load, the first included
         self._actions: dict[str, Action] = {
             r.action: getattr(type(self), r.action) for r in PREDICT_ROUTES
         }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -38,6 +39,12 @@ from functions.runtime.settings import RuntimeSettings
 from functions.runtime.still_published import StillPublished
 
 log = logging.getLogger("aiaas.runtime")
+
+LOADED, LOAD_FAILED = "loaded", "failed"  # the outcomes `on_load` is told
+
+
+def _no_report(name: str, version: str, outcome: str, seconds: float) -> None:
+    """`on_load` until a function's metrics take it (functions/predict/service.py)."""
 
 
 class ModelPool:
@@ -64,6 +71,10 @@ class ModelPool:
         self.evictions = 0  # versions dropped to make room (each reloads on its next request)
         # Told each (name, version) evicted, off the lock: aiaas_model_evictions_total.
         self.on_evict: Callable[[str, str], None] = lambda name, version: None
+        # Told each load's (name, version, outcome, seconds), off the lock: every load goes
+        # through `load` (a cold start, a canary warmed off the request path, a pinned version,
+        # one loaded again after an eviction): aiaas_model_loads_total and its duration.
+        self.on_load: Callable[[str, str, str, float], None] = _no_report
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
@@ -80,9 +91,17 @@ class ModelPool:
                 return self._models[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one load per version, however many requests arrive at once
+            return self._load_now(manifest, keep)
+
+    def _load_now(self, manifest: ModelManifest, keep: tuple[str, str] | None) -> LoadedModel:
+        """`load`'s work under the version's lock; every load, whatever asked for it, tells
+        `on_load` its outcome and seconds (a request that loads nothing never gets here)."""
+        key = (manifest.name, manifest.version)
+        start = time.perf_counter()
+        try:
             need = self._peak_need(manifest)
             with self._guard:
-                if key in self._models:
+                if key in self._models:  # loaded while we waited for the lock: not a load
                     return self._models[key]
                 # before the load: its peak needs it
                 evicted = self._make_room(manifest, need, keep)
@@ -95,11 +114,15 @@ class ModelPool:
                 threads=self.settings.ort_threads or None,
                 run_limit_s=self.settings.max_run_seconds,
             )
-            with self._guard:
-                self._models[key] = model
-            self._published.loaded(key)
-            log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
-            return model
+        except Exception:  # the caller answers it (a 503, a canary not served): counted here
+            self.on_load(*key, LOAD_FAILED, time.perf_counter() - start)
+            raise
+        with self._guard:
+            self._models[key] = model
+        self._published.loaded(key)
+        self.on_load(*key, LOADED, time.perf_counter() - start)
+        log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
+        return model
 
     def _peak_need(self, manifest: ModelManifest) -> float:
         """The memory `manifest`'s load takes at its peak, beyond the runtime's (0: the
