@@ -95,7 +95,7 @@ SERVE_WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     from pathlib import Path
     from functions.runtime.cache import ArtifactCache
     from functions.runtime.pool import ModelPool
-from functions.runtime.served import ServedModel
+    from functions.runtime.served import ServedModel
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
 
