@@ -82,8 +82,9 @@ def over_http(store: Path, switches: int) -> None:
 
 def in_process(store: Path, calls: int) -> None:
     from functions.runtime.cache import ArtifactCache
-    from functions.runtime.pool import ModelPool, ServedModel
+    from functions.runtime.pool import ModelPool
     from functions.runtime.registry import Registry
+    from functions.runtime.served import ServedModel
     from functions.runtime.store import LocalStore
 
     local = LocalStore(store)

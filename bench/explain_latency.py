@@ -29,8 +29,9 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, version_prefix
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from training.datasets import BUNDLED_DIR
 

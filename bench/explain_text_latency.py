@@ -26,8 +26,9 @@ from bench.args import count
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.dataplane.explain import ExplainPlane
 from functions.runtime.dataplane.model import ModelPlane
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from training.job import run_job
 from training.spec import load_spec

@@ -42,8 +42,9 @@ from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from functions.shadow.channel import ReplayChannel
 from tests.functions.test_predict_events import http_event
@@ -95,6 +96,8 @@ class Copies:
     def request(self, *args: object) -> None: ...
 
     def model_load(self, *args: object) -> None: ...
+
+    def version_load(self, *args: object) -> None: ...
 
     def model_eviction(self, *args: object) -> None: ...
 

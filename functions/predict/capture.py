@@ -37,8 +37,8 @@ from functions.runtime.capture.redact import Redactor
 from functions.runtime.capture.setting import OFF, CaptureSetting, read_setting
 from functions.runtime.errors import AiaasError
 from functions.runtime.model import LoadedModel
-from functions.runtime.pool import ServedModel
 from functions.runtime.said_once import SaidOnce
+from functions.runtime.served import ServedModel
 
 log = logging.getLogger("aiaas.capture")
 

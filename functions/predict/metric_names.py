@@ -10,6 +10,11 @@ REQUESTS = "aiaas_requests_total"  # labels: REQUEST_LABELS
 LATENCY = "aiaas_request_duration_seconds"  # labels: REQUEST_LABELS
 COLD_STARTS = "aiaas_cold_starts_total"  # labels: LOAD_LABELS
 MODEL_LOAD = "aiaas_model_load_seconds"  # labels: LOAD_LABELS
+# Every load of a version by the model pool (functions/runtime/pool.py), by `outcome`: "loaded"
+# or "failed". The two above are the cold start's alone (a worker's first load), kept as they
+# were: a canary warmed later, a pinned version or one loaded again after an eviction is here.
+MODEL_LOADS = "aiaas_model_loads_total"  # labels: LOAD_OUTCOME_LABELS
+LOAD_DURATION = "aiaas_model_load_duration_seconds"  # labels: LOAD_OUTCOME_LABELS
 # Versions the model pool dropped to make room (functions/runtime/pool.py): each loads again on
 # its next request, so a rising count means the pool thrashes (raise AIAAS_MAX_VERSIONS/memory).
 EVICTIONS = "aiaas_model_evictions_total"  # labels: EVICTION_LABELS
@@ -32,6 +37,7 @@ CAPTURE_SKIPPED = "aiaas_capture_skipped_total"  # labels: CAPTURE_REASON_LABELS
 SHADOW_LABELS = ("model", "version", "shadow_version")
 REQUEST_LABELS = ("model", "version", "route", "status_class")
 LOAD_LABELS = ("model", "version")
+LOAD_OUTCOME_LABELS = ("model", "version", "outcome")
 EVICTION_LABELS = ("model",)
 CAPTURE_LABELS = ("model", "version")
 CAPTURE_REASON_LABELS = ("model", "version", "reason")
@@ -41,6 +47,11 @@ NO_LABEL = "-"  # no model, version or route applies (a refused request, a model
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+# A version load's bounds: a small model loads from the cache in ~10 ms, a large one fetched
+# from S3 takes minutes.
+LOAD_DURATION_BUCKETS = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )  # fmt: skip
 
 # A capture outcome (functions/runtime/capture/buffer.py's names) -> its metric and reason.

@@ -24,8 +24,9 @@ from functions.runtime.dataplane import server as server_plane
 from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
 from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.served import ServedModel
 from functions.runtime.settings import (
     DEFAULT_EXPLAIN_SECONDS,
     DEFAULT_MAX_PAYLOAD,
@@ -66,6 +67,7 @@ class PredictService:
         # Off until the model's capture setting says; its counts go out with the metrics.
         self.capture = CaptureTap(served, report=self.metrics.capture)
         served.pool.on_evict = self.metrics.eviction  # counted only when one happens
+        served.pool.on_load = self.metrics.version_load  # ... and each load, the first included
         self._actions: dict[str, Action] = {
             r.action: getattr(type(self), r.action) for r in PREDICT_ROUTES
         }

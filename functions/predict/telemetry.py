@@ -47,8 +47,11 @@ from functions.predict.metric_names import (
     EVICTION_LABELS,
     EVICTIONS,
     LATENCY,
+    LOAD_DURATION,
     LOAD_LABELS,
+    LOAD_OUTCOME_LABELS,
     MODEL_LOAD,
+    MODEL_LOADS,
     REQUEST_LABELS,
     REQUESTS,
     SHADOW_AGREED,
@@ -77,6 +80,13 @@ _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")  # metric_names.status_cla
 _REQUEST_METRICS = [{"Name": REQUESTS, "Unit": "Count"}, {"Name": LATENCY, "Unit": "Seconds"}]
 _LOAD_METRICS = [{"Name": COLD_STARTS, "Unit": "Count"}, {"Name": MODEL_LOAD, "Unit": "Seconds"}]
 _EVICTION_METRICS = [{"Name": EVICTIONS, "Unit": "Count"}]
+_VERSION_LOAD_METRICS = [
+    {"Name": MODEL_LOADS, "Unit": "Count"},
+    {"Name": LOAD_DURATION, "Unit": "Seconds"},
+]
+# Version loads kept for an observer attached later (`aiaas serve` attaches it after the cold
+# start's loads); Lambda never attaches one, so past this many they are no longer kept.
+_LOADS_KEPT = 64
 _VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
 _MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
@@ -91,6 +101,10 @@ class MetricsObserver(Protocol):
     ) -> None: ...
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
+
+    def version_load(self, model: str, version: str, outcome: str, seconds: float) -> None:
+        """One load of a version by the pool, `outcome` "loaded" or "failed" (never per
+        request: only a request that loads a version, or a canary warmed off any request)."""
 
     def model_eviction(self, model: str) -> None:
         """A version of `model` the pool dropped to make room (rare: never per request)."""
@@ -134,6 +148,7 @@ class RequestMetrics:
         self._last = -math.inf  # clock() at the previous request's end
         self._observer: MetricsObserver | None = None
         self._loads: list[tuple[str, str, float]] = []
+        self._version_loads: list[tuple[str, str, str, float]] = []  # until an observer comes
         self._drops: dict[ShadowLabels, int] = {}  # counted by callers (see shadow_dropped)
         self._drops_written: dict[ShadowLabels, int] = {}  # ... and written with a flush
         self._captures: dict[tuple[str, tuple[str, ...]], int] = {}  # (metric, labels): lines
@@ -158,6 +173,9 @@ class RequestMetrics:
         self._observer = observer
         for model, version, seconds in self._loads:
             observer.model_load(model, version, seconds)
+        for load in self._version_loads:
+            observer.version_load(*load)
+        self._version_loads = []
 
     def cold_start(self, model: str, version: str, seconds: float) -> None:
         """The container's model load: written at once (a cold start is rare and telling)."""
@@ -168,6 +186,22 @@ class RequestMetrics:
             stamp = int(self._wall() * 1000)
             doc = self._document(LOAD_LABELS, (model, version), stamp, _LOAD_METRICS)
             doc.update({COLD_STARTS: 1, MODEL_LOAD: seconds})
+            self._write([doc])
+
+    def version_load(self, model: str, version: str, outcome: str, seconds: float) -> None:
+        """A version the pool loaded or failed to load (functions/runtime/pool.py's `on_load`):
+        written at once, as a cold start is (rare: a request that loads nothing calls nothing).
+        One dimension set, [model, version, outcome]: 2 custom metrics a version and outcome."""
+        observer = self._observer
+        if observer is not None:
+            observer.version_load(model, version, outcome, seconds)
+        elif len(self._version_loads) < _LOADS_KEPT:
+            self._version_loads.append((model, version, outcome, seconds))
+        if self.emf:
+            stamp = int(self._wall() * 1000)
+            labels = (model, version, outcome)
+            doc = self._document(LOAD_OUTCOME_LABELS, labels, stamp, _VERSION_LOAD_METRICS)
+            doc.update({MODEL_LOADS: 1, LOAD_DURATION: seconds})
             self._write([doc])
 
     def eviction(self, model: str, version: str) -> None:
@@ -328,6 +362,8 @@ class RequestMetrics:
             dimensions = [list(names[:2]), _VERSION_STATUS, _MODEL_STATUS]
             if self.by_route:
                 dimensions.insert(1, list(names))
+        elif names is LOAD_OUTCOME_LABELS:  # a failed load's count is what tells
+            dimensions = [list(names)]
         elif len(names) > 2:
             dimensions = [list(names[:2]), list(names)]
         else:

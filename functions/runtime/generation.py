@@ -1,6 +1,6 @@
 """A number that every write to a directory store changes, mapped into every process using it.
 
-`aiaas serve` checks the alias record of every served model on every request (pool.py's
+`aiaas serve` checks the alias record of every served model on every request (served.py's
 `RegistryWatch`), so a promote from any process is served from the next request on. Even
 through a held descriptor (stamps.py) that check is an `fstat`, ~5 us of a ~40 us request in
 the handler (the system call, and the caches it leaves cold). The store instead writes a new

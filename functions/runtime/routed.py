@@ -1,5 +1,5 @@
 """What serves a model reference: its version(s) split by routing key, and the watch over the
-registry keys its resolution read (both built by functions/runtime/pool.py)."""
+registry keys its resolution read (built by functions/runtime/pool.py and served.py)."""
 
 from __future__ import annotations
 

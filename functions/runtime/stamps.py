@@ -1,6 +1,6 @@
 """Stamps of the directory store's keys, read through descriptors held open.
 
-`aiaas serve` checks the alias record of every served model on every request (pool.py's
+`aiaas serve` checks the alias record of every served model on every request (served.py's
 `RegistryWatch`), so a promote from any process is served from the next request on. A `stat`
 of the key's path costs ~10 us a request in the server (a path walk, then Python's stat
 result); `fstat` of a descriptor held on the file ~5 us less. It is as exact because the store

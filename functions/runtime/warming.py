@@ -32,7 +32,7 @@ from functions.runtime.errors import AiaasError
 from functions.runtime.registry import ModelRef
 from functions.runtime.routed import Routed
 
-if TYPE_CHECKING:  # pool.py imports this module
+if TYPE_CHECKING:  # served.py imports this module
     from functions.runtime.pool import ModelPool
 
 log = logging.getLogger("aiaas.runtime")

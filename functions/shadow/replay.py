@@ -46,7 +46,11 @@ class Replayer:
         """The store and runtime settings the predict functions read (`AIAAS_STORE`, ...)."""
         settings = RuntimeSettings.from_env(env)
         registry = Registry(open_store(settings.store, settings.s3))
-        return cls(ModelPool(registry, settings=settings), RequestMetrics.from_env(env))
+        pool, metrics = ModelPool(registry, settings=settings), RequestMetrics.from_env(env)
+        # The shadow version's loads, as EMF (`aiaas_model_loads_total`): the predict side
+        # never loads it. Locally only the copies' tallies reach /metrics, not these.
+        pool.on_load = metrics.version_load
+        return cls(pool, metrics)
 
     def replay_line(self, line: bytes | str) -> Result | None:
         """Replay the copy in `line`; None (logged) when it is not a copy."""

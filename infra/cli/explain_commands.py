@@ -107,7 +107,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
     from functions.runtime.dataplane.explain import ExplainPlane
     from functions.runtime.dataplane.model import ModelPlane
-    from functions.runtime.pool import ModelPool, ServedModel
+    from functions.runtime.pool import ModelPool
+    from functions.runtime.served import ServedModel
 
     settings = RuntimeSettings.from_env()
     registry = Registry(open_store(args.store or settings.store))

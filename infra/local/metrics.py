@@ -29,6 +29,7 @@ MAX_PENDING = 100_000  # samples held before start: past this, start now
 
 _Request = tuple[str, str, str, str, float | None]
 _Load = tuple[str, str, float]
+_VersionLoad = tuple[str, str, str, float]
 _Capture = tuple[str, str, str, int]
 
 
@@ -42,6 +43,7 @@ class GatewayMetrics:
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
         self._loads: list[_Load] = []
+        self._version_loads: list[_VersionLoad] = []
         self._evictions: list[str] = []  # the model of each
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
@@ -66,6 +68,13 @@ class GatewayMetrics:
         families = self._families or self._hold(self._loads, (model, version, seconds))
         if families is not None:
             families.model_load(model, version, seconds)
+
+    def version_load(self, model: str, version: str, outcome: str, seconds: float) -> None:
+        families = self._families or self._hold(
+            self._version_loads, (model, version, outcome, seconds)
+        )
+        if families is not None:
+            families.version_load(model, version, outcome, seconds)
 
     def model_eviction(self, model: str) -> None:
         families = self._families or self._hold(self._evictions, model)
@@ -120,11 +129,14 @@ class GatewayMetrics:
                 families.request(*request)
             for load in self._loads:
                 families.model_load(*load)
+            for version_load in self._version_loads:
+                families.version_load(*version_load)
             for capture in self._captures:
                 families.capture(*capture)
             for model in self._evictions:
                 families.model_eviction(model)
             self._requests, self._loads, self._captures, self._evictions = [], [], [], []
+            self._version_loads = []
             self._families = families
             if families.counts is not None:  # one worker (--workers N keep prometheus_client's)
                 self._count = families.counts.add

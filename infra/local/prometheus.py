@@ -39,8 +39,12 @@ from functions.predict.metric_names import (
     EVICTIONS,
     LATENCY,
     LATENCY_BUCKETS,
+    LOAD_DURATION,
+    LOAD_DURATION_BUCKETS,
     LOAD_LABELS,
+    LOAD_OUTCOME_LABELS,
     MODEL_LOAD,
+    MODEL_LOADS,
     REQUEST_LABELS,
     REQUESTS,
     SHADOW_AGREED,
@@ -162,6 +166,20 @@ class PrometheusFamilies:
             registry=self.registry,
             buckets=LOAD_BUCKETS,
         )
+        self.loads = Counter(
+            _family_name(MODEL_LOADS),
+            "Model versions the pool loaded, or failed to load, by outcome (every load: cold "
+            "starts, canaries, pinned versions, versions loaded again after an eviction)",
+            LOAD_OUTCOME_LABELS,
+            registry=self.registry,
+        )
+        self.load_duration = Histogram(
+            LOAD_DURATION,
+            "Time the pool took to load a model version (or to fail to), in seconds",
+            LOAD_OUTCOME_LABELS,
+            registry=self.registry,
+            buckets=LOAD_DURATION_BUCKETS,
+        )
         self.evictions = Counter(
             _family_name(EVICTIONS),
             "Model versions evicted from the pool to make room (each loads again when asked)",
@@ -212,6 +230,12 @@ class PrometheusFamilies:
     def model_load(self, model: str, version: str, seconds: float) -> None:
         self._child(self.cold_starts, (model, version)).inc()
         self._child(self.load_time, (model, version)).observe(seconds)
+
+    @_dropped_when_full
+    def version_load(self, model: str, version: str, outcome: str, seconds: float) -> None:
+        labels = (model, version, outcome)
+        self._child(self.loads, labels).inc()
+        self._child(self.load_duration, labels).observe(seconds)
 
     @_dropped_when_full
     def model_eviction(self, model: str) -> None:

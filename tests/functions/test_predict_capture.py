@@ -22,8 +22,9 @@ from functions.runtime.capture.buffer import CaptureBuffer
 from functions.runtime.capture.reader import capture_keys, captured_lines
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest, ModelNotFound
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from functions.predict.metric_names import EVICTIONS
 from functions.predict.service import PredictService
 from functions.predict.telemetry import RequestMetrics
-from functions.runtime.pool import ServedModel
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from infra.local.metrics import GatewayMetrics
 from tests.functions.test_predict_events import http_event
 from tests.runtime.test_pool_capacity import pool_of, six

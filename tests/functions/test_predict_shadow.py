@@ -21,8 +21,9 @@ from functions.predict.service import PredictService
 from functions.predict.shadow import ProcessSink
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from infra.local.metrics import GatewayMetrics
 from tests import onnx_factory

@@ -20,7 +20,8 @@ from functions.predict.shadow_copy import decode
 from functions.predict.shadow_tally import ShadowLabels
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
+from functions.runtime.served import ServedModel
 from infra.local.metrics import GatewayMetrics
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import PREDICT, prometheus, registry_with

@@ -29,12 +29,13 @@ from functions.predict.service import PredictService
 from functions.predict.telemetry import RequestMetrics
 from functions.rollout.service import dispatch
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.cloudwatch import CloudWatchMetrics
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.s3store import S3Store
+from functions.runtime.served import ServedModel
 from tests.emf_to_cloudwatch import put_emf
 from tests.functions.test_batch_state_machine import path_get, resolve
 from tests.functions.test_predict_events import http_event

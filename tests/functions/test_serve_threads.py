@@ -15,8 +15,9 @@ from functions.predict.capture import CaptureTap
 from functions.predict.metric_names import SHADOW_DROPPED
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.capture.buffer import CaptureBuffer
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 
 THREADS = 8  # requests served at once (and the replay channel's thread)

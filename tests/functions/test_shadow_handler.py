@@ -23,8 +23,9 @@ from functions.predict.shadow import LogSink
 from functions.predict.shadow_copy import MAX_COPY_BYTES, decode
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from infra.local.functions import load_handler
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import PREDICT, offline, registry_with, requests
@@ -102,8 +103,14 @@ def test_replayed_agreement_equals_an_offline_comparison(
     assert result == {"copies": 3 * ROWS, "replayed": 3 * ROWS, "failed": 0, "not_copies": 0}
     served, shadow = offline(registry, tmp_path, requests()[:ROWS])
     agreed = int((served.argmax(axis=1) == shadow.argmax(axis=1)).sum())
-    docs = emf(capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    docs = emf(printed)
     assert len(docs) == 3 * ROWS and all(d[m.SHADOW_REQUESTS] == 1 for d in docs)
+    # The replay loaded the shadow version once, and says so as the predict function would.
+    loads = [json.loads(line) for line in printed.splitlines() if m.MODEL_LOADS in line]
+    assert [(d["model"], d["version"], d["outcome"], d[m.MODEL_LOADS]) for d in loads] == [
+        ("m", "2", "loaded", 1)
+    ]
     assert sum(d[m.SHADOW_ROWS] for d in docs) == 3 * len(served)
     assert sum(d[m.SHADOW_AGREED] for d in docs) == 3 * agreed
     diff = np.abs(served.astype(np.float64) - shadow.astype(np.float64))

@@ -27,8 +27,9 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.capture.buffer import CaptureBuffer
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.formula_cells import is_formula
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from infra.cli.capture_commands import write_rows
 from infra.cli.main import main

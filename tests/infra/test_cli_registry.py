@@ -16,8 +16,9 @@ from onnx import TensorProto, helper
 
 from functions.runtime.cache import ArtifactCache, sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import onnx_factory

@@ -66,6 +66,7 @@ def test_the_exposition_holds_samples_of_the_families_the_alerts_watch(
     """So the name checks below are against real series, not only declarations."""
     for name in ("aiaas_requests_total", "aiaas_request_duration_seconds_bucket",
                  "aiaas_cold_starts_total", "aiaas_model_evictions_total",
+                 "aiaas_model_loads_total", "aiaas_model_load_duration_seconds_bucket",
                  "aiaas_capture_lines_total", "aiaas_shadow_requests_total"):  # fmt: skip
         assert name in exposition.labels, name
     assert {"2xx", "4xx", "5xx"} <= exposition.values["status_class"]

@@ -93,6 +93,15 @@ def test_each_worker_reports_its_cold_start_and_model_load(served: tuple[str, in
     loads = families["aiaas_model_load_seconds"]
     assert value(loads, "aiaas_model_load_seconds_count", model=MODEL) == workers
     assert 0 < value(loads, "aiaas_model_load_seconds_sum", model=MODEL) < 30
+    # ... and in the series of every load (by outcome): the same load; version 9's 404s
+    # (not published) are no load at all.
+    every = families["aiaas_model_loads"]
+    assert value(every, "aiaas_model_loads_total", model=MODEL, version="1", outcome="loaded") == (
+        workers
+    )
+    assert value(every, "aiaas_model_loads_total", model=MODEL) == workers
+    timed = families["aiaas_model_load_duration_seconds"]
+    assert value(timed, "aiaas_model_load_duration_seconds_count", outcome="loaded") == workers
 
 
 def test_metrics_need_the_token_like_every_route(served: tuple[str, int]) -> None:

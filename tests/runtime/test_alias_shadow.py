@@ -16,8 +16,9 @@ import pytest
 
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import ModelRef, Registry, alias_key
+from functions.runtime.served import ServedModel
 from tests.publishing import error_of, flip_stored_model_byte, publish_three
 
 

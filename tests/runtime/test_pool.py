@@ -18,9 +18,10 @@ from pytest_mock import MockerFixture
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import IntegrityError, ModelNotFound
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.s3store import S3Store
+from functions.runtime.served import ServedModel
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore
 from tests.publishing import flip_stored_model_byte, publish_linear

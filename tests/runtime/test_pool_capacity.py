@@ -17,8 +17,9 @@ from pytest_mock import MockerFixture
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
+from functions.runtime.served import ServedModel
 from functions.runtime.settings import DEFAULT_MAX_VERSIONS, RuntimeSettings
 from functions.runtime.store import LocalStore
 from tests import onnx_factory

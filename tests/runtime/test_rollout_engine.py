@@ -20,11 +20,12 @@ from functions.predict.service import PredictService
 from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import BadRequest, Conflict
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from functions.shadow.channel import ReplayChannel
 from infra.local.metrics import GatewayMetrics

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from functions.runtime.pool import REFRESH_WAIT_S
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import StepMetrics, VersionStats
 from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine, settle_s
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
+from functions.runtime.served import REFRESH_WAIT_S
 from functions.runtime.store import LocalStore
 from tests.rollout_models import publish
 

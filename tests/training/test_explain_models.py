@@ -20,8 +20,9 @@ from functions.runtime.dataplane.model import ModelPlane
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import ModelTarget, check_budget, explained_columns
-from functions.runtime.pool import ModelPool, ServedModel
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, version_prefix
+from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from tests.training.conftest import Published
 

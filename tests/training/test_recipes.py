@@ -94,7 +94,8 @@ SERVE_WITHOUT_TORCH = NO_TORCH + textwrap.dedent(
     import numpy as np
     from pathlib import Path
     from functions.runtime.cache import ArtifactCache
-    from functions.runtime.pool import ModelPool, ServedModel
+    from functions.runtime.pool import ModelPool
+    from functions.runtime.served import ServedModel
     from functions.runtime.registry import Registry
     from functions.runtime.store import LocalStore
 

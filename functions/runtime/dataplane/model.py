@@ -27,7 +27,7 @@ from functions.runtime.errors import (
     NotFound,
 )
 from functions.runtime.model import LoadedModel
-from functions.runtime.pool import ServedModel
+from functions.runtime.served import ServedModel
 from functions.runtime.text_input import ids_only
 from functions.runtime.validation import all_finite
 

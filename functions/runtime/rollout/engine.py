@@ -34,7 +34,7 @@ log = logging.getLogger("aiaas.rollout")
 MIN_POLL_S = 0.2
 MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
 # A server re-reads an alias on its first request after the TTL, and that request waits up to
-# pool.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
+# served.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
 # that, so a read ending at the wait's limit still lands before the bake (1 s of a 60 s
 # settle). Not imported from the pool: the rollout function loads no onnxruntime.
 REREAD_MARGIN_S = 1.0

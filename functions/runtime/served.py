@@ -1,0 +1,191 @@
+"""The model a function serves (`ServedModel`): a reference (`name@alias` or `name:version`)
+resolved and loaded through the function's `ModelPool` (functions/runtime/pool.py), re-resolved
+when its alias changes.
+
+`ServedModel` re-resolves an alias after `AIAAS_ALIAS_TTL` seconds so a promotion takes effect
+without a redeploy, and keeps serving the loaded version when a refresh fails (store down,
+broken new version). The refresh runs on a background thread; the request that starts it waits
+at most `REFRESH_WAIT_S`, so a dead store never stalls serving. Where the store can tell cheaply
+that a key changed (the directory store: one stat), every request checks the keys its
+resolution read (`RegistryWatch`) and waits for the new version to load; on S3 the TTL rules.
+A new canary is loaded off the request path (functions/runtime/warming.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.model import LoadedModel
+from functions.runtime.registry import ModelRef, parse_ref
+from functions.runtime.routed import RegistryWatch, Routed
+from functions.runtime.said_once import SaidOnce
+from functions.runtime.warming import CanaryWarmer
+
+if TYPE_CHECKING:
+    from functions.runtime.pool import ModelPool
+
+log = logging.getLogger("aiaas.runtime")
+
+# How long the request that finds the alias TTL expired waits for the refresh.
+REFRESH_WAIT_S = 0.5
+
+
+class ServedModel:
+    """The model a function is pinned to: a reference re-resolved at most every `ttl` seconds."""
+
+    def __init__(self, pool: ModelPool, ref: ModelRef | str, ttl: float | None = None):
+        self.pool = pool
+        self.ref = parse_ref(ref) if isinstance(ref, str) else ref
+        self.ttl = pool.settings.alias_ttl if ttl is None else ttl
+        self._current: Routed | None = None
+        self._watch: RegistryWatch | None = None
+        self._next_check = 0.0
+        self._refreshing = threading.Lock()
+        self.refresh_wait = REFRESH_WAIT_S
+        self._restored = False
+        self.last_error: str | None = None
+        self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
+        self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
+        self._swapping = threading.Lock()  # a refresh and the warmer's swap, one at a time
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The main version served now (None before the first load)."""
+        current = self._current
+        return None if current is None else current.main
+
+    def current(self) -> LoadedModel:
+        """The main version to serve now (see `routed`)."""
+        return self.routed().main
+
+    def pick(self, routing_key: Callable[[], str | None]) -> LoadedModel:
+        """The version that answers one request: the main one, or the canary by weight."""
+        return self.routed().pick(routing_key)
+
+    @property
+    def shadow(self) -> tuple[ModelManifest, float] | None:
+        """(the shadow version's manifest, its sample rate) now; None without one."""
+        current = self._current
+        if current is None or current.shadow is None:
+            return None
+        return current.shadow, current.sample
+
+    def routed(self) -> Routed:
+        """What to serve now; loads on first use, refreshes aliases when their record
+        changes (where the store tells cheaply) or after the TTL."""
+        current = self._current
+        if current is None:
+            return self._load_cold()
+        if self.ref.version:  # pinned: served until pruned (checked once a TTL, as a request's)
+            main = current.main.manifest
+            if self.pool.still_published((main.name, main.version)):
+                return current
+            self._current = None  # answered now as a cold copy is: the 404 naming the prune
+            return self._load_cold()
+        watch = self._watch
+        if self._restored or (watch is not None and watch.changed()):
+            return self._refresh_now(current)
+        if time.monotonic() < self._next_check:
+            return current
+        if self._refreshing.acquire(blocking=False):  # warm: one refresher, others keep serving
+            self._next_check = time.monotonic() + self.ttl
+            refresher = threading.Thread(
+                target=self._refresh_and_release, args=(current,), daemon=True
+            )
+            refresher.start()
+            # A healthy store answers well within this; a slow or dead one never holds a request
+            # longer (its retries run on in the background while the loaded version serves).
+            refresher.join(self.refresh_wait)
+        return self._current or current
+
+    def expire(self) -> None:
+        """Resolve the reference again on the next request, which waits for it: a restored
+        SnapStart snapshot's resolution may be hours old (a slow store must not let the first
+        request after a restore be answered by what the snapshot saw)."""
+        self._restored = True
+
+    def _load_cold(self) -> Routed:
+        with self._refreshing:  # cold: everyone waits for the one load
+            if self._current is None:
+                self._current = self._resolve_and_load()
+                self._next_check = time.monotonic() + self.ttl
+                self._restored = False  # just resolved
+            return self._current
+
+    def _refresh_now(self, current: Routed) -> Routed:
+        # The registry changed under us: this request, and any arriving meanwhile, wait for the
+        # new version (a local load), so no request that starts after the change gets the old.
+        with self._refreshing:
+            watch = self._watch
+            if self._restored or (watch is not None and watch.changed()):  # else just refreshed
+                self._restored = False
+                self._next_check = time.monotonic() + self.ttl
+                self._refresh(current)
+            return self._current or current
+
+    def version(self, version: str) -> LoadedModel:
+        """A specific version of this model (the OIP `/versions/{v}` routes)."""
+        for loaded in self.routed().versions():
+            if version == loaded.manifest.version:
+                return loaded
+        return self.pool.load_version(self.ref.name, version)
+
+    def _resolve_and_load(self, defer: bool = False) -> Routed:
+        try:
+            # Stamped before resolving: a change made while we resolve reads as one next time.
+            # No watch while the store fails: the TTL retries, not every request.
+            self._watch = None
+            self._watch = RegistryWatch.of(self.pool.registry, self.ref)
+            model = self.pool.load_routed(self.ref, defer=defer)
+        except NotFound:
+            raise
+        except AiaasError as exc:
+            self.last_error = exc.message
+            if isinstance(exc, ModelUnavailable):
+                raise
+            raise ModelUnavailable(f"{self.ref}: {exc.message}") from exc
+        if model.warming is None:  # else known once it loads (`_swap`)
+            self.last_error = model.problem
+        return model
+
+    def _refresh_and_release(self, current: Routed) -> None:
+        try:
+            self._refresh(current)
+        finally:
+            self._refreshing.release()
+
+    def _refresh(self, current: Routed) -> None:
+        try:
+            model = self._resolve_and_load(defer=True)  # something serves: a new canary waits
+        except Exception as exc:  # whatever went wrong, the loaded version keeps serving
+            reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
+            self._refresh_failures.failed(
+                f"refresh of {self.ref} failed, still serving {current}: {reason}"
+            )
+            return
+        self._refresh_failures.worked(f"refresh of {self.ref} works again")
+        if model != current:
+            # The same versions loaded again (the pool evicted them meanwhile) is no change.
+            if str(model) != str(current):
+                log.info("%s now serves %s (was %s)", self.ref, model, current)
+            with self._swapping:
+                self._current = model
+        if model.warming is not None:
+            self.warmer.start(model, self._swap)
+
+    def _swap(self, served: Routed, new: Routed) -> bool:
+        with self._swapping:
+            if self._current != served:  # the alias moved while the canary loaded
+                return False
+            self._current, self.last_error = new, new.problem
+            return True
