@@ -120,7 +120,9 @@ def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[s
     step = (record.id, record.step)
     if not record.running or said == step or check.get("action") != "hold":
         return said
-    if float(check.get("at", 0)) < round(record.step_started, 3):  # a dead driver's check
+    # A dead driver's check; one in the same millisecond as the resume is that one too (a fast
+    # machine checked and resumed within it; a live driver's next hold is said at its next check).
+    if float(check.get("at", 0)) <= round(record.step_started, 3):
         return said
     reason = str(check.get("reason", ""))
     if not reason.startswith("baked; waiting for traffic"):

@@ -19,7 +19,7 @@ from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_commands import _NoMetrics
-from infra.cli.rollout_follow import StopRequest, follow
+from infra.cli.rollout_follow import StopRequest, _say_starved, follow
 from tests.rollout_models import publish
 
 MODEL, ALIAS = "ro", "production"
@@ -218,3 +218,16 @@ def test_a_resumed_step_does_not_say_it_baked_on_the_dead_drivers_check(
     assert follow(engine, resumed, "alice") == 130
     out = capsys.readouterr().out
     assert "resumed" in out and "holding" not in out
+
+
+def test_a_dead_drivers_hold_in_the_resumes_own_millisecond_is_not_said(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """CI (a fast moment) checked and resumed within one millisecond: the dead driver's "baked;
+    waiting for traffic" was printed under the resume, its `at` equal to the step's start."""
+    check = {"action": "hold", "at": 1000.123, "time": "t", "reason": "baked; waiting for traffic"}
+    record = RolloutRecord(
+        "id", MODEL, ALIAS, "1", "2", ALICE, "t", "alice", step_started=1000.1234, last_check=check
+    )
+    assert _say_starved(record, None) is None
+    assert capsys.readouterr().out == ""
