@@ -28,13 +28,23 @@ def test_a_flooded_key_leaves_a_thread_and_others_go_before_its_queue() -> None:
 
 def test_keys_with_calls_queued_take_turns() -> None:
     pool, gate, order = FairPool(2, "test"), threading.Event(), list[str]()
-    blocker = pool.submit("block", gate.wait)  # one thread; the other serves the queues
+    held, holding = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        held.wait()
+
+    blocker = pool.submit("block", gate.wait)  # one thread for good
+    holder = pool.submit("hold", hold)  # the other, until every call below is queued (else it
+    assert holding.wait(5)  # took each "a" as it came, and the order was the submits' timing)
     futures = [pool.submit(key, order.append, key) for key in "aaab" + "b"]
-    gate.set()
-    for future in [blocker, *futures]:
+    held.set()  # one thread now serves the queues, in turn
+    for future in [holder, *futures]:
         future.result(timeout=5)
+    gate.set()
+    blocker.result(timeout=5)
     pool.shutdown()
-    assert order.index("b") < 2  # not behind the three a's sent before it
+    assert order == ["a", "b", "a", "b", "a"]  # b not behind the three a's sent before it
 
 
 def test_shutdown_cancels_queued_calls_when_asked_and_refuses_new_ones() -> None:
