@@ -25,11 +25,12 @@ answer back, with the checks that need our knowledge:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -233,10 +234,15 @@ class GatewayApp:
         threads a route may hold (fair_pool.py) until it ends."""
         found = self.gateway.route(request.method, request.path)
         timeout_s = found[0].function.timeout_s if found is not None else None
+        # The threads are shared out by function: every path and version of a model is one.
+        group = found[0].function.spec.logical_id if found is not None else key
+        call = _Call()
         try:
             async with asyncio.timeout(timeout_s):
-                return await asyncio.wrap_future(self.pool.submit(key, self._timed, key, request))
+                future = self.pool.submit(key, self._on_thread, key, request, call, group=group)
+                return await asyncio.wrap_future(future)
         except TimeoutError:
+            call.abandon(self.gateway.metrics.abandoned)
             route = f"{found[0].method} {found[0].template}" if found is not None else key
             self.gateway.metrics.refused(504, route)
             log.error("%s did not answer within its %g s timeout", route, timeout_s)
@@ -285,6 +291,10 @@ class GatewayApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _on_thread(self, key: str, request: GatewayRequest, call: _Call) -> GatewayResponse:
+        with call.running(self.gateway.metrics.abandoned):
+            return self._timed(key, request)
+
     def _timed(self, key: str, request: GatewayRequest) -> GatewayResponse:
         # CPU time of this thread, not wall time: waiting for the GIL while offloaded must not
         # make a cheap function look expensive and keep it off the fast inline path.
@@ -292,6 +302,39 @@ class GatewayApp:
         response = self.gateway.dispatch(request, defer=True)
         self.timing.record(key, time.thread_time() - start, response.model_seconds)
         return response
+
+
+class _Call:
+    """An offloaded call's thread, and whether its caller was answered 504 without it: the
+    thread's own request count (the function's, with its model's labels) is then dropped, as
+    Lambda's is at its timeout, so that one request is not counted twice."""
+
+    __slots__ = ("_abandoned", "_lock", "_thread")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: int | None = None
+        self._abandoned = False
+
+    @contextlib.contextmanager
+    def running(self, abandoned: set[int]) -> Iterator[None]:
+        thread = threading.get_ident()
+        with self._lock:
+            self._thread = thread
+            if self._abandoned:  # answered 504 between the thread taking it and now
+                abandoned.add(thread)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._thread = None
+                abandoned.discard(thread)
+
+    def abandon(self, abandoned: set[int]) -> None:
+        with self._lock:
+            self._abandoned = True
+            if self._thread is not None:
+                abandoned.add(self._thread)
 
 
 def _serving(task: asyncio.Task[object]) -> bool:

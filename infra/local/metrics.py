@@ -48,12 +48,17 @@ class GatewayMetrics:
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
         self._count: Callable[[tuple[str, str, str, str], float | None], None] | None = None
+        # Threads whose call was answered 504 meanwhile (app.py's `_Call`): their requests'
+        # own counts are dropped. Empty but for those: one truth test a request.
+        self.abandoned: set[int] = set()
 
     # ---- the observer protocol of functions/predict/telemetry.py ---------------------------
 
     def request(
         self, model: str, version: str, route: str, status_class: str, seconds: float | None
     ) -> None:
+        if self.abandoned and threading.get_ident() in self.abandoned:
+            return
         count = self._count  # started with in-process counts: straight to them (calls less)
         if count is not None:
             count((model, version, route, status_class), seconds)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import CancelledError
 
 import pytest
@@ -64,3 +66,59 @@ def test_shutdown_cancels_queued_calls_when_asked_and_refuses_new_ones() -> None
         pool.submit("k", gate.wait)
     gate.set()
     assert running.result(timeout=5) is True
+
+
+def test_the_keys_of_one_group_share_its_cap() -> None:
+    """One model through `/predict` and `/infer` (or two versions' paths) is one group: capped
+    per path, it took every thread and the next model's call waited for one of its calls."""
+    pool, gate, order = FairPool(3, "test"), threading.Event(), list[str]()
+    started = threading.Semaphore(0)
+
+    def hold() -> None:
+        started.release()
+        gate.wait()
+
+    try:
+        busy = [pool.submit(path, hold, group="heavy") for path in ("/predict", "/infer")]
+        assert all(started.acquire(timeout=5) for _ in busy)
+        more = pool.submit("/v2/infer", order.append, "heavy", group="heavy")  # over the cap
+        assert pool.submit("/tiny", order.append, "tiny").result(timeout=5) is None
+        assert order == ["tiny"] and not more.done()  # the third thread was kept for "tiny"
+        gate.set()
+        more.result(timeout=5)
+        assert order == ["tiny", "heavy"]
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_a_call_cancelled_in_the_queue_leaves_it_at_once() -> None:
+    """A caller answered 504 while its call waited: the call's arguments (the request's body)
+    were held until a thread reached them."""
+
+    class Body:
+        pass
+
+    pool, gate, started = FairPool(2, "test"), threading.Event(), threading.Event()
+
+    def run() -> None:
+        started.set()
+        gate.wait()
+
+    try:
+        running = pool.submit("k", run)
+        assert started.wait(5)
+        body = Body()
+        held = weakref.ref(body)
+        queued = pool.submit("k", id, body)  # capped at one thread: it waits
+        del body
+        assert held() is not None
+        assert queued.cancel()
+        gc.collect()
+        assert held() is None  # gone from the queue with the thread still busy
+        gate.set()
+        running.result(timeout=5)
+        assert pool.submit("k", len, "abc").result(timeout=5) == 3  # the key's turn goes on
+    finally:
+        gate.set()
+        pool.shutdown()

@@ -15,8 +15,15 @@ import pytest
 from tests.infra.test_serve import ServeProcess, start_serve
 from tests.infra.test_serve_shutdown import ENTERED, SLOW_TEMPLATE, SLOWER_HANDLER
 
-# 2 s, not 4: kept short (a stop no longer waits for the thread: the last test here)
-HANDLER = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 2 if")
+# 2 s, not 4: kept short (a stop no longer waits for the thread: the last test here). It
+# counts its requests as the predict function does, through the gateway's metrics.
+HANDLER = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 2 if").replace(
+    '    return {"statusCode": 200,',
+    "    if seconds:\n"
+    '        OBSERVERS[0].request("slowmodel", "1", "GET /slow", "2xx", seconds)\n'
+    "        entered()  # once more: counted\n"
+    '    return {"statusCode": 200,',
+) + ("\nOBSERVERS = []\n\ndef observe(observer):\n    OBSERVERS.append(observer)\n")
 
 TEMPLATE = SLOW_TEMPLATE.replace(
     "      Runtime: python3.12\n", "      Runtime: python3.12\n      Timeout: 1\n"
@@ -71,3 +78,22 @@ def test_a_stop_after_a_504_does_not_wait_for_the_thread_that_runs_on(
         assert server.process.returncode == 0 and "Killing" not in server.output()
     finally:
         server.stop()
+
+
+def test_a_call_answered_504_is_counted_once_not_again_when_its_thread_ends(
+    server: ServeProcess,
+) -> None:
+    """The gateway counted the 504, then the function counted the same request again (a 2xx
+    with its model's labels) when its thread finished: two requests in `/metrics` for one."""
+    entered = server.store.parent / "entered"
+    marks = len(entered.read_text().splitlines()) if entered.exists() else 0
+    assert httpx.get(f"{server.base}/slow", timeout=10).status_code == 504
+    deadline = time.monotonic() + 10
+    while len(entered.read_text().splitlines()) < marks + 2:  # the handler counted and ended
+        assert time.monotonic() < deadline, "the handler did not finish"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    text = httpx.get(f"{server.base}/metrics", timeout=5).text
+    counted = [line for line in text.splitlines() if line.startswith("aiaas_requests_total{")]
+    assert not [line for line in counted if 'model="slowmodel"' in line], counted
+    assert any('route="GET /slow"' in line and 'status_class="5xx"' in line for line in counted)
