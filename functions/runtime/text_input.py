@@ -193,6 +193,8 @@ def texts(value: np.ndarray, name: str) -> list[str]:
                 rows[index] = row = row.decode("utf-8")
             except UnicodeDecodeError:
                 raise InvalidInput(f"input '{name}' row {index} is not UTF-8 text") from None
+        if row is None:  # JSON null, as pandas writes a missing text
+            raise InvalidInput(f"input '{name}' row {index} is null; send some text")
         if not isinstance(row, str):
             raise InvalidInput(f"input '{name}' row {index} must be text; got {type(row).__name__}")
         if is_blank(row):

@@ -143,3 +143,24 @@ def test_a_jsonl_number_sent_as_text_names_its_value(
         "line": 2,
         "error": "input 'size' must hold float32 numbers; got text '3.5'",
     }
+
+
+def test_oip_json_null_in_a_bytes_tensor_is_the_missing_category_as_in_records(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Before: a 422 "tensor 'region' is BYTES: send strings" for the null that a record by
+    feature name sends as the model's missing category, so the two protocols disagreed."""
+    store, pipeline, rows = published
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    service = service_from_env({"AIAAS_MODEL": NAME}, pool)
+    regions = [None if isinstance(r, float) else r for r in rows["region"]]
+    inputs = [
+        {"name": "size", "datatype": "FP32", "shape": [4, 1], "data": rows["size"].tolist()},
+        {"name": "region", "datatype": "BYTES", "shape": [4, 1], "data": regions},
+    ]
+    body = json.dumps({"inputs": inputs, "outputs": [{"name": "output_probability"}]})
+    response = service.handle(http_event("POST", f"/v2/models/{NAME}/infer", body))
+    assert response["statusCode"] == 200, response["body"]
+    (output,) = body_of(response)["outputs"]
+    served = np.asarray(output["data"], dtype=np.float64).reshape(output["shape"])
+    np.testing.assert_allclose(served, pipeline.predict_proba(rows), rtol=0, atol=1e-5)

@@ -217,6 +217,25 @@ def test_bad_text_is_a_clear_422(http: httpx.Client, body: object, error: str) -
     assert (answer.status_code, answer.json()) == (422, {"error": error})
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": ["fine", None]},
+        {"inputs": [{"name": "tokens", "datatype": "BYTES", "shape": [2], "data": ["fine", None]}]},
+    ],
+    ids=["simple", "oip"],
+)
+def test_a_null_text_is_a_clear_422_in_both_protocols(
+    http: httpx.Client, body: dict[str, object]
+) -> None:
+    path = f"/v2/models/{MODEL}/infer" if "name" in str(body) else f"/models/{MODEL}/predict"
+    answer = http.post(path, json=body)
+    assert (answer.status_code, answer.json()) == (
+        422,
+        {"error": "input 'tokens' row 1 is null; send some text"},
+    )
+
+
 def test_non_utf8_bytes_tensor_is_a_422(server: ServeProcess) -> None:
     client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=30)
     try:

@@ -70,7 +70,9 @@ def from_json_data(
     try:
         if dtype.name == "string":
             array = np.array(data, dtype=object).reshape(-1)
-            if not all(isinstance(v, str) for v in array):
+            # null is a missing text, as in a record by feature name: the model's missing
+            # category where it has one, else validation's 422 saying to send "".
+            if not all(isinstance(v, str) or v is None for v in array):
                 raise InvalidInput(f"tensor '{tensor}' is BYTES: send strings")
         elif dtype.name == "bool":
             array = np.asarray(data).reshape(-1)
