@@ -38,7 +38,7 @@ from infra.local.functions import (
 from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits, end_process
 from infra.local.stack import DEFAULT_SELECTOR, GLOBAL_ENVIRONMENT, stack_functions
-from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, tokens_at_start
+from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
 from infra.model_settings import is_selector
 from infra.template import FunctionSpec, functions, load_template
 
@@ -238,6 +238,7 @@ class ServeConfig:
     listed: tuple[str, ...] | None = None
     trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
     token_file: Path | None = None  # `tokens` came from it; each worker watches it
+    token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -263,7 +264,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
         metrics=metrics,
     )
     if config.token_file is not None and config.tokens:
-        watch = TokenFile(config.token_file, config.tokens, gateway.accept_tokens)
+        watch = TokenFile(
+            config.token_file, config.tokens, gateway.accept_tokens, config.token_file_key
+        )
         watch.check()  # changed since the start read it (a worker started later, a respawn)?
         watch.start()
     discovery.gateway = gateway
@@ -274,6 +277,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
+    # Stat before the read: a change made while it reads shows as a change.
+    token_file_key = stat_key(Path(args.token_file)) if args.token_file else None
     tokens = tokens_at_start(args.token, args.token_file)
     address = listen_address(args.host, args.port)
     check_exposure(args.host, address, tokens is not None, args.no_auth)
@@ -307,6 +312,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         listed=tuple(served),
         trusted_proxies=args.trusted_proxy or (),
         token_file=token_file,
+        token_file_key=token_file_key,
     )
     auth = "no auth (set AIAAS_API_TOKEN to require a token)"
     if token_file is not None and tokens:

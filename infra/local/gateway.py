@@ -246,8 +246,8 @@ class Gateway:
         return error(502, "the function raised an error")
 
     def accept_tokens(self, tokens: tuple[bytes, ...]) -> None:
-        """These tokens and no others from now on (token_file.py): one swap, never none."""
-        if tokens:
+        """These tokens and no others from now on (token_file.py); () refuses every caller."""
+        if self.tokens is not None:
             self.tokens = tokens
 
     def _authorized(self, headers: list[tuple[str, str]]) -> bool:

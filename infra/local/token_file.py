@@ -10,6 +10,10 @@ Kubernetes updates a Secret mounted as a volume in place by swapping a symlinked
 Each worker watches the file on its own thread, a stat once per RECHECK_S, so a request pays
 nothing for it: the gateway reads the tuple of tokens this thread swaps in whole. A file that
 becomes unreadable or empty keeps the last good set (logged once), never an open server.
+A worker started later (granian respawns one that crashed) has only the set read at the
+serve's start: if the file has changed since and cannot be read now, that set may hold a token
+the operator has since removed, so such a worker accepts none (401s, logged) until the file
+reads again; its siblings keep their last good set.
 """
 
 from __future__ import annotations
@@ -96,11 +100,14 @@ class TokenFile:
         path: Path,
         tokens: tuple[str, ...],
         accept: Callable[[tuple[bytes, ...]], None],
+        read_at: _Key = None,
     ) -> None:
         self.path = path
         self.tokens = tokens
         self._accept = accept
+        self._read_at = read_at  # the file as `tokens` were read from it (stat before the read)
         self._seen: _Key = None  # the first check reads it (a worker: changed since the start?)
+        self._first = True
         self._stop = threading.Event()  # never set: the thread is a daemon, ending with its worker
 
     def check(self) -> None:
@@ -109,9 +116,21 @@ class TokenFile:
         if key == self._seen:
             return
         self._seen = key  # a broken file is logged once, not once a second
+        first, self._first = self._first, False
         try:
             tokens = read_tokens(self.path)
         except BadRequest as exc:
+            if first and self.tokens and key != self._read_at:
+                # The set read at the start is older than the file: one of its tokens may be
+                # revoked. Nothing known to be current is accepted until the file reads.
+                self.tokens = ()
+                self._accept(())
+                log.error(
+                    "%s; it changed since the serve started, so this worker accepts no token "
+                    "until it can read it again",
+                    exc.message,
+                )
+                return
             log.warning("%s; still accepting the %s read before", exc.message, _count(self.tokens))
             return
         if tokens != self.tokens:

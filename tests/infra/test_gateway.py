@@ -274,7 +274,7 @@ def test_token_is_checked_before_routing(toy_module: str) -> None:
 
 def test_every_token_of_a_rotation_passes_and_a_swap_never_opens(toy_module: str) -> None:
     """AIAAS_API_TOKEN_FILE's tokens (infra/local/token_file.py): each one, whole, passes; a
-    swap to none (a broken file) keeps the last set rather than open or lock the gateway."""
+    swap to none locks it (a respawned worker that cannot read a changed file), never opens it."""
     gateway = Gateway({"raw": toy(toy_module, "raw", ("GET", "/r"))}, tokens=("old", "new"))
 
     def status(token: str) -> int:
@@ -289,8 +289,13 @@ def test_every_token_of_a_rotation_passes_and_a_swap_never_opens(toy_module: str
     ]
     gateway.accept_tokens((b"new",))
     assert (status("old"), status("new")) == (401, 200)
-    gateway.accept_tokens(())
-    assert (status("old"), status("new")) == (401, 200)
+    gateway.accept_tokens(())  # a worker that cannot know the current set: refuses all
+    assert (status("old"), status("new"), status("")) == (401, 401, 401)
+    gateway.accept_tokens((b"new",))
+    assert status("new") == 200
+    open_gateway = Gateway({"r": toy(toy_module, "r", ("GET", "/r"))})
+    open_gateway.accept_tokens(())  # never how auth is turned on, nor off
+    assert open_gateway.tokens is None
 
 
 def test_gateway_body_limit_is_413(toy_module: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -128,6 +129,33 @@ def test_a_broken_file_keeps_the_last_good_set(store: Path, tmp_path: Path) -> N
         log = server.output()
     assert "still accepting the 1 token read before" in log
     assert OLD not in log and NEW not in log
+
+
+def test_a_worker_respawned_while_the_file_is_broken_accepts_no_revoked_token(
+    store: Path, tmp_path: Path
+) -> None:
+    """A respawned worker (granian starts one for a worker the OOM killer took) had only the
+    set read at the serve's start; with the file broken then, it accepted a token the operator
+    had since removed, its siblings refusing it."""
+    path = tmp_path / "tokens"
+    path.write_text(f"{OLD}\n")
+    with serving(store, path, OLD, "--workers", "2") as server:
+        path.write_text(f"{NEW}\n")  # OLD revoked
+        within(PICKUP_S, lambda: statuses(server, OLD) == {401})
+        path.write_text("# being rewritten\n")  # then broken, as the worker dies
+        within(PICKUP_S, lambda: server.output().count("holds no token") == 2)  # each worker
+        pid = server.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        before = set(children.read_text().split())
+        os.kill(int(sorted(before)[0]), signal.SIGKILL)
+        within(30, lambda: len(set(children.read_text().split()) - before) == 1)
+        within(30, lambda: server.output().count("holds no token") == 3)  # the new one read it
+        assert statuses(server, OLD, times=12) == {401}  # before: 200 from the new worker
+        assert "accepts no token until it can read it again" in server.output()
+        assert statuses(server, NEW, times=12) <= {200, 401}  # the sibling keeps NEW
+        path.write_text(f"{NEW}\n")
+        within(PICKUP_S, lambda: statuses(server, NEW) == {200})
+        assert statuses(server, OLD) == {401}
 
 
 def refused_start(tmp_path: Path, env: dict[str, str], *args: str) -> str:
