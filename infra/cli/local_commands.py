@@ -233,6 +233,7 @@ class ServeConfig:
     tokens: tuple[str, ...] | None  # None: no auth; else every one accepted
     limits: ServerLimits
     metrics_dir: Path | None = None  # several workers: they sum their metrics in its files
+    workers: int = 1  # --workers
     # The models the start found (none while the store was unreachable): each worker builds
     # these, not waiting on a store that is away; the rest come by discovery on first call.
     listed: tuple[str, ...] | None = None
@@ -251,7 +252,9 @@ def build_app(config: ServeConfig) -> GatewayApp:
     specs = template_functions(config.template, config.store_uri, names, config.selector)
     discovery = ModelDiscovery(config)
     metrics = GatewayMetrics(
-        config.metrics_dir, log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS")
+        config.metrics_dir,
+        log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS"),
+        workers=config.workers,
     )
     if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the
@@ -337,7 +340,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
     with shared_metrics_dir(args.workers > 1, env) as directory:
-        config = dataclasses.replace(config, metrics_dir=directory)
+        config = dataclasses.replace(config, metrics_dir=directory, workers=args.workers)
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     lambda_logs.say("aiaas serve: stopped")

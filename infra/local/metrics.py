@@ -37,8 +37,11 @@ class GatewayMetrics:
     """The metrics of one gateway worker; `shared_dir`: summed over the workers' files there
     (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`)."""
 
-    def __init__(self, shared_dir: Path | None = None, *, log_requests: bool = False) -> None:
+    def __init__(
+        self, shared_dir: Path | None = None, *, log_requests: bool = False, workers: int = 1
+    ) -> None:
         self.shared_dir = shared_dir
+        self.workers = workers  # --workers: the alerts read it (one reload starts each once)
         self.log_requests = log_requests  # AIAAS_LOG_REQUESTS: the gateway's answers too
         self._families: PrometheusFamilies | None = None
         self._requests: list[_Request] = []
@@ -129,7 +132,7 @@ class GatewayMetrics:
         with self._lock:
             if self._families is not None:
                 return
-            families = PrometheusFamilies(self.shared_dir)
+            families = PrometheusFamilies(self.shared_dir, self.workers)
             for request in self._requests:
                 families.request(*request)
             for load in self._loads:

@@ -121,6 +121,9 @@ def add_to_histogram(child: Histogram, total: float, buckets: Sequence[int]) -> 
             value.inc(count)
 
 
+SERVE_WORKERS = "aiaas_serve_workers"
+
+
 def _family_name(name: str) -> str:
     """prometheus_client adds `_total` to a counter's name itself."""
     return name.removesuffix("_total")
@@ -130,7 +133,7 @@ class PrometheusFamilies:
     """The gateway's metric families, in their own registry, or (`shared_dir`, several
     workers) in the workers' shared files."""
 
-    def __init__(self, shared_dir: Path | None = None) -> None:
+    def __init__(self, shared_dir: Path | None = None, workers: int = 1) -> None:
         self.multiprocess = shared_dir is not None
         self.shared = SharedFiles(shared_dir) if shared_dir is not None else None
         self.registry = CollectorRegistry()
@@ -186,6 +189,14 @@ class PrometheusFamilies:
             EVICTION_LABELS,
             registry=self.registry,
         )
+        # A reload (SIGHUP) starts every worker again, each counting a cold start per model:
+        # AiaasRepeatedColdStarts allows that many (infra/observability/aiaas-rules.yaml).
+        Gauge(
+            SERVE_WORKERS,
+            "Worker processes this aiaas serve runs (--workers)",
+            registry=self.registry,
+            multiprocess_mode="max",
+        ).set(workers)
         self.shadow_counters = {
             name: Counter(_family_name(name), doc, SHADOW_LABELS, registry=self.registry)
             for name, doc in _SHADOW_COUNTERS.items()
