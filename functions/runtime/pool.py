@@ -103,13 +103,18 @@ class ModelPool:
             with self._guard:
                 if key in self._models:  # loaded while we waited for the lock: not a load
                     return self._models[key]
-                # before the load: its peak needs it
+            # Fetched and verified before anything is evicted for it, where the files land on
+            # disk: a version that cannot be fetched (a file missing or corrupt) evicted a
+            # good one on every request for it. Files that land in memory are the peak the
+            # room is made for, so they come after.
+            source = None if self.cache.lands_in_memory(manifest) else self.cache.source(manifest)
+            with self._guard:  # before the session: its peak needs the room
                 evicted = self._make_room(manifest, need, keep)
             for gone in evicted:  # none on nearly every load: nothing to report
                 self.on_evict(*gone)
             model = LoadedModel(
                 manifest,
-                self.cache.source(manifest),
+                source if source is not None else self.cache.source(manifest),
                 max_batch_size=self.settings.max_batch or None,
                 threads=self.settings.ort_threads or None,
                 run_limit_s=self.settings.max_run_seconds,
