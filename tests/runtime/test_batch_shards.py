@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tests.batch_support import (
 )
 
 OUT = "batch/iris/output"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -190,3 +193,21 @@ def test_a_shard_of_several_bad_rows_merges_on_s3(s3_store, tmp_path):
     summary = sharded(s3_store, tmp_path, key, 2, chunk_rows=4)
     assert (summary["status"], summary["failed_rows"]) == ("succeeded", single["failed_rows"])
     assert outputs(s3_store, "s.csv") == expected and expected[1].count(b"\n") == 4
+
+
+def test_a_shard_worker_stopped_in_its_atexit_callbacks_says_nothing() -> None:
+    """A spawned worker exits through the interpreter's atexit callbacks (logging's shutdown):
+    a stop arriving then raised SystemExit inside one, a traceback on the user's terminal
+    under "Exception ignored in atexit callback" (once in a fresh-clone CI's Ctrl-C test)."""
+    # The stop is sent from a callback registered before the worker's own, so it runs after
+    # it, as logging's shutdown does.
+    code = (
+        "import atexit, os, signal, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(0.2)))\n"
+        "from functions.runtime.batch.shards import _quiet_on_ctrl_c\n"
+        "_quiet_on_ctrl_c()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert (done.returncode, done.stderr) == (0, "")

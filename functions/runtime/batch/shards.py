@@ -10,6 +10,7 @@ so the output is byte for byte what a single run writes, and then deletes them (
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import multiprocessing
@@ -317,8 +318,17 @@ def _quiet_on_ctrl_c() -> None:
     signal.signal(signal.SIGINT, stop)
     # The pool SIGTERMs the workers still running once one has gone: they unwind the same way.
     signal.signal(signal.SIGTERM, stop)
+    # A spawned worker exits through the interpreter's atexit callbacks (logging's shutdown):
+    # a stop arriving there raised SystemExit inside one, a traceback under "Exception ignored
+    # in atexit callback" on the user's terminal. Registered last, this one runs first.
+    atexit.register(_stopping_quietly)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     started = True
+
+
+def _stopping_quietly() -> None:
+    for name in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(name, _ignore)
 
 
 def run_sharded_locally(
