@@ -204,8 +204,8 @@ def test_a_shard_worker_stopped_in_its_atexit_callbacks_says_nothing() -> None:
     code = (
         "import atexit, os, signal, time\n"
         "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(0.2)))\n"
-        "from functions.runtime.batch.shards import _quiet_on_ctrl_c\n"
-        "_quiet_on_ctrl_c()\n"
+        "from functions.runtime.batch.worker_stops import quiet_on_ctrl_c\n"
+        "quiet_on_ctrl_c()\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT

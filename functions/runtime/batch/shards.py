@@ -10,7 +10,6 @@ so the output is byte for byte what a single run writes, and then deletes them (
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import multiprocessing
@@ -51,6 +50,7 @@ from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.batch.work import PLAN_FILE, remove_work
+from functions.runtime.batch.worker_stops import quiet_on_ctrl_c
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import utc_now
 from functions.runtime.model import cpu_count
@@ -284,51 +284,10 @@ def score_shard_in_process(store_uri: str, settings: BatchSettings, item: ShardT
         os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """A stop signal after the first: the process is stopping already."""
-
-
 def _start_worker(scored: Any) -> None:
     global _SCORED
     _SCORED = scored
-    _quiet_on_ctrl_c()
-
-
-def _quiet_on_ctrl_c() -> None:
-    """A pool worker's Ctrl-C (the terminal sends it to the whole process group): unwind, so
-    temp files are removed, and exit quietly; the parent says it was interrupted, once.
-    The worker was started with SIGINT blocked (one during its imports was a traceback): a
-    Ctrl-C that came meanwhile is delivered here, once the handler is in place."""
-
-    started = False
-
-    def stop(signum: int, frame: object) -> None:
-        if not started:  # still in this initializer, whose exceptions the pool logs: no work begun
-            os._exit(128 + signum)
-        # Once: a second must not cut the cleanup. Not SIG_IGN: a signal already caught (the
-        # parent's SIGTERM right after the terminal's SIGINT) would then raise "ignored due
-        # to race condition" in the middle of the cleanup.
-        for name in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(name, _ignore)
-        raise SystemExit(128 + signum)  # multiprocessing prints no traceback for SystemExit
-
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # as the parent's (nohup, `&`)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        return
-    signal.signal(signal.SIGINT, stop)
-    # The pool SIGTERMs the workers still running once one has gone: they unwind the same way.
-    signal.signal(signal.SIGTERM, stop)
-    # A spawned worker exits through the interpreter's atexit callbacks (logging's shutdown):
-    # a stop arriving there raised SystemExit inside one, a traceback under "Exception ignored
-    # in atexit callback" on the user's terminal. Registered last, this one runs first.
-    atexit.register(_stopping_quietly)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    started = True
-
-
-def _stopping_quietly() -> None:
-    for name in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(name, _ignore)
+    quiet_on_ctrl_c()
 
 
 def run_sharded_locally(
@@ -395,7 +354,7 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
     for them, so none writes a part after the caller removed the work folder. A Ctrl-C reached
     them already; a SIGTERM to this process alone (`kill`, `timeout`) did not, and leaving the
     pool's exit to them let them score to the end, or orphaned them when this process died.
-    They unwind on SIGTERM (`_quiet_on_ctrl_c`), removing their temp files."""
+    They unwind on SIGTERM (`worker_stops.quiet_on_ctrl_c`), removing their temp files."""
     processes = list((getattr(executor, "_processes", None) or {}).values())
     for process in processes:
         if process.is_alive():

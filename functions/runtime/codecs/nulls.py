@@ -68,3 +68,11 @@ def nulls_as_nan(array: np.ndarray, spec: TensorSpec) -> np.ndarray | None:
     if not takes_missing(spec):
         raise null_error(spec, f"input '{spec.name}' at index {list(index)}")
     return array.astype(np.float64)
+
+
+def texts_with_nulls(array: np.ndarray) -> bool:
+    """Texts with a null among them (a text model's rows, one missing): its row is named later."""
+    flat = array.reshape(-1).tolist()
+    return any(isinstance(v, str) for v in flat) and all(
+        v is None or isinstance(v, str) for v in flat
+    )

@@ -49,7 +49,7 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
         missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
         if missing is None:
             _refuse_records_under_inputs(value)
-            if _texts_with_nulls(array):  # a text model's rows, one null: its row is named
+            if nulls.texts_with_nulls(array):  # a text model's rows, one null: its row is named
                 return array
             raise InvalidInput(
                 f"input '{spec.name}' expects {spec.dtype} numbers; got mixed or null values"
@@ -66,13 +66,6 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
             return array[:, np.newaxis]
         array = array[np.newaxis, ...]  # one row sent without its batch axis: add it
     return array
-
-
-def _texts_with_nulls(array: np.ndarray) -> bool:
-    flat = array.reshape(-1).tolist()
-    return any(isinstance(v, str) for v in flat) and all(
-        v is None or isinstance(v, str) for v in flat
-    )
 
 
 def _ragged(value: object, spec: TensorSpec) -> str:
