@@ -137,7 +137,16 @@ def test_a_healthy_candidate_slow_to_load_is_not_judged_on_its_load(
     assert all(a.status == 200 for a in answers)
     by_candidate = [a.seconds for a in answers if a.version == "2"]
     slow = sorted(round(s, 3) for s in by_candidate if s > 0.05)
-    assert len(by_candidate) >= 20 and max(by_candidate) < 0.6, (slow, len(by_candidate))
+    # On failure the server's log says what the slow answers waited for: 2 of 4 fresh-clone CI
+    # runs of 2026-12-02 had 2-5 of ~3,000 candidate answers at 0.8-1.05 s, about the
+    # candidate's load, a wait this test exists to rule out; not reproduced alone or beside
+    # busy loops (10 runs). The tail names the loads and swaps around them.
+    assert len(by_candidate) >= 20 and max(by_candidate) < 0.6, (
+        slow,
+        len(by_candidate),
+        [(a.key, round(a.sent, 3), round(a.seconds, 3)) for a in answers if a.seconds > 0.3],
+        server.output()[-4000:],
+    )
     # A caller routed to the canary got the main version while it loaded, then the canary for
     # good: never back.
     for key in CANARY_KEYS:
