@@ -33,6 +33,9 @@ MODEL = "cold"
 LIMIT_MS = 150  # a warm answer takes ~1 ms here (stalls of a loaded 2-core CI machine: up to
 # ~100 ms), the slow-load session ~0.7-1.4 s to make, a slow-run answer ~0.2-0.5 s
 MAX_SECONDS = 40.0
+# A candidate that has answered nothing is judged "not served" after two bakes: 4 s at a 2 s
+# bake, which the slow-load session (~1.5 s alone) outlasted beside four busy pytest workers.
+BAKE = "3s"
 FIRST_SHARE = 0.1
 
 
@@ -131,7 +134,7 @@ def _rollout(
     time.sleep(0.3)  # callers in flight when the first step moves the alias
     command = [
         sys.executable, "-m", "infra.cli.main", "--store", str(root / "store"), "rollout",
-        MODEL, version, "--steps", "10,100", "--bake", "2s", "--max-error-rate", "0.01",
+        MODEL, version, "--steps", "10,100", "--bake", BAKE, "--max-error-rate", "0.01",
         "--max-p99-ms", str(LIMIT_MS), "--metrics", f"{server.base}/metrics", "--token", TOKEN,
     ]  # fmt: skip
     try:
