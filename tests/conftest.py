@@ -20,7 +20,7 @@ import pytest
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import LocalStore, ObjectStore
-from tests import onnx_factory
+from tests import onnx_factory, serve_logs
 from tests.s3server import MotoServer
 
 # Never let a test reach a real AWS account or read the developer's credentials.
@@ -167,6 +167,21 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
             f"--dist loadgroup did not group {len(ungrouped)} tests (first: {ungrouped[0]});"
             " is pytest newer than pyproject.toml's dev pin allows?"
         )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    serve_logs.before_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing test's report carries the log tail of each `aiaas serve` it had running (or
+    that ended during it): a failure inside a client call names no server's reason."""
+    report = yield
+    if report.failed:
+        for server in serve_logs.SERVERS:
+            report.sections.append((f"log of {server.name}", server.tail()))
+    return report
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from tests import onnx_factory
+from tests import onnx_factory, serve_logs
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
 from tests.s3server import free_port
 
@@ -69,6 +69,11 @@ class ServeProcess:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=full_env, stdout=out, stderr=out, preexec_fn=preexec
             )
+        # Its log goes into the report of a test that fails meanwhile (tests/conftest.py).
+        name = f"aiaas serve on port {self.port} (pid {self.process.pid})"
+        serve_logs.started(
+            serve_logs.Logged(name, lambda: self.process.poll() is None, self.output)
+        )
 
     def wait_ready(self, headers: Mapping[str, str] | None = None, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
