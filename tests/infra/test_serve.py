@@ -6,6 +6,7 @@ waits for it with a bounded loop and always terminates it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -82,13 +83,29 @@ class ServeProcess:
                 raise RuntimeError(f"aiaas serve exited: {self.output()}")
             try:
                 answer = httpx.get(f"{self.base}/v2/health/ready", headers=headers, timeout=2)
-                if answer.status_code == 200:
+                # Another test's server may have bound the port between free_port() and this
+                # one's start (which then exits: "already in use"): its 200 is not ours.
+                if answer.status_code == 200 and self._listens():
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"aiaas serve not ready within {timeout} s: {self.output()}")
+
+    def _listens(self) -> bool:
+        """Whether the socket listening on the port is this server's: held by its process or
+        by a worker (granian's supervisor passes it on to them)."""
+        sockets = {f"socket:[{inode}]" for inode in listening_inodes(self.port)}
+        pid = self.process.pid
+        with contextlib.suppress(OSError):  # ended meanwhile: not listening
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            for process in (str(pid), *children):
+                for fd in Path(f"/proc/{process}/fd").iterdir():
+                    with contextlib.suppress(OSError):  # closed meanwhile
+                        if os.readlink(fd) in sockets:
+                            return True
+        return False
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
@@ -103,16 +120,36 @@ class ServeProcess:
                 self.process.wait(timeout=10)
 
 
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on `port`, any address (Linux's /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                    found.add(fields[9])
+    return found
+
+
 def start_serve(
     store: Path,
     *args: str,
     env: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Iterator[ServeProcess]:
-    """A started server for a fixture: yields it, terminates it whatever happens."""
-    server = ServeProcess(store, *args, env=env)
+    """A started server for a fixture: yields it, terminates it whatever happens. Started
+    again on another port if a process bound its port first (free_port() only saw it free)."""
+    for attempt in range(3):
+        server = ServeProcess(store, *args, env=env)
+        try:
+            server.wait_ready(headers)
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2 or "already in use" not in server.output():
+                raise
     try:
-        server.wait_ready(headers)
         yield server
     finally:
         server.stop()
