@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -14,15 +15,44 @@ REPO = Path(__file__).resolve().parents[1]  # tests.moto_atomic importable from 
 
 
 def free_port() -> int:
+    """A port free now: the server that is to bind it may find it taken by then (`listens`)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on `port`, any address (Linux's /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                    found.add(fields[9])
+    return found
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether the socket listening on `port` is held by process `pid` or one of its children
+    (granian's supervisor passes it on to its workers): not another process that took the
+    port between `free_port()` and this one's bind, and answers in its place."""
+    sockets = {f"socket:[{inode}]" for inode in listening_inodes(port)}
+    with contextlib.suppress(OSError):  # ended meanwhile: not listening
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for process in (str(pid), *children):
+            for fd in Path(f"/proc/{process}/fd").iterdir():
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    if os.readlink(fd) in sockets:
+                        return True
+    return False
 
 
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 
     def __init__(self, port: int | None = None, module: str = "tests.moto_atomic") -> None:
+        self.chosen = port is None  # ours to change should another process bind it first
         self.port = port or free_port()
         # A module run as moto.server, taking its arguments: by default moto with conditional
         # writes made atomic, as S3's are (tests race writers; moto alone lets two win).
@@ -31,6 +61,17 @@ class MotoServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, log: Path | None = None) -> MotoServer:
+        for attempt in range(3):
+            try:
+                return self._start(log)
+            except _PortTaken:
+                if not self.chosen or attempt == 2:
+                    raise RuntimeError(f"moto server: port {self.port} is in use") from None
+                self.port = free_port()
+                self.endpoint = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, log: Path | None) -> MotoServer:
         out = log.open("ab") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)],
@@ -45,11 +86,15 @@ class MotoServer:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
-                    return self
+                    if listens(self.process.pid, self.port):  # else another's answer
+                        return self
             except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("moto server exited at start") from None
-                time.sleep(0.1)
+                pass
+            if self.process.poll() is not None:
+                if listening_inodes(self.port):  # another process has the port
+                    raise _PortTaken
+                raise RuntimeError("moto server exited at start")
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError("moto server did not start within 30 s")
 
@@ -61,3 +106,7 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
+
+
+class _PortTaken(Exception):
+    """The server exited at start with its port held by another process."""

@@ -6,7 +6,6 @@ waits for it with a bounded loop and always terminates it.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -27,7 +26,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory, serve_logs
 from tests.functions.test_predict_events import MODEL, publish_digits, reference_logits
-from tests.s3server import free_port
+from tests.s3server import free_port, listens
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token"
@@ -94,18 +93,8 @@ class ServeProcess:
         raise RuntimeError(f"aiaas serve not ready within {timeout} s: {self.output()}")
 
     def _listens(self) -> bool:
-        """Whether the socket listening on the port is this server's: held by its process or
-        by a worker (granian's supervisor passes it on to them)."""
-        sockets = {f"socket:[{inode}]" for inode in listening_inodes(self.port)}
-        pid = self.process.pid
-        with contextlib.suppress(OSError):  # ended meanwhile: not listening
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            for process in (str(pid), *children):
-                for fd in Path(f"/proc/{process}/fd").iterdir():
-                    with contextlib.suppress(OSError):  # closed meanwhile
-                        if os.readlink(fd) in sockets:
-                            return True
-        return False
+        """Whether the socket listening on the port is this server's."""
+        return listens(self.process.pid, self.port)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
@@ -118,18 +107,6 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-
-
-def listening_inodes(port: int) -> set[str]:
-    """The inodes of the TCP sockets listening on `port`, any address (Linux's /proc/net)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
-                    found.add(fields[9])
-    return found
 
 
 def start_serve(

@@ -1,6 +1,7 @@
-"""The tests' `start_serve` on a port another process took between `free_port()` and the
-server's bind: never the other process's answers taken for the server's (an HTTP server there
-answered the readiness check), and the server started again on a free port."""
+"""The tests' servers (`start_serve`, `MotoServer`) on a port another process took between
+`free_port()` and the server's bind: never the other process's answers taken for the server's
+(an HTTP server there answers every readiness check), and the server started again on a free
+port."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import s3server
 from tests.infra import test_serve
 from tests.infra.test_serve import start_serve
-from tests.s3server import free_port
+from tests.s3server import MotoServer, free_port
 
 
 class _Ready(http.server.BaseHTTPRequestHandler):
@@ -50,3 +52,16 @@ def test_a_taken_port_is_not_mistaken_for_the_server_and_another_is_used(
         assert server.process.poll() is None
         live = httpx.get(f"{server.base}/v2/health/live", timeout=10)
         assert (live.status_code, live.json()) == (200, {"live": True})
+
+
+def test_moto_is_started_again_elsewhere_when_its_port_is_taken(
+    tmp_path: Path, squatter: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = iter([squatter])
+    monkeypatch.setattr(s3server, "free_port", lambda: next(ports, None) or free_port())
+    moto = MotoServer().start(tmp_path / "moto.log")
+    try:
+        assert moto.port != squatter and moto.endpoint.endswith(f":{moto.port}")
+        assert httpx.get(f"{moto.endpoint}/moto-api/", timeout=10).status_code == 200
+    finally:
+        moto.stop()
