@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.compare.workloads import ROOT, Workload
-from bench.predict_latency import event, median_us
+from bench.predict_latency import event, interleaved_medians
 
 FLOOR = """
 import numpy as np, onnxruntime as ort
@@ -69,13 +69,18 @@ def warm(w: Workload, work: Path, repeat: int) -> dict[str, float]:
     logging.getLogger("aiaas").setLevel(logging.WARNING)  # no "loaded ..." line mid-report
     ev = predict_event(w)
     # The metrics' EMF lines go to stdout as in Lambda; written, but not onto the terminal.
-    with contextlib.redirect_stdout(io.StringIO()) as sink:
+    with contextlib.redirect_stdout(io.StringIO()):
         response = service.handle(ev)
         assert response["statusCode"] == 200, response
-        handler = median_us(lambda: service.handle(ev), repeat)
-        sink.truncate(0)
-    raw_default = median_us(lambda: default.run(None, feeds), repeat)
-    raw_tuned = median_us(lambda: tuned.run(None, feeds), repeat)
+        medians = interleaved_medians(  # taking turns: a slow spell falls on all three alike
+            {
+                "handler": lambda: service.handle(ev),
+                "default": lambda: default.run(None, feeds),
+                "tuned": lambda: tuned.run(None, feeds),
+            },
+            repeat,
+        )
+    handler, raw_default, raw_tuned = medians["handler"], medians["default"], medians["tuned"]
     raw = min(raw_default, raw_tuned)
     return {
         "raw_default_us": raw_default,
