@@ -21,7 +21,7 @@ from functions.control.schemas import ERRORS, JSON_BODY
 from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
-from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.plan import RolloutPlan, plan_schema
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 
@@ -41,6 +41,7 @@ class RolloutStart(BaseModel):
         examples=[{"steps": [0.1, 0.5, 1], "bake_s": 300, "max_error_rate": 0.01}],
         description="steps, bake_s, max_error_rate; optional max_p99_ms, min_agreement, "
         "min_requests, shadow_sample",
+        json_schema_extra=plan_schema(),  # documents the plan's checks, which still decide
     )
 
 

@@ -81,6 +81,49 @@ class RolloutPlan:
             raise BadRequest(f"invalid rollout plan: {exc}") from None
 
 
+def plan_schema() -> dict[str, Any]:
+    """The JSON Schema of a plan as a client sends it (the control plane's OpenAPI): the keys
+    and limits `RolloutPlan` checks. Documentation only: the plan's own checks still decide,
+    and their 400 names what is wrong. Not expressible here: the steps rise and end at 1."""
+    share = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+    seconds = {"type": "number", "minimum": 0, "maximum": MAX_BAKE_S}
+    return {
+        "type": "object",
+        "required": ["steps", "bake_s", "max_error_rate"],
+        "additionalProperties": False,
+        "properties": {
+            "steps": {
+                "type": "array",
+                "items": share,
+                "minItems": 1,
+                "maxItems": MAX_STEPS,
+                "description": "the candidate's shares, each above the one before, the last 1",
+            },
+            "bake_s": {**seconds, "description": "seconds each step is watched"},
+            "max_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "max_p99_ms": {"type": "number", "exclusiveMinimum": 0},
+            "min_agreement": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "set: a shadow stage first, judged on agreement",
+            },
+            "min_requests": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 10**9,
+                "default": DEFAULT_MIN_REQUESTS,
+            },
+            "shadow_sample": {**share, "default": DEFAULT_SHADOW_SAMPLE},
+            "settle_s": {
+                **seconds,
+                "description": "seconds a move takes to reach every server before a bake "
+                "starts (default: the alias TTL where servers re-read it on a timer)",
+            },
+        },
+    }
+
+
 def _check_range(
     name: str, value: object, low: float, high: float, *, low_open: bool = False
 ) -> None:
