@@ -264,5 +264,20 @@ def with_data_plane(document: dict[str, Any]) -> dict[str, Any]:
             _name_rules(path, operation.get("parameters", ()))
             for parameter in operation.get("parameters", ()):
                 if parameter["name"] == "after":  # a page's `next`: an empty one is a 400
-                    parameter["schema"]["anyOf"][0]["minLength"] = 1
+                    _after_rule(path, parameter["schema"]["anyOf"][0])
     return document
+
+
+# What a page of each list is of: its `after` is one of them, and one outside the rule a 400.
+AFTER = {
+    "/control/models": "name",
+    "/control/models/{name}": "version",
+    "/control/batch/{model}/jobs": "file",
+}
+
+
+def _after_rule(path: str, schema: dict[str, Any]) -> None:
+    schema["minLength"] = 1
+    if path in AFTER:
+        pattern, _ = RULES[AFTER[path]]
+        schema["pattern"] = _pattern(pattern)

@@ -1,0 +1,55 @@
+"""A list's `after` (the page's `next`) in the OpenAPI: the rule of what the list is of, as the
+server checks it. The document said "a string": schemathesis sent `after=<control characters>`
+to GET /control/models as schema-valid and got the 400."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+CASES = {
+    "/control/models": ["iris", "a.b", "a-1_b", "a..b", "Iris", "-a", "a" * 65, "a b", "é"],
+    "/control/models/iris": ["1", "v1.2", "RC-3", "a..b", "-1", "1.", "v" * 65, "\x01"],
+    "/control/batch/iris/jobs": [
+        "x.csv", "a/b.csv", "../x.csv", ".tmp-x", "a//b", "a/./b", "\x7f", "x" * 256,
+    ],
+}  # fmt: skip
+DOCUMENTED = {
+    "/control/models": "/control/models",
+    "/control/models/iris": "/control/models/{name}",
+    "/control/batch/iris/jobs": "/control/batch/{model}/jobs",
+}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    root = tmp_path_factory.mktemp("after")
+    registry = Registry(LocalStore(root / "store"))
+    onnx = onnx_factory.linear_classifier(root / "linear.onnx")
+    registry.publish(onnx_factory.manifest_for(onnx, "iris", "1"), onnx)
+    return TestClient(create_app(registry.store))
+
+
+def after_pattern(client: TestClient, path: str) -> re.Pattern[str]:
+    operation = client.get("/openapi.json").json()["paths"][path]["get"]
+    (after,) = [p for p in operation["parameters"] if p["name"] == "after"]
+    return re.compile(after["schema"]["anyOf"][0]["pattern"])
+
+
+@pytest.mark.parametrize(
+    ("route", "value"), [(route, value) for route, values in CASES.items() for value in values]
+)
+def test_the_documented_after_rule_is_the_servers(
+    client: TestClient, route: str, value: str
+) -> None:
+    documented = bool(after_pattern(client, DOCUMENTED[route]).search(value))
+    answer = client.get(route, params={"after": value})
+    assert answer.status_code in (200, 400), answer.text
+    assert documented == (answer.status_code == 200), answer.text
