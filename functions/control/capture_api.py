@@ -20,7 +20,11 @@ router = APIRouter(prefix="/control/models", tags=["capture"], responses=ERRORS)
 class CaptureChange(Strict):
     """Capture `sample` of the answered requests; `deny` names fields never written."""
 
-    sample: float = Field(examples=[0.05], description="share captured, 0 (off) to 1 (all)")
+    sample: float = Field(
+        examples=[0.05],
+        description="share captured, 0 (off) to 1 (all)",
+        json_schema_extra={"minimum": 0, "maximum": 1},  # documented; set_capture checks it
+    )
     deny: list[str] | None = Field(
         default=None,
         examples=[["email", "name"]],

@@ -93,7 +93,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"},
             "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+            "inputs": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Tensor"},
+                "minItems": 1,  # none is a 400
+            },
             "outputs": {
                 "type": "array",
                 "items": {

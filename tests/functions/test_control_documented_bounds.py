@@ -1,11 +1,13 @@
-"""A list's `after` (the page's `next`) in the OpenAPI: the rule of what the list is of, as the
-server checks it. The document said "a string": schemathesis sent `after=<control characters>`
-to GET /control/models as schema-valid and got the 400."""
+"""Bounds the OpenAPI documents as the server checks them. A list's `after` (the page's `next`)
+has the rule of what the list is of: the document said "a string", and schemathesis sent
+`after=<control characters>` to GET /control/models as schema-valid and got the 400; so did a
+capture `sample` of 4.4e187, and an OIP request with no inputs."""
 
 from __future__ import annotations
 
 import re
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
@@ -53,3 +55,27 @@ def test_the_documented_after_rule_is_the_servers(
     answer = client.get(route, params={"after": value})
     assert answer.status_code in (200, 400), answer.text
     assert documented == (answer.status_code == 200), answer.text
+
+
+@pytest.mark.parametrize("sample", [0, 0.05, 1, -0.01, 1.5])
+def test_the_documented_capture_sample_bounds_are_the_servers(
+    client: TestClient, sample: float
+) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["CaptureChange"]
+    documented = jsonschema.Draft202012Validator(schema).is_valid({"sample": sample})
+    answer = client.put("/control/models/iris/capture", json={"sample": sample})
+    assert answer.status_code in (200, 400), answer.text
+    assert documented == (answer.status_code == 200), answer.text
+
+
+def test_an_inference_request_without_inputs_is_documented_as_invalid(client: TestClient) -> None:
+    """The predict function answers `{"inputs": []}` with a 400 (functions/runtime/codecs)."""
+    document = client.get("/openapi.json").json()
+    request = {
+        "components": document["components"],
+        "$ref": "#/components/schemas/InferenceRequest",
+    }
+    validator = jsonschema.Draft202012Validator(request)
+    tensor = {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
+    assert not validator.is_valid({"inputs": []})
+    assert validator.is_valid({"inputs": [tensor]})
