@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field
 from functions.control.context import Actor, Plane
 from functions.control.schemas import ERRORS, JSON_BODY, Strict
 from functions.runtime import names
-from functions.runtime.capture.setting import CaptureSetting, read_setting, set_capture
+from functions.runtime.capture.setting import (
+    MAX_DENY,
+    MAX_FIELD,
+    CaptureSetting,
+    read_setting,
+    set_capture,
+)
 
 router = APIRouter(prefix="/control/models", tags=["capture"], responses=ERRORS)
 
@@ -30,6 +36,10 @@ class CaptureChange(Strict):
         examples=[["email", "name"]],
         description="body keys, record fields, feature names or OIP inputs whose values are "
         "removed before writing; omitted: keep the list set before",
+        json_schema_extra={  # documented; check_deny checks it
+            "maxItems": MAX_DENY,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_FIELD, "pattern": "\\S"},
+        },
     )
 
 

@@ -233,11 +233,7 @@ RULES = {
     "alias": (names.ALIAS_PATTERN, names.ALIAS_RULE),
     "card file": (NO_DOTS + cards_api.CARD_FILE.pattern, cards_api.CARD_FILE_RULE),
     # names.job_file_name: '/'-separated parts of 1-255 characters, none '.', '..' or a temp name
-    "file": (
-        r"(?!(?:.*/)?\.\.?(?:/|$))(?!(?:.*/)?\.tmp-)"
-        r"[^/\x00-\x1f\x7f]{1,255}(?:/[^/\x00-\x1f\x7f]{1,255}){0,511}",
-        names.JOB_FILE_RULE,
-    ),
+    "file": (r"(?!(?:.*/)?\.tmp-)" + names.STORE_KEY_PATTERN, names.JOB_FILE_RULE),
 }
 
 

@@ -6,6 +6,14 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from functions.runtime import names
+
+
+def store_key_under(prefix: str) -> dict[str, Any]:
+    """The OpenAPI pattern of a store key under `prefix` (a regex ending in '/'), as
+    `names.store_key` checks a key a caller names whole: documentation; the check decides."""
+    return {"pattern": f"^{prefix}{names.STORE_KEY_PATTERN}$", "maxLength": 1024}
+
 
 class Strict(BaseModel):
     """Unknown fields are an error: a typo must not be silently ignored."""
@@ -102,7 +110,11 @@ class Deleted(BaseModel):
 class JobSource(Strict):
     """A job whose input is already in the store, under `uploads/` (for files over 6 MB)."""
 
-    source: str = Field(examples=["uploads/2026-01-05.csv"])
+    source: str = Field(
+        examples=["uploads/2026-01-05.csv"],
+        description=f"a key under uploads/: {names.STORE_KEY_RULE}",
+        json_schema_extra=store_key_under("uploads/"),
+    )
     file: str | None = Field(
         default=None, description="name under batch/<model>/input/ (default: the source's name)"
     )
@@ -136,7 +148,11 @@ class CompareSpec(Strict):
 
     a: str = Field(examples=["1"], description="version A, compared against")
     b: str = Field(examples=["2"], description="version B, the candidate")
-    data: str = Field(examples=["batch/iris/input/holdout.csv"])
+    data: str = Field(
+        examples=["batch/iris/input/holdout.csv"],
+        description="a key under batch/<name>/ or capture/<name>/ (this model's)",
+        json_schema_extra=store_key_under("(?:batch|capture)/"),
+    )
     label: str | None = Field(default=None, examples=["species"])
     # An HTTP API answers within 30 s: the rows and timed calls are bounded to fit.
     max_rows: int = Field(default=20_000, ge=1, le=20_000)

@@ -73,6 +73,11 @@ STORE_KEY_RULE = (
     "'/'-separated parts of 1-255 characters, none '.' or '..', no control characters, "
     "1024 characters in all"
 )
+# The same as a pattern, for the OpenAPI (its length is the schema's maxLength): a key, or its
+# rest after a fixed prefix ending in '/' (`uploads/` + this).
+STORE_KEY_PATTERN = (
+    r"(?!(?:.*/)?\.\.?(?:/|$))[^/\x00-\x1f\x7f]{1,255}(?:/[^/\x00-\x1f\x7f]{1,255}){0,511}"
+)
 
 
 def store_key(value: object, what: str) -> str:

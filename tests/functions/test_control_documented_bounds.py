@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from functions.control.app import create_app
+from functions.runtime import names
+from functions.runtime.errors import InvalidName
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
@@ -79,3 +81,38 @@ def test_an_inference_request_without_inputs_is_documented_as_invalid(client: Te
     tensor = {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
     assert not validator.is_valid({"inputs": []})
     assert validator.is_valid({"inputs": [tensor]})
+
+
+@pytest.mark.parametrize(
+    "deny", [["email"], ["a" * 128], [""], ["  "], ["a" * 129], ["f"] * 257, ["f"] * 256]
+)
+def test_the_documented_deny_list_is_the_servers(client: TestClient, deny: list[str]) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["CaptureChange"]
+    documented = jsonschema.Draft202012Validator(schema).is_valid({"sample": 0.1, "deny": deny})
+    answer = client.put("/control/models/iris/capture", json={"sample": 0.1, "deny": deny})
+    assert answer.status_code in (200, 400), answer.text
+    assert documented == (answer.status_code == 200), answer.text
+
+
+KEYS = ["x.csv", "a/b.csv", "", "../x.csv", "a//b", "a/./b", "a\x00b", "a/" + "b" * 256]
+
+
+@pytest.mark.parametrize("rest", KEYS)
+@pytest.mark.parametrize(
+    ("schema_name", "field", "prefix"),
+    [("JobSource", "source", "uploads/"), ("CompareSpec", "data", "capture/iris/")],
+)
+def test_a_documented_store_key_is_one_the_server_takes(
+    client: TestClient, schema_name: str, field: str, prefix: str, rest: str
+) -> None:
+    """A batch job's `source`, a comparison's `data`: keys a caller names whole."""
+    schema = client.get("/openapi.json").json()["components"]["schemas"][schema_name]
+    pattern = re.compile(schema["properties"][field]["pattern"])
+    key = prefix + rest
+    try:
+        names.store_key(key, field)
+        taken = True
+    except InvalidName:
+        taken = False
+    assert bool(pattern.search(key)) == taken
+    assert not pattern.search("elsewhere/" + rest)  # not under the prefix
