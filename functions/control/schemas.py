@@ -51,11 +51,32 @@ class AliasChange(Strict):
     requests there and the rest to the version it points at now. Or set the split directly
     with `weights` (at most two versions, adding up to 1)."""
 
+    # The two forms, documented (`one_form` decides): a null stands for an absent field.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["version"],
+                    "properties": {"version": {"type": "string"}, "weights": {"type": "null"}},
+                },
+                {
+                    "required": ["weights"],
+                    "properties": {
+                        "weights": {"type": "object"},
+                        "version": {"type": "null"},
+                        "weight": {"type": "null"},
+                    },
+                },
+            ]
+        },
+    )
     version: str | None = Field(default=None, examples=["3"])
     weight: float | None = Field(
         default=None,
         examples=[0.1],
         description="the share of requests for `version`, between 0 and 1 (both excluded)",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
     )
     weights: dict[str, float] | None = Field(default=None, examples=[{"1": 0.9, "2": 0.1}])
 
@@ -74,7 +95,10 @@ class ShadowSpec(Strict):
 
     version: str = Field(examples=["2"])
     sample: float = Field(
-        default=1.0, examples=[0.2], description="share of requests copied, above 0, at most 1"
+        default=1.0,
+        examples=[0.2],
+        description="share of requests copied, above 0, at most 1",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1},  # documented; checked later
     )
 
 

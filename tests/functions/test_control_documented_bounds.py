@@ -6,6 +6,7 @@ capture `sample` of 4.4e187, and an OIP request with no inputs."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -116,3 +117,53 @@ def test_a_documented_store_key_is_one_the_server_takes(
         taken = False
     assert bool(pattern.search(key)) == taken
     assert not pattern.search("elsewhere/" + rest)  # not under the prefix
+
+
+@pytest.fixture
+def two_versions(tmp_path: Path) -> TestClient:
+    """iris 1 and 2, the alias `t` on 1 (a split and a shadow need a second version)."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    for version in ("1", "2"):
+        registry.publish(onnx_factory.manifest_for(onnx, "iris", version), onnx)
+    registry.set_alias("iris", "t", "1")
+    return TestClient(create_app(registry.store))
+
+
+ALIAS_CHANGES = [
+    {"version": "2"},
+    {"version": "2", "weight": 0.1},
+    {"weights": {"1": 0.9, "2": 0.1}},
+    {"version": None, "weights": {"1": 0.5, "2": 0.5}},
+    {},
+    {"version": "2", "weights": {"2": 1}},
+    {"weight": 0.1},
+    {"weights": {"2": 1}, "weight": 0.5},
+    {"version": "2", "weight": 0},
+    {"version": "2", "weight": 1},
+]
+
+
+@pytest.mark.parametrize("change", ALIAS_CHANGES, ids=repr)
+def test_the_documented_alias_change_forms_are_the_servers(
+    two_versions: TestClient, change: dict[str, object]
+) -> None:
+    """Either a version (and a weight in (0, 1)) or weights: schemathesis sent both."""
+    document = two_versions.get("/openapi.json").json()
+    schema = {"components": document["components"], "$ref": "#/components/schemas/AliasChange"}
+    documented = jsonschema.Draft202012Validator(schema).is_valid(change)
+    answer = two_versions.put("/control/models/iris/aliases/t", json=change)
+    assert answer.status_code in (200, 400, 422), answer.text
+    assert documented == (answer.status_code == 200), answer.text
+
+
+@pytest.mark.parametrize("sample", [0.5, 1, 0, 1.5, -1])
+def test_the_documented_shadow_sample_is_the_servers(
+    two_versions: TestClient, sample: float
+) -> None:
+    schema = two_versions.get("/openapi.json").json()["components"]["schemas"]["ShadowSpec"]
+    shadow = {"version": "2", "sample": sample}
+    documented = jsonschema.Draft202012Validator(schema).is_valid(shadow)
+    answer = two_versions.put("/control/models/iris/aliases/t/shadow", json=shadow)
+    assert answer.status_code in (200, 400, 422), answer.text
+    assert documented == (answer.status_code == 200), answer.text
