@@ -225,7 +225,7 @@ UNAUTHORIZED = {
 
 # A path parameter's rule (FastAPI's document said only "string", so a client or a fuzzer could
 # not tell that `/control/models/My Model` is a 400): the pattern, and the rule in words.
-NO_DOTS = r"(?!.*\.\.)"  # no `..` anywhere, as names.py and the card route refuse it
+NO_DOTS = names.NO_DOTS  # no `..` anywhere, as names.py and the card route refuse it
 RULES = {
     "name": (NO_DOTS + names.MODEL_PATTERN, names.MODEL_RULE),
     "model": (NO_DOTS + names.MODEL_PATTERN, names.MODEL_RULE),

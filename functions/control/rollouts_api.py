@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.control.context import Actor, Plane
-from functions.control.schemas import ERRORS, JSON_BODY
+from functions.control.schemas import ERRORS, JSON_BODY, VERSION_NAME
 from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
@@ -35,7 +35,7 @@ class RolloutStart(BaseModel):
     """Roll `version` out onto `alias` with `plan` (steps as shares: [0.1, 0.5, 1])."""
 
     model_config = ConfigDict(extra="forbid")
-    version: str = Field(examples=["3"])
+    version: str = Field(examples=["3"], json_schema_extra=VERSION_NAME)
     alias: str = Field(default="production")
     plan: dict[str, Any] = Field(
         examples=[{"steps": [0.1, 0.5, 1], "bake_s": 300, "max_error_rate": 0.01}],

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.runtime import names
 
+# A version a body names, as `names.version_name` checks it (documented; the check decides).
+VERSION_NAME: dict[str, Any] = {"pattern": f"^{names.NO_DOTS}{names.VERSION_PATTERN}$"}
+
 
 def store_key_under(prefix: str) -> dict[str, Any]:
     """The OpenAPI pattern of a store key under `prefix` (a regex ending in '/'), as
@@ -71,14 +74,18 @@ class AliasChange(Strict):
             ]
         },
     )
-    version: str | None = Field(default=None, examples=["3"])
+    version: str | None = Field(default=None, examples=["3"], json_schema_extra=VERSION_NAME)
     weight: float | None = Field(
         default=None,
         examples=[0.1],
         description="the share of requests for `version`, between 0 and 1 (both excluded)",
         json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
     )
-    weights: dict[str, float] | None = Field(default=None, examples=[{"1": 0.9, "2": 0.1}])
+    weights: dict[str, float] | None = Field(
+        default=None,
+        examples=[{"1": 0.9, "2": 0.1}],
+        json_schema_extra={"propertyNames": VERSION_NAME},
+    )
 
     @model_validator(mode="after")
     def one_form(self) -> Self:
@@ -93,7 +100,7 @@ class ShadowSpec(Strict):
     """A version that gets a copy of `sample` of the alias's requests after they are answered
     (it answers no caller); its agreement with the served version is recorded as metrics."""
 
-    version: str = Field(examples=["2"])
+    version: str = Field(examples=["2"], json_schema_extra=VERSION_NAME)
     sample: float = Field(
         default=1.0,
         examples=[0.2],
@@ -170,8 +177,12 @@ class CompareSpec(Strict):
     this model); metrics use the `label` given, else the first the file has of the training
     target, the column `publish --data` scored A against, `label`, `target`, `y`."""
 
-    a: str = Field(examples=["1"], description="version A, compared against")
-    b: str = Field(examples=["2"], description="version B, the candidate")
+    a: str = Field(
+        examples=["1"], description="version A, compared against", json_schema_extra=VERSION_NAME
+    )
+    b: str = Field(
+        examples=["2"], description="version B, the candidate", json_schema_extra=VERSION_NAME
+    )
     data: str = Field(
         examples=["batch/iris/input/holdout.csv"],
         description="a key under batch/<name>/ or capture/<name>/ (this model's)",

@@ -16,6 +16,7 @@ from functions.runtime.errors import InvalidName
 MODEL_PATTERN = r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?"
 VERSION_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
 ALIAS_PATTERN = r"[a-z](?:[a-z0-9_-]{0,30}[a-z0-9])?"
+NO_DOTS = r"(?!.*\.\.)"  # no `..` anywhere: `_check` refuses it (for patterns in the OpenAPI)
 _MODEL = re.compile(MODEL_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 _ALIAS = re.compile(ALIAS_PATTERN)

@@ -141,6 +141,10 @@ ALIAS_CHANGES = [
     {"weights": {"2": 1}, "weight": 0.5},
     {"version": "2", "weight": 0},
     {"version": "2", "weight": 1},
+    {"version": ""},  # a version's rule, as in a path
+    {"version": "2..1"},
+    {"version": "-2"},
+    {"weights": {"1": 0.5, "": 0.5}},
 ]
 
 
@@ -157,12 +161,14 @@ def test_the_documented_alias_change_forms_are_the_servers(
     assert documented == (answer.status_code == 200), answer.text
 
 
-@pytest.mark.parametrize("sample", [0.5, 1, 0, 1.5, -1])
+@pytest.mark.parametrize(
+    ("version", "sample"), [("2", 0.5), ("2", 1), ("2", 0), ("2", 1.5), ("2", -1), ("", 0.5)]
+)
 def test_the_documented_shadow_sample_is_the_servers(
-    two_versions: TestClient, sample: float
+    two_versions: TestClient, version: str, sample: float
 ) -> None:
     schema = two_versions.get("/openapi.json").json()["components"]["schemas"]["ShadowSpec"]
-    shadow = {"version": "2", "sample": sample}
+    shadow = {"version": version, "sample": sample}
     documented = jsonschema.Draft202012Validator(schema).is_valid(shadow)
     answer = two_versions.put("/control/models/iris/aliases/t/shadow", json=shadow)
     assert answer.status_code in (200, 400, 422), answer.text
