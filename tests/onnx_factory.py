@@ -268,3 +268,16 @@ def conv_stack(path: Path, channels: int = 192, layers: int = 3, side: int = 32)
         weights,
     )
     return _save(graph, path)
+
+
+def big_add(path: Path, floats: int) -> Path:
+    """y = x + w with `floats` float32 weights inside the file: a big single-file model."""
+    w = numpy_helper.from_array(np.zeros(floats, np.float32), "w")
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, floats]) for n in "xy"]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "big", io[:1], io[1:], [w]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path

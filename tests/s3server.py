@@ -51,12 +51,18 @@ def listens(pid: int, port: int) -> bool:
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 
-    def __init__(self, port: int | None = None, module: str = "tests.moto_atomic") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        module: str = "tests.moto_atomic",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.chosen = port is None  # ours to change should another process bind it first
         self.port = port or free_port()
         # A module run as moto.server, taking its arguments: by default moto with conditional
         # writes made atomic, as S3's are (tests race writers; moto alone lets two win).
         self.module = module
+        self.env = env or {}  # e.g. MOTO_ENABLE_RECORDING: every request written to a file
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -79,6 +85,7 @@ class MotoServer:
             stderr=out,
             env={
                 **os.environ,
+                **self.env,
                 "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             },
         )

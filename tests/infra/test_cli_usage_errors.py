@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.store import LocalStore
 from infra.cli.main import EXIT_INTERRUPTED, build_parser, main
+from tests import onnx_factory
 from tests.batch_support import publish_classifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,19 +113,6 @@ def test_each_command_s_help_ends_with_examples() -> None:
     )  # kept as written
 
 
-def big_model(path: Path, floats: int) -> Path:
-    """y = x + w with `floats` float32 weights inside the file: a publish that takes a while."""
-    w = numpy_helper.from_array(np.zeros(floats, np.float32), "w")
-    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, floats]) for n in "xy"]
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])], "big", io[:1], io[1:], [w]
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.write_bytes(model.SerializeToString())
-    return path
-
-
 def publish(store: Path, model: Path) -> subprocess.Popen[str]:
     argv = ["-m", "infra.cli.main", "--store", str(store), "publish", str(model), "--name", "big"]
     return subprocess.Popen(
@@ -163,7 +150,7 @@ def test_ctrl_c_while_the_command_imports_is_one_line_and_130() -> None:
 def test_ctrl_c_during_a_publish_is_one_line_130_and_nothing_published(tmp_path: Path) -> None:
     # Exit 130 with nothing said; a script's log showed no reason.
     store = tmp_path / "store"
-    process = publish(store, big_model(tmp_path / "big.onnx", 25_000_000))  # 100 MB
+    process = publish(store, onnx_factory.big_add(tmp_path / "big.onnx", 25_000_000))  # 100 MB
     deadline = time.monotonic() + 60
     while not any((store / "models").rglob(".tmp-*")):  # the copy is under way
         assert process.poll() is None, "it ended before it was interrupted"

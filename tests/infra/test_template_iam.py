@@ -126,8 +126,10 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
         ]["SSEAlgorithm"]
         == "AES256"
     )
-    (deny,) = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    found = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Effect"] for s in found} == {"Deny"}  # grants nothing (write-once: its own test)
+    (deny,) = [s for s in found if s["Sid"] == "DenyInsecureTransport"]
+    assert (deny["Principal"], deny["Action"]) == ("*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
