@@ -374,3 +374,14 @@ def test_training_instances_answer_metadata_only_to_imdsv2_sessions() -> None:
         "HttpTokens": "required",
         "HttpPutResponseHopLimit": 2,
     }
+
+
+def test_training_instances_disks_are_encrypted_whatever_the_account_default() -> None:
+    """EBS encryption by default is an account setting, off unless someone turned it on; the
+    GPU instances' root volume (the ECS AMI's /dev/xvda) holds the training image, the job's
+    data set and its checkpoints (Security Hub EC2.7)."""
+    launch = load_template()["Resources"]["TrainingLaunchTemplate"]["Properties"]
+    (root,) = launch["LaunchTemplateData"]["BlockDeviceMappings"]
+    assert root["DeviceName"] == "/dev/xvda"
+    assert root["Ebs"]["Encrypted"] is True
+    assert "VolumeSize" not in root["Ebs"]  # the AMI's own: never below its snapshot
