@@ -58,7 +58,9 @@ def s3_request(entry: Mapping[str, Any]) -> S3Request:
     where = f"/{bucket}/{key}"
     if not key:
         if method == "GET" and "list-type" in query:
-            context["s3:prefix"] = query.get("prefix", [""])[0]
+            for name in ("prefix", "delimiter", "max-keys"):  # the keys IAM gives a listing
+                if name in query:
+                    context[f"s3:{name}"] = query[name][0]
             return S3Request("s3:ListBucket", bucket_arn, context, f"GET {where} (ListObjectsV2)")
         raise ValueError(f"no IAM mapping for a bucket-level {method} {entry['url']}")
     if method in ("GET", "HEAD"):

@@ -1,0 +1,196 @@
+"""Each function's policy in the template against the S3 requests it really makes.
+
+The golden events (events/) drive the stack's functions one cold start at a time, as
+`aiaas invoke` runs them, over moto's S3 server with its recorder on. Every request a function
+sends must be allowed by that function's own statements together with the bucket policy, as
+IAM would decide (tests/iam_policy.py; IAM itself cannot run here): a request the policy left
+out is a 403 in AWS, often on a path no other check takes (a drift flush, a capture, a
+rollback's history). The store holds what the events need: digits-mlp 1 and 2 (production
+moved 1 -> 2, a card, a background and a drift baseline on 2, capture on), a batch input and
+labelled data, and model m with a shadow for the shadow function's copies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+from bench.models import mlp_onnx
+from functions.runtime.capture.setting import set_capture
+from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.explain.background import BACKGROUND_FILE, summarize
+from functions.runtime.introspect import read_signature
+from functions.runtime.manifest import ModelManifest, Postprocessing
+from functions.runtime.registry import Registry, version_prefix
+from functions.runtime.s3store import S3Store
+from infra.template import load_template, served_resources
+from tests.functions.test_predict_shadow import publish_linear
+from tests.iam_policy import S3Request, decision, recorded, s3_request
+from tests.s3server import MotoServer
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+BUCKET = "aiaas-artifactsbucket-1a2b3c4d5e6f"  # the golden S3 and SQS events' bucket
+MODELS = "digits-mlp,m"
+LABELS = tuple(str(i) for i in range(10))
+
+# (function, event, what it must answer: a status code, or keys of a non-HTTP answer)
+RUNS: list[tuple[str, str, Any]] = [
+    *[
+        ("Predictdigitsmlp", event, 200)
+        for event in (
+            "predict_simple",
+            "predict_v2_infer_json",
+            "predict_v2_infer_binary",
+            "predict_v2_metadata",
+            "predict_v2_ready",
+            "predict_explain",
+            "predict_version_simple",
+        )
+    ],
+    *[("Health", event, 200) for event in ("health_live", "health_ready", "server_metadata")],
+    ("BatchFunction", "batch_sqs", {"batchItemFailures": []}),
+    ("BatchFunction", "batch_s3", "results"),
+    ("ControlPlane", "control/models_list", 200),
+    ("ControlPlane", "control/alias_get", 200),
+    ("ControlPlane", "control/alias_promote", 201),
+    ("ControlPlane", "control/alias_rollback", 200),
+    ("ControlPlane", "control/version_card", 200),
+    ("ControlPlane", "control/compare", 200),
+    # Locally there is no state machine to start: refused after reading the alias and rollout
+    ("ControlPlane", "control/rollout_start", 409),
+    ("ControlPlane", "control/rollout_abort", 404),
+    ("DriftJob", "drift_schedule", "versions"),
+    ("ShadowFunction", "shadow_logs", "replayed"),
+]
+
+
+def populate(store: S3Store, work: Path) -> None:
+    registry = Registry(store)
+    path = mlp_onnx(work / "mlp.onnx")
+    sig = read_signature(path)
+    (work / "card.md").write_text("# digits-mlp\n")
+    for version, files in (("1", {"card/card.md": work / "card.md"}), ("2", {})):
+        manifest = ModelManifest(
+            name="digits-mlp",
+            version=version,
+            task="classification",
+            inputs=sig.inputs,
+            outputs=sig.outputs,
+            file=sig.file,
+            labels=LABELS,
+            postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
+        )
+        registry.publish(manifest, path, files)
+    registry.set_alias("digits-mlp", "production", "1", actor="ci")
+    registry.set_alias("digits-mlp", "production", "2", actor="ci")
+    train = np.random.default_rng(0).uniform(0, 16, size=(500, 64)).astype(np.float32)
+    prefix = version_prefix("digits-mlp", "2")
+    store.put_bytes(f"{prefix}/{BACKGROUND_FILE}", summarize(train).to_json().encode())
+    shares = drift_baseline.label_shares(np.arange(500) % 10, LABELS)
+    features = tuple(f"x_{i}" for i in range(64))
+    base = drift_baseline.build(train, features, shares).to_json().encode()
+    store.put_bytes(f"{prefix}/{BASELINE_FILE}", base)
+    set_capture(registry, "digits-mlp", sample=1.0, actor="ci")
+    golden = (EVENTS / "local" / "golden.csv").read_bytes()
+    store.put_bytes("batch/digits-mlp/input/scores for März.csv", golden)
+    store.put_bytes("batch/digits-mlp/input/held.csv", golden.replace(b"id,digit,", b"id,y,"))
+    for version in ("1", "2"):
+        publish_linear(registry, work, "m", version, seed=int(version), labels=("a", "b", "c"))
+    registry.set_alias("m", "production", "1", actor="ci")
+    registry.set_shadow("m", "production", "2", 1.0, actor="ci")
+
+
+@pytest.fixture(scope="module")
+def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[S3Request]]]:
+    """Each run's requests, by "function event"."""
+    work = tmp_path_factory.mktemp("function-requests")
+    recording = work / "requests.jsonl"
+    server = MotoServer(
+        env={"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)}
+    ).start(work / "moto.log")
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_S3": server.endpoint,
+        "AIAAS_STORE": f"s3://{BUCKET}/registry",
+        "AIAAS_CACHE_DIR": str(work / "cache"),
+        "PYTHONPATH": str(REPO),
+    }
+    try:
+        client = boto3.client("s3", endpoint_url=server.endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        populate(S3Store(BUCKET, "registry", client=client), work)
+        found = {}
+        for function, event, expected in RUNS:
+            recording.write_text("")
+            argv = [function, str(EVENTS / f"{event}.json"), MODELS]
+            done = subprocess.run(
+                [sys.executable, "-m", "tests.invoke_function", *argv],
+                env={**env, "AIAAS_CACHE_DIR": str(work / "cache" / function)},
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            answer = json.loads(done.stdout)
+            if isinstance(expected, int):
+                assert answer["statusCode"] == expected, (event, answer.get("body"))
+            elif isinstance(expected, dict):
+                assert answer == expected, event
+            else:
+                assert answer[expected], (event, answer)
+            found[f"{function} {event}"] = [s3_request(e) for e in recorded(recording)]
+        yield found
+    finally:
+        server.stop()
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    resources = served_resources(load_template(), MODELS.split(","))
+    own = [s for p in resources[function]["Properties"]["Policies"] for s in p["Statement"]]
+    bucket = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return [*own, *bucket]
+
+
+def test_every_request_of_every_function_is_allowed_by_its_own_policy(
+    requests: dict[str, list[S3Request]],
+) -> None:
+    refused = [
+        f"{run}: {r.call} {dict(r.context)} -> {decision(r, statements(run.split()[0]), BUCKET)}"
+        for run, made in requests.items()
+        for r in made
+        if decision(r, statements(run.split()[0]), BUCKET) != "allow"
+    ]
+    assert refused == []
+
+
+def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]) -> None:
+    """What the check covered: each function's writes, not only its reads."""
+
+    def writes(function: str) -> set[str]:
+        return {
+            r.resource.split(f"{BUCKET}/registry/", 1)[1].split("/", 1)[0]
+            + ("/aliases" if "/aliases/" in r.resource else "")
+            for run, made in requests.items()
+            if run.startswith(f"{function} ")
+            for r in made
+            if r.action == "s3:PutObject"
+        }
+
+    assert {"monitoring", "capture"} <= writes("Predictdigitsmlp")
+    assert writes("BatchFunction") == {"batch"}
+    assert "models/aliases" in writes("ControlPlane")
+    assert [run for run, made in requests.items() if not made] == [
+        "Health health_live",
+        "Health server_metadata",
+    ]
