@@ -80,7 +80,11 @@ def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
 )
 def delete_version(name: str, version: str, plane: Plane, who: Actor) -> Deleted:
     plan = plan_removal(plane.registry, name, version)
-    if not carry_out(plane.registry, plan, who).delete:
+    done = carry_out(plane.registry, plan, who)
+    if not done.delete:
+        why = done.kept.get(plan.delete[0].version, [])
+        if why and why[0].startswith("another prune"):  # a DELETE or prune of it under way
+            raise Conflict(f"version {version!r} of model {name!r} is not deleted here: {why[0]}")
         raise Conflict(
             f"version {version!r} of model {name!r} was promoted while it was being deleted; "
             "it is kept"

@@ -4,7 +4,11 @@ its moves.
 
 It is written before the first manifest goes: a prune killed midway is named here, so a rerun
 knows the manifest-less files it finds are its own leftovers, not a publish under way (whose
-files also come before its manifest). A pruned version's name is never published again
+files also come before its manifest). Writing it is also a claim: a version another run
+recorded within CLAIM_S is that run's to delete, and a second prune planned at the same time
+leaves it alone. Two prunes deleting one version, each judging the aliases at its own moment,
+could otherwise leave a version one of them put back (an alias moved onto it) without the
+files the other deleted. A pruned version's name is never published again
 (`publishing.check_version_free`, `Registry.next_version`): a caller pinned to `m:5` never
 gets another model under that name.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import datetime
 from typing import Any
 
 from functions.runtime.errors import AiaasError, Conflict, CorruptRecord, ModelNotFound, NotFound
@@ -22,6 +27,9 @@ from functions.runtime.store_api import ObjectChanged, ObjectStore
 
 PRUNE_HISTORY = 100  # runs listed (the names of every pruned version are kept, a few bytes each)
 WRITE_TRIES = 20
+# How long a run's record claims its versions: a prune takes seconds (1,500 versions: well
+# under a minute); a run killed after its record leaves them to a rerun after this.
+CLAIM_S = 300.0
 
 
 def prune_key(name: str) -> str:
@@ -42,10 +50,17 @@ def pruned_versions(store: ObjectStore, name: str) -> set[str]:
 
 
 def record_prune(
-    store: ObjectStore, name: str, entry: dict[str, Any], dropped: tuple[str, ...] = ()
-) -> None:
+    store: ObjectStore,
+    name: str,
+    entry: dict[str, Any],
+    dropped: tuple[str, ...] = (),
+    *,
+    claim: bool = True,
+) -> dict[str, str]:
     """Add a run (`entry`, its `versions`) to the record; `dropped`: versions an earlier entry
-    of this run named that were kept after all (an alias moved to one meanwhile)."""
+    of this run named that were kept after all (an alias moved to one meanwhile). With `claim`,
+    nothing is written when another run recorded one of the versions within CLAIM_S: those
+    versions are returned, each with what that run is (leave them out, and record again)."""
     key = prune_key(name)
     for attempt in range(WRITE_TRIES):
         try:
@@ -53,6 +68,9 @@ def record_prune(
             record = _parse(name, raw)
         except NotFound:
             record, etag = {"pruned": [], "history": []}, None
+        taken = _claimed(record, entry) if claim else {}
+        if taken:
+            return taken
         history = [h for h in record["history"] if h.get("id") != entry["id"]]
         pruned = dict.fromkeys([*record["pruned"], *entry["versions"]])
         for version in dropped:
@@ -61,10 +79,34 @@ def record_prune(
         try:
             data = json.dumps(new, indent=2).encode()
             store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
-            return
+            return {}
         except (ObjectChanged, NotFound):
             time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))  # noqa: S311
     raise Conflict(f"the prune record of model {name!r} kept changing; try again")
+
+
+def _claimed(record: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
+    """The versions of `entry` that another run, recorded within CLAIM_S, is deleting."""
+    pruned, taken = set(record["pruned"]), {}
+    for run in record["history"]:  # newest first: the run now deleting a version is named
+        if run.get("id") == entry["id"] or not _recent(run.get("deleted_at"), entry):
+            continue
+        for version in run.get("versions", []):
+            if version in entry["versions"] and version in pruned and version not in taken:
+                taken[version] = (
+                    f"another prune is deleting it (run {run.get('id')} by "
+                    f"{run.get('deleted_by')}, started {run.get('deleted_at')})"
+                )
+    return taken
+
+
+def _recent(stamp: object, entry: dict[str, Any]) -> bool:
+    try:
+        then = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        now = datetime.fromisoformat(str(entry["deleted_at"]).replace("Z", "+00:00"))
+    except ValueError:
+        return False  # an unreadable time claims nothing
+    return abs((now - then).total_seconds()) < CLAIM_S
 
 
 def _parse(name: str, raw: bytes) -> dict[str, Any]:

@@ -11,7 +11,9 @@ A version goes manifest first (the manifest is what makes it exist: from then on
 gets a clean "not found"), then its other files. The run is recorded (`prune_log`) before the
 first manifest goes, so a prune killed midway leaves manifest-less files a rerun recognises as
 its own and removes (listings already ignore them). An alias moved onto a version while its
-manifest was being deleted gets the manifest back (the files are still there).
+manifest was being deleted gets the manifest back (the files are still there): so one version
+is deleted by one run only, which the record claims (`prune_log.CLAIM_S`); another prune
+planned at the same time keeps it.
 """
 
 from __future__ import annotations
@@ -176,16 +178,8 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     """Delete what `plan` deletes (manifests first) and its leftovers; the plan as done: a
     version an alias moved onto meanwhile is kept, its manifest put back."""
     store, name = registry.store, plan.name
-    entry = {
-        "id": secrets.token_hex(8),
-        "deleted_at": utc_now(),
-        "deleted_by": actor,
-        "versions": [d.version for d in plan.delete],
-        "files": sum(len(d.keys) for d in plan.delete),
-        "bytes": sum(d.size for d in plan.delete),
-    }
-    if plan.delete:
-        record_prune(store, name, entry)
+    run, kept = secrets.token_hex(8), dict(plan.kept)
+    plan, entry = _claim(registry, plan, actor, run, kept)
     store.delete_many([manifest_key(name, d.version) for d in plan.delete])
     now = registry.versions(name, missing_ok=True)
     now_kept = protected(registry, name, now)
@@ -203,11 +197,34 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     if back:
         dropped = tuple(d.version for d in back)
         done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}
-        record_prune(store, name, done, dropped)
-    kept = dict(plan.kept)
+        record_prune(store, name, done, dropped, claim=False)
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
     return PrunePlan(name, gone, kept, left)
+
+
+def _claim(
+    registry: Registry, plan: PrunePlan, actor: str, run: str, kept: dict[str, list[str]]
+) -> tuple[PrunePlan, dict[str, object]]:
+    """The run recorded, claiming its versions: the plan without those another prune is
+    deleting now (added to `kept`, saying which run), and the entry as recorded."""
+    delete = plan.delete
+    while True:
+        entry: dict[str, object] = {
+            "id": run,
+            "deleted_at": utc_now(),
+            "deleted_by": actor,
+            "versions": [d.version for d in delete],
+            "files": sum(len(d.keys) for d in delete),
+            "bytes": sum(d.size for d in delete),
+        }
+        if not delete:
+            return PrunePlan(plan.name, delete, kept, plan.leftovers), entry
+        taken = record_prune(registry.store, plan.name, entry)
+        if not taken:
+            return PrunePlan(plan.name, delete, kept, plan.leftovers), entry
+        kept.update({version: [why] for version, why in taken.items()})
+        delete = tuple(d for d in delete if d.version not in taken)
 
 
 def _keys_by_version(registry: Registry, name: str) -> dict[str, tuple[str, ...]]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from functions.control.app import create_app
-from functions.runtime.prune_log import prune_record
+from functions.runtime.manifest import utc_now
+from functions.runtime.prune_log import prune_record, record_prune
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from tests.publishing import publish_three
@@ -44,3 +45,20 @@ def test_delete_a_version_and_refuse_one_an_alias_needs(tmp_path: Path) -> None:
         {"error": "version '2' of model 'm' not found"},
     )
     assert client.get("/control/models/m").json()["versions"] == ["1", "3"]
+
+
+def test_a_delete_while_another_run_deletes_the_version_says_so(tmp_path: Path) -> None:
+    """A prune (or another DELETE) recorded the version and has not finished: this DELETE
+    leaves it to that run, a 409 naming it, rather than deleting it a second time."""
+    store = LocalStore(tmp_path / "store")
+    publish_three(Registry(store), tmp_path)
+    entry = {"id": "a1b2", "deleted_at": utc_now(), "deleted_by": "ci", "versions": ["2"]}
+    assert record_prune(store, "m", entry) == {}  # that run's claim, its deletes still to come
+
+    answer = TestClient(create_app(store)).delete("/control/models/m/versions/2")
+    assert answer.status_code == 409
+    assert answer.json()["error"] == (
+        "version '2' of model 'm' is not deleted here: another prune is deleting it (run a1b2 "
+        f"by ci, started {entry['deleted_at']})"
+    )
+    assert len(list(store.list_keys(version_prefix("m", "2")))) == 2  # left to that run
