@@ -8,8 +8,11 @@ module does not know fails loudly rather than being guessed."""
 
 from __future__ import annotations
 
+import base64
 import fnmatch
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 PARTITION = "aws"
+TLS = {"aws:SecureTransport": "true"}  # as the deployed functions call S3 (HTTPS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,30 @@ def recorded(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def s3_requests(entry: Mapping[str, Any]) -> list[S3Request]:
+    """Every authorization one recorded request needs: a copy also reads its source, and a
+    `DeleteObjects` deletes each key it names."""
+    url = urlsplit(entry["url"])
+    bucket, _, key = unquote(url.path).lstrip("/").partition("/")
+    query = parse_qs(url.query, keep_blank_values=True)
+    if entry["method"].upper() == "POST" and not key and "delete" in query:
+        body = base64.b64decode(entry["body"]) if entry.get("body_encoded") else entry["body"]
+        keys = re.findall(r"<Key>(.*?)</Key>", body.decode() if isinstance(body, bytes) else body)
+        where = f"arn:{PARTITION}:s3:::{bucket}"
+        return [
+            S3Request("s3:DeleteObject", f"{where}/{html.unescape(k)}", TLS, f"DeleteObjects {k}")
+            for k in keys
+        ]
+    found = [s3_request(entry)]
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    if "x-amz-copy-source" in headers:
+        source = unquote(headers["x-amz-copy-source"].split("?versionId=")[0]).lstrip("/")
+        found.append(
+            S3Request("s3:GetObject", f"arn:{PARTITION}:s3:::{source}", TLS, "copy source")
+        )
+    return found
+
+
 def s3_request(entry: Mapping[str, Any]) -> S3Request:
     """The S3 operation of one recorded path-style request, as IAM authorizes it. Condition
     keys: `aws:SecureTransport` is "true" (the deployed functions call S3's HTTPS endpoint;
@@ -44,7 +72,7 @@ def s3_request(entry: Mapping[str, Any]) -> S3Request:
     query = parse_qs(url.query, keep_blank_values=True)
     headers = {k.lower(): v for k, v in entry["headers"].items()}
     method = entry["method"].upper()
-    context = {"aws:SecureTransport": "true"}
+    context = dict(TLS)
     for header in ("if-none-match", "if-match"):
         if header in headers and method in ("PUT", "POST"):
             context[f"s3:{header}"] = headers[header]
@@ -65,10 +93,11 @@ def s3_request(entry: Mapping[str, Any]) -> S3Request:
         raise ValueError(f"no IAM mapping for a bucket-level {method} {entry['url']}")
     if method in ("GET", "HEAD"):
         return S3Request("s3:GetObject", object_arn, context, f"{method} {where}")
+    if method == "PUT" and "partNumber" in query:
+        copied = "x-amz-copy-source" in headers
+        return write("UploadPartCopy" if copied else "UploadPart", creates=False)
     if method == "PUT" and "x-amz-copy-source" in headers:
         return write("CopyObject", creates=True)
-    if method == "PUT" and "partNumber" in query:
-        return write("UploadPart", creates=False)
     if method == "PUT":
         return write("PutObject", creates=True)
     if method == "POST" and "uploads" in query:

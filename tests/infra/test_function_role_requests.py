@@ -11,6 +11,7 @@ labelled data, and model m with a shadow for the shadow function's copies."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
 from infra.template import load_template, served_resources
 from tests.functions.test_predict_shadow import publish_linear
-from tests.iam_policy import S3Request, decision, recorded, s3_request
+from tests.iam_policy import S3Request, decision, recorded, s3_requests
 from tests.s3server import MotoServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,37 @@ RUNS: list[tuple[str, str, Any]] = [
     ("DriftJob", "drift_schedule", "versions"),
     ("ShadowFunction", "shadow_logs", "replayed"),
 ]
+# The control plane's other routes, as events made from events/control/alias_get.json with
+# another method, path and body: (method, path under /control/, JSON body, status)
+CONTROL: list[tuple[str, str, Any, int]] = [
+    ("PUT", "models/digits-mlp/capture", {"sample": 0.5}, 200),
+    ("DELETE", "models/digits-mlp/capture", None, 200),
+    ("PUT", "models/digits-mlp/aliases/production/shadow", {"version": "3", "sample": 0.1}, 200),
+    ("DELETE", "models/digits-mlp/aliases/production/shadow", None, 200),
+    ("DELETE", "models/digits-mlp/aliases/staging", None, 200),
+    ("DELETE", "models/digits-mlp/versions/3", None, 200),
+    ("POST", "batch/digits-mlp/jobs", {"source": "uploads/rows.csv"}, 202),
+    ("PUT", "batch/digits-mlp/jobs/sent.csv", "golden.csv", 202),
+    ("GET", "batch/digits-mlp/jobs", None, 200),
+]
+
+
+def control_event(work: Path, method: str, path: str, body: Any) -> Path:
+    """An API Gateway v2 event of the ControlPlane route, as the golden ones are."""
+    event = json.loads((EVENTS / "control" / "alias_get.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/control/{path}"
+    event["requestContext"]["http"]["method"] = method
+    event["pathParameters"] = {"proxy": path}
+    if body == "golden.csv":  # an upload: the file itself as the body
+        data = (EVENTS / "local" / "golden.csv").read_bytes()
+        event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
+        event["headers"]["content-type"] = "application/octet-stream"
+    elif body is not None:
+        event["body"] = json.dumps(body)
+        event["headers"]["content-type"] = "application/json"
+    made = work / f"control-{method}-{path.replace('/', '-')}.json"
+    made.write_text(json.dumps(event))
+    return made
 
 
 def populate(store: S3Store, work: Path) -> None:
@@ -79,7 +111,8 @@ def populate(store: S3Store, work: Path) -> None:
     path = mlp_onnx(work / "mlp.onnx")
     sig = read_signature(path)
     (work / "card.md").write_text("# digits-mlp\n")
-    for version, files in (("1", {"card/card.md": work / "card.md"}), ("2", {})):
+    versions = (("1", {"card/card.md": work / "card.md"}), ("2", {}), ("3", {}), ("4", {}))
+    for version, files in versions:  # 3: neither aliased nor latest, so it may be deleted
         manifest = ModelManifest(
             name="digits-mlp",
             version=version,
@@ -104,6 +137,7 @@ def populate(store: S3Store, work: Path) -> None:
     golden = (EVENTS / "local" / "golden.csv").read_bytes()
     store.put_bytes("batch/digits-mlp/input/scores for März.csv", golden)
     store.put_bytes("batch/digits-mlp/input/held.csv", golden.replace(b"id,digit,", b"id,y,"))
+    store.put_bytes("uploads/rows.csv", golden)
     for version in ("1", "2"):
         publish_linear(registry, work, "m", version, seed=int(version), labels=("a", "b", "c"))
     registry.set_alias("m", "production", "1", actor="ci")
@@ -130,9 +164,14 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, lis
         client.create_bucket(Bucket=BUCKET)
         populate(S3Store(BUCKET, "registry", client=client), work)
         found = {}
-        for function, event, expected in RUNS:
+        runs = [(f, str(EVENTS / f"{e}.json"), e, expected) for f, e, expected in RUNS]
+        runs += [
+            ("ControlPlane", str(control_event(work, method, path, body)), f"{method} {path}", code)
+            for method, path, body, code in CONTROL
+        ]
+        for function, event_file, event, expected in runs:
             recording.write_text("")
-            argv = [function, str(EVENTS / f"{event}.json"), MODELS]
+            argv = [function, event_file, MODELS]
             done = subprocess.run(
                 [sys.executable, "-m", "tests.invoke_function", *argv],
                 env={**env, "AIAAS_CACHE_DIR": str(work / "cache" / function)},
@@ -149,7 +188,7 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, lis
                 assert answer == expected, event
             else:
                 assert answer[expected], (event, answer)
-            found[f"{function} {event}"] = [s3_request(e) for e in recorded(recording)]
+            found[f"{function} {event}"] = [r for e in recorded(recording) for r in s3_requests(e)]
         yield found
     finally:
         server.stop()
@@ -190,6 +229,14 @@ def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]
     assert {"monitoring", "capture"} <= writes("Predictdigitsmlp")
     assert writes("BatchFunction") == {"batch"}
     assert "models/aliases" in writes("ControlPlane")
+    deleted = requests["ControlPlane DELETE models/digits-mlp/versions/3"]
+    assert {r.resource.rsplit("/", 1)[1] for r in deleted if r.action == "s3:DeleteObject"} == {
+        "manifest.json",
+        "model.onnx",
+    }
+    assert any(
+        "(CopyObject)" in r.call for r in requests["ControlPlane POST batch/digits-mlp/jobs"]
+    )
     assert [run for run, made in requests.items() if not made] == [
         "Health health_live",
         "Health server_metadata",

@@ -24,7 +24,7 @@ import pytest
 from infra.aws_batch import SPEC_ENV, container_command
 from infra.template import load_template
 from tests import onnx_factory
-from tests.iam_policy import S3Request, decision, recorded, s3_request, write
+from tests.iam_policy import S3Request, decision, recorded, s3_requests, write
 from tests.s3server import MotoServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3Reques
             text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        yield [s3_request(entry) for entry in recorded(recording)]
+        yield [r for entry in recorded(recording) for r in s3_requests(entry)]
     finally:
         server.stop()
 
