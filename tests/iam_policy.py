@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-PARTITION = "aws"
+PARTITION, REGION, ACCOUNT, STACK = "aws", "us-east-1", "123456789012", "aiaas"  # moto's account
 TLS = {"aws:SecureTransport": "true"}  # as the deployed functions call S3 (HTTPS)
 
 
@@ -40,7 +40,11 @@ def recorded(path: Path) -> list[dict[str, Any]]:
 
 def s3_requests(entry: Mapping[str, Any]) -> list[S3Request]:
     """Every authorization one recorded request needs: a copy also reads its source, and a
-    `DeleteObjects` deletes each key it names."""
+    `DeleteObjects` deletes each key it names. A call of another service on the same server
+    (a JSON-protocol `X-Amz-Target`) is that service's action on the resource it names."""
+    target = {k.lower(): v for k, v in entry["headers"].items()}.get("x-amz-target", "")
+    if target:
+        return [other_service(target, entry)]
     url = urlsplit(entry["url"])
     bucket, _, key = unquote(url.path).lstrip("/").partition("/")
     query = parse_qs(url.query, keep_blank_values=True)
@@ -60,6 +64,22 @@ def s3_requests(entry: Mapping[str, Any]) -> list[S3Request]:
             S3Request("s3:GetObject", f"arn:{PARTITION}:s3:::{source}", TLS, "copy source")
         )
     return found
+
+
+SERVICES = {"AWSStepFunctions": "states", "GraniteServiceVersion20100801": "cloudwatch"}
+
+
+def other_service(target: str, entry: Mapping[str, Any]) -> S3Request:
+    """`states:StartExecution` on its state machine's ARN, `cloudwatch:GetMetricData` on "*"
+    (it takes no resource): the services the stack's functions call besides S3."""
+    prefix, _, operation = target.partition(".")
+    if prefix not in SERVICES:
+        raise ValueError(f"no IAM mapping for X-Amz-Target {target}")
+    named = "*"
+    if SERVICES[prefix] == "states":
+        body = base64.b64decode(entry["body"]) if entry.get("body_encoded") else entry["body"]
+        named = json.loads(body or "{}").get("stateMachineArn", "*")
+    return S3Request(f"{SERVICES[prefix]}:{operation}", named, dict(TLS), target)
 
 
 def s3_request(entry: Mapping[str, Any]) -> S3Request:
@@ -119,6 +139,9 @@ def resolved(value: Any, bucket: str) -> str:
     text = value["Fn::Sub"] if isinstance(value, dict) else value
     for name, replacement in {
         "${AWS::Partition}": PARTITION,
+        "${AWS::Region}": REGION,
+        "${AWS::AccountId}": ACCOUNT,
+        "${AWS::StackName}": STACK,
         "${ArtifactsBucket.Arn}": f"arn:{PARTITION}:s3:::{bucket}",
         "${ArtifactsBucket}": bucket,
     }.items():

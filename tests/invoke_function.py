@@ -1,7 +1,8 @@
-"""`python -m tests.invoke_function FUNCTION EVENT MODELS`: one function of the stack invoked
+"""`python -m tests.invoke_function FUNCTION EVENT MODELS [ENV]`: one function of the stack invoked
 with one event as `aiaas invoke` does (the stack's functions, their environment, a cold
 start), but for the models named (comma-separated) rather than listed from the store, so the
 store sees the function's requests and nothing else (tests/infra/test_function_role_requests.py).
+ENV: a JSON object of variables for the function, as `aiaas invoke --env-vars` gives them.
 Prints the function's response as one JSON line; its logs go to stderr."""
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from infra.local.stack import GLOBAL_ENVIRONMENT
 
 
 def main(argv: list[str]) -> int:
-    name, event, models = argv
+    name, event, models, *extra = argv
     export_native_settings(GLOBAL_ENVIRONMENT)
     store = os.environ["AIAAS_STORE"]
     spec = template_functions(None, store, models.split(","))[name]
+    env = local_overrides(store, json.loads(extra[0]) if extra else None)
     with contextlib.redirect_stdout(sys.stderr):
-        function = LocalFunction(spec, local_environment(spec, local_overrides(store)))
+        function = LocalFunction(spec, local_environment(spec, env))
         answer = function.invoke(json.loads(Path(event).read_text(encoding="utf-8")))
     print(json.dumps(answer))
     return 0

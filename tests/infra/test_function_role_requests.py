@@ -5,9 +5,11 @@ The golden events (events/) drive the stack's functions one cold start at a time
 sends must be allowed by that function's own statements together with the bucket policy, as
 IAM would decide (tests/iam_policy.py; IAM itself cannot run here): a request the policy left
 out is a 403 in AWS, often on a path no other check takes (a drift flush, a capture, a
-rollback's history). The store holds what the events need: digits-mlp 1 and 2 (production
+rollback's history). The store holds what the events need: digits-mlp 1 to 4 (production
 moved 1 -> 2, a card, a background and a drift baseline on 2, capture on), a batch input and
-labelled data, and model m with a shadow for the shadow function's copies."""
+labelled data, and model m with a shadow for the shadow function's copies; the same moto
+server answers the Step Functions and CloudWatch calls (a rollout started, checked, aborted),
+and the control plane's other routes are driven by events made from a golden one."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
 from infra.template import load_template, served_resources
 from tests.functions.test_predict_shadow import publish_linear
-from tests.iam_policy import S3Request, decision, recorded, s3_requests
+from tests.iam_policy import ACCOUNT, STACK, S3Request, decision, recorded, s3_requests
 from tests.s3server import MotoServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,12 +66,14 @@ RUNS: list[tuple[str, str, Any]] = [
     ("ControlPlane", "control/models_list", 200),
     ("ControlPlane", "control/alias_get", 200),
     ("ControlPlane", "control/alias_promote", 201),
-    ("ControlPlane", "control/alias_rollback", 200),
     ("ControlPlane", "control/version_card", 200),
     ("ControlPlane", "control/compare", 200),
-    # Locally there is no state machine to start: refused after reading the alias and rollout
-    ("ControlPlane", "control/rollout_start", 409),
-    ("ControlPlane", "control/rollout_abort", 404),
+    # production 2 -> 1 in steps, its state machine started (moto's Step Functions)
+    ("ControlPlane", "control/rollout_start", 202),
+    ("ControlPlane", "control/rollout_abort", 412),  # the golden ETag is not this rollout's
+    ("RolloutFunction", "rollout_check", "state"),  # CloudWatch (moto's) has no answers yet
+    ("RolloutFunction", "rollout_abort", "state"),  # the alias back on 2
+    ("ControlPlane", "control/alias_rollback", 200),
     ("DriftJob", "drift_schedule", "versions"),
     ("ShadowFunction", "shadow_logs", "replayed"),
 ]
@@ -154,6 +158,7 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, lis
     ).start(work / "moto.log")
     env = {
         **os.environ,
+        "AWS_ENDPOINT_URL": server.endpoint,  # S3, Step Functions, CloudWatch: moto
         "AWS_ENDPOINT_URL_S3": server.endpoint,
         "AIAAS_STORE": f"s3://{BUCKET}/registry",
         "AIAAS_CACHE_DIR": str(work / "cache"),
@@ -163,15 +168,32 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, lis
         client = boto3.client("s3", endpoint_url=server.endpoint)
         client.create_bucket(Bucket=BUCKET)
         populate(S3Store(BUCKET, "registry", client=client), work)
+        machine = boto3.client("stepfunctions", endpoint_url=server.endpoint).create_state_machine(
+            name=f"{STACK}-rollout",
+            definition=json.dumps({"StartAt": "S", "States": {"S": {"Type": "Pass", "End": True}}}),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/rollout",
+        )["stateMachineArn"]
+        for action in ("check", "abort"):  # what the state machine's tasks send
+            task = {"aiaas_rollout": action, "model": "digits-mlp", "alias": "production"}
+            (work / f"rollout_{action}.json").write_text(json.dumps(task))
+        extra = json.dumps({"AIAAS_ROLLOUT_STATE_MACHINE": machine})
         found = {}
-        runs = [(f, str(EVENTS / f"{e}.json"), e, expected) for f, e, expected in RUNS]
+        runs = [
+            (
+                f,
+                str(work / f"{e}.json") if f == "RolloutFunction" else str(EVENTS / f"{e}.json"),
+                e,
+                x,
+            )
+            for f, e, x in RUNS
+        ]
         runs += [
             ("ControlPlane", str(control_event(work, method, path, body)), f"{method} {path}", code)
             for method, path, body, code in CONTROL
         ]
         for function, event_file, event, expected in runs:
             recording.write_text("")
-            argv = [function, event_file, MODELS]
+            argv = [function, event_file, MODELS, extra]
             done = subprocess.run(
                 [sys.executable, "-m", "tests.invoke_function", *argv],
                 env={**env, "AIAAS_CACHE_DIR": str(work / "cache" / function)},
@@ -237,6 +259,15 @@ def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]
     assert any(
         "(CopyObject)" in r.call for r in requests["ControlPlane POST batch/digits-mlp/jobs"]
     )
+    started = requests["ControlPlane control/rollout_start"]
+    assert [r.resource for r in started if r.action == "states:StartExecution"] == [
+        f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{STACK}-rollout"
+    ]
+    checked = requests["RolloutFunction rollout_check"]
+    assert [r.action for r in checked if not r.action.startswith("s3:")] == [
+        "cloudwatch:GetMetricData"
+    ]
+    assert "models/aliases" in writes("RolloutFunction")  # the abort moved production back
     assert [run for run, made in requests.items() if not made] == [
         "Health health_live",
         "Health server_metadata",
