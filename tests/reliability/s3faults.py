@@ -27,8 +27,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.s3server import free_port
-
 FAKE_ETAG = '"00000000000000000000000000000000"'
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect"}
 
@@ -57,8 +55,6 @@ class HeldPut:
 class FaultyS3Proxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
         self.deny: str | None = None  # path fragment
         self.deny_delete: str | None = None  # path fragment
         self.slowdown = 0
@@ -68,7 +64,10 @@ class FaultyS3Proxy:
         self.lie_etags = False
         self.holds: list[HeldPut] = []
         self.seen: list[tuple[str, str]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        # Port 0: the kernel's free port, bound at once (no window for another process)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = int(self._server.server_address[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
