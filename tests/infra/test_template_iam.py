@@ -127,7 +127,7 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:
         == "AES256"
     )
     found = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert {s["Effect"] for s in found} == {"Deny"}  # grants nothing (write-once: its own test)
+    assert {s["Effect"] for s in found} == {"Deny"}  # grants nothing: the roles do
     (deny,) = [s for s in found if s["Sid"] == "DenyInsecureTransport"]
     assert (deny["Principal"], deny["Action"]) == ("*", "s3:*")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
