@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 
@@ -35,15 +31,10 @@ from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
-from infra.template import load_template, served_resources
 from tests.functions.test_predict_shadow import publish_linear
-from tests.iam_policy import ACCOUNT, STACK, S3Request, decision, recorded, s3_requests
-from tests.s3server import MotoServer
+from tests.iam_policy import ACCOUNT, STACK, S3Request
+from tests.role_requests import BUCKET, EVENTS, RecordedStack, refused
 
-REPO = Path(__file__).resolve().parents[2]
-EVENTS = REPO / "events"
-BUCKET = "aiaas-artifactsbucket-1a2b3c4d5e6f"  # the golden S3 and SQS events' bucket
-MODELS = "digits-mlp,m"
 LABELS = tuple(str(i) for i in range(10))
 
 # (function, event, what it must answer: a status code, or keys of a non-HTTP answer)
@@ -152,87 +143,40 @@ def populate(store: S3Store, work: Path) -> None:
 def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[S3Request]]]:
     """Each run's requests, by "function event"."""
     work = tmp_path_factory.mktemp("function-requests")
-    recording = work / "requests.jsonl"
-    server = MotoServer(
-        env={"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)}
-    ).start(work / "moto.log")
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": server.endpoint,  # S3, Step Functions, CloudWatch: moto
-        "AWS_ENDPOINT_URL_S3": server.endpoint,
-        "AIAAS_STORE": f"s3://{BUCKET}/registry",
-        "AIAAS_CACHE_DIR": str(work / "cache"),
-        "PYTHONPATH": str(REPO),
-    }
+    stack = RecordedStack(work).start()
     try:
-        client = boto3.client("s3", endpoint_url=server.endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        populate(S3Store(BUCKET, "registry", client=client), work)
-        machine = boto3.client("stepfunctions", endpoint_url=server.endpoint).create_state_machine(
-            name=f"{STACK}-rollout",
-            definition=json.dumps({"StartAt": "S", "States": {"S": {"Type": "Pass", "End": True}}}),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/rollout",
-        )["stateMachineArn"]
+        populate(S3Store(BUCKET, "registry", client=stack.s3), work)
+        extra = {"AIAAS_ROLLOUT_STATE_MACHINE": stack.state_machine("rollout")}
         for action in ("check", "abort"):  # what the state machine's tasks send
             task = {"aiaas_rollout": action, "model": "digits-mlp", "alias": "production"}
             (work / f"rollout_{action}.json").write_text(json.dumps(task))
-        extra = json.dumps({"AIAAS_ROLLOUT_STATE_MACHINE": machine})
-        found = {}
         runs = [
-            (
-                f,
-                str(work / f"{e}.json") if f == "RolloutFunction" else str(EVENTS / f"{e}.json"),
-                e,
-                x,
-            )
+            (f, work / f"{e}.json" if f == "RolloutFunction" else EVENTS / f"{e}.json", e, x)
             for f, e, x in RUNS
         ]
         runs += [
-            ("ControlPlane", str(control_event(work, method, path, body)), f"{method} {path}", code)
+            ("ControlPlane", control_event(work, method, path, body), f"{method} {path}", code)
             for method, path, body, code in CONTROL
         ]
+        found = {}
         for function, event_file, event, expected in runs:
-            recording.write_text("")
-            argv = [function, event_file, MODELS, extra]
-            done = subprocess.run(
-                [sys.executable, "-m", "tests.invoke_function", *argv],
-                env={**env, "AIAAS_CACHE_DIR": str(work / "cache" / function)},
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, done.stderr[-3000:]
-            answer = json.loads(done.stdout)
+            answer = stack.invoke(function, event_file, extra)
             if isinstance(expected, int):
                 assert answer["statusCode"] == expected, (event, answer.get("body"))
             elif isinstance(expected, dict):
                 assert answer == expected, event
             else:
                 assert answer[expected], (event, answer)
-            found[f"{function} {event}"] = [r for e in recorded(recording) for r in s3_requests(e)]
+            found[f"{function} {event}"] = stack.taken()
         yield found
     finally:
-        server.stop()
-
-
-def statements(function: str) -> list[dict[str, Any]]:
-    resources = served_resources(load_template(), MODELS.split(","))
-    own = [s for p in resources[function]["Properties"]["Policies"] for s in p["Statement"]]
-    bucket = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    return [*own, *bucket]
+        stack.stop()
 
 
 def test_every_request_of_every_function_is_allowed_by_its_own_policy(
     requests: dict[str, list[S3Request]],
 ) -> None:
-    refused = [
-        f"{run}: {r.call} {dict(r.context)} -> {decision(r, statements(run.split()[0]), BUCKET)}"
-        for run, made in requests.items()
-        for r in made
-        if decision(r, statements(run.split()[0]), BUCKET) != "allow"
-    ]
-    assert refused == []
+    assert [line for run, made in requests.items() for line in refused(run.split()[0], made)] == []
 
 
 def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]) -> None:

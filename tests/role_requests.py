@@ -1,0 +1,108 @@
+"""The stack's functions run against moto's server with its recorder on, and what each sent,
+for checking against the template's policies (tests/iam_policy.py). Used by
+tests/infra/test_function_role_requests.py and test_batch_role_requests.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra.template import load_template, served_resources
+from tests.iam_policy import ACCOUNT, STACK, S3Request, decision, recorded, s3_requests
+from tests.s3server import MotoServer
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = REPO / "events"
+BUCKET = "aiaas-artifactsbucket-1a2b3c4d5e6f"  # the golden S3 and SQS events' bucket
+MODELS = "digits-mlp,m"
+
+
+class RecordedStack:
+    """moto on loopback answering S3, Step Functions and CloudWatch, recording each request;
+    `invoke` runs one function of the stack on one event, cold, as `aiaas invoke` does."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.recording = work / "requests.jsonl"
+        self.server = MotoServer(
+            env={"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(self.recording)}
+        )
+
+    def start(self) -> RecordedStack:
+        self.server.start(self.work / "moto.log")
+        self.s3 = boto3.client("s3", endpoint_url=self.server.endpoint)
+        self.s3.create_bucket(Bucket=BUCKET)
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def state_machine(self, name: str) -> str:
+        """A state machine named as the template names it (`<stack>-<name>`): its ARN."""
+        sfn = boto3.client("stepfunctions", endpoint_url=self.server.endpoint)
+        return str(
+            sfn.create_state_machine(
+                name=f"{STACK}-{name}",
+                definition=json.dumps(
+                    {"StartAt": "S", "States": {"S": {"Type": "Pass", "End": True}}}
+                ),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            )["stateMachineArn"]
+        )
+
+    def taken(self) -> list[S3Request]:
+        """What was sent since the last call, as IAM authorizes it."""
+        found = [r for entry in recorded(self.recording) for r in s3_requests(entry)]
+        self.recording.write_text("")
+        return found
+
+    def invoke(self, function: str, event: Path, env: dict[str, str] | None = None) -> Any:
+        """The function's answer to `event`; the recording holds only what it sent."""
+        self.recording.write_text("")
+        argv = [function, str(event), MODELS, json.dumps(env or {})]
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.invoke_function", *argv],
+            env={
+                **os.environ,
+                "AWS_ENDPOINT_URL": self.server.endpoint,  # S3, Step Functions, CloudWatch
+                "AWS_ENDPOINT_URL_S3": self.server.endpoint,
+                "AIAAS_STORE": f"s3://{BUCKET}/registry",
+                "AIAAS_CACHE_DIR": str(self.work / "cache" / function),
+                "PYTHONPATH": str(REPO),
+            },
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+
+def statements(role: str) -> list[dict[str, Any]]:
+    """A function's (or state machine's) own policy statements and the bucket policy's."""
+    resources = served_resources(load_template(), MODELS.split(","))
+    own = [
+        s
+        for policy in resources[role]["Properties"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for s in policy["Statement"]
+    ]
+    bucket = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return [*own, *bucket]
+
+
+def refused(role: str, made: list[S3Request]) -> list[str]:
+    """Each request `role` may not make, with its condition keys and the decision."""
+    found = statements(role)
+    return [
+        f"{role}: {r.call} {dict(r.context)} -> {decision(r, found, BUCKET)}"
+        for r in made
+        if decision(r, found, BUCKET) != "allow"
+    ]
