@@ -8,11 +8,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from bench.models import mlp_onnx
+from functions.runtime.introspect import read_signature
+from functions.runtime.manifest import ModelManifest, Postprocessing
+from functions.runtime.registry import Registry
 from infra.template import load_template, served_resources
 from tests.iam_policy import ACCOUNT, STACK, S3Request, decision, recorded, s3_requests
 from tests.s3server import MotoServer
@@ -21,6 +26,27 @@ REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "events"
 BUCKET = "aiaas-artifactsbucket-1a2b3c4d5e6f"  # the golden S3 and SQS events' bucket
 MODELS = "digits-mlp,m"
+LABELS = tuple(str(i) for i in range(10))
+
+
+def publish_digits(
+    registry: Registry, work: Path, versions: Mapping[str, Mapping[str, Path]]
+) -> None:
+    """digits-mlp (the MLP the golden events call, 64 -> 10) as each version, with its files."""
+    path = mlp_onnx(work / "mlp.onnx")
+    sig = read_signature(path)
+    for version, files in versions.items():
+        manifest = ModelManifest(
+            name="digits-mlp",
+            version=version,
+            task="classification",
+            inputs=sig.inputs,
+            outputs=sig.outputs,
+            file=sig.file,
+            labels=LABELS,
+            postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
+        )
+        registry.publish(manifest, path, files)
 
 
 class RecordedStack:

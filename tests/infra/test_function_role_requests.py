@@ -22,20 +22,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.models import mlp_onnx
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
-from functions.runtime.introspect import read_signature
-from functions.runtime.manifest import ModelManifest, Postprocessing
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
 from tests.functions.test_predict_shadow import publish_linear
 from tests.iam_policy import ACCOUNT, STACK, S3Request
-from tests.role_requests import BUCKET, EVENTS, RecordedStack, refused
-
-LABELS = tuple(str(i) for i in range(10))
+from tests.role_requests import BUCKET, EVENTS, LABELS, RecordedStack, publish_digits, refused
 
 # (function, event, what it must answer: a status code, or keys of a non-HTTP answer)
 RUNS: list[tuple[str, str, Any]] = [
@@ -103,22 +98,9 @@ def control_event(work: Path, method: str, path: str, body: Any) -> Path:
 
 def populate(store: S3Store, work: Path) -> None:
     registry = Registry(store)
-    path = mlp_onnx(work / "mlp.onnx")
-    sig = read_signature(path)
     (work / "card.md").write_text("# digits-mlp\n")
-    versions = (("1", {"card/card.md": work / "card.md"}), ("2", {}), ("3", {}), ("4", {}))
-    for version, files in versions:  # 3: neither aliased nor latest, so it may be deleted
-        manifest = ModelManifest(
-            name="digits-mlp",
-            version=version,
-            task="classification",
-            inputs=sig.inputs,
-            outputs=sig.outputs,
-            file=sig.file,
-            labels=LABELS,
-            postprocessing=Postprocessing(scores_output=sig.outputs[0].name),
-        )
-        registry.publish(manifest, path, files)
+    versions = {"1": {"card/card.md": work / "card.md"}, "2": {}, "3": {}, "4": {}}
+    publish_digits(registry, work, versions)  # 3: neither aliased nor latest: deletable
     registry.set_alias("digits-mlp", "production", "1", actor="ci")
     registry.set_alias("digits-mlp", "production", "2", actor="ci")
     train = np.random.default_rng(0).uniform(0, 16, size=(500, 64)).astype(np.float32)
