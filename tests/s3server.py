@@ -48,6 +48,35 @@ def listens(pid: int, port: int) -> bool:
     return False
 
 
+def wait_answering(
+    process: subprocess.Popen[bytes],
+    port: int,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    log: Path | None = None,
+) -> None:
+    """Until `url` answers 200 from `process`'s own socket on `port` (`listens`: not another
+    process that bound the port first); RuntimeError, with the log's end, if `process` exits
+    or `timeout` passes."""
+    import httpx
+
+    said = lambda: log.read_text(errors="replace")[-3000:] if log else ""  # noqa: E731
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}): {said()}")
+        try:
+            answer = httpx.get(url, headers=headers, timeout=5)
+            if answer.status_code == 200 and listens(process.pid, port):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout} s: {said()}")
+
+
 class MotoServer:
     """Starts `python -m moto.server` on a free loopback port; stop() kills it."""
 

@@ -24,7 +24,7 @@ from tests.infra.test_rollout_serve import ROW, Answer
 from tests.infra.test_rollout_serve import Callers as RolloutCallers
 from tests.infra.test_serve import ROOT, TOKEN
 from tests.rollout_models import publish
-from tests.s3server import free_port
+from tests.s3server import free_port, wait_answering
 
 pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
 
@@ -48,14 +48,9 @@ class Gateway:
             self.process = subprocess.Popen(
                 [*command, "--port", str(self.port)], cwd=ROOT, env=env, stdout=out, stderr=out
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/v2/health/ready", headers=AUTH).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError((self.work / "serve.log").read_text()[-2000:])
+        url = f"{self.base}/v2/health/ready"
+        wait_answering(self.process, self.port, url, headers=AUTH, log=self.work / "serve.log")
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -23,7 +23,7 @@ from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse
 from infra.local.server import serve
 from tests.client_gc import steady_client
 from tests.infra.test_serve import ROOT
-from tests.s3server import free_port
+from tests.s3server import free_port, wait_answering
 
 JOB_S = 0.5
 REQUESTS = 6
@@ -71,13 +71,7 @@ def server(
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/up", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.1)
+        wait_answering(process, port, base + "/up", timeout=30)
         while not any(done.iterdir()):  # the warm-up request's job
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)

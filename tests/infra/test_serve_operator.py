@@ -29,7 +29,7 @@ from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import ROOT, TOKEN, ServeProcess, start_serve
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer, free_port
+from tests.s3server import MotoServer, free_port, wait_answering
 
 ROW = [0.5] * 64
 
@@ -341,12 +341,5 @@ def _predict(base: str, model: str) -> tuple[int, Any]:
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"aiaas serve not ready within 60 s: {log.read_text()}")
+    port = int(base.rsplit(":", 1)[1])
+    wait_answering(process, port, f"{base}/v2/health/ready", log=log)

@@ -32,7 +32,7 @@ from functions.runtime.store import LocalStore, ObjectStore, open_store
 from tests import onnx_factory
 from tests.infra.test_serve import ROOT
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer, free_port
+from tests.s3server import MotoServer, free_port, wait_answering
 
 MODEL = "churn"
 FEATURES = ("age", "income", "tenure", "visits")
@@ -115,17 +115,8 @@ class Server:
             self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=out)
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                ready = httpx.get(f"{self.base}/v2/models/{MODEL}/ready", timeout=2)
-                if ready.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"not ready: {self.output()}")
+        url = f"{self.base}/v2/models/{MODEL}/ready"
+        wait_answering(self.process, self.port, url, log=self.log)
 
     def predict(self, ages: range) -> None:
         with httpx.Client(base_url=self.base, timeout=10) as client:

@@ -31,7 +31,7 @@ from tests.infra.test_serve import ROOT, ServeProcess
 from tests.infra.test_serve_operator import _predict, publish_linear, run_serve, serve_command
 from tests.reliability.s3faults import FaultyS3Proxy
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer, free_port
+from tests.s3server import MotoServer, free_port, wait_answering
 
 # One try of one second for each S3 call: an outage is seen at once, not after retries.
 FAST_FAILING_S3 = {"AIAAS_S3_MAX_ATTEMPTS": "1", "AIAAS_S3_CONNECT_TIMEOUT": "1"}
@@ -60,16 +60,8 @@ class S3Serve:
 
     def wait_loaded(self, model: str, timeout: float = 60) -> None:
         """Until `model` is loaded (its readiness loads it; no prediction is made)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.base}/v2/models/{model}/ready", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{model} not loaded within {timeout} s: {self.output()}")
+        url = f"{self.base}/v2/models/{model}/ready"
+        wait_answering(self.process, self.port, url, timeout=timeout, log=self.log)
 
     def get(self, path: str) -> tuple[int, Any]:
         answer = httpx.get(f"{self.base}{path}", timeout=30)

@@ -28,7 +28,7 @@ import pytest
 
 from infra.local.gateway import GatewayRequest, build_event
 from tests import onnx_factory
-from tests.s3server import free_port
+from tests.s3server import free_port, wait_answering
 
 pytestmark = pytest.mark.slow
 
@@ -208,17 +208,9 @@ def served(published: Install) -> Iterator[Served]:
 
 
 def _wait_ready(server: Served, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"aiaas serve exited: {server.log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.base}/v2/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"aiaas serve not ready in {timeout} s: {server.log.read_text()[-3000:]}")
+    port = int(server.base.rsplit(":", 1)[1])
+    url = f"{server.base}/v2/health/ready"
+    wait_answering(server.process, port, url, timeout=timeout, log=server.log)
 
 
 def test_serve_answers_simple_json_with_the_models_own_outputs(
