@@ -1,10 +1,11 @@
-"""IAM, as far as this stack's S3 policies use it, for checking real requests against them.
+"""IAM, as far as this stack's policies use it, for checking real requests against them.
 
-IAM cannot run here, so this is the one in-process stand-in: the S3 requests come from a real
+IAM cannot run here, so this is the one in-process stand-in: the requests come from a real
 moto server's recording (`MOTO_ENABLE_RECORDING`), each is turned into the action, resource and
-condition keys S3 authorizes it by, and the template's role and bucket policy statements are
-evaluated as IAM does (an explicit Deny wins; else any Allow). A condition operator or key this
-module does not know fails loudly rather than being guessed."""
+condition keys S3 (or Step Functions, CloudWatch) authorizes it by, and the template's role and
+bucket policy statements are evaluated as IAM does (an explicit Deny wins; else any Allow). A
+request, condition operator or principal this module does not know fails loudly rather than
+being guessed; a condition key the request does not carry is absent, as in IAM."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ TLS = {"aws:SecureTransport": "true"}  # as the deployed functions call S3 (HTTP
 
 @dataclass(frozen=True)
 class S3Request:
-    """One S3 API call as IAM sees it."""
+    """One API call as IAM sees it (S3's, mostly)."""
 
     action: str  # e.g. s3:PutObject
     resource: str  # arn:aws:s3:::bucket[/key]
