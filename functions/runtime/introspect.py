@@ -19,10 +19,13 @@ from functions.runtime.cache import sha256_file
 from functions.runtime.category_graph import ENCODER, missing_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
+from functions.runtime.file_digests import digest_file
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
+from functions.runtime.settings import RuntimeSettings
+from functions.runtime.store import MULTIPART_THRESHOLD
 
 if TYPE_CHECKING:
     import onnx
@@ -186,6 +189,14 @@ def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
             )
 
 
+def _sha256(path: Path) -> str:
+    """The file's sha256; a file big enough to go up in parts also leaves its parts' CRC32s
+    for the upload that follows, which then need not read it through a hash again."""
+    if path.stat().st_size < MULTIPART_THRESHOLD:
+        return sha256_file(path)
+    return digest_file(path, RuntimeSettings.from_env().transfer.part_bytes).sha256
+
+
 def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
     # A big single file is read through a graph file mapping its weights (as serving loads
@@ -225,7 +236,7 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         inputs=inputs,
         outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
         file=ModelFile(
-            sha256=sha256_file(path), size=path.stat().st_size, opset=opset, producer=producer
+            sha256=_sha256(path), size=path.stat().st_size, opset=opset, producer=producer
         ),
         classes=classes or GraphClasses(read=False),
     )

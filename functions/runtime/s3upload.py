@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from functions.runtime import file_digests
+from functions.runtime.errors import StoreError
 from functions.runtime.settings import TransferSettings
 from functions.runtime.store import Moved
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 
 Errors = Callable[[], contextlib.AbstractContextManager[None]]  # the store's errors, for a key
 
-MAX_PARTS = 10_000  # S3's limit: a bigger file gets bigger parts
 # Each part carries a CRC32 that S3 checks, and the object a checksum of those, as boto3's
 # upload_file sends them. Declared up front, the server need not compute a whole-object
 # checksum of its own at completion (moto's copies and checksums the whole object again).
@@ -78,44 +79,57 @@ class MultipartStaged:
         self.errors, self.progress = errors, progress
         self.upload_id: str | None = None
         digest, self.size = hashlib.sha256(), 0
+        part = file_digests.part_size(src.stat().st_size, transfer.part_bytes)
+        # The file as hashed when its signature was read: sent with those CRC32s, not hashed
+        # again (file_digests.py); any other file is hashed as it is sent.
+        self.known = file_digests.known(src, part)
         with errors():
             self.upload_id = client.create_multipart_upload(
                 Bucket=bucket, Key=key, ChecksumAlgorithm=CHECKSUM
             )["UploadId"]
         try:
             with errors():
-                self.parts = self._send(src, digest, transfer)
+                self.parts = self._send(src, digest, part, transfer.workers)
+            if self.known is not None and file_digests.known(src, part) is None:
+                raise StoreError(f"{src} changed while it was being published; publish again")
         except BaseException:
             self.abort()
             raise
-        self.sha256 = digest.hexdigest()
+        self.sha256 = digest.hexdigest() if self.known is None else self.known.sha256
 
-    def _send(self, src: Path, digest: Any, transfer: TransferSettings) -> list[dict[str, Any]]:
-        part = max(transfer.part_bytes, -(-src.stat().st_size // MAX_PARTS))
+    def _send(self, src: Path, digest: Any, part: int, workers: int) -> list[dict[str, Any]]:
+        known = self.known
 
         def send(number: int, body: bytes) -> dict[str, Any]:
+            # A CRC32 given is sent as is (S3 checks the part against it); else botocore's.
+            crc: dict[str, Any] = {}
+            if known is not None:
+                crc["ChecksumCRC32"] = known.crc32[number - 1]
             sent = self.client.upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=str(self.upload_id),
-                PartNumber=number, Body=body, ChecksumAlgorithm=CHECKSUM,
+                PartNumber=number, Body=body, ChecksumAlgorithm=CHECKSUM, **crc,
             )  # fmt: skip
             if self.progress is not None:  # from the pool's threads: a thread-safe counter
                 self.progress(len(body))
             return {
                 "ETag": sent["ETag"],
                 "PartNumber": number,
-                "ChecksumCRC32": sent["ChecksumCRC32"],
+                "ChecksumCRC32": sent.get("ChecksumCRC32") or crc["ChecksumCRC32"],
             }
 
         sent: list[dict[str, Any]] = []
         pending: deque[Future[dict[str, Any]]] = deque()
-        with ThreadPoolExecutor(transfer.workers, thread_name_prefix="aiaas-upload") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="aiaas-upload") as pool:
             try:
                 with src.open("rb") as source:
                     while body := source.read(part):  # hashlib releases the GIL: sends overlap
-                        digest.update(body)
+                        if known is None:
+                            digest.update(body)
+                        elif len(sent) + len(pending) >= len(known.crc32):  # grew since
+                            raise StoreError(f"{src} grew while it was being published")
                         self.size += len(body)
                         pending.append(pool.submit(send, len(sent) + len(pending) + 1, body))
-                        if len(pending) >= transfer.workers:  # at most `workers` parts held
+                        if len(pending) >= workers:  # at most `workers` parts held
                             sent.append(pending.popleft().result())
                 sent.extend(future.result() for future in pending)
             except BaseException:

@@ -1,0 +1,72 @@
+"""A big file's sha256 and its multipart parts' CRC32s, from one read, remembered for the upload.
+
+Publishing reads a model twice: once for its signature and the manifest's sha256, once to send
+it. Hashing again as it sends (0.6 CPU-s a GB for sha256, and botocore's CRC32 of each part)
+was what made `publish` slower than boto3's `upload_file` on a busy machine (issue #16). So the
+first read also takes each part's CRC32, and the upload of the same file (same inode, size and
+modification time, same part size) sends those CRC32s with its parts instead of hashing: S3
+checks each part's bytes against its CRC32 and refuses a part that differs, so the object
+stored is the file the sha256 was taken of. A file changed since (another time stamp) is
+hashed while it is sent, as before, and a sha256 that no longer matches the manifest's is a
+refused publish. (moto does not check the CRC32s it is sent; S3 does.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_PARTS = 10_000  # S3's limit: a bigger file gets bigger parts
+REMEMBERED = 8  # files: a publish needs the one it just read
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    sha256: str
+    part_bytes: int
+    crc32: tuple[str, ...]  # each part's, base64 of its big-endian CRC32 (S3's ChecksumCRC32)
+
+
+def part_size(size: int, part_bytes: int) -> int:
+    """The multipart part size for a file of `size` bytes: `part_bytes`, or more past
+    MAX_PARTS parts."""
+    return max(part_bytes, -(-size // MAX_PARTS))
+
+
+_known: OrderedDict[tuple[int, int, int, int, int], FileDigests] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _identity(path: Path, part: int) -> tuple[int, int, int, int, int]:
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, part)
+
+
+def digest_file(path: Path, part_bytes: int) -> FileDigests:
+    """The file's sha256 and its parts' CRC32s in one read, remembered for `known`."""
+    before = path.stat()
+    part = part_size(before.st_size, part_bytes)
+    digest, crcs = hashlib.sha256(), []
+    with path.open("rb") as source:
+        while body := source.read(part):
+            digest.update(body)
+            crcs.append(base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode())
+    found = FileDigests(digest.hexdigest(), part, tuple(crcs))
+    key = _identity(path, part)
+    if key[:4] == (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns):
+        with _lock:  # written while read: remembered under no time stamp it could match
+            _known[key] = found
+            while len(_known) > REMEMBERED:
+                _known.popitem(last=False)
+    return found
+
+
+def known(path: Path, part: int) -> FileDigests | None:
+    """What `digest_file` took of this very file (unchanged since) in parts of `part` bytes."""
+    with _lock:
+        return _known.get(_identity(path, part))

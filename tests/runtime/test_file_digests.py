@@ -1,0 +1,83 @@
+"""A big model read for its signature is sent without being hashed again (file_digests.py):
+its parts carry the CRC32s taken in the same read as the manifest's sha256, and the stored
+object is the file; a file changed after that read is hashed as it goes and refused when it no
+longer matches its manifest. On S3 over moto's server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.runtime import file_digests
+from functions.runtime.errors import BadRequest
+from functions.runtime.introspect import read_signature
+from functions.runtime.refs import model_key
+from functions.runtime.registry import Registry
+from functions.runtime.s3store import S3Store
+from tests import onnx_factory
+
+PART_MB = 5
+
+
+@pytest.fixture
+def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An 18 MB single-file model (over the 16 MB multipart threshold), parts of 5 MB."""
+    monkeypatch.setenv("AIAAS_TRANSFER_PART_MB", str(PART_MB))
+    return onnx_factory.big_add(tmp_path / "big.onnx", 4_500_000)
+
+
+def sent_parts(store: S3Store) -> list[dict[str, Any]]:
+    """Every UploadPart's parameters, as the client sends them."""
+    parts: list[dict[str, Any]] = []
+    store.client.meta.events.register(
+        "provide-client-params.s3.UploadPart", lambda params, **_: parts.append(dict(params))
+    )
+    return parts
+
+
+def test_the_signature_read_leaves_the_crc32s_its_upload_sends(
+    s3_store: S3Store, big: Path
+) -> None:
+    manifest = onnx_factory.manifest_for(big, "big", "1")
+    known = file_digests.known(big, PART_MB * 1024 * 1024)
+    assert known is not None and known.sha256 == manifest.file.sha256
+    assert len(known.crc32) == 4  # 18 MB in 5 MB parts
+
+    parts = sent_parts(s3_store)
+    Registry(s3_store).publish(manifest, big)
+    assert [p["ChecksumCRC32"] for p in sorted(parts, key=lambda p: p["PartNumber"])] == list(
+        known.crc32
+    )
+    stored = s3_store.get_bytes(model_key("big", "1"))
+    assert hashlib.sha256(stored).hexdigest() == manifest.file.sha256 == sha256(big)
+
+
+def test_a_file_changed_after_its_signature_is_hashed_again_and_refused(
+    s3_store: S3Store, big: Path
+) -> None:
+    manifest = onnx_factory.manifest_for(big, "big", "1")
+    data = bytearray(big.read_bytes())
+    data[-10] ^= 0xFF  # the same size, other bytes (and a new modification time)
+    big.write_bytes(bytes(data))
+    os.utime(big, ns=(big.stat().st_atime_ns, big.stat().st_mtime_ns + 1_000_000))
+    assert file_digests.known(big, PART_MB * 1024 * 1024) is None
+
+    parts = sent_parts(s3_store)
+    with pytest.raises(BadRequest, match="does not match the sha256 in the manifest of big:1"):
+        Registry(s3_store).publish(manifest, big)
+    assert parts and all("ChecksumCRC32" not in p for p in parts)  # botocore's own, computed
+    assert s3_store.client.list_objects_v2(Bucket=s3_store.bucket).get("KeyCount") == 0
+
+
+def test_a_small_file_is_only_hashed(tmp_path: Path) -> None:
+    small = onnx_factory.linear_classifier(tmp_path / "small.onnx")
+    read_signature(small)
+    assert file_digests.known(small, 16 * 1024 * 1024) is None
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
