@@ -132,3 +132,9 @@ def refused(role: str, made: list[S3Request]) -> list[str]:
         for r in made
         if decision(r, found, BUCKET) != "allow"
     ]
+
+
+def refused_by_run(runs: Mapping[str, list[S3Request]]) -> list[str]:
+    """`refused` of each run's requests, the role being the run's first word ("ControlPlane
+    DELETE ...", "BatchFunction plan")."""
+    return [line for run, made in runs.items() for line in refused(run.split()[0], made)]
