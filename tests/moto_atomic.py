@@ -1,4 +1,5 @@
-"""`python -m moto.server`, with S3's conditional object writes made atomic as on real S3.
+"""`python -m moto.server`, with S3's conditional object writes made atomic as on real S3
+(and its request recorder's lines whole).
 
 moto 5.x checks If-Match / If-None-Match: * in its request handler, then calls the backend to
 write, with nothing held between the two; its server answers each request on its own thread,
@@ -30,10 +31,10 @@ _CHECK_THEN_WRITE = ("put_object", "copy_object", "_key_response_post", "delete_
 _READS = ("get_object", "head_object")
 
 
-def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+def _serialised(method: Callable[..., Any], lock: Any = _WRITE) -> Callable[..., Any]:
     @functools.wraps(method)
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with _WRITE:
+        with lock:
             return method(*args, **kwargs)
 
     return locked
@@ -44,6 +45,15 @@ def make_conditional_writes_atomic() -> None:
         setattr(S3Response, name, _serialised(getattr(S3Response, name)))
 
 
+def make_recording_whole() -> None:
+    """moto's recorder (MOTO_ENABLE_RECORDING) appends each request to one file from the
+    thread answering it, a big body in several writes: two at once interleaved their lines
+    (parts of a parallel upload). One at a time, each line is whole."""
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    Recorder._record_request = _serialised(Recorder._record_request, threading.Lock())  # type: ignore[method-assign]
+
+
 def serve(switch_interval: float | None = None) -> None:
     """moto.server's main (its arguments from sys.argv), conditional writes made atomic."""
     from moto.server import main
@@ -51,6 +61,7 @@ def serve(switch_interval: float | None = None) -> None:
     if switch_interval:
         sys.setswitchinterval(switch_interval)
     make_conditional_writes_atomic()
+    make_recording_whole()
     main()
 
 

@@ -81,8 +81,7 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3Reques
         big = onnx_factory.big_add(work / "big.onnx", 4_500_000)  # 18 MB: in 5 MB parts
         done = subprocess.run(
             [sys.executable, "-m", "infra.cli.main", "publish", str(big), "--name", "big"],
-            # one part at a time: moto's recorder appends whole bodies to one file unlocked
-            env={**env, "AIAAS_TRANSFER_PART_MB": "5", "AIAAS_TRANSFER_WORKERS": "1"},
+            env={**env, "AIAAS_TRANSFER_PART_MB": "5"},
             capture_output=True,
             text=True,
         )
