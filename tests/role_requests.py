@@ -64,6 +64,7 @@ class RecordedStack:
         self.server.start(self.work / "moto.log")
         self.s3 = boto3.client("s3", endpoint_url=self.server.endpoint)
         self.s3.create_bucket(Bucket=BUCKET)
+        self.recording.write_text("")  # the set-up's requests are no role's
         return self
 
     def stop(self) -> None:
@@ -84,7 +85,12 @@ class RecordedStack:
 
     def taken(self) -> list[S3Request]:
         """What was sent since the last call, as IAM authorizes it."""
-        found = [r for entry in recorded(self.recording) for r in s3_requests(entry)]
+        found = [
+            r
+            for entry in recorded(self.recording)
+            if "/moto-api/" not in entry["url"]  # the readiness probe of MotoServer
+            for r in s3_requests(entry)
+        ]
         self.recording.write_text("")
         return found
 
@@ -114,11 +120,12 @@ class RecordedStack:
 def statements(role: str) -> list[dict[str, Any]]:
     """A function's (or state machine's) own policy statements and the bucket policy's."""
     resources = served_resources(load_template(), MODELS.split(","))
-    own = [
+    own = [  # a SAM function's statements, or an IAM role's inline policies' (SAM's policy
+        # templates, such as LambdaInvokePolicy, hold none of either)
         s
-        for policy in resources[role]["Properties"]["Policies"]
-        if isinstance(policy, dict) and "Statement" in policy
-        for s in policy["Statement"]
+        for policy in resources[role]["Properties"].get("Policies", [])
+        if isinstance(policy, dict)
+        for s in policy.get("PolicyDocument", policy).get("Statement", [])
     ]
     bucket = resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     return [*own, *bucket]

@@ -18,53 +18,33 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from infra.aws_batch import SPEC_ENV, container_command
-from infra.template import load_template
 from tests import onnx_factory
-from tests.iam_policy import S3Request, decision, recorded, s3_requests, write
-from tests.s3server import MotoServer
+from tests.iam_policy import S3Request, decision, write
+from tests.role_requests import BUCKET, RecordedStack, refused, statements
 
 REPO = Path(__file__).resolve().parents[2]
-BUCKET = "aiaas-artifacts-123456789012"
 VERSION = "registry/models/iris-logistic/versions/1"
-
-
-def statements_of(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    found = [
-        s
-        for policy in resources[role]["Properties"]["Policies"]
-        for s in policy["PolicyDocument"]["Statement"]
-    ]
-    return [
-        *found,
-        *resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"],
-    ]
 
 
 @pytest.fixture(scope="module")
 def policies() -> list[dict[str, Any]]:
-    return statements_of(load_template()["Resources"], "TrainingJobRole")
+    return statements("TrainingJobRole")
 
 
 @pytest.fixture(scope="module")
 def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3Request]]:
     work = tmp_path_factory.mktemp("training-requests")
-    recording = work / "requests.jsonl"
-    server = MotoServer(
-        env={"MOTO_ENABLE_RECORDING": "True", "MOTO_RECORDER_FILEPATH": str(recording)}
-    ).start(work / "moto.log")
+    stack = RecordedStack(work).start()
     try:
-        s3 = boto3.client("s3", endpoint_url=server.endpoint)
-        s3.create_bucket(Bucket=BUCKET)
         data = (REPO / "training" / "data" / "iris.csv").read_bytes()
-        s3.put_object(Bucket=BUCKET, Key="registry/datasets/iris.csv", Body=data)
-        recording.write_text("")  # from here on, only what the job and the publish send
+        stack.s3.put_object(Bucket=BUCKET, Key="registry/datasets/iris.csv", Body=data)
+        stack.taken()  # from here on, only what the job and the publish send
         env = {
             **os.environ,
-            "AWS_ENDPOINT_URL_S3": server.endpoint,
+            "AWS_ENDPOINT_URL_S3": stack.server.endpoint,
             "AIAAS_STORE": f"s3://{BUCKET}/registry",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "PYTHONPATH": str(REPO),
@@ -86,20 +66,15 @@ def requests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3Reques
             text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        yield [r for entry in recorded(recording) for r in s3_requests(entry)]
+        yield stack.taken()
     finally:
-        server.stop()
+        stack.stop()
 
 
 def test_every_request_of_a_training_job_and_a_big_publish_is_allowed(
-    requests: list[S3Request], policies: list[dict[str, Any]]
+    requests: list[S3Request],
 ) -> None:
-    refused = [
-        f"{r.call}: {decision(r, policies, BUCKET)}"
-        for r in requests
-        if decision(r, policies, BUCKET) != "allow"
-    ]
-    assert refused == []
+    assert refused("TrainingJobRole", requests) == []
     calls = {r.call.split("(")[-1].rstrip(")") for r in requests if "(" in r.call}
     # what the check covered: a job's plain and conditional writes, and a multipart upload
     assert {"ListObjectsV2", "PutObject", "CreateMultipartUpload", "UploadPart"} <= calls
