@@ -50,11 +50,10 @@ def server(root: Path, request: pytest.FixtureRequest) -> Iterator[ServeProcess]
 def rss_mib(server: ServeProcess) -> float:
     """Resident memory of the server process and its children (granian's workers)."""
     pid = server.process.pid
-    pids = [pid] + [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in (task / "children").read_text().split()
-    ]
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended
+            pids += [int(child) for child in (task / "children").read_text().split()]
     total = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
