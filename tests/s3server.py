@@ -33,6 +33,16 @@ def listening_inodes(port: int) -> set[str]:
     return found
 
 
+def children(pid: int) -> list[int]:
+    """The process's children, over all its threads (a thread that ended since the listing
+    has none: granian's supervisor starts and ends threads while it respawns a worker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def listens(pid: int, port: int) -> bool:
     """Whether the socket listening on `port` is held by process `pid` or one of its children
     (granian's supervisor passes it on to its workers): not another process that took the

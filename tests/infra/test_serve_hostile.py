@@ -20,6 +20,7 @@ import pytest
 
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import TOKEN, ServeProcess, start_serve
+from tests.s3server import children
 
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
@@ -49,11 +50,7 @@ def server(root: Path, request: pytest.FixtureRequest) -> Iterator[ServeProcess]
 
 def rss_mib(server: ServeProcess) -> float:
     """Resident memory of the server process and its children (granian's workers)."""
-    pid = server.process.pid
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that ended
-            pids += [int(child) for child in (task / "children").read_text().split()]
+    pids = [server.process.pid, *children(server.process.pid)]
     total = 0
     for pid in pids:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import textwrap
@@ -29,6 +28,7 @@ import httpx
 import pytest
 
 from tests.infra.test_serve import ServeProcess
+from tests.s3server import children
 
 # Each /slow call appends its start (time.monotonic(): one clock for every process here) to
 # `entered` beside the handler: the test sends its signal once the requests are in their
@@ -279,16 +279,6 @@ def test_sighup_stops_like_sigterm(tmp_path: Path) -> None:
     assert "aiaas serve: stopped" in server.output()
 
 
-def _children(pid: int) -> list[int]:
-    """The process's children, over all its threads (a thread that ended since the listing
-    has none: granian's supervisor starts and ends threads while it respawns a worker)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
     """SIGKILL (or the OOM killer) on granian's supervisor left its workers serving the port."""
     (tmp_path / "store").mkdir()
@@ -296,7 +286,7 @@ def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
     try:
         server.wait_ready()  # one worker answering: the second may still be starting
         deadline = time.monotonic() + 30
-        while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
+        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(workers) == 2
         server.process.kill()
@@ -319,10 +309,10 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
     try:
         server.wait_ready()
         deadline = time.monotonic() + 30
-        while len(workers := _children(server.process.pid)) < 2 and time.monotonic() < deadline:
+        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(workers[0], signal.SIGKILL)
-        while (now := _children(server.process.pid)) in ([workers[1]], workers):
+        while (now := children(server.process.pid)) in ([workers[1]], workers):
             assert server.process.poll() is None, server.output()
             try:
                 live = httpx.get(f"{server.base}/v2/health/live", timeout=5)
@@ -358,11 +348,11 @@ def test_a_workers_sigint_is_left_to_the_supervisor(tmp_path: Path) -> None:
     always."""
     server = _slow_server(tmp_path, workers=2)
     try:
-        workers = _children(server.process.pid)
+        workers = children(server.process.pid)
         for worker in workers:
             os.kill(worker, signal.SIGINT)
         time.sleep(0.5)
-        assert _children(server.process.pid) == workers
+        assert children(server.process.pid) == workers
         assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(timeout=10) == 0
