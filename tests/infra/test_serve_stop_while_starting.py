@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from tests.infra.test_serve import ServeProcess
-from tests.infra.test_serve_shutdown import _children
+from tests.s3server import children
 
 GRACE_S = 4  # a stop that waits it out is the failure, so it is kept short
 
@@ -68,16 +68,16 @@ def test_a_worker_still_starting_stops_at_the_first_signal(tmp_path: Path) -> No
     try:
         server.wait_ready()  # the other worker serves
         assert (tmp_path / "starting").exists()
-        workers = _children(server.process.pid)
+        workers = children(server.process.pid)
         assert len(workers) == 2
         sent = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         # The supervisor signals both workers, then waits for each: the one serving has
         # stopped, so the late one has been sent its SIGTERM.
         deadline = sent + 10
-        while len(_children(server.process.pid)) == 2 and time.monotonic() < deadline:
+        while len(children(server.process.pid)) == 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert len(_children(server.process.pid)) == 1, server.output()
+        assert len(children(server.process.pid)) == 1, server.output()
         with open(tmp_path / "go", "w") as go:  # the late worker goes on with its start
             go.write("go")
         code = server.process.wait(timeout=GRACE_S + 15)
