@@ -59,6 +59,15 @@ class ModelNotFound(NotFound):
     """No model of that name, version or alias in the registry."""
 
 
+class VersionPruned(ModelNotFound):
+    """A version `aiaas prune` (or a control-plane delete) deleted. `settled`: its prune run
+    ended long enough ago that nothing puts it back; its number is never published again."""
+
+    def __init__(self, message: str, *, settled: bool = False) -> None:
+        super().__init__(message)
+        self.settled = settled
+
+
 class MethodNotAllowed(AiaasError):
     """The path exists but not for this HTTP method."""
 

@@ -18,10 +18,17 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from functions.runtime.errors import AiaasError, Conflict, CorruptRecord, ModelNotFound, NotFound
+from functions.runtime.errors import (
+    AiaasError,
+    Conflict,
+    CorruptRecord,
+    ModelNotFound,
+    NotFound,
+    VersionPruned,
+)
 from functions.runtime.refs import model_prefix
 from functions.runtime.store_api import ObjectChanged, ObjectStore
 
@@ -123,16 +130,31 @@ def _parse(name: str, raw: bytes) -> dict[str, Any]:
 
 
 def version_not_found(store: ObjectStore, name: str, version: str) -> ModelNotFound:
-    """The 404 for `name:version` missing: one that says so when `aiaas prune` (or a control-plane delete) deleted it (a
-    deployment pinned to it, warm or cold, then names the fix); the prune record is read only
-    here, once the manifest is found missing."""
+    """The 404 for `name:version` missing: one that says so when `aiaas prune` (or a
+    control-plane delete) deleted it (a deployment pinned to it, warm or cold, then names the
+    fix); the prune record is read only here, once the manifest is found missing."""
     try:
-        pruned = version in pruned_versions(store, name)
+        record = prune_record(store, name)
     except AiaasError:  # a record that cannot be read: the plain 404 still holds
-        pruned = False
-    if not pruned:
         return ModelNotFound(f"version {version!r} of model {name!r} not found")
-    return ModelNotFound(
+    if version not in record["pruned"]:
+        return ModelNotFound(f"version {version!r} of model {name!r} not found")
+    return VersionPruned(
         f"version {version!r} of model {name!r} was deleted (pruned; `aiaas versions {name}` "
-        "shows when): point the deployment at an alias (@production) or a published version"
+        "shows when): point the deployment at an alias (@production) or a published version",
+        settled=_settled(record, version),
     )
+
+
+def _settled(record: dict[str, Any], version: str) -> bool:
+    """Whether `version` is gone for good: the run that deleted it ended over CLAIM_S ago (or
+    left the history). Within its run a prune puts back a manifest an alias moved onto
+    (`pruning.carry_out`), and drops the version from the record."""
+    runs = [run for run in record["history"] if version in run.get("versions", [])]
+    if not runs:
+        return True
+    try:
+        then = datetime.fromisoformat(str(runs[0].get("deleted_at")).replace("Z", "+00:00"))
+        return (datetime.now(UTC) - then).total_seconds() > CLAIM_S
+    except (ValueError, TypeError):  # unreadable, or without a zone: read again next time
+        return False

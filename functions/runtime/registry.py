@@ -50,6 +50,7 @@ from functions.runtime.errors import (
     ModelNotFound,
     ModelUnavailable,
     NotFound,
+    VersionPruned,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
 from functions.runtime.prune_log import pruned_versions, version_not_found
@@ -107,6 +108,9 @@ class Registry:
 
     def __init__(self, store: ObjectStore | None = None) -> None:
         self.store = store if store is not None else open_store()
+        # (name, version) -> its 404, for each version found pruned for good (`settled`): a
+        # deployment or callers pinned to one cost no store call more (two GETs each before).
+        self._pruned: dict[tuple[str, str], str] = {}
 
     # ---- versions -----------------------------------------------------------------------
 
@@ -145,10 +149,16 @@ class Registry:
         return sorted(found, key=version_sort_key)
 
     def manifest(self, name: str, version: str) -> ModelManifest:
+        pruned = self._pruned.get((name, version))
+        if pruned is not None:
+            raise VersionPruned(pruned, settled=True)
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:
-            raise version_not_found(self.store, name, version) from None
+            missing = version_not_found(self.store, name, version)
+            if isinstance(missing, VersionPruned) and missing.settled:
+                self._pruned[(name, version)] = missing.message
+            raise missing from None
         try:
             return ModelManifest.from_json(raw, stored_as=(name, version))
         except AiaasError as exc:  # the stored manifest is broken: not the caller's request

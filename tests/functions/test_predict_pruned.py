@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from functions.runtime import still_published
+from functions.runtime import prune_log, still_published
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import ModelNotFound
 from functions.runtime.pool import ModelPool
@@ -121,3 +121,78 @@ def test_a_pruned_version_leaves_no_lock_behind(
     with pytest.raises(ModelNotFound, match=r"was deleted \(pruned"):
         pool.load_version("m", "2")
     assert ("m", "2") not in pool._locks
+
+
+STORE_CALLS = ("get_bytes", "read_versioned", "head", "exists", "stamp", "version", "list_keys")
+
+
+def count_store_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every read a LocalStore makes from now on, by method name."""
+    calls: list[str] = []
+    for method in STORE_CALLS:
+        real = getattr(LocalStore, method)
+
+        def counted(self: LocalStore, *args: Any, _real: Any = real, _name: str = method,
+                    **kwargs: Any) -> Any:  # fmt: skip
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(LocalStore, method, counted)
+    return calls
+
+
+def test_a_version_pruned_for_good_costs_no_store_read_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment pinned to a pruned version (and callers pinned to one) read its manifest
+    and the prune record again at every request: two GETs each, for as long as traffic came."""
+    env = published_env(tmp_path, ":2")
+    handler = load_handler("functions.predict.handler.handler", env)
+    assert handler(plain(), None)["statusCode"] == 200
+    assert main(["--store", env["AIAAS_STORE"], "prune", "m", "--keep", "0", "--yes"]) == 0
+    monkeypatch.setattr(prune_log, "CLAIM_S", 0.0)  # its run ended long ago
+    later = time.monotonic() + TTL + 1
+    monkeypatch.setattr(still_published, "monotonic", lambda: later)
+    first = handler(plain(), None)
+    assert (first["statusCode"], body_of(first)) == (404, {"error": PRUNED_2})
+    assert handler(pinned("2"), None)["statusCode"] == 404  # the OIP-style pinned route too
+    calls = count_store_calls(monkeypatch)
+    for event in [plain(), pinned("2")] * 10:
+        answer = handler(event, None)
+        assert (answer["statusCode"], body_of(answer)) == (404, {"error": PRUNED_2})
+    assert calls == []
+
+
+def test_a_version_pruned_moments_ago_is_read_again_as_its_prune_may_put_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within its run a prune puts back the manifest of a version an alias moved onto
+    (`pruning.carry_out`): a 404 remembered from then would hide the version it kept."""
+    env = published_env(tmp_path, "@production")
+    store = LocalStore(Path(env["AIAAS_STORE"]))
+    handler = load_handler("functions.predict.handler.handler", env)
+    saved = store.get_bytes("models/m/versions/2/manifest.json")
+    assert main(["--store", env["AIAAS_STORE"], "prune", "m", "--keep", "0", "--yes"]) == 0
+    answer = handler(pinned("2"), None)
+    assert (answer["statusCode"], body_of(answer)) == (404, {"error": PRUNED_2})
+    calls = count_store_calls(monkeypatch)
+    assert handler(pinned("2"), None)["statusCode"] == 404
+    assert calls.count("get_bytes") + calls.count("read_versioned") == 2  # manifest, record
+    store.put_bytes("models/m/versions/2/manifest.json", saved, if_absent=True)  # put back
+    answer = handler(pinned("2"), None)  # (its model file is gone: not served, not "pruned")
+    assert "pruned" not in body_of(answer).get("error", "")
+
+
+def test_a_prune_record_without_a_readable_time_never_settles(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    record = {"pruned": ["1", "2", "3"], "history": [
+        {"id": "a", "versions": ["1"], "deleted_at": "2020-01-01T00:00:00Z"},
+        {"id": "b", "versions": ["2"], "deleted_at": "yesterday"},
+        {"id": "c", "versions": ["3"], "deleted_at": "2020-01-01T00:00:00"},  # no zone
+    ]}  # fmt: skip
+    store.put_bytes(prune_log.prune_key("m"), json.dumps(record).encode())
+    found = {v: prune_log.version_not_found(store, "m", v) for v in ("1", "2", "3", "4")}
+    assert {v: getattr(e, "settled", None) for v, e in found.items()} == {
+        "1": True, "2": False, "3": False, "4": None,
+    }  # fmt: skip
+    assert type(found["4"]) is ModelNotFound
