@@ -98,8 +98,10 @@ def imported_onnxruntime(pid: int) -> bool:
     return "onnxruntime_pybind11_state" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def term_while_starting(args: list[str], delay: float) -> tuple[int, bytes, bytes, float, float]:
-    """Start `aiaas ARGS`, send SIGTERM `delay` s after its handler is set: (exit status,
+def term_while_starting(
+    args: list[str], delay: float, signum: int = signal.SIGTERM
+) -> tuple[int, bytes, bytes, float, float]:
+    """Start `aiaas ARGS`, send `signum` `delay` s after its handler is set: (exit status,
     stdout, stderr, seconds from the spawn to the handler, seconds from the signal to exit)."""
     spawned = time.monotonic()
     process = aiaas(*args)
@@ -110,7 +112,7 @@ def term_while_starting(args: list[str], delay: float) -> tuple[int, bytes, byte
     assert not imported_onnxruntime(process.pid), "the handler came after the imports"
     time.sleep(delay)
     sent = time.monotonic()
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=20)
     return process.returncode, out, err, handler_at, time.monotonic() - sent
 
@@ -128,6 +130,32 @@ def test_sigterm_during_the_start_of_serve_is_a_clean_stop(tmp_path: Path) -> No
         assert lines[-1]["message"] == "aiaas serve: stopped", lines
         assert lines[-1]["level"] == "INFO" and lines[-1]["logger"] == "aiaas.serve"
         assert handler_at < 2 and took < 2, (handler_at, took)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_ctrl_c_during_the_start_of_serve_is_the_same_clean_stop(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    args = ["--store", str(tmp_path / "store"), "serve", "--port", str(free_port())]
+    for delay in (0.0, 0.05, 0.15, 0.3):
+        code, out, err, _, took = term_while_starting(args, delay, signal.SIGINT)
+        assert code == 0, (delay, out, err)
+        assert json_lines(out, err)[-1]["message"] == "aiaas serve: stopped"
+        assert took < 2, took
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_ctrl_c_while_a_command_imports_is_its_interruption_wherever_it_lands(
+    tmp_path: Path,
+) -> None:
+    """One line and 130 at each moment of the imports. As a KeyboardInterrupt, one landing in
+    orjson's init crashed the process (SIGSEGV: its init imports modules and does not survive
+    one failing), and one in code dataclasses build with `exec` ended it by SIGINT (-2)."""
+    args = ["--store", str(tmp_path), "batch", "m", "x"]
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12):
+        code, out, err, _, _ = term_while_starting(args, delay, signal.SIGINT)
+        assert code == 130, (delay, out, err)
+        (line,) = json_lines(out, err)
+        assert line["message"] == "aiaas batch: interrupted", line
 
 
 def test_sigterm_during_the_start_of_batch_is_its_interruption(tmp_path: Path) -> None:
