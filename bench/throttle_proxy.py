@@ -36,7 +36,16 @@ class ThrottleProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """Close the connections still open (a client's keep-alive pool), then the loop: left
+        pending, their tasks were reported at exit as destroyed, their loop closed."""
+        asyncio.run_coroutine_threadsafe(self._close_all(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _close_all(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
