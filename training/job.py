@@ -120,7 +120,10 @@ def run_job(
         generated_names=raw.generated_names,
     )
     version = spec.version or registry.next_version(spec.name)
-    manifest = build_manifest(spec, version, data, model_path, signature_for(data), facts)
+    manifest = build_manifest(
+        spec, version, data, model_path, signature_for(data), facts,
+        part_checksums=registry.store.takes_part_checksums,
+    )  # fmt: skip
     # What explanations compare a row with: a k-means summary of the training rows.
     background = (
         summarize(data.served_train(), strings=_strings(data)) if data.vocabulary is None else None

@@ -94,9 +94,12 @@ def build_manifest(
     model_path: Path,
     sig: Signature,
     facts: Mapping[str, Any],
+    *,
+    part_checksums: bool = True,
 ) -> ModelManifest:
-    """The manifest for `model_path`; `facts` holds metrics, training, parity and quantization."""
-    graph = read_signature(model_path)
+    """The manifest for `model_path`; `facts` holds metrics, training, parity and quantization.
+    `part_checksums`: the store it goes to takes multipart CRC32s (read_signature)."""
+    graph = read_signature(model_path, part_checksums=part_checksums)
     description = _describe(sig, data, tuple(facts["feature_names"]))
     # A model that fills gaps takes them in every numeric column, not only those that had
     # gaps in training: a served row may miss any value, and the training median is the same

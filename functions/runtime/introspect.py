@@ -189,16 +189,22 @@ def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
             )
 
 
-def _sha256(path: Path) -> str:
-    """The file's sha256; a file big enough to go up in parts also leaves its parts' CRC32s
-    for the upload that follows, which then need not read it through a hash again."""
+def _sha256(path: Path, part_checksums: bool) -> str:
+    """The file's sha256. A file big enough to go up in parts is remembered, so the upload
+    that follows need not read it through a hash again; with `part_checksums` (the store
+    sends them: S3) the same read also takes its parts' CRC32s."""
     if path.stat().st_size < MULTIPART_THRESHOLD:
         return sha256_file(path)
-    return digest_file(path, RuntimeSettings.from_env().transfer.part_bytes).sha256
+    part = RuntimeSettings.from_env().transfer.part_bytes if part_checksums else None
+    return digest_file(path, part).sha256
 
 
-def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
-    """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`."""
+def read_signature(
+    path: Path, *, finite_inputs: bool = True, part_checksums: bool = True
+) -> OnnxSignature:
+    """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`.
+    `part_checksums`: whether the store it goes to takes multipart CRC32s
+    (`ObjectStore.takes_part_checksums`)."""
     # A big single file is read through a graph file mapping its weights (as serving loads
     # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
     with mapped_weights.loadable(path) as graph:
@@ -236,7 +242,10 @@ def read_signature(path: Path, *, finite_inputs: bool = True) -> OnnxSignature:
         inputs=inputs,
         outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
         file=ModelFile(
-            sha256=_sha256(path), size=path.stat().st_size, opset=opset, producer=producer
+            sha256=_sha256(path, part_checksums),
+            size=path.stat().st_size,
+            opset=opset,
+            producer=producer,
         ),
         classes=classes or GraphClasses(read=False),
     )

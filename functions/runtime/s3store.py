@@ -44,6 +44,8 @@ DELETE_BATCH = 1000  # keys one DeleteObjects request may name
 class S3Store:
     """An S3 bucket and prefix. boto3 honours AWS_ENDPOINT_URL[_S3] for S3-compatible servers."""
 
+    takes_part_checksums = True
+
     def __init__(
         self,
         bucket: str,

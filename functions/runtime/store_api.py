@@ -80,6 +80,9 @@ class ObjectStore(Protocol):
 
     uri: str
     location: StoreLocation
+    # Whether its uploads send each multipart part's CRC32, which the read of a model for its
+    # signature can take beforehand (file_digests.py): S3 does; a directory store does not.
+    takes_part_checksums: bool
 
     def get_bytes(self, key: str) -> bytes: ...
 

@@ -19,6 +19,11 @@ from functions.runtime.errors import StoreError
 T = TypeVar("T")
 
 WRITEBACK_BYTES = 32 * 1024 * 1024  # a local object's written part goes to disk this often
+COPY_BYTES = 64 * 1024 * 1024  # the most one kernel copy call moves (progress hears each)
+READ_BYTES = 1024 * 1024  # a copy read and written here, where the kernel cannot copy
+# copy_file_range cannot join these files here (another filesystem type, an old kernel, a
+# filesystem without it): the copy goes on through this process.
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
 KEPT_TEMP = (".tmp-lock-", ".tmp-generation")  # the store's own lock and stamp files
 
 
@@ -81,6 +86,48 @@ class StreamedFile(io.BufferedWriter):
             os.posix_fadvise(self.fileno(), 0, self.written, os.POSIX_FADV_DONTNEED)
             self.dropped = self.written
         return count
+
+
+def copy_file(source: int, target: int, progress: Callable[[int], None] | None = None) -> int:
+    """Copy the rest of `source` to `target` (descriptors, each at its offset) and return the
+    bytes copied: by the kernel (copy_file_range: no pass through this process, a shared
+    extent on a filesystem that can reflink), else read and written here. Every
+    WRITEBACK_BYTES the written part is handed to the disk, as StreamedFile does."""
+    copied = dropped = 0
+    kernel = hasattr(os, "copy_file_range")
+    while True:
+        count = _kernel_copy(source, target) if kernel else _copy_through(source, target)
+        if count is None:  # the kernel cannot: the rest goes through this process
+            kernel = False
+            continue
+        if not count:
+            if kernel and os.lseek(source, 0, os.SEEK_CUR) < os.fstat(source).st_size:
+                kernel = False  # ended short of the size (a filesystem that does not copy)
+                continue
+            return copied
+        copied += count
+        if progress is not None:
+            progress(count)
+        if copied - dropped >= WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(target, 0, copied, os.POSIX_FADV_DONTNEED)
+            dropped = copied
+
+
+def _kernel_copy(source: int, target: int) -> int | None:
+    try:
+        return os.copy_file_range(source, target, COPY_BYTES)
+    except OSError as exc:
+        if exc.errno in _NO_KERNEL_COPY:
+            return None
+        raise
+
+
+def _copy_through(source: int, target: int) -> int:
+    chunk = memoryview(os.read(source, READ_BYTES))
+    done = 0
+    while done < len(chunk):
+        done += os.write(target, chunk[done:])
+    return done
 
 
 class LocalStaged:

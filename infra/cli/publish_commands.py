@@ -138,7 +138,11 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
     from functions.runtime.introspect import read_signature
 
-    signature = read_signature(path, finite_inputs=not args.allow_nonfinite)
+    signature = read_signature(
+        path,
+        finite_inputs=not args.allow_nonfinite,
+        part_checksums=reg.store.takes_part_checksums,
+    )
     features = _features(args.features, signature.inputs)
     task = args.task or _task(labels, signature.classes)
     post: Postprocessing | None = None
