@@ -57,18 +57,27 @@ def parse_header_length(value: str | None, body_size: int) -> int | None:
     never empty), also means the whole body is JSON: `decode_request` reads it so."""
     if value is None:
         return None
-    digits = value.strip()
-    if not (digits.isascii() and digits.isdigit()):  # '²' is a digit to isdigit
-        raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
-    # More digits than the body's size has is more than the body: said so without int(), which
-    # raises ValueError past 4,300 digits (a 500 from one header).
-    significant = digits.lstrip("0") or "0"
-    if len(significant) > len(str(body_size)) or int(significant) > body_size:
+    # A client sends the same header with every request of one shape: read once, if short.
+    significant, length = _header_length(value) if len(value) <= 32 else _read_length(value)
+    if length is None or length > body_size:
         raise BadRequest(
             f"Inference-Header-Content-Length is {significant[:40]}"
             f"{'...' if len(significant) > 40 else ''} but the body has only {body_size} bytes"
         )
-    return int(significant)
+    return length
+
+
+def _read_length(value: str) -> tuple[str, int | None]:
+    """(its significant digits, its value; None past 20 digits, more than any body)."""
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):  # '²' is a digit to isdigit
+        raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
+    # Said so without int(), which raises ValueError past 4,300 digits (a 500 from one header).
+    significant = digits.lstrip("0") or "0"
+    return significant, int(significant) if len(significant) <= 20 else None
+
+
+_header_length = functools.lru_cache(maxsize=256)(_read_length)
 
 
 @dataclass(frozen=True)
@@ -118,9 +127,11 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
         blob = memoryview(body)[header_length:]
     offset = 0
     inputs: dict[str, np.ndarray] = {}
-    bools = json_bools.may_hold_bools(head)  # a true among numbers is looked for only then
+    bools: bool | None = None  # a true among numbers is looked for only if the JSON has one
     for tensor in header.tensors:
         if tensor.size is None:
+            if bools is None:
+                bools = json_bools.may_hold_bools(head)
             inputs[tensor.name] = tensors.from_json_data(
                 tensor.data, tensor.dtype, tensor.shape, tensor.name, bools=bools
             )
