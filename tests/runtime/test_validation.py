@@ -12,7 +12,7 @@ from onnx import TensorProto
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
-from functions.runtime.validation import describe, validate_inputs
+from functions.runtime.validation import BLAS_THREADED, all_finite, describe, validate_inputs
 from tests import onnx_factory
 
 MANIFEST = ModelManifest(
@@ -232,3 +232,21 @@ def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> Non
 
 def test_describe() -> None:
     assert describe(MANIFEST.inputs[0]) == "x: float32 [-1, 4]"
+
+
+@pytest.mark.parametrize("size", [64, BLAS_THREADED + 1, 4096 * 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("bad", "finite"),
+    [(None, True), (float("nan"), False), (float("inf"), False), (-float("inf"), False)],
+)
+def test_all_finite_small_by_blas_and_large_without_it(
+    size: int, dtype: type, bad: float | None, finite: bool
+) -> None:
+    """One BLAS dot product up to BLAS_THREADED values (OpenBLAS would run a bigger one on
+    every core, its threads then spinning beside a batch's parsing); the exact check past it."""
+    value = np.random.default_rng(size).normal(size=size).astype(dtype)
+    if bad is not None:
+        value[size // 2] = bad
+    assert all_finite(value) is finite
+    assert all_finite(value.reshape(-1, 8) if size % 8 == 0 else value[None, :]) is finite

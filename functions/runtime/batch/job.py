@@ -19,6 +19,7 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime.batch.formats import BatchFormat, Reading, open_format
+from functions.runtime.batch.handoffs import quick_handoffs
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import ArraySink
 from functions.runtime.batch.scoring import Chunk, ChunkScorer, OutputField, RowError
@@ -178,6 +179,7 @@ def score_span(
         result.timings["write_s"] += time.perf_counter() - began
 
     with (
+        quick_handoffs(),  # the scorer takes the GIL for moments: not 5 ms late each time
         ThreadPoolExecutor(1, thread_name_prefix="aiaas-score") as scorer,
         ThreadPoolExecutor(1, thread_name_prefix="aiaas-write") as writer,
     ):
