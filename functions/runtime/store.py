@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, cast
 
-from functions.runtime import file_digests
 from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.generation import Generation
@@ -252,8 +251,7 @@ class LocalStore:
         final = self._path(key)
         with self._errors(key):
             fd, tmp_name = mkstemp_in(final.parent, final.name)
-            # mkstemp makes 0600 files; a published model or batch output is an ordinary file
-            # that the group may read when the umask says so, as `cp` would leave it.
+            # mkstemp makes 0600 files; a published file gets the umask's mode, as `cp` leaves one.
             os.fchmod(fd, _file_mode())
         return fd, Path(tmp_name)
 
@@ -274,6 +272,8 @@ class LocalStore:
     def stage_file(
         self, src: Path, key: str, *, if_absent: bool = False, progress: Moved | None = None
     ) -> StagedUpload:
+        from functions.runtime import file_digests  # publishing only: not on serving's start
+
         known = file_digests.known_sha256(Path(src))  # hashed for its signature: not again
         digest, size = hashlib.sha256(), 0
         with Path(src).open("rb") as source:
