@@ -16,8 +16,8 @@ from functions.runtime.answer_size import check_answer_size
 from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.codecs import json_bools, oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
-from functions.runtime.drift.live import prediction_output
 from functions.runtime.drift.monitor import DriftMonitor
+from functions.runtime.drift.watched import prediction_output
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,

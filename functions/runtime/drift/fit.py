@@ -18,8 +18,9 @@ from functions.runtime.drift.baseline import (
 )
 from functions.runtime.drift.categories import category_baseline
 from functions.runtime.drift.images import image_feature_names, image_features, image_layout
-from functions.runtime.drift.live import prediction_output, prediction_values
+from functions.runtime.drift.live import prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, UNKNOWN, fed_features, token_ids
+from functions.runtime.drift.watched import prediction_output
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.input_columns import as_type, input_columns

@@ -25,6 +25,7 @@ import numpy as np
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import fed_features, token_ids
+from functions.runtime.drift.watched import prediction_output
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -219,13 +220,6 @@ def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
             cells.update({columns.names[start + i]: (spec.name, i) for i in range(width)})
         start += width
     return cells
-
-
-def prediction_output(manifest: ModelManifest) -> str:
-    """The output whose values are binned as the prediction: a classifier's class scores, else
-    the first output."""
-    post = manifest.postprocessing
-    return post.scores_output if post is not None else manifest.outputs[0].name
 
 
 def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:

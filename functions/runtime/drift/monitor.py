@@ -23,14 +23,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 
 from functions.runtime.aside import run_aside
-from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
-from functions.runtime.drift.fits import why_unfit
-from functions.runtime.drift.live import LiveHistograms
 from functions.runtime.errors import (
     AiaasError,
     NotFound,
@@ -40,6 +38,9 @@ from functions.runtime.errors import (
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
+
+if TYPE_CHECKING:
+    from functions.runtime.drift.live import LiveHistograms
 
 log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
@@ -162,6 +163,11 @@ class DriftMonitor:
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it does not fit.
         NotFound: it has none (yet); StoreError or ServiceUnavailable: the store could not say."""
+        # The histograms' modules (~2 ms to import) only once a version has a baseline to read.
+        from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+        from functions.runtime.drift.fits import why_unfit
+        from functions.runtime.drift.live import LiveHistograms
+
         manifest = model.manifest
         key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
         try:

@@ -1,0 +1,17 @@
+"""Which output drift bins as the prediction. The predict path asks on every request drift
+counts, so this is kept apart from the histograms (`live.py`), which a serve start or a
+function's init imports only once a version's baseline is read (~2 ms of its start)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from functions.runtime.manifest import ModelManifest
+
+
+def prediction_output(manifest: ModelManifest) -> str:
+    """The output whose values are binned as the prediction: a classifier's class scores, else
+    the first output."""
+    post = manifest.postprocessing
+    return post.scores_output if post is not None else manifest.outputs[0].name
