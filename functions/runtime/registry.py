@@ -121,7 +121,7 @@ class Registry:
         progress: Moved | None = None,
     ) -> ModelManifest:
         """Store a new immutable version (`publishing.publish_version`): the manifest as stored."""
-        # Imported here: serving reads versions and never publishes one (~2.8 ms of its start).
+        # Imported here: serving reads versions and never publishes one (~0.8 ms of its start).
         from functions.runtime.publishing import publish_version
 
         return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)

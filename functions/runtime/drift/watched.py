@@ -1,6 +1,6 @@
 """Which output drift bins as the prediction. The predict path asks on every request drift
 counts, so this is kept apart from the histograms (`live.py`), which a serve start or a
-function's init imports only once a version's baseline is read (~2 ms of its start)."""
+function's init imports only once a version's baseline is read (~1 ms of its start)."""
 
 from __future__ import annotations
 
