@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.args import count, share
+from bench.bytecode import compile_checkout
 from bench.models import publish_mlp
 
 MODEL = "bench-mlp"
@@ -197,6 +198,7 @@ def main() -> None:
     parser.add_argument("--split", type=share, help="send this share of requests to version 2")
     parser.add_argument("--drift", action="store_true", help="version 1 has a drift baseline")
     args = parser.parse_args()
+    compile_checkout()  # a fresh process must not time compiling our modules
     work = Path(tempfile.mkdtemp(prefix="aiaas-bench-"))
     model_path = publish_mlp(work / "store", MODEL)
     if args.split:

@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 from bench.args import checkout, count, counts, wait
+from bench.bytecode import compile_checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--settle", type=wait, default=3.0)
     parser.add_argument("--code", nargs="*", type=checkout, default=[ROOT])
     args = parser.parse_args()
+    compile_checkout()  # a fresh process must not time compiling our modules
     from tests.s3server import MotoServer
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

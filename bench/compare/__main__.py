@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.bytecode import compile_checkout
 from bench.compare.report import write_report
 from bench.compare.run import FULL, QUICK, parse_names, run
 from bench.compare.servers import SERVERS
@@ -49,6 +50,7 @@ def main() -> None:
         help="re-render the report from OUT/results.json without measuring",
     )
     args = parser.parse_args()
+    compile_checkout()  # a fresh process must not time compiling our modules
     results_file = args.out / "results.json"
     if args.report_only and not results_file.is_file():
         parser.error(f"--report-only: no {results_file} (a measuring run writes it)")

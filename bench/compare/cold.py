@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bench.args import count
+from bench.bytecode import compile_checkout
 from bench.compare.measure import first_answer_s, free_ports, start, stop
 from bench.compare.run import interpreters, parse_names, say
 from bench.compare.servers import SERVERS, base_env
@@ -78,6 +79,7 @@ def main() -> None:
         help=f"comma-separated from {','.join(KINDS)}, default mlp",
     )
     args = parser.parse_args()
+    compile_checkout()  # a fresh process must not time compiling our modules
     work = Path(tempfile.mkdtemp(prefix="aiaas-cold-"))
     (work / "logs").mkdir()
     pythons, _status = interpreters(args.servers)
