@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from functions.runtime import hf_tokenizer, mapped_weights, run_deadline
+from functions.runtime import mapped_weights, run_deadline
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.cache import ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
@@ -23,7 +23,6 @@ from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import out_of_memory, refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
-from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
 from functions.runtime.unseen_values import CategoryEncoders
 from functions.runtime.validation import compile_rules, validate_inputs
 
@@ -102,6 +101,10 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
     text = text_input(manifest)
     if text is None:
         return None
+    # The tokenizers' modules (~2 ms of a start) for text models only.
+    from functions.runtime import hf_tokenizer
+    from functions.runtime.tokenizer import METADATA_KEY, TokenizerError, Vocabulary
+
     metadata = session.get_modelmeta().custom_metadata_map
     if manifest.preprocessing.get("tokenizer") == hf_tokenizer.KIND:
         return hf_text_feeds(manifest, text, metadata.get(hf_tokenizer.METADATA_KEY))
@@ -128,6 +131,8 @@ def _text_feeds(manifest: ModelManifest, session: ort.InferenceSession) -> TextF
 
 def hf_text_feeds(manifest: ModelManifest, text: TextInput, document: str | None) -> TextFeeds:
     """The Hugging Face tokenizer a model published with `--tokenizer` carries in its file."""
+    from functions.runtime import hf_tokenizer
+
     ref = f"{manifest.name}:{manifest.version}"
     if document is None:
         raise ModelUnavailable(

@@ -16,11 +16,14 @@ import mmap
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from functions.runtime.category_graph import ENCODER, Encoder, Source, encoders, imports_ml_ops
 from functions.runtime.ort_errors import ModelRefused
+
+if TYPE_CHECKING:  # the graph walk itself is imported on a refusal (or a model in memory) only
+    from functions.runtime.category_graph import Encoder, Source
 
 SHOWN_VALUES = 3  # of the unseen values a request held
 SHOWN_CATEGORIES = 5
@@ -46,6 +49,8 @@ class CategoryEncoders:
 
     def explain(self, refused: ModelRefused, feeds: Mapping[str, np.ndarray]) -> ModelRefused:
         """`refused` said in the caller's terms when an encoder refused; else `refused`."""
+        from functions.runtime.category_graph import ENCODER
+
         if refused.op != ENCODER or "Unknown Category" not in refused.reason:
             return refused
         encoder = self._encoders().get(refused.node)
@@ -61,6 +66,8 @@ class CategoryEncoders:
 
 
 def _read(buf: bytes | mmap.mmap) -> dict[str, Encoder]:
+    from functions.runtime.category_graph import encoders, imports_ml_ops
+
     try:
         if not imports_ml_ops(buf):  # most models: no encoder; weights stepped over, not read
             return {}
@@ -79,6 +86,8 @@ def _read_file(path: Path) -> dict[str, Encoder]:
 
 def unseen_reason(encoder: Encoder, feeds: Mapping[str, np.ndarray]) -> str:
     """Which input's values are not among the encoder's categories, or its categories alone."""
+    from functions.runtime.category_graph import ENCODER
+
     knows = _listed(encoder.categories, SHOWN_CATEGORIES)
     known = f"(it knows {len(encoder.categories)}: {knows})"
     found = _values(encoder.source, feeds) if encoder.source is not None else None

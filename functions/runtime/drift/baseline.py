@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.drift.categories import CategoryBaseline
+from functions.runtime.drift.watched import BASELINE_FILE
 from functions.runtime.errors import BadRequest, ManifestError
 
-BASELINE_FILE = "drift_baseline.json"
 DEFAULT_BINS = 10
 CHUNK_ROWS = 1024
 

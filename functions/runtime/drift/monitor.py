@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.aside import run_aside
+from functions.runtime.drift.watched import BASELINE_FILE
 from functions.runtime.errors import (
     AiaasError,
     NotFound,
@@ -163,17 +164,16 @@ class DriftMonitor:
     def _load(self, model: LoadedModel) -> LiveHistograms | None:
         """The version's baseline, read once; None (not monitored) when it does not fit.
         NotFound: it has none (yet); StoreError or ServiceUnavailable: the store could not say."""
-        # The histograms' modules (~2 ms to import) only once a version has a baseline to read.
-        from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+        manifest = model.manifest
+        key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
+        data = self.store.get_bytes(key)
+        # The histograms' modules (~3 ms to import) only once a version has a baseline to read.
+        from functions.runtime.drift.baseline import DriftBaseline
         from functions.runtime.drift.fits import why_unfit
         from functions.runtime.drift.live import LiveHistograms
 
-        manifest = model.manifest
-        key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
         try:
-            baseline = DriftBaseline.from_json(self.store.get_bytes(key))
-        except (NotFound, StoreError, ServiceUnavailable):
-            raise
+            baseline = DriftBaseline.from_json(data)
         except AiaasError as exc:  # a baseline that cannot be read as one: so it stays
             log.warning("%s: drift not monitored: %s", model.ref, exc.message)
             return None

@@ -1,6 +1,7 @@
-"""Which output drift bins as the prediction. The predict path asks on every request drift
-counts, so this is kept apart from the histograms (`live.py`), which a serve start or a
-function's init imports only once a version's baseline is read (~1 ms of its start)."""
+"""Which output drift bins as the prediction, and where a version's baseline is. The predict
+path asks on every request drift counts, so this is kept apart from the histograms (`live.py`,
+`baseline.py`), which a serve start or a function's init imports only once a version's baseline
+is read (~3 ms of its start)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from functions.runtime.manifest import ModelManifest
+
+BASELINE_FILE = "drift_baseline.json"  # beside the version's model.onnx
 
 
 def prediction_output(manifest: ModelManifest) -> str:
