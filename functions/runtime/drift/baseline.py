@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.drift.categories import CategoryBaseline
-from functions.runtime.drift.watched import BASELINE_FILE
+from functions.runtime.drift.watched import BASELINE_FILE as BASELINE_FILE  # importers find it here
 from functions.runtime.errors import BadRequest, ManifestError
 
 DEFAULT_BINS = 10
