@@ -30,7 +30,7 @@ from functions.runtime.explain.kernel_shap import default_samples, explain_rows
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import TEXT_KINDS, TextInput, ids_only, text_input, texts
-from functions.runtime.tokenizer import PAD_ID, UNK_ID, Vocabulary, words
+from functions.runtime.tokenizer import PAD_ID, UNK_ID, Vocabulary, first_words
 from functions.runtime.validation import validate_inputs
 
 MASKING = "padding id (the token removed, the others keep their positions)"
@@ -113,7 +113,7 @@ class TextExplainer:
         vocabulary.refuse_wordless(raw, self.text.input)
         ids = vocabulary.encode(raw)
         # The tokenizer's own split, cut where it cuts: the strings of the ids the model reads.
-        tokens = [words(text)[: self.text.max_length] for text in raw]
+        tokens = [first_words(text, self.text.max_length) for text in raw]
         return ids, tokens
 
     def _names(self, ids: np.ndarray) -> list[str]:
