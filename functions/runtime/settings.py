@@ -199,6 +199,36 @@ def max_payload_bytes(env: Mapping[str, str]) -> int:
     )
 
 
+def shadow_cpus(env: Mapping[str, str]) -> frozenset[int] | None:
+    """`AIAAS_SHADOW_CPUS`: the CPUs the local shadow replay process runs on ("3", "2-3",
+    "0,2"), None (unset or blank) for wherever the scheduler puts it. Sharing the serving
+    process's CPU, its replays cost callers' p99 2-3x even at idle priority; on another,
+    less (docs/rollout.md). Each must be one the machine has; they may be outside the serving
+    process's own (`taskset -c 0-2 aiaas serve` with AIAAS_SHADOW_CPUS=3)."""
+    raw = env.get("AIAAS_SHADOW_CPUS", "").strip()
+    if not raw:
+        return None
+    cpus: set[int] = set()
+    try:
+        for part in raw.split(","):
+            first, _, last = part.strip().partition("-")
+            low, high = int(first), int(last or first)
+            if low < 0 or high < low:
+                raise ValueError(part)
+            cpus.update(range(low, high + 1))
+    except ValueError:
+        raise AiaasError(
+            f"AIAAS_SHADOW_CPUS must list CPUs as 3, 2-3 or 0,2; got {raw!r}"
+        ) from None
+    count = os.cpu_count() or 1
+    if max(cpus) >= count:
+        raise AiaasError(
+            f"AIAAS_SHADOW_CPUS names CPUs this machine does not have: "
+            f"{sorted(c for c in cpus if c >= count)} (it has 0-{count - 1})"
+        )
+    return frozenset(cpus)
+
+
 def env_flag(env: Mapping[str, str], name: str) -> bool:
     """`name`'s switch in `env`: 1/true/yes/on or 0/false/no/off, any case (unset or blank:
     off); anything else is an error that names the variable, never read as off."""

@@ -30,7 +30,7 @@ import orjson
 
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
 from functions.predict.telemetry import logger
-from functions.runtime.settings import LOG_SETUP_ENV
+from functions.runtime.settings import LOG_SETUP_ENV, shadow_cpus
 from functions.shadow.batch import MAX_MESSAGE
 from functions.shadow.replay import Replayer
 
@@ -141,12 +141,22 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     setup_logging(os.environ)
     priority = lowest_priority()
+    cpus = shadow_cpus(os.environ)  # checked by `aiaas serve` as it starts
+    if cpus is not None:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError as exc:  # outside the container's CPU set (cgroup), or not Linux
+            logger.warning(
+                "AIAAS_SHADOW_CPUS=%s not applied (%s)", os.environ["AIAAS_SHADOW_CPUS"], exc
+            )
+            cpus = None
     backstop = die_with(int(args[1]))
     sock = socket.socket(fileno=int(args[0]))
     logger.info(
-        "shadow replay process %d started (%s, parent-death signal %s)",
+        "shadow replay process %d started (%s, CPUs %s, parent-death signal %s)",
         os.getpid(),
         priority,
+        ",".join(map(str, sorted(cpus))) if cpus is not None else "any",
         "on" if backstop else "off",
     )
     serve(sock, Replayer.from_env(os.environ))

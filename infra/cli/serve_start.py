@@ -15,6 +15,7 @@ from functions.runtime.settings import (
     env_flag,
     env_number,
     max_payload_bytes,
+    shadow_cpus,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 from infra.local import lambda_logs
@@ -69,6 +70,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     BatchSettings.from_env(env)
     lambda_logs.serve_format(env)
     max_payload_bytes(env)
+    shadow_cpus(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
         env_flag(env, switch)

@@ -152,6 +152,23 @@ def test_the_replay_runs_in_another_process_at_the_lowest_priority(tmp_path: Pat
     assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
 
 
+def test_the_replay_runs_on_the_cpus_aiaas_shadow_cpus_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU of its own the replay no longer costs callers' p99 (docs/rollout.md)."""
+    cpu = max(os.sched_getaffinity(0))
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    metrics = RequestMetrics(out=io.StringIO())
+    sink = ProcessSink({**replay_env(tmp_path), "AIAAS_SHADOW_CPUS": str(cpu)}, metrics)
+    service = PredictService(ServedModel(pool, "m", ttl=3600), metrics=metrics, shadow_sink=sink)
+    send_all(service, requests()[:5])
+    process = process_of(service)
+    assert process is not None
+    assert os.sched_getaffinity(process.pid) == {cpu}
+    assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+
+
 def test_a_shadow_that_cannot_load_fails_each_copy_and_the_caller_never_loads_it(
     tmp_path: Path,
 ) -> None:

@@ -179,6 +179,7 @@ def test_flag_values_that_served_wrongly_are_refused(
         ("AIAAS_MAX_PAYLOAD_BYTES", "6MB", "AIAAS_MAX_PAYLOAD_BYTES must be a whole number, more than 0; got '6MB'"),
         ("AIAAS_LOG_REQUESTS", "enabled", "AIAAS_LOG_REQUESTS must be true or false (1/0, yes/no, on/off); got 'enabled'"),
         ("AIAAS_DISABLE_METRICS", "2", "AIAAS_DISABLE_METRICS must be true or false (1/0, yes/no, on/off); got '2'"),
+        ("AIAAS_SHADOW_CPUS", "cpu1", "AIAAS_SHADOW_CPUS must list CPUs as 3, 2-3 or 0,2; got 'cpu1'"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_in_the_environment_is_refused_at_start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from functions.predict.service import service_from_env
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.errors import AiaasError
-from functions.runtime.settings import RuntimeSettings, S3Settings
+from functions.runtime.settings import RuntimeSettings, S3Settings, shadow_cpus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -128,3 +129,24 @@ def test_batch_settings_from_an_environment() -> None:
     assert settings.with_chunk_rows(None) is settings
     with pytest.raises(AiaasError, match="chunk rows must be positive"):
         settings.with_chunk_rows(0)
+
+
+def test_shadow_cpus_are_a_cpu_list_this_process_may_use() -> None:
+    usable = sorted(os.sched_getaffinity(0))
+    low, high = usable[0], usable[-1]
+    assert shadow_cpus({}) is None and shadow_cpus({"AIAAS_SHADOW_CPUS": " "}) is None
+    assert shadow_cpus({"AIAAS_SHADOW_CPUS": str(high)}) == {high}
+    assert shadow_cpus({"AIAAS_SHADOW_CPUS": f"{low}-{high}"}) == set(range(low, high + 1))
+    assert shadow_cpus({"AIAAS_SHADOW_CPUS": f" {low} , {high} "}) == {low, high}
+    for bad in ("one", "2-1", "-1", "1,", "1.5"):
+        with pytest.raises(AiaasError, match="must list CPUs as 3, 2-3 or 0,2"):
+            shadow_cpus({"AIAAS_SHADOW_CPUS": bad})
+    # Outside this process's own CPUs is the point (the server on some, the replay on others).
+    os.sched_setaffinity(0, {low})
+    try:
+        assert shadow_cpus({"AIAAS_SHADOW_CPUS": str(high)}) == {high}
+    finally:
+        os.sched_setaffinity(0, usable)
+    missing = os.cpu_count() or 1
+    with pytest.raises(AiaasError, match=rf"does not have: \[{missing}\] \(it has 0-"):
+        shadow_cpus({"AIAAS_SHADOW_CPUS": f"{low},{missing}"})
