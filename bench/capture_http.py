@@ -15,17 +15,19 @@ blocks' median p99s (one stall of the shared machine sets a pooled p99, not that
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import tempfile
 from pathlib import Path
 
 from bench.args import checkout
+from bench.awake import cpus_awake
 from bench.models import mlp_onnx, publish_classifier
 from bench.shadow_http import (
     ROOT,
     add_run_flags,
     one_run,
     paced,
+    pin_client,
     print_run,
     request_bodies,
     start,
@@ -43,7 +45,12 @@ def main() -> None:
     add_run_flags(parser, back_to_back=False)
     parser.add_argument("--code", type=checkout, default=ROOT, help="the checkout the servers run")
     args = parser.parse_args()
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
+    with cpus_awake() if args.awake else contextlib.nullcontext(0):
+        pin_client(separate=args.awake)
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     bodies = request_bodies()
     with tempfile.TemporaryDirectory() as root:
         stores = {case: Path(root) / case / "store" for case in ("off", "on")}

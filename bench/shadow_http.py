@@ -1,7 +1,7 @@
 """What callers of a real `aiaas serve` see with shadow traffic on vs off: p50/p99 over HTTP.
 
     python -m bench.shadow_http [--sample 1.0] [--rate 2000] [--runs 3] [--blocks 4]
-                                [--block-s 3] [--code DIR]
+                                [--block-s 3] [--code DIR] [--no-awake]
 
 The MLP of bench.shadow_latency (64->256->256->10) as version 1, another as version 2, in a
 local store; `@off` points at 1, `@production` at 1 with 2 as its shadow at `--sample`. Two
@@ -20,12 +20,17 @@ Two loads, both over loopback with keep-alive:
 - `--rate 0`: back to back, wrk (`apt-get install wrk`) with `--connections` connections and
   one thread; its p99 for each block, the median over a run's blocks.
 `--code DIR`: the servers run that checkout's code (e.g. the main branch, before a change).
+The CPUs are kept out of idle (bench/awake.py; `--no-awake`: not) and the servers then run on
+the CPUs the client leaves (without it all share the client's, as before 2026-12-04: waking a
+halted vCPU across cost more than sharing one). `AIAAS_SHADOW_CPUS=1` in the environment puts
+the shadow's replay process on the client's CPU instead of the server's.
 The goal (issue #17): shadow-on p99 within 5% of shadow-off p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.args import checkout, count, rate, rate_or_zero, share
+from bench.awake import cpus_awake
 from bench.serve_throughput import run_wrk, wait_ready
 from bench.shadow_latency import publish_pair
 from functions.predict import metric_names as m
@@ -47,6 +53,7 @@ from tests.s3server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/models/m/predict"
+SERVER_CPUS: set[int] = set()  # empty: where the bench runs
 
 
 def start(store: Path, selector: str, code: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -56,7 +63,13 @@ def start(store: Path, selector: str, code: Path) -> tuple[subprocess.Popen[byte
     env |= {"POWERTOOLS_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "infra.cli.main", "--store", str(store), "serve"]
     command += ["--port", str(port), "--selector", selector, "--models", "m"]
-    process = subprocess.Popen(command, cwd=code, env=env, stdout=subprocess.DEVNULL)
+    # On the CPUs the client leaves (pin_client): forked by a pinned client, a server (and
+    # the replay process it starts) would inherit its one CPU and share it with the client.
+    cpus = SERVER_CPUS.copy()
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    process = subprocess.Popen(
+        command, cwd=code, env=env, stdout=subprocess.DEVNULL, preexec_fn=pin
+    )
     wait_ready(f"http://127.0.0.1:{port}/v2/models/m/ready")
     return process, port
 
@@ -177,6 +190,12 @@ def add_run_flags(parser: argparse.ArgumentParser, back_to_back: bool) -> None:
     parser.add_argument("--runs", type=count, default=3)
     parser.add_argument("--blocks", type=count, default=4, help="off/on pairs a run")
     parser.add_argument("--block-s", type=count, default=3)
+    parser.add_argument(
+        "--awake",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the CPUs out of idle (bench/awake.py), the servers off the client's CPU",
+    )
 
 
 def print_run(run: int, f: dict[str, float], tail: str) -> None:
@@ -206,8 +225,27 @@ def main() -> None:
     args = parser.parse_args()
     if not args.rate and not shutil.which("wrk"):
         parser.error("--rate 0 runs wrk, which is not installed: apt-get install -y wrk")
-    if args.rate:
-        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the client on one core
+    with cpus_awake() if args.awake else contextlib.nullcontext(0):
+        if args.rate:
+            pin_client(separate=args.awake)
+        measure(args)
+
+
+def pin_client(separate: bool) -> None:
+    """The client on the last CPU; `separate`: the servers started after this on the others,
+    a caller elsewhere as in use, else on the client's too (they inherit its CPU). Separate
+    only with the CPUs kept awake: on this VM a wake-up across halted vCPUs cost 2.3-3.1 ms
+    p99 against 0.5-1.0 ms all on one (docs/rollout.md, 2026-12-01), which is why the bench
+    kept client, servers and the replay process on one vCPU until 2026-12-04."""
+    cpus = os.sched_getaffinity(0)
+    client = max(cpus)
+    os.sched_setaffinity(0, {client})
+    SERVER_CPUS.clear()
+    if separate:
+        SERVER_CPUS.update(cpus - {client} or cpus)
+
+
+def measure(args: argparse.Namespace) -> None:
     bodies = request_bodies()
     with tempfile.TemporaryDirectory() as root:
         args.work = Path(root)
