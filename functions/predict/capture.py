@@ -55,9 +55,12 @@ class CaptureTap:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
+        wait_s: float | None = None,
     ) -> None:
         self.served = served
-        self.buffer = buffer or CaptureBuffer(served.pool.registry.store, clock=clock, wall=wall)
+        self.buffer = buffer or CaptureBuffer(
+            served.pool.registry.store, clock=clock, wall=wall, wait_s=wait_s
+        )
         if report is not None:  # the buffer reports its lines written and dropped there too
             self.buffer.report = report
         self.setting: CaptureSetting = OFF

@@ -69,17 +69,30 @@ def test_capture_counts_on_metrics_equal_the_requests_sent(
 ) -> None:
     blocker = store / "capture"
     blocker.write_bytes(b"")  # a file where the capture folder goes: every write fails
+    labels = {"model": MODEL, "version": "1"}
+
+    def settled(name: str, family: str, want: float, **more: str) -> None:
+        """`aiaas serve` writes beside the requests that follow (it does not hold them for
+        the write): wait for the count the writes end at."""
+        deadline = time.monotonic() + 10
+        while value(scrape(server.base)[family], name, **labels, **more) != want:
+            assert time.monotonic() < deadline, f"{name} not {want} within 10 s"
+            time.sleep(0.05)
+
     with httpx.Client(base_url=server.base, headers=AUTH, timeout=30) as client:
         predict(client, FAILED - 1)  # the first written (and failing) at once, the rest held
         time.sleep(1.1)
         predict(client, 1)  # after a second of idleness: writes (fails) all held at once
+        settled(
+            "aiaas_capture_dropped_total", "aiaas_capture_dropped", FAILED, reason="write_failed"
+        )
         infer_binary(client, SKIPPED)
         blocker.unlink()
         predict(client, WRITTEN - 1)
         time.sleep(1.1)
         predict(client, 1)
+        settled("aiaas_capture_lines_total", "aiaas_capture_lines", WRITTEN)
     families = scrape(server.base)
-    labels = {"model": MODEL, "version": "1"}
     lines = value(families["aiaas_capture_lines"], "aiaas_capture_lines_total", **labels)
     dropped = families["aiaas_capture_dropped"]
     failed = value(dropped, "aiaas_capture_dropped_total", **labels, reason="write_failed")

@@ -106,3 +106,17 @@ def test_captured_lines_on_a_hung_store_hold_no_request_and_none_is_lost(
     assert buffer.counts.written == 6 and buffer.counts.dropped == 0
     lines = b"".join(store.get_bytes(k) for k in store.list_keys("capture")).splitlines()
     assert sorted(lines) == [b'{"n":%d}' % n for n in range(6)]
+
+
+def test_aiaas_serve_holds_no_request_for_a_capture_write_lambda_does(tmp_path: Path) -> None:
+    """A long-lived server answers other requests while the write goes on (it writes what is
+    left at exit); in Lambda the request waits (up to `aside.WAIT_S`), as the container may be
+    frozen once the handler returns."""
+    assert aside.host_wait_s({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}) is None
+    assert aside.host_wait_s({}) == 0.0
+    store = _HungWrites(tmp_path / "store", "capture/")
+    buffer = CaptureBuffer(store, wait_s=aside.host_wait_s({}))
+    assert _timed(buffer.add, ("churn", "1", "2027-01-15"), b'{"n":0}\n') < WAIT_S / 2
+    store.answer.set()
+    buffer.flush()  # the write in flight ends, as at a stop
+    assert buffer.counts.written == 1

@@ -12,8 +12,9 @@ request that adds nothing writes what has been held that long. A container froze
 keeps at most its last second until its next request. At most `MAX_BYTES` are held: a line past
 that is dropped and counted, as are lines whose write failed (never a failed request).
 The writes run aside (functions/runtime/aside.py): a request waits for them at most
-`aside.WAIT_S`, one write is in flight at a time, and lines are held meanwhile (a hung store
-fills the buffer, then drops and counts, rather than holding every request for its timeouts).
+`aside.WAIT_S` in Lambda and not at all in `aiaas serve` (`wait_s`), one write is in flight at
+a time, and lines are held meanwhile (a hung store fills the buffer, then drops and counts,
+rather than holding every request for its timeouts).
 
 Counts: `counts` since the process started, and each outcome reported as it happens to
 `report` (the predict function's metrics: `aiaas_capture_*` in EMF and on `/metrics`).
@@ -79,9 +80,12 @@ class CaptureBuffer:
         wall: Callable[[], float] = time.time,
         max_bytes: int = MAX_BYTES,
         report: CountReport = _no_report,
+        wait_s: float | None = None,
     ) -> None:
         self.store = store
         self.max_bytes = max_bytes
+        # How long the request that starts a write waits for it (None: aside.WAIT_S).
+        self.wait_s = wait_s
         self.counts = CaptureCounts()
         self.report = report
         self._clock, self._wall = clock, wall
@@ -118,7 +122,7 @@ class CaptureBuffer:
         if full:
             self.report(DROPPED_FULL, group[0], group[1], 1)
         if due and self._writing.acquire(blocking=False):
-            run_aside(self._write_and_release, name="aiaas-capture-write")
+            run_aside(self._write_and_release, name="aiaas-capture-write", wait=self.wait_s)
 
     def tick(self) -> None:
         """The end of a request that captured nothing: write what has been held long enough."""
@@ -127,7 +131,7 @@ class CaptureBuffer:
             and self._clock() - self._since >= FLUSH_SECONDS
             and self._writing.acquire(blocking=False)
         ):
-            run_aside(self._write_and_release, name="aiaas-capture-write")
+            run_aside(self._write_and_release, name="aiaas-capture-write", wait=self.wait_s)
 
     def flush(self) -> None:
         """Write every held line now, once a write in flight ended (one object per model,
