@@ -228,7 +228,8 @@ class HfTokenizer:
         tokens than the model reads. Kept whole: a text cut at its start (left truncation), one
         tokenized without a pre-tokenizer (the text is then one piece), one without a space
         past the window. Windows of WINDOW_CHARS_PER_TOKEN x max_length characters, then 8 and
-        64 times that: a text of mostly spaces costs ~1.1x its whole read at worst."""
+        64 times that, while shorter than the text: at worst (mostly spaces, just longer than
+        the last window) ~2.1x its whole read."""
         window = self.max_length * WINDOW_CHARS_PER_TOKEN
         if len(text) <= window or not self._cuttable:
             return text

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     if cpus is not None:
         try:
             os.sched_setaffinity(0, cpus)
-        except OSError as exc:  # outside the container's CPU set (cgroup), or not Linux
+        except (AttributeError, OSError) as exc:  # outside the cgroup's CPU set; not Linux
             logger.warning(
                 "AIAAS_SHADOW_CPUS=%s not applied (%s)", os.environ["AIAAS_SHADOW_CPUS"], exc
             )
