@@ -10,12 +10,12 @@ event and lists what it imported.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.functions.test_predict_events import EVENTS, MODEL, publish_digits
+from tests.functions.test_predict_events import EVENTS, publish_digits
+from tests.functions.test_predict_torchless import handler_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_NEEDED = (
@@ -40,16 +40,7 @@ def test_a_numeric_model_without_a_baseline_imports_no_text_drift_or_graph_code(
     tmp_path: Path,
 ) -> None:
     store, _ = publish_digits(tmp_path)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AIAAS_MODEL": MODEL,
-        "AIAAS_MODEL_SELECTOR": "@production",
-        "AIAAS_STORE": str(store),
-        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
-        "AIAAS_DISABLE_METRICS": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
+    env = handler_env(store, tmp_path / "cache")
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(EVENTS / "predict_simple.json")],
         env=env, capture_output=True, text=True, timeout=120, check=True,

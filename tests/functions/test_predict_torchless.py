@@ -57,6 +57,20 @@ print(json.dumps({"statuses": statuses, "loaded": loaded}))
 """
 
 
+def handler_env(store: Path, cache: Path) -> dict[str, str]:
+    """A fresh interpreter's environment for the handlers on the digits model in `store`."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AIAAS_MODEL": MODEL,
+        "AIAAS_MODEL_SELECTOR": "@production",
+        "AIAAS_STORE": str(store),
+        "AIAAS_CACHE_DIR": str(cache),
+        "AIAAS_DISABLE_METRICS": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+
+
 def test_handlers_import_and_serve_with_torch_absent(tmp_path: Path) -> None:
     store, _ = publish_digits(tmp_path)
     # The explain event needs a background (training stores one; this model was built by hand).
@@ -64,16 +78,7 @@ def test_handlers_import_and_serve_with_torch_absent(tmp_path: Path) -> None:
     (store / "models/digits-mlp/versions/1" / BACKGROUND_FILE).write_text(
         summarize(pixels, clusters=5).to_json()
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AIAAS_MODEL": MODEL,
-        "AIAAS_MODEL_SELECTOR": "@production",
-        "AIAAS_STORE": str(store),
-        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
-        "AIAAS_DISABLE_METRICS": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
+    env = handler_env(store, tmp_path / "cache")
     names = [p.stem for p in sorted(EVENTS.glob("*.json")) if not p.stem.startswith("batch_")]
     assert len(names) >= 8
     result = subprocess.run(
