@@ -10,6 +10,10 @@ stored is the file the sha256 was taken of. A file changed since (another time s
 hashed while it is sent, as before, and a sha256 that no longer matches the manifest's is a
 refused publish. (moto does not check the CRC32s it is sent; S3 does.)
 
+The signature read takes the model's external data files' digests too, and takes them all in
+a thread while onnxruntime loads the model (`DigestsAside`: hashlib and zlib let go of the GIL
+on big buffers), so the read costs about the longer of the two, not their sum.
+
 A directory store takes no part checksums: its signature read takes the sha256 alone, and its
 copy of the same unchanged file is made by the kernel, not read through a hash again
 (`LocalStore.stage_file`).
@@ -22,6 +26,7 @@ import hashlib
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +59,23 @@ def _identity(path: Path, part: int) -> tuple[int, int, int, int, int]:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, part)
 
 
-def digest_file(path: Path, part_bytes: int | None) -> FileDigests:
+class Stopped(Exception):
+    """A digest given up before its file's end (`DigestsAside.stop`)."""
+
+
+def digest_file(
+    path: Path, part_bytes: int | None, stop: threading.Event | None = None
+) -> FileDigests:
     """The file's sha256 and its parts' CRC32s in one read, remembered for `known`.
     `part_bytes` None: the sha256 alone (~0.3 CPU-s a GB less), for a store that takes no part
-    checksums."""
+    checksums. `stop` set: Stopped, at the next part."""
     before = path.stat()
     part = part_size(before.st_size, part_bytes) if part_bytes else 0
     digest, crcs = hashlib.sha256(), []
     with path.open("rb") as source:
         while body := source.read(part or READ_BYTES):
+            if stop is not None and stop.is_set():
+                raise Stopped(str(path))
             digest.update(body)
             if part:
                 crcs.append(base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode())
@@ -93,3 +106,39 @@ def known_sha256(path: Path) -> str | None:
             if key[:4] == identity:
                 return found.sha256
     return None
+
+
+class DigestsAside:
+    """`digest_file` of each of `paths`, in order, in a thread started now: `sha256` waits for
+    a file's; `stop` gives up what is left (a model refused before its files were read
+    through). An error reading a file is raised by `sha256` of that file."""
+
+    def __init__(self, paths: Sequence[Path], part_bytes: int | None) -> None:
+        self.paths, self._part = tuple(paths), part_bytes
+        self._found: dict[Path, FileDigests | BaseException] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aiaas-digests", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for path in self.paths:
+            try:
+                self._found[path] = digest_file(path, self._part, self._stop)
+            except Stopped:
+                return
+            except Exception as exc:  # raised to whoever asks for this file's sha256
+                self._found[path] = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def sha256(self, path: Path) -> str:
+        self._thread.join()
+        found = self._found[path]
+        if isinstance(found, BaseException):
+            raise found
+        return found.sha256
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import onnxruntime as ort
 
 from functions.runtime import mapped_weights
+from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_file
 from functions.runtime.category_graph import ENCODER, missing_categories
 from functions.runtime.dtypes import BY_ORT, ZIPMAP_TYPES
 from functions.runtime.errors import BadRequest
-from functions.runtime.file_digests import digest_file
+from functions.runtime.file_digests import DigestsAside
 from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses, read_classes
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
@@ -189,14 +190,19 @@ def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
             )
 
 
-def _sha256(path: Path, part_checksums: bool) -> str:
-    """The file's sha256. A file big enough to go up in parts is remembered, so the upload
-    that follows need not read it through a hash again; with `part_checksums` (the store
-    sends them: S3) the same read also takes its parts' CRC32s."""
-    if path.stat().st_size < MULTIPART_THRESHOLD:
-        return sha256_file(path)
+def _digests(path: Path, part_checksums: bool) -> DigestsAside:
+    """The model's and its external data files' sha256, taken in a thread while onnxruntime
+    loads the model. Files big enough to go up in parts are remembered, so the upload that
+    follows need not read them through a hash again; with `part_checksums` (the store sends
+    them: S3) the same read also takes their parts' CRC32s. Data files publishing would refuse
+    (hidden, outside the model's folder) are left to it to refuse: not read here."""
+    try:
+        data = [local for local, _ in files_to_publish(path, {}).values()]
+        big = [p for p in (path, *data) if p.stat().st_size >= MULTIPART_THRESHOLD]
+    except (BadRequest, OSError):  # no file, or no ONNX model: for the signature to refuse
+        big = []
     part = RuntimeSettings.from_env().transfer.part_bytes if part_checksums else None
-    return digest_file(path, part).sha256
+    return DigestsAside(big, part)
 
 
 def read_signature(
@@ -205,6 +211,17 @@ def read_signature(
     """Inputs, outputs, classes, opset, producer, size and sha256 of the ONNX file at `path`.
     `part_checksums`: whether the store it goes to takes multipart CRC32s
     (`ObjectStore.takes_part_checksums`)."""
+    digests = _digests(path, part_checksums)
+    try:
+        signature = _read_signature(path, finite_inputs, digests)
+    except BaseException:
+        digests.stop()
+        raise
+    digests.wait()  # the data files' digests too, remembered for the upload
+    return signature
+
+
+def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> OnnxSignature:
     # A big single file is read through a graph file mapping its weights (as serving loads
     # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
     with mapped_weights.loadable(path) as graph:
@@ -242,7 +259,7 @@ def read_signature(
         inputs=inputs,
         outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
         file=ModelFile(
-            sha256=_sha256(path, part_checksums),
+            sha256=digests.sha256(path) if path in digests.paths else sha256_file(path),
             size=path.stat().st_size,
             opset=opset,
             producer=producer,

@@ -43,6 +43,8 @@ def fields(buf: Buffer, start: int, end: int) -> Iterator[Field]:
         begin = position
         key, position = varint(buf, position)
         number, wire = key >> 3, key & 7
+        if number == 0:  # protobuf forbids it; zeros would otherwise walk as fields, byte by byte
+            raise ValueError(f"field number 0 at byte {begin}")
         if wire == VARINT:
             value, position = varint(buf, position)
             if position > end:  # protobuf refuses it; read on, it would take the next field's

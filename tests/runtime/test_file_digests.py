@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +83,72 @@ def test_a_small_file_is_only_hashed(tmp_path: Path) -> None:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def external(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small model whose 18 MB of weights live in `w.bin` beside it, parts of 5 MB."""
+    monkeypatch.setenv("AIAAS_TRANSFER_PART_MB", str(PART_MB))
+    width = 4_500_000
+    model = onnx_factory.external_add(tmp_path / "ext" / "model.onnx", "w.bin", width)
+    (model.parent / "w.bin").write_bytes(os.urandom(width * 4))
+    return model
+
+
+def test_the_signature_read_takes_the_external_data_files_crc32s_their_upload_sends(
+    s3_store: S3Store, external: Path
+) -> None:
+    data = external.parent / "w.bin"
+    manifest = onnx_factory.manifest_for(external, "ext", "1")
+    known = file_digests.known(data, PART_MB * 1024 * 1024)
+    assert known is not None and known.sha256 == sha256(data) and len(known.crc32) == 4
+    assert file_digests.known_sha256(external) is None  # the model itself goes up in one put
+
+    parts = sent_parts(s3_store)
+    stored = Registry(s3_store).publish(manifest, external)
+    assert [p["ChecksumCRC32"] for p in sorted(parts, key=lambda p: p["PartNumber"])] == list(
+        known.crc32
+    )
+    assert {f.path: f.sha256 for f in stored.files}["w.bin"] == known.sha256
+    key = f"{model_key('ext', '1').rsplit('/', 1)[0]}/w.bin"
+    assert hashlib.sha256(s3_store.get_bytes(key)).hexdigest() == sha256(data)
+
+
+def test_a_refused_model_leaves_no_digest_running(
+    big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digests run beside onnxruntime's load; a model it refuses stops them at the next
+    part (each part's hash made to take 0.5 s: the refusal comes first)."""
+    import onnx
+
+    real_sha256 = hashlib.sha256
+
+    class SlowSha256:
+        def __init__(self) -> None:
+            self.inner = real_sha256()
+
+        def update(self, data: bytes) -> None:
+            time.sleep(0.5)
+            self.inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    model = onnx.load(big)
+    model.graph.node[0].op_type = "NoSuchOp"
+    bad = big.with_name("bad.onnx")
+    bad.write_bytes(model.SerializeToString())  # 18 MB: 4 parts
+    monkeypatch.setattr(hashlib, "sha256", SlowSha256)  # file_digests asks hashlib at each file
+    with pytest.raises(BadRequest, match="NoSuchOp"):
+        read_signature(bad)
+    assert not [t for t in threading.enumerate() if t.name == "aiaas-digests"]
+    assert file_digests.known_sha256(bad) is None  # given up, nothing remembered
+
+
+def test_data_files_publishing_refuses_are_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "secret.bin"
+    outside.write_bytes(os.urandom(17 * 1024 * 1024))
+    model = onnx_factory.external_add(tmp_path / "m" / "model.onnx", "../secret.bin", 16)
+    with pytest.raises(BadRequest):
+        read_signature(model)
+    assert file_digests.known_sha256(outside) is None
