@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_PARTS = 10_000  # S3's limit: a bigger file gets bigger parts
-REMEMBERED = 8  # files: a publish needs the one it just read
+REMEMBERED = 256  # files: a publish needs those it just read (a model may keep many data files)
 
 
 READ_BYTES = 16 * 1024 * 1024  # a read without parts takes this much at a time

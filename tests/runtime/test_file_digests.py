@@ -152,3 +152,44 @@ def test_data_files_publishing_refuses_are_not_read(tmp_path: Path) -> None:
     with pytest.raises(BadRequest):
         read_signature(model)
     assert file_digests.known_sha256(outside) is None
+
+
+def test_every_big_data_file_of_a_model_is_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model may keep each weight in a file of its own (all_tensors_to_one_file=False): each
+    big one is sent with the CRC32s the signature read took, not only the last few."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from functions.runtime import introspect
+
+    monkeypatch.setattr(introspect, "MULTIPART_THRESHOLD", 1 << 20)  # 1.2 MB files count as big
+    width, count = 300_000, 12
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.random(width, dtype=np.float32), f"w{i}") for i in range(count)
+    ]
+    nodes = [
+        helper.make_node("Add", ["x" if i == 0 else f"y{i - 1}", f"w{i}"], [f"y{i}"])
+        for i in range(count)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "many_files",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info(f"y{count - 1}", TensorProto.FLOAT, [None, width])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "many" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, all_tensors_to_one_file=False,
+        size_threshold=0,
+    )  # fmt: skip
+    read_signature(path)
+    part = 16 * 1024 * 1024  # the default part size
+    assert all(file_digests.known(path.parent / f"w{i}", part) for i in range(count))
