@@ -34,6 +34,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
 from infra.cli.batch_wait import wait_for_summary
+from infra.cli.file_args import not_a_file
 from infra.cli.row_progress import Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
 
@@ -276,7 +277,7 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     if not path.is_file():
         swapped = Path(args.model).is_file()  # `aiaas batch rows.csv iris`
         hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
-        raise BadRequest(f"no such file: {path}{hint}")
+        raise BadRequest(not_a_file(path) + hint)
     obj = parse_input_key(input_key(args.model, args.name or path.name))
     if obj is None:
         raise BadRequest(f"--name {args.name!r} is not a valid object name")

@@ -20,6 +20,7 @@ from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
+from infra.cli.file_args import not_a_file
 from infra.cli.row_cells import gap_columns, missing_categories, row_values, table_cells
 from training.csv_table import not_utf8
 
@@ -66,7 +67,7 @@ def read_rows(
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
+        raise BadRequest(not_a_file(path))
     if path.suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
@@ -171,7 +172,7 @@ def read_texts(
     `bad`, its row is noted there (by its index among the rows) as batch reports it, and left
     out of the texts."""
     if not path.is_file():
-        raise BadRequest(f"no such file: {path}")
+        raise BadRequest(not_a_file(path))
     lenient = bad is not None
     if path.suffix != ".csv":
         with utf8_text(path, lenient) as handle:

@@ -27,6 +27,7 @@ from functions.runtime.metric_text import metrics_text
 from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from infra.cli.file_args import not_a_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
@@ -101,7 +102,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="aiaas-publish-") as work:
         given: Path = args.model
         if not given.is_file():
-            raise BadRequest(f"no such file: {given}")
+            raise BadRequest(not_a_file(given))
         require_data_files(given)  # named here: onnxruntime's own failure says less
         path = stage(given, Path(work) / "given")
         with _naming(given, path):

@@ -19,6 +19,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli import publish_quantize
+from infra.cli.file_args import not_a_file
 from infra.cli.publish_text import text_setup
 
 
@@ -77,9 +78,9 @@ def _check(args: argparse.Namespace) -> None:
     if args.target is not None and args.data is None:
         raise BadRequest("--target goes with --data: it names the data's label column")
     if args.data is not None and not args.data.is_file():
-        raise BadRequest(f"--data: no such file: {args.data}")
+        raise BadRequest(f"--data: {not_a_file(args.data)}")
     if args.tokenizer is not None and not args.tokenizer.is_file():
-        raise BadRequest(f"--tokenizer: no such file: {args.tokenizer}")
+        raise BadRequest(f"--tokenizer: {not_a_file(args.tokenizer)}")
 
 
 def _with_text(

@@ -335,3 +335,31 @@ def test_capture_export_without_a_model_asks_for_it(
     assert run(["--store", store.uri, "capture", "export", *extra]) == EXIT_ERROR
     # Was "model 'export' not found": the subcommand read as a model's name.
     assert "capture export MODEL: name the model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["publish", "{folder}", "--name", "x"], "aiaas publish: error: {folder}"),
+        (["batch", "iris", "{folder}"], "aiaas batch: error: {folder}"),
+        (["explain", "iris", "--file", "{folder}"], "aiaas explain: error: {folder}"),
+        (
+            ["publish", "{model}", "--name", "x", "--data", "{folder}"],
+            "aiaas publish: error: --data: {folder}",
+        ),
+    ],
+)
+def test_a_folder_where_a_file_goes_is_called_a_folder(
+    store: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    said: str,
+) -> None:
+    # Was "no such file: ./model": people looked for a typo in a path that exists.
+    folder = tmp_path / "model"
+    folder.mkdir()
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    names = {"folder": str(folder), "model": str(model)}
+    assert run(["--store", store.uri, *(a.format(**names) for a in argv)]) == EXIT_ERROR
+    assert capsys.readouterr().err == said.format(**names) + " is a folder, not a file\n"

@@ -164,12 +164,22 @@ def test_ctrl_c_while_a_command_imports_is_its_interruption_wherever_it_lands(
     args = ["--store", str(tmp_path), "batch", "m", "x"]
     # Moments as shares of the run itself: fixed ones (up to 0.12 s) landed after the end on a
     # fast host, where the whole run after the handler took ~0.1 s (exit 1, "no such file").
+    # Its run measured beforehand: with other tests busy on the cores, a later run can be the
+    # quicker, and a late moment land after its end (its own error said, then exit 1, or -2
+    # for a signal during the interpreter's exit). Those say nothing here; most must land in it.
     whole = min(run_after_handler_s(args) for _ in range(3))
+    landed = 0
     for share in (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75):
         code, out, err, _, _ = term_while_starting(args, share * whole, signal.SIGINT)
+        lines = json_lines(out, err)
+        if code != 130 and lines and lines[-1]["message"] == "aiaas batch: error: no such file: x":
+            assert share >= 0.3 and code in (1, -signal.SIGINT), (share, whole, code, lines)
+            continue
+        landed += 1
         assert code == 130, (share, whole, out, err)
-        (line,) = json_lines(out, err)
+        (line,) = lines
         assert line["message"] == "aiaas batch: interrupted", line
+    assert landed >= 6, landed
 
 
 def test_sigterm_during_the_start_of_batch_is_its_interruption(tmp_path: Path) -> None:
