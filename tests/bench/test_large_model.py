@@ -31,6 +31,23 @@ def test_the_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert "aiaas/single" in done.stdout and "goal <= 0.5" in done.stdout
 
 
+def test_publish_only_times_publish_alone(tmp_path: Path) -> None:
+    out = tmp_path / "publish.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.large_model", "--runs", "2", "--size-scale", "0.004",
+         "--publish-only", "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 2 and all(
+        set(run) == {"load_before", "publish", "load_after"} for run in runs
+    )
+    for model in ("single-1gb", "external-2.5gb"):
+        assert f"{model}: publish vs upload_file (goal >= 1) median" in done.stdout
+        assert all(run["publish"][model]["ratio"] > 0 for run in runs)
+
+
 def test_bad_flags_are_usage_errors_before_moto_starts(monkeypatch: Any, capsys: Any) -> None:
     """`--size-scale 0` and `--runs 0` started moto and the proxy and then failed deep inside
     (or measured nothing); now a one-line usage error (exit 2) naming the flag."""
