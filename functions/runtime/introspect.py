@@ -190,6 +190,18 @@ def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
             )
 
 
+def _signature_options() -> ort.SessionOptions:
+    """A session to read a model's signature, never run: its weights are left where they are
+    (mapped from the file) instead of repacked for fast matrix products. The repacking copied
+    every weight: 2.4 GB of memory and 2.3 s for a 2.5 GB external-data model, 25 MB and 0.01 s
+    without (serving keeps it: it runs the model)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.disable_prepacking", "1")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def _digests(path: Path, part_checksums: bool) -> DigestsAside:
     """The model's and its external data files' sha256, taken in a thread while onnxruntime
     loads the model. Files big enough to go up in parts are remembered, so the upload that
@@ -226,7 +238,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
     with mapped_weights.loadable(path) as graph:
         try:
-            session = mapped_weights.inference_session(path, graph, None)
+            session = mapped_weights.inference_session(path, graph, _signature_options())
         except Exception as exc:
             raise BadRequest(
                 f"{path} is not an ONNX model onnxruntime can load: {load_refusal(str(exc))}"
