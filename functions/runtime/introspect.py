@@ -190,11 +190,11 @@ def _refuse_empty_ends(path: Path, session: ort.InferenceSession) -> None:
             )
 
 
-def _signature_options() -> ort.SessionOptions:
-    """A session to read a model's signature, never run: its weights are left where they are
-    (mapped from the file) instead of repacked for fast matrix products. The repacking copied
-    every weight: 2.4 GB of memory and 2.3 s for a 2.5 GB external-data model, 25 MB and 0.01 s
-    without (serving keeps it: it runs the model)."""
+def checking_options() -> ort.SessionOptions:
+    """A session publishing only reads (its signature) or runs a few times (a text model's smoke
+    test): its weights are left where they are (mapped from the file) instead of repacked for
+    fast matrix products. The repacking copied every weight: 2.4 GB of memory and 2.3 s for a
+    2.5 GB external-data model, 25 MB and 0.01 s without (serving keeps it: it runs the model)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.add_session_config_entry("session.disable_prepacking", "1")
@@ -238,7 +238,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     # it): onnxruntime and onnx.load then parse the structure, not a copy of every weight.
     with mapped_weights.loadable(path) as graph:
         try:
-            session = mapped_weights.inference_session(path, graph, _signature_options())
+            session = mapped_weights.inference_session(path, graph, checking_options())
         except Exception as exc:
             raise BadRequest(
                 f"{path} is not an ONNX model onnxruntime can load: {load_refusal(str(exc))}"

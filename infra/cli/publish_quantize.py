@@ -26,6 +26,7 @@ import onnxruntime as ort
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from functions.runtime.introspect import checking_options
 from infra.cli.model_files import data_files, describe_data_files, stage, total_bytes
 
 METHODS = ("int8", "fp16")
@@ -91,7 +92,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
         # variant of a user who ran publish in a folder holding one (their own model's).
         with _quiet(), contextlib.chdir(target.parent):
             (_int8 if method == "int8" else _fp16)(given, target, external)
-        ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(target), checking_options(), providers=["CPUExecutionProvider"])
     except ModuleNotFoundError as exc:
         raise BadRequest(
             f"--quantize needs the {exc.name} package, which is not installed: "

@@ -21,6 +21,7 @@ from functions.runtime import hf_tokenizer
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import HfInputs, HfTokenizer, HfTokenizerError
+from functions.runtime.introspect import checking_options
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli.model_files import place_data_files
@@ -202,7 +203,7 @@ def text_setup(
     width = ids.shape[1] if ids.shape[1] > 0 else None
     served = HfTokenizer(document, longest, inputs, width)
     # One session for both checks: a big model's load is the slow part of publishing.
-    quiet = ort.SessionOptions()
+    quiet = checking_options()  # a big model's weights not copied for a few runs
     quiet.log_severity_level = 4  # the smoke test's failures are reported in one line, not logged
     session = ort.InferenceSession(str(path), quiet, providers=["CPUExecutionProvider"])
     fixed = served.padding["length"] if width is None else None  # the file's, not the graph's
