@@ -28,15 +28,25 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
 def external_add(path: Path, location: str, width: int) -> Path:
     """y = x + w, w's `width` float32 values read from external data file `location`, which is
     written into the graph as given (no checker: tests name locations it would refuse)."""
-    w = numpy_helper.from_array(np.zeros(width, np.float32), "w")
-    w.ClearField("raw_data")
+    return _external_op(path, location, "Add", [width], width)
+
+
+def external_matmul(path: Path, location: str, side: int) -> Path:
+    """y = x @ w, w a `side` x `side` float32 matrix read from external data file `location`
+    (a weight onnxruntime repacks for its matrix products when it runs the model)."""
+    return _external_op(path, location, "MatMul", [side, side], side)
+
+
+def _external_op(path: Path, location: str, op: str, dims: list[int], width: int) -> Path:
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=dims)
     w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(width * 4))):
+    length = str(4 * int(np.prod(dims)))
+    for key, value in (("location", location), ("offset", "0"), ("length", length)):
         entry = w.external_data.add()
         entry.key, entry.value = key, value
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "w"], ["y"])],
-        "external_add",
+        [helper.make_node(op, ["x", "w"], ["y"])],
+        f"external_{op.lower()}",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, width])],
         [w],

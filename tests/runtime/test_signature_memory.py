@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from onnx import TensorProto, helper
+
+from tests import onnx_factory
 
 REPO = Path(__file__).resolve().parents[2]
 SIDE = 8192  # an 8192 x 8192 float32 weight: 256 MiB
@@ -30,22 +31,7 @@ print((after - before) // 1024, sig.inputs[0].name, sig.outputs[0].shape)
 
 def matmul(path: Path) -> Path:
     """y = x @ w, w's 8192 x 8192 zeros read from `w.bin` beside the model."""
-    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[SIDE, SIDE])
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", "w.bin"), ("offset", "0"), ("length", str(SIDE * SIDE * 4))):
-        entry = w.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])],
-        "matmul",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, SIDE])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, SIDE])],
-        [w],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
+    onnx_factory.external_matmul(path, "w.bin", SIDE)
     with (path.parent / "w.bin").open("wb") as data:
         data.truncate(SIDE * SIDE * 4)  # sparse: zeros without writing them
     return path
