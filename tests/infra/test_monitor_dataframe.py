@@ -77,17 +77,28 @@ def predict(shop: Shop, model: str, records: list[dict[str, Any]], per: int = 10
     time.sleep(0.01)  # the next request (or the stop) flushes the last counts
 
 
+def exported_rows(shop: Shop, model: str, want: int, capsys: Any) -> pd.DataFrame:
+    """`aiaas capture export` of `model`, again until it holds `want` rows (at most 10 s):
+    `aiaas serve` writes held lines beside the request that makes them due, not on it, so
+    the write may still be going when that request's answer comes."""
+    out, deadline = shop.root / f"{model}.csv", time.monotonic() + 10
+    cli = ["--store", shop.store.uri, "capture", "export", model, "--out", str(out)]
+    while True:
+        assert main(cli) == 0
+        capsys.readouterr()
+        rows = pd.read_csv(out, dtype={"served_label": str})
+        if len(rows) >= want or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
 def test_an_export_holds_every_row_of_a_records_request(shop: Shop, capsys: Any) -> None:
     """Each request holds 8 records; before, only the first row of each kept its inputs."""
     sent = _records(shop.frame.iloc[:40])
     predict(shop, "shop-export", sent, per=8)
     time.sleep(1.1)  # captured lines are held up to a second: the next request writes them
     predict(shop, "shop-export", sent[:1])
-    out = shop.root / "captured.csv"
-    cli = ["--store", shop.store.uri, "capture", "export", "shop-export", "--out", str(out)]
-    assert main(cli) == 0
-    capsys.readouterr()
-    exported = pd.read_csv(out)
+    exported = exported_rows(shop, "shop-export", 41, capsys)
     assert len(exported) == 41
     exported = exported.sort_values(["time", "request_id"], kind="stable")[:40]
     exported = exported.reset_index(drop=True)
@@ -156,11 +167,7 @@ def test_an_export_of_oip_answers_has_the_served_labels(shop: Shop, capsys: Any)
     served = httpx.post(f"{base}/models/shop-oip/predict", json=simple, timeout=30).json()
     time.sleep(1.1)  # captured lines are held up to a second: the next request writes them
     predict(shop, "shop-oip", _records(frame[:1]))
-    out = shop.root / "oip.csv"
-    cli = ["--store", shop.store.uri, "capture", "export", "shop-oip", "--out", str(out)]
-    assert main(cli) == 0
-    capsys.readouterr()
-    rows = pd.read_csv(out, dtype={"served_label": str})
+    rows = exported_rows(shop, "shop-oip", 25, capsys)
     assert len(rows) == 25
     first, second = rows.iloc[:12].reset_index(), rows.iloc[12:24].reset_index()
     assert list(first["served_label"]) == [p["label"] for p in served["predictions"]]
