@@ -11,7 +11,7 @@ of an ai.onnx.ml regressor operator makes the task `regression` when `--task` do
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,9 @@ CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_in
 # Classifier operators whose scores are decision values, not probabilities, when they apply no
 # post_transform (skl2onnx's LinearSVC, RidgeClassifier, SVC without probability=True).
 DECISION_OPS = frozenset({"LinearClassifier", "SVMClassifier"})
+# Nodes after which decision values are no longer what a row answers: a probability operator,
+# or an Exp (skl2onnx writes CalibratedClassifierCV's Platt sigmoid out as Mul, Exp, Add, Div).
+TRANSFORM_OPS = (PROBABILITY_OPS - {"ZipMap"}) | {"Exp"}
 # The ai.onnx.ml regressor operators (skl2onnx's and onnxmltools' linear, tree, boosted and SVM
 # regressors): an output computed by one is a regression's values.
 REGRESSOR_OPS = frozenset({"LinearRegressor", "TreeEnsembleRegressor", "SVMRegressor"})
@@ -47,6 +50,9 @@ class GraphClasses:
     probability_outputs: frozenset[str] = frozenset()  # outputs already holding probabilities
     decision_outputs: frozenset[str] = frozenset()  # scores that are decision values
     regression_outputs: frozenset[str] = frozenset()  # values of an ai.onnx.ml regressor
+    # probabilities an SVMClassifier makes by Platt scaling (SVC(probability=True)): their
+    # largest can name another class than the SVM's own label output
+    platt_outputs: frozenset[str] = frozenset()
     read: bool = True  # False when the graph could not be read (no onnx package): nothing known
 
 
@@ -133,7 +139,34 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
         probability_outputs=frozenset(probabilities - decisions),
         decision_outputs=frozenset(decisions),
         regression_outputs=frozenset(regression),
+        platt_outputs=frozenset(
+            o.name
+            for o in graph.output
+            if o.name not in label_outputs and _reaches(o.name, producers, _platt)
+        ),
     )
+
+
+def _platt(node: onnx.NodeProto) -> bool:
+    return node.op_type == "SVMClassifier" and any(a.name == "prob_a" for a in node.attribute)
+
+
+def _reaches(
+    output: str,
+    producers: Mapping[str, onnx.NodeProto],
+    wanted: Callable[[onnx.NodeProto], bool],
+) -> bool:
+    """Whether a node `wanted` says yes to computes part of `output`."""
+    seen, todo = set(), [output]
+    while todo:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if wanted(node):
+            return True
+        todo.extend(node.input)
+    return False
 
 
 def _decision(output: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
@@ -145,7 +178,7 @@ def _decision(output: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
-        if node.op_type in PROBABILITY_OPS - {"ZipMap"}:
+        if node.op_type in TRANSFORM_OPS:
             return False
         if node.op_type in DECISION_OPS:
             attributes = {a.name: a for a in node.attribute}

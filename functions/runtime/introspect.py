@@ -8,10 +8,12 @@ package is installed, the file's opset and producer and what the graph says abou
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import mapped_weights
@@ -25,6 +27,7 @@ from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses,
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
+from functions.runtime.probe_outputs import as_answered, probe_run
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import MULTIPART_THRESHOLD
 
@@ -38,6 +41,9 @@ class OnnxSignature:
     outputs: tuple[TensorSpec, ...]
     file: ModelFile
     classes: GraphClasses = field(default_factory=lambda: GraphClasses(read=False))
+    # What the outputs answered made-up rows (probe_outputs.py): a graph of ai.onnx.ml operators
+    # only, and None where it refused them.
+    probe: Mapping[str, np.ndarray] | None = None
 
 
 def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
@@ -199,6 +205,9 @@ def checking_options() -> ort.SessionOptions:
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.add_session_config_entry("session.disable_prepacking", "1")
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Errors still raise; warnings (an output answering another shape than it declares, which
+    # probe_outputs.py reads for itself) are not printed in the middle of publish's output.
+    options.log_severity_level = 3
     return options
 
 
@@ -267,9 +276,14 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         )
         inputs = _missing_categories(proto, inputs)
     batched = all(spec.shape[:1] == (-1,) for spec in inputs)
+    outputs = tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs())
+    probe = None
+    if proto is not None and any(node.domain == "ai.onnx.ml" for node in proto.graph.node):
+        probe = probe_run(session, inputs, outputs)
+        outputs = outputs if probe is None else as_answered(outputs, probe)
     return OnnxSignature(
         inputs=inputs,
-        outputs=tuple(_output_spec(arg, classes, batched) for arg in session.get_outputs()),
+        outputs=outputs,
         file=ModelFile(
             sha256=digests.sha256(path) if path in digests.paths else sha256_file(path),
             size=path.stat().st_size,
@@ -277,6 +291,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
             producer=producer,
         ),
         classes=classes or GraphClasses(read=False),
+        probe=probe,
     )
 
 

@@ -15,11 +15,16 @@ any one of them read as the scores answered the wrong class.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import Postprocessing, TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LABEL_DTYPES = ("int64", "int32", "string")
 
@@ -220,9 +225,52 @@ def classifier_setup(
             "exporter's classifier applies no transform): each answer's label is the largest, "
             "and its score is that decision value"
         )
+    if scores.name in graph.platt_outputs:
+        label = f" {post.label_output!r}" if post.label_output else ""
+        notes.append(
+            f"{scores.name!r} holds Platt-scaled probabilities (SVC(probability=True)): each "
+            f"answer's label is the most probable class, which near the boundary can differ "
+            f"from the SVM's own label output{label}, as scikit-learn's predict() and "
+            "predict_proba() differ there"
+        )
     if not graph.read and options.activation is None:
         notes.append(
             "the onnx package is not installed, so nothing was read from the graph: pass "
             f"--activation none if {scores.name!r} already holds probabilities (pip install onnx)"
         )
     return ClassifierSetup(labels, post, tuple(notes))
+
+
+def checked_by_own_labels(
+    setup: ClassifierSetup, graph: GraphClasses, probe: Mapping[str, np.ndarray] | None
+) -> ClassifierSetup:
+    """`setup`, its labels in the order of the score columns the model's own label output says.
+
+    onnxruntime's binary SVMClassifier without probabilities (skl2onnx's `SVC()`) answers its
+    two decision columns as [d, -d], d > 0 for the second class: read in the classes' order,
+    every label served was the other class (40 of 40 rows). The rows publish made up
+    (`OnnxSignature.probe`) are answered by both the scores and the label output; where every
+    row's largest score names the other class of two, the labels follow the columns."""
+    post = setup.postprocessing
+    if probe is None or post.label_output is None or len(graph.labels) != 2:
+        return setup
+    scores, own = probe.get(post.scores_output), probe.get(post.label_output)
+    if scores is None or own is None or scores.ndim != 2 or scores.shape[1] != 2:
+        return setup
+    index = {label: i for i, label in enumerate(graph.labels)}
+    told = [index.get(str(value)) for value in own.ravel().tolist()]
+    # rows whose two scores tie, or whose label is not a class, tell nothing
+    said = [
+        (int(row[1] > row[0]), told[i])
+        for i, row in enumerate(scores.tolist())
+        if row[0] != row[1] and i < len(told) and told[i] is not None
+    ]
+    if not said or any(best == label for best, label in said):
+        return setup
+    labels = setup.labels[::-1]
+    note = (
+        f"{post.scores_output!r} holds the two classes' scores in reverse order (as onnxruntime's "
+        f"binary SVMClassifier answers them; the model's own {post.label_output!r} says so): "
+        f"its columns are {', '.join(labels)}"
+    )
+    return replace(setup, labels=labels, notes=(*setup.notes, note))

@@ -30,7 +30,11 @@ from functions.runtime.store import open_store
 from infra.cli.file_args import not_a_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.publish_card import CARD, Scored, card_files
-from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
+from infra.cli.publish_classifier import (
+    ClassifierOptions,
+    checked_by_own_labels,
+    classifier_setup,
+)
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.row_progress import BYTES, Progress, add_flag
 
@@ -122,7 +126,15 @@ def _naming(given: Path, staged: Path) -> Iterator[None]:
 
 def _task(labels: tuple[str, ...], graph: GraphClasses) -> str:
     """The task `--task` leaves out: classification with classes (given or in the graph),
-    regression for an ai.onnx.ml regressor's values, else other."""
+    regression for an ai.onnx.ml regressor's values, else other. Labels for a regressor's values
+    are refused: served as one binary score, a value of 152.1 answered "b" at 1.0."""
+    if labels and graph.regression_outputs and not graph.labels:
+        outputs = ", ".join(repr(name) for name in sorted(graph.regression_outputs))
+        raise BadRequest(
+            f"--labels names classes, but output {outputs} comes from a regressor operator (its "
+            "values, not class scores): publish without --labels (task regression), or say "
+            "--task classification if it does hold a class score"
+        )
     if labels or graph.labels:
         return "classification"
     return "regression" if graph.regression_outputs else "other"
@@ -153,6 +165,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     if task == "classification":
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
         setup = classifier_setup(signature.outputs, signature.classes, options)
+        setup = checked_by_own_labels(setup, signature.classes, signature.probe)
         labels, post, notes = setup.labels, setup.postprocessing, setup.notes
     version = names.version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
