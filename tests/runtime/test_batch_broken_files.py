@@ -178,6 +178,25 @@ def test_an_unclosed_quote_is_a_bad_row_and_the_count_stays_right(
     assert len(output) == 1 + 2  # header and the two scored rows
 
 
+def test_a_stray_quote_before_a_quoted_field_over_lines_costs_its_own_line(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    """The stray quote on line 3 was closed by the next quoted field's opening (line 6,
+    pandas' multi-line note): lines 3-6 were one bad row ("',' expected after '"'"), and so on
+    in pairs: 3 of 7 good rows scored, the rest neither scored nor listed."""
+    data = (
+        f'id,note,{HEADER}\na,n,1,2,3,4\nb,"stray,1,2,3,4\nc,n,5,6,7,8\nd,n,1,2,3,4\n'
+        'e,"multi\nline, ""q""",1,2,3,4\nf,n,5,6,7,8\ng,"another\nnote",1,2,3,4\nh,n,1,2,3,4\n'
+    )
+    summary, errors = score(store, tmp_path, "stray.csv", data.encode())
+    assert errors == [{"line": 3, "error": UNBALANCED}]
+    assert (summary["rows"], summary["scored_rows"], summary["failed_rows"]) == (8, 7, 1)
+    output = store.get_bytes(f"{OUT}/stray.csv").decode()
+    rows = list(csv.reader(io.StringIO(output, newline="")))
+    assert [row[0] for row in rows[1:]] == ["a", "c", "d", "e", "f", "g", "h"]
+    assert rows[4][1] == 'multi\nline, "q"'
+
+
 UNBALANCED = (
     "not a valid CSV row: its quotes do not pair up (a quoted field opens here and does not "
     "close before the end of the file or within AIAAS_BATCH_MAX_LINE_BYTES; a quote inside a "

@@ -65,6 +65,19 @@ def test_an_unclosed_quote_is_its_first_line_alone_and_reading_goes_on():
     ]
 
 
+def test_a_stray_quote_closed_by_a_later_field_is_its_first_line_alone():
+    """Quote parity pairs line 2's stray quote with line 4's opening one; the lines joined are
+    no CSV row (`x` after a closing quote), so line 2 stands alone and line 3 is read afresh."""
+    data = b'id,x\n1,"stray\n2,b\n3,"x\ny"\n4,c\n'
+    assert read(data) == (
+        [b"id,x", b'1,"stray', b"2,b", b'3,"x\ny"', b"4,c"],
+        [1, 2, 3, 4, 6],
+        6,
+    )
+    two, three, four = data.index(b"2,b"), data.index(b'3,"x'), data.index(b"4,c")
+    assert starts(data, [6, two + 1, three + 1]) == [two, three, four]
+
+
 def test_a_field_open_past_the_record_limit_is_its_first_line_alone():
     data = b'h\n1,"opens\n' + b"filler line\n" * 5 + b'closes"\n9,z\n'
     records, numbers, _ = read(data, limit=40)

@@ -230,7 +230,10 @@ class CsvDecoder:
             try:
                 fields = next(csv.reader([record], strict=True), [])
             except csv.Error as exc:  # an unclosed quote, a stray NUL or CR
-                reason = CR_OUTSIDE_QUOTES if "new-line" in str(exc) else str(exc)
+                # a line feed outside quotes never reaches here (csv_records.py splits there)
+                reason = (
+                    CR_OUTSIDE_QUOTES if "new-line" in str(exc) and "\r" in record else str(exc)
+                )
                 errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {reason}"))
                 continue
             if len(fields) != len(self.layout.columns):

@@ -7,7 +7,10 @@ as it is, so a block with no quote character at all costs nothing more than line
 
 A field that does not close within the row-size limit (AIAAS_BATCH_MAX_LINE_BYTES), or before
 the end of the input, would swallow every record after it: its first line is handed on alone
-(a bad row: its quotes do not pair up) and reading goes on afresh from the line after it.
+(a bad row: its quotes do not pair up) and reading goes on afresh from the line after it. So
+does one that closes in lines that then make no CSV row: a stray quote (`1,"stray,5.1,...`)
+paired with the next quoted field's opening (`4,"multi`) read `multi` after a closing quote,
+and every row between, multi-line records among them, was lost into one bad row.
 
 The header is a record too (`read_header`): a column name may hold a line break.
 
@@ -18,6 +21,7 @@ same rules as the reader, so a span never starts inside a record.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import count
@@ -79,11 +83,12 @@ class _Joiner:
             if self.open:
                 self.open.append(line)
                 self.size += len(line) + 1
-                if odd:
+                if odd and _one_row(b"\n".join(self.open)):
                     records.append(b"\n".join(self.open))
                     starts.append(self.open_at)
                     self.open = []
-                elif self.size > self.limit or line.startswith(TOO_LONG):
+                # closed but no CSV row (the quote that opened it was a stray one), or too long
+                elif odd or self.size > self.limit or line.startswith(TOO_LONG):
                     self._give_up(records, starts)
             elif odd:
                 self.open, self.open_at, self.size = [line], number, len(line)
@@ -99,6 +104,17 @@ class _Joiner:
         records.append(first)
         starts.append(number)
         self._take(zip(count(number + 1), rest), records, starts)
+
+
+def _one_row(record: bytes) -> bool:
+    """Whether the lines of `record`, joined where a quoted field spans them, are one CSV row
+    (as the reader will parse it: strict quotes). Only records spanning lines are asked."""
+    text = record.decode("latin-1")  # the quotes, commas and line breaks are all it reads
+    try:
+        rows = list(csv.reader([text.removesuffix("\r")], strict=True))
+    except csv.Error:
+        return False
+    return len(rows) == 1
 
 
 def read_header(stream: IO[bytes], limit: int = HEADER_LIMIT) -> bytes:
