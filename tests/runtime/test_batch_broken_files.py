@@ -46,9 +46,22 @@ def npy_claiming(shape: str) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head.encode() + bytes(32)
 
 
+def npy_cut_short() -> bytes:
+    """`np.save` of 1000 rows of 4 float32, its second half lost (an upload that stopped)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((1000, 4), dtype=np.float32))
+    return buffer.getvalue()[: len(buffer.getvalue()) // 2]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "error"),
     [
+        (  # was "succeeded: scored 494 of 495 rows", rows 496-999 neither scored nor listed
+            "cut.npy",
+            npy_cut_short(),
+            "the file ends before the [1000, 4] array its header promises (8064 of 16128 "
+            "bytes, 496 whole rows of 1000): it was cut short; upload the whole file",
+        ),
         (  # was "succeeded: scored 0 of 0 rows"
             "negative.npy",
             npy_claiming("(-1, 4)"),
@@ -113,6 +126,7 @@ def npy_claiming(shape: str) -> bytes:
         ),
     ],
     ids=[
+        "npy-cut-short",
         "npy-negative",
         "npy-overflow",
         "cr-only",

@@ -25,6 +25,7 @@ from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import (
     NpyHeader,
     c_rows,
+    check_length,
     check_rows,
     fortran_rows,
     npy_chunks,
@@ -232,6 +233,7 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     if obj.format == "npy":
         header = read_npy_header(store, key)
         check_rows(header, manifest, key)
+        check_length(header, store.head(key).size, key)
         return NpyFormat(header)
     with store.open_read(key) as head:
         first = head.readline(HEADER_LIMIT)

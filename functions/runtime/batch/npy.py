@@ -92,6 +92,26 @@ def read_npy_header(store: ObjectStore, key: str) -> NpyHeader:
         return parse_npy_header(handle.read(HEADER_READ), key)
 
 
+def check_length(header: NpyHeader, size: int, where: str) -> None:
+    """A file shorter than the array its header promises was cut short (an upload or an
+    `np.save` that stopped; numpy's own load refuses it): the whole run fails, as for a gzip
+    stream or a Fortran-order array cut short. It was scored up to the cut and called done,
+    the rows after it neither scored nor listed, the output's length set by the chunk size."""
+    expected = header.offset + header.rows * header.row_bytes
+    if size >= expected:  # bytes past the array are left, as numpy leaves them
+        return
+    whole = max(size - header.offset, 0) // header.row_bytes if header.row_bytes else 0
+    held = (
+        "a Fortran-order array cut short has no whole row"
+        if header.fortran
+        else f"{whole} whole rows of {header.rows}"
+    )
+    raise BadArrayFile(
+        f"{where}: the file ends before the {list(header.shape)} array its header promises "
+        f"({size} of {expected} bytes, {held}): it was cut short; upload the whole file"
+    )
+
+
 def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
     """The array must be a batch of rows of the model's single input."""
     if len(manifest.inputs) != 1:
