@@ -198,6 +198,20 @@ def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictServic
         ("INT32", "INT32", [1.5, 2, 3], "tensor 'x' is INT32: data must be integers"),
         ("BOOL", "BOOL", [1, 0, 1], "tensor 'x' is BOOL: send true/false"),
         ("BYTES", "BYTES", ["a", 2, "c"], "tensor 'x' is BYTES: send strings"),
+        (  # numpy casts int64 -> float64 "safely", and 2^53 + 1 was answered as 2^53 (a 200)
+            "FP64",
+            "INT64",
+            [1, 2**53, 2**53 + 1],
+            "input 'x' is float64; int64 value 9007199254740993 at index [0, 2] has no exact "
+            "float64 value (integers past 2^53 round): send float64 values",
+        ),
+        (
+            "FP64",
+            "UINT64",
+            [2**64 - 1, 0, 1],
+            "input 'x' is float64; uint64 value 18446744073709551615 at index [0, 0] has no "
+            "exact float64 value (integers past 2^53 round): send float64 values",
+        ),
     ],
     ids=[
         "narrower-int",
@@ -210,6 +224,8 @@ def test_model_metadata_names_the_oip_datatype(services: dict[str, PredictServic
         "fraction",
         "bool",
         "bytes",
+        "int64-past-2^53",
+        "uint64-past-2^53",
     ],
 )
 def test_dtype_mismatch_is_422(
@@ -222,13 +238,21 @@ def test_dtype_mismatch_is_422(
 
 
 def test_safe_widening_is_accepted(services: dict[str, PredictService]) -> None:
-    """An INT8 tensor fits an INT64 input exactly; Triton clients often send the narrower type."""
+    """An INT8 tensor fits an INT64 input exactly; Triton clients often send the narrower type.
+    So does an INT64 one an FP64 input while every value is within 2^53."""
     doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT8", "data": [-128, 0, 127]}]}
     response = services["INT64"].handle(
         http_event("POST", "/v2/models/identity-int64/infer", json.dumps(doc))
     )
     assert response["statusCode"] == 200
     assert body_of(response)["outputs"][0]["data"] == [-128, 0, 127]
+    data = [-(2**53), 0, 2**53]
+    doc = {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "INT64", "data": data}]}
+    response = services["FP64"].handle(
+        http_event("POST", "/v2/models/identity-fp64/infer", json.dumps(doc))
+    )
+    assert response["statusCode"] == 200
+    assert body_of(response)["outputs"][0]["data"] == data
 
 
 def test_bytes_in_binary_must_be_utf8_and_complete(services: dict[str, PredictService]) -> None:
