@@ -71,7 +71,7 @@ def _exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.gen
     """numpy calls int64 -> float64 a safe cast, yet integers past 2^53 round (an INT64
     9007199254740993 sent to an FP64 input was answered as ...992, with a 200): a typed
     tensor's integers must each have the float's exact value."""
-    bits = np.finfo(target).nmant + 1
+    bits = int(np.finfo(target.str).nmant) + 1
     if value.size == 0 or value.dtype.itemsize * 8 <= bits:
         return
     limit = 2**bits
