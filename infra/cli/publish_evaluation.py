@@ -1,8 +1,8 @@
 """The accuracy (or error) of a model before and after quantization, on the user's labelled data.
 
 `--data FILE`: JSONL (one record per line, as `{"instances": [...]}` takes them: features by
-name, a text model's text field, or input names), CSV (a header, then such records; numbers
-as written) or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
+name, a text model's text field, or input names), CSV (a header, then such records, or the
+`<input>_<i>` columns `aiaas batch` reads; numbers as written) or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
 array) `--target` names, else the record's `label` column (else `target`, else `y`). Both files are run as serving runs them
 (`LoadedModel.predict`, then the labels the predict API answers): classifiers are scored by
 accuracy against the label, other models by RMSE against a number.
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
+from functions.runtime.batch.csv_header import expected_columns
 from functions.runtime.codecs import simple
 from functions.runtime.codecs.nulls import missing_marker
 from functions.runtime.column_names import exported_name
@@ -52,10 +53,25 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
             return [json.loads(line) for line in handle if line.strip()]
         reader = csv.DictReader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
-        return [
+        rows = [
             {k: None if k in numeric and missing_marker(v) else _number(v) for k, v in row.items()}
             for row in reader
         ]
+        return _gathered(rows, manifest)
+
+
+def _gathered(rows: list[dict[str, Any]], manifest: ModelManifest) -> list[dict[str, Any]]:
+    """CSV rows whose `<input>_0`, `<input>_1`, ... columns hold a [-1, F] input's values (as
+    `aiaas batch` reads a model without feature names), with those columns as that input's
+    list: such a file was refused ("unknown input 'X_3'") while batch scored it."""
+    for spec in manifest.inputs:
+        if spec.rank != 2 or spec.shape[1] < 2 or not rows or spec.name in rows[0]:
+            continue
+        columns = expected_columns(spec)
+        if all(column in rows[0] for column in columns):
+            for row in rows:
+                row[spec.name] = [row.pop(column, None) for column in columns]
+    return rows
 
 
 def _numeric_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[str]:

@@ -137,6 +137,28 @@ def _model(store: LocalStore, name: str) -> Path:
     return path
 
 
+def test_data_in_the_columns_batch_reads_scores_a_model_without_feature_names(
+    tmp_path: Path, forest: Any
+) -> None:
+    """`X_0` ... `X_12`, as `aiaas batch` reads a model published without --features: it was
+    refused ("unknown input 'X_12' ... send rows of values"), which a CSV cannot do."""
+    exported, _, y_test = forest
+    data = tmp_path / "held-out.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*(f"X_{i}" for i in range(13)), "label"])
+        writer.writerows(
+            [*r.tolist(), int(y)] for r, y in zip(exported.x_test, y_test, strict=True)
+        )
+    store = LocalStore(tmp_path / "store")
+    code, _, err = run(store, "publish", str(exported.path), "--name", "wine", "--data", str(data))
+    assert code == 0, err
+    held_out = Registry(store).manifest("wine", "1").metrics["held_out"]
+    truth = [str(int(y)) for y in y_test]
+    assert held_out["rows"] == len(truth)
+    assert held_out["accuracy"] == pytest.approx(accuracy_score(truth, exported.expected))
+
+
 def test_a_regressor_card_has_r2_rmse_and_residuals(tmp_path: Path, ridge: Any) -> None:
     model, data, estimator, x = ridge
     store = LocalStore(tmp_path / "store")
