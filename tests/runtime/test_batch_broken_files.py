@@ -378,6 +378,25 @@ def test_a_headerless_file_whose_first_row_repeats_a_value_asks_for_the_header(
     assert "the header names columns twice: 0 (is the header line missing?)" in summary["error"]
 
 
+def test_columns_named_twice_pass_through_unless_the_model_reads_them(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    """Two `id` columns, or two unnamed ones an Excel export's trailing commas make, refused
+    the whole file ("names columns twice: " and nothing, for the empty names); columns the
+    model does not read are passed through as they are. A model column named twice is still
+    refused: which of the two is meant is unknown."""
+    data = f"id,id,{HEADER},,\n1,2,1,2,3,4,,\n3,4,5,6,7,8,,\n".encode()
+    summary, errors = score(store, tmp_path, "twice.csv", data)
+    assert (summary["status"], summary["scored_rows"], errors) == ("succeeded", 2, [])
+    output = store.get_bytes(f"{OUT}/twice.csv").decode().splitlines()
+    assert output[0].startswith(f"id,id,{HEADER},,,pred_") and output[1].startswith(
+        "1,2,1,2,3,4,,,"
+    )
+    summary, _ = score(store, tmp_path, "model.csv", f"{HEADER},x_1\n1,2,3,4,5\n".encode())
+    assert summary["status"] == "failed"
+    assert summary["error"].endswith("the header names columns twice: x_1")
+
+
 def test_a_gzip_bomb_is_refused_once_it_expands_past_the_ratio(
     store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,10 +83,12 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
     if not any(columns):
         raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
-    if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        hint = " (is the header line missing?)" if _looks_numeric(columns) else ""
-        raise HeaderMismatch(f"{where}: the header names columns twice: {_shown(twice)}{hint}")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice and _looks_numeric(columns):
+        raise HeaderMismatch(
+            f"{where}: the header names columns twice: {_named(twice)} (is the header line "
+            "missing?)"
+        )
     taken = [c for c in columns if c.startswith(PREFIX)]
     if taken:
         raise HeaderMismatch(
@@ -98,6 +100,14 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
     renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
     position.update({key: position[column] for key, column in renamed.items()})
+    # Columns the model reads must be named once; others are passed through as they are (an
+    # export's two `id` columns, or two unnamed ones of trailing commas, refused the file).
+    read = {c for cols in wanted.values() for c in cols} | set(renamed.values())
+    read |= set(manifest.features)
+    if any(c in read for c in twice):
+        raise HeaderMismatch(
+            f"{where}: the header names columns twice: {_named([c for c in twice if c in read])}"
+        )
     by_name = manifest.feature_input
     if by_name is not None and not all(c in position for c in wanted[by_name.name]):
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
@@ -120,6 +130,11 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         usecols=None if every else used,
         numeric=all(spec.dtype != "string" for spec in manifest.inputs),
     )
+
+
+def _named(columns: list[str]) -> str:
+    """Column names as a message shows them: an empty one as ''."""
+    return _shown([c or "''" for c in columns])
 
 
 def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> None:
