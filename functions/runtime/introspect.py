@@ -267,6 +267,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         classes = read_classes(proto.graph)
     inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
     if proto is not None:
+        _refuse_unknown_rank(proto, inputs)
         tables = index_rows(proto.graph)
         inputs = tuple(
             replace(spec, index_rows=tables[spec.name])
@@ -293,6 +294,26 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         classes=classes or GraphClasses(read=False),
         probe=probe,
     )
+
+
+def _refuse_unknown_rank(proto: onnx.ModelProto, inputs: tuple[TensorSpec, ...]) -> None:
+    """An input whose graph type has no shape at all: onnxruntime reports its shape as [], a
+    scalar's, so it was published as one and every request of another rank was a 422 (onnx's
+    checker refuses such a graph input too)."""
+    names = {spec.name for spec in inputs}
+    for value in proto.graph.input:
+        tensor = value.type.tensor_type
+        if (
+            value.name in names
+            and value.type.HasField("tensor_type")
+            and not tensor.HasField("shape")
+        ):
+            raise BadRequest(
+                f"input '{value.name}' has no shape in the graph (its rank is unknown), and aiaas "
+                "checks each request against an input's shape: export the model with its inputs' "
+                "shapes (a sample input of the right rank, dynamic axes named), or set them with "
+                "onnx.tools.update_model_dims.update_inputs_outputs_dims"
+            )
 
 
 def _missing_categories(

@@ -73,6 +73,32 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> PredictService:
             json_request(outputs=[{"name": "logits", "parameters": []}]),
             "output 'logits' parameters must be a JSON object",
         ),
+        (  # was "datatype None; expected one of ..."
+            {"inputs": [{"name": "x", "shape": [1, 64], "data": [0.0] * 64}]},
+            "tensor 'x' has no 'datatype'; give one of ['BOOL', ",
+        ),
+        (  # tritonclient's set_shared_memory: said only "neither 'data' nor ..."
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 64],
+                        "datatype": "FP32",
+                        "parameters": {
+                            "shared_memory_region": "r0",
+                            "shared_memory_byte_size": 256,
+                        },
+                    }
+                ]
+            },
+            "input 'x' names a shared_memory_region: this server does not offer the shared-memory",
+        ),
+        (  # was ignored: answered in the body, the caller's region never written
+            json_request(
+                outputs=[{"name": "logits", "parameters": {"shared_memory_region": "r1"}}]
+            ),
+            "output 'logits' names a shared_memory_region: this server does not offer",
+        ),
     ],
     ids=[
         "syntax",
@@ -88,6 +114,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> PredictService:
         "twice",
         "input-parameters-list",
         "output-parameters-list",
+        "no-datatype",
+        "input-shared-memory",
+        "output-shared-memory",
     ],
 )
 def test_malformed_infer_is_400(service: PredictService, doc: Any, message: str) -> None:
@@ -180,8 +209,12 @@ def test_header_length_off_by_some_bytes_says_so(service: PredictService) -> Non
             {"shape": [1, 64], "datatype": "FP32", "data": [[0.0] * 63 + [True]]},
             "tensor 'x' is FP32: data must be numbers, not true/false",
         ),
+        (  # was "has 1 elements": null was wrapped as [null] and counted
+            {"shape": [1, 64], "datatype": "FP32", "data": None},
+            "tensor 'x' has 'data': null; send its values as a list",
+        ),
     ],
-    ids=["shape", "fp64", "int32", "count", "text", "range", "huge", "bool-among-numbers"],
+    ids=["shape", "fp64", "int32", "count", "text", "range", "huge", "bool-among-numbers", "null"],
 )
 def test_shape_or_dtype_mismatch_is_422(
     service: PredictService, tensor: dict[str, Any], message: str

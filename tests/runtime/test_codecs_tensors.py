@@ -92,7 +92,7 @@ def test_empty_dimensions_are_allowed() -> None:
     assert tensors.check_shape([0, 64], "t") == (0, 64)
 
 
-@pytest.mark.parametrize("name", [None, 3, "FLOAT32", "fp32", ""])
+@pytest.mark.parametrize("name", [3, "FLOAT32", "fp32", ""])  # None: says "no datatype"
 def test_unknown_datatype_is_400(name: object) -> None:
     with pytest.raises(BadRequest) as info:
         tensors.datatype(name, "t")
@@ -131,6 +131,9 @@ def test_json_ragged_data_is_422_saying_what_to_send() -> None:
         "tensor 't' data is ragged: nested lists of unequal lengths; send the 3 values of "
         "shape [3] as one flat list, row-major, or as lists of equal lengths"
     )
+    with pytest.raises(InvalidInput) as info:  # BYTES: it said "send strings", which they are
+        tensors.from_json_data([["a"], ["b", "c"]], BY_OIP["BYTES"], (1, 2), "t")
+    assert info.value.message.startswith("tensor 't' data is ragged: nested lists of unequal")
     deep: object = 1
     for _ in range(70):
         deep = [deep]

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from functions.runtime.errors import BadRequest
 from functions.runtime.introspect import read_signature
 
 
@@ -44,3 +46,27 @@ def test_an_output_declared_with_the_examples_batch_of_one_is_read_as_batched(
         [(1, 4)],
         [(1, 3)],
     )
+
+
+def test_an_input_without_a_shape_is_refused_not_read_as_a_scalar(tmp_path: Path) -> None:
+    """onnxruntime reports [] for an input whose graph type has no shape, as for a scalar: it
+    was published as a scalar and every request of another rank was a 422."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "unranked",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == []  # what a scalar reports too
+    with pytest.raises(
+        BadRequest, match=r"input 'x' has no shape in the graph \(its rank is unknown"
+    ):
+        read_signature(tmp_path / "m.onnx")
+    scalar = helper.make_tensor_value_info("x", TensorProto.FLOAT, [])  # a real scalar is kept
+    model.graph.input[0].CopyFrom(scalar)
+    onnx.save(model, tmp_path / "s.onnx")
+    assert [i.shape for i in read_signature(tmp_path / "s.onnx").inputs] == [()]

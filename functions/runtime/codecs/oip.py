@@ -195,7 +195,9 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
         raise BadRequest(f"inputs[{index}] needs a 'name'")
     dtype = tensors.datatype(item.get("datatype"), name)
     shape = tensors.check_shape(item.get("shape"), name)
-    size = _parameters(item, f"input '{name}'").get("binary_data_size")
+    parameters = _parameters(item, f"input '{name}'")
+    _no_shared_memory(parameters, f"input '{name}'")
+    size = parameters.get("binary_data_size")
     if size is None:
         if "data" not in item:
             raise BadRequest(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
@@ -235,6 +237,7 @@ def _requested_outputs(
             raise BadRequest(f"output '{name}' is requested twice")
         names.append(name)
         parameters = _parameters(item, f"output '{name}'")
+        _no_shared_memory(parameters, f"output '{name}'")
         count = parameters.get(oip_classification.EXTENSION)  # tritonclient's class_count
         if count is not None:
             classes.append((name, oip_classification.class_count(count, name)))
@@ -242,6 +245,18 @@ def _requested_outputs(
         if own or (own is None and binary_default):
             binary.add(name)
     return tuple(names), frozenset(binary), tuple(classes)
+
+
+def _no_shared_memory(parameters: Mapping[str, Any], what: str) -> None:
+    """Triton's shared-memory extension (not in `/v2`'s extensions): an output asked for in a
+    region was answered in the body, the region never written, and an input in one was said
+    to have "neither 'data' nor parameters.binary_data_size"."""
+    if "shared_memory_region" in parameters:
+        raise BadRequest(
+            f"{what} names a shared_memory_region: this server does not offer the shared-memory "
+            "extension (a function shares no memory with its callers); send the tensor in the "
+            "request, as JSON data or binary"
+        )
 
 
 def _flag(parameters: Mapping[str, Any], key: str, what: str) -> bool | None:

@@ -26,6 +26,8 @@ EXACT_IN_FLOAT64 = 2**53  # float64 holds every integer below this one; 2**53 + 
 
 
 def datatype(name: object, tensor: str) -> DType:
+    if name is None:
+        raise BadRequest(f"tensor '{tensor}' has no 'datatype'; give one of {sorted(BY_OIP)}")
     if not isinstance(name, str) or name not in BY_OIP:
         raise BadRequest(
             f"tensor '{tensor}' has datatype {name!r}; expected one of {sorted(BY_OIP)}"
@@ -65,11 +67,15 @@ def from_json_data(
 ) -> np.ndarray:
     """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape.
     `bools=False`: the request has no true/false literal, so none is looked for."""
+    if data is None:  # wrapped as [None], it was counted as one element of the shape
+        raise InvalidInput(f"tensor '{tensor}' has 'data': null; send its values as a list")
     if not isinstance(data, list):
         data = [data]
     try:
         if dtype.name == "string":
             array = np.array(data, dtype=object).reshape(-1)
+            if any(isinstance(v, list) for v in array):  # lists of unequal lengths stay lists
+                raise ValueError("inhomogeneous")
             # null is a missing text, as in a record by feature name: the model's missing
             # category where it has one, else validation's 422 saying to send "".
             if not all(isinstance(v, str) or v is None for v in array):
