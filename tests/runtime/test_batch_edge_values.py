@@ -46,17 +46,25 @@ def test_text_rows_with_integers_past_2_53_are_reported_and_the_rest_scored(tmp_
     ]
     errors = _errors(store, "batch/ids/output/i.csv.errors.jsonl")
     assert [e["line"] for e in errors] == [2, 4]
-    assert all("past 2**53" in str(e["error"]) and "NPY" in str(e["error"]) for e in errors)
+    assert all("only up to 2**53" in str(e["error"]) and "NPY" in str(e["error"]) for e in errors)
+    assert "is 1.8446744073709552e+19, a number read as a float" in str(errors[1]["error"])
 
 
-def test_jsonl_rows_past_2_53_are_reported_too(tmp_path):
+def test_jsonl_integers_past_2_53_are_read_exactly(tmp_path):
+    """JSON writes integers as digits, which are read exactly (a hashed id, uint64's max):
+    they were refused as past 2**53, and a float row in the chunk (6.0) made every row float."""
     store = _uint64_store(tmp_path)
-    body = "\n".join(json.dumps({"x": row}) for row in ([1, BIG[0]], [4, 5], [BIG[1], 0]))
+    rows = ([1, BIG[0]], [4.0, 5], [BIG[1], 0], [1.5, 2], [2.0**60, 1])
+    body = "\n".join(json.dumps({"x": row}) for row in rows)
     store.put_bytes("batch/ids/input/i.jsonl", body.encode())
     summary = run(store, tmp_path, "batch/ids/input/i.jsonl")
-    assert (summary["scored_rows"], summary["failed_rows"]) == (1, 2)
+    assert (summary["scored_rows"], summary["failed_rows"]) == (3, 2)
+    written = store.get_bytes("batch/ids/output/i.jsonl").decode().splitlines()
+    assert [json.loads(line)["pred_y"] for line in written] == [[1, BIG[0]], [4, 5], [BIG[1], 0]]
     errors = _errors(store, "batch/ids/output/i.jsonl.errors.jsonl")
-    assert [e["line"] for e in errors] == [1, 3]
+    assert [e["line"] for e in errors] == [4, 5]
+    assert "is 1.5; expected an integer" in str(errors[0]["error"])
+    assert "a number read as a float" in str(errors[1]["error"])
 
 
 def test_npy_keeps_uint64_extremes_exact(tmp_path):

@@ -15,12 +15,21 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
-from functions.runtime.batch.scoring import Chunk, OutputField, RowError, fits, row_shape
+from functions.runtime.batch.scoring import (
+    EXACT_FLOAT,
+    Chunk,
+    OutputField,
+    RowError,
+    bad_reason,
+    fits,
+    row_shape,
+)
 from functions.runtime.batch.sizes import stacked
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
@@ -159,6 +168,8 @@ class JsonlDecoder:
             raise RowRejected(
                 f"input '{spec.name}' must hold {spec.dtype} numbers; got true/false among them"
             )
+        if allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu":
+            return _integers(spec, value, instance[spec.name])
         return value
 
     def _record(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
@@ -181,6 +192,34 @@ class JsonlDecoder:
         if rows:
             return stacked(rows)  # images of several sizes: ragged, scored a size at a time
         return np.zeros((0, *(max(0, d) for d in self.shapes[name])), dtype=np.float64)
+
+
+def _integers(spec: TensorSpec, value: np.ndarray, written: object) -> np.ndarray:
+    """A row of an integer input in the input's own type, or refused: stacked with the chunk's
+    other rows as they came, one row's float (6.0, or a bad 5.5) made the whole chunk float64,
+    and an int64 written exactly in another row (9223372036854775807, a hashed id) was refused
+    as past 2**53, its value misquoted. `written`: the row as JSON gave it (numpy makes
+    [2**64 - 1, 0] a float64 array)."""
+    target = BY_NAME[spec.dtype].numpy
+    info = np.iinfo(target)  # type: ignore[type-var]
+    exact = value
+    if value.dtype.kind == "f" and _only_integers(written):
+        exact = np.array(written, dtype=object)  # Python's ints, compared exactly below
+    elif value.dtype.kind == "f":  # 6.0 is 6 (JSON encoders write a float column so)
+        if not (np.isfinite(value).all() and (np.floor(value) == value).all()):
+            raise RowRejected(bad_reason(spec, value))
+        if value.size and np.abs(value).max() >= EXACT_FLOAT:
+            raise RowRejected(bad_reason(spec, value))
+        exact = value.astype(np.int64)
+    if exact.size and (int(exact.min()) < info.min or int(exact.max()) > info.max):
+        raise RowRejected(bad_reason(spec, value))
+    return exact.astype(target)
+
+
+def _only_integers(written: object) -> bool:
+    if isinstance(written, list):
+        return all(map(_only_integers, written))
+    return isinstance(written, int) and not isinstance(written, bool)
 
 
 def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:

@@ -26,7 +26,7 @@ from functions.runtime.text_input import batch_view, is_blank, text_input
 from functions.runtime.validation import missing_value, scaled_pixels_hint
 
 LABEL_FIELD = "label"
-_EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
+EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 SCORE_FIELD = "score"
 
 
@@ -178,7 +178,7 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
             # Past 2**53 a float holds only every other integer: such a cell may not be the one
             # the file wrote (9007199254740993 reads as ...992), so its row is refused.
             whole = (
-                np.isfinite(rows) & (np.floor(rows) == rows) & (np.abs(rows) < _EXACT_FLOAT)
+                np.isfinite(rows) & (np.floor(rows) == rows) & (np.abs(rows) < EXACT_FLOAT)
                 if rows.dtype.kind == "f"
                 else True
             )
@@ -201,17 +201,22 @@ def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
             return f"{where} is {item}; this model needs finite numbers"
         if target.kind == "b" and item not in (0, 1):
             return f"{where} is {item}; expected 0 or 1 (bool)"
-        wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
-        if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= _EXACT_FLOAT:
-            return (
-                f"{where} is {item:.17g}; integers past 2**53 are not read exactly from text "
-                "numbers here: send this input in an NPY file"
-            )
         if target.kind in "iu":
             info = np.iinfo(target)  # type: ignore[type-var]
-            if not float(item).is_integer() or not info.min <= item <= info.max:
+            # float(2**64 - 1) is 2**64: only past the bound's own float is a value beyond it
+            beyond = not float(info.min) <= item <= float(info.max)
+            if not float(item).is_integer() or beyond:
                 hint = scaled_pixels_hint(target, flat.astype(np.float64))
                 return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
+        wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
+        if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= EXACT_FLOAT:
+            return (
+                f"{where} is {item:.17g}, a number read as a float, which holds integers exactly "
+                "only up to 2**53 (a CSV cell, a JSON number with a fraction or an exponent, a "
+                "float array): send the integer as written digits in JSONL, or an int64 NPY"
+            )
+        if target.kind in "iu" and not info.min <= item <= info.max:
+            return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
     return f"input '{spec.name}' cannot be cast to {spec.dtype}"
 
 
