@@ -116,7 +116,7 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
         node, reached = _source(output.name, producers)
         if node is None:
             continue
-        if node.op_type in REGRESSOR_OPS:
+        if node.op_type in REGRESSOR_OPS or _inverse_link(node, producers):
             regression.add(output.name)
         if node.op_type in PROBABILITY_OPS:
             probabilities.add(output.name)
@@ -145,6 +145,16 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             if o.name not in label_outputs and _reaches(o.name, producers, _platt)
         ),
     )
+
+
+def _inverse_link(node: onnx.NodeProto, producers: Mapping[str, onnx.NodeProto]) -> bool:
+    """An Exp of a regressor operator's values: a log-link regression's answer (LightGBM's and
+    XGBoost's Poisson, Gamma and Tweedie objectives, through onnxmltools), published as task
+    `other` before, so `--data` gave no R2 or RMSE."""
+    if node.op_type != "Exp" or not node.input:
+        return False
+    source, _ = _source(node.input[0], producers)
+    return source is not None and source.op_type in REGRESSOR_OPS
 
 
 def _platt(node: onnx.NodeProto) -> bool:

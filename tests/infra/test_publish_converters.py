@@ -171,6 +171,25 @@ def test_a_converted_model_answers_what_onnxruntime_answers(
     assert metadata[post.label_output]["shape"] == [-1]
 
 
+@pytest.mark.parametrize("objective", ["poisson", "gamma", "tweedie"])
+def test_a_log_link_regressor_is_a_regression(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, objective: str
+) -> None:
+    """onnxmltools writes a Poisson/Gamma/Tweedie LightGBM as Exp(TreeEnsembleRegressor): it
+    was published as task `other` (no R2, RMSE or residuals from --data)."""
+    x, y, test = rows("regression")
+    model = lightgbm.LGBMRegressor(objective=objective, **TREES).fit(x, y)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(convert_lightgbm(model, initial_types=_typed(x)).SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    publish(capsys, store, path)
+    assert Registry(store).manifest("wine", "1").task == "regression"
+    served = simple_predict(service(store, tmp_path), test)["outputs"]
+    np.testing.assert_allclose(
+        np.ravel(next(iter(served.values()))), model.predict(test), rtol=1e-4
+    )
+
+
 # ---- skl2onnx's zipmap='columns': one output per class ----------------------------------------
 
 
