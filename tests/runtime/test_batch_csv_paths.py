@@ -9,6 +9,7 @@ chunk sizes that send the same rows down different routes must write the same by
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,21 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
     ]
     assert chunk.records == [b"1,2,3,4", b"5,6,7,8"]
     assert chunk.lines == 6
+
+
+def test_a_feature_models_bad_values_name_their_column(manifest):
+    """A model with feature names: an empty cell was named by its column, but NaN, inf and a
+    value past float32's range by the tensor ("input 'x' value 0"), 1e39 with no value at all
+    ("cannot be cast to float32")."""
+    named = replace(manifest, features=("sl", "sw", "pl", "pw"))
+    decoder = CsvDecoder(csv_layout(b"id,sl,sw,pl,pw", named, "a.csv"), named, skip_header=False)
+    chunk = decoder.chunk(2, [b"a,nan,1,2,3", b"b,1,inf,2,3", b"c,1,2,1e39,3", b"d,5,6,7,8"])
+    assert [(e.position, e.reason.split(";")[0]) for e in chunk.errors] == [
+        (2, "column 'sl' is a missing value (NaN)"),
+        (3, "column 'sw' is inf"),
+        (4, "column 'pl' is 1e+39, out of float32's range (±3.403e+38)"),
+    ]
+    assert chunk.records == [b"d,5,6,7,8"]
 
 
 def test_a_cr_inside_a_crlf_line_is_a_bad_row_not_a_deleted_byte(manifest):

@@ -9,6 +9,7 @@ batches of at most the model's batch limit and appends `label` and `score` for c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,8 +137,9 @@ def coerce_rows(
     text = text_input(manifest)
     for spec in manifest.inputs:
         value, bad = _cast_rows(spec, raw[spec.name])
+        columns = manifest.features if spec is manifest.feature_input else ()
         for index in np.flatnonzero(bad & good):
-            reasons[int(index)] = bad_reason(spec, raw[spec.name][index])
+            reasons[int(index)] = bad_reason(spec, raw[spec.name][index], columns)
         if text is not None and spec.name == text.field:  # a text model's text column
             blank = np.fromiter((is_blank(str(t)) for t in value), bool, len(value)) & good
             for index in np.flatnonzero(blank):
@@ -189,16 +191,23 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
     return safe.astype(target), ~ok
 
 
-def bad_reason(spec: TensorSpec, row: np.ndarray) -> str:
-    """Why one raw row of input `spec` cannot be cast: names the input and the first bad value."""
+def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -> str:
+    """Why one raw row of input `spec` cannot be cast: names the input and the first bad value,
+    by its column where `columns` (the model's feature names) name the row's values."""
     flat = np.asarray(row).reshape(-1)
     target = BY_NAME[spec.dtype].numpy
+    named = len(columns) == flat.size
     for index, item in enumerate(flat.tolist()):
         where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
+        if named:  # as an empty cell of the column is named: "column 'petal_length' ..."
+            where = f"column '{columns[index]}'"
         if target.kind == "f" and math.isnan(item):
             return missing_value(where, "NaN")
         if target.kind == "f" and not np.isfinite(item):
             return f"{where} is {item}; this model needs finite numbers"
+        if target.kind == "f" and abs(item) > float(np.finfo(target.str).max):
+            top = float(np.finfo(target.str).max)
+            return f"{where} is {item:g}, out of {spec.dtype}'s range (±{top:.4g})"
         if target.kind == "b" and item not in (0, 1):
             return f"{where} is {item}; expected 0 or 1 (bool)"
         if target.kind in "iu":
