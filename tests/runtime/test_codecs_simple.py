@@ -278,4 +278,6 @@ def test_records_to_a_model_without_feature_names_say_what_it_takes() -> None:
     # A record that names some of the inputs keeps the misspelling alone (TWO_INPUTS above).
     with pytest.raises(InvalidInput) as info:
         simple.decode({"instances": [{"a": [1, 2], "bb": 5}]}, TWO_INPUTS)
-    assert info.value.message == "instances[0] has unknown input 'bb'"
+    assert info.value.message == (
+        "instances[0] has unknown input 'bb' (a misspelling of 'b', which it lacks?)"
+    )

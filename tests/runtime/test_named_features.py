@@ -78,6 +78,16 @@ def test_records_are_read_in_the_manifests_feature_order(manifest: ModelManifest
             "instances[0] is missing feature 'petal_width'; this model reads sepal_length, "
             "sepal_width, petal_length, petal_width",
         ),
+        (  # the field sent for it named: it said only that petal_width was missing
+            {
+                "instances": [
+                    {"sepal_length": 1, "sepal_width": 2, "petal_length": 3, "petal_widht": 4}
+                ]
+            },
+            "instances[0] is missing feature 'petal_width' ('petal_widht', which it has, is no "
+            "feature: a misspelling?); this model reads sepal_length, sepal_width, "
+            "petal_length, petal_width",
+        ),
         (
             {"instances": [dict.fromkeys(FEATURES, 1.0) | {"petal_width": "wide"}]},
             "instances[0].petal_width must be a number (float32); got 'wide'",

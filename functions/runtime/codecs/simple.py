@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -185,6 +185,8 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
 
                 likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
                 why = f"instances[{index}] has unknown input {likely[0]!r}"
+                if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
+                    why += f" (a misspelling of {missing!r}, which it lacks?)"
                 if not manifest.features and len(unknown) == len(row):  # none is an input
                     why += _no_feature_names(manifest)
                 raise InvalidInput(why)
@@ -266,7 +268,8 @@ def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
             table.append([row[name] for name in features])
         except KeyError:
             missing = next(name for name in features if name not in row)
-            raise InvalidInput(_missing(f"instances[{index}]", missing, manifest)) from None
+            stray = [key for key in row if key not in features and isinstance(key, str)]
+            raise InvalidInput(_missing(f"instances[{index}]", missing, manifest, stray)) from None
     spec = manifest.inputs[0]
     return {spec.name: _numbers(table, spec, features, lambda i, f: f"instances[{i}].{f}")}
 
@@ -275,7 +278,8 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
     features = manifest.features
     missing = next((name for name in features if name not in inputs), None)
     if missing is not None:
-        raise InvalidInput(_missing('"inputs"', missing, manifest))
+        stray = [key for key in inputs if key not in features]
+        raise InvalidInput(_missing('"inputs"', missing, manifest, stray))
     columns = [inputs[name] for name in features]
     if (
         not all(isinstance(column, list) for column in columns)
@@ -309,9 +313,18 @@ def _numbers(
     return np.array(table, dtype=np.float64) if missing else array
 
 
-def _missing(where: str, feature: str, manifest: ModelManifest) -> str:
+def _missing(where: str, feature: str, manifest: ModelManifest, stray: Sequence[str] = ()) -> str:
+    """The missing feature, and a field sent that is no feature when it looks like its
+    misspelling (`petal_widht`): the README promises it is named."""
     shown = ", ".join(manifest.features[:8]) + (", ..." if len(manifest.features) > 8 else "")
-    return f"{where} is missing feature {feature!r}; this model reads {shown}"
+    text = f"{where} is missing feature {feature!r}"
+    if stray:
+        import difflib  # here: 2 ms of a cold start, for a refusal only
+
+        likely = difflib.get_close_matches(feature, list(stray), n=1, cutoff=0.6)
+        if likely:
+            text += f" ({likely[0]!r}, which it has, is no feature: a misspelling?)"
+    return f"{text}; this model reads {shown}"
 
 
 def class_scores(
