@@ -173,9 +173,10 @@ def _double_hint(path: Path, graph: Path, error: str) -> str:
     ):
         return ""
     return (
-        "; the model takes double (float64) inputs, as skl2onnx exports a pandas DataFrame's "
-        "float64 columns, and onnxruntime runs few ai.onnx.ml operators on doubles: cast those "
-        "columns to float32 for the export: to_onnx(pipeline, "
+        "; the model takes double (float64) inputs, as skl2onnx exports a float64 sample (a "
+        "numpy array's default, or a pandas DataFrame's float64 columns), and onnxruntime runs "
+        "few ai.onnx.ml operators on doubles: export from float32: to_onnx(model, "
+        "X[:1].astype(numpy.float32)), or for a DataFrame to_onnx(pipeline, "
         "frame[:1].astype({column: 'float32' for column in numeric_columns}))"
     )
 

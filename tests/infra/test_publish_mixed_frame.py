@@ -97,6 +97,7 @@ def test_the_default_export_of_a_float64_frame_says_to_cast_it(churn: Any, tmp_p
     assert "is not an ONNX model onnxruntime can load" in err
     assert "the model takes double (float64) inputs" in err
     assert "frame[:1].astype({column: 'float32' for column in numeric_columns})" in err
+    assert "to_onnx(model, X[:1].astype(numpy.float32))" in err  # a float64 array exports so too
 
 
 def test_held_out_rows_with_gaps_and_string_classes_are_scored_as_the_pipeline(
