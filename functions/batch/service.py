@@ -46,8 +46,16 @@ class BatchService:
     def on_object(self, event: ObjectCreated) -> Mapping[str, Any]:
         """Score (or fan out) one created object; keys that are no batch input are ignored."""
         key = store_key(self.store, event)
+        if key is None:  # a rule or a store URI that does not match: every input would be lost
+            _, prefix = store_location(self.store)
+            reason = (
+                f"outside this function's store, which is under {prefix!r} in the bucket "
+                "(is the event rule's prefix, or AIAAS_STORE's, the other one?)"
+            )
+            log.warning("ignored s3://%s/%s: %s", event.bucket, event.key, reason)
+            return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}
         try:
-            obj = parse_input_key(key) if key is not None else None
+            obj = parse_input_key(key)
         except InvalidName as exc:
             return _ignored(event, exc.message)
         if obj is None:

@@ -356,7 +356,7 @@ def _report(uri: str, summary: RunSummary) -> int:
             f"with {model}{took}, {summary['failed_rows']} failed"
         )
     else:
-        print(f"{summary['status']}: no rows read with {model}")
+        print(f"{summary['status']}: no output with {model}")  # a cut stream read rows
     if summary.get("error") and not failed:  # a failed run's goes to stderr (_exit_code)
         print(f"error: {summary['error']}")
     for label in ("output", "errors") if read else ():  # an unread input has neither

@@ -100,7 +100,7 @@ def test_an_empty_file_fails_with_exit_1_and_says_so(
     assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
     shown = capsys.readouterr()
     assert shown.out.splitlines()[1:] == [  # the result on stdout; why it failed on stderr
-        "failed: no rows read with iris:1",
+        "failed: no output with iris:1",
         f"summary: {local.uri}/{SUMMARY}",
     ]
     assert shown.err == (
@@ -153,7 +153,7 @@ def test_a_bad_batch_setting_is_refused_before_the_upload(
 def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A run refused before it pinned a version said `no rows read with iris:?`."""
+    """A run refused before it pinned a version said `no rows read with iris:?` (now `no output`: a cut stream read rows)."""
     plain, packed = tmp_path / "rows.csv", tmp_path / "rows.csv.gz"
     plain.write_text(features_csv(np.ones((2, 4))))
     packed.write_bytes(gzip.compress(plain.read_bytes()))
@@ -161,7 +161,7 @@ def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
     capsys.readouterr()
     assert main(["--store", local.uri, "batch", "iris", str(plain), "--no-progress"]) == 1
     shown = capsys.readouterr()
-    assert shown.out.splitlines()[1] == "failed: no rows read with iris"
+    assert shown.out.splitlines()[1] == "failed: no output with iris"
     assert shown.err == (
         "aiaas batch: error: batch/iris/input/rows.csv and batch/iris/input/rows.csv.gz would "
         "both be scored into batch/iris/output/rows.csv; rename one of them and upload it again\n"

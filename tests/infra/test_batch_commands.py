@@ -64,7 +64,7 @@ def test_batch_reports_a_failed_object(store, tmp_path, capsys):
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 1
     shown = capsys.readouterr()
     assert shown.out.splitlines()[1:] == [  # no output or errors to point at
-        "failed: no rows read with iris:1",
+        "failed: no output with iris:1",
         f"summary: {store.uri}/batch/iris/output/wrong.csv.summary.json",
     ]
     assert shown.err == (  # exit 1: one line on stderr saying what to fix, as every command

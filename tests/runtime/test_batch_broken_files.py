@@ -118,6 +118,35 @@ def npy_cut_short() -> bytes:
             JSON_ARRAY,
         ),
         ("pretty.jsonl", b'[\n  {"x": [1, 2, 3, 4]}\n]\n', JSON_ARRAY),
+        (  # was 'the header line is not UTF-8 text ... save as "CSV UTF-8" in Excel'
+            "array.csv",
+            npy_cut_short()[:128] + bytes(16),
+            "the file is an NPY array (it starts with numpy's magic), not .csv: name it .npy",
+        ),
+        (  # was "the header lacks column(s) x_0, ..."
+            "lines.csv",
+            b'{"x": [1, 2, 3, 4]}\n{"x": [5, 6, 7, 8]}\n',
+            "the file is JSON Lines (its first line is JSON), not .csv: name it .jsonl",
+        ),
+        (  # was "none of the 2 rows could be scored", each "not valid JSON"
+            "table.jsonl",
+            f"{HEADER}\n1,2,3,4\n".encode(),
+            "the file is CSV (its first line is no JSON, and holds commas), not .jsonl: name "
+            "it .csv",
+        ),
+        (  # pandas' to_csv(encoding="utf-16-le"): no byte order mark; "the header lacks ..."
+            "utf16le.csv",
+            f"{HEADER}\n1,2,3,4\n".encode("utf-16-le"),
+            "the header line is UTF-16 text without a byte order mark (a NUL byte every other "
+            'byte); batch reads UTF-8 CSV: save the file as UTF-8 ("CSV UTF-8" in Excel, '
+            "encoding='utf-8' in pandas)",
+        ),
+        (  # Excel's separator hint as the first line: "the header lacks column(s) ..."
+            "sep.csv",
+            f"sep=,\n{HEADER}\n1,2,3,4\n".encode(),
+            "the first line is Excel's separator hint (sep=,), not the header: delete that "
+            "line; batch reads the header from the first line",
+        ),
         (  # was one "not valid UTF-8" bad row a line
             "excel.jsonl",
             '{"x": [1, 2, 3, 4]}\r\n'.encode("utf-16"),
@@ -137,6 +166,11 @@ def npy_cut_short() -> bytes:
         "latin-1",
         "jsonl-one-array",
         "jsonl-pretty-array",
+        "npy-named-csv",
+        "jsonl-named-csv",
+        "csv-named-jsonl",
+        "utf-16-no-bom",
+        "excel-sep-line",
         "jsonl-utf-16",
     ],
 )

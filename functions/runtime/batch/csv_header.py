@@ -35,6 +35,18 @@ def expected_columns(spec: TensorSpec) -> list[str]:
 def _header_text(header: bytes, where: str) -> str:
     """The header as UTF-8 (a byte order mark dropped), or a 400 naming the file's encoding:
     a UTF-16 file (Excel's "Unicode text") used to be refused for lacking every column."""
+    utf16 = header.startswith((b"\xff\xfe", b"\xfe\xff"))  # with a byte order mark: below
+    if not utf16 and header.count(b"\x00") * 3 > len(header):  # ASCII in UTF-16: NUL, byte, ...
+        raise HeaderMismatch(
+            f"{where}: the header line is UTF-16 text without a byte order mark (a NUL byte "
+            'every other byte); batch reads UTF-8 CSV: save the file as UTF-8 ("CSV UTF-8" '
+            "in Excel, encoding='utf-8' in pandas)"
+        )
+    if header.lower().startswith(b"sep="):
+        raise HeaderMismatch(
+            f"{where}: the first line is Excel's separator hint ({header[:6].decode('ascii', 'replace')}"
+            "), not the header: delete that line; batch reads the header from the first line"
+        )
     try:
         return header.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
 import numpy as np
+import orjson
 
 from functions.runtime.batch.csv import CsvDecoder, csv_body
 from functions.runtime.batch.csv_header import CsvLayout, csv_layout
@@ -229,6 +230,7 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
         with store.open_read(key) as raw:
             first = read_header(raw)
         _refuse_compressed(first, key)
+        _refuse_other_format(first, key, "csv")
         return CsvFormat(csv_layout(first, manifest, key))
     if obj.format == "npy":
         header = read_npy_header(store, key)
@@ -238,6 +240,7 @@ def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -
     with store.open_read(key) as head:
         first = head.readline(HEADER_LIMIT)
     _refuse_compressed(first, key)
+    _refuse_other_format(first, key, "jsonl")
     check_first_line(first, key)
     return JsonlFormat()
 
@@ -302,6 +305,34 @@ class _Bounded:
                 "data do not: refused as a decompression bomb; upload the file uncompressed"
             )
         return data
+
+
+def _refuse_other_format(head: bytes, key: str, named: str) -> None:
+    """A file of another format than its name says: an NPY named .csv was told to save as
+    "CSV UTF-8" in Excel, JSON Lines named .csv that the header lacked every column, a CSV
+    named .jsonl that none of its rows could be scored (each "not valid JSON")."""
+    line = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if b"\x00" in head[:64] and not head.startswith(b"\x93NUMPY"):
+        return  # UTF-16 text: its encoding is what the reader names
+    if head.startswith(b"\x93NUMPY"):
+        found, fix = "an NPY array (it starts with numpy's magic)", "name it .npy"
+    elif named == "csv" and line.startswith((b"{", b"[")) and _json(line):
+        found, fix = "JSON Lines (its first line is JSON)", "name it .jsonl"
+    elif (
+        named == "jsonl" and b"," in line and not line.startswith((b"{", b"[")) and not _json(line)
+    ):
+        found, fix = "CSV (its first line is no JSON, and holds commas)", "name it .csv"
+    else:
+        return
+    raise BadRequest(f"{key}: the file is {found}, not .{named}: {fix}")
+
+
+def _json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _refuse_compressed(head: bytes, key: str) -> None:
