@@ -183,6 +183,20 @@ def test_a_file_level_problem_is_a_failed_summary_naming_it(
     assert json.loads(store.get_bytes(f"{OUT}/{name}.summary.json"))["status"] == "failed"
 
 
+def test_an_object_for_an_input_says_so(store: LocalStore, tmp_path: Path) -> None:
+    """numpy makes a JSON object a 0-d array: the reason said "got []"."""
+    data = b'{"x": {"a": 1}}\n{"x": [1, 2, 3, 4]}\n'
+    summary, errors = score(store, tmp_path, "object.jsonl", data)
+    assert summary["scored_rows"] == 1
+    assert errors == [
+        {
+            "line": 1,
+            "error": "input 'x' must have shape [4] per row; got a JSON object (fields by name "
+            "need --features)",
+        }
+    ]
+
+
 def test_a_line_nested_5000_deep_is_one_bad_row(store: LocalStore, tmp_path: Path) -> None:
     deep = '{"x": ' + "[" * 5000 + "]" * 5000 + "}"
     lines = ['{"x": [1, 2, 3, 4]}', deep, '{"x": [5, 6, 7, 8]}']

@@ -154,6 +154,12 @@ class JsonlDecoder:
         if value.shape != want and not fits(want, value.shape):  # equal: the common case
             if value.ndim == 0 and value.dtype.kind not in allowed + "O":
                 raise _wrong_kind(spec, value)  # "x": "a photo": no shape says what is wrong
+            if isinstance(instance[spec.name], dict):  # numpy's 0-d object: it said "got []"
+                hint = "" if self.manifest.features else " (fields by name need --features)"
+                raise RowRejected(
+                    f"input '{spec.name}' must have shape {shape_text(want)} per row; got a JSON "
+                    f"object{hint}"
+                )
             raise RowRejected(
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
                 f"{list(value.shape)}{channels_hint((-1, *want), (1, *value.shape), one=True)}"
