@@ -16,6 +16,7 @@ v2.0 events) and `aiaas batch`, and compared with scikit-learn's own predict.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from sklearn.svm import SVC, LinearSVC
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests import onnx_factory
 from tests.infra.test_publish_binary_scores import _predict
 
 
@@ -186,3 +188,27 @@ def test_labels_for_a_regressor_are_refused(
     err = capsys.readouterr().err
     assert "comes from a regressor operator" in err and "--task classification" in err
     assert not Registry(store).models()
+
+
+def test_a_version_published_with_the_declared_width_fails_batch_saying_to_publish_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version published before publish read the answered widths keeps [N, 1] in its
+    manifest for three columns answered: its batch CSV had one header column over three values
+    a row. The run fails instead, saying what to do."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 5)).astype(np.float32)
+    forest = RandomForestRegressor(n_estimators=3, random_state=0).fit(x, x[:, :3])
+    path = _export(forest, x, tmp_path / "forest.onnx")
+    manifest = onnx_factory.manifest_for(path, "forest", "1")
+    old = replace(manifest, outputs=(replace(manifest.outputs[0], shape=(-1, 1)),))
+    store = LocalStore(tmp_path / "store")
+    Registry(store).publish(old, path)
+    pd.DataFrame(x[:4], columns=[f"X_{i}" for i in range(5)]).to_csv(
+        tmp_path / "r.csv", index=False
+    )
+    assert main(["--store", store.uri, "batch", "forest", str(tmp_path / "r.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "output 'variable' answers [3] a row where its manifest says [1]" in err
+    assert "publish the model again" in err
+    assert not store.exists("batch/forest/output/r.csv")

@@ -344,6 +344,15 @@ class ChunkScorer:
 
     def _labelled(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`outputs` with a classifier's label and score added."""
+        for spec in self.manifest.outputs:  # a CSV header of one width over rows of another
+            declared = spec.shape[1:]
+            got = outputs[spec.name].shape[1:] if spec.name in outputs else declared
+            if -1 not in declared and not spec.map_keys and math.prod(declared) != math.prod(got):
+                raise UnsupportedModel(
+                    f"output '{spec.name}' answers {list(got)} a row where its manifest says "
+                    f"{list(spec.shape[1:])} (its exporter declared another shape): publish the "
+                    "model again, which reads the shape it answers"
+                )
         if self.scores_output and outputs:
             outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label_and_score(
                 self.manifest, outputs[self.scores_output]
