@@ -337,3 +337,23 @@ def test_aiaas_explain_a_row_not_utf8_is_reported_as_batch_reports_it(
     (tmp_path / name).write_bytes(content.decode("latin-1").encode("utf-16"))
     assert main(argv) == 1
     assert f"{name} line 1 is not UTF-8 text (byte 0xff)" in capsys.readouterr().err
+
+
+def test_ids_without_special_tokens_explain_against_padding_not_nothing(
+    http: httpx.Client,
+) -> None:
+    """Token ids with no [CLS]/[SEP] (a tokenizer.json whose template adds none does the same):
+    every token hidden by the mask left the model nothing to read, its masked mean divided by
+    zero, and every attribution went out as null with a 200. Such a text's tokens are hidden
+    by the padding id; the attributions add up to the prediction less the base."""
+    ids = {"input_ids": [[10, 11, 12]], "attention_mask": [[1, 1, 1]], "token_type_ids": [[0] * 3]}
+    doc = explain(http, "tiny-bert", {"inputs": ids})
+    row = doc["explanations"][0]
+    values = np.asarray(row["attributions"], dtype=float)
+    assert np.isfinite(values).all() and np.isfinite(row["base_value"]).all()
+    np.testing.assert_allclose(
+        values.sum(axis=0), np.subtract(row["prediction"], row["base_value"]), atol=1e-6
+    )
+    assert "padding id in a text with no special token" in doc["parameters"]["masking"]
+    with_specials = explain(http, "tiny-bert", {"inputs": [SHORT]})
+    assert with_specials["parameters"]["masking"].startswith("attention mask 0 (the token")

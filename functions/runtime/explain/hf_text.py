@@ -7,8 +7,9 @@ A token is absent when its attention mask is 0: what a padded batch gives the mo
 it must not read, and what publish checked the model ignores (its padding check). Every id stays,
 so every position does too, also in a RoBERTa export that numbers positions from the ids (pad
 ids would shift the later tokens, as deleting them would). A model that reads no mask finds
-padding from its ids, so there the token's id becomes the pad id. The base value is the text with
-every token absent: its special tokens seeing only each other. Each text's coalitions, with that base row and the full text, go to onnxruntime in one
+padding from its ids, so there the token's id becomes the pad id, as it does in a text with no
+special token (hidden by the mask, every token would leave nothing to read). The base value is
+the text with every token absent: its special tokens seeing only each other. Each text's coalitions, with that base row and the full text, go to onnxruntime in one
 call (cut at CHUNK_TOKENS token positions, so a long text's activations stay bounded).
 """
 
@@ -50,6 +51,13 @@ MASK_BY_ATTENTION = (
     "attention mask 0 (the token hidden from every other; all ids and positions kept)"
 )
 MASK_BY_PAD_ID = "padding id (the model finds padding from its ids; the others keep positions)"
+# A text with no special token (a tokenizer.json whose template adds none) masked whole reads
+# nothing: a model pooling over its mask divided by zero, and every attribution was NaN, served
+# as null with a 200. Its tokens are hidden by the padding id, the mask left on.
+MASK_UNLESS_ONE_KEPT = (
+    "attention mask 0, or the padding id in a text with no special token (every token hidden "
+    "by the mask would leave the model nothing to read)"
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class HfTextExplainer:
         self._per_token = (time.perf_counter() - began) / positions
         return Explanation(
             "kernel_shap",
-            self._parameters(explained),
+            self._parameters(explained, rows),
             [],
             self.target.names(len(explained[0].prediction)),
             _same_width(explained, max(len(r.players) for r in rows)),
@@ -176,13 +184,15 @@ class HfTextExplainer:
         masked (attention mask 0, padding id)."""
         names = self.tokenizer.inputs
 
+        by_mask = names.mask is not None and _keeps_one(row, names.mask)
+
         def game(keep: np.ndarray) -> np.ndarray:
             absent = np.zeros((len(keep), row.width), dtype=bool)
             absent[:, row.players] = ~keep
             feeds = {k: np.repeat(v, len(keep), axis=0) for k, v in row.feeds.items()}
-            if names.mask:  # the ids stay: a RoBERTa export numbers positions from them
+            if by_mask and names.mask:  # the ids stay: a RoBERTa export numbers positions from them
                 feeds[names.mask][absent] = 0
-            else:  # the model finds padding from its ids
+            else:  # the model finds padding from its ids, or nothing would stay to be read
                 feeds[self.text.input][absent] = self.tokenizer.pad_id
             return self._score(feeds, len(keep))
 
@@ -204,11 +214,15 @@ class HfTextExplainer:
     def _coalitions(self, players: int, samples: int | None) -> int:
         return min(samples or default_samples(players), 2**players - 2) if players > 1 else 0
 
-    def _parameters(self, explained: list[RowAttribution]) -> dict[str, Any]:
+    def _parameters(self, explained: list[RowAttribution], rows: list[TokenRow]) -> dict[str, Any]:
+        mask = self.tokenizer.inputs.mask
         masking: dict[str, Any] = (
             {"masking": MASK_BY_ATTENTION}
-            if self.tokenizer.inputs.mask
-            else {"masking": MASK_BY_PAD_ID, "mask_id": self.tokenizer.pad_id}
+            if mask and all(_keeps_one(r, mask) for r in rows)
+            else {
+                "masking": MASK_BY_PAD_ID if not mask else MASK_UNLESS_ONE_KEPT,
+                "mask_id": self.tokenizer.pad_id,
+            }
         )
         return {
             "samples": max((r.coalitions for r in explained), default=0),
@@ -231,6 +245,13 @@ class HfTextExplainer:
             self.target.score_feeds(feeds, PROBE_ROWS)
             self._per_token = (time.perf_counter() - began) / (PROBE_ROWS * longest.width)
         return self._per_token
+
+
+def _keeps_one(row: TokenRow, mask: str) -> bool:
+    """Whether a position the model reads stays when every token explained is hidden (a
+    special token such as [CLS]), so that hiding tokens by the attention mask leaves it one."""
+    attended = np.flatnonzero(row.feeds[mask][0] != 0)
+    return bool(len(np.setdiff1d(attended, row.players)))
 
 
 def special_ids(tokenizer: HfTokenizer) -> frozenset[int]:
