@@ -43,6 +43,27 @@ METADATA_KEY = "aiaas.hf_tokenizer"
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<|endoftext|>")
 
 
+# Pre-tokenizers that split a text at every space, so a beginning cut before a space holds the
+# words the whole text has. Any other (a Split on new lines, Punctuation alone, a regex) keeps a
+# text whole: a line of 110 characters was one [UNK] in the whole text and many word pieces cut.
+SPLIT_AT_SPACES = frozenset({"Whitespace", "WhitespaceSplit", "BertPreTokenizer"})
+
+
+def _splits_at_spaces(pre: object) -> bool:
+    if not isinstance(pre, dict):
+        return False
+    kind = pre.get("type")
+    if kind == "Sequence":
+        return any(map(_splits_at_spaces, pre.get("pretokenizers") or []))
+    if kind == "ByteLevel":
+        return pre.get("use_regex", True) is True
+    if kind == "Metaspace":
+        return pre.get("split", True) is True
+    if kind == "CharDelimiterSplit":
+        return pre.get("delimiter") == " "
+    return kind in SPLIT_AT_SPACES
+
+
 class HfTokenizerError(ValueError):
     """A tokenizer.json that cannot be loaded, or a missing `tokenizers` package."""
 
@@ -223,11 +244,11 @@ class HfTokenizer:
     def _shortened(self, text: str) -> str:
         """`text`, or a beginning of it that gives the same `max_length` tokens: the tokenizer
         reads the whole of a text (~0.6 s a MB here) for the first tokens kept. The beginning
-        ends before a space, where every pre-tokenizer splits, so each word in it is tokenized
-        as in the whole text; it is taken only when the tokenizer cut it, i.e. it held more
-        tokens than the model reads. Kept whole: a text cut at its start (left truncation), one
-        tokenized without a pre-tokenizer (the text is then one piece), one without a space
-        past the window. Windows of WINDOW_CHARS_PER_TOKEN x max_length characters, then 8 and
+        ends before a space, where the pre-tokenizer splits (`_splits_at_spaces`), so each word
+        in it is tokenized as in the whole text; it is taken only when the tokenizer cut it,
+        i.e. it held more tokens than the model reads. Kept whole: a text cut at its start
+        (left truncation), one whose pre-tokenizer may not split at a space (none, a Split on
+        new lines, a regex), one without a space past the window. Windows of WINDOW_CHARS_PER_TOKEN x max_length characters, then 8 and
         64 times that, while shorter than the text: at worst (mostly spaces, just longer than
         the last window) ~2.1x its whole read."""
         window = self.max_length * WINDOW_CHARS_PER_TOKEN
@@ -246,7 +267,9 @@ class HfTokenizer:
 
     @cached_property
     def _cuttable(self) -> bool:
-        return self.side == "right" and self.tokenizer.pre_tokenizer is not None
+        if self.side != "right" or self.tokenizer.pre_tokenizer is None:
+            return False
+        return _splits_at_spaces(json.loads(self.tokenizer.to_str()).get("pre_tokenizer"))
 
     def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
         """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""

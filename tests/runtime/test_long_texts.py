@@ -99,3 +99,24 @@ def test_left_truncation_reads_the_whole_text(tmp_path: Path) -> None:
     whole = Tokenizer.from_file(str(path))
     for text in texts():
         assert served.encode([text])[0].tolist()[:MAX_LENGTH] == whole.encode(text).ids[:MAX_LENGTH]
+
+
+def test_a_pre_tokenizer_that_may_not_split_at_spaces_reads_the_whole_text(tmp_path: Path) -> None:
+    """A Split on new lines keeps a line one piece: a 110-character line was one [UNK] in the
+    whole text and many word pieces in a beginning cut before a space (another answer served
+    than the tokenizer's own). Such a tokenizer is not cut; the whitespace ones still are."""
+    from tokenizers import Tokenizer, pre_tokenizers
+
+    document = _bert(tmp_path / "tokenizer.json").read_text()
+    whole = Tokenizer.from_str(document)
+    whole.pre_tokenizer = pre_tokenizers.Split("\n", "removed")
+    served = HfTokenizer(whole.to_str(), MAX_LENGTH, HfInputs("input_ids"))
+    assert not served._cuttable
+    text = "\n".join(["x" * 110] * 4 + [" ".join(["a"] * 200)])
+    whole.enable_truncation(MAX_LENGTH)
+    assert served.encode([text])[0][:MAX_LENGTH].tolist() == whole.encode(text).ids
+    sequence = Tokenizer.from_str(document)
+    sequence.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Punctuation(), pre_tokenizers.WhitespaceSplit()]
+    )
+    assert HfTokenizer(sequence.to_str(), MAX_LENGTH, HfInputs("input_ids"))._cuttable
