@@ -128,6 +128,7 @@ class TextFeeds:
             value = inputs.get(name)
             if value is None:
                 self.check_ids(inputs.get(self.text.input))
+                self.check_mask(inputs)
                 return inputs  # token ids, or nothing: validation says what is wrong
         if self.vocabulary is None:
             raise InvalidInput(ids_only(self.text, self.ref))
@@ -158,6 +159,29 @@ class TextFeeds:
             raise InvalidInput(
                 f"input '{self.text.input}' holds token id {low if low < 0 else high}; this "
                 f"model's vocabulary has ids 0 to {size - 1}"
+            )
+
+
+    def check_mask(self, inputs: Mapping[str, np.ndarray]) -> None:
+        """The attention mask sent with token ids (a Hugging Face tokenizer's model): 0 or 1
+        each (a 7 was taken, and moved the answer), and a 1 in every row: a row hiding every
+        token left the model nothing to read, a masked mean divided by zero, and the caller's
+        slip was a 500 "answered non-finite values"."""
+        name = getattr(getattr(self.vocabulary, "inputs", None), "mask", None)
+        mask = inputs.get(name) if isinstance(name, str) else None
+        if mask is None or mask.ndim != 2 or not mask.size or mask.dtype.kind not in "iufb":
+            return
+        odd = mask[(mask != 0) & (mask != 1)]
+        if odd.size:
+            raise InvalidInput(
+                f"input '{name}' holds {odd.flat[0]}; an attention mask is 1 for a token the "
+                "model reads and 0 for padding"
+            )
+        empty = np.flatnonzero(~mask.astype(bool).any(axis=1))
+        if empty.size:
+            raise InvalidInput(
+                f"input '{name}' row {empty[0]} is all 0: it hides every token, so the model "
+                "has nothing to read; send 1 for each token"
             )
 
 

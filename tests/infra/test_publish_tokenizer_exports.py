@@ -177,6 +177,34 @@ def test_token_ids_outside_the_vocabulary_are_a_clear_422(http: httpx.Client, ba
     assert http.post("/models/tiny-bert/predict", json={"inputs": ["fine"]}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("mask", "error"),
+    [
+        (  # a masked mean divided by zero: a 500 "answered non-finite values"
+            [[1, 1, 1, 1], [0, 0, 0, 0]],
+            "input 'attention_mask' row 1 is all 0: it hides every token, so the model has "
+            "nothing to read; send 1 for each token",
+        ),
+        (  # taken, and it moved the answer
+            [[1, 1, 7, 1], [1, 1, 1, 1]],
+            "input 'attention_mask' holds 7; an attention mask is 1 for a token the model reads "
+            "and 0 for padding",
+        ),
+    ],
+    ids=["all-zero", "seven"],
+)
+def test_an_attention_mask_of_other_values_or_all_zero_is_a_422(
+    http: httpx.Client, mask: list[list[int]], error: str
+) -> None:
+    body = {
+        "input_ids": [[2, 7, 8, 3]] * 2,
+        "attention_mask": mask,
+        "token_type_ids": [[0] * 4] * 2,
+    }
+    answer = http.post("/models/tiny-bert/predict", json={"inputs": body})
+    assert (answer.status_code, answer.json()) == (422, {"error": error})
+
+
 def test_one_column_rows_are_texts_and_an_empty_list_an_empty_batch(http: httpx.Client) -> None:
     """[[text], ...] is how a one-column table's rows come (pandas `values.tolist()`): they
     were refused as 'this model has several inputs', and so was an empty list."""

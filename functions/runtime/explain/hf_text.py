@@ -153,6 +153,7 @@ class HfTextExplainer:
         feeds = validate_inputs(manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
         ids = np.asarray(feeds[self.text.input])
         self.model.text.check_ids(ids)
+        self.model.text.check_mask(feeds)
         names = self.tokenizer.inputs
         masks = feeds[names.mask] if names.mask else ids != self.tokenizer.pad_id
         types = feeds[names.type_ids] if names.type_ids else np.zeros_like(ids)
