@@ -161,7 +161,6 @@ class TextFeeds:
                 f"model's vocabulary has ids 0 to {size - 1}"
             )
 
-
     def check_mask(self, inputs: Mapping[str, np.ndarray]) -> None:
         """The attention mask sent with token ids (a Hugging Face tokenizer's model): 0 or 1
         each (a 7 was taken, and moved the answer), and a 1 in every row: a row hiding every
