@@ -63,7 +63,7 @@ def read_rows(
     others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
     to it. With `gaps`, an empty cell is NaN where the model takes missing values
     (baseline_rows.py). With `lines`, each CSV row's line number is added to it (as an editor
-    counts them, the header line 1; a row quoted over several lines, its last)."""
+    counts them, the header line 1; a row quoted over several lines, its first, as batch)."""
     columns = explained_columns(manifest)
     width = columns.width
     if not path.is_file():
@@ -101,14 +101,15 @@ def read_rows(
             if records is not None:
                 records.append(own_fields(row, names))
             if lines is not None:
-                lines.append(reader.line_num)
+                lines.append(first_line(reader.line_num, row))
             try:
                 cells = [row[n] for n in names]
                 rows.append(row_values(cells, columns.strings, empty, names, categories))
             except (ValueError, TypeError) as exc:
+                line = first_line(reader.line_num, row)
                 if bad is None:
-                    raise BadRequest(f"{path}: line {reader.line_num}: {exc}") from None
-                bad[index] = f"line {reader.line_num}: {exc}"
+                    raise BadRequest(f"{path}: line {line}: {exc}") from None
+                bad[index] = f"line {line}: {exc}"
         kind = object if columns.strings else np.float64
         return np.array(rows, dtype=kind).reshape(len(rows), len(names))
 
@@ -195,9 +196,17 @@ def read_texts(
             if records is not None:
                 records.append(own_fields(row, [field]))
             if lines is not None:
-                lines.append(reader.line_num)
+                lines.append(first_line(reader.line_num, row))
             cells.append(row[field])
     return _good(cells, bad, f"column {field!r} is ")
+
+
+def first_line(last: int, row: dict[Any, Any]) -> int:
+    """The line a CSV record starts on, as batch's error files number it (csv's `line_num` is
+    the line it ends on: a text quoted over three lines was reported two lines late): the
+    line breaks inside its quoted cells taken off."""
+    cells = [c for v in row.values() for c in (v if isinstance(v, list) else [v])]
+    return last - sum(c.count("\n") for c in cells if isinstance(c, str))
 
 
 def _good(texts: list[str], bad: dict[int, str] | None, where: str) -> list[str]:

@@ -8,6 +8,7 @@ groups them (batch/sizes.py), and their lines written back in the file's order.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -174,8 +175,8 @@ def _explained(
     try:
         doc = plane.explain(manifest.name, manifest.version, body)
     except InvalidInput as exc:
-        if len(index) == 1:
-            return [{"row": index[0], "error": str(exc)}]
+        if len(index) == 1:  # its request's row 0 is the file's row: said as the file's
+            return [{"row": index[0], "error": re.sub(r"\brow 0\b", f"row {index[0]}", str(exc))}]
         half = len(index) // 2
         return _explained(plane, manifest, chunk[:half], index[:half], parameters, text) + (
             _explained(plane, manifest, chunk[half:], index[half:], parameters, text)

@@ -357,3 +357,21 @@ def test_ids_without_special_tokens_explain_against_padding_not_nothing(
     assert "padding id in a text with no special token" in doc["parameters"]["masking"]
     with_specials = explain(http, "tiny-bert", {"inputs": [SHORT]})
     assert with_specials["parameters"]["masking"].startswith("attention mask 0 (the token")
+
+
+def test_aiaas_explain_a_csv_numbers_a_record_over_lines_by_its_first_as_batch_does(
+    models: tuple[LocalStore, dict[str, Model]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text quoted over three lines was numbered by its last line (batch's error file says
+    its first), and a refused row's reason said "row 0", its index in an internal request."""
+    texts = tmp_path / "texts.csv"
+    texts.write_text('id,text\n0,where is my parcel\n1,"  \n  "\n2,"refund\nmy\nmoney"\n3,\n')
+    why = tmp_path / "why.jsonl"
+    store = models[0]
+    argv = ["--store", store.uri, "explain", "tiny-bert", "--file", str(texts), "--out", str(why)]
+    assert main(argv) == 1
+    capsys.readouterr()
+    lines = [json.loads(line) for line in why.read_text().splitlines()]
+    assert [line["line"] for line in lines] == [2, 3, 5, 8]
+    assert lines[1]["error"] == "input 'input_ids' row 1 is empty; send some text"
+    assert lines[2]["tokens"] == ["refund", "my", "money"]
