@@ -93,6 +93,22 @@ def test_a_batch_reports_invisible_text_and_scores_the_rest(
     assert errors == [{"line": 2, "error": "'text' is empty; there is no text to score"}]
 
 
+def test_a_batch_says_a_null_or_missing_text_is_no_text(
+    published: tuple[LocalStore, Path], tmp_path: Path
+) -> None:
+    """A null text was told to send "" (a table's advice), which this model refuses too; a
+    line without the field was "missing input 'text'"."""
+    store, _ = published
+    key = "batch/tiny-bert/input/gaps.jsonl"
+    store.put_bytes(key, b'{"id": 1, "text": null}\n{"id": 2}\n{"id": 3, "text": "refund"}\n')
+    summary = run(store, tmp_path, key)
+    assert (summary["scored_rows"], summary["failed_rows"]) == (1, 2), summary
+    assert read_jsonl(store, summary["errors"]) == [
+        {"line": 1, "error": "'text' is null; there is no text to score"},
+        {"line": 2, "error": "missing the text field 'text'; there is no text to score"},
+    ]
+
+
 def test_a_batch_reports_text_the_tokenizer_keeps_nothing_of(
     published: tuple[LocalStore, Path], tmp_path: Path
 ) -> None:

@@ -134,8 +134,12 @@ class JsonlDecoder:
     def _value(self, spec: TensorSpec, instance: dict[str, object], bools: bool) -> np.ndarray:
         if spec.name not in instance and self.manifest.features:
             return self._record(spec, instance)
+        if spec.name not in instance and spec.name == self.field:  # a text model's text
+            raise RowRejected(f"missing the text field {self.field!r}; there is no text to score")
         if spec.name not in instance:
             raise RowRejected(f"missing input '{spec.name}'")
+        if spec.name == self.field and instance[spec.name] is None:  # was a table's advice:
+            raise RowRejected(f"'{self.field}' is null; there is no text to score")  # send ""
         want = self.shapes[spec.name]
         try:
             value = np.asarray(instance[spec.name])
