@@ -36,10 +36,10 @@ def smoke_test(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input:
     except Exception as exc:  # onnxruntime raises untyped errors
         raise BadRequest(_run_failure(session, tokenizer, ids_input, exc)) from None
     if moved is not None:
-        left = tokenizer.padding["direction"] == "right" and _pads_left(
-            session, tokenizer, ids_input
-        )
-        raise BadRequest(_padding_error(*moved, tokenizer, left))
+        side = tokenizer.padding["direction"]
+        other = "left" if side == "right" else "right"
+        fits_other = _pads_on(session, tokenizer, ids_input, other)
+        raise BadRequest(_padding_error(*moved, tokenizer, other if fits_other else None))
 
 
 def masks_fixed_padding(
@@ -77,10 +77,12 @@ def _moved(
     return None
 
 
-def _pads_left(session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str) -> bool:
-    """Whether the model answers the short text the same when the batch is padded on the left."""
+def _pads_on(
+    session: ort.InferenceSession, tokenizer: HfTokenizer, ids_input: str, side: str
+) -> bool:
+    """Whether the model answers the short text the same when the batch is padded on `side`."""
     own = tokenizer.tokenizer
-    own.enable_padding(**{**tokenizer.padding, "direction": "left"})
+    own.enable_padding(**{**tokenizer.padding, "direction": side})
     try:
         return _moved(session, tokenizer, ids_input) is None
     except Exception:  # onnxruntime raises untyped errors: no hint then
@@ -131,9 +133,19 @@ def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
     return change if change > PADDING_TOLERANCE * scale else None
 
 
-def _padding_error(output: str, change: float, tokenizer: HfTokenizer, left: bool) -> str:
+def _padding_error(output: str, change: float, tokenizer: HfTokenizer, fits: str | None) -> str:
+    """`fits`: the other side of padding, when the model's answer holds with it."""
     mask = tokenizer.inputs.mask
-    if left:
+    if fits == "right":  # the mirror: a model of absolute positions, padded on the left
+        return (
+            f"the model's answer for a text changes when a longer text in the same request pads "
+            f"it on the left, as this tokenizer.json pads ('{output}' moves by {change:.3g}), "
+            "but not on the right: its tokens' positions count from the row's start, so left "
+            "padding moves every one of them: save the tokenizer.json after "
+            f"tokenizer.enable_padding(direction='right', pad_id={tokenizer.pad_id}, "
+            "pad_token=...), as serving pads as that file says"
+        )
+    if fits == "left":
         return (
             f"the model's answer for a text changes when a longer text in the same request pads "
             f"it on the right ('{output}' moves by {change:.3g}) but not on the left: it was "

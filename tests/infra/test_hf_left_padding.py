@@ -226,3 +226,20 @@ def test_a_left_padded_model_whose_file_says_no_padding_is_refused_saying_so(
     assert "pads it on the right ('logits' moves by" in err, err
     assert "but not on the left: it was trained with left padding" in err
     assert "tokenizer.enable_padding(direction='left', pad_id=0, pad_token=...)" in err
+
+
+def test_a_right_padded_model_whose_file_pads_left_is_refused_saying_so(tmp_path: Path) -> None:
+    """The mirror: a BERT-style model of absolute positions, its tokenizer.json saved with left
+    padding. It was told it 'does not mask the padding with its attention_mask', which it
+    does: left padding moved its tokens' positions."""
+    tokenizer = hf_transformer.tokenizer_json(tmp_path / "t.json")
+    own = Tokenizer.from_file(str(tokenizer))
+    own.enable_padding(direction="left", pad_id=0, pad_token="[PAD]")
+    own.save(str(tokenizer))
+    model = hf_transformer.transformer(tmp_path / "m.onnx", positions=24)
+    argv = ("--labels", ",".join(hf_transformer.LABELS), "--tokenizer", str(tokenizer))
+    code, _, err = publish(LocalStore(tmp_path / "store"), model, *argv)
+    assert code == 1
+    assert "pads it on the left, as this tokenizer.json pads ('logits' moves by" in err, err
+    assert "but not on the right: its tokens' positions count from the row's start" in err
+    assert "tokenizer.enable_padding(direction='right', pad_id=0, pad_token=...)" in err
