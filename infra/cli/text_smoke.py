@@ -108,11 +108,14 @@ def _run_failure(
             "the file on another length to check"
         )
     if tokenizer.width > tokenizer.max_length:  # the file's multiple or fixed length pads past
+        multiple = tokenizer.padding.get("pad_to_multiple_of")
+        fits = tokenizer.max_length // multiple * multiple if multiple else 0
+        length = f" (--max-length {fits}: padded to {fits} ids)" if fits else ""
         return (
             f"the model fails on a text of {tokenizer.max_length} tokens padded to "
             f"{tokenizer.width} ids, as tokenizer.json's padding ({describe_padding(tokenizer)}) pads "
             f"it: {str(exc)[:300]}; give a --max-length that padding keeps within the positions "
-            "the model reads, or save the tokenizer with a padding that fits"
+            f"the model reads{length}, or save the tokenizer with a padding that fits"
         )
     return (
         f"the model fails on a text of {tokenizer.max_length} tokens: {str(exc)[:300]}; give "

@@ -178,6 +178,7 @@ def test_a_multiple_that_pads_past_the_positions_is_refused_saying_so(tmp_path: 
     assert code == 1
     assert "fails on a text of 20 tokens padded to 24 ids, as tokenizer.json's padding (right " \
         "side with id 0, to the longest, a multiple of 8) pads it" in err, err  # fmt: skip
+    assert "within the positions the model reads (--max-length 16: padded to 16 ids)" in err
     code, _, err = publish(store, model, *argv, "--max-length", "16")
     assert code == 0, err
 
