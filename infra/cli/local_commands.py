@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import faulthandler
+import ipaddress
 import logging
 import os
 import threading
@@ -240,12 +241,14 @@ class ServeConfig:
     trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
     token_file: Path | None = None  # `tokens` came from it; each worker watches it
     token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
+    loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
     """The gateway app of one worker: its own function instances, loaded after the fork."""
     from infra.local.app import BodyLimits, GatewayApp
     from infra.local.metrics import GatewayMetrics
+    from infra.local.open_guard import OpenGuard
 
     names = config.models if config.models is not None else config.listed
     names = None if names is None else list(names)
@@ -265,6 +268,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
         tokens=config.tokens or (),
         on_miss=discovery,
         metrics=metrics,
+        # Behind a proxy (--trusted-proxy) the proxy names the host and guards the door.
+        open_guard=None if config.trusted_proxies else OpenGuard(check_host=config.loopback),
     )
     if config.token_file is not None and config.tokens:
         watch = TokenFile(
@@ -316,6 +321,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trusted_proxies=args.trusted_proxy or (),
         token_file=token_file,
         token_file_key=token_file_key,
+        loopback=ipaddress.ip_address(address).is_loopback,
     )
     auth = "no auth (set AIAAS_API_TOKEN to require a token)"
     if token_file is not None and tokens:

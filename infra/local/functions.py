@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from functions.runtime.errors import AiaasError
+from infra.extras import install_hint
 from infra.local import lambda_logs
 from infra.local.stack import PREDICT_HANDLER
 from infra.template import FunctionSpec
@@ -220,3 +222,12 @@ def function_instances(
         for name, spec in specs.items()
         if spec.routes
     }
+
+
+def log_init_failure(logical_id: str, exc: Exception) -> None:
+    """A missing extra is how this install was made, not a fault a retry would mend: INFO."""
+    log = logging.getLogger("aiaas.gateway")
+    if (hint := install_hint(exc)) is not None:
+        log.info("%s is off in this installation (its routes answer 501): %s", logical_id, hint)
+        return
+    log.warning("init of %s failed; retried on its first request: %s", logical_id, exc)

@@ -23,9 +23,10 @@ import orjson
 
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
-from infra.local.functions import LocalFunction
+from infra.local.functions import LocalFunction, log_init_failure
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
+from infra.local.open_guard import OpenGuard
 from infra.local.paths import UndecodablePath, decode_again, decode_params
 from infra.local.request_ids import request_id
 
@@ -97,14 +98,6 @@ def error(
     )
 
 
-def _log_init_failure(logical_id: str, exc: Exception) -> None:
-    """A missing extra is how this install was made, not a fault a retry would mend: INFO."""
-    if (hint := install_hint(exc)) is not None:
-        log.info("%s is off in this installation (its routes answer 501): %s", logical_id, hint)
-        return
-    log.warning("init of %s failed; retried on its first request: %s", logical_id, exc)
-
-
 class Gateway:
     """Routes HTTP requests to local function instances as API Gateway HTTP API would."""
 
@@ -117,12 +110,14 @@ class Gateway:
         max_body: int = API_GATEWAY_MAX_BODY,
         on_miss: Callable[[], bool] | None = None,
         metrics: GatewayMetrics | None = None,
+        open_guard: OpenGuard | None = None,
     ) -> None:
         # Every token accepted (the one of --token, or AIAAS_API_TOKEN_FILE's, which
         # infra/local/token_file.py swaps in whole on a rotation); None: no auth.
         accepted = (token,) if token is not None else tokens
         self.tokens: tuple[bytes, ...] | None = tuple(t.encode() for t in accepted) or None
         self.metrics = metrics or GatewayMetrics()
+        self.open_guard = open_guard  # with no token: what a web page's requests are refused
         self.max_body = max_body
         self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
         self._lock = threading.Lock()
@@ -160,7 +155,7 @@ class Gateway:
                 try:
                     function.handler  # noqa: B018 - the property runs the function's init
                 except Exception as exc:
-                    _log_init_failure(function.spec.logical_id, exc)
+                    log_init_failure(function.spec.logical_id, exc)
             stop.wait(others_after_s)
 
     def route(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
@@ -188,6 +183,9 @@ class Gateway:
         if self.tokens is not None and not self._authorized(headers):
             self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
+        if self.tokens is None and self.open_guard and (why := self.open_guard.refusal(headers)):
+            self.metrics.refused(403)
+            return error(403, why)
         if body_length is not None and body_length > self.max_body:
             self.metrics.refused(413)
             return error(413, f"request body is over the {self.max_body} byte limit")

@@ -1,0 +1,65 @@
+"""What `aiaas serve` with no token refuses: requests a web page makes.
+
+Served on loopback with no token (the default), the server trusted whoever could reach it: the
+user's own processes. A web page the user visits can reach it too:
+- a form posted across sites (any page, no CORS needed) rolled the production alias back
+  (`POST /control/models/m/aliases/production/rollback`, answered 200);
+- a page whose own domain resolves to 127.0.0.1 (DNS rebinding) reads every answer, and can
+  move or delete aliases and versions: its requests are same-origin to the browser.
+
+So, with no token:
+- a request with an `Origin` that is not a loopback origin is refused (403): browsers send one
+  on cross-site requests and on every POST; command-line clients, SDKs and tritonclient send
+  none, and a page served from localhost sends its own, which is allowed;
+- on loopback, a request whose `Host` names another host is refused (403): a rebinding page's
+  requests carry its own domain there. Served on other interfaces (`--no-auth`), the Host is
+  whatever name the network gives the machine, so it is not checked.
+With a token none of this applies: a page cannot attach a token it does not know. Nor behind
+a proxy (`--trusted-proxy`): nginx sends its upstream's name as the Host, and pages of the
+proxy's own site send its origin; the proxy's own auth, or a token, guards that door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_name(authority: str) -> str:
+    """`host` of `host:port`, `[v6]:port` or `host`, lower-case."""
+    text = authority.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def is_loopback_name(name: str) -> bool:
+    return name in LOOPBACK_NAMES or name.endswith(".localhost") or name.startswith("127.")
+
+
+class OpenGuard:
+    """The checks of a server with no token; `check_host`: it listens on loopback only."""
+
+    def __init__(self, check_host: bool) -> None:
+        self.check_host = check_host
+
+    def refusal(self, headers: Sequence[tuple[str, str]]) -> str | None:
+        """Why the request is refused (the 403's message), else None."""
+        for name, value in headers:
+            if name == "origin":  # "null" too: a sandboxed frame of any page sends it
+                origin = urlsplit(value).hostname or ""
+                if not is_loopback_name(origin):
+                    return (
+                        f"a request from a web page at {value} to a server with no token is "
+                        "refused (a page could otherwise move aliases or read answers): serve "
+                        "with AIAAS_API_TOKEN set to call it from a browser"
+                    )
+            elif name == "host" and self.check_host and not is_loopback_name(_host_name(value)):
+                return (
+                    f"Host {value!r} is not this server's name: served on loopback with no "
+                    "token, it answers requests addressed to localhost or 127.0.0.1 only (a "
+                    "web page whose domain resolves here must not reach it)"
+                )
+        return None
