@@ -27,6 +27,7 @@ from functions.runtime.manifest import utc_now
 ALIAS_HISTORY = 50
 MAX_SPLIT = 2  # versions one alias may split traffic between
 WEIGHT_DIGITS = 6  # stored rounded: 0.1 stays 0.1 and the pair adds up to exactly 1
+SMALLEST = 10**-WEIGHT_DIGITS  # the smallest share (or shadow sample) a record keeps
 HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
 
 log = logging.getLogger("aiaas.registry")
@@ -53,10 +54,11 @@ def check_sample(sample: object) -> float:
     """A shadow's sample rate: a number above 0, at most 1 (every request)."""
     if isinstance(sample, bool) or not isinstance(sample, int | float):
         raise BadRequest(f"sample must be a number above 0 and at most 1; got {sample!r}")
-    if not 0 < sample <= 1:  # NaN fails this too
+    # Judged as stored (rounded): 1e-9 was taken and stored as 0, a record no reader takes.
+    if not 0 < round(sample, WEIGHT_DIGITS) <= 1:  # NaN fails this too
         raise BadRequest(
-            f"sample must be above 0 and at most 1 (0.2 replays 20% of requests to the shadow; "
-            f"to stop shadowing, remove the shadow); got {sample!r}"
+            f"sample must be at least {SMALLEST} and at most 1 (0.2 replays 20% of requests to "
+            f"the shadow; to stop shadowing, remove the shadow); got {sample!r}"
         )
     return round(float(sample), WEIGHT_DIGITS)
 
@@ -136,10 +138,13 @@ def check_weight(weight: object) -> float:
     """A canary's share: a number strictly between 0 and 1."""
     if isinstance(weight, bool) or not isinstance(weight, int | float):
         raise BadRequest(f"weight must be a number between 0 and 1; got {weight!r}")
-    if not 0 < weight < 1:  # NaN fails this too
+    # Judged as stored (rounded to WEIGHT_DIGITS): 1e-7 and 0.99999999999 were taken and stored
+    # as 0 and 1, an alias record every reader refused (a 503 on every request of the alias).
+    if not 0 < round(weight, WEIGHT_DIGITS) < 1:  # NaN fails this too
         raise BadRequest(
-            f"weight must be between 0 and 1, both excluded (0.1 sends 10% of requests to the "
-            f"version; to send all of them, promote it without a weight); got {weight!r}"
+            f"weight must be from {SMALLEST} to {1 - SMALLEST:.6f} ({WEIGHT_DIGITS} decimals are "
+            "kept; 0.1 sends 10% of requests to the version; to send all of them, promote it "
+            f"without a weight); got {weight!r}"
         )
     return float(weight)
 

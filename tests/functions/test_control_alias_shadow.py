@@ -40,8 +40,8 @@ def test_a_shadow_is_set_audited_kept_by_a_promote_and_removed(client: TestClien
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [
-        ({"version": "2", "sample": 0}, 400, "sample must be above 0 and at most 1"),
-        ({"version": "2", "sample": 2}, 400, "sample must be above 0 and at most 1"),
+        ({"version": "2", "sample": 0}, 400, "sample must be at least 1e-06 and at most 1"),
+        ({"version": "2", "sample": 2}, 400, "sample must be at least 1e-06 and at most 1"),
         ({"version": "1", "sample": 0.5}, 409, "already serves version '1'"),
         ({"version": "9", "sample": 0.5}, 404, "'9'"),
         ({"version": "2", "rate": 0.5}, 422, "rate"),

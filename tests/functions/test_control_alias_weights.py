@@ -55,10 +55,13 @@ def test_explicit_weights_and_rollback(client: TestClient) -> None:
         (
             {"version": "2", "weight": 1.5},
             400,
-            "weight must be between 0 and 1, both excluded (0.1 sends 10% of requests to the "
+            "weight must be from 1e-06 to 0.999999 (6 decimals are kept; 0.1 sends 10% of requests to the "
             "version; to send all of them, promote it without a weight); got 1.5",
         ),
-        ({"version": "2", "weight": 0}, 400, "weight must be between 0 and 1, both excluded"),
+        ({"version": "2", "weight": 0}, 400, "weight must be from 1e-06 to 0.999999"),
+        # stored rounded to 0 and 1: the record was written, and refused by every reader (503)
+        ({"version": "2", "weight": 1e-300}, 400, "weight must be from 1e-06 to 0.999999"),
+        ({"version": "2", "weight": 0.99999999999}, 400, "weight must be from 1e-06 to 0.999999"),
         (
             {"weights": {"1": 0.5, "2": 0.25, "3": 0.25}},
             400,

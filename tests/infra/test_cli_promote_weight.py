@@ -63,9 +63,9 @@ def test_rollback_ends_a_split(capsys: pytest.CaptureFixture[str], iris: ObjectS
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        (("2", "--weight", "1.5"), "weight must be between 0 and 1, both excluded"),
-        (("2", "--weight", "0"), "weight must be between 0 and 1, both excluded"),
-        (("2", "--weight", "nan"), "weight must be between 0 and 1, both excluded"),
+        (("2", "--weight", "1.5"), "weight must be from 1e-06 to 0.999999"),
+        (("2", "--weight", "0"), "weight must be from 1e-06 to 0.999999"),
+        (("2", "--weight", "nan"), "weight must be from 1e-06 to 0.999999"),
         (("9", "--weight", "0.1"), "version '9' of model 'iris' not found"),
         (("1", "--weight", "0.1"), "already points at version '1'"),
         (("2", "--weight", "0.1", "--alias", "staging"), "points at no version yet"),

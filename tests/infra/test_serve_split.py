@@ -78,5 +78,5 @@ def test_control_plane_split_over_http(client: httpx.Client) -> None:
     )
     out_of_range = client.put(ALIAS, json={"version": "3", "weight": 1.0})
     assert out_of_range.status_code == 400
-    assert out_of_range.json()["error"].startswith("weight must be between 0 and 1")
+    assert out_of_range.json()["error"].startswith("weight must be from 1e-06 to 0.999999")
     assert client.get(ALIAS).json()["weights"] == {"1": 0.5, "3": 0.5}  # unchanged

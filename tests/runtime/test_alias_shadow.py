@@ -55,9 +55,10 @@ def test_a_promote_keeps_the_shadow_unless_it_then_serves_it(three: Registry) ->
 @pytest.mark.parametrize(
     ("version", "sample", "status", "words"),
     [
-        ("2", 0.0, HTTPStatus.BAD_REQUEST, "sample must be above 0 and at most 1"),
-        ("2", 1.5, HTTPStatus.BAD_REQUEST, "sample must be above 0 and at most 1"),
-        ("2", float("nan"), HTTPStatus.BAD_REQUEST, "sample must be above 0"),
+        ("2", 0.0, HTTPStatus.BAD_REQUEST, "sample must be at least 1e-06 and at most 1"),
+        ("2", 1.5, HTTPStatus.BAD_REQUEST, "sample must be at least 1e-06 and at most 1"),
+        ("2", 1e-9, HTTPStatus.BAD_REQUEST, "sample must be at least 1e-06 and at most 1"),
+        ("2", float("nan"), HTTPStatus.BAD_REQUEST, "sample must be at least 1e-06"),
         ("2", True, HTTPStatus.BAD_REQUEST, "sample must be a number"),
         ("9", 0.5, HTTPStatus.NOT_FOUND, "'9'"),
         ("1", 0.5, HTTPStatus.CONFLICT, "already serves version '1'"),

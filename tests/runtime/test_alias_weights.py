@@ -81,11 +81,11 @@ def test_explicit_weights(three: Registry) -> None:
     assert three.set_alias_weights("m", "staging", {"2": 1})["version"] == "2"
 
 
-@pytest.mark.parametrize("weight", [0, 1, 1.5, -0.1, math.nan, math.inf])
+@pytest.mark.parametrize("weight", [0, 1, 1.5, -0.1, math.nan, math.inf, 1e-7, 0.99999999999])
 def test_a_weight_outside_0_to_1_is_refused(three: Registry, weight: float) -> None:
     status, message = error_of(three.set_alias, "m", "production", "2", weight=weight)
     assert status == HTTPStatus.BAD_REQUEST
-    assert "weight must be between 0 and 1, both excluded" in message
+    assert "weight must be from 1e-06 to 0.999999" in message
     assert three.alias_target("m", "production") == AliasTarget("1")
 
 
@@ -95,7 +95,7 @@ def test_a_weight_outside_0_to_1_is_refused(three: Registry, weight: float) -> N
         ({"1": 0.5, "2": 0.3, "3": 0.2}, "at most 2 versions; got 3 (1, 2, 3)"),
         ({"1": 0.5, "2": 0.6}, "weights must add up to 1; these add up to 1.1"),
         ({"1": 0.5, "2": 0.5, "1 ": 0}, "at most 2 versions"),
-        ({"1": 1.0, "2": 0.0}, "weight must be between 0 and 1"),
+        ({"1": 1.0, "2": 0.0}, "weight must be from 1e-06 to 0.999999"),
         ({"2": 0.5}, "a single version takes all the traffic: weight 1; got 0.5"),
         ({}, "weights must be an object"),
         ({"../x": 1}, "version"),

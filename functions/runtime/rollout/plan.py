@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from functions.runtime.aliases import check_sample
 from functions.runtime.errors import BadRequest
 
 DEFAULT_MIN_REQUESTS = 20  # a step's candidate answers at least this many before it advances
@@ -46,6 +47,9 @@ class RolloutPlan:
         if self.min_agreement is not None:
             _check_range("min_agreement", self.min_agreement, 0, 1)
         _check_range("shadow_sample", self.shadow_sample, 0, 1, low_open=True)
+        # as the alias record keeps it: 1e-7 passed here, then the shadow's write failed with
+        # a traceback mid-rollout, the rollout left 'running'
+        check_sample(self.shadow_sample)
         if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int):
             raise BadRequest(f"min_requests must be a whole number; got {self.min_requests!r}")
         _check_range("min_requests", self.min_requests, 0, 10**9)
