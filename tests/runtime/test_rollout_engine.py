@@ -18,18 +18,22 @@ import pytest
 
 from functions.predict.service import PredictService
 from functions.predict.telemetry import RequestMetrics
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.errors import BadRequest, Conflict
+from functions.runtime.errors import BadRequest, Conflict, InvalidInput
+from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
+from functions.runtime.rollout.same_inputs import difference
 from functions.runtime.served import ServedModel
 from functions.runtime.store import LocalStore
 from functions.shadow.channel import ReplayChannel
 from infra.local.metrics import GatewayMetrics
 from infra.local.rollout_metrics import GatewayMetricsSource
+from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import replay_env
 from tests.rollout_models import publish, rows_disagreeing
@@ -243,3 +247,50 @@ def test_a_shadow_of_another_version_stays_through_a_rollout_without_agreement(
     setup.engine.abort(MODEL, "production", "ops")
     target = setup.registry.alias_target(MODEL, "production")
     assert target is not None and target.describe() == "1, shadow 3 (50% sampled)"
+
+
+def test_a_candidate_that_takes_other_inputs_is_refused_before_any_caller_sees_it(
+    tmp_path: Path,
+) -> None:
+    """A candidate of 3 features where production reads 4 answered its whole share 422, and
+    the rollout went on to 100% ("baked within every limit": the error rate counts 5xx)."""
+    setup = Setup(tmp_path, "healthy")
+    path = onnx_factory.linear_classifier(tmp_path / "three.onnx", features=3)
+    labels = setup.registry.manifest(MODEL, "1").labels
+    setup.registry.publish(onnx_factory.manifest_for(path, MODEL, "3", labels=labels), path)
+    with pytest.raises(InvalidInput) as info:
+        setup.engine.start(MODEL, "3", plan(), alias="production", actor=ACTOR)
+    assert info.value.message == (
+        f"version 3 of {MODEL} does not take the requests 1 takes (its input 'x' takes shape "
+        "[-1, 3], not [-1, 4]): the callers of 'production' would get a 422 from it; publish a "
+        "candidate with the same inputs"
+    )
+    assert setup.registry.alias_target(MODEL, "production") == AliasTarget("1")
+    assert setup.engine.book.get(MODEL, "production") is None
+
+
+def test_what_a_candidate_must_take() -> None:
+    def manifest(*inputs: TensorSpec, features: tuple[str, ...] = ()) -> ModelManifest:
+        file = ModelFile("0" * 64, 1, 17, "test")
+        return ModelManifest("m", "1", "other", inputs, (), file, features=features)
+
+    base = manifest(TensorSpec("x", "float32", (-1, 4)), features=("a", "b", "c", "d"))
+    assert difference(base, base) is None
+    wider = manifest(TensorSpec("x", "float32", (-1, -1)), features=("d", "c", "b", "a"))
+    assert difference(base, wider) is None  # any width takes 4; features in another order
+    cases = {
+        "its input 'x' is float64, not float32": manifest(TensorSpec("x", "float64", (-1, 4))),
+        "its input 'x' refuses NaN and infinity, which the baseline takes": manifest(
+            TensorSpec("x", "float32", (-1, 4), finite=True), features=base.features
+        ),
+        "it has no input 'x'": manifest(TensorSpec("y", "float32", (-1, 4))),
+        "it reads no feature 'd', which records sent to the baseline name": manifest(
+            TensorSpec("x", "float32", (-1, 4)), features=("a", "b", "c", "e")
+        ),
+    }
+    for why, candidate in cases.items():
+        assert difference(base, candidate) == why
+    two = manifest(TensorSpec("x", "float32", (-1, 4)), TensorSpec("k", "int64", (-1,)))
+    assert difference(manifest(TensorSpec("x", "float32", (-1, 4))), two) == (
+        "it also needs input 'k', which the baseline's callers do not send"
+    )

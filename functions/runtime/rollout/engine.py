@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from functions.runtime.aliases import AliasTarget
-from functions.runtime.errors import Conflict
+from functions.runtime.errors import Conflict, InvalidInput
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
@@ -26,6 +26,7 @@ from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, d
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
+from functions.runtime.rollout.same_inputs import difference
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import RuntimeSettings
 
@@ -138,6 +139,14 @@ class RolloutEngine:
             )
         if target.version == candidate:
             raise Conflict(f"alias {alias!r} of model {model!r} already serves {candidate!r}")
+        base = self.registry.manifest(model, target.version)
+        why = difference(base, self.registry.manifest(model, candidate))
+        if why is not None:  # its share of the callers would get a 422 each, the rollout go on
+            raise InvalidInput(
+                f"version {candidate} of {model} does not take the requests {target.version} "
+                f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
+                "candidate with the same inputs"
+            )
         shadow = target.shadow
         if plan.shadow_first and shadow is not None and shadow.version != candidate:
             # Without a shadow stage the alias's shadow is not in the way: it stays, as a

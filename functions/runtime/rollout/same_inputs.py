@@ -1,0 +1,50 @@
+"""Whether a rollout's candidate takes every request its baseline takes.
+
+A canary answers a share of the baseline's own callers, with the requests they already send.
+A candidate published with other inputs (a dropped feature: [N, 3] where production reads
+[N, 4]) answered every one of them 422, and the rollout went on to 100%: its error rate counts
+the candidate's failures (5xx), and a refused request is the caller's (4xx). So a rollout
+starts only with a candidate that takes what the baseline takes: the same input names and
+element types, every shape the baseline accepts (a fixed size, or any where it takes any),
+the records it reads by feature name, and the missing values it takes.
+"""
+
+from __future__ import annotations
+
+from functions.runtime.manifest import ModelManifest, TensorSpec
+
+
+def _shape_fits(base: TensorSpec, candidate: TensorSpec) -> bool:
+    if base.rank != candidate.rank:
+        return False
+    return all(c == -1 or c == b for b, c in zip(base.shape, candidate.shape, strict=True))
+
+
+def _differs(base: TensorSpec, candidate: TensorSpec | None) -> str | None:
+    if candidate is None:
+        return f"it has no input {base.name!r}"
+    if candidate.dtype != base.dtype:
+        return f"its input {base.name!r} is {candidate.dtype}, not {base.dtype}"
+    if not _shape_fits(base, candidate):
+        return (
+            f"its input {base.name!r} takes shape {list(candidate.shape)}, not {list(base.shape)}"
+        )
+    if candidate.finite and not base.finite:
+        return f"its input {base.name!r} refuses NaN and infinity, which the baseline takes"
+    return None
+
+
+def difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
+    """Why `candidate` would refuse requests `baseline` answers, else None."""
+    theirs = {spec.name: spec for spec in candidate.inputs}
+    for spec in baseline.inputs:
+        found = _differs(spec, theirs.get(spec.name))
+        if found is not None:
+            return found
+    extra = sorted(set(theirs) - {spec.name for spec in baseline.inputs})
+    if extra:
+        return f"it also needs input {extra[0]!r}, which the baseline's callers do not send"
+    missing = sorted(set(baseline.features) - set(candidate.features))
+    if missing:
+        return f"it reads no feature {missing[0]!r}, which records sent to the baseline name"
+    return None
