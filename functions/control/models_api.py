@@ -17,12 +17,13 @@ from functions.control.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
+    RollbackSpec,
     ShadowSpec,
 )
 from functions.runtime import names
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.catalog import Listed, catalog
-from functions.runtime.errors import Conflict, NotFound
+from functions.runtime.errors import BadRequest, Conflict, NotFound
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import version_sort_key
 
@@ -175,6 +176,7 @@ def remove_shadow(
     "/{name}/aliases/{alias}/rollback",
     response_model=AliasRecord,
     summary="Roll back to the version the alias pointed at before (or `to`, an earlier one)",
+    responses=JSON_BODY,
 )
 def rollback(
     name: str,
@@ -184,7 +186,14 @@ def rollback(
     when: When,
     response: Response,
     to: str | None = None,
+    body: RollbackSpec | None = None,
 ) -> AliasRecord:
+    # `{"to": "2"}` in the body was ignored (any body was), and the alias rolled back to the
+    # version before: a caller naming a version in both places must name the same one.
+    if body is not None and body.to is not None:
+        if to is not None and to != body.to:
+            raise BadRequest(f"rollback names two versions: ?to={to} and a body's to {body.to!r}")
+        to = body.to
     record = plane.registry.rollback(
         names.model_name(name), names.alias_name(alias), to=to, actor=who, when=when
     )

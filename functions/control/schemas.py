@@ -96,6 +96,12 @@ class AliasChange(Strict):
         return self
 
 
+class RollbackSpec(Strict):
+    """Where to roll back to: `to`, an earlier version; absent, the version before."""
+
+    to: str | None = Field(default=None, examples=["2"], json_schema_extra=VERSION_NAME)
+
+
 class ShadowSpec(Strict):
     """A version that gets a copy of `sample` of the alias's requests after they are answered
     (it answers no caller); its agreement with the served version is recorded as metrics."""

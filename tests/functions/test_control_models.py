@@ -121,6 +121,24 @@ def test_rollback_to_an_earlier_version_of_the_alias(client: TestClient) -> None
     )
 
 
+def test_rollback_reads_to_from_its_body_too(client: TestClient) -> None:
+    """`{"to": "1"}` in the body was ignored (any body was, not JSON too) and the alias went
+    to the version before: 3 -> 2, the one the caller meant to leave."""
+    for version in ("2", "3"):
+        client.put(f"/control/models/{MODEL}/aliases/production", json={"version": version})
+    url = f"/control/models/{MODEL}/aliases/production/rollback"
+    response = client.post(url, json={"to": "1"})
+    assert (response.status_code, response.json()["version"]) == (200, "1")
+    assert client.post(url, content=b"to=1").status_code == 415  # no JSON: refused, not ignored
+    assert client.post(url, json={"version": "2"}).status_code == 422  # no such field
+    both = client.post(f"{url}?to=3", json={"to": "2"})
+    assert (both.status_code, both.json()) == (
+        400,
+        {"error": "rollback names two versions: ?to=3 and a body's to '2'"},
+    )
+    assert client.get(f"/control/models/{MODEL}/aliases/production").json()["version"] == "1"
+
+
 def test_get_and_delete_an_alias(client: TestClient) -> None:
     record = client.get(f"/control/models/{MODEL}/aliases/production")
     assert record.status_code == 200
