@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
@@ -23,7 +23,7 @@ from functions.control.schemas import (
 from functions.runtime import names
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.catalog import Listed, catalog
-from functions.runtime.errors import BadRequest, Conflict, NotFound
+from functions.runtime.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.refs import version_sort_key
 
@@ -79,7 +79,19 @@ def version_manifest(name: str, version: str, plane: Plane) -> dict[str, Any]:
     "the latest. Recorded with who deleted it (`models/{name}/pruned.json`); its name is never "
     "published again.",
 )
-def delete_version(name: str, version: str, plane: Plane, who: Actor) -> Deleted:
+def delete_version(
+    name: str,
+    version: str,
+    plane: Plane,
+    who: Actor,
+    if_match: Annotated[str | None, Header(description="only `*`: versions carry no ETag")] = None,
+) -> Deleted:
+    # A stale If-Match deleted anyway (200): a version has no ETag, so no tag can match it.
+    if if_match is not None and if_match.strip() != "*":
+        raise PreconditionFailed(
+            f"If-Match {if_match} cannot hold: a version has no ETag (it never changes); send "
+            "no If-Match, or *"
+        )
     plan = plan_removal(plane.registry, name, version)
     done = carry_out(plane.registry, plan, who)
     if not done.delete:

@@ -62,3 +62,17 @@ def test_a_delete_while_another_run_deletes_the_version_says_so(tmp_path: Path) 
         f"by ci, started {entry['deleted_at']})"
     )
     assert len(list(store.list_keys(version_prefix("m", "2")))) == 2  # left to that run
+
+
+def test_if_match_on_a_delete_holds_only_as_star(tmp_path: Path) -> None:
+    """A stale If-Match deleted anyway (200). A version has no ETag (it never changes), so no
+    tag matches it: a 412 and nothing deleted; `*` (it exists) holds."""
+    store = LocalStore(tmp_path / "store")
+    publish_three(Registry(store), tmp_path)
+    client = TestClient(create_app(store))
+    stale = client.delete("/control/models/m/versions/2", headers={"If-Match": '"abc"'})
+    assert stale.status_code == 412
+    assert stale.json()["error"].startswith('If-Match "abc" cannot hold: a version has no ETag')
+    assert client.get("/control/models/m").json()["versions"] == ["1", "2", "3"]
+    star = client.delete("/control/models/m/versions/2", headers={"If-Match": "*"})
+    assert (star.status_code, star.json()) == (200, {"deleted": "m:2"})
