@@ -189,13 +189,24 @@ def weighted_target(
             f"alias {alias!r} of model {name!r} already points at version {version!r}; the "
             "weight is the share of the other version"
         )
-    if now.canary not in (None, version):
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} already splits traffic {now.describe()}; an "
-            f"alias splits between at most {MAX_SPLIT} versions: promote one of them fully or "
-            "roll back first"
-        )
-    return AliasTarget.split(now.version, version, weight)
+    moved = AliasTarget.split(now.version, version, weight)
+    no_third_version(name, alias, record, moved)
+    return moved
+
+
+def no_third_version(name: str, alias: str, record: Mapping[str, Any], moved: AliasTarget) -> None:
+    """A Conflict when `moved` splits traffic with a version the alias's current split has
+    not: its canary's callers would move to a third version with no rollback point between."""
+    now = AliasTarget.of(record)
+    if now.canary is None or moved.canary is None:
+        return
+    if {moved.version, moved.canary} <= {now.version, now.canary}:
+        return
+    raise Conflict(
+        f"alias {alias!r} of model {name!r} already splits traffic {now.describe()}; an "
+        f"alias splits between at most {MAX_SPLIT} versions: promote one of them fully or "
+        "roll back first"
+    )
 
 
 def shadow_target(

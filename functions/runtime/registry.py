@@ -36,6 +36,7 @@ from functions.runtime.aliases import (
     kept_shadow,
     main_version,
     next_alias_record,
+    no_third_version,
     parse_alias_record,
     rollback_target,
     shadow_target,
@@ -209,7 +210,10 @@ class Registry:
 
         def target(raw: bytes | None) -> AliasTarget:
             current = None if raw is None else main_version(name, alias, raw)
-            return AliasTarget.from_weights(weights, current)
+            moved = AliasTarget.from_weights(weights, current)
+            if raw is not None:  # {"1": 0.9, "3": 0.1} replaced canary 2, unsaid
+                no_third_version(name, alias, parse_alias_record(name, alias, raw), moved)
+            return moved
 
         return self._move_alias(name, alias, target, actor, when)
 

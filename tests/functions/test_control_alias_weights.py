@@ -38,6 +38,20 @@ def test_a_weight_sends_that_share_to_the_version(client: TestClient) -> None:
     ]
 
 
+def test_weights_with_a_third_version_while_a_split_is_on_are_a_conflict(
+    client: TestClient,
+) -> None:
+    """The `version` + `weight` form refused it; the `weights` form replaced canary 2 by 3,
+    its callers moved with no rollback point between (docs/rollout.md says 409)."""
+    assert client.put(ALIAS, json={"version": "2", "weight": 0.2}).status_code == 200
+    third = client.put(ALIAS, json={"weights": {"1": 0.9, "3": 0.1}})
+    assert third.status_code == 409
+    assert "already splits traffic 1 (80%) + 2 (20%)" in third.json()["error"]
+    assert client.get(ALIAS).json()["weights"] == {"1": 0.8, "2": 0.2}
+    moved = client.put(ALIAS, json={"weights": {"1": 0.5, "2": 0.5}})  # the same two: a move
+    assert (moved.status_code, moved.json()["weights"]) == (200, {"1": 0.5, "2": 0.5})
+
+
 def test_explicit_weights_and_rollback(client: TestClient) -> None:
     response = client.put(ALIAS, json={"weights": {"1": 0.75, "3": 0.25}})
     assert (response.status_code, response.json()["weights"]) == (200, {"1": 0.75, "3": 0.25})
