@@ -54,6 +54,11 @@ def read_tokens(path: Path) -> tuple[str, ...]:
                 "cannot carry (a control character, a tab or non-ASCII); write each token in "
                 "printable ASCII, as callers send it"
             )
+        if " " in token:  # "NEW6 # primary" was the token, and every caller's "NEW6" a 401
+            raise BadRequest(
+                f"line {number} of the API token file {path} holds a space, which a bearer token "
+                "cannot (RFC 6750); a comment goes on a line of its own, starting with #"
+            )
         tokens[token] = None
     if not tokens:
         raise BadRequest(

@@ -105,3 +105,17 @@ def test_a_watcher_keeps_its_set_when_the_file_becomes_a_fifo(tmp_path: Path) ->
     checked.join(5)
     assert not checked.is_alive(), "the watcher blocks on a FIFO: no rotation is seen again"
     assert (watch.tokens, accepted) == ((TOKEN,), [])
+
+
+def test_a_comment_after_a_token_is_refused_not_read_as_part_of_it(tmp_path: Path) -> None:
+    """`NEW6 # primary` was the token: every caller sending NEW6 got a 401."""
+    path = tmp_path / "tokens"
+    path.write_text("# rotated 2026-12-04\nOLD5\nNEW6 # primary\n")
+    with pytest.raises(BadRequest) as info:
+        read_tokens(path)
+    assert info.value.message == (
+        f"line 3 of the API token file {path} holds a space, which a bearer token cannot "
+        "(RFC 6750); a comment goes on a line of its own, starting with #"
+    )
+    path.write_text("# rotated 2026-12-04\nOLD5\n  NEW6\t\n")
+    assert read_tokens(path) == ("OLD5", "NEW6")
