@@ -77,6 +77,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         why = "a folder, not a file" if path.exists() else "no such file"
         raise BadRequest(f"--data {args.data}: {why} (give a file on disk or a key in the store)")
     key = path.name if data is not None else args.data
+    store = pool.registry.store
+    if data is None and names_a_key(key) and not store.exists(key):  # said only the store's
+        raise BadRequest(f"--data {args.data}: no such file, nor a key of the store {store.uri}")
     request = CompareRequest(args.name, args.a, args.b, key, args.label, args.max_rows)
     # No time limit here (the control plane's route has one): a big file just takes a while.
     what = f"{args.name} {args.a} vs {args.b}"
@@ -172,3 +175,8 @@ def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
             "an error for both; retrain with it to predict it"
         )
     return lines
+
+
+def names_a_key(text: str) -> bool:
+    """Whether `text` can be a store key at all (an invalid one is refused by the store)."""
+    return bool(text) and not text.startswith("/") and "\\" not in text

@@ -331,7 +331,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif tokens:
         auth = "bearer token required"
     say = lambda_logs.say
-    say(f"aiaas serve: http://{args.host}:{args.port}  store {store_uri}  {auth}")
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as URLs write it
+    say(f"aiaas serve: http://{host}:{args.port}  store {store_uri}  {auth}")
     for name in served:
         say(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer")
     if missing:

@@ -142,3 +142,16 @@ def test_a_malformed_gate_is_a_usage_error_before_any_scoring(
         main([*argv, "--max-drop", value])
     assert exited.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_mistyped_file_is_said_to_be_no_file_nor_key(
+    published: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file name given without a folder is tried as a store key too: a typo said only "no
+    object 'rowz.csv' in store ...", which sent the user looking in the registry."""
+    store, rows = published
+    monkeypatch.chdir(rows.parent)
+    argv = ["--store", store, "compare", "m", "1", "2", "--data", "rowz.csv", "--no-progress"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"--data rowz.csv: no such file, nor a key of the store {store}" in err
