@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,15 +157,27 @@ def _read_parquet(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray],
         raise DataError(
             f"reading {path.name} needs pyarrow: pip install 'aiaas[parquet]'"
         ) from None
-    file = pq.ParquetFile(path)
-    if limit is None or file.metadata.num_rows <= limit:
-        table = file.read()
-    else:
-        table = pa.Table.from_batches([next(file.iter_batches(batch_size=limit))])
-    columns = {
-        name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
-    }
+    try:
+        file = pq.ParquetFile(path)
+        if limit is None or file.metadata.num_rows <= limit:
+            table = file.read()
+        else:
+            table = pa.Table.from_batches([next(file.iter_batches(batch_size=limit))])
+    except (pa.ArrowException, OSError) as exc:  # a CSV named .parquet, a file cut short
+        raise DataError(f"{path.name} is not a Parquet file pyarrow can read: {exc}") from None
+    columns = {name: _numpy(table.column(name)) for name in table.column_names}
     return columns, table.num_rows == file.metadata.num_rows
+
+
+def _numpy(column: Any) -> np.ndarray:
+    """A Parquet column as numpy, its nulls kept. A dictionary column (pandas' `category`)
+    went through its indices: each null became the category its slot pointed at (74 gaps
+    read as 'mid', a label's 30 gaps as a class)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
 def _from_npz(path: Path, spec: DatasetSpec) -> RawData:

@@ -50,6 +50,33 @@ def test_a_missing_parquet_label_is_refused(
     )
 
 
+def test_a_missing_label_of_a_category_column_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pandas' `category` dtype is a dictionary column in Parquet: its nulls were read through
+    their indices as a class (30 missing labels passed --check as "2 classes")."""
+    labels: list[Any] = [["red", "blue"][i % 2] for i in range(30)]
+    labels[17] = None
+    colour = pa.array(labels).dictionary_encode()
+    table = pa.table({"a": [float(i) for i in range(30)], "b": [1.0] * 30, "colour": colour})
+    pq.write_table(table, tmp_path / "data.parquet")
+    spec = _spec(tmp_path, {"path": "data.parquet", "target": "colour"})
+    assert _error(tmp_path, spec, capsys).startswith(
+        "target 'colour' has 1 missing label in 30 rows, the first at row 17 of data.parquet"
+    )
+
+
+def test_a_file_that_is_no_parquet_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV named .parquet (or a file cut short) was pyarrow's traceback."""
+    (tmp_path / "data.parquet").write_text("a,b,colour\n1,2,red\n")
+    spec = _spec(tmp_path, {"path": "data.parquet", "target": "colour"})
+    assert _error(tmp_path, spec, capsys).startswith(
+        "data.parquet is not a Parquet file pyarrow can read: "
+    )
+
+
 def test_nan_written_as_a_csv_label_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
