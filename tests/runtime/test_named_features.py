@@ -180,3 +180,25 @@ def _logits(tmp_path: Path, rows: np.ndarray) -> np.ndarray:
 
     session = ort.InferenceSession(str(tmp_path / "iris.onnx"), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["logits"], {"x": rows})[0])
+
+
+def test_a_feature_named_as_the_input_is_read_as_a_feature(
+    tmp_path: Path, manifest: ModelManifest
+) -> None:
+    """Training names its input `x`; a table with a column `x` made every record by feature
+    name read as that input (`{"x": 5.1, ...}`: "expects shape [-1, 4]; got [1, 1]"), in the
+    predict API and in batch JSONL. A record naming every feature, one of them no input, is
+    read by feature; `{"x": [row]}` is still the input."""
+    features = ("x", "sepal_width", "petal_length", "petal_width")
+    named = dataclasses.replace(manifest, features=features)
+    records = [dict(zip(features, row, strict=True)) for row in ROWS.tolist()]
+    np.testing.assert_allclose(simple.decode({"instances": records}, named)["x"], ROWS)
+    columns = {name: ROWS[:, i].tolist() for i, name in enumerate(features)}
+    np.testing.assert_allclose(simple.decode({"inputs": columns}, named)["x"], ROWS)
+    rows = [{"x": row} for row in ROWS.tolist()]
+    np.testing.assert_allclose(simple.decode({"instances": rows}, named)["x"], ROWS)
+    store = _publish(tmp_path, named)
+    key = input_key("iris", "rows.jsonl")
+    store.put_bytes(key, "".join(json.dumps(r) + "\n" for r in records).encode())
+    summary = batch_support.run(store, tmp_path, key)
+    assert (summary["scored_rows"], summary["failed_rows"]) == (2, 0), summary

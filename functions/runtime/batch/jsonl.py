@@ -28,6 +28,7 @@ from functions.runtime.batch.sizes import stacked
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.json_bools import holds_bool
+from functions.runtime.codecs.simple import by_feature
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
@@ -132,8 +133,8 @@ class JsonlDecoder:
         raise RowRejected(f"expected a JSON object like {{{wanted}}}")
 
     def _value(self, spec: TensorSpec, instance: dict[str, object], bools: bool) -> np.ndarray:
-        if spec.name not in instance and self.manifest.features:
-            return self._record(spec, instance)
+        if self.manifest.features and by_feature(instance, self.manifest):
+            return self._record(spec, instance)  # a feature named as the input too: x, y
         if spec.name not in instance and spec.name == self.field:  # a text model's text
             raise RowRejected(f"missing the text field {self.field!r}; there is no text to score")
         if spec.name not in instance:

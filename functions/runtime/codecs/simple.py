@@ -121,7 +121,7 @@ def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict
     if type(inputs) is list and len(manifest.inputs) == 1:  # the usual request, asked first
         spec = manifest.inputs[0]
         return {spec.name: _array(inputs, spec, bools)}
-    if isinstance(inputs, dict) and _by_feature(inputs, manifest):
+    if isinstance(inputs, dict) and by_feature(inputs, manifest):
         return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
         specs = {spec.name: spec for spec in manifest.inputs}
@@ -164,7 +164,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if len(manifest.inputs) == 1 and not isinstance(rows[0], dict):
         spec = manifest.inputs[0]
         return {spec.name: _array(rows, spec)}
-    if isinstance(rows[0], dict) and _by_feature(rows[0], manifest):
+    if isinstance(rows[0], dict) and by_feature(rows[0], manifest):
         return _records(rows, manifest)
     text = text_input(manifest)
     if text is not None and isinstance(rows[0], dict) and text.input not in rows[0]:
@@ -253,9 +253,18 @@ def _text_records(rows: list[Any], field: str) -> np.ndarray:
     return np.array(texts, dtype=object)
 
 
-def _by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
-    """Whether an object names features rather than inputs."""
-    return bool(manifest.features) and manifest.inputs[0].name not in keys
+def by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
+    """Whether an object names features rather than inputs: it does not name the input, or it
+    names every feature, one of them no input (a table trained with a column `x`, the name
+    training gives its input: `{"x": 1.5, "y": 0.1}` was read as the input x and refused as
+    shape [1, 1]; `{"x": [1.5, 0.1]}` is still the input)."""
+    if not manifest.features:
+        return False
+    if manifest.inputs[0].name not in keys:
+        return True
+    inputs = {spec.name for spec in manifest.inputs}
+    named = all(feature in keys for feature in manifest.features)
+    return named and any(key in manifest.features and key not in inputs for key in keys)
 
 
 def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
