@@ -208,7 +208,10 @@ def _feature_lines(facts: dict[str, Any]) -> list[str]:
         if len(names) <= 16
         else (f"{shown_names(names[:6])}, ..., {shown_names(names[-1:])}")
     )
-    if not facts.get("features"):  # the spec's x0, x1, ... read x_0, x_1 where served and drawn
+    # The spec's x0, x1, ... read x_0, x_1 where served and drawn. Not a table with a text
+    # column: no `features` either, but one input per column, named like it (the card said
+    # "an array's positions ... (no names served)" of inputs age, income, city, ...).
+    if not facts.get("features") and len(facts.get("inputs") or ()) <= 1:
         shown = f"an array's positions x_0 ... x_{len(names) - 1} (no names served)"
     target = f"; target `{dataset['target']}`" if dataset.get("target") else ""
     exclude = dataset.get("exclude")

@@ -96,6 +96,14 @@ def test_an_arrays_features_are_named_as_served_and_drawn() -> None:
     ]
     table = {"features": ["age", "bmi"], "training": {"dataset": {"target": "progression"}}}
     assert _feature_lines(table) == ["- Features (2): age, bmi; target `progression`"]
+    # A table with a text column: no `features`, but one input per column, named like it.
+    mixed = {
+        "features": [],
+        "inputs": ["age float32 [-1, 1]", "city string [-1, 1]"],
+        "preprocessing": {"feature_names": ["age", "city"]},
+        "training": {"dataset": {"target": "plan"}},
+    }
+    assert _feature_lines(mixed) == ["- Features (2): age, city; target `plan`"]
 
 
 def test_the_loss_axis_says_which_loss_it_is() -> None:
