@@ -140,10 +140,36 @@ def load_spec(path: Path) -> JobSpec:
             f"spec {path} is not UTF-8 text (byte {exc.start + 1}); give a YAML or JSON job spec"
         ) from None
     try:
-        data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+        if Path(path).suffix == ".json":
+            data = json.loads(text, object_pairs_hook=_once)
+        else:
+            data = yaml.load(text, Loader=_OnceLoader)  # noqa: S506 - SafeLoader's subclass
     except (ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"spec {path} is not valid {_kind(path)}: {_one_line(exc)}") from exc
     return parse_spec(data)
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: `epochs` twice kept the last, unsaid."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} is given twice")
+        seen[key] = value
+    return seen
+
+
+class _OnceLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (it kept the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for index, key in enumerate(keys):
+            if key in keys[:index]:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", node.value[index][0].start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def _one_line(exc: Exception) -> str:

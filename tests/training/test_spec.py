@@ -198,6 +198,17 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     assert caught.value.message == (
         f"spec {indented} is not valid YAML: mapping values are not allowed here (line 2, column 7)"
     )
+    # A key given twice kept the last one, unsaid (epochs: 3 then epochs: 50 trained 50).
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: x\nepochs: 3\nrecipe: {name: mlp}\nepochs: 50\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(twice)
+    assert caught.value.message == (
+        f"spec {twice} is not valid YAML: the key 'epochs' is given twice (line 4, column 1)"
+    )
+    (tmp_path / "twice.json").write_text('{"name": "x", "recipe": {"name": "a", "name": "b"}}')
+    with pytest.raises(SpecError, match="not valid JSON: the key 'name' is given twice"):
+        load_spec(tmp_path / "twice.json")
     top = tmp_path / "list.yaml"
     top.write_text("- name: x\n")
     with pytest.raises(SpecError, match="spec field 'spec' must be a mapping of settings"):
