@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, Conflict, CorruptRecord
+from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
 
 ALIAS_HISTORY = 50
@@ -256,10 +256,28 @@ def unchanged_record(
 
 
 def rollback_target(
-    name: str, alias: str, record: Mapping[str, Any], to: str | None
+    name: str,
+    alias: str,
+    record: Mapping[str, Any],
+    to: str | None,
+    published: Callable[[str, str], object] | None = None,
 ) -> AliasTarget:
     """Where a rollback of `alias` (its current `record`) goes: a split goes back to its main
-    version; otherwise the latest other version in its history, or `to` when one of them."""
+    version; otherwise the latest other version in its history, or `to` when one of them.
+    `published(name, version)`: raises NotFound for a version deleted since (checked on the
+    version chosen: a 404 that names where else it may go)."""
+    found = _rollback_target(name, alias, record, to)
+    if published is not None:
+        try:
+            published(name, found.version)
+        except NotFound:
+            raise rollback_gone(name, alias, record, found.version) from None
+    return found
+
+
+def _rollback_target(
+    name: str, alias: str, record: Mapping[str, Any], to: str | None
+) -> AliasTarget:
     now = AliasTarget.of(record)
     if now.canary is not None and to in (None, now.version):
         return AliasTarget(now.version)
@@ -283,6 +301,20 @@ def rollback_target(
             f"{', '.join(earlier)}); to move it to a new version, promote that version"
         )
     return AliasTarget(to)
+
+
+def rollback_gone(name: str, alias: str, record: Mapping[str, Any], gone: str) -> NotFound:
+    """The 404 of a rollback whose target was deleted since (its release was pruned while a
+    split made the split's end the rollback target), naming the versions it may go to: it
+    said "point the deployment at an alias", advice for pinned callers."""
+    now = AliasTarget.of(record)
+    seen = [str(h.get("version")) for h in record.get("history", []) if isinstance(h, dict)]
+    others = [v for v in dict.fromkeys(seen) if v not in (gone, now.version)]
+    choices = f": roll back --to one it pointed at ({', '.join(others)})" if others else ""
+    return NotFound(
+        f"alias {alias!r} of model {name!r} would roll back to version {gone!r}, which was "
+        f"deleted (`aiaas versions {name}` shows when){choices}, or promote a version"
+    )
 
 
 def next_alias_record(

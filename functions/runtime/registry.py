@@ -256,9 +256,8 @@ class Registry:
             if raw is None:
                 self.versions(name)  # an unknown model reads as such, not as a missing alias
                 raise NotFound(f"alias {alias!r} of model {name!r} not found")
-            found = rollback_target(name, alias, parse_alias_record(name, alias, raw), to)
-            self.manifest(name, found.version)
-            return found
+            record = parse_alias_record(name, alias, raw)
+            return rollback_target(name, alias, record, to, published=self.manifest)
 
         return self._move_alias(name, alias, target, actor, when)
 

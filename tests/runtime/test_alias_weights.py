@@ -17,6 +17,7 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import CorruptRecord
 from functions.runtime.pool import ModelPool
+from functions.runtime.pruning import carry_out, plan_removal
 from functions.runtime.registry import ModelRef, Registry, alias_key
 from functions.runtime.served import ServedModel
 from tests.publishing import error_of, flip_stored_model_byte, publish_three
@@ -67,6 +68,25 @@ def test_rollback_of_a_split_sends_everything_back_to_its_main_version(three: Re
     assert record["history"][0]["weights"] == {"1": 0.75, "3": 0.25}
     three.set_alias("m", "production", "3", weight=0.25)
     assert three.rollback("m", "production", to="3")["version"] == "3"  # or on to the canary
+
+
+def test_a_rollback_to_a_release_pruned_during_a_split_names_where_else_to_go(
+    three: Registry,
+) -> None:
+    """While 2 + 3 split, the rollback target is the split's end (2), so release 1 may be
+    pruned; the rollback after the split's then said "point the deployment at an alias", the
+    advice for pinned callers."""
+    three.set_alias("m", "production", "2")
+    three.set_alias("m", "production", "3", weight=0.1)
+    done = carry_out(three, plan_removal(three, "m", "1"), "ops")
+    assert [d.version for d in done.delete] == ["1"]
+    assert three.rollback("m", "production")["version"] == "2"  # the canary out
+    status, message = error_of(three.rollback, "m", "production")
+    assert status == HTTPStatus.NOT_FOUND
+    assert message == (
+        "alias 'production' of model 'm' would roll back to version '1', which was deleted "
+        "(`aiaas versions m` shows when), or promote a version"
+    )
 
 
 def test_explicit_weights(three: Registry) -> None:
