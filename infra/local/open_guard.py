@@ -44,11 +44,18 @@ class OpenGuard:
 
     def __init__(self, check_host: bool) -> None:
         self.check_host = check_host
+        self._host = ""  # the last Host judged loopback: a client sends it on every request
 
     def refusal(self, headers: Sequence[tuple[str, str]]) -> str | None:
-        """Why the request is refused (the 403's message), else None."""
+        """Why the request is refused (the 403's message), else None. ~0.2 us a request."""
         for name, value in headers:
-            if name == "origin":  # "null" too: a sandboxed frame of any page sends it
+            if name == "host":
+                if value == self._host or not self.check_host:
+                    continue
+                if not is_loopback_name(_host_name(value)):
+                    return _foreign_host(value)
+                self._host = value
+            elif name == "origin":  # "null" too: a sandboxed frame of any page sends it
                 origin = urlsplit(value).hostname or ""
                 if not is_loopback_name(origin):
                     return (
@@ -56,10 +63,12 @@ class OpenGuard:
                         "refused (a page could otherwise move aliases or read answers): serve "
                         "with AIAAS_API_TOKEN set to call it from a browser"
                     )
-            elif name == "host" and self.check_host and not is_loopback_name(_host_name(value)):
-                return (
-                    f"Host {value!r} is not this server's name: served on loopback with no "
-                    "token, it answers requests addressed to localhost or 127.0.0.1 only (a "
-                    "web page whose domain resolves here must not reach it)"
-                )
         return None
+
+
+def _foreign_host(value: str) -> str:
+    return (
+        f"Host {value!r} is not this server's name: served on loopback with no token, it "
+        "answers requests addressed to localhost or 127.0.0.1 only (a web page whose domain "
+        "resolves here must not reach it)"
+    )
