@@ -86,6 +86,26 @@ def publish_version(
     }
     check_version_free(store, name, version)
     store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
+    committed: list[str] = []  # the files this run wrote (not found there already)
+    try:
+        manifest = _send(store, manifest, model_file, wanted, found, committed, progress)
+    except BaseException:  # Ctrl-C, SIGTERM, a failure: no version, so none of its files
+        _unclaim(store, name, version, committed)
+        raise
+    return manifest
+
+
+def _send(
+    store: ObjectStore,
+    manifest: ModelManifest,
+    model_file: Path,
+    wanted: Mapping[str, tuple[Path, str]],
+    found: Mapping[str, str | None],
+    committed: list[str],
+    progress: Moved | None,
+) -> ModelManifest:
+    """The files, then the manifest (last: it makes the version exist)."""
+    name, version = manifest.name, manifest.version
     staged: dict[str, StagedUpload] = {}
     replacing: dict[str, _Replacing] = {}
     replaced: list[_Replaced] = []
@@ -112,7 +132,8 @@ def publish_version(
                 files.append(ArtifactFile(rel, other.size, other.sha256, role))
             manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
             for key, item in staged.items():
-                _commit(store, manifest, key, item)
+                if _commit(store, manifest, key, item):
+                    committed.append(key)
             for key, other in replacing.items():
                 replaced += _replace(store, manifest, key, other)
                 if progress is not None:  # sent only now (to S3: spooled until then)
@@ -210,15 +231,29 @@ def _put_back(store: ObjectStore, name: str, version: str, replaced: list[_Repla
             target.publish(item.version)  # only over our own bytes, never a later writer's
 
 
-def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> None:
+def _unclaim(store: ObjectStore, name: str, version: str, committed: list[str]) -> None:
+    """Remove the files a publish that did not finish wrote: a Ctrl-C after the model went
+    up left 51 MB in S3 under a version that never existed, past what prune cleans. Not when
+    a manifest is there now: a twin that found the same bytes lists them."""
+    with contextlib.suppress(Exception):
+        if not committed or store.exists(manifest_key(name, version)):
+            return
+        for key in committed:
+            with contextlib.suppress(NotFound):
+                store.delete(key)
+
+
+def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> bool:
+    """Whether this run wrote the file (False: the same bytes were there)."""
     # Claimed files are written only if absent: a losing concurrent publisher must never
     # replace a file the winner's manifest vouches for (that version could never be served).
     try:
         staged.commit()
+        return True
     except ObjectExists:
         with store.open_read(key) as stored:
             if sha256_stream(stored) == staged.sha256:
-                return  # the same file: a retry after an interrupted publish, or a twin
+                return False  # the same file: a retry after an interrupted publish, or a twin
         raise VersionExists(
             f"{manifest.name}:{manifest.version} is being published with a different "
             f"{key.rsplit('/', 1)[-1]}, or an earlier publish of it was interrupted; versions "

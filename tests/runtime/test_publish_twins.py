@@ -130,3 +130,29 @@ def test_a_twin_that_found_the_winners_card_before_its_manifest_leaves_it(
     assert checked.is_set() and len(lost) == 1
     assert registry.store.get_bytes(CARD) == b"# card of the winning run\n"
     stored_files_match(registry, "m", "1")
+
+
+def test_an_interrupted_publish_removes_the_files_it_wrote(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the model went up, before the manifest: the CLI said "interrupted, nothing
+    half-published is left", and 51 MB stayed in S3 under a version that never existed, past
+    what prune cleans. The files this run wrote go; the version number stays used (a retry
+    takes the next one, as for a killed run)."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    store = registry.store
+    put_bytes = store.put_bytes
+
+    def interrupted(key: str, data: bytes, **kwargs: Any) -> None:
+        if key.endswith("/manifest.json"):
+            raise KeyboardInterrupt
+        put_bytes(key, data, **kwargs)
+
+    monkeypatch.setattr(store, "put_bytes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        registry.publish(onnx_factory.manifest_for(model, "m", "1"), model)
+    monkeypatch.undo()
+    assert not store.exists("models/m/versions/1/model.onnx")
+    assert not store.exists("models/m/versions/1/manifest.json")
+    registry.publish(onnx_factory.manifest_for(model, "m", "2"), model)  # the next one goes on
+    assert store.exists("models/m/versions/2/model.onnx")
