@@ -12,8 +12,10 @@ from infra.cli.early_stop import early_stop
 
 def main() -> int:
     early_stop()
+    from infra.cli import stop_signals
     from infra.cli.main import main as cli_main
 
+    stop_signals.CONSOLE = True  # a command done ignores stop signals for the rest of the exit
     return cli_main()
 
 

@@ -17,6 +17,7 @@ from infra.cli.early_stop import early_stop, release_early_stop
 from infra.cli.fatal_lines import typed_command
 from infra.cli.help_examples import add_examples
 from infra.cli.misspelled import meant
+from infra.cli.stop_signals import answered
 from infra.extras import install_hint
 
 # Subcommand -> the module that registers it (`register(subparsers)`; each sets `func(args)`).
@@ -190,6 +191,7 @@ def run(argv: Sequence[str] | None) -> int:
         release_early_stop()
     try:
         code: int = args.func(args)
+        answered()  # done: a stop signal now leaves the exit code as it is
         sys.stdout.flush()  # here, so a reader that went away is caught below, not at exit
     except BrokenPipeError:
         return reader_gone()

@@ -37,6 +37,7 @@ from infra.cli.publish_classifier import (
 )
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.row_progress import BYTES, Progress, add_flag
+from infra.cli.stop_signals import answered, stopped_by_signals
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,7 +110,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise BadRequest(not_a_file(given))
         require_data_files(given)  # named here: onnxruntime's own failure says less
         path = stage(given, Path(work) / "given")
-        with _naming(given, path):
+        # SIGTERM and SIGHUP unwind as Ctrl-C does: the files sent so far are removed
+        with _naming(given, path), stopped_by_signals():
             return _publish(args, path, Path(work))
 
 
@@ -194,6 +196,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
     if alias:
         reg.set_alias(name, alias, manifest.version)
+    answered()  # published: a stop signal now must not say "interrupted" (a retry publishes twice)
     _report(args, reg.store.uri, manifest, notes, same, alias)
     return 0
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The `aiaas` console script's own process (launch.py sets it): there a command that has done
+# its work ignores stop signals for the rest of the exit (`answered`). Not in a test's process,
+# which calls main() many times and must keep its Ctrl-C.
+CONSOLE = False
+_answered = False
 
 
 class Stopped(KeyboardInterrupt):
@@ -38,6 +44,9 @@ def signal_handlers(
 ) -> Iterator[None]:
     """`handler` for `signums` while the block runs, every stop signal's handler put back
     after. `keep_ignored`: a signal ignored on purpose (nohup's SIGHUP) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():  # main() called from a
+        yield  # thread: signals reach the main thread only, and its handlers are its own
+        return
     before: dict[int, Any] = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum in signums:
         if not (keep_ignored and before[signum] == signal.SIG_IGN):
@@ -46,7 +55,20 @@ def signal_handlers(
         yield
     finally:
         for signum, previous in before.items():
-            signal.signal(signum, previous)
+            signal.signal(signum, _ignore if _answered else previous)
+
+
+def answered() -> None:
+    """The command's work is done and it has said so ("published iris:4"): a stop signal from
+    now on must not change how the process ends. It was a kill by that signal (-2, no line
+    said), or "interrupted", 130: a CI that retries on 130 published the version twice."""
+    global _answered
+    if not CONSOLE:
+        return
+    _answered = True
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to take over
+            signal.signal(signum, _ignore)
 
 
 def stopped_by_signals() -> contextlib.AbstractContextManager[None]:

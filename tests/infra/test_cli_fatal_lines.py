@@ -228,3 +228,21 @@ def test_sigterm_during_the_start_with_its_reader_gone_still_stops_cleanly(tmp_p
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=20)
     assert (process.returncode, err) == (0, b"")
+
+
+def test_a_stop_signal_once_the_command_has_answered_leaves_its_exit_code(tmp_path: Path) -> None:
+    """Ctrl-C just after "published m:1" killed the process by SIGINT (-2, a shell's 130, no
+    line): a CI that retries on 130 published the version again. Once the command has
+    answered, the signals are ignored for the rest of the exit: its own code, 0."""
+    from tests import onnx_factory
+
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    process = aiaas("--store", str(tmp_path / "store"), "publish", str(model), "--name", "m")
+    assert process.stdout is not None
+    first = process.stdout.readline()  # the report reaches the pipe only at the flush
+    assert first.startswith(b"published m:1"), first
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, (first + out + err).decode()
+    assert b"interrupted" not in err
