@@ -125,3 +125,29 @@ def test_monitor_shows_the_label_shares_prediction_drift_compares(
         # training: the model's own predictions on its training rows (a forest fits them all)
         assert training == f"{np.mean(y_train == i):.1%}"
         assert float(points) == pytest.approx(100 * (live - np.mean(y_train == i)), abs=0.06)
+
+
+def test_export_keeps_the_label_served_when_the_model_has_an_output_named_label(
+    tmp_path: Path,
+) -> None:
+    """skl2onnx's classifiers answer an int64 output `label` (0, 1, 2) beside the labels
+    published with --labels: written as served_label, it overwrote the label the API
+    answered (`class_0`), so the export said 0 where the caller got class_0."""
+    store = tmp_path / "store"
+    model = export("logistic", tmp_path, zipmap=False)  # outputs label and probabilities
+    cli = ["--store", str(store)]
+    labels = ",".join(CLASS_NAMES)
+    assert main([*cli, "publish", str(model.path), "--name", MODEL, "--labels", labels]) == 0
+    assert main([*cli, "capture", MODEL, "--sample", "1"]) == 0
+    env = {"AIAAS_MODEL": MODEL, "AIAAS_STORE": str(store), "AIAAS_CACHE_DIR": str(tmp_path / "c")}
+    handler, module = load_handler_module("functions.predict.handler.handler", env)
+    answered = [
+        p["label"] for p in call(handler, *body("simple", model.x_test[:ROWS]))["predictions"]
+    ]
+    assert set(answered) <= set(CLASS_NAMES)
+    module.SERVICE.capture.flush()
+    out = tmp_path / "captured.jsonl"
+    assert main([*cli, "capture", "export", MODEL, "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["served_label"] for r in rows] == answered
+    assert all("served_probabilities_0" in r and "served_output_label" not in r for r in rows)

@@ -121,8 +121,15 @@ def _served(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
     outputs = body.get("outputs")
     if isinstance(outputs, list):  # OIP: tensors
         outputs = {t.get("name"): _shaped(t) for t in outputs if isinstance(t, dict)}
+    post = manifest.postprocessing
+    own = post.label_output if post is not None and isinstance(predictions, list) else None
     for name, values in (outputs or {}).items():
-        out.update(_output_columns(SERVED + str(name), values))
+        if name == own:  # skl2onnx's `label`: served_label says what the API answered (batch
+            continue  # leaves the model's own label out beside its pred_label too)
+        columns = dict(_output_columns(SERVED + str(name), values))
+        if out.keys() & columns.keys():  # an output `score` would overwrite served_score
+            columns = dict(_output_columns(f"{SERVED}output_{name}", values))
+        out.update(columns)
     return out
 
 
