@@ -109,6 +109,8 @@ class PredictService:
         elapsed = time.perf_counter() - start
         status = response["statusCode"]
         self.metrics.record(self.served.name, version, route_key, status, elapsed)
+        if status != 200:  # a refused request writes the lines held long enough too (docs say
+            self.capture.buffer.tick()  # any request): only a 200 did, errors kept them held
         if self.metrics.log_requests:
             logger.info(
                 "request",

@@ -217,6 +217,24 @@ def test_unsampled_requests_write_lines_held_past_a_second(
     assert len(lines(registry.store)) == 2
 
 
+def test_a_refused_request_writes_lines_held_past_a_second_too(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Only a 200 ended a held line's second: with traffic turned to errors (422s, a 404) the
+    lines stayed held, and a Lambda container reclaimed then lost them."""
+    set_capture(registry, MODEL, sample=1.0, actor="test")
+    clock = FrozenClock()
+    svc = service(registry, tmp_path, clock)
+    predict(svc, {"inputs": [[0, 2, 3, 4]]})  # at once
+    clock.now += 0.1
+    predict(svc, {"inputs": [[1, 2, 3, 4]]})  # held
+    assert len(lines(registry.store)) == 1
+    clock.now += 1.0
+    refused = svc.handle(http_event("POST", PREDICT, json.dumps({"inputs": [[1, 2]]})))
+    assert refused["statusCode"] == 422
+    assert len(lines(registry.store)) == 2 and svc.capture.buffer.held == 0
+
+
 def test_memory_is_bounded_lines_past_the_cap_are_dropped_and_counted(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     clock = FrozenClock()
