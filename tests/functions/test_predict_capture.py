@@ -20,6 +20,7 @@ from functions.predict.telemetry import RequestMetrics
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.capture.buffer import CaptureBuffer
 from functions.runtime.capture.reader import capture_keys, captured_lines
+from functions.runtime.capture.rows import rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest, ModelNotFound
 from functions.runtime.pool import ModelPool
@@ -165,6 +166,12 @@ def test_denied_fields_never_reach_the_store(registry: Registry, tmp_path: Path)
     assert requests[2] == {"inputs": {"age": [1], "tenure": [3], "visits": [4]}}
     assert requests[3]["inputs"][0]["data"] == [1, None, 3, 4]
     assert requests[3]["parameters"] == {"secret": 1}  # nested deeper: not a field of the body
+    # Exported, a denied feature is an empty column of every row, whatever form sent it (its
+    # column was gone from the CSV when no request held it, and empty when one sent by position)
+    manifest = registry.manifest(MODEL, "1")
+    rows = [row for line in lines(registry.store) for row in rows_of(line, manifest)]
+    assert [row["income"] for row in rows] == [None] * 4
+    assert [row["age"] for row in rows] == [1] * 4
 
 
 def test_no_line_is_lost_across_an_idle_gap(registry: Registry, tmp_path: Path) -> None:

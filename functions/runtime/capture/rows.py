@@ -35,7 +35,13 @@ def columns_of(spec: TensorSpec) -> list[str]:
 
 def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
     """One captured line as rows (one per row of its request)."""
-    inputs = _inputs(line.get("request"), manifest)
+    # Every column the model reads, empty where a request did not carry it (a denied field):
+    # the CSV's header dropped a denied feature when no request held it, and kept it as an
+    # empty column when a positional request did.
+    inputs = {
+        **{column: [] for column in _read_columns(manifest)},
+        **_inputs(line.get("request"), manifest),
+    }
     served = _served(line.get("response"), manifest)
     count = max((len(v) for v in (*inputs.values(), *served.values())), default=0)
     meta = {key: line.get(key) for key in META}
@@ -47,6 +53,15 @@ def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
         }
         for i in range(count)
     ]
+
+
+def _read_columns(manifest: ModelManifest) -> list[str]:
+    text = text_input(manifest)
+    if text is not None:
+        return [text.field]
+    if manifest.features:
+        return list(manifest.features)
+    return [column for spec in manifest.inputs for column in columns_of(spec)]
 
 
 def _at(values: list[Any], index: int) -> Any:
