@@ -45,6 +45,19 @@ def above_zero(high: float) -> Callable[[str], float]:
     return number
 
 
+def weight(text: str) -> float:
+    """An argparse type: a canary's share of an alias, as the alias record keeps it (6
+    decimals): `--weight 1.5` was the registry's refusal, exit 1, where the README's table
+    gives a value outside its flag's range as a usage error, 2."""
+    from functions.runtime.aliases import check_weight
+    from functions.runtime.errors import BadRequest
+
+    try:
+        return check_weight(float(text))
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` to `high`. `--shards 0` ran unsharded and
     `--bins 99999999` spent minutes on quantiles before any check."""

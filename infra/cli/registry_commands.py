@@ -25,7 +25,7 @@ from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines, prune_lines
-from infra.cli.arg_types import count
+from infra.cli.arg_types import count, weight
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("version", help="version the alias should point at (an older one rolls back)")
     p.add_argument(
         "--weight",
-        type=float,
+        type=weight,
         help="share of the alias's requests for VERSION, between 0 and 1 (0.1 = 10%%)",
     )
     p.set_defaults(func=cmd_promote)
