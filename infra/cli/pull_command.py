@@ -33,7 +33,7 @@ from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
-from infra.cli.stop_signals import stopped_by_signals
+from infra.cli.stop_signals import answered, stopped_by_signals
 
 
 def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +73,7 @@ def _pull(args: argparse.Namespace) -> int:
         print(f"{what} is already in {target.store.uri}{since}")
     else:
         _copy(source, target, manifest, show=not args.no_progress)
+        answered()  # pulled: a stop signal now must not say "interrupted" of a whole copy
         print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
     if alias:
         target.set_alias(manifest.name, alias, manifest.version)
