@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
+from functions.runtime.exact_casts import exact_in_float
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
@@ -47,7 +48,7 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got true/false values")
     elif np.can_cast(source, target, casting="safe"):
         if source.kind in "iu" and target.kind == "f":
-            _exact_in_float(spec, value, target)
+            exact_in_float(spec, value, target)
         return value.astype(target)
     elif not typed and source.kind in "iuf" and target.kind in "iu":
         # JSON integers decode as int64 and fit a narrower int only if every value does; a
@@ -64,26 +65,6 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
-    )
-
-
-def _exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.generic]) -> None:
-    """numpy calls int64 -> float64 a safe cast, yet integers past 2^53 round (an INT64
-    9007199254740993 sent to an FP64 input was answered as ...992, with a 200): a typed
-    tensor's integers must each have the float's exact value."""
-    bits = int(np.finfo(target.str).nmant) + 1
-    if value.size == 0 or value.dtype.itemsize * 8 <= bits:
-        return
-    limit = 2**bits
-    wide = value.astype(object) if value.dtype.kind == "u" else value
-    outside = np.flatnonzero((wide > limit) | (wide < -limit))
-    if not len(outside):
-        return
-    at = [int(i) for i in np.unravel_index(int(outside[0]), value.shape)]
-    raise InvalidInput(
-        f"input '{spec.name}' is {spec.dtype}; {value.dtype} value {value.flat[outside[0]]} at "
-        f"index {at} has no exact {spec.dtype} value (integers past 2^{bits} round): send "
-        f"{spec.dtype} values"
     )
 
 

@@ -27,8 +27,8 @@ from functions.runtime.batch.scoring import (
 from functions.runtime.batch.sizes import stacked
 from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.feature_names import by_feature
 from functions.runtime.codecs.json_bools import holds_bool
-from functions.runtime.codecs.simple import by_feature
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest

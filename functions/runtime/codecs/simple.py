@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.feature_names import by_feature, missing_feature
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -253,20 +254,6 @@ def _text_records(rows: list[Any], field: str) -> np.ndarray:
     return np.array(texts, dtype=object)
 
 
-def by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
-    """Whether an object names features rather than inputs: it does not name the input, or it
-    names every feature, one of them no input (a table trained with a column `x`, the name
-    training gives its input: `{"x": 1.5, "y": 0.1}` was read as the input x and refused as
-    shape [1, 1]; `{"x": [1.5, 0.1]}` is still the input)."""
-    if not manifest.features:
-        return False
-    if manifest.inputs[0].name not in keys:
-        return True
-    inputs = {spec.name for spec in manifest.inputs}
-    named = all(feature in keys for feature in manifest.features)
-    return named and any(key in manifest.features and key not in inputs for key in keys)
-
-
 def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
     features = manifest.features
     table = []
@@ -278,7 +265,9 @@ def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
         except KeyError:
             missing = next(name for name in features if name not in row)
             stray = [key for key in row if key not in features and isinstance(key, str)]
-            raise InvalidInput(_missing(f"instances[{index}]", missing, manifest, stray)) from None
+            raise InvalidInput(
+                missing_feature(f"instances[{index}]", missing, manifest, stray)
+            ) from None
     spec = manifest.inputs[0]
     return {spec.name: _numbers(table, spec, features, lambda i, f: f"instances[{i}].{f}")}
 
@@ -288,7 +277,7 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
     missing = next((name for name in features if name not in inputs), None)
     if missing is not None:
         stray = [key for key in inputs if key not in features]
-        raise InvalidInput(_missing('"inputs"', missing, manifest, stray))
+        raise InvalidInput(missing_feature('"inputs"', missing, manifest, stray))
     columns = [inputs[name] for name in features]
     if (
         not all(isinstance(column, list) for column in columns)
@@ -320,20 +309,6 @@ def _numbers(
                     f"{where(index, name)} must be a number ({spec.dtype}); got {value!r:.40}"
                 )
     return np.array(table, dtype=np.float64) if missing else array
-
-
-def _missing(where: str, feature: str, manifest: ModelManifest, stray: Sequence[str] = ()) -> str:
-    """The missing feature, and a field sent that is no feature when it looks like its
-    misspelling (`petal_widht`): the README promises it is named."""
-    shown = ", ".join(manifest.features[:8]) + (", ..." if len(manifest.features) > 8 else "")
-    text = f"{where} is missing feature {feature!r}"
-    if stray:
-        import difflib  # here: 2 ms of a cold start, for a refusal only
-
-        likely = difflib.get_close_matches(feature, list(stray), n=1, cutoff=0.6)
-        if likely:
-            text += f" ({likely[0]!r}, which it has, is no feature: a misspelling?)"
-    return f"{text}; this model reads {shown}"
 
 
 def class_scores(

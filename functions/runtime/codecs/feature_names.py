@@ -1,0 +1,38 @@
+"""Records by feature name: whether an object names features, and what a missing feature's
+refusal says (simple JSON and batch JSONL read them the same way)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from functions.runtime.manifest import ModelManifest
+
+
+def by_feature(keys: Mapping[str, object], manifest: ModelManifest) -> bool:
+    """Whether an object names features rather than inputs: it does not name the input, or it
+    names every feature, one of them no input (a table trained with a column `x`, the name
+    training gives its input: `{"x": 1.5, "y": 0.1}` was read as the input x and refused as
+    shape [1, 1]; `{"x": [1.5, 0.1]}` is still the input)."""
+    if not manifest.features:
+        return False
+    if manifest.inputs[0].name not in keys:
+        return True
+    inputs = {spec.name for spec in manifest.inputs}
+    named = all(feature in keys for feature in manifest.features)
+    return named and any(key in manifest.features and key not in inputs for key in keys)
+
+
+def missing_feature(
+    where: str, feature: str, manifest: ModelManifest, stray: Sequence[str] = ()
+) -> str:
+    """The missing feature, and a field sent that is no feature when it looks like its
+    misspelling (`petal_widht`): the README promises it is named."""
+    shown = ", ".join(manifest.features[:8]) + (", ..." if len(manifest.features) > 8 else "")
+    text = f"{where} is missing feature {feature!r}"
+    if stray:
+        import difflib  # here: 2 ms of a cold start, for a refusal only
+
+        likely = difflib.get_close_matches(feature, list(stray), n=1, cutoff=0.6)
+        if likely:
+            text += f" ({likely[0]!r}, which it has, is no feature: a misspelling?)"
+    return f"{text}; this model reads {shown}"

@@ -1,0 +1,28 @@
+"""Typed tensors whose integers must keep their values as floats (validation.py's casts)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import TensorSpec
+
+
+def exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.generic]) -> None:
+    """numpy calls int64 -> float64 a safe cast, yet integers past 2^53 round (an INT64
+    9007199254740993 sent to an FP64 input was answered as ...992, with a 200): a typed
+    tensor's integers must each have the float's exact value."""
+    bits = int(np.finfo(target.str).nmant) + 1
+    if value.size == 0 or value.dtype.itemsize * 8 <= bits:
+        return
+    limit = 2**bits
+    wide = value.astype(object) if value.dtype.kind == "u" else value
+    outside = np.flatnonzero((wide > limit) | (wide < -limit))
+    if not len(outside):
+        return
+    at = [int(i) for i in np.unravel_index(int(outside[0]), value.shape)]
+    raise InvalidInput(
+        f"input '{spec.name}' is {spec.dtype}; {value.dtype} value {value.flat[outside[0]]} at "
+        f"index {at} has no exact {spec.dtype} value (integers past 2^{bits} round): send "
+        f"{spec.dtype} values"
+    )
