@@ -54,6 +54,15 @@ def _publish(store: LocalStore, path: Path, name: str, capsys: pytest.CaptureFix
     return out
 
 
+def _published(
+    model: object, x: np.ndarray, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[LocalStore, str]:
+    """`model` exported by skl2onnx (defaults) and published as `name` with the real CLI, into
+    the test's own store; the store and what publish printed."""
+    store = LocalStore(tmp_path / "store")
+    return store, _publish(store, _export(model, x, tmp_path / f"{name}.onnx"), name, capsys)
+
+
 def _batch_csv(store: LocalStore, tmp_path: Path, name: str, x: np.ndarray) -> pd.DataFrame:
     """`aiaas batch` of the rows as a CSV with X_0, X_1, ... columns, read back as a frame."""
     frame = pd.DataFrame(x, columns=[f"X_{i}" for i in range(x.shape[1])])
@@ -72,8 +81,7 @@ def test_binary_svc_labels_follow_its_reversed_columns(
 ) -> None:
     x, y = cancer
     svc = SVC().fit(x, y)
-    store = LocalStore(tmp_path / "store")
-    out = _publish(store, _export(svc, x, tmp_path / "svc.onnx"), "svc", capsys)
+    store, out = _published(svc, x, "svc", tmp_path, capsys)
     assert "in reverse order" in out and "its columns are 1, 0" in out
     assert Registry(store).manifest("svc", "1").labels == ("1", "0")
     rows = x[::7]
@@ -92,8 +100,7 @@ def test_binary_ridge_classifier_one_decision_value(
 ) -> None:
     x, y = cancer
     ridge = RidgeClassifier().fit(x, y)
-    store = LocalStore(tmp_path / "store")
-    out = _publish(store, _export(ridge, x, tmp_path / "ridge.onnx"), "ridge", capsys)
+    store, out = _published(ridge, x, "ridge", tmp_path, capsys)
     assert "activation sigmoid" in out
     manifest = Registry(store).manifest("ridge", "1")
     assert {o.name: o.shape for o in manifest.outputs}["probabilities"] == (-1, 1)
@@ -120,8 +127,7 @@ def test_multi_output_forest_answers_a_column_per_target(
     x = rng.standard_normal((120, 5)).astype(np.float32)
     y = np.stack([x[:, 0] * 3, x[:, 1] - x[:, 2], x[:, 3] + 10], axis=1)
     forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(x, y)
-    store = LocalStore(tmp_path / "store")
-    _publish(store, _export(forest, x, tmp_path / "forest.onnx"), "forest", capsys)
+    store, _ = _published(forest, x, "forest", tmp_path, capsys)
     manifest = Registry(store).manifest("forest", "1")
     assert manifest.task == "regression"
     assert manifest.outputs[0].shape == (-1, 3)
@@ -158,8 +164,7 @@ def test_calibrated_probabilities_are_not_called_decision_values(
     x, y = load_iris(return_X_y=True)
     x = x.astype(np.float32)
     model = CalibratedClassifierCV(LinearSVC(), cv=3).fit(x, y)
-    store = LocalStore(tmp_path / "store")
-    out = _publish(store, _export(model, x, tmp_path / "cal.onnx"), "cal", capsys)
+    store, out = _published(model, x, "cal", tmp_path, capsys)
     assert "decision values" not in out
     served = _predict(store, tmp_path, "cal", x[::10])
     proba = model.predict_proba(x[::10])
@@ -172,8 +177,7 @@ def test_platt_scaled_svc_is_said_to_differ_from_its_own_label(
 ) -> None:
     x, y = cancer
     svc = SVC(probability=True, random_state=0).fit(x, y)
-    store = LocalStore(tmp_path / "store")
-    out = _publish(store, _export(svc, x, tmp_path / "svc.onnx"), "svc", capsys)
+    store, out = _published(svc, x, "svc", tmp_path, capsys)
     assert "Platt-scaled probabilities" in out and "'output_label'" in out
     assert Registry(store).manifest("svc", "1").labels == ("0", "1")  # columns as classes
 
