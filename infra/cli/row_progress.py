@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TextIO
 
+from infra.cli.stop_signals import raise_swallowed
+
 SHOW_AFTER_S = 2.0
 REDRAW_EVERY_S = 0.2
 LOG_EVERY_S = 30.0
@@ -128,12 +130,14 @@ class Progress(Line):
 
     def __call__(self, done: int, read: int = 0) -> None:
         """The count so far, and what it read (a caller that keeps the total)."""
+        raise_swallowed()
         with self.lock:
             self.read = read
             self._told(done)
 
     def add(self, more: int, read: int = 0) -> None:
         """`more` finished, having read `read` more (from any thread)."""
+        raise_swallowed()  # a stop signal whose exception a finalizer swallowed
         with self.lock:
             self.read += read
             self._told(self.done + more)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
@@ -21,6 +22,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # which calls main() many times and must keep its Ctrl-C.
 CONSOLE = False
 _answered = False
+# The exception of the stop signal `stopped_by_signals` took, once Python swallowed it, until
+# its block ends. It is raised where the signal lands, and one raised in a finalizer (`__del__`,
+# a weakref callback) goes to `sys.unraisablehook`, which prints "Exception ignored in ..." and
+# lets the work go on: a batch stopped at such a moment scored to the end and exited 0.
+# `raise_swallowed` raises it again.
+_swallowed: BaseException | None = None
 
 
 class Stopped(KeyboardInterrupt):
@@ -71,13 +78,45 @@ def answered() -> None:
             signal.signal(signum, _ignore)
 
 
-def stopped_by_signals() -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
     """SIGTERM and SIGHUP raise Stopped while the block runs. The first stop signal wins: later
-    ones are ignored so they cannot cut the cleanup short. A SIGHUP ignored (nohup) stays so."""
+    ones are ignored so they cannot cut the cleanup short. A SIGHUP ignored (nohup) stays so.
+    One swallowed where it landed is raised again at the work's next `raise_swallowed`."""
+    global _swallowed
+    raised: list[BaseException] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for other in STOP_SIGNALS:  # not SIG_IGN: one caught meanwhile would raise OSError
             signal.signal(other, _ignore)
-        raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
+        raised.append(Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt())
+        raise raised[0]
 
-    return signal_handlers(stop)
+    before = sys.unraisablehook
+
+    def unraisable(what: Any) -> None:
+        global _swallowed
+        if raised and what.exc_value is raised[0]:
+            _swallowed = raised[0]
+        before(what)  # said as before ("Exception ignored in ...")
+
+    _swallowed = None
+    sys.unraisablehook = unraisable
+    try:
+        with signal_handlers(stop):
+            yield
+    finally:
+        sys.unraisablehook = before
+        _swallowed = None
+
+
+def raise_swallowed() -> None:
+    """Raise again, once, the stop a finalizer swallowed (`_swallowed`), on the main thread:
+    called where long work reports progress (row_progress.py). A stop that propagated is not
+    raised twice (its cleanup may report progress), nor one in another thread (signals reach
+    the main thread)."""
+    global _swallowed
+    if _swallowed is None or threading.current_thread() is not threading.main_thread():
+        return
+    stop, _swallowed = _swallowed, None
+    raise stop.with_traceback(None)
