@@ -33,6 +33,14 @@ HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
 log = logging.getLogger("aiaas.registry")
 
 
+@dataclass
+class Written:
+    """Told by an alias move whether it wrote the record: False when the alias already sent
+    traffic as asked, another writer's move included (what a command then says: unchanged)."""
+
+    written: bool = False
+
+
 @dataclass(frozen=True)
 class Shadow:
     """A version that gets a `sample` share of an alias's requests replayed to it."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
-from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.store import ObjectStore
 
 DEFAULT_ALIAS = "production"  # what a bare model name resolves through, when it exists
@@ -21,6 +21,18 @@ DEFAULT_VERSION = (
     "2024-06-01 only when it has no numeric version)"
 )
 DEFAULT_RULE = f"NAME alone: {DEFAULT_VERSION}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a reference serves: `manifest`, or a `canary` answering `weight` of requests."""
+
+    manifest: ModelManifest
+    canary: ModelManifest | None = None
+    weight: float = 0.0
+    shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
+    sample: float = 0.0
+    problem: str | None = None  # why the canary the alias names is not served (it is gone)
 
 
 @dataclass(frozen=True)

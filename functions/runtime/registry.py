@@ -18,7 +18,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from functions.runtime.alias_pruned import undo_if_pruned
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
+    Written,
     kept_shadow,
     main_version,
     next_alias_record,
@@ -58,6 +58,7 @@ from functions.runtime.prune_log import pruned_versions, version_not_found
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
     ModelRef,
+    Resolution,
     alias_key,
     manifest_key,
     model_key,
@@ -89,18 +90,6 @@ ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
 
 log = logging.getLogger("aiaas.registry")
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What a reference serves: `manifest`, or a `canary` answering `weight` of requests."""
-
-    manifest: ModelManifest
-    canary: ModelManifest | None = None
-    weight: float = 0.0
-    shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
-    sample: float = 0.0
-    problem: str | None = None  # why the canary the alias names is not served (it is gone)
 
 
 class Registry:
@@ -181,18 +170,22 @@ class Registry:
         weight: float | None = None,
         actor: str | None = None,
         when: Precondition | None = None,
+        written: Written | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at an existing version, recording who moved it and when; with a
-        `weight`, send only that share of its requests there, the rest where it points now."""
+        `weight`, send only that share of its requests there, the rest where it points now.
+        `written` is told whether this call wrote the record (not: the alias already was so)."""
         self.manifest(name, version)  # the target must exist
         if weight is None:
-            return self._move_alias(name, alias, lambda _raw: AliasTarget(version), actor, when)
+            return self._move_alias(
+                name, alias, lambda _raw: AliasTarget(version), actor, when, written=written
+            )
 
         def target(raw: bytes | None) -> AliasTarget:
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return weighted_target(name, alias, record, version, weight)
 
-        return self._move_alias(name, alias, target, actor, when)
+        return self._move_alias(name, alias, target, actor, when, written=written)
 
     def set_alias_weights(
         self,
@@ -226,6 +219,7 @@ class Registry:
         *,
         actor: str | None = None,
         when: Precondition | None = None,
+        written: Written | None = None,
     ) -> dict[str, Any]:
         """Replay a `sample` share of `alias`'s requests to `version` (None: stop), leaving
         where the alias sends traffic as it is."""
@@ -237,7 +231,9 @@ class Registry:
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return shadow_target(name, alias, record, shadow)
 
-        return self._move_alias(name, alias, target, actor, when, keep_shadow=False)
+        return self._move_alias(
+            name, alias, target, actor, when, keep_shadow=False, written=written
+        )
 
     def rollback(
         self,
@@ -270,6 +266,7 @@ class Registry:
         when: Precondition | None = None,
         *,
         keep_shadow: bool = True,
+        written: Written | None = None,
     ) -> dict[str, Any]:
         """A compare-and-swap on the alias record: `choose` picks the target from the record
         as read, again when another writer changed it before our write, so no move is lost from
@@ -288,12 +285,14 @@ class Registry:
             if keep_shadow:
                 target = kept_shadow(name, alias, raw, target)
             if (same := unchanged_record(name, alias, raw, target)) is not None:
-                return same  # already so: nothing written, no history entry
+                return same  # already so (`written` says False): no history entry
             record = next_alias_record(name, alias, raw, target, who)
             data = record_bytes(record)
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
                 undo_if_pruned(self.store, name, alias, key, raw, data)  # a prune raced it
+                if written is not None:
+                    written.written = True
                 return record
             except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
                 pause = min(ALIAS_BACKOFF_S * 2**attempt, ALIAS_BACKOFF_MAX_S)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.aliases import AliasTarget
+from functions.runtime.aliases import AliasTarget, Written
 from functions.runtime.catalog import Listed, alias_targets, catalog
 from functions.runtime.errors import (
     BadRequest,
@@ -261,17 +261,24 @@ def cmd_promote(args: argparse.Namespace) -> int:
     name, version = _alias_command_model(args), names.version_name(args.version)
     alias = names.alias_name(args.alias)
     try:
-        found = reg.alias_record(name, alias)
-        before = None if found is None else AliasTarget.of(found).describe()
+        reg.alias_record(name, alias)
+        replaces_corrupt = False
     except CorruptRecord:
-        found, before = None, "a corrupt record, now replaced"
-    record = reg.set_alias(name, alias, version, weight=args.weight)
+        replaces_corrupt = True
+    written = Written()
+    record = reg.set_alias(name, alias, version, weight=args.weight, written=written)
     now = AliasTarget.of(record).describe()
-    if record == found:  # the registry wrote nothing: no history entry either
+    if not written.written:  # already so, maybe by another command just now: no history entry
         print(f"{name}@{alias} -> {now} (unchanged: it already was; nothing recorded)")
-    else:
-        print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
-        _say_rollout_superseded(reg, name, alias)
+        return 0
+    # What it replaced: the history's newest entry, not a read before the move (another
+    # command may have moved the alias since).
+    history = record.get("history") or []
+    before = AliasTarget.of(history[0]).describe() if history else None
+    if before is None and replaces_corrupt:
+        before = "a corrupt record, now replaced"
+    print(f"{name}@{alias} -> {now}" + (f" (was {before})" if before else ""))
+    _say_rollout_superseded(reg, name, alias)
     return 0
 
 
@@ -282,14 +289,10 @@ def cmd_shadow(args: argparse.Namespace) -> int:
     if not args.off and args.version is None:
         raise BadRequest("give a shadow VERSION, or --off to stop shadowing")
     version = None if args.off else names.version_name(args.version)
-    reg = registry(args)
-    try:
-        found = reg.alias_record(name, alias)
-    except CorruptRecord:
-        found = None
-    record = reg.set_shadow(name, alias, version, args.sample)
+    reg, written = registry(args), Written()
+    record = reg.set_shadow(name, alias, version, args.sample, written=written)
     # As promote says it: the same shadow again (or --off with none) writes no history entry.
-    same = " (unchanged: it already was; nothing recorded)" if record == found else ""
+    same = "" if written.written else " (unchanged: it already was; nothing recorded)"
     print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}{same}")
     return 0
 
