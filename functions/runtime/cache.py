@@ -26,7 +26,8 @@ from typing import IO
 
 from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
-from functions.runtime.manifest import MODEL_FILE, ModelManifest
+from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
+from functions.runtime.prune_log import version_not_found
 from functions.runtime.refs import version_prefix
 from functions.runtime.settings import RuntimeSettings, TransferSettings
 from functions.runtime.store import ObjectStore
@@ -221,11 +222,17 @@ class ArtifactCache:
             sink.close()
 
     def _transfer(self, manifest: ModelManifest, rel: str, size: int, sha: str, sink: Sink) -> None:
-        ref = f"{manifest.name}:{manifest.version}"
-        key = f"{version_prefix(manifest.name, manifest.version)}/{rel}"
+        ref, prefix = (
+            f"{manifest.name}:{manifest.version}",
+            version_prefix(manifest.name, manifest.version),
+        )
         try:
-            fetch_verified(self.store, key, size, sha, sink, self.transfer)
+            fetch_verified(self.store, f"{prefix}/{rel}", size, sha, sink, self.transfer)
         except NotFound:
+            if not self.store.exists(f"{prefix}/{MANIFEST_FILE}"):
+                # Deleted since its manifest was read (a prune takes the manifest first): the
+                # version's 404, not a registry missing a file (a 503 blaming the registry).
+                raise version_not_found(self.store, manifest.name, manifest.version) from None
             raise ModelUnavailable(
                 f"{ref}: the manifest exists but "
                 f"{'the model file' if rel == MODEL_FILE else 'data file ' + rel} is missing "

@@ -15,7 +15,8 @@ import pytest
 
 from functions.runtime import prune_log, still_published
 from functions.runtime.cache import ArtifactCache
-from functions.runtime.errors import ModelNotFound
+from functions.runtime.errors import ModelNotFound, ModelUnavailable
+from functions.runtime.manifest import MODEL_FILE
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -196,3 +197,19 @@ def test_a_prune_record_without_a_readable_time_never_settles(tmp_path: Path) ->
         "1": True, "2": False, "3": False, "4": None,
     }  # fmt: skip
     assert type(found["4"]) is ModelNotFound
+
+
+def test_a_version_pruned_while_its_first_request_loads_it_is_its_404(tmp_path: Path) -> None:
+    """The load read the manifest, then a prune deleted the version: its 404, not a 503 saying
+    the registry is incomplete (6 of 48 cold first requests racing `aiaas prune`)."""
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    publish_three(registry, tmp_path)
+    manifest = registry.manifest("m", "2")  # a caller pinned to 2: its first request, cold ...
+    assert main(["--store", str(store), "prune", "m", "--keep", "0", "--yes"]) == 0  # overtaken
+    with pytest.raises(ModelNotFound) as raised:
+        ArtifactCache(registry.store, tmp_path / "cache").fetch(manifest)
+    assert (raised.value.status, raised.value.message) == (404, PRUNED_2)
+    registry.store.delete(f"models/m/versions/3/{MODEL_FILE}")  # a file lost, manifest kept
+    with pytest.raises(ModelUnavailable, match="is missing from the store"):
+        ArtifactCache(registry.store, tmp_path / "cache").fetch(registry.manifest("m", "3"))
