@@ -47,3 +47,19 @@ def test_status_says_a_promote_by_hand_took_the_alias(
     assert run(["--store", store, "rollout", "abort", MODEL]) == 0
     target = Registry(LocalStore(store)).alias_target(MODEL, ALIAS)
     assert target is not None and target.describe() == "3"
+
+
+@pytest.mark.parametrize("by_hand", ["2", "1"])
+def test_an_abort_leaves_the_candidate_or_baseline_a_person_promoted(
+    store: str, capsys: pytest.CaptureFixture[str], by_hand: str
+) -> None:
+    """A promote by hand of the candidate itself (or of the baseline, ending the split) is not
+    undone by an abort either: the abort moved the alias back to 1 from a hand-promoted 2."""
+    assert run(["--store", store, "promote", MODEL, by_hand]) == 0
+    assert run(["--store", store, "rollout", "abort", MODEL]) == 0
+    registry = Registry(LocalStore(store))
+    target = registry.alias_target(MODEL, ALIAS)
+    assert target is not None and target.describe() == by_hand
+    record = registry.alias_record(MODEL, ALIAS)
+    assert record is not None and record["updated_by"].find("rollout") < 0  # the person's move
+    capsys.readouterr()

@@ -194,8 +194,8 @@ class RolloutEngine:
         why: str = "",
         when: RolloutPrecondition | None = None,
     ) -> RolloutRecord:
-        """Stop the running rollout and send all traffic back to the baseline; with `when`, only
-        if it is still the rollout the caller saw (PreconditionFailed, nothing changed)."""
+        """Stop the running rollout, all traffic back on the baseline (an alias moved by hand is
+        left so); with `when`, only if it is still the rollout the caller saw (else nothing)."""
         record = self.book.require(model, alias)
         if when:
             when.check(model, alias, record)
@@ -208,6 +208,11 @@ class RolloutEngine:
                 "nothing to abort"
             )
         reason = f"aborted by {actor}" + (f": {why}" if why else "")
+        moved = self.moved_by_others(record)
+        if moved is not None:  # a move by hand wins, as the driver's check has it: not undone
+            return self._finish(
+                record, RolloutState.ABORTED, f"{reason}; {moved}", actor, move=False
+            )
         return self._finish(record, RolloutState.ABORTED, reason, actor)
 
     def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
