@@ -116,3 +116,22 @@ def test_the_walk_took_every_step_and_cleaned_up(sent: dict[str, list[S3Request]
         "states:StartExecution"
     ]
     assert any(r.action == "s3:DeleteObject" for r in sent["BatchFunction merge"])
+
+
+@pytest.mark.parametrize("action", ["states:DescribeExecution", "states:StopExecution"])
+def test_the_state_machine_may_watch_and_stop_its_distributed_map_children(action: str) -> None:
+    """A Distributed Map's child executions are named `<state machine>/<map run label>:<id>`
+    (IAM cannot run here: the ARN's shape is AWS's, the decision this module's). The statement
+    granted `<state machine>:*` alone, which matches the parent's executions, not the children.
+    Nothing wider either: another stack's state machine is refused."""
+    from tests.iam_policy import ACCOUNT, REGION, STACK, decision
+    from tests.role_requests import statements
+
+    found = statements("BatchStateMachine")
+    base = f"arn:aws:states:{REGION}:{ACCOUNT}:execution"
+    child = f"{base}:{STACK}-batch/Shards:3f1c2a9e-8b1d-4a43-9c1e-0c9a5f1b2d7e"
+    parent = f"{base}:{STACK}-batch:run-1"
+    other = f"{base}:{STACK}-batchier/Shards:1"
+    assert decision(S3Request(action, child), found, BUCKET) == "allow"
+    assert decision(S3Request(action, parent), found, BUCKET) == "allow"
+    assert decision(S3Request(action, other), found, BUCKET) == "implicit deny"
