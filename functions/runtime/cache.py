@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -164,7 +165,8 @@ class ArtifactCache:
         # A version with external data is a folder named by all its files' hashes, renamed into
         # place whole: onnxruntime finds the data files beside the model by their names.
         final = self.directory / version_digest(manifest)
-        if final.is_dir() and _folder_intact(final, manifest):
+        damaged = _inode(final)  # checked below: a folder here now is whole, or damaged
+        if damaged is not None and _folder_intact(final, manifest):
             return final / MODEL_FILE
         with self._scratch(manifest, final.name, folder=True) as tmp:
             self._download(
@@ -173,10 +175,17 @@ class ArtifactCache:
             for item in manifest.weight_files:
                 (tmp / item.path).parent.mkdir(parents=True, exist_ok=True)
                 self._download(manifest, item.path, item.size, item.sha256, tmp / item.path)
-            if final.is_dir():  # damaged, or a twin's: ours is verified, swap it in
-                shutil.rmtree(final, ignore_errors=True)
+            now = _inode(final)
+            if now is not None and now != damaged:
+                # A twin (another worker) renamed its verified copy in meanwhile, and may be
+                # loading it: used as it is. Removed, its loads failed (4 of 15 cold starts).
+                return final / MODEL_FILE
+            aside = tmp.with_name(f"{tmp.name}-damaged")  # swept as a download's leftover
+            with contextlib.suppress(OSError):  # the damaged one: moved aside, not half-removed
+                final.rename(aside)
             with contextlib.suppress(OSError):  # a racing twin renamed its verified copy first
                 tmp.rename(final)
+            shutil.rmtree(aside, ignore_errors=True)
         return final / MODEL_FILE
 
     def fetch_into_memory(self, manifest: ModelManifest) -> ModelInMemory:
@@ -284,6 +293,15 @@ def version_digest(manifest: ModelManifest) -> str:
     lines = [f"{MODEL_FILE} {manifest.file.sha256}"]
     lines += [f"{f.path} {f.sha256}" for f in manifest.weight_files]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _inode(folder: Path) -> int | None:
+    """The folder's inode, or None when there is none: a folder renamed in has a new one."""
+    try:
+        found = folder.stat()
+    except OSError:
+        return None
+    return found.st_ino if stat.S_ISDIR(found.st_mode) else None
 
 
 def _folder_intact(folder: Path, manifest: ModelManifest) -> bool:
