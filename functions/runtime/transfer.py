@@ -91,14 +91,18 @@ def fetch_verified(
     sha256 is `sha256` (the sink then holds bytes that must not be used)."""
     digest = hashlib.sha256()
     ranges = [(a, min(a + settings.part_bytes, size)) for a in range(0, size, settings.part_bytes)]
+
+    def fetch(start: int, end: int) -> None:
+        # The last part asks for a byte past the manifest's size: an object that has it is
+        # longer than the file the manifest vouches for, refused as a shorter one is.
+        _fetch_part(store, key, start, end, sink, last=end == size)
+
     if len(ranges) <= 1:  # one part: no pool to start
         for start, end in ranges:
-            _fetch_part(store, key, start, end, sink)
+            fetch(start, end)
             digest.update(sink.read_at(start, end))
     else:
-        for start, end in _in_order(
-            ranges, lambda a, b: _fetch_part(store, key, a, b, sink), settings.workers
-        ):
+        for start, end in _in_order(ranges, fetch, settings.workers):
             digest.update(sink.read_at(start, end))
     actual = digest.hexdigest()
     if actual != sha256:
@@ -137,17 +141,25 @@ class _EndedEarly(StoreError):
     """The object ended before the part did: a cut-off stream, or an object of another size."""
 
 
-def _fetch_part(store: ObjectStore, key: str, start: int, end: int, sink: Sink) -> None:
+def _fetch_part(
+    store: ObjectStore, key: str, start: int, end: int, sink: Sink, *, last: bool = False
+) -> None:
     position = start
     for attempt in range(PART_TRIES):
         try:
-            with store.open_read(key, position, end) as body:
+            with store.open_read(key, position, end + 1 if last else end) as body:
                 while position < end:
                     chunk = body.read(min(CHUNK, end - position))
                     if not chunk:
                         raise _EndedEarly(f"{key}: the object ended at byte {position}, not {end}")
                     sink.write_at(position, chunk)
                     position += len(chunk)
+                if last and body.read(1):
+                    raise IntegrityError(
+                        f"{key}: the object goes on past byte {end}, the size its manifest "
+                        "gives: refusing to serve it",
+                        public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
+                    )
             return
         except _EndedEarly as exc:
             if attempt == PART_TRIES - 1:  # every try ends there: the object is not the file
