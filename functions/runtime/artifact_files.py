@@ -52,6 +52,18 @@ def unlisted_external_data(model: Path | bytes, listed: Iterable[str]) -> list[s
     return [name for name in named if name not in allowed]
 
 
+def nested_external_data(model: bytes) -> list[str]:
+    """The external data files `model` names from tensors of its subgraphs and functions (and
+    sparse ones). onnxruntime reads those from a file even for a model it was given as bytes
+    with its weights in memory (the main graph's initializers and Constant nodes it takes from
+    there): from the working directory, so such a model must not load from memory."""
+    try:
+        found = dict.fromkeys(_locations(model, nested_only=True))
+    except (IndexError, ValueError):
+        return []  # not a model: `unlisted_external_data` has refused it already
+    return [name for name in found if name is not None]
+
+
 def _names(buf: Buffer, where: str) -> list[str]:
     try:
         found = dict.fromkeys(_locations(buf))
@@ -154,29 +166,36 @@ def _valid(rel: str) -> bool:
     return True
 
 
-def _locations(buf: Buffer) -> Iterator[str | None]:
+def _locations(buf: Buffer, *, nested_only: bool = False) -> Iterator[str | None]:
+    """Every tensor's external data file; `nested_only`: not the main graph's initializers'."""
     for number, wire, start, end, _ in fields(buf, 0, len(buf)):
         if wire == LEN and number == MODEL_GRAPH:
-            yield from _graph(buf, start, end, GRAPH_NODE, GRAPH_INITIALIZER)
+            top = None if nested_only else GRAPH_INITIALIZER
+            yield from _graph(buf, start, end, GRAPH_NODE, top, nested_only=nested_only)
         elif wire == LEN and number == MODEL_FUNCTIONS:
             yield from _graph(buf, start, end, FUNCTION_NODE, None)
 
 
-def _graph(buf: Buffer, start: int, end: int, node: int, init: int | None) -> Iterator[str | None]:
+def _graph(
+    buf: Buffer, start: int, end: int, node: int, init: int | None, *, nested_only: bool = False
+) -> Iterator[str | None]:
+    """`nested_only` (the main graph): its subgraphs' tensors and its sparse ones, not its
+    initializers and node attribute tensors, which onnxruntime takes from memory."""
+    sparse = init is not None or nested_only
     for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number == init:
             yield _location(buf, a, b)
-        elif wire == LEN and number == GRAPH_SPARSE_INITIALIZER and init is not None:
+        elif wire == LEN and number == GRAPH_SPARSE_INITIALIZER and sparse:
             yield from _sparse(buf, a, b)
         elif wire == LEN and number == node:
             for field, kind, c, d, _ in fields(buf, a, b):
                 if kind == LEN and field == NODE_ATTRIBUTE:
-                    yield from _attribute(buf, c, d)
+                    yield from _attribute(buf, c, d, tensors=not nested_only)
 
 
-def _attribute(buf: Buffer, start: int, end: int) -> Iterator[str | None]:
+def _attribute(buf: Buffer, start: int, end: int, *, tensors: bool = True) -> Iterator[str | None]:
     for number, wire, a, b, _ in fields(buf, start, end):
-        if wire == LEN and number in (ATTRIBUTE_T, ATTRIBUTE_TENSORS):
+        if wire == LEN and number in (ATTRIBUTE_T, ATTRIBUTE_TENSORS) and tensors:
             yield _location(buf, a, b)
         elif wire == LEN and number in (ATTRIBUTE_SPARSE_TENSOR, ATTRIBUTE_SPARSE_TENSORS):
             yield from _sparse(buf, a, b)

@@ -15,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 
 from functions.runtime import mapped_weights, run_deadline
-from functions.runtime.artifact_files import unlisted_external_data
-from functions.runtime.cache import ModelSource
+from functions.runtime.artifact_files import nested_external_data, unlisted_external_data
+from functions.runtime.cache import ModelInMemory, ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.fixed_batch import one_row_batch, row_by_row
@@ -164,6 +164,8 @@ def _session(
 ) -> ort.InferenceSession:
     """The session for a model on disk (external data found beside it) or in memory."""
     _refuse_unlisted_data(manifest, source)
+    if not isinstance(source, Path):
+        _refuse_nested_in_memory(manifest, source)
     options = session_options(manifest.weight_bytes, threads)
     try:
         if isinstance(source, Path):
@@ -206,6 +208,24 @@ def _refuse_unlisted_data(manifest: ModelManifest, source: ModelSource) -> None:
             "manifest's files; refused (publish the model with `aiaas publish`)",
             public_message=f"model {ref} cannot be loaded",
         )
+
+
+def _refuse_nested_in_memory(manifest: ModelManifest, source: ModelInMemory) -> None:
+    """From memory onnxruntime takes the main graph's external weights from the buffers given,
+    but reads a subgraph's (an If or Loop branch's) from a file in the working directory: its
+    bytes answered as weights (a planted file), or the load failed. Such a model loads from the
+    cache directory only."""
+    nested = nested_external_data(source.model)
+    if not nested:
+        return
+    source.release()
+    ref = f"{manifest.name}:{manifest.version}"
+    raise ModelUnavailable(
+        f"{ref}: a subgraph of it keeps weights in {nested[0]!r}, which onnxruntime reads from "
+        "a file, not from memory; serve it from the cache directory (AIAAS_MODEL_LOAD=disk, "
+        f"AIAAS_CACHE_DIR with room for its {manifest.weight_bytes + manifest.file.size} bytes)",
+        public_message=f"model {ref} cannot be loaded from memory here",
+    )
 
 
 def _file_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
