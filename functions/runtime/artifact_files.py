@@ -52,7 +52,7 @@ def unlisted_external_data(model: Path | bytes, listed: Iterable[str]) -> list[s
     return [name for name in named if name not in allowed]
 
 
-def nested_external_data(model: bytes) -> list[str]:
+def nested_external_data(model: Buffer) -> list[str]:
     """The external data files `model` names from tensors of its subgraphs and functions (and
     sparse ones). onnxruntime reads those from a file even for a model it was given as bytes
     with its weights in memory (the main graph's initializers and Constant nodes it takes from

@@ -74,15 +74,18 @@ def _constants(graph: onnx.GraphProto) -> dict[str, list[object]]:
     import onnx
     from onnx import numpy_helper
 
-    # Class lists are small: weights (external, or millions of values) are never read as lists.
+    def small(t: onnx.TensorProto) -> bool:
+        return t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_CLASSES
+
+    # Class lists are small: weights (external, or millions of values) are never read as lists,
+    # whether initializers or Constant nodes (a 64 MB one took publish to 0.96 GB; one kept in
+    # external data was read from the working directory, and failed with a traceback).
     found = {
-        t.name: numpy_helper.to_array(t).ravel().tolist()
-        for t in graph.initializer
-        if t.data_location != onnx.TensorProto.EXTERNAL and math.prod(t.dims) <= MAX_CLASSES
+        t.name: numpy_helper.to_array(t).ravel().tolist() for t in graph.initializer if small(t)
     }
     for node in graph.node:
         value = next((a.t for a in node.attribute if a.name == "value"), None)
-        if node.op_type == "Constant" and value is not None:
+        if node.op_type == "Constant" and value is not None and small(value):
             found[node.output[0]] = numpy_helper.to_array(value).ravel().tolist()
     return found
 

@@ -11,20 +11,26 @@ name there. Files are hard-linked where they can be (the same file system; they 
 else copied. Symbolic links are followed: a Hugging Face cache links each file to a blob in
 another folder, which onnxruntime refuses as a path escaping the model's folder, so the target
 is placed. The `onnx` package (>= 1.17) refuses to read an external data file with more than
-one link, a guard against hardlink attacks; the quantizers read with it, so their input's data
-files are copies (`copy_data`): a reflink where the file system shares extents (XFS, btrfs:
+one link, a guard against hardlink attacks; the quantizers read with it, and so does
+onnxruntime for a subgraph's weights, so their input's data files are copies (`copy_data`,
+and for a model with such weights): a reflink where the file system shares extents (XFS, btrfs:
 instant), else the bytes (about 1 s per GB on this machine's ext4 disk).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.artifact_files import external_data_names, files_to_publish
+from functions.runtime.artifact_files import (
+    external_data_names,
+    files_to_publish,
+    nested_external_data,
+)
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 
@@ -58,8 +64,22 @@ def stage(model: Path, folder: Path, *, copy_data: bool = False) -> Path:
     folder.mkdir(parents=True)
     placed = folder / model.name
     _place(model, placed, copy=False)
-    place_data_files(model, placed, copy_data=copy_data)
+    place_data_files(model, placed, copy_data=copy_data or _checked_by_onnx(model))
     return placed
+
+
+def _checked_by_onnx(model: Path) -> bool:
+    """Whether onnxruntime's load of `model` reads data files through the `onnx` package's
+    checks (a subgraph's external weights), which refuse a hard link: publish refused an If
+    model onnxruntime loads ("potential hardlink attack")."""
+    try:
+        with (
+            model.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+        ):
+            return bool(nested_external_data(buf))
+    except (OSError, ValueError):  # empty, unreadable: onnxruntime's load says what it is
+        return False
 
 
 def place_data_files(source: Path, copy: Path, *, copy_data: bool = False) -> None:
