@@ -14,6 +14,7 @@ that file's bytes as weights.
 from __future__ import annotations
 
 import mmap
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -139,11 +140,29 @@ def _check_data_name(model_path: Path, name: str) -> None:
             f"{model_path} names {name!r} as its external data file, a name the version's own "
             f"{name} takes; save the weights under another name ('model.onnx.data')"
         )
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith("/") or _outside(parts):
+        raise BadRequest(
+            f"{model_path} keeps weights in external data file {name!r}, outside the model's "
+            "folder (a version holds only files beside its model): save the model with its data "
+            "files beside it (onnx.save_model(..., location='model.onnx.data'))"
+        )
+    plain = posixpath.normpath("/".join(parts))
     raise BadRequest(
-        f"{model_path} keeps weights in external data file {name!r}, outside the model's folder "
-        "(a version holds only files beside its model): save the model with its data files "
-        "beside it (onnx.save_model(..., location='model.onnx.data'))"
+        f"{model_path} names its external data file {name!r}, not as a plain relative name ('.', "
+        "'..', '//' or '\\' in it); a version keeps each file under one plain name, so save "
+        f"the model naming it so (onnx.save_model(..., location={plain!r}))"
     )
+
+
+def _outside(parts: list[str]) -> bool:
+    """Whether a path of `parts`, '..' taken as going up, leaves its folder at some point."""
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return True
+    return False
 
 
 def _inside(local: Path, folder: Path) -> bool:

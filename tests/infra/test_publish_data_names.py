@@ -63,6 +63,29 @@ def test_a_data_file_outside_the_model_folder_is_refused(
     nothing_published(store)
 
 
+@pytest.mark.parametrize(
+    ("location", "plain"),
+    [("./x.bin", "x.bin"), ("weights/../x.bin", "x.bin"), ("a//x.bin", "a/x.bin")],
+)
+def test_a_data_file_beside_the_model_under_a_name_not_plain_is_told_its_plain_name(
+    store: ObjectStore, tmp_path: Path, location: str, plain: str
+) -> None:
+    """Inside the folder, so not 'outside the model's folder' (said before): the name is what
+    a version cannot keep, and the refusal names the one to save it under."""
+    model = model_naming(tmp_path / "export" / "model.onnx", location)
+    (model.parent / plain).parent.mkdir(parents=True, exist_ok=True)
+    (model.parent / plain).write_bytes(np.ones(WIDTH, np.float32).tobytes())
+    (model.parent / "weights").mkdir(exist_ok=True)
+    code, err = publish(store, model, "--task", "other")
+    assert code == 1
+    assert err == (
+        f"{model} names its external data file {location!r}, not as a plain relative name ('.', "
+        "'..', '//' or '\\' in it); a version keeps each file under one plain name, so save "
+        f"the model naming it so (onnx.save_model(..., location={plain!r}))"
+    )
+    nothing_published(store)
+
+
 @pytest.mark.parametrize("name", ["model.onnx", "manifest.json"])
 def test_a_data_file_named_as_a_file_of_the_version_is_refused(
     store: ObjectStore, tmp_path: Path, name: str
