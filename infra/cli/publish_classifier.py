@@ -184,12 +184,19 @@ def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> 
             f"--labels lists {len(given)} labels but the model has {count} classes ({where}); "
             "give one label per class, in the model's order"
         )
-    if sorted(given) == sorted(graph.labels) and given != graph.labels:
+    folded = [_folded(label) for label in given]
+    own = [_folded(label) for label in graph.labels]
+    if sorted(folded) == sorted(own) and folded != own:  # 'Low,Mid,High' for high, low, mid too
         raise BadRequest(
             f"--labels lists the model's classes in another order (the model's order is {where}); "
-            "leave --labels out to use the model's own"
+            "leave --labels out to use the model's own, or give your names in that order"
         )
     return given
+
+
+def _folded(label: str) -> str:
+    """A label as a comparison of names sees it: its case and surrounding spaces do not count."""
+    return label.strip().casefold()
 
 
 def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorSpec) -> str:

@@ -205,13 +205,24 @@ def test_a_label_list_of_the_wrong_length_is_refused_for_a_scores_tensor(
     )
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [
+        "class_2,class_1,class_0",
+        # The same names but for their case (or spaces): every answer named the wrong class,
+        # beside the model's own label output naming the right one.
+        "CLASS_2,Class_1,class_0",
+        " class_1 ,class_0,class_2",
+    ],
+)
 def test_the_graph_labels_in_another_order_are_refused(
-    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path, labels: str
 ) -> None:
     model = export("forest", tmp_path, string_classes=True)
-    assert refused(capsys, store, model.path, "--labels", "class_2,class_1,class_0") == (
+    assert refused(capsys, store, model.path, "--labels", labels) == (
         "--labels lists the model's classes in another order (the model's order is class_0, "
-        "class_1, class_2); leave --labels out to use the model's own"
+        "class_1, class_2); leave --labels out to use the model's own, or give your names in "
+        "that order"
     )
 
 
