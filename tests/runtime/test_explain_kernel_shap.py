@@ -221,3 +221,46 @@ def test_many_samples_score_in_bounded_calls_and_average_each_slice() -> None:
 
 def groups(width: int) -> list[np.ndarray]:
     return [np.array([i]) for i in range(width)]
+
+
+@pytest.mark.parametrize(
+    ("scale", "x", "background"),
+    [
+        # an epoch time 10,000 s past every background row's (1e-5 of its size: "close")
+        (np.array([1.0, 1.0]), [1.7e9 + 10_000.0, 0.5], [[1.7e9, 0.0], [1.7e9 + 3600, 1.0]]),
+        # a molar concentration, 1e-9 scale (under numpy's absolute tolerance)
+        (np.array([1e9, 1.0]), [9e-9, 0.5], [[1e-9, 0.0], [2e-9, 1.0], [3e-9, -1.0]]),
+    ],
+)
+def test_a_feature_close_to_the_background_but_not_equal_keeps_its_share(
+    scale: np.ndarray, x: list[float], background: list[list[float]]
+) -> None:
+    """Two features: exact Shapley values, against a linear model's w_i * (x_i - mean_i). The
+    first counted as 'equal to every background row' and got 0, its share the other's."""
+    rows, bg = np.array([x]), np.array(background)
+    weights = np.full(len(bg), 1 / len(bg))
+    (found,) = explain_rows(
+        lambda m: (m @ scale)[:, None], rows, bg, weights, [np.array([0]), np.array([1])], None
+    )
+    want = scale * (rows[0] - weights @ bg)
+    np.testing.assert_allclose(found.values.ravel(), want, rtol=1e-6)
+
+
+def test_a_row_s_explanation_does_not_depend_on_the_rows_sent_with_it() -> None:
+    """Sampled coalitions (13 features): the same row alone, first or second of a batch gets
+    the same answer. One generator served the rows in turn, so a row's draw followed theirs."""
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=13)
+
+    def model(m: np.ndarray) -> np.ndarray:  # not additive: the sampling matters
+        return np.tanh(m @ w)[:, None]
+
+    bg = rng.normal(size=(10, 13))
+    weights = np.full(10, 0.1)
+    groups = [np.array([i]) for i in range(13)]
+    a, b = rng.normal(size=(2, 13))
+    alone = explain_rows(model, b[None], bg, weights, groups, 300)[0].values
+    second = explain_rows(model, np.stack([a, b]), bg, weights, groups, 300)[1].values
+    first = explain_rows(model, np.stack([b, a]), bg, weights, groups, 300)[0].values
+    np.testing.assert_array_equal(alone, second)
+    np.testing.assert_array_equal(alone, first)
