@@ -313,6 +313,23 @@ class LoadedModel:
             )
         return self.run(feeds, list(outputs))
 
+    def failure(self, exc: Exception, feeds: dict[str, np.ndarray]) -> AiaasError:
+        """What a failed onnxruntime run of `feeds` (this model's session, or explain's own)
+        raises: the caller's 422 when these values were refused, a 503 out of memory, else a 500."""
+        refused = refusal(exc)
+        if refused is not None:  # these values, not the server: the caller is told why
+            return self.encoders.explain(refused, feeds)
+        log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
+        if "INVALID_ARGUMENT" in str(exc):
+            return InvalidInput(f"the model rejected these inputs: {_short(exc)}")
+        if out_of_memory(exc):  # was a bare 500 "internal error"
+            return ModelUnavailable(
+                f"{self.ref}: inference ran out of memory: {exc}",
+                public_message=f"model {self.ref} ran out of memory answering this "
+                "request; retry later or send fewer rows",
+            )
+        return AiaasError(f"{self.ref}: inference failed: {exc}")
+
     def run(self, feeds: dict[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
         """Run the session on already validated feeds."""
         try:
@@ -326,19 +343,7 @@ class LoadedModel:
         except run_deadline.RunTooLong:
             raise
         except Exception as exc:
-            refused = refusal(exc)
-            if refused is not None:  # these values, not the server: the caller is told why
-                raise self.encoders.explain(refused, feeds) from exc
-            log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
-            if "INVALID_ARGUMENT" in str(exc):
-                raise InvalidInput(f"the model rejected these inputs: {_short(exc)}") from exc
-            if out_of_memory(exc):  # was a bare 500 "internal error"
-                raise ModelUnavailable(
-                    f"{self.ref}: inference ran out of memory: {exc}",
-                    public_message=f"model {self.ref} ran out of memory answering this "
-                    "request; retry later or send fewer rows",
-                ) from exc
-            raise AiaasError(f"{self.ref}: inference failed: {exc}") from exc
+            raise self.failure(exc, feeds) from exc
         named = dict(zip(wanted, results, strict=True))
         if self._maps:
             self.tabulate_maps(named)

@@ -350,7 +350,10 @@ class ModelTarget:
         if session is self.model.session:
             raw = self.model.run(feeds, [name])[name]
         else:
-            named = dict(zip([name], session.run([name], feeds), strict=True))
+            try:
+                named = dict(zip([name], session.run([name], feeds), strict=True))
+            except Exception as exc:  # a category it refuses: the 422 predict answers
+                raise self.model.failure(exc, feeds) from exc
             self.model.tabulate_maps(named)  # a ZipMap's rows of {class: p} as a table
             raw = named[name]
         # The activation in the output's own precision (float32: half the work of float64);

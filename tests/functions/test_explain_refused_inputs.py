@@ -1,0 +1,43 @@
+"""Explain answers a row the model refuses as predict does: a 422 naming what to fix, never a
+500. Explain scores on a session of its own where the host has several CPUs, and its refusals
+skipped the error mapping of the model's run ("internal error" for a category the model was
+not trained on, where predict named the category and the known ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.explain import explainer
+from infra.cli.main import main
+from tests.functions.test_predict_explain import post, service
+from tests.sklearn_models import region_frame, region_pipeline
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """region:1 (OneHotEncoder's default: an unseen category is an error), baselined."""
+    root = tmp_path_factory.mktemp("explain-refused")
+    model, train = root / "region.onnx", root / "train.csv"
+    model.write_bytes(region_pipeline("error")[1])
+    region_frame(60).to_csv(train, index=False)
+    store = str(root / "store")
+    assert main(["--store", store, "publish", str(model), "--name", "region"]) == 0
+    assert main(["--store", store, "baseline", "region", str(train)]) == 0
+    return root
+
+
+@pytest.mark.parametrize("cpus", [1, 2], ids=["its-own-session", "a-wide-session"])
+def test_an_unseen_category_is_the_422_predict_answers(
+    root: Path, monkeypatch: pytest.MonkeyPatch, cpus: int
+) -> None:
+    monkeypatch.setattr(explainer, "cpu_count", lambda: cpus)
+    svc = service(root, "region")
+    record = {"alcohol": 13.5, "malic": 3.0, "ash": 2.5, "region": "west"}
+    predicted = post(svc, "/models/region/predict", {"instances": [record]})
+    explained = post(svc, "/models/region/explain", {"instances": [record]})
+    assert predicted[0] == 422 and "'west' is not a category" in predicted[1]["error"]
+    assert explained == predicted
+    record["region"] = "north"
+    assert post(svc, "/models/region/explain", {"instances": [record]})[0] == 200
