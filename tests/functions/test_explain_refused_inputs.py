@@ -41,3 +41,35 @@ def test_an_unseen_category_is_the_422_predict_answers(
     assert explained == predicted
     record["region"] = "north"
     assert post(svc, "/models/region/explain", {"instances": [record]})[0] == 200
+
+
+def test_a_row_a_model_taking_gaps_cannot_score_is_the_422_predict_answers(
+    tmp_path: Path,
+) -> None:
+    """A model published with --allow-nonfinite answers NaN for a row it cannot score (a
+    missing value here; infinity in OIP binary): predict says so of the row (422, fill it in or
+    leave it out); explain said 500, blaming its masked inputs."""
+    import dataclasses
+
+    import numpy as np
+
+    from functions.runtime.explain.background import BACKGROUND_FILE, summarize
+    from functions.runtime.registry import Registry, version_prefix
+    from functions.runtime.store import LocalStore
+    from tests import onnx_factory
+
+    store = LocalStore(tmp_path / "store")
+    path = onnx_factory.linear_classifier(tmp_path / "gaps.onnx")
+    manifest = onnx_factory.manifest_for(path, "gaps", "1", labels=("a", "b", "c"))
+    spec = dataclasses.replace(manifest.inputs[0], finite=False)  # --allow-nonfinite
+    Registry(store).publish(dataclasses.replace(manifest, inputs=(spec,)), path)
+    background = summarize(np.random.default_rng(0).normal(3, 1, size=(60, 4)))
+    store.put_bytes(
+        f"{version_prefix('gaps', '1')}/{BACKGROUND_FILE}", background.to_json().encode()
+    )
+    svc = service(tmp_path, "gaps")
+    body = '{"inputs": [[1.0, 2.0, 3.0, 4.0], [1.0, null, 3.0, 4.0]]}'  # null: a missing value
+    predicted = post(svc, "/models/gaps/predict", body)
+    explained = post(svc, "/models/gaps/explain", body)
+    assert predicted[0] == 422 and "(index 1)" in predicted[1]["error"], predicted
+    assert explained == predicted

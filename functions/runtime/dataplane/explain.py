@@ -18,7 +18,7 @@ import orjson
 
 from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
-from functions.runtime.dataplane.model import ModelPlane
+from functions.runtime.dataplane.model import ModelPlane, check_finite
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
@@ -56,7 +56,7 @@ class ExplainPlane:
         samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
         inputs = simple.decode(doc, model.manifest)
         explanation = self.patched(model, patch).explain(inputs, samples, patch)
-        return simple_document(model, _finite(model, explanation))
+        return simple_document(model, _finite(model, explanation, inputs))
 
     def explain_v2(
         self, name: str, version: str | None, body: bytes, binary_header: str | None = None
@@ -77,7 +77,7 @@ class ExplainPlane:
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
-        return tensor_document(model, _finite(model, explanation), decoded.id)
+        return tensor_document(model, _finite(model, explanation, decoded.inputs), decoded.id)
 
     def explainer(self, model: LoadedModel) -> AnyExplainer:
         key = (model.manifest.name, model.manifest.version)
@@ -246,10 +246,16 @@ def _offsets(offsets: list[list[list[int]]], width: int) -> dict[str, Any]:
     return {"name": "offsets", "datatype": "INT64", "shape": list(table.shape), "data": data}
 
 
-def _finite(model: LoadedModel, explanation: Explanation) -> Explanation:
+def _finite(
+    model: LoadedModel, explanation: Explanation, inputs: dict[str, np.ndarray]
+) -> Explanation:
     """The explanation, unless the model answered NaN or infinity for some coalition: JSON
     carries that as null, and an explanation of nulls went out with a 200 (the predict route
-    answers the same values with a 500, the inputs being valid)."""
+    answers the same values with a 500, the inputs being valid). A row whose own prediction is
+    so is told as predict tells it: a 422 when each such row holds a value it cannot score."""
+    predictions = [row.prediction for row in explanation.rows]
+    if predictions and not all(np.isfinite(p).all() for p in predictions):
+        check_finite(model, {"prediction": np.stack(predictions)}, inputs)
     for row in explanation.rows:
         if not all(np.isfinite(a).all() for a in (row.values, row.base, row.prediction)):
             message = f"model {model.ref} answered non-finite values (NaN or infinity)"
