@@ -7,7 +7,7 @@ under `capture/<model>/<version>/<YYYY-MM-DD>/` in the store (`aiaas capture exp
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat
 
 from functions.control.context import Actor, Plane
 from functions.control.schemas import ERRORS, JSON_BODY, Strict
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/control/models", tags=["capture"], responses=ERRORS)
 class CaptureChange(Strict):
     """Capture `sample` of the answered requests; `deny` names fields never written."""
 
-    sample: float = Field(
+    sample: StrictFloat = Field(
         examples=[0.05],
         description="share captured, 0 (off) to 1 (all)",
         json_schema_extra={"minimum": 0, "maximum": 1},  # documented; set_capture checks it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from functions.runtime import names
 
@@ -19,7 +19,9 @@ def store_key_under(prefix: str) -> dict[str, Any]:
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error: a typo must not be silently ignored."""
+    """Unknown fields are an error: a typo must not be silently ignored. Numbers are typed
+    StrictFloat / StrictInt: lax pydantic took `true` for 1 (`{"sample": true}` captured every
+    request) and "0.5" for 0.5, where the OpenAPI document says a number."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,13 +77,13 @@ class AliasChange(Strict):
         },
     )
     version: str | None = Field(default=None, examples=["3"], json_schema_extra=VERSION_NAME)
-    weight: float | None = Field(
+    weight: StrictFloat | None = Field(
         default=None,
         examples=[0.1],
         description="the share of requests for `version`, between 0 and 1 (both excluded)",
         json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
     )
-    weights: dict[str, float] | None = Field(
+    weights: dict[str, StrictFloat] | None = Field(
         default=None,
         examples=[{"1": 0.9, "2": 0.1}],
         json_schema_extra={"propertyNames": VERSION_NAME},
@@ -107,7 +109,7 @@ class ShadowSpec(Strict):
     (it answers no caller); its agreement with the served version is recorded as metrics."""
 
     version: str = Field(examples=["2"], json_schema_extra=VERSION_NAME)
-    sample: float = Field(
+    sample: StrictFloat = Field(
         default=1.0,
         examples=[0.2],
         description="share of requests copied, above 0, at most 1",
@@ -196,8 +198,8 @@ class CompareSpec(Strict):
     )
     label: str | None = Field(default=None, examples=["species"])
     # An HTTP API answers within 30 s: the rows and timed calls are bounded to fit.
-    max_rows: int = Field(default=20_000, ge=1, le=20_000)
-    latency_calls: int = Field(default=500, ge=0, le=2_000)
+    max_rows: StrictInt = Field(default=20_000, ge=1, le=20_000)
+    latency_calls: StrictInt = Field(default=500, ge=0, le=2_000)
 
 
 class ErrorBody(BaseModel):

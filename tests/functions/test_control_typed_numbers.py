@@ -1,0 +1,55 @@
+"""Numbers in control-plane bodies are JSON numbers, as the OpenAPI document says: `true`,
+`false` and numeric strings are a 422 naming the field. Lax pydantic took `true` for 1, so
+`{"sample": true}` captured every request, and `{"weight": "0.5"}` split an alias 50/50."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+ALIAS = "/control/models/iris/aliases/staging"
+
+
+@pytest.fixture
+def client(tmp_path: Any) -> TestClient:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    for version in ("1", "2"):
+        registry.publish(onnx_factory.manifest_for(onnx, "iris", version), onnx)
+    registry.set_alias("iris", "staging", "1")
+    return TestClient(create_app(registry.store))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("PUT", "/control/models/iris/capture", {"sample": True}, "sample"),
+        ("PUT", "/control/models/iris/capture", {"sample": False}, "sample"),
+        ("PUT", "/control/models/iris/capture", {"sample": "0.5"}, "sample"),
+        ("PUT", f"{ALIAS}/shadow", {"version": "2", "sample": True}, "sample"),
+        ("PUT", ALIAS, {"version": "2", "weight": "0.5"}, "weight"),
+        ("PUT", ALIAS, {"weights": {"1": True, "2": 0.0}}, "weights"),
+        ("POST", "/control/models/iris/compare",
+         {"a": "1", "b": "2", "data": "batch/iris/input/x.csv", "max_rows": True}, "max_rows"),
+    ],
+)  # fmt: skip
+def test_a_bool_or_a_string_for_a_number_is_refused(
+    client: TestClient, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    answer = client.request(method, path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert field in answer.json()["error"]
+    assert client.get("/control/models/iris/capture").json()["sample"] == 0  # nothing changed
+    assert client.get(ALIAS).json()["version"] == "1"
+
+
+def test_numbers_still_pass(client: TestClient) -> None:
+    assert client.put("/control/models/iris/capture", json={"sample": 1}).status_code == 200
+    assert client.put(ALIAS, json={"version": "2", "weight": 0.5}).status_code == 200
