@@ -154,9 +154,19 @@ def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
     return JSONResponse({"error": public_answer(exc)}, status_code=int(exc.status))
 
 
+def _read_as_json(content_type: str) -> bool:
+    """Whether FastAPI parses a body of `content_type` as JSON: none given, application/json
+    or application/*+json ('text/json' and 'application/x-ndjson' hold 'json' and are not)."""
+    if not content_type:
+        return True
+    kind = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
-    if "json" not in content_type and any(e.get("loc") == ("body",) for e in exc.errors()):
+    if not _read_as_json(content_type) and any(e.get("loc") == ("body",) for e in exc.errors()):
         # FastAPI reads a body as JSON only when it says it is: any other is "not a dictionary"
         sent = f"'{content_type}'" if content_type else "no Content-Type"
         return JSONResponse(

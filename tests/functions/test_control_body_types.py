@@ -1,6 +1,7 @@
-"""Numbers in control-plane bodies are JSON numbers, as the OpenAPI document says: `true`,
-`false` and numeric strings are a 422 naming the field. Lax pydantic took `true` for 1, so
-`{"sample": true}` captured every request, and `{"weight": "0.5"}` split an alias 50/50."""
+"""Control-plane bodies are typed as the OpenAPI document says. Numbers are JSON numbers:
+`true`, `false` and numeric strings are a 422 naming the field (lax pydantic took `true` for 1,
+so `{"sample": true}` captured every request, and `{"weight": "0.5"}` split an alias 50/50).
+A body is JSON by its Content-Type, as FastAPI reads it: another type is the 415."""
 
 from __future__ import annotations
 
@@ -53,3 +54,20 @@ def test_a_bool_or_a_string_for_a_number_is_refused(
 def test_numbers_still_pass(client: TestClient) -> None:
     assert client.put("/control/models/iris/capture", json={"sample": 1}).status_code == 200
     assert client.put(ALIAS, json={"version": "2", "weight": 0.5}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/json", "application/x-ndjson", "application/jsonlines", "text/plain"]
+)
+def test_a_json_body_sent_as_another_type_is_the_415(client: TestClient, content_type: str) -> None:
+    """Types that merely hold 'json' were a 422 'Input should be a valid dictionary', as FastAPI
+    parses only application/json and application/*+json."""
+    answer = client.put(ALIAS, content='{"version": "2"}', headers={"content-type": content_type})
+    assert answer.status_code == 415
+    assert answer.json() == {
+        "error": f"send the body as JSON with 'Content-Type: application/json' ('{content_type}')"
+    }
+    sent = client.put(
+        ALIAS, content='{"version": "2"}', headers={"content-type": "application/merge-patch+json"}
+    )
+    assert sent.status_code == 200, sent.text
