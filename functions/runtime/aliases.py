@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
+from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, ModelNotFound, NotFound
 from functions.runtime.manifest import utc_now
 
 ALIAS_HISTORY = 50
@@ -221,10 +221,10 @@ def shadow_target(
     name: str, alias: str, record: Mapping[str, Any] | None, shadow: Shadow | None
 ) -> AliasTarget:
     """The alias's current target with `shadow` as its shadow (None: without one)."""
-    if record is None:
-        raise Conflict(
-            f"alias {alias!r} of model {name!r} points at no version yet, so there is nothing to "
-            "shadow: promote a version to it first"
+    if record is None:  # a 404, as every other route says of a missing alias (was a 409)
+        raise ModelNotFound(
+            f"alias {alias!r} of model {name!r} not found, so there is nothing to shadow: "
+            f"promote a version to it first (aiaas promote {name} VERSION --alias {alias})"
         )
     now = AliasTarget.of(record)
     if shadow is not None and now.serves(shadow.version):

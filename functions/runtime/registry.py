@@ -228,6 +228,8 @@ class Registry:
             self.manifest(name, shadow.version)  # it must exist (404 naming it)
 
         def target(raw: bytes | None) -> AliasTarget:
+            if raw is None:
+                self.versions(name)  # an unknown model reads as such, not as a missing alias
             record = None if raw is None else parse_alias_record(name, alias, raw)
             return shadow_target(name, alias, record, shadow)
 

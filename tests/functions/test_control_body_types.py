@@ -71,3 +71,21 @@ def test_a_json_body_sent_as_another_type_is_the_415(client: TestClient, content
         ALIAS, content='{"version": "2"}', headers={"content-type": "application/merge-patch+json"}
     )
     assert sent.status_code == 200, sent.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/control/models/nosuch/aliases/qa/shadow", "model 'nosuch'"),  # or of its version
+        ("/control/models/iris/aliases/qa/shadow", "alias 'qa' of model 'iris' not found"),
+    ],
+)
+def test_a_shadow_of_an_unknown_model_or_alias_is_a_404(
+    client: TestClient, method: str, path: str, said: str
+) -> None:
+    """Was a 409 'promote a version to it first', for a model that does not exist too."""
+    body = {"json": {"version": "2"}} if method == "PUT" else {}
+    answer = client.request(method, path, **body)
+    assert answer.status_code == 404, answer.text
+    assert said in answer.json()["error"] and "not found" in answer.json()["error"]

@@ -80,7 +80,7 @@ def test_the_canary_cannot_be_the_shadow_and_a_missing_alias_has_nothing_to_shad
     three.set_alias("m", "production", "2", weight=0.1)
     assert error_of(three.set_shadow, "m", "production", "2", 0.5)[0] == HTTPStatus.CONFLICT
     status, message = error_of(three.set_shadow, "m", "staging", "2", 0.5)
-    assert status == HTTPStatus.CONFLICT and "promote a version to it first" in message
+    assert status == HTTPStatus.NOT_FOUND and "promote a version to it first" in message
 
 
 def test_the_shadow_is_named_never_loaded_by_the_callers_process(
