@@ -155,10 +155,9 @@ def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
 
 
 def _read_as_json(content_type: str) -> bool:
-    """Whether FastAPI parses a body of `content_type` as JSON: none given, application/json
-    or application/*+json ('text/json' and 'application/x-ndjson' hold 'json' and are not)."""
-    if not content_type:
-        return True
+    """Whether a body of `content_type` is JSON as FastAPI reads it: application/json or
+    application/*+json ('text/json' and 'application/x-ndjson' hold 'json' and are not). A body
+    with no type is named as such (the 415 says so)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     main, _, sub = kind.partition("/")
     return main == "application" and (sub == "json" or sub.endswith("+json"))

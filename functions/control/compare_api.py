@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from functions.control.context import Plane
+from functions.control.jobs import named_by_caller
 from functions.control.schemas import ERRORS, JSON_BODY, CompareSpec
 from functions.runtime import names
 from functions.runtime.comparison.budget import SETTING, CompareBudget
@@ -55,7 +56,12 @@ async def compare(name: str, spec: CompareSpec, plane: Plane, http: Request) -> 
         latency_calls=spec.latency_calls,
         chunk_rows=CHUNK_ROWS,
     )
-    return await run_in_threadpool(lambda: compare_versions(plane.models(), request, budget=budget))
+
+    def compared() -> dict[str, Any]:
+        with named_by_caller(read=True):  # a folder, or under a file: no such object
+            return compare_versions(plane.models(), request, budget=budget)
+
+    return await run_in_threadpool(compared)
 
 
 def time_budget(seconds: float, context: Any) -> CompareBudget:

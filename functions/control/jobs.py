@@ -10,10 +10,11 @@ the batch service on a background thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from functions.runtime.batch.layout import (
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.status import FINISHED, RunStatus
-from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.errors import BadRequest, Conflict, KeyClash, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 
@@ -64,6 +65,17 @@ def job_for(model: str, file: str) -> Job:
     return Job(obj)
 
 
+@contextlib.contextmanager
+def named_by_caller(*, read: bool) -> Iterator[None]:
+    """Keys a caller names (a job's file, data to compare) that another key blocks on a
+    directory store (`a.csv` and `a.csv/b.csv`): no such object on a read, the caller's 409 on
+    a write, not the store's 503 "the model store failed"."""
+    try:
+        yield
+    except KeyClash as exc:
+        raise (NotFound(exc.clash) if read else Conflict(exc.clash)) from None
+
+
 class JobBook:
     """Submit and follow batch jobs on one store."""
 
@@ -79,7 +91,8 @@ class JobBook:
         job = self._new_job(model, file)
         if not data:
             raise BadRequest("the request body is empty: send the file's bytes as the body")
-        self.store.put_bytes(job.obj.input_key, data)
+        with named_by_caller(read=False):
+            self.store.put_bytes(job.obj.input_key, data)
         return self._started(job)
 
     def submit_copy(self, model: str, source: str, file: str | None) -> dict[str, Any]:
@@ -93,7 +106,8 @@ class JobBook:
         job = self._new_job(model, file or source.rsplit("/", 1)[-1])
         if not self.store.exists(source):
             raise NotFound(f"no object {source!r} in the store; upload it there first")
-        self.store.copy(source, job.obj.input_key)
+        with named_by_caller(read=False):
+            self.store.copy(source, job.obj.input_key)
         return self._started(job)
 
     def status(self, model: str, file: str) -> dict[str, Any]:
@@ -101,7 +115,8 @@ class JobBook:
         job = job_for(model, file)
         summary = self._summary(job)
         try:
-            etag = self.store.head(job.obj.input_key).etag
+            with named_by_caller(read=True):
+                etag = self.store.head(job.obj.input_key).etag
         except NotFound:
             if summary is None:
                 raise NotFound(f"no batch job {file!r} for model {model!r}") from None
@@ -143,7 +158,8 @@ class JobBook:
 
     def _summary(self, job: Job) -> dict[str, Any] | None:
         try:
-            summary: dict[str, Any] = json.loads(self.store.get_bytes(job.obj.summary_key))
+            with named_by_caller(read=True):
+                summary: dict[str, Any] = json.loads(self.store.get_bytes(job.obj.summary_key))
         except (NotFound, ValueError):
             return None
         return summary

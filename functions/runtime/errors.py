@@ -152,6 +152,17 @@ def public_answer(exc: AiaasError) -> str:
     return getattr(exc, "about_store", None) or exc.public_message
 
 
+class KeyClash(StoreError):
+    """A directory store's key that another key blocks (`a.csv` a file, for `a.csv/b.csv`; or
+    a folder of keys): S3 holds both, a directory cannot. A 503 where the store's own layout is
+    broken (a file `models`); where callers name the keys (batch jobs), the caller's 409 or 404
+    (`clash`: what to tell them)."""
+
+    def __init__(self, message: str, clash: str) -> None:
+        super().__init__(message)
+        self.clash = clash
+
+
 class PreconditionFailed(AiaasError):
     """A conditional write (`If-Match`, `If-None-Match`) whose condition no longer holds."""
 

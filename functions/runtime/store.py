@@ -20,6 +20,7 @@ import secrets
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from stat import S_ISREG
 from typing import IO, cast
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S
@@ -47,6 +48,7 @@ from functions.runtime.store_parts import (
     StreamedFile,
     copy_file,
     in_folder,
+    key_clash,
     mkstemp_in,
     remove_abandoned_temp,
     writing_local,
@@ -107,8 +109,9 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
-        """OS errors as the store's: a missing object is NotFound; anything else (permissions,
-        a read-only or full disk, a file where a folder should be) a StoreError naming it."""
+        """OS errors as the store's: a missing object is NotFound; a key another key blocks (a
+        file where a folder should be) KeyClash; anything else (permissions, a read-only or full
+        disk) a StoreError naming it."""
         try:
             yield
         except FileNotFoundError:
@@ -117,18 +120,9 @@ class LocalStore:
             if exc.errno == errno.ENOSPC:
                 raise StoreError(f"no space left writing {key!r} under {self.root}") from exc
             reason = exc.strerror or type(exc).__name__
-            if exc.errno in (errno.EEXIST, errno.ENOTDIR) and (folder := self._file_in_way(key)):
-                # mkdir's "File exists" read as if the object existed: name what is in the way
-                reason = f"{reason} ({folder!r} is a file where a folder should be)"
+            if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                key_clash(self.root, key, reason)  # mkdir's "File exists" is not the object's
             raise StoreError(f"cannot use {key!r} under {self.root}: {reason}") from exc
-
-    def _file_in_way(self, key: str) -> str | None:
-        """The first of `key`'s folders that is a file instead, as a key."""
-        folders = key.split("/")[:-1]
-        for depth in range(1, len(folders) + 1):
-            if self.root.joinpath(*folders[:depth]).is_file():
-                return "/".join(folders[:depth])
-        return None
 
     def get_bytes(self, key: str) -> bytes:
         with self._errors(key):
@@ -303,6 +297,8 @@ class LocalStore:
     def head(self, key: str) -> ObjectInfo:
         with self._errors(key):
             stat = self._path(key).stat()
+        if not S_ISREG(stat.st_mode):  # a folder of keys under it is no object (a job 'pending')
+            raise self._missing(key)
         return ObjectInfo(key=key, size=stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
 
     def exists(self, key: str) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
-from functions.runtime.errors import StoreError
+from functions.runtime.errors import KeyClash, StoreError
 
 T = TypeVar("T")
 
@@ -184,3 +184,22 @@ def writing_local(dest: Path) -> Iterator[None]:
     except OSError as exc:
         why = "no space left" if exc.errno == errno.ENOSPC else exc.strerror or type(exc).__name__
         raise StoreError(f"cannot write {dest}: {why}") from exc
+
+
+def key_clash(root: Path, key: str, reason: str) -> None:
+    """KeyClash when `key` cannot be a file under `root` because of another key: one of its
+    folders is a file (`a.csv` for `a.csv/b.csv`), or it is a folder of keys."""
+    folders = key.split("/")[:-1]
+    blocking = next(
+        ("/".join(folders[:depth]) for depth in range(1, len(folders) + 1)
+         if root.joinpath(*folders[:depth]).is_file()),
+        None,
+    )  # fmt: skip
+    if blocking is not None:
+        what = f"{blocking!r} is a file where a folder should be"
+    elif (root / key).is_dir():
+        what = f"{key!r} is a folder of other keys"
+    else:
+        return
+    clash = f"cannot use {key!r}: {what} (a directory store cannot hold both keys; S3 can)"
+    raise KeyClash(f"cannot use {key!r} under {root}: {reason} ({what})", clash)

@@ -31,3 +31,26 @@ def test_a_file_in_the_way_of_a_write_is_named(tmp_path: Path, blocking: str, ke
     with pytest.raises(StoreError, match="is a file where a folder should be"):
         store.get_bytes(key)
     assert (root / blocking).read_bytes() == b"not a folder"  # left as it was
+
+
+def test_keys_that_block_each_other_are_named_and_a_folder_is_no_object(
+    tmp_path: Path,
+) -> None:
+    """Batch inputs `a.csv` then `a.csv/b.csv` (S3 holds both): KeyClash, which the control
+    plane's jobs answer as the caller's (test_control_job_names.py); and `x.csv`, only a folder
+    of `x.csv/y.csv`, is no object (a job read 'pending': head gave the folder's stat)."""
+    from functions.runtime.errors import KeyClash, NotFound
+
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("batch/m/input/a.csv", b"f\n1\n")
+    with pytest.raises(KeyClash) as caught:
+        store.put_bytes("batch/m/input/a.csv/b.csv", b"f\n1\n")
+    assert caught.value.clash == (
+        "cannot use 'batch/m/input/a.csv/b.csv': 'batch/m/input/a.csv' is a file where a folder "
+        "should be (a directory store cannot hold both keys; S3 can)"
+    )
+    store.put_bytes("batch/m/input/x.csv/y.csv", b"f\n1\n")
+    with pytest.raises(NotFound):
+        store.head("batch/m/input/x.csv")
+    with pytest.raises(KeyClash, match=r"'batch/m/input/x\.csv' is a folder of other keys"):
+        store.put_bytes("batch/m/input/x.csv", b"f\n1\n")

@@ -1,0 +1,53 @@
+"""Batch job names that block each other on a directory store (`a.csv`, then `a.csv/b.csv`; S3
+holds both keys, a directory cannot): the caller is told, a 409 for a submit and a 404 for a
+status or a comparison, where each was a 503 "the model store failed"; and `x.csv`, only a
+folder of another job's input, is no job (it read 200 "pending")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.control.app import create_app
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+
+JOBS = "/control/batch/iris/jobs"
+ROWS = b"f1,f2,f3,f4\n1,2,3,4\n"
+CLASH = "(a directory store cannot hold both keys; S3 can)"
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    registry = Registry(LocalStore(tmp_path / "store"))
+    onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    for version in ("1", "2"):
+        registry.publish(onnx_factory.manifest_for(onnx, "iris", version), onnx)
+    return TestClient(create_app(registry.store))
+
+
+def test_a_job_under_another_job_s_file_is_the_caller_s_409_then_404(client: TestClient) -> None:
+    assert client.put(f"{JOBS}/a.csv", content=ROWS).status_code == 202
+    submitted = client.put(f"{JOBS}/a.csv/b.csv", content=ROWS)
+    assert submitted.status_code == 409, submitted.text
+    assert submitted.json()["error"] == (
+        "cannot use 'batch/iris/input/a.csv/b.csv': 'batch/iris/input/a.csv' is a file where a "
+        f"folder should be {CLASH}"
+    )
+    followed = client.get(f"{JOBS}/a.csv/b.csv")
+    assert followed.status_code == 404, followed.text
+    body = {"a": "1", "b": "2", "data": "batch/iris/input/a.csv/b.csv"}
+    assert client.post("/control/models/iris/compare", json=body).status_code == 404
+
+
+def test_a_job_named_as_another_job_s_folder(client: TestClient) -> None:
+    assert client.put(f"{JOBS}/x.csv/y.csv", content=ROWS).status_code == 202
+    followed = client.get(f"{JOBS}/x.csv")
+    assert followed.status_code == 404, followed.text  # was 200 'pending': never submitted
+    submitted = client.put(f"{JOBS}/x.csv", content=ROWS)
+    assert submitted.status_code == 409, submitted.text
+    assert "'batch/iris/input/x.csv' is a folder of other keys" in submitted.json()["error"]
