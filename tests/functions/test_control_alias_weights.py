@@ -114,3 +114,14 @@ def test_setting_what_the_alias_already_holds_is_a_no_op(client: TestClient) -> 
         assert got.headers["ETag"] == first.headers["ETag"]
         assert len(got.json()["history"]) == len(first.json()["history"])
     assert [h["version"] for h in got.json()["history"]] == ["1", "1"]  # split, then the first
+
+
+def test_weights_may_create_a_split_alias_a_weight_may_not(client: TestClient) -> None:
+    """As docs/rollout.md says: `weights` names both versions; a `weight` splits with the
+    version the alias points at, and a new alias points at none."""
+    fresh = f"/control/models/{MODEL}/aliases/fresh"
+    created = client.put(fresh, json={"weights": {"1": 0.5, "2": 0.5}})
+    assert created.status_code == 201, created.text
+    assert created.json()["weights"] == {"1": 0.5, "2": 0.5}
+    refused = client.put(f"{fresh}-2", json={"version": "2", "weight": 0.5})
+    assert refused.status_code == 409 and "points at no version yet" in refused.json()["error"]
