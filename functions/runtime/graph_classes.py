@@ -29,6 +29,7 @@ CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_in
 # Classifier operators whose scores are decision values, not probabilities, when they apply no
 # post_transform (skl2onnx's LinearSVC, RidgeClassifier, SVC without probability=True).
 DECISION_OPS = frozenset({"LinearClassifier", "SVMClassifier"})
+LINEAR_OPS = frozenset({"MatMul", "Gemm"})  # scores computed as x @ w (+ b), nothing after
 # Nodes after which decision values are no longer what a row answers: a probability operator,
 # or an Exp (skl2onnx writes CalibratedClassifierCV's Platt sigmoid out as Mul, Exp, Add, Div).
 TRANSFORM_OPS = (PROBABILITY_OPS - {"ZipMap"}) | {"Exp"}
@@ -198,6 +199,11 @@ def _decision(output: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
             transform = attributes.get("post_transform")
             plain = transform is None or transform.s in (b"", b"NONE")
             found = found or (plain and "prob_a" not in attributes)
+            continue
+        if node.op_type.endswith("Classifier"):  # a tree's probabilities: what feeds it aside
+            continue
+        if node.op_type in LINEAR_OPS:  # x @ w + b into a ZipMap: skl2onnx's SGDClassifier
+            found = True  # with a margin loss (hinge), and Perceptron, answer decision values
             continue
         todo.extend(node.input)
     return found

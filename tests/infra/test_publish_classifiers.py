@@ -205,15 +205,9 @@ def test_a_label_list_of_the_wrong_length_is_refused_for_a_scores_tensor(
     )
 
 
+# The same names but for their case (or spaces) too: every answer named the wrong class.
 @pytest.mark.parametrize(
-    "labels",
-    [
-        "class_2,class_1,class_0",
-        # The same names but for their case (or spaces): every answer named the wrong class,
-        # beside the model's own label output naming the right one.
-        "CLASS_2,Class_1,class_0",
-        " class_1 ,class_0,class_2",
-    ],
+    "labels", ["class_2,class_1,class_0", "CLASS_2,Class_1,class_0", " class_1 ,class_0,class_2"]
 )
 def test_the_graph_labels_in_another_order_are_refused(
     capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path, labels: str

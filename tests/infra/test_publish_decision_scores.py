@@ -35,3 +35,30 @@ def test_decision_values_are_said_to_be_no_probabilities(
     scores = [p["score"] for p in answer["predictions"]]
     assert [p["label"] for p in answer["predictions"]] == [str(c) for c in svc.predict(test_x[:5])]
     assert np.allclose(scores, svc.decision_function(test_x[:5]).max(axis=1), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["sgd-hinge", "perceptron", "sgd-log"])
+def test_a_linear_margin_into_a_zipmap_is_said_to_be_decision_values(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path, kind: str
+) -> None:
+    """skl2onnx writes SGDClassifier with a margin loss, and Perceptron, as MatMul + Add into a
+    ZipMap, no classifier operator: publish said 'activation none' alone, which the README reads
+    as probabilities, for margins of -27 and 26. With the log loss they are probabilities."""
+    from sklearn.linear_model import Perceptron, SGDClassifier
+
+    x, test_x, y, _ = wine_split()
+    make = {
+        "sgd-hinge": lambda: SGDClassifier(loss="hinge", random_state=0),
+        "perceptron": lambda: Perceptron(random_state=0),
+        "sgd-log": lambda: SGDClassifier(loss="log_loss", random_state=0),
+    }[kind]
+    model = make().fit(x, y)
+    path = tmp_path / f"{kind}.onnx"
+    path.write_bytes(to_onnx(model, x[:1]).SerializeToString())
+    out = publish(capsys, store, path)
+    said = "holds the model's decision values, not probabilities" in out
+    assert said == (kind != "sgd-log"), out
+    answer = simple_predict(service(store, tmp_path), test_x[:5])
+    assert [p["label"] for p in answer["predictions"]] == [
+        str(c) for c in model.predict(test_x[:5])
+    ]
