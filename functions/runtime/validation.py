@@ -19,6 +19,7 @@ from functions.runtime.exact_casts import exact_in_float
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
+from functions.runtime.sent_values import encoded_image_hint, sent_value, string_null
 
 
 def describe(spec: TensorSpec) -> str:
@@ -62,22 +63,11 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got text: {encoded}")
     if source.kind in "USO" and spec.dtype != "string":
         _not_a_number(spec, value)
+    if (spec.dtype == "string" and source.kind == "O") or value.size == 0:  # what was sent
+        raise InvalidInput(f"input '{spec.name}' expects {spec.dtype}; got {sent_value(value)}")
     got = "text or null values" if source.kind in "USO" else str(source)
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
-    )
-
-
-def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
-    """For text sent to an image input (a base64 PNG, as other image APIs take): what to send
-    instead; "" when that is not what was sent."""
-    if spec.rank < 3 or value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
-        return ""
-    if not all(isinstance(v, str | bytes) for v in value.flat) or value.size == 0:
-        return ""
-    return (
-        "an image is sent as its pixel values (nested lists of numbers, or an OIP tensor), "
-        "not an encoded PNG/JPEG or base64: decode it first (numpy.asarray(PIL.Image.open(file)))"
     )
 
 
@@ -103,20 +93,6 @@ def fill_missing(spec: TensorSpec, value: np.ndarray) -> np.ndarray | None:
         return None
     filled = [spec.missing if v is None else v for v in flat]
     return np.array(filled, dtype=object).reshape(value.shape)
-
-
-def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:
-    """What to send instead of a null among a string input's texts (pandas writes a missing
-    text so), or None when that is not what is wrong."""
-    if spec.dtype != "string" or value.dtype != object:
-        return None
-    flat = value.reshape(-1).tolist()
-    if None not in flat or not all(v is None or isinstance(v, str | bytes) for v in flat):
-        return None
-    return (
-        f"input '{spec.name}' holds a null, which a string input cannot: send \"\" for an "
-        'empty value (an empty cell is the category "" to a model trained on a table)'
-    )
 
 
 def _whole_numbers(spec: TensorSpec, value: np.ndarray, target: np.dtype) -> np.ndarray:

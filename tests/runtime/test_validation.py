@@ -115,6 +115,16 @@ def test_safe_casts_are_applied() -> None:
             "input 'text' expects string; got float64, which does not convert safely",
         ),
         (
+            # an object: was "got text or null values", which contradicts "expects string"
+            {"text": np.array([[{"a": 1}], ["b"]], dtype=object)},
+            "input 'text' expects string; got a JSON object where text goes: send each value "
+            "as a JSON string",
+        ),
+        (
+            {"text": np.zeros((0, 1))},  # [] as a record's field: was "got float64"
+            "input 'text' expects string; got an empty list: send one value a row",
+        ),
+        (
             # pandas writes a missing text as null: what to send instead (before: "got text
             # or null values, which does not convert safely", of a string input).
             {"text": np.array([["a"], [None]], dtype=object)},

@@ -1,0 +1,50 @@
+"""What a caller sent, described, for an input value that does not convert to its type: the
+messages of validation.py that read the values themselves (an encoded image, a null among
+texts, an object where text goes)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.manifest import TensorSpec
+
+__all__ = ["encoded_image_hint", "sent_value", "string_null"]
+
+
+def encoded_image_hint(spec: TensorSpec, value: np.ndarray) -> str:
+    """For text sent to an image input (a base64 PNG, as other image APIs take): what to send
+    instead; "" when that is not what was sent."""
+    if spec.rank < 3 or value.dtype.kind not in "USO" or BY_NAME[spec.dtype].numpy.kind == "O":
+        return ""
+    if not all(isinstance(v, str | bytes) for v in value.flat) or value.size == 0:
+        return ""
+    return (
+        "an image is sent as its pixel values (nested lists of numbers, or an OIP tensor), "
+        "not an encoded PNG/JPEG or base64: decode it first (numpy.asarray(PIL.Image.open(file)))"
+    )
+
+
+def string_null(spec: TensorSpec, value: np.ndarray) -> str | None:
+    """What to send instead of a null among a string input's texts (pandas writes a missing
+    text so), or None when that is not what is wrong."""
+    if spec.dtype != "string" or value.dtype != object:
+        return None
+    flat = value.reshape(-1).tolist()
+    if None not in flat or not all(v is None or isinstance(v, str | bytes) for v in flat):
+        return None
+    return (
+        f"input '{spec.name}' holds a null, which a string input cannot: send \"\" for an "
+        'empty value (an empty cell is the category "" to a model trained on a table)'
+    )
+
+
+def sent_value(value: np.ndarray) -> str:
+    """The JSON a value that is no text was sent as: an object, a list, a number, ... (said
+    'text or null values' of an object, and 'float64' of an empty list)."""
+    if value.size == 0:
+        return "an empty list: send one value a row"
+    item = next((v for v in value.flat if not isinstance(v, str)), None)
+    kinds = {dict: "a JSON object", list: "a list", bool: "true/false", type(None): "null"}
+    kind = kinds.get(type(item)) or ("a number" if isinstance(item, int | float) else "a value")
+    return f"{kind} where text goes: send each value as a JSON string"
