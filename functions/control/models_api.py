@@ -25,7 +25,7 @@ from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from functions.runtime.pruning import carry_out, plan_removal
-from functions.runtime.refs import version_sort_key
+from functions.runtime.refs import alias_key, version_sort_key
 
 router = APIRouter(prefix="/control/models", tags=["models"], responses=ERRORS)
 
@@ -214,7 +214,10 @@ def rollback(
 
 @router.delete("/{name}/aliases/{alias}", response_model=Deleted, summary="Delete an alias")
 def delete_alias(name: str, alias: str, plane: Plane, when: When) -> Deleted:
-    plane.registry.delete_alias(names.model_name(name), names.alias_name(alias), when=when)
+    name, alias = names.model_name(name), names.alias_name(alias)
+    if not plane.registry.store.exists(alias_key(name, alias)):
+        plane.registry.versions(name)  # an unknown model reads as such, as GET says it
+    plane.registry.delete_alias(name, alias, when=when)
     return Deleted(deleted=f"{name}@{alias}")
 
 

@@ -32,10 +32,9 @@ from functions.runtime.errors import (
     BadRequest,
     Conflict,
     CorruptRecord,
-    ModelNotFound,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
-from functions.runtime.prune_log import pruned_versions, record_prune
+from functions.runtime.prune_log import pruned_versions, record_prune, version_not_found
 from functions.runtime.refs import manifest_key, model_prefix, version_prefix, version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.record import RolloutBook
@@ -156,8 +155,8 @@ def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
     """A plan deleting the one version `name:version`; Conflict naming why when it is kept."""
     name, version = names.model_name(name), names.version_name(version)
     versions = registry.versions(name)
-    if version not in versions:
-        raise ModelNotFound(f"version {version!r} of model {name!r} not found")
+    if version not in versions:  # "was deleted (pruned)" when it was, as reading it says
+        raise version_not_found(registry.store, name, version)
     why = protected(registry, name, versions).get(version)
     if why:
         raise Conflict(

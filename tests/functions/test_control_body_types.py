@@ -89,3 +89,25 @@ def test_a_shadow_of_an_unknown_model_or_alias_is_a_404(
     answer = client.request(method, path, **body)
     assert answer.status_code == 404, answer.text
     assert said in answer.json()["error"] and "not found" in answer.json()["error"]
+
+
+def test_404s_of_a_deleted_version_and_of_an_unknown_model_say_what_reading_says(
+    tmp_path: Any,
+) -> None:
+    """Deleting a version twice said 'not found' where GET said 'was deleted (pruned)';
+    deleting an alias of an unknown model named the alias, where GET named the model."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    for version in ("1", "2", "3"):  # 2: neither the latest nor an alias's, so it may go
+        registry.publish(onnx_factory.manifest_for(onnx, "iris", version), onnx)
+    client = TestClient(create_app(registry.store))
+    assert client.delete("/control/models/iris/versions/2").status_code == 200
+    again = client.delete("/control/models/iris/versions/2")
+    read = client.get("/control/models/iris/versions/2")
+    assert again.status_code == read.status_code == 404
+    assert again.json() == read.json() and "was deleted (pruned" in read.json()["error"]
+    gone = client.delete("/control/models/nosuch/aliases/qa")
+    assert (gone.status_code, gone.json()) == (
+        404,
+        client.get("/control/models/nosuch/aliases/qa").json(),
+    )
