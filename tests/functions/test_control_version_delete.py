@@ -39,10 +39,13 @@ def test_delete_a_version_and_refuse_one_an_alias_needs(tmp_path: Path) -> None:
                 "to another version first"
             },
         )
-    answer = client.delete("/control/models/m/versions/2")  # already gone
+    answer = client.delete("/control/models/m/versions/2")  # already gone: as GET says it
     assert (answer.status_code, answer.json()) == (
         404,
-        {"error": "version '2' of model 'm' not found"},
+        {
+            "error": "version '2' of model 'm' was deleted (pruned; `aiaas versions m` shows "
+            "when): point the deployment at an alias (@production) or a published version"
+        },
     )
     assert client.get("/control/models/m").json()["versions"] == ["1", "3"]
 
