@@ -103,7 +103,8 @@ class JobBook:
                 f"e.g. '{UPLOADS_PREFIX}/data.csv'"
             )
         names.store_key(source, "source")
-        job = self._new_job(model, file or source.rsplit("/", 1)[-1])
+        # An empty name is refused, not replaced by the source's (said nothing of it).
+        job = self._new_job(model, source.rsplit("/", 1)[-1] if file is None else file)
         if not self.store.exists(source):
             raise NotFound(f"no object {source!r} in the store; upload it there first")
         with named_by_caller(read=False):

@@ -57,7 +57,7 @@ def prune_lines(registry: Registry, name: str) -> list[str]:
         gone = [str(v) for v in run.get("versions", [])]
         listed = ", ".join(gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
         lines.append(
-            f"  {run.get('deleted_at', '?'):22} {str(run.get('deleted_by', '?'))[:28]:28} "
+            f"  {run.get('deleted_at', '?'):22} {_who(run.get('deleted_by')):28} "
             f"deleted {listed or 'nothing'} ({run.get('bytes', 0) / 1e6:.1f} MB)"
         )
     return lines
@@ -65,6 +65,13 @@ def prune_lines(registry: Registry, name: str) -> list[str]:
 
 def _move(entry: dict[str, Any]) -> str:
     return (
-        f"  {entry.get('updated_at', '?'):22} {entry.get('updated_by', '?')[:28]:28} "
+        f"  {entry.get('updated_at', '?'):22} {_who(entry.get('updated_by')):28} "
         f"{AliasTarget.of(entry).describe()}"
     )
+
+
+def _who(actor: object) -> str:
+    """An actor in its 28 columns, a longer one cut with an ellipsis: cut bare, the control
+    plane's 'bearer-token-holder@127.0.0.1' read as another address, '...@127.0.0.'."""
+    text = "?" if actor is None else str(actor)
+    return text if len(text) <= 28 else text[:27] + "…"

@@ -51,3 +51,11 @@ def test_a_job_named_as_another_job_s_folder(client: TestClient) -> None:
     submitted = client.put(f"{JOBS}/x.csv", content=ROWS)
     assert submitted.status_code == 409, submitted.text
     assert "'batch/iris/input/x.csv' is a folder of other keys" in submitted.json()["error"]
+
+
+def test_an_empty_file_name_for_a_copied_job_is_refused(client: TestClient) -> None:
+    """`"file": ""` was replaced by the source's name, silently (absent, it still is)."""
+    body = {"source": "uploads/rows.csv", "file": ""}
+    answer = client.post(JOBS, json=body)
+    assert answer.status_code == 400, answer.text
+    assert "''" in answer.json()["error"]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from functions.runtime.aliases import check_sample
+from functions.runtime.aliases import SMALLEST, WEIGHT_DIGITS, check_sample
 from functions.runtime.errors import BadRequest
 
 DEFAULT_MIN_REQUESTS = 20  # a step's candidate answers at least this many before it advances
@@ -49,6 +49,11 @@ class RolloutPlan:
         _check_range("shadow_sample", self.shadow_sample, 0, 1, low_open=True)
         # as the alias record keeps it: 1e-7 passed here, then the shadow's write failed with
         # a traceback mid-rollout, the rollout left 'running'
+        if round(self.shadow_sample, WEIGHT_DIGITS) <= 0:  # 5e-324 was told of `sample`
+            raise BadRequest(
+                f"shadow_sample must be at least {SMALLEST} (the shadow's sample as the alias "
+                f"stores it) and at most 1; got {self.shadow_sample!r}"
+            )
         check_sample(self.shadow_sample)
         if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int):
             raise BadRequest(f"min_requests must be a whole number; got {self.min_requests!r}")
