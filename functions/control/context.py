@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
 
 from functions.control.jobs import JobBook, local_runner
 from functions.runtime.alias_preconditions import Precondition
@@ -89,3 +90,28 @@ def precondition(
 Plane = Annotated[ControlPlane, Depends(control_plane)]
 Actor = Annotated[str, Depends(actor)]
 When = Annotated[Precondition, Depends(precondition)]
+
+
+def conditional_get(request: Request, etag: str) -> Response | None:
+    """The answer a read's own preconditions call for (RFC 9110 13.1): a 412 when `If-Match`
+    names none of the current `etag` (strong comparison), a 304 with no body when
+    `If-None-Match` names it (weak), else None: answer in full. Both were ignored: a matching
+    `If-None-Match` sent the whole body again, a stale `If-Match` a 200."""
+    wanted = request.headers.get("if-match")
+    if wanted is not None and wanted.strip() != "*" and etag not in _tags(wanted):
+        return JSONResponse(
+            {"error": f"If-Match names {wanted.strip()}; it is {etag} now: read it again"},
+            status_code=412,
+        )
+    cached = request.headers.get("if-none-match")
+    if cached is not None and (cached.strip() == "*" or _weak(etag) in map(_weak, _tags(cached))):
+        return Response(status_code=304, headers={"ETag": etag})
+    return None
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def _weak(tag: str) -> str:
+    return tag.removeprefix("W/")

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
 
-from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When
+from functions.control.context import SLASHED, Actor, ControlPlane, Plane, When, conditional_get
 from functions.control.paging import MAX_LIMIT, After, limit_of, page
 from functions.control.schemas import (
     ERRORS,
     JSON_BODY,
+    NOT_MODIFIED,
     AliasChange,
     AliasRecord,
     Deleted,
@@ -106,10 +107,17 @@ def delete_version(
 
 
 @router.get(
-    "/{name}/aliases/{alias}", response_model=AliasRecord, summary="An alias and its history"
+    "/{name}/aliases/{alias}",
+    response_model=AliasRecord,
+    summary="An alias and its history",
+    responses=NOT_MODIFIED,
 )
-def get_alias(name: str, alias: str, plane: Plane, response: Response) -> AliasRecord:
+def get_alias(
+    name: str, alias: str, plane: Plane, request: Request, response: Response
+) -> AliasRecord | Response:
     record, etag = _existing(plane, name, alias)
+    if (answered := conditional_get(request, etag)) is not None:
+        return answered
     response.headers["ETag"] = etag
     return _record(name, alias, record)
 

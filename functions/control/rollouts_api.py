@@ -13,11 +13,11 @@ import json
 import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.control.context import Actor, Plane
-from functions.control.schemas import ERRORS, JSON_BODY, VERSION_NAME
+from functions.control.context import Actor, Plane, conditional_get
+from functions.control.schemas import ERRORS, JSON_BODY, NOT_MODIFIED, VERSION_NAME
 from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
@@ -80,16 +80,22 @@ def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
 
 @router.get(
     "/{name}/rollouts/{alias}",
+    response_model=dict[str, Any],  # the schema as before; a 304 or 412 answers without one
+    responses=NOT_MODIFIED,
     summary="A rollout: its state, latest check and log",
     description="The ETag (also `etag` in the body) names the rollout and its state: an "
     "`If-Match` on a start or an abort holds until a rollout starts or ends. A running one "
     "whose alias was moved by hand has `not_in_effect`, saying what the alias serves: its "
     "driver's next check ends it as superseded, or an abort does without moving the alias.",
 )
-def get_rollout(name: str, alias: str, plane: Plane, response: Response) -> dict[str, Any]:
+def get_rollout(
+    name: str, alias: str, plane: Plane, request: Request, response: Response
+) -> dict[str, Any] | Response:
     name, alias = names.model_name(name), names.alias_name(alias)
     plane.registry.versions(name)
     record = RolloutBook(plane.store).require(name, alias)
+    if (answered := conditional_get(request, rollout_etag(record))) is not None:
+        return answered
     answer = tagged(record, response)
     if record.running:  # a move by hand under it: "running" until its driver's next check
         moved = RolloutEngine(plane.registry, _StartOnly()).moved_by_others(record)

@@ -209,6 +209,10 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 412, 413, 422)
 }
+# A read that sends an ETag: `If-None-Match` naming it is a 304, `If-Match` naming another a 412.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "If-None-Match names the current ETag: no body"}
+}
 # The routes that take a JSON body: any other Content-Type is a 415 (app._invalid_request).
 JSON_BODY: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "the body is not sent as `application/json`"}

@@ -111,3 +111,16 @@ def test_404s_of_a_deleted_version_and_of_an_unknown_model_say_what_reading_says
         404,
         client.get("/control/models/nosuch/aliases/qa").json(),
     )
+
+
+def test_reads_with_an_etag_answer_their_own_preconditions(client: TestClient) -> None:
+    """RFC 9110 13.1: a matching If-None-Match is a 304 with no body, a stale If-Match a 412
+    (both were answered 200 with the whole body)."""
+    read = client.get(ALIAS)
+    etag = read.headers["etag"]
+    cached = client.get(ALIAS, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert (cached.status_code, cached.content, cached.headers["etag"]) == (304, b"", etag)
+    stale = client.get(ALIAS, headers={"If-Match": '"stale"'})
+    assert stale.status_code == 412 and etag in stale.json()["error"]
+    assert client.get(ALIAS, headers={"If-Match": etag}).json() == read.json()
+    assert client.get(ALIAS, headers={"If-None-Match": '"other"'}).status_code == 200
