@@ -231,10 +231,8 @@ class ArtifactCache:
             sink.close()
 
     def _transfer(self, manifest: ModelManifest, rel: str, size: int, sha: str, sink: Sink) -> None:
-        ref, prefix = (
-            f"{manifest.name}:{manifest.version}",
-            version_prefix(manifest.name, manifest.version),
-        )
+        ref = f"{manifest.name}:{manifest.version}"
+        prefix = version_prefix(manifest.name, manifest.version)
         try:
             fetch_verified(self.store, f"{prefix}/{rel}", size, sha, sink, self.transfer)
         except NotFound:
