@@ -2,8 +2,9 @@
 
 onnxruntime's text names the C++ source file and function that refused (a multi-line
 `model_load_utils.h:46 void onnxruntime::model_load_utils::ValidateOpsetForDomain(...)`), which
-a data scientist has no use for; the two refusals a careless export commonly meets (an opset
-newer than this onnxruntime, an operator from a custom domain) are said with what to do.
+a data scientist has no use for; the refusals a careless export commonly meets (an opset newer
+than this onnxruntime, an operator from a custom domain, a text model's locale the machine
+lacks) are said with what to do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _NEW_OPSET = re.compile(
 )
 _UNKNOWN_OP = re.compile(r"(?P<domain>[\w.]*):(?P<op>\w+)\(-?\d+\) is not a registered function/op")
 _SOURCE = re.compile(r"/\S+\.(?:h|cc|cpp):\d+ [^(]*\([^)]*\)[^ ]* ")
+_LOCALE = re.compile(r"Failed to construct locale with name:(?P<locale>[^:\s]+)")
 
 
 def load_refusal(error: str) -> str:
@@ -38,5 +40,13 @@ def load_refusal(error: str) -> str:
             f"it uses operator {found['op']} of domain {domain}, which onnxruntime does not "
             "know (a custom op, or one newer than this onnxruntime): export it with standard "
             "ONNX operators"
+        )
+    found = _LOCALE.search(error)
+    if found:  # skl2onnx's text vectorizers lower-case in en_US.UTF-8 unless told otherwise
+        return (
+            f"its StringNormalizer (a text vectorizer's lower-casing) asks for the locale "
+            f"{found['locale']}, which this machine does not have (slim images often lack it): "
+            "export it with a locale every Linux has, skl2onnx's options={id(vectorizer): "
+            "{'locale': 'C.UTF-8'}}, or install that locale where it is served"
         )
     return " ".join(_SOURCE.sub("", error).split())

@@ -183,8 +183,11 @@ def _session(
             source.release()  # onnxruntime copied what it needs: the buffers go now
     except Exception as exc:  # onnxruntime raises its own untyped errors
         ref = f"{manifest.name}:{manifest.version}"
+        from functions.runtime.load_errors import load_refusal  # only when a load fails
+
+        where = source if isinstance(source, Path) else "it"
         raise ModelUnavailable(
-            f"{ref}: onnxruntime cannot load {source if isinstance(source, Path) else 'it'}: {exc}",
+            f"{ref}: onnxruntime cannot load {where}: {load_refusal(str(exc))}",
             public_message=f"model {ref} cannot be loaded",
         ) from exc
 
