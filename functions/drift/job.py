@@ -5,6 +5,7 @@ Logs Insights, instead of a custom metric per feature)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,9 +21,11 @@ from functions.runtime.drift.report import (
     rows_needed,
     total,
 )
-from functions.runtime.errors import NotFound
+from functions.runtime.errors import AiaasError, NotFound
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
+
+log = logging.getLogger("aiaas.drift")
 
 MAX_PSI = "aiaas_drift_max_psi"  # the largest feature PSI of a version: what alarms watch
 DRIFTED = "aiaas_drift_features"  # features over the threshold
@@ -54,11 +57,17 @@ def run(store: ObjectStore, settings: DriftSettings, now: float) -> list[dict[st
     """One EMF document per version that served rows in the window ending at `now`."""
     docs = []
     for model, version in monitored(store):
+        key = f"{version_prefix(model, version)}/{BASELINE_FILE}"
         try:
-            raw = store.get_bytes(f"{version_prefix(model, version)}/{BASELINE_FILE}")
+            baseline = DriftBaseline.from_json(store.get_bytes(key))
         except NotFound:
             continue  # histograms of a version whose baseline is gone: nothing to compare with
-        baseline = DriftBaseline.from_json(raw)
+        except (AiaasError, ValueError, KeyError, TypeError) as exc:
+            # This version is not judged, named; the others are (one bad baseline silenced
+            # every model's drift alarm).
+            log.error("drift of %s:%s not computed: its baseline %s does not read (%s)",
+                      model, version, key, exc)  # fmt: skip
+            continue
         window = total(
             baseline, read_window(store, model, version, now - settings.window_seconds, now)
         )

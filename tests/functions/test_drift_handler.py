@@ -96,3 +96,27 @@ def test_a_quiet_hour_of_unshifted_traffic_raises_no_alarm(
     metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     assert [m["Name"] for m in metrics] == ["aiaas_drift_rows"]
     assert max(doc["psi"].values()) > 0.2  # still there to read: noise, not drift
+
+
+def test_a_snapshot_or_baseline_that_does_not_read_leaves_out_itself_alone(
+    store: ObjectStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One truncated snapshot (or baseline) stopped the whole hourly run with a bare
+    JSONDecodeError naming no key: no model's drift went out, every alarm stayed OK."""
+    from datetime import UTC, datetime
+
+    from functions.runtime.drift.monitor import snapshot_prefix
+
+    serve_shifted(store, tmp_path, "1", 0.0)
+    serve_shifted(store, tmp_path, "2", 2.0)
+    serve_shifted(store, tmp_path, "3", 2.0)
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    bad = f"{snapshot_prefix('credit', '2')}/{day}/000000-trunc.json"
+    store.put_bytes(bad, b'{"counts": [[1')
+    store.put_bytes(f"{version_prefix('credit', '3')}/{BASELINE_FILE}", b"{broken")
+    docs = {d["version"]: d for d in run(store, DriftSettings(window_seconds=600), time.time())}
+    assert sorted(docs) == ["1", "2"]  # 2 judged on its readable snapshots; 3 named, below
+    assert docs["2"][DRIFTED] == 1
+    said = caplog.text
+    assert f"drift snapshot {bad} left out: it does not read" in said
+    assert "drift of credit:3 not computed: its baseline" in said
