@@ -17,17 +17,32 @@ from typing import Any
 
 import orjson
 
+from functions.runtime.errors import BadRequest
 from functions.shadow.replay import Replayer
 
 REPLAYER = Replayer.from_env(os.environ)
 
 
 def log_messages(event: dict[str, Any]) -> list[str]:
-    """The log lines a CloudWatch Logs subscription event carries (none for a control message)."""
-    data = orjson.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
-    if data.get("messageType") != "DATA_MESSAGE":  # CONTROL_MESSAGE: CloudWatch's own check
-        return []
-    return [str(item["message"]) for item in data.get("logEvents", [])]
+    """The log lines a CloudWatch Logs subscription event carries (none for a control message);
+    BadRequest naming what the event is not (was a bare KeyError 'awslogs', or zlib's error)."""
+    try:
+        packed = event["awslogs"]["data"]
+    except (KeyError, TypeError):
+        raise BadRequest(
+            "not a CloudWatch Logs subscription event (no awslogs.data): the ShadowFunction "
+            "reads the copies a predict function's log group sends it (events/shadow_logs.json)"
+        ) from None
+    try:
+        data = orjson.loads(gzip.decompress(base64.b64decode(packed, validate=True)))
+        if data.get("messageType") != "DATA_MESSAGE":  # CONTROL_MESSAGE: CloudWatch's check
+            return []
+        return [str(item["message"]) for item in data.get("logEvents", [])]
+    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError) as exc:
+        raise BadRequest(
+            f"awslogs.data is not base64 of gzipped JSON log events, as CloudWatch Logs sends "
+            f"them ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, int]:

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,21 @@ def test_a_classifiers_label_output_is_no_difference(tmp_path: Path) -> None:
     assert comparison.agreed == int((labels[0] == labels[1]).sum())
     diff = np.abs(probabilities[0].astype(np.float64) - probabilities[1])
     assert comparison.max_abs == pytest.approx(diff.max(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        ({"detail": {}}, "not a CloudWatch Logs subscription event (no awslogs.data)"),
+        ({"awslogs": {"data": "not base64!"}}, "awslogs.data is not base64 of gzipped JSON"),
+        ({"awslogs": {"data": base64.b64encode(b"not gzip").decode()}}, "is not base64 of gzipped"),
+    ],
+)
+def test_an_event_that_is_no_log_subscription_is_said_so(
+    tmp_path: Path, event: dict[str, Any], said: str
+) -> None:
+    """Was a bare KeyError: 'awslogs', or the base64/gzip library's own error."""
+    from functions.runtime.errors import BadRequest
+
+    with pytest.raises(BadRequest, match=re.escape(said)):
+        replay(tmp_path, event)
