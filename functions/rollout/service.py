@@ -28,10 +28,11 @@ WHY_CHARS = 500  # of the failed check's cause, kept in the record's log
 def dispatch(engine: RolloutEngine, event: Mapping[str, Any]) -> dict[str, Any]:
     """One task: check the rollout (or abort it, when the checks failed past their retries)
     and say what the state machine does next."""
-    action = event.get("aiaas_rollout")
+    action = event.get("aiaas_rollout") if isinstance(event, Mapping) else None
     if action not in ("check", "abort"):
         raise BadRequest(
-            f'expected {{"aiaas_rollout": "check" or "abort", ...}}; got keys {sorted(event)}'
+            'expected {"aiaas_rollout": "check" or "abort", ...}; got '
+            + (f"keys {sorted(event)}" if isinstance(event, Mapping) else type(event).__name__)
         )
     model, alias = names.model_name(event.get("model")), names.alias_name(event.get("alias"))
     mine = event.get("id")  # the execution's rollout (executions started before it: any)

@@ -23,7 +23,7 @@ from functions.predict.metric_names import (
     SHADOW_REQUESTS,
     SHADOW_ROWS,
 )
-from functions.runtime.errors import ServiceUnavailable
+from functions.runtime.errors import BadRequest, ServiceUnavailable
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 
 MINUTE = 60
@@ -41,10 +41,20 @@ class CloudWatchMetrics:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CloudWatchMetrics:
-        """A client from the usual AWS settings; `POWERTOOLS_METRICS_NAMESPACE` (aiaas)."""
+        """A client from the usual AWS settings; `POWERTOOLS_METRICS_NAMESPACE` (aiaas). With no
+        region set (Lambda always sets one; `aiaas invoke` on a laptop may not), a BadRequest
+        saying so, where boto3's NoRegionError came before the event was read."""
         import boto3
+        from botocore.exceptions import NoRegionError
 
-        return cls(boto3.client("cloudwatch"), env.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"))
+        try:
+            client = boto3.client("cloudwatch")
+        except NoRegionError:
+            raise BadRequest(
+                "the rollout checks read CloudWatch, and no AWS region is set: set AWS_REGION "
+                "(AWS_DEFAULT_REGION) to the stack's region"
+            ) from None
+        return cls(client, env.get("POWERTOOLS_METRICS_NAMESPACE", "aiaas"))
 
     def begin(self, model: str, since: float) -> None:
         return None  # CloudWatch windows by time itself
