@@ -107,7 +107,8 @@ def decode(line: bytes | str) -> ShadowCopy:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise BadCopy(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get(MARKER) != FORMAT:
+    marker = doc.get(MARKER) if isinstance(doc, dict) else None
+    if type(marker) is not int or marker != FORMAT:  # `true` equals 1, and is no format
         raise BadCopy(f"not a shadow copy of format {FORMAT}")
     try:
         route = doc["route"]
@@ -115,6 +116,8 @@ def decode(line: bytes | str) -> ShadowCopy:
             raise ValueError(f"route {route!r}")
         body = base64.b64decode(doc["body_b64"]) if "body_b64" in doc else doc["body"].encode()
         answer = doc["answer"] if route == PREDICT else doc["outputs"]
+        if not isinstance(answer, dict):  # a copy that is no copy: not the shadow's error
+            raise TypeError("answer (an object)")
         return ShadowCopy(
             model=str(doc["model"]),
             version=str(doc["version"]),

@@ -51,7 +51,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, int]:
     results = [REPLAYER.replay_line(message) for message in messages]
     done = [r for r in results if r is not None]
     return {
-        "copies": len(messages),
+        "copies": len(done),  # the lines that are copies (every log line, before)
         "replayed": sum(1 for r in done if r[2] is not None),
         "failed": sum(1 for r in done if r[2] is None),
         "not_copies": len(messages) - len(done),

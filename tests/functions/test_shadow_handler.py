@@ -205,3 +205,19 @@ def test_an_event_that_is_no_log_subscription_is_said_so(
 
     with pytest.raises(BadRequest, match=re.escape(said)):
         replay(tmp_path, event)
+
+
+def test_a_malformed_copy_is_no_copy_and_no_shadow_error(tmp_path: Path) -> None:
+    """A line marked as a copy whose answer is no object (or marked `true`) failed in the replay
+    and counted as an error of the shadow version, which feeds the rollout's checks; and
+    'copies' counted every log line."""
+    registry_with(tmp_path, ("a", "b", "c"))
+    event = json.loads(EVENT.read_text())
+    data = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    good = data["logEvents"][0]["message"]
+    broken = json.loads(good) | {"answer": "x"}
+    marked_true = json.loads(good) | {"aiaas_shadow": True}
+    lines = [good, json.dumps(broken), json.dumps(marked_true), "[INFO] not a copy"]
+    data["logEvents"] = [{"id": str(i), "timestamp": 0, "message": m} for i, m in enumerate(lines)]
+    packed = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode()))}}
+    assert replay(tmp_path, packed) == {"copies": 1, "replayed": 1, "failed": 0, "not_copies": 3}
