@@ -292,7 +292,10 @@ class S3Store:
                 for item in page.get("Contents", []):
                     # A directory store's lock and stamp files, carried by a sync of it to S3
                     # (`aws s3 sync STORE s3://...`): hidden as the directory store hides them.
-                    if not item["Key"].rpartition("/")[2].startswith(TEMP_PREFIX):
+                    # So is a folder marker (`x/`, the console's "Create folder"): no object a
+                    # store key names; listed, it broke pull, and every prune of its model.
+                    name = item["Key"].rpartition("/")[2]
+                    if name and not name.startswith(TEMP_PREFIX):
                         yield item["Key"][strip:]
 
     def list_dirs(self, prefix: str) -> list[str]:
