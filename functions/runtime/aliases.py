@@ -41,6 +41,13 @@ class Written:
     written: bool = False
 
 
+def wrote(record: dict[str, Any], written: Written | None) -> dict[str, Any]:
+    """`record`, the one a move wrote, `written` told so."""
+    if written is not None:
+        written.written = True
+    return record
+
+
 @dataclass(frozen=True)
 class Shadow:
     """A version that gets a `sample` share of an alias's requests replayed to it."""

@@ -45,6 +45,7 @@ from functions.runtime.store import (
     ObjectStore,
     StagedObject,
     StagedUpload,
+    holds,
 )
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
@@ -141,9 +142,14 @@ def _send(
         finally:
             for item in staged.values():
                 item.abort()  # nothing, for those committed
+    data = manifest.to_json().encode()
     try:
-        store.put_bytes(manifest_key(name, version), manifest.to_json().encode(), if_absent=True)
+        store.put_bytes(manifest_key(name, version), data, if_absent=True)
     except ObjectExists:
+        if holds(store, manifest_key(name, version), data):
+            # Our own write: it landed, its answer was lost, and the SDK's retry met it (S3's
+            # 412). Said 'published concurrently', or published the same model twice.
+            return manifest
         _put_back(store, name, version, replaced)
         raise VersionExists(
             f"{name}:{version} was published concurrently; versions are immutable"

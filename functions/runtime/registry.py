@@ -42,6 +42,7 @@ from functions.runtime.aliases import (
     shadow_target,
     unchanged_record,
     weighted_target,
+    wrote,
 )
 from functions.runtime.catalog import alias_targets, catalog
 from functions.runtime.errors import (
@@ -69,7 +70,7 @@ from functions.runtime.refs import (
     watched_keys,
 )
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import Moved, ObjectChanged, ObjectStore, open_store
+from functions.runtime.store import Moved, ObjectChanged, ObjectStore, holds, open_store
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -293,10 +294,10 @@ class Registry:
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
                 undo_if_pruned(self.store, name, alias, key, raw, data)  # a prune raced it
-                if written is not None:
-                    written.written = True
-                return record
+                return wrote(record, written)
             except (ObjectChanged, NotFound):  # NotFound: deleted since we read it
+                if holds(self.store, key, data):  # ours landed; the retry of it met it
+                    return wrote(record, written)
                 pause = min(ALIAS_BACKOFF_S * 2**attempt, ALIAS_BACKOFF_MAX_S)
                 time.sleep(random.uniform(0, pause))  # noqa: S311
         raise Conflict(

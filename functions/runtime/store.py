@@ -40,6 +40,7 @@ from functions.runtime.store_api import (
     Stamp,
     StoreLocation,
     check_key,
+    holds,
 )
 from functions.runtime.store_parts import (
     Limited,
@@ -68,6 +69,7 @@ __all__ = [
     "Stamp",
     "StoreLocation",
     "check_key",
+    "holds",
     "open_store",
 ]
 

@@ -170,3 +170,12 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise AiaasError(f"invalid storage key {key!r}")
     return key
+
+
+def holds(store: ObjectStore, key: str, data: bytes) -> bool:
+    """Whether `key` holds `data` exactly: a conditional write that met an object of that name
+    met its own (a retry of a write whose answer was lost), not another writer's."""
+    try:
+        return store.get_bytes(key) == data
+    except AiaasError:
+        return False

@@ -198,7 +198,7 @@ def test_publishing_a_version_twice_fails_and_keeps_the_first(
 
 
 @pytest.mark.parametrize("same_file", [True, False], ids=["same-file", "different-files"])
-def test_concurrent_publishes_of_one_version_have_one_winner(
+def test_concurrent_publishes_of_one_version_have_one_winner_or_are_one(
     registry: Registry, tmp_path: Path, same_file: bool
 ) -> None:
     publishers = 4
@@ -224,7 +224,11 @@ def test_concurrent_publishes_of_one_version_have_one_winner(
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(won) == 1 and len(lost) == publishers - 1
+    # Byte-identical manifests (the same file, the same second) are one version, whoever wrote
+    # it: each publisher gets what it asked for, as a publish whose own write's answer was lost
+    # and retried (S3's 412) must (tests/runtime/test_lost_write_answers.py).
+    winners = publishers if same_file else 1
+    assert len(won) == winners and len(lost) == publishers - winners
     assert all(exc.status == HTTPStatus.CONFLICT for exc in lost)
     # The winner's version is whole: its manifest and its own model file, servable.
     winner = manifests[won[0]]

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 
 from functions.runtime.aside import run_aside
 from functions.runtime.errors import AiaasError
-from functions.runtime.store import ObjectExists, ObjectStore
+from functions.runtime.store import ObjectExists, ObjectStore, holds
 
 log = logging.getLogger("aiaas.capture")
 
@@ -169,8 +169,9 @@ class CaptureBuffer:
             try:
                 self.store.put_bytes(key, data, if_absent=True)
             except ObjectExists:
-                self.renew()  # another process drew this id: never overwrite its lines
-                continue
+                if not holds(self.store, key, data):  # else our write, its answer lost: done
+                    self.renew()  # another process drew this id: never overwrite its lines
+                    continue  # (the lines went twice when the retry met our own write)
             except (AiaasError, OSError) as exc:
                 log.warning("%d captured lines of %s:%s dropped: %s", count, model, version, exc)
                 break
