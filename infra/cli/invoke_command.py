@@ -87,7 +87,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     export_native_settings(GLOBAL_ENVIRONMENT)  # single-threaded yet
     store_uri = open_store(args.store).uri
     env_file = read_env_vars(args.env_vars) if args.env_vars else {}
-    specs = template_functions(args.template, store_uri)
+    # A function of the stack itself needs no listing of the store's models (the health
+    # function's own 503 is what an unreachable store should show, not the listing's error).
+    specs = template_functions(args.template, store_uri, models=[])
+    if args.function not in specs:  # a Predict<model>: one per model in the store
+        specs = template_functions(args.template, store_uri)
     if args.template is not None:  # the template's own ModelNames too
         specs = {**functions(load_template(args.template)), **specs}
     spec = specs.get(args.function)

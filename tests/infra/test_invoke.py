@@ -273,3 +273,26 @@ def test_a_predict_function_of_an_unpublished_model_says_to_publish_it(
     assert err.startswith("aiaas invoke: error: no function 'Predictdigitsmlp' in the stack")
     assert f"serves each model published in the store ({store})" in err
     assert "aiaas train training/specs/digits-mlp.yaml --publish" in err
+
+
+def test_invoke_health_of_an_unreachable_store_is_the_function_s_own_503(tmp_path: Path) -> None:
+    """`invoke` listed the store's models for every function, so an unreachable store failed
+    before the health function ran, with the listing's connection error instead of its 503."""
+    env = {
+        **os.environ,
+        "AIAAS_STORE": "s3://nobucket/registry",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",  # the discard port: nothing listens
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AIAAS_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    result = subprocess.run(
+        [*aiaas_command(), "invoke", "Health", "-e", str(EVENTS / "health_ready.json")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    response = response_of(result)
+    assert (response["statusCode"], json.loads(response["body"])) == (
+        503,
+        {"error": "the model store is not reachable", "ready": False},
+    )
