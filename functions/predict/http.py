@@ -92,8 +92,11 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         context = event["requestContext"]
         method = context["http"]["method"].upper()
         path = event.get("rawPath") or context["http"]["path"]
+        stage = context.get("stage")
     except (KeyError, TypeError, AttributeError):
         raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
+    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]  # a named stage's prefix: the routes are the API's own
     # Not lower-cased up front: the hot path reads one header, found directly in the usual case.
     headers = event.get("headers") or {}
     text = event.get("body") or ""
