@@ -78,3 +78,17 @@ def test_a_stop_that_propagated_is_not_raised_again() -> None:
         finally:
             progress.add(1)  # cleanup that reports progress while the stop unwinds: no second
     assert progress.done == 1
+
+
+def test_a_stop_a_library_caught_and_dropped_is_raised_at_the_next_progress() -> None:
+    """Not every swallow goes through sys.unraisablehook: an `except BaseException: pass` drops
+    it just as well (the S3 stop test's run went on to exit 0 with nothing said)."""
+    progress = Progress("iris batch big.csv", show=False)
+    with pytest.raises(Stopped), stopped_by_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):
+                pass
+        except BaseException:  # noqa: S110 - what a careless library does
+            pass
+        progress.add(1)

@@ -157,7 +157,7 @@ def test_an_s3_run_stopped_midway_leaves_nothing_and_reruns(
         return s3_store.exists(KEY)
 
     code, stderr, kids = stop_midway(s3_store.uri, big_csv, 1, midway, signal.SIGTERM, False)
-
+    assert stderr, f"exit {code} with nothing said"
     *shown, last = stderr.splitlines()  # the progress line, if it ran over 2 s, first
     assert (code, last) == (143, "aiaas batch: interrupted (stopped by SIGTERM)")
     assert all(line.startswith("iris batch big.csv: ") for line in shown), shown
