@@ -74,12 +74,18 @@ def still_running(pids: list[int], within_s: float = 5.0) -> list[str]:
 
 
 def stop_midway(
-    uri: str, csv: Path, shards: int, midway: Callable[[], bool], signum: int, group: bool
+    uri: str,
+    csv: Path,
+    shards: int,
+    midway: Callable[[], bool],
+    signum: int,
+    group: bool,
+    chunk_rows: int = 100,
 ) -> tuple[int, str, list[int]]:
     """Start `aiaas batch`, send `signum` (to its group or to it alone) once `midway()`; its
     exit code, stderr and the children it had then."""
     command = [sys.executable, "-m", "infra.cli.main", "--store", uri, "batch", "iris", str(csv)]
-    command += ["--chunk-rows", "100", "--shards", str(shards)]
+    command += ["--chunk-rows", str(chunk_rows), "--shards", str(shards)]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -156,8 +162,12 @@ def test_an_s3_run_stopped_midway_leaves_nothing_and_reruns(
     def midway() -> bool:  # uploaded: the run has begun (its output spools to /tmp)
         return s3_store.exists(KEY)
 
-    code, stderr, kids = stop_midway(s3_store.uri, big_csv, 1, midway, signal.SIGTERM, False)
-    assert stderr, f"exit {code} with nothing said"
+    # Chunks of 25 rows: a run of ~5 s, where one of 100-row chunks (~1.5 s) sometimes ended
+    # before a poller starved by the other tests' workers saw the upload (exit 0, nothing said).
+    code, stderr, kids = stop_midway(
+        s3_store.uri, big_csv, 1, midway, signal.SIGTERM, False, chunk_rows=25
+    )
+    assert stderr, f"exit {code} with nothing said: did the run end before the stop?"
     *shown, last = stderr.splitlines()  # the progress line, if it ran over 2 s, first
     assert (code, last) == (143, "aiaas batch: interrupted (stopped by SIGTERM)")
     assert all(line.startswith("iris batch big.csv: ") for line in shown), shown
