@@ -95,7 +95,7 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         stage = context.get("stage")
     except (KeyError, TypeError, AttributeError):
         raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
-    if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
+    if stage != "$default" and isinstance(stage, str) and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]  # a named stage's prefix: the routes are the API's own
     # Not lower-cased up front: the hot path reads one header, found directly in the usual case.
     headers = event.get("headers") or {}
