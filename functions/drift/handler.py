@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from functions.drift.job import DriftSettings, run
+from functions.drift.job import DriftSettings, run, window_end
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import open_store
 
@@ -28,8 +28,8 @@ SETTINGS = DriftSettings(
 
 
 def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    """A scheduled event (its content is not used) -> what was reported."""
-    docs = run(STORE, SETTINGS, time.time())
+    """A scheduled event -> what was reported, for the window ending at its `time`."""
+    docs = run(STORE, SETTINGS, window_end(event, time.time(), SETTINGS.window_seconds))
     sys.stdout.write("".join(orjson.dumps(doc).decode() + "\n" for doc in docs))
     sys.stdout.flush()
     return {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
@@ -134,3 +135,16 @@ def _fields(report: list[FeatureDrift], settings: DriftSettings) -> dict[str, ob
         "nan": {r.name: r.nan for r in features if r.nan},
         "out_of_range": {r.name: r.out_of_range for r in features if r.out_of_range},
     }
+
+
+def window_end(event: object, now: float, window_s: float) -> float:
+    """When the window ends: the schedule's `time` (EventBridge's, for the hour it fires), so a
+    run Lambda delays or retries reads the hour it was for, not one shifted by the delay (a gap,
+    or rows counted twice across runs). An event with no time, or one from outside the last
+    window (a golden or hand-made event), reads the window ending now."""
+    stamp = event.get("time") if isinstance(event, dict) else None
+    try:
+        scheduled = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return now
+    return scheduled if 0 <= now - scheduled <= window_s else now

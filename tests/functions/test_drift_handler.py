@@ -120,3 +120,19 @@ def test_a_snapshot_or_baseline_that_does_not_read_leaves_out_itself_alone(
     said = caplog.text
     assert f"drift snapshot {bad} left out: it does not read" in said
     assert "drift of credit:3 not computed: its baseline" in said
+
+
+def test_the_window_ends_at_the_hour_the_schedule_fired_for() -> None:
+    """A run Lambda delays or retries read a window shifted by the delay (a gap, or snapshots
+    counted twice across runs); an event from another day (the golden one) reads the last hour."""
+    from datetime import UTC, datetime
+
+    from functions.drift.job import window_end
+
+    fired = datetime(2026, 12, 4, 11, 0, tzinfo=UTC).timestamp()
+    event = {"time": "2026-12-04T11:00:00Z", "detail-type": "Scheduled Event"}
+    assert window_end(event, fired + 95, 3600) == fired  # retried 95 s late: the same hour
+    assert window_end(event, fired + 7200, 3600) == fired + 7200  # hours late: not that hour
+    assert window_end(SCHEDULED, fired, 3600) == fired  # the golden event is from another day
+    assert window_end({}, fired, 3600) == fired
+    assert window_end({"time": "not a time"}, fired, 3600) == fired
