@@ -152,13 +152,25 @@ def _described(target: AliasTarget) -> str:
 
 def _model_doc(reg: Registry, name: str, listed: Listed | None = None) -> dict[str, Any]:
     versions = reg.versions(name) if listed is None else listed.versions
-    found, problems = reg.alias_report(name, None if listed is None else listed.alias_keys)
+    found, problems = alias_targets(reg, name, None if listed is None else listed.alias_keys)
     return {
         "name": name,
         "versions": versions,
         "latest": versions[-1] if versions else None,
-        "aliases": dict(sorted(found.items())),
+        "aliases": {alias: found[alias].version for alias in sorted(found)},
+        # Where each alias sends traffic, a split's canary and a shadow included: `aliases`
+        # names the main version alone, so a script saw no canary (as the text listing shows).
+        "alias_targets": {alias: _target_doc(found[alias]) for alias in sorted(found)},
         "problems": problems,
+    }
+
+
+def _target_doc(target: AliasTarget) -> dict[str, Any]:
+    shadow = target.shadow
+    return {
+        "version": target.version,
+        "weights": target.weights(),
+        "shadow": None if shadow is None else {"version": shadow.version, "sample": shadow.sample},
     }
 
 

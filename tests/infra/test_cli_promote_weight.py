@@ -113,3 +113,35 @@ def test_rollback_says_the_shadow_it_keeps(
     assert run(capsys, iris, "rollback", "iris")[1] == (
         "iris@production -> 1, shadow 3 (50% sampled) (rolled back from 2, shadow 3 (50% sampled))\n"
     )
+
+
+def test_json_listings_name_a_split_s_canary_and_a_shadow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aliases` names an alias's main version alone; a script reading `aiaas models --json`
+    or `versions --json` saw no canary and no shadow, where the text listing shows them."""
+    import json as json_module
+
+    from functions.runtime.store import LocalStore
+    from infra.cli.main import main
+
+    registry = Registry(LocalStore(tmp_path / "store"))
+    onnx = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    for version in ("1", "2", "3"):
+        registry.publish(onnx_factory.manifest_for(onnx, "iris", version), onnx)
+    registry.set_alias("iris", "production", "1")
+    registry.set_alias("iris", "production", "2", weight=0.1)
+    registry.set_shadow("iris", "production", "3", 0.5)
+    store = str(tmp_path / "store")
+    for command in (["models", "--json"], ["versions", "iris", "--json"]):
+        assert main(["--store", store, *command]) == 0
+        doc = json_module.loads(capsys.readouterr().out)
+        model = doc["models"][0] if "models" in doc else doc
+        assert model["aliases"] == {"production": "1"}
+        assert model["alias_targets"] == {
+            "production": {
+                "version": "1",
+                "weights": {"1": 0.9, "2": 0.1},
+                "shadow": {"version": "3", "sample": 0.5},
+            }
+        }

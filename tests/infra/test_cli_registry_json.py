@@ -50,6 +50,7 @@ def test_models_and_versions_as_json(tmp_path: Path, capsys: pytest.CaptureFixtu
             "versions": ["1", "2"],
             "latest": "2",
             "aliases": {"production": "1"},
+            "alias_targets": {"production": {"version": "1", "weights": None, "shadow": None}},
             "problems": [],
         }
     ]
