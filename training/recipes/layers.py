@@ -94,7 +94,10 @@ class TextEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = tokens[:, : self.max_length]  # longer inputs: the model reads the first max_length
         keep = (tokens != 0).unsqueeze(-1).float()
-        x = self.tokens(tokens) + self.positions.weight[: tokens.shape[1]]
+        # Position ids from the tokens themselves, not the table sliced to their length: torch
+        # 2.11's exporter fails on that slice ("possible memo disaster", seen on a GPU machine).
+        positions = torch.ones_like(tokens).cumsum(dim=1) - 1
+        x = self.tokens(tokens) + self.positions(positions)
         # A large negative (not -inf) keeps an all-padding row finite instead of NaN.
         pad_bias = (tokens == 0).float()[:, None, None, :] * -1e4
         for layer in self.layers:
