@@ -29,7 +29,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
 from training.datasets import load_raw
-from training.device import cpu_threads, resolve_device
+from training.device import cpu_threads, resolve_device, wants_amp
 from training.errors import SpecError
 from training.export import (
     check_parity,
@@ -170,10 +170,10 @@ def _train(
     timings: dict[str, float],
 ) -> tuple[TrainResult, dict[str, Any]]:
     model = build_model(spec, data)
-    threads = cpu_threads(spec.cpu_threads, sum(p.numel() for p in model.parameters()))
-    trainer = Trainer(
-        spec, data, resolve_device(spec.device, threads), progress=progress, checkpoint_dir=out_dir
-    )
+    parameters = sum(p.numel() for p in model.parameters())
+    amp = wants_amp(spec.precision, parameters, spec.batch_size)
+    device = resolve_device(spec.device, cpu_threads(spec.cpu_threads, parameters), amp)
+    trainer = Trainer(spec, data, device, progress=progress, checkpoint_dir=out_dir)
     mark = time.perf_counter()
     result = trainer.fit(model)
     timings["train_s"] = time.perf_counter() - mark

@@ -28,6 +28,7 @@ FORMATS = ("auto", "csv", "npz", "parquet")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "amp")  # CUDA only: the CPU always trains in float32
 EXPORTERS = ("dynamo", "torchscript")
 # Metrics early stopping may watch, per task; "loss" is the validation loss.
 MONITORS = {
@@ -102,6 +103,7 @@ class JobSpec:
     test_split: float = 0.15
     early_stopping: EarlyStopping | None = None
     device: str = "auto"
+    precision: str = "auto"
     cpu_threads: int = 0
     export: ExportSpec = ExportSpec()
     alias: str | None = None
@@ -209,6 +211,7 @@ def parse_spec(data: object) -> JobSpec:
         test_split=top.number("test_split", 0.15, positive=True, below=1.0),
         early_stopping=_early_stopping(top, task),
         device=top.choice("device", DEVICES, "auto"),
+        precision=top.choice("precision", PRECISIONS, "auto"),
         cpu_threads=top.integer("cpu_threads", 0, minimum=0),
         export=_export(top.section("export", {})),
         alias=_publish_alias(top.section("publish", {})),
@@ -217,6 +220,11 @@ def parse_spec(data: object) -> JobSpec:
     top.done()
     if spec.validation_split + spec.test_split >= 0.9:
         raise SpecError("spec fields 'validation_split' + 'test_split' must leave >= 10% to train")
+    if spec.device == "cpu" and spec.precision == "amp":
+        raise SpecError(
+            "spec field 'precision' is 'amp' but 'device' is 'cpu': mixed precision is for CUDA "
+            "GPUs, the CPU trains in float32; drop 'precision' or use 'device: auto'"
+        )
     return spec
 
 

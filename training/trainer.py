@@ -1,8 +1,9 @@
-"""The training loop: seeded batches, AMP and pinned memory on CUDA, early stopping, best weights.
+"""The training loop: seeded batches, AMP on CUDA, early stopping, best weights.
 
 The loop is deliberately as lean as a hand-written one (bench/train_throughput.py holds it to
->= 0.95x): whole data sets live in tensors, batches are index gathers, and the loss is only
-synchronised with the host once per epoch.
+>= 0.95x on the CPU, bench/train_gpu.py measures it on a GPU): whole data sets live in tensors
+(on the GPU itself when they fit in a quarter of its free memory, else in pinned host memory),
+batches are index gathers, and the loss is only synchronised with the host once per epoch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from functions.runtime.metric_text import metric_name
-from training.device import DeviceSetup, seed_everything
+from training.device import DeviceSetup, fits_on_device, seed_everything
 from training.errors import TrainingError
 from training.metrics import PRIMARY, improved, score
 from training.prepare import PreparedData, Split
@@ -115,7 +116,7 @@ class Trainer:
         step = _Step(
             optimizer,
             self._scheduler(optimizer, math.ceil(len(x) / self.spec.batch_size)),
-            torch.amp.GradScaler("cuda") if self.setup.amp else None,
+            torch.amp.GradScaler("cuda") if self._scaled() else None,
         )
         history: list[EpochRecord] = []
         best = BestWeights(self.monitor, self._min_delta())
@@ -188,7 +189,7 @@ class Trainer:
         model.train()
         optimizer, scheduler, scaler = step
         losses: list[torch.Tensor] = []  # a list append per step, not tensor arithmetic
-        batches = torch.split(order, self.spec.batch_size)
+        batches = torch.split(order.to(x.device, non_blocking=True), self.spec.batch_size)
         for batch in batches:
             xb, yb = self._batch(x, batch), self._batch(y, batch)
             with self._autocast():
@@ -221,20 +222,30 @@ class Trainer:
 
     def _tensors(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = torch.from_numpy(split.x), torch.from_numpy(split.y)
+        if self.setup.device.type == "cpu":
+            return x, y
+        if fits_on_device(x.nbytes + y.nbytes, self.setup.device):
+            # One copy for the whole job: a batch is then a gather on the GPU, with no host work
+            # per step (measured against per-batch pinned copies: bench/train_gpu.py).
+            return x.to(self.setup.device), y.to(self.setup.device)
         if self.setup.pin_memory:
             return x.pin_memory(), y.pin_memory()
         return x, y
 
     def _batch(self, tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         rows = tensor[index]
-        if self.setup.device.type == "cpu":
+        if rows.device.type == self.setup.device.type:
             return rows
-        # Gathered rows are not pinned; pin them so the copy overlaps with compute.
+        # Gathered host rows are not pinned; pin them so the copy overlaps with compute.
         return rows.pin_memory().to(self.setup.device, non_blocking=True)
+
+    def _scaled(self) -> bool:
+        """float16 needs its loss scaled (a GradScaler, one host sync a step); bfloat16 not."""
+        return self.setup.amp and self.setup.amp_dtype == torch.float16
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.setup.amp:
-            return torch.autocast("cuda", dtype=torch.float16)
+            return torch.autocast("cuda", dtype=self.setup.amp_dtype)
         return contextlib.nullcontext()
 
     def _loss(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
