@@ -62,22 +62,28 @@ def test_parity_failure_is_a_hard_error(tmp_path: Path) -> None:
     )
 
 
+def _broken_export(monkeypatch: pytest.MonkeyPatch, offset: float) -> None:
+    """onnxruntime's answers `offset` off torch's at the parity gate: a broken export."""
+    real = run_onnx
+    monkeypatch.setattr("training.export.run_onnx", lambda *a: real(*a) + offset)
+
+
 def test_parity_failure_publishes_nothing(
-    run_tiny: Callable[..., JobResult], tmp_path: Path
+    run_tiny: Callable[..., JobResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The regression head rescales to target units (~150), so float32 rounding gives a
-    # small but nonzero torch/onnxruntime difference; a 1e-12 tolerance must reject it.
-    spec = tiny_spec("linear", name="strict", export={"parity_tolerance": 1e-12})
+    # The target's std is ~77: 0.01 is 1.3e-4 stds, over the 1e-4 gate.
+    _broken_export(monkeypatch, 0.01)
+    spec = tiny_spec("linear", name="strict")
     registry = Registry(LocalStore(tmp_path / "store"))
     with pytest.raises(
-        ExportError, match=r"tolerance 1e-12 x target std [0-9.]+ = [0-9.e-]+\); not publishing"
+        ExportError, match=r"by 0.01 .*tolerance 0.0001 x target std [0-9.]+ = [0-9.e-]+\); not"
     ):
         run_tiny(spec, registry=registry)
     assert registry.versions("strict", missing_ok=True) == []
 
 
 def test_parity_of_a_regressor_in_big_units_is_judged_in_target_stds(
-    run_tiny: Callable[..., JobResult], tmp_path: Path
+    run_tiny: Callable[..., JobResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # House prices: float32 spaces values near 300,000 0.03 apart, so an absolute 1e-4 failed
     # every such job ("differs from torch by 0.0625"). The gate is in target standard deviations.
@@ -92,10 +98,10 @@ def test_parity_of_a_regressor_in_big_units_is_judged_in_target_stds(
     assert parity["tolerance"] == 1e-4 and 4e4 < parity["scale"] < 7e4
     assert parity["max_abs_diff"] <= parity["allowed"] == pytest.approx(1e-4 * parity["scale"])
     # Still a gate: a broken export (0.01 in standardized units = ~500 here) is refused.
-    strict = tiny_spec("mlp", name="house2", task="regression", dataset=dataset, epochs=3,
-                       export={"parity_tolerance": 1e-9})  # fmt: skip
-    with pytest.raises(ExportError, match=r"tolerance 1e-09 x target std [0-9.e+]+ = "):
-        run_tiny(strict)
+    _broken_export(monkeypatch, 0.01 * parity["scale"])
+    broken = tiny_spec("mlp", name="house2", task="regression", dataset=dataset, epochs=3)
+    with pytest.raises(ExportError, match=r"tolerance 0.0001 x target std [0-9.e+]+ = "):
+        run_tiny(broken)
 
 
 def test_parity_is_measured_on_held_out_rows(run_tiny: Callable[..., JobResult]) -> None:

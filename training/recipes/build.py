@@ -61,8 +61,8 @@ def build_model(spec: JobSpec, data: PreparedData) -> Model:
 def _standardize(x: np.ndarray, kind: str) -> Standardize:
     # Statistics per feature (tabular, sequence) or per channel (image), broadcast over the rest.
     axes = {"tabular": (0,), "sequence": (0, 1), "image": (0, 2, 3)}[kind]
-    mean = torch.from_numpy(x.mean(axis=axes, keepdims=True)[0])
-    std = torch.from_numpy(x.std(axis=axes, keepdims=True)[0])
+    mean = torch.from_numpy(x.mean(axis=axes, keepdims=True, dtype=np.float64)[0])
+    std = torch.from_numpy(x.std(axis=axes, keepdims=True, dtype=np.float64)[0])
     return Standardize(mean, std)
 
 

@@ -18,7 +18,11 @@ class Standardize(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean.float())
         # Constant inputs (digits' always-blank border pixels) have std 0: leave them unscaled.
-        self.register_buffer("std", torch.where(std > 1e-6, std, torch.ones_like(std)).float())
+        # Constant means below float32's own resolution of the mean, not below an absolute
+        # size: a feature in metres or mol varies by 1e-7 and is as informative as any other.
+        mean64, std64 = mean.double(), std.double()
+        constant = std64 <= mean64.abs() * 1e-6
+        self.register_buffer("std", torch.where(constant, 1.0, std64).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -29,14 +33,19 @@ class ScalarOutput(nn.Module):
 
     mean: torch.Tensor
     std: torch.Tensor
+    shift: torch.Tensor
 
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(max(std, 1e-6), dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std if std > 0 else 1.0, dtype=torch.float32))
+        # The offset in units of std, added before scaling: the exporter's optimizer drops an
+        # Add of a constant near zero (a mean of 8e-9 for a target of std 2e-7 vanished from
+        # the graph); what it may drop this way is near zero in target stds, so negligible.
+        self.register_buffer("shift", torch.tensor(mean / self.std.item(), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.squeeze(-1) * self.std + self.mean
+        return (x.squeeze(-1) + self.shift) * self.std
 
 
 class RecurrentEncoder(nn.Module):
