@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -177,7 +177,33 @@ def _numpy(column: Any) -> np.ndarray:
 
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+    kind = column.type
+    values = column.to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(kind):
+        # A category, as the same column in a CSV is (pandas writes True/False): as a number it
+        # trained on 0/1 that no raw row sends, and every served True was refused.
+        return np.array([None if v is None else str(v) for v in values], dtype=object)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return _dates_as_text(values, utc=bool(getattr(kind, "tz", None)))
+    return values  # type: ignore[no-any-return]
+
+
+def _dates_as_text(values: np.ndarray, *, utc: bool) -> np.ndarray:
+    """A Parquet date or timestamp column as the text pandas writes for it in a CSV (what raw
+    rows then send): `2024-01-02` when every value is a midnight, else `2024-01-02 10:30:00`
+    (with microseconds when any has them); a timezone-aware column in UTC, `+00:00`. Numpy's
+    own text, `2024-01-02T00:00:00.000000`, matched no row a client sent."""
+    present = ~np.isnat(values)
+    days = values.astype("datetime64[D]")
+    unit: Literal["D", "s", "us"] = "us"
+    if (values[present] == days[present]).all():
+        unit = "D"
+    elif (values[present] == values[present].astype("datetime64[s]")).all():
+        unit = "s"
+    text = np.datetime_as_string(values.astype("datetime64[us]"), unit=unit)
+    suffix = "+00:00" if utc and unit != "D" else ""
+    cells = zip(text, present, strict=True)
+    return np.array([str(t).replace("T", " ") + suffix if ok else None for t, ok in cells], object)
 
 
 def _from_npz(path: Path, spec: DatasetSpec) -> RawData:

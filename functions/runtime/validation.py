@@ -39,6 +39,12 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         filled = fill_missing(spec, value)
         if filled is not None:
             return filled
+        if source.kind == "b" or any(isinstance(v, bool) for v in value.flat):
+            raise InvalidInput(  # a yes/no column trained as categories: its text decides
+                f"input '{spec.name}' expects string; got true/false values: send the text the "
+                'training data held ("True" / "False" from Parquet or pandas); the model '
+                "card lists each column's categories"
+            )
     elif source == target:
         return value
     elif not typed and target.kind == "f" and source.kind in "iuf":
