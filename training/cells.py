@@ -94,6 +94,9 @@ def numeric_column(
             fix = "; write numbers with no thousands separator and a point for decimals (1.5)"
         elif UNIT_NUMBER.fullmatch(text):  # `12kg` in a column of numbers: a unit to drop
             fix = "; write the number alone in every cell (the unit belongs in the header)"
+        elif not any(c.isalnum() for c in text):  # `-`, `?`, `.`: a missing value, written so
+            filled = " (training fills a gap with the column's median)" if max_missing else ""
+            fix = f"; if it marks a missing value, leave the cell empty or write NA{filled}{fix}"
         raise DataError(f"{role} {name!r} has a non-numeric value {text!r} at {places(row)}{fix}")
     check_finite(np.where(missing, 0.0, out), name, role, places)
     return out
@@ -105,10 +108,17 @@ def _floats(values: np.ndarray) -> np.ndarray | None:
     out = np.empty(len(values), dtype=np.float64)
     try:
         for row, cell in enumerate(values):
-            out[row] = float(cell)
+            out[row] = as_number(cell)
     except (TypeError, ValueError):
         return None
     return out
+
+
+def as_number(cell: object) -> float:
+    """float(cell), less Python's own `1_000`: no CSV writer's number, and serving refused it."""
+    if isinstance(cell, str) and "_" in cell:
+        raise ValueError(f"not a number: {cell!r}")
+    return float(cell)  # type: ignore[arg-type]
 
 
 def first_non_number(values: np.ndarray, *, missing: bool = True) -> tuple[int, object] | None:
@@ -118,7 +128,7 @@ def first_non_number(values: np.ndarray, *, missing: bool = True) -> tuple[int, 
         return None
     for row, cell in enumerate(values):
         try:
-            float(cell)
+            as_number(cell)
         except (TypeError, ValueError):
             if missing or not is_missing(cell):
                 return row, cell
@@ -126,13 +136,33 @@ def first_non_number(values: np.ndarray, *, missing: bool = True) -> tuple[int, 
 
 
 def check_finite(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
-    """Refuse an infinity (a gap, NaN, is the caller's to fill or refuse first)."""
+    """Refuse an infinity (a gap, NaN, is the caller's to fill or refuse first), and a number
+    float32, the model's number type, cannot hold."""
     bad = ~np.isfinite(values)
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         raise DataError(
             f"{where} {name!r} has {'an infinite value' if np.isinf(values[at]) else 'a NaN'} "
             f"({values[at]}) at {places(at[0])}; replace it with a finite number"
+        )
+    check_float32(values, name, where, places)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32(values: np.ndarray, name: str, where: str, places: RowPlaces = ROW_INDEX) -> None:
+    """Refuse a finite number beyond float32's range: it became inf in training (a NaN loss
+    whose advice, a lower learning rate, could not help) and in every served request."""
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 4:
+        return
+    with np.errstate(invalid="ignore"):  # NaN and inf: the gaps' and check_finite's
+        big = np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)
+    if big.any():
+        at = tuple(int(i) for i in np.argwhere(big)[0])
+        raise DataError(
+            f"{where} {name!r} holds {values[at]:g} at {places(at[0])}, beyond float32 (the "
+            f"model's numbers, up to {FLOAT32_MAX:.3g}); rescale it (other units)"
         )
 
 

@@ -63,6 +63,12 @@ def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]
 
 
 def _check_header(file: str, header: list[str]) -> None:
+    if all(_is_number(name) for name in header):  # its first row became the column names
+        raise DataError(
+            f"{file} line 1 holds numbers only ({', '.join(header[:4])}"
+            f"{', ...' if len(header) > 4 else ''}): it looks like data; the file needs a "
+            "header row naming its columns"
+        )
     found = next((d for d in _OTHER_DELIMITERS if d in header[0]), None)
     if len(header) == 1 and found is not None:
         raise DataError(
@@ -101,3 +107,11 @@ def not_utf8(path: Path) -> str:
                     "save the file as UTF-8 (CSV UTF-8 in Excel)"
                 )
     return f"{path.name} is not UTF-8 text; save the file as UTF-8 (CSV UTF-8 in Excel)"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

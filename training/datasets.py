@@ -26,7 +26,9 @@ from functions.runtime.errors import AiaasError
 from training.cells import (
     ROW_INDEX,
     RowPlaces,
+    as_number,
     check_finite,
+    check_float32,
     decimal_comma,
     first_text,
     is_missing,
@@ -222,6 +224,7 @@ def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
             f"{path.name}: {y_key!r} must be 1-D with one value per row of {x_key!r} "
             f"(shapes {list(x.shape)} and {list(y.shape)})"
         )
+    check_float32(x.reshape(len(x), -1), x_key, f"{path.name} array")  # before it is inf
     x = x.astype(np.float32)
     names = _array_names(x, x_key)
     _check_array_gaps(x, names, path.name, x_key)
@@ -370,7 +373,7 @@ def _holds_text(values: np.ndarray) -> bool:
             continue
         present += 1
         try:
-            float(cell)
+            as_number(cell)
         except (TypeError, ValueError):
             words += 1
     return 2 * words > present

@@ -30,9 +30,22 @@ def regression_target(
             f"{str(cell)[:40]!r} at {places(row)}; set task: classification to predict classes, or "
             "point dataset.target at a numeric column"
         )
-    return numeric_column(
+    target = numeric_column(
         values, name, role="target", fix=_EMPTY_TARGET, gaps=_TARGET_GAPS, places=places
-    ).astype(np.float32)
+    )
+    big = np.abs(target) > MAX_REGRESSION_TARGET
+    if big.any():  # its squared error overflows float32: a NaN loss, "lower learning_rate"
+        row = int(big.argmax())
+        raise DataError(
+            f"target {name!r} holds {target[row]:g} at {places(row)}: training squares errors in "
+            f"float32, so a regression target must stay within +-{MAX_REGRESSION_TARGET:g}; "
+            "rescale it (other units)"
+        )
+    return target.astype(np.float32)
+
+
+# float32 squares a difference up to ~1.8e19; leave room for the model's own error.
+MAX_REGRESSION_TARGET = 1e18
 
 
 _EMPTY_TARGET = "; point dataset.target at the column to predict"
@@ -43,7 +56,7 @@ def class_labels(
     values: np.ndarray, name: str, places: RowPlaces = ROW_INDEX
 ) -> tuple[tuple[str, ...], np.ndarray]:
     """The sorted labels (numbers in numeric order) and each row's index into them."""
-    text = np.array([str(v).strip() for v in values], dtype=object)
+    text = _label_texts(values)
     # None (a Parquet null) and NaN (a float column's gap, or "NaN" in a CSV) are no class:
     # as labels they were classes 'None' and 'nan', and NaN broke the numeric sort.
     missing = [v is None or t == "" or _is_nan(t) for v, t in zip(values, text, strict=True)]
@@ -61,6 +74,15 @@ def class_labels(
     _refuse_two_spellings(text, unique, name, places)
     index = {label: i for i, label in enumerate(unique)}
     return tuple(unique), np.array([index[v] for v in text], dtype=np.int64)
+
+
+def _label_texts(values: np.ndarray) -> np.ndarray:
+    """Each label as text; a float column (Parquet, NPZ) of whole numbers reads `1`, as written
+    from integers, not `1.0`: the classes a user named, whatever dtype a gap forced."""
+    whole = values.dtype.kind == "f" and bool(np.all(np.mod(values[np.isfinite(values)], 1) == 0))
+    if whole:
+        return np.array([str(int(v)) if math.isfinite(v) else str(v) for v in values], object)
+    return np.array([str(v).strip() for v in values], dtype=object)
 
 
 def _refuse_markers(text: np.ndarray, name: str, places: RowPlaces) -> None:
