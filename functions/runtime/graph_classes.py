@@ -23,6 +23,11 @@ PASS_THROUGH = frozenset({"Identity", "Cast", "Reshape", "Flatten", "Squeeze", "
 # Nodes whose output is a probability distribution per row (Sigmoid: per class, or a binary
 # classifier's positive class).
 PROBABILITY_OPS = frozenset({"Softmax", "Normalizer", "ZipMap", "Sigmoid"})
+# Nodes that keep probabilities probabilities when every input not a constant is one: a clamp,
+# an ensemble's average, one class's column taken, the mean of several softmaxes.
+KEEP_PROBABILITY = frozenset(
+    {"Clip", "Min", "Max", "Add", "Mul", "Div", "Mean", "Sum", "Slice", "Gather", "Split"}
+)
 # Nodes that pick each row's label out of a constant list of classes by index.
 PICK_OPS = frozenset({"ArrayFeatureExtractor", "Gather"})
 CLASS_ATTRIBUTES = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
@@ -122,7 +127,7 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             continue
         if node.op_type in REGRESSOR_OPS or _inverse_link(node, producers):
             regression.add(output.name)
-        if node.op_type in PROBABILITY_OPS:
+        if _probability(output.name, producers, constants):
             probabilities.add(output.name)
         if node.op_type == "ZipMap" and _class_values(node):
             zipmaps[output.name] = _class_values(node)
@@ -149,6 +154,31 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             if o.name not in label_outputs and _reaches(o.name, producers, _platt)
         ),
     )
+
+
+def _probability(
+    name: str,
+    producers: Mapping[str, onnx.NodeProto],
+    constants: Mapping[str, object],
+    depth: int = 0,
+) -> bool:
+    """Whether `name` holds probabilities: a probability operator's output, or one reached from
+    such outputs only through nodes that keep them so (`softmax(z).clamp(1e-6, 1)`,
+    `softmax(z)[:, 1:2]`, `(softmax(a) + softmax(b)) / 2`, `log_softmax(z).exp()`). Read as
+    logits, they were given a second softmax or sigmoid: every binary row answered positive."""
+    node, _ = _source(name, producers)
+    if node is None or depth > 32:
+        return False
+    if node.op_type in PROBABILITY_OPS:
+        return True
+    if node.op_type == "Exp" and node.input:
+        source, _ = _source(node.input[0], producers)
+        return source is not None and source.op_type == "LogSoftmax"
+    if node.op_type not in KEEP_PROBABILITY:
+        return False
+    data = node.input[:1] if node.op_type in ("Slice", "Gather", "Split", "Clip") else node.input
+    varying = [i for i in data if i and i not in constants]
+    return bool(varying) and all(_probability(i, producers, constants, depth + 1) for i in varying)
 
 
 def _inverse_link(node: onnx.NodeProto, producers: Mapping[str, onnx.NodeProto]) -> bool:

@@ -60,7 +60,10 @@ def _is_label_output(spec: TensorSpec) -> bool:
 
 
 def _width(spec: TensorSpec) -> int:
-    """Scores per row, -1 when the graph leaves it dynamic."""
+    """Scores per row, -1 when the graph leaves it dynamic; an output [N] holds one a row (a
+    binary head's `fc(x).squeeze(-1)`: taken as several, it got a softmax, always 1)."""
+    if spec.rank == 1:
+        return 1
     return spec.shape[-1] if spec.rank >= 2 else -1
 
 
@@ -145,7 +148,7 @@ def _scores(
         if labelled and not found.map_keys and _width(found) != classes:
             _one_output_per_class(outputs, classes)
         _one_score_for_many(found, classes, "output")
-        return _one_of_several(outputs, found, classes, graph)
+        return _batch_first(_one_of_several(outputs, found, classes, graph))
     spec = _output(outputs, options.scores_output, "--scores-output")
     if not spec.dtype.startswith("float"):
         default = _default_scores(outputs, classes)
@@ -153,6 +156,17 @@ def _scores(
         held = f"holds {spec.dtype} class labels" if _is_label_output(spec) else f"is {spec.dtype}"
         raise BadRequest(f"--scores-output {spec.name!r} {held}, not class scores; {hint}")
     _one_score_for_many(spec, classes, "--scores-output")
+    return _batch_first(spec)
+
+
+def _batch_first(spec: TensorSpec) -> TensorSpec:
+    """Refuse scores whose batch axis comes last ([classes, N], a `logits.t()` export): read
+    as rows, 4 rows answered 3 predictions and batch scoring failed on every chunk."""
+    if spec.rank == 2 and spec.shape[0] > 1 and spec.shape[1] == -1:
+        raise BadRequest(
+            f"output {spec.name!r} is [{spec.shape[0]}, N]: its batch axis comes last; a "
+            f"classifier's scores are [N, classes]: export them untransposed"
+        )
     return spec
 
 
@@ -281,3 +295,34 @@ def checked_by_own_labels(
         f"its columns are {', '.join(labels)}"
     )
     return replace(setup, labels=labels, notes=(*setup.notes, note))
+
+
+def checked_by_probe(
+    setup: ClassifierSetup,
+    graph: GraphClasses,
+    probe: Mapping[str, np.ndarray] | None,
+    options: ClassifierOptions,
+) -> ClassifierSetup:
+    """`setup`, unless scores served as probabilities (activation none, chosen because the graph
+    names its classes) answered the made-up rows outside [0, 1]: margins, not probabilities
+    (onnxmltools' XGBoost `multi:softmax`: 3.118 served where predict_proba says 0.9919)."""
+    post = setup.postprocessing
+    if probe is None or options.activation is not None or post.activation != "none":
+        return setup
+    if post.scores_output in graph.probability_outputs | graph.decision_outputs:
+        return setup
+    import numpy as np
+
+    scores = np.asarray(probe.get(post.scores_output, ()))
+    if scores.dtype.kind != "f":
+        return setup
+    outside = scores[np.isfinite(scores) & ((scores < 0) | (scores > 1))]
+    if outside.size == 0:
+        return setup
+    one = scores.ndim == 1 or scores.shape[1:] == (1,)
+    raise BadRequest(
+        f"output {post.scores_output!r} answered {float(outside[0]):.4g} for a made-up row: "
+        "scores outside [0, 1] are no probabilities (margins, as XGBoost's multi:softmax "
+        f"exports them); pass --activation {'sigmoid' if one else 'softmax'} to serve "
+        "probabilities, or --activation none to serve these scores as they are"
+    )

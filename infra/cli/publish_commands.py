@@ -33,6 +33,7 @@ from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import (
     ClassifierOptions,
     checked_by_own_labels,
+    checked_by_probe,
     classifier_setup,
 )
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
@@ -168,6 +169,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
         setup = classifier_setup(signature.outputs, signature.classes, options)
         setup = checked_by_own_labels(setup, signature.classes, signature.probe)
+        setup = checked_by_probe(setup, signature.classes, signature.probe, options)
         labels, post, notes = setup.labels, setup.postprocessing, setup.notes
     version = names.version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
