@@ -15,6 +15,7 @@ Published with the real CLI, answered through the real predict handler.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,26 @@ def test_tree_margins_are_not_served_as_probabilities(
     expected = _softmax(np.array([[3.118, -2.088, -2.784]]))[0]
     assert {p["label"] for p in served} == {"0"}
     np.testing.assert_allclose(served[0]["score"], expected.max(), rtol=1e-5)
+
+
+def test_scores_that_do_not_fit_the_labels_are_an_error_not_index_labels(tmp_path: Path) -> None:
+    """A version published before [N] meant one logit (softmax over one column) answered '0' at
+    1.0 for every row, '0' being no class of its labels: serving now says what is wrong."""
+    from functions.runtime.batch.scoring import label_and_score
+    from functions.runtime.codecs.simple import encode
+    from functions.runtime.errors import AiaasError
+    from functions.runtime.manifest import Postprocessing
+    from tests.onnx_factory import linear_classifier, manifest_for
+
+    path = linear_classifier(tmp_path / "l.onnx", classes=3)
+    manifest = manifest_for(path, "l", "4", labels=("neg", "pos"))
+    manifest = replace(manifest, postprocessing=Postprocessing("logits"))
+    scores = {"logits": np.zeros((2, 3), np.float32)}
+    expected = "l:4 answered 3 class scores a row but names 2 classes; republish it"
+    for answer in (
+        lambda: encode(manifest, scores),
+        lambda: label_and_score(manifest, scores["logits"]),
+    ):
+        with pytest.raises(AiaasError, match=expected) as info:
+            answer()
+        assert info.value.public_message.startswith(expected)

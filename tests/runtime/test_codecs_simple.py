@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from functions.runtime.codecs import simple
-from functions.runtime.errors import BadRequest, InvalidInput
+from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ModelFile, ModelManifest, Postprocessing, TensorSpec
 
 FILE = ModelFile(sha256="0" * 64, size=1, opset=17, producer="test")
@@ -202,9 +202,13 @@ def test_activation_none_uses_raw_scores() -> None:
     assert doc["predictions"][0]["score"] == pytest.approx(0.7)
 
 
-def test_labels_fall_back_to_class_indices_when_they_do_not_fit() -> None:
+def test_labels_that_do_not_fit_the_scores_are_an_error() -> None:
+    # They fell back to class indices: a label '2' the model does not have, served silently.
     manifest = replace(CLASSIFIER, labels=("only", "two"))
-    doc = simple.encode(manifest, {"logits": np.array([[0.0, 0.0, 5.0]], np.float32)})
+    with pytest.raises(AiaasError, match="answered 3 class scores a row but names 2 classes"):
+        simple.encode(manifest, {"logits": np.array([[0.0, 0.0, 5.0]], np.float32)})
+    labelless = replace(CLASSIFIER, labels=())  # a model that names none: indices
+    doc = simple.encode(labelless, {"logits": np.array([[0.0, 0.0, 5.0]], np.float32)})
     assert doc["predictions"][0]["label"] == "2"
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
+from functions.runtime.codecs.class_names import class_names
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.fixed_batch import one_row_batch
@@ -377,6 +378,6 @@ def label_and_score(manifest: ModelManifest, raw: np.ndarray) -> tuple[np.ndarra
     if rows.shape[1] == 1:  # one score: the positive class of a binary classifier
         rows = np.concatenate([1.0 - rows, rows], axis=1)
     classes = rows.shape[1]
-    names = manifest.labels if len(manifest.labels) == classes else [str(i) for i in range(classes)]
+    names = class_names(manifest, classes)
     best = rows.argmax(axis=1)
     return np.asarray(names, dtype=object)[best], rows[np.arange(len(rows)), best]

@@ -13,7 +13,6 @@ Accepted bodies:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.column_names import by_input
@@ -356,7 +356,7 @@ def predictions(
 ) -> list[dict[str, Any]]:
     """`{"label", "score"}` per row, plus `top_k` ranked alternatives when more than one is asked."""
     classes = len(scores[0]) if scores else 0
-    labels = manifest.labels if len(manifest.labels) == classes else _index_labels(classes)
+    labels = class_names(manifest, classes) if scores else ()
     k = max(1, min(top_k, classes))
     rows: list[dict[str, Any]] = []
     for row in scores:
@@ -383,12 +383,6 @@ def encode(
     if scores is not None:
         doc["predictions"] = predictions(manifest, scores, top_k)
     return doc
-
-
-@functools.lru_cache(maxsize=64)
-def _index_labels(classes: int) -> tuple[str, ...]:
-    """The labels "0", "1", ... of a model that names none (built once, not per request)."""
-    return tuple(str(i) for i in range(classes))
 
 
 def _jsonable(array: np.ndarray) -> Any:
