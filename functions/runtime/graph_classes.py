@@ -138,6 +138,8 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
         elif node.op_type in PICK_OPS and node.input[0] in constants:
             label_outputs.add(output.name)
             picked = picked or _as_text(constants[node.input[0]])
+    if regression and _outlier_labels(graph, producers):
+        regression.clear()
     decisions = {
         o.name for o in graph.output if o.name not in label_outputs and _decision(o.name, producers)
     }
@@ -179,6 +181,18 @@ def _probability(
     data = node.input[:1] if node.op_type in ("Slice", "Gather", "Split", "Clip") else node.input
     varying = [i for i in data if i and i not in constants]
     return bool(varying) and all(_probability(i, producers, constants, depth + 1) for i in varying)
+
+
+def _outlier_labels(graph: onnx.GraphProto, producers: Mapping[str, onnx.NodeProto]) -> bool:
+    """An int label output that is the Sign of a score: skl2onnx's OneClassSVM (an SVMRegressor
+    beside it, yet no regression: R2 and RMSE on its card meant nothing), as IsolationForest."""
+    for output in graph.output:
+        if output.type.tensor_type.elem_type != INT64:
+            continue
+        node, _ = _source(output.name, producers)
+        if node is not None and node.op_type == "Sign":
+            return True
+    return False
 
 
 def _inverse_link(node: onnx.NodeProto, producers: Mapping[str, onnx.NodeProto]) -> bool:

@@ -263,8 +263,9 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         opset = max(
             (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0
         )
-        if proto.producer_version:
-            producer = f"{producer} {proto.producer_version}"
+        version = (proto.producer_version.strip().splitlines() or [""])[0].strip()
+        if version:  # CatBoost's is a 10-line git banner: its first line says the release
+            producer = f"{producer} {version}"
         classes = read_classes(proto.graph)
     inputs = _input_specs(session.get_inputs(), finite=finite_inputs)
     if proto is not None:

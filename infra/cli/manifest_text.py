@@ -11,8 +11,11 @@ from functions.runtime.text_input import carries_tokenizer
 
 
 def _opset(opset: int) -> str:
-    # 0: published without the onnx package, which reads the opset (onnxruntime does not).
-    return f"opset {opset}" if opset else "opset not read (published without the onnx package)"
+    # 0: published without the onnx package, which reads the opset (onnxruntime does not), or
+    # a graph that imports no default-domain opset (XGBoost's and CatBoost's: ai.onnx.ml only).
+    if opset:
+        return f"opset {opset}"
+    return "opset not read (published without the onnx package, or ai.onnx.ml operators only)"
 
 
 def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
