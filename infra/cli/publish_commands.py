@@ -39,6 +39,7 @@ from infra.cli.publish_classifier import (
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
+from infra.local.stack import predict_logical_id, same_function
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -148,6 +149,13 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
+    other = same_function(name, reg.models())
+    if other is not None:  # the later one answered every request of both in aiaas serve
+        raise BadRequest(
+            f"model name {name!r} differs from this store's {other!r} only in '-', '_' or '.': "
+            f"both would be served by one function ({predict_logical_id(name)}), in the "
+            "template as in aiaas serve; choose another name"
+        )
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")

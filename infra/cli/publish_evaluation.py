@@ -168,6 +168,13 @@ def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[
         firsts.append(first.reshape(len(first), -1))
         if "predictions" in doc:
             answers += [row["label"] for row in doc["predictions"]]
+        elif firsts[-1].shape[1] > 1:  # its column 0 was scored as the value: RMSE 11.9, R2 -16
+            raise BadRequest(
+                f"--data {path}: output {raw!r} holds {firsts[-1].shape[1]} values a row and the "
+                "model names no classes, so no one value a row can be scored against the file's "
+                "labels: publish it with --labels (one per column) to score it as a classifier, "
+                "or without --data"
+            )
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)

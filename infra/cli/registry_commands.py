@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _name_and_alias(p, "shadow")
     p.add_argument("version", nargs="?", help="the shadow version (omit with --off)")
     p.add_argument(
-        "--sample", type=float, default=1.0, help="share of requests copied, (0, 1] (default 1)"
+        "--sample", type=float, default=None, help="share of requests copied, (0, 1] (default 1)"
     )
     p.add_argument("--off", action="store_true", help="stop shadowing")
     p.set_defaults(func=cmd_shadow)
@@ -300,9 +300,12 @@ def cmd_shadow(args: argparse.Namespace) -> int:
         raise BadRequest(f"give a shadow VERSION or --off, not both (got {args.version} and --off)")
     if not args.off and args.version is None:
         raise BadRequest("give a shadow VERSION, or --off to stop shadowing")
+    if args.off and args.sample is not None:  # as capture says it: the sample was dropped
+        raise BadRequest("give --sample or --off, not both")
     version = None if args.off else names.version_name(args.version)
+    sample = 1.0 if args.sample is None else args.sample
     reg, written = registry(args), Written()
-    record = reg.set_shadow(name, alias, version, args.sample, written=written)
+    record = reg.set_shadow(name, alias, version, sample, written=written)
     # As promote says it: the same shadow again (or --off with none) writes no history entry.
     same = "" if written.written else " (unchanged: it already was; nothing recorded)"
     print(f"{name}@{alias} -> {AliasTarget.of(record).describe()}{same}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from infra.model_settings import ModelSettings
 from infra.template import FunctionSpec, HttpRoute
@@ -135,5 +136,19 @@ def stack_functions(
     models: Iterable[str], selector: str = DEFAULT_SELECTOR
 ) -> dict[str, FunctionSpec]:
     """Every function of a stack serving these models with this ModelSelector setting."""
-    predict = {predict_logical_id(m): predict_function(m, selector) for m in models}
+    predict: dict[str, FunctionSpec] = {}
+    for model in models:
+        spec = predict_function(model, selector)
+        logical_id, n = spec.logical_id, 1
+        while logical_id in predict:  # iris-logistic beside iris_logistic (a store from before
+            n += 1  # publish refused such a pair): each served, the later one's id numbered
+            logical_id = f"{spec.logical_id}{n}"
+        predict[logical_id] = replace(spec, logical_id=logical_id)
     return {**predict, **shared_functions()}
+
+
+def same_function(model: str, models: Iterable[str]) -> str | None:
+    """Another of `models` whose predict function's logical id is `model`'s (names that differ
+    only in '-', '_' or '.'), or None: a template's functions need one id each."""
+    wanted = predict_logical_id(model)
+    return next((m for m in models if m != model and predict_logical_id(m) == wanted), None)

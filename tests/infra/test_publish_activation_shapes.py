@@ -212,3 +212,30 @@ def test_scores_that_do_not_fit_the_labels_are_an_error_not_index_labels(tmp_pat
         with pytest.raises(AiaasError, match=expected) as info:
             answer()
         assert info.value.public_message.startswith(expected)
+
+
+def test_data_for_a_model_with_several_columns_and_no_classes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its column 0 (class 0's logit) was scored as the value against digit labels: RMSE 11.9
+    and R2 -16 went onto its card, under docs/text.md's own example command (docs walk)."""
+    from tests.onnx_factory import linear_classifier
+
+    path = linear_classifier(tmp_path / "l.onnx", features=3)
+    np.savez(tmp_path / "d.npz", x=ROWS, y=np.arange(len(ROWS)) % 3)
+    store = LocalStore(tmp_path / "store")
+    argv = [
+        "--store",
+        store.uri,
+        "publish",
+        str(path),
+        "--name",
+        "l",
+        "--data",
+        str(tmp_path / "d.npz"),
+    ]
+    assert main(argv) == 1
+    assert "output 'logits' holds 3 values a row and the model names no classes" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--labels", "a,b,c"]) == 0

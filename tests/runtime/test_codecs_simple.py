@@ -140,12 +140,12 @@ def test_true_or_false_among_numbers_is_refused_not_read_as_one_or_zero() -> Non
         (
             {"instances": [{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": False, "c": 3}]},
             FEATURED,
-            "instances[1].b must be a number (float32); got False",
+            "instances[1].b must be a number (float32); got false",
         ),
         (
             {"inputs": {"a": [1, 2], "b": [2, True], "c": [3, 4]}},
             FEATURED,
-            "inputs.b[1] must be a number (float32); got True",
+            "inputs.b[1] must be a number (float32); got true",
         ),
     ]
     for body, manifest, message in cases:

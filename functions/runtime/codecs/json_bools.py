@@ -26,3 +26,10 @@ def holds_bool(value: object) -> bool:
     return not kinds.isdisjoint(_NESTING) and any(
         holds_bool(item) for item in value if isinstance(item, _NESTING)
     )
+
+
+def json_text(value: object) -> str:
+    """`value` as the JSON caller wrote it, for a message: true, not Python's True."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

@@ -22,7 +22,7 @@ import numpy as np
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature
-from functions.runtime.codecs.json_bools import holds_bool
+from functions.runtime.codecs.json_bools import holds_bool, json_text
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -305,8 +305,9 @@ def _numbers(
             elif value is None:
                 raise nulls.null_error(spec, where(index, name))
             elif not nulls.is_number(value):
+                sent = json_text(value)
                 raise InvalidInput(
-                    f"{where(index, name)} must be a number ({spec.dtype}); got {value!r:.40}"
+                    f"{where(index, name)} must be a number ({spec.dtype}); got {sent:.40}"
                 )
     return np.array(table, dtype=np.float64) if missing else array
 
