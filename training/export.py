@@ -199,13 +199,15 @@ def quantization_gate(
     """Try dynamic int8; return the file to publish and the record of the decision."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from functions.runtime.weight_shapes import without_weight_shapes
+
     metric = PRIMARY[data.task]
     classes = len(data.labels)
     test = data.served_test()
     float_score = score(data.task, data.test.y, run_onnx(path, test), classes)[metric]
     try:
         with _quiet():
-            quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+            quantize_dynamic(without_weight_shapes(path), out, weight_type=QuantType.QInt8)
         int8_score = score(data.task, data.test.y, run_onnx(out, test), classes)[metric]
     except Exception as exc:  # onnxruntime's quantizer raises untyped errors
         log.warning("int8 quantization failed, keeping float32: %s", exc)

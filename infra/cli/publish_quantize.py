@@ -54,8 +54,13 @@ def _quiet() -> Any:
 def _int8(source: Path, target: Path, external: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # With external data the quantizer writes its weights to `<target name>.data`.
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8, use_external_data_format=external)
+    from functions.runtime.weight_shapes import without_weight_shapes
+
+    # With external data the quantizer writes its weights to `<target name>.data` (read from
+    # the path: a loaded model over 2 GB cannot be passed); else a copy less the shapes
+    # recorded for weights, which onnxruntime < 1.32 refused torch exports on.
+    model = source if external else without_weight_shapes(source)
+    quantize_dynamic(model, target, weight_type=QuantType.QInt8, use_external_data_format=external)
 
 
 def _fp16(source: Path, target: Path, external: bool) -> None:
