@@ -38,6 +38,7 @@ from training.csv_table import read_csv
 from training.errors import DataError
 from training.generated import generate
 from training.spec import DatasetSpec
+from training.text import text_column
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 NPZ_FEATURES, NPZ_TARGET = "x", "y"
@@ -299,7 +300,7 @@ def _from_columns(
     inputs = _inputs(columns, spec, kind, source)
     text: tuple[int, ...] = ()
     if kind == "text":
-        x = _text_column(columns[inputs[0]], inputs[0], places)
+        x = text_column(columns[inputs[0]], inputs[0], places)
     else:
         x, text = _features(columns, inputs, places)
     return RawData(
@@ -389,10 +390,3 @@ def _feature(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
         values, name, role="feature column", fix=fix, gaps=gaps, places=places,
         max_missing=MAX_MISSING_SHARE,
     )  # fmt: skip
-
-
-def _text_column(values: np.ndarray, name: str, places: RowPlaces) -> np.ndarray:
-    for row, cell in enumerate(values):
-        if not isinstance(cell, str) or not cell.strip():
-            raise DataError(f"text column {name!r} has an empty or non-text value at {places(row)}")
-    return values.astype(object)

@@ -146,6 +146,11 @@ class TextFeeds:
         if ids is None or ids.ndim != 2:
             return
         limit = self.text.max_width or self.text.max_length
+        if ids.shape[1] == 0 and ids.shape[0]:  # the model's bias alone answered, a 200
+            raise InvalidInput(
+                f"input '{self.text.input}' has rows of no tokens; send at least one id a row "
+                "(or raw text)"
+            )
         if ids.shape[1] > limit:
             raise InvalidInput(
                 f"input '{self.text.input}' has {ids.shape[1]} tokens a row; this model reads "

@@ -105,3 +105,24 @@ def test_whole_number_float_labels_read_as_a_csv_writes_them(tmp_path: Path) -> 
     raw = load_raw(DatasetSpec(path=str(tmp_path / "d.parquet"), target="y"), "tabular")
     assert class_labels(raw.y, "y")[0] == ("0", "1")  # were '0.0' and '1.0'
     assert class_labels(np.array([0.5, 1.0]), "y")[0] == ("0.5", "1.0")  # no whole numbers
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [
+        ("📦 ?!", "holds no word the tokenizer reads at line 5 of data.csv ('📦 ?!'; it reads"),
+        ("\u200b", "has an empty or non-text value at line 5 of data.csv"),
+    ],
+)
+def test_a_text_serving_would_refuse_is_refused_in_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, error: str
+) -> None:
+    """Such rows trained as all padding, counted in test accuracy, and every one was a 422 when
+    served (a text hunt: emoji, punctuation, a zero-width space alone)."""
+    rows: list[list[Any]] = [[f"where is parcel {i}", "delivery"] for i in range(20)]
+    rows[3][0] = cell
+    spec = _csv_job(tmp_path, ["text", "intent"], rows, target="intent", text_column="text")
+    (tmp_path / "job.yaml").write_text(
+        (tmp_path / "job.yaml").read_text().replace("name: mlp", "name: transformer")
+    )
+    assert error in _error(tmp_path, spec, capsys)

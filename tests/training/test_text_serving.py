@@ -201,6 +201,18 @@ def test_truncation_reads_the_first_max_length_tokens(
             "0-9 and ', lowercased: [a-z0-9']+); send some text",
         ),
         ({"instances": [{"id": 1}]}, "instances[0] is missing the text field 'text'"),
+        # Both the text and ids in a record: answered from the ids, the text dropped (a text
+        # hunt: 'technical' 0.93 for 'where is my parcel'), where batch scored the text.
+        (
+            {"instances": [{"text": "where is my parcel", "tokens": [1, 2]}]},
+            "instances[0] holds both 'text' and 'tokens': send the text alone (the model "
+            "tokenizes it), or token ids alone",
+        ),
+        # Rows of no ids: the model's bias alone answered, a 200.
+        (
+            {"inputs": [[]]},
+            "input 'tokens' has rows of no tokens; send at least one id a row (or raw text)",
+        ),
         ({"instances": [{"text": 5}]}, "input 'text' row 0 must be text; got int"),
         # numpy would make a number among texts the string "5": refused by its row instead
         ({"inputs": ["fine", 5]}, "input 'tokens' row 1 must be text; got int"),

@@ -168,8 +168,15 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     if isinstance(rows[0], dict) and by_feature(rows[0], manifest):
         return _records(rows, manifest)
     text = text_input(manifest)
-    if text is not None and isinstance(rows[0], dict) and text.input not in rows[0]:
-        return {text.field: _text_records(rows, text.field)}
+    if text is not None and isinstance(rows[0], dict):
+        both = [isinstance(r, dict) and text.field in r and text.input in r for r in rows]
+        if any(both):  # answered from the ids, the text silently dropped (batch: the text)
+            raise InvalidInput(
+                f"instances[{both.index(True)}] holds both {text.field!r} and {text.input!r}: "
+                "send the text alone (the model tokenizes it), or token ids alone"
+            )
+        if text.input not in rows[0]:
+            return {text.field: _text_records(rows, text.field)}
     if text is not None and _is_text(rows):
         return {text.input: _text_or_unknown(rows)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
