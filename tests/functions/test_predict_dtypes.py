@@ -259,7 +259,9 @@ def test_bytes_in_binary_must_be_utf8_and_complete(services: dict[str, PredictSe
     cases = {
         struct.pack("<I", 5) + b"ab": "tensor 'x' BYTES element is longer than the data left",
         b"\x01\x00": "tensor 'x' BYTES data is truncated (length prefix)",
-        struct.pack("<I", 2) + b"\xff\xfe": "tensor 'x' BYTES element is not UTF-8 text",
+        struct.pack("<I", 2) + b"\xff\xfe": (
+            "tensor 'x' BYTES element 0 is not UTF-8 text (byte 0xff at offset 0)"
+        ),
     }
     for payload, message in cases.items():
         header = {

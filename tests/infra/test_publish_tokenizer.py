@@ -284,7 +284,9 @@ def test_non_utf8_bytes_tensor_is_a_422(server: ServeProcess) -> None:
         with pytest.raises(InferenceServerException) as info:
             client.infer(MODEL, [tensor])
         assert info.value.status() == "422"
-        assert info.value.message() == "tensor 'input_ids' BYTES element is not UTF-8 text"
+        assert info.value.message() == (
+            "tensor 'input_ids' BYTES element 0 is not UTF-8 text (byte 0xe9 at offset 3)"
+        )
     finally:
         client.close()
 

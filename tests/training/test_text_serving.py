@@ -251,11 +251,14 @@ def test_a_null_text_is_a_clear_422_in_both_protocols(
 def test_non_utf8_bytes_tensor_is_a_422(server: ServeProcess) -> None:
     client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", network_timeout=30)
     try:
-        tensor = triton.InferInput("tokens", [1], "BYTES")
-        tensor.set_data_from_numpy(np.array([b"caf\xe9"], dtype=object), binary_data=True)
+        tensor = triton.InferInput("tokens", [2], "BYTES")
+        rows = np.array([b"fine", b"caf\xe9"], dtype=object)  # the row is named, as in JSON
+        tensor.set_data_from_numpy(rows, binary_data=True)
         with pytest.raises(InferenceServerException) as info:
             client.infer(MODEL, [tensor])
         assert info.value.status() == "422"
-        assert info.value.message() == "tensor 'tokens' BYTES element is not UTF-8 text"
+        assert info.value.message() == (
+            "tensor 'tokens' BYTES element 1 is not UTF-8 text (byte 0xe9 at offset 3)"
+        )
     finally:
         client.close()

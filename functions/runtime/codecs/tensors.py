@@ -218,8 +218,11 @@ def _unpack_strings(raw: bytes | memoryview, tensor: str) -> np.ndarray:
             raise InvalidInput(f"tensor '{tensor}' BYTES element is longer than the data left")
         try:
             items.append(bytes(view[offset : offset + length]).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidInput(f"tensor '{tensor}' BYTES element is not UTF-8 text") from None
+        except UnicodeDecodeError as exc:  # named as the JSON form names it: which one, where
+            raise InvalidInput(
+                f"tensor '{tensor}' BYTES element {len(items)} is not UTF-8 text (byte "
+                f"{exc.object[exc.start]:#04x} at offset {exc.start})"
+            ) from None
         offset += length
     return np.array(items, dtype=object)
 
