@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _records(reader: Any, limit: int | None) -> tuple[list[list[str]], list[int]
 
 
 def _check_header(file: str, header: list[str]) -> None:
-    if all(_is_number(name) for name in header):  # its first row became the column names
+    if looks_like_data(header):
         raise DataError(
             f"{file} line 1 holds numbers only ({', '.join(header[:4])}"
             f"{', ...' if len(header) > 4 else ''}): it looks like data; the file needs a "
@@ -107,6 +108,12 @@ def not_utf8(path: Path) -> str:
                     "save the file as UTF-8 (CSV UTF-8 in Excel)"
                 )
     return f"{path.name} is not UTF-8 text; save the file as UTF-8 (CSV UTF-8 in Excel)"
+
+
+def looks_like_data(header: Sequence[str]) -> bool:
+    """A header line of numbers only: the file has none, and its first row was read as the
+    column names (training, and `aiaas publish --data`, say so)."""
+    return bool(header) and all(_is_number(name) for name in header)
 
 
 def _is_number(text: str) -> bool:

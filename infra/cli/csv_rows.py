@@ -22,7 +22,7 @@ from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import not_a_file
 from infra.cli.row_cells import gap_columns, missing_categories, row_values, table_cells
-from training.csv_table import not_utf8
+from training.csv_table import looks_like_data, not_utf8
 
 
 @contextlib.contextmanager
@@ -143,21 +143,12 @@ def _missing_columns(
             f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
             f"{width} {span} in order, as batch reads them (or give a .npy of [N, {width}] rows)"
         )
-    numeric = bool(header) and all(_is_number(name) for name in header)
-    hint = " (is the header line missing?)" if numeric else ""
+    hint = " (is the header line missing?)" if looks_like_data(header) else ""
     return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
 
 
 def _some(names: Sequence[str]) -> str:
     return ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_texts(
