@@ -22,7 +22,7 @@ EVICTIONS = "aiaas_model_evictions_total"  # labels: EVICTION_LABELS
 # `shadow_version` got a copy of the request afterwards, off the caller's path.
 SHADOW_REQUESTS = "aiaas_shadow_requests_total"  # copies the shadow answered
 SHADOW_ERRORS = "aiaas_shadow_errors_total"  # copies the shadow failed on (or could not compare)
-SHADOW_DROPPED = "aiaas_shadow_dropped_total"  # sampled copies dropped: the queue was full
+SHADOW_DROPPED = "aiaas_shadow_dropped_total"  # sampled copies dropped: queue full, no time left
 SHADOW_ROWS = "aiaas_shadow_rows_total"  # rows compared
 SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same label (classifiers)
 SHADOW_MAX_ABS = "aiaas_shadow_max_abs_diff"  # largest |output difference| of a request

@@ -101,7 +101,10 @@ def test_replayed_agreement_equals_an_offline_comparison(
     registry = registry_with(tmp_path, ("a", "b", "c"))
     capsys.readouterr()
     result = replay(tmp_path, json.loads(EVENT.read_text()))
-    assert result == {"copies": 3 * ROWS, "replayed": 3 * ROWS, "failed": 0, "not_copies": 0}
+    assert result == {
+        "copies": 3 * ROWS, "replayed": 3 * ROWS, "failed": 0, "not_copies": 0, "dropped": 0,
+        "repeated": 0,
+    }  # fmt: skip
     served, shadow = offline(registry, tmp_path, requests()[:ROWS])
     agreed = int((served.argmax(axis=1) == shadow.argmax(axis=1)).sum())
     printed = capsys.readouterr().out
@@ -220,4 +223,6 @@ def test_a_malformed_copy_is_no_copy_and_no_shadow_error(tmp_path: Path) -> None
     lines = [good, json.dumps(broken), json.dumps(marked_true), "[INFO] not a copy"]
     data["logEvents"] = [{"id": str(i), "timestamp": 0, "message": m} for i, m in enumerate(lines)]
     packed = {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode()))}}
-    assert replay(tmp_path, packed) == {"copies": 1, "replayed": 1, "failed": 0, "not_copies": 3}
+    assert replay(tmp_path, packed) == {
+        "copies": 1, "replayed": 1, "failed": 0, "not_copies": 3, "dropped": 0, "repeated": 0
+    }  # fmt: skip

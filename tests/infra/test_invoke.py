@@ -238,7 +238,9 @@ def test_invoke_shadow_function_on_the_golden_log_event(tmp_path: Path) -> None:
 
     registry_with(tmp_path, ("a", "b", "c"))  # the models the golden copies name
     result = invoke(tmp_path, "ShadowFunction", "-e", str(EVENTS / "shadow_logs.json"))
-    assert response_of(result) == {"copies": 24, "replayed": 24, "failed": 0, "not_copies": 0}
+    assert response_of(result) == {
+        "copies": 24, "replayed": 24, "failed": 0, "not_copies": 0, "dropped": 0, "repeated": 0
+    }  # fmt: skip
 
 
 def test_an_sqs_batch_whose_every_message_fails_is_one_line_not_a_traceback(root: Path) -> None:
