@@ -109,6 +109,11 @@ class Postprocessing:
     # The model's own per-row class output (int64 or string), when it has one: batch writes the
     # classifier's `label` instead of repeating it.
     label_output: str | None = None
+    # True when that output answers the index of the class, not the class: onnxruntime's
+    # two-class TreeEnsembleClassifier whose leaves score both classes (CatBoost's export) says
+    # 0/1 for integer classes such as 3/7 or -1/1. Publish's probe finds it; it is served mapped
+    # to the classes, as the model's own predict() answers.
+    label_indexes: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,8 @@ class ModelManifest:
         data["features"] = list(self.features)
         if self.postprocessing is not None and self.postprocessing.label_output is None:
             del data["postprocessing"]["label_output"]  # manifests without one stay as they were
+        if self.postprocessing is not None and not self.postprocessing.label_indexes:
+            del data["postprocessing"]["label_indexes"]
         if not self.files:
             del data["files"]  # single-file versions' manifests stay as they were
         return data
@@ -352,7 +359,10 @@ def _parse_postprocessing(
         raise ManifestError(
             f"manifest field 'postprocessing.label_output' names no output: {label!r}"
         )
-    return Postprocessing(scores_output=scores, activation=activation, label_output=label)
+    indexes = get(post, "label_indexes", bool, where, False)
+    if indexes and label is None:
+        raise ManifestError("manifest field 'postprocessing.label_indexes' needs a label_output")
+    return Postprocessing(scores, activation, label, indexes)
 
 
 def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:

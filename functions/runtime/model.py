@@ -20,6 +20,7 @@ from functions.runtime.cache import ModelInMemory, ModelSource
 from functions.runtime.dtypes import BY_NAME, zipmap_type
 from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.fixed_batch import one_row_batch, row_by_row
+from functions.runtime.label_indexes import label_classes
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import out_of_memory, refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
@@ -279,6 +280,9 @@ class LoadedModel:
             for spec in manifest.outputs
             if spec.map_keys
         }
+        # A label output answering class indexes (Postprocessing.label_indexes): its classes.
+        self._label_classes = label_classes(manifest)
+        self._fix_outputs = bool(self._maps) or self._label_classes is not None
         self._session_run = _session_runner(self.session)
         if one_row_batch(manifest):  # exported with a batch of one: several rows, one run each
             self._session_run = row_by_row(self._session_run)
@@ -348,8 +352,11 @@ class LoadedModel:
         except Exception as exc:
             raise self.failure(exc, feeds) from exc
         named = dict(zip(wanted, results, strict=True))
-        if self._maps:
-            self.tabulate_maps(named)
+        if self._fix_outputs:
+            if self._maps:
+                self.tabulate_maps(named)
+            if self._label_classes is not None:
+                self._label_classes(named)
         return named
 
     def tabulate_maps(self, named: dict[str, Any]) -> None:

@@ -275,6 +275,8 @@ def checked_by_own_labels(
     post = setup.postprocessing
     if probe is None or post.label_output is None or len(graph.labels) != 2:
         return setup
+    if post.label_indexes:  # its 0/1 are indexes, not the classes named 0 and 1
+        return setup
     scores, own = probe.get(post.scores_output), probe.get(post.label_output)
     if scores is None or own is None or scores.ndim != 2 or scores.shape[1] != 2:
         return setup

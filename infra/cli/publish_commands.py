@@ -36,6 +36,7 @@ from infra.cli.publish_classifier import (
     checked_by_probe,
     classifier_setup,
 )
+from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
@@ -176,6 +177,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     if task == "classification":
         options = ClassifierOptions(labels, args.scores_output, args.label_output, args.activation)
         setup = classifier_setup(signature.outputs, signature.classes, options)
+        setup = checked_label_indexes(setup, signature.probe)
         setup = checked_by_own_labels(setup, signature.classes, signature.probe)
         setup = checked_by_probe(setup, signature.classes, signature.probe, options)
         labels, post, notes = setup.labels, setup.postprocessing, setup.notes
