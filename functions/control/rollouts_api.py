@@ -118,6 +118,7 @@ def start_rollout(
     name, alias = names.model_name(name), names.alias_name(start.alias)
     version = names.version_name(start.version)
     plan = RolloutPlan.from_dict({"settle_s": settle_s(plane.registry, name, alias), **start.plan})
+    plan = plan.checked_new()
     # A 404 naming it before anything else: locally the refusal below told the caller to run
     # `aiaas rollout MODEL 9` of a version that does not exist.
     plane.registry.manifest(name, version)

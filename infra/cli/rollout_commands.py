@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--min-requests",
         type=int,
         default=20,
-        help="requests the version answers before a step may advance (default 20)",
+        help="requests the version answers before a step may advance (at least 1; default 20)",
     )
     p.add_argument(
         "--metrics",
@@ -166,7 +166,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             min_requests=args.min_requests,
             shadow_sample=args.shadow_sample,
             settle_s=_settle_s(args.alias_ttl, registry, model, alias),
-        )
+        ).checked_new()
     except BadRequest as exc:  # named as the flag the user typed, not the plan's field
         setting, _, rest = exc.message.partition(" must ")
         flag = PLAN_FLAGS.get(setting)

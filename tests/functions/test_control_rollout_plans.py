@@ -87,7 +87,7 @@ def test_the_openapi_plan_schema_accepts_what_a_start_accepts(
     schema = client.get("/openapi.json").json()["components"]["schemas"]["RolloutStart"]
     valid = jsonschema.Draft202012Validator(schema["properties"]["plan"]).is_valid(plan)
     try:
-        RolloutPlan.from_dict(plan)
+        RolloutPlan.from_dict(plan).checked_new()
         accepted = True
     except BadRequest:
         accepted = False

@@ -77,6 +77,10 @@ def test_errors_say_what_to_fix(tmp_path: Path) -> None:
         400,
         "steps must rise: each share above the one before; got [0.5, 0.1, 1]",
     )
+    none = {"version": "2", "plan": {**body["plan"], "min_requests": 0}}  # advanced on nothing
+    refused = client.post(f"/control/models/{MODEL}/rollouts", json=none)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("min_requests must be at least 1")
 
 
 def aws_started(s3_store: S3Store, tmp_path: Path, name: str) -> TestClient:

@@ -81,6 +81,16 @@ def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> No
         ("0,100", "steps are percentages above 0 and at most 100; got '0,100'"),
         ("10,5,100", "steps must rise, each above the one before, to 100; got '10,5,100'"),
         ("10,50", "steps must rise, each above the one before, to 100; got '10,50'"),
+        (  # was "a step must be above 0 and at most 1; got 0.0"
+            "1e-9,100",
+            "steps are kept to 0.0001 percent, and '1e-9,100' would be 0,100: each must stay "
+            "above 0 and above the one before",
+        ),
+        (  # was "got [0.1, 0.1, 1.0]"
+            "10.00001,10.00002,100",
+            "steps are kept to 0.0001 percent, and '10.00001,10.00002,100' would be 10,10,100: "
+            "each must stay above 0 and above the one before",
+        ),
     ],
 )
 def test_bad_steps_are_refused_in_the_percent_typed(

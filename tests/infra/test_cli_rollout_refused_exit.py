@@ -91,10 +91,12 @@ def test_a_bad_limit_is_named_by_its_flag(
     said = {
         "--max-error-rate": "--max-error-rate must be at least 0 and at most 1; got 5.0",
         "--min-requests": "--min-requests must be at least 0 and at most 1,000,000,000; got 10000000000",
+        "--min-requests ": "--min-requests must be at least 1: a step advances on the version's "
+        "answers, and one that answers none (it fails to load) must not; got 0",
     }
-    values = {"--max-error-rate": "5", "--min-requests": "10000000000"}
+    values = {"--max-error-rate": "5", "--min-requests": "10000000000", "--min-requests ": "0"}
     for flag, message in said.items():
-        assert main([*at, flag, values[flag]]) == 1, flag
+        assert main([*at, flag.strip(), values[flag]]) == 1, flag
         assert capsys.readouterr().err.strip().endswith(message), flag
 
 

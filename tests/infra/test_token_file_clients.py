@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from functions.runtime.registry import Registry
@@ -61,10 +63,24 @@ def run(root: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProc
 
 
 def rollout(root: Path, server: ServeProcess, env: dict[str, str], version: str) -> tuple[int, str]:
+    """The rollout, while a caller sends requests: a step advances on the version's answers."""
     argv = ["-m", "infra.cli.main", "rollout", MODEL, version, "--steps", "100", "--bake", "1s"]
-    argv += ["--min-requests", "0", "--retry-for", "1s", "--metrics", f"{server.base}/metrics"]
-    done = run(root, env, *argv)
-    return done.returncode, done.stdout + done.stderr
+    argv += ["--min-requests", "1", "--retry-for", "1s", "--metrics", f"{server.base}/metrics"]
+    done = threading.Event()
+
+    def call() -> None:
+        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {OLD}"}) as c:
+            while not done.wait(0.05):
+                c.post(f"/models/{MODEL}/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]})
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    try:
+        finished = run(root, env, *argv)
+    finally:
+        done.set()
+        caller.join()
+    return finished.returncode, finished.stdout + finished.stderr
 
 
 def test_rollout_reads_the_metrics_with_the_files_token(root: Path, server: ServeProcess) -> None:

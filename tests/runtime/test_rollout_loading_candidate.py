@@ -28,3 +28,17 @@ def test_a_candidate_that_answers_during_the_second_bake_advances() -> None:
     answered = StepMetrics(VersionStats(900), VersionStats(25, 0, 3.0))
     decision = decide(PLAN, 0, PLAN.settle_s + PLAN.bake_s + 2, answered)
     assert decision.action is Action.ADVANCE, decision
+
+
+def test_a_plan_of_no_minimum_still_waits_for_an_answer() -> None:
+    """`--min-requests 0` (refused for new plans since; stored records of older rollouts hold
+    it) advanced after one bake on no answer: an unloadable version went to 100%, exit 0."""
+    stored = RolloutPlan.from_dict({**PLAN.to_dict(), "min_requests": 0})
+    for step in (0, 1):
+        decision = decide(stored, step, PLAN.settle_s + PLAN.bake_s, NOTHING_YET)
+        assert decision.action is Action.HOLD, decision
+        assert "waiting for traffic: 0 of 1" in decision.reason
+    decision = decide(stored, 0, PLAN.settle_s + 2 * PLAN.bake_s, NOTHING_YET)
+    assert decision.action is Action.ROLL_BACK
+    answered = StepMetrics(VersionStats(900), VersionStats(1, 0, 3.0))
+    assert decide(stored, 1, PLAN.settle_s + PLAN.bake_s, answered).action is Action.DONE

@@ -85,10 +85,10 @@ def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -
         return Decision(Action.ROLL_BACK, starved)
     seen = metrics.shadow.copies if step == SHADOW_STAGE and metrics.shadow else None
     answered = metrics.candidate.requests if seen is None else seen
-    if answered < plan.min_requests:
+    needed = max(plan.min_requests, 1)  # a stored plan of 0 (refused since) advanced on none
+    if answered < needed:
         return Decision(
-            Action.HOLD,
-            f"baked; waiting for traffic: {answered:.0f} of {plan.min_requests} requests",
+            Action.HOLD, f"baked; waiting for traffic: {answered:.0f} of {needed} requests"
         )
     if step == len(plan.steps) - 1:
         return Decision(Action.DONE, "the last step baked within every limit")

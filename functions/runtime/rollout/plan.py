@@ -59,6 +59,15 @@ class RolloutPlan:
             raise BadRequest(f"min_requests must be a whole number; got {self.min_requests!r}")
         _check_range("min_requests", self.min_requests, 0, 10**9)
 
+    def checked_new(self) -> RolloutPlan:
+        """This plan, if a rollout may start with it (stored ones are read as they were)."""
+        if self.min_requests < 1:  # 0 let a candidate that answered nothing advance to 100%
+            raise BadRequest(
+                f"min_requests must be at least 1: a step advances on the version's answers, "
+                f"and one that answers none (it fails to load) must not; got {self.min_requests}"
+            )
+        return self
+
     @property
     def shadow_first(self) -> bool:
         """Whether the candidate is first compared as a shadow (no caller sees it)."""
@@ -119,7 +128,7 @@ def plan_schema() -> dict[str, Any]:
             },
             "min_requests": {
                 "type": "integer",
-                "minimum": 0,
+                "minimum": 1,
                 "maximum": 10**9,
                 "default": DEFAULT_MIN_REQUESTS,
             },
@@ -168,6 +177,13 @@ def parse_steps(text: str) -> tuple[float, ...]:
     if any(b <= a for a, b in itertools.pairwise(percents)) or percents[-1] != 100:
         raise BadRequest(f"steps must rise, each above the one before, to 100; got {text!r}")
     steps = tuple(round(p / 100, 6) for p in percents)
+    if steps[0] <= 0 or any(b <= a for a, b in itertools.pairwise(steps)):
+        # was "a step must be above 0 ...; got 0.0" for 1e-9, in shares the user never typed
+        kept = ",".join(f"{step * 100:g}" for step in steps)
+        raise BadRequest(
+            f"steps are kept to 0.0001 percent, and {text!r} would be {kept}: each must stay "
+            "above 0 and above the one before"
+        )
     _check_steps(steps)
     return steps
 
