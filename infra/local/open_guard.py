@@ -21,6 +21,7 @@ proxy's own site send its origin; the proxy's own auth, or a token, guards that 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -36,7 +37,15 @@ def _host_name(authority: str) -> str:
 
 
 def is_loopback_name(name: str) -> bool:
-    return name in LOOPBACK_NAMES or name.endswith(".localhost") or name.startswith("127.")
+    """`localhost`, a name under `.localhost` (RFC 6761: never resolved by DNS) or a loopback
+    address (127.0.0.0/8, ::1). Not any name that starts with `127.`: `127.attacker.example`
+    is a domain a rebinding page can own, and passed as loopback in the Host and the Origin."""
+    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class OpenGuard:

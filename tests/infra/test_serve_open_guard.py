@@ -58,10 +58,22 @@ def test_a_cross_site_form_post_is_refused_and_moves_nothing(
     assert sandboxed.status_code == 403 and _production(store) == "2"
 
 
-def test_a_rebinding_pages_host_is_refused(server: ServeProcess) -> None:
-    answer = httpx.get(server.base + "/control/models", headers={"Host": "evil.example:80"})
+@pytest.mark.parametrize("host", ["evil.example:80", "127.evil.example:80", "127.0.0.1.nip.io"])
+def test_a_rebinding_pages_host_is_refused(server: ServeProcess, host: str) -> None:
+    """A domain that starts with `127.` passed as loopback: a page on 127.attacker.example
+    read /control/models and deleted aliases once its name resolved to 127.0.0.1."""
+    answer = httpx.get(server.base + "/control/models", headers={"Host": host})
     assert answer.status_code == 403
-    assert "Host 'evil.example:80' is not this server's name" in answer.json()["error"]
+    assert f"Host {host!r} is not this server's name" in answer.json()["error"]
+
+
+def test_a_page_on_a_domain_named_like_loopback_is_refused(
+    server: ServeProcess, store: Path
+) -> None:
+    form = {"Origin": "http://127.attacker.example", "Content-Type": "text/plain"}
+    answer = httpx.post(server.base + ROLLBACK, headers=form, content=b"a=1")
+    assert answer.status_code == 403, answer.text
+    assert _production(store) == "2"
 
 
 @pytest.mark.parametrize(
@@ -70,8 +82,11 @@ def test_a_rebinding_pages_host_is_refused(server: ServeProcess) -> None:
         {},  # curl, SDKs, tritonclient: no Origin
         {"Origin": "http://localhost:3000"},  # a page served from this machine
         {"Origin": "http://127.0.0.1:8888", "Host": "localhost"},
+        {"Origin": "http://127.0.0.2:8888", "Host": "127.1.2.3:9"},  # all of 127.0.0.0/8
+        {"Origin": "http://[::1]:8888", "Host": "[::1]:9"},
+        {"Origin": "http://app.localhost:3000", "Host": "localhost"},
     ],
-    ids=["no-origin", "localhost-page", "loopback-origin"],
+    ids=["no-origin", "localhost-page", "loopback-origin", "net-127", "v6", "dot-localhost"],
 )
 def test_local_callers_are_answered(server: ServeProcess, headers: dict[str, str]) -> None:
     body = {"inputs": [[0.1, 0.2, 0.3, 0.4]]}
