@@ -242,6 +242,7 @@ class ServeConfig:
     token_file: Path | None = None  # `tokens` came from it; each worker watches it
     token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
     loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
+    port: int = 0  # --port: a proxied request whose Host names it came to the port directly
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -268,8 +269,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
         tokens=config.tokens or (),
         on_miss=discovery,
         metrics=metrics,
-        # Behind a proxy (--trusted-proxy) the proxy names the host and guards the door.
-        open_guard=None if config.trusted_proxies else OpenGuard(check_host=config.loopback),
+        open_guard=OpenGuard(check_host=config.loopback, port=config.port),
     )
     if config.token_file is not None and config.tokens:
         watch = TokenFile(
@@ -322,6 +322,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token_file=token_file,
         token_file_key=token_file_key,
         loopback=ipaddress.ip_address(address).is_loopback,
+        port=args.port,
     )
     auth = "no auth (set AIAAS_API_TOKEN to require a token)"
     if token_file is not None and tokens:

@@ -38,7 +38,7 @@ from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defi
 
 from infra.local.deadlines import Deadlines
 from infra.local.fair_pool import FairPool
-from infra.local.forwarded import caller_address
+from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 
 if TYPE_CHECKING:
@@ -189,7 +189,10 @@ class GatewayApp:
     async def answer(self, scope: Scope, protocol: HTTPProtocol) -> GatewayResponse:
         headers = scope.headers.items()
         declared, chunked = _body_framing(headers)
-        refused = self.gateway.refusal(headers, declared)
+        peer = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
+        # Through a trusted proxy (--trusted-proxy): its peer, and the X-Forwarded-For it adds.
+        proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
+        refused = self.gateway.refusal(headers, declared, proxied)
         if refused is not None:
             if (declared or chunked) and not await self._drained(protocol, headers, refused):
                 return _closing(refused)
@@ -202,8 +205,8 @@ class GatewayApp:
         except TimeoutError:
             message = f"request body not received within {self.limits.timeout_s:g} s"
             return _closing(error(408, message))
-        source_ip = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
-        if self.trusted_proxies:
+        source_ip = peer
+        if proxied:
             source_ip = caller_address(source_ip, headers, self.trusted_proxies)
         request = GatewayRequest(
             method=scope.method,

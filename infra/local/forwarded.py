@@ -51,3 +51,8 @@ def caller_address(peer: str, headers: Iterable[tuple[str, str]], trusted: froze
         if normal not in trusted:
             return hop
     return address  # every hop a trusted proxy: the first of them
+
+
+def forwarded(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether the request carries an `X-Forwarded-For` (a proxy's, from a trusted peer)."""
+    return any(name.lower() == FORWARDED_FOR for name, _ in headers)

@@ -174,7 +174,7 @@ class Gateway:
         return None
 
     def refusal(
-        self, headers: list[tuple[str, str]], body_length: int | None
+        self, headers: list[tuple[str, str]], body_length: int | None, proxied: bool = False
     ) -> GatewayResponse | None:
         """The answer to a request refused on its head alone (token, declared size), else None.
 
@@ -183,7 +183,8 @@ class Gateway:
         if self.tokens is not None and not self._authorized(headers):
             self.metrics.refused(401)
             return error(401, "missing or invalid bearer token", [("www-authenticate", "Bearer")])
-        if self.tokens is None and self.open_guard and (why := self.open_guard.refusal(headers)):
+        guard = self.open_guard
+        if self.tokens is None and guard and (why := guard.refusal(headers, proxied)):
             self.metrics.refused(403)
             return error(403, why)
         if body_length is not None and body_length > self.max_body:

@@ -14,9 +14,15 @@ So, with no token:
 - on loopback, a request whose `Host` names another host is refused (403): a rebinding page's
   requests carry its own domain there. Served on other interfaces (`--no-auth`), the Host is
   whatever name the network gives the machine, so it is not checked.
-With a token none of this applies: a page cannot attach a token it does not know. Nor behind
-a proxy (`--trusted-proxy`): nginx sends its upstream's name as the Host, and pages of the
-proxy's own site send its origin; the proxy's own auth, or a token, guards that door.
+With a token none of this applies: a page cannot attach a token it does not know.
+
+Behind a proxy (`--trusted-proxy`) nginx sends its upstream's name (or its own site's) as the
+Host, and pages of the proxy's own site send its origin: a request that came through it (from
+a trusted peer, with the `X-Forwarded-For` it adds) is the proxy's auth's to guard, and is
+checked only for the one thing a rebinding page reaching the port directly cannot avoid, a
+Host of another name with this server's port. Every other request is checked as above: the
+guard was off for all of them, and a browser on the proxy's host reached the port directly
+(a cross-site form rolled production back behind the README's nginx).
 """
 
 from __future__ import annotations
@@ -51,12 +57,16 @@ def is_loopback_name(name: str) -> bool:
 class OpenGuard:
     """The checks of a server with no token; `check_host`: it listens on loopback only."""
 
-    def __init__(self, check_host: bool) -> None:
+    def __init__(self, check_host: bool, port: int = 0) -> None:
         self.check_host = check_host
+        self.port = port  # the server's own (0: not known)
         self._host = ""  # the last Host judged loopback: a client sends it on every request
 
-    def refusal(self, headers: Sequence[tuple[str, str]]) -> str | None:
-        """Why the request is refused (the 403's message), else None. ~0.2 us a request."""
+    def refusal(self, headers: Sequence[tuple[str, str]], proxied: bool = False) -> str | None:
+        """Why the request is refused (the 403's message), else None. ~0.2 us a request.
+        `proxied`: it came through a trusted proxy (see the module's doc)."""
+        if proxied:
+            return self._rebound(headers)
         for name, value in headers:
             if name == "host":
                 if value == self._host or not self.check_host:
@@ -72,6 +82,16 @@ class OpenGuard:
                         "refused (a page could otherwise move aliases or read answers): serve "
                         "with AIAAS_API_TOKEN set to call it from a browser"
                     )
+        return None
+
+    def _rebound(self, headers: Sequence[tuple[str, str]]) -> str | None:
+        """A proxied request's Host naming this server's port under another name: a page whose
+        domain resolves here, which sent the proxy's header itself."""
+        for name, value in headers:
+            if name == "host" and self.port and self.check_host:
+                port = value.strip().rpartition(":")[2]
+                if port == str(self.port) and not is_loopback_name(_host_name(value)):
+                    return _foreign_host(value)
         return None
 
 
