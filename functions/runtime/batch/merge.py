@@ -16,6 +16,7 @@ from functions.runtime.batch.source import open_range
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
+from functions.runtime.text_input import batch_view
 
 
 def part_prefix(item: Mapping[str, Any]) -> str:
@@ -36,7 +37,8 @@ def write_merged(
     prefixes = [part_prefix({**plan, "index": i}) for i in range(len(parts))]
     manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
     fields = output_fields(manifest)
-    fmt = open_format(store, run.obj, manifest)
+    # As the shards read the file: a text model's token input is its text column there.
+    fmt = open_format(store, run.obj, batch_view(manifest))
     with publishing(store, run, marker) as publication:
         out, errors = publication.out, publication.errors
         if fmt.text:
