@@ -89,9 +89,7 @@ def test_a_rank_0_output_is_answered_as_a_number(tmp_path: Path) -> None:
     assert (status, body["outputs"]) == (200, {"total": 21.0})
 
 
-@pytest.mark.parametrize(
-    "row", [[2**53 + 1, 2.0, 3], [2**63 + 1, 7.0, 0], [2**53 + 1, float(2**60), 1]]
-)
+@pytest.mark.parametrize("row", [[2**53 + 1, 2.0, 3], [2**63 + 1, 7.0, 0]])
 def test_big_integers_beside_whole_floats_come_back_exact(
     uint64: PredictService, row: list[Any]
 ) -> None:
@@ -100,6 +98,14 @@ def test_big_integers_beside_whole_floats_come_back_exact(
     status, body = _predict(uint64, "u64", {"inputs": [row]})
     assert status == 200, body
     assert body["outputs"]["y"] == [[int(v) for v in row]]
+
+
+def test_a_float_past_2_53_beside_a_big_integer_is_422(uint64: PredictService) -> None:
+    """float(2**60) was read as 2**60; JSON writes it 1.152921504606847e+18, which may mean
+    ...847000 (tests/functions/test_predict_wide_integer_floats.py)."""
+    status, body = _predict(uint64, "u64", {"inputs": [[2**53 + 1, float(2**60), 1]]})
+    assert status == 422, body
+    assert "past 2^53 was read as 1152921504606846976" in body["error"]
 
 
 def test_a_fraction_beside_a_big_integer_is_422(uint64: PredictService) -> None:

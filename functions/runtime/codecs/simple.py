@@ -23,6 +23,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature
 from functions.runtime.codecs.json_bools import holds_bool, json_text
+from functions.runtime.codecs.tensors import float_past_2_53, rounded_float
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -97,6 +98,9 @@ def _exact_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.nd
     if not array.size or float(np.abs(array).max()) < _EXACT_FLOAT:
         return array
     items = list(np.asarray(value, dtype=object).flat)
+    rounded = next((i for i in items if rounded_float(i, spec.dtype)), None)
+    if rounded is not None:  # 9007199254740993.0 reads as ...992: answered for another value
+        raise InvalidInput(float_past_2_53(f"input '{spec.name}'", spec.dtype, rounded))
     if not any(type(item) is int for item in items):
         return array  # the client sent floats: validation takes whole ones in range
     if not all(isinstance(item, int) or float(item).is_integer() for item in items):

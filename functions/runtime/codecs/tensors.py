@@ -161,11 +161,31 @@ def _rounds(raw: np.ndarray, dtype: DType) -> bool:
     return dtype.name == "uint64" or bool(np.abs(raw).max() >= EXACT_IN_FLOAT64)
 
 
+def rounded_float(value: object, dtype: str) -> bool:
+    """A JSON float for a 64-bit integer that may not be the number written (past 2^53, in the
+    type's range: one outside it is refused as out of range, which says more)."""
+    if type(value) is not float or not value.is_integer() or abs(value) < EXACT_IN_FLOAT64:
+        return False
+    low, high = (0.0, 2.0**64) if dtype.lower() == "uint64" else (-(2.0**63), 2.0**63)
+    return low <= value < high
+
+
+def float_past_2_53(what: str, dtype: str, value: float) -> str:
+    """The 422 for a 64-bit integer sent as a JSON float that may have been rounded."""
+    return (
+        f"{what} is {dtype}: a JSON float (a decimal point or exponent) past 2^53 was read as "
+        f"{int(value)}, maybe not the value sent (floats hold integers exactly only below "
+        "2^53, 9007199254740992); write it as an integer"
+    )
+
+
 def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:
     """A 64-bit integer tensor built from the JSON values themselves, not their float64."""
     exact = []
     for value in np.array(data, dtype=object).reshape(-1).tolist():
         if isinstance(value, float) and value.is_integer():
+            if rounded_float(value, dtype.name):  # 9007199254740993.0 reads as ...992
+                raise InvalidInput(float_past_2_53(f"tensor '{tensor}'", dtype.oip, value))
             value = int(value)
         elif not isinstance(value, int) or isinstance(value, bool):
             raise InvalidInput(f"tensor '{tensor}' is {dtype.oip}: data must be integers")
