@@ -10,7 +10,6 @@ atomic in both: a reader sees the old object, the new one, or none, never half o
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import functools
 import hashlib
@@ -49,8 +48,8 @@ from functions.runtime.store_parts import (
     StreamedFile,
     copy_file,
     in_folder,
-    key_clash,
     mkstemp_in,
+    os_errors,
     remove_abandoned_temp,
     writing_local,
 )
@@ -109,26 +108,20 @@ class LocalStore:
             f"no object {key!r} in store {self.uri}", public_message=f"no object {key!r}"
         )
 
-    @contextlib.contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
-        """OS errors as the store's: a missing object is NotFound; a key another key blocks (a
-        file where a folder should be) KeyClash; anything else (permissions, a read-only or full
-        disk) a StoreError naming it."""
-        try:
-            yield
-        except FileNotFoundError:
-            raise self._missing(key) from None
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise StoreError(f"no space left writing {key!r} under {self.root}") from exc
-            reason = exc.strerror or type(exc).__name__
-            if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-                key_clash(self.root, key, reason)  # mkdir's "File exists" is not the object's
-            raise StoreError(f"cannot use {key!r} under {self.root}: {reason}") from exc
+    def _errors(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return os_errors(self.root, key, lambda: self._missing(key))
+
+    def _open(self, key: str) -> IO[bytes]:
+        """The object's file, read; never through a symbolic link (a store holds its objects as
+        files: a link planted in a store someone hands over made `aiaas pull` publish, and the
+        card route serve, whatever file it named)."""
+        with self._errors(key):
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return os.fdopen(fd, "rb")
 
     def get_bytes(self, key: str) -> bytes:
-        with self._errors(key):
-            return self._path(key).read_bytes()
+        with self._open(key) as handle, self._errors(key):
+            return handle.read()
 
     def put_bytes(
         self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
@@ -157,7 +150,10 @@ class LocalStore:
     def _locked(self, key: str) -> Iterator[None]:
         final = self._path(key)
         lock = final.parent / f".tmp-lock-{final.name}"  # hidden from listings, like temp files
-        with in_folder(final.parent, lambda: lock.open("a")) as handle:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        with in_folder(
+            final.parent, lambda: os.fdopen(os.open(lock, flags, 0o666), "ab")
+        ) as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -165,8 +161,7 @@ class LocalStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
-        with self._errors(key):
-            source = self._path(key).open("rb")
+        source = self._open(key)
         with source, writing_local(dest), Path(dest).open("wb") as out:
             while chunk := source.read(CHUNK):
                 out.write(chunk)
@@ -179,8 +174,7 @@ class LocalStore:
 
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[IO[bytes]]:
-        with self._errors(key):
-            handle = self._path(key).open("rb")
+        handle = self._open(key)
         with handle:
             if start:
                 handle.seek(start)
@@ -298,20 +292,21 @@ class LocalStore:
 
     def head(self, key: str) -> ObjectInfo:
         with self._errors(key):
-            stat = self._path(key).stat()
+            stat = self._path(key).lstat()  # a link is no object (see _open)
         if not S_ISREG(stat.st_mode):  # a folder of keys under it is no object (a job 'pending')
             raise self._missing(key)
         return ObjectInfo(key=key, size=stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        path = self._path(key)
+        return path.is_file() and not path.is_symlink()
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.is_symlink() and not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
 
     def list_dirs(self, prefix: str) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
-from functions.runtime.errors import KeyClash, StoreError
+from functions.runtime.errors import KeyClash, NotFound, StoreError
 
 T = TypeVar("T")
 
@@ -203,3 +203,27 @@ def key_clash(root: Path, key: str, reason: str) -> None:
         return
     clash = f"cannot use {key!r}: {what} (a directory store cannot hold both keys; S3 can)"
     raise KeyClash(f"cannot use {key!r} under {root}: {reason} ({what})", clash)
+
+
+@contextlib.contextmanager
+def os_errors(root: Path, key: str, missing: Callable[[], NotFound]) -> Iterator[None]:
+    """OS errors as a directory store's: a missing object is `missing()`; a key another key
+    blocks (a file where a folder should be) KeyClash; a link where a file should be (opened
+    with O_NOFOLLOW) or anything else (permissions, a read-only or full disk) a StoreError
+    naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise missing() from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StoreError(f"no space left writing {key!r} under {root}") from exc
+        reason = exc.strerror or type(exc).__name__
+        if exc.errno == errno.ELOOP:
+            raise StoreError(
+                f"a file of {key!r} under {root} is a symbolic link: a store's objects are "
+                "files, and links in it are not followed"
+            ) from exc
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            key_clash(root, key, reason)  # mkdir's "File exists" is not the object's
+        raise StoreError(f"cannot use {key!r} under {root}: {reason}") from exc
