@@ -54,24 +54,39 @@ def actor(request: Request) -> str:
     authorizer (an open `aiaas serve`, tests) the change is recorded as unauthenticated, with
     the caller's address.
     """
-    event: dict[str, Any] = request.scope.get("aws.event") or {}
-    context = event.get("requestContext") or {}
-    authorizer = context.get("authorizer") or {}
-    iam = authorizer.get("iam") or {}
+    event = _object(request.scope.get("aws.event"))
+    context = _object(event.get("requestContext"))
+    authorizer = _object(context.get("authorizer"))  # a custom authorizer's may be anything
+    iam = _object(authorizer.get("iam"))
     if iam.get("userArn"):
-        return str(iam["userArn"])
-    source = (context.get("http") or {}).get("sourceIp") or (
+        return _printable(iam["userArn"])
+    source = _object(context.get("http")).get("sourceIp") or (
         request.client.host if request.client else "unknown"
     )
-    principal = (authorizer.get("lambda") or {}).get("principal")
+    principal = _object(authorizer.get("lambda")).get("principal")
     if principal:  # a Lambda authorizer's context (`aiaas serve --token` sets one)
-        return f"{principal}@{source}"
-    claims = (authorizer.get("jwt") or {}).get("claims") or {}
-    for claim in ("email", "username", "cognito:username", "sub"):
-        if claims.get(claim):
-            issuer = claims.get("iss", "jwt")
-            return f"{claims[claim]} ({issuer})"
-    return f"unauthenticated@{source}"
+        return f"{_printable(principal)}@{_printable(source)}"
+    claims = _object(_object(authorizer.get("jwt")).get("claims"))
+    # `email` only where the issuer verified it: Cognito lets a user change their own, so an
+    # unverified one recorded alias moves as made by whoever the user named (security hunt 2).
+    verified = str(claims.get("email_verified", "")).lower() == "true"
+    for claim in ("email", "cognito:username", "username", "sub"):
+        if claims.get(claim) and (claim != "email" or verified):
+            issuer = _printable(claims.get("iss", "jwt"))
+            return f"{_printable(claims[claim])} ({issuer})"
+    return f"unauthenticated@{_printable(source)}"
+
+
+def _object(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (a string or list was a 500)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _printable(value: object) -> str:
+    """`value` as text with control characters escaped: the actor is printed by `aiaas
+    versions`, where a newline forged a history line and an ESC drove the terminal."""
+    text = str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def precondition(

@@ -13,6 +13,7 @@ from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
 from functions.runtime.prune_log import prune_record
 from functions.runtime.registry import Registry
+from infra.cli.printable import printable_lines
 
 SHOWN = 5  # moves listed per alias, the current state included
 
@@ -33,7 +34,7 @@ def history_lines(registry: Registry, name: str, aliases: list[str]) -> list[str
         lines.extend(_move(entry) for entry in moves[:SHOWN])
         if len(moves) > SHOWN:
             lines.append(f"  ... {len(moves) - SHOWN} earlier (aiaas versions {name} --json)")
-    return lines
+    return printable_lines(lines)
 
 
 def history_doc(registry: Registry, name: str, aliases: list[str]) -> dict[str, list[Any]]:
@@ -60,7 +61,7 @@ def prune_lines(registry: Registry, name: str) -> list[str]:
             f"  {run.get('deleted_at', '?'):22} {_who(run.get('deleted_by')):28} "
             f"deleted {listed or 'nothing'} ({run.get('bytes', 0) / 1e6:.1f} MB)"
         )
-    return lines
+    return printable_lines(lines)
 
 
 def _move(entry: dict[str, Any]) -> str:

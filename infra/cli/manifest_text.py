@@ -8,6 +8,7 @@ from functions.runtime.manifest import ModelManifest, parity_summary
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.text_input import carries_tokenizer
+from infra.cli.printable import printable_lines
 
 
 def _opset(opset: int) -> str:
@@ -74,7 +75,7 @@ def describe_manifest(manifest: ModelManifest, reg: Registry) -> list[str]:
     )
     if reg.store.exists(f"{version_prefix(manifest.name, manifest.version)}/card/card.md"):
         lines.append(f"  card:      {card}")
-    return lines
+    return printable_lines(lines)
 
 
 def _metric_lines(metrics: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.metric_text import metrics_text
+from infra.cli.printable import printable
 
 # The test metrics shown, in order: a classifier's accuracy and macro F1, a regressor's R2 and
 # RMSE (MAE is one `aiaas show` away).
@@ -74,7 +75,7 @@ def _features(manifest: ModelManifest) -> str:
     if not isinstance(names, list) or not names:
         return "-"
     shown = ",".join(str(n) for n in names[:2]) + (",..." if len(names) > 2 else "")
-    return f"{len(names)}({_printable(shown)})"
+    return f"{len(names)}({printable(shown)})"
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -87,13 +88,5 @@ def _compact(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list | tuple | dict):
-        return _printable(str(value).replace(" ", ""))
-    return _printable(str(value))
-
-
-def _printable(text: str) -> str:
-    """`text` with each control character escaped (ESC as `\\x1b`): it came from a manifest,
-    and an escape sequence printed as such recolours or retitles the reader's terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return printable(str(value).replace(" ", ""))
+    return printable(str(value))

@@ -58,10 +58,19 @@ def call(handler: Any, *args: Any, **kwargs: Any) -> tuple[int, Any]:
 IAM = {"iam": {"userArn": "arn:aws:iam::123456789012:user/alice", "accountId": "123456789012"}}
 JWT = {
     "jwt": {
-        "claims": {"sub": "b0b", "email": "bob@example.com", "iss": "https://issuer.example"},
+        "claims": {
+            "sub": "b0b",
+            "email": "bob@example.com",
+            "iss": "https://issuer.example",
+            "email_verified": "true",
+        },
         "scopes": None,
     }
 }
+
+
+def jwt(**claims: str) -> dict[str, Any]:
+    return {"jwt": {"claims": {"sub": "b0b", "iss": "https://idp", **claims}, "scopes": None}}
 
 
 @pytest.mark.parametrize(
@@ -71,8 +80,25 @@ JWT = {
         (JWT, "bob@example.com (https://issuer.example)"),
         ({"lambda": {"principal": "bearer-token-holder"}}, "bearer-token-holder@127.0.0.1"),
         (None, "unauthenticated@127.0.0.1"),
+        # An email the issuer has not verified (Cognito lets users change theirs) named the
+        # caller as whoever they chose; a claim's newline forged a line of `aiaas versions`.
+        (jwt(email="alice@corp.example", email_verified="false"), "b0b (https://idp)"),
+        (jwt(email="alice@corp.example"), "b0b (https://idp)"),
+        (jwt(username="bob\nalice (https://idp)"), "bob\\nalice (https://idp) (https://idp)"),
+        ({"jwt": "a string", "iam": ["a list"]}, "unauthenticated@127.0.0.1"),  # was a 500
+        ("an authorizer that is a string", "unauthenticated@127.0.0.1"),
     ],
-    ids=["iam", "jwt", "lambda", "none"],
+    ids=[
+        "iam",
+        "jwt",
+        "lambda",
+        "none",
+        "unverified-email",
+        "no-email-verified",
+        "control-characters",
+        "odd-shapes",
+        "string-authorizer",
+    ],
 )
 def test_promote_records_the_authorized_caller(handler: Any, authorizer: Any, who: str) -> None:
     status, body = call(handler, "PUT", ALIAS, {"version": "2"}, authorizer=authorizer)
