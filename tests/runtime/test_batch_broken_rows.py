@@ -94,6 +94,22 @@ def test_a_stray_quote_before_a_quoted_field_over_lines_costs_its_own_line(
     assert rows[4][1] == 'multi\nline, "q"'
 
 
+def test_a_quote_inside_an_unquoted_field_is_a_character(store: LocalStore, tmp_path: Path) -> None:
+    """As the csv module and pandas read `good 5" screen`: an odd number of quotes in such a
+    field made its row a bad row (3 of 8 rows lost), an even number did not (batch hunt)."""
+    notes = ['good 5" screen', "bad film", 'great "acting" here', 'awful 7" tv', "nice",
+             '"quoted, good"', 'a"b"c"d good', "bad"]  # fmt: skip
+    lines = [f"{i},{note},1,2,3,4" for i, note in enumerate(notes)]
+    data = "\n".join([f"id,note,{HEADER}", *lines]) + "\n"
+    summary, errors = score(store, tmp_path, "inch.csv", data.encode())
+    assert errors == []
+    assert (summary["rows"], summary["scored_rows"]) == (8, 8), summary
+    output = store.get_bytes(f"{OUT}/inch.csv").decode()
+    rows = list(csv.reader(io.StringIO(output, newline="")))
+    expected = list(csv.reader(io.StringIO(data, newline="")))
+    assert [row[:2] for row in rows[1:]] == [row[:2] for row in expected[1:]]
+
+
 UNBALANCED = (
     "not a valid CSV row: its quotes do not pair up (a quoted field opens here and does not "
     "close before the end of the file or within AIAAS_BATCH_MAX_LINE_BYTES; a quote inside a "

@@ -50,10 +50,22 @@ def _after_header(first: int, starts: np.ndarray | None) -> tuple[int, np.ndarra
     return int(starts[0]), None if one_line_each else starts
 
 
-def _unpaired_quotes(record: str) -> bool:
-    """An odd number of quote characters: a quoted field that never closed (the reader hands
-    its first line on alone), or a quote that is not doubled."""
+def _odd_quotes(record: str) -> bool:
     return record.count('"') % 2 == 1
+
+
+def _unpaired_quotes(record: str) -> bool:
+    """An odd number of quote characters that the csv module does not read as one row: a
+    quoted field that never closed (the reader hands its first line on alone), or a quote that
+    is not doubled. A quote inside an unquoted field (`5" screen`) is a character to it, as to
+    pandas: such a row was refused when its count was odd (batch hunt)."""
+    if not _odd_quotes(record):
+        return False
+    try:
+        next(csv.reader([record], strict=True), None)
+    except csv.Error:
+        return True
+    return False
 
 
 class CsvDecoder:
@@ -201,7 +213,7 @@ class CsvDecoder:
             if any(row.count(",") != commas for row in records):
                 return None
         source = text if text is not None else "\n".join(records)
-        if '"' in source and any(map(_unpaired_quotes, records)):
+        if '"' in source and any(map(_odd_quotes, records)):
             return None  # numpy reads quotes as text: the careful path names these rows
         try:
             matrix = np.loadtxt(

@@ -90,7 +90,7 @@ class _Joiner:
                 # closed but no CSV row (the quote that opened it was a stray one), or too long
                 elif odd or self.size > self.limit or line.startswith(TOO_LONG):
                     self._give_up(records, starts)
-            elif odd:
+            elif odd and _opens_field(line):
                 self.open, self.open_at, self.size = [line], number, len(line)
             else:
                 records.append(line)
@@ -104,6 +104,17 @@ class _Joiner:
         records.append(first)
         starts.append(number)
         self._take(zip(count(number + 1), rest), records, starts)
+
+
+def _opens_field(line: bytes) -> bool:
+    """Whether a line of an odd number of quotes ends inside a quoted field (its record goes on
+    to the next line). A quote inside an unquoted field is a character (`5" screen`), as the
+    csv module and pandas read it: counted as an opening, such a row was a bad row."""
+    try:
+        next(csv.reader([line.decode("latin-1").removesuffix("\r")], strict=True), None)
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _one_row(record: bytes) -> bool:
