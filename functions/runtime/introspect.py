@@ -51,15 +51,25 @@ def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
     return tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in arg.shape)
 
 
+def _unserved(ort_type: str, also: str = "") -> str:
+    """Why a tensor of `ort_type` cannot be served: not a tensor, or an element type onnxruntime's
+    Python API and the Open Inference Protocol cannot carry (BF16, FLOAT8, INT4: a BF16 input
+    was told 'inputs must be tensors')."""
+    served = ", ".join(d.oip for d in BY_ORT.values())
+    if ort_type.startswith("tensor("):
+        return (
+            f"has type {ort_type}, which aiaas cannot serve: its element types are {served}; "
+            "export the model with one of them (a Cast at its edges)"
+        )
+    return f"has type {ort_type}, which aiaas cannot serve: it serves tensors of {served}{also}"
+
+
 def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
     specs = []
     for arg in args:
         entry = BY_ORT.get(arg.type)
         if entry is None:
-            raise BadRequest(
-                f"input '{arg.name}' has type {arg.type}, which aiaas cannot serve: inputs must "
-                "be tensors"
-            )
+            raise BadRequest(f"input '{arg.name}' {_unserved(arg.type)}")
         dtype = entry.name
         specs.append(
             TensorSpec(arg.name, dtype, _shape(arg), finite=finite and dtype.startswith("float"))
@@ -82,10 +92,8 @@ def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None, batched: bool) 
             shape = (-1, *shape[1:])
         return TensorSpec(arg.name, entry.name, shape)
     if arg.type not in ZIPMAP_TYPES:
-        raise BadRequest(
-            f"output '{arg.name}' has type {arg.type}, which aiaas cannot serve: outputs must be "
-            "tensors, or a ZipMap's class -> probability maps (seq(map(...)))"
-        )
+        also = " or a ZipMap's class -> probability maps (seq(map(...)))"
+        raise BadRequest(f"output '{arg.name}' {_unserved(arg.type, also)}")
     if classes is None:
         raise BadRequest(
             f"output '{arg.name}' is a ZipMap ({arg.type}); reading its classes from the graph "

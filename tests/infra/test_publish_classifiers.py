@@ -325,25 +325,6 @@ def test_publish_help_names_the_output_options(capsys: pytest.CaptureFixture[str
     assert "read from the graph" in text
 
 
-def test_an_output_aiaas_cannot_serve_is_named_with_a_hint(
-    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
-) -> None:
-    graph = helper.make_graph(
-        [helper.make_node("SequenceConstruct", ["x"], ["parts"])],
-        "sequence",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
-        [helper.make_tensor_sequence_value_info("parts", TensorProto.FLOAT, None)],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = tmp_path / "sequence.onnx"
-    onnx.save(model, path)
-    assert refused(capsys, store, path) == (
-        "output 'parts' has type seq(tensor(float)), which aiaas cannot serve: outputs must be "
-        "tensors, or a ZipMap's class -> probability maps (seq(map(...)))"
-    )
-
-
 # ---- a torch classifier this project trained ----------------------------------------------------
 
 
