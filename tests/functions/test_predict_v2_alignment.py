@@ -71,3 +71,16 @@ def test_every_header_length_answers_onnxruntimes_bits(tmp_path: Path, op: str, 
         body = base64.b64decode(answer["body"])
         json_length = int(answer["headers"]["inference-header-content-length"])
         assert body[json_length:] == expected, (len(head) % 16, op)
+
+
+def test_a_decoded_tensor_starts_on_a_16_byte_boundary() -> None:
+    """What the fix relies on: a copy into a bytes object is aligned at every offset."""
+    from functions.runtime.codecs.tensors import from_bytes
+    from functions.runtime.dtypes import BY_NAME
+
+    body = bytes(64) + np.arange(64, dtype=np.float32).tobytes()
+    for offset in range(17):
+        raw = memoryview(bytes(offset) + body[64:])[offset:]
+        array = from_bytes(raw, BY_NAME["float32"], (1, 64), "x")
+        assert array.__array_interface__["data"][0] % 16 == 0, offset
+        assert array.tolist() == [list(range(64))]
