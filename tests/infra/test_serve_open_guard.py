@@ -67,13 +67,18 @@ def test_a_rebinding_pages_host_is_refused(server: ServeProcess, host: str) -> N
     assert f"Host {host!r} is not this server's name" in answer.json()["error"]
 
 
-def test_a_page_on_a_domain_named_like_loopback_is_refused(
-    server: ServeProcess, store: Path
-) -> None:
-    form = {"Origin": "http://127.attacker.example", "Content-Type": "text/plain"}
+def form_refused(server: ServeProcess, store: Path, origin: str) -> None:
+    """A form a page at `origin` posts to roll production back: a 403, and nothing moved."""
+    form = {"Origin": origin, "Content-Type": "application/x-www-form-urlencoded"}
     answer = httpx.post(server.base + ROLLBACK, headers=form, content=b"a=1")
     assert answer.status_code == 403, answer.text
     assert _production(store) == "2"
+
+
+def test_a_page_on_a_domain_named_like_loopback_is_refused(
+    server: ServeProcess, store: Path
+) -> None:
+    form_refused(server, store, "http://127.attacker.example")
 
 
 @pytest.mark.parametrize(

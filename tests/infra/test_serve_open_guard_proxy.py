@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.infra.test_serve import ServeProcess, start_serve
-from tests.infra.test_serve_open_guard import ROLLBACK, _production, store
+from tests.infra.test_serve_open_guard import form_refused, store
 
 __all__ = ["store"]  # the module's store fixture, shared
 BODY = {"inputs": [[0.1, 0.2, 0.3, 0.4]]}
@@ -30,10 +30,7 @@ def server(store: Path) -> Iterator[ServeProcess]:
 def test_a_cross_site_form_sent_to_the_port_directly_is_refused(
     server: ServeProcess, store: Path
 ) -> None:
-    form = {"Origin": "https://evil.example", "Content-Type": "application/x-www-form-urlencoded"}
-    answer = httpx.post(server.base + ROLLBACK, headers=form, content=b"a=1")
-    assert answer.status_code == 403, answer.text
-    assert _production(store) == "2"
+    form_refused(server, store, "https://evil.example")
     foreign = httpx.get(server.base + "/control/models", headers={"Host": "evil.example"})
     assert foreign.status_code == 403
 
