@@ -98,6 +98,15 @@ def _check_widths(file: str, header: list[str], rows: list[list[str]], lines: li
 def not_utf8(path: Path) -> str:
     """Which line is not UTF-8 (found by reading the bytes again, only on this error path)."""
     with path.open("rb") as handle:
+        magic = handle.read(4)
+        handle.seek(0)
+        found = {b"PK\x03\x04": ("an .npz (zip)", "npz"), b"PAR1": ("a Parquet", "parquet")}
+        if magic in found:  # was "save the file as UTF-8" for `format: csv` on an .npz
+            kind, name = found[magic]
+            return (
+                f"{path.name} is {kind} file, not CSV text: set spec field 'dataset.format' to "
+                f"{name}, or leave it out (auto)"
+            )
         for number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")

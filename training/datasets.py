@@ -211,6 +211,17 @@ def _dates_as_text(values: np.ndarray, *, utc: bool) -> np.ndarray:
 
 def _from_npz(path: Path, spec: DatasetSpec) -> RawData:
     x_key, y_key = (spec.features or (NPZ_FEATURES,))[0], spec.target or NPZ_TARGET
+    if spec.features and y_key in spec.features:  # the default target `y` too
+        raise DataError(
+            f"spec field 'dataset.features' lists {y_key!r}, the target array of {path.name}: "
+            "a model cannot read its own label when predicting; take it out"
+        )
+    if spec.features and len(spec.features) > 1:  # all but the first were dropped unsaid
+        raise DataError(
+            f"spec field 'dataset.features': an .npz data set reads one feature array, and "
+            f"this names {len(spec.features)} ({', '.join(spec.features)}): save them as one "
+            "(np.savez(..., x=np.concatenate([a, b], axis=1))) and name it"
+        )
     try:
         x, y = _npz_arrays(path, spec, x_key, y_key)
     except ValueError as exc:  # an object array (only pickle reads it), or no .npz at all

@@ -206,7 +206,7 @@ def parse_spec(data: object) -> JobSpec:
         optimizer=top.choice("optimizer", OPTIMIZERS, "adamw"),
         weight_decay=top.number("weight_decay", 0.0, minimum=0.0),
         schedule=_schedule(top),
-        seed=top.integer("seed", 0, minimum=0),
+        seed=top.integer("seed", 0, minimum=0, maximum=2**32 - 1),  # numpy's limit
         validation_split=top.number("validation_split", 0.15, positive=True, below=1.0),
         test_split=top.number("test_split", 0.15, positive=True, below=1.0),
         early_stopping=_early_stopping(top, task),
@@ -286,6 +286,18 @@ def _dataset(fields: Fields, kind: str) -> DatasetSpec:
 
 def _check_exclude(spec: DatasetSpec) -> None:
     """Contradictions within the dataset section; columns the file lacks are found on reading."""
+    if spec.path.startswith("generated:"):
+        given = [key for key in ("target", "features") if getattr(spec, key)]
+        given += ["format"] if spec.format != "auto" else []
+        if given:  # read by no generator: the card named a target the model never had
+            raise SpecError(
+                f"spec field 'dataset.{given[0]}' does not apply to {spec.path}: a generated "
+                "data set makes its own features and target; take it out"
+            )
+    features = spec.features or ()
+    repeated = sorted({name for name in features if features.count(name) > 1})
+    if repeated:  # the manifest's feature names came out empty
+        raise SpecError(f"spec field 'dataset.features' names {repeated[0]!r} twice")
     if spec.target is not None and spec.features and spec.target in spec.features:
         raise SpecError(
             f"spec field 'dataset.features' lists the target {spec.target!r}; a model cannot "
@@ -348,6 +360,12 @@ def _class_weight(top: Fields, task: str) -> str | dict[str, float] | None:
         raise SpecError(f"{field} must be 'balanced' or a mapping of class label to weight")
     weights: dict[str, float] = {}
     for label, weight in raw.items():
+        if isinstance(label, bool):  # YAML 1.1: `yes: 5` is the key True, named as 'True'
+            raise SpecError(
+                f"{field}: YAML reads an unquoted yes, no, on, off, true or false as a boolean "
+                f"(here {str(label).lower()}); quote the class as the data writes it "
+                '("yes": 5, not yes: 5)'
+            )
         ok = isinstance(weight, int | float) and not isinstance(weight, bool) and weight > 0
         if not ok or weight == float("inf"):
             raise SpecError(f"{field}: the weight of class {label!r} must be a positive number")

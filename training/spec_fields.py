@@ -40,7 +40,11 @@ class Fields:
     def text(self, key: str, default: Any = _REQUIRED) -> Any:
         value = self.raw(key, default)
         if value is not default and not isinstance(value, str):
-            raise SpecError(f"spec field '{self.path(key)}' must be a string; got {value!r}")
+            hint = ""
+            if isinstance(value, bool | int | float):  # YAML read `3`, `yes`, `1.0` so
+                kind = "boolean" if isinstance(value, bool) else "number"
+                hint = f": YAML reads it unquoted as a {kind}; quote it"
+            raise SpecError(f"spec field '{self.path(key)}' must be a string; got {value!r}{hint}")
         return value
 
     def choice(self, key: str, allowed: Sequence[str], default: Any = _REQUIRED) -> Any:
@@ -51,7 +55,14 @@ class Fields:
             )
         return value
 
-    def integer(self, key: str, default: Any = _REQUIRED, *, minimum: int | None = None) -> Any:
+    def integer(
+        self,
+        key: str,
+        default: Any = _REQUIRED,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> Any:
         value = self.raw(key, default)
         if value is default:
             return value
@@ -59,6 +70,8 @@ class Fields:
             raise SpecError(f"spec field '{self.path(key)}' must be an integer; got {value!r}")
         if minimum is not None and value < minimum:
             raise SpecError(f"spec field '{self.path(key)}' must be >= {minimum}; got {value}")
+        if maximum is not None and value > maximum:
+            raise SpecError(f"spec field '{self.path(key)}' must be <= {maximum}; got {value}")
         return value
 
     def number(

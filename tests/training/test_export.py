@@ -185,3 +185,32 @@ def test_row_latency_is_measured_on_both_files(tmp_path: Path) -> None:
     quantization_gate(path, data, spec, tmp_path / "m.int8.onnx")
     float_us, int8_us = row_latency_us(path, tmp_path / "m.int8.onnx", data.test.x[:1])
     assert 0 < float_us < 1e5 and 0 < int8_us < 1e5
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_the_file_holds_the_opset_asked_for_or_the_job_says_why(
+    run_tiny: Callable[..., JobResult], opset: int
+) -> None:
+    """The dynamo exporter writes 18 and converts down; where that failed it kept 18 with a
+    warning the job hid, so `opset: 13` gave an opset-18 file (training spec hunt)."""
+    try:
+        result = run_tiny(tiny_spec("logistic", export={"opset": opset}))
+    except ExportError as exc:  # torch 2.13 cannot convert this model's Sub to opset 13
+        assert exc.message.startswith(
+            f"the dynamo exporter wrote opset 18, not export.opset {opset}"
+        )
+        assert "or exporter: torchscript" in exc.message
+        return
+    assert result.manifest.file.opset == opset
+
+
+def test_the_parity_line_names_the_float32_floor_where_it_applied() -> None:
+    from functions.runtime.manifest import parity_summary
+
+    floor = {"max_abs_diff": 3.05e-5, "rows": 88, "tolerance": 1e-9, "scale": 78.41}
+    assert parity_summary({**floor, "allowed": 1.22e-4}) == (
+        "max abs diff 3.05e-05 on 88 rows (tolerance 1e-09 x target std 78.41, allowed "
+        "0.000122: 4 float32 steps at the outputs' size)"
+    )
+    asked = {**floor, "tolerance": 1e-4, "allowed": 1e-4 * 78.41}
+    assert parity_summary(asked).endswith("(tolerance 0.0001 x target std 78.41)")
