@@ -89,8 +89,11 @@ def _no_ids_input(inputs: tuple[TensorSpec, ...], candidates: list[TensorSpec]) 
     )
 
 
-def check_vocabulary(size: int, found: Embeddings) -> str:
-    """A note on the vocabulary check; a BadRequest naming both numbers when they differ."""
+def check_vocabulary(size: int, found: Embeddings, largest: int | None = None) -> str:
+    """A note on the vocabulary check; a BadRequest naming both numbers when they differ.
+    `largest`: the tokenizer's largest id, which a table of `size` rows need not hold (ids
+    with gaps): 190 tokens up to id 250 passed a 200-row table, and every text with id 250
+    was a 422 telling a client who sent text to fix its token ids (HF text hunt)."""
     rows = found.vocabulary_rows
     if rows is None:
         return "no word embedding found in the graph: the vocabulary size was not checked"
@@ -98,6 +101,12 @@ def check_vocabulary(size: int, found: Embeddings) -> str:
         raise BadRequest(
             f"the tokenizer has {size} tokens but the model's word embedding has {rows} rows: "
             "this tokenizer.json is not the one the model was trained with"
+        )
+    if largest is not None and largest >= rows:
+        raise BadRequest(
+            f"the tokenizer's ids go up to {largest} but the model's word embedding has {rows} "
+            f"rows (ids 0 to {rows - 1}): this tokenizer.json is not the one the model was "
+            "trained with"
         )
     spare = f" ({rows - size} spare rows)" if rows > size else ""
     return f"vocabulary of {size} tokens fits the word embedding of {rows} rows{spare}"
@@ -197,7 +206,8 @@ def text_setup(
     assert ids is not None
     found = read_embeddings(load_graph(graph_of or path), inputs.ids, inputs.type_ids)
     size = tokenizer.get_vocab_size(with_added_tokens=True)
-    notes = [check_vocabulary(size, found)]
+    largest = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=None)
+    notes = [check_vocabulary(size, found, largest)]
     check_special_tokens(tokenizer)
     longest = max_length(length, ids, found, tokenizer)
     width = ids.shape[1] if ids.shape[1] > 0 else None
