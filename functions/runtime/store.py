@@ -88,9 +88,13 @@ class LocalStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self.uri = str(self.root)
-        if self.root.is_file():  # listings under it were empty: "no models in FILE", exit 0
+        # A file as the store, or on its way (`file/sub`): listings under it were empty, "no
+        # models", exit 0, and `versions` said "model not found" (CLI hunt).
+        blocking = next((p for p in (self.root, *self.root.parents) if p.is_file()), None)
+        if blocking is not None:
+            where = "" if blocking == self.root else f" ({blocking} is a file)"
             raise StoreError(
-                f"the store {self.uri} is a file, not a directory: give --store (or "
+                f"the store {self.uri} is a file, not a directory{where}: give --store (or "
                 "AIAAS_STORE) the store's directory, or s3://bucket/prefix"
             )
         self._stamp_paths: dict[str, str] = {}

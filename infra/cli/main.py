@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
@@ -189,6 +191,9 @@ def run(argv: Sequence[str] | None) -> int:
     )
     if args.command != "serve":  # serve keeps it until it takes the signals over itself
         release_early_stop()
+    if sys.stdout is None:  # started with stdout closed (`>&-`): its output goes nowhere, as
+        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115  (asked; it was a traceback,
+        # exit 1, after the work was done)
     try:
         code: int = args.func(args)
         answered()  # done: a stop signal now leaves the exit code as it is
@@ -203,6 +208,12 @@ def run(argv: Sequence[str] | None) -> int:
         if hint is None:
             raise  # a module of aiaas itself: a bug, whose traceback is the report
         return fail(args, exc, hint)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # the stores name their own
+            raise
+        # stdout could not be written (`> /dev/full`): a traceback after the work was done
+        reader_gone()
+        return fail(args, exc, f"cannot write its output ({exc.strerror}); what it did is done")
     return code
 
 

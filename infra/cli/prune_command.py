@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from functions.runtime import names
 from functions.runtime.errors import BadRequest
@@ -60,12 +60,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
                 f"prune would delete {_count(plan)} of {name}; not asking outside a terminal: "
                 "pass --yes to delete, or --dry-run to list them"
             )
-        _say(plan, dry_run=True)
-        answer = input(f"delete {_count(plan)} of {name}? [y/N] ").strip().lower()
+        # The listing and the question on stderr, where the person at the terminal reads
+        # them: on stdout they went into `> out.json` (the prompt looked hung), and --json was
+        # then dropped for the listing's sake (CLI hunt).
+        _say(plan, dry_run=True, out=sys.stderr)
+        sys.stderr.write(f"delete {_count(plan)} of {name}? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             print("nothing deleted", file=sys.stderr)
             return 1
-        args.json = False  # already listed: say only what was done
     if goes and not args.dry_run:
         plan = carry_out(registry, plan, RuntimeSettings.from_env().actor)
     if args.json:
@@ -83,18 +87,21 @@ def _count(plan: PrunePlan) -> str:
     return text
 
 
-def _say(plan: PrunePlan, *, dry_run: bool) -> None:
+def _say(plan: PrunePlan, *, dry_run: bool, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     verb = "would delete" if dry_run else "deleted"
     if not plan.delete and not plan.leftovers:
-        print(f"{plan.name}: nothing to prune ({len(plan.kept)} version(s) kept)")
+        print(f"{plan.name}: nothing to prune ({len(plan.kept)} version(s) kept)", file=out)
     else:
-        print(f"{plan.name}: {verb} {_count(plan)}, kept {len(plan.kept)}")
+        print(f"{plan.name}: {verb} {_count(plan)}, kept {len(plan.kept)}", file=out)
     for doomed in plan.delete:
-        print(f"  {verb:13} {doomed.version:10} {doomed.created_at:22} {_mb(doomed.size)}")
+        line = f"  {verb:13} {doomed.version:10} {doomed.created_at:22} {_mb(doomed.size)}"
+        print(line, file=out)
     for version, keys in sorted(plan.leftovers.items()):
-        print(f"  {verb:13} {version:10} {len(keys)} leftover file(s) of an interrupted prune")
+        line = f"  {verb:13} {version:10} {len(keys)} leftover file(s) of an interrupted prune"
+        print(line, file=out)
     for version, why in plan.kept.items():
-        print(f"  {'kept':13} {version:10} {', '.join(why)}")
+        print(f"  {'kept':13} {version:10} {', '.join(why)}", file=out)
 
 
 def _doc(plan: PrunePlan, *, dry_run: bool) -> dict[str, Any]:

@@ -62,12 +62,13 @@ def test_a_script_without_yes_is_refused_and_a_terminal_is_asked(
         "aiaas prune: error: prune would delete 2 version(s) (0.4 kB) of m; not asking outside "
         "a terminal: pass --yes to delete, or --dry-run to list them\n"
     )
-    monkeypatch.setattr("sys.stdin", Terminal())
-    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
     assert main(["--store", store, "prune", "m", "--keep", "1"]) == 1
-    assert capsys.readouterr().err == "nothing deleted\n"
+    said = capsys.readouterr()  # the listing and the question where the person reads them
+    assert said.out == "" and said.err.endswith("? [y/N] nothing deleted\n")
+    assert said.err.startswith("m: would delete 2 version(s) (0.4 kB), kept 2\n")
     assert versions(store) == ["1", "2", "3", "4"]
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
     assert main(["--store", store, "prune", "m", "--keep", "1"]) == 0
     assert "m: deleted 2 version(s) (0.4 kB), kept 2" in capsys.readouterr().out
     assert versions(store) == ["1", "4"]
