@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.manifest import parity_summary
 from functions.runtime.metric_text import metrics_text
+from functions.runtime.parity_text import parity_summary
 from functions.runtime.publishing import check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.runtime.manifest import ModelManifest, parity_summary
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.metric_text import metrics_text
+from functions.runtime.parity_text import parity_summary
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.text_input import carries_tokenizer
 from infra.cli.printable import printable_lines

@@ -20,6 +20,7 @@ import pytest
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
+from tests.publishing import publish_three
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +33,8 @@ def aiaas(root: Path, *argv: str, **popen: object) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    registry = Registry(LocalStore(tmp_path / "store"))
-    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    for version in ("1", "2", "3"):
-        registry.publish(onnx_factory.manifest_for(path, "m", version), path)
+    publish_three(Registry(LocalStore(tmp_path / "store")), tmp_path)  # @production at 1
+    onnx_factory.linear_classifier(tmp_path / "m.onnx")
     return tmp_path
 
 
@@ -49,10 +48,10 @@ def test_prune_asks_on_the_terminal_and_keeps_stdout_json(root: Path) -> None:
     os.close(leader)
     os.close(follower)
     assert process.returncode == 0, err
-    assert b"delete 2 version(s)" in err and b"[y/N]" in err
+    assert b"delete 1 version(s)" in err and b"[y/N]" in err
     doc = json.loads((root / "out.json").read_text())
-    assert [d["version"] for d in doc["deleted"]] == ["1", "2"]
-    assert Registry(LocalStore(root / "store")).versions("m") == ["3"]
+    assert [d["version"] for d in doc["deleted"]] == ["2"]
+    assert Registry(LocalStore(root / "store")).versions("m") == ["1", "3"]
 
 
 def test_stdout_closed_does_the_work_and_exits_0(root: Path) -> None:

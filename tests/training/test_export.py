@@ -205,7 +205,7 @@ def test_the_file_holds_the_opset_asked_for_or_the_job_says_why(
 
 
 def test_the_parity_line_names_the_float32_floor_where_it_applied() -> None:
-    from functions.runtime.manifest import parity_summary
+    from functions.runtime.parity_text import parity_summary
 
     floor = {"max_abs_diff": 3.05e-5, "rows": 88, "tolerance": 1e-9, "scale": 78.41}
     assert parity_summary({**floor, "allowed": 1.22e-4}) == (

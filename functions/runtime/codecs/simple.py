@@ -23,7 +23,7 @@ from functions.runtime.codecs import nulls
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature
 from functions.runtime.codecs.json_bools import holds_bool, json_text
-from functions.runtime.codecs.tensors import float_past_2_53, rounded_float
+from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -45,8 +45,8 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
         # a number or boolean among texts a string ("5"): keep what was sent, so it is refused.
         sent = np.array(value, dtype=object)
         return array if all(isinstance(item, str) for item in sent.flat) else sent
-    if array.dtype.kind == "f" and spec.dtype in _WIDE_INTEGERS:
-        array = _exact_integers(value, array, spec)
+    if array.dtype.kind == "f" and spec.dtype in WIDE_INTEGERS:
+        array = exact_json_integers(value, array, spec)
     if array.dtype == object and spec.dtype != "string":
         missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
         if missing is None:
@@ -85,32 +85,6 @@ def _ragged(value: object, spec: TensorSpec) -> str:
         f"{list(spec.shape)}, so they must have one length: pad the shorter rows (token ids: "
         "with the padding id), or send rows of each length in a request of their own"
     )
-
-
-# numpy gives float64 for a list mixing ints below and above int64's range, exact only to 2**53.
-_WIDE_INTEGERS = frozenset({"int64", "uint64"})
-_EXACT_FLOAT = 2.0**53
-
-
-def _exact_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """JSON integers past 2**53 as exact integers of the input's type, whole floats beside them
-    as integers too (6.0 means 6, as validation reads it); else the array as it is."""
-    if not array.size or float(np.abs(array).max()) < _EXACT_FLOAT:
-        return array
-    items = list(np.asarray(value, dtype=object).flat)
-    rounded = next((i for i in items if rounded_float(i, spec.dtype)), None)
-    if rounded is not None:  # 9007199254740993.0 reads as ...992: answered for another value
-        raise InvalidInput(float_past_2_53(f"input '{spec.name}'", spec.dtype, rounded))
-    if not any(type(item) is int for item in items):
-        return array  # the client sent floats: validation takes whole ones in range
-    if not all(isinstance(item, int) or float(item).is_integer() for item in items):
-        return array  # a fraction, infinity or NaN: validation names it
-    try:
-        return np.array([int(item) for item in items], dtype=spec.dtype).reshape(array.shape)
-    except OverflowError:
-        raise InvalidInput(
-            f"input '{spec.name}' expects {spec.dtype}; values are outside its range"
-        ) from None
 
 
 def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.nulls import first_null
+from functions.runtime.codecs.wide_integers import EXACT_IN_FLOAT64, float_past_2_53, rounded_float
 from functions.runtime.dtypes import BY_OIP, DType
 from functions.runtime.errors import BadRequest, InvalidInput
 
@@ -22,7 +23,6 @@ from functions.runtime.errors import BadRequest, InvalidInput
 MAX_ELEMENTS = 64 * 1024 * 1024
 # numpy refuses arrays of more than 64 dimensions; no model takes anywhere near that many.
 MAX_RANK = 32
-EXACT_IN_FLOAT64 = 2**53  # float64 holds every integer below this one; 2**53 + 1 reads as it
 ALIGNMENT = 16  # binary tensors start here, as numpy's own arrays do (see from_bytes)
 COPIED_BYTES = 64 * 1024  # binary tensors up to this size are always copied: cheaper than a look
 
@@ -159,24 +159,6 @@ def _rounds(raw: np.ndarray, dtype: DType) -> bool:
     if dtype.numpy.kind not in "iu" or dtype.numpy.itemsize < 8 or not raw.size:
         return False
     return dtype.name == "uint64" or bool(np.abs(raw).max() >= EXACT_IN_FLOAT64)
-
-
-def rounded_float(value: object, dtype: str) -> bool:
-    """A JSON float for a 64-bit integer that may not be the number written (past 2^53, in the
-    type's range: one outside it is refused as out of range, which says more)."""
-    if type(value) is not float or not value.is_integer() or abs(value) < EXACT_IN_FLOAT64:
-        return False
-    low, high = (0.0, 2.0**64) if dtype.lower() == "uint64" else (-(2.0**63), 2.0**63)
-    return low <= value < high
-
-
-def float_past_2_53(what: str, dtype: str, value: float) -> str:
-    """The 422 for a 64-bit integer sent as a JSON float that may have been rounded."""
-    return (
-        f"{what} is {dtype}: a JSON float (a decimal point or exponent) past 2^53 was read as "
-        f"{int(value)}, maybe not the value sent (floats hold integers exactly only below "
-        "2^53, 9007199254740992); write it as an integer"
-    )
 
 
 def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:

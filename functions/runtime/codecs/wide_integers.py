@@ -1,0 +1,54 @@
+"""64-bit integers in JSON: exact past 2^53, where float64 (numpy's reading of a mixed list,
+and any JSON float) holds only every integer below 2^53 (9007199254740993 reads as ...992)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+from functions.runtime.manifest import TensorSpec
+
+EXACT_IN_FLOAT64 = 2**53  # float64 holds every integer below this one; 2**53 + 1 reads as it
+
+
+def rounded_float(value: object, dtype: str) -> bool:
+    """A JSON float for a 64-bit integer that may not be the number written (past 2^53, in the
+    type's range: one outside it is refused as out of range, which says more)."""
+    if type(value) is not float or not value.is_integer() or abs(value) < EXACT_IN_FLOAT64:
+        return False
+    low, high = (0.0, 2.0**64) if dtype.lower() == "uint64" else (-(2.0**63), 2.0**63)
+    return low <= value < high
+
+
+def float_past_2_53(what: str, dtype: str, value: float) -> str:
+    """The 422 for a 64-bit integer sent as a JSON float that may have been rounded."""
+    return (
+        f"{what} is {dtype}: a JSON float (a decimal point or exponent) past 2^53 was read as "
+        f"{int(value)}, maybe not the value sent (floats hold integers exactly only below "
+        "2^53, 9007199254740992); write it as an integer"
+    )
+
+
+# numpy gives float64 for a list mixing ints below and above int64's range, exact only to 2**53.
+WIDE_INTEGERS = frozenset({"int64", "uint64"})
+
+
+def exact_json_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """JSON integers past 2**53 as exact integers of the input's type, whole floats beside them
+    as integers too (6.0 means 6, as validation reads it); else the array as it is."""
+    if not array.size or float(np.abs(array).max()) < float(EXACT_IN_FLOAT64):
+        return array
+    items = list(np.asarray(value, dtype=object).flat)
+    rounded = next((i for i in items if rounded_float(i, spec.dtype)), None)
+    if rounded is not None:  # 9007199254740993.0 reads as ...992: answered for another value
+        raise InvalidInput(float_past_2_53(f"input '{spec.name}'", spec.dtype, rounded))
+    if not any(type(item) is int for item in items):
+        return array  # the client sent floats: validation takes whole ones in range
+    if not all(isinstance(item, int) or float(item).is_integer() for item in items):
+        return array  # a fraction, infinity or NaN: validation names it
+    try:
+        return np.array([int(item) for item in items], dtype=spec.dtype).reshape(array.shape)
+    except OverflowError:
+        raise InvalidInput(
+            f"input '{spec.name}' expects {spec.dtype}; values are outside its range"
+        ) from None
