@@ -111,7 +111,7 @@ def _batch(args: argparse.Namespace) -> int:
         store.upload_file(args.file, obj.input_key)
         return _deployed(store, obj, args)
     # Read before the upload, so a bad AIAAS_BATCH_* value does not first send the whole file.
-    settings = BatchSettings.from_env().with_chunk_rows(args.chunk_rows)
+    settings = BatchSettings.from_env(chunk_rows=args.chunk_rows)
     before = store.version(obj.input_key)  # an earlier input of that name, never ours to remove
     uploaded: str | None = None
     run: RunInput | None = None

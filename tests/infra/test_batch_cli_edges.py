@@ -150,6 +150,24 @@ def test_a_bad_batch_setting_is_refused_before_the_upload(
     assert list(local.list_keys("batch")) == []
 
 
+def test_the_chunk_rows_flag_wins_over_a_bad_variable_and_zero_is_refused(
+    local: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad variable failed the run although `--chunk-rows` overrode it; 0 was silently 4096."""
+    data = tmp_path / "rows.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "abc")
+    argv = ["--store", local.uri, "batch", "iris", str(data), "--no-progress", "--json"]
+    assert main([*argv, "--chunk-rows", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunk_rows"] == 2
+    monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "0")
+    assert main(argv) == 1
+    assert "AIAAS_BATCH_CHUNK_ROWS must be positive, got 0" in capsys.readouterr().err
+
+
 def test_a_twin_input_fails_naming_the_model_without_a_question_mark(
     local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,10 +34,13 @@ class BatchSettings:
     state_machine: str = ""  # the Distributed Map's ARN; empty: every input runs whole
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, chunk_rows: int | None = None
+    ) -> BatchSettings:
         """`AIAAS_BATCH_CHUNK_ROWS`, `AIAAS_BATCH_MAX_LINE_BYTES`, `AIAAS_BATCH_WORKERS`,
         `AIAAS_ORT_THREADS` (for workers),
-        `AIAAS_BATCH_SHARD_BYTES`, `AIAAS_BATCH_STATE_MACHINE`; unset means the default."""
+        `AIAAS_BATCH_SHARD_BYTES`, `AIAAS_BATCH_STATE_MACHINE`; unset means the default.
+        `chunk_rows` (a command's flag) wins over its variable, which is then not read."""
         env = os.environ if env is None else env
         settings = cls(
             workers=_whole(env, "AIAAS_BATCH_WORKERS", 0),
@@ -46,7 +49,13 @@ class BatchSettings:
             shard_bytes=_whole(env, "AIAAS_BATCH_SHARD_BYTES", DEFAULT_SHARD_BYTES),
             state_machine=env.get("AIAAS_BATCH_STATE_MACHINE", ""),
         )
-        return settings.with_chunk_rows(_whole(env, "AIAAS_BATCH_CHUNK_ROWS", 0) or None)
+        if chunk_rows is None and env.get("AIAAS_BATCH_CHUNK_ROWS", "").strip():
+            chunk_rows = _whole(env, "AIAAS_BATCH_CHUNK_ROWS", 0)
+            if chunk_rows == 0:
+                raise AiaasError(
+                    f"AIAAS_BATCH_CHUNK_ROWS must be positive, got 0 (unset: {DEFAULT_CHUNK_ROWS})"
+                )
+        return settings.with_chunk_rows(chunk_rows)
 
     def with_chunk_rows(self, rows: int | None) -> BatchSettings:
         """These settings with `rows` per chunk (None: unchanged)."""
