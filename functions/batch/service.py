@@ -133,7 +133,8 @@ class BatchService:
         if "input" not in plan:  # Plan itself failed: its Catch hands over the execution input
             plan, when = self._unplanned(plan), " while planning"
         run_from(self.store, plan)  # validates the plan before anything is written
-        return fail_run(self.store, plan, f"sharded run failed{when}: {reason}"[:2000])
+        reason = f"sharded run failed{when}: {reason}"[:2000]
+        return fail_run(self.store, plan, reason, self.settings.chunk_rows)
 
     def _unplanned(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """What `fail_run` needs of a plan, for the version the execution was started for (a

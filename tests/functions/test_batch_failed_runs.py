@@ -53,17 +53,23 @@ def summary(store: ObjectStore) -> dict:
 def test_an_unreadable_new_version_leaves_no_older_output_beside_its_summary(
     scored: ObjectStore, tmp_path: Path, new: bytes, error: str
 ) -> None:
+    keys = set(summary(scored))  # a scored run's
     scored.put_bytes(KEY, new)
     assert dispatch(service(scored, tmp_path), sqs_for(scored, KEY)) == {"batchItemFailures": []}
     failed = summary(scored)
     assert (failed["status"], failed["etag"]) == ("failed", scored.head(KEY).etag)
     assert error in failed["error"]
+    # The keys of any finished run (a script read `timings` and `shards` and met a KeyError).
+    assert set(failed) == keys | {"error"}
+    assert (failed["rows"], failed["rows_per_second"], failed["shards"]) == (0, None, 1)
+    assert failed["timings"]["total_s"] >= 0 and failed["chunk_rows"] == run_settings().chunk_rows
     assert not scored.exists(OUT) and not scored.exists(ERRORS)
 
 
 def test_a_failed_sharded_run_leaves_no_older_output_beside_its_summary(
     scored: ObjectStore, tmp_path: Path
 ) -> None:
+    keys = set(summary(scored))
     scored.put_bytes(KEY, ROWS + b"r9,1,1,1,1\n")
     obj = parse_input_key(KEY)
     assert obj is not None
@@ -75,5 +81,6 @@ def test_a_failed_sharded_run_leaves_no_older_output_beside_its_summary(
         service(scored, tmp_path), {"aiaas_batch": "fail", "plan": plan, "error": error}
     )
     assert answer["status"] == summary(scored)["status"] == "failed"
+    assert set(summary(scored)) == keys | {"error"} and summary(scored)["shards"] == 2
     assert not scored.exists(OUT) and not scored.exists(ERRORS)
     assert list(scored.list_keys(plan["work"])) == []

@@ -240,3 +240,5 @@ def test_a_plan_that_fails_past_its_retries_still_writes_a_failed_summary(
     assert written["error"] == (
         "sharded run failed while planning: StoreError: the store did not answer"
     )
+    assert (written["shards"], written["rows"], written["rows_per_second"]) == (0, 0, None)
+    assert written["timings"]["total_s"] >= 0 and written["chunk_rows"] > 0

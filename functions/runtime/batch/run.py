@@ -131,11 +131,32 @@ def finish_summary(
     return summary
 
 
-def failed_summary(summary: RunSummary, reason: str) -> RunSummary:
-    summary["status"] = RunStatus.FAILED
+def failed_summary(
+    summary: RunSummary, reason: str, wall_s: float, *, shards: int, chunk_rows: int
+) -> RunSummary:
+    """A run that failed before it scored a row."""
+    return unscored(summary, RunStatus.FAILED, reason, wall_s, shards=shards, chunk_rows=chunk_rows)
+
+
+def unscored(
+    summary: RunSummary,
+    status: RunStatus,
+    reason: str,
+    wall_s: float,
+    *,
+    shards: int,
+    chunk_rows: int,
+) -> RunSummary:
+    """A run that ended without scoring, with the keys of a scored one (a script reads the
+    same document whichever way a run ends): no rows, no rate, the time until it ended."""
+    summary["status"] = status
     summary["error"] = reason
     summary["rows"] = summary["scored_rows"] = summary["failed_rows"] = 0
     summary["finished_at"] = utc_now()
+    summary["timings"] = {"total_s": round(max(wall_s, 0.0), 4)}
+    summary["rows_per_second"] = None
+    summary["shards"] = shards
+    summary["chunk_rows"] = chunk_rows
     return summary
 
 
@@ -220,9 +241,11 @@ def open_run(
     started: str,
     settings: BatchSettings,
     progress: Told | None = None,
+    shards: int = 1,
 ) -> tuple[ModelManifest, Job] | RunSummary:
     """Load the model and open the input; when the input cannot be read, the published
     failure summary instead (other errors propagate, so the event is retried)."""
+    began = time.perf_counter()
     manifest: ModelManifest | None = None
     try:
         check_sole_writer(store, run.obj)
@@ -234,7 +257,14 @@ def open_run(
     except AiaasError as exc:
         if not is_input_error(exc):
             raise
-        failed = failed_summary(base_summary(run, manifest, started), exc.message)
+        wall = time.perf_counter() - began
+        failed = failed_summary(
+            base_summary(run, manifest, started),
+            exc.message,
+            wall,
+            shards=shards,
+            chunk_rows=settings.chunk_rows,
+        )
         # An input batch does not read never had an output of its own: the key its name
         # maps to is another's (`rows.csv.summary.json` -> rows.csv's summary), left alone.
         foreign = isinstance(exc, OutputShared | UnsupportedFormat)
@@ -284,13 +314,26 @@ def run_object(
     except AiaasError as exc:
         if isinstance(exc, InputReplaced):
             log.warning("%s", exc.message)
-            superseded = base_summary(run, manifest, started)
-            superseded["status"], superseded["error"] = RunStatus.SUPERSEDED, exc.message
-            return superseded
+            wall = time.perf_counter() - began
+            return unscored(
+                base_summary(run, manifest, started),
+                RunStatus.SUPERSEDED,
+                exc.message,
+                wall,
+                shards=1,
+                chunk_rows=job.chunk_rows,
+            )
         if not is_input_error(exc):
             raise
         # Found past the head (a gzip stream cut short): nothing was published; say why.
-        failed = failed_summary(base_summary(run, manifest, started), exc.message)
+        wall = time.perf_counter() - began
+        failed = failed_summary(
+            base_summary(run, manifest, started),
+            exc.message,
+            wall,
+            shards=1,
+            chunk_rows=job.chunk_rows,
+        )
         return publish_failure(store, run, failed)
 
 

@@ -46,7 +46,7 @@ from functions.runtime.batch.run import (
     skipped,
 )
 from functions.runtime.batch.scoring import label_width
-from functions.runtime.batch.settings import BatchSettings
+from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.source import ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.batch.work import PLAN_FILE, remove_work
@@ -87,7 +87,7 @@ def plan_run(
         return skipped(done)
     started, started_unix = utc_now(), time.time()
     sweep_work(store, run.obj.model, keep=run.obj.work_prefix(run.run_id))
-    opened = open_run(store, pool, run, started, settings)
+    opened = open_run(store, pool, run, started, settings, shards=shards)
     if isinstance(opened, dict):
         return opened
     manifest, job = opened
@@ -206,15 +206,26 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
     return summary
 
 
-def fail_run(store: ObjectStore, plan: Mapping[str, Any], reason: str) -> RunSummary:
+def fail_run(
+    store: ObjectStore, plan: Mapping[str, Any], reason: str, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> RunSummary:
     """Record a sharded run that failed (the state machine's catch-all) and drop its parts; a
-    run whose summary was committed before the failure keeps that summary."""
+    run whose summary was committed before the failure keeps that summary. A run that failed
+    while planning has no plan's shards (0) nor chunk size (`chunk_rows`, the settings')."""
     run = run_from(store, plan)
     done = finished_summary(store, run)
     if done is None:
         summary = base_summary(run, None, plan["started_at"])
         summary["version"] = plan.get("version")
-        done = publish_failure(store, run, failed_summary(summary, reason))
+        wall = time.time() - _started(plan)
+        failed = failed_summary(
+            summary,
+            reason,
+            wall,
+            shards=int(plan.get("shards", 0)),
+            chunk_rows=int(plan.get("chunk_rows", chunk_rows)),
+        )
+        done = publish_failure(store, run, failed)
     remove_work(store, str(plan["work"]))
     return done
 
