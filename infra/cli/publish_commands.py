@@ -29,6 +29,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.file_args import not_a_file
 from infra.cli.model_files import require_data_files, stage
+from infra.cli.publish_again import published_alike
 from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import (
     ClassifierOptions,
@@ -203,6 +204,14 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
     card = _Card(prepared, scored, notes, work / "card")
+    stored = published_alike(reg, prepared) if args.version else None
+    if stored is not None:  # a retried job: nothing to write, the alias still to set
+        if alias:
+            reg.set_alias(name, alias, stored.version)
+        answered()
+        note = "already published from the same files; nothing written"
+        _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
+        return 0
     same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
     numbered, show = not args.version, not args.no_progress
     manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
@@ -271,6 +280,8 @@ def _report(
     notes: tuple[str, ...],
     same: list[str],
     alias: str | None,
+    *,
+    again: bool = False,
 ) -> None:
     name, version = manifest.name, manifest.version
     if same:
@@ -286,10 +297,12 @@ def _report(
             "notes": list(notes),
             "card": CARD,  # in the version, beside the model
             "metrics": manifest.metrics,
+            "already_published": again,  # the same files were there: nothing was written
         }
         print(json.dumps(doc, indent=2))
         return
-    print(f"published {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
+    done = "already published" if again else "published"
+    print(f"{done} {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
     for note in notes:
         print(f"  {note}")
     print(f"  card: {CARD} ({_held_out(manifest)}); `aiaas show {name}:{version}` prints its path")

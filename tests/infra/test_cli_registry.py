@@ -215,8 +215,24 @@ def test_publish_with_explicit_version_and_twice(
     capsys: pytest.CaptureFixture[str], store: ObjectStore, tmp_path: Path
 ) -> None:
     path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    assert run(capsys, store, "publish", str(path), "--name", "m", "--version", "2024.1")[0] == 0
-    err = fails(capsys, store, "publish", str(path), "--name", "m", "--version", "2024.1")
+    other = onnx_factory.linear_classifier(tmp_path / "other.onnx", seed=2)
+    publish = ("publish", str(path), "--name", "m", "--version", "2024.1")
+    assert run(capsys, store, *publish)[0] == 0
+    written = {key: store.version(key) for key in store.list_keys("models/m")}
+    # A retried job: the same file again is done already, exit 0 (it was 1, like a conflict),
+    # nothing rewritten, and its --alias set (the first run may have died before it).
+    code, out, err = run(capsys, store, *publish, "--alias", "prod", "--no-progress")
+    assert (code, err) == (0, "")
+    assert out.startswith("already published m:2024.1 to ")
+    assert "already published from the same files; nothing written" in out
+    assert Registry(store).alias("m", "prod") == "2024.1"
+    assert {k: store.version(k) for k in store.list_keys("models/m") if k in written} == written
+    code, out, _ = run(capsys, store, *publish, "--json")
+    assert code == 0 and json.loads(out)["already_published"] is True
+    # Another model, or the same file served otherwise, under that version is the conflict.
+    err = fails(capsys, store, "publish", str(other), "--name", "m", "--version", "2024.1")
+    assert err.endswith("m:2024.1 is already published; versions are immutable")
+    err = fails(capsys, store, *publish, "--labels", "a,b,c")
     assert err.endswith("m:2024.1 is already published; versions are immutable")
     assert run(capsys, store, "publish", str(path), "--name", "m")[1].startswith("published m:1 ")
 
