@@ -116,7 +116,7 @@ def settled(port: int, timeout: float = 30) -> float:
     last, deadline = -1.0, time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: x:{port}\r\n\r\n".encode())
+            sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
             text = read_response(sock).decode()
         names = (m.SHADOW_REQUESTS, m.SHADOW_ERRORS, m.SHADOW_DROPPED)
         total = sum(
