@@ -72,7 +72,7 @@ class Timing:
     import) that must not stall the event loop.
     """
 
-    MAX_PATHS = 10_000  # unknown paths (scans, typos) must not grow this without bound
+    MAX_PATHS = 10_000  # routes' paths (each version's, each model's) kept at most
 
     def __init__(self) -> None:
         self.average: dict[str, float] = {}
@@ -84,7 +84,13 @@ class Timing:
             or self.model.get(key, 0.0) > OFFLOAD_MODEL_S
         )
 
-    def record(self, key: str, seconds: float, model_seconds: float = 0.0) -> None:
+    def record(
+        self, key: str, seconds: float, model_seconds: float = 0.0, status: int = 200
+    ) -> None:
+        """Fold in one call's time; a 404's path is not kept: a scan of unknown paths (or
+        versions) filled the table and, at the cap, cleared the real routes' times with it."""
+        if status == 404:
+            return
         if len(self.average) >= self.MAX_PATHS and key not in self.average:
             self.average.clear()
             self.model.clear()
@@ -303,7 +309,8 @@ class GatewayApp:
         # make a cheap function look expensive and keep it off the fast inline path.
         start = time.thread_time()
         response = self.gateway.dispatch(request, defer=True)
-        self.timing.record(key, time.thread_time() - start, response.model_seconds)
+        seconds = time.thread_time() - start
+        self.timing.record(key, seconds, response.model_seconds, response.status)
         return response
 
 

@@ -32,3 +32,13 @@ def test_the_table_of_paths_stays_bounded() -> None:
     for index in range(Timing.MAX_PATHS + 5):
         timing.record(f"GET /scan/{index}", 0.00001, model_seconds=0.0)
     assert len(timing.average) <= Timing.MAX_PATHS and len(timing.model) <= Timing.MAX_PATHS
+
+
+def test_a_scan_of_unknown_paths_leaves_the_routes_timings() -> None:
+    """Each 404's path was kept, and at the cap the table was cleared with the real routes in
+    it: a scan of 10,000 unknown versions sent every route's next call to the thread pool."""
+    timing = Timing()
+    timing.record(MLP, 0.00001)
+    for index in range(Timing.MAX_PATHS * 2):
+        timing.record(f"POST /models/m/versions/{index}/predict", 0.00001, status=404)
+    assert not timing.slow(MLP) and list(timing.average) == [MLP]
