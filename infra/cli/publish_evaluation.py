@@ -28,6 +28,7 @@ from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
+from functions.runtime.text_input import text_input
 
 MAX_ROWS = 100_000
 
@@ -53,11 +54,24 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
             return [json.loads(line) for line in handle if line.strip()]
         reader = csv.DictReader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
+        texts = _text_columns(manifest)
         rows = [
-            {k: None if k in numeric and missing_marker(v) else _number(v) for k, v in row.items()}
+            {
+                k: v if k in texts else None if k in numeric and missing_marker(v) else _number(v)
+                for k, v in row.items()
+            }
             for row in reader
         ]
         return _gathered(rows, manifest)
+
+
+def _text_columns(manifest: ModelManifest) -> frozenset[str]:
+    """The CSV columns that hold text whatever it reads like (a text "2", "911" or "NaN" was
+    made a float and refused, while `aiaas batch` scored the file): a text model's text field
+    and the string inputs."""
+    text = text_input(manifest)
+    strings = {s.name for s in manifest.inputs if s.dtype == "string"}
+    return frozenset(strings | ({text.field} if text is not None else set()))
 
 
 def _gathered(rows: list[dict[str, Any]], manifest: ModelManifest) -> list[dict[str, Any]]:

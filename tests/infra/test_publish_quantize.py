@@ -147,7 +147,8 @@ def test_demo_mlp_keeps_float32_inputs_and_outputs(method: str, tmp_path: Path) 
 def test_int8_transformer_with_its_tokenizer(tmp_path: Path) -> None:
     model = hf_transformer.transformer(tmp_path / "bert.onnx", d=64)
     tokenizer = hf_transformer.tokenizer_json(tmp_path / "tokenizer.json")
-    texts = ["where is my parcel", "i was charged twice", "the app crashes", "reset my password"]
+    # Texts that read as numbers stay texts (a CSV's "911" was made a float and refused).
+    texts = ["where is my parcel", "i was charged twice", "the app crashes", "911", "NaN", "2"]
     data = tmp_path / "texts.csv"
     data.write_text("text,label\n" + "".join(f"{t},billing\n" for t in texts))
     store = LocalStore(tmp_path / "store")
@@ -159,6 +160,9 @@ def test_int8_transformer_with_its_tokenizer(tmp_path: Path) -> None:
     loaded = pool.load_version("bert", "1")
     answer = simple.encode(loaded.manifest, loaded.predict({"input_ids": np.array(texts, object)}))
     assert len(answer["predictions"]) == len(texts)
+    code, _, err = publish(store, model, "plain", *argv, "--data", str(data))  # the card's metrics
+    assert code == 0, err
+    assert Registry(store).manifest("plain", "1").metrics["held_out"]["rows"] == len(texts)
 
 
 def test_class_names_as_labels_without_labels_is_refused_in_one_line(tmp_path: Path) -> None:
