@@ -67,17 +67,9 @@ def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]
 def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dict[str, Any]:
     """What a client must do before calling: tokenize text, or nothing (scaling is in-graph)."""
     if data.vocabulary is not None:
-        info = data.vocabulary.to_json()
-        del info["tokens"]
-        return {
-            **info,
-            "vocab_file": "vocab.json",
-            "vocab_size": len(data.vocabulary.tokens),
-            # Raw text: the ids input it feeds, and the record / batch column it is read from.
-            "text_input": signature_for(data).input_name,
-            "text_field": feature_names[0] if feature_names else TEXT_FIELD,
-            "truncation": f"the first {data.vocabulary.max_length} tokens are kept",
-        }
+        # Raw text: the ids input it feeds, and the record / batch column it is read from.
+        field = feature_names[0] if feature_names else TEXT_FIELD
+        return data.vocabulary.preprocessing(signature_for(data).input_name, field)
     table: dict[str, Any] = {
         "standardization": "inside the model graph",
         "feature_names": list(feature_names),

@@ -44,6 +44,7 @@ class OnnxSignature:
     # What the outputs answered made-up rows (probe_outputs.py): a graph of ai.onnx.ml operators
     # only, and None where it refused them.
     probe: Mapping[str, np.ndarray] | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
 
 
 def _shape(arg: ort.NodeArg) -> tuple[int, ...]:
@@ -303,6 +304,7 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
         ),
         classes=classes or GraphClasses(read=False),
         probe=probe,
+        metadata=dict(session.get_modelmeta().custom_metadata_map),
     )
 
 

@@ -29,6 +29,7 @@ KIND = "lowercase-regex-words"
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 METADATA_KEY = "aiaas.tokenizer"
+VOCAB_FILE = "vocab.json"  # the vocabulary beside a version's model, for clients
 _TOKEN = re.compile(TOKEN_PATTERN)
 
 
@@ -123,6 +124,20 @@ class Vocabulary:
             "unk_id": UNK_ID,
             "max_length": self.max_length,
             "tokens": list(self.tokens),
+        }
+
+    def preprocessing(self, text_input: str, text_field: str) -> dict[str, Any]:
+        """A manifest's `preprocessing` for a model reading this vocabulary's ids from
+        `text_input`, raw text from the record field / batch column `text_field`."""
+        info = self.to_json()
+        del info["tokens"]
+        return {
+            **info,
+            "vocab_file": VOCAB_FILE,
+            "vocab_size": len(self.tokens),
+            "text_input": text_input,
+            "text_field": text_field,
+            "truncation": f"the first {self.max_length} tokens are kept",
         }
 
     @classmethod

@@ -195,7 +195,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         postprocessing=post,
         description=args.description,
     )
-    prepared = apply_publish_options(args, manifest, path, work)  # --tokenizer, --quantize
+    # --tokenizer, --quantize, and the vocabulary a model trained here carries
+    prepared = apply_publish_options(args, manifest, path, work, signature.metadata)
     notes = (*notes, *prepared.notes)
     formula = formula_label_warning(prepared.manifest.labels)  # batch writes labels into CSV
     if formula is not None:

@@ -11,6 +11,7 @@ files go with each copy (`model_files`). Any refusal leaves the store untouched.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from functions.runtime.text_input import TEXT_FIELD
 from infra.cli import publish_quantize
 from infra.cli.file_args import not_a_file
 from infra.cli.publish_text import text_setup
+from infra.cli.publish_vocabulary import carried_vocabulary
 
 
 def add_publish_options(p: argparse.ArgumentParser) -> None:
@@ -99,18 +101,30 @@ def _with_text(
 
 
 def apply_publish_options(
-    args: argparse.Namespace, manifest: ModelManifest, model: Path, work: Path
+    args: argparse.Namespace,
+    manifest: ModelManifest,
+    model: Path,
+    work: Path,
+    metadata: Mapping[str, str] | None = None,
 ) -> Prepared:
-    """The manifest and file to publish under these options (as given when there are none)."""
+    """The manifest and file to publish under these options (as given when there are none);
+    `metadata`: the file's, where a model `aiaas train` exported carries its vocabulary."""
     _check(args)
+    extra: dict[str, Path] = {}
+    carried_notes: tuple[str, ...] = ()
+    if args.tokenizer is None:
+        carried = carried_vocabulary(manifest, metadata or {}, work / "vocabulary")
+        if carried is not None:
+            manifest, extra, note = carried
+            carried_notes = (note,)
     variant = publish_quantize.quantize(model, args.quantize, work) if args.quantize else None
-    source = Prepared(manifest, model)
+    source = Prepared(manifest, model, extra, carried_notes)
     if args.tokenizer is not None:
         source = _with_text(args, manifest, model, model, work / "source")
     if variant is None:
         return source
     sized = replace(manifest.file, sha256=sha256_file(variant), size=variant.stat().st_size)
-    result = Prepared(replace(manifest, file=sized), variant)
+    result = Prepared(replace(manifest, file=sized), variant, extra, carried_notes)
     if args.tokenizer is not None:
         result = _with_text(args, result.manifest, variant, model, work / "variant")
     quantization = publish_quantize.record(args.quantize, model, variant)

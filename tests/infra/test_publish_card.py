@@ -109,12 +109,16 @@ def test_a_classifier_card_scores_what_the_api_answers(tmp_path: Path, forest: A
     assert f"accuracy={held_out['accuracy']:.4g} macro_f1={held_out['f1']:.4g}" in text
     assert "![Confusion matrix](confusion.png)" in text
     assert "![Feature importance](importance.png)" in text
-    _listed_and_immutable(store, reg, "wine", {"card.md", "confusion.png", "importance.png"})
+    files = {"card.md", "confusion.png", "importance.png"}
+    _listed_and_immutable(store, reg, "wine", files, options=True)
 
 
-def _listed_and_immutable(store: LocalStore, reg: Registry, name: str, files: set[str]) -> None:
+def _listed_and_immutable(
+    store: LocalStore, reg: Registry, name: str, files: set[str], *, options: bool = False
+) -> None:
     """The manifest lists each card file with the sha256 of the bytes stored, and the version
-    (card included) cannot be published again."""
+    (card included) is not written again: the same file without the first publish's options
+    (`options`: --features, --labels) is another model, refused; else it is done already."""
     manifest = reg.manifest(name, "1")
     listed = {f.path: f for f in manifest.files}
     assert {p.removeprefix("card/") for p in listed if p.startswith("card/")} == files
@@ -126,8 +130,13 @@ def _listed_and_immutable(store: LocalStore, reg: Registry, name: str, files: se
             "extra",
         )
     before = card(store, name)
-    code, _, err = run(store, "publish", "--version", "1", "--name", name, str(_model(store, name)))
-    assert code == 1 and "immutable" in err
+    code, out, err = run(
+        store, "publish", "--version", "1", "--name", name, str(_model(store, name))
+    )
+    if options:
+        assert code == 1 and "immutable" in err
+    else:
+        assert code == 0 and out.startswith(f"already published {name}:1 "), err
     assert card(store, name) == before
 
 
