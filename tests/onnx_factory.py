@@ -188,6 +188,25 @@ def sized_by_input(path: Path) -> Path:
     return _save(graph, path)
 
 
+def even_rows(path: Path) -> Path:
+    """y = x for x float32 [N, 4], through a Reshape to [-1, 8] and back: it fails for an odd
+    N, as a model whose trace baked a batch size into a shape constant does."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["x", "pairs"], ["paired"]),
+            helper.make_node("Reshape", ["paired", "rows"], ["y"]),
+        ],
+        "even_rows",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        initializer=[
+            numpy_helper.from_array(np.array([-1, 8], np.int64), "pairs"),
+            numpy_helper.from_array(np.array([-1, 4], np.int64), "rows"),
+        ],
+    )
+    return _save(graph, path)
+
+
 def careless(path: Path, kind: str) -> Path:
     """A file onnxruntime loads but aiaas cannot serve, or one it does not load: `kind` is
     no_inputs (a constant graph), no_outputs, custom_op (domain com.example) or new_opset

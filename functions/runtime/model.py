@@ -22,7 +22,7 @@ from functions.runtime.errors import AiaasError, InvalidInput, ModelUnavailable
 from functions.runtime.fixed_batch import one_row_batch, row_by_row
 from functions.runtime.label_indexes import label_classes
 from functions.runtime.manifest import ModelManifest, TensorSpec
-from functions.runtime.ort_errors import out_of_memory, refusal
+from functions.runtime.ort_errors import model_fault, out_of_memory, refusal
 from functions.runtime.text_input import TextFeeds, TextInput, text_input
 from functions.runtime.unseen_values import CategoryEncoders
 from functions.runtime.validation import compile_rules, validate_inputs
@@ -325,6 +325,11 @@ class LoadedModel:
         raises: the caller's 422 when these values were refused, a 503 out of memory, else a 500."""
         refused = refusal(exc)
         if refused is not None:  # these values, not the server: the caller is told why
+            rows = len(next(iter(feeds.values()))) if feeds else 0
+            fault = model_fault(refused, self.manifest.inputs, rows)
+            if fault is not refused:  # the graph's shapes, on rows sent as it says
+                log.warning("%s failed on %d validated rows: %s", self.ref, rows, exc)
+                return fault
             return self.encoders.explain(refused, feeds)
         log.warning("onnxruntime rejected a validated request for %s: %s", self.ref, exc)
         if "INVALID_ARGUMENT" in str(exc):

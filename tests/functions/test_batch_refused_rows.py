@@ -248,6 +248,16 @@ def test_the_reason_leaves_out_onnxruntime_internals_and_memory_is_no_refusal():
         "Reshape: The input tensor cannot be reshaped to the requested shape. Input "
         "shape:{2,3}, requested shape:{5}"
     )
+    # A location followed by a bare function name: the name was left in the caller's 422.
+    concat = (
+        "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Concat "
+        "node. Name:'c' Status Message: concatbase.h:135 PrepareForComputeImpl Non concat axis "
+        "dimensions must match: Axis 0 has mismatched dimensions of 2 and 3"
+    )
+    found = refusal(RuntimeError(concat))
+    assert found is not None and found.reason == (
+        "Concat: Non concat axis dimensions must match: Axis 0 has mismatched dimensions of 2 and 3"
+    )
     memory = internal.replace("/onnxruntime_src", "bad_alloc /onnxruntime_src")
     engine = internal.replace(": 1 : FAIL :", ": 5 : ENGINE_ERROR :")
     for text in (memory, engine, "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Invalid rank"):

@@ -75,6 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         ("sized", onnx_factory.sized_by_input(root / "sized.onnx")),
         ("good", onnx_factory.identity(root / "good.onnx")),
         ("looping", onnx_factory.looping(root / "looping.onnx")),
+        ("evens", onnx_factory.even_rows(root / "evens.onnx")),
     ):
         assert publish(root / "store", path, name)[0] == 0
     yield from start_serve(root / "store", env={"AIAAS_MAX_RUN_SECONDS": "0.5"})
@@ -138,3 +139,23 @@ def test_a_run_past_the_limit_is_stopped_a_503_and_the_thread_serves_on(
         assert http.post("/models/looping/predict", json={"inputs": [[3]]}).json()["outputs"] == {
             "y": [[3.0]]
         }
+
+
+def test_a_batch_size_the_graph_cannot_take_is_the_models_500_counted_as_one(
+    http: httpx.Client,
+) -> None:
+    """A row sent exactly as the signature says failed in the graph's Reshape and was the
+    caller's 422: the 5xx alarms and a rollout's error rate never saw it, and a rollout
+    promoted a version that failed every odd batch."""
+    assert (
+        http.post("/models/evens/predict", json={"inputs": [[1, 2, 3, 4]] * 2}).status_code == 200
+    )
+    answer = http.post("/models/evens/predict", json={"inputs": [[1, 2, 3, 4]]})
+    assert answer.status_code == 500
+    error = answer.json()["error"]
+    assert error.startswith("the model failed: Reshape: The input tensor cannot be reshaped")
+    assert error.endswith("(on 1 row that match the model's signature: the model cannot answer "
+                          "this batch size)")  # fmt: skip
+    assert "onnxruntime::" not in error and ".h:" not in error
+    counted = [line for line in http.get("/metrics").text.splitlines() if "evens" in line]
+    assert any('status_class="5xx"' in line and line.endswith(" 1.0") for line in counted), counted
