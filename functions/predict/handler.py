@@ -26,6 +26,8 @@ after_restore(SERVICE.served.expire)
 after_restore(SERVICE.capture.expire)
 after_restore(SERVICE.capture.buffer.renew)
 atexit.register(SERVICE.capture.flush)  # `aiaas serve` stopping: write the lines held
+# ... and the EMF samples its metrics buffer holds (up to a second of them; `--metrics`).
+atexit.register(SERVICE.metrics.flush)
 if SERVICE.plane.drift is not None:
     # `aiaas serve` stopping: write the drift counts held (Lambda gives no such moment).
     atexit.register(SERVICE.plane.drift.flush)
