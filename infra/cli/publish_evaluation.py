@@ -160,7 +160,9 @@ def load(manifest: ModelManifest, path: Path) -> LoadedModel:
     return LoadedModel(_listing_own_data(manifest, path), path)
 
 
-def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[list[Any], Any]:
+def served_answers(
+    model: LoadedModel, data: LabelledData, path: Path, batch: int | None = None
+) -> tuple[list[Any], Any]:
     """(the answer per row: label, or the first output's value; the raw scores: a classifier's
     scores output, else the first output); rows the model refuses are a BadRequest naming
     `path`, the --data file they came from. A classifier's first output may be skl2onnx's
@@ -171,8 +173,9 @@ def served_answers(model: LoadedModel, data: LabelledData, path: Path) -> tuple[
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
-    for start in range(0, rows, model.max_batch_size):
-        chunk = {k: v[start : start + model.max_batch_size] for k, v in data.inputs.items()}
+    batch = batch or model.max_batch_size
+    for start in range(0, rows, batch):
+        chunk = {k: v[start : start + batch] for k, v in data.inputs.items()}
         try:
             outputs = model.predict(chunk)
         except InvalidInput as exc:
@@ -243,13 +246,19 @@ def evaluate(
     after: tuple[ModelManifest, Path],
     path: Path,
     target: str | None = None,
+    *,
+    alone: bool = False,
 ) -> dict[str, Any]:
-    """Accuracy (classifiers) or RMSE of both models on `path`, and how far their outputs differ."""
+    """Accuracy (classifiers) or RMSE of both models on `path`, and how far their outputs
+    differ; `alone`: also how far the variant's answer for a row sent alone is from its answer
+    in a batch (int8's activations are scaled per request, over all its rows)."""
     data = read_data(path, before[0], target)
     if before[0].postprocessing is None:
         check_numeric(data.labels, path)
     answers_before, raw_before = served_answers(load(*before), data, path)
-    answers_after, raw_after = served_answers(load(*after), data, path)
+    variant = load(*after)
+    answers_after, raw_after = served_answers(variant, data, path)
+    extra = {"alone": _alone(variant, data, path, answers_after, raw_after)} if alone else {}
     metric = "accuracy" if before[0].postprocessing is not None else "rmse"
     score_before = _score(before[0], answers_before, data.labels)
     score_after = _score(after[0], answers_after, data.labels)
@@ -263,4 +272,25 @@ def evaluate(
         "change": round(score_after - score_before, 6),
         "same_answer_share": round(float(agree), 6),
         "max_abs_output_diff": float(np.abs(raw_after - raw_before).max()),
+        **extra,
+    }
+
+
+ALONE_ROWS = 500  # rows a variant is run on one at a time (a run each: seconds for a big model)
+
+
+def _alone(
+    model: LoadedModel, data: LabelledData, path: Path, batched: list[Any], raw: Any
+) -> dict[str, Any]:
+    """The variant on the first ALONE_ROWS rows, one row a request, against its answers for
+    the same rows in the file's batches: the share answered alike and the largest change."""
+    rows = min(len(data.labels), ALONE_ROWS)
+    first = replace(data, inputs={k: v[:rows] for k, v in data.inputs.items()})
+    first = replace(first, labels=data.labels[:rows])
+    answers, scores = served_answers(model, first, path, batch=1)
+    same = np.mean([a == b for a, b in zip(answers, batched[:rows], strict=True)])
+    return {
+        "rows": rows,
+        "same_answer_share": round(float(same), 6),
+        "max_abs_output_diff": float(np.abs(scores - raw[:rows]).max()),
     }

@@ -135,13 +135,19 @@ def apply_publish_options(
         from infra.cli.publish_evaluation import evaluate
 
         measured = evaluate(
-            (source.manifest, source.model), (result.manifest, result.model), args.data, args.target
+            (source.manifest, source.model),
+            (result.manifest, result.model),
+            args.data,
+            args.target,
+            alone=args.quantize == "int8",
         )
         quantization["evaluation"] = measured
         notes.append(
             f"{measured['metric']} on {measured['rows']} rows of {args.data.name}: "
             f"{measured['before']:.4g} before, {measured['after']:.4g} after"
         )
+        if "alone" in measured and measured["alone"]["same_answer_share"] < 1:
+            notes.append(publish_quantize.batch_note(measured["alone"]))
     extras = {**result.manifest.extras, "quantization": quantization}
     return Prepared(
         replace(result.manifest, extras=extras),

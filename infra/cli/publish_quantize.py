@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,15 @@ def record(method: str, source: Path, target: Path) -> dict[str, Any]:
         "quantized_bytes": after,
         "size_ratio": round(after / before, 4),
     }
+
+
+def batch_note(alone: Mapping[str, Any]) -> str:
+    """What publish says when the int8 variant answers some rows alone otherwise than in a
+    batch: its activations are quantized with one scale for the whole request."""
+    rows, same = alone["rows"], alone["same_answer_share"]
+    differ = rows - round(same * rows)
+    return (
+        f"warning: int8 answers depend on the other rows of a request (its activations are "
+        f"scaled per request): of {rows} rows sent alone, {differ} got another answer than "
+        f"in a batch (outputs moved by up to {alone['max_abs_output_diff']:.3g}); fp16 does not"
+    )

@@ -125,7 +125,9 @@ def _run_failure(
 
 def padding_change(padded: np.ndarray, alone: np.ndarray) -> float | None:
     """How far the first row of a padded batch's float output is from the row alone, when more
-    than quantization noise (int8's activations are scaled per batch: ~1% seen); else None."""
+    than quantization noise; else None. int8's activations are scaled per batch, padding
+    included: ~1% on publish's own two texts, up to 18% of the logits' scale on real ones
+    (publish --data measures and reports it: publish_evaluation.py `alone`)."""
     if padded.dtype.kind != "f" or padded.ndim == 0 or alone.shape[:1] != (1,):
         return None
     first, own = padded[:1].astype(np.float64), alone.astype(np.float64)

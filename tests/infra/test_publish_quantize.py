@@ -111,6 +111,13 @@ def test_int8_sklearn_mlp_with_its_accuracy(digits, tmp_path: Path) -> None:
     session = ort.InferenceSession(str(stored), providers=["CPUExecutionProvider"])
     own = [str(label) for label in session.run(None, {"X": x_test})[0]]
     assert served_labels(store, tmp_path, "digits", x_test) == own
+    # int8 scales activations per request: a row sent alone may be answered otherwise than in
+    # a batch. Measured on the first 500 rows, as this file's own session answers them.
+    alone = [str(session.run(None, {"X": x_test[i : i + 1]})[0][0]) for i in range(500)]
+    share = np.mean([a == b for a, b in zip(alone, own[:500], strict=True)])
+    assert evaluation["alone"]["rows"] == 500
+    assert evaluation["alone"]["same_answer_share"] == pytest.approx(share, abs=1e-6)
+    assert evaluation["alone"]["max_abs_output_diff"] > 0
 
 
 @pytest.mark.parametrize("method", ["fp16", "int8"])
@@ -126,10 +133,11 @@ def test_demo_mlp_keeps_float32_inputs_and_outputs(method: str, tmp_path: Path) 
     data.write_text("\n".join(lines) + "\n")
     store = LocalStore(tmp_path / "store")
     labels = ",".join(str(i) for i in range(10))
-    record = published(
-        store, mlp, "mlp", "--labels", labels, "--quantize", method, "--data", str(data)
-    )
+    argv = ("--labels", labels, "--quantize", method, "--data", str(data))
+    code, out, err = publish(store, mlp, "mlp", *argv)
+    assert code == 0, err
     manifest = Registry(store).manifest("mlp", "1")
+    record = manifest.extras["quantization"]
     assert [(s.name, s.dtype) for s in (*manifest.inputs, *manifest.outputs)] == [
         ("x", "float32"),
         ("logits", "float32"),
@@ -137,6 +145,9 @@ def test_demo_mlp_keeps_float32_inputs_and_outputs(method: str, tmp_path: Path) 
     assert record["size_ratio"] < (0.55 if method == "fp16" else 0.35)
     assert record["evaluation"]["before"] == 1.0  # the labels are the float model's own
     assert record["evaluation"]["after"] > 0.9
+    assert ("alone" in record["evaluation"]) == (method == "int8")  # fp16 needs no such check
+    moved = method == "int8" and record["evaluation"]["alone"]["same_answer_share"] < 1
+    assert ("warning: int8 answers depend on the other rows of a request" in out) == moved
     stored = stored_file(store, "mlp", tmp_path)
     variant = ort.InferenceSession(str(stored), providers=["CPUExecutionProvider"])
     assert variant.get_inputs()[0].type == "tensor(float)"
