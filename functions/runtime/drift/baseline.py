@@ -212,11 +212,16 @@ def _check_present(rows: np.ndarray, absent: np.ndarray, features: tuple[str, ..
 
 
 def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """The distinct interior quantile edges cutting `values` into `bins` near-equal bins; for a
-    constant feature, one edge just above its value, so any other value shows as drift."""
+    """The distinct interior quantile edges cutting `values` into `bins` near-equal bins. A
+    minimum that holds a bin's share of the values or more (a constant feature; the zeros of a
+    count or of a text's unknown-token share) is a bin of its own, closed by an edge just above
+    it: merged into the next bin, a shift from 0 to 0.1 in 24% of the rows showed no drift."""
+    low = values.min()
     inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
-    edges = np.unique(inner[inner > values.min()])
-    return edges if len(edges) else np.array([np.nextafter(values.min(), np.inf)])
+    edges = inner[inner > low]
+    if not len(edges) or np.mean(values == low) >= 1 / bins:
+        edges = np.append(edges, np.nextafter(low, np.inf))
+    return np.unique(edges)
 
 
 def value_bins(values: np.ndarray, bins: int = DEFAULT_BINS) -> PredictionBaseline:
