@@ -26,8 +26,6 @@ after_restore(SERVICE.served.expire)
 after_restore(SERVICE.capture.expire)
 after_restore(SERVICE.capture.buffer.renew)
 atexit.register(SERVICE.capture.flush)  # `aiaas serve` stopping: write the lines held
-# ... and the EMF samples its metrics buffer holds (up to a second of them; `--metrics`).
-atexit.register(SERVICE.metrics.flush)
 if SERVICE.plane.drift is not None:
     # `aiaas serve` stopping: write the drift counts held (Lambda gives no such moment).
     atexit.register(SERVICE.plane.drift.flush)
@@ -53,6 +51,10 @@ def observe(observer: MetricsObserver) -> None:
     """Report this function's requests and model loads to `observer` as well (`aiaas serve`
     hands its Prometheus metrics here when it loads the function)."""
     SERVICE.metrics.observe(observer)
+    # `aiaas serve` stopping: write the EMF samples held (up to a second of them, `--metrics`
+    # prints them). Only there: a one-shot invoke's stdout holds its answer alone.
+    atexit.unregister(SERVICE.metrics.flush)
+    atexit.register(SERVICE.metrics.flush)
 
 
 # X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.
