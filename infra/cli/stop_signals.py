@@ -63,7 +63,7 @@ def signal_handlers(
         yield
     finally:
         for signum, previous in before.items():
-            signal.signal(signum, _ignore if _answered else previous)
+            signal.signal(signum, signal.SIG_IGN if _answered else previous)
 
 
 def answered() -> None:
@@ -75,8 +75,10 @@ def answered() -> None:
         return
     _answered = True
     for signum in STOP_SIGNALS:
+        # SIG_IGN, not a Python handler: the interpreter's finalization puts SIG_DFL back for
+        # those, and a signal landing then killed the process (-2; 1 CI run in ~10 under load).
         with contextlib.suppress(ValueError):  # not the main thread: nothing to take over
-            signal.signal(signum, _ignore)
+            signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
