@@ -69,6 +69,11 @@ class CaptureTap:
         self._clock, self._wall, self._draw = clock, wall, draw
         self._next_check = 0.0  # the first request reads the setting (unless `refresh` did)
         self._reading = threading.Lock()
+        # Lines of requests answered while the setting was being read again: kept or dropped
+        # by the setting read (`_settle`), so none is captured under a setting since turned off.
+        self._held: list[tuple[tuple[str, str, str], bytes, CaptureSetting]] = []
+        self._held_lock = threading.Lock()
+        self._rereading = False
         self._formatted = (-1, "")  # the second `_stamp` last formatted, and its text
         self._redactors: dict[tuple[str, frozenset[str]], Redactor] = {}
         self._failures = SaidOnce(log)  # a store down for long: one line, not one a TTL
@@ -95,16 +100,33 @@ class CaptureTap:
         """Read the setting again on the next request (after a SnapStart restore)."""
         self._next_check = 0.0
 
-    def _refresh_later(self) -> None:
-        if self._reading.acquire(blocking=False):
-            self._next_check = self._clock() + self.served.ttl
-            threading.Thread(target=self._refresh_and_release, daemon=True).start()
+    def _refresh_later(self) -> bool:
+        """Read the setting again on a thread; whether this call started that read."""
+        if not self._reading.acquire(blocking=False):
+            return False
+        self._next_check = self._clock() + self.served.ttl
+        with self._held_lock:
+            self._rereading = True
+        threading.Thread(target=self._refresh_and_release, daemon=True).start()
+        return True
 
     def _refresh_and_release(self) -> None:
         try:
             self.refresh()
         finally:
+            with self._held_lock:
+                held, self._held, self._rereading = self._held, [], False
+            for group, line, setting in held:
+                self._settle(group, line, setting)
             self._reading.release()
+
+    def _settle(self, group: tuple[str, str, str], line: bytes, setting: CaptureSetting) -> None:
+        """A line made under `setting` while the setting was read again: kept when the setting
+        read still captures with the same denied fields, else dropped. A request answered past
+        the TTL was captured under the old setting, so `aiaas capture --off` still captured the
+        next request of each worker, however much later it came."""
+        if self.setting.on and self.setting.deny == setting.deny:
+            self.buffer.add(group, line)
 
     # ---- per request ---------------------------------------------------------------------
 
@@ -113,9 +135,8 @@ class CaptureTap:
     ) -> None:
         """After `model` answered `request` with the JSON `answer` (None: binary): maybe
         capture both."""
-        if self._clock() >= self._next_check:
-            self._refresh_later()
-        sample = self._sample
+        rereading = self._clock() >= self._next_check and self._refresh_later()
+        setting, sample = self.setting, self._sample
         if sample == 0.0:
             return
         if sample < 1.0 and self._draw() >= sample:
@@ -129,7 +150,15 @@ class CaptureTap:
             return
         stamp = self._stamp()
         line = self._line(stamp, route, model, request, answer)
-        self.buffer.add((manifest.name, manifest.version, stamp[:10]), line)
+        group = (manifest.name, manifest.version, stamp[:10])
+        if rereading:  # this request found the setting stale: the setting read decides
+            with self._held_lock:
+                if self._rereading:
+                    self._held.append((group, line, setting))
+                    return
+            self._settle(group, line, setting)
+            return
+        self.buffer.add(group, line)
 
     def _stamp(self) -> str:
         """Now as ISO-8601 UTC to the millisecond; the seconds formatted once a second

@@ -1,0 +1,82 @@
+"""The request that finds the capture setting stale (past the alias TTL) starts its re-read
+and is decided by what that read finds. It was captured under the old setting, so after
+`aiaas capture MODEL --off` each worker still captured its next request, however much later
+it came (workers hunt: 2 lines 6 s after the off, with a 2 s TTL and 3 workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.capture.setting import set_capture
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.functions.test_predict_capture import (
+    MODEL,
+    FrozenClock,
+    lines,
+    predict,
+    publish,
+    service,
+)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    publish(registry, tmp_path)
+    return registry
+
+
+def _read_done(svc: object) -> None:
+    tap = svc.capture  # type: ignore[attr-defined]
+    assert tap._reading.acquire(timeout=10)  # the background read finished
+    tap._reading.release()
+
+
+def test_no_request_is_captured_after_the_ttl_once_capture_is_off(
+    registry: Registry, tmp_path: Path
+) -> None:
+    set_capture(registry, MODEL, sample=1.0, actor="test")
+    clock = FrozenClock()
+    svc = service(registry, tmp_path, clock)
+    predict(svc, {"inputs": [[1, 2, 3, 4]]})
+    set_capture(registry, MODEL, sample=0.0, actor="test")  # another process turns it off
+    clock.now += svc.served.ttl
+    predict(svc, {"inputs": [[5, 2, 3, 4]]})  # past the TTL: starts the read
+    _read_done(svc)
+    predict(svc, {"inputs": [[7, 2, 3, 4]]})
+    svc.capture.flush()
+    assert [d["request"]["inputs"][0][0] for d in lines(registry.store)] == [1]
+
+
+def test_a_denied_field_added_meanwhile_is_not_captured_either(
+    registry: Registry, tmp_path: Path
+) -> None:
+    set_capture(registry, MODEL, sample=1.0, actor="test")
+    clock = FrozenClock()
+    svc = service(registry, tmp_path, clock)
+    set_capture(registry, MODEL, sample=1.0, deny=["inputs"], actor="test")
+    clock.now += svc.served.ttl
+    predict(svc, {"inputs": [[5, 2, 3, 4]]})  # made under the old deny-list: dropped
+    _read_done(svc)
+    predict(svc, {"inputs": [[7, 2, 3, 4]]})
+    svc.capture.flush()
+    # The read runs beside the request that started it: that request's line is made under the
+    # new deny-list (the read was first) or dropped; never with the field.
+    assert [d["request"] for d in lines(registry.store)] in ([{}], [{}, {}])
+
+
+def test_while_capture_stays_on_the_request_that_starts_the_read_is_kept(
+    registry: Registry, tmp_path: Path
+) -> None:
+    set_capture(registry, MODEL, sample=1.0, actor="test")
+    clock = FrozenClock()
+    svc = service(registry, tmp_path, clock)
+    for value in (1, 5, 7):
+        clock.now += svc.served.ttl
+        predict(svc, {"inputs": [[value, 2, 3, 4]]})
+        _read_done(svc)
+    svc.capture.flush()
+    assert [d["request"]["inputs"][0][0] for d in lines(registry.store)] == [1, 5, 7]
