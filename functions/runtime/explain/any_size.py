@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.explainer import (
     MAX_ROWS,
     MIN_TIMED_ROWS,
@@ -33,7 +34,7 @@ from functions.runtime.explain.explainer import (
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
 from functions.runtime.image_layout import image_size
-from functions.runtime.input_columns import InputColumns, input_columns
+from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.validation import validate_inputs
@@ -81,13 +82,16 @@ class AnySizeImageExplainer:
         coalitions = min(
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
-        self._check_budget(target, images, coalitions, groups)
+        width = target(images[:1].reshape(1, -1).astype(target.dtype)).shape[1]
+        check_size(len(images), len(groups.columns), width, coalitions)
+        self._check_budget(target, images, coalitions, groups, width)
         timed = TimedModel(target)
         explained = [
             explain_rows(
                 timed,
                 image.reshape(1, -1).astype(target.dtype),
-                channel_means(image, self.layout).reshape(1, -1).astype(target.dtype),
+                # Rounded for a uint8 image (as_type): a mean of 254.9 was cut to 254.
+                as_type(channel_means(image, self.layout).reshape(1, -1), target.dtype),
                 np.ones(1),
                 groups.columns,
                 samples,
@@ -110,7 +114,12 @@ class AnySizeImageExplainer:
         return self._target.for_columns(columns)
 
     def _check_budget(
-        self, target: ModelTarget, images: np.ndarray, coalitions: int, groups: Grouping
+        self,
+        target: ModelTarget,
+        images: np.ndarray,
+        coalitions: int,
+        groups: Grouping,
+        outputs: int,
     ) -> None:
         """A 422 with the numbers when the images would take longer than the limit; the time
         per model row scales with the image's values, timed on the last explanation (or on
@@ -119,7 +128,6 @@ class AnySizeImageExplainer:
         if self._per_value is None:
             flat = images.reshape(len(images), -1).astype(target.dtype)
             self._per_value = target.seconds_per_row(flat) / values
-        outputs = len(self.manifest.labels) or 1
         check_budget(
             len(images) * coalitions,
             f"{len(images)} image(s) x {coalitions:,} coalitions x 1 background row",

@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.background import Background
 from functions.runtime.explain.categories import CategoryCodes
 from functions.runtime.explain.kernel_shap import (
@@ -162,6 +163,8 @@ class Explainer:
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
         background = len(self.background.rows)
+        width = self.target(as_type(self.background.rows[:1], self.target.dtype)).shape[1]
+        check_size(len(rows), len(groups.columns), width, coalitions)
         check_budget(
             len(rows) * coalitions * background,
             f"{len(rows)} row(s) x {coalitions:,} coalitions x {background} background rows",
