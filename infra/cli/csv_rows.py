@@ -48,6 +48,29 @@ def not_utf8_at(text: str) -> str | None:
     return None
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def refuse_binary(path: Path) -> None:
+    """A 400 naming what to send for a file that is no CSV text: an .npz (the training job's
+    word, `dataset.format`, was said here, where no such option exists) or an encoded image (it
+    was told to save the file as UTF-8)."""
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        npy = path.with_suffix(".npy").name
+        raise BadRequest(
+            f"{path} is an .npz (several arrays); this command reads .csv, .jsonl or .npy: save "
+            f"the rows' array as .npy (numpy: np.save({npy!r}, np.load({path.name!r})['x']))"
+        )
+    if suffix in IMAGE_SUFFIXES:
+        npy = path.with_suffix(".npy").name
+        raise BadRequest(
+            f"{path} is an encoded image; models take pixel values: decode it into an .npy of "
+            f"images as the model takes them (numpy and Pillow: np.save({npy!r}, "
+            f"np.asarray(PIL.Image.open({path.name!r}))[None])), or send .csv or .jsonl rows"
+        )
+
+
 def read_rows(
     path: Path,
     manifest: ModelManifest,
@@ -81,6 +104,7 @@ def read_rows(
         return (
             table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
         )
+    refuse_binary(path)
     with utf8_text(path) as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
@@ -77,6 +78,26 @@ def test_a_utf16_csv_is_one_line_naming_the_encoding(
         f"aiaas {command}: error: rows.csv line 1 is not UTF-8 text (byte 0xff); "
         "save the file as UTF-8 (CSV UTF-8 in Excel)\n"
     )
+
+
+@pytest.mark.parametrize("command", ["explain", "baseline"])
+def test_an_npz_or_an_image_file_names_what_to_send(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Read as CSV: an .npz got the training spec's advice (`dataset.format`, an option neither
+    command has), a PNG 'save the file as UTF-8 (CSV UTF-8 in Excel)'."""
+    npz, png = tmp_path / "rows.npz", tmp_path / "cat.png"
+    np.savez(npz, x=np.ones((2, 4), np.float32))
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for path, said in (
+        (npz, "rows.npz is an .npz (several arrays); this command reads .csv, .jsonl or .npy: "
+              "save the rows' array as .npy (numpy: np.save('rows.npy', np.load('rows.npz')['x']))"),
+        (png, "cat.png is an encoded image; models take pixel values: decode it into an .npy"),
+    ):  # fmt: skip
+        argv = ["--file", str(path)] if command == "explain" else [str(path)]
+        assert run(["--store", store.uri, command, "iris:1", *argv]) == EXIT_ERROR
+        err = capsys.readouterr().err
+        assert said in err and "dataset.format" not in err and "UTF-8" not in err, err
 
 
 def test_explain_reads_a_csv_with_a_byte_order_mark(
