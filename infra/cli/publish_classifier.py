@@ -125,6 +125,13 @@ def _one_output_per_class(outputs: tuple[TensorSpec, ...], classes: int) -> None
 
 def _one_score_for_many(spec: TensorSpec, classes: int, option: str) -> None:
     """One score a row is a binary classifier's positive class: never one of 3+ classes."""
+    if classes > 2 and spec.rank == 1 and spec.shape[0] == classes:  # said one score a row
+        raise BadRequest(
+            f"{option} {spec.name!r} is [{classes}]: the {classes} class scores of one input "
+            "with no batch axis; export the model with one (torch: the example input as "
+            "x.unsqueeze(0), and dynamic_axes={'x': {0: 'batch'}}), as a classifier answers a "
+            "row of scores for each row it is sent"
+        )
     if classes > 2 and _one_a_row(spec):
         raise BadRequest(
             f"{option} {spec.name!r} has one score per row but the model has {classes} classes; "
