@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from functions.predict.service import PredictService
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -29,6 +30,13 @@ def registry(tmp_path: Path) -> Registry:
     return registry
 
 
+def capturing(registry: Registry, tmp_path: Path) -> tuple[PredictService, FrozenClock]:
+    """A warm function capturing every request, on a clock the test moves."""
+    set_capture(registry, MODEL, sample=1.0, actor="test")
+    clock = FrozenClock()
+    return service(registry, tmp_path, clock), clock
+
+
 def _read_done(svc: object) -> None:
     tap = svc.capture  # type: ignore[attr-defined]
     assert tap._reading.acquire(timeout=10)  # the background read finished
@@ -38,9 +46,7 @@ def _read_done(svc: object) -> None:
 def test_no_request_is_captured_after_the_ttl_once_capture_is_off(
     registry: Registry, tmp_path: Path
 ) -> None:
-    set_capture(registry, MODEL, sample=1.0, actor="test")
-    clock = FrozenClock()
-    svc = service(registry, tmp_path, clock)
+    svc, clock = capturing(registry, tmp_path)
     predict(svc, {"inputs": [[1, 2, 3, 4]]})
     set_capture(registry, MODEL, sample=0.0, actor="test")  # another process turns it off
     clock.now += svc.served.ttl
@@ -54,9 +60,7 @@ def test_no_request_is_captured_after_the_ttl_once_capture_is_off(
 def test_a_denied_field_added_meanwhile_is_not_captured_either(
     registry: Registry, tmp_path: Path
 ) -> None:
-    set_capture(registry, MODEL, sample=1.0, actor="test")
-    clock = FrozenClock()
-    svc = service(registry, tmp_path, clock)
+    svc, clock = capturing(registry, tmp_path)
     set_capture(registry, MODEL, sample=1.0, deny=["inputs"], actor="test")
     clock.now += svc.served.ttl
     predict(svc, {"inputs": [[5, 2, 3, 4]]})  # made under the old deny-list: dropped
@@ -71,9 +75,7 @@ def test_a_denied_field_added_meanwhile_is_not_captured_either(
 def test_while_capture_stays_on_the_request_that_starts_the_read_is_kept(
     registry: Registry, tmp_path: Path
 ) -> None:
-    set_capture(registry, MODEL, sample=1.0, actor="test")
-    clock = FrozenClock()
-    svc = service(registry, tmp_path, clock)
+    svc, clock = capturing(registry, tmp_path)
     for value in (1, 5, 7):
         clock.now += svc.served.ttl
         predict(svc, {"inputs": [[value, 2, 3, 4]]})

@@ -134,33 +134,23 @@ def test_deployed_with_shards_is_refused_before_anything_is_uploaded(
     assert list(local.list_keys("batch")) == []
 
 
-def test_a_bad_batch_setting_is_refused_before_the_upload(
+def test_a_bad_batch_setting_is_refused_before_the_upload_unless_the_flag_overrides_it(
     local: LocalStore,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """It was read after the upload: a big file went to the store only to be removed again."""
+    """It was read after the upload: a big file went to the store only to be removed again.
+    And it failed the run although `--chunk-rows` overrode it; 0 was silently 4096."""
     data = tmp_path / "rows.csv"
     data.write_text(features_csv(np.ones((3, 4))))
     monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "abc")
-    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    argv = ["--store", local.uri, "batch", "iris", str(data)]
+    assert main(argv) == 1
     out, err = capsys.readouterr()
     assert out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'" in err
     assert list(local.list_keys("batch")) == []
-
-
-def test_the_chunk_rows_flag_wins_over_a_bad_variable_and_zero_is_refused(
-    local: LocalStore,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A bad variable failed the run although `--chunk-rows` overrode it; 0 was silently 4096."""
-    data = tmp_path / "rows.csv"
-    data.write_text(features_csv(np.ones((3, 4))))
-    monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "abc")
-    argv = ["--store", local.uri, "batch", "iris", str(data), "--no-progress", "--json"]
+    argv += ["--no-progress", "--json"]
     assert main([*argv, "--chunk-rows", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["chunk_rows"] == 2
     monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "0")
