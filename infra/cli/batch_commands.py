@@ -306,7 +306,7 @@ def _fire_event(
     """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    from functions.batch.handler import dispatch
+    from functions.batch.dispatch import dispatch
 
     bucket, prefix = store_location(store)
     notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)

@@ -151,8 +151,10 @@ def test_a_bad_batch_setting_is_refused_before_the_upload_unless_the_flag_overri
     assert out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'" in err
     assert list(local.list_keys("batch")) == []
     argv += ["--no-progress", "--json"]
-    assert main([*argv, "--chunk-rows", "2"]) == 0
-    assert json.loads(capsys.readouterr().out)["chunk_rows"] == 2
+    code = main([*argv, "--chunk-rows", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["chunk_rows"] == 2
     monkeypatch.setenv("AIAAS_BATCH_CHUNK_ROWS", "0")
     assert main(argv) == 1
     assert "AIAAS_BATCH_CHUNK_ROWS must be positive, got 0" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""Routing a batch event to a `BatchService`: an SQS batch whose bodies are S3 notifications
+(answered with `batchItemFailures`), a direct S3 notification, or a Step Functions task
+`{"aiaas_batch": ...}`.
+
+No work at import: the Lambda entry point (functions/batch/handler.py) builds its service from
+the environment at init, and `aiaas batch` hands this its own service, built from its flags.
+Importing the entry point from the CLI read the environment's batch settings at import, so a
+bad `AIAAS_BATCH_CHUNK_ROWS` failed `aiaas batch --chunk-rows 2` in a fresh process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from functions.batch.events import MalformedEvent, s3_records, sqs_body_records
+from functions.batch.service import BatchService
+from functions.runtime.batch.status import BatchTask
+
+PROCESSOR = BatchProcessor(event_type=EventType.SQS)
+log = logging.getLogger("aiaas.batch")
+
+Event = dict[str, Any]
+
+
+def _record_source(event: Event) -> str | None:
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        return str(records[0].get("eventSource", ""))
+    return None
+
+
+def sqs_record(service: BatchService, record: SQSRecord) -> list[Mapping[str, Any]]:
+    """One message: every object it announces is scored, or the message fails as a whole."""
+    try:
+        return [service.on_object(created) for created in sqs_body_records(record.body)]
+    except Exception as exc:
+        # `batchItemFailures` carries message ids only: the reason goes to the log, one line
+        # per failed message, so CloudWatch and `aiaas invoke` say why it will come back.
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("SQS message %s failed and returns to the queue: %s", record.message_id, reason)
+        raise
+
+
+def on_sqs(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    response = process_partial_response(
+        event=event,
+        record_handler=partial(sqs_record, service),
+        processor=PROCESSOR,
+        context=context,  # type: ignore[arg-type]
+    )
+    return dict(response)
+
+
+def on_s3(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    return {"results": [service.on_object(created) for created in s3_records(event)]}
+
+
+TASKS = tuple(BatchTask)
+
+
+def on_task(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    action = event["aiaas_batch"]
+    if action not in TASKS:
+        raise MalformedEvent(
+            f"unknown batch task {action!r}; expected one of {[t.value for t in TASKS]}"
+        )
+    task: Callable[[Event], Mapping[str, Any]] = getattr(service, action)
+    return dict(task(event))
+
+
+Route = tuple[Callable[[Event], bool], Callable[[BatchService, Event, object], dict[str, Any]]]
+ROUTES: list[Route] = [
+    (lambda e: _record_source(e) == "aws:sqs", on_sqs),
+    (lambda e: _record_source(e) == "aws:s3", on_s3),
+    (lambda e: "aiaas_batch" in e, on_task),
+]
+
+
+def dispatch(service: BatchService, event: Event, context: object = None) -> dict[str, Any]:
+    """Route one event to `service` (the CLI calls this with its own store)."""
+    if isinstance(event, dict):
+        for recognises, handle in ROUTES:
+            if recognises(event):
+                return handle(service, event, context)
+    raise MalformedEvent(
+        "unrecognised event: expected SQS messages with S3 notifications, an S3 notification "
+        'or a Step Functions task {"aiaas_batch": ...}'
+    )
