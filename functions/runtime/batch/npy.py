@@ -20,11 +20,11 @@ from typing import IO
 import numpy as np
 from numpy.lib import format as npy_format
 
+from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.batch.scoring import (
     Chunk,
     OutputField,
     RowError,
-    UnsupportedModel,
     coerce_rows,
     fits,
     row_shape,

@@ -16,10 +16,10 @@ import numpy as np
 
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
+from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.dtypes import BY_NAME
-from functions.runtime.errors import BadRequest
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
@@ -30,10 +30,6 @@ from functions.runtime.validation import missing_value, scaled_pixels_hint
 LABEL_FIELD = "label"
 EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 SCORE_FIELD = "score"
-
-
-class UnsupportedModel(BadRequest):
-    """The model's inputs cannot be read from this batch format."""
 
 
 @dataclass(frozen=True)
@@ -337,10 +333,10 @@ class ChunkScorer:
             return {}
         if any(is_ragged(value) for value in features.values()):
             return by_size(features, rows, self.run_rows)
-        parts = [
-            self.model.predict({n: v[i : i + self.batch] for n, v in features.items()}, typed=True)
-            for i in range(0, rows, self.batch)
-        ]
+        parts = []
+        for i in range(0, rows, self.batch):
+            sent = {n: v[i : i + self.batch] for n, v in features.items()}
+            parts.append(row_per_row(self.model.predict(sent, typed=True), sent))
         return {name: _concat([p[name] for p in parts]) for name in self.model.output_names}
 
     def _labelled(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ from functions.runtime.batch.scoring import (
     has_labels,
     label_and_score,
 )
+from functions.runtime.batch.sizes import picked
 from functions.runtime.comparison.rows import Batch
 from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
 from functions.runtime.errors import AiaasError, InvalidInput
@@ -232,7 +233,7 @@ class PairScorer:
             if batch.rows is None:  # a captured request: timed as it was sent
                 inputs, typed = batch.inputs, batch.typed
             else:
-                inputs, typed = {n: v[call : call + 1] for n, v in batch.inputs.items()}, True
+                inputs, typed = picked(batch.inputs, np.arange(call, call + 1)), True
             self.before_call()
             for which in (0, 1) if call % 2 == 0 else (1, 0):
                 start = time.perf_counter()
