@@ -27,6 +27,7 @@ from functions.runtime.comparison.budget import (
     Probe,
     expected_rows,
 )
+from functions.runtime.comparison.inputs import check_inputs
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
 from functions.runtime.comparison.truth import (
@@ -74,7 +75,7 @@ def compare_versions(
     name = names.model_name(request.name)
     a = pool.registry.manifest(name, names.version_name(request.a))  # unknown: 404
     b = pool.registry.manifest(name, names.version_name(request.b))
-    _check_inputs(a, b)
+    check_inputs(a, b)
     plan = plan_outputs(a, b)
     store = pool.registry.store if data is None else data
     opened = open_compare_file(
@@ -230,31 +231,8 @@ def _error(position_key: str, error: RowError) -> dict[str, Any]:
     return found
 
 
-def _check_inputs(a: ModelManifest, b: ModelManifest) -> None:
-    """One file feeds both versions: they must read the same inputs (their descriptions, which
-    training writes and `aiaas publish` does not, are no part of what they read)."""
-    if _read(a) == _read(b) and a.features == b.features:
-        return
-    raise InvalidInput(
-        f"versions {a.version} and {b.version} of {a.name} read different inputs "
-        f"({_inputs(a)} vs {_inputs(b)}); compare scores one file with both, so they must match"
-    )
-
-
-def _read(manifest: ModelManifest) -> list[tuple[str, str, tuple[int, ...], bool]]:
-    return [(s.name, s.dtype, s.shape, s.finite) for s in manifest.inputs]
-
-
 def _outputs(manifest: ModelManifest) -> list[str]:
     return [f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.outputs]
-
-
-def _inputs(manifest: ModelManifest) -> str:
-    shown = ", ".join(
-        f"{s.name} {s.dtype} {list(s.shape)}{' finite' if s.finite else ''}"
-        for s in manifest.inputs
-    )
-    return shown + (f" features {','.join(manifest.features[:6])}" if manifest.features else "")
 
 
 def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:

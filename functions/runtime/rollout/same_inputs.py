@@ -6,12 +6,15 @@ A candidate published with other inputs (a dropped feature: [N, 3] where product
 the candidate's failures (5xx), and a refused request is the caller's (4xx). So a rollout
 starts only with a candidate that takes what the baseline takes: the same input names and
 element types, every shape the baseline accepts (a fixed size, or any where it takes any),
-the records it reads by feature name, and the missing values it takes.
+the records it reads by feature name, and the missing values it takes. A text model's callers
+send raw text too: the candidate must read it (its tokenizer published with it), from the same
+record field, and take token ids as long as the baseline takes.
 """
 
 from __future__ import annotations
 
 from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.text_input import text_input
 
 
 def _shape_fits(base: TensorSpec, candidate: TensorSpec) -> bool:
@@ -47,4 +50,27 @@ def difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
     missing = sorted(set(baseline.features) - set(candidate.features))
     if missing:
         return f"it reads no feature {missing[0]!r}, which records sent to the baseline name"
+    return text_difference(baseline, candidate)
+
+
+def text_difference(baseline: ModelManifest, candidate: ModelManifest) -> str | None:
+    """Why `candidate` would refuse text or token ids that `baseline` takes, else None."""
+    base, theirs = text_input(baseline), text_input(candidate)
+    if base is None:
+        return None
+    if theirs is None:
+        return (
+            "it reads no raw text (it was published without its tokenizer), which the "
+            "baseline's callers may send"
+        )
+    if theirs.field != base.field:
+        return (
+            f"it reads raw text from record field {theirs.field!r}, not {base.field!r} as the "
+            "baseline does"
+        )
+    if theirs.max_length < base.max_length:
+        return (
+            f"it takes at most {theirs.max_length} token ids a row where the baseline takes "
+            f"{base.max_length} (raw text is cut to fit; longer rows of ids are refused)"
+        )
     return None

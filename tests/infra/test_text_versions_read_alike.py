@@ -1,0 +1,117 @@
+"""Two versions of a text model that read their callers' text differently (found by a hunt).
+
+- A rollout checked only the ONNX inputs, so the same transformer published again without
+  `--tokenizer` (a common slip) started, went 50% -> 100% and "succeeded" while every canary
+  request was a 400 (4xx are the caller's, not counted in the error rate); so did a candidate
+  reading another `--text-field`, or fewer token ids.
+- `aiaas compare` of such a pair said "no row could be compared (1 bad) ... got 'text', which this
+  model does not take" rather than that the versions read different inputs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.comparison.run import CompareRequest, compare_versions
+from functions.runtime.errors import InvalidInput
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.store import LocalStore
+from infra.cli.rollout_commands import _NoMetrics
+from tests import hf_transformer
+from tests.infra.test_publish_tokenizer import TEXTS, publish
+
+MODEL = "tiny-bert"
+LABELS = ",".join(hf_transformer.LABELS)
+# Version -> what it was published with, beside the same model file.
+VERSIONS = {
+    "1": ("--tokenizer", "T"),
+    "2": (),  # no tokenizer: token ids only
+    "3": ("--tokenizer", "T", "--text-field", "review"),
+    "4": ("--tokenizer", "T", "--max-length", "12"),
+    "5": ("--tokenizer", "T"),  # the same as 1
+}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    root = tmp_path_factory.mktemp("versions")
+    model = hf_transformer.transformer(root / "model.onnx", positions=24)
+    tokenizer = str(hf_transformer.tokenizer_json(root / "tokenizer.json"))
+    store = LocalStore(root / "store")
+    for options in VERSIONS.values():
+        argv = [tokenizer if value == "T" else value for value in options]
+        code, _, err = publish(store, model, "--labels", LABELS, *argv)
+        assert code == 0, err
+    registry = Registry(store)
+    registry.set_alias(MODEL, "production", "1")
+    rows = "".join(f'"{text}"\n' for text in TEXTS)
+    store.put_bytes(f"batch/{MODEL}/input/texts.csv", f"text\n{rows}".encode())
+    return registry
+
+
+def compare(registry: Registry, a: str, b: str) -> dict[str, object]:
+    pool = ModelPool(registry, ArtifactCache(registry.store, registry.store.root / "../cache"))
+    return compare_versions(pool, CompareRequest(MODEL, a, b, f"batch/{MODEL}/input/texts.csv"))
+
+
+@pytest.mark.parametrize(
+    ("candidate", "why"),
+    [
+        ("2", "it reads no raw text (it was published without its tokenizer), which the "),
+        ("3", "it reads raw text from record field 'review', not 'text' as the baseline does"),
+        ("4", "it takes at most 12 token ids a row where the baseline takes 24 (raw text is cut"),
+    ],
+)
+def test_a_rollout_to_a_version_reading_text_otherwise_is_refused_before_any_caller_sees_it(
+    registry: Registry, candidate: str, why: str
+) -> None:
+    engine = RolloutEngine(registry, _NoMetrics())
+    plan = RolloutPlan(steps=(0.5, 1.0), bake_s=0.0, max_error_rate=0.01)
+    with pytest.raises(InvalidInput) as info:
+        engine.start(MODEL, candidate, plan, alias="production", actor="test")
+    assert f"version {candidate} of {MODEL} does not take the requests 1 takes ({why}" in (
+        info.value.message
+    )
+    target = registry.alias_target(MODEL, "production")
+    assert target is not None and target.describe() == "1"
+
+
+@pytest.mark.parametrize(
+    ("b", "how"),
+    [("2", "2 none (it was published without its tokenizer)"), ("3", "3 from field 'review'")],
+)
+def test_compare_names_how_two_text_versions_read_differently(
+    registry: Registry, b: str, how: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        compare(registry, "1", b)
+    assert info.value.message == (
+        f"versions 1 and {b} of {MODEL} read different inputs: 1 reads raw text from field "
+        f"'text', {how}; compare scores one file with both, so they must read it alike"
+    )
+
+
+@pytest.mark.parametrize("b", ["4", "5"])
+def test_text_versions_reading_one_field_are_compared_whatever_their_lengths(
+    registry: Registry, b: str
+) -> None:
+    report = compare(registry, "1", b)
+    assert report["rows"] == {
+        "compared": len(TEXTS),
+        "failed": 0,
+        "truncated": False,
+        "refused": {"a": 0, "b": 0, "both": 0},
+    }
+
+
+def test_a_rollout_to_a_version_reading_text_alike_starts(registry: Registry) -> None:
+    engine = RolloutEngine(registry, _NoMetrics())
+    plan = RolloutPlan(steps=(0.5, 1.0), bake_s=0.0, max_error_rate=0.01)
+    assert engine.start(MODEL, "5", plan, alias="production", actor="test").running
+    engine.abort(MODEL, "production", "test")
+    target = registry.alias_target(MODEL, "production")
+    assert target is not None and target.describe() == "1"
