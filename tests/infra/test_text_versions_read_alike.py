@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from pytest_mock import MockerFixture
 
+from functions.runtime.batch.scoring import ChunkScorer
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.comparison.run import CompareRequest, compare_versions
 from functions.runtime.errors import InvalidInput
@@ -115,3 +118,48 @@ def test_a_rollout_to_a_version_reading_text_alike_starts(registry: Registry) ->
     engine.abort(MODEL, "production", "test")
     target = registry.alias_target(MODEL, "production")
     assert target is not None and target.describe() == "1"
+
+
+def test_a_text_the_tokenizer_keeps_nothing_of_costs_compare_that_row_alone(
+    registry: Registry,
+) -> None:
+    """One accent alone (which BERT's normalizer strips) among 500 texts failed its batch:
+    "905 rows compared, 1 not" of 5,000, the one error at the batch's first line (a good row)."""
+    texts = [TEXTS[i % 4] for i in range(500)]
+    texts[300] = "\u0301"
+    rows = "".join(f'"{text}"\n' for text in texts)
+    registry.store.put_bytes(f"batch/{MODEL}/input/accent.csv", f"text\n{rows}".encode())
+    pool = ModelPool(registry, ArtifactCache(registry.store, registry.store.root / "../cache"))
+    report = compare_versions(
+        pool, CompareRequest(MODEL, "1", "5", f"batch/{MODEL}/input/accent.csv")
+    )
+    assert report["rows"]["compared"] == 499
+    assert report["rows"]["refused"] == {"a": 0, "b": 0, "both": 1}
+    assert report["errors"] == [
+        {
+            "line": 302,
+            "reason": "versions 1 (A) and 5 (B) both refused this row: 'text' holds nothing "
+            "the tokenizer keeps; send some text",
+            "refused_by": "both",
+        }
+    ]
+
+
+def test_a_row_failing_its_batch_otherwise_costs_compare_that_row_alone(
+    registry: Registry, mocker: MockerFixture
+) -> None:
+    """Whatever a caller's error a batch fails with, compare finds its row rather than listing
+    the whole batch as one bad row at its first line."""
+    answered = ChunkScorer.answered
+
+    def refusing_parcels(
+        self: ChunkScorer, features: dict[str, np.ndarray], rows: int
+    ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+        if "Where is my parcel?" in features["text"].tolist():
+            raise InvalidInput("no parcels")
+        return answered(self, features, rows)
+
+    mocker.patch.object(ChunkScorer, "answered", refusing_parcels)
+    report = compare(registry, "1", "5")
+    assert report["rows"]["compared"] == len(TEXTS) - 1
+    assert report["errors"] == [{"line": 2, "reason": "version 1: no parcels"}]

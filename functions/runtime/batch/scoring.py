@@ -289,13 +289,20 @@ class ChunkScorer:
     def screen(self, chunk: Chunk) -> None:
         """Moves the texts the model's tokenizer keeps nothing of (e.g. an accent alone, which
         BERT's normalizer strips) to the chunk's errors: scored, they would fail the chunk."""
-        keeps = getattr(self.model.text.vocabulary, "keeps", None) if self.model.text else None
-        if keeps is None or chunk.positions is None or not chunk.rows:
+        if chunk.positions is None:
             return
+        unkept = self.unkept(chunk.features, chunk.rows)
+        if unkept:
+            chunk.drop(list(unkept), next(iter(unkept.values())))
+
+    def unkept(self, features: dict[str, np.ndarray], rows: int) -> dict[int, str]:
+        """Row -> why, for each text of `rows` rows the model's tokenizer keeps nothing of."""
+        keeps = getattr(self.model.text.vocabulary, "keeps", None) if self.model.text else None
+        if keeps is None or not rows:
+            return {}
         field = self.manifest.inputs[0].name
-        dropped = [i for i, t in enumerate(chunk.features[field].tolist()) if not keeps(t)]
-        if dropped:
-            chunk.drop(dropped, f"'{field}' holds nothing the tokenizer keeps; send some text")
+        why = f"'{field}' holds nothing the tokenizer keeps; send some text"
+        return {i: why for i, text in enumerate(features[field].tolist()) if not keeps(text)}
 
     def score_chunk(self, chunk: Chunk) -> dict[str, np.ndarray]:
         """Field name -> values for the chunk's good rows, once the rows the model cannot score
@@ -319,6 +326,13 @@ class ChunkScorer:
     ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
         """(field name -> values for the rows of `rows` coerced rows the model answers; row ->
         the model's reason for each row it refuses, found as `score_chunk` finds them)."""
+        unkept = self.unkept(features, rows)
+        if unkept:  # scored, such a text fails the whole call
+            left = np.ones(rows, dtype=bool)
+            left[list(unkept)] = False
+            outputs, others = self.answered({n: v[left] for n, v in features.items()}, left.sum())
+            at = np.flatnonzero(left)
+            return outputs, {**unkept, **{int(at[row]): why for row, why in others.items()}}
         refused: dict[int, str] = {}
         try:
             outputs = self.run_rows(features, rows)

@@ -120,6 +120,11 @@ class PairScorer:
         except AiaasError as exc:
             if exc.status >= 500:
                 raise
+            if batch.rows is not None and batch.rows > 1:  # find the rows, compare the others
+                half = batch.rows // 2
+                self.add(batch.select(slice(0, half)), min(timed, half))
+                self.add(batch.select(slice(half, None)), max(0, timed - half))
+                return
             self.tally.errors.append(RowError(batch.line(0), exc.message))
             return
         refused = self._refused(batch, found[0][1], found[1][1])
