@@ -39,9 +39,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "answer to capture/MODEL/VERSION/DATE/ in the store (the function reads the setting "
         "within the alias TTL, no redeploy); denied fields are removed before anything is "
         "written. Export writes the captured inputs as rows by feature name, with the served "
-        "prediction (served_*), for aiaas batch or a training spec. A CSV is safe to open in a "
-        "spreadsheet: a text cell starting with =, +, -, @, tab, CR or NUL gets a leading ' (shown "
-        "as text, not run as a formula); --exact writes it as captured (JSONL always is).",
+        "prediction (served_*), for aiaas batch or a training spec; a JSONL export writes an "
+        "image's or a multi-input model's rows by input name (as batch JSONL reads them), and "
+        "a model whose rows have dynamic sizes (images of any size) exports to JSONL only. A "
+        "CSV is safe to open in a spreadsheet: a text cell starting with =, +, -, @, tab, CR or "
+        "NUL gets a leading ' (shown as text, not run as a formula); --exact writes it as "
+        "captured (JSONL always is).",
     )
     p.add_argument(
         "words",
@@ -123,7 +126,9 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         version = str(line.get("version"))
         if version not in manifests:
             manifests[version] = registry.manifest(name, version)
-        rows.extend(rows_of(line, manifests[version]))
+        # JSONL: each input whole by its name, as batch JSONL reads it; CSV: flat columns
+        # (refused for an input of dynamic row shape, which no fixed columns hold).
+        rows.extend(rows_of(line, manifests[version], nested=out.suffix == ".jsonl"))
     if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
         raise BadRequest(nothing_captured(name, args.version, args.since))
     features = [f for m in manifests.values() for f in m.features]

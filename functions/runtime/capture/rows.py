@@ -6,6 +6,13 @@ Columns: `time`, `request_id`, `version`; the model's inputs as batch scoring na
 served prediction as `served_label` and `served_score` (classifiers), and each output as
 `served_<output>` or `served_<output>_<i>`. A denied value is empty (null). Not `pred_*`:
 `aiaas batch` adds those when it scores the file again.
+
+`nested` (a JSONL export): an input whose row is more than one value and not named by
+features (an image, a [N, F] input without feature names, each input of a multi-input model)
+is one field by its name holding its row as nested lists, as batch JSONL reads it
+(`{"x": [[...], ...]}`); flat columns could not be read back by input name. A CSV (flat)
+cannot hold a row of dynamic size (an image of any height and width, a sequence): batch CSV
+refuses such a model, so its export is refused too, rather than cut to a fixed width.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs.simple import class_scores, predictions
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -28,19 +35,51 @@ Row = dict[str, Any]
 
 
 def columns_of(spec: TensorSpec) -> list[str]:
-    """An input's columns, as batch CSV names them (functions/runtime/batch/csv.py)."""
-    width = math.prod(d for d in spec.shape[1:] if d > 0) if len(spec.shape) > 1 else 1
+    """An input's columns, as batch CSV names them (functions/runtime/batch/csv.py); its row
+    shape is fixed (`csv_refusal` says why a dynamic one has no columns)."""
+    dims = spec.shape[1:]
+    if any(d < 0 for d in dims):  # the positive dims alone kept 3 values of a [N, 3, H, W] image
+        raise BadRequest(f"input '{spec.name}' has rows of dynamic shape {list(spec.shape)}")
+    width = math.prod(dims) if len(spec.shape) > 1 else 1
     return [spec.name] if width == 1 else [f"{spec.name}_{i}" for i in range(width)]
 
 
-def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
-    """One captured line as rows (one per row of its request)."""
+def whole_inputs(manifest: ModelManifest) -> list[TensorSpec]:
+    """The inputs a JSONL export writes whole, by input name (see the module's doc): none for a
+    text model (its text field) or a model with feature names (its features)."""
+    if text_input(manifest) is not None or manifest.features:
+        return []
+    return [s for s in manifest.inputs if len(s.shape) > 1 and tuple(s.shape[1:]) != (1,)]
+
+
+def csv_refusal(manifest: ModelManifest) -> str | None:
+    """Why a CSV cannot hold this model's rows (an input of dynamic row shape), or None."""
+    for spec in whole_inputs(manifest):
+        dynamic = [str(axis) for axis, size in enumerate(spec.shape) if size < 0 and axis > 0]
+        if dynamic:
+            return (
+                f"model {manifest.name}:{manifest.version} reads input '{spec.name}' of shape "
+                f"{list(spec.shape)}: dimension(s) {', '.join(dynamic)} are dynamic, so its rows "
+                "have no fixed CSV columns (aiaas batch reads such a model from JSONL or .npy, "
+                f"not CSV); export to JSONL instead: aiaas capture export {manifest.name} "
+                f"--out {manifest.name}.jsonl (each row's '{spec.name}' whole, as captured)"
+            )
+    return None
+
+
+def rows_of(line: Mapping[str, Any], manifest: ModelManifest, *, nested: bool = False) -> list[Row]:
+    """One captured line as rows (one per row of its request): CSV columns, or (`nested`)
+    JSONL fields with each whole input by its name. Flat rows of a model whose rows have
+    dynamic dimensions are refused (BadRequest, `csv_refusal`), never cut short."""
+    whole = {spec.name for spec in whole_inputs(manifest)} if nested else set()
+    if not nested and (refusal := csv_refusal(manifest)) is not None:
+        raise BadRequest(refusal)
     # Every column the model reads, empty where a request did not carry it (a denied field):
     # the CSV's header dropped a denied feature when no request held it, and kept it as an
     # empty column when a positional request did.
     inputs = {
-        **{column: [] for column in _read_columns(manifest)},
-        **_inputs(line.get("request"), manifest),
+        **{column: [] for column in _read_columns(manifest, whole)},
+        **_inputs(line.get("request"), manifest, whole),
     }
     served = _served(line.get("response"), manifest)
     count = max((len(v) for v in (*inputs.values(), *served.values())), default=0)
@@ -55,32 +94,39 @@ def rows_of(line: Mapping[str, Any], manifest: ModelManifest) -> list[Row]:
     ]
 
 
-def _read_columns(manifest: ModelManifest) -> list[str]:
+def _read_columns(manifest: ModelManifest, whole: set[str]) -> list[str]:
     text = text_input(manifest)
     if text is not None:
         return [text.field]
     if manifest.features:
         return list(manifest.features)
-    return [column for spec in manifest.inputs for column in columns_of(spec)]
+    return [
+        column
+        for spec in manifest.inputs
+        for column in ([spec.name] if spec.name in whole else columns_of(spec))
+    ]
 
 
 def _at(values: list[Any], index: int) -> Any:
     return values[index] if index < len(values) else None
 
 
-def _inputs(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
+def _inputs(body: Any, manifest: ModelManifest, whole: set[str]) -> dict[str, list[Any]]:
     """Column name -> one value per row, from any request form the predict routes take."""
     if not isinstance(body, dict):
         return {}
     raw = body.get("instances", body.get("inputs"))
+    named: Mapping[Any, Any]
     if isinstance(raw, list) and raw and isinstance(raw[0], dict) and "datatype" in raw[0]:
-        return _columns({t.get("name"): _shaped(t) for t in raw}, manifest)
-    if isinstance(raw, list) and raw and isinstance(raw[0], dict):  # records
+        named = {t.get("name"): _shaped(t) for t in raw}
+    elif isinstance(raw, list) and raw and isinstance(raw[0], dict):  # records
         keys = dict.fromkeys(k for row in raw if isinstance(row, dict) for k in row)
-        return _columns({k: [r.get(k) for r in raw if isinstance(r, dict)] for k in keys}, manifest)
-    if isinstance(raw, dict):  # named inputs, or columns by feature name
-        return _columns(raw, manifest)
-    return _columns({manifest.inputs[0].name: raw}, manifest)
+        named = {k: [r.get(k) for r in raw if isinstance(r, dict)] for k in keys}
+    elif isinstance(raw, dict):  # named inputs, or columns by feature name
+        named = raw
+    else:
+        named = {manifest.inputs[0].name: raw}
+    return _columns(named, manifest, whole)
 
 
 def _shaped(tensor: Mapping[str, Any]) -> Any:
@@ -91,7 +137,9 @@ def _shaped(tensor: Mapping[str, Any]) -> Any:
         return data
 
 
-def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, list[Any]]:
+def _columns(
+    named: Mapping[Any, Any], manifest: ModelManifest, whole: set[str]
+) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     features, specs = manifest.features, {s.name: s for s in manifest.inputs}
     text = text_input(manifest)
@@ -105,12 +153,18 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
         if values and isinstance(values[0], str) and text is not None:
             out[text.field] = values
             continue
+        # One row sent without its batch axis (a rank less) is one row, as the routes read it:
+        # an [8, 8, 3] image was 8 rows of 24 values.
+        batch = values if _depth(values) >= len(spec.shape) else [values]
+        if name in whole:  # each row whole, as sent
+            out[name] = batch
+            continue
         if len(spec.shape) <= 1 or (len(columns_of(spec)) == 1 and not _nested(values)):
             # One value a row: a 1-D input, or a column input ([N, 1]) sent as records or
             # as a flat column (a DataFrame model's `{"instances": [{...}, ...]}`).
             rows: list[Any] = [[v] for v in values]
         else:
-            rows = values if values and isinstance(values[0], list) else [values]
+            rows = batch
         flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
         names = list(features) if features and name == manifest.inputs[0].name else None
         for j, column in enumerate(names or columns_of(spec)):
@@ -120,6 +174,14 @@ def _columns(named: Mapping[Any, Any], manifest: ModelManifest) -> dict[str, lis
 
 def _nested(values: list[Any]) -> bool:
     return bool(values) and isinstance(values[0], list)
+
+
+def _depth(value: Any) -> int:
+    """How deep lists nest in `value`, along its first items (a batch of [3, H, W]: 4)."""
+    depth = 0
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    return depth + isinstance(value, list)  # an empty list is one level more
 
 
 def _served(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
