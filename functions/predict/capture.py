@@ -70,8 +70,11 @@ class CaptureTap:
         self._next_check = 0.0  # the first request reads the setting (unless `refresh` did)
         self._reading = threading.Lock()
         # Lines of requests answered while the setting was being read again: kept or dropped
-        # by the setting read (`_settle`), so none is captured under a setting since turned off.
+        # by the setting read (`_settle`), so none is captured under a setting since turned off,
+        # and added in the order they were answered (the first one's line came after the
+        # others' on a slow store: S3's export was out of time order once a TTL).
         self._held: list[tuple[tuple[str, str, str], bytes, CaptureSetting]] = []
+        self._held_bytes = 0
         self._held_lock = threading.Lock()
         self._rereading = False
         self._formatted = (-1, "")  # the second `_stamp` last formatted, and its text
@@ -114,10 +117,10 @@ class CaptureTap:
         try:
             self.refresh()
         finally:
-            with self._held_lock:
-                held, self._held, self._rereading = self._held, [], False
-            for group, line, setting in held:
-                self._settle(group, line, setting)
+            with self._held_lock:  # requests answered meanwhile wait, and add theirs after
+                for group, line, setting in self._held:
+                    self._settle(group, line, setting)
+                self._held, self._held_bytes, self._rereading = [], 0, False
             self._reading.release()
 
     def _settle(self, group: tuple[str, str, str], line: bytes, setting: CaptureSetting) -> None:
@@ -151,13 +154,15 @@ class CaptureTap:
         stamp = self._stamp()
         line = self._line(stamp, route, model, request, answer)
         group = (manifest.name, manifest.version, stamp[:10])
-        if rereading:  # this request found the setting stale: the setting read decides
+        if rereading or self._rereading:  # the setting is being read: the read decides
             with self._held_lock:
-                if self._rereading:
+                if self._rereading and self._held_bytes + len(line) <= self.buffer.max_bytes:
                     self._held.append((group, line, setting))
+                    self._held_bytes += len(line)
                     return
-            self._settle(group, line, setting)
-            return
+            if rereading:
+                self._settle(group, line, setting)
+                return
         self.buffer.add(group, line)
 
     def _stamp(self) -> str:

@@ -5,10 +5,13 @@ it came (workers hunt: 2 lines 6 s after the off, with a 2 s TTL and 3 workers).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from pytest_mock import MockerFixture
 
+from functions.predict import capture as capture_module
 from functions.predict.service import PredictService
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
@@ -82,3 +85,29 @@ def test_while_capture_stays_on_the_request_that_starts_the_read_is_kept(
         _read_done(svc)
     svc.capture.flush()
     assert [d["request"]["inputs"][0][0] for d in lines(registry.store)] == [1, 5, 7]
+
+
+def test_lines_answered_while_the_setting_is_read_keep_the_order_they_were_answered(
+    registry: Registry, tmp_path: Path, mocker: MockerFixture
+) -> None:
+    """On a slow store (S3) the line of the request that started the read was added after the
+    lines of the requests answered during the read: `capture export` came out 0 2 1 3 ... once
+    a TTL (capture hunt)."""
+    svc, clock = capturing(registry, tmp_path)
+    release = threading.Event()
+    read = capture_module.read_setting
+
+    def slow_read(*args: object, **kwargs: object) -> object:
+        assert release.wait(10)
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    mocker.patch.object(capture_module, "read_setting", slow_read)
+    predict(svc, {"inputs": [[1, 2, 3, 4]]})
+    clock.now += svc.served.ttl
+    for value in (2, 3, 4):  # 2 finds the setting stale and starts the read
+        predict(svc, {"inputs": [[value, 2, 3, 4]]})
+    release.set()
+    _read_done(svc)
+    predict(svc, {"inputs": [[5, 2, 3, 4]]})
+    svc.capture.flush()
+    assert [d["request"]["inputs"][0][0] for d in lines(registry.store)] == [1, 2, 3, 4, 5]
