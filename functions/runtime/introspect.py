@@ -27,7 +27,13 @@ from functions.runtime.graph_classes import MAX_CLASSES, PICK_OPS, GraphClasses,
 from functions.runtime.index_inputs import index_rows
 from functions.runtime.load_errors import load_refusal
 from functions.runtime.manifest import ModelFile, TensorSpec
-from functions.runtime.probe_outputs import as_answered, probe_run
+from functions.runtime.probe_outputs import (
+    LENGTH,
+    as_answered,
+    as_dynamic,
+    may_answer_otherwise,
+    probe_run,
+)
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import MULTIPART_THRESHOLD
 
@@ -293,6 +299,9 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     if proto is not None and any(node.domain == "ai.onnx.ml" for node in proto.graph.node):
         probe = probe_run(session, inputs, outputs)
         outputs = outputs if probe is None else as_answered(outputs, probe)
+    elif proto is not None and may_answer_otherwise(proto, inputs, outputs):
+        answered = probe_run(session, inputs, outputs, rows=2, length=LENGTH)
+        outputs = outputs if answered is None else as_dynamic(outputs, answered)
     return OnnxSignature(
         inputs=inputs,
         outputs=outputs,

@@ -14,13 +14,21 @@ differ from what it declares. The answers also let publish check a classifier's 
 the model's own label output (infra/cli/publish_classifier.py). Nothing is learned from a graph
 that refuses the made-up rows (a category it never saw, an index out of its table): its
 declared shapes stand, as before.
+
+Any other graph is run too where a declared fixed dimension may be an exporter's example rather
+than the model's (`may_answer_otherwise`): torch.onnx.export(dynamo=True) of a GRU over steps of
+any length declared its per-step output [batch, 5, 6], the example's 5 steps, and answers
+[batch, steps, 6]; batch scoring refused every file of it, by the declared shape. There a
+dimension the answer contradicts becomes dynamic (-1), not the answered size: the made-up rows
+have made-up lengths, so the answer says only that the declared size is not the model's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -28,21 +36,39 @@ import onnxruntime as ort
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.manifest import TensorSpec
 
+if TYPE_CHECKING:
+    import onnx
+
 ROWS = 8
 # One made-up row per scale, so the rows reach more than one class of a model whose features
 # are on any scale (breast cancer's run to thousands, a scaled pipeline's near 0).
 SCALES = (0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0)
+# A graph that is not ai.onnx.ml's runs on 2 rows, each dynamic dimension past the batch 7 long
+# (not an example's usual 1 or 5, and enough for a small image through a few strided layers);
+# and not at all from this many weight values on: the run would read every weight (a 2.5 GB
+# transformer's) at each publish.
+LENGTH = 7
+MAX_WEIGHTS = 64 * 2**20
 
 
-def probe_feeds(inputs: tuple[TensorSpec, ...], rows: int = ROWS) -> dict[str, np.ndarray]:
+# The refusal of made-up rows is caught: onnxruntime's log of it would interrupt publish's output.
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4
+
+
+def probe_feeds(
+    inputs: tuple[TensorSpec, ...], rows: int = ROWS, length: int = 1
+) -> dict[str, np.ndarray]:
     """Made-up inputs: `rows` rows (one where the graph fixes its batch at 1), each dynamic
-    dimension past the batch 1 long; floats drawn at a scale a row, everything else zero
+    dimension past the batch `length` long; floats drawn at a scale a row, everything else zero
     (a string "" or its missing category)."""
     rng = np.random.default_rng(0)
     feeds = {}
     for spec in inputs:
         batch = 1 if spec.shape[:1] == (1,) else rows
-        shape = (batch, *(dim if dim > 0 else 1 for dim in spec.shape[1:])) if spec.rank else ()
+        shape = (
+            (batch, *(dim if dim > 0 else length for dim in spec.shape[1:])) if spec.rank else ()
+        )
         if spec.dtype == "string":
             feeds[spec.name] = np.full(shape, spec.missing or "", dtype=object)
         elif spec.dtype.startswith("float"):
@@ -57,13 +83,17 @@ def probe_feeds(inputs: tuple[TensorSpec, ...], rows: int = ROWS) -> dict[str, n
 
 
 def probe_run(
-    session: ort.InferenceSession, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]
+    session: ort.InferenceSession,
+    inputs: tuple[TensorSpec, ...],
+    outputs: tuple[TensorSpec, ...],
+    rows: int = ROWS,
+    length: int = 1,
 ) -> dict[str, np.ndarray] | None:
     """Each output's answer to `probe_feeds` (a ZipMap's as float32 [rows, classes] in its
     keys' order), or None when the graph refuses them."""
-    feeds = probe_feeds(inputs)
+    feeds = probe_feeds(inputs, rows, length)
     try:
-        answers = session.run([spec.name for spec in outputs], feeds)
+        answers = session.run([spec.name for spec in outputs], feeds, _QUIET)
     except Exception:  # a refusal of made-up values says nothing about the model
         return None
     named: dict[str, np.ndarray] = {}
@@ -97,3 +127,33 @@ def as_answered(
             continue
         fixed.append(replace(spec, shape=(spec.shape[0], *seen)))
     return tuple(fixed)
+
+
+def may_answer_otherwise(
+    proto: onnx.ModelProto, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]
+) -> bool:
+    """Whether some output declares a fixed dimension past its batch while some input has a
+    dynamic one there (a sequence's steps, an image's size), so that the fixed one may be the
+    exporter's example; and the graph is small enough to run at publish (`MAX_WEIGHTS`)."""
+    return (
+        any(-1 in spec.shape[1:] for spec in inputs)
+        and any(any(dim > 0 for dim in spec.shape[1:]) for spec in outputs if not spec.map_keys)
+        and sum(math.prod(tensor.dims) for tensor in proto.graph.initializer) < MAX_WEIGHTS
+    )
+
+
+def as_dynamic(
+    outputs: tuple[TensorSpec, ...], answered: Mapping[str, Any]
+) -> tuple[TensorSpec, ...]:
+    """`outputs` with each fixed dimension past the batch that the answer (to rows of made-up
+    lengths) contradicts made dynamic; an answer of another rank leaves the declaration."""
+    found = []
+    for spec in outputs:
+        answer = answered.get(spec.name)
+        if answer is None or spec.map_keys or answer.ndim != spec.rank:
+            found.append(spec)
+            continue
+        seen = answer.shape[1:]
+        dims = (d if d in (-1, s) else -1 for d, s in zip(spec.shape[1:], seen, strict=True))
+        found.append(replace(spec, shape=(spec.shape[0], *dims)))
+    return tuple(found)

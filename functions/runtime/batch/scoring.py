@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.runtime.batch.declared_shapes import declared_otherwise, row_shape_of
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
@@ -357,13 +358,9 @@ class ChunkScorer:
         """`outputs` with a classifier's label and score added."""
         for spec in self.manifest.outputs:  # a CSV header of one width over rows of another
             declared = spec.shape[1:]
-            got = outputs[spec.name].shape[1:] if spec.name in outputs else declared
+            got = row_shape_of(outputs[spec.name], declared) if spec.name in outputs else declared
             if -1 not in declared and not spec.map_keys and math.prod(declared) != math.prod(got):
-                raise UnsupportedModel(
-                    f"output '{spec.name}' answers {list(got)} a row where its manifest says "
-                    f"{list(spec.shape[1:])} (its exporter declared another shape): publish the "
-                    "model again, which reads the shape it answers"
-                )
+                raise UnsupportedModel(declared_otherwise(spec, got))
         if self.scores_output and outputs:
             outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label_and_score(
                 self.manifest, outputs[self.scores_output]
