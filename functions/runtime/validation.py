@@ -16,7 +16,7 @@ import numpy as np
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.exact_casts import exact_in_float
-from functions.runtime.fixed_batch import one_row_batch
+from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.sent_values import encoded_image_hint, sent_value, string_null
@@ -135,10 +135,13 @@ def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
     )
 
 
-def _check_shape(spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False) -> None:
+def _check_shape(
+    spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False, elsewhere: str = ""
+) -> None:
     """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
     number of rows although its graph fixes the batch at one (run a row at a time), so the
-    first dimension is not what is wrong and the message shows it as -1."""
+    first dimension is not what is wrong and the message shows it as -1. `elsewhere`: the
+    input's rows are not on its first axis (`rows_elsewhere_advice`), said for a wrong one."""
     want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
     if value.ndim != len(want):
         raise InvalidInput(
@@ -150,7 +153,7 @@ def _check_shape(spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False)
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
                 f"(dimension {axis} must be {size}){channels_hint(want, value.shape)}"
-                + _fixed_batch_hint(spec, axis)
+                + (f"; {elsewhere}" if elsewhere and axis == 0 else _fixed_batch_hint(spec, axis))
             )
 
 
@@ -256,6 +259,7 @@ class InputRule:
     finite: bool
     text: bool
     json_float: bool  # a float input: untyped JSON numbers are cast to it directly
+    elsewhere: str = ""  # its rows look to be on a later axis: what to send (fixed_batch.py)
 
 
 def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
@@ -273,9 +277,15 @@ def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
             finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
             text=spec.dtype == "string",
             json_float=BY_NAME[spec.dtype].numpy.kind == "f",
+            elsewhere=_elsewhere(manifest, spec),
         )
         for spec in manifest.inputs
     )
+
+
+def _elsewhere(manifest: ModelManifest, spec: TensorSpec) -> str:
+    axis = rows_elsewhere(manifest, spec)
+    return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)
 
 
 def validate_inputs(
@@ -301,10 +311,10 @@ def validate_inputs(
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
-            _check_shape(spec, value, any_rows=rule.batched)
+            _check_shape(spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere)
         for axis, size in rule.static_dims:
             if shape[axis] != size:
-                _check_shape(spec, value, any_rows=rule.batched)
+                _check_shape(spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere)
         if rule.batched:
             rows = shape[0]
             if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):

@@ -21,7 +21,7 @@ from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.dtypes import BY_NAME
-from functions.runtime.fixed_batch import one_row_batch
+from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.ort_errors import ModelRefused
@@ -269,6 +269,10 @@ class ChunkScorer:
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         for spec in self.manifest.inputs:
             row_shape(spec, sized=False)
+        for spec in self.manifest.inputs:
+            axis = rows_elsewhere(self.manifest, spec)
+            if axis is not None:
+                raise UnsupportedModel(rows_elsewhere_advice(self.manifest, spec, axis))
         fixed = [s.name for s in self.manifest.inputs if s.shape[0] == 1]
         if fixed and not one_row_batch(self.manifest):
             raise UnsupportedModel(
