@@ -53,13 +53,13 @@ def model_detail(
     if after is not None:
         after = names.version_name(after)
     chosen, cursor = page(versions, after, limit, key=version_sort_key)
-    aliases, problems = plane.registry.alias_report(name)
+    aliases, problems = plane.registry.alias_report(name, versions=versions)
     return ModelDetail(name=name, versions=chosen, aliases=aliases, problems=problems, next=cursor)
 
 
 def _summary(plane: ControlPlane, name: str, listed: Listed) -> ModelSummary:
     versions = listed.versions
-    aliases, problems = plane.registry.alias_report(name, listed.alias_keys)
+    aliases, problems = plane.registry.alias_report(name, listed.alias_keys, versions)
     return ModelSummary(
         name=name, versions=len(versions), latest=versions[-1], aliases=aliases, problems=problems
     )

@@ -8,11 +8,28 @@ written. Whichever order, no alias is left pointing at a deleted version.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from functions.runtime.aliases import AliasTarget, parse_alias_record
-from functions.runtime.errors import AiaasError, Conflict, NotFound
+from functions.runtime.errors import AiaasError, Conflict, NotFound, VersionPruned
 from functions.runtime.refs import manifest_key
 from functions.runtime.store_api import ObjectChanged, ObjectStore
+
+if TYPE_CHECKING:
+    from functions.runtime.registry import Registry
+
+
+def published_target(registry: Registry, name: str, version: str) -> None:
+    """An alias's new target must be published (a 404 naming it). A pruned one's 404 said
+    "point the deployment at an alias", the advice for a pinned caller, to `aiaas promote`."""
+    try:
+        registry.manifest(name, version)
+    except VersionPruned as exc:
+        raise VersionPruned(
+            f"version {version!r} of model {name!r} was deleted (pruned; `aiaas versions {name}` "
+            "shows when): an alias points at a published version only",
+            settled=exc.settled,
+        ) from None
 
 
 def named(target: AliasTarget) -> set[str]:

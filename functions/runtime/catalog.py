@@ -51,12 +51,16 @@ def catalog(store: ObjectStore) -> dict[str, Listed]:
 
 
 def alias_targets(
-    registry: Registry, name: str, keys: list[str] | None = None
+    registry: Registry,
+    name: str,
+    keys: list[str] | None = None,
+    versions: list[str] | None = None,
 ) -> tuple[dict[str, AliasTarget], list[str]]:
     """(alias -> target for the readable aliases, what is wrong with the other entries): one
     corrupt record or foreign file must not hide the model's other aliases. One read a record
     (`aiaas models` read each twice, version then split: 204 GETs for 102 aliases). `keys`: the
-    model's `aliases/` keys, when a `catalog` listed them already."""
+    model's `aliases/` keys, when a `catalog` listed them already; `versions`: its published
+    versions, when known, to name an alias pointing at one that is not (`dangling`)."""
     prefix = f"{model_prefix(name)}/aliases/"
     found: dict[str, AliasTarget] = {}
     problems: list[str] = []
@@ -73,4 +77,28 @@ def alias_targets(
             continue
         if target is not None:
             found[alias] = target
+    if versions is not None:
+        problems.extend(dangling(name, found, versions))
     return found, problems
+
+
+def dangling(name: str, found: dict[str, AliasTarget], versions: list[str]) -> list[str]:
+    """What is wrong with each alias whose version, canary or shadow is not among `versions`
+    (its manifest deleted behind the registry's back: prune never deletes an alias's target).
+    Listed as healthy, such an alias served its other version alone, or answered 503."""
+    published = set(versions)
+    problems = []
+    for alias, target in sorted(found.items()):
+        shadow = None if target.shadow is None else target.shadow.version
+        promote = f"aiaas promote {name} VERSION --alias {alias}"
+        for role, version, fix in (
+            ("", target.version, promote),
+            ("its canary ", target.canary, promote),
+            ("its shadow ", shadow, f"aiaas shadow {name} --off --alias {alias}"),
+        ):
+            if version is not None and version not in published:
+                problems.append(
+                    f"alias {alias!r} points at {role}version {version!r}, which is not in the "
+                    f"registry (its manifest is gone): {fix}"
+                )
+    return problems

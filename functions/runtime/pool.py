@@ -35,6 +35,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.pool_room import make_room
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.routed import ROUTE_SPACE, Routed
+from functions.runtime.said_once import SaidOnceEach
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.still_published import StillPublished
 
@@ -79,6 +80,7 @@ class ModelPool:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
         self._guard = threading.Lock()
+        self.routing_said = SaidOnceEach(log)  # a served alias's canary or shadow not served
         self._published = StillPublished(registry.store, self.settings.alias_ttl)
 
     def load(self, manifest: ModelManifest, keep: tuple[str, str] | None = None) -> LoadedModel:
@@ -215,8 +217,13 @@ class ModelPool:
         found = self.registry.resolve_split(ref)
         main = self.load(found.manifest)
         canary, problem, warming = None, found.problem, None
+        # Each said once until it works again: read again every TTL, a canary or shadow gone
+        # from the store logged a line a refresh a worker (319 in 7 minutes, 2 workers).
+        said, failures = self.routing_said.of(str(ref)), []
         if problem is not None:
-            log.warning("%s: canary not served: %s", ref, problem)
+            failures.append(f"{ref}: canary not served: {problem}")
+        if found.shadow_problem is not None:
+            failures.append(f"{ref}: shadow not served: {found.shadow_problem}")
         if found.canary is not None and defer and not self.has(found.canary):
             warming = found.canary
         elif found.canary is not None:
@@ -230,7 +237,11 @@ class ModelPool:
                 # load leaves the previous state serving; a rollout sees the canary answer
                 # nothing and rolls it back. Retried at the next alias check (the TTL).
                 problem = exc.message if isinstance(exc, AiaasError) else repr(exc)
-                log.warning("%s: canary %s not loaded: %s", ref, found.canary.version, problem)
+                failures.append(f"{ref}: canary {found.canary.version} not loaded: {problem}")
+        for failure in failures:
+            said.failed(failure)
+        if not failures and warming is None:
+            said.worked(f"{ref}: its canary and shadow are served again")
         shadow = found.shadow  # named, not loaded: replayed elsewhere (see the module's notes)
         cut = round(found.weight * ROUTE_SPACE)
         sample = found.sample if shadow else 0.0

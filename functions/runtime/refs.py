@@ -33,6 +33,7 @@ class Resolution:
     shadow: ModelManifest | None = None  # replayed a `sample` share of requests, off their path
     sample: float = 0.0
     problem: str | None = None  # why the canary the alias names is not served (it is gone)
+    shadow_problem: str | None = None  # why the shadow it names is not replayed (it is gone)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ split alias resolves to its main version (`resolve`) or both (`resolve_split`, a
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ from functions.runtime.alias_preconditions import (
     record_bytes,
     record_etag,
 )
-from functions.runtime.alias_pruned import undo_if_pruned
+from functions.runtime.alias_pruned import published_target, undo_if_pruned
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -89,8 +88,6 @@ __all__ = [
 ALIAS_WRITE_TRIES = 20  # compare-and-swap attempts before a racing alias is a 409
 ALIAS_BACKOFF_S = 0.005  # the first retry waits up to this; each next one twice as long
 ALIAS_BACKOFF_MAX_S = 0.25  # ... up to this: 20 tries take at most a few seconds
-
-log = logging.getLogger("aiaas.registry")
 
 
 class Registry:
@@ -176,7 +173,7 @@ class Registry:
         """Point `alias` at an existing version, recording who moved it and when; with a
         `weight`, send only that share of its requests there, the rest where it points now.
         `written` is told whether this call wrote the record (not: the alias already was so)."""
-        self.manifest(name, version)  # the target must exist
+        published_target(self, name, version)
         if weight is None:
             return self._move_alias(
                 name, alias, lambda _raw: AliasTarget(version), actor, when, written=written
@@ -200,7 +197,7 @@ class Registry:
         """Split `alias` between the versions in `weights` (at most two, adding up to 1)."""
         AliasTarget.from_weights(weights)  # a bad split is refused before any store read
         for version in weights:
-            self.manifest(name, version)
+            published_target(self, name, version)
 
         def target(raw: bytes | None) -> AliasTarget:
             current = None if raw is None else main_version(name, alias, raw)
@@ -226,7 +223,7 @@ class Registry:
         where the alias sends traffic as it is."""
         shadow = None if version is None else Shadow.parse({"version": version, "sample": sample})
         if shadow is not None:
-            self.manifest(name, shadow.version)  # it must exist (404 naming it)
+            published_target(self, name, shadow.version)
 
         def target(raw: bytes | None) -> AliasTarget:
             if raw is None:
@@ -331,11 +328,11 @@ class Registry:
         return self.alias_report(name)[0]
 
     def alias_report(
-        self, name: str, keys: list[str] | None = None
+        self, name: str, keys: list[str] | None = None, versions: list[str] | None = None
     ) -> tuple[dict[str, str], list[str]]:
         """(alias -> version for the readable aliases, what is wrong with the other entries);
         `alias_targets` for each one's whole target, from the same single read."""
-        targets, problems = alias_targets(self, name, keys)
+        targets, problems = alias_targets(self, name, keys, versions)
         return {alias: target.version for alias, target in targets.items()}, problems
 
     def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
@@ -376,13 +373,14 @@ class Registry:
                 canary = self._aliased(ref.name, alias, found.canary)
             except AiaasError as exc:
                 problem = exc.message
-        shadow, sample = None, 0.0
+        shadow, sample, unshadowed = None, 0.0, None
         if found.shadow is not None:
             try:  # a broken shadow never stops the alias from serving
                 shadow, sample = self.manifest(ref.name, found.shadow.version), found.shadow.sample
             except AiaasError as exc:
-                log.warning("%s: shadow not served: %s", ref, exc.message)
-        return Resolution(main, canary, found.weight if canary else 0.0, shadow, sample, problem)
+                unshadowed = exc.message
+        weight = found.weight if canary else 0.0
+        return Resolution(main, canary, weight, shadow, sample, problem, unshadowed)
 
     def watched_keys(self, ref: ModelRef) -> tuple[str, ...]:
         """The keys whose change can change what `ref` resolves to (see refs.watched_keys)."""

@@ -31,3 +31,22 @@ class SaidOnce:
                 return
             self._said.clear()
         self.log.info("%s", message)
+
+
+class SaidOnceEach:
+    """A `SaidOnce` for each of many things, by key (each served alias's canary and shadow):
+    at most `most` kept, all forgotten past it (a failure is then said once more)."""
+
+    def __init__(self, log: logging.Logger, most: int = 1024) -> None:
+        self.log, self.most = log, most
+        self._each: dict[str, SaidOnce] = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: str) -> SaidOnce:
+        with self._lock:
+            found = self._each.get(key)
+            if found is None:
+                if len(self._each) >= self.most:
+                    self._each.clear()
+                found = self._each[key] = SaidOnce(self.log)
+            return found

@@ -85,13 +85,15 @@ class CanaryWarmer:
             canary = self.pool.load(manifest, keep=(main.name, main.version))
         except Exception as exc:  # as a canary that fails on the request path: main serves on
             problem = exc.message if isinstance(exc, AiaasError) else repr(exc)
-            log.warning("%s: canary %s not loaded: %s", self.ref, manifest.version, problem)
+            said = self.pool.routing_said.of(str(self.ref))
+            said.failed(f"{self.ref}: canary {manifest.version} not loaded: {problem}")
             # Tried again when the alias is next re-read (its record changes, or the TTL).
             swap(routed, replace(routed, warming=None, problem=problem))  # and its last_error
             return
         warmed = replace(routed, canary=canary, warming=None)
         if swap(routed, warmed):
             self.pool.serve(self.ref, warmed)
+            self.pool.routing_said.of(str(self.ref)).worked(f"{self.ref}: its canary loads again")
             ms = (time.perf_counter() - start) * 1e3
             log.info(
                 "%s now serves %s (canary loaded in %.0f ms, off the request path)",

@@ -134,7 +134,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for name, listed in models.items():
         versions = listed.versions
-        found, problems = alias_targets(reg, name, listed.alias_keys)  # one read a record
+        found, problems = alias_targets(reg, name, listed.alias_keys, versions)  # a read a record
         aliases = " ".join(f"@{a}={_described(t)}" for a, t in sorted(found.items()))
         print(f"{name:32} {len(versions):3} version(s), latest {versions[-1]:8} {aliases}")
         for problem in problems:
@@ -152,7 +152,8 @@ def _described(target: AliasTarget) -> str:
 
 def _model_doc(reg: Registry, name: str, listed: Listed | None = None) -> dict[str, Any]:
     versions = reg.versions(name) if listed is None else listed.versions
-    found, problems = alias_targets(reg, name, None if listed is None else listed.alias_keys)
+    keys = None if listed is None else listed.alias_keys
+    found, problems = alias_targets(reg, name, keys, versions)
     return {
         "name": name,
         "versions": versions,
@@ -200,12 +201,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     by_version: dict[str, list[str]] = {}
-    found, problems = alias_targets(reg, name)  # one read a record
+    published = reg.versions(name)
+    found, problems = alias_targets(reg, name, versions=published)  # one read a record
     for alias, target in found.items():
         for version, tag in _alias_tags(alias, target):
             by_version.setdefault(version, []).append(tag)
     listed: list[tuple[str, ModelManifest | CorruptRecord]] = []
-    for version in _last(reg.versions(name), args.last):
+    for version in _last(published, args.last):
         try:
             listed.append((version, reg.manifest(name, version)))
         except CorruptRecord as exc:

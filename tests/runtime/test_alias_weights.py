@@ -89,6 +89,31 @@ def test_a_rollback_to_a_release_pruned_during_a_split_names_where_else_to_go(
     )
 
 
+@pytest.mark.parametrize(
+    "move",
+    [
+        lambda r: r.set_alias("m", "production", "1"),
+        lambda r: r.set_alias("m", "production", "1", weight=0.2),
+        lambda r: r.set_alias_weights("m", "production", {"1": 0.5, "3": 0.5}),
+        lambda r: r.set_shadow("m", "production", "1", 0.5),
+    ],
+)
+def test_an_alias_moved_onto_a_pruned_version_is_told_so_not_how_to_pin(
+    three: Registry, move: object
+) -> None:
+    """`aiaas promote m 1` of a pruned 1 answered the pinned caller's advice, "point the
+    deployment at an alias (@production)" (registry hunt)."""
+    three.set_alias("m", "production", "2")
+    three.set_alias("m", "production", "3")  # 2 is the rollback target: 1 may go
+    carry_out(three, plan_removal(three, "m", "1"), "ops")
+    status, message = error_of(move, three)
+    assert (status, message) == (
+        HTTPStatus.NOT_FOUND,
+        "version '1' of model 'm' was deleted (pruned; `aiaas versions m` shows when): an alias "
+        "points at a published version only",
+    )
+
+
 def test_explicit_weights(three: Registry) -> None:
     record = three.set_alias_weights("m", "production", {"3": 0.2, "1": 0.8})
     assert (record["version"], record["weights"]) == ("1", {"1": 0.8, "3": 0.2})
