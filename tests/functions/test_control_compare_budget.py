@@ -167,3 +167,19 @@ def test_the_cli_progress_line_shows_only_for_a_long_run() -> None:
         "m 1 vs 2: 8,192 rows compared (at most 100,000), 2,048 rows/s, 4.0 s",
         "m 1 vs 2: 12,288 rows compared (at most 100,000), 2,458 rows/s, 5.0 s",
     ]
+
+
+def test_the_control_plane_times_as_many_calls_as_the_cli(
+    store: LocalStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The budget's probe timed 8 calls on the first batch and none of its other rows: a
+    60-row file gave "calls": 8 a version where `aiaas compare` times 60 (ctl2 hunt)."""
+    with TestClient(create_app(store)) as client:
+        url, body = "/control/models/digits-mlp/compare", {"a": "1", "b": "2", "data": KEY}
+        served = [client.post(url, json={**body, "latency_calls": n}).json() for n in (500, 30)]
+    argv = ["--store", str(store.root), "compare", "digits-mlp", "1", "2", "--data", KEY]
+    assert main([*argv, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)["latency"]
+    assert [cli[v]["calls"] for v in ("a", "b")] == [ROWS, ROWS]
+    assert [served[0]["latency"][v]["calls"] for v in ("a", "b")] == [ROWS, ROWS]
+    assert [served[1]["latency"][v]["calls"] for v in ("a", "b")] == [30, 30]

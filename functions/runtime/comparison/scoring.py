@@ -22,6 +22,7 @@ import numpy as np
 
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import RefusesEveryRow
+from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.batch.scoring import (
     LABEL_FIELD,
     ChunkScorer,
@@ -109,14 +110,15 @@ class PairScorer:
         self.scorers = (ChunkScorer(a), ChunkScorer(b)) if file_rows else None
         self.tally = Tally()
         self.before_call: Callable[[], None] = lambda: None  # a deadline's check, if any
+        self._timing: tuple[Batch, int] | None = None  # the batch timed last, its rows timed
 
     def add(self, batch: Batch, timed: int) -> None:
         """Score `batch` with both versions, compare the rows both answer, and time up to
         `timed` single calls."""
         try:
             found = (self._answer(0, batch), self._answer(1, batch))
-        except RefusesEveryRow as exc:  # a version broken for this file: nothing to compare
-            raise InvalidInput(exc.message) from None
+        except (RefusesEveryRow, UnsupportedModel) as exc:  # a version broken for this file
+            raise InvalidInput(exc.message) from None  # (any part of it): nothing to compare
         except AiaasError as exc:
             if exc.status >= 500:
                 raise
@@ -233,16 +235,26 @@ class PairScorer:
         given = truth if truth is not None else [None] * rows
         tally.truth.extend(value for value, ok in zip(given, keep.tolist(), strict=True) if ok)
 
-    def _time(self, batch: Batch, calls: int) -> None:
-        for call in range(calls):
+    def time_more(self, calls: int) -> None:
+        """Up to `calls` more single calls, on the rows of the batch timed last that were not:
+        a budget's probe times a few of its batch first, to estimate (control plane)."""
+        if self._timing is None:
+            return
+        batch, done = self._timing
+        if batch.rows is not None:
+            self._time(batch, min(calls, batch.rows - done), done)
+
+    def _time(self, batch: Batch, calls: int, start: int = 0) -> None:
+        self._timing = (batch, start + max(calls, 0))
+        for call in range(start, start + calls):
             if batch.rows is None:  # a captured request: timed as it was sent
                 inputs, typed = batch.inputs, batch.typed
             else:
                 inputs, typed = picked(batch.inputs, np.arange(call, call + 1)), True
             self.before_call()
             for which in (0, 1) if call % 2 == 0 else (1, 0):
-                start = time.perf_counter()
+                began = time.perf_counter()
                 self.models[which].predict(inputs, typed=typed)
-                self.tally.seconds[which].append(time.perf_counter() - start)
+                self.tally.seconds[which].append(time.perf_counter() - began)
             if batch.rows is None:
                 return
