@@ -150,9 +150,15 @@ def test_denied_fields_never_reach_the_store(registry: Registry, tmp_path: Path)
         svc,
         {
             "inputs": [
-                {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 61234, 3, 4]}
+                {
+                    "name": "x",
+                    "shape": [1, 4],
+                    "datatype": "FP32",
+                    "data": [1, 61234, 3, 4],
+                    "parameters": {"secret": "tensor-secret", "unit": "cm"},
+                }
             ],
-            "parameters": {"secret": 1},
+            "parameters": {"secret": "body-secret", "trace": "t-1"},
         },
         INFER,
     )
@@ -160,12 +166,14 @@ def test_denied_fields_never_reach_the_store(registry: Registry, tmp_path: Path)
     raw = b"".join(registry.store.get_bytes(k) for k in capture_keys(registry.store, MODEL))
     for value in (b"example.com", b"91234", b"81234", b"71234", b"61234", b"email", b"income"):
         assert value not in raw, value
+    assert b"secret" not in raw  # OIP parameters are where a caller's metadata goes
     requests = [d["request"] for d in lines(registry.store)]
     assert requests[0] == {"instances": [{"age": 1, "tenure": 3, "visits": 4}]}
     assert requests[1] == {"inputs": [[1, None, 3, 4]]}
     assert requests[2] == {"inputs": {"age": [1], "tenure": [3], "visits": [4]}}
     assert requests[3]["inputs"][0]["data"] == [1, None, 3, 4]
-    assert requests[3]["parameters"] == {"secret": 1}  # nested deeper: not a field of the body
+    assert requests[3]["inputs"][0]["parameters"] == {"unit": "cm"}
+    assert requests[3]["parameters"] == {"trace": "t-1"}
     # Exported, a denied feature is an empty column of every row, whatever form sent it (its
     # column was gone from the CSV when no request held it, and empty when one sent by position)
     manifest = registry.manifest(MODEL, "1")

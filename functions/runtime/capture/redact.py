@@ -5,7 +5,8 @@ Where a denied name is removed (a field is named, not searched for, at these pla
 - a top-level key of the body (`{"email": ..., "inputs": ...}`);
 - a key of each record (`{"instances": [{"email": ..., "age": 3}]}`) and of the `inputs`
   object (named inputs, or columns by feature name);
-- an OIP input tensor of that name (`{"inputs": [{"name": "email", ...}]}`);
+- an OIP input tensor of that name (`{"inputs": [{"name": "email", ...}]}`), and a key of the
+  OIP request's `parameters` and of each tensor's (where a caller's metadata goes);
 - a feature sent by position (`{"inputs": [[...]]}`, OIP `data` of the feature input): its
   value is replaced by null, so the other features keep their places.
 Values nested deeper are kept: a deny-list names fields, it does not scan free text.
@@ -32,6 +33,8 @@ class Redactor:
         if not self.deny or not isinstance(body, dict):
             return body
         body = {k: v for k, v in body.items() if k not in self.deny}
+        if isinstance(body.get("parameters"), dict):
+            body["parameters"] = self._keys(body["parameters"])
         if "instances" in body:
             body["instances"] = self._rows(body["instances"])
         inputs = body.get("inputs")
@@ -61,7 +64,12 @@ class Redactor:
                 out[column] = None
         return out
 
+    def _keys(self, found: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in found.items() if k not in self.deny}
+
     def _tensor(self, tensor: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(tensor.get("parameters"), dict):
+            tensor = {**tensor, "parameters": self._keys(tensor["parameters"])}
         data = tensor.get("data")
         if tensor.get("name") != self.feature_input or not self.columns or data is None:
             return tensor
