@@ -15,6 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from functions.runtime.batch.declared_shapes import declared_otherwise, row_shape_of
+from functions.runtime.batch.field_names import (
+    LABEL_FIELD,
+    SCORE_FIELD,
+    clashing,
+    has_labels,
+    renamed,
+)
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
@@ -28,9 +35,7 @@ from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.text_input import batch_view, is_blank, text_input
 from functions.runtime.validation import missing_value, scaled_pixels_hint
 
-LABEL_FIELD = "label"
 EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
-SCORE_FIELD = "score"
 
 
 @dataclass(frozen=True)
@@ -227,11 +232,6 @@ def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -
     return f"input '{spec.name}' cannot be cast to {spec.dtype}"
 
 
-def has_labels(manifest: ModelManifest) -> bool:
-    """Classifiers with labels get `label` and `score` besides their raw outputs."""
-    return manifest.postprocessing is not None and bool(manifest.labels)
-
-
 def output_fields(manifest: ModelManifest) -> list[OutputField]:
     """What is written per row, in order: each model output, then label and score.
 
@@ -240,8 +240,9 @@ def output_fields(manifest: ModelManifest) -> list[OutputField]:
     if not has_labels(manifest):
         return [OutputField(s.name, s.dtype, tuple(s.shape[1:])) for s in manifest.outputs]
     own_label = manifest.postprocessing.label_output if manifest.postprocessing else None
+    names = clashing(manifest)  # an output named `label` or `score`: `<name>_output`
     found = [
-        OutputField(s.name, s.dtype, tuple(s.shape[1:]))
+        OutputField(names.get(s.name, s.name), s.dtype, tuple(s.shape[1:]))
         for s in manifest.outputs
         if s.name != own_label
     ]
@@ -267,6 +268,7 @@ class ChunkScorer:
         self.proven = False
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
+        self.clashing = clashing(self.manifest)
         for spec in self.manifest.inputs:
             row_shape(spec, sized=False)
         for spec in self.manifest.inputs:
@@ -366,9 +368,9 @@ class ChunkScorer:
             if -1 not in declared and not spec.map_keys and math.prod(declared) != math.prod(got):
                 raise UnsupportedModel(declared_otherwise(spec, got))
         if self.scores_output and outputs:
-            outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label_and_score(
-                self.manifest, outputs[self.scores_output]
-            )
+            label, score = label_and_score(self.manifest, outputs[self.scores_output])
+            outputs = renamed(outputs, self.clashing)
+            outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label, score
         return outputs
 
 

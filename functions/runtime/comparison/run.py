@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from functions.runtime import names
-from functions.runtime.batch.scoring import RowError, has_labels
+from functions.runtime.batch.field_names import clashing, has_labels
+from functions.runtime.batch.scoring import RowError
 from functions.runtime.comparison import metrics
 from functions.runtime.comparison.budget import (
     PROBE_CALLS,
@@ -257,7 +258,9 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
             "not both classify"
         )
     primary = next((n for n in numeric if _one_value(theirs[n])), None)
-    return Plan(numeric, labels, primary)
+    names = clashing(a) if labels else {}  # an output named `score`: `score_output` in answers
+    fields = tuple(names.get(name, name) for name in numeric)
+    return Plan(fields, labels, None if primary is None else names.get(primary, primary))
 
 
 def training_target(manifest: ModelManifest) -> str | None:

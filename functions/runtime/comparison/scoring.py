@@ -20,16 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.batch.field_names import LABEL_FIELD, clashing, has_labels, renamed
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import RefusesEveryRow
 from functions.runtime.batch.row_axis import UnsupportedModel
-from functions.runtime.batch.scoring import (
-    LABEL_FIELD,
-    ChunkScorer,
-    RowError,
-    has_labels,
-    label_and_score,
-)
+from functions.runtime.batch.scoring import ChunkScorer, RowError, label_and_score
 from functions.runtime.batch.sizes import picked
 from functions.runtime.comparison.rows import Batch
 from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
@@ -163,7 +158,9 @@ class PairScorer:
             return {}, {0: nonfinite_reason(model.ref, outputs, 0)}
         post = model.manifest.postprocessing
         if self.plan.labels and post is not None and has_labels(model.manifest):
-            outputs[LABEL_FIELD], _ = label_and_score(model.manifest, outputs[post.scores_output])
+            label, _ = label_and_score(model.manifest, outputs[post.scores_output])
+            outputs = renamed(outputs, clashing(model.manifest))  # named as file rows' are
+            outputs[LABEL_FIELD] = label
         return outputs, {}
 
     def _refused(self, batch: Batch, by_a: dict[int, str], by_b: dict[int, str]) -> list[int]:
