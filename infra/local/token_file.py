@@ -118,8 +118,8 @@ class TokenFile:
     def check(self) -> None:
         """Re-read the file if a stat says it changed since the last look."""
         key = stat_key(self.path)
-        if key == self._seen:
-            return
+        if key == self._seen and not self._first:  # a file missing at the first look is
+            return  # None as `_seen` starts: a respawned worker then kept a revoked token
         self._seen = key  # a broken file is logged once, not once a second
         first, self._first = self._first, False
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.errors import BadRequest
-from infra.local.token_file import TokenFile, read_tokens
+from infra.local.token_file import TokenFile, read_tokens, stat_key
 
 TOKEN = "tok-Qm4r-never-in-logs"
 
@@ -119,3 +119,18 @@ def test_a_comment_after_a_token_is_refused_not_read_as_part_of_it(tmp_path: Pat
     )
     path.write_text("# rotated 2026-12-04\nOLD5\n  NEW6\t\n")
     assert read_tokens(path) == ("OLD5", "NEW6")
+
+
+def test_a_worker_whose_first_look_finds_the_file_gone_accepts_no_token(tmp_path: Path) -> None:
+    """A worker started later (granian respawns one) holds the set read at the serve's start;
+    with the file deleted since, its first look found no file, read as "unchanged" (a missing
+    file's stat key is None, as the watcher's start), and it kept accepting a revoked token
+    (k8s hunt: 10 of 20 requests with a removed token answered 200)."""
+    path = tmp_path / "tokens"
+    path.write_text(f"{TOKEN}\n")
+    at_start = stat_key(path)
+    accepted: list[tuple[bytes, ...]] = []
+    path.unlink()  # the operator's rotation went wrong: the file is gone
+    watch = TokenFile(path, (TOKEN,), accepted.append, read_at=at_start)
+    watch.check()
+    assert (watch.tokens, accepted) == ((), [()])
