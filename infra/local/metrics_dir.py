@@ -30,6 +30,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from functions.runtime.errors import BadRequest
+
 # aiaas-metrics-<pid of the server>-<random>, one per running server. (Before, in /tmp, there
 # was no pid in the name and no lock: such directories are left alone.)
 PREFIX = "aiaas-metrics-"
@@ -59,12 +61,21 @@ def metrics_dir(parents: Sequence[Path]) -> Iterator[Path]:
             shutil.rmtree(directory, ignore_errors=True)
             os.close(lock)
         return
-    raise OSError(f"no directory for the workers' metrics: {'; '.join(failures)}")
+    raise BadRequest(
+        f"no directory for the workers' metrics: {'; '.join(failures)}; point AIAAS_CACHE_DIR "
+        f"or TMPDIR at a writable directory with {ROOM_BYTES // MIB} MiB free, or serve with "
+        "--workers 1 (which keeps none)"
+    )
 
 
 def default_parents(cache_dir: Path) -> list[Path]:
     """The cache directory's `metrics`, else the temporary directory (both locked)."""
-    return [cache_dir / "metrics", Path(tempfile.gettempdir())]
+    try:
+        temporary = Path(tempfile.gettempdir())
+    except FileNotFoundError:  # none usable (a read-only root, TMPDIR missing or full): the
+        # pod crashed with 'No usable temporary directory' and a stack trace; `_create` says why
+        temporary = Path(os.environ.get("TMPDIR") or "/tmp")  # noqa: S108 - only named
+    return [cache_dir / "metrics", temporary]
 
 
 def lock_directory(directory: Path, *, wait: bool = True) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from functions.runtime.errors import BadRequest
 from infra.local import metrics_dir as md
 
 
@@ -92,4 +93,31 @@ def test_a_new_series_on_a_full_disk_is_dropped_with_one_warning(tmp_path: Path)
     assert done.stderr.count("cannot add a metrics series") == 1, done.stderr
     assert 'aiaas_requests_total{model="m",route="r",status_class="2xx",version="1"} 2.0' in (
         done.stdout
+    )
+
+
+def test_no_usable_directory_is_one_line_naming_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod with a read-only root and its scratch volume missing (TMPDIR and AIAAS_CACHE_DIR
+    under it) crashed at start with tempfile's "No usable temporary directory found" and a
+    stack trace, naming neither setting (k8s hunt)."""
+    (tmp_path / "ro").write_text("")  # nothing can be made under a file (tests run as root)
+    scratch = tmp_path / "ro" / "scratch"
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(md.tempfile, "tempdir", None)  # tempfile caches its first answer
+
+    def unusable() -> str:
+        raise FileNotFoundError(2, "No usable temporary directory found")
+
+    monkeypatch.setattr(md.tempfile, "gettempdir", unusable)
+    parents = md.default_parents(scratch / "aiaas")
+    assert parents == [scratch / "aiaas" / "metrics", scratch]
+    with pytest.raises(BadRequest) as raised, md.metrics_dir(parents):
+        pass
+    said = raised.value.message
+    assert said.startswith("no directory for the workers' metrics: ")
+    assert said.endswith(
+        "point AIAAS_CACHE_DIR or TMPDIR at a writable directory with 16 MiB free, or serve "
+        "with --workers 1 (which keeps none)"
     )
