@@ -118,7 +118,7 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
         )
     lines.append(_output_line(report))
     lines.extend(_refused_lines(rows.get("refused")))
-    lines.extend(_metric_lines(report.get("metrics"), label_given))
+    lines.extend(_metric_lines(report, label_given))
     for which in ("a", "b"):
         found = report["latency"][which]
         lines.append(
@@ -154,7 +154,10 @@ def _refused_lines(refused: dict[str, int] | None) -> list[str]:
     ]
 
 
-def _metric_lines(found: dict[str, Any] | None, label_given: bool) -> list[str]:
+def _metric_lines(report: dict[str, Any], label_given: bool) -> list[str]:
+    found: dict[str, Any] | None = report.get("metrics")
+    if not found and report.get("metrics_unavailable"):
+        return [f"  metrics: none ({report['metrics_unavailable']})"]
     if not found:
         shown = "" if label_given else ": --label names the column"
         return [f"  metrics: none (no labelled rows{shown})"]

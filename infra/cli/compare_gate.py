@@ -47,7 +47,9 @@ def gate_failures(report: dict[str, Any], drops: list[tuple[str, float]]) -> lis
         )
     found = report.get("metrics")
     for metric, limit in drops:
-        if not found:
+        if not found and report.get("metrics_unavailable"):
+            failures.append(f"no {metric} to judge: {report['metrics_unavailable']}")
+        elif not found:
             failures.append(
                 f"the file has no labelled rows to judge {metric} on (--label names the column)"
             )

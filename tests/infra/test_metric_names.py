@@ -38,8 +38,8 @@ def test_training_and_publish_say_macro_f1_as_compare_does() -> None:
         "publish": publish_commands._held_out(manifest),  # type: ignore[arg-type]
         "compare": "\n".join(
             compare_commands._metric_lines(
-                {"rows": 46, "label": "y", "a": {"macro_f1": 0.965871},
-                 "b": {"macro_f1": 0.965871}, "delta": {"macro_f1": 0.0}},
+                {"metrics": {"rows": 46, "label": "y", "a": {"macro_f1": 0.965871},
+                             "b": {"macro_f1": 0.965871}, "delta": {"macro_f1": 0.0}}},
                 True,
             )
         ),

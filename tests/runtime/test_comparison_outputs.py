@@ -91,3 +91,31 @@ def test_versions_with_no_output_alike_say_so_not_a_difference_of_0(
         "  outputs: none alike to compare (A logits float32 [-1, 3], B logits float32 [-1, 4]); "
         "labels only\n"
     ) in out
+
+
+def test_a_regressor_of_several_targets_says_why_it_has_no_metrics(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 3-target regressor ([N, 3], no labels) compared on a file with a `label` column said
+    "metrics: none (no labelled rows)", and --max-drop failed "the file has no labelled rows"
+    (outputs hunt): the rows have labels; the output has 3 values a row."""
+    work = tmp_path_factory.mktemp("targets")
+    store = LocalStore(work / "store")
+    registry = Registry(store)
+    for version in ("1", "2"):
+        path = linear_classifier(work / f"{version}.onnx", seed=int(version))
+        registry.publish(manifest_for(path, "r", version), path)
+    lines = ["x_0,x_1,x_2,x_3,label"] + [",".join(map(str, row)) + ",1.5" for row in ROWS.tolist()]
+    store.put_bytes("batch/r/input/rows.csv", ("\n".join(lines) + "\n").encode())
+    pool = ModelPool(registry, ArtifactCache(store, work / "cache"))
+    report = compare_versions(pool, CompareRequest("r", "1", "2", "batch/r/input/rows.csv"))
+    why = (
+        "metrics need one value (or one label) a row from both versions, and no output "
+        "compared has one ('logits' [3] a row)"
+    )
+    assert (report["metrics"], report["metrics_unavailable"]) == (None, why)
+    argv = ["--store", store.uri, "compare", "r", "1", "2", "--data", "batch/r/input/rows.csv"]
+    assert main([*argv, "--label", "label", "--max-drop", "r2=0.01"]) == 1
+    out = capsys.readouterr()
+    assert f"  metrics: none ({why})" in out.out
+    assert f"no r2 to judge: {why}" in out.out + out.err

@@ -332,8 +332,13 @@ def _quality(
         if found is not None and a.labels and b.labels:
             found["unknown_labels"] = unknown_labels(truth, (*a.labels, *b.labels))
         return {"metrics": found, "confusion": metrics.confusion(*ours, order=a.labels)}
-    if plan.primary is None:
-        return {"metrics": None, "points": None}
+    if plan.primary is None:  # said, or it read as "no labelled rows" beside a label column
+        shapes = ", ".join(f"'{s.name}' {list(s.shape[1:])}" for s in a.outputs)
+        why = (
+            "metrics need one value (or one label) a row from both versions, and no output "
+            f"compared has one ({shapes} a row)"
+        )
+        return {"metrics": None, "points": None, "metrics_unavailable": why}
     values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))
     numbers = number_truth(tally.truth)
     found = _metrics(label, numbers, values, metrics.regressor_metrics, float)
