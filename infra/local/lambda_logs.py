@@ -78,6 +78,16 @@ def level_from(env: Mapping[str, str]) -> int:
     return level if isinstance(level, int) else logging.INFO
 
 
+class _Stdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """stdout as it was at install, its records dropped once it is closed: an in-process
+    caller's captured stdout (a test's), closed since, made every later record a "Logging
+    error" with a traceback on stderr, where the next caller's own lines go."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(self.stream, "closed", False):
+            super().emit(record)
+
+
 def install(env: Mapping[str, str]) -> None:
     """Write the `aiaas` loggers' records as Lambda's JSON lines on stdout, and only there (as
     Powertools' Logger did): once a process, a later call only changes the level."""
@@ -85,7 +95,7 @@ def install(env: Mapping[str, str]) -> None:
     logger = logging.getLogger(LOGGER)
     logger.setLevel(level_from(env))
     if _installed is None:
-        _installed = logging.StreamHandler(sys.stdout)
+        _installed = _Stdout(sys.stdout)
         _installed.setFormatter(LambdaJsonFormatter())
         logger.addHandler(_installed)
         logger.propagate = False
