@@ -8,8 +8,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from functions.runtime.batch.formats import open_format
-from functions.runtime.batch.npy import COPY_BLOCK, ArrayBody, NpyHeader, read_npy_header, write_npz
+from functions.runtime.batch.npy import (
+    COPY_BLOCK,
+    ArrayBody,
+    NpyHeader,
+    npz_row_shapes,
+    read_npy_header,
+    write_npz,
+)
 from functions.runtime.batch.records import RunSummary, ShardPart
+from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.batch.run import RunInput, publishing
 from functions.runtime.batch.scoring import output_fields
 from functions.runtime.batch.source import open_range
@@ -87,7 +95,10 @@ def _merged_array(store: ObjectStore, name: str, index: int, prefixes: list[str]
     shaped = [h for h in headers if h.rows] or headers
     first = shaped[0]
     for header in shaped:
-        if header.dtype != first.dtype or header.shape[1:] != first.shape[1:]:
+        if header.dtype == first.dtype and header.shape[1:] != first.shape[1:]:
+            where = "in another shard of the file"  # a detector's K: npy.steady_rows
+            raise UnsupportedModel(npz_row_shapes(name, first.shape[1:], header.shape[1:], where))
+        if header.dtype != first.dtype:
             raise AiaasError(
                 f"shard parts of array '{name}' disagree: {first.dtype}{list(first.shape[1:])} "
                 f"vs {header.dtype}{list(header.shape[1:])}"

@@ -255,6 +255,8 @@ class ArraySink:
         else:
             for field in self.fields:
                 dtype, shape = self.kinds[field.name]
+                if outputs:
+                    steady_rows(field.name, shape, outputs[field.name], self.rows)
                 full = np.full((size, *shape), fill_value(dtype), dtype=dtype)
                 if outputs:
                     full[chunk.good] = outputs[field.name]
@@ -286,6 +288,30 @@ class ArraySink:
                     )
             result.append(ArrayBody(field.name, dtype, shape, self.rows, _file_copier(path)))
         return result
+
+
+def steady_rows(name: str, shape: tuple[int, ...], values: np.ndarray, before: int) -> None:
+    """UnsupportedModel when output `name` answers rows of another shape than the rows before
+    (`shape`): an .npz holds one array per output, every row of one shape, streamed to its
+    member as it comes and concatenated over shards. A dimension the model sizes by what it
+    finds (a detector's boxes [N, K, 6], K the most found in a call) differs between chunks;
+    it failed deep in numpy ("could not be broadcast") and the message went back to the queue.
+    Padding K would write made-up boxes a reader cannot tell from found ones (np.load gives
+    no count per row), and an object array needs pickle, which aiaas never writes."""
+    got = tuple(values.shape[1:])
+    if got != shape:
+        raise UnsupportedModel(npz_row_shapes(name, shape, got, f"from row {before}"))
+
+
+def npz_row_shapes(name: str, first: tuple[int, ...], other: tuple[int, ...], where: str) -> str:
+    """Why an output whose rows change shape cannot be written to an .npz, and what works."""
+    return (
+        f"output '{name}' answers rows of shape {list(other)} {where} where earlier rows were "
+        f"{list(first)}: the model sizes a dimension by the rows it is sent (a detector's "
+        "boxes, say), and an .npz holds each output as one array of rows of one shape: score "
+        "the rows as JSONL instead (a line per row, its values as a list: json.dumps(row.tolist())"
+        "), which writes each row's answer whole on its own line"
+    )
 
 
 def _declared(field: OutputField, label_width: int) -> np.dtype[np.generic]:
