@@ -85,7 +85,7 @@ class AnySizeImageExplainer:
         width = target(images[:1].reshape(1, -1).astype(target.dtype)).shape[1]
         check_size(len(images), len(groups.columns), width, coalitions)
         self._check_budget(target, images, coalitions, groups, width)
-        timed = TimedModel(target)
+        timed = TimedModel(target, target.output_name(), width)
         explained = [
             explain_rows(
                 timed,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
+from functions.runtime.explain.row_outputs import TimedModel as TimedModel
+from functions.runtime.explain.row_outputs import per_row, probe_rows
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -163,7 +165,7 @@ class Explainer:
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
         background = len(self.background.rows)
-        width = self.target(as_type(self.background.rows[:1], self.target.dtype)).shape[1]
+        width = self.target(as_type(probe_rows(self.background.rows), self.target.dtype)).shape[1]
         check_size(len(rows), len(groups.columns), width, coalitions)
         check_budget(
             len(rows) * coalitions * background,
@@ -172,7 +174,9 @@ class Explainer:
             self.max_seconds,
             len(rows) * self._numpy_seconds(coalitions, groups, rows.shape[1]),
         )
-        timed = TimedModel(lambda masked: self.target.score(masked, codes))
+        timed = TimedModel(
+            lambda masked: self.target.score(masked, codes), self.target.output_name(), width
+        )
         explained = explain_rows(
             timed,
             rows.astype(self.target.dtype),
@@ -247,23 +251,6 @@ def _seconds(value: float) -> str:
     return f"{value:.1f}" if value >= 0.1 else f"{value:.2g}"
 
 
-class TimedModel:
-    """A model that keeps count of the rows it scored and the seconds that took, so the next
-    estimate's model part is the model's alone."""
-
-    def __init__(self, model: Callable[[np.ndarray], np.ndarray]) -> None:
-        self.model = model
-        self.seconds = 0.0
-        self.rows = 0
-
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
-        began = time.perf_counter()
-        value = self.model(rows)
-        self.seconds += time.perf_counter() - began
-        self.rows += len(rows)
-        return value
-
-
 class ModelTarget:
     """What is explained, as a function of flat rows [N, F] -> [N, D] (float64): class
     probabilities for a classifier (after the manifest's activation), else the values of the
@@ -300,7 +287,7 @@ class ModelTarget:
         post = self.manifest.postprocessing
         if post is not None and self.manifest.labels:
             return list(self.manifest.labels)
-        return [f"{self._output_name()}_{i}" for i in range(count)]
+        return [f"{self.output_name()}_{i}" for i in range(count)]
 
     def seconds_per_row(self, rows: np.ndarray) -> float:
         """Wall time per row of scoring `rows` (after one untimed call that pays for set-up),
@@ -335,7 +322,7 @@ class ModelTarget:
         self(rows)
         return (time.perf_counter() - began) / len(rows)
 
-    def _output_name(self) -> str:
+    def output_name(self) -> str:
         post = self.manifest.postprocessing
         return post.scores_output if post is not None else self.manifest.outputs[0].name
 
@@ -348,7 +335,7 @@ class ModelTarget:
 
     def score_feeds(self, feeds: dict[str, np.ndarray], count: int) -> np.ndarray:
         """The explained values [count, D] of `count` rows given as the model's own feeds."""
-        name = self._output_name()
+        name = self.output_name()
         session = self._session()
         if session is self.model.session:
             raw = self.model.run(feeds, [name])[name]
@@ -361,7 +348,7 @@ class ModelTarget:
             raw = named[name]
         # The activation in the output's own precision (float32: half the work of float64);
         # averages over the background are taken in float64 by the caller.
-        value = np.asarray(raw).reshape(count, -1)
+        value = per_row(raw, count, name)
         post = self.manifest.postprocessing
         if post is not None and self.manifest.labels:
             value = probabilities(value, post.activation)

@@ -1,0 +1,84 @@
+"""What an explanation needs of the explained output: a row of values for each row sent, of
+the same size whatever rows are sent together, as batch scoring needs (batch/row_axis.py).
+
+A model that answers for the whole request (a sum over its rows [1, F], a scalar) or finds
+things among them (a detector's boxes [K, 4]) has no answer of a row's own to attribute to
+that row's features; one whose row size depends on the rows sent together ([N, K, 6], K the
+most boxes found in a call) answers the masked rows in sizes that cannot be compared. Both
+failed deep in numpy ("cannot reshape array of size 8 into shape (5,newaxis)", "operands could
+not be broadcast"): a traceback from `aiaas explain`, a 500 from POST /models/{name}/explain.
+Each is a 422 naming the output, found on the first run that shows it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from functions.runtime.errors import InvalidInput
+
+WHY = (
+    "an explanation attributes each row's own answer to that row's features, so it needs an "
+    "output that answers one row of values for each row sent"
+)
+
+
+class NotPerRow(InvalidInput):
+    """The explained output does not answer a row of a fixed size for each row sent."""
+
+
+def per_row(raw: object, count: int, name: str) -> np.ndarray:
+    """`raw`, the explained output `name` for `count` rows, as [count, D]; else NotPerRow."""
+    value = np.asarray(raw)
+    if value.ndim == 0 or value.shape[0] != count:
+        whole = (
+            "one value for the whole request"
+            if value.ndim == 0
+            else "not a row for each row (a result over the whole request, or a detector's "
+            "boxes, found among the rows)"
+        )
+        raise NotPerRow(
+            f"output '{name}' answers {list(value.shape)} for {count} row(s) sent: {whole}; "
+            f"{WHY} (batch scoring refuses such a model too)"
+        )
+    return value.reshape(count, -1)
+
+
+class TimedModel:
+    """A model that keeps count of the rows it scored and the seconds that took, so the next
+    estimate's model part is the model's alone; and that checks each answer has `width` values
+    a row (the first answer's when not given): NotPerRow otherwise."""
+
+    def __init__(
+        self, model: Callable[[np.ndarray], np.ndarray], name: str = "", width: int | None = None
+    ) -> None:
+        self.model = model
+        self.name = name
+        self.width = width
+        self.seconds = 0.0
+        self.rows = 0
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        began = time.perf_counter()
+        value = self.model(rows)
+        self.seconds += time.perf_counter() - began
+        self.rows += len(rows)
+        if self.width is None:
+            self.width = value.shape[1]
+        elif value.shape[1] != self.width:
+            raise NotPerRow(
+                f"output '{self.name}' answers {value.shape[1]} values a row for {len(rows)} "
+                f"row(s) sent together and {self.width} for others: the size of its rows "
+                "depends on the rows sent with them (a detector's boxes [N, K, ...], K the most "
+                f"found in a call), so the masked rows' answers cannot be compared; {WHY}, of "
+                "one size"
+            )
+        return value
+
+
+def probe_rows(background: np.ndarray) -> np.ndarray:
+    """Two rows to probe the explained output with (the background's first two, or its one
+    row twice): one row cannot tell [1, F] for the whole request from a row for each."""
+    return background[:2] if len(background) >= 2 else np.concatenate([background[:1]] * 2)
