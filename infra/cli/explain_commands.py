@@ -289,6 +289,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         print(f"{ref}: background = {background.source}{left}")
     if BASELINE_FILE in written:
         print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
+        if drift.unwatched:
+            print(f"{ref}: {drift.unwatched}")
     return 0
 
 
@@ -329,6 +331,8 @@ def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespac
         f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
         "giving it the image's own mean per channel"
     )
+    if drift.unwatched:
+        print(f"{ref}: {drift.unwatched}")
     return 0
 
 

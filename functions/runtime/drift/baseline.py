@@ -84,6 +84,8 @@ class DriftBaseline:
     # Features the model's inputs hold at one value whatever is served (a tokenizer with no
     # unknown token: unknown_share), so they cannot drift; `aiaas monitor` says so.
     constant: tuple[str, ...] = ()
+    # Why the predictions are not binned (an output that is not one row per row: fit.py).
+    unwatched: str = ""
 
     @property
     def missed(self) -> np.ndarray:
@@ -135,6 +137,8 @@ class DriftBaseline:
             doc["missing"] = self.missed.tolist()
         if self.constant:  # absent for every baseline before it, and where none is
             doc["constant"] = list(self.constant)
+        if self.unwatched:
+            doc["unwatched"] = self.unwatched
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -152,6 +156,7 @@ class DriftBaseline:
             categories = tuple(map(CategoryBaseline.from_dict, data.get("categories", [])))
             missing = np.asarray(data.get("missing", [0] * len(features)), dtype=np.int64)
             constant = tuple(str(name) for name in data.get("constant", []))
+            unwatched = str(data.get("unwatched", ""))
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
@@ -161,7 +166,17 @@ class DriftBaseline:
         if missing.shape != (len(features),) or (missing < 0).any() or (missing > rows).any():
             raise ManifestError(f"{BASELINE_FILE}: missing is not a count of rows per feature")
         return cls(
-            features, edges, counts, low, high, prediction, rows, categories, missing, constant
+            features,
+            edges,
+            counts,
+            low,
+            high,
+            prediction,
+            rows,
+            categories,
+            missing,
+            constant,
+            unwatched,
         )
 
 

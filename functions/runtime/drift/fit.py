@@ -54,10 +54,10 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
         _check_missing(model, rows[:, numeric].astype(np.float64), columns.numeric().specs)
         binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
-        predictions = _predictions(model, rows, columns.feeds)
+        predictions, note = _predictions(model, rows, columns.feeds)
         base = build(binned, columns.numeric().names, predictions, bins)
         strings = [category_baseline(columns.names[c], rows[:, c]) for c in columns.strings]
-        return dataclasses.replace(base, categories=tuple(strings))
+        return dataclasses.replace(base, categories=tuple(strings), unwatched=note)
     spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")
@@ -70,7 +70,8 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
 
     _check_missing(model, rows, (spec,))
     served = _as_served(rows, lambda: as_type(rows, BY_NAME[spec.dtype].numpy))
-    return build(served, tuple(names), _predictions(model, rows, feed), bins)
+    predictions, note = _predictions(model, rows, feed)
+    return dataclasses.replace(build(served, tuple(names), predictions, bins), unwatched=note)
 
 
 def _as_served(rows: np.ndarray, typed: Callable[[], np.ndarray]) -> np.ndarray:
@@ -107,15 +108,23 @@ def _images(
     spec = model.manifest.inputs[0]
     name = spec.name
 
+    notes: list[str] = []
+
     def binned(feeds: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
         pixels = feeds[name]
-        values = _predicted(model, pixels, lambda chunk: {name: chunk.astype(spec.dtype)})
+        try:
+            values = _predicted(model, pixels, lambda chunk: {name: chunk.astype(spec.dtype)})
+        except Unrowed as exc:
+            notes.append(str(exc))
+            values = np.zeros(rows)
         return {"features": image_features(pixels, layout), "predicted": values}
 
     both = by_size({name: images}, len(images), binned)
     if not both:
         raise BadRequest("a drift baseline needs at least 2 rows of training data")
     _check_missing(model, both["features"], (spec,))  # an image with NaN pixels
+    if notes:
+        return dataclasses.replace(build(both["features"], names, None, bins), unwatched=notes[0])
     return build(both["features"], names, _binned(model, both["predicted"]), bins)
 
 
@@ -128,30 +137,67 @@ def _texts(model: LoadedModel, rows: np.ndarray, bins: int) -> DriftBaseline:
     rows = np.asarray(rows)
     if rows.dtype.kind not in TEXT_KINDS:
         rows = rows.astype(np.int64).reshape(len(rows), -1)
-    features, predicted = [], []
+    features, predicted, note = [], [], ""
     output = prediction_output(model.manifest)
     for chunk in np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size))):
         feeds = text({name: chunk})  # ids are passed on as they are
         features.append(fed_features(feeds, name, special))
-        predicted.append(prediction_values(model.manifest, model.predict(feeds)[output]))
-    base = build(
-        np.concatenate(features), TEXT_FEATURES, _binned(model, np.concatenate(predicted)), bins
+        raw = model.predict(feeds)[output]
+        note = note or not_per_row(output, raw, len(chunk))
+        if not note:
+            predicted.append(prediction_values(model.manifest, raw))
+    binned = None if note else _binned(model, np.concatenate(predicted))
+    base = build(np.concatenate(features), TEXT_FEATURES, binned, bins)
+    constant = (UNKNOWN,) if special.unknown is None else ()
+    return dataclasses.replace(base, constant=constant, unwatched=note)
+
+
+class Unrowed(Exception):
+    """The watched output is not one row per row sent (its message says how)."""
+
+
+def not_per_row(name: str, raw: np.ndarray, rows: int) -> str:
+    """Why output `name`, answering `raw` for `rows` rows, has no prediction to bin per row
+    ("" when it has one a row). A scalar failed with a TypeError and stored nothing; a sum over
+    the request [1, F] was binned as one prediction for a whole file, and served requests of 20
+    rows then showed as drift (PSI 18)."""
+    shape = np.shape(raw)
+    if len(shape) and shape[0] == rows:
+        return ""
+    what = (
+        "one value for the whole request"
+        if not shape
+        else "not a row for each row (a result over the whole request, or a detector's boxes)"
     )
-    return dataclasses.replace(base, constant=(UNKNOWN,) if special.unknown is None else ())
+    return (
+        f"no prediction histogram: output '{name}' answers {list(shape)} for {rows} row(s) "
+        f"sent, {what}, so there is no prediction a row to bin; drift watches the inputs only"
+    )
 
 
-def _predictions(model: LoadedModel, rows: np.ndarray, feed: Feed) -> PredictionBaseline:
-    return _binned(model, _predicted(model, rows, feed))
+def _predictions(
+    model: LoadedModel, rows: np.ndarray, feed: Feed
+) -> tuple[PredictionBaseline | None, str]:
+    """The predictions' baseline, or None and why not (`not_per_row`)."""
+    try:
+        return _binned(model, _predicted(model, rows, feed)), ""
+    except Unrowed as exc:
+        return None, str(exc)
 
 
 def _predicted(model: LoadedModel, rows: np.ndarray, feed: Feed) -> np.ndarray:
-    """The prediction binned (`prediction_values`) of each of `rows`, in batches."""
+    """The prediction binned (`prediction_values`) of each of `rows`, in batches; Unrowed
+    for an output that is not one row per row."""
     manifest = model.manifest
     output = prediction_output(manifest)
-    chunks = np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size)))
-    return np.concatenate(
-        [prediction_values(manifest, model.predict(feed(chunk))[output]) for chunk in chunks]
-    )
+    values = []
+    for chunk in np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size))):
+        raw = model.predict(feed(chunk))[output]
+        note = not_per_row(output, raw, len(chunk))
+        if note:
+            raise Unrowed(note)
+        values.append(prediction_values(manifest, raw))
+    return np.concatenate(values)
 
 
 def _binned(model: LoadedModel, values: np.ndarray) -> PredictionBaseline:

@@ -92,7 +92,7 @@ class LiveHistograms:
         output = outputs.get(self.output)
         if (self.text is not None or self.columns is not None) and output is not None:
             self._requests.append((inputs, output))
-            self._held += len(output)
+            self._held += _rows_of(inputs)  # (an output may not be a row a row: a scalar)
             if self._held >= FOLD_ROWS:
                 self._fold_unless_folding()
             return
@@ -136,7 +136,7 @@ class LiveHistograms:
             if self.columns.specs and requests:  # one flat() for all: ~10 us a request less
                 pending = [self.columns.flat(_stacked(requests, self.columns))]
             else:  # every column a string: no feature to bin, only the predictions
-                pending = [np.empty((len(output), 0)) for output in outputs]
+                pending = [np.empty((_rows_of(inputs), 0)) for inputs in requests]
         if not pending:
             return
         rows = np.concatenate(pending)
@@ -192,6 +192,11 @@ def _take(held: list[T]) -> list[T]:
     taken = held[:count]
     del held[:count]
     return taken
+
+
+def _rows_of(inputs: Mapping[str, np.ndarray]) -> int:
+    """The rows of a request: its first input's."""
+    return len(next(iter(inputs.values()), ()))
 
 
 def _stacked(
