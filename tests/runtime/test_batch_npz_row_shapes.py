@@ -71,3 +71,20 @@ def test_the_same_rows_as_jsonl_are_written_whole_and_one_chunk_of_npy_is_kept(
     # One chunk: every row of one shape, written as it was.
     store.put_bytes("batch/det/input/one.npy", _npy(x))
     assert run(store, tmp_path, "batch/det/input/one.npy")["status"] == "succeeded"
+
+
+def test_a_model_answering_the_request_as_a_whole_is_told_to_use_the_predict_api(
+    tmp_path: Path,
+) -> None:
+    """A sum over the rows ([1, F]) was refused with a time-major RNN's advice alone
+    (batch_first=True), which cannot apply to it (outputs hunt)."""
+    store = LocalStore(tmp_path / "store")
+    model = nonrow_models.summed(tmp_path / "sum.onnx")
+    Registry(store).publish(onnx_factory.manifest_for(model, "sum", "1"), model)
+    store.put_bytes("batch/sum/input/rows.npy", _npy(np.ones((5, 4), dtype=np.float32)))
+    summary = run(store, tmp_path, "batch/sum/input/rows.npy")
+    assert summary["status"] == "failed"
+    assert summary["error"].startswith("output 's' answers [1, 4] for 5 row(s) sent")
+    assert (
+        "or it answers the request as a whole (detections of any count, a sum" in (summary["error"])
+    )

@@ -24,9 +24,11 @@ def row_per_row(
             shapes = ", ".join(f"'{n}' {list(v.shape)}" for n, v in sent.items())
             raise UnsupportedModel(
                 f"output '{name}' answers {list(value.shape)} for {rows} row(s) sent ({shapes}): "
-                "batch scoring reads each input's first axis as its rows, and this model's rows "
-                "are not there (a time-major RNN takes [steps, batch, features]); export it with "
-                "its batch axis first (PyTorch: batch_first=True), or send whole tensors to the "
-                "predict API"
+                "batch scoring reads each input's first axis as its rows and writes an answer a "
+                "row, and this model's outputs are not a row for each: either its rows are on "
+                "another axis (a time-major RNN takes [steps, batch, features]: export it with "
+                "its batch axis first, PyTorch's batch_first=True), or it answers the request "
+                "as a whole (detections of any count, a sum over the rows): send whole tensors "
+                "to the predict API"
             )
     return outputs
