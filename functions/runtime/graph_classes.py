@@ -59,6 +59,9 @@ class GraphClasses:
     # probabilities an SVMClassifier makes by Platt scaling (SVC(probability=True)): their
     # largest can name another class than the SVM's own label output
     platt_outputs: frozenset[str] = frozenset()
+    # outputs an ArgMin makes: the index of the lowest value (KMeans's cluster of the nearest
+    # centre), so the values it picks from are best lowest, not class scores
+    argmin_outputs: frozenset[str] = frozenset()
     read: bool = True  # False when the graph could not be read (no onnx package): nothing known
 
 
@@ -154,6 +157,11 @@ def read_classes(graph: onnx.GraphProto) -> GraphClasses:
             o.name
             for o in graph.output
             if o.name not in label_outputs and _reaches(o.name, producers, _platt)
+        ),
+        argmin_outputs=frozenset(
+            o.name
+            for o in graph.output
+            if o.name in producers and producers[o.name].op_type == "ArgMin"
         ),
     )
 

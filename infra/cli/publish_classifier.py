@@ -241,6 +241,7 @@ def classifier_setup(
     """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
     classes = len(graph.labels) or len(options.labels) or -1
     scores = _scores(outputs, options, classes, graph)
+    _not_lowest_first(scores, graph)
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))
@@ -267,6 +268,21 @@ def classifier_setup(
             f"--activation none if {scores.name!r} already holds probabilities (pip install onnx)"
         )
     return ClassifierSetup(labels, post, tuple(notes))
+
+
+def _not_lowest_first(scores: TensorSpec, graph: GraphClasses) -> None:
+    """A BadRequest where the graph's own label is an ArgMin: skl2onnx's KMeans answers its
+    `label` as the nearest centre and `scores` as the distances, and served as class scores
+    (highest first) every label was the farthest cluster (0 of 8 rows agreed)."""
+    own = sorted(graph.argmin_outputs - {scores.name})
+    if own:
+        raise BadRequest(
+            f"the model's own output {own[0]!r} is an ArgMin, the class of the lowest value "
+            f"(distances, as KMeans's cluster ids), so {scores.name!r} is no class score, "
+            "highest first: served as one, every label would be the farthest class; publish "
+            f"without --labels to serve {own[0]!r} as the model answers it, or export scores "
+            "where higher means more likely (negated distances)"
+        )
 
 
 def checked_by_own_labels(

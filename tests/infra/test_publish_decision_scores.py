@@ -62,3 +62,25 @@ def test_a_linear_margin_into_a_zipmap_is_said_to_be_decision_values(
     assert [p["label"] for p in answer["predictions"]] == [
         str(c) for c in model.predict(test_x[:5])
     ]
+
+
+def test_kmeans_with_labels_is_refused_its_own_cluster_ids_served_without(
+    capsys: pytest.CaptureFixture[str], store: LocalStore, tmp_path: Path
+) -> None:
+    """skl2onnx's KMeans answers `label` (an ArgMin: the nearest centre) and `scores` (the
+    distances). Published with --labels, the distances were served as class scores, highest
+    first: every label was the farthest cluster (0 of 8 rows agreed with the model's own)."""
+    from sklearn.cluster import KMeans
+
+    from tests.infra.test_publish_classifiers import refused
+
+    x, test_x, _, _ = wine_split()
+    kmeans = KMeans(n_clusters=3, n_init=3, random_state=0).fit(x)
+    path = tmp_path / "kmeans.onnx"
+    path.write_bytes(to_onnx(kmeans, x[:1].astype(np.float32)).SerializeToString())
+    said = refused(capsys, store, path, "--labels", "c0,c1,c2")
+    assert said.startswith("the model's own output 'label' is an ArgMin, the class of the lowest")
+    assert "publish without --labels to serve 'label' as the model answers it" in said
+    publish(capsys, store, path)
+    answer = simple_predict(service(store, tmp_path), test_x[:8])
+    assert answer["outputs"]["label"] == kmeans.predict(test_x[:8].astype(np.float32)).tolist()
