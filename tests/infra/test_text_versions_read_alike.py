@@ -17,7 +17,7 @@ from pytest_mock import MockerFixture
 from functions.runtime.batch.scoring import ChunkScorer
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.comparison.run import CompareRequest, compare_versions
-from functions.runtime.errors import InvalidInput
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.engine import RolloutEngine
@@ -163,3 +163,16 @@ def test_a_row_failing_its_batch_otherwise_costs_compare_that_row_alone(
     report = compare(registry, "1", "5")
     assert report["rows"]["compared"] == len(TEXTS) - 1
     assert report["errors"] == [{"line": 2, "reason": "version 1: no parcels"}]
+
+
+def test_a_label_naming_what_the_model_reads_is_refused(registry: Registry) -> None:
+    """`compare --label text` read the texts as the truth: all 6 rows "hold a class neither
+    version was trained on", accuracy 0 for both (ctl2 hunt)."""
+    pool = ModelPool(registry, ArtifactCache(registry.store, registry.store.root / "../cache"))
+    request = CompareRequest(MODEL, "1", "5", f"batch/{MODEL}/input/texts.csv", label="text")
+    with pytest.raises(BadRequest) as raised:
+        compare_versions(pool, request)
+    assert raised.value.message == (
+        "--label 'text' is what the model reads, not a ground truth: name the column (or JSONL "
+        "field) that holds each row's true answer"
+    )

@@ -94,6 +94,12 @@ def open_compare_file(
         opened.batches = _capture_batches(store, key, obj.compressed, manifest, opened.errors)
         return opened
     manifest = batch_view(manifest)  # a text model's files hold its text, as in batch
+    read = {*manifest.features, *(spec.name for spec in manifest.inputs)}
+    if label is not None and label in read:  # every row "a class neither version was trained
+        raise BadRequest(  # on", accuracy 0 for both (the text field as --label)
+            f"--label {label!r} is what the model reads, not a ground truth: name the column "
+            "(or JSONL field) that holds each row's true answer"
+        )
     fmt = open_format(store, obj, manifest)
     truth = None
     if fmt.name != "npy" and (label is not None or defaults):
