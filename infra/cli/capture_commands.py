@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,10 @@ from functions.runtime import names
 from functions.runtime.capture.reader import captured_lines, parse_since
 from functions.runtime.capture.rows import META, SERVED, Row, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
-from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.errors import BadRequest, NotFound, VersionPruned
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.refs import version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
@@ -120,21 +121,29 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
         raise BadRequest("--exact is for a CSV export; a JSONL export is always exact")
     name = names.model_name(model)
     registry.versions(name)
-    manifests: dict[str, ModelManifest] = {}
-    rows: list[Row] = []
-    for line in captured_lines(registry.store, name, args.version, parse_since(args.since)):
-        version = str(line.get("version"))
-        if version not in manifests:
-            manifests[version] = registry.manifest(name, version)
-        # JSONL: each input whole by its name, as batch JSONL reads it; CSV: flat columns
-        # (refused for an input of dynamic row shape, which no fixed columns hold).
-        rows.extend(rows_of(line, manifests[version], nested=out.suffix == ".jsonl"))
-    if not rows:  # an empty file would only fail later, in `aiaas batch`, saying less
-        raise BadRequest(nothing_captured(name, args.version, args.since))
-    features = [f for m in manifests.values() for f in m.features]
+    read = _Lines(registry, name, args.version, parse_since(args.since), out.suffix == ".jsonl")
+    # Read twice for a CSV (its header first, then its rows), never held whole: a month of
+    # capture is millions of rows (216,000 took 418 MB as CSV, 1.26 GB as JSONL, held).
+    header = None if out.suffix == ".jsonl" else read.rows()
     with output_file(out) as written:
-        formulas = write_rows(written, rows, exact=args.exact, features=features)
-    print(f"{len(rows)} rows of {name} written to {out}")
+        written_rows, formulas = write_rows(
+            written,
+            read.rows(),
+            exact=args.exact,
+            features=lambda: read.features,
+            header_rows=header,
+        )
+    if read.pruned:
+        versions = ", ".join(sorted(read.pruned, key=version_sort_key))
+        print(
+            f"{sum(read.pruned.values())} captured lines of pruned version(s) {versions} not "
+            "exported: their manifests, which say how to read them, are gone (the lines stay "
+            f"under capture/{name}/<version>/ as JSONL)"
+        )
+    if not written_rows:  # an empty file would only fail later, in `aiaas batch`, saying less
+        out.unlink(missing_ok=True)
+        raise BadRequest(nothing_captured(name, args.version, args.since))
+    print(f"{written_rows} rows of {name} written to {out}")
     if formulas and args.exact:
         print(
             f"{formulas} text cells start with {STARTS} and are written as captured: "
@@ -150,6 +159,49 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
     return 0
 
 
+class _Lines:
+    """The rows of a model's captured lines, read from the store each time `rows` is iterated;
+    the lines of pruned versions (no manifest to read them by) counted in `pruned`."""
+
+    def __init__(
+        self, registry: Registry, name: str, version: str | None, since: Any, nested: bool
+    ) -> None:
+        self.registry, self.name, self.version, self.since = registry, name, version, since
+        self.nested = nested  # JSONL: each input whole by its name, as batch JSONL reads it
+        self.manifests: dict[str, ModelManifest | None] = {}
+        self.pruned: dict[str, int] = {}
+
+    @property
+    def features(self) -> list[str]:
+        return [f for m in self.manifests.values() if m is not None for f in m.features]
+
+    def rows(self) -> Iterator[Row]:
+        self.pruned.clear()
+        for line in captured_lines(self.registry.store, self.name, self.version, self.since):
+            version = str(line.get("version"))
+            manifest = self._manifest(version)
+            if manifest is None:
+                self.pruned[version] = self.pruned.get(version, 0) + 1
+                continue
+            # CSV: flat columns (refused for an input of dynamic row shape, which no fixed
+            # columns hold).
+            yield from rows_of(line, manifest, nested=self.nested)
+
+    def _manifest(self, version: str) -> ModelManifest | None:
+        if version not in self.manifests:
+            try:
+                self.manifests[version] = self.registry.manifest(self.name, version)
+            except VersionPruned:  # its lines stay: the export of every version failed
+                if self.version is not None:
+                    raise BadRequest(
+                        f"version {version} of {self.name} was pruned: its captured lines "
+                        "have no manifest left to read them by; they stay under "
+                        f"capture/{self.name}/{version}/ as JSONL"
+                    ) from None
+                self.manifests[version] = None
+        return self.manifests[version]
+
+
 def nothing_captured(name: str, version: str | None, since: str | None) -> str:
     which = name + (f":{version}" if version else "") + (f" since {since}" if since else "")
     return (
@@ -159,33 +211,46 @@ def nothing_captured(name: str, version: str | None, since: str | None) -> str:
 
 
 def write_rows(
-    out: Path, rows: list[Row], *, exact: bool = False, features: Sequence[str] = ()
-) -> int:
-    """Write `rows` to `out`; in a CSV, the number of text cells a spreadsheet would run as
-    formulas, each written with a leading ' unless `exact` (JSONL: 0, always exact). The CSV's
-    columns: META, the inputs (`features` in their order first), then the served_* ones."""
+    out: Path,
+    rows: Iterable[Row],
+    *,
+    exact: bool = False,
+    features: Sequence[str] | Callable[[], Sequence[str]] = (),
+    header_rows: Iterable[Row] | None = None,
+) -> tuple[int, int]:
+    """Write `rows` to `out`, one at a time; (rows written, and in a CSV the number of text
+    cells a spreadsheet would run as formulas, each written with a leading ' unless `exact`;
+    JSONL: 0, always exact). The CSV's columns: META, the inputs (`features` in their order
+    first), then the served_* ones, from every row of `header_rows` (`rows` when not given: a
+    list then, read twice)."""
+    count = 0
     if out.suffix == ".jsonl":  # a temp file keeps its export's suffix
-        out.write_bytes(
-            b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
-        )
-        return 0
+        with out.open("wb") as handle:
+            for row in rows:
+                handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+                count += 1
+        return count, 0
     seen: dict[str, Any] = {}
-    for row in rows:
+    for row in rows if header_rows is None else header_rows:
         seen.update(dict.fromkeys(row))
     # In first-seen order a column missing from the first rows came last, after served_*:
     # a field denied, so absent from records-form requests, or a version's new feature.
-    rank = {name: i for i, name in enumerate(dict.fromkeys([*META, *features]))}
+    named = features() if callable(features) else features
+    rank = {name: i for i, name in enumerate(dict.fromkeys([*META, *named]))}
     header = sorted(seen, key=lambda c: (c.startswith(SERVED), rank.get(c, len(rank))))
-    cells = [{k: "" if v is None else v for k, v in row.items()} for row in rows]
     formulas = 0
-    for row in cells:
-        # Most cells are numbers: a text's first character is checked before is_formula runs.
-        found = [k for k, v in row.items() if type(v) is str and v[:1] in FIRST and is_formula(v)]
-        formulas += len(found)
-        if not exact:
-            row.update((key, "'" + row[key]) for key in found)
     with out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header, restval="")
         writer.writeheader()
-        writer.writerows(cells)
-    return formulas
+        for row in rows:
+            cells = {k: "" if v is None else v for k, v in row.items()}
+            # Most cells are numbers: a text's first character is checked before is_formula.
+            found = [
+                k for k, v in cells.items() if type(v) is str and v[:1] in FIRST and is_formula(v)
+            ]
+            formulas += len(found)
+            if not exact:
+                cells.update((key, "'" + cells[key]) for key in found)
+            writer.writerow(cells)
+            count += 1
+    return count, formulas

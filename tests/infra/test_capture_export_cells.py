@@ -229,12 +229,15 @@ def test_an_export_that_cannot_be_written_leaves_no_half_file(
     old = folder / "churn.csv"
     old.write_bytes(b"an earlier export\n")
     writerow = csv.DictWriter.writerow
+    calls = []
 
-    def disk_full_after_one_row(self: csv.DictWriter[str], rows: Any) -> None:
-        writerow(self, next(iter(rows)))  # the header is written: the file is half there
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def disk_full_after_one_row(self: csv.DictWriter[str], row: Any) -> Any:
+        calls.append(row)
+        if len(calls) > 2:  # the header and a row are written: the file is half there
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return writerow(self, row)
 
-    monkeypatch.setattr(csv.DictWriter, "writerows", disk_full_after_one_row)
+    monkeypatch.setattr(csv.DictWriter, "writerow", disk_full_after_one_row)
     code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(old))
     assert (code, err) == (1, f"aiaas capture: error: cannot write {old}: no space left\n")
     assert [p.name for p in folder.iterdir()] == ["churn.csv"]
