@@ -151,9 +151,14 @@ class CaptureBuffer:
     def _write_held(self) -> None:
         with self._lock:
             groups, self._groups, self._bytes = self._groups, {}, 0
-        stamp = datetime.fromtimestamp(self._wall(), UTC).strftime("%H%M%S")
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        stamp, today = now.strftime("%H%M%S"), now.strftime("%Y-%m-%d")
         for group, lines in groups.items():
-            self._write(group, stamp, b"".join(lines), len(lines))
+            # Lines of a day that ended before their write (23:59:59.9, written at 00:00:01)
+            # are the last of that day's folder: named 000001, they came before its earlier
+            # objects, and the export (in key order) put them first.
+            named = stamp if group[2] >= today else "235959"
+            self._write(group, named, b"".join(lines), len(lines))
 
     def renew(self) -> None:
         """A new writer id (after a SnapStart restore: copies of one snapshot must differ)."""
