@@ -176,3 +176,19 @@ def test_a_label_naming_what_the_model_reads_is_refused(registry: Registry) -> N
         "--label 'text' is what the model reads, not a ground truth: name the column (or JSONL "
         "field) that holds each row's true answer"
     )
+
+
+def test_an_npy_of_token_ids_is_told_to_send_the_texts(registry: Registry) -> None:
+    """Compare (and batch) of a text model on an .npy of token ids said "array shape [30, 10]
+    does not fit input 'text' [-1]; rows must have shape []" (ctl2 hunt)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((6, 10), dtype=np.int64))
+    registry.store.put_bytes(f"batch/{MODEL}/input/ids.npy", buffer.getvalue())
+    pool = ModelPool(registry, ArtifactCache(registry.store, registry.store.root / "../cache"))
+    with pytest.raises(BadRequest) as raised:
+        compare_versions(pool, CompareRequest(MODEL, "1", "5", f"batch/{MODEL}/input/ids.npy"))
+    assert "an .npy of numbers for a model that reads text ('text'): batch files" in (
+        raised.value.message
+    )

@@ -122,6 +122,13 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         )
     spec = manifest.inputs[0]
     want = row_shape(spec, sized=False)  # an image model of any size: the file's own
+    if spec.dtype == "string" and header.dtype.kind in "biuf":  # a text model's token ids
+        raise BadArrayFile(
+            f"{where}: an .npy of numbers for a model that reads text ('{spec.name}'): batch "
+            "files of a text model hold its texts (a CSV column or JSONL field "
+            f"'{spec.name}'), which it tokenizes itself; send the texts, or token ids to the "
+            "predict API"
+        )
     if len(header.shape) != len(want) + 1 or not fits(want, header.shape[1:]):
         raise BadArrayFile(
             f"{where}: array shape {list(header.shape)} does not fit input '{spec.name}' "
