@@ -250,6 +250,29 @@ def test_tritonclient_compressed_requests(
     assert result.get_response()["id"] == "z-1"
 
 
+def test_a_gzip_body_is_every_member_and_nothing_after(client: httpx.Client) -> None:
+    """Only the first gzip member was inflated and the rest dropped unsaid (api hunt): a body
+    of two members (as zcat reads them) was a 400 for half its JSON, and a gzip body followed
+    by junk a 200."""
+    raw = json.dumps(infer_body()).encode()
+    headers = {"content-encoding": "gzip"}
+    plain = client.post("/v2/models/two/infer", content=raw)
+    split = gzip.compress(raw[:40]) + gzip.compress(raw[40:])
+    answer = client.post("/v2/models/two/infer", content=split, headers=headers)
+    assert (answer.status_code, answer.json()) == (200, plain.json())
+    padded = client.post(
+        "/v2/models/two/infer", content=gzip.compress(raw) + bytes(8), headers=headers
+    )
+    assert padded.status_code == 200  # zeros after it, as gzip's own tools pad
+    junk = client.post(
+        "/v2/models/two/infer", content=gzip.compress(raw) + b"junk", headers=headers
+    )
+    assert (junk.status_code, junk.json()) == (
+        400,
+        {"error": "request body has 4 bytes after its gzip data"},
+    )
+
+
 def test_compressed_bodies_that_are_wrong(client: httpx.Client, server: ServeProcess) -> None:
     raw = json.dumps(infer_body()).encode()
     cases = [
