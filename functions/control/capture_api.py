@@ -28,7 +28,7 @@ class CaptureChange(Strict):
 
     sample: StrictFloat = Field(
         examples=[0.05],
-        description="share captured, 0 (off) to 1 (all)",
+        description="share captured, 0 (off) or from 1e-06 (one in a million) to 1 (all)",
         json_schema_extra={"minimum": 0, "maximum": 1},  # documented; set_capture checks it
     )
     deny: list[str] | None = Field(

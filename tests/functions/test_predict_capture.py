@@ -374,6 +374,10 @@ def test_a_change_is_picked_up_within_the_alias_ttl(registry: Registry, tmp_path
         ),
         (True, "sample must be a number from 0 to 1; got True"),
         ("0.5", "sample must be a number from 0 to 1; got '0.5'"),
+        (  # rounded to 6 places it was stored as 0, capture off, and the answer a 200
+            1e-7,
+            "sample must be 0 (off) or at least 1e-06 (one request in a million); got 1e-07",
+        ),
     ],
 )
 def test_a_bad_sample_is_refused_and_nothing_is_written(

@@ -64,6 +64,9 @@ class CaptureSetting:
 OFF = CaptureSetting()
 
 
+MIN_SAMPLE = 1e-6  # the share is kept to 6 places
+
+
 def check_sample(sample: object) -> float:
     """A capture share: a number from 0 (off) to 1 (every request), both included."""
     if isinstance(sample, bool) or not isinstance(sample, int | float):
@@ -72,6 +75,11 @@ def check_sample(sample: object) -> float:
         raise BadRequest(
             f"sample must be from 0 to 1 (0.05 captures 5% of the answered requests, 0 turns "
             f"capture off); got {sample!r}"
+        )
+    if 0 < sample < MIN_SAMPLE:  # rounded to 6 places, 1e-7 was stored as 0: capture off, a 200
+        raise BadRequest(
+            f"sample must be 0 (off) or at least {MIN_SAMPLE:g} (one request in a million); "
+            f"got {sample!r}"
         )
     return round(float(sample), 6)
 
