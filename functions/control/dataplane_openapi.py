@@ -18,14 +18,18 @@ from functions.runtime import dtypes, names
 
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 # The status codes any data-plane route may answer with the error shape (README "Calling a
-# model"): 401 without the token, 404 unknown model or version, 503 model not loadable.
+# model"): 401 without the token, 404 unknown model or version, 500 a model's own failure,
+# 503 model not loadable, 504 past the function's Timeout.
 _ERRORS = {
     "400": "malformed body or unknown query parameter",
     "404": "unknown model or version",
     "413": "payload over AIAAS_MAX_PAYLOAD_BYTES, or an answer over 6 MB",
     "415": "a Content-Type or Content-Encoding that is not taken",
     "422": "inputs that do not fit the model",
+    # Documented in the README and docs/oip.md, and not in this document before (api hunt).
+    "500": "the model failed on inputs that fit it, or answered NaN or infinity for them",
     "503": "model not loadable",
+    "504": "the function did not answer within its Timeout",
 }
 
 
