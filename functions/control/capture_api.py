@@ -29,7 +29,8 @@ class CaptureChange(Strict):
     sample: StrictFloat = Field(
         examples=[0.05],
         description="share captured, 0 (off) or from 1e-06 (one in a million) to 1 (all)",
-        json_schema_extra={"minimum": 0, "maximum": 1},  # documented; set_capture checks it
+        # documented; set_capture checks it (kept to 6 places: a share below 1e-06 would be 0)
+        json_schema_extra={"anyOf": [{"const": 0}, {"minimum": 1e-6, "maximum": 1}]},
     )
     deny: list[str] | None = Field(
         default=None,

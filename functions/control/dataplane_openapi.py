@@ -237,7 +237,7 @@ RULES = {
     "alias": (names.ALIAS_PATTERN, names.ALIAS_RULE),
     "card file": (NO_DOTS + cards_api.CARD_FILE.pattern, cards_api.CARD_FILE_RULE),
     # names.job_file_name: '/'-separated parts of 1-255 characters, none '.', '..' or a temp name
-    "file": (r"(?!(?:.*/)?\.tmp-)" + names.STORE_KEY_PATTERN, names.JOB_FILE_RULE),
+    "file": (names.JOB_FILE_PATTERN, names.JOB_FILE_RULE),
 }
 
 
@@ -249,8 +249,8 @@ def _name_rules(path: str, parameters: Any) -> None:
         if parameter["in"] == "path" and rule in RULES:
             pattern, words = RULES[rule]
             parameter["schema"]["pattern"] = _pattern(pattern)
-            if rule == "file":
-                parameter["schema"]["maxLength"] = 1024
+            if rule == "file":  # the whole key batch/<model>/input/<file>: 1024 at most
+                parameter["schema"]["maxLength"] = names.MAX_JOB_FILE if "/batch/" in path else 1024
             parameter.setdefault("description", words)
 
 

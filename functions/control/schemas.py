@@ -155,7 +155,13 @@ class JobSource(Strict):
         json_schema_extra=store_key_under("uploads/"),
     )
     file: str | None = Field(
-        default=None, description="name under batch/<model>/input/ (default: the source's name)"
+        default=None,
+        description="name under batch/<model>/input/ (default: the source's name): "
+        f"{names.JOB_FILE_RULE}; the whole key 1024 at most",
+        json_schema_extra={
+            "pattern": f"^{names.JOB_FILE_PATTERN}$",
+            "maxLength": names.MAX_JOB_FILE,
+        },
     )
 
 

@@ -105,6 +105,11 @@ def _is_store_key(value: object) -> TypeGuard[str]:
 
 TEMP_PREFIX = ".tmp-"  # a directory store's own temp files: hidden from listings, swept
 JOB_FILE_RULE = f"{STORE_KEY_RULE}, none starting with {TEMP_PREFIX!r}"
+# A job's file is the rest of `batch/<model>/input/<file>`, a key of 1024 characters at most:
+# the length a file of any model's may have (a document said 1024, and 1019 was refused).
+MAX_MODEL_NAME = 64
+MAX_JOB_FILE = 1024 - len(f"batch/{'m' * MAX_MODEL_NAME}/input/")
+JOB_FILE_PATTERN = r"(?!(?:.*/)?\.tmp-)" + STORE_KEY_PATTERN  # `job_file_name`, for the OpenAPI
 
 
 def job_file_name(value: object) -> str:

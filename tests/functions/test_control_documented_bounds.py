@@ -60,7 +60,7 @@ def test_the_documented_after_rule_is_the_servers(
     assert documented == (answer.status_code == 200), answer.text
 
 
-@pytest.mark.parametrize("sample", [0, 0.05, 1, -0.01, 1.5])
+@pytest.mark.parametrize("sample", [0, 0.05, 1, -0.01, 1.5, 1e-7, 1e-6])
 def test_the_documented_capture_sample_bounds_are_the_servers(
     client: TestClient, sample: float
 ) -> None:
@@ -173,3 +173,24 @@ def test_the_documented_shadow_sample_is_the_servers(
     answer = two_versions.put("/control/models/iris/aliases/t/shadow", json=shadow)
     assert answer.status_code in (200, 400, 422), answer.text
     assert documented == (answer.status_code == 200), answer.text
+
+
+def test_a_documented_job_file_is_one_the_server_takes(client: TestClient) -> None:
+    """`{file}` was documented up to 1024 characters while the server bounds the whole key
+    batch/<model>/input/<file>: a 1019-character name was refused (api hunt); and a job's
+    `file` in a POST body was documented as any string, "" and "../x" refused."""
+    document = client.get("/openapi.json").json()
+    route = document["paths"]["/control/batch/{model}/jobs/{file}"]["get"]
+    (file,) = [p for p in route["parameters"] if p["name"] == "file"]
+    assert file["schema"]["maxLength"] == names.MAX_JOB_FILE
+    part = "f" * 200 + "/"  # parts of 255 characters at most
+    longest = (part * 5)[: names.MAX_JOB_FILE - 4] + ".csv"  # as long as any model's allows
+    assert client.get(f"/control/batch/iris/jobs/{longest}").status_code == 404  # no such job
+    schema = document["components"]["schemas"]["JobSource"]["properties"]["file"]
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in ("", "../x", ".tmp-x", "a//b"):
+        assert not validator.is_valid(name), name
+        body = {"source": "uploads/x.csv", "file": name}
+        assert client.post("/control/batch/iris/jobs", json=body).status_code == 400, name
+    assert validator.is_valid("2026/nightly.csv") and validator.is_valid(longest)
+    assert not validator.is_valid("f/" + longest)
