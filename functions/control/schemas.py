@@ -80,8 +80,9 @@ class AliasChange(Strict):
     weight: StrictFloat | None = Field(
         default=None,
         examples=[0.1],
-        description="the share of requests for `version`, between 0 and 1 (both excluded)",
-        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        description="the share of requests for `version`, from 1e-06 to 0.999999 (weights are "
+        "kept to 6 places)",
+        json_schema_extra={"minimum": 1e-6, "maximum": 0.999999},  # as the registry checks it
     )
     weights: dict[str, StrictFloat] | None = Field(
         default=None,
@@ -112,8 +113,8 @@ class ShadowSpec(Strict):
     sample: StrictFloat = Field(
         default=1.0,
         examples=[0.2],
-        description="share of requests copied, above 0, at most 1",
-        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1},  # documented; checked later
+        description="share of requests copied, from 1e-06 (one in a million) to 1",
+        json_schema_extra={"minimum": 1e-6, "maximum": 1},  # documented; checked later
     )
 
 

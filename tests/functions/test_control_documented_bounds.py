@@ -145,6 +145,10 @@ ALIAS_CHANGES = [
     {"version": "2..1"},
     {"version": "-2"},
     {"weights": {"1": 0.5, "": 0.5}},
+    # kept to 6 places, refused past them: documented as (0, 1) before (api hunt)
+    {"version": "2", "weight": 1e-7},
+    {"version": "2", "weight": 0.9999999},
+    {"version": "2", "weight": 1e-6},
 ]
 
 
@@ -162,7 +166,8 @@ def test_the_documented_alias_change_forms_are_the_servers(
 
 
 @pytest.mark.parametrize(
-    ("version", "sample"), [("2", 0.5), ("2", 1), ("2", 0), ("2", 1.5), ("2", -1), ("", 0.5)]
+    ("version", "sample"),
+    [("2", 0.5), ("2", 1), ("2", 0), ("2", 1.5), ("2", -1), ("", 0.5), ("2", 1e-7), ("2", 1e-6)],
 )
 def test_the_documented_shadow_sample_is_the_servers(
     two_versions: TestClient, version: str, sample: float
