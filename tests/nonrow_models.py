@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from tests import onnx_factory
+
 FEATURES = 4
 
 
@@ -18,11 +20,7 @@ def _save(nodes: list, ins: list, outs: list, consts: dict[str, np.ndarray], pat
     graph = helper.make_graph(
         nodes, path.stem, ins, outs, [numpy_helper.from_array(v, n) for n, v in consts.items()]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path)
 
 
 def _x(*dims: str | int) -> onnx.ValueInfoProto:

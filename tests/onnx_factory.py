@@ -14,9 +14,10 @@ from functions.runtime.manifest import ModelFile, ModelManifest, Postprocessing,
 OPSET = 17
 
 
-def _save(graph: onnx.GraphProto, path: Path) -> Path:
+def save(graph: onnx.GraphProto, path: Path, opset: int = OPSET) -> Path:
+    """`graph` as a checked model file at `path` (IR 8, what onnxruntime and our exports read)."""
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="onnx.helper"
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnx.helper"
     )
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -75,7 +76,7 @@ def linear_classifier(
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
         initializer=[w, b],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def identity(
@@ -89,7 +90,7 @@ def identity(
         [helper.make_tensor_value_info("x", elem, dims)],
         [helper.make_tensor_value_info("y", elem, dims)],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def two_outputs(path: Path, features: int = 3) -> Path:
@@ -110,7 +111,7 @@ def two_outputs(path: Path, features: int = 3) -> Path:
             helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
         ],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def manifest_for(
@@ -135,7 +136,7 @@ def manifest_for(
     )
 
 
-__all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for", "two_outputs"]
+__all__ = ["TensorSpec", "identity", "linear_classifier", "manifest_for", "save", "two_outputs"]
 
 
 def allocating(path: Path, side: int, features: int = 64) -> Path:
@@ -161,7 +162,7 @@ def allocating(path: Path, side: int, features: int = 64) -> Path:
             numpy_helper.from_array(np.array([1], np.int64), "axis"),
         ],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def sized_by_input(path: Path) -> Path:
@@ -185,7 +186,7 @@ def sized_by_input(path: Path) -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "M"])],
         initializer=[one],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def even_rows(path: Path) -> Path:
@@ -204,7 +205,7 @@ def even_rows(path: Path) -> Path:
             numpy_helper.from_array(np.array([-1, 4], np.int64), "rows"),
         ],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def careless(path: Path, kind: str) -> Path:
@@ -268,7 +269,7 @@ def looping(path: Path) -> Path:
             numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero"),
         ],
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def conv_stack(path: Path, channels: int = 192, layers: int = 3, side: int = 32) -> Path:
@@ -296,7 +297,7 @@ def conv_stack(path: Path, channels: int = 192, layers: int = 3, side: int = 32)
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
         weights,
     )
-    return _save(graph, path)
+    return save(graph, path)
 
 
 def big_add(path: Path, floats: int) -> Path:

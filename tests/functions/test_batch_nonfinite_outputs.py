@@ -51,7 +51,7 @@ def log_model(path: Path) -> Path:
             helper.make_tensor_value_info("argmax", TensorProto.INT64, [None]),
         ],
     )
-    return onnx_factory._save(graph, path)
+    return onnx_factory.save(graph, path)
 
 
 def rows() -> np.ndarray:

@@ -76,7 +76,7 @@ def lookup_model(path: Path, offset: int = 0) -> Path:
             numpy_helper.from_array(np.array(offset, dtype=np.int64), "offset"),
         ],
     )
-    return onnx_factory._save(graph, path)
+    return onnx_factory.save(graph, path)
 
 
 def publish(store: ObjectStore, workdir: Path, offset: int = 0) -> None:

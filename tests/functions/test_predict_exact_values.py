@@ -84,7 +84,7 @@ def test_a_rank_0_output_is_answered_as_a_number(tmp_path: Path) -> None:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
         [helper.make_tensor_value_info("total", TensorProto.FLOAT, [])],
     )
-    service = _publish(tmp_path, "sum", onnx_factory._save(graph, tmp_path / "sum.onnx"))
+    service = _publish(tmp_path, "sum", onnx_factory.save(graph, tmp_path / "sum.onnx"))
     status, body = _predict(service, "sum", {"inputs": [[1, 2, 3], [4, 5, 6]]})
     assert (status, body["outputs"]) == (200, {"total": 21.0})
 

@@ -42,7 +42,7 @@ def embedding_model(path: Path, batch: int | str = "batch") -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 7])],
         [numpy_helper.from_array(TABLE, "emb.weight")],
     )
-    return onnx_factory._save(graph, path)
+    return onnx_factory.save(graph, path)
 
 
 @pytest.fixture(scope="module")

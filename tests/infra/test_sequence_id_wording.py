@@ -35,7 +35,7 @@ def sequence_model(path: Path) -> Path:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
         [numpy_helper.from_array(TABLE, "emb.weight")],
     )
-    return onnx_factory._save(graph, path)
+    return onnx_factory.save(graph, path)
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ def test_a_model_with_a_rank_0_output_fails_the_run_with_why(tmp_path):
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
         [helper.make_tensor_value_info("total", TensorProto.FLOAT, [])],
     )
-    path = onnx_factory._save(graph, tmp_path / "sum.onnx")
+    path = onnx_factory.save(graph, tmp_path / "sum.onnx")
     Registry(store).publish(onnx_factory.manifest_for(path, "sum", "1"), path)
     store.put_bytes("batch/sum/input/a.csv", b"x_0,x_1\n1,2\n")
     summary = run(store, tmp_path, "batch/sum/input/a.csv")

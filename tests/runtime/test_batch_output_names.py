@@ -48,7 +48,7 @@ def two_heads(path: Path, scores: str, seed: int = 0) -> Path:
         ],
         initializer=[w, v],
     )
-    return onnx_factory._save(graph, path)
+    return onnx_factory.save(graph, path)
 
 
 def published(tmp_path: Path, scores: str) -> tuple[LocalStore, list[Path]]:

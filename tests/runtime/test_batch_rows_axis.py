@@ -26,6 +26,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests import onnx_factory
 from tests.batch_support import run
 from tests.functions.test_predict_events import body_of, http_event
 
@@ -58,10 +59,7 @@ def with_state(path: Path) -> Path:
             numpy_helper.from_array(rng.normal(size=(HIDDEN, 2)).astype(np.float32), "U"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    path.write_bytes(model.SerializeToString())
-    return path
+    return onnx_factory.save(graph, path, opset=18)  # ReduceMean/Squeeze take axes as inputs
 
 
 @pytest.fixture

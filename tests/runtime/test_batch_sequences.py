@@ -48,10 +48,7 @@ def mean_over_steps(path: Path, dims: list[str | int], axis: int, seed: int = 0)
             numpy_helper.from_array(w, "W"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    path.write_bytes(model.SerializeToString())
-    return path
+    return onnx_factory.save(graph, path, opset=18)  # ReduceMean/Squeeze take axes as inputs
 
 
 def publish(store: LocalStore, tmp_path: Path, name: str, versions: list[Path]) -> None:

@@ -157,7 +157,7 @@ def test_a_row_b_answers_nan_for_is_reported_at_its_own_line(tmp_path: Path) -> 
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
     )
-    second = onnx_factory._save(graph, tmp_path / "b.onnx")
+    second = onnx_factory.save(graph, tmp_path / "b.onnx")
     registry.publish(manifest_for(second, "m", "2"), second)
     registry.store.put_bytes("batch/m/input/rows.csv", b"x\n1\n\n-1\n2\n")
     pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
