@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -48,10 +47,7 @@ def _save(nodes: list[Any], name: str, inputs: list[Any], weights: Any, path: Pa
     logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])
     w = numpy_helper.from_array(np.asarray(weights, dtype=np.float32), "W")
     graph = helper.make_graph(nodes, name, inputs, [logits], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path)
 
 
 def image_model(path: Path) -> Path:
