@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # keys one DeleteObjects request may name
+# The first botocore (and boto3) whose S3 model has IfMatch on PutObject, DeleteObject and
+# CompleteMultipartUpload (1.35.30-1.35.68 have IfNoneMatch only): pyproject.toml's floor.
+MIN_BOTOCORE = "1.35.69"
 
 
 class S3Store:
@@ -82,8 +85,12 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _error(self, exc: Exception, key: str) -> AiaasError:
-        from botocore.exceptions import NoCredentialsError  # loaded already: it raised `exc`
+        from botocore.exceptions import NoCredentialsError, ParamValidationError
 
+        if isinstance(exc, ParamValidationError) and any(
+            name in str(exc) for name in ("IfMatch", "IfNoneMatch")
+        ):
+            return StoreError(outdated_sdk())
         if isinstance(exc, NoCredentialsError):  # botocore said "Unable to locate credentials"
             return StoreError(
                 f"no AWS credentials found for {self.uri}: set AWS_PROFILE (after `aws sso "
@@ -362,6 +369,18 @@ class S3Store:
 
 def _condition(expect: str | None) -> dict[str, Any]:
     return {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
+
+
+def outdated_sdk() -> str:
+    """What to say when botocore refused a conditional write's parameter as unknown: it predates
+    S3's conditional writes (If-Match / If-None-Match on put, delete and multipart completion)."""
+    import botocore
+
+    return (
+        f"this botocore ({botocore.__version__}) cannot send S3 conditional writes (If-Match / "
+        f"If-None-Match), which aiaas needs to publish and move aliases safely: it needs boto3 "
+        f"and botocore >= {MIN_BOTOCORE} (on Lambda, the runtime's SDK: see docs/deploy.md)"
+    )
 
 
 def _no_answer(exc: Exception) -> bool:
