@@ -12,7 +12,7 @@ from typing import Any
 
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
-from functions.predict.telemetry import MetricsObserver
+from functions.predict.telemetry import MetricsObserver, logger
 from functions.runtime.settings import env_flag
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
@@ -57,10 +57,21 @@ def observe(observer: MetricsObserver) -> None:
     atexit.register(SERVICE.metrics.flush)
 
 
-# X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start.
+# X-Ray tracing is opt-in: the Tracer import alone costs ~400 ms of cold start. Powertools'
+# Tracer needs aws-xray-sdk (the `tracing` extra), which the Lambda bundle does not ship: without
+# it the function used to fail at init, every request a 502; it now serves, untraced, and says so.
 if env_flag(os.environ, "AIAAS_TRACING"):
-    from aws_lambda_powertools import Tracer
+    try:
+        import aws_xray_sdk.core  # noqa: F401 - what Powertools' Tracer patches
+    except ImportError:
+        logger.error(
+            "AIAAS_TRACING is on but aws-xray-sdk is not installed here (the Lambda bundle does "
+            "not ship it): serving untraced. Add aws-xray-sdk to functions/requirements.in and "
+            "requirements.txt to trace on Lambda, or `pip install 'aiaas[tracing]'` locally"
+        )
+    else:
+        from aws_lambda_powertools import Tracer
 
-    handler = Tracer(
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas")
-    ).capture_lambda_handler(handler)
+        handler = Tracer(
+            service=os.environ.get("POWERTOOLS_SERVICE_NAME", "aiaas")
+        ).capture_lambda_handler(handler)
