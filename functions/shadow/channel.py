@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
+from functions.runtime.child_path import child_pythonpath
 from functions.shadow.batch import TICK_S, CopyBatch
 
 SEND_BUFFER = 4 * 1024 * 1024  # copies queued at most, in bytes (the kernel may cap it lower)
@@ -157,7 +158,7 @@ class ReplayChannel:
 
     def _start(self, fd: int) -> subprocess.Popen[bytes]:
         # The same code as this process: its import path, not only the installed package.
-        env = {**self._env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {**self._env, "PYTHONPATH": child_pythonpath()}
         return subprocess.Popen(  # this interpreter and one of our modules
             [sys.executable, "-m", "functions.shadow.process", str(fd), str(os.getpid())],
             pass_fds=(fd,),

@@ -186,3 +186,23 @@ def test_worker_count_setting(monkeypatch):
     assert workers(big, AIAAS_BATCH_WORKERS="1") == 1
     with pytest.raises(AiaasError, match="AIAAS_BATCH_WORKERS must be a whole number"):
         workers(big, AIAAS_BATCH_WORKERS="many")
+
+
+def test_workers_import_from_the_callers_own_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starts with the caller's `sys.path`, not only the package root and PYTHONPATH:
+    a host that put a library's folder on `sys.path` (a layer's /opt/python, a custom runtime)
+    had its workers fail with "No module named 'botocore'" where one process scored the file."""
+    added = tmp_path / "host-libraries"
+    added.mkdir()
+    monkeypatch.syspath_prepend(str(added))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    pool = parallel.WorkerPool(1)
+    try:
+        pid = pool.workers[0].process.pid
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        path = next(v for v in environ if v.startswith(b"PYTHONPATH=")).decode()
+        assert str(added) in path.removeprefix("PYTHONPATH=").split(os.pathsep)
+    finally:
+        pool.close()

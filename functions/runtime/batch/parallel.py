@@ -34,7 +34,6 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import IO, Any, cast
 
-import functions
 from functions.runtime.batch.job import (
     TIMINGS,
     Job,
@@ -47,6 +46,7 @@ from functions.runtime.batch.job import (
 )
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.source import ByteRange
+from functions.runtime.child_path import child_pythonpath
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
@@ -78,13 +78,9 @@ class _Worker:
     that no worker waits while the caller is busy with another."""
 
     def __init__(self) -> None:
-        root = str(Path(functions.__file__).resolve().parent.parent)
         # Only the import path is set: what to score, and with how many onnxruntime threads,
         # comes in the INIT message.
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-        }
+        env = {**os.environ, "PYTHONPATH": child_pythonpath()}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "functions.runtime.batch.parallel"],
             stdin=subprocess.PIPE,
