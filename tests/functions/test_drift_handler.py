@@ -110,8 +110,9 @@ def test_a_snapshot_or_baseline_that_does_not_read_leaves_out_itself_alone(
     serve_shifted(store, tmp_path, "1", 0.0)
     serve_shifted(store, tmp_path, "2", 2.0)
     serve_shifted(store, tmp_path, "3", 2.0)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    bad = f"{snapshot_prefix('credit', '2')}/{day}/000000-trunc.json"
+    # Named as the monitor names it, ending within the window (one named outside is not read).
+    ended = datetime.now(UTC)
+    bad = f"{snapshot_prefix('credit', '2')}/{ended:%Y-%m-%d}/{ended:%H%M%S}-trunc.json"
     store.put_bytes(bad, b'{"counts": [[1')
     store.put_bytes(f"{version_prefix('credit', '3')}/{BASELINE_FILE}", b"{broken")
     docs = {d["version"]: d for d in run(store, DriftSettings(window_seconds=600), time.time())}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -59,6 +59,9 @@ def read_window(
     day = first
     while day <= last:
         for key in store.list_keys(f"{snapshot_prefix(model, version)}/{day:%Y-%m-%d}"):
+            named = _named_end(day, key)
+            if named is not None and not since - 1 < named <= until:
+                continue  # its name says when it ended: not read (an hour's job read the day)
             try:
                 doc = orjson.loads(store.get_bytes(key))
                 end = float(doc["end"])
@@ -71,6 +74,19 @@ def read_window(
                 docs.append(doc)
         day += timedelta(days=1)
     return docs
+
+
+def _named_end(day: date, key: str) -> float | None:
+    """The second a snapshot ended, from its name (`<day>/<HHMMSS>-<id>.json`, monitor.py: the
+    end floored to the second), in epoch seconds; None for a name not of that form."""
+    stem = key.rsplit("/", 1)[-1]
+    if len(stem) < 7 or stem[6] != "-" or not stem[:6].isdigit():
+        return None
+    hours, minutes, seconds = int(stem[:2]), int(stem[2:4]), int(stem[4:6])
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    return midnight + hours * 3600 + minutes * 60 + seconds
 
 
 def total(baseline: DriftBaseline, docs: list[dict[str, object]]) -> Window:
