@@ -15,6 +15,7 @@ import orjson
 from functions.runtime import names
 from functions.runtime.capture.buffer import capture_prefix
 from functions.runtime.errors import BadRequest
+from functions.runtime.refs import version_sort_key
 from functions.runtime.store import ObjectStore
 
 
@@ -34,7 +35,10 @@ def capture_keys(
     """The capture objects of `model` (one version, or all), of days from `since` on, in
     order of version, day and name (names start with the time they were written)."""
     prefix = capture_prefix(names.model_name(model))
-    versions = [names.version_name(version)] if version else store.list_dirs(prefix)
+    if version:
+        versions = [names.version_name(version)]
+    else:  # numerically: as listed (text), version 10 came before version 2
+        versions = sorted(store.list_dirs(prefix), key=version_sort_key)
     keys: list[str] = []
     for found in versions:
         for day in store.list_dirs(f"{prefix}/{found}"):
