@@ -347,25 +347,29 @@ class Registry:
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         if ref.version:
             return self.manifest(ref.name, ref.version)
-        if ref.alias:
-            version = self.alias(ref.name, ref.alias)
-            if version is None:
-                raise ModelNotFound(
-                    f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "
-                    f"version with `aiaas promote {ref.name} VERSION --alias {ref.alias}`"
-                )
-            return self._aliased(ref.name, ref.alias, version)
-        version = self.alias(ref.name, DEFAULT_ALIAS)
+        version = self.alias(ref.name, ref.alias or DEFAULT_ALIAS)
         if version is None:
-            return self.manifest(ref.name, self.versions(ref.name)[-1])
-        return self._aliased(ref.name, DEFAULT_ALIAS, version)
+            return self._unaliased(ref)
+        return self._aliased(ref.name, ref.alias or DEFAULT_ALIAS, version)
+
+    def _unaliased(self, ref: ModelRef) -> ModelManifest:
+        """What `ref` serves when its alias is not there: a named alias's 404, else (the default
+        alias) the newest version."""
+        if ref.alias:
+            raise ModelNotFound(
+                f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "
+                f"version with `aiaas promote {ref.name} VERSION --alias {ref.alias}`"
+            )
+        return self.manifest(ref.name, self.versions(ref.name)[-1])
 
     def resolve_split(self, ref: ModelRef) -> Resolution:
         """What `ref` serves, with the canary and its weight when its alias splits traffic."""
-        alias = ref.alias or (None if ref.version else DEFAULT_ALIAS)
-        found = None if alias is None else self.alias_target(ref.name, alias)
-        if alias is None or found is None:
-            return Resolution(self.resolve(ref))  # pinned, newest, or a missing alias's 404
+        if ref.version:
+            return Resolution(self.manifest(ref.name, ref.version))  # pinned
+        alias = ref.alias or DEFAULT_ALIAS
+        found = self.alias_target(ref.name, alias)
+        if found is None:  # read once: a model without the default alias read it twice
+            return Resolution(self._unaliased(ref))
         main = self._aliased(ref.name, alias, found.version)
         canary, problem = None, None
         if found.canary is not None:
