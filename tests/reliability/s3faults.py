@@ -2,7 +2,9 @@
 
 Each fault is a switch on the proxy, matched on the request path:
 - `deny`: 403 AccessDenied, as S3 answers a role without the permission;
-- `deny_delete`: the same for DELETEs only (a role without s3:DeleteObject there);
+- `deny_delete`: the same for DELETEs only (a role without s3:DeleteObject there); a
+  DeleteObjects naming such keys is answered as S3 answers it, 200 with an AccessDenied error
+  a key (it names only denied keys here: a mix would need a second request, refused 501);
 - `slowdown`: 503 SlowDown for the next N requests (S3 throttling; botocore retries these);
 - `cut_download`: a GET's status and headers and half its body, then the connection closes;
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -36,6 +39,25 @@ def s3_error(code: str, message: str) -> bytes:
         f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
         f"<Message>{message}</Message><RequestId>proxy</RequestId></Error>"
     ).encode()
+
+
+def denied_deletes(body: bytes, fragment: str) -> tuple[int, bytes] | None:
+    """S3's answer to a DeleteObjects whose keys a role may not delete (those with `fragment`):
+    200, an AccessDenied error a key; None when it names none of them."""
+    keys = [key.decode() for key in re.findall(rb"<Key>(.*?)</Key>", body)]  # botocore's XML
+    denied = [key for key in keys if fragment in key]
+    if not denied:
+        return None
+    if len(denied) < len(keys):
+        return 501, s3_error("NotImplemented", "the test proxy denies all of a batch or none")
+    errors = "".join(
+        f"<Error><Key>{key}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        for key in denied
+    )
+    return (
+        200,
+        f'<?xml version="1.0" encoding="UTF-8"?><DeleteResult>{errors}</DeleteResult>'.encode(),
+    )
 
 
 @dataclass
@@ -124,6 +146,10 @@ class FaultyS3Proxy:
                 held = proxy._held(self.command, self.path)
                 if held is not None:
                     held.release.wait(60)
+                if self.command == "POST" and "?delete" in self.path and proxy.deny_delete:
+                    denied = denied_deletes(body, proxy.deny_delete)
+                    if denied is not None:
+                        return self._answer(*denied)
                 deletes = self.command == "DELETE" and proxy.deny_delete
                 if (proxy.deny and proxy.deny in self.path) or (
                     deletes and proxy.deny_delete in self.path

@@ -211,3 +211,26 @@ def test_a_shard_worker_stopped_in_its_atexit_callbacks_says_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_merged_runs_work_folder_goes_in_a_few_requests_on_s3(s3_store, tmp_path):
+    """The merge removed a run's work folder one DeleteObject a key: 64 shards' parts were
+    130 requests in a row at the end of the run; DeleteObjects takes 1,000 a request."""
+    publish_classifier(s3_store, tmp_path)
+    key = "batch/iris/input/s.csv"
+    s3_store.put_bytes(key, inputs()["s.csv"])
+    deletes: list[str] = []
+
+    def called(model, **_):
+        deletes.append(model.name)
+
+    events = s3_store.client.meta.events  # the process's shared client: unregistered after
+    events.register("before-call.s3.*", called)
+    try:
+        summary = sharded(s3_store, tmp_path, key, 64, chunk_rows=4)
+    finally:
+        events.unregister("before-call.s3.*", called)
+    assert summary["status"] == "succeeded"
+    removed = [name for name in deletes if name.startswith("Delete")]
+    assert removed == ["DeleteObjects", "DeleteObjects"]  # the parts, then the plan
+    assert not list(s3_store.list_keys("batch/iris/work"))

@@ -23,9 +23,11 @@ def remove_work(store: ObjectStore, prefix: str) -> bool:
     """Delete every object under `prefix`, the plan last (a folder half removed still says
     whose it is); False, with a warning logged, when the store refused."""
     try:
-        keys = sorted(store.list_keys(prefix), key=lambda key: key.endswith(f"/{PLAN_FILE}"))
-        for key in keys:
-            store.delete(key)
+        keys = list(store.list_keys(prefix))
+        plans = [key for key in keys if key.endswith(f"/{PLAN_FILE}")]
+        # A request per 1,000 keys on S3 (a 400-shard run's folder was 400+ requests in a row)
+        store.delete_many([key for key in keys if key not in plans])
+        store.delete_many(plans)
     except AiaasError as exc:
         log.warning("could not remove %s (a later run removes it): %s", prefix, exc.message)
         return False
