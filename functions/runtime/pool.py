@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError
@@ -78,6 +79,7 @@ class ModelPool:
         self.on_load: Callable[[str, str, str, float], None] = _no_report
         self._models: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._loading: dict[tuple[str, str], float] = {}  # loads under way: resident bytes
         self._serving: dict[ModelRef, tuple[tuple[str, str], ...]] = {}  # by alias: its versions
         self._guard = threading.Lock()
         self.routing_said = SaidOnceEach(log)  # a served alias's canary or shadow not served
@@ -112,20 +114,28 @@ class ModelPool:
             source = None if self.cache.lands_in_memory(manifest) else self.cache.source(manifest)
             with self._guard:  # before the session: its peak needs the room
                 evicted = self._make_room(manifest, need, keep)
-            for gone in evicted:  # none on nearly every load: nothing to report
-                self.on_evict(*gone)
-            model = LoadedModel(
-                manifest,
-                source if source is not None else self.cache.source(manifest),
-                max_batch_size=self.settings.max_batch or None,
-                threads=self.settings.ort_threads or None,
-                run_limit_s=self.settings.max_run_seconds,
-            )
+                self._loading[key] = resident_bytes(manifest)
+            self._evicted(evicted)
+            try:
+                model = LoadedModel(
+                    manifest,
+                    source if source is not None else self.cache.source(manifest),
+                    max_batch_size=self.settings.max_batch or None,
+                    threads=self.settings.ort_threads or None,
+                    run_limit_s=self.settings.max_run_seconds,
+                )
+            finally:
+                with self._guard:
+                    self._loading.pop(key, None)
         except Exception:  # the caller answers it (a 503, a canary not served): counted here
             self.on_load(*key, LOAD_FAILED, time.perf_counter() - start)
             raise
         with self._guard:
             self._models[key] = model
+            # Loads that ran at once each made room before the others landed: past the bounds
+            # now, the least recently used of the others go.
+            evicted = self._make_room(manifest, 0.0, keep, loaded=key)
+        self._evicted(evicted)
         self._published.loaded(key)
         self.on_load(*key, LOADED, time.perf_counter() - start)
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
@@ -140,15 +150,22 @@ class ModelPool:
         return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
 
     def _make_room(
-        self, manifest: ModelManifest, need: float, keep: tuple[str, str] | None
+        self,
+        manifest: ModelManifest,
+        need: float,
+        keep: tuple[str, str] | None,
+        loaded: tuple[str, str] | None = None,
     ) -> list[tuple[str, str]]:
-        """Evict what `pool_room.make_room` chooses for `manifest`'s load (its peak: `need`);
-        the versions evicted. Under `_guard`."""
+        """Evict what `pool_room.make_room` chooses for `manifest`'s load (its peak: `need`),
+        or, once it is `loaded`, what is past the bounds beside it; the versions evicted.
+        Under `_guard`."""
         serving = {key for keys in self._serving.values() for key in keys}
-        if keep is not None:
-            serving.add(keep)
-        loaded = ((key, resident_bytes(model.manifest)) for key, model in self._models.items())
-        room = make_room(loaded, serving, need, self.max_versions, self.usable_bytes)
+        serving.update(key for key in (keep, loaded) if key is not None)
+        resident = ((key, resident_bytes(model.manifest)) for key, model in self._models.items())
+        most = self.max_versions + (loaded is not None)  # after the load: `max_versions` may stay
+        room = make_room(resident, serving, need, most, self.usable_bytes, self._loading.values())
+        if loaded is not None:
+            room = replace(room, short=False)  # said when its room was made
         for gone, why in room.evict:
             del self._models[gone]
             self.evictions += 1
@@ -179,6 +196,10 @@ class ModelPool:
                 self.usable_bytes / MB,
             )
         return [gone for gone, _ in room.evict]
+
+    def _evicted(self, gone: list[tuple[str, str]]) -> None:
+        for key in gone:  # none on nearly every load: nothing to report
+            self.on_evict(*key)
 
     def load_version(self, name: str, version: str) -> LoadedModel:
         """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`)."""

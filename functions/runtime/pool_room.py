@@ -32,11 +32,15 @@ def make_room(
     need: float,
     max_versions: int,
     usable: float,
+    loading: Iterable[float] = (),  # the resident bytes of other loads under way
 ) -> Room:
-    """What to evict so that a load needing `need` bytes at its peak may go ahead."""
-    loaded = list(loaded)
-    count = len(loaded)
-    kept = sum(size for _, size in loaded)
+    """What to evict so that a load needing `need` bytes at its peak may go ahead (`need` 0
+    and `max_versions` one more: what to evict so that no more than that are loaded). Loads
+    under way count as loaded: each made room for itself alone, so N first requests for N
+    versions at once all went ahead (4 loaded of AIAAS_MAX_VERSIONS=2)."""
+    loaded, loading = list(loaded), list(loading)
+    count = len(loaded) + len(loading)
+    kept = sum(size for _, size in loaded) + sum(loading)
     evict = []
     for key, size in loaded:
         if key in serving:

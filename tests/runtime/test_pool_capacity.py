@@ -8,6 +8,7 @@ requests alternating over 5 pinned versions and the alias reloaded one on nearly
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from pytest_mock import MockerFixture
 
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError
+from functions.runtime.memory_fit import resident_bytes
+from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.served import ServedModel
@@ -164,3 +167,37 @@ def test_an_alias_moved_onto_a_split_keeps_its_new_main_while_its_canary_loads(
     assert [v.manifest.version for v in routed.versions()] == ["5", "6"]
     assert pool.load_version("m", "5") is routed.main
     assert loads.call_count == 3  # m:4, m:5, m:6: each once
+
+
+@pytest.mark.parametrize(
+    "limit", [{"AIAAS_MAX_VERSIONS": "2"}, {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "172"}]
+)
+def test_first_requests_for_several_versions_at_once_stay_within_the_bounds(
+    wide: Registry, tmp_path: Path, mocker: MockerFixture, limit: dict[str, str]
+) -> None:
+    """Each load made room for itself alone, before the others landed: 4 first requests for 4
+    versions at once left 4 loaded under AIAAS_MAX_VERSIONS=2 (9.7 MB of 7.5 usable over HTTP),
+    until some later load made room again. The loads are held until all four have made room
+    (the sessions themselves are built as ever)."""
+    pool = pool_of(wide, tmp_path, **limit)
+    together = threading.Barrier(4)
+    build = LoadedModel
+
+    def held(*args: object, **kwargs: object) -> LoadedModel:
+        together.wait(10)
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    mocker.patch("functions.runtime.pool.LoadedModel", side_effect=held)
+    gone: list[tuple[str, str]] = []
+    pool.on_evict = lambda name, version: gone.append((name, version))
+    threads = [threading.Thread(target=pool.load_version, args=("w", str(v))) for v in range(1, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    loaded = [key for key in pool._models]
+    resident = sum(resident_bytes(m.manifest) for m in pool._models.values())
+    assert len(loaded) <= 3 and resident <= pool.usable_bytes  # ~4.8 MB usable at 172 MB
+    if "AIAAS_MAX_VERSIONS" in limit:
+        assert len(loaded) == 2
+    assert len(gone) == pool.evictions == 4 - len(loaded)  # each counted, as one evicted so
