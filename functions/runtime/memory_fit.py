@@ -63,5 +63,6 @@ def resident_bytes(manifest: ModelManifest) -> float:
 
 
 def usable_bytes(memory_mb: int) -> float:
-    """What a function of `memory_mb` has for models: less the headroom and the runtime."""
-    return memory_mb * MB * (1 - HEADROOM) - RUNTIME_MB * MB
+    """What a function of `memory_mb` has for models: less the headroom and the runtime; 0
+    below ~167 MB (Lambda's 128 MB minimum said "-35 MB usable" on every load)."""
+    return max(memory_mb * MB * (1 - HEADROOM) - RUNTIME_MB * MB, 0.0)

@@ -31,7 +31,14 @@ from dataclasses import replace
 from functions.runtime.cache import ArtifactCache
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.memory_fit import MB, RUNTIME_MB, load_need, resident_bytes, usable_bytes
+from functions.runtime.memory_fit import (
+    HEADROOM,
+    MB,
+    RUNTIME_MB,
+    load_need,
+    resident_bytes,
+    usable_bytes,
+)
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool_room import make_room
 from functions.runtime.registry import ModelRef, Registry
@@ -70,6 +77,16 @@ class ModelPool:
         self.max_versions = self.settings.max_versions if max_versions is None else max_versions
         memory_mb = self.settings.memory_mb
         self.usable_bytes = usable_bytes(memory_mb) if memory_mb else math.inf
+        if self.usable_bytes == 0:  # said once here, not as "0 MB usable" on every load alone
+            log.warning(
+                "a function of %d MB has no memory for models beside the ~%d MB the runtime "
+                "takes and %d%% headroom: each load evicts every version no alias serves, and "
+                "it may run out; raise MemorySize (%d MB leaves 10 MB)",
+                memory_mb,
+                RUNTIME_MB,
+                round(HEADROOM * 100),
+                math.ceil((RUNTIME_MB + 10) / (1 - HEADROOM)),
+            )
         self.evictions = 0  # versions dropped to make room (each reloads on its next request)
         # Told each (name, version) evicted, off the lock: aiaas_model_evictions_total.
         self.on_evict: Callable[[str, str], None] = lambda name, version: None

@@ -201,3 +201,22 @@ def test_first_requests_for_several_versions_at_once_stay_within_the_bounds(
     if "AIAAS_MAX_VERSIONS" in limit:
         assert len(loaded) == 2
     assert len(gone) == pool.evictions == 4 - len(loaded)  # each counted, as one evicted so
+
+
+def test_a_function_too_small_for_any_model_says_so_once_with_the_memory_to_give_it(
+    six: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lambda's minimum, 128 MB, is under the ~150 MB runtime plus headroom: each load said
+    "-35 MB usable of the function's memory". Its versions still load (one at a time)."""
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
+        pool = pool_of(six, tmp_path, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128")
+        served = ServedModel(pool, "m@production", ttl=3600)
+        assert served.current().manifest.version == "1"
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == (
+        "a function of 128 MB has no memory for models beside the ~150 MB the runtime takes "
+        "and 10% headroom: each load evicts every version no alias serves, and it may run out; "
+        "raise MemorySize (178 MB leaves 10 MB)"
+    )
+    assert pool.usable_bytes == 0 and not any(" -" in line for line in said)  # no "-35 MB"
