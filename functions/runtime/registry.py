@@ -347,14 +347,12 @@ class Registry:
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         if ref.version:
             return self.manifest(ref.name, ref.version)
-        version = self.alias(ref.name, ref.alias or DEFAULT_ALIAS)
-        if version is None:
-            return self._unaliased(ref)
-        return self._aliased(ref.name, ref.alias or DEFAULT_ALIAS, version)
+        alias = ref.alias or DEFAULT_ALIAS
+        version = self.alias(ref.name, alias)
+        return self._unaliased(ref) if version is None else self._aliased(ref.name, alias, version)
 
     def _unaliased(self, ref: ModelRef) -> ModelManifest:
-        """What `ref` serves when its alias is not there: a named alias's 404, else (the default
-        alias) the newest version."""
+        """`ref`'s alias is not there: a named alias's 404, else the newest version."""
         if ref.alias:
             raise ModelNotFound(
                 f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "

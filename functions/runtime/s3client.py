@@ -73,3 +73,20 @@ def forget_s3_client(client: object) -> None:
     with _lock:
         for key in [key for key, held in list(_shared.items()) if held is client]:
             del _shared[key]
+
+
+# The first botocore (and boto3) whose S3 model has IfMatch on PutObject, DeleteObject and
+# CompleteMultipartUpload (1.35.30-1.35.68 have IfNoneMatch only): pyproject.toml's floor.
+MIN_BOTOCORE = "1.35.69"
+
+
+def outdated_sdk() -> str:
+    """What to say when botocore refused a conditional write's parameter as unknown: it predates
+    S3's conditional writes (If-Match / If-None-Match on put, delete and multipart completion)."""
+    import botocore
+
+    return (
+        f"this botocore ({botocore.__version__}) cannot send S3 conditional writes (If-Match / "
+        f"If-None-Match), which aiaas needs to publish and move aliases safely: it needs boto3 "
+        f"and botocore >= {MIN_BOTOCORE} (on Lambda, the runtime's SDK: see docs/deploy.md)"
+    )

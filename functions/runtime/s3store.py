@@ -18,7 +18,12 @@ from typing import IO, TYPE_CHECKING, Any
 from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
 from functions.runtime.names import TEMP_PREFIX
-from functions.runtime.s3client import forget_s3_client, make_s3_client, shared_s3_client
+from functions.runtime.s3client import (
+    forget_s3_client,
+    make_s3_client,
+    outdated_sdk,
+    shared_s3_client,
+)
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -39,9 +44,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # keys one DeleteObjects request may name
-# The first botocore (and boto3) whose S3 model has IfMatch on PutObject, DeleteObject and
-# CompleteMultipartUpload (1.35.30-1.35.68 have IfNoneMatch only): pyproject.toml's floor.
-MIN_BOTOCORE = "1.35.69"
 
 
 class S3Store:
@@ -369,18 +371,6 @@ class S3Store:
 
 def _condition(expect: str | None) -> dict[str, Any]:
     return {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
-
-
-def outdated_sdk() -> str:
-    """What to say when botocore refused a conditional write's parameter as unknown: it predates
-    S3's conditional writes (If-Match / If-None-Match on put, delete and multipart completion)."""
-    import botocore
-
-    return (
-        f"this botocore ({botocore.__version__}) cannot send S3 conditional writes (If-Match / "
-        f"If-None-Match), which aiaas needs to publish and move aliases safely: it needs boto3 "
-        f"and botocore >= {MIN_BOTOCORE} (on Lambda, the runtime's SDK: see docs/deploy.md)"
-    )
 
 
 def _no_answer(exc: Exception) -> bool:

@@ -19,7 +19,8 @@ import botocore.session
 import pytest
 
 from functions.runtime.errors import StoreError
-from functions.runtime.s3store import MIN_BOTOCORE, S3Store
+from functions.runtime.s3client import MIN_BOTOCORE
+from functions.runtime.s3store import S3Store
 from tests.s3server import MotoServer
 
 CONDITIONS = ("IfMatch", "IfNoneMatch")
