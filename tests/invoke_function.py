@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from infra.cli.local_commands import local_overrides, template_functions
+from infra.cli.local_commands import local_overrides
+from infra.cli.serve_discovery import template_functions
 from infra.local.functions import LocalFunction, export_native_settings, local_environment
 from infra.local.stack import GLOBAL_ENVIRONMENT
 

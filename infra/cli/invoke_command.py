@@ -11,7 +11,8 @@ from typing import Any
 
 from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.store import open_store
-from infra.cli.local_commands import local_overrides, template_functions
+from infra.cli.local_commands import local_overrides
+from infra.cli.serve_discovery import template_functions
 from infra.local.functions import LocalFunction, export_native_settings, local_environment
 from infra.local.stack import GLOBAL_ENVIRONMENT
 from infra.template import functions, load_template

@@ -7,19 +7,14 @@ import contextlib
 import dataclasses
 import faulthandler
 import ipaddress
-import logging
 import os
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from functions.runtime.errors import AiaasError
 from functions.runtime.refs import DEFAULT_VERSION
-from functions.runtime.registry import Registry
 from functions.runtime.settings import (
     LOG_SETUP_ENV,
     RuntimeSettings,
@@ -27,6 +22,7 @@ from functions.runtime.settings import (
 )
 from functions.runtime.store import open_store
 from infra.cli.arg_types import count, seconds
+from infra.cli.serve_discovery import ModelDiscovery, template_functions
 from infra.cli.serve_start import check_function_settings, listed_at_start, missing_store_line
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
@@ -38,10 +34,9 @@ from infra.local.functions import (
 )
 from infra.local.gateway import Gateway
 from infra.local.server import ServerLimits, end_process
-from infra.local.stack import DEFAULT_SELECTOR, GLOBAL_ENVIRONMENT, stack_functions
+from infra.local.stack import GLOBAL_ENVIRONMENT
 from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
 from infra.model_settings import is_selector
-from infra.template import FunctionSpec, functions, load_template
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -51,8 +46,6 @@ PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS
                "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_MAX_VERSIONS",
                "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
-RESCAN_SECONDS = 2.0
-log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,62 +157,6 @@ def local_overrides(store_uri: str, extra: Mapping[str, str] | None = None) -> d
     env[LOG_SETUP_ENV] = f"{lambda_logs.__name__}:{lambda_logs.install.__name__}"
     env.update(extra or {})
     return env
-
-
-def template_functions(
-    template: Path | None,
-    store_uri: str,
-    models: list[str] | None = None,
-    selector: str | None = None,
-) -> dict[str, FunctionSpec]:
-    """The stack's functions with one predict function per model in the store: the built-in
-    table, or `template`'s when one is given."""
-    names = models if models is not None else Registry(open_store(store_uri)).models()
-    if template is None:
-        return stack_functions(names, DEFAULT_SELECTOR if selector is None else selector)
-    params: dict[str, Any] = {"ModelNames": names}
-    if selector is not None:
-        params["ModelSelector"] = selector
-    return functions(load_template(template), params)
-
-
-class ModelDiscovery:
-    """Adds predict functions for models published after the gateway started (rate-limited)."""
-
-    def __init__(self, config: ServeConfig) -> None:
-        self.config = config
-        self.gateway: Gateway | None = None
-        self._next = 0.0
-        self._lock = threading.Lock()
-        self._failure: AiaasError | None = None  # the last scan's, while the store is down
-
-    def __call__(self) -> bool:
-        """True when it added functions. The store's error while it cannot be listed, the
-        last one again until the next scan, so an outage is a steady 503 (not one 503, then
-        404s for models that may well exist)."""
-        if self.gateway is None or self.config.models is not None:
-            return False
-        if time.monotonic() < self._next:
-            if self._failure is not None:  # a fresh traceback: re-raised as is, it would grow
-                raise self._failure.with_traceback(None)  # by a frame a request (with locals)
-            return False
-        with self._lock:
-            self._next = time.monotonic() + RESCAN_SECONDS
-            config = self.config
-            try:
-                specs = template_functions(
-                    config.template, config.store_uri, selector=config.selector
-                )
-            except AiaasError as exc:
-                log.warning("cannot look for models published since the start: %s", exc.message)
-                self._failure = exc
-                raise
-            self._failure = None
-            new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
-            if not new:
-                return False
-            self.gateway.add_functions(function_instances(new, config.env))
-            return True
 
 
 @dataclass(frozen=True)
