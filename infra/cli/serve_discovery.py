@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, StoreUnreachable
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.local.functions import function_instances
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from infra.local.gateway import Gateway
 
 RESCAN_SECONDS = 2.0
+MISS_WAIT_S = 30.0  # the most a miss waits for the scan in progress (then a 503)
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
 
 
@@ -41,39 +42,54 @@ def template_functions(
 
 
 class ModelDiscovery:
-    """Adds predict functions for models published after the gateway started (rate-limited)."""
+    """Adds predict functions for models published after the gateway started (rate-limited:
+    a miss within RESCAN_SECONDS of a finished scan is answered from it; one while a scan runs
+    waits for that scan, at most MISS_WAIT_S, where it got an instant false 404)."""
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.gateway: Gateway | None = None
-        self._next = 0.0
-        self._lock = threading.Lock()
+        self._next = 0.0  # until then a miss is answered from the last finished scan
+        self._lock = threading.Lock()  # held by the scan in progress
+        self._scans = 0  # scans finished
         self._failure: AiaasError | None = None  # the last scan's, while the store is down
 
     def __call__(self) -> bool:
-        """True when it added functions. The store's error while it cannot be listed, the
-        last one again until the next scan, so an outage is a steady 503 (not one 503, then
-        404s for models that may well exist)."""
+        """True when the routes may have changed (route again). The store's error while it
+        cannot be listed, the last one again until the next scan, so an outage is a steady
+        503 (not one 503, then 404s for models that may well exist)."""
         if self.gateway is None or self.config.models is not None:
             return False
-        if time.monotonic() < self._next:
+        finished = self._scans
+        if not self._lock.acquire(timeout=MISS_WAIT_S):
+            why = f"the models of {self.config.store_uri} are still being listed after {MISS_WAIT_S:g} s"
+            log.warning("a call for a model not served waited for the listing: %s", why)
+            raise StoreUnreachable(why)
+        try:
+            if self._scans == finished and time.monotonic() >= self._next:
+                return self._scan()
             if self._failure is not None:  # a fresh traceback: re-raised as is, it would grow
                 raise self._failure.with_traceback(None)  # by a frame a request (with locals)
-            return False
-        with self._lock:
-            self._next = time.monotonic() + RESCAN_SECONDS
-            config = self.config
-            try:
-                specs = template_functions(
-                    config.template, config.store_uri, selector=config.selector
-                )
-            except AiaasError as exc:
-                log.warning("cannot look for models published since the start: %s", exc.message)
-                self._failure = exc
-                raise
+            return self._scans != finished  # one finished while this miss waited: its routes
+        finally:
+            self._lock.release()
+
+    def _scan(self) -> bool:
+        assert self.gateway is not None
+        config = self.config
+        try:
+            specs = template_functions(config.template, config.store_uri, selector=config.selector)
+        except AiaasError as exc:
+            log.warning("cannot look for models published since the start: %s", exc.message)
+            self._failure = exc
+            raise
+        else:
             self._failure = None
-            new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
-            if not new:
-                return False
-            self.gateway.add_functions(function_instances(new, config.env))
-            return True
+        finally:
+            self._scans += 1
+            self._next = time.monotonic() + RESCAN_SECONDS
+        new = {k: v for k, v in specs.items() if k not in self.gateway.functions}
+        if not new:
+            return False
+        self.gateway.add_functions(function_instances(new, config.env))
+        return True
