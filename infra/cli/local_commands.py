@@ -23,7 +23,12 @@ from functions.runtime.settings import (
 from functions.runtime.store import open_store
 from infra.cli.arg_types import count, seconds
 from infra.cli.serve_discovery import ModelDiscovery, template_functions
-from infra.cli.serve_start import check_function_settings, listed_at_start, missing_store_line
+from infra.cli.serve_start import (
+    START_LIST_WAIT_S,
+    check_function_settings,
+    listed_at_start,
+    missing_store_line,
+)
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
@@ -175,6 +180,7 @@ class ServeConfig:
     # The models the start found (none while the store was unreachable): each worker builds
     # these, not waiting on a store that is away; the rest come by discovery on first call.
     listed: tuple[str, ...] | None = None
+    listing: bool = False  # the start's walk outlasted its wait: each worker walks the store
     trusted_proxies: tuple[str, ...] = ()  # --trusted-proxy: infra/local/forwarded.py
     token_file: Path | None = None  # `tokens` came from it; each worker watches it
     token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
@@ -215,6 +221,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
         watch.check()  # changed since the start read it (a worker started later, a respawn)?
         watch.start()
     discovery.gateway = gateway
+    if config.listing:  # finished in the background; a call meanwhile waits for it
+        discovery.start()
     limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
     return GatewayApp(gateway, limits, trusted_proxies=frozenset(config.trusted_proxies))
 
@@ -250,11 +258,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, tokens, limits)
-    served, unreachable = listed_at_start(store, models)
+    start = listed_at_start(store, models)
+    served = start.models
     token_file = Path(args.token_file) if args.token_file is not None else None
     config = dataclasses.replace(
         config,
         listed=tuple(served),
+        listing=start.slow,
         trusted_proxies=args.trusted_proxy or (),
         token_file=token_file,
         token_file_key=token_file_key,
@@ -275,7 +285,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say(f"  POST /models/{name}/predict   POST /v2/models/{name}/infer")
     if missing:
         say(missing)
-    elif unreachable:
+    elif start.slow:
+        say(
+            f"  no models yet: listing the {start.folders} model folders of {store_uri} is taking "
+            f"longer than {START_LIST_WAIT_S:g} s; they are served once it completes (a call "
+            "meanwhile waits for it)"
+        )
+    elif start.unreachable:
         say(
             f"  no models yet: the store {store_uri} is not reachable now; each model is picked "
             "up on first call once it answers (/v2/health/ready is 503 until then)"

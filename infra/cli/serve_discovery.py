@@ -74,6 +74,21 @@ class ModelDiscovery:
         finally:
             self._lock.release()
 
+    def start(self) -> None:
+        """Scan now, in the background (the start's listing outlasted its wait): the routes
+        come when it completes, and a miss meanwhile waits for it."""
+        self._lock.acquire()  # before the first request: a miss waits for this scan
+
+        def scan() -> None:
+            try:
+                self._scan()
+            except AiaasError:
+                pass  # said in the log; a miss re-raises it until the next scan
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=scan, name="aiaas-discovery", daemon=True).start()
+
     def _scan(self) -> bool:
         assert self.gateway is not None
         config = self.config

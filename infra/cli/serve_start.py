@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from functions.runtime import names
 from functions.runtime.aside import run_aside
 from functions.runtime.errors import StoreUnreachable
 from functions.runtime.registry import Registry
@@ -21,42 +23,74 @@ from functions.runtime.store import LOCAL_BUCKET, ObjectStore
 from infra.local import lambda_logs
 
 log = logging.getLogger("aiaas.gateway")  # the gateway's: model discovery runs on its behalf
-# A store lists its models in ~0.1 s; one that hangs is taken as away after this.
+# A store answers its first listing in ~0.1 s; one that does not within this is taken as away.
 START_LIST_WAIT_S = 5.0
 
 
-def listed_at_start(store: ObjectStore, models: list[str] | None) -> tuple[list[str], bool]:
-    """(the models to serve from the start, whether the store was unreachable). A store that
-    does not answer (S3 or the network at the edge away) is served as one with no models yet,
-    not an exit: under a supervisor that would be a restart loop for as long as it is away,
-    where discovery picks each model up on first call once it answers. One that hangs (packets
-    dropped) is the same once START_LIST_WAIT_S passes: it held the start, port closed to the
-    liveness probe, for the S3 client's timeouts and retries (30 s x 5 by default). Other store
-    errors (a bucket that does not exist, access denied) are the operator's to fix: refused."""
+@dataclass(frozen=True)
+class StartListing:
+    """What the start found. `models`: to serve from the start. `unreachable`: the store did
+    not answer. `slow`: it answered (`folders` model folders) but walking every key of every
+    version (functions/runtime/catalog.py) outlasted START_LIST_WAIT_S: each worker finishes
+    the walk in the background and routes its models once it completes."""
+
+    models: list[str]
+    unreachable: bool = False
+    slow: bool = False
+    folders: int = 0
+
+
+def listed_at_start(store: ObjectStore, models: list[str] | None) -> StartListing:
+    """The models to serve from the start. A store that does not answer (S3 or the network at
+    the edge away) is served as one with no models yet, not an exit: under a supervisor that
+    would be a restart loop for as long as it is away, where discovery picks each model up on
+    first call once it answers. One that hangs (packets dropped) is the same once
+    START_LIST_WAIT_S passes: it held the start, port closed to the liveness probe, for the S3
+    client's timeouts and retries (30 s x 5 by default). Whether it answers is its first,
+    cheap listing's say (the model folders: a request per 1,000 models), not the whole walk's:
+    a store of ~20,000 keys, answering every page at once, took 8 s to walk on moto and was
+    reported "not reachable", serving nothing. Other store errors (a bucket that does not
+    exist, access denied) are the operator's to fix: refused."""
     if models is not None:
-        return models, False
+        return StartListing(models)
+    folders: list[list[str] | Exception] = []
     listed: list[list[str] | Exception] = []
 
     def list_models() -> None:
-        try:
-            listed.append(Registry(store).models())
-        except Exception as exc:  # raised below, in the serve command
-            listed.append(exc)
+        for step, out in ((models_folders, folders), (Registry(store).models, listed)):
+            try:
+                out.append(step())
+            except Exception as exc:  # raised below, in the serve command
+                out.append(exc)
+                return
+
+    def models_folders() -> list[str]:
+        return [name for name in store.list_dirs("models") if names.is_model_name(name)]
 
     run_aside(list_models, name="aiaas-list-models", wait=START_LIST_WAIT_S)
-    if not listed:
+    answer = listed[0] if listed else folders[0] if folders else None
+    if answer is None:
         log.warning(
             "the model store is not reachable at start: %s did not answer within %g s",
             store.uri,
             START_LIST_WAIT_S,
         )
-        return [], True
-    if isinstance(listed[0], StoreUnreachable):
-        log.warning("the model store is not reachable at start: %s", listed[0].message)
-        return [], True
-    if isinstance(listed[0], Exception):
-        raise listed[0]
-    return listed[0], False
+        return StartListing([], unreachable=True)
+    if isinstance(answer, StoreUnreachable):
+        log.warning("the model store is not reachable at start: %s", answer.message)
+        return StartListing([], unreachable=True)
+    if isinstance(answer, Exception):
+        raise answer
+    if not listed:  # it answers, but the walk is long: the workers finish it
+        log.warning(
+            "listing the models of %s is taking longer than %g s (%d model folders): they are "
+            "served once the listing completes",
+            store.uri,
+            START_LIST_WAIT_S,
+            len(answer),
+        )
+        return StartListing([], slow=True, folders=len(answer))
+    return StartListing(answer)
 
 
 def check_function_settings(env: Mapping[str, str]) -> None:

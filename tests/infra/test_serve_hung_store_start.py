@@ -41,7 +41,7 @@ def test_a_hung_store_is_served_as_one_away_after_a_bounded_wait(
     store = S3Store(s3_bucket, "registry", client=make_s3_client())
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="aiaas.gateway"):
-        assert serve_start.listed_at_start(store, None) == ([], True)
+        assert serve_start.listed_at_start(store, None) == serve_start.StartListing([], True)
     assert time.monotonic() - started < 2
     assert caplog.messages == [
         f"the model store is not reachable at start: {store.uri} did not answer within 0.3 s"
@@ -51,7 +51,7 @@ def test_a_hung_store_is_served_as_one_away_after_a_bounded_wait(
 def test_a_store_that_answers_is_listed(s3_bucket: str, moto_server: MotoServer) -> None:
     store = S3Store(s3_bucket, "registry")
     store.put_bytes("models/iris/versions/1/manifest.json", b"{}")
-    assert serve_start.listed_at_start(store, None) == (["iris"], False)
+    assert serve_start.listed_at_start(store, None) == serve_start.StartListing(["iris"])
 
 
 def test_a_stop_while_the_store_is_listed_is_a_clean_stop(

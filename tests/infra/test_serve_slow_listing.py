@@ -1,25 +1,34 @@
-"""`aiaas serve`: a miss that arrives while discovery is listing the store.
+"""`aiaas serve` on a store that answers but takes long to walk (tens of thousands of keys), and
+a miss that arrives while discovery is listing the store.
 
 The store is moto's S3 server behind `tests/reliability/s3proxy.py`, which holds each chunk of
-every reply `delay` seconds. Found on a store of ~21,000 keys (a rescan of 6 s): a request for
-a served model during a rescan was an instant 404 "no model 'm1' is served here".
+every reply `delay` seconds: a listing of 1,002 keys is two pages of several chunks, the
+listing of the model folders one small reply. Found on a store of ~21,000 keys (22 pages, 8 s
+on moto): serve said "not reachable" and served nothing, and a request for a served model
+during a rescan was an instant 404 "no model 'm1' is served here".
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import httpx
 import pytest
 
+from functions.runtime.s3client import make_s3_client
 from functions.runtime.s3store import S3Store
+from infra.cli import serve_start
 from infra.cli.local_commands import ServeConfig, build_app
 from infra.local.gateway import GatewayRequest
 from infra.local.server import ServerLimits
+from tests.infra.test_serve_store_faults import S3Serve
 from tests.reliability.s3proxy import DelayingProxy
-from tests.s3server import MotoServer
+from tests.s3server import MotoServer, wait_answering
 
 PREDICT = ("POST", "/models/m1/predict")
 
@@ -52,6 +61,34 @@ def gateway_of(bucket: str, **more: bool) -> ServeConfig:
     )  # fmt: skip
 
 
+def test_a_store_slow_to_walk_is_reachable_and_its_models_come_in_the_background(
+    s3_bucket: str,
+    proxy: DelayingProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    publish_keys(s3_bucket, 1001)  # two pages
+    through(proxy, monkeypatch)
+    proxy.delay = 0.4  # the folders' listing ~0.8 s, the walk (two pages of chunks) ~4 s
+    monkeypatch.setattr(serve_start, "START_LIST_WAIT_S", 2.0)
+    store = S3Store(s3_bucket, "registry", client=make_s3_client())
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="aiaas.gateway"):
+        start = serve_start.listed_at_start(store, None)
+    assert time.monotonic() - started < 3
+    assert start == serve_start.StartListing([], slow=True, folders=1)
+    assert caplog.messages == [
+        f"listing the models of {store.uri} is taking longer than 2 s (1 model folders): they "
+        "are served once the listing completes"
+    ]
+    # Each worker finishes the walk on its own, routing m1 with no request made.
+    gateway = build_app(gateway_of(s3_bucket, listing=True)).gateway
+    deadline = time.monotonic() + 30
+    while gateway.route(*PREDICT) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gateway.route(*PREDICT) is not None
+
+
 def test_a_miss_during_a_scan_waits_for_it_and_one_after_it_is_answered_from_it(
     s3_bucket: str, proxy: DelayingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,3 +115,26 @@ def test_a_miss_during_a_scan_waits_for_it_and_one_after_it_is_answered_from_it(
     started = time.monotonic()
     assert gateway.on_miss() is False
     assert time.monotonic() - started < 0.5 and proxy.upstream_bytes == sent
+
+
+def test_serve_says_a_slow_listing_is_slow_and_serves_its_models_once_listed(
+    s3_bucket: str, proxy: DelayingProxy, tmp_path: Path
+) -> None:
+    """The real CLI, its 5 s wait: the folders answer in ~2 s, the walk takes ~10 s."""
+    publish_keys(s3_bucket, 1001)
+    proxy.delay = 1.0
+    server = S3Serve(s3_bucket, proxy, tmp_path, {})
+    try:
+        wait_answering(server.process, server.port, f"{server.base}/v2/health/live", log=server.log)
+        banner = server.output()
+        assert "not reachable" not in banner
+        assert (
+            f"no models yet: listing the 1 model folders of s3://{s3_bucket}/registry is taking "
+            "longer than 5 s; they are served once it completes (a call meanwhile waits for it)"
+        ) in banner
+        # A call during the worker's walk waits for it: then m1 is among the served.
+        answer = httpx.post(f"{server.base}/models/nosuch/predict", json={}, timeout=60)
+        assert answer.status_code == 404
+        assert "(models: m1)" in answer.json()["error"], answer.text
+    finally:
+        server.stop()
