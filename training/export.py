@@ -29,6 +29,7 @@ from training.metrics import PRIMARY, score
 from training.prepare import PreparedData
 from training.preprocess_graph import join_preprocessing
 from training.spec import ExportSpec
+from training.table_prep import OUTPUT_NAMES
 
 log = logging.getLogger("aiaas.training")
 
@@ -46,7 +47,7 @@ class Signature:
 
 def signature_for(data: PreparedData) -> Signature:
     """`tokens` int64 [-1, -1] for text; else `x` float32 [-1, *row]."""
-    output = "logits" if data.labels else "prediction"
+    output = OUTPUT_NAMES[data.task]
     if data.vocabulary is not None:
         return Signature("tokens", output, "int64", (-1,), True)
     return Signature("x", output, "float32", data.row_shape, False)

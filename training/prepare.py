@@ -15,7 +15,7 @@ import numpy as np
 from training.datasets import RawData
 from training.errors import DataError
 from training.spec import JobSpec
-from training.table_prep import TablePrep, fit_prep
+from training.table_prep import OUTPUT_NAMES, TablePrep, fit_prep
 from training.targets import (
     class_labels,
     need_two_classes,
@@ -126,7 +126,7 @@ def _fit_table(raw: RawData, spec: JobSpec, kind: str, train_idx: np.ndarray) ->
             "only (the tabular recipes linear, logistic and mlp fill gaps and encode text "
             "columns): fill them in, or drop the columns with dataset.exclude"
         )
-    table = fit_prep(raw.x, raw.feature_names, raw.text_columns, train_idx)
+    table = fit_prep(raw.x, raw.feature_names, raw.text_columns, train_idx, OUTPUT_NAMES[spec.task])
     assert table is not None  # text columns or gaps: there is something to do
     return table
 

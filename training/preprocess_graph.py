@@ -36,9 +36,10 @@ def join_preprocessing(path: Path, prep: TablePrep) -> None:
         onnx.load(str(path)), "net/", rename_inputs=False, rename_outputs=False
     )
     graph = model.graph
-    taken = graph_names(tuple(c.name for c in prep.columns))  # fit_prep refused them first
+    outputs = [o.name for o in graph.output]
+    taken = graph_names(tuple(c.name for c in prep.columns), outputs)  # fit_prep refused them
     if taken:
-        raise ExportError(f"a feature column is named like a preprocessing step: {taken}")
+        raise ExportError(f"a feature column is named like a preprocessing step or output: {taken}")
     network_input = next(i for i in graph.input if i.name == NETWORK_INPUT)
     batch = network_input.type.tensor_type.shape.dim[0]
     batch_dim = batch.dim_param or "N"

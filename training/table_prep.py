@@ -30,10 +30,16 @@ MAX_CATEGORIES = 50
 GRAPH_NAMES = frozenset({"aiaas_features", "aiaas_gaps", "aiaas_medians"})
 GRAPH_PREFIX = "aiaas_col"
 
+# The network's output in the exported graph, per task (`training.export`): a raw column of
+# that name would be a second edge called so (the export then failed, after training).
+OUTPUT_NAMES = {"classification": "logits", "regression": "prediction"}
 
-def graph_names(names: tuple[str, ...]) -> list[str]:
-    """The column names that would clash with a preprocessing step's in the graph."""
-    return [n for n in names if n in GRAPH_NAMES or n.startswith(GRAPH_PREFIX)]
+
+def graph_names(names: tuple[str, ...], outputs: Iterable[str] = ()) -> list[str]:
+    """The column names that would clash with a preprocessing step's or an output's in the
+    graph."""
+    taken = GRAPH_NAMES | set(outputs)
+    return [n for n in names if n in taken or n.startswith(GRAPH_PREFIX)]
 
 
 # A column name shown bare in a list ("a, b") unless it holds what would misread there.
@@ -171,21 +177,27 @@ SERVED_GAPS = (
 
 
 def fit_prep(
-    raw: np.ndarray, names: tuple[str, ...], text: tuple[int, ...], train: np.ndarray
+    raw: np.ndarray,
+    names: tuple[str, ...],
+    text: tuple[int, ...],
+    train: np.ndarray,
+    output: str,
 ) -> TablePrep | None:
-    """The steps for `raw` rows [N, C] fitted on the `train` row indices; None when every
-    column is numeric and whole (nothing to do: the model stays as it always was)."""
+    """The steps for `raw` rows [N, C] fitted on the `train` row indices, in front of a network
+    whose output is called `output`; None when every column is numeric and whole (nothing to
+    do: the model stays as it always was)."""
     numeric = [i for i in range(len(names)) if i not in set(text)]
     gaps = {i: int(np.isnan(raw[:, i].astype(np.float64)).sum()) for i in numeric}
     if not text and not any(gaps.values()):
         return None
-    clash = graph_names(names)
+    clash = graph_names(names, [output])
     if clash:
         raise DataError(
             f"feature column{'s' * (len(clash) > 1)} {', '.join(map(repr, clash))} "
-            f"{'are' if len(clash) > 1 else 'is'} named like a step inside the exported model "
-            "graph (aiaas_features, aiaas_gaps, aiaas_medians, aiaas_col...): rename "
-            f"{'them' if len(clash) > 1 else 'it'} in the file"
+            f"{'are' if len(clash) > 1 else 'is'} named like the model's output or a step "
+            f"inside the exported model graph ({output}, aiaas_features, aiaas_gaps, "
+            f"aiaas_medians, aiaas_col...): rename {'them' if len(clash) > 1 else 'it'} in "
+            "the file"
         )
     categories = {i: _categories(raw[train, i]) for i in text}
     refused = [(names[i], why) for i, why in categories.items() if isinstance(why, str)]

