@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime import csv_fields
 from training.errors import DataError
 
 # What other exporters separate fields with (European Excel: `;`).
@@ -28,7 +29,7 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
     """Columns by header name, whether every row was read, and the line each record starts on."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            reader = csv_fields.reader(handle)  # a long text field is data, not an error
             header = next(reader, None)
             if header:
                 header = [name.strip() for name in header]
@@ -38,6 +39,8 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
             complete = limit is None or next((r for r in reader if r), None) is None
     except UnicodeDecodeError:
         raise DataError(not_utf8(path)) from None
+    except csv.Error as exc:  # whatever the reader still refuses: named, never a traceback
+        raise DataError(f"{path.name} line {reader.line_num} is not valid CSV: {exc}") from None
     _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
     _check_widths(path.name, header, rows, lines)
     if not rows:

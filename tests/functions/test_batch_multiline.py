@@ -198,3 +198,20 @@ def test_a_bad_row_after_a_header_over_lines_names_its_own_line(store, tmp_path)
         score_shard(store, models, item, run_settings())
     merge_run(store, plan)
     assert results(store, "n.csv") == one
+
+
+def test_a_text_over_128_kib_is_one_row_echoed_as_read(store, tmp_path):
+    """csv refuses a field over 128 KiB by default: such a review was a failed row ("field
+    larger than field limit"), while the served model reads the same text from JSON."""
+    long = "word, " * 30_000  # 180 kB, within AIAAS_BATCH_MAX_LINE_BYTES
+    texts = [long, f'said "{long}"', f"{long}\nover lines", "short"]
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "x"])
+    writer.writerows(enumerate(texts))
+    store.put_bytes(f"{IN}/long.csv", buffer.getvalue().encode())
+    run(store, tmp_path, f"{IN}/long.csv", chunk_rows=4)
+    out, errors, counts = results(store, "long.csv")
+    assert errors == [] and counts["scored_rows"] == len(texts)
+    rows = list(csv.reader(io.StringIO(out.decode(), newline="")))
+    assert [row[2] for row in rows[1:]] == texts

@@ -5,11 +5,14 @@ missing two ways, an unclosed quote, a folder as the data set, an NPZ `y` of sha
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
-from tests.training.test_check import _check, _csv_job, _error
+from functions.runtime import csv_fields
+from tests.training.conftest import write_csv
+from tests.training.test_check import _check, _csv_job, _error, _spec
 
 CITIES = ("paris", "lyon", "nice", "lille")
 
@@ -41,3 +44,36 @@ def test_the_other_tasks_output_name_is_a_plain_column(
     spec = _csv_job(tmp_path, ["prediction", "city", "y"], _city_rows(), target="y")
     code, out, err = _check(tmp_path, spec, capsys)
     assert (code, err) == (0, "") and "valid" in out, err
+
+
+def _texts(tmp_path: Path, long: str) -> Path:
+    rows = [[f"text number {i} says {['yes', 'no'][i % 2]}", i % 2] for i in range(40)]
+    rows[5][0] = long
+    write_csv(tmp_path / "t.csv", ["text", "label"], rows)
+    recipe = {"name": "transformer", "params": {"d_model": 16, "heads": 2, "max_length": 16}}
+    return _spec(
+        tmp_path, {"path": "t.csv", "text_column": "text", "target": "label"}, recipe=recipe
+    )
+
+
+def test_a_text_over_128_kib_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: a `_csv.Error: field larger than field limit (131072)` traceback; the model reads
+    the first max_length tokens of a text, however long."""
+    spec = _texts(tmp_path, "word " * 30_000)
+    code, out, err = _check(tmp_path, spec, capsys)
+    assert (code, err) == (0, "") and "40 rows (all read)" in out, err
+
+
+def test_what_csv_still_refuses_names_the_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any csv.Error left (here a field over a lowered limit) is a DataError, no traceback."""
+    spec = _texts(tmp_path, "word " * 30)
+    monkeypatch.setattr(csv_fields, "FIELD_LIMIT", 100)
+    old = csv.field_size_limit(100)
+    try:
+        assert _error(tmp_path, spec, capsys) == (
+            "t.csv line 7 is not valid CSV: field larger than field limit (100)"
+        )
+    finally:
+        csv.field_size_limit(old)

@@ -13,6 +13,7 @@ from typing import cast
 
 import numpy as np
 
+from functions.runtime import csv_fields
 from functions.runtime.batch.cells import csv_cells, join_rows
 from functions.runtime.batch.csv_header import CsvLayout
 from functions.runtime.batch.numbers import NUMBER_BYTES, plain_numbers
@@ -62,7 +63,7 @@ def _unpaired_quotes(record: str) -> bool:
     if not _odd_quotes(record):
         return False
     try:
-        next(csv.reader([record], strict=True), None)
+        next(csv_fields.reader([record], strict=True), None)
     except csv.Error:
         return True
     return False
@@ -240,7 +241,7 @@ class CsvDecoder:
                 errors.append(RowError(int(numbers[index]), UNPAIRED_QUOTES))
                 continue
             try:
-                fields = next(csv.reader([record], strict=True), [])
+                fields = next(csv_fields.reader([record], strict=True), [])
             except csv.Error as exc:  # an unclosed quote, a stray NUL or CR
                 # a line feed outside quotes never reaches here (csv_records.py splits there)
                 reason = (

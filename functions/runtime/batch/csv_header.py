@@ -12,6 +12,7 @@ import csv
 import math
 from dataclasses import dataclass
 
+from functions.runtime import csv_fields
 from functions.runtime.batch.cells import PREFIX, column_names
 from functions.runtime.batch.scoring import OutputField, row_shape
 from functions.runtime.column_names import column_for
@@ -90,7 +91,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             "save the file with LF or CRLF line endings"
         )
     try:
-        columns = [name.strip() for name in next(csv.reader([text]), [])]
+        columns = [name.strip() for name in next(csv_fields.reader([text]), [])]
     except csv.Error as exc:
         raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
     if not any(columns):

@@ -29,6 +29,7 @@ from typing import IO
 
 import numpy as np
 
+from functions.runtime import csv_fields
 from functions.runtime.batch.source import (
     HEADER_LIMIT,
     TOO_LONG,
@@ -111,7 +112,7 @@ def _opens_field(line: bytes) -> bool:
     to the next line). A quote inside an unquoted field is a character (`5" screen`), as the
     csv module and pandas read it: counted as an opening, such a row was a bad row."""
     try:
-        next(csv.reader([line.decode("latin-1").removesuffix("\r")], strict=True), None)
+        next(csv_fields.reader([line.decode("latin-1").removesuffix("\r")], strict=True), None)
     except csv.Error as exc:
         return "unexpected end of data" in str(exc)
     return False
@@ -122,7 +123,7 @@ def _one_row(record: bytes) -> bool:
     (as the reader will parse it: strict quotes). Only records spanning lines are asked."""
     text = record.decode("latin-1")  # the quotes, commas and line breaks are all it reads
     try:
-        rows = list(csv.reader([text.removesuffix("\r")], strict=True))
+        rows = list(csv_fields.reader([text.removesuffix("\r")], strict=True))
     except csv.Error:
         return False
     return len(rows) == 1

@@ -1,0 +1,34 @@
+"""CSV readers that take long fields: one long text in a column is data, not an error.
+
+Python's csv module refuses any field over 128 KiB (`field larger than field limit (131072)`):
+one long review or document in a text column stopped `aiaas train` with a traceback and made
+its batch row fail, while the served model reads the same text (and its tokenizer keeps the
+first `max_length` tokens). The limit belongs to the module, process-wide, not to a reader, so
+`reader` raises it once, where the readers of users' files are made (training's CSV data sets,
+batch CSV records and headers), and nowhere else.
+
+No field is held past a bound already enforced: a batch record is read whole only up to
+AIAAS_BATCH_MAX_LINE_BYTES (a longer one is a bad row before any reader sees it), and a training
+data set is read whole into memory anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+# The most csv.field_size_limit takes is a C long: 2**63 - 1 on Linux and macOS, 2**31 - 1 on
+# Windows; 2 GiB is larger than any record batch reads or file training would load.
+FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+
+
+def reader(lines: Iterable[str], *, strict: bool = False) -> Reader:
+    """`csv.reader(lines)` (the default dialect) with fields of up to FIELD_LIMIT characters."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
+    return csv.reader(lines, strict=strict)
