@@ -21,6 +21,13 @@ if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for an
     from training.trainer import EpochRecord
 
 
+def kept_text(training: dict[str, Any]) -> str:
+    """`kept the weights of epoch 27 (best val_accuracy, then val_loss)`: which epoch's weights
+    were exported, and why (a later epoch's were thrown away unsaid)."""
+    why = training.get("kept_because")
+    return f"kept the weights of epoch {training['best_epoch']}" + (f" ({why})" if why else "")
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -170,7 +177,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"(train/validation/test {'/'.join(str(v) for v in dataset['splits'].values())}), "
         f"fingerprint `{dataset['fingerprint'][:16]}...`",
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
-        f"({training['seconds_per_epoch']:.3f} s/epoch), best epoch {training['best_epoch']}",
+        f"({training['seconds_per_epoch']:.3f} s/epoch); {kept_text(training)}",
         *_feature_lines(facts),
         _settings_line(training),
         f"- Input: {', '.join(facts['inputs'])}; output: {', '.join(facts['outputs'])}",

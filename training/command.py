@@ -19,6 +19,7 @@ from functions.runtime.parity_text import parity_summary
 from functions.runtime.publishing import check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
+from training.card import kept_text
 from training.data_checks import DataReport, check_data
 from training.spec import JobSpec, find_spec, load_spec
 from training.table_prep import SERVED_GAPS, column_lines
@@ -145,7 +146,7 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
 
 
 def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> list[str]:
-    """A few lines: held-out metrics, parity, quantization, time."""
+    """A few lines: held-out metrics, parity, quantization, time, the epoch kept."""
     test = manifest.metrics["test"]
     shown = metrics_text(test)
     parity = manifest.extras["parity"]
@@ -164,8 +165,11 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
     if columns:  # a table's gaps filled and text columns encoded
         lines += [f"  column {line}" for line in column_lines(columns)]
         lines.append(f"  {SERVED_GAPS}")
+    training = manifest.training
     lines.append(
-        f"  device {manifest.training['device']}, {manifest.training['epochs_run']} epochs, "
-        f"{manifest.training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"
+        f"  device {training['device']}, {training['epochs_run']} epochs, "
+        f"{training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"
     )
+    if training.get("best_epoch"):  # the metrics above are that epoch's, not the last one's
+        lines.append(f"  {kept_text(training)}")
     return lines

@@ -31,6 +31,7 @@ def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
         "device": result.device.description,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
+        "kept_because": result.kept_because,
         "stopped_early": result.stopped_early,
         "monitor": result.monitor,
         "seconds_per_epoch": round(result.seconds_per_epoch, 4),

@@ -54,6 +54,7 @@ class TrainResult:
     device: DeviceSetup
     checkpoint: Path | None = None
     validation: dict[str, Any] = field(default_factory=dict)
+    kept_because: str = ""  # why best_epoch's weights were kept (`BestWeights.why`)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -67,21 +68,42 @@ class _Step(NamedTuple):
 
 
 class BestWeights:
-    """The best epoch so far on the monitored validation metric, and a copy of its weights."""
+    """The epoch whose weights are kept, and a copy of them: the best on the monitored validation
+    metric, a tie on it broken by the lower validation loss. Accuracy plateaus on separable or
+    imbalanced data, or a small validation split, while the loss goes on improving: the first
+    epoch of the plateau was kept (epoch 2 of 30). Early stopping's patience still counts from
+    the last epoch the monitored metric itself improved, so a tie stops no later."""
 
     def __init__(self, monitor: str, min_delta: float) -> None:
         self.monitor, self.min_delta = monitor, min_delta
         self.value: float | None = None
+        self.loss = math.inf
         self.epoch = 0
+        self.improved_at = 0  # the last epoch the monitored metric improved (patience)
+        self.tie_broken = False
         self.state: dict[str, torch.Tensor] = {}
 
     def update(self, record: EpochRecord, model: nn.Module) -> bool:
         """Keep `model`'s weights if `record` improves on the best; True when it did."""
-        if not improved(self.monitor, record.val_metric, self.value, self.min_delta):
+        if improved(self.monitor, record.val_metric, self.value, self.min_delta):
+            self.improved_at, self.tie_broken = record.epoch, False
+        elif (
+            self.monitor != "loss"
+            and record.val_metric == self.value
+            and record.val_loss < self.loss
+        ):
+            self.tie_broken = True
+        else:
             return False
-        self.value, self.epoch = record.val_metric, record.epoch
+        self.value, self.loss, self.epoch = record.val_metric, record.val_loss, record.epoch
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return True
+
+    @property
+    def why(self) -> str:
+        """Why the kept epoch was kept: `best val_accuracy`, `best val_accuracy, then val_loss`."""
+        best = f"best val_{metric_name(self.monitor)}"
+        return f"{best}, then val_loss" if self.tie_broken else best
 
 
 class Trainer:
@@ -136,9 +158,9 @@ class Trainer:
                 )
                 if best.update(record, model):
                     self._save_checkpoint(best.state)
-                elif (
+                if (  # a tie kept for its lower loss is no improvement to patience
                     self.spec.early_stopping
-                    and epoch - best.epoch >= self.spec.early_stopping.patience
+                    and epoch - best.improved_at >= self.spec.early_stopping.patience
                 ):
                     break
         model.load_state_dict(best.state)
@@ -147,6 +169,7 @@ class Trainer:
             history=history,
             best_epoch=best.epoch,
             monitor=self.monitor,
+            kept_because=best.why,
             stopped_early=len(history) < self.spec.epochs,
             device=self.setup,
             checkpoint=self.checkpoint,
