@@ -18,7 +18,7 @@ import numpy as np
 from functions.runtime.formula_cells import formula_label_warning
 from training.category_hints import category_warnings, label_spellings
 from training.datasets import RawData, load_raw
-from training.prepare import prepare
+from training.prepare import channel_last_warning, prepare
 from training.recipes import CATALOG
 from training.spec import JobSpec
 from training.table_prep import shown_names
@@ -84,6 +84,8 @@ def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
         warnings += class_warnings(labels, y, raw.target_name, spec)
     if kind == "tabular":
         warnings += column_warnings(raw, y, spec.task) + category_warnings(raw)
+    if (layout := channel_last_warning(raw, spec, kind)) is not None:
+        warnings.append(layout)
     if not labels and (coarse := float32_step_warning(y, raw.target_name)) is not None:
         warnings.append(coarse)
     described = f"{len(labels)} classes" if labels else "numeric"

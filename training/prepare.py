@@ -187,6 +187,7 @@ def _shape_rows(raw: RawData, spec: JobSpec, kind: str) -> np.ndarray:
                 f"dataset.input_shape {list(shape)} holds {int(np.prod(shape))} values; "
                 f"each row of {raw.source} has {width}"
             )
+        _not_reordered(raw, tuple(shape))
         x = x.reshape(len(x), *shape)
     if x.ndim - 1 != ROW_RANK[kind]:
         want = {
@@ -199,6 +200,43 @@ def _shape_rows(raw: RawData, spec: JobSpec, kind: str) -> np.ndarray:
             f"{list(x.shape[1:])} (set dataset.input_shape)"
         )
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _not_reordered(raw: RawData, shape: tuple[int, ...]) -> None:
+    """Refuse an input_shape that orders the rows' own axes otherwise: a reshape keeps the
+    values' order, so channel-last images [H, W, C] read as [C, H, W] were scrambled pixels,
+    trained and published with no word."""
+    rows = tuple(int(n) for n in raw.x.shape[1:])
+    if len(rows) < 2 or rows == shape or sorted(rows) != sorted(shape):
+        return
+    said = f"dataset.input_shape {list(shape)} reorders the rows of {raw.source}, which are {list(rows)}"
+    if len(rows) == 3 and shape == (rows[2], rows[0], rows[1]):
+        raise DataError(
+            f"{said}: x looks channel-last [height, width, channels], and a reshape would "
+            "scramble its pixels, not move its channels first; save x.transpose(0, 3, 1, 2) "
+            f"(rows {list(shape)}), or give dataset.input_shape in the array's own order"
+        )
+    raise DataError(
+        f"{said}: a reshape keeps the values' order, it does not transpose axes; save x with "
+        "its axes in that order (numpy.transpose), or give dataset.input_shape in the array's "
+        "own order"
+    )
+
+
+def channel_last_warning(raw: RawData, spec: JobSpec, kind: str) -> str | None:
+    """Images that look channel-last ([N, H, W, C] with 1, 3 or 4 channels), read as given, as
+    channels-first [C, H, W]: a cnn then took 8x8 RGBA pictures as 8 channels of 8x4 pixels."""
+    x = raw.x
+    if kind != "image" or spec.dataset.input_shape is not None or x.ndim != 4:
+        return None
+    if x.shape[3] not in (1, 3, 4) or x.shape[1] <= 4:
+        return None
+    channels, height, width = (int(n) for n in x.shape[1:])
+    return (
+        f"{raw.source} x is {list(x.shape)}, read as channels-first [channels, height, width]: "
+        f"{channels} channels of {height}x{width} pixels; if it holds channel-last images "
+        f"[height, width, channels], save x.transpose(0, 3, 1, 2)"
+    )
 
 
 def fingerprint(x: np.ndarray, y: np.ndarray) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from functions.runtime import csv_fields
@@ -77,3 +78,47 @@ def test_what_csv_still_refuses_names_the_file_and_line(
         )
     finally:
         csv.field_size_limit(old)
+
+
+def _rgba(tmp_path: Path, **dataset: object) -> Path:
+    """60 RGBA pictures of 8x8 pixels as PIL, imageio and TensorFlow give them: [N, H, W, C]."""
+    x = np.random.default_rng(0).integers(0, 255, size=(60, 8, 8, 4)).astype(np.uint8)
+    np.savez(tmp_path / "img.npz", x=x, y=np.arange(60) % 2)
+    return _spec(tmp_path, {"path": "img.npz", **dataset}, recipe={"name": "cnn"})
+
+
+def test_an_input_shape_that_reorders_channel_last_images_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: x.reshape(N, 4, 8, 8) of [H, W, C] rows trained and published scrambled pixels."""
+    spec = _rgba(tmp_path, input_shape=[4, 8, 8])
+    assert _error(tmp_path, spec, capsys) == (
+        "dataset.input_shape [4, 8, 8] reorders the rows of img.npz, which are [8, 8, 4]: x "
+        "looks channel-last [height, width, channels], and a reshape would scramble its "
+        "pixels, not move its channels first; save x.transpose(0, 3, 1, 2) (rows [4, 8, 8]), "
+        "or give dataset.input_shape in the array's own order"
+    )
+    spec = _rgba(tmp_path, input_shape=[8, 4, 8])
+    assert "a reshape keeps the values' order, it does not transpose axes" in _error(
+        tmp_path, spec, capsys
+    )
+
+
+def test_channel_last_looking_images_read_as_channels_first_are_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a cnn took them as 8 channels of 8x4 pixels, with no word."""
+    code, out, err = _check(tmp_path, _rgba(tmp_path), capsys)
+    assert code == 0 and "valid" in out
+    assert err == (
+        "warning: img.npz x is [60, 8, 8, 4], read as channels-first [channels, height, "
+        "width]: 8 channels of 8x4 pixels; if it holds channel-last images [height, width, "
+        "channels], save x.transpose(0, 3, 1, 2)\n"
+    )
+    moved = np.load(tmp_path / "img.npz")
+    np.savez(tmp_path / "img.npz", x=moved["x"].transpose(0, 3, 1, 2), y=moved["y"])
+    assert _check(tmp_path, _rgba_spec_only(tmp_path), capsys)[2] == ""
+
+
+def _rgba_spec_only(tmp_path: Path) -> Path:
+    return _spec(tmp_path, {"path": "img.npz"}, recipe={"name": "cnn"})
