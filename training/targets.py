@@ -100,7 +100,8 @@ def _refuse_markers(text: np.ndarray, name: str, places: RowPlaces) -> None:
         )
 
 
-LABEL_MARKERS = MISSING_MARKERS - {"", "nan", "none"}  # "" and NaN: missing labels above
+# "" and NaN (any sign): missing labels above; `None` may name a class
+LABEL_MARKERS = MISSING_MARKERS - {"", "nan", "-nan", "+nan", "none"}
 
 
 def _is_nan(label: str) -> bool:

@@ -17,8 +17,13 @@ from functions.runtime.validation import missing_value
 
 # How spreadsheets, pandas and R write a cell with no value: training reads these as gaps
 # (training/cells.py), so batch CSV and file explanations read them so too, for a model that
-# takes missing values.
-MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "null", "none", "nan", "?"})
+# takes missing values. Any case; pandas' read_csv reads each as NaN (its default na_values,
+# with `#NA`, `<NA>` for pd.NA, `NaT`, a C library's `-nan` and MSVC's `1.#QNAN`), and every
+# spelling float() reads as NaN (`-nan`, `+NaN`) is one: a NaN is a gap, whatever its sign.
+MISSING_MARKERS = frozenset(
+    {"", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "null", "none", "nat", "?"}
+    | {"nan", "-nan", "+nan", "1.#qnan", "-1.#qnan", "1.#ind", "-1.#ind"}
+)
 
 
 def missing_marker(text: str) -> bool:
