@@ -11,6 +11,7 @@ header naming a column twice, a file separated by `;` or tabs, and a ragged line
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,7 @@ def read_csv(path: Path, limit: int | None) -> tuple[dict[str, np.ndarray], bool
     except csv.Error as exc:  # whatever the reader still refuses: named, never a traceback
         raise DataError(f"{path.name} line {reader.line_num} is not valid CSV: {exc}") from None
     _check_header(path.name, header)  # before widths: a `;` file's rows are ragged too
-    _check_widths(path.name, header, rows, lines)
+    _check_widths(path, header, rows, lines)
     if not rows:
         raise DataError(f"{path.name} has a header but no data rows")
     table = np.array(rows, dtype=object).reshape(len(rows), len(header))
@@ -90,12 +91,29 @@ def _check_header(file: str, header: list[str]) -> None:
         )
 
 
-def _check_widths(file: str, header: list[str], rows: list[list[str]], lines: list[int]) -> None:
+def _check_widths(path: Path, header: list[str], rows: list[list[str]], lines: list[int]) -> None:
     for number, row in zip(lines, rows, strict=True):
         if len(row) != len(header):
+            hint = _unclosed_quote(path, number) if len(row) < len(header) else ""
             raise DataError(
-                f"{file} line {number} has {len(row)} fields; the header has {len(header)}"
+                f"{path.name} line {number} has {len(row)} fields; the header has "
+                f"{len(header)}{hint}"
             )
+
+
+def _unclosed_quote(path: Path, number: int) -> str:
+    """A hint for a short record whose first line holds an odd number of quotes: a quoted field
+    opened there ran on, commas and lines and all (`"0.1,0.2,gold` read as 1 field). Read
+    again only on this error path."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        line = next(itertools.islice(handle, number - 1, None), "")
+    quotes = line.count('"')
+    if quotes % 2 == 0:
+        return ""
+    return (
+        f"; it holds an odd number of quotes ({quotes}): a quoted field opens "
+        'there and does not close (a quote inside a field is written twice: "5"" screen")'
+    )
 
 
 def not_utf8(path: Path) -> str:

@@ -120,6 +120,12 @@ def _local_copy(path: str, spec_dir: Path | None) -> Iterator[Path]:
     candidates = [Path(path)] + ([spec_dir / path] if spec_dir else [])
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
+        folder = next((c for c in candidates if c.is_dir()), None)
+        if folder is not None:  # it was "not found", though it is there
+            raise DataError(
+                f"spec field 'dataset.path': {folder} is a directory; training reads one CSV, "
+                "NPZ or Parquet file (images: one .npz with x [N, C, H, W] and y)"
+            )
         raise DataError(
             f"spec field 'dataset.path': data set file {path} not found{_where(path, spec_dir)}"
         )

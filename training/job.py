@@ -45,6 +45,7 @@ from training.publish import build_manifest, publish, training_record
 from training.recipes import CATALOG
 from training.recipes.build import build_model
 from training.spec import JobSpec
+from training.table_prep import shown_names
 from training.text_parity import embed_and_check
 from training.trainer import Trainer, TrainResult
 
@@ -250,7 +251,8 @@ def _card_files(
         plots["Feature importance"] = card.importance_plot(*importance, folder / "importance.png")
     facts = manifest.to_dict()
     facts.update(
-        inputs=[f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.inputs],
+        # quoted as the Features line quotes them: `monthly income, €` read as two inputs
+        inputs=[f"{shown_names([s.name])} {s.dtype} {list(s.shape)}" for s in manifest.inputs],
         outputs=[f"{s.name} {s.dtype} {list(s.shape)}" for s in manifest.outputs],
         opset=manifest.file.opset,
         size=manifest.file.size,

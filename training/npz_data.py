@@ -40,9 +40,11 @@ def read_npz(path: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tup
             f"spec field 'dataset.features': {path.name} array {x_key!r} must be numeric; "
             f"it is {x.dtype}"
         )
+    if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as Keras and scikit-learn save it
+        y = y[:, 0]
     if len(x) != len(y) or y.ndim != 1:
         raise DataError(
-            f"{path.name}: {y_key!r} must be 1-D with one value per row of {x_key!r} "
+            f"{path.name}: {y_key!r} must be 1-D (or [N, 1]) with one value per row of {x_key!r} "
             f"(shapes {list(x.shape)} and {list(y.shape)})"
         )
     check_float32(x.reshape(len(x), -1), x_key, f"{path.name} array")  # before it is inf

@@ -62,10 +62,15 @@ def class_labels(
     missing = [v is None or t == "" or _is_nan(t) for v, t in zip(values, text, strict=True)]
     empty = np.flatnonzero(missing)
     if empty.size:
-        many = empty.size > 1
+        # `NA` rows are counted here too: one run names every row to drop, not one kind a run.
+        marked = np.flatnonzero([t.lower() in LABEL_MARKERS for t in text])
+        count, row, also = empty.size + marked.size, int(empty[0]), ""
+        if marked.size:
+            row = min(row, int(marked[0]))
+            also = f" ({marked.size} written {str(text[marked[0]])!r}, a missing-value marker)"
         raise DataError(
-            f"target {name!r} has {empty.size} missing label{'s' * many} in {len(values)} rows, "
-            f"the first at {places(int(empty[0]))}; drop the rows without a label (a model "
+            f"target {name!r} has {count} missing label{'s' * (count > 1)} in {len(values)} "
+            f"rows{also}, the first at {places(row)}; drop the rows without a label (a model "
             "learns nothing from them)"
         )
     _refuse_markers(text, name, places)
