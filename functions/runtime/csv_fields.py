@@ -4,8 +4,9 @@ Python's csv module refuses any field over 128 KiB (`field larger than field lim
 one long review or document in a text column stopped `aiaas train` with a traceback and made
 its batch row fail, while the served model reads the same text (and its tokenizer keeps the
 first `max_length` tokens). The limit belongs to the module, process-wide, not to a reader, so
-`reader` raises it once, where the readers of users' files are made (training's CSV data sets,
-batch CSV records and headers), and nowhere else.
+`reader` and `dict_reader` raise it once, where the readers of users' files are made
+(training's CSV data sets, batch CSV records and headers, the CLI's and compare's readers), and
+nowhere else.
 
 No field is held past a bound already enforced: a batch record is read whole only up to
 AIAAS_BATCH_MAX_LINE_BYTES (a longer one is a bad row before any reader sees it), and a training
@@ -29,6 +30,17 @@ FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 def reader(lines: Iterable[str], *, strict: bool = False) -> Reader:
     """`csv.reader(lines)` (the default dialect) with fields of up to FIELD_LIMIT characters."""
+    _long_fields()
+    return csv.reader(lines, strict=strict)
+
+
+def dict_reader(lines: Iterable[str]) -> csv.DictReader[str]:
+    """`csv.DictReader(lines)` with fields of up to FIELD_LIMIT characters (the CLI's readers
+    of users' files: `explain --file`, `baseline`, publish's evaluation data, compare's truth)."""
+    _long_fields()
+    return csv.DictReader(lines)
+
+
+def _long_fields() -> None:
     if csv.field_size_limit() < FIELD_LIMIT:
         csv.field_size_limit(FIELD_LIMIT)
-    return csv.reader(lines, strict=strict)

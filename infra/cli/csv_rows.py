@@ -6,13 +6,13 @@ file) is one line naming the line to fix, not a UnicodeDecodeError traceback."""
 from __future__ import annotations
 
 import contextlib
-import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from functions.runtime import csv_fields
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
@@ -106,7 +106,7 @@ def read_rows(
         )
     refuse_binary(path)
     with utf8_text(path) as handle:
-        reader = csv.DictReader(handle)
+        reader = csv_fields.dict_reader(handle)
         header = list(reader.fieldnames or [])
         named = list(manifest.features) or (list(columns.names) if len(columns.specs) > 1 else [])
         renamed = column_for(named, header)  # a DataFrame's columns by their own names
@@ -201,7 +201,7 @@ def read_texts(
         return _good([t for _, t in numbered], bad, "")
     cells = []
     with utf8_text(path, lenient) as handle:
-        reader = csv.DictReader(handle)
+        reader = csv_fields.dict_reader(handle)
         header = reader.fieldnames or []
         if lenient and any(not_utf8_at(name) for name in header):
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8

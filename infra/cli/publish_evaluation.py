@@ -10,7 +10,6 @@ accuracy against the label, other models by RMSE against a number.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime import csv_fields
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.batch.csv_header import expected_columns
 from functions.runtime.codecs import simple
@@ -52,7 +52,7 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         if path.suffix != ".csv":
             return [json.loads(line) for line in handle if line.strip()]
-        reader = csv.DictReader(handle)
+        reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
         texts = _text_columns(manifest)
         rows = [

@@ -9,13 +9,13 @@ the metrics.
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import orjson
 
+from functions.runtime import csv_fields
 from functions.runtime.errors import BadRequest
 
 TruthReader = Callable[[Sequence[str] | Sequence[bytes]], list[object]]
@@ -42,7 +42,7 @@ def truth_reader(
 
 def _cell(record: str | bytes, index: int) -> object:
     text = record.decode("utf-8", "replace") if isinstance(record, bytes) else record
-    fields = next(csv.reader([text]), [])
+    fields = next(csv_fields.reader([text]), [])
     value = fields[index].strip() if index < len(fields) else ""
     return value or None
 
