@@ -60,6 +60,11 @@ class Generation:
         try:
             if os.fstat(fd).st_size < 8:
                 os.ftruncate(fd, 8)  # zeros; a second process doing the same changes nothing
+            # Its block allocated before it is mapped: a hole (ftruncate's, or one a crashed
+            # process left) faulted in on a full disk killed the process with SIGBUS, `aiaas
+            # serve` at its first model load, `promote` after writing the alias. Full (ENOSPC
+            # here): not mapped, as for a read-only store.
+            os.posix_fallocate(fd, 0, 8)
             return memoryview(mmap.mmap(fd, 8)).cast("Q")
         except (OSError, ValueError):
             return None
