@@ -74,7 +74,10 @@ class ModelInMemory:
 
 
 class CacheFull(StoreError):
-    """The cache disk ran out of room while a model's files were being written to it."""
+    """The cache disk ran out of room while a model's files were being written to it (`why`:
+    said in the warning that the model is held in memory instead)."""
+
+    why = "its disk filled up while the model was being written"
 
 
 ModelSource = Path | ModelInMemory  # what onnxruntime loads: a path, or bytes in memory
@@ -105,8 +108,8 @@ class ArtifactCache:
             if problem is None:
                 try:
                     return self.fetch(manifest)
-                except CacheFull:  # filled by others meanwhile: another worker's download
-                    problem = "filled", "its disk filled up while the model was being written"
+                except CacheFull as full:  # filled by others meanwhile (another worker's
+                    problem = "filled", full.why  # download), or a file size limit
             self._warn_memory(*problem)
             return self.fetch_into_memory(manifest)
         return self.fetch(manifest)
@@ -277,6 +280,10 @@ class ArtifactCache:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CacheFull(f"{ref}: cannot cache model file: cache disk is full") from exc
+            if exc.errno == errno.EFBIG:  # `ulimit -f`, systemd's LimitFSIZE, a FAT32 disk
+                too_big = CacheFull(f"{ref}: cannot cache model file: {exc.strerror}")
+                too_big.why = "a model file is larger than this process may write (File too large)"
+                raise too_big from exc
             raise StoreError(f"{ref}: cannot cache model file: {exc}") from exc
         finally:
             if tmp.is_dir():
