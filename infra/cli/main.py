@@ -7,6 +7,7 @@ import errno
 import importlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,10 +212,27 @@ def run(argv: Sequence[str] | None) -> int:
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # the stores name their own
             raise
+        if not stdout_full():  # a file it wrote (`train --out` on a full disk): not its output
+            where = f"cannot write {exc.filename}" if exc.filename else "cannot write a file"
+            return fail(args, exc, f"{where}: {exc.strerror}; free some space and run it again")
         # stdout could not be written (`> /dev/full`): a traceback after the work was done
         reader_gone()
         return fail(args, exc, f"cannot write its output ({exc.strerror}); what it did is done")
     return code
+
+
+def stdout_full() -> bool:
+    """Whether stdout has no room: /dev/full, or a file on a full disk. A command's own file on
+    a full disk (a training run's checkpoint) was said as "cannot write its output ...; what it
+    did is done", naming no path, when the run had failed."""
+    try:
+        fd = sys.stdout.fileno()
+        found = os.fstat(fd)
+        if stat.S_ISCHR(found.st_mode):
+            return found.st_rdev == os.makedev(1, 7)  # /dev/full
+        return stat.S_ISREG(found.st_mode) and os.fstatvfs(fd).f_bavail == 0
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's, a closed one)
+        return True
 
 
 def reader_gone() -> int:

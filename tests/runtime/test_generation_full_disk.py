@@ -4,20 +4,20 @@ The store's `.tmp-generation` was made 8 bytes long with ftruncate (a hole) and 
 full tmpfs the first touch of the page could not be backed and the kernel killed the process
 with SIGBUS, `aiaas serve` at its first model load ("Bus error", no message) and `aiaas promote`
 after it had written the alias. A store copied or synced without its hidden files, or a /tmp
-cleaner, leaves no such file. A real tmpfs is filled here (mounting needs root and
-CAP_SYS_ADMIN, as on this project's machines); the store is used in a child process, which the
+cleaner, leaves no such file. A real tmpfs is filled here (tests/full_disk.py); the store is used in a child process, which the
 signal would kill.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.full_disk import full_tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -32,26 +32,8 @@ print("bumped")
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs with every block taken."""
-    root = tmp_path / "fs"
-    root.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(root)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        filler = os.open(root / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(filler, b"\0" * 4096)
-        except OSError:  # ENOSPC: full
-            pass
-        finally:
-            os.close(filler)
+    with full_tmpfs(tmp_path / "fs") as root:
         yield root
-    finally:
-        subprocess.run(["umount", "-l", str(root)], check=False)
 
 
 def test_a_full_disk_leaves_the_write_number_unmapped_not_a_crash(full_disk: Path) -> None:

@@ -1,0 +1,34 @@
+"""A real full disk for tests: a small tmpfs with every block taken (mounting needs root and
+CAP_SYS_ADMIN, as on this project's machines; elsewhere the test is skipped, saying so)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@contextlib.contextmanager
+def full_tmpfs(root: Path, size: str = "64k") -> Iterator[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        filler = os.open(root / ".filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(filler, b"\0" * 4096)
+        except OSError:  # ENOSPC: full
+            pass
+        finally:
+            os.close(filler)
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
