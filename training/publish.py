@@ -13,6 +13,7 @@ from functions.runtime.artifact_files import describe_files
 from functions.runtime.errors import VersionExists
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, check_features
+from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.text_input import TEXT_FIELD
@@ -175,7 +176,7 @@ def publish(
                 manifest, registry.next_version(manifest.name), model_path, extra_files
             )
     if alias:
-        registry.set_alias(manifest.name, alias, manifest.version)
+        point_alias_at_published(registry, manifest.name, alias, manifest.version)
     return manifest
 
 

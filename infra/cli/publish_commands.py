@@ -24,6 +24,7 @@ from functions.runtime.manifest import (
     check_features,
 )
 from functions.runtime.metric_text import metrics_text
+from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
@@ -208,7 +209,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
         if alias:
-            reg.set_alias(name, alias, stored.version)
+            point_alias_at_published(reg, name, alias, stored.version)
         answered()
         note = "already published from the same files; nothing written"
         _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
@@ -216,10 +217,16 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
     numbered, show = not args.version, not args.no_progress
     manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
-    if alias:
-        reg.set_alias(name, alias, manifest.version)
     answered()  # published: a stop signal now must not say "interrupted" (a retry publishes twice)
-    _report(args, reg.store.uri, manifest, notes, same, alias)
+    refused = None
+    try:
+        if alias:
+            point_alias_at_published(reg, name, alias, manifest.version)
+    except AiaasError as exc:  # the version exists: reported (--json too), then the error
+        refused = exc
+    _report(args, reg.store.uri, manifest, notes, same, alias if refused is None else None)
+    if refused is not None:
+        raise refused
     return 0
 
 
