@@ -97,6 +97,9 @@ class CaptureBuffer:
         self._writing = threading.Lock()  # held while held lines are written: one write at a time
         self._seq = 0
         self.writer = _writer_id()
+        # Lines dropped by refused writes since the first was said, by (model, version): a
+        # full or read-only store logged a warning every flush (~1 a second a model a worker).
+        self._refused: dict[tuple[str, str], int] = {}
 
     @property
     def held(self) -> int:
@@ -178,8 +181,17 @@ class CaptureBuffer:
                     self.renew()  # another process drew this id: never overwrite its lines
                     continue  # (the lines went twice when the retry met our own write)
             except (AiaasError, OSError) as exc:
-                log.warning("%d captured lines of %s:%s dropped: %s", count, model, version, exc)
+                self._said_refused(model, version, count, exc)
                 break
+            with self._lock:
+                meanwhile = self._refused.pop((model, version), None)
+            if meanwhile is not None:
+                log.info(
+                    "captured lines of %s:%s written again; %d dropped meanwhile",
+                    model,
+                    version,
+                    meanwhile,
+                )
             self.counts.written += count
             self.counts.objects += 1
             self.report(WRITTEN, model, version, count)
@@ -187,6 +199,20 @@ class CaptureBuffer:
         with self._lock:  # `add` counts lines dropped on requests' threads meanwhile
             self.counts.dropped += count
         self.report(DROPPED_WRITE, model, version, count)
+
+    def _said_refused(self, model: str, version: str, count: int, exc: Exception) -> None:
+        with self._lock:
+            first = (model, version) not in self._refused
+            self._refused[(model, version)] = self._refused.get((model, version), 0) + count
+        if first:
+            log.warning(
+                "%d captured lines of %s:%s dropped: %s (said once until a write succeeds; "
+                "aiaas_capture_dropped_total counts the lines dropped)",
+                count,
+                model,
+                version,
+                exc,
+            )
 
 
 def _writer_id() -> str:
