@@ -6,14 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 
 @contextlib.contextmanager
-def full_tmpfs(root: Path, size: str = "64k") -> Iterator[Path]:
+def full_tmpfs(
+    root: Path, size: str = "64k", before: Callable[[Path], object] | None = None
+) -> Iterator[Path]:
+    """`root`, a tmpfs of `size` filled up (after `before(root)` wrote what the test needs)."""
     root.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(root)], capture_output=True
@@ -21,6 +24,8 @@ def full_tmpfs(root: Path, size: str = "64k") -> Iterator[Path]:
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
+        if before is not None:
+            before(root)
         filler = os.open(root / ".filler", os.O_WRONLY | os.O_CREAT)
         try:
             while True:

@@ -140,6 +140,20 @@ class StoreUnreachable(StoreError):
     about_store = "the model store is not reachable"
 
 
+class StoreFull(StoreError):
+    """A directory store's disk has no room (or its quota is spent) for a write."""
+
+    # A caller could not tell it from an outage ("the model store failed"): this one waits for
+    # an operator, not for a retry.
+    about_store = "the model store has no space left: an operator must free some"
+
+
+class StoreReadOnly(StoreError):
+    """A directory store on a read-only filesystem was asked to write."""
+
+    about_store = "the model store is read-only here: changes must be made where it is written"
+
+
 class CorruptRecord(StoreError):
     """A registry record (manifest, alias) that cannot be read: a fault of the store's, not
     the caller's, and of that one model only."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
-from functions.runtime.errors import KeyClash, NotFound, StoreError
+from functions.runtime.errors import KeyClash, NotFound, StoreError, StoreFull, StoreReadOnly
 
 T = TypeVar("T")
 
@@ -216,9 +216,11 @@ def os_errors(root: Path, key: str, missing: Callable[[], NotFound]) -> Iterator
     except FileNotFoundError:
         raise missing() from None
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise StoreError(f"no space left writing {key!r} under {root}") from exc
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(f"no space left writing {key!r} under {root}") from exc
         reason = exc.strerror or type(exc).__name__
+        if exc.errno == errno.EROFS:
+            raise StoreReadOnly(f"cannot write {key!r} under {root}: {reason}") from exc
         if exc.errno == errno.ELOOP:
             raise StoreError(
                 f"a file of {key!r} under {root} is a symbolic link: a store's objects are "
