@@ -167,6 +167,13 @@ class ServedModel:
     def _refresh(self, current: Routed) -> None:
         try:
             model = self._resolve_and_load(defer=True)  # something serves: a new canary waits
+        except NotFound as exc:
+            if self._gone():
+                return
+            self._refresh_failures.failed(
+                f"refresh of {self.ref} failed, still serving {current}: {exc.message}"
+            )
+            return
         except Exception as exc:  # whatever went wrong, the loaded version keeps serving
             reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
             self._refresh_failures.failed(
@@ -182,6 +189,22 @@ class ServedModel:
                 self._current = model
         if model.warming is not None:
             self.warmer.start(model, self._swap)
+
+    def _gone(self) -> bool:
+        """Whether the model itself is no longer in the store (every version deleted by hand:
+        there is no delete command), and if so, stop serving it: the next request resolves
+        it again and answers the 404 a cold copy gives. A warm copy served it on and on."""
+        try:
+            if self.pool.registry.versions(self.ref.name, missing_ok=True):
+                return False
+        except AiaasError:  # cannot tell (the store failing): keep serving
+            return False
+        log.warning("%s is no longer in the store: not served from now on", self.ref)
+        with self._swapping:
+            current, self._current = self._current, None
+        for loaded in current.versions() if current is not None else ():
+            self.pool.forget((loaded.manifest.name, loaded.manifest.version))
+        return True
 
     def _swap(self, served: Routed, new: Routed) -> bool:
         with self._swapping:

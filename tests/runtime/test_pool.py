@@ -364,3 +364,23 @@ def test_a_hung_store_never_holds_a_request_longer_than_the_refresh_wait(
     assert time.monotonic() - started < 1.0
     assert served.current() is first  # others do not queue behind the hung refresh either
     release.set()
+
+
+def test_a_model_deleted_from_the_store_is_no_longer_served(tmp_path: Path) -> None:
+    """Every version of a model deleted by hand (there is no delete command): a warm copy
+    served it on and on ("refresh ... failed, still serving"), where a cold one answered 404."""
+    import shutil
+
+    registry = Registry(LocalStore(tmp_path / "store"))
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"))
+    publish_linear(registry, tmp_path, "m", "1")
+    served = ServedModel(pool, "m", ttl=TTL)
+    assert served.current().manifest.version == "1"
+    shutil.rmtree(tmp_path / "store" / "models" / "m")
+    after_ttl()
+    deadline = time.monotonic() + 5  # the refresh may run beside a request: it answers still
+    with pytest.raises(ModelNotFound, match="model 'm' not found"):
+        while time.monotonic() < deadline:
+            served.current()
+            time.sleep(0.01)
+    assert ("m", "1") not in pool._models  # its session dropped too
