@@ -10,9 +10,11 @@ the rollout: all traffic back on the version the alias served before.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -27,7 +29,13 @@ from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.misspelled import meant
-from infra.cli.rollout_follow import CHECK_GRACE_S, Stopped, follow, stop_on_signals
+from infra.cli.rollout_follow import (
+    CHECK_GRACE_S,
+    Stopped,
+    StopRequest,
+    follow,
+    stop_on_signals,
+)
 from infra.local.token_file import TOKEN_FILE_ENV
 
 ACTIONS = ("status", "abort", "resume")
@@ -122,7 +130,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=["*"],
         help="'*': start only if no rollout of the alias is running (refused otherwise)",
     )
-    p.add_argument("--json", action="store_true", help="status as JSON (with its etag)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the rollout's record as JSON (with its etag); a start or resume prints it once "
+        "the rollout ends, its log lines going to stderr",
+    )
     p.set_defaults(func=cmd_rollout)
 
 
@@ -139,7 +152,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         engine = RolloutEngine(Registry(open_store(args.store)), _source(args))
         with stop_on_signals() as stop:
             record = engine.resume(model, alias, actor)
-            return follow(engine, record, actor, grace_s, stop)
+            return _driven(args, engine, record, actor, grace_s, stop)
     if first in ACTIONS:
         return _status(args, names.model_name(second), alias, abort=first == "abort", when=when)
     model, version = names.model_name(first), names.version_name(second)
@@ -177,7 +190,27 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             record = engine.start(model, version, plan, alias=alias, actor=actor, when=when)
         except Stopped as stopped:  # a second signal cut the start short: it aborted it
             return 128 + stopped.signum
+        return _driven(args, engine, record, actor, grace_s, stop)
+
+
+def _driven(
+    args: argparse.Namespace,
+    engine: RolloutEngine,
+    record: RolloutRecord,
+    actor: str,
+    grace_s: float,
+    stop: StopRequest,
+) -> int:
+    """Drive the rollout to its end (`follow`). With --json the log lines go to stderr and the
+    final record is stdout's one JSON document: a start's --json was ignored, its text lines on
+    stdout, and `aiaas rollout ... --json > rollout.json` in a pipeline gave `jq` text."""
+    if not args.json:
         return follow(engine, record, actor, grace_s, stop)
+    with contextlib.redirect_stdout(sys.stderr):
+        code = follow(engine, record, actor, grace_s, stop)
+    final = engine.book.require(record.model, record.alias)
+    print(json.dumps({**final.to_dict(), "etag": rollout_etag(final)}, indent=2))
+    return code
 
 
 def _duration(flag: str, text: str) -> float:

@@ -9,6 +9,7 @@ Bounded: bakes of a few seconds, at most MAX_REQUESTS requests and MAX_SECONDS p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -159,8 +160,15 @@ def test_a_disagreeing_candidate_never_reaches_a_caller(root: Path, server: Serv
 def test_a_healthy_candidate_is_rolled_out_and_shown(root: Path, server: ServeProcess) -> None:
     # Shorter bakes than the failing candidates' (whose step must hold 200 requests): a step
     # holds past its bake until the candidate has answered --min-requests.
-    code, output, record, callers = run_with_callers(root, server, "5", ROW, "--bake", "1.5s")
+    code, output, record, callers = run_with_callers(
+        root, server, "5", ROW, "--bake", "1.5s", "--json"
+    )
     assert (code, record.state) == (0, "succeeded"), output
+    # --json: stdout (first in `output`) is the final record alone; the log lines went to
+    # stderr (a start's --json was ignored, its text lines on stdout).
+    final, end = json.JSONDecoder().raw_decode(output)
+    assert (final["id"], final["state"], final["etag"]) == (record.id, "succeeded", final["etag"])
+    assert output[end:].lstrip().splitlines()[0].split()[1] == "started"
     assert [e["event"] for e in record.log] == ["started", "step", "step", "step", "succeeded"]
     assert all(a.status == 200 for a in callers.answers)
     assert callers.answers[-1].version == "5"
