@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
@@ -192,6 +193,11 @@ def run(argv: Sequence[str] | None) -> int:
     )
     if args.command != "serve":  # serve keeps it until it takes the signals over itself
         release_early_stop()
+    # A stdout that cannot encode a user's names (PYTHONIOENCODING=ascii, a cp1252 console)
+    # writes them escaped, as Python writes stderr: a label 'é' was a UnicodeEncodeError
+    # traceback after part of the output.
+    with contextlib.suppress(AttributeError, ValueError):  # not a text stream (a test's)
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     if sys.stdout is None:  # started with stdout closed (`>&-`): its output goes nowhere, as
         sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115  (asked; it was a traceback,
         # exit 1, after the work was done)

@@ -81,3 +81,18 @@ def test_a_store_path_through_a_file_is_refused(root: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 1 and done.stdout == ""
     assert f"({root / 'afile'} is a file)" in done.stderr
+
+
+def test_names_a_stdout_cannot_encode_are_written_escaped(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A label 'é' shown on a stdout that is not UTF-8 (PYTHONIOENCODING=ascii, a cp1252
+    console) was a UnicodeEncodeError traceback after part of the output, exit 1."""
+    path = onnx_factory.linear_classifier(root / "u.onnx")
+    registry = Registry(LocalStore(root / "store"))
+    registry.publish(onnx_factory.manifest_for(path, "u", "1", labels=("x", "é", "温度")), path)
+    monkeypatch.setenv("PYTHONIOENCODING", "ascii")  # the child's, through `aiaas`'s env
+    process = aiaas(root, "show", "u", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (0, b""), err
+    assert b"\\xe9" in out and b"\\u6e29\\u5ea6" in out  # é, 温度
