@@ -14,6 +14,7 @@ from typing import Any
 
 HIGHER_IS_BETTER = ("accuracy", "macro_f1", "r2")
 LOWER_IS_BETTER = ("mae", "rmse")
+ALSO_KNOWN_AS = {"f1": "macro_f1"}
 
 
 def max_drop(text: str) -> tuple[str, float]:
@@ -22,6 +23,8 @@ def max_drop(text: str) -> tuple[str, float]:
     if not sep:
         raise argparse.ArgumentTypeError(f"give METRIC=DROP, e.g. accuracy=0.02; got {text}")
     known = HIGHER_IS_BETTER + LOWER_IS_BETTER
+    # The manifest, `show` and `versions --json` call the macro F1 `f1`; the report macro_f1.
+    metric = ALSO_KNOWN_AS.get(metric, metric)
     if metric not in known:
         raise argparse.ArgumentTypeError(
             f"unknown metric {metric!r}: give one of {', '.join(known)}"

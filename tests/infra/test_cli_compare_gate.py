@@ -92,6 +92,9 @@ def test_a_candidate_worse_than_allowed_fails_the_gate_with_the_report_on_stdout
     assert main(gate(published, "3", "--max-drop", f"accuracy={drop + 0.01}")) == 0
     assert capsys.readouterr().err == ""
     assert main(gate(published, "2", "--max-drop", "accuracy=0", "--max-drop", "macro_f1=0")) == 0
+    # `f1`, as the manifest, `show` and `versions --json` name the macro F1: a usage error before
+    assert main(gate(published, "3", "--max-drop", "f1=0")) == 1
+    assert "macro_f1 dropped by" in capsys.readouterr().err
 
 
 def test_a_candidate_that_fails_rows_production_answers_fails_the_gate(
