@@ -178,8 +178,8 @@ def _target_doc(target: AliasTarget) -> dict[str, Any]:
 def _version_doc(reg: Registry, name: str, version: str) -> dict[str, Any]:
     try:
         manifest = reg.manifest(name, version)
-    except CorruptRecord as exc:
-        return {"version": version, "error": exc.message}
+    except CorruptRecord as exc:  # every key as for a readable one, null, and the error
+        return {**dict.fromkeys(VERSION_KEYS), "version": version, "error": exc.message}
     return {
         "version": version,
         "created_at": manifest.created_at,
@@ -189,12 +189,18 @@ def _version_doc(reg: Registry, name: str, version: str) -> dict[str, Any]:
     }
 
 
+VERSION_KEYS = ("version", "created_at", "task", "metrics", "sha256")
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     reg = registry(args)
     name = names.model_name(args.name)
     if args.json:
         doc = _model_doc(reg, name)
         doc["versions"] = [_version_doc(reg, name, v) for v in _last(doc["versions"], args.last)]
+        # A corrupt manifest is a problem of the model's as a broken alias record is: a
+        # script checking `problems` after moving a store saw [] (its entry held the error).
+        doc["problems"] += [v["error"] for v in doc["versions"] if "error" in v]
         doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
         doc["rollouts"] = [r.to_dict() for r in RolloutBook(reg.store).all(name)]
         doc["prunes"] = prune_record(reg.store, name)["history"]

@@ -356,6 +356,13 @@ def test_corrupt_records_are_named_and_do_not_hide_the_rest(
     assert out.splitlines()[0].startswith("1 ")
     assert "2          ! version '2' of model 'm' has a corrupt manifest" in out
     assert "! alias 'production' of model 'm' has a corrupt record" in out
+    # --json: the version's entry keeps every key (null), and its error is among `problems`
+    # (a script checking them after moving a store saw the alias's alone)
+    code, out, _ = run(capsys, store, "versions", "m", "--json")
+    doc = json.loads(out)
+    broken = doc["versions"][1]
+    assert (code, broken["version"], broken["created_at"], broken["sha256"]) == (0, "2", None, None)
+    assert broken["error"] in doc["problems"] and len(doc["problems"]) == 2
     code, out, _ = run(capsys, store, "models")
     assert code == 0 and out.startswith("m ") and "corrupt record" in out
     code, out, _ = run(capsys, store, "promote", "m", "1", "--alias", "production")
