@@ -79,3 +79,63 @@ def days(text: str) -> float:
     if not 0 <= value <= 36500:
         raise argparse.ArgumentTypeError(f"give 0 to 36500 days; got {text}")
     return value
+
+
+def _said(check: Callable[[], object]) -> object:
+    """`check()`'s value; its refusal (BadRequest, ValueError) as argparse's usage error."""
+    from functions.runtime.errors import BadRequest
+
+    try:
+        return check()
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# Values the command's own check used to refuse after parsing, exit 1, where the README gives a
+# value outside its flag's range as a usage error, 2 (`shadow --sample 2`, `serve --port 99999`,
+# `rollout --bake 5x`); `monitor --window 7x` was only said after the baseline was looked up.
+
+
+def shadow_sample(text: str) -> float:
+    from functions.runtime.aliases import check_sample
+
+    return float(_said(lambda: check_sample(float(text))))  # type: ignore[arg-type]
+
+
+def capture_sample(text: str) -> float:
+    from functions.runtime.capture.setting import check_sample
+
+    return float(_said(lambda: check_sample(float(text))))  # type: ignore[arg-type]
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port: pick one from 1 to 65535")
+    return value
+
+
+def duration(text: str) -> str:
+    """A duration as written (`30s`, `5m`, `1h`), checked; the command reads it again."""
+    from functions.runtime.rollout.plan import parse_duration
+
+    _said(lambda: parse_duration(text))
+    return text
+
+
+def steps(text: str) -> str:
+    """Rollout steps as written (`10,50,100`), checked; the command reads them again."""
+    from functions.runtime.rollout.plan import parse_steps
+
+    _said(lambda: parse_steps(text))
+    return text
+
+
+def window(text: str) -> str:
+    """A monitor window as written (`30m`, `7d`), checked; the command reads it again."""
+    from infra.cli.monitor_commands import parse_window
+
+    _said(lambda: parse_window(text))
+    return text

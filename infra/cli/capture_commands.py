@@ -21,6 +21,7 @@ from functions.runtime.refs import version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.arg_types import capture_sample
 from infra.cli.misspelled import meant
 from infra.cli.output_file import output_file
 
@@ -53,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="MODEL | export MODEL",
         help="the model to set or show; or `export` and the model to export",
     )
-    p.add_argument("--sample", type=float, help="share of answered requests captured, 0 to 1")
+    p.add_argument(
+        "--sample", type=capture_sample, help="share of answered requests captured, 0 to 1"
+    )
     p.add_argument(
         "--deny",
         help="comma-separated fields never written (body keys, record fields, feature names, "

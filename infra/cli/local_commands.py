@@ -21,7 +21,7 @@ from functions.runtime.settings import (
     env_flag,
 )
 from functions.runtime.store import open_store
-from infra.cli.arg_types import count, seconds
+from infra.cli.arg_types import count, port, seconds
 from infra.cli.serve_discovery import ModelDiscovery, template_functions
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="127.0.0.1",
         help="address or host name to bind (default 127.0.0.1; 0.0.0.0 for every interface)",
     )
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--port", type=port, default=8080, help="port (default 8080)")
     p.add_argument(
         "--workers",
         type=count,

@@ -37,7 +37,7 @@ from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
-from infra.cli.arg_types import above_zero
+from infra.cli.arg_types import above_zero, window
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 
@@ -53,7 +53,9 @@ NO_PNG = (
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("monitor", help="drift of served data against the training baseline")
     p.add_argument("ref", help=f"NAME, NAME:VERSION or NAME@ALIAS; {DEFAULT_RULE}")
-    p.add_argument("--window", default="1h", help="how far back: 30m, 1h, 7d (default 1h)")
+    p.add_argument(
+        "--window", type=window, default="1h", help="how far back: 30m, 1h, 7d (default 1h)"
+    )
     p.add_argument(
         "--threshold",
         type=above_zero(100),

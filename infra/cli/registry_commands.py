@@ -25,7 +25,7 @@ from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
 from infra.cli.alias_history import history_doc, history_lines, prune_lines
-from infra.cli.arg_types import count, weight
+from infra.cli.arg_types import count, shadow_sample, weight
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
@@ -92,7 +92,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _name_and_alias(p, "shadow")
     p.add_argument("version", nargs="?", help="the shadow version (omit with --off)")
     p.add_argument(
-        "--sample", type=float, default=None, help="share of requests copied, (0, 1] (default 1)"
+        "--sample",
+        type=shadow_sample,
+        default=None,
+        help="share of requests copied, (0, 1] (default 1)",
     )
     p.add_argument("--off", action="store_true", help="stop shadowing")
     p.set_defaults(func=cmd_shadow)

@@ -28,6 +28,7 @@ from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
+from infra.cli.arg_types import duration, steps
 from infra.cli.misspelled import meant
 from infra.cli.rollout_follow import (
     CHECK_GRACE_S,
@@ -66,9 +67,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("second", metavar="VERSION|MODEL", help="the VERSION to roll out, or the MODEL")
     p.add_argument("--alias", default="production", help="alias to move (default: production)")
     p.add_argument(
-        "--steps", default="10,50,100", help="rising percentages, the last 100 (default 10,50,100)"
+        "--steps",
+        type=steps,
+        default="10,50,100",
+        help="rising percentages, the last 100 (default 10,50,100)",
     )
-    p.add_argument("--bake", default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)")
+    p.add_argument(
+        "--bake", type=duration, default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)"
+    )
     p.add_argument("--max-error-rate", type=float, default=0.01, help="5xx share (default 0.01)")
     p.add_argument(
         "--max-p99-ms", type=float, help="p99 latency limit of the version, in ms (default: none)"

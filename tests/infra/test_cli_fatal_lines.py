@@ -45,7 +45,7 @@ def free_port() -> int:
 @pytest.mark.parametrize(
     ("args", "env", "code", "says"),
     [
-        (["serve", "--port", "99999"], {}, 1, "is not a TCP port"),
+        (["serve", "--port", "99999"], {}, 2, "is not a TCP port"),  # a usage error
         (["serve", "--trusted-proxy", "foo"], {}, 2, "'foo' is not an IP address"),
         (["serve"], {"AIAAS_BATCH_WORKERS": "-1"}, 1, "AIAAS_BATCH_WORKERS must be"),
         (["serve", "--store", "/etc/passwd"], {}, 1, "is a file, not a directory"),

@@ -249,11 +249,13 @@ def test_the_control_plane_sets_shows_and_refuses_bad_settings(
 
 
 def test_the_cli_refuses_bad_settings_with_a_clear_error(
-    setup: Setup, cli: Callable[..., Done]
+    setup: Setup, cli: Callable[..., Done], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = cli("capture", MODEL, "--sample", "2")
-    assert done.returncode == 1
-    assert done.stderr.startswith("aiaas capture: error: sample must be from 0 to 1")
+    with pytest.raises(SystemExit) as usage:  # outside the flag's range: a usage error
+        cli("capture", MODEL, "--sample", "2")
+    assert usage.value.code == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert said.startswith("aiaas capture: error: argument --sample: sample must be from 0 to 1")
     done = cli("capture", "nope", "--sample", "0.1")
     assert (done.returncode, done.stderr) == (1, "aiaas capture: error: model 'nope' not found\n")
     done = cli("capture", "export", MODEL, "--out", str(setup.root / "x.parquet"))

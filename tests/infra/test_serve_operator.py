@@ -135,8 +135,8 @@ def test_host_localhost_is_served(root: Path) -> None:
             "--host 192.0.2.1: this machine has no such address; use 127.0.0.1 (this machine "
             "only), 0.0.0.0 (every interface) or one of its own addresses",
         ),
-        (["--port", "70000"], "--port 70000 is not a TCP port: pick one from 1 to 65535"),
-        (["--port", "0"], "--port 0 is not a TCP port: pick one from 1 to 65535"),
+        (["--port", "70000"], "argument --port: 70000 is not a TCP port: pick one from 1 to 65535"),
+        (["--port", "0"], "argument --port: 0 is not a TCP port: pick one from 1 to 65535"),
     ],
 )
 def test_an_address_that_cannot_be_served_is_one_line(
@@ -145,7 +145,9 @@ def test_an_address_that_cannot_be_served_is_one_line(
     """These were a Rust panic of ~60 frames, an OverflowError traceback, and a server on a
     random port whose banner said :0."""
     done = run_serve(root / "store", *args)
-    assert (done.returncode, done.stderr) == (1, f"aiaas serve: error: {message}\n")
+    usage = args[0] == "--port"  # a value outside its flag's range: a usage error, exit 2
+    assert done.returncode == (2 if usage else 1)
+    assert done.stderr.splitlines()[-1] == f"aiaas serve: error: {message}"
     assert "Traceback" not in done.stdout
 
 
