@@ -284,6 +284,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             f"{ref} already has a background and a drift baseline; versions are immutable: "
             "publish a new version to change them"
         )
+    for kept in {BACKGROUND_FILE, BASELINE_FILE} - set(written):
+        print(f"kept the existing {kept}")
     if BACKGROUND_FILE in written:
         left = f" ({gappy} rows with missing values left out)" if gappy else ""
         print(f"{ref}: background = {background.source}{left}")
@@ -352,7 +354,6 @@ def put_drift_baseline(plane: Any, manifest: ModelManifest, document: str) -> No
 def put_once(store: Any, key: str, text: str) -> bool:
     try:
         store.put_bytes(key, text.encode(), if_absent=True)
-    except ObjectExists:
-        print(f"kept the existing {key.rsplit('/', 1)[-1]}")
+    except ObjectExists:  # said by the caller: alone, before a refusal, it read as success
         return False
     return True
