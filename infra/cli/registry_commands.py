@@ -30,6 +30,7 @@ from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
 from infra.cli.pull_command import add_pull
 from infra.cli.rollout_commands import rollout_lines
+from infra.cli.serve_start import missing_store_line
 from infra.cli.version_settings import headline, varied_settings
 
 
@@ -124,16 +125,23 @@ def _name_and_alias(p: argparse.ArgumentParser, verb: str) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     reg = registry(args)
     models = catalog(reg.store)  # one walk of the store, not listings a model (26 s -> 2 s on S3)
+    if not models:
+        # On stderr: stdout holds one line a model (none here) or the JSON document. A store
+        # directory that is not there (a typo) is named as such, with --json too: a CI step
+        # listing a mistyped path saw `"models": []` and nothing else.
+        where = reg.store.uri
+        print(
+            f"no models in {where}; publish one with `aiaas publish` or `aiaas train`"
+            if missing_store_line(reg.store) is None
+            else f"no models: the store directory {where} does not exist (mistyped --store or "
+            "AIAAS_STORE?)",
+            file=sys.stderr,
+        )
     if args.json:
         docs = [_model_doc(reg, name, listed) for name, listed in models.items()]
         print(json.dumps({"store": reg.store.uri, "models": docs}, indent=2))
         return 0
     if not models:
-        # On stderr: stdout holds one line a model, none here (`aiaas models | while read ...`).
-        print(
-            f"no models in {reg.store.uri}; publish one with `aiaas publish` or `aiaas train`",
-            file=sys.stderr,
-        )
         return 0
     for name, listed in models.items():
         versions = listed.versions

@@ -206,6 +206,8 @@ def test_rollback_goes_back_along_the_alias_history(
 
 
 def test_models_on_an_empty_store(capsys: pytest.CaptureFixture[str], store: ObjectStore) -> None:
+    if isinstance(store, LocalStore):  # there, and empty (one not there is said as such, below)
+        store.root.mkdir(parents=True, exist_ok=True)
     code, out, err = run(capsys, store, "models")
     assert (code, out) == (0, "")  # the note is not a model line: `aiaas models | wc -l` is 0
     assert err == f"no models in {store.uri}; publish one with `aiaas publish` or `aiaas train`\n"
@@ -368,3 +370,18 @@ def test_corrupt_records_are_named_and_do_not_hide_the_rest(
     code, out, _ = run(capsys, store, "promote", "m", "1", "--alias", "production")
     assert (code, out.strip()) == (0, "m@production -> 1 (was a corrupt record, now replaced)")
     assert registry.alias("m", "production") == "1"
+
+
+def test_models_on_a_store_directory_that_is_not_there_says_so_with_json_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A mistyped --store (or an unmounted volume) read as an empty store: with --json,
+    `"models": []`, exit 0 and nothing on stderr, so a CI step carried on."""
+    typo = tmp_path / "stroe"
+    assert main(["--store", str(typo), "models", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["models"] == []  # still the document a script reads
+    assert err == (
+        f"no models: the store directory {typo} does not exist (mistyped --store or AIAAS_STORE?)\n"
+    )
+    assert not typo.exists()  # not made by a read
