@@ -191,6 +191,12 @@ def run(argv: Sequence[str] | None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if fatal_lines.json_asked():  # the command's own log lines as JSON too, as its error line:
+        # a rollout's "aborted" WARNING stayed text in a pipeline reading JSON lines
+        from infra.local.lambda_logs import LambdaJsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(LambdaJsonFormatter())
     if args.command != "serve":  # serve keeps it until it takes the signals over itself
         release_early_stop()
     # A stdout that cannot encode a user's names (PYTHONIOENCODING=ascii, a cp1252 console)

@@ -182,3 +182,27 @@ def test_a_gateway_that_wants_a_token_is_named_as_the_fix(tmp_path: Path) -> Non
         "or --token-file)"
     ), done.stderr
     assert registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+
+
+def test_with_json_logs_every_stderr_line_is_json(tmp_path: Path) -> None:
+    """AIAAS_LOG_FORMAT=json made the error line JSON, but the command's own log lines stayed
+    text: the WARNING that the rollout aborted, in a pipeline that reads JSON lines."""
+    import json
+    import os
+
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    metrics = f"http://127.0.0.1:{closed_port()}/metrics"
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(store), "rollout", MODEL, "2",
+         "--bake", "1s", "--metrics", metrics],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "AIAAS_LOG_FORMAT": "json"},
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one a JSON document
+    assert [line["level"] for line in lines] == ["WARNING", "ERROR"]
+    assert "aborted" in lines[0]["message"] and lines[0]["logger"] == "aiaas.rollout"
