@@ -2,8 +2,9 @@
 
     python -m infra.demo [--port 8080] [--keep-serving] [--skip-training]
 
-Everything runs locally on the embedded store (`AIAAS_STORE`, default `.aiaas/store`), through
-the same CLI a user would type.
+Everything runs locally on the embedded store (`AIAAS_STORE`, default the repository's
+`.aiaas/store` whatever the working directory, as `make demo` runs it), through the same CLI a
+user would type.
 """
 
 from __future__ import annotations
