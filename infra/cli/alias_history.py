@@ -44,8 +44,16 @@ def history_doc(registry: Registry, name: str, aliases: list[str]) -> dict[str, 
         record = registry.alias_record(name, alias)
         if record is not None:
             current = {k: v for k, v in record.items() if k != "history"}
-            found[alias] = [current, *record.get("history", [])]
+            # One shape a state: the current record named its alias and the older ones did not,
+            # and a state without a split or shadow left those keys out (null elsewhere).
+            found[alias] = [
+                {**dict.fromkeys(STATE_KEYS), **state, "alias": alias}
+                for state in (current, *record.get("history", []))
+            ]
     return found
+
+
+STATE_KEYS = ("alias", "version", "weights", "shadow", "updated_at", "updated_by")
 
 
 def prune_lines(registry: Registry, name: str) -> list[str]:

@@ -38,6 +38,9 @@ def test_versions_lists_the_alias_history_newest_first(
     states = doc["alias_history"]["production"]
     assert [s["updated_by"] for s in states] == ["carol", "bob", "alice"]
     assert states[1]["weights"] == {"1": 0.9, "2": 0.1} and "history" not in states[0]
+    # one shape a state: every one names its alias, and a state with no split has null weights
+    assert {s["alias"] for s in states} == {"production"} and states[2]["weights"] is None
+    assert all({"version", "shadow", "updated_at"} <= set(s) for s in states)
 
 
 def test_moving_an_alias_where_it_already_is_records_nothing(
