@@ -130,8 +130,9 @@ def result_document(result: Any, store: str) -> dict[str, Any]:
     manifest = result.manifest
     return {
         "model": manifest.name,
-        "version": manifest.version,
-        "ref": f"{manifest.name}:{manifest.version}",
+        # A run not published is no version: `jq -r .ref` gave one that was a 404 everywhere.
+        "version": manifest.version if result.published else None,
+        "ref": f"{manifest.name}:{manifest.version}" if result.published else None,
         "published": result.published,
         "store": store if result.published else None,
         "alias": result.alias if result.published else None,

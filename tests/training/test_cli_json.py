@@ -65,6 +65,7 @@ def test_a_dry_run_says_it_published_nothing(
     out, err = capfd.readouterr()
     result = json.loads(out)
     assert (result["published"], result["store"], result["alias"]) == (False, None, None)
+    assert (result["version"], result["ref"]) == (None, None)  # no version is in any store
     assert "--alias only takes effect with --publish" in err
     assert not (tmp_path / "store").exists()
 
