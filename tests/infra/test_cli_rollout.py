@@ -4,6 +4,8 @@ read the gateway's metrics (no `aiaas serve` running), which must leave nothing 
 from __future__ import annotations
 
 import http.server
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -39,6 +41,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def two_versions(tmp_path: Path) -> tuple[Path, Registry]:
+    """A store of MODEL:1 (production) and MODEL:2, both healthy: a rollout's start."""
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "production", "1")
+    return store, registry
+
+
 def test_help_names_both_words(tmp_path: Path) -> None:
     # It was a ValueError traceback: argparse cannot format a positional's tuple metavar.
     done = aiaas(tmp_path / "store", "rollout", "--help")
@@ -47,11 +59,7 @@ def test_help_names_both_words(tmp_path: Path) -> None:
 
 
 def test_a_start_without_metrics_leaves_no_rollout_running(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    registry = Registry(LocalStore(store))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, "production", "1")
+    store, registry = two_versions(tmp_path)
     metrics = f"http://127.0.0.1:{closed_port()}/metrics"
 
     done = aiaas(store, "rollout", MODEL, "2", "--bake", "1s", "--metrics", metrics)
@@ -105,11 +113,7 @@ def test_bad_steps_are_refused_in_the_percent_typed(
 def test_metrics_lost_mid_rollout_abort_it_instead_of_leaving_the_split_live(
     tmp_path: Path,
 ) -> None:
-    store = tmp_path / "store"
-    registry = Registry(LocalStore(store))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, "production", "1")
+    store, registry = two_versions(tmp_path)
     # A gateway that answers the start's scrape (empty metrics: no request yet) and then is gone.
     server = http.server.HTTPServer(("127.0.0.1", 0), OneScrape)
     metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
@@ -163,11 +167,7 @@ class WantsToken(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_gateway_that_wants_a_token_is_named_as_the_fix(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    registry = Registry(LocalStore(store))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, "production", "1")
+    store, registry = two_versions(tmp_path)
     server = http.server.HTTPServer(("127.0.0.1", 0), WantsToken)
     threading.Thread(target=server.handle_request, daemon=True).start()
     metrics = f"http://127.0.0.1:{server.server_address[1]}/metrics"
@@ -187,14 +187,7 @@ def test_a_gateway_that_wants_a_token_is_named_as_the_fix(tmp_path: Path) -> Non
 def test_with_json_logs_every_stderr_line_is_json(tmp_path: Path) -> None:
     """AIAAS_LOG_FORMAT=json made the error line JSON, but the command's own log lines stayed
     text: the WARNING that the rollout aborted, in a pipeline that reads JSON lines."""
-    import json
-    import os
-
-    store = tmp_path / "store"
-    registry = Registry(LocalStore(store))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, "production", "1")
+    store, _ = two_versions(tmp_path)
     metrics = f"http://127.0.0.1:{closed_port()}/metrics"
     done = subprocess.run(
         [sys.executable, "-m", "infra.cli.main", "--store", str(store), "rollout", MODEL, "2",
