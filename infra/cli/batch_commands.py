@@ -19,20 +19,25 @@ from pathlib import Path
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
 from functions.runtime.batch.job import Told
-from functions.runtime.batch.layout import BATCH_PREFIX, BatchObject, input_key, parse_input_key
+from functions.runtime.batch.layout import (
+    BATCH_PREFIX,
+    BatchObject,
+    input_key,
+    parse_input_key,
+)
 from functions.runtime.batch.npy import HEADER_READ, BadArrayFile, parse_npy_header
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary, may_publish
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
-from functions.runtime.batch.work import remove_work
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.pool import ModelPool
 from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
+from infra.cli.batch_undo import discard, drop, keep_aside, landed
 from infra.cli.batch_wait import wait_for_summary
 from infra.cli.file_args import not_a_file
 from infra.cli.row_progress import Progress, add_flag
@@ -113,6 +118,8 @@ def _batch(args: argparse.Namespace) -> int:
     # Read before the upload, so a bad AIAAS_BATCH_* value does not first send the whole file.
     settings = BatchSettings.from_env(chunk_rows=args.chunk_rows)
     before = store.version(obj.input_key)  # an earlier input of that name, never ours to remove
+    # The earlier input, kept aside while this upload replaces it: put back if this run fails.
+    kept = keep_aside(store, obj) if before is not None else None
     uploaded: str | None = None
     run: RunInput | None = None
     try:  # from before the upload: a stop as it lands (S3 shows it first) leaves nothing either
@@ -121,8 +128,11 @@ def _batch(args: argparse.Namespace) -> int:
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
         return _run_locally(store, run, settings, args)
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
-        _discard(store, obj, run, uploaded or _landed(store, obj, before))
+        discard(store, obj, run, uploaded or landed(store, obj, before), kept)
         raise
+    finally:
+        if kept is not None:
+            drop(store, kept)
 
 
 def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) -> int:
@@ -249,28 +259,6 @@ def _extent(path: Path, run: RunInput) -> int | None:
         return None
 
 
-def _discard(
-    store: ObjectStore, obj: BatchObject, run: RunInput | None, uploaded: str | None
-) -> None:
-    """A local run that ends without its finished summary leaves nothing of itself: its shard
-    parts and the upload go (if still the version this command put), so no input sits unscored
-    in the store (the control plane would call its job pending for ever) and the same command
-    runs it again from the start. A run whose summary was committed keeps everything."""
-    if uploaded is None:  # the upload never landed (or replaced the same bytes): none of ours
-        return
-    try:
-        if run is not None:
-            if finished_summary(store, run) is not None:
-                return
-            remove_work(store, obj.work_prefix(run.run_id))
-        if store.version(obj.input_key) != uploaded:  # replaced since: the newer upload's
-            return
-        store.delete(obj.input_key, if_version=uploaded)
-        log.info("removed %s: the run did not finish", obj.input_key)
-    except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
-        log.warning("left %s in the store: %s", obj.input_key, exc.message)
-
-
 def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     """Where the file goes, every refusal said before anything is uploaded."""
     path: Path = args.file
@@ -284,16 +272,6 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     _ = obj.format  # an unsupported extension fails here
     Registry(store).versions(args.model)  # so does a model not published
     return obj
-
-
-def _landed(store: ObjectStore, obj: BatchObject, before: str | None) -> str | None:
-    """The version of the input this command's upload put there, when a stop came before the
-    command read it: whatever is there now unless it is what was there before (or nothing)."""
-    try:
-        now = store.version(obj.input_key)
-    except AiaasError:
-        return None
-    return now if now != before else None
 
 
 def _fire_event(

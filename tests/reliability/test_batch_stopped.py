@@ -246,3 +246,33 @@ def test_a_stop_as_the_upload_lands_leaves_nothing(
     assert main(["--store", store.uri, "batch", "iris", str(data)]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.endswith("aiaas batch: interrupted (stopped by SIGTERM)\n")
     assert list(store.list_keys("batch")) == []
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_rerun_stopped_midway_puts_the_earlier_input_back(
+    request: pytest.FixtureRequest, tmp_path: Path, big_csv: Path, where: str
+) -> None:
+    """A re-run of a name already scored replaces its input; stopped midway, it deleted its
+    upload, and with it the only copy of the input the earlier run's output and summary
+    describe. That input is now back, byte for byte, and so nothing is left of the re-run."""
+    store: ObjectStore = (
+        LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
+    )
+    publish_classifier(store, tmp_path)
+    first = tmp_path / "first" / "big.csv"  # the same name, other rows
+    first.parent.mkdir()
+    first.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", store.uri, "batch", "iris", str(first)]) == 0
+    scored = {key: store.get_bytes(key) for key in store.list_keys("batch")}
+
+    if where == "local":
+        midway = local_midway(tmp_path / "store", 1)
+    else:  # replaced: the re-run's upload has landed (its output spools to /tmp)
+        size = big_csv.stat().st_size
+
+        def midway() -> bool:
+            return store.head(KEY).size == size
+
+    code, _, _ = stop_midway(store.uri, big_csv, 1, midway, signal.SIGTERM, False, chunk_rows=25)
+    assert code == 143
+    assert {key: store.get_bytes(key) for key in store.list_keys("batch")} == scored

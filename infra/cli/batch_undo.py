@@ -1,0 +1,75 @@
+"""What a local `aiaas batch` run that does not finish puts back: the store as it found it.
+
+Its upload goes (no input sits unscored: the control plane would call its job pending for
+ever), and so do its shard parts; the input of that name it replaced, kept aside meanwhile,
+comes back (a failed re-run deleted it, leaving the earlier run's output and summary
+describing an input that was gone)."""
+
+from __future__ import annotations
+
+import logging
+
+from functions.runtime.batch.layout import BATCH_PREFIX, WORK_DIR, BatchObject
+from functions.runtime.batch.run import RunInput, finished_summary
+from functions.runtime.batch.work import remove_work
+from functions.runtime.errors import AiaasError
+from functions.runtime.store import ObjectStore
+
+log = logging.getLogger("aiaas.batch")
+PREVIOUS_DIR = "previous"  # under work/: the input a local run replaced, until it ends
+
+
+def keep_aside(store: ObjectStore, obj: BatchObject) -> str:
+    """Copy the input this run's upload replaces to the model's work folder (server-side on
+    S3), to put back should the run not finish; the caller drops the copy once it ends."""
+    kept = f"{BATCH_PREFIX}/{obj.model}/{WORK_DIR}/{PREVIOUS_DIR}/{obj.input_key.split('/', 3)[3]}"
+    store.copy(obj.input_key, kept)
+    return kept
+
+
+def drop(store: ObjectStore, kept: str) -> None:
+    try:
+        store.delete(kept)
+    except AiaasError as exc:  # the store is down: never mask how the run ended
+        log.warning("left %s in the store: %s", kept, exc.message)
+
+
+def discard(
+    store: ObjectStore,
+    obj: BatchObject,
+    run: RunInput | None,
+    uploaded: str | None,
+    kept: str | None = None,
+) -> None:
+    """A local run that ends without its finished summary leaves nothing of itself: its shard
+    parts and the upload go (if still the version this command put), so no input sits unscored
+    in the store (the control plane would call its job pending for ever) and the same command
+    runs it again from the start. The input it replaced (`kept`) is put back. A run whose
+    summary was committed keeps everything."""
+    if uploaded is None:  # the upload never landed (or replaced the same bytes): none of ours
+        return
+    try:
+        if run is not None:
+            if finished_summary(store, run) is not None:
+                return
+            remove_work(store, obj.work_prefix(run.run_id))
+        if store.version(obj.input_key) != uploaded:  # replaced since: the newer upload's
+            return
+        store.delete(obj.input_key, if_version=uploaded)
+        if kept is None:
+            log.info("removed %s: the run did not finish", obj.input_key)
+            return
+        store.copy(kept, obj.input_key)
+        log.info("put the earlier %s back: the run did not finish", obj.input_key)
+    except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
+        log.warning("left %s in the store: %s", obj.input_key, exc.message)
+
+
+def landed(store: ObjectStore, obj: BatchObject, before: str | None) -> str | None:
+    """The version of the input this command's upload put there, when a stop came before the
+    command read it: whatever is there now unless it is what was there before (or nothing)."""
+    try:
+        now = store.version(obj.input_key)
+    except AiaasError:
+        return None
+    return now if now != before else None
