@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
@@ -169,10 +170,11 @@ def _inputs_body(text: str) -> dict[str, Any]:
         raise BadRequest(f"--inputs {text}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise BadRequest(f"--inputs {text}: not UTF-8 text (byte {exc.start + 1})") from None
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"--inputs is not valid JSON: {exc}") from None
+    try:  # the data plane's parser: json.loads took 1e400 and NaN, which the body sent on
+        value = orjson.loads(raw)  # then carried as null ("a missing value"), HTTP refuses
+    except orjson.JSONDecodeError as exc:
+        error = not_json(exc, raw.encode("utf-8", "surrogateescape"))
+        raise BadRequest(error.message.replace("request body", "--inputs", 1)) from None
     return inputs_body(value)
 
 

@@ -389,3 +389,19 @@ def test_a_jsonl_file_of_rows_is_explained_as_its_csv_and_bad_lines_named(
     for line, row in zip((records[0], records[2], records[4]), from_csv, strict=True):
         assert line["features"] == names
         np.testing.assert_allclose(line["attributions"], row["attributions"], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "says"),
+    [
+        # json.loads read 1e400 as infinity, the body re-encoded it as null: "a missing value".
+        ("[[1e400, 2, 3, 4]]", "--inputs is not valid JSON: number is infinity when parsed"),
+        ("[[NaN, 2, 3, 4]]", "(NaN and Infinity are not JSON: send null for a missing value"),
+    ],
+)
+def test_inputs_are_read_as_the_http_api_reads_a_body(
+    store: LocalStore, capsys: pytest.CaptureFixture[str], inputs: str, says: str
+) -> None:
+    code, out, err = cli(store, capsys, "explain", "iris", "--inputs", inputs)
+    assert (code, out) == (1, "") and says in err, err
+    assert "a missing value (null)" not in err
