@@ -13,6 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime import csv_fields
+from functions.runtime.batch.layout import TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
@@ -48,13 +49,14 @@ def not_utf8_at(text: str) -> str | None:
     return None
 
 
+CSV_SUFFIXES = ("", ".csv", ".txt")  # what read_rows reads as CSV, .npy aside
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def refuse_binary(path: Path) -> None:
     """A 400 naming what to send for a file that is no CSV text: an .npz (the training job's
-    word, `dataset.format`, was said here, where no such option exists) or an encoded image (it
-    was told to save the file as UTF-8)."""
+    word, `dataset.format`, was said here, where no such option exists), an encoded image (it
+    was told to save the file as UTF-8), a table file (Parquet) or any other format."""
     suffix = path.suffix.lower()
     if suffix == ".npz":
         npy = path.with_suffix(".npy").name
@@ -68,6 +70,18 @@ def refuse_binary(path: Path) -> None:
             f"{path} is an encoded image; models take pixel values: decode it into an .npy of "
             f"images as the model takes them (numpy and Pillow: np.save({npy!r}, "
             f"np.asarray(PIL.Image.open({path.name!r}))[None])), or send .csv or .jsonl rows"
+        )
+    table = TABLES.get(suffix)
+    if table is not None:  # read as CSV, its bytes said to lack the model's columns
+        csv = path.with_suffix(".csv").name
+        raise BadRequest(
+            f"{path} is a {table[0]} file; this command reads .csv, .jsonl or .npy: write it as "
+            f"CSV (pandas: pd.{table[1]}({path.name!r}).to_csv({csv!r}, index=False))"
+        )
+    if suffix not in CSV_SUFFIXES:  # an .onnx given for the data: its bytes quoted as a header
+        raise BadRequest(
+            f"{path}: unsupported input format {suffix!r}; this command reads .csv, .jsonl or "
+            ".npy (a CSV file may also end in .txt, or have no extension)"
         )
 
 

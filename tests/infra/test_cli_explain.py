@@ -405,3 +405,24 @@ def test_inputs_are_read_as_the_http_api_reads_a_body(
     code, out, err = cli(store, capsys, "explain", "iris", "--inputs", inputs)
     assert (code, out) == (1, "") and says in err, err
     assert "a missing value (null)" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        # Read as CSV, its bytes were quoted as a header lacking the model's columns.
+        ("model.onnx", "model.onnx: unsupported input format '.onnx'; this command reads .csv"),
+        ("train.parquet", "train.parquet is a Parquet file; this command reads .csv, .jsonl or"),
+    ],
+)
+def test_a_file_of_another_format_is_refused_by_name(
+    store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"PAR1\x15\x04a,b,c,d\n1,2,3,4\n")
+    code, out, err = cli(store, capsys, "baseline", "iris", str(path))
+    assert (code, out) == (1, "") and says in err and "lacks column" not in err, err
+    data = write_csv(tmp_path / "train.csv", np.random.default_rng(0).normal(size=(20, 4)))
+    assert cli(store, capsys, "baseline", "iris", str(data))[0] == 0
+    code, out, err = cli(store, capsys, "explain", "iris", "--file", str(path))
+    assert (code, out) == (1, "") and says in err and "lacks column" not in err, err
