@@ -9,6 +9,7 @@ default only where matplotlib is installed: a base install gets the table and a 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from functions.runtime.drift.fits import why_unfit
 from functions.runtime.drift.report import (
     MIN_ROWS_PER_BIN,
     FeatureDrift,
+    Window,
     compare,
     label_shares,
     read_window,
@@ -31,7 +33,7 @@ from functions.runtime.drift.report import (
     total,
 )
 from functions.runtime.drift.text import NO_UNKNOWN, TEXT_BASELINE_SOURCE, UNKNOWN
-from functions.runtime.errors import BadRequest, NotFound
+from functions.runtime.errors import AiaasError, BadRequest, NotFound
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref, version_prefix
@@ -69,6 +71,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "only where matplotlib is installed)",
     )
     p.add_argument("--no-png", action="store_true", help="print the table only")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as one JSON document (for scripts); no PNG unless --png",
+    )
+    p.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 1 when a feature or the predictions drifted (a cron or CI gate); a window "
+        "of too few rows to judge is not a failure",
+    )
     p.set_defaults(func=cmd_monitor)
 
 
@@ -91,7 +104,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.png is not None and not args.no_png:
         _pyplot()  # asked for: a missing extra is said at once, before the work
         png = args.png
-    elif not args.no_png:
+    elif not args.no_png and not args.json:  # a script's run drops no file it did not ask for
         try:  # not asked for: best-effort, the table is what the user came for
             _pyplot()
             png = Path(f"{name}-{version}-drift.png")
@@ -117,6 +130,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     window = total(baseline, docs)
     if not window.rows:
         _check_fits(manifest, baseline)
+    if args.json:
+        report = compare(baseline, window, args.threshold) if window.rows else []
+        doc = _document(manifest, args, baseline, window, report, since, until)
+        if png is not None:
+            ends, psi = timeline(baseline, docs, since, until, STEPS)
+            with output_file(png) as written:
+                draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
+            doc["png"] = str(png)
+        print(json.dumps(doc, indent=2))
+        return _gate(args, doc["drifted"])
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
     print(
         f"{name}:{version}: {window.rows} rows served in the last {args.window} "
@@ -149,6 +172,65 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
+    return _gate(args, [r.name for r in report if r.drifted])
+
+
+def _document(
+    manifest: ModelManifest,
+    args: argparse.Namespace,
+    baseline: DriftBaseline,
+    window: Window,
+    report: list[FeatureDrift],
+    since: float,
+    until: float,
+) -> dict[str, Any]:
+    """`--json`'s report: what the table and the share table say, and the window read."""
+    features = [
+        {
+            "name": r.name,
+            "psi": r.psi,
+            "js": r.js,
+            "nan": r.nan,
+            "outside": r.out_of_range,
+            "drifted": r.drifted,
+            "judged": window.rows >= r.needed,
+            "rows_needed": r.needed,
+        }
+        for r in sorted(report, key=lambda r: -r.psi)
+    ]
+    shares = label_shares(baseline, window) if window.rows else []
+    return {
+        "model": manifest.name,
+        "version": manifest.version,
+        "window": args.window,
+        "since": _iso(since),
+        "until": _iso(until),
+        "rows": window.rows,
+        "snapshots": window.snapshots,
+        "training_rows": baseline.rows,
+        "rows_needed": rows_needed(baseline),
+        "enough_rows": bool(window.rows) and window.rows >= rows_needed(baseline),
+        "threshold": args.threshold,
+        "features": features,
+        "drifted": [r.name for r in report if r.drifted],
+        "label_shares": [
+            {"label": label, "training": expected, "served": live}
+            for label, expected, live in shares
+        ],
+        "png": None,
+    }
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _gate(args: argparse.Namespace, drifted: list[str]) -> int:
+    """--fail-on-drift: exit 1 (the error line naming what drifted) after the report; else 0."""
+    if args.fail_on_drift and drifted:
+        raise AiaasError(
+            f"drift over PSI {args.threshold:g} in the last {args.window}: " + ", ".join(drifted)
+        )
     return 0
 
 
