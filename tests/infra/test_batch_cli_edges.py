@@ -148,7 +148,9 @@ def test_a_bad_batch_setting_is_refused_before_the_upload_unless_the_flag_overri
     argv = ["--store", local.uri, "batch", "iris", str(data)]
     assert main(argv) == 1
     out, err = capsys.readouterr()
-    assert out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'" in err
+    assert (
+        out == "" and "AIAAS_BATCH_CHUNK_ROWS must be a whole number, 1 or more; got 'abc'" in err
+    )
     assert list(local.list_keys("batch")) == []
     argv += ["--no-progress", "--json"]
     code = main([*argv, "--chunk-rows", "2"])

@@ -219,7 +219,10 @@ def test_a_bad_batch_setting_is_refused_at_start() -> None:
 
     with pytest.raises(AiaasError) as refused:
         check_function_settings({"AIAAS_BATCH_CHUNK_ROWS": "abc"})
-    assert refused.value.message == "AIAAS_BATCH_CHUNK_ROWS must be a whole number, got 'abc'"
+    assert (
+        refused.value.message
+        == "AIAAS_BATCH_CHUNK_ROWS must be a whole number, 1 or more; got 'abc'"
+    )
 
 
 def test_a_template_that_is_not_there_is_one_line(root: Path) -> None:

@@ -184,8 +184,13 @@ def test_worker_count_setting(monkeypatch):
     assert workers(big, AIAAS_BATCH_WORKERS="3") == 3
     assert workers(big, SMALL_MODEL_BYTES, AIAAS_BATCH_WORKERS="3") == 3  # asked for: as asked
     assert workers(big, AIAAS_BATCH_WORKERS="1") == 1
-    with pytest.raises(AiaasError, match="AIAAS_BATCH_WORKERS must be a whole number"):
-        workers(big, AIAAS_BATCH_WORKERS="many")
+    with pytest.raises(AiaasError) as refused:
+        workers(big, AIAAS_BATCH_WORKERS="-5")
+    # "must be a whole number, got '-5'" read oddly, and 0 quietly meant the default.
+    assert refused.value.message == (
+        "AIAAS_BATCH_WORKERS must be a whole number, 0 or more (0 or unset: the default); got '-5'"
+    )
+    assert workers(big, AIAAS_BATCH_WORKERS="0") == 6  # the default, as the message says
 
 
 def test_workers_import_from_the_callers_own_path(

@@ -85,5 +85,11 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()):
-        raise AiaasError(f"{name} must be a whole number, got {raw!r}")
+        raise AiaasError(
+            f"{name} must be a whole number, {_RANGES.get(name, _OR_DEFAULT)}; got {raw!r}"
+        )
     return int(raw)
+
+
+_OR_DEFAULT = "0 or more (0 or unset: the default)"
+_RANGES = {"AIAAS_BATCH_CHUNK_ROWS": "1 or more", "AIAAS_BATCH_SHARD_BYTES": "0 or more"}
