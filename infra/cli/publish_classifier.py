@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 LABEL_DTYPES = ("int64", "int32", "string")
+PROBABILITY_SLACK = 1e-5  # how far past [0, 1] float32 sums of shares may round
 
 
 @dataclass(frozen=True)
@@ -341,12 +342,15 @@ def checked_by_probe(
     scores = np.asarray(probe.get(post.scores_output, ()))
     if scores.dtype.kind != "f":
         return setup
-    outside = scores[np.isfinite(scores) & ((scores < 0) | (scores > 1))]
+    # float32 rounding is no margin: a forest's summed leaf shares give 1.0000001 where
+    # every tree agrees, and such a plain scikit-learn forest was refused.
+    slack = PROBABILITY_SLACK
+    outside = scores[np.isfinite(scores) & ((scores < -slack) | (scores > 1 + slack))]
     if outside.size == 0:
         return setup
     one = scores.ndim == 1 or scores.shape[1:] == (1,)
     raise BadRequest(
-        f"output {post.scores_output!r} answered {float(outside[0]):.4g} for a made-up row: "
+        f"output {post.scores_output!r} answered {float(outside[0]):.9g} for a made-up row: "
         "scores outside [0, 1] are no probabilities (margins, as XGBoost's multi:softmax "
         f"exports them); pass --activation {'sigmoid' if one else 'softmax'} to serve "
         "probabilities, or --activation none to serve these scores as they are"

@@ -216,3 +216,26 @@ def test_a_version_published_with_the_declared_width_fails_batch_saying_to_publi
     assert "output 'variable' answers [3] a row where its manifest says [1]" in err
     assert "publish the model again" in err
     assert not store.exists("batch/forest/output/r.csv")
+
+
+def test_a_forest_whose_probabilities_round_past_one_publishes_and_serves_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """onnxruntime sums a forest's float32 leaf shares: where every tree agrees a row scores
+    1.0000001. Publish took that for a margin ("answered 1 ... outside [0, 1]"), refused an
+    ordinary forest depending on its trees, and advised a softmax over real probabilities."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+    path = tmp_path / "rf.onnx"
+    path.write_bytes(to_onnx(forest, x[:1], options={"zipmap": False}).SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(path), "--name", "rf"]
+    assert main([*argv, "--labels", "setosa,versicolor,virginica"]) == 0, capsys.readouterr().err
+    answers = _predict(store, tmp_path, "rf", x[:40])
+    expected = forest.predict_proba(x[:40])
+    names = np.array(["setosa", "versicolor", "virginica"])
+    assert [a["label"] for a in answers] == names[expected.argmax(axis=1)].tolist()
+    np.testing.assert_allclose([a["score"] for a in answers], expected.max(axis=1), atol=1e-5)
