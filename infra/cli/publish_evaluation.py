@@ -152,7 +152,18 @@ def _npz(path: Path, manifest: ModelManifest, target: str | None) -> LabelledDat
         names = [spec.name for spec in manifest.inputs]
         single = len(names) == 1 and "x" in arrays and names[0] not in arrays
         inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}
-        return LabelledData(inputs, arrays[target][:MAX_ROWS].tolist(), target)
+        labels = arrays[target]
+        for name, array in inputs.items():  # rows paired by position: a shorter one misnames
+            if array.ndim == 0 or len(array) != len(labels):
+                rows = "a scalar" if array.ndim == 0 else f"{len(array)} rows"
+                raise BadRequest(
+                    f"--data {path}: the input array {'x' if single else name!r} has {rows} and "
+                    f"the label array {target!r} {len(labels)}; each row needs its label"
+                )
+        # As a table's: the first MAX_ROWS rows, inputs and labels alike (the inputs were kept
+        # whole, and the pairing failed with a traceback past 100,000 rows).
+        kept = {name: array[:MAX_ROWS] for name, array in inputs.items()}
+        return LabelledData(kept, labels[:MAX_ROWS].tolist(), target)
 
 
 def load(manifest: ModelManifest, path: Path) -> LoadedModel:
