@@ -128,7 +128,8 @@ def _batch(args: argparse.Namespace) -> int:
         run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
         return _run_locally(store, run, settings, args)
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
-        discard(store, obj, run, uploaded or landed(store, obj, before), kept)
+        if discard(store, obj, run, uploaded or landed(store, obj, before), kept):
+            kept = None  # not put back: the only copy of the earlier input stays where it is
         raise
     finally:
         if kept is not None:

@@ -40,29 +40,36 @@ def discard(
     run: RunInput | None,
     uploaded: str | None,
     kept: str | None = None,
-) -> None:
+) -> bool:
     """A local run that ends without its finished summary leaves nothing of itself: its shard
     parts and the upload go (if still the version this command put), so no input sits unscored
     in the store (the control plane would call its job pending for ever) and the same command
     runs it again from the start. The input it replaced (`kept`) is put back. A run whose
-    summary was committed keeps everything."""
+    summary was committed keeps everything. True when `kept` could not be put back: the
+    caller leaves it where it is, the only copy of that input (a warning says where)."""
     if uploaded is None:  # the upload never landed (or replaced the same bytes): none of ours
-        return
+        return False
     try:
         if run is not None:
             if finished_summary(store, run) is not None:
-                return
+                return False
             remove_work(store, obj.work_prefix(run.run_id))
         if store.version(obj.input_key) != uploaded:  # replaced since: the newer upload's
-            return
+            return False
         store.delete(obj.input_key, if_version=uploaded)
-        if kept is None:
-            log.info("removed %s: the run did not finish", obj.input_key)
-            return
-        store.copy(kept, obj.input_key)
-        log.info("put the earlier %s back: the run did not finish", obj.input_key)
     except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
         log.warning("left %s in the store: %s", obj.input_key, exc.message)
+        return False
+    if kept is None:
+        log.info("removed %s: the run did not finish", obj.input_key)
+        return False
+    try:
+        store.copy(kept, obj.input_key)
+    except AiaasError as exc:
+        log.warning("the earlier %s is at %s (not put back: %s)", obj.input_key, kept, exc.message)
+        return True
+    log.info("put the earlier %s back: the run did not finish", obj.input_key)
+    return False
 
 
 def landed(store: ObjectStore, obj: BatchObject, before: str | None) -> str | None:
