@@ -29,7 +29,7 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.refs import DEFAULT_RULE
+from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
@@ -78,8 +78,11 @@ def _pull(args: argparse.Namespace) -> int:
     if alias:
         target.set_alias(manifest.name, alias, manifest.version)
         print(f"{manifest.name}@{alias} -> {manifest.version}")
-    if ref.alias:
-        _say_not_carried(source, manifest, ref.alias)
+    # The source's alias the version came through: a bare NAME's is production (where it
+    # exists), and its split or shadow was dropped as silently as NAME@ALIAS's had been.
+    through = ref.alias or (None if ref.version else DEFAULT_ALIAS)
+    if through:
+        _say_not_carried(source, manifest, through)
     return 0
 
 

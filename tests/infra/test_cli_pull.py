@@ -230,3 +230,25 @@ def test_pull_of_a_split_alias_says_what_it_did_not_carry(
         "README.md, Moving a store)\n"
     )
     assert Registry(target).alias_target("m", "production") == AliasTarget("1")
+
+
+def test_pull_of_a_bare_name_through_a_split_production_says_so_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A bare NAME resolves through production; `pull m` and `pull m --alias production` of a
+    split one dropped its split without the note `pull m@production` gives. A pinned version
+    comes through no alias: no note."""
+    source = LocalStore(tmp_path / "a")
+    there = Registry(source)
+    for version in ("1", "2"):
+        publish_linear(there, tmp_path, "m", version)
+    there.set_alias("m", "production", "1")
+    there.set_alias_weights("m", "production", {"1": 0.7, "2": 0.3})
+    for target, extra in (("b", ()), ("c", ("--alias", "production"))):
+        code, _, err = run(capsys, LocalStore(tmp_path / target), "pull", "m", *extra,
+                           "--from", source.uri)  # fmt: skip
+        assert code == 0 and err.startswith(
+            f"note: m@production in {source.uri} is 1 (70%) + 2 (30%); a pull copies one version"
+        ), err
+    code, _, err = run(capsys, LocalStore(tmp_path / "d"), "pull", "m:2", "--from", source.uri)
+    assert (code, err) == (0, "")
