@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from tests import onnx_factory
 
 LABELS = ("a", "b", "c")
@@ -128,3 +129,18 @@ def _slow(path: Path, kind: str) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
+
+
+def driver_stopped(registry: Registry, model: str, alias: str, seconds: float = 3600) -> None:
+    """Its rollout's driver went quiet `seconds` ago (killed): its last check and log entry are
+    moved that far into the past, as waiting would, so `aiaas rollout resume` may take it over."""
+
+    def older(record: RolloutRecord | None) -> RolloutRecord | None:
+        assert record is not None
+        doc = record.to_dict()
+        for entry in [*doc["log"][-1:], doc.get("last_check") or {}]:
+            if "at" in entry:
+                entry["at"] = float(entry["at"]) - seconds
+        return RolloutRecord.from_dict(doc)
+
+    RolloutBook(registry.store).update(model, alias, older)

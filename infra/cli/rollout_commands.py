@@ -21,8 +21,15 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.errors import BadRequest, ModelNotFound
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine, poll_seconds, settle_after, settle_s
-from functions.runtime.rollout.plan import RolloutPlan, parse_duration, parse_steps
+from functions.runtime.rollout.engine import RolloutEngine, settle_s
+from functions.runtime.rollout.plan import (
+    RolloutPlan,
+    parse_duration,
+    parse_steps,
+    poll_seconds,
+    settle_after,
+    unwatched_after,
+)
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
@@ -310,11 +317,9 @@ def _unwatched(record: RolloutRecord, share: str) -> list[str]:
     (SIGKILL, the machine gone) and the split is live with no one judging it."""
     if not record.running:
         return []
-    times = [float(e.get("at", 0)) for e in record.log[-1:]]
-    times.append(float((record.last_check or {}).get("at", 0)))
-    quiet = time.time() - max(times)
+    quiet = record.quiet_s(time.time())
     expected = poll_seconds(record.plan)
-    if quiet < 3 * expected + 10:
+    if quiet < unwatched_after(record.plan):  # what a resume is refused by
         return []
     m, a = record.model, record.alias
     return [

@@ -90,10 +90,12 @@ def follow(
             time.sleep(engine.wait_s(record))
             began = time.monotonic()  # a failing check can take its timeout (10 s) to fail
             try:
-                checked = engine.check(record.model, record.alias, actor, record.id)
+                checked = engine.check(record.model, record.alias, actor, record.id, record.driver)
                 failing_since = None
                 if checked.id != record.id:
                     return _replaced(record, checked)
+                if checked.driver != record.driver:
+                    return _taken_over(record, checked)
                 record = checked
             except Stopped:  # the signal landed inside the check: not a failing check
                 raise
@@ -138,6 +140,10 @@ def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[s
 def _abort_mine(engine: RolloutEngine, record: RolloutRecord, actor: str, why: str) -> None:
     """Abort this process's rollout; one started after it ended (someone else's) runs on."""
     mine = RolloutPrecondition.running(record.id)
+    current = engine.book.get(record.model, record.alias)
+    if current is not None and current.id == record.id and current.driver != record.driver:
+        _taken_over(record, current)  # a Ctrl-C here no longer stops the resumed rollout
+        return
     try:
         aborted = engine.abort(record.model, record.alias, actor, why, mine)
     except PreconditionFailed:  # it ended meanwhile; perhaps another started since
@@ -155,6 +161,17 @@ def _replaced(mine: RolloutRecord, now: RolloutRecord) -> int:
         f"{utc_now()}  ended       rollout {mine.id} is over: rollout {now.id} "
         f"({now.baseline} -> {now.candidate}, started by {now.started_by}) replaced it; left to "
         "its own driver",
+        flush=True,
+    )
+    return 1
+
+
+def _taken_over(mine: RolloutRecord, now: RolloutRecord) -> int:
+    """This process's rollout was resumed elsewhere (this one seemed dead: no check for a while,
+    a stalled machine or store): the resume drives it now, one driver a rollout."""
+    print(
+        f"{utc_now()}  ended       this process no longer drives rollout {mine.id}: "
+        f"{now.driven_by()} resumed it elsewhere, and drives it from there",
         flush=True,
     )
     return 1

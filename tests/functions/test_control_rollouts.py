@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from functions.control import rollouts_api
 from functions.control.app import create_app
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine
-from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.engine import RolloutEngine
+from functions.runtime.rollout.plan import REREAD_MARGIN_S, RolloutPlan
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore
 from tests.rollout_models import publish

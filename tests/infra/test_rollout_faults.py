@@ -16,14 +16,14 @@ import httpx
 import pytest
 
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import REREAD_MARGIN_S
-from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
+from functions.runtime.rollout.plan import REREAD_MARGIN_S
+from functions.runtime.rollout.record import RolloutBook, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from tests.infra.test_rollout_serve import ROW, Answer
 from tests.infra.test_rollout_serve import Callers as RolloutCallers
 from tests.infra.test_serve import ROOT, TOKEN
-from tests.rollout_models import publish
+from tests.rollout_models import driver_stopped, publish
 from tests.s3server import free_port, wait_answering
 
 pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
@@ -186,16 +186,7 @@ def wait_for_step(registry: Registry) -> None:
 def age_record(registry: Registry, seconds: float) -> None:
     """Moves the record's last check and log entry `seconds` into the past, as waiting would:
     the status reads how long ago they were."""
-
-    def older(record: RolloutRecord | None) -> RolloutRecord | None:
-        assert record is not None
-        doc = record.to_dict()
-        for entry in [*doc["log"][-1:], doc.get("last_check") or {}]:
-            if "at" in entry:
-                entry["at"] = float(entry["at"]) - seconds
-        return RolloutRecord.from_dict(doc)
-
-    RolloutBook(registry.store).update(MODEL, "production", older)
+    driver_stopped(registry, MODEL, "production", seconds)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -246,3 +237,31 @@ def test_a_killed_cli_is_reported_and_can_be_resumed(
     again = run(cli(store, gateway, "resume", MODEL))
     assert again.returncode == 3  # refused by the state it found (README: The CLI in scripts)
     assert "is not running (it succeeded); nothing to resume" in again.stderr
+
+
+def test_a_resume_while_the_cli_still_drives_is_refused_and_it_drives_on(
+    local: tuple[str, Registry, Gateway],
+) -> None:
+    # Accepted before: two resumes joined the live driver, three processes judged one rollout.
+    store, registry, gateway = local
+    rollout = subprocess.Popen(
+        cli(store, gateway, MODEL, "2", "--bake", "60s"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_step(registry)
+        driver = RolloutBook(registry.store).require(MODEL, "production").driver
+        resumed = run(cli(store, gateway, "resume", MODEL))
+        assert resumed.returncode == 3, (
+            resumed.stdout + resumed.stderr
+        )  # README: The CLI in scripts
+        assert "is still driven by" in resumed.stderr and "NOT WATCHED" in resumed.stderr
+        record = RolloutBook(registry.store).require(MODEL, "production")
+        assert record.driver == driver and "resumed" not in [e["event"] for e in record.log]
+        assert rollout.poll() is None  # the driver goes on
+    finally:
+        rollout.terminate()
+        rollout.communicate(timeout=30)
+    assert RolloutBook(registry.store).require(MODEL, "production").state is RolloutState.ABORTED

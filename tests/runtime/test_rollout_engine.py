@@ -36,7 +36,7 @@ from infra.local.rollout_metrics import GatewayMetricsSource
 from tests import onnx_factory
 from tests.functions.test_predict_events import http_event
 from tests.functions.test_predict_shadow import replay_env
-from tests.rollout_models import publish, rows_disagreeing
+from tests.rollout_models import driver_stopped, publish, rows_disagreeing
 
 MODEL = "ro"
 ROW = [[0.5, -1.0, 2.0, 0.25]]
@@ -222,8 +222,9 @@ def test_a_rollout_whose_driver_died_before_its_first_move_resumes_by_making_it(
         with pytest.raises(SystemExit):
             setup.engine.start(MODEL, "2", plan(), alias="production", actor=ACTOR)
     assert setup.registry.alias_target(MODEL, "production").describe() == "1"  # type: ignore[union-attr]
+    driver_stopped(setup.registry, MODEL, "production")
     resumed = setup.engine.resume(MODEL, "production", ACTOR)
-    assert [e["event"] for e in resumed.log] == ["started", "step"]
+    assert [e["event"] for e in resumed.log] == ["started", "resumed", "step"]
     assert "resumed: its first move never made" in str(resumed.log[-1]["message"])
     assert setup.registry.alias_target(MODEL, "production").describe() == "1 (90%) + 2 (10%)"  # type: ignore[union-attr]
     setup.send(40)

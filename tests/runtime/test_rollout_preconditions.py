@@ -22,7 +22,7 @@ from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store, make_s3_client
 from functions.runtime.store import LocalStore, open_store
 from infra.cli.rollout_commands import _NoMetrics
-from tests.rollout_models import publish
+from tests.rollout_models import driver_stopped, publish
 
 MODEL = "ro"
 PLAN = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01)
@@ -120,6 +120,7 @@ def test_the_etag_holds_across_checks_and_steps_of_one_rollout(alias: Alias) -> 
     """The record is rewritten at every check; an ETag of its bytes would be stale within a
     tenth of a bake, and a pipeline could never abort its own rollout with If-Match."""
     record = alias.start("2", "pipeline")
+    driver_stopped(alias.registry, MODEL, alias.name)
     resumed = alias.engine().resume(MODEL, alias.name, "pipeline")  # rewrites the record
     assert resumed.log != record.log and rollout_etag(resumed) == rollout_etag(record)
     stepped = alias.engine()._enter(resumed, 1, "pipeline", "the next step")

@@ -20,7 +20,7 @@ from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_commands import _NoMetrics
 from infra.cli.rollout_follow import StopRequest, _say_starved, follow
-from tests.rollout_models import publish
+from tests.rollout_models import driver_stopped, publish
 
 MODEL, ALIAS = "ro", "production"
 ALICE = RolloutPlan(steps=(0.1, 0.5, 1.0), bake_s=0, max_error_rate=0.01, min_requests=5)
@@ -209,6 +209,7 @@ def test_a_resumed_step_does_not_say_it_baked_on_the_dead_drivers_check(
     started = engine.start(MODEL, "2", ALICE, alias=ALIAS, actor="alice")
     held = engine.check(MODEL, ALIAS, "alice", started.id)
     assert str((held.last_check or {})["reason"]).startswith("baked; waiting for traffic")
+    driver_stopped(registry, MODEL, ALIAS)
     resumed = engine.resume(MODEL, ALIAS, "alice")
 
     def interrupted(record: Any) -> float:

@@ -11,8 +11,8 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import StepMetrics, VersionStats
-from functions.runtime.rollout.engine import REREAD_MARGIN_S, RolloutEngine, settle_s
-from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.engine import RolloutEngine, settle_s
+from functions.runtime.rollout.plan import REREAD_MARGIN_S, RolloutPlan
 from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.served import REFRESH_WAIT_S

@@ -23,7 +23,7 @@ from functions.runtime.rollout.record import RolloutBook, RolloutRecord, Rollout
 from functions.runtime.store import LocalStore
 from infra.cli import rollout_commands
 from infra.cli.main import run
-from tests.rollout_models import publish
+from tests.rollout_models import driver_stopped, publish
 
 pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
 
@@ -84,6 +84,7 @@ def test_a_signal_as_a_resume_returns_aborts_the_rollout(
     RolloutEngine(registry, rollout_commands._NoMetrics()).start(
         MODEL, "2", plan, alias=ALIAS, actor="killed-driver"
     )
+    driver_stopped(registry, MODEL, ALIAS)
     signalled_on_return(monkeypatch, "resume", (signal.SIGTERM,))
     assert run(["--store", store, "rollout", "resume", MODEL]) == 128 + signal.SIGTERM
     assert_aborted(store, "stopped (SIGTERM)")

@@ -23,27 +23,20 @@ from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
-from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
 from functions.runtime.rollout.preconditions import RolloutPrecondition
-from functions.runtime.rollout.record import RolloutBook, RolloutRecord, RolloutState
+from functions.runtime.rollout.record import (
+    RolloutBook,
+    RolloutRecord,
+    RolloutState,
+    not_running,
+    resumable,
+)
 from functions.runtime.rollout.same_inputs import difference
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.rollout")
-
-MIN_POLL_S = 0.2
-MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
-# A server re-reads an alias on its first request after the TTL, and that request waits up to
-# served.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
-# that, so a read ending at the wait's limit still lands before the bake (1 s of a 60 s
-# settle). Not imported from the pool: the rollout function loads no onnxruntime.
-REREAD_MARGIN_S = 1.0
-
-
-def poll_seconds(plan: RolloutPlan) -> float:
-    """How often to check: a tenth of a bake, within [MIN_POLL_S, MAX_POLL_S]."""
-    return min(max(plan.bake_s / 10, MIN_POLL_S), MAX_POLL_S)
 
 
 class RolloutEngine:
@@ -77,7 +70,7 @@ class RolloutEngine:
         self.registry.manifest(model, candidate)  # 404 naming it when not published
         current = self.book.get(model, alias)
         when.check(model, alias, current)
-        _not_running(current, model, alias)
+        not_running(current, model, alias)
         try:
             target = self._startable(model, alias, candidate, plan)
         except Conflict:
@@ -86,7 +79,7 @@ class RolloutEngine:
             # traffic: promote or roll back first", which would stop the winner's rollout.
             current = self.book.get(model, alias)
             when.check(model, alias, current)
-            _not_running(current, model, alias)
+            not_running(current, model, alias)
             raise
         now = self.clock()
         record = RolloutRecord(
@@ -101,13 +94,14 @@ class RolloutEngine:
             step=SHADOW_STAGE if plan.shadow_first else 0,
             step_started=now,
             prior_shadow=target.shadow,
+            driver=uuid.uuid4().hex[:12],
         )
 
         what = f"{target.version} -> {candidate}" + (f" ({when.audit()})" if when else "")
 
         def claim(current: RolloutRecord | None) -> RolloutRecord:
             when.check(model, alias, current)  # on the record this write replaces
-            _not_running(current, model, alias)
+            not_running(current, model, alias)
             history = () if current is None else (current.summary(), *current.history)
             started = replace(record, history=history[:20])
             return started.logged("started", what, actor, at=now)
@@ -158,13 +152,20 @@ class RolloutEngine:
         return target
 
     def check(
-        self, model: str, alias: str, actor: str, rollout_id: str | None = None
+        self,
+        model: str,
+        alias: str,
+        actor: str,
+        rollout_id: str | None = None,
+        driver: str | None = None,
     ) -> RolloutRecord:
         """Measure the running step, decide, and move traffic as decided. With `rollout_id` (a
         driver's own rollout), another rollout found there (its own was aborted and a new one
-        started since) is returned as read, untouched: its own driver runs it."""
+        started since) is returned as read, untouched: its own driver runs it; so is its own
+        rollout when `driver` (the driver's token) is no longer the record's: resumed elsewhere."""
         record = self.book.require(model, alias)
-        if not record.running or rollout_id not in (None, record.id):
+        mine = rollout_id in (None, record.id) and driver in (None, record.driver)
+        if not record.running or not mine:
             return record
         moved = self.moved_by_others(record)
         if moved is not None:
@@ -218,23 +219,29 @@ class RolloutEngine:
     def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
         """Drive a running rollout whose driver stopped (killed, its machine gone): the current
         step bakes again from now, on metrics this driver reads (the window before was the
-        stopped driver's). Traffic is not moved; the next check sees if someone else moved it."""
-        record = self.book.require(model, alias)
-        if not record.running:
-            raise Conflict(
-                f"the rollout of {model}@{alias} is not running (it {record.state.value}); "
-                f"nothing to resume: start a new one (aiaas rollout {model} VERSION)"
+        stopped driver's). Traffic is not moved; the next check sees if someone else moved it.
+        Refused while its driver is heard from (unwatched_after), and by compare-and-swap: of
+        two resumes racing, the second reads the first's claim; a stalled old driver finds its
+        token replaced and stops. One driver a rollout."""
+        now = self.clock()
+        resumable(self.book.require(model, alias), now)  # before reading any metrics
+        self.source.begin(model, now)
+
+        def claim(current: RolloutRecord | None) -> RolloutRecord:
+            record = resumable(current, now, model, alias)
+            why = f"{record.stage()} bakes again from now, judged on metrics read from here on"
+            resumed = replace(
+                record, step_started=now, window_since=now, driver=uuid.uuid4().hex[:12]
             )
-        if not any(entry.get("event") == "step" for entry in record.log):
+            return resumed.logged("resumed", why, actor, at=now)
+
+        claimed = self.book.update(model, alias, claim)
+        assert claimed is not None
+        if not any(entry.get("event") == "step" for entry in claimed.log):
             # Its driver died between writing the record and moving traffic: move it now (the
             # next check would call the unmoved alias "moved outside the rollout").
-            return self._enter(record, record.step, actor, "resumed: its first move never made")
-        now = self.clock()
-        self.source.begin(model, now)
-        share = "the shadow stage" if record.step < 0 else f"the {record.share():.0%} step"
-        why = f"{share} bakes again from now, judged on metrics read from here on"
-        resumed = replace(record, step_started=now, window_since=now)
-        return self._save(resumed, lambda r: r.logged("resumed", why, actor, at=now))
+            return self._enter(claimed, claimed.step, actor, "resumed: its first move never made")
+        return claimed
 
     def wait_s(self, record: RolloutRecord) -> float:
         """Seconds until the next check is worth making."""
@@ -337,7 +344,11 @@ class RolloutEngine:
         before traffic moves: a check measures for a while, and meanwhile its rollout may be
         aborted and another started on the same candidate, whose alias this check would move."""
         current = self.book.get(record.model, record.alias)
-        if current is not None and current.id == record.id and current.running:
+        if (
+            current
+            and (current.id, current.driver) == (record.id, record.driver)
+            and current.running
+        ):
             return None
         return current or record
 
@@ -349,6 +360,8 @@ class RolloutEngine:
         def apply(current: RolloutRecord | None) -> RolloutRecord | None:
             if current is None or current.id != record.id or not current.running:
                 return None  # aborted (or replaced) meanwhile: that writer's word stands
+            if current.driver != record.driver:
+                return None  # resumed by another driver meanwhile: it drives from here
             return change(replace(record, log=current.log, history=current.history))
 
         saved = self.book.update(record.model, record.alias, apply)
@@ -375,14 +388,6 @@ class RolloutEngine:
         )
 
 
-def _not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
-    if current is not None and current.running:
-        raise Conflict(
-            f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
-            f"{current.started_by}): abort it first (aiaas rollout abort {model})"
-        )
-
-
 def settle_s(registry: Registry, model: str, alias: str) -> float:
     """How long a moved alias takes to reach every server, so a step is not judged before: 0
     where servers stat the alias record on each request (a directory store), else
@@ -392,9 +397,3 @@ def settle_s(registry: Registry, model: str, alias: str) -> float:
     if registry.store.stamp(alias_key(model, alias)) is not None:
         return 0.0
     return settle_after(RuntimeSettings.from_env().alias_ttl)
-
-
-def settle_after(alias_ttl: float) -> float:
-    """The settle of servers that re-read an alias every `alias_ttl` seconds: the TTL and
-    REREAD_MARGIN_S for the re-read itself (0 when they read it on every request)."""
-    return alias_ttl + REREAD_MARGIN_S if alias_ttl > 0 else 0.0

@@ -19,6 +19,13 @@ MAX_STEPS = 20
 MAX_BAKE_S = 7 * 24 * 3600  # a Step Functions execution lives a year; a week a step is plenty
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# A server re-reads an alias on its first request after the TTL, and that request waits up to
+# served.REFRESH_WAIT_S (0.5 s) for the read, which a healthy store answers well within: twice
+# that, so a read ending at the wait's limit still lands before the bake (1 s of a 60 s
+# settle). Not imported from the pool: the rollout function loads no onnxruntime.
+REREAD_MARGIN_S = 1.0
+MIN_POLL_S = 0.2
+MAX_POLL_S = 60.0  # CloudWatch's resolution; locally bakes are short and polled more often
 
 
 @dataclass(frozen=True)
@@ -194,3 +201,21 @@ def parse_duration(text: str) -> float:
     if found is None:
         raise BadRequest(f"a duration is a number with s, m, h or ms, such as 5m; got {text!r}")
     return float(found.group(1)) * _UNIT_S[found.group(2)]
+
+
+def poll_seconds(plan: RolloutPlan) -> float:
+    """How often to check: a tenth of a bake, within [MIN_POLL_S, MAX_POLL_S]."""
+    return min(max(plan.bake_s / 10, MIN_POLL_S), MAX_POLL_S)
+
+
+def unwatched_after(plan: RolloutPlan) -> float:
+    """Seconds without a check or log entry after which a rollout's driver has stopped: three
+    missed checks and 10 s more (a slow scrape, a store answering late). `aiaas rollout status`
+    says NOT WATCHED past it, and only then may `aiaas rollout resume` take the rollout over."""
+    return 3 * poll_seconds(plan) + 10
+
+
+def settle_after(alias_ttl: float) -> float:
+    """The settle of servers that re-read an alias every `alias_ttl` seconds: the TTL and
+    REREAD_MARGIN_S for the re-read itself (0 when they read it on every request)."""
+    return alias_ttl + REREAD_MARGIN_S if alias_ttl > 0 else 0.0

@@ -20,7 +20,7 @@ from functions.runtime import names
 from functions.runtime.aliases import Shadow
 from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
-from functions.runtime.rollout.plan import RolloutPlan
+from functions.runtime.rollout.plan import RolloutPlan, unwatched_after
 from functions.runtime.store import ObjectChanged, ObjectStore
 
 LOG_ENTRIES = 100  # a record keeps its newest log entries (a step logs a few)
@@ -61,6 +61,9 @@ class RolloutRecord:
     prior_shadow: Shadow | None = None
     log: tuple[dict[str, Any], ...] = ()
     history: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    # The token of the one process (or state machine) driving it: a start sets it, a resume
+    # replaces it, and a driver whose token is gone stops ("" in records before this field).
+    driver: str = ""
 
     @property
     def running(self) -> bool:
@@ -80,6 +83,21 @@ class RolloutRecord:
         now = utc_now()
         entry = {"time": now, "at": round(at, 3), "event": event, "message": message, "by": actor}
         return replace(self, log=(*self.log, entry)[-LOG_ENTRIES:], updated_at=now)
+
+    def stage(self) -> str:
+        """The step it is on, in words."""
+        return "the shadow stage" if self.step < 0 else f"the {self.share():.0%} step"
+
+    def quiet_s(self, now: float) -> float:
+        """Seconds since its driver was last heard of: its latest check or log entry."""
+        times = [float(e.get("at", 0)) for e in self.log[-1:]]
+        times.append(float((self.last_check or {}).get("at", 0)))
+        return now - max(times)
+
+    def driven_by(self) -> str:
+        """Who started or last resumed it: the actor of its driver."""
+        claims = [e for e in self.log if e.get("event") in ("started", "resumed")]
+        return str(claims[-1].get("by", "")) if claims else self.started_by
 
     def summary(self) -> dict[str, Any]:
         """What the history keeps of a finished rollout."""
@@ -115,6 +133,7 @@ class RolloutRecord:
             "prior_shadow": None if self.prior_shadow is None else self.prior_shadow.record(),
             "log": list(self.log),
             "history": list(self.history),
+            "driver": self.driver,
         }
 
     @classmethod
@@ -139,6 +158,7 @@ class RolloutRecord:
             else Shadow.parse(doc["prior_shadow"]),
             log=tuple(doc.get("log", ())),
             history=tuple(doc.get("history", ())),
+            driver=str(doc.get("driver") or ""),
         )
 
 
@@ -202,6 +222,38 @@ class RolloutBook:
             except (ObjectChanged, NotFound):
                 time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.25)))  # noqa: S311
         raise Conflict(f"the rollout record of {name}@{alias} kept changing; try again")
+
+
+def resumable(
+    current: RolloutRecord | None, now: float, model: str = "", alias: str = ""
+) -> RolloutRecord:
+    """The record, when a resume may take it over: running, and its driver not heard from."""
+    if current is None:
+        raise Conflict(f"no rollout of {model}@{alias} to resume (its record was deleted)")
+    where = f"{current.model}@{current.alias}"
+    if not current.running:
+        raise Conflict(
+            f"the rollout of {where} is not running (it {current.state.value}); nothing to "
+            f"resume: start a new one (aiaas rollout {current.model} VERSION)"
+        )
+    quiet, limit = current.quiet_s(now), unwatched_after(current.plan)
+    if quiet < limit:
+        raise Conflict(
+            f"the rollout of {where} is still driven by {current.driven_by()} (heard from "
+            f"{max(quiet, 0):.0f} s ago): resume only a rollout whose driver stopped, quiet for "
+            f"{limit:g} s (aiaas rollout status says NOT WATCHED); or end it: aiaas rollout abort "
+            f"{current.model} --alias {current.alias}"
+        )
+    return current
+
+
+def not_running(current: RolloutRecord | None, model: str, alias: str) -> None:
+    """Conflict naming the running rollout in the way of a new one."""
+    if current is not None and current.running:
+        raise Conflict(
+            f"a rollout of {model}@{alias} is running (version {current.candidate}, started by "
+            f"{current.started_by}): abort it first (aiaas rollout abort {model})"
+        )
 
 
 def _parse(name: str, alias: str, raw: bytes) -> RolloutRecord:
