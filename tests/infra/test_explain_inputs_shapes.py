@@ -50,3 +50,19 @@ def test_a_wrong_shape_is_told_what_to_pass(
     assert code == 1
     assert f'--inputs got {got}: give one record {{"feature": value, ...}}, a list of' in err
     assert "exactly one of" not in err
+
+
+@pytest.mark.parametrize(
+    ("inputs", "says"),
+    [
+        # json.loads read 1e400 as infinity, the body re-encoded it as null: "a missing value".
+        ("[[1e400, 2, 3, 4]]", "--inputs is not valid JSON: number is infinity when parsed"),
+        ("[[NaN, 2, 3, 4]]", "(NaN and Infinity are not JSON: send null for a missing value"),
+    ],
+)
+def test_inputs_are_read_as_the_http_api_reads_a_body(
+    store: LocalStore, capsys: pytest.CaptureFixture[str], inputs: str, says: str
+) -> None:
+    code, out, err = cli(store, capsys, "explain", "iris", "--inputs", inputs)
+    assert (code, out) == (1, "") and says in err, err
+    assert "a missing value (null)" not in err
