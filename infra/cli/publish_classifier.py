@@ -349,8 +349,10 @@ def checked_by_probe(
     if outside.size == 0:
         return setup
     one = scores.ndim == 1 or scores.shape[1:] == (1,)
+    value = float(outside[0])  # as short as float32 writes it (3.118, 1.0000001), else whole
+    shown = str(np.float32(value)) if float(np.float32(value)) == value else repr(value)
     raise BadRequest(
-        f"output {post.scores_output!r} answered {float(outside[0]):.9g} for a made-up row: "
+        f"output {post.scores_output!r} answered {shown} for a made-up row: "
         "scores outside [0, 1] are no probabilities (margins, as XGBoost's multi:softmax "
         f"exports them); pass --activation {'sigmoid' if one else 'softmax'} to serve "
         "probabilities, or --activation none to serve these scores as they are"
