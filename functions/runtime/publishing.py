@@ -63,17 +63,6 @@ def check_version_free(store: ObjectStore, name: str, version: str) -> None:
             f"{name}:{version} was published and pruned (`aiaas versions {name}` shows when); "
             "a version name is never reused, so a caller pinned to it never gets another model"
         )
-    if version.isdigit():  # `008` beside `8`: both are 8, and a bare NAME served the older
-        twin = next(
-            (v for v in store.list_dirs(f"{model_prefix(name)}/versions")
-             if v.isdigit() and v != version and int(v) == int(version)),
-            None,
-        )  # fmt: skip
-        if twin is not None:
-            raise VersionExists(
-                f"{name}:{version} is version {int(version)}, as {name}:{twin} already is; "
-                "pick another number, or none to be given the next one"
-            )
 
 
 def publish_version(
