@@ -1,7 +1,7 @@
 """`aiaas publish --quantize int8|fp16`: publish a smaller variant of a model, its cost measured.
 
 int8: onnxruntime's `quantize_dynamic` (int8 weights of MatMul, Gemm, Gather, ...; activations
-quantized per call), default options. fp16: `onnxruntime.transformers.float16`, which ships with
+quantized per call), default options but a default tensor type (below). fp16: `onnxruntime.transformers.float16`, which ships with
 onnxruntime (no other package), with `keep_io_types=True` so inputs and outputs stay float32 and
 clients send and read what they did before. A variant that is no smaller (no float weights of the
 kinds the method stores smaller: tree ensembles, ai.onnx.ml operators, an already quantized
@@ -23,12 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
-
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
-from functions.runtime.introspect import checking_options
 from infra.cli.model_files import data_files, describe_data_files, stage, total_bytes
+from infra.cli.publish_variant_check import check_loads
 
 METHODS = ("int8", "fp16")
 DESCRIBED = {
@@ -53,6 +51,7 @@ def _quiet() -> Any:
 
 
 def _int8(source: Path, target: Path, external: bool) -> None:
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from functions.runtime.weight_shapes import without_weight_shapes
@@ -61,7 +60,17 @@ def _int8(source: Path, target: Path, external: bool) -> None:
     # the path: a loaded model over 2 GB cannot be passed); else a copy less the shapes
     # recorded for weights, which onnxruntime < 1.32 refused torch exports on.
     model = source if external else without_weight_shapes(source)
-    quantize_dynamic(model, target, weight_type=QuantType.QInt8, use_external_data_format=external)
+    # DefaultTensorType: the type of a tensor shape inference leaves untyped (an ai.onnx.ml
+    # Scaler's output, as skl2onnx's StandardScaler + PCA + MLP pipeline has). Without it the
+    # quantizer refused that pipeline ("Unable to find data type for weight_name"); with it
+    # 181 KB -> 51 KB, accuracy unchanged.
+    quantize_dynamic(
+        model,
+        target,
+        weight_type=QuantType.QInt8,
+        use_external_data_format=external,
+        extra_options={"DefaultTensorType": TensorProto.FLOAT},
+    )
 
 
 def _fp16(source: Path, target: Path, external: bool) -> None:
@@ -85,9 +94,19 @@ def _fp16(source: Path, target: Path, external: bool) -> None:
         onnx.save(model, str(target))
 
 
+def _ml_operators(source: Path) -> bool:
+    """Whether the graph holds ai.onnx.ml operators (a scikit-learn pipeline's), read from the
+    file's opset imports without loading its weights."""
+    import onnx
+
+    model = onnx.load(str(source), load_external_data=False)
+    return any(op.domain == "ai.onnx.ml" for op in model.opset_import)
+
+
 def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
-    (one naming a missing external data file before any work)."""
+    (one naming a missing external data file before any work). onnxruntime loads it in a
+    child process (publish_variant_check), where a crash is a refusal, not publish's end."""
     external = bool(data_files(source))
     given = stage(source, work / f"quantize-{method}-input", copy_data=True).resolve()
     target = (work / f"quantized-{method}" / "model.onnx").resolve()
@@ -98,16 +117,18 @@ def quantize(source: Path, method: str, work: Path) -> Path:
         # variant of a user who ran publish in a folder holding one (their own model's).
         with _quiet(), contextlib.chdir(target.parent):
             (_int8 if method == "int8" else _fp16)(given, target, external)
-        ort.InferenceSession(str(target), checking_options(), providers=["CPUExecutionProvider"])
     except ModuleNotFoundError as exc:
         raise BadRequest(
             f"--quantize needs the {exc.name} package, which is not installed: "
             "pip install 'aiaas[quantize]'"
         ) from None
-    except Exception as exc:  # the quantizers and onnxruntime raise untyped errors
+    except Exception as exc:  # the quantizers raise untyped errors
+        said = str(exc).replace(str(target.parent), "").replace(str(work), "")
         raise BadRequest(
-            f"--quantize {method} does not apply to this model: {str(exc)[:300]}"
+            f"--quantize {method} does not apply to this model: {said[:300]}"
         ) from None
+    # In a child process: onnxruntime may crash loading a variant (SIGSEGV), not raise.
+    check_loads(target, method, ml_operators=_ml_operators(source))
     before, after = total_bytes(source), total_bytes(target)
     if after > before * MAX_SHARE:
         raise BadRequest(
