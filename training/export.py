@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from training.errors import ExportError
+from training.int8_latency import MAX_INT8_SLOWDOWN, row_latency_us
 from training.metrics import PRIMARY, score
 from training.prepare import PreparedData
 from training.preprocess_graph import join_preprocessing
@@ -175,34 +175,6 @@ def check_parity(
             f"(tolerance {spec.parity_tolerance:g}{scaled}); not publishing"
         )
     return parity
-
-
-# int8 kept for speed must not be slower than float32 by more than this (CPU int8 kernels for
-# convolutions are often slower than the float ones for small models).
-MAX_INT8_SLOWDOWN = 1.1
-LATENCY_RUNS = 200
-
-
-def row_latency_us(float_path: Path, int8_path: Path, row: Feeds) -> tuple[float, float]:
-    """Median single-row latency of both files, interleaved so machine noise hits both alike."""
-    from functions.runtime.model import session_options
-
-    sessions = [
-        ort.InferenceSession(
-            str(p), session_options(p.stat().st_size), providers=["CPUExecutionProvider"]
-        )
-        for p in (float_path, int8_path)
-    ]
-    feeds = [
-        dict(row) if isinstance(row, Mapping) else {s.get_inputs()[0].name: row} for s in sessions
-    ]
-    samples: list[list[float]] = [[], []]
-    for _ in range(LATENCY_RUNS):
-        for i, sess in enumerate(sessions):
-            start = time.perf_counter()
-            sess.run(None, feeds[i])
-            samples[i].append(time.perf_counter() - start)
-    return float(np.median(samples[0]) * 1e6), float(np.median(samples[1]) * 1e6)
 
 
 def _verdict(accurate: bool, fast: bool, objective: str) -> str:

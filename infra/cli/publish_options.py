@@ -14,12 +14,15 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
-from infra.cli import publish_quantize
+from infra.cli import publish_quantize, publish_variant_check
 from infra.cli.file_args import not_a_file
 from infra.cli.publish_text import text_setup
 from infra.cli.publish_vocabulary import carried_vocabulary
@@ -59,6 +62,14 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
         "the accuracy or error before and after",
     )
     p.add_argument(
+        "--max-drop",
+        type=float,
+        metavar="POINTS",
+        help="with --quantize and --data: the most points of accuracy (or of R2 x 100, for a "
+        "regressor) the variant may lose; more is refused, as aiaas train refuses int8 "
+        f"(default: {publish_variant_check.MAX_DROP:g})",
+    )
+    p.add_argument(
         "--target",
         metavar="COLUMN",
         help="with --data: the column (NPZ: array) holding each row's true class or value "
@@ -81,6 +92,10 @@ def _check(args: argparse.Namespace) -> None:
         raise BadRequest("--target goes with --data: it names the data's label column")
     if args.data is not None and not args.data.is_file():
         raise BadRequest(f"--data: {not_a_file(args.data)}")
+    if args.max_drop is not None and (args.quantize is None or args.data is None):
+        raise BadRequest("--max-drop goes with --quantize and --data: it limits the metric drop")
+    if args.max_drop is not None and not args.max_drop >= 0:
+        raise BadRequest(f"--max-drop {args.max_drop:g}: give the points allowed, 0 or more")
     if args.tokenizer is not None and not args.tokenizer.is_file():
         raise BadRequest(f"--tokenizer: {not_a_file(args.tokenizer)}")
 
@@ -98,6 +113,41 @@ def _with_text(
         field=args.text_field,
     )
     return Prepared(setup.manifest, setup.model, setup.extra_files, setup.notes)
+
+
+def _evaluated(
+    args: argparse.Namespace, source: Prepared, result: Prepared, quantization: dict[str, Any]
+) -> list[str]:
+    """Both files scored on --data (recorded in `quantization`) and the notes saying so; a
+    BadRequest when the variant lost more than --max-drop points (training's default)."""
+    from infra.cli.publish_evaluation import evaluate, read_data
+
+    measured = evaluate(
+        (source.manifest, source.model),
+        (result.manifest, result.model),
+        args.data,
+        args.target,
+        alone=args.quantize == "int8",
+    )
+    variance = 0.0
+    if measured["metric"] != "accuracy":  # R2's denominator: the labels' variance
+        labels = read_data(args.data, source.manifest, args.target).labels
+        variance = float(np.var(np.asarray(labels, dtype=np.float64)))
+    dropped = publish_variant_check.drop_points(measured, variance)
+    allowed = publish_variant_check.MAX_DROP if args.max_drop is None else args.max_drop
+    publish_variant_check.check_drop(args.quantize, measured, dropped, allowed, args.data)
+    quantization["evaluation"] = {
+        **measured,
+        "drop_points": round(dropped, 4),
+        "max_drop_points": allowed,
+    }
+    notes = [
+        f"{measured['metric']} on {measured['rows']} rows of {args.data.name}: "
+        f"{measured['before']:.4g} before, {measured['after']:.4g} after"
+    ]
+    if "alone" in measured and measured["alone"]["same_answer_share"] < 1:
+        notes.append(publish_quantize.batch_note(measured["alone"]))
+    return notes
 
 
 def apply_publish_options(
@@ -124,7 +174,8 @@ def apply_publish_options(
     if variant is None:
         return source
     sized = replace(manifest.file, sha256=sha256_file(variant), size=variant.stat().st_size)
-    result = Prepared(replace(manifest, file=sized), variant, extra, carried_notes)
+    sized_manifest = replace(manifest, file=sized)
+    result = Prepared(sized_manifest, variant, extra, carried_notes)
     if args.tokenizer is not None:
         result = _with_text(args, result.manifest, variant, model, work / "variant")
     quantization = publish_quantize.record(args.quantize, model, variant)
@@ -132,22 +183,16 @@ def apply_publish_options(
         f"{args.quantize}: {quantization['source_bytes']} -> {quantization['quantized_bytes']} bytes"
     ]
     if args.data is not None:
-        from infra.cli.publish_evaluation import evaluate
-
-        measured = evaluate(
-            (source.manifest, source.model),
-            (result.manifest, result.model),
-            args.data,
-            args.target,
-            alone=args.quantize == "int8",
-        )
-        quantization["evaluation"] = measured
-        notes.append(
-            f"{measured['metric']} on {measured['rows']} rows of {args.data.name}: "
-            f"{measured['before']:.4g} before, {measured['after']:.4g} after"
-        )
-        if "alone" in measured and measured["alone"]["same_answer_share"] < 1:
-            notes.append(publish_quantize.batch_note(measured["alone"]))
+        notes += _evaluated(args, source, result, quantization)
+    else:
+        probe = publish_variant_check.compare_on_probe((manifest, model), (sized_manifest, variant))
+        if probe is not None:
+            quantization["probe"] = probe
+            notes += filter(None, [publish_variant_check.probe_note(args.quantize, probe)])
+    timed = publish_variant_check.latency(model, variant, manifest)
+    if timed is not None:
+        quantization["latency"] = timed
+        notes += filter(None, [publish_variant_check.latency_note(args.quantize, timed)])
     extras = {**result.manifest.extras, "quantization": quantization}
     return Prepared(
         replace(result.manifest, extras=extras),

@@ -1,5 +1,6 @@
-"""Checks of a `publish --quantize` variant before it is published: that onnxruntime loads it,
-in a child process.
+"""Checks of a `publish --quantize` variant before it is published: that onnxruntime loads it
+(in a child process), that it answers as its source does (its metric on --data, else made-up
+rows), and how fast it runs a row against its source.
 
 The load runs in a child process because onnxruntime may crash there, not raise: 1.32 dies
 with SIGSEGV creating a session (ORT_ENABLE_ALL, serving's level and publish's) for the fp16
@@ -14,9 +15,29 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.probe_outputs import LENGTH, probe_feeds
+from infra.cli.model_files import total_bytes
+from training.int8_latency import MAX_INT8_SLOWDOWN, row_latency_us
+from training.spec import ExportSpec
+
+# The metric points (accuracy, or R2, x 100) a variant may lose on --data: training's default.
+MAX_DROP = ExportSpec().max_metric_drop
+# Without --data: made-up rows each run alone through both files, and the share of them that
+# may get another answer before publish warns.
+PROBE_ROWS = 64
+MAX_PROBE_CHANGED = 0.1
+LATENCY_BUDGET_S = 5.0
+# Both comparisons open a serving session of each file (the weights repacked: twice their bytes
+# in memory for a moment); from this size on they are skipped and only --data measures.
+MAX_COMPARED_BYTES = 2**30
 
 # onnxruntime only: the child imports nothing of aiaas. Both levels of publish's checking
 # session (no weight prepacking) and serving's (prepacking), at the default ORT_ENABLE_ALL.
@@ -63,3 +84,110 @@ def check_loads(target: Path, method: str, *, ml_operators: bool = False) -> Non
     said = lines[-1] if lines else f"exit status {done.returncode}"
     said = said.replace(str(target), "the variant")
     raise BadRequest(f"--quantize {method} does not apply to this model: {said[:300]}")
+
+
+def drop_points(measured: Mapping[str, Any], label_variance: float) -> float:
+    """The points of accuracy, or of R2 x 100 (training's measure) for an RMSE, the variant
+    lost on the --data rows (negative: it gained)."""
+    if measured["metric"] == "accuracy":
+        return float(measured["before"] - measured["after"]) * 100
+    if label_variance <= 0:
+        return 0.0
+    grown = measured["after"] ** 2 - measured["before"] ** 2  # R2 = 1 - MSE / var(y)
+    return float(grown / label_variance) * 100
+
+
+def check_drop(
+    method: str, measured: Mapping[str, Any], dropped: float, allowed: float, data: Path
+) -> None:
+    """A BadRequest when the variant lost more than `allowed` points on `data`."""
+    if not dropped > allowed:
+        return
+    measure = "accuracy" if measured["metric"] == "accuracy" else "R2 (from RMSE)"
+    raise BadRequest(
+        f"--quantize {method}: the metric dropped more than allowed: {measure} fell "
+        f"{dropped:.2f} points on {measured['rows']} rows of {data.name} ({measured['metric']} "
+        f"{measured['before']:.4g} before, {measured['after']:.4g} after; at most {allowed:g} "
+        f"allowed); nothing published. Publish without --quantize, try the other method, or "
+        "pass --max-drop POINTS to accept it"
+    )
+
+
+def _answers(manifest: ModelManifest, path: Path, feeds: dict[str, np.ndarray]) -> list[Any]:
+    from infra.cli.publish_evaluation import LabelledData, load, served_answers
+
+    rows = len(next(iter(feeds.values())))
+    data = LabelledData(feeds, [None] * rows, "")
+    return served_answers(load(manifest, path), data, path, batch=1)[0]
+
+
+def _probe(manifest: ModelManifest) -> dict[str, np.ndarray]:
+    feeds = probe_feeds(manifest.inputs, PROBE_ROWS, LENGTH)
+    if any(len(v) != PROBE_ROWS for v in feeds.values()):
+        return {}  # a graph taking one row (its batch fixed at 1): no rows to compare
+    return feeds
+
+
+def compare_on_probe(
+    source: tuple[ModelManifest, Path], variant: tuple[ModelManifest, Path]
+) -> dict[str, Any] | None:
+    """Both files' answers to PROBE_ROWS made-up rows (features at scales 0 to 10,000), each row
+    alone: how many changed (a label, or a value by over 1%); None when the rows are refused
+    or the source is over MAX_COMPARED_BYTES."""
+    feeds = _probe(source[0])
+    if not feeds or total_bytes(source[1]) > MAX_COMPARED_BYTES:
+        return None
+    try:
+        before = _answers(*source, feeds)
+        after = _answers(*variant, feeds)
+    except BadRequest:  # made-up values a model refuses say nothing about its variant
+        return None
+    if source[0].postprocessing is not None:
+        changed = sum(a != b for a, b in zip(before, after, strict=True))
+    else:
+        a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
+        scale = float(np.median(np.abs(a))) if a.size else 0.0
+        changed = int(np.sum(~np.isclose(a, b, rtol=0.01, atol=0.01 * scale)))
+    return {"rows": len(before), "changed": int(changed)}
+
+
+def probe_note(method: str, probe: Mapping[str, Any]) -> str | None:
+    """A warning when many made-up rows got another answer from the variant."""
+    if probe["changed"] <= probe["rows"] * MAX_PROBE_CHANGED:
+        return None
+    return (
+        f"warning: the {method} variant answers {probe['changed']} of {probe['rows']} made-up "
+        "rows (features at scales 0 to 10,000) otherwise than the source; check it on real "
+        "rows with --data FILE, which refuses a drop over a point"
+    )
+
+
+def latency(source: Path, variant: Path, manifest: ModelManifest) -> dict[str, Any] | None:
+    """Median single-row latency of both files as training's int8 check measures it, on one
+    made-up row; None when the graph refuses it or the source is over MAX_COMPARED_BYTES."""
+    feeds = _probe(manifest)
+    if not feeds or total_bytes(source) > MAX_COMPARED_BYTES:
+        return None
+    row = {name: values[3:4] for name, values in feeds.items()}  # the row at scale 1
+    try:
+        float_us, variant_us = row_latency_us(source, variant, row, LATENCY_BUDGET_S)
+    except Exception:  # onnxruntime's refusal of made-up values: no row to time
+        return None
+    return {
+        "source_row_us": round(float_us, 2),
+        "variant_row_us": round(variant_us, 2),
+        "slowdown": round(variant_us / float_us, 3) if float_us else None,
+    }
+
+
+def latency_note(method: str, timed: Mapping[str, Any]) -> str | None:
+    """A warning when the variant runs a row slower than training's int8 check allows."""
+    slowdown = timed.get("slowdown")
+    if slowdown is None or slowdown <= MAX_INT8_SLOWDOWN:
+        return None
+    return (
+        f"warning: the {method} variant runs a row {slowdown:.2f}x slower than the source on "
+        f"this CPU ({timed['variant_row_us']:.0f} us against {timed['source_row_us']:.0f} us; "
+        f"aiaas train refuses an int8 model over {MAX_INT8_SLOWDOWN}x slower unless it "
+        "quantizes for size): it is smaller, not faster"
+    )

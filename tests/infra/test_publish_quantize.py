@@ -133,7 +133,8 @@ def test_demo_mlp_keeps_float32_inputs_and_outputs(method: str, tmp_path: Path) 
     data.write_text("\n".join(lines) + "\n")
     store = LocalStore(tmp_path / "store")
     labels = ",".join(str(i) for i in range(10))
-    argv = ("--labels", labels, "--quantize", method, "--data", str(data))
+    # An untrained network on random rows: int8 moves a few of its near-ties (2 points).
+    argv = ("--labels", labels, "--quantize", method, "--data", str(data), "--max-drop", "10")
     code, out, err = publish(store, mlp, "mlp", *argv)
     assert code == 0, err
     manifest = Registry(store).manifest("mlp", "1")
