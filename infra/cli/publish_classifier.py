@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 LABEL_DTYPES = ("int64", "int32", "string")
 PROBABILITY_SLACK = 1e-5  # how far past [0, 1] float32 sums of shares may round
+ROW_SUM_SLACK = 1e-3  # how far from 1 a row of probabilities may sum (float32, many classes)
 
 
 @dataclass(frozen=True)
@@ -351,9 +352,18 @@ def checked_by_probe(
     one = scores.ndim == 1 or scores.shape[1:] == (1,)
     value = float(outside[0])  # as short as float32 writes it (3.118, 1.0000001), else whole
     shown = str(np.float32(value)) if float(np.float32(value)) == value else repr(value)
+    said = f"output {post.scores_output!r} answered {shown} for a made-up row"
+    rows = scores.reshape(len(scores), -1) if scores.ndim > 1 and not one else None
+    sums = None if rows is None else rows.sum(axis=1)[np.isfinite(rows).all(axis=1)]
+    if sums is not None and sums.size and bool((np.abs(sums - 1) <= ROW_SUM_SLACK).all()):
+        # Rows that already sum to 1 are no margins: a softmax over them serves wrong scores.
+        raise BadRequest(
+            f"{said}: scores outside [0, 1] are no probabilities, yet each row sums to 1 as "
+            "probabilities do, so no margins a softmax would turn into them; pass "
+            "--activation none to serve these scores as they are"
+        )
     raise BadRequest(
-        f"output {post.scores_output!r} answered {shown} for a made-up row: "
-        "scores outside [0, 1] are no probabilities (margins, as XGBoost's multi:softmax "
-        f"exports them); pass --activation {'sigmoid' if one else 'softmax'} to serve "
-        "probabilities, or --activation none to serve these scores as they are"
+        f"{said}: scores outside [0, 1] are no probabilities (margins, as XGBoost's "
+        f"multi:softmax exports them); pass --activation {'sigmoid' if one else 'softmax'} to "
+        "serve probabilities, or --activation none to serve these scores as they are"
     )

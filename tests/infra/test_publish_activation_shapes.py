@@ -147,15 +147,15 @@ def test_scores_with_the_batch_axis_last_are_refused(
     )
 
 
-def _margins_model(path: Path) -> Path:
-    """A one-leaf TreeEnsembleClassifier with no post_transform: margins, as onnxmltools
-    converts XGBoost's multi:softmax."""
+def _margins_model(path: Path, weights: tuple[float, ...] = (3.118, -2.088, -2.784)) -> Path:
+    """A one-leaf TreeEnsembleClassifier with no post_transform answering `weights`: margins,
+    as onnxmltools converts XGBoost's multi:softmax."""
     tree = helper.make_node(
         "TreeEnsembleClassifier", ["x"], ["label", "probabilities"], domain="ai.onnx.ml",
         nodes_treeids=[0], nodes_nodeids=[0], nodes_featureids=[0], nodes_modes=["LEAF"],
         nodes_values=[0.0], nodes_truenodeids=[0], nodes_falsenodeids=[0],
         class_treeids=[0, 0, 0], class_nodeids=[0, 0, 0], class_ids=[0, 1, 2],
-        class_weights=[3.118, -2.088, -2.784], classlabels_int64s=[0, 1, 2],
+        class_weights=list(weights), classlabels_int64s=[0, 1, 2],
         post_transform="NONE",
     )  # fmt: skip
     graph = helper.make_graph(
@@ -189,6 +189,22 @@ def test_tree_margins_are_not_served_as_probabilities(
     expected = _softmax(np.array([[3.118, -2.088, -2.784]]))[0]
     assert {p["label"] for p in served} == {"0"}
     np.testing.assert_allclose(served[0]["score"], expected.max(), rtol=1e-5)
+
+
+def test_scores_outside_0_1_whose_rows_sum_to_1_are_not_told_to_take_a_softmax(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows that sum to 1 are no margins: the refusal advised `--activation softmax` for them
+    too, which serves [1.25, -0.125, -0.125] as [0.62, 0.19, 0.19]."""
+    path = _margins_model(tmp_path / "x.onnx", (1.25, -0.125, -0.125))
+    store = LocalStore(tmp_path / "store")
+    assert main(["--store", store.uri, "publish", str(path), "--name", "x"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "aiaas publish: error: output 'probabilities' answered 1.25 for a made-up row: scores "
+        "outside [0, 1] are no probabilities, yet each row sums to 1 as probabilities do, so no "
+        "margins a softmax would turn into them; pass --activation none to serve these scores "
+        "as they are"
+    )
 
 
 def test_scores_that_do_not_fit_the_labels_are_an_error_not_index_labels(tmp_path: Path) -> None:
