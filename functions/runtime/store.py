@@ -10,7 +10,6 @@ atomic in both: a reader sees the old object, the new one, or none, never half o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import io
@@ -47,7 +46,8 @@ from functions.runtime.store_parts import (
     StagedFile,
     StreamedFile,
     copy_file,
-    in_folder,
+    holding_lock,
+    lock_file,
     mkstemp_in,
     os_errors,
     remove_abandoned_temp,
@@ -150,19 +150,8 @@ class LocalStore:
         data = self.get_bytes(key)
         return data, _content_etag(data)
 
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        final = self._path(key)
-        lock = final.parent / f".tmp-lock-{final.name}"  # hidden from listings, like temp files
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        with in_folder(
-            final.parent, lambda: os.fdopen(os.open(lock, flags, 0o666), "ab")
-        ) as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def _locked(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return holding_lock(self._path(key))
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
         source = self._open(key)
@@ -322,11 +311,16 @@ class LocalStore:
 
     def delete(self, key: str, *, if_version: str | None = None) -> None:
         path = self._path(key)
+        # A key with a lock file is deleted holding it, and the lock goes too (holding_lock):
+        # else it kept a pruned version's folders.
+        locked = if_version is not None or os.path.lexists(lock_file(path))
         try:
-            with self._errors(key), self._locked(key) if if_version else contextlib.nullcontext():
+            with self._errors(key), self._locked(key) if locked else contextlib.nullcontext():
                 if if_version is not None and self.version(key) != if_version:
                     raise ObjectChanged(f"object {key!r} changed since it was read")
                 path.unlink(missing_ok=True)
+                if locked:
+                    lock_file(path).unlink(missing_ok=True)
         finally:
             self._generation.bump()
         self._prune(path.parent)
@@ -345,7 +339,7 @@ class LocalStore:
         while folder != self.root and folder.is_relative_to(self.root):
             try:
                 folder.rmdir()
-            except OSError:  # not empty (a lock file counts), or gone already
+            except OSError:  # not empty (another key's lock file counts), or gone already
                 return
             folder = folder.parent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import os
 import tempfile
@@ -146,14 +147,50 @@ class LocalStaged:
 def in_folder(folder: Path, make: Callable[[], T]) -> T:
     """`make()` a file in `folder`, made first; again when a delete pruned the new folder
     (`LocalStore._prune`) between the two."""
-    for _ in range(4):
-        folder.mkdir(parents=True, exist_ok=True)
+    for _ in range(8):
+        # mkdir's exist_ok raises too when a prune removed the folder it found: try again
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(parents=True, exist_ok=True)
         try:
             return make()
         except FileNotFoundError:
             continue
     folder.mkdir(parents=True, exist_ok=True)
     return make()
+
+
+def lock_file(final: Path) -> Path:
+    """The file that writers comparing and swapping `final` take turns on: beside it, hidden
+    from listings like temp files, and never swept as one (KEPT_TEMP)."""
+    return final.parent / f".tmp-lock-{final.name}"
+
+
+@contextlib.contextmanager
+def holding_lock(final: Path) -> Iterator[None]:
+    """`final`'s lock, held. A delete of the key removes the lock file while holding it (a
+    pruned version kept `card/.tmp-lock-card.md` and its folders forever), so a lock got on a
+    file no longer at its name keeps out nobody who opens the name afresh: take that one."""
+    lock = lock_file(final)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+    while True:
+        with in_folder(final.parent, lambda: os.fdopen(os.open(lock, flags, 0o666), "ab")) as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            if _is_named(held.fileno(), lock):
+                try:
+                    yield
+                finally:
+                    fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+                return
+
+
+def _is_named(fd: int, path: Path) -> bool:
+    """Whether `path` is still the file open as `fd`."""
+    try:
+        named = path.lstat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:

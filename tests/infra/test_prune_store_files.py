@@ -1,0 +1,30 @@
+"""What `aiaas prune` leaves of a pruned version on a directory store: nothing. Each version's
+card was written under a lock file (`card/.tmp-lock-card.md`) that a delete left behind, and
+with it the version's folders, one pair per pruned version forever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+
+
+def test_a_pruned_version_leaves_no_folder_or_lock_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    for _ in range(3):
+        command = ["publish", str(model), "--name", "m", "--labels", "a,b,c"]
+        assert main(["--store", store.uri, *command]) == 0, capsys.readouterr().err
+    versions = store.root / "models/m/versions"
+    assert list((versions / "1/card").glob(".tmp-lock-*"))  # the lock this is about
+    assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
+    assert sorted(p.name for p in versions.iterdir()) == ["3"]
+    assert Registry(store).versions("m") == ["3"]
+    assert main(["--store", store.uri, "show", "m"]) == 0, capsys.readouterr().err
