@@ -16,7 +16,7 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.parity_text import parity_summary
-from functions.runtime.publishing import check_version_free
+from functions.runtime.publishing import check_no_twin, check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from training.card import kept_text
@@ -80,6 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
     registry = Registry(open_store(args.store))
     if args.publish and spec.version:  # a second, not a torch import, to say so
         check_version_free(registry.store, spec.name, spec.version)
+        check_no_twin(registry.store, spec.name, spec.version)
     from training.job import run_job  # torch loads here, not at CLI start
 
     result = run_job(

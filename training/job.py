@@ -24,7 +24,7 @@ from functions.runtime.drift.fit import fit as fit_drift_baseline
 from functions.runtime.explain.background import BACKGROUND_FILE, Background, summarize
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
-from functions.runtime.publishing import check_version_free
+from functions.runtime.publishing import check_no_twin, check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
@@ -103,6 +103,7 @@ def run_job(
     started = time.perf_counter()
     if publish_model and spec.version:
         check_version_free(registry.store, spec.name, spec.version)
+        check_no_twin(registry.store, spec.name, spec.version)
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training

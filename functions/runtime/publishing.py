@@ -65,6 +65,21 @@ def check_version_free(store: ObjectStore, name: str, version: str) -> None:
         )
 
 
+def check_no_twin(store: ObjectStore, name: str, version: str) -> None:
+    """Refuse a numeric version another version already is (`008` beside `8`): both count as
+    8, and a bare name then served whichever sorts last by text, not the one published last.
+    Checked where a user names a new version (publish, training), not in `publish_version`:
+    stores written before this check hold such twins, and pull copies them as they are."""
+    if not version.isdigit() or store.exists(manifest_key(name, version)):
+        return  # a name, or a retry of this very version (its own checks answer it)
+    for other in store.list_dirs(f"{model_prefix(name)}/versions"):
+        if other.isdigit() and other != version and int(other) == int(version):
+            raise VersionExists(
+                f"{name}:{version} is version {int(version)}, as {name}:{other} already is; "
+                "pick another number, or none to be given the next one"
+            )
+
+
 def publish_version(
     store: ObjectStore,
     manifest: ModelManifest,

@@ -25,7 +25,7 @@ from functions.runtime.manifest import (
 )
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.publish_alias import point_alias_at_published
-from functions.runtime.publishing import NUMBER_TRIES
+from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.file_args import not_a_file
@@ -152,6 +152,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
+    if args.version:  # `008` beside `8`, refused before any work
+        check_no_twin(reg.store, name, names.version_name(args.version))
     other = same_function(name, reg.models())
     if other is not None:  # the later one answered every request of both in aiaas serve
         raise BadRequest(

@@ -178,6 +178,11 @@ def test_version_flag_pins_the_version_and_a_taken_one_is_refused_before_trainin
     assert capsys.readouterr().err == (
         "aiaas train: error: iris-cli:3 is already published; versions are immutable\n"
     )
+    assert main([*argv, "--version", "003"]) == 1  # 3 too: a bare name served either
+    assert capsys.readouterr().err == (
+        "aiaas train: error: iris-cli:003 is version 3, as iris-cli:3 already is; "
+        "pick another number, or none to be given the next one\n"
+    )
 
 
 def test_spec_and_data_errors_exit_1_with_the_message(
