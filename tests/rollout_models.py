@@ -42,6 +42,14 @@ def publish(registry: Registry, workdir: Path, name: str, version: str, kind: st
     registry.publish(_manifest(workdir, path, name, version), path)
 
 
+def baseline_and_candidate(registry: Registry, workdir: Path, name: str, alias: str) -> Registry:
+    """`name:1` and `name:2`, both healthy, `alias` on 1: a rollout of 2 with nothing to catch."""
+    for version in ("1", "2"):
+        publish(registry, workdir, name, version, "healthy")
+    registry.set_alias(name, alias, "1")
+    return registry
+
+
 def _manifest(workdir: Path, path: Path, name: str, version: str) -> ModelManifest:
     """The manifest `aiaas publish` writes for a linear classifier, for `path`'s bytes."""
     shape = onnx_factory.linear_classifier(workdir / "signature.onnx", seed=BASELINE_SEED)

@@ -20,7 +20,7 @@ from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_commands import _NoMetrics
 from infra.cli.rollout_follow import StopRequest, _say_starved, follow
-from tests.rollout_models import driver_stopped, publish
+from tests.rollout_models import baseline_and_candidate, driver_stopped
 
 MODEL, ALIAS = "ro", "production"
 ALICE = RolloutPlan(steps=(0.1, 0.5, 1.0), bake_s=0, max_error_rate=0.01, min_requests=5)
@@ -31,9 +31,7 @@ PASSED = StepMetrics(VersionStats(100), VersionStats(100, 0, 5.0))  # the step w
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     registry = Registry(LocalStore(tmp_path / "store"))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, ALIAS, "1")
+    baseline_and_candidate(registry, tmp_path, MODEL, ALIAS)
     return registry
 
 

@@ -18,7 +18,7 @@ from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import LocalStore
 from infra.cli.rollout_follow import follow
-from tests.rollout_models import driver_stopped, publish
+from tests.rollout_models import baseline_and_candidate, driver_stopped
 
 MODEL, ALIAS = "ro", "production"
 PLAN = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01, min_requests=5)
@@ -28,9 +28,7 @@ PASSED = StepMetrics(VersionStats(100), VersionStats(100, 0, 5.0))
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     registry = Registry(LocalStore(tmp_path / "store"))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, ALIAS, "1")
+    baseline_and_candidate(registry, tmp_path, MODEL, ALIAS)
     return registry
 
 

@@ -17,7 +17,7 @@ from functions.runtime.rollout.record import RolloutRecord, RolloutState
 from functions.runtime.s3store import S3Store
 from functions.runtime.served import REFRESH_WAIT_S
 from functions.runtime.store import LocalStore
-from tests.rollout_models import publish
+from tests.rollout_models import baseline_and_candidate, publish
 
 MODEL, ALIAS = "ro", "production"
 WRITE_S = 3.0  # how long each alias write takes
@@ -73,9 +73,7 @@ class Unreadable(Windows):
 def slow(tmp_path: Path) -> tuple[SlowRegistry, Clock]:
     clock = Clock()
     registry = SlowRegistry(LocalStore(tmp_path / "store"), clock)
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, ALIAS, "1")
+    baseline_and_candidate(registry, tmp_path, MODEL, ALIAS)
     clock.now = 1000.0
     return registry, clock
 

@@ -23,7 +23,7 @@ from functions.runtime.rollout.record import RolloutBook, RolloutRecord, Rollout
 from functions.runtime.store import LocalStore
 from infra.cli import rollout_commands
 from infra.cli.main import run
-from tests.rollout_models import driver_stopped, publish
+from tests.rollout_models import baseline_and_candidate, driver_stopped
 
 pytestmark = pytest.mark.usefixtures("stop_signals_as_in_a_terminal")
 
@@ -33,9 +33,7 @@ MODEL, ALIAS = "ro", "production"
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     registry = Registry(LocalStore(tmp_path / "store"))
-    for version in ("1", "2"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, ALIAS, "1")
+    baseline_and_candidate(registry, tmp_path, MODEL, ALIAS)
     monkeypatch.setattr(rollout_commands, "_source", lambda args: rollout_commands._NoMetrics())
     return str(tmp_path / "store")
 
