@@ -293,34 +293,38 @@ class S3Store:
             return False
         return True
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        full = self._key(prefix) if prefix else self.prefix
-        strip = len(self.prefix) + 1 if self.prefix else 0
+    def _pages(self, prefix: str, starting: str = "", *, flat: bool = False) -> Iterator[Any]:
+        """ListObjectsV2's pages below `prefix`/ (the bucket's prefix) of names from `starting`;
+        `flat`: the folder's own keys, its subfolders as CommonPrefixes."""
+        full = (self._key(prefix) if prefix else self.prefix).rstrip("/")
+        delimiter: Any = {"Delimiter": "/"} if flat else {}
         with self._errors(prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full.rstrip("/") + "/" if full else ""
+            yield from self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{full}/{starting}" if full else starting, **delimiter
             )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    # A directory store's lock and stamp files, carried by a sync of it to S3
-                    # (`aws s3 sync STORE s3://...`): hidden as the directory store hides them.
-                    # So is a folder marker (`x/`, the console's "Create folder"): no object a
-                    # store key names; listed, it broke pull, and every prune of its model.
-                    name = item["Key"].rpartition("/")[2]
-                    if name and not name.startswith(TEMP_PREFIX):
-                        yield item["Key"][strip:]
+
+    def _keys(self, pages: Iterator[Any]) -> Iterator[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in pages:
+            for item in page.get("Contents", []):
+                # A directory store's lock and stamp files, carried by a sync of it to S3
+                # (`aws s3 sync STORE s3://...`): hidden as the directory store hides them.
+                # So is a folder marker (`x/`, the console's "Create folder"): no object a
+                # store key names; listed, it broke pull, and every prune of its model.
+                name = item["Key"].rpartition("/")[2]
+                if name and not name.startswith(TEMP_PREFIX):
+                    yield item["Key"][strip:]
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        return self._keys(self._pages(prefix))
+
+    def list_files(self, folder: str, starting: str = "") -> list[str]:
+        return sorted(self._keys(self._pages(folder, starting, flat=True)))
 
     def list_dirs(self, prefix: str) -> list[str]:
-        full = (self._key(prefix) if prefix else self.prefix).rstrip("/")
-        full = f"{full}/" if full else ""
-        found: list[str] = []
-        with self._errors(prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter="/"
-            )
-            for page in pages:
-                for item in page.get("CommonPrefixes", []):
-                    found.append(item["Prefix"][len(full) :].rstrip("/"))
+        pages = self._pages(prefix, flat=True)
+        found = [p["Prefix"].rstrip("/").rpartition("/")[2] for page in pages
+                 for p in page.get("CommonPrefixes", [])]  # fmt: skip
         return sorted(found)
 
     def delete_many(self, keys: Sequence[str]) -> None:

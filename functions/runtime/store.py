@@ -46,6 +46,8 @@ from functions.runtime.store_parts import (
     StagedFile,
     StreamedFile,
     copy_file,
+    file_mode,
+    files_in,
     holding_lock,
     lock_file,
     mkstemp_in,
@@ -100,7 +102,7 @@ class LocalStore:
         self._stamp_paths: dict[str, str] = {}
         self._stamps = HeldStamps(self.uri)
         # Bumped after every write and delete; a stamp is kept while it is unchanged.
-        self._generation = Generation(self.uri, _file_mode())
+        self._generation = Generation(self.uri, file_mode())
         self._kept: dict[str, tuple[int, Stamp]] = {}  # path -> (generation, stamp)
         self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
 
@@ -235,7 +237,7 @@ class LocalStore:
         with self._errors(key):
             fd, tmp_name = mkstemp_in(final.parent, final.name)
             # mkstemp makes 0600 files; a published file gets the umask's mode, as `cp` leaves one.
-            os.fchmod(fd, _file_mode())
+            os.fchmod(fd, file_mode())
         return fd, Path(tmp_name)
 
     def _commit(self, tmp: Path, key: str, *, if_absent: bool) -> None:
@@ -301,6 +303,10 @@ class LocalStore:
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.is_symlink() and not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
+
+    def list_files(self, folder: str, starting: str = "") -> list[str]:
+        with self._errors(folder):
+            return files_in(self.root / folder, folder, starting)
 
     def list_dirs(self, prefix: str) -> list[str]:
         base = self.root / prefix if prefix else self.root
@@ -381,11 +387,3 @@ def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectSt
     if uri.lower().startswith("s3:"):  # `s3:/team`: else a local directory named `s3:`
         raise AiaasError(f"store URI {uri!r} is not s3://bucket[/prefix] (two slashes)")
     return LocalStore(uri)
-
-
-@functools.cache
-def _file_mode() -> int:
-    """0666 less the process umask, read once (os.umask can only be read by setting it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import io
 import os
 import tempfile
@@ -16,6 +17,7 @@ from typing import IO, Any, TypeVar
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
 from functions.runtime.errors import KeyClash, NotFound, StoreError, StoreFull, StoreReadOnly
+from functions.runtime.names import TEMP_PREFIX
 
 T = TypeVar("T")
 
@@ -266,3 +268,27 @@ def os_errors(root: Path, key: str, missing: Callable[[], NotFound]) -> Iterator
         if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
             key_clash(root, key, reason)  # mkdir's "File exists" is not the object's
         raise StoreError(f"cannot use {key!r} under {root}: {reason}") from exc
+
+
+@functools.cache
+def file_mode() -> int:
+    """0666 less the process umask, read once (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def files_in(base: Path, folder: str, starting: str) -> list[str]:
+    """`LocalStore.list_files`: the keys (`folder`/name) of the files directly in `base` whose
+    names begin with `starting`, sorted; temp and lock files hidden, as `list_keys` hides them."""
+    try:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(
+        f"{folder}/{entry.name}"
+        for entry in entries
+        if entry.name.startswith(starting)
+        and not entry.name.startswith(TEMP_PREFIX)
+        and entry.is_file(follow_symlinks=False)
+    )

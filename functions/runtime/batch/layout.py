@@ -183,6 +183,15 @@ def output_twins(obj: BatchObject, siblings: Iterable[str]) -> list[str]:
     return twins
 
 
+def twin_names(obj: BatchObject) -> str:
+    """What every name that may share `obj`'s output begins with: the name to its last dot
+    (`rows.` for `rows.csv.gz`, `a.` for `a.NPY`), so a run lists those, not the whole folder
+    of every input ever dropped (`ObjectStore.list_files`)."""
+    name = obj.input_key.rsplit("/", 1)[-1]
+    plain = name[: -len(COMPRESSED)] if obj.compressed else name
+    return plain[: plain.rfind(".") + 1] if "." in plain else plain
+
+
 def _scored(obj: BatchObject) -> bool:
     """Whether batch scores `obj` at all (a format it reads, not a report's name)."""
     try:

@@ -32,6 +32,7 @@ from functions.runtime.batch.layout import (
     UnsupportedFormat,
     output_twins,
     run_id,
+    twin_names,
 )
 from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.records import RunSummary
@@ -275,7 +276,7 @@ def check_sole_writer(store: ObjectStore, obj: BatchObject) -> None:
     """OutputShared when another input writes the same output key. Each of two such inputs
     sees the other (both exist before either's event), so neither publishes over the other's
     scores: when they arrive together both fail, and a later twin fails beside a scored one."""
-    twins = output_twins(obj, store.list_keys(obj.folder))
+    twins = output_twins(obj, store.list_files(obj.folder, twin_names(obj)))
     if twins:
         raise OutputShared(
             f"{obj.input_key} and {twins[0]} would both be scored into {obj.output_key}; "
