@@ -20,8 +20,8 @@ from functions.runtime.settings import (
     RuntimeSettings,
     env_flag,
 )
-from functions.runtime.store import open_store
-from infra.cli.arg_types import count, port, seconds
+from functions.runtime.store import LOCAL_BUCKET, open_store
+from infra.cli.arg_types import count, days, port, seconds
 from infra.cli.serve_discovery import ModelDiscovery, template_functions
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
@@ -32,6 +32,7 @@ from infra.cli.serve_start import (
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
+from infra.local.expiry import CAPTURE_DAYS, MONITORING_DAYS, Retention, expire_daily
 from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
     export_native_settings,
@@ -134,6 +135,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a reverse proxy in front (e.g. 127.0.0.1 for nginx on this host): its requests "
         "are recorded as from the last X-Forwarded-For address it added (README, Behind a "
         "reverse proxy; default: none, the peer's address is the caller's)",
+    )
+    p.add_argument(
+        "--capture-days",
+        type=days,
+        default=CAPTURE_DAYS,
+        help="a directory store: days captured requests are kept, as the stack's bucket keeps "
+        "them (default %(default)s; 0 keeps them forever)",
+    )
+    p.add_argument(
+        "--monitoring-days",
+        type=days,
+        default=MONITORING_DAYS,
+        help="a directory store: days drift snapshots are kept (default %(default)s; 0: forever)",
     )
     p.set_defaults(func=cmd_serve)
 
@@ -300,6 +314,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
+    if store.location.bucket == LOCAL_BUCKET:  # S3: the bucket's lifecycle rules do it
+        expire_daily(store, Retention(args.capture_days, args.monitoring_days))
     with shared_metrics_dir(args.workers > 1, env) as directory:
         config = dataclasses.replace(config, metrics_dir=directory, workers=args.workers)
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)

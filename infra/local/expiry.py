@@ -1,0 +1,86 @@
+"""What the stack's bucket lifecycle rules do on S3 (template.yaml: `expire-capture`,
+`expire-monitoring`), done by `aiaas serve` on a directory store: captured requests (callers'
+data, kept only so long) and drift snapshots (one a minute per busy worker) expire after so
+many days. Without it a store at the edge kept both forever.
+
+Both are written in day folders, `capture|monitoring/<model>/<version>/<YYYY-MM-DD>/`, so a
+day whose date is older than the limit goes whole: S3 expires an object so many days after its
+creation, and an object's creation is its day folder's date. Serve runs it at start and once a
+day after, on a thread beside the server; an S3 store is left to its bucket's rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from functions.runtime.errors import AiaasError
+from functions.runtime.store import ObjectStore
+
+log = logging.getLogger("aiaas.gateway")
+
+# The template's CaptureRetentionDays and MonitoringRetentionDays defaults.
+CAPTURE_DAYS = 30
+MONITORING_DAYS = 90
+EVERY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Days kept of each (0: kept forever)."""
+
+    capture_days: float = CAPTURE_DAYS
+    monitoring_days: float = MONITORING_DAYS
+
+    def rules(self) -> list[tuple[str, float]]:
+        pairs = [("capture", self.capture_days), ("monitoring", self.monitoring_days)]
+        return [(prefix, days) for prefix, days in pairs if days > 0]
+
+
+def expire(store: ObjectStore, retention: Retention, today: dt.date) -> int:
+    """Delete the day folders past their retention on `today` (UTC); the objects deleted."""
+    deleted = 0
+    for prefix, days in retention.rules():
+        oldest_kept = today - dt.timedelta(days=days)
+        for model in store.list_dirs(prefix):
+            for version in store.list_dirs(f"{prefix}/{model}"):
+                folder = f"{prefix}/{model}/{version}"
+                for day in store.list_dirs(folder):
+                    date = _date(day)
+                    if date is None or date >= oldest_kept:  # None: no day folder of ours
+                        continue
+                    keys = list(store.list_keys(f"{folder}/{day}"))
+                    store.delete_many(keys)
+                    deleted += len(keys)
+    return deleted
+
+
+def _date(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(name) if len(name) == len("YYYY-MM-DD") else None
+    except ValueError:
+        return None
+
+
+def expire_daily(store: ObjectStore, retention: Retention) -> threading.Thread | None:
+    """Expire now and every day after on a daemon thread (None: nothing to expire)."""
+    if not retention.rules():
+        return None
+
+    def run() -> None:
+        while True:
+            try:
+                gone = expire(store, retention, dt.datetime.now(dt.UTC).date())
+            except AiaasError as exc:  # the store away: the next day tries again
+                log.warning("expiring old captures and drift snapshots failed: %s", exc.message)
+            else:
+                if gone:
+                    log.info("expired %d captured or drift objects past their retention", gone)
+            time.sleep(EVERY_S)
+
+    thread = threading.Thread(target=run, name="aiaas-expiry", daemon=True)
+    thread.start()
+    return thread

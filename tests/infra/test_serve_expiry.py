@@ -1,0 +1,74 @@
+"""`aiaas serve` on a directory store expires captured requests and drift snapshots as the
+stack's bucket rules do on S3 (30 and 90 days by default): a store at the edge kept callers'
+captured data, and a drift snapshot a minute per worker, forever."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from infra.local.expiry import Retention, expire
+from tests.infra.test_serve import ServeProcess
+
+TODAY = dt.date(2026, 12, 5)
+
+
+def _day(store: LocalStore, prefix: str, ago: int, today: dt.date = TODAY) -> str:
+    key = f"{prefix}/m/1/{today - dt.timedelta(days=ago)}/000000-a.jsonl"
+    store.put_bytes(key, b"{}\n")
+    return key
+
+
+def test_day_folders_past_their_days_go_and_the_rest_stays(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    kept = [_day(store, "capture", 30), _day(store, "monitoring", 90), _day(store, "capture", 0)]
+    gone = [_day(store, "capture", 31), _day(store, "monitoring", 91), _day(store, "capture", 400)]
+    others = ["capture/m/1/notes/a.txt", "capture/m/capture.json", "models/m/versions/1/x"]
+    for key in others:  # no day folder of a capture's: not ours to expire
+        store.put_bytes(key, b"")
+    assert expire(store, Retention(), TODAY) == 3
+    assert sorted(store.list_keys("")) == sorted([*kept, *others])
+    assert not (store.root / gone[0]).parent.exists()  # the day's folder is gone too
+    assert expire(store, Retention(capture_days=0, monitoring_days=1), TODAY) == 1  # 0: forever
+    assert store.exists(kept[0]) and not store.exists(kept[1])
+
+
+def test_serve_expires_at_start_and_keeps_them_with_0(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    today = dt.datetime.now(dt.UTC).date()
+    fresh, old = _day(store, "capture", 1, today), _day(store, "capture", 45, today)
+    drift_old = _day(store, "monitoring", 120, today)
+    server = ServeProcess(tmp_path / "store", "--capture-days", "0")
+    try:
+        server.wait_ready()
+        assert _gone(store, drift_old) and store.exists(old)  # capture kept: 0 is forever
+    finally:
+        server.stop()
+    server = ServeProcess(tmp_path / "store", "--workers", "2")
+    try:
+        server.wait_ready()
+        assert _gone(store, old) and store.exists(fresh)
+    finally:
+        server.stop()
+
+
+def _gone(store: LocalStore, key: str, within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while store.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not store.exists(key)
+
+
+@pytest.mark.parametrize("given", ["-1", "nan", "36501"])
+def test_a_days_flag_out_of_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--store", str(tmp_path / "s"), "serve", "--capture-days", given])
+    assert stopped.value.code == 2
+    assert "argument --capture-days: give 0 to 36500 days" in capsys.readouterr().err
