@@ -59,6 +59,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--window", type=window, default="1h", help="how far back: 30m, 1h, 7d (default 1h)"
     )
     p.add_argument(
+        "--until",
+        type=moment,
+        metavar="TIME",
+        help="the window ends here, not now: a UTC date (YYYY-MM-DD, its whole day) or time "
+        "(2026-11-20T14:00, an offset taken), to look at a past period",
+    )
+    p.add_argument(
         "--threshold",
         type=above_zero(100),
         default=DEFAULT_THRESHOLD,
@@ -83,6 +90,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "of too few rows to judge is not a failure",
     )
     p.set_defaults(func=cmd_monitor)
+
+
+def moment(text: str) -> float:
+    """An argparse type: `--until`'s time in epoch seconds; a date is its day's end (UTC)."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            day = datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
+            return day.timestamp() + 86400
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no time: give a UTC date (2026-11-20) or time (2026-11-20T14:00)"
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def _period(args: argparse.Namespace, until: float) -> str:
+    """'the last 1h', or with --until 'the 1h to 2026-11-20T00:00:00Z'."""
+    return (
+        f"the last {args.window}" if args.until is None else f"the {args.window} to {_iso(until)}"
+    )
 
 
 def parse_window(text: str) -> float:
@@ -124,7 +152,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
         ) from None
     baseline = DriftBaseline.from_json(raw)
-    until = time.time()
+    now = time.time()
+    if args.until is not None and args.until > now:
+        raise BadRequest(f"--until {_iso(args.until)} is in the future: leave it out for now")
+    until = now if args.until is None else args.until
     since = until - parse_window(args.window)
     docs = read_window(registry.store, name, version, since, until)
     window = total(baseline, docs)
@@ -139,10 +170,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
             doc["png"] = str(png)
         print(json.dumps(doc, indent=2))
-        return _gate(args, doc["drifted"])
+        return _gate(args, doc["drifted"], until)
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
     print(
-        f"{name}:{version}: {window.rows} rows served in the last {args.window} "
+        f"{name}:{version}: {window.rows} rows served in {_period(args, until)} "
         f"({snapshots}) against {baseline.rows} training rows"
     )
     if not window.rows:
@@ -172,7 +203,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
-    return _gate(args, [r.name for r in report if r.drifted])
+    return _gate(args, [r.name for r in report if r.drifted], until)
 
 
 def _document(
@@ -225,11 +256,11 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _gate(args: argparse.Namespace, drifted: list[str]) -> int:
+def _gate(args: argparse.Namespace, drifted: list[str], until: float) -> int:
     """--fail-on-drift: exit 1 (the error line naming what drifted) after the report; else 0."""
     if args.fail_on_drift and drifted:
         raise AiaasError(
-            f"drift over PSI {args.threshold:g} in the last {args.window}: " + ", ".join(drifted)
+            f"drift over PSI {args.threshold:g} in {_period(args, until)}: " + ", ".join(drifted)
         )
     return 0
 
