@@ -146,12 +146,16 @@ class LocalStaged:
         return self._publish(expect)
 
 
+FOLDER_TRIES = 16  # prunes racing one writer: each lost folder is made again
+
+
 def in_folder(folder: Path, make: Callable[[], T]) -> T:
     """`make()` a file in `folder`, made first; again when a delete pruned the new folder
     (`LocalStore._prune`) between the two."""
-    for _ in range(8):
-        # mkdir's exist_ok raises too when a prune removed the folder it found: try again
-        with contextlib.suppress(FileExistsError):
+    for _ in range(FOLDER_TRIES):
+        # A prune between mkdir's steps: exist_ok's FileExistsError when it removed the folder
+        # mkdir found, FileNotFoundError when it removed the parent mkdir had just made.
+        with contextlib.suppress(FileExistsError, FileNotFoundError):
             folder.mkdir(parents=True, exist_ok=True)
         try:
             return make()
@@ -173,9 +177,11 @@ def holding_lock(final: Path) -> Iterator[None]:
     pruned version kept `card/.tmp-lock-card.md` and its folders forever), so a lock got on a
     file no longer at its name keeps out nobody who opens the name afresh: take that one."""
     lock = lock_file(final)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+    # Read-only: flock needs no more, and a lock file another user made (0644 under umask 022)
+    # opens for any user who may write the store's folders, as deleting the key needs.
+    flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     while True:
-        with in_folder(final.parent, lambda: os.fdopen(os.open(lock, flags, 0o666), "ab")) as held:
+        with in_folder(final.parent, lambda: os.fdopen(os.open(lock, flags, 0o666), "rb")) as held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX)
             if _is_named(held.fileno(), lock):
                 try:
