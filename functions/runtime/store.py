@@ -152,8 +152,15 @@ class LocalStore:
         data = self.get_bytes(key)
         return data, _content_etag(data)
 
-    def _locked(self, key: str) -> contextlib.AbstractContextManager[None]:
-        return holding_lock(self._path(key))
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        path = self._path(key)
+        try:
+            with holding_lock(path):  # which removes the lock of a key not there after
+                yield
+        finally:
+            if not os.path.lexists(path):
+                self._prune(path.parent)  # the folders a refused write made, or a delete left
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
         source = self._open(key)
@@ -191,8 +198,7 @@ class LocalStore:
             with self._errors(key), StreamedFile(io.FileIO(fd, "wb")) as handle:
                 yield LocalStaged(handle, functools.partial(self._publish, tmp, key))
         finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            self._drop_temp(tmp, key)
 
     def _publish(self, tmp: Path, key: str, expect: str | None) -> str:
         """Rename a second link of `tmp` over `key` (`tmp` stays, to publish again) if `key` is
@@ -228,8 +234,14 @@ class LocalStore:
                 os.fsync(handle.fileno())
             self._commit(tmp, key, if_absent=if_absent)
         finally:
-            with contextlib.suppress(OSError):  # nothing half-written stays behind
-                tmp.unlink(missing_ok=True)
+            self._drop_temp(tmp, key)
+
+    def _drop_temp(self, tmp: Path, key: str) -> None:
+        """Nothing half-written stays behind, nor the folders made for a key never written."""
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if not os.path.lexists(self._path(key)):
+            self._prune(tmp.parent)
 
     def _temp(self, key: str) -> tuple[int, Path]:
         """A new temp file beside `key`'s final place (same disk: the commit is a rename)."""
@@ -324,9 +336,7 @@ class LocalStore:
             with self._errors(key), self._locked(key) if locked else contextlib.nullcontext():
                 if if_version is not None and self.version(key) != if_version:
                     raise ObjectChanged(f"object {key!r} changed since it was read")
-                path.unlink(missing_ok=True)
-                if locked:
-                    lock_file(path).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)  # (the lock goes with it: holding_lock)
         finally:
             self._generation.bump()
         self._prune(path.parent)

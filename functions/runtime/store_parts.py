@@ -187,6 +187,8 @@ def holding_lock(final: Path) -> Iterator[None]:
                 try:
                     yield
                 finally:
+                    if not os.path.lexists(final):  # deleted, or a refused write of none: no
+                        lock.unlink(missing_ok=True)  # lock kept for a key that is not there
                     fcntl.flock(held.fileno(), fcntl.LOCK_UN)
                 return
 

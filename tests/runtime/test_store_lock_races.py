@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime.store import LocalStore
+from functions.runtime.store import LocalStore, ObjectChanged
 
 KEY = "models/m/versions/1/card/card.md"
 
@@ -84,3 +84,22 @@ def _deleted_by_another_user(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not store.exists(KEY) and not (store.root / "models").exists()
+
+
+def test_a_refused_compare_and_swap_of_a_missing_key_leaves_no_lock_or_folders(
+    tmp_path: Path,
+) -> None:
+    # A writer that waited on the lock while a prune deleted the key made the lock file and
+    # its folders, then was refused: `card/.tmp-lock-card.md` stayed, hidden, for good.
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("models/m/kept.json", b"{}")
+    with pytest.raises(ObjectChanged):
+        store.put_bytes(KEY, b"x", if_match="0" * 32)
+    with pytest.raises(ObjectChanged):
+        store.delete(KEY, if_version="gone")
+    with pytest.raises(ObjectChanged), store.open_staged(KEY) as staged:
+        staged.file.write(b"x")
+        staged.publish("an-etag-it-no-longer-has")
+    assert sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*")) == [
+        ".tmp-generation", "models", "models/m", "models/m/kept.json"
+    ]  # fmt: skip
