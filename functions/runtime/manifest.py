@@ -17,7 +17,7 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.errors import InvalidName, ManifestError
-from functions.runtime.manifest_fields import MISSING, choice, get, mapping, sha256
+from functions.runtime.manifest_fields import MISSING, choice, get, index_rows, mapping, sha256
 
 # The files of a version live in their own module; importers have always found them here.
 from functions.runtime.version_files import FILE_ROLES as FILE_ROLES
@@ -131,6 +131,9 @@ class ModelManifest:
     # Every other file of the version (external data, tokenizer, card, ...); empty in manifests
     # written before versions listed their files.
     files: tuple[ArtifactFile, ...] = ()
+    # Drawn by each publish (`publishing.publish_version`), so two publishes of one file in one
+    # second write different manifests; empty in those written before (older readers skip it).
+    publish_id: str = ""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -161,8 +164,9 @@ class ModelManifest:
             del data["postprocessing"]["label_output"]  # manifests without one stay as they were
         if self.postprocessing is not None and not self.postprocessing.label_indexes:
             del data["postprocessing"]["label_indexes"]
-        if not self.files:
-            del data["files"]  # single-file versions' manifests stay as they were
+        for empty in ("files", "publish_id"):  # manifests without them stay as they were
+            if not data[empty]:
+                del data[empty]
         return data
 
     def to_json(self) -> str:
@@ -242,19 +246,9 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
         finite=get(spec, "finite", bool, where, False),
         description=get(spec, "description", str, where, ""),
         map_keys=_parse_map_keys(spec, where),
-        index_rows=_parse_index_rows(spec, where),
+        index_rows=index_rows(spec, where),
         missing=missing,
     )
-
-
-def _parse_index_rows(spec: Mapping[str, Any], where: str) -> int:
-    rows = get(spec, "index_rows", int, where, 0)
-    if rows < 0 or (rows and not get(spec, "dtype", str, where).startswith(("int", "uint"))):
-        raise ManifestError(
-            f"manifest field '{where}.index_rows' must be a table's row count (0 or more) on an "
-            "integer input"
-        )
-    return rows
 
 
 def _parse_specs(data: Mapping[str, Any], key: str) -> tuple[TensorSpec, ...]:
@@ -396,4 +390,5 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
         description=get(data, "description", str, "", ""),
         extras=dict(get(data, "extras", dict, "", {})),
         files=parse_files(get(data, "files", list, "", [])),
+        publish_id=get(data, "publish_id", str, "", ""),
     )

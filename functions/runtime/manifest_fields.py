@@ -53,3 +53,14 @@ def sha256(value: str, path: str) -> str:
     if not _SHA256.fullmatch(value):
         raise ManifestError(f"manifest field '{path}' must be 64 lowercase hex digits")
     return value
+
+
+def index_rows(spec: Mapping[str, Any], where: str) -> int:
+    """An integer input's `index_rows` (0: not an embedding's index), else a ManifestError."""
+    rows = get(spec, "index_rows", int, where, 0)
+    if rows < 0 or (rows and not get(spec, "dtype", str, where).startswith(("int", "uint"))):
+        raise ManifestError(
+            f"manifest field '{where}.index_rows' must be a table's row count (0 or more) on an "
+            "integer input"
+        )
+    return rows

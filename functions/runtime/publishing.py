@@ -6,7 +6,9 @@ becomes visible until every file is staged and checked (the model's sha256 again
 manifest's, each external data file present, a pulled version's files equal to its manifest's).
 So a bad publish leaves nothing, and the manifest vouches for exactly the bytes stored. One
 cut off mid-commit leaves files but no manifest, and a retry with the same files completes it.
-The model and its weights are claimed only if absent: a concurrent publisher of other bytes
+Each publish writes its own `publish_id` in the manifest, so a conditional write of the
+manifest that meets one tells this publish's retried write from a twin's (the same files, the
+same second): the twin loses. The model and its weights are claimed only if absent: a concurrent publisher of other bytes
 under the same version loses. The other files (card, tokenizer, ...) may replace what an
 interrupted publish left, but only if unchanged since this publish found the version free: a
 concurrent twin (the same model.onnx, another card) loses rather than replace the card that
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,9 +89,15 @@ def publish_version(
     model_file: Path,
     extra_files: Mapping[str, Path],
     progress: Moved | None = None,
+    *,
+    copied: bool = False,
 ) -> ModelManifest:
     """Store `manifest`'s version; returns the manifest as stored, listing every file.
-    `progress` hears the bytes of each chunk or part sent (parts from several threads)."""
+    `progress` hears the bytes of each chunk or part sent (parts from several threads).
+    The manifest gets this publish's own `publish_id`, unless `copied` (a pull: the version
+    another store published, whose id it keeps, so two pulls of it write the same manifest)."""
+    if not copied:
+        manifest = replace(manifest, publish_id=uuid.uuid4().hex)
     name, version = manifest.name, manifest.version
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
@@ -162,8 +171,9 @@ def _send(
         store.put_bytes(manifest_key(name, version), data, if_absent=True)
     except ObjectExists:
         if holds(store, manifest_key(name, version), data):
-            # Our own write: it landed, its answer was lost, and the SDK's retry met it (S3's
-            # 412). Said 'published concurrently', or published the same model twice.
+            # Our own write (its publish_id is this publish's): it landed, its answer was lost,
+            # and the SDK's retry met it (S3's 412). A twin publishing the same file in the same
+            # second wrote another id, and loses: a numbered publish then takes the next number.
             return manifest
         _put_back(store, name, version, replaced)
         raise VersionExists(

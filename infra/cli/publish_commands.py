@@ -210,15 +210,18 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
-        if alias:
-            point_alias_at_published(reg, name, alias, stored.version)
-        answered()
-        note = "already published from the same files; nothing written"
-        _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
-        return 0
+        return _published_already(args, reg, stored, notes, alias)
     same = _same_file(reg, name, prepared.manifest.file.sha256)  # before this version exists
     numbered, show = not args.version, not args.no_progress
-    manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
+    try:
+        manifest = _publish_numbered(reg, prepared.manifest, card, numbered=numbered, show=show)
+    except VersionExists:
+        # --version V run twice at once (a CI job and its retry): the other run won with the
+        # same files, and this one is done as a retry after it is.
+        stored = published_alike(reg, prepared) if args.version else None
+        if stored is None:
+            raise
+        return _published_already(args, reg, stored, notes, alias)
     answered()  # published: a stop signal now must not say "interrupted" (a retry publishes twice)
     refused = None
     try:
@@ -229,6 +232,22 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     _report(args, reg.store.uri, manifest, notes, same, alias if refused is None else None)
     if refused is not None:
         raise refused
+    return 0
+
+
+def _published_already(
+    args: argparse.Namespace,
+    reg: Registry,
+    stored: ModelManifest,
+    notes: tuple[str, ...],
+    alias: str | None,
+) -> int:
+    """`stored`, published from the same files: nothing to write, the alias still to set."""
+    if alias:
+        point_alias_at_published(reg, stored.name, alias, stored.version)
+    answered()
+    note = "already published from the same files; nothing written"
+    _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
     return 0
 
 

@@ -29,6 +29,7 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.publishing import publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
@@ -146,8 +147,9 @@ def _copy_added(source: Registry, target: Registry, manifest: ModelManifest) -> 
 
 
 def _served_fields(manifest: ModelManifest) -> ModelManifest:
-    """What decides the answers, without when it was published and its listed files."""
-    return replace(manifest, created_at="", files=(), metrics={}, description="")
+    """What decides the answers, without when and by which publish (its publish_id) it was
+    published, and its listed files."""
+    return replace(manifest, created_at="", files=(), metrics={}, description="", publish_id="")
 
 
 def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: bool) -> None:
@@ -181,7 +183,8 @@ def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: 
         total = sum(path.stat().st_size for path in (model, *extras.values()))
         try:
             with Progress(what, total, verb="sent", unit=BYTES, show=show) as sent:
-                target.publish(manifest, model, extras, sent.add)
+                # A copy: it keeps the source's publish_id (two pulls of it write one manifest).
+                publish_version(target.store, manifest, model, extras, sent.add, copied=True)
         except BadRequest as exc:  # its own files refused (publish checks each listed sha256)
             raise IntegrityError(
                 f"{what} in {source.store.uri} is not as its manifest says, so nothing was "

@@ -7,6 +7,7 @@ version its user never asked for. It now takes the next free number, as a later 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,10 +67,11 @@ def test_an_explicit_version_taken_meanwhile_is_still_an_error(
     assert "m:7 is already published" in capsys.readouterr().err
 
 
-def test_four_processes_publishing_at_once_on_s3_all_succeed(
-    s3_store: S3Store, tmp_path: Path
-) -> None:
-    files = [onnx_factory.linear_classifier(tmp_path / f"m{i}.onnx", seed=i) for i in range(4)]
+def publish_at_once(
+    uri: str, files: list[Path], name: str, *options: str
+) -> list[tuple[int, str, str]]:
+    """`aiaas publish FILE --name NAME --json OPTIONS` of each of `files` in its own process,
+    all at once: (exit code, stdout, stderr) of each."""
     # Every process imports, says so, and waits for one go on stdin: they publish together,
     # once all are ready (a fixed start time cost 8 s of every run, and was a guess under load).
     script = (
@@ -83,7 +85,7 @@ def test_four_processes_publishing_at_once_on_s3_all_succeed(
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def publish(path: Path) -> subprocess.Popen[str]:
-        argv = ["--store", s3_store.uri, "publish", str(path), "--name", "race"]
+        argv = ["--store", uri, "publish", str(path), "--name", name, "--json", *options]
         return subprocess.Popen(
             [sys.executable, "-c", script, *argv],
             env=env,
@@ -94,14 +96,56 @@ def test_four_processes_publishing_at_once_on_s3_all_succeed(
         )
 
     procs = [publish(path) for path in files]
-    assert [p.stdout.readline() for p in procs if p.stdout] == ["ready\n"] * 4
+    assert [p.stdout.readline() for p in procs if p.stdout] == ["ready\n"] * len(files)
     for p in procs:
         assert p.stdin is not None
         p.stdin.write("go\n")
         p.stdin.flush()
-    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+
+def test_four_processes_publishing_at_once_on_s3_all_succeed(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    files = [onnx_factory.linear_classifier(tmp_path / f"m{i}.onnx", seed=i) for i in range(4)]
+    results = publish_at_once(s3_store.uri, files, "race")
     assert [code for code, _, _ in results] == [0] * 4, results
     registry = Registry(s3_store)
     assert registry.versions("race") == ["1", "2", "3", "4"]
     stored = sorted(registry.manifest("race", v).file.sha256 for v in ["1", "2", "3", "4"])
     assert stored == sorted(sha256_file(path) for path in files)
+
+
+def test_six_processes_publishing_one_file_at_once_get_six_versions(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """The same file from six processes at once (six CI runs of one commit): publishes in
+    the same second wrote byte-identical manifests, each loser took the winner's for its own
+    write, and six runs reported 1,2,1,1,3,2 with three versions stored, each saying
+    "published" (not already published). Each run now gets its own number."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    results = publish_at_once(store.uri, [model] * 6, "twin", "--no-progress")
+    assert [code for code, _, _ in results] == [0] * 6, results
+    reports = [json.loads(out) for _, out, _ in results]
+    assert sorted(int(doc["version"]) for doc in reports) == [1, 2, 3, 4, 5, 6], reports
+    assert not any(doc["already_published"] for doc in reports)
+    registry = Registry(store)
+    assert registry.versions("twin") == ["1", "2", "3", "4", "5", "6"]
+    stored = [registry.manifest("twin", str(v)) for v in range(1, 7)]
+    assert {manifest.file.sha256 for manifest in stored} == {sha256_file(model)}
+    assert len({manifest.publish_id for manifest in stored}) == 6
+
+
+def test_four_processes_publishing_one_file_as_one_version_are_all_done(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """`--version 7` of one file from four processes at once (a CI job and its retries): one
+    publishes, and the others are done as a retry after it is (exit 0, already published),
+    where those in the same second used to say each that it had published 7 itself."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    results = publish_at_once(store.uri, [model] * 4, "twin", "--version", "7")
+    assert [code for code, _, _ in results] == [0] * 4, results
+    reports = [json.loads(out) for _, out, _ in results]
+    assert [doc["version"] for doc in reports] == ["7"] * 4
+    assert sorted(doc["already_published"] for doc in reports) == [False, True, True, True]
+    assert Registry(store).versions("twin") == ["7"]

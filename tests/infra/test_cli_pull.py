@@ -110,6 +110,21 @@ def test_pull_refuses_a_version_here_that_is_another_model(
     assert Registry(local_store).resolve("m:1") == held
 
 
+def test_pull_of_a_version_published_here_from_the_same_file_is_already_in(
+    capsys: pytest.CaptureFixture[str], local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Each publish writes its own publish_id: the same file published as m:1 in both stores
+    is still the same model, so a pull finds it here and only moves the alias."""
+    source = LocalStore(tmp_path / "source")
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    for store in (source, local_store):
+        assert run(capsys, store, "publish", str(path), "--name", "m")[0] == 0
+    ids = {Registry(store).resolve("m:1").publish_id for store in (source, local_store)}
+    assert len(ids) == 2
+    code, out, _ = run(capsys, local_store, "pull", "m:1", "--from", source.uri, "--alias", "p")
+    assert (code, out) == (0, f"m:1 is already in {local_store.uri}\nm@p -> 1\n")
+
+
 def test_a_pull_stopped_by_sigterm_leaves_nothing_in_tmpdir(
     capsys: pytest.CaptureFixture[str],
     local_store: LocalStore,

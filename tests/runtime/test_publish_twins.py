@@ -7,6 +7,7 @@ Runs on both stores (a directory and S3 on moto's server), like the rest of the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from functions.runtime.errors import VersionExists
+from functions.runtime.publishing import publish_version
 from functions.runtime.registry import Registry
 from tests import onnx_factory
 
@@ -53,6 +55,45 @@ def test_a_twin_that_loses_leaves_the_winners_card_as_its_manifest_says(
         )
     assert registry.store.get_bytes(CARD) == b"# card of the first run\n"
     stored_files_match(registry, "m", "1")
+
+
+def test_a_twin_with_the_same_files_in_the_same_second_loses(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Two publishes of one manifest (the same file, the same second: its `created_at` too)
+    wrote byte-identical manifests, and the loser took the winner's for its own retried write:
+    both said published, and a numbered publish (no --version) reported a number another run
+    reported too. Each publish now writes its own publish_id, so the loser loses."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    manifest = onnx_factory.manifest_for(model, "m", "1")
+    won = []
+
+    def the_twin_finishes_now(_: int) -> None:
+        if not won:
+            won.append(registry.publish(manifest, model))
+
+    with pytest.raises(VersionExists, match="m:1 was published concurrently"):
+        registry.publish(manifest, model, progress=the_twin_finishes_now)
+    stored = registry.manifest("m", "1")
+    assert stored == won[0] and len(stored.publish_id) == 32
+    assert registry.versions("m") == ["1"]
+
+
+def test_two_copies_of_one_published_version_agree(registry: Registry, tmp_path: Path) -> None:
+    """Two pulls of one version at once: a copy keeps its source's publish_id, so both write
+    the same manifest and both are done (the version is the same publish, copied)."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    source = dataclasses.replace(onnx_factory.manifest_for(model, "m", "1"), publish_id="a" * 32)
+    copies = []
+
+    def the_other_pull_finishes_now(_: int) -> None:
+        if not copies:
+            copies.append(publish_version(registry.store, source, model, {}, copied=True))
+
+    copies.append(
+        publish_version(registry.store, source, model, {}, the_other_pull_finishes_now, copied=True)
+    )
+    assert copies[0] == copies[1] == registry.manifest("m", "1") == source
 
 
 def test_a_retry_replaces_what_an_interrupted_publish_left(
