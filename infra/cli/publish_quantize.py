@@ -3,9 +3,10 @@
 int8: onnxruntime's `quantize_dynamic` (int8 weights of MatMul, Gemm, Gather, ...; activations
 quantized per call), default options but a default tensor type (below). fp16: `onnxruntime.transformers.float16`, which ships with
 onnxruntime (no other package), with `keep_io_types=True` so inputs and outputs stay float32 and
-clients send and read what they did before. A variant that is no smaller (no float weights of the
-kinds the method stores smaller: tree ensembles, ai.onnx.ml operators, an already quantized
-file) or that onnxruntime cannot run is refused; nothing is published.
+clients send and read what they did before. An already int8 or fp16 file, a variant that is no
+smaller (no float weights of the kinds the method stores smaller: tree ensembles, ai.onnx.ml
+operators, a GRU's; quantize_reasons names them) or one that onnxruntime cannot run is refused;
+nothing is published.
 
 A model keeping its weights in external data files (as one over 2 GB must) gets a variant in
 the same form, `model.onnx` plus `model.onnx.data`, published as a multi-file version; sizes
@@ -25,6 +26,7 @@ from typing import Any
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from infra.cli import quantize_reasons
 from infra.cli.model_files import data_files, describe_data_files, stage, total_bytes
 from infra.cli.publish_variant_check import check_loads
 
@@ -107,6 +109,12 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
     (one naming a missing external data file before any work). onnxruntime loads it in a
     child process (publish_variant_check), where a crash is a refusal, not publish's end."""
+    done = quantize_reasons.already_quantized(source)
+    if done is not None:  # else the quantizers fail each its own way, or grow the file
+        raise BadRequest(
+            f"--quantize {method}: this file is already {done[0]} ({done[1]}); publish it "
+            "without --quantize, or quantize its float32 original"
+        )
     external = bool(data_files(source))
     given = stage(source, work / f"quantize-{method}-input", copy_data=True).resolve()
     target = (work / f"quantized-{method}" / "model.onnx").resolve()
@@ -131,12 +139,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     check_loads(target, method, ml_operators=_ml_operators(source))
     before, after = total_bytes(source), total_bytes(target)
     if after > before * MAX_SHARE:
-        raise BadRequest(
-            f"--quantize {method} does not make this model smaller ({before} -> {after} bytes): "
-            "it has too few float32 weights that the method stores in fewer bytes to pay for "
-            "what it adds (a model of a few kB, tree ensembles, ai.onnx.ml operators, an already "
-            "quantized model); publish it without --quantize"
-        )
+        raise BadRequest(quantize_reasons.not_smaller(method, (before, after), target))
     return target
 
 

@@ -1,0 +1,108 @@
+"""`aiaas publish --quantize` refusals that say why: a file that is already int8 or fp16 (the
+store's own variant published again), and models whose variant is no smaller because float32
+weights stay float32 in it (a GRU's, and weights an Identity also reads, kept beside their int8
+copies, as torch exports a TransformerEncoder of copied layers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from bench.models import mlp_onnx
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.infra.test_publish_quantize import publish, refused, stored_file
+
+
+def _weight(name: str, *shape: int) -> onnx.TensorProto:
+    values = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    return numpy_helper.from_array(values, name)
+
+
+def gru(path: Path, hidden: int = 96, features: int = 16) -> Path:
+    """A GRU over [N, 8, F] rows (time major after a Transpose) and its last state: ~150 kB of
+    weights that quantize_dynamic does not store in int8."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+        helper.make_node("GRU", ["t", "W", "R", "B"], ["", "h"], hidden_size=hidden),
+        helper.make_node("Squeeze", ["h", "axis"], ["y"]),
+    ]
+    weights = [
+        _weight("W", 1, 3 * hidden, features),
+        _weight("R", 1, 3 * hidden, hidden),
+        _weight("B", 1, 6 * hidden),
+        numpy_helper.from_array(np.array([0], np.int64), "axis"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gru",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", hidden])],
+        weights,
+    )
+    return onnx_factory.save(graph, path)
+
+
+def shared(path: Path, side: int = 128) -> Path:
+    """x @ W @ Identity(W), the Identity first as torch puts those of copied layers: the
+    quantizer keeps the float32 W it already gave the Identity beside W's int8 copy."""
+    nodes = [
+        helper.make_node("Identity", ["W"], ["W2"]),
+        helper.make_node("MatMul", ["x", "W"], ["h"]),
+        helper.make_node("MatMul", ["h", "W2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", side])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", side])],
+        [_weight("W", side, side)],
+    )
+    return onnx_factory.save(graph, path)
+
+
+@pytest.mark.parametrize("method", ["int8", "fp16"])
+def test_an_already_quantized_file_is_refused_as_such(method: str, tmp_path: Path) -> None:
+    # The store's own variant, downloaded and published again with either method: it got
+    # "does not make this model smaller", onnxruntime's "DynamicQuantizeLinear ... float16 is
+    # invalid", or "two nodes with same node name", where the docs promise "already quantized".
+    store = LocalStore(tmp_path / "store")
+    code, _, err = publish(store, mlp_onnx(tmp_path / "mlp.onnx"), "mlp", "--quantize", method)
+    assert code == 0, err
+    variant = stored_file(store, "mlp", tmp_path)
+    what = "its graph has DynamicQuantizeLinear, MatMulInteger nodes"
+    if method == "fp16":
+        what = "its weights are float16"
+    for again in ("int8", "fp16"):
+        assert refused(tmp_path, variant, "--quantize", again) == (
+            f"--quantize {again}: this file is already {method} ({what}); publish it without "
+            "--quantize, or quantize its float32 original"
+        )
+    code, _, err = publish(store, variant, "as-is")  # without --quantize it is a model as any
+    assert code == 0, err
+    assert Registry(store).manifest("as-is", "1").file.sha256 != ""
+
+
+def test_float_weights_left_are_named_with_the_ops_holding_them(tmp_path: Path) -> None:
+    error = refused(tmp_path, gru(tmp_path / "gru.onnx"), "--quantize", "int8")
+    assert error.startswith("--quantize int8 does not make this model smaller (")
+    # W, R and B: 3 x 96 x (16 + 96) + 6 x 96 floats
+    assert f"{(3 * 96 * 112 + 6 * 96) * 4:,} bytes of float32 weights stay float32" in error
+    assert "read by GRU (" in error and "tree ensembles" not in error
+    assert error.endswith("which the method does not store smaller; publish it without --quantize")
+
+    error = refused(tmp_path, shared(tmp_path / "shared.onnx"), "--quantize", "int8")
+    # W and the float32 scale of its int8 copy
+    assert f"{128 * 128 * 4 + 4:,} bytes of float32 weights stay float32 in the variant" in error
+    assert f"read by Identity ({128 * 128 * 4:,} bytes)" in error
+    assert f"{128 * 128 * 4:,} of them are kept beside their int8 copies" in error
+    # Too few weights to name: the reasons that do apply (here no weights at all).
+    identity = onnx_factory.identity(tmp_path / "identity.onnx", elem=TensorProto.FLOAT)
+    error = refused(tmp_path, identity, "--quantize", "int8")
+    assert "too few float32 weight tensors" in error and "already quantized" not in error
