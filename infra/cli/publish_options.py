@@ -146,7 +146,7 @@ def _evaluated(
         f"{measured['before']:.4g} before, {measured['after']:.4g} after"
     ]
     if "alone" in measured and measured["alone"]["same_answer_share"] < 1:
-        notes.append(publish_quantize.batch_note(measured["alone"]))
+        notes.append(publish_quantize.batch_note(measured["alone"], measured["metric"]))
     return notes
 
 

@@ -164,13 +164,15 @@ def record(method: str, source: Path, target: Path) -> dict[str, Any]:
     }
 
 
-def batch_note(alone: Mapping[str, Any]) -> str:
+def batch_note(alone: Mapping[str, Any], metric: str) -> str:
     """What publish says when the int8 variant answers some rows alone otherwise than in a
-    batch: its activations are quantized with one scale for the whole request."""
+    batch (a label, or a regressor's value by over 0.1%): its activations are quantized with
+    one scale for the whole request."""
     rows, same = alone["rows"], alone["same_answer_share"]
     differ = rows - round(same * rows)
+    other = "another answer than" if metric == "accuracy" else "a value over 0.1% away from the one"
     return (
         f"warning: int8 answers depend on the other rows of a request (its activations are "
-        f"scaled per request): of {rows} rows sent alone, {differ} got another answer than "
-        f"in a batch (outputs moved by up to {alone['max_abs_output_diff']:.3g}); fp16 does not"
+        f"scaled per request): of {rows} rows sent alone, {differ} got {other} in a batch "
+        f"(outputs moved by up to {alone['max_abs_output_diff']:.3g}); fp16 does not"
     )

@@ -1,0 +1,82 @@
+"""`aiaas publish --quantize --data` on a regressor: a scikit-learn MLPRegressor on the bundled
+diabetes data (targets 25-346). "Same answer" is a value within 0.1% (of it, or near 0 of the
+median absolute value): compared exactly, the share was 0 for an fp16 variant within 0.16 of
+every value, and the int8 note said every row sent alone "got another answer".
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from skl2onnx import to_onnx
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests.infra.test_publish_quantize import publish, stored_file
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.ndarray]:
+    """The model file, an NPZ of its last 92 rows with their targets, and those rows."""
+    root = tmp_path_factory.mktemp("diabetes")
+    x, y = load_diabetes(return_X_y=True)
+    x = x.astype(np.float32)
+    estimator = MLPRegressor(hidden_layer_sizes=(128, 64), max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(x[:-92], y[:-92])
+    path = root / "reg.onnx"
+    path.write_bytes(to_onnx(estimator, x[:1]).SerializeToString())
+    data = root / "test.npz"
+    np.savez(data, x=x[-92:], y=y[-92:])
+    return path, data, x[-92:]
+
+
+def _values(path: Path, rows: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"X": rows})[0], np.float64).reshape(-1)
+
+
+def _close_share(before: np.ndarray, after: np.ndarray) -> float:
+    scale = float(np.median(np.abs(before)))
+    return float(np.mean(np.isclose(after, before, rtol=1e-3, atol=1e-3 * scale)))
+
+
+def test_fp16_regressor_answers_the_same_within_a_tolerance(diabetes, tmp_path: Path) -> None:
+    path, data, rows = diabetes
+    store = LocalStore(tmp_path / "store")
+    code, out, err = publish(store, path, "reg", "--quantize", "fp16", "--data", str(data))
+    assert code == 0, err
+    evaluation = Registry(store).manifest("reg", "1").extras["quantization"]["evaluation"]
+    before, after = _values(path, rows), _values(stored_file(store, "reg", tmp_path), rows)
+    assert evaluation["metric"] == "rmse"
+    assert evaluation["max_abs_output_diff"] == pytest.approx(np.abs(after - before).max())
+    assert 0 < evaluation["max_abs_output_diff"] < 1  # fp16 moves every value a little
+    assert (before != after).mean() > 0.5  # so an exact comparison would say "none the same"
+    assert evaluation["same_answer_share"] == pytest.approx(_close_share(before, after), abs=1e-6)
+    assert evaluation["same_answer_share"] > 0.9
+    assert "rmse on 92 rows of test.npz" in out and "warning" not in out
+
+
+def test_int8_batch_note_counts_values_moved_over_the_tolerance(diabetes, tmp_path: Path) -> None:
+    path, data, rows = diabetes
+    store = LocalStore(tmp_path / "store")
+    argv = ("--quantize", "int8", "--data", str(data), "--max-drop", "100")
+    code, out, err = publish(store, path, "reg", *argv)
+    assert code == 0, err
+    alone = Registry(store).manifest("reg", "1").extras["quantization"]["evaluation"]["alone"]
+    variant = stored_file(store, "reg", tmp_path)
+    batched = _values(variant, rows)
+    single = np.concatenate([_values(variant, rows[i : i + 1]) for i in range(len(rows))])
+    assert alone["same_answer_share"] == pytest.approx(_close_share(batched, single), abs=1e-6)
+    moved = len(rows) - round(alone["same_answer_share"] * len(rows))
+    assert 0 < moved < len(rows)  # some, not all (exact equality counted all 92)
+    said = f"of {len(rows)} rows sent alone, {moved} got a value over 0.1% away from the one in"
+    assert said in out
