@@ -30,7 +30,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.file_args import not_a_file
 from infra.cli.model_files import require_data_files, stage
-from infra.cli.publish_again import published_alike
+from infra.cli.publish_again import published_alike, refuse_taken
 from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import (
     ClassifierOptions,
@@ -152,8 +152,11 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     name = names.model_name(args.name)
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
-    if args.version:  # `008` beside `8`, refused before any work
+    if args.version:  # `008` beside `8`, or another model's version, refused before any work
         check_no_twin(reg.store, name, names.version_name(args.version))
+        text = args.tokenizer is not None
+        version = names.version_name(args.version)
+        refuse_taken(reg, name, version, path, quantize=args.quantize, text=text)
     other = same_function(name, reg.models())
     if other is not None:  # the later one answered every request of both in aiaas serve
         raise BadRequest(
@@ -247,6 +250,8 @@ def _published_already(
         point_alias_at_published(reg, stored.name, alias, stored.version)
     answered()
     note = "already published from the same files; nothing written"
+    if args.data is not None and not stored.metrics.get("held_out"):
+        note += "; it was published without --data, and its card stays without metrics"
     _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
     return 0
 
@@ -334,13 +339,18 @@ def _report(
     print(f"{done} {name}:{version} to {store} (sha256 {manifest.file.sha256[:12]})")
     for note in notes:
         print(f"  {note}")
-    print(f"  card: {CARD} ({_held_out(manifest)}); `aiaas show {name}:{version}` prints its path")
+    held_out = _held_out(manifest, again=again)
+    print(f"  card: {CARD} ({held_out}); `aiaas show {name}:{version}` prints its path")
     if alias:
         print(f"{name}@{alias} -> {version}")
 
 
-def _held_out(manifest: ModelManifest) -> str:
+def _held_out(manifest: ModelManifest, *, again: bool = False) -> str:
+    """The card's metrics in a line; without them, how a publish adds them (not to a version
+    published already: it stays as it is, so a retry with --data was told to pass --data)."""
     held_out = manifest.metrics.get("held_out")
+    if not held_out and again:
+        return "no metrics: the version was published without --data"
     if not held_out:
         return "no metrics: --data FILE --target COLUMN adds them"
     return f"{metrics_text(held_out)} on {held_out['rows']} rows of {held_out['data']}"
