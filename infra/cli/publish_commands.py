@@ -153,10 +153,10 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
     if args.version:  # `008` beside `8`, or another model's version, refused before any work
-        check_no_twin(reg.store, name, names.version_name(args.version))
+        pinned = names.version_name(args.version)
+        check_no_twin(reg.store, name, pinned)
         text = args.tokenizer is not None
-        version = names.version_name(args.version)
-        refuse_taken(reg, name, version, path, quantize=args.quantize, text=text)
+        refuse_taken(reg, name, pinned, path, quantize=args.quantize, text=text)
     other = same_function(name, reg.models())
     if other is not None:  # the later one answered every request of both in aiaas serve
         raise BadRequest(
