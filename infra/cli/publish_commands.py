@@ -40,6 +40,7 @@ from infra.cli.publish_classifier import (
 )
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
+from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
 from infra.local.stack import predict_logical_id, same_function
@@ -170,6 +171,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
     from functions.runtime.introspect import read_signature
 
+    check_half_source_loads(path)  # in a child process: onnxruntime may crash, not refuse
     signature = read_signature(
         path,
         finite_inputs=not args.allow_nonfinite,

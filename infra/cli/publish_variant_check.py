@@ -23,8 +23,10 @@ import numpy as np
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.mapped_weights import MIN_FILE_BYTES
 from functions.runtime.probe_outputs import LENGTH, probe_feeds
 from infra.cli.model_files import total_bytes
+from infra.cli.quantize_reasons import HALF_WEIGHTS, already_quantized
 from training.int8_latency import MAX_INT8_SLOWDOWN, row_latency_us
 from training.spec import ExportSpec
 
@@ -53,19 +55,45 @@ for prepack in ("1", "0"):
 """
 
 
-def check_loads(target: Path, method: str, *, ml_operators: bool = False) -> None:
-    """A BadRequest unless onnxruntime loads `target` in a child process, naming the crash;
-    `ml_operators`: the source is a scikit-learn pipeline's graph (ai.onnx.ml operators)."""
+def _load_in_child(target: Path) -> tuple[subprocess.CompletedProcess[str], str | None]:
+    """onnxruntime's load of `target` in a child process, and the signal that killed it."""
     done = subprocess.run(
         [sys.executable, "-c", _LOAD, str(target)], capture_output=True, text=True, check=False
     )
+    if done.returncode >= 0:
+        return done, None
+    try:
+        return done, signal.Signals(-done.returncode).name
+    except ValueError:
+        return done, f"signal {-done.returncode}"
+
+
+def check_half_source_loads(source: Path) -> None:
+    """A BadRequest when onnxruntime crashes loading a float16 (or bfloat16) model `source`,
+    loaded in a child process first: onnxruntime 1.32 dies with SIGSEGV on some (a torch
+    TransformerEncoder's fp16 export), and publish ended with exit 139 and no word. A
+    refusal onnxruntime raises is left to publish's own load, which says it. A single file of
+    MIN_FILE_BYTES or more is not read for it: its graph would be parsed with every weight."""
+    if source.stat().st_size >= MIN_FILE_BYTES:
+        return
+    if already_quantized(source) != ("fp16", HALF_WEIGHTS):
+        return
+    _, crash = _load_in_child(source)
+    if crash is not None:
+        raise BadRequest(
+            f"onnxruntime crashed ({crash}) loading {source.name}, a model of float16 weights, so "
+            "serving would too; publish its float32 export (--quantize fp16 then makes a float16 "
+            "variant, checked the same way), or try a newer onnxruntime"
+        )
+
+
+def check_loads(target: Path, method: str, *, ml_operators: bool = False) -> None:
+    """A BadRequest unless onnxruntime loads `target` in a child process, naming the crash;
+    `ml_operators`: the source is a scikit-learn pipeline's graph (ai.onnx.ml operators)."""
+    done, name = _load_in_child(target)
     if done.returncode == 0:
         return
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
+    if name is not None:
         other = "int8" if method == "fp16" else "fp16"
         raise BadRequest(
             f"--quantize {method}: onnxruntime crashed ({name}) loading the {method} variant of "

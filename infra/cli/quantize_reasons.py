@@ -37,6 +37,7 @@ QUANTIZED_OPS = frozenset(
 # A variant whose float32 weights left are at least this share of its source is refused with
 # them named; below it, the source had too few weights to pay for what the method adds.
 NAMED_SHARE = 0.25
+HALF_WEIGHTS = "its weights are float16"
 
 
 def _graphs(graph: Any) -> Iterator[Any]:
@@ -70,7 +71,7 @@ def already_quantized(path: Path) -> tuple[str, str] | None:
         half = half or any(tensor.data_type in halves for tensor in graph.initializer)
     if ops:
         return "int8", f"its graph has {', '.join(sorted(ops))} nodes"
-    return ("fp16", "its weights are float16") if half else None
+    return ("fp16", HALF_WEIGHTS) if half else None
 
 
 def float_weights_left(variant: Path) -> tuple[int, dict[str, int], int]:

@@ -35,11 +35,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y
 
 
-def test_fp16_variant_that_crashes_onnxruntime_is_refused_and_leaves_nothing(
-    tmp_path: Path,
-) -> None:
-    """onnxruntime 1.32 dies (SIGSEGV) creating a session for this graph's fp16 variant: the
-    CLI ended with exit 139, no word, and a copy of the model left in the temp folder."""
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A torch TransformerEncoder's ONNX export, whose fp16 form onnxruntime 1.32 crashes on."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
 
@@ -57,7 +55,7 @@ def test_fp16_variant_that_crashes_onnxruntime_is_refused_and_leaves_nothing(
             h = self.enc(self.emb(ids) + self.pos(p), src_key_padding_mask=(mask == 0))
             return self.fc(h[:, 0])
 
-    model, path = Encoder().eval(), tmp_path / "tf.onnx"
+    model, path = Encoder().eval(), tmp_path_factory.mktemp("encoder") / "tf.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -69,18 +67,28 @@ def test_fp16_variant_that_crashes_onnxruntime_is_refused_and_leaves_nothing(
             dynamic_axes={"input_ids": {0: "n"}, "attention_mask": {0: "n"}, "logits": {0: "n"}},
             dynamo=False,
         )
+    return path
+
+
+def _publish_cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`aiaas publish ...` in its own process (a crash there is not the test's), TMPDIR its own."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(tmp_path / "store"), *argv],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+
+
+def test_fp16_variant_that_crashes_onnxruntime_is_refused_and_leaves_nothing(
+    tmp_path: Path, encoder: Path
+) -> None:
+    """onnxruntime 1.32 dies (SIGSEGV) creating a session for this graph's fp16 variant: the
+    CLI ended with exit 139, no word, and a copy of the model left in the temp folder."""
+    path = encoder
     temp, store = tmp_path / "tmp", tmp_path / "store"
-    temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)}
     argv = ["publish", str(path), "--name", "tf", "--labels", "a,b,c", "--quantize", "fp16"]
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.cli.main", "--store", str(store), *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    done = _publish_cli(tmp_path, *argv)
     if done.returncode == 0:
         pytest.skip("this onnxruntime loads the fp16 variant of this graph")
     assert done.returncode == 1, done.stderr[-2000:]
@@ -89,6 +97,30 @@ def test_fp16_variant_that_crashes_onnxruntime_is_refused_and_leaves_nothing(
     assert "--quantize int8" in lines[0]
     assert list(temp.iterdir()) == [], "the publish's private folder must be removed"
     assert not store.exists() or not Registry(LocalStore(store)).models()
+
+
+def test_a_float16_model_that_crashes_onnxruntime_is_refused_in_a_line(
+    tmp_path: Path, encoder: Path
+) -> None:
+    """The user's own fp16 model (here that export converted as --quantize fp16 converts it):
+    publish's own load crashed the CLI (exit 139, no word), before any --quantize."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    half = tmp_path / "tf16.onnx"
+    onnx.save(convert_float_to_float16(onnx.load(str(encoder)), keep_io_types=True), str(half))
+    done = _publish_cli(tmp_path, "publish", str(half), "--name", "tf16", "--labels", "a,b,c")
+    if done.returncode == 0:
+        pytest.skip("this onnxruntime loads this float16 graph")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr == (
+        "aiaas publish: error: onnxruntime crashed (SIGSEGV) loading tf16.onnx, a model of "
+        "float16 weights, so serving would too; publish its float32 export (--quantize fp16 "
+        "then makes a float16 variant, checked the same way), or try a newer onnxruntime\n"
+    )
+    assert (
+        not (tmp_path / "store").exists() or not Registry(LocalStore(tmp_path / "store")).models()
+    )
 
 
 def test_scaler_pca_mlp_pipeline_gets_int8_and_a_clear_fp16_refusal(tmp_path: Path) -> None:
