@@ -193,6 +193,7 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     # a leftover back (another prune put its manifest back: an alias moved onto it) stays
     left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
     store.delete_many([k for found in left.values() for k in found])
+    store.remove_abandoned(f"{model_prefix(name)}/versions")  # and older releases' lock files
     if back:
         dropped = tuple(d.version for d in back)
         done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}

@@ -346,7 +346,7 @@ class LocalStore:
             self.delete(key)
 
     def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
-        return remove_abandoned_temp(self.root / check_key(prefix), settled_s)
+        return remove_abandoned_temp(self.root / check_key(prefix), settled_s, self._prune)
 
     def _prune(self, folder: Path) -> None:
         """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a

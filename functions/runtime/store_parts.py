@@ -27,7 +27,8 @@ READ_BYTES = 1024 * 1024  # a copy read and written here, where the kernel canno
 # copy_file_range cannot join these files here (another filesystem type, an old kernel, a
 # filesystem without it): the copy goes on through this process.
 _NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
-KEPT_TEMP = (".tmp-lock-", ".tmp-generation")  # the store's own lock and stamp files
+LOCK_PREFIX = ".tmp-lock-"
+KEPT_TEMP = (LOCK_PREFIX, ".tmp-generation")  # the store's own lock and stamp files
 
 
 class Limited(io.RawIOBase):
@@ -168,7 +169,7 @@ def in_folder(folder: Path, make: Callable[[], T]) -> T:
 def lock_file(final: Path) -> Path:
     """The file that writers comparing and swapping `final` take turns on: beside it, hidden
     from listings like temp files, and never swept as one (KEPT_TEMP)."""
-    return final.parent / f".tmp-lock-{final.name}"
+    return final.parent / f"{LOCK_PREFIX}{final.name}"
 
 
 @contextlib.contextmanager
@@ -211,14 +212,25 @@ def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
     return fd, path
 
 
-def remove_abandoned_temp(folder: Path, settled_s: float = ABANDONED_AFTER_S) -> int:
+def remove_abandoned_temp(
+    folder: Path, settled_s: float = ABANDONED_AFTER_S, prune: Callable[[Path], None] | None = None
+) -> int:
     """Delete the temp files under `folder` that no live writer holds: what a publish or a
-    write killed midway (kill -9, a crash, a lost machine) left. Returns how many went."""
+    write killed midway (kill -9, a crash, a lost machine) left. Returns how many went. And
+    the lock files of keys gone (before 3edb3d1 a delete left one beside every key written
+    with its lock, and with it a pruned version's folders), `prune` told each one's folder."""
     if not folder.is_dir():
         return 0
-    temp = folder.rglob(".tmp-*")
-    kept = (p for p in temp if p.is_file() and not p.name.startswith(KEPT_TEMP))
-    return remove_abandoned(kept, settled_s)
+    temp = [p for p in folder.rglob(".tmp-*") if p.is_file()]
+    gone = remove_abandoned((p for p in temp if not p.name.startswith(KEPT_TEMP)), settled_s)
+    for lock in (p for p in temp if p.name.startswith(LOCK_PREFIX)):
+        final = lock.with_name(lock.name[len(LOCK_PREFIX) :])
+        if not os.path.lexists(final):
+            with contextlib.suppress(OSError), holding_lock(final):
+                pass  # which removes the lock of a key not there as it lets go
+            if prune is not None:
+                prune(lock.parent)
+    return gone
 
 
 @contextlib.contextmanager

@@ -28,3 +28,25 @@ def test_a_pruned_version_leaves_no_folder_or_lock_file(
     assert sorted(p.name for p in versions.iterdir()) == ["3"]
     assert Registry(store).versions("m") == ["3"]
     assert main(["--store", store.uri, "show", "m"]) == 0, capsys.readouterr().err
+
+
+def test_lock_files_older_releases_left_go_with_the_next_prune_or_publish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before 3edb3d1 a delete left the key's lock file, so versions pruned then kept a folder
+    # holding only `card/.tmp-lock-card.md` (hunt_lock #4): a later prune or publish clears them.
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    publish = ["--store", store.uri, "publish", str(model), "--name", "m", "--labels", "a,b,c"]
+    for _ in range(2):
+        assert main(publish) == 0, capsys.readouterr().err
+    versions = store.root / "models/m/versions"
+    for old in ("7/card", "8/card"):  # as such a prune left them
+        (versions / old).mkdir(parents=True)
+        (versions / old / ".tmp-lock-card.md").touch()
+    assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
+    assert sorted(p.name for p in versions.iterdir()) == ["2"]
+    (versions / "9/card").mkdir(parents=True)
+    (versions / "9/card/.tmp-lock-card.md").touch()
+    assert main(publish) == 0, capsys.readouterr().err  # as 10: 9 counts as a number begun
+    assert sorted(p.name for p in versions.iterdir()) == ["10", "2"]
