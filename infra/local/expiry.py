@@ -74,8 +74,9 @@ def expire_daily(store: ObjectStore, retention: Retention) -> threading.Thread |
         while True:
             try:
                 gone = expire(store, retention, dt.datetime.now(dt.UTC).date())
-            except AiaasError as exc:  # the store away: the next day tries again
-                log.warning("expiring old captures and drift snapshots failed: %s", exc.message)
+            except Exception as exc:  # the store away, a folder not ours: the next day tries
+                said = exc.message if isinstance(exc, AiaasError) else repr(exc)
+                log.warning("expiring old captures and drift snapshots failed: %s", said)
             else:
                 if gone:
                     log.info("expired %d captured or drift objects past their retention", gone)
