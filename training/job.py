@@ -157,7 +157,7 @@ def run_job(
         published = publish(
             registry, manifest, model_path, extra_files, alias, numbered=spec.version is None
         )
-        if published.version != manifest.version:  # another run took the number meanwhile
+        if published != manifest:  # its publish_id; its number, when another run took this one
             manifest = published
             (out_dir / "manifest.json").write_text(manifest.to_json())
     timings["total_s"] = time.perf_counter() - started

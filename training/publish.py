@@ -167,8 +167,8 @@ def publish(
     does: the card, which names the version, is written again."""
     for attempt in range(1, NUMBER_TRIES + 1):
         try:
-            registry.publish(manifest, model_path, extra_files=extra_files)
-            break
+            manifest = registry.publish(manifest, model_path, extra_files=extra_files)
+            break  # as stored: with this publish's publish_id
         except VersionExists:
             if not numbered or attempt == NUMBER_TRIES:
                 raise

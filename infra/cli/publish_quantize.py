@@ -105,11 +105,21 @@ def _ml_operators(source: Path) -> bool:
     return any(op.domain == "ai.onnx.ml" for op in model.opset_import)
 
 
+def _needs(missing: ModuleNotFoundError) -> BadRequest:
+    return BadRequest(
+        f"--quantize needs the {missing.name} package, which is not installed: "
+        "pip install 'aiaas[quantize]'"
+    )
+
+
 def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
     (one naming a missing external data file before any work). onnxruntime loads it in a
     child process (publish_variant_check), where a crash is a refusal, not publish's end."""
-    done = quantize_reasons.already_quantized(source)
+    try:
+        done = quantize_reasons.already_quantized(source)
+    except ModuleNotFoundError as exc:
+        raise _needs(exc) from None
     if done is not None:  # else the quantizers fail each its own way, or grow the file
         raise BadRequest(
             f"--quantize {method}: this file is already {done[0]} ({done[1]}); publish it "
@@ -126,10 +136,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
         with _quiet(), contextlib.chdir(target.parent):
             (_int8 if method == "int8" else _fp16)(given, target, external)
     except ModuleNotFoundError as exc:
-        raise BadRequest(
-            f"--quantize needs the {exc.name} package, which is not installed: "
-            "pip install 'aiaas[quantize]'"
-        ) from None
+        raise _needs(exc) from None
     except Exception as exc:  # the quantizers raise untyped errors
         said = str(exc).replace(str(target.parent), "").replace(str(work), "")
         raise BadRequest(
