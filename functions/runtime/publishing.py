@@ -75,8 +75,16 @@ def check_no_twin(store: ObjectStore, name: str, version: str) -> None:
     stores written before this check hold such twins, and pull copies them as they are."""
     if not version.isdigit() or store.exists(manifest_key(name, version)):
         return  # a name, or a retry of this very version (its own checks answer it)
-    for other in store.list_dirs(f"{model_prefix(name)}/versions"):
-        if other.isdigit() and other != version and int(other) == int(version):
+    pruned = pruned_versions(store, name)
+    for other in sorted({*store.list_dirs(f"{model_prefix(name)}/versions"), *pruned}):
+        if not other.isdigit() or other == version or int(other) != int(version):
+            continue
+        if other in pruned:  # a number is never reused, however it is written
+            raise VersionExists(
+                f"{name}:{version} is version {int(version)}, as {name}:{other} was, which was "
+                "published and pruned; a number is never reused: pick another, or none"
+            )
+        if store.exists(manifest_key(name, other)):  # not a folder a cut-off publish left
             raise VersionExists(
                 f"{name}:{version} is version {int(version)}, as {name}:{other} already is; "
                 "pick another number, or none to be given the next one"

@@ -12,6 +12,7 @@ ensembles and kB-sized models.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,14 +65,18 @@ def already_quantized(path: Path) -> tuple[str, str] | None:
 
     halves = (TensorProto.FLOAT16, TensorProto.BFLOAT16)
     ops: set[str] = set()
-    half = False
-    for graph in _graphs(_graph(path)):
+    half = whole = 0  # float16 and float32 weight elements (a small float16 constant beside
+    for graph in _graphs(_graph(path)):  # float32 weights is no fp16 model: hunt_recent2 #10)
         ops |= {n.op_type for n in graph.node if n.op_type in QUANTIZED_OPS}
         ops |= {n.op_type for n in graph.node if n.op_type.startswith("QLinear")}
-        half = half or any(tensor.data_type in halves for tensor in graph.initializer)
+        for tensor in graph.initializer:
+            if tensor.data_type in halves:
+                half += math.prod(tensor.dims)
+            elif tensor.data_type == TensorProto.FLOAT:
+                whole += math.prod(tensor.dims)
     if ops:
         return "int8", f"its graph has {', '.join(sorted(ops))} nodes"
-    return ("fp16", HALF_WEIGHTS) if half else None
+    return ("fp16", HALF_WEIGHTS) if half and half >= whole else None
 
 
 def float_weights_left(variant: Path) -> tuple[int, dict[str, int], int]:

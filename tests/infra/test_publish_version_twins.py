@@ -52,3 +52,22 @@ def test_twins_an_older_store_holds_still_publish_again_and_serve(
     assert main(argv) == 0
     assert "already published from the same files" in capsys.readouterr().out
     assert sorted(store.list_dirs("models/m/versions")) == ["03", "3"]
+
+
+def test_a_pruned_number_is_not_reused_spelled_otherwise_and_a_bare_folder_is_no_twin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version"]
+    for version in ("7", "8", "9"):
+        assert main([*argv, version]) == 0
+    assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "008"]) == 1  # 8 was pruned: its number is never reused
+    assert capsys.readouterr().err == (
+        "aiaas publish: error: m:008 is version 8, as m:8 was, which was published and pruned; "
+        "a number is never reused: pick another, or none\n"
+    )
+    (store.root / "models/m/versions/012/card").mkdir(parents=True)  # a cut-off publish's
+    assert main([*argv, "12"]) == 0, capsys.readouterr().err
