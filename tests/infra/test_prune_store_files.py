@@ -9,19 +9,16 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
 from infra.cli.main import main
-from tests import onnx_factory
+from tests.infra.test_publish_version_twins import store_and_publish
 
 
 def test_a_pruned_version_leaves_no_folder_or_lock_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    store, publish = store_and_publish(tmp_path, "--labels", "a,b,c")
     for _ in range(3):
-        command = ["publish", str(model), "--name", "m", "--labels", "a,b,c"]
-        assert main(["--store", store.uri, *command]) == 0, capsys.readouterr().err
+        assert main(publish) == 0, capsys.readouterr().err
     versions = store.root / "models/m/versions"
     assert list((versions / "1/card").glob(".tmp-lock-*"))  # the lock this is about
     assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
@@ -35,9 +32,7 @@ def test_lock_files_older_releases_left_go_with_the_next_prune_or_publish(
 ) -> None:
     # Before 3edb3d1 a delete left the key's lock file, so versions pruned then kept a folder
     # holding only `card/.tmp-lock-card.md` (hunt_lock #4): a later prune or publish clears them.
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    publish = ["--store", store.uri, "publish", str(model), "--name", "m", "--labels", "a,b,c"]
+    store, publish = store_and_publish(tmp_path, "--labels", "a,b,c")
     for _ in range(2):
         assert main(publish) == 0, capsys.readouterr().err
     versions = store.root / "models/m/versions"

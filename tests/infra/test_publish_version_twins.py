@@ -15,13 +15,19 @@ from infra.cli.main import main
 from tests import onnx_factory
 
 
+def store_and_publish(tmp_path: Path, *flags: str) -> tuple[LocalStore, list[str]]:
+    """A directory store, and the argv of `aiaas publish` of a real linear classifier as `m`
+    into it, with `flags`: each test adds what it publishes with."""
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    return store, ["--store", store.uri, "publish", str(model), "--name", "m", *flags]
+
+
 @pytest.mark.parametrize(("first", "second"), [("8", "008"), ("03", "3")])
 def test_a_version_of_an_existing_ones_number_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, second: str
 ) -> None:
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version"]
+    store, argv = store_and_publish(tmp_path, "--version")
     assert main([*argv, first]) == 0
     capsys.readouterr()
     assert main([*argv, second]) == 1
@@ -40,13 +46,12 @@ def test_twins_an_older_store_holds_still_publish_again_and_serve(
     # Releases before the refusal let `03` and `3` both in; the refusal is the CLI's, so a
     # retried job of either twin is still "already published", and the registry's own
     # publish (pull's, paging's) takes them as they are.
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version", "3"]
+    store, argv = store_and_publish(tmp_path, "--version", "3")
     assert main(argv) == 0
     registry = Registry(store)
     card = tmp_path / "card.md"
     card.write_bytes(store.get_bytes("models/m/versions/3/card/card.md"))
+    model = tmp_path / "m.onnx"  # the file store_and_publish wrote
     registry.publish(replace(registry.resolve("m:3"), version="03"), model, {"card/card.md": card})
     capsys.readouterr()
     assert main(argv) == 0
@@ -57,9 +62,7 @@ def test_twins_an_older_store_holds_still_publish_again_and_serve(
 def test_a_pruned_number_is_not_reused_spelled_otherwise_and_a_bare_folder_is_no_twin(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
-    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version"]
+    store, argv = store_and_publish(tmp_path, "--version")
     for version in ("7", "8", "9"):
         assert main([*argv, version]) == 0
     assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
