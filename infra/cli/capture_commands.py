@@ -22,6 +22,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
 from infra.cli.arg_types import capture_sample
+from infra.cli.file_args import file_suffix
 from infra.cli.misspelled import meant
 from infra.cli.output_file import output_file
 
@@ -118,16 +119,17 @@ def _published(registry: Registry, name: str) -> bool:
 
 def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
     out: Path | None = args.out
-    if out is None or out.suffix not in FORMATS:
+    if out is None or file_suffix(out) not in FORMATS:
         raise BadRequest("export needs --out FILE.csv or FILE.jsonl")
-    if args.exact and out.suffix != ".csv":
+    if args.exact and file_suffix(out) != ".csv":
         raise BadRequest("--exact is for a CSV export; a JSONL export is always exact")
     name = names.model_name(model)
     registry.versions(name)
-    read = _Lines(registry, name, args.version, parse_since(args.since), out.suffix == ".jsonl")
+    jsonl = file_suffix(out) == ".jsonl"
+    read = _Lines(registry, name, args.version, parse_since(args.since), jsonl)
     # Read twice for a CSV (its header first, then its rows), never held whole: a month of
     # capture is millions of rows (216,000 took 418 MB as CSV, 1.26 GB as JSONL, held).
-    header = None if out.suffix == ".jsonl" else read.rows()
+    header = None if jsonl else read.rows()
     with output_file(out) as written:
         written_rows, formulas = write_rows(
             written,
@@ -227,7 +229,7 @@ def write_rows(
     first), then the served_* ones, from every row of `header_rows` (`rows` when not given: a
     list then, read twice)."""
     count = 0
-    if out.suffix == ".jsonl":  # a temp file keeps its export's suffix
+    if file_suffix(out) == ".jsonl":  # a temp file keeps its export's suffix
         with out.open("wb") as handle:
             for row in rows:
                 handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))

@@ -21,7 +21,7 @@ from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
-from infra.cli.file_args import not_a_file
+from infra.cli.file_args import file_suffix, not_a_file
 from infra.cli.row_cells import gap_columns, missing_categories, row_values, table_cells
 from training.csv_table import looks_like_data, not_utf8
 
@@ -57,7 +57,7 @@ def refuse_binary(path: Path) -> None:
     """A 400 naming what to send for a file that is no CSV text: an .npz (the training job's
     word, `dataset.format`, was said here, where no such option exists), an encoded image (it
     was told to save the file as UTF-8), a table file (Parquet) or any other format."""
-    suffix = path.suffix.lower()
+    suffix = file_suffix(path)
     if suffix == ".npz":
         npy = path.with_suffix(".npy").name
         raise BadRequest(
@@ -78,10 +78,18 @@ def refuse_binary(path: Path) -> None:
             f"{path} is a {table[0]} file; this command reads .csv, .jsonl or .npy: write it as "
             f"CSV (pandas: pd.{table[1]}({path.name!r}).to_csv({csv!r}, index=False))"
         )
+    if suffix == ".gz":  # batch reads rows.csv.gz; here the bytes would be quoted as a header
+        raise BadRequest(
+            f"{path} is gzip-compressed; this command reads .csv, .jsonl or .npy as they are: "
+            f"decompress it first (gunzip -k {path.name})"
+        )
     if suffix not in CSV_SUFFIXES:  # an .onnx given for the data: its bytes quoted as a header
+        # A CSV named `sales.2024-11` is refused too: which extensions are read is the docs'
+        # list (docs/explain.md), and renaming is all it takes.
         raise BadRequest(
             f"{path}: unsupported input format {suffix!r}; this command reads .csv, .jsonl or "
-            ".npy (a CSV file may also end in .txt, or have no extension)"
+            ".npy (a CSV file may also end in .txt, or have no extension): rename a CSV file "
+            "to end in .csv"
         )
 
 
@@ -105,7 +113,7 @@ def read_rows(
     width = columns.width
     if not path.is_file():
         raise BadRequest(not_a_file(path))
-    if path.suffix == ".npy":
+    if file_suffix(path) == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
         except ValueError as exc:  # an object array (only pickle reads it), or no .npy at all
@@ -204,7 +212,7 @@ def read_texts(
     if not path.is_file():
         raise BadRequest(not_a_file(path))
     lenient = bad is not None
-    if path.suffix != ".csv":
+    if file_suffix(path) != ".csv":
         with utf8_text(path, lenient) as handle:
             every = handle.read().splitlines()
         if lenient and every and not_utf8_at(every[0]):  # another encoding (UTF-16's mark)

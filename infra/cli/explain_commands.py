@@ -30,6 +30,7 @@ from infra.cli.arg_types import whole
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture
+from infra.cli.file_args import file_suffix
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 from infra.cli.output_file import output_file
@@ -220,7 +221,8 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     text = text_input(manifest)
     records: list[dict[str, Any]] = []
     lines: list[int] = []  # the line an editor shows, as batch's error records name it
-    if path.suffix in JSONL_SUFFIXES and path.is_file():  # read as `aiaas batch` reads its lines
+    # Read as `aiaas batch` reads its lines.
+    if file_suffix(path) in JSONL_SUFFIXES and path.is_file():
         return read_jsonl(path, manifest)  # a text model: records with its text field
     if text is not None:
         bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it
@@ -230,7 +232,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
     rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines)
-    return FileRows(rows, bad, lines if path.suffix != ".npy" else None, records or None)
+    return FileRows(rows, bad, lines if file_suffix(path) != ".npy" else None, records or None)
 
 
 def describe(doc: dict[str, Any]) -> list[str]:
@@ -301,7 +303,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
     an .npy's (`read_rows`)."""
-    if path.suffix in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
+    if file_suffix(path) in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
         rows = every_row(path, read_jsonl(path, manifest)).rows
     else:
         rows = read_rows(path, manifest, gaps=True)

@@ -29,6 +29,7 @@ from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
+from infra.cli.file_args import file_suffix
 
 MAX_ROWS = 100_000
 
@@ -50,7 +51,7 @@ def _number(text: str) -> Any:
 def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     # utf-8-sig: Excel's byte order mark is not part of the first column's name
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        if path.suffix != ".csv":
+        if file_suffix(path) != ".csv":
             return [json.loads(line) for line in handle if line.strip()]
         reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
@@ -102,7 +103,7 @@ def read_data(path: Path, manifest: ModelManifest, target: str | None = None) ->
     """Inputs and labels (the `target` column, else the first of LABEL_COLUMNS) of `path`; a
     BadRequest saying what is missing."""
     try:
-        if path.suffix == ".npz":
+        if file_suffix(path) == ".npz":
             return _npz(path, manifest, target)
         rows = _records(path, manifest)[:MAX_ROWS]
     except (OSError, ValueError) as exc:

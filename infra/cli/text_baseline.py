@@ -21,7 +21,7 @@ from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextInput, batch_view, is_blank
-from infra.cli.file_args import not_a_file
+from infra.cli.file_args import file_suffix, not_a_file
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 
@@ -34,12 +34,12 @@ def text_baseline(
     ref = f"{manifest.name}:{manifest.version}"
     model = plane.models.model(manifest.name, manifest.version)
     path: Path = args.data
-    if path.suffix == ".npy":  # training's token ids (an older text model takes nothing else)
+    if file_suffix(path) == ".npy":  # training's token ids (an older text model takes nothing else)
         drift = fit(model, _token_ids(path), bins=args.bins)
     else:
         texts = (
             _jsonl_texts(path, manifest)
-            if path.suffix in JSONL_SUFFIXES
+            if file_suffix(path) in JSONL_SUFFIXES
             else read_texts(path, text.field)
         )
         if not texts:
