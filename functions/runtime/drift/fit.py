@@ -69,6 +69,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         return {spec.name: chunk.astype(spec.dtype).reshape(shape)}
 
     _check_missing(model, rows, (spec,))
+    _check_range(model, rows, names, spec)
     served = _as_served(rows, lambda: as_type(rows, BY_NAME[spec.dtype].numpy))
     predictions, note = _predictions(model, rows, feed)
     return dataclasses.replace(build(served, tuple(names), predictions, bins), unwatched=note)
@@ -98,6 +99,25 @@ def _check_missing(model: LoadedModel, rows: np.ndarray, specs: tuple[TensorSpec
         "numbers only, so its served rows have none to compare: fill or drop those rows (a "
         "model that handles missing values is published with `aiaas publish --allow-nonfinite`)"
     )
+
+
+def _check_range(
+    model: LoadedModel, rows: np.ndarray, names: tuple[str, ...], spec: TensorSpec
+) -> None:
+    """BadRequest naming the column of a finite training value the model's float input cannot
+    hold (1e300 for float32: cast, it is infinity), which served the same is refused: it said
+    only "input 'x' must be finite; found infinity at index [0, 3]", of a chunk of rows."""
+    if not spec.dtype.startswith("float") or spec.dtype == "float64":
+        return
+    largest = float(np.finfo(spec.dtype).max)
+    beyond = np.abs(np.nan_to_num(rows, nan=0.0, posinf=0.0, neginf=0.0)) > largest
+    if beyond.any():
+        row, column = (int(i[0]) for i in np.nonzero(beyond))
+        raise BadRequest(
+            f"column {names[column]!r} holds {rows[row, column]:.4g} (data row {row + 1}), "
+            f"beyond the {largest:.4g} that {model.ref}'s {spec.dtype} input '{spec.name}' holds: "
+            "give the values as the model was trained on them"
+        )
 
 
 def _images(

@@ -129,7 +129,14 @@ def summarize(
     if len(data) <= clusters:
         weights = np.full(len(data), 1.0 / len(data))
         return Background(data, weights, f"all {len(data)} rows of the data")
-    centres, labels = _kmeans(data, clusters, np.random.default_rng(seed))
+    # k-means is scale-free: on values whose squares overflow (1e155 and up), its distances
+    # were inf, inf/inf a NaN probability and a traceback, so it runs on the data halved some
+    # hundreds of times (exact: a power of two), the centres its clusters' own means.
+    factors = _factors(data)
+    scale = float(factors.max())
+    centres, labels = _kmeans(data / scale, clusters, np.random.default_rng(seed))
+    if scale != 1.0:
+        centres = np.array([_mean(data[labels == k], factors) for k in range(len(centres))])
     sizes = np.bincount(labels).astype(np.float64)
     return Background(
         centres, sizes / sizes.sum(), f"k-means ({len(centres)} centres) of {len(data)} rows"
@@ -139,6 +146,23 @@ def summarize(
 def _check_finite(data: np.ndarray) -> None:
     if not np.isfinite(data).all():
         raise BadRequest("the background data holds NaN or infinity; drop or fill those rows")
+
+
+LARGE = 2.0**256  # a column past this is scaled down first: its squares, sums may overflow
+
+
+def _factors(numbers: np.ndarray) -> np.ndarray:
+    """[F] powers of two, one a column: 1 for a column of values under LARGE (whose
+    arithmetic is then what it always was, byte for byte), else the one that brings its
+    largest magnitude into [1, 2), exactly (2**1023 for 1.7e308: 2**1024 is no float)."""
+    largest = np.abs(numbers).max(axis=0) if len(numbers) else np.zeros(numbers.shape[1:])
+    return np.where(largest < LARGE, 1.0, np.ldexp(1.0, np.frexp(largest)[1] - 1))
+
+
+def _mean(numbers: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """The column means of `numbers` [N, F], summed scaled down by `factors` (`_factors`):
+    the sum of 3000 values of 1e306 overflows, their mean does not."""
+    return np.asarray((numbers / factors).mean(axis=0) * factors)
 
 
 def _summarize_table(
@@ -165,9 +189,10 @@ def _summarize_table(
     if len(table) <= clusters:
         labels = np.arange(len(table))
         source = f"all {len(table)} rows of the data"
-    else:
-        spread = numbers.std(axis=0)
-        scaled = (numbers - numbers.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    else:  # standardised (scale-free), scaled down first where the squares would overflow
+        shrunk = numbers / _factors(numbers)
+        spread = shrunk.std(axis=0)
+        scaled = (shrunk - shrunk.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
         points = np.hstack([scaled, *(_indicators(values) for values in texts)])
         labels = _kmeans(points, clusters, np.random.default_rng(seed))[1]
         source = (
@@ -196,7 +221,8 @@ def _clustered(
     seen), weighted by its share of the rows."""
     sizes = np.bincount(labels).astype(np.float64)
     rows = np.zeros((len(sizes), len(numeric) + len(strings)))
-    rows[:, numeric] = [numbers[labels == k].mean(axis=0) for k in range(len(sizes))]
+    factors = _factors(numbers)
+    rows[:, numeric] = [_mean(numbers[labels == k], factors) for k in range(len(sizes))]
     categories = {}
     for column, values in zip(strings, texts, strict=True):
         per_label: list[Counter[str]] = [Counter() for _ in sizes]
