@@ -355,10 +355,14 @@ class S3Store:
         return None
 
     def copy(self, source: str, dest: str) -> None:
-        # Server-side: no bytes pass through the function (multipart for big objects).
+        # Server-side: no bytes pass through the function (multipart for big objects, in the
+        # parts upload_file sends: the ETag, made of the parts' MD5s, is the source's).
         with self._errors(source):
             self.client.copy(
-                {"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(dest)
+                {"Bucket": self.bucket, "Key": self._key(source)},
+                self.bucket,
+                self._key(dest),
+                Config=_transfer(),
             )
 
     def delete(self, key: str, *, if_version: str | None = None) -> None:

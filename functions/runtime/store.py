@@ -46,6 +46,7 @@ from functions.runtime.store_parts import (
     StagedFile,
     StreamedFile,
     copy_file,
+    copy_object,
     file_mode,
     files_in,
     holding_lock,
@@ -184,7 +185,7 @@ class LocalStore:
 
     def copy(self, source: str, dest: str) -> None:
         with self.open_read(source) as reader, self._atomic(dest, if_absent=False) as writer:
-            shutil.copyfileobj(reader, writer, CHUNK)
+            copy_object(reader, writer)  # its etag too, as S3's CopyObject keeps the ETag
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:

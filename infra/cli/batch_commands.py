@@ -124,8 +124,9 @@ def _batch(args: argparse.Namespace) -> int:
     run: RunInput | None = None
     try:  # from before the upload: a stop as it lands (S3 shows it first) leaves nothing either
         store.upload_file(args.file, obj.input_key)
-        uploaded = store.version(obj.input_key)
-        run = RunInput(obj, store_location(store)[0], store.head(obj.input_key))
+        info = store.head(obj.input_key)
+        uploaded = info.etag
+        run = RunInput(obj, store_location(store)[0], info)
         return _run_locally(store, run, settings, args)
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
         if discard(store, obj, run, uploaded or landed(store, obj, before), kept):

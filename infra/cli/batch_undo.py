@@ -3,11 +3,14 @@
 Its upload goes (no input sits unscored: the control plane would call its job pending for
 ever), and so do its shard parts; the input of that name it replaced, kept aside meanwhile,
 comes back (a failed re-run deleted it, leaving the earlier run's output and summary
-describing an input that was gone)."""
+describing an input that was gone). It comes back as a copy with the etag it had (the stores'
+`copy` keeps it), so the earlier summary still matches it: the job reads as scored, and a
+redelivery of it is skipped, not scored again."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 
 from functions.runtime.batch.layout import BATCH_PREFIX, WORK_DIR, BatchObject
 from functions.runtime.batch.run import RunInput, finished_summary
@@ -21,8 +24,12 @@ PREVIOUS_DIR = "previous"  # under work/: the input a local run replaced, until 
 
 def keep_aside(store: ObjectStore, obj: BatchObject) -> str:
     """Copy the input this run's upload replaces to the model's work folder (server-side on
-    S3), to put back should the run not finish; the caller drops the copy once it ends."""
-    kept = f"{BATCH_PREFIX}/{obj.model}/{WORK_DIR}/{PREVIOUS_DIR}/{obj.input_key.split('/', 3)[3]}"
+    S3), to put back should the run not finish; the caller drops the copy once it ends. The
+    copy's name is this run's own: two re-runs of one name at once each keep what they
+    replaced (one folder for both made the second's copy, the first's upload, replace the
+    first's, the original input)."""
+    name = obj.input_key.split("/", 3)[3]
+    kept = f"{BATCH_PREFIX}/{obj.model}/{WORK_DIR}/{PREVIOUS_DIR}/{secrets.token_hex(8)}/{name}"
     store.copy(obj.input_key, kept)
     return kept
 
@@ -46,7 +53,8 @@ def discard(
     in the store (the control plane would call its job pending for ever) and the same command
     runs it again from the start. The input it replaced (`kept`) is put back. A run whose
     summary was committed keeps everything. True when `kept` could not be put back: the
-    caller leaves it where it is, the only copy of that input (a warning says where)."""
+    caller leaves it where it is, the only copy of that input (a warning says where).
+    `uploaded` is the upload's etag: a copy of it (another re-run's put-back) is still ours."""
     if uploaded is None:  # the upload never landed (or replaced the same bytes): none of ours
         return False
     try:
@@ -54,9 +62,10 @@ def discard(
             if finished_summary(store, run) is not None:
                 return False
             remove_work(store, obj.work_prefix(run.run_id))
-        if store.version(obj.input_key) != uploaded:  # replaced since: the newer upload's
+        version = store.version(obj.input_key)  # first: what the delete below compares
+        if version is None or store.head(obj.input_key).etag != uploaded:  # a newer upload's
             return False
-        store.delete(obj.input_key, if_version=uploaded)
+        store.delete(obj.input_key, if_version=version)
     except AiaasError as exc:  # replaced meanwhile, or the store is down: never mask the cause
         log.warning("left %s in the store: %s", obj.input_key, exc.message)
         return False
@@ -73,10 +82,11 @@ def discard(
 
 
 def landed(store: ObjectStore, obj: BatchObject, before: str | None) -> str | None:
-    """The version of the input this command's upload put there, when a stop came before the
+    """The etag of the input this command's upload put there, when a stop came before the
     command read it: whatever is there now unless it is what was there before (or nothing)."""
     try:
-        now = store.version(obj.input_key)
+        if store.version(obj.input_key) in (None, before):
+            return None
+        return store.head(obj.input_key).etag
     except AiaasError:
         return None
-    return now if now != before else None

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from functions.control.jobs import JobBook
 from functions.runtime.abandoned import ABANDONED_AFTER_S
+from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
@@ -254,7 +256,9 @@ def test_a_rerun_stopped_midway_puts_the_earlier_input_back(
 ) -> None:
     """A re-run of a name already scored replaces its input; stopped midway, it deleted its
     upload, and with it the only copy of the input the earlier run's output and summary
-    describe. That input is now back, byte for byte, and so nothing is left of the re-run."""
+    describe. That input is now back, byte for byte, and so nothing is left of the re-run;
+    with its etag too (a directory store's copy gave it a new one: the job read `pending` for
+    ever and a redelivery scored it again)."""
     store: ObjectStore = (
         LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
     )
@@ -264,6 +268,7 @@ def test_a_rerun_stopped_midway_puts_the_earlier_input_back(
     first.write_text(features_csv(np.ones((3, 4))))
     assert main(["--store", store.uri, "batch", "iris", str(first)]) == 0
     scored = {key: store.get_bytes(key) for key in store.list_keys("batch")}
+    etag = store.head(KEY).etag
 
     if where == "local":
         midway = local_midway(tmp_path / "store", 1)
@@ -276,3 +281,6 @@ def test_a_rerun_stopped_midway_puts_the_earlier_input_back(
     code, _, _ = stop_midway(store.uri, big_csv, 1, midway, signal.SIGTERM, False, chunk_rows=25)
     assert code == 143
     assert {key: store.get_bytes(key) for key in store.list_keys("batch")} == scored
+    assert store.head(KEY).etag == etag
+    job = JobBook(store, Registry(store), None).status("iris", "big.csv")
+    assert (job["status"], job["etag"]) == ("succeeded", etag)
