@@ -301,9 +301,12 @@ def same_share(before: list[Any], after: list[Any], *, classified: bool) -> floa
     if classified:
         return float(np.mean([a == b for a, b in zip(before, after, strict=True)]))
     a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
-    scale = float(np.median(np.abs(a)))
+    # The values' typical size: their median, else (most are 0: counts, demand) their mean; a
+    # median of 0 made the tolerance 0 and a 0 answered as 1e-6 "another answer".
+    scale = float(np.median(np.abs(a))) or float(np.mean(np.abs(a)))
     close = np.isclose(b, a, rtol=SAME_VALUE_RTOL, atol=SAME_VALUE_RTOL * scale, equal_nan=True)
-    return float(np.mean(close))
+    # A row of a multi-output regressor is the same when all its values are.
+    return float(np.mean(close.reshape(len(close), -1).all(axis=1)))
 
 
 ALONE_ROWS = 500  # rows a variant is run on one at a time (a run each: seconds for a big model)

@@ -105,6 +105,26 @@ def _ml_operators(source: Path) -> bool:
     return any(op.domain == "ai.onnx.ml" for op in model.opset_import)
 
 
+def _one_opset_each(staged: Path) -> None:
+    """Drop repeated, identical opset imports from the staged copy (a new file renamed over
+    the placed one, which may be a link to the user's: theirs is never written). skl2onnx
+    1.20 writes `ai.onnx` twice for a linear model without ZipMap (`[ai.onnx.ml 1, "" 22,
+    "" 22]`), which onnxruntime runs but its quantizer refuses: "Failed to find proper
+    ai.onnx domain", where the reason a user can act on was the model's ai.onnx.ml ops."""
+    import onnx
+
+    model = onnx.load(str(staged), load_external_data=False)
+    seen = {(op.domain, op.version) for op in model.opset_import}
+    if len(seen) == len(model.opset_import):
+        return
+    kept = list(dict.fromkeys((op.domain, op.version) for op in model.opset_import))
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(domain, v) for domain, v in kept)
+    fresh = staged.with_name(f"{staged.name}.opsets")
+    onnx.save(model, str(fresh))  # external data stays where it is: the references are kept
+    fresh.replace(staged)
+
+
 def _needs(missing: ModuleNotFoundError) -> BadRequest:
     return BadRequest(
         f"--quantize needs the {missing.name} package, which is not installed: "
@@ -127,6 +147,7 @@ def quantize(source: Path, method: str, work: Path) -> Path:
         )
     external = bool(data_files(source))
     given = stage(source, work / f"quantize-{method}-input", copy_data=True).resolve()
+    _one_opset_each(given)
     target = (work / f"quantized-{method}" / "model.onnx").resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     try:

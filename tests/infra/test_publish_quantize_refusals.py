@@ -6,6 +6,7 @@ copies, as torch exports a TransformerEncoder of copied layers).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from bench.models import mlp_onnx
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from tests import onnx_factory
-from tests.infra.test_publish_quantize import publish, refused, stored_file
+from tests.infra.test_publish_quantize import publish, published, refused, stored_file
+from tests.sklearn_models import export
 
 
 def _weight(name: str, *shape: int) -> onnx.TensorProto:
@@ -106,3 +108,54 @@ def test_float_weights_left_are_named_with_the_ops_holding_them(tmp_path: Path) 
     identity = onnx_factory.identity(tmp_path / "identity.onnx", elem=TensorProto.FLOAT)
     error = refused(tmp_path, identity, "--quantize", "int8")
     assert "too few float32 weight tensors" in error and "already quantized" not in error
+
+
+def test_skl2onnx_repeated_opset_gets_the_reason_not_onnxruntime_words(tmp_path: Path) -> None:
+    # skl2onnx 1.20 with its default options, but the one README names (no ZipMap), imports
+    # ai.onnx twice; onnxruntime's quantizer said only "Failed to find proper ai.onnx domain".
+    exported = export("logistic", tmp_path, zipmap=False)
+    domains = [op.domain for op in onnx.load(str(exported.path)).opset_import]
+    assert domains.count("") == 2  # as skl2onnx writes it: what this test is about
+    before = exported.path.read_bytes()
+    error = refused(tmp_path, exported.path, "--quantize", "int8")
+    assert error.startswith("--quantize int8 does not make this model smaller (")
+    assert "ai.onnx.ml operators" in error and "domain" not in error
+    assert exported.path.read_bytes() == before  # the staged copy was deduplicated, not theirs
+
+
+def test_a_repeated_opset_is_quantized_and_the_original_published_as_is(tmp_path: Path) -> None:
+    # A graph int8 does make smaller, its ai.onnx opset imported twice as skl2onnx does.
+    model = onnx.load(str(mlp_onnx(tmp_path / "mlp.onnx")))
+    model.opset_import.append(helper.make_opsetid("", model.opset_import[0].version))
+    twice = tmp_path / "twice.onnx"
+    onnx.save(model, str(twice))
+    store = LocalStore(tmp_path / "store")
+    record = published(store, twice, "mlp", "--quantize", "int8")
+    # The manifest names the user's file, byte for byte, as the variant's source.
+    assert record["source"]["sha256"] == hashlib.sha256(twice.read_bytes()).hexdigest()
+    variant = onnx.load(str(stored_file(store, "mlp", tmp_path)))
+    assert any(node.op_type == "MatMulInteger" for node in variant.graph.node)
+
+
+@pytest.mark.parametrize("method", ["fp16", "int8"])
+def test_a_float32_model_with_one_float16_constant_is_quantized(
+    method: str, tmp_path: Path
+) -> None:
+    # All weights float32 but a 1-element float16 constant Cast up (as an exporter may leave
+    # one): the file is the float32 original, and was refused as "already fp16".
+    model = onnx.load(str(mlp_onnx(tmp_path / "mlp.onnx")))
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.array([0.5], np.float16), "c16"))
+    graph.node.append(helper.make_node("Cast", ["c16"], ["c32"], to=TensorProto.FLOAT))
+    graph.node.append(helper.make_node("Add", [graph.output[0].name, "c32"], ["shifted"]))
+    graph.output[0].name = "shifted"
+    mixed = tmp_path / "mixed.onnx"
+    onnx.save(model, str(mixed))
+    store = LocalStore(tmp_path / "store")
+    assert published(store, mixed, "mixed", "--quantize", method)["method"] == method
+    # Its fp16 variant, whose weights are float16 (but for that constant, as before), is fp16.
+    if method == "fp16":
+        assert refused(tmp_path, stored_file(store, "mixed", tmp_path), "--quantize", "fp16") == (
+            "--quantize fp16: this file is already fp16 (its weights are float16); publish it "
+            "without --quantize, or quantize its float32 original"
+        )

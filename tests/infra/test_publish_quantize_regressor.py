@@ -19,6 +19,7 @@ from sklearn.neural_network import MLPRegressor
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.cli.publish_evaluation import same_share
 from tests.infra.test_publish_quantize import publish, stored_file
 
 
@@ -80,3 +81,15 @@ def test_int8_batch_note_counts_values_moved_over_the_tolerance(diabetes, tmp_pa
     assert 0 < moved < len(rows)  # some, not all (exact equality counted all 92)
     said = f"of {len(rows)} rows sent alone, {moved} got a value over 0.1% away from the one in"
     assert said in out
+
+
+def test_same_answer_of_mostly_zero_values_and_of_multi_output_rows() -> None:
+    # Counts or demand, most of them 0: the median is 0, so the tolerance was 0 and a 0
+    # answered as 1e-6 by the variant was "another answer" (a share of 0.4, not 1).
+    before = [0.0] * 60 + [5.0] * 40
+    assert same_share(before, [1e-6] * 60 + [5.0] * 40, classified=False) == 1.0
+    assert same_share(before, [0.1] * 60 + [5.0] * 40, classified=False) == 0.4
+    assert same_share([0.0] * 4, [0.0] * 3 + [1e-9], classified=False) == 0.75  # all 0: exact
+    # Two outputs a row: the row is the same when both values are (the share is of rows).
+    rows = [[10.0, 20.0], [10.0, 20.0]]
+    assert same_share(rows, [[10.0, 20.0], [10.0, 25.0]], classified=False) == 0.5
