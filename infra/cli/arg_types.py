@@ -81,6 +81,18 @@ def days(text: str) -> float:
     return value
 
 
+def whole_days(text: str) -> int:
+    """An argparse type: whole days, 0 to 100 years, as S3's lifecycle rules count them: a
+    fraction (0.1) meant whole days rounded up by date arithmetic, said nowhere."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number of days; got {text}") from None
+    if not 0 <= value <= 36500:
+        raise argparse.ArgumentTypeError(f"give 0 to 36500 days; got {text}")
+    return value
+
+
 def _said(check: Callable[[], object]) -> object:
     """`check()`'s value; its refusal (BadRequest, ValueError) as argparse's usage error."""
     from functions.runtime.errors import BadRequest

@@ -20,8 +20,8 @@ from functions.runtime.settings import (
     RuntimeSettings,
     env_flag,
 )
-from functions.runtime.store import LOCAL_BUCKET, open_store
-from infra.cli.arg_types import count, days, port, seconds
+from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
+from infra.cli.arg_types import count, port, seconds, whole_days
 from infra.cli.serve_discovery import ModelDiscovery, template_functions
 from infra.cli.serve_start import (
     START_LIST_WAIT_S,
@@ -138,18 +138,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--capture-days",
-        type=days,
-        default=CAPTURE_DAYS,
+        type=whole_days,
         help="a directory store: days captured requests are kept, as the stack's bucket keeps "
-        "them (default %(default)s; 0 keeps them forever)",
+        f"them (default {CAPTURE_DAYS}; 0 keeps them forever; on S3 the bucket's lifecycle "
+        "rules decide)",
     )
     p.add_argument(
         "--monitoring-days",
-        type=days,
-        default=MONITORING_DAYS,
-        help="a directory store: days drift snapshots are kept (default %(default)s; 0: forever)",
+        type=whole_days,
+        help=f"a directory store: days drift snapshots are kept (default {MONITORING_DAYS}; 0: "
+        "forever)",
     )
     p.set_defaults(func=cmd_serve)
+
+
+def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> None:
+    """Expire a directory store's captures and drift snapshots daily, as the stack's bucket
+    rules do on S3; on S3, say that the days given do not apply (a MinIO at the edge without
+    the stack's rules kept captures for ever while its user believed --capture-days 7)."""
+    capture, monitoring = args.capture_days, args.monitoring_days
+    if store.location.bucket == LOCAL_BUCKET:
+        kept = Retention(
+            CAPTURE_DAYS if capture is None else capture,
+            MONITORING_DAYS if monitoring is None else monitoring,
+        )
+        expire_daily(store, kept)
+        return
+    given = [flag for flag, days in (("--capture-days", capture), ("--monitoring-days", monitoring))
+             if days is not None]  # fmt: skip
+    if given:
+        lambda_logs.say(
+            f"  note: {' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to a "
+            f"directory store; {store_uri} expires objects by its bucket's lifecycle rules (the "
+            "stack's expire-capture and expire-monitoring; set such rules yourself on another "
+            "S3 server)"
+        )
 
 
 def trusted_proxies(text: str) -> tuple[str, ...]:
@@ -314,8 +337,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say(
             "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
         )
-    if store.location.bucket == LOCAL_BUCKET:  # S3: the bucket's lifecycle rules do it
-        expire_daily(store, Retention(args.capture_days, args.monitoring_days))
+    _expire(store, store_uri, args)
     with shared_metrics_dir(args.workers > 1, env) as directory:
         config = dataclasses.replace(config, metrics_dir=directory, workers=args.workers)
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)

@@ -32,10 +32,10 @@ EVERY_S = 24 * 3600
 class Retention:
     """Days kept of each (0: kept forever)."""
 
-    capture_days: float = CAPTURE_DAYS
-    monitoring_days: float = MONITORING_DAYS
+    capture_days: int = CAPTURE_DAYS
+    monitoring_days: int = MONITORING_DAYS
 
-    def rules(self) -> list[tuple[str, float]]:
+    def rules(self) -> list[tuple[str, int]]:
         pairs = [("capture", self.capture_days), ("monitoring", self.monitoring_days)]
         return [(prefix, days) for prefix, days in pairs if days > 0]
 

@@ -14,6 +14,7 @@ from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from infra.local.expiry import Retention, expire
 from tests.infra.test_serve import ServeProcess
+from tests.infra.test_serve_capture import ServeUri
 
 TODAY = dt.date(2026, 12, 5)
 
@@ -64,11 +65,41 @@ def _gone(store: LocalStore, key: str, within_s: float = 10) -> bool:
     return not store.exists(key)
 
 
-@pytest.mark.parametrize("given", ["-1", "nan", "36501"])
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("-1", "give 0 to 36500 days; got -1"),
+        ("36501", "give 0 to 36500 days; got 36501"),
+        # Whole days, as S3's lifecycle rules count them: 0.1 kept today and yesterday.
+        ("0.1", "give a whole number of days; got 0.1"),
+        ("nan", "give a whole number of days; got nan"),
+    ],
+)
 def test_a_days_flag_out_of_range_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, said: str
 ) -> None:
     with pytest.raises(SystemExit) as stopped:
-        main(["--store", str(tmp_path / "s"), "serve", "--capture-days", given])
+        main(["--store", str(tmp_path / "s"), "serve", "--monitoring-days", given])
     assert stopped.value.code == 2
-    assert "argument --capture-days: give 0 to 36500 days" in capsys.readouterr().err
+    assert f"argument --monitoring-days: {said}" in capsys.readouterr().err
+
+
+def test_an_s3_store_says_its_bucket_rules_decide(s3_bucket: str, tmp_path: Path) -> None:
+    # On a MinIO at the edge without the stack's rules the flag was taken without a word, and
+    # captures were kept for ever by a user who believed 7 days.
+    uri = f"s3://{s3_bucket}/registry"
+    server = ServeUri(uri, tmp_path, {}, "--capture-days", "7")
+    try:
+        server.wait_ready()
+        assert (
+            f"note: --capture-days applies to a directory store; {uri} expires objects by its "
+            "bucket's lifecycle rules" in server.output()
+        )
+    finally:
+        server.stop()
+    server = ServeUri(uri, tmp_path, {})  # not given: nothing to say
+    try:
+        server.wait_ready()
+        assert "lifecycle" not in server.output()
+    finally:
+        server.stop()
