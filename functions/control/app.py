@@ -96,6 +96,10 @@ async def _known_query(request: Request) -> None:  # async: no thread hop for a 
         takes = _QUERIES[route.unique_id] = _queries_of(route.dependant)
     unknown = [name for name in dict.fromkeys(request.query_params) if name not in takes]
     if not unknown:
+        # None of the routes takes a list: `?limit=5&limit=500` was the last one, silently.
+        for name in request.query_params:
+            if (times := len(request.query_params.getlist(name))) > 1:
+                raise BadRequest(f"query parameter {name!r} is given {times} times; give it once")
         return
     listed = ", ".join(repr(name) for name in unknown)
     raise BadRequest(

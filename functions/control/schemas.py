@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from functions.runtime import names
 
@@ -24,6 +32,18 @@ class Strict(BaseModel):
     request) and "0.5" for 0.5, where the OpenAPI document says a number."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _integral(value: Any) -> Any:
+    """5838.0 as 5838 (JSON Schema's integer, and what a client's float serialises to: it
+    was refused as "Input should be a valid integer"); true, "5" and 5838.5 stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A count in a body: StrictInt, but a number with a zero fraction is one too.
+Count = Annotated[StrictInt, BeforeValidator(_integral)]
 
 
 class ModelSummary(BaseModel):
@@ -205,8 +225,8 @@ class CompareSpec(Strict):
     )
     label: str | None = Field(default=None, examples=["species"])
     # An HTTP API answers within 30 s: the rows and timed calls are bounded to fit.
-    max_rows: StrictInt = Field(default=20_000, ge=1, le=20_000)
-    latency_calls: StrictInt = Field(default=500, ge=0, le=2_000)
+    max_rows: Count = Field(default=20_000, ge=1, le=20_000)
+    latency_calls: Count = Field(default=500, ge=0, le=2_000)
 
 
 class ErrorBody(BaseModel):

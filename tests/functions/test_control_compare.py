@@ -73,14 +73,19 @@ def test_the_control_plane_answers_the_report_the_cli_prints(
 def test_truncated_only_when_rows_were_left_out(
     client: TestClient, store: ObjectStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = {}
-    for max_rows in (60, 59, 1000):  # the file holds 60 rows: exactly, one fewer, more
+    rows = []
+    # The file holds 60 rows: exactly, one fewer, more; 59.0 as a client's float sends 59
+    # (was refused: "Input should be a valid integer").
+    for max_rows in (60, 59, 1000, 59.0):
         body = {"a": "1", "b": "2", "data": KEY, "max_rows": max_rows}
-        rows[max_rows] = client.post("/control/models/m/compare", json=body).json()["rows"]
-    assert [(r["compared"], r["truncated"]) for r in rows.values()] == [
+        answer = client.post("/control/models/m/compare", json=body)
+        assert answer.status_code == 200, answer.text
+        rows.append(answer.json()["rows"])
+    assert [(r["compared"], r["truncated"]) for r in rows] == [
         (60, False),
         (59, True),
         (60, False),
+        (59, True),
     ]
     argv = ["--store", store.uri, "compare", "m", "1", "2", "--data", KEY, "--max-rows"]
     assert main([*argv, "60"]) == 0
@@ -102,6 +107,8 @@ def test_truncated_only_when_rows_were_left_out(
         ({"a": "1", "b": "2", "data": "batch/m/input/none.csv"}, 404, "none.csv"),
         ({"a": "1", "b": "2", "data": KEY, "label": "zz"}, 400, "no column 'zz'"),
         ({"a": "1", "b": "2", "data": KEY, "max_rows": 10**9}, 422, "max_rows"),
+        ({"a": "1", "b": "2", "data": KEY, "max_rows": 59.5}, 422, "max_rows"),
+        ({"a": "1", "b": "2", "data": KEY, "max_rows": True}, 422, "max_rows"),
         ({"a": "1", "data": KEY}, 422, "b: Field required"),
     ],
 )

@@ -199,3 +199,11 @@ def test_a_documented_job_file_is_one_the_server_takes(client: TestClient) -> No
         assert client.post("/control/batch/iris/jobs", json=body).status_code == 400, name
     assert validator.is_valid("2026/nightly.csv") and validator.is_valid(longest)
     assert not validator.is_valid("f/" + longest)
+
+
+def test_a_repeated_query_parameter_is_a_400(client: TestClient) -> None:
+    # No route takes a list: `?limit=1&limit=500` was answered with 500-item pages, unsaid.
+    answer = client.get("/control/models?limit=1&limit=500")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "query parameter 'limit' is given 2 times; give it once"}
+    assert client.get("/control/models?limit=1").status_code == 200
