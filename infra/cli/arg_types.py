@@ -147,7 +147,7 @@ def steps(text: str) -> str:
 
 def window(text: str) -> str:
     """A monitor window as written (`30m`, `7d`), checked; the command reads it again."""
-    from infra.cli.monitor_commands import parse_window
+    from infra.cli.monitor_period import parse_window
 
     _said(lambda: parse_window(text))
     return text

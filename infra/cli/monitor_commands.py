@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +39,10 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
+from infra.cli.monitor_period import iso, moment, period
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 STEPS = 24  # slices of the window in the PNG
 MAX_DRAWN = 40  # features drawn at most: an image model's pixels (784 for 28x28) fill no page
 NO_PNG = (
@@ -62,8 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--until",
         type=moment,
         metavar="TIME",
-        help="the window ends here, not now: a UTC date (YYYY-MM-DD, its whole day) or time "
-        "(2026-11-20T14:00, an offset taken), to look at a past period",
+        help="the window ends here, not now: a UTC date (YYYY-MM-DD, its whole day; today's: "
+        "today so far) or time (2026-11-20T14:00, an offset taken), to look at a past period",
     )
     p.add_argument(
         "--threshold",
@@ -92,39 +91,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_monitor)
 
 
-def moment(text: str) -> float:
-    """An argparse type: `--until`'s time in epoch seconds; a date is its day's end (UTC)."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-            day = datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
-            return day.timestamp() + 86400
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is no time: give a UTC date (2026-11-20) or time (2026-11-20T14:00)"
-        ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
-
-def _period(args: argparse.Namespace, until: float) -> str:
-    """'the last 1h', or with --until 'the 1h to 2026-11-20T00:00:00Z'."""
-    return (
-        f"the last {args.window}" if args.until is None else f"the {args.window} to {_iso(until)}"
-    )
-
-
-def parse_window(text: str) -> float:
-    """'90s', '30m', '1h', '7d' as seconds."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
-    if not match or float(match[1]) <= 0:
-        raise BadRequest(
-            f"--window must be a number and a unit (s, m, h, d), like 1h; got {text!r}"
-        )
-    return float(match[1]) * UNITS[match[2]]
-
-
 def cmd_monitor(args: argparse.Namespace) -> int:
     png: Path | None = None
+    span = period(args.window, args.until, time.time())  # a span it cannot read: before the work
     registry = Registry(open_store(args.store))
     manifest = registry.resolve(str(parse_ref(args.ref)))
     name, version = manifest.name, manifest.version
@@ -152,11 +121,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
         ) from None
     baseline = DriftBaseline.from_json(raw)
-    now = time.time()
-    if args.until is not None and args.until > now:
-        raise BadRequest(f"--until {_iso(args.until)} is in the future: leave it out for now")
-    until = now if args.until is None else args.until
-    since = until - parse_window(args.window)
+    since, until = span.since, span.until
     docs = read_window(registry.store, name, version, since, until)
     window = total(baseline, docs)
     if not window.rows:
@@ -170,10 +135,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                 draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
             doc["png"] = str(png)
         print(json.dumps(doc, indent=2))
-        return _gate(args, doc["drifted"], until)
+        return _gate(args, doc["drifted"], span.said)
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
     print(
-        f"{name}:{version}: {window.rows} rows served in {_period(args, until)} "
+        f"{name}:{version}: {window.rows} rows served in {span.said} "
         f"({snapshots}) against {baseline.rows} training rows"
     )
     if not window.rows:
@@ -203,7 +168,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
-    return _gate(args, [r.name for r in report if r.drifted], until)
+    return _gate(args, [r.name for r in report if r.drifted], span.said)
 
 
 def _document(
@@ -234,8 +199,8 @@ def _document(
         "model": manifest.name,
         "version": manifest.version,
         "window": args.window,
-        "since": _iso(since),
-        "until": _iso(until),
+        "since": iso(since),
+        "until": iso(until),
         "rows": window.rows,
         "snapshots": window.snapshots,
         "training_rows": baseline.rows,
@@ -252,16 +217,10 @@ def _document(
     }
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _gate(args: argparse.Namespace, drifted: list[str], until: float) -> int:
+def _gate(args: argparse.Namespace, drifted: list[str], said: str) -> int:
     """--fail-on-drift: exit 1 (the error line naming what drifted) after the report; else 0."""
     if args.fail_on_drift and drifted:
-        raise AiaasError(
-            f"drift over PSI {args.threshold:g} in {_period(args, until)}: " + ", ".join(drifted)
-        )
+        raise AiaasError(f"drift over PSI {args.threshold:g} in {said}: " + ", ".join(drifted))
     return 0
 
 

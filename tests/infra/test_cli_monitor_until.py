@@ -63,7 +63,46 @@ def test_a_past_period_is_judged_as_a_window_ending_now_is(
     code, _, err = monitor("--window", "1d", "--until", f"{end.date()}", "--fail-on-drift")
     assert code == 1 and "drift over PSI 0.2 in the 1d to " in err
     code, _, err = monitor("--until", "2999-01-01")
-    assert code == 1 and "--until 2999-01-02T00:00:00Z is in the future" in err
+    assert code == 1 and "--until 2999-01-02T00:00:00Z is after today" in err
+    # The same day in ISO's basic spelling is the same whole day (it was the day's start).
+    code, out, _ = monitor("--window", "1d", "--until", f"{end.date():%Y%m%d}", "--json")
+    assert (json.loads(out)["rows"], json.loads(out)["until"]) == (doc["rows"], doc["until"])
+
+
+def test_today_reads_today_so_far_and_only_a_later_day_is_refused(
+    baselined: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--until $(date -u +%F)`, a daily cron's obvious spelling, was refused as the future."""
+    serve(baselined, tmp_path, np.random.default_rng(1).normal(size=(300, 4)))
+    capsys.readouterr()
+    today = datetime.now(UTC).date()
+    code, out, err = cli(
+        baselined, capsys, "monitor", "iris", "--window", "1d", "--until", f"{today}", "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["rows"], doc["since"]) == (300, f"{today}T00:00:00Z")  # the day, so far
+    until = datetime.fromisoformat(doc["until"])
+    assert abs((until - datetime.now(UTC)).total_seconds()) < 60  # clamped to now
+    ahead = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()  # a clock a little ahead
+    code, out, _ = cli(
+        baselined, capsys, "monitor", "iris", "--no-png", "--window", "1h", "--until", ahead
+    )
+    assert code == 0 and "iris:1: 300 rows served in the 1h to " in out and "(now: " in out
+    tomorrow = f"{today + timedelta(days=1)}"
+    code, _, err = cli(baselined, capsys, "monitor", "iris", "--until", tomorrow)
+    assert code == 1 and "is after today" in err
+
+
+@pytest.mark.parametrize(
+    "flags", [("--until", "0001-01-01"), ("--window", "1000000d"), ("--until", "9999-12-31")]
+)
+def test_a_window_out_of_the_calendar_is_one_line_not_a_traceback(
+    baselined: LocalStore, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...]
+) -> None:
+    code, out, err = cli(baselined, capsys, "monitor", "iris", "--no-png", *flags)
+    assert code == 1 and out == "" and len(err.splitlines()) == 1, err
+    assert "before 1970" in err or "is after today" in err
 
 
 def test_a_time_it_cannot_read_is_a_usage_error(

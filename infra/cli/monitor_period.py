@@ -1,0 +1,93 @@
+"""`aiaas monitor`'s window: `--window` and `--until` as the span of time the report reads.
+
+A date means its whole UTC day, in either ISO spelling (2026-12-04 or 20261204: before, the
+basic one meant the day's start, 24 h earlier than the same day dashed). Today's date, or a
+time later today (another machine's clock a little ahead), means today so far: the window's
+end is clamped to now, where it was refused as "in the future" (a daily cron's obvious
+`--until $(date -u +%F)`). Only an end after today is refused, and a window reaching back before
+1970 is one clear line, not a traceback from the date arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from functions.runtime.errors import BadRequest
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Period:
+    """The span read: [since, until], and how the report names it."""
+
+    since: float
+    until: float
+    said: str  # 'the last 1h', 'the 1d to 2026-11-20T00:00:00Z', '... (now: today so far)'
+
+
+def moment(text: str) -> float:
+    """An argparse type: `--until`'s time in epoch seconds; a date is its day's end (UTC)."""
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)  # 2026-12-04 and 20261204 alike
+    except ValueError:
+        day = None
+    try:
+        if day is not None:
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start.timestamp() + DAY
+        at = datetime.fromisoformat(text)
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no time: give a UTC date (2026-11-20) or time (2026-11-20T14:00)"
+        ) from None
+
+
+def parse_window(text: str) -> float:
+    """'90s', '30m', '1h', '7d' as seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match or float(match[1]) <= 0:
+        raise BadRequest(
+            f"--window must be a number and a unit (s, m, h, d), like 1h; got {text!r}"
+        )
+    return float(match[1]) * UNITS[match[2]]
+
+
+def period(window: str, until: float | None, now: float) -> Period:
+    """The span `--window` and `--until` name, as of `now`: an end later today is now (today
+    so far), one after today a BadRequest, and so is a start before 1970 (no model served then;
+    earlier, the date arithmetic's traceback)."""
+    if until is None:
+        end, said = now, f"the last {window}"
+    elif until <= now:
+        end, said = until, f"the {window} to {iso(until)}"
+    elif until <= (now // DAY + 1) * DAY:  # no later than today's end: today so far
+        end, said = now, f"the {window} to {iso(now)} (now: {iso(until)} is still to come)"
+    else:
+        raise BadRequest(
+            f"--until {iso(until)} is after today: give a day or time up to now "
+            "(today's date reads today so far), or leave it out for now"
+        )
+    since = (end if until is None else until) - parse_window(window)
+    if since < 0:
+        raise BadRequest(
+            f"--window {window} to {iso(end)} would start before 1970, when "
+            "no model served: give a shorter --window or a later --until"
+        )
+    return Period(since, end, said)
+
+
+def iso(seconds: float) -> str:
+    """UTC seconds as 2026-11-20T14:00:00Z (a time past year 9999, as `--until 9999-12-31`'s
+    day end, as the year 10000)."""
+    try:
+        at = datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return "the year 10000" if seconds > 0 else "before the year 1"
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
