@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,8 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
-from infra.cli.monitor_period import iso, moment, period
+from infra.cli.monitor_period import Period, iso, moment, period
+from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 
@@ -92,53 +94,70 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    png: Path | None = None
     span = period(args.window, args.until, time.time())  # a span it cannot read: before the work
     registry = Registry(open_store(args.store))
-    manifest = registry.resolve(str(parse_ref(args.ref)))
-    name, version = manifest.name, manifest.version
-    undrawn = False  # the default PNG, without matplotlib: the table, then one line on why
+    judged, notes = routes(registry.resolve_split(parse_ref(args.ref)))
+    draws, undrawn = False, False  # undrawn: the default PNG without matplotlib: one line why
     if args.png is not None and not args.no_png:
         _pyplot()  # asked for: a missing extra is said at once, before the work
-        png = args.png
+        draws = True
     elif not args.no_png and not args.json:  # a script's run drops no file it did not ask for
         try:  # not asked for: best-effort, the table is what the user came for
             _pyplot()
-            png = Path(f"{name}-{version}-drift.png")
+            draws = True
         except BadRequest:
             undrawn = True
-    try:
-        raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
-    except NotFound:
-        text = text_input(manifest)
-        if text is not None:  # a file of texts, not of feature rows
-            source = TEXT_BASELINE_SOURCE.format(ref=f"{name}:{version}", field=text.field)
-            raise BadRequest(
-                f"{name}:{version} has no drift baseline; a text model's {source}"
-            ) from None
-        raise BadRequest(
-            f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
-            f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
-        ) from None
-    baseline = DriftBaseline.from_json(raw)
+    docs: list[dict[str, Any]] = []
+    for route in judged:
+        if route is not judged[0] and not args.json:
+            print()  # a blank line between the versions' tables
+        try:
+            docs.append(_judge(registry, route, args, span, draws, undrawn))
+        except BadRequest as exc:  # a canary without a baseline: the main version still judged
+            if route is judged[0]:
+                raise
+            docs.append({"model": route.manifest.name, "version": route.manifest.version})
+            docs[-1].update(share=route.share, not_judged=exc.message)
+            notes.append(f"{route.heading} is not judged: {exc.message}")
+    for note in notes:  # on stderr: --json's stdout stays one document
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        doc = {**docs[0], "canary": docs[1] if len(docs) > 1 else None, "not_judged": notes}
+        print(json.dumps(doc, indent=2))
+    drifted = [(route, doc.get("drifted", [])) for route, doc in zip(judged, docs, strict=True)]
+    if len(judged) > 1:  # which version drifted, where the alias splits
+        named = [f"{route.ref} ({', '.join(names)})" for route, names in drifted if names]
+        return _gate(args, ["; ".join(named)] if named else [], span.said)
+    return _gate(args, drifted[0][1], span.said)
+
+
+def _judge(
+    registry: Registry, route: Route, args: argparse.Namespace, span: Period, draws: bool,
+    undrawn: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One version's report: printed as a table (unless --json), returned as --json's document."""
+    manifest = route.manifest
+    name, version = manifest.name, manifest.version
+    png = route.png(None if args.png is None else Path(args.png)) if draws else None
+    baseline = _baseline(registry, manifest)
     since, until = span.since, span.until
     docs = read_window(registry.store, name, version, since, until)
     window = total(baseline, docs)
     if not window.rows:
         _check_fits(manifest, baseline)
+    report = compare(baseline, window, args.threshold) if window.rows else []
+    doc = _document(manifest, args, baseline, window, report, since, until)
+    doc["share"] = 1.0 if route.share is None else route.share
     if args.json:
-        report = compare(baseline, window, args.threshold) if window.rows else []
-        doc = _document(manifest, args, baseline, window, report, since, until)
         if png is not None:
             ends, psi = timeline(baseline, docs, since, until, STEPS)
             with output_file(png) as written:
                 draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
             doc["png"] = str(png)
-        print(json.dumps(doc, indent=2))
-        return _gate(args, doc["drifted"], span.said)
+        return doc
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
     print(
-        f"{name}:{version}: {window.rows} rows served in {span.said} "
+        f"{route.heading}: {window.rows} rows served in {span.said} "
         f"({snapshots}) against {baseline.rows} training rows"
     )
     if not window.rows:
@@ -148,13 +167,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             "(AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default), so rows of the last interval show "
             "after its next request (or when `aiaas serve` stops)"
         )
-        return 0
+        return doc
     if window.rows < rows_needed(baseline):
         print(
             f"too few rows to judge drift: {window.rows} served, {rows_needed(baseline)} needed "
             f"({MIN_ROWS_PER_BIN} a bin); the PSI below is sampling noise (try a longer --window)"
         )
-    report = compare(baseline, window, args.threshold)
     print("\n".join(table(report, args.threshold, window.rows)))
     if UNKNOWN in baseline.constant:  # a zero PSI there says nothing: say why
         print(NO_UNKNOWN.format(ref=f"{name}:{version}"))
@@ -168,7 +186,26 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
-    return _gate(args, [r.name for r in report if r.drifted], span.said)
+    return doc
+
+
+def _baseline(registry: Registry, manifest: ModelManifest) -> DriftBaseline:
+    """The version's drift baseline; BadRequest naming how to add one where it has none."""
+    name, version = manifest.name, manifest.version
+    try:
+        raw = registry.store.get_bytes(f"{version_prefix(name, version)}/{BASELINE_FILE}")
+    except NotFound:
+        text = text_input(manifest)
+        if text is not None:  # a file of texts, not of feature rows
+            source = TEXT_BASELINE_SOURCE.format(ref=f"{name}:{version}", field=text.field)
+            raise BadRequest(
+                f"{name}:{version} has no drift baseline; a text model's {source}"
+            ) from None
+        raise BadRequest(
+            f"{name}:{version} has no drift baseline; add one with `aiaas baseline "
+            f"{name}:{version} DATA.csv` (its training data), or train it with `aiaas train`"
+        ) from None
+    return DriftBaseline.from_json(raw)
 
 
 def _document(
