@@ -40,10 +40,11 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
-from infra.cli.monitor_period import Period, iso, moment, period
+from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
+from infra.local.expiry import MONITORING_DAYS
 
 STEPS = 24  # slices of the window in the PNG
 MAX_DRAWN = 40  # features drawn at most: an image model's pixels (784 for 28x28) fill no page
@@ -119,6 +120,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             docs.append({"model": route.manifest.name, "version": route.manifest.version})
             docs[-1].update(share=route.share, not_judged=exc.message)
             notes.append(f"{route.heading} is not judged: {exc.message}")
+    if span.since < time.time() - MONITORING_DAYS * DAY:  # a hint, not a version not judged
+        print(
+            f"note: drift snapshots older than {MONITORING_DAYS} days may have expired (the "
+            "default of `aiaas serve --monitoring-days` and the stack's MonitoringRetentionDays)",
+            file=sys.stderr,
+        )
     for note in notes:  # on stderr: --json's stdout stays one document
         print(f"note: {note}", file=sys.stderr)
     if args.json:

@@ -112,3 +112,19 @@ def test_a_time_it_cannot_read_is_a_usage_error(
         cli(store, capsys, "monitor", "iris", "--until", "last tuesday")
     assert stopped.value.code == 2
     assert "give a UTC date (2026-11-20) or time (2026-11-20T14:00)" in capsys.readouterr().err
+
+
+def test_a_window_past_the_retention_says_older_snapshots_may_have_expired(
+    baselined: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 0 rows for a past quarter read as "nothing was served", where the snapshots had expired.
+    serve(baselined, tmp_path, np.random.default_rng(1).normal(size=(300, 4)))
+    capsys.readouterr()
+    code, out, err = cli(baselined, capsys, "monitor", "iris", "--window", "120d", "--json")
+    assert code == 0 and json.loads(out)["rows"] == 300
+    assert err.strip() == (
+        "note: drift snapshots older than 90 days may have expired (the default of `aiaas "
+        "serve --monitoring-days` and the stack's MonitoringRetentionDays)"
+    )
+    code, out, err = cli(baselined, capsys, "monitor", "iris", "--window", "30d", "--json")
+    assert code == 0 and err == ""

@@ -8,9 +8,11 @@ real monitor on a real store, one each 10 minutes of its wall clock over six hou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
@@ -86,3 +88,37 @@ def test_a_snapshot_named_otherwise_is_still_read(tmp_path: Path) -> None:
     until = MIDNIGHT + 36 * STEP_S
     docs = read_window(store, "credit", "1", MIDNIGHT, until)
     assert len(docs) == 37  # the copy's name says nothing: read, and kept by its `end`
+
+
+class ListingStore(LocalStore):
+    """A directory store that counts its listings (a request each on S3)."""
+
+    listings = 0
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        self.listings += 1
+        return super().list_keys(prefix)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        self.listings += 1
+        return super().list_dirs(prefix)
+
+
+def test_a_ten_year_window_lists_the_days_that_hold_snapshots(tmp_path: Path) -> None:
+    # `aiaas monitor --window 3650d` listed each of 3,651 day prefixes for two days of data.
+    store, written = _snapshots(tmp_path)
+    prefix = snapshot_prefix("credit", "1")
+    first = next(store.list_keys(prefix))
+    doc = orjson.loads(store.get_bytes(first))
+    doc["end"] = MIDNIGHT - 400 * 86400 + 12 * 3600  # noon of a day 400 days earlier
+    store.put_bytes(f"{prefix}/2025-12-12/120000-old.json", orjson.dumps(doc))
+    counted = ListingStore(store.root)
+    docs = read_window(counted, "credit", "1", MIDNIGHT - 3650 * 86400, MIDNIGHT + 86400)
+    assert len(docs) == written + 1
+    assert counted.listings == 3  # the day folders once, then each of the two days held
+    # A week's window lists its days as it did (no folder listing first).
+    counted.listings = 0
+    assert (
+        len(read_window(counted, "credit", "1", MIDNIGHT - 6 * 86400, MIDNIGHT + 86400)) == written
+    )
+    assert counted.listings == 8

@@ -53,11 +53,8 @@ def read_window(
     store: ObjectStore, model: str, version: str, since: float, until: float
 ) -> list[dict[str, object]]:
     """The snapshots of `model:version` that ended within [since, until]."""
-    first = datetime.fromtimestamp(since, UTC).date()
-    last = datetime.fromtimestamp(until, UTC).date()
     docs = []
-    day = first
-    while day <= last:
+    for day in _days(store, snapshot_prefix(model, version), since, until):
         for key in store.list_keys(f"{snapshot_prefix(model, version)}/{day:%Y-%m-%d}"):
             named = _named_end(day, key)
             if named is not None and not since - 1 < named <= until:
@@ -72,8 +69,29 @@ def read_window(
                 continue
             if since <= end <= until:
                 docs.append(doc)
-        day += timedelta(days=1)
     return docs
+
+
+LISTED_DAYS = 7  # a window over this many days lists the version's day folders once
+
+
+def _days(store: ObjectStore, prefix: str, since: float, until: float) -> list[date]:
+    """The days of [since, until] to list: each of a short window's, but a long one's only
+    those with a folder (`aiaas monitor --window 3650d` listed 3,650 day prefixes, one request
+    each on S3, for the few days that held snapshots)."""
+    first = datetime.fromtimestamp(since, UTC).date()
+    last = datetime.fromtimestamp(until, UTC).date()
+    if (last - first).days <= LISTED_DAYS:
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    held = []
+    for name in store.list_dirs(prefix):
+        try:
+            day = date.fromisoformat(name) if len(name) == len("YYYY-MM-DD") else None
+        except ValueError:
+            day = None
+        if day is not None and first <= day <= last:
+            held.append(day)
+    return sorted(held)
 
 
 def _named_end(day: date, key: str) -> float | None:
