@@ -26,8 +26,8 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 NUMERIC = ("float", "int", "uint")
 SUPPORTED = (
     "one numeric input of fixed row shape ([-1, F], or an image's [-1, C, H, W]), or one "
-    "numeric or string input per column ([-1, 1] or [-1, k] each, as skl2onnx exports a "
-    "DataFrame)"
+    "numeric or string input per column ([-1], [-1, 1] or [-1, k] each, as skl2onnx exports "
+    "a DataFrame)"
 )
 
 
@@ -131,7 +131,7 @@ def as_type(rows: np.ndarray, kind: Any) -> np.ndarray:
 def input_columns(manifest: ModelManifest) -> InputColumns:
     """The columns of `manifest`'s rows; a 422 saying what is supported when it has none."""
     inputs = manifest.inputs
-    problem = next((p for p in map(_problem, inputs) if p), None)
+    problem = next((p for p in (_problem(s, len(inputs) > 1) for s in inputs) if p), None)
     if problem or not inputs:
         shapes = {s.name: [s.dtype, list(s.shape)] for s in inputs}
         raise InvalidInput(
@@ -149,10 +149,12 @@ def input_columns(manifest: ModelManifest) -> InputColumns:
     return InputColumns(inputs, widths, tuple(names))
 
 
-def _problem(spec: TensorSpec) -> str:
+def _problem(spec: TensorSpec, many: bool) -> str:
+    """Why `spec` is no column(s) of a row; "" when it is. Beside other inputs, a [-1] one (an
+    id a row, as torch models take an embedding's index) is one column, as [-1, 1] is."""
     if not spec.dtype.startswith(NUMERIC) and spec.dtype != "string":
         return f"input '{spec.name}' is {spec.dtype}, not numbers"
-    if len(spec.shape) < 2 or -1 in spec.shape[1:]:
+    if len(spec.shape) < (1 if many else 2) or -1 in spec.shape[1:]:
         return f"input '{spec.name}' has no fixed row shape ({list(spec.shape)})"
     return ""
 

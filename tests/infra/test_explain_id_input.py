@@ -1,0 +1,79 @@
+"""A model taking an id a row ([N] int64, an embedding's index, as torch models take one) beside
+feature inputs: explanations and drift baselines refused it ("input 'ids' has no fixed row
+shape ([-1])") though predict and batch score it. Beside other inputs, a [-1] input is one
+column, as [-1, 1] is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+
+
+def id_and_features(path: Path) -> Path:
+    """score [N, 1] = table[ids] + feats @ w: ids [N] int64 into a 10-row table, feats [N, 3]."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["picked"]),  # [N, 1]
+        helper.make_node("MatMul", ["feats", "w"], ["mixed"]),
+        helper.make_node("Add", ["picked", "mixed"], ["score"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ids",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["N", 3]),
+        ],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])],
+        [
+            numpy_helper.from_array(rng.normal(size=(10, 1)).astype(np.float32), "table"),
+            numpy_helper.from_array(rng.normal(size=(3, 1)).astype(np.float32), "w"),
+        ],
+    )
+    return onnx_factory.save(graph, path)
+
+
+def test_an_id_input_is_a_column_to_explain_and_to_watch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = id_and_features(tmp_path / "m.onnx")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    rng = np.random.default_rng(1)
+    train = tmp_path / "train.jsonl"
+    records = [
+        {"ids": int(rng.integers(0, 10)), "feats": rng.normal(size=3).round(3).tolist()}
+        for _ in range(40)
+    ]
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
+    drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
+    assert drift["features"] == ["ids", "feats_0", "feats_1", "feats_2"]
+    capsys.readouterr()
+    code = main(
+        ["--store", store.uri, "explain", "m", "--inputs", json.dumps(records[0]), "--json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (explained,) = json.loads(out)["explanations"]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    feeds = {
+        "ids": np.array([records[0]["ids"]]),
+        "feats": np.array([records[0]["feats"]], np.float32),
+    }
+    assert explained["prediction"] == pytest.approx(session.run(None, feeds)[0][0].tolist())
+    assert json.loads(out)["features"] == ["ids", "feats_0", "feats_1", "feats_2"]
+    # Attributions add up to the prediction less the base value (Kernel SHAP, exact here).
+    total = sum(a[0] for a in explained["attributions"]) + explained["base_value"][0]
+    assert total == pytest.approx(explained["prediction"][0], abs=1e-4)
