@@ -25,7 +25,7 @@ from functions.control import (
 from functions.control.context import SLASHED, ControlPlane
 from functions.control.dataplane_openapi import with_data_plane
 from functions.control.docs_page import CSP, docs_html
-from functions.control.encoded_body import EncodedBody
+from functions.control.encoded_body import MAX_INFLATED_BYTES, EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.store import ObjectStore, open_store
 
@@ -68,7 +68,7 @@ def create_app(store: ObjectStore | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(HeadAsGet)
     app.add_middleware(TrailingSlashIgnored)
-    app.add_middleware(EncodedBody)
+    app.add_middleware(EncodedBody, plain_limit=max(MAX_INFLATED_BYTES, batch_api.MAX_UPLOAD_BYTES))
     return app
 
 

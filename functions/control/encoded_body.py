@@ -25,28 +25,28 @@ class EncodedBody:
     7 MB body was taken here where a gzipped one over 6 MB was refused (and Lambda refuses
     one over 6 MB before the function runs, so `aiaas serve` and the stack now agree)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, plain_limit: int = MAX_INFLATED_BYTES) -> None:
         self.app = app
+        self.plain_limit = plain_limit  # a body sent as it is (AIAAS_CONTROL_MAX_UPLOAD_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         coding = _coding(scope)
+        limit = MAX_INFLATED_BYTES if coding is not None else self.plain_limit
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client left: nothing to answer
                 return
             body += message.get("body", b"")
-            if len(body) > MAX_INFLATED_BYTES or not message.get("more_body", False):
+            if len(body) > limit or not message.get("more_body", False):
                 break
         try:
-            if len(body) > MAX_INFLATED_BYTES:  # cut here, it would inflate as "cut short"
-                sent = " (compressed)" if coding is not None else ""
-                raise PayloadTooLarge(
-                    f"request body is over the {MAX_INFLATED_BYTES} byte limit{sent}"
-                )
+            if len(body) > limit:  # cut here, a compressed one would inflate as "cut short"
+                sent = " (compressed)" if coding is not None else _hint(scope)
+                raise PayloadTooLarge(f"request body is over the {limit} byte limit{sent}")
             inflated = (
                 bytes(body) if coding is None else inflate(bytes(body), coding, MAX_INFLATED_BYTES)
             )
@@ -55,6 +55,16 @@ class EncodedBody:
             await answer(scope, receive, send)
             return
         await self.app(_plain(scope, len(inflated)), _once(inflated), send)
+
+
+def _hint(scope: Scope) -> str:
+    """What to do instead, for a batch input uploaded as the body (PUT .../jobs/FILE)."""
+    if scope["method"] == "PUT" and scope["path"].startswith("/control/batch/"):
+        return (
+            '; put the file under uploads/ in the bucket and POST {"source": "uploads/..."} '
+            "to .../jobs instead"
+        )
+    return ""
 
 
 def _coding(scope: Scope) -> str | None:

@@ -83,3 +83,16 @@ def test_a_plain_body_over_the_limit_is_a_413_too(tmp_path: Path) -> None:
     answer = client.put("/control/models/iris/aliases/prod", json={"version": "1"})
     assert answer.status_code == 201, answer.text
     assert registry.alias("iris", "prod") == "1"
+
+
+def test_a_batch_upload_over_the_limit_says_to_use_uploads(tmp_path: Path) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    model = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    registry.publish(onnx_factory.manifest_for(model, "iris", "1"), model)
+    client = TestClient(create_app(registry.store))
+    answer = client.put("/control/batch/iris/jobs/rows.csv", content=b"1,2,3,4\n" * 1_000_000)
+    assert answer.status_code == 413
+    assert answer.json()["error"].endswith(
+        '; put the file under uploads/ in the bucket and POST {"source": "uploads/..."} to '
+        ".../jobs instead"
+    )
