@@ -21,6 +21,7 @@ _NEW_OPSET = re.compile(
 _UNKNOWN_OP = re.compile(r"(?P<domain>[\w.]*):(?P<op>\w+)\(-?\d+\) is not a registered function/op")
 _SOURCE = re.compile(r"/\S+\.(?:h|cc|cpp):\d+ [^(]*\([^)]*\)[^ ]* ")
 _LOCALE = re.compile(r"Failed to construct locale with name:(?P<locale>[^:\s]+)")
+_TWICE = re.compile(r"Duplicate definition of name \((?P<name>[^)]*)\)")
 
 
 def load_refusal(error: str) -> str:
@@ -48,5 +49,13 @@ def load_refusal(error: str) -> str:
             f"{found['locale']}, which this machine does not have (slim images often lack it): "
             "export it with a locale every Linux has, skl2onnx's options={id(vectorizer): "
             "{'locale': 'C.UTF-8'}}, or install that locale where it is served"
+        )
+    found = _TWICE.search(error)
+    if found:  # torch 2.x's dynamo export: output_names=["embedding"] beside an aten.embedding
+        return (
+            f"two of its nodes write a value named {found['name']!r}: torch.onnx.export's dynamo "
+            "exporter names a node's value after its op (embedding, linear, relu, ...) and can "
+            "give that name, when output_names has it, to another node too: name that output "
+            f"otherwise ('{found['name']}_out'), or export with dynamo=False"
         )
     return " ".join(_SOURCE.sub("", error).split())
