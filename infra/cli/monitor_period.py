@@ -4,8 +4,9 @@ A date means its whole UTC day, in either ISO spelling (2026-12-04 or 20261204: 
 basic one meant the day's start, 24 h earlier than the same day dashed). Today's date, or a
 time later today (another machine's clock a little ahead), means today so far: the window's
 end is clamped to now, where it was refused as "in the future" (a daily cron's obvious
-`--until $(date -u +%F)`). Only an end after today is refused, and a window reaching back before
-1970 is one clear line, not a traceback from the date arithmetic.
+`--until $(date -u +%F)`); so is a time up to SKEW_S ahead just after midnight (the same clock
+a little ahead, a day later). Only an end after that is refused, and a window reaching back
+before 1970 is one clear line, not a traceback from the date arithmetic.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functions.runtime.errors import BadRequest
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DAY = 86400
+SKEW_S = 300  # a time this far ahead of now is a clock ahead, even one already in tomorrow
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Period:
 
     since: float
     until: float
-    said: str  # 'the last 1h', 'the 1d to 2026-11-20T00:00:00Z', '... (now: today so far)'
+    said: str  # 'the last 1h', 'the 1d to 2026-11-20T00:00:00Z', '..., so far (to now, TIME)'
 
 
 def moment(text: str) -> float:
@@ -60,15 +62,17 @@ def parse_window(text: str) -> float:
 
 
 def period(window: str, until: float | None, now: float) -> Period:
-    """The span `--window` and `--until` name, as of `now`: an end later today is now (today
-    so far), one after today a BadRequest, and so is a start before 1970 (no model served then;
-    earlier, the date arithmetic's traceback)."""
+    """The span `--window` and `--until` name, as of `now`: an end later today (or up to SKEW_S
+    ahead) is now, the window still starting `--window` before the end named (today so far);
+    one after that a BadRequest, and so is a start before 1970 (no model served then; earlier,
+    the date arithmetic's traceback). The heading names both ends: `the 1d to <now>` read as
+    the 24 h before now where it was today since midnight."""
     if until is None:
         end, said = now, f"the last {window}"
     elif until <= now:
         end, said = until, f"the {window} to {iso(until)}"
-    elif until <= (now // DAY + 1) * DAY:  # no later than today's end: today so far
-        end, said = now, f"the {window} to {iso(now)} (now: {iso(until)} is still to come)"
+    elif until <= max((now // DAY + 1) * DAY, now + SKEW_S):  # today's end at most: so far
+        end, said = now, f"the {window} to {iso(until)}, so far (to now, {iso(now)})"
     else:
         raise BadRequest(
             f"--until {iso(until)} is after today: give a day or time up to now "

@@ -6,13 +6,15 @@ its snapshot is then dated 3 days back, as one written then is."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli import monitor_commands
 from tests.infra.test_cli_explain import cli, store
 from tests.infra.test_cli_monitor import serve
 from tests.infra.test_cli_monitor_json import baselined
@@ -88,9 +90,37 @@ def test_today_reads_today_so_far_and_only_a_later_day_is_refused(
     code, out, _ = cli(
         baselined, capsys, "monitor", "iris", "--no-png", "--window", "1h", "--until", ahead
     )
-    assert code == 0 and "iris:1: 300 rows served in the 1h to " in out and "(now: " in out
+    assert (
+        code == 0 and "iris:1: 300 rows served in the 1h to " in out and "so far (to now, " in out
+    )
     tomorrow = f"{today + timedelta(days=1)}"
+    # The heading names the day's end and now: `the 1d to <now>` read as the 24 h before now.
+    code, out, _ = cli(
+        baselined, capsys, "monitor", "iris", "--no-png", "--window", "1d", "--until", f"{today}"
+    )
+    assert (
+        code == 0 and f"300 rows served in the 1d to {tomorrow}T00:00:00Z, so far (to now, " in out
+    )
     code, _, err = cli(baselined, capsys, "monitor", "iris", "--until", tomorrow)
+    assert code == 1 and "is after today" in err
+
+
+def test_a_clock_a_little_ahead_past_midnight_reads_up_to_now(
+    baselined: LocalStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 s before midnight, another machine's clock 70 s ahead names tomorrow: today so far,
+    as a time a little ahead earlier in the day is (it was refused as after today)."""
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(), UTC)
+    now = midnight.timestamp() - 10
+    monkeypatch.setattr(monitor_commands, "time", SimpleNamespace(time=lambda: now))
+    ahead = (midnight + timedelta(seconds=60)).isoformat()
+    code, out, err = cli(
+        baselined, capsys, "monitor", "iris", "--window", "1h", "--until", ahead, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["until"] == f"{midnight - timedelta(seconds=10):%Y-%m-%dT%H:%M:%S}Z"
+    later = (midnight + timedelta(minutes=10)).isoformat()  # past the skew allowed: refused
+    code, _, err = cli(baselined, capsys, "monitor", "iris", "--until", later)
     assert code == 1 and "is after today" in err
 
 
