@@ -24,6 +24,8 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.validation import missing_value
 
 COMMA, NEWLINE = ord(","), ord("\n")
+# A bool input's cells as pandas' to_csv writes them (True/False), or lower-cased; 1/0 as numbers.
+BOOL_CELLS = {"true": 1.0, "false": 0.0}
 MOSTLY_ODD = 4  # more than a quarter of a chunk's lines odd: the careful path for all of it
 
 UNPAIRED_QUOTES = (
@@ -284,14 +286,21 @@ class CsvDecoder:
             not stripped or (nulls.takes_missing(spec) and nulls.missing_marker(stripped))
         ):
             return self._empty(name, slot)
+        if spec.dtype == "bool" and stripped.lower() in BOOL_CELLS:  # pandas' True / False
+            return BOOL_CELLS[stripped.lower()]
         if not stripped or "_" in stripped:  # float() accepts 1_000; numpy's parser does not
             raise ValueError(f"column '{self._column(slot)}' is empty or not a number: {text!r}")
         try:
             return float(stripped)
         except ValueError:
+            said = (
+                f" (input '{name}' is bool: write true/false or 1/0)"
+                if spec.dtype == "bool"
+                else ""
+            )
             raise ValueError(
                 f"column '{self._column(slot)}' is not a number: {text[:40]!r}"
-                + _comma_hint(stripped)
+                + (said or _comma_hint(stripped))
             ) from None
 
     def _empty(self, name: str, slot: int) -> float:

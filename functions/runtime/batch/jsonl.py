@@ -235,7 +235,8 @@ def _only_integers(written: object) -> bool:
 
 
 def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
-    kind = "strings" if spec.dtype == "string" else f"{spec.dtype} numbers"
+    kinds = {"string": "strings", "bool": "true/false"}  # "bool numbers" said of 1/0
+    kind = kinds.get(spec.dtype, f"{spec.dtype} numbers")
     null = string_null(spec, value)
     if null is not None:
         return RowRejected(null)

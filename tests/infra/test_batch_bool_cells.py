@@ -1,0 +1,82 @@
+"""A bool input's CSV cells as pandas writes them: `df.to_csv()` of a frame with a bool column
+writes True/False, which `aiaas batch` refused on every row ("column 'mask_0' is not a number:
+'True'") though 1/0 scored. True/False in any case and 1/0 are read; anything else is the row's
+error saying what a bool column takes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+
+
+def masked(path: Path) -> Path:
+    """y [N, 2] = x * mask, mask bool [N, 2]."""
+    nodes = [
+        helper.make_node("Cast", ["mask"], ["on"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["x", "on"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "masked",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("mask", TensorProto.BOOL, ["N", 2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+    )
+    return onnx_factory.save(graph, path)
+
+
+def test_true_false_cells_feed_a_bool_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = masked(tmp_path / "m.onnx")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    cells = [("True", "False"), ("false", "TRUE"), ("1", "0"), ("yes", "no")]
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x_0,x_1,mask_0,mask_1\n" + "".join(f"1.5,2.5,{a},{b}\n" for a, b in cells))
+    assert main(["--store", store.uri, "batch", "m", str(rows)]) == 0
+    capsys.readouterr()
+    out = list(csv.DictReader(store.get_bytes("batch/m/output/rows.csv").decode().splitlines()))
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    masks = np.array([[True, False], [False, True], [True, False]])
+    x = np.tile(np.array([[1.5, 2.5]], np.float32), (3, 1))
+    (expected,) = session.run(None, {"x": x, "mask": masks})
+    assert [[float(r["pred_y_0"]), float(r["pred_y_1"])] for r in out] == expected.tolist()
+    errors = store.get_bytes("batch/m/output/rows.csv.errors.jsonl").decode().splitlines()
+    assert [json.loads(line) for line in errors] == [
+        {
+            "line": 5,
+            "error": "column 'mask_0' is not a number: 'yes' (input 'mask' is bool: write "
+            "true/false or 1/0)",
+        }
+    ]
+
+
+def test_a_jsonl_bool_input_of_numbers_is_told_true_false(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = masked(tmp_path / "m.onnx")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    rows = tmp_path / "rows.jsonl"
+    lines = [{"x": [1, 2], "mask": [True, False]}, {"x": [1, 2], "mask": [1, 0]}]
+    rows.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["--store", store.uri, "batch", "m", str(rows)]) == 0
+    capsys.readouterr()
+    errors = store.get_bytes("batch/m/output/rows.jsonl.errors.jsonl").decode().splitlines()
+    # It said "must hold bool numbers; got int64".
+    assert [json.loads(line)["error"] for line in errors] == [
+        "input 'mask' must hold true/false; got int64"
+    ]
