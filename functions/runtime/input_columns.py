@@ -26,7 +26,7 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 NUMERIC = ("float", "int", "uint")
 SUPPORTED = (
     "one numeric input of fixed row shape ([-1, F], or an image's [-1, C, H, W]), or one "
-    "numeric or string input per column ([-1], [-1, 1] or [-1, k] each, as skl2onnx exports "
+    "numeric, bool or string input per column ([-1], [-1, 1] or [-1, k] each, as skl2onnx exports "
     "a DataFrame)"
 )
 
@@ -55,7 +55,7 @@ class InputColumns:
         """The flat columns that hold strings (a categorical column's input)."""
         return tuple(
             column
-            for spec, start, width in self._blocks()
+            for spec, start, width in self.blocks()
             if spec.dtype == "string"
             for column in range(start, start + width)
         )
@@ -75,7 +75,7 @@ class InputColumns:
             tuple(self.specs[i] for i in keep), tuple(self.widths[i] for i in keep), tuple(names)
         )
 
-    def _blocks(self) -> list[tuple[TensorSpec, int, int]]:
+    def blocks(self) -> list[tuple[TensorSpec, int, int]]:
         """(input, its first flat column, its columns) for each input."""
         starts = np.cumsum((0, *self.widths[:-1])).tolist()
         return list(zip(self.specs, starts, self.widths, strict=True))
@@ -86,7 +86,7 @@ class InputColumns:
         """The model's inputs for flat `rows` [N, F], each in its own shape and type; with
         `categories`, a string column's values are numbers, indices into its categories."""
         feeds = {}
-        for spec, start, width in self._blocks():
+        for spec, start, width in self.blocks():
             block = rows if len(self.specs) == 1 else rows[:, start : start + width]
             if categories is not None and spec.dtype == "string":
                 codes = block.astype(np.intp).reshape(len(rows), width)
@@ -125,6 +125,8 @@ def as_type(rows: np.ndarray, kind: Any) -> np.ndarray:
     number (a background's k-means centre of counts, 5.9, is 6; a cast truncates it to 5)."""
     if rows.dtype.kind == "f" and np.issubdtype(kind, np.integer):
         rows = np.rint(rows)
+    if rows.dtype.kind in "fiu" and np.dtype(kind) == np.bool_:  # a share of 0.75 is true
+        return np.asarray(rows >= 0.5)
     return rows.astype(kind, copy=False)
 
 
@@ -152,7 +154,7 @@ def input_columns(manifest: ModelManifest) -> InputColumns:
 def _problem(spec: TensorSpec, many: bool) -> str:
     """Why `spec` is no column(s) of a row; "" when it is. Beside other inputs, a [-1] one (an
     id a row, as torch models take an embedding's index) is one column, as [-1, 1] is."""
-    if not spec.dtype.startswith(NUMERIC) and spec.dtype != "string":
+    if not spec.dtype.startswith(NUMERIC) and spec.dtype not in ("string", "bool"):
         return f"input '{spec.name}' is {spec.dtype}, not numbers"
     if len(spec.shape) < (1 if many else 2) or -1 in spec.shape[1:]:
         return f"input '{spec.name}' has no fixed row shape ({list(spec.shape)})"

@@ -22,7 +22,14 @@ from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, not_a_file
-from infra.cli.row_cells import gap_columns, missing_categories, row_values, table_cells
+from infra.cli.row_cells import (
+    BOOL_TEXT,
+    bool_columns,
+    gap_columns,
+    missing_categories,
+    row_values,
+    table_cells,
+)
 from training.csv_table import looks_like_data, not_utf8
 
 
@@ -143,6 +150,7 @@ def read_rows(
         rows = []
         empty = gap_columns(columns) if gaps else None
         categories = missing_categories(columns)
+        bools = bool_columns(columns)
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
@@ -150,6 +158,8 @@ def read_rows(
                 lines.append(first_line(reader.line_num, row))
             try:
                 cells = [row[n] for n in names]
+                for column in bools:  # pandas writes a bool column True/False, as batch reads
+                    cells[column] = BOOL_TEXT.get(str(cells[column]).strip().lower(), cells[column])
                 rows.append(row_values(cells, columns.strings, empty, names, categories))
             except (ValueError, TypeError) as exc:
                 line = first_line(reader.line_num, row)

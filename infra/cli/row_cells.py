@@ -32,6 +32,15 @@ def gap_columns(columns: InputColumns) -> frozenset[int]:
     return frozenset(gaps)
 
 
+BOOL_TEXT = {"true": "1", "false": "0"}  # a bool input's cells, as `aiaas batch` reads them
+
+
+def bool_columns(columns: InputColumns) -> list[int]:
+    """The flat columns of bool inputs (whose cells may be true/false)."""
+    return [c for spec, start, width in columns.blocks() if spec.dtype == "bool"
+            for c in range(start, start + width)]  # fmt: skip
+
+
 def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> float:
     """A numeric cell as a float; with `gaps` (training rows, rows to explain), an empty cell
     or a marker such as `NA` is NaN in those columns and a missing value the model refuses

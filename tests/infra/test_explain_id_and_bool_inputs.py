@@ -1,7 +1,8 @@
-"""A model taking an id a row ([N] int64, an embedding's index, as torch models take one) beside
-feature inputs: explanations and drift baselines refused it ("input 'ids' has no fixed row
-shape ([-1])") though predict and batch score it. Beside other inputs, a [-1] input is one
-column, as [-1, 1] is."""
+"""Inputs beside others that explanations and drift baselines refused though predict and batch
+score them. An id a row ([N] int64, an embedding's index, as torch models take one) beside
+feature inputs ("input 'ids' has no fixed row shape ([-1])"): beside other inputs a [-1] input
+is one column, as [-1, 1] is. A bool input ("is bool, not numbers"): a 0/1 column, a background
+share of 0.5 or more true."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
+from tests.infra.test_batch_bool_cells import masked
 
 
 def id_and_features(path: Path) -> Path:
@@ -77,3 +79,38 @@ def test_an_id_input_is_a_column_to_explain_and_to_watch(
     # Attributions add up to the prediction less the base value (Kernel SHAP, exact here).
     total = sum(a[0] for a in explained["attributions"]) + explained["base_value"][0]
     assert total == pytest.approx(explained["prediction"][0], abs=1e-4)
+
+
+def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was "input 'mask' is bool, not numbers": no explanation, baseline or drift at all.
+    store = LocalStore(tmp_path / "store")
+    model = masked(tmp_path / "m.onnx")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    rng = np.random.default_rng(2)
+    train = tmp_path / "train.csv"  # as pandas writes a bool column: True / False
+    train.write_text(
+        "x_0,x_1,mask_0,mask_1\n"
+        + "".join(
+            f"{a:.3f},{b:.3f},{bool(m0)},{bool(m1)}\n"
+            for a, b, m0, m1 in zip(
+                *rng.normal(size=(2, 40)), *rng.integers(0, 2, (2, 40)), strict=True
+            )
+        )
+    )
+    assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
+    drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
+    assert drift["features"] == ["x_0", "x_1", "mask_0", "mask_1"]
+    capsys.readouterr()
+    row = {"x": [1.5, -2.0], "mask": [True, False]}
+    code = main(["--store", store.uri, "explain", "m", "--inputs", json.dumps(row), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (explained,) = json.loads(out)["explanations"]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    feeds = {"x": np.array([row["x"]], np.float32), "mask": np.array([row["mask"]])}
+    assert explained["prediction"] == pytest.approx(session.run(None, feeds)[0][0].tolist())
+    for output, base in enumerate(explained["base_value"]):  # each output's sum is its answer
+        total = sum(a[output] for a in explained["attributions"]) + base
+        assert total == pytest.approx(explained["prediction"][output], abs=1e-4)
