@@ -68,8 +68,10 @@ def refuse_binary(path: Path) -> None:
     if suffix == ".npz":
         npy = path.with_suffix(".npy").name
         raise BadRequest(
-            f"{path} is an .npz (several arrays); this command reads .csv, .jsonl or .npy: save "
-            f"the rows' array as .npy (numpy: np.save({npy!r}, np.load({path.name!r})['x']))"
+            f"{path} is an .npz (several arrays); this command reads .csv, .jsonl or .npy: for "
+            f"a model of one input save its array as .npy (numpy: np.save({npy!r}, "
+            f"np.load({path.name!r})['x'])); for one of several, write the rows as JSONL, one "
+            "object a row, a field an input"
         )
     if suffix in IMAGE_SUFFIXES:
         npy = path.with_suffix(".npy").name

@@ -91,7 +91,9 @@ def test_an_npz_or_an_image_file_names_what_to_send(
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     for path, said in (
         (npz, "rows.npz is an .npz (several arrays); this command reads .csv, .jsonl or .npy: "
-              "save the rows' array as .npy (numpy: np.save('rows.npy', np.load('rows.npz')['x']))"),
+              "for a model of one input save its array as .npy (numpy: np.save('rows.npy', "
+              "np.load('rows.npz')['x'])); for one of several, write the rows as JSONL, one "
+              "object a row, a field an input"),
         (png, "cat.png is an encoded image; models take pixel values: decode it into an .npy"),
     ):  # fmt: skip
         argv = ["--file", str(path)] if command == "explain" else [str(path)]

@@ -246,7 +246,7 @@ def test_npy_becomes_an_npz_with_one_row_per_input_row(store, tmp_path, x):
         (  # publish --data's labelled file, also given to compare: it said "name the file .npy"
             "held.npz",
             b"PK",
-            "batch/iris/input/held.npz: unsupported input format '.npz'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and an .npz holds several arrays (publish --data reads one so): save the rows' array as .npy (numpy: np.save('held.npy', np.load('held.npz')['x'])), or the rows with their labels as JSONL",
+            "batch/iris/input/held.npz: unsupported input format '.npz'; batch reads .csv, .jsonl, .ndjson, .npy, .csv.gz, .jsonl.gz, .ndjson.gz, and an .npz holds several arrays (publish --data reads one so): for a model of one input save its array as .npy (numpy: np.save('held.npy', np.load('held.npz')['x'])); for one of several, or with labels, write the rows as JSONL, one object a row, a field an input",
         ),
     ],
 )

@@ -106,8 +106,9 @@ class BatchObject:
                 raise UnsupportedFormat(
                     f"{self.input_key}: unsupported input format {shown!r}; batch reads "
                     f"{SUPPORTED}, and an .npz holds several arrays (publish --data reads one "
-                    f"so): save the rows' array as .npy (numpy: np.save({npy!r}, "
-                    f"np.load({name!r})['x'])), or the rows with their labels as JSONL"
+                    f"so): for a model of one input save its array as .npy (numpy: np.save("
+                    f"{npy!r}, np.load({name!r})['x'])); for one of several, or with labels, "
+                    "write the rows as JSONL, one object a row, a field an input"
                 )
             raise UnsupportedFormat(
                 f"{self.input_key}: unsupported input format {shown or '(none)'!r}; "
