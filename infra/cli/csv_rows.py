@@ -144,6 +144,12 @@ def read_rows(
         named = [renamed.get(name, name) for name in named]
         names = named if set(named) <= set(header) else []
         names = names or _positional(columns, width, header)
+        if twice := sorted({n for n in names if names.count(n) > 1}):  # Keras: input, input_1
+            raise BadRequest(
+                f"{path}: {manifest.name}:{manifest.version} reads column(s) {', '.join(twice)} "
+                "for two of its inputs, which one CSV column cannot be: give the rows as JSONL "
+                "(one object a row, a field an input)"
+            )
         missing = [n for n in names if n not in header]
         if missing and named:  # the names it reads are what to report, not X_0, ...
             missing = [n for n in named if n not in header]

@@ -111,6 +111,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     _refuse_pairs(columns, manifest, where)
     position = {name: i for i, name in enumerate(columns)}
     wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    _refuse_shared(wanted, manifest, where)
     renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
     position.update({key: position[column] for key, column in renamed.items()})
     # Columns the model reads must be named once; others are passed through as they are (an
@@ -143,6 +144,26 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         usecols=None if every else used,
         numeric=all(spec.dtype != "string" for spec in manifest.inputs),
     )
+
+
+def _refuse_shared(wanted: dict[str, list[str]], manifest: ModelManifest, where: str) -> None:
+    """One column two inputs read (`input_1`: element 1 of input `input` and input `input_1`,
+    as Keras names them) was fed to both, a made-up row scored: no CSV can say both values."""
+    owner: dict[str, str] = {}
+    for name, cols in wanted.items():
+        for index, column in enumerate(cols):
+            if column in owner:
+                first = owner[column]
+                raise HeaderMismatch(
+                    f"{where}: model {manifest.name}:{manifest.version} reads column "
+                    f"{column!r} as {first} and as {_as_part(name, cols, index)}, which one CSV "
+                    "column cannot be: score it from JSONL (one object a row, a field an input)"
+                )
+            owner[column] = _as_part(name, cols, index)
+
+
+def _as_part(name: str, cols: list[str], index: int) -> str:
+    return f"input '{name}'" if len(cols) == 1 else f"element {index} of input '{name}'"
 
 
 def _named(columns: list[str]) -> str:
