@@ -13,6 +13,9 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from skl2onnx import to_onnx
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
 
 from bench.models import mlp_onnx
 from functions.runtime.registry import Registry
@@ -121,6 +124,23 @@ def test_skl2onnx_repeated_opset_gets_the_reason_not_onnxruntime_words(tmp_path:
     assert error.startswith("--quantize int8 does not make this model smaller (")
     assert "ai.onnx.ml operators" in error and "domain" not in error
     assert exported.path.read_bytes() == before  # the staged copy was deduplicated, not theirs
+
+
+def test_skl2onnx_linear_regression_with_default_options_gets_the_reason(tmp_path: Path) -> None:
+    # to_onnx(LinearRegression) with no options at all, as the README exports a regressor:
+    # skl2onnx 1.20 imports ai.onnx twice here too (hunt_recent2 #7 repro, reg.onnx).
+    x, y = load_diabetes(return_X_y=True)
+    path = tmp_path / "linear.onnx"
+    path.write_bytes(
+        to_onnx(LinearRegression().fit(x, y), x[:1].astype(np.float32)).SerializeToString()
+    )
+    assert [op.domain for op in onnx.load(str(path)).opset_import].count("") == 2
+    before = path.read_bytes()
+    for method in ("int8", "fp16"):
+        error = refused(tmp_path, path, "--quantize", method)
+        assert error.startswith(f"--quantize {method} does not make this model smaller (")
+        assert "ai.onnx.ml operators" in error and "domain" not in error
+    assert path.read_bytes() == before
 
 
 def test_a_repeated_opset_is_quantized_and_the_original_published_as_is(tmp_path: Path) -> None:
