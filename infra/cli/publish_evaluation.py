@@ -48,6 +48,13 @@ def _number(text: str) -> Any:
         return text
 
 
+def _truth(text: str) -> Any:
+    """A bool input's cell as `aiaas batch` reads it: true/false in any case (pandas' to_csv
+    writes True/False) or 1/0; anything else as it is, for the input's check to name."""
+    said = text.strip().lower()
+    return {"true": True, "1": True, "false": False, "0": False}.get(said, text)
+
+
 def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     # utf-8-sig: Excel's byte order mark is not part of the first column's name
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -56,9 +63,17 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
         reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
         texts = _text_columns(manifest)
+        bools = {c for spec in manifest.inputs if spec.dtype == "bool"
+                 for c in expected_columns(spec)}  # fmt: skip
         rows = [
             {
-                k: v if k in texts else None if k in numeric and missing_marker(v) else _number(v)
+                k: v
+                if k in texts
+                else _truth(v)
+                if k in bools
+                else None
+                if k in numeric and missing_marker(v)
+                else _number(v)
                 for k, v in row.items()
             }
             for row in reader

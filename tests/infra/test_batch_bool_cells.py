@@ -37,6 +37,26 @@ def masked(path: Path) -> Path:
     return onnx_factory.save(graph, path)
 
 
+def masked_sum(path: Path) -> Path:
+    """y [N, 1] = sum(x * mask), mask bool [N, 2]: one value a row, for held-out metrics."""
+    nodes = [
+        helper.make_node("Cast", ["mask"], ["on"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["x", "on"], ["kept"]),
+        helper.make_node("ReduceSum", ["kept", "axes"], ["y"], keepdims=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "masked_sum",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("mask", TensorProto.BOOL, ["N", 2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+    )
+    return onnx_factory.save(graph, path)
+
+
 def test_true_false_cells_feed_a_bool_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,3 +100,33 @@ def test_a_jsonl_bool_input_of_numbers_is_told_true_false(
     assert [json.loads(line)["error"] for line in errors] == [
         "input 'mask' must hold true/false; got int64"
     ]
+
+
+def test_publish_data_reads_a_bool_input_from_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Neither True/False ("must be a number (bool)") nor 1/0 ("expects bool; got float64") was
+    # read, so no CSV gave a bool-input model held-out metrics.
+    model = masked_sum(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
+    mask = np.array([[True, False], [False, True], [True, True]])
+    (y,) = session.run(None, {"x": x, "mask": mask})
+    truth = y[:, 0] + 0.5  # off by 0.5: an RMSE of 0.5 to check
+    for spelled in (("True", "False"), ("1", "0")):
+        data = tmp_path / "held.csv"
+        data.write_text(
+            "x_0,x_1,mask_0,mask_1,target\n"
+            + "".join(
+                f"{a},{b},{spelled[not m0]},{spelled[not m1]},{t}\n"
+                for (a, b), (m0, m1), t in zip(
+                    x.tolist(), mask.tolist(), truth.tolist(), strict=True
+                )
+            )
+        )
+        store = LocalStore(tmp_path / f"store-{spelled[0]}")
+        argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--data", str(data)]
+        assert main(argv) == 0, capsys.readouterr().err
+        manifest = json.loads(store.get_bytes("models/m/versions/1/manifest.json"))
+        held = manifest["metrics"]["held_out"]
+        assert held["rmse"] == pytest.approx(0.5, abs=1e-6), held
