@@ -136,12 +136,18 @@ def scaled_pixels_hint(target: np.dtype, value: np.ndarray) -> str:
 
 
 def _check_shape(
-    spec: TensorSpec, value: np.ndarray, *, any_rows: bool = False, elsewhere: str = ""
+    spec: TensorSpec,
+    value: np.ndarray,
+    *,
+    any_rows: bool = False,
+    elsewhere: str = "",
+    shared: bool = False,
 ) -> None:
     """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
     number of rows although its graph fixes the batch at one (run a row at a time), so the
     first dimension is not what is wrong and the message shows it as -1. `elsewhere`: the
-    input's rows are not on its first axis (`rows_elsewhere_advice`), said for a wrong one."""
+    input's rows are not on its first axis (`rows_elsewhere_advice`), said for a wrong one.
+    `shared`: the model's inputs all fix one first dimension, a batch even of a 1-D input."""
     want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
     if value.ndim != len(want):
         raise InvalidInput(
@@ -153,14 +159,18 @@ def _check_shape(
             raise InvalidInput(
                 f"input '{spec.name}' expects shape {list(want)}; got {list(value.shape)} "
                 f"(dimension {axis} must be {size}){channels_hint(want, value.shape)}"
-                + (f"; {elsewhere}" if elsewhere and axis == 0 else _fixed_batch_hint(spec, axis))
+                + (
+                    f"; {elsewhere}"
+                    if elsewhere and axis == 0
+                    else _fixed_batch_hint(spec, axis, shared)
+                )
             )
 
 
-def _fixed_batch_hint(spec: TensorSpec, axis: int) -> str:
+def _fixed_batch_hint(spec: TensorSpec, axis: int, shared: bool = False) -> str:
     """For rows refused by a batch axis the export fixed (torch.onnx.export without dynamic
     axes, where the model cannot be run a row at a time): how to export it instead."""
-    if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1):
+    if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1 and not shared):
         return ""  # a one-dimensional input of several values is one row, not a batch
     return (
         f"; if that is its batch axis, the export fixed it (no dynamic batch axis): send "
@@ -288,6 +298,13 @@ def _elsewhere(manifest: ModelManifest, spec: TensorSpec) -> str:
     return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)
 
 
+def _shared_batch(manifest: ModelManifest) -> bool:
+    """Whether the model's inputs (several) all fix one first dimension: a batch axis, even a
+    1-D input's (ids [4] beside feats [4, 8]). Asked only to word a refusal."""
+    firsts = {s.shape[0] for s in manifest.inputs if s.shape}
+    return len(firsts) == 1 < len(manifest.inputs)
+
+
 def validate_inputs(
     manifest: ModelManifest,
     inputs: Mapping[str, np.ndarray],
@@ -311,10 +328,22 @@ def validate_inputs(
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
-            _check_shape(spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere)
+            _check_shape(
+                spec,
+                value,
+                any_rows=rule.batched,
+                elsewhere=rule.elsewhere,
+                shared=_shared_batch(manifest),
+            )
         for axis, size in rule.static_dims:
             if shape[axis] != size:
-                _check_shape(spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere)
+                _check_shape(
+                    spec,
+                    value,
+                    any_rows=rule.batched,
+                    elsewhere=rule.elsewhere,
+                    shared=_shared_batch(manifest),
+                )
         if rule.batched:
             rows = shape[0]
             if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):

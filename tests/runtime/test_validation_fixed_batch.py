@@ -56,3 +56,16 @@ def test_a_batch_fixed_where_rows_cannot_run_one_at_a_time_says_how_to_export() 
     assert refusal(vector, v=np.zeros(5, np.float32)) == (
         "input 'v' expects shape [3]; got [5] (dimension 0 must be 3)"
     )
+
+
+def test_an_id_input_of_a_fixed_batch_gets_the_export_advice_too() -> None:
+    # ids [4] beside feats [4, 8]: the ids are checked first, and a 1-D input was taken for one
+    # row, so the refusal of 3 rows left out the advice the README promises.
+    tower = manifest(
+        (TensorSpec("ids", "int64", (4,)), TensorSpec("feats", "float32", (4, 8))), (4, 1)
+    )
+    said = refusal(tower, ids=np.zeros(3, np.int64), feats=np.zeros((3, 8), np.float32))
+    assert said.startswith(
+        "input 'ids' expects shape [4]; got [3] (dimension 0 must be 4); if that is its batch "
+        "axis, the export fixed it (no dynamic batch axis): send 4 row(s) a request"
+    )
