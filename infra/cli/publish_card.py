@@ -117,7 +117,9 @@ def _metrics(held_out: dict[str, Any]) -> list[str]:
     shown = metrics_text(held_out)
     lines = [
         f"Scored as the predict API answers, on {held_out['rows']} rows of "
-        f"`{held_out['data']}` (true values in `{held_out['target']}`):",
+        f"`{held_out['data']}` (true values in `{held_out['target']}`"
+        + (f", against output `{held_out['output']}`" if "output" in held_out else "")
+        + "):",
         "",
         "| data | rows | metrics |",
         "|---|---|---|",

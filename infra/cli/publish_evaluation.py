@@ -196,7 +196,7 @@ def served_answers(
     label output, string classes that are no number."""
     manifest = model.manifest
     post = manifest.postprocessing
-    raw = post.scores_output if post is not None else manifest.outputs[0].name
+    raw = post.scores_output if post is not None else value_output(manifest)
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []
@@ -215,13 +215,21 @@ def served_answers(
         elif firsts[-1].shape[1] > 1:  # its column 0 was scored as the value: RMSE 11.9, R2 -16
             raise BadRequest(
                 f"--data {path}: output {raw!r} holds {firsts[-1].shape[1]} values a row and the "
-                "model names no classes, so no one value a row can be scored against the file's "
-                "labels: publish it with --labels (one per column) to score it as a classifier, "
-                "or without --data"
+                "model names no classes and has no output of one value a row, so nothing can "
+                "be scored against the file's labels: publish it with --labels (one per column) "
+                "to score it as a classifier, or without --data"
             )
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)
+
+
+def value_output(manifest: ModelManifest) -> str:
+    """The output a model without classes is scored on: the first of one value a row, as
+    `aiaas compare` picks it (a two-tower model's score beside its embedding, which comes
+    first: it was refused as "holds 16 values a row"), else the first output."""
+    ones = (s.name for s in manifest.outputs if s.rank == 1 or s.shape[1:] == (1,))
+    return next(ones, manifest.outputs[0].name)
 
 
 def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:

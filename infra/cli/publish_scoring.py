@@ -27,6 +27,7 @@ from infra.cli.publish_evaluation import (
     read_data,
     served_answers,
     truth_labels,
+    value_output,
 )
 from infra.cli.row_cells import complete_rows
 from training import card
@@ -55,6 +56,8 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
                    data.column, data_path.name)  # fmt: skip
     remark = _importance(model, data, folder, plots)
     held_out = {"data": data_path.name, "target": data.column, **values}
+    if manifest.postprocessing is None:  # which output was scored, where there are several
+        held_out["output"] = value_output(manifest)
     return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *remark))
 
 

@@ -19,7 +19,7 @@ from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
-from tests.infra.test_batch_bool_cells import masked
+from tests.infra.test_mask_model_files import masked
 
 
 def id_and_features(path: Path) -> Path:

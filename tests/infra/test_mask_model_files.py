@@ -1,7 +1,9 @@
-"""A bool input's CSV cells as pandas writes them: `df.to_csv()` of a frame with a bool column
-writes True/False, which `aiaas batch` refused on every row ("column 'mask_0' is not a number:
-'True'") though 1/0 scored. True/False in any case and 1/0 are read; anything else is the row's
-error saying what a bool column takes."""
+"""Files of a model with a bool mask input, as users write them. A bool input's CSV cells as
+pandas writes them: `df.to_csv()` of a frame with a bool column writes True/False, which `aiaas
+batch` refused on every row ("column 'mask_0' is not a number: 'True'") though 1/0 scored, and
+`publish --data` read neither. True/False in any case and 1/0 are read; anything else is the
+row's error saying what a bool column takes. And `publish --data` of such a model whose
+embedding output comes before its score is scored on the score."""
 
 from __future__ import annotations
 
@@ -37,13 +39,17 @@ def masked(path: Path) -> Path:
     return onnx_factory.save(graph, path)
 
 
-def masked_sum(path: Path) -> Path:
-    """y [N, 1] = sum(x * mask), mask bool [N, 2]: one value a row, for held-out metrics."""
+def masked_sum(path: Path, *, embedding_first: bool = False) -> Path:
+    """y [N, 1] = sum(x * mask), mask bool [N, 2]: one value a row, for held-out metrics; with
+    `embedding_first`, the masked x [N, 2] is output `kept` before it."""
     nodes = [
         helper.make_node("Cast", ["mask"], ["on"], to=TensorProto.FLOAT),
         helper.make_node("Mul", ["x", "on"], ["kept"]),
         helper.make_node("ReduceSum", ["kept", "axes"], ["y"], keepdims=1),
     ]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])]
+    if embedding_first:
+        outputs.insert(0, helper.make_tensor_value_info("kept", TensorProto.FLOAT, ["N", 2]))
     graph = helper.make_graph(
         nodes,
         "masked_sum",
@@ -51,7 +57,7 @@ def masked_sum(path: Path) -> Path:
             helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2]),
             helper.make_tensor_value_info("mask", TensorProto.BOOL, ["N", 2]),
         ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+        outputs,
         [helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
     )
     return onnx_factory.save(graph, path)
@@ -130,3 +136,24 @@ def test_publish_data_reads_a_bool_input_from_csv(
         manifest = json.loads(store.get_bytes("models/m/versions/1/manifest.json"))
         held = manifest["metrics"]["held_out"]
         assert held["rmse"] == pytest.approx(0.5, abs=1e-6), held
+
+
+def test_publish_data_scores_the_output_of_one_value_a_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An embedding [N, 2] first, the score [N, 1] second (a two-tower model's order): publish
+    # scored output 0 and refused the model ("holds 2 values a row ... --labels").
+    model = masked_sum(tmp_path / "m.onnx", embedding_first=True)
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
+    mask = np.array([[True, False], [False, True], [True, True]])
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    y = session.run(["y"], {"x": x, "mask": mask})[0][:, 0]
+    data = tmp_path / "held.npz"
+    np.savez(data, x=x, mask=mask, target=y + 0.5)
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--data", str(data)]
+    assert main(argv) == 0, capsys.readouterr().err
+    held = json.loads(store.get_bytes("models/m/versions/1/manifest.json"))["metrics"]["held_out"]
+    assert (held["output"], held["rmse"]) == ("y", pytest.approx(0.5, abs=1e-6))
+    card = store.get_bytes("models/m/versions/1/card/card.md").decode()
+    assert "(true values in `target`, against output `y`):" in card
