@@ -298,11 +298,13 @@ def _elsewhere(manifest: ModelManifest, spec: TensorSpec) -> str:
     return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)
 
 
-def _shared_batch(manifest: ModelManifest) -> bool:
-    """Whether the model's inputs (several) all fix one first dimension: a batch axis, even a
-    1-D input's (ids [4] beside feats [4, 8]). Asked only to word a refusal."""
+def _refuse_shape(manifest: ModelManifest, rule: InputRule, value: np.ndarray) -> None:
+    """`_check_shape` of an input whose shape does not fit (off the path of one that does).
+    Where the model's inputs (several) all fix one first dimension, it is a batch axis, even
+    a 1-D input's (ids [4] beside feats [4, 8])."""
     firsts = {s.shape[0] for s in manifest.inputs if s.shape}
-    return len(firsts) == 1 < len(manifest.inputs)
+    shared = len(firsts) == 1 < len(manifest.inputs)
+    _check_shape(rule.spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere, shared=shared)
 
 
 def validate_inputs(
@@ -328,22 +330,10 @@ def validate_inputs(
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
         if len(shape) != len(spec.shape):
-            _check_shape(
-                spec,
-                value,
-                any_rows=rule.batched,
-                elsewhere=rule.elsewhere,
-                shared=_shared_batch(manifest),
-            )
+            _refuse_shape(manifest, rule, value)
         for axis, size in rule.static_dims:
             if shape[axis] != size:
-                _check_shape(
-                    spec,
-                    value,
-                    any_rows=rule.batched,
-                    elsewhere=rule.elsewhere,
-                    shared=_shared_batch(manifest),
-                )
+                _refuse_shape(manifest, rule, value)
         if rule.batched:
             rows = shape[0]
             if not 0 < rows <= max_batch_size or (batch is not None and rows != batch):
