@@ -35,6 +35,9 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.process
 import os
 import signal
 import threading
@@ -173,6 +176,7 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
             # Every worker: the first ones and those granian's reload (SIGHUP) starts.
             worker = super()._spawn_worker(*args, **kwargs)
             worker.start = partial(_start_blocked, worker.start)  # type: ignore[method-assign]
+            worker.is_alive = partial(_alive, worker.inner)  # type: ignore[method-assign]
             return worker
 
         def _stop_workers(self) -> None:
@@ -185,6 +189,17 @@ def _supervisor(grace_s: int, **options: Any) -> Any:
     return Supervisor(
         workers_kill_timeout=grace_s + KILL_AFTER_GRACE_S, respawn_failed_workers=True, **options
     )
+
+
+def _alive(process: multiprocessing.process.BaseProcess) -> bool:
+    """Whether a worker process runs, by its sentinel (ready once it exited). granian's stop
+    asks `Process.is_alive`, whose waitpid finds nothing when the worker's watcher thread has
+    just reaped it but not yet set its return code: an exited worker read as alive, and was
+    "killed after it refused to gracefully stop" (seen under load, 2 workers)."""
+    try:
+        return not multiprocessing.connection.wait([process.sentinel], timeout=0)
+    except ValueError:  # not started
+        return process.is_alive()
 
 
 def _start_blocked(start: Callable[[], None]) -> None:
