@@ -354,7 +354,7 @@ class S3Store:
         # Callers fall back to re-reading on a timer (AIAAS_ALIAS_TTL).
         return None
 
-    def copy(self, source: str, dest: str) -> None:
+    def copy(self, source: str, dest: str, *, keep_etag: bool = False) -> None:
         # Server-side: no bytes pass through the function (multipart for big objects, in the
         # parts upload_file sends: the ETag, made of the parts' MD5s, is the source's).
         with self._errors(source):

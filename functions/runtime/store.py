@@ -183,9 +183,9 @@ class LocalStore:
                 handle.seek(start)
             yield handle if end is None else cast(IO[bytes], Limited(handle, end - start))
 
-    def copy(self, source: str, dest: str) -> None:
+    def copy(self, source: str, dest: str, *, keep_etag: bool = False) -> None:
         with self.open_read(source) as reader, self._atomic(dest, if_absent=False) as writer:
-            copy_object(reader, writer)  # its etag too, as S3's CopyObject keeps the ETag
+            copy_object(reader, writer, keep_etag)  # keep_etag: as S3's CopyObject keeps it
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:

@@ -117,8 +117,11 @@ class ObjectStore(Protocol):
         to its end."""
         ...
 
-    def copy(self, source: str, dest: str) -> None:
-        """Copy an object within the store (server-side where the store can)."""
+    def copy(self, source: str, dest: str, *, keep_etag: bool = False) -> None:
+        """Copy an object within the store (server-side where the store can). `keep_etag`: the
+        copy has its source's etag on a directory store too (S3's copy keeps it anyway), for a
+        batch re-run's put-back only: a job copied from uploads/ is a new input, scored again
+        even when an earlier file had the same size and mtime."""
         ...
 
     def open_write(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...

@@ -92,13 +92,15 @@ class StreamedFile(io.BufferedWriter):
         return count
 
 
-def copy_object(reader: IO[bytes], writer: IO[bytes]) -> None:
-    """Copy an object's file whole, keeping its mtime: a directory store's etag is the mtime
-    and size, so the copy has its source's etag, as S3's CopyObject keeps an object's ETag.
+def copy_object(reader: IO[bytes], writer: IO[bytes], keep_etag: bool = False) -> None:
+    """Copy an object's file whole; with `keep_etag` its mtime too: a directory store's etag is
+    the mtime and size, so the copy has its source's etag, as S3's CopyObject keeps an object's ETag.
     An input a failed `aiaas batch` re-run puts back from its copy then still reads as the
     one its earlier run scored (the summary's etag, the run's id), not as a new input."""
     writer.flush()
     copy_file(reader.fileno(), writer.fileno())
+    if not keep_etag:  # a new object: a job copied from uploads/ is a new input to score
+        return
     found = os.fstat(reader.fileno())
     os.utime(writer.fileno(), ns=(found.st_atime_ns, found.st_mtime_ns))
 

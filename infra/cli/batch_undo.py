@@ -30,7 +30,7 @@ def keep_aside(store: ObjectStore, obj: BatchObject) -> str:
     first's, the original input)."""
     name = obj.input_key.split("/", 3)[3]
     kept = f"{BATCH_PREFIX}/{obj.model}/{WORK_DIR}/{PREVIOUS_DIR}/{secrets.token_hex(8)}/{name}"
-    store.copy(obj.input_key, kept)
+    store.copy(obj.input_key, kept, keep_etag=True)
     return kept
 
 
@@ -73,7 +73,7 @@ def discard(
         log.info("removed %s: the run did not finish", obj.input_key)
         return False
     try:
-        store.copy(kept, obj.input_key)
+        store.copy(kept, obj.input_key, keep_etag=True)
     except AiaasError as exc:
         log.warning("the earlier %s is at %s (not put back: %s)", obj.input_key, kept, exc.message)
         return True

@@ -3,6 +3,7 @@ folder left of a deleted key."""
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from functions.runtime.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +84,17 @@ def test_a_deleted_keys_lock_file_goes_and_writers_still_take_turns(tmp_path: Pa
     store.delete(key)
     assert not lock_file(store.root / key).exists()
     assert not (store.root / "models").exists()  # the folders went with it
+
+
+def test_a_copy_is_a_new_object_unless_its_etag_is_kept(tmp_path: Path) -> None:
+    # A job copied from uploads/ took its source's mtime, so its etag: two different files of
+    # one size and mtime (cp -p, tar x, rsync -a) sent in turn to one job name, and the second
+    # was skipped as already scored. Only a batch re-run's put-back keeps the etag.
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("uploads/a.csv", b"x\n1\n")
+    source = store.root / "uploads/a.csv"
+    os.utime(source, ns=(1_000_000_000, 1_000_000_000))
+    store.copy("uploads/a.csv", "batch/m/input/a.csv")
+    assert store.head("batch/m/input/a.csv").etag != store.head("uploads/a.csv").etag
+    store.copy("uploads/a.csv", "batch/m/work/previous/a.csv", keep_etag=True)
+    assert store.head("batch/m/work/previous/a.csv").etag == store.head("uploads/a.csv").etag
