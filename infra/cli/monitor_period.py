@@ -79,6 +79,8 @@ def period(window: str, until: float | None, now: float) -> Period:
             "(today's date reads today so far), or leave it out for now"
         )
     since = (end if until is None else until) - parse_window(window)
+    if since > end:  # `--until TODAY --window 6h` at 14:00: 18:00 to now was backwards, empty
+        since = end - parse_window(window)
     if since < 0:
         raise BadRequest(
             f"--window {window} to {iso(end)} would start before 1970, when "

@@ -158,3 +158,15 @@ def test_a_window_past_the_retention_says_older_snapshots_may_have_expired(
     )
     code, out, err = cli(baselined, capsys, "monitor", "iris", "--window", "30d", "--json")
     assert code == 0 and err == ""
+
+
+def test_a_window_shorter_than_the_rest_of_today_ends_now_not_backwards() -> None:
+    # At 14:00 `--until TODAY --window 6h` read from 18:00 to 14:00: an empty window, since
+    # after until, and "0 rows ... no counts were written" for a model serving all day.
+    from infra.cli.monitor_period import moment, period
+
+    now = datetime(2026, 12, 5, 14, 0, tzinfo=UTC).timestamp()
+    span = period("6h", moment("2026-12-05"), now)
+    assert (span.since, span.until) == (now - 6 * 3600, now)
+    whole = period("1d", moment("2026-12-05"), now)  # the day so far, as before
+    assert (whole.since, whole.until) == (now - 14 * 3600, now)
