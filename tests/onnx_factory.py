@@ -311,3 +311,24 @@ def big_add(path: Path, floats: int) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+Tensors = dict[str, tuple[int, list[int | str]]]  # name -> (TensorProto type, shape)
+
+
+def over_rows(
+    path: Path,
+    nodes: list[onnx.NodeProto],
+    inputs: Tensors,
+    outputs: Tensors,
+    initializers: list[onnx.TensorProto] | None = None,
+) -> Path:
+    """A graph of `nodes` over named inputs and outputs, saved at `path` (its name the file's)."""
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info(n, kind, shape) for n, (kind, shape) in inputs.items()],
+        [helper.make_tensor_value_info(n, kind, shape) for n, (kind, shape) in outputs.items()],
+        initializers or [],
+    )
+    return save(graph, path)

@@ -10,7 +10,7 @@ import pytest
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry, model_key
-from functions.runtime.store import ObjectStore
+from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
 
 
@@ -51,3 +51,13 @@ def error_of(call: object, *args: object, **kwargs: object) -> tuple[HTTPStatus,
     with pytest.raises(AiaasError) as caught:
         call(*args, **kwargs)
     return caught.value.status, caught.value.message
+
+
+def published_cli(workdir: Path, model: Path, name: str = "m") -> LocalStore:
+    """A directory store under `workdir` holding `model` as `name:1`, published as users do
+    (`aiaas publish`, the CLI's own checks and probe)."""
+    from infra.cli.main import main
+
+    store = LocalStore(workdir / "store")
+    assert main(["--store", store.uri, "publish", str(model), "--name", name]) == 0
+    return store

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto, helper
 
-from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
+from tests.publishing import published_cli
 
 
 def clashing(path: Path) -> Path:
@@ -24,29 +24,24 @@ def clashing(path: Path) -> Path:
         helper.make_node("Mul", ["input_1", "thousand"], ["thousands"]),
         helper.make_node("Add", ["tens", "thousands"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "clash",
-        [
-            helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2]),
-            helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["N", 1]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
-        [
-            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-            helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0]),
-            helper.make_tensor("thousand", TensorProto.FLOAT, [], [1000.0]),
-        ],
-    )
-    return onnx_factory.save(graph, path)
+    inputs: onnx_factory.Tensors = {
+        "input": (TensorProto.FLOAT, ["N", 2]),
+        "input_1": (TensorProto.FLOAT, ["N", 1]),
+    }
+    constants = [
+        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0]),
+        helper.make_tensor("thousand", TensorProto.FLOAT, [], [1000.0]),
+    ]
+    outputs: onnx_factory.Tensors = {"y": (TensorProto.FLOAT, ["N", 1])}
+    return onnx_factory.over_rows(path, nodes, inputs, outputs, constants)
 
 
 def test_one_column_two_inputs_read_is_refused_and_jsonl_scores(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
     model = clashing(tmp_path / "m.onnx")
-    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    store = published_cli(tmp_path, model)
     rows = tmp_path / "rows.csv"
     rows.write_text("input_0,input_1\n1,2\n")
     capsys.readouterr()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -20,6 +21,7 @@ from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_mask_model_files import masked
+from tests.publishing import published_cli
 
 
 def id_and_features(path: Path) -> Path:
@@ -30,28 +32,51 @@ def id_and_features(path: Path) -> Path:
         helper.make_node("MatMul", ["feats", "w"], ["mixed"]),
         helper.make_node("Add", ["picked", "mixed"], ["score"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "ids",
-        [
-            helper.make_tensor_value_info("ids", TensorProto.INT64, ["N"]),
-            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["N", 3]),
-        ],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N", 1])],
-        [
-            numpy_helper.from_array(rng.normal(size=(10, 1)).astype(np.float32), "table"),
-            numpy_helper.from_array(rng.normal(size=(3, 1)).astype(np.float32), "w"),
-        ],
-    )
-    return onnx_factory.save(graph, path)
+    inputs: onnx_factory.Tensors = {
+        "ids": (TensorProto.INT64, ["N"]),
+        "feats": (TensorProto.FLOAT, ["N", 3]),
+    }
+    weights = [
+        numpy_helper.from_array(rng.normal(size=(10, 1)).astype(np.float32), "table"),
+        numpy_helper.from_array(rng.normal(size=(3, 1)).astype(np.float32), "w"),
+    ]
+    outputs: onnx_factory.Tensors = {"score": (TensorProto.FLOAT, ["N", 1])}
+    return onnx_factory.over_rows(path, nodes, inputs, outputs, weights)
+
+
+def baselined(store: LocalStore, train: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """`aiaas baseline m TRAIN` run; the drift baseline's feature names."""
+    assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
+    return list(drift["features"])
+
+
+def explained_row(
+    store: LocalStore, row: dict[str, object], model: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """`aiaas explain m --inputs ROW --json`'s one explanation, checked: its prediction is
+    onnxruntime's on the same row, and each output's attributions add up to it less the base
+    value (Kernel SHAP, exact for these few features)."""
+    code = main(["--store", store.uri, "explain", "m", "--inputs", json.dumps(row), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (explained,) = json.loads(out)["explanations"]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.array([row[i.name]]) for i in session.get_inputs()}
+    feeds = {n: v.astype(np.float32) if v.dtype == np.float64 else v for n, v in feeds.items()}
+    assert explained["prediction"] == pytest.approx(session.run(None, feeds)[0][0].tolist())
+    for output, base in enumerate(explained["base_value"]):
+        total = sum(a[output] for a in explained["attributions"]) + base
+        assert total == pytest.approx(explained["prediction"][output], abs=1e-4)
+    return dict(explained)
 
 
 def test_an_id_input_is_a_column_to_explain_and_to_watch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
     model = id_and_features(tmp_path / "m.onnx")
-    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    store = published_cli(tmp_path, model)
     rng = np.random.default_rng(1)
     train = tmp_path / "train.jsonl"
     records = [
@@ -59,35 +84,16 @@ def test_an_id_input_is_a_column_to_explain_and_to_watch(
         for _ in range(40)
     ]
     train.write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
-    drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
-    assert drift["features"] == ["ids", "feats_0", "feats_1", "feats_2"]
-    capsys.readouterr()
-    code = main(
-        ["--store", store.uri, "explain", "m", "--inputs", json.dumps(records[0]), "--json"]
-    )
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    (explained,) = json.loads(out)["explanations"]
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    feeds = {
-        "ids": np.array([records[0]["ids"]]),
-        "feats": np.array([records[0]["feats"]], np.float32),
-    }
-    assert explained["prediction"] == pytest.approx(session.run(None, feeds)[0][0].tolist())
-    assert json.loads(out)["features"] == ["ids", "feats_0", "feats_1", "feats_2"]
-    # Attributions add up to the prediction less the base value (Kernel SHAP, exact here).
-    total = sum(a[0] for a in explained["attributions"]) + explained["base_value"][0]
-    assert total == pytest.approx(explained["prediction"][0], abs=1e-4)
+    assert baselined(store, train, capsys) == ["ids", "feats_0", "feats_1", "feats_2"]
+    explained_row(store, records[0], model, capsys)
 
 
 def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # It was "input 'mask' is bool, not numbers": no explanation, baseline or drift at all.
-    store = LocalStore(tmp_path / "store")
     model = masked(tmp_path / "m.onnx")
-    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    store = published_cli(tmp_path, model)
     rng = np.random.default_rng(2)
     train = tmp_path / "train.csv"  # as pandas writes a bool column: True / False
     train.write_text(
@@ -99,18 +105,5 @@ def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
             )
         )
     )
-    assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
-    drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
-    assert drift["features"] == ["x_0", "x_1", "mask_0", "mask_1"]
-    capsys.readouterr()
-    row = {"x": [1.5, -2.0], "mask": [True, False]}
-    code = main(["--store", store.uri, "explain", "m", "--inputs", json.dumps(row), "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    (explained,) = json.loads(out)["explanations"]
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    feeds = {"x": np.array([row["x"]], np.float32), "mask": np.array([row["mask"]])}
-    assert explained["prediction"] == pytest.approx(session.run(None, feeds)[0][0].tolist())
-    for output, base in enumerate(explained["base_value"]):  # each output's sum is its answer
-        total = sum(a[output] for a in explained["attributions"]) + base
-        assert total == pytest.approx(explained["prediction"][output], abs=1e-4)
+    assert baselined(store, train, capsys) == ["x_0", "x_1", "mask_0", "mask_1"]
+    explained_row(store, {"x": [1.5, -2.0], "mask": [True, False]}, model, capsys)

@@ -19,6 +19,12 @@ from onnx import TensorProto, helper
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
+from tests.publishing import published_cli
+
+MASKED_INPUTS: onnx_factory.Tensors = {
+    "x": (TensorProto.FLOAT, ["N", 2]),
+    "mask": (TensorProto.BOOL, ["N", 2]),
+}
 
 
 def masked(path: Path) -> Path:
@@ -27,16 +33,8 @@ def masked(path: Path) -> Path:
         helper.make_node("Cast", ["mask"], ["on"], to=TensorProto.FLOAT),
         helper.make_node("Mul", ["x", "on"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "masked",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2]),
-            helper.make_tensor_value_info("mask", TensorProto.BOOL, ["N", 2]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
-    )
-    return onnx_factory.save(graph, path)
+    outputs: onnx_factory.Tensors = {"y": (TensorProto.FLOAT, ["N", 2])}
+    return onnx_factory.over_rows(path, nodes, MASKED_INPUTS, outputs)
 
 
 def masked_sum(path: Path, *, embedding_first: bool = False) -> Path:
@@ -47,28 +45,18 @@ def masked_sum(path: Path, *, embedding_first: bool = False) -> Path:
         helper.make_node("Mul", ["x", "on"], ["kept"]),
         helper.make_node("ReduceSum", ["kept", "axes"], ["y"], keepdims=1),
     ]
-    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])]
+    outputs: onnx_factory.Tensors = {"y": (TensorProto.FLOAT, ["N", 1])}
     if embedding_first:
-        outputs.insert(0, helper.make_tensor_value_info("kept", TensorProto.FLOAT, ["N", 2]))
-    graph = helper.make_graph(
-        nodes,
-        "masked_sum",
-        [
-            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2]),
-            helper.make_tensor_value_info("mask", TensorProto.BOOL, ["N", 2]),
-        ],
-        outputs,
-        [helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
-    )
-    return onnx_factory.save(graph, path)
+        outputs = {"kept": (TensorProto.FLOAT, ["N", 2]), **outputs}
+    axes = [helper.make_tensor("axes", TensorProto.INT64, [1], [1])]
+    return onnx_factory.over_rows(path, nodes, MASKED_INPUTS, outputs, axes)
 
 
 def test_true_false_cells_feed_a_bool_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
     model = masked(tmp_path / "m.onnx")
-    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    store = published_cli(tmp_path, model)
     cells = [("True", "False"), ("false", "TRUE"), ("1", "0"), ("yes", "no")]
     rows = tmp_path / "rows.csv"
     rows.write_text("x_0,x_1,mask_0,mask_1\n" + "".join(f"1.5,2.5,{a},{b}\n" for a, b in cells))
@@ -93,9 +81,8 @@ def test_true_false_cells_feed_a_bool_input(
 def test_a_jsonl_bool_input_of_numbers_is_told_true_false(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = LocalStore(tmp_path / "store")
     model = masked(tmp_path / "m.onnx")
-    assert main(["--store", store.uri, "publish", str(model), "--name", "m"]) == 0
+    store = published_cli(tmp_path, model)
     rows = tmp_path / "rows.jsonl"
     lines = [{"x": [1, 2], "mask": [True, False]}, {"x": [1, 2], "mask": [1, 0]}]
     rows.write_text("".join(json.dumps(line) + "\n" for line in lines))
