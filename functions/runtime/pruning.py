@@ -32,13 +32,20 @@ from functions.runtime.errors import (
     BadRequest,
     Conflict,
     CorruptRecord,
+    NotFound,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
 from functions.runtime.prune_log import pruned_versions, record_prune, version_not_found
-from functions.runtime.refs import manifest_key, model_prefix, version_prefix, version_sort_key
+from functions.runtime.refs import (
+    manifest_key,
+    model_prefix,
+    number_key,
+    version_prefix,
+    version_sort_key,
+)
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.record import RolloutBook
-from functions.runtime.store import ObjectExists
+from functions.runtime.store import ObjectExists, ObjectStore
 
 READERS = 16  # manifests read at once (S3: one GET each)
 
@@ -190,6 +197,7 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
             store.put_bytes(manifest_key(name, doomed.version), doomed.manifest, if_absent=True)
     gone = tuple(d for d in plan.delete if d not in back)
     store.delete_many([k for d in gone for k in d.keys if not k.endswith(f"/{MANIFEST_FILE}")])
+    store.delete_many(_claims_of(store, name, [d.version for d in gone]))
     # a leftover back (another prune put its manifest back: an alias moved onto it) stays
     left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
     store.delete_many([k for found in left.values() for k in found])
@@ -201,6 +209,18 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
     return PrunePlan(name, gone, kept, left)
+
+
+def _claims_of(store: ObjectStore, name: str, versions: list[str]) -> list[str]:
+    """The number claims (`number_key`) these versions hold: gone with them, as the prune log
+    keeps the number from being reused in any spelling (`check_no_twin`); else each pruned
+    number left a file for ever. Not a claim another spelling holds (an older store's twin)."""
+    held = []
+    for version in (v for v in versions if v.isdigit()):
+        with contextlib.suppress(NotFound):
+            if store.get_bytes(number_key(name, version)).decode() == version:
+                held.append(number_key(name, version))
+    return held
 
 
 def _claim(

@@ -17,6 +17,9 @@ write: a twin that finds the winner's card sent but its manifest not yet written
 card for an interrupted publish's and replaces it, then loses the manifest; it then puts back
 the bytes it replaced (read before replacing them), so only a twin killed between the two
 leaves a card its version's manifest does not vouch for (pull refuses it; nothing serves it).
+A numeric version also claims its number (`versions/.number-<int>`, written only if absent,
+holding the spelling) before any file becomes visible: `8` and `008` published at once both checked
+that no twin existed, and both published; now the second spelling to claim the number loses.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from functions.runtime.refs import (
     manifest_key,
     model_key,
     model_prefix,
+    number_key,
     version_prefix,
 )
 from functions.runtime.store import (
@@ -89,6 +93,43 @@ def check_no_twin(store: ObjectStore, name: str, version: str) -> None:
                 f"{name}:{version} is version {int(version)}, as {name}:{other} already is; "
                 "pick another number, or none to be given the next one"
             )
+    _check_number(store, name, version)
+
+
+def _check_number(store: ObjectStore, name: str, version: str) -> None:
+    """Refuse `version` when another spelling of its number claimed it (`claim_number`)."""
+    try:
+        other = store.get_bytes(number_key(name, version)).decode()
+    except NotFound:
+        return
+    if other == version:  # this very version: a retry, or a twin of the same spelling
+        return
+    if store.exists(manifest_key(name, other)):
+        raise VersionExists(
+            f"{name}:{version} is version {int(version)}, as {name}:{other} already is; "
+            "pick another number, or none to be given the next one"
+        )
+    raise VersionExists(
+        f"{name}:{version} is version {int(version)}, which a publish of {name}:{other} "
+        f"claimed (still running, or cut off: publish {name}:{other} again to finish it); "
+        "pick another number, or none to be given the next one"
+    )
+
+
+def claim_number(store: ObjectStore, name: str, version: str, committed: list[str]) -> None:
+    """Claim a numeric version's number for this spelling, only if unclaimed: the twin check
+    reads before the work, so `8` and `008` published at once both passed it. Made before
+    any file is visible and removed with them (`committed`) by a publish that does not finish,
+    so only one killed outright between the claim and its manifest leaves it."""
+    if not version.isdigit():
+        return
+    key = number_key(name, version)
+    try:
+        store.put_bytes(key, version.encode(), if_absent=True)
+    except ObjectExists:
+        _check_number(store, name, version)  # ours (a retry met it), or a twin's: it wins
+        return
+    committed.append(key)
 
 
 def publish_version(
@@ -120,8 +161,9 @@ def publish_version(
     check_version_free(store, name, version)
     store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
     committed: list[str] = []  # the files this run wrote (not found there already)
+    claim = not copied  # a pull copies twins an older store holds as they are
     try:
-        manifest = _send(store, manifest, model_file, wanted, found, committed, progress)
+        manifest = _send(store, manifest, model_file, wanted, found, committed, progress, claim)
     except BaseException:  # Ctrl-C, SIGTERM, a failure: no version, so none of its files
         _unclaim(store, name, version, committed)
         raise
@@ -136,8 +178,10 @@ def _send(
     found: Mapping[str, str | None],
     committed: list[str],
     progress: Moved | None,
+    claim: bool,
 ) -> ModelManifest:
-    """The files, then the manifest (last: it makes the version exist)."""
+    """The files, then the manifest (last: it makes the version exist); with `claim`, its
+    number first, once every file is staged and checked and before any is visible."""
     name, version = manifest.name, manifest.version
     staged: dict[str, StagedUpload] = {}
     replacing: dict[str, _Replacing] = {}
@@ -164,6 +208,8 @@ def _send(
                 replacing[key] = other = _Replacing(target, found[rel], *_copy(local, target))
                 files.append(ArtifactFile(rel, other.size, other.sha256, role))
             manifest = replace(manifest, files=_checked_files(manifest, tuple(files)))
+            if claim:
+                claim_number(store, name, version, committed)
             for key, item in staged.items():
                 if _commit(store, manifest, key, item):
                     committed.append(key)

@@ -2,6 +2,7 @@
 
 models/<name>/versions/<version>/model.onnx | manifest.json | ...
 models/<name>/aliases/<alias>.json
+models/<name>/versions/.number-<int>   (the spelling that claimed a numeric version: `8`, `008`)
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ def model_key(name: str, version: str) -> str:
 
 def manifest_key(name: str, version: str) -> str:
     return f"{version_prefix(name, version)}/{MANIFEST_FILE}"
+
+
+def number_key(name: str, version: str) -> str:
+    """The claim on a numeric version's number, one key for every spelling (`8`, `008`).
+    Under `versions/` (where a training job's role may create files, only if absent) and
+    named as no version can be (a leading '.'), beside the version folders, not in one."""
+    return f"{model_prefix(name)}/versions/.number-{int(version)}"
 
 
 def alias_key(name: str, alias: str) -> str:

@@ -111,6 +111,8 @@ def test_mixed_versions_page_in_the_registry_order_none_skipped(
     onnx = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
     order = ["1.10", "1.9", "ci-903", "v2", "03", "3", "10"]
     for version in ("3", "10", "ci-903", "03", "v2", "1.9", "1.10"):
+        if version == "03":  # twins only a store written before numbers were claimed holds
+            mixed.delete("models/mixed/versions/.number-3")
         Registry(mixed).publish(onnx_factory.manifest_for(onnx, "mixed", version), onnx)
     client = TestClient(create_app(mixed))
     assert client.get("/control/models/mixed").json()["versions"] == order

@@ -68,10 +68,14 @@ def test_an_explicit_version_taken_meanwhile_is_still_an_error(
 
 
 def publish_at_once(
-    uri: str, files: list[Path], name: str, *options: str
+    uri: str,
+    files: list[Path],
+    name: str,
+    *options: str,
+    each: list[tuple[str, ...]] | None = None,
 ) -> list[tuple[int, str, str]]:
     """`aiaas publish FILE --name NAME --json OPTIONS` of each of `files` in its own process,
-    all at once: (exit code, stdout, stderr) of each."""
+    all at once, with `each[i]`'s options too: (exit code, stdout, stderr) of each."""
     # Every process imports, says so, and waits for one go on stdin: they publish together,
     # once all are ready (a fixed start time cost 8 s of every run, and was a guess under load).
     script = (
@@ -84,8 +88,8 @@ def publish_at_once(
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    def publish(path: Path) -> subprocess.Popen[str]:
-        argv = ["--store", uri, "publish", str(path), "--name", name, "--json", *options]
+    def publish(path: Path, own: tuple[str, ...]) -> subprocess.Popen[str]:
+        argv = ["--store", uri, "publish", str(path), "--name", name, "--json", *options, *own]
         return subprocess.Popen(
             [sys.executable, "-c", script, *argv],
             env=env,
@@ -95,7 +99,7 @@ def publish_at_once(
             text=True,
         )
 
-    procs = [publish(path) for path in files]
+    procs = [publish(path, own) for path, own in zip(files, each or [()] * len(files), strict=True)]
     assert [p.stdout.readline() for p in procs if p.stdout] == ["ready\n"] * len(files)
     for p in procs:
         assert p.stdin is not None

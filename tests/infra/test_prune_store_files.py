@@ -22,7 +22,8 @@ def test_a_pruned_version_leaves_no_folder_or_lock_file(
     versions = store.root / "models/m/versions"
     assert list((versions / "1/card").glob(".tmp-lock-*"))  # the lock this is about
     assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
-    assert sorted(p.name for p in versions.iterdir()) == ["3"]
+    # the kept version and its number's claim: the pruned ones' claims went with them
+    assert sorted(p.name for p in versions.iterdir()) == [".number-3", "3"]
     assert Registry(store).versions("m") == ["3"]
     assert main(["--store", store.uri, "show", "m"]) == 0, capsys.readouterr().err
 
@@ -40,8 +41,8 @@ def test_lock_files_older_releases_left_go_with_the_next_prune_or_publish(
         (versions / old).mkdir(parents=True)
         (versions / old / ".tmp-lock-card.md").touch()
     assert main(["--store", store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
-    assert sorted(p.name for p in versions.iterdir()) == ["2"]
+    assert sorted(p.name for p in versions.iterdir()) == [".number-2", "2"]
     (versions / "9/card").mkdir(parents=True)
     (versions / "9/card/.tmp-lock-card.md").touch()
     assert main(publish) == 0, capsys.readouterr().err  # as 10: 9 counts as a number begun
-    assert sorted(p.name for p in versions.iterdir()) == ["10", "2"]
+    assert sorted(p.name for p in versions.iterdir()) == [".number-10", ".number-2", "10", "2"]

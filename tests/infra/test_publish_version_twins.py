@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from functions.runtime import publishing
 from functions.runtime.registry import Registry
-from functions.runtime.store import LocalStore
+from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests import onnx_factory
+from tests.infra.test_cli_publish_race import publish_at_once
 
 
 def store_and_publish(tmp_path: Path, *flags: str) -> tuple[LocalStore, list[str]]:
@@ -43,15 +45,16 @@ def test_a_version_of_an_existing_ones_number_is_refused(
 def test_twins_an_older_store_holds_still_publish_again_and_serve(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Releases before the refusal let `03` and `3` both in; the refusal is the CLI's, so a
-    # retried job of either twin is still "already published", and the registry's own
-    # publish (pull's, paging's) takes them as they are.
+    # Releases before the refusal let `03` and `3` both in, claiming no number; a retried job
+    # of either twin is still "already published", and the registry's own publish takes
+    # them as they are where the number is unclaimed (pull's: it claims none).
     store, argv = store_and_publish(tmp_path, "--version", "3")
     assert main(argv) == 0
     registry = Registry(store)
     card = tmp_path / "card.md"
     card.write_bytes(store.get_bytes("models/m/versions/3/card/card.md"))
     model = tmp_path / "m.onnx"  # the file store_and_publish wrote
+    store.delete("models/m/versions/.number-3")  # releases before then claimed no number either
     registry.publish(replace(registry.resolve("m:3"), version="03"), model, {"card/card.md": card})
     capsys.readouterr()
     assert main(argv) == 0
@@ -74,3 +77,63 @@ def test_a_pruned_number_is_not_reused_spelled_otherwise_and_a_bare_folder_is_no
     )
     (store.root / "models/m/versions/012/card").mkdir(parents=True)  # a cut-off publish's
     assert main([*argv, "12"]) == 0, capsys.readouterr().err
+
+
+def test_a_twin_spelling_published_meanwhile_loses_the_number(
+    store: ObjectStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The twin check reads before the work: `8` published while `008` sent its files, and
+    # both were published. The number is claimed before any file is visible: 008 loses.
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "m", "--version"]
+    free = publishing.check_version_free
+
+    def meanwhile(store_: ObjectStore, name: str, version: str) -> None:
+        free(store_, name, version)
+        if version == "008":  # past the CLI's twin check: `8` runs through, start to end
+            assert main([*argv, "8"]) == 0
+
+    monkeypatch.setattr(publishing, "check_version_free", meanwhile)
+    assert main([*argv, "008"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "aiaas publish: error: m:008 is version 8, as m:8 already is; "
+        "pick another number, or none to be given the next one\n"
+    )
+    assert Registry(store).versions("m") == ["8"]
+    assert not list(store.list_keys("models/m/versions/008"))  # the loser left no file
+    assert main([*argv, "9"]) == 0
+
+
+def test_a_number_claimed_by_a_publish_in_flight_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, argv = store_and_publish(tmp_path, "--version")
+    claim = publishing.claim_number
+
+    def meanwhile(store_: ObjectStore, name: str, version: str, committed: list[str]) -> None:
+        claim(store_, name, version, committed)
+        if version == "008":  # claimed, its manifest not written yet
+            assert main([*argv, "8"]) == 1
+
+    monkeypatch.setattr(publishing, "claim_number", meanwhile)
+    assert main([*argv, "008"]) == 0
+    assert capsys.readouterr().err == (
+        "aiaas publish: error: m:8 is version 8, which a publish of m:008 claimed (still "
+        "running, or cut off: publish m:008 again to finish it); pick another number, or none "
+        "to be given the next one\n"
+    )
+    assert Registry(store).versions("m") == ["008"]
+
+
+def test_8_and_008_from_two_processes_at_once_publish_one(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    for name in ("a", "b", "c"):  # both published in 2 of 3 tries
+        each = [("--version", "8"), ("--version", "008")]
+        results = publish_at_once(store.uri, [model, model], name, "--no-progress", each=each)
+        assert sorted(code for code, _, _ in results) == [0, 1], results
+        assert len(Registry(store).versions(name)) == 1

@@ -99,6 +99,8 @@ def test_every_write_into_a_version_was_create_only(requests: list[S3Request]) -
     ]
     assert len(writes) >= 2 * 8 + 2  # two trained versions' files, the big model and manifest
     assert [r.call for r in writes if r.context.get("s3:if-none-match") != "*"] == []
+    # each numeric version's claim on its number (`8` and `008` at once: one publishes)
+    assert any(r.resource.endswith("iris-logistic/versions/.number-2") for r in writes)
 
 
 @pytest.mark.parametrize(
