@@ -4,6 +4,7 @@ naming the flag and the range, before anything is read, uploaded or written."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 
@@ -83,11 +84,15 @@ def days(text: str) -> float:
 
 def whole_days(text: str) -> int:
     """An argparse type: whole days, 0 to 100 years, as S3's lifecycle rules count them: a
-    fraction (0.1) meant whole days rounded up by date arithmetic, said nowhere."""
+    fraction (0.1) meant whole days rounded up by date arithmetic, said nowhere. `7.0` is a
+    whole number, as the releases that took fractions wrote it in unit files: still taken."""
     try:
-        value = int(text)
+        number = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"give a whole number of days; got {text}") from None
+        number = math.nan
+    if not number.is_integer():
+        raise argparse.ArgumentTypeError(f"give a whole number of days; got {text}")
+    value = int(number)
     if not 0 <= value <= 36500:
         raise argparse.ArgumentTypeError(f"give 0 to 36500 days; got {text}")
     return value

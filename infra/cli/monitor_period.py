@@ -32,9 +32,19 @@ class Period:
     said: str  # 'the last 1h', 'the 1d to 2026-11-20T00:00:00Z', '..., so far (to now, TIME)'
 
 
+# A calendar date, alone or before a time: ISO's week (2026-W49) and ordinal (2026-339) dates,
+# which `fromisoformat` also reads, name a week or a day nobody writes for a window's end.
+_CALENDAR_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}(?:[T ]|$)")
+
+
 def moment(text: str) -> float:
     """An argparse type: `--until`'s time in epoch seconds; a date is its day's end (UTC)."""
     text = text.strip()
+    refused = argparse.ArgumentTypeError(
+        f"{text!r} is no time: give a UTC date (2026-11-20) or time (2026-11-20T14:00)"
+    )
+    if not _CALENDAR_DATE.match(text):  # 2026-W49 read as its Monday, 2026-339 as a day
+        raise refused
     try:
         day = date.fromisoformat(text)  # 2026-12-04 and 20261204 alike
     except ValueError:
@@ -46,9 +56,7 @@ def moment(text: str) -> float:
         at = datetime.fromisoformat(text)
         return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
     except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is no time: give a UTC date (2026-11-20) or time (2026-11-20T14:00)"
-        ) from None
+        raise refused from None
 
 
 def parse_window(text: str) -> float:

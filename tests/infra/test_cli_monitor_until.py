@@ -135,11 +135,16 @@ def test_a_window_out_of_the_calendar_is_one_line_not_a_traceback(
     assert "before 1970" in err or "is after today" in err
 
 
+# A week (2026-W49) or a day of the year (2026-339) was read as a day (the week's Monday):
+# `--until 2026-W49` judged one Monday where the user meant the week.
+@pytest.mark.parametrize(
+    "given", ["last tuesday", "2026-W49", "2026W49", "2026-339", "2026-W49-3T10:00"]
+)
 def test_a_time_it_cannot_read_is_a_usage_error(
-    store: LocalStore, capsys: pytest.CaptureFixture[str]
+    store: LocalStore, capsys: pytest.CaptureFixture[str], given: str
 ) -> None:
     with pytest.raises(SystemExit) as stopped:
-        cli(store, capsys, "monitor", "iris", "--until", "last tuesday")
+        cli(store, capsys, "monitor", "iris", "--until", given)
     assert stopped.value.code == 2
     assert "give a UTC date (2026-11-20) or time (2026-11-20T14:00)" in capsys.readouterr().err
 
@@ -169,4 +174,6 @@ def test_a_window_shorter_than_the_rest_of_today_ends_now_not_backwards() -> Non
     span = period("6h", moment("2026-12-05"), now)
     assert (span.since, span.until) == (now - 6 * 3600, now)
     whole = period("1d", moment("2026-12-05"), now)  # the day so far, as before
+    assert moment("20261205") == moment("2026-12-05") == moment("2026-12-06T00:00")
+    assert moment("2026-12-05 14:00") == now
     assert (whole.since, whole.until) == (now - 14 * 3600, now)

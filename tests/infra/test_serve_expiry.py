@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from functions.runtime.store import LocalStore
+from infra.cli.arg_types import whole_days
 from infra.cli.main import main
 from infra.local.expiry import Retention, expire
 from tests.infra.test_serve import ServeProcess
@@ -73,6 +74,8 @@ def _gone(store: LocalStore, key: str, within_s: float = 10) -> bool:
         # Whole days, as S3's lifecycle rules count them: 0.1 kept today and yesterday.
         ("0.1", "give a whole number of days; got 0.1"),
         ("nan", "give a whole number of days; got nan"),
+        ("inf", "give a whole number of days; got inf"),
+        ("1e9", "give 0 to 36500 days; got 1e9"),
     ],
 )
 def test_a_days_flag_out_of_range_is_a_usage_error(
@@ -82,6 +85,13 @@ def test_a_days_flag_out_of_range_is_a_usage_error(
         main(["--store", str(tmp_path / "s"), "serve", "--monitoring-days", given])
     assert stopped.value.code == 2
     assert f"argument --monitoring-days: {said}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "days"), [("7.0", 7), ("0", 0), (" 30 ", 30), ("1e1", 10)])
+def test_a_whole_number_of_days_written_as_a_float_is_taken(given: str, days: int) -> None:
+    # `--capture-days 7.0` started a server before days had to be whole; a unit file that says
+    # so must still start one after upgrading.
+    assert whole_days(given) == days
 
 
 def test_an_s3_store_says_its_bucket_rules_decide(s3_bucket: str, tmp_path: Path) -> None:
