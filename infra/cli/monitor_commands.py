@@ -109,17 +109,19 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         except BadRequest:
             undrawn = True
     docs: list[dict[str, Any]] = []
+    refusals: list[BadRequest] = []
     for route in judged:
-        if route is not judged[0] and not args.json:
+        if len(docs) > len(refusals) and not args.json:
             print()  # a blank line between the versions' tables
         try:
             docs.append(_judge(registry, route, args, span, draws, undrawn))
-        except BadRequest as exc:  # a canary without a baseline: the main version still judged
-            if route is judged[0]:
-                raise
+        except BadRequest as exc:  # a version without a baseline: the other still judged
+            refusals.append(exc)
             docs.append({"model": route.manifest.name, "version": route.manifest.version})
             docs[-1].update(share=route.share, not_judged=exc.message)
             notes.append(f"{route.heading} is not judged: {exc.message}")
+    if len(refusals) == len(judged):  # not one version judged: the refusal, not a report
+        raise refusals[0]
     if span.since < time.time() - MONITORING_DAYS * DAY:  # a hint, not a version not judged
         print(
             f"note: drift snapshots older than {MONITORING_DAYS} days may have expired (the "

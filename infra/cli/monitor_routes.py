@@ -33,7 +33,8 @@ class Route:
         """'iris:1', or 'iris:2 (canary, 10% of requests)' where the alias splits."""
         if self.share is None:
             return self.ref
-        return f"{self.ref} ({self.role}, {self.share:.0%} of requests)"
+        # as `aiaas promote` says the split: a 0.4% canary is not "0% of requests"
+        return f"{self.ref} ({self.role}, {self.share * 100:.4g}% of requests)"
 
     def png(self, asked: Path | None) -> Path:
         """The PNG of this version: NAME-VERSION-drift.png, or `asked`; a canary's beside it,

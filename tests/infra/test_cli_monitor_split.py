@@ -92,3 +92,42 @@ def test_a_canary_without_a_baseline_is_named_as_not_judged(
     )
     assert "note: iris:2 (canary, 20% of requests) is not judged: iris:2 has no drift" in err
     assert doc["not_judged"] and "iris:2" in doc["not_judged"][0]
+
+
+def test_a_main_version_without_a_baseline_still_lets_the_canary_be_judged(
+    split: LocalStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Older versions were published before baselines; the new candidate has one. Monitor refused
+    # the whole alias ("iris:1 has no drift baseline"), so the canary's drift was never seen.
+    split.delete(f"{version_prefix('iris', '1')}/{BASELINE_FILE}")
+    code, out, err = cli(split, capsys, "monitor", "iris", "--window", "10m", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["version"] == "1" and "rows" not in doc  # its line says why, in not_judged
+    assert doc["not_judged"][0].startswith("iris:1 (main version, 50% of requests) is not judged")
+    assert doc["canary"]["version"] == "2" and "petal_length" in doc["canary"]["drifted"]
+    assert "note: iris:1 (main version, 50% of requests) is not judged: iris:1 has no" in err
+    code, out, err = cli(
+        split, capsys, "monitor", "iris", "--window", "10m", "--fail-on-drift", "--no-png"
+    )
+    assert code == 1 and "iris:2 (canary, 50% of requests):" in out
+    assert not out.startswith("\n")  # no blank line for the table not printed
+    assert "drift over PSI 0.2 in the last 10m: iris:2 (petal_length" in err
+    # Neither judged: the refusal, as for a version alone.
+    split.delete(f"{version_prefix('iris', '2')}/{BASELINE_FILE}")
+    code, out, err = cli(split, capsys, "monitor", "iris", "--window", "10m")
+    assert code == 1 and out == "" and "iris:1 has no drift baseline" in err
+
+
+@pytest.mark.parametrize(
+    ("weight", "main", "canary"), [("0.004", "99.6%", "0.4%"), ("0.999", "0.1%", "99.9%")]
+)
+def test_a_small_share_is_said_as_promote_says_it_not_rounded_to_0(
+    split: LocalStore, capsys: pytest.CaptureFixture[str], weight: str, main: str, canary: str
+) -> None:
+    # A canary "(0% of requests)" with 180 rows served read as a routing bug.
+    assert cli(split, capsys, "promote", "iris", "2", "--weight", weight)[0] == 0
+    code, out, err = cli(split, capsys, "monitor", "iris", "--window", "10m", "--no-png")
+    assert code == 0, err
+    assert f"iris:1 (main version, {main} of requests)" in out
+    assert f"iris:2 (canary, {canary} of requests)" in out
