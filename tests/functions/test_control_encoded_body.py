@@ -4,6 +4,7 @@ limit, then inflated, and answered 400 "cut short", which named neither the size
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import zlib
 from pathlib import Path
@@ -48,15 +49,12 @@ def answer_to(body: bytes, chunk: int = 1024) -> tuple[int, dict[str, str]]:
         "path": "/control/models/m/aliases/a",
         "headers": [(b"content-encoding", b"gzip"), (b"content-type", b"application/json")],
     }
-    asyncio.run(EncodedBody(reached_app)(scope, receive, send))
+    asyncio.run(EncodedBody(reached_app, plain_limit=LIMIT)(scope, receive, send))
     status = sent[0]["status"]
     return status, orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
 
 
-def test_a_compressed_body_over_the_limit_is_a_413_saying_the_limit(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(encoded_body, "MAX_INFLATED_BYTES", LIMIT)
+def test_a_compressed_body_over_the_limit_is_a_413_saying_the_limit() -> None:
     packer = zlib.compressobj(wbits=31)  # gzip; random bytes do not shrink
     packed = packer.compress(os.urandom(3 * LIMIT)) + packer.flush()
     assert len(packed) > LIMIT
@@ -95,4 +93,33 @@ def test_a_batch_upload_over_the_limit_says_to_use_uploads(tmp_path: Path) -> No
     assert answer.json()["error"].endswith(
         '; put the file under uploads/ in the bucket and POST {"source": "uploads/..."} to '
         ".../jobs instead"
+    )
+
+
+def test_a_raised_upload_limit_holds_for_a_gzipped_upload_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # AIAAS_CONTROL_MAX_UPLOAD_BYTES raised to 20 MB took an 8 MB CSV sent plain and refused the
+    # same file gzipped (3 MB on the wire) at 6 MB inflated, without the uploads/ hint.
+    monkeypatch.setattr("functions.control.batch_api.MAX_UPLOAD_BYTES", 20_000_000)
+    registry = Registry(LocalStore(tmp_path / "store"))
+    model = onnx_factory.linear_classifier(tmp_path / "linear.onnx")
+    registry.publish(onnx_factory.manifest_for(model, "iris", "1"), model)
+    client = TestClient(create_app(registry.store))
+    rows = b"".join(b"%d.5,1.25,3.5,0.75\n" % i for i in range(500_000))  # ~9.4 MB
+    assert 8_000_000 < len(rows) < 20_000_000
+    packed = gzip.compress(rows)
+    assert len(packed) < encoded_body.MAX_INFLATED_BYTES
+    gz = {"content-encoding": "gzip"}
+    answer = client.put("/control/batch/iris/jobs/big.csv", content=packed, headers=gz)
+    assert answer.status_code == 202, answer.text
+    assert registry.store.get_bytes("batch/iris/input/big.csv") == rows
+    # Over the raised limit once inflated: a 413 saying where bigger files go.
+    answer = client.put(
+        "/control/batch/iris/jobs/huge.csv", content=gzip.compress(rows * 3), headers=gz
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"] == (
+        "request body is over the 20000000 byte limit once inflated; put the file under "
+        'uploads/ in the bucket and POST {"source": "uploads/..."} to .../jobs instead'
     )
