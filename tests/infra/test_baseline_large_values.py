@@ -52,6 +52,25 @@ def test_a_float64_model_gets_a_finite_background_and_baseline_of_huge_values(
     assert len(edges) == 9 and all(abs(e) > 1e305 for e in edges)
 
 
+def test_one_huge_column_leaves_the_others_their_own_centres(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every fifth row's 1e200 scaled all columns by one factor: the ordinary ones became 1e-200,
+    # their distances 0, and the background 2 centres (every ordinary row one point).
+    store = LocalStore(tmp_path / "store")
+    model = onnx_factory.identity(tmp_path / "big.onnx", TensorProto.DOUBLE, ["N", 4])
+    argv = ["--store", store.uri, "publish", str(model), "--name", "big", "--features", FEATURES]
+    assert main(argv) == 0
+    rows = np.random.default_rng(0).normal(size=(300, 4))
+    rows[::5, 3] = 1e200
+    code, out, err = cli(store, capsys, "baseline", "big", str(write_csv(tmp_path / "t.csv", rows)))
+    assert code == 0 and "background = k-means (10 centres) of 300 rows" in out, err
+    background = json.loads(store.get_bytes(f"{version_prefix('big', '1')}/background.json"))
+    centres = np.array(background["rows"])
+    assert len(np.unique(centres[:, 0])) == 10  # an ordinary column keeps its spread
+    assert np.isclose(sum(background["weights"]), 1.0)
+
+
 def test_a_float32_model_refuses_values_it_cannot_hold_naming_the_column(
     store: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -129,13 +129,14 @@ def summarize(
     if len(data) <= clusters:
         weights = np.full(len(data), 1.0 / len(data))
         return Background(data, weights, f"all {len(data)} rows of the data")
-    # k-means is scale-free: on values whose squares overflow (1e155 and up), its distances
-    # were inf, inf/inf a NaN probability and a traceback, so it runs on the data halved some
-    # hundreds of times (exact: a power of two), the centres its clusters' own means.
+    # On values whose squares overflow (1e155 and up), k-means' distances were inf, inf/inf a
+    # NaN probability and a traceback, so such a column is halved some hundreds of times
+    # (exact: a power of two), the centres its clusters' own means. Each column by its own
+    # factor: one shared by all made the ordinary columns 1e-200, their distances 0, and the
+    # background two centres of the huge column's values.
     factors = _factors(data)
-    scale = float(factors.max())
-    centres, labels = _kmeans(data / scale, clusters, np.random.default_rng(seed))
-    if scale != 1.0:
+    centres, labels = _kmeans(data / factors, clusters, np.random.default_rng(seed))
+    if (factors != 1.0).any():
         centres = np.array([_mean(data[labels == k], factors) for k in range(len(centres))])
     sizes = np.bincount(labels).astype(np.float64)
     return Background(
