@@ -37,7 +37,19 @@ class Period:
 _CALENDAR_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}(?:[T ]|$)")
 
 
-def moment(text: str) -> float:
+class Moment(float):
+    """`--until`'s time in epoch seconds, and the text it was given as: a refusal of
+    `--until 2026-12-07` said "--until 2026-12-08T00:00:00Z is after today", a date not typed."""
+
+    typed: str
+
+    def __new__(cls, seconds: float, typed: str) -> Moment:
+        moment = super().__new__(cls, seconds)
+        moment.typed = typed
+        return moment
+
+
+def moment(text: str) -> Moment:
     """An argparse type: `--until`'s time in epoch seconds; a date is its day's end (UTC)."""
     text = text.strip()
     refused = argparse.ArgumentTypeError(
@@ -52,9 +64,9 @@ def moment(text: str) -> float:
     try:
         if day is not None:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start.timestamp() + DAY
+            return Moment(start.timestamp() + DAY, text)
         at = datetime.fromisoformat(text)
-        return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        return Moment((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp(), text)
     except (ValueError, OverflowError):
         raise refused from None
 
@@ -82,8 +94,9 @@ def period(window: str, until: float | None, now: float) -> Period:
     elif until <= max((now // DAY + 1) * DAY, now + SKEW_S):  # today's end at most: so far
         end, said = now, f"the {window} to {iso(until)}, so far (to now, {iso(now)})"
     else:
+        typed = until.typed if isinstance(until, Moment) else iso(until)
         raise BadRequest(
-            f"--until {iso(until)} is after today: give a day or time up to now "
+            f"--until {typed} is after today: give a day or time up to now "
             "(today's date reads today so far), or leave it out for now"
         )
     since = (end if until is None else until) - parse_window(window)
