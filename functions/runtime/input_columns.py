@@ -61,6 +61,18 @@ class InputColumns:
         )
 
     @property
+    def picked(self) -> tuple[int, ...]:
+        """The flat numeric columns whose values are names, not amounts: an embedding's ids
+        (`index_rows`) and a bool input. A background centre there is a value its cluster
+        holds, not their mean: the mean of ids 3 and 88 is an id neither row had."""
+        return tuple(
+            column
+            for spec, start, width in self.blocks()
+            if spec.index_rows or spec.dtype == "bool"
+            for column in range(start, start + width)
+        )
+
+    @property
     def dtype(self) -> Any:
         """The numpy type flat rows are kept in: the inputs' own when they share one (with a
         string column, float64: what Kernel SHAP numbers its categories in)."""

@@ -271,9 +271,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     rows = _training_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
-    strings = explained_columns(manifest).strings
-    complete, gappy = complete_rows(rows, strings)  # the drift baseline counts the gaps
-    background = summarize(complete, clusters=args.clusters, strings=strings)
+    columns = explained_columns(manifest)
+    complete, gappy = complete_rows(rows, columns.strings)  # the drift baseline counts the gaps
+    background = summarize(
+        complete, clusters=args.clusters, strings=columns.strings, picked=columns.picked
+    )
     drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
     written = [
         name

@@ -123,7 +123,7 @@ def _importance(
         # rows with a missing value (a model published with --allow-nonfinite) are left out,
         # as `aiaas baseline` leaves them: k-means centres and SHAP's references are numbers
         rows, gappy = complete_rows(columns.flat(feeds), columns.strings)
-        background = summarize(rows, strings=columns.strings)
+        background = summarize(rows, strings=columns.strings, picked=columns.picked)
         shown = columns.feeds(rows[:CARD_ROWS])
         explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, CARD_SAMPLES)
     except AiaasError as exc:

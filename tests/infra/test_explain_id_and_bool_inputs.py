@@ -107,3 +107,49 @@ def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
     )
     assert baselined(store, train, capsys) == ["x_0", "x_1", "mask_0", "mask_1"]
     explained_row(store, {"x": [1.5, -2.0], "mask": [True, False]}, model, capsys)
+
+
+def test_a_background_centre_of_ids_is_an_id_the_data_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each centre was its cluster's mean: ids 4.5 and 6.27, rounded to ids that were in no row
+    # of the data (here only even ids are), so an id's attribution measured the distance to an
+    # id nobody gave. A centre's id is now its cluster's most frequent one.
+    model = id_and_features(tmp_path / "m.onnx")
+    store = published_cli(tmp_path, model)
+    rng = np.random.default_rng(3)
+    train = tmp_path / "train.jsonl"
+    records = [
+        {"ids": int(rng.choice([0, 2, 4, 6, 8])), "feats": rng.normal(size=3).round(3).tolist()}
+        for _ in range(200)
+    ]
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    baselined(store, train, capsys)
+    background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
+    ids = [row[0] for row in background["rows"]]
+    assert len(ids) == 10 and set(ids) <= {0, 2, 4, 6, 8}, ids
+    feats = np.array([row[1:] for row in background["rows"]])
+    assert len(np.unique(feats[:, 0])) == 10  # the amounts still their clusters' means
+    explained_row(store, records[0], model, capsys)
+
+
+def test_a_background_centre_of_a_bool_is_its_clusters_majority(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = masked(tmp_path / "m.onnx")
+    store = published_cli(tmp_path, model)
+    rng = np.random.default_rng(4)
+    train = tmp_path / "train.csv"
+    train.write_text(
+        "x_0,x_1,mask_0,mask_1\n"
+        + "".join(
+            f"{a:.3f},{b:.3f},{bool(m0)},{bool(m1)}\n"
+            for a, b, m0, m1 in zip(
+                *rng.normal(size=(2, 200)), *rng.integers(0, 2, (2, 200)), strict=True
+            )
+        )
+    )
+    baselined(store, train, capsys)
+    background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
+    masks = {value for row in background["rows"] for value in row[2:]}
+    assert masks <= {0, 1}, masks  # a share of 0.5 is no flag anyone set

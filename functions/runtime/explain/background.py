@@ -115,12 +115,17 @@ def _decode(
 
 
 def summarize(
-    data: np.ndarray, clusters: int = DEFAULT_CLUSTERS, seed: int = 0, strings: Sequence[int] = ()
+    data: np.ndarray,
+    clusters: int = DEFAULT_CLUSTERS,
+    seed: int = 0,
+    strings: Sequence[int] = (),
+    picked: Sequence[int] = (),
 ) -> Background:
     """k-means centres of `data` [N, F] weighted by cluster size; the rows themselves if few.
-    With `strings` columns (`data` an object array), see `_summarize_table`."""
+    With `strings` columns (`data` an object array), see `_summarize_table`. A `picked`
+    column's centre is its cluster's most frequent value (`InputColumns.picked`)."""
     if strings:
-        return _summarize_table(np.asarray(data, dtype=object), clusters, seed, strings)
+        return _summarize_table(np.asarray(data, dtype=object), clusters, seed, strings, picked)
     data = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
     if len(data) == 0:
         raise BadRequest("a background needs at least one row of data")
@@ -138,10 +143,21 @@ def summarize(
     centres, labels = _kmeans(data / factors, clusters, np.random.default_rng(seed))
     if (factors != 1.0).any():
         centres = np.array([_mean(data[labels == k], factors) for k in range(len(centres))])
+    _pick(centres, data, labels, picked)
     sizes = np.bincount(labels).astype(np.float64)
     return Background(
         centres, sizes / sizes.sum(), f"k-means ({len(centres)} centres) of {len(data)} rows"
     )
+
+
+def _pick(centres: np.ndarray, data: np.ndarray, labels: np.ndarray, picked: Sequence[int]) -> None:
+    """Each centre's `picked` columns set to its cluster's most frequent value there (ties:
+    the smallest): ids and flags are names, and their mean one nobody gave (id 45.3, a mask
+    of 0.5 that rounded to 0 though half the rows had it set)."""
+    for column in picked:
+        for k in range(len(centres)):
+            values, counts = np.unique(data[labels == k, column], return_counts=True)
+            centres[k, column] = values[np.argmax(counts)]
 
 
 def _check_finite(data: np.ndarray) -> None:
@@ -167,7 +183,7 @@ def _mean(numbers: np.ndarray, factors: np.ndarray) -> np.ndarray:
 
 
 def _summarize_table(
-    table: np.ndarray, clusters: int, seed: int, strings: Sequence[int]
+    table: np.ndarray, clusters: int, seed: int, strings: Sequence[int], picked: Sequence[int]
 ) -> Background:
     """Rows with string columns: k-means over the numbers (standardised) and the strings (an
     indicator of INDICATOR height a value), each centre its cluster's mean numbers and most
@@ -200,7 +216,12 @@ def _summarize_table(
             f"k-means ({labels.max() + 1} centres) of {len(table)} rows, string columns by "
             "their most frequent value in each cluster"
         )
-    return _clustered(numbers, texts, labels, numeric, strings, source)
+    background = _clustered(numbers, texts, labels, numeric, strings, source)
+    if len(table) > clusters and picked:  # else the rows themselves: values given
+        wide = np.zeros(table.shape)
+        wide[:, numeric] = numbers
+        _pick(background.rows, wide, labels, picked)
+    return background
 
 
 def _indicators(values: list[str], most: int = 32) -> np.ndarray:
