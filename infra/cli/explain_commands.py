@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.codecs.json_errors import not_json
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
 from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
 from functions.runtime.explain.explainer import MAX_SAMPLES, explained_columns
@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     source.add_argument(
         "--inputs",
         help='what to explain, as JSON: one record {"feature": value, ...}, a list of records, '
-        'rows [[...], ...], texts ["...", ...], or a predict body ({"inputs": ...}, '
+        'rows [[...], ...], texts ["...", ...], columns {"a": [...], ...} for a model of [N] '
+        'inputs, or a predict body ({"inputs": ...}, '
         '{"instances": [...]}); @FILE.json reads it from a file',
     )
     source.add_argument(
@@ -137,11 +138,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
         text = text_input(manifest) is not None
         show = not args.no_progress
         return explain_file(plane, manifest, args.file, rows, parameters, args.out, text, show=show)
-    body = _inputs_body(args.inputs)
+    value = _inputs_value(args.inputs)
+    body = inputs_body(value, manifest)
     given = body.get("parameters")  # a predict body's own: were dropped, even misspelled ones
     if given is None or isinstance(given, dict):  # anything else: the data plane's 400
         body["parameters"] = {**(given or {}), **parameters}  # a flag wins
-    doc = plane.explain(manifest.name, manifest.version, orjson.dumps(body))
+    try:
+        doc = plane.explain(manifest.name, manifest.version, orjson.dumps(body))
+    except InvalidInput as exc:  # a shape the user never wrote: [1, 2] for their [0.5, 0.6]
+        if not _record_of_lists(value, body):
+            raise
+        raise InvalidInput(f"{exc.message}; {SEVERAL_ROWS}") from None
     print(json.dumps(doc, indent=2) if args.json else "\n".join(describe(doc)))
     if args.png:
         image = _first_image(body, manifest) if "patch" in doc["parameters"] else None
@@ -164,7 +171,7 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
     return picture(pixels[0], tuple(pixels.shape[1:]), any_size_layout(manifest))
 
 
-def _inputs_body(text: str) -> dict[str, Any]:
+def _inputs_value(text: str) -> Any:
     try:
         raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
     except OSError as exc:  # @FILE missing, or a folder: was a traceback
@@ -176,7 +183,7 @@ def _inputs_body(text: str) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         error = not_json(exc, raw.encode("utf-8", "surrogateescape"))
         raise BadRequest(error.message.replace("request body", "--inputs", 1)) from None
-    return inputs_body(value)
+    return value
 
 
 # What --inputs takes, said whenever it gets something else.
@@ -187,12 +194,23 @@ INPUTS_SHAPES = (
 )
 
 
-def inputs_body(value: Any) -> dict[str, Any]:
+# Said after a refusal of one record whose values are lists (read as one row's vectors).
+SEVERAL_ROWS = (
+    'to explain several rows, give a list of records [{...}, ...], or {"inputs": {...}} '
+    "with a list of values an input"
+)
+
+
+def inputs_body(value: Any, manifest: ModelManifest) -> dict[str, Any]:
     """A predict body from what a person types: one record (`{"age": 30, ...}`, as a form or a
     DataFrame row gives it) was sent as a body, and the data plane said it "needs exactly one
-    of inputs or instances"; records are `instances`, rows or texts `inputs`."""
+    of inputs or instances"; records are `instances`, rows or texts `inputs`. For a model of
+    [N] inputs only, a dict of equal-length lists is columns (`inputs`), as the served API
+    reads that dict: one record of such a model has no list in it to hold."""
     if isinstance(value, dict) and ("inputs" in value or "instances" in value):
         return value  # a predict body, as POST /models/{name}/explain takes it
+    if isinstance(value, dict) and _columns(value, manifest):
+        return {"inputs": value}  # {"a": [0.5, 0.6], "b": [0.1, 0.2]}: two rows
     if isinstance(value, dict) and value and set(value) != {"parameters"}:
         return {"instances": [value]}  # one record
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -202,6 +220,22 @@ def inputs_body(value: Any) -> dict[str, Any]:
     if isinstance(value, list) and value:
         return {"inputs": value}  # rows (or texts)
     raise BadRequest(f"--inputs got {_kind(value)}: {INPUTS_SHAPES}")
+
+
+def _columns(value: dict[str, Any], manifest: ModelManifest) -> bool:
+    """`value` is columns: a non-empty list of one length an input, every input of the model
+    one value a row ([N]); for [N, F] inputs a dict of lists is one record's vectors."""
+    lists = list(value.values())
+    if not lists or not all(isinstance(v, list) and v for v in lists):
+        return False
+    return len({len(v) for v in lists}) == 1 and all(s.rank == 1 for s in manifest.inputs)
+
+
+def _record_of_lists(value: Any, body: dict[str, Any]) -> bool:
+    """--inputs was one bare record holding a list, which `inputs_body` sent as `instances`."""
+    records = body.get("instances")
+    read = isinstance(records, list) and len(records) == 1 and records[0] is value
+    return read and any(isinstance(v, list) for v in value.values())
 
 
 def _kind(value: Any) -> str:
