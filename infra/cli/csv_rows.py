@@ -60,46 +60,65 @@ CSV_SUFFIXES = ("", ".csv", ".txt")  # what read_rows reads as CSV, .npy aside
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def refuse_binary(path: Path) -> None:
-    """A 400 naming what to send for a file that is no CSV text: an .npz (the training job's
-    word, `dataset.format`, was said here, where no such option exists), an encoded image (it
-    was told to save the file as UTF-8), a table file (Parquet) or any other format."""
+def refuse_binary(path: Path, arrays: str = ".npy") -> None:
+    """A 400 naming what to send for a file that is no CSV text: an array file of the format
+    the command does not read (the training job's word, `dataset.format`, was said of an .npz
+    here, where no such option exists), an encoded image (it was told to save the file as
+    UTF-8), a table file (Parquet) or any other format. `arrays`: the array file the command
+    reads (`publish --data`: an .npz, its rows with their labels; the others: an .npy)."""
     suffix = file_suffix(path)
-    if suffix == ".npz":
-        npy = path.with_suffix(".npy").name
-        raise BadRequest(
-            f"{path} is an .npz (several arrays); this command reads .csv, .jsonl or .npy: for "
-            f"a model of one input save its array as .npy (numpy: np.save({npy!r}, "
-            f"np.load({path.name!r})['x'])); for one of several, write the rows as JSONL, one "
-            "object a row, a field an input"
-        )
+    reads = f".csv, .jsonl or {arrays}"
+    if suffix in (".npz", ".npy") and suffix != arrays:
+        raise BadRequest(_other_arrays(path, reads))
     if suffix in IMAGE_SUFFIXES:
-        npy = path.with_suffix(".npy").name
+        saved = path.with_suffix(arrays).name
+        pixels = f"np.asarray(PIL.Image.open({path.name!r}))[None]"
+        save = f"np.save({saved!r}, {pixels})"
+        if arrays == ".npz":
+            save = f"np.savez({saved!r}, x={pixels}, y=[LABEL])"
         raise BadRequest(
-            f"{path} is an encoded image; models take pixel values: decode it into an .npy of "
-            f"images as the model takes them (numpy and Pillow: np.save({npy!r}, "
-            f"np.asarray(PIL.Image.open({path.name!r}))[None])), or send .csv or .jsonl rows"
+            f"{path} is an encoded image; models take pixel values: decode it into an {arrays} "
+            f"of images as the model takes them (numpy and Pillow: {save}), or send .csv or "
+            ".jsonl rows"
         )
     table = TABLES.get(suffix)
     if table is not None:  # read as CSV, its bytes said to lack the model's columns
         csv = path.with_suffix(".csv").name
         raise BadRequest(
-            f"{path} is a {table[0]} file; this command reads .csv, .jsonl or .npy: write it as "
+            f"{path} is a {table[0]} file; this command reads {reads}: write it as "
             f"CSV (pandas: pd.{table[1]}({path.name!r}).to_csv({csv!r}, index=False))"
         )
     if suffix == ".gz":  # batch reads rows.csv.gz; here the bytes would be quoted as a header
         raise BadRequest(
-            f"{path} is gzip-compressed; this command reads .csv, .jsonl or .npy as they are: "
+            f"{path} is gzip-compressed; this command reads {reads} as they are: "
             f"decompress it first (gunzip -k {path.name})"
         )
     if suffix not in CSV_SUFFIXES:  # an .onnx given for the data: its bytes quoted as a header
         # A CSV named `sales.2024-11` is refused too: which extensions are read is the docs'
         # list (docs/explain.md), and renaming is all it takes.
         raise BadRequest(
-            f"{path}: unsupported input format {suffix!r}; this command reads .csv, .jsonl or "
-            ".npy (a CSV file may also end in .txt, or have no extension): rename a CSV file "
-            "to end in .csv"
+            f"{path}: unsupported input format {suffix!r}; this command reads {reads} (a CSV "
+            "file may also end in .txt, or have no extension): rename a CSV file to end in .csv, "
+            "a JSONL file to end in .jsonl"
         )
+
+
+def _other_arrays(path: Path, reads: str) -> str:
+    """What to save an .npz as for a command reading .npy, and an .npy for one reading .npz."""
+    if file_suffix(path) == ".npz":
+        npy = path.with_suffix(".npy").name
+        return (
+            f"{path} is an .npz (several arrays); this command reads {reads}: for a model of "
+            f"one input save its array as .npy (numpy: np.save({npy!r}, "
+            f"np.load({path.name!r})['x'])); for one of several, write the rows as JSONL, one "
+            "object a row, a field an input"
+        )
+    npz = path.with_suffix(".npz").name
+    return (
+        f"{path} is an .npy (one array, no labels); this command reads {reads}: save the rows "
+        f"with their labels as .npz (numpy: np.savez({npz!r}, x=np.load({path.name!r}), "
+        "y=LABELS)), or one array per input name beside the labels"
+    )
 
 
 def read_rows(

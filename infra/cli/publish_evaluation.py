@@ -1,8 +1,10 @@
 """The accuracy (or error) of a model before and after quantization, on the user's labelled data.
 
-`--data FILE`: JSONL (one record per line, as `{"instances": [...]}` takes them: features by
-name, a text model's text field, or input names), CSV (a header, then such records, or the
-`<input>_<i>` columns `aiaas batch` reads; numbers as written) or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
+`--data FILE`, its format named by its extension as `aiaas baseline` and `explain --file` read
+theirs: JSONL (.jsonl or .ndjson: one record per line, as `{"instances": [...]}` takes them:
+features by name, a text model's text field, or input names), CSV (.csv, .txt or no extension: a
+header, then such records, or the `<input>_<i>` columns `aiaas batch` reads; numbers as written)
+or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
 array) `--target` names, else the record's `label` column (else `target`, else `y`). Both files are run as serving runs them
 (`LoadedModel.predict`, then the labels the predict API answers): classifiers are scored by
 accuracy against the label, other models by RMSE against a number.
@@ -29,7 +31,9 @@ from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
+from infra.cli.csv_rows import refuse_binary
 from infra.cli.file_args import file_suffix
+from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 MAX_ROWS = 100_000
 
@@ -56,9 +60,19 @@ def _truth(text: str) -> Any:
 
 
 def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
+    """The records of a JSONL or CSV file; any other extension (a .gz, an .npy, an image, a CSV
+    named `held.2024`) is refused saying what to do, as baseline and explain refuse it: every
+    name but .csv was read as JSONL, a CSV named .txt said "Expecting value", a .gz "'utf-8'
+    codec can't decode byte 0x8b"."""
+    jsonl = file_suffix(path) in JSONL_SUFFIXES
+    if not jsonl:
+        try:
+            refuse_binary(path, arrays=".npz")
+        except BadRequest as exc:  # named as the option's other errors name the file
+            raise BadRequest(f"--data {exc.message}") from None
     # utf-8-sig: Excel's byte order mark is not part of the first column's name
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        if file_suffix(path) != ".csv":
+        if jsonl:
             return [json.loads(line) for line in handle if line.strip()]
         reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)

@@ -56,7 +56,7 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        help="held-out labelled rows (JSONL, CSV or NPZ), scored as the predict API answers: "
+        help="held-out labelled rows (.jsonl, .csv/.txt or .npz), scored as the predict API answers: "
         "the version's card gets metrics (accuracy, F1, confusion matrix; or R2, RMSE, "
         "residuals) and feature importance, the manifest the metrics; with --quantize also "
         "the accuracy or error before and after",

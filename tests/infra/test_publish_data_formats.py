@@ -1,0 +1,102 @@
+"""`aiaas publish --data FILE`: the extension names the format as `aiaas baseline` and `explain
+--file` read it. Every name but .csv was read as JSONL: a CSV named `held.txt` or `held` said
+"Expecting value: line 1 column 1 (char 0)", a `.csv.gz` or an `.npy` "'utf-8' codec can't
+decode byte 0x8b", where baseline read the CSV and said what to do with the others."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.runtime.errors import AiaasError
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+
+FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
+ROWS = np.random.default_rng(0).normal(size=(20, 4)).round(3)
+CSV = (
+    FEATURES
+    + ",label\n"
+    + "".join(f"{','.join(map(str, r))},{i % 3}\n" for i, r in enumerate(ROWS))
+)
+
+
+def publish(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`aiaas publish iris.onnx --data DATA --target label`: the exit code and stderr."""
+    model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "iris", "--labels", "0,1,2"]
+    code = main([*argv, "--features", FEATURES, "--data", str(data), "--target", "label"])
+    return code, capsys.readouterr().err
+
+
+def held_out(tmp_path: Path) -> dict[str, object]:
+    manifest = Registry(LocalStore(tmp_path / "store")).manifest("iris", "1")
+    return dict((manifest.metrics or {})["held_out"])
+
+
+@pytest.mark.parametrize("name", ["held.txt", "held", "held.TXT"])
+def test_a_csv_named_txt_or_without_extension_is_read_as_csv(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / name).write_text(CSV)
+    code, err = publish(tmp_path, tmp_path / name, capsys)
+    assert code == 0, err
+    assert (held_out(tmp_path)["rows"], held_out(tmp_path)["target"]) == (20, "label")
+
+
+def test_an_ndjson_file_is_read_as_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = FEATURES.split(",")
+    lines = [
+        json.dumps({**dict(zip(names, row, strict=True)), "label": i % 3})
+        for i, row in enumerate(ROWS.tolist())
+    ]
+    (tmp_path / "held.ndjson").write_text("\n".join(lines) + "\n")
+    code, err = publish(tmp_path, tmp_path / "held.ndjson", capsys)
+    assert code == 0 and held_out(tmp_path)["rows"] == 20, err
+
+
+def _gzip(path: Path) -> None:
+    path.write_bytes(gzip.compress(CSV.encode()))
+
+
+def _npy(path: Path) -> None:
+    with path.open("wb") as handle:  # np.save would append .npy to `R.NPY`
+        np.save(handle, ROWS)
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "says"),
+    [
+        ("held.CSV.gz", _gzip, "held.CSV.gz is gzip-compressed; this command reads .csv, .jsonl "
+         "or .npz as they are: decompress it first (gunzip -k held.CSV.gz)"),
+        ("R.NPY", _npy, "R.NPY is an .npy (one array, no labels); this command reads .csv, "
+         ".jsonl or .npz: save the rows with their labels as .npz (numpy: np.savez('R.npz', "
+         "x=np.load('R.NPY'), y=LABELS))"),
+        ("held.png", _gzip, "held.png is an encoded image; models take pixel values: decode it "
+         "into an .npz of images as the model takes them (numpy and Pillow: np.savez('held.npz'"),
+        ("held.parquet", _gzip, "held.parquet is a Parquet file; this command reads .csv, "
+         ".jsonl or .npz: write it as CSV (pandas: pd.read_parquet('held.parquet')"),
+        ("held.2024-11", lambda p: p.write_text(CSV), "unsupported input format '.2024-11'; "
+         "this command reads .csv, .jsonl or .npz (a CSV file may also end in .txt, or have no "
+         "extension): rename a CSV file to end in .csv, a JSONL file to end in .jsonl"),
+    ],
+)  # fmt: skip
+def test_another_format_is_refused_saying_what_to_write_and_nothing_is_published(
+    name: str, write: object, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert callable(write)
+    write(tmp_path / name)
+    code, err = publish(tmp_path, tmp_path / name, capsys)
+    assert code == 1 and f"--data {tmp_path / name}" in err and says in err, err
+    assert err.count("\n") == 1 and "codec" not in err and "Expecting value" not in err, err
+    with pytest.raises(AiaasError):
+        Registry(LocalStore(tmp_path / "store")).manifest("iris", "1")
