@@ -31,7 +31,7 @@ from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import text_input
-from infra.cli.csv_rows import refuse_binary
+from infra.cli.csv_rows import refuse_binary, utf8_text
 from infra.cli.file_args import file_suffix
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
@@ -64,14 +64,19 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     named `held.2024`) is refused saying what to do, as baseline and explain refuse it: every
     name but .csv was read as JSONL, a CSV named .txt said "Expecting value", a .gz "'utf-8'
     codec can't decode byte 0x8b"."""
+    try:
+        return _read_records(path, manifest)
+    except BadRequest as exc:  # named as the option's other errors name the file
+        raise BadRequest(f"--data {exc.message}") from None
+
+
+def _read_records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     jsonl = file_suffix(path) in JSONL_SUFFIXES
     if not jsonl:
-        try:
-            refuse_binary(path, arrays=".npz")
-        except BadRequest as exc:  # named as the option's other errors name the file
-            raise BadRequest(f"--data {exc.message}") from None
-    # utf-8-sig: Excel's byte order mark is not part of the first column's name
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+        refuse_binary(path, arrays=".npz")
+    # As baseline reads it: Excel's byte order mark is not part of the first column's name,
+    # and a file not UTF-8 (Excel's "CSV" in cp1252) names its line, not "'utf-8' codec ...".
+    with utf8_text(path) as handle:
         if jsonl:
             return [json.loads(line) for line in handle if line.strip()]
         reader = csv_fields.dict_reader(handle)

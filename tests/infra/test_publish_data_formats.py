@@ -100,3 +100,20 @@ def test_another_format_is_refused_saying_what_to_write_and_nothing_is_published
     assert err.count("\n") == 1 and "codec" not in err and "Expecting value" not in err, err
     with pytest.raises(AiaasError):
         Registry(LocalStore(tmp_path / "store")).manifest("iris", "1")
+
+
+@pytest.mark.parametrize("name", ["held.csv", "held.jsonl"])
+def test_a_file_not_utf8_names_its_line(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's "CSV" is cp1252: `é` was "'utf-8' codec can't decode byte 0xe9 in position 96"."""
+    names = FEATURES.split(",")
+    record = json.dumps(
+        {**dict(zip(names, ROWS[0].tolist(), strict=True)), "label": "café"}, ensure_ascii=False
+    )
+    text = CSV.replace(",1\n", ",café\n", 1) if name.endswith(".csv") else record + "\n"
+    (tmp_path / name).write_bytes(text.encode("cp1252"))
+    code, err = publish(tmp_path, tmp_path / name, capsys)
+    line = 3 if name.endswith(".csv") else 1
+    says = f"--data {name} line {line} is not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    assert code == 1 and says in err and "codec" not in err and err.count("\n") == 1, err
