@@ -37,7 +37,7 @@ from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
-from infra.cli.batch_undo import discard, drop, keep_aside, landed
+from infra.cli.batch_undo import discard, drop, keep_aside, landed, leftovers
 from infra.cli.batch_wait import wait_for_summary
 from infra.cli.file_args import not_a_file
 from infra.cli.row_progress import Progress, add_flag
@@ -117,6 +117,7 @@ def _batch(args: argparse.Namespace) -> int:
         return _deployed(store, obj, args)
     # Read before the upload, so a bad AIAAS_BATCH_* value does not first send the whole file.
     settings = BatchSettings.from_env(chunk_rows=args.chunk_rows)
+    leftovers(store, obj)  # the copies SIGKILLed re-runs of this name kept aside
     before = store.version(obj.input_key)  # an earlier input of that name, never ours to remove
     # The earlier input, kept aside while this upload replaces it: put back if this run fails.
     kept = keep_aside(store, obj) if before is not None else None
