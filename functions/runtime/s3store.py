@@ -293,14 +293,13 @@ class S3Store:
             return False
         return True
 
-    def _pages(self, prefix: str, starting: str = "", *, flat: bool = False) -> Iterator[Any]:
+    def _pages(self, prefix: str, starting: str = "", **more: Any) -> Iterator[Any]:
         """ListObjectsV2's pages below `prefix`/ (the bucket's prefix) of names from `starting`;
-        `flat`: the folder's own keys, its subfolders as CommonPrefixes."""
+        `Delimiter="/"`: the folder's own keys, its subfolders as CommonPrefixes."""
         full = (self._key(prefix) if prefix else self.prefix).rstrip("/")
-        delimiter: Any = {"Delimiter": "/"} if flat else {}
         with self._errors(prefix):
             yield from self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{full}/{starting}" if full else starting, **delimiter
+                Bucket=self.bucket, Prefix=f"{full}/{starting}" if full else starting, **more
             )
 
     def _keys(self, pages: Iterator[Any]) -> Iterator[str]:
@@ -315,14 +314,15 @@ class S3Store:
                 if name and not name.startswith(TEMP_PREFIX):
                     yield item["Key"][strip:]
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        return self._keys(self._pages(prefix))
+    def list_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        start: Any = {"StartAfter": self._key(after)} if after else {}
+        return self._keys(self._pages(prefix, **start))
 
     def list_files(self, folder: str, starting: str = "") -> list[str]:
-        return sorted(self._keys(self._pages(folder, starting, flat=True)))
+        return sorted(self._keys(self._pages(folder, starting, Delimiter="/")))
 
     def list_dirs(self, prefix: str) -> list[str]:
-        pages = self._pages(prefix, flat=True)
+        pages = self._pages(prefix, Delimiter="/")
         found = [p["Prefix"].rstrip("/").rpartition("/")[2] for page in pages
                  for p in page.get("CommonPrefixes", [])]  # fmt: skip
         return sorted(found)

@@ -309,13 +309,13 @@ class LocalStore:
         path = self._path(key)
         return path.is_file() and not path.is_symlink()
 
-    def list_keys(self, prefix: str) -> Iterator[str]:
+    def list_keys(self, prefix: str, after: str = "") -> Iterator[str]:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return
-        for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.is_symlink() and not path.name.startswith(".tmp-"):
-                yield path.relative_to(self.root).as_posix()
+        files = (p for p in base.rglob("*") if p.is_file() and not p.is_symlink())
+        keys = (f.relative_to(self.root).as_posix() for f in files if f.name[:5] != ".tmp-")
+        yield from sorted(key for key in keys if key > after)  # S3's order: by text, not parts
 
     def list_files(self, folder: str, starting: str = "") -> list[str]:
         with self._errors(folder):

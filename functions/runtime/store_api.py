@@ -140,7 +140,10 @@ class ObjectStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def list_keys(self, prefix: str) -> Iterator[str]: ...
+    def list_keys(self, prefix: str, after: str = "") -> Iterator[str]:
+        """The keys below `prefix`, sorted as text (S3's order), those after the key `after`
+        only where given: S3 lists from there, one request a 1,000, not from the start."""
+        ...
 
     def list_files(self, folder: str, starting: str = "") -> list[str]:
         """The keys directly in `folder` (none of its subfolders') whose names begin with
