@@ -27,6 +27,7 @@ from functions.runtime.codecs import simple
 from functions.runtime.codecs.nulls import missing_marker
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
+from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
@@ -209,10 +210,10 @@ def load(manifest: ModelManifest, path: Path) -> LoadedModel:
 def served_answers(
     model: LoadedModel, data: LabelledData, path: Path, batch: int | None = None
 ) -> tuple[list[Any], Any]:
-    """(the answer per row: label, or the first output's value; the raw scores: a classifier's
-    scores output, else the first output); rows the model refuses are a BadRequest naming
-    `path`, the --data file they came from. A classifier's first output may be skl2onnx's
-    label output, string classes that are no number."""
+    """(the answer per row: label, or the value of the output of one value a row; the raw
+    scores: a classifier's scores output, else that output, `value_output`); rows the model
+    refuses are a BadRequest naming `path`, the --data file they came from. A classifier's first
+    output may be skl2onnx's label output, string classes that are no number."""
     manifest = model.manifest
     post = manifest.postprocessing
     raw = post.scores_output if post is not None else value_output(manifest)
@@ -241,14 +242,6 @@ def served_answers(
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)
-
-
-def value_output(manifest: ModelManifest) -> str:
-    """The output a model without classes is scored on: the first of one value a row, as
-    `aiaas compare` picks it (a two-tower model's score beside its embedding, which comes
-    first: it was refused as "holds 16 values a row"), else the first output."""
-    ones = (s.name for s in manifest.outputs if s.rank == 1 or s.shape[1:] == (1,))
-    return next(ones, manifest.outputs[0].name)
 
 
 def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:

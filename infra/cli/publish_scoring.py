@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
@@ -27,7 +28,6 @@ from infra.cli.publish_evaluation import (
     read_data,
     served_answers,
     truth_labels,
-    value_output,
 )
 from infra.cli.row_cells import complete_rows
 from training import card

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 BASELINE_FILE = "drift_baseline.json"  # beside the version's model.onnx
 
 
+def value_output(manifest: ModelManifest) -> str:
+    """The output a model without classes answers its value in: the first of one value a row
+    (a two-tower model's score beside its embedding, which comes first), else the first output.
+    `aiaas publish --data` and `aiaas compare` score it."""
+    ones = (s.name for s in manifest.outputs if s.rank == 1 or s.shape[1:] == (1,))
+    return next(ones, manifest.outputs[0].name)
+
+
 def prediction_output(manifest: ModelManifest) -> str:
     """The output whose values are binned as the prediction: a classifier's class scores, else
     the first output."""
