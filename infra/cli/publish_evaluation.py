@@ -27,7 +27,7 @@ from functions.runtime.codecs import simple
 from functions.runtime.codecs.nulls import missing_marker
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
-from functions.runtime.drift.watched import value_output
+from functions.runtime.drift.watched import prediction_output
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
 from functions.runtime.model import LoadedModel
@@ -211,12 +211,11 @@ def served_answers(
     model: LoadedModel, data: LabelledData, path: Path, batch: int | None = None
 ) -> tuple[list[Any], Any]:
     """(the answer per row: label, or the value of the output of one value a row; the raw
-    scores: a classifier's scores output, else that output, `value_output`); rows the model
-    refuses are a BadRequest naming `path`, the --data file they came from. A classifier's first
-    output may be skl2onnx's label output, string classes that are no number."""
+    scores: that output or a classifier's scores output, the one drift bins, `prediction_output`);
+    rows the model refuses are a BadRequest naming `path`, the --data file they came from. A
+    classifier's first output may be skl2onnx's label output, string classes that are no number."""
     manifest = model.manifest
-    post = manifest.postprocessing
-    raw = post.scores_output if post is not None else value_output(manifest)
+    raw = prediction_output(manifest)
     rows = len(data.labels)
     answers: list[Any] = []
     firsts = []

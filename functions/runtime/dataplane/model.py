@@ -17,7 +17,6 @@ from functions.runtime.batch.nonfinite import nonfinite_rows
 from functions.runtime.codecs import json_bools, oip, oip_classification, simple
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.drift.monitor import DriftMonitor
-from functions.runtime.drift.watched import prediction_output
 from functions.runtime.errors import (
     AiaasError,
     BadRequest,
@@ -121,7 +120,7 @@ class ModelPlane:
             return outputs
         # Drift bins the prediction too: a caller naming only other outputs (a label, or
         # tritonclient's class_count on the scores) still has it run, not answered.
-        watched = prediction_output(model.manifest)
+        watched = self.drift.watched(model)  # the one its baseline was fitted on
         extra = bool(wanted) and watched not in (wanted or ())
         asked = (*(wanted or ()), watched) if extra else wanted
         outputs = model.predict(decoded.inputs, typed=True, outputs=asked)

@@ -33,11 +33,13 @@ CHUNK_ROWS = 1024
 
 @dataclass(frozen=True)
 class PredictionBaseline:
-    """Training predictions: class shares (`labels`) or value bins (`edges`, open-ended)."""
+    """Training predictions: class shares (`labels`) or value bins (`edges`, open-ended), of
+    `output` ("" in a baseline written before it was named: watched.binned_output)."""
 
     counts: np.ndarray
     labels: tuple[str, ...] = ()
     edges: np.ndarray | None = None
+    output: str = ""
 
     def bin(self, values: np.ndarray) -> np.ndarray:
         """Counts of `values` (class indices, or scores/values) on these bins."""
@@ -48,22 +50,28 @@ class PredictionBaseline:
         return np.bincount(index, minlength=len(self.counts)).astype(np.int64)
 
     def to_dict(self) -> dict[str, object]:
-        if self.edges is None:
-            return {"labels": list(self.labels), "counts": self.counts.tolist()}
-        return {"edges": _finite(self.edges), "counts": self.counts.tolist()}
+        doc: dict[str, object] = (
+            {"labels": list(self.labels), "counts": self.counts.tolist()}
+            if self.edges is None
+            else {"edges": _finite(self.edges), "counts": self.counts.tolist()}
+        )
+        if self.output:  # absent before it was named: such a baseline binned the first output
+            doc["output"] = self.output
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PredictionBaseline:
         counts = np.asarray(data["counts"], dtype=np.int64)
+        output = str(data.get("output", ""))
         if "edges" in data:
             edges = np.asarray(data["edges"], dtype=np.float64)
             if edges.shape != (len(counts) - 1,):
                 raise ValueError("prediction edges do not match its counts")
-            return cls(counts, edges=edges)
+            return cls(counts, edges=edges, output=output)
         labels = tuple(str(label) for label in data["labels"])  # type: ignore[attr-defined]
         if len(labels) != len(counts):
             raise ValueError("prediction labels do not match its counts")
-        return cls(counts, labels=labels)
+        return cls(counts, labels=labels, output=output)
 
 
 @dataclass(frozen=True)

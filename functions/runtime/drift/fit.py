@@ -221,10 +221,12 @@ def _predicted(model: LoadedModel, rows: np.ndarray, feed: Feed) -> np.ndarray:
 
 
 def _binned(model: LoadedModel, values: np.ndarray) -> PredictionBaseline:
+    """The bins of `values`, the predictions of `prediction_output`, which they name: serving
+    bins that output for them, not the first (a baseline written before named none)."""
     manifest = model.manifest
-    post = manifest.postprocessing
-    if post is None:
-        return value_bins(values)
+    output = prediction_output(manifest)
+    if manifest.postprocessing is None:
+        return dataclasses.replace(value_bins(values), output=output)
     classes = int(values.max()) + 1 if len(values) else 0
     labels = manifest.labels or tuple(str(i) for i in range(max(classes, 2)))
-    return label_shares(values, tuple(labels))
+    return dataclasses.replace(label_shares(values, tuple(labels)), output=output)

@@ -17,6 +17,9 @@ from functions.runtime.manifest import ModelManifest
 def why_unfit(manifest: ModelManifest, baseline: DriftBaseline, *, text: bool) -> str | None:
     """Why `baseline` cannot bin what `manifest`'s model is sent; None when it can. `text`: the
     model is fed texts (its file carries a tokenizer), binned as two numbers a text."""
+    fitted = baseline.prediction.output if baseline.prediction is not None else ""
+    if fitted and fitted not in {spec.name for spec in manifest.outputs}:
+        return f"its baseline's predictions are of output {fitted!r}, which the model lacks"
     if text:
         return None if baseline.features == TEXT_FEATURES else "not a text baseline"
     if len(manifest.inputs) > 1:  # one input a column: rows are all of them side by side

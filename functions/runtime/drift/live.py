@@ -25,7 +25,7 @@ import numpy as np
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import fed_features, token_ids
-from functions.runtime.drift.watched import prediction_output
+from functions.runtime.drift.watched import binned_output
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.input_columns import InputColumns, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -58,7 +58,9 @@ class LiveHistograms:
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
         self._requests: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []  # with outputs
-        self.output = prediction_output(manifest)
+        # The output the baseline's predictions were fitted on (watched.binned_output).
+        fitted = baseline.prediction.output if baseline.prediction is not None else ""
+        self.output = binned_output(manifest, fitted)
         # One input's rows binned as the model reads them (its float type), as `fit` bins the
         # training rows: a simple JSON body decodes to float64, whose 0.2 is below float32 0.2.
         plain = text is None and self.layout is None and self.columns is None
@@ -229,7 +231,7 @@ def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
 
 def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:
     """Per row: the predicted class index (classifiers: `output` holds the class scores) or
-    the first value of the first output."""
+    the first value of `output` (the value output: watched.prediction_output)."""
     post = manifest.postprocessing
     if post is not None:
         raw = np.asarray(output)

@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from functions.runtime.aside import run_aside
-from functions.runtime.drift.watched import BASELINE_FILE
+from functions.runtime.drift.watched import BASELINE_FILE, prediction_output
 from functions.runtime.errors import (
     AiaasError,
     NotFound,
@@ -104,6 +104,20 @@ class DriftMonitor:
             log.exception("drift counts of %s dropped", model.ref)
             self._live[key] = None
             self._monitoring = any(h is not None for h in self._live.values())
+
+    def watched(self, model: LoadedModel) -> str:
+        """The output `model`'s predictions are binned from, asked before it runs (a request
+        naming other outputs has it computed too): the one its baseline was fitted on (one
+        written before baselines named it bins the first output), read at a version's first
+        request as `record` reads it; without a baseline, what a new one bins."""
+        key = (model.manifest.name, model.manifest.version)
+        live = self._live.get(key)
+        try:  # drift is never worth failing a request over
+            if live is None and key not in self._live:
+                live = self._start(key, model)
+        except Exception:
+            log.exception("drift baseline of %s not read", model.ref)
+        return live.output if live is not None else prediction_output(model.manifest)
 
     def _start(self, key: tuple[str, str], model: LoadedModel) -> LiveHistograms | None:
         """A version's first request: its histograms, or None when it has no baseline (yet).
