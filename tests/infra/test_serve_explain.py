@@ -129,3 +129,30 @@ def test_a_model_that_reads_one_feature_credits_that_feature_only(served: Served
     # 3 x (x2 - the background's mean of x2): the closed form of a linear model's Shapley values.
     assert abs(values[2] - (row["prediction"][0] - row["base_value"][0])) < 1e-4
     np.testing.assert_allclose(np.delete(values, 2), 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("route", "extra", "said"),
+    [
+        ("/models/one/explain", {"samples": 5000}, '{"parameters": {"samples": 5000}}'),
+        ("/models/one/explain", {"nsamples": 64}, '{"parameters": {"samples": 64}}'),
+        ("/v2/models/one/explain", {"samples": 5000}, '{"parameters": {"samples": 5000}}'),
+    ],
+)
+def test_a_parameter_beside_the_inputs_is_refused_not_ignored(
+    served: Served, route: str, extra: dict[str, int], said: str
+) -> None:
+    # `"samples": 5000` at the top of the body explained with the default samples, silently.
+    row = [1.0, -2.0, 1.5, 0.3, 2.0]
+    body = (
+        {"inputs": [{"name": "X", "shape": [1, 5], "datatype": "FP32", "data": row}]}
+        if route.startswith("/v2")
+        else {"inputs": [row]}
+    )
+    answer = httpx.post(f"{served.base}{route}", json=body | extra, timeout=60)
+    assert answer.status_code == 400
+    key = next(iter(extra))
+    assert answer.json()["error"] == (
+        f'"{key}" is not read at the top of the body: give it under "parameters", like {said}'
+    )
+    assert httpx.post(f"{served.base}{route}", json=body, timeout=60).status_code == 200

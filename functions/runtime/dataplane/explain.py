@@ -53,6 +53,7 @@ class ExplainPlane:
     def explain_model(self, model: LoadedModel, body: bytes) -> dict[str, Any]:
         """The simple JSON explanation of `body` by `model` (the version routed to a caller)."""
         doc = _json(body)
+        _misplaced(doc)
         samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
         inputs = simple.decode(doc, model.manifest)
         explanation = self.patched(model, patch).explain(inputs, samples, patch)
@@ -73,7 +74,9 @@ class ExplainPlane:
         decoded = oip.decode_request(body, length)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only
         # the explain ones are read here.
-        raw = _json(body[:length] if length else body).get("parameters")
+        request = _json(body[:length] if length else body)
+        _misplaced(request)
+        raw = request.get("parameters")
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
@@ -141,6 +144,23 @@ def _json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise not_json(exc, body) from None
+
+
+# A parameter given beside the inputs, not under "parameters": it was ignored without a word
+# (`"samples": 5000` explained with the default samples). SHAP's own name for it too.
+MISPLACED = {"samples": "samples", "nsamples": "samples", "patch": "patch"}
+
+
+def _misplaced(doc: object) -> None:
+    """A 400 for an explain parameter at the top of the body, where nothing reads it."""
+    if not isinstance(doc, dict):
+        return
+    for key, name in MISPLACED.items():
+        if key in doc:
+            raise BadRequest(
+                f'"{key}" is not read at the top of the body: give it under "parameters", '
+                f'like {{"parameters": {{"{name}": {orjson.dumps(doc[key]).decode()[:40]}}}}}'
+            )
 
 
 def _parameters(raw: object) -> tuple[int | None, int | None]:
