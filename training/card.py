@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.explain.explainer import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
+from training.fonts import legible, save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
 if TYPE_CHECKING:  # the plots are torch-free: `aiaas publish` draws them for any ONNX model
@@ -34,7 +35,7 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")  # files only: no display on build machines or GPU containers
     import matplotlib.pyplot as plt
 
-    return plt
+    return legible(plt)
 
 
 def loss_plot(
@@ -47,7 +48,7 @@ def loss_plot(
     """Training and validation loss per epoch, plus the monitored validation metric."""
     plt = _pyplot()
     fig = loss_figure(history, monitor, best_epoch, loss)
-    fig.savefig(path, dpi=90)
+    save(fig, path, dpi=90)
     plt.close(fig)
     return path
 
@@ -102,7 +103,7 @@ def confusion_plot(
 ) -> Path:
     """The confusion matrix of `split`'s rows: rows are true classes, columns predictions."""
     fig = confusion_figure(matrix, labels, split)
-    fig.savefig(path, dpi=90)
+    save(fig, path, dpi=90)
     _pyplot().close(fig)
     return path
 
@@ -133,7 +134,7 @@ def residual_plot(
     """`split`'s predictions against truth, and residuals against predictions."""
     plt = _pyplot()
     fig = residual_figure(y_true, predicted, target, split)
-    fig.savefig(path, dpi=90)
+    save(fig, path, dpi=90)
     plt.close(fig)
     return path
 
@@ -288,7 +289,7 @@ def _patch_map(names: list[str], values: np.ndarray, path: Path) -> Path:
     plt = _pyplot()
     grid, size = patch_grid(names, values)
     fig = _step_bars(grid, size) if 1 in grid.shape else _patch_figure(grid, size)
-    fig.savefig(path, dpi=90)
+    save(fig, path, dpi=90)
     plt.close(fig)
     return path
 
@@ -341,6 +342,6 @@ def importance_plot(names: list[str], values: np.ndarray, path: Path, shown: int
         title=importance_title(len(order), len(names)),
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save(fig, path, dpi=90)
     plt.close(fig)
     return path

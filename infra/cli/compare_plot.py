@@ -9,6 +9,7 @@ from typing import Any
 from functions.runtime.errors import BadRequest
 from infra.cli.pyplot import pyplot
 from training.card import label_room, tick_labels
+from training.fonts import save
 
 
 def draw(report: dict[str, Any], path: Path) -> None:
@@ -20,7 +21,7 @@ def draw(report: dict[str, Any], path: Path) -> None:
         figure = _scatter(plt, report)
     else:
         raise BadRequest("nothing to draw: the versions have no labels and no one-value output")
-    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
+    save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.explainer import PATCH_NAME, image_layout
 from infra.cli.pyplot import pyplot
+from training.fonts import save
 
 TOWARD, AWAY = "#c0392b", "#2e86c1"  # red pushes toward the class, blue away from it
 
@@ -88,7 +89,7 @@ def draw(doc: dict[str, Any], path: Path, image: np.ndarray | None = None) -> No
         figure = _heat_map(plt, doc, image)
     else:
         figure = _bars(plt, doc)
-    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
+    save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)
 
 

@@ -45,6 +45,7 @@ from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 from infra.local.expiry import MONITORING_DAYS
+from training.fonts import save
 
 STEPS = 24  # slices of the window in the PNG
 MAX_DRAWN = 40  # features drawn at most: an image model's pixels (784 for 28x28) fill no page
@@ -336,7 +337,7 @@ def draw(
     features, the MAX_DRAWN most drifted (the table lists them all)."""
     plt = _pyplot()
     figure = drift_figure(plt, title, features, ends, psi, threshold)
-    figure.savefig(path, dpi=110, format="png")  # not by the name's suffix: whatever it is
+    save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
     plt.close(figure)
 
 

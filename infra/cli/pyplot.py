@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.runtime.errors import BadRequest
+from training.fonts import legible
 
 
 def pyplot(what: str = "--png", hint: str = "") -> Any:
@@ -22,4 +23,4 @@ def pyplot(what: str = "--png", hint: str = "") -> Any:
         raise BadRequest(
             f"{what} needs matplotlib, which is not installed: pip install 'aiaas[card]'{hint}"
         ) from None
-    return plt
+    return legible(plt)
