@@ -28,13 +28,19 @@ def _rows(scale: float) -> np.ndarray:
     return rows
 
 
-def test_a_float64_model_gets_a_finite_background_and_baseline_of_huge_values(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _float64_model(tmp_path: Path) -> LocalStore:
+    """A store holding `big:1`: a float64 [N, 4] identity, published by the CLI."""
     store = LocalStore(tmp_path / "store")
     model = onnx_factory.identity(tmp_path / "big.onnx", TensorProto.DOUBLE, ["N", 4])
     argv = ["--store", store.uri, "publish", str(model), "--name", "big", "--features", FEATURES]
     assert main(argv) == 0
+    return store
+
+
+def test_a_float64_model_gets_a_finite_background_and_baseline_of_huge_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _float64_model(tmp_path)
     rows = _rows(1.7e308)
     data = write_csv(tmp_path / "train.csv", rows)
     with warnings.catch_warnings():
@@ -57,10 +63,7 @@ def test_one_huge_column_leaves_the_others_their_own_centres(
 ) -> None:
     # Every fifth row's 1e200 scaled all columns by one factor: the ordinary ones became 1e-200,
     # their distances 0, and the background 2 centres (every ordinary row one point).
-    store = LocalStore(tmp_path / "store")
-    model = onnx_factory.identity(tmp_path / "big.onnx", TensorProto.DOUBLE, ["N", 4])
-    argv = ["--store", store.uri, "publish", str(model), "--name", "big", "--features", FEATURES]
-    assert main(argv) == 0
+    store = _float64_model(tmp_path)
     rows = np.random.default_rng(0).normal(size=(300, 4))
     rows[::5, 3] = 1e200
     code, out, err = cli(store, capsys, "baseline", "big", str(write_csv(tmp_path / "t.csv", rows)))

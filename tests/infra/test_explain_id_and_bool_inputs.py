@@ -7,6 +7,7 @@ share of 0.5 or more true."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,25 @@ def id_and_features(path: Path) -> Path:
     return onnx_factory.over_rows(path, nodes, inputs, outputs, weights)
 
 
+def id_rows(
+    path: Path, an_id: Callable[[], int], rng: np.random.Generator, rows: int
+) -> tuple[Path, list[dict[str, Any]]]:
+    """`rows` JSONL records of `id_and_features`' inputs, their ids drawn by `an_id`."""
+    records = [{"ids": an_id(), "feats": rng.normal(size=3).round(3).tolist()} for _ in range(rows)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path, records
+
+
+def masked_rows(path: Path, rng: np.random.Generator, rows: int) -> Path:
+    """A CSV of `masked`'s inputs, its bool columns True / False as pandas writes them."""
+    x, masks = rng.normal(size=(2, rows)), rng.integers(0, 2, (2, rows))
+    lines = [
+        f"{a:.3f},{b:.3f},{bool(m0)},{bool(m1)}\n" for a, b, m0, m1 in zip(*x, *masks, strict=True)
+    ]
+    path.write_text("x_0,x_1,mask_0,mask_1\n" + "".join(lines))
+    return path
+
+
 def baselined(store: LocalStore, train: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """`aiaas baseline m TRAIN` run; the drift baseline's feature names."""
     assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
@@ -78,12 +98,7 @@ def test_an_id_input_is_a_column_to_explain_and_to_watch(
     model = id_and_features(tmp_path / "m.onnx")
     store = published_cli(tmp_path, model)
     rng = np.random.default_rng(1)
-    train = tmp_path / "train.jsonl"
-    records = [
-        {"ids": int(rng.integers(0, 10)), "feats": rng.normal(size=3).round(3).tolist()}
-        for _ in range(40)
-    ]
-    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    train, records = id_rows(tmp_path / "train.jsonl", lambda: int(rng.integers(0, 10)), rng, 40)
     assert baselined(store, train, capsys) == ["ids", "feats_0", "feats_1", "feats_2"]
     explained_row(store, records[0], model, capsys)
 
@@ -95,16 +110,7 @@ def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
     model = masked(tmp_path / "m.onnx")
     store = published_cli(tmp_path, model)
     rng = np.random.default_rng(2)
-    train = tmp_path / "train.csv"  # as pandas writes a bool column: True / False
-    train.write_text(
-        "x_0,x_1,mask_0,mask_1\n"
-        + "".join(
-            f"{a:.3f},{b:.3f},{bool(m0)},{bool(m1)}\n"
-            for a, b, m0, m1 in zip(
-                *rng.normal(size=(2, 40)), *rng.integers(0, 2, (2, 40)), strict=True
-            )
-        )
-    )
+    train = masked_rows(tmp_path / "train.csv", rng, 40)
     assert baselined(store, train, capsys) == ["x_0", "x_1", "mask_0", "mask_1"]
     explained_row(store, {"x": [1.5, -2.0], "mask": [True, False]}, model, capsys)
 
@@ -118,12 +124,8 @@ def test_a_background_centre_of_ids_is_an_id_the_data_holds(
     model = id_and_features(tmp_path / "m.onnx")
     store = published_cli(tmp_path, model)
     rng = np.random.default_rng(3)
-    train = tmp_path / "train.jsonl"
-    records = [
-        {"ids": int(rng.choice([0, 2, 4, 6, 8])), "feats": rng.normal(size=3).round(3).tolist()}
-        for _ in range(200)
-    ]
-    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    even = lambda: int(rng.choice([0, 2, 4, 6, 8]))  # noqa: E731
+    train, records = id_rows(tmp_path / "train.jsonl", even, rng, 200)
     baselined(store, train, capsys)
     background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
     ids = [row[0] for row in background["rows"]]
@@ -139,16 +141,7 @@ def test_a_background_centre_of_a_bool_is_its_clusters_majority(
     model = masked(tmp_path / "m.onnx")
     store = published_cli(tmp_path, model)
     rng = np.random.default_rng(4)
-    train = tmp_path / "train.csv"
-    train.write_text(
-        "x_0,x_1,mask_0,mask_1\n"
-        + "".join(
-            f"{a:.3f},{b:.3f},{bool(m0)},{bool(m1)}\n"
-            for a, b, m0, m1 in zip(
-                *rng.normal(size=(2, 200)), *rng.integers(0, 2, (2, 200)), strict=True
-            )
-        )
-    )
+    train = masked_rows(tmp_path / "train.csv", rng, 200)
     baselined(store, train, capsys)
     background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
     masks = {value for row in background["rows"] for value in row[2:]}
