@@ -1,4 +1,5 @@
-"""An alias move that lost a race with a prune is undone: the move checks its version is
+"""What an alias may be moved to: a published version, a canary or shadow that takes the
+main version's requests. An alias move that lost a race with a prune is undone: the move checks its version is
 published, then writes the record; a prune (`pruning.carry_out`) deletes the manifest, then
 reads the aliases. Either may come first, so each checks after its own write: the prune puts
 back a manifest an alias now names, and the move, here, reads the manifests it names once
@@ -11,8 +12,9 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from functions.runtime.aliases import AliasTarget, parse_alias_record
-from functions.runtime.errors import AiaasError, Conflict, NotFound, VersionPruned
+from functions.runtime.errors import AiaasError, Conflict, InvalidInput, NotFound, VersionPruned
 from functions.runtime.refs import manifest_key
+from functions.runtime.rollout.same_inputs import difference
 from functions.runtime.store_api import ObjectChanged, ObjectStore
 
 if TYPE_CHECKING:
@@ -30,6 +32,29 @@ def published_target(registry: Registry, name: str, version: str) -> None:
             "shows when): an alias points at a published version only",
             settled=exc.settled,
         ) from None
+
+
+def takes_requests(registry: Registry, name: str, raw: bytes | None, target: AliasTarget) -> None:
+    """A 422 when a version newly given the alias's requests beside its main version (a canary,
+    a shadow) does not take what the main version takes (`same_inputs`), as a rollout's start
+    refuses it: `promote --weight` of one reading 5 features where production reads 4 answered
+    its share of the callers 422 (a caller's error: no error rate or 5xx alarm saw it), and a
+    shadow of it failed every copy."""
+    old: set[str] = set()
+    with contextlib.suppress(AiaasError):  # a corrupt record replaced: it named nothing
+        old = named(AliasTarget.of(parse_alias_record(name, "", raw))) if raw else set()
+    added = sorted(named(target) - old - {target.version})
+    if not added:
+        return
+    main = registry.manifest(name, target.version)
+    for version in added:
+        why = difference(main, registry.manifest(name, version))
+        if why is not None:
+            raise InvalidInput(
+                f"version {version} of {name} does not take the requests {target.version} takes "
+                f"({why}): the callers it answered would get a 422 from it (a shadow, every "
+                "copy); publish one with the same inputs, or promote it without --weight"
+            )
 
 
 def named(target: AliasTarget) -> set[str]:

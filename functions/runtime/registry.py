@@ -27,7 +27,7 @@ from functions.runtime.alias_preconditions import (
     record_bytes,
     record_etag,
 )
-from functions.runtime.alias_pruned import published_target, undo_if_pruned
+from functions.runtime.alias_pruned import published_target, takes_requests, undo_if_pruned
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
@@ -170,9 +170,8 @@ class Registry:
         when: Precondition | None = None,
         written: Written | None = None,
     ) -> dict[str, Any]:
-        """Point `alias` at an existing version, recording who moved it and when; with a
-        `weight`, send only that share of its requests there, the rest where it points now.
-        `written` is told whether this call wrote the record (not: the alias already was so)."""
+        """Point `alias` at a version (who moved it, when); with a `weight`, only that share of
+        its requests, the rest where it points now. `written`: whether this call wrote one."""
         published_target(self, name, version)
         if weight is None:
             return self._move_alias(
@@ -286,6 +285,7 @@ class Registry:
                 target = kept_shadow(name, alias, raw, target)
             if (same := unchanged_record(name, alias, raw, target)) is not None:
                 return same  # already so (`written` says False): no history entry
+            takes_requests(self, name, raw, target)  # a canary or shadow of other inputs
             record = next_alias_record(name, alias, raw, target, who)
             data = record_bytes(record)
             try:

@@ -32,7 +32,7 @@ from functions.runtime.rollout.record import (
     not_running,
     resumable,
 )
-from functions.runtime.rollout.same_inputs import difference
+from functions.runtime.rollout.same_inputs import difference, labelled
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import RuntimeSettings
 
@@ -133,14 +133,16 @@ class RolloutEngine:
             )
         if target.version == candidate:
             raise Conflict(f"alias {alias!r} of model {model!r} already serves {candidate!r}")
-        base = self.registry.manifest(model, target.version)
-        why = difference(base, self.registry.manifest(model, candidate))
+        base, other = (self.registry.manifest(model, v) for v in (target.version, candidate))
+        why = difference(base, other)
         if why is not None:  # its share of the callers would get a 422 each, the rollout go on
             raise InvalidInput(
                 f"version {candidate} of {model} does not take the requests {target.version} "
                 f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
                 "candidate with the same inputs"
             )
+        if plan.min_agreement is not None:  # judged on labels: a regressor gives none
+            labelled(model, {target.version: base, candidate: other})
         shadow = target.shadow
         if plan.shadow_first and shadow is not None and shadow.version != candidate:
             # Without a shadow stage the alias's shadow is not in the way: it stays, as a
@@ -195,8 +197,7 @@ class RolloutEngine:
         why: str = "",
         when: RolloutPrecondition | None = None,
     ) -> RolloutRecord:
-        """Stop the running rollout, all traffic back on the baseline (an alias moved by hand is
-        left so); with `when`, only if it is still the rollout the caller saw (else nothing)."""
+        """Stop the rollout: traffic back on the baseline (not an alias moved by hand since)."""
         record = self.book.require(model, alias)
         if when:
             when.check(model, alias, record)

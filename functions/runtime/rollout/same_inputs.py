@@ -13,6 +13,7 @@ record field, and take token ids as long as the baseline takes.
 
 from __future__ import annotations
 
+from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 
@@ -74,3 +75,17 @@ def text_difference(baseline: ModelManifest, candidate: ModelManifest) -> str | 
             f"{base.max_length} (raw text is cut to fit; longer rows of ids are refused)"
         )
     return None
+
+
+def labelled(model: str, versions: dict[str, ModelManifest]) -> None:
+    """--min-agreement judges the share of rows given the baseline's label: a version that
+    answers values (a regressor) gives none, and the limit was skipped without a word (a
+    candidate ~1000 off its baseline went to 100%)."""
+    for version, manifest in versions.items():
+        if manifest.postprocessing is None:
+            raise InvalidInput(
+                f"--min-agreement (min_agreement) judges the share of rows given the same label, "
+                f"and {model}:{version} answers values, not classes: leave it out (the error-rate "
+                f"and p99 limits still hold), or compare the versions on labelled rows first "
+                f"(`aiaas compare {model} A B --data FILE --max-drop mae=...`)"
+            )
