@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from functions.runtime.errors import BadRequest
 from infra.extras import install_hint
+from infra.local.address import token_problem
 from infra.local.client_token import ClientToken
 
 SERVICE = "execute-api"
@@ -84,8 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.token_file is not None:
             args.token = ClientToken.from_settings(None, args.token_file)()
+        elif args.token and (problem := token_problem(args.token)) is not None:
+            # `sëcret` went out as Latin-1 (a 401), `tok\x01` as granian's bare 400: say why.
+            raise BadRequest(f"--token {problem}; pass the token as it was issued")
         return _send(args)
-    except BadRequest as exc:  # the token file: unreadable, or no token in it
+    except BadRequest as exc:  # a token no header carries; the file unreadable or with none
         print(f"python -m infra.call: error: {exc.message}", file=sys.stderr)
         return 2
     except (ValueError, OSError, ModuleNotFoundError) as exc:

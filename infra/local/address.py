@@ -16,6 +16,12 @@ import socket
 
 from functions.runtime.errors import BadRequest
 
+# What token_problem finds, in the words every refusal of a token uses.
+UNSENDABLE = (
+    "holds a character an HTTP header cannot carry (a control character, a tab or non-ASCII)"
+)
+SPACED = "holds a space, which a bearer token cannot (RFC 6750)"
+
 
 def listen_address(host: str, port: int) -> str:
     """The IP address to bind for `--host host`; BadRequest saying what to change when
@@ -73,15 +79,34 @@ def check_exposure(host: str, address: str, guarded: bool, no_auth: bool) -> Non
     )
 
 
-def checked_token(token: str | None) -> str | None:
-    """The token to require, None for none; BadRequest for one set but unusable: empty
-    (`AIAAS_API_TOKEN=` served every route open) or with spaces around it (a presented token
-    is stripped, so no caller could match it)."""
+def checked_token(token: str | None, otherwise: str = "serve without auth") -> str | None:
+    """The token to require (or, for a client, to send), None for none; BadRequest for one set
+    but unusable: empty (`AIAAS_API_TOKEN=` served every route open), with spaces around it (a
+    presented token is stripped, so no caller could match it), or one no caller can send (see
+    token_problem). `otherwise` is what unsetting it does: serve open, or send no token."""
     if token is None:
         return None
     if not token or token != token.strip():
         raise BadRequest(
             "the API token is empty or has spaces around it; set AIAAS_API_TOKEN (or --token) "
-            "to the token callers send, or unset it to serve without auth"
+            f"to the token callers send, or unset it to {otherwise}"
+        )
+    if (problem := token_problem(token)) is not None:  # what is wrong, never the token
+        raise BadRequest(
+            f"AIAAS_API_TOKEN (or --token) {problem}; set it to the token callers send, in "
+            f"printable ASCII with no spaces, or unset it to {otherwise}"
         )
     return token
+
+
+def token_problem(token: str) -> str | None:
+    """Why no caller can send `token` as `Authorization: Bearer TOKEN`, None when one can: the
+    one rule for the token file's lines, AIAAS_API_TOKEN and --token. Serve started with
+    `tök` said "bearer token required" and answered every caller 401 (UTF-8 or Latin-1 bytes
+    alike), with `tok\x01` granian's bare 400 with no body; `a b` is sent whole by curl, but
+    RFC 6750 allows no space, and the file refused it ("NEW6 # primary" was one token there)."""
+    if not (token.isascii() and token.isprintable()):
+        return UNSENDABLE
+    if " " in token:
+        return SPACED
+    return None

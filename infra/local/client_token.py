@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from functions.runtime.errors import BadRequest
+from infra.local.address import checked_token
 from infra.local.token_file import TOKEN_FILE_ENV, file_path, read_tokens, refuse_both, stat_key
 
 log = logging.getLogger("aiaas.client")
@@ -41,10 +42,11 @@ class ClientToken:
     def from_settings(cls, token: str | None, token_file: str | None) -> ClientToken:
         """From --token / AIAAS_API_TOKEN or --token-file / AIAAS_API_TOKEN_FILE, refused as
         serve refuses them: both set, the file's path empty, the file unreadable or with no
-        token (BadRequest naming the file and what to fix), before any request is sent."""
+        token, a token no HTTP header can carry (BadRequest saying what to fix, never the
+        token), before any request is sent."""
         refuse_both(token, token_file)
-        if token_file is None:
-            return cls(token)
+        if token_file is None:  # one serve would refuse is refused here too (checked_token)
+            return cls(checked_token(token, "send no token") if token else None)
         return cls(None, file_path(token_file, "send no token"))
 
     def __call__(self) -> str | None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from functions.runtime.errors import BadRequest
-from infra.local.address import checked_token
+from infra.local.address import SPACED, checked_token, token_problem
 
 log = logging.getLogger("aiaas.gateway")
 
@@ -48,17 +48,13 @@ def read_tokens(path: Path) -> tuple[str, ...]:
         token = line.strip(" \t\r")
         if not token or token.startswith("#"):
             continue
-        if not (token.isascii() and token.isprintable()):  # the line's number, never its token
-            raise BadRequest(
-                f"line {number} of the API token file {path} holds a character an HTTP header "
-                "cannot carry (a control character, a tab or non-ASCII); write each token in "
-                "printable ASCII, as callers send it"
+        if (problem := token_problem(token)) is not None:  # the line's number, never its token
+            fix = (
+                "a comment goes on a line of its own, starting with #"  # "NEW6 # primary"
+                if problem == SPACED
+                else "write each token in printable ASCII, as callers send it"
             )
-        if " " in token:  # "NEW6 # primary" was the token, and every caller's "NEW6" a 401
-            raise BadRequest(
-                f"line {number} of the API token file {path} holds a space, which a bearer token "
-                "cannot (RFC 6750); a comment goes on a line of its own, starting with #"
-            )
+            raise BadRequest(f"line {number} of the API token file {path} {problem}; {fix}")
         tokens[token] = None
     if not tokens:
         raise BadRequest(
