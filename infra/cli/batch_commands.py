@@ -18,6 +18,7 @@ from pathlib import Path
 
 from functions.batch.events import s3_notification, sqs_event, store_location
 from functions.batch.service import BatchService
+from functions.runtime import names
 from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import (
     BATCH_PREFIX,
@@ -31,7 +32,7 @@ from functions.runtime.batch.run import RunInput, finished_summary, may_publish
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
 from functions.runtime.batch.shards import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
-from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.errors import AiaasError, BadRequest, InvalidName
 from functions.runtime.pool import ModelPool
 from functions.runtime.refs import DEFAULT_VERSION
 from functions.runtime.registry import Registry
@@ -51,6 +52,7 @@ log = logging.getLogger("aiaas.batch")
 MAX_SHARDS = 10_000
 MAX_WORKERS = 256
 MAX_CHUNK_ROWS = 10_000_000
+ANOTHER_NAME = "give another with --name NAME"  # a file's name the input cannot take
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -269,9 +271,14 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
         swapped = Path(args.model).is_file()  # `aiaas batch rows.csv iris`
         hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
         raise BadRequest(not_a_file(path) + hint)
-    obj = parse_input_key(input_key(args.model, args.name or path.name))
-    if obj is None:
-        raise BadRequest(f"--name {args.name!r} is not a valid object name")
+    model = names.model_name(args.model)  # refused in its own words: no --name to suggest
+    name = args.name or path.name
+    try:  # the name alone first: a newline in it was a whole store key's other wording
+        obj = parse_input_key(input_key(model, names.job_file_name(name)))
+    except InvalidName as exc:  # `.tmp-rows.csv`, `a\nb.csv`: the file is fine, its name is not
+        raise InvalidName(f"{exc.message} ({ANOTHER_NAME})") from None
+    if obj is None:  # job_file_name refuses every name parse_input_key passes over
+        raise BadRequest(f"invalid job file name {names.shown(name)} ({ANOTHER_NAME})")
     _ = obj.format  # an unsupported extension fails here
     Registry(store).versions(args.model)  # so does a model not published
     return obj

@@ -223,3 +223,26 @@ def test_an_input_replaced_while_it_scores_says_so_and_keeps_the_new_version(
     assert local.get_bytes("batch/iris/input/rows.csv") == newer  # the newer upload stays
     assert not local.exists(SUMMARY)
     assert list(local.list_keys("batch/iris/work")) == []
+
+
+RULE = (
+    "use '/'-separated parts of 1-255 characters, none '.' or '..', no control characters, "
+    "1024 characters in all, none starting with '.tmp-' (give another with --name NAME)"
+)
+
+
+@pytest.mark.parametrize("file", [".tmp-rows.csv", "nl\nname.csv"], ids=["temp", "newline"])
+def test_a_file_name_no_input_may_have_says_to_give_another_with_name(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str
+) -> None:
+    """The name came from the file, so the user never chose it: `.tmp-` said only the rule, and
+    a newline a whole store key's other wording (`invalid batch input key 'batch/...'`)."""
+    data = tmp_path / file
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    assert capsys.readouterr().err == (
+        f"aiaas batch: error: invalid job file name {file!r}: {RULE}\n"
+    )
+    assert list(local.list_keys("batch")) == []
+    assert main(["--store", local.uri, "batch", "iris", str(data), "--name", "rows.csv"]) == 0
+    assert summary(local)["status"] == "succeeded"
