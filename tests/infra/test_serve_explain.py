@@ -156,3 +156,40 @@ def test_a_parameter_beside_the_inputs_is_refused_not_ignored(
         f'"{key}" is not read at the top of the body: give it under "parameters", like {said}'
     )
     assert httpx.post(f"{served.base}{route}", json=body, timeout=60).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "error"),
+    [
+        (
+            "/v2/models/wine/infer",
+            b'{"inputs": [{"name": "X", "shape": [1000000000000000000000000000000, 13], '
+            b'"datatype": "FP32", "data": [0]}]}',
+            "tensor 'X' declares a shape whose dimension 0 is over 67108864 (an integer "
+            "beyond 64 bits)",
+        ),
+        (
+            "/v2/models/wine/explain",
+            b'{"inputs": [{"name": "X", "shape": [0, 18446744073709551616], '
+            b'"datatype": "FP32", "data": []}]}',
+            "tensor 'X' declares a shape whose dimension 1 is over 67108864 (an integer "
+            "beyond 64 bits)",
+        ),
+        (
+            "/models/wine/explain",
+            b'{"inputs": [[0,0,0,0,0,0,0,0,0,0,0,0,0]], '
+            b'"parameters": {"samples": 100000000000000000000000}}',
+            "samples must be from 2 to 100000; got 1e+23",
+        ),
+    ],
+    ids=["shape-oip-infer", "shape-oip-explain", "samples"],
+)
+def test_an_integer_beyond_64_bits_is_said_to_be_too_large(
+    served: Served, route: str, body: bytes, error: str
+) -> None:
+    """orjson reads such an integer as a float: it was a 400 saying the shape "needs a list of
+    non-negative integers" (it was one) or that samples "must be an integer"."""
+    answer = httpx.post(
+        served.base + route, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert (answer.status_code, answer.json()["error"]) == (422, error), answer.text

@@ -15,7 +15,12 @@ import numpy as np
 
 from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.nulls import first_null
-from functions.runtime.codecs.wide_integers import EXACT_IN_FLOAT64, float_past_2_53, rounded_float
+from functions.runtime.codecs.wide_integers import (
+    EXACT_IN_FLOAT64,
+    beyond_64_bits,
+    float_past_2_53,
+    rounded_float,
+)
 from functions.runtime.dtypes import BY_OIP, DType
 from functions.runtime.errors import BadRequest, InvalidInput
 
@@ -42,6 +47,7 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
+        _refuse_beyond_64_bits(shape, tensor)
         raise BadRequest(f"tensor '{tensor}' needs a shape: a list of non-negative integers")
     if len(shape) > MAX_RANK:
         raise InvalidInput(
@@ -62,6 +68,23 @@ def check_shape(shape: object, tensor: str) -> tuple[int, ...]:
                 f"{MAX_ELEMENTS}"
             )
     return tuple(shape)
+
+
+def _refuse_beyond_64_bits(shape: object, tensor: str) -> None:
+    """The 422 an over-large dimension gets, for one orjson read as a float (an integer beyond
+    64 bits: `[0, 2**64]` was told it needs "a list of non-negative integers", which it was).
+    Only on the refusal path: an accepted shape is checked by the one `all` above."""
+    if not isinstance(shape, list):
+        return
+    wide = [i for i, d in enumerate(shape) if beyond_64_bits(d) and d > 0]
+    if wide and all(
+        i in wide or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+        for i, d in enumerate(shape)
+    ):  # nothing else wrong with it: the size is its one problem
+        raise InvalidInput(
+            f"tensor '{tensor}' declares a shape whose dimension {wide[0]} is over "
+            f"{MAX_ELEMENTS} (an integer beyond 64 bits)"
+        )
 
 
 def from_json_data(

@@ -20,6 +20,14 @@ def rounded_float(value: object, dtype: str) -> bool:
     return low <= value < high
 
 
+def beyond_64_bits(value: object) -> bool:
+    """Whether `value` is what orjson reads for a JSON integer beyond 64 bits: a float (its
+    integers stop at -2^63 and 2^64 - 1), so a field that wants an integer can say the number
+    is out of its range rather than "not an integer" (the client sent exactly an integer).
+    For refusal branches only: a request that passes never pays for it."""
+    return type(value) is float and value.is_integer() and abs(value) >= 2.0**63
+
+
 def float_past_2_53(what: str, dtype: str, value: float) -> str:
     """The 422 for a 64-bit integer sent as a JSON float that may have been rounded."""
     return (

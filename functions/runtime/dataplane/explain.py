@@ -18,11 +18,13 @@ import orjson
 
 from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
+from functions.runtime.codecs.wide_integers import beyond_64_bits
 from functions.runtime.dataplane.model import ModelPlane, check_finite
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.any_size import AnySizeImageExplainer
 from functions.runtime.explain.background import BACKGROUND_FILE, Background
 from functions.runtime.explain.explainer import (
+    MAX_SAMPLES,
     Explainer,
     Explanation,
     explained_columns,
@@ -36,6 +38,8 @@ from functions.runtime.registry import version_prefix
 from functions.runtime.text_input import text_input
 
 PARAMETERS = {"samples", "patch"}
+# As check_samples and image_patches say them, for an integer too large to reach them.
+RANGES = {"samples": f"from 2 to {MAX_SAMPLES}", "patch": "from 1 to the image's larger side"}
 AnyExplainer = Explainer | TextExplainer | HfTextExplainer | AnySizeImageExplainer
 
 
@@ -175,6 +179,8 @@ def _parameters(raw: object) -> tuple[int | None, int | None]:
     for name in ("samples", "patch"):
         value = raw.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if beyond_64_bits(value):  # orjson's float for a huge integer: out of range
+                raise InvalidInput(f"{name} must be {RANGES[name]}; got {value:g}")
             raise BadRequest(f"parameters.{name} must be an integer; got {value!r}")
         values.append(value)
     return values[0], values[1]
