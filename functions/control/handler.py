@@ -21,7 +21,7 @@ class _PathAsGiven(Mangum):
     local gateway runs on a thread with an event loop of its own: infra/local/functions.py)."""
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return super().__call__(_path_kept(event), context)
+        return super().__call__(_host_readable(_path_kept(event)), context)
 
 
 def _path_kept(event: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +41,27 @@ def _path_kept(event: dict[str, Any]) -> dict[str, Any]:
         return event  # nothing Mangum's decoding would change
     kept = {**http, "path": quote(http["path"], safe="/")}
     return {**event, "requestContext": {**context, "http": kept}}
+
+
+def _host_readable(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` without a Host header Mangum cannot read: the port ignored, as routing ignores it.
+
+    Mangum splits the Host at ':' and calls int() on the port, so `Host: localhost:abc`,
+    `localhost:` or `[::1]:8080` raised out of the handler: a 502 on every control route, /docs
+    and /openapi.json, logged as an error and counted as a 5xx, for any client that sent one.
+    The app reads no Host (its answers hold paths only), so dropping it changes nothing else.
+    """
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return event
+    kept = {k: v for k, v in headers.items() if k.lower() != "host" or _readable(str(v))}
+    return event if len(kept) == len(headers) else {**event, "headers": kept}
+
+
+def _readable(host: str) -> bool:
+    """Whether Mangum's `get_server_and_port` takes `host`: a name, or one ':' and a number."""
+    _, colon, port = host.partition(":")
+    return not colon or (":" not in port and port.isascii() and port.isdigit())
 
 
 app = create_app()

@@ -252,6 +252,18 @@ def test_a_request_pipelined_before_malformed_bytes_is_still_answered(
     assert b'{"live":true}HTTP/1.1 400 ' in reply
 
 
+@pytest.mark.parametrize("host", ["localhost:abc", "localhost:", "localhost:1.", "[::1]:8080"])
+def test_a_host_mangum_could_not_split_is_answered_not_a_5xx(
+    server: ServeProcess, host: str
+) -> None:
+    """Mangum split the Host at every ":" and int()-ed the port: a 502 on every control route,
+    /docs and /openapi.json (a 5xx in /metrics) for a bad port or an IPv6 address."""
+    for path in ("/control/models", "/docs", "/openapi.json"):
+        answer = httpx.get(server.base + path, headers={**AUTH, "Host": host}, timeout=10)
+        assert answer.status_code == 200, (path, answer.text)
+    assert MODEL in httpx.get(server.base + "/control/models", headers=AUTH).text
+
+
 @pytest.mark.parametrize(
     ("auth", "length", "status"),
     [(False, 10, 401), (True, 20 << 20, 413)],
