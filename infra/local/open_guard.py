@@ -89,8 +89,9 @@ class OpenGuard:
         domain resolves here, which sent the proxy's header itself."""
         for name, value in headers:
             if name == "host" and self.port and self.check_host:
-                port = value.strip().rpartition(":")[2]
-                if port == str(self.port) and not is_loopback_name(_host_name(value)):
+                port = value.strip().rpartition(":")[2]  # as a number: `:023854` is 23854
+                numeric = port.isascii() and port.isdigit() and int(port) == self.port
+                if numeric and not is_loopback_name(_host_name(value)):
                     return _foreign_host(value)
         return None
 

@@ -35,10 +35,11 @@ def test_a_cross_site_form_sent_to_the_port_directly_is_refused(
     assert foreign.status_code == 403
 
 
+@pytest.mark.parametrize("port", ["{}", "0{}"], ids=["port", "leading-zero"])  # was let in
 def test_a_rebinding_page_that_sends_the_proxys_header_itself_is_refused(
-    server: ServeProcess,
+    server: ServeProcess, port: str
 ) -> None:
-    host = {"Host": f"attacker.example:{server.port}", **NGINX}
+    host = {"Host": f"attacker.example:{port.format(server.port)}", **NGINX}
     answer = httpx.get(server.base + "/control/models", headers=host)
     assert answer.status_code == 403, answer.text
     assert "is not this server's name" in answer.json()["error"]
