@@ -27,6 +27,7 @@ from functions.control.dataplane_openapi import with_data_plane
 from functions.control.docs_page import CSP, docs_html
 from functions.control.encoded_body import MAX_INFLATED_BYTES, EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
+from functions.runtime.names import shown_path
 from functions.runtime.store import ObjectStore, open_store
 
 log = logging.getLogger("aiaas.control")
@@ -104,7 +105,7 @@ async def _known_query(request: Request) -> None:  # async: no thread hop for a 
     listed = ", ".join(repr(name) for name in unknown)
     raise BadRequest(
         f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed}: "
-        f"{request.method} {request.url.path} "
+        f"{request.method} {_path_of(request)} "
         + (f"takes only {', '.join(sorted(takes))}" if takes else "takes no query parameters")
     )
 
@@ -197,14 +198,21 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 405:
         allowed = ", ".join(_methods_of(request))
         return JSONResponse(
-            {"error": f"{request.method} is not allowed on {request.url.path}; use {allowed}"},
+            {"error": f"{request.method} is not allowed on {_path_of(request)}; use {allowed}"},
             status_code=405,
             headers={"Allow": allowed},
         )
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route matched
-        detail = f"no route for {request.method} {request.url.path} (see /docs for the routes)"
+        detail = f"no route for {request.method} {_path_of(request)} (see /docs for the routes)"
     return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _path_of(request: Request) -> str:
+    """The path the caller sent, as a message shows it: not `request.url.path`, which Starlette
+    rebuilds through urllib, dropping tab, CR and LF (`POST /control/models/m%0a` was "not
+    allowed on /control/models/m", hiding the newline that was the caller's mistake)."""
+    return shown_path(request.scope["path"])
 
 
 def _unparsed_json(cause: BaseException | None) -> str | None:

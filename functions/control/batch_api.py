@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from functions.control.context import Plane
 from functions.control.paging import After, limit_of
@@ -38,8 +39,18 @@ def submit_from_store(model: str, source: JobSource, plane: Plane) -> dict[str, 
     return plane.jobs.submit_copy(names.model_name(model), source.source, source.file)
 
 
+class _AnyPath(PathConvertor):
+    """`path`, newlines included: Starlette's `.*` stops at one, so `GET .../jobs/a%0a.csv` had
+    no route (a 404) instead of the job file name check's 400 saying what is wrong."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anypath", _AnyPath())
+
+
 @router.put(
-    "/{model}/jobs/{file:path}",
+    "/{model}/jobs/{file:anypath}",
     response_model=JobStatus,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job by uploading its input (CSV, JSONL or NPY) as the body",
@@ -62,6 +73,6 @@ async def submit_upload(model: str, file: str, request: Request, plane: Plane) -
     return await run_in_threadpool(plane.jobs.submit_bytes, names.model_name(model), file, data)
 
 
-@router.get("/{model}/jobs/{file:path}", response_model=JobStatus, summary="A job's status")
+@router.get("/{model}/jobs/{file:anypath}", response_model=JobStatus, summary="A job's status")
 def job_status(model: str, file: str, plane: Plane) -> dict[str, Any]:
     return plane.jobs.status(names.model_name(model), file)

@@ -45,6 +45,19 @@ def shown(value: object) -> str:
     return repr(value)[:80]
 
 
+SHOWN_PATH_CHARACTERS = 200
+
+
+def shown_path(path: str) -> str:
+    """A request path as an error message names it: control characters escaped as repr does
+    (`m\\n`; a rebuilt URL drops tab, CR and LF, and a 404 for `a%0a.csv` named `a.csv`), and a
+    long one cut, saying how long it was (a 64 KiB path made a 128 KiB error)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+    if len(text) > SHOWN_PATH_CHARACTERS:
+        return f"{text[:SHOWN_PATH_CHARACTERS]}... ({len(path)} characters)"
+    return text
+
+
 def model_name(value: object) -> str:
     """Return `value` if it is a valid model name, else raise InvalidName."""
     return _check("model name", value, _MODEL, MODEL_RULE)

@@ -194,6 +194,23 @@ def test_a_name_that_is_not_a_model_name_gets_the_rule(server: ServeProcess) -> 
 
 
 @pytest.mark.parametrize(
+    ("method", "sent", "status", "error"),
+    [
+        # the name check's 400, not a 404 naming `a.csv`: the route took no newline
+        ("GET", f"/control/batch/{MODEL}/jobs/a%0a.csv", 400, "invalid job file name 'a\\n.csv'"),
+        ("POST", "/control/models/m%0a", 405, "POST is not allowed on /control/models/m\\n; use"),
+        ("GET", "/control/modelz%09", 404, "no route for GET /control/modelz\\t (see /docs"),
+    ],
+)
+def test_a_path_with_a_control_character_is_shown_with_it_escaped(
+    server: ServeProcess, method: str, sent: str, status: int, error: str
+) -> None:
+    """Starlette's rebuilt URL dropped tab, CR and LF: the message named another path."""
+    got, body = send(server.port, method, sent.encode())
+    assert (got, body["error"][: len(error)]) == (status, error), body
+
+
+@pytest.mark.parametrize(
     ("method", "sent", "expected"),
     [
         ("GET", f"/v2/models/{MODEL}/ready", {"name": MODEL, "version": "1", "ready": True}),
