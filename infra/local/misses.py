@@ -25,18 +25,18 @@ class RouteLike(Protocol):
 def no_route(routes: Sequence[RouteLike], method: str, path: str) -> str:
     """The 404 message for `method path`, which no route takes."""
     parts = path.strip("/").split("/")
-    message = f"no route for {method} {path}"
+    message = f"no route for {method} {names.shown_path(path)}"  # cut: it was echoed whole
     methods = sorted({r.method for r in routes if r.match(r.method, parts) is not None})
     if methods:
         return f"{message}; this path takes {' or '.join(methods)}"
     asked = _model_asked(parts)
     served = sorted(_served(routes))
     if asked is not None and not names.is_model_name(asked):
-        return f"{message}; {asked!r} is not a model name (use {names.MODEL_RULE})"
+        return f"{message}; {names.shown(asked)} is not a model name (use {names.MODEL_RULE})"
     if asked is None or asked in served:
         return message
     shown = ", ".join(served[:SHOWN_MODELS]) + (", ..." if len(served) > SHOWN_MODELS else "")
-    return f"{message}; no model {asked!r} is served here (models: {shown or 'none'})"
+    return f"{message}; no model {names.shown(asked)} is served here (models: {shown or 'none'})"
 
 
 def _model_asked(parts: list[str]) -> str | None:

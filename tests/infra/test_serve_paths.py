@@ -200,6 +200,7 @@ def test_a_name_that_is_not_a_model_name_gets_the_rule(server: ServeProcess) -> 
         ("GET", f"/control/batch/{MODEL}/jobs/a%0a.csv", 400, "invalid job file name 'a\\n.csv'"),
         ("POST", "/control/models/m%0a", 405, "POST is not allowed on /control/models/m\\n; use"),
         ("GET", "/control/modelz%09", 404, "no route for GET /control/modelz\\t (see /docs"),
+        ("GET", "/models/m%0d/ready", 404, "no route for GET /models/m\\r/ready; 'm\\r' is not"),
     ],
 )
 def test_a_path_with_a_control_character_is_shown_with_it_escaped(
@@ -208,6 +209,17 @@ def test_a_path_with_a_control_character_is_shown_with_it_escaped(
     """Starlette's rebuilt URL dropped tab, CR and LF: the message named another path."""
     got, body = send(server.port, method, sent.encode())
     assert (got, body["error"][: len(error)]) == (status, error), body
+
+
+def test_a_long_path_and_name_are_cut_in_the_404(server: ServeProcess) -> None:
+    """The path and the name were echoed whole: a 5000-character name made a 10 KB error."""
+    name = "a" * 5000
+    status, body = send(server.port, "POST", f"/models/{name}/predict".encode(), b"{}")
+    assert status == 404, body
+    error = body["error"]
+    assert len(error) < 600, error
+    assert error.startswith(f"no route for POST /models/{'a' * 192}... (5016 characters); ")
+    assert f"'{'a' * 60}'... (5000 characters) is not a model name" in error
 
 
 @pytest.mark.parametrize(
