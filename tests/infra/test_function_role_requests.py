@@ -188,6 +188,7 @@ def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]
     assert {r.resource.rsplit("/", 1)[1] for r in deleted if r.action == "s3:DeleteObject"} == {
         "manifest.json",
         "model.onnx",
+        ".number-3",  # the claim on its number (publishing.claim_number): gone with it
     }
     assert any(
         "(CopyObject)" in r.call for r in requests["ControlPlane POST batch/digits-mlp/jobs"]

@@ -29,4 +29,7 @@ def test_pull_and_prune_step_over_folder_markers(s3_store: S3Store, tmp_path: Pa
     assert main(["--store", s3_store.uri, "prune", "m", "--keep", "1", "--yes"]) == 0
     assert registry.versions("m") == ["3"]
     left = sorted(s3_store.list_keys("models/m/versions"))
-    assert left and all(key.startswith("models/m/versions/3/") for key in left)
+    # the version kept, and the claim on its number (publishing.claim_number); no marker
+    assert left and all(
+        k.startswith(("models/m/versions/3/", "models/m/versions/.number-3")) for k in left
+    )
