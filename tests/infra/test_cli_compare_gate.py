@@ -158,3 +158,22 @@ def test_a_mistyped_file_is_said_to_be_no_file_nor_key(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"--data rowz.csv: no such file, nor a key of the store {store}" in err
+
+
+def test_a_regressor_given_a_text_label_column_is_told_so_not_no_labelled_rows(
+    published: tuple[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A classifier's file (labels a/b/c in y) for a regressor read "no labelled rows", and the
+    # gate said "the file has no labelled rows", which hid the cause: the values are text.
+    store, rows = published
+    for version, seed in (("1", 0), ("2", 1)):
+        path = onnx_factory.linear_classifier(tmp_path / f"r{version}.onnx", classes=1, seed=seed)
+        assert main(["--store", store, "publish", str(path), "--name", "r"]) == 0
+    capsys.readouterr()
+    argv = ["--store", store, "compare", "r", "1", "2", "--data", str(rows), "--label", "y"]
+    assert main([*argv, "--no-progress"]) == 0
+    said = "column 'y' holds no numbers (its 40 values are text, such as "
+    assert f"metrics: none ({said}" in capsys.readouterr().out
+    assert main([*argv, "--no-progress", "--json", "--max-drop", "mae=0.1"]) == 1
+    out, err = capsys.readouterr()
+    assert said in err and json.loads(out)["points"]["a"]  # the plot's points still there

@@ -352,6 +352,14 @@ def _quality(
         "truth": [numbers[i] for i in pick.tolist()] if found else None,
         "mean_abs_diff": float(np.mean(np.abs(values[0] - values[1]))),
     }
+    given = [t for t in tally.truth if t is not None and str(t).strip()]
+    if found is None and label is not None and given:  # was "no labelled rows": text labels
+        why = (
+            f"column {label!r} holds no numbers (its {len(given)} values are text, such as "
+            f"{str(given[0])[:40]!r}) to compare {plan.primary!r}'s values with: give the "
+            "column of the true values"
+        )
+        return {"metrics": None, "points": points, "metrics_unavailable": why}
     return {"metrics": found, "points": points}
 
 
