@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from functions.runtime.aliases import AliasTarget, parse_alias_record
 from functions.runtime.errors import AiaasError, Conflict, InvalidInput, NotFound, VersionPruned
 from functions.runtime.refs import manifest_key
-from functions.runtime.rollout.same_inputs import difference
 from functions.runtime.store_api import ObjectChanged, ObjectStore
 
 if TYPE_CHECKING:
@@ -46,6 +45,10 @@ def takes_requests(registry: Registry, name: str, raw: bytes | None, target: Ali
     added = sorted(named(target) - old - {target.version})
     if not added:
         return
+    # imported here: it takes numpy, which the health function's cold start (it reads the
+    # registry) does without
+    from functions.runtime.rollout.same_inputs import difference
+
     main = registry.manifest(name, target.version)
     for version in added:
         why = difference(main, registry.manifest(name, version))
