@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
@@ -20,6 +21,7 @@ from functions.control.context import Actor, Plane, conditional_get
 from functions.control.schemas import ERRORS, JSON_BODY, NOT_MODIFIED, VERSION_NAME
 from functions.runtime import names
 from functions.runtime.errors import Conflict, ServiceUnavailable
+from functions.runtime.rollout.attention import attention
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
 from functions.runtime.rollout.plan import RolloutPlan, plan_schema
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
@@ -74,8 +76,8 @@ class _StartOnly:
 @router.get("/{name}/rollouts", summary="The latest rollout of each alias of a model")
 def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
     plane.registry.versions(names.model_name(name))  # 404 for an unknown model
-    found = RolloutBook(plane.store).all(name)
-    return {"rollouts": [tagged(record) for record in found]}
+    found, now = RolloutBook(plane.store).all(name), time.time()
+    return {"rollouts": [{**tagged(r), **attention(plane.registry, r, now)} for r in found]}
 
 
 @router.get(
@@ -84,9 +86,12 @@ def list_rollouts(name: str, plane: Plane) -> dict[str, Any]:
     responses=NOT_MODIFIED,
     summary="A rollout: its state, latest check and log",
     description="The ETag (also `etag` in the body) names the rollout and its state: an "
-    "`If-Match` on a start or an abort holds until a rollout starts or ends. A running one "
-    "whose alias was moved by hand has `not_in_effect`, saying what the alias serves: its "
-    "driver's next check ends it as superseded, or an abort does without moving the alias.",
+    "`If-Match` on a start or an abort holds until a rollout starts or ends. `not_watched` "
+    "(null while a driver checks it): a running one whose driver stopped, with the seconds "
+    "since it was heard from and the commands that resume or abort it. `not_in_effect` (null "
+    "while the alias serves the rollout's split): a running one whose alias was moved by hand, "
+    "saying what the alias serves: its driver's next check ends it as superseded, or an abort "
+    "does without moving the alias.",
 )
 def get_rollout(
     name: str, alias: str, plane: Plane, request: Request, response: Response
@@ -96,12 +101,7 @@ def get_rollout(
     record = RolloutBook(plane.store).require(name, alias)
     if (answered := conditional_get(request, rollout_etag(record))) is not None:
         return answered
-    answer = tagged(record, response)
-    if record.running:  # a move by hand under it: "running" until its driver's next check
-        moved = RolloutEngine(plane.registry, _StartOnly()).moved_by_others(record)
-        if moved is not None:
-            answer["not_in_effect"] = moved.removesuffix("; left as is")
-    return answer
+    return {**tagged(record, response), **attention(plane.registry, record, time.time())}
 
 
 @router.post(

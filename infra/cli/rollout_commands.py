@@ -21,14 +21,13 @@ from typing import Any
 from functions.runtime import names
 from functions.runtime.errors import BadRequest, ModelNotFound
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.attention import attention
 from functions.runtime.rollout.engine import RolloutEngine, settle_s
 from functions.runtime.rollout.plan import (
     RolloutPlan,
     parse_duration,
     parse_steps,
-    poll_seconds,
     settle_after,
-    unwatched_after,
 )
 from functions.runtime.rollout.preconditions import RolloutPrecondition, rollout_etag
 from functions.runtime.rollout.record import RolloutBook, RolloutRecord
@@ -221,9 +220,15 @@ def _driven(
         return follow(engine, record, actor, grace_s, stop)
     with contextlib.redirect_stdout(sys.stderr):
         code = follow(engine, record, actor, grace_s, stop)
-    final = engine.book.require(record.model, record.alias)
-    print(json.dumps({**final.to_dict(), "etag": rollout_etag(final)}, indent=2))
+    print(_json(engine.registry, engine.book.require(record.model, record.alias)))
     return code
+
+
+def _json(registry: Registry, record: RolloutRecord) -> str:
+    """The record as --json prints it: with its etag, and what the text warns of (attention)
+    as `not_watched` and `not_in_effect`, which a pipeline tests as the control plane's GET."""
+    flags = attention(registry, record, time.time())
+    return json.dumps({**record.to_dict(), "etag": rollout_etag(record), **flags}, indent=2)
 
 
 def _duration(flag: str, text: str) -> float:
@@ -282,23 +287,24 @@ def _status(
         registry.versions(model)  # an unknown model reads as such
         record = RolloutBook(registry.store).require(model, alias)
     if args.json:
-        print(json.dumps({**record.to_dict(), "etag": rollout_etag(record)}, indent=2))
+        print(_json(registry, record))
         return 0
-    for line in describe(record):
+    flags = attention(registry, record, time.time())
+    for line in describe(record, flags["not_watched"]):
         print(line)
-    moved = engine.moved_by_others(record) if record.running else None
-    if moved:  # a promote or rollback by hand: "running" until a check sees it, or forever
+    if flags["not_in_effect"]:  # a promote or rollback by hand: "running" until a check sees it
         print(
-            f"  NOT IN EFFECT: {moved.removesuffix('; left as is')}. Its driver's next check ends "
-            f"it as superseded; with no driver running, `aiaas rollout abort {model} --alias "
+            f"  NOT IN EFFECT: {flags['not_in_effect']}. Its driver's next check ends it as "
+            f"superseded; with no driver running, `aiaas rollout abort {model} --alias "
             f"{alias}` ends it and leaves the alias as it is"
         )
     print(f"  etag {rollout_etag(record)} (--if-match: only while this rollout stays as it is)")
     return 0
 
 
-def describe(record: RolloutRecord) -> list[str]:
-    """The rollout, its latest check and its log, for a terminal."""
+def describe(record: RolloutRecord, not_watched: dict[str, Any] | None = None) -> list[str]:
+    """The rollout, its latest check and its log, for a terminal; `not_watched` (attention's)
+    a warning that its split is live with no one judging it."""
     share = "shadow" if record.step < 0 else f"{record.share():.0%}"
     lines = [
         f"{record.model}@{record.alias}: {record.baseline} -> {record.candidate}, "
@@ -307,27 +313,16 @@ def describe(record: RolloutRecord) -> list[str]:
     check: dict[str, Any] = record.last_check or {}
     if check:
         lines.append(f"  last check {check.get('time')}: {check.get('reason')}")
-    lines += _unwatched(record, share)
+    if not_watched:
+        lines.append(
+            f"  NOT WATCHED: no check for {not_watched['quiet_s']} s (one is due every "
+            f"{not_watched['check_every_s']:g} s): the process running it has stopped, and the "
+            f"alias still serves {record.candidate} at {share}. Resume it: "
+            f"{not_watched['resume']} [--metrics URL]; or send everything back: "
+            f"{not_watched['abort']}"
+        )
     lines += [f"  {e['time']}  {e['event']:11} {e['message']}" for e in record.log]
     return lines
-
-
-def _unwatched(record: RolloutRecord, share: str) -> list[str]:
-    """A warning when a running rollout has had no check for a while: its driver was killed
-    (SIGKILL, the machine gone) and the split is live with no one judging it."""
-    if not record.running:
-        return []
-    quiet = record.quiet_s(time.time())
-    expected = poll_seconds(record.plan)
-    if quiet < unwatched_after(record.plan):  # what a resume is refused by
-        return []
-    m, a = record.model, record.alias
-    return [
-        f"  NOT WATCHED: no check for {quiet:.0f} s (one is due every {expected:g} s): the "
-        f"process running it has stopped, and the alias still serves {record.candidate} at "
-        f"{share}. Resume it: aiaas rollout resume {m} --alias {a} [--metrics URL]; or send "
-        f"everything back: aiaas rollout abort {m} --alias {a}"
-    ]
 
 
 def rollout_lines(registry: Registry, model: str, entries: int = 3) -> list[str]:

@@ -22,6 +22,7 @@ from functions.runtime.errors import Conflict, InvalidInput
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.attention import moved_by_others
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
 from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
 from functions.runtime.rollout.preconditions import RolloutPrecondition
@@ -371,22 +372,7 @@ class RolloutEngine:
 
     def moved_by_others(self, record: RolloutRecord) -> str | None:
         """Why the alias no longer serves what this rollout set, or None if it does."""
-        target = self.registry.alias_target(record.model, record.alias)
-        step, candidate = record.step, record.candidate
-        if target is None:
-            return "the alias was deleted"
-        if step == SHADOW_STAGE:
-            ok = target.canary is None and target.version == record.baseline
-            ok = ok and target.shadow is not None and target.shadow.version == candidate
-        elif record.share() < 1:
-            ok = target.version == record.baseline and target.canary == candidate
-        else:
-            ok = target.version == candidate and target.canary is None
-        if ok:
-            return None
-        return (
-            f"the alias was moved outside the rollout (it serves {target.describe()}); left as is"
-        )
+        return moved_by_others(self.registry, record)
 
 
 def settle_s(registry: Registry, model: str, alias: str) -> float:
