@@ -142,6 +142,14 @@ def duration(text: str) -> str:
     return text
 
 
+def bake(text: str) -> str:
+    """A rollout's `--bake` as written, a duration a new rollout may bake (at least 1 s)."""
+    from functions.runtime.rollout.plan import check_bake, parse_duration
+
+    _said(lambda: check_bake(parse_duration(text)))
+    return text
+
+
 def steps(text: str) -> str:
     """Rollout steps as written (`10,50,100`), checked; the command reads them again."""
     from functions.runtime.rollout.plan import parse_steps

@@ -34,7 +34,7 @@ from functions.runtime.rollout.record import RolloutBook, RolloutRecord
 from functions.runtime.rollout.source import MetricsSource
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
 from functions.runtime.store import open_store
-from infra.cli.arg_types import duration, steps
+from infra.cli.arg_types import bake, steps
 from infra.cli.misspelled import meant
 from infra.cli.rollout_follow import (
     CHECK_GRACE_S,
@@ -79,7 +79,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="rising percentages, the last 100 (default 10,50,100)",
     )
     p.add_argument(
-        "--bake", type=duration, default="5m", help="time each step bakes: 30s, 5m, 1h (default 5m)"
+        "--bake",
+        type=bake,
+        default="5m",
+        help="time each step bakes, at least 1s: 30s, 5m, 1h (default 5m)",
     )
     p.add_argument("--max-error-rate", type=float, default=0.01, help="5xx share (default 0.01)")
     p.add_argument(

@@ -56,7 +56,9 @@ AT_AND_PAST_LIMITS = [
     {**GOOD, "steps": []},
     {**GOOD, "steps": [0, 1]},
     {**GOOD, "steps": [round(i / 21, 6) for i in range(1, 21)] + [1]},  # 21 steps
-    {**GOOD, "bake_s": 0},
+    {**GOOD, "bake_s": 0},  # a new rollout bakes at least 1 s (0 judged no step)
+    {**GOOD, "bake_s": 0.5},
+    {**GOOD, "bake_s": 1},
     {**GOOD, "bake_s": -1},
     {**GOOD, "bake_s": 7 * 24 * 3600},
     {**GOOD, "bake_s": 7 * 24 * 3600 + 1},

@@ -190,7 +190,7 @@ def test_one_rollout_at_a_time_abort_and_moves_by_others(tmp_path: Path) -> None
         ({"steps": (0.5, 0.1, 1.0)}, "steps must rise"),
         ({"steps": (0.1, 0.5)}, "the last step must send all traffic"),
         ({"max_error_rate": 2}, "max_error_rate must be at least 0 and at most 1"),
-        ({"bake_s": -1}, "bake must be at least 0"),
+        ({"bake_s": -1}, "bake must be at least 1 s and at most 604,800 s"),
         ({"min_agreement": float("nan")}, "min_agreement must be a number"),
     ],
 )

@@ -17,6 +17,10 @@ DEFAULT_SHADOW_SAMPLE = 1.0  # the agreement stage replays every request (copies
 # never waited for, when the shadow falls behind)
 MAX_STEPS = 20
 MAX_BAKE_S = 7 * 24 * 3600  # a Step Functions execution lives a year; a week a step is plenty
+# A new rollout's shortest bake. At 0 each step, the 100% one too, advanced on its first
+# --min-requests answers: done on 60 requests, no time for a p99 window or a slow error.
+# Plans built in-process (tests, stored records) may still bake 0; `checked_new` refuses it.
+MIN_BAKE_S = 1.0
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 # A server re-reads an alias on its first request after the TTL, and that request waits up to
@@ -46,7 +50,7 @@ class RolloutPlan:
 
     def __post_init__(self) -> None:
         _check_steps(self.steps)
-        _check_range("bake", self.bake_s, 0, MAX_BAKE_S)
+        check_bake(self.bake_s, 0)
         _check_range("settle_s", self.settle_s, 0, MAX_BAKE_S)
         _check_range("max_error_rate", self.max_error_rate, 0, 1)
         if self.max_p99_ms is not None:
@@ -68,6 +72,7 @@ class RolloutPlan:
 
     def checked_new(self) -> RolloutPlan:
         """This plan, if a rollout may start with it (stored ones are read as they were)."""
+        check_bake(self.bake_s)  # 0 advanced each step on its first answers
         if self.min_requests < 1:  # 0 let a candidate that answered nothing advance to 100%
             raise BadRequest(
                 f"min_requests must be at least 1: a step advances on the version's answers, "
@@ -124,7 +129,11 @@ def plan_schema() -> dict[str, Any]:
                 "maxItems": MAX_STEPS,
                 "description": "the candidate's shares, each above the one before, the last 1",
             },
-            "bake_s": {**seconds, "description": "seconds each step is watched"},
+            "bake_s": {
+                **seconds,
+                "minimum": MIN_BAKE_S,
+                "description": "seconds each step is watched",
+            },
             "max_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "max_p99_ms": {"type": "number", "exclusiveMinimum": 0},
             "min_agreement": {
@@ -158,6 +167,19 @@ def _check_range(
         bound = f"above {low:g}" if low_open else f"at least {low:g}"
         top = f"{int(high):,}" if high >= 1e6 and float(high).is_integer() else f"{high:g}"
         raise BadRequest(f"{name} must be {bound} and at most {top}; got {value!r}")
+
+
+def check_bake(bake_s: object, low: float = MIN_BAKE_S) -> None:
+    """The bake within [low, MAX_BAKE_S], refused in the bounds a new rollout is given (a
+    stored plan may bake 0): a user's `--bake 8d` is not told "at least 0". `aiaas rollout
+    --bake` checks it as it parses the flag, a usage error (exit 2) like `--bake 5x`."""
+    if isinstance(bake_s, bool) or not isinstance(bake_s, int | float) or math.isnan(bake_s):
+        raise BadRequest(f"bake must be a number; got {bake_s!r}")
+    if not low <= bake_s <= MAX_BAKE_S:
+        raise BadRequest(
+            f"bake must be at least {MIN_BAKE_S:g} s and at most {MAX_BAKE_S:,} s (a week); "
+            f"got {bake_s:g} s"
+        )
 
 
 def _check_steps(steps: tuple[float, ...]) -> None:
