@@ -9,6 +9,8 @@ written. Whichever order, no alias is left pointing at a deleted version.
 from __future__ import annotations
 
 import contextlib
+import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from functions.runtime.aliases import AliasTarget, parse_alias_record
@@ -18,6 +20,8 @@ from functions.runtime.store_api import ObjectChanged, ObjectStore
 
 if TYPE_CHECKING:
     from functions.runtime.registry import Registry
+
+log = logging.getLogger("aiaas.registry")
 
 
 def published_target(registry: Registry, name: str, version: str) -> None:
@@ -33,18 +37,25 @@ def published_target(registry: Registry, name: str, version: str) -> None:
         ) from None
 
 
-def takes_requests(registry: Registry, name: str, raw: bytes | None, target: AliasTarget) -> None:
-    """A 422 when a version newly given the alias's requests beside its main version (a canary,
-    a shadow) does not take what the main version takes (`same_inputs`), as a rollout's start
-    refuses it: `promote --weight` of one reading 5 features where production reads 4 answered
-    its share of the callers 422 (a caller's error: no error rate or 5xx alarm saw it), and a
-    shadow of it failed every copy."""
-    old: set[str] = set()
+def takes_requests(
+    registry: Registry, name: str, raw: bytes | None, target: AliasTarget
+) -> AliasTarget:
+    """`target`, checked against what its main version takes (`same_inputs`), as a rollout's
+    start checks its candidate. A version newly given a share or copies of the requests (a
+    canary, a shadow) that does not take them is a 422: `promote --weight` of one reading 5
+    features where production reads 4 answered its share of the callers 422 (a caller's error:
+    no error rate or 5xx alarm saw it), a shadow of it failed every copy. A shadow the alias
+    keeps through a move of its main version (a promote, a rollback) that does not take the new
+    main's requests ends, with a warning: every copy failed, and no move is refused for it."""
+    before = None
     with contextlib.suppress(AiaasError):  # a corrupt record replaced: it named nothing
-        old = named(AliasTarget.of(parse_alias_record(name, "", raw))) if raw else set()
-    added = sorted(named(target) - old - {target.version})
-    if not added:
-        return
+        before = AliasTarget.of(parse_alias_record(name, "", raw)) if raw else None
+    added = sorted(named(target) - (named(before) if before else set()) - {target.version})
+    shadow = target.shadow  # kept through a move of the main version: checked against the new
+    moved = before is not None and before.version != target.version
+    kept = shadow if shadow is not None and shadow.version not in added and moved else None
+    if not added and kept is None:
+        return target
     # imported here: it takes numpy, which the health function's cold start (it reads the
     # registry) does without
     from functions.runtime.rollout.same_inputs import difference
@@ -56,8 +67,17 @@ def takes_requests(registry: Registry, name: str, raw: bytes | None, target: Ali
             raise InvalidInput(
                 f"version {version} of {name} does not take the requests {target.version} takes "
                 f"({why}): the callers it answered would get a 422 from it (a shadow, every "
-                "copy); publish one with the same inputs, or promote it without --weight"
+                "copy); publish one with the same inputs, or move every caller to it at once"
             )
+    why = None if kept is None else difference(main, registry.manifest(name, kept.version))
+    if kept is not None and why is not None:
+        log.warning(
+            "%s: shadow %s ended: it does not take the requests %s takes (%s), so every copy "
+            "would fail; `aiaas shadow %s VERSION` shadows one that does",
+            name, kept.version, target.version, why, name,
+        )  # fmt: skip
+        return replace(target, shadow=None)
+    return target
 
 
 def named(target: AliasTarget) -> set[str]:

@@ -83,3 +83,34 @@ def test_min_agreement_on_a_regressor_is_refused_at_start(tmp_path: Path) -> Non
     assert registry.alias_target("r", "production").describe() == "1"  # type: ignore[union-attr]
     record = engine.book.get("r", "production")
     assert record is None or not record.running
+
+
+def test_a_kept_shadow_that_cannot_take_the_new_main_versions_requests_ends_with_a_warning(
+    registry: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A promote or rollback keeps the alias's shadow: shadow 3 (4 features) kept on main 2 (5)
+    # failed every copy, with no word. The move is made (a promote or a rollback is never
+    # refused for a shadow), the shadow ended, and a warning says why.
+    path = onnx_factory.linear_classifier(tmp_path / "4.onnx", seed=4)
+    registry.publish(onnx_factory.manifest_for(path, "m", "4", labels=("a", "b", "c")), path)
+    assert _cli(registry, capsys, "shadow", "m", "3", "--sample", "0.5")[0] == 0
+
+    def serving() -> str:
+        return registry.alias_target("m", "production").describe()  # type: ignore[union-attr]
+
+    assert _cli(registry, capsys, "promote", "m", "4")[0] == 0  # 4 takes 4 features: kept
+    assert serving() == "4, shadow 3 (50% sampled)"
+    assert _cli(registry, capsys, "rollback", "m")[0] == 0
+    assert serving() == "1, shadow 3 (50% sampled)"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    code, err = _cli(registry, capsys, "promote", "m", "2")
+    assert (code, serving()) == (0, "2"), err
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        "m: shadow 3 ended: it does not take the requests 2 takes (its input 'x' takes shape "
+        "[-1, 4], not [-1, 5]), so every copy would fail; `aiaas shadow m VERSION` shadows one "
+        "that does"
+    ]
