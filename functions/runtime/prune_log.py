@@ -56,6 +56,15 @@ def pruned_versions(store: ObjectStore, name: str) -> set[str]:
     return set(prune_record(store, name)["pruned"])
 
 
+def claimed_numbers(store: ObjectStore, name: str) -> set[str]:
+    """The numbers publishes claimed (`publishing.claim_number`, `versions/.number-<int>`): one
+    cut off between its claim and its first file left the claim and no version folder, and
+    every unnamed publish then picked that number and was refused ("pick another number, or
+    none"), as was `train --publish`, whose role on AWS may not delete the claim."""
+    folder, claim = f"{model_prefix(name)}/versions", ".number-"
+    return {key.rpartition("/")[2].removeprefix(claim) for key in store.list_files(folder, claim)}
+
+
 def record_prune(
     store: ObjectStore,
     name: str,

@@ -54,7 +54,7 @@ from functions.runtime.errors import (
     VersionPruned,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest
-from functions.runtime.prune_log import pruned_versions, version_not_found
+from functions.runtime.prune_log import claimed_numbers, pruned_versions, version_not_found
 from functions.runtime.refs import (
     DEFAULT_ALIAS,
     ModelRef,
@@ -115,9 +115,9 @@ class Registry:
         return publish_version(self.store, manifest, Path(model_file), extra_files or {}, progress)
 
     def next_version(self, name: str) -> str:
-        """One more than the largest number published, pruned, or interrupted mid-publish."""
-        started = self.store.list_dirs(f"{model_prefix(name)}/versions")
-        started += pruned_versions(self.store, name)  # a pruned number is never reused
+        """One more than the largest number published, pruned, claimed, or cut off mid-publish."""
+        started = self.store.list_dirs(f"{model_prefix(name)}/versions")  # none of them reused:
+        started += pruned_versions(self.store, name) | claimed_numbers(self.store, name)
         numeric = [int(v) for v in started if v.isascii() and v.isdigit()]
         return str(max(numeric, default=0) + 1)
 
@@ -285,7 +285,7 @@ class Registry:
                 target = kept_shadow(name, alias, raw, target)
             if (same := unchanged_record(name, alias, raw, target)) is not None:
                 return same  # already so (`written` says False): no history entry
-            takes_requests(self, name, raw, target)  # a canary or shadow of other inputs
+            target = takes_requests(self, name, raw, target)  # canary, shadow: other inputs
             record = next_alias_record(name, alias, raw, target, who)
             data = record_bytes(record)
             try:

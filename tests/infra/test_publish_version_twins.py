@@ -137,3 +137,19 @@ def test_8_and_008_from_two_processes_at_once_publish_one(
         results = publish_at_once(store.uri, [model, model], name, "--no-progress", each=each)
         assert sorted(code for code, _, _ in results) == [0, 1], results
         assert len(Registry(store).versions(name)) == 1
+
+
+def test_an_unnamed_publish_steps_over_a_number_a_cut_off_publish_claimed(
+    store: ObjectStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A `--version 002` publish killed between its claim and its first file left the claim and
+    # no version: every publish without --version then picked 2 and was refused ("pick another
+    # number, or none"), and so was `train --publish`, whose role may not delete the claim.
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "m"]
+    assert main(argv) == 0  # m:1
+    store.put_bytes("models/m/versions/.number-2", b"002")  # what the kill leaves
+    assert Registry(store).next_version("m") == "3"
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "published m:3 " in capsys.readouterr().out
+    assert Registry(store).versions("m") == ["1", "3"]
