@@ -5,7 +5,9 @@ Devanagari, ...): a feature or class named 销售额 was drawn as boxes, with a 
 (three lines of matplotlib's UserWarning for one name) that said nothing of what to do. A font
 installed on the machine that has them is now used for those characters (matplotlib >= 3.6
 falls back glyph by glyph through `font.family`), and characters no installed font has are
-said once a picture, in one line naming them and a font to install.
+said once a process, in one line naming them and a font to install (and matplotlib's font
+list to delete: it reads that list, not the system's fonts, so a font installed since is
+otherwise never seen).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def legible(plt: Any) -> Any:
 def save(figure: Any, path: Path | str, **options: Any) -> None:
     """`figure.savefig(path, **options)`; the characters of its texts that no font it draws
     with has (drawn as boxes) said in one line."""
-    from matplotlib import rcParams
+    from matplotlib import get_cachedir, rcParams
     from matplotlib.text import Text
 
     figure.savefig(path, **options)
@@ -61,9 +63,10 @@ def save(figure: Any, path: Path | str, **options: Any) -> None:
         log.warning(
             "%s: %d character(s) no installed font has are drawn as boxes (%s): install a font "
             "that has them (Chinese, Japanese, Korean: Debian/Ubuntu `apt install "
-            "fonts-noto-cjk`, Fedora `dnf install google-noto-sans-cjk-fonts`); it is used "
-            "from the next picture on",
-            Path(path).name, len(missing), shown,
+            "fonts-noto-cjk`, Fedora `dnf install google-noto-sans-cjk-fonts`), then delete "
+            "matplotlib's list of fonts (%s/fontlist-*.json), which it reads instead of "
+            "looking again",
+            Path(path).name, len(missing), shown, get_cachedir(),
         )  # fmt: skip
 
 

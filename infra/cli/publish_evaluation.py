@@ -1,7 +1,7 @@
 """The accuracy (or error) of a model before and after quantization, on the user's labelled data.
 
 `--data FILE`, its format named by its extension as `aiaas baseline` and `explain --file` read
-theirs: JSONL (.jsonl or .ndjson: one record per line, as `{"instances": [...]}` takes them:
+theirs: JSONL (.jsonl, .ndjson or .json: one record per line, as `{"instances": [...]}` takes them:
 features by name, a text model's text field, or input names), CSV (.csv, .txt or no extension: a
 header, then such records, or the `<input>_<i>` columns `aiaas batch` reads; numbers as written)
 or NPZ (`x`, or one array per input name, and `y`). The label is the column (NPZ:
@@ -60,6 +60,22 @@ def _truth(text: str) -> Any:
     return {"true": True, "1": True, "false": False, "0": False}.get(said, text)
 
 
+def _record(path: Path, number: int, line: str) -> Any:
+    """One JSON line; one that is not JSON named by its line, and a JSON array file (a `.json`
+    of one document) told how to write it as lines: it said "Expecting value" and no more."""
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        array = (
+            f"; a JSON array: jq -c '.[]' {path.name} > {path.stem}.jsonl"
+            if line[:1] == "["
+            else ""
+        )
+        raise BadRequest(
+            f"{path} line {number} is no JSON record ({exc}): give one JSON object a line{array}"
+        ) from None
+
+
 def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
     """The records of a JSONL or CSV file; any other extension (a .gz, an .npy, an image, a CSV
     named `held.2024`) is refused saying what to do, as baseline and explain refuse it: every
@@ -71,15 +87,19 @@ def _records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
         raise BadRequest(f"--data {exc.message}") from None
 
 
+# .json too: --data read every name but .csv as JSON lines, and `held.json` of them worked
+JSON_LINES = (*JSONL_SUFFIXES, ".json")
+
+
 def _read_records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
-    jsonl = file_suffix(path) in JSONL_SUFFIXES
+    jsonl = file_suffix(path) in JSON_LINES
     if not jsonl:
         refuse_binary(path, arrays=".npz")
     # As baseline reads it: Excel's byte order mark is not part of the first column's name,
     # and a file not UTF-8 (Excel's "CSV" in cp1252) names its line, not "'utf-8' codec ...".
     with utf8_text(path) as handle:
         if jsonl:
-            return [json.loads(line) for line in handle if line.strip()]
+            return [_record(path, n, line) for n, line in enumerate(handle, 1) if line.strip()]
         reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
         texts = _text_columns(manifest)

@@ -10,6 +10,7 @@ import logging
 import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -48,6 +49,9 @@ def test_characters_no_font_has_are_said_once_with_a_font_to_install(
         "importance.png: 3 character(s) no installed font has are drawn as boxes (销售额)" in said
     )
     assert "apt install fonts-noto-cjk" in said
+    # matplotlib reads its font list, not the system's fonts: a font installed since is found
+    # once the list is deleted (the line said "used from the next picture on", and it was not)
+    assert f"then delete matplotlib's list of fonts ({matplotlib.get_cachedir()}/fontlist-" in said
 
 
 def test_an_installed_font_that_has_them_draws_them(

@@ -51,17 +51,32 @@ def test_a_csv_named_txt_or_without_extension_is_read_as_csv(
     assert (held_out(tmp_path)["rows"], held_out(tmp_path)["target"]) == (20, "label")
 
 
-def test_an_ndjson_file_is_read_as_jsonl(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _records() -> list[dict[str, object]]:
     names = FEATURES.split(",")
-    lines = [
-        json.dumps({**dict(zip(names, row, strict=True)), "label": i % 3})
+    return [
+        {**dict(zip(names, row, strict=True)), "label": i % 3}
         for i, row in enumerate(ROWS.tolist())
     ]
-    (tmp_path / "held.ndjson").write_text("\n".join(lines) + "\n")
-    code, err = publish(tmp_path, tmp_path / "held.ndjson", capsys)
+
+
+# .json too: JSON lines named .json were read before the extension named the format
+@pytest.mark.parametrize("name", ["held.ndjson", "held.json"])
+def test_an_ndjson_or_json_file_of_lines_is_read_as_jsonl(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    code, err = publish(tmp_path, tmp_path / name, capsys)
     assert code == 0 and held_out(tmp_path)["rows"] == 20, err
+
+
+def test_a_json_array_is_told_how_to_write_it_as_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "held.json").write_text(json.dumps(_records(), indent=1))
+    code, err = publish(tmp_path, tmp_path / "held.json", capsys)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert f"--data {tmp_path / 'held.json'} line 1 is no JSON record (" in err
+    assert "give one JSON object a line; a JSON array: jq -c '.[]' held.json > held.jsonl" in err
 
 
 def _gzip(path: Path) -> None:
