@@ -29,7 +29,7 @@ from functions.runtime.errors import (
     VersionExists,
 )
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.publishing import publish_version
+from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
@@ -73,6 +73,7 @@ def _pull(args: argparse.Namespace) -> int:
         since = f"; copied what `aiaas baseline` added since: {', '.join(added)}" if added else ""
         print(f"{what} is already in {target.store.uri}{since}")
     else:
+        _no_twin(source, target, manifest)
         _copy(source, target, manifest, show=not args.no_progress)
         answered()  # pulled: a stop signal now must not say "interrupted" of a whole copy
         print(f"pulled {what} from {source.store.uri} into {target.store.uri}")
@@ -101,6 +102,24 @@ def _say_not_carried(source: Registry, manifest: ModelManifest, alias: str) -> N
         "store: README.md, Moving a store)",
         file=sys.stderr,
     )
+
+
+def _no_twin(source: Registry, target: Registry, manifest: ModelManifest) -> None:
+    """VersionExists, nothing copied, when this store holds the version's number spelled
+    otherwise (`t:8` pulled beside `t:008`): a bare name then served whichever sorts last. A
+    source that holds both spellings (written before twins were refused) is copied as it is."""
+    name, version = manifest.name, manifest.version
+    if version.isdigit() and not any(
+        v != version and v.isdigit() and int(v) == int(version) for v in source.versions(name)
+    ):
+        try:
+            check_no_twin(target.store, name, version)
+        except VersionExists as exc:
+            raise VersionExists(
+                f"{exc.message.split('; ')[0]} in {target.store.uri}, another version of that "
+                "number: nothing was copied; pull into another store, or publish the model here "
+                "as a new version"
+            ) from None
 
 
 def _check_same(

@@ -153,3 +153,30 @@ def test_an_unnamed_publish_steps_over_a_number_a_cut_off_publish_claimed(
     assert main(argv) == 0, capsys.readouterr().err
     assert "published m:3 " in capsys.readouterr().out
     assert Registry(store).versions("m") == ["1", "3"]
+
+
+def test_a_pull_beside_another_spelling_of_its_number_is_refused_unless_the_source_has_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `pull t:8` into a store holding `t:008` (another model) made the twins a publish refuses.
+    source, argv = store_and_publish(tmp_path / "a", "--version", "8")
+    assert main(argv) == 0
+    edge, argv = store_and_publish(tmp_path / "b", "--version", "008")
+    assert main(argv) == 0
+    capsys.readouterr()
+    pull = ["--store", edge.uri, "pull", "m:8", "--from", source.uri, "--no-progress"]
+    assert main(pull) == 1
+    err = capsys.readouterr().err
+    assert f"m:8 is version 8, as m:008 already is in {edge.uri}, another version" in err, err
+    assert "nothing was copied" in err and sorted(edge.list_dirs("models/m/versions")) == ["008"]
+    # A source of both spellings (written before twins were refused) is copied as it is.
+    source.delete("models/m/versions/.number-8")
+    registry = Registry(source)
+    card = tmp_path / "card.md"
+    card.write_bytes(source.get_bytes("models/m/versions/8/card/card.md"))
+    model = tmp_path / "a" / "m.onnx"
+    registry.publish(replace(registry.resolve("m:8"), version="008"), model, {"card/card.md": card})
+    edge.delete_many(list(edge.list_keys("models/m")))
+    assert main(["--store", edge.uri, "pull", "m:008", "--from", source.uri]) == 0
+    assert main(pull) == 0, capsys.readouterr().err
+    assert sorted(edge.list_dirs("models/m/versions")) == ["008", "8"]
