@@ -113,6 +113,17 @@ def test_top_k_above_the_class_count_lists_every_class(service: PredictService) 
     ]
 
 
+def test_a_top_k_in_the_body_is_refused_naming_the_query_parameter(
+    service: PredictService,
+) -> None:
+    # `{"inputs": ..., "top_k": 3}` answered one label, the body's top_k ignored without a word.
+    status, body = predict(service, {"inputs": ROWS[:1].tolist(), "top_k": 3})
+    assert (status, body) == (
+        400,
+        {"error": "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"},
+    )
+
+
 @pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", "", "²", "٣"])
 def test_bad_top_k_is_400(service: PredictService, top_k: str) -> None:
     status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k=top_k)

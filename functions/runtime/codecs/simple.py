@@ -94,6 +94,10 @@ def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict
         raise BadRequest('request body must be a JSON object like {"inputs": [[...]]}')
     if ("inputs" in body) == ("instances" in body):
         raise BadRequest('request body needs exactly one of "inputs" or "instances"')
+    if "top_k" in body:  # read from the query only: a body's was ignored, one label answered
+        raise BadRequest(
+            "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
+        )
     if "instances" in body:
         return _instances(body["instances"], manifest)
     inputs = body["inputs"]
