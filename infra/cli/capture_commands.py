@@ -17,6 +17,7 @@ from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest, NotFound, VersionPruned
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.prune_log import pruned_versions
 from functions.runtime.refs import version_sort_key
 from functions.runtime.registry import Registry
 from functions.runtime.settings import DEFAULT_ALIAS_TTL, RuntimeSettings
@@ -89,6 +90,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
         hint = f"; did you mean: aiaas capture export {args.words[1]}" if slip else ""
         raise BadRequest(f"give MODEL (to set or show its capture), or export MODEL{hint}")
     name = names.model_name(args.words[0])
+    given = [f for f, v in (("--out", args.out), ("--since", args.since),
+             ("--version", args.version), ("--exact", args.exact or None)) if v is not None]  # fmt: skip
+    if given:  # was ignored: `aiaas capture m --since ...` printed the setting, exit 0
+        raise BadRequest(
+            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for capture export: "
+            f"aiaas capture export {name} ..."
+        )
     if args.off and args.sample is not None:
         raise BadRequest("give --sample or --off, not both")
     if not args.off and args.sample is None and args.deny is None:
@@ -117,6 +125,32 @@ def _published(registry: Registry, name: str) -> bool:
         return False
 
 
+def _check_version(registry: Registry, name: str, version: str | None) -> None:
+    """A --version that names no version here: was "nothing captured ... check whether
+    capture is on", which sent the user to the setting (and an alias, `production`, is no
+    version). A pruned one's lines stay, and the export says what it can of them."""
+    versions = registry.versions(name)  # 404 for an unknown model
+    if version is None or version in versions or version in pruned_versions(registry.store, name):
+        return
+    target = registry.alias(name, version) if names.is_alias_name(version) else None
+    if target is not None:
+        raise BadRequest(
+            f"--version takes a version: {name}@{version} is version {target} (--version {target})"
+        )
+    shown = ", ".join(versions[-8:])
+    raise BadRequest(f"{name} has no version {version!r} (its versions: {shown})")
+
+
+def _say_pruned(read: _Lines, name: str) -> None:
+    if read.pruned:
+        versions = ", ".join(sorted(read.pruned, key=version_sort_key))
+        print(
+            f"{sum(read.pruned.values())} captured lines of pruned version(s) {versions} not "
+            "exported: their manifests, which say how to read them, are gone (the lines stay "
+            f"under capture/{name}/<version>/ as JSONL)"
+        )
+
+
 def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
     out: Path | None = args.out
     if out is None or file_suffix(out) not in FORMATS:
@@ -124,7 +158,12 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
     if args.exact and file_suffix(out) != ".csv":
         raise BadRequest("--exact is for a CSV export; a JSONL export is always exact")
     name = names.model_name(model)
-    registry.versions(name)
+    if args.sample is not None or args.off or args.deny is not None:
+        raise BadRequest(
+            "--sample, --off and --deny set what is captured; capture export takes none of "
+            f"them: aiaas capture {name} --sample ... first, then export"
+        )
+    _check_version(registry, name, args.version)
     jsonl = file_suffix(out) == ".jsonl"
     read = _Lines(registry, name, args.version, parse_since(args.since), jsonl)
     # Read twice for a CSV (its header first, then its rows), never held whole: a month of
@@ -138,16 +177,11 @@ def export(registry: Registry, model: str, args: argparse.Namespace) -> int:
             features=lambda: read.features,
             header_rows=header,
         )
-    if read.pruned:
-        versions = ", ".join(sorted(read.pruned, key=version_sort_key))
-        print(
-            f"{sum(read.pruned.values())} captured lines of pruned version(s) {versions} not "
-            "exported: their manifests, which say how to read them, are gone (the lines stay "
-            f"under capture/{name}/<version>/ as JSONL)"
-        )
-    if not written_rows:  # an empty file would only fail later, in `aiaas batch`, saying less
-        out.unlink(missing_ok=True)
-        raise BadRequest(nothing_captured(name, args.version, args.since))
+        _say_pruned(read, name)
+        if not written_rows:  # an empty file would only fail later, in `aiaas batch`
+            # raised in the block: the file already at --out stays as it was (it was renamed
+            # over, then deleted: last week's export gone, "nothing written" said)
+            raise BadRequest(nothing_captured(name, args.version, args.since))
     print(f"{written_rows} rows of {name} written to {out}")
     if formulas and args.exact:
         print(

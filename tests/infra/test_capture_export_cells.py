@@ -244,6 +244,50 @@ def test_an_export_that_cannot_be_written_leaves_no_half_file(
     assert old.read_bytes() == b"an earlier export\n"
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (("--since", "2099-01-01"), "nothing captured of churn since 2099-01-01"),
+        (("--version", "9"), "churn has no version '9' (its versions: 1, 2)"),
+        (("--version", "production"), "--version takes a version: churn@production is version 2"),
+    ],
+)
+def test_an_export_that_finds_nothing_leaves_the_file_there_before(
+    captured: Captured, capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], said: str
+) -> None:
+    # Last week's export, re-run with a window that turns out empty (or a mistyped --version):
+    # the empty temp file was renamed over it, then deleted, and "nothing written" said.
+    main(["--store", captured.uri, "promote", "churn", "2"])
+    old = captured.root / "precious.csv"
+    old.write_bytes(b"an earlier export\n")
+    code, _, err = aiaas(captured, capsys, "capture", "export", "churn", "--out", str(old), *extra)
+    assert code == 1 and said in err and len(err.splitlines()) == 1, err
+    assert old.read_bytes() == b"an earlier export\n"
+    assert [p.name for p in captured.root.glob(".precious*")] == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ("churn", "--since", "2026-01-01"),
+            "--since is for capture export: aiaas capture export churn",
+        ),
+        (("churn", "--out", "x.csv", "--exact"), "--out, --exact are for capture export"),
+        (
+            ("export", "churn", "--out", "x.csv", "--sample", "0"),
+            "capture export takes none of them",
+        ),
+    ],
+)
+def test_an_option_of_the_other_mode_is_refused_not_ignored(
+    captured: Captured, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], said: str
+) -> None:
+    # `aiaas capture churn --since ...` (the word export forgotten) printed the setting, exit 0.
+    code, out, err = aiaas(captured, capsys, "capture", *argv)
+    assert code == 1 and said in err and out == "", err
+
+
 def test_a_column_first_seen_late_keeps_its_documented_place(tmp_path: Path) -> None:
     """A feature denied (absent from records-form requests, null in positional ones) or new in
     a later version came after served_*, wherever the rows first had it; docs/monitoring.md
