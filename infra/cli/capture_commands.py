@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from functions.runtime import names
-from functions.runtime.capture.reader import captured_lines, parse_since
+from functions.runtime.capture.reader import capture_keys, captured_lines, parse_since
 from functions.runtime.capture.rows import META, SERVED, Row, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest, NotFound, VersionPruned
@@ -142,6 +142,8 @@ def _check_version(registry: Registry, name: str, version: str | None) -> None:
 
 
 def _say_pruned(read: _Lines, name: str) -> None:
+    if read.bad:
+        print(f"{len(read.bad)} captured lines skipped, no JSON object: {read.bad[0]}")
     if read.pruned:
         versions = ", ".join(sorted(read.pruned, key=version_sort_key))
         print(
@@ -209,6 +211,8 @@ class _Lines:
         self.nested = nested  # JSONL: each input whole by its name, as batch JSONL reads it
         self.manifests: dict[str, ModelManifest | None] = {}
         self.pruned: dict[str, int] = {}
+        self.keys = capture_keys(registry.store, name, version, since)  # once, for both passes
+        self.bad: list[str] = []  # lines no JSON object, skipped (`captured_lines`)
 
     @property
     def features(self) -> list[str]:
@@ -216,7 +220,8 @@ class _Lines:
 
     def rows(self) -> Iterator[Row]:
         self.pruned.clear()
-        for line in captured_lines(self.registry.store, self.name, self.version, self.since):
+        self.bad.clear()
+        for line in captured_lines(self.registry.store, self.name, keys=self.keys, bad=self.bad):
             version = str(line.get("version"))
             manifest = self._manifest(version)
             if manifest is None:

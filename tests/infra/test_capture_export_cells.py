@@ -307,3 +307,52 @@ def test_a_column_first_seen_late_keeps_its_documented_place(tmp_path: Path) -> 
     assert out.read_text().splitlines()[0] == (
         "time,request_id,version,tenure,plan,age,x_0,served_label,served_score"
     )
+
+
+def test_an_unreadable_object_or_stray_folder_is_skipped_and_named_not_a_traceback(
+    captured: Captured, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A truncated copy (an interrupted `aws s3 cp`) ended the whole export with orjson's
+    # traceback, no key named; a folder `notes` under a version was read as a day after
+    # 2026-12-01 (as text), its README too.
+    store = LocalStore(Path(captured.uri))
+    folder = next(iter(store.list_keys("capture/churn"))).rsplit("/", 1)[0]  # .../VERSION/DAY
+    truncated, notes = f"{folder}/235959-cut.jsonl", f"{folder.rsplit('/', 1)[0]}/notes/README"
+    store.put_bytes(truncated, b'{"time": "2026-12')
+    store.put_bytes(notes, b"what we captured, and why\n")
+    try:
+        _, said, rows = export(captured, capsys, "churn", "skip.csv", "--since", "2026-01-01")
+        assert len(rows) == len(ROWS)  # every good line exported
+        assert f"1 captured lines skipped, no JSON object: {truncated} line 1: not JSON (" in said
+        assert "README" not in said
+    finally:
+        store.delete_many([truncated, notes])
+
+
+def test_both_passes_of_a_csv_export_read_the_objects_listed_once(
+    captured: Captured, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An object written between the header pass and the rows pass, with a column the header
+    # had not seen, failed the export: "dict contains fields not in fieldnames".
+    from infra.cli import capture_commands
+
+    store = LocalStore(Path(captured.uri))
+    first = next(iter(store.list_keys("capture/churn")))
+    late = first.rsplit("/", 1)[0] + "/9-late.jsonl"  # listed after the others of its day
+    line = json.loads(store.get_bytes(first).split(b"\n")[0])
+    line["response"]["outputs"]["extra"] = [[1.0]]
+    passes = []
+    real = capture_commands.captured_lines
+
+    def written_between(*args: Any, **kwargs: Any) -> Any:
+        passes.append(1)
+        if len(passes) == 2:  # the server writes one while the header was being read
+            store.put_bytes(late, json.dumps(line).encode())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(capture_commands, "captured_lines", written_between)
+    try:
+        _, _, rows = export(captured, capsys, "churn", "race.csv")
+        assert len(rows) == len(ROWS) and len(passes) == 2
+    finally:
+        store.delete(late)

@@ -42,17 +42,46 @@ def capture_keys(
     keys: list[str] = []
     for found in versions:
         for day in store.list_dirs(f"{prefix}/{found}"):
-            if since is not None and day < since.isoformat():
-                continue
+            if not _is_day(day) or (since is not None and day < since.isoformat()):
+                continue  # a folder no capture writes (`notes`: after "2026-12-01" as text)
             keys.extend(sorted(store.list_keys(f"{prefix}/{found}/{day}")))
     return keys
 
 
+def _is_day(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10  # 2026-12-05, as the buffer names them; not 20261205
+
+
 def captured_lines(
-    store: ObjectStore, model: str, version: str | None = None, since: date | None = None
+    store: ObjectStore,
+    model: str,
+    version: str | None = None,
+    since: date | None = None,
+    *,
+    keys: list[str] | None = None,
+    bad: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every captured line of `model` (see `capture_keys`), parsed."""
-    for key in capture_keys(store, model, version, since):
-        for raw in store.get_bytes(key).split(b"\n"):
-            if raw.strip():
-                yield orjson.loads(raw)
+    """Every captured line of `model` (see `capture_keys`; or of the objects `keys`, listed
+    once: a CSV export reads them twice, and an object written between its passes with a
+    column the header pass had not seen failed the export), parsed. A line that is no JSON
+    object (a truncated copy, a stray file) is named in `bad` and skipped (it failed the whole
+    export with a traceback), or without `bad` a BadRequest naming its object and line."""
+    for key in capture_keys(store, model, version, since) if keys is None else keys:
+        for number, raw in enumerate(store.get_bytes(key).split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = orjson.loads(raw)
+                why = "" if isinstance(line, dict) else "not a JSON object"
+            except orjson.JSONDecodeError as exc:
+                why = f"not JSON ({exc})"
+            if not why:
+                yield line
+            elif bad is None:
+                raise BadRequest(f"{key} line {number} is no captured line: {why}")
+            else:
+                bad.append(f"{key} line {number}: {why}")
