@@ -4,7 +4,8 @@ answers, as JSON lines in the store (functions/runtime/capture/; off by default)
 One line per captured request (the format `aiaas compare` and `aiaas capture export` read):
 
     {"time": "2026-11-30T12:00:00.123Z", "request_id": "...", "model": "churn", "version": "3",
-     "route": "predict" | "infer", "request": <body, denied fields removed>, "response": <body>}
+     "route": "predict" | "infer", "request": <body, denied fields removed>,
+     "response": <body, a denied key it echoes from the request (OIP `id`) removed>}
 
 Captured: 200 answers of `POST .../predict` and of `POST .../infer` in JSON. An OIP request or
 answer in binary tensors is not: its line would have to decode every tensor into JSON numbers
@@ -16,7 +17,8 @@ Counted as metrics too (`report`: the function's RequestMetrics.capture, so EMF 
 
 Cost: with capture off, one clock read and a compare per request (the setting is re-read in the
 background every alias TTL). A captured line costs its serialisation (the answer is embedded as
-the bytes already sent; the request too when no field is denied) plus, about once a second,
+the bytes already sent unless the deny-list names a key it echoes; the request too when no
+field is denied) plus, about once a second,
 one object written at the end of a request (functions/runtime/capture/buffer.py).
 """
 
@@ -41,6 +43,11 @@ from functions.runtime.said_once import SaidOnce
 from functions.runtime.served import ServedModel
 
 log = logging.getLogger("aiaas.capture")
+
+# The top-level keys of an OIP answer copied from its request (functions/runtime/codecs/oip.py
+# `encode_response`): a deny-list naming one removes it from the captured answer too.
+ECHOED = frozenset({"id"})
+ECHOED_NONE: frozenset[str] = frozenset()
 
 
 class CaptureTap:
@@ -182,19 +189,19 @@ class CaptureTap:
         self, stamp: str, route: str, model: LoadedModel, request: HttpRequest, answer: str
     ) -> bytes:
         manifest = model.manifest
+        deny = self.setting.deny
         doc = {
             "time": stamp,
             "request_id": request.request_id or uuid.uuid4().hex,
             "model": manifest.name,
             "version": manifest.version,
             "route": route,
-            "request": self._request(model, request.body),
-            "response": orjson.Fragment(answer),
+            "request": self._request(model, request.body, deny),
+            "response": orjson.Fragment(answer) if not deny else _response(route, answer, deny),
         }
         return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
 
-    def _request(self, model: LoadedModel, body: bytes) -> object:
-        deny = self.setting.deny
+    def _request(self, model: LoadedModel, body: bytes, deny: frozenset[str]) -> object:
         if not deny and b"\n" not in body and b"\r" not in body:
             return orjson.Fragment(body)  # valid JSON (it was just answered), kept as sent
         # Keyed by the deny-list too: a setting changing meanwhile never reuses the old list.
@@ -207,3 +214,14 @@ class CaptureTap:
     def flush(self) -> None:
         """Write every held line now (`aiaas serve` stopping)."""
         self.buffer.flush()
+
+
+def _response(route: str, answer: str, deny: frozenset[str]) -> object:
+    """The answer as captured: an OIP answer without the denied keys it echoes from the request
+    (its `id`, where callers put a customer id or an email): removed from `request` only, the
+    denied value reached the store in `response`. Parsed only when one of those is denied."""
+    echoed = ECHOED & deny if route == "infer" else ECHOED_NONE
+    if not echoed:
+        return orjson.Fragment(answer)
+    doc = orjson.loads(answer)
+    return {k: v for k, v in doc.items() if k not in echoed} if isinstance(doc, dict) else doc

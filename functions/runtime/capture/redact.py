@@ -10,6 +10,8 @@ Where a denied name is removed (a field is named, not searched for, at these pla
 - a feature sent by position (`{"inputs": [[...]]}`, OIP `data` of the feature input): its
   value is replaced by null, so the other features keep their places.
 Values nested deeper are kept: a deny-list names fields, it does not scan free text.
+The answer is captured too: what it echoes of the request (an OIP `id`) is removed there by
+functions/predict/capture.py.
 """
 
 from __future__ import annotations

