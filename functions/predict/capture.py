@@ -63,10 +63,11 @@ class CaptureTap:
         wall: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
         wait_s: float | None = None,
+        timer: bool = False,
     ) -> None:
         self.served = served
         self.buffer = buffer or CaptureBuffer(
-            served.pool.registry.store, clock=clock, wall=wall, wait_s=wait_s
+            served.pool.registry.store, clock=clock, wall=wall, wait_s=wait_s, timer=timer
         )
         if report is not None:  # the buffer reports its lines written and dropped there too
             self.buffer.report = report

@@ -18,7 +18,7 @@ from functions.predict.metric_names import NO_LABEL
 from functions.predict.routes import PREDICT_ROUTES, check_query, match
 from functions.predict.shadow import CopySink, Later, ShadowTap, sink_from_env
 from functions.predict.telemetry import RequestMetrics, logger
-from functions.runtime.aside import host_wait_s
+from functions.runtime.aside import host_wait_s, long_lived
 from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
@@ -66,9 +66,13 @@ class PredictService:
         sink = shadow_sink or sink_from_env(os.environ, self.metrics)
         self.shadow = ShadowTap(self.plane, self.metrics, sink)
         # Off until the model's capture setting says; its counts go out with the metrics.
-        # Its writes are waited for in Lambda only (aside.host_wait_s).
+        # Its writes are waited for in Lambda only (aside.host_wait_s); elsewhere a timer writes
+        # the lines a burst left held, with no request after it (aside.long_lived).
         self.capture = CaptureTap(
-            served, report=self.metrics.capture, wait_s=host_wait_s(os.environ)
+            served,
+            report=self.metrics.capture,
+            wait_s=host_wait_s(os.environ),
+            timer=long_lived(os.environ),
         )
         served.pool.on_evict = self.metrics.eviction  # counted only when one happens
         served.pool.on_load = self.metrics.version_load  # ... and each load, the first included

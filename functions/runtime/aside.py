@@ -23,7 +23,13 @@ def host_wait_s(env: Mapping[str, str]) -> float | None:
     which answers other requests meanwhile and writes what is left at exit: there the wait held
     every request queued on its event loop for the write (capture at 100%, 2,000 req/s: p99
     6 ms against 0.3 ms; docs/monitoring.md)."""
-    return None if env.get("AWS_LAMBDA_RUNTIME_API") else 0.0
+    return 0.0 if long_lived(env) else None
+
+
+def long_lived(env: Mapping[str, str]) -> bool:
+    """Whether this process runs between requests (`aiaas serve`), so a timer can write what
+    a burst left held; not in Lambda, which freezes a container once its handler returns."""
+    return not env.get("AWS_LAMBDA_RUNTIME_API")
 
 
 def run_aside(work: Callable[[], None], *, name: str, wait: float | None = None) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from functions.runtime.aside import long_lived
 from functions.runtime.capture.reader import captured_lines
 from functions.runtime.capture.setting import set_capture
 from functions.runtime.registry import Registry
@@ -75,3 +76,21 @@ def test_a_denied_oip_id_is_captured_neither_in_the_request_nor_in_its_echo(
     assert line["response"] == {k: v for k, v in answer.json().items() if k != "id"}
     raw = b"".join(p.read_bytes() for p in (store / "capture").rglob("*.jsonl"))
     assert SECRET.encode() not in raw
+
+
+def test_the_lines_of_a_burst_are_written_with_no_request_after_it(
+    store: Path, client: httpx.Client
+) -> None:
+    """A burst, then quiet: the lines held were written only at that model's next request
+    (hours later, or never on a kill -9), out of `aiaas capture export`'s reach meanwhile."""
+    for i in range(5):
+        answer = client.post(PREDICT, json={"inputs": [[i, 1.0, 2.0, 3.0]]})
+        assert answer.status_code == 200, answer.text
+    found = lines_within(store, 5, 5)  # the hold is a second: 5 s for a loaded machine
+    assert sorted(line["request"]["inputs"][0][0] for line in found) == list(range(5))
+
+
+def test_only_a_long_lived_server_writes_held_lines_on_a_timer() -> None:
+    """Lambda freezes a container once its handler returns: no timer there (the docs' rule)."""
+    assert not long_lived({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
+    assert long_lived({})

@@ -8,8 +8,12 @@ each is written only if absent (a clash renews the id and writes again).
 When (the rule of the EMF metrics, functions/predict/telemetry.py): at the end of a request, a
 line is written at once when it comes `FLUSH_SECONDS` after the one before (a lone request is
 never held), else held until the held lines are `FLUSH_SECONDS` old or `FLUSH_BYTES` big; a
-request that adds nothing writes what has been held that long. A container frozen after a burst
-keeps at most its last second until its next request. At most `MAX_BYTES` are held: a line past
+request that adds nothing writes what has been held that long. The buffer is per model (one per
+predict function): another model's requests never write it. A container frozen after a burst
+keeps at most its last second until its next request; a long-lived server (`aiaas serve`,
+`timer`) does not wait for one: a thread of the buffer's own writes the held lines once they are
+`FLUSH_SECONDS` old (they were held for hours, out of `aiaas capture export`'s reach and lost
+on a kill -9, when a model got a burst and then no traffic). At most `MAX_BYTES` are held: a line past
 that is dropped and counted, as are lines whose write failed (never a failed request).
 The writes run aside (functions/runtime/aside.py): a request waits for them at most
 `aside.WAIT_S` in Lambda and not at all in `aiaas serve` (`wait_s`), one write is in flight at
@@ -81,6 +85,7 @@ class CaptureBuffer:
         max_bytes: int = MAX_BYTES,
         report: CountReport = _no_report,
         wait_s: float | None = None,
+        timer: bool = False,
     ) -> None:
         self.store = store
         self.max_bytes = max_bytes
@@ -100,6 +105,10 @@ class CaptureBuffer:
         # Lines dropped by refused writes since the first was said, by (model, version): a
         # full or read-only store logged a warning every flush (~1 a second a model a worker).
         self._refused: dict[tuple[str, str], int] = {}
+        # Set when lines start to be held, for the thread that writes them (`timer` only; it
+        # starts with the first line held): the requests of a hold pay nothing more.
+        self._timer = threading.Event() if timer else None
+        self._timing = False
 
     @property
     def held(self) -> int:
@@ -116,16 +125,50 @@ class CaptureBuffer:
                 full = due = True
             else:
                 idle = now - self._last >= FLUSH_SECONDS
-                if not self._bytes:
+                first = not self._bytes
+                if first:
                     self._since = now
                 self._groups.setdefault(group, []).append(line)
                 self._bytes += len(line)
                 due = idle or self._bytes >= FLUSH_BYTES or now - self._since >= FLUSH_SECONDS
+                if first and not due and self._timer is not None:
+                    self._time_the_hold()
             self._last = now
         if full:
             self.report(DROPPED_FULL, group[0], group[1], 1)
         if due and self._writing.acquire(blocking=False):
             run_aside(self._write_and_release, name="aiaas-capture-write", wait=self.wait_s)
+
+    def _time_the_hold(self) -> None:
+        """Lines start to be held (`timer`, `_lock` held): have them written when due."""
+        assert self._timer is not None
+        if not self._timing:
+            self._timing = True
+            threading.Thread(
+                target=self._write_when_due, name="aiaas-capture-timer", daemon=True
+            ).start()
+        self._timer.set()
+
+    def _write_when_due(self) -> None:
+        """`timer`'s thread: writes the held lines `FLUSH_SECONDS` after the first was held,
+        unless a request wrote them first; then waits for the next hold."""
+        assert self._timer is not None
+        while True:
+            self._timer.wait()
+            self._timer.clear()
+            while (left := self._left()) is not None:
+                if left > 0:
+                    time.sleep(left)
+                    continue
+                with self._writing:  # after a request's write in flight, if one is
+                    left = self._left()
+                    if left is not None and left <= 0:  # else that request wrote them
+                        self._write_logged()
+
+    def _left(self) -> float | None:
+        """Seconds until the held lines are due (None: none held)."""
+        with self._lock:
+            return self._since + FLUSH_SECONDS - self._clock() if self._bytes else None
 
     def tick(self) -> None:
         """The end of a request that captured nothing: write what has been held long enough."""
@@ -145,11 +188,15 @@ class CaptureBuffer:
     def _write_and_release(self) -> None:
         """A request's write, aside; `_writing` was taken for it."""
         try:
+            self._write_logged()
+        finally:
+            self._writing.release()
+
+    def _write_logged(self) -> None:
+        try:
             self._write_held()
         except Exception:  # never an unhandled error in a thread (_write counts what fails)
             log.exception("captured lines not written")
-        finally:
-            self._writing.release()
 
     def _write_held(self) -> None:
         with self._lock:
