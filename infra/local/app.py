@@ -40,6 +40,7 @@ from infra.local.deadlines import Deadlines
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
+from infra.local.request_ids import REQUEST_ID_HEADER, request_id
 
 if TYPE_CHECKING:
     from granian.rsgi import HTTPProtocol, Scope  # type: ignore[attr-defined]
@@ -174,8 +175,11 @@ class GatewayApp:
     async def __call__(self, scope: Scope, protocol: HTTPProtocol) -> None:
         if scope.proto != "http":  # websockets are off in the server; nothing else is routed
             return
+        # The event's requestId (so a captured line's and a log line's), sent back with every
+        # answer as API Gateway does: a caller can then find its request in a capture export.
+        rid = request_id()
         try:
-            response = await self.answer(scope, protocol)
+            response = await self.answer(scope, protocol, rid)
         except ProtocolClosed:  # the client stopped sending mid-body (it may still read)
             response = _closing(error(400, "the request body ended before its declared length"))
         except ProtocolError:  # hyper could not frame the body
@@ -186,13 +190,14 @@ class GatewayApp:
             response = _closing(
                 error(503, "the server stopped before this request finished; retry")
             )
+        response.headers.append((REQUEST_ID_HEADER, rid))
         protocol.response_bytes(response.status, response.headers, response.body)
         if response.after:
             _run_after(response.after)
 
     __rsgi__ = __call__
 
-    async def answer(self, scope: Scope, protocol: HTTPProtocol) -> GatewayResponse:
+    async def answer(self, scope: Scope, protocol: HTTPProtocol, rid: str = "") -> GatewayResponse:
         headers = scope.headers.items()
         declared, chunked = _body_framing(headers)
         peer = scope.client.rpartition(":")[0].strip("[]") or "127.0.0.1"
@@ -221,6 +226,7 @@ class GatewayApp:
             headers=headers,
             body=body,
             source_ip=source_ip,
+            request_id=rid,
         )
         key = f"{request.method} {request.path}"
         if not self.timing.slow(key):

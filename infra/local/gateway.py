@@ -47,6 +47,7 @@ class GatewayRequest:
     headers: list[tuple[str, str]]
     body: bytes
     source_ip: str = "127.0.0.1"
+    request_id: str = ""  # the HTTP app's, sent back as REQUEST_ID_HEADER; "": one made here
 
 
 @dataclass
@@ -345,7 +346,7 @@ def build_event(
             "sourceIp": request.source_ip,
             "userAgent": headers.get("user-agent", ""),
         },
-        "requestId": request_id(),
+        "requestId": request.request_id or request_id(),
         "routeKey": route_key,
         "stage": "$default",
         "time": _clock_text(int(now)),

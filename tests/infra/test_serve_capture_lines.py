@@ -94,3 +94,27 @@ def test_only_a_long_lived_server_writes_held_lines_on_a_timer() -> None:
     """Lambda freezes a container once its handler returns: no timer there (the docs' rule)."""
     assert not long_lived({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
     assert long_lived({})
+
+
+def test_each_answer_carries_the_request_id_its_captured_line_holds(
+    store: Path, server: ServeProcess, client: httpx.Client
+) -> None:
+    sent = {}
+    for i in range(3):
+        answer = client.post(PREDICT, json={"inputs": [[i, 1.0, 2.0, 3.0]]})
+        assert answer.status_code == 200, answer.text
+        sent[answer.headers["apigw-requestid"]] = i
+    answer = client.post(INFER, json=infer_body("mine"))
+    sent[answer.headers["apigw-requestid"]] = -1
+    found = lines_within(store, 4, 5)
+    held = {line["request_id"]: line["request"]["inputs"] for line in found}
+    assert {rid: i for rid, i in sent.items() if i >= 0} == {
+        rid: inputs[0][0] for rid, inputs in held.items() if isinstance(inputs[0], list)
+    }
+    assert set(held) == set(sent)
+    # Every answer carries one, a refusal before any function ran too, each its own.
+    refused = httpx.post(f"{server.base}{PREDICT}", json={"inputs": [[1, 2, 3, 4]]})
+    unknown = client.get("/models/nope/metadata")
+    assert (refused.status_code, unknown.status_code) == (401, 404)
+    ids = {refused.headers["apigw-requestid"], unknown.headers["apigw-requestid"], *sent}
+    assert len(ids) == len(sent) + 2
