@@ -7,12 +7,9 @@ problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manif
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from functions.runtime import names
 from functions.runtime.errors import InvalidName
@@ -20,6 +17,7 @@ from functions.runtime.metric_text import stored_key
 from training.errors import SpecError
 from training.recipes import CATALOG
 from training.spec_fields import Fields
+from training.spec_text import parse_text
 
 # The demo specs, shipped in the package (package data) so an installed aiaas runs them anywhere.
 BUNDLED_SPECS = Path(__file__).resolve().parent / "specs"
@@ -141,50 +139,7 @@ def load_spec(path: Path) -> JobSpec:
         raise SpecError(
             f"spec {path} is not UTF-8 text (byte {exc.start + 1}); give a YAML or JSON job spec"
         ) from None
-    try:
-        if Path(path).suffix == ".json":
-            data = json.loads(text, object_pairs_hook=_once)
-        else:
-            data = yaml.load(text, Loader=_OnceLoader)  # noqa: S506 - SafeLoader's subclass
-    except (ValueError, yaml.YAMLError) as exc:
-        raise SpecError(f"spec {path} is not valid {_kind(path)}: {_one_line(exc)}") from exc
-    return parse_spec(data)
-
-
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are each given once: `epochs` twice kept the last, unsaid."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"the key {key!r} is given twice")
-        seen[key] = value
-    return seen
-
-
-class _OnceLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a mapping that gives a key twice (it kept the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        for index, key in enumerate(keys):
-            if key in keys[:index]:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice", node.value[index][0].start_mark
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
-def _one_line(exc: Exception) -> str:
-    """PyYAML's message spans lines (context, the line quoted, a caret): the CLI prints one."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if isinstance(exc, yaml.MarkedYAMLError) and mark is not None and problem:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(exc).split())
-
-
-def _kind(path: Path) -> str:
-    return "JSON" if Path(path).suffix == ".json" else "YAML"
+    return parse_spec(parse_text(path, text))
 
 
 def parse_spec(data: object) -> JobSpec:

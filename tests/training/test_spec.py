@@ -67,6 +67,30 @@ def test_json_specs_load_too(tmp_path: Path) -> None:
     assert load_spec(path).recipe.name == "logistic"
 
 
+def test_yaml_reads_exponents_without_a_dot_as_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # YAML 1.1 (PyYAML) read `1e-3` as the string '1e-3': `aiaas train --check` refused
+    # "must be a number; got '1e-3'" for what JSON, YAML 1.2 and the README's table read as one.
+    from infra.cli.main import main
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        (SPECS / "iris-logistic.yaml").read_text()
+        + "weight_decay: 1E-4\nexport: {parity_tolerance: 1e-4, max_metric_drop: +2e0}\n"
+    )
+    spec.write_text(spec.read_text().replace("learning_rate: 0.05", "learning_rate: 5e-2"))
+    spec.write_text(spec.read_text().replace("monitor: loss}", "monitor: loss, min_delta: 1e-3}"))
+    assert main(["train", str(spec), "--check"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith(f"{spec}: valid (iris-logistic,")
+    loaded = load_spec(spec)
+    assert (loaded.learning_rate, loaded.weight_decay) == (0.05, 1e-4)
+    assert (loaded.export.parity_tolerance, loaded.export.max_metric_drop) == (1e-4, 2.0)
+    assert loaded.early_stopping is not None and loaded.early_stopping.min_delta == 1e-3
+    spec.write_text(spec.read_text().replace("name: iris-logistic", "name: '1e3'"))
+    assert load_spec(spec).name == "1e3"  # quoted, a string field stays a string
+
+
 def _error(data: Any) -> str:
     with pytest.raises(SpecError) as info:
         parse_spec(data)
