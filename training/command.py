@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -67,6 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
     report = check_data(spec, spec_dir)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    check_device(spec.device)
     if args.check:
         if getattr(args, "json", False):  # stdout: one JSON document, as every --json
             print(json.dumps(check_document(args.spec, spec, report)))
@@ -105,6 +107,17 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(f"not published (dry run): artifacts in {result.model_path.parent}; add --publish")
     return 0
+
+
+def check_device(device: str) -> None:
+    """`device: cuda` where torch sees no GPU is refused by `--check` too, with the run's own
+    message; torch is imported for that spec only, so `--check` stays torch-free otherwise
+    (and says nothing where torch is not installed: the run itself needs it)."""
+    if device != "cuda" or importlib.util.find_spec("torch") is None:
+        return
+    from training.device import resolve_device
+
+    resolve_device(device)
 
 
 def check_document(path: Path, spec: JobSpec, report: DataReport) -> dict[str, Any]:

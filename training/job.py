@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from functions.runtime.publishing import check_no_twin, check_version_free
 from functions.runtime.registry import Registry
 from functions.runtime.tokenizer import embed
 from training import card
-from training.datasets import load_raw
+from training.datasets import RawData, load_raw
 from training.device import cpu_threads, resolve_device, wants_amp
 from training.errors import SpecError
 from training.export import (
@@ -72,8 +73,8 @@ RUN_FILES = re.compile(
 )
 
 
-def _fresh_folder(out_dir: Path) -> None:
-    """An empty `out_dir`, with its card/ folder; an earlier run's files there removed."""
+def _check_folder(out_dir: Path) -> None:
+    """Refuse an `out_dir` that is a file or holds files a run does not write (nothing removed)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise SpecError(f"--out {out_dir} is a file; give a folder for the run's files")
     if out_dir.is_dir():
@@ -84,8 +85,34 @@ def _fresh_folder(out_dir: Path) -> None:
                 f"--out {out_dir} holds files a run does not write ({shown}); give a new or "
                 "empty folder (a run's folder is replaced, so it is never one that holds more)"
             )
-        shutil.rmtree(out_dir)
-    (out_dir / "card").mkdir(parents=True)
+
+
+def _work_folder(out_dir: Path) -> Path:
+    """This run's own folder beside `out_dir`, with its card/ folder: a run writes there and
+    swaps it in only once it succeeded, so a failed run (no GPU, an export error, a NaN loss)
+    leaves the previous run's model and card as they were, and two runs of one spec at once
+    never write into each other's files."""
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.resolve().name}.run-", dir=parent))
+    (work / "card").mkdir()
+    return work
+
+
+def _swap_in(work: Path, out_dir: Path) -> None:
+    """Replace `out_dir` with the finished `work` folder; the last run to finish keeps it."""
+    for _ in range(10):  # another run may swap its folder in between our two renames
+        _check_folder(out_dir)
+        if out_dir.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{work.name}.old-", dir=work.parent))
+            out_dir.replace(old / "run")
+            shutil.rmtree(old)
+        try:
+            work.replace(out_dir)
+            return
+        except OSError:  # out_dir came back: a run beside this one swapped its folder in
+            continue
+    raise SpecError(f"--out {out_dir} kept being replaced by other runs; run again")
 
 
 def run_job(
@@ -108,8 +135,33 @@ def run_job(
     raw = load_raw(spec.dataset, kind, spec_dir)
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training
     timings["data_s"] = time.perf_counter() - started
-    _fresh_folder(out_dir)
+    _check_folder(out_dir)
+    work = _work_folder(out_dir)
+    try:
+        result = _run_in(spec, registry, raw, data, work, publish_model, alias, progress, timings)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    _swap_in(work, out_dir)
+    result.model_path = out_dir / result.model_path.relative_to(work)
+    result.extra_files = {k: out_dir / p.relative_to(work) for k, p in result.extra_files.items()}
+    timings["total_s"] = time.perf_counter() - started
+    return result
 
+
+def _run_in(
+    spec: JobSpec,
+    registry: Registry,
+    raw: RawData,
+    data: PreparedData,
+    out_dir: Path,
+    publish_model: bool,
+    alias: str | None,
+    progress: bool | None,
+    timings: dict[str, float],
+) -> JobResult:
+    """The job once its data is ready: train, export, card, publish, all into `out_dir`, the
+    run's own work folder (`_work_folder`), so publishing reads only this run's files."""
     result, validation = _train(spec, data, out_dir, progress, timings)
     model_path, facts = _export(spec, data, result, out_dir, timings)
     # Test metrics are those of the file that will be served, scored by onnxruntime.
@@ -160,7 +212,6 @@ def run_job(
         if published != manifest:  # its publish_id; its number, when another run took this one
             manifest = published
             (out_dir / "manifest.json").write_text(manifest.to_json())
-    timings["total_s"] = time.perf_counter() - started
     return JobResult(manifest, model_path, extra_files, publish_model, alias, timings)
 
 

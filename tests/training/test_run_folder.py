@@ -1,0 +1,53 @@
+"""A run writes into its own folder beside `--out` and swaps it in only once it succeeded:
+a failed run leaves the previous run's model, manifest and card as they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.cli.main import main
+from tests.torchless import torch_or_skip
+
+SPECS = Path(__file__).resolve().parents[2] / "training" / "specs"
+
+
+def _spec(tmp_path: Path, name: str, extra: str = "") -> Path:
+    spec = tmp_path / name
+    text = (SPECS / "iris-logistic.yaml").read_text().replace("epochs: 60", "epochs: 2")
+    spec.write_text(text + extra)
+    return spec
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_failed_run_keeps_the_previous_runs_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch_or_skip()
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine where torch sees no CUDA GPU")
+    run = tmp_path / "runs" / "iris"
+    assert main(["train", str(_spec(tmp_path, "ok.yaml")), "--out", str(run), "--no-progress"]) == 0
+    before = _files(run)
+    assert {"model.float32.onnx", "manifest.json", "card/card.md"} <= set(before)
+    capsys.readouterr()
+    # No GPU: `--check` says so as the run does (it called the spec valid), and the run fails
+    # before training; an unknown opset fails after training, at the export. Each deleted the
+    # previous run's model, manifest and card (an empty card/ was left).
+    cuda = _spec(tmp_path, "cuda.yaml", "device: cuda\n")
+    message = "aiaas train: error: spec field 'device' is 'cuda' but torch sees no CUDA GPU"
+    assert main(["train", str(cuda), "--check"]) == 1
+    assert capsys.readouterr().err.startswith(message)
+    assert main(["train", str(cuda), "--out", str(run), "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith(message)
+    opset = _spec(tmp_path, "opset.yaml", "export: {opset: 30}\n")
+    assert main(["train", str(opset), "--out", str(run), "--no-progress"]) == 1
+    assert "export.opset 30" in capsys.readouterr().err
+    assert _files(run) == before
+    assert sorted(p.name for p in run.parent.iterdir()) == ["iris"]  # no work folder left
