@@ -3,6 +3,9 @@ a failed run leaves the previous run's model, manifest and card as they were."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,8 @@ import pytest
 from infra.cli.main import main
 from tests.torchless import torch_or_skip
 
-SPECS = Path(__file__).resolve().parents[2] / "training" / "specs"
+REPO = Path(__file__).resolve().parents[2]
+SPECS = REPO / "training" / "specs"
 
 
 def _spec(tmp_path: Path, name: str, extra: str = "") -> Path:
@@ -51,3 +55,27 @@ def test_a_failed_run_keeps_the_previous_runs_files(
     assert "export.opset 30" in capsys.readouterr().err
     assert _files(run) == before
     assert sorted(p.name for p in run.parent.iterdir()) == ["iris"]  # no work folder left
+
+
+def test_two_runs_of_one_spec_at_once_both_publish(tmp_path: Path) -> None:
+    # Both used .aiaas/runs/<name> and each wiped it while the other wrote there: one run
+    # published, the other failed after training on the other's sha256.
+    torch_or_skip()
+    specs = [_spec(tmp_path, f"s{seed}.yaml") for seed in (1, 2)]
+    for seed, spec in enumerate(specs, 1):
+        spec.write_text(spec.read_text().replace("seed: 0", f"seed: {seed}"))
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "infra.cli.main", "--store", str(tmp_path / "st"), "train",
+             str(spec), "--publish", "--no-progress"],
+            cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for spec in specs
+    ]  # fmt: skip
+    done = [run.communicate(timeout=240) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in done]
+    published = sorted(out.split("published iris-logistic:")[1][0] for out, _ in done)
+    assert published == ["1", "2"]
+    assert (tmp_path / ".aiaas" / "runs" / "iris-logistic" / "manifest.json").is_file()
+    assert sorted(p.name for p in (tmp_path / ".aiaas" / "runs").iterdir()) == ["iris-logistic"]
