@@ -14,11 +14,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]  # tests.moto_atomic importable from any cwd
 
 
+# Ports handed out by this machine's test processes, one file each: granian binds with
+# SO_REUSEPORT, so two servers given one port (two xdist workers' free_port() drew it) both
+# started, and the kernel shared the callers between them: a test's requests were answered by
+# another test's server (404 "no model 'wine' is served here", CI of 1fc1638).
+HANDED_OUT = Path(os.environ.get("TMPDIR", "/tmp")) / "aiaas-test-ports"
+HELD_S = 1800.0  # a port handed out this recently is not handed out again
+
+
 def free_port() -> int:
-    """A port free now: the server that is to bind it may find it taken by then (`listens`)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now, and not handed out to another test process lately (`HANDED_OUT`); the
+    server that is to bind it may still find it taken by then (`listens`)."""
+    HANDED_OUT.mkdir(exist_ok=True)
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        mark = HANDED_OUT / str(port)
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - mark.stat().st_mtime > HELD_S:
+                mark.unlink()  # an earlier session's
+        try:
+            mark.touch(exist_ok=False)
+        except FileExistsError:
+            continue
+        return port
+    raise RuntimeError(f"no port free that {HANDED_OUT} had not handed out lately")
 
 
 def listening_inodes(port: int) -> set[str]:
