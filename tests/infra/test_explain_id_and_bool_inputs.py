@@ -64,12 +64,39 @@ def masked_rows(path: Path, rng: np.random.Generator, rows: int) -> Path:
     return path
 
 
+def id_published(
+    tmp_path: Path, ids: range, seed: int, rows: int
+) -> tuple[Path, LocalStore, Path, list[dict[str, Any]]]:
+    """`id_and_features` published by the CLI as m:1, and JSONL training records of `rows`,
+    their ids drawn from `ids`."""
+    model = id_and_features(tmp_path / "m.onnx")
+    rng = np.random.default_rng(seed)
+    train, records = id_rows(tmp_path / "train.jsonl", lambda: int(rng.choice(ids)), rng, rows)
+    return model, published_cli(tmp_path, model), train, records
+
+
+def masked_published(tmp_path: Path, seed: int, rows: int) -> tuple[Path, LocalStore, Path]:
+    """`masked` published by the CLI as m:1, and a training CSV of `rows` of its inputs."""
+    model = masked(tmp_path / "m.onnx")
+    train = masked_rows(tmp_path / "train.csv", np.random.default_rng(seed), rows)
+    return model, published_cli(tmp_path, model), train
+
+
 def baselined(store: LocalStore, train: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """`aiaas baseline m TRAIN` run; the drift baseline's feature names."""
     assert main(["--store", store.uri, "baseline", "m", str(train)]) == 0, capsys.readouterr()
     capsys.readouterr()
     drift = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/{BASELINE_FILE}"))
     return list(drift["features"])
+
+
+def background_rows(
+    store: LocalStore, train: Path, capsys: pytest.CaptureFixture[str]
+) -> list[list[float]]:
+    """`aiaas baseline m TRAIN` run; the rows of the explanation background it stored."""
+    baselined(store, train, capsys)
+    key = f"{version_prefix('m', '1')}/background.json"
+    return list(json.loads(store.get_bytes(key))["rows"])
 
 
 def explained_row(
@@ -95,10 +122,7 @@ def explained_row(
 def test_an_id_input_is_a_column_to_explain_and_to_watch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = id_and_features(tmp_path / "m.onnx")
-    store = published_cli(tmp_path, model)
-    rng = np.random.default_rng(1)
-    train, records = id_rows(tmp_path / "train.jsonl", lambda: int(rng.integers(0, 10)), rng, 40)
+    model, store, train, records = id_published(tmp_path, range(10), seed=1, rows=40)
     assert baselined(store, train, capsys) == ["ids", "feats_0", "feats_1", "feats_2"]
     explained_row(store, records[0], model, capsys)
 
@@ -107,10 +131,7 @@ def test_a_bool_input_is_a_0_1_column_to_explain_and_to_watch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # It was "input 'mask' is bool, not numbers": no explanation, baseline or drift at all.
-    model = masked(tmp_path / "m.onnx")
-    store = published_cli(tmp_path, model)
-    rng = np.random.default_rng(2)
-    train = masked_rows(tmp_path / "train.csv", rng, 40)
+    model, store, train = masked_published(tmp_path, seed=2, rows=40)
     assert baselined(store, train, capsys) == ["x_0", "x_1", "mask_0", "mask_1"]
     explained_row(store, {"x": [1.5, -2.0], "mask": [True, False]}, model, capsys)
 
@@ -121,16 +142,11 @@ def test_a_background_centre_of_ids_is_an_id_the_data_holds(
     # Each centre was its cluster's mean: ids 4.5 and 6.27, rounded to ids that were in no row
     # of the data (here only even ids are), so an id's attribution measured the distance to an
     # id nobody gave. A centre's id is now its cluster's most frequent one.
-    model = id_and_features(tmp_path / "m.onnx")
-    store = published_cli(tmp_path, model)
-    rng = np.random.default_rng(3)
-    even = lambda: int(rng.choice([0, 2, 4, 6, 8]))  # noqa: E731
-    train, records = id_rows(tmp_path / "train.jsonl", even, rng, 200)
-    baselined(store, train, capsys)
-    background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
-    ids = [row[0] for row in background["rows"]]
+    model, store, train, records = id_published(tmp_path, range(0, 10, 2), seed=3, rows=200)
+    rows = background_rows(store, train, capsys)
+    ids = [row[0] for row in rows]
     assert len(ids) == 10 and set(ids) <= {0, 2, 4, 6, 8}, ids
-    feats = np.array([row[1:] for row in background["rows"]])
+    feats = np.array([row[1:] for row in rows])
     assert len(np.unique(feats[:, 0])) == 10  # the amounts still their clusters' means
     explained_row(store, records[0], model, capsys)
 
@@ -138,11 +154,6 @@ def test_a_background_centre_of_ids_is_an_id_the_data_holds(
 def test_a_background_centre_of_a_bool_is_its_clusters_majority(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = masked(tmp_path / "m.onnx")
-    store = published_cli(tmp_path, model)
-    rng = np.random.default_rng(4)
-    train = masked_rows(tmp_path / "train.csv", rng, 200)
-    baselined(store, train, capsys)
-    background = json.loads(store.get_bytes(f"{version_prefix('m', '1')}/background.json"))
-    masks = {value for row in background["rows"] for value in row[2:]}
+    _, store, train = masked_published(tmp_path, seed=4, rows=200)
+    masks = {value for row in background_rows(store, train, capsys) for value in row[2:]}
     assert masks <= {0, 1}, masks  # a share of 0.5 is no flag anyone set

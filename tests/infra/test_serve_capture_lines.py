@@ -5,7 +5,6 @@ line's `request_id` is the `apigw-requestid` header the caller was answered with
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,9 @@ import pytest
 
 from functions.runtime.aside import long_lived
 from functions.runtime.capture.reader import captured_lines
-from functions.runtime.capture.setting import set_capture
-from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from tests import onnx_factory
 from tests.infra.test_serve import TOKEN, ServeProcess, start_serve
+from tests.infra.test_serve_capture_metrics import churn_store
 
 MODEL = "churn"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,13 +28,7 @@ SECRET = "customer-4711@example.com"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    store = tmp_path / "store"
-    registry = Registry(LocalStore(store))
-    path = onnx_factory.linear_classifier(tmp_path / "churn.onnx", seed=3)
-    manifest = onnx_factory.manifest_for(path, MODEL, "1", labels=("stay", "churn", "maybe"))
-    registry.publish(dataclasses.replace(manifest, features=("a", "b", "c", "email")), path)
-    set_capture(registry, MODEL, sample=1.0, deny=["id", "email"], actor="test")
-    return store
+    return churn_store(tmp_path, ("a", "b", "c", "email"), deny=["id", "email"])
 
 
 @pytest.fixture

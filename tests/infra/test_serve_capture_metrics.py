@@ -28,15 +28,20 @@ INFER = f"/v2/models/{MODEL}/infer"
 FAILED, SKIPPED, WRITTEN = 5, 4, 6  # requests sent in each phase
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
+def churn_store(tmp_path: Path, features: tuple[str, ...], deny: list[str] | None = None) -> Path:
+    """A directory store holding churn:1 (a linear classifier of `features`), capture on."""
     store = tmp_path / "store"
     registry = Registry(LocalStore(store))
     path = onnx_factory.linear_classifier(tmp_path / "churn.onnx", seed=3)
     manifest = onnx_factory.manifest_for(path, MODEL, "1", labels=("stay", "churn", "maybe"))
-    registry.publish(dataclasses.replace(manifest, features=("a", "b", "c", "d")), path)
-    set_capture(registry, MODEL, sample=1.0, actor="test")  # read when the function loads
+    registry.publish(dataclasses.replace(manifest, features=features), path)
+    set_capture(registry, MODEL, sample=1.0, deny=deny, actor="test")  # read at the load
     return store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return churn_store(tmp_path, ("a", "b", "c", "d"))
 
 
 @pytest.fixture

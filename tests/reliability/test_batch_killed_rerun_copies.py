@@ -21,6 +21,7 @@ import pytest
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
 from tests.batch_support import features_csv, publish_classifier
+from tests.reliability.test_batch_rerun_overlap import published_store
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "batch/iris/input/x.csv"
@@ -66,11 +67,7 @@ def test_a_rerun_removes_killed_reruns_duplicate_copies_and_names_the_rest(
     caplog: pytest.LogCaptureFixture,
     where: str,
 ) -> None:
-    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
-    store: ObjectStore = (
-        LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
-    )
-    publish_classifier(store, tmp_path)
+    store = published_store(request, tmp_path, monkeypatch, where)
     csv = {rows: tmp_path / f"{rows}.csv" for rows in (3, 5, 7)}
     for rows, path in csv.items():
         path.write_text(features_csv(np.ones((rows, 4))))

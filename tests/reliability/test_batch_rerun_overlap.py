@@ -26,6 +26,18 @@ from tests.batch_support import features_csv, publish_classifier
 KEY = "batch/iris/input/big.csv"
 
 
+def published_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> ObjectStore:
+    """A directory store or moto's S3 (`where`), the classifier iris:1 published in it."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    store: ObjectStore = (
+        LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
+    )
+    publish_classifier(store, tmp_path)
+    return store
+
+
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_two_overlapping_failed_reruns_put_the_original_back(
     request: pytest.FixtureRequest,
@@ -33,11 +45,7 @@ def test_two_overlapping_failed_reruns_put_the_original_back(
     monkeypatch: pytest.MonkeyPatch,
     where: str,
 ) -> None:
-    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
-    store: ObjectStore = (
-        LocalStore(tmp_path / "store") if where == "local" else request.getfixturevalue("s3_store")
-    )
-    publish_classifier(store, tmp_path)
+    store = published_store(request, tmp_path, monkeypatch, where)
     files = {}
     for name, rows in (("x0", 3), ("x1", 5), ("x2", 7)):
         files[name] = tmp_path / name / "big.csv"

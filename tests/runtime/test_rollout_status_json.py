@@ -6,7 +6,6 @@ split with no driver (`not_watched`) and an alias moved by hand under the rollou
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,28 +13,15 @@ from fastapi.testclient import TestClient
 
 from functions.control.app import create_app
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.engine import RolloutEngine
-from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.store import LocalStore
 from infra.cli.main import run
-from infra.cli.rollout_commands import _NoMetrics
-from tests.rollout_models import driver_stopped, publish
+from tests.rollout_models import driver_stopped
+from tests.runtime.test_rollout_status_moved import ALIAS, MODEL, store
 
-MODEL, ALIAS = "ro", "production"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
-    registry = Registry(LocalStore(tmp_path / "store"))
-    for version in ("1", "2", "3"):
-        publish(registry, tmp_path, MODEL, version, "healthy")
-    registry.set_alias(MODEL, ALIAS, "1")
-    plan = RolloutPlan(steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01)
-    RolloutEngine(registry, _NoMetrics()).start(MODEL, "2", plan, alias=ALIAS, actor="x")
-    return tmp_path / "store"
+__all__ = ["store"]  # the fixture: ro:1 on production, a rollout of 2 started
 
 
-def status_json(store: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def status_json(store: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert run(["--store", str(store), "rollout", "status", MODEL, "--json"]) == 0
     doc: dict[str, Any] = json.loads(capsys.readouterr().out)
     return doc
@@ -48,7 +34,7 @@ def flags(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_status_json_and_the_control_plane_say_not_watched_and_not_in_effect(
-    store: Path, capsys: pytest.CaptureFixture[str]
+    store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = TestClient(create_app(LocalStore(store)))
     path = f"/control/models/{MODEL}/rollouts/{ALIAS}"
