@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,7 +100,8 @@ def _check_opset(path: Path, spec: ExportSpec) -> None:
         raise ExportError(
             f"the {spec.exporter} exporter wrote opset {written}, not export.opset {spec.opset}: "
             f"it could not convert this model to {spec.opset}; set export.opset to {written}"
-            + (" or exporter: torchscript" if spec.exporter == "dynamo" else "")
+            # torchscript writes the opsets below 18 itself; above, it is no way out
+            + (" or exporter: torchscript" if spec.exporter == "dynamo" and spec.opset < 18 else "")
         )
 
 
@@ -109,11 +112,25 @@ def _quiet() -> Any:
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with _fd1_to_stderr(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
         logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _fd1_to_stderr() -> Any:
+    """Send what C++ writes to file descriptor 1 to stderr: torchscript's "Torch IR graph at
+    exception" dump bypasses sys.stdout, and stdout is `aiaas train --json`'s one document."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def session(path: Path) -> ort.InferenceSession:

@@ -214,3 +214,22 @@ def test_the_parity_line_names_the_float32_floor_where_it_applied() -> None:
     )
     asked = {**floor, "tolerance": 1e-4, "allowed": 1e-4 * 78.41}
     assert parity_summary(asked).endswith("(tolerance 0.0001 x target std 78.41)")
+
+
+def test_a_failed_export_writes_nothing_to_stdout(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """torchscript printed an 11-line "Torch IR graph at exception" dump from C++ on file
+    descriptor 1, past `_quiet`'s sys.stdout: `aiaas train --json`'s stdout held it."""
+    from torch.onnx import _constants
+
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    opset = _constants.ONNX_MAX_OPSET + 1  # the spec refuses it; the exporter's own failure
+    with pytest.raises(ExportError, match=f"Unsupported onnx_opset_version: {opset}"):
+        export_onnx(
+            nn.Linear(4, 3), _data(x, np.arange(8) % 3, 3),
+            ExportSpec(opset=opset, exporter="torchscript"), tmp_path / "m.onnx",
+        )  # fmt: skip
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "Torch IR graph" in err  # still there for whoever reads stderr
