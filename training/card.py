@@ -235,7 +235,7 @@ def _settings_line(training: dict[str, Any]) -> str:
         f"{training['epochs']} epochs at most, batch {training['batch_size']}",
         f"{training['optimizer']} learning rate {training['learning_rate']:g}"
         + (f", weight decay {training['weight_decay']:g}" if training.get("weight_decay") else ""),
-        f"schedule {schedule.get('name') if isinstance(schedule, dict) else schedule}",
+        f"schedule {_schedule_text(schedule)}",
         f"seed {training['seed']}",
         f"validation/test split {training['validation_split']:g}/{training['test_split']:g}",
     ]
@@ -243,8 +243,19 @@ def _settings_line(training: dict[str, Any]) -> str:
         parts.append(f"class weight {training['class_weight']}")
     if isinstance(stopping, dict):
         watched = metric_name(str(stopping.get("monitor")))
-        parts.append(f"early stopping on {watched} (patience {stopping.get('patience')})")
+        delta = f", min delta {stopping['min_delta']:g}" if stopping.get("min_delta") else ""
+        parts.append(f"early stopping on {watched} (patience {stopping.get('patience')}{delta})")
     return "- Settings: " + "; ".join(parts)
+
+
+def _schedule_text(schedule: Any) -> str:
+    """The schedule's name, with the step schedule's parameters: two versions differing only
+    in `gamma` had the same card."""
+    if not isinstance(schedule, dict):
+        return str(schedule)
+    if schedule.get("name") != "step":
+        return str(schedule.get("name"))
+    return f"step (every {schedule.get('step_size')} epochs x {schedule.get('gamma')})"
 
 
 def _column_lines(preprocessing: dict[str, Any]) -> list[str]:

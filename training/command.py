@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ def run_train(args: argparse.Namespace) -> int:
     spec_dir = args.spec.resolve().parent
     # The data is judged before torch loads: a bad spec costs a second, never a training run.
     report = check_data(spec, spec_dir)
+    cores = os.cpu_count() or 1
+    if spec.cpu_threads > cores:  # 1000 threads on 2 cores trained 70x slower, unsaid
+        more = (
+            f"cpu_threads {spec.cpu_threads} is more than this machine's {cores} CPU cores: "
+            f"the extra threads only wait on each other; use 0 (auto) or at most {cores}"
+        )
+        report = dataclasses.replace(report, warnings=(*report.warnings, more))
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     check_device(spec.device)
@@ -181,8 +189,9 @@ def summary_lines(spec: JobSpec, manifest: Any, timings: dict[str, float]) -> li
         lines += [f"  column {line}" for line in column_lines(columns)]
         lines.append(f"  {SERVED_GAPS}")
     training = manifest.training
+    runs = training["epochs_run"]
     lines.append(
-        f"  device {training['device']}, {training['epochs_run']} epochs, "
+        f"  device {training['device']}, {runs} epoch{'' if runs == 1 else 's'}, "
         f"{training['seconds_per_epoch']:.3f} s/epoch, total {timings['total_s']:.1f} s"
     )
     if training.get("best_epoch"):  # the metrics above are that epoch's, not the last one's

@@ -50,11 +50,25 @@ class DataReport:
         return f"  data: {self.source}, {read}; {self.inputs}; {self.target}"
 
 
+def _shadowed(path: str, spec_dir: Path) -> list[str]:
+    """A relative data path found both in the working directory and beside the spec: the first
+    is read (as documented), and `--check` said only `data: data.csv`, not which one."""
+    here, beside = Path(path), spec_dir / path
+    if here.is_absolute() or ":" in path or not (here.is_file() and beside.is_file()):
+        return []
+    if here.resolve() == beside.resolve():
+        return []
+    return [
+        f"dataset.path {path} is both in the working directory and beside the spec "
+        f"({beside}); the working directory's {here.resolve()} is read"
+    ]
+
+
 def check_data(spec: JobSpec, spec_dir: Path | None) -> DataReport:
     """Read a sample of `spec`'s data; DataError for what training would refuse, else a report."""
     kind = CATALOG[spec.recipe.name].kind
     raw = load_raw(spec.dataset, kind, spec_dir, limit=SAMPLE_ROWS)
-    warnings: list[str] = []
+    warnings: list[str] = [] if spec_dir is None else _shadowed(spec.dataset.path, spec_dir)
     labels: tuple[str, ...] = ()
     if spec.task == "regression":
         y = regression_target(raw.y, raw.target_name, raw.target_noun, raw.places)

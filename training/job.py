@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -226,6 +227,12 @@ def _train(
     parameters = sum(p.numel() for p in model.parameters())
     amp = wants_amp(spec.precision, parameters, spec.batch_size)
     device = resolve_device(spec.device, cpu_threads(spec.cpu_threads, parameters), amp)
+    if spec.precision == "amp" and not device.amp:  # a spec for a GPU host, run on the CPU
+        print(
+            "note: precision 'amp' is for CUDA GPUs and torch sees none: this run trains in "
+            "float32 on the CPU, and its manifest records precision fp32",
+            file=sys.stderr,
+        )
     trainer = Trainer(spec, data, device, progress=progress, checkpoint_dir=out_dir)
     mark = time.perf_counter()
     result = trainer.fit(model)

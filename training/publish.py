@@ -27,8 +27,11 @@ from training.trainer import TrainResult
 
 def training_record(spec: JobSpec, result: TrainResult) -> dict[str, Any]:
     """The validated spec plus how the run went: what the manifest's `training` holds."""
+    settings = spec.to_dict()
+    if spec.precision == "amp" and not result.device.amp:  # `device: auto` found no GPU
+        settings["precision"] = "fp32"  # what ran, not `amp` (the job said so on stderr)
     return {
-        **spec.to_dict(),
+        **settings,
         "device": result.device.description,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,

@@ -7,6 +7,7 @@ problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manif
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,8 @@ def _recipe(fields: Fields, task: str) -> RecipeSpec:
             f"spec field 'recipe.name': {name!r} does not do {task}; it does {list(info.tasks)}"
         )
     given = fields.section("params", {})
+    if given.data and not info.defaults:  # "expected one of []" said less
+        raise SpecError(f"spec field 'recipe.params': recipe {name!r} takes no params; remove it")
     params = {key: _param(given, key, default) for key, default in info.defaults.items()}
     given.done()
     fields.done()
@@ -284,7 +287,20 @@ def _schedule(top: Fields) -> ScheduleSpec:
         gamma=fields.number("gamma", 0.5, positive=True),
     )
     fields.done()
+    if spec.name != "step":  # read by the step schedule only: a cosine `gamma` did nothing
+        _only_with(fields, ("step_size", "gamma"), "name: step", f"name: {spec.name}")
     return spec
+
+
+def _only_with(fields: Fields, keys: tuple[str, ...], needs: str, made: str) -> None:
+    """Refuse a setting of a choice the spec did not make (`needs`; it made `made`): it was
+    taken, recorded in the manifest and ignored, as a typo would have been."""
+    given = next((key for key in keys if fields.data.get(key) is not None), None)
+    if given is not None:
+        raise SpecError(
+            f"spec field '{fields.path(given)}' applies only with {fields.where}.{needs} "
+            f"(this spec: {made}); take it out or set {fields.where}.{needs}"
+        )
 
 
 def _early_stopping(top: Fields, task: str) -> EarlyStopping | None:
@@ -339,7 +355,35 @@ def _export(fields: Fields) -> ExportSpec:
         quantize_for=fields.choice("quantize_for", ("speed", "size"), "speed"),
     )
     fields.done()
+    if not spec.quantize:  # the int8 gate's settings: without int8 nothing reads them
+        _only_with(fields, ("max_metric_drop", "quantize_for"), "quantize: true", "no int8")
+    highest = _max_opset(spec)
+    if highest is not None and spec.opset > highest:
+        raise SpecError(
+            f"spec field 'export.opset' is {spec.opset}; the {spec.exporter} exporter here "
+            f"writes opsets 13 to {highest}: set one of those"
+        )
     return spec
+
+
+def _max_opset(spec: ExportSpec) -> int | None:
+    """The highest opset the chosen exporter writes here, for an `opset` above the default 18
+    (which both write): an unknown one trained, then failed to export (dynamo wrote 18, unsaid;
+    torchscript printed its graph dump). dynamo converts up to what the installed onnx knows,
+    torchscript up to torch's ONNX_MAX_OPSET; None where that package is not installed (the run
+    needs it and says so), so `--check` imports torch only for such a spec."""
+    if spec.opset <= 18:
+        return None
+    package = "torch" if spec.exporter == "torchscript" else "onnx"
+    if importlib.util.find_spec(package) is None:
+        return None
+    if package == "onnx":
+        import onnx.defs
+
+        return int(onnx.defs.onnx_opset_version())
+    from torch.onnx import _constants
+
+    return int(_constants.ONNX_MAX_OPSET)
 
 
 def _publish_alias(fields: Fields) -> str | None:

@@ -20,6 +20,8 @@ class Fields:
     """Typed accessors over one spec mapping; `where` is its path in the spec (`""` at the top)."""
 
     def __init__(self, data: object, where: str = "") -> None:
+        if data is None and not where:  # an empty file, or only comments
+            raise SpecError("the spec is empty; it needs at least name, task, dataset and recipe")
         if not isinstance(data, Mapping):
             raise SpecError(f"spec field '{where or 'spec'}' must be a mapping of settings")
         self.data: Mapping[str, Any] = data
@@ -128,9 +130,17 @@ class Fields:
 
     def done(self) -> None:
         """Reject keys that no accessor read: they are typos or settings this version lacks."""
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise SpecError(
-                f"spec field '{self.path(unknown[0])}' is unknown; "
-                f"expected one of {sorted(self.seen)}"
-            )
+        # YAML keys may be numbers, booleans or null (`5:`, `on:`): sorted by their text, not
+        # compared with the strings (a TypeError); a string (a typo) is named first
+        unknown = sorted(set(self.data) - self.seen, key=lambda k: (not isinstance(k, str), str(k)))
+        if not unknown:
+            return
+        key = unknown[0]
+        hint = ""
+        if isinstance(key, bool) or key is None:
+            word = "a boolean" if isinstance(key, bool) else "null"
+            hint = f" (YAML reads that key unquoted as {word}; quote it)"
+        raise SpecError(
+            f"spec field '{self.path(str(key))}' is unknown{hint}; "
+            f"expected one of {sorted(self.seen)}"
+        )

@@ -61,6 +61,11 @@ def _settings(manifest: ModelManifest) -> dict[str, str]:
             for key in ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay")
         },
         "schedule": schedule.get("name") if isinstance(schedule, dict) else schedule,
+        # the step schedule's own settings; "-" for the others, which read none
+        **{
+            key: _object(schedule).get(key) if _object(schedule).get("name") == "step" else None
+            for key in ("step_size", "gamma")
+        },
         **{
             key: training.get(key)
             for key in ("class_weight", "early_stopping", "seed", "validation_split", "test_split")

@@ -42,7 +42,7 @@ def test_a_failed_run_keeps_the_previous_runs_files(
     assert {"model.float32.onnx", "manifest.json", "card/card.md"} <= set(before)
     capsys.readouterr()
     # No GPU: `--check` says so as the run does (it called the spec valid), and the run fails
-    # before training; an unknown opset fails after training, at the export. Each deleted the
+    # before training; an opset the exporter cannot convert to fails after training. Each deleted the
     # previous run's model, manifest and card (an empty card/ was left).
     cuda = _spec(tmp_path, "cuda.yaml", "device: cuda\n")
     message = "aiaas train: error: spec field 'device' is 'cuda' but torch sees no CUDA GPU"
@@ -50,9 +50,10 @@ def test_a_failed_run_keeps_the_previous_runs_files(
     assert capsys.readouterr().err.startswith(message)
     assert main(["train", str(cuda), "--out", str(run), "--no-progress"]) == 1
     assert capsys.readouterr().err.startswith(message)
-    opset = _spec(tmp_path, "opset.yaml", "export: {opset: 30}\n")
+    # (torch 2.13's dynamo exporter cannot convert this model's Sub down to opset 13)
+    opset = _spec(tmp_path, "opset.yaml", "export: {opset: 13}\n")
     assert main(["train", str(opset), "--out", str(run), "--no-progress"]) == 1
-    assert "export.opset 30" in capsys.readouterr().err
+    assert "export.opset 13" in capsys.readouterr().err
     assert _files(run) == before
     assert sorted(p.name for p in run.parent.iterdir()) == ["iris"]  # no work folder left
 

@@ -77,7 +77,7 @@ def test_yaml_reads_exponents_without_a_dot_as_numbers(
     spec = tmp_path / "job.yaml"
     spec.write_text(
         (SPECS / "iris-logistic.yaml").read_text()
-        + "weight_decay: 1E-4\nexport: {parity_tolerance: 1e-4, max_metric_drop: +2e0}\n"
+        + "weight_decay: 1E-4\nexport: {parity_tolerance: 1e-4, quantize: true, max_metric_drop: +2e0}\n"
     )
     spec.write_text(spec.read_text().replace("learning_rate: 0.05", "learning_rate: 5e-2"))
     spec.write_text(spec.read_text().replace("monitor: loss}", "monitor: loss, min_delta: 1e-3}"))
