@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -46,6 +47,7 @@ from training.prepare import PreparedData, prepare
 from training.publish import build_manifest, publish, training_record
 from training.recipes import CATALOG
 from training.recipes.build import build_model
+from training.run_folders import sweep, work_folder
 from training.spec import JobSpec
 from training.table_prep import shown_names
 from training.text_parity import embed_and_check
@@ -88,18 +90,6 @@ def _check_folder(out_dir: Path) -> None:
             )
 
 
-def _work_folder(out_dir: Path) -> Path:
-    """This run's own folder beside `out_dir`, with its card/ folder: a run writes there and
-    swaps it in only once it succeeded, so a failed run (no GPU, an export error, a NaN loss)
-    leaves the previous run's model and card as they were, and two runs of one spec at once
-    never write into each other's files."""
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.resolve().name}.run-", dir=parent))
-    (work / "card").mkdir()
-    return work
-
-
 def _swap_in(work: Path, out_dir: Path) -> None:
     """Replace `out_dir` with the finished `work` folder; the last run to finish keeps it."""
     for _ in range(10):  # another run may swap its folder in between our two renames
@@ -137,13 +127,17 @@ def run_job(
     data = prepare(raw, spec, kind)  # every data error surfaces here, before training
     timings["data_s"] = time.perf_counter() - started
     _check_folder(out_dir)
-    work = _work_folder(out_dir)
+    sweep(out_dir)  # the work folders of runs SIGKILLed earlier (an OOM kill)
+    work, lock = work_folder(out_dir)  # its own, locked while this run lives
     try:
         result = _run_in(spec, registry, raw, data, work, publish_model, alias, progress, timings)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    _swap_in(work, out_dir)
+    else:
+        _swap_in(work, out_dir)
+    finally:
+        os.close(lock)
     result.model_path = out_dir / result.model_path.relative_to(work)
     result.extra_files = {k: out_dir / p.relative_to(work) for k, p in result.extra_files.items()}
     timings["total_s"] = time.perf_counter() - started

@@ -80,3 +80,49 @@ def test_two_runs_of_one_spec_at_once_both_publish(tmp_path: Path) -> None:
     assert published == ["1", "2"]
     assert (tmp_path / ".aiaas" / "runs" / "iris-logistic" / "manifest.json").is_file()
     assert sorted(p.name for p in (tmp_path / ".aiaas" / "runs").iterdir()) == ["iris-logistic"]
+
+
+def test_a_sigkilled_runs_work_folder_goes_at_the_next_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A SIGKILLed run (an OOM kill) runs no cleanup: its .<name>.run-XXXX folder stayed for ever,
+    # one more per kill. The next run removes it (its lock died with it), never a live run's.
+    torch_or_skip()
+    import fcntl
+    import signal
+    import tempfile
+    import time
+
+    runs = tmp_path / "runs"
+    run = runs / "iris"
+    slow = _spec(tmp_path, "slow.yaml")
+    slow.write_text(slow.read_text().replace("epochs: 2", "epochs: 100000").replace(
+        "patience: 15", "patience: 100000"))  # fmt: skip
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli.main", "--store", str(tmp_path / "st"), "train",
+         str(slow), "--out", str(run), "--no-progress"],
+        cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(runs.glob(".iris.run-*/card")) and killed.poll() is None:
+        assert time.monotonic() < deadline, "the run never made its work folder"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait(timeout=30) == -signal.SIGKILL
+    left = [p.name for p in runs.glob(".iris.run-*")]
+    assert len(left) == 1
+    # A live run's folder (this test holds its lock, as a run does) stays.
+    live = Path(tempfile.mkdtemp(prefix=".iris.run-", dir=runs))
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    (live / "card").mkdir()
+    try:
+        caplog.set_level("INFO", logger="aiaas.training")
+        assert main(["-v", "train", str(_spec(tmp_path, "ok.yaml")), "--out", str(run),
+                     "--no-progress"]) == 0  # fmt: skip
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in runs.iterdir()) == sorted(["iris", live.name])
+    said = [r.getMessage() for r in caplog.records if "work folder" in r.getMessage()]
+    assert said == [f"removed 1 work folder(s) killed runs left in {runs}: {left[0]}"]
