@@ -228,6 +228,7 @@ class ServeConfig:
 def build_app(config: ServeConfig) -> GatewayApp:
     """The gateway app of one worker: its own function instances, loaded after the fork."""
     from infra.local.app import BodyLimits, GatewayApp
+    from infra.local.gone_series import PrunedVersions
     from infra.local.metrics import GatewayMetrics
     from infra.local.open_guard import OpenGuard
 
@@ -239,6 +240,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
         config.metrics_dir,
         log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS"),
         workers=config.workers,
+        gone=PrunedVersions(config.store_uri),  # the series of pruned versions go
     )
     if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the

@@ -38,9 +38,17 @@ class GatewayMetrics:
     (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`)."""
 
     def __init__(
-        self, shared_dir: Path | None = None, *, log_requests: bool = False, workers: int = 1
+        self,
+        shared_dir: Path | None = None,
+        *,
+        log_requests: bool = False,
+        workers: int = 1,
+        gone: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.shared_dir = shared_dir
+        # (model, version) -> whether the registry dropped it (gone_series.PrunedVersions):
+        # a scrape leaves its series out. None: every series kept.
+        self.gone = gone
         self.workers = workers  # --workers: the alerts read it (one reload starts each once)
         self.log_requests = log_requests  # AIAAS_LOG_REQUESTS: the gateway's answers too
         self._families: PrometheusFamilies | None = None
@@ -155,7 +163,7 @@ class GatewayMetrics:
         """(the Prometheus text exposition, its content type)."""
         self.start()
         assert self._families is not None
-        return self._families.render()
+        return self._families.render(self.gone)
 
     def _hold(self, pending: list[Any], sample: Any) -> PrometheusFamilies | None:
         """Keep `sample` in `pending` until `start`; the families if `start` finished meanwhile."""

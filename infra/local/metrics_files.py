@@ -34,6 +34,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from infra.local.gone_series import Gone, WithoutGone
 from infra.local.metrics_dir import lock_directory
 
 KEEP_S = 1.0  # how often a worker looks for its files (a stat per file)
@@ -62,8 +63,9 @@ class SharedFiles:
             return
         threading.Thread(target=self._keep, name="aiaas-metrics-files", daemon=True).start()
 
-    def render(self, own: CollectorRegistry) -> bytes:
-        """The workers' values summed; `own` (this worker's registry) if they cannot be read."""
+    def render(self, own: CollectorRegistry, gone: Gone | None = None) -> bytes:
+        """The workers' values summed; `own` (this worker's registry) if they cannot be read;
+        either without the series of the versions `gone` names (pruned: gone_series.py)."""
         self.restore()
         # Just restored, or the directory made again (here or by the keeper): the other workers
         # find theirs gone as well and write them back within KEEP_S. Summed before that, their
@@ -73,9 +75,7 @@ class SharedFiles:
         if wait > 0:
             time.sleep(wait)
         try:
-            registry = CollectorRegistry()
-            registry.register(_FilesCollector(self.directory))
-            text = generate_latest(registry)
+            text = generate_latest(_without(_FilesCollector(self.directory), gone))
         except (OSError, ValueError, RuntimeError) as exc:
             if not self._unreadable:
                 self._unreadable = True
@@ -85,7 +85,7 @@ class SharedFiles:
                     self.directory,
                     exc,
                 )
-            return generate_latest(own)
+            return generate_latest(_without(own, gone))
         self._unreadable = False
         return text
 
@@ -191,6 +191,13 @@ class _FilesCollector(MultiProcessCollector):
                 continue  # one vanished since the listing: list again
         files = [str(path) for path in self.directory.glob("*.db") if path.exists()]
         return self.merge(files, accumulate=True)  # type: ignore[no-any-return, no-untyped-call]
+
+
+def _without(collector: Any, gone: Gone | None) -> CollectorRegistry:
+    """A registry of `collector`'s families, the series of gone versions left out."""
+    registry = CollectorRegistry()
+    registry.register(collector if gone is None else WithoutGone(collector, gone))
+    return registry
 
 
 def _library_files() -> tuple[dict[str, Any], Any] | None:

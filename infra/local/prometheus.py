@@ -59,6 +59,7 @@ from functions.predict.metric_names import (
     capture_series,
 )
 from infra.local import metrics_room
+from infra.local.gone_series import Gone, forget, gone_labels
 from infra.local.metrics_files import SharedFiles
 from infra.local.request_counts import RequestCounts
 
@@ -122,6 +123,10 @@ def add_to_histogram(child: Histogram, total: float, buckets: Sequence[int]) -> 
 
 
 SERVE_WORKERS = "aiaas_serve_workers"
+
+
+def _shadow(values: tuple[str, ...]) -> dict[str, str]:
+    return dict(zip(SHADOW_LABELS, values, strict=True))
 
 
 def _family_name(name: str) -> str:
@@ -281,10 +286,20 @@ class PrometheusFamilies:
         name, labels = capture_series(outcome, model, version)
         self._child(self.capture_counters[name], labels).inc(lines)
 
-    def render(self) -> tuple[bytes, str]:
-        """(the text exposition format, its content type)."""
+    def render(self, gone: Gone | None = None) -> tuple[bytes, str]:
+        """(the text exposition format, its content type), without the series of the versions
+        `gone` names (gone_series.py): a single worker forgets them, shared files keep them."""
         if self.shared is not None:
-            return self.shared.render(self.registry), CONTENT_TYPE_LATEST
+            return self.shared.render(self.registry, gone), CONTENT_TYPE_LATEST
+        if gone is not None:
+            families = [self.cold_starts, self.load_time, self.loads, self.load_duration]
+            families += [*self.shadow_counters.values(), *self.shadow_gauges.values()]
+            families += [self.shadow_latency, *self.capture_counters.values()]
+            forget(families, gone)
+            shadows = self._max.items()
+            self._max = {k: v for k, v in shadows if not gone_labels(_shadow(k[1]), gone)}
+            if self.counts is not None:
+                self.counts.forget(gone)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def _child(self, family: _Family, labels: Sequence[str]) -> _Family:

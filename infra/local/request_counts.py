@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
@@ -52,6 +52,12 @@ class RequestCounts:
                 series[_SUM] += seconds
                 # the first bound >= seconds, as prometheus_client's `value <= bound`
                 series[_BUCKETS + bisect.bisect_left(self.bounds, seconds)] += 1
+
+    def forget(self, gone: Callable[[str, str], bool]) -> None:
+        """Drop the series of the (model, version) pairs `gone` names (pruned versions)."""
+        with self._lock:
+            for key in [key for key in self._series if gone(key[0], key[1])]:
+                del self._series[key]
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
