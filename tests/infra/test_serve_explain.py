@@ -158,13 +158,19 @@ def test_a_parameter_beside_the_inputs_is_refused_not_ignored(
     assert httpx.post(f"{served.base}{route}", json=body, timeout=60).status_code == 200
 
 
+ROW = b"[0,0,0,0,0,0,0,0,0,0,0,0,0]"
+OIP_X = b'{"name": "X", "shape": [1, 13], "datatype": "FP32", "data": ' + ROW + b"}"
+BIG = b"100000000000000000000000"  # 10**23: orjson reads it as the float 1e+23
+
+
 @pytest.mark.parametrize(
-    ("route", "body", "error"),
+    ("route", "body", "status", "error"),
     [
         (
             "/v2/models/wine/infer",
             b'{"inputs": [{"name": "X", "shape": [1000000000000000000000000000000, 13], '
             b'"datatype": "FP32", "data": [0]}]}',
+            422,
             "tensor 'X' declares a shape whose dimension 0 is over 67108864 (an integer "
             "beyond 64 bits)",
         ),
@@ -172,24 +178,79 @@ def test_a_parameter_beside_the_inputs_is_refused_not_ignored(
             "/v2/models/wine/explain",
             b'{"inputs": [{"name": "X", "shape": [0, 18446744073709551616], '
             b'"datatype": "FP32", "data": []}]}',
+            422,
             "tensor 'X' declares a shape whose dimension 1 is over 67108864 (an integer "
             "beyond 64 bits)",
         ),
         (
             "/models/wine/explain",
-            b'{"inputs": [[0,0,0,0,0,0,0,0,0,0,0,0,0]], '
-            b'"parameters": {"samples": 100000000000000000000000}}',
-            "samples must be from 2 to 100000; got 1e+23",
+            b'{"inputs": [' + ROW + b'], "parameters": {"samples": ' + BIG + b"}}",
+            422,
+            "samples must be from 2 to 100000; got 100000000000000000000000",
+        ),
+        (
+            "/v2/models/wine/explain",
+            b'{"inputs": [' + OIP_X + b'], "parameters": {"samples": 18446744073709551616}}',
+            422,
+            "samples must be from 2 to 100000; got 18446744073709551616",
+        ),
+        (
+            "/models/wine/explain",
+            b'{"inputs": [' + ROW + b'], "samples": ' + BIG + b"}",
+            400,
+            '"samples" is not read at the top of the body: give it under "parameters", like '
+            '{"parameters": {"samples": 100000000000000000000000}}',
+        ),
+        (
+            "/v2/models/wine/infer",
+            b'{"inputs": [' + OIP_X + b'], "parameters": {"binary_data_output": ' + BIG + b"}}",
+            400,
+            "request parameter 'binary_data_output' must be true or false; "
+            "got 100000000000000000000000",
+        ),
+        (
+            "/v2/models/wine/infer",
+            b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "label", '
+            b'"parameters": {"classification": -' + BIG + b"}}]}",
+            400,
+            "output 'label' parameter 'classification' (class_count) must be an integer of at "
+            "least 1: the number of best classes to answer a row; got -" + BIG.decode(),
         ),
     ],
-    ids=["shape-oip-infer", "shape-oip-explain", "samples"],
+    ids=[
+        "shape-oip-infer",
+        "shape-oip-explain",
+        "samples",
+        "samples-oip",
+        "samples-misplaced",
+        "binary-flag",
+        "class-count",
+    ],
 )
 def test_an_integer_beyond_64_bits_is_said_to_be_too_large(
-    served: Served, route: str, body: bytes, error: str
+    served: Served, route: str, body: bytes, status: int, error: str
 ) -> None:
     """orjson reads such an integer as a float: it was a 400 saying the shape "needs a list of
-    non-negative integers" (it was one) or that samples "must be an integer"."""
+    non-negative integers" (it was one) or that samples "must be an integer"; a refusal that
+    quotes the value quotes the integer sent (they said 1e+23, which no caller wrote)."""
     answer = httpx.post(
         served.base + route, content=body, headers={"Content-Type": "application/json"}
     )
-    assert (answer.status_code, answer.json()["error"]) == (422, error), answer.text
+    assert (answer.status_code, answer.json()["error"]) == (status, error), answer.text
+
+
+def test_a_class_count_beyond_64_bits_answers_every_class(served: Served) -> None:
+    # 10**23 reached class_count as orjson's float and was refused as "not an integer of at
+    # least 1"; it is one, and asks for every class as 5 of a 3-class model does.
+    body = (
+        b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "output_probability", '
+        b'"parameters": {"classification": ' + BIG + b"}}]}"
+    )
+    answer = httpx.post(
+        served.base + "/v2/models/wine/infer",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    (output,) = answer.json()["outputs"]
+    assert (output["datatype"], output["shape"]) == ("BYTES", [1, 3])

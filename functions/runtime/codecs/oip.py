@@ -20,6 +20,7 @@ import orjson
 
 from functions.runtime.codecs import json_bools, oip_classification, tensors
 from functions.runtime.codecs.json_errors import not_json
+from functions.runtime.codecs.wide_integers import as_typed
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
@@ -184,8 +185,9 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    binary_default = _flag(_parameters(doc, "request"), "binary_data_output", "request") is True
-    outputs, binary_outputs, classes = _requested_outputs(doc.get("outputs"), binary_default)
+    flag = _flag(_parameters(doc, "request"), "binary_data_output", "request", head)
+    binary_default = flag is True
+    outputs, binary_outputs, classes = _requested_outputs(doc.get("outputs"), binary_default, head)
     return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default, classes)
 
 
@@ -217,7 +219,7 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
 
 
 def _requested_outputs(
-    wanted: object, binary_default: bool
+    wanted: object, binary_default: bool, head: bytes
 ) -> tuple[tuple[str, ...] | None, frozenset[str], oip_classification.Requested]:
     if wanted is None:
         return None, frozenset(), ()
@@ -240,8 +242,8 @@ def _requested_outputs(
         _no_shared_memory(parameters, f"output '{name}'")
         count = parameters.get(oip_classification.EXTENSION)  # tritonclient's class_count
         if count is not None:
-            classes.append((name, oip_classification.class_count(count, name)))
-        own = _flag(parameters, "binary_data", f"output '{name}'")  # overrides the request's
+            classes.append((name, oip_classification.class_count(count, name, head)))
+        own = _flag(parameters, "binary_data", f"output '{name}'", head)  # overrides the request's
         if own or (own is None and binary_default):
             binary.add(name)
     return tuple(names), frozenset(binary), tuple(classes)
@@ -259,14 +261,14 @@ def _no_shared_memory(parameters: Mapping[str, Any], what: str) -> None:
         )
 
 
-def _flag(parameters: Mapping[str, Any], key: str, what: str) -> bool | None:
+def _flag(parameters: Mapping[str, Any], key: str, what: str, head: bytes) -> bool | None:
     """A boolean parameter of the binary extension, None when absent. Anything but a JSON
     boolean ("true", 1) is refused: ignoring it would answer in a format the caller did not
-    ask for."""
+    ask for. `head`: the JSON, to quote a refused integer beyond 64 bits as it was sent."""
     value = parameters.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise BadRequest(f"{what} parameter '{key}' must be true or false; got {value!r}")
+    raise BadRequest(f"{what} parameter '{key}' must be true or false; got {as_typed(value, head)}")
 
 
 def encode_response(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from functions.runtime.codecs.simple import class_scores
+from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 
@@ -32,12 +33,17 @@ EXTENSION = "classification"  # the output parameter's name, and the extension's
 Requested = tuple[tuple[str, int], ...]
 
 
-def class_count(value: object, output: str) -> int:
-    """The `classification` parameter of one requested output: an integer of at least 1."""
+def class_count(value: object, output: str, head: bytes = b"") -> int:
+    """The `classification` parameter of one requested output: an integer of at least 1. One
+    beyond 64 bits (orjson's float for it) asks for every class, as 10**18 does; `head`, the
+    request's JSON, quotes a refused one as it was sent."""
+    if beyond_64_bits(value) and isinstance(value, float) and value > 0:
+        return int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise BadRequest(
             f"output '{output}' parameter 'classification' (class_count) must be an integer "
-            f"of at least 1: the number of best classes to answer a row; got {value!r:.40}"
+            f"of at least 1: the number of best classes to answer a row; "
+            f"got {as_typed(value, head):.40}"
         )
     return value
 

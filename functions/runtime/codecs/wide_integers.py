@@ -3,6 +3,9 @@ and any JSON float) holds only every integer below 2^53 (9007199254740993 reads 
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
@@ -26,6 +29,24 @@ def beyond_64_bits(value: object) -> bool:
     is out of its range rather than "not an integer" (the client sent exactly an integer).
     For refusal branches only: a request that passes never pays for it."""
     return type(value) is float and value.is_integer() and abs(value) >= 2.0**63
+
+
+# A JSON integer of 19 digits or more (beyond 64 bits needs them), not part of a float.
+_LONG_INTEGER = re.compile(rb"(?<![\w.+-])-?[0-9]{19,}(?![\w.])")
+
+
+def as_typed(value: object, body: bytes | None = None) -> str:
+    """`value` in a refusal as the caller wrote it: orjson reads a JSON integer beyond 64 bits
+    as the float nearest it, which `repr` shows as 1e+23 for the 100000000000000000000000 sent.
+    Its digits are found again in `body` (the JSON the value came from), else the float's
+    shortest digits as an integer. Any other value: its `repr`. For refusal branches only."""
+    if not beyond_64_bits(value):
+        return repr(value)
+    assert isinstance(value, float)
+    for match in _LONG_INTEGER.finditer(body or b""):
+        if float(int(match[0])) == value:
+            return match[0].decode()
+    return f"{Decimal(repr(value)):f}"
 
 
 def float_past_2_53(what: str, dtype: str, value: float) -> str:

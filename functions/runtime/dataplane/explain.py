@@ -18,7 +18,7 @@ import orjson
 
 from functions.runtime.codecs import oip, simple
 from functions.runtime.codecs.json_errors import not_json
-from functions.runtime.codecs.wide_integers import beyond_64_bits
+from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
 from functions.runtime.dataplane.model import ModelPlane, check_finite
 from functions.runtime.errors import AiaasError, BadRequest, InvalidInput, NotFound
 from functions.runtime.explain.any_size import AnySizeImageExplainer
@@ -57,8 +57,9 @@ class ExplainPlane:
     def explain_model(self, model: LoadedModel, body: bytes) -> dict[str, Any]:
         """The simple JSON explanation of `body` by `model` (the version routed to a caller)."""
         doc = _json(body)
-        _misplaced(doc)
-        samples, patch = _parameters(doc.get("parameters") if isinstance(doc, dict) else None)
+        _misplaced(doc, body)
+        raw = doc.get("parameters") if isinstance(doc, dict) else None
+        samples, patch = _parameters(raw, body)
         inputs = simple.decode(doc, model.manifest)
         explanation = self.patched(model, patch).explain(inputs, samples, patch)
         return simple_document(model, _finite(model, explanation, inputs))
@@ -78,11 +79,12 @@ class ExplainPlane:
         decoded = oip.decode_request(body, length)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only
         # the explain ones are read here.
-        request = _json(body[:length] if length else body)
-        _misplaced(request)
+        head = body[:length] if length else body
+        request = _json(head)
+        _misplaced(request, head)
         raw = request.get("parameters")
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
-        samples, patch = _parameters(known)
+        samples, patch = _parameters(known, head)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
         return tensor_document(model, _finite(model, explanation, decoded.inputs), decoded.id)
 
@@ -155,19 +157,22 @@ def _json(body: bytes) -> Any:
 MISPLACED = {"samples": "samples", "nsamples": "samples", "patch": "patch"}
 
 
-def _misplaced(doc: object) -> None:
+def _misplaced(doc: object, body: bytes) -> None:
     """A 400 for an explain parameter at the top of the body, where nothing reads it."""
     if not isinstance(doc, dict):
         return
     for key, name in MISPLACED.items():
         if key in doc:
+            value = doc[key]
+            shown = as_typed(value, body) if beyond_64_bits(value) else orjson.dumps(value).decode()
             raise BadRequest(
                 f'"{key}" is not read at the top of the body: give it under "parameters", '
-                f'like {{"parameters": {{"{name}": {orjson.dumps(doc[key]).decode()[:40]}}}}}'
+                f'like {{"parameters": {{"{name}": {shown[:40]}}}}}'
             )
 
 
-def _parameters(raw: object) -> tuple[int | None, int | None]:
+def _parameters(raw: object, body: bytes) -> tuple[int | None, int | None]:
+    """The explain parameters; `body` (the JSON they came from) only to quote a refused one."""
     if raw is None:
         return None, None
     if not isinstance(raw, dict):
@@ -180,7 +185,7 @@ def _parameters(raw: object) -> tuple[int | None, int | None]:
         value = raw.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             if beyond_64_bits(value):  # orjson's float for a huge integer: out of range
-                raise InvalidInput(f"{name} must be {RANGES[name]}; got {value:g}")
+                raise InvalidInput(f"{name} must be {RANGES[name]}; got {as_typed(value, body)}")
             raise BadRequest(f"parameters.{name} must be an integer; got {value!r}")
         values.append(value)
     return values[0], values[1]
