@@ -151,3 +151,32 @@ def test_export_keeps_the_label_served_when_the_model_has_an_output_named_label(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["served_label"] for r in rows] == answered
     assert all("served_probabilities_0" in r and "served_output_label" not in r for r in rows)
+
+
+def test_export_keeps_class_count_answers_apart_from_the_class_scores(
+    served: tuple[Path, Exported, ModuleType], tmp_path: Path
+) -> None:
+    """A class-count answer ("score:index:label" strings, best first) was exported into
+    served_probabilities_<i>, the columns the other forms fill with class i's score: one
+    column held two meanings. It has served_probabilities_top_<n> of its own."""
+    store, model, _ = served
+    out = tmp_path / "captured.csv"
+    assert main(["--store", str(store), "capture", "export", MODEL, "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert len(rows) == ROWS * len(FORMS)
+    scores = [f"served_probabilities_{i}" for i in range(len(CLASS_NAMES))]
+    ranked = ["served_probabilities_top_1", "served_probabilities_top_2"]
+    assert set(scores + ranked) <= set(rows[0])
+    for form, part in zip(FORMS, np.split(np.array(rows), len(FORMS)), strict=True):
+        if form == "oip-label":  # the label output alone: no scores in any column
+            assert all(r[c] == "" for r in part for c in scores + ranked)
+            continue
+        if form == "oip-class-count":
+            assert all(r[c] == "" for r in part for c in scores), form
+            best = [r["served_probabilities_top_1"].split(":") for r in part]
+            assert [b[2] for b in best] == model.expected[:ROWS]
+            assert all(len(r["served_probabilities_top_2"].split(":")) == 3 for r in part)
+            continue
+        assert all(r[c] == "" for r in part for c in ranked), form
+        for r in part:  # class scores: numbers that sum to 1
+            assert abs(sum(float(r[c]) for c in scores) - 1) < 1e-5, (form, r)

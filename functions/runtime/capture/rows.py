@@ -196,14 +196,23 @@ def _served(body: Any, manifest: ModelManifest) -> dict[str, list[Any]]:
         out[SERVED + "label"] = [p.get("label") for p in predictions]
         out[SERVED + "score"] = [p.get("score") for p in predictions]
     outputs = body.get("outputs")
-    if isinstance(outputs, list):  # OIP: tensors
-        outputs = {t.get("name"): _shaped(t) for t in outputs if isinstance(t, dict)}
     post = manifest.postprocessing
+    ranked = None  # the output answered as its best classes (the classification extension)
+    if isinstance(outputs, list):  # OIP: tensors
+        tensors = [t for t in outputs if isinstance(t, dict)]
+        if post is not None and any(
+            t.get("name") == post.scores_output and t.get("datatype") == "BYTES" for t in tensors
+        ):
+            ranked = post.scores_output
+        outputs = {t.get("name"): _shaped(t) for t in tensors}
     own = post.label_output if post is not None and isinstance(predictions, list) else None
     for name, values in (outputs or {}).items():
         if name == own:  # skl2onnx's `label`: served_label says what the API answered (batch
             continue  # leaves the model's own label out beside its pred_label too)
-        columns = dict(_output_columns(SERVED + str(name), values))
+        if name == ranked:  # "score:index:label" strings, best first: not the class scores
+            columns = dict(_ranked_columns(SERVED + str(name), values))
+        else:
+            columns = dict(_output_columns(SERVED + str(name), values))
         if out.keys() & columns.keys():  # an output `score` would overwrite served_score
             columns = dict(_output_columns(f"{SERVED}output_{name}", values))
         out.update(columns)
@@ -244,6 +253,16 @@ def _top_classes(tensor: Mapping[str, Any]) -> list[Any] | None:
         return [{"label": b[-1], "score": float(b[0])} for b in best]
     except (KeyError, ValueError, TypeError, IndexError):
         return None  # not the extension's strings: the outputs alone are exported
+
+
+def _ranked_columns(base: str, values: Any) -> Iterator[tuple[str, list[Any]]]:
+    """A class-count answer's `<base>_top_1`... (best first), whatever k the caller asked:
+    in `<base>_<i>` (the class scores' columns, as the simple route and plain OIP answers fill
+    them) a "score:index:label" string sat under class i's score of the rows beside it."""
+    rows = values if isinstance(values, list) else [values]
+    flat = [np.array(r, dtype=object).ravel().tolist() for r in rows]
+    for j in range(max((len(r) for r in flat), default=1)):
+        yield f"{base}_top_{j + 1}", [r[j] if j < len(r) else None for r in flat]
 
 
 def _output_columns(base: str, values: Any) -> Iterator[tuple[str, list[Any]]]:
