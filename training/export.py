@@ -123,8 +123,15 @@ def _quiet() -> Any:
 def _fd1_to_stderr() -> Any:
     """Send what C++ writes to file descriptor 1 to stderr: torchscript's "Torch IR graph at
     exception" dump bypasses sys.stdout, and stdout is `aiaas train --json`'s one document."""
-    sys.stdout.flush()
-    saved = os.dup(1)
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (a daemon's closed stdout): nothing to keep clean
+        saved = -1
+    if saved < 0:
+        yield
+        return
     try:
         os.dup2(2, 1)
         yield
