@@ -15,6 +15,7 @@ any one of them read as the scores answered the wrong class.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -63,10 +64,20 @@ def _is_label_output(spec: TensorSpec) -> bool:
 
 def _width(spec: TensorSpec) -> int:
     """Scores per row, -1 when the graph leaves it dynamic; an output [N] holds one a row (a
-    binary head's `fc(x).squeeze(-1)`: taken as several, it got a softmax, always 1)."""
+    binary head's `fc(x).squeeze(-1)`: taken as several, it got a softmax, always 1). Every
+    axis after the batch one counts, as serving flattens a row: [N, 2, 3] with 3 labels was
+    published on its last axis, and then every row answered 6 scores for 3 classes."""
     if spec.rank == 1:
         return 1
-    return spec.shape[-1] if spec.rank >= 2 else -1
+    if spec.rank == 0 or any(dim < 0 for dim in spec.shape[1:]):
+        return -1
+    return math.prod(spec.shape[1:])
+
+
+def _per_row(spec: TensorSpec) -> str:
+    """How `_width` counted `spec`'s scores, for a refusal: its shape where it has several axes."""
+    shape = ", ".join("N" if dim < 0 else str(dim) for dim in spec.shape)
+    return f", [{shape}]: every axis after the batch one counts" if spec.rank > 2 else ""
 
 
 def _default_scores(outputs: tuple[TensorSpec, ...], classes: int) -> TensorSpec | None:
@@ -195,11 +206,13 @@ def _label_output(
 
 def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> tuple[str, ...]:
     if graph.labels:
+        _fits_scores(scores, graph.labels)
         count, where = len(graph.labels), ", ".join(graph.labels)
     elif _width(scores) == 1:
         count, where = 2, f"output {scores.name!r} has one score per row: negative, positive"
     else:
-        count, where = _width(scores), f"output {scores.name!r} has {_width(scores)} scores per row"
+        count = _width(scores)
+        where = f"output {scores.name!r} has {count} scores per row{_per_row(scores)}"
     if not given:
         return graph.labels
     if count != -1 and len(given) != count:
@@ -215,6 +228,19 @@ def _labels(given: tuple[str, ...], graph: GraphClasses, scores: TensorSpec) -> 
             "leave --labels out to use the model's own, or give your names in that order"
         )
     return given
+
+
+def _fits_scores(scores: TensorSpec, labels: tuple[str, ...]) -> None:
+    """Refuse the graph's classes where the scores output's rows can never hold one score each
+    (one score a row is a binary classifier's two): published, predict refused every request."""
+    width = _width(scores)
+    if width == -1 or scores.map_keys or (2 if width == 1 else width) == len(labels):
+        return
+    raise BadRequest(
+        f"the model has {len(labels)} classes ({', '.join(labels)}) but output {scores.name!r} "
+        f"has {width} scores per row{_per_row(scores)}; pass --scores-output naming the output "
+        "with one score per class, [N, classes]"
+    )
 
 
 def _folded(label: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
@@ -71,3 +72,75 @@ def test_logits_beside_their_softmax_take_the_probabilities(
     code, out = publish(capsys, tmp_path / "store", path, "--labels", "x,y,z")
     assert code == 0, out
     assert "class scores from output 'probabilities' (activation none)" in out
+
+
+def sequence_scores(path: Path) -> Path:
+    """`logits` = x, [N, 2, 3]: a token classifier's scores, 6 a row as serving reads them."""
+    return onnx_factory.identity(path, shape=["N", 2, 3])
+
+
+def test_labels_for_the_last_axis_of_more_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Only the last axis was compared with the labels: published, /predict refused every row
+    # (6 class scores for 3 labels) and OIP's class_count ranked 6 classes without labels.
+    path = sequence_scores(tmp_path / "seq.onnx")
+    argv = ["--task", "classification", "--scores-output", "y", "--activation", "softmax"]
+    code, err = publish(capsys, tmp_path / "store", path, *argv, "--labels", "a,b,c")
+    assert (code, err) == (
+        1,
+        "aiaas publish: error: --labels lists 3 labels but the model has 6 classes (output 'y' "
+        "has 6 scores per row, [N, 2, 3]: every axis after the batch one counts); give one "
+        "label per class, in the model's order",
+    )
+    assert not Registry(LocalStore(tmp_path / "store")).models()
+
+
+def classifier_beside_sequence(path: Path) -> Path:
+    """A LinearClassifier of classes a, b, c (its `label` and `probabilities` [N, 3]) beside
+    `seq`, x reshaped to [N, 2, 3]: the graph names 3 classes, `seq` holds 6 scores a row."""
+    coefficients = np.arange(18, dtype=np.float32) / 18
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "LinearClassifier",
+                ["x"],
+                ["label", "probabilities"],
+                domain="ai.onnx.ml",
+                classlabels_strings=["a", "b", "c"],
+                coefficients=coefficients.tolist(),
+                intercepts=[0.0, 0.0, 0.0],
+                post_transform="SOFTMAX",
+            ),
+            helper.make_node("Reshape", ["x", "shape"], ["seq"]),
+        ],
+        "beside",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.STRING, ["N"]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("seq", TensorProto.FLOAT, ["N", 2, 3]),
+        ],
+        initializer=[numpy_helper.from_array(np.array([-1, 2, 3], dtype=np.int64), "shape")],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_the_graphs_classes_must_fit_the_scores_output_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = classifier_beside_sequence(tmp_path / "beside.onnx")
+    code, err = publish(capsys, tmp_path / "store", path, "--scores-output", "seq")
+    assert (code, err) == (
+        1,
+        "aiaas publish: error: the model has 3 classes (a, b, c) but output 'seq' has 6 scores "
+        "per row, [N, 2, 3]: every axis after the batch one counts; pass --scores-output naming "
+        "the output with one score per class, [N, classes]",
+    )
+    assert not Registry(LocalStore(tmp_path / "store")).models()
+    code, out = publish(capsys, tmp_path / "store", path)  # its own probabilities: taken
+    assert code == 0 and "class scores from output 'probabilities'" in out, out

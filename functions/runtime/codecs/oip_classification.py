@@ -4,7 +4,9 @@ An output requested with `"parameters": {"classification": N}` (tritonclient's
 `InferRequestedOutput(name, class_count=N)`) answers, instead of its scores, a BYTES tensor of
 shape [batch, k]: each row's k best classes, best first, as "<score>:<index>[:<label>]" strings,
 where k is N or the number of classes when there are fewer (Triton answers so too). The score is
-printed as Triton's C++ `std::to_string` prints a float ("%f"); the label is the manifest's.
+printed as Triton's C++ `std::to_string` prints a float ("%f"); the label is the manifest's. A
+row of scores that does not fit the manifest's labels is refused as predict refuses it
+(`class_names`): ranked, it answered classes the model does not have, its labels dropped.
 
 Only a classifier's class scores (the manifest's `postprocessing.scores_output`, a ZipMap's
 table included) can be ranked: asking it of another output is a 400 naming the one that can.
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.simple import class_scores
 from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
 from functions.runtime.errors import BadRequest
@@ -86,7 +89,9 @@ def top_classes(manifest: ModelManifest, raw: np.ndarray, count: int) -> np.ndar
     assert post is not None  # check() refused the request otherwise
     scores = class_scores(manifest, {post.scores_output: raw}) or []  # one list a row
     classes = len(scores[0]) if scores else 0
-    labels = manifest.labels if len(manifest.labels) == classes else ()
+    # Labels that do not fit the scores are the publisher's error, as predict answers it: the
+    # "score:index" of a model without labels stays so (Triton's), not "score:index:index".
+    labels = class_names(manifest, classes) if manifest.labels and scores else ()
     k = min(count, classes)
     ranked = zip(scores, _ranked(scores, k), strict=True)
     if labels:

@@ -1,0 +1,64 @@
+"""OIP refusals over a real `aiaas serve` that answered something else before (hunt_oip.md):
+
+- class_count on a classifier whose rows of scores do not fit its labels answered a 200 ranking
+  classes the model does not have, its labels dropped, where /predict refused: now both refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+MISFIT = (
+    "wide:1 answered 4 class scores a row but names 3 classes; republish it with aiaas publish "
+    "(its scores output or activation does not fit its labels)"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """`wide`: y = x, float [N, W] with W dynamic, published with 3 labels: a row of 3 fits,
+    a row of 4 does not (publish cannot know: the width is the caller's)."""
+    root = tmp_path_factory.mktemp("oip-refusals")
+    path = onnx_factory.identity(root / "wide.onnx", shape=["N", "W"])
+    argv = ["--store", str(root / "store"), "publish", str(path), "--name", "wide"]
+    options = ["--task", "classification", "--labels", "a,b,c", "--scores-output", "y"]
+    assert main([*argv, *options, "--activation", "none", "--no-progress"]) == 0
+    yield from start_serve(root / "store")
+
+
+@pytest.fixture
+def client(server: ServeProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        yield client
+
+
+def classify(row: list[float], count: Any = 2, output: str = "y") -> dict[str, Any]:
+    tensor = {"name": "x", "datatype": "FP32", "shape": [1, len(row)], "data": row}
+    return {
+        "inputs": [tensor],
+        "outputs": [{"name": output, "parameters": {"classification": count}}],
+    }
+
+
+def test_class_count_ranks_rows_that_fit_the_labels(client: httpx.Client) -> None:
+    answer = client.post("/v2/models/wide/infer", json=classify([0.2, 0.5, 0.3]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == ["0.500000:1:b", "0.300000:2:c"]
+
+
+def test_class_count_on_rows_that_do_not_fit_the_labels_refuses_as_predict(
+    client: httpx.Client,
+) -> None:
+    # Before: 200 ["0.400000:3", "0.300000:2"], class 3 of a 3-class model, labels dropped.
+    answer = client.post("/v2/models/wide/infer", json=classify([0.1, 0.2, 0.3, 0.4]))
+    predicted = client.post("/models/wide/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]})
+    assert (predicted.status_code, predicted.json()) == (500, {"error": MISFIT})
+    assert (answer.status_code, answer.json()) == (500, {"error": MISFIT})
