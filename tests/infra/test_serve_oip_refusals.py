@@ -1,7 +1,9 @@
 """OIP refusals over a real `aiaas serve` that answered something else before (hunt_oip.md):
 
 - class_count on a classifier whose rows of scores do not fit its labels answered a 200 ranking
-  classes the model does not have, its labels dropped, where /predict refused: now both refuse.
+  classes the model does not have, its labels dropped, where /predict refused: now both refuse;
+- an invalid class_count on a misspelled output answered the count's 400, so the caller fixed
+  the count and only then learnt the name was wrong: now the unknown-output 422 comes first.
 """
 
 from __future__ import annotations
@@ -62,3 +64,15 @@ def test_class_count_on_rows_that_do_not_fit_the_labels_refuses_as_predict(
     predicted = client.post("/models/wide/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]})
     assert (predicted.status_code, predicted.json()) == (500, {"error": MISFIT})
     assert (answer.status_code, answer.json()) == (500, {"error": MISFIT})
+
+
+@pytest.mark.parametrize("count", [0, "2", True])
+def test_an_invalid_class_count_on_an_unknown_output_is_the_unknown_output_422(
+    client: httpx.Client, count: Any
+) -> None:
+    answer = client.post("/v2/models/wide/infer", json=classify([1, 2, 3], count, "probs"))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"].startswith("unknown output 'probs'; this model has outputs")
+    answer = client.post("/v2/models/wide/infer", json=classify([1, 2, 3], count))  # a known one
+    assert answer.status_code == 400, answer.text
+    assert "parameter 'classification' (class_count) must be" in answer.json()["error"]

@@ -38,6 +38,7 @@ class InferRequest:
     binary_outputs: AbstractSet[str] = frozenset()
     binary_default: bool = False
     classifications: oip_classification.Requested = ()  # (output, class count) pairs
+    refused_counts: oip_classification.Refused = ()  # (output, why its count is none) pairs
 
 
 def _object(value: object, what: str) -> Mapping[str, Any]:
@@ -98,6 +99,7 @@ class _Header:
     binary_outputs: frozenset[str]
     binary_default: bool
     classifications: oip_classification.Requested
+    refused_counts: oip_classification.Refused
 
 
 def decode_request(body: bytes, header_length: int | None) -> InferRequest:
@@ -154,6 +156,7 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
         header.binary_outputs,
         header.binary_default,
         header.classifications,
+        header.refused_counts,
     )
 
 
@@ -187,8 +190,12 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
         raise BadRequest("'id' must be a string")
     flag = _flag(_parameters(doc, "request"), "binary_data_output", "request", head)
     binary_default = flag is True
-    outputs, binary_outputs, classes = _requested_outputs(doc.get("outputs"), binary_default, head)
-    return _Header(tuple(parsed), request_id, outputs, binary_outputs, binary_default, classes)
+    outputs, binary_outputs, classes, refused = _requested_outputs(
+        doc.get("outputs"), binary_default, head
+    )
+    return _Header(
+        tuple(parsed), request_id, outputs, binary_outputs, binary_default, classes, refused
+    )
 
 
 def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _TensorHeader:
@@ -220,16 +227,22 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
 
 def _requested_outputs(
     wanted: object, binary_default: bool, head: bytes
-) -> tuple[tuple[str, ...] | None, frozenset[str], oip_classification.Requested]:
+) -> tuple[
+    tuple[str, ...] | None,
+    frozenset[str],
+    oip_classification.Requested,
+    oip_classification.Refused,
+]:
     if wanted is None:
-        return None, frozenset(), ()
+        return None, frozenset(), (), ()
     if not isinstance(wanted, list):
         raise BadRequest("'outputs' must be a list")
     if not wanted:  # `[]` names none: every output, as when absent (binary_data_output holds)
-        return None, frozenset(), ()
+        return None, frozenset(), (), ()
     names: list[str] = []
     binary: set[str] = set()
     classes: list[tuple[str, int]] = []
+    refused: list[tuple[str, str]] = []  # raised once the names are checked against the model
     for index, raw in enumerate(wanted):
         item = _object(raw, f"outputs[{index}]")
         name = item.get("name")
@@ -242,11 +255,14 @@ def _requested_outputs(
         _no_shared_memory(parameters, f"output '{name}'")
         count = parameters.get(oip_classification.EXTENSION)  # tritonclient's class_count
         if count is not None:
-            classes.append((name, oip_classification.class_count(count, name, head)))
+            try:
+                classes.append((name, oip_classification.class_count(count, name, head)))
+            except BadRequest as error:  # said once the name is known to be the model's
+                refused.append((name, error.message))
         own = _flag(parameters, "binary_data", f"output '{name}'", head)  # overrides the request's
         if own or (own is None and binary_default):
             binary.add(name)
-    return tuple(names), frozenset(binary), tuple(classes)
+    return tuple(names), frozenset(binary), tuple(classes), tuple(refused)
 
 
 def _no_shared_memory(parameters: Mapping[str, Any], what: str) -> None:

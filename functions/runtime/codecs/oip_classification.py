@@ -34,6 +34,10 @@ EXTENSION = "classification"  # the output parameter's name, and the extension's
 
 # Requested output name -> class count, in the order asked; () when none asks.
 Requested = tuple[tuple[str, int], ...]
+# Requested output name -> why its class count was refused. Said only once the name is known to
+# be the model's: a misspelled output answers the unknown-output 422 first, not a count's 400
+# (fixing the count, the caller only then learnt the name was wrong).
+Refused = tuple[tuple[str, str], ...]
 
 
 def class_count(value: object, output: str, head: bytes = b"") -> int:
@@ -51,10 +55,14 @@ def class_count(value: object, output: str, head: bytes = b"") -> int:
     return value
 
 
-def check(manifest: ModelManifest, requested: Requested) -> None:
-    """A 400, before the model runs, when an output asked to classify holds no class scores.
-    Names that are no output of the model are left to the unknown-output answer."""
+def check(manifest: ModelManifest, requested: Requested, refused: Refused = ()) -> None:
+    """A 400, before the model runs, when an output asked to classify holds no class scores or
+    was given a count that is none. Names that are no output of the model are left to the
+    unknown-output answer."""
     known = {spec.name for spec in manifest.outputs}
+    for name, message in refused:
+        if name in known:
+            raise BadRequest(message)
     post = manifest.postprocessing
     ref = f"{manifest.name}:{manifest.version}"
     for name, _ in requested:

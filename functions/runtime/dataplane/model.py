@@ -106,8 +106,10 @@ class ModelPlane:
     ) -> tuple[oip.InferRequest, dict[str, np.ndarray]]:
         """The decoded infer request and `model`'s outputs for it, before encoding."""
         decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
-        if decoded.classifications:  # a 400 before the model runs, not after
-            oip_classification.check(model.manifest, decoded.classifications)
+        if decoded.classifications or decoded.refused_counts:  # a 400 before the model runs
+            oip_classification.check(
+                model.manifest, decoded.classifications, decoded.refused_counts
+            )
         return decoded, self.run_decoded(model, decoded)
 
     def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
