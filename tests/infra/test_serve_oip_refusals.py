@@ -3,11 +3,15 @@
 - class_count on a classifier whose rows of scores do not fit its labels answered a 200 ranking
   classes the model does not have, its labels dropped, where /predict refused: now both refuse;
 - an invalid class_count on a misspelled output answered the count's 400, so the caller fixed
-  the count and only then learnt the name was wrong: now the unknown-output 422 comes first.
+  the count and only then learnt the name was wrong: now the unknown-output 422 comes first;
+- a repeated Inference-Header-Content-Length (joined "140,140", as API Gateway joins it) was
+  said to be no integer: now the answer says it was sent twice.
 """
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,3 +80,32 @@ def test_an_invalid_class_count_on_an_unknown_output_is_the_unknown_output_422(
     answer = client.post("/v2/models/wide/infer", json=classify([1, 2, 3], count))  # a known one
     assert answer.status_code == 400, answer.text
     assert "parameter 'classification' (class_count) must be" in answer.json()["error"]
+
+
+def raw_post(server: ServeProcess, path: str, headers: list[tuple[str, str]], body: bytes) -> str:
+    """The status line and body of a POST sent byte for byte (an HTTP client folds or refuses
+    a repeated header; a raw socket sends it twice, as a proxy may)."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, content = reply.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n")[0]
+    return f"{status.decode()} {content.decode()}"
+
+
+@pytest.mark.parametrize("second", ["140", "0"])
+def test_a_repeated_header_length_says_it_was_sent_twice(server: ServeProcess, second: str) -> None:
+    body = json.dumps(classify([1, 2, 3])).encode()
+    length = "Inference-Header-Content-Length"
+    headers = [(length, str(len(body))), (length, second)]
+    answer = raw_post(server, "/v2/models/wide/infer", headers, body)
+    assert answer == (
+        'HTTP/1.1 400 Bad Request {"error":"Inference-Header-Content-Length was sent more than '
+        f"once ({len(body)},{second}): send it once, with the JSON header's length in bytes\"}}"
+    )

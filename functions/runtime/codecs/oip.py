@@ -73,6 +73,11 @@ def _read_length(value: str) -> tuple[str, int | None]:
     """(its significant digits, its value; None past 20 digits, more than any body)."""
     digits = value.strip()
     if not (digits.isascii() and digits.isdigit()):  # '²' is a digit to isdigit
+        if "," in digits:  # API Gateway joins a repeated header's values with commas
+            raise BadRequest(
+                f"Inference-Header-Content-Length was sent more than once ({digits[:40]}): "
+                "send it once, with the JSON header's length in bytes"
+            )
         raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
     # Said so without int(), which raises ValueError past 4,300 digits (a 500 from one header).
     significant = digits.lstrip("0") or "0"
