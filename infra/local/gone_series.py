@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 from functions.predict.metric_names import NO_LABEL
 from functions.runtime.errors import AiaasError
 from functions.runtime.prune_log import pruned_versions
-from functions.runtime.store import LocalStore, ObjectStore, open_store
+from functions.runtime.store import ObjectStore, open_store
+from functions.runtime.store_api import LOCAL_BUCKET
 
 if TYPE_CHECKING:  # imported once the gateway is up (metrics.py): not before a first answer
     from prometheus_client.metrics import MetricWrapperBase
@@ -56,7 +57,8 @@ class PrunedVersions:
     @property
     def reread_s(self) -> float:
         if self._reread_s is None:
-            self._reread_s = 0.0 if isinstance(self.store, LocalStore) else REREAD_S
+            local = self.store.location.bucket == LOCAL_BUCKET  # a directory store: a file read
+            self._reread_s = 0.0 if local else REREAD_S
         return self._reread_s
 
     def __call__(self, model: str, version: str) -> bool:
