@@ -12,7 +12,7 @@ import orjson
 
 from functions.runtime import names
 from functions.runtime.capture.reader import capture_keys, captured_lines, parse_since
-from functions.runtime.capture.rows import META, SERVED, Row, rows_of
+from functions.runtime.capture.rows import META, SERVED, Row, TokenIds, rows_of
 from functions.runtime.capture.setting import read_setting, set_capture
 from functions.runtime.errors import BadRequest, NotFound, VersionPruned
 from functions.runtime.formula_cells import FIRST, STARTS, is_formula
@@ -144,6 +144,11 @@ def _check_version(registry: Registry, name: str, version: str | None) -> None:
 def _say_pruned(read: _Lines, name: str) -> None:
     if read.bad:
         print(f"{len(read.bad)} captured lines skipped, no JSON object: {read.bad[0]}")
+    if read.ids:
+        print(
+            f"{read.ids} captured requests sent token ids, not text: skipped (the export "
+            f"holds a text model's texts; those lines stay under capture/{name}/ as JSONL)"
+        )
     if read.pruned:
         versions = ", ".join(sorted(read.pruned, key=version_sort_key))
         print(
@@ -213,6 +218,7 @@ class _Lines:
         self.pruned: dict[str, int] = {}
         self.keys = capture_keys(registry.store, name, version, since)  # once, for both passes
         self.bad: list[str] = []  # lines no JSON object, skipped (`captured_lines`)
+        self.ids = 0  # a text model's lines that sent token ids (no text), skipped
 
     @property
     def features(self) -> list[str]:
@@ -221,6 +227,7 @@ class _Lines:
     def rows(self) -> Iterator[Row]:
         self.pruned.clear()
         self.bad.clear()
+        self.ids = 0
         for line in captured_lines(self.registry.store, self.name, keys=self.keys, bad=self.bad):
             version = str(line.get("version"))
             manifest = self._manifest(version)
@@ -229,7 +236,12 @@ class _Lines:
                 continue
             # CSV: flat columns (refused for an input of dynamic row shape, which no fixed
             # columns hold).
-            yield from rows_of(line, manifest, nested=self.nested)
+            try:
+                rows = rows_of(line, manifest, nested=self.nested)
+            except TokenIds:
+                self.ids += 1
+                continue
+            yield from rows
 
     def _manifest(self, version: str) -> ModelManifest | None:
         if version not in self.manifests:

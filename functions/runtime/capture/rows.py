@@ -13,6 +13,11 @@ is one field by its name holding its row as nested lists, as batch JSONL reads i
 (`{"x": [[...], ...]}`); flat columns could not be read back by input name. A CSV (flat)
 cannot hold a row of dynamic size (an image of any height and width, a sequence): batch CSV
 refuses such a model, so its export is refused too, rather than cut to a fixed width.
+
+A text model's line that sent token ids, not text (`{"inputs": {"input_ids": [[...]]}}`), has
+no text to export: `rows_of` raises `TokenIds` and the export skips and counts it. Its ids have
+no fixed width, so reading them as columns refused the whole export (one ids client made a
+month of texts unexportable).
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ META = ("time", "request_id", "version")
 SERVED = "served_"
 
 Row = dict[str, Any]
+
+
+class TokenIds(Exception):
+    """A text model's captured line sent token ids, not text: no row of its text field."""
 
 
 def columns_of(spec: TensorSpec) -> list[str]:
@@ -143,6 +152,7 @@ def _columns(
     out: dict[str, list[Any]] = {}
     features, specs = manifest.features, {s.name: s for s in manifest.inputs}
     text = text_input(manifest)
+    ids = False  # a text model's input sent as token ids
     for name, values in named.items():
         if name in features or (text is not None and name == text.field):
             out[name] = values if isinstance(values, list) else [values]
@@ -150,8 +160,11 @@ def _columns(
         spec = specs.get(name)
         if spec is None or not isinstance(values, list):
             continue
-        if values and isinstance(values[0], str) and text is not None:
-            out[text.field] = values
+        if text is not None:  # its texts; ids (dynamic width) have no fixed columns
+            texts = _texts(values)
+            if texts is not None:
+                out[text.field] = texts
+            ids = ids or texts is None
             continue
         # One row sent without its batch axis (a rank less) is one row, as the routes read it:
         # an [8, 8, 3] image was 8 rows of 24 values.
@@ -169,7 +182,20 @@ def _columns(
         names = list(features) if features and name == manifest.inputs[0].name else None
         for j, column in enumerate(names or columns_of(spec)):
             out[column] = [r[j] if j < len(r) else None for r in flat]
+    if ids and text is not None and text.field not in out:
+        raise TokenIds(text.field)  # token ids alone (a mask beside a text is dropped)
     return out
+
+
+def _texts(values: list[Any]) -> list[Any] | None:
+    """A text model's texts as sent: a list of strings, or [N, 1] rows of one (OIP BYTES)."""
+    if values and isinstance(values[0], str):
+        return values
+    if values and all(
+        isinstance(r, list) and len(r) == 1 and isinstance(r[0], str) for r in values
+    ):
+        return [r[0] for r in values]
+    return None
 
 
 def _nested(values: list[Any]) -> bool:

@@ -1,0 +1,55 @@
+"""`aiaas capture export` of a text model whose captured requests include token ids.
+
+The docs keep `{"inputs": {"input_ids": [[...]], "attention_mask": [[...]]}}` working for a text
+model; one such request made every later export of the model fail with "input 'input_ids' has
+rows of dynamic shape [-1, -1]" (the ids were read as fixed columns). The export writes the
+texts and skips and counts the ids lines. Real path: the test transformer and its WordPiece
+tokenizer.json published by `aiaas publish --tokenizer`, requests captured by the real predict
+handler, exported by the real CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.registry import Registry
+from infra.cli.main import main
+from tests.infra.test_capture_export_cells import capture
+from tests.infra.test_publish_tokenizer import MODEL, published_text_model
+
+TEXTS = ["where is my parcel", "please reset my password"]
+IDS = {
+    "inputs": {
+        "input_ids": [[2, 4, 5, 3]],
+        "attention_mask": [[1, 1, 1, 1]],
+        "token_type_ids": [[0, 0, 0, 0]],
+    }
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_token_ids_request_is_skipped_and_said_the_texts_exported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    built = published_text_model(tmp_path)
+    registry = Registry(built.store)
+    bodies = [{"inputs": [TEXTS[0]]}, IDS, {"instances": [{"text": TEXTS[1]}]}]
+    answers = capture(registry, tmp_path, MODEL, bodies)
+    out = tmp_path / f"export{suffix}"
+    capsys.readouterr()
+    code = main(["--store", built.store.uri, "capture", "export", MODEL, "--out", str(out)])
+    said, err = capsys.readouterr()
+    assert code == 0, err
+    assert "1 captured requests sent token ids, not text: skipped" in said
+    if suffix == ".csv":
+        with out.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == TEXTS
+    served = [a["predictions"][0]["label"] for a in (answers[0], answers[2])]
+    assert [r["served_label"] for r in rows] == served
