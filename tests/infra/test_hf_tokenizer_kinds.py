@@ -5,6 +5,9 @@ test transformer (tests/hf_transformer.py) and served by the runtime's own load.
   no piece for vanishes, so a text of only such characters (CJK) encodes to no token although
   its normalizer kept every character. Online that is a 422 saying so; in a batch the row is
   reported and the rest scored, as the docs promise for texts the tokenizer keeps nothing of.
+- The same with Metaspace (SentencePiece-style `▁word` pieces): an emoji or CJK text alone
+  encodes to `▁`, the word's space mark with its characters dropped. That is no text kept
+  either; it was answered 200 with one label for every such text.
 - Truncation stored in tokenizer.json with `direction: left` (its user keeps a text's end):
   served ids are the user's own `Tokenizer.encode`'s, cut at the same end.
 """
@@ -52,6 +55,23 @@ def no_unk_tokenizer(path: Path) -> Path:
         single="<cls> $A <sep>", special_tokens=specials
     )
     tokenizer.enable_truncation(KEEP, direction="left")
+    tokenizer.save(str(path))
+    return path
+
+
+def metaspace_tokenizer(path: Path) -> Path:
+    """A BPE without an unknown token behind a Metaspace pre-tokenizer, <s> $A </s>."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=120, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    specials = [(t, tokenizer.token_to_id(t)) for t in ("<s>", "</s>")]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=specials
+    )
     tokenizer.save(str(path))
     return path
 
@@ -113,3 +133,25 @@ def test_truncation_on_the_left_in_tokenizer_json_keeps_the_texts_end(
     assert served.tolist() == [own.ids]
     manifest = json.loads(store.get_bytes("models/tiny-bert/versions/1/manifest.json"))
     assert "left side" in manifest["preprocessing"]["truncation"]
+
+
+@pytest.mark.parametrize("text", ["\U0001f600", CJK, "\u05e9\u05dc\u05d5\u05dd \U0001f600"])
+def test_metaspace_text_of_unseen_characters_is_a_422_not_one_label(
+    tmp_path: Path, text: str
+) -> None:
+    tokenizer = metaspace_tokenizer(tmp_path / "tokenizer.json")
+    assert "\u2581" in Tokenizer.from_file(str(tokenizer)).encode(text).tokens  # all it keeps
+    rows = Tokenizer.from_file(str(tokenizer)).get_vocab_size(with_added_tokens=True)
+    model = hf_transformer.transformer(tmp_path / "m.onnx", rows=rows, positions=POSITIONS)
+    store = LocalStore(tmp_path / "store")
+    labels = ",".join(hf_transformer.LABELS)
+    code, _, err = publish(store, model, "--labels", labels, "--tokenizer", str(tokenizer))
+    assert code == 0, err
+    loaded = load((store, tmp_path, ""))
+    answered = loaded.predict({"input_ids": np.array(["where is my parcel", f"{text} parcel"])})
+    assert len(next(iter(answered.values()))) == 2  # a known word beside them is read
+    with pytest.raises(InvalidInput, match=r"row 1 holds nothing the tokenizer keeps \(none of"):
+        loaded.predict({"input_ids": np.array(["where is my parcel", text])})
+    assert loaded.text is not None
+    assert not loaded.text.vocabulary.keeps(text)  # a batch file's screen reports the row
+    assert loaded.text.vocabulary.keeps(f"{text} parcel")
