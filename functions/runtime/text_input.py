@@ -170,8 +170,12 @@ class TextFeeds:
         """The attention mask sent with token ids (a Hugging Face tokenizer's model): 0 or 1
         each (a 7 was taken, and moved the answer), and a 1 in every row: a row hiding every
         token left the model nothing to read, a masked mean divided by zero, and the caller's
-        slip was a 500 "answered non-finite values"."""
-        name = getattr(getattr(self.vocabulary, "inputs", None), "mask", None)
+        slip was a 500 "answered non-finite values". The mask and the type ids have the ids'
+        shape: a [N, 1] mask was broadcast over every token inside the graph (a wrong 200),
+        another width failed in onnxruntime."""
+        fills = getattr(self.vocabulary, "inputs", None)
+        name = getattr(fills, "mask", None)
+        self._check_shapes(inputs, name, getattr(fills, "type_ids", None))
         mask = inputs.get(name) if isinstance(name, str) else None
         if mask is None or mask.ndim != 2 or not mask.size or mask.dtype.kind not in "iufb":
             return
@@ -187,6 +191,18 @@ class TextFeeds:
                 f"input '{name}' row {empty[0]} is all 0: it hides every token, so the model "
                 "has nothing to read; send 1 for each token"
             )
+
+    def _check_shapes(self, inputs: Mapping[str, np.ndarray], *names: str | None) -> None:
+        ids = inputs.get(self.text.input)
+        if ids is None or ids.ndim != 2:
+            return  # validation names the ids' own shape
+        for name in names:
+            sent = inputs.get(name) if isinstance(name, str) else None
+            if sent is not None and sent.shape != ids.shape:
+                raise InvalidInput(
+                    f"input '{name}' has shape {list(sent.shape)}; input '{self.text.input}' "
+                    f"has {list(ids.shape)}: send one value per token, the same shape"
+                )
 
 
 PAIRS = ": this model reads one text a row, not pairs of texts"

@@ -205,6 +205,30 @@ def test_an_attention_mask_of_other_values_or_all_zero_is_a_422(
     assert (answer.status_code, answer.json()) == (422, {"error": error})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("attention_mask", [[1], [1]]),  # broadcast over every token in the graph: a wrong 200
+        ("attention_mask", [[1, 1], [1, 1]]),  # onnxruntime's "Attempting to broadcast ..."
+        ("token_type_ids", [[0], [0]]),
+        ("token_type_ids", [[0] * 5] * 2),
+    ],
+    ids=["mask-width-1", "mask-width-2", "types-width-1", "types-width-5"],
+)
+def test_a_mask_or_type_ids_not_of_the_ids_shape_is_a_422(
+    http: httpx.Client, name: str, value: list[list[int]]
+) -> None:
+    body = {"input_ids": [[2, 7, 8, 3]] * 2, "attention_mask": [[1] * 4] * 2}
+    body["token_type_ids"] = [[0] * 4] * 2
+    body[name] = value
+    answer = http.post("/models/tiny-bert/predict", json={"inputs": body})
+    error = (
+        f"input '{name}' has shape {[2, len(value[0])]}; input 'input_ids' has [2, 4]: send "
+        "one value per token, the same shape"
+    )
+    assert (answer.status_code, answer.json()) == (422, {"error": error})
+
+
 def test_one_column_rows_are_texts_and_an_empty_list_an_empty_batch(http: httpx.Client) -> None:
     """[[text], ...] is how a one-column table's rows come (pandas `values.tolist()`): they
     were refused as 'this model has several inputs', and so was an empty list."""
