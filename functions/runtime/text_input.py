@@ -50,6 +50,8 @@ class TextInput:
     # The widest row its tokenizer pads to, when past max_length (tokenizer.json's
     # pad_to_multiple_of or fixed length): ids its users' own encode gives may be that wide.
     max_width: int | None = None
+    # The token type table's rows, where publish found it: type ids sent must be below it.
+    type_rows: int | None = None
 
 
 def text_input(manifest: ModelManifest) -> TextInput | None:
@@ -64,13 +66,14 @@ def text_input(manifest: ModelManifest) -> TextInput | None:
         return None
     # The embedding's rows where recorded (spare rows past the tokenizer's are valid indices).
     rows = pre.get("embedding_rows", pre.get("vocab_size"))
-    width = pre.get("max_width")
+    width, types = pre.get("max_width"), pre.get("type_rows")
     return TextInput(
         name,
         field,
         length,
         rows if isinstance(rows, int) else None,
         width if isinstance(width, int) and width > length else None,
+        types if isinstance(types, int) else None,
     )
 
 
@@ -174,8 +177,9 @@ class TextFeeds:
         shape: a [N, 1] mask was broadcast over every token inside the graph (a wrong 200),
         another width failed in onnxruntime."""
         fills = getattr(self.vocabulary, "inputs", None)
-        name = getattr(fills, "mask", None)
-        self._check_shapes(inputs, name, getattr(fills, "type_ids", None))
+        name, types = getattr(fills, "mask", None), getattr(fills, "type_ids", None)
+        self._check_shapes(inputs, name, types)
+        self._check_types(inputs.get(types) if isinstance(types, str) else None, types)
         mask = inputs.get(name) if isinstance(name, str) else None
         if mask is None or mask.ndim != 2 or not mask.size or mask.dtype.kind not in "iufb":
             return
@@ -203,6 +207,21 @@ class TextFeeds:
                     f"input '{name}' has shape {list(sent.shape)}; input '{self.text.input}' "
                     f"has {list(ids.shape)}: send one value per token, the same shape"
                 )
+
+    def _check_types(self, sent: np.ndarray | None, name: str | None) -> None:
+        """Token type ids sent are rows of the type table, as ids are of the vocabulary's:
+        Gather read -1 from the table's end (the answer of type 1, a 200) and failed in
+        onnxruntime past it. The table's rows where publish recorded them, else >= 0."""
+        if sent is None or not sent.size or sent.dtype.kind not in "iuf":
+            return
+        rows = self.text.type_rows
+        low, high = sent.min(), sent.max()
+        if low < 0 or (rows is not None and high >= rows):
+            kept = f"0 to {rows - 1}" if rows is not None else "0 and up"
+            raise InvalidInput(
+                f"input '{name}' holds type id {low if low < 0 else high}; this model's token "
+                f"types are {kept} (0 for a single text)"
+            )
 
 
 PAIRS = ": this model reads one text a row, not pairs of texts"

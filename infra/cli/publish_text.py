@@ -299,4 +299,6 @@ def _preprocessing(
         pre["type_ids_input"] = inputs.type_ids
     if found.vocabulary_rows is not None:
         pre["embedding_rows"] = found.vocabulary_rows
+    if inputs.type_ids and found.type_rows is not None:  # type ids sent are checked below it
+        pre["type_rows"] = found.type_rows
     return pre

@@ -46,10 +46,12 @@ class GraphOutline:
 
 @dataclass(frozen=True)
 class Embeddings:
-    """Rows of the word embedding and of the largest other embedding table (None: not found)."""
+    """Rows of the word embedding, of the largest other embedding table, and of the token type
+    table the type ids input indexes (None: not found)."""
 
     vocabulary_rows: int | None
     position_rows: int | None
+    type_rows: int | None = None
 
 
 def load_graph(path: Path) -> GraphOutline:
@@ -109,16 +111,19 @@ def _from_ids(graph: GraphOutline, ids_input: str) -> set[str]:
 
 
 def read_embeddings(graph: GraphOutline, ids_input: str, type_input: str | None) -> Embeddings:
-    """The word embedding's and the position table's rows, as far as the graph shows them."""
+    """The word embedding's, the position table's and the type table's rows, as far as the
+    graph shows them."""
     words = _from_ids(graph, ids_input)
     types = _from_ids(graph, type_input) if type_input else set()
-    vocabulary, others = None, []
+    vocabulary, others, type_rows = None, [], None
     for node in graph.nodes:
         if node.op_type != "Gather" or len(node.inputs) < 2 or node.inputs[0] not in graph.tables:
             continue
         rows = graph.tables[node.inputs[0]]
         if node.inputs[1] in words:
             vocabulary = vocabulary or rows
-        elif node.inputs[1] not in types:
+        elif node.inputs[1] in types:
+            type_rows = type_rows or rows
+        else:
             others.append(rows)
-    return Embeddings(vocabulary, max(others, default=None))
+    return Embeddings(vocabulary, max(others, default=None), type_rows)
