@@ -36,6 +36,8 @@ TYPE_IDS_NAMES = ("token_type_ids", "segment_ids", "type_ids")
 # Embedding tables are often padded past the vocabulary to a multiple of 64 or 128 rows, for
 # speed (GPT-2 style exports, OPT, Phi): that many spare rows are not a mismatch; more are.
 SPARE_ROWS = 128
+# What the attention mask is filled as (cast from the tokenizer's 0/1 by `input_dtypes`).
+MASK_DTYPES = ("int64", "int32", "float32", "float16", "float64", "bool")
 # Special tokens a model reads around every text, as BERT's and RoBERTa's post-processors add them.
 SPECIAL_PAIRS = (("[CLS]", "[SEP]"), ("<s>", "</s>"))
 
@@ -52,13 +54,22 @@ def text_inputs(inputs: tuple[TensorSpec, ...]) -> HfInputs:
     """Which inputs text fills; a BadRequest naming any other input the model reads."""
     ints = [s for s in inputs if s.dtype in ("int64", "int32") and s.rank == 2]
     named = {s.name: s for s in ints}
-    mask = next((n for n in MASK_NAMES if n in named), None)
+    # A mask of 0/1 as float or bool (torch's `attention_mask.bool()`) is filled as such too.
+    masks = {s.name for s in inputs if s.dtype in MASK_DTYPES and s.rank == 2}
+    mask = next((n for n in MASK_NAMES if n in masks), None)
     types = next((n for n in TYPE_IDS_NAMES if n in named), None)
     rest = [s for s in ints if s.name not in (mask, types)]
     ids = next((named[n] for n in IDS_NAMES if n in named), rest[0] if len(rest) == 1 else None)
     if ids is None:
         raise BadRequest(_no_ids_input(inputs, rest))
     other = [s.name for s in inputs if s.name not in (ids.name, mask, types)]
+    named_odd = [s for s in inputs if s.name in other and s.name in (*MASK_NAMES, *TYPE_IDS_NAMES)]
+    if named_odd:  # "cannot fill 'attention_mask'" beside "fills an attention mask" said nothing
+        odd = named_odd[0]
+        raise BadRequest(
+            f"input '{odd.name}' is {odd.dtype} {list(odd.shape)}; text fills an attention mask "
+            f"as {' / '.join(MASK_DTYPES)} [N, L] and token type ids as int64 / int32 [N, L]"
+        )
     if other:
         raise BadRequest(
             f"the model also reads {other}, which a tokenizer cannot fill: text fills only "
