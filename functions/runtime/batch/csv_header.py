@@ -17,6 +17,7 @@ from functions.runtime.batch.cells import PREFIX, column_names
 from functions.runtime.batch.scoring import OutputField, row_shape
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
+from functions.runtime.hf_tokenizer import KIND as HF_TOKENIZER
 from functions.runtime.input_columns import indexed_names
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
@@ -186,6 +187,9 @@ def _refuse_pairs(columns: list[str], manifest: ModelManifest, where: str) -> No
 def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str, list[str]]) -> str:
     """A model published without --features reads x_0, x_1, ...: a header of the user's own
     names (feature names, maybe a label beside them) says nothing the model can match."""
+    text = text_input(manifest)
+    if text is not None:  # --features is refused for a text model: its field is the column
+        return _text_hint(columns, manifest, text.field)
     expected = [c for cols in wanted.values() for c in cols]
     if manifest.features or len(columns) < len(expected) or set(columns) & set(expected):
         return ""
@@ -195,6 +199,19 @@ def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str,
     return (
         " (it was published without --features: rename the header's columns it reads so, in "
         f"order, or publish a version with --features {names})"
+    )
+
+
+def _text_hint(columns: list[str], manifest: ModelManifest, field: str) -> str:
+    """A text model reads its texts from one column, its text field: a user's own column name
+    is renamed, or (a tokenizer.json model) named at publish by --text-field."""
+    own = manifest.preprocessing.get("tokenizer") == HF_TOKENIZER
+    name = columns[0] if len(columns) == 1 and columns[0] else "NAME"
+    return (
+        f" (it reads one text a row from column {field!r}: rename the column that holds the "
+        f"texts to {field}"
+        + (f", or publish a version with --text-field {name}" if own else "")
+        + ")"
     )
 
 
