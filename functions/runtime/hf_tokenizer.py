@@ -259,17 +259,22 @@ class HfTokenizer:
         encodings: list[Any] = encode([self._shortened(t) for t in texts], add_special_tokens=True)
         for index, encoding in enumerate(encodings):
             if not self._kept(encoding):  # special tokens, padding (and blank marks) only
-                why = (
-                    "its normalizer removed every character"
-                    if not self._normalizer_keeps(texts[index])
-                    else "none of its characters is in the vocabulary, which has no unknown "
-                    "token to stand in"
-                )
+                why = self._why_nothing(texts[index])
                 raise InvalidInput(
                     f"input '{ids_input}' row {index} holds nothing the tokenizer keeps ({why}); "
                     "send some text"
                 )
         return encodings
+
+    def _why_nothing(self, text: str) -> str:
+        """Why the tokenizer kept no token of `text` (on the refusal path only)."""
+        if not self._normalizer_keeps(text):
+            return "its normalizer removed every character"
+        if self.unk_id is None:
+            return "none of its characters is in the vocabulary, which has no unknown token to stand in"
+        return (  # an unknown token stands in for any character: the special tokens took it all
+            f"its special tokens fill the {self.max_length} tokens the model reads"
+        )
 
     def _shortened(self, text: str) -> str:
         """`text`, or a beginning of it that gives the same `max_length` tokens: the tokenizer

@@ -151,6 +151,14 @@ def max_length(given: int | None, ids: TensorSpec, found: Embeddings, tokenizer:
             f"--max-length {given} is too short: a text model reads at least 2 tokens (e.g. "
             "[CLS] and [SEP])"
         )
+    added = tokenizer.num_special_tokens_to_add(False)
+    if given is not None and given <= added:  # every text would be read as its specials alone
+        specials = " and ".join(tokenizer.encode("").tokens)
+        raise BadRequest(
+            f"--max-length {given} is too short: this tokenizer adds {added} special tokens to "
+            f"every text ({specials}), which would leave none of the text read; give at least "
+            f"{added + 1}"
+        )
     own = (tokenizer.truncation or {}).get("max_length")
     fixed = ids.shape[1] if ids.shape[1] > 0 else None
     reads = fixed or found.position_rows
