@@ -243,14 +243,22 @@ def texts(value: np.ndarray, name: str) -> list[str]:
         value = value.reshape(1)
     elif value.ndim == 2 and value.shape[1] == 1:
         value = value.reshape(-1)
-    if value.ndim != 1:
-        pairs = value.ndim == 2 and value.shape[1] == 2
+    if value.ndim != 1:  # two texts a row are a pair; a text beside a number is not
+        pairs = value.ndim == 2 and value.shape[1] == 2 and all(_is_str(v) for v in value.flat)
         raise InvalidInput(
             f"input '{name}' takes one text per row, shape [N] or [N, 1]; got {list(value.shape)}"
             + (PAIRS if pairs else "")
         )
     rows: list[str] = value.tolist()
     for index, row in enumerate(rows):
+        if isinstance(row, list):  # ragged [N, 1] rows: ["a"] is a text, ["a", "b"] is not
+            if len(row) != 1:
+                pairs = len(row) == 2 and all(map(_is_str, row))
+                raise InvalidInput(
+                    f"input '{name}' row {index} holds {len(row)} values; send one text per "
+                    "row" + (PAIRS if pairs else "")
+                )
+            rows[index] = row = row[0]
         if isinstance(row, bytes):
             try:
                 rows[index] = row = row.decode("utf-8")
@@ -265,3 +273,7 @@ def texts(value: np.ndarray, name: str) -> list[str]:
     if not rows:
         raise InvalidInput(f"input '{name}' has an empty batch; send at least one text")
     return rows
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, (str, bytes))

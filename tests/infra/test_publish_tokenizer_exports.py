@@ -248,3 +248,30 @@ def test_one_column_rows_are_texts_and_an_empty_list_an_empty_batch(http: httpx.
         "this model has several inputs ['input_ids', 'attention_mask', 'token_type_ids']: "
         'send {"inputs": ["a text", ...]}, or {"inputs": {name: value}}',
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (  # was "row 0 must be text; got list": row 0 is a fine [N, 1] row, row 1 is not
+            {"inputs": [["where is my parcel"], ["a", "b"]]},
+            "input 'input_ids' row 1 holds 2 values; send one text per row: this model reads "
+            "one text a row, not pairs of texts",
+        ),
+        (  # was "...not pairs of texts" for a text beside a number
+            {"inputs": [["where is my parcel", 5]]},
+            "input 'input_ids' takes one text per row, shape [N] or [N, 1]; got [1, 2]",
+        ),
+        (  # was a 200 with the mask dropped unsaid, where {"inputs": ...} refuses it
+            {"instances": [{"text": "where is my parcel", "attention_mask": [1]}]},
+            "instances[0] has 'attention_mask', which the model's tokenizer fills from the "
+            "text; send the text alone, or token ids with it",
+        ),
+    ],
+    ids=["ragged-rows", "text-and-number", "record-with-mask"],
+)
+def test_text_rows_that_are_not_one_text_are_named(
+    http: httpx.Client, body: dict[str, object], error: str
+) -> None:
+    answer = http.post("/models/tiny-bert/predict", json=body)
+    assert (answer.status_code, answer.json()) == (422, {"error": error})

@@ -158,7 +158,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
                 "send the text alone (the model tokenizes it), or token ids alone"
             )
         if text.input not in rows[0]:
-            return {text.field: _text_records(rows, text.field)}
+            return {text.field: _text_records(rows, text.field, _filled(manifest))}
     if text is not None and _is_text(rows):
         return {text.input: _text_or_unknown(rows)}
     columns: dict[str, list[Any]] = {spec.name: [] for spec in manifest.inputs}
@@ -227,13 +227,26 @@ def _text_or_unknown(value: object) -> np.ndarray:
     return np.empty(0)
 
 
-def _text_records(rows: list[Any], field: str) -> np.ndarray:
+def _filled(manifest: ModelManifest) -> tuple[str, ...]:
+    """The inputs a text model's tokenizer fills beside the ids (its mask, type ids)."""
+    pre = manifest.preprocessing
+    names = (pre.get("mask_input"), pre.get("type_ids_input"))
+    return tuple(n for n in names if isinstance(n, str))
+
+
+def _text_records(rows: list[Any], field: str, filled: tuple[str, ...] = ()) -> np.ndarray:
     texts = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BadRequest(f"instances[{index}] must be an object with a {field!r} field")
         if field not in row:
             raise InvalidInput(f"instances[{index}] is missing the text field {field!r}")
+        sent = next((name for name in filled if name in row), None)
+        if sent is not None:  # dropped unsaid, where {"inputs": ...} refuses it (refuse_filled)
+            raise InvalidInput(
+                f"instances[{index}] has {sent!r}, which the model's tokenizer fills from the "
+                "text; send the text alone, or token ids with it"
+            )
         if PAIR_FIELD in row and field != PAIR_FIELD:  # a pipeline's pair: never half of it
             raise InvalidInput(
                 f"instances[{index}] has a {PAIR_FIELD!r}: this model reads one text a row "
