@@ -347,8 +347,10 @@ def _report(uri: str, summary: RunSummary) -> int:
         print(f"{summary['status']}: no output with {model}")  # a cut stream read rows
     if summary.get("error") and not failed:  # a failed run's goes to stderr (_exit_code)
         print(f"error: {summary['error']}")
-    for label in ("output", "errors") if read else ():  # an unread input has neither
-        print(f"{label + ':':8} {uri}/{summary[label]}")
+    if read:  # an unread input has neither; a run with no failed row has an empty errors file
+        print(f"output:  {uri}/{summary['output']}")
+        if summary.get("failed_rows"):
+            print(f"errors:  {uri}/{summary['errors']}")
     obj = parse_input_key(str(summary["input"]))
     if obj is not None:
         print(f"summary: {uri}/{obj.summary_key}")

@@ -34,6 +34,18 @@ def test_batch_scores_a_file_and_prints_where_the_output_is(store, tmp_path, cap
     assert len(read_csv(store, "batch/iris/output/scores é.csv")) == 6
 
 
+def test_a_batch_with_no_failed_row_names_no_errors_file(store, tmp_path, capsys):
+    data = tmp_path / "clean.csv"
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", store.uri, "batch", "iris", str(data)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].endswith(", 0 failed")
+    assert out[2:] == [
+        f"output:  {store.uri}/batch/iris/output/clean.csv",
+        f"summary: {store.uri}/batch/iris/output/clean.csv.summary.json",
+    ]
+
+
 def test_batch_with_shards_writes_the_same_output(store, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(row_progress, "SHOW_AFTER_S", 0.0)  # as if each run took minutes
     monkeypatch.setattr(row_progress, "LOG_EVERY_S", 0.0)
