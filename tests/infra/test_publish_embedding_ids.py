@@ -110,3 +110,38 @@ def test_a_batch_fixed_at_one_with_an_id_a_row_takes_several_rows(root: Path) ->
     want = [session.run(None, {"feats": feats, "cat": np.array([c])})[0][0] for c in (0, 4, 2)]
     assert status == 200, doc
     np.testing.assert_array_equal(doc["outputs"]["y"], want)
+
+
+def test_int32_ids_cast_to_int64_before_the_gather_are_checked_too(root: Path) -> None:
+    # torch's export of int32 ids: Cast(to int64) -> Gather. The check looked only for the
+    # input itself as the indices: -1 answered the last row's embedding, 5 an onnxruntime error.
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["cat"], ["cat64"], to=TensorProto.INT64),
+            helper.make_node("Reshape", ["cat64", "flat"], ["ids"]),
+            helper.make_node("Gather", ["emb.weight", "ids"], ["y"]),
+        ],
+        "cast_ids",
+        [helper.make_tensor_value_info("cat", TensorProto.INT32, ["batch"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [
+            numpy_helper.from_array(TABLE, "emb.weight"),
+            numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+        ],
+    )
+    path = onnx_factory.save(graph, root / "cast.onnx")
+    assert main(["--store", str(root / "store"), "publish", str(path), "--name", "cast"]) == 0
+    store = LocalStore(root / "store")
+    pool = ModelPool(Registry(store), ArtifactCache(store, root / "cache"))
+    service = service_from_env({"AIAAS_MODEL": "cast"}, pool)
+
+    def call(cats: list[int]) -> tuple[int, Any]:
+        doc = json.dumps({"inputs": cats})
+        response = service.handle(http_event("POST", "/models/cast/predict", doc))
+        return response["statusCode"], body_of(response)
+
+    status, doc = call([0, 4])
+    assert status == 200 and doc["outputs"]["y"] == TABLE[[0, 4]].tolist()
+    for bad in (-1, 5):
+        status, doc = call([1, bad])
+        assert status == 422 and f"input 'cat' has {bad} at index [1]; " in doc["error"], doc
