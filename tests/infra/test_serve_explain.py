@@ -210,10 +210,10 @@ BIG = b"100000000000000000000000"  # 10**23: orjson reads it as the float 1e+23
         ),
         (
             "/v2/models/wine/infer",
-            b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "label", '
+            b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "output_probability", '
             b'"parameters": {"classification": -' + BIG + b"}}]}",
             400,
-            "output 'label' parameter 'classification' (class_count) must be an integer of at "
+            "output 'output_probability' parameter 'classification' (class_count) must be an integer of at "
             "least 1: the number of best classes to answer a row; got -" + BIG.decode(),
         ),
     ],
