@@ -134,9 +134,14 @@ class ServedModel:
             return self._current or current
 
     def version(self, version: str) -> LoadedModel:
-        """A specific version of this model (the OIP `/versions/{v}` routes)."""
-        for loaded in self.routed().versions():
-            if version == loaded.manifest.version:
+        """A specific version of this model (the `/versions/{v}` routes). Only that version is
+        loaded: the selected one (latest or alias) is reused when already loaded, never loaded
+        here, so a damaged newest version cannot answer 503 for pinned callers of a healthy one
+        (how a user checks an older version, or rolls back by pinning, after a bad publish)."""
+        current = self._current
+        for loaded in () if current is None else current.versions():
+            key = (loaded.manifest.name, loaded.manifest.version)
+            if version == key[1] and self.pool.still_published(key):
                 return loaded
         return self.pool.load_version(self.ref.name, version)
 

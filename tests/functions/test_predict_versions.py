@@ -148,3 +148,35 @@ def test_a_known_query_parameter_still_works(handler: Callable[..., Any]) -> Non
 def test_golden_event_body_is_the_simple_one() -> None:
     pinned, simple = load_event("predict_version_simple"), load_event("predict_simple")
     assert json.loads(pinned["body"]) == json.loads(simple["body"])
+
+
+@pytest.mark.parametrize("selector", ["", "@production"])
+def test_a_damaged_selected_version_does_not_take_pinned_ones_down(
+    tmp_path: Path, selector: str
+) -> None:
+    """digits-mlp:2, the latest and @production, fails its integrity check: only unpinned
+    requests get the 503; version 1, pinned, is answered by version 1."""
+    store, mlp = publish_digits(tmp_path)
+    linear = onnx_factory.linear_classifier(tmp_path / "linear.onnx", features=64, classes=10)
+    manifest = onnx_factory.manifest_for(linear, MODEL, "2", labels=tuple("0123456789"))
+    registry = Registry(LocalStore(store))
+    registry.publish(manifest, linear)
+    registry.set_alias(MODEL, "production", "2")
+    with open(store / "models" / MODEL / "versions" / "2" / "model.onnx", "r+b") as damaged:
+        damaged.truncate(100)
+    env = {"AIAAS_MODEL": MODEL, "AIAAS_MODEL_SELECTOR": selector}
+    env |= {"AIAAS_STORE": str(store), "AIAAS_CACHE_DIR": str(tmp_path / "cache")}
+    handler = load_handler("functions.predict.handler.handler", env)
+    unpinned = handler(load_event("predict_simple"), None)
+    assert unpinned["statusCode"] == 503
+    assert f"{MODEL}:2 failed its integrity check" in body_of(unpinned)["error"]
+    infer = load_event("predict_v2_infer_json")  # the OIP route, pinned to version 1 too
+    path = f"/v2/models/{MODEL}/versions/1/infer"
+    infer["rawPath"] = infer["requestContext"]["http"]["path"] = path
+    infer["routeKey"] = infer["requestContext"]["routeKey"] = f"POST {path}"
+    assert handler(infer, None)["statusCode"] == 200
+    doc = body_of(handler(pinned_event("1"), None))
+    assert doc["version"] == "1"
+    expected = reference_logits(mlp, golden_rows())
+    np.testing.assert_allclose(doc["outputs"]["logits"], expected, rtol=1e-5, atol=1e-6)
+    assert handler(pinned_event("2"), None)["statusCode"] == 503  # its own 503, pinned too
