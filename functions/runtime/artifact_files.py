@@ -19,7 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from functions.runtime.cache import sha256_file
+from functions.runtime.drift.watched import BASELINE_FILE
 from functions.runtime.errors import BadRequest
+from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ArtifactFile, artifact_path
 from functions.runtime.protowire import LEN, Buffer, fields
 
@@ -130,9 +132,22 @@ def describe_files(model_path: Path, extra_files: Mapping[str, Path]) -> tuple[A
     )
 
 
+# Files written into a version's folder after publishing (`aiaas baseline`, the card's): weights
+# under one of these names would block them, or be read as them (explain, monitor).
+WRITTEN_LATER = (BACKGROUND_FILE, BASELINE_FILE)
+CARD_FOLDER = "card/"
+
+
 def _check_data_name(model_path: Path, name: str) -> None:
     """BadRequest when an external data location cannot be a file of the version: a path out
     of the model's folder (`../x.bin`, absolute) or one of the version's own files."""
+    if name in WRITTEN_LATER or name.startswith(CARD_FOLDER):
+        what = name if name in WRITTEN_LATER else CARD_FOLDER
+        raise BadRequest(
+            f"{model_path} names {name!r} as its external data file, a name the version's own "
+            f"{what} takes once written (by `aiaas baseline` or the card); save the weights "
+            "under another name ('model.onnx.data')"
+        )
     if _valid(name):
         return
     if name in (MODEL_FILE, MANIFEST_FILE):

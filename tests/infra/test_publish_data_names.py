@@ -129,3 +129,24 @@ def test_weights_named_like_the_tokenizer_are_refused_with_tokenizer(
     )
     nothing_published(store)
     assert publish(store, model, "--labels", labels) == (0, "")  # token ids in: nothing collides
+
+
+@pytest.mark.parametrize("name", ["background.json", "drift_baseline.json", "card/w.bin"])
+def test_a_data_file_named_as_a_file_written_later_is_refused(
+    store: ObjectStore, tmp_path: Path, name: str
+) -> None:
+    """Weights as background.json were published: `aiaas baseline` then kept them ("kept the
+    existing background.json") and explain and monitor failed reading them as JSON."""
+    model = tmp_path / "export" / "model.onnx"
+    (model.parent / name).parent.mkdir(parents=True)
+    (model.parent / name).write_bytes(np.ones(WIDTH, np.float32).tobytes())
+    model_naming(model, name)
+    code, err = publish(store, model, "--task", "other")
+    what = "card/" if name.startswith("card/") else name
+    assert (code, err) == (
+        1,
+        f"{model} names {name!r} as its external data file, a name the version's own {what} "
+        "takes once written (by `aiaas baseline` or the card); save the weights under another "
+        "name ('model.onnx.data')",
+    )
+    nothing_published(store)
