@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
 from infra.local.stack import predict_logical_id, same_function
+from training.run_folders import temp_work_folder
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_publish(args: argparse.Namespace) -> int:
     # Every step works in this private folder, removed however the publish ends: nothing is
     # ever written beside the user's model (model_files.py says what would be).
-    with tempfile.TemporaryDirectory(prefix="aiaas-publish-") as work:
+    # Held while it lives: a SIGKILLed publish's folder is removed by the next publish or pull.
+    with temp_work_folder("aiaas-publish-") as work:
         given: Path = args.model
         if not given.is_file():
             raise BadRequest(not_a_file(given))

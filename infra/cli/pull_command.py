@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import errno
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from functions.runtime.registry import ModelRef, Registry, parse_ref, version_pr
 from functions.runtime.store import Moved, ObjectExists, open_store
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
+from training.run_folders import temp_work_folder
 
 
 def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -176,7 +176,7 @@ def _copy(source: Registry, target: Registry, manifest: ModelManifest, *, show: 
         f"{manifest.name}:{manifest.version}",
         version_prefix(manifest.name, manifest.version),
     )
-    with tempfile.TemporaryDirectory(prefix="aiaas-pull-") as tmp:
+    with temp_work_folder("aiaas-pull-") as tmp:
         extras: dict[str, Path] = {}
         keys = list(source.store.list_keys(prefix))
         total = sum(source.store.head(key).size for key in keys)
