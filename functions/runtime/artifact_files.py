@@ -16,6 +16,7 @@ from __future__ import annotations
 import mmap
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from functions.runtime.cache import sha256_file
@@ -32,7 +33,7 @@ NODE_ATTRIBUTE = 5
 GRAPH_SPARSE_INITIALIZER, SPARSE_VALUES, SPARSE_INDICES = 15, 1, 2
 ATTRIBUTE_T, ATTRIBUTE_G, ATTRIBUTE_TENSORS, ATTRIBUTE_GRAPHS = 5, 6, 10, 11
 ATTRIBUTE_SPARSE_TENSOR, ATTRIBUTE_SPARSE_TENSORS = 22, 23
-TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 13, 14, 1
+TENSOR_NAME, TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 8, 13, 14, 1
 
 
 def external_data_names(model_path: Path) -> list[str]:
@@ -61,20 +62,49 @@ def nested_external_data(model: Buffer) -> list[str]:
     with its weights in memory (the main graph's initializers and Constant nodes it takes from
     there): from the working directory, so such a model must not load from memory."""
     try:
-        found = dict.fromkeys(_locations(model, nested_only=True))
+        found = dict.fromkeys(e.location for e in _locations(model, nested_only=True) if e)
     except (IndexError, ValueError):
         return []  # not a model: `unlisted_external_data` has refused it already
-    return [name for name in found if name is not None]
+    return list(found)
 
 
 def _names(buf: Buffer, where: str) -> list[str]:
+    return list(dict.fromkeys(extent.location for extent in _extents(buf, where)))
+
+
+def _extents(buf: Buffer, where: str) -> list[Extent]:
     try:
-        found = dict.fromkeys(_locations(buf))
+        return [extent for extent in _locations(buf) if extent is not None]
     except (IndexError, ValueError) as exc:
         raise BadRequest(
             f"{where} is not an ONNX model ({exc}); publish the .onnx file your exporter wrote"
         ) from None
-    return [name for name in found if name is not None]
+
+
+def short_data_file(model_path: Path) -> None:
+    """BadRequest naming a tensor whose bytes lie past the end of its data file (a truncated
+    copy), checked from the offsets and lengths the model names: onnxruntime's own refusal
+    came as 'not an ONNX model onnxruntime can load', after a red log line of its own. A
+    missing file or a model that is no ONNX is left to the other checks."""
+    with model_path.open("rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            extents = _extents(buf, str(model_path))
+    sizes: dict[str, int] = {}
+    for extent in extents:
+        if extent.location not in sizes:
+            try:
+                sizes[extent.location] = (model_path.parent / extent.location).stat().st_size
+            except (OSError, ValueError):
+                sizes[extent.location] = -1  # missing or unreadable: said elsewhere
+        size, end = sizes[extent.location], extent.offset + (extent.length or 0)
+        if 0 <= size < end or (extent.length is None and 0 <= size <= extent.offset):
+            raise BadRequest(
+                f"{model_path} keeps weights for {extent.tensor!r} at bytes {extent.offset}-"
+                f"{max(end, extent.offset + 1)} of {extent.location!r}, which has only {size} "
+                "bytes (a truncated copy?); publish the model with its complete data files"
+            )
 
 
 def files_to_publish(
@@ -130,6 +160,16 @@ def describe_files(model_path: Path, extra_files: Mapping[str, Path]) -> tuple[A
         ArtifactFile(rel, local.stat().st_size, sha256_file(local), role)
         for rel, (local, role) in files_to_publish(model_path, extra_files).items()
     )
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Where one tensor's data lies outside the model: its file, and bytes as the model says."""
+
+    location: str
+    tensor: str
+    offset: int
+    length: int | None  # None: not said, onnxruntime reads what the tensor's shape needs
 
 
 # Files written into a version's folder after publishing (`aiaas baseline`, the card's): weights
@@ -200,7 +240,7 @@ def _valid(rel: str) -> bool:
     return True
 
 
-def _locations(buf: Buffer, *, nested_only: bool = False) -> Iterator[str | None]:
+def _locations(buf: Buffer, *, nested_only: bool = False) -> Iterator[Extent | None]:
     """Every tensor's external data file; `nested_only`: not the main graph's initializers'."""
     for number, wire, start, end, _ in fields(buf, 0, len(buf)):
         if wire == LEN and number == MODEL_GRAPH:
@@ -212,7 +252,7 @@ def _locations(buf: Buffer, *, nested_only: bool = False) -> Iterator[str | None
 
 def _graph(
     buf: Buffer, start: int, end: int, node: int, init: int | None, *, nested_only: bool = False
-) -> Iterator[str | None]:
+) -> Iterator[Extent | None]:
     """`nested_only` (the main graph): its subgraphs' tensors and its sparse ones, not its
     initializers and node attribute tensors, which onnxruntime takes from memory."""
     sparse = init is not None or nested_only
@@ -227,7 +267,9 @@ def _graph(
                     yield from _attribute(buf, c, d, tensors=not nested_only)
 
 
-def _attribute(buf: Buffer, start: int, end: int, *, tensors: bool = True) -> Iterator[str | None]:
+def _attribute(
+    buf: Buffer, start: int, end: int, *, tensors: bool = True
+) -> Iterator[Extent | None]:
     for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number in (ATTRIBUTE_T, ATTRIBUTE_TENSORS) and tensors:
             yield _location(buf, a, b)
@@ -237,21 +279,30 @@ def _attribute(buf: Buffer, start: int, end: int, *, tensors: bool = True) -> It
             yield from _graph(buf, a, b, GRAPH_NODE, GRAPH_INITIALIZER)
 
 
-def _sparse(buf: Buffer, start: int, end: int) -> Iterator[str | None]:
+def _sparse(buf: Buffer, start: int, end: int) -> Iterator[Extent | None]:
     """A sparse tensor's values and indices: tensors that may keep their data outside too."""
     for number, wire, a, b, _ in fields(buf, start, end):
         if wire == LEN and number in (SPARSE_VALUES, SPARSE_INDICES):
             yield _location(buf, a, b)
 
 
-def _location(buf: Buffer, start: int, end: int) -> str | None:
-    """A tensor's external data file, None when its data is inside the model."""
-    location, external = "", False
+def _location(buf: Buffer, start: int, end: int) -> Extent | None:
+    """Where a tensor keeps its data outside the model, None when its data is inside it."""
+    external, name, where = False, "", {}
     for number, wire, a, b, _ in fields(buf, start, end):
         if number == TENSOR_DATA_LOCATION and wire == 0:
             external = a == EXTERNAL
+        elif number == TENSOR_NAME and wire == LEN:
+            name = bytes(buf[a:b]).decode(errors="replace")
         elif number == TENSOR_EXTERNAL_DATA and wire == LEN:
             entry = {item.number: bytes(buf[item.start : item.end]) for item in fields(buf, a, b)}
-            if entry.get(1) == b"location":
-                location = entry.get(2, b"").decode()
-    return location if external else None
+            where[entry.get(1, b"").decode(errors="replace")] = entry.get(2, b"").decode()
+    if not external:
+        return None
+    offset, length = (where.get(key, "") for key in ("offset", "length"))
+    return Extent(
+        where.get("location", ""),
+        name,
+        int(offset) if offset.isdigit() else 0,
+        int(length) if length.isdigit() else None,
+    )

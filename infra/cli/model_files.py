@@ -30,6 +30,7 @@ from functions.runtime.artifact_files import (
     external_data_names,
     files_to_publish,
     nested_external_data,
+    short_data_file,
 )
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
@@ -43,13 +44,14 @@ def data_files(model: Path) -> dict[str, Path]:
 
 
 def require_data_files(model: Path) -> None:
-    """A BadRequest naming a missing external data file of `model`; a file that is not ONNX at
+    """A BadRequest naming a missing or truncated external data file of `model`; a file that is not ONNX at
     all is left to onnxruntime's load to describe."""
     try:
         external_data_names(model)
     except BadRequest:
         return
     data_files(model)
+    short_data_file(model)  # a truncated data file, named before onnxruntime fails on it
 
 
 def total_bytes(model: Path) -> int:
