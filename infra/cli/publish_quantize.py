@@ -18,8 +18,10 @@ input is a private copy (`model_files.stage`), its data files real copies, as `o
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,32 @@ def _needs(missing: ModuleNotFoundError) -> BadRequest:
     )
 
 
+def _out_of_space(exc: BaseException | None) -> bool:
+    """Whether `exc`, or what it was raised from, is a full file system or quota."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _no_space(method: str, source: Path, variant: Path, work: Path) -> BadRequest:
+    """The variant's write ran out of space in TMPDIR: named with what this publish needs there
+    (its copies of the model, and the variant, at most the model's size) against what TMPDIR
+    has free without them. It read "does not apply to this model", blaming the model."""
+    shutil.rmtree(variant, ignore_errors=True)
+    files = (p.lstat() for p in work.rglob("*") if p.is_file() and not p.is_symlink())
+    held = sum(st.st_size for st in files if st.st_nlink == 1)  # a link holds the user's bytes
+    need_mb = (held + total_bytes(source)) / 1e6
+    free_mb = (shutil.disk_usage(work).free + held) / 1e6
+    return BadRequest(
+        f"--quantize {method}: no space left in TMPDIR ({work.parent}) writing the variant: "
+        f"this publish needs up to {need_mb:.0f} MB there (its copies of the model and the "
+        f"variant), {free_mb:.0f} MB is free; free space there, or set TMPDIR to a folder "
+        "with more"
+    )
+
+
 def quantize(source: Path, method: str, work: Path) -> Path:
     """The variant of `source` by `method`, checked to load and be smaller; else a BadRequest
     (one naming a missing external data file before any work). onnxruntime loads it in a
@@ -159,6 +187,8 @@ def quantize(source: Path, method: str, work: Path) -> Path:
     except ModuleNotFoundError as exc:
         raise _needs(exc) from None
     except Exception as exc:  # the quantizers raise untyped errors
+        if _out_of_space(exc):  # TMPDIR's fault, not the model's
+            raise _no_space(method, source, target.parent, work) from None
         said = str(exc).replace(str(target.parent), "").replace(str(work), "")
         raise BadRequest(
             f"--quantize {method} does not apply to this model: {said[:300]}"
