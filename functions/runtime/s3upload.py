@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,6 +59,32 @@ class PutStaged:
         self.data = b""
 
 
+def _check_memory(src: Path, size: int, part: int, workers: int) -> None:
+    """StoreError, before anything is sent, when the parts in flight (up to `workers` parts)
+    would not fit in the memory available now (Linux's MemAvailable; elsewhere unchecked):
+    `AIAAS_TRANSFER_PART_MB=500` with 16 workers holds 8 GB, and died in a MemoryError."""
+    held = min(workers, -(-size // part)) * min(part, size)
+    available = _available_memory()
+    if available is not None and held > available:
+        raise StoreError(
+            f"uploading {src} holds up to {held / 1e6:.0f} MB of parts in memory "
+            f"(AIAAS_TRANSFER_WORKERS x AIAAS_TRANSFER_PART_MB), more than the "
+            f"{available / 1e6:.0f} MB available; lower AIAAS_TRANSFER_PART_MB or "
+            "AIAAS_TRANSFER_WORKERS"
+        )
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, None where there is none."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class MultipartStaged:
     """A file sent as the parts of a multipart upload not yet completed."""
 
@@ -79,7 +106,9 @@ class MultipartStaged:
         self.errors, self.progress = errors, progress
         self.upload_id: str | None = None
         digest, self.size = hashlib.sha256(), 0
-        part = file_digests.part_size(src.stat().st_size, transfer.part_bytes)
+        size = src.stat().st_size
+        part = file_digests.part_size(size, transfer.part_bytes)
+        _check_memory(src, size, part, transfer.workers)
         # The file as hashed when its signature was read: sent with those CRC32s, not hashed
         # again (file_digests.py); any other file is hashed as it is sent.
         self.known = file_digests.known(src, part)
@@ -122,7 +151,11 @@ class MultipartStaged:
         with ThreadPoolExecutor(workers, thread_name_prefix="aiaas-upload") as pool:
             try:
                 with src.open("rb") as source:
-                    while body := source.read(part):  # hashlib releases the GIL: sends overlap
+                    # Never more than the file holds: read(n) allocates n bytes first, and a
+                    # part size over the file's whole size died here in a MemoryError.
+                    left = os.fstat(source.fileno()).st_size
+                    while body := source.read(min(part, left) if left > 0 else part):
+                        left -= len(body)  # hashlib releases the GIL: sends overlap
                         if known is None:
                             digest.update(body)
                         elif len(sent) + len(pending) >= len(known.crc32):  # grew since

@@ -46,6 +46,9 @@ class S3Settings:
 LOAD_MODES = ("auto", "disk", "memory")
 
 
+MIN_PART_MB, MAX_PART_MB = 5, 5120  # S3's smallest multipart part (but the last), its largest
+
+
 @dataclass(frozen=True)
 class TransferSettings:
     """How big model files move: parallel ranged GETs / multipart parts, and where they land."""
@@ -137,9 +140,11 @@ def _transfer(env: Mapping[str, str]) -> TransferSettings:
         raise AiaasError(f"AIAAS_MODEL_LOAD must be one of {', '.join(LOAD_MODES)}; got {load!r}")
     part_mb = env_number(env, "AIAAS_TRANSFER_PART_MB", 16)
     workers = int(env_number(env, "AIAAS_TRANSFER_WORKERS", 16, whole=True))
-    if part_mb < 5 or workers < 1:  # S3 refuses multipart parts under 5 MB
+    # S3 takes multipart parts of 5 MB to 5 GiB; a publish holds up to `workers` parts at once.
+    if not MIN_PART_MB <= part_mb <= MAX_PART_MB or workers < 1:
         raise AiaasError(
-            "AIAAS_TRANSFER_PART_MB must be 5 or more, AIAAS_TRANSFER_WORKERS 1 or more"
+            f"AIAAS_TRANSFER_PART_MB must be from {MIN_PART_MB} to {MAX_PART_MB} (the part sizes "
+            "S3 takes), AIAAS_TRANSFER_WORKERS 1 or more"
         )
     return TransferSettings(int(part_mb * 1024 * 1024), workers, load)
 
