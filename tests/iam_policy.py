@@ -79,7 +79,8 @@ def other_service(target: str, entry: Mapping[str, Any]) -> S3Request:
     named = "*"
     if SERVICES[prefix] == "states":
         body = base64.b64decode(entry["body"]) if entry.get("body_encoded") else entry["body"]
-        named = json.loads(body or "{}").get("stateMachineArn", "*")
+        sent = json.loads(body or "{}")
+        named = sent.get("stateMachineArn") or sent.get("executionArn", "*")
     return S3Request(f"{SERVICES[prefix]}:{operation}", named, dict(TLS), target)
 
 

@@ -76,26 +76,50 @@ class BatchService:
         return run_object(self.store, self.pool, run, self.settings, self.progress)
 
     def delegate(self, run: RunInput, s3_key: str) -> Mapping[str, Any]:
-        """Start the Distributed Map run, named by the run id so a re-delivery starts nothing."""
+        """Start the Distributed Map run, named by the run id so a re-delivery starts nothing.
+
+        Step Functions keeps a closed execution's name for 90 days: an execution of this run
+        that ended without a summary (stopped, timed out, RecordFailure failed) would else hold
+        the input unscored for good, so a closed one is followed by `<run id>-<n>`."""
         import boto3
 
         client = boto3.client("stepfunctions")
         shards = max(1, math.ceil(run.info.size / self.settings.shard_bytes))
         payload = {"bucket": run.bucket, "key": s3_key, "etag": run.info.etag, "shards": shards}
-        try:
-            client.start_execution(
-                stateMachineArn=self.settings.state_machine,
-                name=run.run_id,
-                input=json.dumps(payload),
-            )
-        except client.exceptions.ExecutionAlreadyExists:
-            log.info("run %s is already in the state machine", run.run_id)
-        return {
+        answer = {
             "status": RunStatus.DELEGATED,
             "run_id": run.run_id,
             "input": run.obj.input_key,
             "shards": shards,
         }
+        for attempt in range(1, _ATTEMPTS + 1):
+            name = run.run_id if attempt == 1 else f"{run.run_id}-{attempt}"
+            try:
+                client.start_execution(
+                    stateMachineArn=self.settings.state_machine,
+                    name=name,
+                    input=json.dumps(payload),
+                )
+                return {**answer, "execution": name}
+            except client.exceptions.ExecutionAlreadyExists:
+                arn = _execution_arn(self.settings.state_machine, name)
+                status = client.describe_execution(executionArn=arn)["status"]
+            if status == "RUNNING":
+                log.info("run %s is already in the state machine as %s", run.run_id, name)
+                return {**answer, "execution": name}
+            if finished_summary(self.store, run):  # it finished since on_object looked
+                log.info("run %s finished in execution %s", run.run_id, name)
+                return {**answer, "execution": name}
+            log.warning(
+                "execution %s of run %s ended %s without a summary; starting it again",
+                name,
+                run.run_id,
+                status,
+            )
+        raise RuntimeError(
+            f"run {run.run_id} of {run.obj.input_key} ended without a summary in {_ATTEMPTS} "
+            "executions; see the state machine's executions for why"
+        )
 
     # ---- the state machine's tasks ----------------------------------------------------------
 
@@ -149,6 +173,15 @@ class BatchService:
             "started_at": utc_now(),
             "work": run.obj.work_prefix(run.run_id),  # a plan.json written before it failed
         }
+
+
+_ATTEMPTS = 20  # executions of one run before the message is left to SQS's redrive
+
+
+def _execution_arn(machine: str, name: str) -> str:
+    """arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name>."""
+    head, _, machine_name = machine.rpartition(":stateMachine:")
+    return f"{head}:execution:{machine_name}:{name}"
 
 
 def _ignored(event: ObjectCreated, reason: str) -> Mapping[str, Any]:

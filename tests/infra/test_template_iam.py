@@ -84,6 +84,7 @@ def test_batch_writes_only_under_batch() -> None:
         "s3:AbortMultipartUpload",
         "s3:ListBucket",
         "states:StartExecution",
+        "states:DescribeExecution",
     }
 
 
