@@ -28,6 +28,7 @@ from functions.runtime.batch.layout import (
     parse_input_key,
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
+from functions.runtime.batch.rescore import already_scored, version_now
 from functions.runtime.batch.status import FINISHED, RunStatus
 from functions.runtime.errors import BadRequest, Conflict, KeyClash, NotFound
 from functions.runtime.registry import Registry
@@ -158,9 +159,15 @@ class JobBook:
         return job
 
     def _started(self, job: Job) -> dict[str, Any]:
+        """`pending`, or a 409 when no run will come: the same bytes again on S3 (the same ETag,
+        so the same run id) are a finished run's, which is never redone."""
+        etag = self.store.head(job.obj.input_key).etag
+        done = self._summary(job)
+        if done is not None and done.get("etag") == etag and done.get("status") in FINISHED:
+            now = version_now(self.registry, job.obj.model)
+            raise Conflict(already_scored(job.obj, done, now))
         if self.run_locally is not None:
             self.run_locally(job)
-        etag = self.store.head(job.obj.input_key).etag
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def _summary(self, job: Job) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ from functions.runtime.batch.layout import (
 )
 from functions.runtime.batch.npy import ArraySink, write_npz
 from functions.runtime.batch.records import RunSummary
+from functions.runtime.batch.rescore import already_scored, stale_reason, version_now
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import BatchSettings
 from functions.runtime.batch.source import ByteRange
@@ -296,7 +297,9 @@ def run_object(
     read of the input."""
     done = finished_summary(store, run)
     if done is not None:
-        log.info("%s already scored by run %s", run.obj.input_key, run.run_id)
+        now = version_now(pool.registry, run.obj.model)
+        stale = stale_reason(run.obj.model, done, now) is not None  # else a duplicate delivery
+        (log.warning if stale else log.info)("%s", already_scored(run.obj, done, now))
         remove_work(store, run.obj.work_prefix(run.run_id))  # a sharded run's merge left, if any
         return skipped(done)
     started, began = utc_now(), time.perf_counter()
