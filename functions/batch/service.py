@@ -56,8 +56,9 @@ class BatchService:
             return {"status": RunStatus.IGNORED, "key": event.key, "reason": reason}
         try:
             obj = parse_input_key(key)
-        except InvalidName as exc:
-            return _ignored(event, exc.message)
+        except InvalidName as exc:  # S3 took a name no run can hold: the upload would vanish
+            log.warning("ignored s3://%s/%s: %s", event.bucket, event.key, exc.message)
+            return {"status": RunStatus.IGNORED, "key": event.key, "reason": exc.message}
         if obj is None:
             return _ignored(event, "not under batch/<model>/input/")
         try:

@@ -24,13 +24,12 @@ from functions.runtime.batch.layout import (
     BATCH_PREFIX,
     INPUT_DIR,
     BatchObject,
-    listed_input,
     parse_input_key,
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
 from functions.runtime.batch.rescore import already_scored, version_now
 from functions.runtime.batch.status import FINISHED, RunStatus
-from functions.runtime.errors import BadRequest, Conflict, KeyClash, NotFound
+from functions.runtime.errors import BadRequest, Conflict, InvalidName, KeyClash, NotFound
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
 
@@ -142,16 +141,39 @@ class JobBook:
         self.registry.versions(model)  # 404 for an unknown model
         prefix = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/"
         files: list[str] = []
+        refused: dict[str, str] = {}  # a key S3 took that no run scores: said, not hidden
         for key in self.store.list_keys(
             prefix.rstrip("/"), after="" if after is None else prefix + after
         ):
-            obj = listed_input(key)
-            if obj is not None and obj.extension:
-                files.append(obj.file)
+            try:
+                obj = parse_input_key(key)
+            except InvalidName as exc:
+                files.append(key[len(prefix) :])
+                refused[files[-1]] = exc.message
+            else:
+                if obj is not None and obj.extension:
+                    files.append(obj.file)
             if len(files) > limit:  # one more than the page: there is a next page
                 break
         chosen, cursor = page(files, None, limit)  # in the store's order: S3's, by text
-        return [self.status(model, file) for file in chosen], cursor
+        return [
+            self._refused(model, file, refused[file])
+            if file in refused
+            else self.status(model, file)
+            for file in chosen
+        ], cursor
+
+    def _refused(self, model: str, file: str, reason: str) -> dict[str, Any]:
+        """An object under input/ that the batch function refuses by its name (S3 takes
+        `day2//x.csv`, `./x.csv`, a control character): it is never scored."""
+        input_key = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/{file}"
+        return {
+            "model": model,
+            "file": file,
+            "input": input_key,
+            "status": RunStatus.REFUSED,
+            "error": f"{reason}; upload it under such a name to score it",
+        }
 
     def _new_job(self, model: str, file: str) -> Job:
         job = job_for(model, file)

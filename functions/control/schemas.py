@@ -194,10 +194,13 @@ class JobStatus(BaseModel):
     model: str
     file: str
     input: str
-    output: str
-    errors: str
-    summary: str
-    status: str = Field(description="pending, succeeded or failed")
+    output: str | None = Field(default=None, description="absent for a refused input")
+    errors: str | None = Field(default=None, description="absent for a refused input")
+    summary: str | None = Field(default=None, description="absent for a refused input")
+    status: str = Field(
+        description="pending, succeeded or failed; refused for an object under input/ whose "
+        "name no run takes (S3 takes `day2//x.csv`), `error` saying why"
+    )
 
 
 class JobList(BaseModel):

@@ -147,15 +147,16 @@ def parse_input_key(key: str) -> BatchObject | None:
     """The batch object for `batch/<model>/input/<file>`; None for any other key (outputs too).
 
     Raises InvalidName when the model part is not a valid model name, or the key holds a
-    control character or a part over 255 characters (S3 takes them; files cannot), or the
+    control character, an empty, '.' or '..' part or one over 255 characters (S3 takes them;
+    files cannot), or the
     file fails `names.job_file_name`: the control plane's job API takes the same names.
     """
     parts = key.split("/")
     if len(parts) < 4 or parts[0] != BATCH_PREFIX or parts[2] != INPUT_DIR:
         return None
-    if any(part in ("", ".", "..") for part in parts[3:]):
-        return None  # a folder marker (`input/day2/`), or no file a store can hold
-    names.store_key(key, "batch input key")  # a NUL reached the directory store: a crash
+    if parts[-1] == "":
+        return None  # a folder marker (`input/day2/`); `day2//x.csv` or `./x.csv` is refused:
+    names.store_key(key, "batch input key")  # S3 takes it, a file cannot (a NUL: a crash)
     file = names.job_file_name("/".join(parts[3:]))
     return BatchObject(model=names.model_name(parts[1]), input_key=key, file=file)
 

@@ -22,6 +22,7 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"  # a re-delivery of a run already finished
     SUPERSEDED = "superseded"  # the input was replaced mid-run; its new version's run publishes
     IGNORED = "ignored"  # an event for an object that is no batch input
+    REFUSED = "refused"  # under input/, but named as no input can be (the job list's)
 
 
 FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
