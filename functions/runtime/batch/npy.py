@@ -29,6 +29,7 @@ from functions.runtime.batch.scoring import (
     fits,
     row_shape,
 )
+from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.store import ObjectStore
@@ -139,6 +140,28 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
         spec.dtype == "string" and header.dtype.kind == "U"
     ):
         raise BadArrayFile(f"{where}: element type {header.dtype} cannot feed {spec.dtype}")
+    _check_exact(header.dtype, spec.name, spec.dtype, where)
+
+
+def _check_exact(dtype: np.dtype[np.generic], name: str, want: str, where: str) -> None:
+    """As the predict API refuses a typed tensor: true/false for a number input, or integers
+    a float input cannot hold exactly (int64 into float32: 2**62 rounded, with no word). An
+    integer type whose every value fits (uint8 images, int16 into float32) is scored."""
+    target = BY_NAME[want].numpy if want in BY_NAME else None
+    if target is None or target.kind not in "iuf" or dtype.kind not in "biu":
+        return  # floats to floats: a value out of range is a bad row; to ints: whole or bad
+    if dtype.kind == "b":
+        raise BadArrayFile(
+            f"{where}: input '{name}' expects {want}; got an array of bool (true/false "
+            f"values), which the predict API refuses too: save the {want} values the model takes"
+        )
+    bits = int(np.finfo(target.str).nmant) + 1 if target.kind == "f" else 0
+    if target.kind == "f" and dtype.itemsize * 8 - (dtype.kind == "i") > bits:
+        raise BadArrayFile(
+            f"{where}: input '{name}' expects {want}; got an array of {dtype}, which does not "
+            f"convert safely (integers past 2^{bits} round): save it as {want} "
+            f"(`a.astype(np.{target})`) once its values are known to be features"
+        )
 
 
 RowReader = Callable[[int, int], np.ndarray]  # rows [first, first + count), fewer at the end
