@@ -145,9 +145,11 @@ def _deployed(store: ObjectStore, obj: BatchObject, args: argparse.Namespace) ->
     if not args.json:
         print(f"uploaded {args.file} to {uri}/{obj.input_key}")
     if not store.location.notifies:  # "output will appear" there, and --wait, waited for good
+        # The same --name, or the command scores the file under its own name instead.
+        named = "" if obj.file == Path(args.file).name else f" --name {obj.file}"
         print(
             "note: a directory store sends no events: nothing scores it until "
-            f"`aiaas batch {args.model} {args.file}` (without --deployed), `aiaas invoke "
+            f"`aiaas batch {args.model} {args.file}{named}` (without --deployed), `aiaas invoke "
             "BatchFunction -e EVENT` or a job put to `aiaas serve`'s control plane "
             "(docs/batch.md)",
             file=sys.stderr,

@@ -157,6 +157,11 @@ def test_deployed_on_a_directory_store_says_nothing_will_score_it_on_its_own(
     err = capsys.readouterr().err
     assert "a directory store sends no events: nothing scores it until " in err
     assert f"`aiaas batch iris {rows}` (without --deployed)" in err
+    # With --name the hint kept the file's own name: that command scored `rows.csv` and left
+    # `day/dep.csv` pending.
+    assert main([*store, "batch", "iris", str(rows), "--name", "day/dep.csv", "--deployed"]) == 0
+    err = capsys.readouterr().err
+    assert f"`aiaas batch iris {rows} --name day/dep.csv` (without --deployed)" in err
 
 
 def test_a_misspelled_action_is_not_echoed_with_a_bad_model_name(
