@@ -12,7 +12,7 @@ def exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.gene
     """numpy calls int64 -> float64 a safe cast, yet integers past 2^53 round (an INT64
     9007199254740993 sent to an FP64 input was answered as ...992, with a 200): a typed
     tensor's integers must each have the float's exact value."""
-    bits = int(np.finfo(target.str).nmant) + 1
+    bits = exact_bits(target)
     if value.size == 0 or value.dtype.itemsize * 8 <= bits:
         return
     limit = 2**bits
@@ -26,3 +26,20 @@ def exact_in_float(spec: TensorSpec, value: np.ndarray, target: np.dtype[np.gene
         f"index {at} has no exact {spec.dtype} value (integers past 2^{bits} round): send "
         f"{spec.dtype} values"
     )
+
+
+def exact_bits(target: np.dtype[np.generic]) -> int:
+    """The float type's exact integers: every one up to 2^this (24 for float32)."""
+    return int(np.finfo(target.str).nmant) + 1
+
+
+def inexact_rows(rows: np.ndarray, target: np.dtype[np.generic]) -> np.ndarray:
+    """A batch's rows (one per row, flattened) holding an integer `target`, a float, has no
+    exact value for: bad rows, as `exact_in_float` refuses such a tensor (an int64 NPY with
+    2**62 was scored rounded to float32, unsaid). All False for a type whose every value fits."""
+    bits = exact_bits(target)
+    if rows.dtype.kind not in "iu" or rows.dtype.itemsize * 8 - (rows.dtype.kind == "i") <= bits:
+        return np.zeros(len(rows), dtype=bool)
+    limit = 2**bits
+    wide = rows.astype(object) if rows.dtype.kind == "u" else rows
+    return np.asarray(((wide > limit) | (wide < -limit)).any(axis=1), dtype=bool)

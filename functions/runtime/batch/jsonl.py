@@ -15,12 +15,11 @@ import numpy as np
 import orjson
 
 from functions.runtime.batch.cells import PREFIX, json_cells, json_name
+from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason
 from functions.runtime.batch.scoring import (
-    EXACT_FLOAT,
     Chunk,
     OutputField,
     RowError,
-    bad_reason,
     fits,
     row_shape,
 )

@@ -144,23 +144,14 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
 
 
 def _check_exact(dtype: np.dtype[np.generic], name: str, want: str, where: str) -> None:
-    """As the predict API refuses a typed tensor: true/false for a number input, or integers
-    a float input cannot hold exactly (int64 into float32: 2**62 rounded, with no word). An
-    integer type whose every value fits (uint8 images, int16 into float32) is scored."""
+    """As the predict API refuses a typed tensor of true/false for a number input (True was
+    scored as 1.0). Integers are judged by value, row by row (`exact_casts.inexact_rows`): a
+    row with one a float input has no exact value for is reported, the others scored."""
     target = BY_NAME[want].numpy if want in BY_NAME else None
-    if target is None or target.kind not in "iuf" or dtype.kind not in "biu":
-        return  # floats to floats: a value out of range is a bad row; to ints: whole or bad
-    if dtype.kind == "b":
+    if target is not None and target.kind in "iuf" and dtype.kind == "b":
         raise BadArrayFile(
             f"{where}: input '{name}' expects {want}; got an array of bool (true/false "
             f"values), which the predict API refuses too: save the {want} values the model takes"
-        )
-    bits = int(np.finfo(target.str).nmant) + 1 if target.kind == "f" else 0
-    if target.kind == "f" and dtype.itemsize * 8 - (dtype.kind == "i") > bits:
-        raise BadArrayFile(
-            f"{where}: input '{name}' expects {want}; got an array of {dtype}, which does not "
-            f"convert safely (integers past 2^{bits} round): save it as {want} "
-            f"(`a.astype(np.{target})`) once its values are known to be features"
         )
 
 

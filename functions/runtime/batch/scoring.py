@@ -9,7 +9,6 @@ batches of at most the model's batch limit and appends `label` and `score` for c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,17 +24,16 @@ from functions.runtime.batch.field_names import (
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
+from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.dtypes import BY_NAME
+from functions.runtime.exact_casts import inexact_rows
 from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.text_input import batch_view, is_blank, text_input
-from functions.runtime.validation import missing_value, scaled_pixels_hint
-
-EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 
 
 @dataclass(frozen=True)
@@ -170,10 +168,11 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
     if target.kind == "f":
         with np.errstate(over="ignore", invalid="ignore"):
             cast = value.astype(target, copy=False)
+        inexact = inexact_rows(value.reshape(len(value), width), target)  # as the API refuses
         if not spec.finite:
-            return cast, none
+            return cast, inexact
         finite = np.asarray(np.isfinite(cast.reshape(len(value), width)).all(axis=1))
-        return cast, ~finite
+        return cast, ~finite | inexact
     rows = value.reshape(len(value), width)
     if target.kind == "b":
         ok = np.asarray(((rows == 0) | (rows == 1)).all(axis=1))
@@ -192,44 +191,6 @@ def _cast_rows(spec: TensorSpec, value: np.ndarray) -> tuple[np.ndarray, np.ndar
             ok = np.asarray((whole & (rows >= info.min) & (rows <= info.max) & top).all(axis=1))
     safe = np.where(ok.reshape((-1,) + (1,) * (value.ndim - 1)), value, 0)
     return safe.astype(target), ~ok
-
-
-def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -> str:
-    """Why one raw row of input `spec` cannot be cast: names the input and the first bad value,
-    by its column where `columns` (the model's feature names) name the row's values."""
-    flat = np.asarray(row).reshape(-1)
-    target = BY_NAME[spec.dtype].numpy
-    named = len(columns) == flat.size
-    for index, item in enumerate(flat.tolist()):
-        where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
-        if named:  # as an empty cell of the column is named: "column 'petal_length' ..."
-            where = f"column '{columns[index]}'"
-        if target.kind == "f" and math.isnan(item):
-            return missing_value(where, "NaN")
-        if target.kind == "f" and not np.isfinite(item):
-            return f"{where} is {item}; this model needs finite numbers"
-        if target.kind == "f" and abs(item) > float(np.finfo(target.str).max):
-            top = float(np.finfo(target.str).max)
-            return f"{where} is {item:g}, out of {spec.dtype}'s range (±{top:.4g})"
-        if target.kind == "b" and item not in (0, 1):
-            return f"{where} is {item}; expected 0 or 1 (bool)"
-        if target.kind in "iu":
-            info = np.iinfo(target)  # type: ignore[type-var]
-            # float(2**64 - 1) is 2**64: only past the bound's own float is a value beyond it
-            beyond = not float(info.min) <= item <= float(info.max)
-            if not float(item).is_integer() or beyond:
-                hint = scaled_pixels_hint(target, flat.astype(np.float64))
-                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
-        wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
-        if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= EXACT_FLOAT:
-            return (
-                f"{where} is {item:.17g}, a number read as a float, which holds integers exactly "
-                "only up to 2**53 (a CSV cell, a JSON number with a fraction or an exponent, a "
-                "float array): send the integer as written digits in JSONL, or an int64 NPY"
-            )
-        if target.kind in "iu" and not info.min <= item <= info.max:
-            return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
-    return f"input '{spec.name}' cannot be cast to {spec.dtype}"
 
 
 def output_fields(manifest: ModelManifest) -> list[OutputField]:

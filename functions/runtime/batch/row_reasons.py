@@ -1,0 +1,59 @@
+"""Why a batch row's raw values cannot be cast to the model's input: the reason a bad row is
+reported with, naming the input (or column) and its first bad value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.exact_casts import exact_bits
+from functions.runtime.manifest import TensorSpec
+from functions.runtime.validation import missing_value, scaled_pixels_hint
+
+EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
+
+
+def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -> str:
+    """Why one raw row of input `spec` cannot be cast: names the input and the first bad value,
+    by its column where `columns` (the model's feature names) name the row's values."""
+    flat = np.asarray(row).reshape(-1)
+    target = BY_NAME[spec.dtype].numpy
+    named = len(columns) == flat.size
+    for index, item in enumerate(flat.tolist()):
+        where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
+        if named:  # as an empty cell of the column is named: "column 'petal_length' ..."
+            where = f"column '{columns[index]}'"
+        if target.kind == "f" and math.isnan(item):
+            return missing_value(where, "NaN")
+        if target.kind == "f" and not np.isfinite(item):
+            return f"{where} is {item}; this model needs finite numbers"
+        if target.kind == "f" and type(item) is int and abs(item) > 2 ** exact_bits(target):
+            return (
+                f"{where} is {item}, an integer {spec.dtype} has no exact value for (integers "
+                f"past 2^{exact_bits(target)} round); save {spec.dtype} values"
+            )
+        if target.kind == "f" and abs(item) > float(np.finfo(target.str).max):
+            top = float(np.finfo(target.str).max)
+            return f"{where} is {item:g}, out of {spec.dtype}'s range (±{top:.4g})"
+        if target.kind == "b" and item not in (0, 1):
+            return f"{where} is {item}; expected 0 or 1 (bool)"
+        if target.kind in "iu":
+            info = np.iinfo(target)  # type: ignore[type-var]
+            # float(2**64 - 1) is 2**64: only past the bound's own float is a value beyond it
+            beyond = not float(info.min) <= item <= float(info.max)
+            if not float(item).is_integer() or beyond:
+                hint = scaled_pixels_hint(target, flat.astype(np.float64))
+                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
+        wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
+        if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= EXACT_FLOAT:
+            return (
+                f"{where} is {item:.17g}, a number read as a float, which holds integers exactly "
+                "only up to 2**53 (a CSV cell, a JSON number with a fraction or an exponent, a "
+                "float array): send the integer as written digits in JSONL, or an int64 NPY"
+            )
+        if target.kind in "iu" and not info.min <= item <= info.max:
+            return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
+    return f"input '{spec.name}' cannot be cast to {spec.dtype}"
