@@ -7,7 +7,9 @@ partial file. A file whose sha256 differs from its manifest is deleted and never
 the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or fills up while it is
 written (AIAAS_MODEL_LOAD=auto; two workers downloading at once), or the cache directory
 cannot be written (a read-only file system, a file in its place), it is held in memory, and a
-warning says so once a process for each reason.
+warning says so once a process for each reason. Before that, the least recently used entries
+no process holds make room (functions/runtime/cache_trim.py; also past AIAAS_CACHE_MAX_MB):
+each entry handed out is held (a shared flock) until `release` (the pool dropped its version).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
+from functions.runtime.cache_trim import Holds, hold_entry, let_go, trim
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.prune_log import version_not_found
@@ -98,13 +101,14 @@ class ArtifactCache:
             env = RuntimeSettings.from_env()
             directory, transfer = directory or env.cache_dir, transfer or env.transfer
         self.directory, self.transfer = directory, transfer
+        self.holds = Holds()  # the entries handed out here and not released
 
     def source(self, manifest: ModelManifest) -> ModelSource:
         """The verified model, on disk or (when the disk lacks room, or settings say so) in memory."""
         if self.transfer.load == "memory":
             return self.fetch_into_memory(manifest)
         if self.transfer.load == "auto":
-            problem = self._disk_problem(manifest.weight_bytes)
+            problem = self._room_for(manifest)
             if problem is None:
                 try:
                     return self.fetch(manifest)
@@ -112,13 +116,38 @@ class ArtifactCache:
                     problem = "filled", full.why  # download), or a file size limit
             self._warn_memory(*problem)
             return self.fetch_into_memory(manifest)
+        self._room_for(manifest)  # "disk": the download fails if it still lacks room
         return self.fetch(manifest)
+
+    def _room_for(self, manifest: ModelManifest) -> tuple[str, str] | None:
+        """`_disk_problem` for `manifest`, once least recently used entries made room for it."""
+        problem = self._disk_problem(manifest.weight_bytes)
+        if problem is None or problem[0] != "full":
+            return problem
+        need = manifest.weight_bytes + DISK_MARGIN
+        why = f"to make room for {manifest.name}:{manifest.version} ({need // MB} MB)"
+        released = self.holds.released()
+        if trim(self.directory, free=need, keep={self.entry(manifest)}, released=released, why=why):
+            return self._disk_problem(manifest.weight_bytes)
+        return problem
+
+    def entry(self, manifest: ModelManifest) -> Path:
+        """`manifest`'s entry in the cache: its file, or the folder of its files."""
+        if manifest.weight_files:
+            return self.directory / version_digest(manifest)
+        return self.directory / f"{manifest.file.sha256}.onnx"
 
     def lands_in_memory(self, manifest: ModelManifest) -> bool:
         """Whether `source` would hold `manifest`'s files in memory (as things stand now)."""
         if self.transfer.load == "auto":
             return self._disk_problem(manifest.weight_bytes) is not None
         return self.transfer.load == "memory"
+
+    def release(self, manifest: ModelManifest) -> None:
+        """`manifest`'s files are no longer used here (its pool dropped the version): the
+        entry may be removed to make room once no other hand-out of it is held."""
+        if self.holds.release(self.entry(manifest)):
+            self._bound(keep=set())
 
     def _disk_problem(self, size: int) -> tuple[str, str] | None:
         """(reason, what it is) the cache directory cannot take `size` bytes, else None."""
@@ -150,27 +179,43 @@ class ArtifactCache:
         )
 
     def fetch(self, manifest: ModelManifest) -> Path:
-        """A local path of the verified model file for `manifest`, its external data beside it."""
-        if manifest.weight_files:
-            return self._fetch_folder(manifest)
+        """A local path of the verified model file for `manifest`, its external data beside it;
+        held (never removed to make room) until `release`."""
+        fetch = self._fetch_folder if manifest.weight_files else self._fetch_file
+        path = fetch(manifest)
+        self._bound(keep={self.entry(manifest)})
+        return path
+
+    def _bound(self, keep: set[Path]) -> None:
+        """Past AIAAS_CACHE_MAX_MB (when set), the least recently used entries not held go."""
+        if most := self.transfer.cache_max_bytes:
+            why = f"the cache is past AIAAS_CACHE_MAX_MB ({most // MB} MB)"
+            trim(self.directory, most=most, keep=keep, released=self.holds.released(), why=why)
+
+    def _fetch_file(self, manifest: ModelManifest) -> Path:
         expected = manifest.file.sha256
-        final = self.directory / f"{expected}.onnx"
+        final = self.entry(manifest)
         # A damaged entry is not deleted first: the verified download replaces it atomically, and
         # an unlink could remove the good file another process has just renamed into place.
-        if final.is_file() and sha256_file(final) == expected:
-            return final
+        held = hold_entry(final, folder=False)  # before its check: never removed after it
+        if held is not None and sha256_file(final) == expected:
+            return self.holds.add(final, held)
+        let_go(held)
         with self._scratch(manifest, final.name) as tmp:
             self._download(manifest, MODEL_FILE, manifest.file.size, expected, tmp)
             tmp.replace(final)
-        return final
+            held = hold_entry(final, folder=False)  # the scratch's lock holds it until then
+        return self.holds.add(final, held)
 
     def _fetch_folder(self, manifest: ModelManifest) -> Path:
         # A version with external data is a folder named by all its files' hashes, renamed into
         # place whole: onnxruntime finds the data files beside the model by their names.
-        final = self.directory / version_digest(manifest)
+        final = self.entry(manifest)
         damaged = _inode(final)  # checked below: a folder here now is whole, or damaged
-        if damaged is not None and _folder_intact(final, manifest):
-            return final / MODEL_FILE
+        held = hold_entry(final, folder=True)
+        if held is not None and damaged is not None and _folder_intact(final, manifest):
+            return self.holds.add(final, held) / MODEL_FILE
+        let_go(held)
         with self._scratch(manifest, final.name, folder=True) as tmp:
             self._download(
                 manifest, MODEL_FILE, manifest.file.size, manifest.file.sha256, tmp / MODEL_FILE
@@ -182,14 +227,15 @@ class ArtifactCache:
             if now is not None and now != damaged:
                 # A twin (another worker) renamed its verified copy in meanwhile, and may be
                 # loading it: used as it is. Removed, its loads failed (4 of 15 cold starts).
-                return final / MODEL_FILE
+                return self.holds.add(final, hold_entry(final, folder=True)) / MODEL_FILE
             aside = tmp.with_name(f"{tmp.name}-damaged")  # swept as a download's leftover
             with contextlib.suppress(OSError):  # the damaged one: moved aside, not half-removed
                 final.rename(aside)
             with contextlib.suppress(OSError):  # a racing twin renamed its verified copy first
                 tmp.rename(final)
             shutil.rmtree(aside, ignore_errors=True)
-        return final / MODEL_FILE
+            held = hold_entry(final, folder=True)  # the scratch's lock holds it until then
+        return self.holds.add(final, held) / MODEL_FILE
 
     def fetch_into_memory(self, manifest: ModelManifest) -> ModelInMemory:
         """The verified model and its external data in memory: nothing written to disk."""

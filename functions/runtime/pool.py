@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
-from functions.runtime.cache import ArtifactCache
+from functions.runtime.cache import ArtifactCache, ModelInMemory
 from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
@@ -134,13 +134,18 @@ class ModelPool:
                 self._loading[key] = resident_bytes(manifest)
             self._evicted(evicted)
             try:
+                source = source if source is not None else self.cache.source(manifest)
                 model = LoadedModel(
                     manifest,
-                    source if source is not None else self.cache.source(manifest),
+                    source,
                     max_batch_size=self.settings.max_batch or None,
                     threads=self.settings.ort_threads or None,
                     run_limit_s=self.settings.max_run_seconds,
                 )
+            except Exception:
+                if source is not None and not isinstance(source, ModelInMemory):
+                    self.cache.release(manifest)  # its cache entry may go to make room
+                raise
             finally:
                 with self._guard:
                     self._loading.pop(key, None)
@@ -172,7 +177,7 @@ class ModelPool:
         need: float,
         keep: tuple[str, str] | None,
         loaded: tuple[str, str] | None = None,
-    ) -> list[tuple[str, str]]:
+    ) -> list[ModelManifest]:
         """Evict what `pool_room.make_room` chooses for `manifest`'s load (its peak: `need`),
         or, once it is `loaded`, what is past the bounds beside it; the versions evicted.
         Under `_guard`."""
@@ -183,8 +188,9 @@ class ModelPool:
         room = make_room(resident, serving, need, most, self.usable_bytes, self._loading.values())
         if loaded is not None:
             room = replace(room, short=False)  # said when its room was made
+        evicted = []
         for gone, why in room.evict:
-            del self._models[gone]
+            evicted.append(self._models.pop(gone).manifest)
             self.evictions += 1
             # A version evicted here loads again on its next request: seconds for a large
             # model, so a line each time (one line a request means the pool thrashes).
@@ -212,11 +218,12 @@ class ModelPool:
                 room.kept_bytes / MB,
                 self.usable_bytes / MB,
             )
-        return [gone for gone, _ in room.evict]
+        return evicted
 
-    def _evicted(self, gone: list[tuple[str, str]]) -> None:
-        for key in gone:  # none on nearly every load: nothing to report
-            self.on_evict(*key)
+    def _evicted(self, gone: list[ModelManifest]) -> None:
+        for manifest in gone:  # none on nearly every load: nothing to report
+            self.cache.release(manifest)  # its cache entry may go to make room
+            self.on_evict(manifest.name, manifest.version)
 
     def load_version(self, name: str, version: str) -> LoadedModel:
         """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`)."""
@@ -240,10 +247,12 @@ class ModelPool:
     def forget(self, key: tuple[str, str]) -> None:
         """Drop a version (pruned): its session and its lock, unless a load of it holds it."""
         with self._guard:
-            self._models.pop(key, None)
+            gone = self._models.pop(key, None)
             lock = self._locks.get(key)
             if lock is not None and not lock.locked():
                 del self._locks[key]
+        if gone is not None:
+            self.cache.release(gone.manifest)  # its cache entry may go to make room
 
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))

@@ -58,6 +58,9 @@ class TransferSettings:
     # Where a model's files go before onnxruntime reads them: "disk" (the cache directory),
     # "memory" (never /tmp: SnapStart allows 512 MB), "auto" (memory when the disk lacks room).
     load: str = "auto"
+    # The cache's bound (AIAAS_CACHE_MAX_MB): past it after a download, the least recently used
+    # entries no process holds go (cache_trim.py). 0: the cache disk's free space is the bound.
+    cache_max_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class RuntimeSettings:
         `AIAAS_MAX_BATCH`, `AIAAS_MAX_RUN_SECONDS`, `AIAAS_S3_MAX_ATTEMPTS`, `AIAAS_S3_CONNECT_TIMEOUT`,
         `AIAAS_S3_READ_TIMEOUT`, `AIAAS_ACTOR` (else the login user),
         `AIAAS_EXPLAIN_MAX_SECONDS`, `AIAAS_COMPARE_MAX_SECONDS`, `AIAAS_TRANSFER_PART_MB`,
-        `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_MAX_VERSIONS`,
+        `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_CACHE_MAX_MB`,
+        `AIAAS_MAX_VERSIONS`,
         `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (Lambda's; `aiaas serve` sets the template's);
         unset means the default."""
         env = os.environ if env is None else env
@@ -146,7 +150,8 @@ def _transfer(env: Mapping[str, str]) -> TransferSettings:
             f"AIAAS_TRANSFER_PART_MB must be from {MIN_PART_MB} to {MAX_PART_MB} (the part sizes "
             "S3 takes), AIAAS_TRANSFER_WORKERS 1 or more"
         )
-    return TransferSettings(int(part_mb * 1024 * 1024), workers, load)
+    cache_mb = int(env_number(env, "AIAAS_CACHE_MAX_MB", 0, whole=True))
+    return TransferSettings(int(part_mb * 1024 * 1024), workers, load, cache_mb * 1024 * 1024)
 
 
 def _max_versions(env: Mapping[str, str]) -> int:
