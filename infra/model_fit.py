@@ -99,13 +99,6 @@ class Fit:
         )
 
 
-# The versions a warm function's /tmp holds: the model cache (functions/runtime/cache.py) never
-# removes a version's files, so after a promotion (or beside a canary) the version it served
-# before is still there, and a new one that does not fit beside it loads from memory (~3x its
-# weights, not ~1.1x). The check assumed an empty /tmp and said "fits" for such a function.
-CACHED_VERSIONS = 2
-
-
 def model_fit(
     manifest: ModelManifest,
     memory_mb: int,
@@ -116,7 +109,7 @@ def model_fit(
     serving maps of its single model file (`stored_layout`); without one, nothing is."""
     weights = manifest.weight_bytes
     ref = f"{manifest.name}:{manifest.version}"
-    in_memory = lands_in_memory(manifest, tmp_mb, versions=CACHED_VERSIONS)
+    in_memory = lands_in_memory(manifest, tmp_mb)
     need, where, mapped = load_need(manifest, in_memory, layout.mapped if layout else None)
     if where == "memory":
         return Fit(ref, weights / MB, "memory", round(need / MB), memory_mb)

@@ -35,10 +35,9 @@ HEADROOM = 0.10  # of the function's memory, for requests and the garbage collec
 LoadNeed = tuple[float, str, int]
 
 
-def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB, versions: int = 1) -> bool:
-    """Whether `manifest`'s files cannot land on a /tmp of `tmp_mb` (cache.py: then memory)
-    that holds `versions` of its size (the cache keeps every version it loaded)."""
-    return manifest.weight_bytes * versions + DISK_MARGIN > tmp_mb * MB
+def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB) -> bool:
+    """Whether `manifest`'s files cannot land on a /tmp of `tmp_mb` (cache.py: then memory)."""
+    return manifest.weight_bytes + DISK_MARGIN > tmp_mb * MB
 
 
 def load_need(manifest: ModelManifest, in_memory: bool, mapped: int | None = None) -> LoadNeed:

@@ -60,18 +60,6 @@ def test_fit_counts_where_the_weights_land(published: Path) -> None:
     assert in_memory.need_mb == round(RUNTIME_MB + weights_mb * 3.1)
 
 
-def test_fit_counts_the_version_a_warm_tmp_still_holds(published: Path) -> None:
-    """The cache keeps every version it loaded: after a promotion, a warm function's /tmp still
-    holds the previous version, and a version that fits an empty /tmp but not beside it loaded
-    from memory (~3x) while the check said it loads from disk (~1.1x) and fits."""
-    manifest = Registry(LocalStore(published)).manifest("big-text", "1")
-    weights_mb = manifest.weight_bytes / 2**20
-    tmp_mb = round(weights_mb * 1.5 + 64)  # one version and the 64 MB margin, not two
-    fit = model_fit(manifest, 1024, tmp_mb=tmp_mb)
-    assert fit.loads_from == "memory"
-    assert fit.need_mb == round(RUNTIME_MB + weights_mb * 3.1)
-
-
 D = 1024
 LAYER_BYTES = 4 * D * D  # one float32 [1024, 1024] weight
 
