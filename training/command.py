@@ -68,7 +68,8 @@ def run_train(args: argparse.Namespace) -> int:
     # The data is judged before torch loads: a bad spec costs a second, never a training run.
     report = check_data(spec, spec_dir)
     cores = os.cpu_count() or 1
-    if spec.cpu_threads > cores:  # 1000 threads on 2 cores trained 70x slower, unsaid
+    # 1000 threads on 2 cores trained 70x slower, unsaid; a --submit job runs on another host
+    if spec.cpu_threads > cores and not getattr(args, "submit", False):
         more = (
             f"cpu_threads {spec.cpu_threads} is more than this machine's {cores} CPU cores: "
             f"the extra threads only wait on each other; use 0 (auto) or at most {cores}"

@@ -288,19 +288,23 @@ def _schedule(top: Fields) -> ScheduleSpec:
     )
     fields.done()
     if spec.name != "step":  # read by the step schedule only: a cosine `gamma` did nothing
-        _only_with(fields, ("step_size", "gamma"), "name: step", f"name: {spec.name}")
+        given = {"step_size": spec.step_size, "gamma": spec.gamma}
+        _only_with(fields, given, ScheduleSpec(), "name: step", f"name: {spec.name}")
     return spec
 
 
-def _only_with(fields: Fields, keys: tuple[str, ...], needs: str, made: str) -> None:
+def _only_with(
+    fields: Fields, given: dict[str, Any], defaults: object, needs: str, made: str
+) -> None:
     """Refuse a setting of a choice the spec did not make (`needs`; it made `made`): it was
-    taken, recorded in the manifest and ignored, as a typo would have been."""
-    given = next((key for key in keys if fields.data.get(key) is not None), None)
-    if given is not None:
-        raise SpecError(
-            f"spec field '{fields.path(given)}' applies only with {fields.where}.{needs} "
-            f"(this spec: {made}); take it out or set {fields.where}.{needs}"
-        )
+    taken, recorded in the manifest and ignored, as a typo would have been. One written at its
+    default (`quantize_for: speed` beside `quantize: false`) changes nothing: taken."""
+    for key, value in given.items():
+        if key in fields.data and value != getattr(defaults, key):
+            raise SpecError(
+                f"spec field '{fields.path(key)}' applies only with {fields.where}.{needs} "
+                f"(this spec: {made}); take it out or set {fields.where}.{needs}"
+            )
 
 
 def _early_stopping(top: Fields, task: str) -> EarlyStopping | None:
@@ -356,7 +360,8 @@ def _export(fields: Fields) -> ExportSpec:
     )
     fields.done()
     if not spec.quantize:  # the int8 gate's settings: without int8 nothing reads them
-        _only_with(fields, ("max_metric_drop", "quantize_for"), "quantize: true", "no int8")
+        given = {"max_metric_drop": spec.max_metric_drop, "quantize_for": spec.quantize_for}
+        _only_with(fields, given, ExportSpec(), "quantize: true", "no int8")
     highest = _max_opset(spec)
     if highest is not None and spec.opset > highest:
         raise SpecError(

@@ -83,6 +83,25 @@ def test_a_setting_of_another_choice_is_refused(
     assert _refused(tmp_path, capsys, _iris(**top)) == said
 
 
+@pytest.mark.parametrize(
+    "top",
+    [
+        {"schedule": {"name": "cosine", "gamma": 0.5, "step_size": 10}},
+        {"export": {"quantize": False, "quantize_for": "speed", "max_metric_drop": 1}},
+    ],
+    ids=["schedule-defaults", "export-defaults"],
+)
+def test_a_setting_of_another_choice_written_at_its_default_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], top: dict[str, Any]
+) -> None:
+    # Specs that wrote every setting out (a template's defaults) loaded before: they change
+    # nothing, so they are not refused as a setting that would have been ignored.
+    spec = tmp_path / "job.yaml"
+    spec.write_text(_iris(**top))
+    code, _, err = _run(tmp_path, capsys, str(spec), "--check")
+    assert code == 0, err
+
+
 def test_an_opset_the_dynamo_exporter_cannot_write_is_refused_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +167,9 @@ def test_more_cpu_threads_than_cores_is_a_warning(
         "warning: cpu_threads 1000 is more than this machine's 2 CPU cores: the extra threads "
         "only wait on each other; use 0 (auto) or at most 2\n"
     )
+    # A --submit job runs on the Batch host, whose cores this machine's are not
+    code, out, err = _run(tmp_path, capsys, str(spec), "--check", "--submit")
+    assert (code, "cpu_threads" in err) == (0, False), err
 
 
 def test_a_run_records_what_ran_and_shows_the_step_schedule(
