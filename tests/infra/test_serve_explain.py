@@ -254,3 +254,22 @@ def test_a_class_count_beyond_64_bits_answers_every_class(served: Served) -> Non
     assert answer.status_code == 200, answer.text
     (output,) = answer.json()["outputs"]
     assert (output["datatype"], output["shape"]) == ("BYTES", [1, 3])
+
+
+@pytest.mark.parametrize("count", [b"1e19", b"1.5e300", b"18446744073709551616.5"])
+def test_a_class_count_written_as_a_float_is_refused_however_large(
+    served: Served, count: bytes
+) -> None:
+    # Read as orjson's float like 10**23's digits, these were taken as "every class", while
+    # 1e2 and 2.0 are refused: a float the caller wrote is no count.
+    body = (
+        b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "output_probability", '
+        b'"parameters": {"classification": ' + count + b"}}]}"
+    )
+    answer = httpx.post(
+        served.base + "/v2/models/wine/infer",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "(class_count) must be an integer of at least 1" in answer.json()["error"]

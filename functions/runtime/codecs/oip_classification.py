@@ -24,7 +24,7 @@ import numpy as np
 
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.simple import class_scores
-from functions.runtime.codecs.wide_integers import as_typed, beyond_64_bits
+from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 
@@ -44,8 +44,8 @@ def class_count(value: object, output: str, head: bytes = b"") -> int:
     """The `classification` parameter of one requested output: an integer of at least 1. One
     beyond 64 bits (orjson's float for it) asks for every class, as 10**18 does; `head`, the
     request's JSON, quotes a refused one as it was sent."""
-    if beyond_64_bits(value) and isinstance(value, float) and value > 0:
-        return int(value)
+    if written_as_integer(value, head) and isinstance(value, float) and value > 0:
+        return int(value)  # 1e19 and 1.5e300 are floats the caller wrote: refused below
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise BadRequest(
             f"output '{output}' parameter 'classification' (class_count) must be an integer "

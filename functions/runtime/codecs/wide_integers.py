@@ -43,10 +43,20 @@ def as_typed(value: object, body: bytes | None = None) -> str:
     if not beyond_64_bits(value):
         return repr(value)
     assert isinstance(value, float)
+    return _digits(value, body) or f"{Decimal(repr(value)):f}"
+
+
+def written_as_integer(value: object, body: bytes | None) -> bool:
+    """Whether `value`, orjson's float for a number beyond 64 bits, was written in `body` as an
+    integer's digits (not `1e19` nor `1.5e300`, which are floats the caller wrote)."""
+    return beyond_64_bits(value) and _digits(value, body) is not None
+
+
+def _digits(value: object, body: bytes | None) -> str | None:
     for match in _LONG_INTEGER.finditer(body or b""):
         if float(int(match[0])) == value:
             return match[0].decode()
-    return f"{Decimal(repr(value)):f}"
+    return None
 
 
 def float_past_2_53(what: str, dtype: str, value: float) -> str:
