@@ -19,6 +19,7 @@ from functions.runtime.settings import (
     LOG_SETUP_ENV,
     RuntimeSettings,
     env_flag,
+    env_number,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore, open_store
 from infra.cli.arg_types import count, port, seconds, whole_days
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 # Variables a local run passes from the shell to every function (the rest come from the template).
 PASSTHROUGH = ("AIAAS_CACHE_DIR", "AIAAS_ALIAS_TTL", "AIAAS_ORT_THREADS", "AIAAS_MAX_BATCH", "AIAAS_MAX_RUN_SECONDS",
                "AIAAS_MAX_PAYLOAD_BYTES", "AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_MAX_VERSIONS",
-               "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
+               "AIAAS_METRICS_GONE_AFTER_S", "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "AWS_ENDPOINT_URL",
+               "AWS_ENDPOINT_URL_S3", "AWS_REGION",
                "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")  # fmt: skip
 
 
@@ -228,7 +230,7 @@ class ServeConfig:
 def build_app(config: ServeConfig) -> GatewayApp:
     """The gateway app of one worker: its own function instances, loaded after the fork."""
     from infra.local.app import BodyLimits, GatewayApp
-    from infra.local.gone_series import PrunedVersions
+    from infra.local.gone_series import GONE_AFTER_ENV, GONE_AFTER_S, PrunedVersions
     from infra.local.metrics import GatewayMetrics
     from infra.local.open_guard import OpenGuard
 
@@ -240,7 +242,10 @@ def build_app(config: ServeConfig) -> GatewayApp:
         config.metrics_dir,
         log_requests=env_flag(config.env, "AIAAS_LOG_REQUESTS"),
         workers=config.workers,
-        gone=PrunedVersions(config.store_uri),  # the series of pruned versions go
+        # the series of pruned versions go, once they stopped changing
+        gone=PrunedVersions(
+            config.store_uri, after_s=env_number(config.env, GONE_AFTER_ENV, GONE_AFTER_S)
+        ),
     )
     if config.metrics_dir is not None:
         # Another worker may answer the scrape: samples must reach the shared files from the

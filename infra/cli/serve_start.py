@@ -106,6 +106,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     max_payload_bytes(env)
     shadow_cpus(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
+    env_number(env, "AIAAS_METRICS_GONE_AFTER_S", 0)  # /metrics: infra/local/gone_series.py
     for switch in ("AIAAS_LOG_REQUESTS", "AIAAS_DISABLE_METRICS", "AIAAS_TRACING"):
         env_flag(env, switch)
 

@@ -1,16 +1,18 @@
-"""The series of versions gone from the registry, left out of `/metrics`.
+"""The series of versions gone from the registry, left out of `/metrics` once idle.
 
 A server keeps every label set it counted: each version `aiaas prune` (or the control plane's
 delete) removed kept its request, load and capture series in every scrape for the life of the
 server, one more set per version published and pruned. A scrape now leaves out the series whose
-`version` (or `shadow_version`) the model's prune record names, and a single worker drops
-them from its memory too (several workers' shared files keep them, left out of each scrape).
+`version` (or `shadow_version`) the model's prune record names, once none of that version's
+series has changed for `GONE_AFTER_S`; a single worker then drops them from its memory too
+(several workers' shared files keep them, left out of each scrape). Not at once: callers pinned
+to a pruned version are answered from memory until `AIAAS_ALIAS_TTL`, then get 404s, and both
+are what an operator watches (a new request brings the series back, counting on).
 
 Cheap: no listing of the store. The prune record (`models/<name>/pruned.json`, which every
-prune and delete writes before the first manifest goes) is read for the models that have
-series only: on a directory store at each scrape (a small file read: gone at the next scrape),
-on S3 at most once every `REREAD_S` a model (a GET). A store that cannot be read leaves every
-series in.
+prune and delete writes before the first manifest goes) is read at most once a scrape for each
+model that has series: on a directory store at each scrape (a small file read), on S3 at most
+once every `REREAD_S` a model (a GET). A store that cannot be read leaves every series in.
 """
 
 from __future__ import annotations
@@ -29,9 +31,17 @@ from functions.runtime.store_api import LOCAL_BUCKET
 if TYPE_CHECKING:  # imported once the gateway is up (metrics.py): not before a first answer
     from prometheus_client.metrics import MetricWrapperBase
     from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
 
 REREAD_S = 5.0  # S3: a scrape every 15 s (Prometheus' default) reads each record every time
+# A pruned version's series stay while they change, and this long after: past AIAAS_ALIAS_TTL
+# (60 s, when pinned callers' 200s turn into 404s) and many 15 s scrapes, so a scrape never
+# misses what they counted last. `aiaas serve` reads AIAAS_METRICS_GONE_AFTER_S at its start.
+GONE_AFTER_S = 900.0
+GONE_AFTER_ENV = "AIAAS_METRICS_GONE_AFTER_S"
 VERSION_LABELS = ("version", "shadow_version")
+
+Gone = Callable[[str, str], bool]
 
 
 class _Collector(Protocol):
@@ -39,13 +49,22 @@ class _Collector(Protocol):
 
 
 class PrunedVersions:
-    """`(model, version) -> True` once the model's prune record names the version. The store
-    (a URI) is opened at the first scrape, not while the worker starts."""
+    """Judges a scrape's samples: the (model, version) pairs whose series leave it, pruned per
+    the model's record and unchanged for `after_s`. The store (a URI) is opened at the first
+    scrape, not while the worker starts."""
 
-    def __init__(self, store: ObjectStore | str, reread_s: float | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore | str,
+        reread_s: float | None = None,
+        after_s: float = GONE_AFTER_S,
+    ) -> None:
         self._store = store
         self._reread_s = reread_s  # None: 0 on a directory store, else REREAD_S
+        self.after_s = after_s
         self._read: dict[str, tuple[float, frozenset[str]]] = {}  # model -> (when, pruned)
+        # (model, pruned version) -> (its series' values, since when they are so)
+        self._seen: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -61,10 +80,8 @@ class PrunedVersions:
             self._reread_s = 0.0 if local else REREAD_S
         return self._reread_s
 
-    def __call__(self, model: str, version: str) -> bool:
-        if NO_LABEL in (model, version):
-            return False
-        now = time.monotonic()
+    def pruned(self, model: str, now: float) -> frozenset[str]:
+        """The versions the model's record names, read again once `reread_s` has passed."""
         with self._lock:
             read = self._read.get(model)
         if read is None or now - read[0] >= self.reread_s:
@@ -75,10 +92,46 @@ class PrunedVersions:
             read = (now, pruned)
             with self._lock:
                 self._read[model] = read
-        return version in read[1]
+        return read[1]
 
+    def judge(self, metrics: Iterable[Metric]) -> Gone:
+        """Which versions' series leave this scrape of `metrics`: each model's record is read
+        once (a scrape has a sample per series, thousands with several workers' files)."""
+        now = time.monotonic()
+        records: dict[str, frozenset[str]] = {}
+        samples: dict[tuple[str, str], list[Sample]] = {}
+        for metric in metrics:
+            for sample in metric.samples:
+                model = sample.labels.get("model")
+                if model is None or model == NO_LABEL:
+                    continue
+                pruned = records.get(model)
+                if pruned is None:
+                    pruned = records[model] = self.pruned(model, now)
+                for name in VERSION_LABELS:
+                    version = sample.labels.get(name)
+                    if version is not None and version in pruned:
+                        samples.setdefault((model, version), []).append(sample)
+        idle = self._idle(samples, now)
+        return lambda model, version: (model, version) in idle
 
-Gone = Callable[[str, str], bool]
+    def _idle(
+        self, samples: dict[tuple[str, str], list[Sample]], now: float
+    ) -> set[tuple[str, str]]:
+        """The pruned versions none of whose series changed for `after_s` (a version first seen
+        now counts from now: a worker started since, or traffic that brought it back)."""
+        idle: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], tuple[int, float]] = {}
+        with self._lock:
+            for key, its in samples.items():
+                values = hash(frozenset((s.name, *sorted(s.labels.items()), s.value) for s in its))
+                before = self._seen.get(key)
+                since = before[1] if before is not None and before[0] == values else now
+                seen[key] = (values, since)
+                if now - since >= self.after_s:
+                    idle.add(key)
+            self._seen = seen  # versions no longer in a scrape are forgotten
+        return idle
 
 
 def gone_labels(labels: dict[str, str], gone: Gone) -> bool:
@@ -90,15 +143,19 @@ def gone_labels(labels: dict[str, str], gone: Gone) -> bool:
 
 
 class WithoutGone:
-    """A collector's families with the samples of gone versions left out."""
+    """A collector's families with the samples of gone versions left out; `gone`, once
+    collected, names those versions (a single worker forgets them)."""
 
-    def __init__(self, collector: _Collector, gone: Gone) -> None:
+    def __init__(self, collector: _Collector, pruned: PrunedVersions) -> None:
         self.collector = collector
-        self.gone = gone
+        self.pruned = pruned
+        self.gone: Gone = lambda model, version: False
 
     def collect(self) -> Iterator[Metric]:
-        for metric in self.collector.collect():
-            kept = [s for s in metric.samples if not gone_labels(s.labels, self.gone)]
+        metrics = list(self.collector.collect())
+        self.gone = gone = self.pruned.judge(metrics)
+        for metric in metrics:
+            kept = [s for s in metric.samples if not gone_labels(s.labels, gone)]
             if len(kept) != len(metric.samples):
                 metric.samples = kept
             yield metric

@@ -21,6 +21,7 @@ from functions.predict.metric_names import NO_LABEL, status_class
 
 if TYPE_CHECKING:
     from functions.predict.shadow_tally import ShadowTally
+    from infra.local.gone_series import PrunedVersions
     from infra.local.prometheus import PrometheusFamilies
 
 request_log = logging.getLogger("aiaas")  # the predict function's request lines' logger
@@ -43,11 +44,11 @@ class GatewayMetrics:
         *,
         log_requests: bool = False,
         workers: int = 1,
-        gone: Callable[[str, str], bool] | None = None,
+        gone: PrunedVersions | None = None,
     ) -> None:
         self.shared_dir = shared_dir
-        # (model, version) -> whether the registry dropped it (gone_series.PrunedVersions):
-        # a scrape leaves its series out. None: every series kept.
+        # Judges which pruned versions' series a scrape leaves out (gone_series.py: once
+        # they stopped changing). None: every series kept.
         self.gone = gone
         self.workers = workers  # --workers: the alerts read it (one reload starts each once)
         self.log_requests = log_requests  # AIAAS_LOG_REQUESTS: the gateway's answers too

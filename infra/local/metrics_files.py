@@ -34,7 +34,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from infra.local.gone_series import Gone, WithoutGone
+from infra.local.gone_series import PrunedVersions, WithoutGone
 from infra.local.metrics_dir import lock_directory
 
 KEEP_S = 1.0  # how often a worker looks for its files (a stat per file)
@@ -63,9 +63,9 @@ class SharedFiles:
             return
         threading.Thread(target=self._keep, name="aiaas-metrics-files", daemon=True).start()
 
-    def render(self, own: CollectorRegistry, gone: Gone | None = None) -> bytes:
+    def render(self, own: CollectorRegistry, gone: PrunedVersions | None = None) -> bytes:
         """The workers' values summed; `own` (this worker's registry) if they cannot be read;
-        either without the series of the versions `gone` names (pruned: gone_series.py)."""
+        either without the series `gone` judges gone (pruned and idle: gone_series.py)."""
         self.restore()
         # Just restored, or the directory made again (here or by the keeper): the other workers
         # find theirs gone as well and write them back within KEEP_S. Summed before that, their
@@ -193,7 +193,7 @@ class _FilesCollector(MultiProcessCollector):
         return self.merge(files, accumulate=True)  # type: ignore[no-any-return, no-untyped-call]
 
 
-def _without(collector: Any, gone: Gone | None) -> CollectorRegistry:
+def _without(collector: Any, gone: PrunedVersions | None) -> CollectorRegistry:
     """A registry of `collector`'s families, the series of gone versions left out."""
     registry = CollectorRegistry()
     registry.register(collector if gone is None else WithoutGone(collector, gone))

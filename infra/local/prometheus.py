@@ -59,7 +59,7 @@ from functions.predict.metric_names import (
     capture_series,
 )
 from infra.local import metrics_room
-from infra.local.gone_series import Gone, forget, gone_labels
+from infra.local.gone_series import PrunedVersions, WithoutGone, forget, gone_labels
 from infra.local.metrics_files import SharedFiles
 from infra.local.request_counts import RequestCounts
 
@@ -286,21 +286,27 @@ class PrometheusFamilies:
         name, labels = capture_series(outcome, model, version)
         self._child(self.capture_counters[name], labels).inc(lines)
 
-    def render(self, gone: Gone | None = None) -> tuple[bytes, str]:
-        """(the text exposition format, its content type), without the series of the versions
-        `gone` names (gone_series.py): a single worker forgets them, shared files keep them."""
+    def render(self, gone: PrunedVersions | None = None) -> tuple[bytes, str]:
+        """(the text exposition format, its content type), without the series `gone` judges
+        gone (pruned and idle: gone_series.py): a single worker forgets them, shared files
+        keep them."""
         if self.shared is not None:
             return self.shared.render(self.registry, gone), CONTENT_TYPE_LATEST
-        if gone is not None:
-            families = [self.cold_starts, self.load_time, self.loads, self.load_duration]
-            families += [*self.shadow_counters.values(), *self.shadow_gauges.values()]
-            families += [self.shadow_latency, *self.capture_counters.values()]
-            forget(families, gone)
-            shadows = self._max.items()
-            self._max = {k: v for k, v in shadows if not gone_labels(_shadow(k[1]), gone)}
-            if self.counts is not None:
-                self.counts.forget(gone)
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if gone is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        without = WithoutGone(self.registry, gone)
+        registry = CollectorRegistry()
+        registry.register(without)
+        text = generate_latest(registry)
+        families = [self.cold_starts, self.load_time, self.loads, self.load_duration]
+        families += [*self.shadow_counters.values(), *self.shadow_gauges.values()]
+        families += [self.shadow_latency, *self.capture_counters.values()]
+        forget(families, without.gone)
+        shadows = self._max.items()
+        self._max = {k: v for k, v in shadows if not gone_labels(_shadow(k[1]), without.gone)}
+        if self.counts is not None:
+            self.counts.forget(without.gone)
+        return text, CONTENT_TYPE_LATEST
 
     def _child(self, family: _Family, labels: Sequence[str]) -> _Family:
         """`family.labels(*labels)`; with shared files, the directory made again if a new
