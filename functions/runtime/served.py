@@ -143,7 +143,12 @@ class ServedModel:
             key = (loaded.manifest.name, loaded.manifest.version)
             if version == key[1] and self.pool.still_published(key):
                 return loaded
-        return self.pool.load_version(self.ref.name, version)
+        try:
+            return self.pool.load_version(self.ref.name, version)
+        except NotFound:
+            if current is None:  # no version of the model at all: its own 404, as unpinned
+                self.pool.registry.versions(self.ref.name)  # ModelNotFound when none
+            raise
 
     def _resolve_and_load(self, defer: bool = False) -> Routed:
         try:

@@ -32,6 +32,7 @@ def test_each_eviction_is_counted_per_model_in_emf_and_on_metrics(
     metrics.observe(gateway)
     pool = pool_of(six, tmp_path, AIAAS_MAX_VERSIONS="2")
     svc = PredictService(ServedModel(pool, "m@production", ttl=3600), metrics=metrics)
+    svc.warm()  # loads the alias's m:1: a pinned request no longer loads it first
     # m:1 is the alias's (never evicted); 3 evicts 2, then 2 evicts 3; the rest are loaded.
     for version in ("2", "2", "3", "3", "2", "2", "2", "1"):
         event = http_event("POST", f"/models/m/versions/{version}/predict", BODY)
