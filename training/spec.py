@@ -7,7 +7,6 @@ problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manif
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from functions.runtime.metric_text import stored_key
 from training.errors import SpecError
 from training.recipes import CATALOG
 from training.spec_fields import Fields
+from training.spec_opset import max_opset
 from training.spec_text import parse_text
 
 # The demo specs, shipped in the package (package data) so an installed aiaas runs them anywhere.
@@ -362,33 +362,13 @@ def _export(fields: Fields) -> ExportSpec:
     if not spec.quantize:  # the int8 gate's settings: without int8 nothing reads them
         given = {"max_metric_drop": spec.max_metric_drop, "quantize_for": spec.quantize_for}
         _only_with(fields, given, ExportSpec(), "quantize: true", "no int8")
-    highest = _max_opset(spec)
+    highest = max_opset(spec.opset, spec.exporter)
     if highest is not None and spec.opset > highest:
         raise SpecError(
             f"spec field 'export.opset' is {spec.opset}; the {spec.exporter} exporter here "
             f"writes opsets 13 to {highest}: set one of those"
         )
     return spec
-
-
-def _max_opset(spec: ExportSpec) -> int | None:
-    """The highest opset the chosen exporter writes here, for an `opset` above the default 18
-    (which both write): an unknown one trained, then failed to export (dynamo wrote 18, unsaid;
-    torchscript printed its graph dump). dynamo converts up to what the installed onnx knows,
-    torchscript up to torch's ONNX_MAX_OPSET; None where that package is not installed (the run
-    needs it and says so), so `--check` imports torch only for such a spec."""
-    if spec.opset <= 18:
-        return None
-    package = "torch" if spec.exporter == "torchscript" else "onnx"
-    if importlib.util.find_spec(package) is None:
-        return None
-    if package == "onnx":
-        import onnx.defs
-
-        return int(onnx.defs.onnx_opset_version())
-    from torch.onnx import _constants
-
-    return int(_constants.ONNX_MAX_OPSET)
 
 
 def _publish_alias(fields: Fields) -> str | None:
