@@ -22,6 +22,7 @@ from functions.control.schemas import (
     ShadowSpec,
 )
 from functions.runtime import names
+from functions.runtime.alias_deleted import deleted_note, deleted_record
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import BadRequest, Conflict, NotFound, PreconditionFailed
@@ -220,12 +221,22 @@ def rollback(
     return _moved(name, alias, record, response)
 
 
-@router.delete("/{name}/aliases/{alias}", response_model=Deleted, summary="Delete an alias")
-def delete_alias(name: str, alias: str, plane: Plane, when: When) -> Deleted:
+@router.delete(
+    "/{name}/aliases/{alias}",
+    response_model=Deleted,
+    summary="Delete an alias (recorded: a rollback restores it)",
+    description="Who deleted it, when and where it pointed are kept (its GET's 404 says so) "
+    "and `POST .../rollback` points it back there; promoting it again carries its history on. "
+    "409 while a rollout drives the alias, and for `production` unless `?force=true`: without "
+    "it a bare model name serves the newest published version, for every caller at once.",
+)
+def delete_alias(
+    name: str, alias: str, plane: Plane, who: Actor, when: When, force: bool = False
+) -> Deleted:
     name, alias = names.model_name(name), names.alias_name(alias)
     if not plane.registry.store.exists(alias_key(name, alias)):
         plane.registry.versions(name)  # an unknown model reads as such, as GET says it
-    plane.registry.delete_alias(name, alias, when=when)
+    plane.registry.delete_alias(name, alias, actor=who, when=when, force=force)
     return Deleted(deleted=f"{name}@{alias}")
 
 
@@ -233,7 +244,7 @@ def _existing(plane: ControlPlane, name: str, alias: str) -> tuple[dict[str, Any
     found = plane.registry.alias_record_tagged(names.model_name(name), names.alias_name(alias))
     if found is None:
         plane.registry.versions(name)  # an unknown model reads as such, not as a missing alias
-        raise NotFound(f"alias {alias!r} of model {name!r} not found")
+        raise NotFound(deleted_note(name, alias, deleted_record(plane.store, name, alias)))
     return found
 
 

@@ -144,6 +144,8 @@ class AliasHistoryEntry(BaseModel):
     shadow: ShadowSpec | None = None
     updated_at: str
     updated_by: str
+    deleted_at: str | None = Field(default=None, description="when the alias was then deleted")
+    deleted_by: str | None = Field(default=None, description="who deleted it")
 
 
 class AliasRecord(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,18 +75,26 @@ def _moved(raw: bytes) -> str:
 
 
 def delete_alias_record(
-    store: ObjectStore, name: str, alias: str, key: str, when: Precondition | None
+    store: ObjectStore,
+    name: str,
+    alias: str,
+    key: str,
+    when: Precondition | None,
+    keep: Callable[[bytes], None],
 ) -> None:
-    """Delete the record at `key`; with `when`, a conditional delete of the version read (its
-    version taken before the read: a write after it fails the delete, as S3's If-Match does)."""
+    """Delete the record at `key`, `keep` given it first (the deletion's audit record); with
+    `when`, a conditional delete of the version read (its version taken before the read: a
+    write after it fails the delete, as S3's If-Match does)."""
     version = store.version(key)
     try:
         raw = store.get_bytes(key)
     except NotFound:
         raise NotFound(f"alias {alias!r} of model {name!r} not found") from None
     if when is None:
+        keep(raw)
         return store.delete(key)
     when.check(name, alias, raw)
+    keep(raw)
     try:
         store.delete(key, if_version=version)
     except ObjectChanged:

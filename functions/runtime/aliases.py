@@ -29,6 +29,7 @@ MAX_SPLIT = 2  # versions one alias may split traffic between
 WEIGHT_DIGITS = 6  # stored rounded: 0.1 stays 0.1 and the pair adds up to exactly 1
 SMALLEST = 10**-WEIGHT_DIGITS  # the smallest share (or shadow sample) a record keeps
 HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
+DELETION_KEYS = ("deleted_at", "deleted_by")  # a state a deletion ended (alias_deleted.py)
 
 log = logging.getLogger("aiaas.registry")
 
@@ -344,7 +345,8 @@ def next_alias_record(
             log.warning("replacing it: %s", exc.message)
         else:
             history = list(previous.get("history", []))
-            history.insert(0, {k: previous[k] for k in HISTORY_KEYS if k in previous})
+            keys = HISTORY_KEYS + DELETION_KEYS
+            history.insert(0, {k: previous[k] for k in keys if k in previous})
     record: dict[str, Any] = {"alias": alias, "version": target.version}
     weights = target.weights()
     if weights is not None:

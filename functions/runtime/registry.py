@@ -20,13 +20,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from functions.runtime import names
-from functions.runtime.alias_preconditions import (
-    Precondition,
-    delete_alias_record,
-    record_bytes,
-    record_etag,
-)
+from functions.runtime import alias_deleted, names
+from functions.runtime.alias_preconditions import Precondition, record_bytes, record_etag
 from functions.runtime.alias_pruned import published_target, takes_requests, undo_if_pruned
 from functions.runtime.aliases import (
     AliasTarget,
@@ -248,9 +243,9 @@ class Registry:
         to = None if to is None else names.version_name(to)
 
         def target(raw: bytes | None) -> AliasTarget:
-            if raw is None:
+            if raw is None:  # deleted: back where it pointed then (NotFound if never there)
                 self.versions(name)  # an unknown model reads as such, not as a missing alias
-                raise NotFound(f"alias {alias!r} of model {name!r} not found")
+                return alias_deleted.restored_target(self.store, name, alias)
             record = parse_alias_record(name, alias, raw)
             return rollback_target(name, alias, record, to, published=self.manifest)
 
@@ -286,7 +281,8 @@ class Registry:
             if (same := unchanged_record(name, alias, raw, target)) is not None:
                 return same  # already so (`written` says False): no history entry
             target = takes_requests(self, name, raw, target)  # canary, shadow: other inputs
-            record = next_alias_record(name, alias, raw, target, who)
+            before = raw if raw is not None else alias_deleted.deleted_raw(self.store, name, alias)
+            record = next_alias_record(name, alias, before, target, who)  # a deleted one's too
             data = record_bytes(record)
             try:
                 self.store.put_bytes(key, data, if_absent=etag is None, if_match=etag)
@@ -335,10 +331,10 @@ class Registry:
         targets, problems = alias_targets(self, name, keys, versions)
         return {alias: target.version for alias, target in targets.items()}, problems
 
-    def delete_alias(self, name: str, alias: str, *, when: Precondition | None = None) -> None:
-        """Remove an alias, whatever its record holds (a corrupt one included); with `when`,
-        only while it is the record the caller read."""
-        delete_alias_record(self.store, name, alias, alias_key(name, alias), when)
+    def delete_alias(self, name: str, alias: str, **how: Any) -> None:
+        """Remove an alias, recorded so that a rollback restores it (`actor`, `when`, `force`:
+        see `alias_deleted.delete_alias`)."""
+        alias_deleted.delete_alias(self.store, name, alias, lambda: self.versions(name)[-1], **how)
 
     # ---- resolution ---------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The recent moves of a model's aliases, as `aiaas versions` prints them (newest first).
 
 The history lives in each alias record (who moved it, when, and where it pointed before); the
-control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`. Versions
+control plane shows the whole of it at `GET /control/models/{name}/aliases/{alias}`. A deleted
+alias is listed with who deleted it and where it pointed (a rollback restores it). Versions
 deleted by `aiaas prune` are listed after it, from the prune record (`prune_log`).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.runtime.alias_deleted import deleted_aliases
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError
 from functions.runtime.prune_log import prune_record
@@ -34,6 +36,17 @@ def history_lines(registry: Registry, name: str, aliases: list[str]) -> list[str
         lines.extend(_move(entry) for entry in moves[:SHOWN])
         if len(moves) > SHOWN:
             lines.append(f"  ... {len(moves) - SHOWN} earlier (aiaas versions {name} --json)")
+    return printable_lines(lines)
+
+
+def deleted_lines(registry: Registry, name: str) -> list[str]:
+    """A line per deleted alias (not promoted since): who deleted it, when, where it pointed."""
+    lines = [
+        f"@{alias} deleted {record.get('deleted_at', '?'):22} by "
+        f"{_who(record.get('deleted_by'))}, pointed at {AliasTarget.of(record).describe()} "
+        f"(aiaas rollback {name} --alias {alias} restores it)"
+        for alias, record in sorted(deleted_aliases(registry.store, name).items())
+    ]
     return printable_lines(lines)
 
 
@@ -73,9 +86,14 @@ def prune_lines(registry: Registry, name: str) -> list[str]:
 
 
 def _move(entry: dict[str, Any]) -> str:
+    deleted = (
+        f" (then deleted at {entry['deleted_at']} by {entry.get('deleted_by', '?')})"
+        if "deleted_at" in entry
+        else ""
+    )
     return (
         f"  {entry.get('updated_at', '?'):22} {_who(entry.get('updated_by')):28} "
-        f"{AliasTarget.of(entry).describe()}"
+        f"{AliasTarget.of(entry).describe()}{deleted}"
     )
 
 

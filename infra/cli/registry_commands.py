@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from functions.runtime import names
+from functions.runtime.alias_deleted import deleted_aliases
 from functions.runtime.aliases import AliasTarget, Written
 from functions.runtime.catalog import Listed, alias_targets, catalog
 from functions.runtime.errors import (
@@ -24,7 +25,7 @@ from functions.runtime.refs import DEFAULT_RULE
 from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.store import open_store
-from infra.cli.alias_history import history_doc, history_lines, prune_lines
+from infra.cli.alias_history import deleted_lines, history_doc, history_lines, prune_lines
 from infra.cli.arg_types import count, shadow_sample, weight
 from infra.cli.manifest_text import describe_manifest
 from infra.cli.prune_command import add_prune
@@ -213,6 +214,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         # script checking `problems` after moving a store saw [] (its entry held the error).
         doc["problems"] += [v["error"] for v in doc["versions"] if "error" in v]
         doc["alias_history"] = history_doc(reg, name, list(doc["aliases"]))
+        doc["deleted_aliases"] = deleted_aliases(reg.store, name)
         doc["rollouts"] = [r.to_dict() for r in RolloutBook(reg.store).all(name)]
         doc["prunes"] = prune_record(reg.store, name)["history"]
         print(json.dumps(doc, indent=2))
@@ -244,7 +246,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"  ! {problem}")
     # A line each, none for a model with no alias: `print("\n".join([]))` left a blank line.
-    history = history_lines(reg, name, list(found))
+    history = [*history_lines(reg, name, list(found)), *deleted_lines(reg, name)]
     for line in [*history, *rollout_lines(reg, name), *prune_lines(reg, name)]:
         print(line)
     return 0
@@ -335,7 +337,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     reg = registry(args)
     name, alias = _alias_command_model(args), names.alias_name(args.alias)
     record = reg.rollback(name, alias, to=args.to)
-    before = AliasTarget.of(record["history"][0]).describe()  # what this rollback moved it from
+    last = record["history"][0]  # what this rollback moved it from: a deleted alias, restored
+    before = "its deletion" if "deleted_at" in last else AliasTarget.of(last).describe()
     now = AliasTarget.of(record).describe()  # the shadow it keeps, as promote shows it
     print(f"{name}@{alias} -> {now} (rolled back from {before})")
     _say_rollout_superseded(reg, name, alias)

@@ -73,7 +73,7 @@ def test_a_corrupt_alias_is_a_503_and_can_be_overwritten_or_deleted(broken) -> N
     assert (promoted.status_code, promoted.json()["version"]) == (200, "1")
     assert registry.alias("iris", "production") == "1"
     registry.store.put_bytes(alias_key("iris", "production"), b"{")
-    assert client.delete("/control/models/iris/aliases/production").status_code == 200
+    assert client.delete("/control/models/iris/aliases/production?force=true").status_code == 200
     assert registry.alias("iris", "production") is None
 
 

@@ -32,13 +32,13 @@ def handler(store: ObjectStore, classifier_onnx: Path) -> Any:
 
 
 def send(
-    handler: Any, method: str, path: str, body: Any = None, **headers: str
+    handler: Any, method: str, path: str, body: Any = None, query: str = "", **headers: str
 ) -> tuple[int, dict[str, str], Any]:
     data = orjson.dumps(body) if body is not None else b""
     sent = [("content-type", "application/json")] if body is not None else []
     sent += [(k.replace("_", "-"), v) for k, v in headers.items()]
     event = build_event(
-        GatewayRequest(method, path, "", sent, data), "ANY", "/control/{proxy+}", {}
+        GatewayRequest(method, path, query, sent, data), "ANY", "/control/{proxy+}", {}
     )
     response = handler(event, None)
     return response["statusCode"], response["headers"], orjson.loads(response["body"])
@@ -124,11 +124,11 @@ def test_a_delete_with_an_old_etag_is_refused_and_deletes_nothing(handler: Any) 
     path = f"{ALIASES}/production"
     seen = send(handler, "GET", path)[1]["etag"]
     send(handler, "PUT", path, {"version": "2"})
-    status, _, body = send(handler, "DELETE", path, if_match=seen)
+    status, _, body = send(handler, "DELETE", path, query="force=true", if_match=seen)
     assert status == 412 and "changed since you read it" in body["error"]
     assert send(handler, "GET", path)[2]["version"] == "2"
     now = send(handler, "GET", path)[1]["etag"]
-    assert send(handler, "DELETE", path, if_match=now)[:1] == (200,)
+    assert send(handler, "DELETE", path, query="force=true", if_match=now)[:1] == (200,)
     assert send(handler, "GET", path)[0] == 404
 
 
@@ -149,7 +149,7 @@ def test_a_move_between_the_read_and_the_delete_fails_the_delete(
         return data
 
     monkeypatch.setattr(store, "get_bytes", read_then_moved)
-    status, _, body = send(handler, "DELETE", path, if_match=etag)
+    status, _, body = send(handler, "DELETE", path, query="force=true", if_match=etag)
     assert (status, body["error"]) == (
         412,
         "alias 'production' of model 'iris' changed as it was being deleted; read it again "

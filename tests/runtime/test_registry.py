@@ -70,7 +70,7 @@ def test_default_reference_follows_production(registry: Registry, tmp_path: Path
     assert registry.resolve("m").version == "1"
     assert registry.resolve("m:2").version == "2"
     assert registry.resolve("m@production").version == "1"
-    registry.delete_alias("m", "production")
+    registry.delete_alias("m", "production", force=True)  # unforced: a Conflict, as the API's
     assert registry.resolve("m").version == "2"
 
 
