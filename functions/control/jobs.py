@@ -24,6 +24,8 @@ from functions.runtime.batch.layout import (
     BATCH_PREFIX,
     INPUT_DIR,
     BatchObject,
+    ReportName,
+    UnsupportedFormat,
     parse_input_key,
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
@@ -112,8 +114,14 @@ class JobBook:
         return self._started(job)
 
     def status(self, model: str, file: str) -> dict[str, Any]:
-        """The job's summary when its current input has been scored, else `pending`."""
-        job = job_for(model, file)
+        """The job's summary when its current input has been scored, else `pending`; an input
+        there in a format batch does not read is `refused`, as its listing says."""
+        try:
+            job = job_for(model, file)
+        except (UnsupportedFormat, ReportName) as exc:
+            if not self.store.exists(batch_input_key(model, file)):
+                raise
+            return self._refused(model, file, exc.message)
         summary = self._summary(job)
         try:
             with named_by_caller(read=True):
@@ -147,7 +155,13 @@ class JobBook:
         ):
             try:
                 obj = parse_input_key(key)
+                # `notes.txt`: never scored (one with no extension is no job: left out, as the
+                # batch function leaves it)
+                _ = obj is not None and obj.extension and obj.format
             except InvalidName as exc:
+                files.append(key[len(prefix) :])
+                refused[files[-1]] = f"{exc.message}; upload it under such a name to score it"
+            except (UnsupportedFormat, ReportName) as exc:  # a 400 of the whole page, it was
                 files.append(key[len(prefix) :])
                 refused[files[-1]] = exc.message
             else:
@@ -165,14 +179,15 @@ class JobBook:
 
     def _refused(self, model: str, file: str, reason: str) -> dict[str, Any]:
         """An object under input/ that the batch function refuses by its name (S3 takes
-        `day2//x.csv`, `./x.csv`, a control character): it is never scored."""
+        `day2//x.csv`, `./x.csv`, a control character) or format (`notes.txt`): it is never
+        scored."""
         input_key = f"{BATCH_PREFIX}/{model}/{INPUT_DIR}/{file}"
         return {
             "model": model,
             "file": file,
             "input": input_key,
             "status": RunStatus.REFUSED,
-            "error": f"{reason}; upload it under such a name to score it",
+            "error": reason,
         }
 
     def _new_job(self, model: str, file: str) -> Job:

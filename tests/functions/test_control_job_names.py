@@ -59,3 +59,28 @@ def test_an_empty_file_name_for_a_copied_job_is_refused(client: TestClient) -> N
     answer = client.post(JOBS, json=body)
     assert answer.status_code == 400, answer.text
     assert "''" in answer.json()["error"]
+
+
+def test_a_file_batch_does_not_read_is_listed_as_refused_not_a_400_of_the_page(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """`notes.txt` dropped into input/ (anyone can, on S3) made every page holding it a 400,
+    so no client could list the model's jobs; it is listed as refused, saying why."""
+    assert client.put(f"{JOBS}/a.csv", content=ROWS).status_code == 202
+    folder = tmp_path / "store" / "batch" / "iris" / "input"
+    (folder / "notes.txt").write_bytes(b"hello")
+    (folder / "README").write_bytes(b"no extension: no job, left out")
+    listed = client.get(JOBS)
+    assert listed.status_code == 200, listed.text
+    jobs = {job["file"]: job for job in listed.json()["jobs"]}
+    assert sorted(jobs) == ["a.csv", "notes.txt"]
+    assert jobs["a.csv"]["status"] != "refused"
+    notes = jobs["notes.txt"]
+    assert notes["status"] == "refused"
+    assert notes["error"].startswith(
+        "batch/iris/input/notes.txt: unsupported input format '.txt'; name the file with one"
+    )
+    one = client.get(f"{JOBS}/notes.txt")
+    assert (one.status_code, one.json()) == (200, notes)
+    missing = client.get(f"{JOBS}/other.txt")  # no such object: the format's 400, as before
+    assert missing.status_code == 400
