@@ -100,6 +100,7 @@ def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes()
         "batch/*/input/*",
         "models/*/aliases/*",
         "models/*/capture.json",
+        "models/*/deleted_aliases/*",  # DELETE .../aliases/{a}: the record it had
         "models/*/pruned.json",  # DELETE .../versions/{v}: its record,
         "models/*/rollouts/*",
         "models/*/versions/*",  # the version's files (s3:DeleteObject only),
