@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound
+from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound, VersionPruned
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, parse_ref
@@ -145,6 +145,8 @@ class ServedModel:
                 return loaded
         try:
             return self.pool.load_version(self.ref.name, version)
+        except VersionPruned:
+            raise  # its own 404, remembered (no store read a request)
         except NotFound:
             if current is None:  # no version of the model at all: its own 404, as unpinned
                 self.pool.registry.versions(self.ref.name)  # ModelNotFound when none

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,8 +207,14 @@ def test_workers_import_from_the_callers_own_path(
     pool = parallel.WorkerPool(1)
     try:
         pid = pool.workers[0].process.pid
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        path = next(v for v in environ if v.startswith(b"PYTHONPATH=")).decode()
+        # Read between its fork and its exec, a worker's environ is still the caller's (no
+        # PYTHONPATH: a StopIteration in CI): read again until the exec has given it its own.
+        deadline, path = time.monotonic() + 10, None
+        while path is None and time.monotonic() < deadline:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            path = next((v.decode() for v in environ if v.startswith(b"PYTHONPATH=")), None)
+            time.sleep(0 if path else 0.01)
+        assert path is not None, "the worker started with no PYTHONPATH"
         assert str(added) in path.removeprefix("PYTHONPATH=").split(os.pathsep)
     finally:
         pool.close()
