@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
