@@ -239,18 +239,23 @@ def test_an_integer_beyond_64_bits_is_said_to_be_too_large(
     assert (answer.status_code, answer.json()["error"]) == (status, error), answer.text
 
 
-def test_a_class_count_beyond_64_bits_answers_every_class(served: Served) -> None:
-    # 10**23 reached class_count as orjson's float and was refused as "not an integer of at
-    # least 1"; it is one, and asks for every class as 5 of a 3-class model does.
+def _class_count(served: Served, count: bytes) -> httpx.Response:
+    """The wine classifier's OIP infer asking `count` (as written) best classes."""
     body = (
         b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "output_probability", '
-        b'"parameters": {"classification": ' + BIG + b"}}]}"
+        b'"parameters": {"classification": ' + count + b"}}]}"
     )
-    answer = httpx.post(
+    return httpx.post(
         served.base + "/v2/models/wine/infer",
         content=body,
         headers={"Content-Type": "application/json"},
     )
+
+
+def test_a_class_count_beyond_64_bits_answers_every_class(served: Served) -> None:
+    # 10**23 reached class_count as orjson's float and was refused as "not an integer of at
+    # least 1"; it is one, and asks for every class as 5 of a 3-class model does.
+    answer = _class_count(served, BIG)
     assert answer.status_code == 200, answer.text
     (output,) = answer.json()["outputs"]
     assert (output["datatype"], output["shape"]) == ("BYTES", [1, 3])
@@ -262,14 +267,6 @@ def test_a_class_count_written_as_a_float_is_refused_however_large(
 ) -> None:
     # Read as orjson's float like 10**23's digits, these were taken as "every class", while
     # 1e2 and 2.0 are refused: a float the caller wrote is no count.
-    body = (
-        b'{"inputs": [' + OIP_X + b'], "outputs": [{"name": "output_probability", '
-        b'"parameters": {"classification": ' + count + b"}}]}"
-    )
-    answer = httpx.post(
-        served.base + "/v2/models/wine/infer",
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    answer = _class_count(served, count)
     assert answer.status_code == 400, answer.text
     assert "(class_count) must be an integer of at least 1" in answer.json()["error"]
