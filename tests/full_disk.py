@@ -6,10 +6,27 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+
+@contextlib.contextmanager
+def small_tmpdir(folder: Path, size: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`folder`, a tmpfs of `size` that `tempfile` uses as TMPDIR for the test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a {size} tmpfs takes root (CAP_SYS_ADMIN)")
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # what TMPDIR sets
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 @contextlib.contextmanager

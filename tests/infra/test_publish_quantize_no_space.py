@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,23 +14,14 @@ import pytest
 
 from bench.synthetic_transformer import SyntheticShape, write_model
 from infra.cli.main import main
+from tests import full_disk
 
 
 @pytest.fixture
 def small_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A 7 MB TMPDIR: room for publish's two copies of a 3 MB model, not for its variant."""
-    folder = tmp_path / "small-tmp"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=7m", "tmpfs", str(folder)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("mounting a 7 MB tmpfs takes root (CAP_SYS_ADMIN)")
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # what TMPDIR sets
-    try:
+    with full_disk.small_tmpdir(tmp_path / "small-tmp", "7m", monkeypatch) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("method", ["fp16", "int8"])

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,25 +23,15 @@ from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.cli.main import main
-from tests import onnx_factory
+from tests import full_disk, onnx_factory
 
 FULL = Path("/dev/full")  # every write: ENOSPC
 
 
 @pytest.fixture
 def small_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "small-tmp"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("mounting a 1 MB tmpfs takes root (CAP_SYS_ADMIN)")
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # what TMPDIR sets
-    try:
+    with full_disk.small_tmpdir(tmp_path / "small-tmp", "1m", monkeypatch) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def publish_external(store: ObjectStore, root: Path) -> None:
