@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,18 +42,26 @@ KEEP = 8  # tokenizer.json's own truncation: max_length 8, keeping the end
 CJK = "我的包裹没有到"
 
 
-def no_unk_tokenizer(path: Path) -> Path:
-    """A BPE without an unknown token, <cls> $A <sep>, truncating on the left."""
+def _bpe_without_unk(normalizer: Any, pre_tokenizer: Any, specials: tuple[str, str]) -> Tokenizer:
+    """A BPE trained on CORPUS with no unknown token, `<first> $A <second>` (unsaved)."""
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     trainer = trainers.BpeTrainer(
-        vocab_size=120, special_tokens=["<pad>", "<cls>", "<sep>"], show_progress=False
+        vocab_size=120, special_tokens=["<pad>", *specials], show_progress=False
     )
     tokenizer.train_from_iterator(CORPUS, trainer)
-    specials = [(t, tokenizer.token_to_id(t)) for t in ("<cls>", "<sep>")]
+    ids = [(t, tokenizer.token_to_id(t)) for t in specials]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<cls> $A <sep>", special_tokens=specials
+        single=f"{specials[0]} $A {specials[1]}", special_tokens=ids
+    )
+    return tokenizer
+
+
+def no_unk_tokenizer(path: Path) -> Path:
+    """A BPE without an unknown token, <cls> $A <sep>, truncating on the left."""
+    tokenizer = _bpe_without_unk(
+        normalizers.Lowercase(), pre_tokenizers.Whitespace(), ("<cls>", "<sep>")
     )
     tokenizer.enable_truncation(KEEP, direction="left")
     tokenizer.save(str(path))
@@ -61,17 +70,7 @@ def no_unk_tokenizer(path: Path) -> Path:
 
 def metaspace_tokenizer(path: Path) -> Path:
     """A BPE without an unknown token behind a Metaspace pre-tokenizer, <s> $A </s>."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=120, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False
-    )
-    tokenizer.train_from_iterator(CORPUS, trainer)
-    specials = [(t, tokenizer.token_to_id(t)) for t in ("<s>", "</s>")]
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=specials
-    )
+    tokenizer = _bpe_without_unk(normalizers.NFKC(), pre_tokenizers.Metaspace(), ("<s>", "</s>"))
     tokenizer.save(str(path))
     return path
 
