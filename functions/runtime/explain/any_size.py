@@ -23,7 +23,6 @@ from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.explainer import (
     MAX_ROWS,
-    MIN_TIMED_ROWS,
     Explanation,
     Grouping,
     ModelTarget,
@@ -33,6 +32,7 @@ from functions.runtime.explain.explainer import (
     image_patches,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
+from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.image_layout import image_size
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -64,7 +64,7 @@ class AnySizeImageExplainer:
         self.layout = layout
         self.max_seconds = max_seconds
         self._target: ModelTarget | None = None
-        self._per_value: float | None = None  # model seconds per input value (a row's pixels)
+        self._per_value = LearnedRate()  # model seconds per input value (a row's pixels)
 
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
@@ -98,8 +98,7 @@ class AnySizeImageExplainer:
             )[0]
             for image in images
         ]
-        if timed.rows >= MIN_TIMED_ROWS:  # a few rows' time per row is mostly call overhead
-            self._per_value = timed.seconds / (timed.rows * math.prod(row))
+        self._per_value.learn(timed.seconds, timed.rows, math.prod(row))
         return Explanation(
             "kernel_shap",
             self._parameters(explained, groups, row),
@@ -125,13 +124,14 @@ class AnySizeImageExplainer:
         per model row scales with the image's values, timed on the last explanation (or on
         these images when there is none)."""
         values = math.prod(images.shape[1:])
-        if self._per_value is None:
-            flat = images.reshape(len(images), -1).astype(target.dtype)
-            self._per_value = target.seconds_per_row(flat) / values
+        flat = images.reshape(len(images), -1)
+        per_value = self._per_value.get(
+            lambda: target.seconds_per_row(flat.astype(target.dtype)) / values
+        )
         check_budget(
             len(images) * coalitions,
             f"{len(images)} image(s) x {coalitions:,} coalitions x 1 background row",
-            self._per_value * values,
+            per_value * values,
             self.max_seconds,
             len(images) * numpy_seconds(coalitions, len(groups.columns), values, 1, outputs),
         )

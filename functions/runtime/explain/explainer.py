@@ -32,8 +32,8 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
+from functions.runtime.explain.row_outputs import MIN_TIMED_ROWS, LearnedRate, per_row, probe_rows
 from functions.runtime.explain.row_outputs import TimedModel as TimedModel
-from functions.runtime.explain.row_outputs import per_row, probe_rows
 from functions.runtime.fixed_batch import one_row_batch
 from functions.runtime.input_columns import InputColumns, as_type, input_columns
 from functions.runtime.manifest import ModelManifest
@@ -45,7 +45,6 @@ MAX_ROWS = 64  # rows explained in one request
 PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # a patch's name: its top and left pixel
 PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
 MAX_PATCHES = 4096  # a 64 x 64 grid: finer, the coalitions needed outgrow any time budget
-MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept
 PROBE_SECONDS = 0.05  # the most a first estimate spends timing the model on repeated rows
 PROBE_TIMINGS = 3  # timings of the repeated rows a first estimate takes the fastest of
 
@@ -152,7 +151,7 @@ class Explainer:
         self.target = ModelTarget(model, columns, CategoryCodes(columns, background.categories))
         self.background = background
         self.max_seconds = max_seconds
-        self._per_row: float | None = None
+        self._per_row = LearnedRate()
 
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
@@ -185,8 +184,7 @@ class Explainer:
             groups.columns,
             samples,
         )
-        if timed.rows >= MIN_TIMED_ROWS:  # a few rows' time per row is mostly call overhead
-            self._per_row = timed.seconds / timed.rows
+        self._per_row.learn(timed.seconds, timed.rows)
         parameters: dict[str, Any] = {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),
@@ -212,9 +210,7 @@ class Explainer:
     def _time_background(self) -> float:
         """Seconds per model row: from the last explanation, else timed on the background (a
         small batch, so the estimate errs high)."""
-        if self._per_row is None:
-            self._per_row = self.target.seconds_per_row(self.background.rows)
-        return self._per_row
+        return self._per_row.get(lambda: self.target.seconds_per_row(self.background.rows))
 
 
 def check_samples(samples: int | None) -> None:

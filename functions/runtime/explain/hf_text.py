@@ -36,6 +36,7 @@ from functions.runtime.explain.kernel_shap import (
     default_samples,
     explain_game,
 )
+from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.explain.text import request_texts
 from functions.runtime.hf_tokenizer import HfTokenizer
 from functions.runtime.input_columns import InputColumns
@@ -92,7 +93,7 @@ class HfTextExplainer:
         self.fixed = spec.shape[1] if spec.rank == 2 and spec.shape[1] > 0 else None
         self.target = ModelTarget(model, InputColumns.of(spec))
         self.max_seconds = max_seconds
-        self._per_token: float | None = None  # seconds per token position of a model row
+        self._per_token = LearnedRate()  # seconds per token position of a model row
         self._specials = special_ids(self.tokenizer)
 
     def explain(
@@ -111,8 +112,10 @@ class HfTextExplainer:
         )
         began = time.perf_counter()
         explained = [explain_game(self._game(r), len(r.players), samples) for r in rows]
-        positions = sum((e.coalitions + 2) * r.width for e, r in zip(explained, rows, strict=True))
-        self._per_token = (time.perf_counter() - began) / positions
+        scored = [(e.coalitions + 2, r.width) for e, r in zip(explained, rows, strict=True)]
+        count = sum(n for n, _ in scored)
+        positions = sum(n * w for n, w in scored)
+        self._per_token.learn(time.perf_counter() - began, count, positions / count)
         return Explanation(
             "kernel_shap",
             self._parameters(explained, rows),
@@ -238,14 +241,15 @@ class HfTextExplainer:
     def _time_tokens(self, rows: list[TokenRow]) -> float:
         """Seconds per token position: from the last explanation, else timed on PROBE_ROWS
         copies of the longest text (a small batch, so the estimate errs high)."""
-        if self._per_token is None:
-            longest = max(rows, key=lambda r: r.width)
-            feeds = {k: np.repeat(v, PROBE_ROWS, axis=0) for k, v in longest.feeds.items()}
-            self.target.score_feeds(feeds, PROBE_ROWS)  # pays for set-up
-            began = time.perf_counter()
-            self.target.score_feeds(feeds, PROBE_ROWS)
-            self._per_token = (time.perf_counter() - began) / (PROBE_ROWS * longest.width)
-        return self._per_token
+        return self._per_token.get(lambda: self._probe(rows))
+
+    def _probe(self, rows: list[TokenRow]) -> float:
+        longest = max(rows, key=lambda r: r.width)
+        feeds = {k: np.repeat(v, PROBE_ROWS, axis=0) for k, v in longest.feeds.items()}
+        self.target.score_feeds(feeds, PROBE_ROWS)  # pays for set-up
+        began = time.perf_counter()
+        self.target.score_feeds(feeds, PROBE_ROWS)
+        return (time.perf_counter() - began) / (PROBE_ROWS * longest.width)
 
 
 def _keeps_one(row: TokenRow, mask: str) -> bool:

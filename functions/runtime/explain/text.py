@@ -27,6 +27,7 @@ from functions.runtime.explain.explainer import (
     check_samples,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows
+from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import TEXT_KINDS, TextInput, ids_only, text_input, texts
@@ -54,7 +55,7 @@ class TextExplainer:
         spec = next(s for s in model.manifest.inputs if s.name == text.input)
         self.target = ModelTarget(model, InputColumns.of(spec))
         self.max_seconds = max_seconds
-        self._per_token: float | None = None  # seconds per token position of a model row
+        self._per_token = LearnedRate()  # seconds per token position of a model row
 
     def explain(
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
@@ -79,7 +80,7 @@ class TextExplainer:
             self.target, ids, background, np.ones(1), [np.array([i]) for i in range(width)], samples
         )
         scored = sum(r.coalitions for r in explained) + len(ids) + 1
-        self._per_token = (time.perf_counter() - began) / (scored * width)
+        self._per_token.learn(time.perf_counter() - began, scored, width)
         parameters: dict[str, Any] = {
             "samples": max((r.coalitions for r in explained), default=0),
             "exact": all(r.exact for r in explained),
@@ -124,10 +125,8 @@ class TextExplainer:
     def _time_tokens(self, width: int) -> float:
         """Seconds per token position: from the last explanation, else timed on 64 rows of
         unknown words (a small batch, so the estimate errs high)."""
-        if self._per_token is None:
-            probe = np.full((64, width), UNK_ID, dtype=np.int64)  # a real token everywhere
-            self._per_token = self.target.seconds_per_row(probe) / width
-        return self._per_token
+        probe = np.full((64, width), UNK_ID, dtype=np.int64)  # a real token everywhere
+        return self._per_token.get(lambda: self.target.seconds_per_row(probe) / width)
 
 
 def request_texts(inputs: Mapping[str, np.ndarray], text: TextInput) -> list[str] | None:
