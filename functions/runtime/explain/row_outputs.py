@@ -20,6 +20,7 @@ import numpy as np
 from functions.runtime.errors import InvalidInput
 
 MIN_TIMED_ROWS = 1000  # model rows an explanation scores before its time per row is kept
+RECENT_RATES = 8  # explanations' rates an estimate takes the fastest of
 
 WHY = (
     "an explanation attributes each row's own answer to that row's features, so it needs an "
@@ -92,19 +93,28 @@ class LearnedRate:
 
     One rule for every explainer: an explanation that scored fewer than MIN_TIMED_ROWS rows
     teaches nothing. Its time is mostly call overhead: a one-token text scores 2 rows, and
-    dividing its 2 ms by them made the next 20-token text "need 20 s" that takes 0.5 s."""
+    dividing its 2 ms by them made the next 20-token text "need 20 s" that takes 0.5 s. The
+    estimate is the fastest of the last RECENT_RATES rates: each is wall time, and one taken
+    while other requests shared the cores (4 concurrent explains: 5.5x the model's rate) made
+    the request that had just taken 1.8 s alone a 422 on every retry, since a refused request
+    times nothing. A model truly slower now is learned once every recent rate shows it."""
 
     def __init__(self) -> None:
-        self.value: float | None = None
+        # A tuple replaced whole: concurrent requests read it while one adds to it.
+        self._recent: tuple[float, ...] = ()
+        self._probed: float | None = None
 
     def get(self, probe: Callable[[], float]) -> float:
-        """The learned rate, else `probe()`'s (timed once, on the first request)."""
-        if self.value is None:
-            self.value = probe()
-        return self.value
+        """The learned rate, else `probe()`'s (timed once, until an explanation is learned)."""
+        recent = self._recent
+        if recent:
+            return min(recent)
+        if self._probed is None:
+            self._probed = probe()
+        return self._probed
 
     def learn(self, seconds: float, rows: int, per_row: float = 1.0) -> None:
         """Keep the rate of `rows` model rows of `per_row` units each scored in `seconds`,
         when there were enough rows to time."""
         if rows >= MIN_TIMED_ROWS:
-            self.value = seconds / (rows * per_row)
+            self._recent = (*self._recent, seconds / (rows * per_row))[-RECENT_RATES:]
