@@ -108,6 +108,14 @@ class InputColumns:
             feeds[spec.name] = np.ascontiguousarray(typed)
         return feeds
 
+    def arrays(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Flat numeric `rows` [N, F] as the model's inputs, each in its own shape, the values
+        as read (float64: the cast to the input's type, and its checks, are validation's)."""
+        return {
+            spec.name: rows[:, start : start + width].reshape(len(rows), *spec.shape[1:])
+            for spec, start, width in self.blocks()
+        }
+
     def flat(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Flat rows [N, F] of the model's inputs, side by side: float64, or with a string
         column an object array (its strings, the other columns' values as floats)."""

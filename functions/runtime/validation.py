@@ -325,7 +325,8 @@ def validate_inputs(
             raise InvalidInput(_missing(manifest, spec, inputs))
         if rule.text or value.dtype != rule.dtype:
             if not typed and rule.json_float and value.dtype.kind in "iuf":
-                value = value.astype(rule.dtype)  # the usual JSON request, as _cast does first
+                with np.errstate(over="ignore"):  # 1e39 in float32: said by _check_finite
+                    value = value.astype(rule.dtype)  # the usual JSON request, as _cast does
             else:
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
@@ -346,10 +347,8 @@ def validate_inputs(
         checked[spec.name] = value
     if len(checked) != len(inputs):
         unknown = sorted(set(inputs) - set(checked))[0]
-        raise InvalidInput(
-            f"unknown input {unknown!r}; this model takes "
-            + ", ".join(describe(spec) for spec in manifest.inputs)
-        )
+        takes = ", ".join(describe(spec) for spec in manifest.inputs)
+        raise InvalidInput(f"unknown input {unknown!r}; this model takes {takes}")
     return checked
 
 

@@ -167,13 +167,8 @@ def _explained(
     """The records of `chunk` (file rows `index`). A refused chunk is halved until it fits the
     time budget (64 digits-MLP rows at 20,000 samples are over the default 10 s) and a row
     refused on its own is an error line, so one bad row or a slow model loses nothing else."""
-    if text or any_size_layout(manifest) is not None:  # texts, or images in their own shape
-        inputs = {"inputs": chunk.tolist()}
-    else:
-        inputs = explained_columns(manifest).columns(chunk)
-    body = orjson.dumps({**inputs, "parameters": parameters})
     try:
-        doc = plane.explain(manifest.name, manifest.version, body)
+        doc = _explain(plane, manifest, chunk, parameters, text)
     except InvalidInput as exc:
         if len(index) == 1:  # its request's row 0 is the file's row: said as the file's
             return [{"row": index[0], "error": re.sub(r"\brow 0\b", f"row {index[0]}", str(exc))}]
@@ -187,3 +182,22 @@ def _explained(
         {"row": row, **names, "outputs": doc["outputs"], **entry}
         for row, entry in zip(index, doc["explanations"], strict=True)
     ]
+
+
+def _explain(
+    plane: Any, manifest: ModelManifest, chunk: np.ndarray, parameters: dict[str, int], text: bool
+) -> dict[str, Any]:
+    """The plane's simple JSON explanation of `chunk`. Numeric rows go to it as arrays: JSON
+    has no infinity, and orjson wrote a file's inf cell as null, a missing value (a tree
+    published with --allow-nonfinite was explained for NaN's branch, and a model that takes
+    finite numbers only refused the row as "a missing value")."""
+    if text or any_size_layout(manifest) is not None:  # texts, or images in their own shape
+        inputs = {"inputs": chunk.tolist()}
+    elif chunk.dtype.kind == "f":
+        model = plane.models.model(manifest.name, manifest.version)
+        arrays = explained_columns(manifest).arrays(chunk)
+        return dict(plane.explain_arrays(model, arrays, **parameters))
+    else:  # a string column among numbers: as the JSON a caller sends
+        inputs = explained_columns(manifest).columns(chunk)
+    body = orjson.dumps({**inputs, "parameters": parameters})
+    return dict(plane.explain(manifest.name, manifest.version, body))

@@ -60,7 +60,18 @@ class ExplainPlane:
         _misplaced(doc, body)
         raw = doc.get("parameters") if isinstance(doc, dict) else None
         samples, patch = _parameters(raw, body)
-        inputs = simple.decode(doc, model.manifest)
+        return self.explain_arrays(model, simple.decode(doc, model.manifest), samples, patch)
+
+    def explain_arrays(
+        self,
+        model: LoadedModel,
+        inputs: dict[str, np.ndarray],
+        samples: int | None = None,
+        patch: int | None = None,
+    ) -> dict[str, Any]:
+        """The simple JSON explanation of inputs already read into arrays (`aiaas explain
+        --file`): JSON has no infinity, and a file's inf cell sent as JSON became null, a
+        missing value, explained as the wrong row (or refused as "a missing value")."""
         explanation = self.patched(model, patch).explain(inputs, samples, patch)
         return simple_document(model, _finite(model, explanation, inputs))
 
