@@ -216,7 +216,7 @@ def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, A
             entry |= {"tokens": tokens, "attributions": row.values[: len(tokens)].tolist()}
             if explanation.offsets is not None:  # where each token is in the text sent
                 entry["offsets"] = explanation.offsets[index]
-        if manifest.labels and len(explanation.outputs) == len(row.prediction):
+        if manifest.postprocessing is not None and len(explanation.outputs) == len(row.prediction):
             entry["label"] = explanation.outputs[int(np.argmax(row.prediction))]
         rows.append(entry)
     doc: dict[str, Any] = {

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from functions.runtime.codecs.class_names import class_names
 from functions.runtime.errors import InvalidInput
 from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.background import Background
@@ -273,16 +274,15 @@ class ModelTarget:
 
     def outputs(self, probe: np.ndarray) -> list[str]:
         """Names of the D values explained (`probe`: one row, to count them if unnamed)."""
-        post = self.manifest.postprocessing
-        if post is not None and self.manifest.labels:
+        if self.manifest.postprocessing is not None and self.manifest.labels:
             return list(self.manifest.labels)
         return self.names(self(probe).shape[1])
 
     def names(self, count: int) -> list[str]:
-        """The names of `count` explained values: the class labels, else `output_i`."""
-        post = self.manifest.postprocessing
-        if post is not None and self.manifest.labels:
-            return list(self.manifest.labels)
+        """The names of `count` explained values: a classifier's classes as predict names
+        them (its labels, else "0", "1", ...), else `output_i`."""
+        if self.manifest.postprocessing is not None:
+            return list(class_names(self.manifest, count))
         return [f"{self.output_name()}_{i}" for i in range(count)]
 
     def seconds_per_row(self, rows: np.ndarray) -> float:
@@ -346,7 +346,7 @@ class ModelTarget:
         # averages over the background are taken in float64 by the caller.
         value = per_row(raw, count, name)
         post = self.manifest.postprocessing
-        if post is not None and self.manifest.labels:
+        if post is not None:  # labelled or not, as predict answers it (codecs/simple.py)
             value = probabilities(value, post.activation)
         return value.astype(np.float64, copy=False)
 
