@@ -73,3 +73,14 @@ def test_a_row_a_model_taking_gaps_cannot_score_is_the_422_predict_answers(
     explained = post(svc, "/models/gaps/explain", body)
     assert predicted[0] == 422 and "(index 1)" in predicted[1]["error"], predicted
     assert explained == predicted
+
+
+@pytest.mark.parametrize(("value", "shown"), [(True, "true"), ("5", '"5"'), (7.5, "7.5")])
+def test_a_parameter_that_is_no_integer_is_quoted_as_json_spells_it(
+    root: Path, value: object, shown: str
+) -> None:
+    """`"samples": true` was answered "got True", Python's spelling, not the body's."""
+    record = {"alcohol": 13.5, "malic": 3.0, "ash": 2.5, "region": "north"}
+    body = {"instances": [record], "parameters": {"samples": value}}
+    status, doc = post(service(root, "region"), "/models/region/explain", body)
+    assert (status, doc["error"]) == (400, f"parameters.samples must be an integer; got {shown}")

@@ -197,7 +197,8 @@ def _parameters(raw: object, body: bytes) -> tuple[int | None, int | None]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             if beyond_64_bits(value):  # orjson's float for a huge integer: out of range
                 raise InvalidInput(f"{name} must be {RANGES[name]}; got {as_typed(value, body)}")
-            raise BadRequest(f"parameters.{name} must be an integer; got {value!r}")
+            shown = orjson.dumps(value).decode()[:40]  # as JSON spells it: true, "5", 7.5
+            raise BadRequest(f"parameters.{name} must be an integer; got {shown}")
         values.append(value)
     return values[0], values[1]
 
