@@ -29,7 +29,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.arg_types import whole
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
-from infra.cli.explain_plot import attributions, draw, picture
+from infra.cli.explain_plot import attributions, draw, picture, shown_note
 from infra.cli.file_args import file_suffix
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
@@ -281,7 +281,7 @@ def describe(doc: dict[str, Any]) -> list[str]:
         target = row.get("label", doc["outputs"][0])
         lines.append(
             f"row {index}: {target} = {row['prediction'][column]:.4g} "
-            f"(base {row['base_value'][column]:.4g})"
+            f"(base {row['base_value'][column]:.4g}){shown_note(row)}"
         )
         order = range(len(names)) if "tokens" in row else np.argsort(-np.abs(values))[:SHOWN]
         lines += [f"  {names[i]:24} {values[i]:+.4g}" for i in order]

@@ -24,6 +24,13 @@ def attributions(doc: dict[str, Any], row: dict[str, Any]) -> tuple[list[str], n
     return row.get("tokens", doc.get("features", [])), values, column
 
 
+def shown_note(row: dict[str, Any]) -> str:
+    """For a row of several values none of which is a predicted class (a regressor of two),
+    that only the first is shown: the others' attributions were in --json alone, unsaid."""
+    count = len(row["prediction"])
+    return "" if "label" in row or count == 1 else f" [output 1 of {count}; --json has all]"
+
+
 def attribution_map(doc: dict[str, Any], shape: tuple[int, int], row: int = 0) -> np.ndarray:
     """[H, W] of row `row`'s attributions to its predicted output, every pixel of a patch
     holding that patch's attribution (the share of the whole patch, not divided among its
@@ -108,7 +115,7 @@ def headline(doc: dict[str, Any]) -> tuple[str, str]:
         if probability
         else (f"{target} = {prediction[column]:.4g}")
     )
-    return str(target), f"{value}, base {row['base_value'][column]:.3g}"
+    return str(target), f"{value}, base {row['base_value'][column]:.3g}{shown_note(row)}"
 
 
 def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
