@@ -3,8 +3,10 @@ refusal says (simple JSON and batch JSONL read them the same way)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
+from functions.runtime.input_columns import indexed_names
 from functions.runtime.manifest import ModelManifest
 
 
@@ -36,3 +38,22 @@ def missing_feature(
         if likely:
             text += f" ({likely[0]!r}, which it has, is no feature: a misspelling?)"
     return f"{text}; this model reads {shown}"
+
+
+def value_columns(where: str, keys: Sequence[str], manifest: ModelManifest) -> str | None:
+    """For a record keyed by the columns that name several inputs' values (x1_0, ..., x2_1, as
+    CSV files, `aiaas baseline` and explanations name them), the refusal saying a record holds
+    each input whole; None for other keys. They were refused as "unknown input 'x2_1' (a
+    misspelling of 'x1'?)", naming one key of five."""
+    fixed = [s for s in manifest.inputs if len(s.shape) >= 2 and -1 not in s.shape[1:]]
+    widths = {s.name: math.prod(s.shape[1:]) for s in fixed}
+    columns = {c for name, width in widths.items() for c in indexed_names(name, width)}
+    stray = [key for key in keys if key in columns and key not in widths]
+    if len(manifest.inputs) < 2 or not stray:
+        return None
+    whole = ", ".join(f'"{name}": [{width} values]' for name, width in widths.items())
+    return (
+        f"{where} names the values of the model's inputs one by one ({', '.join(stray[:3])}"
+        f"{', ...' if len(stray) > 3 else ''}), as CSV files and explanations do; a record holds "
+        f"each input whole: {{{whole}}}"
+    )

@@ -21,7 +21,7 @@ import numpy as np
 
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.class_names import class_names
-from functions.runtime.codecs.feature_names import by_feature, missing_feature
+from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
 from functions.runtime.codecs.json_bools import holds_bool, json_text
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
@@ -170,6 +170,8 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         missing = next((name for name in columns if name not in row), None)
         if missing is not None:  # a key that is no input is then likely its misspelling
             unknown = sorted(set(row) - set(columns))
+            if flat := value_columns(f"instances[{index}]", unknown, manifest):
+                raise InvalidInput(flat)
             if unknown:  # the one most like the missing input, not an id that sorts first
                 import difflib  # here: 2 ms of a cold start, for a refusal only
 
