@@ -325,8 +325,7 @@ def validate_inputs(
             raise InvalidInput(_missing(manifest, spec, inputs))
         if rule.text or value.dtype != rule.dtype:
             if not typed and rule.json_float and value.dtype.kind in "iuf":
-                with np.errstate(over="ignore"):  # 1e39 in float32: said by _check_finite
-                    value = value.astype(rule.dtype)  # the usual JSON request, as _cast does
+                value = value.astype(rule.dtype)  # the usual JSON request, as _cast does first
             else:
                 value = _cast(spec, value, typed=typed)
         shape = value.shape
