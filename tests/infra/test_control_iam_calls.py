@@ -30,6 +30,8 @@ ONLY_ON_FAILURE = {
     ("s3:AbortMultipartUpload", "registry/batch/*/input/*"),
     # a deleted version's manifest put back: only when an alias moves onto it meanwhile
     ("s3:PutObject", "registry/models/*/versions/*/manifest.json"),
+    # an alias deleted while its record is corrupt: an older deletion's kept record is dropped
+    ("s3:DeleteObject", "registry/models/*/deleted_aliases/*"),
 }
 # Each S3 operation, as the IAM action it needs on its key (Copy*: and a read of the source).
 S3_ACTIONS = {
