@@ -279,15 +279,17 @@ def rollback_target(
     published: Callable[[str, str], object] | None = None,
 ) -> AliasTarget:
     """Where a rollback of `alias` (its current `record`) goes: a split goes back to its main
+    version, or to the state before it (one version or a split) when that had another main
     version; otherwise the latest other version in its history, or `to` when one of them.
     `published(name, version)`: raises NotFound for a version deleted since (checked on the
     version chosen: a 404 that names where else it may go)."""
     found = _rollback_target(name, alias, record, to)
     if published is not None:
-        try:
-            published(name, found.version)
-        except NotFound:
-            raise rollback_gone(name, alias, record, found.version) from None
+        for version in filter(None, (found.version, found.canary)):  # a restored split: both
+            try:
+                published(name, version)
+            except NotFound:
+                raise rollback_gone(name, alias, record, version) from None
     return found
 
 
@@ -295,6 +297,9 @@ def _rollback_target(
     name: str, alias: str, record: Mapping[str, Any], to: str | None
 ) -> AliasTarget:
     now = AliasTarget.of(record)
+    before = state_before(record) if now.canary is not None and to is None else None
+    if before is not None and before.version != now.version:  # the split left it out: back
+        return before
     if now.canary is not None and to in (None, now.version):
         return AliasTarget(now.version)
     current = now.version
@@ -317,6 +322,20 @@ def _rollback_target(
             f"{', '.join(earlier)}); to move it to a new version, promote that version"
         )
     return AliasTarget(to)
+
+
+def state_before(record: Mapping[str, Any]) -> AliasTarget | None:
+    """Where the alias sent traffic before its current `record` (its newest history entry: one
+    version or a split, without a shadow: a rollback keeps the current one), or None. A split
+    set with `weights` may name neither version the alias pointed at; ending it at its main
+    version put a version that never served alone at 100% instead of going back."""
+    history = record.get("history") or []
+    if not isinstance(history[0] if history else None, dict):
+        return None
+    try:
+        return AliasTarget.of({k: history[0][k] for k in ("version", "weights") if k in history[0]})
+    except (KeyError, BadRequest):  # an entry this release cannot read: the main version
+        return None
 
 
 def rollback_gone(name: str, alias: str, record: Mapping[str, Any], gone: str) -> NotFound:

@@ -87,11 +87,12 @@ def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, l
         if target.shadow is not None:
             why.setdefault(target.shadow.version, []).append(f"@{alias} shadow")
         try:
-            back = rollback_target(name, alias, record, None).version
+            back = rollback_target(name, alias, record, None)
         except Conflict:
-            back = target.version  # nothing to roll back to
-        if back != target.version:  # a split rolls back to its main version, kept already
-            why.setdefault(back, []).append(f"@{alias} rollback target")
+            back = AliasTarget(target.version)  # nothing to roll back to
+        for version in (back.version, back.canary):  # a restored split: both
+            if version is not None and not target.serves(version):
+                why.setdefault(version, []).append(f"@{alias} rollback target")
     for rollout in RolloutBook(registry.store).all(name):
         if rollout.running:
             where = f"rollout on @{rollout.alias}"

@@ -125,3 +125,35 @@ def test_weights_may_create_a_split_alias_a_weight_may_not(client: TestClient) -
     assert created.json()["weights"] == {"1": 0.5, "2": 0.5}
     refused = client.put(f"{fresh}-2", json={"version": "2", "weight": 0.5})
     assert refused.status_code == 409 and "points at no version yet" in refused.json()["error"]
+
+
+def test_rolling_back_a_split_that_left_out_the_version_goes_back_to_it(
+    client: TestClient,
+) -> None:
+    """A `weights` split may name neither version the alias pointed at; its rollback ended the
+    split at its main version, one that had never served alone, at 100% (3 -> 2 + 1 -> 2)."""
+    assert client.put(ALIAS, json={"version": "3"}).status_code == 200
+    split = client.put(ALIAS, json={"weights": {"2": 0.5, "1": 0.5}}).json()
+    assert (split["version"], split["weights"]) == ("2", {"2": 0.5, "1": 0.5})
+    rolled = client.post(f"{ALIAS}/rollback")
+    assert rolled.status_code == 200, rolled.text
+    assert (rolled.json()["version"], rolled.json()["weights"]) == ("3", None)
+    assert client.get(ALIAS).json()["version"] == "3"
+    ramp = client.put(ALIAS, json={"version": "2", "weight": 0.1})  # a split of the version:
+    assert ramp.status_code == 200  # ends at it, as before
+    assert client.post(f"{ALIAS}/rollback").json()["version"] == "3"
+
+
+def test_rolling_back_a_split_restores_the_split_before_it(client: TestClient) -> None:
+    """The state before may itself be a split (a deleted alias's): restored as it was, both
+    versions kept from a prune meanwhile, not one of the new split's versions at 100%."""
+    staging = f"/control/models/{MODEL}/aliases/staging"
+    assert client.put(staging, json={"weights": {"1": 0.9, "2": 0.1}}).status_code == 201
+    assert client.delete(staging).status_code == 200
+    assert client.put(staging, json={"weights": {"3": 0.6, "2": 0.4}}).status_code in (200, 201)
+    assert client.put(ALIAS, json={"version": "3"}).status_code == 200  # 1: no other alias
+    kept = client.delete(f"/control/models/{MODEL}/versions/1")
+    assert kept.status_code == 409 and "@staging rollback target" in kept.json()["error"]
+    rolled = client.post(f"{staging}/rollback")
+    assert rolled.status_code == 200, rolled.text
+    assert (rolled.json()["version"], rolled.json()["weights"]) == ("1", {"1": 0.9, "2": 0.1})
