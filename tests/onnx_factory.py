@@ -14,11 +14,13 @@ from functions.runtime.manifest import ModelFile, ModelManifest, Postprocessing,
 OPSET = 17
 
 
-def save(graph: onnx.GraphProto, path: Path, opset: int = OPSET) -> Path:
-    """`graph` as a checked model file at `path` (IR 8, what onnxruntime and our exports read)."""
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="onnx.helper"
-    )
+def save(graph: onnx.GraphProto, path: Path, opset: int = OPSET, ml: int | None = None) -> Path:
+    """`graph` as a checked model file at `path` (IR 8, what onnxruntime and our exports read);
+    `ml`: the ai.onnx.ml opset too (a tree, a ZipMap, a LinearClassifier)."""
+    opsets = [helper.make_opsetid("", opset)]
+    if ml is not None:
+        opsets.append(helper.make_opsetid("ai.onnx.ml", ml))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="onnx.helper")
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from functions.runtime.store import LocalStore
+from tests import onnx_factory
 from tests.infra.test_cli_explain import FEATURES, cli, store, write_csv
 
 __all__ = ["store"]  # the fixture: a linear classifier published as iris:1
@@ -42,10 +42,7 @@ def inf_or_nan(path: Path) -> Path:
             helper.make_tensor("ones", TensorProto.FLOAT, [2, 1], [1.0, 1.0]),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path)
 
 
 def test_an_inf_cell_is_explained_as_infinity_for_a_model_that_takes_it(

@@ -78,7 +78,11 @@ def metaspace_tokenizer(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, Path, str]:
     root = tmp_path_factory.mktemp("kinds")
-    tokenizer = no_unk_tokenizer(root / "tokenizer.json")
+    return publish_with(root, no_unk_tokenizer(root / "tokenizer.json"))
+
+
+def publish_with(root: Path, tokenizer: Path) -> tuple[LocalStore, Path, str]:
+    """A transformer as wide as `tokenizer`'s vocabulary, published with it into root/store."""
     rows = Tokenizer.from_file(str(tokenizer)).get_vocab_size(with_added_tokens=True)
     model = hf_transformer.transformer(root / "m.onnx", rows=rows, positions=POSITIONS)
     store = LocalStore(root / "store")
@@ -140,13 +144,7 @@ def test_metaspace_text_of_unseen_characters_is_a_422_not_one_label(
 ) -> None:
     tokenizer = metaspace_tokenizer(tmp_path / "tokenizer.json")
     assert "\u2581" in Tokenizer.from_file(str(tokenizer)).encode(text).tokens  # all it keeps
-    rows = Tokenizer.from_file(str(tokenizer)).get_vocab_size(with_added_tokens=True)
-    model = hf_transformer.transformer(tmp_path / "m.onnx", rows=rows, positions=POSITIONS)
-    store = LocalStore(tmp_path / "store")
-    labels = ",".join(hf_transformer.LABELS)
-    code, _, err = publish(store, model, "--labels", labels, "--tokenizer", str(tokenizer))
-    assert code == 0, err
-    loaded = load((store, tmp_path, ""))
+    loaded = load(publish_with(tmp_path, tokenizer))
     answered = loaded.predict({"input_ids": np.array(["where is my parcel", f"{text} parcel"])})
     assert len(next(iter(answered.values()))) == 2  # a known word beside them is read
     with pytest.raises(InvalidInput, match=r"row 1 holds nothing the tokenizer keeps \(none of"):

@@ -30,6 +30,7 @@ from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from tests import onnx_factory
 from tests.functions.test_predict_events import body_of, http_event
 
 RNG = np.random.default_rng(0)
@@ -164,11 +165,7 @@ def _margins_model(path: Path, weights: tuple[float, ...] = (3.118, -2.088, -2.7
         [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
          helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3])],
     )  # fmt: skip
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path, ml=3)
 
 
 def test_tree_margins_are_not_served_as_probabilities(

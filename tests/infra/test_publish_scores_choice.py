@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -31,10 +30,7 @@ def logits_and_probabilities(path: Path) -> Path:
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3]),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path)
 
 
 def publish(
@@ -123,11 +119,7 @@ def classifier_beside_sequence(path: Path) -> Path:
         ],
         initializer=[numpy_helper.from_array(np.array([-1, 2, 3], dtype=np.int64), "shape")],
     )
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
+    return onnx_factory.save(graph, path, ml=3)
 
 
 def test_the_graphs_classes_must_fit_the_scores_output_named(
