@@ -109,6 +109,26 @@ def test_a_pruned_version_still_called_keeps_its_series_until_idle(
         assert value(again, "aiaas_requests_total", version="1", status_class="4xx") >= 1
 
 
+def test_a_pruned_version_never_loaded_here_counts_its_pinned_callers(tmp_path: Path) -> None:
+    """A worker that never loaded the version (the other worker did, or it started since the
+    prune) counted its pinned callers' 404s under version `-`: with two workers the version's
+    count fell as they answered, read as a counter reset."""
+    store = tmp_path / "store"
+    registry = Registry(LocalStore(store))
+    for version in ("1", "2"):
+        path = onnx_factory.linear_classifier(tmp_path / f"m-{version}.onnx", seed=int(version))
+        registry.publish(onnx_factory.manifest_for(path, "m", version), path)
+    assert main(["--store", str(store), "prune", "m", "--keep", "1", "--yes"]) == 0
+    env = {"AIAAS_API_TOKEN": TOKEN}
+    for server in start_serve(store, "--models", "m", env=env, headers=AUTH):
+        assert [_call(server.base, "1") for _ in range(2)] == [404, 404]
+        assert _call(server.base, "7") == 404  # never published: no series of its own
+        requests = scrape(server.base)["aiaas_requests"]
+        assert value(requests, "aiaas_requests_total", model="m", version="1") == 2
+        assert value(requests, "aiaas_requests_total", model="m", version="7") == 0
+        assert value(requests, "aiaas_requests_total", model="m", version="-") == 1
+
+
 def _call(base: str, version: str) -> int:
     """A pinned predict on a fresh connection: with two workers, both answer some."""
     url, body = f"{base}/models/m/versions/{version}/predict", orjson.dumps({"inputs": [[0.5] * 4]})

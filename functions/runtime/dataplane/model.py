@@ -24,6 +24,7 @@ from functions.runtime.errors import (
     ModelNotFound,
     ModelUnavailable,
     NotFound,
+    VersionPruned,
 )
 from functions.runtime.model import LoadedModel
 from functions.runtime.served import ServedModel
@@ -40,8 +41,8 @@ class ModelPlane:
     def __init__(self, served: ServedModel, drift: DriftMonitor | None = None) -> None:
         self.served = served
         self.drift = drift  # histograms of the rows answered, for versions with a baseline
-        # Pinned versions that resolved: only these may label metrics (any other string a
-        # caller sends would be a new series, without bound).
+        # Pinned versions that resolved, or that a prune deleted: only these may label metrics
+        # (any other string a caller sends would be a new series, without bound).
         self.resolved_versions: set[str] = set()
         # The published versions GET /v2/models/{name} names, and when to list them again: a
         # listing is an S3 LIST ($0.005 per 1,000, 12.5x a GET, and ~20-50 ms) that clients
@@ -57,7 +58,11 @@ class ModelPlane:
             )
         if version is None:
             return self.served.current()
-        model = self.served.version(names.version_name(version))
+        try:
+            model = self.served.version(names.version_name(version))
+        except VersionPruned:  # a version once published: its pinned callers' 404s count for
+            self.resolved_versions.add(version)  # it on every worker, loaded there or not
+            raise
         self.resolved_versions.add(version)
         return model
 
