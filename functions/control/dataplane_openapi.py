@@ -59,6 +59,18 @@ SCHEMAS: dict[str, Any] = {
             "instances": {"type": "array"},
         },
         "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],  # exactly one: a 400
+        "additionalProperties": False,  # any other key: a 400 (a misspelled option not ignored)
+    },
+    "ExplainRequest": {
+        "type": "object",
+        "description": 'a predict body, with `parameters`: {"samples": N, "patch": P}',
+        "properties": {
+            "inputs": {"anyOf": [{"type": "array"}, {"type": "object"}, {"type": "string"}]},
+            "instances": {"type": "array"},
+            "parameters": {"type": "object"},
+        },
+        "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],
+        "additionalProperties": False,
     },
     "PredictResponse": {
         "type": "object",
@@ -203,7 +215,7 @@ def _model_routes() -> dict[str, Any]:
         paths[f"{oip}/ready"] = {"get": ready}
         infer = _operation("oip", f"Infer{pinned}", "InferenceResponse", "InferenceRequest", params)
         paths[f"{oip}/infer"] = {"post": infer}
-    explain = _operation("explain", "Explain", "Explanation", "PredictRequest")
+    explain = _operation("explain", "Explain", "Explanation", "ExplainRequest")
     paths["/models/{name}/explain"] = {"post": explain}
     explain_oip = _operation("explain", "Explain OIP", "Explanation", "InferenceRequest")
     paths["/v2/models/{name}/explain"] = {"post": explain_oip}

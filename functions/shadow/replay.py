@@ -87,7 +87,7 @@ class Replayer:
                 doc = orjson.loads(copy.body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"request body is not valid JSON: {exc}") from None
-            inputs = simple.decode(doc, model.manifest)
+            inputs = simple.decode(doc, model.manifest, fields=None)  # predict took it
             outputs = model.predict(inputs, typed=False)
         else:
             decoded = oip.decode_request(

@@ -121,6 +121,13 @@ def test_v2_explain_answers_typed_tensors(root: Path) -> None:
         ),
         ("iris", "{not json", 400, "request body is not valid JSON"),
         ("iris", {"inputs": [[1, 2, 3]]}, 422, "input 'x' expects shape [-1, 4]"),
+        (
+            "iris",
+            {"inputs": ROWS, "parameters": {"samples": 64}, "paramters": {}},
+            400,
+            "unknown field 'paramters' in the request body, which would not be read: send "
+            '"inputs" or "instances", and "parameters", nothing else',
+        ),
     ],
     ids=[
         "no-background",
@@ -129,6 +136,7 @@ def test_v2_explain_answers_typed_tensors(root: Path) -> None:
         "bad-parameter",
         "bad-json",
         "bad-shape",
+        "unknown-field",
     ],
 )
 def test_refusals_say_what_to_fix(

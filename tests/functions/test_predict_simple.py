@@ -124,6 +124,22 @@ def test_a_top_k_in_the_body_is_refused_naming_the_query_parameter(
     )
 
 
+@pytest.mark.parametrize("field", ["topk", "threshold", "parameters", "signature_name"])
+def test_a_body_key_nothing_reads_is_refused_by_name(service: PredictService, field: str) -> None:
+    """`{"inputs": ..., "topk": 3}` (or any option predict has not) was answered as if the
+    option had not been sent: one label, the default threshold, no word of it."""
+    status, body = predict(service, {"inputs": ROWS[:1].tolist(), field: 3})
+    assert (status, body) == (
+        400,
+        {
+            "error": f"unknown field {field!r} in the request body, which would not be read: "
+            'send "inputs" or "instances", nothing else'
+        },
+    )
+    status, body = predict(service, {"instances": ROWS[:1].tolist()})  # alone: as before
+    assert status == 200 and len(body["predictions"]) == 1
+
+
 @pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", "", "²", "٣"])
 def test_bad_top_k_is_400(service: PredictService, top_k: str) -> None:
     status, body = predict(service, {"inputs": ROWS[:1].tolist()}, top_k=top_k)

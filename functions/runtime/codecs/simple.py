@@ -5,10 +5,11 @@ Accepted bodies:
 - `{"inputs": {"<input name>": [...], ...}}`: named inputs;
 - `{"instances": [row, ...]}`: rows, each a value (single input) or `{"<input name>": value}`;
 - for a model with feature names (one [N, F] input): records `{"instances": [{"<feature>": x,
-  ...}, ...]}` or columns `{"inputs": {"<feature>": [x, ...], ...}}`. Other keys (an id, the
-  target) are ignored; a missing feature is a 422 that names it;
+  ...}, ...]}` or columns `{"inputs": {"<feature>": [x, ...], ...}}`. Other keys of a record (an
+  id, the target) are ignored; a missing feature is a 422 that names it;
 - for a text model: one string per row, `{"inputs": ["..."]}` or records with its text field
   `{"instances": [{"text": "..."}]}` (the model tokenizes them); token ids work as before.
+Any other key of the body itself is a 400 (body_refusals.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.codecs import nulls
+from functions.runtime.codecs.body_refusals import (
+    ragged,
+    refuse_records_under_inputs,
+    refuse_unknown_fields,
+)
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
 from functions.runtime.codecs.json_bools import holds_bool, json_text
@@ -35,7 +41,7 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError:
-        raise InvalidInput(_ragged(value, spec)) from None
+        raise InvalidInput(ragged(value, spec)) from None
     if bools and array.dtype.kind in "iuf" and holds_bool(value):  # numpy read true as 1
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype} numbers; got true/false among them"
@@ -50,7 +56,7 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
     if array.dtype == object and spec.dtype != "string":
         missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
         if missing is None:
-            _refuse_records_under_inputs(value)
+            refuse_records_under_inputs(value)
             if nulls.texts_with_nulls(array):  # a text model's rows, one null: its row is named
                 return array
             raise InvalidInput(
@@ -70,34 +76,27 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
     return array
 
 
-def _ragged(value: object, spec: TensorSpec) -> str:
-    """The 422 for rows numpy cannot stack. Rows of different lengths to a dynamic axis (token
-    ids of a sequence model, [N, T]) fit the model one at a time, but not in one tensor."""
-    row = list(spec.shape[1:])
-    lengths = (
-        sorted({len(r) for r in value if isinstance(r, list)}) if isinstance(value, list) else []
-    )
-    if len(lengths) < 2 or -1 not in row:
-        return f"input '{spec.name}' is ragged: every row must have shape {row}"
-    return (
-        f"input '{spec.name}' is ragged: its rows have {len(lengths)} lengths "
-        f"({', '.join(map(str, lengths[:5]))}); the rows of one request make one tensor "
-        f"{list(spec.shape)}, so they must have one length: pad the shorter rows (token ids: "
-        "with the padding id), or send rows of each length in a request of their own"
-    )
+BODY_FIELDS = frozenset({"inputs", "instances"})
+EXPLAIN_FIELDS = BODY_FIELDS | {"parameters"}
 
 
-def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict[str, np.ndarray]:
+def decode(
+    body: object,
+    manifest: ModelManifest,
+    *,
+    bools: bool = True,
+    fields: frozenset[str] | None = BODY_FIELDS,
+) -> dict[str, np.ndarray]:
     """Tensors keyed by input name, typed as JSON gave them (validation casts them).
-    `bools=False`: the body has no true/false literal, so none is looked for."""
+    `bools=False`: the body has no true/false literal, so none is looked for. `fields`: the
+    keys the body may have (explain's also "parameters"); None: any (a request captured or
+    copied once predict took it, maybe by an older aiaas that ignored other keys)."""
     if not isinstance(body, dict):
         raise BadRequest('request body must be a JSON object like {"inputs": [[...]]}')
     if ("inputs" in body) == ("instances" in body):
         raise BadRequest('request body needs exactly one of "inputs" or "instances"')
-    if "top_k" in body:  # read from the query only: a body's was ignored, one label answered
-        raise BadRequest(
-            "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
-        )
+    if len(body) > 1 and fields is not None:
+        refuse_unknown_fields(body, fields)
     if "instances" in body:
         return _instances(body["instances"], manifest)
     inputs = body["inputs"]
@@ -120,25 +119,13 @@ def decode(body: object, manifest: ModelManifest, *, bools: bool = True) -> dict
         # A transformer's ids, mask, ... from text; an empty list is an empty batch of texts.
         return {text.input: np.array(inputs, dtype=object)}
     if len(manifest.inputs) != 1:
-        _refuse_records_under_inputs(inputs)
+        refuse_records_under_inputs(inputs)
         names = [spec.name for spec in manifest.inputs]
         texts = ' {"inputs": ["a text", ...]}, or' if text is not None else ""
         raise BadRequest(
             f'this model has several inputs {names}: send{texts} {{"inputs": {{name: value}}}}'
         )
     return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0])}
-
-
-def _refuse_records_under_inputs(value: object) -> None:
-    """Rows of named fields sent as "inputs" (they go under "instances"): say so by name, not
-    "mixed or null values" or "several inputs", which sent callers hunting in their numbers."""
-    first = value[0] if isinstance(value, list) and value else None
-    if isinstance(first, dict):
-        fields = ", ".join(f'"{key}": ...' for key in list(first)[:3])
-        raise BadRequest(
-            'rows of named fields go under "instances", not "inputs": send '
-            f'{{"instances": [{{{fields}}}, ...]}}'
-        )
 
 
 def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:

@@ -194,5 +194,5 @@ def decode_captured(line: bytes, manifest: ModelManifest) -> tuple[dict[str, np.
     if route == "infer":
         return oip.decode_request(orjson.dumps(request), None).inputs, True
     if route == "predict":
-        return simple.decode(request, manifest), False
+        return simple.decode(request, manifest, fields=None), False
     raise BadRequest(f"route {route!r} is not one of {', '.join(ROUTES)}")

@@ -60,7 +60,9 @@ class ExplainPlane:
         _misplaced(doc, body)
         raw = doc.get("parameters") if isinstance(doc, dict) else None
         samples, patch = _parameters(raw, body)
-        return self.explain_arrays(model, simple.decode(doc, model.manifest), samples, patch)
+        return self.explain_arrays(
+            model, simple.decode(doc, model.manifest, fields=simple.EXPLAIN_FIELDS), samples, patch
+        )
 
     def explain_arrays(
         self,

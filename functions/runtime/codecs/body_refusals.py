@@ -1,0 +1,54 @@
+"""The 400s and 422s of simple JSON bodies of the wrong shape (codecs/simple.py): each says
+what to send instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import TensorSpec
+
+
+def ragged(value: object, spec: TensorSpec) -> str:
+    """The 422 for rows numpy cannot stack. Rows of different lengths to a dynamic axis (token
+    ids of a sequence model, [N, T]) fit the model one at a time, but not in one tensor."""
+    row = list(spec.shape[1:])
+    lengths = (
+        sorted({len(r) for r in value if isinstance(r, list)}) if isinstance(value, list) else []
+    )
+    if len(lengths) < 2 or -1 not in row:
+        return f"input '{spec.name}' is ragged: every row must have shape {row}"
+    return (
+        f"input '{spec.name}' is ragged: its rows have {len(lengths)} lengths "
+        f"({', '.join(map(str, lengths[:5]))}); the rows of one request make one tensor "
+        f"{list(spec.shape)}, so they must have one length: pad the shorter rows (token ids: "
+        "with the padding id), or send rows of each length in a request of their own"
+    )
+
+
+def refuse_unknown_fields(body: dict[str, Any], fields: frozenset[str]) -> None:
+    """A 400 naming a key nothing reads: ignored, a misspelled option (`"topk": 3`, a
+    `"threshold"`) answered as if never sent."""
+    if "top_k" in body:  # read from the query only: a body's was ignored, one label answered
+        raise BadRequest(
+            "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
+        )
+    unknown = sorted(key for key in body if key not in fields)
+    if unknown:
+        more = ', and "parameters"' if "parameters" in fields else ""
+        raise BadRequest(
+            f"unknown field {unknown[0][:40]!r} in the request body, which would not be read: "
+            f'send "inputs" or "instances"{more}, nothing else'
+        )
+
+
+def refuse_records_under_inputs(value: object) -> None:
+    """Rows of named fields sent as "inputs" (they go under "instances"): say so by name, not
+    "mixed or null values" or "several inputs", which sent callers hunting in their numbers."""
+    first = value[0] if isinstance(value, list) and value else None
+    if isinstance(first, dict):
+        fields = ", ".join(f'"{key}": ...' for key in list(first)[:3])
+        raise BadRequest(
+            'rows of named fields go under "instances", not "inputs": send '
+            f'{{"instances": [{{{fields}}}, ...]}}'
+        )
