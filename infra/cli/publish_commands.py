@@ -39,6 +39,7 @@ from infra.cli.publish_classifier import (
 )
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
+from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
@@ -213,6 +214,8 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     scored = _scored(args, prepared, work / "card")
     if scored is not None:
         prepared = replace(prepared, manifest=replace(prepared.manifest, metrics=scored.metrics))
+    unlabelled = None if args.task else unlabelled_note(reg, prepared.manifest)
+    notes = notes if unlabelled is None else (*notes, unlabelled)
     card = _Card(prepared, scored, notes, work / "card")
     stored = published_alike(reg, prepared) if args.version else None
     if stored is not None:  # a retried job: nothing to write, the alias still to set
