@@ -319,8 +319,16 @@ class ModelTarget:
         return (time.perf_counter() - began) / len(rows)
 
     def output_name(self) -> str:
+        """The output explained: a classifier's scores, else the model's first float output
+        (an unsupervised skl2onnx export's `scores` or `probabilities` beside its int64
+        `label` first: a cluster id averaged over the background, "base 1.2", means
+        nothing), else its first output."""
         post = self.manifest.postprocessing
-        return post.scores_output if post is not None else self.manifest.outputs[0].name
+        if post is not None:
+            return post.scores_output
+        outputs = self.manifest.outputs
+        floats = [spec.name for spec in outputs if spec.dtype.startswith("float")]
+        return floats[0] if floats else outputs[0].name
 
     def __call__(self, rows: np.ndarray) -> np.ndarray:
         return self.score(rows, self.codes)
