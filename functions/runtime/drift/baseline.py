@@ -4,8 +4,11 @@ Bins are open-ended: a feature keeps the interior quantile edges of its training
 first bin is (-inf, e_1) and its last [e_last, inf). A shifted feature then piles into an end
 bin (and PSI sees it) instead of falling off the histogram; values outside the training range
 [low, high] are counted apart, as data quality. Discrete features keep fewer bins (repeated
-quantiles are merged); every feature is padded to the same width with +inf edges, so one
-vectorised comparison bins all features at once, and padded bins stay empty on both sides.
+quantiles are merged); every feature is padded to the same width with NaN edges, so one
+vectorised comparison bins all features at once, and padded bins stay empty on both sides: no
+value is `>=` NaN, so a served +inf lands in its feature's own last bin, as 1e6 would (padded
+with +inf, `inf >= inf` counted it in a bin the feature does not have: a discrete feature's PSI
+went from 0.01 to 0.72 when 10% of its rows were +inf instead of 1e6), and -inf in its first.
 
 Missing values (NaN: a model published with --allow-nonfinite, or trained on a table with gaps,
 takes them) are no value to bin: a feature's edges, counts and range are of its present values,
@@ -76,7 +79,7 @@ class PredictionBaseline:
 
 @dataclass(frozen=True)
 class DriftBaseline:
-    """Per feature: interior edges [F, B-1] (+inf padded), counts [F, B], training range;
+    """Per feature: interior edges [F, B-1] (NaN padded), counts [F, B], training range;
     per string column, its categories (categories.py); `missing` [F]: training rows without
     the feature (NaN), absent from a document written before they were counted (read as 0)."""
 
@@ -112,7 +115,8 @@ class DriftBaseline:
         return (*self.features, *(c.name for c in self.categories))
 
     def bin_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Counts [F, B] of the non-NaN values of `rows` [N, F] on these bins."""
+        """Counts [F, B] of the non-NaN values of `rows` [N, F] on these bins; +-inf in a
+        feature's end bins (its padding edges are NaN, which no value is at or above)."""
         # Rows at or above each edge, per feature: one comparison summed over the rows (~0.9 us
         # a row of 64 features; a per-row bin index, then bincount, costs ~3x that).
         at_or_above = np.zeros(self.edges.shape, dtype=np.int64)
@@ -262,8 +266,10 @@ def label_shares(classes: np.ndarray, labels: tuple[str, ...]) -> PredictionBase
 
 
 def _padded(edges: list[np.ndarray]) -> np.ndarray:
+    """The features' edges as one table [F, B-1], the shorter rows padded with NaN: an edge no
+    value is at or above (not even +inf), so the padded bins stay empty (bin_rows)."""
     width = max((len(e) for e in edges), default=0)
-    table = np.full((len(edges), width), np.inf)
+    table = np.full((len(edges), width), np.nan)
     for row, values in zip(table, edges, strict=True):
         row[: len(values)] = values
     return table
