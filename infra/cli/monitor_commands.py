@@ -160,9 +160,9 @@ def _judge(
     doc["share"] = 1.0 if route.share is None else route.share
     if args.json:
         if png is not None:
-            ends, psi = timeline(baseline, docs, since, until, STEPS)
+            ends, names, psi = timeline(baseline, docs, since, until, STEPS)
             with output_file(png) as written:
-                draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
+                draw(f"{name}:{version}", names, ends, psi, args.threshold, written)
             doc["png"] = str(png)
         return doc
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
@@ -190,9 +190,9 @@ def _judge(
     if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
         print("\n".join(share_table(shares)))
     if png is not None:
-        ends, psi = timeline(baseline, docs, since, until, STEPS)
+        ends, names, psi = timeline(baseline, docs, since, until, STEPS)
         with output_file(png) as written:
-            draw(f"{name}:{version}", baseline.names, ends, psi, args.threshold, written)
+            draw(f"{name}:{version}", names, ends, psi, args.threshold, written)
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)

@@ -5,7 +5,8 @@ and the hourly drift job, every PSI checked against one computed here with numpy
 +inf is counted in the feature's own top bin, -inf in its bottom one, as any huge value is:
 before, a feature with fewer edges than the widest (a count, 0/1/2) was padded with +inf edges
 and `inf >= inf` put its +inf rows in a bin it does not have, so 10% of them scored a PSI of
-~0.7 ("DRIFT"; the same rows at 1e6: 0.01)."""
+~0.7 ("DRIFT"; the same rows at 1e6: 0.01). Also: the missing-values bin counts in the rows a
+window needs before it is judged, and the PNG draws the `(prediction)` row the table has."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
+from infra.cli import monitor_commands
 from tests.functions.test_predict_events import http_event
 from tests.infra.test_cli_explain import cli
 
@@ -104,6 +106,7 @@ def test_infinities_land_in_the_end_bins_and_every_psi_matches_numpy(
     store: LocalStore,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = np.random.default_rng(0)
     train = np.c_[rng.normal(size=2000), rng.integers(0, 3, 2000)].astype(np.float32)
@@ -120,11 +123,24 @@ def test_infinities_land_in_the_end_bins_and_every_psi_matches_numpy(
     live[:50, 1] = np.inf  # 10% of count at +inf (a feature of 3 edges, padded to 9)
     live[50:75, 0] = -np.inf  # 5% of cont at -inf
     live[75:85, 0] = np.inf
+    # 200 rows: judged before, but with the missing-values bin that is 11 bins, 220 rows.
     serve(store, tmp_path, live[:200])
     capsys.readouterr()  # the function's request logs
+    code, out, err = cli(store, capsys, "monitor", "counts", "--window", "10m", "--json")
+    doc = json.loads(out)
+    assert (code, doc["rows_needed"], doc["enough_rows"]) == (0, 220, False), err
+    assert not any(f["judged"] for f in doc["features"])
     serve(store, tmp_path, live[200:])
     capsys.readouterr()
 
+    drawn: dict[str, Any] = {}
+    real_draw = monitor_commands.draw
+
+    def draw(title: str, names: tuple[str, ...], ends: Any, psi: Any, *rest: Any) -> None:
+        drawn.update(names=names, psi=psi)
+        real_draw(title, names, ends, psi, *rest)
+
+    monkeypatch.setattr(monitor_commands, "draw", draw)
     png = tmp_path / "drift.png"
     code, out, err = cli(
         store, capsys, "monitor", "counts", "--window", "10m", "--json", "--png", str(png)
@@ -153,4 +169,10 @@ def test_infinities_land_in_the_end_bins_and_every_psi_matches_numpy(
     (job,) = run(store, DriftSettings(window_seconds=600), time.time())
     assert job[MAX_PSI] == pytest.approx(max(expected.values()), abs=1e-6)
 
+    # The PNG has the table's rows, (prediction) included: both flushes, a second apart, are
+    # in the last of its 24 slices of 25 s, whose PSI is then the table's.
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["names"] == ("cont", "count", "(prediction)")
+    assert np.isnan(drawn["psi"][:-1]).all()
+    table = [psi["cont"], psi["count"], psi["(prediction)"]]
+    assert drawn["psi"][-1].tolist() == pytest.approx(table, abs=1e-6)

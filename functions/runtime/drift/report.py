@@ -155,8 +155,11 @@ def with_missing(
 
 
 def rows_needed(baseline: DriftBaseline) -> int:
-    """The served rows a window needs before its PSI can tell drift from sampling noise."""
-    return MIN_ROWS_PER_BIN * int(baseline.counts.shape[-1])
+    """The served rows a window needs before its PSI can tell drift from sampling noise: 20 a
+    bin, the missing values' one too where training lacked values (its PSI has 11 bins a
+    feature then, `with_missing`: 200 rows judged it)."""
+    bins = int(baseline.counts.shape[-1]) + int(baseline.missed.any())
+    return MIN_ROWS_PER_BIN * bins
 
 
 def category_rows_needed(baseline: DriftBaseline, column: CategoryBaseline) -> int:
@@ -223,17 +226,25 @@ def label_shares(baseline: DriftBaseline, window: Window) -> list[tuple[str, flo
 
 def timeline(
     baseline: DriftBaseline, docs: list[dict[str, object]], since: float, until: float, steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(step end times [S], PSI [S, F]) over `steps` equal slices of the window; NaN where a
-    slice holds no snapshot."""
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """(step end times [S], the rows' names [F], PSI [S, F]) over `steps` equal slices of the
+    window: every column, then `(prediction)` where it is binned (as in the table: a model
+    whose only drift was in its predictions got a blank PNG beside a DRIFT verdict); NaN where
+    a slice holds no snapshot."""
+    predicted = baseline.prediction is not None
+    names = (*baseline.names, PREDICTION) if predicted else baseline.names
     ends = np.linspace(since, until, steps + 1)[1:]
     slot = np.searchsorted(ends, [float(doc["end"]) for doc in docs])  # type: ignore[arg-type]
-    values = np.full((steps, len(baseline.names)), np.nan)
+    values = np.full((steps, len(names)), np.nan)
     for step in range(steps):
         window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
         if window.rows:
             numeric = psi(*with_missing(baseline, window.counts, window.nan))
             pairs = zip(window.categories, baseline.categories, strict=True)
             strings = [psi(live, base.counts) for live, base in pairs]
-            values[step] = np.concatenate([numeric, np.asarray(strings, dtype=np.float64)])
-    return ends, values
+            values[step, : len(baseline.names)] = np.concatenate(
+                [numeric, np.asarray(strings, dtype=np.float64)]
+            )
+            if baseline.prediction is not None and window.prediction is not None:  # as compare
+                values[step, -1] = psi(window.prediction, baseline.prediction.counts)
+    return ends, names, values
