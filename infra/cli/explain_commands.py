@@ -164,9 +164,7 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
     from functions.runtime.codecs import simple
 
     spec = manifest.inputs[0]
-    pixels = np.asarray(
-        next(iter(simple.decode(body, manifest, fields=simple.EXPLAIN_FIELDS).values()))
-    )
+    pixels = np.asarray(next(iter(simple.decode(body, manifest, fields=None).values())))
     if pixels.ndim < len(spec.shape):  # one image without its batch axis
         pixels = pixels[None]
     # The image's own shape: a model of any image size has no one shape to draw it in.
