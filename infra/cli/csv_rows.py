@@ -6,6 +6,7 @@ file) is one line naming the line to fix, not a UnicodeDecodeError traceback."""
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -150,6 +151,8 @@ def read_rows(
             # Images as batch reads them: channels on the wrong side, flattened, would be
             # rows of scrambled pixels (a background, drift bins) stored without a word.
             check_rows(NpyHeader(array.shape, array.dtype, 0), manifest, str(path))
+        if math.prod(array.shape[1:]) != width:  # else reshaped into rows of the wrong values
+            raise BadRequest(_wrong_width(path, array.shape, manifest, columns))
         array = array.reshape(len(array), -1)
         return (
             table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
@@ -205,6 +208,26 @@ def _positional(columns: InputColumns, width: int, header: Sequence[str]) -> lis
     if set(earlier) <= set(header) and not set(columns.names) <= set(header):
         return earlier
     return list(columns.names)
+
+
+def _wrong_width(
+    path: Path, shape: tuple[int, ...], manifest: ModelManifest, columns: InputColumns
+) -> str:
+    """An .npy whose rows are not the model's width: it was reshaped whatever its width, and a
+    baseline of it (the wrong columns binned, its values regrouped into rows of the model's
+    width and predicted) was stored for good, or refused as "4 feature names for rows of 5
+    values", naming neither the file nor the model."""
+    ref = f"{manifest.name}:{manifest.version}"
+    if len(columns.specs) == 1:
+        spec = columns.specs[0]
+        dims = ", ".join(["N", *(str(d) for d in spec.shape[1:])])
+        reads = f"{ref}'s input '{spec.name}' reads {columns.width} a row ([{dims}])"
+    else:
+        reads = f"{ref} reads {columns.width} a row, its inputs' columns side by side"
+    if manifest.features or len(columns.specs) > 1:
+        reads += f": {_some(columns.names)}"
+    got = math.prod(shape[1:])
+    return f"{path}: array shape {list(shape)} holds rows of {got} value{'s' * (got != 1)}; {reads}"
 
 
 def _missing_columns(

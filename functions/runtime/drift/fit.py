@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -62,6 +63,13 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")
     rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+    width = math.prod(spec.shape[1:])
+    if rows.shape[1] != width and -1 not in spec.shape[1:]:
+        # Else binned as that many features, and fed regrouped into rows of the input's width.
+        raise BadRequest(
+            f"rows of {rows.shape[1]} values for {model.ref}'s input '{spec.name}' "
+            f"{list(spec.shape)}, which reads {width} a row"
+        )
     names = manifest.features or tuple(f"x_{i}" for i in range(rows.shape[1]))
     shape = (-1, *spec.shape[1:])
 
