@@ -7,6 +7,7 @@ serves `/models/{name}/explain` with.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import whole
+from infra.cli.baseline_rows import cast_refusals, every_row, training_rows
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture, shown_note
@@ -302,7 +304,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         return text_baseline(plane, manifest, text, args)
     if any_size_layout(manifest) is not None:
         return _image_baseline(plane, manifest, args)
-    rows = _training_rows(args.data, manifest)
+    rows = training_rows(args.data, manifest)
     ref = f"{manifest.name}:{manifest.version}"
     prefix = version_prefix(manifest.name, manifest.version)
     columns = explained_columns(manifest)
@@ -336,28 +338,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
-    """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
-    an .npy's (`read_rows`)."""
-    if file_suffix(path) in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
-        rows = every_row(path, read_jsonl(path, manifest)).rows
-    else:
-        rows = read_rows(path, manifest, gaps=True)
-    if not len(rows):  # a header alone, an empty JSONL: nothing to summarize or bin
-        raise BadRequest(f"{path}: no rows; a baseline needs rows of the training data")
-    return rows
-
-
-def every_row(path: Path, read: FileRows) -> FileRows:
-    """Training data: every row counts, or the user says which to leave out (the first bad one
-    named, with how many there are)."""
-    if read.bad:
-        row, why = min(read.bad.items())
-        where = f"line {read.lines[row]}" if read.lines else f"row {row}"
-        raise BadRequest(f"{path}: {where}: {why}; fix or remove it ({len(read.bad)} bad)")
-    return read
-
-
 def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
     """A model of any image size: a drift baseline of each image's channel statistics and
     size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
@@ -365,7 +345,8 @@ def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespac
 
     ref = f"{manifest.name}:{manifest.version}"
     layout = any_size_layout(manifest)
-    images = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
+    read = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
+    images = every_row(args.data, dataclasses.replace(read, bad=cast_refusals(manifest, read.rows)))
     drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
     put_drift_baseline(plane, manifest, drift.to_json())
     print(

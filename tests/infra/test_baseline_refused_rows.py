@@ -8,12 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 
+from functions.runtime.input_columns import indexed_names
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_cli_explain import FEATURES
+
+SIDE = 8
+SCALED = (
+    "expected an integer in [0, 255]; these look like pixels scaled to [0, 1]: this model takes "
+    "uint8 pixels 0-255 (its scaling is in the graph)"
+)
 
 
 def _baseline(store: LocalStore, name: str, data: Path, capsys: pytest.CaptureFixture[str]) -> str:
@@ -55,3 +64,79 @@ def test_an_npy_of_the_wrong_width_is_refused_naming_the_file_and_the_model(
     np.save(tmp_path / "train.npy", rows)
     assert main(["--store", store.uri, "baseline", "clf", str(tmp_path / "train.npy")]) == 0
     assert "drift baseline = 50 rows" in capsys.readouterr().out
+
+
+def _uint8_pixels(path: Path, side: int | str) -> Path:
+    """[N, H, W, 3] uint8 pixels in (H and W `side`, or any size), scaled inside the graph
+    (x / 255), their mean out."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Div", ["f", "scale"], ["unit"]),
+            helper.make_node("ReduceMean", ["unit"], ["y"], axes=[1, 2, 3], keepdims=0),
+        ],
+        "pixels",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", side, side, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
+        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def _images() -> dict[str, tuple[np.ndarray, str]]:
+    """Pixels a uint8 model refuses everywhere else (predict, batch, explain), each with the
+    reason batch gives its first row."""
+    rng = np.random.default_rng(1)
+    wide = rng.integers(256, 65535, (6, SIDE, SIDE, 3)).astype(np.uint16)  # a 16-bit PNG's
+    negative = rng.integers(-255, 0, (6, SIDE, SIDE, 3)).astype(np.int16)
+    scaled = rng.random((6, SIDE, SIDE, 3)).astype(np.float32)  # divided by 255 already
+    first = (wide.flat[0], negative.flat[0], scaled.flat[0])
+    return {
+        "wide": (wide, f"is {first[0]}; expected an integer in [0, 255]; fix or remove it (6 bad)"),
+        "negative": (negative, f"is {first[1]}; expected an integer in [0, 255]; fix or remove"),
+        "scaled": (scaled, f"is {float(first[2])}; {SCALED}; fix or remove it (6 bad)"),
+    }
+
+
+@pytest.mark.parametrize("side", [SIDE, "H"], ids=["fixed-size", "any-size"])
+@pytest.mark.parametrize("kind", ["wide", "negative", "scaled"])
+def test_pixels_a_uint8_model_refuses_are_refused_as_batch_refuses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], side: int | str, kind: str
+) -> None:
+    # They were stored: a background of 16-bit (or [0, 1]) centres, wrapped or made black by
+    # the uint8 cast when explaining, and drift bins every served image fell outside (PSI 8).
+    store = LocalStore(tmp_path / "store")
+    model = _uint8_pixels(tmp_path / "px.onnx", side)
+    assert main(["--store", store.uri, "publish", str(model), "--name", "px"]) == 0
+    images, reason = _images()[kind]
+    np.save(tmp_path / f"{kind}.npy", images)
+    err = _baseline(store, "px", tmp_path / f"{kind}.npy", capsys)
+    # Integers read from an .npy for a fixed-size model's rows are floats there (31010.0).
+    err = err.replace(".0; expected", "; expected") if kind != "scaled" else err
+    assert err.startswith(
+        f"aiaas baseline: error: {tmp_path / kind}.npy: row 0: input 'x' value 0 {reason}"
+    ), err
+    good = np.clip(images, 0, 255).astype(np.uint8)
+    np.save(tmp_path / "good.npy", good)
+    assert main(["--store", store.uri, "baseline", "px", str(tmp_path / "good.npy")]) == 0
+    assert store.exists("models/px/versions/1/drift_baseline.json")
+
+
+def test_a_csv_of_fractions_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = _uint8_pixels(tmp_path / "px.onnx", 2)
+    assert main(["--store", store.uri, "publish", str(model), "--name", "px"]) == 0
+    rows = np.full((3, 12), 7.0)
+    rows[1, 5] = 0.5
+    lines = [",".join(indexed_names("x", 12))] + [",".join(map(str, r)) for r in rows]
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    err = _baseline(store, "px", tmp_path / "train.csv", capsys)
+    assert err == (
+        f"aiaas baseline: error: {tmp_path / 'train.csv'}: line 3: input 'x' value 5 is 0.5; "
+        "expected an integer in [0, 255]; fix or remove it (1 bad)"
+    )

@@ -1,0 +1,69 @@
+"""The training rows `aiaas baseline` reads, refused as batch scoring refuses them.
+
+A baseline is written once (versions are immutable): rows stored wrong (16-bit pixels for a
+uint8 model, pixels scaled to [0, 1]) made a background and drift bins that no served request
+matches, with no way to replace them but publishing again. So every row is checked before
+anything is written, by batch's own per-row casts and reasons (batch/scoring.py,
+batch/row_reasons.py), and the first bad one is named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from functions.runtime.batch.scoring import coerce_rows
+from functions.runtime.batch.sizes import is_ragged
+from functions.runtime.dtypes import BY_NAME
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
+from functions.runtime.text_input import text_input
+from infra.cli.csv_rows import read_rows
+from infra.cli.explain_file import FileRows
+from infra.cli.file_args import file_suffix
+from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
+
+
+def training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
+    """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
+    an .npy's (`read_rows`), their values checked as batch checks them (`cast_refusals`)."""
+    if file_suffix(path) in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
+        rows = every_row(path, read_jsonl(path, manifest)).rows  # batch's decoder checked them
+    else:
+        lines: list[int] = []
+        rows = read_rows(path, manifest, gaps=True, lines=lines)
+        every_row(path, FileRows(rows, cast_refusals(manifest, rows), lines or None))
+    if not len(rows):  # a header alone, an empty JSONL: nothing to summarize or bin
+        raise BadRequest(f"{path}: no rows; a baseline needs rows of the training data")
+    return rows
+
+
+def every_row(path: Path, read: FileRows) -> FileRows:
+    """Training data: every row counts, or the user says which to leave out (the first bad one
+    named, with how many there are)."""
+    if read.bad:
+        row, why = min(read.bad.items())
+        where = f"line {read.lines[row]}" if read.lines else f"row {row}"
+        raise BadRequest(f"{path}: {where}: {why}; fix or remove it ({len(read.bad)} bad)")
+    return read
+
+
+def cast_refusals(manifest: ModelManifest, rows: np.ndarray) -> dict[int, str]:
+    """{row: why} for the rows of a single integer (or bool) input that batch, predict and
+    explain refuse: values out of the type's range, fractions (with the "pixels scaled to
+    [0, 1]" hint for a uint8 model), each said in batch's words. A row with a missing value
+    (NaN) is left to `fit`, which says what to do about those."""
+    if len(manifest.inputs) != 1 or not len(rows):
+        return {}
+    spec = manifest.inputs[0]
+    target = BY_NAME.get(spec.dtype)
+    if target is None or target.numpy.kind not in "biu" or np.asarray(rows).dtype == object:
+        return {}
+    if is_ragged(rows):  # images of several sizes: each checked on its own
+        gaps = np.array([np.isnan(np.asarray(r, dtype=np.float64)).any() for r in rows])
+    else:
+        flat = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        gaps = np.asarray(np.isnan(flat).any(axis=1))
+    _, _, errors = coerce_rows(manifest, {spec.name: rows}, np.arange(len(rows)))
+    return {e.position: e.reason for e in errors if not gaps[e.position]}
