@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,39 @@ def record_prune(
     of this run named that were kept after all (an alias moved to one meanwhile). With `claim`,
     nothing is written when another run recorded one of the versions within CLAIM_S: those
     versions are returned, each with what that run is (leave them out, and record again)."""
+
+    def add(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        taken = _claimed(record, entry) if claim else {}
+        if taken:
+            return None, taken
+        history = [h for h in record["history"] if h.get("id") != entry["id"]]
+        pruned = dict.fromkeys([*record["pruned"], *entry["versions"]])
+        for version in dropped:
+            pruned.pop(version, None)
+        return {"pruned": list(pruned), "history": [entry, *history][:PRUNE_HISTORY]}, {}
+
+    return _rewrite(store, name, add)
+
+
+def withdraw_prune(store: ObjectStore, name: str, run: str, versions: list[str]) -> None:
+    """Take run `run` out of the record, and `versions` (its own) out of the pruned: a run that
+    deleted none of them (S3 refused the deletes) said it had, and its claim kept every rerun
+    off them for CLAIM_S, though no prune was deleting them."""
+
+    def take_back(record: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        history = [h for h in record["history"] if h.get("id") != run]
+        pruned = [v for v in record["pruned"] if v not in versions]
+        return {"pruned": pruned, "history": history}, {}
+
+    _rewrite(store, name, take_back)
+
+
+Change = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, dict[str, str]]]
+
+
+def _rewrite(store: ObjectStore, name: str, change: Change) -> dict[str, str]:
+    """Write the record as `change` makes it from the stored one (read again should another
+    writer come first); `change`'s second value, when it writes nothing (its first is None)."""
     key = prune_key(name)
     for attempt in range(WRITE_TRIES):
         try:
@@ -84,14 +118,9 @@ def record_prune(
             record = _parse(name, raw)
         except NotFound:
             record, etag = {"pruned": [], "history": []}, None
-        taken = _claimed(record, entry) if claim else {}
-        if taken:
+        new, taken = change(record)
+        if new is None:
             return taken
-        history = [h for h in record["history"] if h.get("id") != entry["id"]]
-        pruned = dict.fromkeys([*record["pruned"], *entry["versions"]])
-        for version in dropped:
-            pruned.pop(version, None)
-        new = {"pruned": list(pruned), "history": [entry, *history][:PRUNE_HISTORY]}
         try:
             data = json.dumps(new, indent=2).encode()
             store.put_bytes(key, data, if_absent=etag is None, if_match=etag)

@@ -33,9 +33,15 @@ from functions.runtime.errors import (
     Conflict,
     CorruptRecord,
     NotFound,
+    StoreError,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
-from functions.runtime.prune_log import pruned_versions, record_prune, version_not_found
+from functions.runtime.prune_log import (
+    pruned_versions,
+    record_prune,
+    version_not_found,
+    withdraw_prune,
+)
 from functions.runtime.refs import (
     manifest_key,
     model_prefix,
@@ -183,33 +189,70 @@ def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
 
 def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     """Delete what `plan` deletes (manifests first) and its leftovers; the plan as done: a
-    version an alias moved onto meanwhile is kept, its manifest put back."""
+    version an alias moved onto meanwhile is kept, its manifest put back. Manifests the store
+    would not delete (S3's per-key errors, retried) leave their versions whole: taken out of
+    the record (the whole run when none went: its claim kept reruns off for CLAIM_S), the rest
+    finished, then the store's error, naming which versions stayed."""
     store, name = registry.store, plan.name
     run, kept = secrets.token_hex(8), dict(plan.kept)
     plan, entry = _claim(registry, plan, actor, run, kept)
-    store.delete_many([manifest_key(name, d.version) for d in plan.delete])
-    now = registry.versions(name, missing_ok=True)
-    now_kept = protected(registry, name, now)
+    failed: AiaasError | None = None
+    try:
+        store.delete_many([manifest_key(name, d.version) for d in plan.delete])
+    except AiaasError as exc:
+        failed = exc
+    try:
+        now = registry.versions(name, missing_ok=True)
+        now_kept = protected(registry, name, now)
+    except AiaasError:
+        if failed is None:
+            raise
+        raise failed from None  # which stayed cannot be told: the claim stays, as a killed run's
     back = [d for d in plan.delete if d.version in now_kept]
     for doomed in back:  # promoted while its manifest went: it exists again, whole
         # Only where none is (the role may create a manifest, never replace one); one there
         # already: another prune put the same bytes back first.
         with contextlib.suppress(ObjectExists):
             store.put_bytes(manifest_key(name, doomed.version), doomed.manifest, if_absent=True)
-    gone = tuple(d for d in plan.delete if d not in back)
+    stayed = [d for d in plan.delete if failed and d.version in now and d not in back]
+    gone = tuple(d for d in plan.delete if d not in back and d not in stayed)
+    if failed is not None and not gone:
+        withdraw_prune(store, name, run, [d.version for d in plan.delete])
+        raise _stopped(name, gone, plan.delete, failed)
+    if back or stayed:  # recorded before the files go: a failure there leaves it right
+        dropped = tuple(d.version for d in (*back, *stayed))
+        done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}
+        done.update(files=sum(len(d.keys) for d in gone), bytes=sum(d.size for d in gone))
+        record_prune(store, name, done, dropped, claim=False)
     store.delete_many([k for d in gone for k in d.keys if not k.endswith(f"/{MANIFEST_FILE}")])
     store.delete_many(_claims_of(store, name, [d.version for d in gone]))
     # a leftover back (another prune put its manifest back: an alias moved onto it) stays
     left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
     store.delete_many([k for found in left.values() for k in found])
     store.remove_abandoned(f"{model_prefix(name)}/versions")  # and older releases' lock files
-    if back:
-        dropped = tuple(d.version for d in back)
-        done = {**entry, "versions": [d.version for d in gone], "kept_after_all": list(dropped)}
-        record_prune(store, name, done, dropped, claim=False)
+    if failed is not None and stayed:  # (none: every manifest went, the answer was lost)
+        raise _stopped(name, gone, stayed, failed)
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
     return PrunePlan(name, gone, kept, left)
+
+
+def _stopped(
+    name: str, gone: Iterable[Doomed], stayed: Iterable[Doomed], failed: AiaasError
+) -> AiaasError:
+    """The one line for a prune the store stopped: what went, what stayed whole, and why."""
+    went = f"deleted version(s) {_listed(gone)}; " if gone else "deleted nothing; "
+    message = (
+        f"the prune of {name!r} {went}version(s) {_listed(stayed)} are intact (run it again): "
+        f"{failed.message}"
+    )
+    return type(failed)(message) if isinstance(failed, StoreError) else AiaasError(message)
+
+
+def _listed(doomed: Iterable[Doomed]) -> str:
+    versions = [d.version for d in doomed]
+    more = f" and {len(versions) - 8} more" if len(versions) > 8 else ""
+    return ", ".join(versions[:8]) + more
 
 
 def _claims_of(store: ObjectStore, name: str, versions: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from functions.runtime.s3client import (
     outdated_sdk,
     shared_s3_client,
 )
+from functions.runtime.s3deletes import delete_objects, not_deleted, retried
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -328,20 +329,13 @@ class S3Store:
         return sorted(found)
 
     def delete_many(self, keys: Sequence[str]) -> None:
-        # DeleteObjects: 1,000 keys a request (S3's most), not a request a key.
+        # DeleteObjects: 1,000 keys a request (S3's most); the keys it failed go again (s3deletes).
         for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start : start + DELETE_BATCH]
-            objects: Any = [{"Key": self._key(key)} for key in batch]
-            with self._errors(batch[0]):
-                answer = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-                )
-            if failed := answer.get("Errors"):
-                first = failed[0]
-                raise StoreError(
-                    f"S3 did not delete {len(failed)} of {len(batch)} objects, e.g. "
-                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message', '')}".rstrip()
-                )
+            batch = [self._key(key) for key in keys[start : start + DELETE_BATCH]]
+            with self._errors(keys[start]):
+                failed = delete_objects(self.client, self.bucket, batch)
+            if failed:
+                raise StoreError(not_deleted(failed, len(batch)))
 
     def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
         # Parts of a killed multipart upload are invisible to listings; the bucket's lifecycle
@@ -374,6 +368,8 @@ class S3Store:
         except (ObjectExists, NotFound) as exc:
             if if_version is None:
                 raise
+            if isinstance(exc, NotFound) and retried(exc.__cause__):  # our first try deleted
+                return  # it, and its answer was lost: the retry found it gone
             raise ObjectChanged(f"object {key!r} changed since it was read") from exc
 
 

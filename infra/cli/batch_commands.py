@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from functions.batch.events import s3_notification, sqs_event, store_location
+from functions.batch.events import s3_notification, store_location
 from functions.batch.service import BatchService
 from functions.runtime import names
 from functions.runtime.batch.job import Told
@@ -130,7 +130,12 @@ def _batch(args: argparse.Namespace) -> int:
         info = store.head(obj.input_key)
         uploaded = info.etag
         run = RunInput(obj, store_location(store)[0], info)
-        return _run_locally(store, run, settings, args)
+        try:
+            return _run_locally(store, run, settings, args)
+        except AiaasError as exc:
+            if args.json:  # a run that failed without its summary is a document too (--json)
+                _print_json(store.uri.rstrip("/"), _failed_doc(run, exc), None)
+            raise
     except BaseException:  # interrupted, or failed without a summary (the store, a bug)
         if discard(store, obj, run, uploaded or landed(store, obj, before), kept):
             kept = None  # not put back: the only copy of the earlier input stays where it is
@@ -293,22 +298,32 @@ def _fire_event(
     settings: BatchSettings,
     progress: Told | None = None,
 ) -> None:
-    """Hand the handler the SQS message S3 -> SQS would deliver for this upload."""
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
+    """Hand the handler the notification S3 sends for this upload, as the deployed stack's
+    function gets it (less the SQS envelope: a local run has no queue, and the SQS route's
+    "message ... returns to the queue" line was wrong under a failed run's error line)."""
     from functions.batch.dispatch import dispatch
 
     bucket, prefix = store_location(store)
     notification = s3_notification(bucket, prefix + run.obj.input_key, run.info.etag, run.info.size)
     try:
-        dispatch(
-            BatchService(store, pool, settings, progress), sqs_event([json.dumps(notification)])
-        )
-    except BatchProcessingError as exc:
-        cause = exc.child_exceptions[0][1] if exc.child_exceptions else None
-        if isinstance(cause, AiaasError):
-            raise cause from None
-        raise AiaasError(f"the batch function failed: {cause or exc}") from None
+        dispatch(BatchService(store, pool, settings, progress), notification)
+    except AiaasError:
+        raise
+    except Exception as exc:  # a bug in the function: said as the function's, traceback with -v
+        raise AiaasError(f"the batch function failed: {exc!r}") from exc
+
+
+def _failed_doc(run: RunInput, exc: AiaasError) -> dict[str, object]:
+    """What --json prints for a run that ended on an error before its summary was written (the
+    store failing as it published): status and error as a failed summary has them, the same
+    error as the stderr line; no summary ("summary": null) and no output to read."""
+    obj = run.obj
+    return {
+        "model": obj.model,
+        "input": obj.input_key,
+        "status": RunStatus.FAILED,
+        "error": exc.message,
+    }
 
 
 def _print_json(uri: str, doc: Mapping[str, object], obj: BatchObject | None) -> None:

@@ -10,6 +10,10 @@ Each fault is a switch on the proxy, matched on the request path:
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
 - `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
   it), so one object of several whose names share a stem can fail;
+- `delete_errors`: the next N DeleteObjects (-1: all) answered 200 with an InternalError for
+  every key, as S3 answers one under partial failure (nothing deleted);
+- `lose_delete`: the next DELETE whose path has this fragment is done by the server, then the
+  connection closes without its answer (botocore retries it: the object is gone by then);
 - `lie_etags`: every ETag the server sends is replaced by one of no object's;
 - `hold_put(key)`: the next PUT of exactly this object waits at the proxy, its body read, until
   the test releases it, then goes on to the server (a request in flight while other clients
@@ -60,6 +64,17 @@ def denied_deletes(body: bytes, fragment: str) -> tuple[int, bytes] | None:
     )
 
 
+def failed_deletes(body: bytes) -> bytes:
+    """A DeleteObjects answer with S3's retryable per-key InternalError for every key named."""
+    keys = [key.decode() for key in re.findall(rb"<Key>(.*?)</Key>", body)]
+    errors = "".join(
+        f"<Error><Key>{key}</Key><Code>InternalError</Code><Message>We encountered an internal "
+        "error. Please try again.</Message></Error>"
+        for key in keys
+    )
+    return f'<?xml version="1.0" encoding="UTF-8"?><DeleteResult>{errors}</DeleteResult>'.encode()
+
+
 @dataclass
 class HeldPut:
     """A PUT held at the proxy: `arrived` once it is there; it goes on after `release`."""
@@ -84,6 +99,8 @@ class FaultyS3Proxy:
         self.cut_upload: str | None = None
         self.cut_put_key: str | None = None
         self.lie_etags = False
+        self.delete_errors = 0
+        self.lose_delete: str | None = None
         self.holds: list[HeldPut] = []
         self.seen: list[tuple[str, str]] = []
         # Port 0: the kernel's free port, bound at once (no window for another process)
@@ -104,7 +121,8 @@ class FaultyS3Proxy:
     def clear(self) -> None:
         self.deny = self.deny_delete = self.cut_download = None
         self.cut_upload = self.cut_put_key = None
-        self.slowdown, self.lie_etags = 0, False
+        self.slowdown, self.lie_etags, self.delete_errors = 0, False, 0
+        self.lose_delete = None
 
     def hold_put(self, key: str) -> HeldPut:
         held = HeldPut(key)
@@ -150,6 +168,9 @@ class FaultyS3Proxy:
                     denied = denied_deletes(body, proxy.deny_delete)
                     if denied is not None:
                         return self._answer(*denied)
+                if self.command == "POST" and "?delete" in self.path and proxy.delete_errors:
+                    proxy.delete_errors -= 1 if proxy.delete_errors > 0 else 0
+                    return self._answer(200, failed_deletes(body))
                 deletes = self.command == "DELETE" and proxy.deny_delete
                 if (proxy.deny and proxy.deny in self.path) or (
                     deletes and proxy.deny_delete in self.path
@@ -166,6 +187,12 @@ class FaultyS3Proxy:
                 upstream.close()
                 if held is not None:
                     held.status = reply.status
+                lost = proxy.lose_delete
+                if lost and self.command == "DELETE" and lost in self.path:
+                    proxy.lose_delete = None  # done by the server; the answer never comes
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return None
                 self.send_response(reply.status)
                 for name, value in reply.getheaders():
                     if name.lower() in HOP_BY_HOP:
