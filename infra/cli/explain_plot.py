@@ -65,7 +65,8 @@ def picture(
     pixels: np.ndarray, row_shape: tuple[int, ...], layout: str | None = None
 ) -> np.ndarray:
     """One image row as it is drawn: an RGB image [H, W, 3] in its colours, scaled to [0, 1]
-    (a photo drawn in inverted grey reads as its negative); any other as `grey_image`."""
+    (a photo drawn in inverted grey reads as its negative); any other as `grey_image`, which
+    the heat map draws in grey with its lowest value black (`_grey_range`)."""
     layout = layout or image_layout(row_shape)[2]
     channels = row_shape[0] if layout == "chw" else row_shape[-1]
     if layout == "hw" or channels != 3:
@@ -82,6 +83,18 @@ def _unit_range(image: np.ndarray) -> np.ndarray:
         return image
     if low >= 0 and high <= 255 and bool(np.all(image == np.round(image))):
         return image / 255
+    return (image - low) / ((high - low) or 1.0)
+
+
+def _grey_range(image: np.ndarray) -> np.ndarray:
+    """A grey image in [0, 1] for drawing: pixels in [0, 1] as they are, other non-negative ones
+    over their highest value (0 stays black: 8x8 digits' 0-16 and uint8's 0-255 alike), a
+    mean/std normalised one stretched from its lowest to its highest value."""
+    low, high = float(image.min()), float(image.max())
+    if low >= 0 and high <= 1:
+        return image
+    if low >= 0:
+        return image / high
     return (image - low) / ((high - low) or 1.0)
 
 
@@ -125,10 +138,12 @@ def _heat_map(plt: Any, doc: dict[str, Any], image: np.ndarray) -> Any:
     limit = float(np.abs(heat).max()) or 1.0
     target, numbers = headline(doc)
     figure, (left, right) = plt.subplots(1, 2, figsize=(8, 4.2))
-    grey = "gray_r" if image.ndim == 2 else None  # RGB pixels carry their own colours
-    left.imshow(image, cmap=grey, interpolation="nearest")
+    if image.ndim == 2:  # grey: 0 black, as the image is (inverted, an X-ray is its negative)
+        image = _grey_range(image)
+    shown = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if image.ndim == 2 else {}
+    left.imshow(image, interpolation="nearest", **shown)
     left.set_title("input", fontsize=9)
-    right.imshow(image, cmap=grey, interpolation="nearest", alpha=0.25)
+    right.imshow(image, interpolation="nearest", alpha=0.25, **shown)
     overlay = right.imshow(
         heat, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.75, interpolation="nearest"
     )
