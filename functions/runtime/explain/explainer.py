@@ -118,6 +118,22 @@ def check_patch_count(height: int, width: int, size: int) -> None:
         )
 
 
+def default_patch(height: int, width: int) -> int:
+    """The patch side giving about PATCH_GROUPS patches: sqrt(H * W / PATCH_GROUPS) rounded,
+    at most 25 patches for a square image and 32 for a 32-step sequence, as ever. On a thin
+    image that side cut the short one into a single patch and the long one into hundreds (a
+    1 x 20000 strip into 572: slow, noisy, or past MAX_PATCHES), so where it gives over
+    2 * PATCH_GROUPS patches the side is the smallest that gives at most PATCH_GROUPS."""
+    size = max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
+    if math.ceil(height / size) * math.ceil(width / size) <= 2 * PATCH_GROUPS:
+        return size
+    # No smaller side gives PATCH_GROUPS or fewer: the long side alone needs long / 16.
+    size = max(size + 1, math.ceil(max(height, width) / PATCH_GROUPS))
+    while math.ceil(height / size) * math.ceil(width / size) > PATCH_GROUPS:
+        size += 1
+    return size
+
+
 def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = None) -> Grouping:
     """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
     model of any size: a 3 x 4 x 3 row is taken as channels first)."""
@@ -125,7 +141,7 @@ def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = 
     layout = layout or guessed
     if layout != guessed:  # channels last where the shape looked channels first
         height, width = row[0], row[1]
-    size = max(1, round(math.sqrt(height * width / PATCH_GROUPS))) if patch is None else patch
+    size = default_patch(height, width) if patch is None else patch
     if size < 1 or size > max(height, width):
         raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
     check_patch_count(height, width, size)
