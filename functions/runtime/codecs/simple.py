@@ -29,6 +29,7 @@ from functions.runtime.codecs.body_refusals import (
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
 from functions.runtime.codecs.json_bools import holds_bool, json_text
+from functions.runtime.codecs.json_errors import PIXELS
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -167,7 +168,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
                 if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
                     why += f" (a misspelling of {missing!r}, which it lacks?)"
                 if not manifest.features and len(unknown) == len(row):  # none is an input
-                    why += _no_feature_names(manifest)
+                    why += _no_feature_names(manifest, row)
                 raise InvalidInput(why)
             hint = _send_null(specs[missing])
             raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
@@ -177,10 +178,16 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
     return {name: _array(column, specs[name]) for name, column in columns.items()}
 
 
-def _no_feature_names(manifest: ModelManifest) -> str:
+def _no_feature_names(manifest: ModelManifest, row: dict[str, Any]) -> str:
     """Records by field name sent to a model without feature names (an skl2onnx export's one
-    input `X`, published without --features): what it takes, and the two ways to fit it."""
+    input `X`, published without --features): what it takes, and the two ways to fit it. An
+    image input's fields are no features to name: TF-Serving's {"b64": ...} (or Vertex's
+    {"image_bytes": {"b64": ...}}) is an encoded image, else its pixels go as they are."""
     takes = ", ".join(describe(spec) for spec in manifest.inputs)
+    if "b64" in row or any(isinstance(v, dict) and "b64" in v for v in row.values()):
+        return f"; b64 is an encoded image (TF-Serving's form), and {PIXELS}"
+    if any(spec.rank > 2 for spec in manifest.inputs):
+        return f"; this model takes {takes}: send each instance as its values, not a record"
     send = "rows of values" if len(manifest.inputs) == 1 else "records by input name"
     return (
         f"; this model takes {takes} and has no feature names (it was published without "
