@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from functions.runtime.explain.explainer import PATCH_NAME
+from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
 from training.fonts import legible, save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names

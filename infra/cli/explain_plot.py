@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import BadRequest
-from functions.runtime.explain.explainer import PATCH_NAME, image_layout
+from functions.runtime.explain.patches import PATCH_NAME, image_layout
 from infra.cli.pyplot import pyplot
 from training.fonts import save
 

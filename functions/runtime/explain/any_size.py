@@ -24,14 +24,13 @@ from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.explainer import (
     MAX_ROWS,
     Explanation,
-    Grouping,
     ModelTarget,
     TimedModel,
     check_budget,
     check_samples,
-    image_patches,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
+from functions.runtime.explain.patches import Grouping, image_patches
 from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.image_layout import image_size
 from functions.runtime.input_columns import InputColumns, as_type, input_columns

@@ -12,8 +12,6 @@ request over the time budget is refused with the numbers.
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from functions.runtime.explain.kernel_shap import (
     explain_rows,
     numpy_seconds,
 )
+from functions.runtime.explain.patches import Grouping, image_patches
 from functions.runtime.explain.row_outputs import MIN_TIMED_ROWS, LearnedRate, per_row, probe_rows
 from functions.runtime.explain.row_outputs import TimedModel as TimedModel
 from functions.runtime.fixed_batch import one_row_batch
@@ -43,9 +42,6 @@ from functions.runtime.validation import validate_inputs
 
 MAX_SAMPLES = 100_000
 MAX_ROWS = 64  # rows explained in one request
-PATCH_NAME = re.compile(r"patch_r(\d+)_c(\d+)")  # a patch's name: its top and left pixel
-PATCH_GROUPS = 16  # an image is cut into about this many patches unless a patch size is asked
-MAX_PATCHES = 4096  # a 64 x 64 grid: finer, the coalitions needed outgrow any time budget
 PROBE_SECONDS = 0.05  # the most a first estimate spends timing the model on repeated rows
 PROBE_TIMINGS = 3  # timings of the repeated rows a first estimate takes the fastest of
 
@@ -61,13 +57,6 @@ class Explanation:
     rows: list[RowAttribution]
     tokens: list[list[str]] | None = None  # text: each row's tokens, its groups
     offsets: list[list[list[int]]] | None = None  # raw text: each token's [start, end) in it
-
-
-@dataclass(frozen=True)
-class Grouping:
-    names: list[str]
-    columns: list[np.ndarray]  # flat positions in a row of each group
-    patch: int | None
 
 
 def explained_columns(manifest: ModelManifest) -> InputColumns:
@@ -89,74 +78,6 @@ def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
     if len(columns.specs) > 1 or len(row) == 1:
         return Grouping(list(columns.names), [np.array([i]) for i in range(columns.width)], None)
     return image_patches(row, patch)
-
-
-def image_layout(row: tuple[int, ...]) -> tuple[int, int, str]:
-    """(height, width, layout) of an image row: channels first ([C, H, W], C <= 4, "chw") or
-    last ([H, W, C], "hwc"); a 2-D row is one channel ("hw")."""
-    if len(row) == 2:
-        return row[0], row[1], "hw"
-    if len(row) == 3 and row[0] <= 4:
-        return row[1], row[2], "chw"
-    return row[0], row[1], "hwc"
-
-
-def check_patch_count(height: int, width: int, size: int) -> None:
-    """InvalidInput when `size` cuts the image into over MAX_PATCHES patches. Checked before
-    they are built: `patch: 1` on an image of any size as large as the body allows (900 x 900)
-    built 810,000 patches, 1.5 s and 250 MB, only for the time budget to refuse them."""
-    patches = math.ceil(height / size) * math.ceil(width / size)
-    if patches > MAX_PATCHES:
-        least = next(
-            s
-            for s in range(size + 1, max(height, width) + 1)
-            if math.ceil(height / s) * math.ceil(width / s) <= MAX_PATCHES
-        )
-        raise InvalidInput(
-            f"patch {size} cuts this {height} x {width} image into {patches:,} patches; at "
-            f"most {MAX_PATCHES:,} are explained: ask for patch {least} or more"
-        )
-
-
-def default_patch(height: int, width: int) -> int:
-    """The patch side giving about PATCH_GROUPS patches: sqrt(H * W / PATCH_GROUPS) rounded,
-    at most 25 patches for a square image and 32 for a 32-step sequence, as ever. On a thin
-    image that side cut the short one into a single patch and the long one into hundreds (a
-    1 x 20000 strip into 572: slow, noisy, or past MAX_PATCHES), so where it gives over
-    2 * PATCH_GROUPS patches the side is the smallest that gives at most PATCH_GROUPS."""
-    size = max(1, round(math.sqrt(height * width / PATCH_GROUPS)))
-    if math.ceil(height / size) * math.ceil(width / size) <= 2 * PATCH_GROUPS:
-        return size
-    # No smaller side gives PATCH_GROUPS or fewer: the long side alone needs long / 16.
-    size = max(size + 1, math.ceil(max(height, width) / PATCH_GROUPS))
-    while math.ceil(height / size) * math.ceil(width / size) > PATCH_GROUPS:
-        size += 1
-    return size
-
-
-def image_patches(row: tuple[int, ...], patch: int | None, layout: str | None = None) -> Grouping:
-    """`row`'s patches; `layout` when the row's own shape cannot tell (a small image of a
-    model of any size: a 3 x 4 x 3 row is taken as channels first)."""
-    height, width, guessed = image_layout(row)
-    layout = layout or guessed
-    if layout != guessed:  # channels last where the shape looked channels first
-        height, width = row[0], row[1]
-    size = default_patch(height, width) if patch is None else patch
-    if size < 1 or size > max(height, width):
-        raise InvalidInput(f"patch must be from 1 to {max(height, width)}; got {size}")
-    check_patch_count(height, width, size)
-    # Flat positions arranged [H, W, channels], whatever the row's layout.
-    grid = np.arange(math.prod(row)).reshape(row)
-    if layout == "hw":
-        grid = grid[..., None]
-    elif layout == "chw":
-        grid = grid.transpose(1, 2, 0)
-    names, columns = [], []
-    for top in range(0, height, size):
-        for left in range(0, width, size):
-            names.append(f"patch_r{top}_c{left}")
-            columns.append(np.sort(grid[top : top + size, left : left + size].reshape(-1)))
-    return Grouping(names, columns, size)
 
 
 class Explainer:
