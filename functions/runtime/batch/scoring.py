@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
 from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.codecs.class_names import class_names
+from functions.runtime.codecs.ties import own_labels, tie_winners
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.exact_casts import inexact_rows
 from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
@@ -329,7 +331,8 @@ class ChunkScorer:
             if -1 not in declared and not spec.map_keys and math.prod(declared) != math.prod(got):
                 raise UnsupportedModel(declared_otherwise(spec, got))
         if self.scores_output and outputs:
-            label, score = label_and_score(self.manifest, outputs[self.scores_output])
+            own = own_labels(self.manifest, outputs)
+            label, score = label_and_score(self.manifest, outputs[self.scores_output], own)
             outputs = renamed(outputs, self.clashing)
             outputs[LABEL_FIELD], outputs[SCORE_FIELD] = label, score
         return outputs
@@ -339,8 +342,11 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def label_and_score(manifest: ModelManifest, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best label and its probability per row, as the predict API's `predictions` give them."""
+def label_and_score(
+    manifest: ModelManifest, raw: np.ndarray, own: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best label and its probability per row, as the predict API's `predictions` give them:
+    `own`, the model's own label output, settles a row whose best scores tie (ties.py)."""
     post = manifest.postprocessing
     rows = raw.reshape(raw.shape[0], -1).astype(np.float64)
     if post is not None and post.activation == "softmax":
@@ -354,4 +360,6 @@ def label_and_score(manifest: ModelManifest, raw: np.ndarray) -> tuple[np.ndarra
     classes = rows.shape[1]
     names = class_names(manifest, classes)
     best = rows.argmax(axis=1)
+    for r, c in tie_winners(rows, names, own, rows).items():
+        best[r] = c
     return np.asarray(names, dtype=object)[best], rows[np.arange(len(rows)), best]

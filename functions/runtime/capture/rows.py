@@ -265,9 +265,10 @@ def _oip_predictions(tensors: list[Any], manifest: ModelManifest) -> list[Any] |
             if isinstance(t, dict) and t.get("datatype") != "BYTES"
         }
         scores = class_scores(manifest, outputs)
+        own = np.asarray(label.get("data") or ()) if label is not None else None  # settles ties
     except (AiaasError, KeyError, ValueError, TypeError):
         return None  # not this version's tensors: the outputs alone are exported
-    return None if scores is None else predictions(manifest, scores, 1)
+    return None if scores is None else predictions(manifest, scores, 1, own)
 
 
 def _top_classes(tensor: Mapping[str, Any]) -> list[Any] | None:

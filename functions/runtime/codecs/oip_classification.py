@@ -19,11 +19,13 @@ and a binary classifier's one score a row as the two classes' scores.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.simple import class_scores
+from functions.runtime.codecs.ties import own_labels, ranked_first, tie_winners
 from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
@@ -86,13 +88,17 @@ def classify(
 ) -> dict[str, np.ndarray]:
     """`outputs` with each output asked to classify replaced by its top-k class strings."""
     answered = dict(outputs)
+    own = own_labels(manifest, outputs)  # settles exact ties, when it was asked for too
     for name, count in requested:
-        answered[name] = top_classes(manifest, outputs[name], count)
+        answered[name] = top_classes(manifest, outputs[name], count, own)
     return answered
 
 
-def top_classes(manifest: ModelManifest, raw: np.ndarray, count: int) -> np.ndarray:
-    """BYTES [rows, min(count, classes)] of "score:index[:label]", each row best first."""
+def top_classes(
+    manifest: ModelManifest, raw: np.ndarray, count: int, own: Any = None
+) -> np.ndarray:
+    """BYTES [rows, min(count, classes)] of "score:index[:label]", each row best first; of
+    exactly tied best scores, the class the model's own label output `own` names first."""
     post = manifest.postprocessing
     assert post is not None  # check() refused the request otherwise
     scores = class_scores(manifest, {post.scores_output: raw}) or []  # one list a row
@@ -101,7 +107,10 @@ def top_classes(manifest: ModelManifest, raw: np.ndarray, count: int) -> np.ndar
     # "score:index" of a model without labels stays so (Triton's), not "score:index:index".
     labels = class_names(manifest, classes) if manifest.labels and scores else ()
     k = min(count, classes)
-    ranked = zip(scores, _ranked(scores, k), strict=True)
+    order = _ranked(scores, k)
+    for r, c in tie_winners(scores, class_names(manifest, classes), own, raw).items():
+        order[r] = ranked_first(scores[r], c, k)
+    ranked = zip(scores, order, strict=True)
     if labels:
         cells = [f"{row[i]:f}:{i}:{labels[i]}" for row, best in ranked for i in best]
     else:

@@ -30,6 +30,7 @@ from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
 from functions.runtime.codecs.json_bools import holds_bool, json_text
 from functions.runtime.codecs.json_errors import PIXELS
+from functions.runtime.codecs.ties import own_labels, ranked_first, tie_winners
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
@@ -351,9 +352,15 @@ def _softmax(rows: np.ndarray, exp: Any = math.exp) -> list[list[float]]:
 
 
 def predictions(
-    manifest: ModelManifest, scores: list[list[float]], top_k: int
+    manifest: ModelManifest,
+    scores: list[list[float]],
+    top_k: int,
+    own: Any = None,
+    raw: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """`{"label", "score"}` per row, plus `top_k` ranked alternatives when more than one is asked."""
+    """`{"label", "score"}` per row, plus `top_k` ranked alternatives when more than one is asked.
+    `own`: the model's own label output, which settles a row whose best scores tie (ties.py);
+    `raw`: the scores output the model answered, where a tie is looked for first."""
     classes = len(scores[0]) if scores else 0
     labels = class_names(manifest, classes) if scores else ()
     k = max(1, min(top_k, classes))
@@ -366,6 +373,11 @@ def predictions(
         ranked = sorted(range(classes), key=row.__getitem__, reverse=True)[:k]
         top = [{"label": labels[c], "score": row[c]} for c in ranked]
         rows.append({**top[0], "top_k": top})
+    if own is None:  # no label output to settle a tie with: the first best stays
+        return rows
+    for r, c in tie_winners(scores, labels, own, raw).items():  # {} unless a row's best scores tie
+        top = [{"label": labels[i], "score": scores[r][i]} for i in ranked_first(scores[r], c, k)]
+        rows[r] = top[0] if k == 1 else {**top[0], "top_k": top}
     return rows
 
 
@@ -379,8 +391,10 @@ def encode(
         "outputs": {name: _jsonable(array) for name, array in outputs.items()},
     }
     scores = class_scores(manifest, outputs)
-    if scores is not None:
-        doc["predictions"] = predictions(manifest, scores, top_k)
+    post = manifest.postprocessing
+    if scores is not None and post is not None:  # scores come only with a postprocessing
+        own, raw = own_labels(manifest, outputs), outputs[post.scores_output]
+        doc["predictions"] = predictions(manifest, scores, top_k, own, raw)
     return doc
 
 

@@ -26,6 +26,7 @@ from functions.runtime.batch.refusals import RefusesEveryRow
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.batch.scoring import ChunkScorer, RowError, label_and_score
 from functions.runtime.batch.sizes import picked
+from functions.runtime.codecs.ties import own_labels
 from functions.runtime.comparison.rows import Batch
 from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
 from functions.runtime.errors import AiaasError, InvalidInput
@@ -158,7 +159,8 @@ class PairScorer:
             return {}, {0: nonfinite_reason(model.ref, outputs, 0)}
         post = model.manifest.postprocessing
         if self.plan.labels and post is not None and has_labels(model.manifest):
-            label, _ = label_and_score(model.manifest, outputs[post.scores_output])
+            own = own_labels(model.manifest, outputs)
+            label, _ = label_and_score(model.manifest, outputs[post.scores_output], own)
             outputs = renamed(outputs, clashing(model.manifest))  # named as file rows' are
             outputs[LABEL_FIELD] = label
         return outputs, {}
