@@ -48,7 +48,7 @@ def not_deleted(failed: list[dict[str, Any]], asked: int) -> str:
     )
 
 
-def retried(exc: BaseException | None) -> bool:
+def came_on_retry(exc: BaseException | None) -> bool:
     """Whether botocore's answer `exc` (a ClientError) came to a retry: the first try may have
     been done by S3 and its answer lost (a connection reset after the object was deleted)."""
     response = getattr(exc, "response", None) or {}

@@ -11,20 +11,16 @@ import contextlib
 import functools
 import io
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S
-from functions.runtime.errors import AiaasError, NotFound, StoreError, StoreUnreachable
+from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.names import TEMP_PREFIX
-from functions.runtime.s3client import (
-    forget_s3_client,
-    make_s3_client,
-    outdated_sdk,
-    shared_s3_client,
-)
-from functions.runtime.s3deletes import delete_objects, not_deleted, retried
+from functions.runtime.s3client import forget_s3_client, make_s3_client, shared_s3_client
+from functions.runtime.s3deletes import came_on_retry, delete_objects, not_deleted
+from functions.runtime.s3failures import broken, retried, store_error, tries
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -45,6 +41,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DELETE_BATCH = 1000  # keys one DeleteObjects request may name
+T = TypeVar("T")
 
 
 class S3Store:
@@ -88,41 +85,7 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _error(self, exc: Exception, key: str) -> AiaasError:
-        from botocore.exceptions import NoCredentialsError, ParamValidationError
-
-        if isinstance(exc, ParamValidationError) and any(
-            name in str(exc) for name in ("IfMatch", "IfNoneMatch")
-        ):
-            return StoreError(outdated_sdk())
-        if isinstance(exc, NoCredentialsError):  # botocore said "Unable to locate credentials"
-            return StoreError(
-                f"no AWS credentials found for {self.uri}: set AWS_PROFILE (after `aws sso "
-                "login` or `aws configure`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            )
-        # Client errors carry the parsed response; connection and read timeouts carry None.
-        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return NotFound(
-                f"no object {key!r} in store {self.uri}", public_message=f"no object {key!r}"
-            )
-        if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-            return ObjectExists(f"object {key!r} already exists")
-        where = f"{self.uri}/{key}"
-        if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"):
-            return StoreError(
-                f"S3 refused access to {where} ({code}): check the credentials, the role's "
-                "IAM policy and the bucket policy"
-            )
-        if code in ("SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded"):
-            return StoreError(
-                f"S3 is throttling requests to {where} ({code}) and the retries ran out; "
-                "try again later, or spread the load (AIAAS_S3_MAX_ATTEMPTS sets the tries)"
-            )
-        if code == "NoSuchBucket":
-            return StoreError(f"S3 bucket {self.bucket!r} does not exist (store {self.uri})")
-        if _no_answer(exc):
-            return StoreUnreachable(f"S3 error on {where}: {exc}")
-        return StoreError(f"S3 error on {where}: {exc}")
+        return store_error(exc, key, self.uri, self.bucket)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -147,11 +110,23 @@ class S3Store:
             if isinstance(exc.__context__, ClientError):
                 raise self._error(exc.__context__, key) from exc
             raise StoreError(f"S3 transfer of {self.uri}/{key} failed: {exc!r}") from exc
+        except Exception as exc:  # urllib3's and http.client's, a cut botocore let through
+            if not broken(exc):
+                raise
+            raise self._error(exc, key) from exc
+
+    def _read(self, key: str, call: Callable[[], T]) -> T:
+        """A read (`call`, its body read too) tried again where the connection broke and
+        botocore does not retry (s3failures.py): a manifest cut mid-read failed `aiaas versions`."""
+        with self._errors(key):
+            return retried(call, tries(self.client))
 
     def get_bytes(self, key: str) -> bytes:
-        with self._errors(key):
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return response["Body"].read()
+        return self._read(key, lambda: self._get(key)[0])
+
+    def _get(self, key: str) -> tuple[bytes, str]:
+        response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        return response["Body"].read(), str(response["ETag"]).strip('"')
 
     def put_bytes(
         self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None
@@ -169,9 +144,7 @@ class S3Store:
             raise
 
     def read_versioned(self, key: str) -> tuple[bytes, str]:
-        with self._errors(key):
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return response["Body"].read(), str(response["ETag"]).strip('"')
+        return self._read(key, lambda: self._get(key))
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
         with writing_local(dest), self._errors(key):  # s3transfer calls back from its threads
@@ -216,8 +189,10 @@ class S3Store:
         last = "" if end is None else str(end - 1)
         ranged: dict[str, Any] = {"Range": f"bytes={start}-{last}"} if start or last else {}
         try:
-            with self._errors(key):
-                got = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **ranged)
+            got = self._read(
+                key,
+                lambda: self.client.get_object(Bucket=self.bucket, Key=self._key(key), **ranged),
+            )
         except StoreError as exc:  # a range starting at the end: nothing left, as a file's seek
             cause = getattr(exc.__cause__, "response", None) or {}
             if start and cause.get("Error", {}).get("Code") == "InvalidRange":
@@ -283,8 +258,9 @@ class S3Store:
             return None
 
     def head(self, key: str) -> ObjectInfo:
-        with self._errors(key):
-            meta = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        meta = self._read(
+            key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        )
         return ObjectInfo(key=key, size=meta["ContentLength"], etag=meta["ETag"].strip('"'))
 
     def exists(self, key: str) -> bool:
@@ -298,10 +274,13 @@ class S3Store:
         """ListObjectsV2's pages below `prefix`/ (the bucket's prefix) of names from `starting`;
         `Delimiter="/"`: the folder's own keys, its subfolders as CommonPrefixes."""
         full = (self._key(prefix) if prefix else self.prefix).rstrip("/")
-        with self._errors(prefix):
-            yield from self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{full}/{starting}" if full else starting, **more
-            )
+        ask = {"Bucket": self.bucket, "Prefix": f"{full}/{starting}" if full else starting, **more}
+        while True:  # the paginator's loop, with each page's request retried as a read
+            page: Any = self._read(prefix, lambda: self.client.list_objects_v2(**ask))
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            ask["ContinuationToken"] = page["NextContinuationToken"]
 
     def _keys(self, pages: Iterator[Any]) -> Iterator[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
@@ -368,21 +347,13 @@ class S3Store:
         except (ObjectExists, NotFound) as exc:
             if if_version is None:
                 raise
-            if isinstance(exc, NotFound) and retried(exc.__cause__):  # our first try deleted
+            if isinstance(exc, NotFound) and came_on_retry(exc.__cause__):  # our first try deleted
                 return  # it, and its answer was lost: the retry found it gone
             raise ObjectChanged(f"object {key!r} changed since it was read") from exc
 
 
 def _condition(expect: str | None) -> dict[str, Any]:
     return {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
-
-
-def _no_answer(exc: Exception) -> bool:
-    """Whether S3 did not answer at all: no connection, a timeout, the connection closed."""
-    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
-    from botocore.exceptions import ConnectionError as NoConnection
-
-    return isinstance(exc, NoConnection | ReadTimeoutError | ConnectionClosedError)
 
 
 def _transfer() -> Any:

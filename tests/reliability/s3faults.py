@@ -6,7 +6,11 @@ Each fault is a switch on the proxy, matched on the request path:
   DeleteObjects naming such keys is answered as S3 answers it, 200 with an AccessDenied error
   a key (it names only denied keys here: a mix would need a second request, refused 501);
 - `slowdown`: 503 SlowDown for the next N requests (S3 throttling; botocore retries these);
-- `cut_download`: a GET's status and headers and half its body, then the connection closes;
+- `internal_errors`: 500 InternalError for the next N requests (botocore retries these);
+- `cut_download`: a GET's status and headers and half its body, then the connection closes,
+  whatever the status (a 404's error document too); `cuts`: for the next N such GETs only;
+  `reset`: the cut is a reset (RST), not a close (FIN: botocore parses an error document cut
+  so as S3's answer, its status the code);
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
 - `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
   it), so one object of several whose names share a stem can fail;
@@ -27,6 +31,7 @@ import contextlib
 import http.client
 import re
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,8 +99,10 @@ class FaultyS3Proxy:
         self.upstream_port = upstream_port
         self.deny: str | None = None  # path fragment
         self.deny_delete: str | None = None  # path fragment
-        self.slowdown = 0
+        self.slowdown = self.internal_errors = 0
         self.cut_download: str | None = None
+        self.cuts = -1  # -1: every GET cut_download matches; N: the next N, then none
+        self.reset = False
         self.cut_upload: str | None = None
         self.cut_put_key: str | None = None
         self.lie_etags = False
@@ -121,8 +128,8 @@ class FaultyS3Proxy:
     def clear(self) -> None:
         self.deny = self.deny_delete = self.cut_download = None
         self.cut_upload = self.cut_put_key = None
-        self.slowdown, self.lie_etags, self.delete_errors = 0, False, 0
-        self.lose_delete = None
+        self.slowdown, self.internal_errors, self.cuts, self.lie_etags = 0, 0, -1, False
+        self.reset, self.delete_errors, self.lose_delete = False, 0, None
 
     def hold_put(self, key: str) -> HeldPut:
         held = HeldPut(key)
@@ -142,6 +149,14 @@ class FaultyS3Proxy:
     def cuts_upload(self, path: str) -> bool:
         exact = self.cut_put_key and path.split("?")[0].endswith(f"/{self.cut_put_key}")
         return bool(exact or (self.cut_upload and self.cut_upload in path))
+
+    def cutting(self, command: str, path: str) -> bool:
+        """Whether this request's answer is to be cut (`cut_download`, `cuts`)."""
+        cut = self.cut_download
+        if not cut or command != "GET" or cut not in path or self.cuts == 0:
+            return False
+        self.cuts -= 1 if self.cuts > 0 else 0
+        return True
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -179,6 +194,9 @@ class FaultyS3Proxy:
                 if proxy.slowdown > 0:
                     proxy.slowdown -= 1
                     return self._answer(503, s3_error("SlowDown", "Please reduce your rate"))
+                if proxy.internal_errors > 0:
+                    proxy.internal_errors -= 1
+                    return self._answer(500, s3_error("InternalError", "Please try again"))
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -207,11 +225,15 @@ class FaultyS3Proxy:
                 self.end_headers()
                 if self.command == "HEAD":
                     return None
-                cut = proxy.cut_download
-                if cut and self.command == "GET" and cut in self.path and len(data) > 1:
+                if proxy.cutting(self.command, self.path) and len(data) > 1:
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                    if proxy.reset:  # linger 0: the close sends RST
+                        linger = struct.pack("ii", 1, 0)
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                        self.connection.close()
+                    else:
+                        self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return None
                 self.wfile.write(data)

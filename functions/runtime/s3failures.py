@@ -1,0 +1,121 @@
+"""What an S3 failure means for the store's callers, and the retries of reads that botocore does not retry.
+
+botocore's standard retry mode (s3client.py) retries a request that could not be sent, a
+5xx and a throttling answer. It does not retry, whatever its mode or max_attempts:
+- a connection cut while it reads the body of a non-streaming or an error answer (a 404's
+  error document, a listing, a HEAD's): `endpoint.convert_to_response_dict` reads it outside
+  its retry and exception wrapping, so urllib3's `ProtocolError` escapes raw (boto3#2902);
+- a connection cut while the caller reads a GET's body (`Body.read()`: botocore's
+  `ResponseStreamingError` / `IncompleteReadError`, boto3#4111), where s3transfer retries
+  the same cut for a model file.
+`retried` retries those for reads (GET, HEAD, LIST with the body read), whose repeat changes
+nothing; a write cut so is said as the store unreachable, never sent again here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from functions.runtime.errors import (
+    AiaasError,
+    NotFound,
+    StoreError,
+    StoreUnreachable,
+)
+from functions.runtime.s3client import outdated_sdk
+from functions.runtime.store import ObjectExists
+
+T = TypeVar("T")
+
+THROTTLING = ("SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded")
+DEFAULT_TRIES = 3  # a client built elsewhere, whose config names none
+BACKOFF_S = 0.1  # doubled each retry, jittered, at most MAX_BACKOFF_S
+MAX_BACKOFF_S = 2.0
+
+
+def broken(exc: BaseException) -> bool:
+    """Whether the connection broke while S3's answer was read (see the module docstring)."""
+    import urllib3.exceptions
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+    return isinstance(
+        exc,
+        urllib3.exceptions.HTTPError
+        | http.client.HTTPException
+        | ConnectionError
+        | ResponseStreamingError
+        | IncompleteReadError,
+    )
+
+
+def no_answer(exc: Exception) -> bool:
+    """Whether S3 did not answer at all: no connection, a timeout, the connection closed."""
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as NoConnection
+
+    return isinstance(exc, NoConnection | ReadTimeoutError | ConnectionClosedError)
+
+
+def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
+    """The store's error for botocore's (or urllib3's) `exc` on `key` of the store at `uri`."""
+    from botocore.exceptions import NoCredentialsError, ParamValidationError
+
+    if isinstance(exc, ParamValidationError) and any(
+        name in str(exc) for name in ("IfMatch", "IfNoneMatch")
+    ):
+        return StoreError(outdated_sdk())
+    if isinstance(exc, NoCredentialsError):  # botocore said "Unable to locate credentials"
+        return StoreError(
+            f"no AWS credentials found for {uri}: set AWS_PROFILE (after `aws sso "
+            "login` or `aws configure`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    # Client errors carry the parsed response; connection and read timeouts carry None.
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return NotFound(f"no object {key!r} in store {uri}", public_message=f"no object {key!r}")
+    if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        return ObjectExists(f"object {key!r} already exists")
+    where = f"{uri}/{key}"
+    if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"):
+        return StoreError(
+            f"S3 refused access to {where} ({code}): check the credentials, the role's "
+            "IAM policy and the bucket policy"
+        )
+    if code in THROTTLING:
+        return StoreError(
+            f"S3 is throttling requests to {where} ({code}) and the retries ran out; "
+            "try again later, or spread the load (AIAAS_S3_MAX_ATTEMPTS sets the tries)"
+        )
+    if code == "NoSuchBucket":
+        return StoreError(f"S3 bucket {bucket!r} does not exist (store {uri})")
+    if no_answer(exc):
+        return StoreUnreachable(f"S3 error on {where}: {exc}")
+    if broken(exc):  # retried first where a read (`_read`)
+        return StoreUnreachable(f"S3 error on {where}: the connection broke mid-answer: {exc}")
+    return StoreError(f"S3 error on {where}: {exc}")
+
+
+def tries(client: Any) -> int:
+    """The client's tries, the first included (AIAAS_S3_MAX_ATTEMPTS): a cut read gets as many."""
+    retries = getattr(getattr(client, "meta", None), "config", None)
+    configured = (getattr(retries, "retries", None) or {}).get("total_max_attempts")
+    return int(configured or DEFAULT_TRIES)
+
+
+def retried(call: Callable[[], T], attempts: int) -> T:
+    """`call` (a read, its body read too) again, after a short jittered backoff, while the
+    connection breaks mid-answer, `attempts` times in all; the last failure is raised. The
+    first try costs nothing more than the call."""
+    for attempt in range(1, attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if not broken(exc):
+                raise
+        pause = min(MAX_BACKOFF_S, BACKOFF_S * 2**attempt)
+        time.sleep(random.uniform(0, pause))  # noqa: S311 (a jitter, not a secret)
+    return call()
