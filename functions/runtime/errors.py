@@ -140,6 +140,13 @@ class StoreUnreachable(StoreError):
     about_store = "the model store is not reachable"
 
 
+class StoreUnavailable(StoreError):
+    """The store answered that it is failing for now (a 5xx, throttling) after the client's
+    retries: transient as unreachable is, and not the operator's to fix as access denied is."""
+
+    about_store = "the model store is failing for now; retry"
+
+
 class StoreFull(StoreError):
     """A directory store's disk has no room (or its quota is spent) for a write."""
 

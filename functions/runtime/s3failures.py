@@ -24,6 +24,7 @@ from functions.runtime.errors import (
     AiaasError,
     NotFound,
     StoreError,
+    StoreUnavailable,
     StoreUnreachable,
 )
 from functions.runtime.s3client import outdated_sdk
@@ -31,7 +32,9 @@ from functions.runtime.store import ObjectExists
 
 T = TypeVar("T")
 
+# Throttling and 5xx answers: S3 failing for now, its retries spent (not the caller's fault).
 THROTTLING = ("SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded")
+FAILING = ("InternalError", "ServiceUnavailable", "500", "502", "504", "RequestTimeout")
 DEFAULT_TRIES = 3  # a client built elsewhere, whose config names none
 BACKOFF_S = 0.1  # doubled each retry, jittered, at most MAX_BACKOFF_S
 MAX_BACKOFF_S = 2.0
@@ -60,6 +63,14 @@ def no_answer(exc: Exception) -> bool:
     return isinstance(exc, NoConnection | ReadTimeoutError | ConnectionClosedError)
 
 
+def failing(exc: Exception) -> bool:
+    """Whether S3 answered a 5xx or throttled: transient, though botocore's retries ran out."""
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    code = response.get("Error", {}).get("Code", "")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in THROTTLING or code in FAILING or int(status) >= 500
+
+
 def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
     """The store's error for botocore's (or urllib3's) `exc` on `key` of the store at `uri`."""
     from botocore.exceptions import NoCredentialsError, ParamValidationError
@@ -86,7 +97,7 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
             "IAM policy and the bucket policy"
         )
     if code in THROTTLING:
-        return StoreError(
+        return StoreUnavailable(
             f"S3 is throttling requests to {where} ({code}) and the retries ran out; "
             "try again later, or spread the load (AIAAS_S3_MAX_ATTEMPTS sets the tries)"
         )
@@ -96,6 +107,8 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
         return StoreUnreachable(f"S3 error on {where}: {exc}")
     if broken(exc):  # retried first where a read (`_read`)
         return StoreUnreachable(f"S3 error on {where}: the connection broke mid-answer: {exc}")
+    if failing(exc):  # a 5xx: S3's to mend (serve starts all the same: serve_start.py)
+        return StoreUnavailable(f"S3 error on {where}: {exc}")
     return StoreError(f"S3 error on {where}: {exc}")
 
 

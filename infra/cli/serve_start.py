@@ -9,7 +9,7 @@ from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.aside import run_aside
-from functions.runtime.errors import StoreUnreachable
+from functions.runtime.errors import StoreUnavailable, StoreUnreachable
 from functions.runtime.registry import Registry
 from functions.runtime.settings import (
     DEFAULT_LOCAL_STORE,
@@ -49,8 +49,9 @@ def listed_at_start(store: ObjectStore, models: list[str] | None) -> StartListin
     client's timeouts and retries (30 s x 5 by default). Whether it answers is its first,
     cheap listing's say (the model folders: a request per 1,000 models), not the whole walk's:
     a store of ~20,000 keys, answering every page at once, took 8 s to walk on moto and was
-    reported "not reachable", serving nothing. Other store errors (a bucket that does not
-    exist, access denied) are the operator's to fix: refused."""
+    reported "not reachable", serving nothing. S3 answering 5xx or throttling past the retries
+    is served as away too. Other store errors (a bucket that does not exist, access denied) are
+    the operator's to fix: refused."""
     if models is not None:
         return StartListing(models)
     folders: list[list[str] | Exception] = []
@@ -76,7 +77,9 @@ def listed_at_start(store: ObjectStore, models: list[str] | None) -> StartListin
             START_LIST_WAIT_S,
         )
         return StartListing([], unreachable=True)
-    if isinstance(answer, StoreUnreachable):
+    # A 5xx or throttling past the retries (a regional S3 spell) is S3's to mend, as its
+    # silence is: refused, every pod restart under a supervisor was a crash loop meanwhile.
+    if isinstance(answer, StoreUnreachable | StoreUnavailable):
         log.warning("the model store is not reachable at start: %s", answer.message)
         return StartListing([], unreachable=True)
     if isinstance(answer, Exception):
