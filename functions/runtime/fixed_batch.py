@@ -12,6 +12,11 @@ RNN's initial state h0 [layers, batch, hidden] (PyTorch's layout) has its rows o
 dynamic axis, and the export fixed nothing (`rows_elsewhere`). Batch files and `instances`
 records give every input's rows on axis 0, so such a model takes whole tensors only; saying its
 batch was fixed at 1, with a re-export on axis 0 as the fix, sent its users the wrong way.
+
+skl2onnx (and onnxmltools, built on it) declares every output's batch -1 whatever its inputs
+say, so its export with `FloatTensorType([1, F])` (a tutorial pattern) answers one row a row
+although no output shows a 1: the predict route refused a second row and batch scoring the
+whole model, though each row runs as it would alone (scikit-learn's predict is row-wise).
 """
 
 from __future__ import annotations
@@ -25,16 +30,81 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 
 Runner = Callable[[Sequence[str], Mapping[str, np.ndarray], Any], list[Any]]
 
+# Converters whose outputs answer one row per input row, declared -1 whatever the input says.
+ROW_WISE_PRODUCERS = ("skl2onnx", "onnxmltools")
+# skl2onnx's initial type for each of aiaas's element types (skl2onnx.common.data_types).
+SKL2ONNX_TYPES = {
+    "float32": "FloatTensorType",
+    "float64": "DoubleTensorType",
+    "int64": "Int64TensorType",
+    "int32": "Int32TensorType",
+    "string": "StringTensorType",
+    "bool": "BooleanTensorType",
+}
+
 
 def one_row_batch(manifest: ModelManifest) -> bool:
     """Whether every input and output has a first (batch) dimension of exactly 1, and some
     input a dimension after it: a lone [1] input is one value, not a row, but beside [1, F]
     features a [1] input is one value a row (an embedding's id, as the legacy exporter
     writes `forward(features, category)` without dynamic axes)."""
+    row_wise = (1, -1) if _producer(manifest) in ROW_WISE_PRODUCERS else (1,)
     return (
         any(len(spec.shape) >= 2 for spec in manifest.inputs)
         and all(len(spec.shape) >= 1 and spec.shape[0] == 1 for spec in manifest.inputs)
-        and all(len(spec.shape) >= 1 and spec.shape[0] == 1 for spec in manifest.outputs)
+        and all(len(spec.shape) >= 1 and spec.shape[0] in row_wise for spec in manifest.outputs)
+    )
+
+
+def _producer(manifest: ModelManifest) -> str:
+    """The exporter's name as the file gives it, without its version ("skl2onnx 1.20.0")."""
+    return (manifest.file.producer.split() or [""])[0].lower()
+
+
+def dynamic_batch_advice(manifest: ModelManifest, name: str = "") -> str:
+    """How to export `manifest`'s model again with a dynamic batch axis, in its exporter's own
+    terms: torch advice told a scikit-learn user nothing they could do. `name`: the input the
+    torch advice shows (the refused one), else the first."""
+    torch = (
+        "torch.onnx.export(..., dynamic_shapes=...), or dynamo=False with "
+        f"dynamic_axes={{'{name or manifest.inputs[0].name}': {{0: 'batch'}}}} for every input "
+        "and output"
+    )
+    types = [
+        f"('{spec.name}', {SKL2ONNX_TYPES.get(spec.dtype, 'FloatTensorType')}"
+        f"([None, {', '.join(str(size) for size in spec.shape[1:])}]))"
+        for spec in manifest.inputs[:3]
+    ]
+    more = ", ..." if len(manifest.inputs) > 3 else ""
+    sklearn = (
+        f"skl2onnx's initial_types=[{', '.join(types)}{more}], or to_onnx(model, X[:1]), "
+        "which leaves the batch dynamic"
+    )
+    producer = _producer(manifest)
+    if producer in ROW_WISE_PRODUCERS:
+        return sklearn
+    return torch if producer == "pytorch" else f"{torch}; {sklearn}"
+
+
+def fixed_batch_note(manifest: ModelManifest) -> str | None:
+    """What `aiaas publish` says of a model whose graph fixes its batch (no dynamic batch axis),
+    which it otherwise learned only when a request or a batch file was refused."""
+    if any(not spec.shape or spec.shape[0] == -1 for spec in manifest.inputs):
+        return None  # some input's rows are dynamic: the export fixed no batch
+    fixed = next((spec for spec in manifest.inputs if len(spec.shape) >= 2), None)
+    if fixed is None:
+        return None  # [3] alone is one row of three values, not a batch
+    said = f"input '{fixed.name}' {list(fixed.shape)} fixes its batch at {fixed.shape[0]}"
+    if one_row_batch(manifest):
+        return (
+            f"{said}: predict and batch run several rows one session call each (slower than "
+            f"one call); to run them together, export with a dynamic batch axis: "
+            f"{dynamic_batch_advice(manifest)}"
+        )
+    return (
+        f"warning: {said}: each predict request must hold {fixed.shape[0]} row(s), and batch "
+        f"scoring refuses the model; export with a dynamic batch axis: "
+        f"{dynamic_batch_advice(manifest)}"
     )
 
 
@@ -75,3 +145,9 @@ def rows_elsewhere_advice(manifest: ModelManifest, spec: TensorSpec, axis: int) 
         f"send whole tensors to the predict API ({{\"inputs\": {{{names}}}}}, '{spec.name}' "
         f"with its rows on axis {axis}), or export the model with '{spec.name}' batch-first"
     )
+
+
+def elsewhere_advice(manifest: ModelManifest, spec: TensorSpec) -> str:
+    """`rows_elsewhere_advice` for input `spec` where its rows look to be on a later axis."""
+    axis = rows_elsewhere(manifest, spec)
+    return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)

@@ -16,7 +16,7 @@ import numpy as np
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.exact_casts import exact_in_float
-from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
+from functions.runtime.fixed_batch import dynamic_batch_advice, elsewhere_advice, one_row_batch
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.ort_errors import ModelRefused
 from functions.runtime.sent_values import encoded_image_hint, sent_value, string_null
@@ -142,12 +142,14 @@ def _check_shape(
     any_rows: bool = False,
     elsewhere: str = "",
     shared: bool = False,
+    advice: str = "",
 ) -> None:
     """Raise naming the first dimension that does not fit. `any_rows`: the model takes any
     number of rows although its graph fixes the batch at one (run a row at a time), so the
     first dimension is not what is wrong and the message shows it as -1. `elsewhere`: the
-    input's rows are not on its first axis (`rows_elsewhere_advice`), said for a wrong one.
-    `shared`: the model's inputs all fix one first dimension, a batch even of a 1-D input."""
+    input's rows are not on its first axis (`elsewhere_advice`), said for a wrong one.
+    `shared`: the model's inputs all fix one first dimension, a batch even of a 1-D input.
+    `advice`: how to export the model with a dynamic batch axis (`dynamic_batch_advice`)."""
     want = (-1, *spec.shape[1:]) if any_rows and spec.shape else spec.shape
     if value.ndim != len(want):
         raise InvalidInput(
@@ -162,21 +164,19 @@ def _check_shape(
                 + (
                     f"; {elsewhere}"
                     if elsewhere and axis == 0
-                    else _fixed_batch_hint(spec, axis, shared)
+                    else _fixed_batch_hint(spec, axis, shared, advice)
                 )
             )
 
 
-def _fixed_batch_hint(spec: TensorSpec, axis: int, shared: bool = False) -> str:
+def _fixed_batch_hint(spec: TensorSpec, axis: int, shared: bool, advice: str) -> str:
     """For rows refused by a batch axis the export fixed (torch.onnx.export without dynamic
     axes, where the model cannot be run a row at a time): how to export it instead."""
     if axis != 0 or (spec.rank < 2 and spec.shape[0] != 1 and not shared):
         return ""  # a one-dimensional input of several values is one row, not a batch
     return (
         f"; if that is its batch axis, the export fixed it (no dynamic batch axis): send "
-        f"{spec.shape[0]} row(s) a request, or export again with one "
-        f"(torch.onnx.export(..., dynamic_shapes=...), or dynamo=False with "
-        f"dynamic_axes={{'{spec.name}': {{0: 'batch'}}}} for every input and output)"
+        f"{spec.shape[0]} row(s) a request, or export again with one ({advice})"
     )
 
 
@@ -287,15 +287,10 @@ def compile_rules(manifest: ModelManifest) -> tuple[InputRule, ...]:
             finite=spec.finite and BY_NAME[spec.dtype].numpy.kind == "f",
             text=spec.dtype == "string",
             json_float=BY_NAME[spec.dtype].numpy.kind == "f",
-            elsewhere=_elsewhere(manifest, spec),
+            elsewhere=elsewhere_advice(manifest, spec),
         )
         for spec in manifest.inputs
     )
-
-
-def _elsewhere(manifest: ModelManifest, spec: TensorSpec) -> str:
-    axis = rows_elsewhere(manifest, spec)
-    return "" if axis is None else rows_elsewhere_advice(manifest, spec, axis)
 
 
 def _refuse_shape(manifest: ModelManifest, rule: InputRule, value: np.ndarray) -> None:
@@ -304,7 +299,14 @@ def _refuse_shape(manifest: ModelManifest, rule: InputRule, value: np.ndarray) -
     a 1-D input's (ids [4] beside feats [4, 8])."""
     firsts = {s.shape[0] for s in manifest.inputs if s.shape}
     shared = len(firsts) == 1 < len(manifest.inputs)
-    _check_shape(rule.spec, value, any_rows=rule.batched, elsewhere=rule.elsewhere, shared=shared)
+    _check_shape(
+        rule.spec,
+        value,
+        any_rows=rule.batched,
+        elsewhere=rule.elsewhere,
+        shared=shared,
+        advice=dynamic_batch_advice(manifest, rule.spec.name),
+    )
 
 
 def validate_inputs(

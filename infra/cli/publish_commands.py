@@ -12,6 +12,7 @@ from pathlib import Path
 from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.errors import AiaasError, BadRequest, VersionExists
+from functions.runtime.fixed_batch import fixed_batch_note
 from functions.runtime.formula_cells import formula_label_warning
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import (
@@ -208,6 +209,9 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # --tokenizer, --quantize, and the vocabulary a model trained here carries
     prepared = apply_publish_options(args, manifest, path, work, signature.metadata)
     notes = (*notes, *prepared.notes)
+    fixed = fixed_batch_note(prepared.manifest)  # said now, not at the first refused request
+    if fixed is not None:
+        notes = (*notes, fixed)
     formula = formula_label_warning(prepared.manifest.labels)  # batch writes labels into CSV
     if formula is not None:
         notes = (*notes, f"warning: {formula}")

@@ -31,7 +31,12 @@ from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.ties import own_labels, tie_winners
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.exact_casts import inexact_rows
-from functions.runtime.fixed_batch import one_row_batch, rows_elsewhere, rows_elsewhere_advice
+from functions.runtime.fixed_batch import (
+    dynamic_batch_advice,
+    one_row_batch,
+    rows_elsewhere,
+    rows_elsewhere_advice,
+)
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.ort_errors import ModelRefused
@@ -243,7 +248,7 @@ class ChunkScorer:
             raise UnsupportedModel(
                 f"input '{fixed[0]}' has a batch of 1 fixed in the graph, but not every input "
                 "and output does, so rows cannot be run one at a time: export with a dynamic "
-                "batch axis"
+                f"batch axis ({dynamic_batch_advice(self.manifest)})"
             )
         for spec in self.manifest.outputs:
             if not spec.shape:  # e.g. a sum over the whole batch: there is no value per row

@@ -1,0 +1,107 @@
+"""scikit-learn models exported by skl2onnx the ways tutorials show, published and served with
+the real CLI (sklzoo hunt).
+
+`convert_sklearn(..., initial_types=[("float_input", FloatTensorType([1, 4]))])` fixes the
+batch at 1, but skl2onnx declares every output's batch -1: the model was taken for one that
+cannot run a row at a time, so predict refused a second row, `aiaas batch` refused the model
+(with torch-only export advice) and publish said nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from functions.predict.service import PredictService, service_from_env
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.pool import ModelPool
+from functions.runtime.registry import Registry
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests.batch_support import run
+from tests.functions.test_predict_events import body_of, http_event
+
+SKLEARN_ADVICE = "initial_types=[('float_input', FloatTensorType([None, 4]))]"
+
+
+def iris() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_iris(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+def fixed_export(path: Path, batch: int) -> LogisticRegression:
+    """LogisticRegression on iris, exported with its batch fixed (skl2onnx's ZipMap default)."""
+    x, y = iris()
+    model = LogisticRegression(max_iter=1000).fit(x, y)
+    types = [("float_input", FloatTensorType([batch, 4]))]
+    path.write_bytes(convert_sklearn(model, initial_types=types).SerializeToString())
+    return model
+
+
+def publish(store: LocalStore, path: Path, name: str, *extra: str) -> int:
+    return main(["--store", store.uri, "publish", str(path), "--name", name, *extra])
+
+
+def service(store: LocalStore, tmp_path: Path, name: str) -> PredictService:
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    return service_from_env({"AIAAS_MODEL": name}, pool)
+
+
+def predict(served: PredictService, name: str, rows: np.ndarray) -> dict:
+    body = json.dumps({"inputs": rows.tolist()})
+    answer = served.handle(http_event("POST", f"/models/{name}/predict", body))
+    return {"status": answer["statusCode"], **body_of(answer)}
+
+
+def test_a_batch_fixed_at_one_by_skl2onnx_is_noted_and_runs_row_by_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    model = fixed_export(tmp_path / "fixed1.onnx", 1)
+    assert publish(store, tmp_path / "fixed1.onnx", "fixed1") == 0
+    said = capsys.readouterr().out
+    assert "input 'float_input' [1, 4] fixes its batch at 1: predict and batch run" in said
+    assert SKLEARN_ADVICE in said and "torch.onnx" not in said
+
+    rows = iris()[0][::30]  # 5 rows over the 3 classes
+    expected = [str(label) for label in model.predict(rows)]
+    answer = predict(service(store, tmp_path, "fixed1"), "fixed1", rows)
+    assert answer["status"] == 200, answer
+    assert [p["label"] for p in answer["predictions"]] == expected
+    np.testing.assert_allclose(
+        answer["outputs"]["output_probability"], model.predict_proba(rows), atol=1e-4
+    )
+
+    lines = [",".join(f"float_input_{i}" for i in range(4))]
+    lines += [",".join(str(float(v)) for v in row) for row in rows]
+    store.put_bytes("batch/fixed1/input/rows.csv", ("\n".join(lines) + "\n").encode())
+    summary = run(store, tmp_path, "batch/fixed1/input/rows.csv")
+    assert summary["status"] == "succeeded", summary
+    written = (tmp_path / "store" / summary["output"]).read_text()
+    assert [r["pred_label"] for r in csv.DictReader(written.splitlines())] == expected
+
+
+def test_a_batch_fixed_at_two_is_warned_of_with_skl2onnx_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    fixed_export(tmp_path / "fixed2.onnx", 2)
+    assert publish(store, tmp_path / "fixed2.onnx", "fixed2") == 0
+    said = capsys.readouterr().out
+    assert "warning: input 'float_input' [2, 4] fixes its batch at 2: each predict request " in said
+    assert SKLEARN_ADVICE in said
+
+    answer = predict(service(store, tmp_path, "fixed2"), "fixed2", iris()[0][:3])
+    assert answer["status"] == 422
+    assert answer["error"].endswith(
+        f"send 2 row(s) a request, or export again with one (skl2onnx's {SKLEARN_ADVICE}, "
+        "or to_onnx(model, X[:1]), which leaves the batch dynamic)"
+    )
