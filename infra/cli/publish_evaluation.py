@@ -252,15 +252,31 @@ def served_answers(
         if "predictions" in doc:
             answers += [row["label"] for row in doc["predictions"]]
         elif firsts[-1].shape[1] > 1:  # its column 0 was scored as the value: RMSE 11.9, R2 -16
-            raise BadRequest(
-                f"--data {path}: output {raw!r} holds {firsts[-1].shape[1]} values a row and the "
-                "model names no classes and has no output of one value a row, so nothing can "
-                "be scored against the file's labels: publish it with --labels (one per column) "
-                "to score it as a classifier, or without --data"
-            )
+            raise BadRequest(_several_values(manifest, raw, firsts[-1].shape[1], path))
         else:
             answers += firsts[-1][:, 0].tolist()
     return answers, np.concatenate(firsts)
+
+
+def _several_values(manifest: ModelManifest, raw: str, width: int, path: Path) -> str:
+    """Why `width` values a row and no label cannot be scored by --data, and what works: --labels
+    only where they may be class scores (task other); a regressor's refuses it (a circle)."""
+    said = (
+        f"--data {path}: output {raw!r} holds {width} values a row and the model names no "
+        "classes and has no output of one value a row, so nothing can be scored against the "
+        "file's labels"
+    )
+    several = (
+        "--data scores one value a row, so a regressor of several targets cannot be scored "
+        "yet: publish it without --data, or publish one model per target (a "
+        "MultiOutputRegressor's model.estimators_[i])"
+    )
+    if manifest.task == "regression":
+        return f"{said}: {several}"
+    return (
+        f"{said}: if they are class scores, publish it with --labels (one per column) to score "
+        f"it as a classifier; if they are a regressor's targets, {several}"
+    )
 
 
 def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:

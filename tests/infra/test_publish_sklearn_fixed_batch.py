@@ -4,7 +4,8 @@ the real CLI (sklzoo hunt).
 `convert_sklearn(..., initial_types=[("float_input", FloatTensorType([1, 4]))])` fixes the
 batch at 1, but skl2onnx declares every output's batch -1: the model was taken for one that
 cannot run a row at a time, so predict refused a second row, `aiaas batch` refused the model
-(with torch-only export advice) and publish said nothing.
+(with torch-only export advice) and publish said nothing. A multi-target regressor's --data
+was told to republish with --labels, which is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
@@ -105,3 +106,29 @@ def test_a_batch_fixed_at_two_is_warned_of_with_skl2onnx_advice(
         f"send 2 row(s) a request, or export again with one (skl2onnx's {SKLEARN_ADVICE}, "
         "or to_onnx(model, X[:1]), which leaves the batch dynamic)"
     )
+
+
+def test_a_multi_target_regressor_given_data_is_not_told_to_add_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, _ = iris()
+    targets = np.stack([x @ [1, 2, 3, 4], x @ [4, 3, 2, 1]], axis=1)
+    model = LinearRegression().fit(x, targets)
+    path = tmp_path / "multi.onnx"
+    path.write_bytes(
+        convert_sklearn(
+            model, initial_types=[("X", FloatTensorType([None, 4]))]
+        ).SerializeToString()
+    )
+    data = tmp_path / "held.csv"
+    lines = ["X_0,X_1,X_2,X_3,target_0,target_1"]
+    lines += [",".join(map(str, [*row, *t])) for row, t in zip(x[:10], targets[:10], strict=True)]
+    data.write_text("\n".join(lines) + "\n")
+    store = LocalStore(tmp_path / "store")
+    argv = ["--data", str(data), "--target", "target_0", "--features", "X_0,X_1,X_2,X_3"]
+    assert publish(store, path, "multi", *argv) == 1
+    error = capsys.readouterr().err
+    assert "a regressor of several targets cannot be scored yet: publish it without --data" in error
+    assert "--labels" not in error
+    assert publish(store, path, "multi", "--labels", "a,b") == 1  # what it used to advise
+    assert publish(store, path, "multi") == 0  # what it advises now
