@@ -71,6 +71,20 @@ def _unserved(ort_type: str, also: str = "") -> str:
     return f"has type {ort_type}, which aiaas cannot serve: it serves tensors of {served}{also}"
 
 
+def _sequence_fix(arg: ort.NodeArg) -> str:
+    """What to do with a sequence of tensors: skl2onnx exports a MultiOutputClassifier's
+    probabilities so, one tensor a target, and a refusal that stopped at the type left its
+    user nowhere to go."""
+    if not arg.type.startswith("seq(tensor("):
+        return ""
+    return (
+        "; skl2onnx exports a MultiOutputClassifier's probabilities so, one tensor a target: "
+        "export each target's estimator (model.estimators_[i]) as its own model and publish "
+        f"each, or keep only the tensor outputs (onnx.utils.extract_model(..., "
+        f"output_names=[...]) without '{arg.name}')"
+    )
+
+
 def _input_specs(args: list[ort.NodeArg], *, finite: bool) -> tuple[TensorSpec, ...]:
     specs = []
     for arg in args:
@@ -100,7 +114,7 @@ def _output_spec(arg: ort.NodeArg, classes: GraphClasses | None, batched: bool) 
         return TensorSpec(arg.name, entry.name, shape)
     if arg.type not in ZIPMAP_TYPES:
         also = " or a ZipMap's class -> probability maps (seq(map(...)))"
-        raise BadRequest(f"output '{arg.name}' {_unserved(arg.type, also)}")
+        raise BadRequest(f"output '{arg.name}' {_unserved(arg.type, also)}{_sequence_fix(arg)}")
     if classes is None:
         raise BadRequest(
             f"output '{arg.name}' is a ZipMap ({arg.type}); reading its classes from the graph "

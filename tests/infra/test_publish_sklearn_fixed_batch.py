@@ -5,7 +5,8 @@ the real CLI (sklzoo hunt).
 batch at 1, but skl2onnx declares every output's batch -1: the model was taken for one that
 cannot run a row at a time, so predict refused a second row, `aiaas batch` refused the model
 (with torch-only export advice) and publish said nothing. A multi-target regressor's --data
-was told to republish with --labels, which is refused.
+was told to republish with --labels, which is refused, and a MultiOutputClassifier's refusal
+said what aiaas cannot serve but not what to do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
 
 from functions.predict.service import PredictService, service_from_env
 from functions.runtime.cache import ArtifactCache
@@ -132,3 +134,27 @@ def test_a_multi_target_regressor_given_data_is_not_told_to_add_labels(
     assert "--labels" not in error
     assert publish(store, path, "multi", "--labels", "a,b") == 1  # what it used to advise
     assert publish(store, path, "multi") == 0  # what it advises now
+
+
+@pytest.mark.filterwarnings("ignore:Option zipmap is ignored")
+def test_a_multi_output_classifier_is_told_what_to_publish_instead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, y = iris()
+    model = MultiOutputClassifier(LogisticRegression(max_iter=1000))
+    model.fit(x, np.stack([y, y % 2], axis=1))
+    path = tmp_path / "moc.onnx"
+    onnx_model = convert_sklearn(model, initial_types=[("X", FloatTensorType([None, 4]))])
+    path.write_bytes(onnx_model.SerializeToString())
+    store = LocalStore(tmp_path / "store")
+    assert publish(store, path, "moc") == 1
+    assert "export each target's estimator (model.estimators_[i]) as its own model" in (
+        capsys.readouterr().err
+    )
+    first = tmp_path / "first.onnx"  # the advice, followed
+    first.write_bytes(
+        convert_sklearn(
+            model.estimators_[0], initial_types=[("X", FloatTensorType([None, 4]))]
+        ).SerializeToString()
+    )
+    assert publish(store, first, "moc-0") == 0

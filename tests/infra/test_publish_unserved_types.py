@@ -31,7 +31,11 @@ def test_an_output_aiaas_cannot_serve_is_named_with_a_hint(
     onnx.save(model, path)
     assert refused(capsys, store, path) == (
         f"output 'parts' has type seq(tensor(float)), which aiaas cannot serve: it serves "
-        f"tensors of {SERVED} or a ZipMap's class -> probability maps (seq(map(...)))"
+        f"tensors of {SERVED} or a ZipMap's class -> probability maps (seq(map(...))); "
+        "skl2onnx exports a MultiOutputClassifier's probabilities so, one tensor a target: "
+        "export each target's estimator (model.estimators_[i]) as its own model and publish "
+        "each, or keep only the tensor outputs (onnx.utils.extract_model(..., output_names=[...]) "
+        "without 'parts')"
     )
 
 
