@@ -27,7 +27,7 @@ NUMERIC = ("float", "int", "uint")
 SUPPORTED = (
     "one numeric input of fixed row shape ([-1, F], or an image's [-1, C, H, W]), or one "
     "numeric, bool or string input per column ([-1], [-1, 1] or [-1, k] each, as skl2onnx exports "
-    "a DataFrame)"
+    "a DataFrame; one string column alone too, as a text pipeline's [-1, 1])"
 )
 
 
@@ -150,10 +150,25 @@ def as_type(rows: np.ndarray, kind: Any) -> np.ndarray:
     return rows.astype(kind, copy=False)
 
 
+def by_column(manifest: ModelManifest) -> bool:
+    """Whether `manifest`'s rows are columns, each input's values side by side (`InputColumns`
+    over every input, strings counted by category): a model of several inputs (a DataFrame's
+    skl2onnx export), or of one string or bool input of a fixed row shape (a TfidfVectorizer
+    pipeline's text column, [N, 1]); else one numeric input's rows. A lone string input took
+    the numeric path, whose drift baseline refused it ("reads string"), though explanations
+    took it and `explain` sent its users to `aiaas baseline`. Read once per model (drift's
+    live histograms ask at load, not per request)."""
+    inputs = manifest.inputs
+    if len(inputs) != 1:
+        return len(inputs) > 1
+    shape = inputs[0].shape
+    return inputs[0].dtype in ("string", "bool") and len(shape) >= 1 and -1 not in shape[1:]
+
+
 def input_columns(manifest: ModelManifest) -> InputColumns:
     """The columns of `manifest`'s rows; a 422 saying what is supported when it has none."""
-    inputs = manifest.inputs
-    problem = next((p for p in (_problem(s, len(inputs) > 1) for s in inputs) if p), None)
+    inputs, many = manifest.inputs, by_column(manifest)
+    problem = next((p for p in (_problem(s, many) for s in inputs) if p), None)
     if problem or not inputs:
         shapes = {s.name: [s.dtype, list(s.shape)] for s in inputs}
         raise InvalidInput(
@@ -172,8 +187,9 @@ def input_columns(manifest: ModelManifest) -> InputColumns:
 
 
 def _problem(spec: TensorSpec, many: bool) -> str:
-    """Why `spec` is no column(s) of a row; "" when it is. Beside other inputs, a [-1] one (an
-    id a row, as torch models take an embedding's index) is one column, as [-1, 1] is."""
+    """Why `spec` is no column(s) of a row; "" when it is. Beside other inputs (`many`: rows
+    by column), a [-1] one (an id a row, as torch models take an embedding's index) is one
+    column, as [-1, 1] is; so is a lone string or bool input's."""
     if not spec.dtype.startswith(NUMERIC) and spec.dtype not in ("string", "bool"):
         return f"input '{spec.name}' is {spec.dtype}, not numbers"
     if len(spec.shape) < (1 if many else 2) or -1 in spec.shape[1:]:

@@ -332,7 +332,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         left = f" ({gappy} rows with missing values left out)" if gappy else ""
         print(f"{ref}: background = {background.source}{left}")
     if BASELINE_FILE in written:
-        print(f"{ref}: drift baseline = {drift.rows} rows in {args.bins} bins a feature")
+        # A model of string columns alone (a text pipeline's) has no number to bin.
+        binned = f"in {args.bins} bins a feature" if drift.width else "(no numeric feature)"
+        counted = ", ".join(c.name for c in drift.categories)
+        by = f"; {counted} counted by category" if counted else ""
+        print(f"{ref}: drift baseline = {drift.rows} rows {binned}{by}")
         if drift.unwatched:
             print(f"{ref}: {drift.unwatched}")
     return 0

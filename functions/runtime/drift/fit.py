@@ -24,7 +24,7 @@ from functions.runtime.drift.text import TEXT_FEATURES, UNKNOWN, fed_features, t
 from functions.runtime.drift.watched import prediction_output
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
-from functions.runtime.input_columns import as_type, input_columns
+from functions.runtime.input_columns import as_type, by_column, input_columns
 from functions.runtime.manifest import TensorSpec
 from functions.runtime.model import LoadedModel
 from functions.runtime.text_input import TEXT_KINDS
@@ -42,7 +42,7 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
     image = image_layout(manifest)
     if image is not None:
         return _images(model, rows, image[0], image_feature_names(image[1]), bins)
-    if len(manifest.inputs) > 1:  # one input a column (a DataFrame's skl2onnx export)
+    if by_column(manifest):  # one input a column (a DataFrame's skl2onnx export, a text column)
         columns = input_columns(manifest)
         kind = object if columns.strings else np.float64
         rows = np.asarray(rows, dtype=kind).reshape(len(rows), -1)
@@ -61,7 +61,10 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         return dataclasses.replace(base, categories=tuple(strings), unwatched=note)
     spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
-        raise BadRequest(f"{model.ref} reads {spec.dtype}: drift baselines are for numeric rows")
+        raise BadRequest(
+            f"{model.ref} reads {spec.dtype} {list(spec.shape)}: drift baselines are for "
+            "numeric rows, or string and bool columns of a fixed row shape ([N] or [N, k])"
+        )
     rows = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
     width = math.prod(spec.shape[1:])
     if rows.shape[1] != width and -1 not in spec.shape[1:]:

@@ -10,7 +10,7 @@ from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_feature_names, image_layout
 from functions.runtime.drift.text import TEXT_FEATURES
 from functions.runtime.errors import InvalidInput
-from functions.runtime.input_columns import input_columns
+from functions.runtime.input_columns import by_column, input_columns
 from functions.runtime.manifest import ModelManifest
 
 
@@ -22,7 +22,7 @@ def why_unfit(manifest: ModelManifest, baseline: DriftBaseline, *, text: bool) -
         return f"its baseline's predictions are of output {fitted!r}, which the model lacks"
     if text:
         return None if baseline.features == TEXT_FEATURES else "not a text baseline"
-    if len(manifest.inputs) > 1:  # one input a column: rows are all of them side by side
+    if by_column(manifest):  # one input a column: rows are all of them side by side
         try:
             columns = input_columns(manifest)
         except InvalidInput as exc:

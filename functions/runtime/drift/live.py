@@ -27,7 +27,7 @@ from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import fed_features, token_ids
 from functions.runtime.drift.watched import binned_output
 from functions.runtime.dtypes import BY_NAME
-from functions.runtime.input_columns import InputColumns, input_columns
+from functions.runtime.input_columns import InputColumns, by_column, input_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
 
@@ -52,7 +52,7 @@ class LiveHistograms:
         self.layout = image[0] if image is not None else None
         # A text model's requests, or one with an input a column's, whole: made rows at a fold.
         # Numeric columns are binned on the baseline's edges, string ones by category.
-        many = len(manifest.inputs) > 1 and not text
+        many = by_column(manifest) and not text
         every = input_columns(manifest) if many else None
         self.columns = every.numeric() if every is not None else None
         cells = string_cells(every) if every is not None else {}

@@ -1,0 +1,135 @@
+"""A model whose only input is a text column (a TfidfVectorizer + LogisticRegression pipeline
+through skl2onnx: one `tensor(string)` [N, 1] input) gets a background and a drift baseline
+from its training CSV, is explained, served and monitored, as a DataFrame export with string
+columns is. Its baseline has no numeric feature at all: the texts are counted by category.
+
+Before, `aiaas baseline` refused it ("reads string: drift baselines are for numeric rows"),
+while `aiaas explain` said to run `aiaas baseline`: the model could not be explained at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import StringTensorType
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from functions.drift.job import DriftSettings, run
+from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline, build
+from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.manifest import TensorSpec
+from functions.runtime.registry import version_prefix
+from functions.runtime.store import LocalStore
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+GOOD = ["good movie", "great plot", "good acting", "lovely film"]
+BAD = ["bad movie", "awful plot", "bad acting", "boring film"]
+NEW = ["what a good day", "terrible awful day"]  # texts training never held
+
+
+@dataclass
+class Reviews:
+    store: LocalStore
+    server: ServeProcess
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviews]:
+    root = tmp_path_factory.mktemp("text-column")
+    store = LocalStore(root / "store")
+    texts = (GOOD + BAD) * 10
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression())
+    pipeline.fit(texts, ["pos" if t in GOOD else "neg" for t in texts])
+    onnx = to_onnx(
+        pipeline,
+        initial_types=[("text", StringTensorType([None, 1]))],
+        options={id(pipeline.steps[0][1]): {"locale": "C.UTF-8"}},
+    )
+    (root / "reviews.onnx").write_bytes(onnx.SerializeToString())
+    pd.DataFrame({"text": texts}).to_csv(root / "train.csv", index=False)
+    cli = ["--store", store.uri]
+    assert main([*cli, "publish", str(root / "reviews.onnx"), "--name", "reviews"]) == 0
+    for server in start_serve(store.root, env={"AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}):
+        yield Reviews(store, server, root)
+
+
+def test_baseline_explain_serve_and_monitor(reviews: Reviews, capsys: Any) -> None:
+    cli = ["--store", reviews.store.uri]
+    assert main([*cli, "baseline", "reviews", str(reviews.root / "train.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "reviews:1: drift baseline = 80 rows (no numeric feature); text counted by" in out
+    key = f"{version_prefix('reviews', '1')}/{BASELINE_FILE}"
+    baseline = DriftBaseline.from_json(reviews.store.get_bytes(key))
+    assert baseline.features == () and [c.name for c in baseline.categories] == ["text"]
+    assert sorted(baseline.categories[0].values) == sorted(GOOD + BAD)
+
+    # Explained against that background: the attribution of the one column is all the change.
+    inputs = json.dumps([["good movie"], ["awful plot"], NEW[1:]])
+    assert main([*cli, "explain", "reviews", "--inputs", inputs, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["features"] == ["text"] and doc["outputs"] == ["neg", "pos"]
+    for row, label in zip(doc["explanations"], ("pos", "neg", "neg"), strict=True):
+        total = np.asarray(row["base_value"]) + np.asarray(row["attributions"]).sum(axis=0)
+        np.testing.assert_allclose(total, row["prediction"], atol=1e-5)
+        assert row["label"] == label and abs(row["attributions"][0][1]) > 0.05
+    answer = httpx.post(
+        f"{reviews.server.base}/models/reviews/explain", json={"inputs": [["bad acting"]]}
+    )
+    assert answer.status_code == 200, answer.text
+
+    # Served: training's texts, then texts it never held; the column drifts, by category.
+    for texts in [GOOD + BAD] * 15 + [NEW * 20] * 2:  # 160 rows judge 8 categories
+        body = {"inputs": [[t] for t in texts]}
+        answer = httpx.post(f"{reviews.server.base}/models/reviews/predict", json=body)
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.01)
+    png = reviews.root / "drift.png"
+    assert main([*cli, "monitor", "reviews", "--window", "10m", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "reviews:1: 200 rows served" in out, out
+    table = out[out.index("feature") :].split("predicted label")[0].splitlines()
+    (text,) = [line.split() for line in table if line.startswith("text ")]
+    assert float(text[1]) > 0.2 and text[4] == "80" and "1 of 2 drifted" in out, out
+    assert png.stat().st_size > 0
+    (job,) = [
+        d for d in run(reviews.store, DriftSettings(), time.time()) if d["model"] == "reviews"
+    ]
+    assert "text" in job["drifted"] and job["out_of_range"] == {"text": 80}, job  # type: ignore[operator]
+    assert "Traceback" not in reviews.server.output()
+
+
+def test_a_numeric_model_keeps_its_rows_path(tmp_path: Path) -> None:
+    """Only a lone string (or bool) input of a fixed row shape is read as columns; a numeric
+    model's requests are still held as plain rows (no per-request change), and a string input
+    of no fixed row shape is not."""
+    from functions.runtime.input_columns import by_column  # (the other test runs without it)
+
+    path = onnx_factory.linear_classifier(tmp_path / "plain.onnx", features=4)
+    numeric = onnx_factory.manifest_for(path, "plain", "1")
+    assert not by_column(numeric)
+    for spec, columns in (
+        (TensorSpec("text", "string", (-1, 1)), True),
+        (TensorSpec("text", "string", (-1,)), True),
+        (TensorSpec("flags", "bool", (-1, 3)), True),
+        (TensorSpec("text", "string", (-1, -1)), False),
+    ):
+        assert by_column(dataclasses.replace(numeric, inputs=(spec,))) is columns, spec
+    rows = np.random.default_rng(0).normal(size=(50, 4))
+    live = LiveHistograms(build(rows, ("a", "b", "c", "d"), None, 10), numeric)
+    assert live.columns is None and live._read_as is not None
