@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.runtime.codecs.json_errors import PIXELS
 from functions.runtime.errors import BadRequest
-from functions.runtime.manifest import TensorSpec
+from functions.runtime.manifest import ModelManifest, TensorSpec
+from functions.runtime.validation import describe
 
 
 def ragged(value: object, spec: TensorSpec) -> str:
@@ -52,3 +54,26 @@ def refuse_records_under_inputs(value: object) -> None:
             'rows of named fields go under "instances", not "inputs": send '
             f'{{"instances": [{{{fields}}}, ...]}}'
         )
+
+
+def no_feature_names(manifest: ModelManifest, row: dict[str, Any]) -> str:
+    """Records by field name sent to a model without feature names (an skl2onnx export's one
+    input `X`, published without --features): what it takes, and the two ways to fit it. An
+    image input's fields are no features to name: TF-Serving's {"b64": ...} (or Vertex's
+    {"image_bytes": {"b64": ...}}) is an encoded image, else its pixels go as they are."""
+    takes = ", ".join(describe(spec) for spec in manifest.inputs)
+    if "b64" in row or any(isinstance(v, dict) and "b64" in v for v in row.values()):
+        return f"; b64 is an encoded image (TF-Serving's form), and {PIXELS}"
+    if any(spec.rank > 2 for spec in manifest.inputs):
+        return f"; this model takes {takes}: send each instance as its values, not a record"
+    send = "rows of values" if len(manifest.inputs) == 1 else "records by input name"
+    return (
+        f"; this model takes {takes} and has no feature names (it was published without "
+        f"--features): send {send}, or publish a version with --features naming these fields"
+    )
+
+
+def send_null(spec: TensorSpec) -> str:
+    """A field left out of a record is no missing value: how to send one, where it is taken."""
+    takes_nan = not spec.finite and spec.dtype in ("float16", "float32", "float64")
+    return "; send null for a missing value" if takes_nan else ""

@@ -22,21 +22,21 @@ import numpy as np
 
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.body_refusals import (
+    no_feature_names,
     ragged,
     refuse_records_under_inputs,
     refuse_unknown_fields,
+    send_null,
 )
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
 from functions.runtime.codecs.json_bools import holds_bool, json_text
-from functions.runtime.codecs.json_errors import PIXELS
 from functions.runtime.codecs.ties import own_labels, ranked_first, tie_winners
 from functions.runtime.codecs.wide_integers import WIDE_INTEGERS, exact_json_integers
 from functions.runtime.column_names import by_input
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
-from functions.runtime.validation import describe
 
 
 def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
@@ -169,37 +169,14 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
                 if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
                     why += f" (a misspelling of {missing!r}, which it lacks?)"
                 if not manifest.features and len(unknown) == len(row):  # none is an input
-                    why += _no_feature_names(manifest, row)
+                    why += no_feature_names(manifest, row)
                 raise InvalidInput(why)
-            hint = _send_null(specs[missing])
+            hint = send_null(specs[missing])
             raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
         # Other fields (a record's id) are left aside, as records by feature name leave them.
         for name, column in columns.items():
             column.append(row[name])
     return {name: _array(column, specs[name]) for name, column in columns.items()}
-
-
-def _no_feature_names(manifest: ModelManifest, row: dict[str, Any]) -> str:
-    """Records by field name sent to a model without feature names (an skl2onnx export's one
-    input `X`, published without --features): what it takes, and the two ways to fit it. An
-    image input's fields are no features to name: TF-Serving's {"b64": ...} (or Vertex's
-    {"image_bytes": {"b64": ...}}) is an encoded image, else its pixels go as they are."""
-    takes = ", ".join(describe(spec) for spec in manifest.inputs)
-    if "b64" in row or any(isinstance(v, dict) and "b64" in v for v in row.values()):
-        return f"; b64 is an encoded image (TF-Serving's form), and {PIXELS}"
-    if any(spec.rank > 2 for spec in manifest.inputs):
-        return f"; this model takes {takes}: send each instance as its values, not a record"
-    send = "rows of values" if len(manifest.inputs) == 1 else "records by input name"
-    return (
-        f"; this model takes {takes} and has no feature names (it was published without "
-        f"--features): send {send}, or publish a version with --features naming these fields"
-    )
-
-
-def _send_null(spec: TensorSpec) -> str:
-    """A field left out of a record is no missing value: how to send one, where it is taken."""
-    takes_nan = not spec.finite and spec.dtype in ("float16", "float32", "float64")
-    return "; send null for a missing value" if takes_nan else ""
 
 
 def _is_text(value: object) -> bool:
