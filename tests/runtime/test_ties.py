@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from functions.runtime.codecs.ties import ranked_first, tie_winners
+from functions.runtime.codecs.ties import _may_tie, ranked_first, tie_winners
 
 LABELS = ("3", "7", "9")
 
@@ -31,3 +31,13 @@ def test_untied_raw_scores_skip_the_served_ones() -> None:
 def test_the_settled_column_ranks_ahead_of_those_it_ties() -> None:
     assert ranked_first([0.4, 0.4, 0.2, 0.4], 3, 3) == [3, 0, 1]
     assert ranked_first([0.5, 0.5], 1, 1) == [1]
+
+
+def test_a_tie_is_found_in_a_few_rows_as_in_many() -> None:
+    """A request of a few rows is checked in Python (cheaper than numpy's calls), a larger one
+    with numpy: both find the one tied row, and neither a row without a tie."""
+    for count in (1, 5, 40, 1000):  # scores: 3 to 3,000, across SMALL
+        raw = np.tile(np.array([[0.2, 0.5, 0.3]], dtype=np.float32), (count, 1))
+        assert not _may_tie(raw), count
+        raw[count // 2] = [0.4, 0.4, 0.2]
+        assert _may_tie(raw), count

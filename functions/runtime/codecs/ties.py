@@ -54,10 +54,15 @@ def tie_winners(scores: Any, labels: Sequence[str], own: Any, raw: Any = None) -
     return winners
 
 
+SMALL = 64  # scores in a request checked in Python below this (numpy's calls cost more)
+
+
 def _may_tie(raw: np.ndarray) -> bool:
     rows = raw if raw.ndim == 2 else raw.reshape(raw.shape[0], -1)
     if rows.shape[1] < 2 or not rows.shape[0]:  # one score a row: the served pair decides
         return True
+    if rows.size <= SMALL:  # a request of a few rows: Python's lists, 0.6 us, not numpy's 4
+        return any(row.count(max(row)) > 1 for row in rows.tolist())
     top = np.maximum.reduce(rows, axis=1, keepdims=True)  # a third of ndarray.max's cost
     return bool(np.count_nonzero(rows == top) > rows.shape[0])  # a row with two bests
 
