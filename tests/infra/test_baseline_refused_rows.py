@@ -8,15 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from functions.runtime.input_columns import indexed_names
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests import onnx_factory
 from tests.infra.test_cli_explain import FEATURES
+from tests.infra.test_image_input_errors import uint8_pixels_model
 
 SIDE = 8
 SCALED = (
@@ -66,26 +65,6 @@ def test_an_npy_of_the_wrong_width_is_refused_naming_the_file_and_the_model(
     assert "drift baseline = 50 rows" in capsys.readouterr().out
 
 
-def _uint8_pixels(path: Path, side: int | str) -> Path:
-    """[N, H, W, 3] uint8 pixels in (H and W `side`, or any size), scaled inside the graph
-    (x / 255), their mean out."""
-    graph = helper.make_graph(
-        [
-            helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
-            helper.make_node("Div", ["f", "scale"], ["unit"]),
-            helper.make_node("ReduceMean", ["unit"], ["y"], axes=[1, 2, 3], keepdims=0),
-        ],
-        "pixels",
-        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", side, side, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
-        initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
-
-
 def _images() -> dict[str, tuple[np.ndarray, str]]:
     """Pixels a uint8 model refuses everywhere else (predict, batch, explain), each with the
     reason batch gives its first row."""
@@ -109,7 +88,7 @@ def test_pixels_a_uint8_model_refuses_are_refused_as_batch_refuses_them(
     # They were stored: a background of 16-bit (or [0, 1]) centres, wrapped or made black by
     # the uint8 cast when explaining, and drift bins every served image fell outside (PSI 8).
     store = LocalStore(tmp_path / "store")
-    model = _uint8_pixels(tmp_path / "px.onnx", side)
+    model = uint8_pixels_model(tmp_path / "px.onnx", side)
     assert main(["--store", store.uri, "publish", str(model), "--name", "px"]) == 0
     images, reason = _images()[kind]
     np.save(tmp_path / f"{kind}.npy", images)
@@ -129,7 +108,7 @@ def test_a_csv_of_fractions_names_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = LocalStore(tmp_path / "store")
-    model = _uint8_pixels(tmp_path / "px.onnx", 2)
+    model = uint8_pixels_model(tmp_path / "px.onnx", 2)
     assert main(["--store", store.uri, "publish", str(model), "--name", "px"]) == 0
     rows = np.full((3, 12), 7.0)
     rows[1, 5] = 0.5

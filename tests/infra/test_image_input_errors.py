@@ -78,8 +78,9 @@ def test_an_image_model_without_a_background_is_pointed_at_an_npy(root: Path) ->
     ), doc
 
 
-def uint8_pixels_model(path: Path) -> Path:
-    """[N, H, W, 3] uint8 pixels in, their scaling inside the graph (x / 255), mean out."""
+def uint8_pixels_model(path: Path, side: int | str = SIDE) -> Path:
+    """[N, H, W, 3] uint8 pixels in (H and W `side`: a name, any size), their scaling inside
+    the graph (x / 255), mean out."""
     graph = helper.make_graph(
         [
             helper.make_node("Cast", ["x"], ["f"], to=TensorProto.FLOAT),
@@ -87,7 +88,7 @@ def uint8_pixels_model(path: Path) -> Path:
             helper.make_node("ReduceMean", ["unit"], ["y"], axes=[1, 2, 3], keepdims=0),
         ],
         "pixels",
-        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", SIDE, SIDE, 3])],
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["N", side, side, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N"])],
         initializer=[helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0])],
     )

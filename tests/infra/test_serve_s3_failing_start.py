@@ -4,12 +4,9 @@ S3's failure for now, as its silence is, so served as a store not reachable yet 
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from functions.runtime.s3store import S3Store
@@ -35,12 +32,7 @@ def test_s3_failing_at_start_serves_once_it_answers_without_a_restart(
     setattr(faults, fault, 1_000_000)  # every request, until cleared
     server = S3Serve(s3_store.bucket, faults, tmp_path, {"AIAAS_S3_MAX_ATTEMPTS": "2"})
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and server.process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                if server.get("/v2/health/live")[0] == 200:
-                    break
-            time.sleep(0.05)
+        server.wait_live()
         assert server.get("/v2/health/live") == (200, {"live": True}), server.output()
         assert server.get("/v2/health/ready")[0] == 503
         faults.clear()

@@ -63,6 +63,15 @@ class S3Serve:
         url = f"{self.base}/v2/models/{model}/ready"
         wait_answering(self.process, self.port, url, timeout=timeout, log=self.log)
 
+    def wait_live(self, timeout: float = 30) -> None:
+        """Until liveness answers 200 (the store may still be away), or the process exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(httpx.TransportError):
+                if self.get("/v2/health/live")[0] == 200:
+                    return
+            time.sleep(0.05)
+
     def get(self, path: str) -> tuple[int, Any]:
         answer = httpx.get(f"{self.base}{path}", timeout=30)
         return answer.status_code, answer.json()
@@ -236,12 +245,7 @@ def test_s3_away_at_start_serves_once_it_answers_without_a_restart(
     proxy.stop()
     server = S3Serve(s3_store.bucket, proxy, tmp_path, FAST_FAILING_S3)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and server.process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                if server.get("/v2/health/live")[0] == 200:
-                    break
-            time.sleep(0.05)
+        server.wait_live()
         assert server.get("/v2/health/live") == (200, {"live": True}), server.output()
         assert server.get("/v2/health/ready") == (503, {"error": NOT_REACHABLE, "ready": False})
         assert server.get(f"/v2/models/{MODEL}/ready") == (
