@@ -20,20 +20,23 @@ def _score_like(spec: TensorSpec) -> bool:
 def unlabelled_note(reg: Registry, manifest: ModelManifest) -> str | None:
     """A note for `manifest` (task other) when it may be a classifier published without its
     labels: the labels the model's newest version answered with, if it had them."""
-    scores = [spec for spec in manifest.outputs if _score_like(spec)]
-    if manifest.task != "other" or len(scores) != 1 or manifest.labels:
+    # One output alone: beside a label output (KMeans' ArgMin over its distances, an
+    # IsolationForest's -1/1) the float one is no class scores, and --labels is refused.
+    if manifest.task != "other" or len(manifest.outputs) != 1 or manifest.labels:
         return None
-    spec = scores[0]
+    spec = manifest.outputs[0]
+    if not _score_like(spec):
+        return None
     width = spec.shape[1]
     before = _newest_labels(reg, manifest.name)
     if before is not None and len(before[1]) == width:
         version, labels = before
         shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
-        given = ",".join(labels) if len(labels) <= 20 else f"and its {len(labels)} labels"
+        given = ",".join(labels) if len(labels) <= 20 else f"with its {len(labels)} labels"
         return (
             f"warning: {manifest.name}:{version} answered labels ({shown}); this version has "
-            f"none and answers output {spec.name!r} as it is: publish again with --labels "
-            f"{given}"
+            f"none and answers output {spec.name!r} as it is: if it holds those class scores, "
+            f"publish again with --labels {given}"
         )
     return (
         f"output {spec.name!r} {list(spec.shape)} is answered as it is; if it holds {width} "
