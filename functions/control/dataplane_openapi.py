@@ -57,6 +57,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "inputs": {"anyOf": [{"type": "array"}, {"type": "object"}, {"type": "string"}]},
             "instances": {"type": "array"},
+            # TF-Serving's and Vertex AI's clients send these; taken when they ask nothing
+            "signature_name": {"const": "serving_default"},
+            "parameters": {"type": "object", "maxProperties": 0},
         },
         "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],  # exactly one: a 400
         "additionalProperties": False,  # any other key: a 400 (a misspelled option not ignored)

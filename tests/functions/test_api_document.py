@@ -115,6 +115,8 @@ def test_the_predict_body_and_top_k_say_what_is_refused(document: dict[str, Any]
     assert body.is_valid({"inputs": [[1.0]]}) and body.is_valid({"instances": [[1.0]]})
     assert not body.is_valid({}) and not body.is_valid({"inputs": [], "instances": []})
     assert not body.is_valid({"inputs": [[1.0]], "topk": 3})  # a 400: nothing reads it
+    assert body.is_valid({"instances": [[1.0]], "signature_name": "serving_default"})
+    assert not body.is_valid({"instances": [[1.0]], "parameters": {"threshold": 0.7}})
     explain = Draft202012Validator({**schemas, "$ref": "#/components/schemas/ExplainRequest"})
     assert explain.is_valid({"inputs": [[1.0]], "parameters": {"samples": 64}})
     assert not explain.is_valid({"inputs": [[1.0]], "samples": 64})

@@ -124,7 +124,7 @@ def test_a_top_k_in_the_body_is_refused_naming_the_query_parameter(
     )
 
 
-@pytest.mark.parametrize("field", ["topk", "threshold", "parameters", "signature_name"])
+@pytest.mark.parametrize("field", ["topk", "threshold", "signature"])
 def test_a_body_key_nothing_reads_is_refused_by_name(service: PredictService, field: str) -> None:
     """`{"inputs": ..., "topk": 3}` (or any option predict has not) was answered as if the
     option had not been sent: one label, the default threshold, no word of it."""
@@ -133,11 +133,42 @@ def test_a_body_key_nothing_reads_is_refused_by_name(service: PredictService, fi
         400,
         {
             "error": f"unknown field {field!r} in the request body, which would not be read: "
-            'send "inputs" or "instances", nothing else'
+            'drop it; send "inputs" or "instances", nothing else'
         },
     )
     status, body = predict(service, {"instances": ROWS[:1].tolist()})  # alone: as before
     assert status == 200 and len(body["predictions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"signature_name": "serving_default"}, None),  # every TF-Serving REST client's
+        ({"parameters": {}}, None),  # Vertex AI's body, nothing asked
+        ({"signature_name": "serving_default", "parameters": {}}, None),
+        (
+            {"signature_name": "classify"},
+            "signature_name 'classify': a model here has one signature, \"serving_default\" "
+            "(TF-Serving's default); drop signature_name or send that",
+        ),
+        (
+            {"parameters": {"threshold": 0.7}},
+            '"parameters" are read by explain, not predict: drop them (predict takes "inputs" '
+            'or "instances" only; ?top_k is a query parameter)',
+        ),
+    ],
+    ids=["signature", "empty-parameters", "both", "other-signature", "parameters"],
+)
+def test_tf_serving_and_vertex_bodies_are_taken_when_they_ask_nothing(
+    service: PredictService, extra: dict[str, Any], error: str | None
+) -> None:
+    """TF-Serving's clients send `"signature_name": "serving_default"` with every request, and
+    Vertex AI sends `"parameters"`: refused as unknown keys, such clients stopped working."""
+    status, body = predict(service, {"instances": ROWS[:1].tolist(), **extra})
+    if error is None:
+        assert status == 200 and len(body["predictions"]) == 1, body
+    else:
+        assert (status, body) == (400, {"error": error})
 
 
 @pytest.mark.parametrize("top_k", ["0", "-1", "abc", "1001", "2.5", "", "²", "٣"])

@@ -28,19 +28,38 @@ def ragged(value: object, spec: TensorSpec) -> str:
     )
 
 
+# What TF-Serving's REST clients (and generated ones) send with every request, and Vertex AI
+# sends a custom container: meaningless here, so taken as sent (a model has one signature).
+SERVING_DEFAULT = ("signature_name", "serving_default")
+
+
 def refuse_unknown_fields(body: dict[str, Any], fields: frozenset[str]) -> None:
     """A 400 naming a key nothing reads: ignored, a misspelled option (`"topk": 3`, a
-    `"threshold"`) answered as if never sent."""
+    `"threshold"`) answered as if never sent. TF-Serving's `"signature_name":
+    "serving_default"` and an empty `"parameters"` (Vertex AI's body) are taken: they ask for
+    nothing a model here does not do."""
     if "top_k" in body:  # read from the query only: a body's was ignored, one label answered
         raise BadRequest(
             "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
         )
-    unknown = sorted(key for key in body if key not in fields)
-    if unknown:
+    for key in sorted(key for key in body if key not in fields):
+        value = body[key]
+        if (key, value) == SERVING_DEFAULT or (key == "parameters" and value in ({}, None)):
+            continue
+        if key == "signature_name":
+            raise BadRequest(
+                f"signature_name {str(value)[:40]!r}: a model here has one signature, "
+                '"serving_default" (TF-Serving\'s default); drop signature_name or send that'
+            )
+        if key == "parameters":
+            raise BadRequest(
+                '"parameters" are read by explain, not predict: drop them (predict takes '
+                '"inputs" or "instances" only; ?top_k is a query parameter)'
+            )
         more = ', and "parameters"' if "parameters" in fields else ""
         raise BadRequest(
-            f"unknown field {unknown[0][:40]!r} in the request body, which would not be read: "
-            f'send "inputs" or "instances"{more}, nothing else'
+            f"unknown field {key[:40]!r} in the request body, which would not be read: drop "
+            f'it; send "inputs" or "instances"{more}, nothing else'
         )
 
 
