@@ -60,9 +60,13 @@ SCHEMAS: dict[str, Any] = {
             # TF-Serving's and Vertex AI's clients send these; taken when they ask nothing
             "signature_name": {"const": "serving_default"},
             "parameters": {"type": "object", "maxProperties": 0},
+            "outputs": False,  # every output is answered: outputs are named on /v2 infer
         },
+        # ?top_k is a query parameter: in the body (any case, - or _) a 400, as is a key one
+        # letter off top_k, parameters, outputs or signature_name (body_refusals.py); any
+        # other key is the caller's own (an id, notes: captured unless denied)
+        "patternProperties": {"^[Tt][Oo][Pp][-_]?[Kk]$": False},
         "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],  # exactly one: a 400
-        "additionalProperties": False,  # any other key: a 400 (a misspelled option not ignored)
     },
     "ExplainRequest": {
         "type": "object",
@@ -72,8 +76,8 @@ SCHEMAS: dict[str, Any] = {
             "instances": {"type": "array"},
             "parameters": {"type": "object"},
         },
+        "patternProperties": {"^[Tt][Oo][Pp][-_]?[Kk]$": False},
         "oneOf": [{"required": ["inputs"]}, {"required": ["instances"]}],
-        "additionalProperties": False,
     },
     "PredictResponse": {
         "type": "object",

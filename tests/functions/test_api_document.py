@@ -114,12 +114,12 @@ def test_the_predict_body_and_top_k_say_what_is_refused(document: dict[str, Any]
     body = Draft202012Validator({**schemas, "$ref": "#/components/schemas/PredictRequest"})
     assert body.is_valid({"inputs": [[1.0]]}) and body.is_valid({"instances": [[1.0]]})
     assert not body.is_valid({}) and not body.is_valid({"inputs": [], "instances": []})
-    assert not body.is_valid({"inputs": [[1.0]], "topk": 3})  # a 400: nothing reads it
+    assert not body.is_valid({"inputs": [[1.0]], "topK": 3})  # a 400: ?top_k is the query's
     assert body.is_valid({"instances": [[1.0]], "signature_name": "serving_default"})
     assert not body.is_valid({"instances": [[1.0]], "parameters": {"threshold": 0.7}})
+    assert body.is_valid({"instances": [[1.0]], "request_id": "r-7"})  # the caller's own
     explain = Draft202012Validator({**schemas, "$ref": "#/components/schemas/ExplainRequest"})
     assert explain.is_valid({"inputs": [[1.0]], "parameters": {"samples": 64}})
-    assert not explain.is_valid({"inputs": [[1.0]], "samples": 64})
     operation = document["paths"]["/models/{name}/predict"]["post"]
     (top_k,) = [p["schema"] for p in operation["parameters"] if p["name"] == "top_k"]
     assert top_k["maximum"] == MAX_TOP_K

@@ -125,8 +125,7 @@ def test_v2_explain_answers_typed_tensors(root: Path) -> None:
             "iris",
             {"inputs": ROWS, "parameters": {"samples": 64}, "paramters": {}},
             400,
-            "unknown field 'paramters' in the request body, which would not be read: drop it; "
-            'send "inputs" or "instances", and "parameters", nothing else',
+            "unknown field 'paramters': explain reads \"parameters\"",
         ),
     ],
     ids=[

@@ -31,36 +31,66 @@ def ragged(value: object, spec: TensorSpec) -> str:
 # What TF-Serving's REST clients (and generated ones) send with every request, and Vertex AI
 # sends a custom container: meaningless here, so taken as sent (a model has one signature).
 SERVING_DEFAULT = ("signature_name", "serving_default")
+TOP_K = "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
 
 
-def refuse_unknown_fields(body: dict[str, Any], fields: frozenset[str]) -> None:
-    """A 400 naming a key nothing reads: ignored, a misspelled option (`"topk": 3`, a
-    `"threshold"`) answered as if never sent. TF-Serving's `"signature_name":
-    "serving_default"` and an empty `"parameters"` (Vertex AI's body) are taken: they ask for
-    nothing a model here does not do."""
-    if "top_k" in body:  # read from the query only: a body's was ignored, one label answered
-        raise BadRequest(
-            "top_k is a query parameter, not read from the body: POST .../predict?top_k=3"
-        )
-    for key in sorted(key for key in body if key not in fields):
-        value = body[key]
-        if (key, value) == SERVING_DEFAULT or (key == "parameters" and value in ({}, None)):
+OPTIONS = ("topk", "parameters", "outputs", "signaturename")  # folded: no _ or -, lower case
+
+
+def refuse_options(body: dict[str, Any], fields: frozenset[str]) -> None:
+    """A 400 for a key beside the inputs that asks for an option the body cannot give, or
+    misspells one it can: read nowhere, it was answered as if never sent (`"topK": 3`: one
+    label; explain's `"paramters"`: the default samples). Other keys are the caller's own (an
+    id, notes: captured, unless denied) and pass. TF-Serving's `"signature_name":
+    "serving_default"` and an empty `"parameters"` (Vertex AI's body) ask nothing and pass."""
+    for key in body:
+        if key in fields or key == "inputs" or key == "instances":
             continue
-        if key == "signature_name":
+        option = _option(key)
+        value = body[key]
+        if option is None or (key, value) == SERVING_DEFAULT:
+            continue
+        if option == "topk":  # read from the query only: a body's answered one label
+            raise BadRequest(TOP_K if key == "top_k" else f"{key[:40]!r}: {TOP_K}")
+        if option == "parameters" and "parameters" in fields:  # explain's, misspelled
+            raise BadRequest(f'unknown field {key[:40]!r}: explain reads "parameters"')
+        if option == "parameters" and key == "parameters" and value in ({}, None):
+            continue
+        if option == "parameters":
             raise BadRequest(
-                f"signature_name {str(value)[:40]!r}: a model here has one signature, "
+                f"{key[:40]!r}: predict reads no parameters (explain does): drop them; "
+                'predict takes "inputs" or "instances", and ?top_k in the query'
+            )
+        if option == "signaturename":
+            raise BadRequest(
+                f"{key[:40]!r} {str(value)[:40]!r}: a model here has one signature, "
                 '"serving_default" (TF-Serving\'s default); drop signature_name or send that'
             )
-        if key == "parameters":
-            raise BadRequest(
-                '"parameters" are read by explain, not predict: drop them (predict takes '
-                '"inputs" or "instances" only; ?top_k is a query parameter)'
-            )
-        more = ', and "parameters"' if "parameters" in fields else ""
         raise BadRequest(
-            f"unknown field {key[:40]!r} in the request body, which would not be read: drop "
-            f'it; send "inputs" or "instances"{more}, nothing else'
+            f"{key[:40]!r} is not read by this route, which answers every output: name "
+            "outputs on the Open Inference Protocol route, POST /v2/models/{name}/infer"
         )
+
+
+def _option(key: str) -> str | None:
+    """The option `key` names or misspells by one letter (any case, _ or -), else None."""
+    folded = key.replace("_", "").replace("-", "").lower()
+    for option in OPTIONS:
+        if folded == option or (abs(len(folded) - len(option)) <= 1 and _one_edit(folded, option)):
+            return option
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `a` is `b` with one letter added, dropped, changed or two swapped."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )  # fmt: skip
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def refuse_records_under_inputs(value: object) -> None:

@@ -9,7 +9,8 @@ Accepted bodies:
   id, the target) are ignored; a missing feature is a 422 that names it;
 - for a text model: one string per row, `{"inputs": ["..."]}` or records with its text field
   `{"instances": [{"text": "..."}]}` (the model tokenizes them); token ids work as before.
-Any other key of the body itself is a 400 (body_refusals.py).
+A key of the body that asks for an option it cannot give (`topK`, `outputs`) is a 400
+(body_refusals.py); any other is the caller's own (an id, notes), not read.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from functions.runtime.codecs import nulls
 from functions.runtime.codecs.body_refusals import (
     no_feature_names,
     ragged,
+    refuse_options,
     refuse_records_under_inputs,
-    refuse_unknown_fields,
     send_null,
 )
 from functions.runtime.codecs.class_names import class_names
@@ -98,7 +99,7 @@ def decode(
     if ("inputs" in body) == ("instances" in body):
         raise BadRequest('request body needs exactly one of "inputs" or "instances"')
     if len(body) > 1 and fields is not None:
-        refuse_unknown_fields(body, fields)
+        refuse_options(body, fields)
     if "instances" in body:
         return _instances(body["instances"], manifest)
     inputs = body["inputs"]
