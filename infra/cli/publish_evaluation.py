@@ -104,7 +104,7 @@ def _read_records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
         texts = _text_columns(manifest)
         bools = {c for spec in manifest.inputs if spec.dtype == "bool"
-                 for c in expected_columns(spec)}  # fmt: skip
+                 for c in expected_columns(manifest, spec)}  # fmt: skip
         rows = [
             {
                 k: v
@@ -137,7 +137,7 @@ def _gathered(rows: list[dict[str, Any]], manifest: ModelManifest) -> list[dict[
     for spec in manifest.inputs:
         if spec.rank != 2 or spec.shape[1] < 2 or not rows or spec.name in rows[0]:
             continue
-        columns = expected_columns(spec)
+        columns = expected_columns(manifest, spec)
         if all(column in rows[0] for column in columns):
             for row in rows:
                 row[spec.name] = [row.pop(column, None) for column in columns]

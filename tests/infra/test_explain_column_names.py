@@ -49,7 +49,7 @@ def test_cli_online_and_oip_explanations_name_the_columns_batch_reads(
     model = torch_named(tmp_path / "gru.onnx")
     assert main(["--store", store.uri, "publish", str(model), "--name", "net"]) == 0
     manifest = Registry(store).manifest("net", "1")
-    assert expected_columns(manifest.inputs[0]) == COLUMNS
+    assert expected_columns(manifest, manifest.inputs[0]) == COLUMNS
     rows = np.random.default_rng(0).normal(size=(20, 4)).round(3)
     data = tmp_path / "rows.csv"  # one CSV, headed as batch reads it, for baseline and explain
     np.savetxt(data, rows, delimiter=",", header=",".join(COLUMNS), comments="")
@@ -74,7 +74,9 @@ def test_one_value_a_row_is_its_inputs_own_name_and_feature_names_stay(tmp_path:
     path = onnx_factory.identity(tmp_path / "one.onnx", shape=["N", 1])
     manifest = onnx_factory.manifest_for(path, "one", "1")
     assert (
-        explained_columns(manifest).names == ("x",) == tuple(expected_columns(manifest.inputs[0]))
+        explained_columns(manifest).names
+        == ("x",)
+        == tuple(expected_columns(manifest, manifest.inputs[0]))
     )
     named = dataclasses.replace(manifest, features=("age",))
     assert explained_columns(named).names == ("age",)

@@ -110,6 +110,33 @@ def test_a_batch_fixed_at_two_is_warned_of_with_skl2onnx_advice(
     )
 
 
+def test_batch_and_publish_data_refuse_a_batch_fixed_at_two_with_skl2onnx_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas batch` (and publish --data, which reads its CSV as batch does) told a skl2onnx
+    user to re-export with torch.onnx.export's dynamic axes, while predict and publish gave
+    skl2onnx's own option (hunt_today4 #5)."""
+    store = LocalStore(tmp_path / "store")
+    fixed_export(tmp_path / "fixed2.onnx", 2)
+    assert publish(store, tmp_path / "fixed2.onnx", "fixed2") == 0
+    x, y = iris()
+    np.save(tmp_path / "rows.npy", x[:10])
+    argv = ["--store", store.uri, "batch", "fixed2", str(tmp_path / "rows.npy"), "--no-progress"]
+    capsys.readouterr()
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "input 'float_input' has shape [2, 4]; batch scoring needs a dynamic first" in error
+    assert SKLEARN_ADVICE in error and "torch.onnx" not in error
+
+    data = tmp_path / "held.csv"
+    lines = ["float_input_0,float_input_1,float_input_2,float_input_3,label"]
+    lines += [",".join(map(str, [*row, t])) for row, t in zip(x[:10], y[:10], strict=True)]
+    data.write_text("\n".join(lines) + "\n")
+    assert publish(store, tmp_path / "fixed2.onnx", "fixed2", "--data", str(data)) == 1
+    error = capsys.readouterr().err
+    assert SKLEARN_ADVICE in error and "torch.onnx" not in error
+
+
 def test_a_multi_target_regressor_given_data_is_not_told_to_add_labels(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

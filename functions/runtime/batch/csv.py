@@ -205,7 +205,7 @@ class CsvDecoder:
         return {name: self._shape(name, matrix[:, pick]) for name, pick in self.picks.items()}
 
     def _shape(self, name: str, values: np.ndarray) -> np.ndarray:
-        return values.reshape((len(values), *row_shape(self.specs[name])))
+        return values.reshape((len(values), *row_shape(self.manifest, self.specs[name])))
 
     def _parse_fast(self, text: str | None, records: list[str]) -> np.ndarray | None:
         if not records or not self.layout.numeric:

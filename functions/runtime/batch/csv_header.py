@@ -29,9 +29,9 @@ class HeaderMismatch(BadRequest):
     """The CSV header does not name the columns the model reads."""
 
 
-def expected_columns(spec: TensorSpec) -> list[str]:
-    """The CSV columns input `spec` is read from."""
-    return list(indexed_names(spec.name, math.prod(row_shape(spec))))
+def expected_columns(manifest: ModelManifest, spec: TensorSpec) -> list[str]:
+    """The CSV columns `manifest`'s input `spec` is read from."""
+    return list(indexed_names(spec.name, math.prod(row_shape(manifest, spec))))
 
 
 def _header_text(header: bytes, where: str) -> str:
@@ -111,7 +111,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         )
     _refuse_pairs(columns, manifest, where)
     position = {name: i for i, name in enumerate(columns)}
-    wanted = {spec.name: expected_columns(spec) for spec in manifest.inputs}
+    wanted = {spec.name: expected_columns(manifest, spec) for spec in manifest.inputs}
     _refuse_shared(wanted, manifest, where)
     renamed = column_for({c for cols in wanted.values() for c in cols}, columns)
     position.update({key: position[column] for key, column in renamed.items()})

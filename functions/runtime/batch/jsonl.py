@@ -71,7 +71,9 @@ class JsonlDecoder:
 
     def __init__(self, manifest: ModelManifest) -> None:
         self.manifest = manifest
-        self.shapes = {spec.name: row_shape(spec, sized=False) for spec in manifest.inputs}
+        self.shapes = {
+            spec.name: row_shape(manifest, spec, sized=False) for spec in manifest.inputs
+        }
         self.single = manifest.inputs[0].name if len(manifest.inputs) == 1 else None
         # A text model scores one text a row: a pair's second text is reported, never dropped.
         text = text_input(manifest)

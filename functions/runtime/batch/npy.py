@@ -122,7 +122,7 @@ def check_rows(header: NpyHeader, manifest: ModelManifest, where: str) -> None:
             f"{names}: use CSV or JSONL"
         )
     spec = manifest.inputs[0]
-    want = row_shape(spec, sized=False)  # an image model of any size: the file's own
+    want = row_shape(manifest, spec, sized=False)  # an image model of any size: the file's own
     if spec.dtype == "string" and header.dtype.kind in "biuf":  # a text model's token ids
         raise BadArrayFile(
             f"{where}: an .npy of numbers for a model that reads text ('{spec.name}'): batch "

@@ -95,11 +95,13 @@ class Chunk:
         self.positions = self.positions[keep]
 
 
-def row_shape(spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
-    """The per-row shape of an input (-1 where dynamic); batch scoring needs a dynamic batch
-    axis (or one fixed at 1, which the model runs a row at a time). `sized`: the format gives
-    no shape of its own (CSV columns), so the other dimensions must be fixed too; NPY and JSONL
-    rows carry theirs (an image model of any height and width)."""
+def row_shape(manifest: ModelManifest, spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
+    """The per-row shape of `manifest`'s input `spec` (-1 where dynamic); batch scoring needs a
+    dynamic batch axis (or one fixed at 1, which the model runs a row at a time), and its
+    refusal says how to export one in the model's exporter's terms (torch advice told a
+    scikit-learn user nothing). `sized`: the format gives no shape of its own (CSV columns),
+    so the other dimensions must be fixed too; NPY and JSONL rows carry theirs (an image model
+    of any height and width)."""
     dynamic = [str(axis) for axis, size in enumerate(spec.shape) if size == -1 and axis > 0]
     if spec.shape and spec.shape[0] in (-1, 1) and dynamic and sized:
         raise UnsupportedModel(
@@ -110,7 +112,7 @@ def row_shape(spec: TensorSpec, sized: bool = True) -> tuple[int, ...]:
         raise UnsupportedModel(
             f"input '{spec.name}' has shape {list(spec.shape)}; batch scoring needs a dynamic "
             "first (batch) dimension (or one fixed at 1): export with a dynamic batch axis "
-            "(torch.onnx.export's dynamic_shapes or dynamic_axes)"
+            f"({dynamic_batch_advice(manifest, spec.name)})"
         )
     return spec.shape[1:]
 
@@ -238,7 +240,7 @@ class ChunkScorer:
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
         self.clashing = clashing(self.manifest)
         for spec in self.manifest.inputs:
-            row_shape(spec, sized=False)
+            row_shape(self.manifest, spec, sized=False)
         for spec in self.manifest.inputs:
             axis = rows_elsewhere(self.manifest, spec)
             if axis is not None:
