@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -93,8 +95,40 @@ def test_tf_serving_b64_records_are_told_to_decode_the_image(
     body = json.dumps({"instances": [record]}).encode()
     status, error = _post(service, "/models/cnn/predict", body, "application/json")
     assert status == 422
-    assert "b64 is an encoded image (TF-Serving's form)" in error and error.endswith(DECODE)
+    assert error.startswith("instances[0] holds an encoded image ({")
+    assert "TF-Serving's form): models take pixel values" in error and error.endswith(DECODE)
     assert "--features" not in error
+
+
+def test_a_vertex_image_record_to_an_input_named_image_is_not_called_a_misspelling(
+    tmp_path: Path,
+) -> None:
+    """Vertex's {"image_bytes": {"b64": ...}} to a model whose input is `image` was first
+    guessed "a misspelling of 'image'", as if renaming the field would do (hunt_today4 #7)."""
+    model = onnx.load(fixed_batch_cnn(tmp_path / "cnn.onnx", batch="N"))
+    model.graph.input[0].name = "image"
+    model.graph.node[0].input[0] = "image"
+    onnx.save(model, tmp_path / "image.onnx")
+    store = LocalStore(tmp_path / "store")
+    assert (
+        main(["--store", store.uri, "publish", str(tmp_path / "image.onnx"), "--name", "cnn"]) == 0
+    )
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    served = service_from_env({"AIAAS_MODEL": "cnn"}, pool)
+    record = {"image_bytes": {"b64": base64.b64encode(_encoded("JPEG")).decode()}, "key": "1"}
+    body = json.dumps({"instances": [record]}).encode()
+    status, error = _post(served, "/models/cnn/predict", body, "application/json")
+    assert status == 422
+    assert error == (
+        'instances[0] holds an encoded image ({"image_bytes": {"b64": ...}}, TF-Serving\'s '
+        "form): models take pixel values as JSON (nested lists of numbers, or OIP tensors), not "
+        f"an encoded image: {DECODE}"
+    )
+    misspelt = {"imagee": np.zeros((3, SIDE, SIDE)).tolist()}  # a real misspelling still is one
+    body = json.dumps({"instances": [misspelt]}).encode()
+    status, error = _post(served, "/models/cnn/predict", body, "application/json")
+    assert status == 422
+    assert error.startswith("instances[0] has unknown input 'imagee' (a misspelling of 'image'")
 
 
 def test_an_image_record_is_not_told_to_name_features(service: PredictService) -> None:

@@ -105,14 +105,41 @@ def refuse_records_under_inputs(value: object) -> None:
         )
 
 
-def no_feature_names(manifest: ModelManifest, row: dict[str, Any]) -> str:
+def unknown_input(
+    where: str, missing: str, unknown: list[str], row: dict[str, Any], manifest: ModelManifest
+) -> str:
+    """The 422 for record `row` (at `where`), which lacks input `missing` and holds fields no
+    input has (`unknown`). TF-Serving's {"b64": ...} (or Vertex's {"image_bytes": {"b64": ...}})
+    is an encoded image whatever its key: said alone, as a guess that "image_bytes" misspelled
+    an input "image" sent its client renaming a field that would be refused anyway."""
+    encoded = _encoded_image(row)
+    if encoded:
+        return f"{where} holds an encoded image ({encoded}, TF-Serving's form): {PIXELS}"
+    import difflib  # here: 2 ms of a cold start, for a refusal only
+
+    # The field most like the missing input, not an id that sorts first.
+    likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
+    why = f"{where} has unknown input {likely[0]!r}"
+    if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
+        why += f" (a misspelling of {missing!r}, which it lacks?)"
+    if not manifest.features and len(unknown) == len(row):  # none is an input
+        why += _no_feature_names(manifest)
+    return why
+
+
+def _encoded_image(row: dict[str, Any]) -> str:
+    """How `row` holds a base64 image, TF-Serving's way ('{"b64": ...}'), else ""."""
+    if "b64" in row:
+        return '{"b64": ...}'
+    key = next((k for k, v in row.items() if isinstance(v, dict) and "b64" in v), None)
+    return "" if key is None else f'{{"{key[:40]}": {{"b64": ...}}}}'
+
+
+def _no_feature_names(manifest: ModelManifest) -> str:
     """Records by field name sent to a model without feature names (an skl2onnx export's one
     input `X`, published without --features): what it takes, and the two ways to fit it. An
-    image input's fields are no features to name: TF-Serving's {"b64": ...} (or Vertex's
-    {"image_bytes": {"b64": ...}}) is an encoded image, else its pixels go as they are."""
+    image input's fields are no features to name: its pixels go as they are."""
     takes = ", ".join(describe(spec) for spec in manifest.inputs)
-    if "b64" in row or any(isinstance(v, dict) and "b64" in v for v in row.values()):
-        return f"; b64 is an encoded image (TF-Serving's form), and {PIXELS}"
     if any(spec.rank > 2 for spec in manifest.inputs):
         return f"; this model takes {takes}: send each instance as its values, not a record"
     send = "rows of values" if len(manifest.inputs) == 1 else "records by input name"

@@ -23,11 +23,11 @@ import numpy as np
 
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.body_refusals import (
-    no_feature_names,
     ragged,
     refuse_options,
     refuse_records_under_inputs,
     send_null,
+    unknown_input,
 )
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.feature_names import by_feature, missing_feature, value_columns
@@ -162,16 +162,10 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
             unknown = sorted(set(row) - set(columns))
             if flat := value_columns(f"instances[{index}]", unknown, manifest):
                 raise InvalidInput(flat)
-            if unknown:  # the one most like the missing input, not an id that sorts first
-                import difflib  # here: 2 ms of a cold start, for a refusal only
-
-                likely = difflib.get_close_matches(missing, unknown, n=1, cutoff=0) or unknown
-                why = f"instances[{index}] has unknown input {likely[0]!r}"
-                if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
-                    why += f" (a misspelling of {missing!r}, which it lacks?)"
-                if not manifest.features and len(unknown) == len(row):  # none is an input
-                    why += no_feature_names(manifest, row)
-                raise InvalidInput(why)
+            if unknown:
+                raise InvalidInput(
+                    unknown_input(f"instances[{index}]", missing, unknown, row, manifest)
+                )
             hint = send_null(specs[missing])
             raise InvalidInput(f"instances[{index}] is missing input '{missing}'{hint}")
         # Other fields (a record's id) are left aside, as records by feature name leave them.
