@@ -5,11 +5,16 @@ columns is. Its baseline has no numeric feature at all: the texts are counted by
 
 Before, `aiaas baseline` refused it ("reads string: drift baselines are for numeric rows"),
 while `aiaas explain` said to run `aiaas baseline`: the model could not be explained at all.
+
+A text no known word is in (probabilities exactly [0.5, 0.5]) is counted as the
+label predict answers (the model's own), in training's shares and in served ones: the first
+best, `neg`, was counted, a class predict never answered.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -40,6 +45,21 @@ from tests.infra.test_serve import ServeProcess, start_serve
 GOOD = ["good movie", "great plot", "good acting", "lovely film"]
 BAD = ["bad movie", "awful plot", "bad acting", "boring film"]
 NEW = ["what a good day", "terrible awful day"]  # texts training never held
+# Every training text distinct (an adjective, a noun, a word of `SAID`).
+LIKED, DISLIKED = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
+NOUNS = ["movie", "plot", "acting", "film", "score"]
+SAID, SAID_LATER = ["today", "again", "indeed", "tonight"], ["yesterday", "now", "twice", "still"]
+NO_WORD = "!"  # no token: probabilities [0.5, 0.5], the model's own label `pos`
+
+
+def comments(said: list[str]) -> tuple[list[str], list[str]]:
+    """Distinct texts of every adjective, noun and word of `said`, and their labels."""
+    texts, labels = [], []
+    for adjectives, label in ((LIKED, "pos"), (DISLIKED, "neg")):
+        for words in itertools.product(adjectives, NOUNS, said):
+            texts.append(" ".join(words))
+            labels.append(label)
+    return texts, labels
 
 
 @dataclass
@@ -63,8 +83,19 @@ def reviews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviews]:
     )
     (root / "reviews.onnx").write_bytes(onnx.SerializeToString())
     pd.DataFrame({"text": texts}).to_csv(root / "train.csv", index=False)
+    # A decision of exactly 0 for a text of no known word: an intercept of
+    # 1e-9 makes float32 probabilities [0.5, 0.5] and the model's label `pos` (decision > 0).
+    free, labels = comments(SAID)
+    liked = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(free, labels)
+    liked[-1].intercept_[:] = 1e-9
+    options = {id(liked[0]): {"locale": "C.UTF-8"}, id(liked[-1]): {"zipmap": False}}
+    text_type = [("text", StringTensorType([None, 1]))]
+    onnx = to_onnx(liked, initial_types=text_type, options=options)
+    (root / "comments.onnx").write_bytes(onnx.SerializeToString())
+    pd.DataFrame({"text": free + [NO_WORD] * 10}).to_csv(root / "comments.csv", index=False)
     cli = ["--store", store.uri]
     assert main([*cli, "publish", str(root / "reviews.onnx"), "--name", "reviews"]) == 0
+    assert main([*cli, "publish", str(root / "comments.onnx"), "--name", "comments"]) == 0
     for server in start_serve(store.root, env={"AIAAS_DRIFT_FLUSH_SECONDS": "0.001"}):
         yield Reviews(store, server, root)
 
@@ -112,6 +143,45 @@ def test_baseline_explain_serve_and_monitor(reviews: Reviews, capsys: Any) -> No
     ]
     assert "text" in job["drifted"] and job["out_of_range"] == {"text": 80}, job  # type: ignore[operator]
     assert "Traceback" not in reviews.server.output()
+
+
+def predicted(base: str, name: str, texts: list[str]) -> list[str]:
+    """The labels predict answers for `texts`, in requests of 20."""
+    labels = []
+    for start in range(0, len(texts), 20):
+        body = {"inputs": [[t] for t in texts[start : start + 20]]}
+        answer = httpx.post(f"{base}/models/{name}/predict", json=body)
+        assert answer.status_code == 200, answer.text
+        labels += [row["label"] for row in answer.json()["predictions"]]
+        time.sleep(0.01)
+    return labels
+
+
+def test_tied_rows_count_as_answered(reviews: Reviews, capsys: Any) -> None:
+    cli = ["--store", reviews.store.uri]
+    assert main([*cli, "baseline", "comments", str(reviews.root / "comments.csv")]) == 0
+    capsys.readouterr()
+    key = f"{version_prefix('comments', '1')}/{BASELINE_FILE}"
+    baseline = DriftBaseline.from_json(reviews.store.get_bytes(key))
+    # Training's shares are predict's answers, the tied texts of no word as `pos`.
+    training = pd.read_csv(reviews.root / "comments.csv", keep_default_na=False)["text"]
+    answered = predicted(reviews.server.base, "comments", list(training))
+    assert answered.count("pos") == 90  # 80 liked texts and the 10 of no word
+    prediction = baseline.prediction
+    assert prediction is not None and prediction.labels == ("neg", "pos")
+    assert prediction.counts.tolist() == [answered.count("neg"), answered.count("pos")]
+
+    # Served: texts training never held (a later word each), and 20 of no known word.
+    later, _ = comments(SAID_LATER)
+    served = predicted(reviews.server.base, "comments", later + [f"qq{i}" for i in range(20)])
+    assert served[-20:] == ["pos"] * 20
+    served = answered + served
+    args = [*cli, "monitor", "comments", "--window", "10m"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["rows"] == len(served), doc
+    shares = {s["label"]: s["served"] for s in doc["label_shares"]}
+    assert shares == pytest.approx({k: served.count(k) / len(served) for k in ("neg", "pos")})
 
 
 def test_a_numeric_model_keeps_its_rows_path(tmp_path: Path) -> None:

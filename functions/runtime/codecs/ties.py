@@ -48,6 +48,8 @@ def tie_winners(scores: Any, labels: Sequence[str], own: Any, raw: Any = None) -
     winners: dict[int, int] = {}
     for r in tied.tolist():
         value = said[r].item() if isinstance(said[r], np.generic) else said[r]
+        if value is None:  # a row of a request that answered no label (drift's joined rows)
+            continue
         c = column.get(value.decode() if isinstance(value, bytes) else str(value))
         if c is not None and best[r, c]:
             winners[r] = c

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from functions.runtime.batch.sizes import by_size
+from functions.runtime.codecs.ties import own_labels
 from functions.runtime.drift.baseline import (
     DEFAULT_BINS,
     DriftBaseline,
@@ -173,10 +175,11 @@ def _texts(model: LoadedModel, rows: np.ndarray, bins: int) -> DriftBaseline:
     for chunk in np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size))):
         feeds = text({name: chunk})  # ids are passed on as they are
         features.append(fed_features(feeds, name, special))
-        raw = model.predict(feeds)[output]
+        answered = model.predict(feeds)
+        raw = answered[output]
         note = note or not_per_row(output, raw, len(chunk))
         if not note:
-            predicted.append(prediction_values(model.manifest, raw))
+            predicted.append(prediction_values(model.manifest, raw, _own(model, answered, raw)))
     binned = None if note else _binned(model, np.concatenate(predicted))
     base = build(np.concatenate(features), TEXT_FEATURES, binned, bins)
     constant = (UNKNOWN,) if special.unknown is None else ()
@@ -223,12 +226,21 @@ def _predicted(model: LoadedModel, rows: np.ndarray, feed: Feed) -> np.ndarray:
     output = prediction_output(manifest)
     values = []
     for chunk in np.array_split(rows, max(1, -(-len(rows) // model.max_batch_size))):
-        raw = model.predict(feed(chunk))[output]
+        answered = model.predict(feed(chunk))
+        raw = answered[output]
         note = not_per_row(output, raw, len(chunk))
         if note:
             raise Unrowed(note)
-        values.append(prediction_values(manifest, raw))
+        values.append(prediction_values(manifest, raw, _own(model, answered, raw)))
     return np.concatenate(values)
+
+
+def _own(model: LoadedModel, answered: Mapping[str, np.ndarray], raw: np.ndarray) -> Any:
+    """The model's own label output of `answered`, which settles exactly tied best scores
+    (codecs/ties.py) in the training shares as predict and the live shares settle them; None
+    for one that is not a label a row of `raw`'s."""
+    own = own_labels(model.manifest, answered)
+    return own if own is not None and np.size(own) == len(raw) else None
 
 
 def _binned(model: LoadedModel, values: np.ndarray) -> PredictionBaseline:

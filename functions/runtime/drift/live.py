@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from functions.runtime.codecs.ties import tie_winners
 from functions.runtime.drift.baseline import DriftBaseline
 from functions.runtime.drift.images import image_features, image_layout
 from functions.runtime.drift.text import fed_features, token_ids
@@ -32,6 +33,7 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextFeeds
 
 T = TypeVar("T")
+Labels = np.ndarray | None  # a request's label output, where the model answered one
 FOLD_ROWS = 1024  # rows held before binning: bounds memory, and the pause (~1.3 ms) of one fold
 
 
@@ -57,16 +59,21 @@ class LiveHistograms:
         self.columns = every.numeric() if every is not None else None
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
-        self._requests: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []  # with outputs
+        # Each with its output and the model's own label output (None where not answered).
+        self._requests: list[tuple[Mapping[str, np.ndarray], np.ndarray, Labels]] = []
         # The output the baseline's predictions were fitted on (watched.binned_output).
         fitted = baseline.prediction.output if baseline.prediction is not None else ""
         self.output = binned_output(manifest, fitted)
+        # The model's own label output: it settles exactly tied best scores at a fold, as
+        # predict settles them (codecs/ties.py); "" (never an output's name) where it has none.
+        post = manifest.postprocessing
+        self.label = (post.label_output or "") if post is not None else ""
         # One input's rows binned as the model reads them (its float type), as `fit` bins the
         # training rows: a simple JSON body decodes to float64, whose 0.2 is below float32 0.2.
         plain = text is None and self.layout is None and self.columns is None
         self._read_as = read_as(manifest.inputs[0].dtype) if plain else None
         # Per request, only references: all the work is done on the lot in `fold`.
-        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # each with its output
+        self._rows: list[tuple[np.ndarray, np.ndarray, Labels]] = []  # as `_requests`
         self._held = 0  # rows in either list (about: see `_fold`)
         self._folding = threading.Lock()  # the counts: one fold (or snapshot) at a time
         self.reset()
@@ -93,7 +100,7 @@ class LiveHistograms:
         """One answered request: held by reference, binned later."""
         output = outputs.get(self.output)
         if (self.text is not None or self.columns is not None) and output is not None:
-            self._requests.append((inputs, output))
+            self._requests.append((inputs, output, outputs.get(self.label)))
             self._held += _rows_of(inputs)  # (an output may not be a row a row: a scalar)
             if self._held >= FOLD_ROWS:
                 self._fold_unless_folding()
@@ -103,7 +110,7 @@ class LiveHistograms:
             return
         if self.layout is not None:  # a few numbers an image now, not its pixels till a fold
             rows = image_features(rows, self.layout)
-        self._rows.append((rows, output))
+        self._rows.append((rows, output, outputs.get(self.label)))
         self._held += len(rows)
         if self._held >= FOLD_ROWS:
             self._fold_unless_folding()
@@ -126,9 +133,10 @@ class LiveHistograms:
         meanwhile may count its rows twice (a fold a little early) or not at all (one later)."""
         self._held = 0
         held, requested = _take(self._rows), _take(self._requests)
-        pending = [rows for rows, _ in held]
-        requests = [inputs for inputs, _ in requested]
-        outputs = [output for _, output in held or requested]
+        pending = [rows for rows, _, _ in held]
+        requests = [inputs for inputs, _, _ in requested]
+        outputs = [output for _, output, _ in held or requested]
+        owns = [own for _, _, own in held or requested]
         if self.text is not None:
             ids, special = self.text.text.input, self.special
             assert special is not None  # set with `text`
@@ -152,7 +160,8 @@ class LiveHistograms:
         self.below += (rows < self.baseline.low).sum(0)
         self.above += (rows > self.baseline.high).sum(0)
         if self.predicted is not None and self.baseline.prediction is not None:
-            values = prediction_values(self.manifest, np.concatenate(outputs))
+            output = np.concatenate(outputs)
+            values = prediction_values(self.manifest, output, joined(owns, outputs))
             self.predicted += self.baseline.prediction.bin(values)
 
     def _count_categories(self, requests: list[Mapping[str, np.ndarray]]) -> None:
@@ -229,16 +238,46 @@ def string_cells(columns: InputColumns) -> dict[str, tuple[str, int]]:
     return cells
 
 
-def prediction_values(manifest: ModelManifest, output: np.ndarray) -> np.ndarray:
+def joined(owns: list[Labels], outputs: list[np.ndarray]) -> np.ndarray | None:
+    """The label outputs of the requests of `outputs`, one after the other, row for row: None
+    where none answered one; a request without one (an infer call asking for the scores
+    alone) holds None in its rows, whose tie stays with the first best, as it was answered."""
+    if all(own is None for own in owns):
+        return None
+    parts = []
+    for own, output in zip(owns, outputs, strict=True):
+        said = None if own is None else np.asarray(own).reshape(-1)
+        if said is None or len(said) != len(output):  # not a label a row: settles nothing
+            said = np.full(len(output), None, dtype=object)
+        parts.append(said.astype(object))
+    return np.concatenate(parts)
+
+
+def prediction_values(
+    manifest: ModelManifest, output: np.ndarray, own: np.ndarray | None = None
+) -> np.ndarray:
     """Per row: the predicted class index (classifiers: `output` holds the class scores) or
-    the first value of `output` (the value output: watched.prediction_output)."""
+    the first value of `output` (the value output: watched.prediction_output). A row whose
+    best scores tie exactly is the class the model's own label output (`own`, row for row)
+    names, as predict answers it (codecs/ties.py): counted as the first best, the empty texts
+    a TF-IDF model answers [0.5, 0.5] and labels `pos` were counted `neg`, a class predict
+    never answered, in served and training shares alike."""
     post = manifest.postprocessing
     if post is not None:
         raw = np.asarray(output)
         scores = raw.reshape(len(raw), -1)
         if scores.shape[1] == 1:  # one logit (sigmoid) or one probability: the positive class
             cut = 0.0 if post.activation == "sigmoid" else 0.5
-            return (scores[:, 0] > cut).astype(np.int64)
-        return np.asarray(scores.argmax(1))
+            # As the pair predict ranks, [1 - p, p] (or [-x, x]): tied only at the cut itself.
+            column = scores.astype(np.float64)
+            scores = np.concatenate([2 * cut - column, column], axis=1)
+        best = np.asarray(scores.argmax(1))
+        if own is not None:
+            classes = scores.shape[1]
+            named = manifest.labels if len(manifest.labels) == classes else None
+            labels = named or tuple(str(i) for i in range(classes))
+            for r, c in tie_winners(scores, labels, own, scores).items():
+                best[r] = c
+        return best
     raw = np.asarray(output, dtype=np.float64)
     return raw.reshape(len(raw), -1)[:, 0]
