@@ -87,11 +87,14 @@ def _document(
 ) -> dict[str, object]:
     report = compare(baseline, window, settings.threshold)
     needed = rows_needed(baseline)
+    # String columns of free text, which no PSI is computed for (categories.free_text).
+    unwatched = {"free_text": list(baseline.free_text)} if baseline.free_text else {}
     if window.rows < needed:  # noise, not drift: rows only, so the alarm sees no PSI
         return _emf(model, version, settings, now, [_METRICS[-1]]) | {
             ROWS: window.rows,
             "too_few_rows": {"rows": window.rows, "needed": needed},
             **_fields(report, settings),
+            **unwatched,
         }
     # A string column of many categories needs more rows than the window has: not judged yet.
     features = [r for r in report if r.name != PREDICTION and window.rows >= r.needed]
@@ -101,6 +104,7 @@ def _document(
         PREDICTION_PSI: next((r.psi for r in report if r.name == PREDICTION), 0.0),
         ROWS: window.rows,
         **_fields(report, settings),
+        **unwatched,
     }
 
 

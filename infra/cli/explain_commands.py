@@ -294,6 +294,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     """Both files a version compares with: the explain background and the drift baseline
     (a text model: the drift baseline of its texts alone)."""
     from functions.runtime.drift.baseline import BASELINE_FILE
+    from functions.runtime.drift.categories import free_text_note
     from functions.runtime.drift.fit import fit
 
     plane, manifest = _plane(args)
@@ -337,6 +338,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         counted = ", ".join(c.name for c in drift.categories)
         by = f"; {counted} counted by category" if counted else ""
         print(f"{ref}: drift baseline = {drift.rows} rows {binned}{by}")
+        if drift.free_text:
+            print(f"{ref}: {free_text_note(drift.free_text)}")
         if drift.unwatched:
             print(f"{ref}: {drift.unwatched}")
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
+from functions.runtime.drift.categories import free_text_note
 from functions.runtime.drift.distance import DEFAULT_THRESHOLD
 from functions.runtime.drift.fits import why_unfit
 from functions.runtime.drift.report import (
@@ -158,11 +159,15 @@ def _judge(
     report = compare(baseline, window, args.threshold) if window.rows else []
     doc = _document(manifest, args, baseline, window, report, since, until)
     doc["share"] = 1.0 if route.share is None else route.share
+    # The PNG's title names a column left unwatched (free text), which it draws no row for.
+    title = f"{name}:{version}" + "".join(
+        f" (free text {c!r} unwatched)" for c in baseline.free_text
+    )
     if args.json:
         if png is not None:
             ends, names, psi = timeline(baseline, docs, since, until, STEPS)
             with output_file(png) as written:
-                draw(f"{name}:{version}", names, ends, psi, args.threshold, written)
+                draw(title, names, ends, psi, args.threshold, written)
             doc["png"] = str(png)
         return doc
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
@@ -186,13 +191,15 @@ def _judge(
     print("\n".join(table(report, args.threshold, window.rows)))
     if UNKNOWN in baseline.constant:  # a zero PSI there says nothing: say why
         print(NO_UNKNOWN.format(ref=f"{name}:{version}"))
+    if baseline.free_text:  # no row in the table: say why
+        print(f"{name}:{version}: {free_text_note(baseline.free_text)}")
     shares = label_shares(baseline, window)
     if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
         print("\n".join(share_table(shares)))
     if png is not None:
         ends, names, psi = timeline(baseline, docs, since, until, STEPS)
         with output_file(png) as written:
-            draw(f"{name}:{version}", names, ends, psi, args.threshold, written)
+            draw(title, names, ends, psi, args.threshold, written)
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
@@ -256,6 +263,7 @@ def _document(
         "threshold": args.threshold,
         "features": features,
         "drifted": [r.name for r in report if r.drifted],
+        "free_text": list(baseline.free_text),  # string columns not watched (categories.py)
         "label_shares": [
             {"label": label, "training": expected, "served": live}
             for label, expected, live in shares

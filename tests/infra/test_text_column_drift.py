@@ -1,12 +1,15 @@
 """A model whose only input is a text column (a TfidfVectorizer + LogisticRegression pipeline
 through skl2onnx: one `tensor(string)` [N, 1] input) gets a background and a drift baseline
 from its training CSV, is explained, served and monitored, as a DataFrame export with string
-columns is. Its baseline has no numeric feature at all: the texts are counted by category.
+columns is. Its baseline has no numeric feature at all: its texts, 8 repeated ones, are
+counted by category.
 
 Before, `aiaas baseline` refused it ("reads string: drift baselines are for numeric rows"),
 while `aiaas explain` said to run `aiaas baseline`: the model could not be explained at all.
 
-A text no known word is in (probabilities exactly [0.5, 0.5]) is counted as the
+Free text (training texts mostly distinct) is not compared by category: every served text
+training never held counted as `(new)`, so the column read DRIFT on every run of real
+traffic. And a text no known word is in (probabilities exactly [0.5, 0.5]) is counted as the
 label predict answers (the model's own), in training's shares and in served ones: the first
 best, `neg`, was counted, a class predict never answered.
 """
@@ -45,7 +48,7 @@ from tests.infra.test_serve import ServeProcess, start_serve
 GOOD = ["good movie", "great plot", "good acting", "lovely film"]
 BAD = ["bad movie", "awful plot", "bad acting", "boring film"]
 NEW = ["what a good day", "terrible awful day"]  # texts training never held
-# Every training text distinct (an adjective, a noun, a word of `SAID`).
+# Free text: every training text distinct (an adjective, a noun, a word of `SAID`).
 LIKED, DISLIKED = ["good", "great", "lovely", "fine"], ["bad", "awful", "boring", "dull"]
 NOUNS = ["movie", "plot", "acting", "film", "score"]
 SAID, SAID_LATER = ["today", "again", "indeed", "tonight"], ["yesterday", "now", "twice", "still"]
@@ -83,7 +86,7 @@ def reviews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviews]:
     )
     (root / "reviews.onnx").write_bytes(onnx.SerializeToString())
     pd.DataFrame({"text": texts}).to_csv(root / "train.csv", index=False)
-    # A decision of exactly 0 for a text of no known word: an intercept of
+    # Free text, and a decision of exactly 0 for a text of no known word: an intercept of
     # 1e-9 makes float32 probabilities [0.5, 0.5] and the model's label `pos` (decision > 0).
     free, labels = comments(SAID)
     liked = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(free, labels)
@@ -157,12 +160,17 @@ def predicted(base: str, name: str, texts: list[str]) -> list[str]:
     return labels
 
 
-def test_tied_rows_count_as_answered(reviews: Reviews, capsys: Any) -> None:
+def test_free_text_is_unwatched_and_tied_rows_count_as_answered(
+    reviews: Reviews, capsys: Any
+) -> None:
     cli = ["--store", reviews.store.uri]
     assert main([*cli, "baseline", "comments", str(reviews.root / "comments.csv")]) == 0
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "comments:1: drift baseline = 170 rows (no numeric feature)\n" in out, out
+    assert "comments:1: unwatched: free text column 'text' (most training rows" in out, out
     key = f"{version_prefix('comments', '1')}/{BASELINE_FILE}"
     baseline = DriftBaseline.from_json(reviews.store.get_bytes(key))
+    assert baseline.categories == () and baseline.free_text == ("text",)
     # Training's shares are predict's answers, the tied texts of no word as `pos`.
     training = pd.read_csv(reviews.root / "comments.csv", keep_default_na=False)["text"]
     answered = predicted(reviews.server.base, "comments", list(training))
@@ -176,12 +184,24 @@ def test_tied_rows_count_as_answered(reviews: Reviews, capsys: Any) -> None:
     served = predicted(reviews.server.base, "comments", later + [f"qq{i}" for i in range(20)])
     assert served[-20:] == ["pos"] * 20
     served = answered + served
-    args = [*cli, "monitor", "comments", "--window", "10m"]
-    assert main([*args, "--json"]) == 0
+    png = reviews.root / "comments.png"
+    args = [*cli, "monitor", "comments", "--window", "10m", "--fail-on-drift"]
+    assert main([*args, "--json", "--png", str(png)]) == 0  # normal text: no drift
     doc = json.loads(capsys.readouterr().out)
-    assert doc["rows"] == len(served), doc
+    assert doc["rows"] == len(served) and doc["free_text"] == ["text"], doc
+    assert [f["name"] for f in doc["features"]] == ["(prediction)"] and not doc["drifted"], doc
     shares = {s["label"]: s["served"] for s in doc["label_shares"]}
     assert shares == pytest.approx({k: served.count(k) / len(served) for k in ("neg", "pos")})
+    assert png.stat().st_size > 0
+    assert main([*args, "--no-png"]) == 0
+    out = capsys.readouterr().out
+    assert "unwatched: free text column 'text'" in out and "0 of 1 drifted" in out, out
+    assert not [line for line in out.splitlines() if line.startswith("text ")], out
+    (job,) = [
+        d for d in run(reviews.store, DriftSettings(), time.time()) if d["model"] == "comments"
+    ]
+    assert job["free_text"] == ["text"] and job["drifted"] == [], job
+    assert set(job["psi"]) == {"(prediction)"}, job  # type: ignore[call-overload]
 
 
 def test_a_numeric_model_keeps_its_rows_path(tmp_path: Path) -> None:

@@ -97,6 +97,8 @@ class DriftBaseline:
     constant: tuple[str, ...] = ()
     # Why the predictions are not binned (an output that is not one row per row: fit.py).
     unwatched: str = ""
+    # String columns of free text, not compared by category (categories.free_text).
+    free_text: tuple[str, ...] = ()
 
     @property
     def missed(self) -> np.ndarray:
@@ -151,6 +153,8 @@ class DriftBaseline:
             doc["constant"] = list(self.constant)
         if self.unwatched:
             doc["unwatched"] = self.unwatched
+        if self.free_text:  # absent before free text was told from categories
+            doc["free_text"] = list(self.free_text)
         return json.dumps(doc, allow_nan=False)
 
     @classmethod
@@ -169,6 +173,7 @@ class DriftBaseline:
             missing = np.asarray(data.get("missing", [0] * len(features)), dtype=np.int64)
             constant = tuple(str(name) for name in data.get("constant", []))
             unwatched = str(data.get("unwatched", ""))
+            free_text = tuple(str(name) for name in data.get("free_text", []))
             if not features:  # every input a string column: the predictions are all it bins
                 counts = counts.reshape(0, edges.shape[1] + 1)
         except (ValueError, KeyError, TypeError) as exc:
@@ -189,6 +194,7 @@ class DriftBaseline:
             missing,
             constant,
             unwatched,
+            free_text,
         )
 
 

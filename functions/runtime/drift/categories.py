@@ -10,6 +10,14 @@ piles into a bin PSI floors at 1e-4 and scores large, and its rows are counted a
 `(other)`'s share changing. Not seen: a shift among the rare categories themselves (one rare
 value traded for another), as they share one bin.
 
+Free text is no category: a column most of whose training rows hold a value no other row holds
+(a TF-IDF pipeline's text) is not watched by category (`free_text`). By Good-Turing, the share
+of rows of the same source holding a value training never saw is about the share of training
+rows holding a value seen once; over half, same-source traffic puts over half its rows in
+`(new)`, whose PSI term alone (0.5 ln(0.5 / 1e-4) = 4.3) is twenty times the 0.2 threshold:
+the column would read DRIFT on every window whatever happened, and `--fail-on-drift` fail
+always. The predictions (and any other column) still watch such a model.
+
 A baseline written before `(new)` existed has no `rare` list: its `(other)` bin takes both the
 rare and the new values, as it did (its counts have one bin fewer).
 """
@@ -22,6 +30,7 @@ import numpy as np
 
 MAX_CATEGORIES = 100  # bins a column keeps: a zip code's thousands would be noise, and JSON
 MAX_RARE = 10_000  # rarer training values known by name (~100-200 kB of baseline at most)
+FREE_TEXT_SHARE = 0.5  # of training rows holding a value no other row holds: free text above
 OTHER = "(other)"
 NEW = "(new)"
 
@@ -82,4 +91,25 @@ def category_baseline(name: str, column: np.ndarray) -> CategoryBaseline:
     binned = np.append(counts[kept], [counts[rare].sum(), beyond]).astype(np.int64)
     return CategoryBaseline(
         name, tuple(str(v) for v in found[kept]), binned, tuple(str(v) for v in found[rare])
+    )
+
+
+def free_text(column: np.ndarray) -> bool:
+    """Whether a string column's training values are free text, not categories: more than
+    `FREE_TEXT_SHARE` of its rows hold a value no other row holds (module docstring: the share
+    of served rows that would count as `(new)` with no drift at all)."""
+    _, counts = np.unique(np.asarray(column, dtype=str), return_counts=True)
+    return bool(np.count_nonzero(counts == 1) > FREE_TEXT_SHARE * len(column))
+
+
+def free_text_note(names: tuple[str, ...]) -> str:
+    """The baseline's and the report's line for its free-text columns ("" for none)."""
+    if not names:
+        return ""
+    quoted = ", ".join(repr(n) for n in names)
+    column = "column" if len(names) == 1 else "columns"
+    return (
+        f"unwatched: free text {column} {quoted} (most training rows hold a value no other row "
+        "holds, so most served texts would count as new ones: not compared by category); the "
+        "predictions are watched"
     )

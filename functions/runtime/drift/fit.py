@@ -19,7 +19,7 @@ from functions.runtime.drift.baseline import (
     label_shares,
     value_bins,
 )
-from functions.runtime.drift.categories import category_baseline
+from functions.runtime.drift.categories import category_baseline, free_text
 from functions.runtime.drift.images import image_feature_names, image_features, image_layout
 from functions.runtime.drift.live import prediction_values
 from functions.runtime.drift.text import TEXT_FEATURES, UNKNOWN, fed_features, token_ids
@@ -59,8 +59,15 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
         binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
         predictions, note = _predictions(model, rows, columns.feeds)
         base = build(binned, columns.numeric().names, predictions, bins)
-        strings = [category_baseline(columns.names[c], rows[:, c]) for c in columns.strings]
-        return dataclasses.replace(base, categories=tuple(strings), unwatched=note)
+        # Free text (most values distinct) is not compared by category (categories.py).
+        free = {c for c in columns.strings if free_text(rows[:, c])}
+        strings = [
+            category_baseline(columns.names[c], rows[:, c])
+            for c in columns.strings
+            if c not in free
+        ]
+        texts = tuple(columns.names[c] for c in columns.strings if c in free)
+        return dataclasses.replace(base, categories=tuple(strings), unwatched=note, free_text=texts)
     spec = manifest.inputs[0]
     if not spec.dtype.startswith(("float", "int", "uint")):
         raise BadRequest(
