@@ -242,12 +242,14 @@ def _predicted(model: LoadedModel, rows: np.ndarray, feed: Feed) -> np.ndarray:
     return np.concatenate(values)
 
 
-def _own(model: LoadedModel, answered: Mapping[str, np.ndarray], raw: np.ndarray) -> Any:
+def _own(
+    model: LoadedModel, answered: Mapping[str, np.ndarray], raw: np.ndarray
+) -> Callable[[], Any]:
     """The model's own label output of `answered`, which settles exactly tied best scores
     (codecs/ties.py) in the training shares as predict and the live shares settle them; None
     for one that is not a label a row of `raw`'s."""
     own = own_labels(model.manifest, answered)
-    return own if own is not None and np.size(own) == len(raw) else None
+    return lambda: own if own is not None and np.size(own) == len(raw) else None
 
 
 def _binned(model: LoadedModel, values: np.ndarray) -> PredictionBaseline:

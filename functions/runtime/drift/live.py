@@ -17,8 +17,8 @@ reset: no row is counted twice, or reset unwritten.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -161,7 +161,7 @@ class LiveHistograms:
         self.above += (rows > self.baseline.high).sum(0)
         if self.predicted is not None and self.baseline.prediction is not None:
             output = np.concatenate(outputs)
-            values = prediction_values(self.manifest, output, joined(owns, outputs))
+            values = prediction_values(self.manifest, output, lambda: joined(owns, outputs))
             self.predicted += self.baseline.prediction.bin(values)
 
     def _count_categories(self, requests: list[Mapping[str, np.ndarray]]) -> None:
@@ -254,14 +254,14 @@ def joined(owns: list[Labels], outputs: list[np.ndarray]) -> np.ndarray | None:
 
 
 def prediction_values(
-    manifest: ModelManifest, output: np.ndarray, own: np.ndarray | None = None
+    manifest: ModelManifest, output: np.ndarray, own: Callable[[], Any] | None = None
 ) -> np.ndarray:
     """Per row: the predicted class index (classifiers: `output` holds the class scores) or
     the first value of `output` (the value output: watched.prediction_output). A row whose
-    best scores tie exactly is the class the model's own label output (`own`, row for row)
-    names, as predict answers it (codecs/ties.py): counted as the first best, the empty texts
-    a TF-IDF model answers [0.5, 0.5] and labels `pos` were counted `neg`, a class predict
-    never answered, in served and training shares alike."""
+    best scores tie exactly is the class the model's own label output (`own()`, row for row,
+    asked for only when a row ties) names, as predict answers it (codecs/ties.py): counted as
+    the first best, the empty texts a TF-IDF model answers [0.5, 0.5] and labels `pos` were
+    counted `neg`, a class predict never answered, in served and training shares alike."""
     post = manifest.postprocessing
     if post is not None:
         raw = np.asarray(output)
@@ -272,12 +272,18 @@ def prediction_values(
             column = scores.astype(np.float64)
             scores = np.concatenate([2 * cut - column, column], axis=1)
         best = np.asarray(scores.argmax(1))
-        if own is not None:
+        # One pass a fold, no label read, unless a row's best scores tie (rare).
+        if own is not None and len(scores) and _tied(scores):
             classes = scores.shape[1]
             named = manifest.labels if len(manifest.labels) == classes else None
             labels = named or tuple(str(i) for i in range(classes))
-            for r, c in tie_winners(scores, labels, own, scores).items():
+            for r, c in tie_winners(scores, labels, own()).items():
                 best[r] = c
         return best
     raw = np.asarray(output, dtype=np.float64)
     return raw.reshape(len(raw), -1)[:, 0]
+
+
+def _tied(scores: np.ndarray) -> bool:
+    """Whether a row of `scores` [N, C] has two best scores."""
+    return bool(np.count_nonzero(scores == scores.max(axis=1, keepdims=True)) > len(scores))
