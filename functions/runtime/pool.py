@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from functions.runtime.cache import ArtifactCache, ModelInMemory
-from functions.runtime.errors import AiaasError
+from functions.runtime.errors import AiaasError, ModelNotFound, VersionPruned
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
     HEADROOM,
@@ -46,6 +46,7 @@ from functions.runtime.routed import ROUTE_SPACE, Routed
 from functions.runtime.said_once import SaidOnceEach
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.still_published import StillPublished
+from functions.runtime.unpublished import Unpublished
 
 log = logging.getLogger("aiaas.runtime")
 
@@ -101,6 +102,7 @@ class ModelPool:
         self._guard = threading.Lock()
         self.routing_said = SaidOnceEach(log)  # a served alias's canary or shadow not served
         self._published = StillPublished(registry.store, self.settings.alias_ttl)
+        self.unpublished = Unpublished(registry.store, self.settings.alias_ttl)
 
     def load(self, manifest: ModelManifest, keep: tuple[str, str] | None = None) -> LoadedModel:
         """The loaded session for `manifest`, fetching and verifying it on first use; `keep`:
@@ -159,6 +161,7 @@ class ModelPool:
             evicted = self._make_room(manifest, 0.0, keep, loaded=key)
         self._evicted(evicted)
         self._published.loaded(key)
+        self.unpublished.forget(key)  # published after all (an alias moved onto it, say)
         self.on_load(*key, LOADED, time.perf_counter() - start)
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
         return model
@@ -226,7 +229,9 @@ class ModelPool:
             self.on_evict(manifest.name, manifest.version)
 
     def load_version(self, name: str, version: str) -> LoadedModel:
-        """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`)."""
+        """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`), one
+        never published answers its 404 from memory for a TTL (`Unpublished`)."""
+        self.unpublished.check((name, version))
         with self._guard:
             loaded = self._models.get((name, version))
             if loaded is not None:
@@ -234,7 +239,14 @@ class ModelPool:
         if loaded is not None and self._published((name, version)):
             return loaded
         self.forget((name, version))  # pruned (or never loaded): resolved again, a 404 if gone
-        return self.load_ref(ModelRef(name, version=version))
+        try:
+            manifest = self.registry.manifest(name, version)
+        except VersionPruned:
+            raise  # remembered by the registry once its prune is settled
+        except ModelNotFound as exc:  # never published (its manifest missing): for a TTL
+            self.unpublished.remember((name, version), exc.message)
+            raise
+        return self.load(manifest)
 
     def still_published(self, key: tuple[str, str]) -> bool:
         """Whether a loaded version is still in the registry: a clock comparison, a store

@@ -19,12 +19,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from functions.runtime.errors import AiaasError, ModelUnavailable, NotFound, VersionPruned
+from functions.runtime.errors import (
+    AiaasError,
+    ModelNotFound,
+    ModelUnavailable,
+    NotFound,
+    VersionPruned,
+)
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, parse_ref
 from functions.runtime.routed import RegistryWatch, Routed
 from functions.runtime.said_once import SaidOnce
+from functions.runtime.unpublished import RememberedNotFound
 from functions.runtime.warming import CanaryWarmer
 
 if TYPE_CHECKING:
@@ -145,11 +152,15 @@ class ServedModel:
                 return loaded
         try:
             return self.pool.load_version(self.ref.name, version)
-        except VersionPruned:
+        except (VersionPruned, RememberedNotFound):
             raise  # its own 404, remembered (no store read a request)
         except NotFound:
             if current is None:  # no version of the model at all: its own 404, as unpinned
-                self.pool.registry.versions(self.ref.name)  # ModelNotFound when none
+                try:
+                    self.pool.registry.versions(self.ref.name)  # ModelNotFound when none
+                except ModelNotFound as exc:  # remembered as the version's own 404 is
+                    self.pool.unpublished.remember((self.ref.name, version), exc.message)
+                    raise
             raise
 
     def _resolve_and_load(self, defer: bool = False) -> Routed:
