@@ -25,7 +25,8 @@ ROUTES = (
 )
 SETTINGS = RuntimeSettings.from_env()
 REGISTRY = Registry(open_store(SETTINGS.store, SETTINGS.s3))
-READINESS = server.StoreReadiness(REGISTRY)
+# A good answer holds a few seconds, never longer than the alias TTL (AIAAS_ALIAS_TTL=0: none).
+READINESS = server.StoreReadiness(REGISTRY, min(server.GOOD_FOR_S, SETTINGS.alias_ttl))
 
 
 def handler(event: dict[str, Any], context: object = None) -> HttpResponse:

@@ -152,6 +152,11 @@ class ObjectStore(Protocol):
 
     def list_dirs(self, prefix: str) -> list[str]: ...
 
+    def answers(self, prefix: str) -> None:
+        """Return once the store answers a listing of `prefix`'s folders (StoreError when it
+        cannot): readiness, one request on S3 however many folders there are."""
+        ...
+
     def delete(self, key: str, *, if_version: str | None = None) -> None:
         """Delete `key`; with `if_version`, only while it is that version (else ObjectChanged)."""
         ...

@@ -61,3 +61,23 @@ def test_a_version_never_published_is_asked_of_s3_once_a_ttl_and_found_once_publ
             assert [status for status, _ in found] == [200] * 4
     finally:
         recorder.stop()
+
+
+def test_readiness_reuses_a_good_answer_and_asks_one_listing_of_one_key(
+    s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """Each probe of /v2/health/ready walked every page of the model folders: one LIST (priced
+    as a PUT) a probe, more than the reference workload's every other S3 request."""
+    publish_linear(s3_store, tmp_path, MODEL)
+    recorder = FaultyS3Proxy(moto_server.port).start()
+    try:
+        with s3_serve(s3_store, recorder, tmp_path) as server:
+            recorder.seen.clear()
+            assert [server.get("/v2/health/ready") for _ in range(10)] == [
+                (200, {"ready": True})
+            ] * 10
+            listings = [p for m, p in recorder.seen if m == "GET" and "list-type=2" in p]
+    finally:
+        recorder.stop()
+    assert len(listings) == 1, recorder.seen
+    assert "max-keys=1" in listings[0]
