@@ -42,7 +42,6 @@ from functions.runtime.catalog import alias_targets, catalog
 from functions.runtime.errors import (
     AiaasError,
     Conflict,
-    CorruptRecord,
     ModelNotFound,
     ModelUnavailable,
     NotFound,
@@ -65,6 +64,7 @@ from functions.runtime.refs import (
 )
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import Moved, ObjectChanged, ObjectStore, holds, open_store
+from functions.runtime.version_folders import Listings, VersionFolders, list_versions, parsed
 
 # References and keys live in refs.py; callers that know them as the registry's still may.
 __all__ = [
@@ -90,6 +90,7 @@ class Registry:
 
     def __init__(self, store: ObjectStore | None = None) -> None:
         self.store = store if store is not None else open_store()
+        self._listings = Listings()  # each model's last delimiter listing (version_folders.py)
         # (name, version) -> its 404, for each version found pruned for good (`settled`): a
         # deployment or callers pinned to one cost no store call more (two GETs each before).
         self._pruned: dict[tuple[str, str], str] = {}
@@ -144,13 +145,14 @@ class Registry:
             if isinstance(missing, VersionPruned) and missing.settled:
                 self._pruned[(name, version)] = missing.message
             raise missing from None
-        try:
-            return ModelManifest.from_json(raw, stored_as=(name, version))
-        except AiaasError as exc:  # the stored manifest is broken: not the caller's request
-            raise CorruptRecord(
-                f"version {version!r} of model {name!r} has a corrupt manifest: {exc.message}",
-                public_message=f"model {name}:{version} has a corrupt manifest in the registry",
-            ) from exc
+        return parsed(name, version, raw)
+
+    def listing(self, name: str, reuse_within: float = 0.0) -> VersionFolders:
+        """`name`'s versions from one delimiter listing (version_folders.py), or the one made
+        less than `reuse_within` seconds ago: what a bare name serves, and what it names."""
+        return self._listings.get(
+            name, reuse_within, lambda: list_versions(self.store, name, self.versions)
+        )
 
     # ---- aliases ------------------------------------------------------------------------
 
@@ -354,7 +356,7 @@ class Registry:
                 f"alias {ref.alias!r} of model {ref.name!r} not found; point it at a "
                 f"version with `aiaas promote {ref.name} VERSION --alias {ref.alias}`"
             )
-        return self.manifest(ref.name, self.versions(ref.name)[-1])
+        return self.listing(ref.name).newest  # a LIST per 1,000 versions, not 1,000 files
 
     def resolve_split(self, ref: ModelRef) -> Resolution:
         """What `ref` serves, with the canary and its weight when its alias splits traffic."""

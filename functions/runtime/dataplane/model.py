@@ -3,8 +3,6 @@ Protocol, JSON or binary tensors), metadata and readiness. Bodies in, documents 
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,10 +42,6 @@ class ModelPlane:
         # Pinned versions that resolved, or that a prune deleted: only these may label metrics
         # (any other string a caller sends would be a new series, without bound).
         self.resolved_versions: set[str] = set()
-        # The published versions GET /v2/models/{name} names, and when to list them again: a
-        # listing is an S3 LIST ($0.005 per 1,000, 12.5x a GET, and ~20-50 ms) that clients
-        # polling metadata made on every call. Kept as long as the alias is (`served.ttl`).
-        self._versions: tuple[float, list[str]] = (-math.inf, [])
 
     def model(self, name: str, version: str | None = None) -> LoadedModel:
         """The loaded model for `name` (and a pinned `version`), or NotFound / Unavailable."""
@@ -145,17 +139,19 @@ class ModelPlane:
         return oip.model_metadata(model.manifest, self._published(model.manifest.version))
 
     def _published(self, answering: str) -> list[str]:
-        """The served model's versions, listed at most once an alias TTL, or again when the one
+        """The served model's versions GET /v2/models/{name} names: a listing is an S3 LIST
+        ($0.005 per 1,000, 12.5x a GET, ~20-50 ms) that clients polling metadata made on every
+        call, so the one made within an alias TTL (`served.ttl`) serves, the bare name's
+        re-resolution's included (it listed the same folder again); listed again when the one
         answering is not among them (published since the listing)."""
-        until, versions = self._versions
-        if time.monotonic() < until and answering in versions:
-            return versions
+        registry, name = self.served.pool.registry, self.served.name
         try:
-            versions = self.served.pool.registry.versions(self.served.name)
+            found = registry.listing(name, reuse_within=self.served.ttl).published
+            if answering not in found:
+                found = registry.listing(name).published
         except AiaasError:
             return [answering]
-        self._versions = (time.monotonic() + self.served.ttl, versions)
-        return versions
+        return list(found)
 
     def tokenizer(self, model: LoadedModel) -> tuple[str, bytes]:
         """(kind, document) of the tokenizer `model` reads text with, for clients that tokenize
