@@ -39,12 +39,12 @@ from infra.cli.publish_classifier import (
     classifier_setup,
 )
 from infra.cli.publish_label_indexes import checked_label_indexes
+from infra.cli.publish_lookalike import refuse_lookalike
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
 from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
-from infra.local.stack import predict_logical_id, same_function
 from training.run_folders import temp_work_folder
 
 
@@ -161,13 +161,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         check_no_twin(reg.store, name, pinned)
         text = args.tokenizer is not None
         refuse_taken(reg, name, pinned, path, quantize=args.quantize, text=text)
-    other = same_function(name, reg.models())
-    if other is not None:  # the later one answered every request of both in aiaas serve
-        raise BadRequest(
-            f"model name {name!r} differs from this store's {other!r} only in '-', '_' or '.': "
-            f"both would be served by one function ({predict_logical_id(name)}), in the "
-            "template as in aiaas serve; choose another name"
-        )
+    refuse_lookalike(reg, name)  # `my-model` beside `my_model`: one function would serve both
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
