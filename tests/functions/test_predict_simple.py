@@ -143,7 +143,7 @@ def test_a_body_key_asking_an_option_is_refused_by_name(
 
 def test_the_caller_s_own_keys_beside_the_inputs_pass(service: PredictService) -> None:
     """An id or notes beside the inputs are the caller's (captured, unless denied)."""
-    extra = {"request_id": "r-7", "notes": "private", "topic": "x", "k": 1}
+    extra = {"request_id": "r-7", "notes": "private", "topic": "x", "k": 1, "top": 2, "tok": 3}
     status, body = predict(service, {"instances": ROWS[:1].tolist(), **extra})
     assert status == 200 and len(body["predictions"]) == 1
 
@@ -155,6 +155,10 @@ def test_the_caller_s_own_keys_beside_the_inputs_pass(service: PredictService) -
         ({"parameters": {}}, None),  # Vertex AI's body, nothing asked
         ({"signature_name": "serving_default", "parameters": {}}, None),
         (
+            {"signatureName": "serving_default"},
+            "'signatureName': TF-Serving's key is signature_name (or drop it)",
+        ),
+        (
             {"signature_name": "classify"},
             "'signature_name' 'classify': a model here has one signature, \"serving_default\" "
             "(TF-Serving's default); drop signature_name or send that",
@@ -165,7 +169,7 @@ def test_the_caller_s_own_keys_beside_the_inputs_pass(service: PredictService) -
             'takes "inputs" or "instances", and ?top_k in the query',
         ),
     ],
-    ids=["signature", "empty-parameters", "both", "other-signature", "parameters"],
+    ids=["signature", "empty-parameters", "both", "misspelled", "other-signature", "parameters"],
 )
 def test_tf_serving_and_vertex_bodies_are_taken_when_they_ask_nothing(
     service: PredictService, extra: dict[str, Any], error: str | None

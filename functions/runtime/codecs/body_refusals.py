@@ -61,6 +61,8 @@ def refuse_options(body: dict[str, Any], fields: frozenset[str]) -> None:
                 f"{key[:40]!r}: predict reads no parameters (explain does): drop them; "
                 'predict takes "inputs" or "instances", and ?top_k in the query'
             )
+        if option == "signaturename" and value == SERVING_DEFAULT[1]:  # the key misspelled
+            raise BadRequest(f"{key[:40]!r}: TF-Serving's key is signature_name (or drop it)")
         if option == "signaturename":
             raise BadRequest(
                 f"{key[:40]!r} {str(value)[:40]!r}: a model here has one signature, "
@@ -73,10 +75,14 @@ def refuse_options(body: dict[str, Any], fields: frozenset[str]) -> None:
 
 
 def _option(key: str) -> str | None:
-    """The option `key` names or misspells by one letter (any case, _ or -), else None."""
+    """The option `key` names (any case, _ or -) or, for the longer names, misspells by one
+    letter, else None. `topk` is matched whole: one letter off it are words of their own (a
+    caller's `top`, `tops`, `tok`)."""
     folded = key.replace("_", "").replace("-", "").lower()
     for option in OPTIONS:
-        if folded == option or (abs(len(folded) - len(option)) <= 1 and _one_edit(folded, option)):
+        if folded == option:
+            return option
+        if len(option) > 4 and abs(len(folded) - len(option)) <= 1 and _one_edit(folded, option):
             return option
     return None
 
