@@ -69,7 +69,9 @@ class _StartOnly:
     def begin(self, model: str, since: float) -> None:
         return None
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> Any:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> Any:
         raise Conflict("the control plane does not judge rollouts; its state machine does")
 
 

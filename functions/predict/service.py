@@ -26,7 +26,7 @@ from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
 from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
-from functions.runtime.registry import ModelRef, Registry, parse_ref
+from functions.runtime.registry import DEFAULT_ALIAS, ModelRef, Registry, parse_ref
 from functions.runtime.served import ServedModel
 from functions.runtime.settings import (
     DEFAULT_EXPLAIN_SECONDS,
@@ -79,6 +79,15 @@ class PredictService:
         self._actions: dict[str, Action] = {
             r.action: getattr(type(self), r.action) for r in PREDICT_ROUTES
         }
+        # The `alias` label of each route's requests: the served ref's alias (a bare name's is
+        # production's), '-' for routes pinned to a version (they bypass the split) and for a
+        # function serving `name:version`. From the ref, never the caller: bounded.
+        ref = served.ref
+        alias = NO_LABEL if ref.version else (ref.alias or DEFAULT_ALIAS)
+        self._alias_of = {
+            r.key: NO_LABEL if "{version}" in r.key else alias for r in PREDICT_ROUTES
+        }
+        self._alias_of[NO_LABEL] = alias
 
     # ---- entry --------------------------------------------------------------------------
 
@@ -112,7 +121,8 @@ class PredictService:
             response["headers"][http.VERSION_HEADER] = version
         elapsed = time.perf_counter() - start
         status = response["statusCode"]
-        self.metrics.record(self.served.name, version, route_key, status, elapsed)
+        alias = self._alias_of.get(route_key, NO_LABEL)
+        self.metrics.record(self.served.name, version, route_key, status, elapsed, alias)
         if status != 200:  # a refused request writes the lines held long enough too (docs say
             self.capture.buffer.tick()  # any request): only a 200 did, errors kept them held
         if self.metrics.log_requests:

@@ -52,6 +52,7 @@ from functions.predict.metric_names import (
     LOAD_OUTCOME_LABELS,
     MODEL_LOAD,
     MODEL_LOADS,
+    NO_LABEL,
     REQUEST_LABELS,
     REQUESTS,
     SHADOW_AGREED,
@@ -87,8 +88,9 @@ _VERSION_LOAD_METRICS = [
 # Version loads kept for an observer attached later (`aiaas serve` attaches it after the cold
 # start's loads); Lambda never attaches one, so past this many they are no longer kept.
 _LOADS_KEPT = 64
-_VERSION_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[1], REQUEST_LABELS[3]]
-_MODEL_STATUS = [REQUEST_LABELS[0], REQUEST_LABELS[3]]
+_ALIAS_VERSION = ["model", "alias", "version"]
+_ALIAS_VERSION_STATUS = ["model", "alias", "version", "status_class"]
+_MODEL_STATUS = ["model", "status_class"]
 _SHADOW_UNITS = {SHADOW_LATENCY: "Seconds", SHADOW_MAX_ABS: "None", SHADOW_MAX_REL: "None"}
 logger = logging.getLogger("aiaas")
 
@@ -97,7 +99,13 @@ class MetricsObserver(Protocol):
     """Receives each sample as it is recorded (`aiaas serve`'s `/metrics`)."""
 
     def request(
-        self, model: str, version: str, route: str, status_class: str, seconds: float
+        self,
+        model: str,
+        version: str,
+        route: str,
+        status_class: str,
+        seconds: float,
+        alias: str = NO_LABEL,
     ) -> None: ...
 
     def model_load(self, model: str, version: str, seconds: float) -> None: ...
@@ -119,7 +127,7 @@ class MetricsObserver(Protocol):
 
 
 class RequestMetrics:
-    """Request counts and latencies per (model, version, route, status class), as EMF."""
+    """Request counts and latencies per (model, version, route, status class, alias), as EMF."""
 
     def __init__(
         self,
@@ -135,13 +143,12 @@ class RequestMetrics:
         self.namespace = namespace
         self.emf = emf
         self.log_requests = log_requests
-        # The [model, version, route, status_class] dimension set: each route and status class
-        # a version serves is 2 more custom metrics ($0.30 a month each at list price; 4 routes
-        # at 2xx and 4xx: 16 of a version's 28). Nothing the stack runs reads it (alarms and
-        # rollouts read the sets below), and `route` stays in every document for Logs Insights.
+        # The full (per route) dimension set: each route and status class a version serves is
+        # 2 more custom metrics ($0.30 a month each at list price; 4 routes at 2xx and 4xx: 16
+        # of a version's 28). Nothing the stack runs reads it; `route` stays in every document.
         self.by_route = by_route
         self._clock, self._wall, self._out = clock, wall, out
-        self._buffer: dict[tuple[str, str, str, str], list[float]] = {}
+        self._buffer: dict[tuple[str, ...], list[float]] = {}
         self._held = 0
         self._since = 0.0  # clock() at the buffer's first sample
         self._stamp = 0  # wall time of it, in ms: the documents' timestamp
@@ -215,16 +222,24 @@ class RequestMetrics:
             doc[EVICTIONS] = 1
             self._write([doc])
 
-    def record(self, model: str, version: str, route: str, status: int, seconds: float) -> None:
-        """One answered request (at its end)."""
+    def record(
+        self,
+        model: str,
+        version: str,
+        route: str,
+        status: int,
+        seconds: float,
+        alias: str = NO_LABEL,
+    ) -> None:
+        """One answered request (at its end), routed by `alias`'s split ('-': pinned)."""
         # ~1 us in all; no lock (one costs ~0.3 us): Lambda runs one request at a time, and
         # `_flush` swaps the buffer before reading it (see there).
         label = _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
         if self._observer is not None:
-            self._observer.request(model, version, route, label, seconds)
+            self._observer.request(model, version, route, label, seconds, alias)
         if not self.emf:
             return
-        key = (model, version, route, label)
+        key = (model, version, route, label, alias)
         now = self._clock()
         if now - self._last >= FLUSH_SECONDS:
             self._after_idle(now, key, seconds)
@@ -240,7 +255,7 @@ class RequestMetrics:
             self._flush()
             self._since, self._stamp = now, int(self._wall() * 1000)
 
-    def _after_idle(self, now: float, key: tuple[str, str, str, str], seconds: float) -> None:
+    def _after_idle(self, now: float, key: tuple[str, ...], seconds: float) -> None:
         """A request after idleness: the samples before the gap, then it, each under its own
         timestamp; the next samples are stamped from now."""
         self._flush()
@@ -355,11 +370,12 @@ class RequestMetrics:
         timestamp: int,
         metrics: list[dict[str, str]],
     ) -> dict[str, object]:
-        # Per model and version, and in full; requests per status class of a version (a
-        # rollout's error rate) and of the model (the code deploy's 5xx alarm), and in full
-        # (per route) only with `by_route`.
+        # Per model and version, and in full; requests per alias and version (a rollout's
+        # counts and p99: its alias's split alone, not pinned requests nor another alias's),
+        # per status class of those (its error rate) and of the model (the code deploy's 5xx
+        # alarm), and in full (per route) only with `by_route`.
         if names is REQUEST_LABELS:
-            dimensions = [list(names[:2]), _VERSION_STATUS, _MODEL_STATUS]
+            dimensions = [_ALIAS_VERSION, _ALIAS_VERSION_STATUS, _MODEL_STATUS]
             if self.by_route:
                 dimensions.insert(1, list(names))
         elif names is LOAD_OUTCOME_LABELS:  # a failed load's count is what tells

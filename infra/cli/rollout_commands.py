@@ -358,5 +358,7 @@ class _NoMetrics:
     def begin(self, model: str, since: float) -> None:
         return None
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> Any:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> Any:
         raise BadRequest("an abort reads no metrics")

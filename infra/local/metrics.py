@@ -28,7 +28,7 @@ request_log = logging.getLogger("aiaas")  # the predict function's request lines
 
 MAX_PENDING = 100_000  # samples held before start: past this, start now
 
-_Request = tuple[str, str, str, str, float | None]
+_Request = tuple[str, str, str, str, float | None, str]
 _Load = tuple[str, str, float]
 _VersionLoad = tuple[str, str, str, float]
 _Capture = tuple[str, str, str, int]
@@ -59,7 +59,7 @@ class GatewayMetrics:
         self._evictions: list[str] = []  # the model of each
         self._captures: list[_Capture] = []
         self._lock = threading.Lock()
-        self._count: Callable[[tuple[str, str, str, str], float | None], None] | None = None
+        self._count: Callable[[tuple[str, ...], float | None], None] | None = None
         # Threads whose call was answered 504 meanwhile (app.py's `_Call`): their requests'
         # own counts are dropped. Empty but for those: one truth test a request.
         self.abandoned: set[int] = set()
@@ -67,19 +67,25 @@ class GatewayMetrics:
     # ---- the observer protocol of functions/predict/telemetry.py ---------------------------
 
     def request(
-        self, model: str, version: str, route: str, status_class: str, seconds: float | None
+        self,
+        model: str,
+        version: str,
+        route: str,
+        status_class: str,
+        seconds: float | None,
+        alias: str = NO_LABEL,
     ) -> None:
         if self.abandoned and threading.get_ident() in self.abandoned:
             return
         count = self._count  # started with in-process counts: straight to them (calls less)
         if count is not None:
-            count((model, version, route, status_class), seconds)
+            count((model, version, route, status_class, alias), seconds)
             return
         families = self._families or self._hold(
-            self._requests, (model, version, route, status_class, seconds)
+            self._requests, (model, version, route, status_class, seconds, alias)
         )
         if families is not None:
-            families.request(model, version, route, status_class, seconds)
+            families.request(model, version, route, status_class, seconds, alias)
 
     def model_load(self, model: str, version: str, seconds: float) -> None:
         families = self._families or self._hold(self._loads, (model, version, seconds))

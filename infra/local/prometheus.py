@@ -45,6 +45,7 @@ from functions.predict.metric_names import (
     LOAD_OUTCOME_LABELS,
     MODEL_LOAD,
     MODEL_LOADS,
+    NO_LABEL,
     REQUEST_LABELS,
     REQUESTS,
     SHADOW_AGREED,
@@ -148,7 +149,7 @@ class PrometheusFamilies:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         requests = (
             _family_name(REQUESTS),
-            "Requests answered, by model, version, route and status class",
+            "Requests answered, by model, version, route, status class and routing alias",
         )
         latency = (LATENCY, "Time the function took to answer, in seconds")
         self.counts: RequestCounts | None = None
@@ -223,14 +224,20 @@ class PrometheusFamilies:
         }
         self._max: dict[tuple[str, tuple[str, ...]], float] = {}
         # labels() costs ~1 us; a service sees few label sets, so each child is looked up once.
-        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
 
     @_dropped_when_full
     def request(
-        self, model: str, version: str, route: str, status_class: str, seconds: float | None
+        self,
+        model: str,
+        version: str,
+        route: str,
+        status_class: str,
+        seconds: float | None,
+        alias: str = NO_LABEL,
     ) -> None:
         """One request; `seconds` None: refused before any function ran (counted, not timed)."""
-        key = (model, version, route, status_class)
+        key = (model, version, route, status_class, alias)
         if self.counts is not None:
             self.counts.add(key, seconds)
             return

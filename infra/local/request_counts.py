@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-_Key = tuple[str, str, str, str]
+_Key = tuple[str, ...]
 _COUNT, _TIMED, _SUM, _BUCKETS = 0, 1, 2, 3  # positions in a series' list
 
 

@@ -1,6 +1,9 @@
 """A rollout's metrics from a running `aiaas serve`: its `/metrics` (Prometheus text).
 
-The gateway's counters and histograms are cumulative since it started, so a window's figures
+Only requests the rolled-out alias's split routed are counted (the `alias` label): a request
+pinned to a version (`/models/{name}/versions/{version}/...`, alias '-') or served through
+another alias is no evidence of how the split does. The gateway's counters and histograms
+are cumulative since it started, so a window's figures
 are the difference between a scrape now and the one taken when the window began (`begin`).
 The p99 comes from the latency histogram's buckets in that window, interpolated within its
 bucket as Prometheus' histogram_quantile does (so it is known to a bucket's width: the
@@ -20,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from functions.predict.metric_names import (
     LATENCY,
+    NO_LABEL,
     REQUESTS,
     SHADOW_AGREED,
     SHADOW_ERRORS,
@@ -27,6 +31,7 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
 )
 from functions.runtime.errors import StoreError
+from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 from infra.local.client_token import SET_ONE, ClientToken
 
@@ -36,11 +41,14 @@ _LATENCY_BUCKET = LATENCY + "_bucket"
 
 @dataclass
 class Scrape:
-    """The figures of one scrape, per model and version (and version pair for shadows)."""
+    """The figures of one scrape, per model, routing alias and version (and version pair for
+    shadows). A request pinned to a version counts under alias '-' (routed by no split)."""
 
-    requests: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    errors: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    buckets: dict[tuple[str, str, float], float] = field(default_factory=lambda: defaultdict(float))
+    requests: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    errors: dict[tuple[str, str, str], float] = field(default_factory=lambda: defaultdict(float))
+    buckets: dict[tuple[str, str, str, float], float] = field(
+        default_factory=lambda: defaultdict(float)
+    )
     shadow: dict[tuple[str, str, str, str], float] = field(
         default_factory=lambda: defaultdict(float)
     )
@@ -62,11 +70,13 @@ class Scrape:
     def add(self, name: str, labels: dict[str, str], value: float) -> None:
         model, version = labels.get("model", ""), labels.get("version", "")
         if name == REQUESTS:
-            self.requests[model, version] += value
+            alias = labels.get("alias", NO_LABEL)  # a gateway of before the label: unrouted
+            self.requests[model, alias, version] += value
             if labels.get("status_class") == "5xx":
-                self.errors[model, version] += value
+                self.errors[model, alias, version] += value
         elif name == _LATENCY_BUCKET:
-            self.buckets[model, version, float(labels["le"])] += value
+            alias = labels.get("alias", NO_LABEL)
+            self.buckets[model, alias, version, float(labels["le"])] += value
         elif name in _SHADOW:
             self.shadow[name, model, version, labels.get("shadow_version", "")] += value
 
@@ -113,7 +123,9 @@ class GatewayMetricsSource:
     def begin(self, model: str, since: float) -> None:
         self._zero = {(model, since): Scrape.parse(self.scrape())}
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = DEFAULT_ALIAS
+    ) -> StepMetrics:
         now = Scrape.parse(self.scrape())
         zero = self._zero.get((model, since))
         if zero is None:  # a window this source did not open (another process did): from now
@@ -122,20 +134,20 @@ class GatewayMetricsSource:
         elif now.restarted_since(zero):  # every count since then falls inside the window
             zero = self._zero[model, since] = Scrape()
         return StepMetrics(
-            baseline=_version(now, zero, model, baseline),
-            candidate=_version(now, zero, model, candidate),
+            baseline=_version(now, zero, (model, alias, baseline)),
+            candidate=_version(now, zero, (model, alias, candidate)),
             shadow=_shadow(now, zero, model, baseline, candidate),
         )
 
 
-def _version(now: Scrape, zero: Scrape, model: str, version: str) -> VersionStats:
-    key = (model, version)
+def _version(now: Scrape, zero: Scrape, key: tuple[str, str, str]) -> VersionStats:
+    """A version's requests routed by one alias's split: `key` is (model, alias, version)."""
     requests = now.requests.get(key, 0.0) - zero.requests.get(key, 0.0)
     errors = now.errors.get(key, 0.0) - zero.errors.get(key, 0.0)
     counts = sorted(
-        (le, count - zero.buckets.get((m, v, le), 0.0))
-        for (m, v, le), count in now.buckets.items()
-        if (m, v) == key
+        (le, count - zero.buckets.get((m, a, v, le), 0.0))
+        for (m, a, v, le), count in now.buckets.items()
+        if (m, a, v) == key
     )
     return VersionStats(requests, errors, _quantile(0.99, counts))
 

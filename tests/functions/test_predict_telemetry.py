@@ -93,7 +93,7 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
     clock, out = FrozenClock(), io.StringIO()
     metrics = frozen_metrics(clock, out)
     metrics.cold_start(MODEL, "1", 0.25)
-    metrics.record(MODEL, "1", ROUTE, 422, 0.002)
+    metrics.record(MODEL, "1", ROUTE, 422, 0.002, "production")
     load, request = documents(out)
     directive = load["_aws"]["CloudWatchMetrics"][0]
     assert directive["Dimensions"] == [["model", "version"]]
@@ -102,16 +102,22 @@ def test_documents_are_emf_with_the_prometheus_names_and_labels() -> None:
     directive = request["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "aiaas"
     assert directive["Dimensions"] == [
-        ["model", "version"],
-        ["model", "version", "status_class"],  # a rollout's error rate per version
+        ["model", "alias", "version"],  # a rollout's counts and p99: its alias's split alone
+        ["model", "alias", "version", "status_class"],  # ... and its error rate
         ["model", "status_class"],  # the code deploy's 5xx alarm
-    ]  # no [model, version, route, status_class]: 2 billed metrics a route and class
+    ]  # no [model, version, route, status_class, alias]: 2 billed metrics a route and class
     assert directive["Metrics"] == [
         {"Name": REQUESTS, "Unit": "Count"},
         {"Name": LATENCY, "Unit": "Seconds"},
     ]
-    labels = {k: request[k] for k in ("model", "version", "route", "status_class")}
-    assert labels == {"model": MODEL, "version": "1", "route": ROUTE, "status_class": "4xx"}
+    labels = {k: request[k] for k in ("model", "version", "route", "status_class", "alias")}
+    assert labels == {
+        "model": MODEL,
+        "version": "1",
+        "route": ROUTE,
+        "status_class": "4xx",
+        "alias": "production",
+    }
     assert (request[REQUESTS], request[LATENCY]) == (1, [0.002])
 
 
@@ -126,7 +132,7 @@ def test_the_per_route_dimension_set_is_opt_in() -> None:
         metrics.record(MODEL, "1", ROUTE, 200, 0.001)
         (doc,) = documents(out)
         dimensions = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
-        assert (["model", "version", "route", "status_class"] in dimensions) is by_route
+        assert (["model", "version", "route", "status_class", "alias"] in dimensions) is by_route
         assert len(dimensions) == 3 + by_route
         assert doc["route"] == ROUTE  # still in the line, for Logs Insights
 

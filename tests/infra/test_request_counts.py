@@ -22,12 +22,12 @@ from infra.local.prometheus import LATENCY_BUCKETS
 from infra.local.request_counts import RequestCounts
 
 REQUESTS = [
-    (("m", "1", "POST /models/{name}/predict", "2xx"), 0.00004),
-    (("m", "1", "POST /models/{name}/predict", "2xx"), 0.0001),  # on a bound: that bucket
-    (("m", "1", "POST /models/{name}/predict", "2xx"), 0.0003),
-    (("m", "1", "POST /models/{name}/predict", "4xx"), 2.0),
-    (("m", "2", "POST /models/{name}/predict", "2xx"), 100.0),  # past the last bound: +Inf
-    (("-", "-", "-", "4xx"), None),  # refused by the gateway: counted, not timed
+    (("m", "1", "POST /models/{name}/predict", "2xx", "production"), 0.00004),
+    (("m", "1", "POST /models/{name}/predict", "2xx", "production"), 0.0001),  # on a bound
+    (("m", "1", "POST /models/{name}/predict", "2xx", "production"), 0.0003),
+    (("m", "1", "POST /models/{name}/predict", "4xx", "production"), 2.0),
+    (("m", "2", "POST /models/{name}/predict", "2xx", "production"), 100.0),  # past: +Inf
+    (("-", "-", "-", "4xx", "-"), None),  # refused by the gateway: counted, not timed
 ]
 
 

@@ -34,7 +34,9 @@ class Scripted:
     def begin(self, model: str, since: float) -> None:
         return None
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> StepMetrics:
         return self.metrics.pop(0)
 
 

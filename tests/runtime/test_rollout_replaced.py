@@ -51,7 +51,9 @@ class BobActsWhileMeasured:
     def begin(self, model: str, since: float) -> None:
         return None
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> StepMetrics:
         self.bobs.append(bob_replaces(self.registry))
         return PASSED
 
@@ -136,7 +138,9 @@ class NoTraffic:
     def begin(self, model: str, since: float) -> None:
         return None
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> StepMetrics:
         return StepMetrics(VersionStats(), VersionStats())
 
 
@@ -165,7 +169,9 @@ class SignalledWhileMeasured(NoTraffic):
     def __init__(self, stop: StopRequest) -> None:
         self.stop, self.calls = stop, 0
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> StepMetrics:
         self.calls += 1
         if self.calls == 1:
             self.stop(signal.SIGTERM, None)  # as the signal handler runs it

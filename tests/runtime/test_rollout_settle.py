@@ -59,7 +59,9 @@ class Windows:
     def begin(self, model: str, since: float) -> None:
         self.opened.append(since)
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = ""
+    ) -> StepMetrics:
         self.measured.append(since)
         return PASSED
 

@@ -1,8 +1,10 @@
 """A rollout's metrics from CloudWatch: the predict functions' EMF metrics, per version.
 
-The EMF documents (functions/predict/telemetry.py) carry `model` and `version` dimensions:
-requests and latency per [model, version], 5xx per [model, version, status_class], and the
-shadow's comparisons per [model, version, shadow_version]. One GetMetricData call reads a
+The EMF documents (functions/predict/telemetry.py) carry `model`, `alias` and `version`
+dimensions: requests and latency per [model, alias, version], 5xx per [model, alias, version,
+status_class], and the shadow's comparisons per [model, version, shadow_version]. `alias` is
+the alias whose split routed a request ('-' when pinned to a version), so a rollout reads only
+its own alias's routed requests: not pinned ones, nor another stack's serving the same version. One GetMetricData call reads a
 window's sums and the p99 of both versions. CloudWatch keeps these at one-minute resolution,
 so a window is read from the start of the minute it began in (a step's first minute may
 include the previous step's requests of the same versions).
@@ -24,6 +26,7 @@ from functions.predict.metric_names import (
     SHADOW_ROWS,
 )
 from functions.runtime.errors import BadRequest, ServiceUnavailable
+from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 
 MINUTE = 60
@@ -59,13 +62,19 @@ class CloudWatchMetrics:
     def begin(self, model: str, since: float) -> None:
         return None  # CloudWatch windows by time itself
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = DEFAULT_ALIAS
+    ) -> StepMetrics:
         start = math.floor(since / MINUTE) * MINUTE
         end = (math.floor(self._now() / MINUTE) + 1) * MINUTE
         period = end - start
         queries = [
-            *self._version_queries("b", model, baseline, period),
-            *self._version_queries("c", model, candidate, period),
+            *self._version_queries(
+                "b", {"model": model, "alias": alias, "version": baseline}, period
+            ),
+            *self._version_queries(
+                "c", {"model": model, "alias": alias, "version": candidate}, period
+            ),
             *self._shadow_queries(model, baseline, candidate, period),
         ]
         from botocore.exceptions import BotoCoreError, ClientError
@@ -109,9 +118,8 @@ class CloudWatchMetrics:
         return {"Id": key, "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}}
 
     def _version_queries(
-        self, prefix: str, model: str, version: str, period: int
+        self, prefix: str, dims: dict[str, str], period: int
     ) -> list[dict[str, Any]]:
-        dims = {"model": model, "version": version}
         return [
             self._query(f"{prefix}requests", REQUESTS, dims, "Sum", period),
             self._query(

@@ -174,7 +174,9 @@ class RolloutEngine:
         if moved is not None:
             return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
         now = self.clock()
-        metrics = self.source.measure(model, record.baseline, record.candidate, record.window)
+        metrics = self.source.measure(
+            model, record.baseline, record.candidate, record.window, record.alias
+        )
         decision = decide(record.plan, record.step, now - record.step_started, metrics)
         checked = {
             "time": utc_now(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.decision import StepMetrics
 
 
@@ -17,6 +18,9 @@ class MetricsSource(Protocol):
     def begin(self, model: str, since: float) -> None:
         """A window starts at `since` (epoch seconds), before the step's traffic moves."""
 
-    def measure(self, model: str, baseline: str, candidate: str, since: float) -> StepMetrics:
-        """The two versions' answers since `since` (and the candidate's as a shadow of the
-        baseline's)."""
+    def measure(
+        self, model: str, baseline: str, candidate: str, since: float, alias: str = DEFAULT_ALIAS
+    ) -> StepMetrics:
+        """The two versions' answers since `since` to requests `alias`'s split routed (not
+        those pinned to a version, nor another alias's: the request metrics' `alias` label),
+        and the candidate's as a shadow of the baseline's."""
