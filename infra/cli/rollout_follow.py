@@ -20,6 +20,7 @@ from types import FrameType
 
 from functions.runtime.errors import PreconditionFailed
 from functions.runtime.manifest import utc_now
+from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord
@@ -129,9 +130,16 @@ def _say_starved(record: RolloutRecord, said: tuple[str, int] | None) -> tuple[s
     reason = str(check.get("reason", ""))
     if not reason.startswith("baked; waiting for traffic"):
         return said
+    # Only requests this alias's split routes count: send them through it (a pinned version's
+    # route, or another alias's, is not counted); the abort names the alias, else it would
+    # stop production's rollout, not this one.
+    where = (
+        record.model if record.alias == DEFAULT_ALIAS else f"{record.model} --alias {record.alias}"
+    )
     print(
         f"{check.get('time', utc_now())}  holding     {reason} (the step advances once the "
-        f"version has answered them; aiaas rollout abort {record.model} to stop)",
+        f"version has answered them through {record.model}@{record.alias}; "
+        f"aiaas rollout abort {where} to stop)",
         flush=True,
     )
     return step

@@ -4,7 +4,7 @@ alias's split routed, read from a running `aiaas serve`'s `/metrics` (the `alias
 - Requests pinned to the candidate (`/models/{name}/versions/{version}/predict`) bypass the
   split: with no other traffic the step waits for traffic (it went to 100% on them alone).
 - A staging rollout read from a gateway serving production sees none of production's requests
-  (a healthy candidate was rolled back as "not served").
+  (a healthy candidate was rolled back as "not served"); its hint names `--alias staging`.
 - Through a gateway serving `@staging`, the staging rollout is judged on its own traffic.
 """
 
@@ -126,6 +126,7 @@ def test_requests_pinned_to_the_candidate_do_not_advance_it(
     assert len(caller.statuses) >= 40 and set(caller.statuses) == {200}, caller.statuses[:5]
     assert "succeeded" not in output and "at 100%" not in output, output
     assert "waiting for traffic: 0 of 20 requests" in output, output
+    assert f"through {MODEL}@production; aiaas rollout abort {MODEL} to stop" in output, output
     assert code == 128 + signal.SIGINT, output
     record = RolloutBook(LocalStore(root / "store")).require(MODEL, "production")
     assert record.state == "aborted", record.state
@@ -147,6 +148,8 @@ def test_a_staging_rollout_is_not_judged_on_production_traffic(
     # It was rolled back as "not served": production's answers by 1 counted as its baseline's.
     assert "rolled_back" not in output and "answered none" not in output, output
     assert "waiting for traffic: 0 of 20 requests" in output, output
+    hint = f"through {MODEL}@staging; aiaas rollout abort {MODEL} --alias staging to stop"
+    assert hint in output, output
     assert code == 128 + signal.SIGINT, output
     book = RolloutBook(LocalStore(root / "store"))
     assert book.require(MODEL, "staging").state == "aborted"
