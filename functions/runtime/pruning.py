@@ -10,7 +10,8 @@ the prune: what it protects is unknown.
 A version goes manifest first (the manifest is what makes it exist: from then on every reader
 gets a clean "not found"), then its other files. The run is recorded (`prune_log`) before the
 first manifest goes, so a prune killed midway leaves manifest-less files a rerun recognises as
-its own and removes (listings already ignore them). An alias moved onto a version while its
+its own and removes (listings already ignore them). A version folder a publish killed outright
+left without a manifest goes too, once abandoned (killed_publishes.py). An alias moved onto a version while its
 manifest was being deleted gets the manifest back (the files are still there): so one version
 is deleted by one run only, which the record claims (`prune_log.CLAIM_S`); another prune
 planned at the same time keeps it.
@@ -34,6 +35,11 @@ from functions.runtime.errors import (
     CorruptRecord,
     NotFound,
     StoreError,
+)
+from functions.runtime.killed_publishes import (
+    LEFT_YOUNG,
+    abandoned_folders,
+    remove_abandoned_folders,
 )
 from functions.runtime.manifest import MANIFEST_FILE, ModelManifest, utc_now
 from functions.runtime.prune_log import (
@@ -73,6 +79,8 @@ class PrunePlan:
     delete: tuple[Doomed, ...]
     kept: dict[str, list[str]]  # version -> why it stays
     leftovers: dict[str, tuple[str, ...]]  # an earlier prune's manifest-less files, by version
+    # a killed publish's manifest-less folder (and number claim), by version
+    abandoned: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def protected(registry: Registry, name: str, versions: list[str]) -> dict[str, list[str]]:
@@ -160,9 +168,12 @@ def plan_prune(
                 kept[v] = [*guarded[v], "its manifest is gone (a stopped prune): files kept"]
             else:
                 leftovers[v] = files
+    skip = {*versions, *pruned, *guarded}
+    abandoned, young = abandoned_folders(registry.store, name, keys, skip)
+    kept.update({version: [LEFT_YOUNG] for version in young})
     order = {v: i for i, v in enumerate(versions)}
     delete.sort(key=lambda d: order[d.version])
-    return PrunePlan(name, tuple(delete), kept, leftovers)
+    return PrunePlan(name, tuple(delete), kept, leftovers, abandoned)
 
 
 def plan_removal(registry: Registry, name: str, version: str) -> PrunePlan:
@@ -229,12 +240,13 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     # a leftover back (another prune put its manifest back: an alias moved onto it) stays
     left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
     store.delete_many([k for found in left.values() for k in found])
+    killed = remove_abandoned_folders(store, name, plan.abandoned)
     store.remove_abandoned(f"{model_prefix(name)}/versions")  # and older releases' lock files
     if failed is not None and stayed:  # (none: every manifest went, the answer was lost)
         raise _stopped(name, gone, stayed, failed)
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
-    return PrunePlan(name, gone, kept, left)
+    return PrunePlan(name, gone, kept, left, killed)
 
 
 def _stopped(
@@ -283,10 +295,10 @@ def _claim(
             "bytes": sum(d.size for d in delete),
         }
         if not delete:
-            return PrunePlan(plan.name, delete, kept, plan.leftovers), entry
+            return PrunePlan(plan.name, delete, kept, plan.leftovers, plan.abandoned), entry
         taken = record_prune(registry.store, plan.name, entry)
         if not taken:
-            return PrunePlan(plan.name, delete, kept, plan.leftovers), entry
+            return PrunePlan(plan.name, delete, kept, plan.leftovers, plan.abandoned), entry
         kept.update({version: [why] for version, why in taken.items()})
         delete = tuple(d for d in delete if d.version not in taken)
 

@@ -151,7 +151,7 @@ class Registry:
         """`name`'s versions from one delimiter listing (version_folders.py), or the one made
         less than `reuse_within` seconds ago: what a bare name serves, and what it names."""
         return self._listings.get(
-            name, reuse_within, lambda: list_versions(self.store, name, self.versions)
+            name, reuse_within, lambda last: list_versions(self.store, name, self.versions, last)
         )
 
     # ---- aliases ------------------------------------------------------------------------

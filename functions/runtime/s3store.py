@@ -261,7 +261,8 @@ class S3Store:
         meta = self._read(
             key, lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         )
-        return ObjectInfo(key=key, size=meta["ContentLength"], etag=meta["ETag"].strip('"'))
+        etag, modified = meta["ETag"].strip('"'), meta["LastModified"].timestamp()
+        return ObjectInfo(key=key, size=meta["ContentLength"], etag=etag, modified=modified)
 
     def exists(self, key: str) -> bool:
         try:

@@ -76,8 +76,7 @@ __all__ = [
     "open_store",
 ]
 
-CHUNK = 1024 * 1024
-MULTIPART_THRESHOLD = 16 * 1024 * 1024
+CHUNK, MULTIPART_THRESHOLD = 1024 * 1024, 16 * 1024 * 1024
 
 
 class LocalStore:
@@ -300,7 +299,8 @@ class LocalStore:
             stat = self._path(key).lstat()  # a link is no object (see _open)
         if not S_ISREG(stat.st_mode):  # a folder of keys under it is no object (a job 'pending')
             raise self._missing(key)
-        return ObjectInfo(key=key, size=stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
+        etag = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        return ObjectInfo(key, stat.st_size, etag, stat.st_mtime)  # mtime: when last written
 
     def exists(self, key: str) -> bool:
         path = self._path(key)

@@ -31,6 +31,7 @@ class ObjectInfo:
     key: str
     size: int
     etag: str
+    modified: float = 0.0  # when it was last written (seconds since the epoch); 0: not known
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     registry = Registry(open_store(args.store))
     name = names.model_name(args.name)
     plan = plan_prune(registry, name, args.keep, args.older_than)
-    goes = bool(plan.delete or plan.leftovers)
+    goes = bool(plan.delete or plan.leftovers or plan.abandoned)
     if goes and not args.dry_run and not args.yes:
         if not sys.stdin.isatty():
             raise BadRequest(
@@ -84,13 +84,15 @@ def _count(plan: PrunePlan) -> str:
     text = f"{len(plan.delete)} version(s) ({_mb(size)})"
     if plan.leftovers:
         text += f" and the leftovers of {len(plan.leftovers)} pruned earlier"
+    if plan.abandoned:
+        text += f" and {len(plan.abandoned)} folder(s) a killed publish left without a manifest"
     return text
 
 
 def _say(plan: PrunePlan, *, dry_run: bool, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     verb = "would delete" if dry_run else "deleted"
-    if not plan.delete and not plan.leftovers:
+    if not plan.delete and not plan.leftovers and not plan.abandoned:
         print(f"{plan.name}: nothing to prune ({len(plan.kept)} version(s) kept)", file=out)
     else:
         print(f"{plan.name}: {verb} {_count(plan)}, kept {len(plan.kept)}", file=out)
@@ -99,6 +101,11 @@ def _say(plan: PrunePlan, *, dry_run: bool, out: TextIO | None = None) -> None:
         print(line, file=out)
     for version, keys in sorted(plan.leftovers.items()):
         line = f"  {verb:13} {version:10} {len(keys)} leftover file(s) of an interrupted prune"
+        print(line, file=out)
+    for version, keys in sorted(plan.abandoned.items()):
+        line = (
+            f"  {verb:13} {version:10} {len(keys)} file(s) of a publish killed before its manifest"
+        )
         print(line, file=out)
     for version, why in plan.kept.items():
         print(f"  {'kept':13} {version:10} {', '.join(why)}", file=out)
@@ -118,6 +125,7 @@ def _doc(plan: PrunePlan, *, dry_run: bool) -> dict[str, Any]:
             for d in plan.delete
         ],
         "leftovers": {v: len(keys) for v, keys in sorted(plan.leftovers.items())},
+        "abandoned": {v: len(keys) for v, keys in sorted(plan.abandoned.items())},
         "kept": [{"version": v, "why": why} for v, why in plan.kept.items()],
     }
 
