@@ -285,5 +285,9 @@ def prediction_values(
 
 
 def _tied(scores: np.ndarray) -> bool:
-    """Whether a row of `scores` [N, C] has two best scores."""
-    return bool(np.count_nonzero(scores == scores.max(axis=1, keepdims=True)) > len(scores))
+    """Whether a row of `scores` [N, C] has two best scores. Row by row: a row holding a NaN
+    (a model published with `--allow-nonfinite`) matches its NaN maximum nowhere, so a count
+    over the whole fold let it cancel a tied row's extra match, and that row was counted as
+    the first best, not as predict answered it."""
+    best = scores == scores.max(axis=1, keepdims=True)
+    return bool(np.any(np.count_nonzero(best, axis=1) > 1))
