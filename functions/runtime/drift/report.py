@@ -165,8 +165,10 @@ def rows_needed(baseline: DriftBaseline) -> int:
 def category_rows_needed(baseline: DriftBaseline, column: CategoryBaseline) -> int:
     """The same for a string column, whose bins are its categories: 20 a category training
     filled (a column of 100 categories judged on 200 rows scores a PSI near 0.9 on rows that
-    training itself gave, and on 500 rows over 0.2 nine times in ten)."""
-    return max(rows_needed(baseline), MIN_ROWS_PER_BIN * int(np.count_nonzero(column.counts)))
+    training itself gave, and on 500 rows over 0.2 nine times in ten), as PSI expects them
+    (`CategoryBaseline.expected`: a one-off value's rows are `(new)`'s)."""
+    filled = int(np.count_nonzero(column.expected))
+    return max(rows_needed(baseline), MIN_ROWS_PER_BIN * filled)
 
 
 def compare(
@@ -193,7 +195,7 @@ def compare(
         for i, name in enumerate(baseline.features)
     ]
     for base, live in zip(baseline.categories, window.categories, strict=True):
-        p, j = float(psi(live, base.counts)), float(js_distance(live, base.counts))
+        p, j = float(psi(live, base.expected)), float(js_distance(live, base.expected))
         # outside: values training never saw ((new); with an old baseline, rare ones too)
         rows = category_rows_needed(baseline, base)
         drifted = p > threshold and window.rows >= rows
@@ -241,7 +243,7 @@ def timeline(
         if window.rows:
             numeric = psi(*with_missing(baseline, window.counts, window.nan))
             pairs = zip(window.categories, baseline.categories, strict=True)
-            strings = [psi(live, base.counts) for live, base in pairs]
+            strings = [psi(live, base.expected) for live, base in pairs]
             values[step, : len(baseline.names)] = np.concatenate(
                 [numeric, np.asarray(strings, dtype=np.float64)]
             )
