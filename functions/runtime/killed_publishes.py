@@ -6,8 +6,10 @@ manifest within moments (publishing.py); one killed in between leaves a folder t
 version (every reader skips it) and that nothing else removes: a serving listing that never
 saw it on top names it a version (a pinned request then 404s), and three on top send every
 TTL's listing to the walk of every key. A folder counts as abandoned once nothing in it (nor
-its number claim, written just before the files show) has been written for ABANDONED_AFTER_S;
-younger ones are left, and said so. Its manifest is looked for again right before its files go.
+its number claim, written just before the files show) has been written for KILLED_AFTER_S;
+younger ones are left, and said so. Hours, not ABANDONED_AFTER_S's minute: S3 dates a multipart
+upload from its start, so the model file of a named version (no number claim) published over
+a slow link shows as old the moment it completes, moments before its manifest. Its manifest is looked for again right before its files go.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import contextlib
 import time
 from collections.abc import Collection, Mapping
 
-from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import NotFound
 from functions.runtime.refs import manifest_key, number_key
 from functions.runtime.store import ObjectStore
 
-LEFT_YOUNG = "no manifest, written to under a minute ago (a publish running?): left for now"
+KILLED_AFTER_S = 6 * 3600.0  # a publish's longest upload, with room: then it was killed
+LEFT_YOUNG = "no manifest, written to under 6 hours ago (a publish running?): left for now"
 
 
 def abandoned_folders(
@@ -29,7 +31,7 @@ def abandoned_folders(
     name: str,
     keys: Mapping[str, tuple[str, ...]],
     skip: Collection[str],
-    settled_s: float = ABANDONED_AFTER_S,
+    settled_s: float = KILLED_AFTER_S,
 ) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     """The folders of `keys` (version -> every key under its folder) without a manifest, but
     for `skip`'s: (the abandoned ones' keys, their number claim included; the younger ones).

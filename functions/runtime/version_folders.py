@@ -14,7 +14,7 @@ without a manifest (a publish killed on top, then a newer version published: it 
 version, and a pinned request to it 404s): up to `NEWEST_TRIED` of them are read again, and
 left out while still without one, so a TTL costs at most the GETs a killed publish on top
 costs already. `aiaas prune` deletes a folder a publish left without a manifest once nothing
-has written to it for ABANDONED_AFTER_S (pruning.py, `abandoned_folders`); a prune killed
+has written to it for KILLED_AFTER_S (killed_publishes.py, 6 hours); a prune killed
 outright leaves files the next prune recognises as its own and removes.
 
 `Listings` keeps each model's last listing with its time, so that GET /v2/models/{name}

@@ -2,7 +2,7 @@
 finding 3): once a newer version was published, GET /v2/models/{name} named it for ever (a
 pinned request to it 404s), and no prune removed it. Now a serving listing that found it
 without a manifest leaves it out, and `aiaas prune` deletes it once nothing has written to it
-for ABANDONED_AFTER_S, never a younger one (a publish may be running). Through the real CLI
+for KILLED_AFTER_S, never a younger one (a publish may be running). Through the real CLI
 and predict service, on a directory store and S3 (moto)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from functions.runtime import killed_publishes
-from functions.runtime.abandoned import ABANDONED_AFTER_S
+from functions.runtime.killed_publishes import KILLED_AFTER_S
 from functions.runtime.pruning import carry_out, plan_prune
 from functions.runtime.refs import manifest_key, model_key, number_key
 from functions.runtime.registry import Registry
@@ -47,9 +47,9 @@ def _kill_publish(store: ObjectStore, version: str) -> list[str]:
 
 
 def _later(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The clock of the abandoned-folder check, past ABANDONED_AFTER_S from now (S3 keeps
+    """The clock of the abandoned-folder check, past KILLED_AFTER_S from now (S3 keeps
     the real LastModified: no file can be made older)."""
-    later = time.time() + ABANDONED_AFTER_S + 5
+    later = time.time() + KILLED_AFTER_S + 5
     monkeypatch.setattr(killed_publishes, "time", types.SimpleNamespace(time=lambda: later))
 
 
@@ -73,7 +73,7 @@ def test_a_killed_publish_s_folder_is_not_named_and_prune_removes_it_once_abando
     assert _ask(service) == ("5", ["1", "2", "3", "5"])  # read again each TTL: still none
 
     out = _prune(store, capsys)  # written to just now: a publish may be running
-    assert "4          no manifest, written to under a minute ago" in out, out
+    assert "4          no manifest, written to under 6 hours ago" in out, out
     assert all(store.exists(key) for key in left)
 
     _later(monkeypatch)
