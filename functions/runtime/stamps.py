@@ -13,7 +13,7 @@ size, as before. Held only where that holds:
 - for files with one link (a second link would keep the count above 0).
 Anywhere else every stamp is a `stat` of the path, as before. On top of this, the store keeps a
 key's stamp while no write through any store on its root has finished (generation.py), so a
-request between writes makes no system call at all.
+request between writes makes no system call at all (`KeptStamps`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ import os
 import stat
 from pathlib import Path
 
+from functions.runtime.generation import Generation
+from functions.runtime.store_api import check_key
+
 Stamp = tuple[int, ...]  # store.Stamp
 
 LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"})
 MAX_HELD = 1024  # descriptors held per store at most (a handful in practice: one per alias)
+MAX_KEPT = 2048  # keys whose path and stamp a store keeps (a few per model in use)
 
 
 def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
@@ -108,3 +112,43 @@ class HeldStamps:
                 self._held.clear()
             self._held[path] = held
         return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+class KeptStamps:
+    """A directory store's stamps by key: each key's path checked once (this runs on every
+    request), its stamp kept while no write through any store on the root finished since.
+
+    Bounded: every key ever stamped was kept for the life of the process, and a pinned request
+    for a version never published stamps that version's manifest (unpublished.py), so a caller
+    sending version names that do not exist (a scanner) grew the server ~500 bytes a name,
+    never freed. Past `MAX_KEPT` keys all are dropped at once, as `HeldStamps` drops its
+    descriptors: a key in use costs one `stat` on its next request, then is kept again.
+    """
+
+    def __init__(self, uri: str, generation: Generation) -> None:
+        self.uri = uri
+        self._generation = generation
+        self._held = HeldStamps(uri)
+        self._paths: dict[str, str] = {}
+        self._kept: dict[str, tuple[int, Stamp]] = {}  # path -> (generation, stamp)
+
+    def stamp(self, key: str) -> Stamp:
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= MAX_KEPT:
+                self._paths.clear()
+            path = self._paths[key] = f"{self.uri}/{check_key(key)}"
+        if not self._held.held_ok:
+            return self._held.stamp(path)
+        # No write through any store on this root finished since the kept stamp was read: it
+        # is still the key's, without a system call (generation.py).
+        generation = self._generation.read()
+        kept = self._kept.get(path)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+        found = self._held.stamp(path)
+        if generation is not None:
+            if kept is None and len(self._kept) >= MAX_KEPT:
+                self._kept.clear()
+            self._kept[path] = (generation, found)  # with the number read before the stamp
+        return found

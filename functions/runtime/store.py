@@ -25,7 +25,7 @@ from functions.runtime.abandoned import ABANDONED_AFTER_S
 from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.generation import Generation
 from functions.runtime.settings import RuntimeSettings, S3Settings
-from functions.runtime.stamps import HeldStamps
+from functions.runtime.stamps import KeptStamps
 from functions.runtime.store_api import (
     LOCAL_BUCKET,
     Moved,
@@ -96,11 +96,9 @@ class LocalStore:
                 f"the store {self.uri} is a file, not a directory{where}: give --store (or "
                 "AIAAS_STORE) the store's directory, or s3://bucket/prefix"
             )
-        self._stamp_paths: dict[str, str] = {}
-        self._stamps = HeldStamps(self.uri)
         # Bumped after every write and delete; a stamp is kept while it is unchanged.
         self._generation = Generation(self.uri, file_mode())
-        self._kept: dict[str, tuple[int, Stamp]] = {}  # path -> (generation, stamp)
+        self._stamps = KeptStamps(self.uri, self._generation)
         self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
 
     def _path(self, key: str) -> Path:
@@ -364,21 +362,7 @@ class LocalStore:
         # Every write renames a new file into place, created while the old one still exists,
         # so the inode changes as well as the mtime: a write within the same clock tick still
         # reads as a change. Read through a held descriptor where that is exact (stamps.py).
-        path = self._stamp_paths.get(key)
-        if path is None:  # validated once per key: this runs on every request
-            path = self._stamp_paths[key] = f"{self.uri}/{check_key(key)}"
-        if not self._stamps.held_ok:
-            return self._stamps.stamp(path)
-        # No write through any store on this root finished since the kept stamp was read: it
-        # is still the key's, without a system call (generation.py).
-        generation = self._generation.read()
-        kept = self._kept.get(path)
-        if kept is not None and kept[0] == generation:
-            return kept[1]
-        found = self._stamps.stamp(path)
-        if generation is not None:
-            self._kept[path] = (generation, found)  # with the number read before the stamp
-        return found
+        return self._stamps.stamp(key)
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
