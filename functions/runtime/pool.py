@@ -231,20 +231,25 @@ class ModelPool:
     def load_version(self, name: str, version: str) -> LoadedModel:
         """`name:version`, loaded; a loaded one is served until pruned (`StillPublished`), one
         never published answers its 404 from memory for a TTL (`Unpublished`)."""
-        self.unpublished.check((name, version))
         with self._guard:
             loaded = self._models.get((name, version))
             if loaded is not None:
                 self._models.move_to_end((name, version))
         if loaded is not None and self._published((name, version)):
             return loaded
+        # After the loaded ones: an alias moved onto the version loads it, and a 404 remembered
+        # while that load ran (checked first) answered for the loaded version until the TTL.
+        self.unpublished.check((name, version))
         self.forget((name, version))  # pruned (or never loaded): resolved again, a 404 if gone
+        if (pruned := self.registry.pruned_for_good(name, version)) is not None:
+            raise pruned  # no store call, not even a stamp
+        stamp = self.unpublished.stamp((name, version))  # before the read (`Unpublished.stamp`)
         try:
             manifest = self.registry.manifest(name, version)
         except VersionPruned:
             raise  # remembered by the registry once its prune is settled
         except ModelNotFound as exc:  # never published (its manifest missing): for a TTL
-            self.unpublished.remember((name, version), exc.message)
+            self.unpublished.remember((name, version), exc.message, stamp)
             raise
         return self.load(manifest)
 

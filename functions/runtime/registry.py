@@ -91,9 +91,7 @@ class Registry:
     def __init__(self, store: ObjectStore | None = None) -> None:
         self.store = store if store is not None else open_store()
         self._listings = Listings()  # each model's last delimiter listing (version_folders.py)
-        # (name, version) -> its 404, for each version found pruned for good (`settled`): a
-        # deployment or callers pinned to one cost no store call more (two GETs each before).
-        self._pruned: dict[tuple[str, str], str] = {}
+        self._pruned: dict[tuple[str, str], str] = {}  # (name, version) -> 404 (`pruned_for_good`)
 
     # ---- versions -----------------------------------------------------------------------
 
@@ -134,10 +132,14 @@ class Registry:
             raise ModelNotFound(f"model {name!r} not found")
         return sorted(found, key=version_sort_key)
 
-    def manifest(self, name: str, version: str) -> ModelManifest:
+    def pruned_for_good(self, name: str, version: str) -> VersionPruned | None:
+        """Its 404 from memory once `manifest` found it pruned for good: no store call."""
         pruned = self._pruned.get((name, version))
-        if pruned is not None:
-            raise VersionPruned(pruned, settled=True)
+        return None if pruned is None else VersionPruned(pruned, settled=True)
+
+    def manifest(self, name: str, version: str) -> ModelManifest:
+        if (pruned := self.pruned_for_good(name, version)) is not None:
+            raise pruned
         try:
             raw = self.store.get_bytes(manifest_key(name, version))
         except NotFound:

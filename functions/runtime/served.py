@@ -156,10 +156,12 @@ class ServedModel:
             raise  # its own 404, remembered (no store read a request)
         except NotFound:
             if current is None:  # no version of the model at all: its own 404, as unpinned
+                key = (self.ref.name, version)
+                stamp = self.pool.unpublished.stamp(key)  # before the listing that finds none
                 try:
                     self.pool.registry.versions(self.ref.name)  # ModelNotFound when none
                 except ModelNotFound as exc:  # remembered as the version's own 404 is
-                    self.pool.unpublished.remember((self.ref.name, version), exc.message)
+                    self.pool.unpublished.remember(key, exc.message, stamp)
                     raise
             raise
 

@@ -5,7 +5,8 @@ manifest, then the prune record to tell a pruned version from one never publishe
 
 A version published meanwhile is found once its 404 is a TTL old, as an alias moved is; at
 once where the store tells cheaply that its manifest appeared (a directory store: one stat).
-Bounded: a caller sending any number of version names holds at most `MAX_REMEMBERED`.
+Bounded: a caller sending any number of version names holds at most `MAX_REMEMBERED`, and
+the directory store at most `stamps.MAX_KEPT` of their manifests' stamps.
 """
 
 from __future__ import annotations
@@ -42,13 +43,20 @@ class Unpublished:
         if found is None:
             return
         until, stamp, message = found
-        if monotonic() < until and (stamp is None or self._stamp(key) == stamp):
+        if monotonic() < until and (stamp is None or self.stamp(key) == stamp):
             raise RememberedNotFound(message)
         self.forget(key)
 
-    def remember(self, key: tuple[str, str], message: str) -> None:
-        """`key`'s manifest was just found missing; its 404 says `message`."""
-        entry = (monotonic() + self.ttl, self._stamp(key), message)
+    def stamp(self, key: tuple[str, str]) -> Stamp | None:
+        """`key`'s manifest's stamp, taken before reading the manifest and passed to `remember`:
+        taken after, a manifest written in between was stamped as the one found missing, and
+        the version answered 404 for a whole TTL after its publish, on a directory store too."""
+        return self.store.stamp(manifest_key(*key))
+
+    def remember(self, key: tuple[str, str], message: str, stamp: Stamp | None) -> None:
+        """`key`'s manifest was just found missing, `stamp` taken before it was read; its 404
+        says `message`."""
+        entry = (monotonic() + self.ttl, stamp, message)
         with self._lock:
             self._missing[key] = entry
             self._missing.move_to_end(key)
@@ -59,6 +67,3 @@ class Unpublished:
         """`key` was loaded (or its 404 is stale): read it again."""
         with self._lock:
             self._missing.pop(key, None)
-
-    def _stamp(self, key: tuple[str, str]) -> Stamp | None:
-        return self.store.stamp(manifest_key(*key))

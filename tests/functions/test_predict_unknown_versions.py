@@ -1,15 +1,22 @@
 """Pinned predict requests for versions never published, through the predict service on real
 stores: the names a caller sends hold no memory past a bound (each one's 404 remembered
-stamped its manifest, and the directory store kept every key it stamped)."""
+stamped its manifest, and the directory store kept every key it stamped), and a version
+published, or loaded through an alias, while its 404 is being read is served on the next
+request, not answered 404 for a whole TTL."""
 
 from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import functions.runtime
 from functions.predict.service import PredictService, service_from_env
+from functions.runtime.errors import NotFound
+from functions.runtime.refs import manifest_key
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
@@ -45,6 +52,26 @@ def _publish(store: ObjectStore, tmp_path: Path, version: str) -> None:
     Registry(store).publish(onnx_factory.manifest_for(path, MODEL, version), path)
 
 
+def _after_missing_read(
+    monkeypatch: pytest.MonkeyPatch, store: ObjectStore, version: str, then: Callable[[], None]
+) -> None:
+    """Run `then` once, right after `version`'s manifest is read and found missing: between
+    the read and the 404 being remembered (the window of a publish from another process)."""
+    read, key = type(store).get_bytes, manifest_key(MODEL, version)
+    done: list[str] = []
+
+    def get_bytes(self: ObjectStore, wanted: str) -> bytes:
+        try:
+            return read(self, wanted)
+        except NotFound:
+            if wanted == key and not done:
+                done.append(wanted)
+                then()
+            raise
+
+    monkeypatch.setattr(type(store), "get_bytes", get_bytes)
+
+
 def test_version_names_a_caller_sends_hold_no_memory_past_a_bound(
     local_store: LocalStore, tmp_path: Path
 ) -> None:
@@ -67,3 +94,35 @@ def test_version_names_a_caller_sends_hold_no_memory_past_a_bound(
     grew = after.compare_to(before, "lineno")
     assert sum(stat.size_diff for stat in grew) < 2_000_000, [str(stat) for stat in grew[:3]]
     assert _predict(service, "1") == 200
+
+
+def test_a_version_published_while_its_404_is_read_is_served_next(
+    local_store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 404's stamp was taken after the manifest read: the manifest written in between was
+    stamped as the one found missing, and the version answered 404 for the whole TTL."""
+    _publish(local_store, tmp_path, "1")
+    service = _service(local_store, tmp_path / "cache")
+    other = LocalStore(local_store.root)  # another process publishing (CI)
+    _after_missing_read(monkeypatch, local_store, "2", lambda: _publish(other, tmp_path, "2"))
+    assert _predict(service, "2") == 404  # read before the publish
+    assert _predict(service, "2") == 200
+
+
+def test_a_version_loaded_while_its_404_is_read_is_served_next(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An alias moved onto the version loads it; the 404 remembered meanwhile was checked
+    before the loaded versions, so the loaded version answered 404 until the TTL (on S3 the
+    stamp cannot tell: only the pool can)."""
+    _publish(store, tmp_path, "1")
+    service = _service(store, tmp_path / "cache")
+    pool = service.served.pool
+
+    def published_and_loaded() -> None:
+        _publish(store, tmp_path, "2")
+        pool.load(pool.registry.manifest(MODEL, "2"))  # what an alias moved onto it does
+
+    _after_missing_read(monkeypatch, store, "2", published_and_loaded)
+    assert _predict(service, "2") == 404  # read before the publish
+    assert _predict(service, "2") == 200
