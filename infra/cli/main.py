@@ -174,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(argv)
     except KeyboardInterrupt as exc:
+        answered()  # before its line: a second signal during the exit changes nothing
         return fatal_lines.interrupted(command, exc)
     except Exception as exc:
         if not fatal_lines.json_asked():
@@ -259,6 +260,7 @@ def reader_gone() -> int:
 def fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
     """One line on stderr; with -v the whole chain first, causes included."""
     line = f"aiaas {args.command}: error: {message}"
+    answered()  # before the line: a stop signal once it is said left the exit -2, not 1
     fatal_lines.write(line, command=args.command, exc=exc if args.verbose else None)
     return EXIT_REFUSED if isinstance(exc, REFUSALS.get(args.command, ())) else EXIT_ERROR
 

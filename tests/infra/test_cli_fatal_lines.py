@@ -246,3 +246,18 @@ def test_a_stop_signal_once_the_command_has_answered_leaves_its_exit_code(tmp_pa
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, (first + out + err).decode()
     assert b"interrupted" not in err
+
+
+def test_ctrl_c_after_the_error_line_leaves_its_exit_code(tmp_path: Path) -> None:
+    """The command said its error ("no such file: x"); a Ctrl-C as it exits ended it by SIGINT
+    (-2: every time, the signal sent on reading the line) or, on a busy host, printed a
+    KeyboardInterrupt traceback after the JSON line (CI)."""
+    for _ in range(5):
+        process = aiaas("--store", str(tmp_path), "batch", "m", "x")
+        assert process.stderr is not None
+        said = process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 1, (process.returncode, said, err)
+        (line,) = json_lines(out, said + err)
+        assert line["message"] == "aiaas batch: error: no such file: x", line
