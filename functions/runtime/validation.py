@@ -237,7 +237,10 @@ def _check_finite(spec: TensorSpec, value: np.ndarray, sent: np.ndarray | None =
 
 # ndarray.all() without its Python wrapper (numpy/_core/_methods.py), ~0.4 us a call.
 _all_true = np.logical_and.reduce
-_vdot = np.vdot
+# The C function itself: `np.vdot` is numpy's `__array_function__` dispatcher around it, which
+# first calls a Python function collecting its arguments (~0.2 us of a ~0.5 us call; the
+# request path checks two arrays). The dispatcher where a numpy version has no such attribute.
+_vdot = getattr(np.vdot, "_implementation", np.vdot)
 # Past this many values OpenBLAS computes a dot product on every core, and its threads then spin
 # waiting for more: on a batch chunk (4096 x 64) they took ~3% of the CPU of a 2-core run from
 # the threads parsing and scoring. isfinite + reduce is as fast there (17 us), on this thread.

@@ -208,6 +208,29 @@ def test_a_baseline_added_while_the_version_is_served_is_read_an_interval_later(
     assert total(base, [doc]).counts[0].sum() == 8
 
 
+def test_idle_says_when_a_request_has_nothing_to_count_or_flush(model, training, tmp_path) -> None:
+    """The request path skips `watched` and `record` while `idle` (a model without a
+    baseline, the usual case): never for a version not asked yet, nor once its interval is
+    up (a baseline added meanwhile is read), nor while any version here is monitored."""
+    _, base = training
+    store = LocalStore(tmp_path / "store")
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(5), 2)}
+    assert not monitor.idle(model)  # never asked: the request reads its baseline
+    monitor.record(model, rows, model.predict(rows))  # none found
+    assert monitor.idle(model)
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    now[0] += 61.0
+    assert not monitor.idle(model)  # asked again: this request reads the new baseline
+    monitor.record(model, rows, model.predict(rows))
+    assert not monitor.idle(model)  # monitored: every request counts
+    path = onnx_factory.linear_classifier(tmp_path / "v2.onnx", features=FEATURES)
+    v2 = LoadedModel(onnx_factory.manifest_for(path, "credit", "2", labels=LABELS), path)
+    monitor.record(v2, rows, v2.predict(rows))  # no baseline, but its requests still flush
+    assert not monitor.idle(v2)
+
+
 class _HungStore(LocalStore):
     """S3 behind a network that drops packets: a read waits for its timeout (30 s, 5 tries)."""
 

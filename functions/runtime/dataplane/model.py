@@ -89,7 +89,7 @@ class ModelPlane:
         outputs = model.predict(inputs, typed=False)
         check_answer_size(model, outputs)
         check_finite(model, outputs, inputs)
-        if self.drift is not None:
+        if self.drift is not None and not self.drift.idle(model):
             self.drift.record(model, inputs, outputs)
         return simple.encode(model.manifest, outputs, top_k)
 
@@ -114,7 +114,7 @@ class ModelPlane:
     def run_decoded(self, model: LoadedModel, decoded: oip.InferRequest) -> dict[str, np.ndarray]:
         """`model`'s outputs for an infer request already decoded (a shadow replays it so)."""
         wanted = decoded.outputs
-        if self.drift is None:
+        if self.drift is None or self.drift.idle(model):
             outputs = model.predict(decoded.inputs, typed=True, outputs=wanted)
             check_answer_size(model, outputs)
             check_finite(model, outputs, decoded.inputs)

@@ -80,6 +80,19 @@ class DriftMonitor:
         self._since = clock()
         self._started = wall()
 
+    def idle(self, model: LoadedModel) -> bool:
+        """Whether a request of `model` has nothing to count or flush: no version here has
+        histograms and this one's baseline is not due to be asked for again (it had none, or
+        it could not be read). The usual case, a model without a baseline: the request path
+        then skips `watched` and `record` (~1 us of a small model's ~29 us request)."""
+        if self._monitoring:
+            return False
+        key = (model.manifest.name, model.manifest.version)
+        if key in self._live:  # read, and not monitored (all are None while not monitoring)
+            return True
+        due = self._unread.get(key)
+        return due is not None and self._clock() < due
+
     def record(
         self,
         model: LoadedModel,
