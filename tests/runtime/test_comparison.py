@@ -97,6 +97,7 @@ def test_a_labelled_csv_gives_agreement_metrics_and_confusion(
         "rows": len(x),
         "agreed": int((a == b).sum()),
         "rate": float((a == b).mean()),
+        "by": "name",
     }
     metrics = report["metrics"]
     assert metrics["rows"] == len(x) and metrics["label"] == "target"

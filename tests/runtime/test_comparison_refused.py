@@ -80,7 +80,7 @@ def test_a_row_one_version_refuses_is_reported_as_its_and_the_others_compared(
     ]
     expected = pipeline.predict(good.drop(columns="y"))
     accuracy = float((expected == good["y"].to_numpy()).mean())
-    assert report["agreement"] == {"rows": 10, "agreed": 10, "rate": 1.0}
+    assert report["agreement"] == {"rows": 10, "agreed": 10, "rate": 1.0, "by": "name"}
     assert report["metrics"]["rows"] == 10
     assert report["metrics"]["a"]["accuracy"] == pytest.approx(accuracy)
     assert report["metrics"]["b"]["accuracy"] == pytest.approx(accuracy)

@@ -7,7 +7,7 @@ and R². Written with numpy: the control plane does not ship scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,32 @@ def regressor_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, flo
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
         "r2": r2,
+    }
+
+
+def against_truth(
+    label: str | None,
+    truths: tuple[Sequence[Any], Sequence[Any]],
+    answers: tuple[np.ndarray, np.ndarray],
+    score: Callable[[np.ndarray, np.ndarray], dict[str, Any]],
+    kind: type,
+) -> dict[str, Any] | None:
+    """Both versions' metrics on the rows with a truth, each against its own reading of it
+    (`truths`: A's, B's; a row without truth is None in both), and B minus A; None when no
+    column was read or no row has a truth."""
+    labelled = np.asarray([value is not None for value in truths[0]], dtype=bool)
+    if label is None or not labelled.any():
+        return None
+    found = [
+        score(np.asarray([v for v in truth if v is not None], dtype=kind), answer[labelled])
+        for truth, answer in zip(truths, answers, strict=True)
+    ]
+    return {
+        "label": label,
+        "rows": int(labelled.sum()),
+        "a": found[0],
+        "b": found[1],
+        "delta": deltas(found[0], found[1]),
     }
 
 

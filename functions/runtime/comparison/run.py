@@ -1,11 +1,13 @@
 """`compare_versions`: score one file with two versions of a model and report how they differ.
 
 The report (JSON-ready) holds: how many rows were compared and why others were not; agreement
-(the share of rows with the same label, for classifiers) and the largest absolute and relative
-difference of their outputs; metrics of both and B minus A when the file has ground truth
-(accuracy and macro F1, or MAE, RMSE and R²); a cross-version confusion matrix (classifiers) or
-a sample of both versions' predictions with the truth (regressors) to draw; and each version's
-latency per call, p50 and p99, measured in the same run.
+(the share of rows with the same class, for classifiers: by name, or by class index for
+versions that name their classes differently, `classes.py`) and the largest absolute and
+relative difference of their outputs; metrics of both and B minus A when the file has ground
+truth (accuracy and macro F1, each version against the truth read with its own labels, or MAE,
+RMSE and R²); a cross-version confusion matrix (classifiers) or a sample of both versions'
+predictions with the truth (regressors) to draw; and each version's latency per call, p50 and
+p99, measured in the same run.
 """
 
 from __future__ import annotations
@@ -28,15 +30,11 @@ from functions.runtime.comparison.budget import (
     Probe,
     expected_rows,
 )
+from functions.runtime.comparison.classes import ClassMatch, classifier_quality
 from functions.runtime.comparison.inputs import check_inputs
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
-from functions.runtime.comparison.truth import (
-    LABEL_COLUMNS,
-    class_truth,
-    number_truth,
-    unknown_labels,
-)
+from functions.runtime.comparison.truth import LABEL_COLUMNS, number_truth
 from functions.runtime.errors import InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.pool import ModelPool
@@ -118,7 +116,8 @@ def compare_versions(
             "refused": tally.refused,
         },
         "errors": [_error(opened.position_key, e) for e in errors[:MAX_ERRORS_SHOWN]],
-        "agreement": _agreement(tally, plan),
+        "agreement": None,  # classifiers': `classes.classifier_quality`, below
+        "labels_differ": None,
         # None alike (labels only): the differences below are 0 for want of anything compared.
         "outputs_compared": list(plan.numeric),
         "outputs": {"a": _outputs(a), "b": _outputs(b)},
@@ -315,23 +314,13 @@ def _one_value(spec: TensorSpec) -> bool:
     return len(spec.shape) == 1 or (len(spec.shape) == 2 and spec.shape[1] == 1)
 
 
-def _agreement(tally: Tally, plan: Plan) -> dict[str, Any] | None:
-    if not plan.labels:
-        return None
-    return {"rows": tally.rows, "agreed": tally.agreed, "rate": tally.agreed / tally.rows}
-
-
 def _quality(
     tally: Tally, plan: Plan, a: ModelManifest, b: ModelManifest, label: str | None
 ) -> dict[str, Any]:
-    """Metrics against the truth, and what a plot needs: the confusion matrix or points."""
+    """Metrics against the truth, and what a plot needs: the confusion matrix or points;
+    for classifiers agreement and how their classes were matched too."""
     if plan.labels:
-        ours = (np.concatenate(tally.labels[0]), np.concatenate(tally.labels[1]))
-        truth = class_truth(tally.truth, a.labels)
-        found = _metrics(label, truth, ours, metrics.classifier_metrics, str)
-        if found is not None and a.labels and b.labels:
-            found["unknown_labels"] = unknown_labels(truth, (*a.labels, *b.labels))
-        return {"metrics": found, "confusion": metrics.confusion(*ours, order=a.labels)}
+        return classifier_quality(tally, ClassMatch.of(a, b), label)
     if plan.primary is None:  # said, or it read as "no labelled rows" beside a label column
         shapes = ", ".join(f"'{s.name}' {list(s.shape[1:])}" for s in a.outputs)
         why = (
@@ -341,7 +330,9 @@ def _quality(
         return {"metrics": None, "points": None, "metrics_unavailable": why}
     values = (np.concatenate(tally.primary[0]), np.concatenate(tally.primary[1]))
     numbers = number_truth(tally.truth)
-    found = _metrics(label, numbers, values, metrics.regressor_metrics, float)
+    found = metrics.against_truth(
+        label, (numbers, numbers), values, metrics.regressor_metrics, float
+    )
     pick = np.unique(
         np.linspace(0, len(values[0]) - 1, min(len(values[0]), MAX_POINTS)).astype(int)
     )
@@ -361,23 +352,6 @@ def _quality(
         )
         return {"metrics": None, "points": points, "metrics_unavailable": why}
     return {"metrics": found, "points": points}
-
-
-def _metrics(
-    label: str | None, truth: list[Any], ours: tuple[np.ndarray, np.ndarray], score: Any, kind: type
-) -> dict[str, Any] | None:
-    labelled = np.asarray([value is not None for value in truth], dtype=bool)
-    if label is None or not labelled.any():
-        return None
-    given: np.ndarray = np.asarray([v for v in truth if v is not None], dtype=kind)
-    found_a, found_b = score(given, ours[0][labelled]), score(given, ours[1][labelled])
-    return {
-        "label": label,
-        "rows": int(labelled.sum()),
-        "a": found_a,
-        "b": found_b,
-        "delta": metrics.deltas(found_a, found_b),
-    }
 
 
 __all__ = ["CompareRequest", "compare_versions", "plan_outputs"]
