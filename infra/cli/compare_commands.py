@@ -110,12 +110,7 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
         f"({report['format']}): {rows['compared']} rows compared, {rows['failed']} not"
         + (" (stopped at --max-rows)" if rows["truncated"] else "")
     ]
-    agreement = report["agreement"]
-    if agreement is not None:
-        lines.append(
-            f"  agreement: {agreement['rate']:.2%} ({agreement['agreed']}/{agreement['rows']} "
-            "rows, same label)"
-        )
+    lines.extend(_agreement_lines(report))
     lines.append(_output_line(report))
     lines.extend(_refused_lines(rows.get("refused")))
     lines.extend(_metric_lines(report, label_given))
@@ -128,6 +123,24 @@ def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[s
     for error in report["errors"][:5]:
         where = next(key for key in error if key != "reason")
         lines.append(f"  ! {where} {error[where]}: {error['reason']}")
+    return lines
+
+
+def _agreement_lines(report: dict[str, Any]) -> list[str]:
+    """Agreement (classifiers), and how their classes were matched when they name them
+    differently: by class index the rate is a pairing's, which the reader should check."""
+    agreement, differ = report["agreement"], report.get("labels_differ")
+    lines = []
+    if agreement is not None:
+        same = "same class by index" if agreement.get("by") == "class index" else "same label"
+        lines.append(
+            f"  agreement: {agreement['rate']:.2%} ({agreement['agreed']}/{agreement['rows']} "
+            f"rows, {same})"
+        )
+    elif report.get("agreement_unavailable"):
+        lines.append(f"  agreement: not comparable: {report['agreement_unavailable']}")
+    if differ and agreement is not None:
+        lines.append(f"  classes: {differ['note']}")
     return lines
 
 

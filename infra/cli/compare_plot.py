@@ -28,11 +28,13 @@ def draw(report: dict[str, Any], path: Path) -> None:
 def _confusion(plt: Any, report: dict[str, Any]) -> Any:
     labels, matrix = report["confusion"]["labels"], report["confusion"]["matrix"]
     ticks = tick_labels(labels)  # long class names wrapped: they pushed the title out
-    size = max(4.0, 0.5 * len(labels) + 2.5) + label_room(ticks)
+    # Versions matched by class index: the columns are in B's own names (A's are the rows').
+    columns = tick_labels(report["confusion"].get("b_labels") or labels)
+    size = max(4.0, 0.5 * len(labels) + 2.5) + label_room(ticks + columns)
     figure, axes = plt.subplots(figsize=(size + 1, size))
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes, label="rows")
-    axes.set_xticks(range(len(labels)), ticks, rotation=45, ha="right")
+    axes.set_xticks(range(len(labels)), columns, rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), ticks)
     axes.set_xlabel(f"version {report['b']} (B) says")
     axes.set_ylabel(f"version {report['a']} (A) says")
@@ -41,9 +43,12 @@ def _confusion(plt: Any, report: dict[str, Any]) -> Any:
         for j, count in enumerate(row):
             colour = "white" if count > top / 2 else "black"
             axes.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=8)
-    rate = report["agreement"]["rate"] if report.get("agreement") else None
+    agreement = report.get("agreement")
     title = f"{report['model']}: {report['a']} vs {report['b']}"
-    axes.set_title(title + (f", agreement {rate:.1%}" if rate is not None else ""))
+    if agreement:
+        by = " by class index" if agreement.get("by") == "class index" else ""
+        title += f", agreement {agreement['rate']:.1%}{by}"
+    axes.set_title(title)
     figure.tight_layout()
     return figure
 
