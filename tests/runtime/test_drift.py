@@ -14,6 +14,7 @@ from scipy.spatial.distance import jensenshannon
 
 from functions.runtime import aside
 from functions.runtime.drift import baseline as drift_baseline
+from functions.runtime.drift import live as live_module
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.drift.report import PREDICTION, compare, read_window, total
@@ -269,3 +270,35 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
     monitor.record(model, rows, model.predict(rows))  # counted, and flushes the window
     (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
     assert total(base, [doc]).counts[0].sum() == 10
+
+
+def test_an_error_in_one_requests_recording_drops_its_counts_only(
+    model: LoadedModel,
+    training: tuple[np.ndarray, DriftBaseline],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request the histograms fail on, as it is held (inputs not arrays) or as it is binned
+    (scores of no class): before, the monitor set the version's
+    histograms to None for the process's life, losing the counts held, and `idle` then
+    skipped every later request. Now that request is dropped alone, said once."""
+    _, base = training
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
+    rows = {"x": _rows(np.random.default_rng(6), 3)}
+    answer = model.predict(rows)
+    live_module._SAID.discard("credit:1")  # said once a process: this test's own line
+    monitor.record(model, rows, answer)  # held before the errors
+    for _ in range(2):
+        monitor.record(model, {"x": rows["x"].tolist()}, answer)
+        monitor.record(model, rows, {"logits": np.zeros((3, 0), np.float32)})
+    assert not monitor.idle(model)
+    monitor.record(model, rows, answer)  # counted after them
+    now[0] += 61.0
+    monitor.record(model, rows, answer)  # flushes the window
+    (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert doc["rows"] == 9 and np.asarray(doc["prediction"]).sum() == 9, doc
+    said = [r for r in caplog.records if "drift counts of a request of credit:1" in r.message]
+    assert len(said) == 1 and said[0].levelname == "ERROR"

@@ -4,7 +4,13 @@ A request only appends references to its (already validated) feature rows and ou
 buffer (~0.2 us); the rows are binned in one vectorised pass per flush or every `FOLD_ROWS`
 rows, which costs ~1.3 us a row of 64 features (bench/drift_cost.py). A text model's texts are
 tokenized again there, into the two numbers of `text.py` (by the model's own pad, unknown
-token and attention mask).
+token and attention mask). A lone value (a text model's `{"inputs": "a text"}`, an OIP tensor
+of shape []) is one row, as the model reads it.
+
+A request the histograms cannot read (a detector's outputs whose size changes with the call do
+not stack with another request's; a row of no value to bin) fails its fold: the fold then bins
+each request alone and drops only those that fail, said once a process for a version. Before,
+the error turned the version's monitoring off until a restart, and its counts held were lost.
 
 Threads: `aiaas serve` records on its pool's threads while the monitor's flush thread takes a
 snapshot. A request appends one (rows, output) pair to one list and takes no lock; a fold takes
@@ -16,8 +22,11 @@ reset: no row is counted twice, or reset unwritten.
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -34,7 +43,36 @@ from functions.runtime.text_input import TextFeeds
 
 T = TypeVar("T")
 Labels = np.ndarray | None  # a request's label output, where the model answered one
+Held = tuple[np.ndarray, np.ndarray, Labels]  # a request's rows, its output, its labels
+Requested = tuple[Mapping[str, np.ndarray], np.ndarray, Labels]  # as Held, its inputs whole
 FOLD_ROWS = 1024  # rows held before binning: bounds memory, and the pause (~1.3 ms) of one fold
+log = logging.getLogger("aiaas.drift")
+_SAID: set[str] = set()  # the versions a request was not counted of, said once a process
+
+
+def not_counted(ref: str) -> None:
+    """Says that a request of version `ref` was not counted, with the error being handled
+    (its traceback), once a process for a version: the others are counted, the version stays
+    monitored, and a client sending such requests does not write a line each."""
+    if ref in _SAID:
+        return
+    _SAID.add(ref)
+    log.exception(
+        "drift counts of a request of %s dropped (the others are counted; said once)", ref
+    )
+
+
+@dataclass(frozen=True)
+class Binned:
+    """The counts of some held requests, added to a version's at once (see `LiveHistograms`)."""
+
+    rows: int
+    counts: np.ndarray
+    nan: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    predicted: np.ndarray | None
+    categories: list[np.ndarray]
 
 
 class LiveHistograms:
@@ -60,7 +98,7 @@ class LiveHistograms:
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
         # Each with its output and the model's own label output (None where not answered).
-        self._requests: list[tuple[Mapping[str, np.ndarray], np.ndarray, Labels]] = []
+        self._requests: list[Requested] = []
         # The output the baseline's predictions were fitted on (watched.binned_output).
         fitted = baseline.prediction.output if baseline.prediction is not None else ""
         self.output = binned_output(manifest, fitted)
@@ -73,7 +111,7 @@ class LiveHistograms:
         plain = text is None and self.layout is None and self.columns is None
         self._read_as = read_as(manifest.inputs[0].dtype) if plain else None
         # Per request, only references: all the work is done on the lot in `fold`.
-        self._rows: list[tuple[np.ndarray, np.ndarray, Labels]] = []  # as `_requests`
+        self._rows: list[Held] = []
         self._held = 0  # rows in either list (about: see `_fold`)
         self._folding = threading.Lock()  # the counts: one fold (or snapshot) at a time
         self.reset()
@@ -97,11 +135,13 @@ class LiveHistograms:
         )
 
     def record(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
-        """One answered request: held by reference, binned later."""
+        """One answered request: held by reference, binned later. Its rows are counted before
+        it is held: one that fails here is not held (the monitor drops it, nothing else)."""
         output = outputs.get(self.output)
         if (self.text is not None or self.columns is not None) and output is not None:
+            count = _rows_of(inputs)  # (an output may not be a row a row: a scalar)
             self._requests.append((inputs, output, outputs.get(self.label)))
-            self._held += _rows_of(inputs)  # (an output may not be a row a row: a scalar)
+            self._held += count
             if self._held >= FOLD_ROWS:
                 self._fold_unless_folding()
             return
@@ -110,6 +150,8 @@ class LiveHistograms:
             return
         if self.layout is not None:  # a few numbers an image now, not its pixels till a fold
             rows = image_features(rows, self.layout)
+        elif not rows.ndim:  # a lone value (an input of shape []): one row
+            rows = rows.reshape(1)
         self._rows.append((rows, output, outputs.get(self.label)))
         self._held += len(rows)
         if self._held >= FOLD_ROWS:
@@ -130,48 +172,86 @@ class LiveHistograms:
 
     def _fold(self) -> None:
         """`fold`, `_folding` held. `_held` is reset, not decreased: a request adding to it
-        meanwhile may count its rows twice (a fold a little early) or not at all (one later)."""
+        meanwhile may count its rows twice (a fold a little early) or not at all (one later).
+        The held requests are binned together; when that fails (one request the histograms
+        cannot read), each alone, and only the ones that fail are dropped."""
         self._held = 0
         held, requested = _take(self._rows), _take(self._requests)
+        if not held and not requested:
+            return
+        try:
+            self._add(self._binned(held, requested))
+        except Exception:
+            for one in held:
+                self._fold_one([one], [])
+            for request in requested:
+                self._fold_one([], [request])
+
+    def _fold_one(self, held: list[Held], requested: list[Requested]) -> None:
+        try:
+            self._add(self._binned(held, requested))
+        except Exception:
+            not_counted(f"{self.manifest.name}:{self.manifest.version}")
+
+    def _binned(self, held: list[Held], requested: list[Requested]) -> Binned:
+        """The counts of `held` rows and `requested` requests (one of the two is empty), to be
+        added at once: a request that fails adds nothing."""
         pending = [rows for rows, _, _ in held]
         requests = [inputs for inputs, _, _ in requested]
         outputs = [output for _, output, _ in held or requested]
         owns = [own for _, _, own in held or requested]
+        categories: list[np.ndarray] = []
         if self.text is not None:
             ids, special = self.text.text.input, self.special
             assert special is not None  # set with `text`
             pending = [fed_features(self.text(inputs), ids, special) for inputs in requests]
         elif self.columns is not None:
-            self._count_categories(requests)
+            categories = self._count_categories(requests)
             if self.columns.specs and requests:  # one flat() for all: ~10 us a request less
                 pending = [self.columns.flat(_stacked(requests, self.columns))]
             else:  # every column a string: no feature to bin, only the predictions
                 pending = [np.empty((_rows_of(inputs), 0)) for inputs in requests]
-        if not pending:
-            return
         rows = np.concatenate(pending)
         if self._read_as is not None:
             rows = rows.astype(self._read_as, copy=False)
         rows = rows.astype(np.float64)
         rows = rows.reshape(len(rows), -1)
-        self.rows += len(rows)
-        self.counts += self.baseline.bin_rows(rows)
-        self.nan += np.isnan(rows).sum(0)
-        self.below += (rows < self.baseline.low).sum(0)
-        self.above += (rows > self.baseline.high).sum(0)
+        predicted = None
         if self.predicted is not None and self.baseline.prediction is not None:
             output = np.concatenate(outputs)
             values = prediction_values(self.manifest, output, lambda: joined(owns, outputs))
-            self.predicted += self.baseline.prediction.bin(values)
+            predicted = self.baseline.prediction.bin(values)
+        return Binned(
+            len(rows),
+            self.baseline.bin_rows(rows),
+            np.isnan(rows).sum(0),
+            (rows < self.baseline.low).sum(0),
+            (rows > self.baseline.high).sum(0),
+            predicted,
+            categories,
+        )
 
-    def _count_categories(self, requests: list[Mapping[str, np.ndarray]]) -> None:
-        """Count the requests' string columns by category, each column in one pass."""
-        cells = zip(self.categories, self.baseline.categories, self._strings, strict=True)
-        for counts, base, (name, column) in cells:
-            blocks = [np.asarray(inputs[name]) for inputs in requests]
-            if blocks:
-                values = np.concatenate([b.reshape(len(b), -1)[:, column] for b in blocks])
-                counts += base.bin(values)
+    def _add(self, binned: Binned) -> None:
+        """Adds `binned` to the counts, all or nothing: each sum is made before one is kept."""
+        counts, nan = self.counts + binned.counts, self.nan + binned.nan
+        below, above = self.below + binned.below, self.above + binned.above
+        predicted = self.predicted
+        if predicted is not None and binned.predicted is not None:
+            predicted = predicted + binned.predicted
+        categories = [
+            mine + more for mine, more in zip(self.categories, binned.categories, strict=True)
+        ]
+        self.rows += binned.rows
+        self.counts, self.nan, self.below, self.above = counts, nan, below, above
+        self.predicted, self.categories = predicted, categories
+
+    def _count_categories(self, requests: list[Mapping[str, np.ndarray]]) -> list[np.ndarray]:
+        """The requests' string columns counted by category, each column in one pass."""
+        counted = []
+        for base, (name, column) in zip(self.baseline.categories, self._strings, strict=True):
+            blocks = [_as_rows(inputs[name])[:, column] for inputs in requests]
+            counted.append(base.bin(np.concatenate(blocks)) if blocks else 0 * base.counts)
+        return counted
 
     def snapshot(self) -> dict[str, object] | None:
         """The counts so far as a JSON-able document (None when nothing was served); reset."""
@@ -206,8 +286,18 @@ def _take(held: list[T]) -> list[T]:
 
 
 def _rows_of(inputs: Mapping[str, np.ndarray]) -> int:
-    """The rows of a request: its first input's."""
-    return len(next(iter(inputs.values()), ()))
+    """The rows of a request: its first input's; a lone value (a text model's lone string,
+    `{"inputs": "..."}` or an OIP tensor of shape []) is one row, as the model reads it."""
+    first = next(iter(inputs.values()), None)
+    if first is None:
+        return 0
+    return first.shape[0] if first.ndim else 1
+
+
+def _as_rows(value: np.ndarray) -> np.ndarray:
+    """`value` [N, ...] as rows [N, k]; a lone value [] as one row [1, 1]."""
+    value = np.asarray(value)
+    return value.reshape(value.shape[0] if value.ndim else 1, math.prod(value.shape[1:]))
 
 
 def _stacked(
@@ -216,8 +306,7 @@ def _stacked(
     """The requests' values of each of `columns`' inputs, one above the other."""
     stacked = {}
     for spec in columns.specs:
-        blocks = [np.asarray(inputs[spec.name]) for inputs in requests]
-        column = np.concatenate([b.reshape(len(b), -1) for b in blocks])
+        column = np.concatenate([_as_rows(inputs[spec.name]) for inputs in requests])
         typed = read_as(spec.dtype)  # as the model reads it (see LiveHistograms.__init__)
         stacked[spec.name] = column if typed is None else column.astype(typed, copy=False)
     return stacked

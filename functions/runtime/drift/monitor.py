@@ -8,7 +8,9 @@ A version is flushed at the end of a request when `interval` seconds passed sinc
 flush, so a container writes at most one object a minute per version (one S3 PUT then,
 ~20 ms on that request) and a request after idleness writes the counts held before it. A
 container frozen and reclaimed loses at most one interval of counts: they are statistics,
-not billing. A failed write is logged and dropped; it never fails a request. A baseline that
+not billing. A failed write is logged and dropped; it never fails a request. An error in one
+request's recording drops that request's counts only (said once a process for a version): the
+version stays monitored, and the counts held are kept. A baseline that
 could not be read (the store away) is asked for again at a request an interval later: until
 then the version's rows are not counted, and nothing is added to requests once it is read.
 Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
@@ -113,10 +115,10 @@ class DriftMonitor:
                 live.record(inputs, outputs)
             if self._clock() - self._since >= self.interval and self._flushing.acquire(False):
                 run_aside(self._flush_and_release, name="aiaas-drift-flush")
-        except Exception:
-            log.exception("drift counts of %s dropped", model.ref)
-            self._live[key] = None
-            self._monitoring = any(h is not None for h in self._live.values())
+        except Exception:  # this request's counts only: the version stays monitored
+            from functions.runtime.drift.live import not_counted
+
+            not_counted(model.ref)
 
     def watched(self, model: LoadedModel) -> str:
         """The output `model`'s predictions are binned from, asked before it runs (a request
