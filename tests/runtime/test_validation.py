@@ -10,9 +10,10 @@ import pytest
 from onnx import TensorProto
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.finite import BLAS_THREADED, all_finite
 from functions.runtime.manifest import ModelFile, ModelManifest, TensorSpec
 from functions.runtime.model import LoadedModel
-from functions.runtime.validation import BLAS_THREADED, all_finite, describe, validate_inputs
+from functions.runtime.validation import describe, validate_inputs
 from tests import onnx_factory
 
 MANIFEST = ModelManifest(

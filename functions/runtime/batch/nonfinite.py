@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from functions.runtime.validation import all_finite
+from functions.runtime.finite import all_finite
 
 
 def nonfinite_rows(outputs: Mapping[str, np.ndarray], rows: int) -> np.ndarray | None:

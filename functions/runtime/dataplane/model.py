@@ -24,10 +24,10 @@ from functions.runtime.errors import (
     NotFound,
     VersionPruned,
 )
+from functions.runtime.finite import all_finite
 from functions.runtime.model import LoadedModel
 from functions.runtime.served import ServedModel
 from functions.runtime.text_input import ids_only
-from functions.runtime.validation import all_finite
 
 MAX_TOP_K = 1000
 SHOWN_ROWS = 5  # row indexes named in an error
