@@ -138,12 +138,26 @@ class ShadowSpec(Strict):
     )
 
 
+class ShadowState(BaseModel):
+    """An alias's shadow as its record holds it."""
+
+    version: str
+    sample: float
+
+
+def _unrecorded(what: str) -> Any:
+    """An alias's time or actor: a record written by hand may lack it (the registry reads such
+    a record leniently, functions/runtime/alias_record.py). Required, it made every answer about
+    the alias a plain-text 500, a PUT or rollback that had moved the alias included."""
+    return Field(default=None, description=f"{what} (null: not recorded)")
+
+
 class AliasHistoryEntry(BaseModel):
     version: str
     weights: dict[str, float] | None = None
-    shadow: ShadowSpec | None = None
-    updated_at: str
-    updated_by: str
+    shadow: ShadowState | None = None
+    updated_at: str | None = _unrecorded("when the alias was moved here")
+    updated_by: str | None = _unrecorded("who moved it")
     deleted_at: str | None = Field(default=None, description="when the alias was then deleted")
     deleted_by: str | None = Field(default=None, description="who deleted it")
 
@@ -157,12 +171,12 @@ class AliasRecord(BaseModel):
     weights: dict[str, float] | None = Field(
         default=None, description="when the alias splits traffic: each version's share"
     )
-    shadow: ShadowSpec | None = Field(
+    shadow: ShadowState | None = Field(
         default=None, description="the version replayed a sample of the requests, if any"
     )
-    updated_at: str
-    updated_by: str
-    history: list[AliasHistoryEntry]
+    updated_at: str | None = _unrecorded("when the alias was moved here")
+    updated_by: str | None = _unrecorded("who moved it")
+    history: list[AliasHistoryEntry] = []
 
 
 class Deleted(BaseModel):

@@ -20,7 +20,8 @@ from typing import Any
 
 from functions.runtime import names
 from functions.runtime.alias_preconditions import Precondition, delete_alias_record
-from functions.runtime.aliases import AliasTarget, parse_alias_record
+from functions.runtime.alias_record import parse_alias_record
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import DEFAULT_ALIAS, alias_key, model_prefix

@@ -13,7 +13,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from functions.runtime.aliases import AliasTarget, parse_alias_record
+from functions.runtime.alias_record import parse_alias_record
+from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import AiaasError, Conflict, InvalidInput, NotFound, VersionPruned
 from functions.runtime.refs import manifest_key
 from functions.runtime.store_api import ObjectChanged, ObjectStore

@@ -9,29 +9,25 @@ predict function, a batch job) serves that, never a version the alias does not n
 An alias may also name a `shadow` version (`{"version": "2", "sample": 0.2}`): it answers no
 caller, but that share of the alias's requests is replayed to it after the answer, off the
 caller's path, and the two answers compared (functions/predict/shadow.py).
+
+This module holds the rules of targets (splits, shadows, rollbacks); alias_record.py reads and
+writes the records themselves.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, ModelNotFound, NotFound
-from functions.runtime.manifest import utc_now
+from functions.runtime.errors import BadRequest, Conflict, ModelNotFound, NotFound
 
 ALIAS_HISTORY = 50
 MAX_SPLIT = 2  # versions one alias may split traffic between
 WEIGHT_DIGITS = 6  # stored rounded: 0.1 stays 0.1 and the pair adds up to exactly 1
 SMALLEST = 10**-WEIGHT_DIGITS  # the smallest share (or shadow sample) a record keeps
-HISTORY_KEYS = ("version", "weights", "shadow", "updated_at", "updated_by")
-DELETION_KEYS = ("deleted_at", "deleted_by")  # a state a deletion ended (alias_deleted.py)
-
-log = logging.getLogger("aiaas.registry")
 
 
 @dataclass
@@ -165,30 +161,6 @@ def check_weight(weight: object) -> float:
     return float(weight)
 
 
-def parse_alias_record(name: str, alias: str, raw: bytes) -> dict[str, Any]:
-    """The stored record, its version (and weights) checked; CorruptRecord (a 503) when it
-    cannot be read."""
-    try:
-        record = json.loads(raw)
-        version = names.version_name(record["version"])
-        if record.get("weights") is not None or record.get("shadow") is not None:
-            AliasTarget.of(record)
-    except (ValueError, TypeError, KeyError, AttributeError, BadRequest) as exc:
-        raise CorruptRecord(
-            f"alias {alias!r} of model {name!r} has a corrupt record: {exc}",
-            public_message=f"alias {alias!r} of model {name!r} has a corrupt record in the registry",
-        ) from exc
-    return {**record, "version": version}
-
-
-def main_version(name: str, alias: str, raw: bytes) -> str | None:
-    """The version a stored record points at; None when corrupt (a write replaces it)."""
-    try:
-        return str(parse_alias_record(name, alias, raw)["version"])
-    except CorruptRecord:
-        return None
-
-
 def weighted_target(
     name: str, alias: str, record: Mapping[str, Any] | None, version: str, weight: float
 ) -> AliasTarget:
@@ -241,34 +213,6 @@ def shadow_target(
             f"({now.describe()}); a shadow is a version that answers no caller"
         )
     return replace(now, shadow=shadow)
-
-
-def kept_shadow(name: str, alias: str, raw: bytes | None, target: AliasTarget) -> AliasTarget:
-    """`target`, keeping the shadow the record had (a promote or rollback moves traffic,
-    not the shadow), unless it now serves the shadow version (then the shadow ends)."""
-    if raw is None or target.shadow is not None:
-        return target
-    try:
-        before = AliasTarget.of(parse_alias_record(name, alias, raw)).shadow
-    except (CorruptRecord, BadRequest):
-        return target
-    if before is None or target.serves(before.version):
-        return target
-    return replace(target, shadow=before)
-
-
-def unchanged_record(
-    name: str, alias: str, raw: bytes | None, target: AliasTarget
-) -> dict[str, Any] | None:
-    """The stored record when it already sends traffic as `target` would (same version, split
-    and shadow): moving there again is a no-op, not a second history entry. Else None."""
-    if raw is None:
-        return None
-    try:
-        record = parse_alias_record(name, alias, raw)
-    except CorruptRecord:
-        return None
-    return record if AliasTarget.of(record) == target else None
 
 
 def rollback_target(
@@ -350,31 +294,3 @@ def rollback_gone(name: str, alias: str, record: Mapping[str, Any], gone: str) -
         f"alias {alias!r} of model {name!r} would roll back to version {gone!r}, which was "
         f"deleted (`aiaas versions {name}` shows when){choices}, or promote a version"
     )
-
-
-def next_alias_record(
-    name: str, alias: str, raw: bytes | None, target: AliasTarget, actor: str
-) -> dict[str, Any]:
-    """The record that moves `alias` to `target`, its history carrying the one it replaces."""
-    history: list[dict[str, Any]] = []
-    if raw is not None:
-        try:
-            previous = parse_alias_record(name, alias, raw)
-        except CorruptRecord as exc:
-            log.warning("replacing it: %s", exc.message)
-        else:
-            history = list(previous.get("history", []))
-            keys = HISTORY_KEYS + DELETION_KEYS
-            history.insert(0, {k: previous[k] for k in keys if k in previous})
-    record: dict[str, Any] = {"alias": alias, "version": target.version}
-    weights = target.weights()
-    if weights is not None:
-        record["weights"] = weights
-    if target.shadow is not None:
-        record["shadow"] = target.shadow.record()
-    return {
-        **record,
-        "updated_at": utc_now(),
-        "updated_by": actor,
-        "history": history[:ALIAS_HISTORY],
-    }

@@ -23,18 +23,19 @@ from typing import Any
 from functions.runtime import alias_deleted, names
 from functions.runtime.alias_preconditions import Precondition, record_bytes, record_etag
 from functions.runtime.alias_pruned import published_target, takes_requests, undo_if_pruned
+from functions.runtime.alias_record import (
+    kept_shadow,
+    next_alias_record,
+    parse_alias_record,
+    unchanged_record,
+)
 from functions.runtime.aliases import (
     AliasTarget,
     Shadow,
     Written,
-    kept_shadow,
-    main_version,
-    next_alias_record,
     no_third_version,
-    parse_alias_record,
     rollback_target,
     shadow_target,
-    unchanged_record,
     weighted_target,
     wrote,
 )
@@ -198,10 +199,10 @@ class Registry:
             published_target(self, name, version)
 
         def target(raw: bytes | None) -> AliasTarget:
-            current = None if raw is None else main_version(name, alias, raw)
-            moved = AliasTarget.from_weights(weights, current)
-            if raw is not None:  # {"1": 0.9, "3": 0.1} replaced canary 2, unsaid
-                no_third_version(name, alias, parse_alias_record(name, alias, raw), moved)
+            record = None if raw is None else parse_alias_record(name, alias, raw)  # or a 503
+            moved = AliasTarget.from_weights(weights, None if record is None else record["version"])
+            if record is not None:  # {"1": 0.9, "3": 0.1} replaced canary 2, unsaid
+                no_third_version(name, alias, record, moved)
             return moved
 
         return self._move_alias(name, alias, target, actor, when)
@@ -280,8 +281,7 @@ class Registry:
             if when is not None:
                 when.check(name, alias, raw)
             target = choose(raw)
-            if keep_shadow:
-                target = kept_shadow(name, alias, raw, target)
+            target = kept_shadow(name, alias, raw, target) if keep_shadow else target
             if (same := unchanged_record(name, alias, raw, target)) is not None:
                 return same  # already so (`written` says False): no history entry
             target = takes_requests(self, name, raw, target)  # canary, shadow: other inputs
