@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -27,13 +28,20 @@ from functions.control.dataplane_openapi import with_data_plane
 from functions.control.docs_page import CSP, docs_html
 from functions.control.encoded_body import MAX_INFLATED_BYTES, EncodedBody
 from functions.runtime.errors import AiaasError, BadRequest, public_answer
-from functions.runtime.names import shown_path
+from functions.runtime.names import (
+    SHOWN_CHARACTERS,
+    shown,
+    shown_message,
+    shown_names,
+    shown_path,
+)
 from functions.runtime.store import ObjectStore, open_store
 
 log = logging.getLogger("aiaas.control")
 
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _QUERIES: dict[str, frozenset[str]] = {}  # a route's query parameters, by its unique id
+PROBLEMS_LISTED = 10  # an error names this many problems (unknown fields, ...), then counts
 
 DESCRIPTION = """Manage the model registry and batch jobs of an aiaas deployment.
 
@@ -100,9 +108,11 @@ async def _known_query(request: Request) -> None:  # async: no thread hop for a 
         # None of the routes takes a list: `?limit=5&limit=500` was the last one, silently.
         for name in request.query_params:
             if (times := len(request.query_params.getlist(name))) > 1:
-                raise BadRequest(f"query parameter {name!r} is given {times} times; give it once")
+                raise BadRequest(
+                    f"query parameter {shown(name)} is given {times} times; give it once"
+                )
         return
-    listed = ", ".join(repr(name) for name in unknown)
+    listed = shown_names(unknown, PROBLEMS_LISTED)
     raise BadRequest(
         f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed}: "
         f"{request.method} {_path_of(request)} "
@@ -153,10 +163,18 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+def error_answer(
+    message: str, status: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one shape of every control-plane error: `{"error": message}`, the message cut to a
+    bounded size (it quotes what the caller sent: a 1 MB label made a 1 MB error)."""
+    return JSONResponse({"error": shown_message(message)}, status_code=status, headers=headers)
+
+
 def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return JSONResponse({"error": public_answer(exc)}, status_code=int(exc.status))
+    return error_answer(public_answer(exc), int(exc.status))
 
 
 def _read_as_json(content_type: str) -> bool:
@@ -173,9 +191,8 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
     if not _read_as_json(content_type) and any(e.get("loc") == ("body",) for e in exc.errors()):
         # FastAPI reads a body as JSON only when it says it is: any other is "not a dictionary"
         sent = f"'{content_type}'" if content_type else "no Content-Type"
-        return JSONResponse(
-            {"error": f"send the body as JSON with 'Content-Type: application/json' ({sent})"},
-            status_code=415,
+        return error_answer(
+            f"send the body as JSON with 'Content-Type: application/json' ({sent})", 415
         )
     problems = []
     unparsed = False  # a body that is not JSON at all: 400, as the data plane answers it
@@ -186,26 +203,39 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
             problems.append(f"body is not valid JSON at character {offset}: {reason}")
             unparsed = True
             continue
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
-        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        problems.append(f"{_where(error.get('loc', ()))}: {error.get('msg', 'invalid')}")
     status = 400 if unparsed else 422
-    return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=status)
+    listed = problems[:PROBLEMS_LISTED]
+    if len(problems) > len(listed):  # a body of 200,000 unknown fields: one problem each
+        listed.append(f"and {len(problems) - len(listed)} more")
+    return error_answer("invalid request: " + "; ".join(listed), status)
+
+
+def _where(loc: Sequence[object]) -> str:
+    """A field's place as a problem names it (`plan.steps.0`); a long part (an unknown field's
+    name, a key of `weights`: the caller's own text) quoted and cut as `names.shown` cuts it."""
+    parts = [
+        part if isinstance(part, str) and len(part) <= SHOWN_CHARACTERS else shown(part)
+        for part in loc
+        if part != "body"
+    ]
+    return ".".join(str(part) for part in parts) or "body"
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 400 and (unparsed := _unparsed_json(exc.__cause__)) is not None:
-        return JSONResponse({"error": f"invalid request: {unparsed}"}, status_code=400)
+        return error_answer(f"invalid request: {unparsed}", 400)
     if exc.status_code == 405:
         allowed = ", ".join(_methods_of(request))
-        return JSONResponse(
-            {"error": f"{request.method} is not allowed on {_path_of(request)}; use {allowed}"},
-            status_code=405,
+        return error_answer(
+            f"{request.method} is not allowed on {_path_of(request)}; use {allowed}",
+            405,
             headers={"Allow": allowed},
         )
     detail = str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route matched
         detail = f"no route for {request.method} {_path_of(request)} (see /docs for the routes)"
-    return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+    return error_answer(detail, exc.status_code, headers=exc.headers)
 
 
 def _path_of(request: Request) -> str:

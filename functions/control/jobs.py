@@ -101,7 +101,7 @@ class JobBook:
         """Copy an object already in the store (under `uploads/`) in as a job's input."""
         if not source.startswith(f"{UPLOADS_PREFIX}/") or source.endswith("/"):
             raise BadRequest(
-                f"source {source!r} must be a store key under '{UPLOADS_PREFIX}/', "
+                f"source {names.shown(source)} must be a store key under '{UPLOADS_PREFIX}/', "
                 f"e.g. '{UPLOADS_PREFIX}/data.csv'"
             )
         names.store_key(source, "source")

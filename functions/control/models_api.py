@@ -213,7 +213,9 @@ def rollback(
     # version before: a caller naming a version in both places must name the same one.
     if body is not None and body.to is not None:
         if to is not None and to != body.to:
-            raise BadRequest(f"rollback names two versions: ?to={to} and a body's to {body.to!r}")
+            raise BadRequest(
+                f"rollback names two versions: ?to={to} and a body's to {names.shown(body.to)}"
+            )
         to = body.to
     record = plane.registry.rollback(
         names.model_name(name), names.alias_name(alias), to=to, actor=who, when=when

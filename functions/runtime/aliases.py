@@ -99,7 +99,7 @@ class AliasTarget:
         if len(weights) > MAX_SPLIT:
             raise BadRequest(
                 f"an alias splits traffic between at most {MAX_SPLIT} versions; got "
-                f"{len(weights)} ({', '.join(map(str, weights))})"
+                f"{len(weights)} ({names.shown_names(weights, quoted=False)})"
             )
         parsed = {names.version_name(v): w for v, w in weights.items()}
         if len(parsed) == 1:

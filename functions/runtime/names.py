@@ -8,6 +8,7 @@ a model's prefix.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import TypeGuard
 
 from functions.runtime.errors import InvalidName
@@ -45,6 +46,18 @@ def shown(value: object) -> str:
     return repr(value)[:80]
 
 
+def shown_names(values: Collection[object], most: int = 5, *, quoted: bool = True) -> str:
+    """The first `most` of `values` as a message lists them, each as `shown` cuts it (without
+    its quotes where not `quoted`, and a short one as it is), then how many more: a body of
+    200,000 unknown names was listed whole in a 1.5 MB error."""
+    listed = [
+        shown(v) if quoted or not isinstance(v, str) or len(v) > SHOWN_CHARACTERS else v
+        for v in list(values)[:most]
+    ]
+    more = len(values) - len(listed)
+    return ", ".join(listed) + (f" and {more} more" if more > 0 else "")
+
+
 SHOWN_PATH_CHARACTERS = 200
 
 
@@ -56,6 +69,24 @@ def shown_path(path: str) -> str:
     if len(text) > SHOWN_PATH_CHARACTERS:
         return f"{text[:SHOWN_PATH_CHARACTERS]}... ({len(path)} characters)"
     return text
+
+
+SHOWN_MESSAGE_CHARACTERS = 2_000
+_LONG_RUN = re.compile(rf"\S{{{SHOWN_PATH_CHARACTERS + 1},}}")
+
+
+def shown_message(message: str) -> str:
+    """An error message as a response carries it: each run of over 200 characters without a
+    space cut as `shown_path` cuts a path, and the whole kept to about 2,000 characters (its
+    start and end: what to fix is often said last). Messages quote what the caller sent (a
+    label, a field's name, a setting), and a 1 MB one made a 1 MB error (control hunt 5)."""
+    cut = _LONG_RUN.sub(
+        lambda run: f"{run[0][:SHOWN_PATH_CHARACTERS]}... ({len(run[0])} characters)", message
+    )
+    if len(cut) <= SHOWN_MESSAGE_CHARACTERS:
+        return cut
+    head, tail = cut[: SHOWN_MESSAGE_CHARACTERS * 3 // 4], cut[-SHOWN_MESSAGE_CHARACTERS // 4 :]
+    return f"{head} ... ({len(cut) - len(head) - len(tail)} characters left out) ... {tail}"
 
 
 def model_name(value: object) -> str:

@@ -67,6 +67,26 @@ def test_a_cut_name_keeps_its_quotes_and_says_its_length() -> None:
     assert caught.value.message.startswith(f"invalid model name {'x' * 65!r}: ")
 
 
+def test_a_message_lists_a_few_names_and_counts_the_rest() -> None:
+    assert names.shown_names(["a", "b"]) == "'a', 'b'"
+    assert names.shown_names([str(i) for i in range(9)]) == "'0', '1', '2', '3', '4' and 4 more"
+    assert names.shown_names(["1", "2", "3"], 2, quoted=False) == "1, 2 and 1 more"
+    assert names.shown_names(["x" * 100], quoted=False) == f"{'x' * 60!r}... (100 characters)"
+
+
+def test_an_error_message_is_bounded_whatever_it_quotes() -> None:
+    """Each run of over 200 characters without a space is cut; the whole keeps its start and
+    its end (what to fix is often said last)."""
+    short = "no column 'y'; its columns: a, b"
+    assert names.shown_message(short) == short
+    run = names.shown_message(f"no column {'L' * 10_000!r} to read labels from")
+    assert run == f"no column '{'L' * 199}... (10002 characters) to read labels from"
+    spaced = names.shown_message("start " + "x " * 500_000 + "end")
+    assert len(spaced) < 2_100
+    assert spaced.startswith("start x x ") and spaced.endswith(" x x end")
+    assert "characters left out) ... " in spaced
+
+
 @pytest.mark.parametrize("good", ["iris", "a", "digits-mlp", "bert_base.v2", "x" * 64, "0"])
 def test_good_model_names_pass(good: str) -> None:
     assert names.model_name(good) == good

@@ -17,6 +17,7 @@ import orjson
 
 from functions.runtime import csv_fields
 from functions.runtime.errors import BadRequest
+from functions.runtime.names import shown
 
 TruthReader = Callable[[Sequence[str] | Sequence[bytes]], list[object]]
 # Where the truth is when no column is named: `aiaas publish --data` (its --target) and
@@ -34,8 +35,10 @@ def truth_reader(
     if label not in columns:
         if not required:
             return None
-        shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-        raise BadRequest(f"{key}: no column {label!r} to read labels from; its columns: {shown}")
+        listed = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+        raise BadRequest(
+            f"{key}: no column {shown(label)} to read labels from; its columns: {listed}"
+        )
     index = list(columns).index(label)
     return lambda records: [_cell(record, index) for record in records]
 

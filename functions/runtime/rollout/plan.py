@@ -11,6 +11,7 @@ from typing import Any
 
 from functions.runtime.aliases import SMALLEST, WEIGHT_DIGITS, check_sample
 from functions.runtime.errors import BadRequest
+from functions.runtime.names import shown, shown_names
 
 DEFAULT_MIN_REQUESTS = 20  # a step's candidate answers at least this many before it advances
 DEFAULT_SHADOW_SAMPLE = 1.0  # the agreement stage replays every request (copies are dropped,
@@ -95,7 +96,9 @@ class RolloutPlan:
         known |= {"min_requests", "shadow_sample", "settle_s"}
         unknown = sorted(set(doc) - known)
         if unknown:
-            raise BadRequest(f"unknown rollout settings {unknown}; known: {sorted(known)}")
+            raise BadRequest(
+                f"unknown rollout settings [{shown_names(unknown)}]; known: {sorted(known)}"
+            )
         lacks = [key for key in ("bake_s", "max_error_rate") if key not in doc]
         if lacks:
             raise BadRequest(
@@ -162,7 +165,7 @@ def _check_range(
     name: str, value: object, low: float, high: float, *, low_open: bool = False
 ) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise BadRequest(f"{name} must be a number; got {value!r}")
+        raise BadRequest(f"{name} must be a number; got {shown(value)}")
     if value < low or value > high or (low_open and value == low):
         bound = f"above {low:g}" if low_open else f"at least {low:g}"
         top = f"{int(high):,}" if high >= 1e6 and float(high).is_integer() else f"{high:g}"
@@ -174,7 +177,7 @@ def check_bake(bake_s: object, low: float = MIN_BAKE_S) -> None:
     stored plan may bake 0): a user's `--bake 8d` is not told "at least 0". `aiaas rollout
     --bake` checks it as it parses the flag, a usage error (exit 2) like `--bake 5x`."""
     if isinstance(bake_s, bool) or not isinstance(bake_s, int | float) or math.isnan(bake_s):
-        raise BadRequest(f"bake must be a number; got {bake_s!r}")
+        raise BadRequest(f"bake must be a number; got {shown(bake_s)}")
     if not low <= bake_s <= MAX_BAKE_S:
         raise BadRequest(
             f"bake must be at least {MIN_BAKE_S:g} s and at most {MAX_BAKE_S:,} s (a week); "
