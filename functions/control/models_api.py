@@ -22,7 +22,7 @@ from functions.control.schemas import (
     ShadowSpec,
 )
 from functions.runtime import names
-from functions.runtime.alias_deleted import deleted_note, deleted_record
+from functions.runtime.alias_deleted import deleted_note
 from functions.runtime.alias_preconditions import record_bytes, record_etag
 from functions.runtime.catalog import Listed, catalog
 from functions.runtime.errors import BadRequest, Conflict, NotFound, PreconditionFailed
@@ -246,7 +246,7 @@ def _existing(plane: ControlPlane, name: str, alias: str) -> tuple[dict[str, Any
     found = plane.registry.alias_record_tagged(names.model_name(name), names.alias_name(alias))
     if found is None:
         plane.registry.versions(name)  # an unknown model reads as such, not as a missing alias
-        raise NotFound(deleted_note(name, alias, deleted_record(plane.store, name, alias)))
+        raise NotFound(deleted_note(plane.store, name, alias))
     return found
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from functions.runtime import names
@@ -24,7 +25,8 @@ from functions.runtime.alias_record import parse_alias_record
 from functions.runtime.aliases import AliasTarget
 from functions.runtime.errors import BadRequest, Conflict, CorruptRecord, NotFound
 from functions.runtime.manifest import utc_now
-from functions.runtime.refs import DEFAULT_ALIAS, alias_key, model_prefix
+from functions.runtime.prune_log import deleted_by
+from functions.runtime.refs import DEFAULT_ALIAS, alias_key, manifest_key, model_prefix
 from functions.runtime.rollout.record import RolloutBook
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectStore
@@ -55,7 +57,10 @@ def delete_alias(
         refuse_delete(store, name, alias, newest(), force)
         record_deletion(store, name, alias, raw, who)
 
-    delete_alias_record(store, name, alias, alias_key(name, alias), when, keep)
+    def missing() -> NotFound:  # deleted before: said as its GET says it, who and when
+        return NotFound(deleted_note(store, name, alias))
+
+    delete_alias_record(store, name, alias, alias_key(name, alias), when, keep, missing)
 
 
 def refuse_delete(store: ObjectStore, name: str, alias: str, newest: str, force: bool) -> None:
@@ -102,22 +107,58 @@ def deleted_record(store: ObjectStore, name: str, alias: str) -> dict[str, Any] 
 
 def restored_target(store: ObjectStore, name: str, alias: str) -> AliasTarget:
     """Where a rollback of a deleted alias goes: where it pointed when deleted (NotFound when it
-    never existed, or its record was lost)."""
+    never existed, or its record was lost). Conflict when a version it sent requests to was
+    deleted since: a deleted alias keeps no version from a prune or DELETE (it would keep them
+    for ever), and the move's own check said the version went while the alias "was being moved
+    onto it" (control hunt 6c). Its shadow, if that is gone, is left off."""
     record = deleted_record(store, name, alias)
     if record is None:
         raise NotFound(f"alias {alias!r} of model {name!r} not found")
-    return AliasTarget.of(record)
+    target = AliasTarget.of(record)
+    if gone := _gone_since(store, name, target):
+        raise Conflict(
+            f"alias {alias!r} of model {name!r} cannot be restored: it pointed at "
+            f"{target.describe()} when {record.get('deleted_by', '?')} deleted it at "
+            f"{record.get('deleted_at', '?')}, and {gone}; {_promote(name, alias)}"
+        )
+    if target.shadow is not None and not _published(store, name, target.shadow.version):
+        log.warning(
+            "%s@%s restored without its shadow %s: that version was deleted since%s",
+            name, alias, target.shadow.version, deleted_by(store, name, target.shadow.version),
+        )  # fmt: skip
+        return replace(target, shadow=None)
+    return target
 
 
-def deleted_note(name: str, alias: str, record: dict[str, Any] | None) -> str:
-    """The 404 of an alias that is not there, saying who deleted it when it was."""
+def deleted_note(store: ObjectStore, name: str, alias: str) -> str:
+    """The 404 of an alias that is not there (its GET, a second DELETE), saying who deleted it
+    when it was, and whether a rollback can restore it."""
+    record = deleted_record(store, name, alias)
     if record is None:
         return f"alias {alias!r} of model {name!r} not found"
+    target = AliasTarget.of(record)
+    gone = _gone_since(store, name, target)
     return (
         f"alias {alias!r} of model {name!r} was deleted by {record.get('deleted_by', '?')} at "
-        f"{record.get('deleted_at', '?')} (it pointed at {AliasTarget.of(record).describe()}); "
-        "roll it back to restore it"
+        f"{record.get('deleted_at', '?')} (it pointed at {target.describe()}); "
+        + (f"{gone}: {_promote(name, alias)}" if gone else "roll it back to restore it")
     )
+
+
+def _gone_since(store: ObjectStore, name: str, target: AliasTarget) -> str:
+    """What a restore of `target` lacks ("version '4' was deleted since (by ... at ...)"), or ""."""
+    gone = [v for v in (target.version, target.canary) if v and not _published(store, name, v)]
+    return " and ".join(
+        f"version {v!r} was deleted since{deleted_by(store, name, v)}" for v in gone
+    )
+
+
+def _promote(name: str, alias: str) -> str:
+    return f"promote a published version to it (`aiaas promote {name} VERSION --alias {alias}`)"
+
+
+def _published(store: ObjectStore, name: str, version: str) -> bool:
+    return store.exists(manifest_key(name, version))
 
 
 def deleted_aliases(store: ObjectStore, name: str) -> dict[str, dict[str, Any]]:

@@ -81,15 +81,17 @@ def delete_alias_record(
     key: str,
     when: Precondition | None,
     keep: Callable[[bytes], None],
+    missing: Callable[[], NotFound],
 ) -> None:
     """Delete the record at `key`, `keep` given it first (the deletion's audit record); with
     `when`, a conditional delete of the version read (its version taken before the read: a
-    write after it fails the delete, as S3's If-Match does)."""
+    write after it fails the delete, as S3's If-Match does). `missing`: the 404 when there is
+    no record (one deleted before says by whom)."""
     version = store.version(key)
     try:
         raw = store.get_bytes(key)
     except NotFound:
-        raise NotFound(f"alias {alias!r} of model {name!r} not found") from None
+        raise missing() from None
     if when is None:
         keep(raw)
         return store.delete(key)

@@ -94,8 +94,13 @@ class AliasTarget:
     def from_weights(cls, weights: object, current: str | None = None) -> AliasTarget:
         """From `{version: weight}` (one version at 1, or two adding up to 1); the main
         version is `current` when it is one of them, else the heavier one."""
-        if not isinstance(weights, Mapping) or not weights:
+        if not isinstance(weights, Mapping):
             raise BadRequest('weights must be an object such as {"1": 0.9, "2": 0.1}')
+        if not weights:  # it is an object: "must be an object" told the caller nothing
+            raise BadRequest(
+                'weights names no version: name one at weight 1 ({"2": 1}) or two adding up '
+                'to 1 ({"1": 0.9, "2": 0.1})'
+            )
         if len(weights) > MAX_SPLIT:
             raise BadRequest(
                 f"an alias splits traffic between at most {MAX_SPLIT} versions; got "

@@ -167,6 +167,19 @@ def _parse(name: str, raw: bytes) -> dict[str, Any]:
     return {"pruned": pruned, "history": history}
 
 
+def deleted_by(store: ObjectStore, name: str, version: str) -> str:
+    """Who deleted `name:version` and when, as a message says it (" (by ci at 2026-...Z)"); ""
+    when the prune record does not name it (or cannot be read)."""
+    try:
+        runs = prune_record(store, name)["history"]
+    except AiaasError:
+        return ""
+    for run in runs:
+        if version in run.get("versions", []):
+            return f" (by {run.get('deleted_by', 'unknown')} at {run.get('deleted_at', '?')})"
+    return ""
+
+
 def version_not_found(store: ObjectStore, name: str, version: str) -> ModelNotFound:
     """The 404 for `name:version` missing: one that says so when `aiaas prune` (or a
     control-plane delete) deleted it (a deployment pinned to it, warm or cold, then names the

@@ -1,6 +1,7 @@
 """Control-plane error messages under a running `aiaas serve`, over HTTP: a message quoting what
-the caller sent is bounded (a 1 MB label, field name or setting gave a 1 MB error). Control
-hunt, finding 5.
+the caller sent is bounded (a 1 MB label, field name or setting gave a 1 MB error), and a few
+messages say what is actually wrong (empty `weights`, a second DELETE of an alias, a rollback
+of a deleted alias whose version was deleted since). Control hunt, findings 5 and 6.
 """
 
 from __future__ import annotations
@@ -167,3 +168,72 @@ def test_any_error_message_is_bounded_where_it_is_answered(client: httpx.Client)
         f"batch/{MODEL}/input/wide.csv: no column 'y' to read labels from; its columns: "
         f"x_0, x_1, x_2, x_3, {'C' * 200}... (1000000 characters)"
     )
+
+
+def test_empty_weights_are_told_they_name_no_version(client: httpx.Client) -> None:
+    answer = sent(client, "PUT", f"{BASE}/aliases/production", {"weights": {}})
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {
+            "error": 'weights names no version: name one at weight 1 ({"2": 1}) or two adding '
+            'up to 1 ({"1": 0.9, "2": 0.1})'
+        },
+    )
+    assert client.get(f"{BASE}/aliases/production").json()["version"] == "1"
+
+
+def test_a_second_delete_of_an_alias_says_who_deleted_it(client: httpx.Client) -> None:
+    assert sent(client, "PUT", f"{BASE}/aliases/stage", {"version": "3"}).status_code == 201
+    assert client.delete(f"{BASE}/aliases/stage").json() == {"deleted": f"{MODEL}@stage"}
+    read, again = client.get(f"{BASE}/aliases/stage"), client.delete(f"{BASE}/aliases/stage")
+    assert read.status_code == again.status_code == 404
+    assert again.json() == read.json()
+    message = again.json()["error"]
+    assert message.startswith(f"alias 'stage' of model '{MODEL}' was deleted by {ACTOR} at ")
+    assert message.endswith("(it pointed at 3); roll it back to restore it")
+    never = client.delete(f"{BASE}/aliases/never")
+    assert (never.status_code, never.json()) == (
+        404,
+        {"error": f"alias 'never' of model '{MODEL}' not found"},
+    )
+
+
+def test_a_deleted_alias_whose_version_was_deleted_since_says_so(client: httpx.Client) -> None:
+    assert sent(client, "PUT", f"{BASE}/aliases/old", {"version": "2"}).status_code == 201
+    assert client.delete(f"{BASE}/aliases/old").status_code == 200
+    assert client.delete(f"{BASE}/versions/2").json() == {"deleted": f"{MODEL}:2"}
+
+    rolled = client.post(f"{BASE}/aliases/old/rollback")
+    assert rolled.status_code == 409, rolled.text
+    message = rolled.json()["error"]
+    assert message.startswith(
+        f"alias 'old' of model '{MODEL}' cannot be restored: it pointed at 2 when {ACTOR} "
+        "deleted it at "
+    )
+    assert f", and version '2' was deleted since (by {ACTOR} at " in message
+    assert message.endswith(
+        f"; promote a published version to it (`aiaas promote {MODEL} VERSION --alias old`)"
+    )
+    assert "while alias" not in message  # no race happened
+    read = client.get(f"{BASE}/aliases/old")
+    assert read.status_code == 404
+    assert read.json()["error"].endswith(
+        f"(it pointed at 2); version '2' was deleted since (by {ACTOR} at "
+        + message.split(f"(by {ACTOR} at ", 1)[1].split(")", 1)[0]
+        + f"): promote a published version to it (`aiaas promote {MODEL} VERSION --alias old`)"
+    )
+    promoted = sent(client, "PUT", f"{BASE}/aliases/old", {"version": "5"})
+    assert (promoted.status_code, promoted.json()["version"]) == (201, "5")
+
+
+def test_a_deleted_alias_whose_shadow_was_deleted_since_is_restored_without_it(
+    client: httpx.Client,
+) -> None:
+    assert sent(client, "PUT", f"{BASE}/aliases/shadowed", {"version": "3"}).status_code == 201
+    shadow = {"version": "4", "sample": 0.5}
+    assert sent(client, "PUT", f"{BASE}/aliases/shadowed/shadow", shadow).status_code == 200
+    assert client.delete(f"{BASE}/aliases/shadowed").status_code == 200
+    assert client.delete(f"{BASE}/versions/4").json() == {"deleted": f"{MODEL}:4"}
+    rolled = client.post(f"{BASE}/aliases/shadowed/rollback")
+    assert rolled.status_code == 200, rolled.text
+    assert (rolled.json()["version"], rolled.json()["shadow"]) == ("3", None)

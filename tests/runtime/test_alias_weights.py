@@ -142,7 +142,7 @@ def test_a_weight_outside_0_to_1_is_refused(three: Registry, weight: float) -> N
         ({"1": 0.5, "2": 0.5, "1 ": 0}, "at most 2 versions"),
         ({"1": 1.0, "2": 0.0}, "weight must be from 1e-06 to 0.999999"),
         ({"2": 0.5}, "a single version takes all the traffic: weight 1; got 0.5"),
-        ({}, "weights must be an object"),
+        ({}, "weights names no version: name one at weight 1"),
         ({"../x": 1}, "version"),
     ],
 )
