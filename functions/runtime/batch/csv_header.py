@@ -124,7 +124,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
             f"{where}: the header names columns twice: {_named([c for c in twice if c in read])}"
         )
     by_name = manifest.feature_input
-    if by_name is not None and not all(c in position for c in wanted[by_name.name]):
+    if by_name is not None and _by_features(wanted[by_name.name], manifest.features, position):
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
@@ -145,6 +145,14 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         usecols=None if every else used,
         numeric=all(spec.dtype != "string" for spec in manifest.inputs),
     )
+
+
+def _by_features(own: list[str], features: tuple[str, ...], position: dict[str, int]) -> bool:
+    """Whether the feature input reads the columns its feature names name, by the rule the
+    predict API and JSONL records follow (`by_feature`): every feature is there, or the input's
+    own `x_*` columns are not all there (the error then names the features). A header with
+    both complete sets scored `x_*` here and the features in JSONL: one row, two answers."""
+    return all(c in position for c in features) or not all(c in position for c in own)
 
 
 def _refuse_shared(wanted: dict[str, list[str]], manifest: ModelManifest, where: str) -> None:
