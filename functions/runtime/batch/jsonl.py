@@ -28,6 +28,7 @@ from functions.runtime.batch.text import decode_lines, finish_chunk
 from functions.runtime.codecs import nulls
 from functions.runtime.codecs.feature_names import by_feature
 from functions.runtime.codecs.json_bools import holds_bool
+from functions.runtime.codecs.wide_integers import as_typed, written_as_integer
 from functions.runtime.column_names import by_input
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import BadRequest
@@ -98,7 +99,8 @@ class JsonlDecoder:
                     )
                 bools = "true" in text or "false" in text  # else no true to look for
                 row = {
-                    spec.name: self._value(spec, instance, bools) for spec in self.manifest.inputs
+                    spec.name: self._value(spec, instance, bools, text)
+                    for spec in self.manifest.inputs
                 }
             except RowRejected as exc:
                 errors.append(RowError(int(numbers[index]), str(exc)))
@@ -134,7 +136,9 @@ class JsonlDecoder:
         wanted = ", ".join(f'"{name}": ...' for name in self.shapes)
         raise RowRejected(f"expected a JSON object like {{{wanted}}}")
 
-    def _value(self, spec: TensorSpec, instance: dict[str, object], bools: bool) -> np.ndarray:
+    def _value(
+        self, spec: TensorSpec, instance: dict[str, object], bools: bool, text: str
+    ) -> np.ndarray:
         if self.manifest.features and by_feature(instance, self.manifest):
             return self._record(spec, instance)  # a feature named as the input too: x, y
         if spec.name not in instance and spec.name == self.field:  # a text model's text
@@ -171,6 +175,9 @@ class JsonlDecoder:
                 f"input '{spec.name}' must have shape {shape_text(want)} per row; got "
                 f"{list(value.shape)}{channels_hint((-1, *want), (1, *value.shape), one=True)}"
             )
+        integer = allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu"
+        if integer and value.dtype == object and _only_integers(instance[spec.name]):
+            return _integers(spec, value, instance[spec.name], text)  # past 64 bits: json's ints
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
         elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
@@ -181,8 +188,8 @@ class JsonlDecoder:
             raise RowRejected(
                 f"input '{spec.name}' must hold {spec.dtype} numbers; got true/false among them"
             )
-        if allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu":
-            return _integers(spec, value, instance[spec.name])
+        if integer:
+            return _integers(spec, value, instance[spec.name], text)
         return value
 
     def _record(self, spec: TensorSpec, instance: dict[str, object]) -> np.ndarray:
@@ -207,26 +214,42 @@ class JsonlDecoder:
         return np.zeros((0, *(max(0, d) for d in self.shapes[name])), dtype=np.float64)
 
 
-def _integers(spec: TensorSpec, value: np.ndarray, written: object) -> np.ndarray:
+def _integers(spec: TensorSpec, value: np.ndarray, written: object, text: str) -> np.ndarray:
     """A row of an integer input in the input's own type, or refused: stacked with the chunk's
     other rows as they came, one row's float (6.0, or a bad 5.5) made the whole chunk float64,
     and an int64 written exactly in another row (9223372036854775807, a hashed id) was refused
     as past 2**53, its value misquoted. `written`: the row as JSON gave it (numpy makes
-    [2**64 - 1, 0] a float64 array)."""
+    [2**64 - 1, 0] a float64 array, and [2**64, 0] one of objects); `text`: its line."""
     target = BY_NAME[spec.dtype].numpy
     info = np.iinfo(target)  # type: ignore[type-var]
     exact = value
-    if value.dtype.kind == "f" and _only_integers(written):
-        exact = np.array(written, dtype=object)  # Python's ints, compared exactly below
+    if value.dtype.kind in "fO" and _only_integers(written):
+        exact = np.array(written, dtype=object).reshape(value.shape)  # Python's ints, exact
     elif value.dtype.kind == "f":  # 6.0 is 6 (JSON encoders write a float column so)
         if not (np.isfinite(value).all() and (np.floor(value) == value).all()):
-            raise RowRejected(bad_reason(spec, value))
+            raise RowRejected(bad_reason(spec, _as_written(written, text)))
         if value.size and np.abs(value).max() >= EXACT_FLOAT:
-            raise RowRejected(bad_reason(spec, value))
+            raise RowRejected(bad_reason(spec, _as_written(written, text)))
         exact = value.astype(np.int64)
     if exact.size and (int(exact.min()) < info.min or int(exact.max()) > info.max):
-        raise RowRejected(bad_reason(spec, value))
+        raise RowRejected(bad_reason(spec, _as_written(written, text)))
     return exact.astype(target)
+
+
+def _as_written(written: object, text: str) -> np.ndarray:
+    """A refused row's values as its line wrote them, for the reason to quote and judge: an
+    integer as Python's int (2**63 as a float64 passed int64's range test, float(2**63 - 1)
+    being 2**63, and was called "read as a float"), and one past 64 bits, which orjson reads
+    as the float nearest it, as the digits written (not 1e+23)."""
+    body = text.encode()
+    items = []
+    for item in np.array(written, dtype=object).reshape(-1).tolist():
+        try:
+            digits = as_typed(item, body) if written_as_integer(item, body) else None
+        except (OverflowError, ValueError):  # a field's string of 309 digits or more
+            digits = None
+        items.append(item if digits is None else int(digits))
+    return np.array(items, dtype=object)
 
 
 def _only_integers(written: object) -> bool:

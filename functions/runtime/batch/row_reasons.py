@@ -42,10 +42,12 @@ def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -
             return f"{where} is {item}; expected 0 or 1 (bool)"
         if target.kind in "iu":
             info = np.iinfo(target)  # type: ignore[type-var]
-            # float(2**64 - 1) is 2**64: only past the bound's own float is a value beyond it
-            beyond = not float(info.min) <= item <= float(info.max)
-            if not float(item).is_integer() or beyond:
-                hint = scaled_pixels_hint(target, flat.astype(np.float64))
+            # float(2**64 - 1) is 2**64: only past the bound's own float is a float beyond it
+            # (a CSV cell of uint64's max reads so); an integer (JSONL's digits) is exact.
+            exact = type(item) is int
+            low, high = (info.min, info.max) if exact else (float(info.min), float(info.max))
+            if not (exact or float(item).is_integer()) or not low <= item <= high:
+                hint = _pixels_hint(target, flat)
                 return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
         wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
         if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= EXACT_FLOAT:
@@ -54,6 +56,11 @@ def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -
                 "only up to 2**53 (a CSV cell, a JSON number with a fraction or an exponent, a "
                 "float array): send the integer as written digits in JSONL, or an int64 NPY"
             )
-        if target.kind in "iu" and not info.min <= item <= info.max:
-            return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]"
     return f"input '{spec.name}' cannot be cast to {spec.dtype}"
+
+
+def _pixels_hint(target: np.dtype[np.generic], flat: np.ndarray) -> str:
+    try:
+        return scaled_pixels_hint(target, flat.astype(np.float64))
+    except OverflowError:  # a JSONL integer past float64's range: no scaled pixel
+        return ""
