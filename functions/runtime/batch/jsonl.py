@@ -43,13 +43,18 @@ NUMERIC_KINDS = {"bool": "b", "string": "U"}  # other dtypes accept ints and flo
 # A first line that opens a JSON array of records, or is "[" alone (an indented array): no row
 # is a list of objects, and no line is "[" alone.
 _JSON_ARRAY = re.compile(rb"\s*\[\s*(\{|$)")
+# A first line that is "{" alone: a record indented over several lines (`jq .`, json.dump with
+# indent=2 a record, JSON.stringify(r, null, 2)); no JSON Lines line is.
+_JSON_OPEN = re.compile(rb"\s*\{\s*$")
 
 
 def check_first_line(line: bytes, key: str) -> None:
     """Refuse a file no line of which can be read, from its first line: one JSON array (what
-    `json.dump(records)` and `df.to_json(orient='records')` write), or UTF-16 text (Windows'
-    "Unicode"). Each was read line by line, bad row after bad row, and a one-line array as a
-    bare value: "input 'x' must have shape [4] per row; got [2]"."""
+    `json.dump(records)` and `df.to_json(orient='records')` write), records pretty-printed over
+    several lines, or UTF-16 text (Windows' "Unicode"). Each was read line by line, bad row
+    after bad row ("not valid JSON: Expecting property name ..." for each line of an indented
+    record), and a one-line array as a bare value: "input 'x' must have shape [4] per row; got
+    [2]"."""
     if line.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise BadRequest(
             f"{key}: the first line is UTF-16 text (it starts with a UTF-16 byte order mark); "
@@ -60,6 +65,12 @@ def check_first_line(line: bytes, key: str) -> None:
             f"{key}: the file is one JSON array, not JSON Lines (one record a line); write a "
             "record a line: jq -c '.[]' rows.json > rows.jsonl, or pandas' "
             "df.to_json('rows.jsonl', orient='records', lines=True)"
+        )
+    if _JSON_OPEN.match(line.removeprefix(b"\xef\xbb\xbf")):
+        raise BadRequest(
+            f"{key}: records span several lines (pretty-printed JSON: the first line is '{{' "
+            "alone), not JSON Lines (one record a line); write a record a line: "
+            "jq -c . rows.json > rows.jsonl, or json.dumps(record) without indent"
         )
 
 
