@@ -85,3 +85,21 @@ def test_the_same_values_as_integers_and_small_floats_are_answered(tmp_path: Pat
         200, ([5, 9007199254740993, 7], [5, 9007199254740993, 7])
     )  # fmt: skip
     assert json.dumps(ask(service, "INT64", "9007199254740991.0, 0, 0")[1]).count("991") == 2
+
+
+def test_a_refusal_quoting_a_wide_integer_in_a_body_holding_400_digits_is_a_400(
+    tmp_path: Path,
+) -> None:
+    """The refusal looks the number's digits up in the body; a run of 400 digits elsewhere
+    (an `id`) overflowed float() there: a 500 "internal error" for a caller's mistake."""
+    service = served(tmp_path, "INT64")
+    body = (
+        '{"id": "' + "9" * 400 + '", "inputs": [{"name": "x", "shape": [1, 3], "datatype": '
+        '"INT64", "data": [1, 2, 3]}], "outputs": [{"name": "y", "parameters": '
+        '{"binary_data": 100000000000000000000000}}]}'
+    )
+    answer = service.handle(http_event("POST", "/v2/models/m/infer", body))
+    assert answer["statusCode"] == 400, answer["body"]
+    assert body_of(answer)["error"] == (
+        "output 'y' parameter 'binary_data' must be true or false; got 100000000000000000000000"
+    )

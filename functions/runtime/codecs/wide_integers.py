@@ -54,7 +54,11 @@ def written_as_integer(value: object, body: bytes | None) -> bool:
 
 def _digits(value: object, body: bytes | None) -> str | None:
     for match in _LONG_INTEGER.finditer(body or b""):
-        if float(int(match[0])) == value:
+        try:
+            written = float(int(match[0]))
+        except OverflowError:  # past 309 digits: no float's (it was a 500, for a refusal
+            continue  # whose body held such digits anywhere, in a string too)
+        if written == value:
             return match[0].decode()
     return None
 
