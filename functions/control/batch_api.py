@@ -13,7 +13,7 @@ from functions.control.context import Plane
 from functions.control.paging import After, limit_of
 from functions.control.schemas import ERRORS, JSON_BODY, JobList, JobSource, JobStatus
 from functions.runtime import names
-from functions.runtime.errors import PayloadTooLarge
+from functions.runtime.errors import BadRequest, PayloadTooLarge
 
 router = APIRouter(prefix="/control/batch", tags=["batch"], responses=ERRORS)
 
@@ -21,9 +21,20 @@ router = APIRouter(prefix="/control/batch", tags=["batch"], responses=ERRORS)
 MAX_UPLOAD_BYTES = int(os.environ.get("AIAAS_CONTROL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024 - 4096))
 
 
+# A job list's `after` is a place in the input folder, not a job: any text up to the longest
+# name a listing gives (a directory store's paths: 4096), compared with the keys and never
+# read. Checked as a job file name, a page ending on a name no run takes (S3 takes
+# `day2//x.csv`, a control character) gave a `next` the same route refused with a 400.
+MAX_AFTER = 4096
+
+
 @router.get("/{model}/jobs", response_model=JobList, summary="A model's batch jobs (in pages)")
 def list_jobs(model: str, plane: Plane, after: After = None, limit: int = limit_of(100)) -> JobList:
-    after = None if after is None else names.job_file_name(after)
+    if after is not None and not 0 < len(after) <= MAX_AFTER:
+        raise BadRequest(
+            f"after has {len(after)} characters: pass a page's `next`, or a file name "
+            f"(1-{MAX_AFTER} characters) to list the jobs after it"
+        )
     jobs, cursor = plane.jobs.list(names.model_name(model), after, limit)
     return JobList(jobs=[JobStatus.model_validate(job) for job in jobs], next=cursor)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from functions.control import cards_api
+from functions.control import batch_api, cards_api
 from functions.runtime import dtypes, names
 
 ERROR = {"$ref": "#/components/schemas/ErrorBody"}
@@ -292,11 +292,12 @@ def with_data_plane(document: dict[str, Any]) -> dict[str, Any]:
 
 
 # What a page of each list is of: its `after` is one of them, and one outside the rule a 400.
+# A job list's is any text (batch_api.MAX_AFTER): it lists the names no run takes, too.
 AFTER = {
     "/control/models": "name",
     "/control/models/{name}": "version",
-    "/control/batch/{model}/jobs": "file",
 }
+AFTER_LENGTH = {"/control/batch/{model}/jobs": batch_api.MAX_AFTER}
 
 
 def _after_rule(path: str, schema: dict[str, Any]) -> None:
@@ -304,3 +305,5 @@ def _after_rule(path: str, schema: dict[str, Any]) -> None:
     if path in AFTER:
         pattern, _ = RULES[AFTER[path]]
         schema["pattern"] = _pattern(pattern)
+    if path in AFTER_LENGTH:
+        schema["maxLength"] = AFTER_LENGTH[path]

@@ -153,6 +153,9 @@ class JobBook:
         for key in self.store.list_keys(
             prefix.rstrip("/"), after="" if after is None else prefix + after
         ):
+            if not names.is_text(key):  # no key S3 could hold, nor a JSON answer name: a 500
+                log.warning("left out of the job list: %r is not UTF-8", key)
+                continue
             try:
                 obj = parse_input_key(key)
                 # `notes.txt`: never scored (one with no extension is no job: left out, as the

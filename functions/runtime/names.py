@@ -144,7 +144,19 @@ def _is_store_key(value: object) -> TypeGuard[str]:
         len(value) > 1024
         or any(p in ("", ".", "..") or len(p) > 255 for p in value.split("/"))
         or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        or not is_text(value)
     )
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` is text UTF-8 can hold, as every S3 key is: not a lone surrogate, which
+    JSON can send (`"\\ud800.csv"`, a 500 as a job's file) and a directory store's file name not
+    in UTF-8 reads as (`os.fsdecode`)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 TEMP_PREFIX = ".tmp-"  # a directory store's own temp files: hidden from listings, swept

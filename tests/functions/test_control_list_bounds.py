@@ -64,6 +64,8 @@ def test_models_and_jobs_come_in_pages(served: tuple[TestClient, S3Store]) -> No
     assert [[m["name"] for m in one] for one in models] == [["alpha", "beta"], ["gamma", "iris"]]
     jobs = pages(client, "/control/batch/iris/jobs", "jobs", 2)
     assert [[j["file"] for j in one] for one in jobs] == [["a.csv", "b.csv"], ["c.csv"]]
+    before = client.get("/control/batch/iris/jobs", params={"after": "../x"})
+    assert [j["file"] for j in before.json()["jobs"]] == ["a.csv", "b.csv", "c.csv"]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +75,9 @@ def test_models_and_jobs_come_in_pages(served: tuple[TestClient, S3Store]) -> No
         ("/control/models/iris", {"limit": 1001}, 422, "query.limit: Input should be less than"),
         ("/control/models/iris", {"after": "../1"}, 400, "invalid version '../1'"),
         ("/control/models", {"after": "Bad!"}, 400, "invalid model name 'Bad!'"),
-        ("/control/batch/iris/jobs", {"after": "../x"}, 400, "invalid job file name '../x'"),
+        # a job list's `after` is a place in the folder (`../x`: before `a.csv`), of bounded size
+        ("/control/batch/iris/jobs", {"after": ""}, 400, "after has 0 characters"),
+        ("/control/batch/iris/jobs", {"after": "x" * 4097}, 400, "after has 4097 characters"),
     ],
 )
 def test_a_bad_bound_is_a_4xx_naming_it(
