@@ -24,8 +24,10 @@ from functions.runtime.batch.layout import (
     BATCH_PREFIX,
     INPUT_DIR,
     BatchObject,
+    NameTooLong,
     ReportName,
     UnsupportedFormat,
+    check_room,
     parse_input_key,
 )
 from functions.runtime.batch.layout import input_key as batch_input_key
@@ -118,7 +120,8 @@ class JobBook:
         there in a format batch does not read is `refused`, as its listing says."""
         try:
             job = job_for(model, file)
-        except (UnsupportedFormat, ReportName) as exc:
+            check_room(job.obj, self.store.name_bytes)  # one taken before it was checked
+        except (UnsupportedFormat, ReportName, NameTooLong) as exc:
             if not self.store.exists(batch_input_key(model, file)):
                 raise
             return self._refused(model, file, exc.message)
@@ -195,6 +198,7 @@ class JobBook:
 
     def _new_job(self, model: str, file: str) -> Job:
         job = job_for(model, file)
+        check_room(job.obj, self.store.name_bytes)  # else taken, and its run could not finish
         self.registry.versions(model)  # a job for a model that does not exist would only fail
         return job
 

@@ -48,6 +48,7 @@ class S3Store:
     """An S3 bucket and prefix. boto3 honours AWS_ENDPOINT_URL[_S3] for S3-compatible servers."""
 
     takes_part_checksums = True
+    name_bytes: int | None = None  # a key's parts: any length within its 1,024 bytes
 
     def __init__(
         self,

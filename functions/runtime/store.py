@@ -41,6 +41,8 @@ from functions.runtime.store_api import (
     holds,
 )
 from functions.runtime.store_parts import (
+    LINK_HEX_BYTES,
+    NAME_EXTRA,
     Limited,
     LocalStaged,
     StagedFile,
@@ -52,6 +54,7 @@ from functions.runtime.store_parts import (
     files_in,
     holding_lock,
     lock_file,
+    longest_name,
     mkstemp_in,
     os_errors,
     remove_abandoned_temp,
@@ -100,6 +103,7 @@ class LocalStore:
         self._generation = Generation(self.uri, file_mode())
         self._stamps = KeptStamps(self.uri, self._generation)
         self.location = StoreLocation(LOCAL_BUCKET, "", notifies=False)
+        self.name_bytes: int | None = longest_name(self.root) - NAME_EXTRA  # temp names add it
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -201,7 +205,7 @@ class LocalStore:
         with self._errors(key), self._locked(key):
             if self.version(key) != expect:
                 raise ObjectChanged(f"object {key!r} changed since it was read")
-            link = tmp.with_name(f"{tmp.name}.{secrets.token_hex(4)}")
+            link = tmp.with_name(f"{tmp.name}.{secrets.token_hex(LINK_HEX_BYTES)}")
             os.link(tmp, link)
             try:
                 link.replace(self._path(key))

@@ -84,6 +84,11 @@ class ObjectStore(Protocol):
     # Whether its uploads send each multipart part's CRC32, which the read of a model for its
     # signature can take beforehand (file_digests.py): S3 does; a directory store does not.
     takes_part_checksums: bool
+    # The most bytes (UTF-8) the store promises to write a key with in each '/'-separated part:
+    # a directory store's file names hold the file system's NAME_MAX (255) less what its temp
+    # files add to an object's name (a longer one failed as "File name too long"); None: no
+    # bound of its own (S3: only the key's 1,024 bytes).
+    name_bytes: int | None
 
     def get_bytes(self, key: str) -> bytes: ...
 

@@ -185,6 +185,26 @@ def in_folder(folder: Path, make: Callable[[], T]) -> T:
     return make()
 
 
+# What a directory store adds to an object's name for its own files beside it: the temp file
+# `.tmp-XXXXXXXX<name>` (mkstemp's 8 random characters) and, publishing it, a second link
+# `<temp>.<hex>` (`LocalStore._publish`); the lock `.tmp-lock-<name>` adds less.
+LINK_HEX_BYTES = 4
+NAME_EXTRA = len(TEMP_PREFIX) + 8 + len(".") + 2 * LINK_HEX_BYTES
+
+
+def longest_name(root: Path) -> int:
+    """The most bytes a file name may have on the file system of `root` (or of the nearest
+    folder above it that exists): NAME_MAX, 255 on ext4, XFS, Btrfs and tmpfs alike."""
+    for folder in (root, *root.parents):
+        try:
+            return int(os.pathconf(folder, "PC_NAME_MAX"))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, ValueError):
+            break
+    return 255
+
+
 def lock_file(final: Path) -> Path:
     """The file that writers comparing and swapping `final` take turns on: beside it, hidden
     from listings like temp files, and never swept as one (KEPT_TEMP)."""
@@ -226,7 +246,9 @@ def _is_named(fd: int, path: Path) -> bool:
 def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
     """A new temp file in `folder`, held (a shared lock) while a descriptor of it is open, so
     that `remove_abandoned_temp` never takes a live writer's file."""
-    fd, path = in_folder(folder, lambda: tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=name))
+    fd, path = in_folder(
+        folder, lambda: tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=name)
+    )
     hold_fd(fd)
     return fd, path
 

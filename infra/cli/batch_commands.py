@@ -23,6 +23,8 @@ from functions.runtime.batch.job import Told
 from functions.runtime.batch.layout import (
     BATCH_PREFIX,
     BatchObject,
+    NameTooLong,
+    check_room,
     input_key,
     parse_input_key,
 )
@@ -287,6 +289,10 @@ def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     if obj is None:  # job_file_name refuses every name parse_input_key passes over
         raise BadRequest(f"invalid job file name {names.shown(name)} ({ANOTHER_NAME})")
     _ = obj.format  # an unsupported extension fails here
+    try:  # a name the store's files cannot hold with its results' suffixes (a directory's)
+        check_room(obj, store.name_bytes)
+    except NameTooLong as exc:
+        raise NameTooLong(f"{exc.message} ({ANOTHER_NAME})") from None
     Registry(store).versions(args.model)  # so does a model not published
     return obj
 

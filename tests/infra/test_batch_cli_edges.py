@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from functions.runtime import names
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
 from functions.runtime.store import LocalStore, ObjectStore
@@ -246,3 +247,23 @@ def test_a_file_name_no_input_may_have_says_to_give_another_with_name(
     assert list(local.list_keys("batch")) == []
     assert main(["--store", local.uri, "batch", "iris", str(data), "--name", "rows.csv"]) == 0
     assert summary(local)["status"] == "succeeded"
+
+
+def test_a_file_name_too_long_for_a_directory_store_says_to_give_another_with_name(
+    local: LocalStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its summary, `<name>.summary.json`, is a file name the store cannot write: the run
+    failed after the upload with "File name too long" (the control plane's job hung pending)."""
+    assert local.name_bytes is not None
+    room = local.name_bytes - len(".summary.json")
+    data = tmp_path / ("r" * (room + 1 - 4) + ".csv")
+    data.write_text(features_csv(np.ones((3, 4))))
+    assert main(["--store", local.uri, "batch", "iris", str(data)]) == 1
+    assert capsys.readouterr().err == (
+        f"aiaas batch: error: job file name {names.shown(data.name)} is too long for this "
+        f"store: its last part has {room + 1} bytes (UTF-8) and may have at most {room}, as the "
+        "run writes '<name>.summary.json' beside it and the store holds names of at most "
+        f"{local.name_bytes} bytes; use a shorter name (give another with --name NAME)\n"
+    )
+    assert list(local.list_keys("batch")) == []
+    assert main(["--store", local.uri, "batch", "iris", str(data), "--name", "rows.csv"]) == 0

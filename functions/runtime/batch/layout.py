@@ -30,6 +30,7 @@ WORK_DIR = "work"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy"}
 COMPRESSED = ".gz"  # gzip, for the text formats
 ERRORS_SUFFIX = ".errors.jsonl"  # a run's rejected rows: output/<file>.errors.jsonl
+SUMMARY_SUFFIX = ".summary.json"  # a run's commit point: output/<file>.summary.json
 SUPPORTED = ", ".join([*sorted(FORMATS), ".csv.gz", ".jsonl.gz", ".ndjson.gz"])
 # Table files a data pipeline writes that batch does not read (pyarrow is no function's
 # dependency): renaming one does not convert it, so the refusal says how (pandas' reader).
@@ -43,6 +44,10 @@ TABLES = {
 
 class UnsupportedFormat(BadRequest):
     """The input's extension names no format batch scoring reads."""
+
+
+class NameTooLong(InvalidName):
+    """A job file name within the rule whose keys the store cannot hold (`check_room`)."""
 
 
 class OutputShared(BadRequest):
@@ -128,7 +133,7 @@ class BatchObject:
 
     @property
     def summary_key(self) -> str:
-        return f"{self._output_prefix}/{self.file}.summary.json"
+        return f"{self._output_prefix}/{self.file}{SUMMARY_SUFFIX}"
 
     @property
     def folder(self) -> str:
@@ -141,6 +146,31 @@ class BatchObject:
     @property
     def _output_prefix(self) -> str:
         return f"{BATCH_PREFIX}/{self.model}/{OUTPUT_DIR}"
+
+
+def check_room(obj: BatchObject, name_bytes: int | None) -> None:
+    """NameTooLong when a key the run of `obj` writes has a part over the store's `name_bytes`
+    (`ObjectStore.name_bytes`): on a directory store a 222-character name was taken (202) and
+    its summary, `<name>.summary.json`, could never be written (pending for good); 243 and up,
+    the input's own temp file failed (a 503)."""
+    if name_bytes is None:
+        return
+    *folders, name = obj.file.split("/")
+    added = max(len(ERRORS_SUFFIX), len(SUMMARY_SUFFIX))
+    for folder in folders:
+        if len(folder.encode()) > name_bytes:
+            raise NameTooLong(
+                f"job file name {names.shown(obj.file)} is too long for this store: its folder "
+                f"{names.shown(folder)} has {len(folder.encode())} bytes (UTF-8), and the store "
+                f"holds names of at most {name_bytes}; use a shorter name"
+            )
+    if len(name.encode()) + added > name_bytes:
+        raise NameTooLong(
+            f"job file name {names.shown(obj.file)} is too long for this store: its last part "
+            f"has {len(name.encode())} bytes (UTF-8) and may have at most {name_bytes - added}, "
+            f"as the run writes '<name>{SUMMARY_SUFFIX}' beside it and the store holds names of "
+            f"at most {name_bytes} bytes; use a shorter name"
+        )
 
 
 def parse_input_key(key: str) -> BatchObject | None:
