@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from functions.control.jobs import JobBook, local_runner
+from functions.control.jobs import JobBook
+from functions.control.local_runs import local_runs
 from functions.runtime.alias_preconditions import Precondition
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -37,7 +38,7 @@ class ControlPlane:
     @classmethod
     def on(cls, store: ObjectStore, settings: RuntimeSettings | None = None) -> ControlPlane:
         registry = Registry(store)
-        jobs = JobBook(store, registry, local_runner(store))
+        jobs = JobBook(store, registry, local_runs(store))
         return cls(store, registry, jobs, settings or RuntimeSettings.from_env())
 
 

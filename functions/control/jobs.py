@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from functions.control.local_runs import LocalRuns
 from functions.control.paging import page
 from functions.runtime import names
 from functions.runtime.batch.layout import (
@@ -84,7 +84,7 @@ class JobBook:
     """Submit and follow batch jobs on one store."""
 
     def __init__(
-        self, store: ObjectStore, registry: Registry, run_locally: Callable[[Job], None] | None
+        self, store: ObjectStore, registry: Registry, run_locally: LocalRuns | None
     ) -> None:
         self.store = store
         self.registry = registry
@@ -140,6 +140,11 @@ class JobBook:
             and summary.get("status") in FINISHED
         ):
             return {**job.describe(), **summary}
+        failed = (
+            None if self.run_locally is None else self.run_locally.failure(job.obj.input_key, etag)
+        )
+        if failed is not None:  # a local run that could not write its summary saying so
+            return {**job.describe(), "status": RunStatus.FAILED, "etag": etag, "error": failed}
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def list(
@@ -211,7 +216,7 @@ class JobBook:
             now = version_now(self.registry, job.obj.model)
             raise Conflict(already_scored(job.obj, done, now))
         if self.run_locally is not None:
-            self.run_locally(job)
+            self.run_locally.start(job)
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def _summary(self, job: Job) -> dict[str, Any] | None:
@@ -221,28 +226,3 @@ class JobBook:
         except (NotFound, ValueError):
             return None
         return summary
-
-
-def local_runner(store: ObjectStore) -> Callable[[Job], None] | None:
-    """For a directory store (no S3 notifications): score submitted jobs on a thread."""
-    if store.location.notifies:  # S3 fires the event itself
-        return None
-    from functions.batch.events import ObjectCreated
-    from functions.batch.service import BatchService
-    from functions.runtime.batch.settings import BatchSettings
-    from functions.runtime.pool import ModelPool
-
-    service = BatchService(store, ModelPool(Registry(store)), BatchSettings.from_env())
-
-    def score(job: Job) -> None:
-        info = store.head(job.obj.input_key)
-        event = ObjectCreated(store.location.bucket, job.obj.input_key, info.etag, info.size)
-        try:
-            service.on_object(event)
-        except Exception:  # the thread has no caller to tell; the job stays pending
-            log.exception("local batch run of %s failed", job.obj.input_key)
-
-    def run(job: Job) -> None:
-        threading.Thread(target=score, args=(job,), name="aiaas-control-batch", daemon=True).start()
-
-    return run
