@@ -32,7 +32,7 @@ from functions.runtime.batch.npy import HEADER_READ, BadArrayFile, parse_npy_hea
 from functions.runtime.batch.records import RunSummary
 from functions.runtime.batch.run import RunInput, finished_summary, may_publish
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
-from functions.runtime.batch.shards import run_sharded_locally
+from functions.runtime.batch.shard_pool import run_sharded_locally
 from functions.runtime.batch.status import RunStatus
 from functions.runtime.errors import AiaasError, BadRequest, InvalidName
 from functions.runtime.pool import ModelPool

@@ -195,12 +195,12 @@ def test_an_input_replaced_while_it_scores_says_so_and_keeps_the_new_version(
     planned`) and warned it `left` the input, as if the store had failed; the user could not
     tell their file was overtaken, nor what to do."""
     from functions.runtime.batch import run as batch_run
-    from functions.runtime.batch import shards as batch_shards
+    from functions.runtime.batch import shard_pool
 
     data = tmp_path / "rows.csv"
     data.write_text(features_csv(np.ones((3, 4))))
     newer = features_csv(np.zeros((2, 4))).encode()
-    module, step = (batch_run, "score_text") if shards == 1 else (batch_shards, "plan_run")
+    module, step = (batch_run, "score_text") if shards == 1 else (shard_pool, "plan_run")
     original = getattr(module, step)
 
     def overtaken(*args: object, **kwargs: object) -> object:

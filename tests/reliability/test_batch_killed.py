@@ -19,7 +19,7 @@ import pytest
 
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput
-from functions.runtime.batch.shards import run_sharded_locally
+from functions.runtime.batch.shard_pool import run_sharded_locally
 from functions.runtime.store import LocalStore
 from tests.batch_support import (
     features_csv,

@@ -208,7 +208,7 @@ def test_gzip_inputs_are_read_as_streams(store: LocalStore, tmp_path: Path, name
 def test_a_sharded_gzip_run_is_one_shard(store: LocalStore, tmp_path: Path) -> None:
     from functions.runtime.batch.layout import parse_input_key
     from functions.runtime.batch.run import RunInput
-    from functions.runtime.batch.shards import run_sharded_locally
+    from functions.runtime.batch.shard_pool import run_sharded_locally
     from tests.batch_support import pool, run_settings
 
     key = "batch/iris/input/big.csv.gz"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.run import RunInput
-from functions.runtime.batch.shards import merge_run, plan_run, run_sharded_locally, score_shard
+from functions.runtime.batch.shard_pool import run_sharded_locally
+from functions.runtime.batch.shards import merge_run, plan_run, score_shard
 from functions.runtime.batch.source import ByteRange, line_batches
 from functions.runtime.store import LocalStore, ObjectStore
 from tests.batch_support import (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime.batch import shards
+from functions.runtime.batch import shard_pool
 
 
 def deaf_worker(started: str) -> None:
@@ -30,7 +30,7 @@ def deaf_worker(started: str) -> None:
 def test_a_worker_that_does_not_unwind_is_killed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shards, "UNWIND_S", 1.0, raising=False)
+    monkeypatch.setattr(shard_pool, "UNWIND_S", 1.0, raising=False)
     started = tmp_path / "started"
     executor = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
     executor.submit(deaf_worker, str(started))
@@ -39,7 +39,7 @@ def test_a_worker_that_does_not_unwind_is_killed(
         assert time.monotonic() < deadline, "the worker did not start within 60 s"
         time.sleep(0.01)
     (process,) = executor._processes.values()  # type: ignore[attr-defined]
-    stopping = threading.Thread(target=shards._stop_workers, args=(executor,), daemon=True)
+    stopping = threading.Thread(target=shard_pool._stop_workers, args=(executor,), daemon=True)
     began = time.monotonic()
     stopping.start()
     stopping.join(15)

@@ -1,5 +1,5 @@
 """How a shard worker (a process of `run_sharded_locally`'s pool, functions/runtime/batch/
-shards.py) takes a stop signal: it unwinds once, so its temp files go, and says nothing; the
+shard_pool.py) takes a stop signal: it unwinds once, so its temp files go, and says nothing; the
 parent says the run was interrupted."""
 
 from __future__ import annotations
