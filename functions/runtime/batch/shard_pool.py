@@ -1,7 +1,8 @@
 """`aiaas batch --shards N`: the Distributed Map's plan run by a local process pool.
 
 The same plan, shard and merge steps as the state machine (shards.py), the shards scored on
-spawned processes, one store and model pool each, as Lambda containers have them.
+spawned processes, one store and model pool each, as Lambda containers have them. A shard's
+final failure is recorded as the state machine's RecordFailure records it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 
 from functions.runtime.batch.job import Told
 from functions.runtime.batch.records import RunSummary, ShardPart, ShardTask
-from functions.runtime.batch.run import RunInput
+from functions.runtime.batch.run import RunInput, is_input_error
 from functions.runtime.batch.settings import BatchSettings
-from functions.runtime.batch.shards import merge_run, plan_run, score_shard
+from functions.runtime.batch.shards import fail_run, merge_run, plan_run, score_shard
 from functions.runtime.batch.worker_stops import quiet_on_ctrl_c
+from functions.runtime.errors import AiaasError
 from functions.runtime.model import cpu_count
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -68,7 +70,10 @@ def run_sharded_locally(
     workers: int | None = None,
     progress: Told | None = None,
 ) -> RunSummary:
-    """Plan, score every shard in a process pool, merge: what the state machine does.
+    """Plan, score every shard in a process pool, merge: what the state machine does. A shard's
+    final failure (a 4xx: the model refusing every row of the first chunk) is recorded, as its
+    RecordFailure step does, in the failed summary one process writes for it, reason included;
+    a retryable one raises, as one process's does: the outcome does not depend on shards.
     `progress` is told the rows scored and the input read so far (workers count each chunk)."""
     plan = plan_run(store, pool, run, shards, settings)
     if "plan_key" not in plan:  # a summary: finished before, or the input is unreadable
@@ -76,7 +81,12 @@ def run_sharded_locally(
     items: list[ShardTask] = json.loads(store.get_bytes(plan["plan_key"]))
     # Shards are the parallelism here: no worker processes inside a shard unless asked for.
     per_shard = settings if settings.workers else replace(settings, workers=1)
-    _score_shards(store, run, items, per_shard, workers or min(shards, cpu_count()), progress)
+    try:
+        _score_shards(store, run, items, per_shard, workers or min(shards, cpu_count()), progress)
+    except AiaasError as exc:
+        if not is_input_error(exc):  # retrying may help (the store): no summary, as one process
+            raise
+        return fail_run(store, plan, exc.message, settings.chunk_rows)
     return merge_run(store, plan)
 
 
