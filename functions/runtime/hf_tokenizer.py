@@ -24,7 +24,6 @@ Needs the `tokenizers` package (the `text` extra); it is imported only to load s
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,55 +32,13 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.errors import InvalidInput
+from functions.runtime.hf_beginning import Beginnings, cut_chars
 from functions.runtime.text_input import is_blank
 
 KIND = "huggingface"
-# A text past this many characters per token the model reads is tokenized from its beginning
-# when that holds them all (`HfTokenizer._shortened`).
-WINDOW_CHARS_PER_TOKEN = 16
 METADATA_KEY = "aiaas.hf_tokenizer"
 # Pad tokens by the names common tokenizers give them, when tokenizer.json sets no padding.
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<|endoftext|>")
-
-
-# Pre-tokenizers that split a text at every space, so a beginning cut before a space holds the
-# words the whole text has. Any other (a Split on new lines, Punctuation alone, a regex) keeps a
-# text whole: a line of 110 characters was one [UNK] in the whole text and many word pieces cut.
-SPLIT_AT_SPACES = frozenset({"Whitespace", "WhitespaceSplit", "BertPreTokenizer"})
-
-
-# ASCII whitespace: where the pre-tokenizers of SPLIT_AT_SPACES split too (Unicode White_Space).
-# ByteLevel and Metaspace keep a space in the next token: their cut stays at " ".
-ASCII_WHITESPACE = re.compile(r"[ \t\n\r\f\v]")
-SPACE = re.compile(" ")
-
-
-def _splits_at_whitespace(pre: object) -> bool:
-    """Whether every whitespace character splits, not only " " (no ByteLevel or Metaspace)."""
-    if not isinstance(pre, dict):
-        return False
-    kind = pre.get("type")
-    if kind == "Sequence":
-        parts = pre.get("pretokenizers") or []
-        return any(map(_splits_at_whitespace, parts)) and not any(
-            isinstance(p, dict) and p.get("type") in ("ByteLevel", "Metaspace") for p in parts
-        )
-    return kind in SPLIT_AT_SPACES
-
-
-def _splits_at_spaces(pre: object) -> bool:
-    if not isinstance(pre, dict):
-        return False
-    kind = pre.get("type")
-    if kind == "Sequence":
-        return any(map(_splits_at_spaces, pre.get("pretokenizers") or []))
-    if kind == "ByteLevel":
-        return pre.get("use_regex", True) is True
-    if kind == "Metaspace":
-        return pre.get("split", True) is True
-    if kind == "CharDelimiterSplit":
-        return pre.get("delimiter") == " "
-    return kind in SPLIT_AT_SPACES
 
 
 # The space marks of Metaspace (`▁`) and byte-level (`Ġ`) tokens, read as the spaces they are.
@@ -297,42 +254,17 @@ class HfTokenizer:
         )
 
     def _shortened(self, text: str) -> str:
-        """`text`, or a beginning of it that gives the same `max_length` tokens: the tokenizer
-        reads the whole of a text (~0.6 s a MB here) for the first tokens kept. The beginning
-        ends before a space (any whitespace for BERT's and `Whitespace`), where the
-        pre-tokenizer splits (`_splits_at_spaces`), so each word
-        in it is tokenized as in the whole text; it is taken only when the tokenizer cut it,
-        i.e. it held more tokens than the model reads. Kept whole: a text cut at its start
-        (left truncation), one whose pre-tokenizer may not split at a space (none, a Split on
-        new lines, a regex), one without a space past the window. Windows of WINDOW_CHARS_PER_TOKEN x max_length characters, then 8 and
-        64 times that, while shorter than the text: at worst (mostly spaces, just longer than
-        the last window) ~2.1x its whole read."""
-        window = self.max_length * WINDOW_CHARS_PER_TOKEN
-        if len(text) <= window or self._cut_at is None:
-            return text
-        for _ in range(3):
-            found = self._cut_at.search(text, window)
-            if found is None:
-                break
-            end = found.start()
-            if self.tokenizer.encode(text[:end]).overflowing:  # more than it reads: cut
-                return text[:end]
-            window *= 8
-            if window >= len(text):
-                break
-        return text
+        """`text`, or a beginning of it that gives the same `max_length` tokens (`Beginnings`)."""
+        return self.beginnings.of(text)
 
     @cached_property
-    def _cut_at(self) -> re.Pattern[str] | None:
-        """Where a long text's beginning may end: any ASCII whitespace for a pre-tokenizer that
-        splits at each (a 5.6 MB text of lines was read whole, 2.2 s), else a space; None:
-        kept whole."""
-        if self.side != "right" or self.tokenizer.pre_tokenizer is None:
-            return None
-        pre = json.loads(self.tokenizer.to_str()).get("pre_tokenizer")
-        if _splits_at_whitespace(pre):
-            return ASCII_WHITESPACE
-        return SPACE if _splits_at_spaces(pre) else None
+    def beginnings(self) -> Beginnings:
+        """Where a long text may end; read when a first long text comes (a 9.5 MB tokenizer.json
+        is serialized again for its pre-tokenizer), never for a text cut at its start."""
+        right = self.side == "right"
+        return Beginnings(
+            self.tokenizer, self.max_length, cut_chars(self.tokenizer) if right else ""
+        )
 
     def feeds(self, texts: Sequence[str], ids_input: str) -> dict[str, np.ndarray]:
         """The model's inputs for `texts`: ids, and the mask and type ids the model reads."""

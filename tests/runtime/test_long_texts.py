@@ -39,6 +39,11 @@ def texts() -> list[str]:
     # Lines, tabs and CRLF but no space: BERT's tokenizer splits at each (a cut there), a
     # byte-level one keeps them in its tokens (no cut: read whole).
     out += ["parcel\n" * 20_000, "where\tis\r\nmy\fparcel\v" * 5_000, "\n" * WINDOW + "a b " * 900]
+    # A vertical tab or form feed between two letters at the window's edge, one token past
+    # what BERT reads: its normalizer deletes it (`ansq`, one [UNK] in the whole text), and a
+    # beginning cut there ended in `an ##s`, `an` read instead (HF text hunt #2).
+    head = (" " * 14).join(["where"] * (MAX_LENGTH - 3)).ljust(WINDOW - 3)
+    out += [head + f"ans{joiner}q money refund " * 30 for joiner in ("\v", "\f", "\v\f", "\f ")]
     return out
 
 
@@ -108,7 +113,7 @@ def test_left_truncation_reads_the_whole_text(tmp_path: Path) -> None:
         tmp_path / "tokenizer.json", direction="right", multiple_of=None, truncation=keep_end
     )
     served = HfTokenizer(path.read_text(), MAX_LENGTH, HfInputs("input_ids"))
-    assert served.side == "left" and served._cut_at is None
+    assert served.side == "left" and served.beginnings.cut_at is None
     whole = Tokenizer.from_file(str(path))
     for text in texts():
         assert served.encode([text])[0].tolist()[:MAX_LENGTH] == whole.encode(text).ids[:MAX_LENGTH]
@@ -124,7 +129,7 @@ def test_a_pre_tokenizer_that_may_not_split_at_spaces_reads_the_whole_text(tmp_p
     whole = Tokenizer.from_str(document)
     whole.pre_tokenizer = pre_tokenizers.Split("\n", "removed")
     served = HfTokenizer(whole.to_str(), MAX_LENGTH, HfInputs("input_ids"))
-    assert served._cut_at is None
+    assert served.beginnings.cut_at is None
     text = "\n".join(["x" * 110] * 4 + [" ".join(["a"] * 200)])
     whole.enable_truncation(MAX_LENGTH)
     assert served.encode([text])[0][:MAX_LENGTH].tolist() == whole.encode(text).ids
@@ -132,4 +137,30 @@ def test_a_pre_tokenizer_that_may_not_split_at_spaces_reads_the_whole_text(tmp_p
     sequence.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Punctuation(), pre_tokenizers.WhitespaceSplit()]
     )
-    assert HfTokenizer(sequence.to_str(), MAX_LENGTH, HfInputs("input_ids"))._cut_at is not None
+    assert (
+        HfTokenizer(sequence.to_str(), MAX_LENGTH, HfInputs("input_ids")).beginnings.cut_at
+        is not None
+    )
+
+
+def test_a_cut_the_text_after_it_would_change_is_not_taken(tmp_path: Path) -> None:
+    """Where what follows a space joins a word before it (a normalizer's Replace across the
+    space, an added token holding one), a beginning cut before that space ends in another word
+    than the whole text's: that cut is passed over for the next one, or the text read whole."""
+    from tokenizers import AddedToken, Tokenizer, normalizers
+
+    document = _bert(tmp_path / "tokenizer.json").read_text()
+    joined = Tokenizer.from_str(document)
+    joined.normalizer = normalizers.Sequence(
+        [normalizers.BertNormalizer(lowercase=True), normalizers.Replace("ans q", "ansq")]
+    )
+    added = Tokenizer.from_str(document)
+    added.add_tokens([AddedToken("ans q", normalized=False)])
+    head = (" " * 14).join(["where"] * (MAX_LENGTH - 3)).ljust(WINDOW - 3)
+    text = head + "ans q money refund " * 200
+    for whole in (joined, added):
+        served = HfTokenizer(whole.to_str(), MAX_LENGTH, HfInputs("input_ids"))
+        whole.enable_truncation(MAX_LENGTH)
+        assert served.encode([text])[0].tolist() == whole.encode(text).ids
+    assert HfTokenizer(joined.to_str(), MAX_LENGTH, HfInputs("i"))._shortened(text) != text
+    assert HfTokenizer(added.to_str(), MAX_LENGTH, HfInputs("i")).beginnings.cut_at is None
