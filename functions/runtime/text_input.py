@@ -129,6 +129,11 @@ class TextFeeds:
         if value is None or value.dtype.kind not in TEXT_KINDS:
             name = self.text.field
             value = inputs.get(name)
+            if name in self._model_inputs() and value is not None:
+                # A version published with its field named as an input (its ids named
+                # `text`, `--text-field attention_mask`) read the ids or mask sent under it
+                # as text, a 422 (HF text hunt #3): that name holds text only as strings.
+                value = value if value.dtype.kind in TEXT_KINDS else None
             if value is None:
                 self.check_ids(inputs.get(self.text.input))
                 self.check_mask(inputs)
@@ -140,6 +145,11 @@ class TextFeeds:
         refuse_filled(fed, filled)
         fed.update(filled)
         return fed
+
+    def _model_inputs(self) -> tuple[str | None, ...]:
+        """The inputs text fills: the ids, and a Hugging Face tokenizer's mask and type ids."""
+        fills = getattr(self.vocabulary, "inputs", None)
+        return (self.text.input, getattr(fills, "mask", None), getattr(fills, "type_ids", None))
 
     def check_ids(self, ids: np.ndarray | None) -> None:
         """Token ids sent as such may not be longer than the model reads (an out-of-range

@@ -80,6 +80,31 @@ def text_inputs(inputs: tuple[TensorSpec, ...]) -> HfInputs:
     return HfInputs(ids.name, mask, types, dtypes)
 
 
+def check_text_field(field: str, inputs: HfInputs) -> None:
+    """A BadRequest when the record field raw text comes in under is blank or one of the
+    model's inputs: token ids sent under that name were read as text, a 422 about text shapes,
+    and records of text under it held "both 'text' and 'text'" (HF text hunt #3)."""
+    if not field.strip():
+        raise BadRequest(
+            f"--text-field {field!r} names no field: give the record field and batch column raw "
+            f"text comes in under (default: {TEXT_FIELD!r})"
+        )
+    roles = {inputs.ids: "token ids", inputs.mask: "attention mask", inputs.type_ids: "type ids"}
+    role = roles.get(field)
+    if role is None:
+        return
+    if field == TEXT_FIELD:  # the default, met by an export's own input name
+        raise BadRequest(
+            f"the model's {role} input is named {field!r}, the record field raw text comes in "
+            "under by default: give --text-field with another name (e.g. --text-field content), "
+            f"so that {role} sent as {field!r} stay {role}"
+        )
+    raise BadRequest(
+        f"--text-field {field!r} is the model's {role} input: {role} sent under it would be "
+        f"read as text; name the field raw text comes in under otherwise (default: {TEXT_FIELD!r})"
+    )
+
+
 def _names(names: tuple[str, ...]) -> str:
     return "(" + " / ".join(f"'{n}'" for n in names) + ")"
 
@@ -221,6 +246,7 @@ def text_setup(
     except (OSError, UnicodeDecodeError, HfTokenizerError) as exc:
         raise BadRequest(f"--tokenizer {tokenizer_file}: {exc}") from None
     inputs = text_inputs(manifest.inputs)
+    check_text_field(field, inputs)
     ids = manifest.input(inputs.ids)
     assert ids is not None
     found = read_embeddings(load_graph(graph_of or path), inputs.ids, inputs.type_ids)

@@ -141,13 +141,18 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         return _records(rows, manifest)
     text = text_input(manifest)
     if text is not None and isinstance(rows[0], dict):
-        both = [isinstance(r, dict) and text.field in r and text.input in r for r in rows]
+        # A field named as the ids input (published before publish refused it): its strings
+        # are the text, its ids are ids (HF text hunt #3).
+        same = text.field == text.input
+        both = [
+            not same and isinstance(r, dict) and text.field in r and text.input in r for r in rows
+        ]
         if any(both):  # answered from the ids, the text silently dropped (batch: the text)
             raise InvalidInput(
                 f"instances[{both.index(True)}] holds both {text.field!r} and {text.input!r}: "
                 "send the text alone (the model tokenizes it), or token ids alone"
             )
-        if text.input not in rows[0]:
+        if text.input not in rows[0] or (same and _is_text(rows[0][text.input])):
             return {text.field: _text_records(rows, text.field, _filled(manifest))}
     if text is not None and _is_text(rows):
         return {text.input: _text_or_unknown(rows)}
