@@ -148,6 +148,31 @@ def check_vocabulary(size: int, found: Embeddings, largest: int | None = None) -
     return f"vocabulary of {size} tokens fits the word embedding of {rows} rows{spare}"
 
 
+def check_padding_ids(tokenizer: Any, found: Embeddings, type_ids: str | None) -> None:
+    """A BadRequest when tokenizer.json pads with an id (or type id) past the model's table:
+    the first padded batch failed in onnxruntime's Gather, and publish blamed --max-length,
+    which changed nothing (HF text hunt #4)."""
+    padding = tokenizer.padding or {}
+    rows, pad = found.vocabulary_rows, padding.get("pad_id")
+    if isinstance(pad, int) and rows is not None and pad >= rows:
+        token = next(
+            (t for t in hf_tokenizer.PAD_TOKENS if tokenizer.token_to_id(t) is not None), None
+        )
+        own = f" ({token} is {tokenizer.token_to_id(token)})" if token else ""
+        raise BadRequest(
+            f"tokenizer.json pads with id {pad} (padding.pad_id), past the model's word "
+            f"embedding of {rows} rows (ids 0 to {rows - 1}): set pad_id to the id of the "
+            f"model's pad token{own} and save it again"
+        )
+    types, pad_type = found.type_rows, padding.get("pad_type_id")
+    if type_ids and isinstance(pad_type, int) and types is not None and pad_type >= types:
+        raise BadRequest(
+            f"tokenizer.json pads with type id {pad_type} (padding.pad_type_id), past the "
+            f"model's {types} token types (0 to {types - 1}) read by '{type_ids}': set "
+            "pad_type_id to 0 and save it again"
+        )
+
+
 def check_special_tokens(tokenizer: Any) -> None:
     """A BadRequest when the vocabulary holds a model's special tokens but tokenizer.json has no
     post-processor to add them (a training script that never set one): the model would read
@@ -253,6 +278,7 @@ def text_setup(
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     largest = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=None)
     notes = [check_vocabulary(size, found, largest)]
+    check_padding_ids(tokenizer, found, inputs.type_ids)
     check_special_tokens(tokenizer)
     longest = max_length(length, ids, found, tokenizer)
     width = ids.shape[1] if ids.shape[1] > 0 else None
@@ -268,9 +294,11 @@ def text_setup(
         to_longest = masks_fixed_padding(session, served, shorter, inputs.ids)
         if to_longest:
             served = shorter
+            own = (tokenizer.padding or {}).get("length")  # the file's: `fixed` is raised
+            raised = f" (raised to max_length {fixed})" if own != fixed else ""
             notes.append(
-                f"batches are padded to their longest row, not to tokenizer.json's fixed {fixed}"
-                ": the model answers a text the same either way"
+                f"batches are padded to their longest row, not to tokenizer.json's fixed {own}"
+                f"{raised}: the model answers a text the same either way"
             )
     smoke_test(session, served, inputs.ids)
     carried = _already_carried(session)
