@@ -89,7 +89,11 @@ def check_text_field(field: str, inputs: HfInputs) -> None:
             f"--text-field {field!r} names no field: give the record field and batch column raw "
             f"text comes in under (default: {TEXT_FIELD!r})"
         )
-    roles = {inputs.ids: "token ids", inputs.mask: "attention mask", inputs.type_ids: "type ids"}
+    roles = {
+        inputs.ids: "token ids",
+        inputs.mask: "attention mask",
+        inputs.type_ids: "token type ids",
+    }
     role = roles.get(field)
     if role is None:
         return
@@ -97,11 +101,11 @@ def check_text_field(field: str, inputs: HfInputs) -> None:
         raise BadRequest(
             f"the model's {role} input is named {field!r}, the record field raw text comes in "
             "under by default: give --text-field with another name (e.g. --text-field content), "
-            f"so that {role} sent as {field!r} stay {role}"
+            f"so that the {role} sent as {field!r} stay {role}"
         )
     raise BadRequest(
-        f"--text-field {field!r} is the model's {role} input: {role} sent under it would be "
-        f"read as text; name the field raw text comes in under otherwise (default: {TEXT_FIELD!r})"
+        f"--text-field {field!r} is the model's {role} input: the {role} sent under it would be "
+        f"read as text; give --text-field another name (default: {TEXT_FIELD!r})"
     )
 
 

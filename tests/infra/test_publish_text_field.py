@@ -104,19 +104,19 @@ def logits_of(answer: httpx.Response) -> np.ndarray:
     ("name", "argv", "error"),
     [
         (BERT, ("--text-field", "attention_mask"), "--text-field 'attention_mask' is the "
-         "model's attention mask input: attention mask sent under it would be read as text; "
-         "name the field raw text comes in under otherwise (default: 'text')"),
+         "model's attention mask input: the attention mask sent under it would be read as "
+         "text; give --text-field another name (default: 'text')"),
         (BERT, ("--text-field", "input_ids"), "--text-field 'input_ids' is the model's token "
-         "ids input: token ids sent under it would be read as text; name the field raw text "
-         "comes in under otherwise (default: 'text')"),
+         "ids input: the token ids sent under it would be read as text; give --text-field "
+         "another name (default: 'text')"),
         (BERT, ("--text-field", "token_type_ids"), "--text-field 'token_type_ids' is the "
-         "model's type ids input: type ids sent under it would be read as text; name the "
-         "field raw text comes in under otherwise (default: 'text')"),
+         "model's token type ids input: the token type ids sent under it would be read as "
+         "text; give --text-field another name (default: 'text')"),
         (BERT, ("--text-field", " "), "--text-field ' ' names no field: give the record field "
          "and batch column raw text comes in under (default: 'text')"),
         (NAMED, (), "the model's token ids input is named 'text', the record field raw text "
          "comes in under by default: give --text-field with another name (e.g. --text-field "
-         "content), so that token ids sent as 'text' stay token ids"),
+         "content), so that the token ids sent as 'text' stay token ids"),
     ],
 )  # fmt: skip
 def test_a_field_named_as_a_model_input_is_refused(
