@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from functions.runtime import csv_fields
@@ -97,7 +98,8 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         raise HeaderMismatch(f"{where}: the header line is not valid CSV: {exc}") from None
     if not any(columns):
         raise HeaderMismatch(f"{where}: the first line must be a header naming the columns")
-    twice = sorted({c for c in columns if columns.count(c) > 1})
+    # Counted once: list.count per column took 196 s for a 2 MB header of 300,000 columns.
+    twice = sorted(c for c, times in Counter(columns).items() if times > 1)
     if twice and _looks_numeric(columns):
         raise HeaderMismatch(
             f"{where}: the header names columns twice: {_named(twice)} (is the header line "
