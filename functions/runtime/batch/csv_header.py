@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from functions.runtime import csv_fields
-from functions.runtime.batch.cells import PREFIX, column_names
+from functions.runtime.batch.cells import PREFIX, column_names, csv_quote
 from functions.runtime.batch.scoring import OutputField, row_shape
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
@@ -79,7 +79,9 @@ class CsvLayout:
     numeric: bool  # every input is numeric: the fast parser applies
 
     def header_line(self, fields: list[OutputField]) -> bytes:
-        added = [name for field in fields for name in column_names(field)]
+        """The input's header with a column per prediction value, each name quoted as a CSV
+        cell: an output named `out,put "q"` went out bare and shifted every column after it."""
+        added = [csv_quote(name) for field in fields for name in column_names(field)]
         return (",".join([self.header, *added]) + "\n").encode()
 
 
