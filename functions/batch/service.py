@@ -148,7 +148,7 @@ class BatchService:
         return score_shard(self.store, self.pool, item, self.settings)
 
     def merge(self, plan: dict[str, Any]) -> Mapping[str, Any]:
-        return merge_run(self.store, plan)
+        return merge_run(self.store, plan, self.settings.max_line_bytes)
 
     def fail(self, task: dict[str, Any]) -> Mapping[str, Any]:
         """Record why a sharded run failed (the state machine's Catch hands over its error)."""

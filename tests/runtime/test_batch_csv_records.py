@@ -9,12 +9,18 @@ import itertools
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.runtime.batch import source
-from functions.runtime.batch.csv_records import read_header, record_batches, record_starts
-from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.csv_records import (
+    HeaderTooLong,
+    read_header,
+    record_batches,
+    record_starts,
+)
+from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange
 
 
 def read(data: bytes, start: int = 0, end: int | None = None, rows: int = 3, limit: int = 1000):
@@ -140,7 +146,28 @@ def test_the_header_is_the_first_record_as_the_reader_takes_it():
         (b"a,b", b"a,b"),
         (b'a,"b\n1,2\n', b'a,"b'),
     ]:
-        assert read_header(io.BytesIO(data)) == header
+        assert read_header(io.BytesIO(data), MAX_LINE_BYTES, "a.csv") == header
         assert read(data, rows=10)[0][0] in (header, header + b"\r")
     big = b'a,"' + b"x\n" * 40_000
-    assert read_header(io.BytesIO(big), limit=1000) == b'a,"x'
+    assert read_header(io.BytesIO(big), 1000, "a.csv") == b'a,"x'
+
+
+@pytest.mark.parametrize("end", [b"\n1,2\n", b"\r\n1,2\r\n", b""])
+def test_a_header_line_over_the_limit_is_refused_never_cut(end: bytes) -> None:
+    """As a row's line (a CR before its LF counts): up to the limit is read whole, past the
+    first 64 KiB read; one byte more is refused naming the setting. Cut at a fixed 1 MiB, it
+    lost its last columns and the file failed for lacking them."""
+    limit = 200_000
+    cr = len(end) > 1 and end[0] == ord("\r")
+    for size, refused in [(limit, False), (limit + 1, True)]:
+        header = b"a," + b"n" * (size - 2 - cr)
+        data = header + end
+        assert len(data.split(b"\n")[0]) == size
+        if refused:
+            with pytest.raises(HeaderTooLong) as raised:
+                read_header(io.BytesIO(data), limit, "wide.csv")
+            assert str(raised.value).startswith(
+                "wide.csv: the header line is longer than 200000 bytes (AIAAS_BATCH_MAX_LINE_BYTES)"
+            )
+        else:
+            assert read_header(io.BytesIO(data), limit, "wide.csv") == header

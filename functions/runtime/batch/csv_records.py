@@ -12,7 +12,8 @@ does one that closes in lines that then make no CSV row: a stray quote (`1,"stra
 paired with the next quoted field's opening (`4,"multi`) read `multi` after a closing quote,
 and every row between, multi-line records among them, was lost into one bad row.
 
-The header is a record too (`read_header`): a column name may hold a line break.
+The header is a record too (`read_header`): a column name may hold a line break, and its
+first line is held to the same limit as any line (a longer one is refused, never cut).
 
 Workers and shards cut an input into spans that must start at records: `record_starts` moves
 each cut to the first record that starts at or after it, reading from a record start with the
@@ -31,13 +32,14 @@ import numpy as np
 
 from functions.runtime import csv_fields
 from functions.runtime.batch.source import (
-    HEADER_LIMIT,
+    READ_BLOCK,
     TOO_LONG,
     ByteRange,
     owned_lines,
     too_long,
     too_long_bytes,
 )
+from functions.runtime.errors import BadRequest
 
 QUOTE = b'"'
 
@@ -129,14 +131,32 @@ def _one_row(record: bytes) -> bool:
     return len(rows) == 1
 
 
-def read_header(stream: IO[bytes], limit: int = HEADER_LIMIT) -> bytes:
+class HeaderTooLong(BadRequest):
+    """The CSV header's line is longer than the line limit: refused, never read cut."""
+
+
+def read_header(stream: IO[bytes], limit: int, where: str) -> bytes:
     """The CSV header record without its line end: like any record, a quoted field may hold
-    line breaks (pandas writes a column name with a newline so)."""
-    head = b""
+    line breaks (pandas writes a column name with a newline so), and like any line its first
+    line holds at most `limit` bytes (AIAAS_BATCH_MAX_LINE_BYTES). A longer one is refused: cut
+    at a fixed 1 MiB, the header lost the columns after the cut, and the file failed for
+    lacking columns it has (or every row for having more fields than the header)."""
+    head, size = b"", 64 * 1024
     while True:
-        block = stream.read(64 * 1024)
+        block = stream.read(size)
         head += block
-        record = first_record(head, complete=not block or len(head) >= limit)
+        size = min(2 * size, READ_BLOCK)  # doubling: a long header is not copied over and over
+        complete = not block or len(head) > limit
+        if complete:
+            head = head[: limit + 1]
+            if len(head) > limit and b"\n" not in head:
+                raise HeaderTooLong(
+                    f"{where}: the header line is longer than {limit} bytes "
+                    "(AIAAS_BATCH_MAX_LINE_BYTES), the longest line batch reads: set "
+                    "AIAAS_BATCH_MAX_LINE_BYTES above the header's length, where the file is "
+                    "scored, or shorten its column names"
+                )
+        record = first_record(head, complete=complete)
         if record is not None:
             return record
 

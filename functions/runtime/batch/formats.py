@@ -215,20 +215,29 @@ class NpyFormat:
         return iter(cuts)  # rows
 
 
-def open_format(store: ObjectStore, obj: BatchObject, manifest: ModelManifest) -> BatchFormat:
-    """The input's format, once its head fits the model (raises what makes it not fit)."""
+def open_format(
+    store: ObjectStore,
+    obj: BatchObject,
+    manifest: ModelManifest,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> BatchFormat:
+    """The input's format, once its head fits the model (raises what makes it not fit); a CSV
+    header is a line like the others, of at most `max_line_bytes`."""
     key = obj.input_key
     _ = obj.format  # UnsupportedFormat (400) for a name batch does not read, before any read
     if obj.compressed:
         with _gunzipped_object(store, key) as stream:  # no gzip: refused here, for JSONL too
-            first = read_header(stream) if obj.format == "csv" else stream.readline(HEADER_LIMIT)
+            if obj.format == "csv":
+                first = read_header(stream, max_line_bytes, key)
+            else:
+                first = stream.readline(HEADER_LIMIT)
         if obj.format == "csv":
             return CsvFormat(csv_layout(first, manifest, key), compressed=True)
         check_first_line(first, key)
         return JsonlFormat(compressed=True)
     if obj.format == "csv":
         with store.open_read(key) as raw:
-            first = read_header(raw)
+            first = read_header(raw, max_line_bytes, key)
         _refuse_compressed(first, key)
         _refuse_other_format(first, key, "csv")
         return CsvFormat(csv_layout(first, manifest, key))

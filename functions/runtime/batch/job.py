@@ -69,7 +69,7 @@ def open_job(
     if info.size == 0:
         raise EmptyInput(f"{obj.input_key} is empty; nothing to score")
     scorer = ChunkScorer(model)  # checks the model's input shapes before the input is read
-    fmt = open_format(store, obj, scorer.manifest)
+    fmt = open_format(store, obj, scorer.manifest, max_line_bytes)
     return Job(store, obj, info, model, chunk_rows, fmt, scorer, max_line_bytes, progress)
 
 

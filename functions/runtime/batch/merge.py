@@ -20,7 +20,7 @@ from functions.runtime.batch.records import RunSummary, ShardPart
 from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.batch.run import RunInput, publishing
 from functions.runtime.batch.scoring import output_fields
-from functions.runtime.batch.source import open_range
+from functions.runtime.batch.source import MAX_LINE_BYTES, open_range
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
@@ -39,6 +39,7 @@ def write_merged(
     parts: list[ShardPart],
     marker: RunSummary,
     finish: Callable[[], RunSummary],
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> RunSummary:
     """Publish output and errors from the parts of `plan` (in shard order) and the summary
     `finish` makes, in the commit order of a single run (`run.publishing`)."""
@@ -46,7 +47,7 @@ def write_merged(
     manifest = Registry(store).manifest(run.obj.model, str(plan["version"]))
     fields = output_fields(manifest)
     # As the shards read the file: a text model's token input is its text column there.
-    fmt = open_format(store, run.obj, batch_view(manifest))
+    fmt = open_format(store, run.obj, batch_view(manifest), max_line_bytes)
     with publishing(store, run, marker) as publication:
         out, errors = publication.out, publication.errors
         if fmt.text:

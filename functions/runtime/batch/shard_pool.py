@@ -87,7 +87,7 @@ def run_sharded_locally(
         if not is_input_error(exc):  # retrying may help (the store): no summary, as one process
             raise
         return fail_run(store, plan, exc.message, settings.chunk_rows)
-    return merge_run(store, plan)
+    return merge_run(store, plan, settings.max_line_bytes)
 
 
 def _score_shards(

@@ -42,7 +42,7 @@ from functions.runtime.batch.run import (
 )
 from functions.runtime.batch.scoring import label_width
 from functions.runtime.batch.settings import DEFAULT_CHUNK_ROWS, BatchSettings
-from functions.runtime.batch.source import ByteRange
+from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange
 from functions.runtime.batch.status import BatchTask, RunStatus
 from functions.runtime.batch.work import PLAN_FILE, remove_work
 from functions.runtime.errors import AiaasError, BadRequest
@@ -171,8 +171,11 @@ def merged_result(parts: list[ShardPart]) -> SpanResult:
     return result
 
 
-def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
-    """Concatenate the shard parts into the output, errors and summary; drop the parts."""
+def merge_run(
+    store: ObjectStore, plan: Mapping[str, Any], max_line_bytes: int = MAX_LINE_BYTES
+) -> RunSummary:
+    """Concatenate the shard parts into the output, errors and summary; drop the parts (the
+    CSV header is read again, as the shards read it: a line of at most `max_line_bytes`)."""
     run = run_from(store, plan)
     done = finished_summary(store, run)
     if done is not None:  # the state machine retrying a merge whose cleanup failed, say
@@ -193,7 +196,7 @@ def merge_run(store: ObjectStore, plan: Mapping[str, Any]) -> RunSummary:
         shards, chunk_rows = int(plan["shards"]), int(plan["chunk_rows"])
         return finish_summary(base, result, wall, shards=shards, chunk_rows=chunk_rows)
 
-    summary = write_merged(store, run, plan, parts, base.copy(), finish)
+    summary = write_merged(store, run, plan, parts, base.copy(), finish, max_line_bytes)
     remove_work(store, str(plan["work"]))  # the run is committed: a failure here is only logged
     return summary
 
