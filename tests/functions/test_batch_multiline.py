@@ -186,14 +186,16 @@ def test_a_bad_row_after_a_header_over_lines_names_its_own_line(store, tmp_path)
     run(store, tmp_path, f"{IN}/n.csv", chunk_rows=4)
     one = results(store, "n.csv")
     assert one[2]["failed_rows"] == 1 and [e["line"] for e in one[1]] == [6]
-    store.put_bytes(f"{IN}/n.csv", data)  # shards cut inside the header: moved past it
+    # Shards cut inside the header: moved past it, and past the first chunk (the header and 3
+    # rows), which the first shard holds whole.
+    store.put_bytes(f"{IN}/n.csv", data)
     obj = parse_input_key(f"{IN}/n.csv")
     assert obj is not None
     models = pool(store, tmp_path)
     run_input = RunInput(obj, "aiaas-local", store.head(f"{IN}/n.csv"))
     plan = plan_run(store, models, run_input, 9, run_settings(4))  # a cut at byte 11
     items = json.loads(store.get_bytes(plan["plan_key"]))
-    assert [item["start"] for item in items][:2] == [0, data.index(b"0,n")]
+    assert [item["start"] for item in items][:2] == [0, data.index(b"3,n")]
     for item in items:
         score_shard(store, models, item, run_settings())
     merge_run(store, plan)

@@ -20,7 +20,9 @@ from functions.batch.service import BatchService
 from functions.runtime.batch.layout import run_id
 from functions.runtime.errors import StoreError
 from functions.runtime.s3store import S3Store, make_s3_client
+from infra.cli.main import main
 from tests.batch_support import features_csv, publish_classifier, read_csv, service, sqs_for
+from tests.sklearn_models import region_frame, region_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "infra" / "statemachines" / "batch.asl.json"
@@ -242,3 +244,38 @@ def test_a_plan_that_fails_past_its_retries_still_writes_a_failed_summary(
     )
     assert (written["shards"], written["rows"], written["rows_per_second"]) == (0, 0, None)
     assert written["timings"]["total_s"] >= 0 and written["chunk_rows"] > 0
+
+
+def test_a_first_shard_is_not_cut_inside_the_first_chunk(s3_store, tmp_path, monkeypatch):
+    """12 rows the model refuses (a category its OneHotEncoder never saw), then 12 it scores,
+    the default chunk size: one run scores 12 of 24. The plan cut 2 shards at half the bytes,
+    so the first shard held the 12 refused rows alone, judged the model broken on them and the
+    execution failed the run. Its first shard now ends no earlier than the first chunk."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "wine.onnx").write_bytes(region_pipeline()[1])
+    args = ["--store", s3_store.uri, "publish", str(tmp_path / "wine.onnx"), "--name", "wine"]
+    assert main(args) == 0
+    frame = region_frame(24)
+    frame.loc[:11, "region"] = "west"
+    for name in ("one.csv", "big.csv"):
+        s3_store.put_bytes(f"batch/wine/input/{name}", frame.to_csv(index=False).encode())
+    batch = service(s3_store, tmp_path)
+    dispatch(batch, sqs_for(s3_store, "batch/wine/input/one.csv"))
+    one = json.loads(s3_store.get_bytes("batch/wine/output/one.csv.summary.json"))
+    assert (one["status"], one["scored_rows"], one["failed_rows"]) == ("succeeded", 12, 12)
+
+    walker = Walker(batch)
+    machine = json.loads(ASL.read_text())
+    outcome, summary = walker.run(machine, execution_input(s3_store, "batch/wine/input/big.csv", 2))
+
+    assert (outcome, walker.invocations) == ("Succeed", ["plan", "shard", "shard", "merge"])
+    per_run = {"run_id", "input", "etag", "output", "errors", "started_at", "finished_at"}
+    per_run |= {"timings", "rows_per_second", "shards"}
+    assert {k: v for k, v in summary.items() if k not in per_run} == {
+        k: v for k, v in one.items() if k not in per_run
+    }
+    assert summary["shards"] == 2
+    for suffix in ("", ".errors.jsonl"):  # the first shard holds the whole chunk: same runs
+        assert s3_store.get_bytes(f"batch/wine/output/big.csv{suffix}") == s3_store.get_bytes(
+            f"batch/wine/output/one.csv{suffix}"
+        )

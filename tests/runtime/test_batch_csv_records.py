@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from functions.runtime.batch import source
 from functions.runtime.batch.csv_records import (
     HeaderTooLong,
+    judged_end,
     read_header,
     record_batches,
     record_starts,
 )
-from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange
+from functions.runtime.batch.source import MAX_LINE_BYTES, ByteRange, first_lines_end
 
 
 def read(data: bytes, start: int = 0, end: int | None = None, rows: int = 3, limit: int = 1000):
@@ -171,3 +172,37 @@ def test_a_header_line_over_the_limit_is_refused_never_cut(end: bytes) -> None:
             )
         else:
             assert read_header(io.BytesIO(data), limit, "wide.csv") == header
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.lists(CELLS, min_size=1, max_size=3), min_size=1, max_size=12),
+    crlf=st.booleans(),
+    junk=st.lists(st.sampled_from([b'"', b'a"b', b"", b'"\r', b"x" * 30]), max_size=3),
+    chunk=st.integers(1, 5),
+    block=st.sampled_from([7, 64, 4096]),
+    limit=st.sampled_from([16, 1000]),
+)
+def test_the_judged_chunk_ends_where_the_reader_ends_it(rows, crlf, junk, chunk, block, limit):
+    """Shards and worker blocks cut no earlier than `judged_end`: it must be where the reader
+    ends the first chunk (the second, when the first is the header alone) and a record's start,
+    so the span that starts the input reads exactly those records."""
+    data = b"".join(junk[:1]) + b"\n" if junk else b""  # an odd header, at times
+    data += b"".join(written(row) + (b"\r\n" if crlf else b"\n") for row in rows)
+    data += b"\n".join(junk[1:])
+    with mock.patch.object(source, "READ_BLOCK", block):
+        batches = list(record_batches(io.BytesIO(data), ByteRange(), chunk, limit))
+        judged = 2 if len(batches[0].records) == 1 else 1
+        end = judged_end(io.BytesIO(data), chunk, limit)
+        first = read(data, 0, end, rows=chunk, limit=limit)[0]
+        if end < len(data):
+            assert starts(data, [end], limit) == [end]
+    assert first == [record for batch in batches[:judged] for record in batch.records]
+    assert end <= len(data) + 1  # + 1: a last line without its line break
+
+
+def test_the_first_lines_of_a_file_of_lines_end_after_their_line_breaks(monkeypatch):
+    monkeypatch.setattr(source, "READ_BLOCK", 64)
+    data = b'{"a": 1}\r\n\n' + b"x" * 300 + b"\n{}\n{}"  # a line over the limit of 100
+    ends = [first_lines_end(io.BytesIO(data), n, 100) for n in (1, 2, 3, 4, 5, 9)]
+    assert ends == [10, 11, 312, 315, 318, 318]  # 318: one past the end, the last line's break

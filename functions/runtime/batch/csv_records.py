@@ -17,7 +17,8 @@ first line is held to the same limit as any line (a longer one is refused, never
 
 Workers and shards cut an input into spans that must start at records: `record_starts` moves
 each cut to the first record that starts at or after it, reading from a record start with the
-same rules as the reader, so a span never starts inside a record.
+same rules as the reader, so a span never starts inside a record. The first span ends no earlier
+than the chunk the model is judged on (`judged_end`).
 """
 
 from __future__ import annotations
@@ -210,6 +211,18 @@ def record_batches(
     while records:
         yield _batch(records[:max_records], starts[: max_records + 1], number)
         records, starts = records[max_records:], starts[max_records:]
+
+
+def judged_end(stream: IO[bytes], max_records: int, limit: int) -> int:
+    """The bytes from a CSV's start (where `stream` is) to the end of the chunk the model is
+    judged on (refusals.py): its first batch of `max_records` records, the header's included,
+    or its second where the first holds the header alone (batches of one record)."""
+    records: list[bytes] = []
+    for batch in record_batches(stream, ByteRange(), max_records, limit):
+        records += batch.records
+        if len(records) > 1:
+            break
+    return sum(map(too_long_bytes, records)) + len(records)  # a record ends in a line break
 
 
 def _batch(records: list[bytes], starts: np.ndarray, following: int) -> RecordBatch:

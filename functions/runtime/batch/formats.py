@@ -20,7 +20,12 @@ import orjson
 
 from functions.runtime.batch.csv import CsvDecoder, csv_body
 from functions.runtime.batch.csv_header import CsvLayout, csv_layout
-from functions.runtime.batch.csv_records import read_header, record_batches, record_starts
+from functions.runtime.batch.csv_records import (
+    judged_end,
+    read_header,
+    record_batches,
+    record_starts,
+)
 from functions.runtime.batch.jsonl import JsonlDecoder, check_first_line, jsonl_body
 from functions.runtime.batch.layout import BatchObject
 from functions.runtime.batch.npy import (
@@ -37,6 +42,7 @@ from functions.runtime.batch.source import (
     HEADER_LIMIT,
     MAX_LINE_BYTES,
     ByteRange,
+    first_lines_end,
     line_batches,
     open_range,
     too_long_bytes,
@@ -91,6 +97,12 @@ class BatchFormat(Protocol):
         start: a record's start, at or after each cut."""
         ...
 
+    def judged_end(self, reading: Reading) -> int:
+        """Where the chunk the model is judged on ends (refusals.py: the input's first chunk, a
+        CSV's second where the first holds its header alone): no span that starts the input
+        may end before it (`job.span_edges`)."""
+        ...
+
 
 class _Text:
     text = True
@@ -131,6 +143,15 @@ class _Text:
         records, and a span owns the lines that start in it (the shard rule), so the cuts."""
         return iter(cuts)
 
+    def judged_end(self, reading: Reading) -> int:
+        if self.compressed:  # read whole, never cut
+            return 0
+        with open_range(reading.store, reading.key, 0) as stream:
+            return self._judged_end(stream, reading.chunk_rows, reading.max_line_bytes)
+
+    def _judged_end(self, stream: IO[bytes], chunk_rows: int, limit: int) -> int:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CsvFormat(_Text):
@@ -143,8 +164,13 @@ class CsvFormat(_Text):
     ) -> Iterator[tuple[list[bytes], Chunk]]:
         decoder = CsvDecoder(self.layout, reading.manifest, skip_header=span.start == 0)
         for batch in record_batches(stream, span, reading.chunk_rows, reading.max_line_bytes):
+            header_only = decoder.skip_header and len(batch.records) == 1
             chunk = decoder.chunk(batch.first, batch.records, batch.numbers, batch.lines)
+            chunk.header_only = header_only
             yield batch.records, chunk
+
+    def _judged_end(self, stream: IO[bytes], chunk_rows: int, limit: int) -> int:
+        return judged_end(stream, chunk_rows, limit)
 
     def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
         """Each cut moved to the first record starting at or after it: a quoted field may hold
@@ -172,6 +198,9 @@ class JsonlFormat(_Text):
         decoder = JsonlDecoder(reading.manifest)
         for first, lines in line_batches(stream, span, reading.chunk_rows, reading.max_line_bytes):
             yield lines, decoder.chunk(first, lines)
+
+    def _judged_end(self, stream: IO[bytes], chunk_rows: int, limit: int) -> int:
+        return first_lines_end(stream, chunk_rows, limit)
 
     def output_head(self, fields: list[OutputField]) -> bytes:
         return b""
@@ -213,6 +242,9 @@ class NpyFormat:
 
     def record_edges(self, reading: Reading, start: int, cuts: Iterable[int]) -> Iterator[int]:
         return iter(cuts)  # rows
+
+    def judged_end(self, reading: Reading) -> int:
+        return min(reading.chunk_rows, self.header.rows)
 
 
 def open_format(

@@ -113,17 +113,31 @@ def span_chunks(job: Job, span: ByteRange) -> Iterator[Chunk]:
 
 def span_edges(job: Job, span: ByteRange, cuts: Iterable[int]) -> Iterator[int]:
     """The edges of `span` cut at the ascending `cuts`, each inner one moved to where a record
-    starts (a CSV record may span lines): from `span.start` to its end, read as they are needed."""
+    starts (a CSV record may span lines): from `span.start` to its end, read as they are needed.
+    A span that starts the input ends no earlier than the chunk the model is judged on: cut
+    inside it, a first shard or worker block of rows all refused failed the run, where one
+    process scored the rows after them in that chunk."""
     end = job.format.extent(job.info) if span.end is None else span.end
+    if span.start == 0:
+        cuts = _not_before(cuts, lambda: job.format.judged_end(_reading(job)))
     yield span.start
     for edge in job.format.record_edges(_reading(job), span.start, cuts):
         yield min(edge, end)
     yield end
 
 
+def _not_before(cuts: Iterable[int], least: Callable[[], int]) -> Iterator[int]:
+    """The ascending `cuts`, none before `least()`, which is asked only if there is a cut."""
+    floor: int | None = None
+    for cut in cuts:
+        floor = least() if floor is None else floor
+        yield max(cut, floor)
+
+
 def even_spans(job: Job, count: int) -> list[tuple[int, int]]:
     """`count` contiguous spans covering the input, about even, each starting at a record (a
-    CSV record may span lines; a span may be empty then)."""
+    CSV record may span lines; a span may be empty then), the first holding the input's first
+    chunk whole (`span_edges`)."""
     total = job.format.extent(job.info)
     cuts = [total * i // count for i in range(1, count)]
     return list(pairwise(span_edges(job, ByteRange(), cuts)))
@@ -143,7 +157,7 @@ def score_span(
     this process (`parallel.WorkerPool.score_span` is the same on worker processes)."""
     result = SpanResult()
     error_key = job.format.position_key
-    if span.start > 0:  # rows before it: the span that starts the input judges the model
+    if span.start > 0:  # the span that starts the input judges the model, on its first chunk
         job.scorer.proven = True  # (a shard or worker block of refused rows is rows refused)
 
     def score(chunk: Chunk) -> dict[str, np.ndarray]:

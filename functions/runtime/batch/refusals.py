@@ -6,7 +6,9 @@ chunk is split in halves, and each half that fails again in halves, down to sing
 rows that fail alone are bad rows with the model's reason (`ort_errors.ModelRefused`), and
 the others are scored. That costs about 2 * bad * log2(rows) extra runs, and nothing when no
 run fails. A model that fails on every row is broken rather than its input bad: the run fails
-when the model refuses every row of a chunk before it has scored any (docs/batch.md).
+when the model refuses every row of the input's first chunk (a CSV's second, where the first
+holds its header alone); shards and worker blocks cut no earlier than its end, so where the
+input is cut does not change the outcome (`job.span_edges`, docs/batch.md).
 `aiaas compare` finds the rows each version refuses the same way (`ChunkScorer.answered`).
 """
 
@@ -44,7 +46,7 @@ def bisect(
     """(the outputs of the rows the model scores, in row order; row -> reason for each row it
     refuses) for `rows` rows whose run together was refused for `reason`. Batch scoring and
     `aiaas compare` both find refused rows here. Raises `RefusesEveryRow` when the model
-    refused every row and had scored none before (`scorer.proven`)."""
+    refused every row and these rows are the ones it is judged on (not `scorer.proven`)."""
     refused: dict[int, str] = {}
     scored: list[dict[str, np.ndarray]] = []  # in row order: halves are tried low one first
 

@@ -72,6 +72,7 @@ class Chunk:
     errors: list[RowError]
     positions: np.ndarray | None = None  # text formats: each good row's line
     size: int = 0  # what this piece read of its span: bytes (text, line breaks included) or rows
+    header_only: bool = False  # a CSV's header alone (chunks of 1 row): the next holds its rows
 
     @property
     def rows(self) -> int:
@@ -233,8 +234,11 @@ class ChunkScorer:
         # What the input files hold: for a text model, one text column (tokenized by the model).
         self.manifest = batch_view(model.manifest)
         self.batch = max(1, model.max_batch_size)
-        # Whether a row before this chunk was scored (or is judged by the span before, which
-        # `job.score_span` says): a chunk refused whole is then bad rows, not a broken model.
+        # Whether the chunk the model is judged on, the input's first (a CSV's second where the
+        # first holds its header alone), was scored before this one or is another span's
+        # (`job.score_span`): a chunk refused whole is then bad rows, not a broken model. Only
+        # that chunk judges, whatever its rows, so where shards and worker blocks cut the input
+        # does not change the outcome.
         self.proven = False
         post = self.manifest.postprocessing
         self.scores_output = post.scores_output if post and has_labels(self.manifest) else None
@@ -290,7 +294,7 @@ class ChunkScorer:
             outputs = self.run_rows(chunk.features, chunk.rows)
         except ModelRefused as exc:  # some row's values (or all): find them, score the others
             outputs = isolate(self, chunk, exc.reason)
-        self.proven = self.proven or chunk.rows > 0
+        self.proven = self.proven or not chunk.header_only
         bad = nonfinite_rows(outputs, chunk.rows) if outputs else None
         if bad is not None:
             rows = np.flatnonzero(bad).tolist()

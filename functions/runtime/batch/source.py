@@ -80,6 +80,13 @@ def line_batches(
         yield number, carry
 
 
+def first_lines_end(stream: IO[bytes], max_lines: int, limit: int = MAX_LINE_BYTES) -> int:
+    """The bytes of the first `max_lines` lines of what `stream` holds from its start, line
+    breaks included: where the first chunk of a file of lines ends."""
+    lines = next(line_batches(stream, ByteRange(), max_lines, limit), (1, []))[1]
+    return sum(map(too_long_bytes, lines)) + len(lines)
+
+
 def owned_lines(
     stream: IO[bytes], span: ByteRange, limit: int, *, split: bool = True
 ) -> Iterator[tuple[list[bytes], bool, int]]:
