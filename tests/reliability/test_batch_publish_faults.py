@@ -43,6 +43,9 @@ KEY, OTHER = "batch/iris/input/a.csv", "batch/iris/input/b.csv"
 OUT = "batch/iris/output/a.csv"
 ERRORS, SUMMARY = f"{OUT}.errors.jsonl", f"{OUT}.summary.json"
 WORK = "/batch/iris/work/"
+# Chunks of 4 rows in the sharded runs: the first shard holds the first chunk whole, so with
+# the default chunk size these 12 rows are all the first shard's and the second is empty.
+SHARD_CHUNK_ROWS = 4
 
 
 def version(seed: int, bad_row: int) -> bytes:
@@ -137,7 +140,8 @@ def sharded_run(broken: Breakable, workdir: Path) -> bool:
     obj = parse_input_key(KEY)
     assert obj is not None
     models = pool(store, workdir)
-    plan = plan_run(store, models, RunInput(obj, broken.bucket, store.head(KEY)), 2, run_settings())
+    run_input = RunInput(obj, broken.bucket, store.head(KEY))
+    plan = plan_run(store, models, run_input, 2, run_settings(SHARD_CHUNK_ROWS))
     if "plan_key" not in plan:
         return True
     for item in json.loads(store.get_bytes(plan["plan_key"])):
@@ -197,7 +201,8 @@ def plan_and_score(broken: Breakable, workdir: Path, key: str) -> dict[str, Any]
     obj = parse_input_key(key)
     assert obj is not None
     models = pool(store, workdir)
-    plan = plan_run(store, models, RunInput(obj, broken.bucket, store.head(key)), 2, run_settings())
+    run_input = RunInput(obj, broken.bucket, store.head(key))
+    plan = plan_run(store, models, run_input, 2, run_settings(SHARD_CHUNK_ROWS))
     assert plan["status"] == "planned"
     for item in json.loads(store.get_bytes(plan["plan_key"])):
         score_shard(store, models, item, run_settings())
