@@ -121,6 +121,14 @@ class ServiceUnavailable(AiaasError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+class Busy(ServiceUnavailable):
+    """Too much work waits here already (a local queue is full): a 503 with `Retry-After`."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, public_message=message)  # says what to do: no internals
+        self.retry_after_s = retry_after_s
+
+
 class IntegrityError(ModelUnavailable):
     """A model file whose sha256 differs from its manifest: never served."""
 

@@ -131,6 +131,25 @@ def test_batch_settings_from_an_environment() -> None:
         settings.with_chunk_rows(0)
 
 
+def test_local_batch_runs_and_their_line_from_an_environment() -> None:
+    """`aiaas serve`'s own runs on a directory store: 1 at a time and 100 waiting, unless set."""
+    assert (BatchSettings.from_env({}).local_runs, BatchSettings.from_env({}).local_queue) == (
+        1,
+        100,
+    )
+    env = {"AIAAS_BATCH_LOCAL_RUNS": "2", "AIAAS_BATCH_LOCAL_QUEUE": "0"}  # 0: the default
+    assert (BatchSettings.from_env(env).local_runs, BatchSettings.from_env(env).local_queue) == (
+        2,
+        100,
+    )
+    with pytest.raises(AiaasError) as refused:
+        BatchSettings.from_env({"AIAAS_BATCH_LOCAL_QUEUE": "-1"})
+    assert refused.value.message == (
+        "AIAAS_BATCH_LOCAL_QUEUE must be a whole number, 0 or more (0 or unset: the default); "
+        "got '-1'"
+    )
+
+
 def test_shadow_cpus_are_a_cpu_list_this_process_may_use() -> None:
     usable = sorted(os.sched_getaffinity(0))
     low, high = usable[0], usable[-1]

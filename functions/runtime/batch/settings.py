@@ -20,6 +20,9 @@ DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 # Text spans smaller than this are scored in this process: starting workers would cost more.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 MIN_CPUS_FOR_WORKERS = 3  # below, the automatic worker count is this process alone
+# A run keeps ~1.4 cores busy and a big one its workers every core: one at a time loses little.
+DEFAULT_LOCAL_RUNS = 1
+DEFAULT_LOCAL_QUEUE = 100
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class BatchSettings:
     )
     shard_bytes: int = DEFAULT_SHARD_BYTES  # inputs above this fan out (with a state machine)
     state_machine: str = ""  # the Distributed Map's ARN; empty: every input runs whole
+    # `aiaas serve` on a directory store: jobs scored at once, and jobs that may wait for them
+    local_runs: int = DEFAULT_LOCAL_RUNS
+    local_queue: int = DEFAULT_LOCAL_QUEUE
 
     @classmethod
     def from_env(
@@ -39,7 +45,8 @@ class BatchSettings:
     ) -> BatchSettings:
         """`AIAAS_BATCH_CHUNK_ROWS`, `AIAAS_BATCH_MAX_LINE_BYTES`, `AIAAS_BATCH_WORKERS`,
         `AIAAS_ORT_THREADS` (for workers),
-        `AIAAS_BATCH_SHARD_BYTES`, `AIAAS_BATCH_STATE_MACHINE`; unset means the default.
+        `AIAAS_BATCH_SHARD_BYTES`, `AIAAS_BATCH_STATE_MACHINE`, `AIAAS_BATCH_LOCAL_RUNS`,
+        `AIAAS_BATCH_LOCAL_QUEUE`; unset means the default.
         `chunk_rows` (a command's flag) wins over its variable, which is then not read."""
         env = os.environ if env is None else env
         settings = cls(
@@ -48,6 +55,8 @@ class BatchSettings:
             worker_ort_threads=_whole(env, "AIAAS_ORT_THREADS", 0) or 1,
             shard_bytes=_whole(env, "AIAAS_BATCH_SHARD_BYTES", DEFAULT_SHARD_BYTES),
             state_machine=env.get("AIAAS_BATCH_STATE_MACHINE", ""),
+            local_runs=_whole(env, "AIAAS_BATCH_LOCAL_RUNS", 0) or DEFAULT_LOCAL_RUNS,
+            local_queue=_whole(env, "AIAAS_BATCH_LOCAL_QUEUE", 0) or DEFAULT_LOCAL_QUEUE,
         )
         if chunk_rows is None and env.get("AIAAS_BATCH_CHUNK_ROWS", "").strip():
             chunk_rows = _whole(env, "AIAAS_BATCH_CHUNK_ROWS", 0)
