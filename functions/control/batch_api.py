@@ -11,7 +11,14 @@ from starlette.convertors import PathConvertor, register_url_convertor
 
 from functions.control.context import Plane
 from functions.control.paging import After, limit_of
-from functions.control.schemas import ERRORS, JSON_BODY, JobList, JobSource, JobStatus
+from functions.control.schemas import (
+    ERRORS,
+    JSON_BODY,
+    LINE_FULL,
+    JobList,
+    JobSource,
+    JobStatus,
+)
 from functions.runtime import names
 from functions.runtime.errors import BadRequest, PayloadTooLarge
 
@@ -44,7 +51,7 @@ def list_jobs(model: str, plane: Plane, after: After = None, limit: int = limit_
     response_model=JobStatus,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job whose input is already in the store under uploads/",
-    responses=JSON_BODY,
+    responses={**JSON_BODY, **LINE_FULL},
 )
 def submit_from_store(model: str, source: JobSource, plane: Plane) -> dict[str, Any]:
     return plane.jobs.submit_copy(names.model_name(model), source.source, source.file)
@@ -65,6 +72,7 @@ register_url_convertor("anypath", _AnyPath())
     response_model=JobStatus,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Submit a job by uploading its input (CSV, JSONL or NPY) as the body",
+    responses=LINE_FULL,
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -4,8 +4,8 @@ A job is one object under `batch/<model>/input/`; the batch function (S3 -> SQS 
 scores it and writes `<output>.summary.json` last. Submitting therefore only places the input;
 status compares the summary with the input's current ETag, so a replaced input reads as pending
 until its own run has finished (a summary still `publishing` reads as pending too). A local
-directory store has no S3 notifications, so there the control plane hands the same object to
-the batch service on a background thread.
+directory store has no S3 notifications, so there the control plane lines the same object up
+for the batch service (functions/control/local_runs.py).
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ class JobBook:
         job = self._new_job(model, file)
         if not data:
             raise BadRequest("the request body is empty: send the file's bytes as the body")
-        with named_by_caller(read=False):
-            self.store.put_bytes(job.obj.input_key, data)
-        return self._started(job)
+        with self._place_for(job):
+            with named_by_caller(read=False):
+                self.store.put_bytes(job.obj.input_key, data)
+            return self._started(job)
 
     def submit_copy(self, model: str, source: str, file: str | None) -> dict[str, Any]:
         """Copy an object already in the store (under `uploads/`) in as a job's input."""
@@ -111,9 +112,10 @@ class JobBook:
         job = self._new_job(model, source.rsplit("/", 1)[-1] if file is None else file)
         if not self.store.exists(source):
             raise NotFound(f"no object {source!r} in the store; upload it there first")
-        with named_by_caller(read=False):
-            self.store.copy(source, job.obj.input_key)
-        return self._started(job)
+        with self._place_for(job):
+            with named_by_caller(read=False):
+                self.store.copy(source, job.obj.input_key)
+            return self._started(job)
 
     def status(self, model: str, file: str) -> dict[str, Any]:
         """The job's summary when its current input has been scored, else `pending`; an input
@@ -206,6 +208,13 @@ class JobBook:
         check_room(job.obj, self.store.name_bytes)  # else taken, and its run could not finish
         self.registry.versions(model)  # a job for a model that does not exist would only fail
         return job
+
+    def _place_for(self, job: Job) -> contextlib.AbstractContextManager[None]:
+        """A local run's place in line, held while the input is placed: a 503 before it is
+        placed when the line is full (S3's events line runs up in its own queue)."""
+        if self.run_locally is None:
+            return contextlib.nullcontext()
+        return self.run_locally.place_for(job)
 
     def _started(self, job: Job) -> dict[str, Any]:
         """`pending`, or a 409 when no run will come: the same bytes again on S3 (the same ETag,

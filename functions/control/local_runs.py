@@ -1,18 +1,23 @@
-"""Batch jobs on a directory store, scored on a thread of the control plane (a directory has no
-S3 notifications). In AWS a run that raises is retried by its queue and ends in the dead-letter
-queue; here nobody retries it, so a run that fails without a finished summary is failed with
-the reason: its thread died with "File name too long", or on a corrupt manifest, and the job
-read "pending" for good.
+"""Batch jobs on a directory store, scored by the control plane itself (a directory has no S3
+notifications): lined up in a `RunQueue`, a few at a time. In AWS a run that raises is
+delivered again by its queue, 5 times, then kept in the dead-letter queue; here a run that
+raises for a reason a retry may cure (a 5xx: the store failing, a model file that fails its
+check) is run again after a backoff, twice, and a run that still fails is failed with the
+reason: its thread died with "File name too long", or on a corrupt manifest or model file, and
+the job read "pending" for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from functions.control.run_queue import RunQueue
 from functions.runtime.batch.run import (
     RunInput,
     base_summary,
@@ -20,7 +25,7 @@ from functions.runtime.batch.run import (
     finished_summary,
     publish_failure,
 )
-from functions.runtime.errors import AiaasError, KeyClash, public_answer
+from functions.runtime.errors import AiaasError, KeyClash, NotFound, public_answer
 from functions.runtime.manifest import utc_now
 from functions.runtime.registry import Registry
 from functions.runtime.store import ObjectStore
@@ -34,22 +39,27 @@ log = logging.getLogger("aiaas.control")
 KEPT_FAILURES = (
     1000  # failed runs remembered, newest kept: those whose summary could not be written
 )
+RETRY_DELAYS_S = (1.0, 3.0)  # before the 2nd and the 3rd attempt of a run that raised
 
 
 class LocalRuns:
-    """Scores submitted jobs of a directory store, each on its own thread."""
+    """Scores submitted jobs of a directory store, in order, `settings.local_runs` at once."""
 
     def __init__(self, store: ObjectStore, service: BatchService) -> None:
         self.store = store
         self.service = service
+        settings = service.settings
+        self.queue = RunQueue(settings.local_runs, settings.local_queue, self._score)
         self._failed: OrderedDict[str, tuple[str, str]] = OrderedDict()  # key: (etag, reason)
         self._lock = threading.Lock()
 
+    def place_for(self, job: Job) -> contextlib.AbstractContextManager[None]:
+        """Room in line for `job`, held while its input is placed: a 503 when there is none."""
+        return self.queue.place_for(job)
+
     def start(self, job: Job) -> None:
-        """Score `job`'s input as it is now, on a thread of its own."""
-        threading.Thread(
-            target=self._score, args=(job,), name="aiaas-control-batch", daemon=True
-        ).start()
+        """Line `job`'s input up to be scored as it is when its turn comes."""
+        self.queue.add(job)
 
     def failure(self, input_key: str, etag: str) -> str | None:
         """Why the run of this very input (its `etag`) failed, where no summary could say so."""
@@ -57,13 +67,17 @@ class LocalRuns:
             failed = self._failed.get(input_key)
         return failed[1] if failed is not None and failed[0] == etag else None
 
-    def _score(self, job: Job) -> None:
+    def _score(self, job: Job, attempt: int) -> None:
         from functions.batch.events import ObjectCreated
 
         try:
             info = self.store.head(job.obj.input_key)
-        except AiaasError as exc:  # gone (or unreadable) already: no run of it to fail
-            log.warning("local batch run of %s: %s", job.obj.input_key, exc.message)
+        except NotFound:  # gone already: no run of it to fail
+            log.warning("local batch run of %s: its input is gone", job.obj.input_key)
+            return
+        except Exception as exc:  # no ETag, no summary to write: retried, else only logged
+            if not self._again(job, attempt, exc):
+                log.exception("local batch run of %s could not start", job.obj.input_key)
             return
         run = RunInput(job.obj, self.store.location.bucket, info)
         started, began = utc_now(), time.perf_counter()
@@ -71,8 +85,27 @@ class LocalRuns:
             event = ObjectCreated(run.bucket, job.obj.input_key, info.etag, info.size)
             self.service.on_object(event)
         except Exception as exc:  # the thread has no caller to tell: the job's status does
+            if self._again(job, attempt, exc):
+                return
             log.exception("local batch run of %s failed", job.obj.input_key)
-            self._failed_run(run, _reason(exc), started, time.perf_counter() - began)
+            reason = _reason(exc, attempt)
+            self._failed_run(run, reason, started, time.perf_counter() - began)
+
+    def _again(self, job: Job, attempt: int, exc: Exception) -> bool:
+        """Whether the run is lined up again, after a backoff, as a queue would deliver it."""
+        if attempt > len(RETRY_DELAYS_S) or not _retryable(exc):
+            return False
+        delay = RETRY_DELAYS_S[attempt - 1]
+        log.warning(
+            "local batch run of %s failed (attempt %d of %d), retried in %.0f s: %s",
+            job.obj.input_key,
+            attempt,
+            len(RETRY_DELAYS_S) + 1,
+            delay,
+            exc.message if isinstance(exc, AiaasError) else repr(exc),
+        )
+        self.queue.add(job, attempt + 1, delay)
+        return True
 
     def _failed_run(self, run: RunInput, reason: str, started: str, wall_s: float) -> None:
         """Publish the failure as the run's summary, unless the run finished (it failed after
@@ -93,7 +126,12 @@ class LocalRuns:
                 self._failed.popitem(last=False)
 
 
-def _reason(exc: Exception) -> str:
+def _retryable(exc: Exception) -> bool:
+    """What a queue would deliver again: all but a refusal (a 4xx) the run did not publish."""
+    return not isinstance(exc, AiaasError) or exc.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _reason(exc: Exception, attempts: int) -> str:
     """What the job's status says of a run that raised: a 5xx's public answer only (the log
     has the rest), a blocked key's clash as the caller is told it."""
     if isinstance(exc, KeyClash):
@@ -102,7 +140,10 @@ def _reason(exc: Exception) -> str:
         said = exc.message if exc.status < 500 else public_answer(exc)
     else:
         said = "internal error"
-    return f"the run failed: {said}; the server's log says why (submit the job again to retry)"
+    tries = f" {attempts} times" if attempts > 1 else ""
+    return (
+        f"the run failed{tries}: {said}; the server's log says why (submit the job again to retry)"
+    )
 
 
 def local_runs(store: ObjectStore) -> LocalRuns | None:

@@ -263,3 +263,14 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 JSON_BODY: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "the body is not sent as `application/json`"}
 }
+# A job submitted to `aiaas serve` on a directory store while its line of local runs is full.
+LINE_FULL: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorBody,
+        "description": "too many jobs wait to be scored here (`aiaas serve` on a directory "
+        "store, `AIAAS_BATCH_LOCAL_QUEUE`); nothing was placed: submit it again later",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    }
+}

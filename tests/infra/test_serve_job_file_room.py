@@ -168,8 +168,8 @@ def test_a_local_run_that_raises_reads_failed_with_the_reason(local: Served) -> 
     job = local.finished("rows.csv", "broken")
     assert job["status"] == "failed"
     assert job["error"] == (
-        "the run failed: model broken:1 has a corrupt manifest in the registry; the server's "
-        "log says why (submit the job again to retry)"
+        "the run failed 3 times: model broken:1 has a corrupt manifest in the registry; the "
+        "server's log says why (submit the job again to retry)"
     )
     assert job["rows"] == 0 and job["etag"] == local.store.head(job["input"]).etag
     assert local.store.exists("batch/broken/output/rows.csv.summary.json")  # as any failure's
@@ -185,7 +185,7 @@ def test_a_local_run_that_cannot_write_its_summary_reads_failed(local: Served) -
     job = local.finished("rows.csv", "blocked")
     assert job["status"] == "failed"
     assert job["error"] == (
-        "the run failed: cannot use 'batch/blocked/output/rows.csv.summary.json': "
+        "the run failed 3 times: cannot use 'batch/blocked/output/rows.csv.summary.json': "
         "'batch/blocked/output' is a file where a folder should be (a directory store cannot "
         "hold both keys; S3 can); the server's log says why (submit the job again to retry)"
     )
