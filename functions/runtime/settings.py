@@ -142,14 +142,12 @@ def _transfer(env: Mapping[str, str]) -> TransferSettings:
     load = env.get("AIAAS_MODEL_LOAD", "").strip() or "auto"
     if load not in LOAD_MODES:
         raise AiaasError(f"AIAAS_MODEL_LOAD must be one of {', '.join(LOAD_MODES)}; got {load!r}")
-    part_mb = env_number(env, "AIAAS_TRANSFER_PART_MB", 16)
-    workers = int(env_number(env, "AIAAS_TRANSFER_WORKERS", 16, whole=True))
     # S3 takes multipart parts of 5 MB to 5 GiB; a publish holds up to `workers` parts at once.
-    if not MIN_PART_MB <= part_mb <= MAX_PART_MB or workers < 1:
-        raise AiaasError(
-            f"AIAAS_TRANSFER_PART_MB must be from {MIN_PART_MB} to {MAX_PART_MB} (the part sizes "
-            "S3 takes), AIAAS_TRANSFER_WORKERS 1 or more"
-        )
+    # Each is checked on its own: a 0 of either was refused naming both, part size first.
+    part_mb = _bounded(env, "AIAAS_TRANSFER_PART_MB", 16, MIN_PART_MB, MAX_PART_MB,
+                       why=" (the part sizes S3 takes)")  # fmt: skip
+    workers = int(_bounded(env, "AIAAS_TRANSFER_WORKERS", 16, 1, whole=True,
+                           why=" (the parts sent at once)"))  # fmt: skip
     cache_mb = int(env_number(env, "AIAAS_CACHE_MAX_MB", 0, whole=True))
     return TransferSettings(int(part_mb * 1024 * 1024), workers, load, cache_mb * 1024 * 1024)
 
@@ -195,6 +193,30 @@ def env_number(
         raise AiaasError(
             f"{name} must be {kind}, {'more than 0' if positive else '0 or more'}; got {raw!r}"
         )
+    return value
+
+
+def _bounded(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float = math.inf,
+    *,
+    whole: bool = False,
+    why: str = "",
+) -> float:
+    """`name` as `env_number` reads it, from `low` to `high`; out of that range (or no number)
+    an error naming `name` and that range (env_number's "0 or more" said 0 would do)."""
+    kind = "a whole number" if whole else "a number"
+    span = f"from {low:g} to {high:g}" if math.isfinite(high) else f"{low:g} or more"
+    try:
+        value = env_number(env, name, default, whole=whole)
+    except AiaasError:
+        value = math.nan
+    if not low <= value <= high:
+        said = env.get(name, "").strip()
+        raise AiaasError(f"{name} must be {kind}, {span}{why}; got {said!r}")
     return value
 
 

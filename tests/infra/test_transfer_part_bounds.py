@@ -42,9 +42,36 @@ def test_a_part_size_over_s3s_largest_is_a_settings_error(
     monkeypatch.setenv("AIAAS_TRANSFER_PART_MB", "100000")
     code, err = publish(s3_store, model)
     assert code == 1
-    assert "AIAAS_TRANSFER_PART_MB must be from 5 to 5120 (the part sizes S3 takes)" in err
+    assert (
+        "AIAAS_TRANSFER_PART_MB must be a number, from 5 to 5120 (the part sizes S3 takes); got '100000'"
+        in err
+    )
     assert "Traceback" not in err and "MemoryError" not in err
     monkeypatch.delenv("AIAAS_TRANSFER_PART_MB")  # the test's own client reads it too
+    assert list(s3_store.list_keys("models")) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("AIAAS_TRANSFER_WORKERS", "0", "a whole number, 1 or more (the parts sent at once)"),
+        ("AIAAS_TRANSFER_WORKERS", "-1", "a whole number, 1 or more (the parts sent at once)"),
+        ("AIAAS_TRANSFER_WORKERS", "2.5", "a whole number, 1 or more (the parts sent at once)"),
+        ("AIAAS_TRANSFER_PART_MB", "0", "a number, from 5 to 5120 (the part sizes S3 takes)"),
+        ("AIAAS_TRANSFER_PART_MB", "-5", "a number, from 5 to 5120 (the part sizes S3 takes)"),
+    ],
+)
+def test_each_transfer_setting_names_itself_and_its_own_range(
+    s3_store: S3Store, model: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+    said: str,
+) -> None:  # fmt: skip
+    """WORKERS=-1 said "0 or more", and 0 was then refused by a message naming PART_MB first;
+    PART_MB=-5 said "0 or more", and 0 "from 5 to 5120"."""
+    monkeypatch.setenv(name, value)
+    code, err = publish(s3_store, model)
+    monkeypatch.delenv(name)  # the test's own client reads it too
+    assert code == 1
+    assert err == f"aiaas publish: error: {name} must be {said}; got {value!r}\n"
     assert list(s3_store.list_keys("models")) == []
 
 
