@@ -17,6 +17,7 @@ from typing import Any
 from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.metric_text import metrics_text
+from infra.cli.output_change import outputs_only
 
 CARD = "card/card.md"
 NO_DATA = (
@@ -24,6 +25,12 @@ NO_DATA = (
     "the same file again (a new version) with `--data FILE --target COLUMN`: FILE holds "
     "held-out rows (CSV, JSONL or NPZ) as the predict API takes them, COLUMN their true class "
     "or value (default: `label`, else `target`, else `y`)."
+)
+
+OUTPUTS_ONLY = (
+    "The model answers several values a row and names no classes, so no metric can be scored "
+    "against labels. The `--data` rows compared the quantized variant's outputs with its "
+    "source's (see the notes above and the manifest's `extras.quantization.evaluation`)."
 )
 
 
@@ -67,7 +74,7 @@ def card_lines(
         lines += ["## Notes from publishing", "", *[f"- {note}" for note in notes], ""]
     lines += ["## Held-out metrics", ""]
     if scored is None:
-        return [*lines, NO_DATA]
+        return [*lines, OUTPUTS_ONLY if outputs_only(manifest) else NO_DATA]
     lines += _metrics(scored.metrics["held_out"])
     lines += ["", *[f"- {remark}" for remark in scored.remarks]] if scored.remarks else []
     if scored.plots:

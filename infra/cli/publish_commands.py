@@ -30,6 +30,7 @@ from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
 from infra.cli.file_args import not_a_file
 from infra.cli.model_files import require_data_files, stage
+from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
 from infra.cli.publish_card import CARD, Scored, card_files
 from infra.cli.publish_classifier import (
@@ -254,15 +255,16 @@ def _published_already(
         point_alias_at_published(reg, stored.name, alias, stored.version)
     answered()
     note = "already published from the same files; nothing written"
-    if args.data is not None and not stored.metrics.get("held_out"):
+    if args.data is not None and not stored.metrics.get("held_out") and not outputs_only(stored):
         note += "; it was published without --data, and its card stays without metrics"
     _report(args, reg.store.uri, stored, (*notes, note), [], alias, again=True)
     return 0
 
 
 def _scored(args: argparse.Namespace, prepared: Prepared, folder: Path) -> Scored | None:
-    """With --data: the published file's held-out metrics and plots (else None)."""
-    if args.data is None:
+    """With --data: the published file's held-out metrics and plots (else None, as where
+    --quantize --data compared the outputs of a model that cannot be scored against labels)."""
+    if args.data is None or outputs_only(prepared.manifest):
         return None
     from infra.cli.publish_scoring import score
 
@@ -353,6 +355,8 @@ def _held_out(manifest: ModelManifest, *, again: bool = False) -> str:
     """The card's metrics in a line; without them, how a publish adds them (not to a version
     published already: it stays as it is, so a retry with --data was told to pass --data)."""
     held_out = manifest.metrics.get("held_out")
+    if not held_out and outputs_only(manifest):
+        return "no metrics: its output cannot be scored against labels"
     if not held_out and again:
         return "no metrics: the version was published without --data"
     if not held_out:

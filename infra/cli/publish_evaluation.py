@@ -35,6 +35,7 @@ from functions.runtime.text_input import text_input
 from infra.cli.csv_rows import refuse_binary, utf8_text
 from infra.cli.file_args import file_suffix
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
+from infra.cli.output_change import same_share
 
 MAX_ROWS = 100_000
 
@@ -154,27 +155,36 @@ def _numeric_columns(header: Sequence[str], manifest: ModelManifest) -> frozense
     return frozenset(c for c in header if c in floats or exported_name(c) in floats)
 
 
-def read_data(path: Path, manifest: ModelManifest, target: str | None = None) -> LabelledData:
+def read_data(
+    path: Path, manifest: ModelManifest, target: str | None = None, *, labelled: bool = True
+) -> LabelledData:
     """Inputs and labels (the `target` column, else the first of LABEL_COLUMNS) of `path`; a
-    BadRequest saying what is missing."""
+    BadRequest saying what is missing. Not `labelled` (rows whose outputs are only compared):
+    the labels are None where there is no such column (the column is left out where there is)."""
     try:
         if file_suffix(path) == ".npz":
-            return _npz(path, manifest, target)
+            return _npz(path, manifest, target, labelled)
         rows = _records(path, manifest)[:MAX_ROWS]
     except (OSError, ValueError) as exc:
         raise BadRequest(f"--data {path}: {exc}") from None
     if not rows or not all(isinstance(row, dict) for row in rows):
         raise BadRequest(f"--data {path}: give records (JSONL objects or CSV rows) with a label")
+    unlabelled = not labelled and target is None
+    if unlabelled and not any(c in rows[0] for c in LABEL_COLUMNS):
+        return LabelledData(_decoded(rows, manifest, path), [None] * len(rows), "")
     column = _label_column(path, rows, target)
     if any(column not in row for row in rows):
         line = next(i for i, row in enumerate(rows, 1) if column not in row)
         raise BadRequest(f"--data {path}: record {line} has no {column!r}")
     labels = [row.pop(column) for row in rows]
+    return LabelledData(_decoded(rows, manifest, path), labels, column)
+
+
+def _decoded(rows: list[dict[str, Any]], manifest: ModelManifest, path: Path) -> dict[str, Any]:
     try:
-        inputs = simple.decode({"instances": rows}, manifest)
+        return simple.decode({"instances": rows}, manifest)
     except AiaasError as exc:
         raise BadRequest(f"--data {path}: {exc.public_message}") from None
-    return LabelledData(inputs, labels, column)
 
 
 def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) -> str:
@@ -193,33 +203,43 @@ def _label_column(path: Path, rows: list[dict[str, Any]], target: str | None) ->
     return column
 
 
-def _npz(path: Path, manifest: ModelManifest, target: str | None) -> LabelledData:
+def _npz(path: Path, manifest: ModelManifest, target: str | None, labelled: bool) -> LabelledData:
     """The labels as a table's: the `target` array, else the first of LABEL_COLUMNS."""
     with np.load(path, allow_pickle=False) as arrays:
         there = sorted(arrays.files)
         if target is not None and target not in arrays:
             raise BadRequest(f"--data {path}: no label array {target!r}; it has {there}")
         target = target or next((c for c in LABEL_COLUMNS if c in arrays), None)
+        names = [spec.name for spec in manifest.inputs]
+        single = len(names) == 1 and "x" in arrays and names[0] not in arrays
+        if target is None and not labelled and (single or names[0] in arrays):
+            first = arrays["x"] if single else arrays[names[0]]
+            rows = np.full(len(first) if first.ndim else 0, None)
+            return _npz_inputs(path, arrays, names, single, rows, "")
         if target is None:
             raise BadRequest(
                 f"--data {path}: no label array; name it with --target ARRAY (default: the first "
                 f"of {list(LABEL_COLUMNS)}); it has {there}"
             )
-        names = [spec.name for spec in manifest.inputs]
-        single = len(names) == 1 and "x" in arrays and names[0] not in arrays
-        inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}
-        labels = arrays[target]
-        for name, array in inputs.items():  # rows paired by position: a shorter one misnames
-            if array.ndim == 0 or len(array) != len(labels):
-                rows = "a scalar" if array.ndim == 0 else f"{len(array)} rows"
-                raise BadRequest(
-                    f"--data {path}: the input array {'x' if single else name!r} has {rows} and "
-                    f"the label array {target!r} {len(labels)}; each row needs its label"
-                )
-        # As a table's: the first MAX_ROWS rows, inputs and labels alike (the inputs were kept
-        # whole, and the pairing failed with a traceback past 100,000 rows).
-        kept = {name: array[:MAX_ROWS] for name, array in inputs.items()}
-        return LabelledData(kept, labels[:MAX_ROWS].tolist(), target)
+        return _npz_inputs(path, arrays, names, single, arrays[target], target)
+
+
+def _npz_inputs(
+    path: Path, arrays: Any, names: list[str], single: bool, labels: np.ndarray, target: str
+) -> LabelledData:
+    inputs = {names[0]: arrays["x"]} if single else {n: arrays[n] for n in names if n in arrays}
+    for name, array in inputs.items():  # rows paired by position: a shorter one misnames
+        if array.ndim == 0 or len(array) != len(labels):
+            rows = "a scalar" if array.ndim == 0 else f"{len(array)} rows"
+            paired = f"the label array {target!r}" if target else f"the input {names[0]!r}"
+            raise BadRequest(
+                f"--data {path}: the input array {'x' if single else name!r} has {rows} and "
+                f"{paired} {len(labels)}; each row needs its {'label' if target else 'inputs'}"
+            )
+    # As a table's: the first MAX_ROWS rows, inputs and labels alike (the inputs were kept
+    # whole, and the pairing failed with a traceback past 100,000 rows).
+    kept = {name: array[:MAX_ROWS] for name, array in inputs.items()}
+    return LabelledData(kept, labels[:MAX_ROWS].tolist(), target)
 
 
 def load(manifest: ModelManifest, path: Path) -> LoadedModel:
@@ -356,27 +376,6 @@ def evaluate(
         "max_abs_output_diff": float(np.abs(raw_after - raw_before).max()),
         **extra,
     }
-
-
-# A regressor's value is the same answer within this share of it (or, near 0, of the median
-# absolute value): compared exactly, float32 outputs of two files (or of one file batched
-# otherwise) were never equal, and a variant within 0.16 of targets 25-350 had a share of 0.
-SAME_VALUE_RTOL = 1e-3
-
-
-def same_share(before: list[Any], after: list[Any], *, classified: bool) -> float:
-    """The share of rows answered the same: the label, or a value within SAME_VALUE_RTOL."""
-    if not before:
-        return 1.0
-    if classified:
-        return float(np.mean([a == b for a, b in zip(before, after, strict=True)]))
-    a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
-    # The values' typical size: their median, else (most are 0: counts, demand) their mean; a
-    # median of 0 made the tolerance 0 and a 0 answered as 1e-6 "another answer".
-    scale = float(np.median(np.abs(a))) or float(np.mean(np.abs(a)))
-    close = np.isclose(b, a, rtol=SAME_VALUE_RTOL, atol=SAME_VALUE_RTOL * scale, equal_nan=True)
-    # A row of a multi-output regressor is the same when all its values are.
-    return float(np.mean(close.reshape(len(close), -1).all(axis=1)))
 
 
 ALONE_ROWS = 500  # rows a variant is run on one at a time (a run each: seconds for a big model)

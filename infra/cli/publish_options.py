@@ -22,7 +22,7 @@ from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
-from infra.cli import publish_quantize, publish_variant_check
+from infra.cli import publish_quantize, publish_variant_answers, publish_variant_check
 from infra.cli.file_args import not_a_file
 from infra.cli.publish_text import text_setup
 from infra.cli.publish_vocabulary import carried_vocabulary
@@ -59,7 +59,8 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
         help="held-out labelled rows (.jsonl, .csv/.txt or .npz), scored as the predict API answers: "
         "the version's card gets metrics (accuracy, F1, confusion matrix; or R2, RMSE, "
         "residuals) and feature importance, the manifest the metrics; with --quantize also "
-        "the accuracy or error before and after",
+        "the accuracy or error before and after (for a model of several values a row and no "
+        "classes, rows without labels: the variant's outputs against the source's)",
     )
     p.add_argument(
         "--max-drop",
@@ -119,9 +120,23 @@ def _evaluated(
     args: argparse.Namespace, source: Prepared, result: Prepared, quantization: dict[str, Any]
 ) -> list[str]:
     """Both files scored on --data (recorded in `quantization`) and the notes saying so; a
-    BadRequest when the variant lost more than --max-drop points (training's default)."""
+    BadRequest when the variant lost more than --max-drop points (training's default). A model
+    of several values a row and no classes has its outputs compared instead."""
     from infra.cli.publish_evaluation import evaluate, read_data
 
+    compared = publish_variant_answers.compare_on_data(
+        (source.manifest, source.model),
+        (result.manifest, result.model),
+        args.data,
+        args.target,
+        alone=args.quantize == "int8",
+    )
+    if compared is not None:  # several values a row and no classes: nothing to score
+        quantization["evaluation"] = compared
+        notes = publish_variant_answers.data_notes(args.quantize, compared)
+        if compared.get("alone", {}).get("same_answer_share", 1) < 1:
+            notes.append(publish_quantize.batch_note(compared["alone"], "outputs"))
+        return notes
     measured = evaluate(
         (source.manifest, source.model),
         (result.manifest, result.model),
@@ -185,10 +200,11 @@ def apply_publish_options(
     if args.data is not None:
         notes += _evaluated(args, source, result, quantization)
     else:
-        probe = publish_variant_check.compare_on_probe((manifest, model), (sized_manifest, variant))
-        if probe is not None:
-            quantization["probe"] = probe
-            notes += filter(None, [publish_variant_check.probe_note(args.quantize, probe)])
+        probe = publish_variant_answers.compare_on_probe(
+            (manifest, model), (sized_manifest, variant)
+        )
+        quantization["probe"] = probe
+        notes += filter(None, [publish_variant_answers.probe_note(args.quantize, probe)])
     timed = publish_variant_check.latency(model, variant, manifest)
     if timed is not None:
         quantization["latency"] = timed

@@ -224,11 +224,14 @@ def record(method: str, source: Path, target: Path) -> dict[str, Any]:
 
 def batch_note(alone: Mapping[str, Any], metric: str) -> str:
     """What publish says when the int8 variant answers some rows alone otherwise than in a
-    batch (a label, or a regressor's value by over 0.1%): its activations are quantized with
-    one scale for the whole request."""
+    batch (a label, a regressor's value by over 0.1%, a row of several values by over 2%): its
+    activations are quantized with one scale for the whole request."""
     rows, same = alone["rows"], alone["same_answer_share"]
     differ = rows - round(same * rows)
-    other = "another answer than" if metric == "accuracy" else "a value over 0.1% away from the one"
+    other = {
+        "accuracy": "another answer than",
+        "outputs": "values over 2% of their length away from the ones",
+    }.get(metric, "a value over 0.1% away from the one")
     return (
         f"warning: int8 answers depend on the other rows of a request (its activations are "
         f"scaled per request): of {rows} rows sent alone, {differ} got {other} in a batch "

@@ -1,6 +1,7 @@
 """Checks of a `publish --quantize` variant before it is published: that onnxruntime loads it
-(in a child process), that it answers as its source does (its metric on --data, else made-up
-rows), and how fast it runs a row against its source.
+(in a child process), that it loses no more than allowed of its source's metric on --data (its
+answers against its source's: publish_variant_answers.py), and how fast it runs a row against
+its source.
 
 The load runs in a child process because onnxruntime may crash there, not raise: 1.32 dies
 with SIGSEGV creating a session (ORT_ENABLE_ALL, serving's level and publish's) for the fp16
@@ -19,27 +20,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.mapped_weights import MIN_FILE_BYTES
-from functions.runtime.probe_outputs import LENGTH, probe_feeds
 from infra.cli.model_files import total_bytes
+from infra.cli.publish_variant_answers import MAX_COMPARED_BYTES, probe_rows
 from infra.cli.quantize_reasons import HALF_WEIGHTS, already_quantized
 from training.int8_latency import MAX_INT8_SLOWDOWN, row_latency_us
 from training.spec import ExportSpec
 
 # The metric points (accuracy, or R2, x 100) a variant may lose on --data: training's default.
 MAX_DROP = ExportSpec().max_metric_drop
-# Without --data: made-up rows each run alone through both files, and the share of them that
-# may get another answer before publish warns.
-PROBE_ROWS = 64
-MAX_PROBE_CHANGED = 0.1
 LATENCY_BUDGET_S = 5.0
-# Both comparisons open a serving session of each file (the weights repacked: twice their bytes
-# in memory for a moment); from this size on they are skipped and only --data measures.
-MAX_COMPARED_BYTES = 2**30
 
 # onnxruntime only: the child imports nothing of aiaas. Both levels of publish's checking
 # session (no weight prepacking) and serving's (prepacking), at the default ORT_ENABLE_ALL.
@@ -145,59 +137,10 @@ def check_drop(
     )
 
 
-def _answers(manifest: ModelManifest, path: Path, feeds: dict[str, np.ndarray]) -> list[Any]:
-    from infra.cli.publish_evaluation import LabelledData, load, served_answers
-
-    rows = len(next(iter(feeds.values())))
-    data = LabelledData(feeds, [None] * rows, "")
-    return served_answers(load(manifest, path), data, path, batch=1)[0]
-
-
-def _probe(manifest: ModelManifest) -> dict[str, np.ndarray]:
-    feeds = probe_feeds(manifest.inputs, PROBE_ROWS, LENGTH)
-    if any(len(v) != PROBE_ROWS for v in feeds.values()):
-        return {}  # a graph taking one row (its batch fixed at 1): no rows to compare
-    return feeds
-
-
-def compare_on_probe(
-    source: tuple[ModelManifest, Path], variant: tuple[ModelManifest, Path]
-) -> dict[str, Any] | None:
-    """Both files' answers to PROBE_ROWS made-up rows (features at scales 0 to 10,000), each row
-    alone: how many changed (a label, or a value by over 1%); None when the rows are refused
-    or the source is over MAX_COMPARED_BYTES."""
-    feeds = _probe(source[0])
-    if not feeds or total_bytes(source[1]) > MAX_COMPARED_BYTES:
-        return None
-    try:
-        before = _answers(*source, feeds)
-        after = _answers(*variant, feeds)
-    except BadRequest:  # made-up values a model refuses say nothing about its variant
-        return None
-    if source[0].postprocessing is not None:
-        changed = sum(a != b for a, b in zip(before, after, strict=True))
-    else:
-        a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
-        scale = float(np.median(np.abs(a))) if a.size else 0.0
-        changed = int(np.sum(~np.isclose(a, b, rtol=0.01, atol=0.01 * scale)))
-    return {"rows": len(before), "changed": int(changed)}
-
-
-def probe_note(method: str, probe: Mapping[str, Any]) -> str | None:
-    """A warning when many made-up rows got another answer from the variant."""
-    if probe["changed"] <= probe["rows"] * MAX_PROBE_CHANGED:
-        return None
-    return (
-        f"warning: the {method} variant answers {probe['changed']} of {probe['rows']} made-up "
-        "rows (features at scales 0 to 10,000) otherwise than the source; check it on real "
-        "rows with --data FILE, which refuses a drop over a point"
-    )
-
-
 def latency(source: Path, variant: Path, manifest: ModelManifest) -> dict[str, Any] | None:
     """Median single-row latency of both files as training's int8 check measures it, on one
     made-up row; None when the graph refuses it or the source is over MAX_COMPARED_BYTES."""
-    feeds = _probe(manifest)
+    feeds = probe_rows(manifest)
     if not feeds or total_bytes(source) > MAX_COMPARED_BYTES:
         return None
     row = {name: values[3:4] for name, values in feeds.items()}  # the row at scale 1

@@ -203,7 +203,10 @@ def test_refused_where_quantization_does_not_apply(tmp_path: Path) -> None:
     nolabel = tmp_path / "nolabel.jsonl"
     nolabel.write_text('{"x": [1, 2, 3]}\n')
     mlp = mlp_onnx(tmp_path / "mlp.onnx")
-    assert refused(tmp_path, mlp, "--quantize", "int8", "--data", str(nolabel)) == (
+    # With --labels: unnamed, its 10 values a row are compared, not scored, on rows without a
+    # label column (test_publish_quantize_outputs.py).
+    digits = ("--labels", ",".join(map(str, range(10))))
+    assert refused(tmp_path, mlp, *digits, "--quantize", "int8", "--data", str(nolabel)) == (
         f"--data {nolabel}: no label column; name it with --target COLUMN (default: the first "
         "of ['label', 'target', 'y']); it has ['x']"
     )

@@ -21,7 +21,7 @@ from sklearn.neural_network import MLPRegressor
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from infra.cli.publish_evaluation import same_share
+from infra.cli.output_change import same_share
 from tests.infra.test_publish_quantize import publish, stored_file
 
 
