@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from functions.runtime.packed_weights import Packing
 from functions.runtime.protowire import (
     LEN,
     VARINT,
@@ -62,7 +63,8 @@ class WeightLayout:
     """Where a single model file's bytes go when serving loads it (`loadable`): `mapped`, the
     initializers' raw_data onnxruntime maps from the file; the rest it copies, of which `nodes`
     (Constant tensors and other attributes), `typed` (initializers in float_data and the other
-    typed fields) and `small` (initializers under MIN_TENSOR_BYTES) hold the weights."""
+    typed fields) and `small` (initializers under MIN_TENSOR_BYTES) hold the weights. `packed`:
+    the largest mapped weight onnxruntime packs (packed_weights.py), held twice at the peak."""
 
     size: int
     mapped: int = 0
@@ -70,6 +72,7 @@ class WeightLayout:
     typed: int = 0
     small: int = 0
     whole: str = ""  # why the whole file is loaded (nothing mapped), if it is
+    packed: int = 0
 
     @property
     def copied(self) -> int:
@@ -161,36 +164,51 @@ def write_graph(source: Path, out: BinaryIO) -> int:
     return mapped
 
 
-def weight_layout(buf: Buffer) -> WeightLayout:
+def weight_layout(buf: Buffer, *, external: bool = False) -> WeightLayout:
     """What `loadable` maps of the model in `buf` and what onnxruntime copies, counted from
-    the fields' headers: no weight is read."""
+    the fields' headers: no weight is read. `external`: `buf` is the model file of a model
+    keeping its weights in external data files (mapped whole): only `packed` is counted."""
     size = len(buf)
-    if size < MIN_FILE_BYTES:
+    if size < MIN_FILE_BYTES and not external:
         return WeightLayout(size, whole=f"under {MIN_FILE_BYTES // 2**20} MB")
     counts = dict.fromkeys((MAPPED, SMALL, TYPED, "nodes"), 0)
+    packing = Packing()
     try:
         for item in fields(buf, 0, size):
             if item.number == MODEL_GRAPH and item.wire == LEN:
-                _count(buf, item, counts)
+                _count(buf, item, counts, packing, external)
     except AlreadyExternal:
         return WeightLayout(size, whole="its weights are in external data files")
     except (ValueError, IndexError) as exc:  # graph_file would log it and load the whole file
         return WeightLayout(size, whole=f"its weights cannot be mapped: {exc}")
+    if external:
+        whole = "its weights are in external data files"
+        return WeightLayout(size, whole=whole, packed=packing.largest())
     parts = (counts["nodes"], counts[TYPED], counts[SMALL])
     if not counts[MAPPED]:
         return WeightLayout(size, 0, *parts, whole="no initializer holds its weights as raw_data")
-    return WeightLayout(size, counts[MAPPED], *parts)
+    return WeightLayout(size, counts[MAPPED], *parts, packed=packing.largest())
 
 
-def _count(buf: Buffer, graph: Field, counts: dict[str, int]) -> None:
+def _count(
+    buf: Buffer, graph: Field, counts: dict[str, int], packing: Packing, external: bool
+) -> None:
     for item in fields(buf, graph.start, graph.end):
         if item.number == GRAPH_INITIALIZER and item.wire == LEN:
             items = list(fields(buf, item.start, item.end))
+            if external:
+                packing.external(buf, items)
+                continue
             kind = _kind(items)
-            raw = [i.end - i.start for i in items if i.number == TENSOR_RAW_DATA]
-            counts[kind] += raw[0] if kind == MAPPED else item.end - item.begin
+            if kind == MAPPED:
+                raw = next(i.end - i.start for i in items if i.number == TENSOR_RAW_DATA)
+                counts[kind] += raw
+                packing.mapped(buf, items, raw)
+            else:
+                counts[kind] += item.end - item.begin
         elif item.number == GRAPH_NODE and item.wire == LEN:
             counts["nodes"] += item.end - item.begin
+            packing.node(buf, item, external)
 
 
 def _model(buf: Buffer, location: str) -> tuple[list[Piece], int]:
