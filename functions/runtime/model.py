@@ -227,7 +227,7 @@ def _refuse_nested_in_memory(manifest: ModelManifest, source: ModelInMemory) -> 
     raise ModelUnavailable(
         f"{ref}: a subgraph of it keeps weights in {nested[0]!r}, which onnxruntime reads from "
         "a file, not from memory; serve it from the cache directory (AIAAS_MODEL_LOAD=disk, "
-        f"AIAAS_CACHE_DIR with room for its {manifest.weight_bytes + manifest.file.size} bytes)",
+        f"AIAAS_CACHE_DIR with room for its {manifest.weight_bytes} bytes)",
         public_message=f"model {ref} cannot be loaded from memory here",
     )
 

@@ -18,6 +18,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from functions.runtime.artifact_files import nested_external_data
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.errors import ModelUnavailable
+from functions.runtime.model import LoadedModel
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.local.functions import load_handler
@@ -102,3 +105,17 @@ def test_the_main_graph_s_external_weights_still_load_from_memory(tmp_path: Path
     """Its initializers (and Constant nodes) onnxruntime takes from the buffers: not refused."""
     path = onnx_factory.external_matmul(tmp_path / "m" / "model.onnx", DATA, 4)
     assert nested_external_data(path.read_bytes()) == []
+
+
+def test_the_refusal_names_the_room_the_version_takes(tmp_path: Path) -> None:
+    """It counted the model file twice (its weight_bytes include it)."""
+    path = branchy(tmp_path / "export" / "model.onnx")
+    registry = Registry(LocalStore(tmp_path / "store"))
+    registry.publish(onnx_factory.manifest_for(path, MODEL, "1"), path)
+    manifest = registry.manifest(MODEL, "1")
+    held = ArtifactCache(registry.store, tmp_path / "cache").fetch_into_memory(manifest)
+    with pytest.raises(ModelUnavailable) as refused:
+        LoadedModel(manifest, held)
+    assert refused.value.message.endswith(
+        f"AIAAS_CACHE_DIR with room for its {manifest.weight_bytes} bytes)"
+    )
