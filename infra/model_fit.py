@@ -5,11 +5,13 @@
 
 A function holds the runtime, the model's weights as onnxruntime keeps them, and its arena for
 activations: the estimate is functions/runtime/memory_fit.py's, which the model pool uses too
-(how many versions stay loaded side by side). In a single file of 64 MB or more, onnxruntime
-maps the initializers whose raw_data it holds (functions/runtime/mapped_weights.py); weights
-kept in Constant nodes, in typed fields (float_data, ...) or in small initializers are still
-copied, so the stored file's fields are walked (ranged reads of their headers, never a weight)
-to count what is mapped. A version that cannot fit is refused with what to change.
+(how many versions stay loaded side by side), counted from the same walk of the model file. In
+a single file of 64 MB or more, onnxruntime maps the initializers whose raw_data it holds
+(functions/runtime/mapped_weights.py); weights kept in Constant nodes, in typed fields
+(float_data, ...) or in small initializers are still copied; and the largest mapped weight it
+packs is held twice while it packs it (functions/runtime/packed_weights.py). So the stored
+model file's fields are walked (ranged reads of their headers, never a weight) to count them.
+A version that cannot fit is refused with what to change.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
+from functions.runtime.artifact_files import nested_external_data
+from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
-from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout, weight_layout
+from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout
 from functions.runtime.memory_fit import (
     ARENA_SHARE,
     HEADROOM,
@@ -30,6 +34,7 @@ from functions.runtime.memory_fit import (
     PEAK_COPIES,
     RUNTIME_MB,
     TMP_MB,
+    file_layout,
     lands_in_memory,
     load_need,
 )
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from functions.runtime.store import ObjectStore
 
 BLOCK = 64 * 1024  # a ranged read of a stored model's field headers
+EXPORT = "; export the weights as initializers or in external data to have them mapped"
 
 
 @dataclass(frozen=True)
@@ -54,14 +60,16 @@ class Fit:
     memory_mb: int
     mapped_mb: float = 0.0  # of weights_mb, mapped from disk; the rest is copied
     copied: str = ""  # which part of a single file onnxruntime copies, when it maps the rest
+    packed_mb: float = 0.0  # the largest mapped weight onnxruntime packs: held twice
+    refusal: str = ""  # why it cannot load in its function at any MemorySize
 
     @property
     def fits(self) -> bool:
-        return self.need_mb <= self.memory_mb * (1 - HEADROOM)
+        return not self.refusal and self.need_mb <= self.memory_mb * (1 - HEADROOM)
 
     def problem(self) -> str | None:
-        if self.fits:
-            return None
+        if self.refusal or self.fits:
+            return self.refusal or None
         wanted = -(-round(self.need_mb / (1 - HEADROOM)) // 64) * 64
         fix = (
             f"raise MemorySize to {wanted}"
@@ -69,58 +77,86 @@ class Fit:
             else f"no Lambda function has that much (at most {MEMORY_MB[1]} MB)"
         )
         return (
-            f"{self.ref} needs ~{self.need_mb} MB ({self._weights()} + {RUNTIME_MB} MB runtime + "
-            f"{ARENA_SHARE:.0%} arena) but its function has {self.memory_mb} MB with "
-            f"{HEADROOM:.0%} headroom: {fix}{self._smaller()}"
+            f"{self.ref} needs ~{self.need_mb} MB ({self._weights()}{self._packed()} + "
+            f"{RUNTIME_MB} MB runtime + {ARENA_SHARE:.0%} arena) but its function has "
+            f"{self.memory_mb} MB with {HEADROOM:.0%} headroom: {fix}{self._smaller()}"
         )
 
     def _smaller(self) -> str:
         """What publishing differently could change: nothing when the runtime alone does not
-        fit; external data only for a model not already in that form."""
+        fit; external data only for a single file loaded whole (one whose weights are mapped
+        already needs as much in external data)."""
         if self.memory_mb * (1 - HEADROOM) < RUNTIME_MB:
             return f" (the runtime alone needs {RUNTIME_MB} MB)"
         ways = ["--quantize int8"]
-        if self.loads_from != "external-disk":
+        if self.loads_from == "single-disk":
             ways.insert(0, "external data")
         return f", or publish it smaller ({', '.join(ways)})"
 
     def _weights(self) -> str:
         where = self.loads_from.replace("-", " ")
-        advice = "; export the weights as initializers or in external data to have them mapped"
         if self.loads_from != "mapped-single-disk":
             copies = PEAK_COPIES[self.loads_from]
-            parts = f" ({self.copied}{advice})" if self.copied else ""
+            parts = f" ({self.copied}{EXPORT})" if self.copied else ""
             return f"{self.weights_mb:.0f} MB of weights x {copies} loading from {where}{parts}"
         copied = self.weights_mb - self.mapped_mb
+        advice = EXPORT if copied >= 1 else ""  # under 1 MB: the graph's structure, no weight
         return (
             f"{self.weights_mb:.0f} MB of weights loading from {where}: {self.mapped_mb:.0f} MB "
             f"mapped x {PEAK_COPIES[self.loads_from]}, {copied:.0f} MB copied by onnxruntime x "
             f"{PEAK_COPIES['single-disk']} ({self.copied}{advice})"
         )
 
+    def _packed(self) -> str:
+        if self.packed_mb < 1:
+            return ""
+        return f" + {self.packed_mb:.0f} MB (its largest weight, mapped and packed at once)"
+
 
 def model_fit(
-    manifest: ModelManifest,
-    memory_mb: int,
-    tmp_mb: int = TMP_MB,
-    layout: WeightLayout | None = None,
+    manifest: ModelManifest, memory_mb: int, store: ObjectStore, tmp_mb: int = TMP_MB
 ) -> Fit:
-    """The fit of `manifest` in a function of `memory_mb` with `tmp_mb` of /tmp; `layout`: what
-    serving maps of its single model file (`stored_layout`); without one, nothing is."""
+    """The fit of `manifest`, stored in `store`, in a function of `memory_mb` with `tmp_mb` of
+    /tmp: its model file walked for what serving maps and packs (`stored_layout`)."""
     weights = manifest.weight_bytes
     ref = f"{manifest.name}:{manifest.version}"
-    in_memory = lands_in_memory(manifest, tmp_mb)
-    need, where, mapped = load_need(manifest, in_memory, layout.mapped if layout else None)
-    if where == "memory":
-        return Fit(ref, weights / MB, "memory", round(need / MB), memory_mb)
+    if lands_in_memory(manifest, tmp_mb):
+        peak = round(load_need(manifest, True, None)[0] / MB)
+        refusal = _not_from_memory(manifest, store, tmp_mb)
+        return Fit(ref, weights / MB, "memory", peak, memory_mb, refusal=refusal)
+    layout = stored_layout(store, manifest)
+    need, where, mapped = load_need(manifest, False, layout)
     parts = ""
-    if layout is not None and layout.size >= MIN_FILE_BYTES and not manifest.weight_files:
+    if layout.size >= MIN_FILE_BYTES and not manifest.weight_files:
         parts = _copied_parts(layout)  # a big single file: say why it is not all mapped
         if mapped:
             where = "mapped-single-disk"
         else:
             parts = f"nothing mapped, {layout.whole}: {parts}"
-    return Fit(ref, weights / MB, where, round(need / MB), memory_mb, mapped / MB, parts)
+    packed = layout.packed / MB
+    return Fit(ref, weights / MB, where, round(need / MB), memory_mb, mapped / MB, parts, packed)
+
+
+def _not_from_memory(manifest: ModelManifest, store: ObjectStore, tmp_mb: int) -> str:
+    """Why a version whose files do not fit /tmp cannot load at all, or "": onnxruntime reads a
+    subgraph's external weights from a file, never from memory (model.py refuses that load)."""
+    if not manifest.weight_files:  # nothing external, so nothing nested either
+        return ""
+    stored = StoredModel(store, model_key(manifest.name, manifest.version), manifest.file.size)
+    nested = nested_external_data(stored)
+    if not nested:
+        return ""
+    ref, files = f"{manifest.name}:{manifest.version}", -(-manifest.weight_bytes // MB)
+    room = tmp_mb - DISK_MARGIN // MB
+    smaller = (
+        f", or publish it smaller (--quantize int8) to files under {room} MB" if room > 0 else ""
+    )
+    return (
+        f"{ref} cannot load in its function: its files ({files} MB, and {DISK_MARGIN // MB} MB "
+        f"kept free) do not fit a {tmp_mb} MB /tmp, and from memory onnxruntime cannot load it "
+        f"(a subgraph keeps weights in external data file {nested[0]!r}, which onnxruntime "
+        f"reads from a file): keep the subgraphs' weights inside model.onnx{smaller}"
+    )
 
 
 def _copied_parts(layout: WeightLayout) -> str:
@@ -170,15 +206,11 @@ class StoredModel:
         return self.blocks[number]
 
 
-def stored_layout(store: ObjectStore, manifest: ModelManifest) -> WeightLayout | None:
-    """What serving maps of `manifest`'s single model file, walked in the store; None for a
-    model with external data files (those are mapped whole)."""
-    if manifest.weight_files:
-        return None
-    if manifest.file.size < MIN_FILE_BYTES:
-        return WeightLayout(manifest.file.size, whole="under the mapping threshold")
+def stored_layout(store: ObjectStore, manifest: ModelManifest) -> WeightLayout:
+    """What serving maps and packs of `manifest`'s model file (`memory_fit.file_layout`),
+    walked in the store."""
     stored = StoredModel(store, model_key(manifest.name, manifest.version), manifest.file.size)
-    return weight_layout(stored)
+    return file_layout(manifest, stored)
 
 
 def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[list[Fit], list[str]]:
@@ -199,8 +231,7 @@ def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[li
             why = f"{exc}" if published else "not published yet"
             notes.append(f"{model}{settings.selector}: {why}, not checked")
             continue
-        layout = stored_layout(registry.store, manifest)
-        fits.append(model_fit(manifest, settings.memory_mb, layout=layout))
+        fits.append(model_fit(manifest, settings.memory_mb, registry.store))
     return fits, notes
 
 

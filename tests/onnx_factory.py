@@ -315,6 +315,33 @@ def big_add(path: Path, floats: int) -> Path:
     return path
 
 
+def matmul_chain(path: Path, shapes: list[tuple[int, int]], *, external: bool) -> Path:
+    """h = x @ W0 @ W1 ... over float32 weights of `shapes` (random; the first's rows are the
+    input's width): weights in a few big matrices, each one onnxruntime packs; all in
+    `model.onnx.data` beside `path` when `external`."""
+    rng = np.random.default_rng(0)
+    nodes, weights = [], []
+    for i, shape in enumerate(shapes):
+        w = (rng.standard_normal(shape, np.float32) / np.sqrt(shape[0])).astype(np.float32)
+        weights.append(numpy_helper.from_array(w, f"W{i}"))
+        nodes.append(helper.make_node("MatMul", [f"h{i}", f"W{i}"], [f"h{i + 1}"]))
+    graph = helper.make_graph(
+        nodes,
+        "matmul_chain",
+        [helper.make_tensor_value_info("h0", TensorProto.FLOAT, ["N", shapes[0][0]])],
+        [helper.make_tensor_value_info(f"h{len(shapes)}", TensorProto.FLOAT, ["N", shapes[-1][1]])],
+        weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if external:
+        onnx.save(model, str(path), save_as_external_data=True, location="model.onnx.data")
+    else:
+        onnx.save(model, str(path))
+    return path
+
+
 Tensors = dict[str, tuple[int, list[int | str]]]  # name -> (TensorProto type, shape)
 
 

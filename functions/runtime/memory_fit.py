@@ -2,19 +2,27 @@
 
 One estimate, two users: the deploy-time check (infra/model_fit.py: will the selected version
 fit its function?) and the model pool (functions/runtime/pool.py: how many versions may stay
-loaded side by side in this function's memory?). The figures are those measured on a 1 GB
-synthetic transformer (docs/large_models.md): how many copies of the weights a load holds at
-its peak depends on where the files land. External data on disk is memory-mapped (1.0x); a
-single file on disk is parsed then copied (1.9x), except the initializers a large graph file
-maps (functions/runtime/mapped_weights.py); from memory, when /tmp cannot take the files, the
-buffers and onnxruntime's packed copy overlap (2.9x). Once loaded, a version holds its weights
-about once (the parse buffers are freed) and its activation arena.
+loaded side by side in this function's memory?). Both count by `load_need` over the layout
+`file_layout` walks in the model file (the stored one's ranged reads, the cached one's map): the
+same figure for the same version. The figures are those measured in docs/large_models.md: how
+many copies of the weights a load holds at its peak depends on where the files land. External
+data on disk is memory-mapped (1.0x); a single file on disk is parsed then copied (2.0x),
+except the initializers a large graph file maps (functions/runtime/mapped_weights.py); from
+memory, when /tmp cannot take the files, the buffers and onnxruntime's packed copy overlap
+(3.0x). Weights it maps, onnxruntime reads in while it packs them (packed_weights.py): the
+largest such weight counts once more. Once loaded, a version holds its weights about once (the
+parse buffers are freed) and its activation arena.
 """
 
 from __future__ import annotations
 
+import mmap
+from pathlib import Path
+
 from functions.runtime.cache import DISK_MARGIN
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.mapped_weights import WeightLayout, weight_layout
+from functions.runtime.protowire import Buffer
 
 MB = 1024 * 1024
 RUNTIME_MB = 150  # python, numpy, onnxruntime and the predict handler, before any model
@@ -25,6 +33,7 @@ PEAK_COPIES = {  # measured, rounded up
     "single-disk": 2.0,
     "memory": 3.0,
 }
+PACKED_COPIES = 1.0  # the largest mapped weight onnxruntime packs: mapped and packed at once
 ARENA_SHARE = 0.10  # activations: onnxruntime's arena grows with the model's widths
 HEADROOM = 0.10  # of the function's memory, for requests and the garbage collector
 
@@ -40,20 +49,40 @@ def lands_in_memory(manifest: ModelManifest, tmp_mb: int = TMP_MB) -> bool:
     return manifest.weight_bytes + DISK_MARGIN > tmp_mb * MB
 
 
-def load_need(manifest: ModelManifest, in_memory: bool, mapped: int | None = None) -> LoadNeed:
-    """What loading `manifest` needs at its peak, its files `in_memory` or on disk; `mapped`:
-    the bytes of its single model file that serving maps (mapped_weights.py), when known (else
-    none are)."""
+def load_need(manifest: ModelManifest, in_memory: bool, layout: WeightLayout | None) -> LoadNeed:
+    """What loading `manifest` needs at its peak, its files `in_memory` or on disk; `layout`:
+    its model file's (`file_layout`), what serving maps and packs of it (None from memory)."""
     weights = manifest.weight_bytes
     arena = RUNTIME_MB * MB + weights * ARENA_SHARE
     if in_memory:
         return arena + weights * PEAK_COPIES["memory"], "memory", 0
     if manifest.weight_files:
         mapped = weights - manifest.file.size
-    mapped = mapped or 0
+    else:
+        mapped = layout.mapped if layout is not None else 0
+    packed = layout.packed if layout is not None else 0
     copied = weights - mapped
     need = arena + mapped * PEAK_COPIES["external-disk"] + copied * PEAK_COPIES["single-disk"]
+    need += packed * PACKED_COPIES
     return need, "external-disk" if manifest.weight_files else "single-disk", mapped
+
+
+def file_layout(manifest: ModelManifest, buf: Buffer) -> WeightLayout:
+    """What serving maps and packs of `manifest`'s model file, `buf`: field headers walked (a
+    small single file's not even those: it is copied whole), never a weight."""
+    return weight_layout(buf, external=bool(manifest.weight_files))
+
+
+def local_layout(manifest: ModelManifest, path: Path) -> WeightLayout:
+    """`file_layout` of the model file at `path` (the cache's verified copy)."""
+    try:
+        with (
+            path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+        ):
+            return file_layout(manifest, buf)
+    except (OSError, ValueError) as exc:  # onnxruntime's load will say what is wrong with it
+        return WeightLayout(manifest.file.size, whole=f"it cannot be read: {exc}")
 
 
 def resident_bytes(manifest: ModelManifest) -> float:

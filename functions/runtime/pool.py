@@ -27,8 +27,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
-from functions.runtime.cache import ArtifactCache, ModelInMemory
+from functions.runtime.cache import ArtifactCache, ModelInMemory, ModelSource
 from functions.runtime.errors import AiaasError, ModelNotFound, VersionPruned
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.memory_fit import (
@@ -36,6 +37,7 @@ from functions.runtime.memory_fit import (
     MB,
     RUNTIME_MB,
     load_need,
+    local_layout,
     resident_bytes,
     usable_bytes,
 )
@@ -122,7 +124,6 @@ class ModelPool:
         key = (manifest.name, manifest.version)
         start = time.perf_counter()
         try:
-            need = self._peak_need(manifest)
             with self._guard:
                 if key in self._models:  # loaded while we waited for the lock: not a load
                     return self._models[key]
@@ -131,6 +132,7 @@ class ModelPool:
             # good one on every request for it. Files that land in memory are the peak the
             # room is made for, so they come after.
             source = None if self.cache.lands_in_memory(manifest) else self.cache.source(manifest)
+            need = self._peak_need(manifest, source)
             with self._guard:  # before the session: its peak needs the room
                 evicted = self._make_room(manifest, need, keep)
                 self._loading[key] = resident_bytes(manifest)
@@ -166,13 +168,18 @@ class ModelPool:
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
         return model
 
-    def _peak_need(self, manifest: ModelManifest) -> float:
-        """The memory `manifest`'s load takes at its peak, beyond the runtime's (0: the
-        function's memory is unknown, nothing to check it against)."""
+    def _peak_need(self, manifest: ModelManifest, source: ModelSource | None) -> float:
+        """The memory `manifest`'s load from `source` (None: into memory) takes at its peak,
+        beyond the runtime's (0: the function's memory is unknown, nothing to check it
+        against). The deploy check's estimate (infra/model_fit.py), from the same walk of the
+        model file: here the cached copy's, not a read of the store. Not under `_guard`."""
         if self.usable_bytes == math.inf:
             return 0.0
-        in_memory = self.cache.lands_in_memory(manifest)  # a disk call: not under `_guard`
-        return load_need(manifest, in_memory)[0] - RUNTIME_MB * MB
+        if isinstance(source, Path):
+            need = load_need(manifest, False, local_layout(manifest, source))[0]
+        else:
+            need = load_need(manifest, True, None)[0]
+        return need - RUNTIME_MB * MB
 
     def _make_room(
         self,

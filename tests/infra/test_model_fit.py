@@ -3,6 +3,7 @@ numbers, by `python -m infra.model_fit` and `python -m infra.model_resources --s
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,16 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from bench.synthetic_transformer import SyntheticShape, write_model
+from functions.runtime.cache import ArtifactCache
 from functions.runtime.mapped_weights import MIN_FILE_BYTES, weight_layout
+from functions.runtime.pool import ModelPool
 from functions.runtime.refs import model_key
 from functions.runtime.registry import Registry
+from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, ObjectStore
 from infra.model_fit import BLOCK, RUNTIME_MB, StoredModel, model_fit, stored_layout
 from tests import onnx_factory
+from tests.runtime.test_subgraph_weights_memory import branchy
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = """\
@@ -50,12 +55,15 @@ def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fit_counts_where_the_weights_land(published: Path) -> None:
-    manifest = Registry(LocalStore(published)).manifest("big-text", "1")
+    store = LocalStore(published)
+    manifest = Registry(store).manifest("big-text", "1")
     weights_mb = manifest.weight_bytes / 2**20
-    on_disk = model_fit(manifest, 1024)
+    packed = stored_layout(store, manifest).packed
+    assert packed == 4 * 128 * 512  # its largest MatMul weight, not its 4 MB embedding table
+    on_disk = model_fit(manifest, 1024, store)
     assert on_disk.loads_from == "external-disk" and on_disk.fits
-    assert on_disk.need_mb == round(RUNTIME_MB + weights_mb * 1.2)
-    in_memory = model_fit(manifest, 1024, tmp_mb=32)  # /tmp too small: loaded from memory
+    assert on_disk.need_mb == round(RUNTIME_MB + weights_mb * 1.2 + packed / 2**20)
+    in_memory = model_fit(manifest, 1024, store, tmp_mb=32)  # /tmp too small: from memory
     assert in_memory.loads_from == "memory"
     assert in_memory.need_mb == round(RUNTIME_MB + weights_mb * 3.1)
 
@@ -93,18 +101,26 @@ def write_layers(path: Path, initializers: int, constants: int) -> Path:
 
 @pytest.fixture(scope="module")
 def layered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """72 MB single files: all 18 weights mapped, 9 + 9 in Constant nodes, all 18 in them."""
+    """72 MB single files: all 18 weights mapped, 9 + 9 in Constant nodes, all 18 in them;
+    and `external`, the first's weights in external data."""
     root = tmp_path_factory.mktemp("layers")
+    single = write_layers(root / "initializers.onnx", 18, 0)
+    external = root / "external" / "model.onnx"
+    external.parent.mkdir()
+    onnx.save(onnx.load(str(single)), str(external), save_as_external_data=True)
     return {
-        "initializers": write_layers(root / "initializers.onnx", 18, 0),
+        "initializers": single,
         "mixed": write_layers(root / "mixed.onnx", 9, 9),
         "constants": write_layers(root / "constants.onnx", 0, 18),
+        "external": external,
     }
 
 
-def need_mb(mapped: int, size: int) -> int:
-    """RUNTIME_MB + what is mapped x 1.1 + what onnxruntime copies x 2.0 + a 10% arena."""
-    return round(RUNTIME_MB + (mapped * 1.1 + (size - mapped) * 2.0 + size * 0.1) / 2**20)
+def need_mb(mapped: int, size: int, packed: int = 0) -> int:
+    """RUNTIME_MB + what is mapped x 1.1 + what onnxruntime copies x 2.0 + a 10% arena + the
+    largest mapped weight it packs."""
+    copies = mapped * 1.1 + (size - mapped) * 2.0 + size * 0.1 + packed
+    return round(RUNTIME_MB + copies / 2**20)
 
 
 # Every kind from a directory store; from S3 (ranged reads of the graph, not the weights) the
@@ -133,10 +149,9 @@ def test_a_big_single_file_counts_only_what_serving_maps(
     assert layout.nodes >= (18 - mapped_layers) * LAYER_BYTES  # the Constant tensors, copied
     assert stored.reads * BLOCK < 2 * 2**20, "the walk read weights"  # 72 MB of them
     assert stored_layout(store, manifest) == layout
-    fit = model_fit(manifest, 1024, layout=layout)
-    assert (fit.loads_from, fit.need_mb) == (where, need_mb(layout.mapped, size))
-    # A Constant-node model needs ~2x its bytes, where the size alone said ~1.1x.
-    assert model_fit(manifest, 1024).need_mb == need_mb(0, size)
+    assert layout.packed == (LAYER_BYTES if mapped_layers else 0)  # a Constant is copied
+    fit = model_fit(manifest, 1024, store)
+    assert (fit.loads_from, fit.need_mb) == (where, need_mb(layout.mapped, size, layout.packed))
 
 
 def test_the_refusal_names_the_copied_part(layered: dict[str, Path], tmp_path: Path) -> None:
@@ -156,11 +171,13 @@ def test_the_refusal_names_the_copied_part(layered: dict[str, Path], tmp_path: P
     assert found.returncode == 1, found.stdout
     mixed, constants = found.stdout.splitlines()
     sizes = {kind: layered[kind].stat().st_size for kind in memory}
+    need = need_mb(9 * LAYER_BYTES, sizes["mixed"], LAYER_BYTES)
     assert mixed.startswith(
-        f"mixed:1 needs ~{need_mb(9 * LAYER_BYTES, sizes['mixed'])} MB (72 MB of weights loading "
-        "from mapped single disk: 36 MB mapped x 1.1, 36 MB copied by onnxruntime x 2.0 (36 MB "
-        "in graph nodes (Constant tensors); export the weights as initializers or in external "
-        "data to have them mapped) + 150 MB runtime + 10% arena) but its function has 280 MB"
+        f"mixed:1 needs ~{need} MB (72 MB of weights loading from mapped single disk: 36 MB "
+        "mapped x 1.1, 36 MB copied by onnxruntime x 2.0 (36 MB in graph nodes (Constant "
+        "tensors); export the weights as initializers or in external data to have them mapped) "
+        "+ 4 MB (its largest weight, mapped and packed at once) + 150 MB runtime + 10% arena) "
+        "but its function has 280 MB"
     )
     assert "raise MemorySize to 320" in mixed
     assert constants.startswith(
@@ -214,8 +231,69 @@ def test_the_refusal_offers_only_what_could_make_it_fit(published: Path) -> None
     """A 128 MB function cannot hold the runtime: publishing smaller cannot help, and an
     external-data model was told to use external data."""
     manifest = Registry(LocalStore(published)).manifest("big-text", "1")
-    tiny = model_fit(manifest, 128).problem()
+    tiny = model_fit(manifest, 128, LocalStore(published)).problem()
     assert tiny is not None and "publish it smaller" not in tiny, tiny
     assert tiny.endswith(f"raise MemorySize to 256 (the runtime alone needs {RUNTIME_MB} MB)")
-    small = model_fit(manifest, 192).problem()
+    small = model_fit(manifest, 192, LocalStore(published)).problem()
     assert small is not None and small.endswith(", or publish it smaller (--quantize int8)"), small
+
+
+def test_mapped_weights_are_not_told_to_be_mapped(layered: dict[str, Path], tmp_path: Path) -> None:
+    """A single file whose weights serving maps all, refused: it was told to export them as
+    initializers or external data (they are, and external data needs as much) and to publish
+    it as external data; only what changes the figure is offered."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for kind in ("initializers", "external"):
+        registry.publish(onnx_factory.manifest_for(layered[kind], kind, "1"), layered[kind])
+    single, external = (model_fit(registry.manifest(k, "1"), 256, registry.store) for k in ("initializers", "external"))  # fmt: skip
+    assert single.loads_from == "mapped-single-disk" and single.need_mb == external.need_mb
+    refusal = single.problem()
+    assert refusal is not None
+    assert refusal == (
+        f"initializers:1 needs ~{single.need_mb} MB (72 MB of weights loading from mapped "
+        "single disk: 72 MB mapped x 1.1, 0 MB copied by onnxruntime x 2.0 (the graph's "
+        "structure) + 4 MB (its largest weight, mapped and packed at once) + 150 MB runtime + "
+        "10% arena) but its function has 256 MB with 10% headroom: raise MemorySize to 320, or "
+        "publish it smaller (--quantize int8)"
+    )
+
+
+@pytest.mark.parametrize("kind", ["initializers", "external"])
+def test_serving_counts_a_load_as_the_check_does(
+    layered: dict[str, Path], kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 256 MB function, too small for either: the pool's warning names the check's figure.
+    It counted the single file's weights at 2.0x (~151 MB beside the runtime, where the check
+    said ~87): at 320 MB the check passed it and `aiaas serve` warned it may run out."""
+    registry = Registry(LocalStore(tmp_path / "store"))
+    registry.publish(onnx_factory.manifest_for(layered[kind], kind, "1"), layered[kind])
+    manifest = registry.manifest(kind, "1")
+    fit = model_fit(manifest, 256, registry.store)
+    settings = RuntimeSettings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
+    pool = ModelPool(registry, ArtifactCache(registry.store, tmp_path / "cache"), settings=settings)
+    with caplog.at_level(logging.WARNING, "aiaas"):
+        caplog.clear()  # only this block's lines (the aiaas logger may be at INFO already)
+        pool.load(manifest)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"loading {kind}:1 needs ~{fit.need_mb - RUNTIME_MB} MB beside the ~0 MB an alias's "
+        "versions hold, 80 MB usable of the function's memory: it may run out (raise MemorySize)"
+    ]
+
+
+def test_a_version_that_loads_neither_from_tmp_nor_from_memory_is_refused(tmp_path: Path) -> None:
+    """If branches keeping weights in external data load from a file only (model.py refuses
+    them from memory): where the files cannot land on /tmp (here a /tmp of 0 MB; on Lambda a
+    450 MB version) the check said it fits from memory, and every cold start answered 503."""
+    path = branchy(tmp_path / "export" / "model.onnx")
+    registry = Registry(LocalStore(tmp_path / "store"))
+    registry.publish(onnx_factory.manifest_for(path, "ifext", "1"), path)
+    manifest = registry.manifest("ifext", "1")
+    assert model_fit(manifest, 1024, registry.store).fits  # on /tmp: served from disk
+    fit = model_fit(manifest, 1024, registry.store, tmp_mb=0)
+    assert (fit.loads_from, fit.fits) == ("memory", False)
+    assert fit.problem() == (
+        "ifext:1 cannot load in its function: its files (1 MB, and 64 MB kept free) do not fit "
+        "a 0 MB /tmp, and from memory onnxruntime cannot load it (a subgraph keeps weights in "
+        "external data file 'model.onnx.data', which onnxruntime reads from a file): keep the "
+        "subgraphs' weights inside model.onnx"
+    )
