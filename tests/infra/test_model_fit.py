@@ -264,7 +264,7 @@ def test_serving_counts_a_load_as_the_check_does(
 ) -> None:
     """A 256 MB function, too small for either: the pool's warning names the check's figure.
     It counted the single file's weights at 2.0x (~151 MB beside the runtime, where the check
-    said ~87): at 320 MB the check passed it and `aiaas serve` warned it may run out."""
+    said ~86): at 320 MB the check passed it and `aiaas serve` warned it may run out."""
     registry = Registry(LocalStore(tmp_path / "store"))
     registry.publish(onnx_factory.manifest_for(layered[kind], kind, "1"), layered[kind])
     manifest = registry.manifest(kind, "1")
