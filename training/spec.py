@@ -7,6 +7,7 @@ problem is a `SpecError` naming the field. `JobSpec.to_dict()` is what the manif
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,13 @@ def find_spec(path: str | Path) -> Path:
     from a wheel, the package's own copy of that spec."""
     given = Path(path)
     bundled = BUNDLED_SPECS / given.name
-    if not given.exists() and given.parts[:-1] == ("training", "specs") and bundled.is_file():
+    # os.path's, not Path's: those raised for a name too long (a traceback, from an argparse
+    # type); load_spec says what is wrong with the path.
+    if (
+        not os.path.exists(given)  # noqa: PTH110 - never raises
+        and given.parts[:-1] == ("training", "specs")
+        and os.path.isfile(bundled)  # noqa: PTH113
+    ):
         return bundled
     return given
 

@@ -170,7 +170,9 @@ class LocalStore:
                     progress(len(chunk))
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
-        with self._atomic(key, if_absent=if_absent) as tmp, Path(src).open("rb") as source:
+        # The source opened first: its OSError (the caller's file, unreadable) is not the
+        # store's, which `_atomic` maps to "cannot use KEY under ROOT".
+        with Path(src).open("rb") as source, self._atomic(key, if_absent=if_absent) as tmp:
             shutil.copyfileobj(source, tmp, CHUNK)
 
     @contextlib.contextmanager

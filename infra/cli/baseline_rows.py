@@ -21,14 +21,14 @@ from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import text_input
 from infra.cli.csv_rows import read_rows
 from infra.cli.explain_file import FileRows
-from infra.cli.file_args import file_suffix
+from infra.cli.file_args import file_suffix, is_file
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 
 
 def training_rows(path: Path, manifest: ModelManifest) -> np.ndarray:
     """A baseline's rows: a JSONL file's read as `aiaas batch` reads its lines, else a CSV's or
     an .npy's (`read_rows`), their values checked as batch checks them (`cast_refusals`)."""
-    if file_suffix(path) in JSONL_SUFFIXES and path.is_file() and text_input(manifest) is None:
+    if file_suffix(path) in JSONL_SUFFIXES and is_file(path) and text_input(manifest) is None:
         rows = every_row(path, read_jsonl(path, manifest)).rows  # batch's decoder checked them
     else:
         lines: list[int] = []

@@ -42,7 +42,7 @@ from functions.runtime.store import ObjectStore, open_store
 from infra.cli.arg_types import wait, whole
 from infra.cli.batch_undo import discard, drop, keep_aside, landed, leftovers
 from infra.cli.batch_wait import wait_for_summary
-from infra.cli.file_args import not_a_file
+from infra.cli.file_args import is_file, not_readable
 from infra.cli.row_progress import Progress, add_flag
 from infra.cli.stop_signals import stopped_by_signals
 
@@ -276,10 +276,11 @@ def _extent(path: Path, run: RunInput) -> int | None:
 def _checked_input(store: ObjectStore, args: argparse.Namespace) -> BatchObject:
     """Where the file goes, every refusal said before anything is uploaded."""
     path: Path = args.file
-    if not path.is_file():
-        swapped = Path(args.model).is_file()  # `aiaas batch rows.csv iris`
+    problem = not_readable(path)
+    if problem is not None:
+        swapped = is_file(Path(args.model))  # `aiaas batch rows.csv iris`
         hint = f"; the model comes first: aiaas batch {path} {args.model}" if swapped else ""
-        raise BadRequest(not_a_file(path) + hint)
+        raise BadRequest(problem.line + hint)
     model = names.model_name(args.model)  # refused in its own words: no --name to suggest
     name = args.name or path.name
     try:  # the name alone first: a newline in it was a whole store key's other wording

@@ -7,12 +7,14 @@ in this process by `functions.runtime.comparison`; this module prints it and dra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from functions.runtime.comparison.run import CompareRequest, compare_versions
-from functions.runtime.errors import AiaasError, BadRequest
+from functions.runtime.errors import AiaasError, BadRequest, StoreError
 from functions.runtime.metric_text import metric_name, metric_value
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
@@ -20,6 +22,7 @@ from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import LocalStore, open_store
 from infra.cli.arg_types import count
 from infra.cli.compare_gate import gate_failures, max_drop
+from infra.cli.file_args import not_readable
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
 from infra.cli.row_progress import Progress, add_flag
@@ -71,12 +74,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     path = Path(args.data)
     # A file on disk is read through a store on its folder (the batch readers read stores);
     # anything else is a key in the model store (batch/<model>/input/..., capture/<model>/...).
-    data = LocalStore(path.resolve().parent) if path.is_file() else None
-    if data is None and (path.exists() or path.is_absolute() or args.data.startswith(".")):
+    problem = not_readable(path)
+    if problem is not None and not problem.missing:
+        # There, but not a file it reads: a pipe was "a folder, not a file"; a name too long,
+        # or a file or folder it may not read, a traceback.
+        raise BadRequest(f"--data: {problem.line}")
+    # The file a link names, in its own folder: `rows.csv -> /data/r.csv` was "no object
+    # 'rows.csv' in store /data" (and a directory store follows no links).
+    real = path.resolve()
+    data = LocalStore(real.parent) if problem is None else None
+    if data is None and (path.is_absolute() or args.data.startswith(".")):
         # a path, not a key: "invalid storage key '/tmp/rows.csv'" said nothing of the file
-        why = "a folder, not a file" if path.exists() else "no such file"
-        raise BadRequest(f"--data {args.data}: {why} (give a file on disk or a key in the store)")
-    key = path.name if data is not None else args.data
+        raise BadRequest(
+            f"--data {args.data}: no such file (give a file on disk or a key in the store)"
+        )
+    key = real.name if data is not None else args.data
     store = pool.registry.store
     if data is None and names_a_key(key) and not store.exists(key):  # said only the store's
         raise BadRequest(f"--data {args.data}: no such file, nor a key of the store {store.uri}")
@@ -84,7 +96,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # No time limit here (the control plane's route has one): a big file just takes a while.
     what = f"{args.name} {args.a} vs {args.b}"
     show = not args.no_progress
-    with Progress(what, args.max_rows, verb="compared", bound=True, show=show) as shown:
+    with (
+        Progress(what, args.max_rows, verb="compared", bound=True, show=show) as shown,
+        _naming_data(data, args.data),
+    ):
         report = compare_versions(pool, request, data, progress=shown)
     lines = summary_lines(report, label_given=args.label is not None)
     print(json.dumps(report, indent=2) if args.json else "\n".join(lines))
@@ -99,6 +114,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if failures:
         raise AiaasError("quality gate failed: " + "; ".join(failures))
     return 0
+
+
+@contextlib.contextmanager
+def _naming_data(data: LocalStore | None, given: str) -> Iterator[None]:
+    """The file's folder is a store only to the readers: an OS error reading the user's file
+    (changed since it was checked) said "cannot use 'rows.csv' under /home/me" of a store."""
+    try:
+        yield
+    except StoreError as exc:
+        cause = exc.__cause__
+        if data is None or not isinstance(cause, OSError) or f" under {data.root}:" not in str(exc):
+            raise
+        raise BadRequest(f"--data {given}: {cause.strerror or cause}") from exc
 
 
 def summary_lines(report: dict[str, Any], *, label_given: bool = True) -> list[str]:

@@ -22,7 +22,7 @@ from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.input_columns import InputColumns
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
-from infra.cli.file_args import file_suffix, not_a_file
+from infra.cli.file_args import file_suffix, require_file
 from infra.cli.row_cells import (
     BOOL_TEXT,
     bool_columns,
@@ -140,8 +140,7 @@ def read_rows(
     counts them, the header line 1; a row quoted over several lines, its first, as batch)."""
     columns = explained_columns(manifest)
     width = columns.width
-    if not path.is_file():
-        raise BadRequest(not_a_file(path))
+    require_file(path)
     if file_suffix(path) == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
@@ -269,8 +268,7 @@ def read_texts(
     number (as `read_rows` counts them). A byte that is not UTF-8 refuses the file, or with
     `bad`, its row is noted there (by its index among the rows) as batch reports it, and left
     out of the texts."""
-    if not path.is_file():
-        raise BadRequest(not_a_file(path))
+    require_file(path)
     lenient = bad is not None
     if file_suffix(path) != ".csv":
         with utf8_text(path, lenient) as handle:

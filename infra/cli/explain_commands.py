@@ -32,7 +32,7 @@ from infra.cli.baseline_rows import cast_refusals, every_row, training_rows
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture, shown_note
-from infra.cli.file_args import file_suffix
+from infra.cli.file_args import file_suffix, is_file
 from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 from infra.cli.output_file import output_file
@@ -258,7 +258,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     records: list[dict[str, Any]] = []
     lines: list[int] = []  # the line an editor shows, as batch's error records name it
     # Read as `aiaas batch` reads its lines.
-    if file_suffix(path) in JSONL_SUFFIXES and path.is_file():
+    if file_suffix(path) in JSONL_SUFFIXES and is_file(path):
         return read_jsonl(path, manifest)  # a text model: records with its text field
     if text is not None:
         bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it

@@ -17,13 +17,14 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.image_layout import image_size
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import FileRows
-from infra.cli.file_args import file_suffix
+from infra.cli.file_args import file_suffix, require_file
 from infra.cli.jsonl_rows import read_jsonl
 
 
 def read_images(path: Path, manifest: ModelManifest, layout: str) -> FileRows:
     """The images of an .npy or .jsonl file (any other: a BadRequest saying what to give)."""
-    if not path.is_file() or file_suffix(path) not in (".npy", ".jsonl"):
+    require_file(path)
+    if file_suffix(path) not in (".npy", ".jsonl"):
         raise BadRequest(
             f"{path}: {manifest.name}:{manifest.version} takes images of any size; give an "
             ".npy file of them ([N, C, H, W] or [N, H, W, C], one size a file) or a .jsonl "

@@ -18,6 +18,7 @@ from functions.runtime.explain.explainer import explained_columns
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import batch_view, text_input
 from infra.cli.explain_file import FileRows, json_fields
+from infra.cli.file_args import require_file
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")  # as batch's formats name them (batch/layout.py)
 
@@ -31,6 +32,7 @@ def read_jsonl(
     names or input names, or a bare list of a row's values); with `images` (a model of any image
     size), its images, ragged when sizes differ, `images` saying what is wrong with one, if any.
     A text model's rows are its texts [N]."""
+    require_file(path)  # one it may not read was a traceback
     raw = path.read_bytes().split(b"\n")
     text = text_input(manifest)
     view = batch_view(manifest)  # a text model: one string column, its text field

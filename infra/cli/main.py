@@ -223,6 +223,8 @@ def run(argv: Sequence[str] | None) -> int:
             raise  # a module of aiaas itself: a bug, whose traceback is the report
         return fail(args, exc, hint)
     except OSError as exc:
+        if exc.errno in PATH_ERRORS and exc.filename is not None:
+            return fail(args, exc, path_error(exc))
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # the stores name their own
             raise
         if not stdout_full():  # a file it wrote (`train --out` on a full disk): not its output
@@ -232,6 +234,22 @@ def run(argv: Sequence[str] | None) -> int:
         reader_gone()
         return fail(args, exc, f"cannot write its output ({exc.strerror}); what it did is done")
     return code
+
+
+# What the OS says of a path the user gave (a file it may not read, a name too long, a folder
+# where a file goes, a path through a file): their path and its fix, one line, not a traceback.
+# The commands check the files they read first (file_args.py); this catches the rest (an --out
+# in a folder it may not write). Others (EIO, EMFILE, ...) are not a path's: their traceback.
+PATH_ERRORS = frozenset(
+    (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR,
+     errno.ENXIO, errno.ENOENT, errno.EROFS)
+)  # fmt: skip
+
+
+def path_error(exc: OSError) -> str:
+    """`PATH: Permission denied`, as `cp` and `cat` say it (`A -> B: ...` for a rename)."""
+    where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else exc.filename
+    return f"{where}: {exc.strerror or type(exc).__name__}"
 
 
 def stdout_full() -> bool:

@@ -34,6 +34,7 @@ from functions.runtime.artifact_files import (
 )
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest
+from infra.cli.file_args import not_readable
 
 FICLONE = 0x40049409  # linux/fs.h: the copy shares the source's extents
 
@@ -50,7 +51,12 @@ def require_data_files(model: Path) -> None:
         external_data_names(model)
     except BadRequest:
         return
-    data_files(model)
+    for name, local in data_files(model).items():
+        problem = not_readable(local)  # was onnxruntime's "SystemError : 13" (not ONNX)
+        if problem is not None:
+            raise BadRequest(
+                f"{model} keeps weights in external data file {name!r}: {problem.line}"
+            )
     short_data_file(model)  # a truncated data file, named before onnxruntime fails on it
 
 

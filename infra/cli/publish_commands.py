@@ -28,7 +28,7 @@ from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
 from functions.runtime.registry import Registry
 from functions.runtime.store import open_store
-from infra.cli.file_args import not_a_file
+from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
@@ -116,8 +116,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     # Held while it lives: a SIGKILLed publish's folder is removed by the next publish or pull.
     with temp_work_folder("aiaas-publish-") as work:
         given: Path = args.model
-        if not given.is_file():
-            raise BadRequest(not_a_file(given))
+        require_file(given)
         require_data_files(given)  # named here: onnxruntime's own failure says less
         path = stage(given, Path(work) / "given")
         # SIGTERM and SIGHUP unwind as Ctrl-C does: the files sent so far are removed

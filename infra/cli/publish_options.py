@@ -23,7 +23,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
 from infra.cli import publish_quantize, publish_variant_answers, publish_variant_check
-from infra.cli.file_args import not_a_file
+from infra.cli.file_args import require_file
 from infra.cli.publish_text import text_setup
 from infra.cli.publish_vocabulary import carried_vocabulary
 
@@ -91,14 +91,14 @@ def _check(args: argparse.Namespace) -> None:
         raise BadRequest("--max-length and --text-field go with --tokenizer")
     if args.target is not None and args.data is None:
         raise BadRequest("--target goes with --data: it names the data's label column")
-    if args.data is not None and not args.data.is_file():
-        raise BadRequest(f"--data: {not_a_file(args.data)}")
+    if args.data is not None:
+        require_file(args.data, "--data")
     if args.max_drop is not None and (args.quantize is None or args.data is None):
         raise BadRequest("--max-drop goes with --quantize and --data: it limits the metric drop")
     if args.max_drop is not None and not args.max_drop >= 0:
         raise BadRequest(f"--max-drop {args.max_drop:g}: give the points allowed, 0 or more")
-    if args.tokenizer is not None and not args.tokenizer.is_file():
-        raise BadRequest(f"--tokenizer: {not_a_file(args.tokenizer)}")
+    if args.tokenizer is not None:
+        require_file(args.tokenizer, "--tokenizer")
 
 
 def _with_text(

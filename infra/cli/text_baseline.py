@@ -21,7 +21,7 @@ from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextInput, batch_view, is_blank
-from infra.cli.file_args import file_suffix, not_a_file
+from infra.cli.file_args import file_suffix, require_file
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 
@@ -90,8 +90,7 @@ def _refuse_blank(path: Path, texts: list[str], tokenizer: Any) -> None:
 def _jsonl_texts(path: Path, manifest: ModelManifest) -> list[str]:
     """The texts of a JSONL (.ndjson) file read as `aiaas batch` reads them (records with the
     text field); a line it would refuse is named, with how many there are."""
-    if not path.is_file():
-        raise BadRequest(not_a_file(path))
+    require_file(path)
     view = batch_view(manifest)
     chunk = JsonlDecoder(view).chunk(1, path.read_bytes().split(b"\n"))
     if chunk.errors:
