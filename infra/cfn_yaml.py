@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from functions.runtime.errors import AiaasError
 
@@ -44,7 +44,57 @@ def _loader() -> type:
 
 
 def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
-    """The template as data.
+    """The template as data; an AiaasError naming the file when it is not a SAM template (a
+    list, a scalar, an empty file, broken YAML were tracebacks from `aiaas invoke` and `aiaas
+    serve`, which had already printed its banner)."""
+    doc = load_yaml(path)
+    problem = template_problem(doc)
+    if problem is not None:
+        raise AiaasError(f"the template {path} is not a SAM template: {problem}")
+    return cast(dict[str, Any], doc)
+
+
+# The sections the local runtime reads, each a mapping when present.
+SECTIONS = ("Parameters", "Mappings", "Globals", "Metadata", "Conditions", "Outputs")
+
+
+def template_problem(doc: Any) -> str | None:
+    """What keeps `doc` from being a template: its shape only (sections, resources)."""
+    if doc is None:
+        return "the file is empty"
+    if not isinstance(doc, dict):
+        return f"it holds {_what(doc)}, not a mapping of sections (Resources, ...)"
+    if "Resources" not in doc:
+        return "it has no Resources"
+    resources = doc["Resources"]
+    if not isinstance(resources, dict) or not resources:
+        return f"Resources is {_what(resources)}, not a mapping of resources"
+    for name in SECTIONS:
+        if name in doc and not isinstance(doc[name], dict):
+            return f"{name} is {_what(doc[name])}, not a mapping"
+    for logical, resource in resources.items():
+        if not isinstance(resource, dict):
+            return f"resource {logical} is {_what(resource)}, not a mapping (Type, Properties)"
+        if not isinstance(resource.get("Type"), str):
+            return f"resource {logical} has no Type"
+        if not isinstance(resource.get("Properties", {}), dict):
+            return f"resource {logical}'s Properties is {_what(resource['Properties'])}"
+    return None
+
+
+def _what(value: Any) -> str:
+    """`a list`, `the value 5`, `empty`: a value as the message names it."""
+    if value is None or value == {}:
+        return "empty"
+    if isinstance(value, (bool, int, float)):
+        return f"the value {value!r}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"  # a YAML date
+
+
+def load_yaml(path: Path) -> Any:
+    """A CloudFormation YAML file as data (a template, a template's fragment).
 
     Each parse is kept as JSON under the user's cache directory, named by the template's
     sha256, so a later start reads JSON: importing PyYAML and parsing the template took
@@ -61,13 +111,18 @@ def load_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, Any]:
         cached = None
     if cached is not None:
         try:
-            doc: dict[str, Any] = json.loads(cached.read_bytes())
-            return doc
+            return json.loads(cached.read_bytes())
         except (OSError, ValueError):
             pass
     import yaml
 
-    doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    try:
+        doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AiaasError(f"the template {path} is not valid YAML: {why}{where}") from exc
     try:
         encoded = json.dumps(doc)
         if cached is not None and json.loads(encoded) == doc:

@@ -58,7 +58,7 @@ def bind(node: Any, model: str) -> Any:
 
 def model_resources(model: str, raw_settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One model's resources, its settings applied to its predict function."""
-    shape = cfn_yaml.load_template(SHAPE)
+    shape = cfn_yaml.load_yaml(SHAPE)
     resources: dict[str, Any] = bind(shape, model)
     function = resources[f"Predict{logical_name(model)}"]
     function["Properties"] = _with_settings(function["Properties"], ModelSettings.of(raw_settings))

@@ -44,6 +44,7 @@ from infra.local.server import ServerLimits, end_process
 from infra.local.stack import GLOBAL_ENVIRONMENT
 from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
 from infra.model_settings import is_selector
+from infra.template import load_template
 
 if TYPE_CHECKING:
     from infra.local.app import GatewayApp
@@ -279,6 +280,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tokens = tokens_at_start(args.token, args.token_file)
     address = listen_address(args.host, args.port)
     check_exposure(args.host, address, tokens is not None, args.no_auth)
+    if args.template is not None:  # read (and cached) before the banner: one that is no
+        load_template(args.template)  # template was a traceback in each worker after it
     # A crash in native code (onnxruntime on a hostile model, a wheel's bug) leaves the Python
     # stack of every thread in the log instead of a bare exit status.
     faulthandler.enable()

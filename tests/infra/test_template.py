@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from functions.runtime.errors import AiaasError
+from infra.cfn_yaml import load_yaml
 from infra.template import (
     DEFAULT_TEMPLATE,
     HttpRoute,
@@ -53,7 +55,7 @@ def test_short_form_tags_become_intrinsics(tmp_path: Path) -> None:
         "D: !Join [',', [a, !Ref X]]\n"
         "E: !Sub ['${N}-x', {N: !Ref Name}]\n"
     )
-    doc = load_template(path)
+    doc = load_yaml(path)
     assert doc == {
         "A": {"Ref": "Bucket"},
         "B": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}"},
@@ -66,8 +68,9 @@ def test_short_form_tags_become_intrinsics(tmp_path: Path) -> None:
 def test_the_loader_stays_safe(tmp_path: Path) -> None:
     path = tmp_path / "evil.yaml"
     path.write_text("x: !!python/object/apply:os.system ['true']\n")
-    with pytest.raises(yaml.YAMLError):
-        load_template(path)
+    with pytest.raises(AiaasError, match="is not valid YAML") as refused:
+        load_yaml(path)
+    assert isinstance(refused.value.__cause__, yaml.YAMLError)
 
 
 def test_a_parse_is_cached_by_content_and_a_change_is_parsed_again(
@@ -76,13 +79,13 @@ def test_a_parse_is_cached_by_content_and_a_change_is_parsed_again(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = tmp_path / "t.yaml"
     path.write_text("A: !Ref B\nC: [1, 2.5, true, null]\n")
-    first = load_template(path)
+    first = load_yaml(path)
     assert first == {"A": {"Ref": "B"}, "C": [1, 2.5, True, None]}
     assert len(list(template_cache_dir().glob("*.json"))) == 1
-    assert load_template(path) == first  # read back from the cache
+    assert load_yaml(path) == first  # read back from the cache
 
     path.write_text("A: !Ref D\n")
-    assert load_template(path) == {"A": {"Ref": "D"}}
+    assert load_yaml(path) == {"A": {"Ref": "D"}}
     assert len(list(template_cache_dir().glob("*.json"))) == 2
 
 
@@ -92,9 +95,9 @@ def test_a_parse_json_cannot_hold_is_not_cached(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = tmp_path / "t.yaml"
     path.write_text("Version: 2010-09-09\n1: one\n")  # a YAML date, a number as a key
-    assert load_template(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
+    assert load_yaml(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
     assert not list(template_cache_dir().glob("*.json"))
-    assert load_template(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
+    assert load_yaml(path) == {"Version": datetime.date(2010, 9, 9), 1: "one"}
 
 
 def test_resolver() -> None:
