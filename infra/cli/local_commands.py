@@ -30,6 +30,7 @@ from infra.cli.serve_start import (
     listed_at_start,
     missing_store_line,
 )
+from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
@@ -72,9 +73,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=port, default=8080, help="port (default 8080)")
     p.add_argument(
         "--workers",
-        type=count,
+        type=serve_workers,
         default=1,
-        help="processes sharing the port (default 1: this process, no fork)",
+        help="processes sharing the port (default 1: this process, no fork; at most "
+        f"{WORKERS_PER_CPU} per CPU, and what the memory holds)",
     )
     p.add_argument(
         "--token",
