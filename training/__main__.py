@@ -18,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--store",
+        type=_store_uri,
         help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
     )
     add_arguments(parser)
@@ -36,6 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # a module of aiaas itself: a bug, whose traceback is the report
         print(f"training: error: {hint}", file=sys.stderr)
         return 1
+
+
+def _store_uri(text: str) -> str:
+    """`--store "$REGISTRY"` with REGISTRY unset: "" had meant the default store."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty (an unset variable?): give a directory or s3://bucket/prefix"
+        )
+    return text
 
 
 def _install_hint(exc: ModuleNotFoundError) -> str | None:

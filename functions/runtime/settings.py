@@ -88,10 +88,10 @@ class RuntimeSettings:
         `AIAAS_TRANSFER_WORKERS`, `AIAAS_MODEL_LOAD` (auto|disk|memory), `AIAAS_CACHE_MAX_MB`,
         `AIAAS_MAX_VERSIONS`,
         `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (Lambda's; `aiaas serve` sets the template's);
-        unset means the default."""
+        unset means the default (an empty AIAAS_STORE is refused)."""
         env = os.environ if env is None else env
         return cls(
-            store=env.get("AIAAS_STORE") or DEFAULT_LOCAL_STORE,
+            store=_store(env),
             cache_dir=_cache_dir(env),
             alias_ttl=env_number(env, "AIAAS_ALIAS_TTL", DEFAULT_ALIAS_TTL),
             ort_threads=int(env_number(env, "AIAAS_ORT_THREADS", 0, whole=True)),
@@ -116,6 +116,20 @@ class RuntimeSettings:
             max_versions=_max_versions(env),
             memory_mb=int(env_number(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, whole=True)),
         )
+
+
+def _store(env: Mapping[str, str]) -> str:
+    """`AIAAS_STORE`, `.aiaas/store` when unset. Set but empty (`AIAAS_STORE=$REGISTRY` with
+    REGISTRY unset) it meant that default too: a job published into its own workspace."""
+    value = env.get("AIAAS_STORE")
+    if value is None:
+        return DEFAULT_LOCAL_STORE
+    if not value.strip():
+        raise AiaasError(
+            "AIAAS_STORE is set but empty (an unset variable?): set it to a directory or "
+            f"s3://bucket/prefix, or unset it for the default {DEFAULT_LOCAL_STORE}"
+        )
+    return value
 
 
 # What botocore reads from the environment when it builds a client: endpoint, region,

@@ -372,8 +372,11 @@ class LocalStore:
 
 
 def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
-    """The store named by `uri`, else by the settings (`AIAAS_STORE`, else `.aiaas/store`)."""
-    uri = uri or RuntimeSettings.from_env().store
+    """The store named by `uri`, else (None) by the settings (`AIAAS_STORE`, else
+    `.aiaas/store`). An empty `uri` is refused: it had meant the default store."""
+    uri = RuntimeSettings.from_env().store if uri is None else uri
+    if not uri.strip():
+        raise AiaasError("the store URI is empty: give a directory or s3://bucket/prefix")
     if uri.startswith("s3://"):
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:

@@ -164,3 +164,14 @@ def window(text: str) -> str:
 
     _said(lambda: parse_window(text))
     return text
+
+
+def store_uri(text: str) -> str:
+    """An argparse type: a store URI, not empty. `--store "$REGISTRY"` with REGISTRY unset
+    gave "", which meant the default store: a CI job published into its workspace's
+    `.aiaas/store` and exited 0, the model never reaching S3."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty (an unset variable?): give a directory or s3://bucket/prefix"
+        )
+    return text

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
 from infra.cli import fatal_lines
+from infra.cli.arg_types import store_uri
 from infra.cli.early_stop import early_stop, release_early_stop
 from infra.cli.fatal_lines import typed_command
 from infra.cli.help_examples import add_examples
@@ -113,6 +114,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--store",
+        type=store_uri,
         help="store URI: a directory or s3://bucket/prefix (default: $AIAAS_STORE or .aiaas/store)",
     )
     parser.add_argument(
@@ -128,7 +130,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         add_examples(choice.dest, command)
         # `aiaas versions m --store s3://...` as well as `aiaas --store s3://... versions m`;
         # SUPPRESS: when not given here, the value given before the command stays.
-        command.add_argument("--store", default=argparse.SUPPRESS, help="as aiaas --store")
+        command.add_argument(
+            "--store", type=store_uri, default=argparse.SUPPRESS, help="as aiaas --store"
+        )
         # `aiaas train job.yaml -v` too (the short form only: `--ver...` abbreviates options
         # such as `capture export --version`).
         command.add_argument(

@@ -32,6 +32,7 @@ from functions.runtime.publishing import check_no_twin, publish_version
 from functions.runtime.refs import DEFAULT_ALIAS, DEFAULT_RULE
 from functions.runtime.registry import ModelRef, Registry, parse_ref, version_prefix
 from functions.runtime.store import Moved, ObjectExists, open_store
+from infra.cli.arg_types import store_uri
 from infra.cli.row_progress import BYTES, Progress, add_flag
 from infra.cli.stop_signals import answered, stopped_by_signals
 from training.run_folders import temp_work_folder
@@ -45,7 +46,11 @@ def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "ref", help=f"NAME, NAME:VERSION or NAME@ALIAS in the source store; {DEFAULT_RULE}"
     )
     p.add_argument(
-        "--from", dest="source", required=True, help="source store URI, e.g. s3://bucket/prefix"
+        "--from",
+        dest="source",
+        type=store_uri,
+        required=True,
+        help="source store URI, e.g. s3://bucket/prefix",
     )
     p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
     add_flag(p, "a copy")

@@ -96,3 +96,34 @@ def test_names_a_stdout_cannot_encode_are_written_escaped(
     out, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (0, b""), err
     assert b"\\xe9" in out and b"\\u6e29\\u5ea6" in out  # é, 温度
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "code", "line"),
+    [
+        ({}, ("--store", "", "publish"), 2, "aiaas: error: argument --store: is empty"),
+        ({}, ("publish", "--store", " "), 2, "aiaas publish: error: argument --store: is empty"),
+        ({"AIAAS_STORE": ""}, ("publish",), 1, "aiaas publish: error: AIAAS_STORE is set but "
+         "empty (an unset variable?): set it to a directory or s3://bucket/prefix, or unset it "
+         "for the default .aiaas/store"),
+        ({}, ("pull", "m", "--from", ""), 2, "aiaas pull: error: argument --from: is empty"),
+    ],
+)  # fmt: skip
+def test_an_empty_store_is_refused_not_taken_for_the_default(
+    tmp_path: Path, env: dict[str, str], argv: tuple[str, ...], code: int, line: str
+) -> None:
+    """`aiaas --store "$REGISTRY" publish ...` (or `AIAAS_STORE=$REGISTRY`) with REGISTRY unset
+    in a CI job published into the job's own `.aiaas/store` and exited 0: the model never
+    reached S3. An empty setting is an error naming it; unset still means the default."""
+    model = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    if argv[-1] == "publish" or argv[0] == "publish":
+        argv = (*argv, str(model), "--name", "m")
+    child = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    done = subprocess.run([sys.executable, "-m", "infra.cli.main", *argv], cwd=tmp_path,
+                          env=child, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stdout) == (code, ""), done.stderr
+    said = done.stderr.splitlines()[-1]
+    assert said.startswith(line), said
+    if code == 2:
+        assert said.endswith(": give a directory or s3://bucket/prefix")
+    assert not (tmp_path / ".aiaas").exists()

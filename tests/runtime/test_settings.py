@@ -105,6 +105,15 @@ def test_a_bad_setting_names_itself(name: str, raw: str) -> None:
         RuntimeSettings.from_env({name: raw})
 
 
+@pytest.mark.parametrize("raw", ["", " "])
+def test_an_empty_store_names_itself_and_unset_is_the_default(raw: str) -> None:
+    """`AIAAS_STORE=$REGISTRY` with REGISTRY unset meant `.aiaas/store`: a CI job published
+    into its own workspace and exited 0."""
+    with pytest.raises(AiaasError, match=r"^AIAAS_STORE is set but empty"):
+        RuntimeSettings.from_env({"AIAAS_STORE": raw})
+    assert RuntimeSettings.from_env({}).store == ".aiaas/store"
+
+
 @pytest.mark.parametrize(
     ("name", "raw"),
     [
