@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.runtime import names
+from functions.runtime import manifest_fields, names
 from functions.runtime.errors import InvalidName, ManifestError
 from functions.runtime.manifest_fields import MISSING, choice, get, index_rows, mapping, sha256
 
@@ -287,9 +287,9 @@ def check_features(features: tuple[str, ...], inputs: tuple[TensorSpec, ...]) ->
         return ()
     if any(not name.strip() for name in features):
         raise ValueError("a feature name is empty")
-    twice = sorted({name for name in features if features.count(name) > 1})
-    if twice:
-        raise ValueError(f"feature names must be unique; {twice[0]!r} appears twice")
+    twice = manifest_fields.repeated(features)
+    if twice is not None:
+        raise ValueError(f"feature names must be unique; {twice!r} appears twice")
     if len(inputs) != 1 or inputs[0].rank != 2 or inputs[0].dtype == "string":
         shapes = {spec.name: list(spec.shape) for spec in inputs}
         raise ValueError(

@@ -7,7 +7,8 @@ Shared by the manifest itself and the listing of a version's files, so every fie
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from functions.runtime.errors import ManifestError
@@ -64,3 +65,22 @@ def index_rows(spec: Mapping[str, Any], where: str) -> int:
             "integer input"
         )
     return rows
+
+
+def repeated(values: Sequence[str]) -> str | None:
+    """The first (in sorted order) of the values `values` holds more than once, if any."""
+    twice = sorted(value for value, times in Counter(values).items() if times > 1)
+    return twice[0] if twice else None
+
+
+def check_labels(labels: Sequence[str]) -> None:
+    """ValueError when two classes have one label: predictions, batch's `pred_label`, compare's
+    agreement and drift's label shares could not tell them apart (`--labels a,a,b` was taken,
+    where `--features a,a,b` was refused). Refused when written; a stored manifest that has
+    them (published before) is still read."""
+    twice = repeated(labels)
+    if twice is not None:
+        raise ValueError(
+            f"class labels must be unique; {twice!r} appears twice (two classes would answer "
+            "the same label)"
+        )

@@ -35,6 +35,7 @@ from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
 from functions.runtime.manifest import ArtifactFile, ModelManifest
+from functions.runtime.manifest_fields import check_labels
 from functions.runtime.prune_log import pruned_versions
 from functions.runtime.refs import (
     extra_file_name,
@@ -145,9 +146,13 @@ def publish_version(
     `progress` hears the bytes of each chunk or part sent (parts from several threads).
     The manifest gets this publish's own `publish_id`, unless `copied` (a pull: the version
     another store published, whose id it keeps, so two pulls of it write the same manifest)."""
-    if not copied:
-        manifest = replace(manifest, publish_id=uuid.uuid4().hex)
     name, version = manifest.name, manifest.version
+    if not copied:  # a pull copies a version published before labels were checked as it is
+        manifest = replace(manifest, publish_id=uuid.uuid4().hex)
+        try:  # `aiaas publish --labels` says it first; `train` and library callers here
+            check_labels(manifest.labels)
+        except ValueError as exc:
+            raise BadRequest(f"{name}:{version}: {exc}") from None
     extras = {extra_file_name(rel): Path(path) for rel, path in extra_files.items()}
     wanted = files_to_publish(model_file, extras)
     _check_listed(manifest, set(wanted))

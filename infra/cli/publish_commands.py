@@ -23,6 +23,7 @@ from functions.runtime.manifest import (
     TensorSpec,
     check_features,
 )
+from functions.runtime.manifest_fields import check_labels
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
@@ -165,6 +166,10 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     labels = tuple(label.strip() for label in args.labels.split(",")) if args.labels else ()
     if any(not label for label in labels):
         raise BadRequest("--labels has an empty label; use a,b,c")
+    try:  # `a,a,b`: two classes answering one label, refused as `--features a,a,b` is
+        check_labels(labels)
+    except ValueError as exc:
+        raise BadRequest(f"--labels: {exc}") from None
     # onnxruntime takes ~160 ms to import: `models`, `show`, `promote` and `--help` never need it.
     from functions.runtime.introspect import read_signature
 

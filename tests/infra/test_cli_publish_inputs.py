@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from functions.runtime.errors import BadRequest
+from functions.runtime.manifest import ModelManifest
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore, ObjectStore
 from tests import onnx_factory
@@ -30,6 +32,12 @@ BAD_OPTIONS = [
         "--labels lists 2 labels but the model has 3 classes (output 'logits' has 3 scores per row)",
     ),
     (["--labels", "a,,c"], "--labels has an empty label; use a,b,c"),
+    # Taken, and two classes answered `a` (refused as `--features a,a,b` is).
+    (
+        ["--labels", "a, b,a"],
+        "--labels: class labels must be unique; 'a' appears twice (two classes would answer "
+        "the same label)",
+    ),
     (["--labels", "a,b,c", "--scores-output", "probs"], "--scores-output 'probs' is not an output"),
     (["--version", "../1"], "invalid version '../1'"),
 ]
@@ -42,6 +50,19 @@ def test_publish_refuses_bad_options_before_writing(
     for extra, message in BAD_OPTIONS:
         assert message in fails(capsys, store, "publish", str(path), "--name", "m", *extra)
     assert list(store.list_keys("models")) == []
+
+
+def test_labels_given_twice_are_refused_when_written_and_still_read(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """Not the CLI's check alone: `train` and library callers publish through the same code.
+    A version published with them before is still read (and served) as it was."""
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    manifest = onnx_factory.manifest_for(path, "m", "1", labels=("x", "y", "x"))
+    with pytest.raises(BadRequest, match=r"^m:1: class labels must be unique; 'x' appears twice"):
+        Registry(store).publish(manifest, path)
+    assert list(store.list_keys("models")) == []
+    assert ModelManifest.from_json(manifest.to_json()).labels == ("x", "y", "x")
 
 
 def test_labels_that_are_plain_numbers_are_no_formula(
