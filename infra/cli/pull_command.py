@@ -52,7 +52,11 @@ def add_pull(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         required=True,
         help="source store URI, e.g. s3://bucket/prefix",
     )
-    p.add_argument("--alias", help="alias to set here too (default: the source alias, if any)")
+    p.add_argument(
+        "--alias",
+        help="alias to set here too (default: the source alias the version came through, if "
+        "any: NAME@ALIAS's, and production for a bare NAME whose source has it)",
+    )
     add_flag(p, "a copy")
     p.set_defaults(func=cmd_pull)
 
@@ -66,7 +70,13 @@ def _pull(args: argparse.Namespace) -> int:
     source = Registry(open_store(args.source))
     target = Registry(open_store(args.store))
     ref: ModelRef = parse_ref(args.ref)
-    alias = names.alias_name(args.alias) if args.alias else ref.alias
+    alias = names.alias_name(args.alias) if args.alias else None
+    bare = ref.version is None and ref.alias is None
+    if bare and source.alias(ref.name, DEFAULT_ALIAS) is not None:
+        # A bare NAME resolves through production: pulled as NAME@production is, alias and all.
+        # The alias was left unset here, so an edge holding a newer version served that one.
+        ref = replace(ref, alias=DEFAULT_ALIAS)
+    alias = alias or ref.alias
     try:
         manifest = source.resolve(ref)
     except ModelNotFound as exc:  # two stores are in play: say which one lacks it
@@ -85,12 +95,29 @@ def _pull(args: argparse.Namespace) -> int:
     if alias:
         target.set_alias(manifest.name, alias, manifest.version)
         print(f"{manifest.name}@{alias} -> {manifest.version}")
-    # The source's alias the version came through: a bare NAME's is production (where it
-    # exists), and its split or shadow was dropped as silently as NAME@ALIAS's had been.
-    through = ref.alias or (None if ref.version else DEFAULT_ALIAS)
-    if through:
-        _say_not_carried(source, manifest, through)
+    elif bare:  # the source's newest version, as it has no production: is it the newest here?
+        _say_served_here(target, manifest)
+    # The source's alias the version came through (a bare NAME's production, where it exists):
+    # its split or shadow was dropped as silently as NAME@ALIAS's had been.
+    if ref.alias:
+        _say_not_carried(source, manifest, ref.alias)
     return 0
+
+
+def _say_served_here(target: Registry, manifest: ModelManifest) -> None:
+    """A note when a bare NAME, pulled as the source's newest version (it has no production
+    alias), is not what NAME serves here: this store's production, or a newer version."""
+    name = manifest.name
+    served = target.resolve(ModelRef(name)).version
+    if served == manifest.version:
+        return
+    why = "its production alias" if target.alias(name, DEFAULT_ALIAS) else "its newest version"
+    print(
+        f"note: {name} here serves {served} ({why}), not the {manifest.version} pulled: "
+        f"`aiaas promote {name} {manifest.version}` here, or pull with --alias production, "
+        f"to serve it as {name}",
+        file=sys.stderr,
+    )
 
 
 def _say_not_carried(source: Registry, manifest: ModelManifest, alias: str) -> None:

@@ -267,3 +267,54 @@ def test_pull_of_a_bare_name_through_a_split_production_says_so_too(
         ), err
     code, _, err = run(capsys, LocalStore(tmp_path / "d"), "pull", "m:2", "--from", source.uri)
     assert (code, err) == (0, "")
+
+
+def test_pull_of_a_bare_name_sets_production_here_as_it_was_resolved(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`pull m` copied the source's production version but set no alias here: an edge that
+    held a newer version (pulled to try the candidate) went on serving that one as `m`. A
+    bare NAME is now pulled as `m@production` is, alias and all, said on stdout."""
+    source, target = LocalStore(tmp_path / "a"), LocalStore(tmp_path / "b")
+    for version in ("1", "2"):
+        publish_linear(Registry(source), tmp_path, "m", version)
+    Registry(source).set_alias("m", "production", "1")
+    assert run(capsys, target, "pull", "m:2", "--from", source.uri)[:2] == (
+        0, f"pulled m:2 from {source.uri} into {target.uri}\n"
+    )  # fmt: skip
+    code, out, err = run(capsys, target, "pull", "m", "--from", source.uri)
+    assert (code, out, err) == (
+        0, f"pulled m:1 from {source.uri} into {target.uri}\nm@production -> 1\n", ""
+    )  # fmt: skip
+    assert Registry(target).resolve("m").version == "1"
+    assert run(capsys, target, "show", "m")[1].startswith("m:1 @production")
+    # Already here, production moved back by hand: a pull of `m` points it again, as
+    # `pull m@production` does.
+    Registry(target).set_alias("m", "production", "2")
+    code, out, _ = run(capsys, target, "pull", "m", "--from", source.uri)
+    assert (code, out) == (0, f"m:1 is already in {target.uri}\nm@production -> 1\n")
+    # --alias still picks the alias set here instead.
+    code, out, _ = run(capsys, target, "pull", "m", "--from", source.uri, "--alias", "edge")
+    assert (code, out) == (0, f"m:1 is already in {target.uri}\nm@edge -> 1\n")
+    assert Registry(target).alias("m", "production") == "1"
+
+
+def test_pull_of_a_bare_name_without_production_says_what_serves_here(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A source with no production: a bare NAME is its newest version, and no alias is set
+    here; when this store's `m` serves another version, a note says so and how to change it."""
+    source, target = LocalStore(tmp_path / "a"), LocalStore(tmp_path / "b")
+    for version in ("1", "2"):
+        publish_linear(Registry(source), tmp_path, "m", version)
+    code, _, _ = run(capsys, target, "pull", "m:1", "--from", source.uri, "--alias", "production")
+    assert code == 0
+    code, out, err = run(capsys, target, "pull", "m", "--from", source.uri)
+    assert (code, out) == (0, f"pulled m:2 from {source.uri} into {target.uri}\n")
+    assert err == (
+        "note: m here serves 1 (its production alias), not the 2 pulled: `aiaas promote m 2` "
+        "here, or pull with --alias production, to serve it as m\n"
+    )
+    assert Registry(target).alias("m", "production") == "1"
+    code, out, err = run(capsys, LocalStore(tmp_path / "c"), "pull", "m", "--from", source.uri)
+    assert (code, err) == (0, "")  # the newest there is the newest here: nothing to say
