@@ -7,7 +7,6 @@ serves `/models/{name}/explain` with.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,17 @@ import orjson
 
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.errors import BadRequest, InvalidInput
-from functions.runtime.explain.background import BACKGROUND_FILE, DEFAULT_CLUSTERS, summarize
+from functions.runtime.explain.background import DEFAULT_CLUSTERS
 from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
-from functions.runtime.explain.explainer import MAX_SAMPLES, explained_columns
+from functions.runtime.explain.explainer import MAX_SAMPLES
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
-from functions.runtime.registry import Registry, parse_ref, version_prefix
+from functions.runtime.registry import Registry, parse_ref
 from functions.runtime.settings import RuntimeSettings
-from functions.runtime.store import ObjectExists, open_store
+from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import whole
-from infra.cli.baseline_rows import cast_refusals, every_row, training_rows
 from infra.cli.csv_rows import read_rows, read_texts
 from infra.cli.explain_file import FileRows, explain_file
 from infra.cli.explain_plot import attributions, draw, picture, shown_note
@@ -37,7 +35,6 @@ from infra.cli.image_files import read_images
 from infra.cli.jsonl_rows import JSONL_SUFFIXES, read_jsonl
 from infra.cli.output_file import output_file
 from infra.cli.pyplot import pyplot
-from infra.cli.row_cells import complete_rows
 from infra.cli.row_progress import add_flag
 
 SHOWN = 8  # features listed per row (a text lists all its tokens)
@@ -106,10 +103,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--bins", type=whole(2, MAX_BINS), default=10, help="drift: quantile bins a feature (10)"
     )
-    p.set_defaults(func=cmd_baseline)
+    p.set_defaults(func=_baseline)
 
 
-def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
+def _baseline(args: argparse.Namespace) -> int:
+    from infra.cli.baseline_command import cmd_baseline  # it reads this module's plane
+
+    return cmd_baseline(args)
+
+
+def explain_plane(args: argparse.Namespace, ref: str | None = None) -> tuple[Any, ModelManifest]:
+    """The explain data plane over `args.ref` (or `ref`), and the manifest it serves."""
     from functions.runtime.dataplane.explain import ExplainPlane
     from functions.runtime.dataplane.model import ModelPlane
     from functions.runtime.pool import ModelPool
@@ -117,14 +121,13 @@ def _plane(args: argparse.Namespace) -> tuple[Any, ModelManifest]:
 
     settings = RuntimeSettings.from_env()
     registry = Registry(open_store(args.store or settings.store))
-    ref = parse_ref(args.ref)
-    served = ServedModel(ModelPool(registry, settings=settings), ref)
+    served = ServedModel(ModelPool(registry, settings=settings), parse_ref(ref or args.ref))
     plane = ExplainPlane(ModelPlane(served), settings.explain_max_seconds)
     return plane, served.current().manifest
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    plane, manifest = _plane(args)
+    plane, manifest = explain_plane(args)
     parameters = {k: v for k, v in (("samples", args.samples), ("patch", args.patch)) if v}
     if args.file and args.png:  # was ignored: no picture, and no word of it
         raise BadRequest("--png draws one explanation: give it with --inputs, not --file")
@@ -288,100 +291,3 @@ def describe(doc: dict[str, Any]) -> list[str]:
         order = range(len(names)) if "tokens" in row else np.argsort(-np.abs(values))[:SHOWN]
         lines += [f"  {names[i]:24} {values[i]:+.4g}" for i in order]
     return lines
-
-
-def cmd_baseline(args: argparse.Namespace) -> int:
-    """Both files a version compares with: the explain background and the drift baseline
-    (a text model: the drift baseline of its texts alone)."""
-    from functions.runtime.drift.baseline import BASELINE_FILE
-    from functions.runtime.drift.categories import free_text_note
-    from functions.runtime.drift.fit import fit
-
-    plane, manifest = _plane(args)
-    text = text_input(manifest)
-    if text is not None:  # a drift baseline of texts, no background (text_baseline.py)
-        from infra.cli.text_baseline import text_baseline
-
-        return text_baseline(plane, manifest, text, args)
-    if any_size_layout(manifest) is not None:
-        return _image_baseline(plane, manifest, args)
-    rows = training_rows(args.data, manifest)
-    ref = f"{manifest.name}:{manifest.version}"
-    prefix = version_prefix(manifest.name, manifest.version)
-    columns = explained_columns(manifest)
-    complete, gappy = complete_rows(rows, columns.strings)  # the drift baseline counts the gaps
-    background = summarize(
-        complete, clusters=args.clusters, strings=columns.strings, picked=columns.picked
-    )
-    drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
-    written = [
-        name
-        for name, text in (
-            (BACKGROUND_FILE, background.to_json()),
-            (BASELINE_FILE, drift.to_json()),
-        )
-        if put_once(plane.models.served.pool.registry.store, f"{prefix}/{name}", text)
-    ]
-    if not written:  # versions are immutable: an existing file is kept, never replaced
-        raise BadRequest(
-            f"{ref} already has a background and a drift baseline; versions are immutable: "
-            "publish a new version to change them"
-        )
-    for kept in {BACKGROUND_FILE, BASELINE_FILE} - set(written):
-        print(f"kept the existing {kept}")
-    if BACKGROUND_FILE in written:
-        left = f" ({gappy} rows with missing values left out)" if gappy else ""
-        print(f"{ref}: background = {background.source}{left}")
-    if BASELINE_FILE in written:
-        # A model of string columns alone (a text pipeline's) has no number to bin.
-        binned = f"in {args.bins} bins a feature" if drift.width else "(no numeric feature)"
-        counted = ", ".join(c.name for c in drift.categories)
-        by = f"; {counted} counted by category" if counted else ""
-        print(f"{ref}: drift baseline = {drift.rows} rows {binned}{by}")
-        if drift.free_text:
-            print(f"{ref}: {free_text_note(drift.free_text)}")
-        if drift.unwatched:
-            print(f"{ref}: {drift.unwatched}")
-    return 0
-
-
-def _image_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace) -> int:
-    """A model of any image size: a drift baseline of each image's channel statistics and
-    size (drift/images.py), and no background (a left-out patch takes the image's mean)."""
-    from functions.runtime.drift.fit import fit
-
-    ref = f"{manifest.name}:{manifest.version}"
-    layout = any_size_layout(manifest)
-    read = every_row(args.data, read_images(args.data, manifest, layout or "chw"))
-    images = every_row(args.data, dataclasses.replace(read, bad=cast_refusals(manifest, read.rows)))
-    drift = fit(plane.models.model(manifest.name, manifest.version), images.rows, bins=args.bins)
-    put_drift_baseline(plane, manifest, drift.to_json())
-    print(
-        f"{ref}: drift baseline = {drift.rows} images in {args.bins} bins a feature "
-        f"({', '.join(drift.features)}); no background: explanations leave a patch out by "
-        "giving it the image's own mean per channel"
-    )
-    if drift.unwatched:
-        print(f"{ref}: {drift.unwatched}")
-    return 0
-
-
-def put_drift_baseline(plane: Any, manifest: ModelManifest, document: str) -> None:
-    """Store a version's drift baseline, or refuse: one is never replaced (versions are
-    immutable)."""
-    from functions.runtime.drift.baseline import BASELINE_FILE
-
-    key = f"{version_prefix(manifest.name, manifest.version)}/{BASELINE_FILE}"
-    if not put_once(plane.models.served.pool.registry.store, key, document):
-        raise BadRequest(
-            f"{manifest.name}:{manifest.version} already has a drift baseline; versions are "
-            "immutable: publish a new version to change it"
-        )
-
-
-def put_once(store: Any, key: str, text: str) -> bool:
-    try:
-        store.put_bytes(key, text.encode(), if_absent=True)
-    except ObjectExists:  # said by the caller: alone, before a refusal, it read as success
-        return False
-    return True

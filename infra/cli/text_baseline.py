@@ -21,15 +21,16 @@ from functions.runtime.drift.text import NO_UNKNOWN, UNKNOWN
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TextInput, batch_view, is_blank
+from infra.cli.baseline_command import Made, put_drift_baseline
 from infra.cli.file_args import file_suffix, require_file
 from infra.cli.jsonl_rows import JSONL_SUFFIXES
 
 
 def text_baseline(
-    plane: Any, manifest: ModelManifest, text: TextInput, args: argparse.Namespace
+    plane: Any, manifest: ModelManifest, text: TextInput, args: argparse.Namespace, made: Made
 ) -> int:
+    """The drift baseline of a text model (`made`: what it is made from, recorded in it)."""
     from infra.cli.csv_rows import read_texts
-    from infra.cli.explain_commands import put_drift_baseline
 
     ref = f"{manifest.name}:{manifest.version}"
     model = plane.models.model(manifest.name, manifest.version)
@@ -48,7 +49,8 @@ def text_baseline(
             )
         _refuse_blank(path, texts, model.text.vocabulary if model.text is not None else None)
         drift = fit(model, np.array(texts, dtype=object), bins=args.bins)
-    put_drift_baseline(plane, manifest, drift.to_json())
+    if not put_drift_baseline(plane, manifest, drift.to_json(), made):
+        return 0  # another run wrote it from this data meanwhile: said
     print(
         f"{ref}: drift baseline = {drift.rows} texts in {args.bins} bins a feature (tokens, "
         "unknown_share); no background: a text is explained against an all-padding row"

@@ -130,9 +130,15 @@ def test_a_file_of_texts_gives_a_baseline_by_the_tokenizers_own_ids(
     assert text_features(ids, TokenIds(53, 52), mask).tolist() == [[4.0, 2 / 4]]
     # No explain background: a text is explained against an all-padding row.
     assert not (baselined / "store" / version_prefix("user-bert", "1") / BACKGROUND_FILE).exists()
-    # Never replaced.
+    # Never replaced: the same file again is done (exit 0), another refused before it is read.
+    assert run(baselined, "baseline", "user-bert", str(baselined / "train.jsonl")) == 0
+    assert "user-bert:1 already has a drift baseline made from this data (train.jsonl, " in (
+        capsys.readouterr().out
+    )
     assert run(baselined, "baseline", "user-bert", str(baselined / "train.txt")) == 1
-    assert "already has a drift baseline" in capsys.readouterr().err
+    assert "already has a drift baseline, made from other data (train.jsonl, " in (
+        capsys.readouterr().err
+    )
     assert stored(baselined, "user-bert").to_json() == base.to_json()
 
 

@@ -237,7 +237,8 @@ def test_cli_prints_every_token_draws_them_and_explains_a_file(
         (3, {"id": "t2", "label": "refund"}, "refund"),
     ]
 
-    # Training wrote its drift baseline; a text model has no explain background to add.
+    # Training wrote its drift baseline; a text model has no explain background to add. It
+    # records no data file, so no run of `baseline` is the same one: refused before reading.
     assert main(["--store", store, "baseline", MODEL, str(texts)]) == 1
     err = capsys.readouterr().err
-    assert f"{MODEL}:1 already has a drift baseline; versions are immutable" in err
+    assert f"{MODEL}:1 already has a drift baseline, written with no record of its data " in err
