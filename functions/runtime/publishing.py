@@ -55,6 +55,7 @@ from functions.runtime.store import (
     StagedUpload,
     holds,
 )
+from functions.runtime.write_answer import to_its_answer
 
 NUMBER_TRIES = 10  # publishers racing for the next number: each loss moves one number on
 # A file replaced is kept in memory to be put back (`_put_back`) up to this size: cards and
@@ -125,12 +126,18 @@ def claim_number(store: ObjectStore, name: str, version: str, committed: list[st
     if not version.isdigit():
         return
     key = number_key(name, version)
+    written: list[None] = []
+    committed.append(key)  # from before the write, as each file (`_commit`)
     try:
-        store.put_bytes(key, version.encode(), if_absent=True)
-    except ObjectExists:
+        to_its_answer(
+            lambda: store.put_bytes(key, version.encode(), if_absent=True), written.append
+        )
+    except BaseException as exc:
+        if not written:
+            committed.remove(key)
+        if not isinstance(exc, ObjectExists):
+            raise
         _check_number(store, name, version)  # ours (a retry met it), or a twin's: it wins
-        return
-    committed.append(key)
 
 
 def publish_version(
@@ -216,8 +223,7 @@ def _send(
             if claim:
                 claim_number(store, name, version, committed)
             for key, item in staged.items():
-                if _commit(store, manifest, key, item):
-                    committed.append(key)
+                _commit(store, manifest, key, item, committed)
             for key, other in replacing.items():
                 replaced += _replace(store, manifest, key, other)
                 if progress is not None:  # sent only now (to S3: spooled until then)
@@ -333,22 +339,35 @@ def _unclaim(store: ObjectStore, name: str, version: str, committed: list[str]) 
                 store.delete(key)
 
 
-def _commit(store: ObjectStore, manifest: ModelManifest, key: str, staged: StagedUpload) -> bool:
-    """Whether this run wrote the file (False: the same bytes were there)."""
+def _commit(
+    store: ObjectStore,
+    manifest: ModelManifest,
+    key: str,
+    staged: StagedUpload,
+    committed: list[str],
+) -> None:
+    """Make the file visible, listed in `committed` (what this run wrote, which a publish that
+    does not finish removes) from before the write: Ctrl-C while S3 completed the upload left
+    the whole model stored, unlisted. Taken off again when the store did not write it."""
     # Claimed files are written only if absent: a losing concurrent publisher must never
     # replace a file the winner's manifest vouches for (that version could never be served).
+    committed.append(key)
     try:
         staged.commit()
-        return True
-    except ObjectExists:
-        with store.open_read(key) as stored:
-            if sha256_stream(stored) == staged.sha256:
-                return False  # the same file: a retry after an interrupted publish, or a twin
-        raise VersionExists(
-            f"{manifest.name}:{manifest.version} is being published with a different "
-            f"{key.rsplit('/', 1)[-1]}, or an earlier publish of it was interrupted; versions "
-            "are immutable: publish another version"
-        ) from None
+        return
+    except BaseException as exc:
+        if not staged.written:
+            committed.remove(key)
+        if not isinstance(exc, ObjectExists):
+            raise
+    with store.open_read(key) as stored:
+        if sha256_stream(stored) == staged.sha256:
+            return  # the same file: a retry after an interrupted publish, or a twin
+    raise VersionExists(
+        f"{manifest.name}:{manifest.version} is being published with a different "
+        f"{key.rsplit('/', 1)[-1]}, or an earlier publish of it was interrupted; versions "
+        "are immutable: publish another version"
+    )
 
 
 def _check_listed(manifest: ModelManifest, found: set[str]) -> None:

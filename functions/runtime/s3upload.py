@@ -22,6 +22,7 @@ from functions.runtime import file_digests
 from functions.runtime.errors import StoreError
 from functions.runtime.settings import TransferSettings
 from functions.runtime.store import Moved
+from functions.runtime.write_answer import to_its_answer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,17 +44,23 @@ class PutStaged:
         self, store: S3Store, key: str, data: bytes, *, if_absent: bool, progress: Moved | None
     ) -> None:
         self.store, self.key, self.data, self.if_absent = store, key, data, if_absent
-        self.progress = progress
+        self.progress, self.written = progress, False
         self.sha256 = hashlib.sha256(data).hexdigest()
         self.size = len(data)
 
     def commit(self) -> None:
         try:
-            self.store.put_bytes(self.key, self.data, if_absent=self.if_absent)
-            if self.progress is not None:  # sent only now
-                self.progress(self.size)
+            to_its_answer(self._put, self._landed)  # a stop meanwhile: raised once it is known
         finally:
             self.abort()
+
+    def _put(self) -> None:
+        self.store.put_bytes(self.key, self.data, if_absent=self.if_absent)
+
+    def _landed(self, _: None) -> None:
+        self.written = True
+        if self.progress is not None:  # sent only now
+            self.progress(self.size)
 
     def abort(self) -> None:
         self.data = b""
@@ -102,7 +109,7 @@ class MultipartStaged:
         progress: Moved | None = None,
     ) -> None:
         self.client, self.bucket, self.key, self.if_absent = client, bucket, key, if_absent
-        self.if_match, self.etag = if_match, ""
+        self.if_match, self.etag, self.written = if_match, "", False
         self.errors, self.progress = errors, progress
         self.upload_id: str | None = None
         digest, self.size = hashlib.sha256(), 0
@@ -172,21 +179,27 @@ class MultipartStaged:
         return sent
 
     def commit(self) -> None:
+        try:  # S3 completes it even if a stop lands meanwhile: raised once its answer is known
+            to_its_answer(self._complete, self._completed)
+        finally:
+            self.abort()  # a refused completion leaves the parts stored (and billed)
+
+    def _complete(self) -> Any:
         condition = {"IfNoneMatch": "*"} if self.if_absent else {}
         if self.if_match is not None:  # S3 checks it; moto (5.2) checks only If-None-Match here
             condition = {"IfMatch": f'"{self.if_match}"'}
-        try:
-            with self.errors():
-                done = self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    UploadId=str(self.upload_id),
-                    MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
-                    **condition,  # type: ignore[arg-type]
-                )
-            self.upload_id, self.etag = None, str(done.get("ETag", "")).strip('"')
-        finally:
-            self.abort()  # a refused completion leaves the parts stored (and billed)
+        with self.errors():
+            return self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=str(self.upload_id),
+                MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
+                **condition,  # type: ignore[arg-type]
+            )
+
+    def _completed(self, done: Any) -> None:
+        self.upload_id, self.etag = None, str(done.get("ETag", "")).strip('"')
+        self.written = True
 
     def abort(self) -> None:
         if self.upload_id is None:

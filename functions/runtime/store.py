@@ -277,7 +277,7 @@ class LocalStore:
         with Path(src).open("rb") as source:
             fd, tmp = self._temp(key)
             commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
-            staged = StagedFile(commit, tmp, os.dup(fd))  # held until committed or aborted
+            staged = StagedFile(commit, tmp, os.dup(fd), self._path(key))  # held till done
             try:
                 with self._errors(key), StreamedFile(io.FileIO(fd, "wb")) as handle:
                     if known is not None:

@@ -53,10 +53,14 @@ class StagedUpload(Protocol):
 
     sha256: str  # of exactly the bytes sent
     size: int
+    # Whether `commit` made the object visible: True too when it then raised the stop (Ctrl-C)
+    # that landed while the store wrote it, so the caller's cleanup knows to remove it.
+    written: bool
 
     def commit(self) -> None:
         """Make the object visible under its key. Staged `if_absent` and the key is taken:
-        ObjectExists, and the staged bytes are discarded."""
+        ObjectExists, and the staged bytes are discarded. A stop (KeyboardInterrupt) landing
+        meanwhile is raised once the store has answered, `written` set."""
         ...
 
     def abort(self) -> None:

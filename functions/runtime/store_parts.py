@@ -53,14 +53,19 @@ class StagedFile:
 
     sha256 = ""
     size = 0
+    written = False
 
-    def __init__(self, commit: Callable[[], None], tmp: Path, held: int) -> None:
+    def __init__(self, commit: Callable[[], None], tmp: Path, held: int, final: Path) -> None:
         self.tmp, self._commit, self._held = tmp, commit, held  # `held`: the temp file's lock
+        self._final = final
 
     def commit(self) -> None:
         try:
             self._commit()
         finally:
+            # Asked of the file, not of how _commit ended: a stop may land just after the link.
+            with contextlib.suppress(OSError):
+                self.written = os.path.samestat(os.fstat(self._held), self._final.stat())
             self.abort()  # linked, the temp name goes; failed, the staged bytes go
 
     def abort(self) -> None:
