@@ -203,8 +203,12 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     version an alias moved onto meanwhile is kept, its manifest put back. Manifests the store
     would not delete (S3's per-key errors, retried) leave their versions whole: taken out of
     the record (the whole run when none went: its claim kept reruns off for CLAIM_S), the rest
-    finished, then the store's error, naming which versions stayed."""
+    finished, then the store's error, naming which versions stayed. An empty plan only sweeps
+    what no plan names (`_sweep`)."""
     store, name = registry.store, plan.name
+    if not (plan.delete or plan.leftovers or plan.abandoned):
+        _sweep(store, name)
+        return plan
     run, kept = secrets.token_hex(8), dict(plan.kept)
     plan, entry = _claim(registry, plan, actor, run, kept)
     failed: AiaasError | None = None
@@ -241,12 +245,19 @@ def carry_out(registry: Registry, plan: PrunePlan, actor: str) -> PrunePlan:
     left = {v: found for v, found in plan.leftovers.items() if v not in now and v not in now_kept}
     store.delete_many([k for found in left.values() for k in found])
     killed = remove_abandoned_folders(store, name, plan.abandoned)
-    store.remove_abandoned(f"{model_prefix(name)}/versions")  # and older releases' lock files
+    _sweep(store, name)
     if failed is not None and stayed:  # (none: every manifest went, the answer was lost)
         raise _stopped(name, gone, stayed, failed)
     for doomed in back:
         kept[doomed.version] = [*now_kept[doomed.version], "(moved onto it during the prune)"]
     return PrunePlan(name, gone, kept, left, killed)
+
+
+def _sweep(store: ObjectStore, name: str) -> None:
+    """What no listing shows and no plan names: killed writers' temp files, older releases'
+    lock files, and a directory store's version folders that hold nothing (a publish killed
+    outright, or stopped before this release removed its folder: each took a number)."""
+    store.remove_abandoned(f"{model_prefix(name)}/versions", empty_folders=True)
 
 
 def _stopped(

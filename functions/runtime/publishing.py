@@ -171,7 +171,8 @@ def publish_version(
         if role != "weights"
     }
     check_version_free(store, name, version)
-    store.remove_abandoned(model_prefix(name))  # what an earlier publish killed midway left
+    # What an earlier publish killed midway left: temp files, and version folders left empty
+    store.remove_abandoned(model_prefix(name), empty_folders=True)
     committed: list[str] = []  # the files this run wrote (not found there already)
     claim = not copied  # a pull copies twins an older store holds as they are
     try:

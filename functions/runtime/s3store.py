@@ -326,7 +326,9 @@ class S3Store:
             if failed:
                 raise StoreError(not_deleted(failed, len(batch)))
 
-    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
+    def remove_abandoned(
+        self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S, empty_folders: bool = False
+    ) -> int:
         # Parts of a killed multipart upload are invisible to listings; the bucket's lifecycle
         # rule aborts them (template.yaml, abort-incomplete-uploads). Aborting them here could
         # cut off a live publisher's upload: nothing tells the two apart.

@@ -276,8 +276,14 @@ class LocalStore:
         digest, size = hashlib.sha256(), 0
         with Path(src).open("rb") as source:
             fd, tmp = self._temp(key)
-            commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
-            staged = StagedFile(commit, tmp, os.dup(fd), self._path(key))  # held till done
+            try:  # a stop (Ctrl-C) landing before the StagedFile exists removes the file too
+                commit = functools.partial(self._commit, tmp, key, if_absent=if_absent)
+                drop = functools.partial(self._drop_temp, tmp, key)
+                staged = StagedFile(commit, drop, os.dup(fd), self._path(key))  # held till done
+            except BaseException:
+                os.close(fd)
+                self._drop_temp(tmp, key)
+                raise
             try:
                 with self._errors(key), StreamedFile(io.FileIO(fd, "wb")) as handle:
                     if known is not None:
@@ -292,10 +298,10 @@ class LocalStore:
                     os.fsync(handle.fileno())
                 if known is not None and file_digests.known_sha256(Path(src)) != known:
                     raise StoreError(f"{src} changed while it was being published; publish again")
+                staged.sha256, staged.size = known or digest.hexdigest(), size
             except BaseException:
                 staged.abort()
                 raise
-        staged.sha256, staged.size = known or digest.hexdigest(), size
         return staged
 
     def head(self, key: str) -> ObjectInfo:
@@ -350,8 +356,11 @@ class LocalStore:
         for key in keys:
             self.delete(key)
 
-    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
-        return remove_abandoned_temp(self.root / check_key(prefix), settled_s, self._prune)
+    def remove_abandoned(
+        self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S, empty_folders: bool = False
+    ) -> int:
+        folder = self.root / check_key(prefix)
+        return remove_abandoned_temp(folder, settled_s, self._prune, empty_folders=empty_folders)
 
     def _prune(self, folder: Path) -> None:
         """Remove the folders a delete left empty, up to the root, as S3 has no empty folders: a

@@ -176,12 +176,16 @@ class ObjectStore(Protocol):
         request; StoreError naming one that could not be deleted."""
         ...
 
-    def remove_abandoned(self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S) -> int:
+    def remove_abandoned(
+        self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S, empty_folders: bool = False
+    ) -> int:
         """Delete what writers killed midway left under `prefix` and no listing shows (a
         directory store's temp files) unmodified for `settled_s`; how many. 0 only where the
         caller has seen every writer under `prefix` end (it waited for them). S3 keeps nothing
         of the kind: an interrupted multipart upload is aborted by the bucket's lifecycle rule
-        (template.yaml)."""
+        (template.yaml). `empty_folders`: a directory store's folders under `prefix` that hold
+        nothing go too (S3 has none): a version's, which `list_dirs` shows and so took a number
+        (a publish killed outright, or stopped before this release removed it)."""
         ...
 
     def stamp(self, key: str) -> Stamp | None:

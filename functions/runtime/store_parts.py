@@ -55,9 +55,12 @@ class StagedFile:
     size = 0
     written = False
 
-    def __init__(self, commit: Callable[[], None], tmp: Path, held: int, final: Path) -> None:
-        self.tmp, self._commit, self._held = tmp, commit, held  # `held`: the temp file's lock
-        self._final = final
+    def __init__(
+        self, commit: Callable[[], None], drop: Callable[[], None], held: int, final: Path
+    ) -> None:
+        # `held`: the temp file's lock; `drop` removes the temp file, and the folders made for
+        # it when the key was not written (a stopped publish left its version's folder empty)
+        self._commit, self._drop, self._held, self._final = commit, drop, held, final
 
     def commit(self) -> None:
         try:
@@ -69,8 +72,7 @@ class StagedFile:
             self.abort()  # linked, the temp name goes; failed, the staged bytes go
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.tmp.unlink(missing_ok=True)
+        self._drop()
         if self._held >= 0:
             os.close(self._held)  # the lock goes with the last descriptor of the temp file
             self._held = -1
@@ -259,12 +261,19 @@ def mkstemp_in(folder: Path, name: str) -> tuple[int, str]:
 
 
 def remove_abandoned_temp(
-    folder: Path, settled_s: float = ABANDONED_AFTER_S, prune: Callable[[Path], None] | None = None
+    folder: Path,
+    settled_s: float = ABANDONED_AFTER_S,
+    prune: Callable[[Path], None] | None = None,
+    *,
+    empty_folders: bool = False,
 ) -> int:
     """Delete the temp files under `folder` that no live writer holds: what a publish or a
     write killed midway (kill -9, a crash, a lost machine) left. Returns how many went. And
     the lock files of keys gone (before 3edb3d1 a delete left one beside every key written
-    with its lock, and with it a pruned version's folders), `prune` told each one's folder."""
+    with its lock, and with it a pruned version's folders), `prune` told each one's folder.
+    `empty_folders`: then every folder under `folder` (itself too) that holds nothing, and
+    `prune` told its parent. A writer that loses its new folder to this makes it again
+    (`in_folder`)."""
     if not folder.is_dir():
         return 0
     temp = [p for p in folder.rglob(".tmp-*") if p.is_file()]
@@ -276,7 +285,18 @@ def remove_abandoned_temp(
                 pass  # which removes the lock of a key not there as it lets go
             if prune is not None:
                 prune(lock.parent)
+    if empty_folders:
+        _remove_empty_folders(folder)
+        if prune is not None:
+            prune(folder.parent)
     return gone
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove every folder under `folder` (itself too) that holds nothing, deepest first."""
+    for path, _, _ in os.walk(folder, topdown=False):  # links to folders are not followed
+        with contextlib.suppress(OSError):  # not empty: a file, or a folder kept below
+            Path(path).rmdir()
 
 
 @contextlib.contextmanager

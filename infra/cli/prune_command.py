@@ -70,7 +70,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("nothing deleted", file=sys.stderr)
             return 1
-    if goes and not args.dry_run:
+    if not args.dry_run:  # nothing to delete: it still sweeps what killed publishes left
         plan = carry_out(registry, plan, RuntimeSettings.from_env().actor)
     if args.json:
         print(json.dumps(_doc(plan, dry_run=args.dry_run), indent=2))

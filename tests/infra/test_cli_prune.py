@@ -94,3 +94,21 @@ def test_yes_json_and_the_run_shown_by_versions(
     assert (pruned["deleted_by"], pruned["versions"]) == ("release-bot", ["2", "3"])
     assert main(["--store", store, "prune", "m", "--keep", "0", "--yes"]) == 0
     assert capsys.readouterr().out.startswith("m: nothing to prune (2 version(s) kept)")
+
+
+def test_prune_removes_the_version_folders_stopped_publishes_left_empty(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A Ctrl-C'd publish (before this was fixed), or a killed one whose temp files were swept
+    # since, left its version's folder empty: no prune removed it, and every next publish
+    # counted it and took the number after (`aiaas publish` gave 7 here, not 5).
+    versions_folder = Path(store) / "models" / "m" / "versions"
+    for folder in ("5", "6/card"):
+        (versions_folder / folder).mkdir(parents=True)
+    assert main(["--store", store, "prune", "m", "--keep", "10", "--dry-run"]) == 0
+    assert (versions_folder / "6" / "card").is_dir()  # a dry run changes nothing
+    capsys.readouterr()
+    assert main(["--store", store, "prune", "m", "--keep", "10", "--yes"]) == 0
+    assert capsys.readouterr().out.startswith("m: nothing to prune (4 version(s) kept)\n")
+    assert sorted(p.name for p in versions_folder.iterdir() if p.is_dir()) == ["1", "2", "3", "4"]
+    assert Registry(LocalStore(store)).next_version("m") == "5"

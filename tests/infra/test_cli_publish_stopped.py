@@ -1,6 +1,6 @@
 """Ctrl-C during `aiaas publish` and `aiaas pull` leaves nothing of the version, however late it
 lands: while S3 completes the model's multipart upload (the object stored, its answer not yet
-read).
+read), and on a directory store, where the version's folder went unremoved and took a number.
 
 Each run is the real CLI in a process of its own, sent SIGINT at a moment known for sure:
 moto's server (tests/moto_held_answer.py) holds its answer to the completion until the test
@@ -9,6 +9,7 @@ has sent the signal and the process has taken it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -133,3 +134,42 @@ def test_ctrl_c_while_s3_completes_a_pull_leaves_nothing_at_the_edge(
     assert (code, err) == (EXIT_INTERRUPTED, "aiaas pull: interrupted\n")
     assert stored(bucket, "edge/") == []
     assert stored(bucket, "src/") == before
+
+
+def copying(models: Path) -> bool:
+    """A temp file with bytes in it under `models`: a model is being copied into the store."""
+    for path in models.rglob(".tmp-*"):
+        with contextlib.suppress(FileNotFoundError):  # committed or removed meanwhile
+            if path.stat().st_size:
+                return True
+    return False
+
+
+def test_ctrl_c_during_a_publish_to_a_folder_leaves_no_folder_nor_number_used(
+    tmp_path: Path, model: Path
+) -> None:
+    # The files went, the version's folder stayed: empty, never removed, and counted by the
+    # next publish, which took version 2 (each Ctrl-C burnt a number).
+    store = tmp_path / "store"
+    argv = ["--store", str(store), "publish", str(model), "--name", "big", "--no-progress"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli.main", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        preexec_fn=default_sigint,
+    )
+    deadline = time.monotonic() + 60
+    while not copying(store / "models"):
+        assert process.poll() is None, "it ended before it was interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (EXIT_INTERRUPTED, "aiaas publish: interrupted\n")
+    assert not (store / "models" / "big").exists(), list((store / "models").rglob("*"))
+    assert main(argv) == 0
+    assert [p.name for p in (store / "models" / "big" / "versions").iterdir() if p.is_dir()] == [
+        "1"
+    ]  # not 2

@@ -177,3 +177,22 @@ def test_settled_0_takes_a_new_temp_file_of_a_dead_writer_and_never_a_live_ones(
     live.stdin.close()
     assert live.stdout is not None and live.stdout.readline() == "committed\n"
     assert live.wait(10) == 0
+
+
+def test_the_next_publish_removes_version_folders_left_empty_not_a_live_writers(
+    tmp_path: Path,
+) -> None:
+    # Each Ctrl-C'd publish (before this was fixed) left its version's folder empty, which
+    # nothing removed and which the next publish counted, taking the number after it.
+    store = tmp_path / "store"
+    for folder in ("1", "2/card"):
+        (store / "models/m/versions" / folder).mkdir(parents=True)
+    src = linear_classifier(tmp_path / "model.onnx")
+    live = writer(store, src, "models/m/versions/3/model.onnx", "live")
+    publish_linear(Registry(LocalStore(str(store))), tmp_path, "m", "4")
+    folders = (p.name for p in (store / "models/m/versions").iterdir() if p.is_dir())
+    assert sorted(folders) == ["3", "4"]
+    assert live.stdin is not None and live.stdout is not None
+    live.stdin.write("\n")
+    live.stdin.flush()
+    assert live.stdout.readline() == "committed\n" and live.wait(30) == 0
