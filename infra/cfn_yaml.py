@@ -67,7 +67,9 @@ def template_problem(doc: Any) -> str | None:
     if "Resources" not in doc:
         return "it has no Resources"
     resources = doc["Resources"]
-    if not isinstance(resources, dict) or not resources:
+    # `Resources: {}` is a shape the local tools read (a template of Metadata.Models alone,
+    # for `infra.model_fit`); `Resources:` with nothing under it is YAML's null.
+    if not isinstance(resources, dict):
         return f"Resources is {_what(resources)}, not a mapping of resources"
     for name in SECTIONS:
         if name in doc and not isinstance(doc[name], dict):

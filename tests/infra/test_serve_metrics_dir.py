@@ -58,12 +58,15 @@ def open_db_files(pid: int) -> list[Path]:
 
 
 def shared_dir(server: ServeProcess) -> Path:
-    """The workers' directory, wherever the server put it: where their open files are."""
+    """The workers' directory, wherever the server put it: where their open files are. Once
+    every worker has its files open: a worker still building its app (a loaded CI host) when
+    a test takes the directory away failed to start, and granian ended the server."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        files = [f for pid in workers(server) for f in open_db_files(pid)]
-        if files:
-            return files[0].parent
+        pids = workers(server)
+        files = [open_db_files(pid) for pid in pids]
+        if len(pids) > 1 and all(files):
+            return files[0][0].parent
         time.sleep(0.1)
     raise AssertionError(f"no worker has a metrics file open: {server.output()}")
 
