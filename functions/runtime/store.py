@@ -1,6 +1,6 @@
-"""Object stores: a local directory (the embedded default) and `open_store`; the interface
-every store offers is in `store_api.py` (re-exported here), S3 (any S3-compatible server) in
-`s3store.py`.
+"""Object stores: a local directory (the embedded default); the interface every store offers
+is in `store_api.py`, the choice of a store by its URI (`open_store`) in `store_uri.py` (both
+re-exported here), S3 (any S3-compatible server) in `s3store.py`.
 
 Keys are '/'-separated relative paths such as `models/iris/versions/3/model.onnx`. Writes are
 atomic in both: a reader sees the old object, the new one, or none, never half of one.
@@ -22,9 +22,8 @@ from stat import S_ISREG
 from typing import IO, cast
 
 from functions.runtime.abandoned import ABANDONED_AFTER_S
-from functions.runtime.errors import AiaasError, NotFound, StoreError
+from functions.runtime.errors import NotFound, StoreError
 from functions.runtime.generation import Generation
-from functions.runtime.settings import RuntimeSettings, S3Settings
 from functions.runtime.stamps import KeptStamps
 from functions.runtime.store_api import (
     LOCAL_BUCKET,
@@ -60,6 +59,7 @@ from functions.runtime.store_parts import (
     remove_abandoned_temp,
     writing_local,
 )
+from functions.runtime.store_uri import open_store  # re-exported: see __all__
 
 # The interface is re-exported: importers take every store name from this module.
 __all__ = [
@@ -378,25 +378,3 @@ class LocalStore:
         # so the inode changes as well as the mtime: a write within the same clock tick still
         # reads as a change. Read through a held descriptor where that is exact (stamps.py).
         return self._stamps.stamp(key)
-
-
-def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectStore:
-    """The store named by `uri`, else (None) by the settings (`AIAAS_STORE`, else
-    `.aiaas/store`). An empty `uri` is refused: it had meant the default store."""
-    uri = RuntimeSettings.from_env().store if uri is None else uri
-    if not uri.strip():
-        raise AiaasError("the store URI is empty: give a directory or s3://bucket/prefix")
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise AiaasError(f"store URI {uri!r} names no bucket: use s3://bucket[/prefix]")
-        from functions.runtime.s3store import S3Store
-
-        return S3Store(bucket, prefix, settings=s3)
-    if "://" in uri:
-        raise AiaasError(
-            f"unsupported store URI {uri!r}: use a directory path or s3://bucket/prefix"
-        )
-    if uri.lower().startswith("s3:"):  # `s3:/team`: else a local directory named `s3:`
-        raise AiaasError(f"store URI {uri!r} is not s3://bucket[/prefix] (two slashes)")
-    return LocalStore(uri)
