@@ -10,7 +10,10 @@ to fail with a traceback (a 500), and so did a request whose metric needed a new
   and writes them back from memory, so its counts return and later samples land in them;
 - a scrape does the same for the worker answering it, gives the others a moment to do theirs,
   then sums what it finds; if the directory cannot be read at all it answers with this
-  worker's own counts. Either event is one warning in the log, not one per scrape.
+  worker's own counts. Either event is one warning in the log, not one per scrape;
+- a worker starting meanwhile (granian's respawn after a crash, a late first start) makes the
+  directory again for its first file (`recover`); one that cannot serves with its new series
+  dropped (`no_room`), never failing to start: granian ended the whole server for that.
 
 prometheus_client has no call for moving a file; its per-process files and their lock live in
 the closure of `MultiProcessValue` (values.py), read here by name and pinned by
@@ -109,13 +112,14 @@ class SharedFiles:
         return True
 
     def no_room(self, exc: OSError) -> None:
-        """A new series could not be given its blocks (a full disk): its samples are dropped
-        until there is room; said once a worker."""
+        """A new series could not be given its file or blocks (a full disk, a directory that
+        cannot be made again): its samples are dropped until it can; said once a worker."""
         if not self._full:
             self._full = True
             log.warning(
                 "worker %d cannot add a metrics series in %s (%s): samples of new series are "
-                "not counted until the disk has room; those already counted go on",
+                "not counted until the disk has room and the directory can be made; those "
+                "already counted go on",
                 os.getpid(),
                 self.directory,
                 exc.strerror or exc,
@@ -128,9 +132,17 @@ class SharedFiles:
             return False
         self.restore()
         try:
-            self._recreate_directory()
+            made = self._recreate_directory()
         except OSError:
             return False
+        if made:
+            log.warning(
+                "worker %d found the metrics directory %s gone and made it again; the other "
+                "workers write their files back within %g s; see docs/monitoring.md",
+                os.getpid(),
+                self.directory,
+                KEEP_S,
+            )
         return True
 
     def _write_back(self, gone: list[Any]) -> bool:
@@ -153,17 +165,19 @@ class SharedFiles:
         self._unwritable = False
         return True
 
-    def _recreate_directory(self) -> None:
+    def _recreate_directory(self) -> bool:
+        """Make the directory if it is gone; True when this worker made it."""
         try:
             self.directory.mkdir(mode=0o700, parents=True)
         except FileExistsError:
-            return
+            return False
         self._restored_at = time.monotonic()  # the others' files are gone too: see render
         # Made again by this worker: locked again (a cleaner skips it), as the server did.
         fd = lock_directory(self.directory)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
         self._lock_fd = fd
+        return True
 
     def _keep(self) -> None:
         while True:

@@ -87,6 +87,7 @@ _CAPTURE_COUNTERS = {
 }
 
 _Family = TypeVar("_Family", Counter, Gauge, Histogram)
+_Made = TypeVar("_Made")
 _Args = ParamSpec("_Args")
 
 
@@ -197,12 +198,9 @@ class PrometheusFamilies:
         )
         # A reload (SIGHUP) starts every worker again, each counting a cold start per model:
         # AiaasRepeatedColdStarts allows that many (infra/observability/aiaas-rules.yaml).
-        Gauge(
-            SERVE_WORKERS,
-            "Worker processes this aiaas serve runs (--workers)",
-            registry=self.registry,
-            multiprocess_mode="max",
-        ).set(workers)
+        self.workers = workers
+        self._workers_gauge: Gauge | None = None
+        self._serve_workers()
         self.shadow_counters = {
             name: Counter(_family_name(name), doc, SHADOW_LABELS, registry=self.registry)
             for name, doc in _SHADOW_COUNTERS.items()
@@ -298,6 +296,8 @@ class PrometheusFamilies:
         gone (pruned and idle: gone_series.py): a single worker forgets them, shared files
         keep them."""
         if self.shared is not None:
+            if self._workers_gauge is None:  # its file could not be made as this worker started
+                self._serve_workers()
             return self.shared.render(self.registry, gone), CONTENT_TYPE_LATEST
         if gone is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -315,17 +315,42 @@ class PrometheusFamilies:
             self.counts.forget(without.gone)
         return text, CONTENT_TYPE_LATEST
 
+    def _serve_workers(self) -> None:
+        """The gauge of --workers, the first value a worker writes to the shared files, as it
+        starts: a worker granian starts again (after a crash, `kill -9`) or late (a slow host)
+        while the directory is gone makes it again, as a running worker does; one that cannot
+        (a file in its place, a full disk) starts without it, said once, and a later scrape
+        tries again. It used to fail to build its app, which granian took for a crash loop:
+        the whole server ended."""
+        with contextlib.suppress(_Dropped):
+            self._workers_gauge = self._made(
+                lambda: Gauge(
+                    SERVE_WORKERS,
+                    "Worker processes this aiaas serve runs (--workers)",
+                    registry=self.registry,
+                    multiprocess_mode="max",
+                )
+            )
+            self._workers_gauge.set(self.workers)
+
     def _child(self, family: _Family, labels: Sequence[str]) -> _Family:
-        """`family.labels(*labels)`; with shared files, the directory made again if a new
-        child's file could not be created in it (removed while serving), then once more."""
+        """`family.labels(*labels)`, made as `_made` makes it."""
+        return self._made(lambda: family.labels(*labels))
+
+    def _made(self, make: Callable[[], _Made]) -> _Made:
+        """`make()`, which may open a file in the shared directory; there, the directory made
+        again if it is gone (removed while serving, or before this worker started), then once
+        more; `_Dropped` (warned once) if the file still cannot be made."""
         try:
-            return family.labels(*labels)
-        except FileNotFoundError as exc:
-            if self.shared is None or not self.shared.recover(exc):
-                raise
-            return family.labels(*labels)
-        except OSError as exc:  # no room on the disk for a new series (metrics_room.py)
+            return make()
+        except OSError as exc:
             if self.shared is None:
                 raise
-            self.shared.no_room(exc)
-            raise _Dropped from exc
+            failure = exc
+        if isinstance(failure, FileNotFoundError) and self.shared.recover(failure):
+            try:
+                return make()
+            except OSError as exc:
+                failure = exc
+        self.shared.no_room(failure)  # no room on the disk (metrics_room.py), no directory
+        raise _Dropped from failure

@@ -59,8 +59,8 @@ def open_db_files(pid: int) -> list[Path]:
 
 def shared_dir(server: ServeProcess) -> Path:
     """The workers' directory, wherever the server put it: where their open files are. Once
-    every worker has its files open: a worker still building its app (a loaded CI host) when
-    a test takes the directory away failed to start, and granian ended the server."""
+    every worker has its files open, so each has counts the tests can expect back (a worker
+    still starting when the directory goes makes it again: test_serve_metrics_dir_respawn.py)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         pids = workers(server)
