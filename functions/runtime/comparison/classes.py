@@ -1,9 +1,10 @@
-"""How two classifiers' classes are matched, so that each version is judged with its own labels.
+"""Each version judged with its own labels, once their classes are matched.
 
 Two versions of a model may name the same classes differently: one published with `--labels
 setosa,versicolor,virginica`, the next without (its labels then read from the graph: `0, 1,
 2`). Compared by name, B agreed with A on no row and scored 0 against a truth read as A's
-names, though the truth was B's own labels. So the two label lists are matched first:
+names, though the truth was B's own labels. So the two label lists are matched first, by the
+rule the shadow's agreement uses too (`functions/runtime/dataplane/class_match.py`):
 
 - by name when they share a name (the same classes in another order, a class added or
   dropped): a row agrees when both answer the same name, each version reads the truth with its
@@ -19,86 +20,16 @@ names, though the truth was B's own labels. So the two label lists are matched f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from functions.runtime import names
 from functions.runtime.comparison import metrics
 from functions.runtime.comparison.scoring import Tally
 from functions.runtime.comparison.truth import class_truth, unknown_labels
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.dataplane.class_match import INDEX, NAME, ClassMatch
 
-NAME = "name"
-INDEX = "class index"
-SHOWN = 5  # class names (or pairs) a note lists; the report's lists hold them all
-
-
-@dataclass(frozen=True)
-class ClassMatch:
-    """Versions `versions` (A, B) with classes `a` and `b`, matched `by` NAME, INDEX or None
-    (nothing links them)."""
-
-    versions: tuple[str, str]
-    a: tuple[str, ...]
-    b: tuple[str, ...]
-    by: str | None
-
-    @classmethod
-    def of(cls, a: ModelManifest, b: ModelManifest) -> ClassMatch:
-        ours, theirs = tuple(a.labels), tuple(b.labels)
-        if set(ours) & set(theirs):
-            by: str | None = NAME
-        else:
-            by = INDEX if len(ours) == len(theirs) else None
-        return cls((a.version, b.version), ours, theirs, by)
-
-    def b_as_a(self, labels: np.ndarray) -> np.ndarray:
-        """B's answers in A's names (matched by class index; else as they are)."""
-        if self.by != INDEX:
-            return labels
-        table = dict(zip(self.b, self.a, strict=True))
-        return np.asarray([table.get(label, label) for label in labels.tolist()], dtype=str)
-
-    def differ(self) -> dict[str, Any] | None:
-        """What the report says of the two label lists: None when they are the same."""
-        if self.a == self.b:
-            return None
-        return {"a": list(self.a), "b": list(self.b), "matched_by": self.by, "note": self.note()}
-
-    def note(self) -> str:
-        va, vb = self.versions
-        who = f"versions {va} (A) and {vb} (B)"
-        if self.by == INDEX:
-            pairs = [
-                f"{names.shown(x)} = {names.shown(y)}" for x, y in zip(self.a, self.b, strict=True)
-            ]
-            return (
-                f"{who} name their classes differently and share no name; both have "
-                f"{len(self.a)}, so they are matched by class index ({_listed(pairs)}): "
-                "agreement, the confusion matrix and the metrics read B's classes as A's. To "
-                f"match them by name, publish {vb} with --labels naming its classes as {va} does"
-            )
-        if self.by is None:
-            return (
-                f"{who} share no class name and have {len(self.a)} and {len(self.b)} classes: "
-                "nothing says which of B's classes is which of A's, so agreement is not "
-                "comparable; each version is judged with its own labels, and the confusion "
-                "matrix shows which of B's classes each of A's became"
-            )
-        only_a = [names.shown(x) for x in self.a if x not in set(self.b)]
-        only_b = [names.shown(x) for x in self.b if x not in set(self.a)]
-        if not only_a and not only_b:
-            return (
-                f"{who} have the same classes in another order: they are matched by name, and "
-                "each version reads class indices in the file in its own class order"
-            )
-        return (
-            f"{who} have different classes (only A: {_listed(only_a) or 'none'}; only B: "
-            f"{_listed(only_b) or 'none'}): they are matched by name; each version is judged "
-            "with its own labels, and a true class a version lacks is an error for it"
-        )
+__all__ = ["INDEX", "NAME", "ClassMatch", "classifier_quality"]
 
 
 def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> dict[str, Any]:
@@ -120,21 +51,19 @@ def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> di
     if match.by == INDEX:  # the columns are B's classes: say what B calls them
         theirs = dict(zip(match.a, match.b, strict=True))
         confusion["b_labels"] = [theirs.get(x, x) for x in confusion["labels"]]
-    doc: dict[str, Any] = {"agreement": _agreement(tally, match, answers)}
+    doc: dict[str, Any] = {"agreement": _agreement(tally, match)}
     if doc["agreement"] is None:
         doc["agreement_unavailable"] = match.note()
     doc.update(labels_differ=match.differ(), metrics=found, confusion=confusion)
     return doc
 
 
-def _agreement(
-    tally: Tally, match: ClassMatch, answers: tuple[np.ndarray, np.ndarray]
-) -> dict[str, Any] | None:
+def _agreement(tally: Tally, match: ClassMatch) -> dict[str, Any] | None:
     if match.by is None:
         return None
-    # By name it is the shadow's count (`dataplane/compare.py`); by index, of B's classes
-    # read as A's.
-    agreed = tally.agreed if match.by == NAME else int(np.sum(answers[0] == answers[1]))
+    # The shadow's count (`dataplane/compare.py`, given the same match): by index, of B's
+    # classes read as A's.
+    agreed = tally.agreed
     return {"rows": tally.rows, "agreed": agreed, "rate": agreed / tally.rows, "by": match.by}
 
 
@@ -156,8 +85,3 @@ def _unknown_to_both(
         for ours, theirs in zip(*truths, strict=True)
     ]
     return unknown_labels(neither, ())
-
-
-def _listed(shown: list[str]) -> str:
-    more = f", ... ({len(shown)} in all)" if len(shown) > SHOWN else ""
-    return ", ".join(shown[:SHOWN]) + more

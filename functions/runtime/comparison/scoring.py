@@ -28,6 +28,7 @@ from functions.runtime.batch.scoring import ChunkScorer, RowError, label_and_sco
 from functions.runtime.batch.sizes import picked
 from functions.runtime.codecs.ties import own_labels
 from functions.runtime.comparison.rows import Batch
+from functions.runtime.dataplane.class_match import ClassMatch
 from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
 from functions.runtime.errors import AiaasError, InvalidInput
 from functions.runtime.model import LoadedModel
@@ -102,6 +103,7 @@ class PairScorer:
     def __init__(self, a: LoadedModel, b: LoadedModel, plan: Plan, file_rows: bool) -> None:
         self.models = (a, b)
         self.plan = plan
+        self.classes = ClassMatch.of(a.manifest, b.manifest)  # agreement: by name or index
         # File rows are cast already and scored in batches; captured requests go as sent.
         self.scorers = (ChunkScorer(a), ChunkScorer(b)) if file_rows else None
         self.tally = Tally()
@@ -190,17 +192,21 @@ class PairScorer:
         """Adds the comparison up; the rows that could be compared (all, unless B failed some)."""
         keep = np.ones(rows, dtype=bool)
         try:
-            self._count(compare(*(self._doc(a, slice(None)) for a in answers)))
+            self._count(self._compared(answers, slice(None)))
             return keep
         except Incomparable:
             pass
         for row in range(rows):
             try:
-                self._count(compare(*(self._doc(a, slice(row, row + 1)) for a in answers)))
+                self._count(self._compared(answers, slice(row, row + 1)))
             except Incomparable as exc:
                 keep[row] = False
                 self.tally.errors.append(RowError(batch.line(row), f"incomparable: {exc}"))
         return keep
+
+    def _compared(self, answers: tuple[dict[str, Any], ...], rows: slice) -> Comparison:
+        a, b = answers
+        return compare(self._doc(a, rows), self._doc(b, rows), classes=self.classes)
 
     def _doc(self, answer: dict[str, np.ndarray], rows: slice) -> dict[str, Any]:
         doc: dict[str, Any] = {"outputs": {n: answer[n][rows] for n in self.plan.numeric}}

@@ -1,5 +1,7 @@
-"""How two versions' answers to the same request compare: the same label per row (classifiers)
-and the largest absolute and relative difference of their numeric outputs (all models).
+"""How two versions' answers to the same request compare: the same class per row (classifiers,
+their classes matched as `class_match.py` says: by name, or by class index for versions that
+name their classes differently) and the largest absolute and relative difference of their
+numeric outputs (all models).
 
 Works on the simple JSON answers `ModelPlane.predict` builds (before serialisation, arrays
 still numpy), so a shadow compares exactly what the caller got with what the shadow would have
@@ -15,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.dataplane.class_match import INDEX, NAME, UNMATCHED, ClassMatch
+
 REL_FLOOR = 1e-12  # a relative difference divides by |answer|, at least this (0 vs 0 is 0)
 
 
@@ -24,20 +28,26 @@ class Incomparable(ValueError):
 
 @dataclass(frozen=True)
 class Comparison:
-    """One request's comparison; `agreed` is None when the model gives no labels."""
+    """One request's comparison; `agreed` is None when the model gives no labels, or when the
+    two versions' classes cannot be matched (`by` UNMATCHED)."""
 
     rows: int
     agreed: int | None
     max_abs: float
     max_rel: float
+    by: str | None = None  # how the classes were matched: NAME, INDEX, UNMATCHED; None: no labels
 
 
 def compare(
-    served: Mapping[str, Any], other: Mapping[str, Any], labels: Collection[str] = ()
+    served: Mapping[str, Any],
+    other: Mapping[str, Any],
+    labels: Collection[str] = (),
+    classes: ClassMatch | None = None,
 ) -> Comparison:
     """Compare `other` (the shadow's answer) with `served` (the one the caller got). `labels`
     names outputs that hold class labels or indices: agreement judges those, and a difference
-    of class numbers (1 against 2) is no measure of how far two answers are apart."""
+    of class numbers (1 against 2) is no measure of how far two answers are apart. `classes`:
+    how the served version's classes (A) match the other's (B); None: by name."""
     outputs, theirs = served["outputs"], other["outputs"]
     if set(outputs) != set(theirs):
         raise Incomparable(f"outputs differ: {sorted(outputs)} vs {sorted(theirs)}")
@@ -51,10 +61,16 @@ def compare(
         if mine.dtype.kind in "biuf" and yours.dtype.kind in "biuf" and name not in labels:
             abs_diff, rel_diff = _differences(name, mine, yours)
             max_abs, max_rel = max(max_abs, abs_diff), max(max_rel, rel_diff)
-    agreed = _agreed(served.get("predictions"), other.get("predictions"))
-    if agreed is not None:
-        rows = len(served["predictions"])
-    return Comparison(rows, agreed, max_abs, max_rel)
+    predicted, shadowed = served.get("predictions"), other.get("predictions")
+    if not isinstance(predicted, list) or not isinstance(shadowed, list):
+        return Comparison(rows, None, max_abs, max_rel)
+    if len(predicted) != len(shadowed):
+        raise Incomparable(f"{len(predicted)} predictions vs {len(shadowed)}")
+    by = NAME if classes is None else classes.by
+    if by is None:  # nothing says which class is which: no agreement to count
+        return Comparison(len(predicted), None, max_abs, max_rel, UNMATCHED)
+    as_a = classes.table if classes is not None and by == INDEX else {}
+    return Comparison(len(predicted), _agreed(predicted, shadowed, as_a), max_abs, max_rel, by)
 
 
 def _differences(name: str, mine: np.ndarray, yours: np.ndarray) -> tuple[float, float]:
@@ -74,9 +90,12 @@ def _differences(name: str, mine: np.ndarray, yours: np.ndarray) -> tuple[float,
     return float(diff.max()), float(rel.max())
 
 
-def _agreed(mine: object, yours: object) -> int | None:
-    if not isinstance(mine, list) or not isinstance(yours, list):
-        return None
-    if len(mine) != len(yours):
-        raise Incomparable(f"{len(mine)} predictions vs {len(yours)}")
-    return sum(1 for a, b in zip(mine, yours, strict=True) if a.get("label") == b.get("label"))
+def _agreed(mine: list[Any], yours: list[Any], as_a: Mapping[str, str]) -> int:
+    """Rows with the same class, the other's labels read as A's names through `as_a`."""
+    if not as_a:
+        return sum(1 for a, b in zip(mine, yours, strict=True) if a.get("label") == b.get("label"))
+    same = 0
+    for a, b in zip(mine, yours, strict=True):
+        theirs = b.get("label")
+        same += a.get("label") == as_a.get(theirs, theirs)
+    return same
