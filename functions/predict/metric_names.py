@@ -24,7 +24,12 @@ SHADOW_REQUESTS = "aiaas_shadow_requests_total"  # copies the shadow answered
 SHADOW_ERRORS = "aiaas_shadow_errors_total"  # copies the shadow failed on (or could not compare)
 SHADOW_DROPPED = "aiaas_shadow_dropped_total"  # sampled copies dropped: queue full, no time left
 SHADOW_ROWS = "aiaas_shadow_rows_total"  # rows compared
-SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same label (classifiers)
+SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same class (classifiers)
+# How classes were matched when the two versions name them differently (as `aiaas compare`:
+# functions/runtime/dataplane/class_match.py): rows matched by class index (counted in
+# SHADOW_AGREED too), and rows whose classes nothing links (no agreement counted for them).
+SHADOW_BY_INDEX = "aiaas_shadow_index_matched_rows_total"
+SHADOW_UNMATCHED = "aiaas_shadow_unmatched_rows_total"
 SHADOW_MAX_ABS = "aiaas_shadow_max_abs_diff"  # largest |output difference| of a request
 SHADOW_MAX_REL = "aiaas_shadow_max_rel_diff"  # ... relative to the answer the caller got
 SHADOW_LATENCY = "aiaas_shadow_duration_seconds"  # the shadow's time to answer the copy

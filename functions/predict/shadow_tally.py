@@ -14,12 +14,43 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from functions.predict.metric_names import LATENCY_BUCKETS
+from functions.predict.metric_names import (
+    LATENCY_BUCKETS,
+    SHADOW_AGREED,
+    SHADOW_BY_INDEX,
+    SHADOW_ERRORS,
+    SHADOW_LATENCY,
+    SHADOW_MAX_ABS,
+    SHADOW_MAX_REL,
+    SHADOW_REQUESTS,
+    SHADOW_ROWS,
+    SHADOW_UNMATCHED,
+)
+from functions.runtime.dataplane.class_match import INDEX, UNMATCHED
 
 if TYPE_CHECKING:  # light on purpose: the predict function's telemetry imports this module
     from functions.runtime.dataplane.compare import Comparison
 
 ShadowLabels = tuple[str, str, str]  # SHADOW_LABELS: model, version, shadow_version
+
+
+_CLASS_MATCHES = {INDEX: SHADOW_BY_INDEX, UNMATCHED: SHADOW_UNMATCHED}
+
+
+def copy_values(seconds: float, comparison: Comparison | None) -> dict[str, float]:
+    """One replayed copy's metric values, as its EMF document holds them: `comparison` None
+    when the shadow failed on it."""
+    values: dict[str, float] = {SHADOW_LATENCY: seconds}
+    if comparison is None:
+        values[SHADOW_ERRORS] = 1
+        return values
+    values.update({SHADOW_REQUESTS: 1, SHADOW_ROWS: comparison.rows})
+    values.update({SHADOW_MAX_ABS: comparison.max_abs, SHADOW_MAX_REL: comparison.max_rel})
+    if comparison.agreed is not None:
+        values[SHADOW_AGREED] = comparison.agreed
+    if comparison.by in _CLASS_MATCHES:  # classes named differently: how they were matched
+        values[_CLASS_MATCHES[comparison.by]] = comparison.rows
+    return values
 
 
 def _no_buckets() -> list[int]:
@@ -33,7 +64,9 @@ class ShadowTally:
     copies: int = 0  # replayed: answered + failed
     errors: int = 0  # the shadow failed (or answered incomparably)
     rows: int = 0
-    agreed: int | None = None  # None: no copy had labels (a regressor)
+    agreed: int | None = None  # None: no copy had labels (a regressor) or matched classes
+    by_index: int = 0  # rows whose classes were matched by class index
+    unmatched: int = 0  # rows whose classes could not be matched (no agreement counted)
     max_abs: float = 0.0  # over the answered copies
     max_rel: float = 0.0
     latency_sum: float = 0.0
@@ -60,6 +93,10 @@ class ShadowTally:
             self.errors += 1
             return
         self.rows += comparison.rows
+        if comparison.by == INDEX:
+            self.by_index += comparison.rows
+        elif comparison.by == UNMATCHED:
+            self.unmatched += comparison.rows
         if comparison.agreed is not None:
             self.agreed = (self.agreed or 0) + comparison.agreed
         self.max_abs = max(self.max_abs, comparison.max_abs)
@@ -67,14 +104,16 @@ class ShadowTally:
 
     def to_row(self, labels: ShadowLabels) -> list[Any]:
         """One JSON array: the labels, then the fields in order."""
-        fields = [self.copies, self.errors, self.rows, self.agreed, self.max_abs, self.max_rel]
-        return [*labels, *fields, self.latency_sum, self.buckets]
+        fields = [self.copies, self.errors, self.rows, self.agreed, self.by_index, self.unmatched]
+        return [*labels, *fields, self.max_abs, self.max_rel, self.latency_sum, self.buckets]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> tuple[ShadowLabels, ShadowTally]:
         """What `to_row` wrote."""
-        model, version, shadow, copies, errors, rows, agreed, max_abs, max_rel, total, buckets = row
+        model, version, shadow, copies, errors, rows, agreed, *rest = row
+        by_index, unmatched, max_abs, max_rel, total, buckets = rest
         tally = cls(int(copies), int(errors), int(rows), None if agreed is None else int(agreed))
+        tally.by_index, tally.unmatched = int(by_index), int(unmatched)
         tally.max_abs, tally.max_rel = float(max_abs), float(max_rel)
         tally.latency_sum = float(total)
         if len(buckets) != len(tally.buckets):

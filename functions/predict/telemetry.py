@@ -55,18 +55,14 @@ from functions.predict.metric_names import (
     NO_LABEL,
     REQUEST_LABELS,
     REQUESTS,
-    SHADOW_AGREED,
     SHADOW_DROPPED,
-    SHADOW_ERRORS,
     SHADOW_LABELS,
     SHADOW_LATENCY,
     SHADOW_MAX_ABS,
     SHADOW_MAX_REL,
-    SHADOW_REQUESTS,
-    SHADOW_ROWS,
     capture_series,
 )
-from functions.predict.shadow_tally import ShadowLabels, ShadowTally
+from functions.predict.shadow_tally import ShadowLabels, ShadowTally, copy_values
 from functions.runtime.settings import env_flag
 
 if TYPE_CHECKING:
@@ -270,16 +266,8 @@ class RequestMetrics:
             self._observer.shadow(labels, ShadowTally.of(seconds, comparison))
         if not self.emf:
             return
-        values: dict[str, float] = {SHADOW_LATENCY: seconds}
-        if comparison is None:
-            values[SHADOW_ERRORS] = 1
-        else:
-            values.update({SHADOW_REQUESTS: 1, SHADOW_ROWS: comparison.rows})
-            values.update({SHADOW_MAX_ABS: comparison.max_abs, SHADOW_MAX_REL: comparison.max_rel})
-            if comparison.agreed is not None:
-                values[SHADOW_AGREED] = comparison.agreed
         stamp = int(self._wall() * 1000)
-        self._write([self._values_document(labels, stamp, values)])
+        self._write([self._values_document(labels, stamp, copy_values(seconds, comparison))])
 
     def shadow_observed(self, labels: ShadowLabels, tally: ShadowTally) -> None:
         """Copies replayed elsewhere, which wrote their EMF: for the observer only."""

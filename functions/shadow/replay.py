@@ -1,7 +1,10 @@
 """Replays one shadow copy (functions/predict/shadow_copy.py): decodes the request the caller
 sent, runs the alias's shadow version on it, compares with the answer the caller got (the
 comparison of functions/runtime/dataplane/compare.py) and reports the result as metrics per
-version pair (EMF, and the observer `aiaas serve` gives).
+version pair (EMF, and the observer `aiaas serve` gives). The two versions' classes are matched
+as `aiaas compare` matches them (functions/runtime/dataplane/class_match.py): by name, by class
+index when they name them differently (say, `setosa` against `0`), or not at all, when agreement
+is not counted; a pair not matched by name is logged once, saying how.
 
 The same code runs in the local replay process (functions/shadow/process.py) and in the
 ShadowFunction Lambda (functions/shadow/handler.py); neither is on any caller's path.
@@ -9,6 +12,7 @@ ShadowFunction Lambda (functions/shadow/handler.py); neither is on any caller's 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +23,7 @@ import orjson
 from functions.predict.shadow_copy import PREDICT, BadCopy, ShadowCopy, decode
 from functions.predict.telemetry import RequestMetrics, ShadowLabels, logger
 from functions.runtime.codecs import oip, simple
+from functions.runtime.dataplane.class_match import ClassMatch
 from functions.runtime.dataplane.compare import Comparison, compare
 from functions.runtime.dataplane.model import check_finite
 from functions.runtime.errors import AiaasError, BadRequest
@@ -40,6 +45,7 @@ class Replayer:
         self.pool = pool
         self.metrics = metrics
         self._manifests: dict[tuple[str, str], ModelManifest] = {}
+        self._classes: dict[ShadowLabels, ClassMatch] = {}  # per version pair, as manifests
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Replayer:
@@ -69,7 +75,7 @@ class Replayer:
             theirs = self._shadow_answer(copy)
             seconds = time.perf_counter() - start
             comparison: Comparison | None = compare(
-                self._served_answer(copy), theirs, self._label_outputs(copy)
+                self._served_answer(copy), theirs, self._label_outputs(copy), self._match(labels)
             )
         except Exception as exc:  # a shadow that fails is what this is here to find
             seconds = time.perf_counter() - start
@@ -97,6 +103,21 @@ class Replayer:
             outputs = model.predict(inputs, typed=True, outputs=decoded.outputs)
         check_finite(model, outputs, inputs)
         return simple.encode(model.manifest, outputs)
+
+    def _match(self, labels: ShadowLabels) -> ClassMatch:
+        """How the served version's classes match the shadow's (logged once unless by name)."""
+        found = self._classes.get(labels)
+        if found is None:
+            model, version, shadow = labels
+            found = ClassMatch.of(self._manifest(model, version), self._manifest(model, shadow))
+            note = found.shadow_note()
+            if note is not None:
+                level = logging.INFO if found.by is not None else logging.WARNING
+                logger.log(level, "shadow %s of %s:%s: %s", shadow, model, version, note)
+            if len(self._classes) >= MAX_MANIFESTS:
+                self._classes.clear()
+            self._classes[labels] = found
+        return found
 
     def _label_outputs(self, copy: ShadowCopy) -> set[str]:
         """The label outputs of both versions (`aiaas compare` leaves them out too)."""

@@ -49,6 +49,7 @@ from functions.predict.metric_names import (
     REQUEST_LABELS,
     REQUESTS,
     SHADOW_AGREED,
+    SHADOW_BY_INDEX,
     SHADOW_DROPPED,
     SHADOW_ERRORS,
     SHADOW_LABELS,
@@ -57,6 +58,7 @@ from functions.predict.metric_names import (
     SHADOW_MAX_REL,
     SHADOW_REQUESTS,
     SHADOW_ROWS,
+    SHADOW_UNMATCHED,
     capture_series,
 )
 from infra.local import metrics_room
@@ -74,7 +76,9 @@ _SHADOW_COUNTERS = {
     SHADOW_ERRORS: "Copies the shadow version failed on or answered incomparably",
     SHADOW_DROPPED: "Sampled copies dropped because the shadow's queue was full",
     SHADOW_ROWS: "Rows the shadow's answers were compared on",
-    SHADOW_AGREED: "Rows on which the shadow gave the same label (classifiers)",
+    SHADOW_AGREED: "Rows on which the shadow gave the same class (classifiers)",
+    SHADOW_BY_INDEX: "Rows whose classes, named differently, were matched by class index",
+    SHADOW_UNMATCHED: "Rows whose classes could not be matched: no agreement counted",
 }
 _SHADOW_GAUGES = {
     SHADOW_MAX_ABS: "Largest absolute output difference, shadow vs served, since start",
@@ -276,6 +280,9 @@ class PrometheusFamilies:
         self._child(counters[SHADOW_ROWS], labels).inc(tally.rows)
         if tally.agreed is not None:
             self._child(counters[SHADOW_AGREED], labels).inc(tally.agreed)
+        for name, rows in ((SHADOW_BY_INDEX, tally.by_index), (SHADOW_UNMATCHED, tally.unmatched)):
+            if rows:
+                self._child(counters[name], labels).inc(rows)
         for name, value in ((SHADOW_MAX_ABS, tally.max_abs), (SHADOW_MAX_REL, tally.max_rel)):
             key = (name, labels)
             if value > self._max.get(key, -1.0):

@@ -11,6 +11,7 @@ from prometheus_client.exposition import generate_latest
 
 from functions.predict import metric_names as m
 from functions.predict.shadow_tally import ShadowTally
+from functions.runtime.dataplane.class_match import INDEX, UNMATCHED
 from functions.runtime.dataplane.compare import Comparison
 from infra.local.prometheus import LATENCY_BUCKETS, PrometheusFamilies
 
@@ -73,3 +74,31 @@ def test_a_regressor_tally_has_no_agreement_and_a_failed_one_no_rows() -> None:
     assert tally.agreed is None and tally.rows == 3 and tally.answered == 1
     failed = ShadowTally.of(0.01, None)
     assert (failed.copies, failed.errors, failed.rows, failed.answered) == (1, 1, 0, 0)
+
+
+def test_how_classes_were_matched_reaches_metrics_through_the_wire_format() -> None:
+    """Rows matched by class index, and rows whose classes nothing links (no agreement)."""
+    by_index = [Comparison(3, 2, 0.1, 0.1, INDEX), Comparison(2, 2, 0.0, 0.0, INDEX)]
+    families = PrometheusFamilies()
+    for pair, comparisons in (
+        (LABELS, by_index),
+        (("m", "1", "3"), [Comparison(4, None, 0, 0, UNMATCHED)]),
+    ):
+        tally = ShadowTally()
+        for comparison in comparisons:
+            tally.add(0.001, comparison)
+        labels, back = ShadowTally.from_row(orjson.loads(orjson.dumps(tally.to_row(pair))))
+        assert (back.by_index, back.unmatched, back.agreed) == (
+            tally.by_index,
+            tally.unmatched,
+            tally.agreed,
+        )
+        families.shadow(labels, back)
+    ours = generate_latest(families.registry).decode()
+    label = '{model="m",shadow_version="2",version="1"}'
+    assert samples(ours, m.SHADOW_BY_INDEX + label) == {m.SHADOW_BY_INDEX + label: 5}
+    assert samples(ours, m.SHADOW_AGREED + label) == {m.SHADOW_AGREED + label: 4}
+    other = '{model="m",shadow_version="3",version="1"}'
+    assert samples(ours, m.SHADOW_UNMATCHED + other) == {m.SHADOW_UNMATCHED + other: 4}
+    assert samples(ours, m.SHADOW_ROWS + other) == {m.SHADOW_ROWS + other: 4}
+    assert m.SHADOW_AGREED + other not in ours  # no agreement, not a 0
