@@ -26,6 +26,7 @@ from functions.predict.metric_names import (
     NO_LABEL,
     REQUESTS,
     SHADOW_AGREED,
+    SHADOW_BY_INDEX,
     SHADOW_ERRORS,
     SHADOW_REQUESTS,
     SHADOW_ROWS,
@@ -35,7 +36,7 @@ from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 from infra.local.client_token import SET_ONE, ClientToken
 
-_SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED)
+_SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED, SHADOW_BY_INDEX)
 _LATENCY_BUCKET = LATENCY + "_bucket"
 
 
@@ -181,4 +182,5 @@ def _shadow(now: Scrape, zero: Scrape, model: str, baseline: str, candidate: str
         errors=delta(SHADOW_ERRORS),
         rows=rows,
         agreed=agreed if labelled else None,
+        by_index=delta(SHADOW_BY_INDEX),
     )

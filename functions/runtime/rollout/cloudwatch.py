@@ -21,6 +21,7 @@ from functions.predict.metric_names import (
     LATENCY,
     REQUESTS,
     SHADOW_AGREED,
+    SHADOW_BY_INDEX,
     SHADOW_ERRORS,
     SHADOW_REQUESTS,
     SHADOW_ROWS,
@@ -101,6 +102,7 @@ class CloudWatchMetrics:
                 errors=sum(values.get("serrors", [])),
                 rows=sum(values.get("srows", [])),
                 agreed=sum(values["sagreed"]) if values.get("sagreed") else None,
+                by_index=sum(values.get("sindex", [])),
             ),
         )
 
@@ -133,7 +135,7 @@ class CloudWatchMetrics:
     ) -> list[dict[str, Any]]:
         dims = {"model": model, "version": baseline, "shadow_version": candidate}
         names = {"scopies": SHADOW_REQUESTS, "serrors": SHADOW_ERRORS, "srows": SHADOW_ROWS}
-        names["sagreed"] = SHADOW_AGREED
+        names.update(sagreed=SHADOW_AGREED, sindex=SHADOW_BY_INDEX)
         return [self._query(key, name, dims, "Sum", period) for key, name in names.items()]
 
 

@@ -46,6 +46,7 @@ class ShadowStats:
     errors: float = 0
     rows: float = 0
     agreed: float | None = None  # None: the model gives no labels to agree on
+    by_index: float = 0  # rows whose classes, named differently, were matched by class index
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,10 @@ def decide(plan: RolloutPlan, step: int, baked_s: float, metrics: StepMetrics) -
         )
     if step == len(plan.steps) - 1:
         return Decision(Action.DONE, "the last step baked within every limit")
+    if shadowing:
+        return Decision(
+            Action.ADVANCE, f"the shadow stage baked within every limit{_agreed(metrics)}"
+        )
     return Decision(Action.ADVANCE, "the step baked within every limit")
 
 
@@ -128,11 +133,22 @@ def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics, baked: bool) -> str 
         return None
     agreement = shadow.agreed / shadow.rows
     if agreement < plan.min_agreement:
+        how = ", classes matched by class index" if shadow.by_index else ""
         return (
             f"agreement with the baseline {agreement:.3f} ({shadow.agreed:.0f}/{shadow.rows:.0f} "
-            f"rows) is under the limit {plan.min_agreement:g}"
+            f"rows{how}) is under the limit {plan.min_agreement:g}"
         )
     return None
+
+
+def _agreed(metrics: StepMetrics) -> str:
+    """The agreement the shadow stage was judged on, as its log entry says it."""
+    shadow = metrics.shadow
+    if shadow is None or shadow.agreed is None or not shadow.rows:
+        return ""
+    how = ", classes matched by class index" if shadow.by_index else ""
+    rate = shadow.agreed / shadow.rows
+    return f": agreement {rate:.3f} ({shadow.agreed:.0f}/{shadow.rows:.0f} rows{how})"
 
 
 def _rows_to_judge(plan: RolloutPlan, baked: bool) -> float:

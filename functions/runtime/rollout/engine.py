@@ -22,6 +22,7 @@ from functions.runtime.errors import Conflict, InvalidInput
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.agreement import AgreementStage, agreement_stage
 from functions.runtime.rollout.attention import moved_by_others
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
 from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
@@ -73,7 +74,7 @@ class RolloutEngine:
         when.check(model, alias, current)
         not_running(current, model, alias)
         try:
-            target = self._startable(model, alias, candidate, plan)
+            target, stage = self._startable(model, alias, candidate, plan)
         except Conflict:
             # A start that won a race moves the alias right after it claims the record: name
             # that rollout (and fail the caller's precondition), not "the alias already splits
@@ -92,13 +93,14 @@ class RolloutEngine:
             plan=plan,
             started_at=utc_now(),
             started_by=actor,
-            step=SHADOW_STAGE if plan.shadow_first else 0,
+            step=SHADOW_STAGE if stage.shadow else 0,
             step_started=now,
             prior_shadow=target.shadow,
             driver=uuid.uuid4().hex[:12],
         )
 
         what = f"{target.version} -> {candidate}" + (f" ({when.audit()})" if when else "")
+        what += stage.note  # how agreement matches their classes, when not by name
 
         def claim(current: RolloutRecord | None) -> RolloutRecord:
             when.check(model, alias, current)  # on the record this write replaces
@@ -120,7 +122,9 @@ class RolloutEngine:
                 log.exception("rollout %s of %s@%s: could not end it", claimed.id, model, alias)
             raise
 
-    def _startable(self, model: str, alias: str, candidate: str, plan: RolloutPlan) -> AliasTarget:
+    def _startable(
+        self, model: str, alias: str, candidate: str, plan: RolloutPlan
+    ) -> tuple[AliasTarget, AgreementStage]:
         target = self.registry.alias_target(model, alias)
         if target is None:
             raise Conflict(
@@ -144,15 +148,15 @@ class RolloutEngine:
             )
         if plan.min_agreement is not None:  # judged on labels: a regressor gives none
             labelled(model, {target.version: base, candidate: other})
-        shadow = target.shadow
-        if plan.shadow_first and shadow is not None and shadow.version != candidate:
+        stage, shadow = agreement_stage(plan, base, other), target.shadow
+        if stage.shadow and shadow is not None and shadow.version != candidate:
             # Without a shadow stage the alias's shadow is not in the way: it stays, as a
             # promote keeps it.
             raise Conflict(
                 f"alias {alias!r} of model {model!r} shadows version {shadow.version!r}; "
                 "a rollout with --min-agreement shadows the candidate: remove that shadow first"
             )
-        return target
+        return target, stage
 
     def check(
         self,
