@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from functions.control.local_runs import LocalRuns
 from functions.control.paging import page
@@ -135,12 +135,7 @@ class JobBook:
             if summary is None:
                 raise NotFound(f"no batch job {file!r} for model {model!r}") from None
             return {**job.describe(), **summary, "input_deleted": True}
-        # A "publishing" summary is a run between its output and its commit point: pending.
-        if (
-            summary is not None
-            and summary.get("etag") == etag
-            and summary.get("status") in FINISHED
-        ):
+        if scored(summary, etag):
             return {**job.describe(), **summary}
         failed = (
             None if self.run_locally is None else self.run_locally.failure(job.obj.input_key, etag)
@@ -221,7 +216,7 @@ class JobBook:
         so the same run id) are a finished run's, which is never redone."""
         etag = self.store.head(job.obj.input_key).etag
         done = self._summary(job)
-        if done is not None and done.get("etag") == etag and done.get("status") in FINISHED:
+        if scored(done, etag):
             now = version_now(self.registry, job.obj.model)
             raise Conflict(already_scored(job.obj, done, now))
         if self.run_locally is not None:
@@ -229,9 +224,20 @@ class JobBook:
         return {**job.describe(), "status": RunStatus.PENDING, "etag": etag}
 
     def _summary(self, job: Job) -> dict[str, Any] | None:
-        try:
-            with named_by_caller(read=True):
-                summary: dict[str, Any] = json.loads(self.store.get_bytes(job.obj.summary_key))
-        except (NotFound, ValueError):
-            return None
-        return summary
+        return run_summary(self.store, job)
+
+
+def run_summary(store: ObjectStore, job: Job) -> dict[str, Any] | None:
+    """The job's summary as it is now (of whichever run wrote it), if there is one (none where
+    another key blocks its name on a directory store: `a.csv.summary.json/b.csv`)."""
+    try:
+        summary: dict[str, Any] = json.loads(store.get_bytes(job.obj.summary_key))
+    except (NotFound, KeyClash, ValueError):
+        return None
+    return summary
+
+
+def scored(summary: dict[str, Any] | None, etag: str) -> TypeGuard[dict[str, Any]]:
+    """Whether `summary` is a finished run's of the input version `etag`: else its job is
+    pending (a "publishing" summary is a run between its output and its commit point)."""
+    return summary is not None and summary.get("etag") == etag and summary.get("status") in FINISHED
