@@ -17,7 +17,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,14 +87,37 @@ class RunQueue:
             else:
                 self._waiting[key] = Waiting(job, attempt, time.monotonic() + delay_s)
             self._turn.notify()
-            if len(self._threads) < self.runs:
-                thread = threading.Thread(
-                    target=self._work,
-                    name=f"aiaas-local-batch-{len(self._threads) + 1}",
-                    daemon=True,  # as the run of an event: cut off by a stop, its input kept
-                )
-                self._threads.append(thread)
-                thread.start()
+            self._start_threads()
+
+    def add_while_room(self, jobs: Iterable[Job]) -> int:
+        """Line `jobs` up in their order while the line has room (`room`, as a submission
+        gets, less those placing their input now): how many of them wait now. One that waits
+        or runs already keeps its turn (a submission's, after a start)."""
+        lined = 0
+        with self._turn:
+            for job in jobs:
+                key = job.obj.input_key
+                if key in self._waiting or key in self._running:
+                    lined += 1
+                    continue
+                if len(self._waiting) + self._held >= self.room:
+                    break
+                self._waiting[key] = Waiting(job, 1, time.monotonic())
+                lined += 1
+            self._turn.notify_all()
+            self._start_threads()
+        return lined
+
+    def _start_threads(self) -> None:
+        """Up to `runs` threads, started as jobs come (held: `_turn`)."""
+        while len(self._threads) < min(self.runs, len(self._waiting) + len(self._running)):
+            thread = threading.Thread(
+                target=self._work,
+                name=f"aiaas-local-batch-{len(self._threads) + 1}",
+                daemon=True,  # as the run of an event: cut off by a stop, its input kept
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def _work(self) -> None:
         while True:
