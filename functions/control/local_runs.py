@@ -147,13 +147,20 @@ def _reason(exc: Exception, attempts: int) -> str:
 
 
 def local_runs(store: ObjectStore) -> LocalRuns | None:
-    """For a directory store (no S3 notifications): a scorer of submitted jobs."""
+    """For a directory store (no S3 notifications): a scorer of submitted jobs; in the one
+    process `aiaas serve` asks, it lines up again the jobs its last stop left (left_jobs.py)."""
     if store.location.notifies:  # S3 fires the event itself
         return None
     from functions.batch.service import BatchService
+    from functions.control.left_jobs import resume
     from functions.runtime.batch.settings import BatchSettings
     from functions.runtime.pool import ModelPool
 
-    return LocalRuns(
-        store, BatchService(store, ModelPool(Registry(store)), BatchSettings.from_env())
-    )
+    settings = BatchSettings.from_env()
+    runs = LocalRuns(store, BatchService(store, ModelPool(Registry(store)), settings))
+    before = settings.local_resume_before
+    if before is not None:  # the start does not wait for it
+        threading.Thread(
+            target=resume, args=(runs, before), name="aiaas-local-batch-resume", daemon=True
+        ).start()
+    return runs

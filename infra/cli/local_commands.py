@@ -8,6 +8,7 @@ import dataclasses
 import faulthandler
 import ipaddress
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -41,6 +42,7 @@ from infra.local.functions import (
     function_instances,
 )
 from infra.local.gateway import Gateway
+from infra.local.resume_claim import ResumeClaim, resume_env
 from infra.local.server import ServerLimits, end_process
 from infra.local.stack import GLOBAL_ENVIRONMENT
 from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
@@ -228,6 +230,7 @@ class ServeConfig:
     token_file_key: tuple[int, int, int, int, int] | None = None  # its stat when they were read
     loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
     port: int = 0  # --port: a proxied request whose Host names it came to the port directly
+    resume: ResumeClaim | None = None  # one worker lines up the batch jobs the last stop left
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -240,6 +243,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
     names = config.models if config.models is not None else config.listed
     names = None if names is None else list(names)
     specs = template_functions(config.template, config.store_uri, names, config.selector)
+    env = {**config.env, **resume_env(config.resume)}
     discovery = ModelDiscovery(config)
     metrics = GatewayMetrics(
         config.metrics_dir,
@@ -255,7 +259,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
         # first request, not wait in this worker for the deferred start.
         metrics.start()
     gateway = Gateway(
-        function_instances(specs, config.env),
+        function_instances(specs, env),
         tokens=config.tokens or (),
         on_miss=discovery,
         metrics=metrics,
@@ -277,6 +281,7 @@ def build_app(config: ServeConfig) -> GatewayApp:
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.server import serve
 
+    started = time.time()  # inputs placed since are submissions to this server
     # Stat before the read: a change made while it reads shows as a change.
     token_file_key = stat_key(Path(args.token_file)) if args.token_file else None
     tokens = tokens_at_start(args.token, args.token_file)
@@ -319,6 +324,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token_file_key=token_file_key,
         loopback=ipaddress.ip_address(address).is_loopback,
         port=args.port,
+        resume=ResumeClaim(started),
     )
     auth = "no auth (set AIAAS_API_TOKEN to require a token)"
     if token_file is not None and tokens:

@@ -23,6 +23,10 @@ MIN_CPUS_FOR_WORKERS = 3  # below, the automatic worker count is this process al
 # A run keeps ~1.4 cores busy and a big one its workers every core: one at a time loses little.
 DEFAULT_LOCAL_RUNS = 1
 DEFAULT_LOCAL_QUEUE = 100
+# Set by `aiaas serve` for one process only: the time (Unix seconds) of its start, before which
+# an input must have been placed for that process to line its job up again (functions/control/
+# left_jobs.py); empty or unset: it lines up none.
+LOCAL_RESUME_ENV = "AIAAS_BATCH_LOCAL_RESUME_BEFORE"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class BatchSettings:
     # `aiaas serve` on a directory store: jobs scored at once, and jobs that may wait for them
     local_runs: int = DEFAULT_LOCAL_RUNS
     local_queue: int = DEFAULT_LOCAL_QUEUE
+    local_resume_before: float | None = None  # LOCAL_RESUME_ENV: None in all but one process
 
     @classmethod
     def from_env(
@@ -57,6 +62,7 @@ class BatchSettings:
             state_machine=env.get("AIAAS_BATCH_STATE_MACHINE", ""),
             local_runs=_whole(env, "AIAAS_BATCH_LOCAL_RUNS", 0) or DEFAULT_LOCAL_RUNS,
             local_queue=_whole(env, "AIAAS_BATCH_LOCAL_QUEUE", 0) or DEFAULT_LOCAL_QUEUE,
+            local_resume_before=_time(env, LOCAL_RESUME_ENV),
         )
         if chunk_rows is None and env.get("AIAAS_BATCH_CHUNK_ROWS", "").strip():
             chunk_rows = _whole(env, "AIAAS_BATCH_CHUNK_ROWS", 0)
@@ -98,6 +104,14 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
             f"{name} must be a whole number, {_RANGES.get(name, _OR_DEFAULT)}; got {raw!r}"
         )
     return int(raw)
+
+
+def _time(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        raise AiaasError(f"{name} must be a time in Unix seconds; got {raw!r}") from None
 
 
 _OR_DEFAULT = "0 or more (0 or unset: the default)"
