@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from granian.rsgi import ProtocolClosed, ProtocolError  # type: ignore[attr-defined]
 
+from infra.local.chunked import CUT_MESSAGE, BodyData, CutBody
 from infra.local.deadlines import Deadlines
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
@@ -216,6 +217,8 @@ class GatewayApp:
         except TimeoutError:
             message = f"request body not received within {self.limits.timeout_s:g} s"
             return _closing(error(408, message))
+        except CutBody:
+            return _closing(error(400, CUT_MESSAGE))
         source_ip = peer
         if proxied:
             source_ip = caller_address(source_ip, headers, self.trusted_proxies)
@@ -286,20 +289,20 @@ class GatewayApp:
             return False
         try:
             await self._deadlines.within(self._dropped(protocol))
-        except (_TooLarge, TimeoutError, ProtocolClosed, ProtocolError):
+        except (_TooLarge, TimeoutError, ProtocolClosed, ProtocolError, CutBody):
             return False
         return True
 
     async def _dropped(self, protocol: HTTPProtocol) -> None:
         size = 0
-        async for chunk in protocol:
+        async for chunk in BodyData(protocol):
             size += len(chunk)
             if size > self.limits.max_bytes:
                 raise _TooLarge
 
     async def _chunks(self, protocol: HTTPProtocol) -> bytes:
         chunks, size = [], 0
-        async for chunk in protocol:
+        async for chunk in BodyData(protocol):
             size += len(chunk)
             if size > self.limits.max_bytes:
                 raise _TooLarge

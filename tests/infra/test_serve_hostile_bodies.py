@@ -1,15 +1,19 @@
 """Request bodies that must be refused whole, over real sockets to a real `aiaas serve` (serve
-hunt #1).
+hunt #1 and #3).
 
 - A gzip body of many empty members: each member's remainder was copied for the next, so a
   6 MiB body (314,570 members, the predict limit) held the event loop for ~43 s, health
   probes included; a 3 MB one took 9 s of a control-plane thread.
+- A chunked body that did not end in its last chunk (the client died, a chunk size that is not
+  hex) was taken as complete: a 200 predicting from it, and a 202 for a batch file cut at half
+  its rows, then scored as a succeeded job (infra/local/chunked.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +23,7 @@ import pytest
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
+from infra.local.chunked import CUT_MESSAGE
 from tests import onnx_factory
 from tests.functions.test_predict_events import MODEL, publish_digits
 from tests.infra.test_serve import TOKEN, ServeProcess, start_serve
@@ -39,6 +44,46 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     Registry(LocalStore(store)).publish(onnx_factory.manifest_for(onnx, "tiny", "1"), onnx)
     env = {"AIAAS_API_TOKEN": TOKEN}
     yield from start_serve(store, "--body-timeout", "5", env=env, headers=AUTH)
+
+
+def exchange(server: ServeProcess, sent: bytes, close_write: bool = False) -> bytes:
+    """`sent` written as it is (then the write side shut: the client died), and the reply."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(sent)
+        if close_write:
+            sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < _length(reply):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return reply
+
+
+def _length(reply: bytes) -> int:
+    for line in reply.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+def answer(reply: bytes) -> tuple[int, dict[str, object]]:
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def chunked_head(method: str, path: str, auth: bool = True) -> bytes:
+    token = f"Authorization: Bearer {TOKEN}\r\n" if auth else ""
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: h\r\n{token}Content-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
 # ---- gzip members: linear, bounded, and off the loop's back ---------------------------------
@@ -122,3 +167,74 @@ def finished(server: ServeProcess, file: str) -> dict[str, object]:
             return dict(job)
         time.sleep(0.1)
     raise AssertionError(f"job {file} still {job['status']} after 30 s")
+
+
+# ---- chunked bodies: dispatched only once the last chunk came -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "close_write"),
+    [
+        pytest.param(chunk(PREDICT), True, id="cut-after-a-whole-chunk"),
+        pytest.param(chunk(PREDICT[:50]) + chunk(PREDICT[50:]), True, id="cut-after-chunks"),
+        pytest.param(chunk(PREDICT) + b"10\r\nabc", True, id="cut-inside-a-chunk"),
+        pytest.param(chunk(PREDICT) + b"ZZ\r\n", False, id="chunk-size-not-hex"),
+        # was a 400 "request body is not valid JSON: ... zero-length", naming neither
+        pytest.param(b"ZZ\r\n", False, id="chunk-size-not-hex-first"),
+    ],
+)
+def test_a_chunked_body_not_ending_in_its_last_chunk_is_400(
+    server: ServeProcess, sent: bytes, close_write: bool
+) -> None:
+    reply = exchange(server, chunked_head("POST", f"/models/{MODEL}/predict") + sent, close_write)
+    assert answer(reply) == (400, {"error": CUT_MESSAGE}), reply[:300]
+    assert b"\r\nconnection: close\r\n" in reply.lower()
+
+
+def test_a_whole_chunked_body_is_still_answered(server: ServeProcess) -> None:
+    plain = httpx.post(f"{server.base}/models/{MODEL}/predict", content=PREDICT, headers=AUTH)
+    head = chunked_head("POST", f"/models/{MODEL}/predict")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + chunk(PREDICT[:30]) + b"%x\r\n" % (len(PREDICT) - 30))
+        time.sleep(0.2)  # a chunk's data arriving in two reads
+        sock.sendall(PREDICT[30:100])
+        time.sleep(0.2)
+        sock.sendall(PREDICT[100:] + b"\r\n0\r\n\r\n")
+        reply = b""
+        while len(reply.partition(b"\r\n\r\n")[2]) < _length(reply):
+            reply += sock.recv(65536)
+    assert answer(reply) == (200, plain.json())
+
+
+def test_a_chunked_body_over_the_limit_is_still_413(server: ServeProcess) -> None:
+    piece = chunk(b"a" * 65536)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(chunked_head("POST", f"/models/{MODEL}/predict"))
+        try:
+            for _ in range(16 * 16):  # 16 MiB at most
+                sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        sock.settimeout(10)
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:300]
+
+
+def test_a_batch_file_cut_mid_upload_is_refused_and_no_job_is_made(server: ServeProcess) -> None:
+    half = CSV[: CSV.index(b"\n", len(CSV) // 2) + 1]  # 500 whole rows of the 1,000
+    reply = exchange(server, chunked_head("PUT", f"{JOBS}/cut.csv") + chunk(half), True)
+    assert answer(reply) == (400, {"error": CUT_MESSAGE})  # was a 202, then "succeeded"
+    gone = httpx.get(f"{server.base}{JOBS}/cut.csv", headers=AUTH, timeout=10)
+    assert gone.status_code == 404
+    whole = chunked_head("PUT", f"{JOBS}/whole.csv") + chunk(half) + chunk(CSV[len(half) :])
+    assert answer(exchange(server, whole + b"0\r\n\r\n"))[0] == 202
+    assert finished(server, "whole.csv")["scored_rows"] == 1000
+
+
+def test_a_refused_request_with_a_cut_chunked_body_is_answered_and_closed(
+    server: ServeProcess,
+) -> None:
+    head = chunked_head("POST", f"/models/{MODEL}/predict", auth=False)
+    reply = exchange(server, head + chunk(PREDICT), close_write=True)
+    assert answer(reply)[0] == 401
+    assert b"\r\nconnection: close\r\n" in reply.lower()
