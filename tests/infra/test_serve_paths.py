@@ -238,3 +238,21 @@ def test_valid_requests_still_route(
     status, answer = send(server.port, method, sent.encode(), body)
     assert status == 200, answer
     assert {key: answer[key] for key in expected} == expected
+
+
+def test_an_encoded_slash_in_a_name_separates_segments_as_in_api_gateway(
+    server: ServeProcess,
+) -> None:
+    """`%2F` is decoded before routing, here as by an HTTP API (infra/local/paths.py): a name
+    `digits-mlp%2Fversions%2F1` is the path of version 1 (reliability.md said a 404 here and a
+    400 in AWS; the serve hunt found this 200)."""
+    body = json.dumps({"inputs": [[0.5] * 64]}).encode()
+    plain = send(server.port, "POST", f"/models/{MODEL}/versions/1/predict".encode(), body)
+    encoded = send(server.port, "POST", f"/models/{MODEL}%2Fversions%2F1/predict".encode(), body)
+    assert encoded == plain
+    assert (encoded[0], encoded[1]["version"]) == (200, "1")
+    status, refused = send(server.port, "POST", b"/models/a%2Fb/predict", body)
+    assert (status, refused["error"].split(";")[0]) == (
+        404,
+        "no route for POST /models/a/b/predict",
+    )
