@@ -20,7 +20,9 @@ _NOT_WORD = re.compile(r"[^\w+]")  # skl2onnx's Topology._generate_unique_name
 def exported_name(column: str) -> str:
     """The input name skl2onnx gives a DataFrame column named `column`."""
     name = _NOT_WORD.sub("_", column)
-    return "_" + name if re.match("[0-9]", name) else name
+    # Not re.match("[0-9]", ...): its pattern looked up per call was half the time a record's
+    # 300,000 stray fields took to refuse.
+    return "_" + name if "0" <= name[:1] <= "9" else name
 
 
 def column_for(inputs: Collection[str], names: Iterable[str]) -> dict[str, str]:
@@ -29,7 +31,12 @@ def column_for(inputs: Collection[str], names: Iterable[str]) -> dict[str, str]:
     present = list(names)
     exact = set(present)
     found: dict[str, list[str]] = {}
+    # Renaming keeps a name's length, or adds a leading "_": a name of any other length stands
+    # for no input, and is not renamed (a record of 300,000 stray fields took a second).
+    lengths = {len(i) for i in inputs} | {len(i) - 1 for i in inputs}
     for name in present:
+        if len(name) not in lengths:
+            continue
         renamed = exported_name(name)
         if name not in inputs and renamed in inputs and renamed not in exact:
             found.setdefault(renamed, []).append(name)

@@ -97,7 +97,7 @@ class Replayer:
             outputs = model.predict(inputs, typed=False)
         else:
             decoded = oip.decode_request(
-                copy.body, oip.parse_header_length(copy.header, len(copy.body))
+                copy.body, oip.parse_header_length(copy.header, len(copy.body)), model.manifest
             )
             inputs = decoded.inputs
             outputs = model.predict(inputs, typed=True, outputs=decoded.outputs)

@@ -246,7 +246,10 @@ def test_unknown_input_and_output_are_422(service: PredictService) -> None:
     doc["inputs"].append({"name": "extra", "shape": [1], "datatype": "FP32", "data": [1.0]})
     assert call(service, "POST", INFER, doc) == (
         422,
-        {"error": "unknown input 'extra'; this model takes x: float32 [-1, 64]"},
+        {  # more inputs than the model has: refused as the request is read, saying so
+            "error": "unknown input 'extra'; this model takes x: float32 [-1, 64] (the "
+            "request names 2 inputs, more than its 1)"
+        },
     )
     assert call(service, "POST", INFER, json_request(outputs=[{"name": "probs"}])) == (
         422,

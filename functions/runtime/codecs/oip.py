@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import orjson
 
-from functions.runtime.codecs import json_bools, oip_classification, tensors
+from functions.runtime.codecs import json_bools, oip_classification, oip_names, tensors
 from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.codecs.wide_integers import as_typed
 from functions.runtime.dtypes import BY_NAME, BY_NUMPY, DType
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import carries_tokenizer, text_input
 
@@ -107,32 +107,18 @@ class _Header:
     refused_counts: oip_classification.Refused
 
 
-def decode_request(body: bytes, header_length: int | None) -> InferRequest:
+def decode_request(
+    body: bytes, header_length: int | None, model: ModelManifest | None = None
+) -> InferRequest:
     """Parse an infer request; binary tensors are sliced from the body after the JSON header.
 
-    `header_length` None or 0: the whole body is the JSON request."""
-    if not header_length:
-        try:
-            header = _parse_header(body, binary=False)
-        except BadRequest as error:
-            if header_length is None or not error.message.startswith("request body is not"):
-                raise
-            raise BadRequest(  # a client that sent its binary tensors with a header length of 0
-                f"{error.message} (Inference-Header-Content-Length 0 means no JSON header: the "
-                "whole body is read as JSON; with binary tensors, send the JSON header's length)"
-            ) from None
-        blob = memoryview(b"")
-        head = body
-    else:
-        head = body[:header_length]
-        # Clients repeat the same JSON header for every request of one shape: parse it once.
-        # Only small headers are cached, so the cache stays small whatever callers send.
-        header = (
-            _binary_header(head)
-            if len(head) <= CACHED_HEADER_BYTES
-            else _parse_header(head, binary=True)
-        )
-        blob = memoryview(body)[header_length:]
+    `header_length` None or 0: the whole body is the JSON request. `model`: the manifest of the
+    model that answers, which bounds how many inputs and outputs it may name (oip_names)."""
+    try:
+        header, head, blob = _read_header(body, header_length, oip_names.limits(model))
+    except oip_names.TooMany as error:
+        assert model is not None  # only a model's limits are exceeded
+        raise InvalidInput(error.explained(model)) from None
     offset = 0
     inputs: dict[str, np.ndarray] = {}
     bools: bool | None = None  # a true among numbers is looked for only if the JSON has one
@@ -165,12 +151,38 @@ def decode_request(body: bytes, header_length: int | None) -> InferRequest:
     )
 
 
+def _read_header(
+    body: bytes, header_length: int | None, limits: oip_names.Limits | None
+) -> tuple[_Header, bytes, memoryview]:
+    """(the JSON header parsed, its bytes, the binary data after it)."""
+    if not header_length:
+        try:
+            header = _parse_header(body, binary=False, limits=limits)
+        except BadRequest as error:
+            if header_length is None or not error.message.startswith("request body is not"):
+                raise
+            raise BadRequest(  # a client that sent its binary tensors with a header length of 0
+                f"{error.message} (Inference-Header-Content-Length 0 means no JSON header: the "
+                "whole body is read as JSON; with binary tensors, send the JSON header's length)"
+            ) from None
+        return header, body, memoryview(b"")
+    head = body[:header_length]
+    # Clients repeat the same JSON header for every request of one shape: parse it once.
+    # Only small headers are cached, so the cache stays small whatever callers send.
+    header = (
+        _binary_header(head, limits)
+        if len(head) <= CACHED_HEADER_BYTES
+        else _parse_header(head, binary=True, limits=limits)
+    )
+    return header, head, memoryview(body)[header_length:]
+
+
 @functools.lru_cache(maxsize=256)
-def _binary_header(head: bytes) -> _Header:
-    return _parse_header(head, binary=True)
+def _binary_header(head: bytes, limits: oip_names.Limits | None) -> _Header:
+    return _parse_header(head, binary=True, limits=limits)
 
 
-def _parse_header(head: bytes, *, binary: bool) -> _Header:
+def _parse_header(head: bytes, *, binary: bool, limits: oip_names.Limits | None) -> _Header:
     try:
         doc = _object(orjson.loads(head), "the request body")
     except orjson.JSONDecodeError as exc:
@@ -185,18 +197,23 @@ def _parse_header(head: bytes, *, binary: bool) -> _Header:
     if not isinstance(items, list) or not items:
         raise BadRequest("request needs 'inputs': a non-empty list of tensors")
     parsed: list[_TensorHeader] = []
-    for index, raw in enumerate(items):
+    seen: set[str] = set()  # a set: checked pairwise, 10,000 inputs took seconds
+    read, over = oip_names.bounded(items, None if limits is None else limits.inputs)
+    for index, raw in enumerate(read):
         tensor = _tensor_header(_object(raw, f"inputs[{index}]"), index, binary)
-        if any(t.name == tensor.name for t in parsed):
+        if tensor.name in seen:
             raise BadRequest(f"input '{tensor.name}' is given twice")
+        seen.add(tensor.name)
         parsed.append(tensor)
+    if over:  # none repeated among them: one at least is not the model's
+        raise oip_names.TooMany("inputs", len(items), (tensor.name for tensor in parsed))
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
     flag = _flag(_parameters(doc, "request"), "binary_data_output", "request", head)
     binary_default = flag is True
     outputs, binary_outputs, classes, refused = _requested_outputs(
-        doc.get("outputs"), binary_default, head
+        doc.get("outputs"), binary_default, head, None if limits is None else limits.outputs
     )
     return _Header(
         tuple(parsed), request_id, outputs, binary_outputs, binary_default, classes, refused
@@ -231,7 +248,7 @@ def _tensor_header(item: Mapping[str, Any], index: int, binary: bool) -> _Tensor
 
 
 def _requested_outputs(
-    wanted: object, binary_default: bool, head: bytes
+    wanted: object, binary_default: bool, head: bytes, most: int | None = None
 ) -> tuple[
     tuple[str, ...] | None,
     frozenset[str],
@@ -244,18 +261,19 @@ def _requested_outputs(
         raise BadRequest("'outputs' must be a list")
     if not wanted:  # `[]` names none: every output, as when absent (binary_data_output holds)
         return None, frozenset(), (), ()
-    names: list[str] = []
+    names: dict[str, None] = {}  # in the order asked; a list was searched for each name
     binary: set[str] = set()
     classes: list[tuple[str, int]] = []
     refused: list[tuple[str, str]] = []  # raised once the names are checked against the model
-    for index, raw in enumerate(wanted):
+    read, over = oip_names.bounded(wanted, most)
+    for index, raw in enumerate(read):
         item = _object(raw, f"outputs[{index}]")
         name = item.get("name")
         if not isinstance(name, str):
             raise BadRequest(f"outputs[{index}] needs a 'name'")
         if name in names:  # Triton refuses it too: which of the two settings would hold?
             raise BadRequest(f"output '{name}' is requested twice")
-        names.append(name)
+        names[name] = None
         parameters = _parameters(item, f"output '{name}'")
         _no_shared_memory(parameters, f"output '{name}'")
         count = parameters.get(oip_classification.EXTENSION)  # tritonclient's class_count
@@ -267,6 +285,8 @@ def _requested_outputs(
         own = _flag(parameters, "binary_data", f"output '{name}'", head)  # overrides the request's
         if own or (own is None and binary_default):
             binary.add(name)
+    if over:  # none repeated among them: one at least is not the model's
+        raise oip_names.TooMany("outputs", len(wanted), names)
     return tuple(names), frozenset(binary), tuple(classes), tuple(refused)
 
 

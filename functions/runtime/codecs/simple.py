@@ -240,7 +240,8 @@ def _records(rows: list[Any], manifest: ModelManifest) -> dict[str, np.ndarray]:
             table.append([row[name] for name in features])
         except KeyError:
             missing = next(name for name in features if name not in row)
-            stray = [key for key in row if key not in features and isinstance(key, str)]
+            known = set(features)  # a tuple: a record of many fields was searched per field
+            stray = [key for key in row if key not in known and isinstance(key, str)]
             raise InvalidInput(
                 missing_feature(f"instances[{index}]", missing, manifest, stray)
             ) from None
@@ -252,7 +253,8 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
     features = manifest.features
     missing = next((name for name in features if name not in inputs), None)
     if missing is not None:
-        stray = [key for key in inputs if key not in features]
+        known = set(features)  # a tuple: many fields were each searched through it
+        stray = [key for key in inputs if key not in known]
         raise InvalidInput(missing_feature('"inputs"', missing, manifest, stray))
     columns = [inputs[name] for name in features]
     if (

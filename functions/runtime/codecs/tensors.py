@@ -76,13 +76,15 @@ def _refuse_beyond_64_bits(shape: object, tensor: str) -> None:
     Only on the refusal path: an accepted shape is checked by the one `all` above."""
     if not isinstance(shape, list):
         return
-    wide = [i for i, d in enumerate(shape) if beyond_64_bits(d) and d > 0]
-    if wide and all(
-        i in wide or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
-        for i, d in enumerate(shape)
+    # One pass: each dimension looked up in a list of the wide ones was quadratic, minutes for
+    # a shape of a million `1e20`s.
+    wide = [beyond_64_bits(d) and d > 0 for d in shape]
+    if any(wide) and all(
+        over or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+        for over, d in zip(wide, shape, strict=True)
     ):  # nothing else wrong with it: the size is its one problem
         raise InvalidInput(
-            f"tensor '{tensor}' declares a shape whose dimension {wide[0]} is over "
+            f"tensor '{tensor}' declares a shape whose dimension {wide.index(True)} is over "
             f"{MAX_ELEMENTS} (an integer beyond 64 bits)"
         )
 

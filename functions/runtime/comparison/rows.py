@@ -192,7 +192,7 @@ def decode_captured(line: bytes, manifest: ModelManifest) -> tuple[dict[str, np.
         raise BadRequest('a capture line needs a "request" object')
     route = record.get("route", "predict")
     if route == "infer":
-        return oip.decode_request(orjson.dumps(request), None).inputs, True
+        return oip.decode_request(orjson.dumps(request), None, manifest).inputs, True
     if route == "predict":
         return simple.decode(request, manifest, fields=None), False
     raise BadRequest(f"route {route!r} is not one of {', '.join(ROUTES)}")

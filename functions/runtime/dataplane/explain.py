@@ -89,7 +89,7 @@ class ExplainPlane:
     ) -> dict[str, Any]:
         """`explain_v2` by `model` (the version routed to a caller)."""
         length = oip.parse_header_length(binary_header, len(body))
-        decoded = oip.decode_request(body, length)
+        decoded = oip.decode_request(body, length, model.manifest)
         # OIP request parameters carry protocol options too (binary_data_output, ...): only
         # the explain ones are read here.
         head = body[:length] if length else body

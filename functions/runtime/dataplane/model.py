@@ -104,7 +104,8 @@ class ModelPlane:
         self, model: LoadedModel, body: bytes, binary_header: str | None
     ) -> tuple[oip.InferRequest, dict[str, np.ndarray]]:
         """The decoded infer request and `model`'s outputs for it, before encoding."""
-        decoded = oip.decode_request(body, oip.parse_header_length(binary_header, len(body)))
+        length = oip.parse_header_length(binary_header, len(body))
+        decoded = oip.decode_request(body, length, model.manifest)
         if decoded.classifications or decoded.refused_counts:  # a 400 before the model runs
             oip_classification.check(
                 model.manifest, decoded.classifications, decoded.refused_counts
