@@ -103,7 +103,7 @@ def _read_records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
             return [_record(path, n, line) for n, line in enumerate(handle, 1) if line.strip()]
         reader = csv_fields.dict_reader(handle)
         numeric = _numeric_columns(reader.fieldnames or [], manifest)
-        texts = _text_columns(manifest)
+        texts = _text_columns(reader.fieldnames or [], manifest)
         bools = {c for spec in manifest.inputs if spec.dtype == "bool"
                  for c in expected_columns(manifest, spec)}  # fmt: skip
         rows = [
@@ -122,13 +122,14 @@ def _read_records(path: Path, manifest: ModelManifest) -> list[dict[str, Any]]:
         return _gathered(rows, manifest)
 
 
-def _text_columns(manifest: ModelManifest) -> frozenset[str]:
+def _text_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[str]:
     """The CSV columns that hold text whatever it reads like (a text "2", "911" or "NaN" was
     made a float and refused, while `aiaas batch` scored the file): a text model's text field
-    and the string inputs."""
+    and the string inputs, by name or DataFrame column ("home city": "911" was made 911.0)."""
     text = text_input(manifest)
     strings = {s.name for s in manifest.inputs if s.dtype == "string"}
-    return frozenset(strings | ({text.field} if text is not None else set()))
+    strings |= {text.field} if text is not None else set()
+    return frozenset(c for c in header if c in strings or exported_name(c) in strings)
 
 
 def _gathered(rows: list[dict[str, Any]], manifest: ModelManifest) -> list[dict[str, Any]]:

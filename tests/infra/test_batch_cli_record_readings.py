@@ -7,6 +7,8 @@
 - An int64 input's integer past int64's range, written as digits in JSONL
   (9223372036854775808), was said to be "read as a float" with the advice to send it as
   written digits, which it was.
+- A number or true/false among a string input's texts in a JSONL row (["c", 1.0]) was scored
+  as the text "1.0" or "True"; it is now the row's error, as the predict route refuses it.
 - A JSONL file of pretty-printed records (`jq .`, `json.dump(record, indent=2)`) got a vague
   JSON error for each of its lines; it now fails once, saying how to write a record a line.
 """
@@ -135,6 +137,30 @@ def test_an_int64_written_as_digits_past_its_range_is_said_to_be_out_of_range(
     }
     (scored,) = store.get_bytes("batch/ids/output/ids.jsonl").decode().splitlines()
     assert json.loads(scored)["pred_y"] == [2**63 - 1, -(2**63)]
+
+
+def test_a_number_or_true_among_a_rows_texts_is_its_error_not_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy made ["c", 1.0] the texts "c", "1.0" and true "True": scored as those categories,
+    where a value alone (1.0) was refused, and the predict route now refuses it too."""
+    monkeypatch.setenv("AIAAS_CACHE_DIR", str(tmp_path / "cache"))
+    model = onnx_factory.identity(tmp_path / "texts.onnx", TensorProto.STRING, ["N", 2])
+    store = LocalStore(tmp_path / "store")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "texts"]) == 0
+    lines = ['["a", "1.0"]', '["c", 1.0]', '{"x": ["d", true]}', '["e", ["f"]]']
+    (tmp_path / "texts.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["--store", store.uri, "batch", "texts", str(tmp_path / "texts.jsonl")]) == 0
+    report = store.get_bytes("batch/texts/output/texts.jsonl.errors.jsonl").decode().splitlines()
+    errors = {doc["line"]: doc["error"] for doc in map(json.loads, report)}
+    among = (
+        "input 'x' must hold strings; got a number or true/false among its texts: send each "
+        "value as a JSON string"
+    )
+    assert errors[2] == errors[3] == among
+    assert 4 in errors  # a list among the texts: refused as before, by its shape
+    (scored,) = store.get_bytes("batch/texts/output/texts.jsonl").decode().splitlines()
+    assert json.loads(scored)["pred_y"] == ["a", "1.0"]  # a text that reads as a number stays one
 
 
 @pytest.mark.parametrize("name", ["pretty.jsonl", "pretty.jsonl.gz"])

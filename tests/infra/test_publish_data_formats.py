@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
+from infra.cli.publish_evaluation import read_data
 from tests import onnx_factory
 
 FEATURES = "sepal_length,sepal_width,petal_length,petal_width"
@@ -132,3 +134,22 @@ def test_a_file_not_utf8_names_its_line(
     line = 3 if name.endswith(".csv") else 1
     says = f"--data {name} line {line} is not UTF-8 text (byte 0xe9); save the file as UTF-8"
     assert code == 1 and says in err and "codec" not in err and err.count("\n") == 1, err
+
+
+def test_a_dataframe_named_text_column_keeps_its_numbers_as_text(tmp_path: Path) -> None:
+    """A "home city" column (skl2onnx's input `home_city`) was read as numbers where a cell
+    looked like one: "911" became 911.0, then the text "911.0" beside "NY" (now a number among
+    texts is refused). A string input's column is text by its DataFrame name too."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["home_city"], ["y"])],
+        "cities",
+        [helper.make_tensor_value_info("home_city", TensorProto.STRING, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.STRING, ["N", 1])],
+    )
+    model = onnx_factory.save(graph, tmp_path / "cities.onnx")
+    store = LocalStore(tmp_path / "store")
+    assert main(["--store", store.uri, "publish", str(model), "--name", "cities"]) == 0
+    (tmp_path / "held.csv").write_text("home city,label\nNY,a\n911,b\n")
+    manifest = Registry(store).manifest("cities", "1")
+    data = read_data(tmp_path / "held.csv", manifest, "label")
+    assert data.inputs["home_city"].tolist() == [["NY"], ["911"]]

@@ -193,6 +193,13 @@ class JsonlDecoder:
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
         elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
             value = filled.astype(str)  # null: the category scikit-learn gave missing values
+        if value.dtype.kind == "U" and value.ndim and not _only_texts(instance[spec.name]):
+            # numpy made 1.0 the text "1.0" and true "True", scored as those categories; a value
+            # alone (1.0) is refused, and the predict route refuses this too
+            raise RowRejected(
+                f"input '{spec.name}' must hold strings; got a number or true/false among its "
+                "texts: send each value as a JSON string"
+            )
         if value.dtype.kind not in allowed:
             raise _wrong_kind(spec, value)
         if bools and allowed == "iuf" and holds_bool(instance[spec.name]):  # numpy's 1 or 0
@@ -267,6 +274,12 @@ def _only_integers(written: object) -> bool:
     if isinstance(written, list):
         return all(map(_only_integers, written))
     return isinstance(written, int) and not isinstance(written, bool)
+
+
+def _only_texts(written: object) -> bool:
+    if isinstance(written, list):
+        return all(map(_only_texts, written))
+    return isinstance(written, str)
 
 
 def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:

@@ -49,11 +49,16 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
         raise InvalidInput(
             f"input '{spec.name}' expects {spec.dtype} numbers; got true/false among them"
         )
-    if spec.dtype != "string" and array.dtype.kind == "U":
-        # One text per row for a text model (which tokenizes it), else a 422 later. numpy makes
-        # a number or boolean among texts a string ("5"): keep what was sent, so it is refused.
+    if array.dtype.kind == "U":
+        # Texts: a string input's, or a text model's one a row (which tokenizes it); else a 422
+        # later. numpy makes a number or boolean among texts a string (true: "True", 1.0:
+        # "1.0", which the model scored as that category): keep what was sent, so it is
+        # refused, as an all-number value for a string input is, and OIP's BYTES refuse it.
         sent = np.array(value, dtype=object)
-        return array if all(isinstance(item, str) for item in sent.flat) else sent
+        if not all(isinstance(item, str) for item in sent.flat):
+            return sent
+        if spec.dtype != "string":
+            return array
     if array.dtype.kind == "f" and spec.dtype in WIDE_INTEGERS:
         array = exact_json_integers(value, array, spec)
     if array.dtype == object and spec.dtype != "string":
@@ -270,7 +275,10 @@ def _feature_columns(inputs: dict[str, Any], manifest: ModelManifest) -> dict[st
 def _numbers(
     table: list[Any], spec: TensorSpec, features: tuple[str, ...], where: Any
 ) -> np.ndarray:
-    array = np.asarray(table) if table else np.empty((0, len(features)))
+    try:
+        array = np.asarray(table) if table else np.empty((0, len(features)))
+    except ValueError:  # a list among the values, the rest numbers: the slow path names it
+        array = np.empty(0, dtype=object)
     # all true/false: validation says so; a true among numbers (numpy's 1): the slow path
     numbers = array.dtype.kind in "iufb" and array.ndim == 2
     if numbers and (array.dtype.kind == "b" or not holds_bool(table)):
