@@ -127,7 +127,7 @@ def decode_request(
             if bools is None:
                 bools = json_bools.may_hold_bools(head)
             inputs[tensor.name] = tensors.from_json_data(
-                tensor.data, tensor.dtype, tensor.shape, tensor.name, bools=bools
+                tensor.data, tensor.dtype, tensor.shape, tensor.name, bools=bools, body=head
             )
             continue
         if offset + tensor.size > len(blob):

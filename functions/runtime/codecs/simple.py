@@ -40,7 +40,9 @@ from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
 
-def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
+def _array(
+    value: object, spec: TensorSpec, bools: bool = True, raw: bytes | None = None
+) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError:
@@ -60,7 +62,7 @@ def _array(value: object, spec: TensorSpec, bools: bool = True) -> np.ndarray:
         if spec.dtype != "string":
             return array
     if array.dtype.kind == "f" and spec.dtype in WIDE_INTEGERS:
-        array = exact_json_integers(value, array, spec)
+        array = exact_json_integers(value, array, spec, raw)
     if array.dtype == object and spec.dtype != "string":
         missing = nulls.nulls_as_nan(array, spec)  # null: NaN, or a 422 saying why not
         if missing is None:
@@ -94,11 +96,13 @@ def decode(
     *,
     bools: bool = True,
     fields: frozenset[str] | None = BODY_FIELDS,
+    raw: bytes | None = None,
 ) -> dict[str, np.ndarray]:
     """Tensors keyed by input name, typed as JSON gave them (validation casts them).
     `bools=False`: the body has no true/false literal, so none is looked for. `fields`: the
     keys the body may have (explain's also "parameters"); None: any (a request captured or
-    copied once predict took it, maybe by an older aiaas that ignored other keys)."""
+    copied once predict took it, maybe by an older aiaas that ignored other keys). `raw`: the
+    JSON `body` was read from, where a refused number is looked for as it was written."""
     if not isinstance(body, dict):
         raise BadRequest('request body must be a JSON object like {"inputs": [[...]]}')
     if ("inputs" in body) == ("instances" in body):
@@ -106,11 +110,11 @@ def decode(
     if len(body) > 1 and fields is not None:
         refuse_options(body, fields)
     if "instances" in body:
-        return _instances(body["instances"], manifest)
+        return _instances(body["instances"], manifest, raw)
     inputs = body["inputs"]
     if type(inputs) is list and len(manifest.inputs) == 1:  # the usual request, asked first
         spec = manifest.inputs[0]
-        return {spec.name: _array(inputs, spec, bools)}
+        return {spec.name: _array(inputs, spec, bools, raw)}
     if isinstance(inputs, dict) and by_feature(inputs, manifest):
         return _feature_columns(inputs, manifest)
     if isinstance(inputs, dict):
@@ -119,7 +123,7 @@ def decode(
         # An unknown input is reported by name (validation); its value may be anything, even
         # ragged, so it is not converted.
         return {
-            name: _array(value, specs[name]) if name in specs else _text_or_unknown(value)
+            name: _array(value, specs[name], raw=raw) if name in specs else _text_or_unknown(value)
             for name, value in inputs.items()
         }
     text = text_input(manifest)
@@ -133,15 +137,17 @@ def decode(
         raise BadRequest(
             f'this model has several inputs {names}: send{texts} {{"inputs": {{name: value}}}}'
         )
-    return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0])}
+    return {manifest.inputs[0].name: _array(inputs, manifest.inputs[0], raw=raw)}
 
 
-def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
+def _instances(
+    rows: object, manifest: ModelManifest, raw: bytes | None = None
+) -> dict[str, np.ndarray]:
     if not isinstance(rows, list) or not rows:
         raise BadRequest('"instances" must be a non-empty list of rows')
     if len(manifest.inputs) == 1 and not isinstance(rows[0], dict):
         spec = manifest.inputs[0]
-        return {spec.name: _array(rows, spec)}
+        return {spec.name: _array(rows, spec, raw=raw)}
     if isinstance(rows[0], dict) and by_feature(rows[0], manifest):
         return _records(rows, manifest)
     text = text_input(manifest)
@@ -181,7 +187,7 @@ def _instances(rows: object, manifest: ModelManifest) -> dict[str, np.ndarray]:
         # Other fields (a record's id) are left aside, as records by feature name leave them.
         for name, column in columns.items():
             column.append(row[name])
-    return {name: _array(column, specs[name]) for name, column in columns.items()}
+    return {name: _array(column, specs[name], raw=raw) for name, column in columns.items()}
 
 
 def _is_text(value: object) -> bool:

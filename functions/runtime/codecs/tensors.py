@@ -17,6 +17,7 @@ from functions.runtime.codecs.json_bools import holds_bool
 from functions.runtime.codecs.nulls import first_null
 from functions.runtime.codecs.wide_integers import (
     EXACT_IN_FLOAT64,
+    below_int64,
     beyond_64_bits,
     float_past_2_53,
     rounded_float,
@@ -90,10 +91,17 @@ def _refuse_beyond_64_bits(shape: object, tensor: str) -> None:
 
 
 def from_json_data(
-    data: object, dtype: DType, shape: tuple[int, ...], tensor: str, *, bools: bool = True
+    data: object,
+    dtype: DType,
+    shape: tuple[int, ...],
+    tensor: str,
+    *,
+    bools: bool = True,
+    body: bytes | None = None,
 ) -> np.ndarray:
     """A tensor from the JSON `data` field (nested or flat, row-major), in its declared shape.
-    `bools=False`: the request has no true/false literal, so none is looked for."""
+    `bools=False`: the request has no true/false literal, so none is looked for. `body`: the
+    JSON, where a refused number is looked for as it was written."""
     if data is None:  # wrapped as [None], it was counted as one element of the shape
         raise InvalidInput(f"tensor '{tensor}' has 'data': null; send its values as a list")
     if not isinstance(data, list):
@@ -122,7 +130,7 @@ def from_json_data(
                 # inputs must be finite, saying so.
                 raw = raw.astype(np.float64)
             if raw.dtype.kind == "f" and _rounds(raw, dtype):
-                raw = _exact_integers(data, dtype, tensor)
+                raw = _exact_integers(data, dtype, tensor, body)
             # 6.0 is 6 (JSON encoders write a float column so); 6.5 is no integer.
             kind = "integers" if dtype.numpy.kind in "iu" else "numbers"
             if raw.dtype.kind not in "iuf" or (
@@ -186,11 +194,15 @@ def _rounds(raw: np.ndarray, dtype: DType) -> bool:
     return dtype.name == "uint64" or bool(np.abs(raw).max() >= EXACT_IN_FLOAT64)
 
 
-def _exact_integers(data: object, dtype: DType, tensor: str) -> np.ndarray:
+def _exact_integers(
+    data: object, dtype: DType, tensor: str, body: bytes | None = None
+) -> np.ndarray:
     """A 64-bit integer tensor built from the JSON values themselves, not their float64."""
     exact = []
     for value in np.array(data, dtype=object).reshape(-1).tolist():
         if isinstance(value, float) and value.is_integer():
+            if rounded_float(value, dtype.name) and below_int64(value, body):
+                raise InvalidInput(_out_of_range_text(tensor, dtype))
             if rounded_float(value, dtype.name):  # 9007199254740993.0 reads as ...992
                 raise InvalidInput(float_past_2_53(f"tensor '{tensor}'", dtype.oip, value))
             value = int(value)

@@ -31,6 +31,8 @@ def beyond_64_bits(value: object) -> bool:
     return type(value) is float and value.is_integer() and abs(value) >= 2.0**63
 
 
+# The most digits of an integer a float holds (its largest is 1.8e308).
+FLOAT_DIGITS = 309
 # A JSON integer of 19 digits or more (beyond 64 bits needs them), not part of a float.
 _LONG_INTEGER = re.compile(rb"(?<![\w.+-])-?[0-9]{19,}(?![\w.])")
 
@@ -54,13 +56,28 @@ def written_as_integer(value: object, body: bytes | None) -> bool:
 
 def _digits(value: object, body: bytes | None) -> str | None:
     for match in _LONG_INTEGER.finditer(body or b""):
+        if len(match[0]) > FLOAT_DIGITS + 1:  # no float's; and past 4,300 digits int() raises
+            continue  # ValueError: a 500, for a refusal whose body held such digits anywhere
         try:
             written = float(int(match[0]))
-        except OverflowError:  # past 309 digits: no float's (it was a 500, for a refusal
-            continue  # whose body held such digits anywhere, in a string too)
+        except OverflowError:  # 309 digits past float's largest (it was a 500 too)
+            continue
         if written == value:
             return match[0].decode()
     return None
+
+
+def below_int64(value: float, body: bytes | None) -> bool:
+    """Whether `value`, a float that rounded_float took for a rounded one, is orjson's reading
+    of a JSON integer just below INT64's minimum in `body`: from -2^63 - 1 to about -2^63 - 1024
+    it reads them as the float -2^63, in range, and the caller who wrote an integer was told to
+    write an integer. The refusal is then "out of range", as one further below is told."""
+    if value != -(2.0**63):
+        return False
+    return any(  # 20 characters: "-" and 19 digits (JSON has no leading zeros)
+        len(match[0]) == 20 and int(match[0]) < -(2**63) and float(int(match[0])) == value
+        for match in _LONG_INTEGER.finditer(body or b"")
+    )
 
 
 def float_past_2_53(what: str, dtype: str, value: float) -> str:
@@ -76,13 +93,18 @@ def float_past_2_53(what: str, dtype: str, value: float) -> str:
 WIDE_INTEGERS = frozenset({"int64", "uint64"})
 
 
-def exact_json_integers(value: object, array: np.ndarray, spec: TensorSpec) -> np.ndarray:
+def exact_json_integers(
+    value: object, array: np.ndarray, spec: TensorSpec, body: bytes | None = None
+) -> np.ndarray:
     """JSON integers past 2**53 as exact integers of the input's type, whole floats beside them
-    as integers too (6.0 means 6, as validation reads it); else the array as it is."""
+    as integers too (6.0 means 6, as validation reads it); else the array as it is. `body`:
+    the JSON `value` came from, to tell an integer below int64's range from a rounded float."""
     if not array.size or float(np.abs(array).max()) < float(EXACT_IN_FLOAT64):
         return array
     items = list(np.asarray(value, dtype=object).flat)
     rounded = next((i for i in items if rounded_float(i, spec.dtype)), None)
+    if rounded is not None and below_int64(rounded, body):
+        raise InvalidInput(_outside(spec))
     if rounded is not None:  # 9007199254740993.0 reads as ...992: answered for another value
         raise InvalidInput(float_past_2_53(f"input '{spec.name}'", spec.dtype, rounded))
     if not any(type(item) is int for item in items):
@@ -92,6 +114,8 @@ def exact_json_integers(value: object, array: np.ndarray, spec: TensorSpec) -> n
     try:
         return np.array([int(item) for item in items], dtype=spec.dtype).reshape(array.shape)
     except OverflowError:
-        raise InvalidInput(
-            f"input '{spec.name}' expects {spec.dtype}; values are outside its range"
-        ) from None
+        raise InvalidInput(_outside(spec)) from None
+
+
+def _outside(spec: TensorSpec) -> str:
+    return f"input '{spec.name}' expects {spec.dtype}; values are outside its range"

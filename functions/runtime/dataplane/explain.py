@@ -60,9 +60,8 @@ class ExplainPlane:
         _misplaced(doc, body)
         raw = doc.get("parameters") if isinstance(doc, dict) else None
         samples, patch = _parameters(raw, body)
-        return self.explain_arrays(
-            model, simple.decode(doc, model.manifest, fields=simple.EXPLAIN_FIELDS), samples, patch
-        )
+        inputs = simple.decode(doc, model.manifest, fields=simple.EXPLAIN_FIELDS, raw=body)
+        return self.explain_arrays(model, inputs, samples, patch)
 
     def explain_arrays(
         self,

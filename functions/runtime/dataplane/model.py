@@ -85,7 +85,8 @@ class ModelPlane:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise not_json(exc, body) from None
-        inputs = simple.decode(doc, model.manifest, bools=json_bools.may_hold_bools(body))
+        bools = json_bools.may_hold_bools(body)
+        inputs = simple.decode(doc, model.manifest, bools=bools, raw=body)
         outputs = model.predict(inputs, typed=False)
         check_answer_size(model, outputs)
         check_finite(model, outputs, inputs)
