@@ -4,11 +4,14 @@ came, and forever when no driver was left to make one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from functions.runtime.registry import Registry
+from functions.runtime.rollout.attention import moved_by_others
+from functions.runtime.rollout.decision import SHADOW_STAGE
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.store import LocalStore
@@ -63,3 +66,42 @@ def test_an_abort_leaves_the_candidate_or_baseline_a_person_promoted(
     record = registry.alias_record(MODEL, ALIAS)
     assert record is not None and record["updated_by"].find("rollout") < 0  # the person's move
     capsys.readouterr()
+
+
+def test_a_weight_changed_by_hand_is_a_move_status_and_json_say(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the versions were compared: a canary cut from 10% to 1% by hand read as the
+    rollout's own split (`not_in_effect` null), and its next step overwrote it."""
+    assert run(["--store", store, "promote", MODEL, "2", "--weight", "0.01"]) == 0
+    assert "its driver's next check ends it as superseded" in capsys.readouterr().err
+    assert run(["--store", store, "rollout", "status", MODEL, "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert (said["state"], said["not_in_effect"]) == (
+        "running",
+        "the alias was moved outside the rollout (it serves 1 (99%) + 2 (1%))",
+    )
+    assert run(["--store", store, "rollout", "abort", MODEL]) == 0  # leaves it as set
+    target = Registry(LocalStore(store)).alias_target(MODEL, ALIAS)
+    assert target is not None and target.describe() == "1 (99%) + 2 (1%)"
+
+
+def test_a_shadow_sample_changed_by_hand_in_the_shadow_stage_is_a_move(tmp_path: Path) -> None:
+    registry = Registry(LocalStore(tmp_path / "store"))
+    for version in ("1", "2"):
+        publish(registry, tmp_path, MODEL, version, "healthy")
+    registry.set_alias(MODEL, "staging", "1")
+    plan = RolloutPlan(
+        steps=(0.1, 1.0), bake_s=60, max_error_rate=0.01, min_agreement=0.9, shadow_sample=0.2
+    )
+    engine = RolloutEngine(registry, _NoMetrics())
+    record = engine.start(MODEL, "2", plan, alias="staging", actor="x")
+    assert record.step == SHADOW_STAGE and moved_by_others(registry, record) is None
+    registry.set_shadow(MODEL, "staging", "2", 0.5)
+    assert moved_by_others(registry, record) == (
+        "the alias was moved outside the rollout (it serves 1, shadow 2 (50% sampled)); left as is"
+    )
+    ended = engine.abort(MODEL, "staging", "ops")
+    assert ended.log[-1]["message"].endswith("left as is")
+    target = registry.alias_target(MODEL, "staging")
+    assert target is not None and target.describe() == "1, shadow 2 (50% sampled)"

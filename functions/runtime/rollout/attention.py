@@ -9,8 +9,11 @@ else, so a pipeline reading them took an orphaned split for a driven one.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
+from functions.runtime.aliases import SMALLEST, WEIGHT_DIGITS, AliasTarget
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.decision import SHADOW_STAGE
 from functions.runtime.rollout.plan import poll_seconds, unwatched_after
@@ -47,17 +50,45 @@ def not_watched(record: RolloutRecord, now: float) -> dict[str, Any] | None:
 
 def moved_by_others(registry: Registry, record: RolloutRecord) -> str | None:
     """Why the alias no longer serves what this rollout set, or None if it does."""
-    target = registry.alias_target(record.model, record.alias)
-    step, candidate = record.step, record.candidate
-    if target is None:
+    found = registry.alias_record_tagged(record.model, record.alias)
+    return moved_from(record, None if found is None else found[0])
+
+
+def moved_from(record: RolloutRecord, alias_record: Mapping[str, Any] | None) -> str | None:
+    """Why `alias_record` (the alias's record as read; None: deleted) is not what this rollout
+    set at its step, or None. The whole split is compared, weight and shadow too: a person who
+    cut the canary from 10% to 1% moved the alias as much as one who promoted, and the next step
+    overwrote that split. A step this rollout wrote last is its own, not a move by others: a
+    check or an abort that read the rollout's record just before its driver stepped."""
+    if alias_record is None:
         return "the alias was deleted"
-    if step == SHADOW_STAGE:
-        ok = target.canary is None and target.version == record.baseline
-        ok = ok and target.shadow is not None and target.shadow.version == candidate
-    elif record.share() < 1:
-        ok = target.version == record.baseline and target.canary == candidate
-    else:
-        ok = target.version == candidate and target.canary is None
-    if ok:
+    target = AliasTarget.of(alias_record)
+    stepped = written_by(record, alias_record) and target.serves(record.candidate)
+    if stepped or serves_step(record, target):
         return None
     return f"the alias was moved outside the rollout (it serves {target.describe()}); left as is"
+
+
+def serves_step(record: RolloutRecord, target: AliasTarget) -> bool:
+    """Whether `target` sends traffic as the rollout's current step set it."""
+    baseline, candidate = record.baseline, record.candidate
+    if record.step == SHADOW_STAGE:
+        shadow = target.shadow
+        if shadow is None or target.canary is not None or target.version != baseline:
+            return False
+        return shadow.version == candidate and _same(shadow.sample, record.plan.shadow_sample)
+    share = record.share()
+    if share >= 1:
+        return target.version == candidate and target.canary is None
+    weights = target.weights() or {}
+    return set(weights) == {baseline, candidate} and _same(weights[candidate], share)
+
+
+def written_by(record: RolloutRecord, alias_record: Mapping[str, Any]) -> bool:
+    """Whether the alias's latest move is this rollout's ("<actor> (rollout <id>)")."""
+    return str(alias_record.get("updated_by") or "").endswith(f"(rollout {record.id})")
+
+
+def _same(weight: float, share: float) -> bool:
+    """A share (or sample) as the alias record keeps it: rounded to WEIGHT_DIGITS."""
+    return math.isclose(weight, round(share, WEIGHT_DIGITS), abs_tol=SMALLEST / 2)
