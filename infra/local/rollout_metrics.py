@@ -38,6 +38,7 @@ from infra.local.client_token import SET_ONE, ClientToken
 
 _SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED, SHADOW_BY_INDEX)
 _LATENCY_BUCKET = LATENCY + "_bucket"
+Versions = tuple[str, str]  # a rollout's baseline and candidate
 
 
 @dataclass
@@ -62,11 +63,20 @@ class Scrape:
                 scrape.add(sample.name, sample.labels, sample.value)
         return scrape
 
-    def restarted_since(self, before: Scrape) -> bool:
-        """Whether the gateway restarted between `before` and this scrape: a count went down
-        (they only rise while it runs). The differences were negative, so a restart mid-step
-        hid every request, error and breach until the counts rose past their old values."""
-        return any(self.requests.get(key, 0.0) < count for key, count in before.requests.items())
+    def restarted_since(self, before: Scrape, model: str, alias: str, versions: Versions) -> bool:
+        """Whether the gateway restarted between `before` and this scrape: a count the window
+        judges went down (they only rise while it runs). The differences were negative, so a
+        restart mid-step hid every request, error and breach until the counts rose past their
+        old values. Only the window's own series (the two versions through `alias`, and the
+        candidate as the baseline's shadow): another version's leave a running gateway once
+        `aiaas prune` removed it (AIAAS_METRICS_GONE_AFTER_S), and taking that for a restart
+        judged the step on every count since the gateway started, requests answered before
+        the rollout began included (a step advanced with no request sent during it)."""
+        baseline, candidate = versions
+        keys = [(model, alias, baseline), (model, alias, candidate)]
+        shadow = (SHADOW_REQUESTS, model, baseline, candidate)
+        went_down = any(self.requests.get(k, 0.0) < before.requests.get(k, 0.0) for k in keys)
+        return went_down or self.shadow.get(shadow, 0.0) < before.shadow.get(shadow, 0.0)
 
     def add(self, name: str, labels: dict[str, str], value: float) -> None:
         model, version = labels.get("model", ""), labels.get("version", "")
@@ -132,7 +142,7 @@ class GatewayMetricsSource:
         if zero is None:  # a window this source did not open (another process did): from now
             self._zero[model, since] = now
             zero = now
-        elif now.restarted_since(zero):  # every count since then falls inside the window
+        elif now.restarted_since(zero, model, alias, (baseline, candidate)):  # all since then
             zero = self._zero[model, since] = Scrape()
         return StepMetrics(
             baseline=_version(now, zero, (model, alias, baseline)),
