@@ -131,6 +131,8 @@ def start_rollout(
         )
     engine = RolloutEngine(plane.registry, _StartOnly())
     record = engine.start(name, version, plan, alias=alias, actor=who, when=when)
+    if not record.running:  # the alias was moved by hand as it started: nothing to drive
+        return tagged(record, response)
     import boto3  # only here: a start is rare, the client costs ~400 ms to build
 
     try:

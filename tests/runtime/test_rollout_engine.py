@@ -214,7 +214,7 @@ def test_a_rollout_whose_driver_died_before_its_first_move_resumes_by_making_it(
     # resumed rollout's first check called the unmoved alias "moved outside the rollout".
     setup = Setup(tmp_path, "healthy")
 
-    def killed(*args: object) -> None:
+    def killed(*args: object, **kwargs: object) -> None:
         raise SystemExit(137)
 
     with monkeypatch.context() as patched:

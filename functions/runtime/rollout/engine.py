@@ -5,7 +5,8 @@ calls `check` every `poll_s` seconds; each call reads the record and the alias, 
 holds no state and two drivers cannot move traffic twice (the record is compare-and-swapped).
 
 Traffic moves through the registry like any promote, so every move is in the alias history
-too, made by "<actor> (rollout <id>)".
+too, made by "<actor> (rollout <id>)"; each only onto the alias record the check read
+(rollout/moves.py), so a move made by hand meanwhile is never overwritten.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
-from functions.runtime.aliases import AliasTarget
-from functions.runtime.errors import Conflict, InvalidInput
+from functions.runtime.errors import Conflict
 from functions.runtime.manifest import utc_now
 from functions.runtime.refs import alias_key
 from functions.runtime.registry import Registry
-from functions.runtime.rollout.agreement import AgreementStage, agreement_stage
-from functions.runtime.rollout.attention import moved_by_others
+from functions.runtime.rollout.attention import moved_from
 from functions.runtime.rollout.decision import SHADOW_STAGE, Action, Decision, decide
+from functions.runtime.rollout.moves import (
+    MovedByOthers,
+    Seen,
+    look,
+    restore,
+    step_to,
+    unmoved_since_start,
+)
 from functions.runtime.rollout.plan import MIN_POLL_S, RolloutPlan, poll_seconds, settle_after
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import (
@@ -34,8 +41,8 @@ from functions.runtime.rollout.record import (
     not_running,
     resumable,
 )
-from functions.runtime.rollout.same_inputs import difference, labelled
 from functions.runtime.rollout.source import MetricsSource
+from functions.runtime.rollout.startable import startable
 from functions.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("aiaas.rollout")
@@ -74,7 +81,7 @@ class RolloutEngine:
         when.check(model, alias, current)
         not_running(current, model, alias)
         try:
-            target, stage = self._startable(model, alias, candidate, plan)
+            seen, stage = startable(self.registry, model, alias, candidate, plan)
         except Conflict:
             # A start that won a race moves the alias right after it claims the record: name
             # that rollout (and fail the caller's precondition), not "the alias already splits
@@ -83,6 +90,8 @@ class RolloutEngine:
             when.check(model, alias, current)
             not_running(current, model, alias)
             raise
+        target = seen.target
+        assert target is not None  # refused by startable
         now = self.clock()
         record = RolloutRecord(
             id=uuid.uuid4().hex[:12],
@@ -112,7 +121,7 @@ class RolloutEngine:
         claimed = self.book.update(model, alias, claim)
         assert claimed is not None
         try:
-            return self._enter(claimed, claimed.step, actor, "started")
+            return self._enter(claimed, claimed.step, actor, "started", seen, first=True)
         except Exception as exc:
             # Not left "running" with no one running it (the gateway's metrics unreadable, the
             # store failing): that blocked every later rollout until an abort nobody knew of.
@@ -121,42 +130,6 @@ class RolloutEngine:
             except Exception:  # the caller needs the first error, not this one's
                 log.exception("rollout %s of %s@%s: could not end it", claimed.id, model, alias)
             raise
-
-    def _startable(
-        self, model: str, alias: str, candidate: str, plan: RolloutPlan
-    ) -> tuple[AliasTarget, AgreementStage]:
-        target = self.registry.alias_target(model, alias)
-        if target is None:
-            raise Conflict(
-                f"alias {alias!r} of model {model!r} points at no version yet: promote a first "
-                "version to it (a rollout moves traffic from one version to another)"
-            )
-        if target.canary is not None:
-            raise Conflict(
-                f"alias {alias!r} of model {model!r} already splits traffic "
-                f"({target.describe()}): promote or roll back first"
-            )
-        if target.version == candidate:
-            raise Conflict(f"alias {alias!r} of model {model!r} already serves {candidate!r}")
-        base, other = (self.registry.manifest(model, v) for v in (target.version, candidate))
-        why = difference(base, other)
-        if why is not None:  # its share of the callers would get a 422 each, the rollout go on
-            raise InvalidInput(
-                f"version {candidate} of {model} does not take the requests {target.version} "
-                f"takes ({why}): the callers of {alias!r} would get a 422 from it; publish a "
-                "candidate with the same inputs"
-            )
-        if plan.min_agreement is not None:  # judged on labels: a regressor gives none
-            labelled(model, {target.version: base, candidate: other})
-        stage, shadow = agreement_stage(plan, base, other), target.shadow
-        if stage.shadow and shadow is not None and shadow.version != candidate:
-            # Without a shadow stage the alias's shadow is not in the way: it stays, as a
-            # promote keeps it.
-            raise Conflict(
-                f"alias {alias!r} of model {model!r} shadows version {shadow.version!r}; "
-                "a rollout with --min-agreement shadows the candidate: remove that shadow first"
-            )
-        return target, stage
 
     def check(
         self,
@@ -174,7 +147,8 @@ class RolloutEngine:
         mine = rollout_id in (None, record.id) and driver in (None, record.driver)
         if not record.running or not mine:
             return record
-        moved = self.moved_by_others(record)
+        seen = look(self.registry, model, alias)  # what a move decided below is made onto
+        moved = moved_from(record, seen.record)
         if moved is not None:
             return self._finish(record, RolloutState.SUPERSEDED, moved, actor, move=False)
         now = self.clock()
@@ -189,11 +163,13 @@ class RolloutEngine:
             "metrics": asdict(metrics),
         }
         if decision.action is Action.ROLL_BACK:
-            return self._finish(record, RolloutState.ROLLED_BACK, decision.reason, actor, checked)
+            return self._finish(
+                record, RolloutState.ROLLED_BACK, decision.reason, actor, checked, seen=seen
+            )
         if decision.action is Action.DONE:
             return self._finish(record, RolloutState.SUCCEEDED, decision.reason, actor, checked)
         if decision.action is Action.ADVANCE:
-            return self._advance(record, decision, actor, checked)
+            return self._advance(record, decision, actor, checked, seen)
         return self._save(record, lambda r: replace(r, last_check=checked))
 
     def abort(
@@ -217,12 +193,13 @@ class RolloutEngine:
                 "nothing to abort"
             )
         reason = f"aborted by {actor}" + (f": {why}" if why else "")
-        moved = self.moved_by_others(record)
+        seen = look(self.registry, model, alias)
+        moved = moved_from(record, seen.record)
         if moved is not None:  # a move by hand wins, as the driver's check has it: not undone
             return self._finish(
                 record, RolloutState.ABORTED, f"{reason}; {moved}", actor, move=False
             )
-        return self._finish(record, RolloutState.ABORTED, reason, actor)
+        return self._finish(record, RolloutState.ABORTED, reason, actor, seen=seen)
 
     def resume(self, model: str, alias: str, actor: str) -> RolloutRecord:
         """Drive a running rollout whose driver stopped (killed, its machine gone): the current
@@ -248,7 +225,8 @@ class RolloutEngine:
         if not any(entry.get("event") == "step" for entry in claimed.log):
             # Its driver died between writing the record and moving traffic: move it now (the
             # next check would call the unmoved alias "moved outside the rollout").
-            return self._enter(claimed, claimed.step, actor, "resumed: its first move never made")
+            why = "resumed: its first move never made"
+            return self._enter(claimed, claimed.step, actor, why, first=True)
         return claimed
 
     def wait_s(self, record: RolloutRecord) -> float:
@@ -260,33 +238,48 @@ class RolloutEngine:
     # ---- moving traffic -------------------------------------------------------------------
 
     def _advance(
-        self, record: RolloutRecord, decision: Decision, actor: str, checked: dict[str, Any]
+        self,
+        record: RolloutRecord,
+        decision: Decision,
+        actor: str,
+        checked: dict[str, Any],
+        seen: Seen,
     ) -> RolloutRecord:
-        step = record.step + 1
-        return self._enter(replace(record, last_check=checked), step, actor, decision.reason)
+        step, checked_record = record.step + 1, replace(record, last_check=checked)
+        return self._enter(checked_record, step, actor, decision.reason, seen)
 
-    def _enter(self, record: RolloutRecord, step: int, actor: str, why: str) -> RolloutRecord:
-        """Open the metrics window, move the traffic to `step`, and record it."""
+    def _enter(
+        self,
+        record: RolloutRecord,
+        step: int,
+        actor: str,
+        why: str,
+        seen: Seen | None = None,
+        *,
+        first: bool = False,
+    ) -> RolloutRecord:
+        """Open the metrics window, move the traffic to `step` onto the alias record `seen`
+        (`first`: the one the start found, else the one at `record`'s step; None: read now),
+        and record it."""
         gone = self._gone(record)
         if gone is not None:
             return gone
+        seen = seen or look(self.registry, record.model, record.alias)
         # The window opens before the move: no answer of the new split falls outside it, and a
         # source that cannot be read (a wrong --metrics URL) fails before any traffic moves.
         opened = self.clock()
         self.source.begin(record.model, opened)
         by = f"{actor} (rollout {record.id})"
         model, alias, candidate = record.model, record.alias, record.candidate
+        unmoved = unmoved_since_start if first else moved_from
+        try:
+            seen = step_to(self.registry, record, step, by, seen, unmoved)
+        except MovedByOthers as moved:  # by hand while this check measured: that move stands
+            return self._finish(record, RolloutState.SUPERSEDED, moved.reason, actor, move=False)
         if step == SHADOW_STAGE:
-            self.registry.set_shadow(model, alias, candidate, record.plan.shadow_sample, actor=by)
             what = f"shadowing {candidate} ({record.plan.shadow_sample:.0%} sampled)"
         else:
-            share = record.plan.steps[step]
-            if share < 1:
-                weights = {record.baseline: round(1 - share, 6), candidate: share}
-                self.registry.set_alias_weights(model, alias, weights, actor=by)
-            else:
-                self.registry.set_alias(model, alias, candidate, actor=by)
-            what = f"{candidate} at {share:.0%}"
+            what = f"{candidate} at {record.plan.steps[step]:.0%}"
         # The step's clock starts once the move is written: a server that read the alias just
         # before the write ended keeps it a TTL from then, so a clock read before a slow write
         # judged the first seconds after the settle on the split before.
@@ -295,7 +288,10 @@ class RolloutEngine:
         log.info("rollout %s of %s@%s: %s", record.id, model, alias, what)
         saved = self._save(entered, lambda r: r.logged("step", f"{what} ({why})", actor, at=now))
         if not saved.running and saved.state is not RolloutState.SUCCEEDED:
-            self._restore(saved, actor)  # aborted while we moved traffic: undo our move
+            try:  # aborted while we moved traffic: undo our move (not one made by hand since)
+                restore(self.registry, saved, by, seen)
+            except MovedByOthers as moved:
+                log.warning("rollout %s of %s@%s: %s", saved.id, model, alias, moved.reason)
         return saved
 
     def _finish(
@@ -307,12 +303,28 @@ class RolloutEngine:
         checked: dict[str, Any] | None = None,
         *,
         move: bool = True,
+        seen: Seen | None = None,
     ) -> RolloutRecord:
+        """End the rollout; unless `move` is False, every request back on the baseline, moved
+        onto the alias record `seen` (that of the check or abort deciding it; None: read now)."""
         if move and state is not RolloutState.SUCCEEDED:
             gone = self._gone(record)
             if gone is not None:
                 return gone
-            self._restore(record, actor)
+            by = f"{actor} (rollout {record.id})"
+            try:
+                restore(
+                    self.registry,
+                    record,
+                    by,
+                    seen or look(self.registry, record.model, record.alias),
+                )
+            except MovedByOthers as moved:  # by hand while the check measured: it stands
+                if state is RolloutState.ABORTED:
+                    reason = f"{reason}; {moved.reason}"
+                else:
+                    why = f"{moved.reason} (its check had decided to roll back: {reason})"
+                    state, reason = RolloutState.SUPERSEDED, why
         # A success is no warning: `aiaas rollout` printed "WARNING ... succeeded" on stderr.
         level = logging.INFO if state is RolloutState.SUCCEEDED else logging.WARNING
         log.log(
@@ -323,29 +335,6 @@ class RolloutEngine:
         done = replace(record, state=state, last_check=checked or record.last_check)
         at = self.clock()  # after the traffic moved: every request from here on is the baseline's
         return self._save(done, lambda r: r.logged(state.value, reason, actor, at=at))
-
-    def _restore(self, record: RolloutRecord, actor: str) -> None:
-        """Every request back on the baseline (callers first), then the shadow as it was before
-        the rollout. The rollout touches a shadow of its candidate only (the shadow stage takes
-        it over, a step serving the candidate ends it): a user's shadow of the candidate comes
-        back at its own sample (it was lost before), the stage's own shadow goes; a shadow of
-        another version is left as it is."""
-        by = f"{actor} (rollout {record.id})"
-        model, alias, candidate = record.model, record.alias, record.candidate
-        target = self.registry.alias_target(model, alias)
-        if target is None:
-            return
-        if target.serves(candidate):
-            self.registry.set_alias(model, alias, record.baseline, actor=by)
-        prior, now = record.prior_shadow, target.shadow
-        if prior is not None and prior.version != candidate:
-            return
-        if now == prior or (now is not None and now.version != candidate):
-            return
-        if prior is None:
-            self.registry.set_shadow(model, alias, None, actor=by)
-        else:
-            self.registry.set_shadow(model, alias, prior.version, prior.sample, actor=by)
 
     def _gone(self, record: RolloutRecord) -> RolloutRecord | None:
         """The record now there when `record`'s rollout no longer runs, else None. Read just
@@ -375,10 +364,6 @@ class RolloutEngine:
         saved = self.book.update(record.model, record.alias, apply)
         assert saved is not None
         return saved
-
-    def moved_by_others(self, record: RolloutRecord) -> str | None:
-        """Why the alias no longer serves what this rollout set, or None if it does."""
-        return moved_by_others(self.registry, record)
 
 
 def settle_s(registry: Registry, model: str, alias: str) -> float:
