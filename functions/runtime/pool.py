@@ -43,6 +43,7 @@ from functions.runtime.memory_fit import (
 )
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool_room import make_room
+from functions.runtime.refs import Resolution
 from functions.runtime.registry import ModelRef, Registry
 from functions.runtime.routed import ROUTE_SPACE, Routed
 from functions.runtime.said_once import SaidOnceEach
@@ -312,7 +313,7 @@ class ModelPool:
         for failure in failures:
             said.failed(failure)
         if not failures and warming is None:
-            said.worked(f"{ref}: its canary and shadow are served again")
+            said.worked(served_now(ref, found))
         shadow = found.shadow  # named, not loaded: replayed elsewhere (see the module's notes)
         cut = round(found.weight * ROUTE_SPACE)
         sample = found.sample if shadow else 0.0
@@ -330,3 +331,17 @@ class ModelPool:
     def has(self, manifest: ModelManifest) -> bool:
         """Whether `manifest`'s version is loaded (a dict lookup: no recency change)."""
         return (manifest.name, manifest.version) in self._models
+
+
+def served_now(ref: ModelRef, found: Resolution) -> str:
+    """What `ref` serves once nothing it names fails any more. "its canary and shadow are served
+    again" was logged after a rollout rolled an unloadable canary back: the alias named none."""
+    named = [
+        f"{what} {m.version}"
+        for what, m in (("canary", found.canary), ("shadow", found.shadow))
+        if m
+    ]
+    if not named:
+        version = found.manifest.version
+        return f"{ref}: names no canary or shadow any more; version {version} serves every request"
+    return f"{ref}: its {' and '.join(named)} {'are' if len(named) > 1 else 'is'} served now"

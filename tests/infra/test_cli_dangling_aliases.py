@@ -91,7 +91,7 @@ def test_a_missing_canary_or_shadow_is_logged_once_until_it_is_back(
         "m@production: shadow not served: version '3' of model 'm' not found (said once until "
         "it works again)"
     ]
-    assert "m@production: its canary and shadow are served again" in said
+    assert "m@production: its canary 2 and shadow 3 are served now" in said
 
 
 def test_the_control_plane_lists_them_too(registry: Registry) -> None:

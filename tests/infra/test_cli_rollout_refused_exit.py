@@ -88,15 +88,27 @@ def test_a_bad_limit_is_named_by_its_flag(
     assert main(["--store", str(store), "rollout", "abort", MODEL]) == 0
     capsys.readouterr()
     at = ["--store", str(store), "rollout", MODEL, "3"]
+    # The bounds said are those a new rollout takes: "--min-requests must be at least 0" was
+    # said of -3, and 0 then refused; "--max-p99-ms must be above 0 and at most inf".
     said = {
-        "--max-error-rate": "--max-error-rate must be at least 0 and at most 1; got 5.0",
-        "--min-requests": "--min-requests must be at least 0 and at most 1,000,000,000; got 10000000000",
-        "--min-requests ": "--min-requests must be at least 1: a step advances on the version's "
-        "answers, and one that answers none (it fails to load) must not; got 0",
+        "--max-error-rate": ("5", "--max-error-rate must be at least 0 and at most 1; got 5.0"),
+        "--min-requests": (
+            "10000000000",
+            "--min-requests must be at least 1 and at most 1,000,000,000; got 10000000000",
+        ),
+        "--min-requests ": (
+            "-3",
+            "--min-requests must be at least 1 and at most 1,000,000,000; got -3",
+        ),
+        "--min-requests  ": (
+            "0",
+            "--min-requests must be at least 1: a step advances on the version's answers, and "
+            "one that answers none (it fails to load) must not; got 0",
+        ),
+        "--max-p99-ms": ("-5", "--max-p99-ms must be above 0; got -5.0"),
     }
-    values = {"--max-error-rate": "5", "--min-requests": "10000000000", "--min-requests ": "0"}
-    for flag, message in said.items():
-        assert main([*at, flag.strip(), values[flag]]) == 1, flag
+    for flag, (value, message) in said.items():
+        assert main([*at, flag.strip(), value]) == 1, flag
         assert capsys.readouterr().err.strip().endswith(message), flag
 
 

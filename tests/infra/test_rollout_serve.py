@@ -51,7 +51,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(root: Path) -> Iterator[ServeProcess]:
-    env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "3600"}
+    # INFO: what serve says of a canary that comes and goes is checked below.
+    env = {"AIAAS_API_TOKEN": TOKEN, "AIAAS_ALIAS_TTL": "3600", "POWERTOOLS_LOG_LEVEL": "INFO"}
     yield from start_serve(root / "store", env=env, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
@@ -141,6 +142,12 @@ def test_a_failing_candidate_is_rolled_back(
     print(f"{version}: {len(errors)} errors, {len(in_step)} requests in the step")  # the report
     after = callers.between(record.log[-1]["at"], float("inf"))
     assert after and all(a.status == 200 and a.version == "1" for a in after)
+    if version == "3":  # its canary never loaded, and the rollback ended the split
+        said = server.log.read_text(errors="replace")
+        assert f"{MODEL}: canary 3 not loaded" in said
+        # It said "its canary and shadow are served again" of an alias that named neither.
+        assert f"{MODEL}: names no canary or shadow any more; version 1 serves every" in said
+        assert "served again" not in said
 
 
 def test_a_disagreeing_candidate_never_reaches_a_caller(root: Path, server: ServeProcess) -> None:

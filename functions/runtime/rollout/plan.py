@@ -14,6 +14,7 @@ from functions.runtime.errors import BadRequest
 from functions.runtime.names import shown, shown_names
 
 DEFAULT_MIN_REQUESTS = 20  # a step's candidate answers at least this many before it advances
+MAX_MIN_REQUESTS = 10**9
 DEFAULT_SHADOW_SAMPLE = 1.0  # the agreement stage replays every request (copies are dropped,
 # never waited for, when the shadow falls behind)
 MAX_STEPS = 20
@@ -69,7 +70,11 @@ class RolloutPlan:
         check_sample(self.shadow_sample)
         if isinstance(self.min_requests, bool) or not isinstance(self.min_requests, int):
             raise BadRequest(f"min_requests must be a whole number; got {self.min_requests!r}")
-        _check_range("min_requests", self.min_requests, 0, 10**9)
+        if not 0 <= self.min_requests <= MAX_MIN_REQUESTS:  # 0: a stored plan, read as it was
+            raise BadRequest(  # in a new plan's bounds: "at least 0" was then refused as 0
+                f"min_requests must be at least 1 and at most {MAX_MIN_REQUESTS:,}; "
+                f"got {self.min_requests}"
+            )
 
     def checked_new(self) -> RolloutPlan:
         """This plan, if a rollout may start with it (stored ones are read as they were)."""
@@ -148,7 +153,7 @@ def plan_schema() -> dict[str, Any]:
             "min_requests": {
                 "type": "integer",
                 "minimum": 1,
-                "maximum": 10**9,
+                "maximum": MAX_MIN_REQUESTS,
                 "default": DEFAULT_MIN_REQUESTS,
             },
             "shadow_sample": {**share, "default": DEFAULT_SHADOW_SAMPLE},
@@ -168,6 +173,8 @@ def _check_range(
         raise BadRequest(f"{name} must be a number; got {shown(value)}")
     if value < low or value > high or (low_open and value == low):
         bound = f"above {low:g}" if low_open else f"at least {low:g}"
+        if math.isinf(high):  # "and at most inf" told the user nothing
+            raise BadRequest(f"{name} must be {bound}; got {value!r}")
         top = f"{int(high):,}" if high >= 1e6 and float(high).is_integer() else f"{high:g}"
         raise BadRequest(f"{name} must be {bound} and at most {top}; got {value!r}")
 
