@@ -17,7 +17,6 @@ import shlex
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from functions.runtime.cache import ArtifactCache
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.rollout.cloudwatch import CloudWatchMetrics
-from functions.runtime.rollout.decision import StepMetrics
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.plan import RolloutPlan
 from functions.runtime.s3store import S3Store
@@ -226,44 +224,6 @@ def test_a_nan_candidate_ends_rolled_back(s3_store, tmp_path, cloudwatch):
     walker.callers.statuses.clear()
     walker.callers.send(50)
     assert set(walker.callers.statuses) == {("1", 200)}
-
-
-class MovedWhileMeasured:
-    """CloudWatch as the function reads it, a person moving the alias by hand while the check
-    that sees the candidate's errors waits for GetMetricData (seconds in AWS)."""
-
-    def __init__(self, source: CloudWatchMetrics, move: Callable[[], None]) -> None:
-        self.source, self.move = source, move
-        self.moved = False
-
-    def begin(self, model: str, since: float) -> None:
-        self.source.begin(model, since)
-
-    def measure(self, *args: Any, **kwargs: Any) -> StepMetrics:
-        metrics = self.source.measure(*args, **kwargs)
-        if metrics.candidate.errors and not self.moved:
-            self.move()
-            self.moved = True
-        return metrics
-
-
-def test_a_promote_by_hand_while_a_check_measures_stops_the_machine(s3_store, tmp_path, cloudwatch):
-    # The rollback the check decided was unconditional: the candidate a person had just
-    # promoted to everyone went back to the baseline, and the execution failed RolledBack.
-    walker, model = setup(s3_store, tmp_path, cloudwatch, "nan")
-    source = walker.engine.source
-    assert isinstance(source, CloudWatchMetrics)
-
-    def promote() -> None:
-        Registry(s3_store).set_alias(model, "production", "2", actor="alice")
-
-    walker.engine.source = MovedWhileMeasured(source, promote)
-    end, output = walker.run(walker.started)
-    assert end == "Stopped", walker.states
-    assert output["state"] == "superseded", output
-    assert output["reason"].startswith("the alias was moved outside the rollout (it serves 2)")
-    assert "its check had decided to roll back: error rate" in output["reason"]
-    assert Registry(s3_store).alias_record(model, "production")["updated_by"] == "alice"  # type: ignore[index]
 
 
 def test_checks_failing_past_their_retries_abort_the_rollout(s3_store, tmp_path, cloudwatch):
