@@ -1,9 +1,10 @@
 """Warnings about text (category) columns that one-hot encoding learns, but not as meant.
 
-A category is matched as written, in training and when serving (`training.table_prep`): a
-column that writes one value several ways (" Paris", "paris"), numbers with a unit ("12kg") or
-dates ("2024-01-31") trains, but a served value written another way, a weight or a date not in
-the training file encodes as all zeros, with no error. `aiaas train` (and `--check`) says so
+A category is matched as written, in training and when serving (`training.table_prep`), less
+the blanks around it (training strips them from the cells it reads, the served model from the
+strings it is sent): a column that writes one value several ways ("Paris", "paris"), numbers
+with a unit ("12kg") or dates ("2024-01-31") trains, but a served value written another way, a
+weight or a date not in the training file encodes as all zeros, with no error. `aiaas train` (and `--check`) says so
 before training, with the edit to make; a column that is one category in every row is said
 too (it tells the model nothing). Classification labels written several ways are said alike.
 """
@@ -57,7 +58,7 @@ def category_warnings(raw: RawData) -> list[str]:
             warnings.append(
                 f"feature column {name!r} writes one value several ways ({shown}): each is its "
                 "own category, in training and when serving (a value is matched as written: "
-                "case and spaces count); write each value one way in the file"
+                "case counts, blanks around it do not); write each value one way in the file"
             )
     return warnings
 

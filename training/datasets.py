@@ -254,10 +254,13 @@ def _features(
 
 def _category(cell: object) -> str:
     """A text column's cell as serving reads it: a null (Parquet's None, a NaN) is the empty
-    string, as an empty CSV cell is (not the category "None"); any written text is itself."""
+    string, as an empty CSV cell is (not the category "None"); written text is itself, less
+    the blanks around it, as a header name and a label are read. A file written `70, Lyon`
+    trained the category ' Lyon', and a client's "Lyon" was then none of them (all zeros, a
+    confident wrong answer); the served model strips its string inputs alike (`strip`)."""
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return ""
-    return str(cell)
+    return str(cell).strip()
 
 
 def _inputs(

@@ -106,12 +106,15 @@ def build_manifest(
     # "nan" (`df[col].astype(str)`'s NaN) as a category of its own. read_signature's guess for
     # skl2onnx exports (a "nan" category is where missing values go) served the empty cells
     # of such a column as "nan": another class for each (batch accuracy 0.67, the card's 0.99).
+    # `strip`: a text column's categories were read less the blanks around them (datasets.py),
+    # so the served model reads a string it is sent so too.
     inputs = tuple(
         dataclasses.replace(
             s,
             finite=finite and s.dtype.startswith("float"),
             description=description,
             missing=None,
+            strip=data.table is not None and s.dtype == "string",
         )
         for s in graph.inputs
     )

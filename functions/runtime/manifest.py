@@ -65,6 +65,10 @@ class TensorSpec:
     # String inputs only: the category a missing value (JSON null, an empty CSV cell) is sent as,
     # read from the graph at publish: "nan" where skl2onnx exports a OneHotEncoder fit on NaN.
     missing: str | None = None
+    # String inputs only: blanks around a value are no part of it, and are stripped before the
+    # graph sees it (" Nice" is "Nice"): a model `aiaas train` fitted on a table's text columns,
+    # whose categories were read so (a CSV written `70, Lyon`).
+    strip: bool = False
 
     @property
     def rank(self) -> int:
@@ -206,6 +210,8 @@ def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
         del data["index_rows"]
     if spec.missing is None:
         del data["missing"]
+    if not spec.strip:
+        del data["strip"]
     return data
 
 
@@ -236,9 +242,7 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
                 f"manifest field '{where}.shape[{i}]' must be a positive int or -1 (dynamic)"
             )
     dtype = choice(get(spec, "dtype", str, where), DTYPES, f"{where}.dtype")
-    missing = get(spec, "missing", str, where, None)
-    if missing is not None and dtype != "string":
-        raise ManifestError(f"manifest field '{where}.missing' is for string inputs only")
+    missing, strip = manifest_fields.string_fields(spec, where, dtype)
     return TensorSpec(
         name=get(spec, "name", str, where),
         dtype=dtype,
@@ -248,6 +252,7 @@ def _parse_spec(data: object, where: str) -> TensorSpec:
         map_keys=_parse_map_keys(spec, where),
         index_rows=index_rows(spec, where),
         missing=missing,
+        strip=strip,
     )
 
 

@@ -67,6 +67,16 @@ def index_rows(spec: Mapping[str, Any], where: str) -> int:
     return rows
 
 
+def string_fields(spec: Mapping[str, Any], where: str, dtype: str) -> tuple[str | None, bool]:
+    """A string input's `missing` category and `strip`, else a ManifestError (other types)."""
+    missing = get(spec, "missing", str, where, None)
+    strip = get(spec, "strip", bool, where, False)
+    for key, given in (("missing", missing is not None), ("strip", strip)):
+        if given and dtype != "string":
+            raise ManifestError(f"manifest field '{where}.{key}' is for string inputs only")
+    return missing, strip
+
+
 def repeated(values: Sequence[str]) -> str | None:
     """The first (in sorted order) of the values `values` holds more than once, if any."""
     twice = sorted(value for value, times in Counter(values).items() if times > 1)

@@ -35,10 +35,10 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
         if source.kind in "US" or (
             source.kind == "O" and all(isinstance(v, str | bytes) for v in value.flat)
         ):
-            return value.astype(object, copy=False)
+            return _stripped(spec, value.astype(object, copy=False))
         filled = fill_missing(spec, value)
         if filled is not None:
-            return filled
+            return _stripped(spec, filled)
         if source.kind == "b" or any(isinstance(v, bool) for v in value.flat):
             raise InvalidInput(  # a yes/no column trained as categories: its text decides
                 f"input '{spec.name}' expects string; got true/false values: send the text the "
@@ -75,6 +75,15 @@ def _cast(spec: TensorSpec, value: np.ndarray, *, typed: bool) -> np.ndarray:
     raise InvalidInput(
         f"input '{spec.name}' expects {spec.dtype}; got {got}, which does not convert safely"
     )
+
+
+def _stripped(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
+    """A string input's values less the blanks around each, where its model was trained so
+    (`TensorSpec.strip`): " Nice" from a CSV written `30, Nice` is the category "Nice"."""
+    if not spec.strip:
+        return value
+    flat = [v.strip() for v in value.reshape(-1).tolist()]
+    return np.array(flat, dtype=object).reshape(value.shape)
 
 
 def _not_a_number(spec: TensorSpec, value: np.ndarray) -> None:

@@ -257,7 +257,8 @@ def test_a_column_named_like_a_graph_step_is_refused_before_training(tmp_path: P
 
 def test_check_warns_of_categories_that_do_not_serve_as_meant(tmp_path: Path) -> None:
     """A value written two ways, numbers with a unit, dates, one category in every row: each
-    trains, but serves unseen values as all zeros with no error (before: not a word)."""
+    trains, but serves unseen values as all zeros with no error (before: not a word). Blanks
+    around a value are stripped, so " Paris" is "Paris"; its case still counts."""
     cities = (" Paris", "paris", "PARIS", "lyon")
     lines = [
         f"{cities[i % 4]},{10 + i % 6}kg,2024-01-{1 + i % 9:02d},FR,{i % 2}"
@@ -266,7 +267,7 @@ def test_check_warns_of_categories_that_do_not_serve_as_meant(tmp_path: Path) ->
     spec = load_spec_text(tmp_path, "city,weight,day,country,plan\n", lines)
     warnings = check_data(spec, tmp_path).warnings
     assert [w.split(":")[0] for w in warnings] == [
-        "feature column 'city' writes one value several ways (' Paris', 'PARIS', 'paris')",
+        "feature column 'city' writes one value several ways ('PARIS', 'Paris', 'paris')",
         "feature column 'weight' holds numbers with a unit (e.g. '10kg')",
         "feature column 'day' holds dates (e.g. '2024-01-01')",
         "feature column 'country' is 'FR' in every row; it tells the model nothing",

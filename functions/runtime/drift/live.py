@@ -97,6 +97,7 @@ class LiveHistograms:
         self.columns = every.numeric() if every is not None else None
         cells = string_cells(every) if every is not None else {}
         self._strings = [cells[c.name] for c in baseline.categories]  # (input, column) of each
+        self._stripped = {s.name for s in manifest.inputs if s.strip}  # as the model reads them
         # Each with its output and the model's own label output (None where not answered).
         self._requests: list[Requested] = []
         # The output the baseline's predictions were fitted on (watched.binned_output).
@@ -250,6 +251,8 @@ class LiveHistograms:
         counted = []
         for base, (name, column) in zip(self.baseline.categories, self._strings, strict=True):
             blocks = [_as_rows(inputs[name])[:, column] for inputs in requests]
+            if blocks and name in self._stripped:
+                blocks = [np.char.strip(block.astype(str)) for block in blocks]
             counted.append(base.bin(np.concatenate(blocks)) if blocks else 0 * base.counts)
         return counted
 
