@@ -16,20 +16,13 @@ any one of them read as the scores answered the wrong class.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import Postprocessing, TensorSpec
 
-if TYPE_CHECKING:
-    import numpy as np
-
 LABEL_DTYPES = ("int64", "int32", "string")
-PROBABILITY_SLACK = 1e-5  # how far past [0, 1] float32 sums of shares may round
-ROW_SUM_SLACK = 1e-3  # how far from 1 a row of probabilities may sum (float32, many classes)
 
 
 @dataclass(frozen=True)
@@ -311,85 +304,3 @@ def _not_lowest_first(scores: TensorSpec, graph: GraphClasses) -> None:
             f"without --labels to serve {own[0]!r} as the model answers it, or export scores "
             "where higher means more likely (negated distances)"
         )
-
-
-def checked_by_own_labels(
-    setup: ClassifierSetup, graph: GraphClasses, probe: Mapping[str, np.ndarray] | None
-) -> ClassifierSetup:
-    """`setup`, its labels in the order of the score columns the model's own label output says.
-
-    onnxruntime's binary SVMClassifier without probabilities (skl2onnx's `SVC()`) answers its
-    two decision columns as [d, -d], d > 0 for the second class: read in the classes' order,
-    every label served was the other class (40 of 40 rows). The rows publish made up
-    (`OnnxSignature.probe`) are answered by both the scores and the label output; where every
-    row's largest score names the other class of two, the labels follow the columns."""
-    post = setup.postprocessing
-    if probe is None or post.label_output is None or len(graph.labels) != 2:
-        return setup
-    if post.label_indexes:  # its 0/1 are indexes, not the classes named 0 and 1
-        return setup
-    scores, own = probe.get(post.scores_output), probe.get(post.label_output)
-    if scores is None or own is None or scores.ndim != 2 or scores.shape[1] != 2:
-        return setup
-    index = {label: i for i, label in enumerate(graph.labels)}
-    told = [index.get(str(value)) for value in own.ravel().tolist()]
-    # rows whose two scores tie, or whose label is not a class, tell nothing
-    said = [
-        (int(row[1] > row[0]), told[i])
-        for i, row in enumerate(scores.tolist())
-        if row[0] != row[1] and i < len(told) and told[i] is not None
-    ]
-    if not said or any(best == label for best, label in said):
-        return setup
-    labels = setup.labels[::-1]
-    note = (
-        f"{post.scores_output!r} holds the two classes' scores in reverse order (as onnxruntime's "
-        f"binary SVMClassifier answers them; the model's own {post.label_output!r} says so): "
-        f"its columns are {', '.join(labels)}"
-    )
-    return replace(setup, labels=labels, notes=(*setup.notes, note))
-
-
-def checked_by_probe(
-    setup: ClassifierSetup,
-    graph: GraphClasses,
-    probe: Mapping[str, np.ndarray] | None,
-    options: ClassifierOptions,
-) -> ClassifierSetup:
-    """`setup`, unless scores served as probabilities (activation none, chosen because the graph
-    names its classes) answered the made-up rows outside [0, 1]: margins, not probabilities
-    (onnxmltools' XGBoost `multi:softmax`: 3.118 served where predict_proba says 0.9919)."""
-    post = setup.postprocessing
-    if probe is None or options.activation is not None or post.activation != "none":
-        return setup
-    if post.scores_output in graph.probability_outputs | graph.decision_outputs:
-        return setup
-    import numpy as np
-
-    scores = np.asarray(probe.get(post.scores_output, ()))
-    if scores.dtype.kind != "f":
-        return setup
-    # float32 rounding is no margin: a forest's summed leaf shares give 1.0000001 where
-    # every tree agrees, and such a plain scikit-learn forest was refused.
-    slack = PROBABILITY_SLACK
-    outside = scores[np.isfinite(scores) & ((scores < -slack) | (scores > 1 + slack))]
-    if outside.size == 0:
-        return setup
-    one = scores.ndim == 1 or scores.shape[1:] == (1,)
-    value = float(outside[0])  # as short as float32 writes it (3.118, 1.0000001), else whole
-    shown = str(np.float32(value)) if float(np.float32(value)) == value else repr(value)
-    said = f"output {post.scores_output!r} answered {shown} for a made-up row"
-    rows = scores.reshape(len(scores), -1) if scores.ndim > 1 and not one else None
-    sums = None if rows is None else rows.sum(axis=1)[np.isfinite(rows).all(axis=1)]
-    if sums is not None and sums.size and bool((np.abs(sums - 1) <= ROW_SUM_SLACK).all()):
-        # Rows that already sum to 1 are no margins: a softmax over them serves wrong scores.
-        raise BadRequest(
-            f"{said}: scores outside [0, 1] are no probabilities, yet each row sums to 1 as "
-            "probabilities do, so no margins a softmax would turn into them; pass "
-            "--activation none to serve these scores as they are"
-        )
-    raise BadRequest(
-        f"{said}: scores outside [0, 1] are no probabilities (margins, as XGBoost's "
-        f"multi:softmax exports them); pass --activation {'sigmoid' if one else 'softmax'} to "
-        "serve probabilities, or --activation none to serve these scores as they are"
-    )

@@ -34,15 +34,11 @@ from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
 from infra.cli.publish_card import CARD, Scored, card_files
-from infra.cli.publish_classifier import (
-    ClassifierOptions,
-    checked_by_own_labels,
-    checked_by_probe,
-    classifier_setup,
-)
+from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_lookalike import refuse_lookalike
 from infra.cli.publish_options import Prepared, add_publish_options, apply_publish_options
+from infra.cli.publish_probe_checks import checked_by_own_labels, checked_by_probe
 from infra.cli.publish_unlabelled import unlabelled_note
 from infra.cli.publish_variant_check import check_half_source_loads
 from infra.cli.row_progress import BYTES, Progress, add_flag
