@@ -109,7 +109,7 @@ class Gateway:
         token: str | None = None,
         tokens: tuple[str, ...] = (),
         max_body: int = API_GATEWAY_MAX_BODY,
-        on_miss: Callable[[], bool] | None = None,
+        on_miss: Callable[[str], bool] | None = None,
         metrics: GatewayMetrics | None = None,
         open_guard: OpenGuard | None = None,
     ) -> None:
@@ -120,7 +120,7 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics()
         self.open_guard = open_guard  # with no token: what a web page's requests are refused
         self.max_body = max_body
-        self.on_miss = on_miss  # rediscover functions (e.g. newly published models)
+        self.on_miss = on_miss  # rediscover functions (e.g. newly published models) for a path
         self._lock = threading.Lock()
         self._routes: list[_Route] = []
         # (method, path) -> route and parameters: matching every route took ~6 us a request.
@@ -206,7 +206,7 @@ class Gateway:
             return GatewayResponse(200, [("content-type", content_type)], body)
         found = self.route(request.method, request.path)
         try:
-            if found is None and self.on_miss is not None and self.on_miss():
+            if found is None and self.on_miss is not None and self.on_miss(request.path):
                 found = self.route(request.method, request.path)
         except AiaasError:  # the store cannot say whether it holds a model published since
             self.metrics.refused(503)

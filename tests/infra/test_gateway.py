@@ -208,7 +208,8 @@ def test_on_miss_can_add_functions_once(toy_module: str) -> None:
     calls: list[int] = []
     gateway: Gateway
 
-    def discover() -> bool:
+    def discover(path: str) -> bool:
+        assert path == "/late"
         calls.append(1)
         gateway.add_functions({"late": toy(toy_module, "raw", ("GET", "/late"))})
         return True
