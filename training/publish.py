@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from math import prod
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 
 from functions.runtime.artifact_files import describe_files
 from functions.runtime.errors import VersionExists
+from functions.runtime.input_columns import FLAT_COLUMNS
 from functions.runtime.introspect import read_signature
 from functions.runtime.manifest import ModelManifest, Postprocessing, TensorSpec, check_features
 from functions.runtime.publish_alias import point_alias_at_published
@@ -69,7 +71,9 @@ def _describe(sig: Signature, data: PreparedData, feature_names: tuple[str, ...]
     return f"raw values, each row shaped {list(data.row_shape)}"
 
 
-def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dict[str, Any]:
+def preprocessing_for(
+    data: PreparedData, feature_names: tuple[str, ...], generated: bool = False
+) -> dict[str, Any]:
     """What a client must do before calling: tokenize text, or nothing (scaling is in-graph)."""
     if data.vocabulary is not None:
         # Raw text: the ids input it feeds, and the record / batch column it is read from.
@@ -81,6 +85,11 @@ def preprocessing_for(data: PreparedData, feature_names: tuple[str, ...]) -> dic
     }
     if data.table is not None:  # filled and encoded inside the graph too
         table["columns"] = data.table.to_json()
+    if not generated and len(data.row_shape) > 1 and len(feature_names) == prod(data.row_shape):
+        # A table's columns reshaped (dataset.input_shape): no `features` (those name an
+        # [N, F] input's columns), yet batch reads a CSV of them by these names, in this order
+        # (row-major), as training read its own file (batch/csv_header.py).
+        table[FLAT_COLUMNS] = list(feature_names)
     return table
 
 
@@ -129,7 +138,9 @@ def build_manifest(
         labels=data.labels,
         features=_features(inputs, data, tuple(facts["feature_names"]), facts["generated_names"]),
         postprocessing=Postprocessing("logits", "softmax") if data.labels else None,
-        preprocessing=preprocessing_for(data, tuple(facts["feature_names"])),
+        preprocessing=preprocessing_for(
+            data, tuple(facts["feature_names"]), facts["generated_names"]
+        ),
         metrics=dict(facts["metrics"]),
         training=dict(facts["training"]),
         dataset=dict(data.summary),

@@ -203,3 +203,20 @@ def indexed_names(name: str, width: int) -> tuple[str, ...]:
     (an export's `onnx::Gemm_0` reads onnx::Gemm_0_0, ...; explanations once said x_0, ...,
     which named no column of the user's CSV)."""
     return (name,) if width == 1 else tuple(f"{name}_{i}" for i in range(width))
+
+
+# The manifest's `preprocessing` key for a table's columns reshaped into one input.
+FLAT_COLUMNS = "flat_columns"
+
+
+def flat_columns(manifest: ModelManifest) -> tuple[str, ...]:
+    """The table columns, in order, one row of the model's one input was read from by `aiaas
+    train` (row-major: a CSV of pixel0 ... pixel63 trained as [1, 8, 8]), where its manifest
+    records them; else (). Such a model has no `features`: those name an [N, F] input's."""
+    names = manifest.preprocessing.get(FLAT_COLUMNS)
+    if len(manifest.inputs) != 1 or not isinstance(names, list) or manifest.features:
+        return ()
+    shape = manifest.inputs[0].shape[1:]
+    if -1 in shape or math.prod(shape) != len(names) or len(set(names)) != len(names):
+        return ()
+    return tuple(names) if all(isinstance(n, str) and n for n in names) else ()

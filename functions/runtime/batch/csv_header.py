@@ -19,7 +19,7 @@ from functions.runtime.batch.scoring import OutputField, row_shape
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import KIND as HF_TOKENIZER
-from functions.runtime.input_columns import indexed_names
+from functions.runtime.input_columns import flat_columns, indexed_names
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import PAIR_FIELD, text_input
 
@@ -122,7 +122,8 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     # Columns the model reads must be named once; others are passed through as they are (an
     # export's two `id` columns, or two unnamed ones of trailing commas, refused the file).
     read = {c for cols in wanted.values() for c in cols} | set(renamed.values())
-    read |= set(manifest.features)
+    flat = flat_columns(manifest)  # a table reshaped into the one input: its own columns
+    read |= set(manifest.features) | set(flat)
     if any(c in read for c in twice):
         raise HeaderMismatch(
             f"{where}: the header names columns twice: {_named([c for c in twice if c in read])}"
@@ -130,6 +131,9 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     by_name = manifest.feature_input
     if by_name is not None and _by_features(wanted[by_name.name], manifest.features, position):
         wanted[by_name.name] = list(manifest.features)  # the error, if any, names features
+    own = manifest.inputs[0].name
+    if flat and _by_features(wanted[own], flat, position):
+        wanted[own] = list(flat)  # read in training's order, then reshaped as the input is
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
         hint = _header_hint(columns) or _case_hint(missing, columns)
@@ -203,10 +207,16 @@ def _unnamed_hint(columns: list[str], manifest: ModelManifest, wanted: dict[str,
     if text is not None:  # --features is refused for a text model: its field is the column
         return _text_hint(columns, manifest, text.field)
     expected = [c for cols in wanted.values() for c in cols]
-    if manifest.features or len(columns) < len(expected) or set(columns) & set(expected):
+    if manifest.features or flat_columns(manifest):
         return ""
-    if _looks_numeric(columns):
+    if len(columns) < len(expected) or set(columns) & set(expected) or _looks_numeric(columns):
         return ""
+    if len(manifest.inputs) == 1 and manifest.inputs[0].rank > 2:  # --features needs [N, F]
+        return (
+            f" (its input {manifest.inputs[0].name!r} is {list(manifest.inputs[0].shape)}, "
+            f"read row-major from columns {expected[0]} ... {expected[-1]}: rename the header's "
+            "columns it reads so, in order)"
+        )
     names = ",".join(columns) if len(columns) == len(expected) else "NAME,..."
     return (
         " (it was published without --features: rename the header's columns it reads so, in "
