@@ -226,7 +226,7 @@ def _from_columns(
     target = spec.target
     if target is None:
         raise DataError(f"set dataset.target to the label column; columns are {list(columns)}")
-    inputs = _inputs(columns, spec, kind, source)
+    inputs = _inputs(columns, spec, kind, source, csv=places.lines is not None)
     text: tuple[int, ...] = ()
     if kind == "text":
         x = text_column(columns[inputs[0]], inputs[0], places)
@@ -264,7 +264,7 @@ def _category(cell: object) -> str:
 
 
 def _inputs(
-    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str
+    columns: dict[str, np.ndarray], spec: DatasetSpec, kind: str, source: str, *, csv: bool
 ) -> tuple[str, ...]:
     """The input columns, each one checked to exist, with the spec field that named it."""
     named = [(name, "dataset.exclude") for name in spec.exclude]
@@ -285,12 +285,28 @@ def _inputs(
     if not inputs:
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
     if "" in inputs:  # a caller could not send it by name, nor a card show it
-        raise DataError(
-            f"data set {source} has a column with no name (column {list(columns).index('') + 1}; "
-            "pandas writes its index so unless to_csv(index=False)); name it in the header, or "
-            "list the feature columns in dataset.features"
-        )
+        raise DataError(_nameless(columns, source, csv))
     return inputs
+
+
+def _nameless(columns: dict[str, np.ndarray], source: str, csv: bool) -> str:
+    """Why a column has no name: pandas' index (the first), a comma ending every line (the
+    last, empty in every row: it was blamed on pandas' index), or a name left out."""
+    names = list(columns)
+    at = names.index("")
+    if at == 0:
+        why = "pandas writes its index so unless to_csv(index=False)); name it in the header"
+    elif csv and at == len(names) - 1 and all(_category(v) == "" for v in columns[""]):
+        why = (
+            "the last, empty in every row: a comma ends every line, the header's too); delete "
+            "the comma at the end of each line"
+        )
+    else:
+        why = "its name is empty in the header); name it in the header"
+    return (
+        f"data set {source} has a column with no name (column {at + 1}; {why}, or list the "
+        "feature columns in dataset.features"
+    )
 
 
 def _holds_text(values: np.ndarray) -> bool:

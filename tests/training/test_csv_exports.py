@@ -92,6 +92,29 @@ def test_an_unnamed_column_is_refused_unless_the_features_leave_it_out(
     assert _check(tmp_path, listed, capsys)[0] == 0
 
 
+def test_a_comma_ending_every_line_is_said_so_not_blamed_on_pandas_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `a,b,colour,` and `0.1,0.2,red,`: the fourth column has no name and no value; the refusal
+    # said "pandas writes its index so", which is the first column's story.
+    (tmp_path / "trail.csv").write_text("a,b,colour,\n" + _body().replace("\n", ",\n"))
+    spec = _spec(tmp_path, {"path": "trail.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "data set trail.csv has a column with no name (column 4; the last, empty in every row: "
+        "a comma ends every line, the header's too); delete the comma at the end of each line, "
+        "or list the feature columns in dataset.features"
+    )
+    # One in the middle is a name left out of the header.
+    (tmp_path / "gap.csv").write_text("a,,colour\n" + _body())
+    spec = _spec(tmp_path, {"path": "gap.csv", "target": "colour"})
+    assert _error(tmp_path, spec, capsys) == (
+        "data set gap.csv has a column with no name (column 2; its name is empty in the "
+        "header); name it in the header, or list the feature columns in dataset.features"
+    )
+    listed = _spec(tmp_path, {"path": "trail.csv", "target": "colour", "features": ["a", "b"]})
+    assert _check(tmp_path, listed, capsys)[0] == 0
+
+
 def test_spaces_around_header_names_are_not_part_of_the_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
