@@ -42,11 +42,9 @@ class Fields:
     def text(self, key: str, default: Any = _REQUIRED) -> Any:
         value = self.raw(key, default)
         if value is not default and not isinstance(value, str):
-            hint = ""
-            if isinstance(value, bool | int | float):  # YAML read `3`, `yes`, `1.0` so
-                kind = "boolean" if isinstance(value, bool) else "number"
-                hint = f": YAML reads it unquoted as a {kind}; quote it"
-            raise SpecError(f"spec field '{self.path(key)}' must be a string; got {value!r}{hint}")
+            raise SpecError(
+                f"spec field '{self.path(key)}' must be a string; got {value!r}{_unquoted(value)}"
+            )
         return value
 
     def choice(self, key: str, allowed: Sequence[str], default: Any = _REQUIRED) -> Any:
@@ -110,8 +108,16 @@ class Fields:
         value = self.raw(key, None)
         if value is None:
             return None
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not value:
             raise SpecError(f"spec field '{self.path(key)}' must be a non-empty list of strings")
+        # The item and YAML's reading of it: column names 2019 or on/off unquoted are a number
+        # and booleans, where the list's refusal named neither.
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise SpecError(
+                    f"spec field '{self.path(key)}[{i}]' must be a string; got "
+                    f"{item!r}{_unquoted(item)}"
+                )
         return tuple(value)
 
     def dims(self, key: str) -> tuple[int, ...] | None:
@@ -144,3 +150,13 @@ class Fields:
             f"spec field '{self.path(str(key))}' is unknown{hint}; "
             f"expected one of {sorted(self.seen)}"
         )
+
+
+def _unquoted(value: object) -> str:
+    """Why YAML gave `value` where a string was meant (`3`, `yes`, `on`, `1.0`, `~` unquoted)."""
+    if isinstance(value, bool | int | float):
+        kind = "boolean" if isinstance(value, bool) else "number"
+        return f": YAML reads it unquoted as a {kind}; quote it"
+    if value is None:
+        return ": YAML reads it unquoted as null; quote it"
+    return ""

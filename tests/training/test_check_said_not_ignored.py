@@ -103,3 +103,43 @@ def test_a_class_named_yes_in_yaml(tmp_path: Path, capsys: pytest.CaptureFixture
         "spec field 'class_weight': YAML reads an unquoted yes, no, on, off, true or false as a "
         'boolean (here true); quote the class as the data writes it ("yes": 5, not yes: 5)'
     )
+
+
+@pytest.mark.parametrize(
+    ("listed", "said"),
+    [
+        (  # year-named columns, as a wide table names them
+            "features: [2019, 2020, 2021]",
+            "spec field 'dataset.features[0]' must be a string; got 2019: YAML reads it "
+            "unquoted as a number; quote it",
+        ),
+        (
+            "features: ['on', off]",
+            "spec field 'dataset.features[1]' must be a string; got False: YAML reads it "
+            "unquoted as a boolean; quote it",
+        ),
+        (
+            "exclude: [id, 1.0]",
+            "spec field 'dataset.exclude[1]' must be a string; got 1.0: YAML reads it "
+            "unquoted as a number; quote it",
+        ),
+        (
+            "exclude: [id, ~]",
+            "spec field 'dataset.exclude[1]' must be a string; got None: YAML reads it "
+            "unquoted as null; quote it",
+        ),
+    ],
+    ids=["years", "on-off", "number", "null"],
+)
+def test_a_list_of_column_names_that_yaml_read_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], listed: str, said: str
+) -> None:
+    """The lists said only "must be a non-empty list of strings", naming no item and not
+    why, where `dataset.target: yes` gave YAML's reading and the edit to make."""
+    rows = "\n".join(f"{i % 7},{i % 3},{i % 5},{i},{'a' if i % 2 else 'b'}" for i in range(30))
+    (tmp_path / "wide.csv").write_text("on,off,1.0,id,y\n" + rows + "\n")
+    (tmp_path / "job.yaml").write_text(
+        "name: m\ntask: classification\nrecipe: {name: logistic}\n"
+        f"dataset: {{path: wide.csv, target: y, {listed}}}\n"
+    )
+    assert _error(tmp_path, tmp_path / "job.yaml", capsys) == said
