@@ -53,3 +53,34 @@ def by_input(record: dict[str, object], inputs: Collection[str]) -> dict[str, ob
         return record
     keys = {column: key for key, column in renamed.items()}
     return {keys.get(key, key): value for key, value in record.items()}
+
+
+def collision(
+    inputs: Collection[str], names: Iterable[str], fix: str = "send each under its input name"
+) -> str:
+    """For names sent that skl2onnx renames alike where the model has an input of that name for
+    each ('income (€)' and 'income ($)' both 'income____': inputs 'income____', 'income____1'),
+    a sentence saying so for a refusal: which column is which input is the order of the fitted
+    DataFrame's columns, which no name sent tells (matched by name, each stood for none and
+    the refusal guessed a misspelling); "" where no names collide so."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name not in inputs:
+            groups.setdefault(exported_name(name), []).append(name)
+    for base, sent in groups.items():
+        made = [i for i in inputs if i == base or (i.startswith(base) and i[len(base) :].isdigit())]
+        if len(sent) > 1 and len(made) > 1:
+            made.sort(key=lambda i: int(i[len(base) :] or -1))
+            return (
+                f"{_together(sent)} {'both' if len(sent) == 2 else 'all'} become {base!r} as "
+                f"skl2onnx names a DataFrame's columns: the model's inputs {_together(made)} are "
+                "those columns in the order of the DataFrame it was fitted on, which their names "
+                f"cannot tell apart; {fix}"
+            )
+    return ""
+
+
+def _together(names: list[str]) -> str:
+    """'a' and 'b'; 'a', 'b' and 'c'."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"

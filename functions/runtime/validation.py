@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.runtime.column_names import collision
 from functions.runtime.dtypes import BY_NAME
 from functions.runtime.errors import InvalidInput
 from functions.runtime.exact_casts import exact_in_float
@@ -346,7 +347,8 @@ def _missing(manifest: ModelManifest, spec: TensorSpec, inputs: Mapping[str, np.
     unknown = sorted(set(inputs) - {other.name for other in manifest.inputs})
     if unknown:
         message += f"; got {', '.join(map(repr, unknown[:5]))}, which this model does not take"
-    return message
+    collided = collision([other.name for other in manifest.inputs], unknown)
+    return f"{message}: {collided}" if collided else message
 
 
 def _check_rows(spec: TensorSpec, value: np.ndarray) -> None:

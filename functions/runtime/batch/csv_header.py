@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functions.runtime import csv_fields
 from functions.runtime.batch.cells import PREFIX, column_names, csv_quote
 from functions.runtime.batch.scoring import OutputField, row_shape
-from functions.runtime.column_names import column_for
+from functions.runtime.column_names import collision, column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.hf_tokenizer import KIND as HF_TOKENIZER
 from functions.runtime.input_columns import flat_columns, indexed_names
@@ -136,7 +136,10 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
         wanted[own] = list(flat)  # read in training's order, then reshaped as the input is
     missing = [c for names in wanted.values() for c in names if c not in position]
     if missing:
+        inputs = [spec.name for spec in manifest.inputs]
+        collided = collision(inputs, columns, "name each column after its input")
         hint = _header_hint(columns) or _case_hint(missing, columns)
+        hint = hint or (f" ({collided})" if collided else "")
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
             f"{manifest.name}:{manifest.version} reads "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.runtime.codecs.json_errors import PIXELS
+from functions.runtime.column_names import collision
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.validation import describe
@@ -132,6 +133,9 @@ def unknown_input(
     compared = unknown[:COMPARED_FIELDS]
     likely = difflib.get_close_matches(missing, compared, n=1, cutoff=0) or compared
     why = f"{where} has unknown input {likely[0]!r}"
+    collided = collision([spec.name for spec in manifest.inputs], row)
+    if collided:  # no misspelling: two DataFrame columns skl2onnx named alike
+        return f"{why}: {collided}"
     if difflib.get_close_matches(missing, likely[:1], n=1, cutoff=0.6):
         why += f" (a misspelling of {missing!r}, which it lacks?)"
     if not manifest.features and len(unknown) == len(row):  # none is an input
