@@ -33,6 +33,7 @@ from functions.runtime.probe_outputs import (
     as_dynamic,
     may_answer_otherwise,
     probe_run,
+    probe_unread,
 )
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import MULTIPART_THRESHOLD
@@ -48,7 +49,7 @@ class OnnxSignature:
     file: ModelFile
     classes: GraphClasses = field(default_factory=lambda: GraphClasses(read=False))
     # What the outputs answered made-up rows (probe_outputs.py): a graph of ai.onnx.ml operators
-    # only, and None where it refused them.
+    # only, or any graph not read (no onnx package), and None where it refused them.
     probe: Mapping[str, np.ndarray] | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)  # the file's metadata_props
 
@@ -257,6 +258,15 @@ def _digests(path: Path, part_checksums: bool) -> DigestsAside:
     return DigestsAside(big, part)
 
 
+def _model_bytes(path: Path) -> int:
+    """The bytes of the model at `path` and its external data files."""
+    try:
+        data = [local for local, _ in files_to_publish(path, {}).values()]
+    except (BadRequest, OSError):  # refused by publishing later; the graph file counts here
+        data = []
+    return sum(p.stat().st_size for p in (path, *data) if p.is_file())
+
+
 def read_signature(
     path: Path, *, finite_inputs: bool = True, part_checksums: bool = True
 ) -> OnnxSignature:
@@ -317,6 +327,8 @@ def _read_signature(path: Path, finite_inputs: bool, digests: DigestsAside) -> O
     elif proto is not None and may_answer_otherwise(proto, inputs, outputs):
         answered = probe_run(session, inputs, outputs, rows=2, length=LENGTH)
         outputs = outputs if answered is None else as_dynamic(outputs, answered)
+    elif proto is None:  # its answers are all that says what its outputs hold
+        probe = probe_unread(session, inputs, outputs, _model_bytes(path))
     return OnnxSignature(
         inputs=inputs,
         outputs=outputs,

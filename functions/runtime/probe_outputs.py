@@ -21,6 +21,10 @@ any length declared its per-step output [batch, 5, 6], the example's 5 steps, an
 [batch, steps, 6]; batch scoring refused every file of it, by the declared shape. There a
 dimension the answer contradicts becomes dynamic (-1), not the answered size: the made-up rows
 have made-up lengths, so the answer says only that the declared size is not the model's.
+
+Without the onnx package (a base install) nothing is read from the graph, and publish runs it
+on the same rows as an ai.onnx.ml graph (`probe_unread`): what a classifier's scores output
+answers them is all that says whether it holds probabilities (infra/cli/unread_activation.py).
 """
 
 from __future__ import annotations
@@ -105,6 +109,24 @@ def probe_run(
         else:
             named[spec.name] = np.asarray(answer)
     return named
+
+
+def probe_unread(
+    session: ort.InferenceSession,
+    inputs: tuple[TensorSpec, ...],
+    outputs: tuple[TensorSpec, ...],
+    model_bytes: int,
+) -> dict[str, np.ndarray] | None:
+    """`probe_run`'s answers for a graph publish could not read (no onnx package): ROWS rows,
+    each dynamic dimension past the batch 1 long, else LENGTH long (a network over steps);
+    None when the graph refuses both, or its files hold as many bytes as MAX_WEIGHTS float32
+    weights (their count is the graph's, which is not read here)."""
+    if model_bytes >= 4 * MAX_WEIGHTS:
+        return None
+    answered = probe_run(session, inputs, outputs)
+    if answered is None and any(-1 in spec.shape[1:] for spec in inputs):
+        answered = probe_run(session, inputs, outputs, length=LENGTH)
+    return answered
 
 
 def as_answered(

@@ -16,11 +16,17 @@ any one of them read as the scores answered the wrong class.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from functions.runtime.manifest import Postprocessing, TensorSpec
+from infra.cli.unread_activation import unread_activation, unread_note
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LABEL_DTYPES = ("int64", "int32", "string")
 
@@ -241,7 +247,12 @@ def _folded(label: str) -> str:
     return label.strip().casefold()
 
 
-def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorSpec) -> str:
+def _activation(
+    options: ClassifierOptions,
+    graph: GraphClasses,
+    scores: TensorSpec,
+    probe: Mapping[str, np.ndarray] | None,
+) -> str:
     if options.activation == "softmax" and _width(scores) == 1:
         raise BadRequest(
             f"--activation softmax over one score a row (output {scores.name!r}) is always 1 (the "
@@ -249,6 +260,8 @@ def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorS
         )
     if options.activation is not None:
         return options.activation
+    if not graph.read:  # no onnx package: what the scores answered made-up rows tells
+        return unread_activation(scores, probe)
     if scores.name in graph.probability_outputs:
         return "none"
     if _width(scores) == 1:  # a softmax of one score is always 1: the first class every time
@@ -257,14 +270,18 @@ def _activation(options: ClassifierOptions, graph: GraphClasses, scores: TensorS
 
 
 def classifier_setup(
-    outputs: tuple[TensorSpec, ...], graph: GraphClasses, options: ClassifierOptions
+    outputs: tuple[TensorSpec, ...],
+    graph: GraphClasses,
+    options: ClassifierOptions,
+    probe: Mapping[str, np.ndarray] | None = None,
 ) -> ClassifierSetup:
-    """Labels and postprocessing for a classifier, or a BadRequest saying what to fix."""
+    """Labels and postprocessing for a classifier, or a BadRequest saying what to fix. `probe`:
+    the outputs' answers to made-up rows (`OnnxSignature.probe`)."""
     classes = len(graph.labels) or len(options.labels) or -1
     scores = _scores(outputs, options, classes, graph)
     _not_lowest_first(scores, graph)
     labels = _labels(options.labels, graph, scores)
-    activation = _activation(options, graph, scores)
+    activation = _activation(options, graph, scores, probe)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))
     source = "from --labels" if options.labels else "read from the graph"
     notes = [f"classes {', '.join(labels)} ({source})"] if labels else []
@@ -284,10 +301,7 @@ def classifier_setup(
             "predict_proba() differ there"
         )
     if not graph.read and options.activation is None:
-        notes.append(
-            "the onnx package is not installed, so nothing was read from the graph: pass "
-            f"--activation none if {scores.name!r} already holds probabilities (pip install onnx)"
-        )
+        notes.append(unread_note(scores, activation))
     return ClassifierSetup(labels, post, tuple(notes))
 
 

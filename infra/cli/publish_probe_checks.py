@@ -21,9 +21,8 @@ import numpy as np
 from functions.runtime.errors import BadRequest
 from functions.runtime.graph_classes import GraphClasses
 from infra.cli.publish_classifier import ClassifierOptions, ClassifierSetup
+from infra.cli.unread_activation import PROBABILITY_SLACK, ROW_SUM_SLACK
 
-PROBABILITY_SLACK = 1e-5  # how far past [0, 1] float32 sums of shares may round
-ROW_SUM_SLACK = 1e-3  # how far from 1 a row of probabilities may sum (float32, many classes)
 PAIR_SLACK = 1e-6  # |s0 + s1| over |s| that is still one margin negated (float32 rounding)
 
 

@@ -118,9 +118,11 @@ def test_without_onnx_publish_says_what_it_could_not_read(
     notes = capsys.readouterr().out.splitlines()[1:]
     assert notes == [
         "  classes a, b, c (from --labels)",
-        "  class scores from output 'probabilities' (activation softmax)",
-        "  the onnx package is not installed, so nothing was read from the graph: pass "
-        "--activation none if 'probabilities' already holds probabilities (pip install onnx)",
+        "  class scores from output 'probabilities' (activation none)",
+        "  the onnx package is not installed, so nothing was read from the graph: "
+        "'probabilities' answered made-up rows with probabilities (within [0, 1], each row "
+        "summing to 1), so its activation is none (--activation overrides; pip install onnx to "
+        "read the graph)",
         "  card: card/card.md (no metrics: --data FILE --target COLUMN adds them); "
         "`aiaas show w:1` prints its path",
     ]
