@@ -11,7 +11,8 @@
           AliasTtlSeconds: 30       # re-read the alias every 30 s (default 60)
 
 SnapStart and provisioned concurrency exclude each other; `ReservedConcurrency` caps (and
-reserves) a model's concurrency. The selector and the alias TTL are settings here, not stack
+reserves) a model's concurrency. A `Timeout` is at most the HTTP API's 30 s, as is that of any
+function of the template with HttpApi events: API Gateway never waits longer for an answer. The selector and the alias TTL are settings here, not stack
 parameters, because SAM names the version `live` points at by a hash of the function's
 environment *as written*: a parameter's new value would reach $LATEST but never `live`, while
 a new literal here publishes a new version. `python -m infra.model_settings [--models a,b]` exits 1 and
@@ -36,7 +37,12 @@ from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 SNAPSHOT = "PublishedVersions"
 NO_SNAPSHOT = "None"
 MEMORY_MB = (128, 10240)
-TIMEOUT_S = (1, 900)
+# API Gateway's HTTP APIs end every integration at 30 s, a quota that cannot be raised: the
+# caller then gets a 503 while the function runs on, billed, to its own Timeout (Lambda's
+# 1..900). A predict function is reached through its HTTP API routes only.
+HTTP_API_TIMEOUT_S = 30
+TIMEOUT_S = (1, HTTP_API_TIMEOUT_S)
+LAMBDA_TIMEOUT_S = 900
 ALIAS_TTL_S = (0, 86400)
 KNOWN = (
     "MemorySize",
@@ -48,6 +54,7 @@ KNOWN = (
     "AliasTtlSeconds",
 )
 WHERE = "Metadata.Models"
+FUNCTION = "AWS::Serverless::Function"
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,8 @@ def model_problems(model: str, settings: Mapping[str, Any] | None) -> list[str]:
             "to keep instances warm, or drop ProvisionedConcurrency to snapshot"
         )
     problems += _range(where, settings, "MemorySize", MEMORY_MB)
-    problems += _range(where, settings, "Timeout", TIMEOUT_S)
+    over = _over_the_api(f"{where}.Timeout", settings.get("Timeout"))
+    problems += over or _range(where, settings, "Timeout", TIMEOUT_S)
     problems += _range(where, settings, "ProvisionedConcurrency", (1, 1000))
     problems += _range(where, settings, "ReservedConcurrency", (1, 1000))
     problems += _range(where, settings, "AliasTtlSeconds", ALIAS_TTL_S)
@@ -135,6 +143,38 @@ def is_selector(value: object) -> bool:
     except InvalidName:
         return False
     return True
+
+
+def _over_the_api(where: str, timeout: object) -> list[str]:
+    """A Timeout Lambda takes but the HTTP API in front of the function never waits for."""
+    if type(timeout) is not int or not HTTP_API_TIMEOUT_S < timeout <= LAMBDA_TIMEOUT_S:
+        return []
+    return [
+        f"{where}: {timeout} s is over the HTTP API's {HTTP_API_TIMEOUT_S} s: API Gateway "
+        f"answers a request 503 after {HTTP_API_TIMEOUT_S} s (its integration timeout, which "
+        "cannot be raised) while the function runs on, billed, to its Timeout; use "
+        f"{TIMEOUT_S[0]}..{TIMEOUT_S[1]}"
+    ]
+
+
+def api_timeout_problems(template: Mapping[str, Any]) -> list[str]:
+    """Functions written into `template` (not generated from `Metadata.Models`, checked there)
+    that have HttpApi events and a Timeout over the HTTP API's."""
+    generated = {f"Predict{logical_name(model)}" for model in template_models(template)}
+    functions = (template.get("Globals") or {}).get("Function") or {}
+    default = functions.get("Timeout", 3) if isinstance(functions, Mapping) else 3
+    problems = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if logical_id in generated or not isinstance(resource, Mapping):
+            continue
+        properties = resource.get("Properties") or {}
+        events = properties.get("Events") or {}
+        if resource.get("Type") != FUNCTION or not isinstance(events, Mapping):
+            continue
+        if any(isinstance(e, Mapping) and e.get("Type") == "HttpApi" for e in events.values()):
+            where = f"Resources.{logical_id}.Timeout"
+            problems += _over_the_api(where, properties.get("Timeout", default))
+    return problems
 
 
 def _range(where: str, settings: Mapping[str, Any], key: str, bounds: tuple[int, int]) -> list[str]:
@@ -169,7 +209,7 @@ def template_problems(
     problems = collisions(names)
     for model in names:
         problems += model_problems(model, table.get(model))
-    return problems
+    return problems + api_timeout_problems(template)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -245,13 +245,14 @@ class GatewayApp:
 
     async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
         """The call on a thread, answered with a 504 once over its function's `Timeout` (as
-        Lambda ends an invocation there): a model that runs for minutes held its caller, and
-        a client that gave up, for as long. Its onnxruntime run is stopped at the same limit
-        (`AIAAS_MAX_RUN_SECONDS` is the `Timeout` here: functions.py); other work on the
-        thread runs on, its answer dropped (a call still queued never starts), one of the
-        threads a route may hold (fair_pool.py) until it ends."""
+        Lambda ends an invocation there), or the HTTP API's 30 s where that is shorter (as API
+        Gateway answers then): a model that runs for minutes held its caller, and a client
+        that gave up, for as long. Its onnxruntime run is stopped at the same limit
+        (`AIAAS_MAX_RUN_SECONDS` here: functions.py); other work on the thread runs on, its
+        answer dropped (a call still queued never starts), one of the threads a route may hold
+        (fair_pool.py) until it ends."""
         found = self.gateway.route(request.method, request.path)
-        timeout_s = found[0].function.timeout_s if found is not None else None
+        timeout_s = found[0].function.api_timeout_s if found is not None else None
         # The threads are shared out by function: every path and version of a model is one.
         group = found[0].function.spec.logical_id if found is not None else key
         call = _Call()
@@ -264,8 +265,7 @@ class GatewayApp:
             route = f"{found[0].method} {found[0].template}" if found is not None else key
             self.gateway.metrics.refused(504, route)
             log.error("%s did not answer within its %g s timeout", route, timeout_s)
-            message = f"the function did not answer within its Timeout of {timeout_s:g} s"
-            return error(504, message)
+            return error(504, found[0].function.late() if found else "no answer in time")
 
     async def _body(self, protocol: HTTPProtocol, declared: int | None, chunked: bool) -> bytes:
         if not declared and not chunked:

@@ -26,6 +26,7 @@ from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
 from infra.local import lambda_logs
 from infra.local.stack import PREDICT_HANDLER
+from infra.model_settings import HTTP_API_TIMEOUT_S
 from infra.template import FunctionSpec
 
 _ENV_LOCK = threading.Lock()
@@ -106,7 +107,9 @@ def local_environment(spec: FunctionSpec, overrides: Mapping[str, str]) -> dict[
         # threads with it, and one answered inline held the event loop as long. Not for the
         # functions that score batches on threads of their own (the control plane's jobs),
         # whose runs may rightly outlast the request that started them.
-        env.setdefault("AIAAS_MAX_RUN_SECONDS", str(spec.properties.get("Timeout", 30)))
+        # At most the HTTP API's 30 s: its caller never waits longer (model_settings.py).
+        limit = min(float(spec.properties.get("Timeout", 30)), HTTP_API_TIMEOUT_S)
+        env.setdefault("AIAAS_MAX_RUN_SECONDS", f"{limit:g}")
     return env
 
 
@@ -117,6 +120,9 @@ class LocalFunction:
         self.spec = spec
         self.env = dict(env)
         self.timeout_s = float(spec.properties.get("Timeout", 30))
+        # What a caller through the HTTP API waits for an answer: API Gateway answers at 30 s
+        # whatever the Timeout, and `aiaas serve` at the same limit (app.py).
+        self.api_timeout_s = min(self.timeout_s, HTTP_API_TIMEOUT_S)
         self._handler: Callable[..., Any] | None = None
         self._own_loop: ThreadPoolExecutor | None = None
         self._model_seconds: Callable[[], float] | None = None
@@ -160,6 +166,15 @@ class LocalFunction:
             self._observer = observer
             if self._observe is not None:
                 self._observe(observer)
+
+    def late(self) -> str:
+        """Why a call got its 504: the function's Timeout, or the HTTP API's limit before it."""
+        if self.api_timeout_s < self.timeout_s:
+            return (
+                f"the function did not answer within the HTTP API's {self.api_timeout_s:g} s "
+                f"(API Gateway's integration timeout; its Timeout is {self.timeout_s:g} s)"
+            )
+        return f"the function did not answer within its Timeout of {self.timeout_s:g} s"
 
     def model_seconds(self) -> float:
         """Recent seconds per call the function spends in its model outside the GIL, if its

@@ -159,6 +159,18 @@ def test_local_environment_drops_cloud_placeholders() -> None:
     assert not any("<" in value for value in env.values())
 
 
+def test_a_predict_run_is_stopped_at_most_at_the_http_api_s_30_s() -> None:
+    """A model given Timeout 900 (a template not checked by `infra.model_settings`): its caller,
+    the HTTP API, gives up at 30 s, and so does the run `aiaas serve` would have left to burn
+    a core to 900 s."""
+    spec = functions(load_template())["Predictdigitsmlp"]
+    assert local_environment(spec, {})["AIAAS_MAX_RUN_SECONDS"] == "30"
+    spec.properties["Timeout"] = 900
+    assert local_environment(spec, {})["AIAAS_MAX_RUN_SECONDS"] == "30"
+    spec.properties["Timeout"] = 5
+    assert local_environment(spec, {})["AIAAS_MAX_RUN_SECONDS"] == "5"
+
+
 def test_a_function_s_environment_leaves_the_process_s_c_environment_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -97,3 +97,26 @@ def test_a_call_answered_504_is_counted_once_not_again_when_its_thread_ends(
     counted = [line for line in text.splitlines() if line.startswith("aiaas_requests_total{")]
     assert not [line for line in counted if 'model="slowmodel"' in line], counted
     assert any('route="GET /slow"' in line and 'status_class="5xx"' in line for line in counted)
+
+
+@pytest.mark.slow
+def test_a_timeout_over_the_http_api_s_is_cut_at_its_30_s(tmp_path: Path) -> None:
+    """API Gateway answers an HTTP API request at 30 s whatever the function's Timeout; `aiaas
+    serve` waited the whole Timeout (900 s for a model given Lambda's most), so local and
+    deployed answers disagreed."""
+    handler = SLOWER_HANDLER.replace("seconds = 4 if", "seconds = 33 if")
+    (tmp_path / "aiaas_slow_handler.py").write_text(ENTERED + textwrap.dedent(handler))
+    template = TEMPLATE.replace("Timeout: 1\n", "Timeout: 40\n")
+    (tmp_path / "template.yaml").write_text(textwrap.dedent(template))
+    (tmp_path / "store").mkdir()
+    args = ("--template", str(tmp_path / "template.yaml"))
+    for server in start_serve(tmp_path / "store", *args, env={"PYTHONPATH": str(tmp_path)}):
+        began = time.monotonic()
+        answer = httpx.get(f"{server.base}/slow", timeout=45)
+        took = time.monotonic() - began
+        assert answer.status_code == 504 and 30 <= took < 32, (answer.text, took)
+        assert answer.json() == {
+            "error": "the function did not answer within the HTTP API's 30 s (API Gateway's "
+            "integration timeout; its Timeout is 40 s)"
+        }
+        assert httpx.get(f"{server.base}/v2/health/ready", timeout=5).status_code == 200

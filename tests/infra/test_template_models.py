@@ -106,7 +106,14 @@ def test_models_whose_ids_collide_are_refused() -> None:
         ),
         ({"SnapStart": "Yes"}, ".SnapStart: 'Yes' is neither 'PublishedVersions' nor 'None'"),
         ({"MemorySize": 64}, ".MemorySize: 64 is not a whole number in 128..10240"),
-        ({"Timeout": "30"}, ".Timeout: '30' is not a whole number in 1..900"),
+        ({"Timeout": "30"}, ".Timeout: '30' is not a whole number in 1..30"),
+        ({"Timeout": 901}, ".Timeout: 901 is not a whole number in 1..30"),
+        (
+            {"Timeout": 900},  # Lambda's limit: accepted, and every request over 30 s a 503
+            ".Timeout: 900 s is over the HTTP API's 30 s: API Gateway answers a request 503 "
+            "after 30 s (its integration timeout, which cannot be raised) while the function "
+            "runs on, billed, to its Timeout; use 1..30",
+        ),
         (
             {"Memory": 512},
             ".Memory: unknown setting; use one of MemorySize, Timeout, SnapStart, "
@@ -133,4 +140,27 @@ def test_a_bad_model_name_is_refused() -> None:
     assert model_problems("Iris/../x", {}) == [
         "Metadata.Models.Iris/../x: not a model name; use 1-64 characters of a-z, 0-9, '-', "
         "'_', '.', starting and ending with a letter or digit"
+    ]
+
+
+def test_a_written_function_behind_the_api_may_not_outwait_it(tmp_path: Path) -> None:
+    """The HTTP API's 30 s bounds the functions written into the template too (the control
+    plane, health), not only the generated predict ones; a function with no HttpApi event (the
+    batch function's 900 s) is no concern of it."""
+    path = tmp_path / "template.yaml"
+    text = DEFAULT_TEMPLATE.read_text()
+    control = text.index("  ControlPlane:\n")
+    at = text.index("      Timeout: 30\n", control)
+    path.write_text(text[:at] + "      Timeout: 60\n" + text[at + len("      Timeout: 30\n") :])
+    over = (
+        "Resources.ControlPlane.Timeout: 60 s is over the HTTP API's 30 s: API Gateway answers "
+        "a request 503 after 30 s (its integration timeout, which cannot be raised) while the "
+        "function runs on, billed, to its Timeout; use 1..30"
+    )
+    assert template_problems(load_template(path)) == [over]
+    assert generate(["--check", "--template", str(path)]) == 1
+    # The Globals' Timeout is every function's that has none of its own (Health's)
+    path.write_text(text.replace("    Timeout: 30\n", "    Timeout: 45\n", 1))
+    assert template_problems(load_template(path)) == [
+        over.replace("ControlPlane", "Health").replace("60", "45")
     ]
