@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.runtime.errors import InvalidName
-from functions.runtime.names import MODEL_RULE, is_alias_name, is_model_name, version_name
+from functions.runtime.names import MODEL_RULE, is_model_name
+from functions.runtime.refs import is_selector
 from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
 
 SNAPSHOT = "PublishedVersions"
@@ -130,19 +130,6 @@ def model_problems(model: str, settings: Mapping[str, Any] | None) -> list[str]:
             "(e.g. '@production') nor ':<version>' (e.g. ':3')"
         )
     return problems
-
-
-def is_selector(value: object) -> bool:
-    """`@alias` or `:version`, with names the registry accepts."""
-    if not isinstance(value, str) or value[:1] not in ("@", ":"):
-        return False
-    if value[0] == "@":
-        return is_alias_name(value[1:])
-    try:
-        version_name(value[1:])
-    except InvalidName:
-        return False
-    return True
 
 
 def _over_the_api(where: str, timeout: object) -> list[str]:

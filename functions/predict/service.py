@@ -26,6 +26,7 @@ from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
 from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
+from functions.runtime.refs import selector_problem
 from functions.runtime.registry import DEFAULT_ALIAS, ModelRef, Registry, parse_ref
 from functions.runtime.served import ServedModel
 from functions.runtime.settings import (
@@ -275,7 +276,11 @@ def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:
         raise ModelUnavailable(
             "AIAAS_MODEL is not set", public_message="this function has no model configured"
         )
-    return parse_ref(name + env.get("AIAAS_MODEL_SELECTOR", ""))
+    selector = env.get("AIAAS_MODEL_SELECTOR", "")
+    problem = selector_problem(selector)  # as `aiaas serve --selector` refuses it
+    if problem is not None:
+        raise AiaasError(f"AIAAS_MODEL_SELECTOR: {problem}")
+    return parse_ref(name + selector)
 
 
 def service_from_env(

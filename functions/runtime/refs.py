@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from functions.runtime import names
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import BadRequest, InvalidName
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.store import ObjectStore
 
@@ -51,6 +51,28 @@ class ModelRef:
         if self.alias:
             return f"{self.name}@{self.alias}"
         return self.name
+
+
+def is_selector(value: object) -> bool:
+    """`@alias` or `:version`, with names the registry accepts."""
+    if not isinstance(value, str) or value[:1] not in ("@", ":"):
+        return False
+    if value[0] == "@":
+        return names.is_alias_name(value[1:])
+    try:
+        names.version_name(value[1:])
+    except InvalidName:
+        return False
+    return True
+
+
+def selector_problem(text: str) -> str | None:
+    """Why `text` cannot follow a model's name to pick what it serves (`aiaas serve
+    --selector`, AIAAS_MODEL_SELECTOR), or None; '' picks the default. Without its @ or :,
+    `staging` was glued to the name ('irisstaging': not found, blamed on the route)."""
+    if not text or is_selector(text):
+        return None
+    return f"{text!r} is neither @ALIAS (e.g. @production) nor :VERSION (e.g. :3)"
 
 
 def parse_ref(text: str) -> ModelRef:

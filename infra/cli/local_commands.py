@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from functions.runtime.refs import DEFAULT_VERSION
+from functions.runtime.refs import DEFAULT_VERSION, selector_problem
 from functions.runtime.settings import (
     LOG_SETUP_ENV,
     RuntimeSettings,
@@ -46,7 +46,6 @@ from infra.local.resume_claim import ResumeClaim, resume_env
 from infra.local.server import ServerLimits, end_process
 from infra.local.stack import GLOBAL_ENVIRONMENT
 from infra.local.token_file import TOKEN_FILE_ENV, TokenFile, stat_key, tokens_at_start
-from infra.model_settings import is_selector
 from infra.template import load_template
 
 if TYPE_CHECKING:
@@ -192,10 +191,9 @@ def trusted_proxies(text: str) -> tuple[str, ...]:
 def selector(text: str) -> str:
     """An argparse type: '' (each model's default, refs.DEFAULT_VERSION), @alias or
     :version. 'staging' without its @ was glued to every model's name ('irisstaging')."""
-    if text and not is_selector(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither @ALIAS (e.g. @production) nor :VERSION (e.g. :3)"
-        )
+    problem = selector_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

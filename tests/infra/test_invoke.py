@@ -108,6 +108,26 @@ def test_env_vars_file_reaches_the_function(root: Path, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("selector", ["1", "production"])
+def test_a_selector_without_its_at_or_colon_is_refused_naming_the_variable(
+    root: Path, tmp_path: Path, selector: str
+) -> None:
+    """README's own --env-vars form: `2` was glued to the model's name, and every request was a
+    404 blaming the route ("this endpoint serves 'digits-mlp2'"), as `serve --selector 2` is
+    not (tests/infra/test_serve_operator.py)."""
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"Predictdigitsmlp": {"AIAAS_MODEL_SELECTOR": selector}}))
+    argv = ("Predictdigitsmlp", "-e", "events/predict_simple.json", "--env-vars", str(env_file))
+    result = invoke(root, *argv)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"aiaas invoke: error: AIAAS_MODEL_SELECTOR: {selector!r} is neither @ALIAS (e.g. "
+        "@production) nor :VERSION (e.g. :3)\n"
+    )
+    env_file.write_text(json.dumps({"Predictdigitsmlp": {"AIAAS_MODEL_SELECTOR": f":{1}"}}))
+    assert response_of(invoke(root, *argv))["statusCode"] == 200
+
+
 def test_env_vars_inline_json_or_a_bad_file_is_one_line_error(root: Path, tmp_path: Path) -> None:
     """--env-vars takes a file, as sam local invoke's does; inline JSON was a traceback."""
     inline = '{"Predictdigitsmlp": {"AIAAS_MAX_PAYLOAD_BYTES": "100"}}'
