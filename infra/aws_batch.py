@@ -58,7 +58,7 @@ def container_command(
     if alias:
         options += ["--alias", names.alias_name(alias)]
     if version:
-        options += ["--version", names.version_name(version)]
+        options += ["--version", names.new_version_name(version)]
     spec_file = f"/tmp/aiaas-spec{spec_path.suffix or '.yaml'}"  # noqa: S108 - inside the job's container
     return ["sh", "-c", WRITE_SPEC_AND_TRAIN, spec_file, *options]
 

@@ -63,7 +63,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Validate the spec, run the job, print what it produced."""
     spec = load_spec(args.spec)
     if getattr(args, "version", None):  # as --alias overrides publish.alias
-        spec = dataclasses.replace(spec, version=names.version_name(args.version))
+        spec = dataclasses.replace(spec, version=names.new_version_name(args.version))
     spec_dir = args.spec.resolve().parent
     # The data is judged before torch loads: a bad spec costs a second, never a training run.
     report = check_data(spec, spec_dir)

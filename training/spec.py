@@ -162,7 +162,7 @@ def parse_spec(data: object) -> JobSpec:
         recipe=recipe,
         dataset=_dataset(top.section("dataset"), CATALOG[recipe.name].kind),
         description=top.text("description", ""),
-        version=_name(top, "version", names.version_name, required=False),
+        version=_name(top, "version", names.new_version_name, required=False),
         epochs=top.integer("epochs", 10, minimum=1),
         batch_size=top.integer("batch_size", 64, minimum=1),
         learning_rate=top.number("learning_rate", 1e-3, positive=True),

@@ -104,6 +104,26 @@ def version_name(value: object) -> str:
     return _check("version", value, _VERSION, VERSION_RULE)
 
 
+# The folders beside a model's `versions/` (models/<name>/aliases/, ...). IAM grants name keys by
+# patterns whose `*` matches '/' too: `registry/models/*/aliases/*`, the control plane's and the
+# rollout function's to move aliases, also took in `models/m/versions/aliases/manifest.json`,
+# so a version of one of these names had files those roles could replace (template.yaml).
+RESERVED_VERSIONS = ("aliases", "deleted_aliases", "rollouts", "versions")
+
+
+def new_version_name(value: object) -> str:
+    """`version_name`, and not one of RESERVED_VERSIONS: for a version about to be published
+    (a store's older versions of such a name are still read, pruned and served)."""
+    version = version_name(value)
+    if version in RESERVED_VERSIONS:
+        raise InvalidName(
+            f"invalid version {version!r}: {', '.join(RESERVED_VERSIONS)} name the folders "
+            "beside a model's versions (where its aliases and rollouts are written), so a "
+            "version of that name would not be write-once; pick another name"
+        )
+    return version
+
+
 def is_alias_name(value: str) -> bool:
     """True when `value` would pass `alias_name`."""
     return bool(_ALIAS.fullmatch(value))

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from functions.runtime import names
 from functions.runtime.artifact_files import files_to_publish
 from functions.runtime.cache import sha256_stream
 from functions.runtime.errors import AiaasError, BadRequest, NotFound, VersionExists
@@ -153,7 +154,7 @@ def publish_version(
     `progress` hears the bytes of each chunk or part sent (parts from several threads).
     The manifest gets this publish's own `publish_id`, unless `copied` (a pull: the version
     another store published, whose id it keeps, so two pulls of it write the same manifest)."""
-    name, version = manifest.name, manifest.version
+    name, version = manifest.name, names.new_version_name(manifest.version)
     if not copied:  # a pull copies a version published before labels were checked as it is
         manifest = replace(manifest, publish_id=uuid.uuid4().hex)
         try:  # `aiaas publish --labels` says it first; `train` and library callers here

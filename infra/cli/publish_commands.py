@@ -154,7 +154,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
     # Checked before anything is written: a bad alias must not leave a published version behind.
     alias = names.alias_name(args.alias) if args.alias else None
     if args.version:  # `008` beside `8`, or another model's version, refused before any work
-        pinned = names.version_name(args.version)
+        pinned = names.new_version_name(args.version)
         check_no_twin(reg.store, name, pinned)
         text = args.tokenizer is not None
         refuse_taken(reg, name, pinned, path, quantize=args.quantize, text=text)
@@ -188,7 +188,7 @@ def _publish(args: argparse.Namespace, path: Path, work: Path) -> int:
         setup = checked_by_own_labels(setup, signature.classes, signature.probe)
         setup = checked_by_probe(setup, signature.classes, signature.probe, options)
         labels, post, notes = setup.labels, setup.postprocessing, setup.notes
-    version = names.version_name(args.version) if args.version else reg.next_version(name)
+    version = names.new_version_name(args.version) if args.version else reg.next_version(name)
     manifest = ModelManifest(
         name=name,
         version=version,

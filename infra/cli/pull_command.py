@@ -88,6 +88,7 @@ def _pull(args: argparse.Namespace) -> int:
         since = f"; copied what `aiaas baseline` added since: {', '.join(added)}" if added else ""
         print(f"{what} is already in {target.store.uri}{since}")
     else:
+        names.new_version_name(manifest.version)  # `aliases`: written by an older release
         _no_twin(source, target, manifest)
         _copy(source, target, manifest, show=not args.no_progress)
         answered()  # pulled: a stop signal now must not say "interrupted" of a whole copy

@@ -55,6 +55,8 @@ def grants(bucket: str) -> list[tuple[str, str, list[str] | None]]:
     role = load_template()["Resources"]["ControlPlane"]["Properties"]["Policies"]
     found = []
     for statement in (s for policy in role for s in policy["Statement"]):
+        if statement["Effect"] != "Allow":  # the Deny keeping a version's files create-only
+            continue
         actions = statement["Action"]
         resources = statement["Resource"]
         prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")

@@ -29,7 +29,7 @@ from functions.runtime.explain.background import BACKGROUND_FILE, summarize
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.s3store import S3Store
 from tests.functions.test_predict_shadow import publish_linear
-from tests.iam_policy import ACCOUNT, STACK, S3Request
+from tests.iam_policy import ACCOUNT, STACK, S3Request, decision, write
 from tests.role_requests import (
     BUCKET,
     EVENTS,
@@ -37,6 +37,7 @@ from tests.role_requests import (
     RecordedStack,
     publish_digits,
     refused_by_run,
+    statements,
 )
 
 # (function, event, what it must answer: a status code, or keys of a non-HTTP answer)
@@ -206,3 +207,38 @@ def test_the_runs_took_the_paths_that_write(requests: dict[str, list[S3Request]]
         "Health health_live",
         "Health server_metadata",
     ]
+
+
+MODEL = "registry/models/x"
+
+
+@pytest.mark.parametrize(
+    ("role", "key", "headers", "expected"),
+    [
+        # IAM's `*` matches '/': the grants to write aliases/*, rollouts/*, deleted_aliases/*
+        # and capture.json also named these keys inside a version folder, and allowed them
+        ("ControlPlane", "versions/aliases/manifest.json", {}, "deny"),
+        ("ControlPlane", "versions/aliases/model.onnx", {}, "deny"),
+        ("ControlPlane", "versions/rollouts/manifest.json", {}, "deny"),
+        ("ControlPlane", "versions/deleted_aliases/manifest.json", {}, "deny"),
+        ("ControlPlane", "versions/3/capture.json", {}, "deny"),
+        ("ControlPlane", "versions/3/aliases/weights.bin", {}, "deny"),
+        ("RolloutFunction", "versions/aliases/manifest.json", {}, "deny"),
+        ("RolloutFunction", "versions/rollouts/model.onnx", {}, "deny"),
+        ("RolloutFunction", "versions/rollouts/manifest.json", {"if_none_match": "*"}, "deny"),
+        # what they are for still passes: the manifest put back (create-only), aliases moved
+        ("ControlPlane", "versions/3/manifest.json", {"if_none_match": "*"}, "allow"),
+        ("ControlPlane", "versions/3/manifest.json", {}, "deny"),
+        ("ControlPlane", "aliases/production.json", {}, "allow"),
+        ("ControlPlane", "deleted_aliases/staging.json", {}, "allow"),
+        ("RolloutFunction", "aliases/production.json", {"if_match": '"e"'}, "allow"),
+        ("RolloutFunction", "rollouts/production.json", {}, "allow"),
+    ],
+)
+def test_no_function_replaces_a_version_s_file(
+    role: str, key: str, headers: dict[str, str], expected: str
+) -> None:
+    """A version's files are write-once for the functions (README): the control plane may only
+    put a deleted manifest back, create-only, and the rollout function writes none."""
+    request = write(BUCKET, f"{MODEL}/{key}", **headers)
+    assert decision(request, statements(role), BUCKET) == expected

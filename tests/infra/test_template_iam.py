@@ -89,7 +89,8 @@ def test_batch_writes_only_under_batch() -> None:
 
 
 def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes() -> None:
-    found = statements(expanded_resources()["ControlPlane"])
+    every = statements(expanded_resources()["ControlPlane"])
+    found = [s for s in every if s["Effect"] == "Allow"]
     writes = sorted(
         r
         for s in found
@@ -113,6 +114,14 @@ def test_control_plane_writes_only_aliases_settings_rollouts_inputs_and_prunes()
     (put_back,) = [s for s in found if any(r.endswith("/manifest.json") for r in resources_of(s))]
     # create-only: the role may put a deleted manifest back, never replace a version's
     assert put_back["Condition"] == {"Null": {"s3:if-none-match": "false"}}
+    # and nothing else into a version: `*` matches '/', so models/*/aliases/* also names
+    # models/m/versions/aliases/manifest.json (tests/infra/test_function_role_requests.py)
+    (deny,) = [s for s in every if s["Effect"] == "Deny"]
+    assert [r.split("/registry/", 1)[1] for r in resources_of(deny)] == ["models/*/versions/*"]
+    assert (actions_of(deny), deny["Condition"]) == (
+        ["s3:PutObject"],
+        {"Null": {"s3:if-none-match": "true"}},
+    )
 
 
 def test_bucket_is_private_versioned_encrypted_and_tls_only() -> None:

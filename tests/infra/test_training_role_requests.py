@@ -26,7 +26,9 @@ from tests.iam_policy import S3Request, decision, write
 from tests.role_requests import BUCKET, RecordedStack, refused, statements
 
 REPO = Path(__file__).resolve().parents[2]
-VERSION = "registry/models/iris-logistic/versions/1"
+MODEL = "registry/models/iris-logistic"
+VERSION = f"{MODEL}/versions/1"
+ALIASES = f"{MODEL}/versions/aliases"
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +123,31 @@ def test_every_write_into_a_version_was_create_only(requests: list[S3Request]) -
         (
             "a copy into a version",
             write(BUCKET, f"{VERSION}/card/card.md", operation="CopyObject"),
-            "implicit deny",
+            "deny",
         ),
         (
             "a blind overwrite of a card",
             write(BUCKET, f"{VERSION}/card/card.md"),
-            "implicit deny",
+            "deny",
         ),
+        # IAM's `*` matches '/': the alias grant (models/*/aliases/*) named these keys of a
+        # version called `aliases` (now refused at publish) or a data file in an aliases/ folder
+        (
+            "a blind overwrite of a version named aliases",
+            write(BUCKET, f"{ALIASES}/manifest.json"),
+            "deny",
+        ),
+        (
+            "a blind overwrite of its model",
+            write(BUCKET, f"{ALIASES}/model.onnx.data"),
+            "deny",
+        ),
+        (
+            "a blind overwrite of a data file in an aliases/ folder",
+            write(BUCKET, f"{VERSION}/aliases/weights.bin"),
+            "deny",
+        ),
+        ("a new alias record", write(BUCKET, f"{MODEL}/aliases/staging.json"), "allow"),
         (
             "a card an interrupted publish left, replaced over its ETag",
             write(BUCKET, f"{VERSION}/card/card.md", if_match='"e"'),
