@@ -50,11 +50,13 @@ class _StopNow(Exception):
     """A stop signal while the exit handlers ran."""
 
 
-def insisting() -> bool:
+def insisting(arrived: float | None = None) -> bool:
     """Called on each stop signal: whether this one asks to stop now (a later signal), rather
-    than to stop gracefully (the first, or its duplicate within SAME_STOP_S)."""
+    than to stop gracefully (the first, or its duplicate within SAME_STOP_S). `arrived`: its
+    `time.monotonic()` when it arrived (infra/local/signal_clock.py), else now: a signal read
+    late (its loop busy) is judged by when it was sent, not by when it was read."""
     global _first_stop
-    now = time.monotonic()
+    now = time.monotonic() if arrived is None else arrived
     if _first_stop is None:
         _first_stop = now
     return now - _first_stop >= SAME_STOP_S

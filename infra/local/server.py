@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from infra.local import lambda_logs
+from infra.local import lambda_logs, signal_clock
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
 if TYPE_CHECKING:
@@ -327,8 +327,8 @@ def _serve_embedded(
         serving = asyncio.current_task()
         assert serving is not None
 
-        def stop() -> None:
-            if insisting():  # a second signal: stop now
+        def stop(arrived: float) -> None:
+            if insisting(arrived):  # a second signal: stop now
                 serving.cancel()
                 return
             if server.interrupt_signal:  # the first one's duplicate (ending.SAME_STOP_S)
@@ -339,8 +339,8 @@ def _serve_embedded(
 
         # SIGHUP too (a closed terminal): granian's supervisor reloads its workers on it, which
         # one in-process worker cannot do, and its default action would drop requests in flight.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(signum, stop)
+        # Timed as they arrive: the loop reads them late when a call holds it (signal_clock.py).
+        signal_clock.listen(loop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP), stop)
         try:
             await server.serve()
         except asyncio.CancelledError:

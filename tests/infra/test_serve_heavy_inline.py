@@ -1,0 +1,110 @@
+"""A heavy request on a route `aiaas serve` runs inline on its event loop (one judged cheap on
+its usual calls), against the real server and a real onnxruntime Loop whose trip count is the
+request's value.
+
+Such a call holds the loop: nothing can stop it once it runs there. What the server does about
+it (infra/local/timing.py, infra/local/signal_clock.py):
+- the route goes to a thread afterwards, for minutes, not just until a few cheap calls had
+  brought its average down again: the next heavy call held every client and the health probes
+  as long (12 s in the hunt that found it);
+- two SIGTERMs sent while the loop is held are two, timed as they arrive: both were read when
+  the loop came free, within microseconds, and taken for one stop and its duplicate, so the
+  requests still in flight were not cut off (README: a second signal cuts them off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.cli.main import main
+from tests import onnx_factory
+from tests.infra.test_serve import ServeProcess, start_serve
+
+MODEL = "looping"
+PREDICT = f"/models/{MODEL}/predict"
+HEAVY_TRIPS = 3e6  # ~3 s of a core (1e7: ~10 s)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("heavy_inline")
+    path = onnx_factory.looping(root / "looping.onnx")
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["publish", str(path), "--name", MODEL, "--store", str(root / "store")]) == 0
+    return root / "store"
+
+
+def inline(http: httpx.Client) -> None:
+    """Cheap calls until the route runs inline: its first call went to a thread (a cold start
+    maybe), and its average CPU a call decays by 0.9 a call under 2 ms."""
+    for _ in range(70):
+        answer = http.post(PREDICT, json={"inputs": [[3]]})
+        assert answer.json()["outputs"] == {"y": [[3.0]]}, answer.text
+
+
+def loop_held(server: ServeProcess) -> bool:
+    """Whether the event loop is held: a liveness probe gets no answer within 0.3 s."""
+    try:
+        httpx.get(f"{server.base}/v2/health/live", timeout=0.3)
+    except httpx.TimeoutException:
+        return True
+    return False
+
+
+def heavy(server: ServeProcess, answers: list[httpx.Response]) -> threading.Thread:
+    """A heavy predict, sent from a thread of its own; its answer goes to `answers`."""
+
+    def send() -> None:
+        body = {"inputs": [[HEAVY_TRIPS]]}
+        answers.append(httpx.post(f"{server.base}{PREDICT}", json=body, timeout=120))
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+def test_a_second_sigterm_while_the_loop_is_held_cuts_requests_off(store: Path) -> None:
+    servers = start_serve(store, "--body-timeout", "20")
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            inline(http)
+        # A request in flight that a graceful stop would wait for: its body comes slowly.
+        waiting = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        head = f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        waiting.sendall(
+            f"{head}Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{{".encode()
+        )
+        time.sleep(0.3)
+        answers: list[httpx.Response] = []
+        sender = heavy(server, answers)  # inline: it holds the loop
+        deadline = time.monotonic() + 10
+        while not loop_held(server):
+            assert time.monotonic() < deadline, "the heavy call did not hold the loop"
+        server.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        time.sleep(1.5)  # well past ending.SAME_STOP_S: a second stop, not a duplicate
+        server.process.send_signal(signal.SIGTERM)
+        sender.join()
+        reply = waiting.recv(65536)
+        waiting.close()
+        code = server.process.wait(timeout=30)
+        gone_s = time.monotonic() - stopped
+        assert answers[0].status_code == 200  # inline: answered before the loop read the stop
+        assert reply.startswith(b"HTTP/1.1 503"), reply
+        assert b"the server stopped before this request finished; retry" in reply
+        assert code == 1, server.output()
+        assert "were cut off" in server.output()
+        # not the body timeout (20 s) that a graceful stop waited for
+        assert gone_s < 15, f"{gone_s:.1f} s"
+    finally:
+        next(servers, None)
