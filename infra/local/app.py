@@ -10,9 +10,7 @@ answer back, with the checks that need our knowledge:
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
   arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
-  microseconds, less than a hop to a thread); one whose recent calls average over
-  `OFFLOAD_AFTER_S` of CPU, or over `OFFLOAD_MODEL_S` in its model (onnxruntime, which releases
-  the GIL), runs on a thread, so one slow model does not stall the others and onnxruntime
+  microseconds, less than a hop to a thread); the others run on a thread (which: timing.py), so one slow model does not stall the others and onnxruntime
   computes on one core while the loop parses the next requests on another; those threads take
   each route's calls in turn (fair_pool.py), so a flooded model does not queue the others;
 - work a function leaves for after its response (the shadow copy: functions/predict/shadow.py)
@@ -25,12 +23,11 @@ answer back, with the checks that need our knowledge:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,18 +38,14 @@ from infra.local.deadlines import Deadlines
 from infra.local.fair_pool import FairPool
 from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
+from infra.local.offloaded_call import OffloadedCall
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
+from infra.local.timing import TIME_EVERY, Timing
 
 if TYPE_CHECKING:
     from granian.rsgi import HTTPProtocol, Scope  # type: ignore[attr-defined]
 
 log = logging.getLogger("aiaas.gateway")
-
-OFFLOAD_AFTER_S = 0.002
-OFFLOAD_MODEL_S = (
-    0.0001  # the demo's MLP and CNN spend ~0.01 ms in onnxruntime, its transformer ~0.19
-)
-TIME_EVERY = 16  # an inline route's calls per timed one
 
 
 @dataclass(frozen=True)
@@ -65,39 +58,6 @@ class BodyLimits:
 
 class _TooLarge(Exception):
     pass
-
-
-class Timing:
-    """Per-route moving average of handler time, to decide inline vs thread pool.
-
-    A route's first call goes to the pool: it may be a cold start (a model load, a FastAPI
-    import) that must not stall the event loop.
-    """
-
-    MAX_PATHS = 10_000  # routes' paths (each version's, each model's) kept at most
-
-    def __init__(self) -> None:
-        self.average: dict[str, float] = {}
-        self.model: dict[str, float] = {}  # the function's own average time in its model
-
-    def slow(self, key: str) -> bool:
-        return (
-            self.average.get(key, 1.0) > OFFLOAD_AFTER_S
-            or self.model.get(key, 0.0) > OFFLOAD_MODEL_S
-        )
-
-    def record(
-        self, key: str, seconds: float, model_seconds: float = 0.0, status: int = 200
-    ) -> None:
-        """Fold in one call's time; a 404's path is not kept: a scan of unknown paths (or
-        versions) filled the table and, at the cap, cleared the real routes' times with it."""
-        if status == 404:
-            return
-        if len(self.average) >= self.MAX_PATHS and key not in self.average:
-            self.average.clear()
-            self.model.clear()
-        self.average[key] = 0.9 * self.average.get(key, seconds) + 0.1 * seconds
-        self.model[key] = model_seconds
 
 
 class GatewayApp:
@@ -255,7 +215,7 @@ class GatewayApp:
         timeout_s = found[0].function.api_timeout_s if found is not None else None
         # The threads are shared out by function: every path and version of a model is one.
         group = found[0].function.spec.logical_id if found is not None else key
-        call = _Call()
+        call = OffloadedCall()
         try:
             async with asyncio.timeout(timeout_s):
                 future = self.pool.submit(key, self._on_thread, key, request, call, group=group)
@@ -309,7 +269,7 @@ class GatewayApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _on_thread(self, key: str, request: GatewayRequest, call: _Call) -> GatewayResponse:
+    def _on_thread(self, key: str, request: GatewayRequest, call: OffloadedCall) -> GatewayResponse:
         with call.running(self.gateway.metrics.abandoned):
             return self._timed(key, request)
 
@@ -321,39 +281,6 @@ class GatewayApp:
         seconds = time.thread_time() - start
         self.timing.record(key, seconds, response.model_seconds, response.status)
         return response
-
-
-class _Call:
-    """An offloaded call's thread, and whether its caller was answered 504 without it: the
-    thread's own request count (the function's, with its model's labels) is then dropped, as
-    Lambda's is at its timeout, so that one request is not counted twice."""
-
-    __slots__ = ("_abandoned", "_lock", "_thread")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._thread: int | None = None
-        self._abandoned = False
-
-    @contextlib.contextmanager
-    def running(self, abandoned: set[int]) -> Iterator[None]:
-        thread = threading.get_ident()
-        with self._lock:
-            self._thread = thread
-            if self._abandoned:  # answered 504 between the thread taking it and now
-                abandoned.add(thread)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._thread = None
-                abandoned.discard(thread)
-
-    def abandon(self, abandoned: set[int]) -> None:
-        with self._lock:
-            self._abandoned = True
-            if self._thread is not None:
-                abandoned.add(self._thread)
 
 
 def _serving(task: asyncio.Task[object]) -> bool:

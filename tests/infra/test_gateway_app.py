@@ -180,7 +180,7 @@ def test_a_first_call_runs_on_a_thread_and_cheap_ones_inline_after() -> None:
 
 def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_calls() -> None:
     """Inline calls are timed one in TIME_EVERY (reading thread CPU time is a system call)."""
-    from infra.local.app import OFFLOAD_AFTER_S, TIME_EVERY
+    from infra.local.timing import OFFLOAD_AFTER_S, TIME_EVERY
 
     threads: list[str] = []
     slow = threading.Event()

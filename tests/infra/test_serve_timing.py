@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.local.app import OFFLOAD_AFTER_S, OFFLOAD_MODEL_S, Timing
+from infra.local.timing import OFFLOAD_AFTER_S, OFFLOAD_MODEL_S, Timing
 
 MLP, TRANSFORMER = "POST /models/mlp/predict", "POST /models/transformer/predict"
 
