@@ -132,7 +132,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-in-flight",
         type=count,
         default=defaults.max_in_flight,
-        help="requests a worker runs at once; more wait (default %(default)s)",
+        help="requests a worker has in flight at once (idle connections do not count); one "
+        "more gets a 503 with Retry-After (default %(default)s)",
     )
     p.add_argument(
         "--trusted-proxy",
@@ -273,7 +274,12 @@ def build_app(config: ServeConfig) -> GatewayApp:
     if config.listing:  # finished in the background; a call meanwhile waits for it
         discovery.start()
     limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
-    return GatewayApp(gateway, limits, trusted_proxies=frozenset(config.trusted_proxies))
+    return GatewayApp(
+        gateway,
+        limits,
+        trusted_proxies=frozenset(config.trusted_proxies),
+        max_in_flight=config.limits.max_in_flight,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,18 +1,22 @@
 """The local gateway as an RSGI application: granian's HTTP requests -> `Gateway`.
 
 Granian (hyper underneath) owns the HTTP framing: request-line and header limits, the header
-read timeout, keep-alive, pipelining, HEAD, `100 Continue` and back-pressure (see
-`infra/local/server.py`). This module only turns a request into a `GatewayRequest` and the
-answer back, with the checks that need our knowledge:
+read timeout, keep-alive, pipelining, HEAD, `100 Continue` and how many connections a worker
+holds (see `infra/local/server.py`). This module only turns a request into a `GatewayRequest`
+and the answer back, with the checks that need our knowledge:
 - the token and the declared body size are checked before the body is read, so a refused
-  request has its body read (and dropped) only when its client sends it anyway: not one over
-  the limit, nor one that waits for `100 Continue` (hyper sends that only when we read it);
+  request has its body read (and dropped) only when its client sends it anyway, for at most
+  DRAIN_S: not one over the limit, nor one that waits for `100 Continue` (hyper sends that only
+  when we read it);
+- at most `max_in_flight` admitted requests (past the token) are in flight, from their head to
+  their answer; one more that would wait (for its body or a thread) is a 503 with Retry-After.
+  An idle connection, or a head refused on its token, takes none;
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
   arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
-  microseconds, less than a hop to a thread); the others run on a thread (which: timing.py), so one slow model does not stall the others and onnxruntime
-  computes on one core while the loop parses the next requests on another; those threads take
-  each route's calls in turn (fair_pool.py), so a flooded model does not queue the others;
+  microseconds, less than a hop to a thread); the others run on a thread (which: timing.py), so one slow model does not stall the others and onnxruntime computes on
+  one core while the loop parses the next requests on another; those threads take each
+  route's calls in turn (fair_pool.py), so a flooded model does not queue the others;
 - work a function leaves for after its response (the shadow copy: functions/predict/shadow.py)
   runs here once `protocol.response_bytes` has handed the response to granian, which writes it
   from its own threads at once, without waiting for this coroutine to return (measured with a
@@ -47,6 +51,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiaas.gateway")
 
+# A refused request's body (401, 403, 503 over --max-in-flight) is read and dropped for at most
+# this long, then the connection is closed. A sender that writes its body before it reads
+# (nginx) sends it at once; a client that trickles it, or never sends it, must not hold its
+# connection for the whole body timeout.
+DRAIN_S = 2.0
+MAX_IN_FLIGHT = 256  # `--max-in-flight`'s default (infra/local/server.py's ServerLimits)
+RETRY_AFTER_S = 1  # told to a caller refused over --max-in-flight
+
 
 @dataclass(frozen=True)
 class BodyLimits:
@@ -69,9 +81,14 @@ class GatewayApp:
         limits: BodyLimits,
         warm_up: bool = True,
         trusted_proxies: frozenset[str] = frozenset(),
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self.gateway = gateway
         self.limits = limits
+        # Requests admitted (past `refusal`) and not yet answered, at most `max_in_flight`:
+        # counted here, not by granian, whose own limit counts connections, idle ones too.
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
         self.trusted_proxies = trusted_proxies  # peers whose X-Forwarded-For names the caller
         self.timing = Timing()
         # As many threads for one route as before the pool was fair, and one more that a route
@@ -82,6 +99,7 @@ class GatewayApp:
         self._stopping = threading.Event()
         self._inline_calls = 0
         self._deadlines = Deadlines(limits.timeout_s)
+        self._drains = Deadlines(min(DRAIN_S, limits.timeout_s))
         self.on_stopped: Callable[[], None] | None = None  # run last in __rsgi_del__
         self.cut = False  # requests were cut off (`cut_off`): the stop waits for no handler
 
@@ -117,6 +135,7 @@ class GatewayApp:
         # as it ran (the grace's timer is on this loop too); `on_stopped` ends the process.
         self.pool.shutdown(wait=False, cancel_futures=True)
         self._deadlines.close()
+        self._drains.close()
         if self.on_stopped is not None:
             self.on_stopped()
 
@@ -166,33 +185,39 @@ class GatewayApp:
         proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
         refused = self.gateway.refusal(headers, declared, proxied)
         if refused is not None:
-            if (declared or chunked) and not await self._drained(protocol, headers, refused):
-                return _closing(refused)
-            return refused
+            return await self._refused(protocol, headers, declared, chunked, refused)
+        key = f"{scope.method} {scope.path}"
+        # Over the limit, a request that would wait (for its body, or for a thread) is refused;
+        # one answered at once on the loop (a cheap route, no body: a health probe) holds no
+        # slot for any time, and is answered.
+        if self._in_flight >= self.max_in_flight and (declared or chunked or self.timing.slow(key)):
+            return await self._refused(protocol, headers, declared, chunked, self._busy())
+        self._in_flight += 1
         try:
-            body = await self._body(protocol, declared, chunked)
-        except _TooLarge:
-            message = f"request body is over the {self.limits.max_bytes} byte limit"
-            return _closing(error(413, message))
-        except TimeoutError:
-            message = f"request body not received within {self.limits.timeout_s:g} s"
-            return _closing(error(408, message))
-        except CutBody:
-            return _closing(error(400, CUT_MESSAGE))
-        source_ip = peer
-        if proxied:
-            source_ip = caller_address(source_ip, headers, self.trusted_proxies)
-        request = GatewayRequest(
-            method=scope.method,
-            path=scope.path,
-            query=scope.query_string,
-            headers=headers,
-            body=body,
-            source_ip=source_ip,
-            request_id=rid,
-        )
-        key = f"{request.method} {request.path}"
-        if not self.timing.slow(key):
+            try:
+                body = await self._body(protocol, declared, chunked)
+            except _TooLarge:
+                message = f"request body is over the {self.limits.max_bytes} byte limit"
+                return _closing(error(413, message))
+            except TimeoutError:
+                message = f"request body not received within {self.limits.timeout_s:g} s"
+                return _closing(error(408, message))
+            except CutBody:
+                return _closing(error(400, CUT_MESSAGE))
+            source_ip = peer
+            if proxied:
+                source_ip = caller_address(source_ip, headers, self.trusted_proxies)
+            request = GatewayRequest(
+                method=scope.method,
+                path=scope.path,
+                query=scope.query_string,
+                headers=headers,
+                body=body,
+                source_ip=source_ip,
+                request_id=rid,
+            )
+            if self.timing.slow(key):
+                return await self._offloaded(key, request)
             # Reading the thread's CPU time costs ~3 us here (a system call), as much as the
             # rest of the app: an inline route is timed one call in TIME_EVERY. An offloaded
             # one is timed on every call, so a route slow only on its first (cold) call comes
@@ -201,7 +226,13 @@ class GatewayApp:
             if self._inline_calls % TIME_EVERY:
                 return self.gateway.dispatch(request, defer=True)
             return self._timed(key, request)
-        return await self._offloaded(key, request)
+        finally:
+            self._in_flight -= 1
+
+    def _busy(self) -> GatewayResponse:
+        self.gateway.metrics.refused(503)
+        message = f"the server runs its limit of {self.max_in_flight} requests at once; retry"
+        return error(503, message, [("retry-after", str(RETRY_AFTER_S))])
 
     async def _offloaded(self, key: str, request: GatewayRequest) -> GatewayResponse:
         """The call on a thread, answered with a 504 once over its function's `Timeout` (as
@@ -234,21 +265,36 @@ class GatewayApp:
             return await self._deadlines.within(protocol())
         return await self._deadlines.within(self._chunks(protocol))
 
+    async def _refused(
+        self,
+        protocol: HTTPProtocol,
+        headers: list[tuple[str, str]],
+        declared: int | None,
+        chunked: bool,
+        refused: GatewayResponse,
+    ) -> GatewayResponse:
+        """`refused`, once the body sent with it is dropped (`_drained`); closing the
+        connection if it was not."""
+        if (declared or chunked) and not await self._drained(protocol, headers, refused):
+            return _closing(refused)
+        return refused
+
     async def _drained(
         self, protocol: HTTPProtocol, headers: list[tuple[str, str]], refused: GatewayResponse
     ) -> bool:
-        """Whether the body of a request refused on its token was read and dropped, so that
-        the answer reaches a sender that writes the whole body before it reads (nginx): closed
-        with the body unread, the socket reset, nginx's write failed (EPIPE) and its client got
-        a 502 instead of the 401, one in four 1.3 MB requests. Not read: a body over the limit
-        (413) and one the client waits to be asked for (`Expect: 100-continue`, answered
-        without `100 Continue`)."""
+        """Whether the body of a refused request was read and dropped, so that the answer
+        reaches a sender that writes the whole body before it reads (nginx): closed with the
+        body unread, the socket reset, nginx's write failed (EPIPE) and its client got a 502
+        instead of the 401, one in four 1.3 MB requests. Not read: a body over the limit (413)
+        and one the client waits to be asked for (`Expect: 100-continue`, answered without
+        `100 Continue`). Read for at most DRAIN_S: a body that never came held its connection
+        for the whole body timeout, unauthenticated."""
         if refused.status == 413 or any(
             name == "expect" and value.lower() == "100-continue" for name, value in headers
         ):
             return False
         try:
-            await self._deadlines.within(self._dropped(protocol))
+            await self._drains.within(self._dropped(protocol))
         except (_TooLarge, TimeoutError, ProtocolClosed, ProtocolError, CutBody):
             return False
         return True

@@ -8,7 +8,13 @@ enforces, configured here:
 - the request line and headers fit in `max_head_bytes` (hyper answers 431 past it);
 - a request head must arrive within `header_timeout_s`, also on an idle keep-alive connection
   (slowloris and idle connections are closed, so file descriptors come back);
-- `max_in_flight` requests per worker run at once; more wait in the kernel's backlog;
+- a worker holds up to `connection_limit()` connections (thousands, bounded by its open-file
+  limit), more wait in the kernel's backlog: granian's `backpressure` counts connections, idle
+  ones too, and set to `max_in_flight` (as it was) 257 idle connections, or unauthenticated
+  heads whose body never came, stalled every other client and the health probes until the
+  header (10 s) or body (30 s) timeout closed them. `max_in_flight` requests per worker are
+  counted by the app (`infra/local/app.py`: one more that would wait is a 503 with
+  Retry-After);
 - HEAD gets headers only, pipelined requests are answered in order, a response is written
   before the next request on its connection is read (a client that never reads stalls only
   itself), `100 Continue` is sent only when the app reads the body;
@@ -47,6 +53,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from infra.local import lambda_logs, signal_clock
+from infra.local.connection_limit import connection_limit
 from infra.local.ending import EXIT_HANDLERS_S, end_process, insisting, run_exit_handlers
 
 if TYPE_CHECKING:
@@ -95,7 +102,7 @@ def serve(
         "http": HTTPModes.http1,
         "websockets": False,
         "backlog": 1024,
-        "backpressure": limits.max_in_flight,
+        "backpressure": connection_limit(limits.max_in_flight),
         "http1_settings": HTTP1Settings(
             header_read_timeout=int(limits.header_timeout_s * 1000),
             keep_alive=True,
