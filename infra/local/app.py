@@ -14,7 +14,8 @@ and the answer back, with the checks that need our knowledge:
 - a chunked body is counted as it arrives and refused once over the limit; a body that does not
   arrive within `body_timeout_s` gets a 408 (one sweeper keeps the deadlines: deadlines.py);
 - cheap functions run inline on the event loop (a small model's whole handler takes tens of
-  microseconds, less than a hop to a thread); the others run on a thread (which: timing.py), so one slow model does not stall the others and onnxruntime computes on
+  microseconds, less than a hop to a thread); the others, and big bodies, run on a thread
+  (which: timing.py), so one slow model does not stall the others and onnxruntime computes on
   one core while the loop parses the next requests on another; those threads take each
   route's calls in turn (fair_pool.py), so a flooded model does not queue the others;
 - work a function leaves for after its response (the shadow copy: functions/predict/shadow.py)
@@ -44,7 +45,7 @@ from infra.local.forwarded import caller_address, forwarded
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 from infra.local.offloaded_call import OffloadedCall
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
-from infra.local.timing import TIME_EVERY, Timing
+from infra.local.timing import INLINE_MAX_BODY, OVERRUN_S, OVERRUN_WALL_S, TIME_EVERY, Timing
 
 if TYPE_CHECKING:
     from granian.rsgi import HTTPProtocol, Scope  # type: ignore[attr-defined]
@@ -98,6 +99,8 @@ class GatewayApp:
         self._warming: threading.Thread | None = None
         self._stopping = threading.Event()
         self._inline_calls = 0
+        self._offloaded_calls = 0
+        self._cpu_mark = time.thread_time()  # the loop thread's CPU time a few calls ago
         self._deadlines = Deadlines(limits.timeout_s)
         self._drains = Deadlines(min(DRAIN_S, limits.timeout_s))
         self.on_stopped: Callable[[], None] | None = None  # run last in __rsgi_del__
@@ -106,6 +109,7 @@ class GatewayApp:
     # ---- RSGI lifecycle (granian calls these in the worker) ------------------------------
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._cpu_mark = time.thread_time()  # the loop's thread (`_overran`)
         # Cold starts happen off the request path where possible: init every function now, in
         # the background; a request that arrives first simply does that function's init itself.
         if self._warm_up:
@@ -216,18 +220,38 @@ class GatewayApp:
                 source_ip=source_ip,
                 request_id=rid,
             )
-            if self.timing.slow(key):
+            if len(body) > INLINE_MAX_BODY or self.timing.slow(key):
                 return await self._offloaded(key, request)
-            # Reading the thread's CPU time costs ~3 us here (a system call), as much as the
+            # Reading the thread's CPU time costs ~2-3 us here (a system call), as much as the
             # rest of the app: an inline route is timed one call in TIME_EVERY. An offloaded
             # one is timed on every call, so a route slow only on its first (cold) call comes
-            # back inline soon.
+            # back inline soon. Wall time (~0.15 us) is read on every inline call (`_overran`).
             self._inline_calls += 1
+            began = time.perf_counter()
             if self._inline_calls % TIME_EVERY:
-                return self.gateway.dispatch(request, defer=True)
-            return self._timed(key, request)
+                response = self.gateway.dispatch(request, defer=True)
+            else:
+                response = self._timed(key, request, on_loop=True)
+            held_s = time.perf_counter() - began
+            if held_s > OVERRUN_S:
+                self._overran(key, held_s, response.status)
+            return response
         finally:
             self._in_flight -= 1
+
+    def _overran(self, key: str, wall_s: float, status: int) -> None:
+        """An inline call of `key` held the loop for `wall_s` (over OVERRUN_S): its route goes
+        to a thread for a while (timing.py) if the loop's thread spent it working (its CPU time
+        since `_cpu_mark`, a few calls ago at most, is OVERRUN_S / 2 or more; a parallel model
+        run shares its work with other threads), or whatever it did past OVERRUN_WALL_S. Not
+        on wall time alone: a shared host that preempts the process stalls a cheap call as
+        long (a 64-float predict: up to 252 ms in 22,000 calls at a load of 10 on 2 cores),
+        and a cheap route sent to a thread costs the loop ~40 us more a call."""
+        cpu = time.thread_time()
+        working = cpu - self._cpu_mark >= OVERRUN_S / 2
+        self._cpu_mark = cpu
+        if status != 404 and (working or wall_s >= OVERRUN_WALL_S):
+            self.timing.overran(key)
 
     def _busy(self) -> GatewayResponse:
         self.gateway.metrics.refused(503)
@@ -242,6 +266,9 @@ class GatewayApp:
         (`AIAAS_MAX_RUN_SECONDS` here: functions.py); other work on the thread runs on, its
         answer dropped (a call still queued never starts), one of the threads a route may hold
         (fair_pool.py) until it ends."""
+        self._offloaded_calls += 1
+        if not self._offloaded_calls % TIME_EVERY:  # kept recent while no call runs inline
+            self._cpu_mark = time.thread_time()
         found = self.gateway.route(request.method, request.path)
         timeout_s = found[0].function.api_timeout_s if found is not None else None
         # The threads are shared out by function: every path and version of a model is one.
@@ -319,10 +346,12 @@ class GatewayApp:
         with call.running(self.gateway.metrics.abandoned):
             return self._timed(key, request)
 
-    def _timed(self, key: str, request: GatewayRequest) -> GatewayResponse:
+    def _timed(self, key: str, request: GatewayRequest, on_loop: bool = False) -> GatewayResponse:
         # CPU time of this thread, not wall time: waiting for the GIL while offloaded must not
         # make a cheap function look expensive and keep it off the fast inline path.
         start = time.thread_time()
+        if on_loop:
+            self._cpu_mark = start
         response = self.gateway.dispatch(request, defer=True)
         seconds = time.thread_time() - start
         self.timing.record(key, seconds, response.model_seconds, response.status)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -205,3 +205,67 @@ def test_an_inline_route_that_turns_slow_goes_to_a_thread_within_a_few_timed_cal
     slow.set()
     asyncio.run(calls(TIME_EVERY * 3))
     assert threads[-1].startswith("aiaas-fn")  # the timed calls saw it and moved it
+
+
+class ThreadsGateway(RecordingGateway):
+    """Records the thread each call ran on; a call's `work` (if any) runs in it first."""
+
+    def __init__(self) -> None:
+        super().__init__(token=None, max_body=1 << 20)
+        self.threads: list[str] = []
+        self.work: Callable[[], None] | None = None
+
+    def dispatch(self, request: GatewayRequest, defer: bool = False) -> GatewayResponse:
+        self.threads.append(threading.current_thread().name)
+        if self.work is not None:
+            self.work()
+        return super().dispatch(request)
+
+
+def calls(app: GatewayApp, count: int, body: bytes = b"") -> None:
+    async def run() -> None:
+        for _ in range(count):
+            head = [("content-length", str(len(body)))] if body else []
+            await app(Scope(Headers(head)), Protocol([body] if body else []))  # type: ignore[arg-type]
+
+    asyncio.run(run())
+
+
+def test_a_body_over_the_inline_size_runs_on_a_thread_on_an_inline_route() -> None:
+    """A route's average is learned on its usual bodies: a big one parses for milliseconds."""
+    from infra.local.timing import INLINE_MAX_BODY
+
+    gateway = ThreadsGateway()
+    app = app_for(gateway)
+    calls(app, 2, b"x" * 100)
+    assert gateway.threads[-1] == threading.current_thread().name  # inline now
+    calls(app, 1, b"x" * (INLINE_MAX_BODY + 1))
+    assert gateway.threads[-1].startswith("aiaas-fn")
+    calls(app, 1, b"x" * 100)
+    assert gateway.threads[-1] == threading.current_thread().name  # the route stays inline
+
+
+def test_an_inline_call_that_held_the_loop_working_sends_its_route_to_a_thread() -> None:
+    """Judged by the loop thread's CPU time over the call: a call stalled as long without
+    working (a preempted process: here a sleep, under OVERRUN_WALL_S) leaves its route inline."""
+    from infra.local.timing import OVERRUN_S, OVERRUN_WALL_S
+
+    gateway = ThreadsGateway()
+    app = app_for(gateway)
+    calls(app, 2)
+    assert gateway.threads[-1] == threading.current_thread().name
+    gateway.work = lambda: time.sleep(min(OVERRUN_S * 3, OVERRUN_WALL_S / 2))
+    calls(app, 2)
+    assert gateway.threads[-2:] == [threading.current_thread().name] * 2
+
+    def spin() -> None:  # CPU, as an onnxruntime Loop counted by the request
+        end = time.thread_time() + OVERRUN_S * 2
+        while time.thread_time() < end:
+            pass
+
+    gateway.work = spin
+    calls(app, 1)  # inline: held the loop
+    gateway.work = None
+    calls(app, 3)
+    assert gateway.threads[-4] == threading.current_thread().name
+    assert all(name.startswith("aiaas-fn") for name in gateway.threads[-3:])

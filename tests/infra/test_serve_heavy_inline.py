@@ -72,6 +72,31 @@ def heavy(server: ServeProcess, answers: list[httpx.Response]) -> threading.Thre
     return thread
 
 
+def test_a_route_that_held_the_loop_goes_to_a_thread_and_probes_are_answered(
+    store: Path,
+) -> None:
+    servers = start_serve(store)
+    server = next(servers)
+    try:
+        with httpx.Client(base_url=server.base, timeout=120) as http:
+            inline(http)
+            # The first heavy call runs inline: it holds the loop, as nothing can stop it there.
+            assert http.post(PREDICT, json={"inputs": [[HEAVY_TRIPS]]}).status_code == 200
+            # Cheap calls since (their average had sent the route back inline after ~30).
+            inline(http)
+            answers: list[httpx.Response] = []
+            sender = heavy(server, answers)
+            time.sleep(0.5)  # it runs (on a thread now)
+            began = time.monotonic()
+            probe = http.get("/v2/health/live")
+            probe_s = time.monotonic() - began
+            sender.join()
+        assert probe.status_code == 200 and answers[0].status_code == 200, answers[0].text
+        assert probe_s < 1.0, f"the liveness probe waited {probe_s:.2f} s for a heavy call"
+    finally:
+        next(servers, None)
+
+
 def test_a_second_sigterm_while_the_loop_is_held_cuts_requests_off(store: Path) -> None:
     servers = start_serve(store, "--body-timeout", "20")
     server = next(servers)
