@@ -64,7 +64,9 @@ def test_a_gzip_control_plane_body_is_read_as_the_predict_api_reads_it(
     url = f"{server.base}/control/models/{MODEL}/aliases/gzipped"
     packed = gzip.compress(b'{"version": "2"}')
     headers = {**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"}
-    answer = httpx.put(url, content=packed, headers=headers)
+    # The control plane's first call may import FastAPI (its cold start: seconds on a loaded
+    # host, over httpx's 5 s default in a CI run beside other work).
+    answer = httpx.put(url, content=packed, headers=headers, timeout=60)
     assert (answer.status_code, answer.json()["version"]) == (201, "2")
     answer = httpx.put(url, content=packed, headers={**headers, "Content-Encoding": "br"})
     assert answer.status_code == 415
@@ -81,7 +83,9 @@ def test_a_created_alias_location_resolves_under_the_proxy_path_prefix(
     `Location: /control/...` sent the client to a URL outside the prefix."""
     headers = {**AUTH, "Content-Type": "application/json"}
     for sent in ("/control/models/proxied/aliases/located", "/control/models/proxied/aliases/sl/"):
-        answer = httpx.put(server.base + sent, content=b'{"version": "1"}', headers=headers)
+        answer = httpx.put(
+            server.base + sent, content=b'{"version": "1"}', headers=headers, timeout=60
+        )
         assert answer.status_code == 201
         as_client_sent = f"https://proxy.example/ml{sent}"
         assert urljoin(as_client_sent, answer.headers["location"]) == as_client_sent

@@ -182,8 +182,9 @@ def test_lines_held_at_a_cut_off_are_written(
     assert _cut_answer(slow).startswith(b"HTTP/1.1 503"), server.output()
     assert "were cut off" in server.output() and "Traceback" not in server.output()
     assert _ages(served.store) == list(range(5)), server.output()
-    # A worker's 1 s exit timer and the writes at most: not granian's kill (13 s on).
-    assert stopped_in < (GRACE_S if signals == 1 else 0.4) + 2.5 + SIGNAL_GAP_S * signals
+    # A worker's 1 s exit timer and the writes at most: not granian's kill (13 s on). 5 s of
+    # slack: a CI host at load 10 took 4.5 s over the signals for the S3 store's writes.
+    assert stopped_in < (GRACE_S if signals == 1 else 0.4) + 5 + SIGNAL_GAP_S * signals
 
 
 # ---- a store that does not answer: the exit handlers' bound ---------------------------------
