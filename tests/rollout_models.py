@@ -25,7 +25,8 @@ OTHER_SEED = 5  # another linear classifier: disagrees with the baseline on some
 
 
 def publish(registry: Registry, workdir: Path, name: str, version: str, kind: str) -> None:
-    """Publish `name:version` as `kind`: healthy, other, nan, broken, slow-load or slow-run."""
+    """Publish `name:version` as `kind`: healthy, other, nan, broken, slow-load, slow-run or
+    busy."""
     path = workdir / f"{name}-{version}-{kind}.onnx"
     if kind == "healthy":
         onnx_factory.linear_classifier(path, seed=BASELINE_SEED)
@@ -35,7 +36,7 @@ def publish(registry: Registry, workdir: Path, name: str, version: str, kind: st
         onnx_factory.linear_classifier(path, seed=BASELINE_SEED, bias=float("nan"))
     elif kind == "broken":
         _unloadable(path)
-    elif kind in ("slow-load", "slow-run"):
+    elif kind in SLOW_SIZES:
         _slow(path, kind)
     else:
         raise ValueError(kind)
@@ -90,11 +91,16 @@ def rows_disagreeing(share: float, count: int, seed: int = 3) -> list[list[float
     return [rows[i] for i in order]
 
 
+# (side, links) of the chain each slow kind computes.
+SLOW_SIZES = {"slow-load": (1024, 36), "slow-run": (512, 150), "busy": (128, 8)}
+
+
 def _slow(path: Path, kind: str) -> None:
     """The baseline's logits plus 0 x a chain of tanh(M @ C): on constants only for
     "slow-load" (onnxruntime folds them when it makes the session: ~0.7-1.4 s here, then answers
-    in microseconds), on the input for "slow-run" (~0.2-0.5 s an answer, every time)."""
-    side, links = (1024, 36) if kind == "slow-load" else (512, 150)
+    in microseconds), on the input for "slow-run" (~0.2-0.5 s an answer, every time) and "busy"
+    (~1.5 ms an answer)."""
+    side, links = SLOW_SIZES[kind]
     rng = np.random.default_rng(BASELINE_SEED)
     consts = {
         "W": rng.normal(size=(4, 3)).astype(np.float32),

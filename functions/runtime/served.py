@@ -90,6 +90,9 @@ class ServedModel:
     def routed(self) -> Routed:
         """What to serve now; loads on first use, refreshes aliases when their record
         changes (where the store tells cheaply) or after the TTL."""
+        # The watch before the model: a refresh publishes them the other way round (`_refresh`),
+        # so a request that reads the new watch reads the new model too.
+        watch = self._watch
         current = self._current
         if current is None:
             return self._load_cold()
@@ -99,7 +102,6 @@ class ServedModel:
                 return current
             self._current = None  # answered now as a cold copy is: the 404 naming the prune
             return self._load_cold()
-        watch = self._watch
         if self._restored or (watch is not None and watch.changed()):
             return self._refresh_now(current)
         if time.monotonic() < self._next_check:
@@ -124,7 +126,7 @@ class ServedModel:
     def _load_cold(self) -> Routed:
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
-                self._current = self._resolve_and_load()
+                self._current, self._watch = self._resolve_and_load()
                 self._next_check = time.monotonic() + self.ttl
                 self._restored = False  # just resolved
             return self._current
@@ -165,12 +167,17 @@ class ServedModel:
                     raise
             raise
 
-    def _resolve_and_load(self, defer: bool = False) -> Routed:
+    def _resolve_and_load(self, defer: bool = False) -> tuple[Routed, RegistryWatch | None]:
+        """The reference resolved and loaded, and the watch over the keys it read, for the
+        caller to publish once the model is `_current`. Published before, a request arriving
+        during the load found it unchanged and was answered by the old version (for the whole
+        load of a new main version: up to seconds after a promote returned). A failure
+        publishes it here: the loaded version serves on, and requests do not all try again."""
+        watch: RegistryWatch | None = None  # none while the store fails: the TTL retries
+        model: Routed | None = None
         try:
             # Stamped before resolving: a change made while we resolve reads as one next time.
-            # No watch while the store fails: the TTL retries, not every request.
-            self._watch = None
-            self._watch = RegistryWatch.of(self.pool.registry, self.ref)
+            watch = RegistryWatch.of(self.pool.registry, self.ref)
             model = self.pool.load_routed(self.ref, defer=defer)
         except NotFound:
             raise
@@ -179,9 +186,12 @@ class ServedModel:
             if isinstance(exc, ModelUnavailable):
                 raise
             raise ModelUnavailable(f"{self.ref}: {exc.message}") from exc
+        finally:
+            if model is None:
+                self._watch = watch
         if model.warming is None:  # else known once it loads (`_swap`)
             self.last_error = model.problem
-        return model
+        return model, watch
 
     def _refresh_and_release(self, current: Routed) -> None:
         try:
@@ -191,7 +201,7 @@ class ServedModel:
 
     def _refresh(self, current: Routed) -> None:
         try:
-            model = self._resolve_and_load(defer=True)  # something serves: a new canary waits
+            model, watch = self._resolve_and_load(defer=True)  # a new canary waits: main serves
         except NotFound as exc:
             if self._gone():
                 return
@@ -212,6 +222,9 @@ class ServedModel:
                 log.info("%s now serves %s (was %s)", self.ref, model, current)
             with self._swapping:
                 self._current = model
+        # Only now: requests that saw the change meanwhile wait in `_refresh_now` for the lock
+        # this refresh holds, then find the watch unchanged and serve `model`.
+        self._watch = watch
         if model.warming is not None:
             self.warmer.start(model, self._swap)
 
