@@ -296,7 +296,13 @@ def service_from_env(
     limit = max_payload_bytes(env)
     # Drift histograms flush to the store every this many seconds; 0 turns them off.
     interval = env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", DEFAULT_INTERVAL)
-    drift = DriftMonitor(pool.registry.store, interval=interval) if interval > 0 else None
+    # A long-lived server writes them on a timer (a quiet model's last rows an interval after
+    # they were served); Lambda at the next request once an interval has passed.
+    drift = (
+        DriftMonitor(pool.registry.store, interval=interval, timer=long_lived(env))
+        if interval > 0
+        else None
+    )
     metrics = RequestMetrics.from_env(env)
     return PredictService(
         served,

@@ -178,9 +178,10 @@ def _judge(
     if not window.rows:
         print(
             "nothing to compare: no counts were written in the window. A predict function "
-            "writes its counts at the end of a request once an interval "
-            "(AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default), so rows of the last interval show "
-            "after its next request (or when `aiaas serve` stops)"
+            "writes its counts once an interval (AIAAS_DRIFT_FLUSH_SECONDS, 60 s by default), "
+            "dated when they were served: `aiaas serve` an interval after they were (and when "
+            "it stops), a Lambda function at its next request after that, so rows of the last "
+            "interval show later"
         )
         return doc
     if window.rows < rows_needed(baseline):

@@ -134,14 +134,13 @@ def test_drift_monitoring_resumes_after_s3_was_away_at_the_first_request(
         assert _predict(server.base, MODEL)[0] == 200  # served on; its baseline not read
         proxy.start()
         time.sleep(1.1)  # the baseline is read again at most once an interval
-        for _ in range(3):
+        for _ in range(4):
             assert _predict(server.base, MODEL)[0] == 200
-        time.sleep(1.1)
-        assert _predict(server.base, MODEL)[0] == 200  # the interval passed: counts written
+        time.sleep(2.5)  # the server writes them on its timer, an interval after its last write
         keys = list(s3_store.list_keys(snapshot_prefix(MODEL, "1")))
-        assert len(keys) == 1, server.output()
-        doc = orjson.loads(s3_store.get_bytes(keys[0]))
-        assert doc["rows"] == 4  # every row answered since the baseline was read
+        assert keys, server.output()
+        docs = [orjson.loads(s3_store.get_bytes(key)) for key in keys]
+        assert sum(doc["rows"] for doc in docs) == 4  # every row answered since it was read
     drift_lines = [line for line in server.log_lines() if ": drift " in line["message"]]
     assert [(line["level"], line["logger"]) for line in drift_lines] == [
         ("WARNING", "aiaas.drift"),
@@ -167,13 +166,14 @@ def test_drift_counts_not_written_while_s3_is_away_are_logged_once(
     with s3_serve(s3_store, proxy, tmp_path, **env) as server:
         assert _predict(server.base, MODEL)[0] == 200  # the baseline read: monitored
         proxy.stop()
-        for _ in range(4):  # a flush due at each: each fails
+        for _ in range(4):  # the server's timer flushes each one's row: each write fails
             time.sleep(0.6)
             assert _predict(server.base, MODEL)[0] == 200
         proxy.start()
         time.sleep(0.6)
-        assert _predict(server.base, MODEL)[0] == 200  # its flush is written
-        assert len(list(s3_store.list_keys(snapshot_prefix(MODEL, "1")))) == 1
+        assert _predict(server.base, MODEL)[0] == 200
+        time.sleep(1.5)  # its row is written by the next flush
+        assert list(s3_store.list_keys(snapshot_prefix(MODEL, "1")))
     said = [
         (line["level"], line["message"])
         for line in server.log_lines()
@@ -182,7 +182,8 @@ def test_drift_counts_not_written_while_s3_is_away_are_logged_once(
     assert [level for level, _ in said] == ["WARNING", "INFO"], server.output()
     assert said[0][1].startswith(f"drift counts of {MODEL}:1 not written: S3 error on ")
     assert said[0][1].endswith("(said once until a write succeeds; counts are dropped meanwhile)")
-    assert said[1][1] == "drift counts written again; 4 snapshots dropped meanwhile"
+    dropped = said[1][1].removeprefix("drift counts written again; ")
+    assert dropped.endswith(" snapshots dropped meanwhile") and int(dropped.split()[0]) >= 2
 
 
 def test_a_version_without_a_baseline_is_looked_up_once_an_interval(

@@ -182,8 +182,31 @@ def test_unmonitored_versions_cost_a_flag_and_a_window_starts_with_its_histogram
     now[0] += 61.0
     monitor.record(model, rows, model.predict(rows))  # any version's request flushes now
     (doc,) = read_window(store, "credit", "2", 1.8e9, 1.8e9 + now[0])
-    assert (doc["start"], doc["end"]) == (1.8e9 + 300.0, 1.8e9 + 361.0)
+    # Dated when its rows were served, not when it was written (that dated them at the next
+    # request, however long after: `aiaas monitor --window` counted them in the wrong window).
+    assert (doc["start"], doc["end"]) == (1.8e9 + 300.0, 1.8e9 + 300.0)
     assert total(base, [doc]).counts[0].sum() == 3
+
+
+def test_a_long_lived_server_writes_held_rows_an_interval_on_dated_when_served(
+    model, training, tmp_path
+) -> None:
+    """`aiaas serve` (`timer`): a burst, then no request at all. Its rows were held until the
+    next request, however late, and dated then; now a thread writes them an interval after
+    the first of them, dated by the rows' own times."""
+    _, base = training
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(f"{version_prefix('credit', '1')}/{BASELINE_FILE}", base.to_json().encode())
+    monitor = DriftMonitor(store, interval=0.3, timer=True)
+    rows = {"x": _rows(np.random.default_rng(7), 4)}
+    served = time.time()
+    for _ in range(3):
+        monitor.record(model, rows, model.predict(rows))
+    deadline = time.monotonic() + 10
+    while not (docs := read_window(store, "credit", "1", 0, 4e9)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [doc["rows"] for doc in docs] == [12]
+    assert served - 0.05 < docs[0]["start"] <= docs[0]["end"] < served + 0.2  # not the write's
 
 
 def test_a_baseline_added_while_the_version_is_served_is_read_an_interval_later(
@@ -204,9 +227,11 @@ def test_a_baseline_added_while_the_version_is_served_is_read_an_interval_later(
     now[0] += 31.0
     monitor.record(model, rows, model.predict(rows))  # asked again: monitored from here
     now[0] += 61.0
-    monitor.record(model, rows, model.predict(rows))  # flushes the window
-    (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
-    assert total(base, [doc]).counts[0].sum() == 8
+    monitor.record(model, rows, model.predict(rows))  # flushes the window, then is counted
+    monitor.flush()
+    docs = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert [d["end"] for d in docs] == [1.8e9 + 61.0, 1.8e9 + 122.0]
+    assert total(base, docs).counts[0].sum() == 8
 
 
 def test_idle_says_when_a_request_has_nothing_to_count_or_flush(model, training, tmp_path) -> None:
@@ -267,9 +292,10 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
         store.answer.wait(0.01)
     monitor.record(model, rows, model.predict(rows))  # counted
     now[0] += 61.0
-    monitor.record(model, rows, model.predict(rows))  # counted, and flushes the window
-    (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
-    assert total(base, [doc]).counts[0].sum() == 10
+    monitor.record(model, rows, model.predict(rows))  # flushes the window, then is counted
+    monitor.flush()
+    docs = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
+    assert total(base, docs).counts[0].sum() == 10
 
 
 def test_an_error_in_one_requests_recording_drops_its_counts_only(
@@ -297,8 +323,8 @@ def test_an_error_in_one_requests_recording_drops_its_counts_only(
     assert not monitor.idle(model)
     monitor.record(model, rows, answer)  # counted after them
     now[0] += 61.0
-    monitor.record(model, rows, answer)  # flushes the window
+    monitor.record(model, rows, answer)  # flushes the window, then is counted
     (doc,) = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
-    assert doc["rows"] == 9 and np.asarray(doc["prediction"]).sum() == 9, doc
+    assert doc["rows"] == 6 and np.asarray(doc["prediction"]).sum() == 6, doc
     said = [r for r in caplog.records if "drift counts of a request of credit:1" in r.message]
     assert len(said) == 1 and said[0].levelname == "ERROR"

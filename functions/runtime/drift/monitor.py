@@ -4,14 +4,20 @@ Snapshots go to `monitoring/<model>/<version>/<YYYY-MM-DD>/<HHMMSS>-<id>.json` (
 same store as the registry, locally and in AWS: the drift job then reads a window of them with
 nothing else running (no Prometheus, no CloudWatch Logs query), and per-feature, per-bin
 counts as CloudWatch metrics would cost one custom metric each (64 features x 10 bins).
-A version is flushed at the end of a request when `interval` seconds passed since the last
-flush, so a container writes at most one object a minute per version (one S3 PUT then,
-~20 ms on that request) and a request after idleness writes the counts held before it. A
-container frozen and reclaimed loses at most one interval of counts: they are statistics,
-not billing. A failed write is logged and dropped; it never fails a request. An error in one
-request's recording drops that request's counts only (said once a process for a version): the
-version stays monitored, and the counts held are kept. A baseline that
-could not be read (the store away) is asked for again at a request an interval later: until
+When: by the first request once `interval` seconds passed since the last flush, so a container
+writes at most one object a minute per version (one S3 PUT then, ~20 ms on that request), in
+Lambda before that request's own rows are counted (a request after idleness writes the counts
+held before it, not with its own). A long-lived server (`aiaas serve`, `timer`) also has a
+thread of the monitor's own write held rows an interval after the first of them, so a model
+gone quiet has its last rows written an interval later, not at its next request (hours later:
+they were then dated at that request, and `aiaas monitor --window` counted them in the wrong
+window); its requests' flushes then include their own rows, as none held are older. Either way a snapshot
+is dated by when its rows were served: `start` and `end` are the times of its first and last
+row (all within one interval), whenever it is written. A container frozen and reclaimed loses
+at most one interval of counts: they are statistics, not billing. A failed write is logged
+and dropped; it never fails a request. An error in one request's recording drops that
+request's counts only (said once a process for a version): the version stays monitored, and
+the counts held are kept. A baseline that could not be read (the store away) is asked for again at a request an interval later: until
 then the version's rows are not counted, and nothing is added to requests once it is read.
 Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
 `aside.WAIT_S`, however long a hung store takes, and one flush is in flight at a time.
@@ -64,6 +70,7 @@ class DriftMonitor:
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        timer: bool = False,
     ) -> None:
         self.store = store
         self.interval = interval
@@ -80,7 +87,14 @@ class DriftMonitor:
         # and the rows the first counted meanwhile were lost). Not taken by a counted request.
         self._reads = threading.Lock()
         self._since = clock()
-        self._started = wall()
+        # clock() at the first and the last row counted since the last flush (None: none yet):
+        # the span a snapshot is dated by.
+        self._first: float | None = None
+        self._last = 0.0
+        # Set when rows start to be held, for the thread that flushes on time (`timer` only;
+        # started with the first version monitored): requests then never wait for a write.
+        self._wake = threading.Event() if timer else None
+        self._timing = False
 
     def idle(self, model: LoadedModel) -> bool:
         """Whether a request of `model` has nothing to count or flush: no version here has
@@ -111,14 +125,32 @@ class DriftMonitor:
                     live = self._start(key, model)
                 if live is None and not self._monitoring:
                     return  # no version here has a baseline: no counts, nothing to flush
+            now = self._clock()
+            due = now - self._since >= self.interval
+            if due and self._wake is None:
+                # Lambda: before this request's rows, which may come long after the held ones
+                # (after idleness): the snapshot's span is theirs alone.
+                self._flush_due(key)
             if live is not None:
                 live.record(inputs, outputs)
-            if self._clock() - self._since >= self.interval and self._flushing.acquire(False):
-                run_aside(self._flush_and_release, name="aiaas-drift-flush")
+                if self._first is None:  # the first rows since the last flush
+                    self._first = now
+                    if self._wake is not None:
+                        self._wake.set()
+                self._last = now
+            if due and self._wake is not None:
+                # With them: the timer wrote any rows held an interval, so none are older.
+                self._flush_due(key)
         except Exception:  # this request's counts only: the version stays monitored
             from functions.runtime.drift.live import not_counted
 
             not_counted(model.ref)
+
+    def _flush_due(self, answering: tuple[str, str]) -> None:
+        """The flush a request found due, aside, unless one is in flight (`answering`: the
+        version that request is of: not forgotten as idle, its rows lost with it)."""
+        if self._flushing.acquire(False):
+            run_aside(lambda: self._flush_and_release(answering), name="aiaas-drift-flush")
 
     def watched(self, model: LoadedModel) -> str:
         """The output `model`'s predictions are binned from, asked before it runs (a request
@@ -184,8 +216,9 @@ class DriftMonitor:
         if again and live is not None:
             log.info("%s: drift monitored: its baseline was read", model.ref)
         if live is not None and not self._monitoring:
-            self._since, self._started = self._clock(), self._wall()
+            self._since = self._clock()
             self._monitoring = True
+            self._time_flushes()
         with self._reads:  # in `_live` before out of `_unread`: no moment a request reads again
             self._live[key] = live
             self._unread.pop(key, None)
@@ -212,33 +245,77 @@ class DriftMonitor:
             return None
         return LiveHistograms(baseline, manifest, model.text)
 
+    def _time_flushes(self) -> None:
+        """A version is monitored now: the thread that flushes on time (`timer` only)."""
+        if self._wake is None:
+            return
+        with self._reads:  # two versions' reads ending together start one thread
+            start, self._timing = not self._timing, True
+        if start:
+            threading.Thread(
+                target=self._flush_on_time, name="aiaas-drift-timer", daemon=True
+            ).start()
+
+    def _due_in(self) -> float | None:
+        """Seconds until the held rows are due (an interval after the first of them and after
+        the last flush); None while none are held."""
+        first = self._first
+        if first is None:
+            return None
+        return max(first, self._since) + self.interval - self._clock()
+
+    def _flush_on_time(self) -> None:
+        """`timer`'s thread: writes held rows when due, then waits for rows to be held again
+        (asleep, not polling, while none are: a quiet model costs nothing)."""
+        assert self._wake is not None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while (left := self._due_in()) is not None:
+                if left > 0:
+                    time.sleep(left)
+                    continue
+                with self._flushing:  # after a flush in flight (a stopping server's), if one is
+                    left = self._due_in()
+                    if left is not None and left <= 0:  # else that flush wrote them
+                        self._flush_logged()
+
     def flush(self) -> None:
         """Write each version's counts now, once a flush in flight ended (`aiaas serve`
         stopping: its exit handlers are bounded, infra/local/ending.py)."""
         with self._flushing:
             self._flush()
 
-    def _flush_and_release(self) -> None:
+    def _flush_and_release(self, answering: tuple[str, str]) -> None:
         """A request's flush, aside; `_flushing` was taken for it. A write in flight meanwhile
         makes later requests skip theirs: what they counted waits for the next interval."""
         try:
-            self._flush()
-        except Exception:  # never an unhandled error in a thread: as record() says it
-            log.exception("drift counts not written")
+            self._flush_logged(answering)
         finally:
             self._flushing.release()
 
-    def _flush(self) -> None:
+    def _flush_logged(self, answering: tuple[str, str] | None = None) -> None:
+        try:
+            self._flush(answering)
+        except Exception:  # never an unhandled error in a thread: as record() says it
+            log.exception("drift counts not written")
+
+    def _flush(self, answering: tuple[str, str] | None = None) -> None:
         """Write each version's counts since the last flush (nothing for an idle version).
 
         A version that answered nothing for a whole interval is forgotten (its histograms and
         baseline; one read brings them back): a server that runs for months while versions
-        are published held every version that ever answered."""
-        start, end = self._started, self._wall()
-        self._since, self._started = self._clock(), end
+        are published held every version that ever answered. Not the one `answering` the
+        request that flushes: its rows are counted next."""
+        now, wall = self._clock(), self._wall()
+        first, last = self._first, self._last
+        last = last if first is None else max(first, last)  # threads set them in any order
+        self._since, self._first = now, None
+        # The span of the rows counted since the last flush, in wall time (what a window reads).
+        start, end = (wall, wall) if first is None else (wall - (now - first), wall - (now - last))
         # Copies of the maps: a request thread may add a version (`_start`) meanwhile.
         for gone, live in list(self._live.items()):
-            if live is not None and live.idle:
+            if live is not None and live.idle and gone != answering:
                 self._live.pop(gone, None)
         with self._reads:  # a read ending meanwhile must not have its retry time dropped
             self._unread = {k: due for k, due in self._unread.items() if due > self._clock()}
