@@ -46,6 +46,7 @@ from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse, error
 from infra.local.offloaded_call import OffloadedCall
 from infra.local.request_ids import REQUEST_ID_HEADER, request_id
 from infra.local.timing import INLINE_MAX_BODY, OVERRUN_S, OVERRUN_WALL_S, TIME_EVERY, Timing
+from infra.local.unreadable_headers import unreadable_routing_key
 
 if TYPE_CHECKING:
     from granian.rsgi import HTTPProtocol, Scope  # type: ignore[attr-defined]
@@ -188,6 +189,8 @@ class GatewayApp:
         # Through a trusted proxy (--trusted-proxy): its peer, and the X-Forwarded-For it adds.
         proxied = bool(self.trusted_proxies) and peer in self.trusted_proxies and forwarded(headers)
         refused = self.gateway.refusal(headers, declared, proxied)
+        if refused is None and (refused := unreadable_routing_key(scope.headers, headers)):
+            self.gateway.metrics.refused(400)
         if refused is not None:
             return await self._refused(protocol, headers, declared, chunked, refused)
         key = f"{scope.method} {scope.path}"

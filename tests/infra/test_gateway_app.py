@@ -18,6 +18,7 @@ from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]
 
 from infra.local.app import BodyLimits, GatewayApp
 from infra.local.gateway import Gateway, GatewayRequest, GatewayResponse
+from infra.local.unreadable_headers import UNREADABLE_KEY
 
 TOKEN = "t0ken"
 
@@ -35,11 +36,18 @@ class RecordingGateway(Gateway):
 
 
 class Headers:
-    def __init__(self, items: list[tuple[str, str]]) -> None:
+    """Granian's RSGI headers: `items()` leaves out the values it cannot decode (`dropped`: any
+    byte other than visible ASCII), whose names `in` still finds."""
+
+    def __init__(self, items: list[tuple[str, str]], dropped: tuple[str, ...] = ()) -> None:
         self._items = items
+        self._names = {name for name, _ in items} | set(dropped)
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
 
 
 @dataclass
@@ -77,9 +85,12 @@ class Protocol:
 
 
 def call(
-    app: GatewayApp, headers: list[tuple[str, str]], protocol: Protocol
+    app: GatewayApp,
+    headers: list[tuple[str, str]],
+    protocol: Protocol,
+    dropped: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, str], dict[str, object]]:
-    asyncio.run(app(Scope(Headers(headers)), protocol))  # type: ignore[arg-type]
+    asyncio.run(app(Scope(Headers(headers, dropped)), protocol))  # type: ignore[arg-type]
     assert protocol.response is not None
     status, response_headers, body = protocol.response
     return status, dict(response_headers), orjson.loads(body)
@@ -119,6 +130,20 @@ def test_no_token_without_expect_is_401_after_the_body_sent_anyway_is_dropped() 
     status, headers, body = call(app_for(gateway), [("content-length", "10")], protocol)
     assert (status, body) == (401, {"error": "missing or invalid bearer token"})
     assert protocol.reads == 2 and gateway.seen == [] and "connection" not in headers
+
+
+def test_a_routing_key_the_server_could_not_decode_is_400_not_routed_at_random() -> None:
+    """`x-aiaas-routing-key: josé@example.com`: granian drops the value, keeps the name."""
+    gateway, protocol = RecordingGateway(), Protocol([b"{}"])
+    head = [AUTH, ("content-length", "2")]
+    status, _, body = call(app_for(gateway), head, protocol, dropped=("x-aiaas-routing-key",))
+    assert (status, body) == (400, {"error": UNREADABLE_KEY})
+    assert gateway.seen == [] and protocol.reads == 1  # its body read and dropped, as a 401's
+    # Unauthenticated, it is the 401 still; a key read (a second, ASCII value) is routed by.
+    status, _, _ = call(app_for(gateway), [], Protocol(), dropped=("x-aiaas-routing-key",))
+    assert status == 401
+    keyed = [AUTH, ("x-aiaas-routing-key", "tenant-7")]
+    assert call(app_for(gateway), keyed, Protocol(), dropped=("x-aiaas-routing-key",))[0] == 200
 
 
 def test_a_declared_length_over_the_limit_is_413_and_the_body_is_never_read() -> None:
