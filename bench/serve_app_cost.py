@@ -31,11 +31,17 @@ MODEL = "bench-mlp"
 
 
 class _Headers:
+    """Granian's RSGI headers, as the app reads them: the readable values, and every name."""
+
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._items = items
+        self._names = frozenset(name for name, _ in items)
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
 
 
 class _Scope:
