@@ -82,10 +82,11 @@ def callers(server: ServeProcess) -> Iterator[list[Answer]]:
             thread.join(60)
 
 
-def settled(answers: list[Answer], since: float, version: str, seconds: float = 1.0) -> bool:
-    """Whether `version` has answered for `seconds` of the requests sent after `since`."""
+def settled(answers: list[Answer], since: float, version: str, count: int = 30) -> bool:
+    """Whether `version` has answered `count` requests sent after `since` (the first few of
+    them waited for its load), over a second at least."""
     after = [a for a in list(answers) if a.sent > since and a.version == version]
-    return bool(after) and after[-1].sent - after[0].sent >= seconds
+    return len(after) >= count and after[-1].sent - after[0].sent >= 1.0
 
 
 def wait_settled(answers: list[Answer], since: float, version: str) -> None:
@@ -99,6 +100,7 @@ def test_requests_after_a_promote_wait_for_the_new_version(
 ) -> None:
     with callers(server) as answers:
         time.sleep(1.5)  # the route's time measured: its calls run on threads, side by side
+        promoting = time.time()
         aiaas(root, "promote", MODEL, "2")
         promoted = time.time()
         wait_settled(answers, promoted, "2")
@@ -106,7 +108,7 @@ def test_requests_after_a_promote_wait_for_the_new_version(
         aiaas(root, "rollback", MODEL)
         rolled_back = time.time()
         wait_settled(answers, rolled_back, "1")
-    before = [a for a in answers if a.sent < promoted - 0.5]
+    before = [a for a in answers if a.sent < promoting]
     assert before and {(a.status, a.version) for a in before} == {(200, "1")}
     after_promote = [a for a in answers if promoted < a.sent < rolling]
     stale = [a for a in after_promote if (a.status, a.version) != (200, "2")]
