@@ -4,22 +4,22 @@ Snapshots go to `monitoring/<model>/<version>/<YYYY-MM-DD>/<HHMMSS>-<id>.json` (
 same store as the registry, locally and in AWS: the drift job then reads a window of them with
 nothing else running (no Prometheus, no CloudWatch Logs query), and per-feature, per-bin
 counts as CloudWatch metrics would cost one custom metric each (64 features x 10 bins).
-When: by the first request once `interval` seconds passed since the last flush, so a container
-writes at most one object a minute per version (one S3 PUT then, ~20 ms on that request), in
-Lambda before that request's own rows are counted (a request after idleness writes the counts
-held before it, not with its own). A long-lived server (`aiaas serve`, `timer`) also has a
-thread of the monitor's own write held rows an interval after the first of them, so a model
-gone quiet has its last rows written an interval later, not at its next request (hours later:
-they were then dated at that request, and `aiaas monitor --window` counted them in the wrong
-window); its requests' flushes then include their own rows, as none held are older. Either way a snapshot
-is dated by when its rows were served: `start` and `end` are the times of its first and last
-row (all within one interval), whenever it is written. A container frozen and reclaimed loses
-at most one interval of counts: they are statistics, not billing. A failed write is logged
-and dropped; it never fails a request. An error in one request's recording drops that
-request's counts only (said once a process for a version): the version stays monitored, and
-the counts held are kept. A baseline that could not be read (the store away) is asked for again at a request an interval later: until
-then the version's rows are not counted, and nothing is added to requests once it is read.
-Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
+When: by the first request once `interval` seconds passed since the last flush, so a
+container writes at most one object a minute per version (one S3 PUT then, ~20 ms on that
+request); in Lambda before that request's own rows are counted (a request after idleness
+writes the counts held before it, not with its own). A long-lived server (`aiaas serve`,
+`timer`) also has a thread of the monitor's own write held rows an interval after the first of
+them, so a model gone quiet has its last rows written then, not at its next request (hours
+later: they were dated at that request, and `aiaas monitor --window` counted them in the wrong
+window); its requests' flushes include their own rows, as no held row is older. Either way a
+snapshot is dated by when its rows were served: `start` and `end` are the times of its first
+and last row (about one interval apart at most), whenever it is written. A container frozen
+and reclaimed loses at most one interval of counts: they are statistics, not billing. A failed
+write is logged and dropped; it never fails a request. An error in one request's recording
+drops that request's counts only (said once a process for a version): the version stays
+monitored, and the counts held are kept. A baseline that could not be read (the store away)
+is asked for again at a request an interval later: until then the version's rows are not
+counted, and nothing is added to requests once it is read. Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
 `aside.WAIT_S`, however long a hung store takes, and one flush is in flight at a time.
 """
 
@@ -92,7 +92,7 @@ class DriftMonitor:
         self._first: float | None = None
         self._last = 0.0
         # Set when rows start to be held, for the thread that flushes on time (`timer` only;
-        # started with the first version monitored): requests then never wait for a write.
+        # started with the first version monitored): held rows never wait for a request.
         self._wake = threading.Event() if timer else None
         self._timing = False
 
