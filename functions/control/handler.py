@@ -13,6 +13,7 @@ from urllib.parse import quote
 from mangum import Mangum
 
 from functions.control.app import create_app
+from functions.predict.api_path import api_path
 from functions.runtime.snapstart import reconnect_after_restore
 
 
@@ -21,7 +22,26 @@ class _PathAsGiven(Mangum):
     local gateway runs on a thread with an event loop of its own: infra/local/functions.py)."""
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return super().__call__(_host_readable(_path_kept(event)), context)
+        return super().__call__(_host_readable(_path_kept(_route_path(event))), context)
+
+
+def _route_path(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` with a named stage's or a custom domain's API mapping's leading segments taken
+    off its paths (functions/predict/api_path.py): Mangum routed `/prod/control/models` and
+    `/ml/control/models` as sent, a 404 for every control route there."""
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    if not isinstance(context, dict) or not isinstance(http, dict):
+        return event
+    path = http.get("path")
+    if not isinstance(path, str) or (own := api_path(event, path)) == path:
+        return event
+    cut = path[: len(path) - len(own)]  # the same leading segments, as sent in rawPath
+    raw = event.get("rawPath")
+    kept = {**event, "requestContext": {**context, "http": {**http, "path": own}}}
+    if isinstance(raw, str) and raw.startswith(cut + "/"):
+        kept["rawPath"] = raw[len(cut) :]
+    return kept
 
 
 def _path_kept(event: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
+from functions.predict.api_path import api_path
 from functions.runtime.answer_size import RESPONSE_LIMIT_BYTES
 from functions.runtime.content_coding import inflate
 from functions.runtime.errors import (
@@ -91,12 +92,9 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
     try:
         context = event["requestContext"]
         method = context["http"]["method"].upper()
-        path = event.get("rawPath") or context["http"]["path"]
-        stage = context.get("stage")
+        path = api_path(event, event.get("rawPath") or context["http"]["path"])
     except (KeyError, TypeError, AttributeError):
         raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
-    if stage != "$default" and isinstance(stage, str) and path.startswith(f"/{stage}/"):
-        path = path[len(stage) + 1 :]  # a named stage's prefix: the routes are the API's own
     # Not lower-cased up front: the hot path reads one header, found directly in the usual case.
     headers = event.get("headers") or {}
     text = event.get("body") or ""

@@ -163,6 +163,7 @@ def test_the_golden_event_set_is_complete() -> None:
     assert names == sorted(
         [
             "predict_simple",
+            "predict_custom_domain",
             "predict_explain",
             "predict_version_simple",
             "predict_v2_infer_json",
