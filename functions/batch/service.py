@@ -24,6 +24,7 @@ from functions.runtime.errors import BadRequest, InvalidName, NotFound
 from functions.runtime.manifest import utc_now
 from functions.runtime.pool import ModelPool
 from functions.runtime.store import ObjectInfo, ObjectStore
+from functions.runtime.task_errors import task_error
 
 log = logging.getLogger("aiaas.batch")
 
@@ -153,7 +154,7 @@ class BatchService:
     def fail(self, task: dict[str, Any]) -> Mapping[str, Any]:
         """Record why a sharded run failed (the state machine's Catch hands over its error)."""
         plan, error = task["plan"], task.get("error") or {}
-        reason = f"{error.get('Error', 'error')}: {error.get('Cause', '')}".strip(": ")
+        reason = task_error(error)  # the function's error, not its JSON and stack trace
         when = ""
         if "input" not in plan:  # Plan itself failed: its Catch hands over the execution input
             plan, when = self._unplanned(plan), " while planning"

@@ -10,7 +10,6 @@ record is, and `aiaas rollout abort` (or the control plane) ends the loop at its
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from functions.runtime.errors import BadRequest, Conflict, PreconditionFailed
 from functions.runtime.rollout.engine import RolloutEngine
 from functions.runtime.rollout.preconditions import RolloutPrecondition
 from functions.runtime.rollout.record import RolloutRecord
+from functions.runtime.task_errors import cause_text
 
 ACTOR = "aws-step-functions"
 REPLACED = "replaced"  # not a record's state: the execution's rollout is no longer the alias's
@@ -59,17 +59,7 @@ def _why(cause: object) -> str:
     """The failed check's cause as the log keeps it. Step Functions gives a Lambda's error as
     the JSON of its error response (errorMessage, errorType, requestId, stackTrace): kept as it
     came, the log held a stack trace's first 500 characters; now "StoreUnreachable: S3 ..."."""
-    text = str(cause or "")
-    try:
-        error = json.loads(text)
-    except ValueError:
-        return text[:WHY_CHARS]
-    if isinstance(error, dict) and isinstance(error.get("errorMessage"), str):
-        kind = error.get("errorType")
-        text = (
-            f"{kind}: {error['errorMessage']}" if isinstance(kind, str) else error["errorMessage"]
-        )
-    return text[:WHY_CHARS]
+    return cause_text(cause)[:WHY_CHARS]
 
 
 def _abort(

@@ -8,6 +8,7 @@ that its output is a single run's output.
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,19 @@ def resolve(template: Any, document: Any) -> Any:
     return out
 
 
+def error_response(exc: BaseException) -> str:
+    """The Catch's Cause for a function that raised `exc`: Lambda's Python runtime's error
+    response, as JSON text (what Step Functions hands over, stack trace and all)."""
+    return json.dumps(
+        {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": "8f0c6f1e-2b1f-4c4e-9a53-6c2d1d7b9e10",
+            "stackTrace": traceback.format_tb(exc.__traceback__),
+        }
+    )
+
+
 class Walker:
     """Runs the state machine's states, invoking the batch function in-process."""
 
@@ -80,7 +94,7 @@ class Walker:
                 )
                 if catch is None:
                     raise
-                error = {"Error": type(exc).__name__, "Cause": str(exc)}
+                error = {"Error": type(exc).__name__, "Cause": error_response(exc)}
                 document = {**document, catch["ResultPath"].removeprefix("$."): error}
                 name = catch["Next"]
                 continue
@@ -244,6 +258,27 @@ def test_a_plan_that_fails_past_its_retries_still_writes_a_failed_summary(
     )
     assert (written["shards"], written["rows"], written["rows_per_second"]) == (0, 0, None)
     assert written["timings"]["total_s"] >= 0 and written["chunk_rows"] > 0
+
+
+def test_a_merge_that_fails_names_its_error_not_the_lambda_error_response(
+    s3, tmp_path, monkeypatch
+):
+    """Step Functions hands the Catch the function's error response as JSON text (errorMessage,
+    errorType, requestId, stackTrace): the summary held all of it, a stack trace where the
+    reason should be."""
+    s3.put_bytes("batch/iris/input/m.csv", features_csv(np.ones((5, 4))).encode())
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("the store did not answer")
+
+    monkeypatch.setattr("functions.batch.service.merge_run", down)
+    walker = Walker(service(s3, tmp_path))
+    machine = json.loads(ASL.read_text())
+    outcome, summary = walker.run(machine, execution_input(s3, "batch/iris/input/m.csv", 2))
+    assert (outcome, walker.invocations) == ("Fail", ["plan", "shard", "shard", "merge", "fail"])
+    written = json.loads(s3.get_bytes("batch/iris/output/m.csv.summary.json"))
+    assert written["error"] == "sharded run failed: StoreError: the store did not answer"
+    assert "stackTrace" not in summary["error"]
 
 
 def test_a_first_shard_is_not_cut_inside_the_first_chunk(s3_store, tmp_path, monkeypatch):
