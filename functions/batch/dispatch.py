@@ -1,5 +1,6 @@
 """Routing a batch event to a `BatchService`: an SQS batch whose bodies are S3 notifications
-(answered with `batchItemFailures`), a direct S3 notification, or a Step Functions task
+or EventBridge events (answered with `batchItemFailures`), a direct S3 notification or S3
+EventBridge event (a rule that targets the function), S3's test event, or a Step Functions task
 `{"aiaas_batch": ...}`.
 
 No work at import: the Lambda entry point (functions/batch/handler.py) builds its service from
@@ -22,7 +23,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from functions.batch.events import MalformedEvent, s3_records, sqs_body_records
+from functions.batch.events import (
+    MalformedEvent,
+    eventbridge_records,
+    is_test_event,
+    s3_records,
+    sqs_body_records,
+)
 from functions.batch.service import BatchService
 from functions.runtime.batch.status import BatchTask
 
@@ -65,6 +72,16 @@ def on_s3(service: BatchService, event: Event, context: object) -> dict[str, Any
     return {"results": [service.on_object(created) for created in s3_records(event)]}
 
 
+def on_eventbridge(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    """An EventBridge event from a rule that targets the function itself (not the queue)."""
+    return {"results": [service.on_object(created) for created in eventbridge_records(event)]}
+
+
+def on_test_event(service: BatchService, event: Event, context: object) -> dict[str, Any]:
+    """S3's `s3:TestEvent`, sent when a notification is set up: nothing to score."""
+    return {"results": []}
+
+
 TASKS = tuple(BatchTask)
 
 
@@ -83,6 +100,8 @@ ROUTES: list[Route] = [
     (lambda e: _record_source(e) == "aws:sqs", on_sqs),
     (lambda e: _record_source(e) == "aws:s3", on_s3),
     (lambda e: "aiaas_batch" in e, on_task),
+    (lambda e: "detail-type" in e and "source" in e, on_eventbridge),
+    (is_test_event, on_test_event),
 ]
 
 
@@ -93,6 +112,7 @@ def dispatch(service: BatchService, event: Event, context: object = None) -> dic
             if recognises(event):
                 return handle(service, event, context)
     raise MalformedEvent(
-        "unrecognised event: expected SQS messages with S3 notifications, an S3 notification "
-        'or a Step Functions task {"aiaas_batch": ...}'
+        "unrecognised event: expected SQS messages with S3 notifications or EventBridge "
+        "events, an S3 notification, an S3 EventBridge event or a Step Functions task "
+        '{"aiaas_batch": ...}'
     )
