@@ -284,12 +284,12 @@ def test_explain_patch_on_a_model_of_columns_is_refused_not_ignored(
 def test_explain_inputs_keep_their_own_parameters(
     store: LocalStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A predict body's "parameters" given to --inputs were dropped: {"samples": 6} explained
-    # with the default 14, and a misspelled {"sample": 6} passed with no word.
+    # A predict body's "parameters" given to --inputs were dropped: {"samples": 10} explained
+    # with the default 14, and a misspelled {"sample": 10} passed with no word.
     argv = ["--store", store.uri, "explain", "iris", "--json", "--inputs"]
-    body = {"instances": [[1, 2, 3, 4]], "parameters": {"samples": 6}}
+    body = {"instances": [[1, 2, 3, 4]], "parameters": {"samples": 10}}
     assert run([*argv, json.dumps(body)]) == 0
-    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 6
+    assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 10
     assert run([*argv, json.dumps(body), "--samples", "8"]) == 0  # the flag wins
     assert json.loads(capsys.readouterr().out)["parameters"]["samples"] == 8
     body["parameters"] = {"sample": 6}

@@ -37,7 +37,7 @@ def request_for(method: str, path: str) -> GatewayRequest:
         body = orjson.dumps({"inputs": ROWS})
     elif concrete.endswith("/explain"):
         explain = INFER if concrete.startswith("/v2/") else {"inputs": ROWS}
-        body = orjson.dumps({**explain, "parameters": {"samples": 64}})
+        body = orjson.dumps({**explain, "parameters": {"samples": 128}})
     elif concrete.endswith("/infer"):
         body = orjson.dumps(INFER)
     verb = "GET" if method == "ANY" else method

@@ -119,6 +119,25 @@ def test_fewer_coalitions_than_features_give_the_least_squares_fit(seed: int) ->
     np.testing.assert_allclose(row.values.sum(), row.prediction[0] - row.base[0], atol=1e-12)
 
 
+def test_coalitions_paired_with_their_complements_count_once() -> None:
+    """300 features, 400 coalitions: more than the 299 unknowns, but each drawn with its
+    complement, which gives the fit the same equation: 200 of them. The normal equations were
+    solved anyway (singular): attributions up to 164 where the largest true one is 10.8. Now
+    the least-squares fit of least norm, said to be so; 600 coalitions pin the closed form."""
+    rng = np.random.default_rng(0)
+    width = 300
+    w, background = rng.normal(size=width), rng.normal(size=(10, width))
+    weights, rows = np.full(10, 0.1), rng.normal(size=(1, width)) * 2
+    closed = w * (rows[0] - weights @ background)
+    model = lambda r: (r @ w)[:, None]  # noqa: E731
+    (few,) = explain_rows(model, rows, background, weights, singles(width), 400)
+    assert not few.determined and np.abs(few.values).max() <= np.abs(closed).max()
+    np.testing.assert_allclose(few.values.sum(), few.prediction[0] - few.base[0], atol=1e-9)
+    (enough,) = explain_rows(model, rows, background, weights, singles(width), 600)
+    assert enough.determined
+    np.testing.assert_allclose(enough.values[:, 0], closed, atol=1e-8)
+
+
 def test_groups_that_do_not_vary_get_nothing_and_one_varying_group_gets_everything() -> None:
     background = np.array([[1.0, 2.0, 3.0], [1.0, 5.0, 3.0]])
     model = softmax_model(RNG.normal(size=(3, 2)))

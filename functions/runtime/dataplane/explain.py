@@ -11,6 +11,7 @@ to a model with a Hugging Face tokenizer also gives each token's character `offs
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ class ExplainPlane:
         --file`): JSON has no infinity, and a file's inf cell sent as JSON became null, a
         missing value, explained as the wrong row (or refused as "a missing value")."""
         explanation = self.patched(model, patch).explain(inputs, samples, patch)
-        return simple_document(model, _finite(model, explanation, inputs))
+        return simple_document(model, _fit_noted(_finite(model, explanation, inputs)))
 
     def explain_v2(
         self, name: str, version: str | None, body: bytes, binary_header: str | None = None
@@ -98,7 +99,8 @@ class ExplainPlane:
         known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
         samples, patch = _parameters(known, head)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
-        return tensor_document(model, _finite(model, explanation, decoded.inputs), decoded.id)
+        explained = _fit_noted(_finite(model, explanation, decoded.inputs))
+        return tensor_document(model, explained, decoded.id)
 
     def explainer(self, model: LoadedModel) -> AnyExplainer:
         key = (model.manifest.name, model.manifest.version)
@@ -204,6 +206,18 @@ def _parameters(raw: object, body: bytes) -> tuple[int | None, int | None]:
     return values[0], values[1]
 
 
+def _fit_noted(explanation: Explanation) -> Explanation:
+    """The explanation, its parameters naming the rows whose coalitions did not pin every
+    attribution (`underdetermined_rows`: least-squares values of least norm, groups never drawn
+    apart sharing alike): some draws of 2 coalitions a group do, the fewest `samples` takes."""
+    loose = [i for i, row in enumerate(explanation.rows) if not row.determined]
+    if not loose:
+        return explanation
+    return replace(
+        explanation, parameters={**explanation.parameters, "underdetermined_rows": loose}
+    )
+
+
 def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, Any]:
     manifest = model.manifest
     rows = []
@@ -220,6 +234,8 @@ def simple_document(model: LoadedModel, explanation: Explanation) -> dict[str, A
                 entry["offsets"] = explanation.offsets[index]
         if manifest.postprocessing is not None and len(explanation.outputs) == len(row.prediction):
             entry["label"] = explanation.outputs[int(np.argmax(row.prediction))]
+        if not row.determined:  # also in an `aiaas explain --file` line, which has no parameters
+            entry["underdetermined"] = True
         rows.append(entry)
     doc: dict[str, Any] = {
         "model": manifest.name,

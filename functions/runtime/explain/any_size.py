@@ -77,6 +77,7 @@ class AnySizeImageExplainer:
             raise InvalidInput(f"an image must be at least 1x1 pixels; got {height}x{width}")
         columns = input_columns(sized(self.manifest, row))
         groups = image_patches(row, patch, self.layout)
+        check_samples(samples, len(groups.columns), "patch")
         target = self._sized_target(columns)
         coalitions = min(
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2

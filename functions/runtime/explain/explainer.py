@@ -29,6 +29,7 @@ from functions.runtime.explain.kernel_shap import (
     RowAttribution,
     default_samples,
     explain_rows,
+    minimum_samples,
     numpy_seconds,
 )
 from functions.runtime.explain.patches import Grouping, image_patches
@@ -97,7 +98,7 @@ class Explainer:
         codes = self.target.codes.copy()  # this request's new categories numbered after
         rows = codes.encode(self._rows(inputs))
         groups = grouping(self.manifest, patch)
-        check_samples(samples)
+        check_samples(samples, len(groups.columns), "feature" if groups.patch is None else "patch")
         coalitions = min(
             samples or default_samples(len(groups.columns)), 2 ** len(groups.columns) - 2
         )
@@ -151,9 +152,21 @@ class Explainer:
         return self._per_row.get(lambda: self.target.seconds_per_row(self.background.rows))
 
 
-def check_samples(samples: int | None) -> None:
+def check_samples(samples: int | None, groups: int = 0, unit: str = "feature") -> None:
+    """A 422 for `samples` out of range, or too few to pin the attributions of `groups`
+    groups (`unit`: what one is, "feature", "patch", "token")."""
     if samples is not None and not 2 <= samples <= MAX_SAMPLES:
         raise InvalidInput(f"samples must be from 2 to {MAX_SAMPLES}; got {samples}")
+    least = minimum_samples(groups)
+    if samples is not None and samples < least:
+        units = f"{unit}es" if unit.endswith("h") else f"{unit}s"
+        raise InvalidInput(
+            f"samples {samples} is too few for {groups} {units}: Kernel SHAP needs at least 2 "
+            f"coalitions a {unit} ({least:,} here) to pin every {unit}'s attribution (a "
+            "coalition and its complement count once; fewer have no unique fit); ask for "
+            f"{least:,} or more, or leave samples out for the default "
+            f"({default_samples(groups):,})"
+        )
 
 
 def check_budget(

@@ -100,7 +100,7 @@ class HfTextExplainer:
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
     ) -> Explanation:
         rows = self.token_rows(inputs)
-        check_samples(samples)
+        check_samples(samples, max((len(r.players) for r in rows), default=0), "token")
         counts = [self._coalitions(len(r.players), samples) for r in rows]
         width = max(r.width for r in rows)
         check_budget(

@@ -61,7 +61,7 @@ class TextExplainer:
         self, inputs: Mapping[str, np.ndarray], samples: int | None, patch: int | None = None
     ) -> Explanation:
         ids, tokens = self.token_rows(inputs)
-        check_samples(samples)
+        check_samples(samples, max(map(len, tokens), default=0), "token")
         counts = [
             min(samples or default_samples(len(t)), 2 ** len(t) - 2) if len(t) > 1 else 0
             for t in tokens
