@@ -31,10 +31,11 @@ from infra.cli.publish_evaluation import (
 )
 from infra.cli.row_cells import complete_rows
 from training import card
-from training.importance import CARD_ROWS, CARD_SAMPLES
+from training.importance import CARD_ROWS
 from training.metrics import class_metrics, regression_metrics
 
 BACKGROUND_ROWS = 2000  # rows the background is summarised from: k-means needs no more
+TOP = 5  # features the card names with their importance (the plot shows 15)
 EXPLAIN_SECONDS = 60.0  # the card's importance may take longer than one /explain request
 NO_PLOTS = "plots need matplotlib, which is not installed: pip install 'aiaas[card]'"
 
@@ -125,11 +126,25 @@ def _importance(
         rows, gappy = complete_rows(columns.flat(feeds), columns.strings)
         background = summarize(rows, strings=columns.strings, picked=columns.picked)
         shown = columns.feeds(rows[:CARD_ROWS])
-        explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, CARD_SAMPLES)
+        # The default coalitions, as /explain serves them: a fixed 1,024 fit a model of over
+        # 512 features from fewer equations than unknowns, and ranked weightless features first.
+        explained = Explainer(model, background, EXPLAIN_SECONDS).explain(shown, None)
     except AiaasError as exc:
         return (f"no feature importance: {exc.public_message}",)
     per_row = [np.abs(r.values[:, int(np.argmax(r.prediction))]) for r in explained.rows]
+    importance = np.mean(per_row, axis=0)
     plots.draw("Feature importance", card.importance_plot, explained.features,
-               np.mean(per_row, axis=0), folder / "importance.png")  # fmt: skip
+               importance, folder / "importance.png")  # fmt: skip
     left = f" ({gappy} rows with missing values left out)" if gappy else ""
-    return (f"feature importance: background {background.source}{left}",)
+    top = ", ".join(
+        f"{explained.features[i]} {importance[i]:.3g}" for i in np.argsort(-importance)[:TOP]
+    )
+    return (f"feature importance: mean |attribution| over {len(explained.rows)} rows, "
+            f"{_coalitions(explained.parameters)}, largest {top}; background "
+            f"{background.source}{left}",)  # fmt: skip
+
+
+def _coalitions(parameters: dict[str, Any]) -> str:
+    """How many coalitions each row's attributions were fitted from, as the card says it."""
+    count = f"{parameters['samples']:,} coalitions a row"
+    return f"{count} (all of them: exact)" if parameters["exact"] else f"{count} (sampled)"
