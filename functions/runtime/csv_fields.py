@@ -18,10 +18,14 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _csv import Reader
+
+    _DictReader = csv.DictReader[str]
+else:
+    _DictReader = csv.DictReader
 
 # The most csv.field_size_limit takes is a C long: 2**63 - 1 on Linux and macOS, 2**31 - 1 on
 # Windows; 2 GiB is larger than any record batch reads or file training would load.
@@ -34,11 +38,57 @@ def reader(lines: Iterable[str], *, strict: bool = False) -> Reader:
     return csv.reader(lines, strict=strict)
 
 
-def dict_reader(lines: Iterable[str]) -> csv.DictReader[str]:
+def dict_reader(lines: Iterable[str]) -> RecordReader:
     """`csv.DictReader(lines)` with fields of up to FIELD_LIMIT characters (the CLI's readers
-    of users' files: `explain --file`, `baseline`, publish's evaluation data, compare's truth)."""
+    of users' files: `explain --file`, `baseline`, publish's evaluation data, compare's truth),
+    that also says when a record's fields are not the header's (`RecordReader.misshapen`)."""
     _long_fields()
-    return csv.DictReader(lines)
+    return RecordReader(lines)
+
+
+def wrong_fields(fields: int, header: int) -> str | None:
+    """The rule every reader of a CSV applies to a record, in batch's words: as many fields as
+    the header, or the record is refused. A thousands separator (`1,000`) or a stray comma
+    makes one more; DictReader put it under the key None and read the row shifted."""
+    return None if fields == header else f"has {fields} fields; the header has {header}"
+
+
+class _Counted:
+    """A csv reader that keeps how many fields its last record had."""
+
+    def __init__(self, inner: Reader) -> None:
+        self.inner = inner
+        self.fields = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> list[str]:
+        record = next(self.inner)
+        self.fields = len(record)
+        return record
+
+    @property
+    def line_num(self) -> int:
+        return self.inner.line_num
+
+    @property
+    def dialect(self) -> Any:
+        return self.inner.dialect
+
+
+class RecordReader(_DictReader):
+    """A DictReader whose `misshapen()` names a record of more or fewer fields than the header
+    (its cells beyond the header were under the key None, ignored; missing ones None)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        super().__init__(lines)
+        self._counted = _Counted(self.reader)
+        self.reader = self._counted  # type: ignore[assignment]
+
+    def misshapen(self) -> str | None:
+        """`wrong_fields` of the record read last, None when it has the header's fields."""
+        return wrong_fields(self._counted.fields, len(self.fieldnames or ()))
 
 
 def _long_fields() -> None:

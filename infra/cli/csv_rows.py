@@ -186,6 +186,8 @@ def read_rows(
             if lines is not None:
                 lines.append(first_line(reader.line_num, row))
             try:
+                if why := reader.misshapen():  # a cell too many read the row shifted, as batch
+                    raise ValueError(why)  # refuses it
                 cells = [row[n] for n in names]
                 for column in bools:  # pandas writes a bool column True/False, as batch reads
                     cells[column] = BOOL_TEXT.get(str(cells[column]).strip().lower(), cells[column])
@@ -287,13 +289,19 @@ def read_texts(
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
         if field not in header:
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
-        for row in reader:
+        misshapen: dict[int, str] = {}
+        for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, [field]))
             if lines is not None:
                 lines.append(first_line(reader.line_num, row))
+            why = reader.misshapen()  # a comma too many read another cell as the text
+            if why and bad is None:
+                raise BadRequest(f"{path}: line {first_line(reader.line_num, row)}: {why}")
+            if why:
+                misshapen[index] = why
             cells.append(row[field])
-    return _good(cells, bad, f"column {field!r} is ")
+    return _good(cells, bad, f"column {field!r} is ", misshapen)
 
 
 def first_line(last: int, row: dict[Any, Any]) -> int:
@@ -304,13 +312,18 @@ def first_line(last: int, row: dict[Any, Any]) -> int:
     return last - sum(c.count("\n") for c in cells if isinstance(c, str))
 
 
-def _good(texts: list[str], bad: dict[int, str] | None, where: str) -> list[str]:
-    """`texts` less those not UTF-8, noted in `bad` (`where`: a CSV's column, whose byte
-    count starts at the cell)."""
+def _good(
+    texts: list[str], bad: dict[int, str] | None, where: str, refused: dict[int, str] | None = None
+) -> list[str]:
+    """`texts` less those not UTF-8 and those `refused` already, noted in `bad` (`where`: a
+    CSV's column, whose byte count starts at the cell)."""
     if bad is None:
         return texts
     good = []
     for index, text in enumerate(texts):
+        if refused and index in refused:
+            bad[index] = refused[index]
+            continue
         why = not_utf8_at(text)
         if why is None:
             good.append(text)

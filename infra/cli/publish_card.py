@@ -120,10 +120,20 @@ def _files(manifest: ModelManifest, others: Mapping[str, tuple[Path, str]]) -> l
     return [*rows, "", "The card's own files are listed, with their sha256, in manifest.json."]
 
 
+def rows_read(rows: int, in_file: int | None) -> str:
+    """How many rows --data scored, as publish's output and the card say it: "300 rows", or
+    "the first 100,000 of 100,010 rows" (it read "on 100000 rows", and rows past those, however
+    badly predicted, moved no metric without a word)."""
+    if in_file is None or in_file <= rows:
+        return f"{rows} rows"
+    return f"the first {rows:,} of {in_file:,} rows"
+
+
 def _metrics(held_out: dict[str, Any]) -> list[str]:
     shown = metrics_text(held_out)
     lines = [
-        f"Scored as the predict API answers, on {held_out['rows']} rows of "
+        f"Scored as the predict API answers, on "
+        f"{rows_read(held_out['rows'], held_out.get('rows_in_file'))} of "
         f"`{held_out['data']}` (true values in `{held_out['target']}`"
         + (f", against output `{held_out['output']}`" if "output" in held_out else "")
         + "):",
@@ -132,6 +142,10 @@ def _metrics(held_out: dict[str, Any]) -> list[str]:
         "|---|---|---|",
         f"| {held_out['data']} | {held_out['rows']} | {shown} |",
     ]
+    if held_out.get("rows_in_file"):
+        lines.append(f"\n`{held_out['data']}` has {held_out['rows_in_file']:,} rows: `--data` "
+                     "scores a file's first 100,000 at most, and the rest are in no metric or "
+                     "plot here.")  # fmt: skip
     if held_out.get("rows_not_finite"):
         lines.append(f"\n{held_out['rows_not_finite']} rows had a non-finite prediction or "
                      "label and are left out.")  # fmt: skip

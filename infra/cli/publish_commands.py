@@ -33,7 +33,7 @@ from infra.cli.file_args import require_file
 from infra.cli.model_files import require_data_files, stage
 from infra.cli.output_change import outputs_only
 from infra.cli.publish_again import published_alike, refuse_taken
-from infra.cli.publish_card import CARD, Scored, card_files
+from infra.cli.publish_card import CARD, Scored, card_files, rows_read
 from infra.cli.publish_classifier import ClassifierOptions, classifier_setup
 from infra.cli.publish_label_indexes import checked_label_indexes
 from infra.cli.publish_lookalike import refuse_lookalike
@@ -361,7 +361,8 @@ def _held_out(manifest: ModelManifest, *, again: bool = False) -> str:
         return "no metrics: the version was published without --data"
     if not held_out:
         return "no metrics: --data FILE --target COLUMN adds them"
-    return f"{metrics_text(held_out)} on {held_out['rows']} rows of {held_out['data']}"
+    rows = rows_read(held_out["rows"], held_out.get("rows_in_file"))
+    return f"{metrics_text(held_out)} on {rows} of {held_out['data']}"
 
 
 def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:

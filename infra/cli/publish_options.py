@@ -122,7 +122,9 @@ def _evaluated(
     """Both files scored on --data (recorded in `quantization`) and the notes saying so; a
     BadRequest when the variant lost more than --max-drop points (training's default). A model
     of several values a row and no classes has its outputs compared instead."""
-    from infra.cli.publish_evaluation import evaluate, read_data
+    from infra.cli.publish_card import rows_read
+    from infra.cli.publish_data import read_data
+    from infra.cli.publish_evaluation import evaluate
 
     compared = publish_variant_answers.compare_on_data(
         (source.manifest, source.model),
@@ -157,7 +159,8 @@ def _evaluated(
         "max_drop_points": allowed,
     }
     notes = [
-        f"{measured['metric']} on {measured['rows']} rows of {args.data.name}: "
+        f"{measured['metric']} on {rows_read(measured['rows'], measured.get('rows_in_file'))} "
+        f"of {args.data.name}: "
         f"{measured['before']:.4g} before, {measured['after']:.4g} after"
     ]
     if "alone" in measured and measured["alone"]["same_answer_share"] < 1:

@@ -21,14 +21,8 @@ from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from infra.cli.publish_card import Scored
-from infra.cli.publish_evaluation import (
-    LabelledData,
-    check_numeric,
-    load,
-    read_data,
-    served_answers,
-    truth_labels,
-)
+from infra.cli.publish_data import LabelledData, read_data
+from infra.cli.publish_evaluation import check_numeric, load, served_answers, truth_labels
 from infra.cli.row_cells import complete_rows
 from training import card
 from training.importance import CARD_ROWS
@@ -57,6 +51,8 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
                    data.column, data_path.name)  # fmt: skip
     remark = _importance(model, data, folder, plots)
     held_out = {"data": data_path.name, "target": data.column, **values}
+    if data.total is not None and data.total > len(data.labels):  # said on the card and output
+        held_out["rows_in_file"] = data.total
     if manifest.postprocessing is None:  # which output was scored, where there are several
         held_out["output"] = value_output(manifest)
     return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *remark))

@@ -187,7 +187,8 @@ def compare_on_data(
     rows without a label column: both files' outputs on them, compared as on made-up rows, and
     with `alone` (int8) the variant's on the first ALONE_ROWS sent one a request against its
     batched ones; None for any other model, scored against the labels (`evaluate`)."""
-    from infra.cli.publish_evaluation import ALONE_ROWS, load, read_data
+    from infra.cli.publish_data import read_data
+    from infra.cli.publish_evaluation import ALONE_ROWS, load
 
     several = several_values(source[0])
     if several is False or target is not None:

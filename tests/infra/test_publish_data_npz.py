@@ -11,7 +11,7 @@ import pytest
 
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
-from infra.cli.publish_evaluation import read_data
+from infra.cli.publish_data import read_data
 from tests.onnx_factory import identity, manifest_for
 
 ROWS = np.arange(12, dtype=np.float32).reshape(4, 3)

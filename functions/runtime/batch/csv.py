@@ -251,9 +251,9 @@ class CsvDecoder:
                 )
                 errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {reason}"))
                 continue
-            if len(fields) != len(self.layout.columns):
-                reason = f"has {len(fields)} fields; the header has {len(self.layout.columns)}"
-                errors.append(RowError(int(numbers[index]), reason))
+            misfit = csv_fields.wrong_fields(len(fields), len(self.layout.columns))
+            if misfit is not None:
+                errors.append(RowError(int(numbers[index]), misfit))
                 continue
             picked = [fields[c] for c in columns]
             try:
