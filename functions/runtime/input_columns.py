@@ -116,16 +116,19 @@ class InputColumns:
             for spec, start, width in self.blocks()
         }
 
-    def flat(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    def flat(self, inputs: Mapping[str, np.ndarray], *, exact: bool = False) -> np.ndarray:
         """Flat rows [N, F] of the model's inputs, side by side: float64, or with a string
-        column an object array (its strings, the other columns' values as floats)."""
+        column an object array (its strings, the other columns' values as floats). `exact`
+        (what explanations vary): an integer float64 cannot hold (past 2^53: an id, a hash)
+        is kept, in a wider float (`exact_floats`), or an integer in the object array."""
         blocks = [np.asarray(inputs[spec.name]) for spec in self.specs]
         rows = len(blocks[0])
-        kind = object if self.strings else np.float64
+        number = exact_floats([b for b in blocks if b.dtype.kind in "iu"]) if exact else np.float64
+        kind = object if self.strings else number
         return np.hstack(
             [
                 b.reshape(rows, math.prod(b.shape[1:])).astype(  # not -1: no rows has no width
-                    kind if b.dtype == object else np.float64, copy=False
+                    kind if b.dtype == object else number, copy=False
                 )
                 for b in blocks
             ]
@@ -138,6 +141,24 @@ class InputColumns:
             return {"inputs": rows.reshape(len(rows), *self.specs[0].shape[1:]).tolist()}
         feeds = self.feeds(rows if rows.dtype == object else rows.astype(np.float64))
         return {"inputs": {name: value.tolist() for name, value in feeds.items()}}
+
+
+# float64 holds every integer up to 2^53 exactly; past it, one in 2, 4, ... 1024 (int64).
+EXACT_INTEGERS = 2**53
+
+
+def exact_floats(blocks: list[np.ndarray]) -> Any:
+    """The float type that holds every integer of `blocks` exactly: float64, or past 2^53
+    (an int64 id, a 64-bit hash: float64 scored 1234567890123456789 as ...768) the platform's
+    long double where its mantissa takes 64 bits (x86-64, arm64 Linux), else a 422."""
+    if not any(len(b) and np.abs(b.astype(np.float64)).max() >= EXACT_INTEGERS for b in blocks):
+        return np.float64
+    if np.finfo(np.longdouble).nmant >= 63:
+        return np.longdouble
+    raise InvalidInput(
+        f"an integer past 2^53 ({EXACT_INTEGERS:,}) cannot be explained exactly on this "
+        "platform (its long double is float64), and a rounded one is not what predict scores"
+    )
 
 
 def as_type(rows: np.ndarray, kind: Any) -> np.ndarray:

@@ -36,11 +36,12 @@ class CategoryCodes:
     def encode(self, table: np.ndarray) -> np.ndarray:
         """Float rows [N, F] of flat rows (strings in the string columns), numbering values
         not seen before after the others."""
-        if not self._index:
-            return np.asarray(table, dtype=np.float64)
-        rows = np.empty(table.shape, dtype=np.float64)
+        if not self._index:  # a wider float kept (an int64 past 2^53: `exact_floats`)
+            return np.asarray(table, dtype=table.dtype if table.dtype.kind == "f" else np.float64)
         numeric = [c for c in range(table.shape[1]) if c not in self._index]
-        rows[:, numeric] = table[:, numeric].astype(np.float64)
+        kinds = {type(v) for v in table[:, numeric].ravel()}  # float, or a wider np.longdouble
+        rows = np.empty(table.shape, dtype=np.result_type(np.float64, *kinds))
+        rows[:, numeric] = table[:, numeric].astype(rows.dtype)
         for column, index in self._index.items():
             rows[:, column] = [index.setdefault(_text(v), len(index)) for v in table[:, column]]
         self._arrays = None

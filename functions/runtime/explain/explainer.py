@@ -117,7 +117,7 @@ class Explainer:
         )
         explained = explain_rows(
             timed,
-            rows.astype(self.target.dtype),
+            rows.astype(_row_type(rows, self.target.dtype)),
             as_type(self.background.rows, self.target.dtype),
             self.background.weights,
             groups.columns,
@@ -138,7 +138,7 @@ class Explainer:
 
     def _rows(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         feeds = validate_inputs(self.manifest, inputs, max_batch_size=MAX_ROWS, typed=False)
-        return self.target.columns.flat(feeds)
+        return self.target.columns.flat(feeds, exact=True)
 
     def _numpy_seconds(self, coalitions: int, groups: Grouping, width: int) -> float:
         outputs = len(self.manifest.labels) or 1
@@ -150,6 +150,12 @@ class Explainer:
         """Seconds per model row: from the last explanation, else timed on the background (a
         small batch, so the estimate errs high)."""
         return self._per_row.get(lambda: self.target.seconds_per_row(self.background.rows))
+
+
+def _row_type(rows: np.ndarray, kind: Any) -> Any:
+    """The type masked rows are built in: the inputs' own, or for a mixed model's float64 a
+    wider float its rows hold (an int64 past 2^53, which float64 rounds: `exact_floats`)."""
+    return rows.dtype if np.dtype(kind) == np.float64 and rows.dtype == np.longdouble else kind
 
 
 def check_samples(samples: int | None, groups: int = 0, unit: str = "feature") -> None:
