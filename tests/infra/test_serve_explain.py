@@ -158,6 +158,34 @@ def test_a_parameter_beside_the_inputs_is_refused_not_ignored(
     assert httpx.post(f"{served.base}{route}", json=body, timeout=60).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("parameters", "on_input", "said"),
+    [
+        ({"nsamples": 64}, {}, "unknown explain parameter 'nsamples' (is it 'samples'?)"),
+        ({"sample": 64}, {}, "unknown explain parameter 'sample' (is it 'samples'?)"),
+        ({"patch_size": 2}, {}, "unknown explain parameter 'patch_size' (is it 'patch'?)"),
+        ({}, {"samples": 64}, "input 'X' has parameters.samples, which nothing reads"),
+    ],
+)
+def test_v2_refuses_an_explain_parameter_it_would_not_read(
+    served: Served, parameters: dict[str, int], on_input: dict[str, int], said: str
+) -> None:
+    """OIP parameters carry the protocol's options too, so v2 read the explain ones and
+    dropped the rest: `nsamples` (SHAP's name), a misspelling, or `samples` on the input
+    tensor explained at the default budget with a 200."""
+    tensor = {"name": "X", "shape": [1, 5], "datatype": "FP32", "data": [1.0, -2.0, 1.5, 0.3, 2.0]}
+    body = {"inputs": [tensor | ({"parameters": on_input} if on_input else {})]}
+    if parameters:
+        body["parameters"] = parameters
+    answer = httpx.post(f"{served.base}/v2/models/one/explain", json=body, timeout=60)
+    assert answer.status_code == 400, answer.text
+    assert said in answer.json()["error"]
+    protocol = {"inputs": [tensor], "parameters": {"binary_data_output": False, "samples": 20}}
+    answer = httpx.post(f"{served.base}/v2/models/one/explain", json=protocol, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["parameters"]["samples"] == 20
+
+
 ROW = b"[0,0,0,0,0,0,0,0,0,0,0,0,0]"
 OIP_X = b'{"name": "X", "shape": [1, 13], "datatype": "FP32", "data": ' + ROW + b"}"
 BIG = b"100000000000000000000000"  # 10**23: orjson reads it as the float 1e+23

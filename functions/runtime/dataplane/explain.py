@@ -11,6 +11,7 @@ to a model with a Hugging Face tokenizer also gives each token's character `offs
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import replace
 from typing import Any
 
@@ -95,9 +96,7 @@ class ExplainPlane:
         head = body[:length] if length else body
         request = _json(head)
         _misplaced(request, head)
-        raw = request.get("parameters")
-        known = {k: v for k, v in raw.items() if k in PARAMETERS} if isinstance(raw, dict) else None
-        samples, patch = _parameters(known, head)
+        samples, patch = _parameters(_v2_parameters(request), head)
         explanation = self.patched(model, patch).explain(decoded.inputs, samples, patch)
         explained = _fit_noted(_finite(model, explanation, decoded.inputs))
         return tensor_document(model, explained, decoded.id)
@@ -183,6 +182,43 @@ def _misplaced(doc: object, body: bytes) -> None:
                 f'"{key}" is not read at the top of the body: give it under "parameters", '
                 f'like {{"parameters": {{"{name}": {shown[:40]}}}}}'
             )
+
+
+def _v2_parameters(request: dict[str, Any]) -> object:
+    """The explain parameters of an OIP request: its `parameters` less the protocol's options
+    (binary_data_output, ...), which are left to it. A key that reads as a slip of an explain
+    one (`nsamples`, SHAP's name; `sample`, `patches`), or one put on an input tensor, is a
+    400: they were dropped, and the default explained with a 200."""
+    for tensor in request.get("inputs") or []:
+        own = tensor.get("parameters") if isinstance(tensor, dict) else None
+        for key in own if isinstance(own, dict) else ():
+            if (meant := _meant(key)) is not None:
+                raise BadRequest(
+                    f"input {tensor.get('name')!r} has parameters.{key}, which nothing reads: "
+                    f'give {meant!r} in the request\'s own "parameters", like '
+                    f'{{"inputs": [...], "parameters": {{"{meant}": ...}}}}'
+                )
+    raw = request.get("parameters")
+    if not isinstance(raw, dict):
+        return raw
+    for key in raw:
+        if key not in PARAMETERS and (meant := _meant(key)) is not None:
+            raise BadRequest(
+                f"unknown explain parameter {key!r} (is it {meant!r}?); known: "
+                f"{sorted(PARAMETERS)} (the request's other parameters are the protocol's, "
+                "such as binary_data_output)"
+            )
+    return {k: v for k, v in raw.items() if k in PARAMETERS}
+
+
+def _meant(key: object) -> str | None:
+    """The explain parameter `key` names or is a slip of (cutoff 0.6: `sample`, `n_samples`,
+    `patch_size`; not binary_data_output, content_type, priority or the sequence options)."""
+    if not isinstance(key, str):
+        return None
+    slips = {"samples": "samples", "nsamples": "samples", "patch": "patch"}
+    found = difflib.get_close_matches(key.lower(), list(slips), n=1, cutoff=0.6)
+    return slips[found[0]] if found else None
 
 
 def _parameters(raw: object, body: bytes) -> tuple[int | None, int | None]:
