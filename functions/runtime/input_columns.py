@@ -189,7 +189,10 @@ def by_column(manifest: ModelManifest) -> bool:
 def input_columns(manifest: ModelManifest) -> InputColumns:
     """The columns of `manifest`'s rows; a 422 saying what is supported when it has none."""
     inputs, many = manifest.inputs, by_column(manifest)
-    problem = next((p for p in (_problem(s, many) for s in inputs) if p), None)
+    # A lone [-1] input (one number a row) is one column, as it is beside others: it was the
+    # one shape refused, in a message listing [-1] as taken.
+    lone = len(inputs) == 1 and len(inputs[0].shape) == 1
+    problem = next((p for p in (_problem(s, many or lone) for s in inputs) if p), None)
     if problem or not inputs:
         shapes = {s.name: [s.dtype, list(s.shape)] for s in inputs}
         raise InvalidInput(

@@ -20,6 +20,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from functions.runtime.cache import sha256_file
 from functions.runtime.errors import BadRequest, NotFound
 from functions.runtime.explain.background import BACKGROUND_FILE, summarize
@@ -30,7 +32,7 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.settings import RuntimeSettings
 from functions.runtime.store import ObjectExists, ObjectStore, open_store
 from functions.runtime.text_input import text_input
-from infra.cli.baseline_rows import cast_refusals, every_row, training_rows
+from infra.cli.baseline_rows import cast_refusals, check_scorable, every_row, training_rows
 from infra.cli.file_args import require_file
 from infra.cli.image_files import read_images
 from infra.cli.row_cells import complete_rows
@@ -114,7 +116,12 @@ def _row_baseline(plane: Any, manifest: ModelManifest, args: argparse.Namespace,
     background = summarize(
         complete, clusters=args.clusters, strings=columns.strings, picked=columns.picked
     )
-    drift = fit(plane.models.model(manifest.name, manifest.version), rows, bins=args.bins)
+    model = plane.models.model(manifest.name, manifest.version)
+    # Values the model's input cannot hold are refused by `fit`, naming the column; values it
+    # holds but answers infinity for (3e38 + 3e38 in float32) warned there, then were stored.
+    with np.errstate(invalid="ignore", over="ignore"):
+        drift = fit(model, rows, bins=args.bins)
+    check_scorable(model, background, complete, args.data)
     store = plane.models.served.pool.registry.store
     written = [
         name

@@ -10,6 +10,7 @@ batch/row_reasons.py), and the first bad one is named.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,3 +68,42 @@ def cast_refusals(manifest: ModelManifest, rows: np.ndarray) -> dict[int, str]:
         gaps = np.asarray(np.isnan(flat).any(axis=1))
     _, _, errors = coerce_rows(manifest, {spec.name: rows}, np.arange(len(rows)))
     return {e.position: e.reason for e in errors if not gaps[e.position]}
+
+
+SCORED_AT_ONCE = 8192  # data rows scored a call, looking for the ones the model cannot score
+
+
+def check_scorable(model: Any, background: Any, rows: np.ndarray, path: Path) -> None:
+    """A BadRequest, before anything is written, when the model answers NaN or infinity for
+    the background, quoting the first data row it does so for: every explanation against it
+    was a 500 blaming the model, and a background is written once (float32 values near its
+    limit, 3e38, are in range but overflow a linear model's output)."""
+    from functions.runtime.explain.explainer import Explainer
+    from functions.runtime.input_columns import as_type
+
+    target = Explainer(model, background, float("inf")).target
+    with np.errstate(all="ignore"):
+        base = target(as_type(background.rows, target.dtype))
+    if np.isfinite(base).all():
+        return
+    codes = target.codes.copy()
+    numbered = codes.encode(rows)
+    first = None
+    with np.errstate(all="ignore"):
+        for start in range(0, len(numbered), SCORED_AT_ONCE):
+            chunk = as_type(numbered[start : start + SCORED_AT_ONCE], target.dtype)
+            bad = np.flatnonzero(~np.isfinite(target.score(chunk, codes)).all(axis=1))
+            if len(bad):
+                first = start + int(bad[0])
+                break
+    ref = f"{model.manifest.name}:{model.manifest.version}"
+    where = ""
+    if first is not None:  # its values: a row index would skip the rows left out with gaps
+        cells = [f"{v:g}" if isinstance(v, float) else str(v) for v in rows[first][:6].tolist()]
+        where = f" (one is the row {', '.join(cells)}{', ...' if rows.shape[1] > 6 else ''})"
+    raise BadRequest(
+        f"{path}: {ref} answers NaN or infinity for {int((~np.isfinite(base).all(axis=1)).sum())} "
+        f"of the background's {len(base)} rows, summarised from these rows{where}: every "
+        "explanation against it would fail, and a background is written once; leave out or "
+        "fix the rows the model cannot score, nothing was written"
+    )

@@ -78,9 +78,21 @@ class Background:
             raise ManifestError(
                 f"{BACKGROUND_FILE} holds {len(rows)} rows; at most {MAX_ROWS} are kept"
             )
-        if weights.shape != (len(rows),) or not np.isfinite(rows).all() or (weights < 0).any():
+        if weights.shape != (len(rows),) or not np.isfinite(rows).all():
             raise ManifestError(f"{BACKGROUND_FILE} has bad weights or non-finite values")
+        if not np.isfinite(weights).all() or (weights < 0).any() or not weights.any():
+            # [0, 0] divided by its sum was NaN (a 500 blaming the model); [1e308, 1e308]
+            # summed to infinity, every weight 0, and the base value 0 with a 200
+            raise ManifestError(
+                f"{BACKGROUND_FILE} has weights {_shown(weights)}: each must be a finite "
+                "number of 0 or more, and one more than 0; make it again with `aiaas baseline`"
+            )
+        weights = weights / weights.max()  # huge but finite weights keep their proportions
         return cls(rows, weights / weights.sum(), source, categories)
+
+
+def _shown(weights: np.ndarray) -> str:
+    return "[" + ", ".join(f"{w:g}" for w in weights[:5]) + (", ...]" if len(weights) > 5 else "]")
 
 
 def _decode(

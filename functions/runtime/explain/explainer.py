@@ -76,7 +76,7 @@ def grouping(manifest: ModelManifest, patch: int | None = None) -> Grouping:
     model whose one input is an image, patches."""
     columns = explained_columns(manifest)
     row = columns.specs[0].shape[1:]
-    if len(columns.specs) > 1 or len(row) == 1:
+    if len(columns.specs) > 1 or len(row) <= 1:  # columns ([-1] alone: one)
         return Grouping(list(columns.names), [np.array([i]) for i in range(columns.width)], None)
     return image_patches(row, patch)
 
