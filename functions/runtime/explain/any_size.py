@@ -28,8 +28,16 @@ from functions.runtime.explain.explainer import (
     TimedModel,
     check_budget,
     check_samples,
+    stopped_past,
 )
-from functions.runtime.explain.kernel_shap import default_samples, explain_rows, numpy_seconds
+from functions.runtime.explain.kernel_shap import (
+    Overrun,
+    RowAttribution,
+    check_deadline,
+    default_samples,
+    explain_rows,
+    numpy_seconds,
+)
 from functions.runtime.explain.patches import Grouping, image_patches
 from functions.runtime.explain.row_outputs import LearnedRate
 from functions.runtime.image_layout import image_size
@@ -86,18 +94,24 @@ class AnySizeImageExplainer:
         check_size(len(images), len(groups.columns), width, coalitions)
         self._check_budget(target, images, coalitions, groups, width)
         timed = TimedModel(target, target.output_name(), width)
-        explained = [
-            explain_rows(
-                timed,
-                image.reshape(1, -1).astype(target.dtype),
-                # Rounded for a uint8 image (as_type): a mean of 254.9 was cut to 254.
-                as_type(channel_means(image, self.layout).reshape(1, -1), target.dtype),
-                np.ones(1),
-                groups.columns,
-                samples,
-            )[0]
-            for image in images
-        ]
+        explained: list[RowAttribution] = []
+        with stopped_past(self.max_seconds, len(images), "image(s)") as deadline:
+            for image in images:
+                if explained:
+                    check_deadline(deadline, len(explained))
+                try:
+                    explained += explain_rows(
+                        timed,
+                        image.reshape(1, -1).astype(target.dtype),
+                        # Rounded for a uint8 image (as_type): a mean of 254.9 was cut to 254.
+                        as_type(channel_means(image, self.layout).reshape(1, -1), target.dtype),
+                        np.ones(1),
+                        groups.columns,
+                        samples,
+                        deadline=deadline,
+                    )
+                except Overrun:
+                    raise Overrun(len(explained)) from None
         self._per_value.learn(timed.seconds, timed.rows, math.prod(row))
         return Explanation(
             "kernel_shap",

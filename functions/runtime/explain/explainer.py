@@ -12,8 +12,9 @@ request over the time budget is refused with the numbers.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from functions.runtime.explain.answer_size import check_size
 from functions.runtime.explain.background import Background
 from functions.runtime.explain.categories import CategoryCodes
 from functions.runtime.explain.kernel_shap import (
+    Overrun,
     RowAttribution,
     default_samples,
     explain_rows,
@@ -45,6 +47,11 @@ MAX_SAMPLES = 100_000
 MAX_ROWS = 64  # rows explained in one request
 PROBE_SECONDS = 0.05  # the most a first estimate spends timing the model on repeated rows
 PROBE_TIMINGS = 3  # timings of the repeated rows a first estimate takes the fastest of
+# An explanation runs to this many times AIAAS_EXPLAIN_MAX_SECONDS, then is stopped: the limit
+# refuses by an estimate, which a busy machine outran (12 rows estimated within 2 s took 20 s
+# each, four at once, with nothing bounding them on `aiaas serve`); twice the default 10 s is
+# still inside the predict function's 30 s timeout.
+OVERRUN = 2
 
 
 @dataclass(frozen=True)
@@ -115,14 +122,16 @@ class Explainer:
         timed = TimedModel(
             lambda masked: self.target.score(masked, codes), self.target.output_name(), width
         )
-        explained = explain_rows(
-            timed,
-            rows.astype(_row_type(rows, self.target.dtype)),
-            as_type(self.background.rows, self.target.dtype),
-            self.background.weights,
-            groups.columns,
-            samples,
-        )
+        with stopped_past(self.max_seconds, len(rows)) as deadline:
+            explained = explain_rows(
+                timed,
+                rows.astype(_row_type(rows, self.target.dtype)),
+                as_type(self.background.rows, self.target.dtype),
+                self.background.weights,
+                groups.columns,
+                samples,
+                deadline=deadline,
+            )
         self._per_row.learn(timed.seconds, timed.rows)
         parameters: dict[str, Any] = {
             "samples": max((r.coalitions for r in explained), default=0),
@@ -150,6 +159,22 @@ class Explainer:
         """Seconds per model row: from the last explanation, else timed on the background (a
         small batch, so the estimate errs high)."""
         return self._per_row.get(lambda: self.target.seconds_per_row(self.background.rows))
+
+
+@contextlib.contextmanager
+def stopped_past(limit: float, rows: int, what: str = "row(s)") -> Iterator[float]:
+    """The deadline (time.monotonic()) of an explanation of `rows` `what`: OVERRUN x `limit`
+    from now; an Overrun inside is a 422 saying how far it got."""
+    began = time.monotonic()
+    try:
+        yield began + OVERRUN * limit
+    except Overrun as exc:
+        raise InvalidInput(
+            f"this explanation was stopped after {time.monotonic() - began:.1f} s, {OVERRUN} "
+            f"times the {limit:g} s limit (AIAAS_EXPLAIN_MAX_SECONDS) its estimate fitted in, "
+            f"with {exc.done} of {rows} {what} explained: the model ran slower than estimated "
+            "(a busy machine?); send fewer rows or ask for fewer samples"
+        ) from None
 
 
 def _row_type(rows: np.ndarray, kind: Any) -> Any:

@@ -29,10 +29,12 @@ from functions.runtime.explain.explainer import (
     ModelTarget,
     check_budget,
     check_samples,
+    stopped_past,
 )
 from functions.runtime.explain.kernel_shap import (
     Game,
     RowAttribution,
+    check_deadline,
     default_samples,
     explain_game,
 )
@@ -111,7 +113,12 @@ class HfTextExplainer:
             self.max_seconds,
         )
         began = time.perf_counter()
-        explained = [explain_game(self._game(r), len(r.players), samples) for r in rows]
+        explained: list[RowAttribution] = []
+        with stopped_past(self.max_seconds, len(rows), "text(s)") as deadline:
+            for row in rows:
+                if explained:
+                    check_deadline(deadline, len(explained))
+                explained.append(explain_game(self._game(row), len(row.players), samples))
         scored = [(e.coalitions + 2, r.width) for e, r in zip(explained, rows, strict=True)]
         count = sum(n for n, _ in scored)
         positions = sum(n * w for n, w in scored)

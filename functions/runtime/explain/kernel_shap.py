@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -264,6 +265,20 @@ class RowAttribution:
     determined: bool = True  # the coalitions pinned every attribution (`solve`)
 
 
+class Overrun(Exception):
+    """An explanation stopped at its deadline, `done` of its rows explained."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"stopped at its deadline after {done} row(s)")
+        self.done = done
+
+
+def check_deadline(deadline: float | None, done: int = 0) -> None:
+    """Overrun once time.monotonic() is past `deadline` (None: no deadline)."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise Overrun(done)
+
+
 def explain_rows(
     model: Model,
     rows: np.ndarray,
@@ -272,20 +287,31 @@ def explain_rows(
     groups: list[np.ndarray],
     samples: int | None,
     seed: int = 0,
+    deadline: float | None = None,
 ) -> list[RowAttribution]:
     """Kernel SHAP for each of `rows` [N, F]: one model call for the predictions, then one
-    per row for its masked rows (a row's are a few MB; all rows' at once could be GBs)."""
+    per row for its masked rows (a row's are a few MB; all rows' at once could be GBs).
+    `deadline` (time.monotonic()): Overrun, naming the rows done, when a row after the first,
+    or a slice of masked rows after a row's first, would start past it (each request makes
+    headway: a slowed one-row request is answered, as its estimate allowed)."""
     base = weights @ model(background)  # E[f] over the background, [D]
     predictions = _score(model, rows)
     # Each row draws its coalitions from a generator of its own, seeded alike: a row's answer is
     # a function of the row, never of the rows sent before it (a shared one moved a row's
     # attributions by up to 10% of the largest, and its ranking, with its batch and position).
-    return [
-        _explain_row(
-            model, x, fx, base, background, weights, groups, samples, np.random.default_rng(seed)
-        )
-        for x, fx in zip(rows, predictions, strict=True)
-    ]
+    explained: list[RowAttribution] = []
+    for x, fx in zip(rows, predictions, strict=True):
+        if explained:
+            check_deadline(deadline, len(explained))
+        rng = np.random.default_rng(seed)
+        try:
+            row = _explain_row(
+                model, x, fx, base, background, weights, groups, samples, rng, deadline
+            )
+        except Overrun:
+            raise Overrun(len(explained)) from None
+        explained.append(row)
+    return explained
 
 
 def _explain_row(
@@ -298,6 +324,7 @@ def _explain_row(
     groups: list[np.ndarray],
     samples: int | None,
     rng: np.random.Generator,
+    deadline: float | None = None,
 ) -> RowAttribution:
     values = np.zeros((len(groups), fx.shape[0]))
     # Equal, not close: a feature 1e-5 of its size off every background row (an epoch time
@@ -315,18 +342,16 @@ def _explain_row(
     # Each slice's outputs are averaged over the background at once: kept whole they were
     # coalitions x background x outputs floats (100,000 coalitions of a 10-class model: 80 MB).
     step = max(1, MASKED_BYTES // max(1, len(background) * x.shape[0] * x.itemsize))
-    coalition_values = np.concatenate(
-        [
-            np.einsum(
-                "sbd,b->sd",
-                _score(model, masked_rows(x, background, masks, chosen)).reshape(
-                    len(masks), len(background), -1
-                ),
-                weights,
-            )
-            for masks in (plan.masks[i : i + step] for i in range(0, len(plan.masks), step))
-        ]
-    )
+    slices = []
+    for start in range(0, len(plan.masks), step):
+        if start:
+            check_deadline(deadline)
+        masks = plan.masks[start : start + step]
+        scored = _score(model, masked_rows(x, background, masks, chosen))
+        slices.append(
+            np.einsum("sbd,b->sd", scored.reshape(len(masks), len(background), -1), weights)
+        )
+    coalition_values = np.concatenate(slices)
     values[varying], determined = solve(plan, coalition_values, fx, base)
     return RowAttribution(values, base, fx, len(plan.masks), plan.exact, determined)
 

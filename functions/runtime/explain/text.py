@@ -25,6 +25,7 @@ from functions.runtime.explain.explainer import (
     ModelTarget,
     check_budget,
     check_samples,
+    stopped_past,
 )
 from functions.runtime.explain.kernel_shap import default_samples, explain_rows
 from functions.runtime.explain.row_outputs import LearnedRate
@@ -76,9 +77,11 @@ class TextExplainer:
         )
         began = time.perf_counter()
         background = np.full((1, width), PAD_ID, dtype=np.int64)
-        explained = explain_rows(
-            self.target, ids, background, np.ones(1), [np.array([i]) for i in range(width)], samples
-        )
+        with stopped_past(self.max_seconds, len(ids), "text(s)") as deadline:
+            explained = explain_rows(
+                self.target, ids, background, np.ones(1), [np.array([i]) for i in range(width)],
+                samples, deadline=deadline,
+            )  # fmt: skip
         scored = sum(r.coalitions for r in explained) + len(ids) + 1
         self._per_token.learn(time.perf_counter() - began, scored, width)
         parameters: dict[str, Any] = {
