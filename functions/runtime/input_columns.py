@@ -120,7 +120,7 @@ class InputColumns:
         """Flat rows [N, F] of the model's inputs, side by side: float64, or with a string
         column an object array (its strings, the other columns' values as floats). `exact`
         (what explanations vary): an integer float64 cannot hold (past 2^53: an id, a hash)
-        is kept, in a wider float (`exact_floats`), or an integer in the object array."""
+        is kept, the numbers in a wider float (`exact_floats`), the object array's too."""
         blocks = [np.asarray(inputs[spec.name]) for spec in self.specs]
         rows = len(blocks[0])
         number = exact_floats([b for b in blocks if b.dtype.kind in "iu"]) if exact else np.float64
