@@ -18,7 +18,7 @@ from functions.runtime.codecs.json_errors import not_json
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.explain.background import DEFAULT_CLUSTERS
 from functions.runtime.explain.background import MAX_ROWS as MAX_CLUSTERS
-from functions.runtime.explain.explainer import MAX_SAMPLES
+from functions.runtime.explain.explainer import MAX_SAMPLES, Explainer, check_samples, grouping
 from functions.runtime.image_layout import any_size_layout
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.refs import DEFAULT_RULE
@@ -136,9 +136,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.png:  # a missing extra before the work, not after the table it cannot draw
         pyplot()
     if args.file:
-        # What the model needs to be explained at all (a background), or a --patch it cannot
-        # take, fails here once.
-        plane.patched(plane.models.model(manifest.name, manifest.version), args.patch)
+        # What the model needs to be explained at all (a background), a --patch it cannot take,
+        # or --samples too few for its features or patches, fails here once, not row by row.
+        explainer = plane.patched(plane.models.model(manifest.name, manifest.version), args.patch)
+        if isinstance(explainer, Explainer):  # a text's tokens, an image's size: row by row
+            groups = grouping(manifest, args.patch)
+            unit = "feature" if groups.patch is None else "patch"
+            check_samples(args.samples, len(groups.columns), unit)
         rows = _file_rows(args.file, manifest)
         text = text_input(manifest) is not None
         show = not args.no_progress

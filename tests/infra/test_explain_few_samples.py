@@ -168,6 +168,19 @@ def test_the_cli_refuses_too_few_samples_and_explains_exactly_at_the_fewest(buil
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
 
 
+def test_explain_file_refuses_too_few_samples_once(built: Built, tmp_path: Path) -> None:
+    """Not an error line a row: the fewest coalitions are the model's, the same for each."""
+    rows = tmp_path / "rows.csv"
+    header = ",".join(f"X_{i}" for i in range(20))
+    rows.write_text(header + "\n" + "\n".join(",".join(["1"] * 20) for _ in range(100)) + "\n")
+    out = tmp_path / "why.jsonl"
+    argv = ("explain", "lin20", "--file", str(rows), "--samples", "30", "--out", str(out))
+    code, _, err = run(built.store, *argv)
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("aiaas explain: error: samples 30 is too few for 20 features"), err
+    assert not out.exists()
+
+
 def test_a_wide_model_over_http(built: Built) -> None:
     x = np.random.default_rng(1).normal(size=300) * 2
     body = {"instances": [x.tolist()]}
