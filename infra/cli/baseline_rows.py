@@ -17,7 +17,7 @@ import numpy as np
 from functions.runtime.batch.scoring import coerce_rows
 from functions.runtime.batch.sizes import is_ragged
 from functions.runtime.dtypes import BY_NAME
-from functions.runtime.errors import BadRequest
+from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import text_input
 from infra.cli.csv_rows import read_rows
@@ -82,8 +82,11 @@ def check_scorable(model: Any, background: Any, rows: np.ndarray, path: Path) ->
     from functions.runtime.input_columns import as_type
 
     target = Explainer(model, background, float("inf")).target
-    with np.errstate(all="ignore"):
-        base = target(as_type(background.rows, target.dtype))
+    try:
+        with np.errstate(all="ignore"):
+            base = target(as_type(background.rows, target.dtype))
+    except AiaasError:  # an output explanations cannot take (not one row a row): theirs to say
+        return
     if np.isfinite(base).all():
         return
     codes = target.codes.copy()

@@ -87,7 +87,8 @@ class Background:
                 f"{BACKGROUND_FILE} has weights {_shown(weights)}: each must be a finite "
                 "number of 0 or more, and one more than 0; make it again with `aiaas baseline`"
             )
-        weights = weights / weights.max()  # huge but finite weights keep their proportions
+        if not np.isfinite(weights.sum()):  # huge but finite weights keep their proportions
+            weights = weights / weights.max()
         return cls(rows, weights / weights.sum(), source, categories)
 
 
