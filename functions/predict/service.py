@@ -23,7 +23,7 @@ from functions.runtime.codecs import oip
 from functions.runtime.dataplane import model as model_plane
 from functions.runtime.dataplane import server as server_plane
 from functions.runtime.drift.monitor import DEFAULT_INTERVAL, DriftMonitor
-from functions.runtime.errors import AiaasError, ModelUnavailable, ResponseTooLarge
+from functions.runtime.errors import AiaasError, InvalidName, ModelUnavailable, ResponseTooLarge
 from functions.runtime.model import LoadedModel
 from functions.runtime.pool import ModelPool
 from functions.runtime.refs import selector_problem
@@ -279,7 +279,7 @@ def model_ref_from_env(env: Mapping[str, str]) -> ModelRef:
     selector = env.get("AIAAS_MODEL_SELECTOR", "")
     problem = selector_problem(selector)  # as `aiaas serve --selector` refuses it
     if problem is not None:
-        raise AiaasError(f"AIAAS_MODEL_SELECTOR: {problem}")
+        raise InvalidName(f"AIAAS_MODEL_SELECTOR: {problem}")  # a name refused: a 400
     return parse_ref(name + selector)
 
 

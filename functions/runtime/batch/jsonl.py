@@ -189,11 +189,17 @@ class JsonlDecoder:
         integer = allowed == "iuf" and BY_NAME[spec.dtype].numpy.kind in "iu"
         if integer and value.dtype == object and _only_integers(instance[spec.name]):
             return _integers(spec, value, instance[spec.name], text)  # past 64 bits: json's ints
+        filled = None
         if value.dtype == object and spec.dtype != "string":
             value = _nulls(spec, value)  # null: NaN where the model takes missing values
         elif value.dtype == object and (filled := fill_missing(spec, value)) is not None:
             value = filled.astype(str)  # null: the category scikit-learn gave missing values
-        if value.dtype.kind == "U" and value.ndim and not _only_texts(instance[spec.name]):
+        if (
+            spec.dtype == "string"  # a number input's texts are its own error (_wrong_kind)
+            and value.dtype.kind == "U"
+            and value.ndim
+            and not _only_texts(instance[spec.name], nulls=filled is not None)
+        ):
             # numpy made 1.0 the text "1.0" and true "True", scored as those categories; a value
             # alone (1.0) is refused, and the predict route refuses this too
             raise RowRejected(
@@ -276,10 +282,11 @@ def _only_integers(written: object) -> bool:
     return isinstance(written, int) and not isinstance(written, bool)
 
 
-def _only_texts(written: object) -> bool:
+def _only_texts(written: object, nulls: bool = False) -> bool:
+    """Whether `written` holds texts alone (and nulls, where they were filled as missing)."""
     if isinstance(written, list):
-        return all(map(_only_texts, written))
-    return isinstance(written, str)
+        return all(_only_texts(item, nulls) for item in written)
+    return isinstance(written, str) or (nulls and written is None)
 
 
 def _wrong_kind(spec: TensorSpec, value: np.ndarray) -> RowRejected:
