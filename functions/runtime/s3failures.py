@@ -8,6 +8,8 @@ botocore's standard retry mode (s3client.py) retries a request that could not be
 - a connection cut while the caller reads a GET's body (`Body.read()`: botocore's
   `ResponseStreamingError` / `IncompleteReadError`, boto3#4111), where s3transfer retries
   the same cut for a model file.
+A whole object's bytes that fail the checksum S3 keeps of it (a body corrupted, or cut short
+with a Content-Length to match) are not retried by botocore either.
 `retried` retries those for reads (GET, HEAD, LIST with the body read), whose repeat changes
 nothing; a write cut so is said as the store unreachable, never sent again here.
 """
@@ -53,6 +55,17 @@ def broken(exc: BaseException) -> bool:
         | ResponseStreamingError
         | IncompleteReadError,
     )
+
+
+def corrupted(exc: BaseException) -> bool:
+    """Whether the bytes read did not match the checksum S3 keeps of the object (botocore checks
+    it at the end of a whole object's read): corrupted, or cut short with a length to match."""
+    from botocore.exceptions import FlexibleChecksumError
+
+    return isinstance(exc, FlexibleChecksumError)
+
+
+CORRUPTED = "what came did not match the object's checksum (corrupted or cut short on the way)"
 
 
 def no_answer(exc: Exception) -> bool:
@@ -105,6 +118,8 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
         return StoreError(f"S3 bucket {bucket!r} does not exist (store {uri})")
     if no_answer(exc):
         return StoreUnreachable(f"S3 error on {where}: {exc}")
+    if corrupted(exc):  # retried first where a read (`_read`)
+        return StoreUnreachable(f"S3 error on {where}: {CORRUPTED}: {exc}")
     if broken(exc):  # retried first where a read (`_read`)
         return StoreUnreachable(f"S3 error on {where}: the connection broke mid-answer: {exc}")
     if failing(exc):  # a 5xx: S3's to mend (serve starts all the same: serve_start.py)
@@ -127,7 +142,7 @@ def retried(call: Callable[[], T], attempts: int) -> T:
         try:
             return call()
         except Exception as exc:
-            if not broken(exc):
+            if not (broken(exc) or corrupted(exc)):
                 raise
         pause = min(MAX_BACKOFF_S, BACKOFF_S * 2**attempt)
         time.sleep(random.uniform(0, pause))  # noqa: S311 (a jitter, not a secret)

@@ -20,7 +20,8 @@ from functions.runtime.errors import AiaasError, NotFound, StoreError
 from functions.runtime.names import TEMP_PREFIX
 from functions.runtime.s3client import forget_s3_client, make_s3_client, shared_s3_client
 from functions.runtime.s3deletes import came_on_retry, delete_objects, not_deleted
-from functions.runtime.s3failures import broken, retried, store_error, tries
+from functions.runtime.s3failures import CORRUPTED, broken, corrupted, retried, store_error, tries
+from functions.runtime.s3resume import ResumedBody
 from functions.runtime.s3upload import MultipartStaged, PutStaged, SpooledStaged
 from functions.runtime.settings import RuntimeSettings, S3Settings, TransferSettings
 from functions.runtime.store import (
@@ -200,12 +201,22 @@ class S3Store:
                 yield io.BytesIO(b"")
                 return
             raise
-        body = got["Body"]
+        etag, ends = got["ETag"], start + got["ContentLength"]
+
+        def rest(at: int) -> Any:  # a cut mid-read resumed (s3resume.py), of this object only
+            return self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={at}-{ends - 1}", IfMatch=etag
+            )
+
+        body = ResumedBody(got["Body"], lambda at: self._read(key, lambda: rest(at)), at=start,
+                           end=ends, tries=tries(self.client), where=f"{self.uri}/{key}")  # fmt: skip
         with contextlib.closing(body):
             try:
                 yield body  # type: ignore[misc]
             except BotoCoreError as exc:  # the stream broke mid-read: reset, timeout, cut short
-                why = str(exc)
+                why = f"the connection broke mid-read, {body.tries} times in a row: {exc}"
+                if corrupted(exc):  # at the end: its bytes were handed on, none resumed
+                    why = f"{CORRUPTED}: {exc}; read it again"
                 if isinstance(exc, ReadTimeoutError):  # its URL is "None": the body has none
                     waited = getattr(self.client.meta.config, "read_timeout", None)
                     wait = f" for {waited:g} s" if isinstance(waited, int | float) else ""

@@ -10,7 +10,10 @@ Each fault is a switch on the proxy, matched on the request path:
 - `cut_download`: a GET's status and headers and half its body, then the connection closes,
   whatever the status (a 404's error document too); `cuts`: for the next N such GETs only;
   `reset`: the cut is a reset (RST), not a close (FIN: botocore parses an error document cut
-  so as S3's answer, its status the code);
+  so as S3's answer, its status the code); `cut_after`: that many bytes of the body before the
+  cut instead of half (0: none, so a reader resuming it never gets further);
+- `short_download`: a GET's body cut to half, with a Content-Length to match (a proxy or a
+  front end that lost the rest): only the object's checksum can tell; `shorts`: the next N only;
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
 - `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
   it), so one object of several whose names share a stem can fail;
@@ -103,6 +106,9 @@ class FaultyS3Proxy:
         self.cut_download: str | None = None
         self.cuts = -1  # -1: every GET cut_download matches; N: the next N, then none
         self.reset = False
+        self.cut_after: int | None = None  # None: half the body
+        self.short_download: str | None = None
+        self.shorts = -1  # -1: every GET short_download matches; N: the next N, then none
         self.cut_upload: str | None = None
         self.cut_put_key: str | None = None
         self.lie_etags = False
@@ -130,6 +136,8 @@ class FaultyS3Proxy:
         self.cut_upload = self.cut_put_key = None
         self.slowdown, self.internal_errors, self.cuts, self.lie_etags = 0, 0, -1, False
         self.reset, self.delete_errors, self.lose_delete = False, 0, None
+        self.cut_after = self.short_download = None
+        self.shorts = -1
 
     def hold_put(self, key: str) -> HeldPut:
         held = HeldPut(key)
@@ -211,6 +219,10 @@ class FaultyS3Proxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return None
+                short = proxy.short_download
+                if short and short in self.path and self.command == "GET" and proxy.shorts:
+                    proxy.shorts -= 1 if proxy.shorts > 0 else 0
+                    data = data[: len(data) // 2]
                 self.send_response(reply.status)
                 for name, value in reply.getheaders():
                     if name.lower() in HOP_BY_HOP:
@@ -226,7 +238,8 @@ class FaultyS3Proxy:
                 if self.command == "HEAD":
                     return None
                 if proxy.cutting(self.command, self.path) and len(data) > 1:
-                    self.wfile.write(data[: len(data) // 2])
+                    after = proxy.cut_after
+                    self.wfile.write(data[: len(data) // 2 if after is None else after])
                     self.wfile.flush()
                     if proxy.reset:  # linger 0: the close sends RST
                         linger = struct.pack("ii", 1, 0)

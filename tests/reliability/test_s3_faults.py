@@ -77,13 +77,22 @@ def test_throttling_past_the_retries_is_503_then_recovers(
 def test_a_download_cut_in_the_middle_is_never_served_or_cached(
     bucket: str, tmp_path: Path, faults: FaultyS3Proxy
 ) -> None:
-    faults.cut_download = "/model.onnx"
+    faults.cut_download, faults.cut_after = "/model.onnx", 0  # no resume gets a byte further
     service = s3_service(bucket, tmp_path)
     assert predict(service) == (503, UNAVAILABLE)
     assert [name for name in cached_models(tmp_path) if not name.startswith(".")] == []
     faults.clear()
     status, body = predict(service)
     assert (status, body["version"]) == (200, "1")
+    assert len([n for n in cached_models(tmp_path) if n.endswith(".onnx")]) == 1
+
+
+def test_a_download_cut_halfway_every_time_is_resumed_verified_and_served(
+    bucket: str, tmp_path: Path, faults: FaultyS3Proxy
+) -> None:
+    faults.cut_download = "/model.onnx"  # every GET: half its body, resumes too
+    status, body = predict(s3_service(bucket, tmp_path))
+    assert (status, body["version"]) == (200, "1")  # its sha256 checked as ever (transfer.py)
     assert len([n for n in cached_models(tmp_path) if n.endswith(".onnx")]) == 1
 
 
