@@ -109,8 +109,10 @@ class S3Store:
         ) as exc:
             # boto3's upload_file wraps the ClientError it caught (a missing bucket, a denied
             # put): said as any other call's, not as "S3UploadFailedError('Failed to ...')".
-            if isinstance(exc.__context__, ClientError):
-                raise self._error(exc.__context__, key) from exc
+            cause = exc.__context__ if isinstance(exc.__context__, ClientError) else None
+            cause = cause or getattr(exc, "last_exception", None)  # s3transfer's tries ran out
+            if isinstance(cause, Exception):  # said as its cause: not "Max Retries Exceeded"
+                raise self._error(cause, key) from exc
             raise StoreError(f"S3 transfer of {self.uri}/{key} failed: {exc!r}") from exc
         except Exception as exc:  # urllib3's and http.client's, a cut botocore let through
             if not broken(exc):

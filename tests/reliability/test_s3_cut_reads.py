@@ -124,3 +124,24 @@ def test_a_manifest_whose_checksum_fails_is_read_again_then_said_in_one_line(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "manifest.json: what came did not match the object's checksum" in err
+
+
+def test_a_pull_whose_download_is_cut_every_time_says_why(
+    s3_store: S3Store, faults: FaultyS3Proxy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """s3transfer's retries ran out: `S3 transfer of ... failed: RetriesExceededError('Max
+    Retries Exceeded')` said nothing of the connection that broke each time."""
+    model = onnx_factory.linear_classifier(tmp_path / "lin.onnx")
+    assert main(["--store", s3_store.uri, "publish", str(model), "--name", "lin"]) == 0
+    capsys.readouterr()
+    faults.cut_download, faults.reset = "/models/lin/versions/1/model.onnx", True
+    local = tmp_path / "edge"
+    pull = ["--store", str(local), "pull", "lin", "--from", s3_store.uri, "--no-progress"]
+    assert main(pull) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"aiaas pull: error: S3 error on {s3_store.uri}/models/lin/"), err
+    assert "model.onnx: the connection broke mid-answer: " in err
+    assert "RetriesExceeded" not in err
+    faults.clear()
+    assert main(pull) == 0
