@@ -24,14 +24,14 @@ def api_path(event: Mapping[str, Any], path: str) -> str:
     stage = context.get("stage")
     if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
         return path[len(stage) + 1 :]  # a named stage's prefix, on the API's own domain
-    route_key = event.get("routeKey") or context.get("routeKey")
-    if isinstance(route_key, str):
-        template = route_key.partition(" ")[2]
-        if template.count("/") == path.count("/") and "+}" not in template:
-            return path  # as many segments as the route: nothing in front (~0.3 us, not ~2)
     domain = context.get("domainName")
     if not isinstance(domain, str) or not domain or domain.endswith(EXECUTE_API):
         return path  # no custom domain, so no API mapping
+    route_key = event.get("routeKey") or context.get("routeKey")
+    if isinstance(route_key, str):  # aiaas serve's host, or a custom domain
+        template = route_key.partition(" ")[2]
+        if template.count("/") == path.count("/") and "+}" not in template:
+            return path  # as many segments as the route: nothing in front (~0.3 us, not ~2)
     mapped = _mapping_segments(path, route_key, event.get("pathParameters"))
     return "/" + "/".join(path.split("/")[1 + mapped :]) if mapped else path
 
