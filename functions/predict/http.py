@@ -94,7 +94,7 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         method = context["http"]["method"].upper()
         path = api_path(event, event.get("rawPath") or context["http"]["path"])
     except (KeyError, TypeError, AttributeError):
-        raise BadRequest("not an API Gateway HTTP API (payload 2.0) event") from None
+        raise BadRequest(_not_v2(event)) from None
     # Not lower-cased up front: the hot path reads one header, found directly in the usual case.
     headers = event.get("headers") or {}
     text = event.get("body") or ""
@@ -124,6 +124,19 @@ def parse_event(event: HttpApiEvent | Mapping[str, Any], max_body: int) -> HttpR
         context.get("requestId", ""),
         context.get("authorizer"),
     )
+
+
+def _not_v2(event: object) -> str:
+    """What an event that is no HTTP API payload 2.0 event is said to be, with the fix where
+    its shape tells: a REST API's (or payload 1.0) event said only what it was not."""
+    said = "not an API Gateway HTTP API (payload 2.0) event"
+    if isinstance(event, Mapping) and "httpMethod" in event and "resource" in event:
+        return (
+            f"{said}: this is a payload 1.0 event (a REST API, or an HTTP API integration with "
+            "PayloadFormatVersion 1.0); route it through an HTTP API with PayloadFormatVersion "
+            "2.0, as template.yaml does"
+        )
+    return said
 
 
 def caller_identity(authorizer: object) -> str | None:

@@ -357,3 +357,16 @@ def test_not_an_http_api_event_is_400(service: PredictService, event: dict[str, 
     response = service.handle(event)
     assert response["statusCode"] == 400
     assert body_of(response) == {"error": "not an API Gateway HTTP API (payload 2.0) event"}
+
+
+def test_a_rest_api_event_is_named_with_its_fix(service: PredictService) -> None:
+    """`sam local generate-event apigateway aws-proxy`, verbatim: a REST API's (payload 1.0)
+    event was told only what it is not."""
+    event = json.loads((Path(__file__).parent / "rest_api_proxy_event.json").read_text())
+    response = service.handle(event)
+    assert response["statusCode"] == 400
+    assert body_of(response) == {
+        "error": "not an API Gateway HTTP API (payload 2.0) event: this is a payload 1.0 event "
+        "(a REST API, or an HTTP API integration with PayloadFormatVersion 1.0); route it "
+        "through an HTTP API with PayloadFormatVersion 2.0, as template.yaml does"
+    }
