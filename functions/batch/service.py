@@ -61,6 +61,8 @@ class BatchService:
             log.warning("ignored s3://%s/%s: %s", event.bucket, event.key, exc.message)
             return {"status": RunStatus.IGNORED, "key": event.key, "reason": exc.message}
         if obj is None:
+            if key.endswith("/"):  # what the S3 console's "Create folder" writes
+                return _ignored(event, "a folder marker (its key ends in '/'): nothing to score")
             return _ignored(event, "not under batch/<model>/input/")
         try:
             info = self.store.head(obj.input_key)

@@ -138,6 +138,11 @@ def test_keys_that_are_not_inputs_are_ignored(s3, tmp_path, x):
         assert batch.on_object(created(outside))["reason"].startswith(
             "outside this function's store, which is under 'registry/' in the bucket"
         )
+    # The S3 console's "Create folder" under input/: was "not under batch/<model>/input/".
+    marker = s3_notification(s3.bucket, "registry/batch/iris/input/day2/", "e", 0)["Records"][0]
+    assert batch.on_object(created(marker))["reason"] == (
+        "a folder marker (its key ends in '/'): nothing to score"
+    )
     gone = s3_notification(s3.bucket, "registry/batch/iris/input/gone.csv", "e", 1)["Records"][0]
     assert batch.on_object(created(gone))["reason"] == "the object no longer exists"
 
