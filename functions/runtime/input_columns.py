@@ -151,8 +151,13 @@ def exact_floats(blocks: list[np.ndarray]) -> Any:
     """The float type that holds every integer of `blocks` exactly: float64, or past 2^53
     (an int64 id, a 64-bit hash: float64 scored 1234567890123456789 as ...768) the platform's
     long double where its mantissa takes 64 bits (x86-64, arm64 Linux), else a 422."""
-    if not any(len(b) and np.abs(b.astype(np.float64)).max() >= EXACT_INTEGERS for b in blocks):
-        return np.float64
+    wide = any(len(b) and np.abs(b.astype(np.float64)).max() >= EXACT_INTEGERS for b in blocks)
+    return wide_float() if wide else np.float64
+
+
+def wide_float() -> Any:
+    """The platform's long double where its mantissa takes 64 bits (every int64 exactly), else
+    a 422: an integer past 2^53 that float64 would round is not what predict scores."""
     if np.finfo(np.longdouble).nmant >= 63:
         return np.longdouble
     raise InvalidInput(

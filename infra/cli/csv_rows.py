@@ -19,7 +19,12 @@ from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
 from functions.runtime.errors import BadRequest
 from functions.runtime.explain.explainer import explained_columns
-from functions.runtime.input_columns import InputColumns
+from functions.runtime.input_columns import (
+    EXACT_INTEGERS,
+    InputColumns,
+    exact_floats,
+    wide_float,
+)
 from functions.runtime.manifest import ModelManifest
 from infra.cli.explain_file import own_fields
 from infra.cli.file_args import file_suffix, require_file
@@ -27,6 +32,7 @@ from infra.cli.row_cells import (
     BOOL_TEXT,
     bool_columns,
     gap_columns,
+    integer_columns,
     missing_categories,
     row_values,
     table_cells,
@@ -129,6 +135,7 @@ def read_rows(
     records: list[dict[str, Any]] | None = None,
     gaps: bool = False,
     lines: list[int] | None = None,
+    exact: bool = False,
 ) -> np.ndarray:
     """The model rows [N, F] of a .npy file, or of a CSV by column names (feature names, a
     DataFrame export's input names; else as batch reads them: X_0, X_1, ...). A CSV row whose
@@ -137,7 +144,10 @@ def read_rows(
     others as floats. With `records`, each CSV row's other cells (ids, ground truth) are added
     to it. With `gaps`, an empty cell is NaN where the model takes missing values
     (baseline_rows.py). With `lines`, each CSV row's line number is added to it (as an editor
-    counts them, the header line 1; a row quoted over several lines, its first, as batch)."""
+    counts them, the header line 1; a row quoted over several lines, its first, as batch).
+    With `exact` (rows to explain), an integer input's values past 2^53 (an id, a hash) are
+    kept as written, not float64's rounding of them: whole numbers beside strings, else the
+    rows in a wider float (`exact_floats`)."""
     columns = explained_columns(manifest)
     width = columns.width
     require_file(path)
@@ -153,9 +163,11 @@ def read_rows(
         if math.prod(array.shape[1:]) != width:  # else reshaped into rows of the wrong values
             raise BadRequest(_wrong_width(path, array.shape, manifest, columns))
         array = array.reshape(len(array), -1)
-        return (
-            table_cells(array.tolist(), columns.strings) if columns.strings else array.astype(float)
-        )
+        if columns.strings:
+            return table_cells(array.tolist(), columns.strings)
+        wide = exact and array.dtype.kind in "iu"
+        kind: Any = exact_floats([array]) if wide else np.float64
+        return np.asarray(array, dtype=kind)
     refuse_binary(path)
     with utf8_text(path) as handle:
         reader = csv_fields.dict_reader(handle)
@@ -180,6 +192,7 @@ def read_rows(
         empty = gap_columns(columns) if gaps else None
         categories = missing_categories(columns)
         bools = bool_columns(columns)
+        integers = integer_columns(columns) if exact else frozenset()
         for index, row in enumerate(reader):
             if records is not None:
                 records.append(own_fields(row, names))
@@ -191,13 +204,16 @@ def read_rows(
                 cells = [row[n] for n in names]
                 for column in bools:  # pandas writes a bool column True/False, as batch reads
                     cells[column] = BOOL_TEXT.get(str(cells[column]).strip().lower(), cells[column])
-                rows.append(row_values(cells, columns.strings, empty, names, categories))
+                rows.append(row_values(cells, columns.strings, empty, names, categories, integers))
             except (ValueError, TypeError) as exc:
                 line = first_line(reader.line_num, row)
                 if bad is None:
                     raise BadRequest(f"{path}: line {line}: {exc}") from None
                 bad[index] = f"line {line}: {exc}"
         kind = object if columns.strings else np.float64
+        if integers and not columns.strings:
+            wide = any(abs(row[c]) >= EXACT_INTEGERS for row in rows for c in integers)
+            kind = wide_float() if wide else np.float64
         return np.array(rows, dtype=kind).reshape(len(rows), len(names))
 
 

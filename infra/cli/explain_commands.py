@@ -266,7 +266,7 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     lines: list[int] = []  # the line an editor shows, as batch's error records name it
     # Read as `aiaas batch` reads its lines.
     if file_suffix(path) in JSONL_SUFFIXES and is_file(path):
-        return read_jsonl(path, manifest)  # a text model: records with its text field
+        return read_jsonl(path, manifest, exact=True)  # a text model: its text field
     if text is not None:
         bad: dict[int, str] = {}  # a row not UTF-8: reported as batch reports it
         texts = read_texts(path, text.field, records, lines, bad)
@@ -274,7 +274,8 @@ def _file_rows(path: Path, manifest: ModelManifest) -> FileRows:
     bad = {}
     # An empty cell is a missing value as `aiaas batch` reads it: NaN for a model that takes
     # them (trained on a table with gaps), else the row's error saying so.
-    rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines)
+    # An int64 past 2^53 (an id, a hash) kept as written, as predict scores it.
+    rows = read_rows(path, manifest, bad, records, gaps=True, lines=lines, exact=True)
     return FileRows(rows, bad, lines if file_suffix(path) != ".npy" else None, records or None)
 
 

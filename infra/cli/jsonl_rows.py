@@ -27,11 +27,12 @@ def read_jsonl(
     path: Path,
     manifest: ModelManifest,
     images: Callable[[np.ndarray], str | None] | None = None,
+    exact: bool = False,
 ) -> FileRows:
     """The rows of a JSONL file: the flat rows [N, F] explanations vary (a record of feature
     names or input names, or a bare list of a row's values); with `images` (a model of any image
     size), its images, ragged when sizes differ, `images` saying what is wrong with one, if any.
-    A text model's rows are its texts [N]."""
+    A text model's rows are its texts [N]. `exact`: as `read_rows` says it."""
     require_file(path)  # one it may not read was a traceback
     raw = path.read_bytes().split(b"\n")
     text = text_input(manifest)
@@ -42,7 +43,7 @@ def read_jsonl(
     if text is not None:
         rows = chunk.features[text.field]
     elif images is None:
-        rows = explained_columns(manifest).flat(chunk.features)
+        rows = explained_columns(manifest).flat(chunk.features, exact=exact)
     else:
         rows = chunk.features[manifest.inputs[0].name]
         for row, line in zip(rows, chunk.positions.tolist(), strict=True):

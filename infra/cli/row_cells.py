@@ -41,6 +41,26 @@ def bool_columns(columns: InputColumns) -> list[int]:
             for c in range(start, start + width)]  # fmt: skip
 
 
+def integer_columns(columns: InputColumns) -> frozenset[int]:
+    """The flat columns of integer inputs, whose cells `row_values` reads as whole numbers: a
+    float64 holds them exactly only up to 2^53 (an int64 id, a 64-bit hash)."""
+    return frozenset(
+        c
+        for spec, start, width in columns.blocks()
+        if spec.dtype.startswith(("int", "uint"))
+        for c in range(start, start + width)
+    )
+
+
+def whole(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> int | float:
+    """An integer column's cell: a whole number as written (1234567890123456789, which
+    float() rounds to ...768), else read as `number` reads it ("3.0", "1e3", an empty cell)."""
+    try:
+        return int(cell)
+    except ValueError:
+        return number(cell, column, gaps, name) if gaps is not None else float(cell)
+
+
 def number(cell: str, column: int, gaps: frozenset[int] | None, name: str) -> float:
     """A numeric cell as a float; with `gaps` (training rows, rows to explain), an empty cell
     or a marker such as `NA` is NaN in those columns and a missing value the model refuses
@@ -95,13 +115,22 @@ def row_values(
     gaps: frozenset[int] | None = None,
     names: Sequence[str] = (),
     missing: Mapping[int, str] | None = None,
+    integers: frozenset[int] = frozenset(),
 ) -> list[Any]:
     """A file row's values: strings in the `strings` columns (with `missing`, an empty cell is
     its column's missing category), floats elsewhere (a ValueError for a cell that is not a
-    number; with `gaps`, see `number`)."""
+    number; with `gaps`, see `number`), whole numbers as written in the `integers` columns."""
     if None in cells:  # a line shorter than the header
         raise ValueError(f"{cells.count(None)} cell(s) missing")
     missing = missing or {}
+    if integers:
+        return [
+            _text(v, c, missing) if c in strings
+            else whole(v, c, gaps, names[c] if names else str(c)) if c in integers
+            else number(v, c, gaps, names[c]) if gaps is not None
+            else float(v)
+            for c, v in enumerate(cells)
+        ]  # fmt: skip
     if gaps is not None:
         return [
             _text(v, c, missing) if c in strings else number(v, c, gaps, names[c])

@@ -13,6 +13,7 @@ column's code (an ai.onnx.ml LabelEncoder), whose rows are an object array.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def _model(path: Path, colour: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
     root = tmp_path_factory.mktemp("wide-integers")
     store = LocalStore(root / "store")
     rng = np.random.default_rng(0)
@@ -81,6 +82,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         model = _model(root / f"{name}.onnx", colour)
         assert main(["--store", store.uri, "publish", str(model), "--name", name]) == 0
         assert main(["--store", store.uri, "baseline", name, str(root / "train.csv")]) == 0
+    return store
+
+
+@pytest.fixture(scope="module")
+def base(store: LocalStore) -> Iterator[str]:
     for server in start_serve(store.root):
         yield server.base
 
@@ -101,3 +107,43 @@ def test_the_explanation_is_of_the_integer_predict_scored(base: str, name: str, 
     assert row["prediction"] == [pytest.approx(want, abs=1e-3)], (row, predicted.json())
     # the masked rows kept it too: the attributions add up to this prediction
     assert sum(a[0] for a in row["attributions"]) == pytest.approx(want - row["base_value"][0], abs=1e-3)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["hash", "hashc"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".npy"])
+def test_explain_file_explains_the_integers_predict_scored(
+    base: str, store: LocalStore, tmp_path: Path, name: str, suffix: str
+) -> None:
+    """`aiaas explain --file` read a CSV's (a JSONL's, an .npy's) cells as float64: h =
+    1234567890123456789 was explained as ...768 while predict, over HTTP, scored ...789."""
+    if suffix == ".npy" and name == "hashc":
+        pytest.skip("an .npy holds no string column")
+    records = [{"h": h, "a": 0.5} | ({"c": "blue"} if name == "hashc" else {}) for h in IDS]
+    path = tmp_path / f"rows{suffix}"
+    if suffix == ".csv":
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        np.save(path, np.array([[h, 0] for h in IDS], dtype=np.int64))
+        records = [{"h": h, "a": 0.0} for h in IDS]
+    predicted = httpx.post(f"{base}/models/{name}/predict", json={"instances": records}, timeout=60)  # fmt: skip
+    assert predicted.status_code == 200, predicted.text
+    want = [y for (y,) in predicted.json()["outputs"]["y"]]
+    shift = 0.0 if suffix == ".npy" else 0.5
+    assert want[0] == 789 + shift + (
+        COLOURS["blue"] if name == "hashc" else 0.0
+    )  # predict's, exact
+    out = tmp_path / "explained.jsonl"
+    argv = ["--store", store.uri, "explain", name, "--file", str(path), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["row"] for line in lines] == list(range(len(IDS)))
+    got = [line["prediction"][0] for line in lines]
+    assert got == pytest.approx(want, abs=1e-3), (got, want)
+    for line in lines:  # the masked rows kept the integer too
+        total = sum(a[0] for a in line["attributions"])
+        assert total == pytest.approx(line["prediction"][0] - line["base_value"][0], abs=1e-3)
