@@ -30,6 +30,9 @@ SHADOW_AGREED = "aiaas_shadow_agreed_rows_total"  # ... with the same class (cla
 # SHADOW_AGREED too), and rows whose classes nothing links (no agreement counted for them).
 SHADOW_BY_INDEX = "aiaas_shadow_index_matched_rows_total"
 SHADOW_UNMATCHED = "aiaas_shadow_unmatched_rows_total"
+# Rows where either version answered a class the other does not have (classes matched by name: a
+# class added or dropped between versions); counted in SHADOW_ROWS, never in SHADOW_AGREED.
+SHADOW_UNSHARED = "aiaas_shadow_unshared_class_rows_total"
 SHADOW_MAX_ABS = "aiaas_shadow_max_abs_diff"  # largest |output difference| of a request
 SHADOW_MAX_REL = "aiaas_shadow_max_rel_diff"  # ... relative to the answer the caller got
 SHADOW_LATENCY = "aiaas_shadow_duration_seconds"  # the shadow's time to answer the copy

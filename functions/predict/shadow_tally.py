@@ -25,6 +25,7 @@ from functions.predict.metric_names import (
     SHADOW_REQUESTS,
     SHADOW_ROWS,
     SHADOW_UNMATCHED,
+    SHADOW_UNSHARED,
 )
 from functions.runtime.dataplane.class_match import INDEX, UNMATCHED
 
@@ -50,6 +51,8 @@ def copy_values(seconds: float, comparison: Comparison | None) -> dict[str, floa
         values[SHADOW_AGREED] = comparison.agreed
     if comparison.by in _CLASS_MATCHES:  # classes named differently: how they were matched
         values[_CLASS_MATCHES[comparison.by]] = comparison.rows
+    if comparison.unshared:  # a class only one version has, answered
+        values[SHADOW_UNSHARED] = comparison.unshared
     return values
 
 
@@ -67,6 +70,7 @@ class ShadowTally:
     agreed: int | None = None  # None: no copy had labels (a regressor) or matched classes
     by_index: int = 0  # rows whose classes were matched by class index
     unmatched: int = 0  # rows whose classes could not be matched (no agreement counted)
+    unshared: int = 0  # rows a version answered with a class the other lacks
     max_abs: float = 0.0  # over the answered copies
     max_rel: float = 0.0
     latency_sum: float = 0.0
@@ -97,6 +101,7 @@ class ShadowTally:
             self.by_index += comparison.rows
         elif comparison.by == UNMATCHED:
             self.unmatched += comparison.rows
+        self.unshared += comparison.unshared
         if comparison.agreed is not None:
             self.agreed = (self.agreed or 0) + comparison.agreed
         self.max_abs = max(self.max_abs, comparison.max_abs)
@@ -105,15 +110,17 @@ class ShadowTally:
     def to_row(self, labels: ShadowLabels) -> list[Any]:
         """One JSON array: the labels, then the fields in order."""
         fields = [self.copies, self.errors, self.rows, self.agreed, self.by_index, self.unmatched]
+        fields.append(self.unshared)
         return [*labels, *fields, self.max_abs, self.max_rel, self.latency_sum, self.buckets]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> tuple[ShadowLabels, ShadowTally]:
         """What `to_row` wrote."""
         model, version, shadow, copies, errors, rows, agreed, *rest = row
-        by_index, unmatched, max_abs, max_rel, total, buckets = rest
+        by_index, unmatched, unshared, max_abs, max_rel, total, buckets = rest
         tally = cls(int(copies), int(errors), int(rows), None if agreed is None else int(agreed))
         tally.by_index, tally.unmatched = int(by_index), int(unmatched)
+        tally.unshared = int(unshared)
         tally.max_abs, tally.max_rel = float(max_abs), float(max_rel)
         tally.latency_sum = float(total)
         if len(buckets) != len(tally.buckets):

@@ -4,7 +4,8 @@ comparison of functions/runtime/dataplane/compare.py) and reports the result as 
 version pair (EMF, and the observer `aiaas serve` gives). The two versions' classes are matched
 as `aiaas compare` matches them (functions/runtime/dataplane/class_match.py): by name, by class
 index when they name them differently (say, `setosa` against `0`), or not at all, when agreement
-is not counted; a pair not matched by name is logged once, saying how.
+is not counted; a pair not matched by name, or by name with classes only one has or in
+another order, is logged once, saying how. Class scores are compared on the classes both have.
 
 The same code runs in the local replay process (functions/shadow/process.py) and in the
 ShadowFunction Lambda (functions/shadow/handler.py); neither is on any caller's path.
@@ -24,7 +25,7 @@ from functions.predict.shadow_copy import PREDICT, BadCopy, ShadowCopy, decode
 from functions.predict.telemetry import RequestMetrics, ShadowLabels, logger
 from functions.runtime.codecs import oip, simple
 from functions.runtime.dataplane.class_match import ClassMatch
-from functions.runtime.dataplane.compare import Comparison, compare
+from functions.runtime.dataplane.compare import Comparison, Incomparable, compare
 from functions.runtime.dataplane.model import check_finite
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
@@ -74,12 +75,13 @@ class Replayer:
         try:
             theirs = self._shadow_answer(copy)
             seconds = time.perf_counter() - start
+            label_outputs, score_outputs = self._outputs(copy)
             comparison: Comparison | None = compare(
-                self._served_answer(copy), theirs, self._label_outputs(copy), self._match(labels)
+                self._served_answer(copy), theirs, label_outputs, self._match(labels), score_outputs
             )
         except Exception as exc:  # a shadow that fails is what this is here to find
             seconds = time.perf_counter() - start
-            reason = exc.message if isinstance(exc, AiaasError) else repr(exc)
+            reason = _reason(exc)
             logger.warning("shadow %s of %s:%s failed: %s", labels[2], *labels[:2], reason)
             comparison = None
         self.metrics.shadow(labels, seconds, comparison)
@@ -119,14 +121,17 @@ class Replayer:
             self._classes[labels] = found
         return found
 
-    def _label_outputs(self, copy: ShadowCopy) -> set[str]:
-        """The label outputs of both versions (`aiaas compare` leaves them out too)."""
-        found = set()
+    def _outputs(self, copy: ShadowCopy) -> tuple[set[str], set[str]]:
+        """The label outputs of both versions (`aiaas compare` leaves them out too), and their
+        class-score outputs (compared on the classes both have)."""
+        labels, scores = set(), set()
         for version in (copy.version, copy.shadow_version):
             post = self._manifest(copy.model, version).postprocessing
             if post is not None and post.label_output is not None:
-                found.add(post.label_output)
-        return found
+                labels.add(post.label_output)
+            if post is not None:
+                scores.add(post.scores_output)
+        return labels, scores
 
     def _served_answer(self, copy: ShadowCopy) -> dict[str, Any]:
         """The caller's answer in the simple form, its outputs in the types its version gave
@@ -146,6 +151,15 @@ class Replayer:
                 self._manifests.clear()
             self._manifests[key] = manifest
         return manifest
+
+
+def _reason(exc: Exception) -> str:
+    """Why a copy failed, as the replay logs it."""
+    if isinstance(exc, AiaasError):
+        return exc.message
+    if isinstance(exc, Incomparable):  # answered, but not comparable with what the caller got
+        return f"not comparable: {exc}"
+    return repr(exc)
 
 
 def typed_outputs(manifest: ModelManifest, outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -59,6 +59,7 @@ from functions.predict.metric_names import (
     SHADOW_REQUESTS,
     SHADOW_ROWS,
     SHADOW_UNMATCHED,
+    SHADOW_UNSHARED,
     capture_series,
 )
 from infra.local import metrics_room
@@ -79,6 +80,7 @@ _SHADOW_COUNTERS = {
     SHADOW_AGREED: "Rows on which the shadow gave the same class (classifiers)",
     SHADOW_BY_INDEX: "Rows whose classes, named differently, were matched by class index",
     SHADOW_UNMATCHED: "Rows whose classes could not be matched: no agreement counted",
+    SHADOW_UNSHARED: "Rows where a version answered a class the other does not have",
 }
 _SHADOW_GAUGES = {
     SHADOW_MAX_ABS: "Largest absolute output difference, shadow vs served, since start",
@@ -280,7 +282,10 @@ class PrometheusFamilies:
         self._child(counters[SHADOW_ROWS], labels).inc(tally.rows)
         if tally.agreed is not None:
             self._child(counters[SHADOW_AGREED], labels).inc(tally.agreed)
-        for name, rows in ((SHADOW_BY_INDEX, tally.by_index), (SHADOW_UNMATCHED, tally.unmatched)):
+        classes = (SHADOW_BY_INDEX, SHADOW_UNMATCHED, SHADOW_UNSHARED)
+        for name, rows in zip(
+            classes, (tally.by_index, tally.unmatched, tally.unshared), strict=True
+        ):
             if rows:
                 self._child(counters[name], labels).inc(rows)
         for name, value in ((SHADOW_MAX_ABS, tally.max_abs), (SHADOW_MAX_REL, tally.max_rel)):

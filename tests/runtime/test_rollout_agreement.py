@@ -35,7 +35,8 @@ def classifier(tmp_path: Path, version: str, labels: tuple[str, ...]) -> ModelMa
     ("theirs", "shadow", "note"),
     [
         (("a", "b", "c"), True, ""),
-        (("c", "a"), True, ""),  # a class dropped: matched by name
+        # a class dropped: matched by name, and the start names it
+        (("c", "a"), True, "; versions 1 and 2 have different classes (only 1: 'b'; only 2: none)"),
         (("0", "1", "2"), True, "agreement matches their classes by class index ('a' = '0',"),
         (("0", "1"), False, "; no shadow stage: versions 1 and 2 share no class name and have 3"),
     ],

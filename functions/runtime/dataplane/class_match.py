@@ -69,6 +69,27 @@ class ClassMatch:
             return labels
         return np.asarray([table.get(label, label) for label in labels.tolist()], dtype=str)
 
+    @cached_property
+    def only(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The classes only A has, and those only B has (matched by name; else none)."""
+        if self.by != NAME:
+            return (), ()
+        ours, theirs = set(self.a), set(self.b)
+        return tuple(x for x in self.a if x not in theirs), tuple(
+            x for x in self.b if x not in ours
+        )
+
+    @cached_property
+    def columns(self) -> tuple[list[int], list[int]] | None:
+        """A's and B's score columns of the classes both have, in A's order, when they are
+        matched by name and their lists differ (a class added or dropped, another order);
+        None when the columns pair up by index (the same list, or matched by class index)."""
+        if self.by != NAME or self.a == self.b:
+            return None
+        at = {name: i for i, name in enumerate(self.b)}
+        shared = [(i, at[name]) for i, name in enumerate(self.a) if name in at]
+        return [i for i, _ in shared], [j for _, j in shared]
+
     def differ(self) -> dict[str, Any] | None:
         """What the report says of the two label lists: None when they are the same."""
         if self.a == self.b:
@@ -100,8 +121,7 @@ class ClassMatch:
                 "comparable; each version is judged with its own labels, and the confusion "
                 "matrix shows which of B's classes each of A's became"
             )
-        only_a = [names.shown(x) for x in self.a if x not in set(self.b)]
-        only_b = [names.shown(x) for x in self.b if x not in set(self.a)]
+        only_a, only_b = ([names.shown(x) for x in got] for got in self.only)
         if not only_a and not only_b:
             return (
                 f"{who} have the same classes in another order: they are matched by name, and "
@@ -115,7 +135,7 @@ class ClassMatch:
 
     def shadow_note(self) -> str | None:
         """What the shadow's replay and a rollout say of agreement with shadow B of served A:
-        None when the classes are matched by name."""
+        None when both have the same classes in the same order."""
         va, vb = self.versions
         if self.by == INDEX:
             return (
@@ -134,7 +154,20 @@ class ClassMatch:
                 f"versions {va} and {vb} share no class name and {differ}: nothing says which "
                 "class of one is which of the other, so agreement is not measured"
             )
-        return None
+        if self.a == self.b:
+            return None
+        only_a, only_b = ([names.shown(x) for x in got] for got in self.only)
+        if not only_a and not only_b:
+            return (
+                f"versions {va} and {vb} have the same classes in another order: agreement "
+                "and class scores match them by name"
+            )
+        return (
+            f"versions {va} and {vb} have different classes (only {va}: "
+            f"{_listed(only_a) or 'none'}; only {vb}: {_listed(only_b) or 'none'}): agreement "
+            "matches them by name (a row either answers with a class the other lacks "
+            "disagrees) and class scores are compared on the classes both have"
+        )
 
 
 def _listed(shown: list[str]) -> str:

@@ -5,8 +5,11 @@ numeric outputs (all models).
 
 Works on the simple JSON answers `ModelPlane.predict` builds (before serialisation, arrays
 still numpy), so a shadow compares exactly what the caller got with what the shadow would have
-answered. A shadow that answers differently shaped outputs, or non-finite values where the
-answer the caller got was finite, cannot be compared: `Incomparable` (counted as an error).
+answered. Class scores are compared on the classes both versions have, matched by name (a
+class added, dropped or moved between versions), and not at all when nothing links the classes.
+A shadow that answers other outputs, outputs of another shape (a regressor of another number of
+values, a classifier against a model with no labels), or non-finite values where the answer the
+caller got was finite, cannot be compared: `Incomparable` (counted as an error), saying why.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Comparison:
     max_abs: float
     max_rel: float
     by: str | None = None  # how the classes were matched: NAME, INDEX, UNMATCHED; None: no labels
+    unshared: int = 0  # rows a version answered with a class the other lacks (they disagree)
 
 
 def compare(
@@ -43,25 +47,41 @@ def compare(
     other: Mapping[str, Any],
     labels: Collection[str] = (),
     classes: ClassMatch | None = None,
+    scores: Collection[str] = (),
 ) -> Comparison:
     """Compare `other` (the shadow's answer) with `served` (the one the caller got). `labels`
     names outputs that hold class labels or indices: agreement judges those, and a difference
     of class numbers (1 against 2) is no measure of how far two answers are apart. `classes`:
-    how the served version's classes (A) match the other's (B); None: by name."""
+    how the served version's classes (A) match the other's (B); None: by name. `scores` names
+    outputs of one score per class: matched by name, they are compared on the classes both
+    versions have (a class added, dropped or moved is no other kind of answer); when nothing
+    links the classes, they are not compared at all."""
     outputs, theirs = served["outputs"], other["outputs"]
+    versions = (str(served.get("version", "served")), str(other.get("version", "shadow")))
     if set(outputs) != set(theirs):
-        raise Incomparable(f"outputs differ: {sorted(outputs)} vs {sorted(theirs)}")
+        raise Incomparable(
+            f"versions {versions[0]} and {versions[1]} answer other outputs ({sorted(outputs)} "
+            f"vs {sorted(theirs)}): not the same kind of model, nothing to compare"
+        )
+    predicted, shadowed = served.get("predictions"), other.get("predictions")
+    if isinstance(predicted, list) is not isinstance(shadowed, list):
+        kinds = [v for v, p in zip(versions, (predicted, shadowed), strict=True) if p is not None]
+        raise Incomparable(
+            f"version {kinds[0]} answers classes and the other does not (a classifier "
+            "against a model that gives no labels): nothing to compare"
+        )
     max_abs = max_rel = 0.0
     rows = 0
     for name, value in outputs.items():
         mine, yours = np.asarray(value), np.asarray(theirs[name])
+        if name in scores and classes is not None:
+            mine, yours = _shared_columns(mine, yours, classes)
         if mine.shape != yours.shape:
-            raise Incomparable(f"output {name!r} has shape {mine.shape} vs {yours.shape}")
+            raise Incomparable(_shapes_differ(name, mine.shape, yours.shape, versions))
         rows = max(rows, mine.shape[0] if mine.ndim else 1)
         if mine.dtype.kind in "biuf" and yours.dtype.kind in "biuf" and name not in labels:
             abs_diff, rel_diff = _differences(name, mine, yours)
             max_abs, max_rel = max(max_abs, abs_diff), max(max_rel, rel_diff)
-    predicted, shadowed = served.get("predictions"), other.get("predictions")
     if not isinstance(predicted, list) or not isinstance(shadowed, list):
         return Comparison(rows, None, max_abs, max_rel)
     if len(predicted) != len(shadowed):
@@ -70,7 +90,35 @@ def compare(
     if by is None:  # nothing says which class is which: no agreement to count
         return Comparison(len(predicted), None, max_abs, max_rel, UNMATCHED)
     as_a = classes.table if classes is not None and by == INDEX else {}
-    return Comparison(len(predicted), _agreed(predicted, shadowed, as_a), max_abs, max_rel, by)
+    agreed = _agreed(predicted, shadowed, as_a)
+    unshared = _unshared(predicted, shadowed, classes) if classes is not None else 0
+    return Comparison(len(predicted), agreed, max_abs, max_rel, by, unshared)
+
+
+def _shared_columns(
+    mine: np.ndarray, yours: np.ndarray, classes: ClassMatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class scores (one column per class) as compared: the columns of the classes both have,
+    in A's order (matched by name); none of either when nothing links the classes; as they are
+    when the columns pair up by index, or are not one per class (a binary sigmoid's one)."""
+    per_class = mine.ndim == yours.ndim == 2
+    if not per_class or (mine.shape[1], yours.shape[1]) != (len(classes.a), len(classes.b)):
+        return mine, yours
+    if classes.by is None:  # no column of one is any column of the other
+        return mine[:, :0], yours[:, :0]
+    columns = classes.columns
+    if columns is None:
+        return mine, yours
+    return mine[:, columns[0]], yours[:, columns[1]]
+
+
+def _shapes_differ(
+    name: str, mine: tuple[int, ...], yours: tuple[int, ...], versions: tuple[str, str]
+) -> str:
+    said = f"output {name!r} has shape {mine} in version {versions[0]} and {yours} in {versions[1]}"
+    if len(mine) == len(yours) > 1 and mine[0] == yours[0]:  # the same rows, other values
+        return f"{said}: another number of values a row, not the same kind of answer"
+    return said
 
 
 def _differences(name: str, mine: np.ndarray, yours: np.ndarray) -> tuple[float, float]:
@@ -99,3 +147,16 @@ def _agreed(mine: list[Any], yours: list[Any], as_a: Mapping[str, str]) -> int:
         theirs = b.get("label")
         same += a.get("label") == as_a.get(theirs, theirs)
     return same
+
+
+def _unshared(mine: list[Any], yours: list[Any], classes: ClassMatch) -> int:
+    """Rows where either version answered a class only it has (matched by name)."""
+    only_a, only_b = classes.only
+    if not only_a and not only_b:
+        return 0
+    ours, theirs = set(only_a), set(only_b)
+    return sum(
+        1
+        for a, b in zip(mine, yours, strict=True)
+        if a.get("label") in ours or b.get("label") in theirs
+    )

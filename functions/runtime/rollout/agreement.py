@@ -5,11 +5,13 @@ the two versions' classes matched as `aiaas compare` matches them
 (functions/runtime/dataplane/class_match.py). Versions that name the same classes differently
 (`setosa, versicolor, virginica` against `0, 1, 2`) agreed on no row by name, and a good
 candidate was rolled back; they are matched by class index, and the start's log says so.
-Versions whose classes nothing links (no name shared, not as many classes) give no agreement
-to judge: the rollout has no shadow stage then (its copies could not be compared: another
-number of classes is scores of another shape, each copy a shadow failure), goes to its steps
-(errors and latency still judged), and its start's log says why, rather than rolling the
-candidate back on a number that means nothing.
+Versions with a class added or dropped (or the same classes in another order) are matched by
+name, their scores compared on the classes both have; the start's log names the classes only
+one has (before, every copy failed on scores of another shape and the candidate was rolled
+back). Versions whose classes nothing links (no name shared, not as many classes) give no
+agreement to judge: the rollout has no shadow stage then (it would judge nothing but errors),
+goes to its steps (errors and latency still judged), and its start's log says why, rather than
+judging a number that means nothing.
 """
 
 from __future__ import annotations
