@@ -229,10 +229,11 @@ def rollback_target(
 ) -> AliasTarget:
     """Where a rollback of `alias` (its current `record`) goes: a split goes back to its main
     version, or to the state before it (one version or a split) when that had another main
-    version; otherwise the latest other version in its history, or `to` when one of them.
+    version; otherwise the latest other version in its history, or `to` when one of them. A
+    shadow the move undone ended by serving its version comes back with it.
     `published(name, version)`: raises NotFound for a version deleted since (checked on the
     version chosen: a 404 that names where else it may go)."""
-    found = _rollback_target(name, alias, record, to)
+    found = _shadow_back(record, _rollback_target(name, alias, record, to))
     if published is not None:
         for version in filter(None, (found.version, found.canary)):  # a restored split: both
             try:
@@ -271,6 +272,34 @@ def _rollback_target(
             f"{', '.join(earlier)}); to move it to a new version, promote that version"
         )
     return AliasTarget(to)
+
+
+def _shadow_back(record: Mapping[str, Any], found: AliasTarget) -> AliasTarget:
+    """`found`, with the shadow the alias had before its canary when the canary ended it by
+    serving the shadow's version (`aiaas promote iris 3 --weight 0.1` while 3 was the shadow;
+    raised since or not) and the rollback ends that split: back where the alias was, shadow
+    included, as a rollout's rollback leaves it. A shadow ended some other way (`aiaas shadow
+    --off`) stays ended, a current one is kept (by the move itself), and a version promoted to
+    every request and rolled back is not shadowed again."""
+    now = AliasTarget.of(record)
+    if now.shadow is not None or now.canary is None:  # a promoted version's end: no shadow back
+        return found
+    before = None
+    for entry in record.get("history") or []:
+        try:
+            before = AliasTarget.of(entry)
+        except (KeyError, BadRequest, TypeError):  # an entry this release cannot read
+            return found
+        if before.canary is None or before.shadow is not None:
+            break
+        if (before.version, before.canary) != (now.version, now.canary):
+            break  # (the same split at another weight: the canary's earlier share, passed)
+    shadow = None if before is None else before.shadow
+    if shadow is None or not now.serves(shadow.version) or found.serves(shadow.version):
+        return found
+    if before is None or replace(before, shadow=None) != found:  # not where that move started
+        return found
+    return replace(found, shadow=shadow)
 
 
 def state_before(record: Mapping[str, Any]) -> AliasTarget | None:

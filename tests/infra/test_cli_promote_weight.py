@@ -115,6 +115,37 @@ def test_rollback_says_the_shadow_it_keeps(
     )
 
 
+def test_rolling_back_a_canary_of_the_shadow_version_puts_the_shadow_back(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    """A canary of the version the alias shadowed ends the shadow (a version served is no
+    shadow); rolled back by hand, the alias was left shadowing nothing, where a rollout's
+    rollback puts the shadow it had back. Now a rollback that ends such a split, raised since
+    or not, goes back to the state before it, shadow included."""
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.2")
+    assert run(capsys, iris, "promote", "iris", "3", "--weight", "0.1")[1] == (
+        "iris@production -> 1 (90%) + 3 (10%) (was 1, shadow 3 (20% sampled))\n"
+    )
+    run(capsys, iris, "promote", "iris", "3", "--weight", "0.5")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1, shadow 3 (20% sampled) (rolled back from 1 (50%) + 3 (50%))\n"
+    )
+    target = Registry(iris).alias_target("iris", "production")
+    assert target is not None and target.shadow is not None
+    assert (target.version, target.canary, target.shadow.record()) == (
+        "1",
+        None,
+        {"version": "3", "sample": 0.2},
+    )
+    # A shadow set and ended by hand during the canary stays ended.
+    run(capsys, iris, "promote", "iris", "3", "--weight", "0.1")
+    run(capsys, iris, "shadow", "iris", "2")
+    run(capsys, iris, "shadow", "iris", "--off")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1 (rolled back from 1 (90%) + 3 (10%))\n"
+    )
+
+
 def test_json_listings_name_a_split_s_canary_and_a_shadow(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
