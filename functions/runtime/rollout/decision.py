@@ -124,8 +124,9 @@ def _shadow_breach(plan: RolloutPlan, metrics: StepMetrics, baked: bool) -> str 
     tried = shadow.copies + shadow.errors
     if shadow.errors and _rate(shadow.errors, tried, plan.min_requests) > plan.max_error_rate:
         return (
-            f"as a shadow it failed {shadow.errors:.0f} of {tried:.0f} copies (errors or "
-            f"non-finite answers), over the limit {plan.max_error_rate:g}"
+            f"as a shadow it failed {shadow.errors:.0f} of {tried:.0f} copies (errors, "
+            "non-finite answers or answers of another kind: the shadow replay's log says which), "
+            f"over the limit {plan.max_error_rate:g}"
         )
     if plan.min_agreement is None or shadow.agreed is None:
         return None
