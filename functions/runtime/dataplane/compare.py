@@ -99,11 +99,14 @@ def _shared_columns(
     mine: np.ndarray, yours: np.ndarray, classes: ClassMatch
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class scores (one column per class) as compared: the columns of the classes both have,
-    in A's order (matched by name); none of either when nothing links the classes; as they are
-    when the columns pair up by index, or are not one per class (a binary sigmoid's one)."""
+    in A's order (matched by name); as they are when the columns pair up by index; none of
+    either when nothing links the classes, or when scores of another shape are not one column
+    per class (a binary sigmoid's one column against three classes': the labels still say)."""
     per_class = mine.ndim == yours.ndim == 2
     if not per_class or (mine.shape[1], yours.shape[1]) != (len(classes.a), len(classes.b)):
-        return mine, yours
+        if not per_class or mine.shape == yours.shape:
+            return mine, yours
+        return mine[:, :0], yours[:, :0]
     if classes.by is None:  # no column of one is any column of the other
         return mine[:, :0], yours[:, :0]
     columns = classes.columns
