@@ -14,13 +14,15 @@ start names the class only 2 has, and `aiaas rollout status` prints it.
 
 The same classes in another order (a linear classifier and the same one, its columns and class
 names reversed: one model) had their scores compared by column index (a difference of ~1); now
-by name (0). Scores of another kind still count as errors, and the replay's log says why: a
+by name (0). A binary classifier's one sigmoid logit against three classes' scores: labels only.
+Scores of another kind still count as errors, and the replay's log says why: a
 regressor of one value a row against one of two, a classifier against the same graph published
 without labels (it was compared as if both gave none).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,9 +95,16 @@ def publish_other_kinds(registry: Registry, work: Path) -> None:
         ),
         "unnamed": ((first, ("a", "b", "c")), (first, ())),
     }
+    versions["binary"] = (
+        (onnx_factory.linear_classifier(work / "binary-1.onnx", classes=1), ("no", "yes")),
+        (onnx_factory.linear_classifier(work / "binary-2.onnx", seed=2), ("no", "yes", "maybe")),
+    )
     for name, pair in versions.items():
         for version, (path, labels) in enumerate(pair, start=1):
             manifest = onnx_factory.manifest_for(path, name, str(version), labels=labels)
+            if manifest.postprocessing is not None and len(labels) == 2:  # one logit: sigmoid
+                post = dataclasses.replace(manifest.postprocessing, activation="sigmoid")
+                manifest = dataclasses.replace(manifest, postprocessing=post)
             registry.publish(manifest, path)
         registry.set_alias(name, "production", "1")
         registry.set_shadow(name, "production", "2", 1.0)
@@ -210,6 +219,24 @@ def test_a_shadow_with_its_classes_in_another_order_compares_scores_by_name(
     assert found[m.SHADOW_MAX_ABS] == 0.0
     assert m.SHADOW_UNSHARED not in found
     assert "versions 1 and 2 have the same classes in another order" in server.output()
+
+
+def test_a_binary_sigmoid_against_three_classes_compares_labels_only(
+    iris: Iris, server: ServeProcess
+) -> None:
+    """One logit (no, yes) against three softmax scores (no, yes, maybe): scores of another
+    shape that are not one column per class are left out; every copy failed on them."""
+    rng = np.random.default_rng(7)
+    batches = [rng.normal(size=(2, 4)).astype(np.float32) for _ in range(REQUESTS)]
+    found = shadowed(server, "binary", batches)
+    x = np.concatenate(batches)
+    run = ort.InferenceSession(str(iris.store.parent / "binary-2.onnx")).run
+    maybe = int((run(None, {"x": x})[0].argmax(axis=1) == 2).sum())
+    assert 0 < maybe < len(x)
+    assert found.get(m.SHADOW_ERRORS, 0) == 0, server.output()
+    assert found[m.SHADOW_ROWS] == len(x)
+    assert found[m.SHADOW_UNSHARED] == maybe
+    assert found[m.SHADOW_MAX_ABS] == 0.0  # nothing compared but labels
 
 
 @pytest.mark.parametrize(
