@@ -1,6 +1,7 @@
 """One run of the drift job over the store: every version with histograms in the window is
 compared with its training baseline and reported as one EMF document (CloudWatch alarms watch
-`aiaas_drift_max_psi` per model; the per-feature values ride along as log fields, queryable in
+`aiaas_drift_max_psi` per model: the largest PSI of its features and its predictions, as
+`aiaas monitor` judges them; the per-feature values ride along as log fields, queryable in
 Logs Insights, instead of a custom metric per feature)."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from functions.runtime.store import ObjectStore
 
 log = logging.getLogger("aiaas.drift")
 
-MAX_PSI = "aiaas_drift_max_psi"  # the largest feature PSI of a version: what alarms watch
+MAX_PSI = "aiaas_drift_max_psi"  # the largest PSI judged, (prediction)'s too: what alarms watch
 DRIFTED = "aiaas_drift_features"  # features over the threshold
 PREDICTION_PSI = "aiaas_drift_prediction_psi"
 ROWS = "aiaas_drift_rows"
@@ -96,11 +97,13 @@ def _document(
             **_fields(report, settings),
             **unwatched,
         }
-    # A string column of many categories needs more rows than the window has: not judged yet.
-    features = [r for r in report if r.name != PREDICTION and window.rows >= r.needed]
+    # A string column of many categories (or a classifier of many classes) needs more rows
+    # than the window has: not judged yet. The predictions count as `aiaas monitor` counts
+    # them: a label shift is drift (a free-text model's only watch), so the alarm sees it.
+    judged = [r for r in report if window.rows >= r.needed]
     return _emf(model, version, settings, now, _METRICS) | {
-        MAX_PSI: max((r.psi for r in features), default=0.0),
-        DRIFTED: sum(r.drifted for r in features),
+        MAX_PSI: max((r.psi for r in judged), default=0.0),
+        DRIFTED: sum(r.drifted for r in judged if r.name != PREDICTION),
         PREDICTION_PSI: next((r.psi for r in report if r.name == PREDICTION), 0.0),
         ROWS: window.rows,
         **_fields(report, settings),
