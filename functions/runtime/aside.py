@@ -11,10 +11,14 @@ hung threads never pile up.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 
+from functions.runtime.said_once import SaidOnce
+
 WAIT_S = 2.0  # the most a request waits for its side work (a busy store answers in ~0.1 s)
+_NO_THREAD = SaidOnce(logging.getLogger("aiaas.runtime"), "a thread starts again")
 
 
 def host_wait_s(env: Mapping[str, str]) -> float | None:
@@ -32,10 +36,30 @@ def long_lived(env: Mapping[str, str]) -> bool:
     return not env.get("AWS_LAMBDA_RUNTIME_API")
 
 
-def run_aside(work: Callable[[], None], *, name: str, wait: float | None = None) -> bool:
+def run_aside(
+    work: Callable[[], None],
+    *,
+    name: str,
+    wait: float | None = None,
+    holding: threading.Lock | None = None,
+) -> bool:
     """Run `work` on a daemon thread; wait for it at most `wait` s (`WAIT_S`). Whether it
-    finished meanwhile. `work` must handle its own errors: nothing reaches the caller."""
+    finished meanwhile. `work` must handle its own errors: nothing reaches the caller.
+
+    `holding`: the caller's one-in-flight lock, taken for `work`, which releases it. When no
+    thread can be started (a process at its thread or memory limit: `can't start new thread`)
+    `work` does not run: the lock is released here, said once, and False returned, so the
+    caller's next try runs it. Before, the lock stayed held and no later try ever ran: a drift
+    monitor wrote no snapshot again, a capture buffer held its lines until it dropped them."""
     thread = threading.Thread(target=work, name=name, daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError as exc:
+        if holding is not None:
+            holding.release()
+        _NO_THREAD.failed(f"{name}: no thread could be started ({exc}); tried again next time")
+        return False
+    if holding is not None:
+        _NO_THREAD.worked(f"{name}: threads start again")
     thread.join(WAIT_S if wait is None else wait)
     return not thread.is_alive()

@@ -137,16 +137,25 @@ class CaptureBuffer:
         if full:
             self.report(DROPPED_FULL, group[0], group[1], 1)
         if due and self._writing.acquire(blocking=False):
-            run_aside(self._write_and_release, name="aiaas-capture-write", wait=self.wait_s)
+            run_aside(
+                self._write_and_release,
+                name="aiaas-capture-write",
+                wait=self.wait_s,
+                holding=self._writing,
+            )
 
     def _time_the_hold(self) -> None:
         """Lines start to be held (`timer`, `_lock` held): have them written when due."""
         assert self._timer is not None
         if not self._timing:
+            try:
+                threading.Thread(
+                    target=self._write_when_due, name="aiaas-capture-timer", daemon=True
+                ).start()
+            except RuntimeError:  # no thread to be had: requests write when due; next hold tries
+                log.warning("capture timer not started (no thread): held lines wait for a request")
+                return
             self._timing = True
-            threading.Thread(
-                target=self._write_when_due, name="aiaas-capture-timer", daemon=True
-            ).start()
         self._timer.set()
 
     def _write_when_due(self) -> None:
@@ -177,7 +186,12 @@ class CaptureBuffer:
             and self._clock() - self._since >= FLUSH_SECONDS
             and self._writing.acquire(blocking=False)
         ):
-            run_aside(self._write_and_release, name="aiaas-capture-write", wait=self.wait_s)
+            run_aside(
+                self._write_and_release,
+                name="aiaas-capture-write",
+                wait=self.wait_s,
+                holding=self._writing,
+            )
 
     def flush(self) -> None:
         """Write every held line now, once a write in flight ended (one object per model,

@@ -150,7 +150,8 @@ class DriftMonitor:
         """The flush a request found due, aside, unless one is in flight (`answering`: the
         version that request is of: not forgotten as idle, its rows lost with it)."""
         if self._flushing.acquire(False):
-            run_aside(lambda: self._flush_and_release(answering), name="aiaas-drift-flush")
+            flush = lambda: self._flush_and_release(answering)  # noqa: E731
+            run_aside(flush, name="aiaas-drift-flush", holding=self._flushing)
 
     def watched(self, model: LoadedModel) -> str:
         """The output `model`'s predictions are binned from, asked before it runs (a request
@@ -251,10 +252,16 @@ class DriftMonitor:
             return
         with self._reads:  # two versions' reads ending together start one thread
             start, self._timing = not self._timing, True
-        if start:
+        if not start:
+            return
+        try:
             threading.Thread(
                 target=self._flush_on_time, name="aiaas-drift-timer", daemon=True
             ).start()
+        except RuntimeError:  # no thread: requests flush when due; a later first version
+            with self._reads:  # monitored (after all were forgotten as idle) tries again
+                self._timing = False
+            log.warning("drift timer not started (no thread): held rows wait for a request")
 
     def _due_in(self) -> float | None:
         """Seconds until the held rows are due (an interval after the first of them and after
