@@ -119,3 +119,21 @@ def test_captured_lines_whose_write_did_not_start_are_written_next(
     assert buffer.counts.written == 2 and buffer.held == 0
     lines = b"".join(store.get_bytes(k) for k in store.list_keys("capture")).splitlines()
     assert sorted(lines) == [b'{"n":0}', b'{"n":1}']
+
+
+def test_a_baseline_read_failing_unexpectedly_is_tried_again_an_interval_later(
+    model: LoadedModel, store: _FlakyReads
+) -> None:
+    now = [0.0]
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: WALL + now[0])
+    batch = {"x": _rows(5)}
+    answer = model.predict(batch)
+    store.failures = 1
+    monitor.record(model, batch, answer)  # the read fails: this request is not counted
+    assert monitor.idle(model)  # ... nor those of the interval (one read a minute)
+    now[0] = 61.0
+    monitor.record(model, batch, answer)  # read again: counted from here
+    now[0] = 62.0
+    monitor.record(model, batch, answer)
+    monitor.flush()
+    assert _served(store) == 10  # was 0 for good: the version's monitoring turned off

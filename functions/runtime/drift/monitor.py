@@ -17,8 +17,8 @@ and last row (about one interval apart at most), whenever it is written. A conta
 and reclaimed loses at most one interval of counts: they are statistics, not billing. A failed
 write is logged and dropped; it never fails a request. An error in one request's recording
 drops that request's counts only (said once a process for a version): the version stays
-monitored, and the counts held are kept. A baseline that could not be read (the store away)
-is asked for again at a request an interval later: until then the version's rows are not
+monitored, and the counts held are kept. A baseline that could not be read (the store away,
+or any unexpected error) is asked for again at a request an interval later: until then the version's rows are not
 counted, and nothing is added to requests once it is read. Reads and writes run aside (functions/runtime/aside.py): a request waits for them at most
 `aside.WAIT_S`, however long a hung store takes, and one flush is in flight at a time.
 """
@@ -210,9 +210,12 @@ class DriftMonitor:
             with self._reads:
                 self._unread[key] = self._clock() + self.interval
             return
-        except Exception:  # never an unhandled error in a thread: as record() says it
-            log.exception("drift baseline of %s not read", model.ref)
-            self._live[key] = None
+        except Exception:  # never an unhandled error in a thread; asked again, as above
+            if not again:  # (it was None for good: the version's rows never counted again)
+                log.exception("drift baseline of %s not read; tried again every %g s",
+                              model.ref, self.interval)  # fmt: skip
+            with self._reads:
+                self._unread[key] = self._clock() + self.interval
             return
         if again and live is not None:
             log.info("%s: drift monitored: its baseline was read", model.ref)
