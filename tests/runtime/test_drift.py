@@ -274,7 +274,8 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
 ) -> None:
     """The baseline was read on the version's first request, which waited the S3 client's
     timeouts (a black-holed store at the edge: minutes); again every interval. The read now
-    runs aside: the request waits at most a moment, and counts start once it is read."""
+    runs aside: the request waits at most a moment, and its rows, and those answered while the
+    read hangs, are held and counted once it is read (they were not counted at all)."""
     _, base = training
     monkeypatch.setattr(aside, "WAIT_S", 0.1)
     store = _HungStore(tmp_path / "store")
@@ -283,8 +284,8 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
     monitor = DriftMonitor(store, interval=60.0, clock=lambda: now[0], wall=lambda: 1.8e9 + now[0])
     rows = {"x": _rows(np.random.default_rng(4), 5)}
     started = time.monotonic()
-    monitor.record(model, rows, model.predict(rows))  # the read hangs: not counted
-    monitor.record(model, rows, model.predict(rows))  # nor a second read started
+    monitor.record(model, rows, model.predict(rows))  # the read hangs: held
+    monitor.record(model, rows, model.predict(rows))  # held too, no second read started
     assert time.monotonic() - started < 1.0
     store.answer.set()
     deadline = time.monotonic() + 10
@@ -295,7 +296,7 @@ def test_a_hung_store_holds_a_versions_first_request_briefly_not_for_its_timeout
     monitor.record(model, rows, model.predict(rows))  # flushes the window, then is counted
     monitor.flush()
     docs = read_window(store, "credit", "1", 1.8e9, 1.8e9 + now[0])
-    assert total(base, docs).counts[0].sum() == 10
+    assert total(base, docs).counts[0].sum() == 20
 
 
 def test_an_error_in_one_requests_recording_drops_its_counts_only(
