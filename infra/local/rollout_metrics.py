@@ -35,6 +35,7 @@ from functions.runtime.errors import StoreError
 from functions.runtime.refs import DEFAULT_ALIAS
 from functions.runtime.rollout.decision import ShadowStats, StepMetrics, VersionStats
 from infra.local.client_token import SET_ONE, ClientToken
+from infra.local.credential_redirects import CredentialRedirect, open_url
 
 _SHADOW = (SHADOW_REQUESTS, SHADOW_ERRORS, SHADOW_ROWS, SHADOW_AGREED, SHADOW_BY_INDEX)
 _LATENCY_BUCKET = LATENCY + "_bucket"
@@ -106,7 +107,7 @@ def http_scrape(
         if sent:
             request.add_header("Authorization", f"Bearer {sent}")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            with open_url(request, timeout=timeout) as answer:  # the token stays on its origin
                 return str(answer.read().decode())
         except OSError as exc:
             fix = _fix(exc, token if sent else None)
@@ -117,6 +118,8 @@ def http_scrape(
 
 def _fix(exc: OSError, sent: ClientToken | None) -> str:
     """What the person running the rollout should do about a failed scrape."""
+    if isinstance(exc, CredentialRedirect):
+        return "give --metrics the gateway's own /metrics URL"
     if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403):
         if sent is not None:
             return f"the gateway refused the token sent ({sent.source()}); give one it accepts: {SET_ONE}"
