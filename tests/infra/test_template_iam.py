@@ -370,8 +370,11 @@ def test_nothing_that_runs_without_a_caller_fails_without_an_alarm() -> None:
 def test_training_instances_answer_metadata_only_to_imdsv2_sessions() -> None:
     """IMDSv1 answers a single unauthenticated GET: an SSRF in anything on a GPU instance
     would hand out the instance role's credentials (Security Hub EC2.8, checkov CKV_AWS_79).
-    Batch launches its instances from this launch template; hop limit 2 lets the job's
-    containers (bridge network) still ask IMDSv2 for the region."""
+    Batch launches its instances from this launch template. Hop limit 1: the job's container
+    (bridge network, one hop further) gets no IMDSv2 session, so the user's code and its
+    packages have the job role only, not the instance role's logs:PutLogEvents and ECR reads
+    on `*` (at 2 it could take them, hunt_security 2); its region comes from the job
+    definition instead of instance metadata."""
     resources = load_template()["Resources"]
     compute = resources["TrainingComputeEnvironment"]["Properties"]["ComputeResources"]
     assert compute["LaunchTemplate"] == {
@@ -383,8 +386,11 @@ def test_training_instances_answer_metadata_only_to_imdsv2_sessions() -> None:
     assert launch["Properties"]["LaunchTemplateData"]["MetadataOptions"] == {
         "HttpEndpoint": "enabled",
         "HttpTokens": "required",
-        "HttpPutResponseHopLimit": 2,
+        "HttpPutResponseHopLimit": 1,
     }
+    container = resources["TrainingJobDefinition"]["Properties"]["ContainerProperties"]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == {"Ref": "AWS::Region"}
 
 
 def test_training_instances_disks_are_encrypted_whatever_the_account_default() -> None:
