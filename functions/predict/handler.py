@@ -13,6 +13,7 @@ from typing import Any
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
 from functions.predict.telemetry import MetricsObserver, logger
+from functions.runtime.download_deadline import within
 from functions.runtime.settings import env_flag
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
@@ -36,8 +37,10 @@ def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
 
     `aiaas serve`'s context offers `after_response(job)`: work after the response is sent (the
     shadow copy). Lambda's has no such moment (API Gateway answers when this returns): None,
-    and that work is done before returning."""
-    return SERVICE.handle(event, getattr(context, "after_response", None))
+    and that work is done before returning. A model it loads is downloaded by a deadline, the
+    invocation's time left less a margin (download_deadline.py): a 503, not a killed function."""
+    with within(context):
+        return SERVICE.handle(event, getattr(context, "after_response", None))
 
 
 def model_seconds() -> float:

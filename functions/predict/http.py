@@ -194,4 +194,7 @@ def _fits(response: HttpResponse) -> HttpResponse:
 
 
 def error_response(error: AiaasError) -> HttpResponse:
-    return json_response(int(error.status), {"error": error.public_message})
+    # A model that could not be downloaded in time (download_deadline.py) says when to retry.
+    wait = getattr(error, "retry_after_s", None)
+    headers = {"retry-after": str(wait)} if wait else None
+    return json_response(int(error.status), {"error": error.public_message}, headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import random
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ class ResumedBody(io.RawIOBase):
         self.body, self.reopen, self.where = body, reopen, where
         self.position, self.end, self.tries = at, end, tries
         self.cuts = 0  # in a row, with no byte between them
+        self.aborted = False  # by `abort`: a cut then is not resumed
 
     def readable(self) -> bool:
         return True
@@ -50,7 +52,8 @@ class ResumedBody(io.RawIOBase):
             try:  # read to its end, b"": botocore checks its length and checksum only then
                 data: bytes = self.body.read(size)
             except Exception as exc:
-                if not broken(exc) or self.cuts >= self.tries - 1 or self.position >= self.end:
+                stop = self.aborted or self.cuts >= self.tries - 1 or self.position >= self.end
+                if stop or not broken(exc):
                     raise
                 self._resume()
                 continue
@@ -72,7 +75,20 @@ class ResumedBody(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def abort(self) -> None:
+        """From another thread: end the read in progress (its connection shut down), and
+        resume none (download_deadline.py: a trickle past the download's deadline)."""
+        self.aborted = True
+        raw = getattr(self.body, "_raw_stream", self.body)  # botocore's body: urllib3's answer
+        try:
+            raw.shutdown()  # urllib3 >= 2.3: the socket's reading end, a blocked read wakes
+        except Exception:  # an older urllib3, or a body already read or closed
+            with contextlib.suppress(Exception):
+                raw._fp.fp.raw._sock.shutdown(socket.SHUT_RD)  # http.client's socket
+
     def _resume(self) -> None:
+        if self.aborted:
+            raise StoreError(f"{self.where}: the read was stopped at byte {self.position}")
         self.cuts += 1
         self._close_body()
         pause = min(MAX_BACKOFF_S, BACKOFF_S * 2**self.cuts)

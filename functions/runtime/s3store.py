@@ -37,6 +37,7 @@ from functions.runtime.store import (
     check_key,
 )
 from functions.runtime.store_parts import writing_local
+from functions.runtime.transfer import download
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -81,6 +82,9 @@ class S3Store:
         if self._client is None:
             self._client = shared_s3_client(self.settings)
         return self._client
+
+    def _moves(self) -> TransferSettings:
+        return RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -151,10 +155,9 @@ class S3Store:
         return self._read(key, lambda: self._get(key))
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
-        with writing_local(dest), self._errors(key):  # s3transfer calls back from its threads
-            self.client.download_file(
-                self.bucket, self._key(key), str(dest), Config=_transfer(), Callback=progress
-            )
+        # Ranged GETs resumed where cut, by a deadline (transfer.py): s3transfer's had none
+        with writing_local(dest):
+            download(self, key, self.head(key).size, dest, self._moves(), progress)
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
         if if_absent:
@@ -171,14 +174,13 @@ class S3Store:
         if Path(src).stat().st_size < MULTIPART_THRESHOLD:
             data = Path(src).read_bytes()
             return PutStaged(self, key, data, if_absent=if_absent, progress=progress)
-        transfer = RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
         return MultipartStaged(
             self.client,  # built once, before the upload's threads share it (it is thread-safe)
             self.bucket,
             self._key(key),
             Path(src),
             if_absent=if_absent,
-            transfer=transfer,
+            transfer=self._moves(),
             errors=lambda: self._errors(key),
             progress=progress,
         )
@@ -253,12 +255,9 @@ class S3Store:
                         **_condition(expect),
                     )  # fmt: skip
                 return sent["ETag"].strip('"')
-            transfer = (
-                RuntimeSettings.from_env().transfer if self.transfer is None else self.transfer
-            )
             staged = MultipartStaged(
                 self.client, self.bucket, self._key(key), src, if_absent=expect is None,
-                if_match=expect, transfer=transfer, errors=lambda: self._errors(key),
+                if_match=expect, transfer=self._moves(), errors=lambda: self._errors(key),
             )  # fmt: skip
             staged.commit()
             return staged.etag

@@ -275,6 +275,12 @@ def shadow_cpus(env: Mapping[str, str]) -> frozenset[int] | None:
     return frozenset(cpus)
 
 
+def download_max_seconds(env: Mapping[str, str] | None = None) -> float:
+    """`AIAAS_DOWNLOAD_MAX_SECONDS`: how long a model file's download outside an invocation may
+    take (download_deadline.py; default 900 s, Lambda's longest timeout); 0: no limit."""
+    return env_number(os.environ if env is None else env, "AIAAS_DOWNLOAD_MAX_SECONDS", 900.0)
+
+
 def env_flag(env: Mapping[str, str], name: str) -> bool:
     """`name`'s switch in `env`: 1/true/yes/on or 0/false/no/off, any case (unset or blank:
     off); anything else is an error that names the variable, never read as off."""

@@ -4,7 +4,8 @@ S3 gives one connection ~90 MB/s; a 2.5 GB model over one stream takes ~30 s, ov
 GETs a few. Parts land in any order; the sha256 covers the contiguous prefix as it completes
 (hashlib releases the GIL, so hashing overlaps the downloads), and the file is accepted only
 when the whole digest matches its manifest. A part cut off mid-stream is resumed from where it
-stopped. The bytes land in a `Sink`: a file in the cache directory, or memory when the disk
+stopped; the whole download has a deadline (download_deadline.py: a store that trickles data
+in within every read timeout). The bytes land in a `Sink`: a file in the cache directory, or memory when the disk
 lacks room (SnapStart caps /tmp at 512 MB).
 """
 
@@ -18,8 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from functions.runtime.download_deadline import Deadline, DownloadTooSlow, current
 from functions.runtime.errors import IntegrityError, StoreError
 from functions.runtime.settings import TransferSettings
 from functions.runtime.store import ObjectStore
@@ -86,30 +88,67 @@ def fetch_verified(
     sha256: str,
     sink: Sink,
     settings: TransferSettings,
+    deadline: Deadline | None = None,
 ) -> None:
     """Download `key` (`size` bytes) into `sink` in parallel parts; IntegrityError unless its
-    sha256 is `sha256` (the sink then holds bytes that must not be used)."""
+    sha256 is `sha256` (the sink then holds bytes that must not be used); DownloadTooSlow past
+    `deadline` (None: the invocation's, else AIAAS_DOWNLOAD_MAX_SECONDS from now)."""
     digest = hashlib.sha256()
-    ranges = [(a, min(a + settings.part_bytes, size)) for a in range(0, size, settings.part_bytes)]
-
-    def fetch(start: int, end: int) -> None:
-        # The last part asks for a byte past the manifest's size: an object that has it is
-        # longer than the file the manifest vouches for, refused as a shorter one is.
-        _fetch_part(store, key, start, end, sink, last=end == size)
-
-    if len(ranges) <= 1:  # one part: no pool to start
-        for start, end in ranges:
-            fetch(start, end)
-            digest.update(sink.read_at(start, end))
-    else:
-        for start, end in _in_order(ranges, fetch, settings.workers):
-            digest.update(sink.read_at(start, end))
+    fetch_into(store, key, size, sink, settings, deadline, landed=digest.update)
     actual = digest.hexdigest()
     if actual != sha256:
         raise IntegrityError(
             f"{key}: sha256 {actual} does not match the manifest's {sha256}; refusing to serve it",
             public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check and is not served",
         )
+
+
+def fetch_into(
+    store: ObjectStore,
+    key: str,
+    size: int,
+    sink: Sink,
+    settings: TransferSettings,
+    deadline: Deadline | None = None,
+    *,
+    landed: Callable[[bytes | memoryview], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Download `key` (`size` bytes) into `sink` in parallel parts, each resumed where it broke;
+    `landed` gets the bytes in order as they complete; DownloadTooSlow past `deadline` (None:
+    `download_deadline.current()`, which may be none)."""
+    deadline = current() if deadline is None else deadline
+    ranges = [(a, min(a + settings.part_bytes, size)) for a in range(0, size, settings.part_bytes)]
+    where = f"{store.uri}/{key}"
+
+    def fetch(start: int, end: int) -> None:
+        # The last part asks for a byte past the manifest's size: an object that has it is
+        # longer than the file the manifest vouches for, refused as a shorter one is.
+        read = _Read(store, key, sink, deadline, progress, where, size)
+        read.part(start, end, last=end == size)
+
+    done = ranges if len(ranges) <= 1 else _in_order(ranges, fetch, settings.workers)
+    for start, end in done:
+        if len(ranges) <= 1:  # one part: no pool to start
+            fetch(start, end)
+        if landed is not None:
+            landed(sink.read_at(start, end))
+
+
+def download(
+    store: ObjectStore,
+    key: str,
+    size: int,
+    dest: Path,
+    settings: TransferSettings,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """`key` (`size` bytes) as the file `dest`, by the download's deadline (`fetch_into`)."""
+    sink = FileSink(dest, size)
+    try:
+        fetch_into(store, key, size, sink, settings, progress=progress)
+    finally:
+        sink.close()
 
 
 def _in_order(
@@ -141,19 +180,71 @@ class _EndedEarly(StoreError):
     """The object ended before the part did: a cut-off stream, or an object of another size."""
 
 
+class _Read:
+    """One object's parts read into a sink, under a deadline (None: none)."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        key: str,
+        sink: Sink,
+        deadline: Deadline | None,
+        progress: Callable[[int], None] | None,
+        where: str,
+        size: int,
+    ) -> None:
+        self.store, self.key, self.sink, self.deadline = store, key, sink, deadline
+        self.progress, self.where, self.size = progress, where, size
+
+    def part(self, start: int, end: int, *, last: bool = False) -> None:
+        try:
+            _fetch_part(self.store, self.key, start, end, self.sink, last=last, read=self)
+        except DownloadTooSlow:
+            raise
+        except Exception as exc:  # a read the deadline stopped: said as that
+            if self.deadline is not None and self.deadline.passed():
+                raise self.deadline.too_slow(self.where, self.size) from exc
+            raise
+
+    def got(self, size: int) -> None:
+        if self.deadline is not None:
+            self.deadline.count(size)
+            self.deadline.check(self.where, self.size)
+        if self.progress is not None:
+            self.progress(size)
+
+    def watching(self, body: Any) -> contextlib.AbstractContextManager[None]:
+        if self.deadline is None:
+            return contextlib.nullcontext()
+        self.deadline.check(self.where, self.size)
+        return self.deadline.watching(body)
+
+
 def _fetch_part(
-    store: ObjectStore, key: str, start: int, end: int, sink: Sink, *, last: bool = False
+    store: ObjectStore,
+    key: str,
+    start: int,
+    end: int,
+    sink: Sink,
+    *,
+    last: bool = False,
+    read: _Read | None = None,
 ) -> None:
     position = start
     for attempt in range(PART_TRIES):
         try:
-            with store.open_read(key, position, end + 1 if last else end) as body:
+            with (
+                store.open_read(key, position, end + 1 if last else end) as body,
+                read.watching(body) if read else contextlib.nullcontext(),
+            ):
                 while position < end:
                     chunk = body.read(min(CHUNK, end - position))
                     if not chunk:
                         raise _EndedEarly(f"{key}: the object ended at byte {position}, not {end}")
                     sink.write_at(position, chunk)
                     position += len(chunk)
+                    if read is not None:
+                        read.got(len(chunk))
                 if last and body.read(1):
                     raise IntegrityError(
                         f"{key}: the object goes on past byte {end}, the size its manifest "
@@ -167,6 +258,8 @@ def _fetch_part(
                     f"{exc.message}; the manifest says the file is longer: refusing to serve it",
                     public_message=f"{key.rsplit('/', 1)[-1]} failed its integrity check",
                 ) from exc
+        except DownloadTooSlow:
+            raise
         except (StoreError, OSError):
-            if attempt == PART_TRIES - 1:
+            if attempt == PART_TRIES - 1 or (read and read.deadline and read.deadline.passed()):
                 raise

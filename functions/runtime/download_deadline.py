@@ -1,0 +1,144 @@
+"""A deadline on a whole download, for a store that trickles (data within every read timeout,
+never finishing).
+
+botocore's read timeout is per read: an S3 (or a proxy, a network) that sends a few bytes every
+few seconds never trips it, and a cold load of a 40 MB model at 2 KB/s would run ~5 hours:
+Lambda's timeout killed the function with nothing logged, and `aiaas pull` hung. A download now
+has a deadline: in a function, the invocation's time left less a margin to answer in (a 503
+with Retry-After, not a kill), else `AIAAS_DOWNLOAD_MAX_SECONDS` (default 900 s, Lambda's
+longest timeout; 0: none). It is checked between chunks, and at the deadline a watcher shuts
+down the connections still reading (a blocked read of a trickle returns only when its chunk
+is whole), so the download ends within a moment of it, never a chunk's trickle later.
+
+Why a deadline, not a minimum rate: a rate floor cannot tell whether a model will load before
+the invocation ends (a 2 GB model at a healthy 20 MB/s still outlasts a 30 s timeout), and one
+floor fits no link and size at once; the time left is what decides whether a 503 can still be
+answered. The error says what the rate was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from functions.runtime.errors import StoreUnavailable
+from functions.runtime.settings import download_max_seconds
+
+SETTING = "AIAAS_DOWNLOAD_MAX_SECONDS"
+RETRY_AFTER_S = 5  # what the 503 tells a caller to wait before trying the load again
+
+
+def _margin(left_s: float) -> float:
+    """Of an invocation's `left_s`, kept to answer in (and to build the session of a model that
+    made it): a fifth, at least 1 s and at most 5 s."""
+    return min(5.0, max(1.0, left_s / 5))
+
+
+class DownloadTooSlow(StoreUnavailable):
+    """A download past its deadline: a 503 with `Retry-After` (the store may be faster then)."""
+
+    def __init__(self, message: str, public_message: str) -> None:
+        super().__init__(message, public_message=public_message)
+        self.retry_after_s = RETRY_AFTER_S
+
+
+class Deadline:
+    """When a download (one object, or every object of a model's load) must be done by."""
+
+    def __init__(self, seconds: float, why: str) -> None:
+        self.started = time.monotonic()
+        self.seconds, self.why = seconds, why
+        self.at = self.started + seconds
+        self.bytes = 0  # read so far, every object under this deadline
+        self._lock = threading.Lock()
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def count(self, size: int) -> None:
+        with self._lock:
+            self.bytes += size
+
+    @contextlib.contextmanager
+    def watching(self, body: Any) -> Iterator[None]:
+        """While `body` is read: aborted (its connection shut down) at the deadline, if it has
+        an `abort` (a file's read never trickles)."""
+        abort = getattr(body, "abort", None)
+        if abort is None:
+            yield
+            return
+        timer = threading.Timer(max(0.0, self.at - time.monotonic()), abort)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def check(self, where: str, size: int) -> None:
+        """DownloadTooSlow when the deadline has passed, for `where` (`size` bytes)."""
+        if self.passed():
+            raise self.too_slow(where, size)
+
+    def too_slow(self, where: str, size: int) -> DownloadTooSlow:
+        took = max(time.monotonic() - self.started, 1e-3)
+        rate = self.bytes / took
+        need = f"; at that rate the {size:,} bytes take {size / rate:,.0f} s" if rate else ""
+        name = where.rsplit("/", 1)[-1]
+        return DownloadTooSlow(
+            f"{where}: {self.bytes:,} of {size:,} bytes read in {took:.1f} s ({_rate(rate)}), "
+            f"past the download's deadline of {self.seconds:.1f} s ({self.why}){need}: S3 or "
+            "the network is sending too slowly; try again",
+            public_message=f"{name} could not be read from the model store in time "
+            f"({_rate(rate)}); retry",
+        )
+
+
+def _rate(per_s: float) -> str:
+    for unit, size in (("MB/s", 1e6), ("KB/s", 1e3)):
+        if per_s >= size:
+            return f"{per_s / size:.1f} {unit}"
+    return f"{per_s:.0f} B/s"
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("aiaas_download_deadline", default=None)
+
+
+def configured() -> Deadline | None:
+    """A deadline of `AIAAS_DOWNLOAD_MAX_SECONDS` from now; None where it is 0 (none)."""
+    seconds = download_max_seconds()
+    return Deadline(seconds, SETTING) if seconds else None
+
+
+def for_context(context: object) -> Deadline | None:
+    """The deadline of a download in an invocation: its time left less a margin, or the
+    setting's when that is sooner (or when there is no Lambda context)."""
+    setting = configured()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return setting
+    left = float(remaining()) / 1000
+    seconds = max(0.0, left - _margin(left))
+    if setting is not None and setting.seconds <= seconds:
+        return setting
+    return Deadline(seconds, f"the invocation's {left:.1f} s left, less {_margin(left):g} s")
+
+
+def current() -> Deadline | None:
+    """The deadline a download starts under: the invocation's (`within`), else the setting's."""
+    return _CURRENT.get() or configured()
+
+
+@contextlib.contextmanager
+def within(context: object) -> Iterator[None]:
+    """Downloads started in this invocation (its thread, and what copies its context) share
+    one deadline: every file of a model's load together."""
+    token = _CURRENT.set(for_context(context))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
