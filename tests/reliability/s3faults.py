@@ -14,6 +14,9 @@ Each fault is a switch on the proxy, matched on the request path:
   cut instead of half (0: none, so a reader resuming it never gets further);
 - `short_download`: a GET's body cut to half, with a Content-Length to match (a proxy or a
   front end that lost the rest): only the object's checksum can tell; `shorts`: the next N only;
+- `trickle`: a GET's status and headers at once, then its body `trickle_bytes` at a time every
+  `trickle_every_s` (data within every read timeout, never a stall: an S3 or a network that is
+  slow, not down), until the body is sent or the client goes (or `clear`, `stop`);
 - `cut_upload`: a PUT's body is read halfway, then the connection closes with no answer;
 - `cut_put_key`: the same, for PUTs of exactly this object (the path less its query ends with
   it), so one object of several whose names share a stem can fail;
@@ -39,6 +42,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -109,6 +113,10 @@ class FaultyS3Proxy:
         self.cut_after: int | None = None  # None: half the body
         self.short_download: str | None = None
         self.shorts = -1  # -1: every GET short_download matches; N: the next N, then none
+        self.trickle: str | None = None  # path fragment
+        self.trickle_bytes, self.trickle_every_s = 64, 0.05
+        self.trickled = 0  # bytes sent so far by trickles
+        self._calm = threading.Event()  # set: every trickle ends
         self.cut_upload: str | None = None
         self.cut_put_key: str | None = None
         self.lie_etags = False
@@ -128,6 +136,7 @@ class FaultyS3Proxy:
         return self
 
     def stop(self) -> None:
+        self._calm.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -138,6 +147,21 @@ class FaultyS3Proxy:
         self.reset, self.delete_errors, self.lose_delete = False, 0, None
         self.cut_after = self.short_download = None
         self.shorts = -1
+        self.trickle = None
+        self._calm.set()
+        self._calm = threading.Event()
+
+    def _trickle(self, out: Any, data: bytes) -> None:
+        calm = self._calm
+        for at in range(0, len(data), self.trickle_bytes):
+            if calm.wait(self.trickle_every_s):
+                return
+            try:
+                out.write(data[at : at + self.trickle_bytes])
+                out.flush()
+            except OSError:  # the client went: the rest is never sent
+                return
+            self.trickled += len(data[at : at + self.trickle_bytes])
 
     def hold_put(self, key: str) -> HeldPut:
         held = HeldPut(key)
@@ -236,6 +260,10 @@ class FaultyS3Proxy:
                     self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 if self.command == "HEAD":
+                    return None
+                if proxy.trickle and proxy.trickle in self.path and self.command == "GET":
+                    proxy._trickle(self.wfile, data)
+                    self.close_connection = True
                     return None
                 if proxy.cutting(self.command, self.path) and len(data) > 1:
                     after = proxy.cut_after
