@@ -5,7 +5,9 @@ a stop drops: each job queued or running then read `pending` for good after the 
 until it was submitted again. In AWS the queue (SQS) holds them and delivers them again. Here
 the start lines them up again: every input placed before the start whose summary is not of a
 finished run of that very version (the rule `GET .../jobs/<file>` reads `pending` by), oldest
-first, as many as the line has room for (`AIAAS_BATCH_LOCAL_QUEUE`). A run is keyed by the
+first: as many as the line has room for (`AIAAS_BATCH_LOCAL_QUEUE`) at once, the rest as it
+frees, taking turns with new submissions (run_queue.py; before, they waited for the next
+start). A run is keyed by the
 input's version and publishes whole or not at all (functions/runtime/batch/run.py), so a run cut
 off by the stop is simply run again; the temp files it was writing are removed.
 
@@ -98,7 +100,7 @@ def resume(runs: LocalRuns, before: float) -> None:
         return
     if not left.jobs:
         return
-    lined = runs.queue.add_while_room(left.jobs)
+    lined = runs.queue.add_left(left.jobs)
     log.info(
         "lined up again %d batch job(s) left pending when this server last stopped, oldest "
         "first (listed in %.2f s)",
@@ -106,10 +108,10 @@ def resume(runs: LocalRuns, before: float) -> None:
         time.perf_counter() - began,
     )
     if lined < len(left.jobs):
-        log.warning(
-            "%d more batch job(s) stay pending: the line holds %d (AIAAS_BATCH_LOCAL_QUEUE); "
-            "the next start lines them up, or submit each again (PUT "
-            "/control/batch/<model>/jobs/<file>) once there is room; the oldest is %s",
+        log.info(
+            "%d more batch job(s) wait behind the line, which holds %d "
+            "(AIAAS_BATCH_LOCAL_QUEUE): they enter it as places free, taking turns with new "
+            "submissions; the oldest is %s",
             len(left.jobs) - lined,
             runs.queue.room,
             left.jobs[lined].obj.input_key,

@@ -7,6 +7,12 @@ seconds; `--max-in-flight` could not help, as a job is answered (202) before it 
 and a submission past that is a 503 with `Retry-After` before its input is placed. A job
 submitted again while it waits keeps its place (the run reads the input as it is when it
 starts), and a failed run may come back after a delay (`retry`), as a queue redelivers it.
+
+The jobs a stop left (left_jobs.py) that the line has no room for at the start wait behind it
+(`add_left`): each time a run takes a job off the line, the oldest of them takes the place it
+freed, except the place after a submission was refused for want of room, kept for submissions:
+while both wait they take turns, so neither starves; and a thread with nothing in line to run
+takes one of them at once. Before, they waited for the next start.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -55,6 +61,8 @@ class RunQueue:
         self._threads: list[threading.Thread] = []
         self._turn = threading.Condition()
         self._run_s = 1.0  # how long a run takes lately: what Retry-After says
+        self._left: deque[Job] = deque()  # left by a stop, past the line's room: oldest first
+        self._owed = False  # a submission was refused for want of room: the next place is its
 
     @contextlib.contextmanager
     def place_for(self, job: Job) -> Iterator[None]:
@@ -63,6 +71,7 @@ class RunQueue:
         with self._turn:
             held = job.obj.input_key not in self._waiting  # else it waits already: its place
             if held and len(self._waiting) + self._held >= self.room:
+                self._owed = bool(self._left)  # the next place freed is a submission's
                 wait_s = self._retry_after_s()
                 raise Busy(
                     f"the line of batch jobs waiting to be scored here is full ({self.room}, "
@@ -89,28 +98,49 @@ class RunQueue:
             self._turn.notify()
             self._start_threads()
 
-    def add_while_room(self, jobs: Iterable[Job]) -> int:
-        """Line `jobs` up in their order while the line has room (`room`, as a submission
-        gets, less those placing their input now): how many of them wait now. One that waits
-        or runs already keeps its turn (a submission's, after a start)."""
+    def add_left(self, jobs: Iterable[Job]) -> int:
+        """Line up the jobs a stop left, in their order, while the line has room (as a
+        submission gets it, less those placing their input now), the rest behind it to enter
+        as places free: how many wait in line now. One that waits or runs already keeps its
+        turn (a submission's, after a start)."""
         lined = 0
         with self._turn:
             for job in jobs:
                 key = job.obj.input_key
                 if key in self._waiting or key in self._running:
                     lined += 1
-                    continue
-                if len(self._waiting) + self._held >= self.room:
-                    break
-                self._waiting[key] = Waiting(job, 1, time.monotonic())
-                lined += 1
+                elif self._left or len(self._waiting) + self._held >= self.room:
+                    self._left.append(job)
+                else:
+                    self._waiting[key] = Waiting(job, 1, time.monotonic())
+                    lined += 1
             self._turn.notify_all()
             self._start_threads()
         return lined
 
+    def _next_left(self) -> Job | None:
+        """The oldest job left behind the line that no submission has lined up or run since
+        (held: `_turn`)."""
+        while self._left:
+            job = self._left.popleft()
+            if job.obj.input_key not in self._waiting and job.obj.input_key not in self._running:
+                if not self._left:
+                    log.info("the last batch job left by the last stop has its turn")
+                return job
+        return None
+
+    def _freed(self) -> None:
+        """A place in line freed: the oldest job left takes it, unless a refused submission is
+        owed it (held: `_turn`)."""
+        if self._owed:
+            self._owed = False
+        elif len(self._waiting) + self._held < self.room and (job := self._next_left()):
+            self._waiting[job.obj.input_key] = Waiting(job, 1, time.monotonic())
+
     def _start_threads(self) -> None:
         """Up to `runs` threads, started as jobs come (held: `_turn`)."""
-        while len(self._threads) < min(self.runs, len(self._waiting) + len(self._running)):
+        jobs = len(self._waiting) + len(self._running) + len(self._left)
+        while len(self._threads) < min(self.runs, jobs):
             thread = threading.Thread(
                 target=self._work,
                 name=f"aiaas-local-batch-{len(self._threads) + 1}",
@@ -145,8 +175,13 @@ class RunQueue:
                     if turn.ready_at <= now:
                         del self._waiting[key]
                         self._running.add(key)
+                        self._freed()
                         return turn
                     soonest = min(soonest, turn.ready_at)
+                job = self._next_left()  # nothing in line to run: one left by a stop, now
+                if job is not None:
+                    self._running.add(job.obj.input_key)
+                    return Waiting(job, 1, now)
                 self._turn.wait(None if soonest == math.inf else soonest - now)
 
     def _retry_after_s(self) -> int:
