@@ -107,39 +107,50 @@ def drop(store: LocalStore, work: Path, files: dict[str, int]) -> None:
         os.utime(path, (now + i, now + i))
 
 
-def test_no_more_are_lined_up_than_the_line_holds_and_the_rest_wait_for_the_next_start(
+def test_jobs_left_past_the_line_s_room_enter_it_as_it_frees_taking_turns_with_submissions(
     tmp_path: Path,
 ) -> None:
-    """5 jobs left and a line of 2 (AIAAS_BATCH_LOCAL_QUEUE): the 2 oldest (by when they were
-    placed, not by name) are scored, a warning says how many wait and how to submit them; the
-    next start takes 2 more. A job scored already, and a file no run reads, are not taken."""
+    """5 jobs left, a line of 2 (AIAAS_BATCH_LOCAL_QUEUE) and one run at a time: the 2 oldest
+    (by when they were placed, not by name) are lined up at the start and the other 3 enter the
+    line as it frees, oldest first (before: they stayed `pending` until the next start, or were
+    put again). A job submitted meanwhile, refused (503) while the left jobs fill the line,
+    gets the next place that frees, ahead of those still behind the line. A job scored already,
+    and a file no run reads, are not taken."""
     store = store_with_iris(tmp_path)
-    files = {f"{name}.csv": rows for name, rows in zip("edcba", (5, 6, 7, 8, 9), strict=True)}
+    files = {f"{name}.csv": 20_000 + i for i, name in enumerate("edcba")}  # ~0.4 s each (SLOW)
     drop(store, tmp_path, files)
     store.put_bytes("batch/iris/input/notes.txt", b"not a job")
-    env = {"AIAAS_BATCH_LOCAL_QUEUE": "2"}
+    env = {"AIAAS_BATCH_LOCAL_QUEUE": "2", "AIAAS_BATCH_LOCAL_RUNS": "1", **SLOW}
+    output = tmp_path / "store" / "batch" / "iris" / "output"
     with started(tmp_path, env) as first:
-        assert [first.finished(f)["scored_rows"] for f in ("e.csv", "d.csv")] == [5, 6]
         first.logged(LINED_UP.format(2))
         first.logged(
-            "3 more batch job(s) stay pending: the line holds 2 (AIAAS_BATCH_LOCAL_QUEUE); the "
-            "next start lines them up, or submit each again (PUT "
-            "/control/batch/<model>/jobs/<file>) once there is room; the oldest is "
+            "3 more batch job(s) wait behind the line, which holds 2 (AIAAS_BATCH_LOCAL_QUEUE): "
+            "they enter it as places free, taking turns with new submissions; the oldest is "
             "batch/iris/input/c.csv"
         )
+        refused = 0
+        while (answer := first.put("new.csv", csv_rows(3))).status_code == 503:
+            assert answer.headers["retry-after"], answer.text
+            refused += 1
+            assert refused < 1000, "never a place for a new submission"
+            time.sleep(0.02)
+        assert answer.status_code == 202, answer.text
+        done = {file: first.finished(file, within_s=60) for file in [*files, "new.csv"]}
+        assert {file: job["scored_rows"] for file, job in done.items()} == {**files, "new.csv": 3}
+        assert {job["status"] for job in done.values()} == {"succeeded"}
+        ended = sorted(done, key=lambda f: (output / f"{f}.summary.json").stat().st_mtime_ns)
+        assert [f for f in ended if f != "new.csv"] == list(files)  # the left ones oldest first
+        assert refused >= 1  # it came while the left jobs filled the line
+        assert ended.index("new.csv") < ended.index("b.csv"), ended  # took turns with them
+        first.logged("the last batch job left by the last stop has its turn")
+        log = first.server.log.read_text(errors="replace")
+        assert "notes.txt" not in log
+    with started(tmp_path, env) as second:  # all were scored by the first start
         time.sleep(1.0)
-        assert [first.status(f)["status"] for f in ("c.csv", "b.csv", "a.csv")] == ["pending"] * 3
-    with started(tmp_path, env) as second:
-        assert [second.finished(f)["scored_rows"] for f in ("c.csv", "b.csv")] == [7, 8]
-        second.logged(LINED_UP.format(2))
-        second.logged("1 more batch job(s) stay pending")
-    with started(tmp_path, env) as third:
-        assert third.finished("a.csv")["scored_rows"] == 9
-        third.logged(LINED_UP.format(1))
-        time.sleep(0.5)
-        log = third.server.log.read_text(errors="replace")
-        assert "stay pending" not in log
-        assert "were already scored" not in log  # none of the 4 scored before was run again
+        log = second.server.log.read_text(errors="replace")
+        assert "lined up again" not in log and "wait behind the line" not in log
+        assert "were already scored" not in log
 
 
 def test_with_several_workers_one_lines_the_jobs_up(tmp_path: Path) -> None:
