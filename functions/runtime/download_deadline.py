@@ -5,8 +5,9 @@ botocore's read timeout is per read: an S3 (or a proxy, a network) that sends a 
 few seconds never trips it, and a cold load of a 40 MB model at 2 KB/s would run ~5 hours:
 Lambda's timeout killed the function with nothing logged, and `aiaas pull` hung. A download now
 has a deadline: in a function, the invocation's time left less a margin to answer in (a 503
-with Retry-After, not a kill), else `AIAAS_DOWNLOAD_MAX_SECONDS` (default 900 s, Lambda's
-longest timeout; 0: none). It is checked between chunks, and at the deadline a watcher shuts
+with Retry-After, not a kill), else `AIAAS_DOWNLOAD_MAX_SECONDS` (0: none; unset, 900 s,
+Lambda's longest timeout, or the file's size at 1 MB/s where that is longer: a 10 GB dataset
+or model pulled over a slow link is no trickle). It is checked between chunks, and at the deadline a watcher shuts
 down the connections still reading (a blocked read of a trickle returns only when its chunk
 is whole), so the download ends within a moment of it, never a chunk's trickle later.
 
@@ -29,6 +30,8 @@ from functions.runtime.errors import StoreUnavailable
 from functions.runtime.settings import download_max_seconds
 
 SETTING = "AIAAS_DOWNLOAD_MAX_SECONDS"
+DEFAULT_S = 900.0  # unset: Lambda's longest timeout ...
+FLOOR_BYTES_PER_S = 1e6  # ... or the file at 1 MB/s, where that is longer
 RETRY_AFTER_S = 5  # what the 503 tells a caller to wait before trying the load again
 
 
@@ -108,19 +111,25 @@ def _rate(per_s: float) -> str:
 _CURRENT: ContextVar[Deadline | None] = ContextVar("aiaas_download_deadline", default=None)
 
 
-def configured() -> Deadline | None:
-    """A deadline of `AIAAS_DOWNLOAD_MAX_SECONDS` from now; None where it is 0 (none)."""
+def configured(size: int = 0) -> Deadline | None:
+    """A deadline of `AIAAS_DOWNLOAD_MAX_SECONDS` from now for a file of `size` bytes; None
+    where it is 0 (none)."""
     seconds = download_max_seconds()
+    if seconds is None:
+        floor = size / FLOOR_BYTES_PER_S
+        if floor > DEFAULT_S:
+            return Deadline(floor, f"{SETTING} unset: 1 MB/s of the file")
+        return Deadline(DEFAULT_S, f"{SETTING} unset: its default")
     return Deadline(seconds, SETTING) if seconds else None
 
 
 def for_context(context: object) -> Deadline | None:
     """The deadline of a download in an invocation: its time left less a margin, or the
-    setting's when that is sooner (or when there is no Lambda context)."""
-    setting = configured()
+    setting's when that is sooner; None with no Lambda context (each file's own, `current`)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
-        return setting
+        return None
+    setting = configured()
     left = float(remaining()) / 1000
     seconds = max(0.0, left - _margin(left))
     if setting is not None and setting.seconds <= seconds:
@@ -128,9 +137,10 @@ def for_context(context: object) -> Deadline | None:
     return Deadline(seconds, f"the invocation's {left:.1f} s left, less {_margin(left):g} s")
 
 
-def current() -> Deadline | None:
-    """The deadline a download starts under: the invocation's (`within`), else the setting's."""
-    return _CURRENT.get() or configured()
+def current(size: int = 0) -> Deadline | None:
+    """The deadline the download of a file of `size` bytes starts under: the invocation's
+    (`within`), else the setting's."""
+    return _CURRENT.get() or configured(size)
 
 
 @contextlib.contextmanager

@@ -275,10 +275,13 @@ def shadow_cpus(env: Mapping[str, str]) -> frozenset[int] | None:
     return frozenset(cpus)
 
 
-def download_max_seconds(env: Mapping[str, str] | None = None) -> float:
-    """`AIAAS_DOWNLOAD_MAX_SECONDS`: how long a model file's download outside an invocation may
-    take (download_deadline.py; default 900 s, Lambda's longest timeout); 0: no limit."""
-    return env_number(os.environ if env is None else env, "AIAAS_DOWNLOAD_MAX_SECONDS", 900.0)
+def download_max_seconds(env: Mapping[str, str] | None = None) -> float | None:
+    """`AIAAS_DOWNLOAD_MAX_SECONDS`: how long a file's download outside an invocation may take
+    (download_deadline.py); 0: no limit; None: unset (the default there)."""
+    env = os.environ if env is None else env
+    if not env.get("AIAAS_DOWNLOAD_MAX_SECONDS", "").strip():
+        return None
+    return env_number(env, "AIAAS_DOWNLOAD_MAX_SECONDS", 0.0)
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool:

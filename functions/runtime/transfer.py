@@ -117,7 +117,7 @@ def fetch_into(
     """Download `key` (`size` bytes) into `sink` in parallel parts, each resumed where it broke;
     `landed` gets the bytes in order as they complete; DownloadTooSlow past `deadline` (None:
     `download_deadline.current()`, which may be none)."""
-    deadline = current() if deadline is None else deadline
+    deadline = current(size) if deadline is None else deadline
     ranges = [(a, min(a + settings.part_bytes, size)) for a in range(0, size, settings.part_bytes)]
     where = f"{store.uri}/{key}"
 

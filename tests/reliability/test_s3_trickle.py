@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from functions.runtime.download_deadline import SETTING, for_context
+from functions.runtime.download_deadline import SETTING, configured, current, for_context
 from functions.runtime.errors import AiaasError
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
@@ -118,7 +118,7 @@ def test_a_pull_from_a_trickling_store_ends_by_the_setting_saying_why(
     assert main(pull) == 0
 
 
-def test_the_deadline_is_the_time_left_less_a_margin_or_the_setting_when_sooner(
+def test_the_deadline_is_the_time_left_less_a_margin_or_the_setting_or_its_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def seconds(timeout_s: float) -> float:
@@ -126,11 +126,17 @@ def test_the_deadline_is_the_time_left_less_a_margin_or_the_setting_when_sooner(
         assert deadline is not None
         return round(deadline.seconds, 1)
 
+    monkeypatch.delenv(SETTING, raising=False)
     assert (seconds(3.0), seconds(20.0), seconds(60.0)) == (2.0, 16.0, 55.0)
     monkeypatch.setenv(SETTING, "10")
     assert seconds(60.0) == 10.0  # the setting, sooner than the time left
+    monkeypatch.delenv(SETTING)
+    assert for_context(None) is None  # no Lambda context: each file's own deadline
+    default, big = configured(40_000_000), configured(10_000_000_000)
+    assert default is not None and big is not None
+    assert (default.seconds, big.seconds) == (900.0, 10_000.0)  # a big file: 1 MB/s of it
     monkeypatch.setenv(SETTING, "0")
-    assert for_context(None) is None  # none at all: no Lambda context, no setting
+    assert current(10) is None  # none at all
     monkeypatch.setenv(SETTING, "soon")
     with pytest.raises(AiaasError, match=f"{SETTING} must be a number"):
-        for_context(None)
+        current(10)
