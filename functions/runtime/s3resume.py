@@ -100,6 +100,8 @@ class ResumedBody(io.RawIOBase):
                 f"{self.where} was replaced while it was being read (cut at byte "
                 f"{self.position}, not resumed): read it again"
             ) from exc
+        if self.aborted:  # while it backed off or asked: this body too
+            self.abort()
 
     def _close_body(self) -> None:
         with contextlib.suppress(Exception):  # a broken connection's close: nothing to say
