@@ -13,7 +13,7 @@ from typing import Any
 from functions.predict.http import HttpResponse
 from functions.predict.service import service_from_env
 from functions.predict.telemetry import MetricsObserver, logger
-from functions.runtime.download_deadline import within
+from functions.runtime.download_deadline import invoked, reset
 from functions.runtime.settings import env_flag
 from functions.runtime.snapstart import after_restore, reconnect_after_restore
 
@@ -39,8 +39,11 @@ def handler(event: dict[str, Any], context: object = None) -> HttpResponse:
     shadow copy). Lambda's has no such moment (API Gateway answers when this returns): None,
     and that work is done before returning. A model it loads is downloaded by a deadline, the
     invocation's time left less a margin (download_deadline.py): a 503, not a killed function."""
-    with within(context):
+    token = invoked(context)
+    try:
         return SERVICE.handle(event, getattr(context, "after_response", None))
+    finally:
+        reset(token)
 
 
 def model_seconds() -> float:

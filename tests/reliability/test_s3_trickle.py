@@ -84,8 +84,9 @@ def test_a_cold_load_that_cannot_finish_in_time_is_a_503_with_retry_after_in_tim
     logged = next(line for line in capsys.readouterr().out.splitlines() if "deadline" in line)
     where = f"{s3_store.uri}/models/{MODEL}/versions/2/model.onnx"
     assert re.search(
-        rf"{re.escape(where)}: [\d,]+ of [\d,]+ bytes read in 3\.\d s \([\d.]+ [KM]?B/s\), "
-        r"past the download's deadline of 3\.0 s \(the invocation's 4\.0 s left, less 1 s\); "
+        rf"{re.escape(where)}: [\d,]+ of [\d,]+ bytes read in [23]\.\d s \([\d.]+ [KM]?B/s\), "
+        r"past the download's deadline of [23]\.\d s \(the invocation's [34]\.\d s left, "
+        r"less 1 s\); "
         r"at that rate the [\d,]+ bytes take [\d,]+ s",
         logged,
     ), logged
