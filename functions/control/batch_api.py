@@ -89,7 +89,10 @@ async def submit_upload(model: str, file: str, request: Request, plane: Plane) -
             f"the body is {len(data)} bytes, over the {MAX_UPLOAD_BYTES} byte upload limit; put "
             'the file under uploads/ in the bucket and POST {"source": "uploads/..."} instead'
         )
-    return await run_in_threadpool(plane.jobs.submit_bytes, names.model_name(model), file, data)
+    sent_as = request.headers.get("content-type", "")
+    return await run_in_threadpool(
+        plane.jobs.submit_bytes, names.model_name(model), file, data, sent_as
+    )
 
 
 @router.get("/{model}/jobs/{file:anypath}", response_model=JobStatus, summary="A job's status")

@@ -19,6 +19,7 @@ from typing import Any, TypeGuard
 
 from functions.control.local_runs import LocalRuns
 from functions.control.paging import page
+from functions.control.upload_body import check_upload
 from functions.runtime import names
 from functions.runtime.batch.layout import (
     BATCH_PREFIX,
@@ -90,11 +91,14 @@ class JobBook:
         self.registry = registry
         self.run_locally = run_locally
 
-    def submit_bytes(self, model: str, file: str, data: bytes) -> dict[str, Any]:
-        """Upload `data` as the input of a new job."""
+    def submit_bytes(
+        self, model: str, file: str, data: bytes, content_type: str = ""
+    ) -> dict[str, Any]:
+        """Upload `data` (sent as `content_type`) as the input of a new job."""
         job = self._new_job(model, file)
         if not data:
             raise BadRequest("the request body is empty: send the file's bytes as the body")
+        check_upload(job.obj, data, content_type)
         with self._place_for(job):
             with named_by_caller(read=False):
                 self.store.put_bytes(job.obj.input_key, data)

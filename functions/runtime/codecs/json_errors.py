@@ -24,7 +24,7 @@ _IMAGE_MAGIC = (
 )
 # `curl -F file=@photo.png` and `requests.post(files=...)`: a boundary line, then the part's
 # Content-Disposition header.
-_MULTIPART = re.compile(rb"--[^\r\n]{1,200}\r?\nContent-Disposition: *form-data", re.IGNORECASE)
+MULTIPART = re.compile(rb"--[^\r\n]{1,200}\r?\nContent-Disposition: *form-data", re.IGNORECASE)
 PIXELS = (
     "models take pixel values as JSON (nested lists of numbers, or OIP tensors), not an encoded "
     "image: decode it first (numpy.asarray(PIL.Image.open(file)))"
@@ -62,7 +62,7 @@ def _file_sent(head: bytes) -> str:
         image = "a BMP image"
     if image is not None:
         return f"{image}; {PIXELS}"
-    if _MULTIPART.match(head):
+    if MULTIPART.match(head):
         return (
             "a multipart/form-data upload (curl -F, requests' files=): send the JSON itself as "
             "the body (curl --data-binary @body.json, requests' json=), an image as its pixel "

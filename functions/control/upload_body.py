@@ -1,0 +1,64 @@
+"""A batch job's uploaded body that is not the file itself, refused before it is placed.
+
+Two ways a careful-looking upload stored something else (hunt_csvquirks 1):
+
+- `curl -d @rows.csv` (`--data`): curl drops every CR and LF of a file it reads so, and the CSV
+  arrived as one line, its header with the rows glued to the last name. Where the glued header
+  still held every column the model reads, the job "succeeded" with 0 rows: every row lost
+  without a word; else it failed as "the header lacks column(s) x_2".
+- `curl -F file=@rows.csv`, `requests.put(files=...)`: a multipart form, stored with its
+  boundary lines and part headers as the file ("the header lacks column(s)", or an NPY whose
+  "magic string is not correct").
+
+A 400 names the cause and the upload that sends the file as it is; the route documents no
+415, its body being a file of any type.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from functions.runtime.batch.layout import BatchObject
+from functions.runtime.codecs.json_errors import MULTIPART
+from functions.runtime.errors import BadRequest
+
+FORM = "application/x-www-form-urlencoded"  # what curl -d, --data-binary and -d @- send
+
+
+def check_upload(obj: BatchObject, data: bytes, content_type: str) -> None:
+    """Raise where `data`, sent with `content_type`, is not the file `obj` names."""
+    sent_as = content_type.split(";", 1)[0].strip().lower()
+    as_it_is = (
+        f"send the file itself as the body: curl -T {_base(obj)} URL (or curl --data-binary "
+        f"@{_base(obj)} URL), requests.put(URL, data=open({_base(obj)!r}, 'rb'))"
+    )
+    if sent_as == "multipart/form-data" or MULTIPART.match(data[:512]):
+        raise BadRequest(
+            "the body is a multipart/form-data upload (curl -F, requests' files=), which would "
+            f"be stored as {obj.file} boundary lines and all; {as_it_is}"
+        )
+    if sent_as != FORM or obj.compressed or obj.format == "npy" or b"\n" in data or b"\r" in data:
+        return  # a CR-only file keeps its CRs, and its run says what to do
+    if obj.format == "jsonl" and _one_record(data):
+        return  # a file of one record without its line end: --data-binary sends it whole
+    what = (
+        "a header without rows; a header alone ends in a line break"
+        if obj.format == "csv"
+        else "records glued together"
+    )
+    raise BadRequest(
+        f"the body holds no line break, so {obj.file} would be one line ({what}): curl -d "
+        f"(--data) drops the line breaks of a file it sends; {as_it_is}"
+    )
+
+
+def _base(obj: BatchObject) -> str:
+    return obj.file.rsplit("/", 1)[-1]
+
+
+def _one_record(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
