@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
 import numpy as np
-import orjson
 
 from functions.runtime.batch.csv import CsvDecoder, csv_body
 from functions.runtime.batch.csv_header import CsvLayout, csv_layout
@@ -38,6 +37,12 @@ from functions.runtime.batch.npy import (
     read_npy_header,
 )
 from functions.runtime.batch.scoring import Chunk, OutputField
+from functions.runtime.batch.sniff import (
+    GZIP_MAGIC,
+    Peeked,
+    refuse_binary,
+    refuse_other_format,
+)
 from functions.runtime.batch.source import (
     HEADER_LIMIT,
     MAX_LINE_BYTES,
@@ -259,19 +264,23 @@ def open_format(
     _ = obj.format  # UnsupportedFormat (400) for a name batch does not read, before any read
     if obj.compressed:
         with _gunzipped_object(store, key) as stream:  # no gzip: refused here, for JSONL too
+            peeked = Peeked(stream)
+            refuse_binary(peeked.head, key, obj.format, compressed=True)
             if obj.format == "csv":
-                first = read_header(stream, max_line_bytes, key)
+                first = read_header(cast(IO[bytes], peeked), max_line_bytes, key)
             else:
-                first = stream.readline(HEADER_LIMIT)
+                first = _first_line(peeked.head, stream)
+        refuse_other_format(first, key, obj.format, compressed=True)
         if obj.format == "csv":
             return CsvFormat(csv_layout(first, manifest, key), compressed=True)
         check_first_line(first, key)
         return JsonlFormat(compressed=True)
     if obj.format == "csv":
         with store.open_read(key) as raw:
-            first = read_header(raw, max_line_bytes, key)
-        _refuse_compressed(first, key)
-        _refuse_other_format(first, key, "csv")
+            peeked = Peeked(raw)
+            refuse_binary(peeked.head, key, "csv")
+            first = read_header(cast(IO[bytes], peeked), max_line_bytes, key)
+        refuse_other_format(first, key, "csv")
         return CsvFormat(csv_layout(first, manifest, key))
     if obj.format == "npy":
         header = read_npy_header(store, key)
@@ -280,10 +289,17 @@ def open_format(
         return NpyFormat(header)
     with store.open_read(key) as head:
         first = head.readline(HEADER_LIMIT)
-    _refuse_compressed(first, key)
-    _refuse_other_format(first, key, "jsonl")
+    refuse_binary(first, key, "jsonl")
+    refuse_other_format(first, key, "jsonl")
     check_first_line(first, key)
     return JsonlFormat()
+
+
+def _first_line(head: bytes, stream: IO[bytes]) -> bytes:
+    """The first line of a stream whose first bytes `head` were read ahead."""
+    if b"\n" in head:
+        return head[: head.index(b"\n") + 1]
+    return head + stream.readline(max(HEADER_LIMIT - len(head), 0))
 
 
 # Rows of text compress 3-15x; a stream past this is a decompression bomb (a 356 KB upload
@@ -307,6 +323,13 @@ def gunzipped(raw: IO[bytes], key: str) -> Iterator[IO[bytes]]:
         with gzip.GzipFile(fileobj=counted, mode="rb") as stream:
             yield cast(IO[bytes], _Bounded(stream, counted, key))
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        if counted.head and not counted.head.startswith(GZIP_MAGIC):
+            raise BadRequest(
+                f"{key}: the file is not gzip-compressed (its first bytes are "
+                f"{counted.head[:8]!r}, not gzip's 1f 8b): name it without .gz, or gzip it (a "
+                "body sent to the job API with Content-Encoding: gzip is stored inflated: send "
+                "a .gz file without that header)"
+            ) from None
         raise BadRequest(f"{key}: not a readable gzip stream: {exc}") from None
 
 
@@ -314,10 +337,12 @@ class _Counted:
     """The compressed bytes read so far."""
 
     def __init__(self, raw: IO[bytes]) -> None:
-        self.raw, self.bytes = raw, 0
+        self.raw, self.bytes, self.head = raw, 0, b""
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
+        if self.bytes < 16:
+            self.head += data[:16]
         self.bytes += len(data)
         return data
 
@@ -346,39 +371,3 @@ class _Bounded:
                 "data do not: refused as a decompression bomb; upload the file uncompressed"
             )
         return data
-
-
-def _refuse_other_format(head: bytes, key: str, named: str) -> None:
-    """A file of another format than its name says: an NPY named .csv was told to save as
-    "CSV UTF-8" in Excel, JSON Lines named .csv that the header lacked every column, a CSV
-    named .jsonl that none of its rows could be scored (each "not valid JSON")."""
-    line = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if b"\x00" in head[:64] and not head.startswith(b"\x93NUMPY"):
-        return  # UTF-16 text: its encoding is what the reader names
-    if head.startswith(b"\x93NUMPY"):
-        found, fix = "an NPY array (it starts with numpy's magic)", "name it .npy"
-    elif named == "csv" and line.startswith((b"{", b"[")) and _json(line):
-        found, fix = "JSON Lines (its first line is JSON)", "name it .jsonl"
-    elif (
-        named == "jsonl" and b"," in line and not line.startswith((b"{", b"[")) and not _json(line)
-    ):
-        found, fix = "CSV (its first line is no JSON, and holds commas)", "name it .csv"
-    else:
-        return
-    raise BadRequest(f"{key}: the file is {found}, not .{named}: {fix}")
-
-
-def _json(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _refuse_compressed(head: bytes, key: str) -> None:
-    if head.startswith(b"\x1f\x8b"):
-        raise BadRequest(
-            f"{key}: the file is gzip-compressed; name it with .gz at the end (rows.csv.gz) "
-            "or decompress it"
-        )
