@@ -16,6 +16,8 @@ A 400 names the cause and the upload that sends the file as it is; the route doc
 
 from __future__ import annotations
 
+import json
+
 import orjson
 
 from functions.runtime.batch.layout import BatchObject
@@ -57,8 +59,12 @@ def _base(obj: BatchObject) -> str:
 
 
 def _one_record(data: bytes) -> bool:
+    """Whether `data` is one JSON value (NaN and Infinity, which batch reads, included)."""
     try:
         orjson.loads(data)
     except orjson.JSONDecodeError:
-        return False
+        try:
+            json.loads(data)
+        except ValueError:  # JSONDecodeError, and UnicodeDecodeError of bytes not UTF-8
+            return False
     return True
