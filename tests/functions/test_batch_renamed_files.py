@@ -144,6 +144,10 @@ def test_a_file_of_another_format_fails_saying_what_it_is(
         ("one.jsonl.gz", gzip.compress(b"[1,2,3,4]"), 1),  # shorter than what is sniffed
         ("rows.csv", b"\xef\xbb\xbf" + CSV.replace(b"\n", b"\r\n"), 2),
         ("rows.jsonl", JSONL, 2),
+        # a first column named as a table's magic (parameters PAR1, PAR2, ...) is text, read
+        ("params.csv", b"PAR1,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
+        ("arrows.csv", b"ARROW1,x_0,x_1,x_2,x_3\r\n7,1,2,3,4\r\n", 1),
+        ("pk.csv", b"PK,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
     ],
 )
 def test_files_named_as_they_are_still_score_every_row(

@@ -11,6 +11,7 @@ renamed to `.jsonl`, each of its lines was a bad row. Inside a `.gz` nothing was
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
 import orjson
@@ -21,17 +22,24 @@ GZIP_MAGIC = b"\x1f\x8b"
 NPY_MAGIC = b"\x93NUMPY"
 
 # Tables batch does not read, by their first bytes: (what it is, pandas' reader, its extension).
+# A Parquet file's magic is followed by a binary page header (0x15 and so on) and Arrow's by a
+# NUL: a CSV whose first column is named PAR1 or ARROW1 is text there, and is read.
 _TABLES = (
-    (b"PAR1", "a Parquet file (it starts with PAR1)", "read_parquet", ".parquet"),
-    (b"ARROW1", "a Feather (Arrow) file (it starts with ARROW1)", "read_feather", ".feather"),
     (
-        b"PK\x03\x04",
+        rb"PAR1[^\t\n\r\x20-\x7e]",
+        "a Parquet file (it starts with PAR1)",
+        "read_parquet",
+        ".parquet",
+    ),
+    (rb"ARROW1\x00", "a Feather (Arrow) file (it starts with ARROW1)", "read_feather", ".feather"),
+    (
+        rb"PK\x03\x04",
         "a zip archive (it starts with PK), as an Excel .xlsx workbook is",
         "read_excel",
         ".xlsx",
     ),
     (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        rb"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
         "an Excel 97-2003 workbook (.xls)",
         "read_excel",
         ".xls",
@@ -77,7 +85,7 @@ def refuse_binary(head: bytes, key: str, named: str, *, compressed: bool = False
     in a `.gz`) or a table of a format batch does not read."""
     refuse_compressed(head, key, inside_gzip=compressed)
     gz = ".gz" if compressed else ""
-    table = next((found for found in _TABLES if head.startswith(found[0])), None)
+    table = next((found for found in _TABLES if re.match(found[0], head)), None)
     if table is None:
         return
     _, found, reader, extension = table
