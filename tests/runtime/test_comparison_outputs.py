@@ -27,8 +27,8 @@ KEY = "batch/m/input/rows.csv"
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> ModelPool:
     """m:1 as `aiaas train` writes it (output described, training target `species`); m:2,
-    m:3 and m:4 as `aiaas publish` does (no description, no target): 2 other weights, 3
-    answers NaN, 4 has a fourth class."""
+    m:3, m:4 and m:5 as `aiaas publish` does (no description, no target): 2 other weights, 3
+    answers NaN, 4 has a fourth class, 5 the same four classes numbered."""
     work = tmp_path_factory.mktemp("outputs")
     registry = Registry(LocalStore(work / "store"))
     trained = linear_classifier(work / "1.onnx", seed=1)
@@ -41,6 +41,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> ModelPool:
         registry.publish(manifest_for(path, "m", version, labels=LABELS), path)
     wider = linear_classifier(work / "4.onnx", classes=4)  # retrained with a fourth class
     registry.publish(manifest_for(wider, "m", "4", labels=(*LABELS, "nebbiolo")), wider)
+    # The same four classes numbered: no name in common with m:1, nothing links them.
+    registry.publish(manifest_for(wider, "m", "5", labels=("0", "1", "2", "3")), wider)
     truth = [LABELS[i % 3] for i in range(len(ROWS))]
     lines = ["x_0,x_1,x_2,x_3,species"] + [
         ",".join([*map(str, row.tolist()), label]) for row, label in zip(ROWS, truth, strict=True)
@@ -77,14 +79,32 @@ def test_the_truth_column_is_found_from_either_version_s_training(pool: ModelPoo
     assert 0 <= found["b"]["accuracy"] <= 1
 
 
+def test_a_class_added_compares_class_scores_on_the_classes_both_have(pool: ModelPool) -> None:
+    """Retrained with a new class, m:4's logits are [-1, 4] against m:1's [-1, 3]: they are
+    compared on the three classes both have, by name, as the shadow compares them (they were
+    left out: "none alike to compare")."""
+    report = compare_versions(pool, CompareRequest("m", "1", "4", KEY))
+    assert report["outputs_compared"] == ["logits"]
+    w1 = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    w4 = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
+    expected = np.abs(ROWS @ w4[:, :3] - ROWS @ w1).max()
+    assert report["max_abs_diff"] == pytest.approx(float(expected), rel=1e-5)
+    logits = ROWS @ w4
+    nebbiolo = int((logits.argmax(axis=1) == 3).sum())
+    assert 0 < nebbiolo < len(ROWS)
+    differ = report["labels_differ"]
+    assert (differ["only_a"], differ["only_b"]) == ([], ["nebbiolo"])
+    assert differ["unshared_rows"] == nebbiolo
+
+
 def test_versions_with_no_output_alike_say_so_not_a_difference_of_0(
     pool: ModelPool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Retrained with a new class, m:4's logits are [-1, 4] against m:1's [-1, 3]: only labels
+    # m:5's logits are [-1, 4] against m:1's [-1, 3], and no class name links them: only labels
     # are compared, and the summary said "outputs: max |B-A| 0", identical outputs.
-    report = compare_versions(pool, CompareRequest("m", "1", "4", KEY))
-    assert report["outputs_compared"] == [] and report["agreement"]["rows"] == len(ROWS)
-    assert main(["--store", pool.registry.store.uri, "compare", "m", "1", "4", "--data", KEY]) == 0
+    report = compare_versions(pool, CompareRequest("m", "1", "5", KEY))
+    assert report["outputs_compared"] == [] and report["agreement"] is None
+    assert main(["--store", pool.registry.store.uri, "compare", "m", "1", "5", "--data", KEY]) == 0
     out = capsys.readouterr().out
     assert "max |B-A|" not in out
     assert (

@@ -9,12 +9,18 @@ rule the shadow's agreement uses too (`functions/runtime/dataplane/class_match.p
 - by name when they share a name (the same classes in another order, a class added or
   dropped): a row agrees when both answer the same name, each version reads the truth with its
   own labels (a class index in the file by its own class order), and a true class a version
-  lacks is an error for it;
+  lacks is an error for it; class scores are compared on the classes both have, by name, and
+  the rows a version answered with a class only it has are counted (they disagree);
 - by class index when they share no name but have as many classes: A's i-th class is B's i-th,
   the link a class index in a file already relies on. B's answers, and a truth given in B's
-  names, are read as A's names; the report lists the pairs, so a wrong pairing shows;
+  names, are read as A's names; the report lists the pairs, so a wrong pairing shows; class
+  scores are compared column by column;
 - not at all when they share no name and differ in count: agreement is not comparable (None,
-  with the reason), and each version is still judged with its own labels.
+  with the reason), and each version is still judged with its own labels; class scores are
+  not compared.
+
+Class scores are compared by `dataplane.compare.compare` (given the output, `class_scores`),
+as the shadow compares them, so `max_abs_diff` here and the shadow's means the same thing.
 """
 
 from __future__ import annotations
@@ -28,8 +34,38 @@ from functions.runtime.comparison import metrics
 from functions.runtime.comparison.scoring import Tally
 from functions.runtime.comparison.truth import class_truth, unknown_labels
 from functions.runtime.dataplane.class_match import INDEX, NAME, ClassMatch
+from functions.runtime.manifest import ModelManifest, TensorSpec
 
-__all__ = ["INDEX", "NAME", "ClassMatch", "classifier_quality"]
+__all__ = ["INDEX", "NAME", "ClassMatch", "class_scores", "classifier_quality"]
+
+
+def class_scores(a: ModelManifest, b: ModelManifest) -> str | None:
+    """The class-score output both versions serve, one column per class, when their class
+    lists differ but are matched (by name: another order, a class added or dropped; by class
+    index): compared as the shadow compares it, on the classes both have by name (compared by
+    column index, B's `virginica` column was set against A's `setosa`), or column by column
+    by class index. None when the lists are the same (compared as any output alike) or
+    nothing links the classes (not compared)."""
+    pa, pb = a.postprocessing, b.postprocessing
+    if pa is None or pb is None or pa.scores_output != pb.scores_output or a.labels == b.labels:
+        return None
+    if not a.labels or not b.labels or ClassMatch.of(a, b).by is None:
+        return None
+    specs = [_spec(m, pa.scores_output) for m in (a, b)]
+    if all(_per_class(spec, m) for spec, m in zip(specs, (a, b), strict=True)):
+        return pa.scores_output
+    return None  # a binary sigmoid's one column: the labels say it (as the shadow leaves it out)
+
+
+def _spec(manifest: ModelManifest, name: str) -> TensorSpec | None:
+    return next((spec for spec in manifest.outputs if spec.name == name), None)
+
+
+def _per_class(spec: TensorSpec | None, manifest: ModelManifest) -> bool:
+    """A float column per class of `manifest` (a ZipMap's or a tensor's)."""
+    if spec is None or spec.dtype in ("string", "bool") or len(spec.shape) != 2:
+        return False
+    return spec.shape[1] in (-1, len(manifest.labels))
 
 
 def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> dict[str, Any]:
@@ -54,7 +90,10 @@ def classifier_quality(tally: Tally, match: ClassMatch, label: str | None) -> di
     doc: dict[str, Any] = {"agreement": _agreement(tally, match)}
     if doc["agreement"] is None:
         doc["agreement_unavailable"] = match.note()
-    doc.update(labels_differ=match.differ(), metrics=found, confusion=confusion)
+    differ = match.differ()
+    if differ is not None:  # rows a version answered with a class only it has: they disagree
+        differ["unshared_rows"] = tally.unshared
+    doc.update(labels_differ=differ, metrics=found, confusion=confusion)
     return doc
 
 

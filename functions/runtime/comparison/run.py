@@ -30,7 +30,7 @@ from functions.runtime.comparison.budget import (
     Probe,
     expected_rows,
 )
-from functions.runtime.comparison.classes import ClassMatch, classifier_quality
+from functions.runtime.comparison.classes import ClassMatch, class_scores, classifier_quality
 from functions.runtime.comparison.inputs import check_inputs
 from functions.runtime.comparison.rows import CAPTURE, Batch, CompareFile, open_compare_file
 from functions.runtime.comparison.scoring import PairScorer, Plan, Refused, Tally
@@ -240,15 +240,20 @@ def _outputs(manifest: ModelManifest) -> list[str]:
 
 def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
     """Outputs compared: those both have alike (same name, dtype and shape) and are numbers,
-    except a classifier's own label output; labels when both classify."""
+    except a classifier's own label output; labels when both classify. The class scores of
+    versions whose class lists differ (another order, a class added) are compared as the
+    shadow compares them: on the classes both have, by name (`classes.class_scores`)."""
     labels = has_labels(a) and has_labels(b)
     own = {m.postprocessing.label_output for m in (a, b) if m.postprocessing} - {None}
     theirs = {spec.name: spec for spec in b.outputs}
     scores = _same_scores(a, b)
+    by_class = class_scores(a, b) if labels else None
     numeric = tuple(
         spec.name
         for spec in a.outputs
-        if _alike(spec, theirs.get(spec.name), scores) and _is_number(spec) and spec.name not in own
+        if (spec.name == by_class or _alike(spec, theirs.get(spec.name), scores))
+        and _is_number(spec)
+        and spec.name not in own
     )
     if not numeric and not labels:
         raise InvalidInput(
@@ -256,10 +261,11 @@ def plan_outputs(a: ModelManifest, b: ModelManifest) -> Plan:
             f"compare ({[s.name for s in a.outputs]} vs {[s.name for s in b.outputs]}) and do "
             "not both classify"
         )
-    primary = next((n for n in numeric if _one_value(theirs[n])), None)
+    primary = next((n for n in numeric if n != by_class and _one_value(theirs[n])), None)
     names = clashing(a) if labels else {}  # an output named `score`: `score_output` in answers
     fields = tuple(names.get(name, name) for name in numeric)
-    return Plan(fields, labels, None if primary is None else names.get(primary, primary))
+    field = None if by_class is None else names.get(by_class, by_class)
+    return Plan(fields, labels, None if primary is None else names.get(primary, primary), field)
 
 
 def training_target(manifest: ModelManifest) -> str | None:

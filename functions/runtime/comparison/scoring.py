@@ -2,7 +2,8 @@
 
 Each batch is scored by A and by B (file rows in batches as batch scoring does; a captured
 request whole, as predict did), then compared with `dataplane.compare.compare`, the function
-the shadow uses, so a comparison here and the shadow's metrics mean the same thing. A row a
+the shadow uses, so a comparison here and the shadow's metrics mean the same thing (class
+scores of versions whose classes differ compared on the classes both have, by name). A row a
 version answers NaN or infinity for is refused by that version, as predict and batch refuse
 it. A batch that cannot be compared as a whole is compared row by row, so only its bad rows
 are set aside, each with the reason.
@@ -42,6 +43,9 @@ class Plan:
     numeric: tuple[str, ...]
     labels: bool
     primary: str | None  # a numeric output with one value per row (regressor metrics, plots)
+    # The class scores of versions whose class lists differ (another order, a class added):
+    # compared as the shadow compares them, on the classes both have by name.
+    scores: str | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Tally:
 
     rows: int = 0
     agreed: int = 0
+    unshared: int = 0  # rows a version answered with a class only it has (matched by name)
     max_abs: float = 0.0
     max_rel: float = 0.0
     labels: tuple[list[np.ndarray], list[np.ndarray]] = field(default_factory=lambda: ([], []))
@@ -206,7 +211,8 @@ class PairScorer:
 
     def _compared(self, answers: tuple[dict[str, Any], ...], rows: slice) -> Comparison:
         a, b = answers
-        return compare(self._doc(a, rows), self._doc(b, rows), classes=self.classes)
+        scores = () if self.plan.scores is None else (self.plan.scores,)
+        return compare(self._doc(a, rows), self._doc(b, rows), classes=self.classes, scores=scores)
 
     def _doc(self, answer: dict[str, np.ndarray], rows: slice) -> dict[str, Any]:
         doc: dict[str, Any] = {"outputs": {n: answer[n][rows] for n in self.plan.numeric}}
@@ -217,6 +223,7 @@ class PairScorer:
     def _count(self, found: Comparison) -> None:
         tally = self.tally
         tally.agreed += found.agreed or 0
+        tally.unshared += found.unshared
         tally.max_abs, tally.max_rel = (
             max(tally.max_abs, found.max_abs),
             max(tally.max_rel, found.max_rel),

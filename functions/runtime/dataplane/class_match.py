@@ -94,7 +94,15 @@ class ClassMatch:
         """What the report says of the two label lists: None when they are the same."""
         if self.a == self.b:
             return None
-        return {"a": list(self.a), "b": list(self.b), "matched_by": self.by, "note": self.note()}
+        only_a, only_b = self.only
+        return {
+            "a": list(self.a),
+            "b": list(self.b),
+            "matched_by": self.by,
+            "note": self.note(),
+            "only_a": list(only_a),  # matched by name: the classes only A has
+            "only_b": list(only_b),
+        }
 
     def pairs(self) -> str:
         """The classes paired by index, as a note lists them."""
@@ -125,12 +133,15 @@ class ClassMatch:
         if not only_a and not only_b:
             return (
                 f"{who} have the same classes in another order: they are matched by name, and "
-                "each version reads class indices in the file in its own class order"
+                "each version reads class indices in the file in its own class order; class "
+                "scores are compared by name"
             )
         return (
             f"{who} have different classes (only A: {_listed(only_a) or 'none'}; only B: "
             f"{_listed(only_b) or 'none'}): they are matched by name; each version is judged "
-            "with its own labels, and a true class a version lacks is an error for it"
+            "with its own labels, and a true class a version lacks is an error for it; a row "
+            "either answers with a class the other lacks disagrees, and class scores are "
+            "compared on the classes both have"
         )
 
     def shadow_note(self) -> str | None:
