@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,28 @@ def _agreement_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  agreement: not comparable: {report['agreement_unavailable']}")
     if differ and agreement is not None:
         lines.append(f"  classes: {differ['note']}")
+    only = _unshared_classes(report)
+    if only is not None:
+        lines.append(f"  classes only one version has: {only}")
     return lines
+
+
+def _unshared_classes(report: dict[str, Any]) -> str | None:
+    """The classes only A or only B has (matched by name) and the rows answered with one;
+    None when each has the other's classes."""
+    differ = report.get("labels_differ") or {}
+    only = [differ.get("only_a") or [], differ.get("only_b") or []]
+    if not any(only):
+        return None
+    listed = [shown_classes(got, repr) for got in only]
+    rows, compared = differ.get("unshared_rows", 0), report["rows"]["compared"]
+    return f"A {listed[0]}; B {listed[1]} ({rows} of {compared} rows answered with one, each a disagreement)"
+
+
+def shown_classes(classes: list[str], show: Callable[[str], str] = str) -> str:
+    """Classes as a line lists them: the first five, then how many in all (the picture too)."""
+    more = f", ... ({len(classes)} in all)" if len(classes) > 5 else ""
+    return ", ".join(map(show, classes[:5])) + more or "none"
 
 
 def _output_line(report: dict[str, Any]) -> str:

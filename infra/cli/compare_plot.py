@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.errors import BadRequest
+from infra.cli.compare_commands import shown_classes
 from infra.cli.pyplot import pyplot
 from training.card import label_room, tick_labels
 from training.fonts import save
@@ -48,6 +49,13 @@ def _confusion(plt: Any, report: dict[str, Any]) -> Any:
     if agreement:
         by = " by class index" if agreement.get("by") == "class index" else ""
         title += f", agreement {agreement['rate']:.1%}{by}"
+    differ = report.get("labels_differ") or {}
+    only = [differ.get("only_a") or [], differ.get("only_b") or []]
+    if any(only):  # classes only one version has, and the rows answered with one
+        title += (
+            f"\nonly A: {shown_classes(only[0])}; only B: {shown_classes(only[1])} "
+            f"({differ.get('unshared_rows', 0)} rows answered with one)"
+        )
     axes.set_title(title)
     figure.tight_layout()
     return figure
