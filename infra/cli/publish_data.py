@@ -142,12 +142,13 @@ def _cells(header: Sequence[str], manifest: ModelManifest) -> Any:
     it, an empty or `NA` cell of a numeric column a missing value (null), else a number."""
     numeric = _numeric_columns(header, manifest)
     texts = _text_columns(header, manifest)
+    missing = _missing_categories(header, manifest)
     bools = {c for spec in manifest.inputs if spec.dtype == "bool"
              for c in expected_columns(manifest, spec)}  # fmt: skip
 
     def cell(column: str, value: str) -> Any:
         if column in texts:
-            return value
+            return missing[column] if column in missing and not value.strip() else value
         if column in bools:
             return _truth(value)
         if column in numeric and missing_marker(value):
@@ -165,6 +166,16 @@ def _text_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[s
     strings = {s.name for s in manifest.inputs if s.dtype == "string"}
     strings |= {text.field} if text is not None else set()
     return frozenset(c for c in header if c in strings or exported_name(c) in strings)
+
+
+def _missing_categories(header: Sequence[str], manifest: ModelManifest) -> dict[str, str]:
+    """The string columns whose empty cell is their input's missing category (a OneHotEncoder
+    fit on gaps: skl2onnx's "nan", `TensorSpec.missing`), as `aiaas batch` reads them: the cell
+    was sent as "", a category the model never saw, and the card's metrics differed from
+    batch's and compare's on such rows (hunt_ownmodels 1)."""
+    found = {s.name: s.missing for s in manifest.inputs if s.missing is not None}
+    named = {c: found.get(c, found.get(exported_name(c))) for c in header}
+    return {c: category for c, category in named.items() if category is not None}
 
 
 def _gathered(rows: list[dict[str, Any]], manifest: ModelManifest) -> list[dict[str, Any]]:

@@ -164,3 +164,21 @@ def test_oip_json_null_in_a_bytes_tensor_is_the_missing_category_as_in_records(
     (output,) = body_of(response)["outputs"]
     served = np.asarray(output["data"], dtype=np.float64).reshape(output["shape"])
     np.testing.assert_allclose(served, pipeline.predict_proba(rows), rtol=0, atol=1e-5)
+
+
+def test_publish_data_reads_an_empty_cell_as_the_missing_category_as_batch_does(
+    published: tuple[LocalStore, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """`publish --data` of the rows batch scores, labelled with the pipeline's own predict:
+    accuracy 1, as batch's labels and compare's. Before: the empty cells were sent as "" (no
+    category: zeros), and the card read 0.5 on these rows (hunt_ownmodels 1)."""
+    store, pipeline, rows = published
+    held = rows.assign(label=pipeline.predict(rows))
+    held.to_csv(tmp_path / "held.csv", index=False)  # a missing region: an empty cell
+    assert "" in (tmp_path / "held.csv").read_text().splitlines()[2].split(",")
+    model = Path(store.uri).parent / "shops.onnx"
+    argv = ["--store", store.uri, "publish", str(model), "--name", "held", "--data"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([*argv, str(tmp_path / "held.csv"), "--no-progress"]) == 0
+    metrics = (Registry(store).manifest("held", "1").metrics or {})["held_out"]
+    assert (metrics["accuracy"], metrics["rows"]) == (1.0, 4)
