@@ -199,6 +199,10 @@ def _numeric_columns(header: Sequence[str], manifest: ModelManifest) -> frozense
     floats = {s.name for s in manifest.inputs if s.dtype.startswith("float")}
     if len(manifest.inputs) == 1 and manifest.inputs[0].dtype.startswith("float"):
         floats |= set(manifest.features)
+    # and the `<input>_<i>` columns batch reads a [-1, F] input from: their empty cells were
+    # the text "", refused as "must be a number; got ''" (hunt_ownmodels 2)
+    floats |= {c for s in manifest.inputs if s.dtype.startswith("float")
+               for c in expected_columns(manifest, s)}  # fmt: skip
     return frozenset(c for c in header if c in floats or exported_name(c) in floats)
 
 
