@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeClassifier
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
@@ -54,3 +56,38 @@ def test_empty_cells_are_counted_for_a_model_that_takes_them(
     assert "line 2: column 'X_1' is a missing value (an empty cell); this model takes " in err
     assert "--allow-nonfinite" in err
     assert not store.exists(f"{version_prefix('strict', '1')}/{BASELINE_FILE}")
+
+
+def test_gaps_in_a_float_column_beside_an_int64_column_are_counted(tmp_path: Path) -> None:
+    """A DataFrame pipeline (float columns with gaps a SimpleImputer fills, an int64 column, a
+    text column) published with --allow-nonfinite: its training CSV gives a baseline and an
+    explanation background, as predict and batch take the gaps. Before, the int64 column,
+    which holds no NaN, made every gap refused: "takes finite numbers only ... published with
+    --allow-nonfinite", which it was; so no /explain and no drift (hunt_ownmodels 3)."""
+    rng = np.random.default_rng(0)
+    n = 120
+    data = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n).astype(np.float32),
+            "visits": rng.integers(0, 9, n).astype(np.int64),
+            "city": rng.choice(["Paris", "Rome"], n),
+        }
+    )
+    data.loc[::6, "age"] = np.nan  # 20 of 120 missing
+    target = (data["visits"] > 4).to_numpy()
+    columns = ColumnTransformer(
+        [("num", SimpleImputer(), ["age", "visits"]), ("cat", OneHotEncoder(), ["city"])]
+    )
+    model = make_pipeline(columns, DecisionTreeClassifier(max_depth=3, random_state=0))
+    model.fit(data, target)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(to_onnx(model, data[:1], options={"zipmap": False}).SerializeToString())
+    data.to_csv(tmp_path / "train.csv", index=False)  # NaN: an empty cell
+    store = LocalStore(tmp_path / "store")
+    cli = ["--store", store.uri]
+    assert main([*cli, "publish", str(path), "--name", "shop", "--allow-nonfinite"]) == 0
+    assert main([*cli, "baseline", "shop", str(tmp_path / "train.csv")]) == 0
+    prefix = version_prefix("shop", "1")
+    base = DriftBaseline.from_json(store.get_bytes(f"{prefix}/{BASELINE_FILE}"))
+    assert base.missed.tolist() == [20, 0] and base.rows == n
+    assert store.exists(f"{prefix}/{BACKGROUND_FILE}")

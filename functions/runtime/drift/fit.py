@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime.batch.sizes import by_size
+from functions.runtime.codecs.nulls import takes_missing
 from functions.runtime.codecs.ties import own_labels
 from functions.runtime.drift.baseline import (
     DEFAULT_BINS,
@@ -55,7 +56,8 @@ def fit(model: LoadedModel, rows: np.ndarray, bins: int = DEFAULT_BINS) -> Drift
             )
         # Numeric columns are binned on quantiles, string ones by category (categories.py).
         numeric = [c for c in range(columns.width) if c not in set(columns.strings)]
-        _check_missing(model, rows[:, numeric].astype(np.float64), columns.numeric().specs)
+        kept = columns.numeric()
+        _check_missing(model, rows[:, numeric], kept.specs, kept.widths, kept.names)
         binned = _as_served(rows[:, numeric], lambda: columns.numeric().flat(columns.feeds(rows)))
         predictions, note = _predictions(model, rows, columns.feeds)
         base = build(binned, columns.numeric().names, predictions, bins)
@@ -106,18 +108,36 @@ def _as_served(rows: np.ndarray, typed: Callable[[], np.ndarray]) -> np.ndarray:
     return np.asarray(typed(), dtype=np.float64) if served else raw
 
 
-def _check_missing(model: LoadedModel, rows: np.ndarray, specs: tuple[TensorSpec, ...]) -> None:
-    """BadRequest for training rows with missing values (NaN) when `model` does not take them
-    (an input that must be finite, or of integers): its served rows can have none, so its
-    baseline counts none. A model that takes them has them counted (baseline.py)."""
-    if not np.isnan(np.asarray(rows, dtype=np.float64)).any():
+def _check_missing(
+    model: LoadedModel,
+    rows: np.ndarray,
+    specs: tuple[TensorSpec, ...],
+    widths: tuple[int, ...] | None = None,
+    names: tuple[str, ...] = (),
+) -> None:
+    """BadRequest for training rows with missing values (NaN) in a column whose input does not
+    take them (one that must be finite, or of integers; `widths`: each input's columns, all
+    of them when one): its served rows can have none, so its baseline counts none. A model
+    that takes them has them counted (baseline.py). Judged per column: a DataFrame model
+    published with --allow-nonfinite was refused for its float columns' gaps when it also had
+    an int64 column, which holds none (hunt_ownmodels 3)."""
+    flat = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+    gaps = np.isnan(flat).any(axis=0)
+    if not gaps.any():
         return
-    if all(not s.finite and s.dtype.startswith("float") for s in specs):
+    widths = widths or (flat.shape[1],)
+    takes = np.concatenate(
+        [np.full(width, takes_missing(spec)) for spec, width in zip(specs, widths, strict=True)]
+    )
+    refused = np.flatnonzero(gaps & ~takes)
+    if not refused.size:
         return
+    where = f" (column {names[refused[0]]!r})" if names else ""
     raise BadRequest(
-        f"the training rows have missing values (NaN, an empty cell); {model.ref} takes finite "
-        "numbers only, so its served rows have none to compare: fill or drop those rows (a "
-        "model that handles missing values is published with `aiaas publish --allow-nonfinite`)"
+        f"the training rows have missing values (NaN, an empty cell){where}; {model.ref} takes "
+        "finite numbers only there, so its served rows have none to compare: fill or drop those "
+        "rows (a model that handles missing values is published with `aiaas publish "
+        "--allow-nonfinite`)"
     )
 
 
