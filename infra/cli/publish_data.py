@@ -95,13 +95,13 @@ class _Records:
         self.lines.append(line)
 
 
-def _records(path: Path, manifest: ModelManifest) -> _Records:
+def _records(path: Path, manifest: ModelManifest, target: str | None) -> _Records:
     """The records of a JSONL or CSV file; any other extension (a .gz, an .npy, an image, a CSV
     named `held.2024`) is refused saying what to do, as baseline and explain refuse it: every
     name but .csv was read as JSONL, a CSV named .txt said "Expecting value", a .gz "'utf-8'
     codec can't decode byte 0x8b"."""
     try:
-        return _read_records(path, manifest)
+        return _read_records(path, manifest, target)
     except BadRequest as exc:  # named as the option's other errors name the file
         raise BadRequest(f"--data {exc.message}") from None
 
@@ -110,7 +110,7 @@ def _records(path: Path, manifest: ModelManifest) -> _Records:
 JSON_LINES = (*JSONL_SUFFIXES, ".json")
 
 
-def _read_records(path: Path, manifest: ModelManifest) -> _Records:
+def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _Records:
     jsonl = file_suffix(path) in JSON_LINES
     if not jsonl:
         refuse_binary(path, arrays=".npz")
@@ -124,7 +124,7 @@ def _read_records(path: Path, manifest: ModelManifest) -> _Records:
                     found.keep(number, _record(path, number, text))
             return found
         reader = csv_fields.dict_reader(handle)
-        cell = _cells(reader.fieldnames or [], manifest)
+        cell = _cells(reader.fieldnames or [], manifest, target)
         for row in reader:
             if not found.counted():
                 continue
@@ -137,16 +137,21 @@ def _read_records(path: Path, manifest: ModelManifest) -> _Records:
     return found
 
 
-def _cells(header: Sequence[str], manifest: ModelManifest) -> Any:
+def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -> Any:
     """How a CSV cell of each column is read: text as it is, a bool input's as batch reads
-    it, an empty or `NA` cell of a numeric column a missing value (null), else a number."""
+    it, an empty or `NA` cell of a numeric column a missing value (null), else a number. The
+    label column's cells stay text, for `truth_labels` to read as a class name or a number."""
     numeric = _numeric_columns(header, manifest)
     texts = _text_columns(header, manifest)
+    inputs = {s.name for s in manifest.inputs}
+    labels = set((target,) if target else LABEL_COLUMNS) - inputs - numeric - texts
     missing = _missing_categories(header, manifest)
     bools = {c for spec in manifest.inputs if spec.dtype == "bool"
              for c in expected_columns(manifest, spec)}  # fmt: skip
 
     def cell(column: str, value: str) -> Any:
+        if column in labels:
+            return value
         if column in texts:
             return missing[column] if column in missing and not value.strip() else value
         if column in bools:
@@ -215,7 +220,7 @@ def read_data(
     try:
         if file_suffix(path) == ".npz":
             return _npz(path, manifest, target, labelled)
-        found = _records(path, manifest)
+        found = _records(path, manifest, target)
     except (OSError, ValueError) as exc:
         raise BadRequest(f"--data {path}: {exc}") from None
     rows = found.rows

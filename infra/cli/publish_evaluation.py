@@ -93,8 +93,31 @@ def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:
 
 
 def truth_labels(labels: list[Any], manifest: ModelManifest) -> list[str]:
-    """The labels as the API names classes: as given, or class indices turned into names."""
-    names = [str(int(y)) if isinstance(y, float) and y.is_integer() else str(y) for y in labels]
+    """The labels as the API names classes: as given, or class indices turned into names. A CSV
+    cell is its text: a class name as written (`01`, which as a number was `1`, no class:
+    hunt_ownmodels 4), else read as a number (`1.0` for class `1`, or an index)."""
+    texts = [y if isinstance(y, str) else _name(y) for y in labels]
+    if set(texts) <= set(manifest.labels):
+        return texts
+    return _numbered([_number(y) for y in labels], manifest)
+
+
+def _name(y: Any) -> str:
+    return str(int(y)) if isinstance(y, float) and y.is_integer() else str(y)
+
+
+def _number(y: Any) -> Any:
+    """A CSV cell's text as the number it reads as (`1.0`, `2`); other text as it is."""
+    if not isinstance(y, str):
+        return y
+    try:
+        return float(y)
+    except ValueError:
+        return y
+
+
+def _numbered(labels: list[Any], manifest: ModelManifest) -> list[str]:
+    names = [_name(y) for y in labels]
     count = len(manifest.labels)
     indices = all(
         isinstance(y, int | float) and float(y).is_integer() and 0 <= y < count for y in labels

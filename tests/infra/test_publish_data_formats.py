@@ -153,3 +153,29 @@ def test_a_dataframe_named_text_column_keeps_its_numbers_as_text(tmp_path: Path)
     manifest = Registry(store).manifest("cities", "1")
     data = read_data(tmp_path / "held.csv", manifest, "label")
     assert data.inputs["home_city"].tolist() == [["NY"], ["911"]]
+
+
+def test_class_names_that_read_as_numbers_are_taken_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Classes `01`, `10`, `2` (string classes of a zip-code-like target): a CSV label `01` was
+    read as the number 1, refused as "holds '1', which is not one of the model's classes",
+    where `aiaas compare` read the same file (hunt_ownmodels 4). A label written as a number
+    of a class (`1.0`) or as an index still reads as before."""
+    model = onnx_factory.linear_classifier(tmp_path / "iris.onnx")
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(model), "--name", "iris", "--features", FEATURES]
+    names = ["01", "10", "2"]
+    for name, labels in (("names", names), ("indices", ["0.0", "1.0", "2"])):
+        (tmp_path / f"{name}.csv").write_text(
+            FEATURES
+            + ",label\n"
+            + "".join(f"{','.join(map(str, r))},{labels[i % 3]}\n" for i, r in enumerate(ROWS))
+        )
+        code = main([*argv, "--labels", ",".join(names), "--data", str(tmp_path / f"{name}.csv")])
+        assert code == 0, capsys.readouterr().err
+    registry = Registry(store)
+    first, second = (registry.manifest("iris", v).metrics["held_out"] for v in ("1", "2"))
+    assert first["rows"] == second["rows"] == 20
+    assert first["confusion_matrix"] == second["confusion_matrix"]
+    assert [sum(row) for row in first["confusion_matrix"]] == [7, 7, 6]  # 01, 10, 2 as written
