@@ -26,7 +26,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +34,7 @@ from typing import Any
 import orjson
 
 from functions.predict.shadow_tally import ShadowLabels, ShadowTally
-from functions.runtime.child_path import child_pythonpath
+from functions.runtime.child_path import child_command, child_pythonpath
 from functions.shadow.batch import TICK_S, CopyBatch
 
 SEND_BUFFER = 4 * 1024 * 1024  # copies queued at most, in bytes (the kernel may cap it lower)
@@ -160,7 +159,7 @@ class ReplayChannel:
         # The same code as this process: its import path, not only the installed package.
         env = {**self._env, "PYTHONPATH": child_pythonpath()}
         return subprocess.Popen(  # this interpreter and one of our modules
-            [sys.executable, "-m", "functions.shadow.process", str(fd), str(os.getpid())],
+            child_command("functions.shadow.process", str(fd), str(os.getpid())),
             pass_fds=(fd,),
             env=env,
             stdin=subprocess.DEVNULL,

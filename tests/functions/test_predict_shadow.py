@@ -178,3 +178,21 @@ def test_a_shadow_that_cannot_load_fails_each_copy_and_the_caller_never_loads_it
     send_all(service, requests()[:20])  # every caller answered by version 1
     assert prometheus(gateway, m.SHADOW_ERRORS) == 20  # seen by a rollout's shadow stage
     assert [key for key in service.served.pool._models] == [("m", "1")]
+
+
+def test_the_replay_runs_this_code_whatever_package_the_working_directory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aiaas serve` run in a project with a `functions/` package of its own (a SAM project's
+    usual folder, or an aiaas clone older than the installed one): `python -m` put that folder
+    first on the replay process's path, which then found no `functions.shadow` ("Error while
+    finding module specification"), and every copy was dropped (hunt_install 1)."""
+    project = tmp_path / "project"
+    (project / "functions").mkdir(parents=True)
+    (project / "functions" / "__init__.py").write_text("print('the project own functions')\n")
+    monkeypatch.chdir(project)
+    registry = registry_with(tmp_path, ("a", "b", "c"))
+    service, _, gateway = serve(registry, tmp_path)
+    send_all(service, requests()[:20])
+    assert prometheus(gateway, m.SHADOW_REQUESTS) == 20
+    assert m.SHADOW_DROPPED + "{" not in gateway.render()[0].decode()

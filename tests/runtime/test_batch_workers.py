@@ -109,6 +109,26 @@ def test_workers_write_what_one_process_writes(store, tmp_path, workers, name):
     assert found[0] == expected[0]
 
 
+def test_workers_run_this_code_whatever_package_the_working_directory_holds(
+    store, tmp_path, workers, monkeypatch
+):
+    """`aiaas batch` run in a project with a `functions/` package of its own (a SAM project's
+    usual folder, or an aiaas clone older than the installed one): `python -m` put that folder
+    first on the workers' path, so they found no `functions.runtime` (exit 1) or, when it
+    printed, wrote into their answers' pipe (`MemoryError`): a file of 8 MB or more failed
+    where one process scored it (hunt_install 1)."""
+    data = inputs()["w.csv"]
+    expected = single_run(store, tmp_path, "w.csv", data)
+    project = tmp_path / "project"
+    (project / "functions").mkdir(parents=True)
+    (project / "functions" / "__init__.py").write_text("print('the project own functions')\n")
+    monkeypatch.chdir(project)
+
+    run(store, tmp_path, "batch/iris/input/w.csv", chunk_rows=16)
+
+    assert outputs(store, "w.csv") == expected
+
+
 def test_workers_read_their_blocks_from_s3(s3_store, tmp_path, workers):
     """Each worker opens the store itself: moto's S3 server on loopback, ranged GETs."""
     publish_classifier(s3_store, tmp_path)

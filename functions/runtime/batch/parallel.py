@@ -46,7 +46,7 @@ from functions.runtime.batch.job import (
 )
 from functions.runtime.batch.layout import parse_input_key
 from functions.runtime.batch.source import ByteRange
-from functions.runtime.child_path import child_pythonpath
+from functions.runtime.child_path import child_command, child_pythonpath
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
@@ -82,7 +82,7 @@ class _Worker:
         # comes in the INIT message.
         env = {**os.environ, "PYTHONPATH": child_pythonpath()}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "functions.runtime.batch.parallel"],
+            child_command("functions.runtime.batch.parallel"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
