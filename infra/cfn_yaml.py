@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +16,24 @@ from typing import Any, cast
 from functions.runtime.errors import AiaasError
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+def project_template() -> Path:
+    """The template the deploy tools (`python -m infra.model_fit`, `infra.model_settings`,
+    `infra.model_resources`) read unless given `--template`: the checkout's, beside infra/;
+    an installed aiaas has none there (template.yaml stays in the clone), so the working
+    directory's, the SAM project's folder they are run in."""
+    return DEFAULT_TEMPLATE if DEFAULT_TEMPLATE.is_file() else Path("template.yaml")
+
+
+def tool_failed(prog: str, template: Path, exc: AiaasError | OSError) -> int:
+    """A deploy tool's error as one line on stderr, exit 1 (it was a traceback); a template
+    that is not there says how to name one."""
+    said = exc.message if isinstance(exc, AiaasError) else f"{template}: {exc.strerror or exc}"
+    if not template.exists():
+        said += " (run it in your SAM project's folder, or give its template with --template FILE)"
+    print(f"{prog}: error: {said}", file=sys.stderr)
+    return 1
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, overload
 
 from functions.runtime.artifact_files import nested_external_data
 from functions.runtime.cache import DISK_MARGIN
+from functions.runtime.errors import AiaasError
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.mapped_weights import MIN_FILE_BYTES, WeightLayout
 from functions.runtime.memory_fit import (
@@ -39,7 +40,7 @@ from functions.runtime.memory_fit import (
     load_need,
 )
 from functions.runtime.refs import model_key
-from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
+from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template, project_template, tool_failed
 from infra.model_settings import MEMORY_MB, ModelSettings, template_models
 
 if TYPE_CHECKING:
@@ -238,9 +239,12 @@ def template_fits(store_uri: str, template: Path = DEFAULT_TEMPLATE) -> tuple[li
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.model_fit", description=__doc__)
     parser.add_argument("--store", required=True, help="the registry: a directory or s3://...")
-    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument("--template", type=Path, default=project_template())
     args = parser.parse_args(argv)
-    fits, notes = template_fits(args.store, args.template)
+    try:
+        fits, notes = template_fits(args.store, args.template)
+    except AiaasError as exc:  # no template here, the store unreachable: one line
+        return tool_failed(parser.prog, args.template, exc)
     for note in notes:
         print(note)
     for fit in fits:

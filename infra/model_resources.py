@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from functions.runtime.errors import AiaasError
 from infra import cfn_yaml
 from infra.model_settings import (
     ModelSettings,
@@ -132,7 +133,7 @@ def rendered(path: Path = cfn_yaml.DEFAULT_TEMPLATE) -> tuple[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.model_resources", description=__doc__)
-    parser.add_argument("--template", type=Path, default=cfn_yaml.DEFAULT_TEMPLATE)
+    parser.add_argument("--template", type=Path, default=cfn_yaml.project_template())
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite the generated block")
     action.add_argument("--check", action="store_true", help="exit 1 if it is out of date")
@@ -140,13 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--store", help="also refuse models that cannot fit their memory (infra/model_fit.py)"
     )
     args = parser.parse_args(argv)
-    if args.store and _misfits(args.store, args.template):
-        return 1
     try:
+        if args.store and _misfits(args.store, args.template):
+            return 1
         current, wanted = rendered(args.template)
     except OutOfDate as exc:
         print(f"{args.template}: {exc}", file=sys.stderr)
         return 1
+    except (AiaasError, OSError) as exc:  # no template here, the store unreachable: one line
+        return cfn_yaml.tool_failed(parser.prog, args.template, exc)
     if args.write:
         if current != wanted:
             args.template.write_text(wanted)

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functions.runtime.errors import AiaasError
 from functions.runtime.names import MODEL_RULE, is_model_name
 from functions.runtime.refs import is_selector
-from infra.cfn_yaml import DEFAULT_TEMPLATE, load_template
+from infra.cfn_yaml import load_template, project_template, tool_failed
 
 SNAPSHOT = "PublishedVersions"
 NO_SNAPSHOT = "None"
@@ -201,11 +202,15 @@ def template_problems(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.model_settings", description=__doc__)
-    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    parser.add_argument("--template", type=Path, default=project_template())
     parser.add_argument("--models", help="also check these comma-separated names (defaults)")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    problems = template_problems(load_template(args.template), models)
+    try:
+        template = load_template(args.template)
+    except AiaasError as exc:
+        return tool_failed(parser.prog, args.template, exc)
+    problems = template_problems(template, models)
     for problem in problems:
         print(f"{args.template}: {problem}", file=sys.stderr)
     if not problems:

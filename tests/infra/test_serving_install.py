@@ -294,6 +294,44 @@ def test_the_readmes_golden_event_path_outside_a_clone_says_where_events_are(
 
 
 @pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("infra.model_fit", ("--store", "STORE")),  # docs/large_models.md, before deploying
+        ("infra.model_settings", ()),
+        ("infra.model_resources", ("--check",)),
+    ],
+)
+def test_the_deploy_tools_read_the_template_of_the_folder_they_run_in(
+    installed: Install, tmp_path: Path, tool: str, args: tuple[str, ...]
+) -> None:
+    """`python -m infra.model_fit --store URI` with an installed aiaas: its default template was
+    site-packages/template.yaml, which no wheel holds, a 30-line traceback wherever it ran
+    (hunt_install 4). It reads the working directory's (the SAM project's), and without one
+    says in one line how to name it."""
+    argv = [str(installed.venv / "bin" / "python"), "-m", tool]
+    argv += [str(installed.store) if a == "STORE" else a for a in args]
+
+    def run(cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, cwd=cwd, env=installed.env(), capture_output=True, text=True, timeout=120
+        )
+
+    (tmp_path / "elsewhere").mkdir()
+    missing = run(tmp_path / "elsewhere")
+    assert missing.returncode == 1 and missing.stdout == ""
+    line = missing.stderr.strip()
+    assert "\n" not in line, line
+    assert line.startswith(f"python -m {tool}: error: ") and "template.yaml" in line
+    assert "--template FILE" in line
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(REPO / "template.yaml", project / "template.yaml")
+    found = run(project)
+    assert found.returncode == 0, found.stderr
+    assert "Traceback" not in found.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "extra"),
     [
         # README's path, outside the checkout: the package's own copy of the demo spec.
