@@ -357,7 +357,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     elif not served:
         say(
-            "  no models yet: publish one (`aiaas train ... --publish`); it is picked up on first call"
+            "  no models yet: publish one (`aiaas publish model.onnx --name NAME`, or `aiaas train "
+            "SPEC --publish`); it is picked up on first call"
         )
     _expire(store, store_uri, args)
     with shared_metrics_dir(args.workers > 1, env) as directory:
