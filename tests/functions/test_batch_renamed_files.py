@@ -135,20 +135,24 @@ def test_a_file_of_another_format_fails_saying_what_it_is(
     assert summary["error"] == f"{IN}/{name}: {said}"
 
 
+NAMED_AS_THEY_ARE = [
+    ("rows.csv.gz", gzip.compress(CSV), 2),
+    ("rows.jsonl.gz", gzip.compress(JSONL), 2),
+    ("short.jsonl.gz", gzip.compress(b"[1, 2, 3, 4]\n[4, 3, 2, 1]\n[1, 1, 1, 1]\n"), 3),
+    ("one.jsonl.gz", gzip.compress(b"[1,2,3,4]"), 1),  # shorter than what is sniffed
+    ("rows.csv", b"\xef\xbb\xbf" + CSV.replace(b"\n", b"\r\n"), 2),
+    ("rows.jsonl", JSONL, 2),
+    # a first column named as a table's magic (parameters PAR1, PAR2, ...) is text, read
+    ("params.csv", b"PAR1,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
+    ("arrows.csv", b"ARROW1,x_0,x_1,x_2,x_3\r\n7,1,2,3,4\r\n", 1),
+    ("pk.csv", b"PK,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
+]
+
+
+# ids by name: gzip writes the time into its header, and pytest-xdist workers must collect
+# the same ids
 @pytest.mark.parametrize(
-    ("name", "data", "rows"),
-    [
-        ("rows.csv.gz", gzip.compress(CSV), 2),
-        ("rows.jsonl.gz", gzip.compress(JSONL), 2),
-        ("short.jsonl.gz", gzip.compress(b"[1, 2, 3, 4]\n[4, 3, 2, 1]\n[1, 1, 1, 1]\n"), 3),
-        ("one.jsonl.gz", gzip.compress(b"[1,2,3,4]"), 1),  # shorter than what is sniffed
-        ("rows.csv", b"\xef\xbb\xbf" + CSV.replace(b"\n", b"\r\n"), 2),
-        ("rows.jsonl", JSONL, 2),
-        # a first column named as a table's magic (parameters PAR1, PAR2, ...) is text, read
-        ("params.csv", b"PAR1,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
-        ("arrows.csv", b"ARROW1,x_0,x_1,x_2,x_3\r\n7,1,2,3,4\r\n", 1),
-        ("pk.csv", b"PK,x_0,x_1,x_2,x_3\n7,1,2,3,4\n", 1),
-    ],
+    ("name", "data", "rows"), NAMED_AS_THEY_ARE, ids=[n for n, _, _ in NAMED_AS_THEY_ARE]
 )
 def test_files_named_as_they_are_still_score_every_row(
     published: ObjectStore, tmp_path: Path, name: str, data: bytes, rows: int
