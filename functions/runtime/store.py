@@ -60,6 +60,7 @@ from functions.runtime.store_parts import (
     writing_local,
 )
 from functions.runtime.store_uri import open_store  # re-exported: see __all__
+from functions.runtime.store_walk import walk_files
 
 # The interface is re-exported: importers take every store name from this module.
 __all__ = [
@@ -320,8 +321,9 @@ class LocalStore:
         base = self.root / prefix if prefix else self.root
         if not base.is_dir():
             return
-        files = (p for p in base.rglob("*") if p.is_file() and not p.is_symlink())
-        keys = (f.relative_to(self.root).as_posix() for f in files if f.name[:5] != ".tmp-")
+        with self._errors(prefix or "."):  # a folder a prune removes meanwhile is skipped
+            files = [f for f in walk_files(base) if f.name[:5] != ".tmp-"]
+        keys = (f.relative_to(self.root).as_posix() for f in files)
         yield from sorted(key for key in keys if key > after)  # S3's order: by text, not parts
 
     def list_files(self, folder: str, starting: str = "") -> list[str]:

@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 from functions.runtime.abandoned import ABANDONED_AFTER_S, hold_fd, remove_abandoned
 from functions.runtime.errors import KeyClash, NotFound, StoreError, StoreFull, StoreReadOnly
 from functions.runtime.names import TEMP_PREFIX
+from functions.runtime.store_walk import walk_files
 
 T = TypeVar("T")
 
@@ -276,7 +277,7 @@ def remove_abandoned_temp(
     (`in_folder`)."""
     if not folder.is_dir():
         return 0
-    temp = [p for p in folder.rglob(".tmp-*") if p.is_file()]
+    temp = [p for p in walk_files(folder) if p.name.startswith(TEMP_PREFIX)]  # folders go meanwhile
     gone = remove_abandoned((p for p in temp if not p.name.startswith(KEPT_TEMP)), settled_s)
     for lock in (p for p in temp if p.name.startswith(LOCK_PREFIX)):
         final = lock.with_name(lock.name[len(LOCK_PREFIX) :])
