@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection
 from typing import TypeGuard
 
-from functions.runtime.errors import InvalidName
+from functions.runtime.errors import Conflict, InvalidName
 
 # The rules as regular expressions (also the OpenAPI document's path parameter patterns).
 MODEL_PATTERN = r"[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?"
@@ -122,6 +122,22 @@ def new_version_name(value: object) -> str:
             "version of that name would not be write-once; pick another name"
         )
     return version
+
+
+def next_number(model: str, taken: Collection[str]) -> str:
+    """One more than the largest number among `taken` (names not counted), for a publish not
+    given a version. A number of 64 digits has no next one a version name can hold: said as
+    what it is (it read "invalid version '1000…0'", a version the user never gave, for ever,
+    as a number is never reused, pruned or not), with what to do."""
+    highest = max((int(v) for v in taken if v.isascii() and v.isdigit()), default=0)
+    following = str(highest + 1)
+    if not _VERSION.fullmatch(following):
+        raise Conflict(
+            f"model {model!r} has no next version number: its highest, {str(highest)[:12]}… "
+            f"({len(str(highest))} digits), is followed by none a version name can hold "
+            "(1-64 characters); publish with --version NAME (a name, or an unused number)"
+        )
+    return following
 
 
 def is_alias_name(value: str) -> bool:

@@ -113,8 +113,7 @@ class Registry:
         """One more than the largest number published, pruned, claimed, or cut off mid-publish."""
         started = self.store.list_dirs(f"{model_prefix(name)}/versions")  # none of them reused:
         started += pruned_versions(self.store, name) | claimed_numbers(self.store, name)
-        numeric = [int(v) for v in started if v.isascii() and v.isdigit()]
-        return str(max(numeric, default=0) + 1)
+        return names.next_number(name, started)  # a Conflict past 64 digits, said as such
 
     def models(self) -> list[str]:
         """Names with a published version, from one walk of the store (catalog.py)."""
