@@ -239,6 +239,18 @@ def function_instances(
     }
 
 
+def warm_groups(functions: list[LocalFunction]) -> tuple[list[LocalFunction], list[LocalFunction]]:
+    """The functions the warm-up inits at once, in order, and those it inits a moment later.
+    Health comes first: inits take turns (`patched_environ`'s lock, held for a whole init, a
+    model's download and load included), and with the models first a liveness probe's call
+    waited for every model's load: a start with a model slow to download failed Kubernetes'
+    startupProbe (1 s timeout) throughout, and its pod was restarted before it could serve.
+    Health loads no model: its init takes milliseconds."""
+    first = [f for f in functions if f.spec.handler.startswith("functions.health.")]
+    first += [f for f in functions if f.spec.handler.startswith("functions.predict.")]
+    return first, [f for f in functions if f not in first]
+
+
 def log_init_failure(logical_id: str, exc: Exception) -> None:
     """A missing extra is how this install was made, not a fault a retry would mend: INFO."""
     log = logging.getLogger("aiaas.gateway")

@@ -23,7 +23,7 @@ import orjson
 
 from functions.runtime.errors import AiaasError
 from infra.extras import install_hint
-from infra.local.functions import LocalFunction, log_init_failure
+from infra.local.functions import LocalFunction, log_init_failure, warm_groups
 from infra.local.metrics import GatewayMetrics
 from infra.local.misses import no_route
 from infra.local.open_guard import OpenGuard
@@ -143,15 +143,14 @@ class Gateway:
             self._found = {}
 
     def warm_up(self, others_after_s: float = 1.0, stop: threading.Event | None = None) -> None:
-        """Initialise every function: predict functions now, the rest a moment later (`stop`:
-        the server is stopping, init no more).
+        """Initialise every function: health and then the models now, the rest a moment later
+        (`stop`: the server is stopping, init no more; the order: `warm_groups`).
 
         The control plane's FastAPI import takes a few hundred ms of CPU; started together with
         the models it would slow the first predictions down. Failures wait for a request.
         """
-        stop, functions = stop or threading.Event(), list(self.functions.values())
-        predict = [f for f in functions if f.spec.handler.startswith("functions.predict.")]
-        for group in (predict, [f for f in functions if f not in predict]):
+        stop = stop or threading.Event()
+        for group in warm_groups(list(self.functions.values())):
             for function in itertools.takewhile(lambda _: not stop.is_set(), group):
                 try:
                     function.handler  # noqa: B018 - the property runs the function's init
