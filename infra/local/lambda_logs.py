@@ -110,11 +110,28 @@ def serve_format(env: Mapping[str, str]) -> str:
     return value
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr as it is when a record comes (a test's capture replaces it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def use_format(value: str) -> None:
     """Write serve's own lines (`say`) and granian's as `value` from now on, in this process
-    and the workers it forks."""
+    and the workers it forks. With json, Python's warnings (`warnings.warn`, numpy's
+    RuntimeWarning) too, as lines of logger `py.warnings` on stderr: they were two lines of
+    text there, the warning and its source line, among the JSON ones."""
     global _json_lines
     _json_lines = value == "json"
+    logging.captureWarnings(_json_lines)
+    warned = logging.getLogger("py.warnings")
+    if _json_lines and not warned.handlers:
+        handler = _Stderr()
+        handler.setFormatter(LambdaJsonFormatter())
+        warned.addHandler(handler)
+        warned.propagate = False
 
 
 def say(message: str, level: int = logging.INFO, *, stderr: bool = False) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def test_every_line_from_start_to_stop_is_json_without_the_token(tmp_path: Path)
             f"{server.base}/models/digits-mlp/predict", json={"inputs": [ROW]}, headers=auth
         )
         assert answer.status_code == 200
+        # A number past float32's range: its 422, and no numpy RuntimeWarning in text on stderr.
+        row = [1e39, *ROW[1:]]
+        answer = httpx.post(
+            f"{server.base}/models/digits-mlp/predict", json={"inputs": [row]}, headers=auth
+        )
+        assert answer.status_code == 422 and "out of float32's range" in answer.json()["error"]
         assert httpx.get(f"{server.base}/v2/health/live").status_code == 401
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=10) == 0
@@ -61,7 +68,7 @@ def test_every_line_from_start_to_stop_is_json_without_the_token(tmp_path: Path)
     assert "  POST /models/digits-mlp/predict   POST /v2/models/digits-mlp/infer" in messages
     assert lines[-1]["message"] == "aiaas serve: stopped"
     assert lines[-1]["logger"] == "aiaas.serve" and lines[-1]["level"] == "INFO"
-    assert [line["status"] for line in lines if line["message"] == "request"] == [200, 401]
+    assert [line["status"] for line in lines if line["message"] == "request"] == [200, 422, 401]
     assert TOKEN not in text
 
 
@@ -77,6 +84,18 @@ def test_granians_own_lines_are_json(json_format: None, capsys: pytest.CaptureFi
     (line,) = _lines(capsys.readouterr().out)
     assert (line["level"], line["logger"]) == ("ERROR", "_granian")
     assert line["message"] == "Unexpected exit from worker-1"
+
+
+def test_pythons_warnings_go_to_stderr_as_json(
+    json_format: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library's warning (numpy's RuntimeWarning) was two lines of text on stderr."""
+    warnings.warn_explicit("overflow somewhere", RuntimeWarning, "lib.py", 7)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = _lines(captured.err)
+    assert (line["level"], line["logger"]) == ("WARNING", "py.warnings")
+    assert line["message"] == "lib.py:7: RuntimeWarning: overflow somewhere\n"
 
 
 def test_serves_own_warnings_go_to_stderr_as_json(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from http import HTTPStatus
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from functions.runtime.model import LoadedModel
 from functions.runtime.validation import describe, validate_inputs
 from tests import onnx_factory
 
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ModelManifest(
     name="m",
     version="1",
@@ -229,6 +232,28 @@ def test_a_finite_number_past_float32s_range_is_named_as_such() -> None:
     )
     x[1, 2] = np.inf  # an infinity sent as such is one
     refused("input 'x' must be finite; found infinity at index [1, 2]", feeds(x=x), typed=False)
+
+
+def test_a_number_past_float32s_range_writes_no_warning() -> None:
+    """numpy's RuntimeWarning for its cast ("overflow encountered in cast") was two lines of
+    text on stderr that any caller could write, with AIAAS_LOG_FORMAT=json too. In a process
+    of its own: pytest resets the warning filters a module sets as it is imported."""
+    code = (
+        "import numpy as np\n"
+        "from functions.runtime.errors import InvalidInput\n"
+        "from tests.runtime.test_validation import check, feeds\n"
+        "x = np.zeros((2, 4))\n"
+        "x[1, 2] = -1e39\n"
+        "try:\n"
+        "    check(feeds(x=x), typed=False)\n"
+        "except InvalidInput as refused:\n"
+        "    print(refused.message)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout == "input 'x' has -1e+39 at index [1, 2], out of float32's range (±3.4e+38)\n"
 
 
 def test_non_finite_values_pass_where_the_manifest_allows(tmp_path: Path) -> None:
