@@ -15,9 +15,11 @@ data set is read whole into memory anyway.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,12 +61,17 @@ class _Counted:
     def __init__(self, inner: Reader) -> None:
         self.inner = inner
         self.fields = 0
+        self.header: list[str] | None = None  # the header's names, once read
 
     def __iter__(self) -> _Counted:
         return self
 
     def __next__(self) -> list[str]:
         record = next(self.inner)
+        # A line of blanks under a header of several columns is no record (batch skips it); it
+        # was one of 1 field, which refused a whole baseline.
+        while self.header is not None and len(self.header) > 1 and _blank(record):
+            record = next(self.inner)
         self.fields = len(record)
         return record
 
@@ -78,17 +85,46 @@ class _Counted:
 
 
 class RecordReader(_DictReader):
-    """A DictReader whose `misshapen()` names a record of more or fewer fields than the header
-    (its cells beyond the header were under the key None, ignored; missing ones None)."""
+    """A DictReader that reads a header as `aiaas batch` does (the blanks around a name are
+    no part of it; `named_twice` refuses a name read twice) and skips a line of blanks as batch
+    skips it, and whose `misshapen()` names a record of more or fewer fields than the header
+    (its cells beyond the header were under the key None, ignored; missing ones None).
+    DictReader kept the last cell of a name the header repeats: a baseline, a card and the
+    explanations were made of the wrong column where batch refused the file."""
 
     def __init__(self, lines: Iterable[str]) -> None:
         super().__init__(lines)
         self._counted = _Counted(self.reader)
         self.reader = self._counted  # type: ignore[assignment]
 
+    @property
+    def fieldnames(self) -> Sequence[str] | None:  # DictReader's, the names stripped
+        if self._counted.header is None:
+            with contextlib.suppress(StopIteration):  # an empty file: no header
+                self._counted.header = [name.strip() for name in next(self._counted)]
+        self.line_num = self._counted.line_num
+        return self._counted.header
+
+    @fieldnames.setter
+    def fieldnames(self, value: Sequence[str] | None) -> None:
+        self._counted.header = None if value is None else list(value)
+
     def misshapen(self) -> str | None:
         """`wrong_fields` of the record read last, None when it has the header's fields."""
         return wrong_fields(self._counted.fields, len(self.fieldnames or ()))
+
+
+def named_twice(where: str, header: Iterable[str], read: Iterable[str]) -> str | None:
+    """Batch's refusal of a header naming a column it reads twice (which cell is the value?),
+    None when each is named once; other names may repeat (an export's two `id` columns)."""
+    wanted = set(read)
+    repeated = Counter(header)
+    twice = sorted(name or "''" for name in wanted if repeated[name] > 1)
+    return f"{where}: the header names columns twice: {', '.join(twice)}" if twice else None
+
+
+def _blank(record: list[str]) -> bool:
+    return len(record) == 1 and record[0].isspace()
 
 
 def _long_fields() -> None:

@@ -177,6 +177,8 @@ def read_rows(
         named = [renamed.get(name, name) for name in named]
         names = named if set(named) <= set(header) else []
         names = names or _positional(columns, width, header)
+        if repeated := csv_fields.named_twice(str(path), header, names):
+            raise BadRequest(repeated)  # as batch refuses it: DictReader read the last such cell
         if twice := sorted({n for n in names if names.count(n) > 1}):  # Keras: input, input_1
             raise BadRequest(
                 f"{path}: {manifest.name}:{manifest.version} reads column(s) {', '.join(twice)} "
@@ -305,6 +307,8 @@ def read_texts(
             raise BadRequest(not_utf8(path))  # as batch fails a run whose header is not UTF-8
         if field not in header:
             raise BadRequest(f"{path}: the header lacks the text column {field!r}")
+        if repeated := csv_fields.named_twice(str(path), header, [field]):
+            raise BadRequest(repeated)
         misshapen: dict[int, str] = {}
         for index, row in enumerate(reader):
             if records is not None:

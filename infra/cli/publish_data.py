@@ -124,7 +124,11 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
                     found.keep(number, _record(path, number, text))
             return found
         reader = csv_fields.dict_reader(handle)
-        cell = _cells(reader.fieldnames or [], manifest, target)
+        header = reader.fieldnames or []
+        read = _read_columns(header, manifest, target)
+        if twice := csv_fields.named_twice(str(path), header, read):
+            raise BadRequest(twice)  # as batch refuses it: the last such cell was scored
+        cell = _cells(header, manifest, target)
         for row in reader:
             if not found.counted():
                 continue
@@ -161,6 +165,19 @@ def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -
         return _number(value)
 
     return cell
+
+
+def _read_columns(
+    header: Sequence[str], manifest: ModelManifest, target: str | None
+) -> frozenset[str]:
+    """The columns of `header` that are read: the model's (by input, feature, `<input>_<i>`
+    or DataFrame column name) and the labels' (`target`, else any of LABEL_COLUMNS)."""
+    text = text_input(manifest)
+    names = {spec.name for spec in manifest.inputs} | set(manifest.features)
+    names |= {c for spec in manifest.inputs for c in expected_columns(manifest, spec)}
+    names |= {text.field} if text is not None else set()
+    names |= {target} if target is not None else set(LABEL_COLUMNS)
+    return frozenset(c for c in header if c in names or exported_name(c) in names)
 
 
 def _text_columns(header: Sequence[str], manifest: ModelManifest) -> frozenset[str]:
