@@ -61,9 +61,11 @@ def _field(record: str | bytes, label: str) -> object:
 
 def class_truth(values: Sequence[object], labels: Sequence[str]) -> list[str | None]:
     """Truth as label names: as given, or by class index when the file holds indices (0, 1,
-    ...) and the model names its classes (`setosa`, ...)."""
-    texts = [None if v is None else _text(v) for v in values]
+    ...) and the model names its classes (`setosa`, ...). A CSV cell `1.0` (pandas writes a
+    column of whole numbers with a gap so) is class `1` where the model has it, as a JSON 1.0
+    is: it was a class neither version knew (accuracy 0), or an index (`2.0` the third class)."""
     known = set(labels)
+    texts = [None if v is None else _whole(_text(v), known) for v in values]
     given = [t for t in texts if t is not None]
     if labels and given and not known.intersection(given) and all(_index(t, labels) for t in given):
         return [None if t is None else labels[int(float(t))] for t in texts]
@@ -81,6 +83,19 @@ def _text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 1.0 in a JSON file is class 1, as "1" is
     return str(value)
+
+
+def _whole(text: str, known: set[str]) -> str:
+    """`text`, or the whole number a float cell writes (`1.0`, `2.00`) where that names a class
+    in `known` and `text` itself does not."""
+    if text in known or "." not in text:
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    whole = str(int(number)) if number.is_integer() else text
+    return whole if whole in known else text
 
 
 def _index(text: str, labels: Sequence[str]) -> bool:
