@@ -362,7 +362,9 @@ def _held_out(manifest: ModelManifest, *, again: bool = False) -> str:
     if not held_out:
         return "no metrics: --data FILE --target COLUMN adds them"
     rows = rows_read(held_out["rows"], held_out.get("rows_in_file"))
-    return f"{metrics_text(held_out)} on {rows} of {held_out['data']}"
+    left = held_out.get("rows_not_finite")
+    left_out = f"; {left} more left out: a NaN or infinite answer" if left else ""
+    return f"{metrics_text(held_out)} on {rows} of {held_out['data']}{left_out}"
 
 
 def _same_file(reg: Registry, name: str, sha256: str) -> list[str]:

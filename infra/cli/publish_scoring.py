@@ -73,8 +73,12 @@ class _Plots:
 
 
 def _classifier(model: LoadedModel, data: LabelledData, path: Path) -> dict[str, Any]:
+    """Accuracy, macro F1 and the confusion matrix of the rows the predict API answers: a row
+    whose scores are NaN (a gap a model published with --allow-nonfinite cannot score) is a 422
+    there, and is left out and counted here, as a regressor's is. Its label was the argmax of
+    NaN, the first class, counted right or wrong in a card that said "as the API answers"."""
     labels = model.manifest.labels
-    answers, _ = served_answers(model, data, path)
+    answers, scores = served_answers(model, data, path)
     truth = truth_labels(data.labels, model.manifest)
     unknown = sorted(set(truth) - set(labels))
     if unknown:
@@ -82,10 +86,23 @@ def _classifier(model: LoadedModel, data: LabelledData, path: Path) -> dict[str,
             f"--data {path}: {data.column!r} holds {unknown[0]!r}, which is not one of the "
             f"model's classes {list(labels)}; give class names or indices 0..{len(labels) - 1}"
         )
+    finite = np.isfinite(scores).all(axis=1)
+    if not finite.any():
+        raise BadRequest(
+            f"--data {path}: the model answered NaN or infinity for every row (a missing or "
+            "infinite input value it cannot score, as the predict API refuses them): fill "
+            "those values in"
+        )
     index = {label: i for i, label in enumerate(labels)}
-    return class_metrics(
-        np.array([index[t] for t in truth]), np.array([index[a] for a in answers]), len(labels)
+    kept = np.flatnonzero(finite).tolist()
+    values = class_metrics(
+        np.array([index[truth[i]] for i in kept]),
+        np.array([index[answers[i]] for i in kept]),
+        len(labels),
     )
+    if not finite.all():
+        values["rows_not_finite"] = int((~finite).sum())
+    return values
 
 
 def _regressor(
