@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -286,7 +287,25 @@ def _inputs(
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
     if "" in inputs:  # a caller could not send it by name, nor a card show it
         raise DataError(_nameless(columns, source, csv))
+    if index := [name for name in inputs if PANDAS_INDEX.fullmatch(name)]:
+        raise DataError(_pandas_index(index, source))
     return inputs
+
+
+# The column `to_parquet()` stores a frame's unnamed index in (pandas' read_parquet makes it the
+# index again): a shuffled, filtered or train_test_split frame's row labels. Trained on as a
+# feature, without a word when not in order, and then demanded of every caller.
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def _pandas_index(names: list[str], source: str) -> str:
+    listed = ", ".join(repr(n) for n in names)
+    return (
+        f"data set {source} holds pandas' index as column {listed} (to_parquet keeps a "
+        "frame's index unless index=False: a shuffled, filtered or split frame's row labels, "
+        "no feature); write it with to_parquet(index=False), add it to dataset.exclude, or "
+        "list the feature columns in dataset.features"
+    )
 
 
 def _nameless(columns: dict[str, np.ndarray], source: str, csv: bool) -> str:
