@@ -42,6 +42,8 @@ def read_npz(path: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tup
         )
     if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as Keras and scikit-learn save it
         y = y[:, 0]
+    if y.dtype.kind == "S":  # bytes (h5py, np.char.encode): their text, not "b'yes'" a class
+        y = _decoded(y, path.name, y_key)
     if len(x) != len(y) or y.ndim != 1:
         raise DataError(
             f"{path.name}: {y_key!r} must be 1-D (or [N, 1]) with one value per row of {x_key!r} "
@@ -52,6 +54,16 @@ def read_npz(path: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, tup
     names = array_names(x, x_key)
     _check_array_gaps(x, names, path.name, x_key)
     return x, y, names, y_key
+
+
+def _decoded(y: np.ndarray, file: str, key: str) -> np.ndarray:
+    try:
+        return np.char.decode(y, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{file} array {key!r} holds bytes that are not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); save the labels as text (y.astype(str)) or as numbers"
+        ) from None
 
 
 def _check_array_gaps(x: np.ndarray, names: tuple[str, ...], file: str, key: str) -> None:

@@ -251,8 +251,23 @@ def read_data(
     if any(column not in row for row in rows):
         line = next(n for n, row in zip(found.lines, rows, strict=True) if column not in row)
         raise BadRequest(f"--data {path}: line {line} has no {column!r}")
-    labels = [row.pop(column) for row in rows]
+    labels = [_label(row.pop(column)) for row in rows]
+    if labelled and (lines := [n for n, y in zip(found.lines, labels, strict=True) if y is None]):
+        raise BadRequest(
+            f"--data {path}: {len(lines)} row(s) have no label in {column!r} (an empty cell or "
+            f"null; the first on line {lines[0]}): give each row its true class or value, or "
+            "leave those rows out"
+        )
     return LabelledData(_decoded(rows, manifest, path, found.lines), labels, column, found.total)
+
+
+def _label(value: Any) -> Any:
+    """A label as training and `aiaas compare` read it: the blanks around a text are no part of
+    it (` setosa` was refused as no class), and an empty one is none (it was "label '' is not a
+    number ... for a classifier pass --labels", of a regressor's file with a gap)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
 
 
 def _decoded(
@@ -327,6 +342,10 @@ def _npz_inputs(
                 f"--data {path}: the input array {'x' if single else name!r} has {rows} and "
                 f"{paired} {len(labels)}; each row needs its {'label' if target else 'inputs'}"
             )
+    if labels.ndim == 2 and labels.shape[1] == 1:  # a column [N, 1], as training squeezes it
+        labels = labels[:, 0]
+    if labels.dtype.kind == "S":  # bytes (b'setosa' was no class): text, as training reads it
+        labels = np.char.decode(labels, "utf-8")
     # As a table's: the first MAX_ROWS rows, inputs and labels alike (the inputs were kept
     # whole, and the pairing failed with a traceback past 100,000 rows).
     kept = {name: array[:MAX_ROWS] for name, array in inputs.items()}
