@@ -14,6 +14,7 @@ from typing import IO, Any
 import numpy as np
 
 from functions.runtime import csv_fields
+from functions.runtime.batch.csv_header import header_hint
 from functions.runtime.batch.layout import TABLES
 from functions.runtime.batch.npy import NpyHeader, check_rows
 from functions.runtime.column_names import column_for
@@ -268,7 +269,8 @@ def _missing_columns(
             f"{manifest.name}:{manifest.version} has no feature names, so the header names its "
             f"{width} {span} in order, as batch reads them (or give a .npy of [N, {width}] rows)"
         )
-    hint = " (is the header line missing?)" if looks_like_data(header) else ""
+    hint = header_hint(list(header))  # another separator, as batch says it
+    hint = hint or (" (is the header line missing?)" if looks_like_data(header) else "")
     return f"{path}: the header lacks column(s) {shown}{hint}; {reads}"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from functions.runtime import csv_fields
-from functions.runtime.batch.csv_header import expected_columns
+from functions.runtime.batch.csv_header import expected_columns, header_hint
 from functions.runtime.codecs import simple
 from functions.runtime.codecs.nulls import missing_marker
 from functions.runtime.column_names import exported_name
@@ -128,6 +128,8 @@ def _read_records(path: Path, manifest: ModelManifest, target: str | None) -> _R
         read = _read_columns(header, manifest, target)
         if twice := csv_fields.named_twice(str(path), header, read):
             raise BadRequest(twice)  # as batch refuses it: the last such cell was scored
+        if not read and (hint := header_hint(list(header))):  # was "line 2: has 5 fields; the
+            raise BadRequest(f"{path}: the header names none of the columns read{hint}")  # ... 1"
         cell = _cells(header, manifest, target)
         for row in reader:
             if not found.counted():

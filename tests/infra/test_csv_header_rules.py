@@ -137,3 +137,36 @@ def test_blanks_around_names_and_a_line_of_blanks_read_as_batch_reads_them(
     assert code == 0, err
     held_out = Registry(store).manifest("card", "1").metrics["held_out"]
     assert held_out["rows"] == 20 and held_out["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("layout", "hint"),
+    [
+        ("semicolons", "(the header is one column; is the file ';'-separated? save it comma-separated)"),
+        ("tabs", "(the header is one column; is the file '\\t'-separated? save it comma-separated)"),
+        ("sep", "(the first line is Excel's separator hint, not the header: delete that line)"),
+    ],
+)  # fmt: skip
+def test_another_separator_is_named_as_batch_names_it(
+    tmp_path: Path, iris: tuple[Path, np.ndarray, np.ndarray], layout: str, hint: str
+) -> None:
+    """Excel's exports: `;` with decimal commas, tabs, a `sep=,` first line. publish --data said
+    "line 2: has 5 fields; the header has 1", baseline and explain only "lacks column(s)"."""
+    model, x, y = iris
+    lines = ["sl,sw,pl,pw,y", *_lines(x[:20], y[:20])]
+    if layout == "semicolons":
+        lines = [line.replace(",", ";").replace(".", ",") for line in lines]
+    elif layout == "tabs":
+        lines = [line.replace(",", "\t") for line in lines]
+    else:
+        lines = ["sep=,", *lines]
+    data = tmp_path / "excel.csv"
+    data.write_text("\n".join(lines) + "\n")
+    store = LocalStore(tmp_path / "store")
+    _published(store, model, "iris")
+    code, _, err = run(store, "baseline", "iris", str(data))
+    assert code == 1 and f"{data}: the header lacks column(s) sl, sw, pl, pw {hint}" in err, err
+    argv = ("publish", str(model), "--name", "card", "--features", ",".join(FEATURES))
+    code, _, err = run(store, *argv, "--data", str(data), "--target", "y")
+    assert code == 1, err
+    assert f"--data {data}: the header names none of the columns read {hint}" in err, err

@@ -138,7 +138,7 @@ def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     if missing:
         inputs = [spec.name for spec in manifest.inputs]
         collided = collision(inputs, columns, "name each column after its input")
-        hint = _header_hint(columns) or _case_hint(missing, columns)
+        hint = header_hint(columns) or _case_hint(missing, columns)
         hint = hint or (f" ({collided})" if collided else "")
         raise HeaderMismatch(
             f"{where}: the header lacks column(s) {_shown(missing)}{hint}; model "
@@ -240,10 +240,13 @@ def _text_hint(columns: list[str], manifest: ModelManifest, field: str) -> str:
     )
 
 
-def _header_hint(columns: list[str]) -> str:
-    """Why a header may lack every column: no header line, or another delimiter."""
+def header_hint(columns: list[str]) -> str:
+    """Why a header may lack every column: no header line, Excel's `sep=` line (where batch
+    refused it already; the CLI's readers read it as the header), or another delimiter."""
     if _looks_numeric(columns):
         return " (is the header line missing?)"
+    if 1 <= len(columns) <= 2 and columns[0].lower().startswith("sep="):
+        return " (the first line is Excel's separator hint, not the header: delete that line)"
     if len(columns) == 1:
         found = [sep for sep in (";", "\t", "|") if sep in columns[0]]
         if found:
