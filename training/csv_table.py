@@ -128,6 +128,8 @@ def not_utf8(path: Path) -> str:
                 f"{path.name} is {kind} file, not CSV text: set spec field 'dataset.format' to "
                 f"{name}, or leave it out (auto)"
             )
+        if magic[:2] == GZIP_MAGIC:  # was "line 1 is not UTF-8 text (byte 0x8b)"
+            return gzipped(path)
         for number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")
@@ -138,6 +140,17 @@ def not_utf8(path: Path) -> str:
                     "save the file as UTF-8 (CSV UTF-8 in Excel)"
                 )
     return f"{path.name} is not UTF-8 text; save the file as UTF-8 (CSV UTF-8 in Excel)"
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gzipped(path: Path) -> str:
+    """A gzip file given for CSV text (`aiaas batch` reads `rows.csv.gz`; training, and the
+    CLI's readers, read the file as it is)."""
+    return (
+        f"{path.name} is gzip-compressed, not CSV text: decompress it first (gunzip -k {path.name})"
+    )
 
 
 def looks_like_data(header: Sequence[str]) -> bool:

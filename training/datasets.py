@@ -33,7 +33,7 @@ from training.cells import (
     is_missing,
     numeric_column,
 )
-from training.csv_table import read_csv
+from training.csv_table import gzipped, read_csv
 from training.errors import DataError
 from training.generated import generate
 from training.npz_data import MAX_MISSING_SHARE, array_names, read_npz
@@ -98,6 +98,8 @@ def _head(raw: RawData, limit: int | None) -> RawData:
 
 def _format_of(path: Path) -> str:
     formats = {".csv": "csv", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet"}
+    if path.suffix.lower() == ".gz":  # was "cannot tell the format of data.csv.gz"
+        raise DataError(gzipped(path))
     if path.suffix.lower() not in formats:
         raise DataError(
             f"cannot tell the format of {path.name}; set dataset.format to csv, npz or parquet"
