@@ -182,7 +182,8 @@ def _first_image(body: dict[str, Any], manifest: ModelManifest) -> np.ndarray:
 
 def _inputs_value(text: str) -> Any:
     try:
-        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+        # utf-8-sig: PowerShell 5's `Out-File -Encoding utf8` and Notepad write a byte order mark
+        raw = Path(text[1:]).read_text(encoding="utf-8-sig") if text.startswith("@") else text
     except OSError as exc:  # @FILE missing, or a folder: was a traceback
         raise BadRequest(f"--inputs {text}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
