@@ -43,6 +43,10 @@ def legible(plt: Any) -> Any:
 
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
     plt.rcParams["font.family"] = ["sans-serif", *(f for f in FALLBACKS if f in installed)]
+    # Names are drawn as written: a class `$50k-$100k` was typeset as TeX math (`50k-100k` in
+    # italics, its dollars gone), and a name `$\foo$` stopped publish, explain and compare with
+    # a mathtext traceback. No aiaas plot writes math.
+    plt.rcParams["text.parse_math"] = False
     warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
     return plt
 
