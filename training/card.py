@@ -15,6 +15,7 @@ import numpy as np
 
 from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
+from training.card_text import md_code, md_paragraphs, md_text
 from training.fonts import legible, save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
 
@@ -160,28 +161,32 @@ def residual_figure(y_true: np.ndarray, predicted: np.ndarray, target: str, spli
 def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     rows = []
     for split, values in metrics.items():
-        rows.append(f"| {split} | {metrics_text(values)} |")
+        rows.append(f"| {md_text(split)} | {metrics_text(values)} |")
     return rows
 
 
 def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path:
-    """The Markdown card; `facts` is the manifest's content, `plots` maps titles to file names."""
+    """The Markdown card; `facts` is the manifest's content, `plots` maps titles to file names.
+    What the spec and the data named (description, columns, classes, the data's path) reads as
+    itself (`card_text`): no HTML, links or line breaks of theirs."""
     training = facts["training"]
     dataset = facts["dataset"]
-    description = (facts.get("description") or "").strip()
+    description = md_paragraphs(facts.get("description") or "")
+    recipe = training["recipe"]
     lines = [
-        f"# {facts['name']}:{facts['version']}",
+        f"# {md_text(facts['name'])}:{md_text(facts['version'])}",
         "",
-        *([description, ""] if description else []),
-        f"- Task: {facts['task']}; recipe `{training['recipe']['name']}` {training['recipe']['params']}",
-        f"- Data: `{dataset['source']}`, {dataset['rows']} rows "
+        *([*description, ""] if description else []),
+        f"- Task: {facts['task']}; recipe {md_code(recipe['name'])} {md_text(recipe['params'])}",
+        f"- Data: {md_code(dataset['source'])}, {dataset['rows']} rows "
         f"(train/validation/test {'/'.join(str(v) for v in dataset['splits'].values())}), "
         f"fingerprint `{dataset['fingerprint'][:16]}...`",
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch); {kept_text(training)}",
         *_feature_lines(facts),
-        _settings_line(training),
-        f"- Input: {', '.join(facts['inputs'])}; output: {', '.join(facts['outputs'])}",
+        md_text(_settings_line(training)),
+        f"- Input: {md_text(', '.join(facts['inputs']))}; "
+        f"output: {md_text(', '.join(facts['outputs']))}",
         *_column_lines(facts.get("preprocessing") or {}),
         "",
         "## Metrics",
@@ -194,7 +199,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         "",
         f"- ONNX opset {facts['opset']}, {facts['size']} bytes; parity torch vs onnxruntime: "
         f"max abs diff {facts['parity']['max_abs_diff']:.3g} on {facts['parity']['rows']} held-out rows",
-        f"- int8 quantization: {_quantization_line(facts['quantization'])}",
+        f"- int8 quantization: {md_text(_quantization_line(facts['quantization']))}",
         "",
         "## Plots",
         "",
@@ -221,10 +226,10 @@ def _feature_lines(facts: dict[str, Any]) -> list[str]:
     # "an array's positions ... (no names served)" of inputs age, income, city, ...).
     if not facts.get("features") and len(facts.get("inputs") or ()) <= 1:
         shown = f"an array's positions x_0 ... x_{len(names) - 1} (no names served)"
-    target = f"; target `{dataset['target']}`" if dataset.get("target") else ""
+    target = f"; target {md_code(dataset['target'])}" if dataset.get("target") else ""
     exclude = dataset.get("exclude")
-    dropped = f"; excluded: {shown_names(exclude)}" if exclude else ""
-    return [f"- Features ({len(names)}): {shown}{target}{dropped}"]
+    dropped = f"; excluded: {md_text(shown_names(exclude))}" if exclude else ""
+    return [f"- Features ({len(names)}): {md_text(shown)}{target}{dropped}"]
 
 
 def _settings_line(training: dict[str, Any]) -> str:
@@ -264,7 +269,7 @@ def _column_lines(preprocessing: dict[str, Any]) -> list[str]:
     if not columns:
         return []
     lines = [*column_lines(columns), SERVED_GAPS]
-    return ["- Columns (inside the model graph):", *(f"  - {line}" for line in lines)]
+    return ["- Columns (inside the model graph):", *(f"  - {md_text(line)}" for line in lines)]
 
 
 def _quantization_line(record: dict[str, Any]) -> str:

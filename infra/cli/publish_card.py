@@ -18,6 +18,7 @@ from functions.runtime.cache import sha256_file
 from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.metric_text import metrics_text
 from infra.cli.output_change import outputs_only
+from training.card_text import md_code, md_paragraphs, md_text
 
 CARD = "card/card.md"
 NO_DATA = (
@@ -63,20 +64,21 @@ def card_lines(
     manifest: ModelManifest, scored: Scored | None, notes: tuple[str, ...],
     others: Mapping[str, tuple[Path, str]],
 ) -> list[str]:  # fmt: skip
-    """The card as Markdown lines."""
-    lines = [f"# {manifest.name}:{manifest.version}", ""]
+    """The card as Markdown lines; every string aiaas did not write reads as itself
+    (`card_text`): a model file's names and producer, the data file's name, the description."""
+    lines = [f"# {md_text(manifest.name)}:{md_text(manifest.version)}", ""]
     if manifest.description.strip():
-        lines += [manifest.description.strip(), ""]
+        lines += [*md_paragraphs(manifest.description), ""]
     lines += [*_about(manifest), "", "## Inputs", "", *_tensors(manifest.inputs), ""]
     lines += ["## Outputs", "", *_tensors(manifest.outputs), ""]
     lines += ["## Files", "", *_files(manifest, others), ""]
     if notes:
-        lines += ["## Notes from publishing", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## Notes from publishing", "", *[f"- {md_text(note)}" for note in notes], ""]
     lines += ["## Held-out metrics", ""]
     if scored is None:
         return [*lines, OUTPUTS_ONLY if outputs_only(manifest) else NO_DATA]
     lines += _metrics(scored.metrics["held_out"])
-    lines += ["", *[f"- {remark}" for remark in scored.remarks]] if scored.remarks else []
+    lines += ["", *[f"- {md_text(remark)}" for remark in scored.remarks]] if scored.remarks else []
     if scored.plots:
         lines += ["", "## Plots", "", *[f"![{t}]({p.name})" for t, p in scored.plots.items()]]
     return lines
@@ -88,15 +90,21 @@ def _about(manifest: ModelManifest) -> list[str]:
         # No date: the same publish writes the same bytes, so a retry of an interrupted one
         # (or a twin) finds the card it left equal to its own (publishing.py).
         f"- Task: {manifest.task}; published with `aiaas publish` from an ONNX file",
-        f"- Producer: {manifest.file.producer} ({opset})",
+        f"- Producer: {md_text(manifest.file.producer)} ({opset})",
     ]
     if manifest.labels:
-        lines.append(f"- Labels ({len(manifest.labels)}): {', '.join(manifest.labels)}")
+        lines.append(
+            f"- Labels ({len(manifest.labels)}): {', '.join(map(md_text, manifest.labels))}"
+        )
     if manifest.postprocessing is not None:
         post = manifest.postprocessing
-        lines.append(f"- Class scores: output `{post.scores_output}`, activation {post.activation}")
+        lines.append(
+            f"- Class scores: output {md_code(post.scores_output)}, activation {post.activation}"
+        )
     if manifest.features:
-        lines.append(f"- Features ({len(manifest.features)}): {', '.join(manifest.features)}")
+        lines.append(
+            f"- Features ({len(manifest.features)}): {', '.join(map(md_text, manifest.features))}"
+        )
     return lines
 
 
@@ -107,16 +115,17 @@ def _tensors(specs: tuple[TensorSpec, ...]) -> list[str]:
         if spec.map_keys:  # a ZipMap: one {class: score} map a row, served as [N, classes]
             keys = "string" if isinstance(spec.map_keys[0], str) else "int64"
             dtype = f"map({keys} -> {spec.dtype}), {len(spec.map_keys)} classes"
-        rows.append(f"| {spec.name} | {dtype} | {list(spec.shape)} |")
+        rows.append(f"| {md_text(spec.name)} | {md_text(dtype)} | {md_text(list(spec.shape))} |")
     return rows
 
 
 def _files(manifest: ModelManifest, others: Mapping[str, tuple[Path, str]]) -> list[str]:
     rows = ["| file | role | bytes | sha256 |", "|---|---|---|---|"]
     model = manifest.file
-    rows.append(f"| {model.path} | model | {model.size} | `{model.sha256}` |")
+    rows.append(f"| {md_text(model.path)} | model | {model.size} | `{model.sha256}` |")
     for name, (path, role) in sorted(others.items()):
-        rows.append(f"| {name} | {role} | {path.stat().st_size} | `{sha256_file(path)}` |")
+        size, digest = path.stat().st_size, sha256_file(path)
+        rows.append(f"| {md_text(name)} | {md_text(role)} | {size} | `{digest}` |")
     return [*rows, "", "The card's own files are listed, with their sha256, in manifest.json."]
 
 
@@ -131,19 +140,20 @@ def rows_read(rows: int, in_file: int | None) -> str:
 
 def _metrics(held_out: dict[str, Any]) -> list[str]:
     shown = metrics_text(held_out)
+    data = md_code(held_out["data"])
     lines = [
         f"Scored as the predict API answers, on "
         f"{rows_read(held_out['rows'], held_out.get('rows_in_file'))} of "
-        f"`{held_out['data']}` (true values in `{held_out['target']}`"
-        + (f", against output `{held_out['output']}`" if "output" in held_out else "")
+        f"{data} (true values in {md_code(held_out['target'])}"
+        + (f", against output {md_code(held_out['output'])}" if "output" in held_out else "")
         + "):",
         "",
         "| data | rows | metrics |",
         "|---|---|---|",
-        f"| {held_out['data']} | {held_out['rows']} | {shown} |",
+        f"| {md_text(held_out['data'])} | {held_out['rows']} | {shown} |",
     ]
     if held_out.get("rows_in_file"):
-        lines.append(f"\n`{held_out['data']}` has {held_out['rows_in_file']:,} rows: `--data` "
+        lines.append(f"\n{data} has {held_out['rows_in_file']:,} rows: `--data` "
                      "scores a file's first 100,000 at most, and the rest are in no metric or "
                      "plot here.")  # fmt: skip
     if held_out.get("rows_not_finite"):
