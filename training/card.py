@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +85,31 @@ def loss_figure(
 
 def tick_labels(labels: tuple[str, ...] | list[str], width: int = 18) -> list[str]:
     """Class names as ticks: wrapped at `width` characters, two lines at most ("..." where cut);
-    a 45-character class name pushed the matrix and its axis titles out of the figure."""
-    shown = []
-    for label in labels:
-        lines = textwrap.wrap(str(label), width) or [""]
-        if len(lines) > 2:
-            lines = [lines[0], lines[1][: width - 3] + "..."]
-        shown.append("\n".join(lines))
-    return shown
+    a 45-character class name pushed the matrix and its axis titles out of the figure. Names
+    cut alike keep their ends instead (`Electronics >` / `...Laptops > Gaming`): three
+    categories of one path were three ticks `Electronics > Computers >...`, rows no one could
+    tell apart; names that still read alike are numbered by their place."""
+    shown = [_cut(str(label), width) for label in labels]
+    alike = Counter(shown)
+    shown = [
+        _ends(str(label), width) if alike[tick] > 1 and tick != str(label) else tick
+        for label, tick in zip(labels, shown, strict=True)
+    ]
+    alike = Counter(shown)
+    return [f"{tick} ({i})" if alike[tick] > 1 else tick for i, tick in enumerate(shown)]
+
+
+def _cut(label: str, width: int) -> str:
+    lines = textwrap.wrap(label, width) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: width - 3] + "..."]
+    return "\n".join(lines)
+
+
+def _ends(label: str, width: int) -> str:
+    """The first wrapped line and the last `width` characters: where names of one prefix differ."""
+    head = (textwrap.wrap(label, width) or [""])[0]
+    return f"{head}\n...{label[len(head) :][-(width - 3) :].lstrip()}"
 
 
 def label_room(ticks: list[str]) -> float:

@@ -48,6 +48,34 @@ def outside(figure: Any) -> list[str]:
     ]
 
 
+# Categories of one path: cut at 2 lines of 18 characters, all three read
+# "Electronics >\nComputers >..." (hunt_card 4).
+PATH = (
+    "Electronics > Computers > Laptops > Gaming",
+    "Electronics > Computers > Laptops > Business",
+    "Electronics > Computers > Desktops",
+)
+
+
+def test_names_cut_alike_keep_their_ends_in_the_card_and_compare() -> None:
+    figure = confusion_figure([[3, 1, 0], [0, 4, 0], [1, 0, 2]], PATH, "held.csv")
+    axes = figure.axes[0]
+    for ticks in (axes.get_xticklabels(), axes.get_yticklabels()):
+        shown = [t.get_text() for t in ticks]
+        assert len(set(shown)) == 3 and all(s.startswith("Electronics >\n...") for s in shown)
+        assert shown[0].endswith("> Gaming") and shown[2].endswith("> Desktops"), shown
+    assert outside(figure) == []
+    report = {
+        "model": "shop", "a": "1", "b": "2", "agreement": {"rate": 0.8},
+        "confusion": {"labels": list(PATH), "matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 2]]},
+    }  # fmt: skip
+    drawn = compare_plot._confusion(compare_plot.pyplot(), report)
+    assert len({t.get_text() for t in drawn.axes[0].get_yticklabels()}) == 3
+    assert tick_labels(["a" * 40, "a" * 40]) == [
+        "a" * 18 + "\n..." + "a" * 15 + f" ({i})" for i in (0, 1)
+    ]
+
+
 def test_long_class_names_are_wrapped_and_the_matrix_keeps_its_labels_inside() -> None:
     # 45-character names cut the tick labels, the axis titles and the title off the figure.
     assert tick_labels(LONG)[0] == "Cultivar A\n(Barolo, Piedmo..."
