@@ -41,6 +41,7 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
     model = load(manifest, model_path)
     folder.mkdir(parents=True, exist_ok=True)
     plots = _Plots()
+    said: tuple[str, ...] = ()  # why a metric is missing
     if manifest.postprocessing is not None:
         values, finite = _classifier(model, data, data_path)
         plots.draw("Confusion matrix", card.confusion_plot, values["confusion_matrix"],
@@ -49,13 +50,16 @@ def score(manifest: ModelManifest, model_path: Path, data_path: Path, target: st
         values, truth, predicted, finite = _regressor(model, data, data_path)
         plots.draw("Residuals", card.residual_plot, truth, predicted, folder / "residuals.png",
                    data.column, data_path.name)  # fmt: skip
+        if values["r2"] is None:
+            said = (f"no r2: every true value is {truth[0]:g}, so there is no variance for the "
+                    "model to explain (it is 0/0); rmse and mae are as scored",)  # fmt: skip
     remark = _importance(model, data, folder, plots, finite)
     held_out = {"data": data_path.name, "target": data.column, **values}
     if data.total is not None and data.total > len(data.labels):  # said on the card and output
         held_out["rows_in_file"] = data.total
     if manifest.postprocessing is None:  # which output was scored, where there are several
         held_out["output"] = value_output(manifest)
-    return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *remark))
+    return Scored({"held_out": held_out}, plots.drawn, (*plots.remarks, *said, *remark))
 
 
 class _Plots:
@@ -113,6 +117,8 @@ def _regressor(
     if not finite.any():
         raise BadRequest(f"--data {path}: no row has a finite label and a finite prediction")
     values = regression_metrics(truth[finite], predicted[finite])
+    if np.ptp(truth[finite]) == 0:  # read r2=0, as if the model predicted the mean
+        values["r2"] = None
     if not finite.all():  # NaN/inf answers are counted, not averaged into NaN metrics
         values["rows_not_finite"] = int((~finite).sum())
     return values, truth[finite], predicted[finite], finite

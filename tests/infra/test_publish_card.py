@@ -186,6 +186,24 @@ def test_a_regressor_card_has_r2_rmse_and_residuals(tmp_path: Path, ridge: Any) 
                                                                "importance.png"})  # fmt: skip
 
 
+def test_a_constant_target_has_no_r2_and_the_card_says_why(tmp_path: Path, ridge: Any) -> None:
+    """Every true value alike: r2 is 0/0, and the card read `r2=0` (as if the model predicted
+    the mean), where `aiaas compare` of the same rows says n/a (hunt_card 5)."""
+    model, data, estimator, x = ridge
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    constant = tmp_path / "constant.jsonl"
+    constant.write_text("".join(json.dumps({**r, "target": 150.0}) + "\n" for r in rows))
+    store = LocalStore(tmp_path / "store")
+    code, out, err = run(store, "publish", str(model), "--name", "flat", "--data", str(constant))
+    assert code == 0, err
+    held_out = Registry(store).manifest("flat", "1").metrics["held_out"]
+    assert held_out["r2"] is None and "r2" not in out
+    expected = estimator.predict(x)
+    assert held_out["rmse"] == pytest.approx(np.sqrt(np.mean((expected - 150) ** 2)), rel=1e-4)
+    text = card(store, "flat")
+    assert "r2=" not in text and "- no r2: every true value is 150, so there is no variance" in text
+
+
 def test_without_data_the_card_says_how_to_add_metrics(tmp_path: Path, ridge: Any) -> None:
     store = LocalStore(tmp_path / "store")
     code, out, err = run(store, "publish", str(ridge[0]), "--name", "plain")
