@@ -62,10 +62,7 @@ def test_rows_of_nan_class_scores_are_left_out_and_counted(tmp_path: Path) -> No
     assert (
         held_out["confusion_matrix"] == confusion_matrix(truth[20:], served, labels=LABELS).tolist()
     )
-    assert (
-        "on 80 rows of held.csv; 20 more left out: a NaN or infinite answer"
-        in out.getvalue()
-    )
+    assert "on 80 rows of held.csv; 20 more left out: a NaN or infinite answer" in out.getvalue()
     card = (version / "card/card.md").read_text()
     assert "20 rows had a non-finite prediction or label and are left out." in card
     assert "nan" not in card.split("feature importance:")[1]  # largest x_0 nan, x_1 nan, ...
