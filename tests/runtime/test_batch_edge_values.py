@@ -47,7 +47,31 @@ def test_text_rows_with_integers_past_2_53_are_reported_and_the_rest_scored(tmp_
     errors = _errors(store, "batch/ids/output/i.csv.errors.jsonl")
     assert [e["line"] for e in errors] == [2, 4]
     assert all("only up to 2**53" in str(e["error"]) and "NPY" in str(e["error"]) for e in errors)
-    assert "is 1.8446744073709552e+19, a number read as a float" in str(errors[1]["error"])
+    assert "is 18446744073709551615, a number read as a float" in str(errors[1]["error"])
+
+
+def test_a_csv_integer_past_2_53_is_quoted_as_written_on_every_route(tmp_path):
+    """The reason quoted the float the cell read as (9007199254740993 as 9007199254740992,
+    int64's min as -9.2233720368547758e+18): a number the file does not hold. The same words
+    whichever route reads the chunk (plain numbers, among odd lines, with a text column)."""
+    store = LocalStore(tmp_path / "store")
+    path = onnx_factory.identity(tmp_path / "i.onnx", elem=TensorProto.INT64, shape=["N", 2])
+    Registry(store).publish(onnx_factory.manifest_for(path, "ids", "1"), path)
+    cells = [f"{2**53 + 1},1", f"-{2**63},1", f"2, {2**64 + 1} ", "3,4"]
+    files = {
+        "plain.csv": ["x_0,x_1", *cells],
+        "mixed.csv": ["x_0,x_1", *cells, *(["5,6"] * 12), "7,abc"],
+        "text.csv": ["id,x_0,x_1", *(f"r,{line}" for line in cells), 'r,"8",9'],
+    }
+    for name, lines in files.items():
+        store.put_bytes(f"batch/ids/input/{name}", "\n".join(lines).encode())
+        run(store, tmp_path, f"batch/ids/input/{name}")
+        errors = _errors(store, f"batch/ids/output/{name}.errors.jsonl")
+        assert [str(e["error"]).split(", a number")[0] for e in errors[:3]] == [
+            f"input 'x' value 0 is {2**53 + 1}",
+            f"input 'x' value 0 is -{2**63}",
+            f"input 'x' value 1 is {2**64 + 1}; expected an integer in [-{2**63}, {2**63 - 1}]",
+        ], name
 
 
 def test_jsonl_integers_past_2_53_are_read_exactly(tmp_path):
@@ -103,4 +127,6 @@ def test_a_narrow_integer_past_2_53_is_told_its_range_not_to_use_npy(tmp_path):
     summary = run(store, tmp_path, "batch/small/input/i.csv")
     assert (summary["scored_rows"], summary["failed_rows"]) == (1, 1)
     (error,) = _errors(store, "batch/small/output/i.csv.errors.jsonl")
-    assert error["error"] == "input 'x' is 1e+16; expected an integer in [-2147483648, 2147483647]"
+    assert (
+        error["error"] == "input 'x' is 1e16; expected an integer in [-2147483648, 2147483647]"
+    )  # as written

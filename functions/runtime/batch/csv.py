@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from functools import partial
 from itertools import repeat
 from operator import itemgetter
 from typing import cast
@@ -83,6 +84,8 @@ class CsvDecoder:
         self.skip_header = skip_header
         self.width = len(layout.usecols) if layout.usecols is not None else len(layout.columns)
         self.picks = {name: _pick(cols) for name, cols in layout.indices.items()}
+        # A refused row's reason quotes its cells as written (9007199254740993, not ...992).
+        self.finish = partial(finish_chunk, manifest, written=layout.written)
 
     def chunk(
         self, first: int, lines: list[bytes], starts: np.ndarray | None = None, count: int = 0
@@ -120,7 +123,7 @@ class CsvDecoder:
             raw, parsed, bad = self._parse_slow(records, numbers)
             errors += bad
         echoed = [record.encode() for record in records]
-        return finish_chunk(self.manifest, count, echoed, numbers, raw, parsed, errors)
+        return self.finish(count, echoed, numbers, raw, parsed, errors)
 
     def _plain_chunk(self, count: int, first: int, lines: list[bytes]) -> Chunk | None:
         """The chunk when every line is plain numbers (the common case), else None.
@@ -137,7 +140,7 @@ class CsvDecoder:
             matrix = matrix[:, self.layout.usecols]
         numbers = np.arange(first, first + len(lines), dtype=np.int64)
         parsed = np.ones(len(lines), dtype=bool)
-        return finish_chunk(self.manifest, count, lines, numbers, self._split(matrix), parsed, [])
+        return self.finish(count, lines, numbers, self._split(matrix), parsed, [])
 
     def _mixed_chunk(self, count: int, first: int, lines: list[bytes]) -> Chunk | None:
         """A chunk with a few odd lines: the others read as plain numbers, the odd ones
@@ -169,8 +172,7 @@ class CsvDecoder:
             name: np.concatenate([values, odd_raw[name]])[slot]
             for name, values in self._split(matrix).items()
         }
-        return finish_chunk(
-            self.manifest,
+        return self.finish(
             count,
             [records[i] for i in order.tolist()],
             np.concatenate([numbers[plain], odd_numbers])[order],

@@ -84,6 +84,14 @@ class CsvLayout:
         added = [csv_quote(name) for field in fields for name in column_names(field)]
         return (",".join([self.header, *added]) + "\n").encode()
 
+    def written(self, record: bytes) -> dict[str, list[str]]:
+        """Input name -> the cells a parsed record holds for it, as the file wrote them: a
+        refused row's reason quotes these (its float, 9007199254740993 read as ...992, is not
+        in the file). Only for refused rows: each is parsed again."""
+        fields = next(csv_fields.reader([record.decode()]), [])
+        columns = self.usecols or range(len(self.columns))
+        return {n: [fields[columns[c]].strip() for c in cols] for n, cols in self.indices.items()}
+
 
 def csv_layout(header: bytes, manifest: ModelManifest, where: str) -> CsvLayout:
     """Match the header record (a quoted name may hold a line break) against the model's

@@ -16,9 +16,16 @@ from functions.runtime.validation import missing_value, scaled_pixels_hint
 EXACT_FLOAT = 2.0**53  # float64 holds every integer below this, and not all above
 
 
-def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -> str:
+def bad_reason(
+    spec: TensorSpec,
+    row: np.ndarray,
+    columns: Sequence[str] = (),
+    written: Sequence[str] | None = None,
+) -> str:
     """Why one raw row of input `spec` cannot be cast: names the input and the first bad value,
-    by its column where `columns` (the model's feature names) name the row's values."""
+    by its column where `columns` (the model's feature names) name the row's values, and as
+    `written` (a CSV row's cells) has it where given: an integer past 2**53 reads as a float
+    that is not the number in the file (9007199254740993 as ...992)."""
     flat = np.asarray(row).reshape(-1)
     target = BY_NAME[spec.dtype].numpy
     named = len(columns) == flat.size
@@ -26,6 +33,9 @@ def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -
         where = f"input '{spec.name}'" + (f" value {index}" if flat.size > 1 else "")
         if named:  # as an empty cell of the column is named: "column 'petal_length' ..."
             where = f"column '{columns[index]}'"
+        # Past 2**53 the float read may not be the file's number: its cell is quoted instead.
+        big = isinstance(item, float) and abs(item) >= EXACT_FLOAT
+        shown = written[index] if written is not None and big else None
         if target.kind == "f" and math.isnan(item):
             return missing_value(where, "NaN")
         if target.kind == "f" and not np.isfinite(item):
@@ -48,11 +58,13 @@ def bad_reason(spec: TensorSpec, row: np.ndarray, columns: Sequence[str] = ()) -
             low, high = (info.min, info.max) if exact else (float(info.min), float(info.max))
             if not (exact or float(item).is_integer()) or not low <= item <= high:
                 hint = _pixels_hint(target, flat)
-                return f"{where} is {item}; expected an integer in [{info.min}, {info.max}]{hint}"
+                said = shown or item
+                return f"{where} is {said}; expected an integer in [{info.min}, {info.max}]{hint}"
         wide = target.itemsize == 8  # only int64 / uint64 hold integers past 2**53
         if target.kind in "iu" and wide and isinstance(item, float) and abs(item) >= EXACT_FLOAT:
+            said = shown or f"{item:.17g}"
             return (
-                f"{where} is {item:.17g}, a number read as a float, which holds integers exactly "
+                f"{where} is {said}, a number read as a float, which holds integers exactly "
                 "only up to 2**53 (a CSV cell, a JSON number with a fraction or an exponent, a "
                 "float array): send the integer as written digits in JSONL, or an int64 NPY"
             )

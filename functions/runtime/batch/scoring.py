@@ -9,6 +9,7 @@ batches of at most the model's batch limit and appends `label` and `score` for c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,9 +140,13 @@ def fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:
 
 
 def coerce_rows(
-    manifest: ModelManifest, raw: dict[str, np.ndarray], positions: np.ndarray
+    manifest: ModelManifest,
+    raw: dict[str, np.ndarray],
+    positions: np.ndarray,
+    written: Callable[[int], dict[str, list[str]]] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[RowError]]:
-    """Cast raw rows to the input dtypes; (features of good rows, good mask, errors)."""
+    """Cast raw rows to the input dtypes; (features of good rows, good mask, errors).
+    `written(i)`: row i's cells as the file wrote them, by input (CSV), for reasons to quote."""
     good = np.ones(len(positions), dtype=bool)
     reasons: dict[int, str] = {}
     cast: dict[str, np.ndarray] = {}
@@ -150,7 +155,8 @@ def coerce_rows(
         value, bad = _cast_rows(spec, raw[spec.name])
         columns = manifest.features if spec is manifest.feature_input else ()
         for index in np.flatnonzero(bad & good):
-            reasons[int(index)] = bad_reason(spec, raw[spec.name][index], columns)
+            cells = written(int(index))[spec.name] if written is not None else None
+            reasons[int(index)] = bad_reason(spec, raw[spec.name][index], columns, cells)
         if text is not None and spec.name == text.field:  # a text model's text column
             blank = np.fromiter((is_blank(str(t)) for t in value), bool, len(value)) & good
             for index in np.flatnonzero(blank):

@@ -10,6 +10,7 @@ becomes a RowError with its number and reason; the other lines of its chunk are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -93,10 +94,19 @@ def finish_chunk(
     raw: dict[str, np.ndarray],
     parsed: np.ndarray,
     errors: list[RowError],
+    written: Callable[[Line], dict[str, list[str]]] | None = None,
 ) -> Chunk:
-    """Coerce the parsed rows and assemble the chunk; `parsed` marks records that parsed."""
+    """Coerce the parsed rows and assemble the chunk; `parsed` marks records that parsed, and
+    `written` gives a record's cells as written (CSV), for a refused row's reason to quote."""
     parsed_numbers = numbers[parsed]
-    features, good, cast_errors = coerce_rows(manifest, raw, parsed_numbers)
+    cells = None
+    if written is not None:
+        where = np.flatnonzero(parsed)
+
+        def cells(index: int) -> dict[str, list[str]]:
+            return written(records[int(where[index])])
+
+    features, good, cast_errors = coerce_rows(manifest, raw, parsed_numbers, cells)
     mask = parsed.copy()
     mask[np.flatnonzero(parsed)[~good]] = False
     kept: list[Line] = (
