@@ -48,19 +48,38 @@ def dict_reader(lines: Iterable[str]) -> RecordReader:
     return RecordReader(lines)
 
 
-def wrong_fields(fields: int, header: int) -> str | None:
+def wrong_fields(record: Sequence[str], header: Sequence[str]) -> str | None:
     """The rule every reader of a CSV applies to a record, in batch's words: as many fields as
     the header, or the record is refused. A thousands separator (`1,000`) or a stray comma
-    makes one more; DictReader put it under the key None and read the row shifted."""
-    return None if fields == header else f"has {fields} fields; the header has {header}"
+    makes one more; DictReader put it under the key None and read the row shifted. A comma
+    that ends every row (or the header) is said so: the counts alone named no cause."""
+    fields, names = len(record), len(header)
+    if fields == names:
+        return None
+    said = f"has {fields} fields; the header has {names}"
+    if fields == names + 1 and not record[-1].strip():
+        return said + ROW_COMMA
+    if fields + 1 == names and not header[-1].strip():
+        return said + HEADER_COMMA
+    return said
+
+
+ROW_COMMA = (
+    " (the row ends in a comma, which makes an empty last field: remove the commas that end "
+    "the rows, or name that column in the header)"
+)
+HEADER_COMMA = (
+    " (the header ends in a comma, which names an empty last column: remove that comma, or "
+    "end each row in a comma too)"
+)
 
 
 class _Counted:
-    """A csv reader that keeps how many fields its last record had."""
+    """A csv reader that keeps its last record."""
 
     def __init__(self, inner: Reader) -> None:
         self.inner = inner
-        self.fields = 0
+        self.record: list[str] = []
         self.header: list[str] | None = None  # the header's names, once read
 
     def __iter__(self) -> _Counted:
@@ -72,7 +91,7 @@ class _Counted:
         # was one of 1 field, which refused a whole baseline.
         while self.header is not None and len(self.header) > 1 and _blank(record):
             record = next(self.inner)
-        self.fields = len(record)
+        self.record = record
         return record
 
     @property
@@ -111,7 +130,7 @@ class RecordReader(_DictReader):
 
     def misshapen(self) -> str | None:
         """`wrong_fields` of the record read last, None when it has the header's fields."""
-        return wrong_fields(self._counted.fields, len(self.fieldnames or ()))
+        return wrong_fields(self._counted.record, list(self.fieldnames or ()))
 
 
 def named_twice(where: str, header: Iterable[str], read: Iterable[str]) -> str | None:

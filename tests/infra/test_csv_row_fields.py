@@ -86,6 +86,19 @@ def test_baseline_refuses_a_shifted_row_and_writes_nothing(tmp_path: Path, model
     assert not store.exists(f"{version_prefix('m', '1')}/{BACKGROUND_FILE}")
 
 
+def test_baseline_names_a_comma_that_ends_each_row(tmp_path: Path, model: Path) -> None:
+    store = _published(tmp_path, model, "m", background=False)
+    data = tmp_path / "ended.csv"
+    data.write_text(f"{FEATURES}\n1,2,3,4,\n5,6,7,8,\n")
+    code, _, err = run(store, "baseline", "m", str(data))
+    assert code == 1
+    assert (
+        f"{data}: line 2: has 5 fields; the header has 4 (the row ends in a comma, which makes "
+        "an empty last field: remove the commas that end the rows, or name that column in the "
+        "header)"
+    ) in err, err
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

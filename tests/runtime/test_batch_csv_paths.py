@@ -172,6 +172,28 @@ def test_bad_rows_are_named_the_same_on_every_route(manifest):
     assert chunk.lines == 6
 
 
+def test_a_comma_that_ends_the_rows_or_the_header_is_named(manifest):
+    """Rows that all end in a comma (or a header that does) were told only "has 5 fields; the
+    header has 4", every row, with no word of the comma."""
+    rows = [b"1,2,3,4,", b"5,6,7,8, ", b"1,2,3,4,5"]
+    decoder = CsvDecoder(csv_layout(X.encode(), manifest, "a.csv"), manifest, skip_header=False)
+    row_comma = "(the row ends in a comma, which makes an empty last field: remove the commas"
+    assert [e.reason for e in decoder.chunk(2, [*rows, *(g.encode() for g in GOOD)]).errors] == [
+        f"has 5 fields; the header has 4 {row_comma} that end the rows, or name that column "
+        "in the header)",
+        f"has 5 fields; the header has 4 {row_comma} that end the rows, or name that column "
+        "in the header)",
+        "has 5 fields; the header has 4",  # its last field holds a value: no guess
+    ]
+    ended = CsvDecoder(
+        csv_layout(f"id,{X},".encode(), manifest, "a.csv"), manifest, skip_header=False
+    )
+    assert [e.reason for e in ended.chunk(2, [b"r,1,2,3,4", b"r,1,2,3,4,"]).errors] == [
+        "has 5 fields; the header has 6 (the header ends in a comma, which names an empty last "
+        "column: remove that comma, or end each row in a comma too)"
+    ]
+
+
 def test_a_feature_models_bad_values_name_their_column(manifest):
     """A model with feature names: an empty cell was named by its column, but NaN, inf and a
     value past float32's range by the tensor ("input 'x' value 0"), 1e39 with no value at all

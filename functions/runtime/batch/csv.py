@@ -282,7 +282,7 @@ class CsvDecoder:
                 )
                 errors.append(RowError(int(numbers[index]), f"not a valid CSV row: {reason}"))
                 continue
-            misfit = csv_fields.wrong_fields(len(fields), len(self.layout.columns))
+            misfit = csv_fields.wrong_fields(fields, self.layout.columns)
             if misfit is not None:
                 errors.append(RowError(int(numbers[index]), misfit))
                 continue
