@@ -39,6 +39,7 @@ from functions.runtime.store_api import (
     check_key,
     holds,
 )
+from functions.runtime.store_links import check_inside, key_folder
 from functions.runtime.store_parts import (
     LINK_HEX_BYTES,
     NAME_EXTRA,
@@ -107,7 +108,12 @@ class LocalStore:
         self.name_bytes: int | None = longest_name(self.root) - NAME_EXTRA  # temp names add it
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        check_inside(self.uri, key_folder(check_key(key)), key)  # no folder link out of it
+        return self.root / key
+
+    def _folder(self, prefix: str) -> Path:
+        check_inside(self.uri, prefix, prefix)
+        return self.root / prefix if prefix else self.root
 
     def _missing(self, key: str) -> NotFound:
         return NotFound(
@@ -318,7 +324,7 @@ class LocalStore:
         return path.is_file() and not path.is_symlink()
 
     def list_keys(self, prefix: str, after: str = "") -> Iterator[str]:
-        base = self.root / prefix if prefix else self.root
+        base = self._folder(prefix)
         if not base.is_dir():
             return
         with self._errors(prefix or "."):  # a folder a prune removes meanwhile is skipped
@@ -328,10 +334,10 @@ class LocalStore:
 
     def list_files(self, folder: str, starting: str = "") -> list[str]:
         with self._errors(folder):
-            return files_in(self.root / folder, folder, starting)
+            return files_in(self._folder(folder), folder, starting)
 
     def list_dirs(self, prefix: str) -> list[str]:
-        base = self.root / prefix if prefix else self.root
+        base = self._folder(prefix)
         if not base.is_dir():
             return []
         with self._errors(prefix):
@@ -361,7 +367,7 @@ class LocalStore:
     def remove_abandoned(
         self, prefix: str, *, settled_s: float = ABANDONED_AFTER_S, empty_folders: bool = False
     ) -> int:
-        folder = self.root / check_key(prefix)
+        folder = self._folder(check_key(prefix))
         return remove_abandoned_temp(folder, settled_s, self._prune, empty_folders=empty_folders)
 
     def _prune(self, folder: Path) -> None:

@@ -87,3 +87,53 @@ def test_writes_go_through_no_planted_generation_or_lock_link(tmp_path: Path) ->
     assert victim.read_bytes() == b"root:x:0:0:root:/root:/bin/bash\n"
     assert not created.exists()
     assert registry.resolve("m@staging").version == "1"
+
+
+def test_a_folder_link_out_of_the_store_takes_no_write_and_gives_no_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """O_NOFOLLOW guards a path's last part alone: `batch -> /elsewhere` in a store someone
+    handed over made `aiaas batch` write its input copy, output and summary there (security
+    hunt 3). Every use of a key under such a folder is now refused, naming the link."""
+    store = published(tmp_path)
+    outside = tmp_path / "outside"
+    (outside / "m/input").mkdir(parents=True)
+    (outside / "m/input/old.csv").write_bytes(b"x_0,x_1,x_2,x_3\n1,2,3,4\n")
+    (store.root / "batch").symlink_to(outside, target_is_directory=True)
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(b"x_0,x_1,x_2,x_3\n1,2,3,4\n")
+    code, _, err = run(capsys, store, "batch", "m", str(rows))
+    assert code != 0
+    assert f"{store.root}/batch is a symbolic link to {outside}, outside the store" in err, err
+    key = "batch/m/input/old.csv"
+    for use in (
+        lambda: store.put_bytes("batch/m/input/new.csv", b"x"),
+        lambda: store.open_write("batch/m/input/new.csv").__enter__(),
+        lambda: store.get_bytes(key),
+        lambda: store.head(key),
+        lambda: store.exists(key),
+        lambda: store.delete(key),
+        lambda: list(store.list_keys("batch/m")),
+        lambda: store.list_files("batch/m/input"),
+        lambda: store.list_dirs("batch"),
+        lambda: store.remove_abandoned("batch/m"),
+    ):
+        with pytest.raises(StoreError, match="outside the store"):
+            use()
+    assert sorted(p.relative_to(outside).as_posix() for p in outside.rglob("*")) == [
+        "m",
+        "m/input",
+        "m/input/old.csv",
+    ]
+    assert list(store.list_keys("models/m/aliases")) == ["models/m/aliases/production.json"]
+
+
+def test_a_folder_link_to_a_folder_of_the_same_store_is_followed(tmp_path: Path) -> None:
+    store = published(tmp_path)
+    (store.root / "spare").mkdir()
+    (store.root / "batch").symlink_to(store.root / "spare", target_is_directory=True)
+    store.put_bytes("batch/m/input/a.csv", b"x_0\n1\n")
+    assert store.get_bytes("batch/m/input/a.csv") == b"x_0\n1\n"
+    assert (store.root / "spare/m/input/a.csv").read_bytes() == b"x_0\n1\n"
+    store.delete("batch/m/input/a.csv")
+    assert not store.exists("batch/m/input/a.csv")
