@@ -35,7 +35,7 @@ from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
-from infra.local.expiry import CAPTURE_DAYS, MONITORING_DAYS, Retention, expire_daily
+from infra.local.expiry import CAPTURE_DAYS, MONITORING_DAYS, DailyExpiry, Retention
 from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
     export_native_settings,
@@ -159,18 +159,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_serve)
 
 
-def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> None:
-    """Expire a directory store's captures and drift snapshots daily, as the stack's bucket
-    rules do on S3; on S3, say that the days given do not apply (a MinIO at the edge without
-    the stack's rules kept captures for ever while its user believed --capture-days 7)."""
+def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> DailyExpiry | None:
+    """A directory store's daily expiry of captures and drift snapshots, as the stack's bucket
+    rules do on S3 (the workers start it, after they fork); on S3, say that the days given do
+    not apply (a MinIO at the edge without the stack's rules kept captures for ever while its
+    user believed --capture-days 7)."""
     capture, monitoring = args.capture_days, args.monitoring_days
     if store.location.bucket == LOCAL_BUCKET:
-        kept = Retention(
-            CAPTURE_DAYS if capture is None else capture,
-            MONITORING_DAYS if monitoring is None else monitoring,
+        return DailyExpiry(
+            Retention(
+                CAPTURE_DAYS if capture is None else capture,
+                MONITORING_DAYS if monitoring is None else monitoring,
+            )
         )
-        expire_daily(store, kept)
-        return
     given = [flag for flag, days in (("--capture-days", capture), ("--monitoring-days", monitoring))
              if days is not None]  # fmt: skip
     if given:
@@ -180,6 +181,7 @@ def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> Non
             "stack's expire-capture and expire-monitoring; set such rules yourself on another "
             "S3 server)"
         )
+    return None
 
 
 def trusted_proxies(text: str) -> tuple[str, ...]:
@@ -230,6 +232,7 @@ class ServeConfig:
     loopback: bool = True  # it listens on loopback only: with no token, Host is checked too
     port: int = 0  # --port: a proxied request whose Host names it came to the port directly
     resume: ResumeClaim | None = None  # one worker lines up the batch jobs the last stop left
+    expiry: DailyExpiry | None = None  # a directory store's: one worker at a time expires it
 
 
 def build_app(config: ServeConfig) -> GatewayApp:
@@ -273,6 +276,8 @@ def build_app(config: ServeConfig) -> GatewayApp:
     discovery.gateway = gateway
     if config.listing:  # finished in the background; a call meanwhile waits for it
         discovery.start()
+    if config.expiry is not None:  # a thread of this worker's, started after the fork
+        config.expiry.start(open_store(config.store_uri))
     limits = BodyLimits(gateway.max_body, config.limits.body_timeout_s)
     return GatewayApp(
         gateway,
@@ -360,9 +365,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  no models yet: publish one (`aiaas publish model.onnx --name NAME`, or `aiaas train "
             "SPEC --publish`); it is picked up on first call"
         )
-    _expire(store, store_uri, args)
+    expiry = _expire(store, store_uri, args)
     with shared_metrics_dir(args.workers > 1, env) as directory:
-        config = dataclasses.replace(config, metrics_dir=directory, workers=args.workers)
+        config = dataclasses.replace(
+            config, metrics_dir=directory, workers=args.workers, expiry=expiry
+        )
         serve(address, args.port, partial(build_app, config), workers=args.workers, limits=limits)
     # Signalled (SIGTERM, SIGINT): the requests in flight were answered first.
     lambda_logs.say("aiaas serve: stopped")

@@ -6,16 +6,19 @@ many days. Without it a store at the edge kept both forever.
 Both are written in day folders, `capture|monitoring/<model>/<version>/<YYYY-MM-DD>/`, so a
 day whose date is older than the limit goes whole: S3 expires an object so many days after its
 creation, and an object's creation is its day folder's date. Serve runs it at start and once a
-day after, on a thread beside the server; an S3 store is left to its bucket's rules.
+day after, on a thread beside the server, in one worker at a time (`ExpiryTurn`); an S3 store
+is left to its bucket's rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.store import ObjectStore
@@ -65,12 +68,43 @@ def _date(name: str) -> dt.date | None:
         return None
 
 
-def expire_daily(store: ObjectStore, retention: Retention) -> threading.Thread | None:
-    """Expire now and every day after on a daemon thread (None: nothing to expire)."""
+class ExpiryTurn:
+    """Which worker of `aiaas serve` expires the store: one at a time. Made before the workers
+    fork (an unnamed file each inherits); each worker's expiry thread waits for the file's lock,
+    a POSIX record lock, which a process owns: the worker holding it expires, and when it ends
+    (a crash, granian's reload) a waiting one takes over. The threads start in the workers: one
+    alive in the process that forks them is what Python 3.12+ warns of ("This process is
+    multi-threaded, use of fork() may lead to deadlocks in the child"; install hunt 2)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - held for the server's life
+
+    def wait(self) -> None:
+        fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX)  # held until this process ends
+
+
+@dataclass(frozen=True)
+class DailyExpiry:
+    """A directory store's expiry, as each worker of `aiaas serve` starts it (`start`)."""
+
+    retention: Retention
+    turn: ExpiryTurn = field(default_factory=ExpiryTurn)
+
+    def start(self, store: ObjectStore) -> threading.Thread | None:
+        return expire_daily(store, self.retention, self.turn)
+
+
+def expire_daily(
+    store: ObjectStore, retention: Retention, turn: ExpiryTurn | None = None
+) -> threading.Thread | None:
+    """Expire now and every day after on a daemon thread, once it has `turn` (None: nothing to
+    expire)."""
     if not retention.rules():
         return None
 
     def run() -> None:
+        if turn is not None:
+            turn.wait()
         while True:
             try:
                 gone = expire(store, retention, dt.datetime.now(dt.UTC).date())

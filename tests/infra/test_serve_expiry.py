@@ -5,6 +5,8 @@ captured data, and a drift snapshot a minute per worker, forever."""
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import textwrap
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from functions.runtime.store import LocalStore
 from infra.cli.arg_types import whole_days
 from infra.cli.main import main
-from infra.local.expiry import Retention, expire
+from infra.local.expiry import ExpiryTurn, Retention, expire
 from tests.infra.test_serve import ServeProcess
 from tests.infra.test_serve_capture import ServeUri
 
@@ -57,6 +59,71 @@ def test_serve_expires_at_start_and_keeps_them_with_0(tmp_path: Path) -> None:
         assert _gone(store, old) and store.exists(fresh)
     finally:
         server.stop()
+
+
+# The CLI's main, with each fork's live threads written down (os.register_at_fork: granian's
+# supervisor forks its workers through multiprocessing, as Python 3.12+ warns of when threads run).
+FORK_WATCH = """
+    import os, sys, threading
+
+    def seen():
+        with open(os.environ["FORKS_SEEN"], "a") as out:
+            out.write(",".join(sorted(t.name for t in threading.enumerate())) + "\\n")
+
+    os.register_at_fork(before=seen)
+    from infra.cli.main import main
+    sys.exit(main())
+"""
+
+
+def test_serve_workers_fork_before_the_expiry_thread_starts(tmp_path: Path) -> None:
+    """`aiaas serve --workers 2` started the expiry thread, then forked its workers: Python
+    3.12+ warned "This process ... is multi-threaded, use of fork() may lead to deadlocks in
+    the child" at every start (install hunt 2). The workers start it; one expires."""
+    store = LocalStore(tmp_path / "store")
+    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
+    (tmp_path / "aiaas_fork_watch.py").write_text(textwrap.dedent(FORK_WATCH))
+    forks = tmp_path / "forks.txt"
+    env = {"PYTHONPATH": str(tmp_path), "FORKS_SEEN": str(forks)}
+    server = ServeProcess(tmp_path / "store", "--workers", "2", env=env, main="aiaas_fork_watch")
+    try:
+        server.wait_ready()
+        assert _gone(store, old)
+    finally:
+        server.stop()
+    seen = forks.read_text().splitlines()
+    assert len(seen) >= 2 and not any("aiaas-expiry" in threads for threads in seen), seen
+
+
+def _hold(turn: ExpiryTurn, log: Path, name: str, seconds: float) -> None:
+    turn.wait()
+    with log.open("a") as out:
+        out.write(f"{name} took\n")
+    time.sleep(seconds)
+    with log.open("a") as out:
+        out.write(f"{name} left\n")
+
+
+def test_one_worker_at_a_time_expires_and_another_takes_over_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    turn, log = ExpiryTurn(), tmp_path / "turns.txt"
+    fork = multiprocessing.get_context("fork")
+    first = fork.Process(target=_hold, args=(turn, log, "first", 1.0))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not (log.exists() and "first took" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = fork.Process(target=_hold, args=(turn, log, "second", 0.0))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert log.read_text().splitlines() == [
+        "first took",
+        "first left",
+        "second took",
+        "second left",
+    ]
 
 
 def _gone(store: LocalStore, key: str, within_s: float = 10) -> bool:
