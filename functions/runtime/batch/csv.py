@@ -205,8 +205,12 @@ class CsvDecoder:
             if len(split) != fields:
                 odd.add(index)
                 cells.append(b"")
+            elif len(usecols) > 1:  # an empty cell among several: found by _odd_lines
+                cells.append(b",".join(pick(split)))
             else:
-                cells.append(b",".join(pick(split)) if len(usecols) > 1 else split[usecols[0]])
+                cells.append(cell := split[usecols[0]])
+                if not cell.strip():  # an empty cell, alone: no comma shows it
+                    odd.add(index)
         return cells, odd
 
     @staticmethod
