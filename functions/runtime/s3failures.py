@@ -88,6 +88,12 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
     """The store's error for botocore's (or urllib3's) `exc` on `key` of the store at `uri`."""
     from botocore.exceptions import NoCredentialsError, ParamValidationError
 
+    from functions.runtime.s3answers import NoFirstAnswer, NotS3Answer
+
+    if isinstance(exc, NotS3Answer):  # misconfigured: the operator's to fix, not to wait out
+        return StoreError(f"S3 error on {uri}/{key}: {exc}")
+    if isinstance(exc, NoFirstAnswer):  # away, as far as `aiaas serve` can tell (serve_start)
+        return StoreUnreachable(f"S3 error on {uri}/{key}: {exc}")
     if isinstance(exc, ParamValidationError) and any(
         name in str(exc) for name in ("IfMatch", "IfNoneMatch")
     ):

@@ -1,0 +1,101 @@
+"""Answers no S3 server gives, and an endpoint that never answers: each said at once, in one line.
+
+botocore parses whatever comes back. An endpoint that is not S3 (`AWS_ENDPOINT_URL_S3` set to a
+web server, the console's address, an S3 website endpoint; a proxy or captive portal answering in
+S3's place) answered `200 text/html`: a listing of nothing (`aiaas models`: "no models", exit 0;
+health ready), a GET with no ETag (a `KeyError: 'ETag'` traceback, the predict function's init
+crashed), "model not found". A `403 text/html` page was `An error occurred () ...`. `check_answer`
+refuses such an answer before botocore parses it: raised from botocore's `before-parse` event,
+it is not retried.
+
+An endpoint that accepts the connection and never answers held every command for botocore's
+tries x the read timeout: 30 s x 5 = 151 s. A client that has had no answer from its endpoint
+yet does not try a timed-out request again (`first_contact_retry`): one timeout, then a line
+naming the endpoint. Once its endpoint has answered, a timeout is retried as before (S3 slow
+for a moment, not misconfigured).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ConnectTimeoutError, ReadTimeoutError
+
+# 2xx answers whose body is the object's own bytes and type: every S3 server sends an ETag.
+OBJECT_ANSWERS = frozenset({"GetObject", "HeadObject"})
+ETAG_ANSWERS = OBJECT_ANSWERS | {"PutObject", "UploadPart"}
+
+
+class NotS3Answer(BotoCoreError):
+    """The endpoint answered as no S3 server does."""
+
+    fmt = "{endpoint} is not an S3 endpoint: it answered {operation} with {what}; {hint}"
+
+
+class NoFirstAnswer(BotoCoreError):
+    """The endpoint has not answered this client once, and this request timed out too."""
+
+    fmt = "{endpoint} {what} (not tried again: it has not answered once); {hint}"
+
+
+def endpoint_hint() -> str:
+    """Where the endpoint came from, to check."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return f"check {name} (an S3 API endpoint, e.g. MinIO's http://HOST:9000)"
+    return "check the network: a proxy (HTTPS_PROXY) or a captive portal answers in S3's place"
+
+
+def _not_s3(operation: str, status: int, headers: Any, body: bytes) -> str | None:
+    """What in this answer no S3 server sends, or None."""
+    ctype = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+    if 200 <= status < 300 and operation in ETAG_ANSWERS and "etag" not in headers:
+        what = "an HTML page" if ctype == "text/html" else f"no ETag ({ctype or 'no type'})"
+        return f"{what} (HTTP {status})"
+    if 200 <= status < 300 and operation in OBJECT_ANSWERS:
+        return None  # the object's own type: an object may well be an HTML page
+    start = body.lstrip()[:64].lower()  # moto types an empty body text/html: only a body counts
+    if start and (ctype == "text/html" or start.startswith((b"<!doctype html", b"<html"))):
+        return f"an HTML page (HTTP {status})"
+    if start and not start.startswith(b"<"):  # S3's listings and error documents are XML
+        return f"a body that is not XML ({ctype or 'no type'}, HTTP {status})"
+    return None
+
+
+def install(client: Any) -> None:
+    """Check every answer `client` gets, and try no timed-out request again until one came."""
+    answered = [False]
+    endpoint = str(client.meta.endpoint_url)
+    config = client.meta.config
+
+    def check_answer(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        body = response_dict.get("body")  # a GET's stream, unread; an error's bytes, read
+        what = _not_s3(
+            operation_model.name,
+            int(response_dict.get("status_code") or 0),
+            response_dict.get("headers") or {},
+            body if isinstance(body, bytes) else b"",
+        )
+        if what is not None:
+            raise NotS3Answer(
+                endpoint=endpoint, operation=operation_model.name, what=what, hint=endpoint_hint()
+            )
+        answered[0] = True
+
+    def first_contact_retry(caught_exception: Exception | None = None, **_: Any) -> None:
+        if answered[0] or caught_exception is None:
+            return  # botocore's retry handler decides
+        if isinstance(caught_exception, ReadTimeoutError):
+            what = f"accepted the connection but sent no answer within {config.read_timeout:g} s"
+            setting = "AIAAS_S3_READ_TIMEOUT"
+        elif isinstance(caught_exception, ConnectTimeoutError):
+            what = f"did not take the connection within {config.connect_timeout:g} s"
+            setting = "AIAAS_S3_CONNECT_TIMEOUT"
+        else:
+            return
+        hint = f"{endpoint_hint()}; {setting} sets the wait"
+        raise NoFirstAnswer(endpoint=endpoint, what=what, hint=hint) from caught_exception
+
+    client.meta.events.register("before-parse.s3", check_answer)
+    client.meta.events.register_first("needs-retry.s3", first_contact_retry)

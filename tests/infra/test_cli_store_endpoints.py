@@ -1,0 +1,145 @@
+"""What `aiaas` says when AWS_ENDPOINT_URL_S3 names something that is not S3 (a web page, a proxy's
+403 page) or an endpoint that takes the connection and never answers (hunt_s3ux 1, 2)."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from functions.runtime.errors import StoreError, StoreUnreachable
+from functions.runtime.s3client import make_s3_client
+from functions.runtime.s3store import S3Store
+from infra.cli.main import main
+from tests.reliability.s3proxy import DelayingProxy
+from tests.s3server import MotoServer, free_port
+
+PAGE = b"<!DOCTYPE html><html><head><title>It works</title></head><body>It works</body></html>"
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    """A web server, not S3: every request answered with an HTML page."""
+
+    status = 200
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(PAGE)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer  # noqa: N815 (http.server's names)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Forbidden(_Page):
+    status = 403  # a proxy's or captive portal's page
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(params=[_Page, _Forbidden], ids=["200-page", "403-page"])
+def web_page(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for endpoint in _serve(request.param):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield endpoint
+
+
+@pytest.fixture
+def black_hole(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A port that takes connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "1")
+    yield endpoint
+    listener.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["models"],  # was "no models in s3://...", exit 0
+        ["versions", "iris"],  # was "model 'iris' not found"
+        ["show", "iris:1"],  # was a traceback: KeyError: 'ETag'
+        ["promote", "iris", "1"],  # the same
+    ],
+)
+def test_an_endpoint_that_is_a_web_page_is_said_in_one_line(
+    web_page: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--store", "s3://bucket/registry", *command]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"aiaas {command[0]}: error: S3 error on s3://bucket/registry/")
+    assert f"{web_page} is not an S3 endpoint: it answered " in err
+    assert "with an HTML page (HTTP " in err
+    assert "check AWS_ENDPOINT_URL_S3" in err
+
+
+def test_a_read_from_a_web_page_is_a_store_error_not_a_key_error(web_page: str) -> None:
+    # The predict function's init read the capture setting so: KeyError, an init crash.
+    with pytest.raises(StoreError, match="is not an S3 endpoint"):
+        S3Store("bucket", "registry", client=make_s3_client()).get_bytes("models/m/capture.json")
+
+
+def test_an_endpoint_that_never_answers_is_given_up_after_one_timeout(
+    black_hole: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    took = time.monotonic() - started
+    assert took < 3.5, took  # was 5 tries of 1 s each, and the backoff between them
+    err = capsys.readouterr().err
+    assert err == (
+        f"aiaas models: error: S3 error on s3://bucket/registry/models: {black_hole} accepted "
+        "the connection but sent no answer within 1 s (not tried again: it has not answered "
+        "once); check AWS_ENDPOINT_URL_S3 (an S3 API endpoint, e.g. MinIO's http://HOST:9000); "
+        "AIAAS_S3_READ_TIMEOUT sets the wait\n"
+    )
+
+
+def test_a_timeout_once_the_endpoint_has_answered_is_tried_again(
+    moto_server: MotoServer, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = DelayingProxy(moto_server.port).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "0.5")
+        monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
+        store = S3Store(s3_bucket, "registry", client=make_s3_client())
+        assert store.list_dirs("models") == []  # it answered
+        proxy.delay = 30.0  # S3 slow for a moment: retried, as botocore does
+        sent = proxy.upstream_bytes
+        started = time.monotonic()
+        with pytest.raises(StoreUnreachable, match="Read timeout"):
+            store.list_dirs("models")
+        assert time.monotonic() - started >= 1.5  # 3 tries of 0.5 s
+        assert proxy.upstream_bytes >= sent * 3
+    finally:
+        proxy.stop()
