@@ -68,6 +68,51 @@ def corrupted(exc: BaseException) -> bool:
 CORRUPTED = "what came did not match the object's checksum (corrupted or cut short on the way)"
 
 
+# Credentials S3 does not take: what to do about each (an access denied is the policy's).
+CREDENTIALS = {
+    "InvalidAccessKeyId": "S3 does not know this access key (deleted, another account's, or "
+    "for another endpoint): check AWS_ACCESS_KEY_ID or AWS_PROFILE",
+    "SignatureDoesNotMatch": "the secret key is not this access key's: check "
+    "AWS_SECRET_ACCESS_KEY (or the profile's aws_secret_access_key)",
+    "ExpiredToken": "the session has expired: log in again (`aws sso login`) or get new keys",
+    "TokenRefreshRequired": "the session has expired: log in again (`aws sso login`) or get "
+    "new keys",
+    "InvalidToken": "the session token is not this access key's or is cut short: check "
+    "AWS_SESSION_TOKEN, or log in again",
+}
+# The IAM action each S3 call the store makes needs, for an access denied to name it.
+ACTIONS = {
+    "ListObjectsV2": "s3:ListBucket",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "CopyObject": "s3:PutObject (and s3:GetObject on the source)",
+    "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+}
+
+
+def needed(exc: Exception, where: str, bucket: str) -> str:
+    """What the call refused needs, as IAM writes it: "; ListObjectsV2 needs ..."."""
+    operation = str(getattr(exc, "operation_name", ""))
+    action = ACTIONS.get(operation)
+    if action is None:
+        return ""
+    listing = operation == "ListObjectsV2"
+    resource = f"arn:aws:s3:::{bucket}" if listing else f"arn:aws:s3:::{where[len('s3://') :]}"
+    said = f"; {operation} needs {action} on {resource}"
+    if operation == "HeadObject":  # S3 hides whether the object exists from such a caller
+        said += (
+            " (and S3 answers 403, not 404, for a missing object to a caller without "
+            f"s3:ListBucket on arn:aws:s3:::{bucket})"
+        )
+    return said
+
+
 def no_answer(exc: Exception) -> bool:
     """Whether S3 did not answer at all: no connection, a timeout, the connection closed."""
     from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
@@ -110,10 +155,14 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
     if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
         return ObjectExists(f"object {key!r} already exists")
     where = f"{uri}/{key}"
-    if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"):
+    if code in CREDENTIALS:
+        return StoreError(
+            f"S3 refused the credentials used for {uri} ({code}): {CREDENTIALS[code]}"
+        )
+    if code in ("AccessDenied", "403", "AllAccessDisabled"):
         return StoreError(
             f"S3 refused access to {where} ({code}): check the credentials, the role's "
-            "IAM policy and the bucket policy"
+            f"IAM policy and the bucket policy{needed(exc, where, bucket)}"
         )
     if code in THROTTLING:
         return StoreUnavailable(
