@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -113,6 +114,21 @@ def needed(exc: Exception, where: str, bucket: str) -> str:
     return said
 
 
+def region_fix(exc: Exception) -> str:
+    """What to set for a bucket of another region, as far as S3's answer names it."""
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    expected = re.search(r"expecting '([a-z0-9-]+)'", response.get("Error", {}).get("Message", ""))
+    region = (
+        response.get("Error", {}).get("Region")
+        or headers.get("x-amz-bucket-region")
+        or (expected.group(1) if expected else None)
+    )
+    if region:
+        return f"set AWS_REGION={region} (or the profile's region)"
+    return "set AWS_REGION (or the profile's region) to the bucket's"
+
+
 def no_answer(exc: Exception) -> bool:
     """Whether S3 did not answer at all: no connection, a timeout, the connection closed."""
     from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
@@ -171,6 +187,8 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
         )
     if code == "NoSuchBucket":
         return StoreError(f"S3 bucket {bucket!r} does not exist (store {uri})")
+    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):  # another region's
+        return StoreError(f"S3 bucket {bucket!r} is in another region ({code}): {region_fix(exc)}")
     if no_answer(exc):
         return StoreUnreachable(f"S3 error on {where}: {exc}")
     if corrupted(exc):  # retried first where a read (`_read`)

@@ -45,6 +45,28 @@ class _Forbidden(_Page):
     status = 403  # a proxy's or captive portal's page
 
 
+class _OtherRegion(http.server.BaseHTTPRequestHandler):
+    """An S3 server (MinIO's answer) whose region is not the one the client signs for."""
+
+    def _answer(self) -> None:
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+            b"</Code><Message>The authorization header is malformed; the region is wrong; "
+            b"expecting 'eu-central-1'.</Message><BucketName>bucket</BucketName>"
+            b"<Region>eu-central-1</Region><RequestId>1</RequestId></Error>"
+        )
+        self.send_response(400)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer  # noqa: N815 (http.server's names)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -143,3 +165,18 @@ def test_a_timeout_once_the_endpoint_has_answered_is_tried_again(
         assert proxy.upstream_bytes >= sent * 3
     finally:
         proxy.stop()
+
+
+def test_a_bucket_of_another_region_names_the_region_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was botocore's "An error occurred (AuthorizationHeaderMalformed) when calling ...".
+    for endpoint in _serve(_OtherRegion):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    assert capsys.readouterr().err == (
+        "aiaas models: error: S3 bucket 'bucket' is in another region "
+        "(AuthorizationHeaderMalformed): set AWS_REGION=eu-central-1 (or the profile's region)\n"
+    )
