@@ -17,10 +17,11 @@ for a moment, not misconfigured).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ConnectTimeoutError, ReadTimeoutError
+
+from functions.runtime.settings import aws_client_environment
 
 # 2xx answers whose body is the object's own bytes and type: every S3 server sends an ETag.
 OBJECT_ANSWERS = frozenset({"GetObject", "HeadObject"})
@@ -40,9 +41,10 @@ class NoFirstAnswer(BotoCoreError):
 
 
 def endpoint_hint() -> str:
-    """Where the endpoint came from, to check."""
+    """Where the endpoint came from, to check (the variables the client was built under)."""
+    env = dict(aws_client_environment())
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        if os.environ.get(name):
+        if env.get(name):
             return f"check {name} (an S3 API endpoint, e.g. MinIO's http://HOST:9000)"
     return "check the network: a proxy (HTTPS_PROXY) or a captive portal answers in S3's place"
 
@@ -68,6 +70,7 @@ def install(client: Any) -> None:
     answered = [False]
     endpoint = str(client.meta.endpoint_url)
     config = client.meta.config
+    checked = endpoint_hint()  # the variables the client is built under, as it reads them
 
     def check_answer(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
         body = response_dict.get("body")  # a GET's stream, unread; an error's bytes, read
@@ -79,7 +82,7 @@ def install(client: Any) -> None:
         )
         if what is not None:
             raise NotS3Answer(
-                endpoint=endpoint, operation=operation_model.name, what=what, hint=endpoint_hint()
+                endpoint=endpoint, operation=operation_model.name, what=what, hint=checked
             )
         answered[0] = True
 
@@ -94,7 +97,7 @@ def install(client: Any) -> None:
             setting = "AIAAS_S3_CONNECT_TIMEOUT"
         else:
             return
-        hint = f"{endpoint_hint()}; {setting} sets the wait"
+        hint = f"{checked}; {setting} sets the wait"
         raise NoFirstAnswer(endpoint=endpoint, what=what, hint=hint) from caught_exception
 
     client.meta.events.register("before-parse.s3", check_answer)
