@@ -321,9 +321,20 @@ def test_a_killed_worker_is_respawned_and_the_others_serve_on(tmp_path: Path) ->
                 continue
             assert live.status_code == 200
         assert len(now) == 2 and workers[1] in now and workers[0] not in now, now
-        # After the respawn both workers answer.
-        for _ in range(20):
-            assert httpx.get(f"{server.base}/v2/health/live", timeout=5).status_code == 200
+        # After the respawn both workers answer. On a loaded host a connection may still be
+        # refused or reset for a moment while the new worker starts (seen once in a CI run at
+        # load 10): 20 answers in a row within 15 s, each a 200.
+        answered, deadline = 0, time.monotonic() + 15
+        while answered < 20:
+            try:
+                live = httpx.get(f"{server.base}/v2/health/live", timeout=5)
+            except httpx.TransportError as error:
+                assert time.monotonic() < deadline, f"{error}\n{server.output()}"
+                answered = 0
+                time.sleep(0.1)
+                continue
+            assert live.status_code == 200
+            answered += 1
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0, server.output()
     finally:
