@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from functions.runtime.errors import AiaasError
+from functions.runtime.settings import make_dirs
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
@@ -160,7 +161,7 @@ def template_cache_dir() -> Path:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)  # never a missing HOME: not cached there
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -6,7 +6,7 @@ download to private temp files and rename onto the same final name, so neither c
 partial file. A file whose sha256 differs from its manifest is deleted and never served. When
 the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or fills up while it is
 written (AIAAS_MODEL_LOAD=auto; two workers downloading at once), or the cache directory
-cannot be written (a read-only file system, a file in its place), it is held in memory, and a
+cannot be written (a read-only file system, a file in its place, a missing HOME), it is held in memory, and a
 warning says so once a process for each reason. Before that, the least recently used entries
 no process holds make room (functions/runtime/cache_trim.py; also past AIAAS_CACHE_MAX_MB):
 each entry handed out is held (a shared flock) until `release` (the pool dropped its version).
@@ -33,7 +33,7 @@ from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound,
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.prune_log import version_not_found
 from functions.runtime.refs import version_prefix
-from functions.runtime.settings import RuntimeSettings, TransferSettings
+from functions.runtime.settings import RuntimeSettings, TransferSettings, make_dirs
 from functions.runtime.store import ObjectStore
 from functions.runtime.transfer import FileSink, MemorySink, Sink, fetch_verified
 
@@ -152,7 +152,7 @@ class ArtifactCache:
     def _disk_problem(self, size: int) -> tuple[str, str] | None:
         """(reason, what it is) the cache directory cannot take `size` bytes, else None."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.directory)  # never a missing HOME of the default ~/.cache/aiaas
             free = shutil.disk_usage(self.directory).free
         except OSError as exc:
             return "unusable", f"it cannot be made ({exc.strerror})"
@@ -310,7 +310,7 @@ class ArtifactCache:
         download left: up to a model's size each) never takes it."""
         ref = f"{manifest.name}:{manifest.version}"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.directory)
             remove_abandoned(self.directory.glob(".part-*"))
             if folder:
                 tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix=f".part-{name[:12]}-"))

@@ -7,6 +7,7 @@ here. Light on purpose: the health function imports it.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import math
 import os
@@ -182,6 +183,24 @@ def _cache_dir(env: Mapping[str, str]) -> Path:
     if env.get("AWS_LAMBDA_FUNCTION_NAME"):
         return Path("/tmp/aiaas-cache")  # noqa: S108 - Lambda's only writable directory
     return Path.home() / ".cache" / "aiaas"
+
+
+def make_dirs(path: Path) -> None:
+    """`path` and its missing parents made (`mkdir -p`), but never a missing home directory:
+    `HOME=/nonexistent` (Debian's `nobody`, a locked-down pod) is meant never to exist, and a
+    root process made it for the default cache ~/.cache/aiaas. FileNotFoundError instead,
+    saying so (the cache then holds its models in memory, with a warning)."""
+    if path.is_dir():
+        return
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no home directory at all: nothing to spare
+        home = None
+    if home is not None and path.is_relative_to(home) and not home.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, f"the home directory {home} does not exist (HOME)", str(home)
+        )
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def env_number(

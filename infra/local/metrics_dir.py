@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from functions.runtime.errors import BadRequest
+from functions.runtime.settings import make_dirs
 
 # aiaas-metrics-<pid of the server>-<random>, one per running server. (Before, in /tmp, there
 # was no pid in the name and no lock: such directories are left alone.)
@@ -113,7 +114,7 @@ def remove_stale(parent: Path) -> list[Path]:
 
 
 def _create(parent: Path) -> tuple[Path, int]:
-    parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(parent)  # never a missing HOME (of the default ~/.cache/aiaas)
     free = shutil.disk_usage(parent).free
     if free < ROOM_BYTES:
         raise OSError(
