@@ -1,13 +1,14 @@
 """The per-container artifact cache: each model file is fetched once and verified before use.
 
 Files are content-addressed (`<cache>/<sha256>.onnx`; a version with external data is a folder
-named by all its files' hashes): two loads racing in one container or in two processes both
-download to private temp files and rename onto the same final name, so neither can see a
-partial file. A file whose sha256 differs from its manifest is deleted and never served. When
-the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or fills up while it is
-written (AIAAS_MODEL_LOAD=auto; two workers downloading at once), or the cache directory
-cannot be written (a read-only file system, a file in its place, a missing HOME), it is held in memory, and a
-warning says so once a process for each reason. Before that, the least recently used entries
+named by all its files' hashes): a download goes to a private temp file renamed onto the
+final name, so no load sees a partial file; loads racing in one container or in several
+processes (`aiaas serve --workers N`) take turns (cache_lock.py): one downloads, the others
+wait and check the file it renamed in. A file whose sha256 differs from its manifest is deleted
+and never served. When the cache disk lacks room for a model (SnapStart caps /tmp at 512 MB) or
+fills up while it is written (AIAAS_MODEL_LOAD=auto; another model's download), or the cache
+directory cannot be written (a read-only file system, a file in its place, a missing HOME), it
+is held in memory, and a warning says so once a process for each reason. Before that, the least recently used entries
 no process holds make room (functions/runtime/cache_trim.py; also past AIAAS_CACHE_MAX_MB):
 each entry handed out is held (a shared flock) until `release` (the pool dropped its version).
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
+from functions.runtime.cache_lock import one_download
 from functions.runtime.cache_trim import Holds, hold_entry, let_go, trim
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
@@ -197,10 +199,22 @@ class ArtifactCache:
         final = self.entry(manifest)
         # A damaged entry is not deleted first: the verified download replaces it atomically, and
         # an unlink could remove the good file another process has just renamed into place.
+        before = _inode(final, folder=False)
         held = hold_entry(final, folder=False)  # before its check: never removed after it
         if held is not None and sha256_file(final) == expected:
             return self.holds.add(final, held)
         let_go(held)
+        with self._one_download(manifest, final) as waited:
+            now = _inode(final, folder=False)
+            if now is not None and (waited or now != before):  # another's download landed
+                held = hold_entry(final, folder=False)
+                if held is not None and sha256_file(final) == expected:  # checked here too
+                    return self.holds.add(final, held)
+                let_go(held)
+            return self._download_file(manifest, final)
+
+    def _download_file(self, manifest: ModelManifest, final: Path) -> Path:
+        expected = manifest.file.sha256
         with self._scratch(manifest, final.name) as tmp:
             self._download(manifest, MODEL_FILE, manifest.file.size, expected, tmp)
             tmp.replace(final)
@@ -216,6 +230,17 @@ class ArtifactCache:
         if held is not None and damaged is not None and _folder_intact(final, manifest):
             return self.holds.add(final, held) / MODEL_FILE
         let_go(held)
+        with self._one_download(manifest, final) as waited:
+            now = _inode(final)
+            if now is not None and (waited or now != damaged):  # another's download landed
+                held = hold_entry(final, folder=True)
+                if held is not None and _folder_intact(final, manifest):  # checked here too
+                    return self.holds.add(final, held) / MODEL_FILE
+                let_go(held)
+                damaged = now
+            return self._download_folder(manifest, final, damaged)
+
+    def _download_folder(self, manifest: ModelManifest, final: Path, damaged: int | None) -> Path:
         with self._scratch(manifest, final.name, folder=True) as tmp:
             self._download(
                 manifest, MODEL_FILE, manifest.file.size, manifest.file.sha256, tmp / MODEL_FILE
@@ -301,6 +326,16 @@ class ArtifactCache:
                 public_message=f"model {ref} failed its integrity check and is not served",
             ) from exc
 
+    def _one_download(
+        self, manifest: ModelManifest, final: Path
+    ) -> contextlib.AbstractContextManager[bool]:
+        """Held while this process downloads `final` (cache_lock.py): the others wait for it."""
+        where = f"{self.store.uri}/{version_prefix(manifest.name, manifest.version)}"
+        where += f"/{MODEL_FILE}" if not manifest.weight_files else ""
+        with contextlib.suppress(OSError):  # its lock file's folder; failing, `_scratch` says why
+            make_dirs(self.directory)
+        return one_download(self.directory, final.name, where, manifest.weight_bytes)
+
     @contextlib.contextmanager
     def _scratch(
         self, manifest: ModelManifest, name: str, *, folder: bool = False
@@ -346,13 +381,14 @@ def version_digest(manifest: ModelManifest) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _inode(folder: Path) -> int | None:
-    """The folder's inode, or None when there is none: a folder renamed in has a new one."""
+def _inode(entry: Path, *, folder: bool = True) -> int | None:
+    """The entry's inode (a folder's, or a file's), or None when there is none of that kind:
+    one renamed in has a new one."""
     try:
-        found = folder.stat()
+        found = entry.stat()
     except OSError:
         return None
-    return found.st_ino if stat.S_ISDIR(found.st_mode) else None
+    return found.st_ino if stat.S_ISDIR(found.st_mode) == folder else None
 
 
 def _folder_intact(folder: Path, manifest: ModelManifest) -> bool:
