@@ -330,8 +330,7 @@ class ArtifactCache:
         self, manifest: ModelManifest, final: Path
     ) -> contextlib.AbstractContextManager[bool]:
         """Held while this process downloads `final` (cache_lock.py): the others wait for it."""
-        where = f"{self.store.uri}/{version_prefix(manifest.name, manifest.version)}"
-        where += f"/{MODEL_FILE}" if not manifest.weight_files else ""
+        where = f"{self.store.uri}/{version_prefix(manifest.name, manifest.version)}/{MODEL_FILE}"
         with contextlib.suppress(OSError):  # its lock file's folder; failing, `_scratch` says why
             make_dirs(self.directory)
         return one_download(self.directory, final.name, where, manifest.weight_bytes)
