@@ -10,18 +10,23 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from http import HTTPStatus
 from pathlib import Path
 
+import onnxruntime as ort
 import pytest
+from pytest_mock import MockerFixture
 
-from functions.runtime.cache import ArtifactCache
+from functions.runtime.cache import ArtifactCache, version_digest
 from functions.runtime.cache_lock import one_download
 from functions.runtime.download_deadline import DownloadTooSlow
 from functions.runtime.refs import model_key
 from functions.runtime.registry import Registry
 from functions.runtime.s3store import S3Store
+from functions.runtime.store import LocalStore
+from tests.infra.test_pull_full_disk import publish_external
 from tests.infra.test_serve_operator import publish_linear
 from tests.reliability.s3faults import FaultyS3Proxy
 from tests.s3server import MotoServer
@@ -94,3 +99,32 @@ def test_taking_the_lock_uncontended_costs_microseconds(tmp_path: Path) -> None:
     per_call = (time.perf_counter() - started) / rounds
     assert per_call < 2e-3, per_call  # 0.05-0.2 ms on a loaded 2-core box; a download: far more
     assert list(tmp_path.iterdir()) == []  # the lock file goes with its holder
+
+
+def test_processes_racing_a_version_with_external_data_download_it_once(
+    tmp_path: Path, mocker: MockerFixture
+) -> None:
+    """Four caches on one directory (as four workers' are) fetch a folder version at once: its
+    files are read from the store once, and each gets the one folder, checked."""
+    store = LocalStore(tmp_path / "store")
+    publish_external(store, tmp_path)
+    manifest = Registry(store).manifest("ext", "1")
+    reads = mocker.spy(store, "open_read")
+    barrier, paths = threading.Barrier(4), []
+
+    def fetch() -> None:
+        cache = ArtifactCache(store, tmp_path / "cache")
+        barrier.wait()
+        paths.append(cache.fetch(manifest))
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(paths) == 4 and len(set(paths)) == 1
+    files = {call.args[0].rsplit("/", 1)[-1] for call in reads.call_args_list}
+    assert files == {"model.onnx", "model.onnx.data"}
+    assert reads.call_count == 2  # one read of each file (each under 16 MB: one part)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [version_digest(manifest)]
+    ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
