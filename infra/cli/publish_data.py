@@ -25,12 +25,13 @@ import numpy as np
 
 from functions.runtime import csv_fields
 from functions.runtime.batch.csv_header import expected_columns, header_hint
+from functions.runtime.batch.row_axis import UnsupportedModel
 from functions.runtime.codecs import simple
 from functions.runtime.codecs.nulls import missing_marker
 from functions.runtime.column_names import exported_name
 from functions.runtime.comparison.truth import LABEL_COLUMNS
 from functions.runtime.errors import AiaasError, BadRequest
-from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest import ModelManifest, TensorSpec
 from functions.runtime.text_input import text_input
 from infra.cli.csv_rows import first_line, refuse_binary, utf8_text
 from infra.cli.file_args import file_suffix
@@ -153,7 +154,7 @@ def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -
     labels = set((target,) if target else LABEL_COLUMNS) - inputs - numeric - texts
     missing = _missing_categories(header, manifest)
     bools = {c for spec in manifest.inputs if spec.dtype == "bool"
-             for c in expected_columns(manifest, spec)}  # fmt: skip
+             for c in _columns(manifest, spec)}  # fmt: skip
 
     def cell(column: str, value: str) -> Any:
         if column in labels:
@@ -169,6 +170,16 @@ def _cells(header: Sequence[str], manifest: ModelManifest, target: str | None) -
     return cell
 
 
+def _columns(manifest: ModelManifest, spec: TensorSpec) -> list[str]:
+    """The `<input>_<i>` columns batch reads `spec` from; none for an input no CSV columns give
+    (a sequence of token ids of any length, an image of any size: a text model's --data CSV
+    gives its text field, and its ids were refused here as a batch CSV refuses them)."""
+    try:
+        return expected_columns(manifest, spec)
+    except UnsupportedModel:
+        return []
+
+
 def _read_columns(
     header: Sequence[str], manifest: ModelManifest, target: str | None
 ) -> frozenset[str]:
@@ -176,7 +187,7 @@ def _read_columns(
     or DataFrame column name) and the labels' (`target`, else any of LABEL_COLUMNS)."""
     text = text_input(manifest)
     names = {spec.name for spec in manifest.inputs} | set(manifest.features)
-    names |= {c for spec in manifest.inputs for c in expected_columns(manifest, spec)}
+    names |= {c for spec in manifest.inputs for c in _columns(manifest, spec)}
     names |= {text.field} if text is not None else set()
     names |= {target} if target is not None else set(LABEL_COLUMNS)
     return frozenset(c for c in header if c in names or exported_name(c) in names)
@@ -226,7 +237,7 @@ def _numeric_columns(header: Sequence[str], manifest: ModelManifest) -> frozense
     # and the `<input>_<i>` columns batch reads a [-1, F] input from: their empty cells were
     # the text "", refused as "must be a number; got ''" (hunt_ownmodels 2)
     floats |= {c for s in manifest.inputs if s.dtype.startswith("float")
-               for c in expected_columns(manifest, s)}  # fmt: skip
+               for c in _columns(manifest, s)}  # fmt: skip
     return frozenset(c for c in header if c in floats or exported_name(c) in floats)
 
 
