@@ -12,11 +12,8 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.categories import free_text_note
@@ -28,6 +25,7 @@ from functions.runtime.drift.report import (
     Window,
     compare,
     label_shares,
+    needed_per_row,
     read_window,
     rows_needed,
     timeline,
@@ -41,15 +39,13 @@ from functions.runtime.registry import Registry, parse_ref, version_prefix
 from functions.runtime.store import open_store
 from functions.runtime.text_input import text_input
 from infra.cli.arg_types import above_zero, window
+from infra.cli.monitor_figure import draw, drift_pyplot
 from infra.cli.monitor_period import DAY, Period, iso, moment, period
 from infra.cli.monitor_routes import Route, routes
 from infra.cli.output_file import output_file
-from infra.cli.pyplot import pyplot
 from infra.local.expiry import MONITORING_DAYS
-from training.fonts import save
 
 STEPS = 24  # slices of the window in the PNG
-MAX_DRAWN = 40  # features drawn at most: an image model's pixels (784 for 28x28) fill no page
 NO_PNG = (
     "no drift PNG drawn: matplotlib is not installed (pip install 'aiaas[card]'; "
     "--no-png: the table only, without this line)"
@@ -163,11 +159,12 @@ def _judge(
     title = f"{name}:{version}" + "".join(
         f" (free text {c!r} unwatched)" for c in baseline.free_text
     )
+    needs = needed_per_row(baseline)  # the PNG hatches a slice of fewer rows
     if args.json:
         if png is not None:
-            ends, names, psi = timeline(baseline, docs, since, until, STEPS)
+            ends, names, psi, served = timeline(baseline, docs, since, until, STEPS)
             with output_file(png) as written:
-                draw(title, names, ends, psi, args.threshold, written)
+                draw(title, names, ends, psi, args.threshold, written, served, needs)
             doc["png"] = str(png)
         return doc
     snapshots = f"{window.snapshots} snapshot{'' if window.snapshots == 1 else 's'}"
@@ -198,9 +195,9 @@ def _judge(
     if shares:  # what (prediction)'s PSI compares: the labels' shares, served and in training
         print("\n".join(share_table(shares)))
     if png is not None:
-        ends, names, psi = timeline(baseline, docs, since, until, STEPS)
+        ends, names, psi, served = timeline(baseline, docs, since, until, STEPS)
         with output_file(png) as written:
-            draw(title, names, ends, psi, args.threshold, written)
+            draw(title, names, ends, psi, args.threshold, written, served, needs)
         print(f"wrote {png}")
     elif undrawn:
         print(NO_PNG)
@@ -322,61 +319,4 @@ def share_table(shares: list[tuple[str, float, float]]) -> list[str]:
 
 
 def _pyplot() -> Any:
-    return pyplot("the drift PNG", " (or --no-png: the table only)")
-
-
-def most_drifted(psi: np.ndarray) -> list[int]:
-    """The columns (features) of `psi` [slices, features] to draw: all of a few, else the
-    MAX_DRAWN whose highest PSI in any slice is highest, in the baseline's order."""
-    if psi.shape[1] <= MAX_DRAWN:
-        return list(range(psi.shape[1]))
-    peak = np.nan_to_num(psi, nan=-1.0).max(axis=0, initial=-1.0)
-    return sorted(np.argsort(-peak, kind="stable")[:MAX_DRAWN].tolist())
-
-
-def draw(
-    title: str,
-    features: tuple[str, ...],
-    ends: np.ndarray,
-    psi: np.ndarray,
-    threshold: float,
-    path: Path,
-) -> None:
-    """A heat map of PSI per feature (rows) over the window's slices (columns); of many
-    features, the MAX_DRAWN most drifted (the table lists them all)."""
-    plt = _pyplot()
-    figure = drift_figure(plt, title, features, ends, psi, threshold)
-    save(figure, path, dpi=110, format="png")  # not by the name's suffix: whatever it is
-    plt.close(figure)
-
-
-def drift_figure(
-    plt: Any, title: str, features: tuple[str, ...], ends: np.ndarray, psi: np.ndarray,
-    threshold: float,
-) -> Any:  # fmt: skip
-    """The drift PNG's figure."""
-    kept = most_drifted(psi)
-    heading = "drift per feature against the training baseline"
-    if len(kept) < len(features):
-        heading = f"the {len(kept)} most drifted of {len(features)} features"
-    features, psi = tuple(features[i] for i in kept), psi[:, kept]
-    figure, axes = plt.subplots(figsize=(9, 0.28 * len(features) + 1.8))
-    shown = np.ma.masked_invalid(psi.T)
-    top = max(2 * threshold, 0.5)
-    image = axes.imshow(shown, aspect="auto", cmap="Reds", vmin=0, vmax=top)
-    axes.set_yticks(range(len(features)), features, fontsize=7)
-    ticks = np.linspace(0, len(ends) - 1, min(6, len(ends))).astype(int)
-    labels = [datetime.fromtimestamp(ends[i], UTC).strftime("%m-%d %H:%M") for i in ticks]
-    axes.set_xticks(ticks, labels, fontsize=7)
-    axes.set_xlabel("end of slice (UTC); blank: nothing served")
-    # PSI 0.6 and 6 are one colour past the scale's top: the bar's arrow says there is more.
-    beyond = bool(np.nanmax(psi, initial=0.0) > top)
-    figure.colorbar(
-        image,
-        ax=axes,
-        label=f"PSI (drift above {threshold:g})",
-        extend="max" if beyond else "neither",
-    )
-    axes.set_title(f"{title}: {heading}")
-    figure.tight_layout()
-    return figure
+    return drift_pyplot()

@@ -201,7 +201,7 @@ def test_the_drift_png_of_a_784_pixel_image_model_draws_the_most_drifted_rows(
     # A 28x28 image model's baseline bins every pixel: the PNG was 784 rows, 24,345 px tall.
     from PIL import Image
 
-    from infra.cli.monitor_commands import MAX_DRAWN, draw, most_drifted
+    from infra.cli.monitor_figure import MAX_DRAWN, draw, most_drifted
 
     names = tuple(f"x_{i}" for i in range(784))
     psi = np.zeros((24, 784))
@@ -215,12 +215,58 @@ def test_the_drift_png_of_a_784_pixel_image_model_draws_the_most_drifted_rows(
 
 def test_the_drift_png_says_when_psi_runs_past_its_colour_scale() -> None:
     # PSI 0.6 and 6 were one dark red at the scale's top (0.5), the bar showing no more.
-    from infra.cli.monitor_commands import _pyplot, drift_figure
+    from infra.cli.monitor_figure import drift_figure, drift_pyplot
 
     psi = np.full((6, 2), 0.05)
     ends = np.arange(6.0) * 600 + 1.8e9
-    calm = drift_figure(_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
+    calm = drift_figure(drift_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
     assert calm.axes[0].images[0].colorbar.extend == "neither"
     psi[3:, 1] = 6.0
-    drifted = drift_figure(_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
+    drifted = drift_figure(drift_pyplot(), "iris:1", ("a", "b"), ends, psi, 0.2)
     assert drifted.axes[0].images[0].colorbar.extend == "max"
+
+
+def test_the_drift_png_hatches_a_slice_of_too_few_rows_as_the_table_says(
+    store: LocalStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 30 rows of the training distribution itself: the table said "sampling noise, 0 of 5
+    # drifted" while the PNG painted every feature of their slice at the darkest red (hunt_card 6).
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(3000, 4))
+    assert cli(store, capsys, "baseline", "iris", str(write_csv(tmp_path / "t.csv", train)))[0] == 0
+    serve(store, tmp_path, rng.normal(size=(30, 4)))
+    written: list[Figure] = []
+    real_savefig = Figure.savefig
+
+    def savefig(figure: Figure, *args: Any, **kwargs: Any) -> None:
+        written.append(figure)
+        real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    png = tmp_path / "drift.png"
+    code, out, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(png))
+    assert code == 0, err
+    assert "too few rows to judge drift: 30 served, 200 needed" in out and "0 of 5 drifted" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(written) == 1
+    axes = written[0].axes[0]
+    cells = axes.images[0].get_array()
+    assert cells.shape == (5, 24)  # 4 features and (prediction), 24 slices
+    assert np.ma.getmaskarray(cells).all()  # no cell on the red scale: nothing judged
+    (patch,) = axes.patches  # the one slice that served rows, its 5 cells
+    assert patch.get_hatch() == "///" and patch.get_facecolor()[:3] == pytest.approx((0.85,) * 3)
+    assert (patch.get_width(), patch.get_height(), patch.get_y()) == (1, 5, -0.5)
+    assert "hatched grey: too few rows to judge drift (200 a slice needed)" in axes.get_xlabel()
+    # 400 rows more: their slice (the 30's too, if they share it) is painted, not hatched.
+    serve(store, tmp_path, rng.normal(size=(400, 4)))
+    written.clear()
+    code, out, err = cli(store, capsys, "monitor", "iris", "--window", "10m", "--png", str(png))
+    assert code == 0 and "too few rows" not in out, err
+    axes = written[-1].axes[0]
+    (step,) = np.flatnonzero(~np.ma.getmaskarray(axes.images[0].get_array()).all(axis=0))
+    assert [p.get_x() + 0.5 for p in axes.patches] in ([], [patch.get_x() + 0.5])
+    assert step != patch.get_x() + 0.5 or not axes.patches

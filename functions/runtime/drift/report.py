@@ -171,6 +171,14 @@ def category_rows_needed(baseline: DriftBaseline, column: CategoryBaseline) -> i
     return max(rows_needed(baseline), MIN_ROWS_PER_BIN * filled)
 
 
+def prediction_rows_needed(baseline: DriftBaseline) -> int:
+    """The same for `(prediction)`: a classifier of many classes has as many bins, 20 rows a
+    label training predicted."""
+    assert baseline.prediction is not None
+    filled = int(np.count_nonzero(baseline.prediction.counts))
+    return max(rows_needed(baseline), MIN_ROWS_PER_BIN * filled)
+
+
 def compare(
     baseline: DriftBaseline, window: Window, threshold: float = DEFAULT_THRESHOLD
 ) -> list[FeatureDrift]:
@@ -203,9 +211,7 @@ def compare(
     if baseline.prediction is not None and window.prediction is not None:
         p = float(psi(window.prediction, baseline.prediction.counts))
         j = float(js_distance(window.prediction, baseline.prediction.counts))
-        # A classifier of many classes has as many bins: 20 rows a label training predicted.
-        filled = int(np.count_nonzero(baseline.prediction.counts))
-        rows = max(needed, MIN_ROWS_PER_BIN * filled)
+        rows = prediction_rows_needed(baseline)
         report.append(
             FeatureDrift(PREDICTION, p, j, 0, 0, p > threshold and window.rows >= rows, rows)
         )
@@ -226,20 +232,36 @@ def label_shares(baseline: DriftBaseline, window: Window) -> list[tuple[str, flo
     return [(base.labels[i], float(expected[i]), float(live[i])) for i in order]
 
 
+def needed_per_row(baseline: DriftBaseline) -> np.ndarray:
+    """The served rows each row of `timeline` needs before its PSI is judged [F], as `compare`
+    asks them: `rows_needed` a feature, `category_rows_needed` a string column, 20 a label
+    training predicted for `(prediction)`."""
+    needed = rows_needed(baseline)
+    rows = [needed] * baseline.width + [
+        category_rows_needed(baseline, c) for c in baseline.categories
+    ]
+    if baseline.prediction is not None:
+        rows.append(prediction_rows_needed(baseline))
+    return np.asarray(rows, dtype=np.int64)
+
+
 def timeline(
     baseline: DriftBaseline, docs: list[dict[str, object]], since: float, until: float, steps: int
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """(step end times [S], the rows' names [F], PSI [S, F]) over `steps` equal slices of the
-    window: every column, then `(prediction)` where it is binned (as in the table: a model
-    whose only drift was in its predictions got a blank PNG beside a DRIFT verdict); NaN where
-    a slice holds no snapshot."""
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray, np.ndarray]:
+    """(step end times [S], the rows' names [F], PSI [S, F], served rows [S]) over `steps`
+    equal slices of the window: every column, then `(prediction)` where it is binned (as in the
+    table: a model whose only drift was in its predictions got a blank PNG beside a DRIFT
+    verdict); NaN where a slice holds no snapshot. A slice of fewer rows than
+    `needed_per_row` holds sampling noise (the PNG greys it)."""
     predicted = baseline.prediction is not None
     names = (*baseline.names, PREDICTION) if predicted else baseline.names
     ends = np.linspace(since, until, steps + 1)[1:]
     slot = np.searchsorted(ends, [float(doc["end"]) for doc in docs])  # type: ignore[arg-type]
     values = np.full((steps, len(names)), np.nan)
+    served = np.zeros(steps, dtype=np.int64)
     for step in range(steps):
         window = total(baseline, [doc for doc, s in zip(docs, slot, strict=True) if s == step])
+        served[step] = window.rows
         if window.rows:
             numeric = psi(*with_missing(baseline, window.counts, window.nan))
             pairs = zip(window.categories, baseline.categories, strict=True)
@@ -249,4 +271,4 @@ def timeline(
             )
             if baseline.prediction is not None and window.prediction is not None:  # as compare
                 values[step, -1] = psi(window.prediction, baseline.prediction.counts)
-    return ends, names, values
+    return ends, names, values, served
