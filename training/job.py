@@ -44,6 +44,7 @@ from training.export import (
 from training.importance import global_importance
 from training.metrics import score
 from training.prepare import PreparedData, prepare
+from training.preprocess_graph import mark_stripped
 from training.publish import build_manifest, publish, training_record
 from training.recipes import CATALOG
 from training.recipes.build import build_model
@@ -256,6 +257,9 @@ def _export(
         )
         if data.vocabulary is not None and model_path != float_path:
             embed(str(model_path), data.vocabulary)
+    if data.table is not None:  # its text inputs strip, as build_manifest says: the file too
+        for path in dict.fromkeys((float_path, model_path)):
+            mark_stripped(path)
     return model_path, {"parity": parity, "quantization": quantization}
 
 

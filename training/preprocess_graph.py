@@ -15,12 +15,14 @@ keeps the single float input `x` [N, F]. The network's own input becomes an inne
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
 
+from functions.runtime.carried_strip import METADATA_KEY as STRIP_KEY
 from training.errors import ExportError
 from training.table_prep import TablePrep, graph_names
 
@@ -124,3 +126,20 @@ def _per_column(
         parts.append(out)
     nodes.append(helper.make_node("Concat", parts, [FEATURES], name="aiaas_concat", axis=1))
     return nodes, inputs, initializers
+
+
+def mark_stripped(path: Path) -> tuple[str, ...]:
+    """Say in the file's metadata which inputs are a text column's (`carried_strip`): training
+    read their cells less the blanks around them, and so must whoever serves the file alone
+    (`aiaas publish model.int8.onnx`). The names marked; nothing written where there are none."""
+    model = onnx.load(str(path), load_external_data=False)
+    named = tuple(
+        i.name for i in model.graph.input if i.type.tensor_type.elem_type == TensorProto.STRING
+    )
+    if named:
+        kept = [p for p in model.metadata_props if p.key != STRIP_KEY]
+        del model.metadata_props[:]
+        model.metadata_props.extend(kept)
+        model.metadata_props.add(key=STRIP_KEY, value=json.dumps(list(named)))
+        onnx.save(model, str(path))
+    return named

@@ -25,7 +25,7 @@ from functions.runtime.text_input import TEXT_FIELD
 from infra.cli import publish_quantize, publish_variant_answers, publish_variant_check
 from infra.cli.file_args import require_file
 from infra.cli.publish_text import text_setup
-from infra.cli.publish_vocabulary import carried_vocabulary
+from infra.cli.publish_vocabulary import carried_strip, carried_vocabulary
 
 
 def add_publish_options(p: argparse.ArgumentParser) -> None:
@@ -176,15 +176,20 @@ def apply_publish_options(
     metadata: Mapping[str, str] | None = None,
 ) -> Prepared:
     """The manifest and file to publish under these options (as given when there are none);
-    `metadata`: the file's, where a model `aiaas train` exported carries its vocabulary."""
+    `metadata`: the file's, where a model `aiaas train` exported carries its vocabulary or the
+    text inputs it strips."""
     _check(args)
     extra: dict[str, Path] = {}
     carried_notes: tuple[str, ...] = ()
+    stripped = carried_strip(manifest, metadata or {})
+    if stripped is not None:
+        manifest, note = stripped
+        carried_notes = (note,)
     if args.tokenizer is None:
         carried = carried_vocabulary(manifest, metadata or {}, work / "vocabulary")
         if carried is not None:
             manifest, extra, note = carried
-            carried_notes = (note,)
+            carried_notes = (*carried_notes, note)
     variant = publish_quantize.quantize(model, args.quantize, work) if args.quantize else None
     source = Prepared(manifest, model, extra, carried_notes)
     if args.tokenizer is not None:

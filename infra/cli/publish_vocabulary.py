@@ -5,7 +5,9 @@ serving tokenizes raw text with it). Published again from that file (to another 
 another name, or as an `--quantize` variant) it was served as a plain ids model: the manifest
 had no `preprocessing`, raw text was a 422 and `--data` with a text column was refused, and
 publish said nothing. The carried vocabulary now gives the manifest the same `preprocessing`
-the training job wrote, and its `vocab.json` beside the model.
+the training job wrote, and its `vocab.json` beside the model. Likewise a table model's text
+inputs: the file says which ones training read less the blanks around a value (`aiaas.strip`),
+and the manifest strips them too (it lost `strip`, " Paris" read as an unseen category).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from functions.runtime.carried_strip import METADATA_KEY as STRIP_KEY
+from functions.runtime.carried_strip import stripped_inputs
 from functions.runtime.errors import BadRequest
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.text_input import TEXT_FIELD
@@ -49,3 +53,29 @@ def carried_vocabulary(
         f"{vocabulary.max_length} kept), read from field {TEXT_FIELD!r}"
     )
     return replace(manifest, preprocessing=pre), {VOCAB_FILE: vocab}, note
+
+
+def carried_strip(
+    manifest: ModelManifest, metadata: Mapping[str, str]
+) -> tuple[ModelManifest, str] | None:
+    """The manifest whose string inputs the file says training stripped (`aiaas.strip`) strip
+    what they are sent as training did, and a note; None for a file that says nothing."""
+    try:
+        named = stripped_inputs(metadata)
+    except ValueError as exc:
+        raise BadRequest(f"the model's own metadata cannot be read: {exc}") from None
+    if named is None:
+        return None
+    strings = {spec.name for spec in manifest.inputs if spec.dtype == "string"}
+    unknown = sorted(set(named) - strings)
+    if unknown:
+        raise BadRequest(
+            f"the model's metadata ({STRIP_KEY}) names {', '.join(map(repr, unknown))}, which "
+            "is no string input of its graph; publish the file `aiaas train` exported"
+        )
+    inputs = tuple(replace(s, strip=s.strip or s.name in named) for s in manifest.inputs)
+    note = (
+        f"text inputs {', '.join(named)}: blanks around a value stripped, as training read "
+        f"its cells (the file's {STRIP_KEY})"
+    )
+    return replace(manifest, inputs=inputs), note

@@ -20,14 +20,19 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
+from functions.predict.service import service_from_env
+from functions.runtime.cache import ArtifactCache
 from functions.runtime.drift.baseline import BASELINE_FILE, DriftBaseline
 from functions.runtime.drift.live import LiveHistograms
+from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
 from infra.cli.main import main
 from tests.batch_support import read_csv
+from tests.functions.test_predict_events import http_event
 from tests.infra.test_serve import ServeProcess, start_serve
 from tests.torchless import torch_or_skip
 
@@ -143,3 +148,37 @@ def test_drift_counts_a_spaced_city_as_the_city(trained: Trained) -> None:
     city = [c.name for c in base.categories].index("city")
     known, counted = base.categories[city], live.categories[city]
     assert (counted[known.values.index("Nice")], counted[known.unseen]) == (2, 0)
+
+
+def test_the_file_published_again_strips_as_training_did(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`aiaas publish` of the run's model file alone (hunt_datafiles 12): its manifest lost
+    `strip`, so " Nice" was a city the model never saw (max |B-A| 0.39 on the same file)."""
+    store = LocalStore(trained.store)
+    first = Registry(store).manifest(NAME, "1")
+    again = "spaced-again"
+    argv = ["--store", store.uri, "publish", str(trained.root / "run" / "model.float32.onnx")]
+    assert main([*argv, "--name", again, "--labels", ",".join(first.labels)]) == 0
+    said = capsys.readouterr().out
+    second = Registry(store).manifest(again, "1")
+    for manifest in (first, second):
+        assert {s.name: s.strip for s in manifest.inputs} == {
+            "age": False, "city": True, "plan": True
+        }  # fmt: skip
+    rows = [
+        {"age": 30, "city": " Nice", "plan": " pro"},  # as the file wrote it
+        {"age": 41, "city": "Lyon ", "plan": "basic"},
+        {"age": 30, "city": "Nice", "plan": "pro"},
+    ]
+    pool = ModelPool(Registry(store), ArtifactCache(store, tmp_path / "cache"))
+    scored = []
+    for name in (NAME, again):
+        service = service_from_env({"AIAAS_MODEL": name, "AIAAS_DRIFT_FLUSH_SECONDS": "0"}, pool)
+        body = orjson.dumps({"instances": rows})
+        answer = service.handle(http_event("POST", f"/models/{name}/predict", body))
+        assert answer["statusCode"] == 200, answer["body"]
+        scored.append(orjson.loads(answer["body"])["predictions"])
+    assert scored[0] == scored[1]
+    assert [p["label"] for p in scored[1]] == ["churn", "stay", "churn"]
+    assert "text inputs city, plan: blanks around a value stripped, as training read" in said
