@@ -182,3 +182,27 @@ def test_the_file_published_again_strips_as_training_did(
     assert scored[0] == scored[1]
     assert [p["label"] for p in scored[1]] == ["churn", "stay", "churn"]
     assert "text inputs city, plan: blanks around a value stripped, as training read" in said
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ('["town"]', "names 'town', which is no string input of its graph"),
+        ("city", "aiaas.strip is not a JSON list of input names: 'city'"),
+    ],
+)
+def test_a_file_whose_strip_metadata_does_not_fit_is_refused(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, says: str
+) -> None:
+    import onnx
+
+    model = onnx.load(str(trained.root / "run" / "model.float32.onnx"))
+    (entry,) = [p for p in model.metadata_props if p.key == "aiaas.strip"]
+    entry.value = value
+    edited = tmp_path / "edited.onnx"
+    onnx.save(model, str(edited))
+    store = LocalStore(tmp_path / "store")
+    argv = ["--store", store.uri, "publish", str(edited), "--name", "edited"]
+    assert main([*argv, "--labels", "churn,stay"]) == 1
+    assert says in capsys.readouterr().err
+    assert not Registry(store).models()
