@@ -10,8 +10,6 @@ with integer classes, published twice, and the CLI's compare and publish --data.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -23,16 +21,9 @@ from sklearn.linear_model import LogisticRegression
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 
 FEATURES = "sl,sw,pl,pw"
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

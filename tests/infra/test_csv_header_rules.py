@@ -14,8 +14,6 @@ Real parts: a skl2onnx classifier and the CLI's publish, baseline, explain and b
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -28,17 +26,10 @@ from sklearn.linear_model import LogisticRegression
 from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 
 FEATURES = ["sl", "sw", "pl", "pw"]
 CLASSES = np.array(["setosa", "versicolor", "virginica"])
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ export and the CLI's publish, baseline and explain.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -26,16 +24,9 @@ from sklearn.linear_model import LinearRegression
 from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.registry import Registry, version_prefix
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 
 FEATURES = "f0,f1,f2,f3"
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

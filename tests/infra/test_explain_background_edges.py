@@ -16,8 +16,6 @@ serve` over HTTP.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,18 +32,11 @@ from functions.runtime.drift.baseline import BASELINE_FILE
 from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 from tests.infra.test_serve import start_serve
 
 FEATURES = "f0,f1,f2,f3"
 WEIGHTS = np.array([1.0, 2.0, -1.0, 0.5])
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _linear(root: Path) -> Path:

@@ -14,8 +14,6 @@ publish` / `baseline` / `explain`, and a real `aiaas serve` over HTTP.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,19 +31,12 @@ from tokenizers import Tokenizer
 from functions.runtime.explain.background import BACKGROUND_FILE
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
 from tests import hf_transformer
+from tests.cli_run import run
 from tests.infra.test_serve import start_serve
 
 SIDE = 6  # a 6x6 grey image: 36 one-pixel patches
 TEXT = "the app crashes when i open settings and my login never works please"  # 13 tokens
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @dataclass(frozen=True)

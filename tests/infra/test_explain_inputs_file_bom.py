@@ -6,8 +6,6 @@ hunt_datafiles 11. Real parts: a skl2onnx model, the CLI's publish, baseline and
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -16,14 +14,7 @@ from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression
 
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
+from tests.cli_run import run
 
 
 def test_inputs_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:

@@ -7,10 +7,8 @@ and the metrics checked against scikit-learn's own scores of what the predict AP
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
-import io
 import json
 import subprocess
 import sys
@@ -29,18 +27,11 @@ from functions.runtime.codecs import simple
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 from tests.sklearn_models import Exported, export, wine_split
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ",".join(f"f{i}" for i in range(13))
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def card(store: LocalStore, name: str, version: str = "1") -> str:

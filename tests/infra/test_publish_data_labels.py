@@ -10,8 +10,6 @@ skl2onnx models and the CLI's publish and compare.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +20,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from functions.runtime.registry import Registry
 from functions.runtime.store import LocalStore
-from infra.cli.main import main
+from tests.cli_run import run
 
 FEATURES = "sl,sw,pl,pw"
 CLASSES = np.array(["setosa", "versicolor", "virginica"])
-
-
-def run(store: LocalStore, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", store.uri, *argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
