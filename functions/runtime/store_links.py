@@ -38,7 +38,8 @@ def check_inside(root: str, folder: str, key: str) -> None:
         if S_ISLNK(mode):
             real = os.path.realpath(path)
             if real == root or real.startswith(root + "/"):
-                return  # every further part is below a real folder of the store
+                path = real  # the walk goes on from where it leads: a link further on is
+                continue  # checked too (batch -> real, real/iris -> /elsewhere)
             raise StoreError(
                 f"cannot use {key!r} under {root}: {path} is a symbolic link to {real}, outside "
                 "the store; a store's folders are its own, and links out of it are not followed "

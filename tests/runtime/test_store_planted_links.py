@@ -137,3 +137,18 @@ def test_a_folder_link_to_a_folder_of_the_same_store_is_followed(tmp_path: Path)
     assert (store.root / "spare/m/input/a.csv").read_bytes() == b"x_0\n1\n"
     store.delete("batch/m/input/a.csv")
     assert not store.exists("batch/m/input/a.csv")
+
+
+def test_a_link_out_of_the_store_behind_a_link_inside_it_takes_no_write(tmp_path: Path) -> None:
+    """`batch -> spare` (inside) then `spare/m -> /elsewhere`: the walk went no further than
+    the first link that stayed inside, so the second one took the write (review of 00a2aaab)."""
+    store = published(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (store.root / "spare").mkdir()
+    (store.root / "batch").symlink_to(store.root / "spare", target_is_directory=True)
+    (store.root / "spare/m").symlink_to(elsewhere, target_is_directory=True)
+    for key in ("batch/m/y.txt", "spare/m/y.txt"):
+        with pytest.raises(StoreError, match=r"symbolic link to .*outside the store"):
+            store.put_bytes(key, b"x")
+    assert not list(elsewhere.iterdir())
