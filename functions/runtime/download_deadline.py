@@ -126,9 +126,13 @@ def configured(size: int = 0) -> Deadline | None:
 
 def for_context(context: object) -> Deadline | None:
     """The deadline of a download in an invocation: its time left less a margin, or the
-    setting's when that is sooner; None with no Lambda context (each file's own, `current`)."""
+    setting's when that is sooner; None with no Lambda context or under `aiaas serve` (each
+    file's own, `current`)."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
+    if remaining is None or getattr(context, "serving", False):
+        # `aiaas serve`: the load goes on past the request's 504 (30 s at most), so a model
+        # slower to download than that (a promote's new version of gigabytes) is still served
+        # once it is in; a request-bound deadline threw each try away and began again.
         return None
     setting = configured()
     left = float(remaining()) / 1000

@@ -43,6 +43,9 @@ class LambdaContext:
     invoked_function_arn: str = ""
     # Not Lambda's: `aiaas serve` runs the jobs given here after the response is sent.
     after_response: Callable[[Callable[[], None]], None] | None = None
+    # Not Lambda's: `aiaas serve`'s process outlives the request, so a model's download goes on
+    # past the request's 504 and serves the next ones (download_deadline.for_context).
+    serving: bool = False
     _start: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
@@ -187,7 +190,7 @@ class LocalFunction:
         handler = self.handler
         context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
         context.aws_request_id = _request_id(event)
-        context.after_response = later
+        context.after_response, context.serving = later, True
         if self._own_loop is not None:
             return self._own_loop.submit(handler, event, context).result()
         return handler(event, context)

@@ -140,6 +140,9 @@ def test_the_deadline_is_the_time_left_less_a_margin_or_the_setting_or_its_defau
     assert seconds(60.0) == 10.0  # the setting, sooner than the time left
     monkeypatch.delenv(SETTING)
     assert for_context(None) is None  # no Lambda context: each file's own deadline
+    # `aiaas serve`'s: its process outlives the request's 504, and the load goes on to serve
+    # the next ones (a request-bound deadline threw each try of a big model away)
+    assert for_context(LambdaContext("f", timeout_s=30.0, serving=True)) is None
     default, big = configured(40_000_000), configured(10_000_000_000)
     assert default is not None and big is not None
     assert (default.seconds, big.seconds) == (900.0, 10_000.0)  # a big file: 1 MB/s of it
