@@ -20,6 +20,7 @@ import pytest
 from functions.runtime.capture.buffer import CaptureBuffer
 from functions.runtime.drift import baseline as drift_baseline
 from functions.runtime.drift.baseline import BASELINE_FILE
+from functions.runtime.drift.held import held_bytes
 from functions.runtime.drift.monitor import DriftMonitor
 from functions.runtime.drift.report import read_window
 from functions.runtime.model import LoadedModel
@@ -137,3 +138,30 @@ def test_a_baseline_read_failing_unexpectedly_is_tried_again_an_interval_later(
     monitor.record(model, batch, answer)
     monitor.flush()
     assert _served(store) == 10  # was 0 for good: the version's monitoring turned off
+
+
+def test_a_baseline_read_whose_thread_did_not_start_holds_no_request(
+    model: LoadedModel, store: _FlakyReads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requests answered during a baseline read are held until it ends: a read whose thread
+    could not start never ended, and every request of the version was held an interval."""
+    start = threading.Thread.start
+
+    def refused(thread: threading.Thread) -> None:
+        if thread.name.startswith("aiaas-drift-baseline"):
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    monitor = DriftMonitor(store, interval=60.0, clock=lambda: 0.0, wall=lambda: WALL)
+    batch = {"x": _rows(5)}
+    monitor.record(model, batch, model.predict(batch))
+    monitor.record(model, batch, model.predict(batch))
+    assert monitor._meanwhile == {} and monitor._room == {}
+
+
+def test_a_text_request_is_held_by_its_characters_not_its_cells() -> None:
+    """An object array's nbytes is 8 a cell: four 1 MB texts read as 32 bytes, so the 16 MiB
+    cap on the requests held during a baseline read held a text model's without bound."""
+    texts = np.array(["x" * 1_000_000] * 4, dtype=object)
+    assert held_bytes({"text": texts}, {"scores": np.zeros((4, 3), np.float32)}) >= 4_000_000

@@ -1,9 +1,8 @@
 """Live histograms per served version, flushed to the store for the drift job to read.
 
 Snapshots go to `monitoring/<model>/<version>/<YYYY-MM-DD>/<HHMMSS>-<id>.json` (UTC) in the
-same store as the registry, locally and in AWS: the drift job then reads a window of them with
-nothing else running (no Prometheus, no CloudWatch Logs query), and per-feature, per-bin
-counts as CloudWatch metrics would cost one custom metric each (64 features x 10 bins).
+registry's store: the drift job reads a window of them with nothing else running (per-feature,
+per-bin CloudWatch metrics would cost one custom metric each: 64 features x 10 bins).
 When: by the first request once `interval` seconds passed since the last flush, so a
 container writes at most one object a minute per version (one S3 PUT then, ~20 ms on that
 request); in Lambda before that request's own rows are counted (a request after idleness
@@ -31,19 +30,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from threading import Event
 from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 
 from functions.runtime.aside import run_aside
+from functions.runtime.drift.held import held_bytes
 from functions.runtime.drift.watched import BASELINE_FILE, prediction_output
-from functions.runtime.errors import (
-    AiaasError,
-    NotFound,
-    ServiceUnavailable,
-    StoreError,
-)
+from functions.runtime.errors import AiaasError, NotFound, ServiceUnavailable, StoreError
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import version_prefix
 from functions.runtime.store import ObjectStore
@@ -54,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiaas.drift")  # under `aiaas`: JSON lines as the function's others
 DEFAULT_INTERVAL = 60.0
 PREFIX = "monitoring"
-MEANWHILE = 16 << 20  # input bytes held while a version's baseline is read (`aiaas serve`)
+MEANWHILE = 16 << 20  # bytes held while a version's baseline is read (`aiaas serve`)
 Request = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]  # its inputs and outputs
 
 
@@ -88,14 +84,12 @@ class DriftMonitor:
         # version's start start one read (two: the second's histograms replaced the first's,
         # and the rows the first counted meanwhile were lost). Not taken by a counted request.
         self._reads = threading.Lock()
-        # Reads in flight, each with the requests answered meanwhile (`aiaas serve`'s other
-        # threads), counted once it is read: at a server's start 10 clients' first 23
-        # requests of 100 went uncounted. None of them if the version is not monitored.
+        # Reads in flight, with the requests answered meanwhile (serve's other threads), counted
+        # once it is read (at a server's start 23 of 100 went uncounted), or dropped.
         self._meanwhile: dict[tuple[str, str], list[Request]] = {}
         self._room: dict[tuple[str, str], int] = {}  # bytes each may hold yet
         self._since = clock()
-        # clock() at the first and the last row counted since the last flush (None: none yet):
-        # the span a snapshot is dated by.
+        # clock() at the first and last row counted since the last flush (None: none yet)
         self._first: float | None = None
         self._last = 0.0
         # Set when rows start to be held, for the thread that flushes on time (`timer` only;
@@ -197,24 +191,28 @@ class DriftMonitor:
                 return None
             self._unread[key] = self._clock() + self.interval  # this read's, until it ends
             self._meanwhile[key], self._room[key] = [], MEANWHILE
-        again = due is not None
-        run_aside(lambda: self._read(key, model, again), name="aiaas-drift-baseline")
+        again, began = due is not None, Event()
+        read = lambda: self._read(key, model, again, began)  # noqa: E731
+        if not run_aside(read, name="aiaas-drift-baseline") and not began.is_set():
+            with self._reads:  # no thread started: no read to end the holding
+                self._meanwhile.pop(key, None), self._room.pop(key, None)
         return self._live.get(key)
 
     def _hold(self, key: tuple[str, str], request: Request) -> LiveHistograms | None:
         """A request answered while its version's baseline is read: held (`MEANWHILE` bytes
-        of inputs at most), or, where the read ended meanwhile, the histograms to record it in."""
+        at most, `held_bytes`), or, if the read ended meanwhile, the histograms to record it in."""
         with self._reads:
             held = self._meanwhile.get(key)
             if held is None:
                 return self._live.get(key)
-            size = sum(a.nbytes for a in request[0].values())
+            size = held_bytes(*request)
             if size <= self._room.get(key, 0):
                 held.append(request)
                 self._room[key] -= size
             return None
 
-    def _read(self, key: tuple[str, str], model: LoadedModel, again: bool) -> None:
+    def _read(self, key: tuple[str, str], model: LoadedModel, again: bool, began: Event) -> None:
+        began.set()
         try:
             self._counted(key, model, again)
         finally:  # a read that yields no histograms drops the requests held meanwhile
