@@ -9,10 +9,12 @@ refuses such an answer before botocore parses it: raised from botocore's `before
 it is not retried.
 
 An endpoint that accepts the connection and never answers held every command for botocore's
-tries x the read timeout: 30 s x 5 = 151 s. A client that has had no answer from its endpoint
-yet does not try a timed-out request again (`first_contact_retry`): one timeout, then a line
-naming the endpoint. Once its endpoint has answered, a timeout is retried as before (S3 slow
-for a moment, not misconfigured).
+tries x the read timeout: 30 s x 5 = 151 s. A client of an endpoint the user set
+(`AWS_ENDPOINT_URL_S3`) that has had no answer from it yet does not try a timed-out request
+again (`first_contact_retry`): one timeout, then a line naming the endpoint. Once it has
+answered, and always for AWS's own endpoint, a timeout is retried as before (a blip, not a
+misconfiguration). A 5xx or 429 page (a proxy's or load balancer's 502/503) is left to
+botocore's retries, as S3's own 503 SlowDown is.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ class NoFirstAnswer(BotoCoreError):
     fmt = "{endpoint} {what} (not tried again: it has not answered once); {hint}"
 
 
+def custom_endpoint() -> bool:
+    """Whether the client is built for an endpoint of the user's (not AWS's own)."""
+    env = dict(aws_client_environment())
+    return any(env.get(name) for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"))
+
+
 def endpoint_hint() -> str:
     """Where the endpoint came from, to check (the variables the client was built under)."""
     env = dict(aws_client_environment())
@@ -51,6 +59,8 @@ def endpoint_hint() -> str:
 
 def _not_s3(operation: str, status: int, headers: Any, body: bytes) -> str | None:
     """What in this answer no S3 server sends, or None."""
+    if status >= 500 or status == 429:
+        return None  # a proxy's or load balancer's passing error page: botocore's retries judge
     ctype = str(headers.get("content-type", "")).split(";")[0].strip().lower()
     if 200 <= status < 300 and operation in ETAG_ANSWERS and "etag" not in headers:
         what = "an HTML page" if ctype == "text/html" else f"no ETag ({ctype or 'no type'})"
@@ -101,4 +111,5 @@ def install(client: Any) -> None:
         raise NoFirstAnswer(endpoint=endpoint, what=what, hint=hint) from caught_exception
 
     client.meta.events.register("before-parse.s3", check_answer)
-    client.meta.events.register_first("needs-retry.s3", first_contact_retry)
+    if custom_endpoint():  # AWS's own: a first timeout is a blip (a cold start's network), retried
+        client.meta.events.register_first("needs-retry.s3", first_contact_retry)

@@ -45,6 +45,17 @@ class _Forbidden(_Page):
     status = 403  # a proxy's or captive portal's page
 
 
+class _Unavailable(_Page):
+    status = 503  # a load balancer's passing error page, in front of a real S3
+    seen = 0
+
+    def _answer(self) -> None:
+        type(self).seen += 1
+        super()._answer()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer  # noqa: N815
+
+
 class _OtherRegion(http.server.BaseHTTPRequestHandler):
     """An S3 server (MinIO's answer) whose region is not the one the client signs for."""
 
@@ -180,3 +191,18 @@ def test_a_bucket_of_another_region_names_the_region_to_set(
         "aiaas models: error: S3 bucket 'bucket' is in another region "
         "(AuthorizationHeaderMalformed): set AWS_REGION=eu-central-1 (or the profile's region)\n"
     )
+
+
+def test_a_passing_error_page_is_tried_again_as_s3_s_own_503(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy's 502/503 HTML page is an S3 behind it unavailable for a moment: botocore's
+    retries judge it, as S3's SlowDown. It was refused at once as "not an S3 endpoint"."""
+    for endpoint in _serve(_Unavailable):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        for name, value in (("AWS_ACCESS_KEY_ID", "t"), ("AWS_SECRET_ACCESS_KEY", "t")):
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AIAAS_S3_MAX_ATTEMPTS", "3")
+        assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    assert _Unavailable.seen == 3, _Unavailable.seen  # was 1
+    assert "is not an S3 endpoint" not in capsys.readouterr().err
