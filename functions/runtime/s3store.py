@@ -156,7 +156,7 @@ class S3Store:
 
     def download_file(self, key: str, dest: Path, progress: Moved | None = None) -> None:
         # Ranged GETs resumed where cut, by a deadline (transfer.py): s3transfer's had none
-        with writing_local(dest):
+        with writing_local(dest), self._errors(key):  # the network's errors the store's
             download(self, key, self.head(key).size, dest, self._moves(), progress)
 
     def upload_file(self, src: Path, key: str, *, if_absent: bool = False) -> None:
