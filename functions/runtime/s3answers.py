@@ -19,9 +19,8 @@ botocore's retries, as S3's own 503 SlowDown is.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ConnectTimeoutError, ReadTimeoutError
 
 from functions.runtime.settings import aws_client_environment
 
@@ -30,16 +29,31 @@ OBJECT_ANSWERS = frozenset({"GetObject", "HeadObject"})
 ETAG_ANSWERS = OBJECT_ANSWERS | {"PutObject", "UploadPart"}
 
 
-class NotS3Answer(BotoCoreError):
-    """The endpoint answered as no S3 server does."""
+@functools.cache
+def _errors() -> dict[str, Any]:
+    """NotS3Answer and NoFirstAnswer, botocore's errors (so a store says them as any other S3
+    error), made at first use: botocore is the `aws` extra, and `pip install aiaas` imports
+    every serving module without it (tests/infra/test_serving_imports.py)."""
+    from botocore.exceptions import BotoCoreError
 
-    fmt = "{endpoint} is not an S3 endpoint: it answered {operation} with {what}; {hint}"
+    class NotS3Answer(BotoCoreError):
+        """The endpoint answered as no S3 server does."""
+
+        fmt = "{endpoint} is not an S3 endpoint: it answered {operation} with {what}; {hint}"
+
+    class NoFirstAnswer(BotoCoreError):
+        """The endpoint has not answered this client once, and this request timed out too."""
+
+        fmt = "{endpoint} {what} (not tried again: it has not answered once); {hint}"
+
+    return {"NotS3Answer": NotS3Answer, "NoFirstAnswer": NoFirstAnswer}
 
 
-class NoFirstAnswer(BotoCoreError):
-    """The endpoint has not answered this client once, and this request timed out too."""
-
-    fmt = "{endpoint} {what} (not tried again: it has not answered once); {hint}"
+def __getattr__(name: str) -> Any:  # `from functions.runtime.s3answers import NotS3Answer`
+    try:
+        return _errors()[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def custom_endpoint() -> bool:
@@ -77,6 +91,9 @@ def _not_s3(operation: str, status: int, headers: Any, body: bytes) -> str | Non
 
 def install(client: Any) -> None:
     """Check every answer `client` gets, and try no timed-out request again until one came."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    not_s3, no_first = _errors()["NotS3Answer"], _errors()["NoFirstAnswer"]
     answered = [False]
     endpoint = str(client.meta.endpoint_url)
     config = client.meta.config
@@ -91,9 +108,7 @@ def install(client: Any) -> None:
             body if isinstance(body, bytes) else b"",
         )
         if what is not None:
-            raise NotS3Answer(
-                endpoint=endpoint, operation=operation_model.name, what=what, hint=checked
-            )
+            raise not_s3(endpoint=endpoint, operation=operation_model.name, what=what, hint=checked)
         answered[0] = True
 
     def first_contact_retry(caught_exception: Exception | None = None, **_: Any) -> None:
@@ -108,7 +123,7 @@ def install(client: Any) -> None:
         else:
             return
         hint = f"{checked}; {setting} sets the wait"
-        raise NoFirstAnswer(endpoint=endpoint, what=what, hint=hint) from caught_exception
+        raise no_first(endpoint=endpoint, what=what, hint=hint) from caught_exception
 
     client.meta.events.register("before-parse.s3", check_answer)
     if custom_endpoint():  # AWS's own: a first timeout is a blip (a cold start's network), retried

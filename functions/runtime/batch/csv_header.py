@@ -251,7 +251,7 @@ def _text_hint(columns: list[str], manifest: ModelManifest, field: str) -> str:
 def header_hint(columns: list[str]) -> str:
     """Why a header may lack every column: no header line, Excel's `sep=` line (where batch
     refused it already; the CLI's readers read it as the header), or another delimiter."""
-    if _looks_numeric(columns):
+    if columns and _looks_numeric(columns):  # (an empty file has no header to miss)
         return " (is the header line missing?)"
     if 1 <= len(columns) <= 2 and columns[0].lower().startswith("sep="):
         return " (the first line is Excel's separator hint, not the header: delete that line)"
