@@ -130,3 +130,22 @@ def test_a_narrow_integer_past_2_53_is_told_its_range_not_to_use_npy(tmp_path):
     assert (
         error["error"] == "input 'x' is 1e16; expected an integer in [-2147483648, 2147483647]"
     )  # as written
+
+
+def test_refused_rows_are_parsed_again_only_where_a_cell_is_quoted(tmp_path: Path) -> None:
+    """A refused row's cells were parsed again from the file for every refused row, to quote a
+    cell past 2^53 as written: a file of many gaps paid a csv parse a row for nothing."""
+    from functions.runtime.batch.scoring import coerce_rows
+
+    path = onnx_factory.identity(tmp_path / "ident.onnx", TensorProto.INT64)
+    manifest = onnx_factory.manifest_for(path, "ident", "1")
+    raw = {"x": np.array([[1.0, float("nan"), 3.0], [2.0**60 + 1, 2.0, 3.0], [4.0, 5.0, 6.0]])}
+    asked: list[int] = []
+
+    def written(index: int) -> dict[str, list[str]]:
+        asked.append(index)
+        return {"x": ["1152921504606846977", "2", "3"]}
+
+    _, good, errors = coerce_rows(manifest, raw, np.arange(3), written)
+    assert good.tolist() == [False, False, True] and asked == [1]  # was [0, 1]
+    assert "1152921504606846977" in errors[1].reason, errors

@@ -76,3 +76,10 @@ def _pixels_hint(target: np.dtype[np.generic], flat: np.ndarray) -> str:
         return scaled_pixels_hint(target, flat.astype(np.float64))
     except OverflowError:  # a JSONL integer past float64's range: no scaled pixel
         return ""
+
+
+def quotes_cells(row: np.ndarray) -> bool:
+    """Whether `bad_reason` would quote a cell of `row` as the file wrote it (a float past
+    2**53): only then are its cells worth parsing again (`coerce_rows`' `written`)."""
+    values = np.asarray(row).reshape(-1).tolist()  # as bad_reason reads them: Python numbers
+    return any(isinstance(v, float) and abs(v) >= EXACT_FLOAT for v in values)

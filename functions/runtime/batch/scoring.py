@@ -26,7 +26,7 @@ from functions.runtime.batch.field_names import (
 from functions.runtime.batch.nonfinite import nonfinite_reason, nonfinite_rows
 from functions.runtime.batch.refusals import bisect, isolate
 from functions.runtime.batch.row_axis import UnsupportedModel, row_per_row
-from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason
+from functions.runtime.batch.row_reasons import EXACT_FLOAT, bad_reason, quotes_cells
 from functions.runtime.batch.sizes import by_size, is_ragged, stacked
 from functions.runtime.codecs.class_names import class_names
 from functions.runtime.codecs.ties import own_labels, tie_winners
@@ -155,8 +155,10 @@ def coerce_rows(
         value, bad = _cast_rows(spec, raw[spec.name])
         columns = manifest.features if spec is manifest.feature_input else ()
         for index in np.flatnonzero(bad & good):
-            cells = written(int(index))[spec.name] if written is not None else None
-            reasons[int(index)] = bad_reason(spec, raw[spec.name][index], columns, cells)
+            row = raw[spec.name][index]  # its cells parsed again only where a reason quotes one
+            quoted = written is not None and quotes_cells(row)
+            cells = written(int(index))[spec.name] if quoted and written is not None else None
+            reasons[int(index)] = bad_reason(spec, row, columns, cells)
         if text is not None and spec.name == text.field:  # a text model's text column
             blank = np.fromiter((is_blank(str(t)) for t in value), bool, len(value)) & good
             for index in np.flatnonzero(blank):
