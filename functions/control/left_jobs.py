@@ -100,21 +100,21 @@ def resume(runs: LocalRuns, before: float) -> None:
         return
     if not left.jobs:
         return
-    lined = runs.queue.add_left(left.jobs)
+    lined, behind = runs.queue.add_left(left.jobs)
     log.info(
         "lined up again %d batch job(s) left pending when this server last stopped, oldest "
         "first (listed in %.2f s)",
         lined,
         time.perf_counter() - began,
     )
-    if lined < len(left.jobs):
+    if behind is not None:
         log.info(
             "%d more batch job(s) wait behind the line, which holds %d "
             "(AIAAS_BATCH_LOCAL_QUEUE): they enter it as places free, taking turns with new "
             "submissions; the oldest is %s",
             len(left.jobs) - lined,
             runs.queue.room,
-            left.jobs[lined].obj.input_key,
+            behind.obj.input_key,  # (not jobs[lined]: a job lined already may come later)
         )
     settled_s = max(0.0, time.time() - before)  # a temp made since the start may be a live run's
     for model in sorted(left.models):

@@ -98,25 +98,26 @@ class RunQueue:
             self._turn.notify()
             self._start_threads()
 
-    def add_left(self, jobs: Iterable[Job]) -> int:
+    def add_left(self, jobs: Iterable[Job]) -> tuple[int, Job | None]:
         """Line up the jobs a stop left, in their order, while the line has room (as a
         submission gets it, less those placing their input now), the rest behind it to enter
-        as places free: how many wait in line now. One that waits or runs already keeps its
-        turn (a submission's, after a start)."""
-        lined = 0
+        as places free: how many wait in line now, and the first of the rest. One that waits or
+        runs already keeps its turn (a submission's, after a start)."""
+        lined, behind = 0, None
         with self._turn:
             for job in jobs:
                 key = job.obj.input_key
                 if key in self._waiting or key in self._running:
                     lined += 1
                 elif self._left or len(self._waiting) + self._held >= self.room:
+                    behind = behind or job
                     self._left.append(job)
                 else:
                     self._waiting[key] = Waiting(job, 1, time.monotonic())
                     lined += 1
             self._turn.notify_all()
             self._start_threads()
-        return lined
+        return lined, behind
 
     def _next_left(self) -> Job | None:
         """The oldest job left behind the line that no submission has lined up or run since
