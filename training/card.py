@@ -16,6 +16,7 @@ import numpy as np
 
 from functions.runtime.explain.patches import PATCH_NAME
 from functions.runtime.metric_text import metric_name, metrics_text
+from training.card_lines import class_lines, quantization_line, settings_line
 from training.card_text import md_code, md_paragraphs, md_text
 from training.fonts import legible, save
 from training.table_prep import SERVED_GAPS, column_lines, shown_names
@@ -202,11 +203,12 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         f"- Trained on {training['device']} for {training['epochs_run']} epochs "
         f"({training['seconds_per_epoch']:.3f} s/epoch); {kept_text(training)}",
         *_feature_lines(facts),
-        md_text(_settings_line(training)),
+        md_text(settings_line(training)),
         f"- Input: {md_text(', '.join(facts['inputs']))}; "
         f"output: {md_text(', '.join(facts['outputs']))}",
         *_column_lines(facts.get("preprocessing") or {}),
         "",
+        *class_lines(facts.get("classes") or []),
         "## Metrics",
         "",
         "| split | metrics |",
@@ -217,7 +219,7 @@ def write_card(path: Path, facts: dict[str, Any], plots: dict[str, str]) -> Path
         "",
         f"- ONNX opset {facts['opset']}, {facts['size']} bytes; parity torch vs onnxruntime: "
         f"max abs diff {facts['parity']['max_abs_diff']:.3g} on {facts['parity']['rows']} held-out rows",
-        f"- int8 quantization: {md_text(_quantization_line(facts['quantization']))}",
+        f"- int8 quantization: {md_text(quantization_line(facts['quantization']))}",
         "",
         "## Plots",
         "",
@@ -250,37 +252,6 @@ def _feature_lines(facts: dict[str, Any]) -> list[str]:
     return [f"- Features ({len(names)}): {md_text(shown)}{target}{dropped}"]
 
 
-def _settings_line(training: dict[str, Any]) -> str:
-    """The spec's training settings, so two versions' cards show what differs between them."""
-    schedule = training.get("schedule")
-    stopping = training.get("early_stopping")
-    parts = [
-        f"{training['epochs']} epochs at most, batch {training['batch_size']}",
-        f"{training['optimizer']} learning rate {training['learning_rate']:g}"
-        + (f", weight decay {training['weight_decay']:g}" if training.get("weight_decay") else ""),
-        f"schedule {_schedule_text(schedule)}",
-        f"seed {training['seed']}",
-        f"validation/test split {training['validation_split']:g}/{training['test_split']:g}",
-    ]
-    if training.get("class_weight"):
-        parts.append(f"class weight {training['class_weight']}")
-    if isinstance(stopping, dict):
-        watched = metric_name(str(stopping.get("monitor")))
-        delta = f", min delta {stopping['min_delta']:g}" if stopping.get("min_delta") else ""
-        parts.append(f"early stopping on {watched} (patience {stopping.get('patience')}{delta})")
-    return "- Settings: " + "; ".join(parts)
-
-
-def _schedule_text(schedule: Any) -> str:
-    """The schedule's name, with the step schedule's parameters: two versions differing only
-    in `gamma` had the same card."""
-    if not isinstance(schedule, dict):
-        return str(schedule)
-    if schedule.get("name") != "step":
-        return str(schedule.get("name"))
-    return f"step (every {schedule.get('step_size')} epochs x {schedule.get('gamma')})"
-
-
 def _column_lines(preprocessing: dict[str, Any]) -> list[str]:
     """What the graph does to a table's raw columns before the network reads them."""
     columns = preprocessing.get("columns")
@@ -288,21 +259,6 @@ def _column_lines(preprocessing: dict[str, Any]) -> list[str]:
         return []
     lines = [*column_lines(columns), SERVED_GAPS]
     return ["- Columns (inside the model graph):", *(f"  - {md_text(line)}" for line in lines)]
-
-
-def _quantization_line(record: dict[str, Any]) -> str:
-    if not record.get("enabled"):
-        return "not requested"
-    if "error" in record:
-        return f"failed ({record['error']}); float32 published"
-    verdict = (
-        "kept" if record["kept"] else "rejected, float32 published"
-    ) + f" ({record['reason']})"
-    return (
-        f"{verdict}: {record['metric']} {record['float_metric']:.4f} -> {record['int8_metric']:.4f} "
-        f"({record['drop_points']:+.2f} points drop, allowed {record['max_drop_points']}), "
-        f"{record['float_bytes']} -> {record['int8_bytes']} bytes"
-    )
 
 
 def patch_grid(names: list[str], values: np.ndarray) -> tuple[np.ndarray, int]:

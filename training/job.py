@@ -319,11 +319,25 @@ def _card_files(
             k: {m: v for m, v in vals.items() if m != "rows"}
             for k, vals in manifest.metrics.items()
         },
+        classes=_class_rows(data),
     )
     card_md = card.write_card(folder / "card.md", facts, {t: p.name for t, p in plots.items()})
     files = {"card/card.md": card_md}
     files.update({f"card/{p.name}": p for p in plots.values()})
     return files
+
+
+def _class_rows(data: PreparedData) -> list[dict[str, Any]]:
+    """Each class (the model's order: its scores, the confusion matrix's rows and columns) with
+    its rows in each split: the card named none, so its matrix and metrics read as numbers."""
+    if not data.labels:  # a regression
+        return []
+    splits = {"train": data.train, "validation": data.validation, "test": data.test}
+    counts = {k: np.bincount(s.y, minlength=len(data.labels)) for k, s in splits.items()}
+    return [
+        {"name": label, **{k: int(c[i]) for k, c in counts.items()}}
+        for i, label in enumerate(data.labels)
+    ]
 
 
 def _target_name(manifest: ModelManifest) -> str:
