@@ -283,8 +283,7 @@ def classifier_setup(
     labels = _labels(options.labels, graph, scores)
     activation = _activation(options, graph, scores, probe)
     post = Postprocessing(scores.name, activation, _label_output(outputs, options, graph))
-    source = "from --labels" if options.labels else "read from the graph"
-    notes = [f"classes {', '.join(labels)} ({source})"] if labels else []
+    notes = [_classes_note(labels, options.labels)] if labels else []
     notes.append(f"class scores from output {scores.name!r} (activation {activation})")
     if scores.name in graph.decision_outputs and activation == "none":
         notes.append(
@@ -303,6 +302,19 @@ def classifier_setup(
     if not graph.read and options.activation is None:
         notes.append(unread_note(scores, activation))
     return ClassifierSetup(labels, post, tuple(notes))
+
+
+CLASSES_SHOWN = 10  # publish's note names this many classes; the card and `aiaas show` all
+
+
+def _classes_note(labels: tuple[str, ...], given: tuple[str, ...] = ()) -> str:
+    """`classes a, b, c (read from the graph)`; past ten, the first ten and how many in all: a
+    model of 100 classes printed them on one line of thousands of characters."""
+    source = "from --labels" if given else "read from the graph"
+    if len(labels) <= CLASSES_SHOWN:
+        return f"classes {', '.join(labels)} ({source})"
+    shown = ", ".join(labels[:CLASSES_SHOWN])
+    return f"classes {shown}, ... ({len(labels)} in all, {source}; `aiaas show` lists them all)"
 
 
 def _not_lowest_first(scores: TensorSpec, graph: GraphClasses) -> None:
