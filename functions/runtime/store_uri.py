@@ -46,6 +46,11 @@ def open_store(uri: str | None = None, s3: S3Settings | None = None) -> ObjectSt
         )
     if uri.lower().startswith("s3:"):  # `s3:/team`: else a local directory named `s3:`
         raise AiaasError(f"store URI {uri!r} is not s3://bucket[/prefix] (two slashes)")
+    if uri.lower().startswith("s3//"):  # the colon lost: else a local directory `s3`, made
+        raise AiaasError(  # by publish (exit 0) where the bucket was meant (hunt_s3ux)
+            f"store URI {uri!r} is not s3://bucket[/prefix] (the colon is missing); a "
+            f"directory named s3 is ./{uri}"
+        )
     from functions.runtime.store import LocalStore  # (store.py re-exports this module)
 
     return LocalStore(uri)

@@ -20,6 +20,9 @@ from tests.onnx_factory import linear_classifier
         ("gs://b/p", "unsupported store URI"),
         # A typo an operator made: it served (and published) a local directory 's3:/team'.
         ("s3:/team", "is not s3://bucket"),
+        # ... and its colon lost: publish made a local directory ./s3/bucket/x (exit 0)
+        ("s3//bucket/x", r"is not s3://bucket\[/prefix\] \(the colon is missing\)"),
+        ("S3//bucket", "the colon is missing"),
     ],
 )
 def test_open_store_rejects_bad_uris(uri: str, message: str) -> None:
