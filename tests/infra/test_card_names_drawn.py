@@ -9,8 +9,6 @@ such string classes, its held-out rows as a CSV, through the CLI.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +16,11 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
-from infra.cli.main import main
+from tests.cli_run import run_joined as run
 from training import card
 
 CLASSES = ("$\\foo$", "$50k-$100k", "b")
 FEATURES = ("a$", "$b$", "f2", "f3")
-
-
-def run(store: Path, *argv: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", str(store), *argv])
-    return code, out.getvalue() + err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ thousands of characters. The manifest, `aiaas show` and the card keep them all."
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +11,9 @@ import pytest
 from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
-from infra.cli.main import main
+from tests.cli_run import run_joined as run
 
 CLASSES = [f"Household > Kitchen > Cookware > Category {i:03d}" for i in range(100)]
-
-
-def run(store: Path, *argv: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--store", str(store), *argv])
-    return code, out.getvalue() + err.getvalue()
 
 
 @pytest.fixture(scope="module")

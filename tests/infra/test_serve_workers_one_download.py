@@ -17,8 +17,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
+import pytest
 
 from functions.runtime.cache import sha256_file
 from functions.runtime.refs import model_key
@@ -69,11 +71,26 @@ def wait_loaded(log: Path, times: int, process: subprocess.Popen[bytes]) -> None
         time.sleep(0.1)
 
 
-def trickling(moto_server: MotoServer) -> FaultyS3Proxy:
+class Trickled(NamedTuple):
+    """The model published, a proxy trickling its file, and where the server caches and logs."""
+
+    sha256: str
+    proxy: FaultyS3Proxy
+    cache: Path
+    log: Path
+
+
+@pytest.fixture
+def trickled(s3_store: S3Store, moto_server: MotoServer, tmp_path: Path) -> Iterator[Trickled]:
+    publish_linear(s3_store, tmp_path, MODEL)
+    sha256 = Registry(s3_store).manifest(MODEL, "1").file.sha256
     proxy = FaultyS3Proxy(moto_server.port).start()
     proxy.trickle = "model.onnx"
     proxy.trickle_bytes, proxy.trickle_every_s = TRICKLE_BYTES, TRICKLE_EVERY_S
-    return proxy
+    try:
+        yield Trickled(sha256, proxy, tmp_path / "cache", tmp_path / "serve.log")
+    finally:
+        proxy.stop()
 
 
 def workers_of(process: subprocess.Popen[bytes]) -> list[int]:
@@ -91,46 +108,34 @@ def writing_part(pid: int) -> bool:
     return False
 
 
-def test_three_workers_download_the_model_once(
-    s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
-) -> None:
-    publish_linear(s3_store, tmp_path, MODEL)
-    manifest = Registry(s3_store).manifest(MODEL, "1")
-    proxy, cache, log = trickling(moto_server), tmp_path / "cache", tmp_path / "serve.log"
-    try:
-        with serving(s3_store, proxy, cache, log, workers=3) as (process, base):
-            wait_loaded(log, 3, process)
-            assert model_gets(proxy, s3_store) == 1, log.read_text()  # was 3: one a worker
-            entry = cache / f"{manifest.file.sha256}.onnx"
-            assert sha256_file(entry) == manifest.file.sha256
-            assert not [p.name for p in cache.iterdir() if p.name.startswith((".part-", ".lock-"))]
-            for _ in range(6):  # whichever worker answers serves it
-                ready = httpx.get(f"{base}/v2/models/{MODEL}/ready", timeout=10)
-                assert ready.status_code == 200, ready.text
-    finally:
-        proxy.stop()
+def test_three_workers_download_the_model_once(s3_store: S3Store, trickled: Trickled) -> None:
+    sha256, proxy, cache, log = trickled
+    with serving(s3_store, proxy, cache, log, workers=3) as (process, base):
+        wait_loaded(log, 3, process)
+        assert model_gets(proxy, s3_store) == 1, log.read_text()  # was 3: one a worker
+        entry = cache / f"{sha256}.onnx"
+        assert sha256_file(entry) == sha256
+        assert not [p.name for p in cache.iterdir() if p.name.startswith((".part-", ".lock-"))]
+        for _ in range(6):  # whichever worker answers serves it
+            ready = httpx.get(f"{base}/v2/models/{MODEL}/ready", timeout=10)
+            assert ready.status_code == 200, ready.text
 
 
 def test_a_downloading_worker_killed_with_minus_9_lets_a_waiter_take_over(
-    s3_store: S3Store, moto_server: MotoServer, tmp_path: Path
+    s3_store: S3Store, trickled: Trickled
 ) -> None:
-    publish_linear(s3_store, tmp_path, MODEL)
-    manifest = Registry(s3_store).manifest(MODEL, "1")
-    proxy, cache, log = trickling(moto_server), tmp_path / "cache", tmp_path / "serve.log"
-    try:
-        with serving(s3_store, proxy, cache, log, workers=2) as (process, base):
-            deadline = time.monotonic() + 60
-            while not (downloading := [p for p in workers_of(process) if writing_part(p)]):
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-            time.sleep(1)  # midway, the other worker waiting for it
-            assert downloading == [p for p in workers_of(process) if writing_part(p)]
-            assert model_gets(proxy, s3_store) == 1
-            os.kill(downloading[0], signal.SIGKILL)
-            wait_loaded(log, 2, process)  # the waiter, and the worker granian starts again
-            assert model_gets(proxy, s3_store) == 2, log.read_text()  # the waiter's, whole
-            assert sha256_file(cache / f"{manifest.file.sha256}.onnx") == manifest.file.sha256
-            ready = httpx.get(f"{base}/v2/models/{MODEL}/ready", timeout=10)
-            assert ready.status_code == 200, ready.text
-    finally:
-        proxy.stop()
+    sha256, proxy, cache, log = trickled
+    with serving(s3_store, proxy, cache, log, workers=2) as (process, base):
+        deadline = time.monotonic() + 60
+        while not (downloading := [p for p in workers_of(process) if writing_part(p)]):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(1)  # midway, the other worker waiting for it
+        assert downloading == [p for p in workers_of(process) if writing_part(p)]
+        assert model_gets(proxy, s3_store) == 1
+        os.kill(downloading[0], signal.SIGKILL)
+        wait_loaded(log, 2, process)  # the waiter, and the worker granian starts again
+        assert model_gets(proxy, s3_store) == 2, log.read_text()  # the waiter's, whole
+        assert sha256_file(cache / f"{sha256}.onnx") == sha256
+        ready = httpx.get(f"{base}/v2/models/{MODEL}/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
