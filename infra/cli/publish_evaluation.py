@@ -16,6 +16,7 @@ import numpy as np
 
 from functions.runtime.artifact_files import unlisted_external_data
 from functions.runtime.codecs import simple
+from functions.runtime.comparison.truth import bool_classes
 from functions.runtime.drift.watched import prediction_output
 from functions.runtime.errors import BadRequest, InvalidInput
 from functions.runtime.manifest import ArtifactFile, ModelManifest
@@ -99,6 +100,9 @@ def truth_labels(labels: list[Any], manifest: ModelManifest) -> list[str]:
     texts = [y if isinstance(y, str) else _name(y) for y in labels]
     if set(texts) <= set(manifest.labels):
         return texts
+    named = bool_classes(texts, manifest.labels)  # `True`/`False`: hunt_ownmodels 4
+    if named is not None:
+        return [named[t] for t in texts]
     return _numbered([_number(y) for y in labels], manifest)
 
 

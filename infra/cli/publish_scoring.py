@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from functions.runtime.comparison.truth import is_bool_text
 from functions.runtime.drift.watched import value_output
 from functions.runtime.errors import AiaasError, BadRequest
 from functions.runtime.manifest import ModelManifest
@@ -94,9 +95,13 @@ def _classifier(
     truth = truth_labels(data.labels, model.manifest)
     unknown = sorted(set(truth) - set(labels))
     if unknown:
+        why = ""
+        if is_bool_text(unknown[0]):  # two named classes: which is True cannot be told
+            why = " (True/False are read as classes 0, 1 or as classes so named: which of these is True cannot be told)"
         raise BadRequest(
             f"--data {path}: {data.column!r} holds {unknown[0]!r}, which is not one of the "
-            f"model's classes {list(labels)}; give class names or indices 0..{len(labels) - 1}"
+            f"model's classes {list(labels)}{why}; give class names or indices "
+            f"0..{len(labels) - 1}"
         )
     index = {label: i for i, label in enumerate(labels)}
     true, said = np.array([index[t] for t in truth]), np.array([index[a] for a in answers])

@@ -69,7 +69,33 @@ def class_truth(values: Sequence[object], labels: Sequence[str]) -> list[str | N
     given = [t for t in texts if t is not None]
     if labels and given and not known.intersection(given) and all(_index(t, labels) for t in given):
         return [None if t is None else labels[int(float(t))] for t in texts]
-    return texts
+    named = bool_classes(given, labels)
+    return texts if named is None else [None if t is None else named[t] for t in texts]
+
+
+# How a bool target is written: `True`/`False` (pandas' to_csv, Python), `true`/`false` (JSON).
+BOOL_TEXTS = {"false": "0", "true": "1"}
+
+
+def is_bool_text(text: str) -> bool:
+    return text.lower() in BOOL_TEXTS
+
+
+def bool_classes(texts: Sequence[str], labels: Sequence[str]) -> dict[str, str] | None:
+    """The class each text of a bool column names, where the model says which: a class spelled
+    so in another case (`True` for a model trained on `true`), or 0 and 1, as skl2onnx names the
+    classes of a bool y (sklearn sorts False first). None where a text is no bool or a class
+    names it as it is, or where the model does not say (`bad`, `good`: either is True)."""
+    if not texts or set(texts) <= set(labels) or not all(map(is_bool_text, texts)):
+        return None
+    spelled = {label.lower(): label for label in labels if is_bool_text(label)}
+    if len(spelled) == sum(map(is_bool_text, labels)) and {t.lower() for t in texts} <= set(
+        spelled
+    ):
+        return {t: spelled[t.lower()] for t in set(texts)}
+    if set(labels) == {"0", "1"}:
+        return {t: BOOL_TEXTS[t.lower()] for t in set(texts)}
+    return None
 
 
 def unknown_labels(truth: Sequence[str | None], known: Sequence[str]) -> dict[str, int]:
