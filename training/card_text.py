@@ -22,6 +22,11 @@ _PUNCTUATION = re.compile(r"[\\`*|~]|\](?=[(\[:])|(?<![^\W_])_|_(?![^\W_])")
 # HTML: a tag (`<`), and an `&` that would read as a character reference (`&lt;` shown as <).
 _HTML = re.compile(r"<|&(?=#?\w+;)")
 _BLOCK_START = re.compile(r"^(\s*)([#+=>-]|\d+[.)])")  # a heading, list or rule at a line start
+# GitHub-flavoured Markdown links a bare URL (`https://...`, `ftp://...`) and `www.` address
+# (its "extended autolinks"); a backslash before the scheme's `:` or after `www` is read as the
+# character alone, and the name is plain text (an e-mail address is still linked: GFM finds
+# those in text after escapes are read, so only a visible change would break them).
+_AUTOLINK = re.compile(r":(?=//)|(?<![^\W_])(?i:www)(\.)")
 
 
 # Bidirectional overrides and isolates: they reorder what is shown after them.
@@ -42,6 +47,7 @@ def _visible(text: str) -> str:
 def md_text(value: object) -> str:
     """`value` as plain inline Markdown text (a table cell too): it renders as written."""
     text = _PUNCTUATION.sub(lambda m: "\\" + m[0], _visible(str(value)))
+    text = _AUTOLINK.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], text)
     return _HTML.sub(lambda m: "&lt;" if m[0] == "<" else "&amp;", text)
 
 

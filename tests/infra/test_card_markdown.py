@@ -144,3 +144,34 @@ def test_a_trained_cards_columns_classes_and_description_read_as_written(tmp_pat
     for name in sorted(c.replace("|", "/") for c in CLASSES):  # the Classes table's cells
         assert f"\n{name}\n" in shown
     assert DESCRIPTION in shown
+
+
+def test_a_url_in_a_class_name_is_no_link_on_github(tmp_path: Path) -> None:
+    # GitHub-flavoured Markdown links a bare `https://...` or `www.` ("extended autolinks"):
+    # the card's labels line and classes were links to wherever a class name pointed (their
+    # text the URL: hunt_card). Rendered by cmark-gfm, GitHub's own renderer.
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    classes = ("https://evil.example/win?a=1&b=2", "www.evil.example/free", "ftp://x.example/f")
+    x = np.random.default_rng(3).normal(size=(90, 2)).astype(np.float32)
+    y = np.array(classes)[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)]
+    estimator = LogisticRegression(max_iter=500).fit(x, y)
+    options = {id(estimator): {"zipmap": False}}
+    (tmp_path / "m.onnx").write_bytes(
+        to_onnx(estimator, x[:1], options=options).SerializeToString()
+    )
+    store = tmp_path / "store"
+    code, said = run(store, "publish", str(tmp_path / "m.onnx"), "--name", "u")
+    assert code == 0, said
+    card = (store / "models/u/versions/1/card/card.md").read_text()
+    unsafe = cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE  # raw HTML passed on, as in render()
+    for rendered in (cmarkgfm.github_flavored_markdown_to_html(card, options=unsafe), render(card)):
+        headings = [
+            "u:1",
+            "Inputs",
+            "Outputs",
+            "Files",
+            "Notes from publishing",
+            "Held-out metrics",
+        ]
+        only_aiaas_markup(rendered, headings, [])  # no <a>
+        assert f"Labels (3): {', '.join(sorted(classes))}" in text(rendered)
