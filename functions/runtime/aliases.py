@@ -275,25 +275,26 @@ def _rollback_target(
 
 
 def _shadow_back(record: Mapping[str, Any], found: AliasTarget) -> AliasTarget:
-    """`found`, with the shadow the alias had before its canary when the canary ended it by
-    serving the shadow's version (`aiaas promote iris 3 --weight 0.1` while 3 was the shadow;
-    raised since or not) and the rollback ends that split: back where the alias was, shadow
-    included, as a rollout's rollback leaves it. A shadow ended some other way (`aiaas shadow
-    --off`) stays ended, a current one is kept (by the move itself), and a version promoted to
-    every request and rolled back is not shadowed again."""
+    """`found`, with the shadow the alias had before it sent requests to the shadow's version
+    when the rollback ends that: a canary of it (`aiaas promote iris 3 --weight 0.1` while 3
+    was the shadow; raised since or not), or a promote of it (after such a canary or not).
+    Back where the alias was, shadow included, as a rollout's rollback leaves it, from its 100%
+    step too. A shadow ended some other way (`aiaas shadow --off`) stays ended, a current one is
+    kept (by the move itself), and a rollback elsewhere (`--to` another version) adds none."""
     now = AliasTarget.of(record)
-    if now.shadow is not None or now.canary is None:  # a promoted version's end: no shadow back
+    if now.shadow is not None:
         return found
+    # The moves onto the shadow's version: a split at one weight or more (the current one's, or
+    # the canary of the version now served on the one the rollback goes back to).
+    split = (now.version, now.canary) if now.canary is not None else (found.version, now.version)
     before = None
     for entry in record.get("history") or []:
         try:
             before = AliasTarget.of(entry)
         except (KeyError, BadRequest, TypeError):  # an entry this release cannot read
             return found
-        if before.canary is None or before.shadow is not None:
+        if before.shadow is not None or (before.version, before.canary) != split:
             break
-        if (before.version, before.canary) != (now.version, now.canary):
-            break  # (the same split at another weight: the canary's earlier share, passed)
     shadow = None if before is None else before.shadow
     if shadow is None or not now.serves(shadow.version) or found.serves(shadow.version):
         return found

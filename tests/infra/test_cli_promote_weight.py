@@ -146,6 +146,47 @@ def test_rolling_back_a_canary_of_the_shadow_version_puts_the_shadow_back(
     )
 
 
+@pytest.mark.parametrize("canary", [(0.1, 0.5), ()], ids=["canary-then-all", "all-at-once"])
+def test_rolling_back_the_shadow_version_promoted_to_every_request_puts_the_shadow_back(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore, canary: tuple[float, ...]
+) -> None:
+    """The shadowed version promoted to every request (after a canary of it or not), then
+    rolled back: the alias went back to 1 shadowing nothing, where a rollout's rollback from
+    its 100% step puts the shadow back. Now the rollback undoes the moves, shadow included."""
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.2")
+    for weight in canary:
+        run(capsys, iris, "promote", "iris", "3", "--weight", str(weight))
+    run(capsys, iris, "promote", "iris", "3")
+    assert run(capsys, iris, "rollback", "iris")[1] == (
+        "iris@production -> 1, shadow 3 (20% sampled) (rolled back from 3)\n"
+    )
+    target = Registry(iris).alias_target("iris", "production")
+    assert target is not None and target.shadow is not None
+    assert (target.version, target.canary, target.shadow.record()) == (
+        "1",
+        None,
+        {"version": "3", "sample": 0.2},
+    )
+
+
+def test_a_shadow_ended_by_hand_or_moved_on_from_stays_ended(
+    capsys: pytest.CaptureFixture[str], iris: ObjectStore
+) -> None:
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.2")
+    run(capsys, iris, "promote", "iris", "3", "--weight", "0.1")
+    run(capsys, iris, "promote", "iris", "3")
+    run(capsys, iris, "shadow", "iris", "2")  # set and ended by hand while 3 served
+    run(capsys, iris, "shadow", "iris", "--off")
+    assert run(capsys, iris, "rollback", "iris")[1] == "iris@production -> 1 (rolled back from 3)\n"
+    # Rolled back past the version that shadowed 3: not where the shadow was.
+    run(capsys, iris, "promote", "iris", "2")
+    run(capsys, iris, "shadow", "iris", "3", "--sample", "0.2")
+    run(capsys, iris, "promote", "iris", "3")
+    assert run(capsys, iris, "rollback", "iris", "--to", "1")[1] == (
+        "iris@production -> 1 (rolled back from 3)\n"
+    )
+
+
 def test_json_listings_name_a_split_s_canary_and_a_shadow(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

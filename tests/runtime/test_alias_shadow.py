@@ -49,7 +49,8 @@ def test_a_promote_keeps_the_shadow_unless_it_then_serves_it(three: Registry) ->
     assert three.set_alias("m", "production", "2", weight=0.1)["shadow"]["version"] == "3"
     assert three.set_alias("m", "production", "2")["shadow"] == {"version": "3", "sample": 0.5}
     assert "shadow" not in three.set_alias("m", "production", "3")  # promoted: no longer a shadow
-    assert "shadow" not in three.rollback("m", "production")
+    # Rolled back, the promote is undone, shadow included (as a rollout's rollback does).
+    assert three.rollback("m", "production")["shadow"] == {"version": "3", "sample": 0.5}
 
 
 @pytest.mark.parametrize(
