@@ -21,11 +21,12 @@ from functions.control.schemas import (
 )
 from functions.runtime import names
 from functions.runtime.errors import BadRequest, PayloadTooLarge
+from functions.runtime.settings import max_upload_bytes
 
 router = APIRouter(prefix="/control/batch", tags=["batch"], responses=ERRORS)
 
 # Lambda takes at most 6 MB of request payload; bigger files go to uploads/ first.
-MAX_UPLOAD_BYTES = int(os.environ.get("AIAAS_CONTROL_MAX_UPLOAD_BYTES", 6 * 1024 * 1024 - 4096))
+MAX_UPLOAD_BYTES = max_upload_bytes(os.environ)
 
 
 # A job list's `after` is a place in the input folder, not a job: any text up to the longest

@@ -24,6 +24,8 @@ DEFAULT_EXPLAIN_SECONDS = 10.0  # a third of the predict function's 30 s timeout
 # cold start and the slower half of a comparison the probe misjudged.
 DEFAULT_COMPARE_SECONDS = 20.0
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous invocation limit
+# A batch job's body on the control plane: Lambda's payload less room for the event around it.
+DEFAULT_MAX_UPLOAD = DEFAULT_MAX_PAYLOAD - 4096
 # Versions of one function's models kept loaded at once (least recently used out), as long as
 # they fit its memory: an alias's two (weighted), a rollout's candidate, callers pinning older
 # versions (`/versions/{v}`), and the replay process's shadows. Past it, each request for an
@@ -261,6 +263,17 @@ def max_payload_bytes(env: Mapping[str, str]) -> int:
     made every request with a body (every predict) a 413, and meant no "no limit"."""
     return int(
         env_number(env, "AIAAS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD, whole=True, positive=True)
+    )
+
+
+def max_upload_bytes(env: Mapping[str, str]) -> int:
+    """`AIAAS_CONTROL_MAX_UPLOAD_BYTES`, the control plane's limit on a batch job's uploaded
+    body. Read with int() it was no check: `20MB` started `aiaas serve` and made every
+    /control route a 502 ("the function raised an error"); `-1` or 0 refused every upload."""
+    return int(
+        env_number(
+            env, "AIAAS_CONTROL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, whole=True, positive=True
+        )
     )
 
 

@@ -17,6 +17,7 @@ from functions.runtime.settings import (
     env_flag,
     env_number,
     max_payload_bytes,
+    max_upload_bytes,
     shadow_cpus,
 )
 from functions.runtime.store import LOCAL_BUCKET, ObjectStore
@@ -107,6 +108,7 @@ def check_function_settings(env: Mapping[str, str]) -> None:
     BatchSettings.from_env(env)
     lambda_logs.serve_format(env)
     max_payload_bytes(env)
+    max_upload_bytes(env)  # the control plane's, read at its import
     shadow_cpus(env)
     env_number(env, "AIAAS_DRIFT_FLUSH_SECONDS", 0)
     env_number(env, "AIAAS_METRICS_GONE_AFTER_S", 0)  # /metrics: infra/local/gone_series.py

@@ -182,6 +182,8 @@ def test_flag_values_that_served_wrongly_are_refused(
         ("AIAAS_LOG_REQUESTS", "enabled", "AIAAS_LOG_REQUESTS must be true or false (1/0, yes/no, on/off); got 'enabled'"),
         ("AIAAS_DISABLE_METRICS", "2", "AIAAS_DISABLE_METRICS must be true or false (1/0, yes/no, on/off); got '2'"),
         ("AIAAS_SHADOW_CPUS", "cpu1", "AIAAS_SHADOW_CPUS must list CPUs as 3, 2-3 or 0,2; got 'cpu1'"),
+        # read by the control plane with int(): it started, and every /control route was a 502
+        ("AIAAS_CONTROL_MAX_UPLOAD_BYTES", "20MB", "AIAAS_CONTROL_MAX_UPLOAD_BYTES must be a whole number, more than 0; got '20MB'"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_in_the_environment_is_refused_at_start(
@@ -200,6 +202,7 @@ def test_a_bad_setting_in_the_environment_is_refused_at_start(
         ("AIAAS_MAX_PAYLOAD_BYTES", "a whole number"),
         ("AIAAS_EXPLAIN_MAX_SECONDS", "a number"),
         ("AIAAS_COMPARE_MAX_SECONDS", "a number"),
+        ("AIAAS_CONTROL_MAX_UPLOAD_BYTES", "a whole number"),  # every upload was a 413
     ],
 )
 def test_a_limit_of_0_is_refused_at_start(name: str, kind: str) -> None:
