@@ -82,6 +82,35 @@ def test_a_csv_sent_as_curl_d_sends_it_is_refused_not_scored_as_zero_rows(
         refused(answer, store, "two.jsonl", "records glued together", "curl -d")
 
 
+def test_curl_d_with_the_file_s_content_type_is_refused_not_scored_as_zero_rows(
+    served: tuple[ServeUri, LocalStore],
+) -> None:
+    """docs/deploy.md says to send a CSV as text/csv: `curl -H 'content-type: text/csv' -d
+    @rows.csv` still drops the line breaks, and the guard looked at the form type only; the
+    job "succeeded" with 0 rows, every row glued into the header (hunt_docs 2). A header
+    alone without its line end, sent as a file, stays an empty day: 0 rows, succeeded."""
+    server, store = served
+    glued = ROWS.replace(b"\n", b"")
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        for sent_as in ("text/csv", "text/plain", "application/octet-stream"):
+            answer = client.put(
+                f"{JOBS}/typed.csv", content=glued, headers={"content-type": sent_as}
+            )
+            refused(answer, store, "typed.csv", "no line break", "curl -d", "--data-binary")
+        two = b'{"x": [1, 2, 3, 4]}{"x": [4, 3, 2, 1]}'
+        json_type = {"content-type": "application/json"}
+        answer = client.put(f"{JOBS}/typed.jsonl", content=two, headers=json_type)
+        refused(answer, store, "typed.jsonl", "records glued together", "curl -d")
+        header = client.put(
+            f"{JOBS}/header.csv",
+            content=b"x_0,x_1,x_2,x_3,note",
+            headers={"content-type": "text/csv"},
+        )
+        assert header.status_code == 202, header.text
+        summary = finished(client, "header.csv")
+        assert (summary["status"], summary["rows"]) == ("succeeded", 0)
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_d_itself_is_refused_and_curl_data_binary_scored(
     served: tuple[ServeUri, LocalStore], tmp_path: Path
