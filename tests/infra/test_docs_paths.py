@@ -16,6 +16,7 @@ REPO_PATH = re.compile(
 )
 MODULE = re.compile(r"python3? -m ([A-Za-z_][\w.]*)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+ANCHORED = re.compile(r"\]\(([^)#\s]*)#([^)\s]+)\)")  # `[x](docs/a.md#b)`, `[x](#b)`
 # Modules of the standard library, or of a tool the doc has the reader install first (`build`)
 STDLIB_OR_TOOL = {
     "pip",
@@ -70,4 +71,41 @@ def test_every_relative_link_resolves() -> None:
                 external = target.startswith(("http://", "https://", "mailto:"))
                 if not external and not (doc.parent / target).exists():
                     broken.append(f"{doc.relative_to(REPO)}:{number}: {target}")
+    assert not broken, "\n".join(broken)
+
+
+def anchors(doc: Path) -> set[str]:
+    """The `#fragment`s GitHub gives `doc`'s headings: lower case, punctuation but `-` and `_`
+    dropped, spaces made `-`, a repeated one suffixed `-1`, `-2`, ... (code blocks skipped)."""
+    found: set[str] = set()
+    inside = False
+    for line in doc.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        heading = None if inside else re.match(r"#+\s+(.*)", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            taken, n = slug, 0
+            while taken in found:
+                n += 1
+                taken = f"{slug}-{n}"
+            found.add(taken)
+    return found
+
+
+def test_every_link_to_a_heading_finds_it() -> None:
+    """A heading reworded (a date added to it) left links that open the page at its top."""
+    linked = [
+        (f"{doc.relative_to(REPO)}:{number}", doc.parent / target if target else doc, fragment)
+        for doc in DOCS
+        for number, line in enumerate(doc.read_text().splitlines(), 1)
+        for target, fragment in ANCHORED.findall(line)
+        if not target.startswith(("http://", "https://"))
+    ]
+    assert len(linked) > 20  # the pattern finds them
+    broken = [
+        f"{where}: #{fragment}"
+        for where, page, fragment in linked
+        if page.suffix == ".md" and page.exists() and fragment not in anchors(page)
+    ]
     assert not broken, "\n".join(broken)
