@@ -109,3 +109,19 @@ def test_every_link_to_a_heading_finds_it() -> None:
         if page.suffix == ".md" and page.exists() and fragment not in anchors(page)
     ]
     assert not broken, "\n".join(broken)
+
+
+def test_every_setting_the_docs_name_is_one_the_code_reads() -> None:
+    """An `AIAAS_*` variable renamed or dropped in the code must leave the docs too: one the
+    docs still named would be set by a user and do nothing."""
+    named = {name for _, name in mentions(re.compile(r"\b(AIAAS_[A-Z0-9_]*[A-Z0-9])\b"))}
+    assert len(named) > 30
+    code = (
+        "\n".join(
+            path.read_text()
+            for package in ("functions", "infra", "training", "bench")
+            for path in (REPO / package).rglob("*.py")
+        )
+        + (REPO / "template.yaml").read_text()
+    )
+    assert sorted(name for name in named if not re.search(rf"\b{name}\b", code)) == []
