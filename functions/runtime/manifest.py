@@ -17,7 +17,9 @@ from typing import Any
 
 from functions.runtime import manifest_fields, names
 from functions.runtime.errors import InvalidName, ManifestError
-from functions.runtime.manifest_fields import MISSING, choice, get, index_rows, mapping, sha256
+from functions.runtime.manifest_fields import choice, get, index_rows, mapping, sha256
+from functions.runtime.manifest_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from functions.runtime.manifest_schema import check_schema, schema_fields
 
 # The files of a version live in their own module; importers have always found them here.
 from functions.runtime.version_files import FILE_ROLES as FILE_ROLES
@@ -26,8 +28,6 @@ from functions.runtime.version_files import MODEL_FILE as MODEL_FILE
 from functions.runtime.version_files import ArtifactFile as ArtifactFile
 from functions.runtime.version_files import artifact_path as artifact_path
 from functions.runtime.version_files import parse_files
-
-SCHEMA_VERSION = 1
 
 # Element types the runtime accepts, spelled as numpy spells them ("string" is ONNX's tensor(string)).
 DTYPES = (
@@ -138,7 +138,11 @@ class ModelManifest:
     # Drawn by each publish (`publishing.publish_version`), so two publishes of one file in one
     # second write different manifests; empty in those written before (older readers skip it).
     publish_id: str = ""
-    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def schema_version(self) -> int:
+        """1, or 2 when it needs a field older readers ignore (`manifest_schema`)."""
+        return int(schema_fields(self)["schema_version"])
 
     @property
     def weight_files(self) -> tuple[ArtifactFile, ...]:
@@ -171,7 +175,7 @@ class ModelManifest:
         for empty in ("files", "publish_id"):  # manifests without them stay as they were
             if not data[empty]:
                 del data[empty]
-        return data
+        return data | schema_fields(self)  # 2, and `requires`, where an older reader mis-serves
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -355,13 +359,7 @@ def _parse_postprocessing(
 
 
 def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
-    schema = data.get("schema_version", MISSING)
-    if schema is MISSING:
-        raise ManifestError("manifest is missing required field 'schema_version'")
-    if schema != SCHEMA_VERSION:
-        raise ManifestError(
-            f"manifest field 'schema_version' is {schema!r}; this runtime reads version {SCHEMA_VERSION}"
-        )
+    check_schema(data)
     inputs = _parse_specs(data, "inputs")
     outputs = _parse_specs(data, "outputs")
     labels = get(data, "labels", list, "", [])
@@ -376,7 +374,6 @@ def _parse_manifest(data: Mapping[str, Any]) -> ModelManifest:
     except InvalidName as exc:
         raise ManifestError(f"manifest field {exc.message}") from exc
     return ModelManifest(
-        schema_version=SCHEMA_VERSION,
         name=name,
         version=version,
         created_at=get(data, "created_at", str, ""),

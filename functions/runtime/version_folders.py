@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from functions.runtime.errors import AiaasError, CorruptRecord, ModelNotFound, NotFound
 from functions.runtime.manifest import ModelManifest
+from functions.runtime.manifest_schema import NewerManifest
 from functions.runtime.refs import manifest_key, model_prefix, version_sort_key
 from functions.runtime.store import ObjectStore
 
@@ -105,6 +106,12 @@ def parsed(name: str, version: str, raw: bytes) -> ModelManifest:
     """The manifest stored for `name:version`; CorruptRecord (a 503) when it does not read."""
     try:
         return ModelManifest.from_json(raw, stored_as=(name, version))
+    except NewerManifest as exc:  # sound, for a later release: not the caller's request either
+        raise CorruptRecord(
+            f"version {version!r} of model {name!r} cannot be served by this aiaas: {exc.message}",
+            public_message=f"model {name}:{version} was published by a newer aiaas than this "
+            "function runs; upgrade the function",
+        ) from exc
     except AiaasError as exc:  # the stored manifest is broken: not the caller's request
         raise CorruptRecord(
             f"version {version!r} of model {name!r} has a corrupt manifest: {exc.message}",

@@ -24,6 +24,7 @@ from functions.runtime.manifest import (
     check_features,
 )
 from functions.runtime.manifest_fields import check_labels
+from functions.runtime.manifest_schema import requirements
 from functions.runtime.metric_text import metrics_text
 from functions.runtime.publish_alias import point_alias_at_published
 from functions.runtime.publishing import NUMBER_TRIES, check_no_twin
@@ -326,6 +327,12 @@ def _report(
     name, version = manifest.name, manifest.version
     if same:
         notes = (*notes, f"note: the same model file as {name}:{same[-1]}, published again")
+    if needs := requirements(manifest):  # docs/registry.md
+        notes = (
+            *notes,
+            f"note: its manifest requires {', '.join(needs)} (schema_version 2): "
+            "functions of aiaas before 2026-12-06 refuse it (503); upgrade them first",
+        )
     if args.json:
         doc = {
             "store": store,

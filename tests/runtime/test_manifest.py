@@ -88,7 +88,7 @@ def test_manifest_of_an_onnx_file_round_trips(tmp_path: Path) -> None:
     assert ModelManifest.from_json(manifest.to_json()) == manifest
 
 
-@pytest.mark.parametrize("schema", [2, 0, "1", None])
+@pytest.mark.parametrize("schema", [0, "1", None, True])
 def test_unknown_schema_version_is_refused(schema: object) -> None:
     data = valid_dict() | {"schema_version": schema}
     assert_manifest_error(data, "'schema_version'", repr(schema), f"reads version {SCHEMA_VERSION}")
