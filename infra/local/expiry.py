@@ -18,7 +18,9 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from functions.runtime.errors import AiaasError
 from functions.runtime.store import ObjectStore
@@ -74,13 +76,29 @@ class ExpiryTurn:
     a POSIX record lock, which a process owns: the worker holding it expires, and when it ends
     (a crash, granian's reload) a waiting one takes over. The threads start in the workers: one
     alive in the process that forks them is what Python 3.12+ warns of ("This process is
-    multi-threaded, use of fork() may lead to deadlocks in the child"; install hunt 2)."""
+    multi-threaded, use of fork() may lead to deadlocks in the child"; install hunt 2).
+    Where granian does not fork its workers (the start method spawn or forkserver: Python
+    3.14's default on Linux, macOS'), each gets the file's descriptor as multiprocessing passes
+    one (`__reduce__`): an open file was no setting to pickle, and the server did not start."""
 
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - held for the server's life
+    def __init__(self, fd: int | None = None) -> None:
+        if fd is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - held for the server's life
+            fd = self._file.fileno()
+        self._fd = fd
+
+    def __reduce__(self) -> tuple[Callable[[Any], ExpiryTurn], tuple[Any]]:
+        from multiprocessing.reduction import DupFd
+
+        return _received, (DupFd(self._fd),)
 
     def wait(self) -> None:
-        fcntl.lockf(self._file.fileno(), fcntl.LOCK_EX)  # held until this process ends
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)  # held until this process ends
+
+
+def _received(dup: Any) -> ExpiryTurn:
+    """The turn in a worker started by spawn or forkserver: the descriptor it was sent."""
+    return ExpiryTurn(dup.detach())
 
 
 @dataclass(frozen=True)

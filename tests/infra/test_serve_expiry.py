@@ -95,6 +95,36 @@ def test_serve_workers_fork_before_the_expiry_thread_starts(tmp_path: Path) -> N
     assert len(seen) >= 2 and not any("aiaas-expiry" in threads for threads in seen), seen
 
 
+# The CLI's main under another start method of multiprocessing's: granian starts its workers
+# so, and Python 3.14's default on Linux is forkserver (macOS': spawn), not fork.
+START_METHOD = """
+    import multiprocessing, os, sys
+
+    if __name__ == "__main__":  # spawn imports this module again in each worker
+        multiprocessing.set_start_method(os.environ["START_METHOD"], force=True)
+        from infra.cli.main import main
+        sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_serve_workers_started_without_fork_expire(tmp_path: Path, method: str) -> None:
+    """review_revinfra 1: the expiry's turn (an open file) went to the workers in the app's
+    settings, which granian pickles where it does not fork: `TypeError: cannot pickle
+    '_io.BufferedRandom' object`, and `aiaas serve --workers 2` did not start."""
+    store = LocalStore(tmp_path / "store")
+    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
+    (tmp_path / "aiaas_start_method.py").write_text(textwrap.dedent(START_METHOD))
+    env = {"PYTHONPATH": str(tmp_path), "START_METHOD": method}
+    server = ServeProcess(tmp_path / "store", "--workers", "2", env=env, main="aiaas_start_method")
+    try:
+        server.wait_ready()
+        assert _gone(store, old)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output()
+
+
 def _hold(turn: ExpiryTurn, log: Path, name: str, seconds: float) -> None:
     turn.wait()
     with log.open("a") as out:
@@ -104,11 +134,12 @@ def _hold(turn: ExpiryTurn, log: Path, name: str, seconds: float) -> None:
         out.write(f"{name} left\n")
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_one_worker_at_a_time_expires_and_another_takes_over_when_it_ends(
-    tmp_path: Path,
+    tmp_path: Path, method: str
 ) -> None:
     turn, log = ExpiryTurn(), tmp_path / "turns.txt"
-    fork = multiprocessing.get_context("fork")
+    fork = multiprocessing.get_context(method)  # spawn: the turn is sent (review_revinfra 1)
     first = fork.Process(target=_hold, args=(turn, log, "first", 1.0))
     first.start()
     deadline = time.monotonic() + 10
