@@ -35,7 +35,13 @@ from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
 from infra.local import lambda_logs
 from infra.local.address import check_exposure, listen_address
 from infra.local.ending import stop_while_starting
-from infra.local.expiry import CAPTURE_DAYS, MONITORING_DAYS, DailyExpiry, Retention
+from infra.local.expiry import (
+    CAPTURE_DAYS,
+    MONITORING_DAYS,
+    DailyExpiry,
+    ExpiryTurn,
+    Retention,
+)
 from infra.local.forwarded import proxy_addresses
 from infra.local.functions import (
     export_native_settings,
@@ -170,7 +176,8 @@ def _expire(store: ObjectStore, store_uri: str, args: argparse.Namespace) -> Dai
             Retention(
                 CAPTURE_DAYS if capture is None else capture,
                 MONITORING_DAYS if monitoring is None else monitoring,
-            )
+            ),
+            ExpiryTurn() if args.workers > 1 else None,  # one worker needs no turn
         )
     given = [flag for flag, days in (("--capture-days", capture), ("--monitoring-days", monitoring))
              if days is not None]  # fmt: skip

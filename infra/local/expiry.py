@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import logging
+import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from functions.runtime.errors import AiaasError
@@ -82,10 +83,7 @@ class ExpiryTurn:
     one (`__reduce__`): an open file was no setting to pickle, and the server did not start."""
 
     def __init__(self, fd: int | None = None) -> None:
-        if fd is None:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - held for the server's life
-            fd = self._file.fileno()
-        self._fd = fd
+        self._fd = _unnamed_file() if fd is None else fd  # held for the server's life
 
     def __reduce__(self) -> tuple[Callable[[Any], ExpiryTurn], tuple[Any]]:
         from multiprocessing.reduction import DupFd
@@ -94,6 +92,16 @@ class ExpiryTurn:
 
     def wait(self) -> None:
         fcntl.lockf(self._fd, fcntl.LOCK_EX)  # held until this process ends
+
+
+def _unnamed_file() -> int:
+    """A file on no file system (Linux: memfd), else an unnamed temporary one: a container run
+    read-only, the store on a volume, has no temporary directory to write in (serve failed at
+    start: "No usable temporary directory found"), and locks on NFS may not be taken."""
+    try:
+        return os.memfd_create("aiaas-expiry-turn")
+    except (AttributeError, OSError):  # not Linux, or a kernel without it
+        return os.dup(tempfile.TemporaryFile().fileno())
 
 
 def _received(dup: Any) -> ExpiryTurn:
@@ -106,7 +114,7 @@ class DailyExpiry:
     """A directory store's expiry, as each worker of `aiaas serve` starts it (`start`)."""
 
     retention: Retention
-    turn: ExpiryTurn = field(default_factory=ExpiryTurn)
+    turn: ExpiryTurn | None = None  # serve's workers, where there are several
 
     def start(self, store: ObjectStore) -> threading.Thread | None:
         return expire_daily(store, self.retention, self.turn)

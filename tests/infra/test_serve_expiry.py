@@ -125,6 +125,34 @@ def test_serve_workers_started_without_fork_expire(tmp_path: Path, method: str) 
     assert "Traceback" not in server.output()
 
 
+# The CLI's main with no temporary directory to write in, as in a container run read-only
+# (`docker run --read-only`, a pod's readOnlyRootFilesystem) with the store on a volume.
+NO_TMP = """
+    import sys, tempfile
+
+    tempfile.tempdir = "/nonexistent/tmp"  # where tempfile makes its files: none can be made
+    from infra.cli.main import main
+    sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_expires_with_no_temporary_directory(tmp_path: Path, workers: str) -> None:
+    """review_revinfra 2: the expiry's turn was a temporary file, made for any directory store:
+    `No usable temporary directory found`, a traceback at start, where serve ran before."""
+    store = LocalStore(tmp_path / "store")
+    old = _day(store, "capture", 45, dt.datetime.now(dt.UTC).date())
+    (tmp_path / "aiaas_no_tmp.py").write_text(textwrap.dedent(NO_TMP))
+    env = {"PYTHONPATH": str(tmp_path)}
+    server = ServeProcess(tmp_path / "store", "--workers", workers, env=env, main="aiaas_no_tmp")
+    try:
+        server.wait_ready()
+        assert _gone(store, old)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output()
+
+
 def _hold(turn: ExpiryTurn, log: Path, name: str, seconds: float) -> None:
     turn.wait()
     with log.open("a") as out:
