@@ -289,7 +289,8 @@ def _inputs(
         raise DataError(f"spec field 'dataset.exclude' leaves no feature columns in {source}")
     if "" in inputs:  # a caller could not send it by name, nor a card show it
         raise DataError(_nameless(columns, source, csv))
-    if index := [name for name in inputs if PANDAS_INDEX.fullmatch(name)]:
+    # Not where dataset.features names it: the spec's own choice, which the refusal suggests.
+    if not spec.features and (index := [n for n in inputs if PANDAS_INDEX.fullmatch(n)]):
         raise DataError(_pandas_index(index, source))
     return inputs
 

@@ -75,3 +75,14 @@ def test_the_edits_it_names_read_the_columns(tmp_path: Path) -> None:
     _frame().set_index("a").to_parquet(named)
     code, out, err = _check(tmp_path, named)
     assert code == 0 and "3 features: b, c, a;" in out, err
+
+
+def test_the_index_listed_in_dataset_features_is_read(tmp_path: Path) -> None:
+    """review_revinfra 3: a spec that lists the index column among its features (a time or row
+    order the user means to learn from) was refused, told to "list the feature columns in
+    dataset.features", as it had."""
+    data = tmp_path / "train.parquet"
+    _frame().sample(frac=1, random_state=0).to_parquet(data)  # a RangeIndex is no column
+    code, out, err = _check(tmp_path, data, "  features: [__index_level_0__, a, b]\n")
+    assert code == 0, err
+    assert "3 features: __index_level_0__, a, b;" in out, out
