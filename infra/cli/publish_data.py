@@ -275,11 +275,11 @@ def read_data(
 
 
 def _label(value: Any) -> Any:
-    """A label as training and `aiaas compare` read it: the blanks around a text are no part of
-    it (` setosa` was refused as no class), and an empty one is none (it was "label '' is not a
-    number ... for a classifier pass --labels", of a regressor's file with a gap)."""
+    """A label as written; an empty one is none (it was "label '' is not a number ... for a
+    classifier pass --labels", of a regressor's file with a gap). The blanks around a text are
+    left to `truth_labels`: no part of a class name where it is none as written."""
     if isinstance(value, str):
-        return value.strip() or None
+        return value if value.strip() else None
     return value
 
 

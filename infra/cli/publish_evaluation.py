@@ -96,9 +96,14 @@ def _listing_own_data(manifest: ModelManifest, path: Path) -> ModelManifest:
 def truth_labels(labels: list[Any], manifest: ModelManifest) -> list[str]:
     """The labels as the API names classes: as given, or class indices turned into names. A CSV
     cell is its text: a class name as written (`01`, which as a number was `1`, no class:
-    hunt_ownmodels 4), else read as a number (`1.0` for class `1`, or an index)."""
+    hunt_ownmodels 4), else read as a number (`1.0` for class `1`, or an index). A text that
+    is no class as written is one less the blanks around it, as training and `aiaas compare`
+    read it (` setosa` for class `setosa`); as written first (a model fit on `pd.read_csv` of
+    `5.1, 3.5, 1.4, 0.2, setosa` has the class ` setosa`: review_revinfra 4)."""
+    classes = set(manifest.labels)
     texts = [y if isinstance(y, str) else _name(y) for y in labels]
-    if set(texts) <= set(manifest.labels):
+    texts = [t if t in classes else t.strip() for t in texts]
+    if set(texts) <= classes:
         return texts
     named = bool_classes(texts, manifest.labels)  # `True`/`False`: hunt_ownmodels 4
     if named is not None:

@@ -98,3 +98,26 @@ def test_npz_labels_as_bytes_or_a_column_are_their_classes(
     code, _, err = run(store, *argv, "--data", str(data))
     assert code == 0, err
     assert _accuracy(store, "iris") > 0.95
+
+
+def test_classes_written_with_a_blank_are_matched_as_written(tmp_path: Path) -> None:
+    """review_revinfra 4: a model fit on `pd.read_csv` of `5.1, 3.5, 1.4, 0.2, setosa` has the
+    classes ' setosa', ...; its own file's labels, stripped to 'setosa', were refused as no
+    class of it (before the blanks were stripped, it was scored). A label is a class as written
+    first, then less its blanks."""
+    x, codes = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    blank = np.char.add(" ", CLASSES)
+    model = tmp_path / "blank.onnx"
+    fitted = LogisticRegression(max_iter=500).fit(x, blank[codes])
+    model.write_bytes(to_onnx(fitted, x[:1]).SerializeToString())  # default options: ZipMap
+    rows = [
+        ", ".join(f"{v:g}" for v in row) + f",{c}" for row, c in zip(x, blank[codes], strict=True)
+    ]
+    data = tmp_path / "held.csv"
+    data.write_text("\n".join([f"{FEATURES},y", *rows]) + "\n")
+    store = LocalStore(tmp_path / "store")
+    argv = ("publish", str(model), "--name", "blank", "--features", FEATURES)
+    code, _, err = run(store, *argv, "--data", str(data), "--target", "y")
+    assert code == 0, err
+    assert _accuracy(store, "blank") == pytest.approx(fitted.score(x, blank[codes]), abs=0.01)
