@@ -46,8 +46,8 @@ def truth_reader(
 def _cell(record: str | bytes, index: int) -> object:
     text = record.decode("utf-8", "replace") if isinstance(record, bytes) else record
     fields = next(csv_fields.reader([text]), [])
-    value = fields[index].strip() if index < len(fields) else ""
-    return value or None
+    value = fields[index] if index < len(fields) else ""
+    return value if value.strip() else None  # the blanks are `class_truth`'s to judge
 
 
 def _field(record: str | bytes, label: str) -> object:
@@ -61,11 +61,12 @@ def _field(record: str | bytes, label: str) -> object:
 
 def class_truth(values: Sequence[object], labels: Sequence[str]) -> list[str | None]:
     """Truth as label names: as given, or by class index when the file holds indices (0, 1,
-    ...) and the model names its classes (`setosa`, ...). A CSV cell `1.0` (pandas writes a
+    ...) and the model names its classes (`setosa`, ...); blanks around a text are no part of
+    it unless a class has them (` setosa`: review_revinfra). A CSV cell `1.0` (pandas writes a
     column of whole numbers with a gap so) is class `1` where the model has it, as a JSON 1.0
     is: it was a class neither version knew (accuracy 0), or an index (`2.0` the third class)."""
     known = set(labels)
-    texts = [None if v is None else _whole(_text(v), known) for v in values]
+    texts = [None if v is None else _whole(_written(_text(v), known), known) for v in values]
     given = [t for t in texts if t is not None]
     if labels and given and not known.intersection(given) and all(_index(t, labels) for t in given):
         return [None if t is None else labels[int(float(t))] for t in texts]
@@ -109,6 +110,12 @@ def _text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 1.0 in a JSON file is class 1, as "1" is
     return str(value)
+
+
+def _written(text: str, known: set[str]) -> str:
+    """A class as written (a model fit on `pd.read_csv` of `5.1, 3.5, 1.4, 0.2, setosa` has the
+    class ` setosa`), else less the blanks around it, as training reads a label."""
+    return text if text in known else text.strip()
 
 
 def _whole(text: str, known: set[str]) -> str:
