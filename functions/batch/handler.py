@@ -15,6 +15,7 @@ from typing import Any
 from functions.batch.dispatch import Event, dispatch
 from functions.batch.service import BatchService
 from functions.runtime.batch.settings import BatchSettings
+from functions.runtime.download_deadline import within
 from functions.runtime.pool import ModelPool
 from functions.runtime.registry import Registry
 from functions.runtime.settings import RuntimeSettings
@@ -30,5 +31,8 @@ SERVICE = BatchService(
 
 
 def handler(event: Event, context: object = None) -> dict[str, Any]:
-    """SQS, S3 or Step Functions event -> result (see the module docstring)."""
-    return dispatch(SERVICE, event, context)
+    """SQS, S3 or Step Functions event -> result (see the module docstring). A model it loads
+    is downloaded by the invocation's time left less a margin (download_deadline.py): the run
+    fails saying so, not a function killed at its Timeout with nothing written."""
+    with within(context):
+        return dispatch(SERVICE, event, context)

@@ -27,7 +27,7 @@ from functions.control.context import SLASHED, ControlPlane
 from functions.control.dataplane_openapi import with_data_plane
 from functions.control.docs_page import CSP, docs_html
 from functions.control.encoded_body import MAX_INFLATED_BYTES, EncodedBody
-from functions.runtime.errors import AiaasError, BadRequest, Busy, public_answer
+from functions.runtime.errors import AiaasError, BadRequest, public_answer
 from functions.runtime.names import (
     SHOWN_CHARACTERS,
     shown,
@@ -174,7 +174,9 @@ def error_answer(
 def _aiaas_error(request: Request, exc: AiaasError) -> JSONResponse:
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+    # Busy, and a model not downloaded in time (download_deadline.py): when to try again
+    wait = getattr(exc, "retry_after_s", None)
+    headers = {"Retry-After": str(wait)} if wait else None
     return error_answer(public_answer(exc), int(exc.status), headers)
 
 

@@ -14,6 +14,7 @@ from mangum import Mangum
 
 from functions.control.app import create_app
 from functions.predict.api_path import api_path
+from functions.runtime.download_deadline import within
 from functions.runtime.snapstart import reconnect_after_restore
 
 
@@ -22,7 +23,10 @@ class _PathAsGiven(Mangum):
     local gateway runs on a thread with an event loop of its own: infra/local/functions.py)."""
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return super().__call__(_host_readable(_path_kept(_route_path(event))), context)
+        # A model a route loads (compare's two versions) is downloaded by the invocation's time
+        # left less a margin (download_deadline.py): a 503, not a function killed at its Timeout.
+        with within(context):
+            return super().__call__(_host_readable(_path_kept(_route_path(event))), context)
 
 
 def _route_path(event: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import orjson
 
 from functions.predict.shadow_copy import BadCopy, decode
 from functions.predict.telemetry import logger
+from functions.runtime.download_deadline import within
 from functions.runtime.errors import BadRequest
 from functions.shadow.replay import Replayer
 
@@ -83,7 +84,14 @@ def log_events(event: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, int]:
-    """A CloudWatch Logs subscription event -> the copies it held, replayed."""
+    """A CloudWatch Logs subscription event -> the copies it held, replayed. A version it loads
+    is downloaded by the invocation's time left less a margin (download_deadline.py): a copy
+    failed saying so, not a function killed at its Timeout with its counts unsent."""
+    with within(context):
+        return _replayed(event, context)
+
+
+def _replayed(event: dict[str, Any], context: Any) -> dict[str, int]:
     deadline = _deadline(context)
     copies = replayed = failed = not_copies = repeated = 0
     late: dict[tuple[str, str, str], int] = {}
