@@ -20,6 +20,7 @@ answered. The error says what the rate was.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -27,12 +28,14 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from functions.runtime.errors import StoreUnavailable
+from functions.runtime.said_once import SaidOnce
 from functions.runtime.settings import download_max_seconds
 
 SETTING = "AIAAS_DOWNLOAD_MAX_SECONDS"
 DEFAULT_S = 900.0  # unset: Lambda's longest timeout ...
 FLOOR_BYTES_PER_S = 1e6  # ... or the file at 1 MB/s, where that is longer
 RETRY_AFTER_S = 5  # what the 503 tells a caller to wait before trying the load again
+_NO_WATCHER = SaidOnce(logging.getLogger("aiaas.runtime"), "a process restart")
 
 
 def _margin(left_s: float) -> float:
@@ -74,13 +77,12 @@ class Deadline:
         if abort is None:
             yield
             return
-        timer = threading.Timer(max(0.0, self.at - time.monotonic()), abort)
-        timer.daemon = True
-        timer.start()
+        timer = _started(threading.Timer(max(0.0, self.at - time.monotonic()), abort))
         try:
             yield
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
 
     def check(self, where: str, size: int) -> None:
         """DownloadTooSlow when the deadline has passed, for `where` (`size` bytes)."""
@@ -99,6 +101,20 @@ class Deadline:
             public_message=f"{name} could not be read from the model store in time "
             f"({_rate(rate)}); retry",
         )
+
+
+def _started(timer: threading.Timer) -> threading.Timer | None:
+    """`timer` started (a daemon), or None where no thread can be had (a process at its thread
+    or memory limit): the read goes on unwatched, the deadline checked between its chunks only.
+    Before, the RuntimeError failed the load whole (a 500), a model of one part needing no
+    thread at all."""
+    timer.daemon = True
+    try:
+        timer.start()
+    except RuntimeError as exc:
+        _NO_WATCHER.failed(f"download deadline: no thread to watch a read ({exc})")
+        return None
+    return timer
 
 
 def _rate(per_s: float) -> str:

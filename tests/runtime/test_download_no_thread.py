@@ -1,0 +1,42 @@
+"""A model download where no thread can be started (review_revfn 2): the deadline's watcher of
+a read (download_deadline.py's Timer, which shuts down a trickle at the deadline) is a thread
+of its own, and at a process's thread or memory limit (`can't start new thread`) its
+RuntimeError failed the whole load, a 500, for a model of one part that needed no thread at
+all before. Now the read goes on unwatched (the deadline still checked between chunks), said
+once. A real ONNX model on moto's S3 server, through the model cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.cache import ArtifactCache
+from functions.runtime.registry import Registry
+from functions.runtime.s3store import S3Store
+from tests import onnx_factory
+
+
+def test_a_model_of_one_part_downloads_where_no_thread_can_be_started(
+    s3_store: S3Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = onnx_factory.linear_classifier(tmp_path / "m.onnx")
+    manifest = Registry(s3_store).publish(onnx_factory.manifest_for(path, "m", "1"), path)
+    cache = ArtifactCache(s3_store, tmp_path / "cache")
+    tried: list[str] = []
+
+    def refused(thread: threading.Thread) -> None:  # every start, as at the thread limit
+        tried.append(thread.name)
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    source = cache.fetch(manifest)
+    assert Path(source).read_bytes() == path.read_bytes()
+    assert tried  # the watcher was asked for, and refused
+    said = [r.getMessage() for r in caplog.records if "no thread to watch a read" in r.getMessage()]
+    assert len(said) == 1, said
