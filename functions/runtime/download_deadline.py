@@ -59,15 +59,9 @@ class Deadline:
         self.started = time.monotonic()
         self.seconds, self.why = seconds, why
         self.at = self.started + seconds
-        self.bytes = 0  # read so far, every object under this deadline
-        self._lock = threading.Lock()
 
     def passed(self) -> bool:
         return time.monotonic() >= self.at
-
-    def count(self, size: int) -> None:
-        with self._lock:
-            self.bytes += size
 
     @contextlib.contextmanager
     def watching(self, body: Any) -> Iterator[None]:
@@ -84,23 +78,40 @@ class Deadline:
             if timer is not None:
                 timer.cancel()
 
-    def check(self, where: str, size: int) -> None:
-        """DownloadTooSlow when the deadline has passed, for `where` (`size` bytes)."""
+    def check(self, where: str, size: int, fetched: Fetched) -> None:
+        """DownloadTooSlow when the deadline has passed, for `where` (`size` bytes, `fetched`
+        so far)."""
         if self.passed():
-            raise self.too_slow(where, size)
+            raise self.too_slow(where, size, fetched)
 
-    def too_slow(self, where: str, size: int) -> DownloadTooSlow:
-        took = max(time.monotonic() - self.started, 1e-3)
-        rate = self.bytes / took
+    def too_slow(self, where: str, size: int, fetched: Fetched) -> DownloadTooSlow:
+        """The error for `where`, naming its own bytes read and rate: an invocation's deadline
+        is shared by every file it loads, and the bytes of the files before it (a version's
+        model.onnx, the other version a compare loads) read as this one's ("229 of 207 bytes")."""
+        took = max(time.monotonic() - fetched.started, 1e-3)
+        rate = fetched.bytes / took
         need = f"; at that rate the {size:,} bytes take {size / rate:,.0f} s" if rate else ""
         name = where.rsplit("/", 1)[-1]
         return DownloadTooSlow(
-            f"{where}: {self.bytes:,} of {size:,} bytes read in {took:.1f} s ({_rate(rate)}), "
+            f"{where}: {fetched.bytes:,} of {size:,} bytes read in {took:.1f} s ({_rate(rate)}), "
             f"past the download's deadline of {self.seconds:.1f} s ({self.why}){need}: S3 or "
             "the network is sending too slowly; try again",
             public_message=f"{name} could not be read from the model store in time "
             f"({_rate(rate)}); retry",
         )
+
+
+class Fetched:
+    """One object's bytes read so far, over its parts (each on a thread of its own)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.bytes += size
 
 
 def _started(timer: threading.Timer) -> threading.Timer | None:

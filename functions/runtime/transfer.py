@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from functions.runtime.download_deadline import Deadline, DownloadTooSlow, current
+from functions.runtime.download_deadline import Deadline, DownloadTooSlow, Fetched, current
 from functions.runtime.errors import IntegrityError, StoreError
 from functions.runtime.settings import TransferSettings
 from functions.runtime.store import ObjectStore
@@ -119,12 +119,12 @@ def fetch_into(
     `download_deadline.current()`, which may be none)."""
     deadline = current(size) if deadline is None else deadline
     ranges = [(a, min(a + settings.part_bytes, size)) for a in range(0, size, settings.part_bytes)]
-    where = f"{store.uri}/{key}"
+    where, fetched = f"{store.uri}/{key}", Fetched()
 
     def fetch(start: int, end: int) -> None:
         # The last part asks for a byte past the manifest's size: an object that has it is
         # longer than the file the manifest vouches for, refused as a shorter one is.
-        read = _Read(store, key, sink, deadline, progress, where, size)
+        read = _Read(store, key, sink, deadline, progress, where, size, fetched)
         read.part(start, end, last=end == size)
 
     done = ranges if len(ranges) <= 1 else _in_order(ranges, fetch, settings.workers)
@@ -192,9 +192,10 @@ class _Read:
         progress: Callable[[int], None] | None,
         where: str,
         size: int,
+        fetched: Fetched,
     ) -> None:
         self.store, self.key, self.sink, self.deadline = store, key, sink, deadline
-        self.progress, self.where, self.size = progress, where, size
+        self.progress, self.where, self.size, self.fetched = progress, where, size, fetched
 
     def part(self, start: int, end: int, *, last: bool = False) -> None:
         try:
@@ -203,20 +204,20 @@ class _Read:
             raise
         except Exception as exc:  # a read the deadline stopped: said as that
             if self.deadline is not None and self.deadline.passed():
-                raise self.deadline.too_slow(self.where, self.size) from exc
+                raise self.deadline.too_slow(self.where, self.size, self.fetched) from exc
             raise
 
     def got(self, size: int) -> None:
         if self.deadline is not None:
-            self.deadline.count(size)
-            self.deadline.check(self.where, self.size)
+            self.fetched.add(size)
+            self.deadline.check(self.where, self.size, self.fetched)
         if self.progress is not None:
             self.progress(size)
 
     def watching(self, body: Any) -> contextlib.AbstractContextManager[None]:
         if self.deadline is None:
             return contextlib.nullcontext()
-        self.deadline.check(self.where, self.size)
+        self.deadline.check(self.where, self.size, self.fetched)
         return self.deadline.watching(body)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,11 +115,18 @@ def test_the_shadow_functions_cold_load_ends_by_the_invocations_time_left(
 
 
 def test_the_control_functions_compare_load_ends_by_the_invocations_time_left(
-    s3_store: S3Store, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    s3_store: S3Store,
+    moto_server: MotoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """POST /control/models/M/compare loads both versions in the control function: a trickled
     load is a 503 with Retry-After before its Timeout, not a function killed (API Gateway's
-    bare 503 at 30 s, nothing logged)."""
+    bare 503 at 30 s, nothing logged). Its log line names the bytes of the file it stopped,
+    not those of every file the invocation read (review_revfn 3: "229 of 207 bytes read",
+    version 1's file counted as version 2's)."""
     registry = Registry(s3_store)
     for version in ("1", "2"):
         publish_linear(registry, tmp_path, "digits-mlp", version, seed=int(version))
@@ -142,3 +150,12 @@ def test_the_control_functions_compare_load_ends_by_the_invocations_time_left(
     assert answer["statusCode"] == 503, answer
     assert answer["headers"]["retry-after"] == "5", answer["headers"]
     assert json.loads(answer["body"])["error"].endswith("retry"), answer["body"]
+    said = capsys.readouterr().out + caplog.text
+    logged = next(line for line in said.splitlines() if "past the download's deadline" in line)
+    where = f"{s3_store.uri}/models/digits-mlp/versions/2/model.onnx"
+    found = re.search(rf"{re.escape(where)}: ([\d,]+) of ([\d,]+) bytes read in ", logged)
+    assert found is not None, logged
+    read, size = (int(n.replace(",", "")) for n in found.groups())
+    assert read < size == Registry(s3_store).manifest("digits-mlp", "2").file.size, logged
+    # the trickle's pace (a byte every 0.2 s), not the first file's bytes over this one's time
+    assert re.search(r"bytes read in [\d.]+ s \(\d B/s\)", logged), logged
