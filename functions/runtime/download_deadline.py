@@ -71,7 +71,10 @@ class Deadline:
         if abort is None:
             yield
             return
-        timer = _started(threading.Timer(max(0.0, self.at - time.monotonic()), abort))
+        # A deadline past the longest wait a thread takes (AIAAS_DOWNLOAD_MAX_SECONDS=1e10) is
+        # waited as that: its Timer died at its start with an OverflowError traceback on stderr.
+        wait = min(max(0.0, self.at - time.monotonic()), threading.TIMEOUT_MAX)
+        timer = _started(threading.Timer(wait, abort))
         try:
             yield
         finally:
