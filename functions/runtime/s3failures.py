@@ -114,9 +114,25 @@ def needed(exc: Exception, where: str, bucket: str) -> str:
     return said
 
 
+def _response(exc: Exception) -> dict[str, Any]:
+    found: dict[str, Any] = getattr(exc, "response", None) or {}
+    return found
+
+
+def _region(exc: Exception) -> bool:
+    """Whether S3's AuthorizationHeaderMalformed is about the region the client signed for
+    ("the region 'us-east-1' is wrong; expecting ..."), not a credential it cannot parse (AWS
+    answers that with the same code: "the Credential is mal-formed")."""
+    response = _response(exc)
+    error = response.get("Error", {})
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    said = str(error.get("Message", "")).lower()  # (the mal-formed one quotes .../REGION/...)
+    return bool(error.get("Region") or headers.get("x-amz-bucket-region") or "the region" in said)
+
+
 def region_fix(exc: Exception) -> str:
     """What to set for a bucket of another region, as far as S3's answer names it."""
-    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    response = _response(exc)
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     expected = re.search(r"expecting '([a-z0-9-]+)'", response.get("Error", {}).get("Message", ""))
     region = (
@@ -187,8 +203,15 @@ def store_error(exc: Exception, key: str, uri: str, bucket: str) -> AiaasError:
         )
     if code == "NoSuchBucket":
         return StoreError(f"S3 bucket {bucket!r} does not exist (store {uri})")
-    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):  # another region's
+    if code == "PermanentRedirect" or (code == "AuthorizationHeaderMalformed" and _region(exc)):
         return StoreError(f"S3 bucket {bucket!r} is in another region ({code}): {region_fix(exc)}")
+    if code == "AuthorizationHeaderMalformed":  # no region named: a credential S3 cannot parse
+        said = _response(exc).get("Error", {}).get("Message") or "malformed"
+        return StoreError(
+            f"S3 refused the credentials used for {uri} ({code}): {said.rstrip('.')}: check "
+            "AWS_ACCESS_KEY_ID (an access key, AKIA... or ASIA..., not the secret key, which "
+            "holds '/' and '+') and AWS_SECRET_ACCESS_KEY"
+        )
     if no_answer(exc):
         return StoreUnreachable(f"S3 error on {where}: {exc}")
     if corrupted(exc):  # retried first where a read (`_read`)

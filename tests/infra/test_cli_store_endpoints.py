@@ -78,6 +78,26 @@ class _OtherRegion(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _MalformedCredential(_OtherRegion):
+    """AWS's answer to an access key it cannot parse: one holding a '/', as a secret key does
+    (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY swapped). No region is wrong here."""
+
+    def _answer(self) -> None:
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AuthorizationHeaderMalformed'
+            b"</Code><Message>The authorization header is malformed; the Credential is "
+            b"mal-formed; expecting &quot;&lt;YOUR-AKID&gt;/YYYYMMDD/REGION/SERVICE/aws4_request"
+            b"&quot;.</Message><RequestId>1</RequestId></Error>"
+        )
+        self.send_response(400)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_HEAD = _answer  # noqa: N815 (http.server's names)
+
+
 def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -191,6 +211,27 @@ def test_a_bucket_of_another_region_names_the_region_to_set(
         "aiaas models: error: S3 bucket 'bucket' is in another region "
         "(AuthorizationHeaderMalformed): set AWS_REGION=eu-central-1 (or the profile's region)\n"
     )
+
+
+def test_a_credential_s3_cannot_read_is_not_said_to_be_another_region(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AuthorizationHeaderMalformed is also AWS's answer to an access key it cannot parse (the
+    two keys swapped: a secret key holds '/'): it was said as "in another region: set
+    AWS_REGION (or the profile's region) to the bucket's", a fix that fixes nothing
+    (review_revfn 5)."""
+    for endpoint in _serve(_MalformedCredential):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE")
+        assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    err = capsys.readouterr().err
+    assert "another region" not in err and "AWS_REGION" not in err, err
+    assert err.startswith(
+        "aiaas models: error: S3 refused the credentials used for s3://bucket/registry "
+        "(AuthorizationHeaderMalformed): "
+    ), err
+    assert "AWS_ACCESS_KEY_ID" in err and "the Credential is mal-formed" in err, err
 
 
 def test_a_passing_error_page_is_tried_again_as_s3_s_own_503(
