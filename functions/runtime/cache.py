@@ -30,7 +30,7 @@ from typing import IO
 
 from functions.runtime.abandoned import hold, hold_fd, remove_abandoned
 from functions.runtime.cache_lock import one_download
-from functions.runtime.cache_trim import Holds, hold_entry, let_go, trim
+from functions.runtime.cache_trim import Holds, hold_entry, let_go, remove_entry, trim
 from functions.runtime.errors import IntegrityError, ModelUnavailable, NotFound, StoreError
 from functions.runtime.manifest import MANIFEST_FILE, MODEL_FILE, ModelManifest
 from functions.runtime.prune_log import version_not_found
@@ -145,10 +145,13 @@ class ArtifactCache:
             return self._disk_problem(manifest.weight_bytes) is not None
         return self.transfer.load == "memory"
 
-    def release(self, manifest: ModelManifest) -> None:
-        """`manifest`'s files are no longer used here (its pool dropped the version): the
-        entry may be removed to make room once no other hand-out of it is held."""
-        if self.holds.release(self.entry(manifest)):
+    def release(self, manifest: ModelManifest, *, pruned: bool = False) -> None:
+        """`manifest`'s files are no longer used here (its pool dropped the version): the entry
+        may go to make room once no other hand-out of it is held; `pruned` (gone from the
+        registry, never loaded again): it goes now, unless another process holds it."""
+        if self.holds.release(entry := self.entry(manifest)):
+            if pruned:
+                remove_entry(entry, f"{manifest.name}:{manifest.version} was pruned")
             self._bound(keep=set())
 
     def _disk_problem(self, size: int) -> tuple[str, str] | None:

@@ -101,6 +101,17 @@ def trim(
     return removed
 
 
+def remove_entry(path: Path, why: str) -> bool:
+    """Remove one entry no process holds (a version pruned from the registry, which no request
+    loads again: a trim would take it only once the disk or AIAAS_CACHE_MAX_MB runs short)."""
+    size = entry_bytes(path)
+    if not _remove(path):
+        return False
+    log.info("removed %s from the model cache %s (%.1f MB): %s", path.name, path.parent,
+             size / MB, why)  # fmt: skip
+    return True
+
+
 def _enough(directory: Path, free: int, most: int, total: int) -> bool:
     if most and total > most:
         return False

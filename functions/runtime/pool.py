@@ -233,7 +233,10 @@ class ModelPool:
 
     def _evicted(self, gone: list[ModelManifest]) -> None:
         for manifest in gone:  # none on nearly every load: nothing to report
-            self.cache.release(manifest)  # its cache entry may go to make room
+            # Its cache entry may go to make room; at once if it was pruned meanwhile (a stat
+            # or a HEAD, at most once an alias TTL: `StillPublished`), as `forget` drops it.
+            pruned = not self._published((manifest.name, manifest.version))
+            self.cache.release(manifest, pruned=pruned)
             self.on_evict(manifest.name, manifest.version)
 
     def load_version(self, name: str, version: str) -> LoadedModel:
@@ -276,8 +279,8 @@ class ModelPool:
             lock = self._locks.get(key)
             if lock is not None and not lock.locked():
                 del self._locks[key]
-        if gone is not None:
-            self.cache.release(gone.manifest)  # its cache entry may go to make room
+        if gone is not None:  # pruned: its cache entry goes unless another process holds it
+            self.cache.release(gone.manifest, pruned=True)
 
     def load_ref(self, ref: ModelRef) -> LoadedModel:
         return self.load(self.registry.resolve(ref))
