@@ -4,6 +4,7 @@ change, exactly as a stat of the path would; not held where that would not be ex
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,38 @@ def test_the_store_stamps_through_them(tmp_path: Path) -> None:
     first = store.stamp("models/m/aliases/production.json")
     store.put_bytes("models/m/aliases/production.json", b'{"version": "2"}')
     assert store.stamp("models/m/aliases/production.json") not in (first, ())
+
+
+def test_descriptors_of_deleted_files_are_closed_when_a_new_one_is_held(
+    tmp_path: Path,
+) -> None:
+    """A pruned version's manifest is never stamped again once its version left the pool: its
+    descriptor stayed open, one a version published and pruned, until MAX_HELD (1,024)."""
+    store = LocalStore(tmp_path / "store")
+    if not HeldStamps(store.uri).held_ok:
+        pytest.skip(f"{filesystem_type(store.uri)} is not a filesystem descriptors are held on")
+    keys = [f"models/m/versions/{v}/manifest.json" for v in range(1, 21)]
+    for key in keys:
+        store.put_bytes(key, b"{}")
+        assert store.stamp(key)  # held
+    assert len(deleted_held(store.uri)) == 0
+    store.delete_many(keys[:-1])  # pruned; none stamped again
+    assert len(deleted_held(store.uri)) == 19
+    time.sleep(1.0)  # stamps.SWEEP_S: at most one sweep a second
+    store.put_bytes("models/m/versions/21/manifest.json", b"{}")  # the next version
+    assert store.stamp("models/m/versions/21/manifest.json")
+    assert deleted_held(store.uri) == []
+    assert store.stamp(keys[-1]) and store.stamp(keys[0]) == ()  # the rest as before
+
+
+def deleted_held(root: str) -> list[str]:
+    """This process's descriptors on files under `root` that were deleted."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(root) and target.endswith(" (deleted)"):
+            found.append(target)
+    return found
