@@ -54,6 +54,9 @@ from functions.runtime.unpublished import Unpublished
 log = logging.getLogger("aiaas.runtime")
 
 LOADED, LOAD_FAILED = "loaded", "failed"  # the outcomes `on_load` is told
+# ... and a version loaded from the cache by its local record while the store is away
+# (functions/runtime/served_record.py): aiaas_model_loads_total{outcome="local_record"}.
+LOCAL_RECORD = "local_record"
 
 
 def _no_report(name: str, version: str, outcome: str, seconds: float) -> None:
@@ -107,9 +110,12 @@ class ModelPool:
         self._published = StillPublished(registry.store, self.settings.alias_ttl)
         self.unpublished = Unpublished(registry.store, self.settings.alias_ttl)
 
-    def load(self, manifest: ModelManifest, keep: tuple[str, str] | None = None) -> LoadedModel:
+    def load(
+        self, manifest: ModelManifest, keep: tuple[str, str] | None = None, outcome: str = LOADED
+    ) -> LoadedModel:
         """The loaded session for `manifest`, fetching and verifying it on first use; `keep`:
-        a version not to evict for it (a split's main, loaded just before its canary)."""
+        a version not to evict for it (a split's main, loaded just before its canary);
+        `outcome`: what `on_load` is told when it loads."""
         key = (manifest.name, manifest.version)
         with self._guard:
             if key in self._models:
@@ -117,9 +123,11 @@ class ModelPool:
                 return self._models[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one load per version, however many requests arrive at once
-            return self._load_now(manifest, keep)
+            return self._load_now(manifest, keep, outcome)
 
-    def _load_now(self, manifest: ModelManifest, keep: tuple[str, str] | None) -> LoadedModel:
+    def _load_now(
+        self, manifest: ModelManifest, keep: tuple[str, str] | None, outcome: str
+    ) -> LoadedModel:
         """`load`'s work under the version's lock; every load, whatever asked for it, tells
         `on_load` its outcome and seconds (a request that loads nothing never gets here)."""
         key = (manifest.name, manifest.version)
@@ -165,7 +173,7 @@ class ModelPool:
         self._evicted(evicted)
         self._published.loaded(key)
         self.unpublished.forget(key)  # published after all (an alias moved onto it, say)
-        self.on_load(*key, LOADED, time.perf_counter() - start)
+        self.on_load(*key, outcome, time.perf_counter() - start)
         log.info("loaded %s:%s from %s", manifest.name, manifest.version, model.path)
         return model
 
@@ -321,6 +329,14 @@ class ModelPool:
         cut = round(found.weight * ROUTE_SPACE)
         sample = found.sample if shadow else 0.0
         routed = Routed(main, canary, cut, ref.name, shadow, sample, problem, warming)
+        self.serve(ref, routed)
+        return routed
+
+    def load_recorded(self, ref: ModelRef, manifest: ModelManifest) -> Routed:
+        """What `ref` serves while the store is away: `manifest`, its local record's version
+        (functions/runtime/served_record.py), from the cache, verified as every load is; no
+        canary or shadow (their share goes to it until the store answers)."""
+        routed = Routed(self.load(manifest, outcome=LOCAL_RECORD), salt=ref.name)
         self.serve(ref, routed)
         return routed
 

@@ -9,6 +9,12 @@ at most `REFRESH_WAIT_S`, so a dead store never stalls serving. Where the store 
 that a key changed (the directory store: one stat), every request checks the keys its
 resolution read (`RegistryWatch`) and waits for the new version to load; on S3 the TTL rules.
 A new canary is loaded off the request path (functions/runtime/warming.py).
+
+Each version the reference resolves to in the store is recorded beside the cache once loaded
+(functions/runtime/served_record.py). A copy with nothing loaded yet that finds the store away
+(a respawned worker, a restart during an outage) serves the recorded version from the cache,
+sha256 checked again, says so (`offline`: the model's ready answer names it), and goes back
+to the alias at the first refresh (the TTL) the store answers.
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ from functions.runtime.errors import (
     ModelNotFound,
     ModelUnavailable,
     NotFound,
+    StoreUnavailable,
+    StoreUnreachable,
     VersionPruned,
+    public_answer,
 )
 from functions.runtime.manifest import ModelManifest
 from functions.runtime.model import LoadedModel
 from functions.runtime.registry import ModelRef, parse_ref
 from functions.runtime.routed import RegistryWatch, Routed
 from functions.runtime.said_once import SaidOnce
+from functions.runtime.served_record import ServedRecords
 from functions.runtime.unpublished import RememberedNotFound
 from functions.runtime.warming import CanaryWarmer
 
@@ -60,6 +70,10 @@ class ServedModel:
         self._refresh_failures = SaidOnce(log)  # a store down for an hour: one line, not 1 a TTL
         self.warmer = CanaryWarmer(pool, self.ref)  # a new canary loads off the request path
         self._swapping = threading.Lock()  # a refresh and the warmer's swap, one at a time
+        self.records = ServedRecords(pool.cache.directory, pool.registry.store.uri)
+        # While the recorded version serves (the store away since the start): why, as a
+        # caller may read it (the store's public answer); None once the store answered.
+        self.offline: str | None = None
 
     @property
     def name(self) -> str:
@@ -126,10 +140,47 @@ class ServedModel:
     def _load_cold(self) -> Routed:
         with self._refreshing:  # cold: everyone waits for the one load
             if self._current is None:
-                self._current, self._watch = self._resolve_and_load()
+                try:
+                    self._current, self._watch = self._resolve_and_load()
+                except (StoreUnreachable, StoreUnavailable) as away:
+                    self._current = self._from_record(away)
+                else:
+                    self._record(self._current)
                 self._next_check = time.monotonic() + self.ttl
                 self._restored = False  # just resolved
             return self._current
+
+    def _record(self, routed: Routed) -> None:
+        """Record the main version `routed` serves, resolved in the store just now; not one
+        held in memory (the cache unusable): it could not be served from the cache."""
+        if not routed.main.in_memory:
+            self.records.write(self.ref, routed.main.manifest)
+
+    def _from_record(self, away: StoreUnreachable | StoreUnavailable) -> Routed:
+        """The version recorded for the reference, from the cache (`away` when none serves)."""
+        manifest = self.records.read(self.ref)
+        if manifest is None:
+            raise away
+        try:
+            routed = self.pool.load_recorded(self.ref, manifest)
+        except AiaasError as exc:  # not in the cache (trimmed, memory-only), or not matching
+            log.warning(
+                "%s: the store is away and its recorded version %s cannot be served from the "
+                "cache either: %s",
+                self.ref,
+                manifest.version,
+                exc.message,
+            )
+            raise away from None
+        self.offline = public_answer(away)
+        log.warning(
+            "%s: the store is away (%s): serving %s, the version it last resolved to here, from "
+            "the local cache (sha256 checked) until the store answers",
+            self.ref,
+            away.message,
+            routed.main.ref,
+        )
+        return routed
 
     def _refresh_now(self, current: Routed) -> Routed:
         # The registry changed under us: this request, and any arriving meanwhile, wait for the
@@ -216,6 +267,12 @@ class ServedModel:
             )
             return
         self._refresh_failures.worked(f"refresh of {self.ref} works again")
+        self._record(model)
+        if self.offline is not None:
+            self.offline = None
+            log.warning(
+                "%s: the store answers again: serving %s, as its alias says", self.ref, model
+            )
         if model != current:
             # The same versions loaded again (the pool evicted them meanwhile) is no change.
             if str(model) != str(current):

@@ -30,6 +30,8 @@ from infra.cli.serve_start import (
     check_function_settings,
     listed_at_start,
     missing_store_line,
+    recorded_at_start,
+    unreachable_line,
 )
 from infra.cli.serve_workers import WORKERS_PER_CPU, serve_workers
 from infra.local import lambda_logs
@@ -328,7 +330,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
     )
     config = ServeConfig(args.template, store_uri, env, models, args.selector, tokens, limits)
-    start = listed_at_start(store, models)
+    start = recorded_at_start(listed_at_start(store, models), store_uri, {**os.environ, **env})
     served = start.models
     token_file = Path(args.token_file) if args.token_file is not None else None
     config = dataclasses.replace(
@@ -363,10 +365,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "meanwhile waits for it)"
         )
     elif start.unreachable:
-        say(
-            f"  no models yet: the store {store_uri} is not reachable now; each model is picked "
-            "up on first call once it answers (/v2/health/ready is 503 until then)"
-        )
+        say(unreachable_line(store_uri, served))
     elif not served:
         say(
             "  no models yet: publish one (`aiaas publish model.onnx --name NAME`, or `aiaas train "

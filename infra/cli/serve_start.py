@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from functions.runtime import names
 from functions.runtime.aside import run_aside
 from functions.runtime.errors import StoreUnavailable, StoreUnreachable
 from functions.runtime.registry import Registry
+from functions.runtime.served_record import ServedRecords
 from functions.runtime.settings import (
     DEFAULT_LOCAL_STORE,
     RuntimeSettings,
@@ -95,6 +96,29 @@ def listed_at_start(store: ObjectStore, models: list[str] | None) -> StartListin
         )
         return StartListing([], slow=True, folders=len(answer))
     return StartListing(answer)
+
+
+def recorded_at_start(start: StartListing, store_uri: str, env: Mapping[str, str]) -> StartListing:
+    """A store away at the start: the models the cache holds a local record of serve their
+    recorded version (functions/runtime/served_record.py), not nothing until it answers."""
+    if not start.unreachable:
+        return start
+    cache_dir = RuntimeSettings.from_env(env).cache_dir
+    return replace(start, models=ServedRecords(cache_dir, store_uri).models())
+
+
+def unreachable_line(store_uri: str, recorded: list[str]) -> str:
+    """The banner's line for a store away at the start."""
+    if not recorded:
+        return (
+            f"  no models yet: the store {store_uri} is not reachable now; each model is picked "
+            "up on first call once it answers (/v2/health/ready is 503 until then)"
+        )
+    return (
+        f"  the store {store_uri} is not reachable now: the models above serve the version "
+        "they last served here, from the local cache (sha256 checked), until it answers; "
+        "others are picked up on first call once it answers (/v2/health/ready is 503 until then)"
+    )
 
 
 def check_function_settings(env: Mapping[str, str]) -> None:

@@ -173,7 +173,15 @@ class ModelPlane:
             model = self.model(name, version)
         except ModelUnavailable as exc:
             return False, {"error": exc.public_message, "ready": False}
-        return True, {"name": model.manifest.name, "version": model.manifest.version, "ready": True}
+        doc: dict[str, Any] = {
+            "name": model.manifest.name,
+            "version": model.manifest.version,
+            "ready": True,
+        }
+        offline = self.served.offline
+        if version is None and offline is not None:  # the store away since this copy started
+            doc.update(served_from="local record", store=offline)
+        return True, doc
 
 
 def check_finite(
