@@ -173,7 +173,8 @@ def test_cache_disk_full_is_503_leaves_no_partial_file_and_recovers(
     assert sorted(p.name for p in cache.iterdir()) == []  # the partial download is gone
     monkeypatch.setattr(FileSink, "write_at", real_write)  # space is freed
     assert predict(service)[0] == 200
-    assert [p.suffix for p in cache.iterdir()] == [".onnx"]
+    # and the record of the version served (functions/runtime/served_record.py)
+    assert sorted(p.suffix or p.name for p in cache.iterdir()) == [".onnx", "served"]
 
 
 def test_cache_disk_filling_mid_download_loads_from_memory_with_auto(
