@@ -13,7 +13,8 @@ tries x the read timeout: 30 s x 5 = 151 s. A client of an endpoint the user set
 (`AWS_ENDPOINT_URL_S3`) that has had no answer from it yet does not try a timed-out request
 again (`first_contact_retry`): one timeout, then a line naming the endpoint. Once it has
 answered, and always for AWS's own endpoint, a timeout is retried as before (a blip, not a
-misconfiguration). A 5xx or 429 page (a proxy's or load balancer's 502/503) is left to
+misconfiguration). The CLI also probes such an endpoint before the first request, so one that
+never answers costs it the connect timeout, not a read timeout (s3probe.py). A 5xx or 429 page (a proxy's or load balancer's 502/503) is left to
 botocore's retries, as S3's own 503 SlowDown is.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from functions.runtime.s3probe import before_first_request
 from functions.runtime.settings import aws_client_environment
 
 # 2xx answers whose body is the object's own bytes and type: every S3 server sends an ETag.
@@ -122,9 +124,17 @@ def install(client: Any) -> None:
             setting = "AIAAS_S3_CONNECT_TIMEOUT"
         else:
             return
-        hint = f"{checked}; {setting} sets the wait"
-        raise no_first(endpoint=endpoint, what=what, hint=hint) from caught_exception
+        raise unanswered(what, setting) from caught_exception
+
+    def unanswered(what: str, setting: str) -> Exception:
+        error: Exception = no_first(
+            endpoint=endpoint, what=what, hint=f"{checked}; {setting} sets the wait"
+        )
+        return error
 
     client.meta.events.register("before-parse.s3", check_answer)
     if custom_endpoint():  # AWS's own: a first timeout is a blip (a cold start's network), retried
         client.meta.events.register_first("needs-retry.s3", first_contact_retry)
+        probe = before_first_request(endpoint, config, unanswered)  # the CLI's only (s3probe.py)
+        if probe is not None:
+            client.meta.events.register_first("before-send.s3", probe)

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from functions.runtime.errors import AiaasError, Conflict, PreconditionFailed
+from functions.runtime.s3probe import probing
 from infra.cli import fatal_lines
 from infra.cli.arg_types import store_uri
 from infra.cli.early_stop import early_stop, release_early_stop
@@ -212,8 +213,13 @@ def run(argv: Sequence[str] | None) -> int:
     if sys.stdout is None:  # started with stdout closed (`>&-`): its output goes nowhere, as
         sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115  (asked; it was a traceback,
         # exit 1, after the work was done)
+    # The CLI's S3 clients probe an endpoint of the user's before their first request (one
+    # that never answers: the connect timeout, not a 30 s read timeout); not serve's workers or
+    # invoke's handler, which run the functions as Lambda does (functions/runtime/s3probe.py).
+    probe = probing() if args.command not in ("serve", "invoke") else contextlib.nullcontext()
     try:
-        code: int = args.func(args)
+        with probe:
+            code: int = args.func(args)
         answered()  # done: a stop signal now leaves the exit code as it is
         sys.stdout.flush()  # here, so a reader that went away is caught below, not at exit
     except BrokenPipeError:

@@ -50,7 +50,8 @@ class _Unavailable(_Page):
     seen = 0
 
     def _answer(self) -> None:
-        type(self).seen += 1
+        if (self.command, self.path) != ("HEAD", "/"):  # the CLI's probe (s3probe.py): not S3's
+            type(self).seen += 1
         super()._answer()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer  # noqa: N815
@@ -247,3 +248,60 @@ def test_a_passing_error_page_is_tried_again_as_s3_s_own_503(
         assert main(["--store", "s3://bucket/registry", "models"]) == 1
     assert _Unavailable.seen == 3, _Unavailable.seen  # was 1
     assert "is not an S3 endpoint" not in capsys.readouterr().err
+
+
+@pytest.fixture
+def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A loopback port that takes connections and never answers, under the default read
+    timeout (30 s) and a connect timeout of 1 s."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", SILENT_PORT))
+    listener.listen(64)
+    endpoint = f"http://127.0.0.1:{SILENT_PORT}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "30")
+    monkeypatch.setenv("AIAAS_S3_CONNECT_TIMEOUT", "1")
+    yield endpoint
+    listener.close()
+
+
+SILENT_PORT = 30210
+
+
+def test_the_cli_says_an_endpoint_that_never_answers_within_the_connect_timeout(
+    silent_port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each command waited one whole read timeout (30 s by default) before its error line."""
+    started = time.monotonic()
+    assert main(["--store", "s3://bucket/registry", "models"]) == 1
+    took = time.monotonic() - started
+    assert took < 4, took  # the 1 s probe, not 30 s
+    assert capsys.readouterr().err == (
+        f"aiaas models: error: S3 error on s3://bucket/registry/models: {silent_port} accepted "
+        "the connection but sent no answer within 1 s (not tried again: it has not answered "
+        "once); check AWS_ENDPOINT_URL_S3 (an S3 API endpoint, e.g. MinIO's http://HOST:9000); "
+        "AIAAS_S3_CONNECT_TIMEOUT sets the wait\n"
+    )
+
+
+def test_a_functions_client_does_not_probe_the_endpoint(
+    silent_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The functions (Lambda, `aiaas serve`'s workers) send no probe: one more connection on
+    every cold start. Theirs is botocore's own first-contact rule: one read timeout."""
+    monkeypatch.setenv("AIAAS_S3_READ_TIMEOUT", "1.5")
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachable, match=r"sent no answer within 1\.5 s") as raised:
+        S3Store("bucket", "registry", client=make_s3_client()).list_dirs("models")
+    assert time.monotonic() - started >= 1.5
+    assert "AIAAS_S3_READ_TIMEOUT sets the wait" in raised.value.message
+
+
+def test_the_cli_probe_lets_an_answering_endpoint_through(
+    moto_server: MotoServer, s3_bucket: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.endpoint)
+    assert main(["--store", f"s3://{s3_bucket}/registry", "models"]) == 0
+    assert "no models in" in capsys.readouterr().err
