@@ -49,7 +49,7 @@ class ServedRecords:
     def __init__(self, cache_dir: Path, store_uri: str) -> None:
         self.folder = records_folder(cache_dir, store_uri)
         self.store_uri = store_uri
-        self._written: dict[str, str] = {}  # ref -> the manifest written: not again each TTL
+        self._written: dict[str, str] = {}  # ref -> the version written: not again each TTL
         self._unwritable = SaidOnce(log, "a record is written again")
 
     def path(self, ref: ModelRef) -> Path:
@@ -58,8 +58,8 @@ class ServedRecords:
     def write(self, ref: ModelRef, manifest: ModelManifest) -> None:
         """Record that `ref` serves `manifest`'s version (loaded and verified just now). A
         cache that cannot be written is said once: serving never depends on the record."""
-        document = manifest.to_json()
-        if self._written.get(str(ref)) == document:
+        written = f"{manifest.version} {manifest.file.sha256} {manifest.publish_id}"
+        if self._written.get(str(ref)) == written:  # each TTL's refresh: no write, no JSON
             return
         record: dict[str, Any] = {
             "store": self.store_uri,
@@ -85,7 +85,7 @@ class ServedRecords:
                 "while the store is away will not serve it from the cache"
             )
             return
-        self._written[str(ref)] = document
+        self._written[str(ref)] = written
         self._unwritable.worked(f"what {ref} serves is recorded in {self.folder} again")
 
     def read(self, ref: ModelRef) -> ModelManifest | None:
